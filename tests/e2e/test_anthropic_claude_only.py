@@ -13,8 +13,11 @@ import pytest
 
 from router_service.fake_upstream import FakeUpstream
 from router_service.fake_upstream._anthropic_server import CITING
+from tests.conftest import StartRouter
+from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_anthropic_documents import answered, ask
 from tests.e2e.test_anthropic_documents import router as router
+from tests.e2e.test_anthropic_sdk import config
 
 CONTENT_DOC: Any = {
     "type": "document",
@@ -129,3 +132,27 @@ async def test_a_malformed_one_is_refused_naming_its_path(
         await claude.messages.create(model="sonnet", max_tokens=64, messages=ask(block))
     assert param in str(caught.value)
     assert fake.state.last() is None
+
+
+async def test_request_guardrails_screen_the_block_claude_gets(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A redact rule's find in a search result is redacted in the block Claude gets (carried
+    beside the text other kinds read, it is screened as that text is)."""
+    screened = config(fake)
+    screened["guardrails"] = [
+        {"name": "no-sky", "patterns": ["blue"], "action": "redact", "apply_to": ["request"]}
+    ]
+    edge = await start_edge(await start_router(screened))
+    async with anthropic.AsyncAnthropic(
+        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
+    ) as claude:
+        await claude.messages.create(
+            model="sonnet", max_tokens=64, messages=ask(RESULT, CONTENT_DOC)
+        )
+    sent = fake.state.last()
+    assert sent is not None
+    [result, document, _] = sent.body["messages"][0]["content"]
+    assert (result["type"], document["type"]) == ("search_result", "document")
+    assert "blue" not in str(result) and "blue" not in str(document)
+    assert result["source"] == RESULT["source"] and result["title"] == RESULT["title"]
