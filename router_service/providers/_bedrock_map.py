@@ -175,18 +175,7 @@ def _messages(messages: list[Any]) -> tuple[list[JsonObject], list[JsonObject]]:
         if role in ("system", "developer"):
             system += B.text_blocks(content)
         elif role == "tool":
-            # A toolResult holds text, images and documents; no cachePoint goes inside it: the
-            # result's breakpoint (on the message, where the Messages API entrance puts a
-            # tool_result's and LiteLLM takes it, or on a part) is a cachePoint after it.
-            blocks = B.content_blocks(content, at)
-            points = [b for b in blocks if "cachePoint" in b]
-            result = {
-                "toolUseId": str(message.get("tool_call_id", "")),
-                "content": [b for b in blocks if "cachePoint" not in b] or [{"text": ""}],
-            }
-            point = B.cache_point(message) or (points[-1] if points else None)
-            turn = [{"toolResult": result}] + ([point] if point is not None else [])
-            M.append_turn(out, "user", "content", turn)
+            M.append_turn(out, "user", "content", B.tool_result_blocks(message, at))
         elif role == "assistant":
             blocks = _reasoning_blocks(message.get("thinking_blocks"))
             blocks += B.text_blocks(content)
