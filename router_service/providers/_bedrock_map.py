@@ -212,6 +212,8 @@ def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
             "input": M.load_arguments(arguments, f"{path}[{i}].function.arguments"),
         }
         blocks.append({"toolUse": use})
+        if (point := B.cache_point(call)) is not None:  # a tool_use's breakpoint (Messages API)
+            blocks.append(point)
     return blocks
 
 

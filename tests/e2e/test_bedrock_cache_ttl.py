@@ -74,18 +74,22 @@ async def test_a_tool_results_breakpoint_is_a_cache_point_after_it(
 ) -> None:
     """Claude Code marks the last block of its last turn, in a tool loop a `tool_result`: on
     Bedrock the conversation so far is cached there too (a cachePoint after the toolResult,
-    none inside it), not sent at full price again on each turn of the loop."""
+    none inside it), not sent at full price again on each turn of the loop; a `tool_use`'s
+    breakpoint is a cachePoint after its toolUse."""
     call: Any = {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {}}
     result: Any = {"type": "tool_result", "tool_use_id": "toolu_1", "content": content}
     messages: Any = [
         {"role": "user", "content": "look it up"},
-        {"role": "assistant", "content": [call]},
+        {"role": "assistant", "content": [call | {"cache_control": {"type": "ephemeral"}}]},
         {"role": "user", "content": [result | {"cache_control": HOUR}]},
     ]
     tools: Any = [{"name": "lookup", "input_schema": {"type": "object"}}]
     await claude.messages.create(model="iam-chat", max_tokens=64, messages=messages, tools=tools)
     sent = fake.state.last()
     assert sent is not None
+    [use, after_use] = sent.body["messages"][-2]["content"]
+    assert use["toolUse"]["toolUseId"] == "toolu_1"
+    assert after_use == {"cachePoint": {"type": "default"}}
     [given, point] = sent.body["messages"][-1]["content"]
     assert given["toolResult"]["toolUseId"] == "toolu_1"
     assert cache_points(given["toolResult"]["content"]) == []
