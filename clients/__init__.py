@@ -22,7 +22,8 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
     from clients._local import LocalChannel, LocalHandlers
     from clients._observer import CallObserver, ObservedCall
     from clients._stream import CallStream, RouterMediaStream, RouterRealtime, RouterStream
-    from clients._sync_client import SyncRouterClient, SyncRouterMediaStream, SyncRouterStream
+    from clients._sync_client import SyncRouterClient
+    from clients._sync_stream import SyncRouterMediaStream, SyncRouterStream
     from clients.codec import (
         CHARS_PER_TOKEN,
         COMPACTION_PREFIX,
@@ -141,8 +142,8 @@ _WHERE = {
     "SUMMARY_INSTRUCTION": "codec",
     "SwitchboardClientError": "errors",
     "SyncRouterClient": "_sync_client",
-    "SyncRouterMediaStream": "_sync_client",
-    "SyncRouterStream": "_sync_client",
+    "SyncRouterMediaStream": "_sync_stream",
+    "SyncRouterStream": "_sync_stream",
     "USE_CLIENT_DEFAULT": "_base",
     "UploadProblem": "codec",
     "UpstreamFormatError": "errors",

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout, map_rpc_errors
+from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
 from clients._stream import CallStream
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 if TYPE_CHECKING:
-    from clients._sync_client import SyncCallStream
+    from clients._sync_stream import SyncCallStream
 
 __all__ = ["BackgroundCalls", "SyncBackgroundCalls"]
 
@@ -24,9 +24,7 @@ class BackgroundCalls:
     ) -> Any:
         raise NotImplementedError
 
-    def _server_stream(
-        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> Any:
+    def _streaming(self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None) -> Any:
         raise NotImplementedError
 
     def resume_response(
@@ -39,7 +37,7 @@ class BackgroundCalls:
         """A streamed background response's events after ``req.starting_after``, then the live
         ones until it ends: ``async with client.resume_response(req) as events:``. Leaving the
         block ends the call, not the response."""
-        return CallStream(self._server_stream("ResumeResponse", req, timeout, metadata))
+        return CallStream(*self._streaming("ResumeResponse", req, timeout, metadata))
 
     async def start_background_response(
         self,
@@ -76,11 +74,11 @@ class SyncBackgroundCalls:
     ) -> Any:
         raise NotImplementedError
 
-    if TYPE_CHECKING:  # BaseClient's (after this mixin in the clients' order)
+    if TYPE_CHECKING:  # SyncRouterClient's (after this mixin in the clients' order)
 
-        def _stub(self, service: str) -> Any: ...
-
-        def _kwargs(self, timeout: Timeout, metadata: Metadata | None) -> dict[str, Any]: ...
+        def _streaming(
+            self, rpc: str, request: Any, deadline: Timeout, metadata: Metadata | None
+        ) -> tuple[Any, bool]: ...
 
     def resume_response(
         self,
@@ -91,11 +89,9 @@ class SyncBackgroundCalls:
     ) -> SyncCallStream[pb.ResumeResponseResponse]:
         """As :meth:`BackgroundCalls.resume_response`: ``with client.resume_response(req) as
         events:``."""
-        from clients._sync_client import SyncCallStream  # it imports this module
+        from clients._sync_stream import SyncCallStream  # only the blocking client's
 
-        with map_rpc_errors():
-            call = self._stub("router").ResumeResponse(req, **self._kwargs(timeout, metadata))
-            return SyncCallStream(call)
+        return SyncCallStream(*self._streaming("ResumeResponse", req, timeout, metadata))
 
     def start_background_response(
         self,

@@ -148,16 +148,47 @@ def channel_target(target: str | Sequence[str]) -> str:
 def checked_target(target: str) -> str:
     """`target`, unless one of its addresses ends in a port past 65535: grpc takes it modulo
     65536 (`127.0.0.1:70000` calls port 4464), so a typo would reach whatever listens there;
-    or when it is empty."""
+    or is an IPv6 address out of brackets (`_unbracketed`); or when it is empty."""
     if not target:
         raise ValueError("a router target is required (host:port)")
     if target.startswith(("unix:", "unix-abstract:", "vsock:")):
         return target
-    for address in target.split(","):
+    for address in _addresses(target):
+        if not address.startswith("[") and address.count(":") > 1:
+            raise ValueError(_unbracketed(target, address))
         port = address.rpartition(":")[2]
         if port.isdigit() and int(port) > _LAST_PORT:
             raise ValueError(f"router target {target!r}: port {port} is past {_LAST_PORT}")
     return target
+
+
+def _addresses(target: str) -> list[str]:
+    """The `host:port` addresses of `target`: after its scheme (`dns:`, `ipv4:`, `ipv6:`) and a
+    DNS authority (`dns://8.8.8.8/router:50051`), split at the commas."""
+    rest = target
+    for scheme in ("dns:", "ipv4:", "ipv6:"):
+        if rest.startswith(scheme):
+            rest = rest.removeprefix(scheme)
+            if rest.startswith("//"):
+                rest = rest[2:].partition("/")[2]
+            break
+    return rest.split(",")
+
+
+def _unbracketed(target: str, address: str) -> str:
+    """Why a bare IPv6 address is refused: gRPC takes all of it as the host, port 443 (`::1`
+    calls port 443; `::1:50051` is no address at all), where `[::1]:50051` was meant."""
+    host, _, port = address.rpartition(":")
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        meant = f"[{address}]:PORT"
+    else:
+        meant = f"[{host}]:{port}" if port.isdigit() else f"[{address}]:PORT"
+    return (
+        f"router target {target!r}: an IPv6 address needs brackets (gRPC reads a bare one, "
+        f"port and all, as the host, on port 443); write {meant!r}"
+    )
 
 
 def _resolve(address: str) -> list[tuple[socket.AddressFamily, str]]:
@@ -214,7 +245,8 @@ def resolve_timeout(timeout: Timeout, default: float | None) -> float | None:
     return default if isinstance(timeout, UseClientDefault) else timeout
 
 
-_LOCALLY_CANCELLED = ErrorDetails(
+# Also a call that was still waiting for a connection when its client closed (clients/_ready.py).
+LOCALLY_CANCELLED = ErrorDetails(
     code=grpc.StatusCode.CANCELLED,
     message="The call was cancelled on this side: the client or the stream was closed.",
     reason="CANCELLED",
@@ -250,7 +282,7 @@ class map_rpc_errors:
                 details = dataclasses.replace(details, maybe_run=True)
             raise RouterError(details) from exc
         if isinstance(exc, asyncio.CancelledError) and not _task_cancelling():
-            raise RouterError(_LOCALLY_CANCELLED) from exc
+            raise RouterError(LOCALLY_CANCELLED) from exc
 
 
 def _task_cancelling() -> bool:

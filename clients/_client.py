@@ -35,7 +35,13 @@ from clients._local import LocalChannel
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._ready import LateStart, ReadyGate
-from clients._stream import RouterRealtime, RouterStream, SentOnce, serialize_once
+from clients._stream import (
+    RouterRealtime,
+    RouterStream,
+    SentOnce,
+    StreamStart,
+    serialize_once,
+)
 from clients.switchboard.v1 import router_service_pb2
 
 _SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.v1.AdminService/"}
@@ -98,7 +104,7 @@ class RouterClient(
     def _open(self) -> None:
         super()._open()
         if self._gate is not None:
-            self._gate.close()  # its channel was replaced (`use_credentials`)
+            self._gate.close(replaced=True)  # `use_credentials`
         self._gate = ReadyGate(self._channel)
         # Interceptors see the request object: with any, ChatStream keeps the stub's own.
         if not self._interceptors:
@@ -182,9 +188,14 @@ class RouterClient(
         """One unary call on the router (``stub="router"``) or admin service."""
         method = getattr(self._stub(stub), rpc)
         kwargs = self._kwargs(deadline, metadata)
-        assert self._gate is not None  # made with the channel `_stub` opened
-        kwargs["timeout"] = await self._gate.timeout_left(stub, rpc, kwargs["timeout"])
-        with map_rpc_errors(self._gate.sent_once(stub, rpc)):
+        gate = self._gate
+        assert gate is not None  # made with the channel `_stub` opened
+        kwargs["timeout"] = await gate.timeout_left(stub, rpc, kwargs["timeout"])
+        if gate is not self._gate:  # its channel was replaced while it waited: the new one's
+            method = getattr(self._stub(stub), rpc)
+            assert self._gate is not None
+            gate = self._gate
+        with map_rpc_errors(gate.sent_once(stub, rpc)):
             # Not `await call`: a caller cancelled in that await would leak the call's native
             # operations (clients/_cancelling.py).
             return await unary_result(self._started(method, f"{_SERVICES[stub]}{rpc}", req, kwargs))
@@ -214,43 +225,41 @@ class RouterClient(
         metadata: Metadata | None = None,
     ) -> RouterStream:
         """Start a stream; use it as ``async with client.chat_stream(req) as stream:``."""
+        return RouterStream(*self._streaming("ChatStream", req, timeout, metadata))
+
+    def _streaming(
+        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> StreamStart:
+        """A streaming call of the router's `rpc`, as a stream takes it (`CallStream`): started
+        now when `ReadyGate.sends_at_once`, else at the stream's first read or write, once the
+        channel is READY (a call that may not be sent twice, made while no connection is up)."""
         self._stub("router")  # opens the client on first use (making `_chat_stream`), or refuses
-        if self._chat_stream is None:
-            return RouterStream(self._server_stream("ChatStream", req, timeout, metadata))
-        kwargs = self._kwargs(timeout, metadata)
+        kwargs = self._kwargs(deadline, metadata)
         assert self._gate is not None  # made with the channel `_stub` opened
-        request = SentOnce(req)
+        name = _SERVICES["router"] + rpc
+
+        # With interceptors, ChatStream is the stub's own: they see the request object.
+        once = rpc == "ChatStream" and self._chat_stream is not None
+        request = SentOnce(req) if once else req  # what a late start holds: not the prompt
 
         def started(left: float | None) -> Any:
             kwargs["timeout"] = left
-            return self._started(self._chat_stream, _CHAT_STREAM, request, kwargs)
+            # The current channel's (a late start's may have been replaced while it waited).
+            method = self._chat_stream if once else getattr(self._stub("router"), rpc)
+            return self._started(method, name, request, kwargs)
 
-        if not self._gate.sends_at_once("router", "ChatStream"):
-            return RouterStream(None, LateStart(self._gate, kwargs["timeout"], started))
-        sent_once = self._gate.sent_once("router", "ChatStream")  # READY: it starts at once
+        if not self._gate.sends_at_once("router", rpc):
+            return None, LateStart(self._gate, kwargs["timeout"], started), False
+        sent_once = self._gate.sent_once("router", rpc)  # READY, or a read: it starts at once
         with map_rpc_errors(sent_once):
-            return RouterStream(started(kwargs["timeout"]), sent_once=sent_once)
-
-    def _server_stream(
-        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> Any:
-        """One server-streaming call on the router, started (the caller's stream reads it)."""
-        method = getattr(self._stub("router"), rpc)
-        kwargs = self._kwargs(deadline, metadata)
-        with map_rpc_errors():
-            return self._started(method, f"{_SERVICES['router']}{rpc}", req, kwargs)
+            return started(kwargs["timeout"]), None, sent_once
 
     def realtime(
         self, *, timeout: Timeout = USE_CLIENT_DEFAULT, metadata: Metadata | None = None
     ) -> RouterRealtime:
         """Start a Realtime session (its first message: ``RealtimeRequest(open=...)``); use it
         as ``async with client.realtime() as session:``."""
-        method = self._stub("router").Realtime
-        kwargs = self._kwargs(timeout, metadata)
-        with map_rpc_errors():
-            return RouterRealtime(
-                self._started(method, _SERVICES["router"] + "Realtime", None, kwargs)
-            )
+        return RouterRealtime(*self._streaming("Realtime", None, timeout, metadata))
 
     async def chat(
         self,

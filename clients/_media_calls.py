@@ -33,9 +33,7 @@ class MediaCalls:
         response: pb.MediaResponse = await self._unary("router", "Media", req, timeout, metadata)
         return response
 
-    def _server_stream(
-        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> Any:
+    def _streaming(self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None) -> Any:
         raise NotImplementedError
 
     def media_stream(
@@ -48,7 +46,7 @@ class MediaCalls:
         """Speech, a transcription or an image answered as the upstream streams it; use it as
         ``async with client.media_stream(req) as stream:``. Leaving the block cancels the call
         (and the upstream request)."""
-        return RouterMediaStream(self._server_stream("MediaStream", req, timeout, metadata))
+        return RouterMediaStream(*self._streaming("MediaStream", req, timeout, metadata))
 
 
 class SyncMediaCalls:

@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 
-from clients._base import IDEMPOTENT_METHODS
+from clients._base import IDEMPOTENT_METHODS, LOCALLY_CANCELLED
+from clients.errors import RouterError
 
-__all__ = ["READY_WAIT_S", "LateStart", "ReadyGate"]
+__all__ = ["READY_WAIT_S", "LateStart", "ReadyGate", "SyncReadyGate"]
 
 # About what the retries of reads wait for a router back (`RETRY_POLICY`: ~3 s on average).
 READY_WAIT_S = 3.0
 _SENT_AT_ONCE = (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.SHUTDOWN)
+# gRPC Core's numbers for them (`grpc._common.CYGRPC_CONNECTIVITY_STATE_TO_CHANNEL_CONNECTIVITY`).
+_CORE_READY, _CORE_SHUTDOWN = 2, 4
 _READS = {
     service.rpartition(".")[2].removesuffix("Service").lower(): frozenset(methods)
     for service, methods in IDEMPOTENT_METHODS.items()
@@ -40,6 +44,7 @@ class ReadyGate:
         self._channel = channel
         self._bound_s = bound_s
         self._watch: asyncio.Task[None] | None = None
+        self._closed = False
 
     def sends_at_once(self, stub: str, rpc: str) -> bool:
         """True (one state read) when the channel is READY, or `rpc` a read (its retries wait)."""
@@ -87,10 +92,15 @@ class ReadyGate:
         ends = (self._watch,) if stop is None else (self._watch, stop)
         if limit > 0:  # our bound ends our wait, not the watch
             await asyncio.wait(ends, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        if self._closed:  # the client closed meanwhile: as a call it cancels (not grpc's misuse)
+            raise RouterError(LOCALLY_CANCELLED)
         return None if timeout is None else max(0.0, timeout - (loop.time() - since))
 
-    def close(self) -> None:
-        """Stop watching (the channel is closing)."""
+    def close(self, *, replaced: bool = False) -> None:
+        """Stop watching: the channel is closing (a call waiting ends at once, CANCELLED), or
+        `replaced` (`use_credentials`: it stays open for its calls, and one waiting is sent on it
+        now, as when its wait ends)."""
+        self._closed = not replaced
         if self._watch is not None:
             self._watch.cancel()
 
@@ -109,19 +119,82 @@ class LateStart:
         self._since = loop.time()  # the deadline counts from the stream's making, as a call's
         self._stop: asyncio.Future[None] = loop.create_future()
         self.sent_once = False  # `ReadyGate.sent_once`, known once it starts
+        # A Realtime session's reader and writer may both wait: the call starts once.
+        self._starting = asyncio.Lock()
+        self._call: Any = None
 
     async def call(self) -> Any | None:
         """The call, started; None when the stream was closed first (nothing was sent)."""
-        left = await self._gate.wait(self._timeout, self._since, self._stop)
-        if self._stop.done():
-            return None
-        self.sent_once = self._gate.ready()  # a late call is no read (reads start at once)
-        return self._start(left)
+        async with self._starting:
+            if self._call is None and not self._stop.done():
+                left = await self._gate.wait(self._timeout, self._since, self._stop)
+                if self._stop.done():
+                    return None
+                self.sent_once = self._gate.ready()  # a late call is no read (reads start at once)
+                self._call = self._start(left)
+        return self._call  # None: never started (closed first)
 
     def stop(self) -> None:
         """Never start (the stream is closed); a first read waiting ends at once."""
         if not self._stop.done():
             self._stop.set_result(None)
+
+
+class SyncReadyGate:
+    """:class:`ReadyGate` for a blocking channel (``SyncRouterClient``): the state is read from
+    gRPC Core in the calling thread, and a call made while it is not READY blocks that thread on
+    Core's state watch, bounded as the async one's wait.
+
+    Not grpc's ``subscribe`` nor ``channel_ready_future``: they run a polling thread per channel
+    that holds it until unsubscribed, and that fails ("Channel closed!") when the channel closes
+    while it polls, as ``with SyncRouterClient(...)`` closing at once would. Core's own calls
+    (what that thread makes) are private to ``grpc._channel``: a channel without them (another
+    grpc) is sent to at once, as before the wait."""
+
+    def __init__(self, channel: Any, bound_s: float = READY_WAIT_S) -> None:
+        self._core: Any = getattr(channel, "_channel", None)  # grpc._channel.Channel's Core one
+        self._bound_s = bound_s
+        self._closed = False
+        self.waiting = 0  # calls waiting now (a count: one attribute, no lock)
+
+    def _state(self, try_to_connect: bool) -> int:
+        """Core's state (`_CORE_STATES`); SHUTDOWN once closed, READY when it cannot be read."""
+        try:
+            state: int = self._core.check_connectivity_state(try_to_connect)
+        except ValueError:  # closed
+            return _CORE_SHUTDOWN
+        except AttributeError:  # not grpc's Core channel
+            return _CORE_READY
+        return state
+
+    def before_call(self, stub: str, rpc: str, timeout: float | None) -> tuple[float | None, bool]:
+        """The timeout left for a call of `rpc` after the wait (none when the channel is READY or
+        `rpc` a read), and whether the call is `ReadyGate.sent_once`."""
+        if rpc in _READS[stub]:
+            return timeout, False
+        # try_to_connect: an IDLE channel (never used, or idle too long) starts connecting now.
+        state = self._state(True)
+        if state in (_CORE_READY, _CORE_SHUTDOWN):
+            return timeout, state == _CORE_READY
+        started = time.time()  # Core's watch takes wall-clock deadlines
+        limit = self._bound_s if timeout is None else min(self._bound_s, timeout)
+        self.waiting += 1
+        try:
+            while state not in (_CORE_READY, _CORE_SHUTDOWN) and time.time() < started + limit:
+                with contextlib.suppress(ValueError):  # closed meanwhile: read as SHUTDOWN
+                    self._core.watch_connectivity_state(state, started + limit)
+                state = self._state(False)
+        finally:
+            self.waiting -= 1
+        if self._closed:  # the client closed meanwhile: as a call it cancels
+            raise RouterError(LOCALLY_CANCELLED)
+        left = None if timeout is None else max(0.0, timeout - (time.time() - started))
+        return left, state == _CORE_READY  # not READY: the call's to fail (UNAVAILABLE)
+
+    def close(self, *, replaced: bool = False) -> None:
+        """Before its channel closes (which ends a wait): the calls waiting end CANCELLED; none
+        when `replaced` (`use_credentials`: the channel stays open)."""
+        self._closed = not replaced
 
 
 def _retrieved(watch: asyncio.Task[None]) -> None:

@@ -21,6 +21,7 @@ __all__ = [
     "RouterRealtime",
     "RouterStream",
     "SentOnce",
+    "StreamStart",
     "serialize_once",
 ]
 
@@ -34,6 +35,9 @@ _CALL_ENDED = ErrorDetails(
 
 # What a server-streaming call's messages are.
 M = TypeVar("M")
+# A stream's call as the client makes it: (grpc's call, started; or None and the `LateStart` that
+# starts it at the first read or write) and whether it is `ReadyGate.sent_once`.
+StreamStart = tuple[Any, LateStart | None, bool]
 
 
 class SentOnce:
@@ -163,6 +167,9 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
     async def send(self, message: router_service_pb2.RealtimeRequest) -> None:
         """Send one message; :class:`RouterError` when the call failed or has ended."""
         with map_rpc_errors():
+            if self._call is None and await self._started() is None:
+                raise RouterError(_CALL_ENDED)  # closed while it waited for a connection
+        with map_rpc_errors(self._sent_once):
             try:
                 await self._call.write(message)
             except asyncio.InvalidStateError as exc:
@@ -171,4 +178,7 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
     async def done_writing(self) -> None:
         """No more messages from this side."""
         with map_rpc_errors():
+            if self._call is None and await self._started() is None:
+                return  # closed before it started: nothing was sent
+        with map_rpc_errors(self._sent_once):
             await self._call.done_writing()

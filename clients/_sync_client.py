@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Self
 
 import grpc
 
@@ -25,63 +25,9 @@ from clients._client_keys import SyncClientKeyCalls
 from clients._conversations import SyncConversationCalls
 from clients._files import SyncFileCalls
 from clients._media_calls import SyncMediaCalls
-from clients.errors import RouterError
+from clients._ready import SyncReadyGate
+from clients._sync_stream import SyncCallStream, SyncRouterMediaStream, SyncRouterStream
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
-
-# What a server-streaming call's messages are.
-M = TypeVar("M")
-
-
-class SyncCallStream(Generic[M]):
-    """A sync server-streaming call: an iterator and a context manager; :meth:`close` cancels
-    it."""
-
-    def __init__(self, call: Any) -> None:
-        self._call = call
-        self._closed = False
-
-    def __iter__(self) -> Iterator[M]:
-        return self
-
-    def __next__(self) -> M:
-        if self._closed:
-            raise StopIteration
-        try:
-            with map_rpc_errors():
-                message: M = next(self._call)
-        except RouterError as exc:
-            # close() from another thread cancels the call under a blocked next().
-            if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
-                raise StopIteration from None
-            raise
-        except StopIteration:
-            self._closed = True
-            raise
-        return message
-
-    def close(self) -> None:
-        """Cancel the call if it is still running; idempotent."""
-        self._closed = True
-        self._call.cancel()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class SyncRouterStream(SyncCallStream[router_service_pb2.ChatStreamResponse]):
-    """The sync ``ChatStream``."""
-
-
-class SyncRouterMediaStream(SyncCallStream[router_service_pb2.MediaStreamResponse]):
-    """The sync ``MediaStream`` (as :class:`~clients.RouterMediaStream`'s messages)."""
 
 
 class SyncRouterClient(
@@ -94,11 +40,21 @@ class SyncRouterClient(
 ):
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""
 
+    _gate: SyncReadyGate | None = None  # the current channel's, made on open
+    _raw_channel: Any = None  # that channel without its interceptors
+
+    def _open(self) -> None:
+        super()._open()
+        if self._gate is not None:
+            self._gate.close(replaced=True)  # `use_credentials`
+        self._gate = SyncReadyGate(self._raw_channel)
+
     def _make_channel(self) -> Any:
         if self._credentials is None:
             channel = grpc.insecure_channel(self._target, options=self._options)
         else:
             channel = grpc.secure_channel(self._target, self._credentials, options=self._options)
+        self._raw_channel = channel  # the gate reads its state (interceptors cannot)
         if self._interceptors:
             return grpc.intercept_channel(channel, *self._interceptors)
         return channel
@@ -130,6 +86,8 @@ class SyncRouterClient(
         if self._state is State.CLOSED:
             return
         self._state = State.CLOSED
+        if self._gate is not None:
+            self._gate.close()
         retired, self._replaced = self._replaced, []
         for channel in (*retired, self._channel):
             if channel is not None:
@@ -139,9 +97,30 @@ class SyncRouterClient(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
-        method = getattr(self._stub(stub), rpc)
-        with map_rpc_errors():
-            return method(req, **self._kwargs(deadline, metadata))
+        kwargs, sent_once = self._ready(stub, rpc, deadline, metadata)
+        with map_rpc_errors(sent_once):
+            return getattr(self._stub(stub), rpc)(req, **kwargs)
+
+    def _ready(
+        self, stub: str, rpc: str, deadline: Timeout, metadata: Metadata | None
+    ) -> tuple[dict[str, Any], bool]:
+        """A call's arguments once it may be sent (`SyncReadyGate.before_call`: a call that may
+        not be sent twice, made while no connection is up, waits for one), and whether it is
+        sent once. The call's stub is taken after: its channel may be replaced meanwhile."""
+        self._stub(stub)  # opens the client on first use, or refuses
+        kwargs = self._kwargs(deadline, metadata)
+        assert self._gate is not None  # made with the channel `_stub` opened
+        kwargs["timeout"], sent_once = self._gate.before_call(stub, rpc, kwargs["timeout"])
+        return kwargs, sent_once
+
+    def _streaming(
+        self, rpc: str, request: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> tuple[Any, bool]:
+        """A streaming call of the router's `rpc`, started (as the streams take it: the call,
+        and whether it is sent once)."""
+        kwargs, sent_once = self._ready("router", rpc, deadline, metadata)
+        with map_rpc_errors(sent_once):
+            return getattr(self._stub("router"), rpc)(request, **kwargs), sent_once
 
     def chat_stream(
         self,
@@ -151,9 +130,7 @@ class SyncRouterClient(
         metadata: Metadata | None = None,
     ) -> SyncRouterStream:
         """Start a stream; use it as ``with client.chat_stream(req) as stream:``."""
-        router = self._stub("router")
-        with map_rpc_errors():
-            return SyncRouterStream(router.ChatStream(req, **self._kwargs(timeout, metadata)))
+        return SyncRouterStream(*self._streaming("ChatStream", req, timeout, metadata))
 
     def media_stream(
         self,
@@ -163,10 +140,7 @@ class SyncRouterClient(
         metadata: Metadata | None = None,
     ) -> SyncRouterMediaStream:
         """Start a media stream; use it as ``with client.media_stream(req) as stream:``."""
-        router = self._stub("router")
-        with map_rpc_errors():
-            call = router.MediaStream(req, **self._kwargs(timeout, metadata))
-            return SyncRouterMediaStream(call)
+        return SyncRouterMediaStream(*self._streaming("MediaStream", req, timeout, metadata))
 
     def realtime(
         self,
@@ -176,9 +150,7 @@ class SyncRouterClient(
         metadata: Metadata | None = None,
     ) -> SyncCallStream[router_service_pb2.RealtimeResponse]:
         """A Realtime session over `requests` (the open first): the router's messages."""
-        router = self._stub("router")
-        with map_rpc_errors():
-            return SyncCallStream(router.Realtime(requests, **self._kwargs(timeout, metadata)))
+        return SyncCallStream(*self._streaming("Realtime", requests, timeout, metadata))
 
     def chat(
         self,

@@ -82,11 +82,15 @@ def routing_options(request: Request) -> RoutingOptions:
 
 
 def _cache_mode(request: Request) -> routing_pb2.CacheMode.ValueType:
+    """What the caller allows the cache: the stricter of `x-switchboard-cache` and
+    `Cache-Control` when both are sent (a `no-store` an HTTP library adds keeps nothing,
+    whatever the header beside it asks)."""
     headers = _picked(request)
+    mode: routing_pb2.CacheMode.ValueType = routing_pb2.CACHE_MODE_UNSPECIFIED
     value = headers.get("x-switchboard-cache")
     if value is not None:
-        mode = _CACHE_MODES.get(value.strip().lower())
-        if mode is None:
+        asked = _CACHE_MODES.get(value.strip().lower())
+        if asked is None:
             raise EdgeError(
                 400,
                 "Header x-switchboard-cache must be `bypass` (ask the upstream, keep the fresh "
@@ -94,13 +98,13 @@ def _cache_mode(request: Request) -> routing_pb2.CacheMode.ValueType:
                 code="invalid_header",
                 param="x-switchboard-cache",
             )
-        return mode
+        mode = asked
     control = headers.get("cache-control")
-    if not control:
-        return routing_pb2.CACHE_MODE_UNSPECIFIED
-    directives = [d.strip() for d in control.lower().split(",")]
-    modes = [_CACHE_CONTROL[d] for d in directives if d in _CACHE_CONTROL]
-    return max(modes, default=routing_pb2.CACHE_MODE_UNSPECIFIED)  # no-store wins
+    if control:  # rare: the common case makes no list
+        directives = [d.strip() for d in control.lower().split(",")]
+        modes = [_CACHE_CONTROL[d] for d in directives if d in _CACHE_CONTROL]
+        mode = max(mode, *modes) if modes else mode  # off (no-store) wins
+    return mode
 
 
 def session_id(request: HTTPConnection) -> str:

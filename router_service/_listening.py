@@ -33,13 +33,16 @@ def check_listening(wanted: Sequence[Listening]) -> None:
         _bind(key, host, port)
 
 
-# The hosts that listen on every address of their family (and, for IPv6's, usually IPv4's).
-_EVERYWHERE = frozenset({"", "0.0.0.0", "::", "[::]"})
+# The hosts (as `socket_host` writes them) that listen on every address of their family (and,
+# for IPv6's, usually IPv4's).
+_EVERYWHERE = frozenset({"0.0.0.0", "::"})
 
 
 def _overlap(host: str, other: str) -> bool:
-    """Whether two listeners on one port would collide: the same host, or either everywhere
-    (a multi-homed host may give router and edge one port on two of its addresses)."""
+    """Whether two listeners on one port would collide: the same host (`[::1]` and `::1` are
+    one), or either everywhere (a multi-homed host may give router and edge one port on two of
+    its addresses)."""
+    host, other = socket_host(host), socket_host(other)
     return host == other or host in _EVERYWHERE or other in _EVERYWHERE
 
 

@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from router_service._listening import Listening, check_listening
+from router_service._listening import Listening, check_listening, grpc_host
 from router_service.cli import EarlySighup, without_httpx_cli
 
 if TYPE_CHECKING:
@@ -240,7 +240,8 @@ def _metrics_port(config: SwitchboardConfig, port: int | None) -> int | None:
 def print_banner(host: str, port: int, router: str, config: SwitchboardConfig) -> None:
     model = next(iter(config.models), "MODEL")
     scheme = "https" if config.edge.tls is not None else "http"
-    base = f"{scheme}://{host}:{port}/v1"
+    # `edge.host: "::"` as a URL takes it: `http://[::]:8080`, not `http://:::8080`.
+    base = f"{scheme}://{grpc_host(host)}:{port}/v1"
     print(
         f"""
 Switchboard dev is up: edge {base} calling the router in-process (its port: {router}),

@@ -50,6 +50,7 @@ from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
 from router_service.providers import EmbedCall, MediaCall
 from router_service.providers._base import UPSTREAM_ALIVE
+from router_service.providers._batched import Answered
 
 log = logging.getLogger("switchboard.engine")
 
@@ -165,7 +166,9 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             deployment: Deployment, lease: KeyLease, _: AsyncExitStack
         ) -> embeddings_pb2.EmbeddingResult:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
-            call = EmbedCall(deployment.upstream_model, lease.key.secret, params, timeout)
+            model = deployment.upstream_model
+            kept = answered and answered.attempt(deployment.adapter.kind, model, lease)
+            call = EmbedCall(model, lease.key.secret, params, timeout, kept)
             try:
                 async with asyncio.timeout(timeout):
                     result = await deployment.adapter.embed(call)
@@ -175,6 +178,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                 await lease.settle_tokens(result.usage.prompt_tokens)
             return result
 
+        answered = Answered() if params.HasField("texts") else None  # kept across failovers
         plan = await self.planner.plan(ctx)
         tokens = estimate_embedding_tokens(params)
         result, deployment, stack = await self._run(ctx, plan, attempt, tokens=tokens)

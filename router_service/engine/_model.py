@@ -20,7 +20,7 @@ from router_service.providers._responses_map import cannot_express as responses_
 from router_service.sessions import ThreadProtection
 
 if TYPE_CHECKING:
-    from router_service.engine._stream_holds import StreamSlot
+    from router_service.engine._stream_holds import SlotOwner
     from router_service.guardrails import AnswerGuard
 
 _PROTECTION = {level.value: level for level in ThreadProtection}
@@ -177,7 +177,7 @@ class RequestContext:
     chat: chat_pb2.ChatParams | None = None
     # A stream's slot of its client's `max_concurrent_streams`, renewed with the stream's key
     # lease while it runs (`HoldRenewer`); None: it holds none.
-    stream_slot: StreamSlot | None = None
+    stream_slot: SlotOwner | None = None
 
     def take_body(self, params: chat_pb2.ChatParams) -> list[dict[str, Any]] | None:
         """The body written of `params` (for `ChatCall.prepared`), for the first attempt only

@@ -11,7 +11,8 @@ are counted (benchmarks/README.md, "An idle stream"), and a task, its timer and 
 cancellation per stream cost both. A stream registers a small slotted `Hold`; the single task
 wakes every third of the shortest TTL held and renews the holds due, together on a store that
 sends concurrent calls in one round trip (Redis). It starts with the first hold and ends at a
-wake that finds none (so streams one after another do not each start one), or at `aclose`."""
+wake that finds none (so streams one after another do not each start one), or at `aclose`.
+A Realtime session's caller's stream slot (`SlotHold`, `keep_slot`) is renewed the same way."""
 
 from __future__ import annotations
 
@@ -37,38 +38,28 @@ class MarkHolder(Protocol):
     mark: ActiveMark | None
 
 
-class StreamSlot(Protocol):
-    """The calling client's stream slot (`max_concurrent_streams`, the auth gate's Admission):
-    taken for `server.lease_ttl_s` when the call has no deadline, so a longer stream lost it
-    mid-stream and its client could open one more."""
+class SlotOwner(Protocol):
+    """Whoever holds a caller's stream slot (`max_concurrent_streams`, the auth gate's
+    Admission): taken for `server.lease_ttl_s` when the call has no deadline, so a longer
+    stream (or Realtime session) lost it midway and its client could open one more."""
 
     async def renew_stream_slot(self, ttl_s: float) -> bool: ...
 
 
-class Hold:
-    """One open stream's lease and mark (and its client's stream slot, if it holds one), and
-    when they are next due (monotonic seconds)."""
+class Held:
+    """What a renewer keeps for one open stream, and when it is next due (monotonic seconds)."""
 
-    __slots__ = ("due", "every_s", "holder", "lease", "renewer", "renewing", "sessions", "slot")
+    __slots__ = ("due", "every_s", "renewer", "renewing")
 
-    def __init__(
-        self,
-        renewer: HoldRenewer,
-        lease: KeyLease,
-        holder: MarkHolder,
-        sessions: SessionState,
-        every_s: float,
-        due: float,
-        slot: StreamSlot | None = None,
-    ) -> None:
+    def __init__(self, renewer: HoldRenewer, every_s: float, due: float) -> None:
         self.renewer = renewer
-        self.lease = lease
-        self.holder = holder
-        self.sessions = sessions
         self.every_s = every_s
         self.due = due
-        self.slot = slot
         self.renewing = False  # in the round under way: its stream's close waits for that
+
+    async def renew(self) -> None:
+        """Renew what is held; a failure is logged (the next period tries again)."""
+        raise NotImplementedError
 
     async def stop(self) -> None:
         """No more renewals; one under way ends first, also when the caller is cancelled
@@ -79,13 +70,78 @@ class Hold:
             await uncut(renewer._round)
 
 
+class Hold(Held):
+    """One open stream's key lease and session mark (and its client's stream slot, if it
+    holds one)."""
+
+    __slots__ = ("holder", "lease", "sessions", "slot")
+
+    def __init__(
+        self,
+        renewer: HoldRenewer,
+        lease: KeyLease,
+        holder: MarkHolder,
+        sessions: SessionState,
+        every_s: float,
+        due: float,
+        slot: SlotOwner | None = None,
+    ) -> None:
+        super().__init__(renewer, every_s, due)
+        self.lease = lease
+        self.holder = holder
+        self.sessions = sessions
+        self.slot = slot
+
+    async def renew(self) -> None:
+        lease, holder = self.lease, self.holder
+        try:
+            held = await lease.renew()
+            if holder.mark is not None:
+                holder.mark = await self.sessions.renew(holder.mark)
+            slot = self.slot
+            if slot is not None and not await slot.renew_stream_slot(3 * self.every_s):
+                log.warning("a stream's client stream slot expired before it was renewed")
+        except StoreUnavailableError as exc:
+            log.warning("renewing a stream's key lease and mark failed: %s", exc.message)
+            return
+        except Exception:  # a bug: the others, and the next period, go on
+            log.exception("renewing a stream's key lease and mark failed")
+            return
+        if not held:
+            log.warning("a stream's key lease (key %s) expired before it was renewed", lease.key)
+
+
+class SlotHold(Held):
+    """A Realtime session's caller's stream slot (`server.lease_ttl_s`): the session outlives
+    it (OpenAI's last up to 60 minutes), and a slot expired under an open session lets the
+    client's `max_concurrent_streams` undercount."""
+
+    __slots__ = ("owner", "ttl_s")
+
+    def __init__(
+        self, renewer: HoldRenewer, owner: SlotOwner, ttl_s: float, every_s: float, due: float
+    ) -> None:
+        super().__init__(renewer, every_s, due)
+        self.owner = owner
+        self.ttl_s = ttl_s
+
+    async def renew(self) -> None:
+        try:
+            if not await self.owner.renew_stream_slot(self.ttl_s):
+                log.warning("realtime: a session's slot expired before it was renewed")
+        except StoreUnavailableError as exc:
+            log.warning("realtime: renewing a session's slot failed: %s", exc.message)
+        except Exception:  # a bug: the others, and the next period, go on
+            log.exception("realtime: renewing a session's slot failed")
+
+
 class HoldRenewer:
     """Renews the holds of every open stream of a runtime lineage (see the module's doc)."""
 
     def __init__(self, clock: Clock, *, together: bool) -> None:
         self._clock = clock
         self._together = together  # `StateStore.batches_concurrent_calls`
-        self._holds: set[Hold] = set()
+        self._holds: set[Held] = set()
         self._task: asyncio.Task[None] | None = None
         self._period = math.inf  # the running task's wait
         self._waiting = False  # the task waits (rather than renews)
@@ -98,7 +154,7 @@ class HoldRenewer:
         holder: MarkHolder,
         sessions: SessionState,
         ttl_s: float,
-        slot: StreamSlot | None = None,
+        slot: SlotOwner | None = None,
     ) -> Hold:
         """Renew `lease`, `holder.mark` (`ttl_s`: the shorter of their TTLs) and the client's
         stream `slot` (for `ttl_s` too) until the hold's `stop`, which the holder awaits before
@@ -107,10 +163,20 @@ class HoldRenewer:
         every_s = ttl_s / 3
         due = self._clock.monotonic() + every_s
         hold = Hold(self, lease, holder, sessions, every_s, due, slot)
-        self._holds.add(hold)
-        if every_s < self._period and not self._closed:
-            self._start(every_s)
+        self._add(hold)
         return hold
+
+    def keep_slot(self, owner: SlotOwner, ttl_s: float) -> SlotHold:
+        """Renew `owner`'s stream slot for `ttl_s` every third of it until the hold's `stop`."""
+        every_s = ttl_s / 3
+        hold = SlotHold(self, owner, ttl_s, every_s, self._clock.monotonic() + every_s)
+        self._add(hold)
+        return hold
+
+    def _add(self, hold: Held) -> None:
+        self._holds.add(hold)
+        if hold.every_s < self._period and not self._closed:
+            self._start(hold.every_s)
 
     def _start(self, every_s: float) -> None:
         """A task that wakes every `every_s`: none ran, or the one running waits longer than
@@ -147,14 +213,14 @@ class HoldRenewer:
             if self._holds:
                 self._period = min(hold.every_s for hold in self._holds)
 
-    async def _renew(self, due: list[Hold], now: float) -> None:
+    async def _renew(self, due: list[Held], now: float) -> None:
         try:
             if self._together and len(due) > 1:
-                await asyncio.gather(*(_renew_one(hold) for hold in due))
+                await asyncio.gather(*(hold.renew() for hold in due))
             else:
                 for hold in due:
                     if hold in self._holds:  # else its stream ended meanwhile
-                        await _renew_one(hold)
+                        await hold.renew()
         finally:
             for hold in due:
                 hold.renewing = False
@@ -169,22 +235,3 @@ class HoldRenewer:
         if task is not None:
             task.cancel()
             await asyncio.wait((task,))
-
-
-async def _renew_one(hold: Hold) -> None:
-    """Renew one stream's lease and mark; a failure is logged (the next period tries again)."""
-    lease, holder = hold.lease, hold.holder
-    try:
-        held = await lease.renew()
-        if holder.mark is not None:
-            holder.mark = await hold.sessions.renew(holder.mark)
-        if hold.slot is not None and not await hold.slot.renew_stream_slot(3 * hold.every_s):
-            log.warning("a stream's client stream slot expired before it was renewed")
-    except StoreUnavailableError as exc:
-        log.warning("renewing a stream's key lease and mark failed: %s", exc.message)
-        return
-    except Exception:  # a bug: the others, and the next period, go on
-        log.exception("renewing a stream's key lease and mark failed")
-        return
-    if not held:
-        log.warning("a stream's key lease (key %s) expired before it was renewed", lease.key)

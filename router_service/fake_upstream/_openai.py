@@ -14,6 +14,7 @@ from aiohttp import web
 from router_service.providers._responses_models import responses_only
 
 from . import _responses as R
+from ._audio_answers import speaks
 from ._content import openai_problem
 from ._dialects import OPENAI, Dialect, bearer, model_list_dialect
 from ._faults import (
@@ -158,6 +159,7 @@ async def _chat(call: Call) -> web.StreamResponse:
         obfuscation=sc.obfuscation,
         empty_annotations=sc.empty_annotations,
         usage_on_finish=sc.usage_on_finish,
+        audio=speaks(body),
     )
     if not call.record.stream:
         completion = R.chat_completion(answer)

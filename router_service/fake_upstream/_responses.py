@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from ._audio_answers import audio_deltas, audio_message
 from ._scenario import Scenario
 
 SYSTEM_FINGERPRINT = "fp_fake"
@@ -158,8 +159,7 @@ class ChatAnswer:
     custom: bool = False  # the tool called is a custom one
     finish: str | None = None  # the scenario's finish reason for a text answer
     n: int = 1  # OpenAI's `n`: that many choices, all the same answer
-    # OpenAI's `top_logprobs` when the request asked for `logprobs: true`, else None.
-    top_logprobs: int | None = None
+    top_logprobs: int | None = None  # OpenAI's, when the request asked for `logprobs: true`
     cached_tokens: int = 0  # of the prompt's, reported in usage (Scenario.cached_tokens)
     cache_write_tokens: int = 0  # written to the prompt cache (Scenario.cache_write_tokens)
     cache_write_1h_tokens: int = 0  # of those, kept an hour (Scenario.cache_write_1h_tokens)
@@ -168,8 +168,8 @@ class ChatAnswer:
     obfuscation: bool = False  # chunks padded as OpenAI's (Scenario.obfuscation)
     empty_annotations: bool = False  # Scenario.empty_annotations
     usage_on_finish: bool = False  # the usage on the finish chunk (Scenario.usage_on_finish)
-    # The stop sequence that cut the text, for dialects that say which (Anthropic's).
-    stop_sequence: str | None = None
+    stop_sequence: str | None = None  # that cut the text, for dialects that say (Anthropic's)
+    audio: bool = False  # a spoken answer (`modalities: ["audio"]`: _audio_answers)
 
     @property
     def completion_tokens(self) -> int:
@@ -239,6 +239,7 @@ def chat_completion(answer: ChatAnswer) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": answer.text, "refusal": None}
     if answer.reasoning is not None:
         message["reasoning_content"] = answer.reasoning
+    message.update(audio_message(answer))  # a spoken answer's `audio` instead of its content
     if answer.tool_name is not None:
         message["content"] = None
         call = tool_call_obj(answer.tool_name, answer.tool_arguments, answer.custom)
@@ -295,6 +296,8 @@ def _choices(
 
 
 def content_deltas(answer: ChatAnswer) -> list[dict[str, Any]]:
+    if answer.audio and answer.tool_name is None:
+        return audio_deltas(answer.completion_id, answer.created, answer.pieces)
     if answer.tool_name is None:
         cited: dict[str, Any] = {"annotations": []} if answer.empty_annotations else {}
         return [{"content": piece, **cited} for piece in answer.pieces]

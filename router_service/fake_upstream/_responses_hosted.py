@@ -20,7 +20,8 @@ answered as OpenAI answers it (the openai SDK's `Response` output item and strea
   `.completed` of `response.image_generation_call`;
 - MCP: an `mcp_call` item (server label as declared, tool MCP_TOOL, arguments `{}` or the
   scenario's `tool_arguments`, output
-  MCP_OUTPUT); streamed, `response.mcp_call.in_progress`, `response.mcp_call_arguments.delta` /
+  MCP_OUTPUT); streamed, `response.mcp_call.in_progress`, `response.mcp_call_arguments.delta`
+  (four characters each) /
   `.done` and `response.mcp_call.completed`.
 """
 
@@ -116,9 +117,12 @@ def item_events(item: JsonObject, at: JsonObject) -> tuple[JsonObject, list[Json
         return opened | ({"result": None} if "result" in item else {}), events
     if kind == "mcp_call":
         arguments = item["arguments"]
+        # A few characters a delta, as OpenAI streams them (a find in them is split).
+        pieces = [arguments[i : i + 4] for i in range(0, len(arguments), 4)] or [""]
+        deltas = [{"type": "response.mcp_call_arguments.delta", **at, "delta": p} for p in pieces]
         events = [
             {"type": "response.mcp_call.in_progress", **at},
-            {"type": "response.mcp_call_arguments.delta", **at, "delta": arguments},
+            *deltas,
             {"type": "response.mcp_call_arguments.done", **at, "arguments": arguments},
             {"type": "response.mcp_call.completed", **at},
         ]

@@ -7,7 +7,8 @@ its tool calls' and function call's arguments (a custom tool call's input), and 
 message carries (`reasoning_content`… in unmodelled keys; a find in a signed thinking block
 withholds the choice: a rewritten one would fail its signature when handed back), and the readable
 strings of the blocks a Claude deployment gave with it (`_claude_blocks`: a redact rule's find there
-drops them). `redact` replaces a find by `[REDACTED:<detector>]` as on the request side; `block`
+drops them), and the transcript of its spoken output (`_audio`: a find withholds the choice).
+`redact` replaces a find by `[REDACTED:<detector>]` as on the request side; `block`
 withholds the choice (no content, refusal, calls, logprobs nor unmodelled keys) and ends it with
 finish_reason `content_filter`, and the call still succeeds, as Azure OpenAI's output filter does. A
 choice a rule changed loses its logprobs (their tokens are the raw text). A stream is screened as it
@@ -32,6 +33,7 @@ from clients.codec.anthropic import CONTENT_KEY
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.config import GuardrailAction
 from router_service.errors import GuardrailBlockedError
+from router_service.guardrails._audio import audio_transcript
 from router_service.guardrails._citations import cited_text, with_citations_moved
 from router_service.guardrails._claude_blocks import claude_block_texts
 from router_service.guardrails._finds import Found, screen_text, withhold
@@ -46,7 +48,14 @@ from router_service.guardrails._texts import (
 from router_service.guardrails._transcripts import transcript_texts
 from router_service.telemetry import record_guardrail_matches
 
-__all__ = ["AnswerAudit", "AnswerGuard"]
+__all__ = ["SCREENING", "AnswerAudit", "AnswerGuard"]
+
+# What the screen covers, named in the response cache's key (`AnswerGuard.signature`): bumped
+# when it comes to screen more of an answer, so that an answer kept (on a shared Redis, for up to
+# `cache.ttl_s`) by a release whose screen let that part through unscreened is never served.
+# 2: a spoken answer's transcript (`_audio`), a stream's reasoning pieces and hosted calls'
+# argument pieces (`_stream_pieces`).
+SCREENING = "screen-2"
 
 # Audits what the rules did to one answer: (outcome, reason), e.g. ("answer_withheld",
 # "guardrail:no-credentials:api_key") or ("answer_redacted", "guardrail:pii").
@@ -72,7 +81,7 @@ class AnswerGuard:
         self.actions: dict[str, GuardrailAction] = {r.name: r.action for r in self.rules}
         # What the response cache keys this call's answer by: answers screened by other rules
         # (before a reload, on another replica) are never served to it.
-        self.signature = ",".join(r.signature for r in self.rules)
+        self.signature = f"{SCREENING}:" + ",".join(r.signature for r in self.rules)
         self.found: Found = {}
         self._withheld: list[str] = []  # "<rule>:<detector>" of each choice withheld
         self._blocked = ("", "")  # (rule, detector) of the last one
@@ -93,6 +102,7 @@ class AnswerGuard:
             _custom_inputs(choice.message, field),
             reasoning_texts(choice.message, field),
             claude_block_texts(choice.message, field),
+            audio_transcript(choice.message, field),
         )
         try:
             # Screened as walked: the reasoning's JSON is written again once its last is done.

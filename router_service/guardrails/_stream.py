@@ -16,22 +16,25 @@ answer, when it is shorter).
 `content_filter`, and whatever the upstream sends for it afterwards is dropped; once every
 choice ended and a block ended one, `cut` tells the relay to stop reading the upstream (its
 call is closed). Logprobs are dropped from a screened stream: their tokens are the raw text.
-The reasoning a delta carries (`reasoning_content`, `reasoning`: texts of their own; signed
+The reasoning a delta carries (`reasoning_content`, `reasoning`: texts of their own; an entry
+OpenRouter gives as pieces, `reasoning_details`: a text of its own too, `_stream_pieces`; signed
 thinking blocks: whole) is screened too, and released before the answer that follows it.
-So are a Claude deployment's own blocks, each whole on its chunk (`_claude_blocks`). Content
-parts in a delta (no provider streams them) and other unmodelled keys are not screened.
+So is an answer's spoken output (`_audio`: held whole until its choice finishes). So are a
+Claude deployment's own blocks, each whole on its chunk (`_claude_blocks`). Content parts in a
+delta (no provider streams them) and other unmodelled keys are not screened.
 Claude's own block boundaries in a delta (a server tool block, a text block's start:
 BLOCK_KEY, TEXT_BLOCK_KEY) and a Responses upstream's hosted items' events (HOSTED_EVENTS) pass
 as they come, so what the choice's texts hold is released, screened, in a chunk of its own
 before them: else the text before would reach the caller after (inside a cited text block).
+But the hosted events that stream a call's arguments or code in pieces (`.delta`): a text of
+their own, held back as the content is (`_stream_pieces`).
 An annotation waits for the text it cites, then goes out moved by its finds (`HeldCitations`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -40,11 +43,25 @@ from clients.codec._responses_hosted import HOSTED_EVENTS
 from clients.codec.anthropic import BLOCK_KEY, TEXT_BLOCK_KEY
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import GuardrailBlockedError
+from router_service.guardrails._audio import HeldAudio
 from router_service.guardrails._citations import HeldCitations, StreamEdits
 from router_service.guardrails._claude_blocks import StreamBlocks
-from router_service.guardrails._finds import Found, counted, withhold
-from router_service.guardrails._rules import Rule
+from router_service.guardrails._finds import withhold
 from router_service.guardrails._stream_parts import says_something, set_refusal
+from router_service.guardrails._stream_pieces import (
+    channels_of,
+    hosted_pieces_only,
+    is_piece_channel,
+    screen_pieces,
+    whole_blocks,
+    with_piece,
+)
+from router_service.guardrails._text_screen import (
+    HOLD_BACK_CHARS,
+    MAX_HELD_CHARS,
+    RELEASE_STEP_CHARS,
+    TextScreen,
+)
 from router_service.guardrails._texts import ANSWER_REASONING_KEYS as BLOCK_KEYS
 from router_service.guardrails._texts import REASONING_KEYS, json_object, reasoning_slots
 
@@ -59,16 +76,8 @@ __all__ = [
     "TextScreen",
 ]
 
-# What a stream's text holds back: a find of at most this many characters is caught whole.
-HOLD_BACK_CHARS = 128
-# Text is released once this many characters more than that are held (a scan per step, not
-# per delta: a token is a few characters). So a text holds back 128 to 159 characters.
-RELEASE_STEP_CHARS = 32
-# Released text kept before what is held, for the detectors' lookbehinds (at most 12).
-_CONTEXT_CHARS = 32
-# A find still growing past this many held characters is acted on as it stands.
-MAX_HELD_CHARS = 65_536
-_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"', f'"{HOSTED_EVENTS}"')
+_CLAUDE_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"')
+_BOUNDARIES = (*_CLAUDE_BOUNDARIES, f'"{HOSTED_EVENTS}"')
 
 Chunk = chat_pb2.ChatCompletionChunk
 # A choice's text: (choice index, "content" | "refusal" | "function" | a tool call's index |
@@ -76,124 +85,21 @@ Chunk = chat_pb2.ChatCompletionChunk
 Channel = tuple[int, str | int]
 
 
-@dataclass(slots=True)
-class _Span:
-    """Overlapping finds, merged (absolute offsets in the text as the upstream sent it)."""
-
-    start: int
-    end: int
-    finds: list[tuple[Rule, str]] = field(default_factory=list)
-
-
-class TextScreen:
-    """One streamed text: `feed` it each delta; what comes back may be released."""
-
-    __slots__ = ("_base", "_done", "_found", "_raw", "_rules", "_wait", "blocked", "edits")
-
-    def __init__(self, rules: Sequence[Rule], found: Found) -> None:
-        self._rules = rules
-        self._found = found
-        # The raw text from offset `_base`: released text kept as context (lookbehinds, a find
-        # that began in it), then what is held from `_done` on.
-        self._raw = ""
-        self._base = 0
-        self._done = 0
-        # While an open find holds the text back, the next scan waits for this offset (see
-        # `_next_scan`): a long find costs linear work, not square.
-        self._wait = 0
-        self.blocked: tuple[str, str] | None = None  # (rule, detector) once a block rule hit
-        self.edits = StreamEdits()  # each find replaced, for the annotations that cite it
-
-    def feed(self, text: str, *, final: bool = False) -> str:
-        """Take the next delta; return the text that may be released now, finds replaced
-        ("" while held; always "" once blocked). `final`: the text is complete, flush it."""
-        if self.blocked is not None:
-            return ""
-        self._raw += text
-        end = self._base + len(self._raw)
-        held = end - self._done
-        if held > MAX_HELD_CHARS:
-            final = True
-        elif held == 0 or (
-            not final and (held < HOLD_BACK_CHARS + RELEASE_STEP_CHARS or end < self._wait)
-        ):
-            return ""
-        cut = end if final else end - HOLD_BACK_CHARS
-        spans = []
-        for span in self._spans():
-            if span.end > cut:  # still open: hold back from where it starts
-                if span.start < cut:
-                    cut = span.start
-                    self._wait = self._next_scan(span, end, cut)
-                break
-            spans.append(span)
-        out = self._released(spans, cut)
-        self._done = self.edits.released = cut
-        keep_from = max(self._base, cut - _CONTEXT_CHARS)
-        self._raw = self._raw[keep_from - self._base :]
-        self._base = keep_from
-        return out
-
-    @staticmethod
-    def _next_scan(span: _Span, end: int, cut: int) -> int:
-        """Where an open find is looked at again: where it is final if it grows no more; when
-        it is long already, not before the held text grew by half again."""
-        at = span.end + HOLD_BACK_CHARS
-        if end - cut > 2 * HOLD_BACK_CHARS:
-            at = max(at, end + (end - cut) // 2)
-        return at
-
-    def _released(self, spans: list[_Span], cut: int) -> str:
-        """The held text up to `cut`, each span replaced; a block rule's find blocks instead."""
-        for span in spans:
-            for rule, detector in span.finds:
-                if rule.action == "block":
-                    counted(self._found, rule.name, detector)
-                    self.blocked = (rule.name, detector)
-                    return ""
-        pieces: list[str] = []
-        position = self._done
-        for span in spans:
-            pieces.append(self._slice(position, span.start))
-            pieces.append(marker := f"[REDACTED:{span.finds[0][1]}]")
-            self.edits.add(span.start, span.end, marker)
-            position = span.end
-            for rule, detector in span.finds:
-                counted(self._found, rule.name, detector)
-        pieces.append(self._slice(position, cut))
-        return "".join(pieces)
-
-    def _slice(self, start: int, end: int) -> str:
-        return self._raw[start - self._base : end - self._base]
-
-    def _spans(self) -> Iterator[_Span]:
-        """The finds that reach past what was released (clipped to it), merged where they
-        overlap, in order."""
-        finds = sorted(self._finds(), key=lambda f: (f[0], -f[1]))
-        span: _Span | None = None
-        for start, end, rule, detector in finds:
-            if span is not None and start < span.end:
-                span.end = max(span.end, end)
-                span.finds.append((rule, detector))
-                continue
-            if span is not None:
-                yield span
-            span = _Span(start, end, [(rule, detector)])
-        if span is not None:
-            yield span
-
-    def _finds(self) -> Iterator[tuple[int, int, Rule, str]]:
-        for rule in self._rules:
-            for match in rule.matches(self._raw):
-                end = self._base + match.end
-                if end > self._done:  # else released (or replaced) already
-                    yield max(self._base + match.start, self._done), end, rule, match.detector
-
-
 class StreamScreen:
     """One stream's choices, screened chunk by chunk (chunks are changed in place)."""
 
-    __slots__ = ("_blocks", "_choices", "_cites", "_ended", "_guard", "_texts", "_withheld", "cut")
+    __slots__ = (
+        "_audio",
+        "_blocks",
+        "_choices",
+        "_cites",
+        "_ended",
+        "_guard",
+        "_templates",
+        "_texts",
+        "_withheld",
+        "cut",
+    )
 
     def __init__(self, guard: AnswerGuard, choices: int) -> None:
         self._guard = guard
@@ -204,6 +110,8 @@ class StreamScreen:
         self._withheld: dict[int, tuple[str, str]] = {}
         self._blocks = StreamBlocks(guard)
         self._cites: dict[int, HeldCitations] = {}  # each choice's, until their text is out
+        self._audio = HeldAudio()
+        self._templates: dict[Channel, dict[str, Any]] = {}  # a piece's, by its channel
         self.cut = False
 
     def chunks(self, chunks: Sequence[Chunk]) -> list[Chunk]:
@@ -226,7 +134,7 @@ class StreamScreen:
             extra = choice.delta.extra_json
             if not extra or choice.index in self._ended:
                 continue  # (most deltas: no unmodelled keys, one check)
-            if not any(key in extra for key in _BOUNDARIES):
+            if not any(key in extra for key in _BOUNDARIES) or _pieces_only(extra):
                 continue
             delta = chat_pb2.ChatMessage()
             self._flush(choice.index, delta, set())
@@ -259,12 +167,14 @@ class StreamScreen:
         index = choice.index
         final = bool(choice.finish_reason or choice.finish_reason_raw)
         choice.ClearField("logprobs_json")
+        self._audio.take(index, choice.delta)  # held whole until the choice finishes
         touched = self._delta(index, choice.delta, final)
         if '"annotations"' in choice.delta.extra_json:  # held until the text they cite is out
             held = self._cites.setdefault(index, HeldCitations())
             choice.delta.extra_json = held.take(choice.delta.extra_json)
         if final:
             self._flush(index, choice.delta, touched)
+            self._release_audio(index, choice.delta)
         self._cite(index, choice.delta, final)
         blocked = [t.blocked for k, t in self._texts.items() if k[0] == index and t.blocked]
         if index in self._withheld:
@@ -276,9 +186,22 @@ class StreamScreen:
         if blocked or final:
             self._ended.add(index)
             self._cites.pop(index, None)
+            self._audio.drop(index)
             for key in [k for k in self._texts if k[0] == index]:
                 del self._texts[key]
+                self._templates.pop(key, None)
         return bool(blocked)
+
+    def _release_audio(self, index: int, delta: chat_pb2.ChatMessage) -> None:
+        """The choice's held audio on its last delta, its transcript screened: a find withholds
+        the choice (`_audio`)."""
+        slot = self._audio.release(index, delta, f"choices[{index}].delta")
+        if slot is None:
+            return
+        try:
+            self._guard.screen((slot,))
+        except GuardrailBlockedError as exc:
+            self._withheld.setdefault(index, (exc.guardrail, exc.detector))
 
     def _delta(self, index: int, delta: chat_pb2.ChatMessage, final: bool) -> set[Channel]:
         """Screen the texts a delta carries; the channels it touched."""
@@ -331,7 +254,7 @@ class StreamScreen:
             or delta.HasField("function_call")
             or REASONING_ITEMS in delta.extra_json  # a Responses upstream's item: its own ends
         )
-        held = [k for k in self._texts if k[0] == index and k[1] in REASONING_KEYS]
+        held = [k for k in self._texts if k[0] == index and _reasoning_channel(k[1])]
         if extra is None and not (held and (answering or final)):
             return
         extra = {} if extra is None else extra
@@ -343,7 +266,18 @@ class StreamScreen:
                     extra[key] = text
                 else:
                     extra.pop(key, None)
-        blocks = {k: v for k, v in extra.items() if k in BLOCK_KEYS and not isinstance(v, str)}
+        flushing = final or answering
+        signed = screen_pieces(
+            index,
+            extra,
+            lambda channel, text: self._feed(channel, text, flushing, touched),
+            self._templates,
+            held,
+        )
+        for prefix in signed:
+            for channel in channels_of(prefix, iter(self._texts), index):
+                self._texts[channel].sign()
+        blocks = whole_blocks(extra, BLOCK_KEYS)
         if blocks:
             try:
                 self._guard.screen(reasoning_slots(blocks, f"choices[{index}].delta"))
@@ -381,7 +315,10 @@ class StreamScreen:
             if not rest:
                 continue
             what = key[1]
-            if what in REASONING_KEYS:  # a reasoning text held while a Claude block began
+            if is_piece_channel(what):  # a reasoning entry's pieces: one more of them
+                template = self._templates.get(key, {})
+                delta.extra_json = with_piece(delta.extra_json, str(what), rest, template)
+            elif what in REASONING_KEYS:  # a reasoning text held while a Claude block began
                 extra = json_object(delta.extra_json) or {}
                 extra[str(what)] = str(extra.get(what) or "") + rest
                 delta.extra_json = orjson.dumps(extra).decode()
@@ -398,3 +335,16 @@ class StreamScreen:
                 delta.tool_calls.add(
                     index=int(what), function=chat_pb2.FunctionCall(arguments=rest)
                 )
+
+
+def _reasoning_channel(what: str | int) -> bool:
+    """Whether a channel is a text of the reasoning: a key's string, or an entry's pieces."""
+    return what in REASONING_KEYS or is_piece_channel(what)
+
+
+def _pieces_only(extra_json: str) -> bool:
+    """Whether a delta's only boundary is hosted events that are pieces of a call's text (held
+    as the answer's texts are: no boundary)."""
+    if any(mark in extra_json for mark in _CLAUDE_BOUNDARIES):
+        return False
+    return hosted_pieces_only(json_object(extra_json))

@@ -29,7 +29,17 @@ class KeyLease:
     """Holds one in-flight slot of `key` for `model`. Use with `async with`; `release()` is
     idempotent, and the slot also carries a TTL in the state store as a backstop."""
 
-    __slots__ = ("_lease_id", "_pool", "_released", "_settled", "key", "model", "tokens", "window")
+    __slots__ = (
+        "_extra",
+        "_lease_id",
+        "_pool",
+        "_released",
+        "_settled",
+        "key",
+        "model",
+        "tokens",
+        "window",
+    )
 
     def __init__(
         self,
@@ -45,6 +55,7 @@ class KeyLease:
         self._lease_id = lease_id
         self._released = False
         self._settled = False
+        self._extra: tuple[str, ...] = ()  # slots of the calls run beside its own (`more_calls`)
         self.key = key
         self.model = model
         self.window = window
@@ -61,6 +72,22 @@ class KeyLease:
         self._settled = True
         await self._pool._add_tokens(self, actual - self.tokens)
 
+    async def more_calls(self, calls: int, at_once: int) -> int:
+        """`calls` more upstream calls made under this lease (an embeddings request sent as
+        several): counted in the key's rpm window now, before they go, so that this request and
+        the others see them; how many of them (at most `at_once`) may run beside the lease's
+        own call, each in an in-flight slot of the key taken now (none waited for: the rest run
+        after), given back with the lease."""
+        if self.key.rpm is not None:
+            await self._pool._add_tokens(self, 0, requests=calls)
+        if self._released:
+            return 0
+        extra = await self._pool._more_slots(self.key, at_once)
+        if extra is None:
+            return at_once  # nothing limits the key's in-flight calls
+        self._extra += extra
+        return len(extra)
+
     async def renew(self) -> bool:
         """Keep the slot past its TTL (a realtime session, which outlives it); False when it is
         no longer held (released, or expired before this renewal)."""
@@ -72,7 +99,7 @@ class KeyLease:
         if self._released:
             return
         self._released = True
-        release = self._pool._release(self.key, self._lease_id)
+        release = self._pool._release(self.key, self._lease_id, self._extra)
         if self._pool.store.completes_without_waiting:
             await release  # it never suspends: nothing can interrupt it
         else:

@@ -213,17 +213,33 @@ class KeyPool(PoolNames):
         for queue in self._queues.values():
             queue.notify()
 
-    async def _release(self, key: UpstreamKey, lease_id: str) -> None:
-        self.health[key.fingerprint].in_flight -= 1
-        await self.store.release(self.slot_name(key), lease_id)
+    async def _release(self, key: UpstreamKey, lease_id: str, extra: Sequence[str] = ()) -> None:
+        self.health[key.fingerprint].in_flight -= 1 + len(extra)
+        for held in (lease_id, *extra):
+            await self.store.release(self.slot_name(key), held)
         self._notify()
+
+    async def _more_slots(self, key: UpstreamKey, most: int) -> tuple[str, ...] | None:
+        """Up to `most` more in-flight slots of `key`, as many as it has free now (its rate
+        windows untouched: `KeyLease.more_calls` counts the calls); None when nothing limits
+        them."""
+        request = self._slot_request(key, 0)
+        if request.max_in_flight is None:
+            return None
+        request = SlotRequest(request.resource, request.ttl_s, request.max_in_flight)
+        taken: list[str] = []
+        while len(taken) < most and (grant := await self.store.acquire(request)).lease_id:
+            taken.append(grant.lease_id)
+        self.health[key.fingerprint].in_flight += len(taken)
+        return tuple(taken)
 
     async def _renew(self, key: UpstreamKey, lease_id: str) -> bool:
         return await self.store.renew(self.slot_name(key), lease_id, self.lease_ttl_s)
 
-    async def _add_tokens(self, lease: KeyLease, delta: int) -> None:
-        if delta:
-            await self.store.add_tokens(self.slot_name(lease.key), lease.window, delta)
+    async def _add_tokens(self, lease: KeyLease, delta: int, *, requests: int = 0) -> None:
+        if delta or requests:
+            name = self.slot_name(lease.key)
+            await self.store.add_tokens(name, lease.window, delta, requests)
 
     # -- reacting to outcomes ------------------------------------------------------------------
     async def report(

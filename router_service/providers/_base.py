@@ -18,6 +18,7 @@ from router_service.config import ProviderConfig
 from router_service.config._routing import UpstreamApi
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers._batched import Answered
 
 # The routing family of OpenAI's hosted tools (engine/_server_tools.py): a deployment on the
 # Responses API runs them all; an OpenAI-compatible server, on its chat API, the types its
@@ -70,6 +71,9 @@ class EmbedCall:
     api_key: str
     params: embeddings_pb2.EmbeddingParams
     timeout_s: float
+    # Its request's batches answered by an earlier attempt, and the lease its calls count on
+    # (an adapter sending the texts as several calls: `_batched.in_order`).
+    answered: Answered | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,7 +146,9 @@ class BedrockAdapter(HttpAdapter):
         plan = BE.plan(call.upstream_model, call.params)
         url = self._url(call.upstream_model, "invoke")
         post = partial(self._post_json_answer, url, api_key=call.api_key, timeout_s=call.timeout_s)
-        answers = await in_order([partial(post, body) for body in plan.bodies], EMBED_CONCURRENCY)
+        answers = await in_order(
+            [partial(post, body) for body in plan.bodies], EMBED_CONCURRENCY, call.answered
+        )
         try:
             vectors = [v for data, _ in answers for v in BE.vectors_of(plan.family, data)]
             BE.check_counts(plan.bodies, vectors)

@@ -76,7 +76,9 @@ class CohereAdapter(HttpAdapter):
         ]
         url = f"{self.config.base_url}/v2/embed"
         post = partial(self._post_json, url, api_key=call.api_key, timeout_s=call.timeout_s)
-        answers = await in_order([partial(post, body) for body in bodies], EMBED_CONCURRENCY)
+        answers = await in_order(
+            [partial(post, body) for body in bodies], EMBED_CONCURRENCY, call.answered
+        )
         try:
             vectors = [v for data in answers for v in data["embeddings"]["float"]]
             if len(vectors) != len(texts):

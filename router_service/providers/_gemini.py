@@ -82,7 +82,9 @@ class GeminiAdapter(HttpAdapter):
             bodies = [{"requests": batch} for batch in batches(requests, BATCH_EMBED_MAX)]
             url = self._url(call.upstream_model, "batchEmbedContents")
         post = partial(self._post_json, url, api_key=call.api_key, timeout_s=call.timeout_s)
-        answers = await in_order([partial(post, body) for body in bodies], EMBED_CONCURRENCY)
+        answers = await in_order(
+            [partial(post, body) for body in bodies], EMBED_CONCURRENCY, call.answered
+        )
         try:
             items = [
                 item

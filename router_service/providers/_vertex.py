@@ -161,7 +161,9 @@ class VertexGemini(GeminiAdapter):
         ]
         url = self._url(call.upstream_model, "predict")
         post = partial(self._post_json, url, api_key=call.api_key, timeout_s=call.timeout_s)
-        answers = await in_order([partial(post, body) for body in bodies], EMBED_CONCURRENCY)
+        answers = await in_order(
+            [partial(post, body) for body in bodies], EMBED_CONCURRENCY, call.answered
+        )
         try:
             embeddings = [p["embeddings"] for data in answers for p in data["predictions"]]
             if len(embeddings) != len(texts):

@@ -1,18 +1,26 @@
-"""Who a RouterService call is for, and the chat check every chat-shaped call passes first:
-shared by the servicer's handlers (`_router_servicer`, `_responses_servicer`) and the
-operator's view of clients (`_clients`)."""
+"""Who a RouterService call is for, the chat check every chat-shaped call passes first and the
+check of a ReportOutcome's figures: shared by the servicer's handlers (`_router_servicer`,
+`_responses_servicer`) and the operator's view of clients (`_clients`)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from clients import chat_params_to_openai
 from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Caller, current_caller
 from router_service.errors import InvalidRequestError
 from router_service.providers._reasoning_object import validated
 
-__all__ = ["client_name", "owner_name", "validate_chat"]
+__all__ = ["client_name", "owner_name", "validate_chat", "validate_report"]
+
+# The longest latency a ReportOutcome may report: a day, in milliseconds.
+_LONGEST_LATENCY_MS = 86_400_000.0
+# The most tokens a ReportOutcome may report for one call: ten million, past the largest
+# context window and its answer.
+_MOST_TOKENS = 10_000_000
 
 
 def client_name() -> str:
@@ -39,3 +47,31 @@ def validate_chat(params: chat_pb2.ChatParams) -> dict[str, Any]:
     if "reasoning" in extra or "extra_body" in extra:  # the common case: these tests alone
         validated(body)  # reads it only
     return body
+
+
+def validate_report(request: pb.ReportOutcomeRequest) -> None:
+    """A report feeds shared state (latency averages, token windows, cooldowns that only extend):
+    a NaN or a negative number there would stay for everyone, so it is refused. A finite wait
+    above cooldowns.retry_after_max_s is capped by the engine like an upstream's."""
+    numbers = {"latency_ms": request.latency_ms}
+    if request.HasField("retry_after_s"):
+        numbers["retry_after_s"] = request.retry_after_s
+    for name, value in numbers.items():
+        if not math.isfinite(value) or value < 0:
+            raise InvalidRequestError(
+                f"`{name}` must be a finite number, not negative (got {value!r}).", param=name
+            )
+    # A latency no call had (seconds sent as nanoseconds) would rank its deployment last on
+    # the latency strategy for thousands of calls: the average forgets it a fraction at a time.
+    if request.latency_ms > _LONGEST_LATENCY_MS:
+        raise InvalidRequestError(
+            f"`latency_ms` must be at most {_LONGEST_LATENCY_MS:.0f} (a day).", param="latency_ms"
+        )
+    if request.HasField("total_tokens") and request.total_tokens < 0:
+        raise InvalidRequestError("`total_tokens` must not be negative.", param="total_tokens")
+    # No call's count (a sum over many, a stray int64) would fill the key's per-minute token
+    # window, for every caller, until it slides past.
+    if request.total_tokens > _MOST_TOKENS:
+        raise InvalidRequestError(
+            f"`total_tokens` must be at most {_MOST_TOKENS} (one call's).", param="total_tokens"
+        )

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
 from grpc_health.v1 import health, health_pb2
 
 __all__ = ["WatchedHealth"]
+
+_STOPPING = health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.NOT_SERVING)
 
 
 class WatchedHealth(health.aio.HealthServicer):  # type: ignore[misc]  # grpc_health is untyped
@@ -26,8 +29,13 @@ class WatchedHealth(health.aio.HealthServicer):  # type: ignore[misc]  # grpc_he
         self._watches: set[asyncio.Future[None]] = set()
         self._ending = False
 
-    async def Watch(self, request: health_pb2.HealthCheckRequest, context: object) -> None:
+    async def Watch(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext
+    ) -> None:
         if self._ending:  # a client watching again after its stream ended: the router stops
+            # Said before the end: a stream ended with nothing said leaves the client with the
+            # last status it heard (SERVING), and its calls coming here.
+            await context.write(_STOPPING)
             return
         # The library's Watch runs as its own task, so that `end_watches` can stop it while
         # this handler returns normally (the client sees the stream end with OK).

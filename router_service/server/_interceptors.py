@@ -35,7 +35,12 @@ from router_service.auth import (
     set_current_standing,
 )
 from router_service.cancellation import uncut
-from router_service.errors import GuardrailBlockedError, InvalidRequestError
+from router_service.errors import (
+    AllCandidatesFailedError,
+    GuardrailBlockedError,
+    InvalidRequestError,
+)
+from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
@@ -320,10 +325,15 @@ def refused_as_invalid(error: BaseException) -> bool:
     router's or the codec's: raised, or the abort a servicer answers it with from its `except`,
     whose context it is). Such a call reached no upstream, so it is not counted in the caller's
     tpm or budgets, as the gate counts no invalid request. Not a guardrail's block of an answer
-    (GuardrailBlockedError; a request's is the gate's, before counting): that upstream answered."""
+    (GuardrailBlockedError; a request's is the gate's, before counting): that upstream answered.
+    The 400 of a request no deployment can express is one too (AllCandidatesFailedError whose
+    last failure is UNSUPPORTED_INPUT, only ever so when nothing else was met, `Met.error`: each
+    was passed over before a key was leased, or refused it with a 400 that generated nothing)."""
     for raised in (error, error.__context__):
         if isinstance(raised, InvalidRequestError | CodecInvalidRequestError):
             return not isinstance(raised, GuardrailBlockedError)
+        if isinstance(raised, AllCandidatesFailedError):
+            return raised.last.outcome is Outcome.UNSUPPORTED_INPUT
     return False
 
 

@@ -47,7 +47,6 @@ from router_service.engine._realtime import RealtimeUpstream
 from router_service.errors import (
     InvalidRequestError,
     PermissionDeniedError,
-    StoreUnavailableError,
     UpstreamFailure,
 )
 from router_service.guardrails import event_texts
@@ -63,6 +62,7 @@ from router_service.telemetry import realtime_span
 
 if TYPE_CHECKING:
     from router_service.engine import Deployment
+    from router_service.engine._stream_holds import SlotHold
 
 __all__ = ["LiveSessions", "RealtimeServicer", "error_event"]
 
@@ -190,7 +190,7 @@ class _Relay:
         """The upstream's events (its first one first), then how the session ended."""
         socket = self._upstream.socket
         caller = asyncio.create_task(self._from_caller(requests), name="switchboard-realtime-in")
-        keeper = asyncio.create_task(self._keep_slots(), name="switchboard-realtime-renew")
+        slot = self._keep_slot()
         try:
             loop = asyncio.get_running_loop()  # aiohttp's heartbeat timers' clock
             for event in self._upstream.opening:
@@ -207,8 +207,9 @@ class _Relay:
                 self._check_stall(loop.time() - taken)
         finally:
             caller.cancel()
-            keeper.cancel()
-            await asyncio.wait((caller, keeper))
+            await asyncio.wait((caller,))
+            if slot is not None:
+                await slot.stop()
             if not caller.cancelled() and caller.exception() is not None:  # retrieved: the
                 # upstream socket it wrote to failed, and `run` ends on that too
                 log.info("realtime: relaying the caller's events failed: %r", caller.exception())
@@ -253,23 +254,15 @@ class _Relay:
             self._ending = (event, _RESTART, "service restart")
         await self._upstream.socket.close(code=_GOING_AWAY)  # ends `run`'s loop
 
-    async def _keep_slots(self) -> None:
-        """Renew the caller's stream slot every third of its TTL while the session lives: it
+    def _keep_slot(self) -> SlotHold | None:
+        """The caller's stream slot, renewed every third of its TTL while the session lives: it
         outlives the TTL (OpenAI's sessions last up to 60 minutes), and a slot expired under an
-        open session lets the limits undercount. (The key lease and the session's mark are the
-        attempt's, renewed as every stream's: engine/_stream_holds.py.)"""
-        ttl_s = self._runtime.config.server.lease_ttl_s
+        open session lets the limits undercount. By the runtime's renewer, as the attempt's key
+        lease and session mark are (engine/_stream_holds.py): no task per session."""
         if self._admission is None:
-            return
-        while True:
-            await self._runtime.clock.wait(ttl_s / 3)
-            try:
-                if not await self._admission.renew_stream_slot(ttl_s):
-                    log.warning("realtime: a session's slot expired before it was renewed")
-            except StoreUnavailableError as exc:  # the next period tries again
-                log.warning("realtime: renewing a session's slots failed: %s", exc.message)
-            except Exception:  # a bug: the loop dying would let the slots expire
-                log.exception("realtime: renewing a session's slots failed")
+            return None
+        renewer = self._runtime.runner.renewer
+        return renewer.keep_slot(self._admission, self._runtime.config.server.lease_ttl_s)
 
     async def _ended(self, close_code: int | None) -> list[pb.RealtimeResponse]:
         """Record how the session ended; the messages that tell the caller."""

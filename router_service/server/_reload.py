@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from router_service.config import SwitchboardConfig, load_config
-from router_service.errors import ConfigError
+from router_service.errors import ConfigError, ReplicaStoppingError
 from router_service.keys import fingerprint
 from router_service.telemetry import current, redact_secrets_of
 
@@ -93,6 +93,10 @@ async def reload_from(server: RouterServer, path: str | Path) -> bool:
     old = server.runtime.config
     try:
         pending = await server.reload(config)
+    except ReplicaStoppingError:
+        # A SIGHUP or a changed file during a stop (a rolling deploy): nothing failed.
+        log.warning("config reload from %s skipped: the router is stopping", path)
+        return False
     except Exception as exc:
         log.exception("config reload from %s failed, still serving the previous config", path)
         reloads.add(1, {"outcome": "failed"})

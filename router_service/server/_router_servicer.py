@@ -4,7 +4,6 @@ interceptor needs that)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
 from typing import Any, Literal
@@ -22,16 +21,13 @@ from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.guardrails import SCREENED_MEDIA, AnswerAudit, AnswerGuard
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
-from router_service.server._calls import client_name, validate_chat
+from router_service.server._calls import client_name, validate_chat, validate_report
 from router_service.server._errors import error_details
 from router_service.server._features import FeatureMethods
 from router_service.server._long_jobs import LongJobs
 from router_service.server._media import check_media
 from router_service.sessions import checked_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span, media_span
-
-# The longest latency a ReportOutcome may report: a day, in milliseconds.
-_LONGEST_LATENCY_MS = 86_400_000.0
 
 
 class RouterServicer(FeatureMethods):
@@ -285,7 +281,7 @@ class RouterServicer(FeatureMethods):
                 raise InvalidRequestError(
                     "`outcome` must be a known Outcome.", param="outcome"
                 ) from None
-            _validate_report(request)
+            validate_report(request)
             accepted = await self.runtime.route_leases.report(
                 request.lease_id,
                 outcome,
@@ -370,25 +366,3 @@ def _answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: b
         audit(event)
 
     return line
-
-
-def _validate_report(request: pb.ReportOutcomeRequest) -> None:
-    """A report feeds shared state (latency averages, token windows, cooldowns that only extend):
-    a NaN or a negative number there would stay for everyone, so it is refused. A finite wait
-    above cooldowns.retry_after_max_s is capped by the engine like an upstream's."""
-    numbers = {"latency_ms": request.latency_ms}
-    if request.HasField("retry_after_s"):
-        numbers["retry_after_s"] = request.retry_after_s
-    for name, value in numbers.items():
-        if not math.isfinite(value) or value < 0:
-            raise InvalidRequestError(
-                f"`{name}` must be a finite number, not negative (got {value!r}).", param=name
-            )
-    # A latency no call had (seconds sent as nanoseconds) would rank its deployment last on
-    # the latency strategy for thousands of calls: the average forgets it a fraction at a time.
-    if request.latency_ms > _LONGEST_LATENCY_MS:
-        raise InvalidRequestError(
-            f"`latency_ms` must be at most {_LONGEST_LATENCY_MS:.0f} (a day).", param="latency_ms"
-        )
-    if request.HasField("total_tokens") and request.total_tokens < 0:
-        raise InvalidRequestError("`total_tokens` must not be negative.", param="total_tokens")

@@ -15,7 +15,12 @@ from clients import LARGEST_ANSWER_BYTES
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 from router_service._listening import grpc_host
 from router_service.config import ServerConfig, SwitchboardConfig
-from router_service.errors import ConfigError, ListenError, StoreUnavailableError
+from router_service.errors import (
+    ConfigError,
+    ListenError,
+    ReplicaStoppingError,
+    StoreUnavailableError,
+)
 from router_service.runtime import Runtime
 from router_service.server._admin_servicer import AdminServicer
 from router_service.server._generic import add_service
@@ -194,10 +199,10 @@ class RouterServer:
         """Serve `config` from now on, without a restart: new calls see its providers, keys,
         models, callers and limits; calls under way end on the runtime they began on. Returns
         the changed settings only a restart applies (`_reload.restart_only`): they keep their
-        old values until then."""
+        old values until then. A router stopping is a `ReplicaStoppingError`."""
         async with self._reloading:
             if self._stopped:
-                raise RuntimeError("the router is stopping: nothing to reload")
+                raise ReplicaStoppingError("the router is stopping: nothing to reload")
             old = self.runtime
             pending = restart_only(old.config, config)
             new = old.successor(config)

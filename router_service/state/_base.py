@@ -221,8 +221,10 @@ class StateStore(ABC):
         The slot frees itself after `ttl_s` if never released (a crashed holder)."""
 
     @abstractmethod
-    async def add_tokens(self, resource: str, window: int, delta: int) -> None:
-        """Correct the tokens counted for a grant once the real usage is known."""
+    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+        """Correct the tokens counted for a grant once the real usage is known; `requests`:
+        the calls made under the grant besides its own (an embeddings request sent as several),
+        counted in the same window."""
 
     @abstractmethod
     async def release(self, resource: str, lease_id: str) -> None:

@@ -130,14 +130,16 @@ class MemoryStateStore(StateStore):
         rate.tokens += request.tokens
         return None
 
-    async def add_tokens(self, resource: str, window: int, delta: int) -> None:
+    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
         rate = self._rates.get(resource)
         if rate is None:
             return
         if rate.window == window:
             rate.tokens = max(0.0, rate.tokens + delta)
+            rate.requests += requests
         elif rate.window == window + 1:
             rate.prev_tokens = max(0.0, rate.prev_tokens + delta)
+            rate.prev_requests += requests
 
     async def release(self, resource: str, lease_id: str) -> None:
         holders = self._leases.get(resource)

@@ -189,9 +189,9 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         window = math.floor(now / RATE_WINDOW_S)
         return SlotGrant(lease_id, window=window, deadlines=tuple(found))
 
-    async def add_tokens(self, resource: str, window: int, delta: int) -> None:
+    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
         with translated():
-            await self._add_tokens([self._key("rate", resource)], [window, delta])
+            await self._add_tokens([self._key("rate", resource)], [window, delta, requests])
 
     async def release(self, resource: str, lease_id: str) -> None:
         # After the answer (UNHURRIED) a release rides with the next commands on its connection

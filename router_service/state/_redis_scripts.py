@@ -118,18 +118,26 @@ return 1
 """
 )
 
-# KEYS: rate. ARGV: window, delta. Corrects the tokens of the window a grant was counted in.
+# KEYS: rate. ARGV: window, delta, requests. Corrects the tokens of the window a grant was
+# counted in, and counts there the calls made under it besides its own.
 ADD_TOKENS = (
     _PRELUDE
     + """
-local r = redis.call('HMGET', KEYS[1], 'w', 't', 'pt')
+local r = redis.call('HMGET', KEYS[1], 'w', 't', 'pt', 'r', 'pr')
 local w = tonumber(r[1])
 if not w then return 0 end
 local window, delta = tonumber(ARGV[1]), tonumber(ARGV[2])
+local requests = tonumber(ARGV[3]) or 0
 if w == window then
   redis.call('HSET', KEYS[1], 't', num(math.max(0.0, (tonumber(r[2]) or 0) + delta)))
+  if requests ~= 0 then
+    redis.call('HSET', KEYS[1], 'r', num((tonumber(r[4]) or 0) + requests))
+  end
 elseif w == window + 1 then
   redis.call('HSET', KEYS[1], 'pt', num(math.max(0.0, (tonumber(r[3]) or 0) + delta)))
+  if requests ~= 0 then
+    redis.call('HSET', KEYS[1], 'pr', num((tonumber(r[5]) or 0) + requests))
+  end
 end
 return 1
 """

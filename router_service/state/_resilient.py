@@ -194,10 +194,10 @@ class ResilientStateStore(StateStore):
             return grant
         return dataclasses.replace(grant, lease_id=_LOCAL + grant.lease_id)
 
-    async def add_tokens(self, resource: str, window: int, delta: int) -> None:
-        done = await self._try_shared(lambda: self.shared.add_tokens(resource, window, delta))
-        if isinstance(done, _Down):
-            await self.local.add_tokens(resource, window, delta)
+    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+        add = (resource, window, delta, requests)
+        if isinstance(await self._try_shared(lambda: self.shared.add_tokens(*add)), _Down):
+            await self.local.add_tokens(*add)
 
     async def release(self, resource: str, lease_id: str) -> None:
         if lease_id.startswith(_LOCAL):

@@ -38,6 +38,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import TraceFlags
 
 from router_service.telemetry._current import current_span
 
@@ -131,10 +132,11 @@ class LocalHistogram:
         context: Context | None,
     ) -> _Exemplar | None:
         if type(exemplar_filter) is TraceBasedExemplarFilter:  # the default: what it decides
-            span_context = current_span(context).get_span_context()
-            if not span_context.trace_flags.sampled:  # (the invalid span's is not)
+            # A `SpanContext` is a tuple: unpacked, not read by its properties (Python calls).
+            trace_id, span_id, _, flags, _, _ = current_span(context).get_span_context()
+            if not flags & TraceFlags.SAMPLED:  # (the invalid span's is not)
                 return None
-            return _Exemplar(amount, self._clock(), span_context.span_id, span_context.trace_id)
+            return _Exemplar(amount, self._clock(), span_id, trace_id)
         now = self._clock()
         current = context if context is not None else get_current()
         if not exemplar_filter.should_sample(amount, now, attributes, current):

@@ -42,7 +42,7 @@ from opentelemetry.util.types import Attributes, AttributeValue
 
 from router_service.telemetry._current import current_span, known_span_type
 
-__all__ = ["LeanSpan", "LeanTracer", "LeanTracerProvider"]
+__all__ = ["UNSET", "LeanSpan", "LeanTracer", "LeanTracerProvider"]
 
 log = logging.getLogger("switchboard.telemetry")
 # Trace flags by (sampled, random trace id): W3C Trace Context level 2 marks a trace id that
@@ -56,7 +56,7 @@ _FLAGS = {
     for random in (False, True)
 }
 _SCALARS = (str, bool, int, float)
-_UNSET = Status(StatusCode.UNSET)
+UNSET = Status(StatusCode.UNSET)  # a span's status until one is set (its encoding is cached)
 
 
 def _clean(key: str, value: Any) -> AttributeValue | None:
@@ -64,7 +64,11 @@ def _clean(key: str, value: Any) -> AttributeValue | None:
     tuple); anything else is dropped with a warning."""
     if isinstance(value, _SCALARS):
         return value
-    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+    # A list or tuple without the ABC's `isinstance` (a Python-level check): the plan's
+    # candidates, the finish reasons, on every traced request.
+    if type(value) in (list, tuple) or (
+        isinstance(value, Sequence) and not isinstance(value, bytes | bytearray)
+    ):
         kinds = {type(v) for v in value}
         if len(kinds) <= 1 and kinds <= set(_SCALARS):
             return tuple(value)
@@ -113,7 +117,7 @@ class LeanSpan(trace_api.Span):
         self._attributes: dict[str, AttributeValue] = {}
         self._events: list[Event] = []
         self._links = tuple(links)
-        self.status = _UNSET
+        self.status = UNSET
         self.start_time = start_time or time.time_ns()
         self.end_time: int | None = None
 
@@ -163,7 +167,9 @@ class LeanSpan(trace_api.Span):
             return
         cleaned = {}
         for key, value in (attributes or {}).items():
-            if (kept := _clean(key, value)) is not None:
+            if type(value) in _SCALARS:  # the common case, without a call
+                cleaned[key] = value
+            elif (kept := _clean(key, value)) is not None:
                 cleaned[key] = kept
         self._events.append(Event(name, cleaned, timestamp or time.time_ns()))
 
@@ -228,13 +234,17 @@ class LeanTracer(trace_api.Tracer):
     ) -> trace_api.Span:
         provider = self._provider
         found = current_span(context).get_span_context()
-        parent = found if found.is_valid else None
+        # A `SpanContext` is a tuple: its fields read by unpacking, not by its six properties
+        # (each a Python call; with the encoder's and the processor's, ~100 a traced request).
+        parent_id, _, _, parent_flags, parent_state, valid = found
+        parent = found if valid else None
         if parent is not None:
-            trace_id, random = parent.trace_id, parent.trace_flags.random_trace_id
+            trace_id, random = parent_id, bool(parent_flags & TraceFlags.RANDOM_TRACE_ID)
         else:
             trace_id, random = provider.ids.generate_trace_id(), provider.random_trace_ids
+        parent_sampled = parent is None or bool(parent_flags & TraceFlags.SAMPLED)
         sampler = provider._sampler  # the attribute: no property call per span
-        if parent is not None and provider.drops_unsampled and not parent.trace_flags.sampled:
+        if not parent_sampled and provider.drops_unsampled:
             # A parent-based sampler drops a child of a dropped span: what it decides here,
             # without its calls (a request sampled out at its root pays this on every span).
             dropped = SpanContext(
@@ -242,15 +252,13 @@ class LeanTracer(trace_api.Tracer):
                 provider.ids.generate_span_id(),
                 False,
                 _FLAGS[False, random],
-                parent.trace_state,
+                parent_state,
             )
             return trace_api.NonRecordingSpan(dropped)
-        if sampler is ALWAYS_ON or (
-            sampler is DEFAULT_ON and (parent is None or parent.trace_flags.sampled)
-        ):
+        if sampler is ALWAYS_ON or (sampler is DEFAULT_ON and parent_sampled):
             # What these two samplers decide here, without their calls: record and sample,
             # keep the parent's trace state, pass the start attributes on.
-            flags, state, start = _FLAGS[True, random], parent and parent.trace_state, attributes
+            flags, state, start = _FLAGS[True, random], parent and parent_state, attributes
         else:
             sampled = sampler.should_sample(context, trace_id, name, kind, attributes, links)
             # `Decision`'s methods are unannotated in the SDK.

@@ -29,6 +29,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, TraceState
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
+
+from router_service.telemetry._lean_trace import UNSET, LeanSpan
 
 __all__ = ["BytesOTLPSpanExporter", "encode_spans"]
 
@@ -49,7 +52,8 @@ _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags masks
 _EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _KV_CACHE_MAX = 4096  # encoded key/value pairs kept (they repeat across spans)
 _CACHED_TYPES = (str, bool, int, float)
-_kv_cache: dict[tuple[bytes, str, type, Any] | None, bytes] = {}
+_kv_cache: dict[tuple[Any, ...], bytes] = {}
+_SCALAR_TYPES = frozenset(_CACHED_TYPES)
 _status_cache: dict[tuple[int, str | None], bytes] = {}
 _name_cache: dict[str, bytes] = {}
 _block_cache: dict[int, tuple[object, bytes]] = {}  # id(resource | scope) -> (it, its bytes)
@@ -96,8 +100,10 @@ def _value(value: Any) -> bytes:
         return b"\x21" + _DOUBLE(value)
     if isinstance(value, bytes):
         return _len_field(b"\x3a", value)
-    if isinstance(value, Sequence):  # the SDK keeps homogeneous sequences of the above
-        return _len_field(b"\x2a", b"".join(_len_field(b"\x0a", _value(v)) for v in value))
+    # The SDK keeps homogeneous sequences of the above (a tuple, as ours keep them: no ABC
+    # check, a Python-level `isinstance`, for those).
+    if type(value) is tuple or isinstance(value, Sequence):
+        return _len_field(b"\x2a", b"".join([_len_field(b"\x0a", _value(v)) for v in value]))
     raise ValueError(f"invalid type {type(value)} of value {value}")
 
 
@@ -117,17 +123,20 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     cache = _kv_cache
     get = cache.get
     for key, value in items.items():
-        # Scalars only: their type goes into the key (True == 1 == 1.0), which a sequence's
-        # elements would not ((True,) == (1,)); sequences are rare and encoded every time.
+        # Their type goes into the key (True == 1 == 1.0), and for a tuple its elements' types
+        # ((True,) == (1,)): a traced request has two (its candidates, its finish reasons),
+        # which cost ~15x a scalar to encode.
         kind = type(value)
+        cache_key: tuple[Any, ...] | None = None
         if kind in _CACHED_TYPES:
-            cache_key: tuple[bytes, str, type, Any] | None = (tag, key, kind, value)
+            cache_key = (tag, key, kind, value)
+        elif kind is tuple and _SCALAR_TYPES.issuperset(elements := tuple(map(type, value))):
+            cache_key = (tag, key, kind, value, elements)
+        if cache_key is not None:
             field = get(cache_key)
             if field is not None:
                 out.append(field)
                 continue
-        else:
-            cache_key = None
         try:
             field = _len_field(tag, _key_value(key, value))
         except ValueError as exc:  # the SDK's encoder logs and drops such an attribute too
@@ -194,6 +203,9 @@ def _status(status: Status) -> bytes:
     return field
 
 
+_UNSET_STATUS = _status(UNSET)  # a lean span's status until one is set (most spans)
+
+
 def _name(name: str) -> bytes:
     """The span's name field; names repeat (a route, a method, an operation and model), so their
     encodings are cached."""
@@ -206,34 +218,46 @@ def _name(name: str) -> bytes:
     return field
 
 
-def _span(span: ReadableSpan) -> bytes:
+def _span(span: ReadableSpan | LeanSpan) -> bytes:
     """One `Span`, as a ScopeSpans.spans field; the fields in field-number order."""
-    ctx = span.get_span_context()
+    ctx: SpanContext | None
+    attributes: Mapping[str, Any] | None
+    events: Sequence[Event]
+    links: Sequence[Link]
+    if type(span) is LeanSpan:  # ours: its fields as they are, not copies made by properties
+        ctx, attributes, events, links = span._context, span._attributes, span._events, span._links
+    else:
+        ctx = span.get_span_context()
+        attributes, events, links = span.attributes, span.events, span.links
     assert ctx is not None  # an SDK span always has one
+    # Contexts are tuples: unpacked and indexed rather than read by their properties (a
+    # Python call each, ~14 a span).
+    trace_id, span_id, _, _, state, _ = ctx
     parent = span.parent
     start, end = span.start_time, span.end_time
-    events, links = span.events, span.links
+    status = span.status
     dropped = span.dropped_attributes, span.dropped_events, span.dropped_links
     body = b"".join(
         (
             b"\x0a\x10",
-            ctx.trace_id.to_bytes(16, "big"),
+            trace_id.to_bytes(16, "big"),
             b"\x12\x08",
-            ctx.span_id.to_bytes(8, "big"),
-            _trace_state(ctx.trace_state) if ctx.trace_state else b"",
-            b"\x22\x08" + parent.span_id.to_bytes(8, "big") if parent is not None else b"",
+            span_id.to_bytes(8, "big"),
+            # (A trace state's truth is its Python `__len__`; most spans have the default.)
+            _trace_state(state) if state is not DEFAULT_TRACE_STATE and state else b"",
+            b"\x22\x08" + parent[1].to_bytes(8, "big") if parent is not None else b"",
             _name(span.name),
             _KIND[span.kind],
             b"\x39" + _FIXED64(start) if start else b"",
             b"\x41" + _FIXED64(end) if end else b"",
-            _attributes(b"\x4a", span.attributes),
+            _attributes(b"\x4a", attributes),
             _uint_field(b"\x50", dropped[0]) if dropped[0] else b"",
             _events(events) if events else b"",
             _uint_field(b"\x60", dropped[1]) if dropped[1] else b"",
             _links(links) if links else b"",
             _uint_field(b"\x70", dropped[2]) if dropped[2] else b"",
-            _status(span.status),
-            _REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT,
+            _UNSET_STATUS if status is UNSET else _status(status),
+            _REMOTE_PARENT if parent is not None and parent[2] else _LOCAL_PARENT,
         )
     )
     return b"\x12" + _varint(len(body)) + body

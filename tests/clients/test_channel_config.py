@@ -116,3 +116,29 @@ def test_constructing_needs_no_event_loop() -> None:
     client = RouterClient(["127.0.0.1:1", "127.0.0.1:2"], api_key="k", default_timeout=3)
     assert client.target == "ipv4:127.0.0.1:1,127.0.0.1:2"
     assert not client.is_closed
+
+
+@pytest.mark.parametrize(
+    ("target", "meant"),
+    [
+        ("::1:50051", "[::1]:50051"),
+        ("::1", "[::1]:PORT"),
+        ("fe80::2:7001", "[fe80::2]:7001"),
+        ("dns:///::1:50051", "[::1]:50051"),
+        ("ipv6:::1:1,[::2]:2", "[::1]:1"),
+        (["[::1]:1", "::2:2"], "[::2]:2"),
+    ],
+)
+def test_a_bare_ipv6_address_is_refused_with_its_bracketed_form(
+    target: str | list[str], meant: str
+) -> None:
+    """gRPC reads `::1:50051` as a host (no such name) and `::1` as port 443 of it: neither
+    calls the router meant; the error shows how to write it."""
+    with pytest.raises(ValueError, match="IPv6 address needs brackets") as refused:
+        RouterClient(target)
+    assert repr(meant) in str(refused.value)
+
+
+@pytest.mark.parametrize("target", ["[::1]:50051", "ipv6:[::1]:1,[fe80::2]:2", "dns:///[::1]:1"])
+def test_a_bracketed_ipv6_address_stands(target: str) -> None:
+    assert channel_target(target) == target

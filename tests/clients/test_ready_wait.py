@@ -101,3 +101,31 @@ async def test_a_stream_closed_while_it_waits_sends_nothing() -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_closing_the_client_under_calls_waiting_for_a_connection_cancels_them() -> None:
+    request = router_service_pb2.ChatStreamRequest(params=chat_request("m").params)
+    client = RouterClient(f"127.0.0.1:{free_port()}")
+    unary = asyncio.ensure_future(client.chat(chat_request("m"), timeout=None))
+    stream = client.chat_stream(request, timeout=None)
+    first = asyncio.ensure_future(anext(stream))
+    await _refused(client)
+    await eventually(lambda: _true(stream._reading), what="the first read waiting")
+    await client.aclose()
+    for waiting in (unary, first):
+        with pytest.raises(RouterError) as ended:  # not grpc's "Channel is closed" misuse
+            await waiting
+        assert ended.value.grpc_code is grpc.StatusCode.CANCELLED
+
+
+async def test_a_call_waiting_when_the_credentials_rotate_is_not_cancelled() -> None:
+    # Its channel stays open for its calls (`use_credentials`): the call is sent there now,
+    # failing as one on a channel not up does (UNAVAILABLE: never sent, the caller may retry).
+    async with RouterClient(f"127.0.0.1:{free_port()}") as client:
+        waiting = asyncio.ensure_future(client.chat(chat_request("m"), timeout=None))
+        await _refused(client)
+        client.use_credentials(grpc.ssl_channel_credentials(), drain_s=0)
+        with pytest.raises(RouterError) as refused:
+            await waiting
+    assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert not refused.value.details.maybe_run

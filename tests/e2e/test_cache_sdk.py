@@ -150,3 +150,19 @@ async def test_identical_streams_at_once_share_one_upstream_stream(
     assert second[2]["x-switchboard-attempts"] == "0"
     assert second[:2] == first[:2] and first[0] == "Echo: hello"
     assert len(fake.state.calls()) == 1
+
+
+async def test_no_store_wins_over_a_bypass_header(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """A caller (or its HTTP library) that says `Cache-Control: no-store` has nothing kept,
+    whatever `x-switchboard-cache` asks beside it: the stricter of the two applies."""
+    create = sdk.chat.completions.with_raw_response.create
+    fake.state.set_scenario(Scenario(content="private"))
+    both = {"x-switchboard-cache": "bypass", "cache-control": "no-store"}
+    answer = await create(model="chain", messages=MESSAGES, extra_headers=both)
+    assert "x-switchboard-cache" not in answer.headers  # off: neither read nor kept
+    fake.state.set_scenario(Scenario(content="asked again"))
+    again = await create(model="chain", messages=MESSAGES)
+    assert again.headers["x-switchboard-cache"] == "miss"
+    assert again.parse().choices[0].message.content == "asked again"

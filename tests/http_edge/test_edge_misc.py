@@ -294,7 +294,7 @@ def test_building_the_app_leaves_what_its_calls_need_unloaded() -> None:
     unwanted += ("clients.codec.gemini._stream", "clients.codec.anthropic._stream")
     # Nor the router's spans and decisions, nor the synchronous client (clients/_lazy.py).
     unwanted += ("router_service.telemetry._request", "router_service.telemetry._decisions")
-    unwanted += ("clients._sync_client",)
+    unwanted += ("clients._sync_client", "clients._sync_stream")
     probe = (
         "import sys; import http_edge; from http_edge._app import uvicorn_config; "
         "settings = http_edge.EdgeSettings(); "

@@ -42,6 +42,17 @@ def test_one_port_on_one_address_for_two_keys_is_refused(router_host: str, edge_
     )
 
 
+@pytest.mark.parametrize(
+    ("router_host", "edge_host"), [("[::1]", "::1"), ("::1", "[::1]"), ("[::]", "127.0.0.1")]
+)
+def test_one_ipv6_address_written_two_ways_is_one_address(router_host: str, edge_host: str) -> None:
+    """`[::1]` and `::1` are one address, both taken since the router and the edge listen on a
+    bare IPv6 host: passed as two, the edge's bind failed after the router had started."""
+    port = _free_port()
+    with pytest.raises(ListenError, match="give each its own port"):
+        check_listening([("server.port", router_host, port), ("edge.port", edge_host, port)])
+
+
 def test_one_port_on_two_addresses_of_a_multi_homed_host_is_taken() -> None:
     """Router and edge on one port, each on an address of its own (127.0.0.1 and 127.0.0.2 are
     both loopback on Linux): nothing collides, so nothing is refused."""

@@ -213,3 +213,28 @@ async def test_a_call_the_router_refuses_as_invalid_spends_nothing(
         assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert not fake.state.calls()  # none reached an upstream: none spent anything
     await router.stub.Chat(chat(max_tokens=500), metadata=bearer(ALICE))
+
+
+async def test_a_call_no_deployment_can_express_spends_nothing(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # A chat whose stops past the upstream's cap the router will not enforce (one too long) is
+    # passed over by every deployment before a key is leased: INVALID_ARGUMENT, no upstream
+    # reached, as a chat no body can be written from. Its estimate (max_tokens 500) stayed
+    # counted: two such 400s spent a budget of 600 and the next valid call got 429.
+    router = await start_router(budgeted(fake, tokens_per_day=600), clock=NoonForever())
+    inexpressible = chat(max_tokens=500)
+    stops = ["a", "b", "c", "d", "e" * 300]  # an OpenAI deployment sends 4; the 5th: too long
+    inexpressible.params.stop_list.values.extend(stops)
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await router.stub.Chat(inexpressible, metadata=bearer(ALICE))
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        streamed = router.stub.ChatStream(
+            pb.ChatStreamRequest(params=inexpressible.params), metadata=bearer(ALICE)
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await anext(aiter(streamed))
+        assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert not fake.state.calls()  # none reached an upstream: none spent anything
+    await router.stub.Chat(chat(max_tokens=500), metadata=bearer(ALICE))

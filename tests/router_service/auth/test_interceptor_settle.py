@@ -40,10 +40,10 @@ class HeldSettlement(MemoryStateStore):
         self.go = asyncio.Event()
         self.corrections: list[int] = []
 
-    async def add_tokens(self, resource: str, window: int, delta: int) -> None:
+    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
         self.started.set()
         await self.go.wait()
-        await super().add_tokens(resource, window, delta)
+        await super().add_tokens(resource, window, delta, requests)
         self.corrections.append(delta)
 
 

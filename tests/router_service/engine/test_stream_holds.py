@@ -188,3 +188,38 @@ async def test_a_stream_longer_than_its_ttls_keeps_its_clients_stream_slot(
 
     await eventually(given_back, what="the stream slot given back")
     await gone_after_a_period(clock, 10.0)
+
+
+async def test_a_long_stream_its_client_leaves_gives_its_renewed_stream_slot_back(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Renewed past its TTL, the slot is the stream's until it ends: a caller that leaves gives
+    # it back at once (the renewals stopped with the stream), not at the renewed TTL.
+    clock = RenewerClock()
+    store = MemoryStateStore(clock)
+    key = "sk-streaming-client-2"
+    config = base_config(
+        fake.base_url,
+        server={"port": 0, "lease_ttl_s": 30},  # a renewal every 10 s
+        auth={"clients": [client("app", key, max_concurrent_streams=1)]},
+    )
+    config["providers"]["alpha"]["timeouts"] = {"stall_s": 3600}
+    router = await start_router(config, clock=clock, store=store)
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=request()), metadata=bearer(key))
+    async for event in call:
+        if event.HasField("chunk"):
+            break
+    await clock.pass_periods(6, 10.0)  # 60 s: renewed past twice its TTL
+    call.cancel()
+
+    async def given_back() -> bool:
+        return await store.held(["client:app:streams"]) == [0]
+
+    await eventually(given_back, what="the stream slot given back")
+    await gone_after_a_period(clock, 10.0)  # nothing renews it again
+    assert await store.held(["client:app:streams"]) == [0]
+    fake.state.release()
+    fake.state.clear_scenarios()
+    again = router.stub.ChatStream(pb.ChatStreamRequest(params=request()), metadata=bearer(key))
+    assert [event async for event in again][-1].HasField("summary")

@@ -18,6 +18,7 @@ from clients.switchboard.v1 import chat_pb2, router_service_pb2_grpc
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.server._health import WatchedHealth
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
 
@@ -142,3 +143,25 @@ async def test_a_stop_lets_cancelled_calls_finish_their_cleanup_before_closing_t
     assert store.events == ["released", "closed"]
     handlers = [t for t in asyncio.all_tasks() if "RouterService/ChatStream" in t.get_name()]
     assert handlers == []  # no call's task outlives the stop
+
+
+async def test_a_watch_that_comes_back_during_the_stop_is_told_not_serving() -> None:
+    """A client watching again once the router ended the watches (its stop under way) hears
+    NOT_SERVING before its stream ends: ended OK with nothing said, it kept the last status it
+    had heard (SERVING, for a watch that began before the stop) and sent its calls there."""
+    health = WatchedHealth()
+    server = grpc.aio.server()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        await health.enter_graceful_shutdown()
+        health.end_watches()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+            said = [answer.status async for answer in watch]
+            assert await watch.code() == grpc.StatusCode.OK
+        assert said == [NOT_SERVING]
+        assert health.watchers == 0
+    finally:
+        await server.stop(0)

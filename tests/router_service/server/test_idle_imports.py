@@ -60,6 +60,7 @@ def test_the_router_leaves_the_client_library_unloaded() -> None:
     # (clients/_lazy.py), nor the generated stubs (its services are built from their
     # descriptors: server/_generic.py).
     unwanted: tuple[str, ...] = ("clients._client", "clients._sync_client", "clients._stream")
+    unwanted += ("clients._sync_stream",)
     unwanted += tuple(f"clients.switchboard.v1.{s}_service_pb2_grpc" for s in ("router", "admin"))
     assert loaded_by_a_started_router(*unwanted) == []
 

@@ -1,7 +1,8 @@
 """A realtime session's life at the router: it keeps its key lease and its caller's stream slot
-past their TTL (`server.lease_ttl_s`; the relay renews them every third of it, on the injected
-clock), and a dead upstream that no longer answers pings (`streams.realtime_ping_s`) ends it
-as an upstream error instead of holding those slots forever."""
+past their TTL (`server.lease_ttl_s`; the runtime's one renewer, engine/_stream_holds.py, renews
+them every third of it, on the injected clock: no task per session), and a dead upstream that
+no longer answers pings (`streams.realtime_ping_s`) ends it as an upstream error instead of
+holding those slots forever."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from aiohttp import web
 
 from clients import RouterClient
 from router_service.clock import ManualClock
+from router_service.engine._stream_holds import RENEWER
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter
@@ -28,8 +30,6 @@ from tests.router_service.server.test_realtime_rpc import (
 
 pytestmark = pytest.mark.timeout(30)
 
-RENEWER = "switchboard-realtime-renew"
-
 
 class CountingRenewals(MemoryStateStore):
     """The memory store, counting the renewals that reached it."""
@@ -43,8 +43,9 @@ class CountingRenewals(MemoryStateStore):
         return await super().renew(resource, lease_id, ttl_s)
 
 
-def renewers() -> list[asyncio.Task[object]]:
-    return [task for task in asyncio.all_tasks() if task.get_name() == RENEWER]
+def renewers() -> list[str]:
+    """The names of the tasks that renew something."""
+    return sorted(task.get_name() for task in asyncio.all_tasks() if "renew" in task.get_name())
 
 
 async def test_a_session_keeps_its_slots_past_their_ttl_until_it_ends(
@@ -72,13 +73,22 @@ async def test_a_session_keeps_its_slots_past_their_ttl_until_it_ends(
             await eventually(renewed, what=f"renewal {period}")
         assert sorted(set(store.renewals)) == sorted(slots)
         assert await store.held(slots) == [1, 1]
+        assert renewers() == [RENEWER]  # the runtime's, for every stream: none of the session
         await refused_a_second(grpc_client)  # the limit still counts the open session
         await ask_then_close(session)  # which still answers
 
     async def ended() -> bool:
-        return not renewers() and await store.held(slots) == [0, 0]
+        return await store.held(slots) == [0, 0]
 
-    await eventually(ended, what="the renewals stopped and the slots given back")
+    await eventually(ended, what="the slots given back")
+    renewals = len(store.renewals)
+    clock.advance(10)  # the renewer's next wake finds nothing to renew, and ends
+
+    async def no_renewer() -> bool:
+        return not renewers()
+
+    await eventually(no_renewer, what="the renewer ended")
+    assert len(store.renewals) == renewals
 
 
 async def test_a_graceful_stop_tells_each_session_to_reconnect_at_once(

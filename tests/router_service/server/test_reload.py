@@ -233,6 +233,25 @@ async def test_reloads_are_counted_by_outcome_and_a_missing_file_changes_nothing
     assert "solo" in await _models(router)
 
 
+async def test_a_reload_while_the_router_stops_logs_one_line_not_a_traceback(
+    fake: FakeUpstream, router: RouterHandle, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A SIGHUP or a changed file during a stop (a rolling deploy) changes nothing, and says so
+    in one line: logged as a failure, it came with a RuntimeError's traceback."""
+    good = tmp_path / "router.yaml"
+    good.write_text(yaml.safe_dump(_solo_config(fake.base_url)))
+    await router.server.shutdown(grace=0)
+    caplog.clear()
+    with TelemetryCapture() as capture:
+        assert not await reload_from(router.server, good)
+        counted = [point.value for _, point in capture.points("switchboard.config.reloads")]
+
+    assert counted == []  # nothing failed: not counted against the config
+    (record,) = [r for r in caplog.records if r.name == "switchboard.router"]
+    assert record.getMessage() == f"config reload from {good} skipped: the router is stopping"
+    assert record.levelname == "WARNING" and record.exc_info is None
+
+
 async def test_a_changed_file_is_reloaded_without_a_signal_when_polled(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:

@@ -114,6 +114,8 @@ async def pick(router: RouterHandle) -> str:
         ({"latency_ms": math.inf}, "latency_ms"),
         ({"latency_ms": 1e300}, "latency_ms"),  # finite, and no call's
         ({"total_tokens": -(10**15)}, "total_tokens"),
+        ({"total_tokens": 10**15}, "total_tokens"),  # would fill the key's token window
+        ({"total_tokens": 10_000_001}, "total_tokens"),
     ],
 )
 async def test_report_outcome_refuses_figures_that_are_no_measure(

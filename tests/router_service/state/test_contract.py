@@ -112,6 +112,21 @@ async def test_token_correction_reaches_the_previous_window(make_store: MakeStor
     assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=900))).lease_id is not None
 
 
+async def test_calls_made_under_a_grant_count_in_its_rpm_window(make_store: MakeStore) -> None:
+    # An embeddings request sent as three upstream calls is three of the key's requests.
+    clock = ManualClock(start=600.0)
+    store = make_store(clock)
+    grant = await store.acquire(SlotRequest("k", 60, rpm=4))
+    await store.add_tokens("k", grant.window, 0, 2)
+    assert await store.rates(["k"]) == [RateCount(3, 0)]
+    assert (await store.acquire(SlotRequest("k", 60, rpm=4))).lease_id is not None
+    assert (await store.acquire(SlotRequest("k", 60, rpm=4))).lease_id is None
+    clock.advance(60.0)
+    assert (await store.acquire(SlotRequest("k", 60, rpm=20))).lease_id is not None  # rolled
+    await store.add_tokens("k", grant.window, 0, 4)  # in the grant's window, now the previous
+    assert await store.rates(["k"]) == [RateCount(9, 0)]
+
+
 async def test_rates_read_the_sliding_minute_without_counting(make_store: MakeStore) -> None:
     clock = ManualClock(start=600.0)
     store = make_store(clock)

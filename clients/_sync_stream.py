@@ -1,0 +1,74 @@
+"""The blocking client's streams (``SyncRouterClient``'s): a started call's messages, read by
+iterating; closing the stream cancels the call."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import grpc
+
+from clients._base import map_rpc_errors
+from clients.errors import RouterError
+from clients.switchboard.v1 import router_service_pb2
+
+__all__ = ["SyncCallStream", "SyncRouterMediaStream", "SyncRouterStream"]
+
+# What a server-streaming call's messages are.
+M = TypeVar("M")
+
+
+class SyncCallStream(Generic[M]):
+    """A sync server-streaming call: an iterator and a context manager; :meth:`close` cancels
+    it."""
+
+    def __init__(self, call: Any, sent_once: bool = False) -> None:
+        """``sent_once``: the call may reach a router and is not sent again
+        (`ReadyGate.sent_once`)."""
+        self._call = call
+        self._sent_once = sent_once
+        self._closed = False
+
+    def __iter__(self) -> Iterator[M]:
+        return self
+
+    def __next__(self) -> M:
+        if self._closed:
+            raise StopIteration
+        try:
+            with map_rpc_errors(self._sent_once):
+                message: M = next(self._call)
+        except RouterError as exc:
+            # close() from another thread cancels the call under a blocked next().
+            if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
+                raise StopIteration from None
+            raise
+        except StopIteration:
+            self._closed = True
+            raise
+        return message
+
+    def close(self) -> None:
+        """Cancel the call if it is still running; idempotent."""
+        self._closed = True
+        self._call.cancel()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SyncRouterStream(SyncCallStream[router_service_pb2.ChatStreamResponse]):
+    """The sync ``ChatStream``."""
+
+
+class SyncRouterMediaStream(SyncCallStream[router_service_pb2.MediaStreamResponse]):
+    """The sync ``MediaStream`` (as :class:`~clients.RouterMediaStream`'s messages)."""

@@ -1,0 +1,161 @@
+"""One streamed text screened as it goes (`TextScreen`): what a chat stream's choices
+(`_stream.StreamScreen`) and a streamed transcript hold back and release, finds replaced.
+The module docstring of `_stream` says how much is held, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from router_service.guardrails._citations import StreamEdits
+from router_service.guardrails._finds import Found, counted
+from router_service.guardrails._rules import Rule
+
+__all__ = ["HOLD_BACK_CHARS", "MAX_HELD_CHARS", "RELEASE_STEP_CHARS", "TextScreen"]
+
+# What a stream's text holds back: a find of at most this many characters is caught whole.
+HOLD_BACK_CHARS = 128
+# Text is released once this many characters more than that are held (a scan per step, not
+# per delta: a token is a few characters). So a text holds back 128 to 159 characters.
+RELEASE_STEP_CHARS = 32
+# Released text kept before what is held, for the detectors' lookbehinds (at most 12).
+_CONTEXT_CHARS = 32
+# A find still growing past this many held characters is acted on as it stands.
+MAX_HELD_CHARS = 65_536
+
+
+@dataclass(slots=True)
+class _Span:
+    """Overlapping finds, merged (absolute offsets in the text as the upstream sent it)."""
+
+    start: int
+    end: int
+    finds: list[tuple[Rule, str]] = field(default_factory=list)
+
+
+class TextScreen:
+    """One streamed text: `feed` it each delta; what comes back may be released."""
+
+    __slots__ = (
+        "_base",
+        "_done",
+        "_found",
+        "_raw",
+        "_redacted",
+        "_rules",
+        "_signed",
+        "_wait",
+        "blocked",
+        "edits",
+    )
+
+    def __init__(self, rules: Sequence[Rule], found: Found) -> None:
+        self._rules = rules
+        self._found = found
+        # The raw text from offset `_base`: released text kept as context (lookbehinds, a find
+        # that began in it), then what is held from `_done` on.
+        self._raw = ""
+        self._base = 0
+        self._done = 0
+        # While an open find holds the text back, the next scan waits for this offset (see
+        # `_next_scan`): a long find costs linear work, not square.
+        self._wait = 0
+        self.blocked: tuple[str, str] | None = None  # (rule, detector) once a block rule hit
+        self.edits = StreamEdits()  # each find replaced, for the annotations that cite it
+        self._redacted: tuple[str, str] | None = None  # (rule, detector) of the first find
+        self._signed = False
+
+    def sign(self) -> None:
+        """The text is signed (a piece of its reasoning entry carries a signature): a find in it
+        blocks, whatever its rule's action (a rewritten text would fail its signature), one
+        replaced already too (as a unary answer's signed block is withheld whole)."""
+        self._signed = True
+        if self.blocked is None:
+            self.blocked = self._redacted
+
+    def feed(self, text: str, *, final: bool = False) -> str:
+        """Take the next delta; return the text that may be released now, finds replaced
+        ("" while held; always "" once blocked). `final`: the text is complete, flush it."""
+        if self.blocked is not None:
+            return ""
+        self._raw += text
+        end = self._base + len(self._raw)
+        held = end - self._done
+        if held > MAX_HELD_CHARS:
+            final = True
+        elif held == 0 or (
+            not final and (held < HOLD_BACK_CHARS + RELEASE_STEP_CHARS or end < self._wait)
+        ):
+            return ""
+        cut = end if final else end - HOLD_BACK_CHARS
+        spans = []
+        for span in self._spans():
+            if span.end > cut:  # still open: hold back from where it starts
+                if span.start < cut:
+                    cut = span.start
+                    self._wait = self._next_scan(span, end, cut)
+                break
+            spans.append(span)
+        out = self._released(spans, cut)
+        self._done = self.edits.released = cut
+        keep_from = max(self._base, cut - _CONTEXT_CHARS)
+        self._raw = self._raw[keep_from - self._base :]
+        self._base = keep_from
+        return out
+
+    @staticmethod
+    def _next_scan(span: _Span, end: int, cut: int) -> int:
+        """Where an open find is looked at again: where it is final if it grows no more; when
+        it is long already, not before the held text grew by half again."""
+        at = span.end + HOLD_BACK_CHARS
+        if end - cut > 2 * HOLD_BACK_CHARS:
+            at = max(at, end + (end - cut) // 2)
+        return at
+
+    def _released(self, spans: list[_Span], cut: int) -> str:
+        """The held text up to `cut`, each span replaced; a block rule's find blocks instead."""
+        for span in spans:
+            for rule, detector in span.finds:
+                if rule.action == "block" or self._signed:
+                    counted(self._found, rule.name, detector)
+                    self.blocked = (rule.name, detector)
+                    return ""
+        pieces: list[str] = []
+        position = self._done
+        for span in spans:
+            pieces.append(self._slice(position, span.start))
+            pieces.append(marker := f"[REDACTED:{span.finds[0][1]}]")
+            self.edits.add(span.start, span.end, marker)
+            if self._redacted is None:
+                self._redacted = (span.finds[0][0].name, span.finds[0][1])
+            position = span.end
+            for rule, detector in span.finds:
+                counted(self._found, rule.name, detector)
+        pieces.append(self._slice(position, cut))
+        return "".join(pieces)
+
+    def _slice(self, start: int, end: int) -> str:
+        return self._raw[start - self._base : end - self._base]
+
+    def _spans(self) -> Iterator[_Span]:
+        """The finds that reach past what was released (clipped to it), merged where they
+        overlap, in order."""
+        finds = sorted(self._finds(), key=lambda f: (f[0], -f[1]))
+        span: _Span | None = None
+        for start, end, rule, detector in finds:
+            if span is not None and start < span.end:
+                span.end = max(span.end, end)
+                span.finds.append((rule, detector))
+                continue
+            if span is not None:
+                yield span
+            span = _Span(start, end, [(rule, detector)])
+        if span is not None:
+            yield span
+
+    def _finds(self) -> Iterator[tuple[int, int, Rule, str]]:
+        for rule in self._rules:
+            for match in rule.matches(self._raw):
+                end = self._base + match.end
+                if end > self._done:  # else released (or replaced) already
+                    yield max(self._base + match.start, self._done), end, rule, match.detector

@@ -1,0 +1,55 @@
+"""A lease's calls besides its own (an embeddings request sent as several upstream calls,
+`KeyLease.more_calls`): counted in the key's rpm window, run beside it only in in-flight slots
+the key has free, given back with the lease. On each store (memory, Redis)."""
+
+from __future__ import annotations
+
+import random
+
+from pydantic import SecretStr
+
+from router_service.clock import ManualClock
+from router_service.config import CooldownsConfig, KeyConfig
+from router_service.keys import KeyLease, KeyPool
+from router_service.state import RateCount
+from tests.router_service.state.conftest import redis_prefix, redis_url
+from tests.router_service.state.stores import MakeStore, make_store
+
+__all__ = ["make_store", "redis_prefix", "redis_url"]
+
+
+def pool_of(store_of: MakeStore, **limits: int) -> KeyPool:
+    clock = ManualClock(start=600.0)
+    key = KeyConfig(key=SecretStr("k1"), **limits)
+    return KeyPool(
+        "p",
+        [key],
+        store=store_of(clock),
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        lease_ttl_s=60,
+        rng=random.Random(7),
+    )
+
+
+async def test_more_calls_take_the_free_slots_and_give_them_back(make_store: MakeStore) -> None:
+    pool = pool_of(make_store, max_in_flight=3)
+    other = await pool.lease("m")
+    lease = await pool.lease("m")
+    assert isinstance(lease, KeyLease) and isinstance(other, KeyLease)
+
+    assert await lease.more_calls(5, 7) == 1  # one slot left of three: one call beside its own
+    assert await pool.store.held([pool.slot_name(lease.key)]) == [3]
+    await lease.release()
+    assert await pool.store.held([pool.slot_name(lease.key)]) == [1]  # the other's alone
+    assert pool.health[lease.key.fingerprint].in_flight == 1
+
+
+async def test_more_calls_count_in_the_rpm_window(make_store: MakeStore) -> None:
+    pool = pool_of(make_store, rpm=10)
+    lease = await pool.lease("m")
+    assert isinstance(lease, KeyLease)
+
+    assert await lease.more_calls(4, 7) == 7  # no in-flight limit: all at once
+    assert await pool.store.rates([pool.slot_name(lease.key)]) == [RateCount(5, 0)]
+    await lease.release()

@@ -1,0 +1,130 @@
+"""Embeddings sent as several upstream calls (`_batched`) are several of the key's calls: each
+counts in its rpm window, and they run at once only in in-flight slots of its own (the key's
+limits were passed N-fold, and the upstream answered 429). A failover to the same model after
+some batches were answered sends only the rest: those already answered (and billed) are not
+sent again. Over a real router and the fake upstream, its calls counted."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import embeddings_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream._responses import embedding_vector
+from tests.conftest import StartRouter
+
+TEXTS = [f"text number {i}" for i in range(230)]  # three calls: 100, 100 and 30 (Gemini)
+BATCHES = "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+
+
+def config(
+    fake: FakeUpstream,
+    keys: list[dict[str, Any]],
+    models: tuple[str, ...] = ("gemini-embedding-001",),
+) -> dict[str, Any]:
+    gemini = {"kind": "gemini", "base_url": f"{fake.url}/v1beta", "keys": keys}
+    deployments = [{"provider": "gem", "model": model} for model in models]
+    return {
+        "providers": {"gem": {**gemini, "queue_timeout_s": 0}},
+        "models": {"emb": {"strategy": "ordered", "deployments": deployments}},
+        "server": {"port": 0},
+    }
+
+
+def request(texts: list[str]) -> pb.EmbedRequest:
+    params = embeddings_pb2.EmbeddingParams(
+        model="emb", texts=embeddings_pb2.TextList(values=texts), dimensions=4
+    )
+    return pb.EmbedRequest(params=params)
+
+
+def vectors(response: pb.EmbedResponse) -> list[list[float]]:
+    return [list(item.values) for item in response.result.data]
+
+
+def expected(texts: list[str]) -> list[Any]:
+    return [pytest.approx(embedding_vector(text, 4), abs=1e-6) for text in texts]
+
+
+async def test_every_call_counts_in_the_keys_rpm(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(config(fake, [{"key": "g-key", "rpm": 3}]), clock=ManualClock())
+
+    await router.stub.Embed(request(TEXTS))
+    assert fake.state.count(path=BATCHES) == 3
+
+    # Its three calls fill the key's minute: the next request is refused, not sent to a 429.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Embed(request(["one more"]))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details_from_rpc_error(caught.value).reason == "NO_CAPACITY"
+    assert fake.state.count() == 3
+
+
+async def test_calls_run_at_once_only_in_slots_of_the_key(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(config(fake, [{"key": "g-key", "max_in_flight": 2}]))
+    fake.state.hold()
+    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
+    await fake.state.wait_for(lambda: fake.state.held == 2)
+
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest())
+    assert [key.in_flight for key in listed.keys] == [2]  # two calls upstream: two slots held
+    fake.state.release()
+
+    assert vectors(await embedding) == expected(TEXTS)
+    assert fake.state.count(path=BATCHES) == 3  # the third after one of the first two
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest())
+    assert [key.in_flight for key in listed.keys] == [0]  # each slot given back
+
+
+async def test_failover_sends_only_the_batches_not_answered(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # One call at a time on each key: the first batch is answered before the second goes.
+    keys = [{"key": "g-a", "max_in_flight": 1}, {"key": "g-b", "max_in_flight": 1}]
+    router = await start_router(config(fake, keys))
+    fake.state.hold()
+    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    fake.state.set_scenario(Scenario.rate_limited(times=1), key="g-a")  # its second call: 429
+    fake.state.release()
+
+    assert vectors(await embedding) == expected(TEXTS)  # in order, whichever key answered
+    sent = fake.state.calls(path=BATCHES)
+    by_key = {
+        key: [(len(r.body["requests"]), r.status) for r in sent if r.key == key]
+        for key in ("g-a", "g-b")
+    }
+    assert by_key == {"g-a": [(100, 200), (100, 429)], "g-b": [(100, 200), (30, 200)]}
+
+
+async def test_failover_to_another_model_sends_every_batch(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Its vectors are another model's: none of the first one's answers is mixed in.
+    models = ("gemini-embedding-001", "text-embedding-004")
+    router = await start_router(config(fake, [{"key": "g-key", "max_in_flight": 1}], models))
+    fake.state.hold()
+    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    fake.state.set_scenario(Scenario.server_error(times=1), model="gemini-embedding-001")
+    fake.state.release()
+
+    response = await embedding
+    assert response.route.deployment.endswith("text-embedding-004")
+    assert vectors(response) == expected(TEXTS)
+    first = [(len(r.body["requests"]), r.status) for r in fake.state.calls(path=BATCHES)]
+    assert first == [(100, 200), (100, 500)]
+    other = fake.state.calls(path=BATCHES.replace("gemini-embedding-001", "text-embedding-004"))
+    assert sorted(len(r.body["requests"]) for r in other) == [30, 100, 100]
