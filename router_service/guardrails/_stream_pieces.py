@@ -130,9 +130,7 @@ def _ended_entries(
     """The held texts of `key`'s entries that `pieces` do not continue, flushed: an upstream
     gives its entries (a hosted item's events) one after another, so another's piece ends them,
     and what they held goes out before it (else after the next entry's first pieces)."""
-    begun = {_entry_of(channel) for _, texts in pieces for _, channel in texts}
-    if not begun:
-        return []
+    begun = {_channel(key, _entry_id(key, entry), "") for entry, _ in pieces}
     ended: list[tuple[Channel, dict[str, Any]]] = []
     for channel in held:
         what = channel[1]
@@ -145,7 +143,17 @@ def _ended_entries(
 
 
 def _entry_of(channel: Channel) -> str:
-    return str(channel[1]).rpartition("].")[0]
+    """The prefix of the channels of `channel`'s entry."""
+    return str(channel[1]).rpartition("].")[0] + "]."
+
+
+def _entry_id(key: str, entry: dict[str, Any]) -> object:
+    """What tells a piece's entry (a hosted event's: its call's) from the others of `key`."""
+    return (
+        entry.get("item_id") or entry.get("output_index")
+        if key == HOSTED_EVENTS
+        else entry["index"]
+    )
 
 
 def _pieces(
@@ -158,8 +166,7 @@ def _pieces(
         if key == HOSTED_EVENTS:
             if not is_hosted_piece(entry):
                 continue
-            call = entry.get("item_id") or entry.get("output_index")
-            channel: Channel = (index, _channel(key, call, "delta"))
+            channel: Channel = (index, _channel(key, _entry_id(key, entry), "delta"))
             templates[channel] = {k: v for k, v in entry.items() if k != "delta"}
             out.append((entry, [("delta", channel)]))
         elif is_piece(entry):

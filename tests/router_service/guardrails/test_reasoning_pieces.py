@@ -159,8 +159,9 @@ def test_a_reasoning_entry_s_held_tail_goes_out_before_the_next_entry_begins() -
         for at in range(0, len(text), 5):
             piece = {"index": index, "type": f"reasoning.{kind}", key: text[at : at + 5]}
             chunks.append(_chunk(extra={"reasoning_details": [piece]}))
-    chunks += [_chunk(text="Done."), _chunk(finish="stop")]
-    out = AnswerGuard((PII,)).stream(1).chunks(chunks)
+    sealed = {"index": 2, "type": "reasoning.encrypted", "data": "gAAAA"}  # no text: whole
+    chunks += [_chunk(extra={"reasoning_details": [sealed]}), _chunk(text="Done.")]
+    out = AnswerGuard((PII,)).stream(1).chunks([*chunks, _chunk(finish="stop")])
     pieces = [
         entry
         for chunk in out
