@@ -25,10 +25,10 @@ from router_service.cache._cluster import ClusterFlights
 from router_service.cache._cluster_stream import ClusterStreams
 from router_service.cache._flights import Flight, Flights
 from router_service.cache._keys import Kind, cache_key, document_name, quota_name
-from router_service.cache._stream_flights import StreamFlights
+from router_service.cache._stream_flights import SlotRenewal, StreamFlights
 from router_service.clock import Clock
 from router_service.config import CacheConfig
-from router_service.engine import Afterwork, RequestContext
+from router_service.engine import Afterwork, RequestContext, SlotOwner
 from router_service.errors import ModelNotFoundError
 from router_service.state import ByteQuota, Landing, PutResult, QuotaReading, StateStore
 
@@ -58,13 +58,16 @@ class ResponseCache:
         afterwork: Afterwork,
         *,
         models: frozenset[str],
+        slots: SlotRenewal,
     ) -> None:
         """`models`: every name a caller may send; the cache applies to `config.models` of
-        them, or to all when that is empty (never to an unknown name, which is refused)."""
+        them, or to all when that is empty (never to an unknown name, which is refused).
+        `slots`: what renews the stream slots of the callers reading a shared stream."""
         self._store = store
         self._clock = clock
         self.config = config
         self._afterwork = afterwork
+        self.slots = slots
         self._models = frozenset(config.models) or models
         self._known = models
         self.flights = Flights()
@@ -222,6 +225,20 @@ class CacheLookup:
     @property
     def cluster_streams(self) -> ClusterStreams | None:
         return self._cache.cluster_streams
+
+    @property
+    def slot_renewal(self) -> SlotRenewal:
+        return self._cache.slots
+
+    @property
+    def stream_slot(self) -> SlotOwner | None:
+        """Its caller's stream slot, renewed by its attempt's hold (None: none, or renewed
+        while it reads a shared stream instead)."""
+        return self._ctx.stream_slot
+
+    @stream_slot.setter
+    def stream_slot(self, slot: SlotOwner | None) -> None:
+        self._ctx.stream_slot = slot
 
     @property
     def remaining_s(self) -> float | None:

@@ -219,19 +219,22 @@ class KeyPool(PoolNames):
             await self.store.release(self.slot_name(key), held)
         self._notify()
 
-    async def _more_slots(self, key: UpstreamKey, most: int) -> tuple[str, ...] | None:
+    async def _more_slots(self, key: UpstreamKey, most: int, into: list[str]) -> bool:
         """Up to `most` more in-flight slots of `key`, as many as it has free now (its rate
-        windows untouched: `KeyLease.more_calls` counts the calls); None when nothing limits
-        them."""
+        windows untouched: `KeyLease.more_calls` counts the calls), each put in `into` as it is
+        granted: a cancellation during the next one's round trip leaves none unowned (held to
+        its TTL). False when nothing limits them."""
         request = self._slot_request(key, 0)
         if request.max_in_flight is None:
-            return None
+            return False
         request = SlotRequest(request.resource, request.ttl_s, request.max_in_flight)
-        taken: list[str] = []
-        while len(taken) < most and (grant := await self.store.acquire(request)).lease_id:
-            taken.append(grant.lease_id)
-        self.health[key.fingerprint].in_flight += len(taken)
-        return tuple(taken)
+        health = self.health[key.fingerprint]
+        for _ in range(most):
+            if (lease_id := (await self.store.acquire(request)).lease_id) is None:
+                break
+            into.append(lease_id)
+            health.in_flight += 1
+        return True
 
     async def _renew(self, key: UpstreamKey, lease_id: str) -> bool:
         return await self.store.renew(self.slot_name(key), lease_id, self.lease_ttl_s)
