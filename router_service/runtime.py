@@ -360,6 +360,7 @@ def _deployment(
     """The deployment `ref` names; a chat one at OpenAI itself with its `api` unset has its
     Responses API twin, called for OpenAI's hosted tools (README, Hosted tools)."""
     adapter = adapters[ref.provider]
+    pools[ref.provider].serves(ref.model)  # the admin view of its keys' cooldowns for it
     deployment = Deployment(
         ref.name,
         ref.provider,

@@ -126,9 +126,9 @@ class ResponseCache:
         """Forget the answers of `model` ("": of every model), on every replica of the store:
         a new generation. What was kept expires by its TTL, never read again; the generation
         outlives it (at least a day), else the answers kept before the first purge could be.
-        An unknown model is ModelNotFoundError."""
+        An unknown model is ModelNotFoundError, which does not repeat it (a key pasted there)."""
         if model and model not in self._known:
-            raise ModelNotFoundError(model)
+            raise ModelNotFoundError(None)
         name = _GENERATION + model if model else _GENERATION_ALL
         ttl_s = max(2 * self.config.ttl_s, _DAY_S)
         await self._store.set_value(name, secrets.token_hex(8), ttl_s)

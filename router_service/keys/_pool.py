@@ -3,8 +3,7 @@
 Shared facts (in-flight slots, rate windows, cooldown and disable deadlines) live in the
 StateStore so replicas agree; this process's bookkeeping (backoff strikes, half-open, probe
 schedule) lives in `KeyHealth`. Choosing among usable keys: least in flight (per weight) first,
-then least recently used.
-"""
+then least recently used."""
 
 from __future__ import annotations
 
@@ -169,8 +168,7 @@ class KeyPool(PoolNames):
         return found if isinstance(found, Unavailable) else [candidates[i] for i in found]
 
     def _health_names(self, model: str, candidates: list[UpstreamKey]) -> list[str]:
-        """The deadlines that rule candidates out: the provider's throttle, then each key's
-        disable, then each key's cooldown for `model`."""
+        """What rules candidates out: provider throttle, key disables, key cooldowns (`model`)."""
         names = [self.throttle_name]
         names += [self.off_name(k) for k in candidates]
         return names + [self.cool_name(k, model) for k in candidates]
@@ -378,6 +376,10 @@ class KeyPool(PoolNames):
         health.half_open_left = self.health_config.half_open_successes
         await self.store.clear_deadline(self.off_name(key))
         self._notify()
+
+    def serves(self, model: str) -> None:
+        """A deployment leases keys for `model`: `snapshot` reads any replica's cooldowns for it."""
+        self._models_seen[model] = None
 
     async def snapshot(self) -> list[KeySnapshot]:
         models = list(self._models_seen)
