@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream
@@ -38,3 +39,20 @@ async def test_a_linked_document_passes_vertex_over(
     assert ("rawPredict" in sent.path) == (model == "")  # Vertex's: the model in its URL
     assert sent.body.get("model", "") == model
     assert sent.body["messages"][0]["content"][0] == document
+
+
+@pytest.mark.parametrize("content", [["not a block"], [None]])
+async def test_a_malformed_block_for_claude_is_the_upstreams_400_not_a_crash(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, content: Any
+) -> None:
+    """A text part carrying a block only Claude reads (`anthropic_block`) from a caller of the
+    chat API, its `content` not blocks: Vertex's Claude says what is wrong with it (a 400), as
+    Anthropic's API does; the check for linked documents does not fail on it (a 500)."""
+    block = {"type": "search_result", "content": content}
+    part: Any = {"type": "text", "text": "see", "anthropic_block": block}
+    with pytest.raises(openai.BadRequestError):
+        await sdk.chat.completions.create(
+            model="linked", messages=[{"role": "user", "content": [part]}]
+        )
+    [sent] = fake.state.calls()
+    assert "rawPredict" in sent.path and sent.body["messages"][0]["content"][0] == block
