@@ -252,7 +252,11 @@ def _unlinked(body: JsonObject) -> JsonObject:
         for j, block in enumerate(content if isinstance(content, list) else ()):
             inner = block.get("content") if isinstance(block, dict) else None
             for item in [block, *(inner if isinstance(inner, list) else ())]:
-                source = item.get("source") if isinstance(item, dict) else None
+                # Not only the router's own blocks: a caller's `anthropic_block` (a block only
+                # Claude reads) is sent as written, malformed or not (Claude's 400 says why).
+                if not isinstance(item, dict):
+                    continue
+                source = item.get("source")
                 if (
                     item.get("type") == "document"
                     and isinstance(source, dict)
