@@ -1,6 +1,6 @@
-"""Claude on Vertex AI refuses a document by URL ("URL sources are not supported"): a request
-linking one passes a Vertex Claude deployment over, before a key is leased, to the group's next
-deployment (Anthropic's API fetches the link); one with the PDF's data stays on Vertex."""
+"""Claude on Vertex AI refuses a document or an image by URL ("URL sources are not supported"):
+a request linking one passes a Vertex Claude deployment over, before a key is leased, to the
+group's next deployment (Anthropic's API fetches the link); one with the data stays on Vertex."""
 
 from __future__ import annotations
 
@@ -30,7 +30,18 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     return await start_router(out)
 
 
-@pytest.mark.parametrize(("document", "model"), [(LINKED_DOC, "claude-x"), (PDF_DOC, "")])
+LINKED_IMAGE: Any = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+# A 1x1 PNG's bytes are not checked by the fake: any base64 stands for them.
+DATA_IMAGE: Any = {
+    "type": "image",
+    "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="},
+}
+
+
+@pytest.mark.parametrize(
+    ("document", "model"),
+    [(LINKED_DOC, "claude-x"), (PDF_DOC, ""), (LINKED_IMAGE, "claude-x"), (DATA_IMAGE, "")],
+)
 async def test_a_linked_document_passes_vertex_over(
     claude: anthropic.AsyncAnthropic, fake: FakeUpstream, document: Any, model: str
 ) -> None:
