@@ -192,9 +192,9 @@ class RouterClient(
         assert gate is not None  # made with the channel `_stub` opened
         kwargs["timeout"] = await gate.timeout_left(stub, rpc, kwargs["timeout"])
         if gate is not self._gate:  # its channel was replaced while it waited: the new one's
+            gate = self._current_gate()
+            gate.check_open()  # and the client closed since
             method = getattr(self._stub(stub), rpc)
-            assert self._gate is not None
-            gate = self._gate
         with map_rpc_errors(gate.sent_once(stub, rpc)):
             # Not `await call`: a caller cancelled in that await would leak the call's native
             # operations (clients/_cancelling.py).
@@ -227,6 +227,10 @@ class RouterClient(
         """Start a stream; use it as ``async with client.chat_stream(req) as stream:``."""
         return RouterStream(*self._streaming("ChatStream", req, timeout, metadata))
 
+    def _current_gate(self) -> ReadyGate:
+        assert self._gate is not None  # made with the channel, on open
+        return self._gate
+
     def _streaming(
         self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> StreamStart:
@@ -249,7 +253,7 @@ class RouterClient(
             return self._started(method, name, request, kwargs)
 
         if not self._gate.sends_at_once("router", rpc):
-            return None, LateStart(self._gate, kwargs["timeout"], started), False
+            return None, LateStart(self._current_gate, kwargs["timeout"], started), False
         sent_once = self._gate.sent_once("router", rpc)  # READY, or a read: it starts at once
         with map_rpc_errors(sent_once):
             return started(kwargs["timeout"]), None, sent_once

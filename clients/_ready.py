@@ -92,14 +92,19 @@ class ReadyGate:
         ends = (self._watch,) if stop is None else (self._watch, stop)
         if limit > 0:  # our bound ends our wait, not the watch
             await asyncio.wait(ends, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
-        if self._closed:  # the client closed meanwhile: as a call it cancels (not grpc's misuse)
-            raise RouterError(LOCALLY_CANCELLED)
+        self.check_open()
         return None if timeout is None else max(0.0, timeout - (loop.time() - since))
+
+    def check_open(self) -> None:
+        """CANCELLED once closed: a call that waited, its client closed meanwhile (not grpc's
+        closed-channel misuse, nor the client's refusal of a new call)."""
+        if self._closed:
+            raise RouterError(LOCALLY_CANCELLED)
 
     def close(self, *, replaced: bool = False) -> None:
         """Stop watching: the channel is closing (a call waiting ends at once, CANCELLED), or
-        `replaced` (`use_credentials`: it stays open for its calls, and one waiting is sent on it
-        now, as when its wait ends)."""
+        `replaced` (`use_credentials`: it stays open for its calls, and one waiting is sent now,
+        as when its wait ends, on the new channel, whose state says whether it is sent once)."""
         self._closed = not replaced
         if self._watch is not None:
             self._watch.cancel()
@@ -110,9 +115,14 @@ class LateStart:
     the channel is READY (bounded as any call's wait), unless the stream was closed before."""
 
     def __init__(
-        self, gate: ReadyGate, timeout: float | None, start: Callable[[float | None], Any]
+        self,
+        gate: Callable[[], ReadyGate],
+        timeout: float | None,
+        start: Callable[[float | None], Any],
     ) -> None:
         loop = asyncio.get_running_loop()
+        # The client's current channel's, read when it waits and when it starts: the channel
+        # it is sent on (`use_credentials` may replace the one it was made on).
         self._gate = gate
         self._timeout = timeout
         self._start = start  # takes the timeout left
@@ -127,10 +137,14 @@ class LateStart:
         """The call, started; None when the stream was closed first (nothing was sent)."""
         async with self._starting:
             if self._call is None and not self._stop.done():
-                left = await self._gate.wait(self._timeout, self._since, self._stop)
+                left = await self._gate().wait(self._timeout, self._since, self._stop)
                 if self._stop.done():
                     return None
-                self.sent_once = self._gate.ready()  # a late call is no read (reads start at once)
+                # A late call is no read (reads start at once); rotated meanwhile, the new
+                # channel's state, not the old one's: a call it cannot send never reached one.
+                gate = self._gate()
+                gate.check_open()  # rotated, then the client closed: the new one is
+                self.sent_once = gate.ready()
                 self._call = self._start(left)
         return self._call  # None: never started (closed first)
 
@@ -190,6 +204,13 @@ class SyncReadyGate:
             raise RouterError(LOCALLY_CANCELLED)
         left = None if timeout is None else max(0.0, timeout - (time.time() - started))
         return left, state == _CORE_READY  # not READY: the call's to fail (UNAVAILABLE)
+
+    def sent_once(self, stub: str, rpc: str) -> bool:
+        """`ReadyGate.sent_once` (a call started now, no wait: one that waited on a channel
+        replaced meanwhile); CANCELLED once closed."""
+        if self._closed:
+            raise RouterError(LOCALLY_CANCELLED)
+        return rpc not in _READS[stub] and self._state(False) == _CORE_READY
 
     def close(self, *, replaced: bool = False) -> None:
         """Before its channel closes (which ends a wait): the calls waiting end CANCELLED; none

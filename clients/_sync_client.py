@@ -109,8 +109,13 @@ class SyncRouterClient(
         sent once. The call's stub is taken after: its channel may be replaced meanwhile."""
         self._stub(stub)  # opens the client on first use, or refuses
         kwargs = self._kwargs(deadline, metadata)
-        assert self._gate is not None  # made with the channel `_stub` opened
-        kwargs["timeout"], sent_once = self._gate.before_call(stub, rpc, kwargs["timeout"])
+        gate = self._gate
+        assert gate is not None  # made with the channel `_stub` opened
+        kwargs["timeout"], sent_once = gate.before_call(stub, rpc, kwargs["timeout"])
+        if self._gate is not gate and self._gate is not None:
+            # Rotated while it waited (`use_credentials`): it goes on the new channel, as that
+            # one is now; a client closed since ends it CANCELLED, as the gate's own close does.
+            sent_once = self._gate.sent_once(stub, rpc)
         return kwargs, sent_once
 
     def _streaming(

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,27 @@ def _router_metadata(request: Request, state: EdgeState) -> Metadata:
     return tuple(pairs)
 
 
+_REFUSED = {
+    grpc.StatusCode.UNAUTHENTICATED: "a key it does not know",
+    grpc.StatusCode.PERMISSION_DENIED: "a key without the `admin` scope",
+}
+
+
+@contextmanager
+def _router_refusals(state: EdgeState) -> Iterator[None]:
+    """The router refusing `edge.admin_router_key` is this edge's setting at fault: a 502 that
+    says so, not the router's 401 or 403, which read as the admin token refused (the page then
+    signs the operator out). The caller's own key forwarded: its refusal stays the caller's."""
+    try:
+        yield
+    except RouterError as exc:
+        why = _REFUSED.get(exc.grpc_code)
+        if why is None or state.settings.admin_router_key is None:
+            raise
+        message = f"The router refused edge.admin_router_key ({why}): set an admin client's key."
+        raise EdgeError(502, message, code="admin_router_key_refused", type="api_error") from None
+
+
 @router.get("/admin", include_in_schema=False)
 async def admin_page(request: Request) -> Response:
     _enabled(edge_state(request))
@@ -109,11 +132,12 @@ async def admin_keys(request: Request) -> Response:
     """Every upstream key by fingerprint, with its state (AdminService.ListKeys)."""
     provider = request.query_params.get("provider", "")  # not a signature parameter: _openapi.py
     state = _authorize(request)
-    listed = await state.router().list_keys(
-        admin_pb.ListKeysRequest(provider=provider),
-        timeout=_ADMIN_TIMEOUT_S,
-        metadata=_router_metadata(request, state),
-    )
+    with _router_refusals(state):
+        listed = await state.router().list_keys(
+            admin_pb.ListKeysRequest(provider=provider),
+            timeout=_ADMIN_TIMEOUT_S,
+            metadata=_router_metadata(request, state),
+        )
     now = time.time()
     return JSONBytesResponse({"keys": [_key(k, now) for k in listed.keys]}, headers=_NO_STORE)
 
@@ -123,9 +147,10 @@ async def admin_clients(request: Request) -> Response:
     """Every configured client (app): scopes, models, limits, this minute's requests and
     tokens, budgets and stored-response bytes used (AdminService.ListClients); never a key."""
     state = _authorize(request)
-    listed = await state.router().list_clients(
-        timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)
-    )
+    with _router_refusals(state):
+        listed = await state.router().list_clients(
+            timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)
+        )
     now = time.time()
     view = {"generated_at": now, "clients": clients_view(listed, now)}
     return JSONBytesResponse(view, headers=_NO_STORE)
@@ -141,9 +166,10 @@ async def admin_jobs(request: Request) -> Response:
     # (the router says how many it allows): anything else is the caller's 400, not a 500.
     if not (limit.isascii() and limit.isdigit()) or int(limit) > _INT32_MAX:
         raise EdgeError(400, "`limit` must be a whole number.", code=None, param="limit")
-    listed = await state.router().list_jobs(
-        int(limit), timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)
-    )
+    with _router_refusals(state):
+        listed = await state.router().list_jobs(
+            int(limit), timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)
+        )
     view = {"generated_at": time.time()} | jobs_view(listed, time.time())
     return JSONBytesResponse(view, headers=_NO_STORE)
 
@@ -158,13 +184,14 @@ async def admin_status(request: Request) -> Response:
     # With several replicas behind the edge, each call may reach another: `server` names the
     # one that answered GetServerInfo (keys, statistics and clients' counts on Redis are the
     # same from any).
-    info, keys, stats, listed, jobs = await asyncio.gather(
-        client.get_server_info(timeout=timeout, metadata=metadata),
-        client.list_keys(timeout=timeout, metadata=metadata),
-        client.get_routing_stats(timeout=timeout, metadata=metadata),
-        client.list_clients(timeout=timeout, metadata=metadata),
-        _jobs_if_listed(client, metadata),
-    )
+    with _router_refusals(state):
+        info, keys, stats, listed, jobs = await asyncio.gather(
+            client.get_server_info(timeout=timeout, metadata=metadata),
+            client.list_keys(timeout=timeout, metadata=metadata),
+            client.get_routing_stats(timeout=timeout, metadata=metadata),
+            client.list_clients(timeout=timeout, metadata=metadata),
+            _jobs_if_listed(client, metadata),
+        )
     now = time.time()
     view = status_view(info, keys, stats, now) | {"clients": clients_view(listed, now)}
     view["jobs"] = None if jobs is None else jobs_view(jobs, now)

@@ -104,9 +104,10 @@ class ModelNotFoundError(SwitchboardError):
     grpc_code, http_status, reason = grpc.StatusCode.NOT_FOUND, 404, "MODEL_NOT_FOUND"
     openai_type = "invalid_request_error"
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str | None) -> None:  # None: not repeated (KeyNotFoundError's why)
+        named = "That model" if model is None else f"The model `{model}`"
         super().__init__(
-            f"The model `{model}` does not exist or you do not have access to it.",
+            f"{named} does not exist or you do not have access to it.",
             param="model",
             code="model_not_found",
         )

@@ -11,7 +11,7 @@ import httpx
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.auth import Gate, IssuedKeys
-from router_service.cache import ResponseCache
+from router_service.cache import ResponseCache, SlotRenewal
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import DeploymentRef, PriceConfig, SwitchboardConfig
 from router_service.engine import (
@@ -93,8 +93,7 @@ class Runtime:
         self.afterwork = afterwork or Afterwork(store)
         self.executor = Executor(self.planner, self.runner, clock, config.streams, self.afterwork)
         self.route_leases = RouteLeases(self.planner, self.runner, clock, config.route_lease_ttl_s)
-        names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
-        self.cache = ResponseCache(store, clock, config.cache, self.afterwork, models=names)
+        self.cache = self._response_cache(renewer)
         self.guardrails = Guardrails(config.guardrails)  # the auth Gate's and the answers'
         self.issued_keys = (issued_keys or IssuedKeys(store, clock)).configured(config.auth)
         self.prober = KeyProber(
@@ -104,6 +103,16 @@ class Runtime:
             config=config.key_health,
         )
         self.gauges = StateGauges(self, config.telemetry.state_interval_s)
+
+    def _response_cache(self, renewer: HoldRenewer) -> ResponseCache:
+        """The response cache, for every name a caller may send; the stream slots of the
+        callers reading a stream it shares renewed by the lineage's renewer, as a stream's."""
+        config = self.config
+        names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
+        slots = SlotRenewal(renewer, config.server.lease_ttl_s)
+        return ResponseCache(
+            self.store, self.clock, config.cache, self.afterwork, models=names, slots=slots
+        )
 
     @cached_property
     def gate(self) -> Gate:
@@ -351,6 +360,7 @@ def _deployment(
     """The deployment `ref` names; a chat one at OpenAI itself with its `api` unset has its
     Responses API twin, called for OpenAI's hosted tools (README, Hosted tools)."""
     adapter = adapters[ref.provider]
+    pools[ref.provider].serves(ref.model)  # the admin view of its keys' cooldowns for it
     deployment = Deployment(
         ref.name,
         ref.provider,

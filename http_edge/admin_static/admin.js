@@ -11,7 +11,13 @@ let timer = null;
 function takeTokenFromFragment() {
   const match = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1));
   if (match) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    let token = match[1];
+    try {
+      token = decodeURIComponent(token);
+    } catch {
+      // A lone "%" (a token pasted as is): taken as typed, not a dead page.
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
     history.replaceState(null, "", location.pathname + location.search);
   }
 }
@@ -34,6 +40,14 @@ function seconds(value) {
   // Whole seconds down, as the minutes: 3599.6 s is "59 m 59 s", never "59 m 60 s".
   if (value >= 60) return `${Math.floor(value / 60)} m ${Math.floor(value % 60)} s`;
   return `${value.toFixed(1)} s`;
+}
+
+// A deadline a year or more away is a key disabled by hand (keys/_pool.py: ten years out):
+// it lasts until someone enables it, as `switchboard admin keys` says, not "3650.0 d".
+const OPEN_ENDED_S = 365 * 86400;
+
+function ends(value) {
+  return value !== null && value >= OPEN_ENDED_S ? "until enabled" : seconds(value);
 }
 
 function fill(tableId, rows, render, emptyText) {
@@ -221,7 +235,7 @@ function render(data) {
   renderServer(data.server);
   renderCards(data);
   fill("cooldowns", data.cooldowns, (c) => el("tr", { class: c.scope === "key" ? "disabled" : "cooling" }, [
-    td(c.scope), el("td", {}, [el("code", { text: c.name })]), td(c.provider), td(seconds(c.left_s), "num"),
+    td(c.scope), el("td", {}, [el("code", { text: c.name })]), td(c.provider), td(ends(c.left_s), "num"),
   ]), "No cooldowns: every deployment and key is in rotation.");
   fill("deployments", data.deployments, (d) => el("tr", { class: d.cooldown_left_s !== null ? "cooling" : "" }, [
     el("td", {}, [el("code", { text: d.deployment }), ...(d.stream_options_refused
@@ -248,10 +262,18 @@ function render(data) {
   fill("jobs", data.jobs ? jobRows(data.jobs) : [], (row) => row, data.jobs
     ? "No batches, background responses or realtime sessions running."
     : "This router does not list its jobs (an older version).");
+  if (data.jobs && data.jobs.truncated) { // the newest of each only: say so, and where the rest are
+    const columns = document.querySelectorAll("#jobs thead th").length;
+    document.querySelector("#jobs tbody").append(el("tr", {}, [el("td", {
+      class: "empty", colspan: columns,
+      text: "More left out (the newest 50 of each shown): /admin/api/jobs?limit=N or "
+        + "`switchboard admin jobs --limit N` lists up to 500.",
+    })]));
+  }
   fill("keys", data.keys, (k) => el("tr", { class: k.state === "active" ? "" : k.state }, [
     td(k.provider), el("td", {}, [el("code", { text: k.fingerprint })]), badge(k.state, k.state),
     td(k.max_in_flight ? `${k.in_flight} / ${k.max_in_flight}` : String(k.in_flight), "num"),
-    td(k.last_outcome || "—"), td(k.left_s === null ? "—" : seconds(k.left_s)), td(whyDisabled(k)),
+    td(k.last_outcome || "—"), td(k.left_s === null ? "—" : ends(k.left_s)), td(whyDisabled(k)),
     td(Object.entries(k.cooling_models).map(([m, left]) => `${m} (${seconds(left)})`).join(", ") || "—"),
   ]), "No keys.");
 }
@@ -292,13 +314,18 @@ async function refresh() {
       return showLogin("That token was not accepted.");
     }
     const data = await response.json();
-    if (!response.ok) throw new Error(data.error ? data.error.message : response.statusText);
-    document.getElementById("login").hidden = true;
-    document.getElementById("status").hidden = false;
-    render(data);
-    setLive(true, `live · updated ${new Date(data.generated_at * 1000).toLocaleTimeString()}`);
+    if (!response.ok) {
+      // The edge says what failed (the router down, or refusing edge.admin_router_key): its
+      // words, not a guess that the router is unreachable.
+      setLive(false, data.error ? data.error.message : `${response.status} ${response.statusText}`);
+    } else {
+      document.getElementById("login").hidden = true;
+      document.getElementById("status").hidden = false;
+      render(data);
+      setLive(true, `live · updated ${new Date(data.generated_at * 1000).toLocaleTimeString()}`);
+    }
   } catch (error) {
-    setLive(false, `router unreachable: ${error.message}`);
+    setLive(false, `no answer from the edge: ${error.message}`);
   }
   timer = setTimeout(refresh, REFRESH_MS);
 }

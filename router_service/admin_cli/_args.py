@@ -59,6 +59,14 @@ def _count(text: str) -> int:
     return value
 
 
+def _model(text: str) -> str:
+    """A model to purge: never empty, which the call reads as every model (`purge-cache
+    "$MODEL"` with the variable unset must not forget them all)."""
+    if not text:
+        raise argparse.ArgumentTypeError("a model name (--all for every model's answers)")
+    return text
+
+
 def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     where = common.add_argument_group("router")
@@ -146,7 +154,9 @@ def _configure(admin: argparse.ArgumentParser) -> argparse.ArgumentParser:
     _add_client_keys(keyed, common)
     purge = command("purge-cache", "forget the response cache's answers (every replica)")
     which = purge.add_mutually_exclusive_group(required=True)
-    which.add_argument("model", nargs="?", metavar="MODEL", help="one model name's answers")
+    which.add_argument(
+        "model", nargs="?", type=_model, metavar="MODEL", help="one model name's answers"
+    )
     which.add_argument("--all", action="store_true", help="every model's answers")
     return admin
 

@@ -4,5 +4,14 @@ request again, per client, without an upstream call."""
 from router_service.cache._cache import CacheLookup, ResponseCache
 from router_service.cache._keys import cache_key
 from router_service.cache._stream import StreamRecorder, replay, shared_stream
+from router_service.cache._stream_flights import SlotRenewal
 
-__all__ = ["CacheLookup", "ResponseCache", "StreamRecorder", "cache_key", "replay", "shared_stream"]
+__all__ = [
+    "CacheLookup",
+    "ResponseCache",
+    "SlotRenewal",
+    "StreamRecorder",
+    "cache_key",
+    "replay",
+    "shared_stream",
+]

@@ -25,10 +25,10 @@ from router_service.cache._cluster import ClusterFlights
 from router_service.cache._cluster_stream import ClusterStreams
 from router_service.cache._flights import Flight, Flights
 from router_service.cache._keys import Kind, cache_key, document_name, quota_name
-from router_service.cache._stream_flights import StreamFlights
+from router_service.cache._stream_flights import SlotRenewal, StreamFlights
 from router_service.clock import Clock
 from router_service.config import CacheConfig
-from router_service.engine import Afterwork, RequestContext
+from router_service.engine import Afterwork, RequestContext, SlotOwner
 from router_service.errors import ModelNotFoundError
 from router_service.state import ByteQuota, Landing, PutResult, QuotaReading, StateStore
 
@@ -58,13 +58,16 @@ class ResponseCache:
         afterwork: Afterwork,
         *,
         models: frozenset[str],
+        slots: SlotRenewal,
     ) -> None:
         """`models`: every name a caller may send; the cache applies to `config.models` of
-        them, or to all when that is empty (never to an unknown name, which is refused)."""
+        them, or to all when that is empty (never to an unknown name, which is refused).
+        `slots`: what renews the stream slots of the callers reading a shared stream."""
         self._store = store
         self._clock = clock
         self.config = config
         self._afterwork = afterwork
+        self.slots = slots
         self._models = frozenset(config.models) or models
         self._known = models
         self.flights = Flights()
@@ -123,9 +126,9 @@ class ResponseCache:
         """Forget the answers of `model` ("": of every model), on every replica of the store:
         a new generation. What was kept expires by its TTL, never read again; the generation
         outlives it (at least a day), else the answers kept before the first purge could be.
-        An unknown model is ModelNotFoundError."""
+        An unknown model is ModelNotFoundError, which does not repeat it (a key pasted there)."""
         if model and model not in self._known:
-            raise ModelNotFoundError(model)
+            raise ModelNotFoundError(None)
         name = _GENERATION + model if model else _GENERATION_ALL
         ttl_s = max(2 * self.config.ttl_s, _DAY_S)
         await self._store.set_value(name, secrets.token_hex(8), ttl_s)
@@ -222,6 +225,20 @@ class CacheLookup:
     @property
     def cluster_streams(self) -> ClusterStreams | None:
         return self._cache.cluster_streams
+
+    @property
+    def slot_renewal(self) -> SlotRenewal:
+        return self._cache.slots
+
+    @property
+    def stream_slot(self) -> SlotOwner | None:
+        """Its caller's stream slot, renewed by its attempt's hold (None: none, or renewed
+        while it reads a shared stream instead)."""
+        return self._ctx.stream_slot
+
+    @stream_slot.setter
+    def stream_slot(self, slot: SlotOwner | None) -> None:
+        self._ctx.stream_slot = slot
 
     @property
     def remaining_s(self) -> float | None:

@@ -92,18 +92,27 @@ def shared_stream(
 ) -> AsyncGenerator[pb.ChatStreamResponse, None]:
     """A missed stream (`find` found nothing) that identical streaming misses of this replica
     share (`_stream_flights.py`): the flight under way's events (a follower: HIT), else those
-    of `fresh()` (recorded and kept) read through a flight this request leads (MISS)."""
-    flights = lookup.stream_flights
+    of `fresh()` (recorded and kept) read through a flight this request leads (MISS).
+
+    Each reader's stream slot is renewed while it reads (`SlotRenewal`): the upstream call is
+    the flight's, and may outlive the caller that started it, or serve others that made none."""
+    flights, slots = lookup.stream_flights, lookup.slot_renewal
     if lookup.status != MISS:  # BYPASS: its own call, never shared
         return _alone(fresh)
     flight = flights.joinable(lookup.flight_name)
     if flight is not None:
         lookup.status = HIT
-        return _follow(flight.read(leader=False), lookup, fresh, batch=batch)
+        # Its slot renewed while it reads the flight; by its own attempt's hold should it ask
+        # upstream itself after all (`_follow`: the flight failed before its first chunk).
+        read = slots.reading(flight.read(leader=False), lookup.stream_slot)
+        return _follow(read, lookup, fresh, batch=batch)
     flight = flights.lead(lookup.flight_name, lookup.max_entry_bytes, _pump(lookup, fresh, batch))
     if flight is None:  # one under way that cannot be joined (its first events are gone)
         return _alone(fresh)
-    return flight.read(leader=True)
+    # The pump's attempt outlives this caller when others read on: not its slot to renew.
+    # (The pump's task has not run yet: its attempt, later, finds none.)
+    slot, lookup.stream_slot = lookup.stream_slot, None
+    return slots.reading(flight.read(leader=True), slot)
 
 
 async def _alone(fresh: Fresh) -> AsyncGenerator[pb.ChatStreamResponse, None]:

@@ -16,6 +16,10 @@ and ends as the stream ends (its summary, or the same mid-stream error event).
 - A stream that fails before its first chunk (a typed error, or an error event before any
   chunk) lets each follower ask upstream itself: nothing reached its caller yet.
 
+Each reader's stream slot (`max_concurrent_streams`) is renewed while it reads (`SlotRenewal`),
+not by the pump's attempt: that one may outlive the caller that started it (the leader's caller
+left) and serves followers that made no call of their own.
+
 With `cache.coalesce: cluster` the pump's stream may be another replica's, read from its flight
 log (`_cluster_stream.py`): the followers here read it through this flight all the same.
 """
@@ -24,11 +28,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
+from router_service.engine import HoldRenewer, SlotOwner
 
-__all__ = ["Cut", "FellBehind", "Left", "StreamFlight", "StreamFlights", "cut_error"]
+__all__ = [
+    "Cut",
+    "FellBehind",
+    "Left",
+    "SlotRenewal",
+    "StreamFlight",
+    "StreamFlights",
+    "cut_error",
+]
+
+Events = AsyncGenerator[pb.ChatStreamResponse, None]
 
 
 class Cut(Exception):
@@ -226,3 +242,29 @@ class StreamFlights:
 
         flight.pump = asyncio.create_task(pumping(), name="switchboard-stream-flight")
         return flight
+
+
+class SlotRenewal:
+    """Renews a reader's stream slot (`server.lease_ttl_s`) while it reads a shared stream, by
+    the runtime's renewer of open streams' holds (engine/_stream_holds.py: no task per stream)."""
+
+    __slots__ = ("renewer", "ttl_s")
+
+    def __init__(self, renewer: HoldRenewer, ttl_s: float) -> None:
+        self.renewer = renewer
+        self.ttl_s = ttl_s
+
+    def reading(self, events: Events, slot: SlotOwner | None) -> Events:
+        """`events` as a caller holding `slot` reads them (as they are when it holds none)."""
+        return events if slot is None else self._renewed(events, slot)
+
+    async def _renewed(self, events: Events, slot: SlotOwner) -> Events:
+        # Taken in the body: a reader closed before it began holds nothing to stop.
+        hold = self.renewer.keep_slot(slot, self.ttl_s)
+        try:
+            async with aclosing(events):
+                async for event in events:
+                    yield event
+                    del event  # not held while the stream waits for its next
+        finally:
+            await hold.stop()

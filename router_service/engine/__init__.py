@@ -7,7 +7,7 @@ from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Group, Planner
 from router_service.engine._route_leases import RouteLease, RouteLeases
 from router_service.engine._stream_guard import Idle, StreamGuard
-from router_service.engine._stream_holds import HoldRenewer
+from router_service.engine._stream_holds import HoldRenewer, SlotOwner
 
 __all__ = [
     "Afterwork",
@@ -22,5 +22,6 @@ __all__ = [
     "RequestContext",
     "RouteLease",
     "RouteLeases",
+    "SlotOwner",
     "StreamGuard",
 ]

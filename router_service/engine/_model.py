@@ -176,7 +176,8 @@ class RequestContext:
     # are paid already (`paid_containers`, looked for only once a call is billed).
     chat: chat_pb2.ChatParams | None = None
     # A stream's slot of its client's `max_concurrent_streams`, renewed with the stream's key
-    # lease while it runs (`HoldRenewer`); None: it holds none.
+    # lease while it runs (`HoldRenewer`); None: it holds none, or it leads a stream the
+    # response cache shares (renewed while its caller reads: the attempt may outlive it).
     stream_slot: SlotOwner | None = None
 
     def take_body(self, params: chat_pb2.ChatParams) -> list[dict[str, Any]] | None:

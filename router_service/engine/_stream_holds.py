@@ -12,7 +12,8 @@ cancellation per stream cost both. A stream registers a small slotted `Hold`; th
 wakes every third of the shortest TTL held and renews the holds due, together on a store that
 sends concurrent calls in one round trip (Redis). It starts with the first hold and ends at a
 wake that finds none (so streams one after another do not each start one), or at `aclose`.
-A Realtime session's caller's stream slot (`SlotHold`, `keep_slot`) is renewed the same way."""
+A caller's stream slot alone (`SlotHold`, `keep_slot`) is renewed the same way: a Realtime
+session's, a ResumeResponse's, a caller's reading a stream the response cache shares."""
 
 from __future__ import annotations
 

@@ -128,35 +128,61 @@ CITING = "From the document: "
 
 def cited_answer(body: JsonObject, answer: R.ChatAnswer) -> list[JsonObject] | None:
     """The answer's text citing the first document of the request that asks for citations
-    (`document_index`: its place among the request's documents), after a text block citing
-    nothing (`CITING`); None without one."""
-    documents = [
+    (`document_index`: its place among the request's documents), else the first search result
+    that does (`search_result_index`; a tool_result's too), after a text block citing nothing
+    (`CITING`); None without one."""
+    blocks = [
         block
         for message in body.get("messages") or ()
         if isinstance(message, dict) and isinstance(message.get("content"), list)
-        for block in message["content"]
-        if isinstance(block, dict) and block.get("type") == "document"
+        for block in _with_results(message["content"])
     ]
-    for index, document in enumerate(documents):
-        if not (document.get("citations") or {}).get("enabled"):
-            continue
-        source = str((document.get("source") or {}).get("type"))
-        kind, start, end = _LOCATION.get(source, _LOCATION["text"])
-        # Characters count from 0, end exclusive; pages from 1, blocks from 0, ends exclusive.
-        span = {"char_location": (0, len(answer.text)), "page_location": (1, 2)}.get(kind, (0, 1))
-        citation = {
-            "type": kind,
-            "cited_text": answer.text,
-            "document_index": index,
-            "document_title": document.get("title"),
-            start: span[0],
-            end: span[1],
-        }
-        return [
-            {"type": "text", "text": CITING},
-            {"type": "text", "text": answer.text, "citations": [citation]},
-        ]
+    for kind in ("document", "search_result"):
+        found = [block for block in blocks if block.get("type") == kind]
+        for index, block in enumerate(found):
+            if (block.get("citations") or {}).get("enabled"):
+                citation = _cited(block, index, answer.text)
+                return [
+                    {"type": "text", "text": CITING},
+                    {"type": "text", "text": answer.text, "citations": [citation]},
+                ]
     return None
+
+
+def _with_results(content: list[Any]) -> list[JsonObject]:
+    """A turn's blocks, a tool_result's own content blocks after it."""
+    out = []
+    for block in content:
+        if isinstance(block, dict):
+            out.append(block)
+            inner = block.get("content") if block.get("type") == "tool_result" else None
+            out += [b for b in inner if isinstance(b, dict)] if isinstance(inner, list) else []
+    return out
+
+
+def _cited(block: JsonObject, index: int, text: str) -> JsonObject:
+    if block.get("type") == "search_result":
+        return {
+            "type": "search_result_location",
+            "cited_text": text,
+            "search_result_index": index,
+            "source": block.get("source"),
+            "title": block.get("title"),
+            "start_block_index": 0,
+            "end_block_index": 1,
+        }
+    source = str((block.get("source") or {}).get("type"))
+    kind, start, end = _LOCATION.get(source, _LOCATION["text"])
+    # Characters count from 0, end exclusive; pages from 1, blocks from 0, ends exclusive.
+    span = {"char_location": (0, len(text)), "page_location": (1, 2)}.get(kind, (0, 1))
+    return {
+        "type": kind,
+        "cited_text": text,
+        "document_index": index,
+        "document_title": block.get("title"),
+        start: span[0],
+        end: span[1],
+    }
 
 
 def server_usage(tool: str) -> JsonObject:

@@ -5,9 +5,9 @@ sends a shape its provider does not know fails the conformance suite instead of 
 - OpenAI chat content parts: text, image_url, input_audio (format wav or mp3; base64 data),
   file (file_data or file_id), refusal: https://platform.openai.com/docs/api-reference/chat/create
 - Anthropic content blocks: text, image (base64 or url source), document (a base64 PDF, a url,
-  plain text, or content), tool_use, tool_result (text, image and document blocks inside),
-  thinking, redacted_thinking: https://docs.claude.com/en/api/messages and
-  https://platform.claude.com/docs/en/build-with-claude/pdf-support
+  plain text, or content), search_result, tool_use, tool_result (text, image, document and
+  search_result blocks inside), thinking, redacted_thinking: https://docs.claude.com/en/api/messages,
+  https://platform.claude.com/docs/en/build-with-claude/pdf-support and .../search-results
 - Gemini parts: one of text, inlineData {mimeType, data}, fileData {fileUri}, functionCall,
   functionResponse (with `thought` / `thoughtSignature` beside); audio only as the MIME types of
   https://ai.google.dev/gemini-api/docs/audio: https://ai.google.dev/api/caching#Part
@@ -30,7 +30,8 @@ GEMINI_MAX_STOPS = 5
 _OPENAI_PARTS = frozenset({"text", "image_url", "input_audio", "file", "refusal"})
 _OPENAI_AUDIO = frozenset({"wav", "mp3"})
 _ANTHROPIC_BLOCKS = frozenset(
-    {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
+    {"text", "image", "document", "search_result", "tool_use", "tool_result", "thinking"}
+    | {"redacted_thinking"}
     # A server tool's call and results, handed back in an assistant turn.
     | {"server_tool_use", "web_search_tool_result", "web_fetch_tool_result"}
     # Those of the code the searches that filter with code ran (web_search_20260209…).
@@ -40,7 +41,7 @@ _ANTHROPIC_BLOCKS = frozenset(
         "text_editor_code_execution_tool_result",
     }
 )
-_ANTHROPIC_RESULT_BLOCKS = frozenset({"text", "image", "document"})
+_ANTHROPIC_RESULT_BLOCKS = frozenset({"text", "image", "document", "search_result"})
 _GEMINI_DATA = frozenset({"text", "inlineData", "fileData", "functionCall", "functionResponse"})
 _GEMINI_BESIDE = frozenset({"thought", "thoughtSignature"})
 _GEMINI_AUDIO = frozenset(f"audio/{n}" for n in ("wav", "mp3", "aiff", "aac", "ogg", "flac"))

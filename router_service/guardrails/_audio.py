@@ -34,12 +34,19 @@ def audio_transcript(message: chat_pb2.ChatMessage, field: str) -> Iterator[Text
         yield TextSlot(audio, "transcript", where, item=True, rewritable=False)
 
 
+class _Pieces(list[str]):
+    """A joined string's pieces, as held (a list the upstream's JSON never gives)."""
+
+
 class HeldAudio:
     """A stream's `audio` deltas, per choice, held until the choice finishes."""
 
     __slots__ = ("_held",)
 
     def __init__(self) -> None:
+        # The joined strings held as their pieces, joined once on release: a spoken answer's
+        # data is megabytes in a few kilobytes a delta, and joining it a delta at a time
+        # copied it all again on each (seconds of the event loop for a minute of audio).
         self._held: dict[int, dict[str, Any]] = {}
 
     def take(self, index: int, delta: chat_pb2.ChatMessage) -> None:
@@ -52,8 +59,12 @@ class HeldAudio:
             return
         held = self._held.setdefault(index, {})
         for key, value in audio.items():
-            if key in _JOINED and isinstance(value, str) and isinstance(held.get(key), str):
-                held[key] += value
+            if key in _JOINED and isinstance(value, str):
+                pieces = held.get(key)
+                if isinstance(pieces, _Pieces):
+                    pieces.append(value)
+                else:
+                    held[key] = _Pieces((value,))
             else:
                 held[key] = value
         delta.extra_json = orjson.dumps(extra).decode() if extra else ""
@@ -61,9 +72,10 @@ class HeldAudio:
     def release(self, index: int, delta: chat_pb2.ChatMessage, field: str) -> TextSlot | None:
         """Put choice `index`'s held audio, whole, on its last `delta`; the slot of its
         transcript, to screen (None: none)."""
-        audio = self._held.pop(index, None)
-        if audio is None:
+        held = self._held.pop(index, None)
+        if held is None:
             return None
+        audio = {k: "".join(v) if isinstance(v, _Pieces) else v for k, v in held.items()}
         extra = json_object(delta.extra_json) or {}
         extra[AUDIO_KEY] = audio
         delta.extra_json = orjson.dumps(extra).decode()

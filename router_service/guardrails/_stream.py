@@ -270,7 +270,7 @@ class StreamScreen:
         signed = screen_pieces(
             index,
             extra,
-            lambda channel, text: self._feed(channel, text, flushing, touched),
+            lambda channel, text, ends: self._feed(channel, text, flushing or ends, touched),
             self._templates,
             held,
         )

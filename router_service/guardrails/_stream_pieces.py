@@ -40,8 +40,9 @@ _TEXT_KEYS = ("thinking", "text", "summary")
 # What a piece says besides its text that is no more than where it goes.
 _FRAME_KEYS = frozenset(("index", "type", "format"))
 Channel = tuple[int, str | int]
-# A channel's next text fed (final or not, as the caller decides): what may be released.
-Feed = Callable[[Channel, str], str]
+# A channel's next text fed (final: the text ends here; else as the caller decides): what may
+# be released.
+Feed = Callable[[Channel, str, bool], str]
 
 
 def is_piece(entry: Any) -> bool:
@@ -94,26 +95,65 @@ def screen_pieces(
         pieces = _pieces(index, key, value, templates)
         if pieces is None:
             continue
+        ended = _ended_entries(key, pieces, held, feed, templates)
+        fed.update(channel for channel, _ in ended)
         held_whole: list[int] = []  # the pieces whose text is all held: not sent
         for entry, texts in pieces:
             for text_key, channel in texts:
-                entry[text_key] = feed(channel, entry[text_key])
+                entry[text_key] = feed(channel, entry[text_key], False)
                 fed.add(channel)
             if "signature" in entry and key != HOSTED_EVENTS:
                 signed.append(_channel(key, entry["index"], ""))
             if not (entry["delta"] if key == HOSTED_EVENTS else _says_something(entry)):
                 held_whole.append(id(entry))
-        kept = [entry for entry in value if id(entry) not in held_whole]
+        kept = [piece for _, piece in ended]
+        kept += [entry for entry in value if id(entry) not in held_whole]
         if kept:
             extra[key] = kept
         else:
             del extra[key]
     for channel in held:
         if channel not in fed and is_piece_channel(channel[1]):
-            rest = feed(channel, "")
+            rest = feed(channel, "", False)
             if rest:
                 _add_piece(extra, str(channel[1]), rest, templates.get(channel, {}))
     return signed
+
+
+def _ended_entries(
+    key: str,
+    pieces: list[tuple[dict[str, Any], list[tuple[str, Channel]]]],
+    held: Collection[Channel],
+    feed: Feed,
+    templates: dict[Channel, dict[str, Any]],
+) -> list[tuple[Channel, dict[str, Any]]]:
+    """The held texts of `key`'s entries that `pieces` do not continue, flushed: an upstream
+    gives its entries (a hosted item's events) one after another, so another's piece ends them,
+    and what they held goes out before it (else after the next entry's first pieces)."""
+    begun = {_channel(key, _entry_id(key, entry), "") for entry, _ in pieces}
+    ended: list[tuple[Channel, dict[str, Any]]] = []
+    for channel in held:
+        what = channel[1]
+        if isinstance(what, str) and what.startswith(f"{key}[") and _entry_of(channel) not in begun:
+            rest = feed(channel, "", True)
+            if rest:
+                piece = {**templates.get(channel, {}), what.rpartition("].")[2]: rest}
+                ended.append((channel, piece))
+    return ended
+
+
+def _entry_of(channel: Channel) -> str:
+    """The prefix of the channels of `channel`'s entry."""
+    return str(channel[1]).rpartition("].")[0] + "]."
+
+
+def _entry_id(key: str, entry: dict[str, Any]) -> object:
+    """What tells a piece's entry (a hosted event's: its call's) from the others of `key`."""
+    return (
+        entry.get("item_id") or entry.get("output_index")
+        if key == HOSTED_EVENTS
+        else entry["index"]
+    )
 
 
 def _pieces(
@@ -126,8 +166,7 @@ def _pieces(
         if key == HOSTED_EVENTS:
             if not is_hosted_piece(entry):
                 continue
-            call = entry.get("item_id") or entry.get("output_index")
-            channel: Channel = (index, _channel(key, call, "delta"))
+            channel: Channel = (index, _channel(key, _entry_id(key, entry), "delta"))
             templates[channel] = {k: v for k, v in entry.items() if k != "delta"}
             out.append((entry, [("delta", channel)]))
         elif is_piece(entry):

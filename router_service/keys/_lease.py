@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -55,7 +56,8 @@ class KeyLease:
         self._lease_id = lease_id
         self._released = False
         self._settled = False
-        self._extra: tuple[str, ...] = ()  # slots of the calls run beside its own (`more_calls`)
+        # Slots of the calls run beside its own (`more_calls`): a list only once there are any.
+        self._extra: Sequence[str] = ()
         self.key = key
         self.model = model
         self.window = window
@@ -82,11 +84,18 @@ class KeyLease:
             await self._pool._add_tokens(self, 0, requests=calls)
         if self._released:
             return 0
-        extra = await self._pool._more_slots(self.key, at_once)
-        if extra is None:
+        extra = [*self._extra]
+        held = len(extra)
+        self._extra = extra  # before they are taken: each is the lease's as soon as granted
+        if not await self._pool._more_slots(self.key, at_once, extra):
             return at_once  # nothing limits the key's in-flight calls
-        self._extra += extra
-        return len(extra)
+        return len(extra) - held
+
+    async def calls_not_made(self, calls: int) -> None:
+        """`calls` of those `more_calls` counted were never made (the request failed or was
+        left first): taken out of the key's rpm window again."""
+        if self.key.rpm is not None and calls:
+            await self._pool._add_tokens(self, 0, requests=-calls)
 
     async def renew(self) -> bool:
         """Keep the slot past its TTL (a realtime session, which outlives it); False when it is

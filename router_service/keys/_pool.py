@@ -3,8 +3,7 @@
 Shared facts (in-flight slots, rate windows, cooldown and disable deadlines) live in the
 StateStore so replicas agree; this process's bookkeeping (backoff strikes, half-open, probe
 schedule) lives in `KeyHealth`. Choosing among usable keys: least in flight (per weight) first,
-then least recently used.
-"""
+then least recently used."""
 
 from __future__ import annotations
 
@@ -169,8 +168,7 @@ class KeyPool(PoolNames):
         return found if isinstance(found, Unavailable) else [candidates[i] for i in found]
 
     def _health_names(self, model: str, candidates: list[UpstreamKey]) -> list[str]:
-        """The deadlines that rule candidates out: the provider's throttle, then each key's
-        disable, then each key's cooldown for `model`."""
+        """What rules candidates out: provider throttle, key disables, key cooldowns (`model`)."""
         names = [self.throttle_name]
         names += [self.off_name(k) for k in candidates]
         return names + [self.cool_name(k, model) for k in candidates]
@@ -219,19 +217,22 @@ class KeyPool(PoolNames):
             await self.store.release(self.slot_name(key), held)
         self._notify()
 
-    async def _more_slots(self, key: UpstreamKey, most: int) -> tuple[str, ...] | None:
+    async def _more_slots(self, key: UpstreamKey, most: int, into: list[str]) -> bool:
         """Up to `most` more in-flight slots of `key`, as many as it has free now (its rate
-        windows untouched: `KeyLease.more_calls` counts the calls); None when nothing limits
-        them."""
+        windows untouched: `KeyLease.more_calls` counts the calls), each put in `into` as it is
+        granted: a cancellation during the next one's round trip leaves none unowned (held to
+        its TTL). False when nothing limits them."""
         request = self._slot_request(key, 0)
         if request.max_in_flight is None:
-            return None
+            return False
         request = SlotRequest(request.resource, request.ttl_s, request.max_in_flight)
-        taken: list[str] = []
-        while len(taken) < most and (grant := await self.store.acquire(request)).lease_id:
-            taken.append(grant.lease_id)
-        self.health[key.fingerprint].in_flight += len(taken)
-        return tuple(taken)
+        health = self.health[key.fingerprint]
+        for _ in range(most):
+            if (lease_id := (await self.store.acquire(request)).lease_id) is None:
+                break
+            into.append(lease_id)
+            health.in_flight += 1
+        return True
 
     async def _renew(self, key: UpstreamKey, lease_id: str) -> bool:
         return await self.store.renew(self.slot_name(key), lease_id, self.lease_ttl_s)
@@ -375,6 +376,10 @@ class KeyPool(PoolNames):
         health.half_open_left = self.health_config.half_open_successes
         await self.store.clear_deadline(self.off_name(key))
         self._notify()
+
+    def serves(self, model: str) -> None:
+        """A deployment leases keys for `model`: `snapshot` reads any replica's cooldowns for it."""
+        self._models_seen[model] = None
 
     async def snapshot(self) -> list[KeySnapshot]:
         models = list(self._models_seen)

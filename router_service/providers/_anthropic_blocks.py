@@ -7,6 +7,8 @@ Followed:
   and DocumentBlockParam in https://docs.claude.com/en/api/messages. OpenAI `file` parts become
   them. Claude takes no audio: an `input_audio` part is UNSUPPORTED_INPUT (the group's next
   deployment may take it), as is an OpenAI Files API id.
+- A block only Claude reads (a custom content document, a `search_result`), whole on the text
+  part the Messages API entrance gives for it (`BLOCK_KEY`): sent as it is, instead of the text.
 - Prompt caching (`cache_control` on a content block; OpenAI has no such field, callers put it
   where LiteLLM and OpenRouter take it: on a content part or a tool):
   https://docs.claude.com/en/docs/build-with-claude/prompt-caching
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from clients.codec.anthropic import BLOCK_KEY
 from router_service.providers import _mapping as M
 from router_service.providers._media import FileInput, decoded_text, file_input
 
@@ -39,7 +42,11 @@ def content_blocks(content: Any, path: str) -> list[JsonObject]:
     blocks: list[JsonObject] = []
     for j, part in enumerate(M.parts_of(content)):
         kind, at = part.get("type"), f"{path}.content[{j}]"
-        if kind == "text":
+        if isinstance(part.get(BLOCK_KEY), dict):
+            # A block only Claude reads (a custom content document, a search result), which the
+            # Messages API entrance carries whole on the text part other deployments read.
+            blocks.append(dict(part[BLOCK_KEY]))
+        elif kind == "text":
             if part.get("text"):
                 blocks.append(cached({"type": "text", "text": part["text"]}, part))
         elif kind == "image_url":

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clients.codec.anthropic import (
+    BLOCK_KEY,
     CONTENT_KEY,
     FINISH_BY_STOP_REASON,
     STATUS_BY_ERROR_TYPE,
@@ -197,7 +198,9 @@ def _result_content(content: Any, path: str) -> str | list[JsonObject]:
     """A tool's result: its text, or its blocks when it has more than text (a screenshot tool's
     image: a tool_result takes text and image blocks)."""
     parts = M.parts_of(content)
-    if any(part.get("type") != "text" or "cache_control" in part for part in parts):
+    if any(
+        part.get("type") != "text" or "cache_control" in part or BLOCK_KEY in part for part in parts
+    ):
         return content_blocks(content, path)
     return M.text_of(content)
 

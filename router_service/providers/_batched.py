@@ -20,6 +20,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from router_service.cancellation import uncut
+
 __all__ = ["EMBED_CONCURRENCY", "Answered", "CallSlots", "batches", "in_order"]
 
 # Calls one embeddings request makes at once.
@@ -33,6 +35,10 @@ class CallSlots(Protocol):
     async def more_calls(self, calls: int, at_once: int) -> int:
         """Count `calls` more upstream calls; how many of them (at most `at_once`) may run
         beside the lease's own, each in an in-flight slot the key had free."""
+        ...
+
+    async def calls_not_made(self, calls: int) -> None:
+        """`calls` of those `more_calls` counted were never made (the request failed first)."""
         ...
 
 
@@ -86,17 +92,21 @@ async def in_order(
     answers kept there until all are in."""
     kept: dict[int, Any] = {} if answered is None else answered.answers
     todo = [i for i in range(len(calls)) if i not in kept]
-    if answered is not None and answered.slots is not None and len(todo) > 1:
-        limit = 1 + await answered.slots.more_calls(len(todo) - 1, min(limit, len(todo)) - 1)
+    slots = answered.slots if answered is not None and len(todo) > 1 else None
+    if slots is not None:
+        limit = 1 + await slots.more_calls(len(todo) - 1, min(limit, len(todo)) - 1)
     gate = asyncio.Semaphore(limit)
     stopped: list[BaseException] = []  # the failure that ends the calls, once there is one
+    made = 0  # the calls started
 
     async def one(i: int) -> None:
+        nonlocal made
         async with gate:
             # A call waiting for the gate a failed one gives back is not made: it runs before
             # the group cancels it, and its answer (sent, billed) would be thrown away.
             if stopped:
                 return
+            made += 1
             try:
                 kept[i] = await calls[i]()
             except BaseException as exc:
@@ -107,7 +117,12 @@ async def in_order(
         async with asyncio.TaskGroup() as group:
             for i in todo:
                 group.create_task(one(i))
-    except BaseExceptionGroup as failed:
+    except BaseException as failed:
+        if slots is not None and (unmade := len(todo) - max(made, 1)):
+            # Counted in the key's rpm before they went, never sent: not the key's calls.
+            await uncut(slots.calls_not_made(unmade))
+        if not isinstance(failed, BaseExceptionGroup):
+            raise  # the caller's cancellation
         first = failed.exceptions[0]
         while isinstance(first, BaseExceptionGroup):
             first = first.exceptions[0]

@@ -81,6 +81,20 @@ def content_blocks(content: Any, path: str) -> list[JsonObject]:
     return blocks
 
 
+def tool_result_blocks(message: Mapping[str, Any], path: str) -> list[JsonObject]:
+    """A tool message's toolResult block. It holds text, images and documents; no cachePoint
+    goes inside it: the result's breakpoint (on the message, where the Messages API entrance
+    puts a tool_result's and LiteLLM takes it, or on a part of it) is a cachePoint after it."""
+    blocks = content_blocks(message.get("content"), path)
+    points = [block for block in blocks if "cachePoint" in block]
+    result = {
+        "toolUseId": str(message.get("tool_call_id", "")),
+        "content": [block for block in blocks if "cachePoint" not in block] or [{"text": ""}],
+    }
+    point = cache_point(message) or (points[-1] if points else None)
+    return [{"toolResult": result}] + ([point] if point is not None else [])
+
+
 def _source(data: str, url: str, what: str, path: str) -> JsonObject:
     if data:
         return {"bytes": data}

@@ -175,13 +175,7 @@ def _messages(messages: list[Any]) -> tuple[list[JsonObject], list[JsonObject]]:
         if role in ("system", "developer"):
             system += B.text_blocks(content)
         elif role == "tool":
-            # A toolResult holds text, images and documents; no cachePoint goes inside it.
-            blocks = [b for b in B.content_blocks(content, at) if "cachePoint" not in b]
-            result = {
-                "toolUseId": str(message.get("tool_call_id", "")),
-                "content": blocks or [{"text": ""}],
-            }
-            M.append_turn(out, "user", "content", [{"toolResult": result}])
+            M.append_turn(out, "user", "content", B.tool_result_blocks(message, at))
         elif role == "assistant":
             blocks = _reasoning_blocks(message.get("thinking_blocks"))
             blocks += B.text_blocks(content)
@@ -218,6 +212,8 @@ def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
             "input": M.load_arguments(arguments, f"{path}[{i}].function.arguments"),
         }
         blocks.append({"toolUse": use})
+        if (point := B.cache_point(call)) is not None:  # a tool_use's breakpoint (Messages API)
+            blocks.append(point)
     return blocks
 
 

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from typing import Any, get_args
 from urllib.parse import urlsplit
 
+from clients.codec.anthropic import BLOCK_KEY
 from router_service.config._providers import ForeignField
 from router_service.providers._anthropic_blocks import DOCUMENT_FIELDS
 from router_service.providers._reasoning_object import is_google_openai, is_openai_api
@@ -82,6 +83,12 @@ def without_foreign_fields(
             continue
         if not cached:
             _uncached(message)
+        content = message.get("content")
+        for part in content if isinstance(content, list) else ():
+            if isinstance(part, dict):
+                # A block only Claude reads, on the text part that stands for it: no OpenAI-format
+                # server reads it (its text is the part's own).
+                part.pop(BLOCK_KEY, None)
         if message.get("role") != "assistant":
             continue
         message.pop(THINKING_BLOCKS, None)

@@ -45,17 +45,19 @@ from urllib.parse import quote
 import httpx
 
 from clients import embedding_result_from_openai
-from clients.switchboard.v1 import embeddings_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
+from router_service.providers import _anthropic_map as A
 from router_service.providers._anthropic import AnthropicAdapter
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
 from router_service.providers._gemini import GeminiAdapter
 from router_service.providers._google_auth import google_tokens
 from router_service.providers._mapping import embedding_list, embedding_texts, unsupported
+from router_service.providers._media import unsupported_in
 from router_service.providers._oauth import TokenAdapter
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, JsonObject, malformed
 
@@ -220,9 +222,14 @@ class VertexClaude(AnthropicAdapter):
         return f"{_model_root(self.config, 'anthropic', upstream_model)}:{method}"
 
     def _body(self, call: ChatCall, *, stream: bool) -> JsonObject:
-        body = super()._body(call, stream=stream)
+        body = _unlinked(super()._body(call, stream=stream))
         body.pop("model", None)
         return {"anthropic_version": self.config.api_version or VERTEX_ANTHROPIC_VERSION, **body}
+
+    def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+        return unsupported_in(
+            params, lambda body: _unlinked(A.request_body(body, "", 1, stream=False))
+        )
 
     def _failure(
         self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
@@ -234,6 +241,28 @@ class VertexClaude(AnthropicAdapter):
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         return await _publisher_models(self, "anthropic", api_key, timeout_s)
+
+
+def _unlinked(body: JsonObject) -> JsonObject:
+    """`body`, unless it holds a document by URL: Vertex AI's Claude refuses URL sources with a
+    400 ("URL sources are not supported", anthropics/anthropic-sdk-typescript#1038), so such a
+    request passes the deployment over (UNSUPPORTED_INPUT) to one that fetches the link."""
+    for i, message in enumerate(body.get("messages") or ()):
+        content = message.get("content") if isinstance(message, dict) else None
+        for j, block in enumerate(content if isinstance(content, list) else ()):
+            inner = block.get("content") if isinstance(block, dict) else None
+            for item in [block, *(inner if isinstance(inner, list) else ())]:
+                source = item.get("source") if isinstance(item, dict) else None
+                if (
+                    item.get("type") == "document"
+                    and isinstance(source, dict)
+                    and (source.get("type") == "url")
+                ):
+                    raise unsupported(
+                        "Claude on Vertex AI takes documents as base64 data, not by URL",
+                        f"messages[{i}].content[{j}]",
+                    )
+    return body
 
 
 class VertexAdapter(TokenAdapter):

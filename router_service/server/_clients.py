@@ -5,13 +5,15 @@ minute against rpm / tpm, each token and money budget's period, the bytes of sto
 cached answers and conversations against their quotas. The figures are the ones the limits
 decide on, read from the state store (so the same from every replica on Redis) through the
 modules that own them, in two store calls for all clients: one `read` of the rate windows and
-open streams, one `read_buckets` of the budgets and quotas. Nothing here names a key or a key's
+open streams, one `read_buckets` of the budgets and quotas (after the issued keys' log is read,
+as ListClientKeys reads it). Nothing here names a key or a key's
 hash: its keys by fingerprint (and an issued key's label).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service.auth import (
@@ -25,7 +27,7 @@ from router_service.auth import (
 from router_service.runtime import Runtime
 from router_service.server._calls import owner_name
 from router_service.server._client_keys import client_keys
-from router_service.state import QuotaReading, QuotaStanding
+from router_service.state import QuotaReading, QuotaStanding, StoreUnavailableError
 
 __all__ = ["list_clients"]
 
@@ -34,6 +36,10 @@ async def list_clients(runtime: Runtime) -> pb.ListClientsResponse:
     """The configured clients in config order, then `anonymous` when auth is open."""
     config = runtime.config
     callers = [Caller.from_config(client) for client in config.auth.clients]
+    # Issued keys as the store has them now, as ListClientKeys reads them (not as this replica's
+    # follower last heard: a lost notice would list a revoked key on one replica only).
+    with contextlib.suppress(StoreUnavailableError):  # Redis lost: the ones known here
+        await runtime.issued_keys.refresh()
     keys = [client_keys(runtime, client) for client in config.auth.clients]
     if config.auth.open:
         callers.append(ANONYMOUS)

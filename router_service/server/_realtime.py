@@ -207,9 +207,9 @@ class _Relay:
                 self._check_stall(loop.time() - taken)
         finally:
             caller.cancel()
+            if slot is not None:  # first: its renewals end at once, even if this is cancelled
+                await slot.stop()  # again before the caller's side has ended
             await asyncio.wait((caller,))
-            if slot is not None:
-                await slot.stop()
             if not caller.cancelled() and caller.exception() is not None:  # retrieved: the
                 # upstream socket it wrote to failed, and `run` ends on that too
                 log.info("realtime: relaying the caller's events failed: %r", caller.exception())

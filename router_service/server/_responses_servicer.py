@@ -7,16 +7,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from typing import TYPE_CHECKING
 
 import grpc
 
 from clients import to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import current_stream_admission
 from router_service.errors import InvalidRequestError
 from router_service.server._background_stream import beating, resume_events
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import answered, error_details
 from router_service.server._hooks import ServicerHooks
+
+if TYPE_CHECKING:
+    from router_service.engine._stream_holds import SlotHold
 
 __all__ = ["ResponsesServicer"]
 
@@ -75,6 +80,7 @@ class ResponsesServicer(ServicerHooks):
         events = resume_events(self.runtime, client_name(), request.id, after)
         every_s = self.runtime.config.streams.heartbeat_s
         beats = beating(events, self.runtime.clock, every_s)
+        slot = self._keep_slot()
         try:
             async with aclosing(beats):  # a caller gone: its watch of the events goes too
                 async for event in beats:
@@ -84,6 +90,20 @@ class ResponsesServicer(ServicerHooks):
                         yield pb.ResumeResponseResponse(event_json=event)
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))
+        finally:
+            if slot is not None:
+                await slot.stop()
+
+    def _keep_slot(self) -> SlotHold | None:
+        """The caller's stream slot, taken for `server.lease_ttl_s` (no deadline), renewed
+        every third of it while the resume runs: a background response may stream longer (a
+        long reasoning), and a slot expired under it lets the client open one stream more. By
+        the runtime's renewer, as a realtime session's (engine/_stream_holds.py)."""
+        admission = current_stream_admission()
+        if admission is None:
+            return None
+        runtime = self.runtime
+        return runtime.runner.renewer.keep_slot(admission, runtime.config.server.lease_ttl_s)
 
     async def CreateConversation(
         self, request: pb.CreateConversationRequest, context: grpc.aio.ServicerContext

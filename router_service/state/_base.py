@@ -224,7 +224,7 @@ class StateStore(ABC):
     async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
         """Correct the tokens counted for a grant once the real usage is known; `requests`:
         the calls made under the grant besides its own (an embeddings request sent as several),
-        counted in the same window."""
+        counted in the same window (negative: calls counted so that were never made)."""
 
     @abstractmethod
     async def release(self, resource: str, lease_id: str) -> None:

@@ -136,10 +136,10 @@ class MemoryStateStore(StateStore):
             return
         if rate.window == window:
             rate.tokens = max(0.0, rate.tokens + delta)
-            rate.requests += requests
+            rate.requests = max(0.0, rate.requests + requests)
         elif rate.window == window + 1:
             rate.prev_tokens = max(0.0, rate.prev_tokens + delta)
-            rate.prev_requests += requests
+            rate.prev_requests = max(0.0, rate.prev_requests + requests)
 
     async def release(self, resource: str, lease_id: str) -> None:
         holders = self._leases.get(resource)

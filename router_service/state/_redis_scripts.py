@@ -119,7 +119,8 @@ return 1
 )
 
 # KEYS: rate. ARGV: window, delta, requests. Corrects the tokens of the window a grant was
-# counted in, and counts there the calls made under it besides its own.
+# counted in, and counts there the calls made under it besides its own (negative: calls it
+# counted that were never made).
 ADD_TOKENS = (
     _PRELUDE
     + """
@@ -131,12 +132,12 @@ local requests = tonumber(ARGV[3]) or 0
 if w == window then
   redis.call('HSET', KEYS[1], 't', num(math.max(0.0, (tonumber(r[2]) or 0) + delta)))
   if requests ~= 0 then
-    redis.call('HSET', KEYS[1], 'r', num((tonumber(r[4]) or 0) + requests))
+    redis.call('HSET', KEYS[1], 'r', num(math.max(0.0, (tonumber(r[4]) or 0) + requests)))
   end
 elseif w == window + 1 then
   redis.call('HSET', KEYS[1], 'pt', num(math.max(0.0, (tonumber(r[3]) or 0) + delta)))
   if requests ~= 0 then
-    redis.call('HSET', KEYS[1], 'pr', num((tonumber(r[5]) or 0) + requests))
+    redis.call('HSET', KEYS[1], 'pr', num(math.max(0.0, (tonumber(r[5]) or 0) + requests)))
   end
 end
 return 1

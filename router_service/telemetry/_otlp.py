@@ -128,9 +128,15 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
         # which cost ~15x a scalar to encode.
         kind = type(value)
         cache_key: tuple[Any, ...] | None = None
+        # Nor is a float zero cached: -0.0 == 0.0 (hashed alike), but its double is another.
         if kind in _CACHED_TYPES:
-            cache_key = (tag, key, kind, value)
-        elif kind is tuple and _SCALAR_TYPES.issuperset(elements := tuple(map(type, value))):
+            if value or kind is not float:
+                cache_key = (tag, key, kind, value)
+        elif (
+            kind is tuple
+            and _SCALAR_TYPES.issuperset(elements := tuple(map(type, value)))
+            and (float not in elements or 0.0 not in value)
+        ):
             cache_key = (tag, key, kind, value, elements)
         if cache_key is not None:
             field = get(cache_key)

@@ -16,7 +16,7 @@ from clients import RouterClient, RouterError
 from clients.switchboard.v1 import media_pb2, router_service_pb2, router_service_pb2_grpc
 from tests.clients.fake_router import SERVER_OPTIONS, FakeRouter, chat_request
 from tests.clients.test_ready_wait import _FAST_RECONNECT, _refused
-from tests.clients.test_retries import cut_proxy, serving
+from tests.clients.test_retries import HangsFirst, cut_proxy, serving
 from tests.helpers import free_port, serve_grpc
 
 pytestmark = pytest.mark.timeout(60)
@@ -131,3 +131,26 @@ async def test_a_media_stream_the_router_took_says_it_may_have_run_when_its_conn
     assert dropped.value.grpc_code is grpc.StatusCode.UNAVAILABLE
     assert dropped.value.details.maybe_run  # the edge tells an SDK not to retry it
     assert router.calls == 1
+
+
+async def test_a_stream_first_read_after_the_credentials_rotate_waits_on_the_new_channel() -> None:
+    # Made while the channel was not up; the old channel came up (a call runs there) and the
+    # credentials rotated before its first read: it is sent on the new channel (TLS to a
+    # plaintext router: never up), and what it says is that channel's, not the old one's
+    # (UNAVAILABLE, never sent: the caller may send it again; not `maybe_run`).
+    router = HangsFirst("r")
+    request = router_service_pb2.ChatStreamRequest(params=chat_request("m").params)
+    async with serving(router) as target, RouterClient(target) as client:
+        stream = client.chat_stream(request, timeout=30)
+        assert stream._call is None  # the channel was idle: it starts at its first read
+        hanging = asyncio.ensure_future(client.chat(chat_request("m"), timeout=30))
+        async with asyncio.timeout(10):
+            await router.started.wait()  # the old channel is up
+        client.use_credentials(grpc.ssl_channel_credentials())
+        with pytest.raises(RouterError) as refused:
+            await anext(stream)
+        hanging.cancel()
+        await asyncio.gather(hanging, return_exceptions=True)
+    assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert not refused.value.details.maybe_run
+    assert router.calls == 1  # the hanging chat alone

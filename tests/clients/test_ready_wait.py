@@ -11,7 +11,7 @@ import pytest
 
 from clients import RouterClient, RouterError
 from clients._ready import READY_WAIT_S
-from clients.switchboard.v1 import router_service_pb2, router_service_pb2_grpc
+from clients.switchboard.v1 import media_pb2, router_service_pb2, router_service_pb2_grpc
 from tests.clients.fake_router import SERVER_OPTIONS, FakeRouter, chat_request
 from tests.helpers import eventually, free_port, serve_grpc
 
@@ -129,3 +129,25 @@ async def test_a_call_waiting_when_the_credentials_rotate_is_not_cancelled() -> 
             await waiting
     assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE
     assert not refused.value.details.maybe_run
+
+
+async def test_closing_the_client_right_after_a_rotation_cancels_the_calls_waiting() -> None:
+    # Woken by the rotation, they find the client closed: CANCELLED, as a call waiting for a
+    # connection when its client closes (not a RuntimeError, nor grpc's closed-channel misuse).
+    request = router_service_pb2.ChatStreamRequest(params=chat_request("m").params)
+    client = RouterClient(f"127.0.0.1:{free_port()}")
+    unary = asyncio.ensure_future(client.chat(chat_request("m"), timeout=None))
+    stream = client.media_stream(
+        router_service_pb2.MediaStreamRequest(params=media_pb2.MediaParams(model="m")), timeout=None
+    )
+    first = asyncio.ensure_future(anext(stream))
+    chat_stream = client.chat_stream(request, timeout=None)
+    chat_first = asyncio.ensure_future(anext(chat_stream))
+    await _refused(client)
+    await eventually(lambda: _true(stream._reading and chat_stream._reading), what="reads")
+    client.use_credentials(grpc.ssl_channel_credentials(), drain_s=0)
+    await client.aclose()
+    for waiting in (unary, first, chat_first):
+        with pytest.raises(RouterError) as ended:
+            await waiting
+        assert ended.value.grpc_code is grpc.StatusCode.CANCELLED

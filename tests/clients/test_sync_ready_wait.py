@@ -127,3 +127,50 @@ async def test_closing_the_client_under_a_call_waiting_for_a_connection_cancels_
         await waiting
     assert ended.value.grpc_code is grpc.StatusCode.CANCELLED
     assert loop.time() - closed < READY_WAIT_S  # it ends with the client, not at the bound
+
+
+# The channel tries a refused address again after 0.1 s: the router back is met within the wait.
+_FAST_RECONNECT = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+]
+
+
+async def _waiting(client: SyncRouterClient, call: SyncCall) -> asyncio.Future[object]:
+    """`call` made in a thread of its own, once it blocks waiting for a connection."""
+    await _refused(client)
+    pending = asyncio.ensure_future(asyncio.to_thread(call, client))
+
+    async def blocked() -> bool:
+        return bool(client._gate and client._gate.waiting)
+
+    await eventually(blocked, what="the call waiting for a connection")
+    return pending
+
+
+async def test_a_call_waiting_when_the_credentials_rotate_says_what_the_new_channel_is() -> None:
+    # The old channel comes up, the call goes on the new one (TLS to a plaintext router: never
+    # up): never sent, so not `maybe_run` (the caller may send it again).
+    port = free_port()
+    back = RealtimeRouter("back")
+    servicer = (router_service_pb2_grpc.add_RouterServiceServicer_to_server, back)
+    with SyncRouterClient(f"127.0.0.1:{port}", options=_FAST_RECONNECT) as client:
+        pending = await _waiting(client, _chat)
+        client.use_credentials(grpc.ssl_channel_credentials())
+        async with serve_grpc(servicer, options=SERVER_OPTIONS, port=port):
+            with pytest.raises(RouterError) as refused:
+                await pending
+    assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert not refused.value.details.maybe_run
+    assert back.calls == 0
+
+
+async def test_closing_the_client_after_a_rotation_cancels_a_call_still_waiting() -> None:
+    # Waiting on the replaced channel: it ends CANCELLED with the client (not a RuntimeError).
+    with SyncRouterClient(f"127.0.0.1:{free_port()}") as client:
+        pending = await _waiting(client, _chat)
+        client.use_credentials(grpc.ssl_channel_credentials())
+        await asyncio.to_thread(client.close)
+        with pytest.raises(RouterError) as ended:
+            await pending
+    assert ended.value.grpc_code is grpc.StatusCode.CANCELLED

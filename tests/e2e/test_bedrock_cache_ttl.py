@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -65,3 +66,31 @@ async def test_a_ttl_bedrock_does_not_know_is_the_upstream_s_400(
             model="iam-chat", messages=[{"role": "user", "content": user}]
         )
     assert "ttl" in str(caught.value)
+
+
+@pytest.mark.parametrize("content", ["sunny", [{"type": "text", "text": "sunny"}], ""])
+async def test_a_tool_results_breakpoint_is_a_cache_point_after_it(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, content: Any
+) -> None:
+    """Claude Code marks the last block of its last turn, in a tool loop a `tool_result`: on
+    Bedrock the conversation so far is cached there too (a cachePoint after the toolResult,
+    none inside it), not sent at full price again on each turn of the loop; a `tool_use`'s
+    breakpoint is a cachePoint after its toolUse."""
+    call: Any = {"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {}}
+    result: Any = {"type": "tool_result", "tool_use_id": "toolu_1", "content": content}
+    messages: Any = [
+        {"role": "user", "content": "look it up"},
+        {"role": "assistant", "content": [call | {"cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": [result | {"cache_control": HOUR}]},
+    ]
+    tools: Any = [{"name": "lookup", "input_schema": {"type": "object"}}]
+    await claude.messages.create(model="iam-chat", max_tokens=64, messages=messages, tools=tools)
+    sent = fake.state.last()
+    assert sent is not None
+    [use, after_use] = sent.body["messages"][-2]["content"]
+    assert use["toolUse"]["toolUseId"] == "toolu_1"
+    assert after_use == {"cachePoint": {"type": "default"}}
+    [given, point] = sent.body["messages"][-1]["content"]
+    assert given["toolResult"]["toolUseId"] == "toolu_1"
+    assert cache_points(given["toolResult"]["content"]) == []
+    assert point == {"cachePoint": {"type": "default", "ttl": "1h"}}

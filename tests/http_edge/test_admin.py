@@ -185,6 +185,24 @@ async def test_the_configured_router_key_reaches_the_admin_service(
     assert response.status_code == 200 and len(response.json()["keys"]) == 3
 
 
+@pytest.mark.parametrize("router_key", ["router-revoked-key", "router-app-key"])
+async def test_a_router_key_the_router_refuses_is_the_edges_fault_not_the_callers(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge, router_key: str
+) -> None:
+    """Unknown, or without the admin scope: the admin token was right, so no 401 or 403 that
+    reads as "your token is wrong" (the page would sign the operator out): a 502 naming the
+    setting, never the key."""
+    router = await start_router(guarded(fake.base_url))
+    edge = await start_edge(router, admin_token=TOKEN, admin_router_key=router_key)
+    for path in ("/admin/keys", "/admin/api/status", "/admin/api/clients", "/admin/api/jobs"):
+        response = await get(edge, path, ADMIN)
+        assert response.status_code == 502, path
+        error = response.json()["error"]
+        assert "edge.admin_router_key" in error["message"]
+        assert error["code"] == "admin_router_key_refused"
+        assert router_key not in response.text
+
+
 async def test_without_a_router_key_the_callers_own_credentials_are_forwarded(
     fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> None:

@@ -21,9 +21,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from http_edge import EdgeSettings
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_on
@@ -31,6 +33,7 @@ from tests.http_edge.harness import start_edge as start_edge_on
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 TOKEN = "browser-admin-token"
 APP_KEY = "sk-browser-batch-job"
+NOTE = '<img src=x onerror="document.title=1">rotating'
 
 
 def chromium() -> str:
@@ -46,7 +49,9 @@ def chromium() -> str:
 
 
 @pytest.fixture
-async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[Edge]:
+async def stack(
+    fake: FakeUpstream, start_router: StartRouter
+) -> AsyncIterator[tuple[RouterHandle, Edge]]:
     config = base_config(fake.base_url)
     config["providers"]["gamma"] = {"base_url": fake.base_url, "keys": ["sk-gamma-1", "sk-gamma-2"]}
     config["models"]["backup"] = {"deployments": [{"provider": "gamma", "model": "model-c"}]}
@@ -57,6 +62,7 @@ async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[E
     budgets = {"tokens_per_day": 500_000, "usd_per_day": 25}
     config["providers"]["alpha"]["price"] = {"input_per_mtok": 1.0, "output_per_mtok": 2.0}
     config["auth"] = {"open": True, "clients": [app | budgets]}
+    config["batches"] = {"max_waiting_per_client": 64}  # more than the page's 50 jobs
     # The router's time stands still half way through the current minute: the clients table's
     # sliding minute (a share of the last minute) reads 1 request, not 0.98 past a boundary.
     clock = ManualClock(math.floor(time.time() / 60) * 60 + 30)
@@ -65,9 +71,22 @@ async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[E
         EdgeSettings(router_target=router.server.address, admin_token=SecretStr(TOKEN))
     )
     try:
-        yield started
+        yield router, started
     finally:
         await stop_edge(started)
+
+
+@pytest.fixture
+def edge(stack: tuple[RouterHandle, Edge]) -> Edge:
+    return stack[1]
+
+
+async def disable_by_hand(router: RouterHandle, key: str) -> None:
+    """An operator takes `key` (gamma's) out of rotation, with a note that is markup."""
+    request = admin_pb.SetKeyEnabledRequest(
+        provider="gamma", fingerprint=fingerprint(key), enabled=False, reason=NOTE
+    )
+    await router.admin.SetKeyEnabled(request)
 
 
 async def incident(edge: Edge, fake: FakeUpstream) -> None:
@@ -83,8 +102,9 @@ async def incident(edge: Edge, fake: FakeUpstream) -> None:
         assert (await http.post("/v1/chat/completions", json=body, headers=app)).is_success
 
 
-async def held_batch(edge: Edge, fake: FakeUpstream) -> str:
-    """A batch of one line (an open-mode caller's) whose line the upstream holds: its id."""
+async def held_batch(edge: Edge, fake: FakeUpstream, count: int = 1) -> str:
+    """`count` batches of one line (an open-mode caller's), the first one's line held by the
+    upstream: the last one's id."""
     fake.state.hold()
     body = {"model": "chain", "messages": [{"role": "user", "content": "later"}]}
     line = {"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": body}
@@ -93,8 +113,9 @@ async def held_batch(edge: Edge, fake: FakeUpstream) -> str:
         made = await http.post("/v1/files", files=upload, data={"purpose": "batch"})
         create = {"input_file_id": made.json()["id"], "endpoint": "/v1/chat/completions"}
         create["completion_window"] = "24h"
-        batch = (await http.post("/v1/batches", json=create)).json()
-    await fake.state.wait_for(lambda: fake.state.held == 1, what="the batch's line upstream")
+        for _ in range(count):
+            batch = (await http.post("/v1/batches", json=create)).json()
+    await fake.state.wait_for(lambda: fake.state.held >= 1, what="a batch's line upstream")
     return str(batch["id"])
 
 
@@ -109,10 +130,12 @@ async def run(*argv: str) -> bytes:
 
 @pytest.mark.timeout(120)
 async def test_the_status_page_renders_the_routers_state(
-    edge: Edge, fake: FakeUpstream, tmp_path: Path
+    stack: tuple[RouterHandle, Edge], fake: FakeUpstream, tmp_path: Path
 ) -> None:
     browser = chromium()
+    router, edge = stack
     await incident(edge, fake)
+    await disable_by_hand(router, "sk-gamma-2")
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "admin-status.png"
     screenshot.unlink(missing_ok=True)
@@ -152,13 +175,18 @@ async def test_the_status_page_renders_the_routers_state(
     assert "Cached answers" in dom and "<td>off</td>" in dom  # the cache is off
     # The Jobs table: an open-mode caller's batch, its line held upstream.
     assert batch_id in dom and "0 / 1 (0 failed)" in dom and "(open mode)" in dom
+    # The key disabled by hand: until enabled (not "3650.0 d"), its note as text, not markup.
+    assert "until enabled" in dom and "3650" not in dom
+    assert "manual: &lt;img src=x" in dom and "<img" not in dom
     assert APP_KEY not in dom
     assert TOKEN not in dom  # the token left the URL and was never rendered
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert screenshot.stat().st_size > 20_000
 
 
-async def test_a_wrong_token_shows_the_sign_in_form(edge: Edge, tmp_path: Path) -> None:
+# "50%off": a lone "%" that does not decode, which once stopped the page's script dead.
+@pytest.mark.parametrize("given", ["wrong", "50%off"])
+async def test_a_wrong_token_shows_the_sign_in_form(edge: Edge, tmp_path: Path, given: str) -> None:
     browser = chromium()
     dom = (
         await run(
@@ -170,9 +198,68 @@ async def test_a_wrong_token_shows_the_sign_in_form(edge: Edge, tmp_path: Path) 
             f"--user-data-dir={tmp_path / 'profile'}",
             "--virtual-time-budget=3000",
             "--dump-dom",
-            f"{edge.base_url}/admin#token=wrong",
+            f"{edge.base_url}/admin#token={given}",
         )
     ).decode()
     assert 'id="login"' in dom and 'id="login" hidden' not in dom
     assert "not accepted" in dom
     assert "alpha/model-a" not in dom
+
+
+async def test_jobs_left_out_are_said_to_be(edge: Edge, fake: FakeUpstream, tmp_path: Path) -> None:
+    """51 batches: the page shows the newest 50 (ListJobs' default) and says more exist."""
+    browser = chromium()
+    await held_batch(edge, fake, count=51)
+    try:
+        dom = (
+            await run(
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=3000",
+                "--dump-dom",
+                f"{edge.base_url}/admin#token={TOKEN}",
+            )
+        ).decode()
+    finally:
+        fake.state.release()
+    assert dom.count("<td>batch</td>") == 50
+    assert "More left out (the newest 50 of each shown)" in dom
+
+
+async def test_a_router_refusing_the_edges_router_key_keeps_the_operator_signed_in(
+    fake: FakeUpstream, start_router: StartRouter, tmp_path: Path
+) -> None:
+    """The admin token was right: the page keeps it and says what is wrong (the edge's setting),
+    not "That token was not accepted", nor that the router is unreachable."""
+    browser = chromium()
+    ops = {"name": "ops", "key": "sk-browser-ops-0123", "scopes": ["admin"]}
+    router = await start_router(base_config(fake.base_url, auth={"clients": [ops]}))
+    settings = EdgeSettings(
+        router_target=router.server.address,
+        admin_token=SecretStr(TOKEN),
+        admin_router_key=SecretStr("sk-browser-revoked-0123"),
+    )
+    edge = await start_edge_on(settings)
+    try:
+        dom = (
+            await run(
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=3000",
+                "--dump-dom",
+                f"{edge.base_url}/admin#token={TOKEN}",
+            )
+        ).decode()
+    finally:
+        await stop_edge(edge)
+    assert "not accepted" not in dom and "router unreachable" not in dom
+    assert "The router refused edge.admin_router_key" in dom
+    assert "sk-browser-revoked-0123" not in dom

@@ -105,6 +105,30 @@ async def test_a_lost_notice_is_caught_by_the_periodic_read(
     assert await refused(two, issued.key)
 
 
+async def test_list_clients_on_any_replica_reads_the_keys_as_the_store_has_them(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """An operator's ListClients reads the log first, as ListClientKeys does: a key revoked on
+    A (its notice lost) is not listed by B as if it still worked."""
+    clients = [client("ops", OPS, scopes=["admin"]), client("app", APP)]
+    auth = {"clients": clients, "issued_keys_resync_s": RESYNC_S}
+    config = replica_config(fake.base_url, redis_url, redis_prefix, auth=auth)
+    clock = ManualClock()
+    one, two = await two_replicas(start_router, config, clock)
+    issued = await one.admin.IssueClientKey(
+        admin_pb.IssueClientKeyRequest(client="app"), metadata=bearer(OPS)
+    )
+    follower = two.runtime.issued_keys
+    await until_known(follower, issued.key, True)
+    line = orjson.dumps({"op": "revoke", "id": issued.info.id, "at": clock.now()}) + b"\n"
+    await redis_store(one).append_document("client-keys", line, max_bytes=1 << 22)
+    await follower.resting.wait()  # no notice: B's follower waits for its period
+
+    listed = await two.admin.ListClients(admin_pb.ListClientsRequest(), metadata=bearer(OPS))
+    (app,) = [c for c in listed.clients if c.name == "app"]
+    assert [k.id for k in app.keys] == [""]  # its configured key only
+
+
 async def test_a_replica_started_later_knows_the_keys_at_once(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:

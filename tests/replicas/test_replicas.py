@@ -87,6 +87,22 @@ async def test_a_cooldown_registered_on_one_replica_holds_on_all(
     assert fake.state.count(model="model-a") == 1
 
 
+async def test_a_key_cooling_for_a_model_shows_so_on_a_replica_that_never_served_it(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """The admin view of any replica lists a key's per-model cooldown, not only the one that met
+    the 429: B has served nothing, and yet lists k1 cooling for model-a."""
+    a, b, _ = await three(start_router, replica_config(fake.base_url, redis_url, redis_prefix))
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="600", times=1), key="k1")
+    while fake.state.count(key="k1") < 1:  # least recently used: A comes round to k1
+        await a.stub.Chat(ask())
+    for name, replica in (("a", a), ("b", b)):
+        listed = await replica.admin.ListKeys(admin_pb.ListKeysRequest(provider="alpha"))
+        (k1,) = [k for k in listed.keys if k.fingerprint == fingerprint("k1")]
+        assert k1.state == admin_pb.KEY_STATE_COOLING, name
+        assert list(k1.cooling_models) == ["model-a"]
+
+
 async def test_max_in_flight_holds_across_replicas(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:

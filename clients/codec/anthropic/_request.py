@@ -33,6 +33,7 @@ from clients.codec._json import (
     missing,
 )
 from clients.codec._request import chat_params_from_openai
+from clients.codec.anthropic._claude_only import claude_only_part, is_claude_only
 from clients.codec.anthropic._server_tools import (
     BETA_KEY,
     CONTENT_KEY,
@@ -254,9 +255,12 @@ def _part(block: JsonObject, path: str) -> JsonObject:
     if kind == "image":
         url = _source_url(block, path, "image/")
         return _cached({"type": "image_url", "image_url": {"url": url}}, block)
+    if is_claude_only(block):  # a custom content document, a search result
+        return _cached(claude_only_part(block, path), block)
     if kind == "document":
         return _cached(_document(block, path), block)
-    invalid_value(at(path, "type"), kind, ("text", "image", "document", "tool_result"))
+    kinds = ("text", "image", "document", "search_result", "tool_result")
+    invalid_value(at(path, "type"), kind, kinds)
 
 
 def _document(block: JsonObject, path: str) -> JsonObject:

@@ -63,7 +63,8 @@ CONTENT_KEY = "anthropic_content"
 STOP_KEY = "anthropic_stop_reason"
 # the request's beta flags for its server tools (Vertex's body field; a header at Anthropic);
 BETA_KEY = "anthropic_beta"
-# in a stream's deltas: a server tool block, whole, once it stopped;
+# in a stream's deltas: a server tool block, whole, once it stopped (and on a request's text
+# part: the block only Claude reads that the part stands for, `_claude_only`);
 BLOCK_KEY = "anthropic_block"
 # a text block starting (its start, citations and all) where the answer's text is in blocks;
 TEXT_BLOCK_KEY = "anthropic_text_block"

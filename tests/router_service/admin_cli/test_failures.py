@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import io
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -108,11 +110,40 @@ def test_a_router_nothing_answers_for_fails_at_once_naming_its_address() -> None
     assert done.stderr.count("\n") == 1 and OPS not in done.stderr
 
 
+def test_tls_to_a_plaintext_port_is_one_line_without_grpcs_own_log() -> None:
+    """gRPC's C core logs a failed handshake on stderr itself (an `I…` line): a script reading
+    the one line of `switchboard admin` got two."""
+    with socket.create_server(("127.0.0.1", 0)) as plain:
+        address = f"127.0.0.1:{plain.getsockname()[1]}"
+
+        def answer() -> None:  # an HTTP/1.1 server, not TLS: every handshake fails
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = plain.accept()
+                    with conn:
+                        conn.recv(4096)
+                        conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+
+        threading.Thread(target=answer, daemon=True).start()
+        done = _switchboard("admin", "--tls", "--router", address, "info")
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"switchboard admin: cannot reach the router at {address}: ")
+    assert done.stderr.count("\n") == 1
+
+
 def test_a_bare_purge_is_a_usage_error_that_reaches_no_router() -> None:
     address = f"127.0.0.1:{free_port()}"  # had it been tried, this would be exit status 1
     done = _switchboard("admin", "--router", address, "purge-cache")
     assert done.returncode == 2
     assert "one of the arguments MODEL --all is required" in done.stderr
+
+
+def test_an_empty_model_to_purge_is_a_usage_error_not_every_models_answers() -> None:
+    """`purge-cache "$MODEL"` with the variable unset: an empty model is the call's "all"."""
+    address = f"127.0.0.1:{free_port()}"  # had it been tried, this would be exit status 1
+    done = _switchboard("admin", "--router", address, "purge-cache", "")
+    assert done.returncode == 2
+    assert "a model name (--all for every model's answers)" in done.stderr
 
 
 def test_a_server_start_never_loads_the_admin_command() -> None:

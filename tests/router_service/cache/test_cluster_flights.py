@@ -12,11 +12,11 @@ import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
-from router_service.cache import ResponseCache
+from router_service.cache import ResponseCache, SlotRenewal
 from router_service.cache._keys import cache_key, document_name
 from router_service.clock import ManualClock
 from router_service.config import CacheConfig
-from router_service.engine import Afterwork, RequestContext
+from router_service.engine import Afterwork, HoldRenewer, RequestContext
 from router_service.state import Landing, MemoryStateStore
 from router_service.telemetry.testing import TelemetryCapture
 from tests.helpers import eventually
@@ -36,7 +36,12 @@ class Pair:
         settings = CacheConfig.model_validate({"enabled": True, "coalesce": "cluster", **config})
         self.a, self.b = (
             ResponseCache(
-                self.store, self.clock, settings, Afterwork(self.store), models=frozenset({"chain"})
+                self.store,
+                self.clock,
+                settings,
+                Afterwork(self.store),
+                models=frozenset({"chain"}),
+                slots=SlotRenewal(HoldRenewer(self.clock, together=False), 30.0),
             )
             for _ in range(2)
         )

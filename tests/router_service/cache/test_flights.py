@@ -11,10 +11,10 @@ import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
-from router_service.cache import ResponseCache
+from router_service.cache import ResponseCache, SlotRenewal
 from router_service.clock import ManualClock
 from router_service.config import CacheConfig
-from router_service.engine import Afterwork, RequestContext
+from router_service.engine import Afterwork, HoldRenewer, RequestContext
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
@@ -30,7 +30,12 @@ def response_cache() -> ResponseCache:
     clock = ManualClock(1_000_000.0)
     store = MemoryStateStore(clock)
     return ResponseCache(
-        store, clock, CacheConfig(enabled=True), Afterwork(store), models=frozenset({"chain"})
+        store,
+        clock,
+        CacheConfig(enabled=True),
+        Afterwork(store),
+        models=frozenset({"chain"}),
+        slots=SlotRenewal(HoldRenewer(clock, together=False), 30.0),
     )
 
 

@@ -284,9 +284,11 @@ async def test_a_purge_needs_the_admin_scope_and_a_known_model(
         await router.admin.PurgeCache(admin_pb.PurgeCacheRequest(), metadata=bearer(ALICE))
     assert refused.value.code() is grpc.StatusCode.PERMISSION_DENIED
     with pytest.raises(grpc.aio.AioRpcError) as unknown:
-        request = admin_pb.PurgeCacheRequest(model="nope")
+        # A key pasted where the model goes: never repeated (the error reaches a terminal, logs).
+        request = admin_pb.PurgeCacheRequest(model="sk-pasted-by-mistake-0123")
         await router.admin.PurgeCache(request, metadata=bearer("sk-ops-cache-0123"))
     assert unknown.value.code() is grpc.StatusCode.NOT_FOUND
+    assert "sk-pasted" not in str(unknown.value.details()) + str(unknown.value.trailing_metadata())
     await router.admin.PurgeCache(
         admin_pb.PurgeCacheRequest(model="chain"), metadata=bearer("sk-ops-cache-0123")
     )

@@ -95,3 +95,18 @@ def test_a_streamed_audio_without_finds_goes_out_whole_with_its_finish() -> None
     out = AnswerGuard((PII,)).stream(1).chunks(_spoken(said))
     audio = {"id": "audio_1", "transcript": said, "data": DATA * 8, "expires_at": 1}
     assert _relayed(out) == (audio, "stop")
+
+
+@pytest.mark.timeout(
+    20
+)  # the generous bound: held in linear work, this takes a fraction of a second
+def test_a_long_spoken_answer_is_held_in_linear_work() -> None:
+    """16 MiB of audio a KiB a delta (minutes of speech): joining the held data a delta at a
+    time copied all of it again on each: minutes of the event loop's time."""
+    piece = "UklG" * 256
+    chunks = [_chunk(audio={"id": "audio_1", "transcript": "Sure, at nine."})]
+    chunks += [_chunk(audio={"data": piece}) for _ in range(16 * 1024)]
+    out = AnswerGuard((PII,)).stream(1).chunks([*chunks, _chunk(finish="stop")])
+    audio, finish = _relayed(out)
+    assert finish == "stop" and audio["transcript"] == "Sure, at nine."
+    assert audio["data"] == piece * (16 * 1024)

@@ -147,3 +147,29 @@ def test_a_find_split_across_a_hosted_call_s_argument_deltas_is_redacted() -> No
     assert kinds[0] == "added" and kinds[-2:] == ["done", "done"] and "delta" in kinds
     assert EMAIL not in "".join(chunk.SerializeToString().decode(errors="replace") for chunk in out)
     assert {e["item_id"] for e in events if "item_id" in e} == {"mcp_1"}
+
+
+def test_a_reasoning_entry_s_held_tail_goes_out_before_the_next_entry_begins() -> None:
+    """OpenRouter sends its reasoning entries one after another (a `reasoning.text`, then a
+    `reasoning.summary`): the tail the first one held goes out as the second begins, not
+    after its first pieces (a client that appends the pieces in order read them mixed)."""
+    first, second = PROSE * 4, "In short: " + PROSE * 4
+    chunks = [_chunk(role=chat_pb2.ROLE_ASSISTANT, text="")]
+    for index, kind, key, text in ((0, "text", "text", first), (1, "summary", "summary", second)):
+        for at in range(0, len(text), 5):
+            piece = {"index": index, "type": f"reasoning.{kind}", key: text[at : at + 5]}
+            chunks.append(_chunk(extra={"reasoning_details": [piece]}))
+    sealed = {"index": 2, "type": "reasoning.encrypted", "data": "gAAAA"}  # no text: whole
+    chunks += [_chunk(extra={"reasoning_details": [sealed]}), _chunk(text="Done.")]
+    out = AnswerGuard((PII,)).stream(1).chunks([*chunks, _chunk(finish="stop")])
+    pieces = [
+        entry
+        for chunk in out
+        for choice in chunk.choices
+        if choice.delta.extra_json
+        for entry in orjson.loads(choice.delta.extra_json).get("reasoning_details", [])
+    ]
+    indexes = [entry["index"] for entry in pieces]
+    assert indexes == sorted(indexes)  # every piece of entry 0 before any of entry 1
+    said = "".join(entry.get("text", "") + entry.get("summary", "") for entry in pieces)
+    assert said == first + second

@@ -4,18 +4,22 @@ the key has free, given back with the lease. On each store (memory, Redis)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
+import pytest
 from pydantic import SecretStr
 
 from router_service.clock import ManualClock
 from router_service.config import CooldownsConfig, KeyConfig
 from router_service.keys import KeyLease, KeyPool
-from router_service.state import RateCount
-from tests.router_service.state.conftest import redis_prefix, redis_url
+from router_service.state import RateCount, RedisStateStore
+from tests.helpers import eventually
+from tests.replicas.redis_fixtures import RedisProxy
+from tests.router_service.state.conftest import redis_prefix, redis_proxy, redis_url
 from tests.router_service.state.stores import MakeStore, make_store
 
-__all__ = ["make_store", "redis_prefix", "redis_url"]
+__all__ = ["make_store", "redis_prefix", "redis_proxy", "redis_url"]
 
 
 def pool_of(store_of: MakeStore, **limits: int) -> KeyPool:
@@ -53,3 +57,38 @@ async def test_more_calls_count_in_the_rpm_window(make_store: MakeStore) -> None
     assert await lease.more_calls(4, 7) == 7  # no in-flight limit: all at once
     assert await pool.store.rates([pool.slot_name(lease.key)]) == [RateCount(5, 0)]
     await lease.release()
+
+
+async def test_a_cancel_between_the_slots_taken_leaks_none(
+    redis_proxy: RedisProxy, redis_url: str, redis_prefix: str
+) -> None:
+    """The caller leaves while `more_calls` takes its second slot (Redis granted the first): the
+    first is the lease's, given back with it, not held to its TTL."""
+    clock = ManualClock(start=600.0)
+    through = RedisStateStore.from_url(redis_proxy.url, prefix=redis_prefix, clock=clock)
+    direct = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
+    pool = pool_of(lambda _: through, max_in_flight=5)
+    slot = [pool.slot_name(pool.keys[0])]
+    try:
+        lease = await pool.lease("m")
+        assert isinstance(lease, KeyLease)
+        redis_proxy.hold_replies()
+        taking = asyncio.create_task(lease.more_calls(3, 3))
+        await redis_proxy.held.wait()  # the first extra slot's reply, held back
+        await redis_proxy.restore()  # it goes on (its waiter woken now)...
+        redis_proxy.hold_replies()  # ...and the second's is held
+        await redis_proxy.held.wait()
+        taking.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await taking
+        await redis_proxy.restore()
+        await lease.release()
+
+        async def all_free() -> bool:
+            return await direct.held(slot) == [0]
+
+        await eventually(all_free, what="every slot given back")
+        assert pool.health[lease.key.fingerprint].in_flight == 0
+    finally:
+        await through.aclose()
+        await direct.aclose()

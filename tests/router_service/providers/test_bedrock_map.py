@@ -253,5 +253,7 @@ def test_a_tool_result_with_an_image_keeps_it() -> None:
                     {"image": {"format": "png", "source": {"bytes": "iVBO"}}},
                 ],
             }
-        }
+        },
+        # The part's breakpoint: none goes inside a toolResult, one after it.
+        {"cachePoint": {"type": "default"}},
     ]

@@ -128,3 +128,25 @@ async def test_failover_to_another_model_sends_every_batch(
     assert first == [(100, 200), (100, 500)]
     other = fake.state.calls(path=BATCHES.replace("gemini-embedding-001", "text-embedding-004"))
     assert sorted(len(r.body["requests"]) for r in other) == [30, 100, 100]
+
+
+async def test_calls_never_made_after_a_failure_leave_the_rpm(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Three calls counted as they went to start; the second fails, the third is never made:
+    # the key's minute holds the two sent, and has room for one more request.
+    key = {"key": "g-key", "rpm": 3, "max_in_flight": 1}
+    router = await start_router(config(fake, [key]), clock=ManualClock())
+    fake.state.hold()
+    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    fake.state.set_scenario(Scenario.server_error(times=1))
+    fake.state.release()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await embedding
+    assert [r.status for r in fake.state.calls(path=BATCHES)] == [200, 500]
+
+    await router.stub.Embed(request(["one more"]))  # not refused: the key's third call
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Embed(request(["and another"]))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

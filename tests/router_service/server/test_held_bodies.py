@@ -92,20 +92,38 @@ async def test_an_open_stream_keeps_neither_httpx_readers_nor_parsed_events(
         await eventually(nothing_held, within=10.0, what="no chunker nor parsed event held")
 
 
+def _held_by_our_frames() -> list[tuple[Any, str]]:
+    """Stream messages a suspended frame of ours refers to, with that frame's name."""
+    gc.collect()
+    kinds = (pb.ChatStreamResponse, chat_pb2.ChatCompletionChunk)
+    held = [o for o in gc.get_objects() if isinstance(o, kinds) and o.ByteSize()]
+    return [(o, _name(r)) for o in held for r in gc.get_referrers(o) if _ours(r)]
+
+
+def _name(frame_owner: Any) -> str:
+    code = getattr(frame_owner, "cr_code", None) or getattr(frame_owner, "ag_code", None)
+    return str(getattr(code or getattr(frame_owner, "gi_code", None), "co_qualname", "?"))
+
+
 async def test_an_open_stream_holds_no_message_while_it_waits(
     router: RouterHandle, fake: FakeUpstream
 ) -> None:
     # Each layer lets go of its last event (and the relay of the opening chunks) once handed on:
-    # a message's protobuf arena is native memory, a KiB or more an idle stream.
-    kinds = (pb.ChatStreamResponse, chat_pb2.ChatCompletionChunk)
+    # a message's protobuf arena is native memory, a KiB or more an idle stream. What an earlier
+    # test of this xdist worker left suspended is its own (kept referenced: no id reused).
+    before = _held_by_our_frames()
+    known = {id(o) for o, _ in before}
     async with _open_stream(router, fake, "hello"):
+        holders: list[str] = []
 
         async def none_held() -> bool:  # once the router has relayed what the upstream sent
-            gc.collect()
-            held = [o for o in gc.get_objects() if isinstance(o, kinds) and o.ByteSize()]
-            return not any(_ours(r) for o in held for r in gc.get_referrers(o))
+            holders[:] = [name for o, name in _held_by_our_frames() if id(o) not in known]
+            return not holders
 
-        await eventually(none_held, within=10.0, what="no stream message held by our frames")
+        try:
+            await eventually(none_held, within=10.0, what="no stream message held by our frames")
+        except AssertionError as failed:
+            raise AssertionError(f"{failed}: held by {holders}") from None
 
 
 async def test_an_open_stream_has_no_reader_task_nor_pass_through_layer(

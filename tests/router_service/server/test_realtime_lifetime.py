@@ -142,3 +142,31 @@ async def test_an_upstream_that_stops_answering_pings_ends_the_session(
     error = orjson.loads(messages[1].event_json)
     assert error["type"] == "error" and error["error"]["code"] == "upstream_error"
     assert messages[-1].close.code == 1011
+
+
+async def test_a_session_cancelled_again_while_it_ends_stops_renewing_its_slot(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The session's handler cancelled once more while it ends (a server stop, a deadline on
+    top of the caller's cancellation): the slot's renewal stops all the same, and the renewer
+    with it (it renewed a slot given back every period, for as long as the router ran)."""
+    clock = ManualClock()
+    caller = client("svc", KEY, max_concurrent_streams=1)
+    config = realtime_config(
+        fake, auth={"clients": [caller]}, server={"port": 0, "lease_ttl_s": 30}
+    )
+    router = await start_router(config, clock=clock)
+    handler_name = "HandleExceptions[/switchboard.v1.RouterService/Realtime]"
+    async with RouterClient(router.server.address) as grpc_client:
+        session, _ = await open_session(grpc_client)
+        assert "session.created" in (await anext(session)).event_json
+        (handler,) = [t for t in asyncio.all_tasks() if t.get_name() == handler_name]
+        while not handler.done():  # cancelled at each step of its end
+            handler.cancel()
+            await asyncio.sleep(0)
+    clock.advance(10)  # the renewer's next wake: nothing left to renew, it ends
+
+    async def no_renewer() -> bool:
+        return not renewers()
+
+    await eventually(no_renewer, what="the renewer ended")

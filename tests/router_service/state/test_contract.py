@@ -127,6 +127,18 @@ async def test_calls_made_under_a_grant_count_in_its_rpm_window(make_store: Make
     assert await store.rates(["k"]) == [RateCount(9, 0)]
 
 
+async def test_calls_counted_but_never_made_leave_the_rpm_window(make_store: MakeStore) -> None:
+    # Counted before they went, then not made (the request failed first): taken back, to zero.
+    clock = ManualClock(start=600.0)
+    store = make_store(clock)
+    grant = await store.acquire(SlotRequest("k", 60, rpm=4))
+    await store.add_tokens("k", grant.window, 0, 3)
+    await store.add_tokens("k", grant.window, 0, -2)
+    assert await store.rates(["k"]) == [RateCount(2, 0)]
+    await store.add_tokens("k", grant.window, 0, -5)
+    assert await store.rates(["k"]) == [RateCount(0, 0)]
+
+
 async def test_rates_read_the_sliding_minute_without_counting(make_store: MakeStore) -> None:
     clock = ManualClock(start=600.0)
     store = make_store(clock)

@@ -163,6 +163,16 @@ def test_sequences_equal_in_python_but_not_in_type_encode_apart(tracing: Tracing
     assert kinds == ["int_value", "bool_value", "double_value", "int_value", "bool_value"]
 
 
+def test_negative_zero_encodes_apart_from_zero(tracing: Tracing) -> None:
+    """-0.0 == 0.0 in Python (and hashes alike), but its double is another: a cached 0.0
+    (or (0.0,)) was sent for a later -0.0."""
+    provider, kept = tracing(Resource.create({"service.name": "router"}))
+    tracer = provider.get_tracer("switchboard")
+    for value in (0.0, -0.0, [0.0], [-0.0]):
+        tracer.start_span("s", attributes={"v": value}).end()
+    _same_as_sdk(kept.spans)
+
+
 def test_a_value_outside_int64_is_dropped_with_a_warning_as_the_sdk_drops_it(
     tracing: Tracing, caplog: pytest.LogCaptureFixture
 ) -> None:
