@@ -18,8 +18,10 @@ only when someone iterates the response. Here:
   handed over as it is (`LOCAL_PARENT`, not written as `traceparent` and parsed again) and is
   the parent of the router's request span. A successful call's SERVER span said nothing the
   edge's span and the request span do not (the method, which the route and the operation name;
-  the peer, `in-process`; status 0), for ~4.5 % of a traced request (start, end, export); a
-  failed call's code and message are said by a SERVER span from the call's start to its end.
+  the peer, `in-process`; status 0; what was said before the request span started, its
+  request's guardrails, is handed to it: `_Handed`), for ~4.5 % of a traced request (start,
+  end, export); a failed call's code and message are said by a SERVER span from the call's
+  start to its end.
 
 Only `switchboard.*` services are traced: health checks and reflection stay out of traces.
 """
