@@ -18,8 +18,10 @@ only when someone iterates the response. Here:
   handed over as it is (`LOCAL_PARENT`, not written as `traceparent` and parsed again) and is
   the parent of the router's request span. A successful call's SERVER span said nothing the
   edge's span and the request span do not (the method, which the route and the operation name;
-  the peer, `in-process`; status 0), for ~4.5 % of a traced request (start, end, export); a
-  failed call's code and message are said by a SERVER span from the call's start to its end.
+  the peer, `in-process`; status 0; what was said before the request span started, its
+  request's guardrails, is handed to it: `_Handed`), for ~4.5 % of a traced request (start,
+  end, export); a failed call's code and message are said by a SERVER span from the call's
+  start to its end.
 
 Only `switchboard.*` services are traced: health checks and reflection stay out of traces.
 """
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar, Token
 from typing import Any
@@ -46,7 +48,7 @@ from opentelemetry.trace import (
 )
 
 from clients import ObservedCall
-from router_service.telemetry._current import current_span
+from router_service.telemetry._current import current_span, known_span_type
 from router_service.telemetry._state import current
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "ClientTracing",
     "TracingServerInterceptor",
     "client_observer",
+    "handed_attributes",
     "server_interceptors",
 ]
 
@@ -133,8 +136,8 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         if metadata is None:
             metadata = ctx.invocation_metadata()
         parent, handed = _parent(metadata or ())
-        if handed:  # in one process: a span only should the call fail (`_finish_server`)
-            return _Handed(parent, time.time_ns()), context.attach(parent)
+        if handed is not None:  # in one process: a span only should the call fail
+            return handed, context.attach(parent)
         span = self._tracer.start_span(method.lstrip("/"), context=parent, kind=SpanKind.SERVER)
         if span.is_recording():  # a sampled-out call builds no attributes
             attributes: dict[str, Any] = _rpc_attributes(method)
@@ -149,7 +152,7 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         ctx: grpc.aio.ServicerContext,
         exc: BaseException | None,
     ) -> None:
-        if isinstance(span, _Handed):  # a plain class's check: no ABC's
+        if type(span) is _Handed:  # not `isinstance`: an ABC's (a Python-level check)
             code, details = _server_status(ctx, exc)
             if code is not grpc.StatusCode.OK:  # what the span would have said: it fails
                 self._failed_in_process(method, span, ctx, code, details)
@@ -166,12 +169,15 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
     ) -> None:
         """An in-process call that failed: its SERVER span after all, from the call's start (the
         sampler asked now, as it would have been at the start), a sibling of the request span."""
+        parent = trace.set_span_in_context(handed)
         span = self._tracer.start_span(
-            method.lstrip("/"), handed.parent, SpanKind.SERVER, start_time=handed.started_ns
+            method.lstrip("/"), parent, SpanKind.SERVER, start_time=handed.started_ns
         )
         if span.is_recording():
             attributes: dict[str, Any] = _rpc_attributes(method)
             attributes["network.peer.address"] = ctx.peer()
+            if handed.attributes:  # what was said of the call before it failed (its guardrails)
+                attributes.update(handed.attributes)
             span.set_attributes(attributes)
             _finish(span, code, details)
 
@@ -208,8 +214,8 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         return handle
 
 
-def _parent(metadata: Sequence[tuple[str, Any]]) -> tuple[context.Context, bool]:
-    """The caller's context, and whether it was handed over in-process (`LOCAL_PARENT`); else
+def _parent(metadata: Sequence[tuple[str, Any]]) -> tuple[context.Context, _Handed | None]:
+    """The caller's context, and its span when handed over in-process (`LOCAL_PARENT`); else
     read from the W3C headers in the metadata (or none: a root span)."""
     carrier: dict[str, str] = {}
     for key, value in metadata:
@@ -217,19 +223,48 @@ def _parent(metadata: Sequence[tuple[str, Any]]) -> tuple[context.Context, bool]
             if not key.endswith("-bin"):
                 carrier[key] = value
         elif key == LOCAL_PARENT and isinstance(value, SpanContext):
-            return trace.set_span_in_context(NonRecordingSpan(value)), True
-    return propagate.extract(carrier), False
+            handed = _Handed(value)
+            return trace.set_span_in_context(handed), handed
+    return propagate.extract(carrier), None
 
 
-class _Handed:
-    """An in-process call's server side: the caller's context, current while the handler runs,
-    and the call's start, for the SERVER span made only should the call fail."""
+class _Handed(NonRecordingSpan):
+    """An in-process call's server side, the current span while its handler runs: the caller's
+    span context (the router's spans are its children) and the call's start, for the SERVER
+    span made only should the call fail. What the router says of the call before its request
+    span starts, on the span then current (the rules a guardrail found in the request:
+    `record_guardrail_matches`, in the authentication interceptor), is kept here: for the
+    request span of a call that succeeds (`handed_attributes`), the SERVER span of one that
+    fails; without it, nothing would say it."""
 
-    __slots__ = ("parent", "started_ns")
+    __slots__ = ("attributes", "started_ns")
 
-    def __init__(self, parent: context.Context, started_ns: int) -> None:
-        self.parent = parent
-        self.started_ns = started_ns
+    def __init__(self, parent: SpanContext) -> None:
+        super().__init__(parent)
+        self.started_ns = time.time_ns()
+        self.attributes: dict[str, Any] | None = None  # made by the first attribute (rare)
+
+    def is_recording(self) -> bool:
+        return True  # what is said here is kept (and dropped with a sampled-out request span)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self.attributes is None:
+            self.attributes = {}
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+
+known_span_type(_Handed)
+
+
+def handed_attributes() -> Mapping[str, Any] | None:
+    """What was said of the current in-process call before its request span started (see
+    `_Handed`), for that span; None for any other call (the SERVER span, current, has it)."""
+    span = current_span()
+    return span.attributes if type(span) is _Handed else None
 
 
 def _server_status(

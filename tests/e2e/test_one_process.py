@@ -18,8 +18,8 @@ from clients import LocalChannel, RouterClient
 from http_edge import EdgeSettings
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
-from tests.conftest import RouterHandle
-from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, StartEdge
 from tests.e2e.test_tracing import CHAT, HTTP, child
 from tests.http_edge.harness import start_edge as start_edge_server
 from tests.http_edge.harness import stop_edge
@@ -119,6 +119,35 @@ async def test_an_in_process_call_that_fails_has_its_server_span(
     assert edge.end_time is not None and server.end_time is not None
     assert edge.start_time <= server.start_time <= server.end_time <= edge.end_time
     assert trace.children(server) == []  # the request's spans are the edge's children
+
+
+async def test_request_guardrails_are_named_on_a_span_in_one_process(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The rules that found something in a request (screened before the request span starts,
+    while the call's SERVER span was current) are named (`switchboard.guardrails`) in one
+    process too: on the request span of a call that succeeds, on the SERVER span of a call a
+    rule blocks."""
+    rules = [
+        {"name": "no-credentials", "detect": ["api_key"], "action": "block"},
+        {"name": "pii", "detect": ["email"], "action": "redact"},
+    ]
+    router = await start_router(base_config(fake.base_url, guardrails=rules))
+    edge = await start_edge(router, in_process=True)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=20
+    ) as sdk:
+        mail = [{"role": "user", "content": "I am jane@example.com"}]
+        await sdk.chat.completions.create(model="chain", messages=mail)  # type: ignore[arg-type]
+        key = [{"role": "user", "content": "key AKIAIOSFODNN7EXAMPLE"}]
+        with pytest.raises(openai.BadRequestError):
+            await sdk.chat.completions.create(model="chain", messages=key)  # type: ignore[arg-type]
+
+    trace = await ended(captured, "chat chain", CHAT)
+    assert attrs(trace.one("chat chain"))["switchboard.guardrails"] == ("pii",)
+    blocked = trace.one(CHAT)
+    assert attrs(blocked)["switchboard.guardrails"] == ("no-credentials",)
+    assert attrs(blocked)["rpc.grpc.status_code"] == 3  # INVALID_ARGUMENT
 
 
 async def test_a_caller_sampled_out_is_sampled_out_in_the_router_in_one_process(
