@@ -1,8 +1,9 @@
-"""The text of a chat request's text files (a file part whose `file_data` is a `text/*` data URL
-of UTF-8 bytes: a Messages API caller's plain-text document arrives so), as a slot the screen
-reads and a redact rule rewrites: the file part then carries the redacted text, encoded again
-(the Anthropic provider hands Claude a text document of it). Binary files (PDFs, images, audio),
-files by URL or id, and bytes that are not UTF-8 are no text: never scanned."""
+"""The texts of a chat request's file parts, each a slot the screen reads and a redact rule
+rewrites: a file's `filename` (a Messages API document's `title`), and the text of a text file
+(`file_data` a `text/*` data URL of UTF-8 bytes: a Messages API caller's plain-text document
+arrives so), which a redact rule's rewrite leaves in the file part encoded again (the Anthropic
+provider hands Claude a text document of it). Binary files (PDFs, images, audio), files by URL
+or id, and bytes that are not UTF-8 are no text: never scanned."""
 
 from __future__ import annotations
 
@@ -34,14 +35,17 @@ class _FileTextSlot(TextSlot):
 
 
 def file_texts(part: chat_pb2.ContentPart, where: Where) -> list[TextSlot]:
-    """The text of the content part `part` when it is a text file; else nothing."""
-    if part.WhichOneof("part") != "file" or not part.file.file_data:
+    """Of the content part `part`, when a file: its `filename` (a Messages API document's
+    `title`, which Claude reads too), and its text when it is a text file."""
+    if part.WhichOneof("part") != "file":
         return []
-    inline = split_data_url(part.file.file_data)
+    file, at = part.file, (*where, "file")
+    slots = [TextSlot(file, "filename", (*at, "filename"))] if file.HasField("filename") else []
+    inline = split_data_url(file.file_data) if file.file_data else None
     if inline is None or not inline[0].lower().startswith("text/"):
-        return []
+        return slots
     try:
         text = base64.b64decode(inline[1], validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):  # not text: left to the provider's checks
-        return []
-    return [_FileTextSlot(part.file, inline[0], text, (*where, "file", "file_data"))]
+        return slots
+    return [*slots, _FileTextSlot(file, inline[0], text, (*at, "file_data"))]

@@ -1,10 +1,10 @@
-"""Request guardrails read a plain-text document's text: Anthropic's SDK → the edge → the router
-→ the fake upstream. The entrance carries such a document as a base64 `text/plain` file part,
-which the screen once passed over, so a secret or an email in it reached the upstream as
-written while the same text in a message was blocked or redacted. A redact rule now rewrites the
-document's text (Claude gets a text document of the redacted text, an OpenAI-format deployment
-the redacted file part), a block rule blocks; a PDF (bytes, no text) goes as it came. The chat
-API's text files (any `text/*` data URL of UTF-8) are screened the same way."""
+"""Request guardrails read a plain-text document: Anthropic's SDK → the edge → the router → the
+fake upstream. The entrance carries such a document as a base64 `text/plain` file part, which
+the screen once passed over, so a secret or an email in it reached the upstream as written
+while the same text in a message was blocked or redacted. A redact rule now rewrites the
+document's text and title (Claude gets a text document of the redacted text, an OpenAI-format
+deployment the redacted file part), a block rule blocks; a PDF (bytes, no text) goes as it
+came. The chat API's text files (any `text/*` data URL of UTF-8) are screened the same way."""
 
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from tests.e2e.test_guardrails_sdk import AWS_KEY, GUARDRAILS
 pytestmark = pytest.mark.timeout(60)
 
 
-def _text_doc(text: str) -> Any:
+def _text_doc(text: str, title: str = "Notes") -> Any:
     return {
         "type": "document",
         "source": {"type": "text", "media_type": "text/plain", "data": text},
-        "title": "Notes",
+        "title": title,
     }
 
 
@@ -57,16 +57,16 @@ def _file_text(part: Any) -> str:
 async def test_a_redact_rule_rewrites_a_text_documents_text(
     claude: anthropic.AsyncAnthropic, fake: FakeUpstream
 ) -> None:
-    doc = _text_doc("Write to bob@example.com today.")
+    doc = _text_doc("Write to bob@example.com today.", "From bob@example.com")
     raw = await claude.messages.with_raw_response.create(
         model="sonnet", max_tokens=64, messages=_ask(doc)
     )
     assert "pii" in raw.headers.get("x-switchboard-guardrails", "")
     redacted = "Write to [REDACTED:email] today."
-    assert _sent_part(fake) == _text_doc(redacted)
+    assert _sent_part(fake) == _text_doc(redacted, "From [REDACTED:email]")
     await claude.messages.create(model="chain", max_tokens=64, messages=_ask(doc))
     part = _sent_part(fake)
-    assert part["type"] == "file" and part["file"]["filename"] == "Notes"
+    assert part["type"] == "file" and part["file"]["filename"] == "From [REDACTED:email]"
     assert _file_text(part) == redacted
 
 
