@@ -110,11 +110,13 @@ async def test_the_chat_apis_text_file_is_screened(
     [markdown, sent_binary] = _sent_part_list(fake)
     assert markdown == file("text/markdown", b"# mail [REDACTED:email]")
     assert sent_binary == binary
-    with pytest.raises(openai.BadRequestError):
+    with pytest.raises(openai.BadRequestError) as caught:
         content = [file("text/plain", f"key {AWS_KEY}".encode())]
         await sdk.chat.completions.create(
             model="chain", messages=[{"role": "user", "content": content}]
         )
+    body: Any = caught.value.body
+    assert body["param"] == "messages[0].content[0].file.file_data"
 
 
 def _sent_part_list(fake: FakeUpstream) -> list[Any]:
