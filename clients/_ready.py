@@ -21,13 +21,11 @@ from typing import Any
 
 import grpc
 
-from clients._base import IDEMPOTENT_METHODS, LOCALLY_CANCELLED
+from clients._base import IDEMPOTENT_METHODS, LOCALLY_CANCELLED, READY_WAIT_S
 from clients.errors import RouterError
 
 __all__ = ["READY_WAIT_S", "LateStart", "ReadyGate", "SyncReadyGate"]
 
-# About what the retries of reads wait for a router back (`RETRY_POLICY`: ~3 s on average).
-READY_WAIT_S = 3.0
 _SENT_AT_ONCE = (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.SHUTDOWN)
 # gRPC Core's numbers for them (`grpc._common.CYGRPC_CONNECTIVITY_STATE_TO_CHANNEL_CONNECTIVITY`).
 _CORE_READY, _CORE_SHUTDOWN = 2, 4
