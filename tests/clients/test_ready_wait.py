@@ -5,11 +5,12 @@ loopback."""
 from __future__ import annotations
 
 import asyncio
+import math
 
 import grpc
 import pytest
 
-from clients import RouterClient, RouterError
+from clients import RouterClient, RouterError, SyncRouterClient
 from clients.switchboard.v1 import media_pb2, router_service_pb2, router_service_pb2_grpc
 from tests.clients.fake_router import SERVER_OPTIONS, FakeRouter, chat_request
 from tests.helpers import eventually, free_port, serve_grpc
@@ -153,3 +154,12 @@ async def test_closing_the_client_right_after_a_rotation_cancels_the_calls_waiti
         with pytest.raises(RouterError) as ended:
             await waiting
         assert ended.value.grpc_code is grpc.StatusCode.CANCELLED
+
+
+@pytest.mark.parametrize("client", [RouterClient, SyncRouterClient])
+@pytest.mark.parametrize("bound", [-1.0, math.nan, math.inf])
+def test_a_wait_for_a_connection_that_no_bound_ends_is_refused(
+    client: type[RouterClient | SyncRouterClient], bound: float
+) -> None:
+    with pytest.raises(ValueError, match="ready_wait_s must be a finite number >= 0"):
+        client("127.0.0.1:1", ready_wait_s=bound)
