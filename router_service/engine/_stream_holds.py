@@ -113,9 +113,9 @@ class Hold(Held):
 
 
 class SlotHold(Held):
-    """A Realtime session's caller's stream slot (`server.lease_ttl_s`): the session outlives
-    it (OpenAI's last up to 60 minutes), and a slot expired under an open session lets the
-    client's `max_concurrent_streams` undercount."""
+    """A caller's stream slot (`server.lease_ttl_s`) held by what outlives it: a Realtime
+    session (OpenAI's last up to 60 minutes), a resumed background response, a reader of a
+    shared cached stream. A slot expired under it lets `max_concurrent_streams` undercount."""
 
     __slots__ = ("owner", "ttl_s")
 
@@ -129,11 +129,11 @@ class SlotHold(Held):
     async def renew(self) -> None:
         try:
             if not await self.owner.renew_stream_slot(self.ttl_s):
-                log.warning("realtime: a session's slot expired before it was renewed")
+                log.warning("a caller's stream slot expired before it was renewed")
         except StoreUnavailableError as exc:
-            log.warning("realtime: renewing a session's slot failed: %s", exc.message)
+            log.warning("renewing a caller's stream slot failed: %s", exc.message)
         except Exception:  # a bug: the others, and the next period, go on
-            log.exception("realtime: renewing a session's slot failed")
+            log.exception("renewing a caller's stream slot failed")
 
 
 class HoldRenewer:

@@ -45,8 +45,8 @@ from router_service.providers._batched import EMBED_CONCURRENCY, in_order
 from router_service.providers._bedrock_errors import classify
 from router_service.providers._eventstream import EventStreamDecoder, EventStreamError, Message
 from router_service.providers._http import map_transport_errors
-from router_service.providers._mapping import embedding_list, unsupported
-from router_service.providers._media import unsupported_in
+from router_service.providers._mapping import embedding_list
+from router_service.providers._media import linked_image, unsupported_in
 from router_service.providers._reasoning_claude import is_bedrock_claude
 from router_service.providers._transport import (
     MAPPING_ERRORS,
@@ -129,7 +129,9 @@ class BedrockAdapter(HttpAdapter):
         return classify(status, error, headers, self.clock, sent=sent)
 
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
-        linked = _linked_image(params)
+        linked = linked_image(
+            params, "bedrock takes images as base64 data or an s3:// location, not an http(s) link"
+        )
         return linked if linked is not None else unsupported_in(params, BM.request_body)
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
@@ -229,17 +231,3 @@ async def _messages(response: httpx.Response) -> AsyncIterator[Message]:
         decoder.close()
     except EventStreamError as exc:
         raise UpstreamFailure(Outcome.UPSTREAM_ERROR, f"malformed event stream: {exc}") from exc
-
-
-def _linked_image(params: chat_pb2.ChatParams) -> UpstreamFailure | None:
-    """An image given as an http(s) link: Converse fetches none (data URLs and s3:// only)."""
-    for i, message in enumerate(params.messages):
-        if message.WhichOneof("content") != "parts":
-            continue
-        for j, part in enumerate(message.parts.parts):
-            if part.WhichOneof("part") == "image_url" and part.image_url.url.startswith("http"):
-                return unsupported(
-                    "bedrock takes images as base64 data or an s3:// location, not an http(s) link",
-                    f"messages[{i}].content[{j}]",
-                )
-    return None

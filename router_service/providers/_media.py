@@ -118,3 +118,16 @@ def unsupported_in(
         if failure.outcome is Outcome.UNSUPPORTED_INPUT:
             return failure
     return None  # another failure (malformed tool arguments…) is the call's to raise
+
+
+def linked_image(params: chat_pb2.ChatParams, refusal: str) -> UpstreamFailure | None:
+    """The UNSUPPORTED_INPUT failure (`refusal` its message) of an image given as an http(s)
+    link, for a provider that takes images as data only (Bedrock's Converse, Claude on Vertex
+    AI). Asked apart from `unsupported_in`, which leaves images (every other kind takes links)."""
+    for i, message in enumerate(params.messages):
+        if message.WhichOneof("content") != "parts":
+            continue
+        for j, part in enumerate(message.parts.parts):
+            if part.WhichOneof("part") == "image_url" and part.image_url.url.startswith("http"):
+                return unsupported(refusal, f"messages[{i}].content[{j}]")
+    return None

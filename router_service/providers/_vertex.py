@@ -57,7 +57,7 @@ from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_ord
 from router_service.providers._gemini import GeminiAdapter
 from router_service.providers._google_auth import google_tokens
 from router_service.providers._mapping import embedding_list, embedding_texts, unsupported
-from router_service.providers._media import unsupported_in
+from router_service.providers._media import linked_image, unsupported_in
 from router_service.providers._oauth import TokenAdapter
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, JsonObject, malformed
 
@@ -227,6 +227,9 @@ class VertexClaude(AnthropicAdapter):
         return {"anthropic_version": self.config.api_version or VERTEX_ANTHROPIC_VERSION, **body}
 
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
+        linked = linked_image(params, _LINKED)
+        if linked is not None:
+            return linked
         return unsupported_in(
             params, lambda body: _unlinked(A.request_body(body, "", 1, stream=False))
         )
@@ -243,25 +246,30 @@ class VertexClaude(AnthropicAdapter):
         return await _publisher_models(self, "anthropic", api_key, timeout_s)
 
 
+_LINKED = "Claude on Vertex AI takes images and documents as base64 data, not by URL"
+
+
 def _unlinked(body: JsonObject) -> JsonObject:
-    """`body`, unless it holds a document by URL: Vertex AI's Claude refuses URL sources with a
-    400 ("URL sources are not supported", anthropics/anthropic-sdk-typescript#1038), so such a
-    request passes the deployment over (UNSUPPORTED_INPUT) to one that fetches the link."""
+    """`body`, unless it holds a document or an image by URL: Vertex AI's Claude refuses URL
+    sources with a 400 ("URL sources are not supported", anthropics/anthropic-sdk-typescript
+    #1038; images: BerriAI/litellm#18430), so such a request passes the deployment over
+    (UNSUPPORTED_INPUT) to one that fetches the link."""
     for i, message in enumerate(body.get("messages") or ()):
         content = message.get("content") if isinstance(message, dict) else None
         for j, block in enumerate(content if isinstance(content, list) else ()):
             inner = block.get("content") if isinstance(block, dict) else None
             for item in [block, *(inner if isinstance(inner, list) else ())]:
-                source = item.get("source") if isinstance(item, dict) else None
+                # Not only the router's own blocks: a caller's `anthropic_block` (a block only
+                # Claude reads) is sent as written, malformed or not (Claude's 400 says why).
+                if not isinstance(item, dict):
+                    continue
+                source = item.get("source")
                 if (
-                    item.get("type") == "document"
+                    item.get("type") in ("document", "image")
                     and isinstance(source, dict)
                     and (source.get("type") == "url")
                 ):
-                    raise unsupported(
-                        "Claude on Vertex AI takes documents as base64 data, not by URL",
-                        f"messages[{i}].content[{j}]",
-                    )
+                    raise unsupported(_LINKED, f"messages[{i}].content[{j}]")
     return body
 
 

@@ -13,9 +13,15 @@ only when someone iterates the response. Here:
   (with tracing on, ~15 % of the edge's CPU per request); the observer adds the context to the
   metadata and ends its span from the call's done callback, so cancellation, `read()` and
   `cancel()` behave as without tracing;
-- in one process (`clients.LocalChannel`: `switchboard serve`) the call has no CLIENT span: the
-  caller's current span (the edge's HTTP SERVER span) is handed to the router's SERVER span as it
-  is (`LOCAL_PARENT`), not written as `traceparent` and parsed again.
+- in one process (`clients.LocalChannel`: `switchboard serve`) the call has no CLIENT span, and
+  a SERVER span only when it fails: the caller's current span (the edge's HTTP SERVER span) is
+  handed over as it is (`LOCAL_PARENT`, not written as `traceparent` and parsed again) and is
+  the parent of the router's request span. A successful call's SERVER span said nothing the
+  edge's span and the request span do not (the method, which the route and the operation name;
+  the peer, `in-process`; status 0; what was said before the request span started, its
+  request's guardrails, is handed to it: `_Handed`), for ~4.5 % of a traced request (start,
+  end, export); a failed call's code and message are said by a SERVER span from the call's
+  start to its end.
 
 Only `switchboard.*` services are traced: health checks and reflection stay out of traces.
 """
@@ -23,7 +29,8 @@ Only `switchboard.*` services are traced: health checks and reflection stay out 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar, Token
 from typing import Any
@@ -41,7 +48,7 @@ from opentelemetry.trace import (
 )
 
 from clients import ObservedCall
-from router_service.telemetry._current import current_span
+from router_service.telemetry._current import current_span, known_span_type
 from router_service.telemetry._state import current
 
 __all__ = [
@@ -49,6 +56,7 @@ __all__ = [
     "ClientTracing",
     "TracingServerInterceptor",
     "client_observer",
+    "handed_attributes",
     "server_interceptors",
 ]
 
@@ -122,12 +130,14 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
 
     def _start(
         self, method: str, ctx: grpc.aio.ServicerContext
-    ) -> tuple[Span, Token[context.Context]]:
+    ) -> tuple[Span | _Handed, Token[context.Context]]:
         metadata = _incoming.get()
         _incoming.set(None)
         if metadata is None:
             metadata = ctx.invocation_metadata()
-        parent = _parent(metadata or ())
+        parent, handed = _parent(metadata or ())
+        if handed is not None:  # in one process: a span only should the call fail
+            return handed, context.attach(parent)
         span = self._tracer.start_span(method.lstrip("/"), context=parent, kind=SpanKind.SERVER)
         if span.is_recording():  # a sampled-out call builds no attributes
             attributes: dict[str, Any] = _rpc_attributes(method)
@@ -135,17 +145,53 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             span.set_attributes(attributes)
         return span, context.attach(trace.set_span_in_context(span, parent))
 
+    def _finish_server(
+        self,
+        method: str,
+        span: Span | _Handed,
+        ctx: grpc.aio.ServicerContext,
+        exc: BaseException | None,
+    ) -> None:
+        if type(span) is _Handed:  # not `isinstance`: an ABC's (a Python-level check)
+            code, details = _server_status(ctx, exc)
+            if code is not grpc.StatusCode.OK:  # what the span would have said: it fails
+                self._failed_in_process(method, span, ctx, code, details)
+        elif span.is_recording():  # a sampled-out call has nothing to record: no status read
+            _finish(span, *_server_status(ctx, exc))
+
+    def _failed_in_process(
+        self,
+        method: str,
+        handed: _Handed,
+        ctx: grpc.aio.ServicerContext,
+        code: grpc.StatusCode,
+        details: str | None,
+    ) -> None:
+        """An in-process call that failed: its SERVER span after all, from the call's start (the
+        sampler asked now, as it would have been at the start), a sibling of the request span."""
+        parent = trace.set_span_in_context(handed)
+        span = self._tracer.start_span(
+            method.lstrip("/"), parent, SpanKind.SERVER, start_time=handed.started_ns
+        )
+        if span.is_recording():
+            attributes: dict[str, Any] = _rpc_attributes(method)
+            attributes["network.peer.address"] = ctx.peer()
+            if handed.attributes:  # what was said of the call before it failed (its guardrails)
+                attributes.update(handed.attributes)
+            span.set_attributes(attributes)
+            _finish(span, code, details)
+
     def _unary(self, method: str, behavior: Unary) -> Unary:
         async def handle(request: Any, ctx: grpc.aio.ServicerContext) -> Any:
             span, token = self._start(method, ctx)
             try:
                 response = await behavior(request, ctx)
             except BaseException as exc:
-                _finish_server(span, ctx, exc)
+                self._finish_server(method, span, ctx, exc)
                 raise
             finally:
                 context.detach(token)
-            _finish_server(span, ctx, None)
+            self._finish_server(method, span, ctx, None)
             return response
 
         return handle
@@ -158,32 +204,67 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
                     async for message in messages:
                         yield message
             except BaseException as exc:
-                _finish_server(span, ctx, exc)
+                self._finish_server(method, span, ctx, exc)
                 raise
             else:
-                _finish_server(span, ctx, None)
+                self._finish_server(method, span, ctx, None)
             finally:
                 context.detach(token)
 
         return handle
 
 
-def _parent(metadata: Sequence[tuple[str, Any]]) -> context.Context:
-    """The caller's context: handed over in-process (`LOCAL_PARENT`), else read from the W3C
-    headers in the metadata (or none: a root span)."""
+def _parent(metadata: Sequence[tuple[str, Any]]) -> tuple[context.Context, _Handed | None]:
+    """The caller's context, and its span when handed over in-process (`LOCAL_PARENT`); else
+    read from the W3C headers in the metadata (or none: a root span)."""
     carrier: dict[str, str] = {}
     for key, value in metadata:
         if isinstance(value, str):
             if not key.endswith("-bin"):
                 carrier[key] = value
         elif key == LOCAL_PARENT and isinstance(value, SpanContext):
-            return trace.set_span_in_context(NonRecordingSpan(value))
-    return propagate.extract(carrier)
+            handed = _Handed(value)
+            return trace.set_span_in_context(handed), handed
+    return propagate.extract(carrier), None
 
 
-def _finish_server(span: Span, ctx: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
-    if span.is_recording():  # a sampled-out call has nothing to record: its status is not read
-        _finish(span, *_server_status(ctx, exc))
+class _Handed(NonRecordingSpan):
+    """An in-process call's server side, the current span while its handler runs: the caller's
+    span context (the router's spans are its children) and the call's start, for the SERVER
+    span made only should the call fail. What the router says of the call before its request
+    span starts, on the span then current (the rules a guardrail found in the request:
+    `record_guardrail_matches`, in the authentication interceptor), is kept here: for the
+    request span of a call that succeeds (`handed_attributes`), the SERVER span of one that
+    fails; without it, nothing would say it."""
+
+    __slots__ = ("attributes", "started_ns")
+
+    def __init__(self, parent: SpanContext) -> None:
+        super().__init__(parent)
+        self.started_ns = time.time_ns()
+        self.attributes: dict[str, Any] | None = None  # made by the first attribute (rare)
+
+    def is_recording(self) -> bool:
+        return True  # what is said here is kept (and dropped with a sampled-out request span)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self.attributes is None:
+            self.attributes = {}
+        self.attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        for key, value in attributes.items():
+            self.set_attribute(key, value)
+
+
+known_span_type(_Handed)
+
+
+def handed_attributes() -> Mapping[str, Any] | None:
+    """What was said of the current in-process call before its request span started (see
+    `_Handed`), for that span; None for any other call (the SERVER span, current, has it)."""
+    span = current_span()
+    return span.attributes if type(span) is _Handed else None
 
 
 def _server_status(
@@ -250,9 +331,9 @@ class _TracedCall:
 
 
 class _HandedCall:
-    """A call in one process: no span of its own. The router's SERVER span is the child of the
-    caller's current span, whose context is handed over as it is (`LOCAL_PARENT`, read by
-    `_parent`), sampled out too: a CLIENT span beside it would say the same of the same hop."""
+    """A call in one process: no span of its own. The caller's current span, whose context is
+    handed over as it is (`LOCAL_PARENT`, read by `_parent`), sampled out too, is the parent of
+    the router's spans: a CLIENT span would say what the edge's span says of the same hop."""
 
     __slots__ = ("metadata",)
 

@@ -14,6 +14,7 @@ from opentelemetry.trace import SpanKind
 from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
 from router_service.telemetry import _attributes as attr
+from router_service.telemetry._grpc import handed_attributes
 from router_service.telemetry._spans import (
     CANCELLED,
     OFF_REQUEST,
@@ -75,6 +76,8 @@ class RequestSpan(RequestHandle, Activated):
                         **request_attributes(),
                     }
                 )
+                if (handed := handed_attributes()) is not None:  # in one process: no SERVER span
+                    self.span.set_attributes(handed)
 
     def __enter__(self) -> RequestSpan:
         self._activate()

@@ -12,14 +12,14 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from clients import LocalChannel, RouterClient
 from http_edge import EdgeSettings
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
-from tests.conftest import RouterHandle
-from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, StartEdge
 from tests.e2e.test_tracing import CHAT, HTTP, child
 from tests.http_edge.harness import start_edge as start_edge_server
 from tests.http_edge.harness import stop_edge
@@ -63,14 +63,12 @@ async def test_a_failover_in_one_process_is_one_trace(
     assert raw.headers["x-switchboard-attempts"] == "2"
     assert raw.parse().choices[0].message.content
 
-    trace = await ended(captured, HTTP, CHAT, "chat chain")
+    trace = await ended(captured, HTTP, "chat chain")
     assert len(trace.trace_ids()) == 1
     edge = trace.one(HTTP)
-    server = child(trace, edge, CHAT, SpanKind.SERVER)  # no CLIENT span for the in-process hop
-    assert attrs(server)["rpc.grpc.status_code"] == 0
-    assert attrs(server)["network.peer.address"] == "in-process"
-    assert [s.kind for s in trace.named(CHAT)] == [SpanKind.SERVER]
-    request = child(trace, server, "chat chain", SpanKind.INTERNAL)
+    # No CLIENT span for the in-process hop, and no SERVER span for a call that succeeds.
+    assert trace.named(CHAT) == []
+    request = child(trace, edge, "chat chain", SpanKind.INTERNAL)
     attempts = trace.children(request)
     assert [attrs(a)["switchboard.attempt.outcome"] for a in attempts] == ["UPSTREAM_ERROR", "OK"]
 
@@ -87,17 +85,69 @@ async def test_the_edge_hands_its_span_to_the_router_in_one_process(
 
     await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, extra_headers=headers)
 
-    trace = await ended(captured, HTTP, CHAT, "chat chain", "chat model-a")
+    trace = await ended(captured, HTTP, "chat chain", "chat model-a")
     assert trace.trace_ids() == {int(trace_id, 16)}
     edge = trace.one(HTTP)
     assert edge.parent is not None and edge.parent.span_id == int(caller_span, 16)
     assert edge.parent.is_remote
-    server = child(trace, edge, CHAT, SpanKind.SERVER)
-    assert server.parent is not None and not server.parent.is_remote  # handed, not extracted
-    request = child(trace, server, "chat chain", SpanKind.INTERNAL)
+    request = child(trace, edge, "chat chain", SpanKind.INTERNAL)
+    assert request.parent is not None and not request.parent.is_remote  # handed, not extracted
     (attempt,) = trace.children(request)
     assert attempt.kind is SpanKind.CLIENT and attrs(attempt)["http.response.status_code"] == 200
     assert attempt.context.trace_id == int(trace_id, 16)
+
+
+async def test_an_in_process_call_that_fails_has_its_server_span(
+    captured: TelemetryCapture, open_stack: OpenStack
+) -> None:
+    """What a successful in-process call's SERVER span said the edge's and the request's spans
+    say; a failed call's code and message only it says: it is made for a call that fails."""
+    stack = await open_stack(in_process=True)
+
+    with pytest.raises(openai.NotFoundError):
+        await stack.sdk.chat.completions.create(model="no-such-model", messages=MESSAGES)
+
+    trace = await ended(captured, HTTP, CHAT)
+    edge = trace.one(HTTP)
+    server = child(trace, edge, CHAT, SpanKind.SERVER)
+    assert attrs(server)["rpc.grpc.status_code"] == 5  # NOT_FOUND
+    assert attrs(server)["error.type"] == "NOT_FOUND"
+    assert attrs(server)["network.peer.address"] == "in-process"
+    assert server.status.status_code is StatusCode.ERROR
+    assert "no-such-model" in (server.status.description or "")
+    assert edge.start_time is not None and server.start_time is not None
+    assert edge.end_time is not None and server.end_time is not None
+    assert edge.start_time <= server.start_time <= server.end_time <= edge.end_time
+    assert trace.children(server) == []  # the request's spans are the edge's children
+
+
+async def test_request_guardrails_are_named_on_a_span_in_one_process(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The rules that found something in a request (screened before the request span starts,
+    while the call's SERVER span was current) are named (`switchboard.guardrails`) in one
+    process too: on the request span of a call that succeeds, on the SERVER span of a call a
+    rule blocks."""
+    rules = [
+        {"name": "no-credentials", "detect": ["api_key"], "action": "block"},
+        {"name": "pii", "detect": ["email"], "action": "redact"},
+    ]
+    router = await start_router(base_config(fake.base_url, guardrails=rules))
+    edge = await start_edge(router, in_process=True)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=20
+    ) as sdk:
+        mail = [{"role": "user", "content": "I am jane@example.com"}]
+        await sdk.chat.completions.create(model="chain", messages=mail)  # type: ignore[arg-type]
+        key = [{"role": "user", "content": "key AKIAIOSFODNN7EXAMPLE"}]
+        with pytest.raises(openai.BadRequestError):
+            await sdk.chat.completions.create(model="chain", messages=key)  # type: ignore[arg-type]
+
+    trace = await ended(captured, "chat chain", CHAT)
+    assert attrs(trace.one("chat chain"))["switchboard.guardrails"] == ("pii",)
+    blocked = trace.one(CHAT)
+    assert attrs(blocked)["switchboard.guardrails"] == ("no-credentials",)
+    assert attrs(blocked)["rpc.grpc.status_code"] == 3  # INVALID_ARGUMENT
 
 
 async def test_a_caller_sampled_out_is_sampled_out_in_the_router_in_one_process(
@@ -111,7 +161,7 @@ async def test_a_caller_sampled_out_is_sampled_out_in_the_router_in_one_process(
     )
     await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES)  # sampled
 
-    trace = await ended(captured, HTTP, CHAT, "chat chain", "chat model-a")
+    trace = await ended(captured, HTTP, "chat chain", "chat model-a")
     assert len(trace.trace_ids()) == 1 and len(trace.named(HTTP)) == 1
     assert int("0af7651916cd43dd8448eb211c80319c", 16) not in trace.trace_ids()
     assert trace.one(HTTP).parent is None  # no `traceparent`: the edge's span is the root
