@@ -7,6 +7,7 @@ import dataclasses
 import enum
 import ipaddress
 import json
+import math
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -18,6 +19,9 @@ import grpc
 from clients.errors import ErrorDetails, RouterError, details_from_rpc_error
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# How long a call that may not be sent twice waits for a connection (clients/_ready.py): about
+# what the retries of reads wait for a router back (`RETRY_POLICY`: ~3 s on average).
+READY_WAIT_S = 3.0
 # RoutingOptions.session_id's limit (routing.proto): ids name conversations, they do not carry
 # data, and the router keeps no more than a hash of one. The edge checks `x-session-id` against
 # it too, so both entrances refuse the same ids.
@@ -301,6 +305,8 @@ class BaseClient(ABC):
 
     ``interceptors`` wrap every call: ``grpc.aio`` client interceptors for the async client,
     ``grpc`` ones for the sync client (tracing, for one: ``router_service.telemetry``).
+    ``ready_wait_s``: how long a call that may not be sent twice, made while no connection is
+    up, waits for one (never past its deadline; 0: it fails at once, UNAVAILABLE).
     """
 
     def __init__(
@@ -313,7 +319,11 @@ class BaseClient(ABC):
         options: Sequence[tuple[str, Any]] = (),
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         interceptors: Sequence[Any] = (),
+        ready_wait_s: float = READY_WAIT_S,
     ) -> None:
+        if not 0 <= ready_wait_s < math.inf:  # NaN too: a wait nothing could ever end
+            raise ValueError(f"ready_wait_s must be a finite number >= 0, not {ready_wait_s!r}")
+        self._ready_wait_s = ready_wait_s
         self._target = channel_target(target)
         self._interceptors = tuple(interceptors)
         self._credentials = credentials

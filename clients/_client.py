@@ -20,6 +20,7 @@ from clients._admin_calls import AdminCalls
 from clients._background import BackgroundCalls
 from clients._base import (
     DEFAULT_MAX_MESSAGE_BYTES,
+    READY_WAIT_S,
     USE_CLIENT_DEFAULT,
     BaseClient,
     Metadata,
@@ -76,6 +77,7 @@ class RouterClient(
         interceptors: Sequence[Any] = (),
         observer: CallObserver | None = None,
         channel: LocalChannel | None = None,
+        ready_wait_s: float = READY_WAIT_S,
     ) -> None:
         """``observer`` sees every call (tracing: ``router_service.telemetry.client_observer``);
         ``channel``: a :class:`~clients.LocalChannel` to a router in this process, used instead
@@ -91,6 +93,7 @@ class RouterClient(
             options=options,
             max_message_bytes=max_message_bytes,
             interceptors=interceptors,
+            ready_wait_s=ready_wait_s,
         )
         self._observer = observer
         self._local = channel
@@ -105,7 +108,7 @@ class RouterClient(
         super()._open()
         if self._gate is not None:
             self._gate.close(replaced=True)  # `use_credentials`
-        self._gate = ReadyGate(self._channel)
+        self._gate = ReadyGate(self._channel, self._ready_wait_s)
         # Interceptors see the request object: with any, ChatStream keeps the stub's own.
         if not self._interceptors:
             self._chat_stream = self._channel.unary_stream(

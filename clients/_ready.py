@@ -21,16 +21,15 @@ from typing import Any
 
 import grpc
 
-from clients._base import IDEMPOTENT_METHODS, LOCALLY_CANCELLED
+from clients._base import IDEMPOTENT_METHODS, LOCALLY_CANCELLED, READY_WAIT_S
 from clients.errors import RouterError
 
 __all__ = ["READY_WAIT_S", "LateStart", "ReadyGate", "SyncReadyGate"]
 
-# About what the retries of reads wait for a router back (`RETRY_POLICY`: ~3 s on average).
-READY_WAIT_S = 3.0
 _SENT_AT_ONCE = (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.SHUTDOWN)
 # gRPC Core's numbers for them (`grpc._common.CYGRPC_CONNECTIVITY_STATE_TO_CHANNEL_CONNECTIVITY`).
 _CORE_READY, _CORE_SHUTDOWN = 2, 4
+_WATCH_SLICE_S = 0.2  # grpc._channel._poll_connectivity's
 _READS = {
     service.rpartition(".")[2].removesuffix("Service").lower(): frozenset(methods)
     for service, methods in IDEMPOTENT_METHODS.items()
@@ -195,9 +194,12 @@ class SyncReadyGate:
         self.waiting += 1
         try:
             while state not in (_CORE_READY, _CORE_SHUTDOWN) and time.time() < started + limit:
+                # In slices, as grpc's own polling thread: closing a channel blocks until a
+                # watch on it ends, so the client's close would wait out the whole bound.
+                ends = min(started + limit, time.time() + _WATCH_SLICE_S)
                 with contextlib.suppress(ValueError):  # closed meanwhile: read as SHUTDOWN
-                    self._core.watch_connectivity_state(state, started + limit)
-                state = self._state(False)
+                    self._core.watch_connectivity_state(state, ends)
+                state = _CORE_SHUTDOWN if self._closed else self._state(False)
         finally:
             self.waiting -= 1
         if self._closed:  # the client closed meanwhile: as a call it cancels

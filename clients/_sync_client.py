@@ -47,7 +47,7 @@ class SyncRouterClient(
         super()._open()
         if self._gate is not None:
             self._gate.close(replaced=True)  # `use_credentials`
-        self._gate = SyncReadyGate(self._raw_channel)
+        self._gate = SyncReadyGate(self._raw_channel, self._ready_wait_s)
 
     def _make_channel(self) -> Any:
         if self._credentials is None:

@@ -15,7 +15,7 @@ import pytest
 from clients import RouterClient, RouterError
 from clients.switchboard.v1 import media_pb2, router_service_pb2, router_service_pb2_grpc
 from tests.clients.fake_router import SERVER_OPTIONS, FakeRouter, chat_request
-from tests.clients.test_ready_wait import _FAST_RECONNECT, _refused
+from tests.clients.test_ready_wait import _FAST_RECONNECT, AT_ONCE_S, NEVER_S, _refused
 from tests.clients.test_retries import HangsFirst, cut_proxy, serving
 from tests.helpers import free_port, serve_grpc
 
@@ -87,9 +87,11 @@ async def test_a_stream_made_while_the_router_restarts_starts_once_it_is_back(
     expected: list[str | None],
 ) -> None:
     port = free_port()
-    options = _FAST_RECONNECT
     async with RouterClient(
-        f"127.0.0.1:{port}", options=options, interceptors=interceptors
+        f"127.0.0.1:{port}",
+        options=_FAST_RECONNECT,
+        interceptors=interceptors,
+        ready_wait_s=NEVER_S,
     ) as client:
         await _refused(client)
         pending = asyncio.ensure_future(call(client))
@@ -137,10 +139,11 @@ async def test_a_stream_first_read_after_the_credentials_rotate_waits_on_the_new
     # Made while the channel was not up; the old channel came up (a call runs there) and the
     # credentials rotated before its first read: it is sent on the new channel (TLS to a
     # plaintext router: never up), and what it says is that channel's, not the old one's
-    # (UNAVAILABLE, never sent: the caller may send it again; not `maybe_run`).
+    # (UNAVAILABLE, never sent: the caller may send it again; not `maybe_run`). Its wait there
+    # ends at the bound, at once: nothing else would end it.
     router = HangsFirst("r")
     request = router_service_pb2.ChatStreamRequest(params=chat_request("m").params)
-    async with serving(router) as target, RouterClient(target) as client:
+    async with serving(router) as target, RouterClient(target, ready_wait_s=AT_ONCE_S) as client:
         stream = client.chat_stream(request, timeout=30)
         assert stream._call is None  # the channel was idle: it starts at its first read
         hanging = asyncio.ensure_future(client.chat(chat_request("m"), timeout=30))
