@@ -13,8 +13,10 @@ function call's, `tool_choice`'s), and every string value of the fields passed t
 encrypted reasoning, of their tool calls and content parts; an embedding request's too), each JSON
 written again only when a rule changed one of its strings. Names and signed blocks are not
 rewritable (TextSlot): a redact rule's find there blocks. JSON keys are paths, not texts: never
-scanned. Not scanned: images, audio and files (no text), token-id inputs, raw JSON parts of kinds
-the contract does not model. An answer's reasoning (`reasoning_texts`): `_answers`, `_stream`.
+scanned. A text file's text (`_file_texts`: a `text/*` data URL of UTF-8, e.g. a Messages API
+plain-text document) is. Not scanned: images, audio and binary files (no text), token-id inputs,
+raw JSON parts of kinds the contract does not model. An answer's reasoning (`reasoning_texts`):
+`_answers`, `_stream`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from clients.codec._responses_custom import HOSTED_ITEMS, REASONING_ITEMS
 from clients.codec._responses_hosted import HOSTED_EVENTS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.guardrails._file_texts import file_texts
+from router_service.guardrails._slot import TextSlot, Where
 
 __all__ = [
     "ANSWER_REASONING_KEYS",
@@ -46,7 +50,6 @@ __all__ = [
     "stored_response_texts",
 ]
 
-Where = tuple[str | int, ...]
 # The keys of a Responses API item (a message's text or content, a function call's arguments,
 # its output) whose string values reach an upstream when a later call sends the item.
 _JSON_TEXT_KEYS = frozenset(("text", "content", "arguments", "output", "refusal"))
@@ -70,55 +73,6 @@ _REASONING_BLOCK_KEYS = frozenset(("thinking", "text", "summary"))
 # The fields of a media call (MediaParams.params_json) whose text reaches the upstream (a
 # rerank's `query` and `documents`, strings or Jina's `{"text": ...}` objects, too).
 _MEDIA_TEXT_KEYS = ("input", "prompt", "instructions", "query", "documents")
-
-
-class TextSlot:
-    """One text: `owner.<key>` (a message's field), or `owner[key]` with `item` (a repeated
-    string, a map's or a parsed JSON object's value).
-
-    `rewritable` False: a name the call refers to elsewhere (a tool's, a tool call's, the
-    function `tool_choice` names, a message's `name`): a rewritten one would break the call (a
-    tool call naming no tool, names the upstream refuses as `[REDACTED:…]` has `[`, `:`), so a
-    redact rule's find there blocks the call as a block rule's does."""
-
-    __slots__ = ("_item", "_key", "_owner", "changed", "rewritable", "where")
-
-    def __init__(
-        self,
-        owner: Any,
-        key: str | int,
-        where: Where,
-        *,
-        item: bool = False,
-        rewritable: bool = True,
-    ) -> None:
-        self._owner = owner
-        self._key = key
-        self._item = item or isinstance(key, int)
-        self.where = where
-        self.changed = False
-        self.rewritable = rewritable
-
-    @property
-    def text(self) -> str:
-        if self._item:
-            return str(self._owner[self._key])
-        return str(getattr(self._owner, str(self._key)))
-
-    def replace(self, text: str) -> None:
-        if self._item:
-            self._owner[self._key] = text
-        else:
-            setattr(self._owner, str(self._key), text)
-        self.changed = True
-
-    @property
-    def path(self) -> str:
-        """`messages[2].content` from `("messages", 2, "content")`."""
-        out = ""
-        for part in self.where:
-            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-        return out
 
 
 def chat_texts(params: chat_pb2.ChatParams) -> Iterator[TextSlot]:
@@ -222,6 +176,7 @@ def message_texts(messages: Iterable[chat_pb2.ChatMessage], field: str) -> Itera
             for j, part in enumerate(message.parts.parts):
                 if part.WhichOneof("part") == "text":
                     yield TextSlot(part.text, "text", (field, i, "content", j, "text"))
+                yield from file_texts(part, (field, i, "content", j))
         if message.HasField("refusal"):
             yield TextSlot(message, "refusal", (field, i, "refusal"))
         for k, call in enumerate(message.tool_calls):
