@@ -4,7 +4,6 @@ atomic across replicas, it survives a server that forgot its scripts, and its fa
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 from pydantic import ValidationError
@@ -91,14 +90,15 @@ async def test_scripts_are_reloaded_after_a_flush(redis_url: str, redis_prefix: 
 
 
 async def test_unreachable_redis_fails_fast_as_our_error() -> None:
+    # A connect timeout no test outlives: the refusal itself must end the call, not the bound
+    # (the guard only turns a hang into a failure).
     store = RedisStateStore.from_url(
-        f"redis://127.0.0.1:{free_port()}/0", prefix="x", connect_timeout_s=0.2
+        f"redis://127.0.0.1:{free_port()}/0", prefix="x", connect_timeout_s=3600
     )
     try:
-        started = time.monotonic()
         with pytest.raises(StoreUnavailableError) as caught:
-            await store.acquire(SlotRequest("k", 60, 1))
-        assert time.monotonic() - started < 1.0
+            async with asyncio.timeout(30):
+                await store.acquire(SlotRequest("k", 60, 1))
         assert caught.value.reason == "STATE_UNAVAILABLE"
         with pytest.raises(StoreUnavailableError):
             await store.deadlines(["d"])
