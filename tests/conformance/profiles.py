@@ -132,6 +132,7 @@ PROFILES: list[Profile] = [
         key_secrets=vertex_keys,
         name="vertex-anthropic",
         speaks="anthropic",
+        links_images=False,  # Claude on Vertex refuses URL sources: images as data only
     ),
     # Vertex AI express mode: Gemini's bodies at express mode's URLs (no project, no
     # location), the keys express mode API keys sent in `x-goog-api-key`; no embeddings API.
