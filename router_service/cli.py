@@ -221,12 +221,14 @@ async def until_terminated(main: Coroutine[Any, Any, None]) -> None:
 def _check_config(path: str, role: str | None) -> int:
     """Load `path` as `role` would (both roles when None) and read the TLS files it serves
     and presents as that process does at start; 2 with every problem when something fails."""
+    from router_service._listening import grpc_host
     from router_service.config import load_config, load_edge_config, tls_problems
     from router_service.errors import ConfigError
 
     if role == "edge":
         edge = load_edge_config(path).edge
-        summary = f"the edge on {edge.host}:{edge.port}, router {edge.router_target}"
+        where = f"{grpc_host(edge.host)}:{edge.port}"  # `::1` as `[::1]:8080`, not `::1:8080`
+        summary = f"the edge on {where}, router {edge.router_target}"
     else:
         config = load_config(path)
         edge = config.edge
