@@ -152,12 +152,17 @@ def channel_target(target: str | Sequence[str]) -> str:
 def checked_target(target: str) -> str:
     """`target`, unless one of its addresses ends in a port past 65535: grpc takes it modulo
     65536 (`127.0.0.1:70000` calls port 4464), so a typo would reach whatever listens there;
-    or is an IPv6 address out of brackets (`_unbracketed`); or when it is empty."""
+    or is an IPv6 address out of brackets (`_unbracketed`) or in one left open; or when it is
+    empty."""
     if not target:
         raise ValueError("a router target is required (host:port)")
     if target.startswith(("unix:", "unix-abstract:", "vsock:")):
         return target
     for address in _addresses(target):
+        if address.startswith("[") and "]" not in address:  # else a resolver error at the call
+            raise ValueError(
+                f"router target {target!r}: {address!r} opens a bracket it never closes"
+            )
         if not address.startswith("[") and address.count(":") > 1:
             raise ValueError(_unbracketed(target, address))
         port = address.rpartition(":")[2]

@@ -139,6 +139,13 @@ def test_a_bare_ipv6_address_is_refused_with_its_bracketed_form(
     assert repr(meant) in str(refused.value)
 
 
+@pytest.mark.parametrize("target", ["[::1", "[::1:50051", "ipv6:[::1]:1,[::2"])
+def test_a_bracket_left_open_is_refused(target: str) -> None:
+    # Else a resolver's error at the first call ("Unparsable name"), or the CLI's exit 1.
+    with pytest.raises(ValueError, match="opens a bracket it never closes"):
+        RouterClient(target)
+
+
 @pytest.mark.parametrize("target", ["[::1]:50051", "ipv6:[::1]:1,[fe80::2]:2", "dns:///[::1]:1"])
 def test_a_bracketed_ipv6_address_stands(target: str) -> None:
     assert channel_target(target) == target
