@@ -57,6 +57,17 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
         client.close()
 
 
+@pytest.fixture(params=["memory", "redis"])
+def state_section(request: pytest.FixtureRequest) -> dict[str, str]:
+    """A router config's `state` section, once of each backend: one process's memory, or the
+    test Redis under a prefix of the test's own."""
+    if request.param == "memory":
+        return {"backend": "memory"}
+    url: str = request.getfixturevalue("redis_url")
+    prefix: str = request.getfixturevalue("redis_prefix")
+    return {"backend": "redis", "url": url, "prefix": prefix}
+
+
 def keys_under(url: str, prefix: str) -> dict[str, int]:
     """Every key under `prefix` and its TTL in ms (-1: none)."""
     client = _sync_client(url)

@@ -5,8 +5,6 @@ OpenAI's are per model across both APIs. In memory and on Redis (replicas see th
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 import pytest
 
@@ -14,28 +12,20 @@ from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import chat_pb2
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.replicas.redis_fixtures import redis_prefix, redis_url
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.auth.helpers import chat
 
-__all__ = ["redis_prefix", "redis_url"]  # fixtures, for the Redis-backed cases
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 WEB_SEARCH = [chat_pb2.Tool(type="web_search")]
 AZ = "az/gpt-4o-az"
 
 
-@pytest.fixture(params=["memory", "redis"])
-def state(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "memory":
-        return {"backend": "memory"}
-    url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
-    return {"backend": "redis", "url": url, "prefix": prefix}
-
-
 @pytest.fixture
 async def router(
-    fake: FakeUpstream, start_router: StartRouter, state: dict[str, Any]
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
 ) -> RouterHandle:
-    config = base_config(fake.base_url, state=state)
+    config = base_config(fake.base_url, state=state_section)
     config["providers"]["az"] = {"kind": "azure", "base_url": fake.url, "keys": ["az-key"]}
     # Its chat API first, a compatible server after it (no hosted tools: left out of those).
     chain = [{"provider": "az", "model": "gpt-4o-az"}, {"provider": "beta", "model": "model-b"}]

@@ -5,7 +5,6 @@ failing, the caller leaving mid-call — in memory and on Redis, never left to f
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import grpc
 import pytest
@@ -16,27 +15,19 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.helpers import eventually
-from tests.replicas.redis_fixtures import redis_prefix, redis_url
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 
-__all__ = ["redis_prefix", "redis_url"]  # fixtures, for the Redis-backed cases
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 pytestmark = pytest.mark.timeout(20)
 EMBED = pb.EmbedRequest(params=embeddings_pb2.EmbeddingParams(model="embedder", text="hi"))
 
 
-@pytest.fixture(params=["memory", "redis"])
-def state(request: pytest.FixtureRequest) -> dict[str, Any]:
-    if request.param == "memory":
-        return {"backend": "memory"}
-    url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
-    return {"backend": "redis", "url": url, "prefix": prefix}
-
-
 @pytest.fixture
 async def router(
-    fake: FakeUpstream, start_router: StartRouter, state: dict[str, Any]
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
 ) -> RouterHandle:
-    config = base_config(fake.base_url, state=state)
+    config = base_config(fake.base_url, state=state_section)
     config["providers"]["alpha"]["thread_protection"] = "provider-ban"  # max_sessions: 1
     config["models"]["embedder"] = {"deployments": [{"provider": "alpha", "model": "embed-a"}]}
     return await start_router(config)

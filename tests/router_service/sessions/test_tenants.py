@@ -21,9 +21,9 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.sessions import MAX_SESSION_ID_BYTES, session_key
 from tests.conftest import RouterHandle, StartRouter
-from tests.replicas.redis_fixtures import redis_prefix, redis_url
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 
-__all__ = ["redis_prefix", "redis_url"]  # fixtures, for the Redis-backed cases
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 KEYS = {"tenant-a": "sk-tenant-a", "tenant-b": "sk-tenant-b"}
 THREAD_COOLDOWN_S = 600.0
@@ -34,7 +34,7 @@ def auth(client: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {KEYS[client]}"),)
 
 
-def tenants_config(fake_url: str, state: dict[str, Any]) -> dict[str, Any]:
+def tenants_config(fake_url: str, state: dict[str, str]) -> dict[str, Any]:
     """Two deployments of `small-fast` on providers that ban a conversation that failed on them
     (provider-ban: the rule that refuses, where model-skip would try a skipped deployment when
     nothing else is left), two clients with keys."""
@@ -66,16 +66,6 @@ def tenants_config(fake_url: str, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(params=["memory", "redis"])
-def state(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The `state` section: one process's memory, or the test Redis under a prefix of its own."""
-    if request.param == "memory":
-        return {"backend": "memory"}
-    url: str = request.getfixturevalue("redis_url")
-    prefix: str = request.getfixturevalue("redis_prefix")
-    return {"backend": "redis", "url": url, "prefix": prefix}
-
-
 def ask(text: str = "hi", *, session: str = "", user: str | None = None) -> pb.ChatRequest:
     params = chat_pb2.ChatParams(
         model="small-fast", messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=text)]
@@ -105,10 +95,10 @@ async def failed_for_a(fake: FakeUpstream, router: RouterHandle, request: pb.Cha
 
 @pytest.mark.parametrize("naming", sorted(NAMINGS))
 async def test_one_clients_failures_do_not_refuse_another_clients_conversation(
-    fake: FakeUpstream, start_router: StartRouter, state: dict[str, Any], naming: str
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str], naming: str
 ) -> None:
     clock = ManualClock()
-    router = await start_router(tenants_config(fake.base_url, state), clock=clock)
+    router = await start_router(tenants_config(fake.base_url, state_section), clock=clock)
     await failed_for_a(fake, router, NAMINGS[naming]())
     clock.advance(TRANSIENT_S + 1)
 
