@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from abc import ABC, abstractmethod
 from typing import Protocol
 
 from router_service.cancellation import uncut
@@ -47,8 +48,9 @@ class SlotOwner(Protocol):
     async def renew_stream_slot(self, ttl_s: float) -> bool: ...
 
 
-class Held:
-    """What a renewer keeps for one open stream, and when it is next due (monotonic seconds)."""
+class Held(ABC):
+    """What a renewer keeps for one open stream, and when it is next due (monotonic seconds):
+    `Hold` (a key lease and session mark) or `SlotHold` (a caller's stream slot)."""
 
     __slots__ = ("due", "every_s", "renewer", "renewing")
 
@@ -58,9 +60,9 @@ class Held:
         self.due = due
         self.renewing = False  # in the round under way: its stream's close waits for that
 
+    @abstractmethod
     async def renew(self) -> None:
         """Renew what is held; a failure is logged (the next period tries again)."""
-        raise NotImplementedError
 
     async def stop(self) -> None:
         """No more renewals; one under way ends first, also when the caller is cancelled
