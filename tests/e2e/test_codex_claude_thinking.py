@@ -159,7 +159,7 @@ async def test_a_background_turn_keeps_claude_thinking_as_the_foreground_one(
 
     reasoning = first.output[0]
     assert reasoning.type == "reasoning"
-    assert reasoning.encrypted_content.startswith(THINKING_PREFIX)
+    assert (reasoning.encrypted_content or "").startswith(THINKING_PREFIX)
     fake.state.set_scenario(Scenario(content="Added hello.txt."))
     await sdk.responses.create(**request("codex-claude", next_turn(first), stream=False))
     assert claude_turn(fake)["content"][0] == SIGNED
