@@ -4,7 +4,8 @@ A reload reads and validates the file again; a file that does not load changes n
 error is logged and the router keeps serving what it had). A file that loads becomes a new
 Runtime on the same state store and HTTP client (`Runtime.successor`): new calls see its
 providers, keys, models, callers, limits and guardrails; calls under way end as they began.
-What the store knows (disabled keys, cooldowns, sessions, leases in flight) stays known. A few
+What the store knows (disabled keys, cooldowns, sessions, leases in flight) stays known, and
+so does what this process knew of the keys the new file keeps (`keys.take_over`). A few
 settings shape the process itself and apply on the next start only; a reload that changes them
 says which.
 """

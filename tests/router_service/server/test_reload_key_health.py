@@ -1,0 +1,71 @@
+"""What this router knows of a key's health beyond the store's deadlines (its half-open
+recovery, its probe backoff, its last outcome: keys/_health.py) survives a config reload that
+keeps the key (`Runtime.successor`): a reload is not a restart."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import grpc
+import pytest
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.config import SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.router_service.server.processes import params, read_events
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _one_alpha_key(fake_url: str) -> dict[str, Any]:
+    """`solo` on alpha's one key, with no wait for it: a call it cannot take is refused."""
+    config = base_config(fake_url)
+    config["providers"]["alpha"].update(keys=["sk-alpha-1"], queue_timeout_s=0)
+    config["models"] = {"solo": {"deployments": [{"provider": "alpha", "model": "model-a"}]}}
+    return config
+
+
+async def _alpha_key(router: RouterHandle) -> admin_pb.KeyStatus:
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="alpha"))
+    (key,) = listed.keys
+    status: admin_pb.KeyStatus = key
+    return status
+
+
+async def _recovered(fake: FakeUpstream, router: RouterHandle, clock: ManualClock) -> None:
+    """alpha's key refused (disabled), then probed back: half-open, one call at a time."""
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="sk-alpha-1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    fake.state.clear_scenarios()
+    clock.advance(router.runtime.config.key_health.probe_initial_s * 1.5)  # its jitter's longest
+    assert await router.runtime.prober.tick() == 1
+
+
+async def test_a_half_open_key_stays_half_open_across_a_reload(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = _one_alpha_key(fake.base_url)
+    clock = ManualClock(time.time())
+    router = await start_router(config, clock=clock)
+    await _recovered(fake, router, clock)
+    await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+
+    assert (await _alpha_key(router)).last_outcome == "AUTH_INVALID"
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    first = router.stub.ChatStream(pb.ChatStreamRequest(params=params("solo")))
+    try:
+        assert (await anext(aiter(first))).route.deployment == "alpha/model-a"
+        # The recovering key takes one call at a time, as it did before the reload.
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    finally:
+        fake.state.release()
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert (await read_events(first))[-1] == "summary"
+    assert await router.leases_held() == 0
