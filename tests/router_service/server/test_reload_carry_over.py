@@ -1,6 +1,6 @@
-"""What this router knows of a key's health beyond the store's deadlines (its half-open
-recovery, its probe backoff, its last outcome: keys/_health.py) survives a config reload that
-keeps the key (`Runtime.successor`): a reload is not a restart."""
+"""What a config reload carries over from the runtime it replaces (`Runtime.successor`): what
+this router knew of a kept key's health beyond the store's deadlines (half-open recovery, probe
+backoff, last outcome: keys/_health.py), and the results of the calls that outlived it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.helpers import eventually
 from tests.router_service.server.processes import params, read_events
 
 pytestmark = pytest.mark.timeout(60)
@@ -69,3 +70,29 @@ async def test_a_half_open_key_stays_half_open_across_a_reload(
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert (await read_events(first))[-1] == "summary"
     assert await router.leases_held() == 0
+
+
+async def _counted(router: RouterHandle) -> dict[str, tuple[int, int]]:
+    stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
+    return {d.deployment: (d.successes, d.failures) for d in stats.deployments}
+
+
+async def test_a_stream_under_way_is_counted_when_a_reload_changes_routing(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """Its result goes to the statistics it began with, closed by the reload (the new
+    `routing:` has its own): written at once, not left unwritten for good."""
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=params("chain")))
+    assert (await anext(aiter(call))).route.deployment == "alpha/model-a"
+    routing = {"thompson_floor": 2.0}
+    await router.server.reload(
+        SwitchboardConfig.model_validate(base_config(fake.base_url, routing=routing))
+    )
+    fake.state.release()
+    assert (await read_events(call))[-1] == "summary"
+
+    async def counted() -> bool:
+        return (await _counted(router)).get("alpha/model-a") == (1, 0)
+
+    await eventually(counted, what="the stream's success in the routing statistics")
