@@ -29,7 +29,7 @@ from router_service.telemetry import current, redact_secrets_of
 if TYPE_CHECKING:
     from router_service.server._server import RouterServer
 
-__all__ = ["changes", "reload_from", "reloading", "restart_only", "serving_file"]
+__all__ = ["changes", "in_force", "reload_from", "reloading", "restart_only", "serving_file"]
 
 log = logging.getLogger("switchboard.router")
 
@@ -44,6 +44,17 @@ def restart_only(old: SwitchboardConfig, new: SwitchboardConfig) -> list[str]:
     """The changed settings a reload cannot apply (they keep their old values until a restart)."""
     socket = [f"server.{name}" for name in _SERVER_SOCKET if _differs(old.server, new.server, name)]
     return socket + [name for name in _PROCESS_SECTIONS if _differs(old, new, name)]
+
+
+def in_force(old: SwitchboardConfig, new: SwitchboardConfig) -> SwitchboardConfig:
+    """`new` as the process runs it: with `old`'s values of the settings only a restart applies
+    (what the runtime reads of them, GetServerInfo's state backend, a stopped batch handed over
+    on a shared store or failed, must say what the process does, not what it will do)."""
+    server = new.server.model_copy(
+        update={name: getattr(old.server, name) for name in _SERVER_SOCKET}
+    )
+    kept = {name: getattr(old, name) for name in _PROCESS_SECTIONS}
+    return new.model_copy(update={"server": server, **kept})
 
 
 def _differs(old: object, new: object, name: str) -> bool:

@@ -1,6 +1,7 @@
 """What a config reload carries over from the runtime it replaces (`Runtime.successor`): what
 this router knew of a kept key's health beyond the store's deadlines (half-open recovery, probe
-backoff, last outcome: keys/_health.py), and the results of the calls that outlived it."""
+backoff, last outcome: keys/_health.py), the results of the calls that outlived it, and the
+settings only a restart applies (the process runs on them until then)."""
 
 from __future__ import annotations
 
@@ -96,3 +97,21 @@ async def test_a_stream_under_way_is_counted_when_a_reload_changes_routing(
         return (await _counted(router)).get("alpha/model-a") == (1, 0)
 
     await eventually(counted, what="the stream's success in the routing statistics")
+
+
+async def test_settings_waiting_for_a_restart_are_not_reported_as_in_force(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """A reload that moves `state` to Redis leaves the router on its memory store until a
+    restart: GetServerInfo (`switchboard admin info`) must not tell replicas share state."""
+    state = {"backend": "redis", "url": "redis://127.0.0.1:1/0"}
+    moved = base_config(
+        fake.base_url, state=state, server={"port": 0, "max_message_bytes": 64 << 20}
+    )
+    pending = await router.server.reload(SwitchboardConfig.model_validate(moved))
+
+    assert pending == ["server.max_message_bytes", "state"]
+    info = await router.admin.GetServerInfo(admin_pb.GetServerInfoRequest())
+    assert info.state_backend == "memory"
+    assert router.runtime.config.server.max_message_bytes != 64 << 20  # the port's limit still
+    await router.stub.Chat(pb.ChatRequest(params=params("chain")))  # served as before
