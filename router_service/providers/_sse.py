@@ -4,9 +4,10 @@ Follows the event-stream grammar of the HTML standard
 (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
 lines end with CRLF, LF or CR, a leading byte-order mark is dropped, `data:` lines of one event
 are joined with newlines, `event:` names it, lines starting with `:` are comments, and a blank
-line dispatches the event. A last event without its blank line is still dispatched when the
-stream ends (providers cut streams short; the adapter decides if that is truncation). OpenAI's
-`data: [DONE]` sentinel ends the iteration.
+line dispatches the event (none when its data is empty: a proxy's `data:` keep-alive). A last
+event without its blank line is still dispatched when the stream ends (providers cut streams
+short; the adapter decides if that is truncation). OpenAI's `data: [DONE]` sentinel ends the
+iteration.
 
 The parser works on the response's bytes (`SseDecoder.feed`, synchronous) rather than on
 httpx's `aiter_lines()`: that is four async generators deep (lines, text, bytes, raw), each with
@@ -39,6 +40,10 @@ __all__ = ["DONE", "SseDecoder", "SseEvent", "json_events"]
 DONE = b"[DONE]"
 _BOM = b"\xef\xbb\xbf"
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+# The data of an event whose one data line is empty: "If the data buffer is an empty string, set
+# the data buffer and the event type buffer to the empty string and return" (no event). Proxies
+# in front of OpenAI-compatible servers send `data:` (or `data: `) alone as a keep-alive.
+_EMPTY = [b""]
 
 # After `[DONE]` only the stream's end is left to read. Reading it lets the connection go back to
 # the pool instead of being closed (a new TCP connection per stream otherwise); an upstream that
@@ -87,7 +92,7 @@ class SseDecoder:
         if self._pending:
             self._lines([self._pending], events)
             self._pending = b""
-        if self._data:
+        if self._data and self._data != _EMPTY:
             events.append(SseEvent(self._event, b"\n".join(self._data)))
         self._event, self._data = "", []
         return events
@@ -99,7 +104,7 @@ class SseDecoder:
                 self._first = False
                 line = line.removeprefix(_BOM)
             if not line:
-                if self._data:
+                if self._data and self._data != _EMPTY:
                     events.append(SseEvent(self._event, b"\n".join(self._data)))
                 self._event, self._data = "", []
                 continue
