@@ -386,7 +386,9 @@ class OpenAIAdapter(HttpAdapter):
     async def _chunks(
         self, response: httpx.Response
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
-        async for _, data in json_events(response):
+        async for name, data in json_events(response):
+            if name == "error" and "error" not in data:  # llama.cpp's `error:` line (`_sse`)
+                data = {"error": data}
             self.raise_if_wrapped(data, response.headers)
             try:
                 chunk = chunk_from_openai(data)

@@ -117,6 +117,11 @@ class SseDecoder:
                 self._data.append(value)
             elif field == b"event":
                 self._event = value.decode("utf-8", "replace")
+            elif field == b"error":
+                # Not the standard's (which ignores it): llama.cpp's server (2025 builds) says a
+                # failure after its 200 as `error: {...}`. Read as an `error` event of that data.
+                self._event = "error"
+                self._data.append(value)
 
 
 async def json_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:

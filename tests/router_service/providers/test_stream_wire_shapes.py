@@ -41,3 +41,16 @@ async def test_keep_alives_between_events_are_not_events(
     assert text == "one two three"
     assert finished == ["stop"]
     assert fake.state.count() == 1  # no other deployment was asked
+
+
+async def test_llama_cpps_error_line_fails_the_stream_over_to_the_next_deployment(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # llama.cpp's server (builds of 2025) says a failure after its 200 in a field of its own,
+    # `error: {...}`, which the SSE standard would ignore: the stream then read as a success.
+    line = b'error: {"code":503,"message":"Loading model","type":"unavailable_error"}\n\n'
+    fake.state.set_scenario(Scenario(between_events=line.decode()), model="model-a")
+    fake.state.set_scenario(Scenario(content="served by b"), model="model-b")
+    router = await start_router(base_config(fake.base_url))
+    assert await streamed_text(router) == ("served by b", ["stop"])
+    assert [call.model for call in fake.state.calls()] == ["model-a", "model-b"]
