@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.router_service.auth.helpers import chat_stream
+from tests.router_service.auth.helpers import chat, chat_stream
 
 
 async def streamed_text(router: RouterHandle) -> tuple[str, list[str]]:
@@ -54,3 +55,41 @@ async def test_llama_cpps_error_line_fails_the_stream_over_to_the_next_deploymen
     router = await start_router(base_config(fake.base_url))
     assert await streamed_text(router) == ("served by b", ["stop"])
     assert [call.model for call in fake.state.calls()] == ["model-a", "model-b"]
+
+
+LLAMA_CPP_TOO_LONG = {
+    "code": 500,  # its first builds with the type; 400 since
+    "message": "the request exceeds the available context size. try increasing the context "
+    "size or enable context shift",
+    "type": "exceed_context_size_error",
+    "n_prompt_tokens": 1407,
+    "n_ctx": 256,
+}
+XAI_TOO_LONG = {
+    "code": "Client specified an invalid argument",
+    "error": "This model's maximum prompt length is 131072 but the request contains 136973 "
+    "tokens.",
+}
+
+
+@pytest.mark.parametrize(
+    ("status", "body"), [(500, {"error": LLAMA_CPP_TOO_LONG}), (400, XAI_TOO_LONG)]
+)
+async def test_a_prompt_over_a_servers_context_goes_to_the_next_deployment(
+    fake: FakeUpstream, start_router: StartRouter, status: int, body: dict[str, object]
+) -> None:
+    # CONTEXT_TOO_LONG: another deployment (a longer window) may take it; not the caller's
+    # BAD_REQUEST (xAI's words), nor the deployment's failure that cools it (llama.cpp's 500).
+    fake.state.set_scenario(Scenario(status=status, error_body=body), model="model-a")
+    fake.state.set_scenario(Scenario(content="served by b"), model="model-b")
+    deployments = [
+        {"provider": "alpha", "model": "model-a", "context_window": 8192},
+        {"provider": "beta", "model": "model-b", "context_window": 131072},
+    ]
+    models = {"chain": {"deployments": deployments}}
+    router = await start_router(base_config(fake.base_url, models=models))
+    answer = await router.stub.Chat(chat(text="a long prompt"))
+    assert answer.completion.choices[0].message.text == "served by b"
+    stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
+    shown = {d.deployment: d for d in stats.deployments}
+    assert shown["alpha/model-a"].cooldown_until_unix == 0
