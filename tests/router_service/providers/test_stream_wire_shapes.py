@@ -67,8 +67,7 @@ LLAMA_CPP_TOO_LONG = {
 }
 XAI_TOO_LONG = {
     "code": "Client specified an invalid argument",
-    "error": "This model's maximum prompt length is 131072 but the request contains 136973 "
-    "tokens.",
+    "error": "This model's maximum prompt length is 131072 but the request contains 136973 tokens.",
 }
 
 
