@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from clients import chat_params_from_openai
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from router_service.clock import SYSTEM_CLOCK
+from router_service.config import HttpConfig, ProviderConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.providers import ChatCall, OpenAIAdapter, create_http_client
+from router_service.providers._base import UPSTREAM_ALIVE
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.router_service.auth.helpers import chat, chat_stream
 
@@ -92,3 +97,23 @@ async def test_a_prompt_over_a_servers_context_goes_to_the_next_deployment(
     stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
     shown = {d.deployment: d for d in stats.deployments}
     assert shown["alpha/model-a"].cooldown_until_unix == 0
+
+
+@pytest.mark.parametrize("keepalive", [b": OPENROUTER PROCESSING\n\n", b"data:\n\n"])
+async def test_a_keep_alive_is_the_upstreams_sign_of_life(
+    fake: FakeUpstream, keepalive: bytes
+) -> None:
+    # OpenRouter's comments while a model queues or reasons before its first words: the
+    # first-chunk window starts again at each (UPSTREAM_ALIVE), as at Anthropic's `ping`.
+    fake.state.set_scenario(Scenario(content="one two", between_events=keepalive.decode()))
+    params, _ = chat_params_from_openai(
+        {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    )
+    http = create_http_client(HttpConfig())
+    config = ProviderConfig(base_url=fake.base_url, keys=["sk-or"])  # type: ignore[list-item]
+    adapter = OpenAIAdapter("openrouter", config, http, SYSTEM_CLOCK)
+    async with http, adapter.stream_chat(ChatCall("m", "sk-or", params, 5.0)) as chunks:
+        received = [chunk async for chunk in chunks]
+    assert any(chunk is UPSTREAM_ALIVE for chunk in received)
+    said = [c for c in received if c is not UPSTREAM_ALIVE]
+    assert "".join(c.choices[0].delta.text for c in said if c.choices) == "one two"
