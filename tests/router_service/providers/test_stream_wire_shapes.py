@@ -76,8 +76,29 @@ XAI_TOO_LONG = {
 }
 
 
+VLLM_TOO_LONG = {
+    "object": "error",
+    "message": "The decoder prompt (length 9000) is longer than the maximum model length of "
+    "8192. Make sure that `max_model_len` is no smaller than the number of text tokens.",
+    "type": "BadRequestError",
+    "param": None,
+    "code": 400,
+}
+TGI_TOO_LONG = {
+    "error": "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 8192. "
+    "Given: 9000 `inputs` tokens and 100 `max_new_tokens`",
+    "error_type": "validation",
+}
+
+
 @pytest.mark.parametrize(
-    ("status", "body"), [(500, {"error": LLAMA_CPP_TOO_LONG}), (400, XAI_TOO_LONG)]
+    ("status", "body"),
+    [
+        (500, {"error": LLAMA_CPP_TOO_LONG}),
+        (400, XAI_TOO_LONG),
+        (400, VLLM_TOO_LONG),
+        (422, TGI_TOO_LONG),
+    ],
 )
 async def test_a_prompt_over_a_servers_context_goes_to_the_next_deployment(
     fake: FakeUpstream, start_router: StartRouter, status: int, body: dict[str, object]
