@@ -166,3 +166,17 @@ async def test_a_key_whose_provider_is_unchanged_keeps_its_backoff_across_a_relo
     await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
     clock.advance(15)
     assert await router.runtime.prober.tick() == 0  # still at its backoff of 1000s
+
+
+async def test_a_lowered_probe_ceiling_applies_to_a_backed_off_key_at_once(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """`key_health` reloads: the operator who lowers `probe_max_s` for a key probed every
+    1000s has it probed by the new rules, not after the probe scheduled by the old ones."""
+    config, router, clock = await _backed_off(fake, start_router)
+
+    config["key_health"] = {"probe_initial_s": 10, "probe_max_s": 20}
+    await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+    assert await router.runtime.prober.tick() == 0  # the store's disable, adopted afresh
+    clock.advance(15)
+    assert await router.runtime.prober.tick() == 1
