@@ -158,27 +158,15 @@ _REMOTE_PARENT = b"\x85\x01" + _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE)
 
 
 def _events(events: Sequence[Event]) -> bytes:
-    return b"".join([_event(e) for e in events])
-
-
-def _event(e: Event) -> bytes:
-    """One `Span.Event` field. The SDK's `Event` (ours make them) read by its slots, not its
-    four properties (a Python call each; its `dropped_attributes` an ABC check too)."""
-    if type(e) is Event and type(e._attributes) is dict:
-        timestamp, name, attributes, dropped = e._timestamp, e._name, e._attributes, 0
-    else:
-        timestamp, name, attributes, dropped = (
-            e.timestamp,
-            e.name,
-            e.attributes,
-            e.dropped_attributes,
+    return b"".join(
+        _len_field(
+            b"\x5a",
+            (b"\x09" + _FIXED64(e.timestamp) if e.timestamp else b"")
+            + _str_field(b"\x12", e.name)
+            + _attributes(b"\x1a", e.attributes)
+            + _uint_field(b"\x20", e.dropped_attributes),
         )
-    return _len_field(
-        b"\x5a",
-        (b"\x09" + _FIXED64(timestamp) if timestamp else b"")
-        + _str_field(b"\x12", name)
-        + _attributes(b"\x1a", attributes)
-        + _uint_field(b"\x20", dropped),
+        for e in events
     )
 
 
