@@ -129,3 +129,15 @@ async def test_a_field_given_by_both_names_is_refused(http: httpx.AsyncClient) -
     error = answer.json()["error"]
     assert error["status"] == "INVALID_ARGUMENT"
     assert "systemInstruction" in error["message"] and "system_instruction" in error["message"]
+
+
+async def test_a_body_nested_too_deep_is_refused_not_failed(http: httpx.AsyncClient) -> None:
+    """As deep as the JSON parser takes (1000 levels), where reading the names one level at a
+    time would run out of stack: a 400, as Google's own parser refuses past its depth."""
+    depth = 1000
+    nested = b"[" * depth + b"]" * depth
+    body = b'{"contents": [{"parts": [{"text": "hi"}]}], "tools": ' + nested + b"}"
+    path = "/v1beta/models/chain:generateContent"
+    answer = await http.post(path, content=body, headers=HEADERS)
+    assert answer.status_code == 400, answer.text
+    assert "nested more than 100 levels" in answer.json()["error"]["message"]

@@ -26,12 +26,23 @@ _OWN_JSON = frozenset(
 )
 # Fields whose value is a map: its keys are the caller's names, its values messages.
 _MAPS = frozenset({"properties"})
+# How deep a body's messages and lists may nest: what Google's proto parser reads (its
+# recursion limit, 100); deeper would exhaust Python's stack here (a 500, not a 400).
+MAX_DEPTH = 100
 
 
 def camel_case(value: Any) -> Any:
-    """`value` with every field name lowerCamelCase (a name given both ways: 400)."""
+    """`value` with every field name lowerCamelCase (a name given both ways: 400; a body
+    nested deeper than Google's parser reads, `MAX_DEPTH`: 400)."""
+    return _walk(value, 0)
+
+
+def _walk(value: Any, depth: int) -> Any:
+    if depth > MAX_DEPTH:
+        message = f"The body is nested more than {MAX_DEPTH} levels deep."
+        raise InvalidRequestError(message)
     if isinstance(value, list):
-        return [camel_case(item) for item in value]
+        return [_walk(item, depth + 1) for item in value]
     if not isinstance(value, dict):
         return value
     out: dict[str, Any] = {}
@@ -45,9 +56,9 @@ def camel_case(value: Any) -> Any:
         if name in _OWN_JSON:
             out[name] = item
         elif name in _MAPS and isinstance(item, dict):
-            out[name] = {k: camel_case(v) for k, v in item.items()}
+            out[name] = {k: _walk(v, depth + 2) for k, v in item.items()}
         else:
-            out[name] = camel_case(item)
+            out[name] = _walk(item, depth + 1)
     return out
 
 
