@@ -95,3 +95,25 @@ async def test_a_call_an_upstream_refused_keeps_its_rpm_place(
         await router.stub.Media(rerank(model), metadata=bearer(KEY))
     assert limited_call.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert len(fake.state.calls()) == RPM  # the caller's rpm held it back
+
+
+@pytest.mark.parametrize("limits", [{"rpm": RPM}, {"rpm": RPM, "tpm": 100_000}])
+async def test_a_stream_an_upstream_refused_keeps_its_rpm_place(
+    fake: FakeUpstream, start_router: StartRouter, limits: dict[str, int]
+) -> None:
+    # The Responses API's 400 naming logprobs: an UNSUPPORTED_INPUT, so the caller's 400, but a
+    # call was made (rpm counted only: no settlement; with tpm: `Used`'s).
+    config = guarded_config(fake.base_url, client("alice", KEY, **limits))
+    hosted = {"provider": "alpha", "model": "house-reasoner", "api": "responses"}
+    config["models"]["reasoner"] = {"deployments": [hosted]}
+    router = await start_router(config, clock=ManualClock())
+    said = {"message": "logprobs are not supported with this model", "param": "logprobs"}
+    fake.state.set_scenario(Scenario(status=400, error_body={"error": said}))
+    params = chat("reasoner", logprobs=True).params
+    for _ in range(RPM):
+        streamed = router.stub.ChatStream(pb.ChatStreamRequest(params=params), metadata=bearer(KEY))
+        await _refused(anext(aiter(streamed)))
+    assert len(fake.state.calls()) == RPM
+    with pytest.raises(grpc.aio.AioRpcError) as limited:
+        await router.stub.Chat(chat(), metadata=bearer(KEY))
+    assert limited.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
