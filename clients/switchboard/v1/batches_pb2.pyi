@@ -276,20 +276,26 @@ class UploadFileRequest(_message.Message):
     FILENAME_FIELD_NUMBER: _builtins.int
     PURPOSE_FIELD_NUMBER: _builtins.int
     CONTENT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AFTER_S_FIELD_NUMBER: _builtins.int
     filename: _builtins.str
     purpose: _builtins.str
     """"batch" (JSON lines, at most `files.max_file_bytes`) or "user_data"."""
     content: _builtins.bytes
+    expires_after_s: _builtins.int
+    """Seconds after it is made that the file expires (OpenAI's `expires_after`, anchored at
+    "created_at"): 3600 to 2592000, never past `files.ttl_s`; 0: `files.ttl_s`.
+    """
     def __init__(
         self,
         *,
         filename: _builtins.str = ...,
         purpose: _builtins.str = ...,
         content: _builtins.bytes = ...,
+        expires_after_s: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "filename", b"filename", "purpose", b"purpose"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "expires_after_s", b"expires_after_s", "filename", b"filename", "purpose", b"purpose"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
