@@ -28,7 +28,7 @@ from ._errors import EdgeError
 from ._form import read_upload_form
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata
-from ._numbers import whole_number
+from ._numbers import shown_number, whole_number
 from ._openapi import ERRORS, json_operation
 from ._state import edge_state
 
@@ -201,12 +201,12 @@ def _expires_after_s(fields: dict[str, Any]) -> int:
 def _limit(value: str | None, most: int) -> int:
     if value is None:
         return 0  # the router's default
-    # ASCII digits only: "²" is a digit to isdigit() and no number to int().
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
+    number = whole_number(value)
+    if number is None or not 1 <= number <= most:
         raise EdgeError(
             400,
-            f"Invalid 'limit': {value!r}. It must be an integer from 1 to {most}.",
+            f"Invalid 'limit': {shown_number(value)}. It must be an integer from 1 to {most}.",
             code="invalid_value",
             param="limit",
         )
-    return int(value)
+    return number

@@ -8,6 +8,7 @@ import time
 
 import openai
 import pytest
+from openai.types.file_create_params import ExpiresAfter
 
 from router_service.clock import ManualClock
 from tests.e2e.test_batches_sdk import Open, open_batches
@@ -20,7 +21,7 @@ HOUR_S = 3600
 async def test_a_file_expires_after_what_its_upload_asked(open_batches: Open) -> None:
     clock = ManualClock(time.time())
     _, sdk, _ = await open_batches(clock=clock)
-    asked = {"anchor": "created_at", "seconds": HOUR_S}
+    asked: ExpiresAfter = {"anchor": "created_at", "seconds": HOUR_S}
     short = await sdk.files.create(file=("a.txt", b"x"), purpose="user_data", expires_after=asked)
     default = await sdk.files.create(file=("b.txt", b"y"), purpose="user_data")
     assert short.expires_at == short.created_at + HOUR_S
