@@ -70,22 +70,20 @@ class StoredFiles:
             raise InvalidRequestError(
                 f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
             )
-        ttl_s = self._asked_ttl_s(request.expires_after_s)
+        ttl_s = self.asked_ttl_s(request.expires_after_s, "expires_after.seconds")
         return await self.keep(
             client, request.filename, request.purpose, request.content, ttl_s=ttl_s
         )
 
-    def _asked_ttl_s(self, expires_after_s: int) -> float:
-        """How long to keep an upload that asked to expire `expires_after_s` after it is made
-        (0: as long as files are kept), never longer than files are (`files.ttl_s`)."""
+    def asked_ttl_s(self, expires_after_s: int, param: str) -> float:
+        """How long to keep a file asked to expire `expires_after_s` after it is made (0: as
+        long as files are kept), never longer than files are (`files.ttl_s`); `param`: the
+        request's field asking."""
         if not expires_after_s:
             return self._config.ttl_s
         least, most = _EXPIRES_AFTER_S
         if not least <= expires_after_s <= most:
-            raise InvalidRequestError(
-                f"`expires_after.seconds` must be {least} to {most}.",
-                param="expires_after.seconds",
-            )
+            raise InvalidRequestError(f"`{param}` must be {least} to {most}.", param=param)
         return min(float(expires_after_s), self._config.ttl_s)
 
     async def keep(

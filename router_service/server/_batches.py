@@ -104,6 +104,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
         _check(request)
         self._refuse_past_waiting(runtime, client)
         metadata = checked_metadata(request.metadata_json)
+        # Checked now, used as its files are written.
+        runtime.files.asked_ttl_s(request.output_expires_after_s, "output_expires_after.seconds")
         found = await runtime.files.content(client, request.input_file_id, "input_file_id")
         if found.file.purpose != "batch":
             raise InvalidRequestError(
@@ -125,6 +127,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
             errors=errors,
             metadata_json=metadata,
             request_counts=bpb.BatchRequestCounts(total=len(lines)),
+            output_expires_after_s=request.output_expires_after_s,
         )
         if errors:
             await runtime.batches.begin(client, batch)

@@ -11,7 +11,7 @@ import pytest
 from openai.types.file_create_params import ExpiresAfter
 
 from router_service.clock import ManualClock
-from tests.e2e.test_batches_sdk import Open, open_batches
+from tests.e2e.test_batches_sdk import Open, chat_line, jsonl, open_batches
 
 __all__ = ["open_batches"]  # the fixture, used here
 
@@ -52,3 +52,31 @@ async def test_an_expiry_policy_openai_refuses_is_a_400_naming_its_field(
                 expires_after=policy,  # type: ignore[arg-type]
             )
         assert refused.value.param == field, policy
+
+
+async def test_a_batchs_output_files_expire_after_what_its_create_asked(
+    open_batches: Open,
+) -> None:
+    router, sdk, _ = await open_batches()
+    content = jsonl(chat_line("ok"), chat_line("no", model="nowhere"))
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        output_expires_after={"anchor": "created_at", "seconds": 2 * HOUR_S},
+    )
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await sdk.batches.retrieve(batch.id)
+    assert done.output_file_id and done.error_file_id
+    for file_id in (done.output_file_id, done.error_file_id):
+        kept = await sdk.files.retrieve(file_id)
+        assert kept.expires_at == kept.created_at + 2 * HOUR_S
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.batches.create(
+            input_file_id=uploaded.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            output_expires_after={"anchor": "created_at", "seconds": 10},
+        )
+    assert refused.value.param == "output_expires_after.seconds"
