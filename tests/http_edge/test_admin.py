@@ -154,6 +154,24 @@ async def test_the_page_and_its_assets_carry_no_data(opened: tuple[RouterHandle,
     assert (await get(edge, "/admin/static/..%2F_admin.py")).status_code == 404
 
 
+async def test_the_page_cannot_be_framed_or_run_foreign_code(
+    opened: tuple[RouterHandle, Edge],
+) -> None:
+    """The tab holds the admin token: the page and its assets forbid framing, inline or foreign
+    scripts, requests to other origins and content sniffing (the browser test renders it so)."""
+    _, edge = opened
+    for path in ("/admin", "/admin/static/admin.js", "/admin/static/admin.css"):
+        headers = (await get(edge, path)).headers
+        policy = dict(
+            part.strip().split(" ", 1) for part in headers["content-security-policy"].split(";")
+        )
+        assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+        assert policy["script-src"] == "'self'" and policy["connect-src"] == "'self'"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["cache-control"] == "no-store"
+
+
 async def test_without_an_admin_token_there_are_no_admin_routes(
     router: RouterHandle, start_edge: StartEdge
 ) -> None:
