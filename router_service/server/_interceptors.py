@@ -128,8 +128,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 try:
                     response = await behavior(request, context)
                 except BaseException as error:
-                    if admission.counts_tokens and refused_as_invalid(error):
-                        await uncut(admission.settle(0))  # see `_stream`
+                    if admission.counted and refused_as_invalid(error):
+                        await uncut(admission.give_back())  # see `_stream`
                     raise
                 if admission.rate_status is not None or admission.guardrails:
                     _tell_route(rule, response, admission)
@@ -154,9 +154,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 used = Used(rule, request) if admission.counts_tokens else None
                 # Told once, on the route event: the caller's standing, the guardrails.
                 untold = admission.rate_status is not None or bool(admission.guardrails)
+                sent = False  # for a call counted in rpm only (no `used`): whether it answered
                 try:
                     async with aclosing(behavior(request, context)) as events:
                         async for message in events:
+                            sent = True
                             if used is not None:
                                 used.see(message)
                             if untold and _tell_route(rule, message, admission):
@@ -164,8 +166,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                             yield message
                             del message  # not held while the stream waits for its next
                 except BaseException as error:
-                    if used is not None and refused_as_invalid(error):
-                        used.refuse()
+                    if refused_as_invalid(error):
+                        if used is not None:
+                            used.refuse()
+                        elif admission.counted and not sent:  # its rpm place only
+                            await uncut(admission.give_back())
                     raise
                 finally:
                     # Also when the caller left or the call failed, and to its end: a task can
@@ -291,8 +296,10 @@ class Used:
         self._refused = True
 
     async def settle(self, admission: Admission) -> None:
-        if self._cached or (self._refused and not self._reported and not self._relayed):
+        if self._cached:
             await admission.settle(0)
+        elif self._refused and not self._reported and not self._relayed:
+            await admission.give_back()  # its rpm place too: it reached no upstream
         elif self._reported:
             await admission.settle(self._reported, self._cost)
         elif self._relayed and self._rule.prompt is not None:

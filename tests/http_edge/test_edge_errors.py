@@ -140,10 +140,10 @@ def dead_target() -> Iterator[str]:
 async def test_router_down_is_503(
     start_edge: EdgeFactory, dead_target: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    edge = await start_edge(router_target=dead_target)
+    edge = await start_edge(router_target=dead_target, router_ready_wait_s=0.01)
     async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
         # At once: a read spends the client's retries of reads no router took (~5 s), a chat
-        # its wait for a connection (~3 s).
+        # its wait for a connection (a moment: `router_ready_wait_s`).
         chat, stream, ready, alive = await asyncio.gather(
             client.post(CHAT, json=BODY),
             client.post(CHAT, json={**BODY, "stream": True}),
