@@ -224,7 +224,7 @@ async def _as_call(
             answered = await answer()
         except BaseException as error:
             if refused_as_invalid(error):  # as the interceptor: it used nothing
-                used.refuse()
+                used.refuse(error)
                 await used.settle(admission)
             raise
         used.see(answered)
