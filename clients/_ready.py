@@ -168,6 +168,7 @@ class SyncReadyGate:
         self._core: Any = getattr(channel, "_channel", None)  # grpc._channel.Channel's Core one
         self._bound_s = bound_s
         self._closed = False
+        self._replaced = False  # `use_credentials`: a call waiting goes to the new channel
         self.waiting = 0  # calls waiting now (a count: one attribute, no lock)
 
     def _state(self, try_to_connect: bool) -> int:
@@ -195,10 +196,13 @@ class SyncReadyGate:
         try:
             while state not in (_CORE_READY, _CORE_SHUTDOWN) and time.time() < started + limit:
                 # In slices, as grpc's own polling thread: closing a channel blocks until a
-                # watch on it ends, so the client's close would wait out the whole bound.
+                # watch on it ends, so the client's close would wait out the whole bound, and a
+                # rotation (`close(replaced=True)`) is seen within a slice.
                 ends = min(started + limit, time.time() + _WATCH_SLICE_S)
                 with contextlib.suppress(ValueError):  # closed meanwhile: read as SHUTDOWN
                     self._core.watch_connectivity_state(state, ends)
+                if self._replaced:  # sent now, as the async gate's, on the new channel
+                    break
                 state = _CORE_SHUTDOWN if self._closed else self._state(False)
         finally:
             self.waiting -= 1
@@ -216,8 +220,10 @@ class SyncReadyGate:
 
     def close(self, *, replaced: bool = False) -> None:
         """Before its channel closes (which ends a wait): the calls waiting end CANCELLED; none
-        when `replaced` (`use_credentials`: the channel stays open)."""
+        when `replaced` (`use_credentials`: the channel stays open, and a call waiting stops
+        waiting on it and goes on the new channel, whose state says whether it is sent once)."""
         self._closed = not replaced
+        self._replaced = replaced
 
 
 def _retrieved(watch: asyncio.Task[None]) -> None:

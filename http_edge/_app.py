@@ -194,6 +194,7 @@ def _own_client(
         settings.router_target if local is None else IN_PROCESS,
         credentials=credentials,
         max_message_bytes=_message_limit(settings),
+        ready_wait_s=settings.router_ready_wait_s,
         observer=client_observer(in_process=local is not None),
         channel=None if local is None else LocalChannel(local),
     )

@@ -28,18 +28,20 @@ async def run_router(args: argparse.Namespace, early: EarlySighup) -> None:
     without_httpx_cli()
     from router_service.config import load_config
     from router_service.runtime import Runtime
-    from router_service.server import RouterServer, reloading, serving_file
+    from router_service.server import RouterServer, file_digest, reloading, serving_file
 
+    loaded = file_digest(args.config)  # before it is read: a change from now on is reloaded
     config = load_config(args.config)
     _telemetry("switchboard-router", config)
     # The digest of the file alone: replicas that share it with other --port / --metrics-port
     # show as one config version.
-    serving_file(args.config)
+    serving_file(args.config, loaded)
     # Bound before the runtime is built (it connects to Redis): a port taken fails at once.
     with _metrics_listener(config, args.metrics_port):
         server = RouterServer(await Runtime.create(config), host=args.host, port=args.port)
         poll_s = config.server.reload_poll_s
-        async with server, reloading(server, args.config, poll_s=poll_s, early=early):
+        watching = reloading(server, args.config, poll_s=poll_s, early=early, loaded=loaded)
+        async with server, watching:
             await server.wait()
 
 
@@ -101,13 +103,14 @@ async def run_serve(args: argparse.Namespace, early: EarlySighup) -> None:
     without_httpx_cli()
     from router_service.config import load_config
     from router_service.runtime import Runtime
-    from router_service.server import RouterServer, serving_file
+    from router_service.server import RouterServer, file_digest, serving_file
 
+    loaded = file_digest(args.config)  # before it is read: a change from now on is reloaded
     config = load_config(args.config)
     _telemetry("switchboard", config)
     # Every port it listens on, before anything starts: one taken is one line, nothing left.
     check_listening(_listening(config, args.metrics_port))
-    serving_file(args.config)
+    serving_file(args.config, loaded)
     with _metrics_listener(config, args.metrics_port):
         server = RouterServer(await Runtime.create(config))
         await server.start()
@@ -120,32 +123,39 @@ async def run_serve(args: argparse.Namespace, early: EarlySighup) -> None:
                 server.address,
             )
 
-        await _router_and_edge(server, args.config, early, announce)
+        await _router_and_edge(server, args.config, early, announce, loaded)
 
 
 async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:
     """`serve`'s router and edge (stopped as `serve` stops them), with the fake upstream in
     front of them: started first, stopped last."""
     from router_service.config import load_config
+    from router_service.server import file_digest
 
     without_httpx_cli()
+    loaded = file_digest(args.config)  # before it is read: a change from now on is reloaded
     config: SwitchboardConfig = load_config(args.config)
     _telemetry("switchboard", config)
     fake = ("--fake-port", "127.0.0.1", args.fake_port)
     check_listening([*_listening(config), fake])
     scenarios = args.scenarios if os.path.exists(args.scenarios) else None  # noqa: ASYNC240
     with _metrics_listener(config):
-        await _dev(args.config, config, scenarios, args.fake_port, early)
+        await _dev(args.config, config, scenarios, args.fake_port, early, loaded)
 
 
 async def _dev(
-    path: str, config: SwitchboardConfig, scenarios: str | None, fake_port: int, early: EarlySighup
+    path: str,
+    config: SwitchboardConfig,
+    scenarios: str | None,
+    fake_port: int,
+    early: EarlySighup,
+    loaded: str | None,
 ) -> None:
     from router_service.fake_upstream import serving as fake_upstream
     from router_service.runtime import Runtime
     from router_service.server import RouterServer, serving_file
 
-    serving_file(path)
+    serving_file(path, loaded)
     async with fake_upstream("127.0.0.1", fake_port, scenarios):
         server = RouterServer(await Runtime.create(config))
         await server.start()
@@ -153,18 +163,23 @@ async def _dev(
         def announce() -> None:
             print_banner(config.edge.host, config.edge.port, server.address, config)
 
-        await _router_and_edge(server, path, early, announce)
+        await _router_and_edge(server, path, early, announce, loaded)
 
 
 async def _router_and_edge(
-    server: RouterServer, path: str, early: EarlySighup, announce: Callable[[], None]
+    server: RouterServer,
+    path: str,
+    early: EarlySighup,
+    announce: Callable[[], None],
+    loaded: str | None,
 ) -> None:
     """`serve`'s and `dev`'s one process, its router started: the edge on `edge.host:port`
     calling `server` in-process, until SIGTERM (`until_terminated`). The stop drains the edge
     first (its open requests finish on the router), then the router. A second stop during the
     edge's drain stops the router without grace (`serve_edge`'s `cut`): the open requests'
     calls end, so they answer at once, and the edge shuts down cleanly; during the router's,
-    it cuts that (`RouterServer.shutdown`)."""
+    it cuts that (`RouterServer.shutdown`). `loaded`: the file's digest as it was read
+    (`reloading`)."""
     import asyncio
 
     from http_edge import serve as serve_edge
@@ -175,7 +190,7 @@ async def _router_and_edge(
     try:
         # The file's router part reloads; its edge part applies on the next start.
         poll_s = config.server.reload_poll_s
-        async with reloading(server, path, poll_s=poll_s, early=early):
+        async with reloading(server, path, poll_s=poll_s, early=early, loaded=loaded):
             announce()
             local = server.in_process
             await serve_edge(

@@ -26,7 +26,7 @@ from router_service.engine import (
 )
 from router_service.errors import ModelNotFoundError
 from router_service.guardrails import Guardrails
-from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey
+from router_service.keys import KeyPool, KeyProber, ProbeFn, UpstreamKey, take_over
 from router_service.providers import ADAPTERS, ChatCall, ProviderAdapter, create_http_client
 from router_service.providers._reasoning_models import takes_reasoning
 from router_service.providers._responses_map import MIN_OUTPUT_TOKENS
@@ -273,6 +273,7 @@ class Runtime:
             issued_keys=self.issued_keys,
         )
         new.route_leases.adopt(self.route_leases)
+        take_over(new.pools, self.pools)  # before its prober starts: what this one knew of keys
         self._owns_http = self._owns_store = False
         self._hands_over_stats = same_routing
         return new

@@ -15,6 +15,7 @@ from typing import Any
 from clients.codec._responses_output import ResponseIds, envelope, response_to_openai
 from clients.codec._responses_request import ResponsesRequest
 from clients.codec._responses_stream import ResponseEventStream
+from clients.codec._responses_thinking import asks_encrypted
 from clients.switchboard.v1 import chat_pb2
 
 __all__ = [
@@ -85,8 +86,12 @@ def background_events(
 
 
 def _asked(queued: dict[str, Any], params: chat_pb2.ChatParams | None) -> chat_pb2.ChatParams:
-    """What a background answer is shaped by: the queued model, and the call's logprobs."""
+    """What a background answer is shaped by: the queued model, the call's logprobs, and its
+    `include` of `reasoning.encrypted_content` (Claude's signed thinking carried, as in the
+    foreground: without it the next turn's thinking is lost)."""
     asked = chat_pb2.ChatParams(model=str(queued.get("model", "")))
     if params is not None and params.HasField("logprobs"):
         asked.logprobs = params.logprobs
+    if params is not None and asks_encrypted(params):
+        asked.extra_json = params.extra_json
     return asked

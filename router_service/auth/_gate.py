@@ -121,6 +121,13 @@ class Admission:
     @property
     def counts_tokens(self) -> bool:
         """Whether the call's tokens are counted (a tpm limit or a budget) and not yet settled."""
+        ticket = self._ticket
+        return (ticket is not None and ticket.tpm) or self._budget is not None
+
+    @property
+    def counted(self) -> bool:
+        """Whether the call is counted anywhere (rpm, tpm or a budget), not yet settled: what
+        `give_back` would un-count."""
         return self._ticket is not None or self._budget is not None
 
     @property
@@ -147,6 +154,16 @@ class Admission:
             if at_least_estimate:  # no cost reported: the tokens seen at the estimate's rate
                 usd = budget.estimate_usd * (tokens / budget.estimate if budget.estimate else 1)
             await self._budgets.settle(budget, tokens, usd)
+
+    async def give_back(self, *, rpm: bool = True) -> None:
+        """The call was refused as invalid (`refused_as_invalid`): it generated nothing, so its
+        estimate in tpm and its budgets' estimate go back, and its place in rpm when it reached
+        no upstream (not `rpm`: an upstream refused it, a call was made); once."""
+        ticket, self._ticket = self._ticket, None
+        budget, self._budget = self._budget, None
+        await self._limits.give_back(ticket, rpm=rpm)
+        if budget is not None:
+            await self._budgets.settle(budget, 0, 0.0)
 
     async def renew_stream_slot(self, ttl_s: float) -> bool:
         """Keep the stream slot `ttl_s` more (a call that outlives the TTL it took it with);

@@ -43,14 +43,17 @@ _UNCOUNTED: tuple[None, None] = (None, None)
 
 
 class RateTicket:
-    """One admitted request's place in its caller's tpm window, to correct with real usage."""
+    """One admitted request's place in its caller's rate window: its tokens to correct with real
+    usage (`tpm`: counted against a tpm limit), and the request itself to give back when the
+    call is refused as invalid (it reached no upstream)."""
 
-    __slots__ = ("estimate", "resource", "window")
+    __slots__ = ("estimate", "resource", "tpm", "window")
 
-    def __init__(self, resource: str, window: int, estimate: int) -> None:
+    def __init__(self, resource: str, window: int, estimate: int, *, tpm: bool = True) -> None:
         self.resource = resource
         self.window = window
         self.estimate = estimate
+        self.tpm = tpm  # False: rpm only (its tokens are not counted, nor settled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,14 +145,23 @@ class CallerLimits:
                 rate_limit=status,
             )
         await self._store.release(resource, lease_id)
-        ticket = RateTicket(resource, grant.window, tokens) if caller.tpm is not None else None
-        return ticket, status
+        return RateTicket(resource, grant.window, tokens, tpm=caller.tpm is not None), status
 
     async def settle(self, ticket: RateTicket | None, used: int) -> None:
         """Replace the estimate by the tokens the call really used (when it said; 0: none, an
         answer from the response cache)."""
-        if ticket is not None and used >= 0 and used != ticket.estimate:
+        if ticket is not None and ticket.tpm and used >= 0 and used != ticket.estimate:
             await self._store.add_tokens(ticket.resource, ticket.window, used - ticket.estimate)
+
+    async def give_back(self, ticket: RateTicket | None, *, rpm: bool = True) -> None:
+        """Un-count a request refused as invalid: its place in rpm (unless not `rpm`: an
+        upstream refused it, a call was made) and its estimate in tpm (the store's negative
+        correction, in the window it was counted in; none once it has passed out of the
+        sliding minute)."""
+        if ticket is not None and (rpm or ticket.estimate):
+            await self._store.add_tokens(
+                ticket.resource, ticket.window, -ticket.estimate, requests=-1 if rpm else 0
+            )
 
     async def open_stream(self, caller: Caller, ttl_s: float) -> str | None:
         """Take a stream slot (None: the caller has no stream limit), or raise."""

@@ -6,8 +6,12 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from clients import checked_target
+from clients import READY_WAIT_S, checked_target
 from router_service.config._base import FilePath, Misplaced, Secret, _Strict
+
+# Past a minute a "wait for the router" is an outage held open, not a restart ridden out (and
+# the caller's own deadline, `request_timeout_s`, still ends it sooner).
+_MAX_READY_WAIT_S = 60.0
 
 
 class ServerTLSConfig(_Strict):
@@ -232,6 +236,15 @@ class EdgeConfig(_Strict):
         gt=0,
         description="Most client connections served at once (idle keep-alive ones count); a "
         "request on one more gets HTTP 503. Unset: no limit but the process's open files.",
+    )
+    router_ready_wait_s: float = Field(
+        default=READY_WAIT_S,
+        ge=0,
+        le=_MAX_READY_WAIT_S,
+        allow_inf_nan=False,
+        description="Longest a call that may not be sent twice (a chat, an upload…) waits for a "
+        "router connection when none is up (a lone router restarting), then 503 with "
+        "`x-should-retry: true`; 0: no wait. The edge's `RouterClient(ready_wait_s=)`.",
     )
     cors_origins: list[str] = Field(
         default_factory=list,

@@ -212,6 +212,8 @@ async def run_stream(
     for index, event in enumerate(to_send):
         if index:
             await sleep_ms(sc.chunk_interval_ms)
+            if sc.between_events is not None:
+                await resp.write(sc.between_events.encode())
         if index == sc.held_after_chunks:
             await call.state.gate(always=True)  # under way until the test releases it
         await resp.write(event)

@@ -162,6 +162,9 @@ class Scenario:
     empty_annotations: bool = False
     # A Responses stream's annotation events come after this many text deltas, not all of them.
     cite_after_deltas: int | None = None
+    # Written between every two events of a stream, as real streams carry them: a keep-alive
+    # (`: ping`, an empty `data:`), or llama.cpp's mid-stream `error: {...}` line.
+    between_events: str | None = None
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.
@@ -222,8 +225,6 @@ class Scenario:
     def stalls_forever_before_first_byte(self) -> bool:
         return self.stall_before_first_byte and self.stall_before_ms is None
 
-    # ---- presets -----------------------------------------------------------------------
-
     @classmethod
     def rate_limited(cls, retry_after: str | None = "1", **overrides: Any) -> Scenario:
         return cls(kind="rate_limited", status=429, retry_after=retry_after, **overrides)
@@ -260,8 +261,6 @@ class Scenario:
     @classmethod
     def stall(cls, **overrides: Any) -> Scenario:
         return cls(kind="stall", stall_before_first_byte=True, **overrides)
-
-    # ---- (de)serialisation -------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """Only non-default fields, so YAML/JSON stays readable and round-trips via from_dict."""

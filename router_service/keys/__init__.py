@@ -7,6 +7,7 @@ from router_service.keys._pool import KeyPool
 from router_service.keys._prober import KeyProber, ProbeFn
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot
+from router_service.keys._succession import take_over
 
 __all__ = [
     "DisableReason",
@@ -20,4 +21,5 @@ __all__ = [
     "Unavailable",
     "UpstreamKey",
     "fingerprint",
+    "take_over",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -36,6 +37,7 @@ class KeyLease:
         "_pool",
         "_released",
         "_settled",
+        "_share",
         "key",
         "model",
         "tokens",
@@ -62,6 +64,7 @@ class KeyLease:
         self.model = model
         self.window = window
         self.tokens = tokens  # the estimate counted against the key's tpm window
+        self._share = 1.0  # of its request's calls this attempt sends (`resumed`)
 
     @property
     def released(self) -> bool:
@@ -72,7 +75,21 @@ class KeyLease:
         if self._settled or self.key.tpm is None:
             return
         self._settled = True
+        if self._share != 1.0:  # the usage reported is the whole request's (`resumed`)
+            actual = math.ceil(actual * self._share)
         await self._pool._add_tokens(self, actual - self.tokens)
+
+    async def resumed(self, sent: int, of: int) -> None:
+        """This attempt sends only `sent` of its request's `of` calls (a failover that resumes a
+        split embedding: the others were answered under an earlier key): the key's tpm counts
+        their share of the request's estimate, and then of the usage reported for all (shares
+        by calls: the batches are of a size but the last)."""
+        if self.key.tpm is None or self._settled or not 0 < sent < of:
+            return
+        self._share = sent / of
+        share = math.ceil(self.tokens * self._share)
+        delta, self.tokens = share - self.tokens, share
+        await self._pool._add_tokens(self, delta)
 
     async def more_calls(self, calls: int, at_once: int) -> int:
         """`calls` more upstream calls made under this lease (an embeddings request sent as

@@ -69,7 +69,7 @@ class KeyPool(PoolNames):
         # a key cooling for one model may be free for another, whose requests must not wait
         # behind the first's. Bounded: a pool's models are the config's.
         self._queues: dict[str, ArrivalQueue] = {}
-        self._use_seq = itertools.count(1)
+        self.uses = itertools.count(1)  # orders `last_used`; a reload's pool goes on with it
         self._models_seen: dict[str, None] = {}
         # (model, key fingerprint) -> the lone key's `_health_names` (`_lease_only`).
         self._lone_names: dict[tuple[str, str], list[str]] = {}
@@ -153,7 +153,7 @@ class KeyPool(PoolNames):
     ) -> KeyLease:
         health = self.health[key.fingerprint]
         # A sequence number, not a time: ties cannot happen, whatever the clock does.
-        health.last_used = next(self._use_seq)
+        health.last_used = next(self.uses)
         health.in_flight += 1
         return KeyLease(self, key, model, lease_id, window=grant.window, tokens=tokens)
 

@@ -41,6 +41,11 @@ class CallSlots(Protocol):
         """`calls` of those `more_calls` counted were never made (the request failed first)."""
         ...
 
+    async def resumed(self, sent: int, of: int) -> None:
+        """Only `sent` of the request's `of` calls go under this lease (the others were
+        answered under an earlier one): its tokens count only their share."""
+        ...
+
 
 class Answered:
     """One request's batches answered, by index, across its attempts; kept only while the
@@ -92,7 +97,10 @@ async def in_order(
     answers kept there until all are in."""
     kept: dict[int, Any] = {} if answered is None else answered.answers
     todo = [i for i in range(len(calls)) if i not in kept]
-    slots = answered.slots if answered is not None and len(todo) > 1 else None
+    lease = answered.slots if answered is not None else None
+    if lease is not None and kept:  # a failover resuming: the new key is charged its share
+        await lease.resumed(len(todo), len(calls))
+    slots = lease if len(todo) > 1 else None
     if slots is not None:
         limit = 1 + await slots.more_calls(len(todo) - 1, min(limit, len(todo)) - 1)
     gate = asyncio.Semaphore(limit)

@@ -57,6 +57,15 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
             # Gemini: "The input token count (132478) exceeds the maximum number of tokens
             # allowed (131072)"; Anthropic: "input length and `max_tokens` exceed context limit".
             r"|exceeds the maximum number of tokens|exceed context limit"
+            # llama.cpp's server: type exceed_context_size_error, "the request exceeds the
+            # available context size" (a 500 in its first builds with it, a 400 since); xAI:
+            # "This model's maximum prompt length is 131072 but the request contains …".
+            r"|exceed_context_size|available context size|maximum prompt length"
+            # vLLM: "The decoder prompt (length 9000) is longer than the maximum model length of
+            # 8192"; Hugging Face TGI's 422: "`inputs` tokens + `max_new_tokens` must be <= 8192",
+            # "`inputs` must have less than 1024 tokens".
+            r"|longer than the maximum model length|`inputs` tokens \+ `max_new_tokens` must be"
+            r"|`inputs` must have less than"
             # OpenAI's 429 and Groq's 413 (code rate_limit_exceeded) for a request larger than
             # the key's whole tokens-per-minute budget: "Request too large for gpt-4o in
             # organization … on tokens per min (TPM): Limit 30000, Requested 36278". Resting

@@ -64,7 +64,7 @@ from router_service.providers._responses_stream import (
     with_error_headers,
 )
 from router_service.providers._responses_summaries import SummaryRefusals
-from router_service.providers._sse import json_events
+from router_service.providers._sse import KEEPALIVE, json_events
 from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, JsonObject, malformed
 
@@ -254,7 +254,7 @@ class OpenAIAdapter(HttpAdapter):
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
         """A Responses API stream as chat chunks; its failure events classified as errors."""
         events = ResponsesStream(model, int(self.clock.now()), keep_reasoning=keep_reasoning)
-        async for _, event in json_events(response):
+        async for _, event in json_events(response, alive=True):
             failed = failure_of_event(event)
             if failed is not None:
                 carried = failed.pop("headers", None)  # the upstream's own: not the caller's
@@ -386,7 +386,10 @@ class OpenAIAdapter(HttpAdapter):
     async def _chunks(
         self, response: httpx.Response
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
-        async for _, data in json_events(response):
+        async for _, data in json_events(response, alive=True):
+            if data is KEEPALIVE:
+                yield UPSTREAM_ALIVE
+                continue
             self.raise_if_wrapped(data, response.headers)
             try:
                 chunk = chunk_from_openai(data)

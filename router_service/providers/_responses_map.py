@@ -12,7 +12,8 @@ https://platform.openai.com/docs/api-reference/responses/create and the openai S
 - messages → `input` items: system and developer messages stay messages of their role; user
   text, image and file parts → `input_text`, `input_image`, `input_file`; assistant text → an
   assistant message of `output_text`; its `tool_calls` → `function_call` items (`call_id`);
-  tool messages → `function_call_output`. Audio parts have no Responses form: refused. Custom
+  tool messages → `function_call_output` (its text, or with an image or file its parts, as the
+  Responses API takes them). Audio parts have no Responses form: refused. Custom
   tools, their calls and the reasoning items an assistant message carries: _responses_custom.py.
 - `max_tokens` / `max_completion_tokens` → `max_output_tokens`; `reasoning_effort` →
   `reasoning: {effort, summary: "auto"}` (the summary is the answer's `reasoning_content`);
@@ -154,7 +155,7 @@ def input_items(messages: list[Any], *, reasoning: bool = True) -> list[JsonObje
             continue
         role = message.get("role")
         if role == "tool":
-            output = text_of(message.get("content"))
+            output = _tool_output(message.get("content"))
             call_id = str(message.get("tool_call_id", ""))
             kind = "custom_tool_call_output" if call_id in custom else "function_call_output"
             items.append({"type": kind, "call_id": call_id, "output": output})
@@ -167,6 +168,16 @@ def input_items(messages: list[Any], *, reasoning: bool = True) -> list[JsonObje
             parts = [_input_part(p) for p in parts_of(message.get("content"))]
             items.append({"type": "message", "role": str(role), "content": parts})
     return items
+
+
+def _tool_output(content: Any) -> str | list[JsonObject]:
+    """A tool message's content as a call output: its text, or, with an image or a file
+    among its parts, the parts themselves (the Responses API takes `input_text`,
+    `input_image` and `input_file` there: a tool's screenshot is not dropped)."""
+    parts = parts_of(content)
+    if all(part.get("type") == "text" for part in parts):
+        return text_of(content)
+    return [_input_part(part) for part in parts]
 
 
 def _assistant_items(

@@ -4,9 +4,10 @@ Follows the event-stream grammar of the HTML standard
 (https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation):
 lines end with CRLF, LF or CR, a leading byte-order mark is dropped, `data:` lines of one event
 are joined with newlines, `event:` names it, lines starting with `:` are comments, and a blank
-line dispatches the event. A last event without its blank line is still dispatched when the
-stream ends (providers cut streams short; the adapter decides if that is truncation). OpenAI's
-`data: [DONE]` sentinel ends the iteration.
+line dispatches the event (none when its data is empty: a proxy's `data:` keep-alive). A last
+event without its blank line is still dispatched when the stream ends (providers cut streams
+short; the adapter decides if that is truncation). OpenAI's `data: [DONE]` sentinel ends the
+iteration.
 
 The parser works on the response's bytes (`SseDecoder.feed`, synchronous) rather than on
 httpx's `aiter_lines()`: that is four async generators deep (lines, text, bytes, raw), each with
@@ -34,11 +35,20 @@ from router_service.providers._deadline import Bounded
 from router_service.providers._http import map_transport_errors
 from router_service.providers._lean_transport import body_parts
 
-__all__ = ["DONE", "SseDecoder", "SseEvent", "json_events"]
+__all__ = ["DONE", "KEEPALIVE", "SseDecoder", "SseEvent", "json_events"]
 
 DONE = b"[DONE]"
 _BOM = b"\xef\xbb\xbf"
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+# The data of an event whose one data line is empty: "If the data buffer is an empty string, set
+# the data buffer and the event type buffer to the empty string and return" (no event). Proxies
+# in front of OpenAI-compatible servers send `data:` (or `data: `) alone as a keep-alive.
+_EMPTY = [b""]
+# What `json_events(alive=True)` yields (as the event `""`, this very object: never changed) for
+# a received chunk that carried a keep-alive: a comment (OpenRouter's `: OPENROUTER PROCESSING`
+# while a model queues or reasons before its first words) or an empty `data:`. The upstream's
+# sign of life, which chat streams pass on as UPSTREAM_ALIVE (providers/_base.py).
+KEEPALIVE: dict[str, Any] = {}
 
 # After `[DONE]` only the stream's end is left to read. Reading it lets the connection go back to
 # the pool instead of being closed (a new TCP connection per stream otherwise); an upstream that
@@ -56,7 +66,7 @@ class SseEvent:
 class SseDecoder:
     """Incremental: `feed` each received chunk, `close` at the end of the stream."""
 
-    __slots__ = ("_data", "_event", "_first", "_pending", "_skip_lf")
+    __slots__ = ("_data", "_event", "_first", "_heard", "_pending", "_skip_lf")
 
     def __init__(self) -> None:
         self._pending = b""  # an incomplete line, carried to the next chunk
@@ -64,6 +74,7 @@ class SseDecoder:
         self._first = True  # the first line may carry a byte-order mark
         self._event = ""
         self._data: list[bytes] = []
+        self._heard = False  # a keep-alive since `heard` was last asked
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         if self._skip_lf and chunk:  # an empty chunk between CR and LF changes nothing
@@ -87,10 +98,15 @@ class SseDecoder:
         if self._pending:
             self._lines([self._pending], events)
             self._pending = b""
-        if self._data:
+        if self._data and self._data != _EMPTY:
             events.append(SseEvent(self._event, b"\n".join(self._data)))
         self._event, self._data = "", []
         return events
+
+    def heard(self) -> bool:
+        """Whether a keep-alive (a comment, an empty `data:`) came since the last call."""
+        heard, self._heard = self._heard, False
+        return heard
 
     def _lines(self, lines: list[bytes], events: list[SseEvent]) -> None:
         # One call for a chunk's lines, not one a line: an event has two (its data, a blank).
@@ -99,12 +115,15 @@ class SseDecoder:
                 self._first = False
                 line = line.removeprefix(_BOM)
             if not line:
-                if self._data:
+                if self._data == _EMPTY:
+                    self._heard = True
+                elif self._data:
                     events.append(SseEvent(self._event, b"\n".join(self._data)))
                 self._event, self._data = "", []
                 continue
             if line[:1] == b":":
-                continue  # a comment
+                self._heard = True  # a comment
+                continue
             field, _, value = line.partition(b":")
             if value[:1] == b" ":
                 value = value[1:]
@@ -112,10 +131,18 @@ class SseDecoder:
                 self._data.append(value)
             elif field == b"event":
                 self._event = value.decode("utf-8", "replace")
+            elif field == b"error":
+                # Not the standard's (which ignores it): llama.cpp's server (2025 builds) says a
+                # failure after its 200 as `error: {...}`. Read as the event `{"error": {...}}`,
+                # the wrapped error every adapter knows.
+                self._data.append(b'{"error":' + value + b"}")
 
 
-async def json_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    """(event name, JSON object) per event of a streaming response, until `[DONE]` or the end.
+async def json_events(
+    response: httpx.Response, *, alive: bool = False
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """(event name, JSON object) per event of a streaming response, until `[DONE]` or the end;
+    with `alive`, ("", KEEPALIVE) first for a received chunk that carried a keep-alive.
 
     Transport failures are translated (the response had started: a broken connection is a
     mid-stream failure); a payload that is not a JSON object is the upstream's fault."""
@@ -125,6 +152,8 @@ async def json_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict
         async for chunk in chunks:
             events = decoder.feed(chunk)
             del chunk  # nor its events nor their JSON held while the stream waits for more
+            if alive and decoder.heard():  # before its events: a `[DONE]` among them ends it
+                yield "", KEEPALIVE
             while events:
                 sse = events.pop(0)
                 if sse.data.strip() == DONE:

@@ -20,7 +20,7 @@ from router_service.providers._base import UPSTREAM_ALIVE, ProviderAdapter
 from router_service.providers._classify import classify_http_error
 from router_service.providers._http import map_transport_errors, send_upstream
 from router_service.providers._openai_media import is_json
-from router_service.providers._sse import json_events
+from router_service.providers._sse import KEEPALIVE, json_events
 from router_service.telemetry import ATTEMPT_CALL
 from router_service.telemetry._state import VERSION
 
@@ -294,7 +294,10 @@ class HttpAdapter(ProviderAdapter):
         mapped by `feed` into OpenAI chunk objects, which the codec parses. An event that maps
         to none (Anthropic's `ping` while Claude thinks with its thinking omitted, or runs a
         server tool) is the upstream's sign of life: UPSTREAM_ALIVE."""
-        async for _, event in json_events(response):
+        async for _, event in json_events(response, alive=True):
+            if event is KEEPALIVE:
+                yield UPSTREAM_ALIVE
+                continue
             self.raise_if_wrapped(event, response.headers)
             try:
                 chunks = [chunk_from_openai(c) for c in feed(event)]

@@ -64,9 +64,14 @@ class RoutingStats:
         counts[field] = counts.get(field, 0.0) + 1.0
         if ok and latency_s is not None:
             self.observe_latency(deployment, latency_s)
-        if self._clock.monotonic() - self._pending_since >= self._config.stats_flush_s:
+        # Closed (a reload changed `routing:`), no timer writes it later: a call that outlived
+        # the reload has its result written at once.
+        if (
+            self._closed
+            or self._clock.monotonic() - self._pending_since >= self._config.stats_flush_s
+        ):
             await self.flush()
-        elif self._timer is None and not self._closed:
+        elif self._timer is None:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self._config.stats_flush_s, self._flush_late)
 

@@ -115,12 +115,15 @@ def rate_limit_message(status: RateStatus) -> RateLimitStatus:
 def _failed_details(last: UpstreamFailure, provider: str) -> ErrorDetails:
     outcome = last.outcome
     if outcome in _PASSED_THROUGH and last.upstream_error is not None:
+        # The caller's to change, whatever status it came with: one said with a 5xx (llama.cpp's
+        # context error, a 500 in its first builds) is a 400, not a failure to retry.
+        status = last.upstream_status if last.upstream_status < 500 else 400
         return ErrorDetails(
-            code=_UPSTREAM_TO_GRPC.get(last.upstream_status, grpc.StatusCode.INVALID_ARGUMENT),
+            code=_UPSTREAM_TO_GRPC.get(status, grpc.StatusCode.INVALID_ARGUMENT),
             message=str(last.upstream_error.get("message") or last.message),
             reason=outcome.name,
             provider=provider,
-            upstream_status=last.upstream_status or None,
+            upstream_status=status or None,
             upstream_error=_openai_shaped(last.upstream_error, outcome),
         )
     throttled = outcome in (Outcome.RATE_LIMITED, Outcome.QUOTA_EXHAUSTED)

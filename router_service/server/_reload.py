@@ -4,7 +4,8 @@ A reload reads and validates the file again; a file that does not load changes n
 error is logged and the router keeps serving what it had). A file that loads becomes a new
 Runtime on the same state store and HTTP client (`Runtime.successor`): new calls see its
 providers, keys, models, callers, limits and guardrails; calls under way end as they began.
-What the store knows (disabled keys, cooldowns, sessions, leases in flight) stays known. A few
+What the store knows (disabled keys, cooldowns, sessions, leases in flight) stays known, and
+so does what this process knew of the keys the new file keeps (`keys.take_over`). A few
 settings shape the process itself and apply on the next start only; a reload that changes them
 says which.
 """
@@ -28,7 +29,15 @@ from router_service.telemetry import current, redact_secrets_of
 if TYPE_CHECKING:
     from router_service.server._server import RouterServer
 
-__all__ = ["changes", "reload_from", "reloading", "restart_only", "serving_file"]
+__all__ = [
+    "changes",
+    "file_digest",
+    "in_force",
+    "reload_from",
+    "reloading",
+    "restart_only",
+    "serving_file",
+]
 
 log = logging.getLogger("switchboard.router")
 
@@ -43,6 +52,17 @@ def restart_only(old: SwitchboardConfig, new: SwitchboardConfig) -> list[str]:
     """The changed settings a reload cannot apply (they keep their old values until a restart)."""
     socket = [f"server.{name}" for name in _SERVER_SOCKET if _differs(old.server, new.server, name)]
     return socket + [name for name in _PROCESS_SECTIONS if _differs(old, new, name)]
+
+
+def in_force(old: SwitchboardConfig, new: SwitchboardConfig) -> SwitchboardConfig:
+    """`new` as the process runs it: with `old`'s values of the settings only a restart applies
+    (what the runtime reads of them, GetServerInfo's state backend, a stopped batch handed over
+    on a shared store or failed, must say what the process does, not what it will do)."""
+    server = new.server.model_copy(
+        update={name: getattr(old.server, name) for name in _SERVER_SOCKET}
+    )
+    kept = {name: getattr(old, name) for name in _PROCESS_SECTIONS}
+    return new.model_copy(update={"server": server, **kept})
 
 
 def _differs(old: object, new: object, name: str) -> bool:
@@ -127,16 +147,20 @@ async def reloading(
     *,
     poll_s: float | None = None,
     early: _Remembered | None = None,
+    loaded: str | None = None,
 ) -> AsyncIterator[None]:
     """While inside, SIGHUP reloads `path` into `server`, and with `poll_s` so does a change of
     the file's content, checked that often (a Kubernetes ConfigMap changes under a running pod
     without a signal). One reload at a time; asked again during one, one more follows. A file
     that fails to load is not tried again until it changes or SIGHUP asks. A SIGHUP that `early`
     remembered from the start-up reloads at once. The signal is not watched on Windows, nor
-    outside the main thread."""
+    outside the main thread. `loaded`: the digest of the file as the router read it at its
+    start (`file_digest` taken before `load_config`): a change written while it started (a
+    ConfigMap updated then) is polled as one; unset, the file as it is now counts as served."""
     loop = asyncio.get_running_loop()
     wanted = asyncio.Event()
-    server.record.loaded(_digest(Path(path)), server.runtime.clock.now())
+    served = loaded if loaded is not None else _digest(Path(path))
+    server.record.loaded(served, server.runtime.clock.now())
     for outcome in ("ok", "failed"):  # from 0: the first failure is an increase (telemetry/_zeros)
         current().metrics.config_reloads.add(0, {"outcome": outcome})
 
@@ -148,7 +172,7 @@ async def reloading(
 
     tasks = [loop.create_task(reloads())]
     if poll_s is not None:
-        tasks.append(loop.create_task(_watch(Path(path), poll_s, wanted)))
+        tasks.append(loop.create_task(_watch(Path(path), poll_s, wanted, served)))
     installed = False
     with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
         loop.add_signal_handler(signal.SIGHUP, wanted.set)
@@ -172,10 +196,10 @@ def _too_late() -> None:
     log.warning("SIGHUP ignored: the router is stopping")
 
 
-async def _watch(path: Path, poll_s: float, wanted: asyncio.Event) -> None:
-    """Set `wanted` whenever the content of `path` differs from what it was at the last check
-    (a file being replaced, briefly missing, is skipped until it is back)."""
-    seen = _digest(path)
+async def _watch(path: Path, poll_s: float, wanted: asyncio.Event, seen: str | None) -> None:
+    """Set `wanted` whenever the content of `path` differs from what it was at the last check,
+    the first time from `seen` (a file being replaced, briefly missing, is skipped until it is
+    back)."""
     while True:
         await asyncio.sleep(poll_s)
         now = _digest(path)
@@ -184,11 +208,18 @@ async def _watch(path: Path, poll_s: float, wanted: asyncio.Event) -> None:
             wanted.set()
 
 
-def serving_file(path: str | Path) -> None:
+def serving_file(path: str | Path, digest: str | None = None) -> None:
     """Publish which file the router serves (`switchboard.config.info`, by digest): replicas
-    that should agree and do not show as several series."""
-    digest = _digest(Path(path))
+    that should agree and do not show as several series. `digest`: the file's as it was read
+    (`file_digest`); unset, as it is now."""
+    digest = digest if digest is not None else _digest(Path(path))
     current().metrics.config_digest = None if digest is None else digest[:12]
+
+
+def file_digest(path: str | Path) -> str | None:
+    """The SHA-256 of the file's content (None when it cannot be read): taken before the
+    router reads the file at its start, it names what the router serves (`reloading`)."""
+    return _digest(Path(path))
 
 
 def _digest(path: Path) -> str | None:

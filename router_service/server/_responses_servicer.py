@@ -58,6 +58,8 @@ class ResponsesServicer(ServicerHooks):
             validate_chat(params)
             if not params.model:
                 raise InvalidRequestError("`model` is required.", param="chat.params.model")
+            # An unknown model is the 404 a Chat call gets, now: not a job queued to fail.
+            self.runtime.planner.resolve(params.model)
             # Its answer is screened as a Chat call's (the audit names this call, its peer).
             answers = self._answer_guard(client, params.model, "StartBackgroundResponse", context)
             return await self.jobs.start(self.runtime, client, request, answers)

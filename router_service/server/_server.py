@@ -29,7 +29,7 @@ from router_service.server._in_process import InProcessHandlers
 from router_service.server._interceptors import auth_interceptor
 from router_service.server._long_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
-from router_service.server._reload import restart_only
+from router_service.server._reload import in_force, restart_only
 from router_service.server._router_servicer import RouterServicer
 from router_service.server._server_info import ServingRecord
 from router_service.server._tls import CertificateFiles
@@ -205,7 +205,7 @@ class RouterServer:
                 raise ReplicaStoppingError("the router is stopping: nothing to reload")
             old = self.runtime
             pending = restart_only(old.config, config)
-            new = old.successor(config)
+            new = old.successor(in_force(old.config, config))
             self._router.runtime = self._admin.runtime = self.runtime = new
             self._auth.use(new.gate, stream_ttl_s=config.server.lease_ttl_s)
             self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start

@@ -224,7 +224,8 @@ class StateStore(ABC):
     async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
         """Correct the tokens counted for a grant once the real usage is known; `requests`:
         the calls made under the grant besides its own (an embeddings request sent as several),
-        counted in the same window (negative: calls counted so that were never made)."""
+        counted in the same window (negative: the un-count of calls counted that were never
+        made, or of a request refused as invalid: `requests=-1` with its tokens)."""
 
     @abstractmethod
     async def release(self, resource: str, lease_id: str) -> None:

@@ -166,3 +166,16 @@ async def test_closing_the_client_after_a_rotation_cancels_a_call_still_waiting(
                 await asyncio.to_thread(client.close)
                 await pending
     assert ended.value.grpc_code is grpc.StatusCode.CANCELLED
+
+
+async def test_a_call_waiting_when_the_credentials_rotate_goes_on_the_new_channel_at_once() -> None:
+    # No router comes: only the rotation ends the wait (the bound is out of reach), as the async
+    # gate's; the new channel (TLS, nothing listens) refuses it unsent.
+    with SyncRouterClient(f"127.0.0.1:{free_port()}", ready_wait_s=NEVER_S) as client:
+        pending = await _waiting(client, _chat)
+        client.use_credentials(grpc.ssl_channel_credentials())
+        with pytest.raises(RouterError) as refused:
+            async with asyncio.timeout(30):  # hang guard: the bound is out of reach
+                await pending
+    assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert not refused.value.details.maybe_run

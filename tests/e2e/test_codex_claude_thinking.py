@@ -19,6 +19,7 @@ from router_service.fake_upstream import (
 )
 from router_service.fake_upstream._anthropic import FAKE_SIGNATURE
 from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.background import settled
 from tests.e2e.codex_turns import OPENING, PATCH, config, fed_back, request, streamed
 
 IAM = f"{FAKE_AWS_ACCESS_KEY_ID}:{FAKE_AWS_SECRET_ACCESS_KEY}"
@@ -140,3 +141,25 @@ async def test_a_garbled_carried_thinking_is_a_400_naming_it(
 
     assert caught.value.body["param"] == "input[2].encrypted_content"  # type: ignore[index]
     assert fake.state.calls(model=CLAUDE) == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_background_turn_keeps_claude_thinking_as_the_foreground_one(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle, stream: bool
+) -> None:
+    fake.state.set_scenario(THINKS)
+    turn = request("codex-claude", OPENING, stream=stream) | {"store": True, "background": True}
+    started = await sdk.responses.create(**turn)
+    if stream:
+        events = [event async for event in started]
+        started = events[0].response
+        done = next(e.item for e in events if e.type == "response.output_item.done")
+        assert done.encrypted_content.startswith(THINKING_PREFIX)
+    first = await settled(sdk, started.id, router.server)
+
+    reasoning = first.output[0]
+    assert reasoning.type == "reasoning"
+    assert (reasoning.encrypted_content or "").startswith(THINKING_PREFIX)
+    fake.state.set_scenario(Scenario(content="Added hello.txt."))
+    await sdk.responses.create(**request("codex-claude", next_turn(first), stream=False))
+    assert claude_turn(fake)["content"][0] == SIGNED

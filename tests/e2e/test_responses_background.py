@@ -152,6 +152,18 @@ async def test_background_without_store_is_a_400(fake: FakeUpstream, open_stack:
     assert fake.state.count() == 0
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_unknown_model_is_a_404_at_once_as_in_the_foreground(
+    fake: FakeUpstream, open_stack: OpenStack, stream: bool
+) -> None:
+    router, sdk = await open_stack(max_background_per_client=1)
+    with pytest.raises(openai.NotFoundError) as caught:
+        await sdk.responses.create(model="nope", input="hi", background=True, stream=stream)
+    assert caught.value.code == "model_not_found" and caught.value.param == "model"
+    assert router.server.jobs.running == 0  # no job queued, none holding the client's one place
+    assert fake.state.count() == 0
+
+
 async def test_a_client_past_its_cap_of_running_jobs_gets_a_429(
     fake: FakeUpstream, open_stack: OpenStack
 ) -> None:

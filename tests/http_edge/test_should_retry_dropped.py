@@ -11,9 +11,11 @@ from typing import Any
 
 import openai
 import pytest
+from fastapi import FastAPI
 from openai.types.chat import ChatCompletionMessageParam
 
 from clients.switchboard.v1 import router_service_pb2 as rs
+from http_edge._state import EdgeState
 from tests.clients.test_retries import cut_proxy
 from tests.helpers import free_port
 from tests.http_edge.edge_messages import chunk, completion, route, summary
@@ -80,7 +82,8 @@ async def test_a_chat_no_router_could_take_is_retried(
     async def count(request: object) -> None:
         attempts.append(request)
 
-    edge = await start_edge(router_target=f"127.0.0.1:{free_port()}")  # nothing listens there
+    # Nothing listens there; each try waits a moment for a connection, not the default 3 s.
+    edge = await start_edge(router_target=f"127.0.0.1:{free_port()}", router_ready_wait_s=0.01)
     hooked = openai.DefaultAsyncHttpxClient(event_hooks={"request": [count]})  # the SDK's tries
     async with openai.AsyncOpenAI(
         base_url=f"{edge.base_url}/v1", api_key="sk-x", max_retries=1, http_client=hooked
@@ -90,3 +93,14 @@ async def test_a_chat_no_router_could_take_is_retried(
     assert caught.value.status_code == 503
     assert caught.value.response.headers["x-should-retry"] == "true"
     assert len(attempts) == 2  # each waited for a connection (bounded), then failed unsent
+
+
+async def test_the_edges_router_client_waits_as_long_as_its_setting_says(
+    start_edge: EdgeFactory,
+) -> None:
+    edge = await start_edge(router_ready_wait_s=0.25)
+    app = edge.server.config.app
+    assert isinstance(app, FastAPI)
+    state = app.state.edge
+    assert isinstance(state, EdgeState)
+    assert state.router()._ready_wait_s == 0.25  # what `ready_wait_s=` it was made with

@@ -133,3 +133,18 @@ def test_no_router_target_is_refused_by_the_config_check(target: str) -> None:
     """Not left to the edge's start, which failed with a traceback (an empty list)."""
     with pytest.raises(ConfigError, match="router target"):
         parse_edge_config(f"edge: {{router_target: {target}}}\n", source="c.yaml", env={})
+
+
+def test_the_edge_sets_how_long_a_call_waits_for_a_router_connection() -> None:
+    config = parse_edge_config("edge: {router_ready_wait_s: 0.5}\n", source="c.yaml", env={})
+    assert config.edge.router_ready_wait_s == 0.5
+    assert parse_edge_config("{}\n", env={}).edge.router_ready_wait_s == 3.0  # the clients'
+
+
+@pytest.mark.parametrize(
+    ("wait", "problem"),
+    [("-1", "greater than or equal to 0"), ("3600", "less than or equal to 60"), (".nan", "")],
+)
+def test_a_negative_or_absurd_router_ready_wait_is_refused(wait: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=rf"c.yaml:1: edge.router_ready_wait_s: .*{problem}"):
+        parse_edge_config(f"edge: {{router_ready_wait_s: {wait}}}\n", source="c.yaml", env={})

@@ -92,3 +92,20 @@ async def test_a_cancel_between_the_slots_taken_leaks_none(
     finally:
         await through.aclose()
         await direct.aclose()
+
+
+async def test_a_resumed_lease_counts_its_share_of_the_estimate_and_of_the_usage(
+    make_store: MakeStore,
+) -> None:
+    # Two of three calls sent under it (a failover resuming a split embedding): its tpm counts
+    # 2/3 of the request's 900 tokens, then 2/3 of the 600 reported for the whole request.
+    pool = pool_of(make_store, tpm=10_000)
+    lease = await pool.lease("m", tokens=900)
+    assert isinstance(lease, KeyLease)
+    name = pool.slot_name(lease.key)
+
+    await lease.resumed(2, 3)
+    assert await pool.store.rates([name]) == [RateCount(1, 600)]
+    await lease.settle_tokens(600)
+    assert await pool.store.rates([name]) == [RateCount(1, 400)]
+    await lease.release()

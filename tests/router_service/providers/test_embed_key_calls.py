@@ -150,3 +150,29 @@ async def test_calls_never_made_after_a_failure_leave_the_rpm(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await router.stub.Embed(request(["and another"]))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_resumed_failover_charges_the_new_key_only_the_share_it_sends(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # The request's estimate is 920 tokens (230 texts), each key's tpm 1,100, and the Gemini API
+    # reports no usage (the estimate stays). g-a answers the first batch, then 429; g-b sends
+    # the other two of three: it counts 2/3 of 920 (614), not 920, so a request of 400 more
+    # (100 texts) still fits there; g-a, still counting its 920, has no room for it.
+    keys = [{"key": k, "max_in_flight": 1, "tpm": 1100} for k in ("g-a", "g-b")]
+    router = await start_router(config(fake, keys), clock=ManualClock())
+    fake.state.hold()
+    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    fake.state.set_scenario(Scenario.rate_limited(times=1), key="g-a")  # its second call: 429
+    fake.state.release()
+    assert vectors(await embedding) == expected(TEXTS)
+    sent = fake.state.calls(path=BATCHES)
+    assert [(r.key, len(r.body["requests"])) for r in sent if r.key == "g-b"] == [
+        ("g-b", 100),
+        ("g-b", 30),
+    ]
+
+    response = await router.stub.Embed(request(TEXTS[:100]))  # 400 tokens: only g-b has room
+    assert vectors(response) == expected(TEXTS[:100])
+    assert fake.state.calls(path=BATCHES)[-1].key == "g-b"

@@ -321,3 +321,44 @@ async def test_a_sighup_while_the_router_starts_is_applied_once_it_serves(
         hanging_up.cancel()
         silent.close()
     assert "SIGHUP arrived while the router started" in started.log.read_text()
+
+
+async def test_a_file_changed_while_the_router_starts_is_polled_as_a_change(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """A ConfigMap updated while the router starts (no signal): the file it read is what it
+    serves, so the change is reloaded once it watches; taken as served, it never was. The start
+    is held at the router's first Redis ping, as above."""
+    pinged = asyncio.Event()
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        pinged.set()
+        await reader.read()
+        writer.close()
+
+    silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    state = {"backend": "redis", "url": f"redis://127.0.0.1:{port}/0", "socket_timeout_s": 2}
+    config = base_config(fake.base_url, state=state, server={"reload_poll_s": 0.05})
+
+    async def change_while_starting() -> None:
+        await pinged.wait()
+        config_path = tmp_path / "router.yaml"  # as router_process wrote it
+        solo = {**_solo_config(fake.base_url), "state": state}
+        solo["server"] = yaml.safe_load(config_path.read_text())["server"]
+        config_path.write_text(yaml.safe_dump(solo))
+
+    changing = asyncio.create_task(change_while_starting())
+    try:
+        async with router_process(config, tmp_path) as started:
+            await changing
+
+            async def solo_served() -> bool:
+                return "solo" in await started.models()
+
+            await eventually(solo_served, within=10, what="the file changed at the start served")
+            started.process.send_signal(signal.SIGTERM)
+            assert await started.exit_code() == 0
+    finally:
+        changing.cancel()
+        silent.close()

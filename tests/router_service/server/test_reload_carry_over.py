@@ -1,0 +1,117 @@
+"""What a config reload carries over from the runtime it replaces (`Runtime.successor`): what
+this router knew of a kept key's health beyond the store's deadlines (half-open recovery, probe
+backoff, last outcome: keys/_health.py), the results of the calls that outlived it, and the
+settings only a restart applies (the process runs on them until then)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import grpc
+import pytest
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.config import SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.helpers import eventually
+from tests.router_service.server.processes import params, read_events
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _one_alpha_key(fake_url: str) -> dict[str, Any]:
+    """`solo` on alpha's one key, with no wait for it: a call it cannot take is refused."""
+    config = base_config(fake_url)
+    config["providers"]["alpha"].update(keys=["sk-alpha-1"], queue_timeout_s=0)
+    config["models"] = {"solo": {"deployments": [{"provider": "alpha", "model": "model-a"}]}}
+    return config
+
+
+async def _alpha_key(router: RouterHandle) -> admin_pb.KeyStatus:
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="alpha"))
+    (key,) = listed.keys
+    status: admin_pb.KeyStatus = key
+    return status
+
+
+async def _recovered(fake: FakeUpstream, router: RouterHandle, clock: ManualClock) -> None:
+    """alpha's key refused (disabled), then probed back: half-open, one call at a time."""
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="sk-alpha-1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    fake.state.clear_scenarios()
+    clock.advance(router.runtime.config.key_health.probe_initial_s * 1.5)  # its jitter's longest
+    assert await router.runtime.prober.tick() == 1
+
+
+async def test_a_half_open_key_stays_half_open_across_a_reload(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = _one_alpha_key(fake.base_url)
+    clock = ManualClock(time.time())
+    router = await start_router(config, clock=clock)
+    await _recovered(fake, router, clock)
+    await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+
+    assert (await _alpha_key(router)).last_outcome == "AUTH_INVALID"
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    first = router.stub.ChatStream(pb.ChatStreamRequest(params=params("solo")))
+    try:
+        assert (await anext(aiter(first))).route.deployment == "alpha/model-a"
+        # The recovering key takes one call at a time, as it did before the reload.
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    finally:
+        fake.state.release()
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert (await read_events(first))[-1] == "summary"
+    assert await router.leases_held() == 0
+
+
+async def _counted(router: RouterHandle) -> dict[str, tuple[int, int]]:
+    stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
+    return {d.deployment: (d.successes, d.failures) for d in stats.deployments}
+
+
+async def test_a_stream_under_way_is_counted_when_a_reload_changes_routing(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """Its result goes to the statistics it began with, closed by the reload (the new
+    `routing:` has its own): written at once, not left unwritten for good."""
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=params("chain")))
+    assert (await anext(aiter(call))).route.deployment == "alpha/model-a"
+    routing = {"thompson_floor": 2.0}
+    await router.server.reload(
+        SwitchboardConfig.model_validate(base_config(fake.base_url, routing=routing))
+    )
+    fake.state.release()
+    assert (await read_events(call))[-1] == "summary"
+
+    async def counted() -> bool:
+        return (await _counted(router)).get("alpha/model-a") == (1, 0)
+
+    await eventually(counted, what="the stream's success in the routing statistics")
+
+
+async def test_settings_waiting_for_a_restart_are_not_reported_as_in_force(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """A reload that moves `state` to Redis leaves the router on its memory store until a
+    restart: GetServerInfo (`switchboard admin info`) must not tell replicas share state."""
+    state = {"backend": "redis", "url": "redis://127.0.0.1:1/0"}
+    moved = base_config(
+        fake.base_url, state=state, server={"port": 0, "max_message_bytes": 64 << 20}
+    )
+    pending = await router.server.reload(SwitchboardConfig.model_validate(moved))
+
+    assert pending == ["server.max_message_bytes", "state"]
+    info = await router.admin.GetServerInfo(admin_pb.GetServerInfoRequest())
+    assert info.state_backend == "memory"
+    assert router.runtime.config.server.max_message_bytes != 64 << 20  # the port's limit still
+    await router.stub.Chat(pb.ChatRequest(params=params("chain")))  # served as before
