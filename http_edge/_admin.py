@@ -34,6 +34,7 @@ from ._admin_jobs import jobs_view
 from ._errors import EdgeError
 from ._json import JSONBytesResponse
 from ._metadata import Metadata, forwarded_metadata
+from ._numbers import whole_number
 from ._openapi import JOBS_LIMIT_PARAM, PROVIDER_PARAM
 from ._state import EdgeState, edge_state
 
@@ -174,13 +175,14 @@ async def admin_jobs(request: Request) -> Response:
     sessions of the replica that answered (AdminService.ListJobs); `?limit=N` of each."""
     limit = request.query_params.get("limit", "0")  # not a signature parameter: _openapi.py
     state = _authorize(request)
-    # ASCII digits only (`isdigit` takes "²", which `int` refuses), within the call's int32
-    # (the router says how many it allows): anything else is the caller's 400, not a 500.
-    if not (limit.isascii() and limit.isdigit()) or int(limit) > _INT32_MAX:
+    # Within the call's int32 (the router says how many it allows): anything else is the
+    # caller's 400, not a 500.
+    number = whole_number(limit)
+    if number is None or number > _INT32_MAX:
         raise EdgeError(400, "`limit` must be a whole number.", code=None, param="limit")
     with _router_refusals(state):
         listed = await state.router().list_jobs(
-            int(limit), timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)
+            number, timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)
         )
     view = {"generated_at": time.time()} | jobs_view(listed, time.time())
     return JSONBytesResponse(view, headers=_NO_STORE)

@@ -19,11 +19,11 @@ from ._errors import EdgeError
 
 __all__ = ["read_upload_form"]
 
-# A form's fields besides its files (OpenAI's image edit form has about twenty), and the size
-# of each: an edit's prompt of 32,000 characters (GPT image models'), four bytes each at most.
-# The whole body is held to the upload limit first, and its message after (`_routes_media`).
+# A form's fields besides its files (OpenAI's image edit form has about twenty). A field is as
+# large as the upload limit lets it be: a diarization's `known_speaker_references[]` are data
+# URLs of up to 10 seconds of audio each (hundreds of KB), and the whole body is held to that
+# limit first, and its message after (`_routes_media`).
 _MAX_FIELDS = 32
-_MAX_FIELD_BYTES = 128 * 1024
 
 
 async def read_upload_form(
@@ -48,7 +48,7 @@ async def read_upload_form(
         chunks(),
         max_files=uploads.most,
         max_fields=_MAX_FIELDS,
-        max_part_size=_MAX_FIELD_BYTES,
+        max_part_size=limit,
     )
     try:
         form = await parser.parse()

@@ -28,6 +28,7 @@ from ._errors import EdgeError
 from ._form import read_upload_form
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata
+from ._numbers import shown_number, whole_number
 from ._openapi import ERRORS, json_operation
 from ._state import edge_state
 
@@ -87,7 +88,12 @@ async def upload_file(request: Request) -> Response:
     purpose = fields.get("purpose")
     if not isinstance(purpose, str):
         raise EdgeError(400, "Missing required parameter: 'purpose'.", code=None, param="purpose")
-    upload = bpb.UploadFileRequest(filename=file.filename, purpose=purpose, content=file.data)
+    upload = bpb.UploadFileRequest(
+        filename=file.filename,
+        purpose=purpose,
+        content=file.data,
+        expires_after_s=_expires_after_s(fields),
+    )
     kept = await _call(request, "upload_file", upload)
     return JSONBytesResponse(file_to_openai(kept.file))
 
@@ -167,15 +173,40 @@ def _path(request: Request, name: str) -> str:
     return value
 
 
+def _expires_after_s(fields: dict[str, Any]) -> int:
+    """An upload's `expires_after` (the SDK sends `expires_after[anchor]` and
+    `expires_after[seconds]` form fields) as seconds after it is made; 0 when it has none. The
+    router checks the bounds."""
+    anchor, seconds = fields.get("expires_after[anchor]"), fields.get("expires_after[seconds]")
+    if anchor is None and seconds is None:
+        return 0
+    if anchor != "created_at":
+        raise EdgeError(
+            400,
+            "`expires_after.anchor` must be 'created_at'.",
+            code="invalid_value",
+            param="expires_after.anchor",
+        )
+    number = whole_number(seconds if isinstance(seconds, str) else None)
+    if number is None:
+        raise EdgeError(
+            400,
+            "`expires_after.seconds` must be a whole number of seconds.",
+            code="invalid_value",
+            param="expires_after.seconds",
+        )
+    return max(number, 1)  # the router checks its bounds (0 would read as none)
+
+
 def _limit(value: str | None, most: int) -> int:
     if value is None:
         return 0  # the router's default
-    # ASCII digits only: "²" is a digit to isdigit() and no number to int().
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
+    number = whole_number(value)
+    if number is None or not 1 <= number <= most:
         raise EdgeError(
             400,
-            f"Invalid 'limit': {value!r}. It must be an integer from 1 to {most}.",
+            f"Invalid 'limit': {shown_number(value)}. It must be an integer from 1 to {most}.",
             code="invalid_value",
             param="limit",
         )
-    return int(value)
+    return number

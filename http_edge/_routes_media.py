@@ -8,11 +8,12 @@ router made of the upstream's (Cohere v2's shape, whatever the upstream's)."""
 
 from __future__ import annotations
 
-import orjson
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from clients import MEDIA_UPLOADS, media_params_from_openai
+from clients import MEDIA_UPLOADS, asks_stream, media_params_from_openai
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1.router_service_pb2 import MediaRequest
 
@@ -87,20 +88,32 @@ async def translations(request: Request) -> Response:
 async def _form_call(request: Request, operation: media_pb2.MediaOperation.ValueType) -> Response:
     limit = edge_state(request).settings.upload_limit
     fields, files = await read_upload_form(request, limit, MEDIA_UPLOADS[operation])
-    params = parse_request(lambda body: media_params_from_openai(operation, body, files), fields)
+    params, streamed = parse_request(lambda body: _parsed(operation, body, files), fields)
     if params.ByteSize() > limit:  # the fields as JSON may be longer than in the form
         raise _too_large(limit)
-    return await _call(request, params)
+    return await _call(request, params, streamed)
 
 
 async def _json_call(request: Request, operation: media_pb2.MediaOperation.ValueType) -> Response:
     body = await read_json_object(request, edge_state(request).settings.max_body_bytes)
-    params = parse_request(lambda fields: media_params_from_openai(operation, fields), body)
-    return await _call(request, params)
+    params, streamed = parse_request(lambda fields: _parsed(operation, fields), body)
+    return await _call(request, params, streamed)
 
 
-async def _call(request: Request, params: media_pb2.MediaParams) -> Response:
-    if _streamed(params):
+def _parsed(
+    operation: media_pb2.MediaOperation.ValueType,
+    fields: dict[str, Any],
+    files: list[media_pb2.MediaFile] | None = None,
+) -> tuple[media_pb2.MediaParams, bool]:
+    """The params, and whether they go as a MediaStream call: speech always (its audio is
+    relayed as it arrives), the others when they ask to stream (as the router reads it)."""
+    params = media_params_from_openai(operation, fields, files or ())
+    speech = operation == media_pb2.MEDIA_OPERATION_AUDIO_SPEECH
+    return params, speech or asks_stream(fields)
+
+
+async def _call(request: Request, params: media_pb2.MediaParams, streamed: bool) -> Response:
+    if streamed:
         return await media_stream_response(request, params)
     state = edge_state(request)
     call = MediaRequest(params=params, routing=routing_options(request))
@@ -114,14 +127,6 @@ async def _call(request: Request, params: media_pb2.MediaParams) -> Response:
         media_type=result.content_type or "application/octet-stream",
         headers=route_headers(response.route),
     )
-
-
-def _streamed(params: media_pb2.MediaParams) -> bool:
-    """Speech always streams (its audio is relayed as it arrives); the others when asked to."""
-    if params.operation == media_pb2.MEDIA_OPERATION_AUDIO_SPEECH:
-        return True
-    fields = orjson.loads(params.params_json) if params.params_json else {}
-    return fields.get("stream") in (True, "true")
 
 
 def _too_large(limit: int) -> EdgeError:

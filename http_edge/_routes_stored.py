@@ -31,6 +31,7 @@ from router_service._ids import shown_id
 from ._errors import EdgeError
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata
+from ._numbers import shown_number, whole_number
 from ._openapi import ERRORS, INPUT_ITEMS_PARAMS, RESPONSE_ID_PARAM, RETRIEVE_PARAMS
 from ._resume import resumed_stream
 from ._state import edge_state
@@ -168,15 +169,16 @@ def include_query(request: Request) -> frozenset[str]:
 def page_limit(value: str | None) -> int:
     if value is None:
         return 20
-    # ASCII digits only: "²" is a digit to isdigit() and no number to int().
-    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= _MAX_LIMIT:
+    number = whole_number(value)
+    if number is None or not 1 <= number <= _MAX_LIMIT:
         raise EdgeError(
             400,
-            f"Invalid 'limit': {value!r}. It must be an integer from 1 to {_MAX_LIMIT}.",
+            f"Invalid 'limit': {shown_number(value)}. It must be an integer from 1 to "
+            f"{_MAX_LIMIT}.",
             code="invalid_value",
             param="limit",
         )
-    return int(value)
+    return number
 
 
 def page_order(value: str | None) -> Literal["asc", "desc"]:

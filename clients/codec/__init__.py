@@ -39,6 +39,7 @@ from clients.codec._media import (
     MEDIA_UPLOADS,
     MediaUploads,
     UploadProblem,
+    asks_stream,
     media_params_from_openai,
     upload_problem,
 )
@@ -109,6 +110,7 @@ __all__ = [
     "ResponseIds",
     "ResponsesRequest",
     "UploadProblem",
+    "asks_stream",
     "background_cancelled",
     "background_events",
     "background_failed",

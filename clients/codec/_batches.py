@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 
 from clients.codec._conversations import conversation_metadata_from_openai
-from clients.codec._json import expect_str, missing
+from clients.codec._json import expect_int, expect_object, expect_str, missing
+from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import batches_pb2
 
 __all__ = [
@@ -97,7 +98,25 @@ def batch_request_from_openai(body: dict[str, Any]) -> batches_pb2.CreateBatchRe
         endpoint=expect_str(body["endpoint"], "endpoint"),
         completion_window=expect_str(body["completion_window"], "completion_window"),
         metadata_json=conversation_metadata_from_openai(body),
+        output_expires_after_s=_expires_after_s(body.get("output_expires_after")),
     )
+
+
+def _expires_after_s(value: Any) -> int:
+    """An `output_expires_after` policy's seconds (0: none); the router checks their bounds."""
+    if value is None:
+        return 0
+    policy = expect_object(value, "output_expires_after")
+    anchor = policy.get("anchor")
+    if anchor != "created_at":
+        raise InvalidRequestError(
+            "`output_expires_after.anchor` must be 'created_at'.",
+            param="output_expires_after.anchor",
+        )
+    path = "output_expires_after.seconds"
+    if policy.get("seconds") is None:
+        missing(path)
+    return max(expect_int(policy["seconds"], path), 1)  # 0 would read as none
 
 
 def _usage(usage: batches_pb2.BatchUsage) -> dict[str, Any]:

@@ -155,12 +155,13 @@ class Admission:
                 usd = budget.estimate_usd * (tokens / budget.estimate if budget.estimate else 1)
             await self._budgets.settle(budget, tokens, usd)
 
-    async def give_back(self) -> None:
-        """The call was refused as invalid (`refused_as_invalid`): it reached no upstream, so
-        its place in rpm, its estimate in tpm and its budgets' estimate all go back; once."""
+    async def give_back(self, *, rpm: bool = True) -> None:
+        """The call was refused as invalid (`refused_as_invalid`): it generated nothing, so its
+        estimate in tpm and its budgets' estimate go back, and its place in rpm when it reached
+        no upstream (not `rpm`: an upstream refused it, a call was made); once."""
         ticket, self._ticket = self._ticket, None
         budget, self._budget = self._budget, None
-        await self._limits.give_back(ticket)
+        await self._limits.give_back(ticket, rpm=rpm)
         if budget is not None:
             await self._budgets.settle(budget, 0, 0.0)
 

@@ -153,13 +153,14 @@ class CallerLimits:
         if ticket is not None and ticket.tpm and used >= 0 and used != ticket.estimate:
             await self._store.add_tokens(ticket.resource, ticket.window, used - ticket.estimate)
 
-    async def give_back(self, ticket: RateTicket | None) -> None:
-        """Un-count a request refused as invalid: its place in rpm and its estimate in tpm (the
-        store's negative correction, in the window it was counted in; none once it has passed
-        out of the sliding minute)."""
-        if ticket is not None:
+    async def give_back(self, ticket: RateTicket | None, *, rpm: bool = True) -> None:
+        """Un-count a request refused as invalid: its place in rpm (unless not `rpm`: an
+        upstream refused it, a call was made) and its estimate in tpm (the store's negative
+        correction, in the window it was counted in; none once it has passed out of the
+        sliding minute)."""
+        if ticket is not None and (rpm or ticket.estimate):
             await self._store.add_tokens(
-                ticket.resource, ticket.window, -ticket.estimate, requests=-1
+                ticket.resource, ticket.window, -ticket.estimate, requests=-1 if rpm else 0
             )
 
     async def open_stream(self, caller: Caller, ttl_s: float) -> str | None:

@@ -37,6 +37,8 @@ UPLOAD_PURPOSES = ("batch", "user_data")
 OUTPUT_PURPOSE = "batch_output"
 _MAX_LIST = 10_000  # OpenAI's largest `limit`, and its default
 _MAX_FILENAME = 512
+# OpenAI's bounds of an upload's `expires_after.seconds` (an hour to 30 days).
+_EXPIRES_AFTER_S = (3600, 30 * 24 * 3600)
 
 
 class StoredFiles:
@@ -68,7 +70,21 @@ class StoredFiles:
             raise InvalidRequestError(
                 f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
             )
-        return await self.keep(client, request.filename, request.purpose, request.content)
+        ttl_s = self.asked_ttl_s(request.expires_after_s, "expires_after.seconds")
+        return await self.keep(
+            client, request.filename, request.purpose, request.content, ttl_s=ttl_s
+        )
+
+    def asked_ttl_s(self, expires_after_s: int, param: str) -> float:
+        """How long to keep a file asked to expire `expires_after_s` after it is made (0: as
+        long as files are kept), never longer than files are (`files.ttl_s`); `param`: the
+        request's field asking."""
+        if not expires_after_s:
+            return self._config.ttl_s
+        least, most = _EXPIRES_AFTER_S
+        if not least <= expires_after_s <= most:
+            raise InvalidRequestError(f"`{param}` must be {least} to {most}.", param=param)
+        return min(float(expires_after_s), self._config.ttl_s)
 
     async def keep(
         self,
@@ -78,11 +94,13 @@ class StoredFiles:
         content: bytes,
         *,
         file_id: str | None = None,
+        ttl_s: float | None = None,
     ) -> bpb.StoredFile:
-        """Keep a file of `client` (an upload, or a batch's output) within its bounds. A given
-        `file_id` (a batch's output: `output_file_id`) is kept once: the file kept by it
-        already is returned as it is, charged nothing again (a batch's end written again
-        where it is taken over, its runner stopped after its files were kept)."""
+        """Keep a file of `client` (an upload, or a batch's output) within its bounds, for
+        `ttl_s` (None: `files.ttl_s`). A given `file_id` (a batch's output: `output_file_id`)
+        is kept once: the file kept by it already is returned as it is, charged nothing again
+        (a batch's end written again where it is taken over, its runner stopped after its
+        files were kept)."""
         if len(content) > self._config.max_file_bytes:
             raise FileTooLargeError(
                 f"The file is larger than {self._config.max_file_bytes} bytes "
@@ -95,7 +113,7 @@ class StoredFiles:
             if kept_before is not None:
                 return kept_before
         now = self._clock.now()
-        ttl_s = self._config.ttl_s
+        ttl_s = ttl_s or self._config.ttl_s
         file = bpb.StoredFile(
             id=file_id or f"file-{secrets.token_hex(12)}",
             bytes=len(content),

@@ -3,6 +3,7 @@
 from router_service.engine._afterwork import Afterwork
 from router_service.engine._attempts import AttemptRunner
 from router_service.engine._executor import Executor
+from router_service.engine._met import upstream_refused
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Group, Planner
 from router_service.engine._route_leases import RouteLease, RouteLeases
@@ -24,4 +25,5 @@ __all__ = [
     "RouteLeases",
     "SlotOwner",
     "StreamGuard",
+    "upstream_refused",
 ]

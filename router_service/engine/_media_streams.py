@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from clients import asks_stream
 from clients.switchboard.v1 import chat_pb2, media_pb2, router_service_pb2, routing_pb2
 from router_service.clock import Clock
 from router_service.config import StreamsConfig
@@ -192,7 +193,7 @@ def asks_events(params: media_pb2.MediaParams) -> bool:
     """Whether the caller asked for an event stream (`stream: true`, `stream_format: "sse"`)
     rather than speech's audio bytes."""
     fields = orjson.loads(params.params_json) if params.params_json else {}
-    return fields.get("stream") in (True, "true") or fields.get("stream_format") == "sse"
+    return asks_stream(fields) or fields.get("stream_format") == "sse"
 
 
 class _Images:

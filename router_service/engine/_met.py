@@ -75,13 +75,16 @@ class Met:
         waiting = self._held_back_could(ctx, plan)
         if waiting is not None:
             return waiting
-        first, deployment = self.unsupported[0]
+        # An upstream's own refusal first, when there is one: a call was made (`upstream_refused`).
+        answered = [(failure, d) for failure, d in self.unsupported if _answered(failure)]
+        first, deployment = (answered or self.unsupported)[0]
         reasons = list(dict.fromkeys(failure.message for failure, _ in self.unsupported))
         if len(reasons) > 1:  # deployments of several kinds: each says what it lacks
             message = f"No deployment of `{ctx.requested_model}` takes this request: "
             message += "; ".join(reasons)
             error = {**(first.upstream_error or {}), "message": message}
-            first = UpstreamFailure(first.outcome, message, upstream_error=error)
+            stands_for, first = first, UpstreamFailure(first.outcome, message, upstream_error=error)
+            first.__cause__ = stands_for  # not raised: what `upstream_refused` reads
         return AllCandidatesFailedError(first, deployment.provider)
 
     def _held_back_could(self, ctx: RequestContext, plan: Plan) -> NoCapacityError | None:
@@ -120,3 +123,23 @@ def no_key_free(refusals: list[Unavailable]) -> NoCapacityError:
         "No key of any candidate deployment is available now.",
         retry_after_s=max(0.0, min(hints)) if hints else None,
     )
+
+
+def upstream_refused(error: BaseException) -> bool:
+    """Whether a call refused as no deployment could express it (`refused_as_invalid`) was
+    refused by an upstream it reached (a 404 at /rerank, the Responses API's 400 naming
+    logprobs), not only passed over before a key was leased: a call was made, which the
+    caller's rpm counts (its tokens go back all the same: nothing was generated)."""
+    for raised in (error, error.__context__):
+        if isinstance(raised, AllCandidatesFailedError):
+            return _answered(raised.last)
+    return False
+
+
+def _answered(failure: BaseException | None) -> bool:
+    """An upstream's answer (a status) is `failure` or what it stands for (its causes)."""
+    while failure is not None:
+        if isinstance(failure, UpstreamFailure) and failure.upstream_status:
+            return True
+        failure = failure.__cause__
+    return False

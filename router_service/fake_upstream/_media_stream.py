@@ -28,8 +28,10 @@ SPEECH_PIECES = 3
 
 
 def streams(body: dict[str, Any]) -> bool:
-    """Whether a request asks for events (`stream` true in JSON, "true" in a form)."""
-    return body.get("stream") in (True, "true")
+    """Whether a request asks for events (`stream` true in JSON, "true" in a form, in any
+    case: a Python server reads a form's "True" as true)."""
+    value = body.get("stream")
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
 def _data(event: dict[str, Any], name: str = "") -> bytes:

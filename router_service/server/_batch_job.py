@@ -6,8 +6,10 @@ onto a reloaded config between lines (`reloaded`)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 
 from clients.switchboard.v1 import batches_pb2 as bpb
@@ -22,6 +24,7 @@ from router_service.batches import (
     StoredFileNotFoundError,
     parse_lines,
 )
+from router_service.errors import StoreUnavailableError
 from router_service.responses import JobId
 from router_service.runtime import Runtime
 from router_service.server._batch_lines import LineCaller
@@ -30,12 +33,17 @@ from router_service.server._server_info import replica_name
 __all__ = [
     "BatchJob",
     "claim_replica",
+    "expired_waiting",
     "job_for",
+    "lines_loaded",
     "load_lines",
     "new_owner",
     "reloaded",
     "resumed",
+    "window_end",
 ]
+
+log = logging.getLogger("switchboard.router")
 
 _CLIENT_GONE = ("client_not_found", "The client that created this batch is not configured.")
 
@@ -96,6 +104,31 @@ async def load_lines(job: BatchJob) -> None:
     job.lines, _ = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
     job.pending = deque(line for line in job.lines if line.number not in job.answered)
     job.loaded = True
+
+
+def window_end(job: BatchJob) -> Awaitable[None]:
+    """What ends when the job's completion window does, on its runtime's clock."""
+    clock = job.who.runtime.clock
+    return clock.wait(job.batch.expires_at - clock.now())
+
+
+async def expired_waiting(job: BatchJob) -> str:
+    """The end of a job whose window ended before it had a slot: "expired", its lines read to
+    be written out as not run ("stopped", "fault" when they cannot be read)."""
+    if not await lines_loaded(job):
+        return "stopped"
+    return "expired" if job.fault is None else "fault"
+
+
+async def lines_loaded(job: BatchJob) -> bool:
+    """Read the job's lines (`load_lines`); False when the store could not give its input
+    file (the job is handed over, as when the store takes no answer)."""
+    try:
+        await load_lines(job)
+    except StoreUnavailableError as exc:
+        log.warning("batch %s: its input file was not read: %s", job.batch.id, exc.message)
+        return False
+    return True
 
 
 async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None:

@@ -51,7 +51,7 @@ from router_service.errors import (
     SwitchboardError,
 )
 from router_service.runtime import Runtime
-from router_service.server._calls import validate_chat
+from router_service.server._calls import validate_chat, validate_embed
 from router_service.server._errors import error_details
 from router_service.server._interceptors import Used, refused_as_invalid
 from router_service.sessions import session_id_for, session_key
@@ -197,8 +197,7 @@ async def _embed(who: LineCaller, request: pb.EmbedRequest) -> pb.EmbedResponse:
     params = request.params
 
     async def answer() -> pb.EmbedResponse:
-        if params.WhichOneof("input") is None:
-            raise InvalidRequestError("`input` is required.", param="input")
+        validate_embed(params)
         ctx = _context(who, params.model, params.user)
         with embed_span(params, ctx) as span:
             answered = await who.runtime.executor.embed(params, ctx)
@@ -225,7 +224,7 @@ async def _as_call(
             answered = await answer()
         except BaseException as error:
             if refused_as_invalid(error):  # as the interceptor: it used nothing
-                used.refuse()
+                used.refuse(error)
                 await used.settle(admission)
             raise
         used.see(answered)

@@ -80,9 +80,9 @@ async def _write_files(
     try:
         outputs = [r.output for r in ordered if r.ok]
         if outputs:
-            batch.output_file_id = await _keep(who, batch.id, "output", outputs)
+            batch.output_file_id = await _keep(who, batch, "output", outputs)
         if errors:
-            batch.error_file_id = await _keep(who, batch.id, "error", errors)
+            batch.error_file_id = await _keep(who, batch, "error", errors)
     except SwitchboardError as exc:  # over the client's file quota, or the store's room
         return f"The batch's output could not be kept: {exc.message}"
     return None
@@ -99,13 +99,18 @@ def _count(batch: bpb.Batch, results: Sequence[LineResult]) -> None:
     usage.total_tokens = usage.input_tokens + usage.output_tokens
 
 
-async def _keep(who: LineCaller, batch_id: str, kind: str, lines: list[dict[str, Any]]) -> str:
-    """Keep the batch's `kind` file, once: where its end is written again (taken over, its
-    runner stopped after its files were kept) the file kept is its, charged once."""
+async def _keep(who: LineCaller, batch: bpb.Batch, kind: str, lines: list[dict[str, Any]]) -> str:
+    """Keep the batch's `kind` file (for as long as its create asked), once: where its end is
+    written again (taken over, its runner stopped after its files were kept) the file kept is
+    its, charged once."""
     content = b"".join(orjson.dumps(line) + b"\n" for line in lines)
-    filename, file_id = f"{batch_id}_{kind}.jsonl", output_file_id(batch_id, kind)
+    filename, file_id = f"{batch.id}_{kind}.jsonl", output_file_id(batch.id, kind)
     files = who.runtime.files
-    kept = await files.keep(who.client, filename, OUTPUT_PURPOSE, content, file_id=file_id)
+    # Checked when the batch was made: a reload's shorter `files.ttl_s` bounds it now.
+    ttl_s = files.asked_ttl_s(batch.output_expires_after_s, "output_expires_after.seconds")
+    kept = await files.keep(
+        who.client, filename, OUTPUT_PURPOSE, content, file_id=file_id, ttl_s=ttl_s
+    )
     return kept.id
 
 

@@ -50,11 +50,13 @@ from router_service.responses import CANCELLED, checked_metadata
 from router_service.runtime import Runtime
 from router_service.server._batch_job import (
     BatchJob,
+    expired_waiting,
     job_for,
-    load_lines,
+    lines_loaded,
     new_owner,
     reloaded,
     resumed,
+    window_end,
 )
 from router_service.server._batch_lines import LineCaller, run_line
 from router_service.server._batch_output import finish
@@ -102,6 +104,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
         _check(request)
         self._refuse_past_waiting(runtime, client)
         metadata = checked_metadata(request.metadata_json)
+        # Checked now, used as its files are written.
+        runtime.files.asked_ttl_s(request.output_expires_after_s, "output_expires_after.seconds")
         found = await runtime.files.content(client, request.input_file_id, "input_file_id")
         if found.file.purpose != "batch":
             raise InvalidRequestError(
@@ -123,6 +127,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
             errors=errors,
             metadata_json=metadata,
             request_counts=bpb.BatchRequestCounts(total=len(lines)),
+            output_expires_after_s=request.output_expires_after_s,
         )
         if errors:
             await runtime.batches.begin(client, batch)
@@ -254,10 +259,12 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 job.started = True
                 if job.stop:  # stopped before its task ran
                     raise asyncio.CancelledError
-                async with self._slots.slot():
-                    job.holds_slot = True  # counted running from now (not while it waits)
-                    metrics.batches_running.add(1, {})
-                    how = await self._started(job)
+                # Its window ends as it waits too: it expires then, not once a slot frees.
+                async with self._slots.slot_unless(window_end(job)) as held:
+                    job.holds_slot = held  # counted running from now (not while it waits)
+                    if held:
+                        metrics.batches_running.add(1, {})
+                    how = await (self._started(job) if held else expired_waiting(job))
             except asyncio.CancelledError:
                 status = await uncut(self._end(job, job.stop))
                 raise
@@ -274,10 +281,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         """Read the job's lines, mark it `in_progress` and run them (`_lines`); "stopped" when
         the store could not give its input file (as when it takes no answer)."""
         runtime = job.who.runtime
-        try:
-            await load_lines(job)
-        except StoreUnavailableError as exc:
-            log.warning("batch %s: its input file was not read: %s", job.batch.id, exc.message)
+        if not await lines_loaded(job):
             return "stopped"
         if job.batch.status == "validating":
             job.batch.status = "in_progress"

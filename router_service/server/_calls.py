@@ -8,13 +8,13 @@ import math
 from typing import Any
 
 from clients import chat_params_to_openai
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Caller, current_caller
 from router_service.errors import InvalidRequestError
 from router_service.providers._reasoning_object import validated
 
-__all__ = ["client_name", "owner_name", "validate_chat", "validate_report"]
+__all__ = ["client_name", "owner_name", "validate_chat", "validate_embed", "validate_report"]
 
 # The longest latency a ReportOutcome may report: a day, in milliseconds.
 _LONGEST_LATENCY_MS = 86_400_000.0
@@ -47,6 +47,20 @@ def validate_chat(params: chat_pb2.ChatParams) -> dict[str, Any]:
     if "reasoning" in extra or "extra_body" in extra:  # the common case: these tests alone
         validated(body)  # reads it only
     return body
+
+
+def validate_embed(params: embeddings_pb2.EmbeddingParams) -> None:
+    """An `input` to embed: given, and not an empty array. OpenAI refuses `[]`; a kind that cuts
+    the inputs into calls (Gemini, Cohere, Bedrock, Vertex) would make none and answer a 200
+    without a vector, after a lease counted a call on the key."""
+    which = params.WhichOneof("input")
+    if which is None:
+        raise InvalidRequestError("`input` is required.", param="input")
+    if which == "text":
+        return
+    arrays = {"texts": params.texts.values, "tokens": params.tokens.values}
+    if not arrays.get(which, params.token_lists.lists):
+        raise InvalidRequestError("`input` must not be an empty array.", param="input")
 
 
 def validate_report(request: pb.ReportOutcomeRequest) -> None:

@@ -35,6 +35,7 @@ from router_service.auth import (
     set_current_standing,
 )
 from router_service.cancellation import uncut
+from router_service.engine import upstream_refused
 from router_service.errors import (
     AllCandidatesFailedError,
     GuardrailBlockedError,
@@ -129,7 +130,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                     response = await behavior(request, context)
                 except BaseException as error:
                     if admission.counted and refused_as_invalid(error):
-                        await uncut(admission.give_back())  # see `_stream`
+                        rpm = not upstream_refused(error)  # see `_stream`
+                        await uncut(admission.give_back(rpm=rpm))
                     raise
                 if admission.rate_status is not None or admission.guardrails:
                     _tell_route(rule, response, admission)
@@ -168,9 +170,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 except BaseException as error:
                     if refused_as_invalid(error):
                         if used is not None:
-                            used.refuse()
+                            used.refuse(error)
                         elif admission.counted and not sent:  # its rpm place only
-                            await uncut(admission.give_back())
+                            await uncut(admission.give_back(rpm=not upstream_refused(error)))
                     raise
                 finally:
                     # Also when the caller left or the call failed, and to its end: a task can
@@ -278,7 +280,7 @@ class Used:
         self._cost: float | None = None  # what the reporting message says it cost, if priced
         self._relayed = 0
         self._cached = False
-        self._refused = False
+        self._refused: bool | None = None  # refused as invalid: whether its rpm place goes back
 
     def see(self, message: Any) -> None:
         if self._rule.cached is not None and self._rule.cached(message):
@@ -290,16 +292,17 @@ class Used:
         if self._rule.relayed is not None:
             self._relayed += self._rule.relayed(message)
 
-    def refuse(self) -> None:
-        """The handler refused the call as invalid (`refused_as_invalid`): it used nothing,
-        unless it had relayed or reported something first."""
-        self._refused = True
+    def refuse(self, error: BaseException) -> None:
+        """The handler refused the call as invalid (`refused_as_invalid`, `error`): it used
+        nothing, unless it had relayed or reported something first; an upstream's refusal
+        (`upstream_refused`) keeps its rpm place."""
+        self._refused = not upstream_refused(error)
 
     async def settle(self, admission: Admission) -> None:
         if self._cached:
             await admission.settle(0)
-        elif self._refused and not self._reported and not self._relayed:
-            await admission.give_back()  # its rpm place too: it reached no upstream
+        elif self._refused is not None and not self._reported and not self._relayed:
+            await admission.give_back(rpm=self._refused)  # its rpm place too, if no call made
         elif self._reported:
             await admission.settle(self._reported, self._cost)
         elif self._relayed and self._rule.prompt is not None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from clients import MEDIA_PATHS, MEDIA_UPLOADS, MediaUploads, upload_problem
+from clients import MEDIA_PATHS, MEDIA_UPLOADS, MediaUploads, asks_stream, upload_problem
 from clients.switchboard.v1 import media_pb2
 from router_service.errors import InvalidRequestError
 
@@ -58,7 +58,9 @@ def check_media(params: media_pb2.MediaParams, *, streamed: bool = False) -> Non
 def _check_stream(
     fields: dict[str, Any], operation: media_pb2.MediaOperation.ValueType, path: str, streamed: bool
 ) -> None:
-    asks = fields.get("stream") not in (None, False, "false")
+    asks = asks_stream(fields)  # the edge's reading: its choice of Media or MediaStream
+    if asks and operation not in STREAMED_MEDIA:
+        raise InvalidRequestError(f"/{path} does not stream: leave `stream` unset.", param="stream")
     if streamed and operation not in STREAMED_MEDIA:
         raise InvalidRequestError(f"/{path} does not stream: call Media.", param="operation")
     if asks and not streamed:

@@ -21,7 +21,12 @@ from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.guardrails import SCREENED_MEDIA, AnswerAudit, AnswerGuard
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
-from router_service.server._calls import client_name, validate_chat, validate_report
+from router_service.server._calls import (
+    client_name,
+    validate_chat,
+    validate_embed,
+    validate_report,
+)
 from router_service.server._errors import error_details
 from router_service.server._features import FeatureMethods
 from router_service.server._long_jobs import LongJobs
@@ -169,8 +174,7 @@ class RouterServicer(FeatureMethods):
         self, request: pb.EmbedRequest, context: grpc.aio.ServicerContext
     ) -> pb.EmbedResponse:
         try:
-            if request.params.WhichOneof("input") is None:
-                raise InvalidRequestError("`input` is required.", param="input")
+            validate_embed(request.params)
             embedding_params_to_openai(request.params)  # as validate_chat
             session = checked_session_id(request.routing.session_id) or request.params.user
             ctx = self._context(request.params.model, session, context)

@@ -1,13 +1,14 @@
 """Slots whose number is read each time one is asked for or given back: a config reload's new
 `batches.max_running` holds from then on (an `asyncio.Semaphore`'s count is fixed when it is
-made). Waiters are served in arrival order."""
+made). Waiters are served in arrival order; one may wait only until something else ends
+(`slot_unless`: a batch's completion window)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 __all__ = ["Slots"]
 
@@ -29,6 +30,28 @@ class Slots:
             yield
         finally:
             self._give_back()
+
+    @contextlib.asynccontextmanager
+    async def slot_unless(self, ended: Awaitable[None]) -> AsyncIterator[bool]:
+        """As `slot`, unless `ended` comes first: then it yields False, holding none (a slot
+        given at that very moment is taken)."""
+        held = await self._taken_unless(ended)
+        try:
+            yield held
+        finally:
+            if held:
+                self._give_back()
+
+    async def _taken_unless(self, ended: Awaitable[None]) -> bool:
+        taking = asyncio.ensure_future(self._acquire())
+        ending = asyncio.ensure_future(ended)
+        try:
+            await asyncio.wait((taking, ending), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled as it waits: a slot it took meanwhile goes back
+            if await _dropped(taking, ending):
+                self._give_back()
+            raise
+        return await _dropped(taking, ending)
 
     async def _acquire(self) -> None:
         if not self._waiting and self.held < self._limit():
@@ -58,3 +81,11 @@ class Slots:
             if not turn.done():  # not one cancelled, still to leave the queue
                 self.held += 1
                 turn.set_result(None)
+
+
+async def _dropped(taking: asyncio.Future[None], ending: asyncio.Future[None]) -> bool:
+    """Stop both waits (a slot given already stays given); whether `taking` holds one."""
+    ending.cancel()
+    taking.cancel()  # a waiter cancelled once given its slot gives it back (`_acquire`)
+    await asyncio.gather(taking, ending, return_exceptions=True)
+    return not taking.cancelled()

@@ -53,6 +53,7 @@ EXPECTED = [
     "UploadProblem",
     "UpstreamFormatError",
     "UseClientDefault",
+    "asks_stream",
     "background_cancelled",
     "background_events",
     "background_failed",

@@ -175,6 +175,23 @@ async def test_a_transcription_uploads_the_file(
     assert sent.body["language"] == "en" and sent.body["temperature"] == "0.2"
 
 
+async def test_a_diarization_sends_its_speaker_samples_whole(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """gpt-4o-transcribe-diarize's known speakers are text fields, each a data URL of 2 to 10
+    seconds of audio (hundreds of KB): the edge refused any field over 128 KiB."""
+    sample = "data:audio/wav;base64," + base64.b64encode(bytes(400_000)).decode()
+    transcript = await sdk.audio.transcriptions.create(
+        model="scribe",
+        file=("call.wav", AUDIO, "audio/wav"),
+        known_speaker_names=["agent", "customer"],
+        known_speaker_references=[sample, sample],
+    )
+    assert transcript.text.startswith("call.wav")
+    sent = fake.state.last(path="/v1/audio/transcriptions")
+    assert sent is not None and sent.body["known_speaker_references[]"] == [sample, sample]
+
+
 async def test_a_transcription_as_text_from_the_next_key(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:

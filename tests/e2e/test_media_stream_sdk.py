@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import httpx
 import openai
 import orjson
 import pytest
@@ -183,3 +184,27 @@ async def test_an_azure_deployment_refuses_image_events(
     body: Any = caught.value.body
     assert "streams no events of /images/generations" in body["message"]
     assert fake.state.calls() == []
+
+
+async def test_a_form_stream_flag_is_read_as_the_router_reads_it(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """curl's `-F stream=True`: the edge took it for no stream while the router took it for
+    one, and refused the Media call it got ("call MediaStream"). A `stream` that is no boolean,
+    and `stream` on an operation that has none, are the caller's 400 on `stream`."""
+    file = {"file": ("hello.wav", AUDIO, "audio/wav")}
+    async with httpx.AsyncClient(base_url=str(sdk.base_url), timeout=10) as http:
+        streamed = await http.post(
+            "audio/transcriptions", data={"model": "scribe", "stream": "True"}, files=file
+        )
+        assert streamed.status_code == 200
+        assert streamed.headers["content-type"].startswith("text/event-stream")
+        types = [data["type"] for _, data in sse_events(streamed.text)]
+        assert types[-1] == "transcript.text.done"
+        calls = fake.state.count()
+        for path, stream in (("audio/transcriptions", "yes"), ("audio/translations", "true")):
+            refused = await http.post(path, data={"model": "scribe", "stream": stream}, files=file)
+            assert refused.status_code == 400
+            assert refused.json()["error"]["param"] == "stream"
+            assert "Media" not in refused.json()["error"]["message"]  # no gRPC method named
+    assert fake.state.count() == calls  # refused before any upstream call

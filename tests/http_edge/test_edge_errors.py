@@ -233,11 +233,13 @@ async def test_grpcs_own_size_refusal_is_not_a_rate_limit(
 
 
 @pytest.mark.parametrize("listing", ["/v1/files", "/v1/batches", "/v1/responses/r/input_items"])
+@pytest.mark.parametrize("limit", ["²", "9" * 5000])
 async def test_a_limit_that_int_does_not_read_is_400(
-    http: httpx.AsyncClient, stub: StubRouter, listing: str
+    http: httpx.AsyncClient, stub: StubRouter, listing: str, limit: str
 ) -> None:
-    # "²" is a digit to str.isdigit, and not a number to int(): it was a 500.
-    response = await http.get(listing, params={"limit": "²"})
+    # "²" is a digit to str.isdigit, and not a number to int(); int() refuses more than 4300
+    # digits (ValueError): each was a 500.
+    response = await http.get(listing, params={"limit": limit})
     error = assert_openai_error(response, 400, "invalid_value")
-    assert error["param"] == "limit"
+    assert error["param"] == "limit" and len(error["message"]) < 200  # not the 5000 digits
     assert stub.calls == []

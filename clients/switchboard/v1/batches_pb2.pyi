@@ -114,6 +114,7 @@ class Batch(_message.Message):
     ERRORS_FIELD_NUMBER: _builtins.int
     METADATA_JSON_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
+    OUTPUT_EXPIRES_AFTER_S_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """"batch_..." (the router makes it)."""
     endpoint: _builtins.str
@@ -143,6 +144,10 @@ class Batch(_message.Message):
     cancelled_at: _builtins.int
     metadata_json: _builtins.str
     """Its metadata: a JSON object of at most 16 string values, "{}" when none."""
+    output_expires_after_s: _builtins.int
+    """Seconds after they are made that its output and error files expire (its create's
+    `output_expires_after_s`); 0: `files.ttl_s`.
+    """
     @_builtins.property
     def request_counts(self) -> Global___BatchRequestCounts: ...
     @_builtins.property
@@ -176,10 +181,11 @@ class Batch(_message.Message):
         errors: _abc.Iterable[Global___BatchError] | None = ...,
         metadata_json: _builtins.str = ...,
         usage: Global___BatchUsage | None = ...,
+        output_expires_after_s: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["request_counts", b"request_counts", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "cancelling_at", b"cancelling_at", "completed_at", b"completed_at", "completion_window", b"completion_window", "created_at", b"created_at", "endpoint", b"endpoint", "error_file_id", b"error_file_id", "errors", b"errors", "expired_at", b"expired_at", "expires_at", b"expires_at", "failed_at", b"failed_at", "finalizing_at", b"finalizing_at", "id", b"id", "in_progress_at", b"in_progress_at", "input_file_id", b"input_file_id", "metadata_json", b"metadata_json", "output_file_id", b"output_file_id", "request_counts", b"request_counts", "status", b"status", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "cancelling_at", b"cancelling_at", "completed_at", b"completed_at", "completion_window", b"completion_window", "created_at", b"created_at", "endpoint", b"endpoint", "error_file_id", b"error_file_id", "errors", b"errors", "expired_at", b"expired_at", "expires_at", b"expires_at", "failed_at", b"failed_at", "finalizing_at", b"finalizing_at", "id", b"id", "in_progress_at", b"in_progress_at", "input_file_id", b"input_file_id", "metadata_json", b"metadata_json", "output_expires_after_s", b"output_expires_after_s", "output_file_id", b"output_file_id", "request_counts", b"request_counts", "status", b"status", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -276,20 +282,26 @@ class UploadFileRequest(_message.Message):
     FILENAME_FIELD_NUMBER: _builtins.int
     PURPOSE_FIELD_NUMBER: _builtins.int
     CONTENT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AFTER_S_FIELD_NUMBER: _builtins.int
     filename: _builtins.str
     purpose: _builtins.str
     """"batch" (JSON lines, at most `files.max_file_bytes`) or "user_data"."""
     content: _builtins.bytes
+    expires_after_s: _builtins.int
+    """Seconds after it is made that the file expires (OpenAI's `expires_after`, anchored at
+    "created_at"): 3600 to 2592000, never past `files.ttl_s`; 0: `files.ttl_s`.
+    """
     def __init__(
         self,
         *,
         filename: _builtins.str = ...,
         purpose: _builtins.str = ...,
         content: _builtins.bytes = ...,
+        expires_after_s: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "filename", b"filename", "purpose", b"purpose"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "expires_after_s", b"expires_after_s", "filename", b"filename", "purpose", b"purpose"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -496,6 +508,7 @@ class CreateBatchRequest(_message.Message):
     ENDPOINT_FIELD_NUMBER: _builtins.int
     COMPLETION_WINDOW_FIELD_NUMBER: _builtins.int
     METADATA_JSON_FIELD_NUMBER: _builtins.int
+    OUTPUT_EXPIRES_AFTER_S_FIELD_NUMBER: _builtins.int
     input_file_id: _builtins.str
     """A "batch" file of the calling client."""
     endpoint: _builtins.str
@@ -503,6 +516,11 @@ class CreateBatchRequest(_message.Message):
     """"24h"."""
     metadata_json: _builtins.str
     """A JSON object of string values (as a conversation's); empty: none."""
+    output_expires_after_s: _builtins.int
+    """Seconds after they are made that the batch's output and error files expire (OpenAI's
+    `output_expires_after`, anchored at their "created_at"): 3600 to 2592000, never past
+    `files.ttl_s`; 0: `files.ttl_s`.
+    """
     def __init__(
         self,
         *,
@@ -510,10 +528,11 @@ class CreateBatchRequest(_message.Message):
         endpoint: _builtins.str = ...,
         completion_window: _builtins.str = ...,
         metadata_json: _builtins.str = ...,
+        output_expires_after_s: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_window", b"completion_window", "endpoint", b"endpoint", "input_file_id", b"input_file_id", "metadata_json", b"metadata_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_window", b"completion_window", "endpoint", b"endpoint", "input_file_id", b"input_file_id", "metadata_json", b"metadata_json", "output_expires_after_s", b"output_expires_after_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

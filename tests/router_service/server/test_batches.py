@@ -182,28 +182,40 @@ async def test_a_clients_batches_waiting_for_a_slot_are_capped_and_hold_no_lines
             assert done.status == "completed" and done.request_counts.completed == 1
 
 
+async def refused_embed_line(router: RouterHandle, body: dict[str, Any], metadata: Any) -> Any:
+    """The error file's `response` of a batch's one embeddings line, `body`, which failed."""
+    line = {"custom_id": "e", "method": "POST", "url": "/v1/embeddings", "body": body}
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=jsonl(line))
+    kept = await router.stub.UploadFile(upload, metadata=metadata)
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/embeddings", completion_window="24h"
+    )
+    batch = await router.stub.CreateBatch(create, metadata=metadata)
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id), metadata=metadata)
+    assert done.batch.request_counts.failed == 1
+    errors = bpb.GetFileContentRequest(id=done.batch.error_file_id)
+    (refused,) = (await router.stub.GetFileContent(errors, metadata=metadata)).content.splitlines()
+    return orjson.loads(refused)["response"]
+
+
 async def test_a_line_needs_its_calls_scope(fake: FakeUpstream, start_router: StartRouter) -> None:
     # A batch is made with the `chat` scope; an embeddings line is an Embed call all the same.
     config = guarded_config(fake.base_url, client("c", KEY, scopes=["chat"]))
     router = await start_router(config)
-    line = {"custom_id": "e", "method": "POST", "url": "/v1/embeddings"}
-    content = jsonl({**line, "body": {"model": "embedder", "input": "hello"}})
-    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
-    kept = await router.stub.UploadFile(upload, metadata=bearer(KEY))
-    create = bpb.CreateBatchRequest(
-        input_file_id=kept.file.id, endpoint="/v1/embeddings", completion_window="24h"
-    )
-    batch = await router.stub.CreateBatch(create, metadata=bearer(KEY))
-    assert await router.server.batch_jobs.settle(10) == 0
-    done = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id), metadata=bearer(KEY))
-    assert done.batch.request_counts.failed == 1
-    errors = bpb.GetFileContentRequest(id=done.batch.error_file_id)
-    (refused,) = (
-        await router.stub.GetFileContent(errors, metadata=bearer(KEY))
-    ).content.splitlines()
-    response = orjson.loads(refused)["response"]
+    body = {"model": "embedder", "input": "hello"}
+    response = await refused_embed_line(router, body, bearer(KEY))
     assert (response["status_code"], response["body"]["error"]["code"]) == (403, "missing_scope")
     assert fake.state.count(path="/embeddings") == 0
+
+
+async def test_an_embeddings_line_with_no_input_is_refused_before_any_call(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(base_config(fake.base_url))
+    response = await refused_embed_line(router, {"model": "embedder", "input": []}, ())
+    assert (response["status_code"], response["body"]["error"]["param"]) == (400, "input")
+    assert fake.state.count() == 0
 
 
 async def test_a_batch_is_let_in_by_its_routers_gate_not_a_new_one(

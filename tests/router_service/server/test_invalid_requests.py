@@ -149,6 +149,29 @@ async def test_untranslatable_embed_fields_are_the_callers_error(
     no_errors_logged(caplog)
 
 
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"texts": embeddings_pb2.TextList()},
+        {"tokens": embeddings_pb2.TokenList()},
+        {"token_lists": embeddings_pb2.TokenLists()},
+    ],
+    ids=["texts", "tokens", "token lists"],
+)
+async def test_an_empty_embed_input_is_the_callers_error(
+    router: RouterHandle, fake: FakeUpstream, shape: dict[str, Any]
+) -> None:
+    """OpenAI refuses `input: []`; a kind that cuts the inputs into calls made none and said 200
+    with no vector."""
+    params = embeddings_pb2.EmbeddingParams(model="embedder", **shape)
+
+    error = await refused(router.stub.Embed(pb.EmbedRequest(params=params)))
+
+    assert_invalid_argument(error, "input")
+    assert fake.state.count() == 0
+    assert await router.leases_held() == 0
+
+
 async def test_a_refusal_that_quotes_a_long_value_still_fits_the_trailers(
     router: RouterHandle,
 ) -> None:

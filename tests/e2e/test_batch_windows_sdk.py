@@ -1,0 +1,59 @@
+"""A batch's completion window, kept on the router's clock (a ManualClock here, moved by the
+test): a batch still waiting for one of the replica's `batches.max_running` slots when its
+window ends is `expired` then, not `validating` until a slot frees, its lines in its error
+file as not run."""
+
+from __future__ import annotations
+
+import time
+
+import openai
+
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
+from tests.e2e.test_batches_sdk import Open, chat_line, counts, jsonl, lines_of, open_batches
+from tests.helpers import eventually
+
+__all__ = ["open_batches"]  # the fixture, used here
+
+WINDOW_S = 3600.0
+
+
+async def created(sdk: openai.AsyncOpenAI, *custom_ids: str) -> str:
+    content = jsonl(*(chat_line(custom_id) for custom_id in custom_ids))
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    return batch.id
+
+
+async def test_a_batch_waiting_for_a_slot_expires_when_its_window_ends(
+    fake: FakeUpstream, open_batches: Open
+) -> None:
+    clock = ManualClock(time.time())
+    batches = {"max_running": 1, "concurrency": 1, "completion_window_s": WINDOW_S}
+    router, sdk, _ = await open_batches(clock=clock, batches=batches)
+    fake.state.hold()
+    running = await created(sdk, "first")
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line up")
+    waiting = await created(sdk, "w1", "w2")
+    assert (await sdk.batches.retrieve(waiting)).status == "validating"
+    clock.advance(WINDOW_S + 1)
+
+    async def expired() -> bool:
+        return (await sdk.batches.retrieve(waiting)).status == "expired"
+
+    await eventually(expired, what="the waiting batch expired")
+    done = await sdk.batches.retrieve(waiting)
+    assert done.expired_at and counts(done) == (2, 0, 2) and done.output_file_id is None
+    assert done.error_file_id
+    errors = await lines_of(sdk, done.error_file_id)
+    assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [
+        ("w1", "batch_expired"),
+        ("w2", "batch_expired"),
+    ]
+    fake.state.release()
+    await router.server.batch_jobs.settle(10)
+    assert fake.state.count(path="/chat/completions") == 1  # the waiting batch's never ran
+    assert (await sdk.batches.retrieve(running)).status in ("completed", "expired")
