@@ -41,6 +41,7 @@ _GENERATION_CONFIG = {
         "frequencyPenalty": {"type": "number"},
         "responseLogprobs": {"type": "boolean"},
         "logprobs": {"type": "integer"},
+        "responseModalities": {"type": "array", "items": {"enum": ["TEXT"]}},
         "thinkingConfig": {
             "type": "object",
             "description": "Becomes `reasoning_effort`; thinkingBudget or thinkingLevel, not both.",

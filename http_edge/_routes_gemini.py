@@ -67,7 +67,9 @@ def _model(request: Request) -> str:
 
 
 async def _body(request: Request, state: EdgeState) -> JsonObject:
-    return await read_json_object(request, state.settings.max_body_bytes)
+    """The body with its fields' lowerCamelCase names (Google takes the proto names too)."""
+    body = await read_json_object(request, state.settings.max_body_bytes)
+    return parse_request(gemini.camel_case, body)
 
 
 def _calls(request: Request, state: EdgeState) -> ChatCalls:

@@ -41,19 +41,14 @@ _SMALL = [bytes([n]) for n in range(0x80)]
 _FIXED64 = struct.Struct("<Q").pack
 _FIXED32 = struct.Struct("<I").pack
 _DOUBLE = struct.Struct("<d").pack
-_KIND = {
-    SpanKind.INTERNAL: b"\x30\x01",
-    SpanKind.SERVER: b"\x30\x02",
-    SpanKind.CLIENT: b"\x30\x03",
-    SpanKind.PRODUCER: b"\x30\x04",
-    SpanKind.CONSUMER: b"\x30\x05",
-}
+# By the member's id: an Enum's hash is a Python call (`Enum.__hash__`), one a span.
+_KIND = {id(kind): b"\x30" + _SMALL[kind.value + 1] for kind in SpanKind}
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags masks
 _EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _KV_CACHE_MAX = 4096  # encoded key/value pairs kept (they repeat across spans)
-_CACHED_TYPES = (str, bool, int, float)
-_kv_cache: dict[tuple[Any, ...], bytes] = {}
-_SCALAR_TYPES = frozenset(_CACHED_TYPES)
+_CACHED_TYPES = (str, bool, int, float, tuple)
+# Encoded key/value fields by tag, then by the value's exact type, then by (key, value).
+_kv_caches: dict[bytes, dict[type, dict[tuple[str, Any], bytes]]] = {}
 _status_cache: dict[tuple[int, str | None], bytes] = {}
 _name_cache: dict[str, bytes] = {}
 _block_cache: dict[int, tuple[object, bytes]] = {}  # id(resource | scope) -> (it, its bytes)
@@ -118,42 +113,39 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
         return b""
     # The SDK's BoundedAttributes is a Mapping whose items() runs in Python, one call per key;
     # the plain dict it wraps iterates in C. Any other Mapping is read as it is.
-    items = getattr(attributes, "_dict", attributes)
+    items = attributes if type(attributes) is dict else getattr(attributes, "_dict", attributes)
     out = []
-    cache = _kv_cache
-    get = cache.get
-    for key, value in items.items():
-        # Their type goes into the key (True == 1 == 1.0), and for a tuple its elements' types
-        # ((True,) == (1,)): a traced request has two (its candidates, its finish reasons),
-        # which cost ~15x a scalar to encode.
-        kind = type(value)
-        cache_key: tuple[Any, ...] | None = None
-        # Nor is a float zero cached: -0.0 == 0.0 (hashed alike), but its double is another.
-        if kind in _CACHED_TYPES:
-            if value or kind is not float:
-                cache_key = (tag, key, kind, value)
-        elif (
-            kind is tuple
-            and _SCALAR_TYPES.issuperset(elements := tuple(map(type, value)))
-            and (float not in elements or 0.0 not in value)
-        ):
-            cache_key = (tag, key, kind, value, elements)
-        if cache_key is not None:
-            field = get(cache_key)
+    by_type = _kv_caches.get(tag) or _kv_caches.setdefault(tag, {t: {} for t in _CACHED_TYPES})
+    for item in items.items():
+        # The (key, value) pair the dict's iterator made is the key, in a cache of the value's
+        # type: True == 1 == 1.0 (hashed alike) are cached apart. No tuple of the pair's own.
+        cache = by_type.get(type(item[1]))
+        if cache is not None:
+            field = cache.get(item)
             if field is not None:
                 out.append(field)
                 continue
+        key, value = item
         try:
             field = _len_field(tag, _key_value(key, value))
         except ValueError as exc:  # the SDK's encoder logs and drops such an attribute too
             log.warning("span attribute %s not exported: %s", key, exc)
             continue
-        if cache_key is not None:
+        if cache is not None and _cacheable(value):
             if len(cache) >= _KV_CACHE_MAX:
                 cache.clear()
-            cache[cache_key] = field
+            cache[item] = field
         out.append(field)
     return b"".join(out)
+
+
+def _cacheable(value: Any) -> bool:
+    """Whether an equal value is always encoded alike: not a float zero (-0.0 == 0.0, hashed
+    alike, another double); a tuple only of strings ((True,) == (1,) == (1.0,); a traced
+    request has two, its candidates and its finish reasons: ~15x a scalar to encode)."""
+    if type(value) is tuple:
+        return all(type(v) is str for v in value)
+    return bool(value) or type(value) is not float
 
 
 def _flags(parent: SpanContext | None) -> bytes:
@@ -225,7 +217,7 @@ def _name(name: str) -> bytes:
 
 
 def _span(span: ReadableSpan | LeanSpan) -> bytes:
-    """One `Span`, as a ScopeSpans.spans field; the fields in field-number order."""
+    """One `Span` message's fields in field-number order (`encode_spans` frames it)."""
     ctx: SpanContext | None
     attributes: Mapping[str, Any] | None
     events: Sequence[Event]
@@ -243,7 +235,7 @@ def _span(span: ReadableSpan | LeanSpan) -> bytes:
     start, end = span.start_time, span.end_time
     status = span.status
     dropped = span.dropped_attributes, span.dropped_events, span.dropped_links
-    body = b"".join(
+    return b"".join(
         (
             b"\x0a\x10",
             trace_id.to_bytes(16, "big"),
@@ -253,7 +245,7 @@ def _span(span: ReadableSpan | LeanSpan) -> bytes:
             _trace_state(state) if state is not DEFAULT_TRACE_STATE and state else b"",
             b"\x22\x08" + parent[1].to_bytes(8, "big") if parent is not None else b"",
             _name(span.name),
-            _KIND[span.kind],
+            _KIND[id(span.kind)],
             b"\x39" + _FIXED64(start) if start else b"",
             b"\x41" + _FIXED64(end) if end else b"",
             _attributes(b"\x4a", attributes),
@@ -266,7 +258,6 @@ def _span(span: ReadableSpan | LeanSpan) -> bytes:
             _REMOTE_PARENT if parent is not None and parent[2] else _LOCAL_PARENT,
         )
     )
-    return b"\x12" + _varint(len(body)) + body
 
 
 def _trace_state(state: TraceState) -> bytes:
@@ -303,22 +294,30 @@ def _scope(scope: InstrumentationScope | None) -> bytes:
 def encode_spans(spans: Iterable[ReadableSpan]) -> bytes:
     """An `ExportTraceServiceRequest`: spans grouped by resource, then instrumentation scope,
     in first-seen order (as the SDK's encoder groups them)."""
-    # Resources by identity (a provider has one; hashing one is costly), scopes by value.
+    # Resources by identity (a provider has one; hashing one is costly), scopes by value (a
+    # Python `__hash__`): looked up only when a span's differ from the span's before (rarely).
     grouped: dict[int, tuple[Resource, dict[Any, tuple[Any, list[bytes]]]]] = {}
+    last: tuple[object, object] = (None, None)
+    encoded: list[bytes] = []
     for span in spans:
-        resource, scope = span.resource, span.instrumentation_scope or None
-        scopes = grouped.setdefault(id(resource), (resource, {}))[1]
-        scopes.setdefault(scope, (scope, []))[1].append(_span(span))
-    out = []
+        resource, scope = span.resource, span.instrumentation_scope
+        if resource is not last[0] or scope is not last[1]:
+            last = resource, scope
+            scopes = grouped.setdefault(id(resource), (resource, {}))[1]
+            encoded = scopes.setdefault(scope or None, (scope or None, []))[1]
+        body = _span(span)
+        encoded += (b"\x12", _varint(len(body)), body)
+    # Framed from the inside out by lengths, the bytes joined once (each span copied once more).
+    out: list[bytes] = []
     for resource, scopes in grouped.values():
-        blocks = [_cached_block(resource, _resource)]
-        for scope, encoded in scopes.values():
-            body = _cached_block(scope, _scope) + b"".join(encoded)
+        resource_parts = [_cached_block(resource, _resource)]
+        for scope, parts in scopes.values():
+            parts.insert(0, _cached_block(scope, _scope))
             if scope is not None:
-                body += _str_field(b"\x1a", scope.schema_url)
-            blocks.append(_len_field(b"\x12", body))
-        blocks.append(_str_field(b"\x1a", resource.schema_url))
-        out.append(_len_field(b"\x0a", b"".join(blocks)))
+                parts.append(_str_field(b"\x1a", scope.schema_url))
+            resource_parts += (b"\x12", _varint(sum(map(len, parts))), *parts)
+        resource_parts.append(_str_field(b"\x1a", resource.schema_url))
+        out += (b"\x0a", _varint(sum(map(len, resource_parts))), *resource_parts)
     return b"".join(out)
 
 

@@ -10,6 +10,7 @@ import pytest
 from clients import InvalidRequestError, chat_completion_from_openai, chat_completion_to_openai
 from clients.codec.gemini import (
     ResponseChunks,
+    camel_case,
     embeddings_body,
     embeddings_to_gemini,
     gemini_error,
@@ -271,7 +272,7 @@ def test_an_answer_is_a_generate_content_response() -> None:
 def test_reasoning_is_thought_parts_only_when_include_thoughts(
     config: dict[str, Any], asked: bool
 ) -> None:
-    assert include_thoughts({"contents": [], "generationConfig": config}) is asked
+    assert include_thoughts(camel_case({"contents": [], "generationConfig": config})) is asked
     message = {"role": "assistant", "content": "Here.", "reasoning_content": "hmm"}
     answer = response_to_gemini(completion(message, "stop", {}), asked)
     thought = [{"text": "hmm", "thought": True}] if asked else []

@@ -11,6 +11,7 @@ import pytest
 from clients import InvalidRequestError
 from clients.codec.gemini import (
     ResponseChunks,
+    camel_case,
     gemini_field,
     gemini_message,
     generate_request_from_gemini,
@@ -136,7 +137,7 @@ def test_a_stream_chunk_carries_its_tokens_logprobs() -> None:
     ],
 )
 def test_a_thinking_config_is_a_reasoning_effort(thinking: Any, effort: str | None) -> None:
-    body = {**HELLO, "generationConfig": {"thinkingConfig": thinking}}
+    body = camel_case({**HELLO, "generationConfig": {"thinkingConfig": thinking}})
     out = openai_chat_body("flash", body, False)
     assert out.get("reasoning_effort") == effort
     assert "reasoning" not in out
@@ -151,7 +152,7 @@ def test_a_thinking_config_is_a_reasoning_effort(thinking: Any, effort: str | No
     ],
 )
 def test_include_thoughts_alone_asks_for_reasoning_at_the_default(thinking: Any) -> None:
-    body = {**HELLO, "generationConfig": {"thinkingConfig": thinking}}
+    body = camel_case({**HELLO, "generationConfig": {"thinkingConfig": thinking}})
     out = openai_chat_body("flash", body, False)
     assert out["reasoning"] == {"enabled": True} and "reasoning_effort" not in out
 

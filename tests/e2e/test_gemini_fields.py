@@ -118,3 +118,16 @@ async def test_every_streamed_chunk_carries_its_tokens_logprobs(gemini: genai.Cl
     assert "".join(texts) == "Echo: one two" == "".join(tokens)
     (last,) = chunks[-1].candidates or []
     assert chunks[-1].text and last.finish_reason == types.FinishReason.STOP
+
+
+async def test_text_response_modalities_are_answered(gemini: genai.Client) -> None:
+    """google-genai sends `response_modalities` as generationConfig.responseModalities: text is
+    what every deployment answers; a modality no chat answer carries is refused, named."""
+    text = types.GenerateContentConfig(response_modalities=["TEXT"])
+    response = await gemini.aio.models.generate_content(model="chain", contents="hi", config=text)
+    assert response.text == "Echo: hi"
+    image = types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"])
+    with pytest.raises(errors.ClientError) as refused:
+        await gemini.aio.models.generate_content(model="chain", contents="hi", config=image)
+    assert refused.value.code == 400
+    assert "generationConfig.responseModalities[1]" in str(refused.value.message)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         generate_request_from_gemini,
     )
     from clients.codec.gemini._models import PageAsk, models_page, page_ask
+    from clients.codec.gemini._names import camel_case
     from clients.codec.gemini._request import model_name, openai_chat_body
     from clients.codec.gemini._response import response_to_gemini, usage_to_gemini
     from clients.codec.gemini._stream import ResponseChunks
@@ -50,6 +51,7 @@ _WHERE = {
     "PageAsk": "_models",
     "ResponseChunks": "_stream",
     "THINKING_BUDGETS": "_tables",
+    "camel_case": "_names",
     "embeddings_body": "_embed",
     "embeddings_to_gemini": "_embed",
     "gemini_error": "_tables",
@@ -82,6 +84,7 @@ __all__ = [
     "THINKING_BUDGETS",
     "PageAsk",
     "ResponseChunks",
+    "camel_case",
     "embeddings_body",
     "embeddings_to_gemini",
     "gemini_error",

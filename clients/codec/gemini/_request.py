@@ -58,6 +58,7 @@ _CONFIG = frozenset(SAME) | {
     "responseSchema",
     "responseJsonSchema",
     "thinkingConfig",
+    "responseModalities",
 }
 _MODES = {mode: choice for choice, mode in CALLING_MODES.items()} | {
     "MODE_UNSPECIFIED": "auto",
@@ -271,12 +272,27 @@ def _generation_config(value: Any) -> JsonObject:
         out["stop"] = [expect_str(s, at_index(path, i)) for i, s in enumerate(stops)]
     if config.get("thinkingConfig") is not None:
         out.update(reasoning_knob(config["thinkingConfig"]))
+    _text_only(config.get("responseModalities"))
     if "top_logprobs" in out:
         out["logprobs"] = True  # OpenAI takes top_logprobs only with logprobs
     format_ = _response_format(config)
     if format_ is not None:
         out["response_format"] = format_
     return out
+
+
+def _text_only(value: Any) -> None:
+    """responseModalities: text (what every deployment answers here, so nothing to send), or
+    refused naming the modality no chat answer carries."""
+    path = "generationConfig.responseModalities"
+    if value is None:
+        return
+    for i, modality in enumerate(expect_list(value, path)):
+        if expect_str(modality, at_index(path, i)) not in ("TEXT", "MODALITY_UNSPECIFIED"):
+            where = at_index(path, i)
+            raise InvalidRequestError(
+                f"{where}: only TEXT answers are supported by this gateway, not {modality}", where
+            )
 
 
 def _response_format(config: JsonObject) -> JsonObject | None:

@@ -32,11 +32,6 @@ __all__ = ["include_thoughts", "reasoning_knob"]
 
 _PATH = "generationConfig.thinkingConfig"
 _KEYS = frozenset({"thinkingBudget", "thinkingLevel", "includeThoughts"})
-# Google's JSON parser takes a field's proto name too, and google-genai sends thinkingConfig so
-# (`include_thoughts`, `thinking_budget`): the same fields.
-_PROTO_NAMES = {"thinking_budget": "thinkingBudget", "thinking_level": "thinkingLevel"} | {
-    "include_thoughts": "includeThoughts"
-}
 _LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
 _DYNAMIC = -1
 
@@ -44,7 +39,7 @@ _DYNAMIC = -1
 def reasoning_knob(value: Any) -> dict[str, Any]:
     """`{"reasoning_effort": …}` for a thinkingConfig, `{"reasoning": {"enabled": true}}` for
     its `includeThoughts: true` alone (`{}` when it leaves thinking as it is)."""
-    config = {_PROTO_NAMES.get(k, k): v for k, v in expect_object(value, _PATH).items()}
+    config = expect_object(value, _PATH)
     unknown = sorted(set(config) - _KEYS)
     if unknown:
         where = at(_PATH, unknown[0])
@@ -84,7 +79,7 @@ def include_thoughts(body: Any) -> bool:
     thinking = config.get("thinkingConfig") if isinstance(config, dict) else None
     if not isinstance(thinking, dict):
         return False
-    return thinking.get("includeThoughts", thinking.get("include_thoughts")) is True
+    return thinking.get("includeThoughts") is True
 
 
 def _level(level: str) -> dict[str, Any]:
