@@ -95,10 +95,13 @@ def _value(value: Any) -> bytes:
         return b"\x21" + _DOUBLE(value)
     if isinstance(value, bytes):
         return _len_field(b"\x3a", value)
-    # The SDK keeps homogeneous sequences of the above (a tuple, as ours keep them: no ABC
+    # The SDK keeps sequences (nested too) of the above (a tuple, as ours keep them: no ABC
     # check, a Python-level `isinstance`, for those).
     if type(value) is tuple or isinstance(value, Sequence):
         return _len_field(b"\x2a", b"".join([_len_field(b"\x0a", _value(v)) for v in value]))
+    if isinstance(value, Mapping):  # the SDK keeps mappings (a `KeyValueList`), keys as str
+        pairs = [_len_field(b"\x0a", _key_value(str(k), v)) for k, v in value.items()]
+        return _len_field(b"\x32", b"".join(pairs))
     raise ValueError(f"invalid type {type(value)} of value {value}")
 
 
@@ -121,7 +124,10 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
         # type: True == 1 == 1.0 (hashed alike) are cached apart. No tuple of the pair's own.
         cache = by_type.get(type(item[1]))
         if cache is not None:
-            field = cache.get(item)
+            try:
+                field = cache.get(item)
+            except TypeError:  # a tuple holding a mapping (the SDK keeps those): unhashable
+                field = cache = None
             if field is not None:
                 out.append(field)
                 continue
