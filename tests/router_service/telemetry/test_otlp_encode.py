@@ -236,3 +236,20 @@ def test_mapping_values_encode_as_key_value_lists_as_the_sdk_encodes_them(
     value = {"a": 1, "b": ["x", {"c": True}], "none": None, "empty": {}}
     provider.get_tracer("t").start_span("s", attributes={"m": value, "e": {}}).end()
     _same_as_sdk(kept.spans)
+
+
+def test_long_values_are_encoded_but_not_kept_in_the_caches(
+    tracing: Tracing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The requested model is the client's string (span name and attribute): 4096 cached
+    megabyte-long ones, each kept with its encoding, held gigabytes."""
+    monkeypatch.setattr(_otlp, "_kv_caches", {})
+    monkeypatch.setattr(_otlp, "_name_cache", {})
+    provider, kept = tracing(Resource.create({"service.name": "router"}))
+    model = "m" * 100_000
+    provider.get_tracer("t").start_span(f"chat {model}", attributes={"model": model}).end()
+    _same_as_sdk(kept.spans)
+    fields = [
+        f for by_type in _otlp._kv_caches.values() for c in by_type.values() for f in c.values()
+    ]
+    assert all(len(f) <= _otlp._CACHED_FIELD_MAX for f in [*fields, *_otlp._name_cache.values()])
