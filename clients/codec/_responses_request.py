@@ -270,7 +270,7 @@ def messages_from_input(
 
 
 def _add_item(messages: list[dict[str, Any]], obj: dict[str, Any], path: str) -> None:
-    kind = obj.get("type", "message")
+    kind = expect_str(obj.get("type", "message"), at(path, "type"))  # a set's key below
     if kind == "message":
         message = _message(obj, path)
         if not joins_reasoning(messages, message):

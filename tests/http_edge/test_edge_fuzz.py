@@ -239,3 +239,31 @@ def test_invalid_json_names_the_problem(http: httpx.Client) -> None:
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
     assert "line 1 column" in response.json()["error"]["message"]
+
+
+RESPONSES_PATHS = ["/v1/responses", "/v1/responses/input_tokens", "/v1/responses/compact"]
+UNHASHABLE_TYPES: list[Any] = [[True], {}, {"a": [1]}]
+
+
+@pytest.mark.parametrize("path", RESPONSES_PATHS)
+@pytest.mark.parametrize("kind", UNHASHABLE_TYPES)
+def test_an_input_item_type_not_a_string_names_its_param(
+    http: httpx.Client, path: str, kind: Any
+) -> None:
+    # A list or an object is no key of the item types' set: a 400, not a TypeError's 500.
+    item = {"type": kind, "call_id": "c1", "output": "4"}
+    body = {"model": "chain", "input": [{"role": "user", "content": "hi"}, item]}
+    response = http.post(path, json=body, headers=AUTH)
+    assert response.status_code == 400, response.text[:500]
+    assert response.json()["error"]["param"] == "input[1].type"
+    assert_still_serves(http)
+
+
+@pytest.mark.parametrize("path", ["/v1/responses", "/v1/responses/input_tokens"])
+def test_a_tool_description_not_a_string_names_its_param(http: httpx.Client, path: str) -> None:
+    tool = {"type": "custom", "name": "x", "description": [1, {}]}
+    body = {"model": "chain", "input": "hi", "tools": [tool]}
+    response = http.post(path, json=body, headers=AUTH)
+    assert response.status_code == 400, response.text[:500]
+    assert response.json()["error"]["param"] == "tools[0].description"
+    assert_still_serves(http)
