@@ -5,7 +5,9 @@ Google's JSON parser takes a field by its proto name too (`system_instruction`,
 Google's own curl examples do, and google-genai sends a thinkingConfig so. A name is a field's
 only where the value is a message: the values that are the caller's own JSON keep their keys
 (a functionCall's `args`, a functionResponse's `response`, a JSON Schema, a Schema's
-`example` or `default`), and so do the property names of a Schema's `properties`.
+`example` or `default`, and what JSON Schema holds as values: `const`, `enum`, `examples`), and
+so do the names a schema's maps are keyed by: its `properties`, Vertex's `$defs` (a `$ref`
+names them), and JSON Schema's other maps (a schema goes on as JSON Schema, unknown keys too).
 
 Followed: https://protobuf.dev/programming-guides/json/ (a parser accepts the lowerCamelCase
 name and the original proto field name).
@@ -17,15 +19,17 @@ from typing import Any
 
 from clients.errors import InvalidRequestError
 
-__all__ = ["camel_case"]
+__all__ = ["MAX_DEPTH", "SCHEMA_MAPS", "camel_case", "check_depth"]
 
 # Fields whose value is the caller's own JSON (google.protobuf.Struct or Value): kept whole.
 # (`response` is also a FunctionDeclaration's Schema, which the codec does not read.)
 _OWN_JSON = frozenset(
     {"args", "response", "parametersJsonSchema", "responseJsonSchema", "example", "default"}
+    | {"const", "enum", "examples"}
 )
-# Fields whose value is a map: its keys are the caller's names, its values messages.
-_MAPS = frozenset({"properties"})
+# A schema's maps: their keys are the caller's names, their values schemas.
+SCHEMA_MAPS = ("properties", "$defs", "definitions", "patternProperties", "dependentSchemas")
+_MAPS = frozenset(SCHEMA_MAPS)
 # How deep a body's messages and lists may nest: what Google's proto parser reads (its
 # recursion limit, 100); deeper would exhaust Python's stack here (a 500, not a 400).
 MAX_DEPTH = 100
@@ -37,10 +41,15 @@ def camel_case(value: Any) -> Any:
     return _walk(value, 0)
 
 
-def _walk(value: Any, depth: int) -> Any:
+def check_depth(depth: int) -> None:
+    """A 400 for a value `depth` levels deep, past `MAX_DEPTH`."""
     if depth > MAX_DEPTH:
         message = f"The body is nested more than {MAX_DEPTH} levels deep."
         raise InvalidRequestError(message)
+
+
+def _walk(value: Any, depth: int) -> Any:
+    check_depth(depth)
     if isinstance(value, list):
         return [_walk(item, depth + 1) for item in value]
     if not isinstance(value, dict):
