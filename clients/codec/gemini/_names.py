@@ -33,12 +33,14 @@ _MAPS = frozenset(SCHEMA_MAPS)
 # How deep a body's messages and lists may nest: what Google's proto parser reads (its
 # recursion limit, 100); deeper would exhaust Python's stack here (a 500, not a 400).
 MAX_DEPTH = 100
+_NESTED = (dict, list)
 
 
 def camel_case(value: Any) -> Any:
     """`value` with every field name lowerCamelCase (a name given both ways: 400; a body
-    nested deeper than Google's parser reads, `MAX_DEPTH`: 400)."""
-    return _walk(value, 0)
+    nested deeper than Google's parser reads, `MAX_DEPTH`: 400). Only what changes is copied:
+    a body in lowerCamelCase, the usual one, is read and given back as it is (issue #10)."""
+    return _walk(value, 0) if isinstance(value, _NESTED) else value
 
 
 def check_depth(depth: int) -> None:
@@ -48,26 +50,59 @@ def check_depth(depth: int) -> None:
         raise InvalidRequestError(message)
 
 
-def _walk(value: Any, depth: int) -> Any:
+def _walk(value: dict[str, Any] | list[Any], depth: int) -> Any:
+    """`value` itself when no name in it changes, else a copy of what does."""
     check_depth(depth)
-    if isinstance(value, list):
-        return [_walk(item, depth + 1) for item in value]
-    if not isinstance(value, dict):
+    if isinstance(value, dict):
+        return _message(value, depth)
+    out = value
+    for i, item in enumerate(value):
+        if isinstance(item, _NESTED):
+            new = _walk(item, depth + 1)
+            if new is not item:
+                out = list(value) if out is value else out
+                out[i] = new
+    return out
+
+
+def _message(value: dict[str, Any], depth: int) -> dict[str, Any]:
+    names: dict[str, str] = {}  # a name as the caller gave it → lowerCamelCase, where they differ
+    values: dict[str, Any] = {}  # a field's value, where it changed
+    for key, item in value.items():
+        name = _camel(key) if "_" in key else key
+        if name != key:
+            names[key] = name
+        if name in _OWN_JSON or not isinstance(item, _NESTED):
+            continue
+        if name in _MAPS and isinstance(item, dict):
+            new = _map(item, depth)
+        else:
+            new = _walk(item, depth + 1)
+        if new is not item:
+            values[key] = new
+    if not names and not values:
         return value
     out: dict[str, Any] = {}
     given: dict[str, str] = {}  # a field's name → the name the caller gave it
     for key, item in value.items():
-        name = _camel(key)
+        name = names.get(key, key)
         if name in given:
             message = f"{name}: given twice, as {given[name]} and as {key}"
             raise InvalidRequestError(message, name)
         given[name] = key
-        if name in _OWN_JSON:
-            out[name] = item
-        elif name in _MAPS and isinstance(item, dict):
-            out[name] = {k: _walk(v, depth + 2) for k, v in item.items()}
-        else:
-            out[name] = _walk(item, depth + 1)
+        out[name] = values.get(key, item)
+    return out
+
+
+def _map(value: dict[str, Any], depth: int) -> dict[str, Any]:
+    """A map's values with their names lowerCamelCase; its keys are the caller's, kept."""
+    out = value
+    for key, item in value.items():
+        if isinstance(item, _NESTED):
+            new = _walk(item, depth + 2)
+            if new is not item:
+                out = dict(value) if out is value else out
+                out[key] = new
     return out
 
 
