@@ -273,7 +273,7 @@ class Runtime:
             issued_keys=self.issued_keys,
         )
         new.route_leases.adopt(self.route_leases)
-        take_over(new.pools, self.pools)  # before its prober starts: what this one knew of keys
+        take_over(new.pools, self.pools, config, self.config)  # before its prober starts
         self._owns_http = self._owns_store = False
         self._hands_over_stats = same_routing
         return new

@@ -285,22 +285,22 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         lease: KeyLease,
         stack: AsyncExitStack,
     ) -> _OpenStream:
-        """Open the upstream stream and read up to its first meaningful chunk, within the
-        deployment's first-chunk timeout (capped by the caller's deadline)."""
+        """Open the upstream stream, read up to its first meaningful chunk in first_chunk_s."""
         timeouts = deployment.timeouts
         sent, custom = params_for(deployment, params)
         timeout = ctx.attempt_timeout(timeouts.total_s)
         call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
         opening: list[chat_pb2.ChatCompletionChunk] = []
         began, loop = self._clock.monotonic(), asyncio.get_running_loop()
+        latest = loop.time() + timeout  # a server's pings may go on while its model is stuck
         try:
             async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)) as timer:
                 chunks = await stack.enter_async_context(deployment.adapter.stream_chat(call))
                 if custom:
                     chunks = RestoredChunks(chunks, custom)
                 async for chunk in chunks:
-                    if chunk is UPSTREAM_ALIVE:  # at work (reasoning): the window starts again
-                        timer.reschedule(loop.time() + ctx.attempt_timeout(timeouts.first_chunk_s))
+                    if chunk is UPSTREAM_ALIVE:  # at work: the window again, to total_s at most
+                        timer.reschedule(min(loop.time() + timeouts.first_chunk_s, latest))
                         continue
                     opening.append(chunk)
                     if is_meaningful(chunk) or len(opening) >= _MAX_OPENING_CHUNKS:

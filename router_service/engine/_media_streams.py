@@ -136,9 +136,15 @@ class MediaStreams(StreamEnds):
 
     def _guard(self, deployment: Deployment) -> StreamGuard:
         """The guard of a stream from `deployment` (chat's and media's)."""
-        stall_s, heartbeat_s = deployment.timeouts.stall_s, self._streams.heartbeat_s
+        timeouts, heartbeat_s = deployment.timeouts, self._streams.heartbeat_s
         apart = reads_cancel_their_task(deployment.adapter.http)
-        return StreamGuard(self._clock, stall_s=stall_s, heartbeat_s=heartbeat_s, apart=apart)
+        return StreamGuard(
+            self._clock,
+            stall_s=timeouts.stall_s,
+            heartbeat_s=heartbeat_s,
+            apart=apart,
+            quiet_s=timeouts.total_s,  # signs of life stave off a stall for so long at most
+        )
 
     async def _relay_media(
         self,

@@ -280,9 +280,11 @@ class StreamGuard:
         heartbeat_s: float,
         read_ahead: int = READ_AHEAD,
         apart: bool = False,
+        quiet_s: float | None = None,
     ) -> None:
         self._clock = clock
         self._stall_s = stall_s
+        self._quiet_s = quiet_s  # since the last batch, the longest signs of life stave it off
         self._heartbeat_s = heartbeat_s
         self._read_ahead = read_ahead
         self._apart = apart
@@ -327,7 +329,7 @@ class StreamGuard:
                     if item is None:
                         now = clock.monotonic()
                         if reader.alive:  # woken by a sign of life: nothing to relay
-                            reader.alive, last = False, now
+                            reader.alive, last = False, self._alive_until(last, now, sent)
                             beat = now - told >= self._heartbeat_s
                         if beat:
                             told = now
@@ -346,3 +348,11 @@ class StreamGuard:
                     )
         finally:
             await reader.aclose()
+
+    def _alive_until(self, last: float, now: float, sent: float) -> float:
+        """The stall window's new start at a sign of life: now, yet never later than lets it
+        end past `quiet_s` after the last batch (a server's pings go on while its model is
+        stuck: sse-starlette's every 15 s, whatever its generator does)."""
+        if self._quiet_s is None:
+            return now
+        return max(last, min(now, sent + self._quiet_s - self._stall_s))

@@ -220,6 +220,9 @@ async def run_stream(
         call.mark(chunks_sent=call.record.chunks_sent + 1)
     if ending == "stalled":
         call.mark(outcome="stalled")
+        while sc.between_events is not None:  # a server's pings go on while its model is stuck
+            await sleep_ms(sc.chunk_interval_ms or 50.0)
+            await resp.write(sc.between_events.encode())
         await wait_forever()
     if ending == "reset":
         abort_connection(call.request)

@@ -162,8 +162,9 @@ class Scenario:
     empty_annotations: bool = False
     # A Responses stream's annotation events come after this many text deltas, not all of them.
     cite_after_deltas: int | None = None
-    # Written between every two events of a stream, as real streams carry them: a keep-alive
-    # (`: ping`, an empty `data:`), or llama.cpp's mid-stream `error: {...}` line.
+    # Written between every two events of a stream (and, once it stalls, every chunk_interval_ms:
+    # sse-starlette pings on while its model is stuck): a keep-alive (`: ping`, an empty `data:`),
+    # or llama.cpp's mid-stream `error: {...}` line.
     between_events: str | None = None
 
     def __post_init__(self) -> None:

@@ -61,6 +61,9 @@ def failure_of_event(event: Mapping[str, Any]) -> JsonObject | None:
     if kind == "response.failed":
         response = event.get("response")
         return failure_of(response) if isinstance(response, dict) else {"message": "failed"}
+    wrapped = event.get("error")
+    if kind is None and isinstance(wrapped, dict):  # llama.cpp's `error:` line (providers/_sse.py)
+        return dict(wrapped)
     return None
 
 

@@ -102,6 +102,9 @@ def _delta(what: str, old: Iterable[str], new: Iterable[str]) -> str:
 async def reload_from(server: RouterServer, path: str | Path) -> bool:
     """Reload `path` into `server`; False (and the reason logged) when the file does not load."""
     reloads = current().metrics.config_reloads
+    # Before it is read (as at the start): a change written while the reload runs is not
+    # reported as served.
+    digest = _digest(Path(path))
     try:
         config = load_config(path)
     except ConfigError as exc:
@@ -124,8 +127,8 @@ async def reload_from(server: RouterServer, path: str | Path) -> bool:
         server.record.reload_failed(f"the new config could not be applied ({type(exc).__name__})")
         return False
     reloads.add(1, {"outcome": "ok"})
-    serving_file(path)
-    server.record.loaded(_digest(Path(path)), server.runtime.clock.now())
+    serving_file(path, digest)
+    server.record.loaded(digest, server.runtime.clock.now())
     log.info("config reloaded from %s: %s", path, changes(old, config))
     if pending:
         log.warning(

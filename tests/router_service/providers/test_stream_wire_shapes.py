@@ -138,3 +138,18 @@ async def test_a_keep_alive_is_the_upstreams_sign_of_life(
     assert any(chunk is UPSTREAM_ALIVE for chunk in received)
     said = [c for c in received if c is not UPSTREAM_ALIVE]
     assert "".join(c.choices[0].delta.text for c in said if c.choices) == "one two"
+
+
+async def test_an_error_line_in_a_responses_stream_fails_it_over(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # The same line in a Responses API stream: `{"error": {...}}`, an event with no `type`, was
+    # taken for a sign of life and the rest of the stream read as a success.
+    line = b'error: {"code":503,"message":"Loading model","type":"unavailable_error"}\n\n'
+    fake.state.set_scenario(Scenario(between_events=line.decode()), model="model-a")
+    fake.state.set_scenario(Scenario(content="served by b"), model="model-b")
+    config = base_config(fake.base_url)
+    config["models"]["chain"]["deployments"][0]["api"] = "responses"
+    router = await start_router(config)
+    assert await streamed_text(router) == ("served by b", ["stop"])
+    assert [call.model for call in fake.state.calls()] == ["model-a", "model-b"]

@@ -362,3 +362,22 @@ async def test_a_file_changed_while_the_router_starts_is_polled_as_a_change(
     finally:
         changing.cancel()
         silent.close()
+
+
+async def test_a_file_changed_while_a_reload_runs_is_not_reported_as_served(
+    fake: FakeUpstream, router: RouterHandle, tmp_path: Path
+) -> None:
+    """`admin info`'s config digest names the content the reload read, not the file's content
+    once it ended (a SIGHUP-only router would report it for good). Held at the reload lock."""
+    path = tmp_path / "router.yaml"
+    path.write_text(yaml.safe_dump(_solo_config(fake.base_url)))
+    read = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    async with router.server._reloading:
+        reloading = asyncio.create_task(reload_from(router.server, path))
+        await asyncio.sleep(0)  # one step: it has read the file, and waits for the lock
+        path.write_text(yaml.safe_dump(base_config(fake.base_url)))
+    assert await reloading
+
+    info = await router.admin.GetServerInfo(admin_pb.GetServerInfoRequest())
+    assert "solo" in await _models(router)
+    assert info.config_digest == read

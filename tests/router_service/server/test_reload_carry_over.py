@@ -115,3 +115,68 @@ async def test_settings_waiting_for_a_restart_are_not_reported_as_in_force(
     assert info.state_backend == "memory"
     assert router.runtime.config.server.max_message_bytes != 64 << 20  # the port's limit still
     await router.stub.Chat(pb.ChatRequest(params=params("chain")))  # served as before
+
+
+async def _backed_off(
+    fake: FakeUpstream, start_router: StartRouter
+) -> tuple[dict[str, Any], RouterHandle, ManualClock]:
+    """alpha's one key refused (disabled), and its probes failing until their backoff reached
+    its ceiling (1000s)."""
+    config = _one_alpha_key(fake.base_url)
+    config["key_health"] = {"probe_initial_s": 10, "probe_max_s": 1000}
+    config["cooldowns"] = {"auth_disable_s": 10**6}
+    clock = ManualClock(time.time())
+    router = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="sk-alpha-1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    for _ in range(7):  # each probe fails: its backoff doubles, up to the ceiling
+        clock.advance(1500)
+        assert await router.runtime.prober.tick() == 1
+    return config, router, clock
+
+
+async def test_a_key_whose_provider_changed_is_probed_again_soon_after_a_reload(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The same key string behind new provider settings (a header, an endpoint, a rotated
+    credential file fixed by the operator): the failures it met said nothing of them, so the
+    backoff they grew (up to `probe_max_s`) is not kept, and the key is probed again soon."""
+    config, router, clock = await _backed_off(fake, start_router)
+
+    config["providers"]["alpha"]["headers"] = {"OpenAI-Organization": "org-right"}
+    await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+    fake.state.clear_scenarios()  # the new settings are what the key needed
+    assert await router.runtime.prober.tick() == 0  # the store's disable, adopted afresh
+    clock.advance(15)  # the initial probe's longest jitter
+    assert await router.runtime.prober.tick() == 1
+    reply = await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    assert reply.route.deployment == "alpha/model-a"
+    assert await router.leases_held() == 0
+
+
+async def test_a_key_whose_provider_is_unchanged_keeps_its_backoff_across_a_reload(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Only the key's own limits changed: the provider is reached as before, and the key's
+    failed probes still count (no probe storm on a key that keeps failing)."""
+    config, router, clock = await _backed_off(fake, start_router)
+
+    config["providers"]["alpha"]["keys"] = [{"key": "sk-alpha-1", "rpm": 100}]
+    await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+    clock.advance(15)
+    assert await router.runtime.prober.tick() == 0  # still at its backoff of 1000s
+
+
+async def test_a_lowered_probe_ceiling_applies_to_a_backed_off_key_at_once(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """`key_health` reloads: the operator who lowers `probe_max_s` for a key probed every
+    1000s has it probed by the new rules, not after the probe scheduled by the old ones."""
+    config, router, clock = await _backed_off(fake, start_router)
+
+    config["key_health"] = {"probe_initial_s": 10, "probe_max_s": 20}
+    await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+    assert await router.runtime.prober.tick() == 0  # the store's disable, adopted afresh
+    clock.advance(15)
+    assert await router.runtime.prober.tick() == 1
