@@ -88,6 +88,8 @@ async def translations(request: Request) -> Response:
 async def _form_call(request: Request, operation: media_pb2.MediaOperation.ValueType) -> Response:
     limit = edge_state(request).settings.upload_limit
     fields, files = await read_upload_form(request, limit, MEDIA_UPLOADS[operation])
+    if _json_over(fields, limit):  # before it is written: 6 times the form at most
+        raise _too_large(limit)
     params, streamed = parse_request(lambda body: _parsed(operation, body, files), fields)
     if params.ByteSize() > limit:  # the fields as JSON may be longer than in the form
         raise _too_large(limit)
@@ -127,6 +129,28 @@ async def _call(request: Request, params: media_pb2.MediaParams, streamed: bool)
         media_type=result.content_type or "application/octet-stream",
         headers=route_headers(response.route),
     )
+
+
+# What JSON writes for a character beyond the character itself (orjson's escapes): `\"`, `\\`,
+# `\b`, `\t`, `\n`, `\f`, `\r` one more, any other control character (`\u0001`) five more.
+_ESCAPES = {chr(code): 5 for code in range(0x20)} | {char: 1 for char in '"\\\b\t\n\f\r'}
+
+
+def _json_over(fields: dict[str, Any], limit: int) -> bool:
+    """Whether the form's text fields as JSON are longer than `limit`, counted without writing
+    it: a field of control characters within the upload limit is six times as long as JSON,
+    which would be held three times over (bytes, text, message) before its size was checked."""
+    texts = [text for value in fields.values() for text in _texts(value)]
+    chars = sum(len(text) for text in texts)
+    if 6 * chars <= limit:  # no escapes could make it longer (the usual form): no scan
+        return False
+    escapes = sum(text.count(char) * more for text in texts for char, more in _ESCAPES.items())
+    return chars + escapes > limit
+
+
+def _texts(value: Any) -> list[str]:
+    """A field's texts: a repeated field's list, or the one."""
+    return value if isinstance(value, list) else [value]
 
 
 def _too_large(limit: int) -> EdgeError:

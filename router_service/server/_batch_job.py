@@ -41,6 +41,7 @@ __all__ = [
     "reloaded",
     "resumed",
     "window_end",
+    "written",
 ]
 
 log = logging.getLogger("switchboard.router")
@@ -127,6 +128,17 @@ async def lines_loaded(job: BatchJob) -> bool:
         await load_lines(job)
     except StoreUnavailableError as exc:
         log.warning("batch %s: its input file was not read: %s", job.batch.id, exc.message)
+        return False
+    return True
+
+
+async def written(job: BatchJob) -> bool:
+    """Write the job's batch as it is now; False (said in the log, not raised: its runner goes
+    on or hands it over) when the store took no answer."""
+    try:
+        await job.who.runtime.batches.write(job.who.client, job.batch)
+    except StoreUnavailableError as exc:
+        log.warning("batch %s: not written: %s", job.batch.id, exc.message)
         return False
     return True
 

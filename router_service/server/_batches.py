@@ -57,6 +57,7 @@ from router_service.server._batch_job import (
     reloaded,
     resumed,
     window_end,
+    written,
 )
 from router_service.server._batch_lines import LineCaller, run_line
 from router_service.server._batch_output import finish
@@ -279,14 +280,16 @@ class BatchJobs(OwnedJobs[BatchJob]):
 
     async def _started(self, job: BatchJob) -> str:
         """Read the job's lines, mark it `in_progress` and run them (`_lines`); "stopped" when
-        the store could not give its input file (as when it takes no answer)."""
+        the store could not give its input file or keep its start (as when it takes no
+        answer)."""
         runtime = job.who.runtime
         if not await lines_loaded(job):
             return "stopped"
         if job.batch.status == "validating":
             job.batch.status = "in_progress"
             job.batch.in_progress_at = int(runtime.clock.now())
-            await runtime.batches.write(job.who.client, job.batch)
+            if not await written(job):  # handed over, as when its answers are not kept
+                return "stopped"
         return await self._lines(job)
 
     async def _end(self, job: BatchJob, how: str) -> str:
@@ -365,7 +368,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         if job.writing.locked():
             return
         async with job.writing:
-            await job.who.runtime.batches.write(job.who.client, job.batch)
+            await written(job)  # counts not written now are with the next write, or its end
 
 
 async def _renewed(job: BatchJob) -> bool:

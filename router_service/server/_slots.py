@@ -48,10 +48,10 @@ class Slots:
         try:
             await asyncio.wait((taking, ending), return_when=asyncio.FIRST_COMPLETED)
         except BaseException:  # cancelled as it waits: a slot it took meanwhile goes back
-            if await _dropped(taking, ending):
+            if _dropped(taking, ending):
                 self._give_back()
             raise
-        return await _dropped(taking, ending)
+        return _dropped(taking, ending)
 
     async def _acquire(self) -> None:
         if not self._waiting and self.held < self._limit():
@@ -83,9 +83,12 @@ class Slots:
                 turn.set_result(None)
 
 
-async def _dropped(taking: asyncio.Future[None], ending: asyncio.Future[None]) -> bool:
-    """Stop both waits (a slot given already stays given); whether `taking` holds one."""
+def _dropped(taking: asyncio.Future[None], ending: asyncio.Future[None]) -> bool:
+    """Stop both waits (a slot given already stays given); whether `taking` holds one. Not
+    awaited: a cancel (the batch's) arriving as it awaited would leave a slot taken, held by
+    nobody."""
     ending.cancel()
+    if taking.done():
+        return not taking.cancelled()
     taking.cancel()  # a waiter cancelled once given its slot gives it back (`_acquire`)
-    await asyncio.gather(taking, ending, return_exceptions=True)
-    return not taking.cancelled()
+    return False

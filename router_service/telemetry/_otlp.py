@@ -46,6 +46,9 @@ _KIND = {id(kind): b"\x30" + _SMALL[kind.value + 1] for kind in SpanKind}
 _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags masks
 _EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _KV_CACHE_MAX = 4096  # encoded key/value pairs kept (they repeat across spans)
+# Longer encodings are not kept: a span name or value can be a client's string (the requested
+# model), and 4096 of them a megabyte each held gigabytes; copying one out costs about as much.
+_CACHED_FIELD_MAX = 1024
 _CACHED_TYPES = (str, bool, int, float, tuple)
 # Encoded key/value fields by tag, then by the value's exact type, then by (key, value).
 _kv_caches: dict[bytes, dict[type, dict[tuple[str, Any], bytes]]] = {}
@@ -95,10 +98,13 @@ def _value(value: Any) -> bytes:
         return b"\x21" + _DOUBLE(value)
     if isinstance(value, bytes):
         return _len_field(b"\x3a", value)
-    # The SDK keeps homogeneous sequences of the above (a tuple, as ours keep them: no ABC
+    # The SDK keeps sequences (nested too) of the above (a tuple, as ours keep them: no ABC
     # check, a Python-level `isinstance`, for those).
     if type(value) is tuple or isinstance(value, Sequence):
         return _len_field(b"\x2a", b"".join([_len_field(b"\x0a", _value(v)) for v in value]))
+    if isinstance(value, Mapping):  # the SDK keeps mappings (a `KeyValueList`), keys as str
+        pairs = [_len_field(b"\x0a", _key_value(str(k), v)) for k, v in value.items()]
+        return _len_field(b"\x32", b"".join(pairs))
     raise ValueError(f"invalid type {type(value)} of value {value}")
 
 
@@ -121,7 +127,10 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
         # type: True == 1 == 1.0 (hashed alike) are cached apart. No tuple of the pair's own.
         cache = by_type.get(type(item[1]))
         if cache is not None:
-            field = cache.get(item)
+            try:
+                field = cache.get(item)
+            except TypeError:  # a tuple holding a mapping (the SDK keeps those): unhashable
+                field = cache = None
             if field is not None:
                 out.append(field)
                 continue
@@ -131,7 +140,7 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
         except ValueError as exc:  # the SDK's encoder logs and drops such an attribute too
             log.warning("span attribute %s not exported: %s", key, exc)
             continue
-        if cache is not None and _cacheable(value):
+        if cache is not None and len(field) <= _CACHED_FIELD_MAX and _cacheable(value):
             if len(cache) >= _KV_CACHE_MAX:
                 cache.clear()
             cache[item] = field
@@ -210,6 +219,8 @@ def _name(name: str) -> bytes:
     field = _name_cache.get(name)
     if field is None:
         field = _str_field(b"\x2a", name)
+        if len(field) > _CACHED_FIELD_MAX:
+            return field
         if len(_name_cache) >= _KV_CACHE_MAX:
             _name_cache.clear()
         _name_cache[name] = field

@@ -6,6 +6,7 @@ field the form does not take, a text where a file belongs, too many files, too m
 
 from __future__ import annotations
 
+import tracemalloc
 from typing import Any
 
 import httpx
@@ -182,3 +183,36 @@ async def test_an_upload_that_is_no_form_is_refused(
     assert response.status_code == 400
     assert error_of(response)["code"] == "invalid_content_type"
     assert stub.calls == []
+
+
+async def test_text_fields_that_grow_as_json_are_refused_before_they_are_written(
+    stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    """A field of control characters within the 1 MiB limit is six times as long as JSON
+    (`\\u0001` each): refused (413) from the form's own count, not after the edge has written
+    that JSON out three times over (its bytes, its text, the message) — 17 times the limit."""
+    limit = 1024 * 1024
+    edge = await start_edge(max_upload_bytes=limit)
+    boundary = "b0und"
+    field = b"\x01" * (limit - 1024)
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nm\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n'.encode()
+        + field
+        + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="image"; '
+        f'filename="a.png"\r\n\r\n'.encode()
+        + PNG
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        tracemalloc.start()
+        try:
+            response = await http.post("/v1/images/variations", content=body, headers=headers)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert response.status_code == 413, response.text
+    assert error_of(response)["code"] == "request_too_large"
+    assert stub.calls == []
+    assert peak < 8 * limit  # the body, the parser's copy, the text: not its JSON

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import openai
@@ -302,3 +302,53 @@ async def test_a_batch_whose_input_file_cannot_be_read_as_it_starts_is_handed_ov
     assert await two.server.batch_jobs.adopt(two.runtime) == 1
     await settled(two)
     assert [a["custom_id"] for a in await completed(second, batch_id)] == ["one", "two", "three"]
+
+
+def failing_once(
+    monkeypatch: pytest.MonkeyPatch, replica: RouterHandle, when: Callable[[bpb.Batch], bool]
+) -> None:
+    """Replica's next write of a batch that `when` picks fails as a lost Redis fails it."""
+    records, failed = replica.runtime.batches, list[bool]()
+    write = records.write
+
+    async def flaky(client: str, batch: bpb.Batch) -> None:
+        if not failed and when(batch):
+            failed.append(True)
+            raise StoreUnavailableError("Redis is unavailable.")
+        await write(client, batch)
+
+    monkeypatch.setattr(records, "write", flaky)
+
+
+async def test_a_lost_write_of_a_batchs_counts_does_not_kill_its_runner(
+    fake: FakeUpstream, pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, _, first, second, _ = pair
+    batch_id = await orphan(one, first)
+    failing_once(monkeypatch, one, lambda b: b.request_counts.completed == 2)
+    assert await one.server.batch_jobs.adopt(one.runtime) == 1
+    task = one.server.batch_jobs._jobs[("", batch_id)].task
+    assert task is not None
+    await settled(one)
+    assert task.exception() is None  # said in the log, not a task dying on the store's error
+    assert [a["custom_id"] for a in await completed(second, batch_id)] == ["one", "two", "three"]
+
+
+async def test_a_batch_whose_start_is_not_written_is_handed_over(
+    fake: FakeUpstream, pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    one, two, first, second, _ = pair
+    failing_once(monkeypatch, one, lambda b: b.status == "in_progress")
+    uploaded = await first.files.create(
+        file=("in.jsonl", jsonl(chat_line("x", "a"))), purpose="batch"
+    )
+    batch = await first.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    (job,) = one.server.batch_jobs._jobs.values()
+    assert job.task is not None
+    await settled(one)
+    assert job.task.exception() is None
+    assert await two.server.batch_jobs.adopt(two.runtime) == 1
+    await settled(two)
+    assert [a["custom_id"] for a in await completed(second, batch.id)] == ["x"]

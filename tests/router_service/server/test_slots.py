@@ -72,3 +72,28 @@ async def test_a_waiter_cancelled_leaves_the_queue_and_one_granted_gives_its_slo
     done.set()
     await tasks[0]
     assert slots.held == 0
+
+
+async def test_a_holder_cancelled_as_its_other_wait_stops_gives_its_slot_back() -> None:
+    slots = Slots(lambda: 1)
+    stopping, may_stop = asyncio.Event(), asyncio.Event()
+
+    async def window() -> None:  # slow to stop: the slot is taken while it does
+        try:
+            await asyncio.Event().wait()
+        finally:
+            stopping.set()
+            await may_stop.wait()
+
+    async def run() -> None:
+        async with slots.slot_unless(window()) as held:
+            assert held
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(run())
+    await stopping.wait()  # it has its slot, and stops waiting for the window's end
+    task.cancel()  # a cancel then (a batch cancelled) must not keep the slot
+    may_stop.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert slots.held == 0

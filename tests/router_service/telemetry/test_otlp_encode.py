@@ -216,3 +216,40 @@ def test_spans_of_one_scope_hash_it_once_not_once_a_span(
     monkeypatch.setattr(InstrumentationScope, "__hash__", counting_hash)
     encode_spans(kept.spans)
     assert len(hashed) == 1
+
+
+def test_a_sequence_holding_a_mapping_encodes_as_the_sdk_does(tracing: Tracing) -> None:
+    """The SDK keeps a list of mappings as a tuple of dicts: unhashable, so looking it up in
+    the attribute cache raised TypeError and the whole batch was lost."""
+    provider, kept = tracing(Resource.create({"service.name": "router"}))
+    tracer = provider.get_tracer("t")
+    for _ in range(2):
+        tracer.start_span("s", attributes={"tools": [{"name": "a"}], "ok": ("x",)}).end()
+    _same_as_sdk(kept.spans)
+
+
+def test_mapping_values_encode_as_key_value_lists_as_the_sdk_encodes_them(
+    tracing: Tracing,
+) -> None:
+    """The SDK keeps a mapping value and sends it as a `kvlist_value`; it was dropped."""
+    provider, kept = tracing(Resource.create({"service.name": "router"}))
+    value = {"a": 1, "b": ["x", {"c": True}], "none": None, "empty": {}}
+    provider.get_tracer("t").start_span("s", attributes={"m": value, "e": {}}).end()
+    _same_as_sdk(kept.spans)
+
+
+def test_long_values_are_encoded_but_not_kept_in_the_caches(
+    tracing: Tracing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The requested model is the client's string (span name and attribute): 4096 cached
+    megabyte-long ones, each kept with its encoding, held gigabytes."""
+    monkeypatch.setattr(_otlp, "_kv_caches", {})
+    monkeypatch.setattr(_otlp, "_name_cache", {})
+    provider, kept = tracing(Resource.create({"service.name": "router"}))
+    model = "m" * 100_000
+    provider.get_tracer("t").start_span(f"chat {model}", attributes={"model": model}).end()
+    _same_as_sdk(kept.spans)
+    fields = [
+        f for by_type in _otlp._kv_caches.values() for c in by_type.values() for f in c.values()
+    ]
+    assert all(len(f) <= _otlp._CACHED_FIELD_MAX for f in [*fields, *_otlp._name_cache.values()])
