@@ -141,3 +141,47 @@ async def test_a_body_nested_too_deep_is_refused_not_failed(http: httpx.AsyncCli
     answer = await http.post(path, content=body, headers=HEADERS)
     assert answer.status_code == 400, answer.text
     assert "nested more than 100 levels" in answer.json()["error"]["message"]
+
+
+async def test_json_schema_keywords_keep_the_callers_own_keys(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """A schema's `$defs` (Vertex's Schema has them, a map as `properties` is) and the values
+    JSON Schema holds (`const`, `enum`, `examples`) are the caller's: a `$ref` still finds its
+    definition, a constant is still the caller's object."""
+    item = {"type": "OBJECT", "properties": {"unit_price": {"type": "NUMBER"}}}
+    schema = {
+        "type": "OBJECT",
+        "properties": {
+            "line": {"$ref": "#/$defs/line_item"},
+            "kind": {"const": {"kind_id": 1}, "enum": [{"kind_id": 1}], "examples": [{"a_b": 2}]},
+        },
+        "$defs": {"line_item": item},
+    }
+    config = {"response_mime_type": "application/json", "response_schema": schema}
+    body = {"contents": [{"parts": [{"text": "hi"}]}], "generation_config": config}
+    answer = await http.post("/v1beta/models/chain:generateContent", json=body, headers=HEADERS)
+    assert answer.status_code == 200, answer.text
+    sent = fake.state.last()
+    assert sent is not None
+    sent_schema = sent.body["response_format"]["json_schema"]["schema"]
+    assert list(sent_schema["$defs"]) == ["line_item"]
+    assert sent_schema["$defs"]["line_item"]["properties"] == {"unit_price": {"type": "number"}}
+    kind = sent_schema["properties"]["kind"]
+    assert kind == {"const": {"kind_id": 1}, "enum": [{"kind_id": 1}], "examples": [{"a_b": 2}]}
+
+
+@pytest.mark.parametrize("field", ["parametersJsonSchema", "parameters_json_schema"])
+async def test_a_json_schema_nested_too_deep_is_refused_not_failed(
+    http: httpx.AsyncClient, field: str
+) -> None:
+    """A JSON Schema is the caller's own JSON, its keys kept, yet read level by level: as deep
+    as the JSON parser takes, a 400 too, not the edge's stack run out (a 500)."""
+    depth = 1000
+    schema = b'{"items":' * depth + b"{}" + b"}" * depth
+    tools = b'[{"functionDeclarations": [{"name": "f", "%s": %s}]}]' % (field.encode(), schema)
+    body = b'{"contents": [{"parts": [{"text": "hi"}]}], "tools": ' + tools + b"}"
+    path = "/v1beta/models/chain:generateContent"
+    answer = await http.post(path, content=body, headers=HEADERS)
+    assert answer.status_code == 400, answer.text
+    assert "nested more than 100 levels" in answer.json()["error"]["message"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from clients.codec._json import at, expect_object, expect_str
+from clients.codec.gemini._names import SCHEMA_MAPS, check_depth
 from clients.codec.gemini._tables import AUDIO_TYPES
 from clients.errors import InvalidRequestError
 
@@ -68,23 +69,27 @@ def user_part(part: JsonObject, path: str) -> JsonObject:
     )
 
 
-def json_schema(schema: Any) -> Any:
+def json_schema(schema: Any, depth: int = 0) -> Any:
     """Gemini's Schema as JSON Schema: types lower-case (`OBJECT` → `object`), `nullable`
-    as a type that also takes null; JSON Schema (`parametersJsonSchema`) goes through as it is."""
+    as a type that also takes null; JSON Schema (`parametersJsonSchema`) goes through as it is.
+    Read level by level, so bounded as a body's nesting is (a 400 past it, not the stack's end:
+    a JSON Schema is the caller's own JSON, whose depth the names' walk does not read)."""
     if not isinstance(schema, dict):
         return schema
+    check_depth(depth)
     out: JsonObject = {k: v for k, v in schema.items() if k not in _GEMINI_ONLY}
     kind = out.get("type")
     if isinstance(kind, str):
         out["type"] = kind.lower()
         if schema.get("nullable") is True:
             out["type"] = [kind.lower(), "null"]
-    if isinstance(out.get("properties"), dict):
-        out["properties"] = {k: json_schema(v) for k, v in out["properties"].items()}
+    for key in SCHEMA_MAPS:
+        if isinstance(out.get(key), dict):
+            out[key] = {k: json_schema(v, depth + 1) for k, v in out[key].items()}
     for key in _SCHEMA:
         if isinstance(out.get(key), dict):
-            out[key] = json_schema(out[key])
+            out[key] = json_schema(out[key], depth + 1)
     for key in _SCHEMAS:
         if isinstance(out.get(key), list):
-            out[key] = [json_schema(v) for v in out[key]]
+            out[key] = [json_schema(v, depth + 1) for v in out[key]]
     return out
