@@ -234,8 +234,14 @@ async def test_stalls_before_and_during_a_stream(
     config["providers"]["up"]["timeouts"] = {"stall_s": 0.3}
     await router.server.reload(SwitchboardConfig.model_validate(config))
     fake.state.set_scenario(Scenario(chunks=6, stall_after_chunks=4), model="m-up")
+    before = len(fake.state.calls(model="m-up"))
     streaming = asyncio.ensure_future(stream(router, params("solo", text="another conversation")))
-    await fake.state.wait_for(lambda: fake.state.calls(model="m-up")[-1].outcome == "stalled")
+
+    def quiet() -> bool:  # after its 4th event (not the first call, stalled before its first)
+        calls = fake.state.calls(model="m-up")
+        return len(calls) == before + 1 and calls[-1].outcome == "stalled"
+
+    await fake.state.wait_for(quiet)
     assert not streaming.done()
 
     async def stalled() -> bool:  # the guard may begin its window after the fake went quiet
