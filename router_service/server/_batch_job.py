@@ -102,11 +102,19 @@ async def load_lines(job: BatchJob) -> None:
     try:
         found = await runtime.files.content(job.who.client, batch.input_file_id, "input_file_id")
     except StoredFileNotFoundError:
-        job.fault = ("input_file_not_found", "The batch's input file was deleted before it ran.")
+        job.fault = ("input_file_not_found", _input_gone(job))
         return
     job.lines, _ = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
     job.pending = deque(line for line in job.lines if line.number not in job.answered)
     job.loaded = True
+
+
+def _input_gone(job: BatchJob) -> str:
+    """Why the job's input file could not be read: expired (its `expires_after`) or deleted."""
+    expires_at = job.batch.input_file_expires_at
+    if expires_at and job.who.runtime.clock.now() >= expires_at:
+        return "The batch's input file expired before it ran."
+    return "The batch's input file was deleted before it ran."
 
 
 def window_end(job: BatchJob) -> Awaitable[None]:

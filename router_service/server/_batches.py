@@ -130,6 +130,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
             metadata_json=metadata,
             request_counts=bpb.BatchRequestCounts(total=len(lines)),
             output_expires_after_s=request.output_expires_after_s,
+            input_file_expires_at=found.file.expires_at,
         )
         if errors:
             await runtime.batches.begin(client, batch)

@@ -207,7 +207,9 @@ async def test_a_batch_whose_input_file_went_fails_where_it_is_taken_over(
     await settled(one, two)
     failed = await second.batches.retrieve(batch_id)
     assert failed.status == "failed" and failed.errors is not None and failed.output_file_id
-    assert [e.code for e in failed.errors.data or []] == ["input_file_not_found"]
+    assert [(e.code, e.message) for e in failed.errors.data or []] == [
+        ("input_file_not_found", "The batch's input file was deleted before it ran.")
+    ]
     assert [a["custom_id"] for a in await lines_of(second, failed.output_file_id)] == ["one"]
     assert fake.state.count(path="/chat/completions") == 0
 
