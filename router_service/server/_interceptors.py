@@ -39,8 +39,8 @@ from router_service.engine import upstream_refused
 from router_service.errors import (
     AllCandidatesFailedError,
     GuardrailBlockedError,
-    ModelNotFoundError,
     InvalidRequestError,
+    ModelNotFoundError,
 )
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime

@@ -1,8 +1,8 @@
 """A call for a model the router does not know (NOT_FOUND `model_not_found`, the planner's) reached
 no upstream: as a call refused as invalid, its estimate goes back from the caller's tpm and
 budgets, and its rpm place too (`Admission.give_back`), on memory and on Redis; a background
-response's start too (it resolves the model before queueing). Before, a few such calls got the caller's next good ones
-429."""
+response's start too (it resolves the model before queueing). Before, a few such calls got
+the caller's next good ones 429."""
 
 from __future__ import annotations
 
