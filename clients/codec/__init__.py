@@ -34,12 +34,12 @@ from clients.codec._embeddings import (
     embedding_result_from_openai,
     embedding_result_to_openai,
 )
+from clients.codec._json import asks_stream
 from clients.codec._media import (
     MEDIA_PATHS,
     MEDIA_UPLOADS,
     MediaUploads,
     UploadProblem,
-    asks_stream,
     media_params_from_openai,
     upload_problem,
 )

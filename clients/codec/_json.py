@@ -111,6 +111,24 @@ def expect_bool(value: Any, path: str) -> bool:
     return value
 
 
+# A form's `stream` is text: the SDK's "true", curl's `-F stream=True` alike.
+_FORM_FLAGS = {"true": True, "false": False}
+
+
+def asks_stream(fields: Mapping[str, Any]) -> bool:
+    """Whether a media body (a rerank's too) asks for events: `stream` true as JSON, or as a
+    form's text in any case. One reading for the edge that picks Media or MediaStream, the
+    router that checks the choice and the rerank check (here, where `_media` and `_rerank` both
+    read it). Raises InvalidRequestError for a `stream` that is no boolean."""
+    value = fields.get("stream")
+    if value is None or type(value) is bool:
+        return bool(value)
+    flag = _FORM_FLAGS.get(value.strip().lower()) if isinstance(value, str) else None
+    if flag is None:
+        raise InvalidRequestError(f"`stream` must be a boolean, not {value!r:.40}.", param="stream")
+    return flag
+
+
 def expect_int(value: Any, path: str) -> int:
     """An int64. ``True`` is not an integer here, whatever Python thinks."""
     # The common case in one frame (every chunk has two): an int, not a bool, in range.

@@ -9,7 +9,7 @@ be checked by the upstream that answers, so a field OpenAI adds works without a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,6 @@ import orjson
 
 from clients.codec._json import expect_str, missing
 from clients.codec._rerank import rerank_fields
-from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import media_pb2
 
 __all__ = [
@@ -25,7 +24,6 @@ __all__ = [
     "MEDIA_UPLOADS",
     "MediaUploads",
     "UploadProblem",
-    "asks_stream",
     "media_params_from_openai",
     "upload_problem",
 ]
@@ -75,23 +73,6 @@ MEDIA_UPLOADS: dict[media_pb2.MediaOperation.ValueType, MediaUploads] = {
         several=True,
     ),
 }
-
-
-# A form's `stream` is text: the SDK's "true", curl's `-F stream=True` alike.
-_FORM_FLAGS = {"true": True, "false": False}
-
-
-def asks_stream(fields: Mapping[str, Any]) -> bool:
-    """Whether a media body asks for events: `stream` true as JSON, or as a form's text in any
-    case. One reading for the edge that picks Media or MediaStream and the router that checks
-    the choice. Raises InvalidRequestError for a `stream` that is no boolean."""
-    value = fields.get("stream")
-    if value is None or type(value) is bool:
-        return bool(value)
-    flag = _FORM_FLAGS.get(value.strip().lower()) if isinstance(value, str) else None
-    if flag is None:
-        raise InvalidRequestError(f"`stream` must be a boolean, not {value!r:.40}.", param="stream")
-    return flag
 
 
 @dataclass(frozen=True, slots=True)

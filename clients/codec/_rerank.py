@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clients.codec._json import at_index, fail_type, missing
+from clients.codec._json import asks_stream, at_index, fail_type, missing
 from clients.errors import InvalidRequestError
 
 __all__ = ["rerank_documents", "rerank_fields"]
@@ -24,7 +24,7 @@ def rerank_fields(fields: dict[str, Any], *, max_documents: int | None = None) -
     as its text). Raises InvalidRequestError naming the field: `query` not a non-empty string,
     `documents` not a non-empty list of those (or more than `max_documents`), `top_n` or
     `max_tokens_per_doc` not a whole number ≥ 1, `return_documents` not a boolean, `stream`
-    set."""
+    true or no boolean (`asks_stream`'s reading: a form's "False" is false)."""
     query = fields.get("query")
     if query is None:
         missing("query")
@@ -55,7 +55,7 @@ def rerank_fields(fields: dict[str, Any], *, max_documents: int | None = None) -
         fail_type("return_documents", "a boolean", returned)
     # Refused here, not by the edge's streaming path: that is a MediaStream call, which would
     # ask a rerank client (`embed` scope) for the `chat` scope and name no field.
-    if fields.get("stream") not in (None, False, "false"):  # as `check_media` reads it
+    if asks_stream(fields):  # the one reading (a form's "False" is false)
         raise InvalidRequestError("A rerank answers whole: leave 'stream' unset.", param="stream")
     return {**fields, "documents": documents}
 

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
-from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS
+from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS, asks_stream
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.providers._base import MediaCall
 from router_service.providers._mapping import caller_error
@@ -43,6 +43,8 @@ def media_content(call: MediaCall) -> tuple[bytes, str]:
     params = call.params
     fields: dict[str, Any] = orjson.loads(params.params_json) if params.params_json else {}
     fields["model"] = call.upstream_model
+    if fields.get("stream") is not None:  # as the router read it (a form's " True "): a strict
+        fields["stream"] = asks_stream(fields)  # upstream takes a boolean, a form's "true"
     uploads = MEDIA_UPLOADS.get(params.operation)
     if uploads is None:
         return orjson.dumps(fields), "application/json"

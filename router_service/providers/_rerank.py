@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from clients import rerank_documents
+from clients import asks_stream, rerank_documents
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers._base import MediaCall, media_unsupported
@@ -64,6 +64,8 @@ def rerank_body(call: MediaCall, *, cohere: bool = False, voyage: bool = False) 
     fields: JsonObject = orjson.loads(call.params.params_json or "{}")
     fields["model"] = call.upstream_model
     fields["documents"] = rerank_documents(fields.get("documents"))
+    if fields.get("stream") is not None:  # only ever false (`rerank_fields`): a form's "False"
+        fields["stream"] = asks_stream(fields)  # as the boolean a strict upstream takes
     if cohere:
         fields.pop("return_documents", None)
     if voyage and "top_n" in fields:

@@ -24,6 +24,7 @@ from router_service.batches import (
     StoredFileNotFoundError,
     parse_lines,
 )
+from router_service.cancellation import uncut
 from router_service.errors import StoreUnavailableError
 from router_service.responses import JobId
 from router_service.runtime import Runtime
@@ -41,6 +42,7 @@ __all__ = [
     "reloaded",
     "resumed",
     "window_end",
+    "within_window",
     "written",
 ]
 
@@ -100,17 +102,47 @@ async def load_lines(job: BatchJob) -> None:
     try:
         found = await runtime.files.content(job.who.client, batch.input_file_id, "input_file_id")
     except StoredFileNotFoundError:
-        job.fault = ("input_file_not_found", "The batch's input file was deleted before it ran.")
+        job.fault = ("input_file_not_found", _input_gone(job))
         return
     job.lines, _ = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
     job.pending = deque(line for line in job.lines if line.number not in job.answered)
     job.loaded = True
 
 
+def _input_gone(job: BatchJob) -> str:
+    """Why the job's input file could not be read: expired (its `expires_after`) or deleted."""
+    expires_at = job.batch.input_file_expires_at
+    if expires_at and job.who.runtime.clock.now() >= expires_at:
+        return "The batch's input file expired before it ran."
+    return "The batch's input file was deleted before it ran."
+
+
 def window_end(job: BatchJob) -> Awaitable[None]:
     """What ends when the job's completion window does, on its runtime's clock."""
     clock = job.who.runtime.clock
     return clock.wait(job.batch.expires_at - clock.now())
+
+
+async def within_window(job: BatchJob, work: Awaitable[None]) -> bool:
+    """Run `work` until the job's completion window ends, on the same clock as its wait for a
+    slot (`window_end`: a test's ManualClock ends it too; `asyncio.timeout` reads the loop's);
+    False when the window ended first, `work` cancelled and awaited (no line left running)."""
+    running = asyncio.ensure_future(work)
+    ending = asyncio.ensure_future(window_end(job))
+    try:
+        await asyncio.wait((running, ending), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:  # the batch is cancelled or stopped: its lines stop before it ends
+        ending.cancel()
+        running.cancel()
+        await uncut(asyncio.wait((running,)))
+        raise
+    ending.cancel()
+    if running.done():
+        running.result()  # its error is the caller's
+        return True
+    running.cancel()
+    await uncut(asyncio.wait((running,)))
+    return False
 
 
 async def expired_waiting(job: BatchJob) -> str:

@@ -57,6 +57,7 @@ from router_service.server._batch_job import (
     reloaded,
     resumed,
     window_end,
+    within_window,
     written,
 )
 from router_service.server._batch_lines import LineCaller, run_line
@@ -129,6 +130,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
             metadata_json=metadata,
             request_counts=bpb.BatchRequestCounts(total=len(lines)),
             output_expires_after_s=request.output_expires_after_s,
+            input_file_expires_at=found.file.expires_at,
         )
         if errors:
             await runtime.batches.begin(client, batch)
@@ -338,14 +340,15 @@ class BatchJobs(OwnedJobs[BatchJob]):
         if halted or not pending:
             return halted or "done"
         concurrency = min(runtime.config.batches.concurrency, len(pending))
-        left_s = job.batch.expires_at - runtime.clock.now()
-        if left_s <= 0:
+        if job.batch.expires_at <= runtime.clock.now():
             return "expired"
-        try:
-            async with asyncio.timeout(left_s), asyncio.TaskGroup() as group:
+
+        async def workers() -> None:
+            async with asyncio.TaskGroup() as group:
                 for _ in range(concurrency):
                     group.create_task(worker())
-        except TimeoutError:
+
+        if not await within_window(job, workers()):
             return "expired"
         return halted or "done"
 

@@ -40,6 +40,7 @@ from router_service.errors import (
     AllCandidatesFailedError,
     GuardrailBlockedError,
     InvalidRequestError,
+    ModelNotFoundError,
 )
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
@@ -338,8 +339,11 @@ def refused_as_invalid(error: BaseException) -> bool:
     (GuardrailBlockedError; a request's is the gate's, before counting): that upstream answered.
     The 400 of a request no deployment can express is one too (AllCandidatesFailedError whose
     last failure is UNSUPPORTED_INPUT, only ever so when nothing else was met, `Met.error`: each
-    was passed over before a key was leased, or refused it with a 400 that generated nothing)."""
+    was passed over before a key was leased, or refused it with a 400 that generated nothing).
+    So is an unknown model (ModelNotFoundError, the planner's: no upstream was chosen)."""
     for raised in (error, error.__context__):
+        if isinstance(raised, ModelNotFoundError):
+            return True
         if isinstance(raised, InvalidRequestError | CodecInvalidRequestError):
             return not isinstance(raised, GuardrailBlockedError)
         if isinstance(raised, AllCandidatesFailedError):

@@ -58,3 +58,16 @@ def test_the_document_bound_is_the_callers_to_set() -> None:
     with pytest.raises(InvalidRequestError, match="at most 2") as caught:
         rerank_fields(fields, max_documents=2)
     assert caught.value.param == "documents"
+
+
+@pytest.mark.parametrize("stream", [None, False, "false", "False", " FALSE "])
+def test_a_stream_flag_that_reads_false_is_taken(stream: Any) -> None:
+    # Read as `asks_stream` reads a media form's (the edge's choice of Media): "False" was a 400.
+    assert rerank_fields({"query": "q", "documents": ["a"], "stream": stream})["documents"] == ["a"]
+
+
+@pytest.mark.parametrize("stream", [True, "true", " True ", "yes", 1])
+def test_a_stream_flag_that_is_not_false_is_refused_by_name(stream: Any) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        rerank_fields({"query": "q", "documents": ["a"], "stream": stream})
+    assert caught.value.param == "stream"

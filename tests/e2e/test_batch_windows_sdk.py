@@ -10,7 +10,7 @@ import time
 import openai
 
 from router_service.clock import ManualClock
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.e2e.test_batches_sdk import Open, chat_line, counts, jsonl, lines_of, open_batches
 from tests.helpers import eventually
 
@@ -57,3 +57,33 @@ async def test_a_batch_waiting_for_a_slot_expires_when_its_window_ends(
     await router.server.batch_jobs.settle(10)
     assert fake.state.count(path="/chat/completions") == 1  # the waiting batch's never ran
     assert (await sdk.batches.retrieve(running)).status in ("completed", "expired")
+
+
+async def test_a_running_batch_expires_when_its_window_ends_on_the_routers_clock(
+    fake: FakeUpstream, open_batches: Open
+) -> None:
+    clock = ManualClock(time.time())
+    batches = {"max_running": 1, "concurrency": 1, "completion_window_s": WINDOW_S}
+    router, sdk, _ = await open_batches(clock=clock, batches=batches)
+    fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-b")
+    content = jsonl(chat_line("one"), chat_line("two", model="beta/model-b"), chat_line("three"))
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    await fake.state.wait_for(lambda: fake.state.count(model="model-b") == 1, what="two up")
+    clock.advance(WINDOW_S + 1)
+    assert await router.server.batch_jobs.settle(10) == 0  # its lines stopped, its claim let go
+    done = await sdk.batches.retrieve(batch.id)
+    assert done.status == "expired" and done.expired_at and counts(done) == (3, 1, 2)
+    assert done.output_file_id and done.error_file_id
+    assert [a["custom_id"] for a in await lines_of(sdk, done.output_file_id)] == ["one"]
+    errors = await lines_of(sdk, done.error_file_id)
+    assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [
+        ("two", "batch_expired"),
+        ("three", "batch_expired"),
+    ]
+    assert fake.state.count(path="/chat/completions") == 2  # "two" once, "three" never
+    after = await created(sdk, "after")  # its slot was given back: the next one runs
+    assert await router.server.batch_jobs.settle(10) == 0
+    assert (await sdk.batches.retrieve(after)).status == "completed"

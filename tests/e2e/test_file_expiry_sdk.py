@@ -11,6 +11,7 @@ import pytest
 from openai.types.file_create_params import ExpiresAfter
 
 from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
 from tests.e2e.test_batches_sdk import Open, chat_line, jsonl, open_batches
 
 __all__ = ["open_batches"]  # the fixture, used here
@@ -80,3 +81,32 @@ async def test_a_batchs_output_files_expire_after_what_its_create_asked(
             output_expires_after={"anchor": "created_at", "seconds": 10},
         )
     assert refused.value.param == "output_expires_after.seconds"
+
+
+async def test_a_batch_whose_input_file_expired_before_it_ran_says_so(
+    fake: FakeUpstream, open_batches: Open
+) -> None:
+    clock = ManualClock(time.time())
+    router, sdk, _ = await open_batches(clock=clock, batches={"max_running": 1})
+    fake.state.hold()
+    first = await sdk.files.create(file=("a.jsonl", jsonl(chat_line("a"))), purpose="batch")
+    await sdk.batches.create(
+        input_file_id=first.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line up")
+    asked: ExpiresAfter = {"anchor": "created_at", "seconds": HOUR_S}
+    short = await sdk.files.create(
+        file=("b.jsonl", jsonl(chat_line("b"))), purpose="batch", expires_after=asked
+    )
+    waiting = await sdk.batches.create(
+        input_file_id=short.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    clock.advance(HOUR_S + 1)  # its input expires as it waits for the slot
+    fake.state.release()
+    assert await router.server.batch_jobs.settle(10) == 0
+    failed = await sdk.batches.retrieve(waiting.id)
+    assert failed.status == "failed" and failed.errors is not None
+    assert [(e.code, e.message) for e in failed.errors.data or []] == [
+        ("input_file_not_found", "The batch's input file expired before it ran.")
+    ]
+    assert fake.state.count(path="/chat/completions") == 1  # its line never ran

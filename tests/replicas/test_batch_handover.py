@@ -102,6 +102,29 @@ async def test_a_batch_whose_replica_stops_is_finished_by_the_other_each_line_on
     assert await two.runtime.batches.runs.running() == []
 
 
+async def test_a_batch_taken_over_expires_on_the_routers_clock_each_line_once(
+    fake: FakeUpstream, pair: Pair
+) -> None:
+    _, two, _, second, clock = pair
+    batch_id = await handed_over(fake, pair)
+    fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-b")
+    await two.server.batch_jobs.adopt(two.runtime)
+    await fake.state.wait_for(lambda: fake.state.count(model="model-b") == 2, what="l3 again")
+    clock.advance(86400 + 1)  # its window ends as line 3 is upstream on replica two
+    await settled(two)
+    done = await second.batches.retrieve(batch_id)
+    assert done.status == "expired" and counts(done) == (4, 2, 2) and done.output_file_id
+    assert [a["custom_id"] for a in await lines_of(second, done.output_file_id)] == ["l1", "l2"]
+    assert done.error_file_id
+    errors = await lines_of(second, done.error_file_id)
+    assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [
+        ("l3", "batch_expired"),
+        ("l4", "batch_expired"),
+    ]
+    assert fake.state.count(model="model-a") == 2  # line 4 never ran
+    assert await two.runtime.batches.runs.running() == []
+
+
 async def test_a_batch_cancelled_while_nobody_runs_it_ends_cancelled_when_taken_over(
     fake: FakeUpstream, pair: Pair
 ) -> None:
@@ -207,7 +230,9 @@ async def test_a_batch_whose_input_file_went_fails_where_it_is_taken_over(
     await settled(one, two)
     failed = await second.batches.retrieve(batch_id)
     assert failed.status == "failed" and failed.errors is not None and failed.output_file_id
-    assert [e.code for e in failed.errors.data or []] == ["input_file_not_found"]
+    assert [(e.code, e.message) for e in failed.errors.data or []] == [
+        ("input_file_not_found", "The batch's input file was deleted before it ran.")
+    ]
     assert [a["custom_id"] for a in await lines_of(second, failed.output_file_id)] == ["one"]
     assert fake.state.count(path="/chat/completions") == 0
 

@@ -115,6 +115,7 @@ class Batch(_message.Message):
     METADATA_JSON_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
     OUTPUT_EXPIRES_AFTER_S_FIELD_NUMBER: _builtins.int
+    INPUT_FILE_EXPIRES_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """"batch_..." (the router makes it)."""
     endpoint: _builtins.str
@@ -147,6 +148,10 @@ class Batch(_message.Message):
     output_expires_after_s: _builtins.int
     """Seconds after they are made that its output and error files expire (its create's
     `output_expires_after_s`); 0: `files.ttl_s`.
+    """
+    input_file_expires_at: _builtins.int
+    """Unix seconds its input file expires (as it was when the batch was made; 0: not known): a
+    batch whose input is gone once it runs says it expired then, not that it was deleted.
     """
     @_builtins.property
     def request_counts(self) -> Global___BatchRequestCounts: ...
@@ -182,10 +187,11 @@ class Batch(_message.Message):
         metadata_json: _builtins.str = ...,
         usage: Global___BatchUsage | None = ...,
         output_expires_after_s: _builtins.int = ...,
+        input_file_expires_at: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["request_counts", b"request_counts", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "cancelling_at", b"cancelling_at", "completed_at", b"completed_at", "completion_window", b"completion_window", "created_at", b"created_at", "endpoint", b"endpoint", "error_file_id", b"error_file_id", "errors", b"errors", "expired_at", b"expired_at", "expires_at", b"expires_at", "failed_at", b"failed_at", "finalizing_at", b"finalizing_at", "id", b"id", "in_progress_at", b"in_progress_at", "input_file_id", b"input_file_id", "metadata_json", b"metadata_json", "output_expires_after_s", b"output_expires_after_s", "output_file_id", b"output_file_id", "request_counts", b"request_counts", "status", b"status", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "cancelling_at", b"cancelling_at", "completed_at", b"completed_at", "completion_window", b"completion_window", "created_at", b"created_at", "endpoint", b"endpoint", "error_file_id", b"error_file_id", "errors", b"errors", "expired_at", b"expired_at", "expires_at", b"expires_at", "failed_at", b"failed_at", "finalizing_at", b"finalizing_at", "id", b"id", "in_progress_at", b"in_progress_at", "input_file_expires_at", b"input_file_expires_at", "input_file_id", b"input_file_id", "metadata_json", b"metadata_json", "output_expires_after_s", b"output_expires_after_s", "output_file_id", b"output_file_id", "request_counts", b"request_counts", "status", b"status", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -134,3 +134,26 @@ async def test_an_image_stream_cut_before_its_last_image_is_truncated(
     kinds = [message.WhichOneof("event") for message in messages]
     assert kinds == ["route", "chunk", "error"]
     assert messages[-1].error.code == "truncated"
+
+
+@pytest.mark.parametrize(
+    ("operation", "stream", "sent"),
+    [
+        # A form's `stream` as a caller may write it: read as true, sent as the form's "true".
+        (media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS, " True ", "true"),
+        # A JSON body's, from a gRPC caller that wrote the text: sent as the JSON boolean.
+        (media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS, "TRUE", True),
+    ],
+)
+async def test_the_upstream_gets_stream_as_the_boolean_the_router_read(
+    router: RouterHandle, fake: FakeUpstream, operation: int, stream: str, sent: object
+) -> None:
+    request = streamed(operation, {"prompt": "a fox", "stream": stream})
+    if operation == media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS:
+        request.params.file.CopyFrom(media_pb2.MediaFile(data=b"RIFF", filename="a.wav"))
+    async with RouterClient(router.server.address) as client:
+        async with client.media_stream(request, timeout=10) as stream_:
+            kinds = [message.WhichOneof("event") async for message in stream_]
+    assert kinds[0] == "route" and kinds[-1] == "summary"
+    (record,) = fake.state.calls()
+    assert record.body["stream"] == sent  # not the caller's text: a strict upstream takes it

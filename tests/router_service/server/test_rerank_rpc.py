@@ -281,3 +281,11 @@ async def test_a_vllm_model_that_cannot_rerank_is_passed_over_and_not_cooled(
     vllm_400 = {"object": "error", "message": "top_n must be positive", "code": 400}
     fake.state.set_scenario(Scenario(status=400, error_body=vllm_400), model="bge-reranker")
     assert (await refused(router, rerank())).code is grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_forms_false_stream_goes_up_as_the_boolean(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # Read as `asks_stream` reads it (not a 400), and sent as JSON's false, not the form's text.
+    await router.stub.Media(rerank(stream=" False "), metadata=bearer(APP))
+    assert fake.state.calls()[0].body["stream"] is False
