@@ -3,6 +3,8 @@ inside a stream — lands on the same Outcome and gets the same reaction."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 
 import grpc
@@ -10,10 +12,13 @@ import pytest
 
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import routing_pb2
+from router_service.clock import ManualClock
+from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conformance.helpers import chat, params, stream, streamed_text
 from tests.conformance.profiles import Profile, conformance_config
 from tests.conftest import RouterHandle, StartRouter
+from tests.helpers import eventually
 
 OK = routing_pb2.OUTCOME_OK
 ScenarioFor = Callable[[Profile], Scenario]
@@ -208,9 +213,12 @@ async def test_failure_mid_stream_is_an_error_event(
 async def test_stalls_before_and_during_a_stream(
     fake: FakeUpstream, start_router: StartRouter, profile: Profile
 ) -> None:
+    """The real 0.3 s windows time only an upstream that is really stalled: a healthy opening
+    (a connection, a token fetch) is never timed by them, however loaded the machine."""
+    clock = ManualClock(start=time.time())  # Vertex's token grant checks its assertion's dates
     config = conformance_config(fake, profile)
-    config["providers"]["up"]["timeouts"] = {"first_chunk_s": 0.3, "stall_s": 0.3}
-    router = await start_router(config)
+    config["providers"]["up"]["timeouts"] = {"first_chunk_s": 0.3}
+    router = await start_router(config, clock=clock)
 
     fake.state.set_scenario(Scenario.stall(), model="m-up")
     events = await stream(router, params("chain"))
@@ -221,9 +229,27 @@ async def test_stalls_before_and_during_a_stream(
     ]
 
     # `up` is cooling down now; `solo` has nothing else, so it is still tried (by a new
-    # conversation: the first one's session skips `up`).
+    # conversation: the first one's session skips `up`). Its stall window runs on the router's
+    # clock (the guard measures silence on it), which moves only once the upstream is stalled.
+    config["providers"]["up"]["timeouts"] = {"stall_s": 0.3}
+    await router.server.reload(SwitchboardConfig.model_validate(config))
     fake.state.set_scenario(Scenario(chunks=6, stall_after_chunks=4), model="m-up")
-    events = await stream(router, params("solo", text="another conversation"))
+    before = len(fake.state.calls(model="m-up"))
+    streaming = asyncio.ensure_future(stream(router, params("solo", text="another conversation")))
+
+    def quiet() -> bool:  # after its 4th event (not the first call, stalled before its first)
+        calls = fake.state.calls(model="m-up")
+        return len(calls) == before + 1 and calls[-1].outcome == "stalled"
+
+    await fake.state.wait_for(quiet)
+    assert not streaming.done()
+
+    async def stalled() -> bool:  # the guard may begin its window after the fake went quiet
+        clock.advance(0.5)  # the upstream is stalled: any silence from now on is real
+        return streaming.done()
+
+    await eventually(stalled, what="the stall window ended the stream")
+    events = streaming.result()
     assert streamed_text(events).startswith("Echo:")
     assert events[-1].error.outcome == routing_pb2.OUTCOME_STALLED
     await fake.state.wait_for(lambda: fake.state.in_flight == 0)

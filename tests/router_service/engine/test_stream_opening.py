@@ -49,10 +49,13 @@ async def test_a_first_chunk_timeout_fails_over(
     assert beta.outcome == routing_pb2.OUTCOME_OK
     chunks = [e.chunk for e in events if e.HasField("chunk")]
     assert "".join(c.choices[0].delta.text for c in chunks if c.choices).startswith("Echo: hi")
-    [stalled] = fake.state.calls(model="model-a")
+    # The window times alpha's connect and request too: on a loaded machine (aiohttp's first
+    # connection resolves the host in a thread) it may end before the request reached the fake.
+    stalled = fake.state.calls(model="model-a")
+    assert len(stalled) <= 1
 
     async def closed() -> bool:
-        return stalled.client_disconnected
+        return all(call.client_disconnected for call in stalled)
 
     await eventually(closed, what="alpha's stalled call closed")
     assert await router.leases_held() == 0
