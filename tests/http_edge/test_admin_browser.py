@@ -128,6 +128,13 @@ async def run(*argv: str) -> bytes:
     return out
 
 
+async def dom_of(browser: str, tmp_path: Path, url: str) -> str:
+    """The page's DOM once its script ran (3 s of the browser's virtual time)."""
+    argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+    profile = f"--user-data-dir={tmp_path / 'profile'}"
+    return (await run(*argv, profile, "--virtual-time-budget=3000", "--dump-dom", url)).decode()
+
+
 @pytest.mark.timeout(120)
 async def test_the_status_page_renders_the_routers_state(
     stack: tuple[RouterHandle, Edge], fake: FakeUpstream, tmp_path: Path
@@ -188,19 +195,7 @@ async def test_the_status_page_renders_the_routers_state(
 @pytest.mark.parametrize("given", ["wrong", "50%off"])
 async def test_a_wrong_token_shows_the_sign_in_form(edge: Edge, tmp_path: Path, given: str) -> None:
     browser = chromium()
-    dom = (
-        await run(
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--virtual-time-budget=3000",
-            "--dump-dom",
-            f"{edge.base_url}/admin#token={given}",
-        )
-    ).decode()
+    dom = await dom_of(browser, tmp_path, f"{edge.base_url}/admin#token={given}")
     assert 'id="login"' in dom and 'id="login" hidden' not in dom
     assert "not accepted" in dom
     assert "alpha/model-a" not in dom
@@ -211,19 +206,7 @@ async def test_jobs_left_out_are_said_to_be(edge: Edge, fake: FakeUpstream, tmp_
     browser = chromium()
     await held_batch(edge, fake, count=51)
     try:
-        dom = (
-            await run(
-                browser,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                f"--user-data-dir={tmp_path / 'profile'}",
-                "--virtual-time-budget=3000",
-                "--dump-dom",
-                f"{edge.base_url}/admin#token={TOKEN}",
-            )
-        ).decode()
+        dom = await dom_of(browser, tmp_path, f"{edge.base_url}/admin#token={TOKEN}")
     finally:
         fake.state.release()
     assert dom.count("<td>batch</td>") == 50
@@ -245,19 +228,7 @@ async def test_a_router_refusing_the_edges_router_key_keeps_the_operator_signed_
     )
     edge = await start_edge_on(settings)
     try:
-        dom = (
-            await run(
-                browser,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                f"--user-data-dir={tmp_path / 'profile'}",
-                "--virtual-time-budget=3000",
-                "--dump-dom",
-                f"{edge.base_url}/admin#token={TOKEN}",
-            )
-        ).decode()
+        dom = await dom_of(browser, tmp_path, f"{edge.base_url}/admin#token={TOKEN}")
     finally:
         await stop_edge(edge)
     assert "not accepted" not in dom and "router unreachable" not in dom
