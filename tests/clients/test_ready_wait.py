@@ -69,8 +69,10 @@ async def test_the_wait_ends_at_the_calls_own_deadline() -> None:
         with pytest.raises(RouterError) as late:
             async with asyncio.timeout(30):  # hang guard: the bound is out of reach
                 await client.chat(chat_request("m"), timeout=0.5)
-    # Sent once its deadline is all but spent: grpc fails it as the channel is (its cause said).
-    assert late.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    # Sent once its deadline is all but spent: grpc fails it as the channel is (its cause said),
+    # or, on a loaded machine, as its deadline passed first (grpc's race, not ours). Either way
+    # the wait ended at the call's deadline: one that waited out the bound trips the hang guard.
+    assert late.value.grpc_code in {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
 async def test_a_stream_made_while_the_router_restarts_starts_once_it_is_back() -> None:
