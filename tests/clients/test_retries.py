@@ -118,10 +118,18 @@ class CutProxy:
         self.host, _, port = upstream.rpartition(":")
         self.port = int(port)
         self.writers: set[asyncio.StreamWriter] = set()
+        self.lives: set[asyncio.Task[None]] = set()
 
-    async def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """The connection's life (start_server owns this task): pipe both ways until one ends."""
+    def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """A plain callable, so each connection is known (and `cut()` reaches it) as it comes,
+        not once its task first runs: one accepted as the test ends is closed, not leaked."""
         self.writers.add(writer)
+        life = asyncio.ensure_future(self._pipe_both(reader, writer))
+        self.lives.add(life)
+        life.add_done_callback(self.lives.discard)
+
+    async def _pipe_both(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The connection's life: pipe both ways until one ends."""
         try:
             up_reader, up_writer = await asyncio.open_connection(self.host, self.port)
             self.writers.add(up_writer)
@@ -145,6 +153,12 @@ class CutProxy:
             writer.transport.abort()  # RST, as a crashed host or a balancer dropping it
         self.writers.clear()
 
+    async def close(self) -> None:
+        """Cut every connection and wait for their lives to end (each closes what it opened)."""
+        self.cut()
+        while self.lives:
+            await asyncio.wait(set(self.lives))
+
 
 @asynccontextmanager
 async def cut_proxy(upstream: str) -> AsyncIterator[tuple[CutProxy, str]]:
@@ -154,7 +168,7 @@ async def cut_proxy(upstream: str) -> AsyncIterator[tuple[CutProxy, str]]:
         yield proxy, f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
     finally:
         server.close()
-        proxy.cut()
+        await proxy.close()
         await server.wait_closed()
 
 

@@ -27,7 +27,7 @@ from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import chat_line, counts, jsonl, lines_of
-from tests.helpers import metric_values
+from tests.helpers import eventually, metric_values
 from tests.replicas.harness import replica_config, two_replicas
 from tests.replicas.redis_fixtures import RedisProxy
 
@@ -331,18 +331,22 @@ async def test_a_batch_whose_input_file_cannot_be_read_as_it_starts_is_handed_ov
 
 def failing_once(
     monkeypatch: pytest.MonkeyPatch, replica: RouterHandle, when: Callable[[bpb.Batch], bool]
-) -> None:
-    """Replica's next write of a batch that `when` picks fails as a lost Redis fails it."""
-    records, failed = replica.runtime.batches, list[bool]()
+) -> list[asyncio.Task[Any]]:
+    """Replica's next write of a batch that `when` picks fails as a lost Redis fails it; the
+    task that made it (the batch's runner), once it has."""
+    records, failed = replica.runtime.batches, list[asyncio.Task[Any]]()
     write = records.write
 
     async def flaky(client: str, batch: bpb.Batch) -> None:
         if not failed and when(batch):
-            failed.append(True)
+            runner = asyncio.current_task()
+            assert runner is not None
+            failed.append(runner)
             raise StoreUnavailableError("Redis is unavailable.")
         await write(client, batch)
 
     monkeypatch.setattr(records, "write", flaky)
+    return failed
 
 
 async def test_a_lost_write_of_a_batchs_counts_does_not_kill_its_runner(
@@ -363,17 +367,22 @@ async def test_a_batch_whose_start_is_not_written_is_handed_over(
     fake: FakeUpstream, pair: Pair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     one, two, first, second, _ = pair
-    failing_once(monkeypatch, one, lambda b: b.status == "in_progress")
+    runners = failing_once(monkeypatch, one, lambda b: b.status == "in_progress")
     uploaded = await first.files.create(
         file=("in.jsonl", jsonl(chat_line("x", "a"))), purpose="batch"
     )
     batch = await first.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    (job,) = one.server.batch_jobs._jobs.values()
-    assert job.task is not None
-    await settled(one)
-    assert job.task.exception() is None
+
+    async def failed() -> bool:  # (it may have ended, and left the jobs, before the answer)
+        return bool(runners)
+
+    await eventually(failed, what="the batch's start written")
+    (runner,) = runners
+    async with asyncio.timeout(10):
+        await asyncio.wait([runner])
+    assert runner.exception() is None
     assert await two.server.batch_jobs.adopt(two.runtime) == 1
     await settled(two)
     assert [a["custom_id"] for a in await completed(second, batch.id)] == ["x"]
