@@ -34,6 +34,15 @@ class CooldownsConfig(_Strict):
         "cools the key × model for this long, and a caller's retry hint says no more.",
     )
 
+    def deployment_cooldown_s(self, retry_after_s: float | None) -> float:
+        """How long a failure cools its deployment for everyone: `transient_s`, or longer when
+        the upstream said when it is back (a 503's or a 529's Retry-After, capped at
+        `retry_after_max_s`). Never shorter: `Retry-After: 0` would leave a failing deployment
+        in every request's way."""
+        if retry_after_s is None:
+            return self.transient_s
+        return max(self.transient_s, min(retry_after_s, self.retry_after_max_s))
+
 
 class KeyHealthConfig(_Strict):
     """How keys fall ill and recover (every provider)."""

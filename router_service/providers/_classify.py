@@ -143,10 +143,8 @@ def classify_http_error(
         if is_limit
         else _outcome_for(effective, fields, _Message(message_text, sent))
     )
-    retry_after = None
-    if outcome is Outcome.RATE_LIMITED:
-        retry_after = retry_after_seconds(headers, clock)
-        retry_after = delay if retry_after is None else retry_after
+    retry_after = upstream_wait(outcome, headers, clock)
+    retry_after = delay if retry_after is None else retry_after
     message = str(error.get("message", "")) if error else ""
     detail = f"HTTP {effective or status}: {message[:200]}" if message else f"HTTP {effective}"
     return UpstreamFailure(
@@ -267,6 +265,19 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+def upstream_wait(outcome: Outcome, headers: Mapping[str, str], clock: Clock) -> float | None:
+    """The wait an upstream's answer asks for, as its outcome reads it: a rate limit's is
+    `retry_after_seconds`; a server failure's (a 503, Anthropic's 529) only its `Retry-After` /
+    `retry-after-ms`, which the deployment's cooldown honours. OpenAI sends its
+    `x-ratelimit-reset-*` on every answer: when the key's windows refill says nothing of when a
+    failing server is back. Any other outcome has none."""
+    if outcome is Outcome.RATE_LIMITED:
+        return retry_after_seconds(headers, clock)
+    if outcome is Outcome.UPSTREAM_ERROR:
+        return _retry_after({k.lower(): v for k, v in headers.items()}, clock)
+    return None
+
+
 def retry_after_seconds(headers: Mapping[str, str], clock: Clock) -> float | None:
     """The wait an upstream asked for: `Retry-After` (seconds or HTTP date), `retry-after-ms`, or
     OpenAI's `x-ratelimit-reset-requests` / `-tokens` durations ("1s", "6m0s", "20ms").
@@ -275,6 +286,12 @@ def retry_after_seconds(headers: Mapping[str, str], clock: Clock) -> float | Non
     are no hint at all. How long a hint may be is the engine's to cap
     (`cooldowns.retry_after_max_s`)."""
     lowered = {k.lower(): v for k, v in headers.items()}
+    asked = _retry_after(lowered, clock)
+    return asked if asked is not None else _reset_wait(lowered)
+
+
+def _retry_after(lowered: Mapping[str, str], clock: Clock) -> float | None:
+    """`retry-after-ms`, else `Retry-After` (seconds or an HTTP date), of lower-cased headers."""
     if "retry-after-ms" in lowered:
         millis = _number(lowered["retry-after-ms"])
         if millis is not None:
@@ -287,13 +304,26 @@ def retry_after_seconds(headers: Mapping[str, str], clock: Clock) -> float | Non
         parsed = _http_date(value)
         if parsed is not None:
             return max(0.0, parsed - clock.now())
-    resets = [
-        _parse_duration(lowered[name])
-        for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
-        if name in lowered
+    return None
+
+
+def _reset_wait(lowered: Mapping[str, str]) -> float | None:
+    """OpenAI's reset of the limit a 429 hit: each of requests and tokens has its own, and a
+    minute's request window refills long after its tokens (`6m0s` against `20ms`). The one whose
+    `x-ratelimit-remaining-*` is 0 is the limit hit; when neither or both say so, the longer."""
+    resets: dict[str, float] = {}
+    for limit in ("requests", "tokens"):
+        reset = lowered.get(f"x-ratelimit-reset-{limit}")
+        parsed = _parse_duration(reset) if reset is not None else None
+        if parsed is not None:
+            resets[limit] = parsed
+    spent = [
+        wait
+        for limit, wait in resets.items()
+        if _number(lowered.get(f"x-ratelimit-remaining-{limit}", "")) == 0
     ]
-    known = [r for r in resets if r is not None]
-    return max(known) if known else None
+    waits = spent or list(resets.values())
+    return max(waits) if waits else None
 
 
 def _number(text: str) -> float | None:
