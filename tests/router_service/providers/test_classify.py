@@ -139,6 +139,12 @@ CLOCK = ManualClock(start=1_700_000_000.0)
         (400, {"message": "Invalid value for temperature"}, Outcome.BAD_REQUEST),
         (404, {"message": "The model does not exist"}, Outcome.BAD_REQUEST),
         (422, {"message": "unprocessable"}, Outcome.BAD_REQUEST),
+        # Anthropic's body over 32 MB: the caller's (no other deployment, no cooldown).
+        (
+            413,
+            {"type": "request_too_large", "message": "Request exceeds the maximum size"},
+            Outcome.BAD_REQUEST,
+        ),
         (500, {"message": "oops"}, Outcome.UPSTREAM_ERROR),
         (503, {"message": "rate limit of the backend pool"}, Outcome.UPSTREAM_ERROR),
         (529, {"type": "overloaded_error", "message": "Overloaded"}, Outcome.UPSTREAM_ERROR),
