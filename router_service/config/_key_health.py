@@ -15,7 +15,8 @@ class CooldownsConfig(_Strict):
     transient_s: float = Field(
         default=15.0,
         gt=0,
-        description="Global cooldown of a deployment after a 5xx / connect failure.",
+        description="Global cooldown of a deployment after a 5xx / connect failure (longer when "
+        "a 5xx's Retry-After asks, up to retry_after_max_s).",
     )
     rate_limit_backoff_s: float = Field(
         default=5.0, gt=0, description="Key × model cooldown after a 429 without Retry-After."
