@@ -110,8 +110,8 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str], re.Pattern[str] | None], .
         None,
     ),
 )
-# Each outcome's words as they count in the structured fields (all of them) and in the message
-# of an error the server did not say is its own (all of them too): precise | loose.
+# Each outcome's precise and loose words together: what counts in the structured fields always,
+# and in the message unless the server said it failed.
 _EVERY_WORD = tuple(
     precise if loose is None else re.compile(f"{precise.pattern}|{loose.pattern}")
     for _, precise, loose in _TEXT_PATTERNS
