@@ -11,7 +11,9 @@ Followed:
 - GenerateContentRequest, GenerationConfig: https://ai.google.dev/api/generate-content
 - Content, Part, Tool, FunctionDeclaration, ToolConfig: https://ai.google.dev/api/caching
 - Function calling (a functionResponse answers the functionCall of the same name, or of the
-  same id when the call had one): https://ai.google.dev/gemini-api/docs/function-calling
+  same id when the call had one): https://ai.google.dev/gemini-api/docs/function-calling. A
+  functionResponse's own `parts` (its media: inlineData, fileData) follow its JSON in the
+  tool message's content, as a user turn's would.
 """
 
 from __future__ import annotations
@@ -201,7 +203,14 @@ def _tool_result(value: Any, path: str, calls: _Calls) -> JsonObject:
     name = expect_str(result["name"], at(path, "name"))
     call_id = expect_str(result["id"], at(path, "id")) if result.get("id") else None
     response = expect_object(result.get("response", {}), at(path, "response"))
-    content = dump_json(response, at(path, "response"))
+    content: str | list[JsonObject] = dump_json(response, at(path, "response"))
+    if result.get("parts"):  # a multimodal function response: its media after its JSON
+        where = at(path, "parts")
+        media = [
+            user_part(expect_object(part, at_index(where, j)), at_index(where, j))
+            for j, part in enumerate(expect_list(result["parts"], where))
+        ]
+        content = [{"type": "text", "text": content}, *media]
     return {"role": "tool", "tool_call_id": calls.answered(name, call_id), "content": content}
 
 
