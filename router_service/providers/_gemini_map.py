@@ -41,6 +41,7 @@ from clients.codec.gemini import (
     CALLING_MODES,
     FILTERED_FINISH_REASONS,
     FINISH_BY_FINISH_REASON,
+    GEMINI_ONLY,
     thought_signature,
 )
 from router_service.errors import UpstreamFailure
@@ -69,6 +70,10 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
     system, contents = _contents(messages, M.tool_names_by_id(messages), _nests_media(model))
     out: JsonObject = {**M.passthrough(body), "contents": contents}
     own = callers_config(out)
+    carried = body.get(GEMINI_ONLY)  # the Gemini entrance's labels, serviceTier, mediaResolution
+    if isinstance(carried, dict):
+        out.update({key: value for key, value in carried.items() if key != "generationConfig"})
+        own = refined_config(own, carried.get("generationConfig") or {})
     if system:
         out["systemInstruction"] = {"parts": [{"text": system}]}
     config = mapped_config(body)

@@ -33,6 +33,7 @@ from clients.codec._json import (
     invalid_value,
     missing,
 )
+from clients.codec.gemini._carried import CARRIED, CARRIED_CONFIG, GEMINI_ONLY, carried_fields
 from clients.codec.gemini._content import json_schema, user_part
 from clients.codec.gemini._tables import CALLING_MODES, CONFIG_KEYS
 from clients.codec.gemini._thinking import reasoning_knob
@@ -44,7 +45,7 @@ JsonObject = dict[str, Any]
 
 _KNOWN = frozenset(
     {"model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig"}
-    | {"safetySettings", "cachedContent"}
+    | {"safetySettings", "cachedContent", *CARRIED}
 )
 # generationConfig fields → OpenAI's chat keys, taken as they are: the router's Gemini
 # provider's (`CONFIG_KEYS`) the other way round, and those it maps itself.
@@ -61,6 +62,7 @@ _CONFIG = frozenset(SAME) | {
     "responseJsonSchema",
     "thinkingConfig",
     "responseModalities",
+    *CARRIED_CONFIG,
 }
 _MODES = {mode: choice for choice, mode in CALLING_MODES.items()} | {
     "MODE_UNSPECIFIED": "auto",
@@ -97,6 +99,9 @@ def openai_chat_body(model: str, body: dict[str, Any], stream: bool) -> JsonObje
         out.update(_generation_config(body["generationConfig"]))
     if body.get("tools"):
         out.update(chat_tools(body["tools"], body.get("toolConfig")))
+    carried = carried_fields(body)  # for a Gemini deployment only: `_carried`
+    if carried:
+        out[GEMINI_ONLY] = carried
     if stream:
         # The usage comes in the stream's last chunk, for the last response's usageMetadata.
         out |= {"stream": True, "stream_options": {"include_usage": True}}
