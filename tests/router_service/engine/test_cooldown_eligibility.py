@@ -91,14 +91,15 @@ async def test_cooldown_registered_only_for_deployment_faults(
         (None, 15.0),
         (40.0, 40.0),  # the upstream said when it is back (a 503's, a 529's Retry-After)
         (2.0, 15.0),  # never shorter than transient_s: Retry-After: 0 would not cool it at all
-        (1e9, 600.0),  # capped at retry_after_max_s, as a key's wait is
+        (1e9, 120.0),  # capped: it cools the deployment for everyone
+        (300.0, 120.0),  # a key's longer cap (retry_after_max_s) is not the deployment's
     ],
 )
 async def test_a_server_failures_wait_cools_the_deployment_that_long(
     http: httpx.AsyncClient, retry_after_s: float | None, cooled_s: float
 ) -> None:
     failure = UpstreamFailure(Outcome.UPSTREAM_ERROR, "503", retry_after_s=retry_after_s)
-    cooldowns = CooldownsConfig(transient_s=15, retry_after_max_s=600)
+    cooldowns = CooldownsConfig(transient_s=15, retry_after_max_s=600, server_retry_after_max_s=120)
     clock, until = await fail_once(http, failure, cooldowns)
 
     assert until == clock.now() + cooled_s
