@@ -39,6 +39,7 @@ __all__ = [
     "lines_loaded",
     "load_lines",
     "new_owner",
+    "released",
     "reloaded",
     "resumed",
     "window_end",
@@ -126,23 +127,32 @@ def window_end(job: BatchJob) -> Awaitable[None]:
 async def within_window(job: BatchJob, work: Awaitable[None]) -> bool:
     """Run `work` until the job's completion window ends, on the same clock as its wait for a
     slot (`window_end`: a test's ManualClock ends it too; `asyncio.timeout` reads the loop's);
-    False when the window ended first, `work` cancelled and awaited (no line left running)."""
+    False when the window ended first, `work` cancelled and awaited (no line left running).
+    `work`'s error is the caller's, one raised as it stopped at the window's end too; when the
+    caller is cancelled (the batch is), it is said in the log: neither task is left behind, nor
+    an error unretrieved."""
     running = asyncio.ensure_future(work)
     ending = asyncio.ensure_future(window_end(job))
     try:
         await asyncio.wait((running, ending), return_when=asyncio.FIRST_COMPLETED)
     except BaseException:  # the batch is cancelled or stopped: its lines stop before it ends
-        ending.cancel()
-        running.cancel()
-        await uncut(asyncio.wait((running,)))
+        if (error := await _stopped(running, ending)) is not None:
+            log.error("batch %s: its lines failed as they stopped", job.batch.id, exc_info=error)
         raise
+    expired = not running.done()
+    if (error := await _stopped(running, ending)) is not None:
+        raise error
+    return not expired
+
+
+async def _stopped(
+    running: asyncio.Future[None], ending: asyncio.Future[None]
+) -> BaseException | None:
+    """Cancel both and await them; `running`'s error, if it raised one (not cancelled)."""
     ending.cancel()
-    if running.done():
-        running.result()  # its error is the caller's
-        return True
-    running.cancel()
-    await uncut(asyncio.wait((running,)))
-    return False
+    running.cancel()  # nothing when it is done
+    await uncut(asyncio.wait((running, ending)))
+    return None if running.cancelled() else running.exception()
 
 
 async def expired_waiting(job: BatchJob) -> str:
@@ -173,6 +183,15 @@ async def written(job: BatchJob) -> bool:
         log.warning("batch %s: not written: %s", job.batch.id, exc.message)
         return False
     return True
+
+
+async def released(job: BatchJob) -> None:
+    """Let the job's claim go (said in the log when the store took no answer: it expires
+    after the heartbeat)."""
+    try:
+        await job.who.runtime.batches.runs.release(job.key, job.claim)
+    except StoreUnavailableError as exc:
+        log.warning("batch %s: its claim was not let go: %s", job.batch.id, exc.message)
 
 
 async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None:
