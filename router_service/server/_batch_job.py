@@ -63,7 +63,7 @@ class BatchJob:
     # none (a client's many batches of one large file would otherwise fill the replica).
     lines: list[BatchLine] = field(default_factory=list)  # all (those not run expire)
     pending: deque[BatchLine] = field(default_factory=deque)  # those not answered yet
-    loaded: bool = False  # `lines` read, or nothing to read (cancelling, at fault)
+    loaded: bool = False  # `lines` read, or nothing to read (at fault)
     holds_slot: bool = False  # it runs (else it waits for one of `batches.max_running`)
     task: asyncio.Task[None] | None = None
     stop: str = ""  # why its task was cancelled: "cancelled", "stopped", "lost"
@@ -213,8 +213,8 @@ async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None
     job = job_for(batch, who, claim, answered)
     if caller is None:
         job.fault = _CLIENT_GONE
-    if batch.status == "cancelling":  # nothing more runs: it ends cancelled
-        job.loaded = True
+    if batch.status == "cancelling":  # nothing more runs: it ends cancelled, as one stopped
+        job.stop = "cancelled"  # before its task ran (its lines not answered listed cancelled)
     counts = batch.request_counts  # its runner may have stopped before it wrote them
     counts.completed = sum(1 for result in answered.results if result.ok)
     counts.failed = len(answered.results) - counts.completed

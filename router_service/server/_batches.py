@@ -308,6 +308,9 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 how = "lost"  # it paused past its heartbeat, and another took it meanwhile
             if how == "lost":
                 return ""
+            if how == "cancelled" and not job.lines:  # its lines never read: listed cancelled
+                job.loaded = False  # (waiting for a slot, or taken over `cancelling`)
+                await lines_loaded(job)
             if how == "stopped" and runtime.config.state.backend != "memory":
                 await runtime.batches.write(client, job.batch)  # its counts; then handed over
                 return ""

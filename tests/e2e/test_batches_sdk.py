@@ -199,7 +199,12 @@ async def test_a_cancel_stops_the_lines_not_answered(
     await fake.state.wait_for(lambda: fake.state.held == 1, what="the first line upstream")
     cancelled = await sdk.batches.cancel(batch.id)
     assert cancelled.status == "cancelled" and cancelled.cancelled_at
-    assert counts(cancelled) == (3, 0, 0) and cancelled.output_file_id is None
+    assert counts(cancelled) == (3, 0, 3) and cancelled.output_file_id is None
+    assert cancelled.error_file_id  # the lines not run, as OpenAI lists them
+    not_run = await lines_of(sdk, cancelled.error_file_id)
+    assert [(e["custom_id"], e["response"], e["error"]["code"]) for e in not_run] == [
+        (custom_id, None, "batch_cancelled") for custom_id in ("one", "two", "three")
+    ]
     await fake.state.wait_for(lambda: fake.state.in_flight == 0, what="the line aborted")
     fake.state.release()
     assert fake.state.count(path="/chat/completions") == 1  # the others never ran
