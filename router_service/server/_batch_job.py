@@ -105,7 +105,15 @@ async def load_lines(job: BatchJob) -> None:
     except StoredFileNotFoundError:
         job.fault = ("input_file_not_found", _input_gone(job))
         return
-    job.lines, _ = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
+    job.lines, errors = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
+    if errors:  # checked when the batch was made: by a replica of another version (a deploy)
+        first = errors[0]
+        at = f"line {first.line}: " if first.line else ""
+        job.fault = (
+            "invalid_input_file",
+            f"The batch's input file no longer validates ({at}{first.message})",
+        )
+        return
     job.pending = deque(line for line in job.lines if line.number not in job.answered)
     job.loaded = True
 

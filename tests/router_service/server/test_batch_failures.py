@@ -146,3 +146,41 @@ async def test_a_runner_that_fails_ends_its_batch_failed_with_what_it_answered(
     assert ended.status == "failed" and [e.code for e in ended.errors] == ["batch_failed"]
     assert ended.request_counts.completed == 1 and ended.output_file_id
     assert await router.runtime.batches.runs.running() == []  # out of the running index
+
+
+async def test_a_batch_whose_input_no_longer_validates_where_it_runs_fails_naming_the_line(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A batch made by a replica of another version (a rolling deploy: its checks were not
+    these) and taken over here: it fails naming what is wrong, not `completed` with its lines
+    in neither file."""
+    router = await start_router(base_config(fake.base_url))
+    streamed = chat_line("two")
+    streamed["body"]["stream"] = True  # taken by the replica that made the batch
+    content = jsonl(chat_line("one"), streamed)
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload)
+    now = int(router.runtime.clock.now())
+    batch = bpb.Batch(
+        id="batch_made_elsewhere",
+        endpoint="/v1/chat/completions",
+        input_file_id=kept.file.id,
+        status="in_progress",
+        created_at=now,
+        expires_at=now + 86400,
+        request_counts=bpb.BatchRequestCounts(total=2),
+    )
+    await router.runtime.batches.begin("", batch)
+    jobs = router.server.batch_jobs
+    assert await jobs.adopt(router.runtime) == 1
+    assert await jobs.settle(10) == 0
+    ended = await router.runtime.batches.get("", batch.id)
+    assert ended.status == "failed"
+    assert [(e.code, e.message) for e in ended.errors] == [
+        (
+            "invalid_input_file",
+            "The batch's input file no longer validates (line 2: A batch line is answered "
+            "whole, into the output file: `stream` must be false.)",
+        )
+    ]
+    assert fake.state.count(path="/chat/completions") == 0
