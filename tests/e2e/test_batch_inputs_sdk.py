@@ -24,9 +24,10 @@ from tests.e2e.test_batches_sdk import (
 __all__ = ["open_batches"]  # the fixture, used here
 
 
-async def test_an_input_file_saved_with_a_byte_order_mark_runs(open_batches: Open) -> None:
+async def test_an_input_file_saved_by_a_windows_editor_runs(open_batches: Open) -> None:
     router, sdk, _ = await open_batches()
-    content = codecs.BOM_UTF8 + jsonl(chat_line("one"), chat_line("two"))
+    # As Notepad saves it: a byte order mark first, each line ending CRLF.
+    content = codecs.BOM_UTF8 + jsonl(chat_line("one"), chat_line("two")).replace(b"\n", b"\r\n")
     done = await run_batch(router, sdk, content, "/v1/chat/completions")
     assert done.status == "completed" and counts(done) == (2, 2, 0)
     assert done.output_file_id
