@@ -190,7 +190,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
     def _bidi(self, method: str, rule: MethodRule, behavior: Bidi) -> Bidi:
         """A bidirectional call (Realtime), admitted on its first message, which the handler
         then reads again; it holds a stream slot for its whole life. Its usage is the
-        handler's to settle (the session's events are not protobuf usage)."""
+        handler's to settle (the session's events are not protobuf usage); one refused as
+        invalid before it opened (`refused_as_invalid`) gives its rpm place back, as a unary
+        call's."""
 
         async def handle(
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
@@ -206,13 +208,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 # Told on the route, as `_stream`'s: the standing, the guardrails that redacted
                 # an ephemeral secret's session config.
                 untold = admission.rate_status is not None or bool(admission.guardrails)
+                sent = False  # a session refused before its route (opened upstream) used nothing
                 try:
                     async with aclosing(behavior(decoded(first, requests), context)) as events:
                         async for message in events:
+                            sent = True
                             if untold and _tell_route(rule, message, admission):
                                 untold = False
                             yield message
                             del message
+                except BaseException as error:
+                    if admission.counted and not sent and refused_as_invalid(error):
+                        await uncut(admission.give_back(rpm=not upstream_refused(error)))
+                    raise
                 finally:
                     await uncut(_end(None, admission))  # see `_stream`
             finally:
