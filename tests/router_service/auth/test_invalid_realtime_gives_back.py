@@ -1,8 +1,8 @@
 """A Realtime session or WebRTC call the router refuses after admitting it (its model has no
 deployment marked realtime: every one passed over before a key was leased, INVALID_ARGUMENT; or
 a model it does not know, NOT_FOUND) reached no upstream: as any call refused as invalid
-(`refused_as_invalid`), its place in the caller's rpm goes back (`Admission.give_back`), with
-its stream slot. Before, a session's few bad opens got the caller's next good calls 429."""
+(`refused_as_invalid`), its place in the caller's rpm goes back (`Admission.give_back`).
+Before, a session's few bad opens got the caller's next good calls 429."""
 
 from __future__ import annotations
 
@@ -42,11 +42,11 @@ async def _still_free(router: Any) -> None:
 async def test_refused_realtime_sessions_give_their_rpm_place_back(
     fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str], model: str
 ) -> None:
-    caller = client("alice", KEY, rpm=RPM, tpm=10_000, max_concurrent_streams=1)
+    caller = client("alice", KEY, rpm=RPM, tpm=10_000)
     config = realtime_config(fake, auth={"clients": [caller]}, state=state_section)
     router = await start_router(config, clock=ManualClock())  # one minute all along
     async with RouterClient(router.server.address) as grpc_client:
-        for _ in range(RPM + 1):  # each one's stream slot is free again for the next
+        for _ in range(RPM + 1):
             async with grpc_client.realtime(timeout=10, metadata=bearer(KEY)) as session:
                 await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model=model)))
                 with pytest.raises(RouterError) as refused:
@@ -60,7 +60,7 @@ async def test_refused_realtime_sessions_give_their_rpm_place_back(
 async def test_refused_realtime_calls_give_their_rpm_place_back(
     fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str], model: str
 ) -> None:
-    caller = client("alice", KEY, rpm=RPM, tpm=10_000, max_concurrent_streams=1)
+    caller = client("alice", KEY, rpm=RPM, tpm=10_000)
     config = realtime_config(fake, auth={"clients": [caller]}, state=state_section)
     router = await start_router(config, clock=ManualClock())
     offer = pb.CreateRealtimeCallRequest(model=model, sdp="v=0\r\n")
