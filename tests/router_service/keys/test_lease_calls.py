@@ -104,8 +104,25 @@ async def test_a_resumed_lease_counts_its_share_of_the_estimate_and_of_the_usage
     assert isinstance(lease, KeyLease)
     name = pool.slot_name(lease.key)
 
-    await lease.resumed(2, 3)
+    await lease.sends(2, 3)
     assert await pool.store.rates([name]) == [RateCount(1, 600)]
     await lease.settle_tokens(600)
     assert await pool.store.rates([name]) == [RateCount(1, 400)]
     await lease.release()
+
+
+async def test_a_lease_that_failed_part_way_counts_the_share_it_sent(
+    make_store: MakeStore,
+) -> None:
+    # Resumed with two of three calls, it fails after sending one: its tpm counts 1/3 of the
+    # request's 900 tokens (the share of the whole, not of its 600), the next key the rest.
+    pool = pool_of(make_store, tpm=10_000)
+    lease = await pool.lease("m", tokens=900)
+    assert isinstance(lease, KeyLease)
+    name = pool.slot_name(lease.key)
+
+    await lease.sends(2, 3)
+    await lease.sends(1, 3)
+    assert await pool.store.rates([name]) == [RateCount(1, 300)]
+    await lease.release()
+    assert await pool.store.rates([name]) == [RateCount(1, 300)]  # kept as the key's

@@ -158,7 +158,7 @@ async def test_a_resumed_failover_charges_the_new_key_only_the_share_it_sends(
     # The request's estimate is 920 tokens (230 texts), each key's tpm 1,100, and the Gemini API
     # reports no usage (the estimate stays). g-a answers the first batch, then 429; g-b sends
     # the other two of three: it counts 2/3 of 920 (614), not 920, so a request of 400 more
-    # (100 texts) still fits there; g-a, still counting its 920, has no room for it.
+    # (100 texts) still fits there (g-a, cooling for its 429's second, is not tried).
     keys = [{"key": k, "max_in_flight": 1, "tpm": 1100} for k in ("g-a", "g-b")]
     router = await start_router(config(fake, keys), clock=ManualClock())
     fake.state.hold()
@@ -176,3 +176,57 @@ async def test_a_resumed_failover_charges_the_new_key_only_the_share_it_sends(
     response = await router.stub.Embed(request(TEXTS[:100]))  # 400 tokens: only g-b has room
     assert vectors(response) == expected(TEXTS[:100])
     assert fake.state.calls(path=BATCHES)[-1].key == "g-b"
+
+
+async def test_an_attempt_that_failed_part_way_keeps_only_its_share_of_the_tpm(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # The request's estimate is 920 tokens (230 texts), the key's tpm 1,100, and the Gemini API
+    # reports no usage. Its second of three calls fails, the third is never made: the key
+    # counts the two it sent (2/3 of 920: 614), so a request of 400 more (100 texts) fits; it
+    # counted the whole 920 before, and refused that one.
+    key = {"key": "g-key", "tpm": 1100, "max_in_flight": 1}
+    router = await start_router(config(fake, [key]), clock=ManualClock())
+    fake.state.hold()
+    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    fake.state.set_scenario(Scenario.server_error(times=1))
+    fake.state.release()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await embedding
+    assert [r.status for r in fake.state.calls(path=BATCHES)] == [200, 500]
+
+    response = await router.stub.Embed(request(TEXTS[:100]))  # 400 tokens: 614 + 400 fit
+    assert vectors(response) == expected(TEXTS[:100])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # 1,014 + 400 do not
+        await router.stub.Embed(request(TEXTS[:100]))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_failover_leaves_the_failed_key_only_the_share_it_sent(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # g-a sends two of the three calls (its second answered 429), g-b the other two: each
+    # counts the share of the 920 estimated that it sent (614), where g-a kept the whole 920
+    # before. Once g-a's second of cooling is over (the minute still counting), two requests
+    # of 400 more fit, one on either key; a third on neither.
+    keys = [{"key": k, "max_in_flight": 1, "tpm": 1100} for k in ("g-a", "g-b")]
+    clock = ManualClock()
+    router = await start_router(config(fake, keys), clock=clock)
+    fake.state.hold()
+    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    fake.state.set_scenario(Scenario.rate_limited(times=1), key="g-a")  # Retry-After: 1
+    fake.state.release()
+    assert vectors(await embedding) == expected(TEXTS)
+    sent = [(r.key, len(r.body["requests"]), r.status) for r in fake.state.calls(path=BATCHES)]
+    assert sent == [("g-a", 100, 200), ("g-a", 100, 429), ("g-b", 100, 200), ("g-b", 30, 200)]
+
+    clock.advance(2)
+    for _ in range(2):
+        response = await router.stub.Embed(request(TEXTS[:100]))
+        assert vectors(response) == expected(TEXTS[:100])
+    assert sorted(r.key for r in fake.state.calls(path=BATCHES)[-2:]) == ["g-a", "g-b"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Embed(request(TEXTS[:100]))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
