@@ -153,7 +153,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         conversation = list(params.messages[start:])
         items = list(request.input_items_json)
         job = _Job(client, queued, conversation, items, records, slot, runtime.guardrails, answers)
-        job.admission = current_admission()
+        job.admission = current_admission(rpm=True)  # rpm: a refusal gives it back
         job.conversation_id = request.conversation_id
         job.conversation_items = list(request.conversation_items_json)
         try:

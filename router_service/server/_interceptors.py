@@ -253,9 +253,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         set_current_caller(admission.caller)  # an ephemeral secret's: its session screened
         if admission.rate_status is not None:
             set_current_standing(admission.rate_status)
-        # For a handler that settles later (background responses) or renews its stream slot
-        # (a realtime session).
-        if admission.counts_tokens or admission.holds_stream_slot:
+        # For a handler that settles later (background responses: or gives back, rpm too) or
+        # renews its stream slot (a realtime session).
+        if admission.counted or admission.holds_stream_slot:
             set_current_admission(admission)
         return admission
 

@@ -1,9 +1,10 @@
 """A background response whose chat call is refused for the request itself once its job runs
 (`refused_as_invalid`: here stops past OpenAI's cap, which every deployment passes over before a
 key is leased) reached no upstream: its start's estimate goes back from the client's tpm and
-budgets, and its rpm place too, as a foreground call's (`give_back_if_refused`), streamed or
-not, on memory and on Redis. Before, each such job kept its whole estimate charged (the job
-settles only an answer's usage), and a client's few bad jobs got its next good calls 429."""
+budgets, and its rpm place too (a client with rpm only as well), as a foreground call's
+(`give_back_if_refused`), streamed or not, on memory and on Redis. Before, each such job kept
+its whole estimate charged (the job settles only an answer's usage), and a client's few bad
+jobs got its next good calls 429."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.auth.helpers import bearer, chat, client, guarded_config
-from tests.router_service.auth.test_unknown_model_gives_back import LIMITS, _still_free
+from tests.router_service.auth.test_unknown_model_gives_back import LIMITS, RPM, _still_free
 
 __all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
@@ -33,11 +34,16 @@ def _inexpressible(response_id: str, *, stream: bool) -> pb.StartBackgroundRespo
     )
 
 
+@pytest.mark.parametrize("limits", [LIMITS, {"rpm": RPM}], ids=["tokens", "rpm-only"])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_job_refused_as_invalid_gives_its_start_back(
-    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str], stream: bool
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    state_section: dict[str, str],
+    stream: bool,
+    limits: dict[str, int],
 ) -> None:
-    config = guarded_config(fake.base_url, client("alice", KEY, **LIMITS), state=state_section)
+    config = guarded_config(fake.base_url, client("alice", KEY, **limits), state=state_section)
     router = await start_router(config, clock=ManualClock())  # one minute, one day all along
     for number in range(3):
         response_id = f"resp_x{number}"
