@@ -15,7 +15,7 @@ from clients import RouterClient, RouterError
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
-from tests.conftest import StartRouter
+from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.auth.helpers import bearer, chat, client
 from tests.router_service.server.test_realtime_rpc import realtime_config
@@ -27,6 +27,15 @@ pytestmark = pytest.mark.timeout(30)
 KEY = "sk-alice-realtime-0123"
 RPM = 2
 REFUSED = {"chain": grpc.StatusCode.INVALID_ARGUMENT, "no-such-model": grpc.StatusCode.NOT_FOUND}
+
+
+async def _router(
+    fake: FakeUpstream, start_router: StartRouter, state: dict[str, str]
+) -> RouterHandle:
+    """A router with realtime deployments and alice's rpm and tpm, its minute all along."""
+    caller = client("alice", KEY, rpm=RPM, tpm=10_000)
+    config = realtime_config(fake, auth={"clients": [caller]}, state=state)
+    return await start_router(config, clock=ManualClock())
 
 
 async def _still_free(router: Any) -> None:
@@ -42,9 +51,7 @@ async def _still_free(router: Any) -> None:
 async def test_refused_realtime_sessions_give_their_rpm_place_back(
     fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str], model: str
 ) -> None:
-    caller = client("alice", KEY, rpm=RPM, tpm=10_000)
-    config = realtime_config(fake, auth={"clients": [caller]}, state=state_section)
-    router = await start_router(config, clock=ManualClock())  # one minute all along
+    router = await _router(fake, start_router, state_section)
     async with RouterClient(router.server.address) as grpc_client:
         for _ in range(RPM + 1):
             async with grpc_client.realtime(timeout=10, metadata=bearer(KEY)) as session:
@@ -60,9 +67,7 @@ async def test_refused_realtime_sessions_give_their_rpm_place_back(
 async def test_refused_realtime_calls_give_their_rpm_place_back(
     fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str], model: str
 ) -> None:
-    caller = client("alice", KEY, rpm=RPM, tpm=10_000)
-    config = realtime_config(fake, auth={"clients": [caller]}, state=state_section)
-    router = await start_router(config, clock=ManualClock())
+    router = await _router(fake, start_router, state_section)
     offer = pb.CreateRealtimeCallRequest(model=model, sdp="v=0\r\n")
     for _ in range(RPM + 1):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
