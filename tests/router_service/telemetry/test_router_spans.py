@@ -89,6 +89,8 @@ async def test_fallback_is_one_trace_with_a_span_per_attempt(
     assert decided["switchboard.deployment.cooldown"]["switchboard.deployment"] == "alpha/model-a"
     assert "switchboard.session.skip" in decided
     assert attrs(served)["switchboard.attempt.outcome"] == "OK"
+    # A call that succeeded says its status once: `http.response.status_code` (below).
+    assert "switchboard.upstream.status" not in attrs(served)
     assert attrs(served)["switchboard.attempt.index"] == 2
     assert served.status.status_code is StatusCode.UNSET
     for attempt, status in ((failed, 502), (served, 200)):
