@@ -62,6 +62,7 @@ async def test_fallback_is_one_trace_with_a_span_per_attempt(
     assert got["gen_ai.response.finish_reasons"] == ("stop",)
     assert got["gen_ai.usage.input_tokens"] > 0 and got["gen_ai.usage.output_tokens"] > 0
     assert got["switchboard.deployment"] == "beta/model-b"
+    assert "switchboard.provider" not in got  # the served attempt's span says it (below)
     assert got["switchboard.attempts"] == 2
     assert got["switchboard.outcome"] == "OK"
     assert got["switchboard.routing.strategy"] == "ordered"
@@ -92,6 +93,7 @@ async def test_fallback_is_one_trace_with_a_span_per_attempt(
     # A call that succeeded says its status once: `http.response.status_code` (below).
     assert "switchboard.upstream.status" not in attrs(served)
     assert attrs(served)["switchboard.attempt.index"] == 2
+    assert attrs(served)["switchboard.provider"] == "beta"
     assert served.status.status_code is StatusCode.UNSET
     for attempt, status in ((failed, 502), (served, 200)):
         assert trace.children(attempt) == []  # the attempt's span is its HTTP call's
