@@ -103,6 +103,7 @@ class Runtime:
             config=config.key_health,
         )
         self.gauges = StateGauges(self, config.telemetry.state_interval_s)
+        self.renamed: dict[str, str] = {}  # a reload's providers renamed: new -> old name
 
     def _response_cache(self, renewer: HoldRenewer) -> ResponseCache:
         """The response cache, for every name a caller may send; the stream slots of the
@@ -273,7 +274,8 @@ class Runtime:
             issued_keys=self.issued_keys,
         )
         new.route_leases.adopt(self.route_leases)
-        take_over(new.pools, self.pools, config, self.config)  # before its prober starts
+        # Before its prober starts; providers renamed: their store state, `_reload.carried_over`.
+        new.renamed = take_over(new.pools, self.pools, config, self.config)
         self._owns_http = self._owns_store = False
         self._hands_over_stats = same_routing
         return new
