@@ -1,0 +1,116 @@
+"""A provider renamed by a reload, its settings alike (`keys.take_over`, `_reload.carried_over`):
+a key is its secret and the endpoint it is sent to, not the name it is filed under, so what
+the router knew of its keys (cooldowns, disables, half-open recovery) goes on under the name."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import grpc
+import pytest
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.config import SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
+from tests.conftest import RouterHandle, StartRouter
+from tests.router_service.server.processes import params
+from tests.router_service.server.test_reload_carry_over import _one_alpha_key, _recovered
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _renamed(config: dict[str, Any], **changed: Any) -> SwitchboardConfig:
+    """`config` with alpha called `renamed` (and `changed` in its settings)."""
+    config = copy.deepcopy(config)
+    config["providers"]["renamed"] = {**config["providers"].pop("alpha"), **changed}
+    config["models"]["solo"]["deployments"][0]["provider"] = "renamed"
+    return SwitchboardConfig.model_validate(config)
+
+
+async def _solo_refused(router: RouterHandle) -> grpc.StatusCode:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    code: grpc.StatusCode = refused.value.code()
+    return code
+
+
+async def test_a_renamed_provider_keeps_its_keys_cooldowns(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = _one_alpha_key(fake.base_url)
+    clock = ManualClock(time.time())
+    router = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="60"), key="sk-alpha-1")
+    await _solo_refused(router)  # the key cools for model-a for 60 s
+    fake.state.clear_scenarios()
+    await router.server.reload(_renamed(config))
+
+    asked = fake.state.count()
+    assert await _solo_refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert fake.state.count() == asked  # still cooling: the upstream was not asked again
+    clock.advance(61)
+    reply = await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    assert reply.route.deployment == "renamed/model-a"
+    assert await router.leases_held() == 0
+
+
+async def test_a_renamed_provider_keeps_a_disable_and_half_open_recovery(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = _one_alpha_key(fake.base_url)
+    config["providers"]["alpha"]["keys"] = ["sk-alpha-1", "sk-alpha-2"]
+    clock = ManualClock(time.time())
+    router = await start_router(config, clock=clock)
+    off = admin_pb.SetKeyEnabledRequest(
+        provider="alpha", fingerprint=fingerprint("sk-alpha-2"), enabled=False, reason="leaked"
+    )
+    await router.admin.SetKeyEnabled(off)
+    await router.server.reload(_renamed(config))
+
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="renamed"))
+    states = {key.fingerprint: key for key in listed.keys}
+    assert states[fingerprint("sk-alpha-2")].state == admin_pb.KEY_STATE_DISABLED
+    assert "leaked" in states[fingerprint("sk-alpha-2")].disabled_note
+    for _ in range(3):  # the disabled key is not used under its new name either
+        await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    assert {record.key for record in fake.state.records} == {"sk-alpha-1"}
+
+
+async def test_a_renamed_provider_recovering_key_stays_half_open(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = _one_alpha_key(fake.base_url)
+    clock = ManualClock(time.time())
+    router = await start_router(config, clock=clock)
+    await _recovered(fake, router, clock)
+    await router.server.reload(_renamed(config))
+
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    first = router.stub.ChatStream(pb.ChatStreamRequest(params=params("solo")))
+    try:
+        assert (await anext(aiter(first))).route.deployment == "renamed/model-a"
+        # The recovering key takes one call at a time, as it did under its old name.
+        assert await _solo_refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        fake.state.release()
+        first.cancel()
+
+
+async def test_a_provider_renamed_with_other_settings_starts_afresh(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Other settings (its headers: an organization): what the key met said nothing of them."""
+    config = _one_alpha_key(fake.base_url)
+    router = await start_router(config)
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="60"), key="sk-alpha-1")
+    await _solo_refused(router)
+    fake.state.clear_scenarios()
+    await router.server.reload(_renamed(config, headers={"OpenAI-Organization": "org-b"}))
+
+    reply = await router.stub.Chat(pb.ChatRequest(params=params("solo")))
+    assert reply.route.deployment == "renamed/model-a"
