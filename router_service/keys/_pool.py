@@ -202,6 +202,7 @@ class KeyPool(PoolNames):
         """A reload keeps these keys (`take_over`): who waits for a slot here waits on in one
         queue with the heir's callers, in turn, and leases from the heir, under its limits."""
         heir.queues = self.queues
+        self.queues.served(heir.models_seen)
         self._heir = heir
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
 from router_service.keys._refusal import Refusal, Unavailable
@@ -83,6 +83,12 @@ class ModelQueues:
     def waiting(self) -> int:
         """Requests waiting now, for any model."""
         return sum(queue.waiting for queue in self._queues.values())
+
+    def served(self, models: Collection[str]) -> None:
+        """Forget the empty queues of the models not in `models` (a reload's pool's): a model
+        dropped leaves no queue behind to notify."""
+        for model in [m for m, q in self._queues.items() if not q.waiting and m not in models]:
+            del self._queues[model]
 
     def notify(self) -> None:
         """A slot may have freed, or a key come back: each model's first waiter tries again."""
