@@ -4,7 +4,6 @@ the router knew of its keys (cooldowns, disables, half-open recovery) goes on un
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
@@ -14,22 +13,13 @@ import pytest
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
-from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.server.processes import params
-from tests.router_service.server.test_reload_carry_over import _one_alpha_key, _recovered
+from tests.router_service.server.test_reload_carry_over import _one_alpha_key, renamed
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _renamed(config: dict[str, Any], **changed: Any) -> SwitchboardConfig:
-    """`config` with alpha called `renamed` (and `changed` in its settings)."""
-    config = copy.deepcopy(config)
-    config["providers"]["renamed"] = {**config["providers"].pop("alpha"), **changed}
-    config["models"]["solo"]["deployments"][0]["provider"] = "renamed"
-    return SwitchboardConfig.model_validate(config)
 
 
 async def _solo_refused(router: RouterHandle) -> grpc.StatusCode:
@@ -39,16 +29,24 @@ async def _solo_refused(router: RouterHandle) -> grpc.StatusCode:
     return code
 
 
+async def _cooling(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+) -> tuple[dict[str, Any], RouterHandle]:
+    """`solo` on alpha's one key, which cools for model-a for 60 s (a 429)."""
+    config = _one_alpha_key(fake.base_url)
+    router = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="60"), key="sk-alpha-1")
+    await _solo_refused(router)
+    fake.state.clear_scenarios()
+    return config, router
+
+
 async def test_a_renamed_provider_keeps_its_keys_cooldowns(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
-    config = _one_alpha_key(fake.base_url)
     clock = ManualClock(time.time())
-    router = await start_router(config, clock=clock)
-    fake.state.set_scenario(Scenario.rate_limited(retry_after="60"), key="sk-alpha-1")
-    await _solo_refused(router)  # the key cools for model-a for 60 s
-    fake.state.clear_scenarios()
-    await router.server.reload(_renamed(config))
+    config, router = await _cooling(fake, start_router, clock)
+    await router.server.reload(renamed(config, "renamed"))
 
     asked = fake.state.count()
     assert await _solo_refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -59,7 +57,7 @@ async def test_a_renamed_provider_keeps_its_keys_cooldowns(
     assert await router.leases_held() == 0
 
 
-async def test_a_renamed_provider_keeps_a_disable_and_half_open_recovery(
+async def test_a_renamed_provider_keeps_a_disabled_key_disabled(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
     config = _one_alpha_key(fake.base_url)
@@ -70,7 +68,7 @@ async def test_a_renamed_provider_keeps_a_disable_and_half_open_recovery(
         provider="alpha", fingerprint=fingerprint("sk-alpha-2"), enabled=False, reason="leaked"
     )
     await router.admin.SetKeyEnabled(off)
-    await router.server.reload(_renamed(config))
+    await router.server.reload(renamed(config, "renamed"))
 
     listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="renamed"))
     states = {key.fingerprint: key for key in listed.keys}
@@ -81,36 +79,12 @@ async def test_a_renamed_provider_keeps_a_disable_and_half_open_recovery(
     assert {record.key for record in fake.state.records} == {"sk-alpha-1"}
 
 
-async def test_a_renamed_provider_recovering_key_stays_half_open(
-    fake: FakeUpstream, start_router: StartRouter
-) -> None:
-    config = _one_alpha_key(fake.base_url)
-    clock = ManualClock(time.time())
-    router = await start_router(config, clock=clock)
-    await _recovered(fake, router, clock)
-    await router.server.reload(_renamed(config))
-
-    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
-    first = router.stub.ChatStream(pb.ChatStreamRequest(params=params("solo")))
-    try:
-        assert (await anext(aiter(first))).route.deployment == "renamed/model-a"
-        # The recovering key takes one call at a time, as it did under its old name.
-        assert await _solo_refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
-    finally:
-        fake.state.release()
-        first.cancel()
-
-
 async def test_a_provider_renamed_with_other_settings_starts_afresh(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
     """Other settings (its headers: an organization): what the key met said nothing of them."""
-    config = _one_alpha_key(fake.base_url)
-    router = await start_router(config)
-    fake.state.set_scenario(Scenario.rate_limited(retry_after="60"), key="sk-alpha-1")
-    await _solo_refused(router)
-    fake.state.clear_scenarios()
-    await router.server.reload(_renamed(config, headers={"OpenAI-Organization": "org-b"}))
+    config, router = await _cooling(fake, start_router, ManualClock(time.time()))
+    await router.server.reload(renamed(config, "renamed", headers={"OpenAI-Organization": "org-b"}))
 
     reply = await router.stub.Chat(pb.ChatRequest(params=params("solo")))
     assert reply.route.deployment == "renamed/model-a"
