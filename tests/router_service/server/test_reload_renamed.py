@@ -16,10 +16,12 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.server.processes import params
 from tests.router_service.server.test_reload_carry_over import _one_alpha_key, renamed
 
 pytestmark = pytest.mark.timeout(60)
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 
 async def _solo_refused(router: RouterHandle) -> grpc.StatusCode:
@@ -30,10 +32,10 @@ async def _solo_refused(router: RouterHandle) -> grpc.StatusCode:
 
 
 async def _cooling(
-    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, **sections: Any
 ) -> tuple[dict[str, Any], RouterHandle]:
     """`solo` on alpha's one key, which cools for model-a for 60 s (a 429)."""
-    config = _one_alpha_key(fake.base_url)
+    config = {**_one_alpha_key(fake.base_url), **sections}
     router = await start_router(config, clock=clock)
     fake.state.set_scenario(Scenario.rate_limited(retry_after="60"), key="sk-alpha-1")
     await _solo_refused(router)
@@ -42,10 +44,10 @@ async def _cooling(
 
 
 async def test_a_renamed_provider_keeps_its_keys_cooldowns(
-    fake: FakeUpstream, start_router: StartRouter
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
 ) -> None:
     clock = ManualClock(time.time())
-    config, router = await _cooling(fake, start_router, clock)
+    config, router = await _cooling(fake, start_router, clock, state=state_section)
     await router.server.reload(renamed(config, "renamed"))
 
     asked = fake.state.count()
@@ -58,9 +60,9 @@ async def test_a_renamed_provider_keeps_its_keys_cooldowns(
 
 
 async def test_a_renamed_provider_keeps_a_disabled_key_disabled(
-    fake: FakeUpstream, start_router: StartRouter
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
 ) -> None:
-    config = _one_alpha_key(fake.base_url)
+    config = {**_one_alpha_key(fake.base_url), "state": state_section}
     config["providers"]["alpha"]["keys"] = ["sk-alpha-1", "sk-alpha-2"]
     clock = ManualClock(time.time())
     router = await start_router(config, clock=clock)

@@ -13,14 +13,16 @@ from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.helpers import eventually
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.server.processes import params, read_events
 
 pytestmark = pytest.mark.timeout(60)
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 
-def _one_key(fake_url: str, max_in_flight: int) -> dict[str, Any]:
+def _one_key(fake_url: str, max_in_flight: int, state: dict[str, str]) -> dict[str, Any]:
     """`solo` on alpha's one key, which takes `max_in_flight` calls at once; others wait."""
-    config = base_config(fake_url)
+    config = base_config(fake_url, state=state)
     key = {"key": "sk-alpha-1", "max_in_flight": max_in_flight}
     config["providers"]["alpha"].update(keys=[key], queue_timeout_s=30)
     config["models"] = {"solo": {"deployments": [{"provider": "alpha", "model": "model-a"}]}}
@@ -42,9 +44,9 @@ async def _in_flight(router: RouterHandle, n: int) -> None:
 
 
 async def test_calls_waiting_across_a_reload_keep_their_turn_under_the_new_limit(
-    fake: FakeUpstream, start_router: StartRouter
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
 ) -> None:
-    router = await start_router(_one_key(fake.base_url, 2))
+    router = await start_router(_one_key(fake.base_url, 2, state_section))
     fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
     holders = [router.stub.ChatStream(pb.ChatStreamRequest(params=params("solo"))) for _ in "ab"]
     for holder in holders:
@@ -53,7 +55,7 @@ async def test_calls_waiting_across_a_reload_keep_their_turn_under_the_new_limit
     early_route = asyncio.ensure_future(anext(aiter(early)))
     await _waiting(router, 1)
 
-    lowered = SwitchboardConfig.model_validate(_one_key(fake.base_url, 1))
+    lowered = SwitchboardConfig.model_validate(_one_key(fake.base_url, 1, state_section))
     await router.server.reload(lowered)
     # The early caller waits in the reloaded pool's queue, ahead of those who come after.
     assert router.runtime.pools["alpha"].waiting == 1
