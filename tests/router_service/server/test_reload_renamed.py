@@ -4,6 +4,7 @@ the router knew of its keys (cooldowns, disables, half-open recovery) goes on un
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -13,10 +14,12 @@ import pytest
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
+from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
-from tests.conftest import RouterHandle, StartRouter
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
+from tests.router_service.auth.helpers import chat
 from tests.router_service.server.processes import params
 from tests.router_service.server.test_reload_carry_over import _one_alpha_key, renamed
 
@@ -90,3 +93,27 @@ async def test_a_provider_renamed_with_other_settings_starts_afresh(
 
     reply = await router.stub.Chat(pb.ChatRequest(params=params("solo")))
     assert reply.route.deployment == "renamed/model-a"
+
+
+async def test_a_renamed_providers_deployment_stays_cooled_down(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """`chain`'s first deployment failed (cooled for `cooldowns.transient_s`): renamed, it is
+    still passed over for the second until its cooldown ends (each call a new conversation:
+    none sticks to where the one before it was answered)."""
+    config = base_config(fake.base_url)
+    clock = ManualClock(time.time())
+    router = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario.server_error(503), model="model-a")
+    assert (await router.stub.Chat(chat(text="one"))).route.deployment == "beta/model-b"
+    fake.state.clear_scenarios()
+    moved = copy.deepcopy(config)
+    moved["providers"]["renamed"] = moved["providers"].pop("alpha")
+    for model in moved["models"].values():
+        for deployment in model["deployments"]:
+            deployment["provider"] = deployment["provider"].replace("alpha", "renamed")
+    await router.server.reload(SwitchboardConfig.model_validate(moved))
+
+    assert (await router.stub.Chat(chat(text="two"))).route.deployment == "beta/model-b"
+    clock.advance(router.runtime.config.cooldowns.transient_s + 1)
+    assert (await router.stub.Chat(chat(text="three"))).route.deployment == "renamed/model-a"
