@@ -69,6 +69,10 @@ class AttemptRunner:
         # when it begins, not at every failure that extends it (bounded by the deployments).
         self._cooled_until: dict[str, float] = {}
 
+    @property
+    def store(self) -> StateStore:
+        return self._store
+
     async def run(
         self,
         ctx: RequestContext,
