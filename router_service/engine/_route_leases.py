@@ -15,12 +15,11 @@ from router_service.clock import Clock
 from router_service.engine._attempts import AttemptRunner
 from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner, nothing_planned
-from router_service.engine._route_records import RouteRecord, record_name, record_ttl
-from router_service.errors import NoCapacityError, UpstreamFailure
+from router_service.engine._route_records import TAKEN, RouteRecord, record_name, record_ttl
+from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome, reaction_for
 from router_service.sessions import ActiveMark
-from router_service.state import StateStore
 
 log = logging.getLogger("switchboard.router")
 
@@ -36,6 +35,7 @@ class RouteLease:
     ctx: RequestContext
     stack: AsyncExitStack  # gives back the key slot and the session mark
     expires_at: float
+    record: bytes = b""  # as kept in the store (`_route_records.py`); b"": another replica's
 
 
 class RouteLeases:
@@ -78,9 +78,9 @@ class RouteLeases:
                 taking.push_async_callback(self._runner.sessions.leave, mark)
                 lease_id = "rl_" + secrets.token_urlsafe(18)
                 expires_at = self._clock.now() + self._ttl_s
-                await self._keep(lease_id, deployment, lease, ctx, mark, expires_at)
+                record = await self._keep(lease_id, deployment, lease, ctx, mark, expires_at)
                 stack = taking.pop_all()
-            route = RouteLease(lease_id, deployment, lease, ctx, stack, expires_at)
+            route = RouteLease(lease_id, deployment, lease, ctx, stack, expires_at, record)
             self._outstanding[lease_id] = route
             return route
         raise NoCapacityError("No deployment of that model can be leased now.")
@@ -93,7 +93,7 @@ class RouteLeases:
         ctx: RequestContext,
         mark: ActiveMark,
         expires_at: float,
-    ) -> None:
+    ) -> bytes:
         """The route's record in the store, for a report that reaches another replica."""
         shared = None if self._runner.sessions.leaves_locally(mark) else mark
         record = RouteRecord(
@@ -108,8 +108,9 @@ class RouteLeases:
             expires_at,
             shared,
         )
-        name, ttl_s = record_name(lease_id), record_ttl(self._ttl_s)
-        await self._runner.store.put_document(name, record.encode(), ttl_s)
+        data = record.encode()
+        await self._runner.store.put_document(record_name(lease_id), data, record_ttl(self._ttl_s))
+        return data
 
     async def report(
         self,
@@ -163,24 +164,30 @@ class RouteLeases:
         return None
 
     async def _reported_elsewhere(self, route: RouteLease) -> bool:
-        """Whether another replica took this replica's route's report: its record, which
-        should still be there, is gone (else it is taken now). An unreachable store tells
-        nothing: the route is this replica's."""
-        store = self._runner.store
-        if await store.delete_document(record_name(route.lease_id)) or _degraded(store):
+        """Whether another replica took the report of this replica's `route`: its record is
+        the mark that taking leaves (else this call takes it). A record gone (expired, dropped
+        for room, out of reach) is no sign of another's report: the route is this one's."""
+        store, name = self._runner.store, record_name(route.lease_id)
+        record, ttl_s = route.record, record_ttl(self._ttl_s)
+        try:
+            if await store.replace_document(name, TAKEN, ttl_s, size=len(record), head=record):
+                return False
+            return (await store.get_documents([name]))[0] == TAKEN
+        except StoreUnavailableError:
             return False
-        kept_until = route.expires_at - self._ttl_s + record_ttl(self._ttl_s)
-        return self._clock.now() < kept_until
 
     async def _taken_over(self, lease_id: str) -> RouteLease | None:
         """A route another replica picked, from its record, once this report took it (the
-        record's delete: of two reports, one). What it holds in the store (the key's slot,
-        the session's shared mark) is given back from here; the picking replica forgets it at
-        its next sweep."""
+        record replaced by TAKEN while still the record: of two reports, one). What it holds
+        in the store (the key's slot, the session's shared mark) is given back from here; the
+        picking replica forgets it at its next sweep."""
         store, name = self._runner.store, record_name(lease_id)
-        data = (await store.get_documents([name]))[0]
-        record = RouteRecord.decode(data) if data is not None else None
-        if record is None or not await store.delete_document(name):
+        data = (await store.get_documents([name]))[0] or b""
+        record = RouteRecord.decode(data) if data else None  # TAKEN: none
+        if record is None:
+            return None
+        ttl_s = record_ttl(self._ttl_s)
+        if not await store.replace_document(name, TAKEN, ttl_s, size=len(data), head=data):
             return None
         deployment = self._planner.deployments.get(record.deployment)
         key = deployment.pool.find(record.key) if deployment is not None else None
@@ -256,8 +263,3 @@ class RouteLeases:
         routes, self._outstanding = list(self._outstanding.values()), {}
         for route in routes:
             await route.stack.aclose()
-
-
-def _degraded(store: StateStore) -> bool:
-    """Whether the store answers from this replica's local state now (its shared one is out)."""
-    return bool(store.outage_counts().get("degraded"))

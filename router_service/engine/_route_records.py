@@ -6,8 +6,9 @@ lease's TTL, its outcome lost).
 The record names what the report needs: the deployment and key (by fingerprint), the key's
 slot and rate window, and the session's mark. It is kept under a hash of the lease id (the id
 is what lets a caller report; no reader of the store learns it), for a little longer than the
-lease, and taken by whoever reports first: the store's delete says who took it (one atomic
-step), so a lease is reported once, on one replica."""
+lease, and taken by whoever reports first: taking replaces it by a mark (`TAKEN`) only if it is
+still the record (one atomic step), so a lease is reported once, on one replica, and the
+picking replica tells a lease reported elsewhere from a record the store lost."""
 
 from __future__ import annotations
 
@@ -22,6 +23,10 @@ from router_service.sessions import ActiveMark
 # The record outlives its lease by this share of the TTL: the picking replica's sweep (every
 # quarter of the TTL at most) then tells a lease reported elsewhere from one never reported.
 _KEPT_PAST = 0.5
+
+
+# What a record becomes once a report took it (until it expires).
+TAKEN = b"taken"
 
 
 def record_name(lease_id: str) -> str:

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.auth import hash_key
 from router_service.clock import ManualClock
+from router_service.engine._route_records import record_name
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.harness import replica_config, two_replicas
@@ -89,3 +92,21 @@ async def test_a_route_reported_on_another_replica_gives_its_sessions_place_back
     # Redis key, nor in one.
     stored = keys_under(redis_url, redis_prefix)
     assert not [key for key in stored if picked.lease_id in key]
+
+
+async def test_a_route_whose_record_the_store_lost_is_reported_on_its_replica(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    one, two = await two_replicas(
+        start_router, route_config(fake.base_url, redis_url, redis_prefix)
+    )
+    picked = await pick(one)
+    # Evicted, or Redis restarted empty: no sign that another replica took its report.
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert client.delete(f"{redis_prefix}:doc:{record_name(picked.lease_id)}") == 1
+    finally:
+        client.close()
+    assert not await report(two, picked.lease_id, routing_pb2.OUTCOME_OK)  # it cannot know it
+    assert await report(one, picked.lease_id, routing_pb2.OUTCOME_OK)
+    assert await one.leases_held() == 0
