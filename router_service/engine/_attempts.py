@@ -44,7 +44,7 @@ log = logging.getLogger("switchboard.engine")
 T = TypeVar("T")
 Attempt = Callable[[Deployment, KeyLease, AsyncExitStack], Awaitable[T]]
 Walked = tuple[T, Deployment, AsyncExitStack]
-_BUSY = Unavailable(Refusal.UNHEALTHY)  # the provider already serves its limit of sessions
+_BUSY = Unavailable(Refusal.BUSY)  # the provider already serves its limit of sessions
 
 
 class AttemptRunner:
