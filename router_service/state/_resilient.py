@@ -252,9 +252,16 @@ class ResilientStateStore(StateStore):
         self.local.mirror_deadlines(deadlines, found.deadlines)
         return found
 
-    async def clear_deadline(self, name: str) -> None:
-        await self.local.clear_deadline(name)
-        await self._write("clear_deadline", lambda: self.shared.clear_deadline(name))
+    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
+        # Queued, it lifts only the deadline this replica knew (its own, or the shared store's
+        # as last read): replayed late, it must not lift one another replica set meanwhile.
+        known = only if only is not None else (await self.local.deadlines([name]))[0] or None
+        await self.local.clear_deadline(name, only=only)
+        now = await self._try_shared(lambda: self.shared.clear_deadline(name, only=only))
+        if isinstance(now, _Down):
+            self._journal.add(
+                "clear_deadline", lambda: self.shared.clear_deadline(name, only=known)
+            )
 
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
