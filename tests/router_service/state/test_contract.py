@@ -227,17 +227,6 @@ async def test_clear_deadline(make_store: MakeStore) -> None:
     assert await store.extend_deadline("off", clock.now() + 1) == clock.now() + 1
 
 
-async def test_clear_deadline_only_while_it_is_the_one_named(make_store: MakeStore) -> None:
-    clock = ManualClock()
-    store = make_store(clock)
-    known = await store.extend_deadline("off", clock.now() + 60.1)
-    later = await store.extend_deadline("off", clock.now() + 3600.3)  # set since
-    await store.clear_deadline("off", only=known)
-    assert await store.deadlines(["off"]) == [later]
-    await store.clear_deadline("off", only=later)
-    assert await store.deadlines(["off"]) == [0.0]
-
-
 # -- values --------------------------------------------------------------------------------------
 async def test_values_expire_and_overwrite(make_store: MakeStore) -> None:
     clock = ManualClock()
