@@ -269,7 +269,7 @@ class AttemptRunner:
         await deployment.pool.report(lease.key, lease.model, outcome, failure.retry_after_s)
         if reaction_for(outcome).cools_deployment:
             now = self._clock.now()
-            until = now + self._cooldowns.transient_s
+            until = now + self._cooldowns.deployment_cooldown_s(failure.retry_after_s)
             until = await self._store.extend_deadline(deployment.cooldown_name, until)
             self._log_cooldown(deployment, failure, now, until)
         actions = thread_actions(outcome, deployment.protection, started)
