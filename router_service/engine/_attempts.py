@@ -44,7 +44,7 @@ log = logging.getLogger("switchboard.engine")
 T = TypeVar("T")
 Attempt = Callable[[Deployment, KeyLease, AsyncExitStack], Awaitable[T]]
 Walked = tuple[T, Deployment, AsyncExitStack]
-_BUSY = Unavailable(Refusal.UNHEALTHY)  # the provider already serves its limit of sessions
+_BUSY = Unavailable(Refusal.BUSY)  # the provider already serves its limit of sessions
 
 
 class AttemptRunner:
@@ -68,6 +68,10 @@ class AttemptRunner:
         # Until when this process last saw each deployment cooled: its cooldown is logged once
         # when it begins, not at every failure that extends it (bounded by the deployments).
         self._cooled_until: dict[str, float] = {}
+
+    @property
+    def store(self) -> StateStore:
+        return self._store
 
     async def run(
         self,
