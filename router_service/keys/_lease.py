@@ -71,6 +71,12 @@ class KeyLease:
     def released(self) -> bool:
         return self._released
 
+    @property
+    def slot_id(self) -> str:
+        """Its slot's lease id in the state store (a route's record names it: any replica
+        can give the slot back)."""
+        return self._lease_id
+
     async def settle_tokens(self, actual: int) -> None:
         """Replace the token estimate with the usage the upstream reported (once)."""
         if self._settled or self.key.tpm is None:
