@@ -98,6 +98,21 @@ async def test_fallback_is_one_trace_with_a_span_per_attempt(
         assert attrs(attempt)["url.full"] == f"{fake.base_url}/chat/completions"  # no query
 
 
+async def test_a_deployment_cooldown_says_how_long_the_upstream_asked_for(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(base_config(fake.base_url))
+    fake.state.set_scenario(Scenario.server_error(503, retry_after="40"), model="model-a")
+
+    await router.stub.Chat(pb.ChatRequest(params=params()))
+
+    trace = await ended(captured, SERVER_CHAT)
+    [request] = trace.children(trace.one(SERVER_CHAT))
+    failed, _ = trace.children(request)
+    cooled = events(failed)["switchboard.deployment.cooldown"]
+    assert cooled["switchboard.cooldown.seconds"] == 40.0  # its Retry-After, not transient_s
+
+
 async def test_excluded_candidates_and_why_are_on_the_plan(
     fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
 ) -> None:
