@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from router_service.keys._pool import KeyPool
+    from router_service.outcomes import Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,12 @@ class KeyLease:
     def released(self) -> bool:
         return self._released
 
+    @property
+    def slot_id(self) -> str:
+        """Its slot's lease id in the state store (a route's record names it: any replica
+        can give the slot back)."""
+        return self._lease_id
+
     async def settle_tokens(self, actual: int) -> None:
         """Replace the token estimate with the usage the upstream reported (once)."""
         if self._settled or self.key.tpm is None:
@@ -116,6 +123,11 @@ class KeyLease:
         left first): taken out of the key's rpm window again."""
         if self.key.rpm is not None and calls:
             await self._pool._add_tokens(self, 0, requests=-calls)
+
+    async def report(self, outcome: Outcome, retry_after_s: float | None = None) -> None:
+        """Its attempt's outcome, to the pool it was leased from (`KeyPool.report`): a call
+        that waited across a reload holds a lease of the reloaded pool."""
+        await self._pool.report(self.key, self.model, outcome, retry_after_s)
 
     async def renew(self) -> bool:
         """Keep the slot past its TTL (a realtime session, which outlives it); False when it is

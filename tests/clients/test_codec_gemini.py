@@ -131,7 +131,7 @@ def test_function_calling_config_is_tool_choice(config: Any, choice: Any, kept: 
 @pytest.mark.parametrize(
     ("body", "path"),
     [
-        ({"contents": [{"parts": [{"text": "x"}]}], "labels": {}}, "labels"),
+        ({"contents": [{"parts": [{"text": "x"}]}], "toolConfigs": {}}, "toolConfigs"),
         ({"contents": []}, "contents"),
         ({}, "contents"),
         ({"contents": [{"role": "system", "parts": []}]}, "contents[0].role"),
