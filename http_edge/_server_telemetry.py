@@ -128,13 +128,11 @@ class HttpServerTelemetry:
         name = f"{shown} {path}" if path in HOT_PATHS else shown  # the route is set at the end
         span = self._tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
         if span.is_recording():
+            # The method, scheme and protocol version come at the end, with the metrics' labels.
             client = scope.get("client")
             span.set_attributes(
                 {
-                    "http.request.method": method,
                     "url.path": shown_path(path),  # not an attacker-sized id whole
-                    "url.scheme": scope.get("scheme", "http"),
-                    "network.protocol.version": scope.get("http_version", "1.1"),
                     **({"client.address": client[0]} if client else {}),
                     **(
                         {"http.request.method_original": scope["method"]}

@@ -54,7 +54,7 @@ from router_service.errors import (
 from router_service.runtime import Runtime
 from router_service.server._calls import validate_chat, validate_embed
 from router_service.server._errors import error_details
-from router_service.server._interceptors import Used, refused_as_invalid
+from router_service.server._used import Used, refused_as_invalid
 from router_service.sessions import session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span
 
