@@ -15,9 +15,11 @@ from router_service.clock import Clock
 from router_service.engine._attempts import AttemptRunner
 from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner, nothing_planned
-from router_service.errors import NoCapacityError, UpstreamFailure
+from router_service.engine._route_records import TAKEN, RouteRecord, record_name, record_ttl
+from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome, reaction_for
+from router_service.sessions import ActiveMark
 
 log = logging.getLogger("switchboard.router")
 
@@ -33,6 +35,7 @@ class RouteLease:
     ctx: RequestContext
     stack: AsyncExitStack  # gives back the key slot and the session mark
     expires_at: float
+    record: bytes = b""  # as kept in the store (`_route_records.py`); b"": another replica's
 
 
 class RouteLeases:
@@ -73,14 +76,41 @@ class RouteLeases:
                 if mark is None:
                     continue
                 taking.push_async_callback(self._runner.sessions.leave, mark)
+                lease_id = "rl_" + secrets.token_urlsafe(18)
+                expires_at = self._clock.now() + self._ttl_s
+                record = await self._keep(lease_id, deployment, lease, ctx, mark, expires_at)
                 stack = taking.pop_all()
-            lease_id = "rl_" + secrets.token_urlsafe(18)
-            route = RouteLease(
-                lease_id, deployment, lease, ctx, stack, self._clock.now() + self._ttl_s
-            )
+            route = RouteLease(lease_id, deployment, lease, ctx, stack, expires_at, record)
             self._outstanding[lease_id] = route
             return route
         raise NoCapacityError("No deployment of that model can be leased now.")
+
+    async def _keep(
+        self,
+        lease_id: str,
+        deployment: Deployment,
+        lease: KeyLease,
+        ctx: RequestContext,
+        mark: ActiveMark,
+        expires_at: float,
+    ) -> bytes:
+        """The route's record in the store, for a report that reaches another replica."""
+        shared = None if self._runner.sessions.leaves_locally(mark) else mark
+        record = RouteRecord(
+            deployment.name,
+            lease.key.fingerprint,
+            lease.model,
+            lease.slot_id,
+            lease.window,
+            lease.tokens,
+            ctx.session_id,
+            ctx.client,
+            expires_at,
+            shared,
+        )
+        data = record.encode()
+        await self._runner.store.put_document(record_name(lease_id), data, record_ttl(self._ttl_s))
+        return data
 
     async def report(
         self,
@@ -92,7 +122,7 @@ class RouteLeases:
         retry_after_s: float | None = None,
         total_tokens: int | None = None,
     ) -> bool:
-        route = self._outstanding.pop(lease_id, None)
+        route = await self._take(lease_id)
         if route is None:
             return False
         deployment, lease, ctx = route.deployment, route.lease, route.ctx
@@ -100,7 +130,7 @@ class RouteLeases:
             if outcome is Outcome.OK:
                 if total_tokens is not None:
                     await lease.settle_tokens(total_tokens)
-                await deployment.pool.report(lease.key, lease.model, Outcome.OK)
+                await lease.report(Outcome.OK)
                 await self._runner.sessions.stick(ctx.session_id, deployment.name)
                 await self._runner.stats.record(deployment.health_name, True, latency_s)
             elif outcome is not Outcome.CANCELLED:
@@ -117,6 +147,71 @@ class RouteLeases:
             await route.stack.aclose()
         return True
 
+    async def _take(self, lease_id: str) -> RouteLease | None:
+        """The route `lease_id` names, for its one report: this replica's own unless another
+        replica took its report already, else one another replica picked (its record)."""
+        route = self._outstanding.pop(lease_id, None)
+        if route is None:
+            return await self._taken_over(lease_id)
+        try:
+            elsewhere = await self._reported_elsewhere(route)
+        except BaseException:
+            await route.stack.aclose()
+            raise
+        if not elsewhere:
+            return route
+        await route.stack.aclose()  # its slot and mark were given back there
+        return None
+
+    async def _reported_elsewhere(self, route: RouteLease) -> bool:
+        """Whether another replica took the report of this replica's `route`: its record is
+        the mark that taking leaves (else this call takes it). A record gone (expired, dropped
+        for room, out of reach) is no sign of another's report: the route is this one's."""
+        store, name = self._runner.store, record_name(route.lease_id)
+        record, ttl_s = route.record, record_ttl(self._ttl_s)
+        try:
+            if await store.replace_document(name, TAKEN, ttl_s, size=len(record), head=record):
+                return False
+            return (await store.get_documents([name]))[0] == TAKEN
+        except StoreUnavailableError:
+            return False
+
+    async def _taken_over(self, lease_id: str) -> RouteLease | None:
+        """A route another replica picked, from its record, once this report took it (the
+        record replaced by TAKEN while still the record: of two reports, one). What it holds
+        in the store (the key's slot, the session's shared mark) is given back from here; the
+        picking replica forgets it at its next sweep."""
+        store, name = self._runner.store, record_name(lease_id)
+        data = (await store.get_documents([name]))[0] or b""
+        record = RouteRecord.decode(data) if data else None  # TAKEN: none
+        if record is None:
+            return None
+        ttl_s = record_ttl(self._ttl_s)
+        if not await store.replace_document(name, TAKEN, ttl_s, size=len(data), head=data):
+            return None
+        deployment = self._planner.deployments.get(record.deployment)
+        key = deployment.pool.find(record.key) if deployment is not None else None
+        stack = AsyncExitStack()
+        if deployment is not None and key is not None:
+            stack.push_async_callback(store.release, deployment.pool.slot_name(key), record.slot)
+        if record.mark is not None:
+            stack.push_async_callback(self._runner.sessions.leave, record.mark)
+        if deployment is None or key is None or record.expires_at <= self._clock.now():
+            await stack.aclose()  # not in this replica's config, or expired: not reported
+            return None
+        lease = KeyLease(
+            deployment.pool,
+            key,
+            record.model,
+            record.slot,
+            window=record.window,
+            tokens=record.tokens,
+        )
+        ctx = RequestContext(
+            deployment.name, self._clock, session_id=record.session, client=record.client
+        )
+        return RouteLease(lease_id, deployment, lease, ctx, stack, record.expires_at)
+
     async def sweep(self) -> int:
         """Give back every expired lease; they count as an unknown outcome (no statistic)."""
         now = self._clock.now()
@@ -127,8 +222,10 @@ class RouteLeases:
             # while this one gave back the one before.
             if self._outstanding.pop(route.lease_id, None) is None:
                 continue
-            swept += 1
             await route.stack.aclose()
+            if await self._reported_elsewhere(route):
+                continue  # which gave back what it held
+            swept += 1
             log.warning(
                 "PickRoute lease for %s (key %s) expired unreported",
                 route.deployment.name,
