@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationInfo
 
@@ -60,6 +61,23 @@ Secret = Annotated[SecretStr, AfterValidator(_trimmed)]
 
 FilePath = Annotated[str, AfterValidator(_beside_config)]
 """A file named in the config: a relative path is relative to the config file's directory."""
+
+
+def http_url(value: str, field: str) -> str:
+    """`value`, an http(s) URL a request can be sent to, without its trailing `/`. The errors
+    never repeat it: `https://user:password@host` carries a secret."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{field} must start with http:// or https://")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError: not a number, or past 65535
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port <= 65535:
+        raise ValueError(f"{field}: its port is not a number from 1 to 65535")
+    if not parts.hostname:
+        raise ValueError(f"{field}: its host is missing")
+    return value.rstrip("/")
 
 
 def as_written(value: object) -> object:

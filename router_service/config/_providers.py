@@ -17,7 +17,14 @@ from pydantic import (
 
 from clients.codec._responses_hosted import is_hosted_tool
 from router_service.config._aws import bedrock_key_problem, region_of
-from router_service.config._base import Location, Misplaced, Secret, _Strict, as_written
+from router_service.config._base import (
+    Location,
+    Misplaced,
+    Secret,
+    _Strict,
+    as_written,
+    http_url,
+)
 from router_service.config._entra import (
     COGNITIVE_SERVICES_SCOPE,
     DEFAULT_AUTHORITY_HOST,
@@ -295,9 +302,7 @@ class ProviderConfig(_Strict):
     @field_validator("base_url", "authority_host", "identity_endpoint")
     @classmethod
     def _base_url(cls, value: str, info: ValidationInfo) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{info.field_name} must start with http:// or https://")
-        return value.rstrip("/")
+        return http_url(value, str(info.field_name))
 
     @model_validator(mode="after")
     def _kind_fields(self) -> ProviderConfig:
