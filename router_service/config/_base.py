@@ -63,9 +63,9 @@ FilePath = Annotated[str, AfterValidator(_beside_config)]
 """A file named in the config: a relative path is relative to the config file's directory."""
 
 
-def http_url(value: str, field: str) -> str:
-    """`value`, an http(s) URL a request can be sent to, without its trailing `/`. The errors
-    never repeat it: `https://user:password@host` carries a secret."""
+def _http_url(value: str, info: ValidationInfo) -> str:
+    # The errors never repeat the URL: `https://user:password@host` carries a secret.
+    field = info.field_name
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"{field} must start with http:// or https://")
     try:
@@ -88,3 +88,8 @@ def as_written(value: object) -> object:
     if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
         return value.isoformat()
     return value
+
+
+HttpURL = Annotated[str, AfterValidator(_http_url)]
+"""An http(s) URL a request can be sent to (a port that is a number, a host), without its
+trailing `/`."""
