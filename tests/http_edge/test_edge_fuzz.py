@@ -20,11 +20,15 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from http_edge import EdgeSettings, create_app
-from tests.http_edge.live_stack import CALLER_KEY, MAX_BODY_BYTES, LiveStack
-
-AUTH = {"authorization": f"Bearer {CALLER_KEY}"}
-CALL_TIMEOUT_S = 10  # a hang fails the test instead of stalling it
-NORMAL = {"model": "chain", "messages": [{"role": "user", "content": "still there?"}]}
+from tests.http_edge.live_stack import (
+    AUTH,
+    CALL_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    NORMAL,
+    LiveStack,
+    assert_answered_well,
+    assert_still_serves,
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +41,6 @@ def stack() -> Iterator[LiveStack]:
 def http(stack: LiveStack) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.base_url, timeout=CALL_TIMEOUT_S) as client:
         yield client
-
-
-def assert_answered_well(response: httpx.Response) -> None:
-    assert response.status_code < 500, response.text[:500]
-    if response.status_code >= 400:
-        error = response.json()["error"]
-        assert isinstance(error["message"], str) and "Traceback" not in error["message"]
-        assert isinstance(error["type"], str)
-
-
-def assert_still_serves(http: httpx.Client) -> None:
-    response = http.post("/v1/chat/completions", json=NORMAL, headers=AUTH)
-    assert response.status_code == 200, response.text[:500]
-    assert response.json()["choices"][0]["message"]["content"] == "Echo: still there?"
 
 
 # --- schemathesis: the edge's own OpenAPI document ---------------------------------------------
