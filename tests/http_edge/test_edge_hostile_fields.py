@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,24 +19,9 @@ from hypothesis import strategies as st
 
 from tests.http_edge.live_stack import (
     AUTH,
-    CALL_TIMEOUT_S,
-    LiveStack,
     assert_answered_well,
     assert_still_serves,
 )
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LiveStack]:
-    with LiveStack().running() as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def http(stack: LiveStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.base_url, timeout=CALL_TIMEOUT_S) as client:
-        yield client
-
 
 CHAT = {"model": "chain", "messages": [{"role": "user", "content": "hi"}]}
 RESPONSES = {"model": "chain", "input": "hi"}
@@ -127,13 +111,13 @@ def with_field(base: dict[str, Any], field: str, raw: bytes) -> bytes:
     max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
 def test_hostile_field_values_never_fail_the_server(
-    http: httpx.Client, where: tuple[str, str], raw: bytes
+    live_http: httpx.Client, where: tuple[str, str], raw: bytes
 ) -> None:
     path, field = where
     body = with_field(ENTRANCES[path][0], field, raw)
     headers = {**AUTH, "content-type": "application/json"}
-    assert_answered_in_kind(path, http.post(path, content=body, headers=headers))
-    assert_still_serves(http)
+    assert_answered_in_kind(path, live_http.post(path, content=body, headers=headers))
+    assert_still_serves(live_http)
 
 
 def _gzipped_cut(body: dict[str, Any]) -> bytes:
@@ -153,14 +137,14 @@ FRAMINGS = st.sampled_from(
 @given(path=st.sampled_from(list(ENTRANCES)), framing=FRAMINGS)
 @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_bodies_that_lie_about_their_framing_never_fail_the_server(
-    http: httpx.Client, path: str, framing: dict[str, str]
+    live_http: httpx.Client, path: str, framing: dict[str, str]
 ) -> None:
     # Each claims a type or an encoding the body does not have (or one the edge does not read).
     headers = {**AUTH, **{k: v for k, v in framing.items() if k != "cut"}}
     base = ENTRANCES[path][0]
     body = _gzipped_cut(base) if "cut" in framing else json.dumps(base).encode()
-    assert_answered_in_kind(path, http.post(path, content=body, headers=headers))
-    assert_still_serves(http)
+    assert_answered_in_kind(path, live_http.post(path, content=body, headers=headers))
+    assert_still_serves(live_http)
 
 
 # The peer address uvicorn read from X-Forwarded-For (the edge's peer, loopback, is trusted):
@@ -170,27 +154,29 @@ def test_bodies_that_lie_about_their_framing_never_fail_the_server(
     [(b"\xe9", 400), (b"10.0.0.1, caf\xc3\xa9", 400), (b"h" * 300, 431)],
 )
 def test_a_peer_address_grpc_refuses_is_the_callers_error(
-    http: httpx.Client, forwarded_for: bytes, status: int
+    live_http: httpx.Client, forwarded_for: bytes, status: int
 ) -> None:
     headers = [(b"authorization", AUTH["authorization"].encode())]
-    response = http.post(
+    response = live_http.post(
         "/v1/chat/completions", json=CHAT, headers=[*headers, (b"x-forwarded-for", forwarded_for)]
     )
     assert response.status_code == status, response.text[:500]
     assert response.json()["error"]["param"] == "x-forwarded-for"
-    assert_still_serves(http)
+    assert_still_serves(live_http)
 
 
-def test_a_printable_peer_address_is_forwarded(http: httpx.Client) -> None:
+def test_a_printable_peer_address_is_forwarded(live_http: httpx.Client) -> None:
     headers = {**AUTH, "x-forwarded-for": "203.0.113.7, 10.0.0.1"}
-    response = http.post("/v1/chat/completions", json=CHAT, headers=headers)
+    response = live_http.post("/v1/chat/completions", json=CHAT, headers=headers)
     assert response.status_code == 200, response.text[:500]
 
 
 @pytest.mark.parametrize("response_format", [[], {"type": "mp3"}, ["mp3"]])
-def test_a_speech_format_not_a_string_is_a_400(http: httpx.Client, response_format: Any) -> None:
+def test_a_speech_format_not_a_string_is_a_400(
+    live_http: httpx.Client, response_format: Any
+) -> None:
     # OpenAI refuses it as the caller's; the fake upstream failed on it (a 500, then a 503).
     body = {"model": "chain", "input": "hi", "voice": "alloy", "response_format": response_format}
-    response = http.post("/v1/audio/speech", json=body, headers=AUTH)
+    response = live_http.post("/v1/audio/speech", json=body, headers=AUTH)
     assert response.status_code == 400, response.text[:500]
     assert "error" in response.json()
