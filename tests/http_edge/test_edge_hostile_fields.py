@@ -1,7 +1,7 @@
 """Hostile values at every known field of each JSON entrance, and hostile headers and framing,
 through the real stack (fake upstream, router, edge on uvicorn): never a 5xx, always an error
 object, and the edge still serves the next request. Found by it: a peer address that gRPC
-refuses (a 500), a speech format that is no string (the fake upstream's 500).
+refuses (a 500), a speech format or a content part of the wrong shape (the fake upstream's 500).
 
 Deterministic (derandomize) and bounded: a few hundred requests, seconds on two cores.
 """
@@ -178,5 +178,25 @@ def test_a_speech_format_not_a_string_is_a_400(
     # OpenAI refuses it as the caller's; the fake upstream failed on it (a 500, then a 503).
     body = {"model": "chain", "input": "hi", "voice": "alloy", "response_format": response_format}
     response = live_http.post("/v1/audio/speech", json=body, headers=AUTH)
+    assert response.status_code == 400, response.text[:500]
+    assert "error" in response.json()
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "input_audio", "input_audio": "x"},
+        {"type": "input_audio", "input_audio": [{}]},
+        {"type": "file", "file": 7},
+        {"type": "file", "file": ["a.pdf"]},
+    ],
+)
+def test_a_content_part_of_the_wrong_shape_is_a_400(
+    live_http: httpx.Client, part: dict[str, Any]
+) -> None:
+    # OpenAI refuses it as the caller's; the fake upstream failed on it (a 500, then a 503).
+    messages = [{"role": "user", "content": [{"type": "text", "text": "hi"}, part]}]
+    body = {"model": "chain", "messages": messages}
+    response = live_http.post("/v1/chat/completions", json=body, headers=AUTH)
     assert response.status_code == 400, response.text[:500]
     assert "error" in response.json()
