@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.http_edge.live_stack import (
     AUTH,
+    CALL_TIMEOUT_S,
+    LiveStack,
     assert_answered_well,
     assert_still_serves,
 )
@@ -200,3 +204,30 @@ def test_a_content_part_of_the_wrong_shape_is_a_400(
     response = live_http.post("/v1/chat/completions", json=body, headers=AUTH)
     assert response.status_code == 400, response.text[:500]
     assert "error" in response.json()
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",  # a chunk size not hex
+        b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",  # two lengths
+        b"x-session-id: a\x01b\r\nContent-Length: 2\r\n\r\n{}",  # a control character
+    ],
+)
+def test_a_request_http_cannot_read_is_a_400_in_openais_shape(
+    live_stack: LiveStack, live_http: httpx.Client, framing: bytes
+) -> None:
+    host, port = live_stack.base_url.removeprefix("http://").split(":")
+    head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: edge\r\n"
+    with socket.create_connection((host, int(port)), timeout=CALL_TIMEOUT_S) as connection:
+        connection.sendall(head + framing)
+        answer = b""
+        while chunk := connection.recv(65536):  # the edge closes the connection after it
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    headers, _, body = rest.partition(b"\r\n\r\n")
+    assert status_line.startswith(b"HTTP/1.1 400"), answer[:300]
+    assert b"content-type: application/json" in headers.lower()
+    error = orjson.loads(body)["error"]
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_http_request"
+    assert_still_serves(live_http)
