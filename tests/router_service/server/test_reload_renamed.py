@@ -4,6 +4,7 @@ the router knew of its keys (cooldowns, disables, half-open recovery) goes on un
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from typing import Any
@@ -117,3 +118,25 @@ async def test_a_renamed_providers_deployment_stays_cooled_down(
     assert (await router.stub.Chat(chat(text="two"))).route.deployment == "beta/model-b"
     clock.advance(router.runtime.config.cooldowns.transient_s + 1)
     assert (await router.stub.Chat(chat(text="three"))).route.deployment == "renamed/model-a"
+
+
+async def test_a_call_under_way_across_a_rename_cools_the_key_under_its_new_name(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The call's lease is the old pool's; its 429 (after the reload, and after the store's
+    state was carried) cools the key the renamed provider leases, not the name gone."""
+    config = _one_alpha_key(fake.base_url)
+    router = await start_router(config, clock=ManualClock(time.time()))
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="60"))
+    fake.state.hold()
+    under_way = asyncio.ensure_future(router.stub.Chat(pb.ChatRequest(params=params("solo"))))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    await router.server.reload(renamed(config, "renamed"))
+    fake.state.release()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await under_way
+    fake.state.clear_scenarios()
+
+    asked = fake.state.count()
+    assert await _solo_refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert fake.state.count() == asked  # cooling: the upstream is not asked again
