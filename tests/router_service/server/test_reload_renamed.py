@@ -140,3 +140,27 @@ async def test_a_call_under_way_across_a_rename_cools_the_key_under_its_new_name
     asked = fake.state.count()
     assert await _solo_refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert fake.state.count() == asked  # cooling: the upstream is not asked again
+
+
+async def test_a_renamed_provider_is_the_one_whose_keys_it_has(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Two providers alike share a key; the reload drops `alpha` and renames `beta`: the new
+    name is beta's (both its keys), not alpha's (one key in common, listed first)."""
+    config = base_config(fake.base_url)
+    config["providers"]["alpha"].update(keys=["sk-shared", "sk-alpha-2"], queue_timeout_s=0)
+    config["providers"]["beta"].update(keys=["sk-shared", "sk-beta-1"], queue_timeout_s=0)
+    config["models"] = {"solo": {"deployments": [{"provider": "beta", "model": "model-b"}]}}
+    router = await start_router(config, clock=ManualClock(time.time()))
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="60"))
+    await _solo_refused(router)  # both beta's keys cool for model-b
+    fake.state.clear_scenarios()
+    moved = copy.deepcopy(config)
+    del moved["providers"]["alpha"]
+    moved["providers"]["gamma"] = moved["providers"].pop("beta")
+    moved["models"]["solo"]["deployments"][0]["provider"] = "gamma"
+    await router.server.reload(SwitchboardConfig.model_validate(moved))
+
+    asked = fake.state.count()
+    assert await _solo_refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert fake.state.count() == asked
