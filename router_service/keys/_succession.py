@@ -90,17 +90,22 @@ async def carry_renamed(pool: KeyPool, old: KeyPool, moved: Sequence[tuple[str, 
         pairs += [(old.limited_name(key), pool.limited_name(key))]
         pairs += [(old.waited_name(key), pool.waited_name(key))]
         pairs += [(old.cool_name(key, model), pool.cool_name(key, model)) for model in models]
-    values = [(old.why_name(k), pool.why_name(k), old.off_name(k)) for k in kept]
-    values += [(old.note_name(k), pool.note_name(k), old.off_name(k)) for k in kept]
-    store = pool.store
+    values = [(old.why_name(k), pool.why_name(k), k) for k in kept]
+    values += [(old.note_name(k), pool.note_name(k), k) for k in kept]
+    store, offs = pool.store, [pool.off_name(k) for k in kept]
     found = await store.read(
-        deadlines=[was for was, _ in pairs], values=[was for was, _, _ in values]
+        deadlines=[was for was, _ in pairs] + offs, values=[was for was, _, _ in values]
     )
-    until = dict(zip([was for was, _ in pairs], found.deadlines, strict=True))
-    for (_, name), deadline in zip(pairs, found.deadlines, strict=True):
+    carried, theirs = found.deadlines[: len(pairs)], found.deadlines[len(pairs) :]
+    until = dict(zip([was for was, _ in pairs], carried, strict=True))
+    theirs_by = dict(zip(offs, theirs, strict=True))
+    for (_, name), deadline in zip(pairs, carried, strict=True):
         if deadline:
             await store.extend_deadline(name, deadline)
     now = pool.clock.now()
-    for (_, name, off), value in zip(values, found.values, strict=True):
-        if value is not None and until[off] > now:  # as long as the disable it tells of
-            await store.set_value(name, value, until[off] - now)
+    for (_, name, key), value in zip(values, found.values, strict=True):
+        off = until[old.off_name(key)]
+        # As long as the disable it tells of; a later one under the new name (an operator's,
+        # another replica's since) keeps its own why: a manual one is probed by nobody.
+        if value is not None and off > now and off >= theirs_by[pool.off_name(key)]:
+            await store.set_value(name, value, off - now)

@@ -164,3 +164,28 @@ async def test_a_renamed_provider_is_the_one_whose_keys_it_has(
     asked = fake.state.count()
     assert await _solo_refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert fake.state.count() == asked
+
+
+async def test_a_replica_renaming_later_leaves_an_operators_disable_standing(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """Two replicas on one store. The first reloads, then an operator disables the key under
+    the new name; the second reloads after, carrying the key's older credentials disable:
+    the operator's stands (its why was overwritten by `auth`: a probe would then lift it)."""
+    state = {"backend": "redis", "url": redis_url, "prefix": redis_prefix}
+    config = {**_one_alpha_key(fake.base_url), "state": state}
+    first, second = await start_router(config), await start_router(config)
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"))
+    await _solo_refused(second)  # alpha's key disabled: its credentials refused
+    fake.state.clear_scenarios()
+    await first.server.reload(renamed(config, "renamed"))
+    off = admin_pb.SetKeyEnabledRequest(
+        provider="renamed", fingerprint=fingerprint("sk-alpha-1"), enabled=False, reason="leaked"
+    )
+    await first.admin.SetKeyEnabled(off)
+    await second.server.reload(renamed(config, "renamed"))
+
+    for router in (first, second):
+        listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="renamed"))
+        (key,) = listed.keys
+        assert (key.disabled_reason, key.disabled_note) == ("manual", "leaked")
