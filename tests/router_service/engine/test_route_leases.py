@@ -115,3 +115,19 @@ async def test_a_pick_without_a_session_takes_a_place_of_max_sessions(
     assert await leases.report(held.lease_id, Outcome.OK)
     assert await store.members("active:p") == {}  # its place given back with the lease
     await leases.pick(ctx(""), tokens=0, exclude=frozenset())
+
+
+async def test_a_pick_on_the_memory_store_keeps_no_record_of_its_route(
+    http: httpx.AsyncClient,
+) -> None:
+    # One process: no other replica could take its report, and a record would take room from
+    # the stored responses (`state.memory_document_bytes`) and work from every pick.
+    clock = ManualClock()
+    store = MemoryStateStore(clock)
+    leases, pool = route_leases(http, store, clock)
+    ctx = RequestContext("p/m", clock, session_id="s")
+    picked = await leases.pick(ctx, tokens=0, exclude=frozenset())
+    assert store.documents.size_bytes == 0
+    assert await leases.report(picked.lease_id, Outcome.OK)
+    assert not await leases.report(picked.lease_id, Outcome.OK)
+    assert await store.held([pool.slot_name(pool.keys[0])]) == [0]
