@@ -200,18 +200,19 @@ class RouteLeases:
         record = RouteRecord.decode(data) if data else None  # TAKEN: none
         if record is None:
             return None
+        deployment = self._planner.deployments.get(record.deployment)
+        key = deployment.pool.find(record.key) if deployment is not None else None
+        if deployment is None or key is None:
+            return None  # not in this config (a rollout): left to the replica that picked it
         ttl_s = record_ttl(self._ttl_s)
         if not await store.replace_document(name, TAKEN, ttl_s, size=len(data), head=data):
             return None
-        deployment = self._planner.deployments.get(record.deployment)
-        key = deployment.pool.find(record.key) if deployment is not None else None
         stack = AsyncExitStack()
-        if deployment is not None and key is not None:
-            stack.push_async_callback(store.release, deployment.pool.slot_name(key), record.slot)
+        stack.push_async_callback(store.release, deployment.pool.slot_name(key), record.slot)
         if record.mark is not None:
             stack.push_async_callback(self._runner.sessions.leave, record.mark)
-        if deployment is None or key is None or record.expires_at <= self._clock.now():
-            await stack.aclose()  # not in this replica's config, or expired: not reported
+        if record.expires_at <= self._clock.now():
+            await stack.aclose()  # expired: not reported
             return None
         lease = KeyLease(
             deployment.pool,

@@ -3,6 +3,7 @@ another (real Redis, two replicas on one clock)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -139,3 +140,20 @@ async def test_a_route_reported_on_another_replica_is_forgotten_before_its_ttl(
     assert await report(two, again.lease_id, routing_pb2.OUTCOME_OK)
     assert (await pick(one)).deployment == "alpha/model-a"
     assert not await report(one, again.lease_id, routing_pb2.OUTCOME_OK)  # taken once
+
+
+async def test_a_route_another_replica_cannot_serve_is_left_to_the_picking_one(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    config = route_config(fake.base_url, redis_url, redis_prefix)
+    one = await start_router(config, clock=ManualClock(time.time()))
+    # A rollout under way: the other replica's config no longer has that key.
+    rotated = route_config(fake.base_url, redis_url, redis_prefix)
+    rotated["providers"]["alpha"]["keys"] = [{"key": "k9", "max_in_flight": 1}]
+    two = await start_router(rotated, clock=one.runtime.clock)
+    picked = await pick(one)
+    assert picked.deployment == "alpha/model-a"
+    assert not await report(two, picked.lease_id, routing_pb2.OUTCOME_OK)  # it cannot
+    # Its record left as it was: the replica that picked it takes the report (and the slot).
+    assert await report(one, picked.lease_id, routing_pb2.OUTCOME_OK)
+    assert await one.leases_held() == 0
