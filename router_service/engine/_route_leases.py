@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from router_service.clock import Clock
 from router_service.engine._attempts import AttemptRunner
+from router_service.engine._met import no_key_free
 from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner, nothing_planned
 from router_service.engine._route_records import TAKEN, RouteRecord, record_name, record_ttl
 from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
-from router_service.keys import KeyLease
+from router_service.keys import KeyLease, Refusal, Unavailable
 from router_service.outcomes import Outcome, reaction_for
 from router_service.sessions import ActiveMark
 from router_service.state import MemoryStateStore
@@ -68,11 +69,13 @@ class RouteLeases:
         plan = await self._planner.plan(ctx)
         if not plan.candidates:
             raise nothing_planned(ctx, plan)
+        refusals: list[Unavailable] = []
         for deployment in plan.candidates:
             if deployment.name in exclude:
                 continue
             lease = await deployment.pool.lease(deployment.upstream_model, tokens=tokens)
             if not isinstance(lease, KeyLease):
+                refusals.append(lease)
                 continue
             # Given back on every way out before the route is outstanding: a refused mark, and
             # a caller gone during the mark's round trip (the key's slot was held until its TTL).
@@ -82,6 +85,7 @@ class RouteLeases:
                     ctx.session_id, deployment.provider, deployment.session_limit
                 )
                 if mark is None:
+                    refusals.append(Unavailable(Refusal.BUSY))
                     continue
                 taking.push_async_callback(self._runner.sessions.leave, mark)
                 lease_id = "rl_" + secrets.token_urlsafe(18)
@@ -91,6 +95,8 @@ class RouteLeases:
             route = RouteLease(lease_id, deployment, lease, ctx, stack, expires_at, record)
             self._outstanding[lease_id] = route
             return route
+        if refusals and all(r.reason is Refusal.BUSY for r in refusals):
+            raise no_key_free(refusals)  # as a proxied call's: why, and when to come back
         raise NoCapacityError("No deployment of that model can be leased now.")
 
     async def _keep(

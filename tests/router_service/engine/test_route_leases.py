@@ -131,3 +131,18 @@ async def test_a_pick_on_the_memory_store_keeps_no_record_of_its_route(
     assert await leases.report(picked.lease_id, Outcome.OK)
     assert not await leases.report(picked.lease_id, Outcome.OK)
     assert await store.held([pool.slot_name(pool.keys[0])]) == [0]
+
+
+async def test_a_pick_refused_by_max_sessions_is_told_why_and_when(
+    http: httpx.AsyncClient,
+) -> None:
+    clock = ManualClock()
+    store = MemoryStateStore(clock)
+    leases, _ = route_leases(http, store, clock, thread_protection="provider-ban", max_sessions=1)
+    await leases.pick(RequestContext("p/m", clock, session_id="s1"), tokens=0, exclude=frozenset())
+    with pytest.raises(NoCapacityError) as busy:
+        ctx = RequestContext("p/m", clock, session_id="s2")
+        await leases.pick(ctx, tokens=0, exclude=frozenset())
+    # As a proxied call's (README: thread protection): the keys are fine, the provider is full.
+    assert "max_sessions" in str(busy.value)
+    assert busy.value.retry_after_s == pytest.approx(1.0)
