@@ -240,7 +240,7 @@ class AttemptRunner:
             raise
         ctx.record(deployment, fp, Outcome.OK, started, upstream_status=200)
         try:
-            await deployment.pool.report(lease.key, lease.model, Outcome.OK)
+            await lease.report(Outcome.OK)
             current = ctx.plan.sticky if ctx.plan is not None else None
             if stick_at_close:
                 end.stick = (ctx.session_id, deployment.name, current)
@@ -266,7 +266,7 @@ class AttemptRunner:
             # An upstream (or a ReportOutcome caller) may ask for years: cooldowns only extend,
             # so an uncapped hint would take the key out until the state store is wiped.
             failure.retry_after_s = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
-        await deployment.pool.report(lease.key, lease.model, outcome, failure.retry_after_s)
+        await lease.report(outcome, failure.retry_after_s)
         if reaction_for(outcome).cools_deployment:
             now = self._clock.now()
             until = now + self._cooldowns.deployment_cooldown_s(failure.retry_after_s)

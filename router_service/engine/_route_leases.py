@@ -146,7 +146,7 @@ class RouteLeases:
             if outcome is Outcome.OK:
                 if total_tokens is not None:
                     await lease.settle_tokens(total_tokens)
-                await deployment.pool.report(lease.key, lease.model, Outcome.OK)
+                await lease.report(Outcome.OK)
                 await self._runner.sessions.stick(ctx.session_id, deployment.name)
                 await self._runner.stats.record(deployment.health_name, True, latency_s)
             elif outcome is not Outcome.CANCELLED:

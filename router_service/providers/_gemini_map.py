@@ -71,9 +71,10 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
     out: JsonObject = {**M.passthrough(body), "contents": contents}
     own = callers_config(out)
     carried = body.get(GEMINI_ONLY)  # the Gemini entrance's labels, serviceTier, mediaResolution
-    if isinstance(carried, dict):
-        out.update({key: value for key, value in carried.items() if key != "generationConfig"})
-        own = refined_config(own, carried.get("generationConfig") or {})
+    if isinstance(carried, dict):  # (or any caller's extra: its generationConfig checked too)
+        carried = dict(carried)
+        own = refined_config(own, callers_config(carried))
+        out.update(carried)
     if system:
         out["systemInstruction"] = {"parts": [{"text": system}]}
     config = mapped_config(body)

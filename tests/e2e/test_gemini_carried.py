@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import openai
 import pytest
 from google import genai
 from google.genai import types
@@ -107,4 +108,21 @@ async def test_a_wrong_type_is_a_400_naming_the_gemini_field(
     error = answer.json()["error"]
     assert error["status"] == "INVALID_ARGUMENT"
     assert path in error["message"]
+    assert fake.state.count() == 0
+
+
+@pytest.mark.parametrize("given", ["low", ["low"], 5])
+async def test_an_openai_callers_carried_config_not_an_object_is_a_400(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, given: Any
+) -> None:
+    """The key is the body's like any extra: an OpenAI caller can send it, unchecked by the
+    Gemini entrance, and its generationConfig is then checked as the caller's own one is."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(
+            model="flash",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={GEMINI_ONLY: {"generationConfig": given}},
+        )
+
+    assert "generationConfig" in refused.value.message
     assert fake.state.count() == 0

@@ -212,11 +212,20 @@ def _tool_result(value: Any, path: str, calls: _Calls) -> JsonObject:
     if result.get("parts"):  # a multimodal function response: its media after its JSON
         where = at(path, "parts")
         media = [
-            user_part(expect_object(part, at_index(where, j)), at_index(where, j))
+            _response_part(part, at_index(where, j))
             for j, part in enumerate(expect_list(result["parts"], where))
         ]
         content = [{"type": "text", "text": content}, *media]
     return {"role": "tool", "tool_call_id": calls.answered(name, call_id), "content": content}
+
+
+def _response_part(value: Any, path: str) -> JsonObject:
+    """A FunctionResponsePart: media only (inlineData, fileData). Text has no place there: it
+    would join the response's JSON in the tool message's text, and that JSON would be lost."""
+    part = expect_object(value, path)
+    if "text" in part:
+        raise InvalidRequestError(f"{path}: a function response's parts are media, not text", path)
+    return user_part(part, path)
 
 
 def _model_turn(parts: list[JsonObject], path: str, calls: _Calls, turn: int) -> JsonObject:
