@@ -310,7 +310,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 return ""
             if how == "cancelled" and not job.lines:  # its lines never read: listed cancelled
                 job.loaded = False  # (waiting for a slot, or taken over `cancelling`)
-                await lines_loaded(job)
+                if not await lines_loaded(job):  # let go, as one expiring waiting: its lines
+                    how = "stopped"  # are listed where it is taken over, its counts whole
             if how == "stopped" and runtime.config.state.backend != "memory":
                 await runtime.batches.write(client, job.batch)  # its counts; then handed over
                 return ""
