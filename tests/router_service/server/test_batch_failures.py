@@ -184,3 +184,44 @@ async def test_a_batch_whose_input_no_longer_validates_where_it_runs_fails_namin
         )
     ]
     assert fake.state.count(path="/chat/completions") == 0
+
+
+class FailingOutputs(MemoryStateStore):
+    """Memory state whose writes of a file's content raise what no runner expects (a bug), once
+    `failing`: the batch's output file, as its run ends."""
+
+    failing = False
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        if self.failing and name.startswith("file-data:"):
+            raise RuntimeError("an unexpected failure keeping the output")
+        return await super().put_document(name, data, ttl_s, only_new=only_new)
+
+
+async def test_a_batch_whose_end_fails_ends_failed_not_finalizing_for_good(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    store = FailingOutputs(clock)
+    router = await start_router(base_config(fake.base_url), clock=clock, store=store)
+    content = jsonl(chat_line("one"), chat_line("two"))
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload)
+    store.failing = True
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    jobs = router.server.batch_jobs
+    with unhandled_errors() as unhandled, caplog.at_level(logging.ERROR):
+        made = await router.stub.CreateBatch(create)
+        (job,) = jobs._jobs.values()
+        assert await jobs.settle(10) == 0
+    assert job.task is not None and job.task.exception() is None  # said in the log
+    assert unhandled == []
+    assert f"batch {made.batch.id}: ending it failed" in caplog.text
+    ended = await router.runtime.batches.get("", made.batch.id)
+    assert ended.status == "failed" and [e.code for e in ended.errors] == ["batch_failed"]
+    assert ended.request_counts.completed == 2  # answered, though not written out
+    assert await router.runtime.batches.runs.running() == []  # nobody takes it over again
