@@ -97,6 +97,46 @@ async def test_work_done_within_the_window_leaves_no_wait_behind() -> None:
     assert clock._waiters == []  # the window's wait ended with it
 
 
+class SlowToStopClock(ManualClock):
+    """A ManualClock whose waits, once cancelled, end only when `let_go` is set: the window's
+    wait still stopping when the batch's cancel comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping, self.let_go = asyncio.Event(), asyncio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        try:
+            await super().wait(seconds)
+        except asyncio.CancelledError:
+            self.stopping.set()
+            await self.let_go.wait()
+            raise
+
+
+async def _fails(started: asyncio.Event) -> None:
+    started.set()
+    raise RuntimeError("a line's bookkeeping failed")
+
+
+async def test_work_that_failed_is_said_in_the_log_when_the_batch_is_cancelled_meanwhile(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The work failed, and the batch is cancelled as `within_window` stops the window's wait:
+    the work's error is said with its batch, not left unretrieved."""
+    clock, started = SlowToStopClock(), asyncio.Event()
+    with unhandled_errors() as unhandled:
+        windowed = asyncio.ensure_future(within_window(window_job(clock), _fails(started)))
+        await clock.stopping.wait()  # the work failed: the window's wait is being stopped
+        windowed.cancel()
+        clock.let_go.set()
+        with pytest.raises(asyncio.CancelledError):
+            await windowed
+    assert unhandled == []
+    assert "batch batch_window: its lines failed as they stopped" in caplog.text
+    assert "bookkeeping failed" in caplog.text
+
+
 class FailingPages(MemoryStateStore):
     """Memory state whose writes of a batch's answer pages raise what no runner expects (a
     bug, not the store's own StoreUnavailableError), from the `fail_from`th on."""
