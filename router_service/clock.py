@@ -101,6 +101,11 @@ class ManualClock:
     def timeout(self, seconds: float | None) -> Window:
         return _ManualWindow(self, None if seconds is None else self._mono + seconds)
 
+    @property
+    def windows(self) -> list[Window]:
+        """The windows open on it now (`timeout`): a test watches one move (`when`)."""
+        return list(self._windows)
+
     def advance(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError("a clock does not go back")
