@@ -92,7 +92,7 @@ async def test_pings_after_the_first_token_end_at_total_s(
     assert await router.leases_held() == 0
 
 
-async def _read(router: RouterHandle) -> list[pb.ChatStreamEvent]:
+async def _read(router: RouterHandle) -> list[pb.ChatStreamResponse]:
     return [event async for event in router.stub.ChatStream(_request(), timeout=20)]
 
 

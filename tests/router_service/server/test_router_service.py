@@ -175,7 +175,7 @@ async def test_stream_fails_over_invisibly_before_first_chunk(
     router = await start_router(config, clock=clock)
     fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-a")
 
-    async def read() -> list[pb.ChatStreamEvent]:
+    async def read() -> list[pb.ChatStreamResponse]:
         return [e async for e in router.stub.ChatStream(pb.ChatStreamRequest(params=chat_params()))]
 
     streaming = asyncio.ensure_future(read())
