@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.engine import RequestContext
 from router_service.errors import DeadlineExceededError
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -203,16 +204,23 @@ async def test_a_deadline_before_the_first_token_penalises_no_one(
     """The caller's deadline is shorter than the first-chunk timeout: when it passes, that is
     the caller's DEADLINE_EXCEEDED (recorded CANCELLED), not the upstream's FIRST_CHUNK_TIMEOUT:
     nothing is cooled and nothing fails over."""
-    stack = await open_stack(first_chunk_s=5)
+    clock = ManualClock()  # the deadline passes when moved past it, once the call is stalled
+    stack = await open_stack(first_chunk_s=5, clock=clock)
     fake.state.set_scenario(Scenario.stall())
     runtime = stack.router.runtime
-    deadline = runtime.clock.monotonic() + 0.2
-    ctx = RequestContext("chain", runtime.clock, deadline=deadline, session_id="s-deadline")
+    deadline = clock.monotonic() + 0.2
+    ctx = RequestContext("chain", clock, deadline=deadline, session_id="s-deadline")
 
-    with pytest.raises(DeadlineExceededError):
+    async def read() -> None:
         async with aclosing(runtime.executor.chat_stream(chat_params(), ctx)) as stream:
             async for _ in stream:
                 pass
+
+    reading = asyncio.ensure_future(read())
+    await fake.state.wait_for(lambda: fake.state.calls(path="/chat/completions") != [])
+    clock.advance(0.21)
+    with pytest.raises(DeadlineExceededError):
+        await reading
 
     assert [Outcome(a.outcome) for a in ctx.attempts] == [Outcome.CANCELLED]
     assert fake.state.count(path="/chat/completions") == 1  # no failover
