@@ -291,8 +291,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         timeout = ctx.attempt_timeout(timeouts.total_s)
         call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
         opening: list[chat_pb2.ChatCompletionChunk] = []
-        clock = self._clock
-        began = clock.monotonic()
+        clock, began = self._clock, self._clock.monotonic()
         latest = began + timeout  # a server's pings may go on while its model is stuck
         try:
             async with clock.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)) as timer:
