@@ -11,7 +11,7 @@ import httpx
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.auth import Gate, IssuedKeys
-from router_service.cache import ResponseCache, SlotRenewal
+from router_service.cache import ResponseCache, SlotRenewal, route_digest
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import DeploymentRef, PriceConfig, SwitchboardConfig
 from router_service.engine import (
@@ -103,15 +103,24 @@ class Runtime:
             config=config.key_health,
         )
         self.gauges = StateGauges(self, config.telemetry.state_interval_s)
+        self.renamed: dict[str, str] = {}  # a reload's providers renamed: new -> old name
 
     def _response_cache(self, renewer: HoldRenewer) -> ResponseCache:
-        """The response cache, for every name a caller may send; the stream slots of the
-        callers reading a stream it shares renewed by the lineage's renewer, as a stream's."""
-        config = self.config
-        names = frozenset(self.planner.groups) | frozenset(self.planner.deployments)
+        """The response cache, for every name a caller may send, its answers kept per route;
+        the stream slots of the callers reading a stream it shares renewed by the lineage's
+        renewer, as a stream's."""
+        config, planner = self.config, self.planner
+        routes = {name: route_digest(group.members) for name, group in planner.groups.items()}
+        routes |= {name: route_digest([one]) for name, one in planner.deployments.items()}
         slots = SlotRenewal(renewer, config.server.lease_ttl_s)
         return ResponseCache(
-            self.store, self.clock, config.cache, self.afterwork, models=names, slots=slots
+            self.store,
+            self.clock,
+            config.cache,
+            self.afterwork,
+            models=frozenset(routes),
+            slots=slots,
+            routes=routes,
         )
 
     @cached_property
@@ -273,7 +282,8 @@ class Runtime:
             issued_keys=self.issued_keys,
         )
         new.route_leases.adopt(self.route_leases)
-        take_over(new.pools, self.pools, config, self.config)  # before its prober starts
+        # Before its prober starts; providers renamed: their store state, `_reload.carried_over`.
+        new.renamed = take_over(new.pools, self.pools, config, self.config)
         self._owns_http = self._owns_store = False
         self._hands_over_stats = same_routing
         return new

@@ -42,10 +42,11 @@ def free_port() -> int:
 
 
 async def eventually(
-    condition: Callable[[], Awaitable[bool]], *, within: float = 5.0, what: str = "condition"
+    condition: Callable[[], Awaitable[bool]], *, within: float = 15.0, what: str = "condition"
 ) -> None:
     """Wait until an async condition holds, failing after `within` seconds. For effects of
-    another task (a lease released after a cancellation) that have no event of their own."""
+    another task (a lease released after a cancellation) that have no event of their own.
+    `within` is a hang guard, not a measure: generous, as a loaded CI machine is slow."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while not await condition():

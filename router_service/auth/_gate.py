@@ -63,11 +63,13 @@ _SESSION_OPENINGS = (CreateRealtimeCallRequest, RealtimeRequest)
 _ADMISSION: ContextVar[Admission | None] = ContextVar("switchboard_admission", default=None)
 
 
-def current_admission() -> Admission | None:
+def current_admission(*, rpm: bool = False) -> Admission | None:
     """The admission of the call this context serves, when its tokens are counted (a tpm limit
-    or a budget) and not yet settled; None otherwise."""
+    or a budget; with `rpm`, its rpm place too: what a refusal found later gives back) and not
+    yet settled; None otherwise."""
     admission = _ADMISSION.get()
-    return admission if admission is not None and admission.counts_tokens else None
+    counted = admission is not None and (admission.counted if rpm else admission.counts_tokens)
+    return admission if counted else None
 
 
 def current_stream_admission() -> Admission | None:

@@ -1,9 +1,12 @@
 """A batch's input file, checked line by line before anything runs (as OpenAI does): each line
 a JSON object with a unique `custom_id`, `method` "POST", the batch's endpoint as `url` and a
-`body` object. A file with a bad line fails the batch, the lines at fault in its `errors`."""
+`body` object not asking to `stream`. A file with a bad line fails the batch, the lines at fault
+in its `errors`. A UTF-8 byte order mark that begins the file (Windows editors write one) is
+skipped."""
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +38,9 @@ def parse_lines(
     lines: list[BatchLine] = []
     errors: list[bpb.BatchError] = []
     seen: set[str] = set()
+    # A Windows editor's UTF-8 byte order mark: the file's, not its first line's (one further
+    # on is inside a line, and that line is not JSON).
+    content = content.removeprefix(codecs.BOM_UTF8)
     for number, raw in enumerate(content.splitlines(), start=1):
         if not raw.strip():
             continue  # a blank line (the last newline's) is no request
@@ -95,4 +101,10 @@ def _parse(
     body = value.get("body")
     if not isinstance(body, dict):
         return error("invalid_body", "`body` must be a JSON object.", "body")
+    if body.get("stream") not in (None, False):  # as OpenAI's validation: whatever the endpoint
+        return error(
+            "unsupported_value",
+            "A batch line is answered whole, into the output file: `stream` must be false.",
+            "body.stream",
+        )
     return BatchLine(number, custom_id, body), None

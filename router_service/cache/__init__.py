@@ -2,7 +2,7 @@
 request again, per client, without an upstream call."""
 
 from router_service.cache._cache import CacheLookup, ResponseCache
-from router_service.cache._keys import cache_key
+from router_service.cache._keys import cache_key, route_digest
 from router_service.cache._stream import StreamRecorder, replay, shared_stream
 from router_service.cache._stream_flights import SlotRenewal
 
@@ -13,5 +13,6 @@ __all__ = [
     "StreamRecorder",
     "cache_key",
     "replay",
+    "route_digest",
     "shared_stream",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, nullcontext
 from typing import TypeVar
 
@@ -59,10 +59,12 @@ class ResponseCache:
         *,
         models: frozenset[str],
         slots: SlotRenewal,
+        routes: Mapping[str, str] | None = None,
     ) -> None:
         """`models`: every name a caller may send; the cache applies to `config.models` of
         them, or to all when that is empty (never to an unknown name, which is refused).
-        `slots`: what renews the stream slots of the callers reading a shared stream."""
+        `slots`: what renews the stream slots of the callers reading a shared stream.
+        `routes`: each name's `route_digest`, part of its answers' keys."""
         self._store = store
         self._clock = clock
         self.config = config
@@ -70,6 +72,7 @@ class ResponseCache:
         self.slots = slots
         self._models = frozenset(config.models) or models
         self._known = models
+        self._routes = routes or {}
         self.flights = Flights()
         self.stream_flights = StreamFlights()  # identical streaming misses (`_stream_flights.py`)
         # Misses on every replica of the store wait for one (`_cluster.py`): opt-in.
@@ -118,9 +121,9 @@ class ResponseCache:
     async def generation(self, model: str) -> str:
         """What the purges of `model` and of every model make of its answers' keys (values:
         read through the read cache, so on Redis a replica sees another's purge at once and
-        pays no round trip otherwise)."""
+        pays no round trip otherwise), and the route that answers it (`route_digest`)."""
         everything, one = await self._store.get_values([_GENERATION_ALL, _GENERATION + model])
-        return f"{everything or ''}.{one or ''}"
+        return f"{everything or ''}.{one or ''}.{self._routes.get(model, '')}"
 
     async def purge(self, model: str = "") -> None:
         """Forget the answers of `model` ("": of every model), on every replica of the store:

@@ -10,14 +10,18 @@ The client is always part of it: an app never reads another's answers.
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal
 
 from google.protobuf.message import Message
 
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.sessions import client_scoped
 
-__all__ = ["Kind", "cache_key", "document_name", "quota_name"]
+if TYPE_CHECKING:
+    from router_service.engine import Deployment
+
+__all__ = ["Kind", "cache_key", "document_name", "quota_name", "route_digest"]
 
 Kind = Literal["chat", "stream", "embed"]
 # Changes when what is kept, or how the key is made, changes: old entries are then never read.
@@ -46,6 +50,20 @@ def cache_key(
     digest.update(f"\x00{kind}\x00{generation}\x00{len(client)}:{client}\x00".encode())
     digest.update(keyed.SerializeToString(deterministic=True))
     return digest.hexdigest()
+
+
+def route_digest(members: Iterable[Deployment]) -> str:
+    """Where a model name's calls are answered, in order: each deployment's upstream (its
+    wire format and endpoint), model and API, not its provider's name nor its keys, limits or
+    prices. Part of its answers' keys (`ResponseCache.generation`): a reload that sends the
+    name elsewhere is never answered with what the old route said; made once per config."""
+    digest = hashlib.sha256()
+    for member in members:
+        c = member.adapter.config
+        upstream = (c.kind, c.base_url, c.api_version, c.account_id, c.project, c.location)
+        where = (*upstream, c.region, c.publisher, member.upstream_model, member.base_model)
+        digest.update(f"{(*where, member.api)!r}\x00".encode())
+    return digest.hexdigest()[:16]
 
 
 def document_name(client: str, key: str) -> str:

@@ -15,7 +15,8 @@ class CooldownsConfig(_Strict):
     transient_s: float = Field(
         default=15.0,
         gt=0,
-        description="Global cooldown of a deployment after a 5xx / connect failure.",
+        description="Global cooldown of a deployment after a 5xx / connect failure (longer when "
+        "a 5xx's Retry-After asks, up to server_retry_after_max_s).",
     )
     rate_limit_backoff_s: float = Field(
         default=5.0, gt=0, description="Key × model cooldown after a 429 without Retry-After."
@@ -33,6 +34,23 @@ class CooldownsConfig(_Strict):
         "x-ratelimit-reset-*, Gemini's retryDelay, ReportOutcome.retry_after_s): a longer one "
         "cools the key × model for this long, and a caller's retry hint says no more.",
     )
+
+    server_retry_after_max_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Ceiling of a server failure's wait hint (a 503's or a 529's Retry-After): "
+        "it cools the whole deployment for everyone, so one odd header (a proxy's maintenance "
+        "page saying an hour) must not take it out for long.",
+    )
+
+    def deployment_cooldown_s(self, retry_after_s: float | None) -> float:
+        """How long a failure cools its deployment for everyone: `transient_s`, or longer when
+        the upstream said when it is back (a 503's or a 529's Retry-After, capped at
+        `server_retry_after_max_s`). Never shorter: `Retry-After: 0` would leave a failing
+        deployment in every request's way."""
+        if retry_after_s is None:
+            return self.transient_s
+        return max(self.transient_s, min(retry_after_s, self.server_retry_after_max_s))
 
 
 class KeyHealthConfig(_Strict):

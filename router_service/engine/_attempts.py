@@ -44,7 +44,7 @@ log = logging.getLogger("switchboard.engine")
 T = TypeVar("T")
 Attempt = Callable[[Deployment, KeyLease, AsyncExitStack], Awaitable[T]]
 Walked = tuple[T, Deployment, AsyncExitStack]
-_BUSY = Unavailable(Refusal.UNHEALTHY)  # the provider already serves its limit of sessions
+_BUSY = Unavailable(Refusal.BUSY)  # the provider already serves its limit of sessions
 
 
 class AttemptRunner:
@@ -68,6 +68,10 @@ class AttemptRunner:
         # Until when this process last saw each deployment cooled: its cooldown is logged once
         # when it begins, not at every failure that extends it (bounded by the deployments).
         self._cooled_until: dict[str, float] = {}
+
+    @property
+    def store(self) -> StateStore:
+        return self._store
 
     async def run(
         self,
@@ -236,7 +240,7 @@ class AttemptRunner:
             raise
         ctx.record(deployment, fp, Outcome.OK, started, upstream_status=200)
         try:
-            await deployment.pool.report(lease.key, lease.model, Outcome.OK)
+            await lease.report(Outcome.OK)
             current = ctx.plan.sticky if ctx.plan is not None else None
             if stick_at_close:
                 end.stick = (ctx.session_id, deployment.name, current)
@@ -262,10 +266,10 @@ class AttemptRunner:
             # An upstream (or a ReportOutcome caller) may ask for years: cooldowns only extend,
             # so an uncapped hint would take the key out until the state store is wiped.
             failure.retry_after_s = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
-        await deployment.pool.report(lease.key, lease.model, outcome, failure.retry_after_s)
+        await lease.report(outcome, failure.retry_after_s)
         if reaction_for(outcome).cools_deployment:
             now = self._clock.now()
-            until = now + self._cooldowns.transient_s
+            until = now + self._cooldowns.deployment_cooldown_s(failure.retry_after_s)
             until = await self._store.extend_deadline(deployment.cooldown_name, until)
             self._log_cooldown(deployment, failure, now, until)
         actions = thread_actions(outcome, deployment.protection, started)

@@ -22,6 +22,7 @@ from router_service.telemetry import record_refusal
 Inexpressible = Callable[[Deployment], UpstreamFailure | None]
 # The retry hint of a refusal by busy keys (as for a caller's stream slot: auth/_limits.py).
 _BUSY_RETRY_S = 1.0
+_FREED_BY_CALLS = (Refusal.AT_LIMIT, Refusal.BUSY)
 
 
 @dataclass(slots=True)
@@ -104,9 +105,10 @@ class Met:
 
 
 def _hint(refusal: Unavailable) -> float | None:
-    """When to come back: a rate window says; a key at its in-flight limit frees when some call
-    using it ends (here or on another replica), which nothing foretells: soon."""
-    if refusal.retry_after_s is None and refusal.at_limit:
+    """When to come back: a rate window says; a key at its in-flight limit, or a provider at its
+    `max_sessions`, frees when some call using it ends (here or on another replica), which
+    nothing foretells: soon."""
+    if refusal.retry_after_s is None and refusal.reason in _FREED_BY_CALLS:
         return _BUSY_RETRY_S
     return refusal.retry_after_s
 
@@ -119,8 +121,15 @@ def no_key_free(refusals: list[Unavailable]) -> NoCapacityError:
             "exhausted quota); they are probed and come back by themselves when they work."
         )
     hints = [hint for hint in map(_hint, refusals) if hint is not None]
+    if refusals and all(r.reason is Refusal.BUSY for r in refusals):
+        message = (
+            "Every candidate deployment's provider already serves its `max_sessions` "
+            "conversations (thread_protection: provider-ban); try again shortly."
+        )
+    else:
+        message = "No key of any candidate deployment is available now."
     return NoCapacityError(
-        "No key of any candidate deployment is available now.",
+        message,
         retry_after_s=max(0.0, min(hints)) if hints else None,
     )
 

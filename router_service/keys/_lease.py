@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from router_service.keys._pool import KeyPool
+    from router_service.outcomes import Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class KeyLease:
     idempotent, and the slot also carries a TTL in the state store as a backstop."""
 
     __slots__ = (
+        "_estimate",
         "_extra",
         "_lease_id",
         "_pool",
@@ -64,30 +66,38 @@ class KeyLease:
         self.model = model
         self.window = window
         self.tokens = tokens  # the estimate counted against the key's tpm window
-        self._share = 1.0  # of its request's calls this attempt sends (`resumed`)
+        self._share = 1.0  # of its request's calls this attempt sends (`sends`)
+        self._estimate = tokens  # the whole request's (`tokens` may become a share)
 
     @property
     def released(self) -> bool:
         return self._released
+
+    @property
+    def slot_id(self) -> str:
+        """Its slot's lease id in the state store (a route's record names it: any replica
+        can give the slot back)."""
+        return self._lease_id
 
     async def settle_tokens(self, actual: int) -> None:
         """Replace the token estimate with the usage the upstream reported (once)."""
         if self._settled or self.key.tpm is None:
             return
         self._settled = True
-        if self._share != 1.0:  # the usage reported is the whole request's (`resumed`)
+        if self._share != 1.0:  # the usage reported is the whole request's (`sends`)
             actual = math.ceil(actual * self._share)
         await self._pool._add_tokens(self, actual - self.tokens)
 
-    async def resumed(self, sent: int, of: int) -> None:
-        """This attempt sends only `sent` of its request's `of` calls (a failover that resumes a
-        split embedding: the others were answered under an earlier key): the key's tpm counts
+    async def sends(self, sent: int, of: int) -> None:
+        """This attempt sends only `sent` of its request's `of` calls: a failover that resumes a
+        split embedding (the others were answered under an earlier key), or an attempt that
+        failed after `sent` (those it never made are the next key's): the key's tpm counts
         their share of the request's estimate, and then of the usage reported for all (shares
         by calls: the batches are of a size but the last)."""
         if self.key.tpm is None or self._settled or not 0 < sent < of:
             return
         self._share = sent / of
-        share = math.ceil(self.tokens * self._share)
+        share = math.ceil(self._estimate * self._share)
         delta, self.tokens = share - self.tokens, share
         await self._pool._add_tokens(self, delta)
 
@@ -113,6 +123,11 @@ class KeyLease:
         left first): taken out of the key's rpm window again."""
         if self.key.rpm is not None and calls:
             await self._pool._add_tokens(self, 0, requests=-calls)
+
+    async def report(self, outcome: Outcome, retry_after_s: float | None = None) -> None:
+        """Its attempt's outcome, to the pool it was leased from (`KeyPool.report`): a call
+        that waited across a reload holds a lease of the reloaded pool."""
+        await self._pool.report(self.key, self.model, outcome, retry_after_s)
 
     async def renew(self) -> bool:
         """Keep the slot past its TTL (a realtime session, which outlives it); False when it is

@@ -22,7 +22,7 @@ from router_service.keys._lease import KeyLease, UpstreamKey
 from router_service.keys._names import PoolNames
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
-from router_service.keys._waiters import ArrivalQueue
+from router_service.keys._waiters import ModelQueues
 from router_service.outcomes import KeyAction, Outcome, reaction_for
 from router_service.state import SlotGrant, SlotRequest, StateStore
 
@@ -65,20 +65,20 @@ class KeyPool(PoolNames):
         self.rng = rng if rng is not None else random.Random()
         self.lease_ttl_s = lease_ttl_s  # a lease's backstop expiry; a long stream renews it
         self.health: dict[str, KeyHealth] = {k.fingerprint: KeyHealth() for k in self.keys}
-        # model -> the requests waiting for a slot of a key usable for it. One queue per model:
-        # a key cooling for one model may be free for another, whose requests must not wait
-        # behind the first's. Bounded: a pool's models are the config's.
-        self._queues: dict[str, ArrivalQueue] = {}
+        self.queues = ModelQueues()  # the requests waiting for a slot, per model
         self.uses = itertools.count(1)  # orders `last_used`; a reload's pool goes on with it
-        self._models_seen: dict[str, None] = {}
+        self.models_seen: dict[str, None] = {}  # whose cooldowns of its keys it keeps
         # (model, key fingerprint) -> the lone key's `_health_names` (`_lease_only`).
         self._lone_names: dict[tuple[str, str], list[str]] = {}
+        self._heir: KeyPool | None = None  # a reload's pool of these keys (`hand_over`)
 
     # -- leasing -------------------------------------------------------------------------------
     async def lease(
         self, model: str, exclude: Collection[str] = (), *, tokens: int = 0
     ) -> KeyLease | Unavailable:
         """Lease a usable key for `model` now, or say why none can be had."""
+        if self._heir is not None:  # reloaded: its keys and limits are the heir's now
+            return await self._heir.lease(model, exclude, tokens=tokens)
         candidates = [k for k in self.keys if k.fingerprint not in exclude]
         if not candidates:
             return Unavailable(Refusal.EXHAUSTED)
@@ -196,26 +196,25 @@ class KeyPool(PoolNames):
         to `wait_s` seconds for a slot to free."""
 
         attempt = partial(self.lease, model, exclude, tokens=tokens)  # no frame of its own
-        queue = self._queues.get(model)
-        if queue is None:
-            queue = self._queues[model] = ArrivalQueue()
-        return await queue.wait_for(attempt, wait_s)
+        return await self.queues.of(model).wait_for(attempt, wait_s)
+
+    def hand_over(self, heir: KeyPool) -> None:
+        """A reload keeps these keys (`take_over`): who waits for a slot here waits on in one
+        queue with the heir's callers, in turn, and leases from the heir, under its limits."""
+        heir.queues = self.queues
+        self.queues.served(heir.models_seen)
+        self._heir = heir
 
     @property
     def waiting(self) -> int:
         """Requests waiting for a slot of this pool's keys now, for any model."""
-        return sum(queue.waiting for queue in self._queues.values())
-
-    def _notify(self) -> None:
-        """A slot may have freed, or a key come back: each model's first waiter tries again."""
-        for queue in self._queues.values():
-            queue.notify()
+        return self.queues.waiting
 
     async def _release(self, key: UpstreamKey, lease_id: str, extra: Sequence[str] = ()) -> None:
         self.health[key.fingerprint].in_flight -= 1 + len(extra)
         for held in (lease_id, *extra):
             await self.store.release(self.slot_name(key), held)
-        self._notify()
+        self.queues.notify()
 
     async def _more_slots(self, key: UpstreamKey, most: int, into: list[str]) -> bool:
         """Up to `most` more in-flight slots of `key`, as many as it has free now (its rate
@@ -267,7 +266,7 @@ class KeyPool(PoolNames):
         elif action is KeyAction.DISABLE_KEY_MODEL:
             # Not the key's fault for its other models: only this one is set aside (a key
             # disabled whole would pass its model-list probe and fail again on this model).
-            self._models_seen[model] = None
+            self.models_seen[model] = None
             until = self.clock.now() + self.cooldowns.auth_disable_s
             await self.store.extend_deadline(self.cool_name(key, model), until)
 
@@ -283,7 +282,7 @@ class KeyPool(PoolNames):
                 self.health_config.backoff_max_s,
                 self.rng,
             )
-        self._models_seen[model] = None
+        self.models_seen[model] = None
         await self.store.extend_deadline(self.cool_name(key, model), now + retry_after_s)
         await self._maybe_throttle_provider(key, now, retry_after_s)
 
@@ -359,7 +358,7 @@ class KeyPool(PoolNames):
             health.probe_backoff_s = 0.0
             health.reported = False
             await self.store.clear_deadline(self.off_name(key))
-            self._notify()
+            self.queues.notify()
         else:
             health.disabled = DisableReason.MANUAL
             await self.store.set_value(self.why_name(key), DisableReason.MANUAL.value, _FOREVER_S)
@@ -375,14 +374,14 @@ class KeyPool(PoolNames):
         health.disabled = DisableReason.NONE
         health.half_open_left = self.health_config.half_open_successes
         await self.store.clear_deadline(self.off_name(key))
-        self._notify()
+        self.queues.notify()
 
     def serves(self, model: str) -> None:
         """A deployment leases keys for `model`: `snapshot` reads any replica's cooldowns for it."""
-        self._models_seen[model] = None
+        self.models_seen[model] = None
 
     async def snapshot(self) -> list[KeySnapshot]:
-        models = list(self._models_seen)
+        models = list(self.models_seen)
         held = await self.store.held([self.slot_name(k) for k in self.keys])
         out = []
         for key, in_flight in zip(self.keys, held, strict=True):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from router_service.config import SwitchboardConfig
+from router_service.config import ProviderConfig, SwitchboardConfig
 from router_service.keys._pool import KeyPool
 
-__all__ = ["take_over"]
+__all__ = ["carry_renamed", "take_over"]
 
 
 def take_over(
@@ -15,33 +15,88 @@ def take_over(
     before: Mapping[str, KeyPool],
     new: SwitchboardConfig,
     old: SwitchboardConfig,
-) -> None:
+) -> dict[str, str]:
     """Each key kept by a reload (same provider settings, same secret) keeps what this process
     knew of its health: a recovering key stays half-open (one call at a time), a failing one
     keeps its probe backoff and strikes, its last outcome still shows. The very `KeyHealth` is
     shared: the calls still running on the old pool count their leases where the new one reads
-    them, and its use order goes on, so the least recently used key is still told apart. A
+    them, and its use order goes on, so the least recently used key is still told apart; the
+    calls waiting for a slot wait in the new pool (`KeyPool.hand_over`). A
     provider whose settings changed (its endpoint, headers, credentials behind the same key
     string: a rotated service account file, an Azure identity), or `key_health` changed,
     starts afresh, as a new one would: its failures said nothing of the new settings, and a
     backoff grown to `probe_max_s` would keep a key the reload repaired disabled for up to an
     hour and a half (the store's disable is probed again `probe_initial_s` after the prober
-    adopts it)."""
-    for name, pool in pools.items():
-        old_pool = before.get(name)
-        if old_pool is None or not _same_settings(new, old, name):
-            continue
+    adopts it). A provider renamed, its settings alike, is the same keys at the same endpoint
+    (a key is its secret and where it is sent, not the name it is filed under): it takes
+    over as if its name were kept. Returns the renamed ones, new name -> old name, whose
+    state in the store `carry_renamed` moves to their new names."""
+    heirs = _heirs(new, old)
+    for name, was in heirs.items():
+        pool, old_pool = pools[name], before[was]
         for kept in pool.health.keys() & old_pool.health.keys():
             pool.health[kept] = old_pool.health[kept]
         pool.uses = old_pool.uses
+        old_pool.hand_over(pool)
+    return {name: was for name, was in heirs.items() if name != was}
 
 
-def _same_settings(new: SwitchboardConfig, old: SwitchboardConfig, name: str) -> bool:
-    """Whether provider `name` is configured alike but for its keys' own limits and weights (a
-    key's `rpm` changed is still the same key, reached the same way), and key health watched
-    alike (a `probe_max_s` lowered applies to the probes already scheduled too)."""
-    before = old.providers.get(name)
-    if before is None or old.key_health != new.key_health:
-        return False
-    after = new.providers[name]
+def _heirs(new: SwitchboardConfig, old: SwitchboardConfig) -> dict[str, str]:
+    """Each new provider that keeps an old one's keys: the same name with settings alike, or
+    a new name alike to an old name gone, with a key of its (new name -> old name)."""
+    if old.key_health != new.key_health:  # a `probe_max_s` lowered applies to every key
+        return {}
+    gone = [name for name in old.providers if name not in new.providers]
+    heirs: dict[str, str] = {}
+    for name, provider in new.providers.items():
+        before = old.providers.get(name)
+        if before is not None:
+            if _alike(before, provider):
+                heirs[name] = name
+            continue
+        was = next((w for w in gone if _renamed(old.providers[w], provider)), None)
+        if was is not None:
+            gone.remove(was)
+            heirs[name] = was
+    return heirs
+
+
+def _alike(before: ProviderConfig, after: ProviderConfig) -> bool:
+    """Configured alike but for its keys' own limits and weights (a key's `rpm` changed is
+    still the same key, reached the same way)."""
     return before.model_copy(update={"keys": []}) == after.model_copy(update={"keys": []})
+
+
+def _renamed(before: ProviderConfig, after: ProviderConfig) -> bool:
+    secrets = {key.key.get_secret_value() for key in before.keys}
+    shared = any(key.key.get_secret_value() in secrets for key in after.keys)
+    return shared and _alike(before, after)
+
+
+async def carry_renamed(pool: KeyPool, old: KeyPool, moved: Sequence[tuple[str, str]] = ()) -> None:
+    """What the store knows of a renamed provider's keys (disables and why, cooldowns per
+    model, 429s, its throttle), under its new name too, for every replica on the store: one
+    read, then the deadlines set (they only extend: replicas reloading together agree).
+    `moved`: more deadlines to carry (old name, new name), its deployments' cooldowns."""
+    kept = [key for key in pool.keys if key.fingerprint in old.health]
+    models = list({**old.models_seen, **pool.models_seen})
+    pairs = [*moved, (old.throttle_name, pool.throttle_name)]
+    for key in kept:
+        pairs += [(old.off_name(key), pool.off_name(key))]
+        pairs += [(old.limited_name(key), pool.limited_name(key))]
+        pairs += [(old.waited_name(key), pool.waited_name(key))]
+        pairs += [(old.cool_name(key, model), pool.cool_name(key, model)) for model in models]
+    values = [(old.why_name(k), pool.why_name(k), old.off_name(k)) for k in kept]
+    values += [(old.note_name(k), pool.note_name(k), old.off_name(k)) for k in kept]
+    store = pool.store
+    found = await store.read(
+        deadlines=[was for was, _ in pairs], values=[was for was, _, _ in values]
+    )
+    until = dict(zip([was for was, _ in pairs], found.deadlines, strict=True))
+    for (_, name), deadline in zip(pairs, found.deadlines, strict=True):
+        if deadline:
+            await store.extend_deadline(name, deadline)
+    now = pool.clock.now()
+    for (_, name, off), value in zip(values, found.values, strict=True):
+        if value is not None and until[off] > now:  # as long as the disable it tells of
+            await store.set_value(name, value, until[off] - now)

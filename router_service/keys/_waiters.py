@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
 from router_service.keys._refusal import Refusal, Unavailable
@@ -63,3 +63,34 @@ class ArrivalQueue:
         finally:
             self._waiters.remove(me)
             self.notify()  # pass the turn on
+
+
+class ModelQueues:
+    """A key pool's queues, one per model: a key cooling for one model may be free for another,
+    whose requests must not wait behind the first's. Bounded: a pool's models are the config's
+    (a reload's pool shares them with the pool it replaces: `KeyPool.hand_over`)."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, ArrivalQueue] = {}
+
+    def of(self, model: str) -> ArrivalQueue:
+        queue = self._queues.get(model)
+        if queue is None:
+            queue = self._queues[model] = ArrivalQueue()
+        return queue
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting now, for any model."""
+        return sum(queue.waiting for queue in self._queues.values())
+
+    def served(self, models: Collection[str]) -> None:
+        """Forget the empty queues of the models not in `models` (a reload's pool's): a model
+        dropped leaves no queue behind to notify."""
+        for model in [m for m, q in self._queues.items() if not q.waiting and m not in models]:
+            del self._queues[model]
+
+    def notify(self) -> None:
+        """A slot may have freed, or a key come back: each model's first waiter tries again."""
+        for queue in self._queues.values():
+            queue.notify()

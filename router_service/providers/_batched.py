@@ -41,9 +41,10 @@ class CallSlots(Protocol):
         """`calls` of those `more_calls` counted were never made (the request failed first)."""
         ...
 
-    async def resumed(self, sent: int, of: int) -> None:
+    async def sends(self, sent: int, of: int) -> None:
         """Only `sent` of the request's `of` calls go under this lease (the others were
-        answered under an earlier one): its tokens count only their share."""
+        answered under an earlier one, or are left to a later one): its tokens count only
+        their share."""
         ...
 
 
@@ -99,7 +100,7 @@ async def in_order(
     todo = [i for i in range(len(calls)) if i not in kept]
     lease = answered.slots if answered is not None else None
     if lease is not None and kept:  # a failover resuming: the new key is charged its share
-        await lease.resumed(len(todo), len(calls))
+        await lease.sends(len(todo), len(calls))
     slots = lease if len(todo) > 1 else None
     if slots is not None:
         limit = 1 + await slots.more_calls(len(todo) - 1, min(limit, len(todo)) - 1)
@@ -127,8 +128,10 @@ async def in_order(
                 group.create_task(one(i))
     except BaseException as failed:
         if slots is not None and (unmade := len(todo) - max(made, 1)):
-            # Counted in the key's rpm before they went, never sent: not the key's calls.
+            # Counted in the key's rpm before they went, never sent: not the key's calls, nor
+            # their tokens (a failover sends them under the next key, which counts them).
             await uncut(slots.calls_not_made(unmade))
+            await uncut(slots.sends(max(made, 1), len(calls)))
         if not isinstance(failed, BaseExceptionGroup):
             raise  # the caller's cancellation
         first = failed.exceptions[0]

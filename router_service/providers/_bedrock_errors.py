@@ -40,7 +40,7 @@ from router_service.outcomes import Outcome, Scope
 from router_service.providers._classify import (  # _Message: the shared echo rule
     _Message,
     classify_http_error,
-    retry_after_seconds,
+    upstream_wait,
 )
 
 JsonObject = dict[str, Any]
@@ -129,7 +129,7 @@ def classify(
     status = status if status >= 400 else documented_status
     message = str(error.get("message") or error.get("Message") or "")
     outcome = _outcome(name.lower(), documented, _Message(message.lower(), sent))
-    retry_after = retry_after_seconds(headers, clock) if outcome is Outcome.RATE_LIMITED else None
+    retry_after = upstream_wait(outcome, headers, clock)
     detail = f"HTTP {status} {name}: {message[:200]}" if message else f"HTTP {status} {name}"
     return UpstreamFailure(
         outcome,

@@ -6,6 +6,7 @@ words providers actually use, whether they arrive as a real HTTP error or wrappe
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import math
 import re
@@ -16,8 +17,14 @@ from router_service.clock import Clock
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
 
-# (outcome, pattern over "code type status message" in lower case). First match wins.
-_TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
+_SERVER_TYPES = r"overloaded|server_error|api_error"
+
+# (outcome, precise words, loose words) over "code type status" and the message, in lower case.
+# First match wins. Precise words are a verdict in a provider's own phrasing and count at any
+# status; loose words only name a topic, which a server's own failure may mention ("internal
+# error computing safety scores", "too many tokens in flight"): they count in the structured
+# fields, but in a message only where no 5xx says the server failed (`_outcome_for`).
+_TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str], re.Pattern[str] | None], ...] = (
     # One model the key may not use (the key's other models are fine): Cloudflare 5016 "User
     # has not agreed to Llama3.2 model terms", 5018/3041 "not allowed to access this model";
     # OpenAI "You are not allowed to sample from this model"; Anthropic's permission_error.
@@ -27,6 +34,7 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
             r"has not agreed to|not allowed to access this model|not allowed to sample from"
             r"|permission_error|does not have access to (?:the )?model"
         ),
+        None,
     ),
     (
         Outcome.AUTH_INVALID,
@@ -34,26 +42,29 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
             r"invalid_api_key|incorrect api key|api key not valid|api_key_invalid"
             r"|authentication_error|invalid api[ -]?key|api key not found|invalid x-api-key"
             r"|invalid authentication|unauthenticated|permission_denied"
-            # Cohere: 401 "invalid api token"; Cloudflare: code 10000 "Authentication error".
-            r"|invalid api token|authentication error"
+            # Cohere: 401 "invalid api token".
+            r"|invalid api token"
             # Anthropic: a 400 invalid_request_error for every request of a disabled
             # organization's key.
             r"|organization has been disabled"
         ),
+        # Cloudflare: code 10000 "Authentication error" (a 401, or wrapped in a 200).
+        re.compile(r"authentication error"),
     ),
     (
         Outcome.QUOTA_EXHAUSTED,
         re.compile(
-            r"insufficient_quota|exceeded your current quota|billing|credit balance"
+            r"insufficient_quota|exceeded your current quota|credit balance"
             # Cloudflare Workers AI 3036: "used up your daily free allocation of … neurons".
             r"|free allocation"
         ),
+        # Anthropic's billing_error (a type: always counts).
+        re.compile(r"billing"),
     ),
     (
         Outcome.CONTEXT_TOO_LONG,
         re.compile(
-            r"context_length_exceeded|maximum context length|context window|too many tokens"
-            r"|prompt is too long|input is too long"
+            r"context_length_exceeded|maximum context length|prompt is too long"
             # Gemini: "The input token count (132478) exceeds the maximum number of tokens
             # allowed (131072)"; Anthropic: "input length and `max_tokens` exceed context limit".
             r"|exceeds the maximum number of tokens|exceed context limit"
@@ -72,28 +83,43 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str]], ...] = (
             # does not make it fit: not the key's RATE_LIMITED.
             r"|request too large for"
         ),
+        # Cohere's 400 "too many tokens: …"; Bedrock's "Input is too long for requested model".
+        re.compile(r"context window|too many tokens|input is too long"),
     ),
     (
         Outcome.CONTENT_FILTERED,
         re.compile(
-            r"content_filter|content_policy|content management policy|safety"
+            r"content_filter|content_policy|content management policy"
             # Anthropic: "Output blocked by content filtering policy".
             r"|content filtering"
         ),
+        # Gemini's 400 "Candidate blocked due to SAFETY".
+        re.compile(r"safety"),
     ),
     # Gemini's google.rpc status RESOURCE_EXHAUSTED is its 429.
     (
         Outcome.RATE_LIMITED,
         re.compile(r"rate_limit|rate limit|too many requests|resource_exhausted"),
+        None,
     ),
     # Anthropic: overloaded_error (529) and api_error (500), also as stream `error` events.
     # Gemini: a 400 FAILED_PRECONDITION "User location is not supported for the API use." for
     # every request from where the router runs: the deployment's, not the caller's.
     (
         Outcome.UPSTREAM_ERROR,
-        re.compile(r"overloaded|server_error|internal error|api_error|location is not supported"),
+        re.compile(_SERVER_TYPES + r"|internal error|location is not supported"),
+        None,
     ),
 )
+# Each outcome's precise and loose words together: what counts in the structured fields always,
+# and in the message unless the server said it failed.
+_EVERY_WORD = tuple(
+    precise if loose is None else re.compile(f"{precise.pattern}|{loose.pattern}")
+    for _, precise, loose in _TEXT_PATTERNS
+)
+# Error types that say the server failed: with no HTTP status (a stream's `error` event), they
+# stand for a 5xx.
+_SERVER_FIELDS = re.compile(_SERVER_TYPES)
 
 
 def classify_http_error(
@@ -118,10 +144,8 @@ def classify_http_error(
         if is_limit
         else _outcome_for(effective, fields, _Message(message_text, sent))
     )
-    retry_after = None
-    if outcome is Outcome.RATE_LIMITED:
-        retry_after = retry_after_seconds(headers, clock)
-        retry_after = delay if retry_after is None else retry_after
+    retry_after = upstream_wait(outcome, headers, clock)
+    retry_after = delay if retry_after is None else retry_after
     message = str(error.get("message", "")) if error else ""
     detail = f"HTTP {effective or status}: {message[:200]}" if message else f"HTTP {effective}"
     return UpstreamFailure(
@@ -165,8 +189,11 @@ class _Message:
 
 
 def _outcome_for(status: int, fields: str, message: _Message) -> Outcome:
-    for outcome, pattern in _TEXT_PATTERNS:
-        if pattern.search(fields) or message.said_by_upstream(pattern):
+    # A server that says it failed (a 5xx, or a server error type without a status) is not
+    # overruled by a topic its message mentions: only precise words count in that message.
+    server_failed = status >= 500 or (status < 400 and _SERVER_FIELDS.search(fields) is not None)
+    for (outcome, precise, _), every in zip(_TEXT_PATTERNS, _EVERY_WORD, strict=True):
+        if every.search(fields) or message.said_by_upstream(precise if server_failed else every):
             # A 5xx that mentions "rate limit" is still the server's failure, and a 429 whose
             # text says "overloaded" is still throttling: the status decides between those two.
             if outcome is Outcome.RATE_LIMITED and status >= 500:
@@ -235,8 +262,23 @@ def _error_text(error: Mapping[str, Any] | None) -> tuple[str, str]:
     return " ".join(parts).lower(), str(error.get("message", "")).lower()
 
 
+# asctime's "Sun Nov  6 08:49:37 1994": the one HTTP date form without a comma.
+_ASCTIME = re.compile(r"[a-z]{3} [a-z]{3} +\d{1,2} \d\d:\d\d:\d\d \d{4}", re.IGNORECASE)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def upstream_wait(outcome: Outcome, headers: Mapping[str, str], clock: Clock) -> float | None:
+    """The wait an upstream's answer asks for, as its outcome reads it: a rate limit's is
+    `retry_after_seconds`; a server failure's (a 503, Anthropic's 529) only its `Retry-After` /
+    `retry-after-ms`, which the deployment's cooldown honours. OpenAI sends its
+    `x-ratelimit-reset-*` on every answer: when the key's windows refill says nothing of when a
+    failing server is back. Any other outcome has none."""
+    if outcome is Outcome.RATE_LIMITED:
+        return retry_after_seconds(headers, clock)
+    if outcome is Outcome.UPSTREAM_ERROR:
+        return _retry_after({k.lower(): v for k, v in headers.items()}, clock)
+    return None
 
 
 def retry_after_seconds(headers: Mapping[str, str], clock: Clock) -> float | None:
@@ -247,6 +289,12 @@ def retry_after_seconds(headers: Mapping[str, str], clock: Clock) -> float | Non
     are no hint at all. How long a hint may be is the engine's to cap
     (`cooldowns.retry_after_max_s`)."""
     lowered = {k.lower(): v for k, v in headers.items()}
+    asked = _retry_after(lowered, clock)
+    return asked if asked is not None else _reset_wait(lowered)
+
+
+def _retry_after(lowered: Mapping[str, str], clock: Clock) -> float | None:
+    """`retry-after-ms`, else `Retry-After` (seconds or an HTTP date), of lower-cased headers."""
     if "retry-after-ms" in lowered:
         millis = _number(lowered["retry-after-ms"])
         if millis is not None:
@@ -259,13 +307,26 @@ def retry_after_seconds(headers: Mapping[str, str], clock: Clock) -> float | Non
         parsed = _http_date(value)
         if parsed is not None:
             return max(0.0, parsed - clock.now())
-    resets = [
-        _parse_duration(lowered[name])
-        for name in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")
-        if name in lowered
+    return None
+
+
+def _reset_wait(lowered: Mapping[str, str]) -> float | None:
+    """OpenAI's reset of the limit a 429 hit: each of requests and tokens has its own, and a
+    minute's request window refills long after its tokens (`6m0s` against `20ms`). The one whose
+    `x-ratelimit-remaining-*` is 0 is the limit hit; when neither or both say so, the longer."""
+    resets: dict[str, float] = {}
+    for limit in ("requests", "tokens"):
+        reset = lowered.get(f"x-ratelimit-reset-{limit}")
+        parsed = _parse_duration(reset) if reset is not None else None
+        if parsed is not None:
+            resets[limit] = parsed
+    spent = [
+        wait
+        for limit, wait in resets.items()
+        if _number(lowered.get(f"x-ratelimit-remaining-{limit}", "")) == 0
     ]
-    known = [r for r in resets if r is not None]
-    return max(known) if known else None
+    waits = spent or list(resets.values())
+    return max(waits) if waits else None
 
 
 def _number(text: str) -> float | None:
@@ -278,11 +339,16 @@ def _number(text: str) -> float | None:
 
 
 def _http_date(text: str) -> float | None:
-    """An HTTP date as a Unix time; None when it is not one."""
-    if "," not in text:
+    """An HTTP date (IMF-fixdate, RFC 850 or asctime, RFC 9110 §5.6.7) as a Unix time; None when
+    it is not one. Every form is GMT: one that names no zone (asctime's, a `-0000`) is not the
+    host's local time, which five hours west of GMT made a 10 s wait five hours."""
+    if "," not in text and _ASCTIME.fullmatch(text.strip()) is None:
         return None
     try:
-        return email.utils.parsedate_to_datetime(text).timestamp()
+        parsed = email.utils.parsedate_to_datetime(text)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        return parsed.timestamp()
     except (TypeError, ValueError, OverflowError):
         return None
 

@@ -16,7 +16,9 @@ Followed:
 - Content parts are text and images only: Cohere takes no audio, and documents only as text, in
   the request's own `documents` field (https://docs.cohere.com/docs/retrieval-augmented-generation-rag;
   passed through when a caller sends it). An OpenAI `file` or `input_audio` part is
-  UNSUPPORTED_INPUT: the group's next deployment may take it.
+  UNSUPPORTED_INPUT: the group's next deployment may take it. So is any part but text in a
+  tool result: Chat v2's tool message content is text and `document` items only (no image),
+  so an image a tool returned cannot reach the model.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def _message(message: Any, path: str) -> JsonObject:
         return {
             "role": "tool",
             "tool_call_id": str(message.get("tool_call_id", "")),
-            "content": M.text_of(content),
+            "content": _tool_text(content, path),
         }
     if role == "assistant":
         out: JsonObject = {"role": "assistant"}
@@ -118,6 +120,20 @@ def _message(message: Any, path: str) -> JsonObject:
             ]
         return out
     return {"role": "user", "content": _user_content(content, path)}
+
+
+def _tool_text(content: Any, path: str) -> str:
+    """A tool result's text. Cohere's tool content is text and documents: an image (or any
+    other media) in it would be dropped unseen, so the result is refused for another deployment
+    of the group (a 400 when none takes it) rather than answered without it."""
+    for j, part in enumerate(M.parts_of(content)):
+        if part.get("type") != "text":
+            raise M.unsupported(
+                f"cohere takes a tool result's text only, not {part.get('type')!r} parts "
+                "(its tool messages carry text and documents, no images)",
+                f"{path}.content[{j}]",
+            )
+    return M.text_of(content)
 
 
 def _user_content(content: Any, path: str) -> Any:

@@ -37,6 +37,7 @@ from typing import Any, get_args
 from urllib.parse import urlsplit
 
 from clients.codec.anthropic import BLOCK_KEY
+from clients.codec.gemini import GEMINI_ONLY
 from router_service.config._providers import ForeignField
 from router_service.providers._anthropic_blocks import DOCUMENT_FIELDS
 from router_service.providers._reasoning_object import is_google_openai, is_openai_api
@@ -74,8 +75,11 @@ def taken_fields(kind: str, base_url: str, configured: Iterable[str] | None) -> 
 def without_foreign_fields(
     body: dict[str, Any], taken: frozenset[str], *, google: bool = False
 ) -> None:
-    """`body` without `thinking_blocks`, the fields of `ALL_FIELDS` not `taken`, and, unless
-    `google` (Google's endpoint), its tool calls' `extra_content`; in place."""
+    """`body` without `thinking_blocks`, the fields of `ALL_FIELDS` not `taken`, the Gemini
+    entrance's `GEMINI_ONLY` fields (a Gemini deployment's: no OpenAI-format server, Google's
+    endpoint included, has them), and, unless `google` (Google's endpoint), its tool calls'
+    `extra_content`; in place."""
+    body.pop(GEMINI_ONLY, None)
     cached = CACHE_CONTROL in taken
     messages = body.get("messages")
     for message in messages if isinstance(messages, list) else ():

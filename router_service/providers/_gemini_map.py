@@ -6,7 +6,12 @@ Followed:
 - Content and Part (text, inlineData, fileData, functionCall, functionResponse), Tool,
   FunctionDeclaration (parametersJsonSchema), ToolConfig: https://ai.google.dev/api/caching
 - Function calling round trip (functionCall → functionResponse in a user turn):
-  https://ai.google.dev/gemini-api/docs/function-calling
+  https://ai.google.dev/gemini-api/docs/function-calling. A tool result's media (its image_url,
+  file and input_audio parts) go where the model reads them: given inline, at Gemini 3 and
+  later, in the functionResponse's own `parts` (FunctionResponsePart inlineData: "multimodal
+  function responses", function-calling#multimodal); at an earlier model, which takes no parts
+  there, or given by URL (FunctionResponsePart fileData is Vertex AI's, not the Gemini API's),
+  as parts of the same user turn after the functionResponse.
 - System instructions: https://ai.google.dev/gemini-api/docs/text-generation#system-instructions
 - Media as parts: inline base64 (`inlineData`) or by URL (`fileData`):
   https://ai.google.dev/gemini-api/docs/file-input-methods. OpenAI `file` parts go with the
@@ -24,6 +29,7 @@ Followed:
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -35,6 +41,7 @@ from clients.codec.gemini import (
     CALLING_MODES,
     FILTERED_FINISH_REASONS,
     FINISH_BY_FINISH_REASON,
+    GEMINI_ONLY,
     thought_signature,
 )
 from router_service.errors import UpstreamFailure
@@ -49,6 +56,8 @@ JsonObject = dict[str, Any]
 # What Gemini takes in place of a signature it never gave (a history from another model, or a
 # client that dropped `extra_content`): validation is skipped for that call.
 _NO_SIGNATURE = "skip_thought_signature_validator"
+# A Gemini model name's major version (`gemini-3-pro-preview`, `models/gemini-2.5-flash`).
+_GEMINI_MAJOR = re.compile(r"gemini-(\d+)")
 
 
 # --- request ------------------------------------------------------------------------------------
@@ -58,9 +67,14 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
     """A generateContent body for an OpenAI-dialect chat body (for `model`: the thinking budget
     it takes)."""
     messages = body.get("messages") or []
-    system, contents = _contents(messages, M.tool_names_by_id(messages))
+    system, contents = _contents(messages, M.tool_names_by_id(messages), _nests_media(model))
     out: JsonObject = {**M.passthrough(body), "contents": contents}
     own = callers_config(out)
+    carried = body.get(GEMINI_ONLY)  # the Gemini entrance's labels, serviceTier, mediaResolution
+    if isinstance(carried, dict):  # (or any caller's extra: its generationConfig checked too)
+        carried = dict(carried)
+        own = refined_config(own, callers_config(carried))
+        out.update(carried)
     if system:
         out["systemInstruction"] = {"parts": [{"text": system}]}
     config = mapped_config(body)
@@ -102,9 +116,19 @@ def _tool_config(choice: Any) -> JsonObject | None:
     return None
 
 
-def _contents(messages: list[Any], names: Mapping[str, str]) -> tuple[str, list[JsonObject]]:
+def _nests_media(model: str) -> bool:
+    """Whether `model` takes media inside a functionResponse (Gemini 3 and later); an earlier
+    or unknown name (an alias, a tuned model) gets them beside it, which every model reads."""
+    found = _GEMINI_MAJOR.search(model)
+    return found is not None and int(found.group(1)) >= 3
+
+
+def _contents(
+    messages: list[Any], names: Mapping[str, str], nested: bool
+) -> tuple[str, list[JsonObject]]:
     """(system instruction, contents): roles user/model, tool results as functionResponse
-    parts of a user turn, consecutive turns of one role merged."""
+    parts of a user turn (`nested`: their media inside them), consecutive turns of one role
+    merged."""
     system: list[str] = []
     contents: list[JsonObject] = []
     for i, message in enumerate(messages):
@@ -114,12 +138,8 @@ def _contents(messages: list[Any], names: Mapping[str, str]) -> tuple[str, list[
         if role in ("system", "developer"):
             system.append(M.text_of(content))
         elif role == "tool":
-            call_id = str(message.get("tool_call_id", ""))
-            response: JsonObject = {"name": names.get(call_id, call_id)}
-            if call_id in names:  # the id of a call in this history: Gemini 3 matches by it
-                response["id"] = call_id
-            response["response"] = _result(content)
-            M.append_turn(contents, "user", "parts", [{"functionResponse": response}])
+            parts = _function_response(message, names, nested, f"messages[{i}]")
+            M.append_turn(contents, "user", "parts", parts)
         elif role == "assistant":
             parts = _parts(content, f"messages[{i}]")
             parts += _calls(message.get("tool_calls") or [], f"messages[{i}].tool_calls")
@@ -127,6 +147,26 @@ def _contents(messages: list[Any], names: Mapping[str, str]) -> tuple[str, list[
         else:
             M.append_turn(contents, "user", "parts", _parts(content, f"messages[{i}]"))
     return "\n\n".join(s for s in system if s), contents
+
+
+def _function_response(
+    message: Mapping[str, Any], names: Mapping[str, str], nested: bool, path: str
+) -> list[JsonObject]:
+    """A tool message as a functionResponse part: its text is the `response`, its media inside
+    it (`nested`) or after it, never dropped."""
+    call_id = str(message.get("tool_call_id", ""))
+    response: JsonObject = {"name": names.get(call_id, call_id)}
+    if call_id in names:  # the id of a call in this history: Gemini 3 matches by it
+        response["id"] = call_id
+    content = message.get("content")
+    response["response"] = _result(content)
+    media = [part for part in _parts(content, path) if "text" not in part]
+    # The Gemini API takes inline data only inside a functionResponse (its FunctionResponsePart
+    # fileData is Vertex AI's): a link goes beside it, where every model reads one.
+    inside = [part for part in media if nested and "inlineData" in part]
+    if inside:
+        response["parts"] = inside
+    return [{"functionResponse": response}, *(part for part in media if part not in inside)]
 
 
 def _parts(content: Any, path: str) -> list[JsonObject]:

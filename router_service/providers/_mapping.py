@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from clients import embedding_params_to_openai
+from clients.codec.gemini import GEMINI_ONLY
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
@@ -40,9 +41,10 @@ OPENAI_CHAT_KEYS = frozenset(
 )  # fmt: skip
 
 
-# Not passed through: OpenAI's keys, OpenRouter's reasoning keys and Google's `extra_body` (the
-# reasoning knob's; only Google's OpenAI-compatible endpoint takes `extra_body`).
-_NOT_PASSED = OPENAI_CHAT_KEYS | frozenset(OPENROUTER_KEYS) | {GOOGLE_EXTRA}
+# Not passed through: OpenAI's keys, OpenRouter's reasoning keys, Google's `extra_body` (the
+# reasoning knob's; only Google's OpenAI-compatible endpoint takes `extra_body`) and the Gemini
+# entrance's fields for a Gemini deployment (its provider puts them where Gemini reads them).
+_NOT_PASSED = OPENAI_CHAT_KEYS | frozenset(OPENROUTER_KEYS) | {GOOGLE_EXTRA, GEMINI_ONLY}
 
 
 def passthrough(body: Mapping[str, Any]) -> JsonObject:

@@ -30,6 +30,7 @@ JsonObject = dict[str, Any]
 
 # The part kinds every native format takes; a request with only these needs no check.
 _PLAIN_PARTS = frozenset({"text", "image_url"})
+_TEXT_PART = frozenset({"text"})
 # What a file part carries when neither its data URL nor its name says (OpenAI's are PDFs).
 _DEFAULT_FILE_TYPE = "application/pdf"
 
@@ -94,11 +95,13 @@ def audio_input(part: Mapping[str, Any], path: str) -> tuple[str, str]:
 
 
 def carries_media(params: chat_pb2.ChatParams) -> bool:
-    """Whether a message has a content part other than text and images."""
+    """Whether a message has a content part other than text and images, or a tool result one
+    other than text (Cohere's tool results take text only)."""
     for message in params.messages:
         if message.WhichOneof("content") == "parts":
+            plain = _TEXT_PART if message.role == chat_pb2.ROLE_TOOL else _PLAIN_PARTS
             for part in message.parts.parts:
-                if part.WhichOneof("part") not in _PLAIN_PARTS:
+                if part.WhichOneof("part") not in plain:
                     return True
     return False
 

@@ -68,6 +68,7 @@ from router_service.server._background_stream import (
 )
 from router_service.server._errors import error_details
 from router_service.server._jobs import CHECK_S, OwnedJobs
+from router_service.server._used import give_back_if_refused
 from router_service.sessions import client_scoped, session_id_for, session_key
 from router_service.telemetry import chat_span, current
 
@@ -152,7 +153,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         conversation = list(params.messages[start:])
         items = list(request.input_items_json)
         job = _Job(client, queued, conversation, items, records, slot, runtime.guardrails, answers)
-        job.admission = current_admission()
+        job.admission = current_admission(rpm=True)  # rpm: a refusal gives it back
         job.conversation_id = request.conversation_id
         job.conversation_items = list(request.conversation_items_json)
         try:
@@ -258,6 +259,9 @@ class BackgroundJobs(OwnedJobs[_Job]):
             )
             return background_failed(in_progress, "server_error", message)
         except Exception as exc:  # the call's failure is the Response's, as OpenAI tells it
+            # One refused for the request itself reached no upstream: its start's estimate and
+            # rpm place go back, as a foreground call's (the job settles answers only).
+            await give_back_if_refused(job.admission, exc)
             details = error_details(exc)
             return background_failed(in_progress, _error_code(details.code), details.message)
         conversation, items = job.conversation_id, job.conversation_items

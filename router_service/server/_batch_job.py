@@ -39,6 +39,7 @@ __all__ = [
     "lines_loaded",
     "load_lines",
     "new_owner",
+    "released",
     "reloaded",
     "resumed",
     "window_end",
@@ -62,7 +63,7 @@ class BatchJob:
     # none (a client's many batches of one large file would otherwise fill the replica).
     lines: list[BatchLine] = field(default_factory=list)  # all (those not run expire)
     pending: deque[BatchLine] = field(default_factory=deque)  # those not answered yet
-    loaded: bool = False  # `lines` read, or nothing to read (cancelling, at fault)
+    loaded: bool = False  # `lines` read, or nothing to read (at fault)
     holds_slot: bool = False  # it runs (else it waits for one of `batches.max_running`)
     task: asyncio.Task[None] | None = None
     stop: str = ""  # why its task was cancelled: "cancelled", "stopped", "lost"
@@ -104,7 +105,15 @@ async def load_lines(job: BatchJob) -> None:
     except StoredFileNotFoundError:
         job.fault = ("input_file_not_found", _input_gone(job))
         return
-    job.lines, _ = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
+    job.lines, errors = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
+    if errors:  # checked when the batch was made: by a replica of another version (a deploy)
+        first = errors[0]
+        at = f"line {first.line}: " if first.line else ""
+        job.fault = (
+            "invalid_input_file",
+            f"The batch's input file no longer validates ({at}{first.message})",
+        )
+        return
     job.pending = deque(line for line in job.lines if line.number not in job.answered)
     job.loaded = True
 
@@ -126,23 +135,32 @@ def window_end(job: BatchJob) -> Awaitable[None]:
 async def within_window(job: BatchJob, work: Awaitable[None]) -> bool:
     """Run `work` until the job's completion window ends, on the same clock as its wait for a
     slot (`window_end`: a test's ManualClock ends it too; `asyncio.timeout` reads the loop's);
-    False when the window ended first, `work` cancelled and awaited (no line left running)."""
+    False when the window ended first, `work` cancelled and awaited (no line left running).
+    `work`'s error is the caller's, one raised as it stopped at the window's end too; when the
+    caller is cancelled (the batch is), it is said in the log: neither task is left behind, nor
+    an error unretrieved."""
     running = asyncio.ensure_future(work)
     ending = asyncio.ensure_future(window_end(job))
     try:
         await asyncio.wait((running, ending), return_when=asyncio.FIRST_COMPLETED)
     except BaseException:  # the batch is cancelled or stopped: its lines stop before it ends
-        ending.cancel()
-        running.cancel()
-        await uncut(asyncio.wait((running,)))
+        if (error := await _stopped(running, ending)) is not None:
+            log.error("batch %s: its lines failed as they stopped", job.batch.id, exc_info=error)
         raise
+    expired = not running.done()
+    if (error := await _stopped(running, ending)) is not None:
+        raise error
+    return not expired
+
+
+async def _stopped(
+    running: asyncio.Future[None], ending: asyncio.Future[None]
+) -> BaseException | None:
+    """Cancel both and await them; `running`'s error, if it raised one (not cancelled)."""
     ending.cancel()
-    if running.done():
-        running.result()  # its error is the caller's
-        return True
-    running.cancel()
-    await uncut(asyncio.wait((running,)))
-    return False
+    running.cancel()  # nothing when it is done
+    await uncut(asyncio.wait((running, ending)))
+    return None if running.cancelled() else running.exception()
 
 
 async def expired_waiting(job: BatchJob) -> str:
@@ -175,6 +193,15 @@ async def written(job: BatchJob) -> bool:
     return True
 
 
+async def released(job: BatchJob) -> None:
+    """Let the job's claim go (said in the log when the store took no answer: it expires
+    after the heartbeat)."""
+    try:
+        await job.who.runtime.batches.runs.release(job.key, job.claim)
+    except StoreUnavailableError as exc:
+        log.warning("batch %s: its claim was not let go: %s", job.batch.id, exc.message)
+
+
 async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None:
     """The job that takes over the batch `key`, claimed (None when it has ended: its claim
     released, its entry in the running index gone)."""
@@ -194,8 +221,8 @@ async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None
     job = job_for(batch, who, claim, answered)
     if caller is None:
         job.fault = _CLIENT_GONE
-    if batch.status == "cancelling":  # nothing more runs: it ends cancelled
-        job.loaded = True
+    if batch.status == "cancelling":  # nothing more runs: it ends cancelled, as one stopped
+        job.stop = "cancelled"  # before its task ran (its lines not answered listed cancelled)
     counts = batch.request_counts  # its runner may have stopped before it wrote them
     counts.completed = sum(1 for result in answered.results if result.ok)
     counts.failed = len(answered.results) - counts.completed

@@ -12,9 +12,10 @@ or error JSON (the status and error the edge would have answered the same call w
 A `/v1/responses` line is a Responses call answered whole: the edge's translation onto a chat
 call and back to a Response object (`clients.codec`), stored when `store` asks (as the edge's
 `Keeper` stores it: through the gate as the client's StoreResponse call; a failure to store
-costs the line its `store: true`, never its answer). What a batch cannot answer — `stream`,
-`background`, and what needs stored state loaded first (`previous_response_id`,
-`conversation`, `item_reference`) — is the line's 400, naming the field."""
+costs the line its `store: true`, never its answer). What a batch cannot answer — `background`,
+and what needs stored state loaded first (`previous_response_id`, `conversation`,
+`item_reference`) — is the line's 400, naming the field; a line asking to `stream` fails the
+batch at validation, whatever its endpoint (`router_service/batches/_lines.py`)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ from router_service.errors import (
 from router_service.runtime import Runtime
 from router_service.server._calls import validate_chat, validate_embed
 from router_service.server._errors import error_details
-from router_service.server._interceptors import Used, refused_as_invalid
+from router_service.server._used import Used, refused_as_invalid
 from router_service.sessions import session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span
 
@@ -141,11 +142,11 @@ async def _call(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, 
 async def _respond(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
     """A Responses line: its Response object, as `POST /v1/responses` answers it."""
     parsed = responses_request_from_openai(body)
-    for field in ("stream", "background"):
-        if getattr(parsed, field):  # its answer is the output line: nothing to stream or poll
-            raise InvalidRequestError(
-                f"A batch line is answered whole: `{field}: true` cannot be batched.", param=field
-            )
+    if parsed.background:  # its answer is the output line: nothing to poll
+        raise InvalidRequestError(
+            "A batch line is answered whole: `background: true` cannot be batched.",
+            param="background",
+        )
     chat = await _chat(who, pb.ChatRequest(params=parsed.params))
     created = int(who.runtime.clock.now())
     ids = ResponseIds(f"resp_{secrets.token_hex(16)}")

@@ -1,7 +1,8 @@
 """A batch's end: its output and error files written from its answers' pages (OpenAI's JSON
 lines, in the input's order: answers to the output file, failed lines to the error file, and on
-expiry the lines not run, with `error` `batch_expired`), then its final status, unless a cancel
-came first; then its pages deleted and the batch out of the index of running batches."""
+expiry or a cancel the lines not run, with `error` `batch_expired` or `batch_cancelled`), then
+its final status, unless a cancel came first; then its pages deleted and the batch out of the
+index of running batches."""
 
 from __future__ import annotations
 
@@ -26,6 +27,16 @@ from router_service.server._batch_lines import LineCaller
 
 __all__ = ["finish"]
 
+# A line not run, in the error file as OpenAI's (its `BatchRequestOutput.error` codes), by how
+# the batch ended.
+_NOT_RUN = {
+    "expired": (
+        "batch_expired",
+        "This request could not be executed before the completion window expired.",
+    ),
+    "cancelled": ("batch_cancelled", "The batch was cancelled before this request executed."),
+}
+
 
 async def finish(
     who: LineCaller,
@@ -45,7 +56,8 @@ async def finish(
     await records.write(client, batch)
     answered = await records.answers.answered(client, batch.id)
     _count(batch, answered.results)
-    unkept = await _write_files(who, batch, answered.results, lines if how == "expired" else ())
+    unrun = lines if how in _NOT_RUN else ()
+    unkept = await _write_files(who, batch, answered.results, unrun, how)
     if unkept is not None:
         how, fault = "fault", ("output_not_kept", unkept)
     now = int(runtime.clock.now())
@@ -67,16 +79,21 @@ async def finish(
 
 
 async def _write_files(
-    who: LineCaller, batch: bpb.Batch, results: Sequence[LineResult], unrun: Sequence[BatchLine]
+    who: LineCaller,
+    batch: bpb.Batch,
+    results: Sequence[LineResult],
+    unrun: Sequence[BatchLine],
+    how: str,
 ) -> str | None:
-    """Write `batch`'s output and error files (`unrun`: the lines its window ended before, but
-    those answered); why they could not be kept, if so."""
+    """Write `batch`'s output and error files (`unrun`: the lines its window ended, or its
+    cancel came, before, but those answered: `how` says which); why they could not be kept,
+    if so."""
     ordered = sorted(results, key=lambda result: result.number)
     errors = [r.output for r in ordered if not r.ok]
     answered = {r.number for r in results}
-    expired = [_expired(line) for line in unrun if line.number not in answered]
-    batch.request_counts.failed += len(expired)
-    errors += expired
+    not_run = [_not_run(line, how) for line in unrun if line.number not in answered]
+    batch.request_counts.failed += len(not_run)
+    errors += not_run
     try:
         outputs = [r.output for r in ordered if r.ok]
         if outputs:
@@ -114,13 +131,11 @@ async def _keep(who: LineCaller, batch: bpb.Batch, kind: str, lines: list[dict[s
     return kept.id
 
 
-def _expired(line: BatchLine) -> dict[str, Any]:
+def _not_run(line: BatchLine, how: str) -> dict[str, Any]:
+    code, message = _NOT_RUN[how]
     return {
         "id": f"batch_req_{secrets.token_hex(12)}",
         "custom_id": line.custom_id,
         "response": None,
-        "error": {
-            "code": "batch_expired",
-            "message": "This request could not be executed before the completion window expired.",
-        },
+        "error": {"code": code, "message": message},
     }

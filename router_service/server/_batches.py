@@ -54,6 +54,7 @@ from router_service.server._batch_job import (
     job_for,
     lines_loaded,
     new_owner,
+    released,
     reloaded,
     resumed,
     window_end,
@@ -72,6 +73,7 @@ __all__ = ["BatchJobs"]
 log = logging.getLogger("switchboard.router")
 
 _RETRY_AFTER_S = 5.0  # a batch refused as over `batches.max_waiting_per_client`
+_FAILED = ("batch_failed", "The router failed running this batch: create it again.")
 
 
 class BatchJobs(OwnedJobs[BatchJob]):
@@ -271,6 +273,9 @@ class BatchJobs(OwnedJobs[BatchJob]):
             except asyncio.CancelledError:
                 status = await uncut(self._end(job, job.stop))
                 raise
+            except Exception:  # a bug: the batch fails, its answers written, not left running
+                log.exception("batch %s: running it failed", job.batch.id)
+                job.fault, how = _FAILED, "fault"
             status = await uncut(self._end(job, how))
         finally:
             if job.holds_slot:
@@ -278,7 +283,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
             if status:
                 metrics.batches_ended.add(1, {"status": status})
             self._jobs.pop(job.key, None)
-            await uncut(_released(job))
+            await uncut(released(job))
 
     async def _started(self, job: BatchJob) -> str:
         """Read the job's lines, mark it `in_progress` and run them (`_lines`); "stopped" when
@@ -303,6 +308,9 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 how = "lost"  # it paused past its heartbeat, and another took it meanwhile
             if how == "lost":
                 return ""
+            if how == "cancelled" and not job.lines:  # its lines never read: listed cancelled
+                job.loaded = False  # (waiting for a slot, or taken over `cancelling`)
+                await lines_loaded(job)
             if how == "stopped" and runtime.config.state.backend != "memory":
                 await runtime.batches.write(client, job.batch)  # its counts; then handed over
                 return ""
@@ -377,13 +385,6 @@ class BatchJobs(OwnedJobs[BatchJob]):
 async def _renewed(job: BatchJob) -> bool:
     """Whether the job's claim is still its replica's (renewed)."""
     return await job.who.runtime.batches.runs.renew(job.key, job.claim)
-
-
-async def _released(job: BatchJob) -> None:
-    try:
-        await job.who.runtime.batches.runs.release(job.key, job.claim)
-    except StoreUnavailableError as exc:  # it expires after the heartbeat
-        log.warning("batch %s: its claim was not let go: %s", job.batch.id, exc.message)
 
 
 def _check(request: bpb.CreateBatchRequest) -> None:

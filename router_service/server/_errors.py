@@ -124,7 +124,7 @@ def _failed_details(last: UpstreamFailure, provider: str) -> ErrorDetails:
             reason=outcome.name,
             provider=provider,
             upstream_status=status or None,
-            upstream_error=_openai_shaped(last.upstream_error, outcome),
+            upstream_error=_openai_shaped(last.upstream_error, outcome, upstream_status=status),
         )
     throttled = outcome in (Outcome.RATE_LIMITED, Outcome.QUOTA_EXHAUSTED)
     return ErrorDetails(
@@ -139,12 +139,15 @@ def _failed_details(last: UpstreamFailure, provider: str) -> ErrorDetails:
     )
 
 
-def _openai_shaped(error: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+def _openai_shaped(
+    error: dict[str, Any], outcome: Outcome, *, upstream_status: int
+) -> dict[str, Any]:
     """A passed-through upstream error as OpenAI's error object, so that callers' code that reads
     `type` and `code` works whichever deployment answered. OpenAI-shaped errors (OpenAI's own,
     Anthropic's `type` + `message`, Azure's with `type: null` and its `innererror` beside) keep
     their words; others (Gemini's integer `code` and `status`, Cohere's `id`) are restated, the
-    original kept under `provider_error`."""
+    original kept under `provider_error`. A body over the upstream's limit (Anthropic's 413
+    `request_too_large`, 32 MB; a proxy's HTML 413) is said as the edge says its own 413."""
     code = error.get("code")
     kind = error.get("type")
     if (
@@ -164,6 +167,11 @@ def _openai_shaped(error: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
         }
     out.setdefault("param", None)
     out["code"] = code if isinstance(code, str) and code else _OPENAI_CODE.get(outcome)
+    if upstream_status == 413 and outcome is Outcome.BAD_REQUEST:
+        out["type"] = "invalid_request_error"
+        out["code"] = (
+            "request_too_large" if out["code"] in (None, "invalid_argument") else out["code"]
+        )
     if outcome in _OPENAI_CODE and out["code"] in (None, "invalid_argument"):
         out["code"] = _OPENAI_CODE[outcome]
     return out

@@ -22,7 +22,6 @@ from typing import Any
 
 import grpc
 
-from clients import InvalidRequestError as CodecInvalidRequestError
 from clients import to_grpc_status
 from router_service.auth import (
     Admission,
@@ -35,25 +34,18 @@ from router_service.auth import (
     set_current_standing,
 )
 from router_service.cancellation import uncut
-from router_service.engine import upstream_refused
-from router_service.errors import (
-    AllCandidatesFailedError,
-    GuardrailBlockedError,
-    InvalidRequestError,
-    ModelNotFoundError,
-)
-from router_service.outcomes import Outcome
+from router_service.errors import InvalidRequestError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
 from router_service.server._undecodable import decoded, refuse_undecodable, refusing, tolerant
+from router_service.server._used import Used, give_back_if_refused, refused_as_invalid
 
 __all__ = [
     "AUTH_MODE_METADATA",
     "HEALTH_CHECK",
     "AuthInterceptor",
     "auth_interceptor",
-    "refused_as_invalid",
 ]
 
 log = logging.getLogger("switchboard.router")
@@ -130,9 +122,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 try:
                     response = await behavior(request, context)
                 except BaseException as error:
-                    if admission.counted and refused_as_invalid(error):
-                        rpm = not upstream_refused(error)  # see `_stream`
-                        await uncut(admission.give_back(rpm=rpm))
+                    await give_back_if_refused(admission, error)
                     raise
                 if admission.rate_status is not None or admission.guardrails:
                     _tell_route(rule, response, admission)
@@ -172,8 +162,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                     if refused_as_invalid(error):
                         if used is not None:
                             used.refuse(error)
-                        elif admission.counted and not sent:  # its rpm place only
-                            await uncut(admission.give_back(rpm=not upstream_refused(error)))
+                        elif not sent:  # its rpm place only
+                            await give_back_if_refused(admission, error)
                     raise
                 finally:
                     # Also when the caller left or the call failed, and to its end: a task can
@@ -190,7 +180,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
     def _bidi(self, method: str, rule: MethodRule, behavior: Bidi) -> Bidi:
         """A bidirectional call (Realtime), admitted on its first message, which the handler
         then reads again; it holds a stream slot for its whole life. Its usage is the
-        handler's to settle (the session's events are not protobuf usage)."""
+        handler's to settle (the session's events are not protobuf usage); one refused as
+        invalid before it opened (`refused_as_invalid`) gives its rpm place back, as a unary
+        call's."""
 
         async def handle(
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
@@ -206,13 +198,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 # Told on the route, as `_stream`'s: the standing, the guardrails that redacted
                 # an ephemeral secret's session config.
                 untold = admission.rate_status is not None or bool(admission.guardrails)
+                sent = False  # a session refused before its route (opened upstream) used nothing
                 try:
                     async with aclosing(behavior(decoded(first, requests), context)) as events:
                         async for message in events:
+                            sent = True
                             if untold and _tell_route(rule, message, admission):
                                 untold = False
                             yield message
                             del message
+                except BaseException as error:
+                    if not sent:
+                        await give_back_if_refused(admission, error)
+                    raise
                 finally:
                     await uncut(_end(None, admission))  # see `_stream`
             finally:
@@ -255,60 +253,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         set_current_caller(admission.caller)  # an ephemeral secret's: its session screened
         if admission.rate_status is not None:
             set_current_standing(admission.rate_status)
-        # For a handler that settles later (background responses) or renews its stream slot
-        # (a realtime session).
-        if admission.counts_tokens or admission.holds_stream_slot:
+        # For a handler that settles later (background responses: or gives back, rpm too) or
+        # renews its stream slot (a realtime session).
+        if admission.counted or admission.holds_stream_slot:
             set_current_admission(admission)
         return admission
-
-
-class Used:
-    """The tokens a call used: its reported usage (a stream's summary), else what it was seen
-    to relay. Without a report the estimate stays counted when more (the caller may have left
-    while the upstream still wrote), and what was relayed past it counts: a call whose upstream
-    reports no usage (a server that sends none, a stream of a provider with `stream_usage:
-    false` whose caller did not ask) cannot take more than its estimate (256 output tokens
-    when no `max_tokens`) unseen. An answer from the response cache used none: its estimate is
-    given back whole, as is that of a call refused as invalid before it sent anything
-    (`refuse`)."""
-
-    __slots__ = ("_cached", "_cost", "_refused", "_relayed", "_reported", "_request", "_rule")
-
-    def __init__(self, rule: MethodRule, request: Any) -> None:
-        self._rule = rule
-        self._request = request
-        self._reported = 0
-        self._cost: float | None = None  # what the reporting message says it cost, if priced
-        self._relayed = 0
-        self._cached = False
-        self._refused: bool | None = None  # refused as invalid: whether its rpm place goes back
-
-    def see(self, message: Any) -> None:
-        if self._rule.cached is not None and self._rule.cached(message):
-            self._cached = True
-        if self._rule.usage is not None and (reported := self._rule.usage(message)):
-            self._reported = reported
-            if self._rule.cost is not None:  # the cost comes with the usage, once a call
-                self._cost = self._rule.cost(message)
-        if self._rule.relayed is not None:
-            self._relayed += self._rule.relayed(message)
-
-    def refuse(self, error: BaseException) -> None:
-        """The handler refused the call as invalid (`refused_as_invalid`, `error`): it used
-        nothing, unless it had relayed or reported something first; an upstream's refusal
-        (`upstream_refused`) keeps its rpm place."""
-        self._refused = not upstream_refused(error)
-
-    async def settle(self, admission: Admission) -> None:
-        if self._cached:
-            await admission.settle(0)
-        elif self._refused is not None and not self._reported and not self._relayed:
-            await admission.give_back(rpm=self._refused)  # its rpm place too, if no call made
-        elif self._reported:
-            await admission.settle(self._reported, self._cost)
-        elif self._relayed and self._rule.prompt is not None:
-            seen = self._rule.prompt(self._request) + self._relayed
-            await admission.settle(seen, at_least_estimate=True)
 
 
 def _tell_route(rule: MethodRule, message: Any, admission: Admission) -> bool:
@@ -329,26 +278,6 @@ def _tell_route(rule: MethodRule, message: Any, admission: Admission) -> bool:
         # The request's first, then those that acted on the answer (set by the engine).
         route.guardrails[:] = list(dict.fromkeys((*admission.guardrails, *route.guardrails)))
     return True
-
-
-def refused_as_invalid(error: BaseException) -> bool:
-    """Whether a handler refused its call for the request itself (InvalidRequestError, the
-    router's or the codec's: raised, or the abort a servicer answers it with from its `except`,
-    whose context it is). Such a call reached no upstream, so it is not counted in the caller's
-    tpm or budgets, as the gate counts no invalid request. Not a guardrail's block of an answer
-    (GuardrailBlockedError; a request's is the gate's, before counting): that upstream answered.
-    The 400 of a request no deployment can express is one too (AllCandidatesFailedError whose
-    last failure is UNSUPPORTED_INPUT, only ever so when nothing else was met, `Met.error`: each
-    was passed over before a key was leased, or refused it with a 400 that generated nothing).
-    So is an unknown model (ModelNotFoundError, the planner's: no upstream was chosen)."""
-    for raised in (error, error.__context__):
-        if isinstance(raised, ModelNotFoundError):
-            return True
-        if isinstance(raised, InvalidRequestError | CodecInvalidRequestError):
-            return not isinstance(raised, GuardrailBlockedError)
-        if isinstance(raised, AllCandidatesFailedError):
-            return raised.last.outcome is Outcome.UNSUPPORTED_INPUT
-    return False
 
 
 async def _end(used: Used | None, admission: Admission) -> None:

@@ -22,14 +22,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from router_service.config import SwitchboardConfig, load_config
-from router_service.errors import ConfigError, ReplicaStoppingError
-from router_service.keys import fingerprint
+from router_service.errors import ConfigError, ReplicaStoppingError, StoreUnavailableError
+from router_service.keys import carry_renamed, fingerprint
 from router_service.telemetry import current, redact_secrets_of
 
 if TYPE_CHECKING:
+    from router_service.runtime import Runtime
     from router_service.server._server import RouterServer
 
 __all__ = [
+    "carried_over",
     "changes",
     "file_digest",
     "in_force",
@@ -63,6 +65,27 @@ def in_force(old: SwitchboardConfig, new: SwitchboardConfig) -> SwitchboardConfi
     )
     kept = {name: getattr(old, name) for name in _PROCESS_SECTIONS}
     return new.model_copy(update={"server": server, **kept})
+
+
+async def carried_over(new: Runtime, old: Runtime) -> None:
+    """What the store knows of the providers the reload renamed (`keys.take_over`), carried to
+    their new names: their keys' disables and cooldowns, their deployments' cooldowns (by
+    upstream model and API). A store out of reach carries nothing: they start afresh."""
+    for name, was in new.renamed.items():
+        before = [d for d in old.planner.deployments.values() if d.provider == was]
+        moved = [
+            (d.cooldown_name, n.cooldown_name)
+            for n in new.planner.deployments.values()
+            if n.provider == name
+            for d in before
+            if (d.upstream_model, d.api) == (n.upstream_model, n.api)
+        ]
+        try:
+            await carry_renamed(new.pools[name], old.pools[was], moved)
+        except StoreUnavailableError:
+            log.warning("config reload: provider %s renamed %s: its keys start afresh", was, name)
+        else:
+            log.info("config reload: provider %s renamed %s: its keys' state kept", was, name)
 
 
 def _differs(old: object, new: object, name: str) -> bool:

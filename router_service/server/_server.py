@@ -29,7 +29,7 @@ from router_service.server._in_process import InProcessHandlers
 from router_service.server._interceptors import auth_interceptor
 from router_service.server._long_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
-from router_service.server._reload import in_force, restart_only
+from router_service.server._reload import carried_over, in_force, restart_only
 from router_service.server._router_servicer import RouterServicer
 from router_service.server._server_info import ServingRecord
 from router_service.server._tls import CertificateFiles
@@ -213,8 +213,12 @@ class RouterServer:
             self._long_jobs.reconfigured()
             # Its background work only (the store and client are new's now); shielded, so a
             # reload cancelled here (the router stopping) still stops the old prober and gauges.
-            await asyncio.shield(old.aclose())
+            await asyncio.shield(self._hand_over(new, old))
             return pending
+
+    async def _hand_over(self, new: Runtime, old: Runtime) -> None:
+        await carried_over(new, old)  # renamed providers' store state: as soon as it serves
+        await old.aclose()
 
     async def wait(self) -> None:
         """Until the server has stopped. Cancelling this wait leaves the server as it is: grpc's

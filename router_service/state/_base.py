@@ -275,8 +275,10 @@ class StateStore(ABC):
         """The deadline of each name, 0.0 where none is in force."""
 
     @abstractmethod
-    async def clear_deadline(self, name: str) -> None:
-        """Remove a deadline at once (an operator re-enables a key; a probe succeeded)."""
+    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
+        """Remove a deadline at once (an operator re-enables a key; a probe succeeded). `only`:
+        only while it is still that deadline, in the same atomic step (a clear replayed after
+        an outage lifts the deadline its writer knew, not one set since by another replica)."""
 
     @abstractmethod
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:

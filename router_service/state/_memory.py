@@ -220,8 +220,9 @@ class MemoryStateStore(StateStore):
             out.append(until)
         return out
 
-    async def clear_deadline(self, name: str) -> None:
-        self._deadlines.pop(name, None)
+    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
+        if only is None or self._deadlines.get(name) == only:
+            self._deadlines.pop(name, None)
 
     def _sweep_deadlines(self) -> None:
         now = self._clock.now()

@@ -97,6 +97,7 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         self._add_tokens = client.script(lua.ADD_TOKENS)
         self._renew = client.script(lua.RENEW)
         self._extend = client.script(lua.EXTEND_DEADLINE)
+        self._clear_if = client.script(lua.CLEAR_DEADLINE_IF)
         self._enter = client.script(lua.ENTER)
         self._leave = client.script(lua.LEAVE)
         self._members = client.script(lua.MEMBERS)
@@ -291,11 +292,14 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
             stored, _ = await self._mget([self._key("dl", n) for n in names])
         return live_deadlines(stored, self._clock.now())
 
-    async def clear_deadline(self, name: str) -> None:
+    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
         key = self._key("dl", name)
         with translated():
             async with self._writing(key):
-                await self._client.execute("DEL", key)
+                if only is None:
+                    await self._client.execute("DEL", key)
+                else:  # stored as written: the exact repr (EXTEND_DEADLINE)
+                    await self._clear_if([key], [repr(float(only))])
 
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:

@@ -158,6 +158,12 @@ return ARGV[1]
 """
 )
 
+# KEYS: deadline. ARGV: the deadline to clear, as stored -> 1 cleared | 0 not (another).
+CLEAR_DEADLINE_IF = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 # Groups: KEYS: tokens (zset "token\\nmember" -> expiry), counts (hash member -> live tokens).
 # Expired marks are pruned first, their members' counts taken down with them.
 _PRUNE_GROUP = """

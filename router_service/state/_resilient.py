@@ -1,7 +1,6 @@
 """ResilientStateStore: shared state while it answers, this replica's own state while it does not.
 
 DESIGN.md §5: a Redis outage degrades to local state with a warning instead of failing requests.
-
 - Healthy: every call goes to the shared store. Deadlines are also written to, and mirrored
   into, the local store as they are read, so a replica that loses Redis still knows which keys
   and models were disabled or cooling when it lost it. Values are written through as well.
@@ -13,19 +12,15 @@ DESIGN.md §5: a Redis outage degrades to local state with a warning instead of 
 - Recovery: while degraded, one call at a time, at most every `retry_interval_s`, tries the
   shared store; when it answers, the queue is replayed and the replica is back on shared state.
 
-Documents (stored Responses) go to the shared store. During an outage they are kept in the
-local store (bounded by `state.memory_document_bytes`, the largest holder's oldest dropped
-first) and are not replayed: the replica that stored them can still continue them, also after
-Redis is back (a document the shared store lacks is looked for locally), the others answer
-NOT_FOUND until they expire. An append goes where its document is: to a document of the shared
-store it cannot go during an outage (StoreUnavailableError: the change is refused, not kept
-aside where the other replicas would never see it).
+Documents (stored Responses) go to the shared store; during an outage to the local one (bounded
+by `state.memory_document_bytes`, the largest holder's oldest dropped first), not replayed: the
+replica that stored them still continues them, also after Redis is back (looked for locally when
+the shared store lacks one), the others answer NOT_FOUND. An append goes where its document is:
+to one of the shared store's it is refused during an outage (StoreUnavailableError), not kept
+aside where the other replicas would never see it.
 
-Limits meant per key hold per replica during an outage, not across them (each replica counts
-only its own leases); that is the price of requests flowing on.
-
-Telemetry: `degraded`, `fallback_count` (calls answered locally), `outages`, `journal_dropped`,
-`last_error`, `detail()` (for a readiness probe), `outage_counts()` (the metrics).
+Limits meant per key hold per replica during an outage (each counts only its own leases): the
+price of requests flowing on. Telemetry: `degraded`, `fallback_count`, `outages`, and more.
 """
 
 from __future__ import annotations
@@ -252,9 +247,14 @@ class ResilientStateStore(StateStore):
         self.local.mirror_deadlines(deadlines, found.deadlines)
         return found
 
-    async def clear_deadline(self, name: str) -> None:
-        await self.local.clear_deadline(name)
-        await self._write("clear_deadline", lambda: self.shared.clear_deadline(name))
+    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
+        # Queued, it lifts only the deadline known here (none: none), not one set since.
+        known = only if only is not None else (await self.local.deadlines([name]))[0] or None
+        await self.local.clear_deadline(name, only=only)
+        cleared = await self._try_shared(lambda: self.shared.clear_deadline(name, only=only))
+        if isinstance(cleared, _Down) and known is not None:
+            shared = self.shared
+            self._journal.add("clear_deadline", lambda: shared.clear_deadline(name, only=known))
 
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:

@@ -129,7 +129,8 @@ def record_reaction(
         events.append(("switchboard.key.disabled", key | reason | _seconds(window)))
     if reaction.cools_deployment:
         t.metrics.cooldowns.add(1, {**provider, attr.SCOPE: "deployment"})
-        cooled = {attr.DEPLOYMENT: deployment.name} | _seconds(cooldowns.transient_s)
+        seconds = cooldowns.deployment_cooldown_s(failure.retry_after_s)
+        cooled = {attr.DEPLOYMENT: deployment.name} | _seconds(seconds)
         events.append(("switchboard.deployment.cooldown", cooled))
     if ctx.session_id and (actions.ban_provider or actions.skip_deployment):
         kind = "ban" if actions.ban_provider else "skip"

@@ -264,6 +264,10 @@ class _RequestEnd:
     def _finish_span(self, served: attr.Attributes) -> None:
         r, span = self.r, self.r.span
         attributes: attr.Attributes = {**served, **r._response, attr.OUTCOME: self.outcome}
+        # Said already: the operation (at the start), the served deployment's provider (by the
+        # served attempt's span; `switchboard.deployment` here names that deployment).
+        del attributes[attr.OPERATION]
+        attributes.pop(attr.PROVIDER, None)
         attributes[attr.ATTEMPTS] = r.attempts
         if r._finish:
             attributes[attr.FINISH_REASONS] = r._finish

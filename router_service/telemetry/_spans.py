@@ -256,9 +256,11 @@ class AttemptSpan(AttemptHandle, Activated):
         span = self.span
         if span.is_recording():
             span.set_attribute(attr.ATTEMPT_OUTCOME, outcome)
-            if status:
-                span.set_attribute(attr.UPSTREAM_STATUS, status)
             if outcome != "OK":
+                # The status the failure was classified by (an error event in a 200 stream has
+                # its own); a call that succeeded says its 200 in `http.response.status_code`.
+                if status:
+                    span.set_attribute(attr.UPSTREAM_STATUS, status)
                 fail(span, outcome, detail or outcome)
         span.end()
 

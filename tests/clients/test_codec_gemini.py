@@ -131,7 +131,7 @@ def test_function_calling_config_is_tool_choice(config: Any, choice: Any, kept: 
 @pytest.mark.parametrize(
     ("body", "path"),
     [
-        ({"contents": [{"parts": [{"text": "x"}]}], "labels": {}}, "labels"),
+        ({"contents": [{"parts": [{"text": "x"}]}], "toolConfigs": {}}, "toolConfigs"),
         ({"contents": []}, "contents"),
         ({}, "contents"),
         ({"contents": [{"role": "system", "parts": []}]}, "contents[0].role"),
@@ -149,6 +149,24 @@ def test_function_calling_config_is_tool_choice(config: Any, choice: Any, kept: 
             "tools[0].codeExecution",
         ),
         ({"contents": [{"parts": [{"text": "x"}]}], "cachedContent": "c/1"}, "cachedContent"),
+        (  # a FunctionResponsePart is media only: a text one would end up in its JSON's text
+            {
+                "contents": [
+                    {
+                        "parts": [
+                            {
+                                "functionResponse": {
+                                    "name": "f",
+                                    "response": {"ok": True},
+                                    "parts": [{"text": "x"}],
+                                }
+                            }
+                        ]
+                    }
+                ]
+            },
+            "contents[0].parts[0].functionResponse.parts[0]",
+        ),
         (
             {
                 "contents": [{"parts": [{"text": "x"}]}],

@@ -87,3 +87,26 @@ async def test_a_running_batch_expires_when_its_window_ends_on_the_routers_clock
     after = await created(sdk, "after")  # its slot was given back: the next one runs
     assert await router.server.batch_jobs.settle(10) == 0
     assert (await sdk.batches.retrieve(after)).status == "completed"
+
+
+async def test_a_batch_cancelled_while_waiting_for_a_slot_lists_its_lines_cancelled(
+    fake: FakeUpstream, open_batches: Open
+) -> None:
+    batches = {"max_running": 1, "concurrency": 1}
+    router, sdk, _ = await open_batches(batches=batches)
+    fake.state.hold()
+    running = await created(sdk, "first")
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line up")
+    waiting = await created(sdk, "w1", "w2")
+    cancelled = await sdk.batches.cancel(waiting)
+    assert cancelled.status == "cancelled" and counts(cancelled) == (2, 0, 2)
+    assert cancelled.error_file_id and cancelled.output_file_id is None
+    errors = await lines_of(sdk, cancelled.error_file_id)
+    assert [(e["custom_id"], e["error"]["code"]) for e in errors] == [
+        ("w1", "batch_cancelled"),
+        ("w2", "batch_cancelled"),
+    ]
+    fake.state.release()
+    assert await router.server.batch_jobs.settle(10) == 0
+    assert (await sdk.batches.retrieve(running)).status == "completed"
+    assert fake.state.count(path="/chat/completions") == 1  # the cancelled batch's never ran

@@ -142,11 +142,10 @@ async def test_a_responses_batch_answers_response_objects_and_refuses_what_canno
     lines = [
         responses_line("kept"),
         responses_line("unkept", store=False, metadata={"k": "v"}),
-        responses_line("streamed", stream=True),
         responses_line("background", background=True),
     ]
     done = await run_batch(router, sdk, jsonl(*lines), "/v1/responses")
-    assert done.status == "completed" and counts(done) == (4, 2, 2)
+    assert done.status == "completed" and counts(done) == (3, 2, 1)
     assert done.output_file_id and done.error_file_id
     kept, unkept = [o["response"]["body"] for o in await lines_of(sdk, done.output_file_id)]
     assert (kept["object"], kept["status"], kept["store"]) == ("response", "completed", True)
@@ -159,10 +158,8 @@ async def test_a_responses_batch_answers_response_objects_and_refuses_what_canno
     assert follow.status == "completed"
     with pytest.raises(openai.NotFoundError):
         await sdk.responses.retrieve(unkept["id"])
-    refused = {e["custom_id"]: e["response"] for e in await lines_of(sdk, done.error_file_id)}
-    for name in ("stream", "background"):
-        line = refused[{"stream": "streamed"}.get(name, name)]
-        assert line["status_code"] == 400 and line["body"]["error"]["param"] == name
+    (refused,) = [e["response"] for e in await lines_of(sdk, done.error_file_id)]
+    assert refused["status_code"] == 400 and refused["body"]["error"]["param"] == "background"
 
 
 async def test_an_invalid_input_file_fails_the_batch_with_its_lines_at_fault(
@@ -202,7 +199,12 @@ async def test_a_cancel_stops_the_lines_not_answered(
     await fake.state.wait_for(lambda: fake.state.held == 1, what="the first line upstream")
     cancelled = await sdk.batches.cancel(batch.id)
     assert cancelled.status == "cancelled" and cancelled.cancelled_at
-    assert counts(cancelled) == (3, 0, 0) and cancelled.output_file_id is None
+    assert counts(cancelled) == (3, 0, 3) and cancelled.output_file_id is None
+    assert cancelled.error_file_id  # the lines not run, as OpenAI lists them
+    not_run = await lines_of(sdk, cancelled.error_file_id)
+    assert [(e["custom_id"], e["response"], e["error"]["code"]) for e in not_run] == [
+        (custom_id, None, "batch_cancelled") for custom_id in ("one", "two", "three")
+    ]
     await fake.state.wait_for(lambda: fake.state.in_flight == 0, what="the line aborted")
     fake.state.release()
     assert fake.state.count(path="/chat/completions") == 1  # the others never ran

@@ -260,7 +260,14 @@ async def start_edge(
             task.result()  # startup failed: raise its error
         return server.started
 
-    await eventually(started, within=10, what="uvicorn started")
+    try:  # (a hang guard: a loaded CI machine may take seconds)
+        await eventually(started, within=30, what="uvicorn started")
+    except BaseException:  # stopped, its listening socket closed: not leaked into later tests
+        server.should_exit = True
+        if not (await asyncio.wait([task], timeout=30))[0]:
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
     return Edge(server, task, server.servers[0].sockets[0].getsockname()[1])
 
 

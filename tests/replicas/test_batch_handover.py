@@ -135,10 +135,15 @@ async def test_a_batch_cancelled_while_nobody_runs_it_ends_cancelled_when_taken_
     await two.server.batch_jobs.adopt(two.runtime)
     await settled(two)
     cancelled = await second.batches.retrieve(batch_id)
-    assert cancelled.status == "cancelled" and counts(cancelled) == (4, 2, 0)
-    assert cancelled.output_file_id
+    assert cancelled.status == "cancelled" and counts(cancelled) == (4, 2, 2)
+    assert cancelled.output_file_id and cancelled.error_file_id
     answers = await lines_of(second, cancelled.output_file_id)
     assert [a["custom_id"] for a in answers] == ["l1", "l2"]
+    not_run = await lines_of(second, cancelled.error_file_id)
+    assert [(e["custom_id"], e["error"]["code"]) for e in not_run] == [
+        ("l3", "batch_cancelled"),
+        ("l4", "batch_cancelled"),
+    ]
     assert fake.state.count(model="model-b") == 1  # nothing ran after the cancel
 
 

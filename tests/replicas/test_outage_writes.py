@@ -48,3 +48,55 @@ async def test_an_operators_disable_during_an_outage_is_told_to_every_replica(
     assert shown.state == admin_pb.KEY_STATE_DISABLED
     # Why and the operator's words too, not the disable alone: B's prober leaves it to them.
     assert (shown.disabled_reason, shown.disabled_note) == ("manual", "leaked in a log")
+
+
+async def test_an_enable_queued_during_an_outage_lifts_no_disable_made_since(
+    start_pair: StartPair, redis_proxy: RedisProxy
+) -> None:
+    a, b, clock = await start_pair(as_is, reply_wait_s=2.0)
+    k1 = fingerprint("k1")
+    off = admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=k1, enabled=False)
+    on = admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=k1, enabled=True)
+    await b.admin.SetKeyEnabled(off)
+    await a.admin.ListKeys(admin_pb.ListKeysRequest())  # A knows of that disable
+    await redis_proxy.cut()
+    await a.admin.SetKeyEnabled(on)  # on A's local state, queued for Redis
+    assert a.runtime.store.outage_counts()["degraded"]
+    clock.advance(60.0)
+    await b.admin.SetKeyEnabled(off)  # a disable of its own, after A's enable
+    await redis_proxy.restore()
+    clock.advance(RETRY_S)
+    await a.stub.Chat(ask())
+
+    async def back_on_shared() -> bool:
+        return not a.runtime.store.outage_counts()["degraded"]
+
+    await eventually(back_on_shared, what="A back on shared state, its writes replayed")
+    # A's enable was of the disable it knew: replayed late, it does not lift B's newer one.
+    for replica in (a, b):
+        listed = await replica.admin.ListKeys(admin_pb.ListKeysRequest())
+        (shown,) = [k for k in listed.keys if k.fingerprint == k1]
+        assert shown.state == admin_pb.KEY_STATE_DISABLED
+
+
+async def test_an_enable_queued_during_an_outage_lifts_the_disable_it_knew(
+    start_pair: StartPair, redis_proxy: RedisProxy
+) -> None:
+    a, b, clock = await start_pair(as_is, reply_wait_s=2.0)
+    k1 = fingerprint("k1")
+    off = admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=k1, enabled=False)
+    await b.admin.SetKeyEnabled(off)
+    await a.admin.ListKeys(admin_pb.ListKeysRequest())
+    await redis_proxy.cut()
+    on = admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=k1, enabled=True)
+    await a.admin.SetKeyEnabled(on)
+    await redis_proxy.restore()
+    clock.advance(RETRY_S)
+    await a.stub.Chat(ask())
+
+    async def enabled_on_b() -> bool:
+        listed = await b.admin.ListKeys(admin_pb.ListKeysRequest())
+        (shown,) = [k for k in listed.keys if k.fingerprint == k1]
+        return bool(shown.state == admin_pb.KEY_STATE_ACTIVE)
+
+    await eventually(enabled_on_b, what="A's queued enable replayed")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from clients._lazy import lazy_names
 
 if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+    from clients.codec.gemini._carried import GEMINI_ONLY
     from clients.codec.gemini._embed import embeddings_body, embeddings_to_gemini, model_to_gemini
     from clients.codec.gemini._fields import (
         gemini_field,
@@ -47,6 +48,7 @@ _WHERE = {
     "CONFIG_KEYS": "_tables",
     "FILTERED_FINISH_REASONS": "_tables",
     "FINISH_BY_FINISH_REASON": "_tables",
+    "GEMINI_ONLY": "_carried",
     "METHODS": "_tables",
     "PageAsk": "_models",
     "ResponseChunks": "_stream",
@@ -80,6 +82,7 @@ __all__ = [
     "CONFIG_KEYS",
     "FILTERED_FINISH_REASONS",
     "FINISH_BY_FINISH_REASON",
+    "GEMINI_ONLY",
     "METHODS",
     "THINKING_BUDGETS",
     "PageAsk",

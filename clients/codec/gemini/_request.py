@@ -11,7 +11,9 @@ Followed:
 - GenerateContentRequest, GenerationConfig: https://ai.google.dev/api/generate-content
 - Content, Part, Tool, FunctionDeclaration, ToolConfig: https://ai.google.dev/api/caching
 - Function calling (a functionResponse answers the functionCall of the same name, or of the
-  same id when the call had one): https://ai.google.dev/gemini-api/docs/function-calling
+  same id when the call had one): https://ai.google.dev/gemini-api/docs/function-calling. A
+  functionResponse's own `parts` (its media: inlineData, fileData) follow its JSON in the
+  tool message's content, as a user turn's would.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from clients.codec._json import (
     invalid_value,
     missing,
 )
+from clients.codec.gemini._carried import CARRIED, CARRIED_CONFIG, GEMINI_ONLY, carried_fields
 from clients.codec.gemini._content import json_schema, user_part
 from clients.codec.gemini._tables import CALLING_MODES, CONFIG_KEYS
 from clients.codec.gemini._thinking import reasoning_knob
@@ -42,7 +45,7 @@ JsonObject = dict[str, Any]
 
 _KNOWN = frozenset(
     {"model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig"}
-    | {"safetySettings", "cachedContent"}
+    | {"safetySettings", "cachedContent", *CARRIED}
 )
 # generationConfig fields → OpenAI's chat keys, taken as they are: the router's Gemini
 # provider's (`CONFIG_KEYS`) the other way round, and those it maps itself.
@@ -59,6 +62,7 @@ _CONFIG = frozenset(SAME) | {
     "responseJsonSchema",
     "thinkingConfig",
     "responseModalities",
+    *CARRIED_CONFIG,
 }
 _MODES = {mode: choice for choice, mode in CALLING_MODES.items()} | {
     "MODE_UNSPECIFIED": "auto",
@@ -95,6 +99,9 @@ def openai_chat_body(model: str, body: dict[str, Any], stream: bool) -> JsonObje
         out.update(_generation_config(body["generationConfig"]))
     if body.get("tools"):
         out.update(chat_tools(body["tools"], body.get("toolConfig")))
+    carried = carried_fields(body)  # for a Gemini deployment only: `_carried`
+    if carried:
+        out[GEMINI_ONLY] = carried
     if stream:
         # The usage comes in the stream's last chunk, for the last response's usageMetadata.
         out |= {"stream": True, "stream_options": {"include_usage": True}}
@@ -201,8 +208,24 @@ def _tool_result(value: Any, path: str, calls: _Calls) -> JsonObject:
     name = expect_str(result["name"], at(path, "name"))
     call_id = expect_str(result["id"], at(path, "id")) if result.get("id") else None
     response = expect_object(result.get("response", {}), at(path, "response"))
-    content = dump_json(response, at(path, "response"))
+    content: str | list[JsonObject] = dump_json(response, at(path, "response"))
+    if result.get("parts"):  # a multimodal function response: its media after its JSON
+        where = at(path, "parts")
+        media = [
+            _response_part(part, at_index(where, j))
+            for j, part in enumerate(expect_list(result["parts"], where))
+        ]
+        content = [{"type": "text", "text": content}, *media]
     return {"role": "tool", "tool_call_id": calls.answered(name, call_id), "content": content}
+
+
+def _response_part(value: Any, path: str) -> JsonObject:
+    """A FunctionResponsePart: media only (inlineData, fileData). Text has no place there: it
+    would join the response's JSON in the tool message's text, and that JSON would be lost."""
+    part = expect_object(value, path)
+    if "text" in part:
+        raise InvalidRequestError(f"{path}: a function response's parts are media, not text", path)
+    return user_part(part, path)
 
 
 def _model_turn(parts: list[JsonObject], path: str, calls: _Calls, turn: int) -> JsonObject:

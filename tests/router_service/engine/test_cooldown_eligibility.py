@@ -42,13 +42,13 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.mark.parametrize("outcome", FAILURES, ids=lambda o: o.name)
-async def test_cooldown_registered_only_for_deployment_faults(
-    outcome: Outcome, http: httpx.AsyncClient
-) -> None:
+async def fail_once(
+    http: httpx.AsyncClient, failure: UpstreamFailure, cooldowns: CooldownsConfig
+) -> tuple[ManualClock, float]:
+    """One attempt at a one-deployment plan that fails with `failure`: the clock, and until
+    when its deployment cools."""
     clock = ManualClock()
     store = MemoryStateStore(clock)
-    cooldowns = CooldownsConfig(transient_s=15)
     keys = [KeyConfig(key=SecretStr("k1"))]
     pool = KeyPool("p", keys, store=store, clock=clock, cooldowns=cooldowns, lease_ttl_s=60)
     adapter = OpenAIAdapter(
@@ -64,13 +64,42 @@ async def test_cooldown_registered_only_for_deployment_faults(
     )
 
     async def attempt(d: Deployment, lease: KeyLease, stack: AsyncExitStack) -> None:
-        raise UpstreamFailure(outcome, "scripted")
+        raise failure
 
     with pytest.raises(SwitchboardError):
         await runner.run(RequestContext("g", clock, session_id="s"), Plan([deployment]), attempt)
-
     (until,) = await store.deadlines([deployment.cooldown_name])
+    return clock, until
+
+
+@pytest.mark.parametrize("outcome", FAILURES, ids=lambda o: o.name)
+async def test_cooldown_registered_only_for_deployment_faults(
+    outcome: Outcome, http: httpx.AsyncClient
+) -> None:
+    failure = UpstreamFailure(outcome, "scripted")
+    clock, until = await fail_once(http, failure, CooldownsConfig(transient_s=15))
+
     if outcome in COOLS:
         assert until == clock.now() + 15
     else:
         assert until == 0.0
+
+
+@pytest.mark.parametrize(
+    ("retry_after_s", "cooled_s"),
+    [
+        (None, 15.0),
+        (40.0, 40.0),  # the upstream said when it is back (a 503's, a 529's Retry-After)
+        (2.0, 15.0),  # never shorter than transient_s: Retry-After: 0 would not cool it at all
+        (1e9, 120.0),  # capped: it cools the deployment for everyone
+        (300.0, 120.0),  # a key's longer cap (retry_after_max_s) is not the deployment's
+    ],
+)
+async def test_a_server_failures_wait_cools_the_deployment_that_long(
+    http: httpx.AsyncClient, retry_after_s: float | None, cooled_s: float
+) -> None:
+    failure = UpstreamFailure(Outcome.UPSTREAM_ERROR, "503", retry_after_s=retry_after_s)
+    cooldowns = CooldownsConfig(transient_s=15, retry_after_max_s=600, server_retry_after_max_s=120)
+    clock, until = await fail_once(http, failure, cooldowns)
+
+    assert until == clock.now() + cooled_s

@@ -94,18 +94,37 @@ async def test_a_cancel_between_the_slots_taken_leaks_none(
         await direct.aclose()
 
 
+async def leased_900(make_store: MakeStore) -> tuple[KeyPool, KeyLease, str]:
+    """A lease of a key with a tpm, for a request of 900 tokens; its key's rate slot name."""
+    pool = pool_of(make_store, tpm=10_000)
+    lease = await pool.lease("m", tokens=900)
+    assert isinstance(lease, KeyLease)
+    return pool, lease, pool.slot_name(lease.key)
+
+
 async def test_a_resumed_lease_counts_its_share_of_the_estimate_and_of_the_usage(
     make_store: MakeStore,
 ) -> None:
     # Two of three calls sent under it (a failover resuming a split embedding): its tpm counts
     # 2/3 of the request's 900 tokens, then 2/3 of the 600 reported for the whole request.
-    pool = pool_of(make_store, tpm=10_000)
-    lease = await pool.lease("m", tokens=900)
-    assert isinstance(lease, KeyLease)
-    name = pool.slot_name(lease.key)
+    pool, lease, name = await leased_900(make_store)
 
-    await lease.resumed(2, 3)
+    await lease.sends(2, 3)
     assert await pool.store.rates([name]) == [RateCount(1, 600)]
     await lease.settle_tokens(600)
     assert await pool.store.rates([name]) == [RateCount(1, 400)]
     await lease.release()
+
+
+async def test_a_lease_that_failed_part_way_counts_the_share_it_sent(
+    make_store: MakeStore,
+) -> None:
+    # Resumed with two of three calls, it fails after sending one: its tpm counts 1/3 of the
+    # request's 900 tokens (the share of the whole, not of its 600), the next key the rest.
+    pool, lease, name = await leased_900(make_store)
+
+    await lease.sends(2, 3)
+    await lease.sends(1, 3)
+    assert await pool.store.rates([name]) == [RateCount(1, 300)]
+    await lease.release()
+    assert await pool.store.rates([name]) == [RateCount(1, 300)]  # kept as the key's

@@ -27,3 +27,19 @@ async def test_a_model_waiting_for_a_slot_does_not_hold_up_another_models_free_k
     served = await waiting
     assert isinstance(served, KeyLease) and served.key is k2
     await served.release()
+
+
+async def test_a_pool_handed_over_leases_from_its_heir_and_drops_queues_of_models_gone() -> None:
+    """A reload's pool (`hand_over`): the old pool's calls lease the heir's keys (a key the
+    reload added included), and a model nobody waits for any more leaves no queue behind."""
+    old, _ = make_pool("k1", max_in_flight=1)
+    heir, _ = make_pool("k1", "k2", max_in_flight=1)
+    await (await old.lease_or_wait("gone", wait_s=0.0)).release()  # type: ignore[union-attr]
+    heir.serves("m")
+    old.hand_over(heir)
+
+    first, second = await take(old, "m"), await take(old, "m")  # k1 and the heir's k2
+    assert {first.key.secret, second.key.secret} == {"k1", "k2"}
+    assert heir.waiting == 0 and list(heir.queues._queues) == []
+    for lease in (first, second):
+        await lease.release()

@@ -139,6 +139,12 @@ CLOCK = ManualClock(start=1_700_000_000.0)
         (400, {"message": "Invalid value for temperature"}, Outcome.BAD_REQUEST),
         (404, {"message": "The model does not exist"}, Outcome.BAD_REQUEST),
         (422, {"message": "unprocessable"}, Outcome.BAD_REQUEST),
+        # Anthropic's body over 32 MB: the caller's (no other deployment, no cooldown).
+        (
+            413,
+            {"type": "request_too_large", "message": "Request exceeds the maximum size"},
+            Outcome.BAD_REQUEST,
+        ),
         (500, {"message": "oops"}, Outcome.UPSTREAM_ERROR),
         (503, {"message": "rate limit of the backend pool"}, Outcome.UPSTREAM_ERROR),
         (529, {"type": "overloaded_error", "message": "Overloaded"}, Outcome.UPSTREAM_ERROR),
@@ -226,6 +232,17 @@ def test_auth_failures_are_key_wide() -> None:
     assert failure.scope is Scope.KEY
 
 
+# OpenAI's headers on a 429 (the request window refills long after the tokens one).
+OPENAI_RESETS = {
+    "x-ratelimit-limit-requests": "5000",
+    "x-ratelimit-remaining-requests": "4999",
+    "x-ratelimit-reset-requests": "6m0s",
+    "x-ratelimit-limit-tokens": "30000",
+    "x-ratelimit-remaining-tokens": "27000",
+    "x-ratelimit-reset-tokens": "20ms",
+}
+
+
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
@@ -233,7 +250,21 @@ def test_auth_failures_are_key_wide() -> None:
         ({"retry-after": "0.5"}, 0.5),
         ({"retry-after-ms": "1500"}, 1.5),
         ({"Retry-After": "Tue, 14 Nov 2023 22:13:30 GMT"}, 10.0),
+        # OpenAI's two resets: the spent limit's (remaining 0); when unclear, the longer.
         ({"x-ratelimit-reset-requests": "6m0s", "x-ratelimit-reset-tokens": "20ms"}, 360.0),
+        ({**OPENAI_RESETS, "x-ratelimit-remaining-tokens": "0"}, 0.02),
+        ({**OPENAI_RESETS, "x-ratelimit-remaining-requests": "0"}, 360.0),
+        (
+            {
+                **OPENAI_RESETS,
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-remaining-tokens": "0",
+            },
+            360.0,
+        ),
+        ({**OPENAI_RESETS, "x-ratelimit-remaining-tokens": "12"}, 360.0),
+        ({"x-ratelimit-reset-tokens": "1s", "x-ratelimit-remaining-requests": "0"}, 1.0),
+        ({**OPENAI_RESETS, "x-ratelimit-remaining-tokens": "0", "retry-after": "3"}, 3.0),
         ({"x-ratelimit-reset-tokens": "1.5s"}, 1.5),
         ({}, None),
         ({"Retry-After": "soon"}, None),
@@ -254,10 +285,27 @@ def test_retry_after(headers: dict[str, str], expected: float | None) -> None:
     )
 
 
-def test_retry_after_is_attached_to_rate_limits_only() -> None:
-    limited = classify_http_error(429, {"message": "slow down"}, {"retry-after": "4"}, CLOCK)
-    failed = classify_http_error(503, {"message": "down"}, {"retry-after": "4"}, CLOCK)
-    assert (limited.retry_after_s, failed.retry_after_s) == (4.0, None)
+@pytest.mark.parametrize(
+    ("status", "error", "headers", "wait"),
+    [
+        (429, {"message": "slow down"}, {"retry-after": "4"}, 4.0),
+        (429, {"message": "slow down"}, {"x-ratelimit-reset-tokens": "2s"}, 2.0),
+        # A server's failure (a 503, Anthropic's 529) cools the deployment for its Retry-After.
+        (503, {"message": "down"}, {"retry-after": "4"}, 4.0),
+        (529, {"type": "overloaded_error", "message": "Overloaded"}, {"retry-after": "30"}, 30.0),
+        (500, {"message": "oops"}, {"retry-after-ms": "2500"}, 2.5),
+        # OpenAI sends its resets on every answer: they are the key's windows, not the server's.
+        (503, {"message": "down"}, OPENAI_RESETS, None),
+        # The caller's and the key's failures carry no wait.
+        (400, {"message": "bad"}, {"retry-after": "4"}, None),
+        (401, {"message": "bad key"}, {"retry-after": "4"}, None),
+        (429, {"code": "insufficient_quota", "message": "x"}, {"retry-after": "4"}, None),
+    ],
+)
+def test_which_failures_carry_an_upstreams_wait(
+    status: int, error: dict[str, object], headers: dict[str, str], wait: float | None
+) -> None:
+    assert classify_http_error(status, error, headers, CLOCK).retry_after_s == wait
 
 
 def _gemini_429(*details: Any) -> dict[str, Any]:

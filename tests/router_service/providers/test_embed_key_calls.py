@@ -19,7 +19,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._responses import embedding_vector
-from tests.conftest import StartRouter
+from tests.conftest import RouterHandle, StartRouter
 
 TEXTS = [f"text number {i}" for i in range(230)]  # three calls: 100, 100 and 30 (Gemini)
 BATCHES = "/v1beta/models/gemini-embedding-001:batchEmbedContents"
@@ -52,6 +52,19 @@ def vectors(response: pb.EmbedResponse) -> list[list[float]]:
 
 def expected(texts: list[str]) -> list[Any]:
     return [pytest.approx(embedding_vector(text, 4), abs=1e-6) for text in texts]
+
+
+async def second_call_answered(
+    router: RouterHandle, fake: FakeUpstream, scenario: Scenario, key: str | None = None
+) -> asyncio.Future[Any]:
+    """The embedding of TEXTS (three calls, one at a time), its second call answered as
+    `scenario` says (on `key` only, when given)."""
+    fake.state.hold()
+    embedding: asyncio.Future[Any] = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    fake.state.set_scenario(scenario, **({} if key is None else {"key": key}))
+    fake.state.release()
+    return embedding
 
 
 async def test_every_call_counts_in_the_keys_rpm(
@@ -94,11 +107,7 @@ async def test_failover_sends_only_the_batches_not_answered(
     # One call at a time on each key: the first batch is answered before the second goes.
     keys = [{"key": "g-a", "max_in_flight": 1}, {"key": "g-b", "max_in_flight": 1}]
     router = await start_router(config(fake, keys))
-    fake.state.hold()
-    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
-    await fake.state.wait_for(lambda: fake.state.held == 1)
-    fake.state.set_scenario(Scenario.rate_limited(times=1), key="g-a")  # its second call: 429
-    fake.state.release()
+    embedding = await second_call_answered(router, fake, Scenario.rate_limited(times=1), "g-a")
 
     assert vectors(await embedding) == expected(TEXTS)  # in order, whichever key answered
     sent = fake.state.calls(path=BATCHES)
@@ -130,25 +139,30 @@ async def test_failover_to_another_model_sends_every_batch(
     assert sorted(len(r.body["requests"]) for r in other) == [30, 100, 100]
 
 
-async def test_calls_never_made_after_a_failure_leave_the_rpm(
-    fake: FakeUpstream, start_router: StartRouter
+# Three calls counted as they went to start; the second fails, the third is never made. rpm:
+# the key's minute holds the two sent, and has room for one more request. tpm: the request's
+# estimate is 920 tokens (230 texts), and the Gemini API reports no usage; the key counts the
+# share of the two it sent (2/3 of 920: 614), so a request of 400 more (100 texts) fits, not
+# two (it counted the whole 920 before, and refused the first).
+@pytest.mark.parametrize(
+    ("limit", "more"),
+    [({"rpm": 3}, [["one more"], ["and another"]]), ({"tpm": 1100}, [TEXTS[:100]] * 2)],
+    ids=["rpm", "tpm"],
+)
+async def test_calls_never_made_after_a_failure_leave_the_keys_minute(
+    fake: FakeUpstream, start_router: StartRouter, limit: dict[str, int], more: list[list[str]]
 ) -> None:
-    # Three calls counted as they went to start; the second fails, the third is never made:
-    # the key's minute holds the two sent, and has room for one more request.
-    key = {"key": "g-key", "rpm": 3, "max_in_flight": 1}
+    key = {"key": "g-key", "max_in_flight": 1, **limit}
     router = await start_router(config(fake, [key]), clock=ManualClock())
-    fake.state.hold()
-    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
-    await fake.state.wait_for(lambda: fake.state.held == 1)
-    fake.state.set_scenario(Scenario.server_error(times=1))
-    fake.state.release()
+    embedding = await second_call_answered(router, fake, Scenario.server_error(times=1))
     with pytest.raises(grpc.aio.AioRpcError):
         await embedding
     assert [r.status for r in fake.state.calls(path=BATCHES)] == [200, 500]
 
-    await router.stub.Embed(request(["one more"]))  # not refused: the key's third call
+    response = await router.stub.Embed(request(more[0]))  # not refused
+    assert vectors(response) == expected(more[0])
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await router.stub.Embed(request(["and another"]))
+        await router.stub.Embed(request(more[1]))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
@@ -158,14 +172,10 @@ async def test_a_resumed_failover_charges_the_new_key_only_the_share_it_sends(
     # The request's estimate is 920 tokens (230 texts), each key's tpm 1,100, and the Gemini API
     # reports no usage (the estimate stays). g-a answers the first batch, then 429; g-b sends
     # the other two of three: it counts 2/3 of 920 (614), not 920, so a request of 400 more
-    # (100 texts) still fits there; g-a, still counting its 920, has no room for it.
+    # (100 texts) still fits there (g-a, cooling for its 429's second, is not tried).
     keys = [{"key": k, "max_in_flight": 1, "tpm": 1100} for k in ("g-a", "g-b")]
     router = await start_router(config(fake, keys), clock=ManualClock())
-    fake.state.hold()
-    embedding = asyncio.ensure_future(router.stub.Embed(request(TEXTS)))
-    await fake.state.wait_for(lambda: fake.state.held == 1)
-    fake.state.set_scenario(Scenario.rate_limited(times=1), key="g-a")  # its second call: 429
-    fake.state.release()
+    embedding = await second_call_answered(router, fake, Scenario.rate_limited(times=1), "g-a")
     assert vectors(await embedding) == expected(TEXTS)
     sent = fake.state.calls(path=BATCHES)
     assert [(r.key, len(r.body["requests"])) for r in sent if r.key == "g-b"] == [
@@ -176,3 +186,29 @@ async def test_a_resumed_failover_charges_the_new_key_only_the_share_it_sends(
     response = await router.stub.Embed(request(TEXTS[:100]))  # 400 tokens: only g-b has room
     assert vectors(response) == expected(TEXTS[:100])
     assert fake.state.calls(path=BATCHES)[-1].key == "g-b"
+
+
+async def test_a_failover_leaves_the_failed_key_only_the_share_it_sent(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # g-a sends two of the three calls (its second answered 429), g-b the other two: each
+    # counts the share of the 920 estimated that it sent (614), where g-a kept the whole 920
+    # before. Once g-a's second of cooling is over (the minute still counting), two requests
+    # of 400 more fit, one on either key; a third on neither.
+    keys = [{"key": k, "max_in_flight": 1, "tpm": 1100} for k in ("g-a", "g-b")]
+    clock = ManualClock()
+    router = await start_router(config(fake, keys), clock=clock)
+    # Its second call on g-a: 429, Retry-After: 1.
+    embedding = await second_call_answered(router, fake, Scenario.rate_limited(times=1), "g-a")
+    assert vectors(await embedding) == expected(TEXTS)
+    sent = [(r.key, len(r.body["requests"]), r.status) for r in fake.state.calls(path=BATCHES)]
+    assert sent == [("g-a", 100, 200), ("g-a", 100, 429), ("g-b", 100, 200), ("g-b", 30, 200)]
+
+    clock.advance(2)
+    for _ in range(2):
+        response = await router.stub.Embed(request(TEXTS[:100]))
+        assert vectors(response) == expected(TEXTS[:100])
+    assert sorted(r.key for r in fake.state.calls(path=BATCHES)[-2:]) == ["g-a", "g-b"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Embed(request(TEXTS[:100]))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED

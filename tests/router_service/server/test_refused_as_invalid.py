@@ -15,7 +15,7 @@ from router_service.errors import (
     UpstreamFailure,
 )
 from router_service.outcomes import Outcome
-from router_service.server._interceptors import refused_as_invalid
+from router_service.server._used import refused_as_invalid
 
 
 def _aborted(error: Exception) -> grpc.aio.AbortError:

@@ -32,8 +32,8 @@ def _one_alpha_key(fake_url: str) -> dict[str, Any]:
     return config
 
 
-async def _alpha_key(router: RouterHandle) -> admin_pb.KeyStatus:
-    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="alpha"))
+async def _alpha_key(router: RouterHandle, provider: str = "alpha") -> admin_pb.KeyStatus:
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider=provider))
     (key,) = listed.keys
     status: admin_pb.KeyStatus = key
     return status
@@ -49,20 +49,30 @@ async def _recovered(fake: FakeUpstream, router: RouterHandle, clock: ManualCloc
     assert await router.runtime.prober.tick() == 1
 
 
+def renamed(config: dict[str, Any], name: str, **changed: Any) -> SwitchboardConfig:
+    """`config` with alpha called `name` (and `changed` in its settings)."""
+    config = copy.deepcopy(config)
+    config["providers"][name] = {**config["providers"].pop("alpha"), **changed}
+    config["models"]["solo"]["deployments"][0]["provider"] = name
+    return SwitchboardConfig.model_validate(config)
+
+
+@pytest.mark.parametrize("name", ["alpha", "renamed"])
 async def test_a_half_open_key_stays_half_open_across_a_reload(
-    fake: FakeUpstream, start_router: StartRouter
+    fake: FakeUpstream, start_router: StartRouter, name: str
 ) -> None:
+    """Under its provider's name, or a new one (a provider renamed, its settings alike)."""
     config = _one_alpha_key(fake.base_url)
     clock = ManualClock(time.time())
     router = await start_router(config, clock=clock)
     await _recovered(fake, router, clock)
-    await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+    await router.server.reload(renamed(config, name))
 
-    assert (await _alpha_key(router)).last_outcome == "AUTH_INVALID"
+    assert (await _alpha_key(router, name)).last_outcome == "AUTH_INVALID"
     fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
     first = router.stub.ChatStream(pb.ChatStreamRequest(params=params("solo")))
     try:
-        assert (await anext(aiter(first))).route.deployment == "alpha/model-a"
+        assert (await anext(aiter(first))).route.deployment == f"{name}/model-a"
         # The recovering key takes one call at a time, as it did before the reload.
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await router.stub.Chat(pb.ChatRequest(params=params("solo")))

@@ -45,8 +45,9 @@ def one_key(fake_url: str) -> dict[str, Any]:
     }
 
 
-def ask() -> pb.ChatRequest:
-    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+def ask(text: str = "hi") -> pb.ChatRequest:
+    """A request of group `a`; each `text` is a conversation of its own (no session sticks)."""
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=text)
     return pb.ChatRequest(params=chat_pb2.ChatParams(model="a", messages=[message]))
 
 
@@ -166,3 +167,80 @@ async def test_a_reported_wait_is_capped_like_an_upstreams(
     clock.advance(CAP_S)
     response = await router.stub.Chat(ask(), metadata=AS_SERVICE)
     assert response.completion.choices[0].message.text == "Echo: hi"
+
+
+# OpenAI's headers on a 429 whose tokens ran out: its request window refills in six minutes.
+TOKENS_SPENT = {
+    "x-ratelimit-remaining-requests": "4999",
+    "x-ratelimit-reset-requests": "6m0s",
+    "x-ratelimit-remaining-tokens": "0",
+    "x-ratelimit-reset-tokens": "20ms",
+}
+
+
+async def test_a_429_cools_the_key_until_the_spent_limit_resets(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock()
+    router = await start_router(one_key(fake.base_url), clock=clock)
+    fake.state.set_scenario(Scenario(status=429, headers=TOKENS_SPENT, times=1))
+
+    error = await refused(router.stub.Chat(ask(), metadata=AS_SERVICE))
+
+    assert details_from_rpc_error(error).retry_after_s == pytest.approx(0.02)
+    keys = await router.admin.ListKeys(admin_pb.ListKeysRequest(), metadata=AS_SERVICE)
+    assert keys.keys[0].cooling_models["model-a"] == pytest.approx(clock.now() + 0.02)
+
+
+def failing_first(fake_url: str, kind: str) -> dict[str, Any]:
+    """Group `a`: a deployment of `kind` (alpha), then an OpenAI one (beta)."""
+    config = one_key(fake_url)
+    config["providers"]["alpha"] = {"kind": kind, "base_url": fake_url, "keys": ["k1"]}
+    if kind == "anthropic":
+        config["providers"]["alpha"]["api_version"] = "2023-06-01"
+    config["providers"]["beta"] = {"base_url": fake_url, "keys": ["k2"]}
+    config["models"]["a"]["deployments"].append({"provider": "beta", "model": "model-b"})
+    return config
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "headers", "cooled_s"),
+    [
+        ("openai", 503, {"Retry-After": "40"}, 40.0),
+        ("anthropic", 529, {"retry-after": "40"}, 40.0),  # Anthropic's overloaded_error
+        ("openai", 503, {"Retry-After": "1e9"}, CAP_S),
+        # OpenAI's resets are the key's windows, not when the server is back: transient_s.
+        ("openai", 503, TOKENS_SPENT, 15.0),
+    ],
+)
+async def test_a_server_failures_retry_after_keeps_its_deployment_out_that_long(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    kind: str,
+    status: int,
+    headers: dict[str, str],
+    cooled_s: float,
+) -> None:
+    clock = ManualClock()
+    router = await start_router(failing_first(fake.base_url, kind), clock=clock)
+    fake.state.set_scenario(Scenario(status=status, headers=headers, times=1), model="model-a")
+
+    first = await router.stub.Chat(ask("first"), metadata=AS_SERVICE)
+
+    assert [(a.deployment, a.outcome) for a in first.route.attempts] == [
+        ("alpha/model-a", routing_pb2.OUTCOME_UPSTREAM_ERROR),
+        ("beta/model-b", routing_pb2.OUTCOME_OK),
+    ]
+    stats = await router.admin.GetRoutingStats(
+        admin_pb.GetRoutingStatsRequest(), metadata=AS_SERVICE
+    )
+    cooling = {d.deployment: d.cooldown_until_unix for d in stats.deployments}
+    assert cooling["alpha/model-a"] == clock.now() + cooled_s
+    clock.advance(cooled_s - 1)
+    assert (await router.stub.Chat(ask("second"), metadata=AS_SERVICE)).route.deployment == (
+        "beta/model-b"
+    )
+    clock.advance(1)
+    assert (await router.stub.Chat(ask("third"), metadata=AS_SERVICE)).route.deployment == (
+        "alpha/model-a"
+    )

@@ -64,9 +64,9 @@ class Flaky(MemoryStateStore):
         self._check()
         return await super().deadlines(names)
 
-    async def clear_deadline(self, name: str) -> None:
+    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
         self._check()
-        await super().clear_deadline(name)
+        await super().clear_deadline(name, only=only)
 
     async def enter(
         self, group: str, member: str, *, limit: int | None, ttl_s: float
@@ -170,6 +170,33 @@ async def test_writes_missed_during_an_outage_are_replayed() -> None:
     assert await store.held(["k"]) == [0]  # the replay ran before this answer
     assert await shared.members("active:p") == {}
     assert await shared.deadlines(["cool:m", "off:k1"]) == [until, 0.0]
+    assert not store.degraded
+
+
+async def test_a_clear_replayed_after_an_outage_lifts_only_the_deadline_it_knew() -> None:
+    clock = ManualClock()
+    store, shared = resilient(clock)
+    await store.extend_deadline("off:k1", clock.now() + 600)
+    await store.extend_deadline("off:k2", clock.now() + 600)
+    shared.up = False
+    await store.clear_deadline("off:k1")  # queued
+    await store.clear_deadline("off:k2")  # queued
+    shared.up = True  # for another replica first: this one has not probed it yet
+    later = await shared.extend_deadline("off:k1", clock.now() + 900)
+    clock.advance(1.0)
+    assert await store.deadlines(["off:k1", "off:k2"]) == [later, 0.0]
+    assert not store.degraded
+
+
+async def test_a_clear_replayed_after_an_outage_lifts_no_deadline_unknown_here() -> None:
+    clock = ManualClock()
+    store, shared = resilient(clock)
+    shared.up = False
+    await store.clear_deadline("off:k1")  # none known here: it lifts nothing, now or later
+    shared.up = True
+    later = await shared.extend_deadline("off:k1", clock.now() + 900)  # another's, since
+    clock.advance(1.0)
+    assert await store.deadlines(["off:k1"]) == [later]
     assert not store.degraded
 
 

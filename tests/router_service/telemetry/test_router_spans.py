@@ -64,9 +64,8 @@ async def test_fallback_is_one_trace_with_a_span_per_attempt(
     assert got["gen_ai.response.model"] == "model-b"
     assert got["gen_ai.response.finish_reasons"] == ("stop",)
     assert got["gen_ai.usage.input_tokens"] > 0 and got["gen_ai.usage.output_tokens"] > 0
-    assert got["switchboard.deployment"] == "beta/model-b"
-    assert got["switchboard.attempts"] == 2
-    assert got["switchboard.outcome"] == "OK"
+    assert got["switchboard.deployment"] == "beta/model-b" and "switchboard.provider" not in got
+    assert (got["switchboard.attempts"], got["switchboard.outcome"]) == (2, "OK")
     assert got["switchboard.routing.strategy"] == "ordered"
     assert got["switchboard.session.sticky_hit"] is False
     plan = events(request)["switchboard.route.plan"]
@@ -91,13 +90,30 @@ async def test_fallback_is_one_trace_with_a_span_per_attempt(
     decided = events(failed)
     assert decided["switchboard.deployment.cooldown"]["switchboard.deployment"] == "alpha/model-a"
     assert "switchboard.session.skip" in decided
-    assert attrs(served)["switchboard.attempt.outcome"] == "OK"
-    assert attrs(served)["switchboard.attempt.index"] == 2
+    got = attrs(served)
+    assert (got["switchboard.attempt.outcome"], got["switchboard.attempt.index"]) == ("OK", 2)
+    assert got["switchboard.provider"] == "beta"  # said here, not on the request span
+    assert "switchboard.upstream.status" not in got  # its 200: http.response.status_code
     assert served.status.status_code is StatusCode.UNSET
     for attempt, status in ((failed, 502), (served, 200)):
         assert trace.children(attempt) == []  # the attempt's span is its HTTP call's
         assert attrs(attempt)["http.response.status_code"] == status
         assert attrs(attempt)["url.full"] == f"{fake.base_url}/chat/completions"  # no query
+
+
+async def test_a_deployment_cooldown_says_how_long_the_upstream_asked_for(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(base_config(fake.base_url))
+    fake.state.set_scenario(Scenario.server_error(503, retry_after="40"), model="model-a")
+
+    await router.stub.Chat(pb.ChatRequest(params=params()))
+
+    trace = await ended(captured, SERVER_CHAT)
+    [request] = trace.children(trace.one(SERVER_CHAT))
+    failed, _ = trace.children(request)
+    cooled = events(failed)["switchboard.deployment.cooldown"]
+    assert cooled["switchboard.cooldown.seconds"] == 40.0  # its Retry-After, not transient_s
 
 
 async def test_excluded_candidates_and_why_are_on_the_plan(

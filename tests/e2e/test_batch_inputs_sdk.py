@@ -1,0 +1,88 @@
+"""A batch's input file as editors and SDK users write it, through the official `openai` SDK →
+the edge → the router: a file a Windows editor saved (a UTF-8 byte order mark first) runs as
+any other, and a line asking to stream fails the batch at validation whatever its endpoint (as
+OpenAI's Batch API: a line is answered whole, into the output file)."""
+
+from __future__ import annotations
+
+import codecs
+from typing import Any
+
+import pytest
+
+from tests.e2e.test_batches_sdk import (
+    Open,
+    chat_line,
+    counts,
+    jsonl,
+    lines_of,
+    open_batches,
+    responses_line,
+    run_batch,
+)
+
+__all__ = ["open_batches"]  # the fixture, used here
+
+
+async def test_an_input_file_saved_by_a_windows_editor_runs(open_batches: Open) -> None:
+    router, sdk, _ = await open_batches()
+    # As Notepad saves it: a byte order mark first, each line ending CRLF.
+    content = codecs.BOM_UTF8 + jsonl(chat_line("one"), chat_line("two")).replace(b"\n", b"\r\n")
+    done = await run_batch(router, sdk, content, "/v1/chat/completions")
+    assert done.status == "completed" and counts(done) == (2, 2, 0)
+    assert done.output_file_id
+    outputs = await lines_of(sdk, done.output_file_id)
+    assert [o["custom_id"] for o in outputs] == ["one", "two"]
+
+
+async def test_a_byte_order_mark_is_skipped_at_the_start_of_the_file_only(
+    open_batches: Open,
+) -> None:
+    _, sdk, _ = await open_batches()
+    content = jsonl(chat_line("one")) + codecs.BOM_UTF8 + jsonl(chat_line("two"))
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "failed" and batch.errors is not None
+    assert [(e.code, e.line) for e in batch.errors.data or []] == [("invalid_json_line", 2)]
+
+
+def _streamed(line: dict[str, Any], stream: Any) -> dict[str, Any]:
+    return {**line, "body": {**line["body"], "stream": stream}}
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "line"),
+    [
+        ("/v1/chat/completions", chat_line("streamed")),
+        ("/v1/completions", {**chat_line("streamed"), "url": "/v1/completions"}),
+        ("/v1/responses", responses_line("streamed")),
+    ],
+)
+async def test_a_line_asking_to_stream_fails_the_batch_at_validation_on_every_endpoint(
+    open_batches: Open, endpoint: Any, line: dict[str, Any]
+) -> None:
+    _, sdk, _ = await open_batches()
+    if endpoint == "/v1/completions":
+        line = {**line, "body": {"model": "chain", "prompt": "hi"}}
+    good = {**line, "custom_id": "whole"}
+    content = jsonl(_streamed(good, False), _streamed(line, True))
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint=endpoint, completion_window="24h"
+    )
+    assert batch.status == "failed" and batch.errors is not None
+    found = [(e.code, e.line, e.param) for e in batch.errors.data or []]
+    assert found == [("unsupported_value", 2, "body.stream")]
+    assert counts(batch) == (0, 0, 0)
+
+
+async def test_stream_false_is_answered_whole(open_batches: Open) -> None:
+    router, sdk, _ = await open_batches()
+    lines = [_streamed(chat_line("chat"), False)]
+    done = await run_batch(router, sdk, jsonl(*lines), "/v1/chat/completions")
+    assert done.status == "completed" and counts(done) == (1, 1, 0)
+    responses = [_streamed(responses_line("resp"), False)]
+    done = await run_batch(router, sdk, jsonl(*responses), "/v1/responses")
+    assert done.status == "completed" and counts(done) == (1, 1, 0)

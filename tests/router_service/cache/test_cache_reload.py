@@ -1,0 +1,70 @@
+"""The response cache across a config reload: an answer is kept for the route that gave it
+(`Runtime._response_cache`: each name's deployments, by where they send it), so a model the
+reload sends elsewhere is asked afresh, and one whose route is unchanged keeps its answers."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
+from router_service.config import SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import RouterHandle, StartRouter
+from tests.router_service.auth.helpers import chat
+from tests.router_service.cache.test_response_cache import cached_config, upstream_calls
+
+pytestmark = pytest.mark.timeout(60)
+
+HIT = routing_pb2.CACHE_STATUS_HIT
+MISS = routing_pb2.CACHE_STATUS_MISS
+
+
+def _config(fake: FakeUpstream) -> dict[str, Any]:
+    """`chain` (alpha first) and `steady`, on beta."""
+    config = cached_config(fake)
+    config["models"]["steady"] = {"deployments": [{"provider": "beta", "model": "model-b"}]}
+    return config
+
+
+async def _asked(router: RouterHandle, model: str) -> pb.ChatResponse:
+    answer: pb.ChatResponse = await router.stub.Chat(chat(model=model))
+    return answer
+
+
+async def test_a_model_routed_elsewhere_by_a_reload_is_asked_afresh(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = _config(fake)
+    router = await start_router(config)
+    for model in ("chain", "steady"):
+        assert (await _asked(router, model)).route.cache == MISS
+    rerouted = copy.deepcopy(config)
+    rerouted["models"]["chain"]["deployments"].reverse()  # beta first now
+    await router.server.reload(SwitchboardConfig.model_validate(rerouted))
+
+    fresh = await _asked(router, "chain")
+    assert fresh.route.cache == MISS and fresh.route.deployment == "beta/model-b"
+    assert (await _asked(router, "steady")).route.cache == HIT  # its route is as it was
+    assert upstream_calls(fake) == 3
+
+
+async def test_a_reload_that_leaves_a_route_alone_keeps_its_answers(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Another strategy, a key added, a provider's limits: the same deployments answer."""
+    config = _config(fake)
+    router = await start_router(config)
+    assert (await _asked(router, "chain")).route.cache == MISS
+    changed = copy.deepcopy(config)
+    changed["models"]["chain"]["strategy"] = "weighted"
+    changed["providers"]["alpha"]["keys"].append("sk-alpha-3")
+    changed["providers"]["alpha"]["queue_timeout_s"] = 1
+    await router.server.reload(SwitchboardConfig.model_validate(changed))
+
+    kept = await _asked(router, "chain")
+    assert kept.route.cache == HIT and kept.route.deployment == "alpha/model-a"
+    assert upstream_calls(fake) == 1

@@ -1,0 +1,44 @@
+"""A conversation refused because its only provider (`provider-ban`) already serves its
+`max_sessions` conversations is told so, and when to come back: not that no key is available
+(the keys are fine), without a hint (memory and Redis)."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter, base_config
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
+from tests.router_service.server.test_routing import ask
+
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
+
+pytestmark = pytest.mark.timeout(20)
+
+
+async def test_a_conversation_refused_by_max_sessions_is_told_why_and_when(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
+) -> None:
+    config = base_config(fake.base_url, state=state_section)
+    config["providers"]["alpha"]["thread_protection"] = "provider-ban"  # max_sessions: 1
+    config["models"]["alpha-only"] = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
+    router = await start_router(config)
+    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
+    first = ask(model="alpha-only", session="s1")
+    stream = router.stub.ChatStream(
+        pb.ChatStreamRequest(params=first.params, routing=first.routing)
+    )
+    async for event in stream:
+        if event.HasField("chunk"):
+            break  # s1 holds alpha's one place
+
+    with pytest.raises(grpc.aio.AioRpcError) as busy:
+        await router.stub.Chat(ask(model="alpha-only", session="s2"))
+    stream.cancel()
+    assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_sessions" in (busy.value.details() or "")
+    assert "No key" not in (busy.value.details() or "")
+    assert details_from_rpc_error(busy.value).retry_after_s == pytest.approx(1.0)
