@@ -7,5 +7,6 @@ from hypothesis import HealthCheck, settings
 
 def test_property_tests_have_no_wall_clock_limits() -> None:
     """An example slow on a loaded machine is no failure: no deadline, no too-slow check."""
-    assert settings.default.deadline is None
-    assert HealthCheck.too_slow in settings.default.suppress_health_check
+    loaded = settings()  # what a test's `@settings` starts from
+    assert loaded.deadline is None
+    assert HealthCheck.too_slow in loaded.suppress_health_check
