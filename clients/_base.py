@@ -153,11 +153,16 @@ def checked_target(target: str) -> str:
     """`target`, unless one of its addresses ends in a port past 65535: grpc takes it modulo
     65536 (`127.0.0.1:70000` calls port 4464), so a typo would reach whatever listens there;
     or is an IPv6 address out of brackets (`_unbracketed`) or in one left open; or when it is
-    empty."""
+    empty, or names a user or password."""
     if not target:
         raise ValueError("a router target is required (host:port)")
     if target.startswith(("unix:", "unix-abstract:", "vsock:")):
         return target
+    if "@" in target:  # refused before any error quotes it: a password may be there
+        raise ValueError(
+            "a router target has no user or password (`user:password@host`): the key goes "
+            "in the `authorization` metadata, not in the address"
+        )
     for address in _addresses(target):
         if address.startswith("[") and "]" not in address:  # else a resolver error at the call
             raise ValueError(

@@ -49,7 +49,9 @@ _STATES = {
     admin_pb.KEY_STATE_COOLING: "cooling",
     admin_pb.KEY_STATE_DISABLED: "disabled",
 }
-_ADMIN_TIMEOUT_S = 5.0
+# Past the client's retries of a read no router took (~5 s: clients/_base.py RETRY_POLICY), so a
+# router down is said to be (503 `unavailable`), not a slow one's 504 "Deadline Exceeded".
+_ADMIN_TIMEOUT_S = 10.0
 _NO_STORE = {"cache-control": "no-store"}
 # The page keeps the admin token in the tab: no framing (clickjacking), no script or style but our
 # own files (an injected string cannot run), no request but to this edge, no sniffing of assets.

@@ -45,6 +45,8 @@ _FORWARDED_HEADERS = {
     "x-session-id": MAX_SESSION_ID_BYTES,
     "x-request-id": 1024,
 }
+# The peer address's: a host name is at most 253 bytes, an IPv6 address 45.
+_PEER_ADDRESS_BYTES = 256
 
 
 # The request headers the edge reads, picked in one pass over the ASGI header list and kept in the
@@ -131,7 +133,10 @@ def forwarded_metadata(request: HTTPConnection) -> Metadata:
         if value:
             pairs.append((name, _checked(name, value, limit)))
     if request.client is not None and request.client.host:
-        pairs.append(("x-forwarded-for", request.client.host))
+        # What a trusted proxy's X-Forwarded-For named (uvicorn's reading): the caller's own
+        # words when it called from a trusted address, which gRPC refuses unless printable ASCII.
+        peer = _checked("x-forwarded-for", request.client.host, _PEER_ADDRESS_BYTES)
+        pairs.append(("x-forwarded-for", peer))
     return tuple(pairs)
 
 

@@ -126,21 +126,22 @@ class HttpServerTelemetry:
         path = scope["path"]
         shown = _span_method(method)
         name = f"{shown} {path}" if path in HOT_PATHS else shown  # the route is set at the end
-        span = self._tracer.start_span(name, context=parent, kind=SpanKind.SERVER)
-        if span.is_recording():
-            # The method, scheme and protocol version come at the end, with the metrics' labels.
-            client = scope.get("client")
-            span.set_attributes(
-                {
-                    "url.path": shown_path(path),  # not an attacker-sized id whole
-                    **({"client.address": client[0]} if client else {}),
-                    **(
-                        {"http.request.method_original": scope["method"]}
-                        if method == _OTHER
-                        else {}
-                    ),
-                }
-            )
+        client = scope.get("client")
+        # Given at the start, where a sampler sees them (OpenTelemetry's HTTP conventions call
+        # these sampling-relevant); the end adds only what the answer decided (`_ENDED`).
+        attributes: dict[str, str] = {
+            "http.request.method": method,
+            "url.path": shown_path(path),  # not an attacker-sized id whole
+            "url.scheme": scope.get("scheme", "http"),
+            "network.protocol.version": scope.get("http_version", "1.1"),
+        }
+        if client:
+            attributes["client.address"] = client[0]
+        if method == _OTHER:
+            attributes["http.request.method_original"] = scope["method"]
+        span = self._tracer.start_span(
+            name, context=parent, kind=SpanKind.SERVER, attributes=attributes
+        )
         return span, context.attach(trace.set_span_in_context(span, parent))
 
 
@@ -175,12 +176,15 @@ def _attributes(scope: Scope, method: str, status: int, error: str | None) -> di
     return attributes
 
 
+_ENDED = ("http.route", "http.response.status_code", "error.type")
+
+
 def _end(span: Span, attributes: dict[str, str | int]) -> None:
     if span.is_recording():
         route = attributes.get("http.route")
         if route is not None:
             span.update_name(f"{_span_method(str(attributes['http.request.method']))} {route}")
-        span.set_attributes(attributes)
+        span.set_attributes({key: attributes[key] for key in _ENDED if key in attributes})
         if "error.type" in attributes:
             span.set_status(Status(StatusCode.ERROR, str(attributes["error.type"])))
     span.end()

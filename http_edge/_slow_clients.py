@@ -28,7 +28,7 @@ from functools import partial
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from ._errors import EdgeError, error_body
 from ._json import dumps
@@ -113,9 +113,18 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             self.scope[CONNECTION] = self  # type: ignore[literal-required]  # a server's own key
 
     def send_400_response(self, msg: str) -> None:
+        """A request HTTP itself cannot read (a malformed chunk size, two Content-Lengths, a
+        control character in a header): uvicorn's 400, in OpenAI's error JSON, not plain text."""
         if self._held is not None:  # a response's held head leaves before the 400
             self._held.flush()
-        super().send_400_response(msg)
+        body = dumps(error_body(msg, "invalid_request_error", "invalid_http_request"))
+        head = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            head.extend([name, b": ", value, b"\r\n"])
+        head.append(b"content-type: application/json\r\n")
+        head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+        self.transport.write(b"".join([*head, body]))
+        self.transport.close()
 
     def on_message_complete(self) -> None:
         # The scope is the running (or about to run) request's: the app sees the flag.

@@ -20,6 +20,7 @@ import grpc
 from aiohttp import web
 
 from clients.switchboard.v1 import router_service_pb2_grpc as rs_grpc
+from router_service.clock import ManualClock
 from router_service.telemetry.testing import TelemetryCapture
 
 T = TypeVar("T")
@@ -52,6 +53,20 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"{what} did not hold within {within}s")
         await asyncio.sleep(POLL_INTERVAL_S)
+
+
+async def advance_until_done(
+    clock: ManualClock, step: float, running: asyncio.Future[Any], *, what: str
+) -> None:
+    """Advance `clock` by `step` until `running` is done: for a window on the router's clock
+    that may begin after the test saw its cause (a stream guard's stall window starts at the
+    last chunk it relayed, which may reach it after the upstream went quiet)."""
+
+    async def done() -> bool:
+        clock.advance(step)
+        return running.done()
+
+    await eventually(done, what=what)
 
 
 @contextlib.asynccontextmanager

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from google.protobuf.message import Message
 
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service.config._secrets import SECRET_HEADER
 from router_service.sessions import client_scoped
 
 if TYPE_CHECKING:
@@ -26,6 +27,12 @@ __all__ = ["Kind", "cache_key", "document_name", "quota_name", "route_digest"]
 Kind = Literal["chat", "stream", "embed"]
 # Changes when what is kept, or how the key is made, changes: old entries are then never read.
 _FORMAT = b"switchboard-cache-1"
+# A provider's settings that leave what its upstream is sent, and so its answers, alike.
+_NOT_SENT = {
+    *("keys", "timeouts", "thread_protection", "max_sessions", "queue_timeout_s", "price"),
+    *("authority_host", "entra_scope", "identity_endpoint", "identity_header"),
+    *("identity_protocol", "arc_key_directory", "headers"),  # headers: but credentials
+}
 _IGNORED = {"chat": ("user", "metadata"), "stream": ("user", "metadata"), "embed": ("user",)}
 
 
@@ -53,16 +60,21 @@ def cache_key(
 
 
 def route_digest(members: Iterable[Deployment]) -> str:
-    """Where a model name's calls are answered, in order: each deployment's upstream (its
-    wire format and endpoint), model and API, not its provider's name nor its keys, limits or
-    prices. Part of its answers' keys (`ResponseCache.generation`): a reload that sends the
-    name elsewhere is never answered with what the old route said; made once per config."""
+    """Where a model name's calls are answered, in order, and what they are sent: each
+    deployment's upstream (wire format, endpoint), model and API, and its provider's settings
+    that change the request (`default_max_tokens`, headers but credentials, the fields and
+    tools it passes on) and its reasoning knob; not its provider's name nor its keys, limits,
+    timeouts or prices. Part of its answers' keys (`ResponseCache.generation`): a reload that
+    sends the name elsewhere, or sends it otherwise, is never answered with what the old route
+    said; made once per config."""
     digest = hashlib.sha256()
     for member in members:
         c = member.adapter.config
-        upstream = (c.kind, c.base_url, c.api_version, c.account_id, c.project, c.location)
-        where = (*upstream, c.region, c.publisher, member.upstream_model, member.base_model)
-        digest.update(f"{(*where, member.api)!r}\x00".encode())
+        sent = c.model_dump(mode="json", exclude=_NOT_SENT)
+        headers = {name: v for name, v in c.headers.items() if not SECRET_HEADER.search(name)}
+        where = (sorted(sent.items()), sorted(headers.items()), c.vertex_express)
+        what = (member.upstream_model, member.base_model, member.api, member.reasoning)
+        digest.update(f"{(*where, *what)!r}\x00".encode())
     return digest.hexdigest()[:16]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationInfo
 
@@ -62,6 +63,23 @@ FilePath = Annotated[str, AfterValidator(_beside_config)]
 """A file named in the config: a relative path is relative to the config file's directory."""
 
 
+def _http_url(value: str, info: ValidationInfo) -> str:
+    # The errors never repeat the URL: `https://user:password@host` carries a secret.
+    field = info.field_name
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{field} must start with http:// or https://")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError: not a number, or past 65535
+    except ValueError:
+        port = -1
+    if port is not None and not 0 < port <= 65535:
+        raise ValueError(f"{field}: its port is not a number from 1 to 65535")
+    if not parts.hostname:
+        raise ValueError(f"{field}: its host is missing")
+    return value.rstrip("/")
+
+
 def as_written(value: object) -> object:
     """A bare YAML date (2024-10-21), or a mapping's, as the text written; a date with a time
     stays a datetime (its text would not be the one written: refused as no string)."""
@@ -70,3 +88,8 @@ def as_written(value: object) -> object:
     if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
         return value.isoformat()
     return value
+
+
+HttpURL = Annotated[str, AfterValidator(_http_url)]
+"""An http(s) URL a request can be sent to (a port that is a number, a host), without its
+trailing `/`."""

@@ -17,7 +17,7 @@ from pydantic import (
 
 from clients.codec._responses_hosted import is_hosted_tool
 from router_service.config._aws import bedrock_key_problem, region_of
-from router_service.config._base import Location, Misplaced, Secret, _Strict, as_written
+from router_service.config._base import HttpURL, Location, Misplaced, Secret, _Strict, as_written
 from router_service.config._entra import (
     COGNITIVE_SERVICES_SCOPE,
     DEFAULT_AUTHORITY_HOST,
@@ -29,6 +29,7 @@ from router_service.config._key_files import KEY_FILE_KINDS, key_beside_config
 from router_service.config._managed_identity import ARC_KEY_DIRECTORY, IdentityProtocol
 from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
+from router_service.config._sendable import unsendable
 from router_service.config._vertex_check import vertex_endpoint, vertex_problems
 
 # Other servers' fields on a caller's messages that an OpenAI-format server may take or refuse
@@ -72,7 +73,7 @@ class ProviderConfig(_Strict):
     kind: Literal[
         "openai", "gemini", "anthropic", "cohere", "cloudflare", "azure", "vertex", "bedrock"
     ] = Field(default="openai", description="Adapter: the wire format the provider speaks.")
-    base_url: str = Field(
+    base_url: HttpURL = Field(
         description="API base, e.g. https://api.openai.com/v1 (see README, Providers, per kind)"
     )
     api_version: str | None = Field(
@@ -140,7 +141,7 @@ class ProviderConfig(_Strict):
         description="vertex: whose models the provider's deployments are: Gemini "
         "(generateContent) or Claude (rawPredict, Anthropic's Messages bodies).",
     )
-    authority_host: str = Field(
+    authority_host: HttpURL = Field(
         default=DEFAULT_AUTHORITY_HOST,
         description="azure with Entra ID service principal or workload identity keys: where "
         "their tokens are issued, `{authority_host}/{tenant_id}/oauth2/v2.0/token` (a sovereign "
@@ -153,7 +154,7 @@ class ProviderConfig(_Strict):
         "(a sovereign cloud's: https://cognitiveservices.azure.us/.default…); a managed "
         "identity's resource is the scope without `/.default`.",
     )
-    identity_endpoint: str = Field(
+    identity_endpoint: HttpURL = Field(
         default=IMDS_ENDPOINT,
         description="azure with managed-identity keys: where their tokens come from: the "
         "Instance Metadata Service (VMs, AKS nodes), or on App Service, Container Apps and "
@@ -292,15 +293,11 @@ class ProviderConfig(_Strict):
         # request's header block, every call's.
         return {name: text.strip() for name, text in value.items()}
 
-    @field_validator("base_url", "authority_host", "identity_endpoint")
-    @classmethod
-    def _base_url(cls, value: str, info: ValidationInfo) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"{info.field_name} must start with http:// or https://")
-        return value.rstrip("/")
-
     @model_validator(mode="after")
     def _kind_fields(self) -> ProviderConfig:
+        sent = [key.key.get_secret_value() for key in self.keys]
+        if problems := unsendable(self.kind, sent, self.headers):
+            raise Misplaced(problems)
         if self.kind == "cloudflare" and not self.account_id:
             raise Misplaced([(("account_id",), "a cloudflare provider needs account_id")])
         if self.custom_tools is not None and self.kind not in _OPENAI_FORMAT_KINDS:

@@ -291,16 +291,16 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         timeout = ctx.attempt_timeout(timeouts.total_s)
         call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
         opening: list[chat_pb2.ChatCompletionChunk] = []
-        began, loop = self._clock.monotonic(), asyncio.get_running_loop()
-        latest = loop.time() + timeout  # a server's pings may go on while its model is stuck
+        clock, began = self._clock, self._clock.monotonic()
+        latest = began + timeout  # a server's pings may go on while its model is stuck
         try:
-            async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)) as timer:
+            async with clock.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)) as timer:
                 chunks = await stack.enter_async_context(deployment.adapter.stream_chat(call))
                 if custom:
                     chunks = RestoredChunks(chunks, custom)
                 async for chunk in chunks:
                     if chunk is UPSTREAM_ALIVE:  # at work: the window again, to total_s at most
-                        timer.reschedule(min(loop.time() + timeouts.first_chunk_s, latest))
+                        timer.reschedule(min(clock.monotonic() + timeouts.first_chunk_s, latest))
                         continue
                     opening.append(chunk)
                     if is_meaningful(chunk) or len(opening) >= _MAX_OPENING_CHUNKS:
@@ -309,8 +309,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                     raise UpstreamFailure(Outcome.UPSTREAM_ERROR, NO_CONTENT)
             if params.extra_json and hides_reasoning(params):  # reasoning alone: no start
                 beat = began + ctx.attempt_timeout(self._streams.heartbeat_s)
-                chunks = await hidden_opening(chunks, opening, stack, self._clock, timeouts, beat)
-            return _OpenStream(chunks, opening, self._clock.monotonic(), lease, began)
+                chunks = await hidden_opening(chunks, opening, stack, clock, timeouts, beat)
+            return _OpenStream(chunks, opening, clock.monotonic(), lease, began)
         except TimeoutError as exc:
             raise timed_out(ctx, f"no first chunk within {timeouts.first_chunk_s:g}s") from exc
         except UpstreamFailure as failure:

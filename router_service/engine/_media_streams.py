@@ -126,7 +126,7 @@ class MediaStreams(StreamEnds):
             ctx.attempt_timeout(timeouts.total_s),
         )
         try:
-            async with asyncio.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)):
+            async with self._clock.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)):
                 pieces = await stack.enter_async_context(deployment.adapter.stream_media(call))
                 async for piece in pieces:
                     return _OpenMedia(pieces, piece, self._clock.monotonic(), lease, began)

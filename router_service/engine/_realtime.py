@@ -13,7 +13,6 @@ preview endpoint): `wss://<resource>/openai/realtime?api-version=...&deployment=
 
 from __future__ import annotations
 
-import asyncio
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -138,7 +137,7 @@ class RealtimeSessions(StreamEnds):
         # A session of its own: it lives as long as the socket, which outlives config reloads.
         session = await stack.enter_async_context(aiohttp.ClientSession())
         try:
-            async with asyncio.timeout(ctx.attempt_timeout(first_s)):
+            async with self._clock.timeout(ctx.attempt_timeout(first_s)):
                 # Pinged while quiet: a dead upstream (half-open TCP) ends the session, which
                 # would hold its slots forever otherwise.
                 connecting = session.ws_connect(

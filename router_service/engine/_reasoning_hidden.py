@@ -166,7 +166,10 @@ async def hidden_opening(
         pending = asyncio.ensure_future(_next(chunks))
         timer = asyncio.ensure_future(clock.wait(until - clock.monotonic()))
         try:
-            done, _ = await asyncio.wait({pending, timer}, timeout=stall_s, return_when=_FIRST)
+            async with clock.timeout(stall_s):  # the silence timed on the router's clock
+                done, _ = await asyncio.wait({pending, timer}, return_when=_FIRST)
+        except TimeoutError:
+            done = set()
         except BaseException:  # the caller left: no read left running
             await _stop(pending)
             raise

@@ -13,18 +13,23 @@ from dataclasses import dataclass
 
 from router_service.clock import Clock
 from router_service.engine._attempts import AttemptRunner
+from router_service.engine._met import no_key_free
 from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner, nothing_planned
 from router_service.engine._route_records import TAKEN, RouteRecord, record_name, record_ttl
 from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
-from router_service.keys import KeyLease
+from router_service.keys import KeyLease, Refusal, Unavailable
 from router_service.outcomes import Outcome, reaction_for
 from router_service.sessions import ActiveMark
+from router_service.state import MemoryStateStore
 
 log = logging.getLogger("switchboard.router")
 
 # Outstanding leases one process holds at most: a caller that never reports cannot grow this.
 MAX_OUTSTANDING = 10_000
+# Records of outstanding routes read in one store call when looking for those reported on
+# another replica (a bounded MGET); a pick that finds the table full reads the oldest so many.
+_READ_AT_ONCE = 500
 
 
 @dataclass(slots=True)
@@ -47,6 +52,8 @@ class RouteLeases:
         self._outstanding: dict[str, RouteLease] = {}
         self._task: asyncio.Task[None] | None = None
         self._handed_over = False  # another RouteLeases owns `_outstanding` (adopt)
+        # One process's store: no other replica can take a report, so no route keeps a record.
+        self._records = not isinstance(runner.store, MemoryStateStore)
 
     def __len__(self) -> int:
         return len(self._outstanding)
@@ -54,17 +61,21 @@ class RouteLeases:
     async def pick(
         self, ctx: RequestContext, *, tokens: int, exclude: frozenset[str]
     ) -> RouteLease:
-        await self.sweep()
+        await self._sweep_expired()
+        if len(self._outstanding) >= MAX_OUTSTANDING:
+            await self._forget_reported(most=_READ_AT_ONCE)  # room taken by reported ones
         if len(self._outstanding) >= MAX_OUTSTANDING:
             raise NoCapacityError("Too many unreported PickRoute leases.", retry_after_s=1.0)
         plan = await self._planner.plan(ctx)
         if not plan.candidates:
             raise nothing_planned(ctx, plan)
+        refusals: list[Unavailable] = []
         for deployment in plan.candidates:
             if deployment.name in exclude:
                 continue
             lease = await deployment.pool.lease(deployment.upstream_model, tokens=tokens)
             if not isinstance(lease, KeyLease):
+                refusals.append(lease)
                 continue
             # Given back on every way out before the route is outstanding: a refused mark, and
             # a caller gone during the mark's round trip (the key's slot was held until its TTL).
@@ -74,6 +85,7 @@ class RouteLeases:
                     ctx.session_id, deployment.provider, deployment.session_limit
                 )
                 if mark is None:
+                    refusals.append(Unavailable(Refusal.BUSY))
                     continue
                 taking.push_async_callback(self._runner.sessions.leave, mark)
                 lease_id = "rl_" + secrets.token_urlsafe(18)
@@ -83,6 +95,8 @@ class RouteLeases:
             route = RouteLease(lease_id, deployment, lease, ctx, stack, expires_at, record)
             self._outstanding[lease_id] = route
             return route
+        if refusals and all(r.reason is Refusal.BUSY for r in refusals):
+            raise no_key_free(refusals)  # as a proxied call's: why, and when to come back
         raise NoCapacityError("No deployment of that model can be leased now.")
 
     async def _keep(
@@ -95,6 +109,8 @@ class RouteLeases:
         expires_at: float,
     ) -> bytes:
         """The route's record in the store, for a report that reaches another replica."""
+        if not self._records:
+            return b""
         shared = None if self._runner.sessions.leaves_locally(mark) else mark
         record = RouteRecord(
             deployment.name,
@@ -169,6 +185,8 @@ class RouteLeases:
         for room, out of reach) is no sign of another's report: the route is this one's."""
         store, name = self._runner.store, record_name(route.lease_id)
         record, ttl_s = route.record, record_ttl(self._ttl_s)
+        if not record:  # none kept: nobody else could take it
+            return False
         try:
             if await store.replace_document(name, TAKEN, ttl_s, size=len(record), head=record):
                 return False
@@ -181,23 +199,26 @@ class RouteLeases:
         record replaced by TAKEN while still the record: of two reports, one). What it holds
         in the store (the key's slot, the session's shared mark) is given back from here; the
         picking replica forgets it at its next sweep."""
+        if not self._records:
+            return None
         store, name = self._runner.store, record_name(lease_id)
         data = (await store.get_documents([name]))[0] or b""
         record = RouteRecord.decode(data) if data else None  # TAKEN: none
         if record is None:
             return None
+        deployment = self._planner.deployments.get(record.deployment)
+        key = deployment.pool.find(record.key) if deployment is not None else None
+        if deployment is None or key is None:
+            return None  # not in this config (a rollout): left to the replica that picked it
         ttl_s = record_ttl(self._ttl_s)
         if not await store.replace_document(name, TAKEN, ttl_s, size=len(data), head=data):
             return None
-        deployment = self._planner.deployments.get(record.deployment)
-        key = deployment.pool.find(record.key) if deployment is not None else None
         stack = AsyncExitStack()
-        if deployment is not None and key is not None:
-            stack.push_async_callback(store.release, deployment.pool.slot_name(key), record.slot)
+        stack.push_async_callback(store.release, deployment.pool.slot_name(key), record.slot)
         if record.mark is not None:
             stack.push_async_callback(self._runner.sessions.leave, record.mark)
-        if deployment is None or key is None or record.expires_at <= self._clock.now():
-            await stack.aclose()  # not in this replica's config, or expired: not reported
+        if record.expires_at <= self._clock.now():
+            await stack.aclose()  # expired: not reported
             return None
         lease = KeyLease(
             deployment.pool,
@@ -213,7 +234,31 @@ class RouteLeases:
         return RouteLease(lease_id, deployment, lease, ctx, stack, record.expires_at)
 
     async def sweep(self) -> int:
-        """Give back every expired lease; they count as an unknown outcome (no statistic)."""
+        """Give back every expired lease, which counts as an unknown outcome (no statistic),
+        and forget those another replica took the report of. How many expired unreported."""
+        swept = await self._sweep_expired()
+        await self._forget_reported()
+        return swept
+
+    async def _forget_reported(self, most: int | None = None) -> None:
+        """Forget this replica's routes whose report another replica took (which gave back
+        what they held in the store): not at their TTL, meanwhile counted among this one's
+        MAX_OUTSTANDING and its key's calls here. `most`: the oldest so many only."""
+        routes = [r for r in self._outstanding.values() if r.record][:most]
+        for start in range(0, len(routes), _READ_AT_ONCE):
+            batch = routes[start : start + _READ_AT_ONCE]
+            names = [record_name(r.lease_id) for r in batch]
+            try:
+                found = await self._runner.store.get_documents(names)
+            except StoreUnavailableError:
+                return
+            for route, data in zip(batch, found, strict=True):
+                # Its own report or sweep may have taken it meanwhile (they pop it first).
+                if data == TAKEN and self._outstanding.pop(route.lease_id, None) is route:
+                    await route.stack.aclose()
+
+    async def _sweep_expired(self) -> int:
+        """Give back every expired lease (a pick's sweep: the store is asked of those only)."""
         now = self._clock.now()
         expired = [r for r in self._outstanding.values() if r.expires_at <= now]
         swept = 0
@@ -234,7 +279,7 @@ class RouteLeases:
         return swept
 
     def start(self) -> None:
-        """Sweep expired leases in the background (also done on every pick)."""
+        """Sweep in the background (expired leases are also swept on every pick)."""
         if self._task is None:
             self._task = asyncio.create_task(self._sweep_forever(), name="switchboard-leases")
 

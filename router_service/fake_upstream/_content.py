@@ -52,6 +52,11 @@ def _listed(content: Any) -> list[Any]:
     return content if isinstance(content, list) else []
 
 
+def _object(value: Any) -> JsonObject:
+    """`value` when it is an object, else an empty one (what a caller sent is anything)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _objects(value: Any) -> list[JsonObject]:
     return [item for item in _listed(value) if isinstance(item, dict)]
 
@@ -80,11 +85,11 @@ def openai_problem(body: JsonObject) -> str | None:
                     f"Invalid value: {kind!r}. Supported values are: {sorted(_OPENAI_PARTS)} ({at})"
                 )
             if kind == "input_audio":
-                audio = part.get("input_audio") or {}
+                audio = _object(part.get("input_audio"))
                 if audio.get("format") not in _OPENAI_AUDIO or not audio.get("data"):
                     return f"Invalid input_audio: format must be 'wav' or 'mp3' ({at})"
             if kind == "file":
-                file = part.get("file") or {}
+                file = _object(part.get("file"))
                 if not file.get("file_data") and not file.get("file_id"):
                     return f"Missing required parameter: '{at}.file.file_data' or 'file_id'"
     return None
@@ -92,7 +97,7 @@ def openai_problem(body: JsonObject) -> str | None:
 
 def _anthropic_source(block: JsonObject) -> str | None:
     """What is wrong with an image or document block's source, or None."""
-    source = block.get("source") or {}
+    source = _object(block.get("source"))
     kind = source.get("type")
     if kind == "url":
         return None if source.get("url") else "url: Field required"

@@ -145,7 +145,7 @@ async def _speech(call: Call) -> web.StreamResponse:
     fmt = body.get("response_format", "mp3")
     if not isinstance(text, str) or not text or not isinstance(voice, str) or not voice:
         return await send_error(call, 400, "'input' and 'voice' are required", "bad_request")
-    if fmt not in _AUDIO:
+    if not isinstance(fmt, str) or fmt not in _AUDIO:  # a list or an object: no key of it
         return await send_error(call, 400, f"'{fmt}' is not a supported format", "bad_request")
     kind, audio = speech_bytes(text, fmt)
     return await stream_speech(call, text, kind, audio)  # as it is made, as OpenAI's

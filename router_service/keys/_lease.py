@@ -125,9 +125,13 @@ class KeyLease:
             await self._pool._add_tokens(self, 0, requests=-calls)
 
     async def report(self, outcome: Outcome, retry_after_s: float | None = None) -> None:
-        """Its attempt's outcome, to the pool it was leased from (`KeyPool.report`): a call
-        that waited across a reload holds a lease of the reloaded pool."""
-        await self._pool.report(self.key, self.model, outcome, retry_after_s)
+        """Its attempt's outcome, to the pool that leases its key now (`KeyPool.report`): a
+        call under way across a reload reports to the reloaded pool (`KeyPool.hand_over`),
+        under whose names (a renamed provider's) the key's cooldowns and disables are read."""
+        pool = self._pool
+        while pool.heir is not None and self.key.fingerprint in pool.heir.health:
+            pool = pool.heir
+        await pool.report(self.key, self.model, outcome, retry_after_s)
 
     async def renew(self) -> bool:
         """Keep the slot past its TTL (a realtime session, which outlives it); False when it is

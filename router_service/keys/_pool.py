@@ -70,15 +70,15 @@ class KeyPool(PoolNames):
         self.models_seen: dict[str, None] = {}  # whose cooldowns of its keys it keeps
         # (model, key fingerprint) -> the lone key's `_health_names` (`_lease_only`).
         self._lone_names: dict[tuple[str, str], list[str]] = {}
-        self._heir: KeyPool | None = None  # a reload's pool of these keys (`hand_over`)
+        self.heir: KeyPool | None = None  # a reload's pool of these keys (`hand_over`)
 
     # -- leasing -------------------------------------------------------------------------------
     async def lease(
         self, model: str, exclude: Collection[str] = (), *, tokens: int = 0
     ) -> KeyLease | Unavailable:
         """Lease a usable key for `model` now, or say why none can be had."""
-        if self._heir is not None:  # reloaded: its keys and limits are the heir's now
-            return await self._heir.lease(model, exclude, tokens=tokens)
+        if self.heir is not None:  # reloaded: its keys and limits are the heir's now
+            return await self.heir.lease(model, exclude, tokens=tokens)
         candidates = [k for k in self.keys if k.fingerprint not in exclude]
         if not candidates:
             return Unavailable(Refusal.EXHAUSTED)
@@ -203,7 +203,7 @@ class KeyPool(PoolNames):
         queue with the heir's callers, in turn, and leases from the heir, under its limits."""
         heir.queues = self.queues
         self.queues.served(heir.models_seen)
-        self._heir = heir
+        self.heir = heir
 
     @property
     def waiting(self) -> int:

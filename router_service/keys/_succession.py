@@ -46,18 +46,22 @@ def _heirs(new: SwitchboardConfig, old: SwitchboardConfig) -> dict[str, str]:
     a new name alike to an old name gone, with a key of its (new name -> old name)."""
     if old.key_health != new.key_health:  # a `probe_max_s` lowered applies to every key
         return {}
+    heirs = {
+        name: name
+        for name, provider in new.providers.items()
+        if name in old.providers and _alike(old.providers[name], provider)
+    }
+    arrived = [name for name in new.providers if name not in old.providers]
     gone = [name for name in old.providers if name not in new.providers]
-    heirs: dict[str, str] = {}
-    for name, provider in new.providers.items():
-        before = old.providers.get(name)
-        if before is not None:
-            if _alike(before, provider):
-                heirs[name] = name
-            continue
-        was = next((w for w in gone if _renamed(old.providers[w], provider)), None)
-        if was is not None:
-            gone.remove(was)
+    # Most keys in common first (a stable sort: then as configured): two providers alike
+    # may share a key, and the one renamed is the one whose keys the new name has.
+    pairs = [(_common(old.providers[w], new.providers[n]), n, w) for n in arrived for w in gone]
+    taken: set[str] = set()
+    for common, name, was in sorted(pairs, key=lambda pair: -pair[0]):
+        alike = _alike(old.providers[was], new.providers[name])
+        if common and alike and name not in heirs and was not in taken:
             heirs[name] = was
+            taken.add(was)
     return heirs
 
 
@@ -67,10 +71,10 @@ def _alike(before: ProviderConfig, after: ProviderConfig) -> bool:
     return before.model_copy(update={"keys": []}) == after.model_copy(update={"keys": []})
 
 
-def _renamed(before: ProviderConfig, after: ProviderConfig) -> bool:
+def _common(before: ProviderConfig, after: ProviderConfig) -> int:
+    """How many key secrets the two have in common."""
     secrets = {key.key.get_secret_value() for key in before.keys}
-    shared = any(key.key.get_secret_value() in secrets for key in after.keys)
-    return shared and _alike(before, after)
+    return len(secrets & {key.key.get_secret_value() for key in after.keys})
 
 
 async def carry_renamed(pool: KeyPool, old: KeyPool, moved: Sequence[tuple[str, str]] = ()) -> None:
@@ -86,17 +90,22 @@ async def carry_renamed(pool: KeyPool, old: KeyPool, moved: Sequence[tuple[str, 
         pairs += [(old.limited_name(key), pool.limited_name(key))]
         pairs += [(old.waited_name(key), pool.waited_name(key))]
         pairs += [(old.cool_name(key, model), pool.cool_name(key, model)) for model in models]
-    values = [(old.why_name(k), pool.why_name(k), old.off_name(k)) for k in kept]
-    values += [(old.note_name(k), pool.note_name(k), old.off_name(k)) for k in kept]
-    store = pool.store
+    values = [(old.why_name(k), pool.why_name(k), k) for k in kept]
+    values += [(old.note_name(k), pool.note_name(k), k) for k in kept]
+    store, offs = pool.store, [pool.off_name(k) for k in kept]
     found = await store.read(
-        deadlines=[was for was, _ in pairs], values=[was for was, _, _ in values]
+        deadlines=[was for was, _ in pairs] + offs, values=[was for was, _, _ in values]
     )
-    until = dict(zip([was for was, _ in pairs], found.deadlines, strict=True))
-    for (_, name), deadline in zip(pairs, found.deadlines, strict=True):
+    carried, theirs = found.deadlines[: len(pairs)], found.deadlines[len(pairs) :]
+    until = dict(zip([was for was, _ in pairs], carried, strict=True))
+    theirs_by = dict(zip(offs, theirs, strict=True))
+    for (_, name), deadline in zip(pairs, carried, strict=True):
         if deadline:
             await store.extend_deadline(name, deadline)
     now = pool.clock.now()
-    for (_, name, off), value in zip(values, found.values, strict=True):
-        if value is not None and until[off] > now:  # as long as the disable it tells of
-            await store.set_value(name, value, until[off] - now)
+    for (_, name, key), value in zip(values, found.values, strict=True):
+        off = until[old.off_name(key)]
+        # As long as the disable it tells of; a later one under the new name (an operator's,
+        # another replica's since) keeps its own why: a manual one is probed by nobody.
+        if value is not None and off > now and off >= theirs_by[pool.off_name(key)]:
+            await store.set_value(name, value, off - now)

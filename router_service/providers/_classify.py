@@ -6,6 +6,7 @@ words providers actually use, whether they arrive as a real HTTP error or wrappe
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import math
 import re
@@ -261,6 +262,8 @@ def _error_text(error: Mapping[str, Any] | None) -> tuple[str, str]:
     return " ".join(parts).lower(), str(error.get("message", "")).lower()
 
 
+# asctime's "Sun Nov  6 08:49:37 1994": the one HTTP date form without a comma.
+_ASCTIME = re.compile(r"[a-z]{3} [a-z]{3} +\d{1,2} \d\d:\d\d:\d\d \d{4}", re.IGNORECASE)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -336,11 +339,16 @@ def _number(text: str) -> float | None:
 
 
 def _http_date(text: str) -> float | None:
-    """An HTTP date as a Unix time; None when it is not one."""
-    if "," not in text:
+    """An HTTP date (IMF-fixdate, RFC 850 or asctime, RFC 9110 §5.6.7) as a Unix time; None when
+    it is not one. Every form is GMT: one that names no zone (asctime's, a `-0000`) is not the
+    host's local time, which five hours west of GMT made a 10 s wait five hours."""
+    if "," not in text and _ASCTIME.fullmatch(text.strip()) is None:
         return None
     try:
-        return email.utils.parsedate_to_datetime(text).timestamp()
+        parsed = email.utils.parsedate_to_datetime(text)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=datetime.UTC)
+        return parsed.timestamp()
     except (TypeError, ValueError, OverflowError):
         return None
 

@@ -143,12 +143,13 @@ async def within_window(job: BatchJob, work: Awaitable[None]) -> bool:
     ending = asyncio.ensure_future(window_end(job))
     try:
         await asyncio.wait((running, ending), return_when=asyncio.FIRST_COMPLETED)
+        expired = not running.done()
+        error = await _stopped(running, ending)
     except BaseException:  # the batch is cancelled or stopped: its lines stop before it ends
         if (error := await _stopped(running, ending)) is not None:
             log.error("batch %s: its lines failed as they stopped", job.batch.id, exc_info=error)
         raise
-    expired = not running.done()
-    if (error := await _stopped(running, ending)) is not None:
+    if error is not None:
         raise error
     return not expired
 
@@ -156,7 +157,8 @@ async def within_window(job: BatchJob, work: Awaitable[None]) -> bool:
 async def _stopped(
     running: asyncio.Future[None], ending: asyncio.Future[None]
 ) -> BaseException | None:
-    """Cancel both and await them; `running`'s error, if it raised one (not cancelled)."""
+    """Cancel both and await them (again: nothing when they are done); `running`'s error, if
+    it raised one (not cancelled)."""
     ending.cancel()
     running.cancel()  # nothing when it is done
     await uncut(asyncio.wait((running, ending)))

@@ -2,10 +2,11 @@
 lines, in the input's order: answers to the output file, failed lines to the error file, and on
 expiry or a cancel the lines not run, with `error` `batch_expired` or `batch_cancelled`), then
 its final status, unless a cancel came first; then its pages deleted and the batch out of the
-index of running batches."""
+index of running batches. A bug as it ends fails it (`batch_failed`), its end written still."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +15,7 @@ import orjson
 
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.batches import (
+    ENDED,
     OUTPUT_PURPOSE,
     STOPPED_MESSAGE,
     BatchLine,
@@ -21,11 +23,16 @@ from router_service.batches import (
     failed,
     output_file_id,
 )
-from router_service.errors import SwitchboardError
+from router_service.errors import StoreUnavailableError, SwitchboardError
 from router_service.responses import CANCELLED, DONE
 from router_service.server._batch_lines import LineCaller
 
-__all__ = ["finish"]
+__all__ = ["FAILED_BY_BUG", "finish"]
+
+log = logging.getLogger("switchboard.router")
+
+# Why a batch failed whose run, or end, raised what the router does not expect (its log says).
+FAILED_BY_BUG = ("batch_failed", "The router failed running this batch: create it again.")
 
 # A line not run, in the error file as OpenAI's (its `BatchRequestOutput.error` codes), by how
 # the batch ended.
@@ -46,7 +53,30 @@ async def finish(
     fault: tuple[str, str] | None = None,
 ) -> str:
     """End `batch` (`how`: "done", "expired", "cancelled", "stopped", or "fault": `fault`'s
-    code and message) with what its lines answered, and write it; its status."""
+    code and message) with what its lines answered, and write it; its status. The store's
+    error is the caller's (another replica ends it); a bug ends it `failed` all the same."""
+    try:
+        return await _finish(who, batch, lines, how, fault)
+    except StoreUnavailableError:
+        raise
+    except Exception:  # else it read `finalizing` for good (on a shared store: taken over,
+        # and failing again, round after round)
+        log.exception("batch %s: ending it failed", batch.id)
+    records = who.runtime.batches
+    if batch.status not in ENDED:
+        failed(batch, *FAILED_BY_BUG, int(who.runtime.clock.now()))
+    await records.write(who.client, batch)
+    await records.runs.delist((who.client, batch.id))
+    return batch.status
+
+
+async def _finish(
+    who: LineCaller,
+    batch: bpb.Batch,
+    lines: Sequence[BatchLine],
+    how: str,
+    fault: tuple[str, str] | None,
+) -> str:
     runtime, client = who.runtime, who.client
     records = runtime.batches
     if how in ("done", "expired"):

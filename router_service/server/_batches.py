@@ -62,7 +62,7 @@ from router_service.server._batch_job import (
     written,
 )
 from router_service.server._batch_lines import LineCaller, run_line
-from router_service.server._batch_output import finish
+from router_service.server._batch_output import FAILED_BY_BUG, finish
 from router_service.server._calls import owner_name
 from router_service.server._jobs import OwnedJobs
 from router_service.server._slots import Slots
@@ -73,7 +73,6 @@ __all__ = ["BatchJobs"]
 log = logging.getLogger("switchboard.router")
 
 _RETRY_AFTER_S = 5.0  # a batch refused as over `batches.max_waiting_per_client`
-_FAILED = ("batch_failed", "The router failed running this batch: create it again.")
 
 
 class BatchJobs(OwnedJobs[BatchJob]):
@@ -275,7 +274,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 raise
             except Exception:  # a bug: the batch fails, its answers written, not left running
                 log.exception("batch %s: running it failed", job.batch.id)
-                job.fault, how = _FAILED, "fault"
+                job.fault, how = FAILED_BY_BUG, "fault"
             status = await uncut(self._end(job, how))
         finally:
             if job.holds_slot:
@@ -310,7 +309,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
                 return ""
             if how == "cancelled" and not job.lines:  # its lines never read: listed cancelled
                 job.loaded = False  # (waiting for a slot, or taken over `cancelling`)
-                await lines_loaded(job)
+                if not await lines_loaded(job):  # let go, as one expiring waiting: its lines
+                    how = "stopped"  # are listed where it is taken over, its counts whole
             if how == "stopped" and runtime.config.state.backend != "memory":
                 await runtime.batches.write(client, job.batch)  # its counts; then handed over
                 return ""

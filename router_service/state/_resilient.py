@@ -248,11 +248,11 @@ class ResilientStateStore(StateStore):
         return found
 
     async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
-        # Queued, it lifts only the deadline known here, not one another replica set since.
+        # Queued, it lifts only the deadline known here (none: none), not one set since.
         known = only if only is not None else (await self.local.deadlines([name]))[0] or None
         await self.local.clear_deadline(name, only=only)
         cleared = await self._try_shared(lambda: self.shared.clear_deadline(name, only=only))
-        if isinstance(cleared, _Down):
+        if isinstance(cleared, _Down) and known is not None:
             shared = self.shared
             self._journal.add("clear_deadline", lambda: shared.clear_deadline(name, only=known))
 

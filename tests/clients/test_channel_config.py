@@ -149,3 +149,15 @@ def test_a_bracket_left_open_is_refused(target: str) -> None:
 @pytest.mark.parametrize("target", ["[::1]:50051", "ipv6:[::1]:1,[fe80::2]:2", "dns:///[::1]:1"])
 def test_a_bracketed_ipv6_address_stands(target: str) -> None:
     assert channel_target(target) == target
+
+
+@pytest.mark.parametrize(
+    "target", ["admin:s3cretpw@router:50051", "s3cretpw@10.0.0.1:50051", "h:1,u:s3cretpw@h:2"]
+)
+def test_credentials_in_a_target_are_refused_without_repeating_them(target: str) -> None:
+    # gRPC has no user:password@ in a target (the key goes in `authorization`); the error
+    # said "an IPv6 address needs brackets" and quoted the password (into a config error, a
+    # reload_error that GetServerInfo shows every admin).
+    with pytest.raises(ValueError, match="no user or password") as refused:
+        RouterClient(target)
+    assert "s3cretpw" not in str(refused.value)

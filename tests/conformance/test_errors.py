@@ -18,7 +18,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conformance.helpers import chat, params, stream, streamed_text
 from tests.conformance.profiles import Profile, conformance_config
 from tests.conftest import RouterHandle, StartRouter
-from tests.helpers import eventually
+from tests.helpers import advance_until_done
 
 OK = routing_pb2.OUTCOME_OK
 ScenarioFor = Callable[[Profile], Scenario]
@@ -213,15 +213,19 @@ async def test_failure_mid_stream_is_an_error_event(
 async def test_stalls_before_and_during_a_stream(
     fake: FakeUpstream, start_router: StartRouter, profile: Profile
 ) -> None:
-    """The real 0.3 s windows time only an upstream that is really stalled: a healthy opening
-    (a connection, a token fetch) is never timed by them, however loaded the machine."""
+    """Both windows run on the router's clock, moved only once the upstream is stalled: a
+    healthy opening (a connection, a token fetch) is never timed by them, however loaded the
+    machine."""
     clock = ManualClock(start=time.time())  # Vertex's token grant checks its assertion's dates
     config = conformance_config(fake, profile)
     config["providers"]["up"]["timeouts"] = {"first_chunk_s": 0.3}
     router = await start_router(config, clock=clock)
 
     fake.state.set_scenario(Scenario.stall(), model="m-up")
-    events = await stream(router, params("chain"))
+    streaming = asyncio.ensure_future(stream(router, params("chain")))
+    await fake.state.wait_for(lambda: fake.state.calls(model="m-up") != [])
+    clock.advance(0.31)  # the first-chunk window was open before the request was sent
+    events = await streaming
     assert events[0].route.deployment == "backup/m-backup"
     assert outcomes(events[-1].summary.route) == [
         ("up/m-up", routing_pb2.OUTCOME_FIRST_CHUNK_TIMEOUT),
@@ -229,8 +233,7 @@ async def test_stalls_before_and_during_a_stream(
     ]
 
     # `up` is cooling down now; `solo` has nothing else, so it is still tried (by a new
-    # conversation: the first one's session skips `up`). Its stall window runs on the router's
-    # clock (the guard measures silence on it), which moves only once the upstream is stalled.
+    # conversation: the first one's session skips `up`).
     config["providers"]["up"]["timeouts"] = {"stall_s": 0.3}
     await router.server.reload(SwitchboardConfig.model_validate(config))
     fake.state.set_scenario(Scenario(chunks=6, stall_after_chunks=4), model="m-up")
@@ -243,12 +246,8 @@ async def test_stalls_before_and_during_a_stream(
 
     await fake.state.wait_for(quiet)
     assert not streaming.done()
-
-    async def stalled() -> bool:  # the guard may begin its window after the fake went quiet
-        clock.advance(0.5)  # the upstream is stalled: any silence from now on is real
-        return streaming.done()
-
-    await eventually(stalled, what="the stall window ended the stream")
+    # The upstream is stalled: any silence from now on is real.
+    await advance_until_done(clock, 0.5, streaming, what="the stall window ended the stream")
     events = streaming.result()
     assert streamed_text(events).startswith("Echo:")
     assert events[-1].error.outcome == routing_pb2.OUTCOME_STALLED

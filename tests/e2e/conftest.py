@@ -12,7 +12,7 @@ import pytest
 from google import genai
 from google.genai import types
 
-from router_service.clock import ManualClock
+from router_service.clock import SYSTEM_CLOCK, Clock, ManualClock
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import OpenStack, Stack, StartEdge, stream_config
@@ -68,9 +68,12 @@ async def open_stack(
 ) -> AsyncIterator[OpenStack]:
     clients: list[Any] = []
 
-    async def open_(*, in_process: bool = False, **windows: float) -> Stack:
-        """`in_process`: the edge calls the router in-process (`switchboard serve`)."""
-        router = await start_router(stream_config(fake.base_url, **windows))
+    async def open_(
+        *, in_process: bool = False, clock: Clock = SYSTEM_CLOCK, **windows: float
+    ) -> Stack:
+        """`in_process`: the edge calls the router in-process (`switchboard serve`); `clock`:
+        the router's, which its first-chunk and stall windows are timed on."""
+        router = await start_router(stream_config(fake.base_url, **windows), clock=clock)
         edge = await start_edge(router, in_process=in_process)
         sdk = openai.AsyncOpenAI(
             base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=20

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import openai
@@ -12,10 +13,12 @@ import pytest
 from google import genai
 from google.genai import types
 
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge, reasoning_read
 from tests.e2e.test_gemini_sdk import config
+from tests.helpers import eventually
 
 REASONING, ANSWER = "Let me see it through.", "The answer."
 HELLO: Any = [{"role": "user", "content": "hello"}]
@@ -25,11 +28,18 @@ KINDS = ("chain", "flash", "claude")
 
 
 @pytest.fixture
-async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+def clock() -> ManualClock:
+    """The router's: a stall window ends when a test moves it past, not on a loaded machine's
+    slow chunk."""
+    return ManualClock()
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter, clock: ManualClock) -> RouterHandle:
     out = config(fake)
     out["providers"]["ant"] = {"kind": "anthropic", "base_url": fake.base_url, "keys": ["k"]}
     out["models"]["claude"] = {"deployments": [{"provider": "ant", "model": "claude-x"}]}
-    # A Gemini provider that calls a second's silence a stall.
+    # A Gemini provider that calls half a second's silence a stall.
     out["providers"]["quick"] = {**out["providers"]["google"], "timeouts": {"stall_s": 0.5}}
     for name, provider in (("flash-then-chain", "google"), ("quick-then-chain", "quick")):
         out["models"][name] = {
@@ -38,7 +48,7 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
                 {"provider": "alpha", "model": "model-a"},
             ]
         }
-    return await start_router(out)
+    return await start_router(out, clock=clock)
 
 
 @pytest.fixture(autouse=True)
@@ -200,7 +210,7 @@ FAULTS: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("fault", FAULTS)
 async def test_a_stream_that_sent_only_unasked_thoughts_fails_over(
-    gemini: genai.Client, fake: FakeUpstream, fault: str
+    gemini: genai.Client, fake: FakeUpstream, clock: ManualClock, fault: str
 ) -> None:
     """A Gemini deployment asked to think (a budget) sends its thoughts, which this caller did
     not ask to see (no includeThoughts), then fails (an error, a reset, a stall past its
@@ -210,7 +220,23 @@ async def test_a_stream_that_sent_only_unasked_thoughts_fails_over(
     fake.state.set_scenario(failing, model="gemini-x")
     model = "quick-then-chain" if fault == "stall" else "flash-then-chain"
 
-    streamed = await _streamed(gemini, model, None)
+    streaming = asyncio.ensure_future(_streamed(gemini, model, None))
+    if fault == "stall":
+        await fake.state.wait_for(
+            lambda: [c.outcome for c in fake.state.calls(model="gemini-x")] == ["stalled"]
+        )
+
+        async def timed() -> bool:  # the stall window is on the router's clock
+            return any(w.when() == clock.monotonic() + 0.5 for w in clock.windows)
+
+        await eventually(timed, what="a stall window of 0.5 s open on the clock")
+
+        async def left() -> bool:  # its window moved past until the router leaves the call
+            clock.advance(0.6)  # (it may open after the fake went quiet); alpha's is 30 s
+            return fake.state.calls(model="gemini-x")[0].client_disconnected
+
+        await eventually(left, what="the stall window ended the stalled call")
+    streamed = await streaming
 
     assert streamed and not any(thought for thought, _ in streamed)
     assert "".join(text for _, text in streamed) == ANSWER

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.engine import RequestContext
 from router_service.errors import DeadlineExceededError
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -155,12 +156,11 @@ async def test_client_disconnect_mid_stream_releases_everything(
 async def test_grpc_deadline_mid_stream_releases_everything(
     open_stack: OpenStack, fake: FakeUpstream
 ) -> None:
+    """The stream is held after 2 chunks until the caller has gone: under way long before the
+    (real, long) deadline however loaded the machine, so that the deadline passes mid-stream."""
     stack = await open_stack(heartbeat_s=0.05)
-    # Held mid-stream when the deadline passes, however slow the machine.
     fake.state.set_scenario(Scenario(chunks=500, held_after_chunks=2))
-    request = pb.ChatStreamRequest(params=chat_params())
-
-    call = stack.router.stub.ChatStream(request, timeout=0.5)
+    call = stack.router.stub.ChatStream(pb.ChatStreamRequest(params=chat_params()), timeout=2)
     kinds: list[str] = []
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         async for event in call:
@@ -170,7 +170,7 @@ async def test_grpc_deadline_mid_stream_releases_everything(
     assert kinds[0] == "route" and "chunk" in kinds
     record = stream_call(fake)
     await fake.state.wait_for(lambda: record.client_disconnected)
-    assert record.chunks_sent < 500
+    assert record.chunks_sent == 2 and not record.completed
     await stack.settled()
     await not_penalised(stack, fake)
 
@@ -203,16 +203,19 @@ async def test_a_deadline_before_the_first_token_penalises_no_one(
     """The caller's deadline is shorter than the first-chunk timeout: when it passes, that is
     the caller's DEADLINE_EXCEEDED (recorded CANCELLED), not the upstream's FIRST_CHUNK_TIMEOUT:
     nothing is cooled and nothing fails over."""
-    stack = await open_stack(first_chunk_s=5)
+    clock = ManualClock()  # the deadline passes when moved past it, once the call is stalled
+    stack = await open_stack(first_chunk_s=5, clock=clock)
     fake.state.set_scenario(Scenario.stall())
     runtime = stack.router.runtime
-    deadline = runtime.clock.monotonic() + 0.2
-    ctx = RequestContext("chain", runtime.clock, deadline=deadline, session_id="s-deadline")
+    deadline = clock.monotonic() + 0.2
+    ctx = RequestContext("chain", clock, deadline=deadline, session_id="s-deadline")
 
+    # It fails before its first event (the route): a generator ended by its failure.
+    reading = asyncio.ensure_future(anext(runtime.executor.chat_stream(chat_params(), ctx)))
+    await fake.state.wait_for(lambda: fake.state.calls(path="/chat/completions") != [])
+    clock.advance(0.21)
     with pytest.raises(DeadlineExceededError):
-        async with aclosing(runtime.executor.chat_stream(chat_params(), ctx)) as stream:
-            async for _ in stream:
-                pass
+        await reading
 
     assert [Outcome(a.outcome) for a in ctx.attempts] == [Outcome.CANCELLED]
     assert fake.state.count(path="/chat/completions") == 1  # no failover

@@ -4,12 +4,17 @@ upstream, with small windows. Every stream ends on the wire as OpenAI's do, and 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import openai
 import orjson
 import pytest
+from openai.types.chat import ChatCompletionChunk
 
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.e2e.stream_harness import (
     BODY,
@@ -21,6 +26,9 @@ from tests.e2e.stream_harness import (
     sdk_read,
     stream_call,
 )
+from tests.helpers import advance_until_done
+
+T = TypeVar("T")
 
 
 async def test_stream_bytes_are_openais(open_stack: OpenStack, fake: FakeUpstream) -> None:
@@ -96,17 +104,27 @@ async def test_heartbeats_go_on_after_the_finish_until_the_streams_end(
     await stack.settled()
 
 
-async def test_heartbeat_cadence_is_bounded_by_the_windows(
+async def test_heartbeats_go_on_while_stalled_until_the_stall_window_ends(
     open_stack: OpenStack, fake: FakeUpstream
 ) -> None:
-    stack = await open_stack(heartbeat_s=0.1, stall_s=0.5)
+    # The stall window on the router's clock, moved past it at each heartbeat heard once the
+    # upstream is stalled (the last chunk may still be on its way to the router then). How
+    # many heartbeats a window holds at most is the guard's own test (test_stream_guard_reader).
+    clock = ManualClock()
+    stack = await open_stack(heartbeat_s=0.05, stall_s=0.25, clock=clock)
     fake.state.set_scenario(Scenario(chunks=5, stall_after_chunks=3))
 
-    _, body, _ = await stack.wire()
+    body = b""
+    async with stack.http.stream("POST", "/v1/chat/completions", json=BODY) as response:
+        async for part in response.aiter_bytes():
+            body += part
+            if fake.state.calls()[0].outcome == "stalled" and part.endswith(b": keepalive\n\n"):
+                clock.advance(0.3)
 
-    beats = events(body).count(b": keepalive")
-    # One per heartbeat interval of silence, none past the stall window: 1..stall/heartbeat.
-    assert 1 <= beats <= 5
+    parts = events(body)
+    *_, last_chunk, error, done = [e for e in parts if e.startswith(b"data: ")]
+    assert (error_of(error)["code"], done) == ("stalled", b"data: [DONE]")
+    assert b": keepalive" in parts[parts.index(last_chunk) : parts.index(error)]
     await stack.settled()
 
 
@@ -116,21 +134,28 @@ async def test_heartbeat_cadence_is_bounded_by_the_windows(
 async def test_stall_before_the_first_byte_fails_over_invisibly(
     open_stack: OpenStack, fake: FakeUpstream
 ) -> None:
-    # Alpha's short window is the one tested; beta's answer is not raced against it.
-    stack = await open_stack(first_chunk_s=0.3, heartbeat_s=0.05, beta_first_chunk_s=5.0)
+    # Alpha's window times out on the router's clock, moved once alpha's call is stalled.
+    clock = ManualClock()
+    stack = await open_stack(first_chunk_s=0.3, heartbeat_s=0.05, clock=clock)
     fake.state.set_scenario(Scenario.stall(), model="model-a")
 
-    raw = await stack.sdk.chat.completions.with_raw_response.create(
-        model="chain", messages=MESSAGES, stream=True
-    )
-    chunks = [c async for c in raw.parse()]
+    async def read() -> tuple[str, list[ChatCompletionChunk]]:
+        raw = await stack.sdk.chat.completions.with_raw_response.create(
+            model="chain", messages=MESSAGES, stream=True
+        )
+        return raw.headers["x-switchboard-deployment"], [c async for c in raw.parse()]
 
-    assert raw.headers["x-switchboard-deployment"] == "beta/model-b"
+    reading = asyncio.ensure_future(read())
+    await fake.state.wait_for(lambda: fake.state.calls(model="model-a") != [])
+    clock.advance(0.31)
+    deployment, chunks = await reading
+
+    assert deployment == "beta/model-b"
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "Echo: tell me a story"
     assert len({(c.id, c.created) for c in chunks}) == 1
     # A first-chunk timeout moves to the next deployment; the stalled request was closed.
     [stalled] = fake.state.calls(model="model-a")
-    assert stalled.client_disconnected
+    await fake.state.wait_for(lambda: stalled.client_disconnected)
     await stack.settled()
 
 
@@ -155,11 +180,18 @@ async def test_a_stream_that_ends_before_any_content_fails_over_invisibly(
 async def test_no_candidate_left_before_the_first_token_is_an_http_status(
     open_stack: OpenStack, fake: FakeUpstream
 ) -> None:
-    stack = await open_stack(first_chunk_s=0.2)
+    clock = ManualClock()  # each window ends when moved past it, once its call is stalled
+    stack = await open_stack(first_chunk_s=0.2, clock=clock)
     fake.state.set_scenario(Scenario.stall())
 
+    reading = asyncio.ensure_future(
+        stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
+    )
+    for tried in (1, 2):
+        await fake.state.wait_for(lambda n=tried: len(fake.state.calls()) == n)  # type: ignore[misc]
+        clock.advance(0.21)
     with pytest.raises(openai.InternalServerError) as caught:
-        await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
+        await reading
 
     assert caught.value.status_code == 503  # a real status: the SDK's own retries apply
     assert len(fake.state.calls(path="/chat/completions")) == 2  # one try per deployment
@@ -182,13 +214,23 @@ async def test_no_candidate_left_before_the_first_token_is_an_http_status(
 async def test_mid_stream_failure_is_one_error_event_then_done(
     open_stack: OpenStack, fake: FakeUpstream, scenario: Scenario, error_type: str, code: str
 ) -> None:
-    # A short stall window only where the stall is the failure: elsewhere a loaded machine's
-    # slow but live chunk would end the stream as stalled instead of with the failure tested.
-    stalls = scenario.stall_after_chunks is not None
-    stack = await open_stack(stall_s=0.3 if stalls else 5.0, heartbeat_s=0.1)
+    # The stall window on the router's clock, moved only once the upstream is stalled: a
+    # loaded machine's slow but live chunk never ends a stream as stalled.
+    stalls, clock = scenario.stall_after_chunks is not None, ManualClock()
+    stack = await open_stack(stall_s=0.3, heartbeat_s=0.1, clock=clock)
     fake.state.set_scenario(scenario)  # every deployment: the failure is never failed over
 
-    status, body, headers = await stack.wire()
+    async def ended(reading: Awaitable[T]) -> T:
+        """What `reading` (a stream's) gives, the upstream's stall moved past on the clock."""
+        running, calls = asyncio.ensure_future(reading), len(fake.state.calls())
+        if stalls:
+            await fake.state.wait_for(
+                lambda: [c.outcome for c in fake.state.calls()[calls:]] == ["stalled"]
+            )
+            await advance_until_done(clock, 0.5, running, what="the stall window ended it")
+        return await running
+
+    status, body, headers = await ended(stack.wire())
 
     assert status == 200
     assert headers["x-switchboard-deployment"] == "alpha/model-a"
@@ -208,7 +250,7 @@ async def test_mid_stream_failure_is_one_error_event_then_done(
     # No silent failover once content was relayed: the one upstream call was the only one.
     assert fake.state.count(path="/chat/completions") == 1
 
-    chunks, raised = await sdk_read(stack)
+    chunks, raised = await ended(sdk_read(stack))
     assert isinstance(raised, openai.APIError)
     assert chunks
     await stack.settled()

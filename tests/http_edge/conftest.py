@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ from tests.http_edge.harness import (
     stop_edge,
 )
 from tests.http_edge.harness import start_edge as start_edge_on
+from tests.http_edge.live_stack import CALL_TIMEOUT_S, LiveStack
 
 
 @pytest.fixture
@@ -65,3 +66,16 @@ async def sdk(edge: Edge) -> AsyncIterator[openai.AsyncOpenAI]:
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture(scope="module")
+def live_stack() -> Iterator[LiveStack]:
+    """The whole stack (`live_stack`), one per test module, for synchronous callers."""
+    with LiveStack().running() as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def live_http(live_stack: LiveStack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_stack.base_url, timeout=CALL_TIMEOUT_S) as client:
+        yield client

@@ -9,6 +9,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import AsyncExitStack, contextmanager
 from typing import Any, TypeVar
 
+import httpx
+
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
@@ -22,7 +24,26 @@ T = TypeVar("T")
 
 CALLER_KEY = "sk-fuzz-caller-0123456789"
 MAX_BODY_BYTES = 256 * 1024
+AUTH = {"authorization": f"Bearer {CALLER_KEY}"}
 STARTUP_TIMEOUT_S = 30
+
+CALL_TIMEOUT_S = 10  # a hang fails the test instead of stalling it
+NORMAL = {"model": "chain", "messages": [{"role": "user", "content": "still there?"}]}
+
+
+def assert_answered_well(response: httpx.Response) -> None:
+    assert response.status_code < 500, response.text[:500]
+    if response.status_code >= 400:
+        error = response.json()["error"]
+        assert isinstance(error["message"], str) and "Traceback" not in error["message"]
+        assert isinstance(error["type"], str)
+
+
+def assert_still_serves(http: httpx.Client) -> None:
+    response = http.post("/v1/chat/completions", json=NORMAL, headers=AUTH)
+    assert response.status_code == 200, response.text[:500]
+    assert response.json()["choices"][0]["message"]["content"] == "Echo: still there?"
+
 
 # The stack's config, made once the fake upstream listens (its URL goes into the providers). The
 # router listens on a free port whatever `server.port` says; the edge likewise, with its

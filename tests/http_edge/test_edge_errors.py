@@ -162,6 +162,23 @@ async def test_router_down_is_503(
     assert alive.status_code == 200
 
 
+async def test_router_down_is_503_on_the_admin_routes_too(
+    start_edge: EdgeFactory, dead_target: str
+) -> None:
+    # The admin calls are reads, retried for ~5 s while no router takes them: their deadline
+    # was 5 s, so a router down read as a 504 "Deadline Exceeded" (a slow router), never as
+    # the router unavailable, on the status page and every admin route.
+    edge = await start_edge(router_target=dead_target, admin_token="admin-token")
+    bearer = {"authorization": "Bearer admin-token"}
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=30, headers=bearer) as client:
+        answers = await asyncio.gather(
+            *(client.get(f"/admin/{path}") for path in ("keys", "api/status", "api/clients"))
+        )
+    for answer in answers:
+        error = assert_openai_error(answer, 503, "unavailable")
+        assert error["message"] == "The router is unavailable; try again shortly."
+
+
 async def test_malformed_router_answer_is_500_without_traceback(
     stub: StubRouter, http: httpx.AsyncClient
 ) -> None:

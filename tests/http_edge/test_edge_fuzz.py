@@ -8,7 +8,6 @@ Bounded: a few hundred examples in all, seconds on two cores.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -20,38 +19,15 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from http_edge import EdgeSettings, create_app
-from tests.http_edge.live_stack import CALLER_KEY, MAX_BODY_BYTES, LiveStack
-
-AUTH = {"authorization": f"Bearer {CALLER_KEY}"}
-CALL_TIMEOUT_S = 10  # a hang fails the test instead of stalling it
-NORMAL = {"model": "chain", "messages": [{"role": "user", "content": "still there?"}]}
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LiveStack]:
-    with LiveStack().running() as live:
-        yield live
-
-
-@pytest.fixture(scope="module")
-def http(stack: LiveStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.base_url, timeout=CALL_TIMEOUT_S) as client:
-        yield client
-
-
-def assert_answered_well(response: httpx.Response) -> None:
-    assert response.status_code < 500, response.text[:500]
-    if response.status_code >= 400:
-        error = response.json()["error"]
-        assert isinstance(error["message"], str) and "Traceback" not in error["message"]
-        assert isinstance(error["type"], str)
-
-
-def assert_still_serves(http: httpx.Client) -> None:
-    response = http.post("/v1/chat/completions", json=NORMAL, headers=AUTH)
-    assert response.status_code == 200, response.text[:500]
-    assert response.json()["choices"][0]["message"]["content"] == "Echo: still there?"
-
+from tests.http_edge.live_stack import (
+    AUTH,
+    CALL_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    NORMAL,
+    LiveStack,
+    assert_answered_well,
+    assert_still_serves,
+)
 
 # --- schemathesis: the edge's own OpenAPI document ---------------------------------------------
 
@@ -75,17 +51,17 @@ schema.config.generation.update(modes=list(schemathesis.GenerationMode))
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_openapi_cases_never_fail_the_server(case: Any, stack: LiveStack) -> None:
+def test_openapi_cases_never_fail_the_server(case: Any, live_stack: LiveStack) -> None:
     case.call_and_validate(
-        base_url=stack.base_url,
+        base_url=live_stack.base_url,
         headers=AUTH,
         checks=[not_a_server_error],
         timeout=CALL_TIMEOUT_S,
     )
 
 
-def test_the_openapi_document_is_served(http: httpx.Client) -> None:
-    document = http.get("/openapi.json").json()
+def test_the_openapi_document_is_served(live_http: httpx.Client) -> None:
+    document = live_http.get("/openapi.json").json()
     chat = document["paths"]["/v1/chat/completions"]["post"]
     body = chat["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["model", "messages"]
@@ -201,17 +177,19 @@ def _is_utf8(data: bytes) -> bool:
 @given(body=BODIES, path=PATHS, headers=HEADERS)
 @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
 def test_hostile_bodies_never_fail_the_server(
-    http: httpx.Client, body: bytes, path: str, headers: dict[str, str]
+    live_http: httpx.Client, body: bytes, path: str, headers: dict[str, str]
 ) -> None:
-    assert_answered_well(http.post(path, content=body, headers=headers))
-    assert_still_serves(http)
+    assert_answered_well(live_http.post(path, content=body, headers=headers))
+    assert_still_serves(live_http)
 
 
-def test_a_body_over_the_limit_is_413_and_the_edge_goes_on(http: httpx.Client) -> None:
-    response = http.post("/v1/chat/completions", content=_huge_string(MAX_BODY_BYTES), headers=AUTH)
+def test_a_body_over_the_limit_is_413_and_the_edge_goes_on(live_http: httpx.Client) -> None:
+    response = live_http.post(
+        "/v1/chat/completions", content=_huge_string(MAX_BODY_BYTES), headers=AUTH
+    )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
-    assert_still_serves(http)
+    assert_still_serves(live_http)
 
 
 @pytest.mark.parametrize(
@@ -227,15 +205,15 @@ def test_a_body_over_the_limit_is_413_and_the_edge_goes_on(http: httpx.Client) -
     ],
 )
 def test_wrong_values_name_their_param(
-    http: httpx.Client, body: dict[str, Any], param: str
+    live_http: httpx.Client, body: dict[str, Any], param: str
 ) -> None:
-    response = http.post("/v1/chat/completions", json=body, headers=AUTH)
+    response = live_http.post("/v1/chat/completions", json=body, headers=AUTH)
     assert response.status_code == 400
     assert response.json()["error"]["param"] == param
 
 
-def test_invalid_json_names_the_problem(http: httpx.Client) -> None:
-    response = http.post("/v1/chat/completions", content=b'{"model": "chain",,}', headers=AUTH)
+def test_invalid_json_names_the_problem(live_http: httpx.Client) -> None:
+    response = live_http.post("/v1/chat/completions", content=b'{"model": "chain",,}', headers=AUTH)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
     assert "line 1 column" in response.json()["error"]["message"]
@@ -248,22 +226,24 @@ UNHASHABLE_TYPES: list[Any] = [[True], {}, {"a": [1]}]
 @pytest.mark.parametrize("path", RESPONSES_PATHS)
 @pytest.mark.parametrize("kind", UNHASHABLE_TYPES)
 def test_an_input_item_type_not_a_string_names_its_param(
-    http: httpx.Client, path: str, kind: Any
+    live_http: httpx.Client, path: str, kind: Any
 ) -> None:
     # A list or an object is no key of the item types' set: a 400, not a TypeError's 500.
     item = {"type": kind, "call_id": "c1", "output": "4"}
     body = {"model": "chain", "input": [{"role": "user", "content": "hi"}, item]}
-    response = http.post(path, json=body, headers=AUTH)
+    response = live_http.post(path, json=body, headers=AUTH)
     assert response.status_code == 400, response.text[:500]
     assert response.json()["error"]["param"] == "input[1].type"
-    assert_still_serves(http)
+    assert_still_serves(live_http)
 
 
 @pytest.mark.parametrize("path", ["/v1/responses", "/v1/responses/input_tokens"])
-def test_a_tool_description_not_a_string_names_its_param(http: httpx.Client, path: str) -> None:
+def test_a_tool_description_not_a_string_names_its_param(
+    live_http: httpx.Client, path: str
+) -> None:
     tool = {"type": "custom", "name": "x", "description": [1, {}]}
     body = {"model": "chain", "input": "hi", "tools": [tool]}
-    response = http.post(path, json=body, headers=AUTH)
+    response = live_http.post(path, json=body, headers=AUTH)
     assert response.status_code == 400, response.text[:500]
     assert response.json()["error"]["param"] == "tools[0].description"
-    assert_still_serves(http)
+    assert_still_serves(live_http)

@@ -13,6 +13,7 @@ from typing import Any, cast
 import grpc
 import httpx
 import pytest
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import SpanKind, StatusCode
 
 from clients import ErrorDetails
@@ -140,6 +141,41 @@ async def test_a_sampled_out_caller_gets_its_answer_and_no_span(
         response = await http.post("/v1/chat/completions", json=BODY, headers=not_sampled)
     assert response.status_code == 200
     assert [s for s in traced.spans() if s.kind is SpanKind.SERVER] == []
+
+
+class _PostsOnly(Sampler):
+    """A sampler deciding by the span's start attributes, as an operator's may (OpenTelemetry's
+    HTTP conventions name the method, scheme and path sampling-relevant)."""
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        attributes = kwargs.get("attributes", args[4] if len(args) > 4 else None) or {}
+        server = "url.scheme" in attributes  # (the gRPC client span has its own)
+        if server and attributes.get("http.request.method") != "POST":
+            return SamplingResult(Decision.DROP)
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+
+    def get_description(self) -> str:
+        return "posts-only"
+
+
+async def test_a_sampler_sees_the_request_at_the_spans_start(
+    traced: TelemetryCapture, stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    stub.on_chat = lambda request, context: _chat()
+    stub.on_list_models = lambda request, context: _models()
+    traced.tracer_provider.sampler = _PostsOnly()
+    edge = await start_edge()
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        assert (await http.get("/v1/models/other")).status_code == 200
+        assert (await http.post("/v1/chat/completions", json=BODY)).status_code == 200
+    (server,) = [s for s in traced.spans() if s.kind is SpanKind.SERVER]
+    assert server.name == "POST /v1/chat/completions" and server.attributes is not None
+    assert server.attributes["url.path"] == "/v1/chat/completions"
+    assert server.attributes["http.response.status_code"] == 200
+
+
+async def _chat() -> rs.ChatResponse:
+    return rs.ChatResponse()
 
 
 async def test_the_edge_telemetry_is_ours_alone_also_with_global_providers_set(

@@ -3,16 +3,20 @@ another (real Redis, two replicas on one clock)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import pytest
 import redis
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.auth import hash_key
 from router_service.clock import ManualClock
+from router_service.engine import _route_leases as route_leases_module
 from router_service.engine._route_records import record_name
 from router_service.fake_upstream import FakeUpstream
+from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.harness import replica_config, two_replicas
 from tests.replicas.redis_fixtures import keys_under
@@ -108,5 +112,48 @@ async def test_a_route_whose_record_the_store_lost_is_reported_on_its_replica(
     finally:
         client.close()
     assert not await report(two, picked.lease_id, routing_pb2.OUTCOME_OK)  # it cannot know it
+    assert await report(one, picked.lease_id, routing_pb2.OUTCOME_OK)
+    assert await one.leases_held() == 0
+
+
+async def test_a_route_reported_on_another_replica_is_forgotten_before_its_ttl(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    redis_url: str,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A service behind a load balancer reports most picks to another replica: they may not
+    # count as the picking one's calls on their key, nor fill its table, for their whole TTL.
+    one, two = await two_replicas(
+        start_router, route_config(fake.base_url, redis_url, redis_prefix)
+    )
+    picked = await pick(one)
+    assert await report(two, picked.lease_id, routing_pb2.OUTCOME_OK)
+    assert await one.runtime.route_leases.sweep() == 0  # its background sweep, the clock still
+    assert len(one.runtime.route_leases) == 0
+    assert one.runtime.pools["alpha"].health[fingerprint("k1")].in_flight == 0
+
+    # A table full of leases reported elsewhere: a pick makes room rather than refuse.
+    monkeypatch.setattr(route_leases_module, "MAX_OUTSTANDING", 1)
+    again = await pick(one)
+    assert await report(two, again.lease_id, routing_pb2.OUTCOME_OK)
+    assert (await pick(one)).deployment == "alpha/model-a"
+    assert not await report(one, again.lease_id, routing_pb2.OUTCOME_OK)  # taken once
+
+
+async def test_a_route_another_replica_cannot_serve_is_left_to_the_picking_one(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    config = route_config(fake.base_url, redis_url, redis_prefix)
+    one = await start_router(config, clock=ManualClock(time.time()))
+    # A rollout under way: the other replica's config no longer has that key.
+    rotated = route_config(fake.base_url, redis_url, redis_prefix)
+    rotated["providers"]["alpha"]["keys"] = [{"key": "k9", "max_in_flight": 1}]
+    two = await start_router(rotated, clock=one.runtime.clock)
+    picked = await pick(one)
+    assert picked.deployment == "alpha/model-a"
+    assert not await report(two, picked.lease_id, routing_pb2.OUTCOME_OK)  # it cannot
+    # Its record left as it was: the replica that picked it takes the report (and the slot).
     assert await report(one, picked.lease_id, routing_pb2.OUTCOME_OK)
     assert await one.leases_held() == 0

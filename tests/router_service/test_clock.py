@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from router_service.clock import ManualClock
+import pytest
+
+from router_service.clock import SYSTEM_CLOCK, ManualClock
 
 
 async def test_a_wait_ends_when_the_clock_is_advanced_past_it_and_never_moves_it() -> None:
@@ -27,3 +29,39 @@ async def test_a_wait_ends_when_the_clock_is_advanced_past_it_and_never_moves_it
     cancelled.cancel()
     await asyncio.gather(cancelled, return_exceptions=True)
     assert clock._waiters == []
+
+
+async def test_a_window_ends_when_the_clock_is_advanced_past_it_as_asyncios_would() -> None:
+    """ManualClock.timeout: asyncio.timeout on the test's clock. Its block is cancelled and
+    TimeoutError raised once the clock is advanced to its instant, not before (however long
+    the loop runs); `reschedule` moves that instant on, as asyncio's does."""
+    clock = ManualClock()
+    started = asyncio.Event()
+
+    async def block(seconds: float) -> None:
+        async with clock.timeout(seconds) as window:
+            assert window.when() == clock.monotonic() + seconds
+            started.set()
+            await asyncio.Event().wait()  # never set: only the window ends it
+
+    waiting = asyncio.create_task(block(0.3))
+    await started.wait()
+    clock.advance(0.2)
+    await asyncio.sleep(0.01)  # real time runs on: the window is on the clock, not the loop
+    assert not waiting.done()
+    clock.advance(0.1)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(waiting, 5)
+    assert clock._windows == set()
+
+    async with clock.timeout(0.5) as moved:
+        moved.reschedule(clock.monotonic() + 2)  # moved on before it ended
+        clock.advance(1)
+        await asyncio.sleep(0)
+        assert moved.when() == clock.monotonic() + 1
+    with pytest.raises(TimeoutError):
+        async with clock.timeout(None) as never:
+            never.reschedule(clock.monotonic())  # due now: ends at once
+            await asyncio.Event().wait()
+    async with SYSTEM_CLOCK.timeout(5) as real:  # the system clock's is asyncio's own
+        assert isinstance(real, asyncio.Timeout)

@@ -68,3 +68,37 @@ async def test_a_reload_that_leaves_a_route_alone_keeps_its_answers(
     kept = await _asked(router, "chain")
     assert kept.route.cache == HIT and kept.route.deployment == "alpha/model-a"
     assert upstream_calls(fake) == 1
+
+
+async def test_a_reload_that_changes_what_the_upstream_is_sent_asks_afresh(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The same deployments, told to send something else: Claude's `max_tokens` when the
+    caller sets none (a short default cut the answer kept), a header, a reasoning knob."""
+    config = _config(fake)
+    config["providers"]["claude"] = {
+        "kind": "anthropic",
+        "base_url": fake.base_url,
+        "keys": ["sk-ant"],
+        "default_max_tokens": 16,
+    }
+    config["models"]["sonnet"] = {"deployments": [{"provider": "claude", "model": "claude-x"}]}
+    router = await start_router(config)
+    assert (await _asked(router, "sonnet")).route.cache == MISS
+    longer = copy.deepcopy(config)
+    longer["providers"]["claude"]["default_max_tokens"] = 4096
+    await router.server.reload(SwitchboardConfig.model_validate(longer))
+
+    assert (await _asked(router, "sonnet")).route.cache == MISS
+    assert [call.body["max_tokens"] for call in fake.state.calls()] == [16, 4096]
+
+    headed = copy.deepcopy(longer)
+    headed["providers"]["claude"]["headers"] = {"anthropic-beta": "context-1m-2025-08-07"}
+    await router.server.reload(SwitchboardConfig.model_validate(headed))
+    assert (await _asked(router, "sonnet")).route.cache == MISS
+
+    unreasoned = copy.deepcopy(headed)
+    unreasoned["models"]["sonnet"]["deployments"][0]["reasoning"] = False
+    await router.server.reload(SwitchboardConfig.model_validate(unreasoned))
+    assert (await _asked(router, "sonnet")).route.cache == MISS
+    assert upstream_calls(fake) == 4

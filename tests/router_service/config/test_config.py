@@ -159,3 +159,50 @@ def test_an_unquoted_date_in_a_header_is_the_date_written() -> None:
     assert config.providers["p"].headers == {"anthropic-version": "2023-06-01"}
     with pytest.raises(ConfigError, match=r"headers\.x-at: Input should be a valid string"):
         parse_config(text.replace("HEADERS", "x-at: 2023-06-01 10:00:00"), env={})
+
+
+@pytest.mark.parametrize(
+    ("base_url", "why"),
+    [
+        ("https://user:sk-in-url@api.example.com:notaport/v1", "port"),
+        ("https://api.example.com:99999/v1", "port"),
+        ("https://[::1/v1", "port"),
+        ("https:///v1", "host"),
+    ],
+)
+def test_a_base_url_no_request_could_use_is_refused_at_load(base_url: str, why: str) -> None:
+    # Loaded as valid, such a URL failed every call to its provider with an internal error
+    # (httpx's InvalidURL at request time); the message never repeats the URL (credentials).
+    text = GOOD.replace("https://api.example.com/v1/", base_url)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml", env={"OPENAI_KEY": "k"})
+    message = str(caught.value)
+    assert f"c.yaml:4: providers.openai.base_url: Value error, base_url: its {why}" in message
+    assert "sk-in-url" not in message and "notaport" not in message
+
+
+@pytest.mark.parametrize(
+    ("replace", "where"),
+    [
+        (("${OPENAI_KEY}", "sk-SEKRIT\u2603key"), "c.yaml:6: providers.openai.keys[0]"),
+        (
+            ("keys:", "headers: {x-api-key: 'TOKVAL\u2019x'}\n    keys:"),
+            "c.yaml:5: providers.openai.headers.x-api-key",
+        ),
+        (
+            ("keys:", "headers: {x-title: 'TITLEVAL\u00e9'}\n    keys:"),
+            "c.yaml:5: providers.openai.headers.x-title",
+        ),
+    ],
+)
+def test_a_key_or_header_no_http_request_can_carry_is_refused_at_load(
+    replace: tuple[str, str], where: str
+) -> None:
+    # HTTP header values are ASCII: loaded, such a key or header failed every call to its
+    # provider with an internal error (UnicodeEncodeError). Refused by its path, never shown.
+    text = GOOD.replace(*replace)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml", env={"OPENAI_KEY": "k"})
+    message = str(caught.value)
+    assert where in message and "printable ASCII" in message
+    assert not any(value in message for value in ("SEKRIT", "TOKVAL", "TITLEVAL"))

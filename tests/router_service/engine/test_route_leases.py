@@ -115,3 +115,34 @@ async def test_a_pick_without_a_session_takes_a_place_of_max_sessions(
     assert await leases.report(held.lease_id, Outcome.OK)
     assert await store.members("active:p") == {}  # its place given back with the lease
     await leases.pick(ctx(""), tokens=0, exclude=frozenset())
+
+
+async def test_a_pick_on_the_memory_store_keeps_no_record_of_its_route(
+    http: httpx.AsyncClient,
+) -> None:
+    # One process: no other replica could take its report, and a record would take room from
+    # the stored responses (`state.memory_document_bytes`) and work from every pick.
+    clock = ManualClock()
+    store = MemoryStateStore(clock)
+    leases, pool = route_leases(http, store, clock)
+    ctx = RequestContext("p/m", clock, session_id="s")
+    picked = await leases.pick(ctx, tokens=0, exclude=frozenset())
+    assert store.documents.size_bytes == 0
+    assert await leases.report(picked.lease_id, Outcome.OK)
+    assert not await leases.report(picked.lease_id, Outcome.OK)
+    assert await store.held([pool.slot_name(pool.keys[0])]) == [0]
+
+
+async def test_a_pick_refused_by_max_sessions_is_told_why_and_when(
+    http: httpx.AsyncClient,
+) -> None:
+    clock = ManualClock()
+    store = MemoryStateStore(clock)
+    leases, _ = route_leases(http, store, clock, thread_protection="provider-ban", max_sessions=1)
+    await leases.pick(RequestContext("p/m", clock, session_id="s1"), tokens=0, exclude=frozenset())
+    with pytest.raises(NoCapacityError) as busy:
+        ctx = RequestContext("p/m", clock, session_id="s2")
+        await leases.pick(ctx, tokens=0, exclude=frozenset())
+    # As a proxied call's (README: thread protection): the keys are fine, the provider is full.
+    assert "max_sessions" in str(busy.value)
+    assert busy.value.retry_after_s == pytest.approx(1.0)

@@ -147,14 +147,21 @@ async def test_a_finished_stream_ends_and_an_unfinished_one_is_truncated() -> No
 
 
 async def test_heartbeats_never_outnumber_the_stall_window() -> None:
-    guard = StreamGuard(SYSTEM_CLOCK, stall_s=0.25, heartbeat_s=0.05)
+    # Silence on a ManualClock, one heartbeat interval of it per heartbeat heard: the guard's
+    # waits are real, its windows read the clock. Binary fractions: the window is reached
+    # exactly, not a rounding short of it.
+    clock = ManualClock()
+    guard = StreamGuard(clock, stall_s=0.25, heartbeat_s=0.0625)
     upstream = Upstream(1, then=asyncio.Event())
     beats = 0
     with pytest.raises(UpstreamFailure) as caught:
         async for item in guard.follow(upstream.chunks()):
-            beats += isinstance(item, Idle)
+            if isinstance(item, Idle):
+                beats += 1
+                assert beats <= 4, "a heartbeat past the stall window"
+                clock.advance(0.0625)
     assert caught.value.outcome is Outcome.STALLED
-    assert 1 <= beats <= 5  # one per heartbeat interval of silence, none past the window
+    assert beats == 4  # one per heartbeat interval of silence, none past the window
     assert upstream.closed  # the stalled read was cancelled: the upstream is free to close
 
 

@@ -97,6 +97,46 @@ async def test_work_done_within_the_window_leaves_no_wait_behind() -> None:
     assert clock._waiters == []  # the window's wait ended with it
 
 
+class SlowToStopClock(ManualClock):
+    """A ManualClock whose waits, once cancelled, end only when `let_go` is set: the window's
+    wait still stopping when the batch's cancel comes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopping, self.let_go = asyncio.Event(), asyncio.Event()
+
+    async def wait(self, seconds: float) -> None:
+        try:
+            await super().wait(seconds)
+        except asyncio.CancelledError:
+            self.stopping.set()
+            await self.let_go.wait()
+            raise
+
+
+async def _fails(started: asyncio.Event) -> None:
+    started.set()
+    raise RuntimeError("a line's bookkeeping failed")
+
+
+async def test_work_that_failed_is_said_in_the_log_when_the_batch_is_cancelled_meanwhile(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The work failed, and the batch is cancelled as `within_window` stops the window's wait:
+    the work's error is said with its batch, not left unretrieved."""
+    clock, started = SlowToStopClock(), asyncio.Event()
+    with unhandled_errors() as unhandled:
+        windowed = asyncio.ensure_future(within_window(window_job(clock), _fails(started)))
+        await clock.stopping.wait()  # the work failed: the window's wait is being stopped
+        windowed.cancel()
+        clock.let_go.set()
+        with pytest.raises(asyncio.CancelledError):
+            await windowed
+    assert unhandled == []
+    assert "batch batch_window: its lines failed as they stopped" in caplog.text
+    assert "bookkeeping failed" in caplog.text
+
+
 class FailingPages(MemoryStateStore):
     """Memory state whose writes of a batch's answer pages raise what no runner expects (a
     bug, not the store's own StoreUnavailableError), from the `fail_from`th on."""
@@ -184,3 +224,44 @@ async def test_a_batch_whose_input_no_longer_validates_where_it_runs_fails_namin
         )
     ]
     assert fake.state.count(path="/chat/completions") == 0
+
+
+class FailingOutputs(MemoryStateStore):
+    """Memory state whose writes of a file's content raise what no runner expects (a bug), once
+    `failing`: the batch's output file, as its run ends."""
+
+    failing = False
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        if self.failing and name.startswith("file-data:"):
+            raise RuntimeError("an unexpected failure keeping the output")
+        return await super().put_document(name, data, ttl_s, only_new=only_new)
+
+
+async def test_a_batch_whose_end_fails_ends_failed_not_finalizing_for_good(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    store = FailingOutputs(clock)
+    router = await start_router(base_config(fake.base_url), clock=clock, store=store)
+    content = jsonl(chat_line("one"), chat_line("two"))
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload)
+    store.failing = True
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    jobs = router.server.batch_jobs
+    with unhandled_errors() as unhandled, caplog.at_level(logging.ERROR):
+        made = await router.stub.CreateBatch(create)
+        (job,) = jobs._jobs.values()
+        assert await jobs.settle(10) == 0
+    assert job.task is not None and job.task.exception() is None  # said in the log
+    assert unhandled == []
+    assert f"batch {made.batch.id}: ending it failed" in caplog.text
+    ended = await router.runtime.batches.get("", made.batch.id)
+    assert ended.status == "failed" and [e.code for e in ended.errors] == ["batch_failed"]
+    assert ended.request_counts.completed == 2  # answered, though not written out
+    assert await router.runtime.batches.runs.running() == []  # nobody takes it over again

@@ -4,6 +4,7 @@ the router knew of its keys (cooldowns, disables, half-open recovery) goes on un
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import time
 from typing import Any
@@ -117,3 +118,74 @@ async def test_a_renamed_providers_deployment_stays_cooled_down(
     assert (await router.stub.Chat(chat(text="two"))).route.deployment == "beta/model-b"
     clock.advance(router.runtime.config.cooldowns.transient_s + 1)
     assert (await router.stub.Chat(chat(text="three"))).route.deployment == "renamed/model-a"
+
+
+async def test_a_call_under_way_across_a_rename_cools_the_key_under_its_new_name(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The call's lease is the old pool's; its 429 (after the reload, and after the store's
+    state was carried) cools the key the renamed provider leases, not the name gone."""
+    config = _one_alpha_key(fake.base_url)
+    router = await start_router(config, clock=ManualClock(time.time()))
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="60"))
+    fake.state.hold()
+    under_way = asyncio.ensure_future(router.stub.Chat(pb.ChatRequest(params=params("solo"))))
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    await router.server.reload(renamed(config, "renamed"))
+    fake.state.release()
+    with pytest.raises(grpc.aio.AioRpcError):
+        await under_way
+    fake.state.clear_scenarios()
+
+    asked = fake.state.count()
+    assert await _solo_refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert fake.state.count() == asked  # cooling: the upstream is not asked again
+
+
+async def test_a_renamed_provider_is_the_one_whose_keys_it_has(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Two providers alike share a key; the reload drops `alpha` and renames `beta`: the new
+    name is beta's (both its keys), not alpha's (one key in common, listed first)."""
+    config = base_config(fake.base_url)
+    config["providers"]["alpha"].update(keys=["sk-shared", "sk-alpha-2"], queue_timeout_s=0)
+    config["providers"]["beta"].update(keys=["sk-shared", "sk-beta-1"], queue_timeout_s=0)
+    config["models"] = {"solo": {"deployments": [{"provider": "beta", "model": "model-b"}]}}
+    router = await start_router(config, clock=ManualClock(time.time()))
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="60"))
+    await _solo_refused(router)  # both beta's keys cool for model-b
+    fake.state.clear_scenarios()
+    moved = copy.deepcopy(config)
+    del moved["providers"]["alpha"]
+    moved["providers"]["gamma"] = moved["providers"].pop("beta")
+    moved["models"]["solo"]["deployments"][0]["provider"] = "gamma"
+    await router.server.reload(SwitchboardConfig.model_validate(moved))
+
+    asked = fake.state.count()
+    assert await _solo_refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert fake.state.count() == asked
+
+
+async def test_a_replica_renaming_later_leaves_an_operators_disable_standing(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """Two replicas on one store. The first reloads, then an operator disables the key under
+    the new name; the second reloads after, carrying the key's older credentials disable:
+    the operator's stands (its why was overwritten by `auth`: a probe would then lift it)."""
+    state = {"backend": "redis", "url": redis_url, "prefix": redis_prefix}
+    config = {**_one_alpha_key(fake.base_url), "state": state}
+    first, second = await start_router(config), await start_router(config)
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"))
+    await _solo_refused(second)  # alpha's key disabled: its credentials refused
+    fake.state.clear_scenarios()
+    await first.server.reload(renamed(config, "renamed"))
+    off = admin_pb.SetKeyEnabledRequest(
+        provider="renamed", fingerprint=fingerprint("sk-alpha-1"), enabled=False, reason="leaked"
+    )
+    await first.admin.SetKeyEnabled(off)
+    await second.server.reload(renamed(config, "renamed"))
+
+    for router in (first, second):
+        listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="renamed"))
+        (key,) = listed.keys
+        assert (key.disabled_reason, key.disabled_note) == ("manual", "leaked")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -9,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter, base_config
@@ -166,12 +169,20 @@ async def test_stream_yields_route_chunks_and_summary(router: RouterHandle) -> N
 async def test_stream_fails_over_invisibly_before_first_chunk(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
+    clock = ManualClock()  # the window ends when moved past it, once alpha's call is stalled
     config = base_config(fake.base_url)
     config["providers"]["alpha"]["timeouts"] = {"first_chunk_s": 0.3}
-    router = await start_router(config)
+    router = await start_router(config, clock=clock)
     fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-a")
 
-    events = [e async for e in router.stub.ChatStream(pb.ChatStreamRequest(params=chat_params()))]
+    async def read() -> list[pb.ChatStreamResponse]:
+        return [e async for e in router.stub.ChatStream(pb.ChatStreamRequest(params=chat_params()))]
+
+    streaming = asyncio.ensure_future(read())
+    await fake.state.wait_for(lambda: fake.state.calls(model="model-a") != [])
+    assert not streaming.done()
+    clock.advance(0.31)  # the window was open before the request was sent
+    events = await streaming
 
     assert events[0].route.deployment == "beta/model-b"
     assert [a.outcome for a in events[-1].summary.route.attempts] == [

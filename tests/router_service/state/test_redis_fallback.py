@@ -188,6 +188,18 @@ async def test_a_clear_replayed_after_an_outage_lifts_only_the_deadline_it_knew(
     assert not store.degraded
 
 
+async def test_a_clear_replayed_after_an_outage_lifts_no_deadline_unknown_here() -> None:
+    clock = ManualClock()
+    store, shared = resilient(clock)
+    shared.up = False
+    await store.clear_deadline("off:k1")  # none known here: it lifts nothing, now or later
+    shared.up = True
+    later = await shared.extend_deadline("off:k1", clock.now() + 900)  # another's, since
+    clock.advance(1.0)
+    assert await store.deadlines(["off:k1"]) == [later]
+    assert not store.degraded
+
+
 async def test_deadlines_known_before_an_outage_hold_during_it() -> None:
     clock = ManualClock()
     store, shared = resilient(clock)

@@ -4,6 +4,8 @@ its upstream HTTP call — for a fallback, a stream cancelled by its caller, a s
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import httpx
 import pytest
@@ -11,7 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.clock import SYSTEM_CLOCK
+from router_service.clock import SYSTEM_CLOCK, ManualClock
 from router_service.engine import RequestContext
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry import (
@@ -25,6 +27,7 @@ from router_service.telemetry import (
 )
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
+from tests.helpers import advance_until_done
 from tests.router_service.telemetry.spans import attrs, ended, events
 
 SERVER_CHAT = "switchboard.v1.RouterService/Chat"
@@ -168,16 +171,22 @@ async def test_a_stream_cancelled_by_its_caller_ends_every_span_cancelled(
 async def test_a_stall_mid_stream_is_the_attempts_outcome_with_its_reaction(
     fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
 ) -> None:
+    clock = ManualClock()  # the stall window runs on it, moved once the upstream is stalled
     config = base_config(fake.base_url)
     config["providers"]["alpha"]["timeouts"] = {"stall_s": 0.2}
-    router = await start_router(config)
+    router = await start_router(config, clock=clock)
     fake.state.set_scenario(Scenario(stall_after_chunks=2), model="model-a")
 
-    kinds = [
-        event.WhichOneof("event")
-        async for event in router.stub.ChatStream(pb.ChatStreamRequest(params=params()))
-    ]
-    assert kinds[-1] == "error"
+    async def read() -> list[str | None]:
+        request = pb.ChatStreamRequest(params=params())
+        return [event.WhichOneof("event") async for event in router.stub.ChatStream(request)]
+
+    streaming = asyncio.ensure_future(read())
+    await fake.state.wait_for(
+        lambda: [call.outcome for call in fake.state.calls(model="model-a")] == ["stalled"]
+    )
+    await advance_until_done(clock, 0.3, streaming, what="the stall window ended the stream")
+    assert streaming.result()[-1] == "error"
 
     trace = await ended(captured, SERVER_STREAM)
     request = trace.one("chat chain")

@@ -1,0 +1,32 @@
+"""What a provider sends with every call must fit in an HTTP header: printable ASCII (httpx
+encodes header values so). Loaded as it was, a key or header with another character (a
+typographic quote, a stray Unicode space pasted with it) failed every call to its provider with
+an internal error; refused at load instead, by its path and never shown."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from router_service.config._base import Location
+from router_service.config._key_files import KEY_FILE_KINDS
+
+__all__ = ["unsendable"]
+
+_WHY = "must be printable ASCII (an HTTP header carries it): a character mistyped or pasted?"
+
+
+def unsendable(
+    kind: str, keys: Sequence[str], headers: Mapping[str, str]
+) -> list[tuple[Location, str]]:
+    """Where a provider's keys and headers hold what no HTTP header can carry."""
+    problems: list[tuple[Location, str]] = []
+    if kind not in KEY_FILE_KINDS:  # vertex and azure keys may name a file or an identity
+        problems += [(("keys", i), _WHY) for i, key in enumerate(keys) if not _sendable(key)]
+    for name, value in headers.items():
+        if not (_sendable(name) and _sendable(value)):
+            problems.append((("headers", name), _WHY))
+    return problems
+
+
+def _sendable(text: str) -> bool:
+    return text.isascii() and text.isprintable()
