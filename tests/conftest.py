@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, settings
 
 from clients.switchboard.v1 import admin_service_pb2_grpc, router_service_pb2_grpc
 from http_edge import EdgeSettings
@@ -22,6 +23,13 @@ from tests.helpers import eventually
 from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_server
 from tests.pki import issue_pki
+
+# Property tests are judged by what they assert, never by the wall clock: an example's 200 ms
+# deadline and the too-slow health check fail at random on a loaded CI machine.
+settings.register_profile(
+    "switchboard", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("switchboard")
 
 
 @pytest.fixture

@@ -57,6 +57,12 @@ def _object(value: Any) -> JsonObject:
     return value if isinstance(value, dict) else {}
 
 
+def _kind(item: Any, key: str = "type") -> str | None:
+    """`item[key]` when `item` is an object and that a string (a list is no key of a set)."""
+    value = item.get(key) if isinstance(item, dict) else None
+    return value if isinstance(value, str) else None
+
+
 def _objects(value: Any) -> list[JsonObject]:
     return [item for item in _listed(value) if isinstance(item, dict)]
 
@@ -79,14 +85,14 @@ def openai_problem(body: JsonObject) -> str | None:
     for i, message in enumerate(_objects(body.get("messages"))):
         for j, part in enumerate(_listed(message.get("content"))):
             at = f"messages[{i}].content[{j}]"
-            kind = part.get("type") if isinstance(part, dict) else None
+            kind = _kind(part)
             if kind not in _OPENAI_PARTS:
                 return (
                     f"Invalid value: {kind!r}. Supported values are: {sorted(_OPENAI_PARTS)} ({at})"
                 )
             if kind == "input_audio":
                 audio = _object(part.get("input_audio"))
-                if audio.get("format") not in _OPENAI_AUDIO or not audio.get("data"):
+                if _kind(audio, "format") not in _OPENAI_AUDIO or not audio.get("data"):
                     return f"Invalid input_audio: format must be 'wav' or 'mp3' ({at})"
             if kind == "file":
                 file = _object(part.get("file"))
@@ -115,7 +121,7 @@ def _anthropic_source(block: JsonObject) -> str | None:
 
 def _anthropic_blocks(blocks: list[Any], at: str, allowed: frozenset[str]) -> str | None:
     for j, block in enumerate(blocks):
-        kind = block.get("type") if isinstance(block, dict) else None
+        kind = _kind(block)
         where = f"{at}.{j}"
         if kind not in allowed:
             return f"{where}: Input tag {kind!r} found using 'type' matches no expected tag"
@@ -147,14 +153,14 @@ def _gemini_part(part: Any) -> str | None:
         return f'Unknown name "{unknown[0]}": Cannot find field.'
     if len(data) != 1:
         return "a part must carry exactly one of its data fields"
-    inline = part.get("inlineData")
-    if inline is not None:
+    if part.get("inlineData") is not None:
+        inline = _object(part["inlineData"])
         mime = str(inline.get("mimeType") or "")
         if not mime or not inline.get("data"):
             return "inlineData needs mimeType and data"
         if mime.startswith("audio/") and mime not in _GEMINI_AUDIO:
             return f"Unsupported MIME type: {mime}"
-    if "fileData" in part and not (part["fileData"] or {}).get("fileUri"):
+    if "fileData" in part and not _object(part["fileData"]).get("fileUri"):
         return "fileData needs fileUri"
     return None
 
@@ -162,7 +168,10 @@ def _gemini_part(part: Any) -> str | None:
 def gemini_problem(body: JsonObject) -> str | None:
     """Why Gemini would refuse the contents' parts or its stop sequences, or None
     (google.rpc INVALID_ARGUMENT)."""
-    stops = (body.get("generationConfig") or {}).get("stopSequences")
+    config = body.get("generationConfig")
+    if config is not None and not isinstance(config, dict):
+        return "Invalid value at 'generation_config': expected an object"
+    stops = _object(config).get("stopSequences")
     if isinstance(stops, list) and len(stops) > GEMINI_MAX_STOPS:
         return (
             "* GenerationConfig.stop_sequences: at most "
@@ -182,7 +191,7 @@ def cohere_problem(body: JsonObject) -> str | None:
         if message.get("role") != "user":
             continue
         for j, part in enumerate(_listed(message.get("content"))):
-            kind = part.get("type") if isinstance(part, dict) else None
+            kind = _kind(part)
             if kind not in _COHERE_USER_PARTS:
                 return f"invalid request: messages[{i}].content[{j}]: unknown type {kind!r}"
     return None

@@ -48,7 +48,7 @@ def wire(message: Any) -> Any:
     return type(message).FromString(message.SerializeToString())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(top=extras(REQUEST_KEYS), in_message=extras(MESSAGE_KEYS))
 def test_request_extras_survive(top: dict[str, Any], in_message: dict[str, Any]) -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi", **in_message}], **top}
@@ -57,7 +57,7 @@ def test_request_extras_survive(top: dict[str, Any], in_message: dict[str, Any])
     assert_same_json(chat_params_to_openai(wire(params)), body)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     top=extras({"id", "object", "created", "model", "choices", "usage"}), delta=extras(MESSAGE_KEYS)
 )
@@ -73,7 +73,7 @@ def test_chunk_extras_survive(top: dict[str, Any], delta: dict[str, Any]) -> Non
     assert_same_json(chunk_to_openai(wire(chunk_from_openai(body))), body)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(top=extras({"model", "input", "encoding_format", "dimensions", "user"}))
 def test_embedding_extras_survive(top: dict[str, Any]) -> None:
     body = {"model": "m", "input": ["a"], **top}
@@ -82,7 +82,7 @@ def test_embedding_extras_survive(top: dict[str, Any]) -> None:
     assert_same_json(embedding_params_to_openai(params), body)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     parameters=st.dictionaries(st.text(), JSON, max_size=5),
     seed=st.integers(min_value=-(2**63), max_value=2**63 - 1),

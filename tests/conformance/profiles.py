@@ -33,6 +33,13 @@ def _no_settings(fake: FakeUpstream) -> dict[str, Any]:
     return {}
 
 
+# The connect timeout of a provider on the fake upstream: a hang guard. A connect on loopback is
+# done at once, but a test worker starved on a loaded CI machine may wake to its timer first
+# (the default 5 s), and the call fails as CONNECT_FAILED for nothing the test is about. Tests
+# of a timeout set the provider's `timeouts` themselves.
+HANG_GUARD = {"connect_s": 60.0}
+
+
 @dataclass(frozen=True)
 class Profile:
     kind: str
@@ -58,7 +65,7 @@ class Profile:
 
     def provider(self, fake: FakeUpstream, keys: list[str]) -> dict[str, Any]:
         secrets = self.key_secrets(fake, keys)
-        settings = {**self.extra, **self.fake_settings(fake)}
+        settings = {**self.extra, **self.fake_settings(fake), "timeouts": dict(HANG_GUARD)}
         return {"kind": self.kind, "base_url": self.base_url(fake), "keys": secrets, **settings}
 
     def secret(self, fake: FakeUpstream, label: str) -> str:
@@ -187,7 +194,12 @@ def conformance_config(fake: FakeUpstream, profile: Profile, **sections: Any) ->
     config: dict[str, Any] = {
         "providers": {
             "up": profile.provider(fake, list(KEYS)),
-            "backup": {"kind": "openai", "base_url": fake.base_url, "keys": ["k-backup"]},
+            "backup": {
+                "kind": "openai",
+                "base_url": fake.base_url,
+                "keys": ["k-backup"],
+                "timeouts": dict(HANG_GUARD),
+            },
         },
         "models": {
             "solo": {"deployments": [{"provider": "up", "model": "m-up"}]},

@@ -21,6 +21,7 @@ from router_service.keys import fingerprint
 from router_service.state import RedisStateStore, ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.http_edge.harness import Edge
+from tests.replicas.redis_fixtures import redis_state
 
 
 def replica_config(fake_url: str, redis_url: str, prefix: str, **sections: Any) -> dict[str, Any]:
@@ -40,17 +41,8 @@ def replica_config(fake_url: str, redis_url: str, prefix: str, **sections: Any) 
             },
         },
         "server": {"port": 0},
-        # Redis on this machine answers in microseconds, but a test worker beside another may
-        # wait longer than the 0.5 s defaults for a connect or a reply, and a replica that falls
-        # back to local state then fails the test for nothing it tests: tests of timeouts set
-        # their own (`config["state"].update(...)`).
-        "state": {
-            "backend": "redis",
-            "url": redis_url,
-            "prefix": prefix,
-            "socket_timeout_s": 2.0,
-            "connect_timeout_s": 2.0,
-        },
+        # Tests of timeouts set their own (`config["state"].update(...)`).
+        "state": redis_state(redis_url, prefix),
     }
     config.update(sections)
     return config

@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,6 +21,18 @@ import redis.asyncio
 from tests.helpers import free_port
 
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# A router's Redis timeouts in tests that do not test them: hang guards. Redis on loopback answers
+# in microseconds, but a test worker starved on a loaded CI machine may not read its reply for
+# seconds, and a replica that then falls back to its local state (until its next retry, on a
+# ManualClock that may never move) answers 404 for what the other replica stored, or 503. Tests
+# of a slow or silent Redis set their own.
+HANG_GUARD_TIMEOUTS = {"socket_timeout_s": 60.0, "connect_timeout_s": 60.0}
+
+
+def redis_state(url: str, prefix: str) -> dict[str, Any]:
+    """A router config's `state` section on the test Redis under `prefix`, its timeouts hang
+    guards."""
+    return {"backend": "redis", "url": url, "prefix": prefix, **HANG_GUARD_TIMEOUTS}
 
 
 def _sync_client(url: str) -> redis.Redis:
@@ -58,14 +71,14 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["memory", "redis"])
-def state_section(request: pytest.FixtureRequest) -> dict[str, str]:
+def state_section(request: pytest.FixtureRequest) -> dict[str, Any]:
     """A router config's `state` section, once of each backend: one process's memory, or the
     test Redis under a prefix of the test's own."""
     if request.param == "memory":
         return {"backend": "memory"}
     url: str = request.getfixturevalue("redis_url")
     prefix: str = request.getfixturevalue("redis_prefix")
-    return {"backend": "redis", "url": url, "prefix": prefix}
+    return redis_state(url, prefix)
 
 
 def keys_under(url: str, prefix: str) -> dict[str, int]:

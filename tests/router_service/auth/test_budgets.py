@@ -16,6 +16,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock, SystemClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
+from tests.replicas.redis_fixtures import redis_state
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
 
 ALICE = "sk-alice-budget-0123"
@@ -166,7 +167,7 @@ async def test_replicas_on_redis_share_a_budget(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
     config = budgeted(fake, tokens_per_day=20)
-    config["state"] = {"backend": "redis", "url": redis_url, "prefix": redis_prefix}
+    config["state"] = redis_state(redis_url, redis_prefix)
     clock = at(2026, 12, 4, 12)
     one = await start_router(config, clock=clock)
     other = await start_router(config, clock=clock)

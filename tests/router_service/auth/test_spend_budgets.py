@@ -20,6 +20,7 @@ from router_service.config import PriceConfig
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
+from tests.replicas.redis_fixtures import redis_state
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client
 from tests.router_service.auth.test_budgets import ALICE, BOB, NoonForever, at
 from tests.router_service.engine import test_tool_fees as tool_fees
@@ -125,7 +126,7 @@ async def test_replicas_on_redis_share_the_spend(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
     config = spending(fake, usd_per_day=0.05)
-    config["state"] = {"backend": "redis", "url": redis_url, "prefix": redis_prefix}
+    config["state"] = redis_state(redis_url, redis_prefix)
     clock = at(2026, 12, 4, 12)
     one = await start_router(config, clock=clock)
     other = await start_router(config, clock=clock)

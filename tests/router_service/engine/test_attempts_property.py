@@ -7,7 +7,7 @@ import asyncio
 from contextlib import AsyncExitStack
 
 import httpx
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -88,7 +88,7 @@ async def run_requests(plans: list[list[object]]) -> tuple[int, int]:
         return sum(held) + sum(marks.values()), peak
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60)
 @given(st.lists(st.lists(STEP, min_size=1, max_size=6), min_size=5, max_size=40))
 def test_leases_always_return_and_limits_hold(plans: list[list[object]]) -> None:
     held, peak = asyncio.run(run_requests(plans))

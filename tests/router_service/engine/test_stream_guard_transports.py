@@ -6,8 +6,9 @@ before each read) neither breaks a batch nor passes for silence."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import orjson
@@ -99,16 +100,27 @@ async def test_the_drain_after_done_never_cancels_the_caller(
     """After `[DONE]` the SSE reader drains the body within a deadline, read in the caller's task
     (a task of its own on httpx). The upstream sends everything but its body's end: a caller who
     takes its time over a heartbeat after the answer's finish (here: until the drain's deadline
-    passed) is not cancelled by it, whichever the transport, and the stream ends as a success."""
-    monkeypatch.setattr(_sse, "_DRAIN_S", 0.05)
+    passed) is not cancelled by it, whichever the transport, and the stream ends as a success.
+    The drain's deadline is the test's to pass, from the loop as its timer would: on real time a
+    loaded machine may be late with the heartbeat until the deadline passed."""
+    monkeypatch.setattr(_sse, "_DRAIN_S", 3600.0)
     expired = asyncio.Event()
+    drains: list[Watched] = []
 
     class Watched(Bounded[object]):
         __slots__ = ()
 
+        def __await__(self) -> Generator[Any, None, object]:
+            drains.append(self)
+            return (yield from super().__await__())
+
         def _expire(self) -> None:
             super()._expire()
             expired.set()
+
+    def draining() -> Watched | None:
+        """The drain's read, while it waits for the body's end."""
+        return drains[-1] if drains and drains[-1]._waits is not None else None
 
     monkeypatch.setattr(_sse, "Bounded", Watched)
     fake.state.set_scenario(Scenario(chunks=3, stall_after_chunks=1000))  # no end of body
@@ -118,8 +130,9 @@ async def test_the_drain_after_done_never_cancels_the_caller(
         async for item in guard_of(http, heartbeat_s=0.01).follow(upstream):
             if isinstance(item, list):
                 chunks += item
-            elif any(has_finish(c) for c in chunks):
+            elif any(has_finish(c) for c in chunks) and (drain := draining()) is not None:
                 beats_after_finish += 1
+                asyncio.get_running_loop().call_soon(drain._expire)  # the deadline passes
                 await expired.wait()  # a slow caller of a heartbeat: busy past the deadline
     assert beats_after_finish >= 1
     assert any(has_finish(c) for c in chunks)

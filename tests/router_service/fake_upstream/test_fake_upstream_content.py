@@ -88,3 +88,26 @@ async def test_other_content_is_the_providers_400(
     assert response.status_code == 400
     error = response.json().get("error") or response.json()
     assert words in error["message"]
+
+
+# Wrong-shaped values where a name or an object goes (a list is no key of a set, a list has no
+# `.get`): the provider's 400, as the real API answers, not the fake's 500.
+WRONG_SHAPES = [
+    (OPENAI, chat({"type": []})),
+    (OPENAI, chat({"type": "input_audio", "input_audio": {**WAV, "format": ["wav"]}})),
+    (ANTHROPIC, anthropic({"type": {}})),
+    (ANTHROPIC, anthropic({"type": "tool_result", "tool_use_id": "t", "content": [{"type": []}]})),
+    (GEMINI, gemini({"inlineData": ["application/pdf", PDF]})),
+    (GEMINI, gemini({"fileData": [URL]})),
+    (GEMINI, {**gemini(), "generationConfig": ["stop"]}),
+    (COHERE, chat({"type": ["text"]})),
+]
+
+
+@pytest.mark.parametrize(("route", "body"), WRONG_SHAPES)
+async def test_content_of_the_wrong_shape_is_the_providers_400(
+    http: httpx.AsyncClient, route: tuple[str, dict[str, str]], body: dict[str, Any]
+) -> None:
+    path, headers = route
+    response = await http.post(path, json=body, headers=headers)
+    assert response.status_code == 400, response.text[:300]

@@ -14,6 +14,7 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from router_service.responses import ENTRY_BYTES
 from tests.conftest import RouterHandle, StartRouter
+from tests.replicas.redis_fixtures import redis_state
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 from tests.router_service.responses.test_stored_rpcs import A, B, stored
 
@@ -88,7 +89,7 @@ async def test_replicas_on_redis_refuse_to_replace_each_others_responses(
 ) -> None:
     clock = ManualClock()
     config = guarded_config(fake.base_url, client("a", A), responses={"store_ttl_s": 60})
-    config["state"] = {"backend": "redis", "url": redis_url, "prefix": redis_prefix}
+    config["state"] = redis_state(redis_url, redis_prefix)
     one = await start_router(config, clock=clock)
     other = await start_router(config, clock=clock)
     assert (await one.stub.StoreResponse(stored("resp_1", "first"), metadata=bearer(A))).stored

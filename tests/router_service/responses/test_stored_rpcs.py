@@ -16,6 +16,7 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from router_service.responses import ENTRY_BYTES
 from tests.conftest import RouterHandle, StartRouter
+from tests.replicas.redis_fixtures import redis_state
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
 A, B, EMBED_ONLY = "sk-client-a", "sk-client-b", "sk-embed-only"
@@ -273,7 +274,7 @@ async def test_replicas_on_redis_share_a_clients_quota(
     config = guarded_config(
         fake.base_url, client("a", A), responses={"client_stored_bytes": 2 * size}
     )
-    config["state"] = {"backend": "redis", "url": redis_url, "prefix": redis_prefix}
+    config["state"] = redis_state(redis_url, redis_prefix)
     one = await start_router(config, clock=clock)
     other = await start_router(config, clock=clock)
     for router, response_id in ((one, "resp_1"), (other, "resp_2")):
