@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from router_service.config._base import Location
-from router_service.config._key_files import KEY_FILE_KINDS
+from router_service.config._key_files import KEY_FILE_KINDS, key_file
 
 __all__ = ["unsendable"]
 
@@ -19,13 +19,24 @@ def unsendable(
     kind: str, keys: Sequence[str], headers: Mapping[str, str]
 ) -> list[tuple[Location, str]]:
     """Where a provider's keys and headers hold what no HTTP header can carry."""
-    problems: list[tuple[Location, str]] = []
-    if kind not in KEY_FILE_KINDS:  # vertex and azure keys may name a file or an identity
-        problems += [(("keys", i), _WHY) for i, key in enumerate(keys) if not _sendable(key)]
+    problems: list[tuple[Location, str]] = [
+        (("keys", i), _WHY)
+        for i, key in enumerate(keys)
+        if _sent_as_is(kind, key) and not _sendable(key)
+    ]
     for name, value in headers.items():
         if not (_sendable(name) and _sendable(value)):
             problems.append((("headers", name), _WHY))
     return problems
+
+
+def _sent_as_is(kind: str, key: str) -> bool:
+    # A vertex or azure key may be a credential read, not sent: a `file:` path, or JSON (a
+    # service account, a service principal) that may span lines. Their other keys (an azure
+    # `api-key`, a vertex express key or access token) go in a header as the other kinds' do.
+    if kind not in KEY_FILE_KINDS:
+        return True
+    return key_file(key) is None and not key.lstrip().startswith("{")
 
 
 def _sendable(text: str) -> bool:

@@ -206,3 +206,40 @@ def test_a_key_or_header_no_http_request_can_carry_is_refused_at_load(
     message = str(caught.value)
     assert where in message and "printable ASCII" in message
     assert not any(value in message for value in ("SEKRIT", "TOKVAL", "TITLEVAL"))
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("azure", "AZKEY\u2019abcdef0123456789abcdef"),  # an `api-key` pasted from the portal
+        ("vertex", "AQ.Ab8RN6AZKEY\u2019abcdefghijk"),  # an express mode API key
+        ("vertex", "ya29.AZKEY\u00a0abcdef"),  # an access token
+    ],
+)
+def test_an_azure_or_vertex_key_sent_as_is_no_http_request_can_carry_is_refused(
+    kind: str, key: str
+) -> None:
+    # Their keys sent in a header (`api-key`, `x-goog-api-key`, `Authorization`) failed every
+    # call with a UnicodeEncodeError as the other kinds' did: only `file:` and JSON keys
+    # (credentials that may span lines) are read rather than sent.
+    text = f"""
+providers:
+  p:
+    kind: {kind}
+    base_url: https://res.example.com
+    project: acme-prod
+    location: us-central1
+    keys: ["{key}"]
+models:
+  m:
+    deployments:
+      - {{provider: p, model: m}}
+auth: {{open: true}}
+"""
+    if kind == "azure":
+        text = text.replace("    project: acme-prod\n    location: us-central1\n", "")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml", env={})
+    message = str(caught.value)
+    assert "providers.p.keys[0]" in message and "printable ASCII" in message
+    assert "AZKEY" not in message
