@@ -119,10 +119,14 @@ class CutProxy:
         self.port = int(port)
         self.writers: set[asyncio.StreamWriter] = set()
         self.lives: set[asyncio.Task[None]] = set()
+        self.closed = False
 
     def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """A plain callable, so each connection is known (and `cut()` reaches it) as it comes,
         not once its task first runs: one accepted as the test ends is closed, not leaked."""
+        if self.closed:  # accepted just before the listener closed: not piped, closed at once
+            writer.transport.abort()
+            return
         self.writers.add(writer)
         life = asyncio.ensure_future(self._pipe_both(reader, writer))
         self.lives.add(life)
@@ -154,7 +158,13 @@ class CutProxy:
         self.writers.clear()
 
     async def close(self) -> None:
-        """Cut every connection and wait for their lives to end (each closes what it opened)."""
+        """Cut every connection and wait for their lives to end (each closes what it opened).
+        Called once the listener closed: a connection the loop accepted just before (a
+        reconnecting client's) has its transport made and `accept` called within two turns of
+        the loop (asyncio's `_accept_connection2`, then `connection_made`); a third for margin."""
+        self.closed = True
+        for _ in range(3):
+            await asyncio.sleep(0)  # one turn of the loop each, not a wait for time
         self.cut()
         while self.lives:
             await asyncio.wait(set(self.lives))
