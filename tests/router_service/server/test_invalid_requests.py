@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from clients import details_from_rpc_error
-from clients.switchboard.v1 import batches_pb2, chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import batches_pb2, chat_pb2, embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle
@@ -183,3 +183,39 @@ async def test_a_refusal_that_quotes_a_long_value_still_fits_the_trailers(
     assert_invalid_argument(error, "purpose")
     [(_, description)] = details_from_rpc_error(error).field_violations
     assert description.startswith("Invalid purpose 'ppp") and len(description.encode()) <= 1024
+
+
+CACHED_CALLS = {
+    "Chat": lambda stub, routing: stub.Chat(
+        pb.ChatRequest(params=chat_params({}), routing=routing)
+    ),
+    "ChatStream": lambda stub, routing: _drained(
+        stub.ChatStream(pb.ChatStreamRequest(params=chat_params({}), routing=routing))
+    ),
+    "Embed": lambda stub, routing: stub.Embed(
+        pb.EmbedRequest(
+            params=embeddings_pb2.EmbeddingParams(model="embedder", text="x"), routing=routing
+        )
+    ),
+}
+
+
+async def _drained(call: Any) -> None:
+    async for _ in call:
+        pass
+
+
+@pytest.mark.parametrize("method", CACHED_CALLS)
+async def test_an_unknown_cache_mode_is_the_callers_error(
+    router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture, method: str
+) -> None:
+    """A mode of a newer proto (or a wrong number) was read as unset: a caller that meant to keep
+    its answer out of the cache had it kept. Every other enum a caller sends is checked."""
+    routing = routing_pb2.RoutingOptions(cache=999)  # type: ignore[arg-type]
+
+    error = await refused(CACHED_CALLS[method](router.stub, routing))
+
+    assert_invalid_argument(error, "routing.cache")
+    assert fake.state.count() == 0
+    assert await router.leases_held() == 0
+    no_errors_logged(caplog)
