@@ -19,6 +19,7 @@ from router_service.server._background_stream import beating, resume_events
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import answered, error_details
 from router_service.server._hooks import ServicerHooks
+from router_service.sessions import checked_session_id
 
 if TYPE_CHECKING:
     from router_service.engine._stream_holds import SlotHold
@@ -58,6 +59,8 @@ class ResponsesServicer(ServicerHooks):
             validate_chat(params)
             if not params.model:
                 raise InvalidRequestError("`model` is required.", param="chat.params.model")
+            # Checked now, not by the job: its task would die with the Response `in_progress`.
+            checked_session_id(request.chat.routing.session_id, param="chat.routing.session_id")
             # An unknown model is the 404 a Chat call gets, now: not a job queued to fail.
             self.runtime.planner.resolve(params.model)
             # Its answer is screened as a Chat call's (the audit names this call, its peer).
