@@ -154,6 +154,23 @@ async def test_a_too_long_session_id_is_invalid_argument_and_starts_nothing(
     assert error.code() == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.parametrize("conversation_start", [-1, 2])
+async def test_a_conversation_start_out_of_the_messages_is_invalid_argument(
+    fake: FakeUpstream, start_router: StartRouter, conversation_start: int
+) -> None:
+    """Sliced as asked, -1 kept only the last message as the conversation to continue, and one
+    past the end kept none: a continuation of the response lost its conversation."""
+    router = await start(fake, start_router)
+    request = start_request("resp_c1")
+    request.conversation_start = conversation_start
+
+    error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error).openai_param == "conversation_start"
+    assert router.server.jobs.running == 0 and fake.state.count() == 0
+
+
 async def test_an_id_its_client_holds_is_already_exists(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
