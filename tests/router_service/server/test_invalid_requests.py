@@ -185,27 +185,22 @@ async def test_a_refusal_that_quotes_a_long_value_still_fits_the_trailers(
     assert description.startswith("Invalid purpose 'ppp") and len(description.encode()) <= 1024
 
 
-CACHED_CALLS = {
-    "Chat": lambda stub, routing: stub.Chat(
-        pb.ChatRequest(params=chat_params({}), routing=routing)
-    ),
-    "ChatStream": lambda stub, routing: _drained(
-        stub.ChatStream(pb.ChatStreamRequest(params=chat_params({}), routing=routing))
-    ),
-    "Embed": lambda stub, routing: stub.Embed(
-        pb.EmbedRequest(
-            params=embeddings_pb2.EmbeddingParams(model="embedder", text="x"), routing=routing
-        )
-    ),
-}
+async def cached_call(
+    router: RouterHandle, method: str, routing: routing_pb2.RoutingOptions
+) -> None:
+    """One call of a method the response cache may answer, drained."""
+    if method == "Chat":
+        await router.stub.Chat(pb.ChatRequest(params=chat_params({}), routing=routing))
+    elif method == "ChatStream":
+        request = pb.ChatStreamRequest(params=chat_params({}), routing=routing)
+        async for _ in router.stub.ChatStream(request):
+            pass
+    else:
+        params = embeddings_pb2.EmbeddingParams(model="embedder", text="x")
+        await router.stub.Embed(pb.EmbedRequest(params=params, routing=routing))
 
 
-async def _drained(call: Any) -> None:
-    async for _ in call:
-        pass
-
-
-@pytest.mark.parametrize("method", CACHED_CALLS)
+@pytest.mark.parametrize("method", ["Chat", "ChatStream", "Embed"])
 async def test_an_unknown_cache_mode_is_the_callers_error(
     router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture, method: str
 ) -> None:
@@ -213,7 +208,7 @@ async def test_an_unknown_cache_mode_is_the_callers_error(
     its answer out of the cache had it kept. Every other enum a caller sends is checked."""
     routing = routing_pb2.RoutingOptions(cache=999)  # type: ignore[arg-type]
 
-    error = await refused(CACHED_CALLS[method](router.stub, routing))
+    error = await refused(cached_call(router, method, routing))
 
     assert_invalid_argument(error, "routing.cache")
     assert fake.state.count() == 0
