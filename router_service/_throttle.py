@@ -27,7 +27,7 @@ from router_service.config import AdminThrottleConfig
 from router_service.telemetry import current
 from router_service.telemetry._state import SCOPE, VERSION, Telemetry
 
-__all__ = ["AdminThrottle", "Refusal", "client_address"]
+__all__ = ["AdminThrottle", "Refusal", "client_address", "peer_address"]
 
 log = logging.getLogger("switchboard.audit")
 
@@ -65,6 +65,10 @@ class AdminThrottle:
         self._addresses: OrderedDict[str, _Window] = OrderedDict()
         self._overall = _Window(ends=-math.inf)
         self._counter: tuple[Telemetry, Counter] | None = None
+
+    def configure(self, config: AdminThrottleConfig) -> None:
+        """Limits from a reloaded config; the failures counted so far stay."""
+        self._config = config
 
     def __len__(self) -> int:
         """How many addresses it keeps failures of (at most `overall`)."""
@@ -154,3 +158,12 @@ def client_address(host: str | None) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
+
+
+def peer_address(peer: str) -> str:
+    """`client_address` of a gRPC peer (`ipv4:10.0.0.5:53211`, `ipv6:[2001:db8::1]:53211`):
+    without its port, which every connection has its own of."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return client_address(rest.rpartition(":")[0])
+    return client_address(peer)  # `unix:/path`, an in-process call's

@@ -207,7 +207,11 @@ class RouterServer:
             pending = restart_only(old.config, config)
             new = old.successor(in_force(old.config, config))
             self._router.runtime = self._admin.runtime = self.runtime = new
-            self._auth.use(new.gate, stream_ttl_s=config.server.lease_ttl_s)
+            self._auth.use(
+                new.gate,
+                stream_ttl_s=config.server.lease_ttl_s,
+                admin_throttle=new.config.auth.admin_throttle,
+            )
             self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
             new.start_background()
             self._long_jobs.reconfigured()

@@ -43,8 +43,12 @@ async def start_edge(
     edges: list[Edge] = []
 
     async def start(**throttle: Any) -> Edge:
-        settings = EdgeSettings(
-            router_target=router.server.address, admin_token=TOKEN, admin_throttle=throttle
+        settings = EdgeSettings.model_validate(
+            {
+                "router_target": router.server.address,
+                "admin_token": TOKEN,
+                "admin_throttle": throttle,
+            }
         )
         edges.append(await start_edge_on(settings, clock=clock))
         return edges[-1]
@@ -112,7 +116,8 @@ async def test_rotating_addresses_cannot_grow_what_is_kept(
     start_edge: StartEdge, clock: ManualClock
 ) -> None:
     edge = await start_edge(per_address=2, overall=8, window_s=60)
-    throttle = edge.server.config.app.state.edge.admin_throttle
+    app: Any = edge.server.config.app
+    throttle = app.state.edge.admin_throttle
 
     codes = [(await status(edge, WRONG, f"2001:db8:{i:x}::1")).status_code for i in range(40)]
     clock.advance(59)
