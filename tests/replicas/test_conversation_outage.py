@@ -16,14 +16,12 @@ import openai
 import pytest
 
 from router_service.clock import ManualClock
-from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
 from router_service.sessions import client_document
-from router_service.state import open_store
 from tests.conftest import StartRouter
 from tests.helpers import advance_until_done
 from tests.http_edge.harness import Edge
-from tests.replicas.harness import replica_config
+from tests.replicas.harness import replica_config, start_on_reply_clock
 from tests.replicas.redis_fixtures import RedisProxy
 from tests.replicas.test_conversations import conversation_keys
 
@@ -50,9 +48,7 @@ async def test_a_conversation_created_in_a_store_outage_is_answered(
     # a held reply times out then, and none of the first create's does on a loaded machine.
     config["state"].update(retry_interval_s=3600, socket_timeout_s=1)
     clock = ManualClock(time.time())
-    settings = SwitchboardConfig.model_validate({"auth": {"open": True}, **config})
-    store = await open_store(settings.state, clock, reply_clock=clock)
-    replica = await start_router(settings, clock=clock, store=store)
+    replica = await start_on_reply_clock(start_router, config, clock)
     edge = await start_edge(replica)
     async with openai.AsyncOpenAI(
         base_url=f"{edge.base_url}/v1", api_key="sk-x", max_retries=2, timeout=10
