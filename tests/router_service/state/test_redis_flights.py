@@ -20,7 +20,7 @@ from router_service.state import (
     ResilientStateStore,
     _redis_flights,
 )
-from tests.helpers import eventually, free_port
+from tests.helpers import advance_until_done, eventually, free_port
 from tests.replicas.harness import client_address, kill_redis_clients
 from tests.replicas.redis_fixtures import PrivateRedis, RedisProxy
 
@@ -182,15 +182,24 @@ async def test_a_subscriber_gone_silent_ends_every_wait(
     # NAT): nothing more arrives, and nothing says so. Every wait would run to its lease's end,
     # each time, for good.
     monkeypatch.setattr(_redis_flights, "_PING_S", 0.05)
+    # Replies are timed on a clock of their own, moved by the test: the subscription's reply is
+    # never late on a loaded machine, and the store's clock (the wait's lease) stays put, so
+    # only the silence found out can end the wait.
+    replies = ManualClock()
     store = RedisStateStore.from_url(
-        redis_proxy.url, prefix=redis_prefix, clock=ManualClock(), socket_timeout_s=0.2
+        redis_proxy.url,
+        prefix=redis_prefix,
+        clock=ManualClock(),
+        socket_timeout_s=0.2,
+        reply_clock=replies,
     )
     try:
         assert await store.notices.subscribed()
         redis_proxy.hold_replies()  # the subscriber hears nothing from now on
         with store.watch_flight("n") as watch:
-            async with asyncio.timeout(WAIT_S):  # a bound, not a wait: pings find it silent
-                assert await watch.landing("t.1", 10 * WAIT_S) == Landing.LAPSED
+            landing = asyncio.ensure_future(watch.landing("t.1", 10 * WAIT_S))
+            await advance_until_done(replies, 0.2, landing, what="pings finding it silent")
+            assert landing.result() == Landing.LAPSED
         assert not store.notices.connected  # the next claim subscribes again
     finally:
         await store.aclose()
