@@ -203,7 +203,7 @@ async def test_a_router_on_httpx_reads_its_streams_apart(
         """Whether the stream had its reader task while held."""
         await fake.state.wait_for(lambda: fake.state.held == 1, what="the stream held")
         try:
-            await eventually(read_apart, within=2, what="the stream's reader task")
+            await eventually(read_apart, within=15, what="the stream's reader task")
             return True
         except AssertionError:
             return False

@@ -134,7 +134,7 @@ async def test_a_claim_whose_caller_left_before_the_reply_lands_empty(
             claim.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await claim
-            async with asyncio.timeout(2):  # a bound, not a wait: the undo follows the cancel
+            async with asyncio.timeout(15):  # a bound, not a wait: the undo follows the cancel
                 await redis_proxy.sent.wait()
             await redis_proxy.restore()
             # The claim's token (the store's first id): its lease landed EMPTY, heard here.
