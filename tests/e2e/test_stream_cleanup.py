@@ -34,7 +34,7 @@ from tests.e2e.stream_harness import (
     stream_call,
     stream_config,
 )
-from tests.helpers import eventually
+from tests.helpers import advance_until_done, eventually
 
 
 def task_census() -> Counter[str]:
@@ -320,9 +320,10 @@ async def test_hundreds_of_streams_end_every_way_and_leave_nothing_behind(
     """300 streams open at once, heartbeating, ended by a mix of normal ends, stalls and callers
     who leave: every lease, active mark, upstream request and task is gone afterwards."""
     per_kind = 100
-    # The stall limit is 20x the slowest chunk interval: a loaded 2-core machine (300 streams and
-    # whatever else runs: 8x, 2.5 s, once timed a live stream out in CI beside other work) must
-    # not make a slow but live stream look stalled.
+    # The stall window on the router's clock, moved only once every live stream has ended and
+    # every stalled one is stalled: a loaded 2-core machine (300 streams and whatever else runs:
+    # a 300 ms gap once took 2.5 s) never makes a slow but live stream look stalled.
+    clock = ManualClock()
     config = stream_config(fake.base_url, stall_s=6.0, heartbeat_s=0.2)
     # A stall cools its deployment; late starters would wait the cooldown out (the planner's
     # last resort), which is not what this test is about.
@@ -334,7 +335,7 @@ async def test_hundreds_of_streams_end_every_way_and_leave_nothing_behind(
     fake.state.set_scenario(Scenario(chunks=2, chunk_interval_ms=300), model="ends")
     fake.state.set_scenario(Scenario(chunks=3, stall_after_chunks=3), model="stalls")
     fake.state.set_scenario(Scenario(chunks=100, chunk_interval_ms=100), model="left")
-    router = await start_router(config)
+    router = await start_router(config, clock=clock)
     edge = await start_edge(router)
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=edge.base_url, timeout=30, limits=limits) as http:
@@ -353,11 +354,21 @@ async def test_hundreds_of_streams_end_every_way_and_leave_nothing_behind(
         await one("ends", -1)  # warm up
         baseline = await idle_census(router.server)
         async with asyncio.timeout(30):
-            bodies = await asyncio.gather(
-                *(one(kind, i) for kind in ("ends", "stalls", "left") for i in range(per_kind))
-            )
+            streams = {
+                kind: asyncio.gather(*(one(kind, i) for i in range(per_kind)))
+                for kind in ("ends", "stalls", "left")
+            }
+            await asyncio.gather(streams["ends"], streams["left"])  # the clock stands still
 
-    ends, stalls, _ = (bodies[k * per_kind : (k + 1) * per_kind] for k in range(3))
+            def stalled() -> bool:
+                calls = fake.state.calls(model="stalls")
+                return [c.outcome for c in calls] == ["stalled"] * per_kind
+
+            await fake.state.wait_for(stalled, what="every stalled stream stalled")
+            await advance_until_done(clock, 1.0, streams["stalls"], what="the stall windows")
+
+    ends, stalls, left = (streams[kind].result() for kind in ("ends", "stalls", "left"))
+    bodies = [*ends, *stalls, *left]
     for body in ends:
         assert body.endswith(b"data: [DONE]\n\n") and b'"finish_reason":"stop"' in body
         assert b'"error"' not in body
