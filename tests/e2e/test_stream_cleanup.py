@@ -237,7 +237,7 @@ async def test_a_deadline_before_the_first_token_penalises_no_one(
 async def test_client_disconnect_before_the_first_token_penalises_no_one(
     open_stack: OpenStack, fake: FakeUpstream
 ) -> None:
-    stack = await open_stack(first_chunk_s=5)
+    stack = await open_stack()  # its windows are hang guards: only the caller leaves
     fake.state.set_scenario(Scenario.stall())
 
     request = asyncio.create_task(stack.wire())
@@ -392,7 +392,7 @@ async def test_a_legacy_completion_caller_leaving_cancels_every_prompts_call(
 ) -> None:
     # Several prompts are as many router calls made together: the caller going away must end
     # every upstream call, none left running (and billed) after the request.
-    stack = await open_stack(first_chunk_s=5)
+    stack = await open_stack()  # its windows are hang guards: only the caller leaves
     fake.state.set_scenario(Scenario.stall())
     body = {"model": "chain", "prompt": [f"prompt {i}" for i in range(5)], "max_tokens": 8}
     request = asyncio.create_task(stack.http.post("/v1/completions", json=body))
