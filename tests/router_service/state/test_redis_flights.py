@@ -24,7 +24,10 @@ from tests.helpers import advance_until_done, eventually, free_port
 from tests.replicas.harness import client_address, kill_redis_clients
 from tests.replicas.redis_fixtures import PrivateRedis, RedisProxy
 
-WAIT_S = 5.0
+# A landing's wait never ends by itself here: what ends it is heard (a landing, or the hearing
+# lost), and a wait that should have ended meets a test's hang guard instead of lapsing unseen.
+WAIT_S = 3600.0
+HANG_GUARD_S = 15
 
 
 def subscribers(url: str, channel: str) -> int:
@@ -80,7 +83,8 @@ async def test_a_lost_subscriber_ends_every_wait_and_the_next_claim_subscribes_a
             subscriber = two.notices._subscriber
             assert subscriber is not None
             kill_redis_clients(redis_url, [client_address(subscriber)])
-            assert await waiting == Landing.LAPSED  # it can no longer hear: it goes on
+            async with asyncio.timeout(HANG_GUARD_S):
+                assert await waiting == Landing.LAPSED  # it can no longer hear: it goes on
         assert (await two.claim_flight("n", 30)).holder == lead.token
         assert two.notices.connected
     finally:
@@ -96,7 +100,8 @@ async def test_closing_the_store_ends_the_waits_on_it(redis_url: str, redis_pref
         waiting = asyncio.create_task(watch.landing(claim.holder, WAIT_S))
         await asyncio.sleep(0)  # it waits
         await store.aclose()
-        assert await waiting == Landing.LAPSED
+        async with asyncio.timeout(HANG_GUARD_S):
+            assert await waiting == Landing.LAPSED
     assert lead.token
 
 
