@@ -115,30 +115,41 @@ async def test_the_error_file_is_in_the_inputs_order_whatever_order_lines_answer
     assert await files_of(sdk, cancelled) == (["three"], ["one:batch_cancelled", "two:404"])
 
 
-class HoldsTheEndMark(MemoryStateStore):
-    """Memory state that holds the first write of a batch's end mark (its runner's, as it
-    ends) until `let_go` is set: a cancel comes meanwhile."""
+class HoldsAWrite(MemoryStateStore):
+    """Memory state that holds the first document write `holds` picks until `let_go` is set:
+    a cancel comes meanwhile."""
 
-    completes_without_waiting = False  # its writes of end marks await
+    completes_without_waiting = False  # that write awaits
 
-    def __init__(self, clock: ManualClock) -> None:
+    def __init__(self, clock: ManualClock, holds: Callable[[str, bytes], bool]) -> None:
         super().__init__(clock)
+        self._holds = holds
         self.reached, self.let_go = asyncio.Event(), asyncio.Event()
 
     async def put_document(
         self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
     ) -> PutResult:
-        if name.startswith("batch-end:") and not self.reached.is_set():
+        if not self.reached.is_set() and self._holds(name, data):
             self.reached.set()
             await self.let_go.wait()
         return await super().put_document(name, data, ttl_s, only_new=only_new)
+
+
+def _end_mark(name: str, data: bytes) -> bool:
+    """A batch's end mark: its runner's, as it begins to end it."""
+    return name.startswith("batch-end:")
+
+
+def _finalizing(name: str, data: bytes) -> bool:
+    """A batch written `finalizing`: its runner's end mark written already."""
+    return name.startswith("batch:") and bpb.Batch.FromString(data).status == "finalizing"
 
 
 async def test_a_cancel_coming_as_the_batch_ends_ends_it_cancelled_counted_once(
     fake: FakeUpstream, open_on: OpenOn
 ) -> None:
     clock = ManualClock(time.time())
-    store = HoldsTheEndMark(clock)
+    store = HoldsAWrite(clock, _end_mark)
     with TelemetryCapture(tracing=False) as captured:
         router, sdk = await open_on(store, clock)
         batch = await created(sdk, chat_line("one"), chat_line("two"))
@@ -158,6 +169,25 @@ async def test_a_cancel_coming_as_the_batch_ends_ends_it_cancelled_counted_once(
     done = await sdk.batches.retrieve(batch.id)
     assert done.status == "cancelled" and counts(done) == (2, 2, 0)
     assert await files_of(sdk, done) == (["one", "two"], [])
+
+
+async def test_a_cancel_coming_once_the_batch_began_to_end_is_refused_and_it_ends_as_it_would(
+    fake: FakeUpstream, open_on: OpenOn
+) -> None:
+    clock = ManualClock(time.time())
+    store = HoldsAWrite(clock, _finalizing)
+    with TelemetryCapture(tracing=False) as captured:
+        router, sdk = await open_on(store, clock)
+        batch = await created(sdk, chat_line("one"), chat_line("two"))
+        await store.reached.wait()
+        with pytest.raises(openai.BadRequestError, match="Cannot cancel a batch that is finishing"):
+            await sdk.batches.cancel(batch.id)
+        store.let_go.set()
+        assert await router.server.batch_jobs.settle(10) == 0
+        ended = metric_values(captured, ENDED)
+    assert ended == {(("status", "completed"),): 1}
+    done = await sdk.batches.retrieve(batch.id)
+    assert done.status == "completed" and counts(done) == (2, 2, 0)
 
 
 async def test_a_batch_failing_validation_is_counted_ended(
@@ -206,8 +236,8 @@ async def test_a_batch_taken_over_whose_input_no_longer_validates_fails_counting
     done = await sdk.batches.retrieve(batch.id)
     assert done.status == "failed" and counts(done) == (3, 1, 2)
     assert done.errors is not None
-    assert [(e.code, e.line) for e in done.errors.data or []] == [("invalid_input_file", None)]
-    assert "line 2" in (done.errors.data or [])[0].message
+    (error,) = done.errors.data or []
+    assert error.code == "invalid_input_file" and "(line 2: " in (error.message or "")
     assert await files_of(sdk, done) == (["one"], [])
     assert fake.state.count(path="/chat/completions") == 0
     assert not [r for r in caplog.records if r.exc_info]  # no traceback said
