@@ -29,7 +29,7 @@ from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import chat_line, counts, jsonl, lines_of
 from tests.helpers import eventually, metric_values
-from tests.router_service.server.test_batch_failures import FailingPages
+from tests.router_service.server.test_batch_failures import FailingPages, made_elsewhere
 
 Stack = tuple[RouterHandle, openai.AsyncOpenAI]
 OpenOn = Callable[..., Awaitable[Stack]]
@@ -145,15 +145,23 @@ def _finalizing(name: str, data: bytes) -> bool:
     return name.startswith("batch:") and bpb.Batch.FromString(data).status == "finalizing"
 
 
+async def held_as_it_ends(
+    open_on: OpenOn, holds: Callable[[str, bytes], bool]
+) -> tuple[RouterHandle, openai.AsyncOpenAI, HoldsAWrite, Batch]:
+    """A batch of two lines, both answered, its runner's end held at the write `holds` picks."""
+    clock = ManualClock(time.time())
+    store = HoldsAWrite(clock, holds)
+    router, sdk = await open_on(store, clock)
+    batch = await created(sdk, chat_line("one"), chat_line("two"))
+    await store.reached.wait()
+    return router, sdk, store, batch
+
+
 async def test_a_cancel_coming_as_the_batch_ends_ends_it_cancelled_counted_once(
     fake: FakeUpstream, open_on: OpenOn
 ) -> None:
-    clock = ManualClock(time.time())
-    store = HoldsAWrite(clock, _end_mark)
     with TelemetryCapture(tracing=False) as captured:
-        router, sdk = await open_on(store, clock)
-        batch = await created(sdk, chat_line("one"), chat_line("two"))
-        await store.reached.wait()  # its lines answered, its runner ending it
+        router, sdk, store, batch = await held_as_it_ends(open_on, _end_mark)
         cancelling = asyncio.ensure_future(sdk.batches.cancel(batch.id))
 
         async def cancel_marked() -> bool:
@@ -174,12 +182,8 @@ async def test_a_cancel_coming_as_the_batch_ends_ends_it_cancelled_counted_once(
 async def test_a_cancel_coming_once_the_batch_began_to_end_is_refused_and_it_ends_as_it_would(
     fake: FakeUpstream, open_on: OpenOn
 ) -> None:
-    clock = ManualClock(time.time())
-    store = HoldsAWrite(clock, _finalizing)
     with TelemetryCapture(tracing=False) as captured:
-        router, sdk = await open_on(store, clock)
-        batch = await created(sdk, chat_line("one"), chat_line("two"))
-        await store.reached.wait()
+        router, sdk, store, batch = await held_as_it_ends(open_on, _finalizing)
         with pytest.raises(openai.BadRequestError, match="Cannot cancel a batch that is finishing"):
             await sdk.batches.cancel(batch.id)
         store.let_go.set()
@@ -213,21 +217,8 @@ async def test_a_batch_taken_over_whose_input_no_longer_validates_fails_counting
     streamed = chat_line("two")
     streamed["body"]["stream"] = True
     content = jsonl(chat_line("one"), streamed, chat_line("three"))
-    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
-    kept = await router.stub.UploadFile(upload)
-    now = int(clock.now())
-    batch = bpb.Batch(
-        id="batch_of_an_older_version",
-        endpoint="/v1/chat/completions",
-        input_file_id=kept.file.id,
-        status="in_progress",
-        created_at=now,
-        in_progress_at=now,
-        expires_at=now + 86400,
-        request_counts=bpb.BatchRequestCounts(total=3, completed=1),
-    )
+    batch = await made_elsewhere(router, content, completed=1)
     records = router.runtime.batches
-    await records.begin("", batch)
     answer = {"id": "batch_req_1", "custom_id": "one", "response": {"status_code": 200}}
     writer = records.answers.writer("", batch.id, await records.answers.answered("", batch.id))
     await writer.add(LineResult(1, {**answer, "error": None}, ok=True))  # its first runner's
