@@ -211,9 +211,9 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
 
     async def move_slots(self, source: str, target: str) -> None:
         keys = [self._key(kind, name) for name in (source, target) for kind in ("slot", "rate")]
-        args = [repr(self._clock.now()), repr(RATE_WINDOW_S), SLACK_MS, f"{self._instance}."]
+        now, mine = repr(self._clock.now()), f"{self._instance}."
         with translated():
-            await self._move_slots(keys, args)
+            await self._move_slots(keys, [now, repr(RATE_WINDOW_S), SLACK_MS, mine])
 
     async def held(self, resources: Sequence[str]) -> list[int]:
         if not resources:
