@@ -21,16 +21,10 @@ from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.server.processes import params, read_events
 from tests.router_service.server.test_reload_carry_over import _one_alpha_key, renamed
+from tests.router_service.server.test_reload_renamed import _solo_refused as _refused
 
 pytestmark = pytest.mark.timeout(60)
 __all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
-
-
-async def _refused(router: RouterHandle) -> grpc.StatusCode:
-    with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await router.stub.Chat(pb.ChatRequest(params=params("solo")))
-    code: grpc.StatusCode = refused.value.code()
-    return code
 
 
 def _limited(fake_url: str, state: dict[str, Any], **limits: int) -> dict[str, Any]:
