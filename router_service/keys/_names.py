@@ -27,6 +27,12 @@ class PoolNames:
     def slot_name(self, key: UpstreamKey) -> str:
         return f"lease:{self.provider}:{key.fingerprint}"
 
+    def slot_now(self, key: UpstreamKey) -> str:
+        """Where a slot of `key` taken now goes, and its rate windows count: under its name, or
+        once a reload renamed its provider, the last heir's (a lease under way then takes more
+        slots there: `KeyLease.more_calls`)."""
+        return self.slot_name(key) if self.slots_moved_to is None else self.slot_names(key)[-1]
+
     def off_name(self, key: UpstreamKey) -> str:
         return f"off:{self.provider}:{key.fingerprint}"
 

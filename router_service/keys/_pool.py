@@ -146,7 +146,7 @@ class KeyPool(PoolNames):
         if self.health[key.fingerprint].half_open:
             limit = 1  # a recovering key serves one real request at a time
         return SlotRequest(
-            self.slot_name(key), self.lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
+            self.slot_now(key), self.lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
         )
 
     def _granted(
@@ -239,7 +239,7 @@ class KeyPool(PoolNames):
 
     async def _add_tokens(self, lease: KeyLease, delta: int, *, requests: int = 0) -> None:
         if delta or requests:
-            name = self.slot_names(lease.key)[-1]  # the windows moved with the slots
+            name = self.slot_now(lease.key)  # the windows moved with the slots
             await self.store.add_tokens(name, lease.window, delta, requests)
 
     # -- reacting to outcomes ------------------------------------------------------------------
