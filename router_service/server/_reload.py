@@ -5,7 +5,9 @@ error is logged and the router keeps serving what it had). A file that loads bec
 Runtime on the same state store and HTTP client (`Runtime.successor`): new calls see its
 providers, keys, models, callers, limits and guardrails; calls under way end as they began.
 What the store knows (disabled keys, cooldowns, sessions, leases in flight) stays known, and
-so does what this process knew of the keys the new file keeps (`keys.take_over`). A few
+so does what this process knew of the keys the new file keeps (`keys.take_over`); a provider
+renamed takes its keys' state, slots and rate windows along before the new Runtime serves
+(`carried_over`). A few
 settings shape the process itself and apply on the next start only; a reload that changes them
 says which.
 """
