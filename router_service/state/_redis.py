@@ -96,6 +96,7 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         self._acquire = client.script(lua.ACQUIRE)
         self._add_tokens = client.script(lua.ADD_TOKENS)
         self._renew = client.script(lua.RENEW)
+        self._move_slots = client.script(lua.MOVE_SLOTS)
         self._extend = client.script(lua.EXTEND_DEADLINE)
         self._clear_if = client.script(lua.CLEAR_DEADLINE_IF)
         self._enter = client.script(lua.ENTER)
@@ -210,6 +211,12 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         with translated():
             renewed = await self._renew([self._key("slot", resource)], args)
         return bool(renewed)
+
+    async def move_slots(self, source: str, target: str) -> None:
+        keys = [self._key(kind, name) for name in (source, target) for kind in ("slot", "rate")]
+        now, mine = repr(self._clock.now()), f"{self._instance}."
+        with translated():
+            await self._move_slots(keys, [now, repr(RATE_WINDOW_S), SLACK_MS, mine])
 
     async def held(self, resources: Sequence[str]) -> list[int]:
         if not resources:
