@@ -29,7 +29,7 @@ from router_service.server._in_process import InProcessHandlers
 from router_service.server._interceptors import auth_interceptor
 from router_service.server._long_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
-from router_service.server._reload import carried_over, in_force, restart_only
+from router_service.server._reload import carried_over, in_force, restart_only, slots_carried
 from router_service.server._router_servicer import RouterServicer
 from router_service.server._server_info import ServingRecord
 from router_service.server._tls import CertificateFiles
@@ -206,22 +206,23 @@ class RouterServer:
             old = self.runtime
             pending = restart_only(old.config, config)
             new = old.successor(in_force(old.config, config))
-            self._router.runtime = self._admin.runtime = self.runtime = new
-            self._auth.use(
-                new.gate,
-                stream_ttl_s=config.server.lease_ttl_s,
-                admin_throttle=new.config.auth.admin_throttle,
-            )
-            self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
-            new.start_background()
-            self._long_jobs.reconfigured()
-            # Its background work only (the store and client are new's now); shielded, so a
-            # reload cancelled here (the router stopping) still stops the old prober and gauges.
-            await asyncio.shield(self._hand_over(new, old))
+            # Shielded: a reload cancelled here (the router stopping) still serves `new` and
+            # stops the old prober and gauges (the store and client are new's now).
+            await asyncio.shield(self._hand_over(new, old, config))
             return pending
 
-    async def _hand_over(self, new: Runtime, old: Runtime) -> None:
-        await carried_over(new, old)  # renamed providers' store state: as soon as it serves
+    async def _hand_over(self, new: Runtime, old: Runtime, config: SwitchboardConfig) -> None:
+        await carried_over(new, old)  # renamed providers' store state: before it serves
+        self._router.runtime = self._admin.runtime = self.runtime = new
+        self._auth.use(
+            new.gate,
+            stream_ttl_s=config.server.lease_ttl_s,
+            admin_throttle=new.config.auth.admin_throttle,
+        )
+        self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
+        new.start_background()
+        self._long_jobs.reconfigured()
+        await slots_carried(new, old)
         await old.aclose()
 
     async def wait(self) -> None:
