@@ -137,3 +137,23 @@ async def test_refusals_are_logged_and_counted_without_a_key(
     throttled = [r for r in caplog.records if "admin authentication throttled" in r.getMessage()]
     assert len(throttled) == 1 and "127.0.0.1" in throttled[0].getMessage()
     assert OPS not in caplog.text and WRONG not in caplog.text
+
+
+async def test_an_ipv6_caller_is_counted_by_its_64(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """gRPC writes an IPv6 peer percent-encoded (`ipv6:%5B::1%5D:53211`): read as written it is
+    no address, and each host of a /64 would have a count of its own."""
+    clients = (client("ops", OPS, scopes=["admin"]),)
+    config = guarded_config(fake.base_url, *clients, server={"host": "::1"})
+    config["auth"]["admin_throttle"] = {"per_address": 1, "overall": 100, "window_s": 60}
+    with caplog.at_level(logging.INFO):
+        router = await start_router(config, clock=clock)
+        assert await server_info(router, WRONG) == grpc.StatusCode.UNAUTHENTICATED
+        assert await server_info(router, OPS) == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    throttled = [r for r in caplog.records if "admin authentication throttled" in r.getMessage()]
+    assert [r.getMessage().split(" from ")[1].split(";")[0] for r in throttled] == ["::/64"]
