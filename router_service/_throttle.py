@@ -82,7 +82,9 @@ class AdminThrottle:
         if self._overall.failures >= self._config.overall and self._overall.ends > now:
             return self._refused(address, Refusal(self._overall.ends - now, overall=True))
         window = self._addresses.get(address)
-        if window is not None and window.failures >= self._config.per_address:
+        # `ends` checked too: after a reload shortened `window_s`, a window may end before one
+        # opened earlier, which `_forget` (from the front) has not reached.
+        if window is not None and window.failures >= self._config.per_address and window.ends > now:
             return self._refused(address, Refusal(window.ends - now, overall=False))
         return None
 
