@@ -43,6 +43,7 @@ from typing import Any
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state import _redis_scripts as lua
 from router_service.state._base import (
+    CLEARED_KEPT_S,
     RATE_WINDOW_S,
     UNHURRIED,
     RateCount,
@@ -97,7 +98,7 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         self._add_tokens = client.script(lua.ADD_TOKENS)
         self._renew = client.script(lua.RENEW)
         self._extend = client.script(lua.EXTEND_DEADLINE)
-        self._clear_if = client.script(lua.CLEAR_DEADLINE_IF)
+        self._clear = client.script(lua.CLEAR_DEADLINE)
         self._enter = client.script(lua.ENTER)
         self._leave = client.script(lua.LEAVE)
         self._members = client.script(lua.MEMBERS)
@@ -277,12 +278,15 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
             self.cache.forget(key)
 
     # -- deadlines -----------------------------------------------------------------------------
-    async def extend_deadline(self, name: str, until: float) -> float:
-        args: list[str | int] = [repr(float(until)), repr(self._clock.now()), SLACK_MS]
+    async def extend_deadline(
+        self, name: str, until: float, *, decided_at: float | None = None
+    ) -> float:
+        decided = "" if decided_at is None else repr(float(decided_at))
+        args: list[str | int] = [repr(float(until)), repr(self._clock.now()), SLACK_MS, decided]
         key = self._key("dl", name)
         with translated():
             async with self._writing(key):
-                current = await self._extend([key], args)
+                current = await self._extend([key, self._key("dlclr", name)], args)
         return float(current)
 
     async def deadlines(self, names: Sequence[str]) -> list[float]:
@@ -292,14 +296,17 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
             stored, _ = await self._mget([self._key("dl", n) for n in names])
         return live_deadlines(stored, self._clock.now())
 
-    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
-        key = self._key("dl", name)
+    async def clear_deadline(
+        self, name: str, *, only: float | None = None, decided_at: float | None = None
+    ) -> None:
+        key, now = self._key("dl", name), self._clock.now()
+        at = now if decided_at is None else decided_at
+        kept_ms = math.ceil((at + CLEARED_KEPT_S - now) * 1000)
+        # `only` as stored, as written: the exact repr (EXTEND_DEADLINE).
+        args: list[str | int] = ["" if only is None else repr(float(only)), repr(at), kept_ms]
         with translated():
             async with self._writing(key):
-                if only is None:
-                    await self._client.execute("DEL", key)
-                else:  # stored as written: the exact repr (EXTEND_DEADLINE)
-                    await self._clear_if([key], [repr(float(only))])
+                await self._clear([key, self._key("dlclr", name)], args)
 
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:

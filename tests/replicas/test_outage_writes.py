@@ -100,3 +100,30 @@ async def test_an_enable_queued_during_an_outage_lifts_the_disable_it_knew(
         return bool(shown.state == admin_pb.KEY_STATE_ACTIVE)
 
     await eventually(enabled_on_b, what="A's queued enable replayed")
+
+
+async def test_a_disable_queued_during_an_outage_does_not_undo_a_later_enable(
+    start_pair: StartPair, redis_proxy: RedisProxy
+) -> None:
+    a, b, clock = await start_pair(as_is, reply_wait_s=2.0)
+    k1 = fingerprint("k1")
+    off = admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=k1, enabled=False)
+    on = admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=k1, enabled=True)
+    await redis_proxy.cut()
+    await a.admin.SetKeyEnabled(off)  # on A's local state, queued for Redis
+    assert a.runtime.store.outage_counts()["degraded"]
+    clock.advance(60.0)
+    await b.admin.SetKeyEnabled(on)  # the operator changes their mind, on B, after A's disable
+    await redis_proxy.restore()
+    clock.advance(RETRY_S)
+    await a.stub.Chat(ask())
+
+    async def back_on_shared() -> bool:
+        return not a.runtime.store.outage_counts()["degraded"]
+
+    await eventually(back_on_shared, what="A back on shared state, its writes replayed")
+    # A's disable was decided before B's enable: replayed late, it does not undo it.
+    for replica in (a, b):
+        listed = await replica.admin.ListKeys(admin_pb.ListKeysRequest())
+        (shown,) = [k for k in listed.keys if k.fingerprint == k1]
+        assert shown.state == admin_pb.KEY_STATE_ACTIVE
