@@ -351,3 +351,28 @@ async def test_a_call_without_a_session_takes_a_place_of_max_sessions(
     await eventually(released, what="the stream's active mark removed")
     assert (await router.stub.Embed(embed)).route.provider == "alpha"
     assert await released()  # the embedding's place given back when it answered
+
+
+async def test_a_chat_and_an_embedding_of_one_user_are_one_session(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = two_providers(fake.base_url)
+    config["providers"]["alpha"]["thread_protection"] = "provider-ban"  # max_sessions: 1
+    config["models"]["alpha-only"] = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
+    config["models"]["embedder"] = {"deployments": [{"provider": "alpha", "model": "embed-a"}]}
+    router = await start_router(config)
+    chat = ask(model="alpha-only")
+    chat.params.user = "alice"  # no session id: the `user` names the conversation
+
+    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
+    stream = router.stub.ChatStream(pb.ChatStreamRequest(params=chat.params, routing=chat.routing))
+    async for event in stream:
+        if event.HasField("route"):
+            chat_session = event.route.session_id
+        if event.HasField("chunk"):
+            break  # alice's conversation holds alpha's one place
+    # The same `user` on an embedding is the same conversation: it is let in beside it.
+    params = embeddings_pb2.EmbeddingParams(model="embedder", text="hi", user="alice")
+    embedded = await router.stub.Embed(pb.EmbedRequest(params=params))
+    stream.cancel()
+    assert embedded.route.session_id == chat_session != ""
