@@ -8,7 +8,9 @@ DESIGN.md §5: a Redis outage degrades to local state with a warning instead of 
   warning per outage. Leases and marks taken locally carry a `~` tag, so they are given back
   where they were taken. Writes the shared store must not miss (releases, leaves, deadline
   changes, values: a key's disable and why) are queued, bounded, and replayed in order when it
-  is back; a lease the shared store never hears released still frees itself by its TTL.
+  is back; a lease the shared store never hears released still frees itself by its TTL. A
+  queued deadline write carries when it was decided: replayed, it does not undo a clear made
+  since (an operator's enable on another replica: the later decision stands).
 - Recovery: while degraded, one call at a time, at most every `retry_interval_s`, tries the
   shared store; when it answers, the queue is replayed and the replica is back on shared state.
 
