@@ -6,28 +6,19 @@ from __future__ import annotations
 import orjson
 
 from clients.switchboard.v1 import batches_pb2 as bpb
-from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
 from tests.e2e.test_batches_sdk import jsonl
-from tests.router_service.server.test_routing import ask, two_providers
+from tests.router_service.server.test_routing import ask, holding_alpha, one_place_at_alpha
 
 
 async def test_an_embeddings_line_of_a_chatting_user_is_that_users_session(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
-    config = two_providers(fake.base_url)
-    config["providers"]["alpha"]["thread_protection"] = "provider-ban"  # max_sessions: 1
-    config["models"]["alpha-only"] = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
-    config["models"]["embedder"] = {"deployments": [{"provider": "alpha", "model": "embed-a"}]}
-    router = await start_router(config)
+    router = await start_router(one_place_at_alpha(fake.base_url))
     chat = ask(model="alpha-only")
     chat.params.user = "alice"
-    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
-    stream = router.stub.ChatStream(pb.ChatStreamRequest(params=chat.params, routing=chat.routing))
-    async for event in stream:
-        if event.HasField("chunk"):
-            break  # alice's conversation holds alpha's one place
+    stream, _ = await holding_alpha(router, fake, chat)  # alice's conversation: alpha's place
 
     body = {"model": "embedder", "input": "hello", "user": "alice"}
     line = {"custom_id": "e", "method": "POST", "url": "/v1/embeddings", "body": body}
