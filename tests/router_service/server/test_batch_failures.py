@@ -190,6 +190,39 @@ async def test_a_runner_that_fails_ends_its_batch_failed_with_what_it_answered(
     assert await router.runtime.batches.runs.running() == []  # out of the running index
 
 
+class FailingEnds(FailingPages):
+    """As FailingPages, and its writes of a batch's end mark raise what no runner expects
+    too: the end of a batch failing mid-run fails before its lines are counted."""
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        if name.startswith("batch-end:"):
+            raise RuntimeError("an unexpected failure marking the batch's end")
+        return await super().put_document(name, data, ttl_s, only_new=only_new)
+
+
+async def test_a_batch_whose_end_fails_before_counting_still_counts_every_line(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its lines not run (its runner failed after the first answer) are counted `failed`
+    though its end failed too: `completed` + `failed` = `total` however it ends."""
+    clock = ManualClock(1_700_000_000.0)
+    store = FailingEnds(clock, fail_from=3)  # the first line's answer kept (two writes)
+    config = base_config(fake.base_url, batches={"concurrency": 1})
+    router = await start_router(config, clock=clock, store=store)
+    content = jsonl(chat_line("one"), chat_line("two"), chat_line("three"))
+    batch = await made_elsewhere(router, content)
+    with caplog.at_level(logging.ERROR):
+        assert await router.server.batch_jobs.adopt(router.runtime) == 1
+        assert await router.server.batch_jobs.settle(10) == 0
+    assert f"batch {batch.id}: ending it failed" in caplog.text
+    ended = await router.runtime.batches.get("", batch.id)
+    assert ended.status == "failed" and [e.code for e in ended.errors] == ["batch_failed"]
+    counts = ended.request_counts
+    assert (counts.total, counts.completed, counts.failed) == (3, 1, 2)
+
+
 async def made_elsewhere(
     router: RouterHandle, content: bytes, completed: int = 0, client: str = ""
 ) -> bpb.Batch:
