@@ -40,6 +40,7 @@ async def test_a_stop_during_a_renaming_reload_closes_the_runtime_it_handed_over
     router = await start_router(config, clock=ManualClock(time.time()))
     redis_proxy.hold_replies()  # the carry's first read waits on Redis's reply
     reload = asyncio.ensure_future(router.server.reload(renamed(config, "renamed")))
+    await asyncio.sleep(0)  # the reload's first step: its hand-over started, shielded
     await redis_proxy.held.wait()
     reload.cancel()  # as `reloading` does when the router stops
     with contextlib.suppress(asyncio.CancelledError):
