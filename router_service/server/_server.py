@@ -217,7 +217,11 @@ class RouterServer:
     async def _hand_over(self, new: Runtime, old: Runtime, config: SwitchboardConfig) -> None:
         await carried_over(new, old)  # renamed providers' store state: before it serves
         self._router.runtime = self._admin.runtime = self.runtime = new
-        self._auth.use(new.gate, stream_ttl_s=config.server.lease_ttl_s)
+        self._auth.use(
+            new.gate,
+            stream_ttl_s=config.server.lease_ttl_s,
+            admin_throttle=new.config.auth.admin_throttle,
+        )
         self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
         new.start_background()
         self._long_jobs.reconfigured()

@@ -21,7 +21,7 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from router_service.server._batch_job import BatchJob, within_window
 from router_service.state import AppendResult, MemoryStateStore, PutResult
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.test_batches_sdk import chat_line, jsonl
 
 WINDOW_S = 3600.0
@@ -188,6 +188,27 @@ async def test_a_runner_that_fails_ends_its_batch_failed_with_what_it_answered(
     assert await router.runtime.batches.runs.running() == []  # out of the running index
 
 
+async def made_elsewhere(router: RouterHandle, content: bytes, completed: int = 0) -> bpb.Batch:
+    """A batch of `content`'s lines (open access), `in_progress` as a replica of another
+    version made it (its checks, not these) and left it, `completed` lines answered."""
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+    kept = await router.stub.UploadFile(upload)
+    now = int(router.runtime.clock.now())
+    total = len(content.splitlines())
+    batch = bpb.Batch(
+        id="batch_made_elsewhere",
+        endpoint="/v1/chat/completions",
+        input_file_id=kept.file.id,
+        status="in_progress",
+        created_at=now,
+        in_progress_at=now,
+        expires_at=now + 86400,
+        request_counts=bpb.BatchRequestCounts(total=total, completed=completed),
+    )
+    await router.runtime.batches.begin("", batch)
+    return batch
+
+
 async def test_a_batch_whose_input_no_longer_validates_where_it_runs_fails_naming_the_line(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
@@ -197,20 +218,7 @@ async def test_a_batch_whose_input_no_longer_validates_where_it_runs_fails_namin
     router = await start_router(base_config(fake.base_url))
     streamed = chat_line("two")
     streamed["body"]["stream"] = True  # taken by the replica that made the batch
-    content = jsonl(chat_line("one"), streamed)
-    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
-    kept = await router.stub.UploadFile(upload)
-    now = int(router.runtime.clock.now())
-    batch = bpb.Batch(
-        id="batch_made_elsewhere",
-        endpoint="/v1/chat/completions",
-        input_file_id=kept.file.id,
-        status="in_progress",
-        created_at=now,
-        expires_at=now + 86400,
-        request_counts=bpb.BatchRequestCounts(total=2),
-    )
-    await router.runtime.batches.begin("", batch)
+    batch = await made_elsewhere(router, jsonl(chat_line("one"), streamed))
     jobs = router.server.batch_jobs
     assert await jobs.adopt(router.runtime) == 1
     assert await jobs.settle(10) == 0
@@ -254,9 +262,11 @@ async def test_a_batch_whose_end_fails_ends_failed_not_finalizing_for_good(
         input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
     jobs = router.server.batch_jobs
+    fake.state.hold()  # the job may not end before the test holds it (on a loaded machine)
     with unhandled_errors() as unhandled, caplog.at_level(logging.ERROR):
         made = await router.stub.CreateBatch(create)
         (job,) = jobs._jobs.values()
+        fake.state.release()
         assert await jobs.settle(10) == 0
     assert job.task is not None and job.task.exception() is None  # said in the log
     assert unhandled == []
