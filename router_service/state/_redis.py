@@ -117,15 +117,18 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         socket_timeout_s: float = 0.5,
         connect_timeout_s: float = 0.5,
         read_cache: bool = True,
+        reply_clock: Clock | None = None,
     ) -> RedisStateStore:
         """A store on `pool_size` multiplexed connections, made lazily. No retry and no backoff:
         an unreachable Redis must fail fast so that requests go on with local state (the
-        ResilientStateStore); a connection that died is made again by the next command."""
+        ResilientStateStore); a connection that died is made again by the next command.
+        `reply_clock`: what `socket_timeout_s` is timed on (None: the event loop's clock)."""
         client = RespClient(
             url,
             connections=pool_size,
             timeout_s=socket_timeout_s,
             connect_timeout_s=connect_timeout_s,
+            reply_clock=reply_clock,
         )
         return cls(client, prefix=prefix, clock=clock, read_cache=read_cache)
 

@@ -22,9 +22,9 @@ def as_is(config: dict[str, Any]) -> dict[str, Any]:
 async def test_an_operators_disable_during_an_outage_is_told_to_every_replica(
     start_pair: StartPair, redis_proxy: RedisProxy
 ) -> None:
-    # Cut, the proxy refuses at once: the reply wait only bounds a slow reply, and start_pair's
-    # 0.2 s made a loaded machine's reconnect after the restore look like the outage going on.
-    a, b, clock = await start_pair(as_is, reply_wait_s=2.0)
+    # Cut, the proxy refuses at once; A's replies wait on the test's clock (start_pair), so a
+    # loaded machine's reconnect after the restore never looks like the outage going on.
+    a, b, clock = await start_pair(as_is)
     await redis_proxy.cut()
     k1 = fingerprint("k1")
     disable = admin_pb.SetKeyEnabledRequest(
@@ -53,7 +53,7 @@ async def test_an_operators_disable_during_an_outage_is_told_to_every_replica(
 async def test_an_enable_queued_during_an_outage_lifts_no_disable_made_since(
     start_pair: StartPair, redis_proxy: RedisProxy
 ) -> None:
-    a, b, clock = await start_pair(as_is, reply_wait_s=2.0)
+    a, b, clock = await start_pair(as_is)
     k1 = fingerprint("k1")
     off = admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=k1, enabled=False)
     on = admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=k1, enabled=True)
@@ -82,7 +82,7 @@ async def test_an_enable_queued_during_an_outage_lifts_no_disable_made_since(
 async def test_an_enable_queued_during_an_outage_lifts_the_disable_it_knew(
     start_pair: StartPair, redis_proxy: RedisProxy
 ) -> None:
-    a, b, clock = await start_pair(as_is, reply_wait_s=2.0)
+    a, b, clock = await start_pair(as_is)
     k1 = fingerprint("k1")
     off = admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=k1, enabled=False)
     await b.admin.SetKeyEnabled(off)
