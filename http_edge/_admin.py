@@ -28,10 +28,11 @@ from starlette.responses import FileResponse, Response
 
 from clients import RouterClient, RouterError
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from router_service._throttle import client_address
 
 from ._admin_clients import clients_view
 from ._admin_jobs import jobs_view
-from ._errors import EdgeError
+from ._errors import EdgeError, retry_after_headers
 from ._json import JSONBytesResponse
 from ._metadata import Metadata, forwarded_metadata
 from ._numbers import whole_number
@@ -74,24 +75,38 @@ def _enabled(state: EdgeState) -> None:
 
 
 def _authorize(request: Request) -> EdgeState:
-    """The edge state, once the caller proved it holds the admin token."""
+    """The edge state, once the caller proved it holds the admin token. Wrong tokens are
+    throttled by client address and overall (`edge.admin_throttle`): past a limit the token is
+    not compared at all, a 429 with Retry-After instead."""
     state = edge_state(request)
     _enabled(state)
     token = state.settings.admin_token
     assert token is not None
+    address = client_address(request.client.host if request.client is not None else None)
+    refusal = state.admin_throttle.refusal(address)
+    if refusal is not None:
+        raise EdgeError(
+            429,
+            refusal.message,
+            code="too_many_failed_authentications",
+            type="rate_limit_error",
+            headers=retry_after_headers(refusal.retry_after_s),
+        )
     header = request.headers.get("authorization")
     scheme, _, given = (header or "").partition(" ")
     expected = token.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
         # The router's 401s, in type and codes (router_service/auth: AuthenticationError).
-        if header is None:
+        if header is None:  # no guess: not counted
             message, code = (
                 "Missing admin token: send `authorization: Bearer <token>`.",
                 "missing_api_key",
             )
         else:
+            state.admin_throttle.failed(address)
             message, code = "Incorrect admin token provided.", "invalid_api_key"
         raise EdgeError(401, message, code=code, type="authentication_error")
+    state.admin_throttle.succeeded(address)
     return state
 
 

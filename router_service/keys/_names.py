@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from router_service.keys._lease import UpstreamKey
 
 __all__ = ["PoolNames"]
@@ -12,9 +14,28 @@ class PoolNames:
     throttling (per provider × model)."""
 
     provider: str
+    health: Mapping[str, object]  # by key fingerprint: the pool's keys (`KeyPool.health`)
+    # The pool a reload renaming the provider moved its slots to (`StateStore.move_slots`).
+    slots_moved_to: PoolNames | None = None
+
+    def slot_names(self, key: UpstreamKey) -> list[str]:
+        """Where this pool's slots of `key` are: under its name, or once a reload renamed its
+        provider (a lease under way then), its heirs' that kept the key (`keys.carry_slots`
+        moves no other). A release goes to each, harmless where the slot is not."""
+        names, heir = [self.slot_name(key)], self.slots_moved_to
+        while heir is not None and key.fingerprint in heir.health:
+            names.append(heir.slot_name(key))
+            heir = heir.slots_moved_to
+        return names
 
     def slot_name(self, key: UpstreamKey) -> str:
         return f"lease:{self.provider}:{key.fingerprint}"
+
+    def slot_now(self, key: UpstreamKey) -> str:
+        """Where a slot of `key` taken now goes, and its rate windows count: under its name, or
+        once a reload renamed its provider, the last heir's to keep the key (a lease under way
+        then takes more slots there: `KeyLease.more_calls`)."""
+        return self.slot_name(key) if self.slots_moved_to is None else self.slot_names(key)[-1]
 
     def off_name(self, key: UpstreamKey) -> str:
         return f"off:{self.provider}:{key.fingerprint}"

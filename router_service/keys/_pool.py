@@ -71,6 +71,7 @@ class KeyPool(PoolNames):
         # (model, key fingerprint) -> the lone key's `_health_names` (`_lease_only`).
         self._lone_names: dict[tuple[str, str], list[str]] = {}
         self.heir: KeyPool | None = None  # a reload's pool of these keys (`hand_over`)
+        self.left_behind: dict[str, float] = {}  # under its names before a rename (`carry_renamed`)
 
     # -- leasing -------------------------------------------------------------------------------
     async def lease(
@@ -145,15 +146,14 @@ class KeyPool(PoolNames):
         if self.health[key.fingerprint].half_open:
             limit = 1  # a recovering key serves one real request at a time
         return SlotRequest(
-            self.slot_name(key), self.lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
+            self.slot_now(key), self.lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
         )
 
     def _granted(
         self, key: UpstreamKey, model: str, lease_id: str, grant: SlotGrant, tokens: int
     ) -> KeyLease:
         health = self.health[key.fingerprint]
-        # A sequence number, not a time: ties cannot happen, whatever the clock does.
-        health.last_used = next(self.uses)
+        health.last_used = next(self.uses)  # a sequence number: no ties, whatever the clock
         health.in_flight += 1
         return KeyLease(self, key, model, lease_id, window=grant.window, tokens=tokens)
 
@@ -194,7 +194,6 @@ class KeyPool(PoolNames):
     ) -> KeyLease | Unavailable:
         """Like `lease`, but when every usable key is at its limit, wait in arrival order for up
         to `wait_s` seconds for a slot to free."""
-
         attempt = partial(self.lease, model, exclude, tokens=tokens)  # no frame of its own
         return await self.queues.of(model).wait_for(attempt, wait_s)
 
@@ -212,8 +211,9 @@ class KeyPool(PoolNames):
 
     async def _release(self, key: UpstreamKey, lease_id: str, extra: Sequence[str] = ()) -> None:
         self.health[key.fingerprint].in_flight -= 1 + len(extra)
-        for held in (lease_id, *extra):
-            await self.store.release(self.slot_name(key), held)
+        for name in self.slot_names(key):  # one but across a rename
+            for held in (lease_id, *extra):
+                await self.store.release(name, held)
         self.queues.notify()
 
     async def _more_slots(self, key: UpstreamKey, most: int, into: list[str]) -> bool:
@@ -234,11 +234,12 @@ class KeyPool(PoolNames):
         return True
 
     async def _renew(self, key: UpstreamKey, lease_id: str) -> bool:
-        return await self.store.renew(self.slot_name(key), lease_id, self.lease_ttl_s)
+        names = reversed(self.slot_names(key))  # where it was moved to last, first
+        return any([await self.store.renew(name, lease_id, self.lease_ttl_s) for name in names])
 
     async def _add_tokens(self, lease: KeyLease, delta: int, *, requests: int = 0) -> None:
         if delta or requests:
-            name = self.slot_name(lease.key)
+            name = self.slot_now(lease.key)  # the windows moved with the slots
             await self.store.add_tokens(name, lease.window, delta, requests)
 
     # -- reacting to outcomes ------------------------------------------------------------------

@@ -25,8 +25,8 @@ from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWri
 from router_service.state._memory import MemoryStateStore
 from router_service.state._open import open_store
 from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
+from router_service.state._rates import sliding_count, sliding_wait
 from router_service.state._resilient import ResilientStateStore
-from router_service.state._windows import sliding_count, sliding_wait
 
 if TYPE_CHECKING:  # for the type checker only: at run time __getattr__ imports it on first use
     from router_service.state._redis import RedisStateStore

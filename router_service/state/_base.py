@@ -39,10 +39,7 @@ from dataclasses import dataclass, field
 
 from router_service.errors import StoreUnavailableError
 from router_service.state._flights import FlightClaim, FlightWatch, Landing
-
-# Rate windows are fixed minutes, read as a sliding minute: the previous window counts in
-# proportion to how much of it still lies inside the last 60 seconds.
-RATE_WINDOW_S = 60.0
+from router_service.state._rates import RATE_WINDOW_S, RateCount
 
 # A document's `ttl_s` for one that must outlive everything else: no expiry, never dropped to
 # make room (in memory it stands outside the documents' budget: its writer bounds it; on Redis
@@ -149,16 +146,6 @@ class DocumentPart:
 
 
 @dataclass(frozen=True, slots=True)
-class RateCount:
-    """What a resource's rate windows count now, as its rpm and tpm limits compare them: the
-    sliding minute (this fixed minute, plus the share of the last one still inside the last
-    60 s)."""
-
-    requests: float = 0.0
-    tokens: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class Reading:
     """What `StateStore.read` found, each list in the order asked."""
 
@@ -208,6 +195,13 @@ class StateStore(ABC):
     async def rates(self, resources: Sequence[str]) -> list[RateCount]:
         """What each resource's rate windows count now (the sliding minute its rpm and tpm
         compare with), counting nothing; zeros where nothing was counted."""
+
+    @abstractmethod
+    async def move_slots(self, source: str, target: str) -> None:
+        """Move to `target` the slots of `source` this store holds for this process (another
+        replica's it releases itself, where it took them) and what `source`'s rate windows
+        count, in one atomic step: they count against `target`'s limits from then on (a
+        provider renamed by a reload). A release or renewal then finds a slot under `target`."""
 
     async def read(
         self,

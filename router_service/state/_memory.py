@@ -23,7 +23,7 @@ from router_service.state._base import (
 )
 from router_service.state._documents import DEFAULT_DOCUMENT_BYTES, MemoryDocuments
 from router_service.state._flights import FlightClaim, FlightWatch, Landing, MemoryFlights
-from router_service.state._windows import rate_count, sliding_count, sliding_wait
+from router_service.state._rates import rate_count, sliding_count, sliding_wait
 
 # Sweep expired entries once a map holds this many, so idle names cannot accumulate.
 _SWEEP_AT = 4096
@@ -156,6 +156,20 @@ class MemoryStateStore(StateStore):
             return False
         holders[lease_id] = max(expiry, now + ttl_s)
         return True
+
+    async def move_slots(self, source: str, target: str) -> None:
+        holders = self._leases.pop(source, None)
+        if holders:  # one process: every slot here is its own
+            self._leases.setdefault(target, {}).update(holders)
+        rate = self._rates.pop(source, None)
+        if rate is not None:
+            window = math.floor(self._clock.now() / RATE_WINDOW_S)
+            rate.roll(window)
+            into = self._rate_at(target, window)
+            into.requests += rate.requests
+            into.tokens += rate.tokens
+            into.prev_requests += rate.prev_requests
+            into.prev_tokens += rate.prev_tokens
 
     async def rates(self, resources: Sequence[str]) -> list[RateCount]:
         now = self._clock.now()

@@ -97,6 +97,7 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         self._acquire = client.script(lua.ACQUIRE)
         self._add_tokens = client.script(lua.ADD_TOKENS)
         self._renew = client.script(lua.RENEW)
+        self._move_slots = client.script(lua.MOVE_SLOTS)
         self._extend = client.script(lua.EXTEND_DEADLINE)
         self._clear = client.script(lua.CLEAR_DEADLINE)
         self._enter = client.script(lua.ENTER)
@@ -117,15 +118,18 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         socket_timeout_s: float = 0.5,
         connect_timeout_s: float = 0.5,
         read_cache: bool = True,
+        reply_clock: Clock | None = None,
     ) -> RedisStateStore:
         """A store on `pool_size` multiplexed connections, made lazily. No retry and no backoff:
         an unreachable Redis must fail fast so that requests go on with local state (the
-        ResilientStateStore); a connection that died is made again by the next command."""
+        ResilientStateStore); a connection that died is made again by the next command.
+        `reply_clock`: what `socket_timeout_s` is timed on (None: the event loop's clock)."""
         client = RespClient(
             url,
             connections=pool_size,
             timeout_s=socket_timeout_s,
             connect_timeout_s=connect_timeout_s,
+            reply_clock=reply_clock,
         )
         return cls(client, prefix=prefix, clock=clock, read_cache=read_cache)
 
@@ -208,6 +212,12 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         with translated():
             renewed = await self._renew([self._key("slot", resource)], args)
         return bool(renewed)
+
+    async def move_slots(self, source: str, target: str) -> None:
+        keys = [self._key(kind, name) for name in (source, target) for kind in ("slot", "rate")]
+        now, mine = repr(self._clock.now()), f"{self._instance}."
+        with translated():
+            await self._move_slots(keys, [now, repr(RATE_WINDOW_S), SLACK_MS, mine])
 
     async def held(self, resources: Sequence[str]) -> list[int]:
         if not resources:

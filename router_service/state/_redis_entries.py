@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 from router_service.state._base import RateCount, RateWindows, StoreUnavailableError
+from router_service.state._rates import rate_count
 from router_service.state._resp_wire import RedisReplyError, pairs, raw
-from router_service.state._windows import rate_count
 
 __all__ = [
     "SLACK_MS",

@@ -101,6 +101,40 @@ return reply(1, '0', window, counts)
 """
 )
 
+# KEYS: source slots, source rate, target slots, target rate. ARGV: now, window_s, slack_ms,
+# the lease ids' prefix of the replica moving them (another's are left where it releases them).
+MOVE_SLOTS = (
+    _PRELUDE
+    + """
+local now, window_s, slack, mine = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local held = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES')
+for i = 1, #held, 2 do
+  if string.sub(held[i], 1, #mine) == mine then
+    redis.call('ZADD', KEYS[3], held[i + 1], held[i])
+    redis.call('ZREM', KEYS[1], held[i])
+  end
+end
+expire_to_last(KEYS[3], now, slack)
+local window = math.floor(now / window_s)
+local function rolled(key)
+  local r = redis.call('HMGET', key, 'w', 'r', 't', 'pr', 'pt')
+  local w = tonumber(r[1])
+  local req, tok = tonumber(r[2]) or 0, tonumber(r[3]) or 0
+  if w == window then return {req, tok, tonumber(r[4]) or 0, tonumber(r[5]) or 0} end
+  if w and w + 1 == window then return {0, 0, req, tok} end
+  return {0, 0, 0, 0}
+end
+local from, into = rolled(KEYS[2]), rolled(KEYS[4])
+redis.call('DEL', KEYS[2])
+if from[1] + from[2] + from[3] + from[4] > 0 then
+  redis.call('HSET', KEYS[4], 'w', num(window), 'r', num(from[1] + into[1]),
+    't', num(from[2] + into[2]), 'pr', num(from[3] + into[3]), 'pt', num(from[4] + into[4]))
+  expire_at(KEYS[4], (window + 2) * window_s, now, slack)
+end
+return 1
+"""
+)
+
 # KEYS: slots. ARGV: now, lease_id, ttl_s, slack_ms -> 1 renewed (its expiry never earlier than
 # it was) | 0 not held (released, or expired by the callers' clock)
 RENEW = (

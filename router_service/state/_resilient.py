@@ -197,6 +197,10 @@ class ResilientStateStore(ResilientDocuments, StateStore):
         # asks again (not queued: a late renewal would only hold it past its holder's end).
         return True if isinstance(renewed, _Down) else renewed
 
+    async def move_slots(self, source: str, target: str) -> None:
+        await self.local.move_slots(source, target)  # those taken during an outage
+        await self._try_shared(lambda: self.shared.move_slots(source, target))  # else by TTL
+
     async def held(self, resources: Sequence[str]) -> list[int]:
         counts = await self._try_shared(lambda: self.shared.held(resources))
         return await self.local.held(resources) if isinstance(counts, _Down) else counts
@@ -294,11 +298,9 @@ class ResilientStateStore(ResilientDocuments, StateStore):
     async def add_to_bucket(
         self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
     ) -> None:
-        done = await self._try_shared(
-            lambda: self.shared.add_to_bucket(name, bucket, counts, ttl_s)
-        )
-        if isinstance(done, _Down):
-            await self.local.add_to_bucket(name, bucket, counts, ttl_s)
+        add = (name, bucket, counts, ttl_s)
+        if isinstance(await self._try_shared(lambda: self.shared.add_to_bucket(*add)), _Down):
+            await self.local.add_to_bucket(*add)
 
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
         found = await self._try_shared(lambda: self.shared.read_buckets(names))
@@ -324,11 +326,8 @@ class ResilientStateStore(ResilientDocuments, StateStore):
         return self.shared.read_cache_counts()
 
     def outage_counts(self) -> dict[str, int]:
-        return {
-            "degraded": int(self.degraded),
-            "outages": self.outages,
-            "fallbacks": self.fallback_count,
-        }
+        degraded, outages, fallbacks = int(self.degraded), self.outages, self.fallback_count
+        return {"degraded": degraded, "outages": outages, "fallbacks": fallbacks}
 
     def retry_shared(self) -> None:
         self._retry_at = 0.0  # `_try_shared`: the next call probes the shared store

@@ -52,9 +52,9 @@ async def back_on_shared(a: RouterHandle, proxy: RedisProxy, clock: ManualClock)
 async def test_an_operators_disable_during_an_outage_is_told_to_every_replica(
     start_pair: StartPair, redis_proxy: RedisProxy
 ) -> None:
-    # Cut, the proxy refuses at once: the reply wait only bounds a slow reply, and start_pair's
-    # 0.2 s made a loaded machine's reconnect after the restore look like the outage going on.
-    a, b, clock = await start_pair(as_is, reply_wait_s=2.0)
+    # Cut, the proxy refuses at once; A's replies wait on the test's clock (start_pair), so a
+    # loaded machine's reconnect after the restore never looks like the outage going on.
+    a, b, clock = await start_pair(as_is)
     await redis_proxy.cut()
     k1 = fingerprint("k1")
     disable = admin_pb.SetKeyEnabledRequest(
@@ -73,7 +73,7 @@ async def test_an_operators_disable_during_an_outage_is_told_to_every_replica(
 async def test_an_enable_queued_during_an_outage_lifts_no_disable_made_since(
     start_pair: StartPair, redis_proxy: RedisProxy
 ) -> None:
-    a, b, clock = await start_pair(as_is, reply_wait_s=2.0)
+    a, b, clock = await start_pair(as_is)
     k1, (off, on) = fingerprint("k1"), switches("k1")
     await b.admin.SetKeyEnabled(off)
     await a.admin.ListKeys(admin_pb.ListKeysRequest())  # A knows of that disable
@@ -91,7 +91,7 @@ async def test_an_enable_queued_during_an_outage_lifts_no_disable_made_since(
 async def test_an_enable_queued_during_an_outage_lifts_the_disable_it_knew(
     start_pair: StartPair, redis_proxy: RedisProxy
 ) -> None:
-    a, b, clock = await start_pair(as_is, reply_wait_s=2.0)
+    a, b, clock = await start_pair(as_is)
     k1 = fingerprint("k1")
     off = admin_pb.SetKeyEnabledRequest(provider="alpha", fingerprint=k1, enabled=False)
     await b.admin.SetKeyEnabled(off)
@@ -112,7 +112,7 @@ async def test_an_enable_queued_during_an_outage_lifts_the_disable_it_knew(
 async def test_a_disable_queued_during_an_outage_does_not_undo_a_later_enable(
     start_pair: StartPair, redis_proxy: RedisProxy
 ) -> None:
-    a, b, clock = await start_pair(as_is, reply_wait_s=2.0)
+    a, b, clock = await start_pair(as_is)
     k1, (off, on) = fingerprint("k1"), switches("k1")
     await redis_proxy.cut()
     await a.admin.SetKeyEnabled(off)  # on A's local state, queued for Redis

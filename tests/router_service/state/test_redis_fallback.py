@@ -52,6 +52,10 @@ class Flaky(MemoryStateStore):
         self._check()
         return await super().held(resources)
 
+    async def move_slots(self, source: str, target: str) -> None:
+        self._check()
+        await super().move_slots(source, target)
+
     async def rates(self, resources: Sequence[str]) -> list[RateCount]:
         self._check()
         return await super().rates(resources)

@@ -1,13 +1,27 @@
-"""The sliding minute a rate window's limits compare with: two fixed windows, the previous one
-counted in proportion to how much of it still lies inside the last 60 seconds. The memory store
-computes it here; the Redis scripts do the same, step for step."""
+"""Rate windows: fixed minutes, read as a sliding minute (`StateStore`'s slots' rpm and tpm).
+The previous minute counts in proportion to how much of it still lies inside the last 60
+seconds; both stores compute the same floats (the Redis scripts step for step)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from router_service.state._base import RATE_WINDOW_S, RateCount
+__all__ = ["RATE_WINDOW_S", "RateCount", "rate_count", "sliding_count", "sliding_wait"]
+
+# Rate windows are fixed minutes, read as a sliding minute (the previous one in proportion).
+RATE_WINDOW_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateCount:
+    """What a resource's rate windows count now, as its rpm and tpm limits compare them: the
+    sliding minute (this fixed minute, plus the share of the last one still inside the last
+    60 s)."""
+
+    requests: float = 0.0
+    tokens: float = 0.0
 
 
 def sliding_count(prev: float, cur: float, now: float, window: int) -> float:
