@@ -10,7 +10,8 @@ __all__ = ["PoolNames"]
 
 
 class PoolNames:
-    """Names of one provider's keys' facts: slots, disables, cooldowns, throttling."""
+    """Names of one provider's keys' facts: slots, disables, cooldowns (per key × model),
+    throttling (per provider × model)."""
 
     provider: str
     health: Mapping[str, object]  # by key fingerprint: the pool's keys (`KeyPool.health`)
@@ -47,18 +48,20 @@ class PoolNames:
         """Who disabled the key by hand and why (JSON), for every replica's ListKeys."""
         return f"offnote:{self.provider}:{key.fingerprint}"
 
-    def limited_name(self, key: UpstreamKey) -> str:
-        """Until when the key's last 429 counts towards throttling its provider."""
-        return f"r429:{self.provider}:{key.fingerprint}"
+    def limited_name(self, key: UpstreamKey, model: str) -> str:
+        """Until when the key's last 429 for `model` counts towards throttling the provider's
+        `model`."""
+        return f"r429:{self.provider}:{key.fingerprint}:{model}"
 
-    def waited_name(self, key: UpstreamKey) -> str:
-        """Until when its 429s told the key to wait: its provider's throttle ends no later
-        than the first of its throttled keys' waits."""
-        return f"r429end:{self.provider}:{key.fingerprint}"
+    def waited_name(self, key: UpstreamKey, model: str) -> str:
+        """Until when its 429s for `model` told the key to wait: the provider's throttle of
+        `model` ends no later than the first of its throttled keys' waits."""
+        return f"r429end:{self.provider}:{key.fingerprint}:{model}"
 
     def cool_name(self, key: UpstreamKey, model: str) -> str:
         return f"cool:{self.provider}:{key.fingerprint}:{model}"
 
-    @property
-    def throttle_name(self) -> str:
-        return f"pcool:{self.provider}"
+    def throttle_name(self, model: str) -> str:
+        """The provider throttled for `model`: most of its keys rate-limited for it at once
+        (rate limits are per model: OpenAI's, Anthropic's, Gemini's, Groq's)."""
+        return f"pcool:{self.provider}:{model}"
