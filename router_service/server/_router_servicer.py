@@ -31,7 +31,12 @@ from router_service.server._errors import error_details
 from router_service.server._features import FeatureMethods
 from router_service.server._long_jobs import LongJobs
 from router_service.server._media import check_media
-from router_service.sessions import checked_session_id, session_id_for, session_key
+from router_service.sessions import (
+    checked_session_id,
+    named_session_id,
+    session_id_for,
+    session_key,
+)
 from router_service.telemetry import chat_span, embed_span, media_span
 
 
@@ -176,7 +181,7 @@ class RouterServicer(FeatureMethods):
         try:
             validate_embed(request.params)
             embedding_params_to_openai(request.params)  # as validate_chat
-            session = checked_session_id(request.routing.session_id) or request.params.user
+            session = named_session_id(request.routing.session_id, request.params.user)
             ctx = self._context(request.params.model, session, context)
             cache = self.runtime.cache.lookup("embed", ctx, request.params, _cache_mode(request))
             with embed_span(request.params, ctx) as span:
