@@ -31,7 +31,11 @@ class ResponsesServicer(ServicerHooks):
     async def StoreResponse(
         self, request: pb.StoreResponseRequest, context: grpc.aio.ServicerContext
     ) -> pb.StoreResponseResponse:
-        return await answered(context, self.runtime.responses.save(client_name(), request.response))
+        async def store() -> pb.StoreResponseResponse:
+            _check_foreground(request.response)
+            return await self.runtime.responses.save(client_name(), request.response)
+
+        return await answered(context, store())
 
     async def LoadResponses(
         self, request: pb.LoadResponsesRequest, context: grpc.aio.ServicerContext
@@ -141,4 +145,17 @@ def _check_conversation_start(start: int, messages: int) -> None:
             f"`conversation_start` is {start}; it must be 0 to {messages} (an index into "
             "`chat.params.messages`).",
             param="conversation_start",
+        )
+
+
+def _check_foreground(response: pb.StoredResponse) -> None:
+    """A caller stores what it answered itself: a background status is its job's to write
+    (`StartBackgroundResponse`). Forged, a `queued` one without its Response failed every load
+    of it, and an `in_progress` one could be cancelled as if it ran."""
+    if response.background_status:
+        raise InvalidRequestError(
+            "`response.background_status` is written by the router's background job: store a "
+            "response answered in the foreground (start a background one with "
+            "StartBackgroundResponse).",
+            param="response.background_status",
         )
