@@ -10,7 +10,7 @@ from router_service.responses._background import (
     JobId,
     settle,
 )
-from router_service.responses._conversation_items import checked_metadata
+from router_service.responses._conversation_items import checked_metadata, checked_object
 from router_service.responses._conversations import Conversations
 from router_service.responses._stored import (
     ENTRY_BYTES,
@@ -36,5 +36,6 @@ __all__ = [
     "StreamLog",
     "StreamWriter",
     "checked_metadata",
+    "checked_object",
     "settle",
 ]
