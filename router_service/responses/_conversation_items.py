@@ -42,26 +42,30 @@ def checked_metadata(text: str) -> str:
     return orjson.dumps(value).decode()
 
 
-def checked_items(texts: Sequence[str], taken: Collection[str]) -> list[cpb.ConversationItem]:
+def checked_items(
+    texts: Sequence[str], taken: Collection[str], field: str = "items"
+) -> list[cpb.ConversationItem]:
     """`texts` as items with their ids: the one each came with (unique: not in `taken`, the
-    conversation's ids, deleted ones included, nor twice here), else a new one. How many a
-    call may add is the conversation's bound (`max_items`); OpenAI's 20 at a time is the HTTP
-    API's rule (the edge's), not one on a response's own items appended after it."""
+    conversation's ids, deleted ones included, nor twice here), else a new one; refusals name
+    `field[i]`. How many a call may add is the conversation's bound (`max_items`); OpenAI's 20
+    at a time is the HTTP API's rule (the edge's), not one on a response's own items appended
+    after it."""
     seen = set(taken)
     items = []
     for i, text in enumerate(texts):
-        item = checked_object(text, f"items[{i}]")
+        item = checked_object(text, f"{field}[{i}]")
         item_id = item.get("id")
         if item_id is None:
             item = {"id": _new_item_id(item), **item}
         elif not isinstance(item_id, str):
-            raise InvalidRequestError(f"`items[{i}].id` must be a string.", param=f"items[{i}].id")
-        item_id = checked_id(item["id"], f"items[{i}].id", "item")
+            param = f"{field}[{i}].id"
+            raise InvalidRequestError(f"`{param}` must be a string.", param=param)
+        item_id = checked_id(item["id"], f"{field}[{i}].id", "item")
         if item_id in seen:
             raise InvalidRequestError(
                 f"Duplicate item id '{item_id}': the conversation holds an item of that id "
                 "already (or held one, deleted).",
-                param=f"items[{i}].id",
+                param=f"{field}[{i}].id",
             )
         seen.add(item_id)
         items.append(cpb.ConversationItem(id=item_id, item_json=orjson.dumps(item).decode()))

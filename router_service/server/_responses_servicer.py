@@ -15,7 +15,7 @@ from clients import to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import current_stream_admission
 from router_service.errors import InvalidRequestError
-from router_service.responses import checked_object
+from router_service.responses import checked_items
 from router_service.server._background_stream import beating, resume_events
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import answered, error_details
@@ -68,8 +68,7 @@ class ResponsesServicer(ServicerHooks):
             checked_session_id(request.chat.routing.session_id, param="chat.routing.session_id")
             _check_conversation_start(request.conversation_start, len(params.messages))
             # Added to the conversation once answered: refused then, the call was spent for it.
-            for i, item in enumerate(request.conversation_items_json):
-                checked_object(item, f"conversation_items_json[{i}]")
+            checked_items(request.conversation_items_json, (), "conversation_items_json")
             # An unknown model is the 404 a Chat call gets, now: not a job queued to fail.
             self.runtime.planner.resolve(params.model)
             # Its answer is screened as a Chat call's (the audit names this call, its peer).
