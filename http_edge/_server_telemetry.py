@@ -184,7 +184,17 @@ def _end(span: Span, attributes: dict[str, str | int]) -> None:
         route = attributes.get("http.route")
         if route is not None:
             span.update_name(f"{_span_method(str(attributes['http.request.method']))} {route}")
-        span.set_attributes({key: attributes[key] for key in _ENDED if key in attributes})
-        if "error.type" in attributes:
-            span.set_status(Status(StatusCode.ERROR, str(attributes["error.type"])))
+        ended = {key: attributes[key] for key in _ENDED if key in attributes}
+        if "error.type" in ended and _failed_already(span):
+            del ended["error.type"]  # the router's outcome and message say more than a 502
+        elif "error.type" in ended:
+            span.set_status(Status(StatusCode.ERROR, str(ended["error.type"])))
+        span.set_attributes(ended)
     span.end()
+
+
+def _failed_already(span: Span) -> bool:
+    """Whether the router's request, which in one process says what it did on this span (the
+    request span is the edge's there), failed it already (its outcome as `error.type`)."""
+    said = getattr(span, "attributes", None)
+    return said is not None and "error.type" in said
