@@ -6,7 +6,9 @@ conventions name it:
 - a SERVER span per request (`POST /v1/chat/completions`), child of the caller's W3C
   `traceparent` when there is one, current while the request runs (the gRPC call to the router
   continues the trace), ended when the response is complete — for a stream, when its last event
-  was written. No span per ASGI `send`/`receive`.
+  was written. No span per ASGI `send`/`receive`. In one process (`switchboard serve`) it is
+  the router's request span too: the router says the request's attributes and outcome on it
+  (an outcome's `error.type` is kept over the HTTP status's).
 
 Ours rather than OpenTelemetry's ASGI/FastAPI instrumentation: that middleware collects a dozen
 attributes from the scope and headers and records five instruments on every request, sampled or

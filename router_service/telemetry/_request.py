@@ -1,5 +1,10 @@
 """The router's request span: from planning to the last chunk, its attributes and the
-request-level metrics (duration, outcome, tokens, time to first chunk, retries, fallbacks)."""
+request-level metrics (duration, outcome, tokens, time to first chunk, retries, fallbacks).
+
+In one process the request's span is the edge's HTTP SERVER span, handed over with the call
+(`_grpc.handed_call`): the request's attributes and events go on it and the edge ends it. The
+request makes a span of its own when it runs outside its call's task (a background response)
+or when the edge's span ended before it (`_RequestEnd._late_span`)."""
 
 from __future__ import annotations
 
