@@ -3,8 +3,9 @@ request-level metrics (duration, outcome, tokens, time to first chunk, retries, 
 
 In one process the request's span is the edge's HTTP SERVER span, handed over with the call
 (`_grpc.handed_call`): the request's attributes and events go on it and the edge ends it. The
-request makes a span of its own when it runs outside its call's task (a background response)
-or when the edge's span ended before it (`_RequestEnd._late_span`)."""
+request makes a span of its own when it runs outside its call's task (a background response),
+when the edge's span is another request's already (`_free`) or when the edge's span ended
+before it (`_RequestEnd._late_span`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Span, SpanKind
 
 from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
@@ -75,10 +76,10 @@ class RequestSpan(RequestHandle, Activated):
 
     def _start_span(self, request_attributes: Callable[[], attr.Attributes]) -> None:
         handed = handed_call()
-        if handed is not None and handed.caller.is_recording():
+        if handed is not None and _free(handed.caller):
             # In one process the edge's span is this request's span too: what a span of its own
-            # would say of the request goes on it (its start, end and export, ~0.1 M
-            # instructions, saved; the attempts are the edge span's children).
+            # would say of the request goes on it (its start, end and export saved; the
+            # attempts are the edge span's children).
             self._handed, self.span = handed, handed.caller
         else:
             name = f"{self.operation} {self._ctx.requested_model}"
@@ -201,6 +202,13 @@ class RequestSpan(RequestHandle, Activated):
         # A cached answer's model was checked on admission; no plan was made for it.
         known = self._ctx.plan is not None or self._cache == "hit"
         return self._ctx.requested_model if known else attr.UNRESOLVED
+
+
+def _free(caller: Span) -> bool:
+    """Whether the edge's span can be this request's: it records and is no other request's
+    yet (an HTTP request that makes several router calls, a legacy completion of several
+    prompts: the first has it, the others spans of their own)."""
+    return caller.is_recording() and attr.OPERATION not in getattr(caller, "attributes", {})
 
 
 class _RequestEnd:

@@ -1,8 +1,9 @@
 """In one process (`switchboard serve`) the edge's HTTP SERVER span is the router's request span
 too: what the request says (its outcome, attempts, usage, routing) goes on it. What an operator
 must still see: a failed request's outcome (not overwritten by the HTTP status), the outcome of
-a request whose caller left before it ended, and a request that outlives its HTTP call (a
-background response) as a span of its own with its attempts under it."""
+a request whose caller left before it ended, a request that outlives its HTTP call (a
+background response) as a span of its own with its attempts under it, and each of several
+router calls of one HTTP request."""
 
 from __future__ import annotations
 
@@ -134,3 +135,27 @@ async def test_a_unary_call_its_caller_leaves_has_its_request_span_after_all(
     assert request.status.status_code is StatusCode.ERROR
     attempt = child(trace, edge, "chat model-a", SpanKind.CLIENT)  # started under the edge's
     assert (edge.start_time or 0) <= (request.start_time or 0) <= (attempt.start_time or 0)
+
+
+async def test_an_http_request_of_several_router_calls_gives_the_edge_span_to_the_first(
+    captured: TelemetryCapture, open_stack: OpenStack
+) -> None:
+    """A legacy completion of two prompts is two chat calls in one HTTP request: the first is
+    said on the edge's span, the second on a request span of its own; neither overwrites the
+    other's attributes."""
+    stack = await open_stack(in_process=True)
+
+    answer = await stack.sdk.completions.create(model="chain", prompt=["one", "two"])
+    assert len(answer.choices) == 2
+
+    trace = await ended(captured, "POST /v1/completions", "chat chain")
+    edge = trace.one("POST /v1/completions")
+    own = child(trace, edge, "chat chain", SpanKind.INTERNAL)
+    for request in (edge, own):
+        said = attrs(request)
+        assert said["switchboard.outcome"] == "OK" and said["switchboard.attempts"] == 1
+        assert said["gen_ai.request.model"] == "chain"
+    attempts = [s for s in trace.spans if s.name == "chat model-a"]
+    assert len(attempts) == 2
+    parents = sorted(a.parent.span_id for a in attempts if a.parent is not None)
+    assert parents == sorted((edge.context.span_id, own.context.span_id))
