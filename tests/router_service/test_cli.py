@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import base_config
-from tests.helpers import free_port
+from tests.helpers import eventually, free_port
 from tests.router_service.server.processes import EXIT_S, STARTUP_S, router_process, serving
 
 pytestmark = pytest.mark.timeout(60)
@@ -209,3 +209,41 @@ def test_an_edge_given_a_router_it_cannot_call_says_so_in_one_line(router: str) 
     assert done.returncode == 2, done.stderr
     assert "--router" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def _modules_of_a_serving_edge(*config: str) -> set[str]:
+    """The modules a real `switchboard edge` process imported by the time it serves (`-X
+    importtime` names each on stderr as it is imported); `config`: its `-c` option, if any."""
+    port = free_port()
+    argv = ["edge", *config, "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--router", f"127.0.0.1:{free_port()}"]  # never called: no request comes
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-X", "importtime", "-m", "router_service", *argv,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+
+        async def live() -> bool:
+            with contextlib.suppress(httpx.TransportError):
+                async with httpx.AsyncClient() as http:
+                    return (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+            return False
+
+        await eventually(live, within=STARTUP_S, what="the edge serves")
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), EXIT_S)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    lines = stderr.decode().splitlines()
+    return {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+async def test_an_edge_without_a_config_file_loads_no_yaml_parser(tmp_path: Path) -> None:
+    # PyYAML is ~0.7 MiB of an idle edge's memory, needed only to read a file
+    # (benchmarks/README.md, "Where idle RSS goes", 2026-12-06).
+    assert not any(name.split(".")[0] == "yaml" for name in await _modules_of_a_serving_edge())
+    config = tmp_path / "edge.yaml"
+    config.write_text("edge: {cors_origins: []}\n")
+    assert "yaml" in await _modules_of_a_serving_edge("-c", str(config))
