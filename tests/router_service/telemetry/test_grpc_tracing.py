@@ -106,7 +106,7 @@ async def test_a_cancelled_unary_call_raises_cancelled_error_in_the_caller(
 
     with pytest.raises(asyncio.CancelledError):
         await task  # propagated, not swallowed by an interceptor
-    await asyncio.wait_for(servicer.cancelled.wait(), 5)
+    await asyncio.wait_for(servicer.cancelled.wait(), 15)
 
     for span in await pair(captured, CHAT):
         assert attrs(span)["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
@@ -122,7 +122,7 @@ async def test_a_stream_cancelled_between_reads_still_ends_its_spans(
     assert first.chunk.id == "c0"
     await stream.aclose()  # no read pending: nobody iterates a wrapper any more
 
-    await asyncio.wait_for(servicer.cancelled.wait(), 5)
+    await asyncio.wait_for(servicer.cancelled.wait(), 15)
     for span in await pair(captured, STREAM):
         assert attrs(span)["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
         assert span.status.status_code is StatusCode.ERROR
