@@ -169,7 +169,7 @@ class KeyPool(PoolNames):
 
     def _health_names(self, model: str, candidates: list[UpstreamKey]) -> list[str]:
         """What rules candidates out: provider throttle, key disables, key cooldowns (`model`)."""
-        names = [self.throttle_name]
+        names = [self.throttle_name(model)]
         names += [self.off_name(k) for k in candidates]
         return names + [self.cool_name(k, model) for k in candidates]
 
@@ -277,36 +277,35 @@ class KeyPool(PoolNames):
         now = self.clock.now()
         if retry_after_s is None:
             strikes = health.strikes[model] = health.strikes.get(model, 0) + 1
-            retry_after_s = rate_limit_backoff(
-                strikes,
-                self.cooldowns.rate_limit_backoff_s,
-                self.health_config.backoff_max_s,
-                self.rng,
-            )
+            bounds = self.cooldowns.rate_limit_backoff_s, self.health_config.backoff_max_s
+            retry_after_s = rate_limit_backoff(strikes, *bounds, self.rng)
         self.models_seen[model] = None
         await self.store.extend_deadline(self.cool_name(key, model), now + retry_after_s)
-        await self._maybe_throttle_provider(key, now, retry_after_s)
+        await self._maybe_throttle_provider(key, model, now, retry_after_s)
 
-    async def _maybe_throttle_provider(self, key: UpstreamKey, now: float, wait_s: float) -> None:
-        """Most keys rate-limited at once is the account or the IP being throttled: cool the
-        provider as a whole instead of burning through every key, until the first of those keys
-        may be used again (one key's daily limit is its own: the last 429's wait made the whole
-        provider wait hours). Each key's last 429 and its wait are deadlines in the store, so
-        the 429s every replica met count together."""
+    async def _maybe_throttle_provider(
+        self, key: UpstreamKey, model: str, now: float, wait_s: float
+    ) -> None:
+        """Most keys rate-limited for `model` at once is the account's limit for it reached:
+        cool the provider for `model` (per model, as providers' limits are) instead of burning
+        through every key, until the first of them may be used again (one key's daily limit is
+        its own). Each key's last 429 and wait are deadlines in the store: every replica's
+        429s count together."""
         if len(self.keys) < 2:
             return
         window = self.health_config.provider_throttle_window_s
-        await self.store.extend_deadline(self.limited_name(key), now + window)
-        await self.store.extend_deadline(self.waited_name(key), now + wait_s)
+        await self.store.extend_deadline(self.limited_name(key, model), now + window)
+        await self.store.extend_deadline(self.waited_name(key, model), now + wait_s)
         n = len(self.keys)
+        limited = [self.limited_name(k, model) for k in self.keys]
         found = await self.store.deadlines(
-            [self.limited_name(k) for k in self.keys] + [self.waited_name(k) for k in self.keys]
+            limited + [self.waited_name(k, model) for k in self.keys]
         )
         # A wait already over (or unknown: written by an older replica) ends the throttle now.
         ends = [found[n + i] or now for i in range(n) if found[i]]
         needed = max(2, math.ceil(self.health_config.provider_throttle_fraction * n))
         if len(ends) >= needed and min(ends) > now:
-            await self.store.extend_deadline(self.throttle_name, min(ends))
+            await self.store.extend_deadline(self.throttle_name(model), min(ends))
 
     async def _disable(
         self, key: UpstreamKey, health: KeyHealth, reason: DisableReason, window_s: float

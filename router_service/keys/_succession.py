@@ -81,8 +81,8 @@ def _common(before: ProviderConfig, after: ProviderConfig) -> int:
 
 
 async def carry_renamed(pool: KeyPool, old: KeyPool, moved: Sequence[tuple[str, str]] = ()) -> None:
-    """What the store knows of a renamed provider's keys (disables and why, cooldowns per
-    model, 429s, its throttle), under its new name too, for every replica on the store: one
+    """What the store knows of a renamed provider's keys (disables and why, cooldowns, 429s
+    and its throttle, per model), under its new name too, for every replica on the store: one
     read, then the deadlines set (they only extend: replicas reloading together agree), and
     the slots and rate windows moved (`carry_slots`). `moved`: more deadlines to carry (old
     name, new name), its deployments' cooldowns.
@@ -94,12 +94,13 @@ async def carry_renamed(pool: KeyPool, old: KeyPool, moved: Sequence[tuple[str, 
     name written since (another replica's disable) is not stale, and stands."""
     kept = [key for key in pool.keys if key.fingerprint in old.health]
     models = list({**old.models_seen, **pool.models_seen})
-    pairs = [*moved, (old.throttle_name, pool.throttle_name)]
+    pairs = [*moved, *((old.throttle_name(m), pool.throttle_name(m)) for m in models)]
     for key in kept:
         pairs += [(old.off_name(key), pool.off_name(key))]
-        pairs += [(old.limited_name(key), pool.limited_name(key))]
-        pairs += [(old.waited_name(key), pool.waited_name(key))]
-        pairs += [(old.cool_name(key, model), pool.cool_name(key, model)) for model in models]
+        for model in models:
+            pairs += [(old.limited_name(key, model), pool.limited_name(key, model))]
+            pairs += [(old.waited_name(key, model), pool.waited_name(key, model))]
+            pairs += [(old.cool_name(key, model), pool.cool_name(key, model))]
     values = [(old.why_name(k), pool.why_name(k), k) for k in kept]
     values += [(old.note_name(k), pool.note_name(k), k) for k in kept]
     store, now = pool.store, pool.clock.now()

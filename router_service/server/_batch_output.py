@@ -72,6 +72,8 @@ async def finish(
         log.exception("batch %s: ending it failed", batch.id)
         if batch.status not in ENDED:
             failed(batch, *FAILED_BY_BUG, int(runtime.clock.now()))
+        counts = batch.request_counts  # its run's, when its end failed before counting them
+        counts.failed = counts.total - counts.completed  # its lines not answered: not run
     await records.write(client, batch)
     # Counted where its end is written: once, whoever stops the runner meanwhile (a cancel
     # coming as it ends), and never where it was handed over.

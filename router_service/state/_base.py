@@ -46,6 +46,10 @@ from router_service.state._rates import RATE_WINDOW_S, RateCount
 # it has no TTL, so a `volatile-*` eviction policy passes it by).
 FOREVER = math.inf
 
+# How long a deadline's clear is remembered against writes decided before it and written late
+# (`extend_deadline(decided_at=…)`): a write queued through a longer outage lands as written.
+CLEARED_KEPT_S = 7 * 86400.0
+
 # Set in the tasks that write after the caller has its answer (engine/_afterwork.py): nobody
 # waits for their writes, so a shared store may let them wait a little for company (Redis: a
 # release leaves with the next commands on its connection instead of in a round trip of its
@@ -53,6 +57,7 @@ FOREVER = math.inf
 UNHURRIED: ContextVar[bool] = ContextVar("switchboard_unhurried_writes", default=False)
 
 __all__ = [
+    "CLEARED_KEPT_S",
     "FOREVER",
     "RATE_WINDOW_S",
     "UNHURRIED",
@@ -217,20 +222,29 @@ class StateStore(ABC):
         )
 
     @abstractmethod
-    async def extend_deadline(self, name: str, until: float) -> float:
+    async def extend_deadline(
+        self, name: str, until: float, *, decided_at: float | None = None
+    ) -> float:
         """Set `name` to `until` unless it already ends later; return the deadline in force.
 
-        A later, shorter cooldown never shortens an earlier, longer one."""
+        A later, shorter cooldown never shortens an earlier, longer one. `decided_at`: when
+        its writer decided it, for a write that comes late (replayed after an outage): it does
+        not land if `name` was cleared after that instant (an operator's enable stands against
+        a disable decided before it), in the same atomic step."""
 
     @abstractmethod
     async def deadlines(self, names: Sequence[str]) -> list[float]:
         """The deadline of each name, 0.0 where none is in force."""
 
     @abstractmethod
-    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
+    async def clear_deadline(
+        self, name: str, *, only: float | None = None, decided_at: float | None = None
+    ) -> None:
         """Remove a deadline at once (an operator re-enables a key; a probe succeeded). `only`:
         only while it is still that deadline, in the same atomic step (a clear replayed after
-        an outage lifts the deadline its writer knew, not one set since by another replica)."""
+        an outage lifts the deadline its writer knew, not one set since by another replica).
+        The clear is remembered for `CLEARED_KEPT_S` as of `decided_at` (default: now), so a
+        deadline decided before it and written late does not undo it (`extend_deadline`)."""
 
     @abstractmethod
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:

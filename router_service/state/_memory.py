@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
+    CLEARED_KEPT_S,
     RATE_WINDOW_S,
     AppendResult,
     DocumentPart,
@@ -59,6 +60,7 @@ class MemoryStateStore(StateStore):
         self._leases: dict[str, dict[str, float]] = {}
         self._rates: dict[str, _Rate] = {}
         self._deadlines: dict[str, float] = {}
+        self._cleared: dict[str, float] = {}  # name -> when it was last cleared
         self._values: dict[str, tuple[str, float]] = {}
         self._groups: dict[str, dict[str, dict[str, float]]] = {}
         self._buckets: dict[str, dict[int, tuple[dict[str, float], float]]] = {}
@@ -197,8 +199,12 @@ class MemoryStateStore(StateStore):
         if not holders:
             self._leases.pop(resource, None)
 
-    async def extend_deadline(self, name: str, until: float) -> float:
+    async def extend_deadline(
+        self, name: str, until: float, *, decided_at: float | None = None
+    ) -> float:
         current = self._deadlines.get(name, 0.0)
+        if decided_at is not None and decided_at < self._cleared.get(name, -math.inf):
+            return self._deadlines_now([name])[0]  # cleared since it was decided: not landed
         if until > current:
             self._deadlines[name] = until
             current = until
@@ -232,14 +238,23 @@ class MemoryStateStore(StateStore):
             out.append(until)
         return out
 
-    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
-        if only is None or self._deadlines.get(name) == only:
-            self._deadlines.pop(name, None)
+    async def clear_deadline(
+        self, name: str, *, only: float | None = None, decided_at: float | None = None
+    ) -> None:
+        if only is not None and self._deadlines.get(name, only) != only:
+            return  # another deadline than the one meant: left, and no clear to remember
+        self._deadlines.pop(name, None)
+        at = self._clock.now() if decided_at is None else decided_at
+        self._cleared[name] = max(at, self._cleared.get(name, at))
+        if len(self._cleared) >= _SWEEP_AT:
+            self._sweep_deadlines()
 
     def _sweep_deadlines(self) -> None:
         now = self._clock.now()
         for name in [n for n, until in self._deadlines.items() if until <= now]:
             del self._deadlines[name]
+        for name in [n for n, at in self._cleared.items() if at + CLEARED_KEPT_S <= now]:
+            del self._cleared[name]
 
     def _sweep_rates(self, window: int) -> None:
         for name in [n for n, r in self._rates.items() if r.window < window - 1]:

@@ -77,7 +77,7 @@ if rpm or tpm then
     'pr', counts[3], 'pt', counts[4])
   expire_at(KEYS[2], (window + 2) * window_s, now, slack)
   if over then
-    -- state/_base.py sliding_wait, step for step (the stores answer the same float).
+    -- state/_windows.py sliding_wait, step for step (the stores answer the same float).
     local function wait(prev, cur, limit, need)
       local start = window * window_s
       local room = limit - need - cur
@@ -178,13 +178,18 @@ return 1
 """
 )
 
-# KEYS: deadline (string). ARGV: until (the caller's exact repr), now, slack_ms.
+# KEYS: deadline (string), its last clear (string: when). ARGV: until (the caller's exact
+# repr), now, slack_ms, decided_at|'' (a write decided before the last clear does not land).
 # -> the deadline in force, as stored (a string, exact).
 EXTEND_DEADLINE = (
     _PRELUDE
     + """
 local current = redis.call('GET', KEYS[1])
 local untl = tonumber(ARGV[1])
+if ARGV[4] ~= '' then
+  local cleared = redis.call('GET', KEYS[2])
+  if cleared and tonumber(cleared) > tonumber(ARGV[4]) then return current or '0' end
+end
 if (current and tonumber(current) or 0) >= untl then return current or '0' end
 local ms = math.ceil((untl - tonumber(ARGV[2])) * 1000) + tonumber(ARGV[3])
 if ms > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ms) end
@@ -192,10 +197,17 @@ return ARGV[1]
 """
 )
 
-# KEYS: deadline. ARGV: the deadline to clear, as stored -> 1 cleared | 0 not (another).
-CLEAR_DEADLINE_IF = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+# KEYS: deadline, its last clear (string: when). ARGV: only the deadline stored as this|'',
+# when the clear was decided, for how many ms it is remembered from now
+# -> 1 cleared | 0 not (another deadline is in force: nor is the clear remembered).
+CLEAR_DEADLINE = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] ~= '' and current and current ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+local before = redis.call('GET', KEYS[2])
+if before and tonumber(before) >= tonumber(ARGV[2]) then return 1 end
+if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+return 1
 """
 
 # Groups: KEYS: tokens (zset "token\\nmember" -> expiry), counts (hash member -> live tokens).
