@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,10 +29,11 @@ from starlette.responses import FileResponse, Response
 
 from clients import RouterClient, RouterError
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from router_service._throttle import client_address
 
 from ._admin_clients import clients_view
 from ._admin_jobs import jobs_view
-from ._errors import EdgeError
+from ._errors import EdgeError, retry_after_headers
 from ._json import JSONBytesResponse
 from ._metadata import Metadata, forwarded_metadata
 from ._numbers import whole_number
@@ -74,24 +76,38 @@ def _enabled(state: EdgeState) -> None:
 
 
 def _authorize(request: Request) -> EdgeState:
-    """The edge state, once the caller proved it holds the admin token."""
+    """The edge state, once the caller proved it holds the admin token. Wrong tokens are
+    throttled by client address and overall (`edge.admin_throttle`): past a limit the token is
+    not compared at all, a 429 with Retry-After instead."""
     state = edge_state(request)
     _enabled(state)
     token = state.settings.admin_token
     assert token is not None
+    address = client_address(request.client.host if request.client is not None else None)
+    refusal = state.admin_throttle.refusal(address)
+    if refusal is not None:
+        raise EdgeError(
+            429,
+            refusal.message,
+            code="too_many_failed_authentications",
+            type="rate_limit_error",
+            headers=retry_after_headers(refusal.retry_after_s),
+        )
     header = request.headers.get("authorization")
     scheme, _, given = (header or "").partition(" ")
     expected = token.get_secret_value().encode()
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected):
         # The router's 401s, in type and codes (router_service/auth: AuthenticationError).
-        if header is None:
+        if header is None:  # no guess: not counted
             message, code = (
                 "Missing admin token: send `authorization: Bearer <token>`.",
                 "missing_api_key",
             )
         else:
+            state.admin_throttle.failed(address)
             message, code = "Incorrect admin token provided.", "invalid_api_key"
         raise EdgeError(401, message, code=code, type="authentication_error")
+    state.admin_throttle.succeeded(address)
     return state
 
 
@@ -110,21 +126,37 @@ _REFUSED = {
     grpc.StatusCode.UNAUTHENTICATED: "a key it does not know",
     grpc.StatusCode.PERMISSION_DENIED: "a key without the `admin` scope",
 }
+_THROTTLED = (
+    "too many failed admin authentications from this edge (a key it does not know, each call "
+    "counted) or from all addresses"
+)
 
 
 @contextmanager
 def _router_refusals(state: EdgeState) -> Iterator[None]:
     """The router refusing `edge.admin_router_key` is this edge's setting at fault: a 502 that
     says so, not the router's 401 or 403, which read as the admin token refused (the page then
-    signs the operator out). The caller's own key forwarded: its refusal stays the caller's."""
+    signs the operator out), nor the router's 429 once it throttles the key's calls, whose "this
+    address" is the edge's. The caller's own key forwarded: its refusal stays the caller's."""
     try:
         yield
     except RouterError as exc:
+        if state.settings.admin_router_key is None:
+            raise
+        headers: dict[str, str] | None = None
         why = _REFUSED.get(exc.grpc_code)
-        if why is None or state.settings.admin_router_key is None:
+        retry_after_s = exc.details.retry_after_s
+        if exc.details.openai_code == "too_many_failed_authentications" and retry_after_s:
+            # The router counts every call carrying this key by the edge's address: its "this
+            # address" is the edge's, and most likely the key is the one it does not know.
+            why = f"throttled for {math.ceil(retry_after_s)} s: {_THROTTLED}"
+            headers = retry_after_headers(retry_after_s)
+        if why is None:
             raise
         message = f"The router refused edge.admin_router_key ({why}): set an admin client's key."
-        raise EdgeError(502, message, code="admin_router_key_refused", type="api_error") from None
+        raise EdgeError(
+            502, message, code="admin_router_key_refused", type="api_error", headers=headers
+        ) from None
 
 
 @router.get("/admin", include_in_schema=False)

@@ -60,6 +60,7 @@ __all__ = [
     "install_error_handlers",
     "ollama_path",
     "response_for",
+    "retry_after_headers",
     "router_error_body",
     "router_error_headers",
     "shown_path",
@@ -145,11 +146,18 @@ def router_error_headers(details: ErrorDetails, *, maybe_done: bool = False) -> 
     if retry is not None:
         headers["x-should-retry"] = retry
     if details.retry_after_s is not None and details.retry_after_s > 0:
-        headers["retry-after"] = str(math.ceil(details.retry_after_s))
-        headers["retry-after-ms"] = str(math.ceil(details.retry_after_s * 1000))
+        headers.update(retry_after_headers(details.retry_after_s))
     if details.rate_limit is not None:
         headers.update(rate_limit_headers(details.rate_limit))
     return headers
+
+
+def retry_after_headers(seconds: float) -> dict[str, str]:
+    """`Retry-After` (whole seconds, rounded up) and OpenAI's `retry-after-ms`."""
+    return {
+        "retry-after": str(math.ceil(seconds)),
+        "retry-after-ms": str(math.ceil(seconds * 1000)),
+    }
 
 
 @contextmanager

@@ -3,11 +3,12 @@ times it writes (a response's `created_at`) are read from."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
 from clients import RouterClient
+from router_service._throttle import AdminThrottle
 from router_service.clock import SYSTEM_CLOCK, Clock
 
 from ._errors import EdgeError
@@ -23,6 +24,11 @@ class EdgeState:
     client: RouterClient | None = None
     probe: RouterHealth | None = None
     clock: Clock = SYSTEM_CLOCK  # tests move a ManualClock
+    # Wrong admin tokens, counted by client address (`_admin._authorize`).
+    admin_throttle: AdminThrottle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admin_throttle = AdminThrottle(self.settings.admin_throttle, self.clock, "edge")
 
     def router(self) -> RouterClient:
         """The router client; only set while the app is running (between lifespan events)."""

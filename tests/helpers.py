@@ -41,6 +41,24 @@ def free_port() -> int:
         return port
 
 
+async def close_listener(server: asyncio.Server) -> None:
+    """Close a listening asyncio server without dropping, unclosed, a connection it accepted a
+    moment before. asyncio (3.11) accepts in one loop turn and makes the connection's transport
+    in the next (`_accept_connection2`), and that step fails if the server was closed in
+    between (`Server._attach` asserts it is open): the accepted socket is then dropped as it is,
+    a ResourceWarning in some later test. So accepting stops first (the listener's reader
+    removed: nothing more is accepted), then two turns pass, each one of asyncio's steps for a
+    connection already accepted (its transport made; `connection_made`, the server's callback,
+    which can close it), and only then the listener closes."""
+    loop = asyncio.get_running_loop()
+    for sock in server.sockets:
+        loop.remove_reader(sock.fileno())
+    for _ in range(2):
+        await asyncio.sleep(0)  # one turn of the loop each, not a wait for time
+    server.close()
+    await server.wait_closed()
+
+
 async def eventually(
     condition: Callable[[], Awaitable[bool]], *, within: float = 15.0, what: str = "condition"
 ) -> None:

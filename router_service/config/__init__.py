@@ -44,11 +44,13 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         StateConfig,
         TelemetryConfig,
     )
+    from router_service.config._throttle import AdminThrottleConfig
 
 # Each name's module, imported when the name is first read (clients/_lazy.py): the edge,
 # which reads its part of the file only (`_edge_file.py`), never imports the router's
 # section models.
 _WHERE = {
+    "AdminThrottleConfig": "_throttle",
     "AuthConfig": "_auth",
     "BatchesConfig": "_batches",
     "CacheConfig": "_routing",
@@ -96,6 +98,7 @@ if not TYPE_CHECKING:
     __getattr__, __dir__ = lazy_names(__name__, _WHERE)
 
 __all__ = [
+    "AdminThrottleConfig",
     "AuthConfig",
     "BatchesConfig",
     "CacheConfig",

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from router_service.config._base import Location, Misplaced, _Strict
+from router_service.config._throttle import AdminThrottleConfig
 
 ClientScope = Literal["chat", "embed", "models", "admin", "route"]
 
@@ -194,6 +195,12 @@ class AuthConfig(_Strict):
         "RouterService.CreateRealtimeClientSecret) one client may have live at once; apart "
         "from `max_issued_keys` (they last minutes, a browser each); one more is refused "
         "(RESOURCE_EXHAUSTED).",
+    )
+    admin_throttle: AdminThrottleConfig = Field(
+        default_factory=AdminThrottleConfig,
+        description="AdminService calls with a key the router does not know: throttled per "
+        "client address and overall (the other services' are not: refusing every caller "
+        "past an overall limit would let anyone stop them).",
     )
     issued_keys_resync_s: float = Field(
         default=30.0,

@@ -77,6 +77,13 @@ def _http_url(value: str, info: ValidationInfo) -> str:
         raise ValueError(f"{field}: its port is not a number from 1 to 65535")
     if not parts.hostname:
         raise ValueError(f"{field}: its host is missing")
+    if "@" in parts.netloc:
+        # The router sends a provider's credentials as its keys and headers, never as a URL's
+        # userinfo: one there would go nowhere it is meant to, and show wherever a URL does.
+        raise ValueError(
+            f"{field} must not hold credentials (`user:password@`): a key goes in `keys:`, "
+            "another credential in `headers:`, each from ${ENV}"
+        )
     return value.rstrip("/")
 
 

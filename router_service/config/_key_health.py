@@ -63,8 +63,9 @@ class KeyHealthConfig(_Strict):
         default=0.5,
         gt=0,
         le=1,
-        description="Share of a provider's keys rate-limited within the window that cools the "
-        "whole provider (account- or IP-level throttling). Needs at least two keys.",
+        description="Share of a provider's keys rate-limited for one model within the window "
+        "that cools the provider for that model (the account's limit for it reached; other "
+        "models have limits of their own). Needs at least two keys.",
     )
     provider_throttle_window_s: float = Field(default=10.0, gt=0)
     probe: Literal["models", "completion"] = Field(

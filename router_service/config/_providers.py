@@ -9,7 +9,6 @@ from typing import Literal
 from pydantic import (
     Field,
     PrivateAttr,
-    SecretStr,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -160,7 +159,7 @@ class ProviderConfig(_Strict):
         "Instance Metadata Service (VMs, AKS nodes), or on App Service, Container Apps and "
         "Functions the platform's `${IDENTITY_ENDPOINT}` (with identity_header).",
     )
-    identity_header: SecretStr | None = Field(
+    identity_header: Secret | None = Field(
         default=None,
         description="azure with managed-identity keys on App Service, Container Apps or "
         "Functions: `${IDENTITY_HEADER}`, sent as X-IDENTITY-HEADER (api-version 2019-08-01); "
@@ -296,7 +295,9 @@ class ProviderConfig(_Strict):
     @model_validator(mode="after")
     def _kind_fields(self) -> ProviderConfig:
         sent = [key.key.get_secret_value() for key in self.keys]
-        if problems := unsendable(self.kind, sent, self.headers):
+        identity = self.identity_header
+        header = identity.get_secret_value() if identity is not None else None
+        if problems := unsendable(self.kind, sent, self.headers, identity_header=header):
             raise Misplaced(problems)
         if self.kind == "cloudflare" and not self.account_id:
             raise Misplaced([(("account_id",), "a cloudflare provider needs account_id")])

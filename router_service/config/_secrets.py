@@ -54,8 +54,9 @@ def warn_if_exposed(path: Path, text: str) -> bool:
 
 def literal_secrets(data: Any) -> list[str]:
     """Where the raw (not yet interpolated) config holds a secret that is not an `${ENV}`:
-    provider keys, credential headers and passwords in base URLs, client keys given as `key:`,
-    the edge's admin token and admin router key, a password in `state.url`."""
+    provider keys and credential headers, client keys given as `key:`, the edge's admin token
+    and admin router key, a password in `state.url` (one in a provider's URL is refused at load:
+    `_base._http_url`)."""
     if not isinstance(data, dict):
         return []
     found = _provider_secrets(_section(data, "providers"))
@@ -89,9 +90,6 @@ def _provider_secrets(providers: dict[Any, Any]) -> list[str]:
                 continue  # an identity's name and ids: the platform holds its credentials
             if _literal(value):
                 found.append(f"providers.{name}.keys[{i}]")
-        url = provider.get("base_url")
-        if isinstance(url, str) and _literal(_password(url)):
-            found.append(f"providers.{name}.base_url")
         if _literal(provider.get("identity_header")):
             found.append(f"providers.{name}.identity_header")
         headers = provider.get("headers")

@@ -16,9 +16,10 @@ _WHY = "must be printable ASCII (an HTTP header carries it): a character mistype
 
 
 def unsendable(
-    kind: str, keys: Sequence[str], headers: Mapping[str, str]
+    kind: str, keys: Sequence[str], headers: Mapping[str, str], *, identity_header: str | None
 ) -> list[tuple[Location, str]]:
-    """Where a provider's keys and headers hold what no HTTP header can carry."""
+    """Where a provider's keys, headers and managed identity header (sent with each token
+    request, as X-IDENTITY-HEADER or `secret`) hold what no HTTP header can carry."""
     problems: list[tuple[Location, str]] = [
         (("keys", i), _WHY)
         for i, key in enumerate(keys)
@@ -27,6 +28,8 @@ def unsendable(
     for name, value in headers.items():
         if not (_sendable(name) and _sendable(value)):
             problems.append((("headers", name), _WHY))
+    if identity_header is not None and not _sendable(identity_header):
+        problems.append((("identity_header",), _WHY))
     return problems
 
 

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from clients import READY_WAIT_S, checked_target
 from router_service.config._base import FilePath, Misplaced, Secret, _Strict
+from router_service.config._throttle import AdminThrottleConfig
 
 # Past a minute a "wait for the router" is an outage held open, not a restart ridden out (and
 # the caller's own deadline, `request_timeout_s`, still ends it sooner).
@@ -252,6 +253,11 @@ class EdgeConfig(_Strict):
     )
     admin_token: Secret | None = Field(
         default=None, description="Bearer token for the edge's /admin pages and endpoints."
+    )
+    admin_throttle: AdminThrottleConfig = Field(
+        default_factory=AdminThrottleConfig,
+        description="Wrong or missing admin tokens on /admin and its endpoints: throttled per "
+        "client address and overall (429 with Retry-After).",
     )
     admin_router_key: Secret | None = Field(
         default=None,

@@ -7,7 +7,7 @@ from router_service.keys._pool import KeyPool
 from router_service.keys._prober import KeyProber, ProbeFn
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot
-from router_service.keys._succession import carry_renamed, take_over
+from router_service.keys._succession import carry_renamed, carry_slots, take_over
 
 __all__ = [
     "DisableReason",
@@ -21,6 +21,7 @@ __all__ = [
     "Unavailable",
     "UpstreamKey",
     "carry_renamed",
+    "carry_slots",
     "fingerprint",
     "take_over",
 ]

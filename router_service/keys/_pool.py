@@ -71,6 +71,7 @@ class KeyPool(PoolNames):
         # (model, key fingerprint) -> the lone key's `_health_names` (`_lease_only`).
         self._lone_names: dict[tuple[str, str], list[str]] = {}
         self.heir: KeyPool | None = None  # a reload's pool of these keys (`hand_over`)
+        self.left_behind: dict[str, float] = {}  # under its names before a rename (`carry_renamed`)
 
     # -- leasing -------------------------------------------------------------------------------
     async def lease(
@@ -145,15 +146,14 @@ class KeyPool(PoolNames):
         if self.health[key.fingerprint].half_open:
             limit = 1  # a recovering key serves one real request at a time
         return SlotRequest(
-            self.slot_name(key), self.lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
+            self.slot_now(key), self.lease_ttl_s, limit, key.rpm, key.tpm, tokens, tuple(unless)
         )
 
     def _granted(
         self, key: UpstreamKey, model: str, lease_id: str, grant: SlotGrant, tokens: int
     ) -> KeyLease:
         health = self.health[key.fingerprint]
-        # A sequence number, not a time: ties cannot happen, whatever the clock does.
-        health.last_used = next(self.uses)
+        health.last_used = next(self.uses)  # a sequence number: no ties, whatever the clock
         health.in_flight += 1
         return KeyLease(self, key, model, lease_id, window=grant.window, tokens=tokens)
 
@@ -169,7 +169,7 @@ class KeyPool(PoolNames):
 
     def _health_names(self, model: str, candidates: list[UpstreamKey]) -> list[str]:
         """What rules candidates out: provider throttle, key disables, key cooldowns (`model`)."""
-        names = [self.throttle_name]
+        names = [self.throttle_name(model)]
         names += [self.off_name(k) for k in candidates]
         return names + [self.cool_name(k, model) for k in candidates]
 
@@ -194,7 +194,6 @@ class KeyPool(PoolNames):
     ) -> KeyLease | Unavailable:
         """Like `lease`, but when every usable key is at its limit, wait in arrival order for up
         to `wait_s` seconds for a slot to free."""
-
         attempt = partial(self.lease, model, exclude, tokens=tokens)  # no frame of its own
         return await self.queues.of(model).wait_for(attempt, wait_s)
 
@@ -212,8 +211,9 @@ class KeyPool(PoolNames):
 
     async def _release(self, key: UpstreamKey, lease_id: str, extra: Sequence[str] = ()) -> None:
         self.health[key.fingerprint].in_flight -= 1 + len(extra)
-        for held in (lease_id, *extra):
-            await self.store.release(self.slot_name(key), held)
+        for name in self.slot_names(key):  # one but across a rename
+            for held in (lease_id, *extra):
+                await self.store.release(name, held)
         self.queues.notify()
 
     async def _more_slots(self, key: UpstreamKey, most: int, into: list[str]) -> bool:
@@ -234,11 +234,12 @@ class KeyPool(PoolNames):
         return True
 
     async def _renew(self, key: UpstreamKey, lease_id: str) -> bool:
-        return await self.store.renew(self.slot_name(key), lease_id, self.lease_ttl_s)
+        names = reversed(self.slot_names(key))  # where it was moved to last, first
+        return any([await self.store.renew(name, lease_id, self.lease_ttl_s) for name in names])
 
     async def _add_tokens(self, lease: KeyLease, delta: int, *, requests: int = 0) -> None:
         if delta or requests:
-            name = self.slot_name(lease.key)
+            name = self.slot_now(lease.key)  # the windows moved with the slots
             await self.store.add_tokens(name, lease.window, delta, requests)
 
     # -- reacting to outcomes ------------------------------------------------------------------
@@ -276,36 +277,35 @@ class KeyPool(PoolNames):
         now = self.clock.now()
         if retry_after_s is None:
             strikes = health.strikes[model] = health.strikes.get(model, 0) + 1
-            retry_after_s = rate_limit_backoff(
-                strikes,
-                self.cooldowns.rate_limit_backoff_s,
-                self.health_config.backoff_max_s,
-                self.rng,
-            )
+            bounds = self.cooldowns.rate_limit_backoff_s, self.health_config.backoff_max_s
+            retry_after_s = rate_limit_backoff(strikes, *bounds, self.rng)
         self.models_seen[model] = None
         await self.store.extend_deadline(self.cool_name(key, model), now + retry_after_s)
-        await self._maybe_throttle_provider(key, now, retry_after_s)
+        await self._maybe_throttle_provider(key, model, now, retry_after_s)
 
-    async def _maybe_throttle_provider(self, key: UpstreamKey, now: float, wait_s: float) -> None:
-        """Most keys rate-limited at once is the account or the IP being throttled: cool the
-        provider as a whole instead of burning through every key, until the first of those keys
-        may be used again (one key's daily limit is its own: the last 429's wait made the whole
-        provider wait hours). Each key's last 429 and its wait are deadlines in the store, so
-        the 429s every replica met count together."""
+    async def _maybe_throttle_provider(
+        self, key: UpstreamKey, model: str, now: float, wait_s: float
+    ) -> None:
+        """Most keys rate-limited for `model` at once is the account's limit for it reached:
+        cool the provider for `model` (per model, as providers' limits are) instead of burning
+        through every key, until the first of them may be used again (one key's daily limit is
+        its own). Each key's last 429 and wait are deadlines in the store: every replica's
+        429s count together."""
         if len(self.keys) < 2:
             return
         window = self.health_config.provider_throttle_window_s
-        await self.store.extend_deadline(self.limited_name(key), now + window)
-        await self.store.extend_deadline(self.waited_name(key), now + wait_s)
+        await self.store.extend_deadline(self.limited_name(key, model), now + window)
+        await self.store.extend_deadline(self.waited_name(key, model), now + wait_s)
         n = len(self.keys)
+        limited = [self.limited_name(k, model) for k in self.keys]
         found = await self.store.deadlines(
-            [self.limited_name(k) for k in self.keys] + [self.waited_name(k) for k in self.keys]
+            limited + [self.waited_name(k, model) for k in self.keys]
         )
         # A wait already over (or unknown: written by an older replica) ends the throttle now.
         ends = [found[n + i] or now for i in range(n) if found[i]]
         needed = max(2, math.ceil(self.health_config.provider_throttle_fraction * n))
         if len(ends) >= needed and min(ends) > now:
-            await self.store.extend_deadline(self.throttle_name, min(ends))
+            await self.store.extend_deadline(self.throttle_name(model), min(ends))
 
     async def _disable(
         self, key: UpstreamKey, health: KeyHealth, reason: DisableReason, window_s: float

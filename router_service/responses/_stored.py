@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -82,7 +83,13 @@ class StoredResponses:
         _check_items(response.output_items_json, "output_items_json")
         _check_items(response.input_items_json, "input_items_json")
         if response.response_json:
-            _check_object(response.response_json, "response.response_json")
+            answered = _check_object(response.response_json, "response.response_json")
+            # Read back as `GET /v1/responses/{id}`: one naming another response is a mix-up.
+            if answered.get("id", response.id) != response.id:
+                raise InvalidRequestError(
+                    "`response.response_json` has another `id` than `response.id`.",
+                    param="response.response_json",
+                )
         if not self._config.store:
             return pb.StoreResponseResponse(stored=False, reason="disabled")
         data = response.SerializeToString()
@@ -192,7 +199,7 @@ def _check_items(items: Sequence[str], field: str) -> None:
         _check_object(text, f"response.{field}[{i}]")
 
 
-def _check_object(text: str, param: str) -> None:
+def _check_object(text: str, param: str) -> dict[str, Any]:
     """Items and the Response are read back as JSON objects (the edge resolves
     `item_reference`s by their "id", and answers them as they are): what is not one is refused
     now rather than failing a later request."""
@@ -202,6 +209,7 @@ def _check_object(text: str, param: str) -> None:
         value = None
     if not isinstance(value, dict):
         raise InvalidRequestError(f"`{param}` must be a JSON object.", param=param)
+    return value
 
 
 def _looked_up(response_id: str, param: str) -> None:

@@ -96,20 +96,22 @@ def job_for(batch: bpb.Batch, who: LineCaller, claim: Claim, answered: Answered)
 
 
 async def load_lines(job: BatchJob) -> None:
-    """Read and parse the job's input file, once: its lines not answered are pending."""
-    if job.loaded or job.fault is not None:  # at fault: it fails as a whole, no line runs
+    """Read and parse the job's input file, once: its lines not answered are pending. One at
+    fault already (taken over, its client gone) has them read too, to be listed not run (no
+    line runs: `_lines`); its fault stays the one it has."""
+    if job.loaded:
         return
     runtime, batch = job.who.runtime, job.batch
     try:
         found = await runtime.files.content(job.who.client, batch.input_file_id, "input_file_id")
     except StoredFileNotFoundError:
-        job.fault = ("input_file_not_found", _input_gone(job))
+        job.fault = job.fault or ("input_file_not_found", _input_gone(job))
         return
     job.lines, errors = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
     if errors:  # checked when the batch was made: by a replica of another version (a deploy)
         first = errors[0]
         at = f"line {first.line}: " if first.line else ""
-        job.fault = (
+        job.fault = job.fault or (
             "invalid_input_file",
             f"The batch's input file no longer validates ({at}{first.message})",
         )

@@ -55,7 +55,7 @@ from router_service.runtime import Runtime
 from router_service.server._calls import validate_chat, validate_embed
 from router_service.server._errors import error_details
 from router_service.server._used import Used, refused_as_invalid
-from router_service.sessions import session_id_for, session_key
+from router_service.sessions import named_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span
 
 __all__ = ["LineCaller", "run_line"]
@@ -199,7 +199,7 @@ async def _embed(who: LineCaller, request: pb.EmbedRequest) -> pb.EmbedResponse:
 
     async def answer() -> pb.EmbedResponse:
         validate_embed(params)
-        ctx = _context(who, params.model, params.user)
+        ctx = _context(who, params.model, named_session_id("", params.user))
         with embed_span(params, ctx) as span:
             answered = await who.runtime.executor.embed(params, ctx)
             span.respond_embeddings(answered)

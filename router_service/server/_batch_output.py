@@ -1,8 +1,12 @@
 """A batch's end: its output and error files written from its answers' pages (OpenAI's JSON
-lines, in the input's order: answers to the output file, failed lines to the error file, and on
-expiry or a cancel the lines not run, with `error` `batch_expired` or `batch_cancelled`), then
-its final status, unless a cancel came first; then its pages deleted and the batch out of the
-index of running batches. A bug as it ends fails it (`batch_failed`), its end written still."""
+lines, each file in the input's order whatever order the lines answered in: answers to the
+output file; to the error file the lines that failed and those not run, with `error`
+`batch_expired`, `batch_cancelled` or, when the batch failed, its own error code), then its
+final status, unless a cancel came first; then its pages deleted and the batch out of the
+index of running batches. Every line is counted once however the batch ends: `completed` its
+answers, `failed` every other line (`failed` + `completed` = `total`), and every ending once in
+`switchboard.batches.ended`, where its end is written. A bug as it ends fails it
+(`batch_failed`), its end written still."""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from router_service.batches import (
 from router_service.errors import StoreUnavailableError, SwitchboardError
 from router_service.responses import CANCELLED, DONE
 from router_service.server._batch_lines import LineCaller
+from router_service.telemetry import current
 
 __all__ = ["FAILED_BY_BUG", "finish"]
 
@@ -55,39 +60,54 @@ async def finish(
     """End `batch` (`how`: "done", "expired", "cancelled", "stopped", or "fault": `fault`'s
     code and message) with what its lines answered, and write it; its status. The store's
     error is the caller's (another replica ends it); a bug ends it `failed` all the same."""
+    runtime, client = who.runtime, who.client
+    records = runtime.batches
+    pages = 0
     try:
-        return await _finish(who, batch, lines, how, fault)
+        pages = await _ended(who, batch, lines, how, fault)
     except StoreUnavailableError:
         raise
     except Exception:  # else it read `finalizing` for good (on a shared store: taken over,
         # and failing again, round after round)
         log.exception("batch %s: ending it failed", batch.id)
-    records = who.runtime.batches
-    if batch.status not in ENDED:
-        failed(batch, *FAILED_BY_BUG, int(who.runtime.clock.now()))
-    await records.write(who.client, batch)
-    await records.runs.delist((who.client, batch.id))
+        if batch.status not in ENDED:
+            failed(batch, *FAILED_BY_BUG, int(runtime.clock.now()))
+        counts = batch.request_counts  # its run's, when its end failed before counting them
+        counts.failed = counts.total - counts.completed  # its lines not answered: not run
+    await records.write(client, batch)
+    # Counted where its end is written: once, whoever stops the runner meanwhile (a cancel
+    # coming as it ends), and never where it was handed over.
+    current().metrics.batches_ended.add(1, {"status": batch.status})
+    try:
+        await records.answers.forget(client, batch.id, pages)
+        await records.runs.delist((client, batch.id))
+    except StoreUnavailableError:
+        raise
+    except Exception:  # its end stands: its pages expire, a replica taking it over delists it
+        log.exception("batch %s: clearing it after its end failed", batch.id)
     return batch.status
 
 
-async def _finish(
+async def _ended(
     who: LineCaller,
     batch: bpb.Batch,
     lines: Sequence[BatchLine],
     how: str,
     fault: tuple[str, str] | None,
-) -> str:
+) -> int:
+    """Write `batch` `finalizing`, its files, and set (not write) its final status; how many
+    answer pages it had. Whichever ends it first, its runner or a cancel, decides (its end
+    mark): a cancel that came first ends it `cancelled`, one after is refused."""
     runtime, client = who.runtime, who.client
     records = runtime.batches
-    if how in ("done", "expired"):
+    if how != "cancelled":
         mark = await records.marks.end(client, batch.id, DONE)
         how = "cancelled" if mark == CANCELLED else how
     batch.status, batch.finalizing_at = "finalizing", int(runtime.clock.now())
     await records.write(client, batch)
     answered = await records.answers.answered(client, batch.id)
     _count(batch, answered.results)
-    unrun = lines if how in _NOT_RUN else ()
-    unkept = await _write_files(who, batch, answered.results, unrun, how)
+    unkept = await _write_files(who, batch, answered.results, lines, _not_run_error(how, fault))
     if unkept is not None:
         how, fault = "fault", ("output_not_kept", unkept)
     now = int(runtime.clock.now())
@@ -102,44 +122,42 @@ async def _finish(
         failed(batch, *fault, now)
     else:
         failed(batch, "replica_stopped", STOPPED_MESSAGE, now)
-    await records.write(client, batch)
-    await records.answers.forget(client, batch.id, answered.pages)
-    await records.runs.delist((client, batch.id))
-    return batch.status
+    return answered.pages
 
 
 async def _write_files(
     who: LineCaller,
     batch: bpb.Batch,
     results: Sequence[LineResult],
-    unrun: Sequence[BatchLine],
-    how: str,
+    lines: Sequence[BatchLine],
+    not_run: tuple[str, str] | None,
 ) -> str | None:
-    """Write `batch`'s output and error files (`unrun`: the lines its window ended, or its
-    cancel came, before, but those answered: `how` says which); why they could not be kept,
-    if so."""
-    ordered = sorted(results, key=lambda result: result.number)
-    errors = [r.output for r in ordered if not r.ok]
-    answered = {r.number for r in results}
-    not_run = [_not_run(line, how) for line in unrun if line.number not in answered]
-    batch.request_counts.failed += len(not_run)
-    errors += not_run
+    """Write `batch`'s output and error files, each in the input's order (`results` are in the
+    order they answered in); in the error file too the lines of `lines` not answered, with
+    `not_run`'s error (None: its lines all ran); why they could not be kept, if so."""
+    answered = {r.number: r for r in results}
+    outputs = [answered[n].output for n in sorted(answered) if answered[n].ok]
+    errors = [(number, result.output) for number, result in answered.items() if not result.ok]
+    if not_run is not None:
+        errors += [(ln.number, _unrun(ln, *not_run)) for ln in lines if ln.number not in answered]
+    errors.sort(key=lambda numbered: numbered[0])
     try:
-        outputs = [r.output for r in ordered if r.ok]
         if outputs:
             batch.output_file_id = await _keep(who, batch, "output", outputs)
         if errors:
-            batch.error_file_id = await _keep(who, batch, "error", errors)
+            batch.error_file_id = await _keep(who, batch, "error", [e for _, e in errors])
     except SwitchboardError as exc:  # over the client's file quota, or the store's room
         return f"The batch's output could not be kept: {exc.message}"
     return None
 
 
 def _count(batch: bpb.Batch, results: Sequence[LineResult]) -> None:
-    """`batch`'s request counts and usage as `results` make them."""
+    """`batch`'s request counts and usage as `results` make them: each line counted once,
+    `failed` when it did not answer (not run: expired, cancelled, the batch failed)."""
     counts = batch.request_counts
+    counts.total = max(counts.total, len(results))
     counts.completed = sum(1 for r in results if r.ok)
-    counts.failed = len(results) - counts.completed
+    counts.failed = counts.total - counts.completed
     usage = batch.usage
     usage.input_tokens = sum(r.input_tokens for r in results)
     usage.output_tokens = sum(r.output_tokens for r in results)
@@ -161,8 +179,17 @@ async def _keep(who: LineCaller, batch: bpb.Batch, kind: str, lines: list[dict[s
     return kept.id
 
 
-def _not_run(line: BatchLine, how: str) -> dict[str, Any]:
-    code, message = _NOT_RUN[how]
+def _not_run_error(how: str, fault: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The error of a line not run, by how its batch ended (None: "done", all ran)."""
+    if how == "done":
+        return None
+    if how in _NOT_RUN:
+        return _NOT_RUN[how]
+    code, message = fault if how == "fault" and fault else ("replica_stopped", STOPPED_MESSAGE)
+    return code, f"The batch failed before this request executed: {message}"
+
+
+def _unrun(line: BatchLine, code: str, message: str) -> dict[str, Any]:
     return {
         "id": f"batch_req_{secrets.token_hex(12)}",
         "custom_id": line.custom_id,

@@ -133,8 +133,9 @@ class BatchJobs(OwnedJobs[BatchJob]):
             output_expires_after_s=request.output_expires_after_s,
             input_file_expires_at=found.file.expires_at,
         )
-        if errors:
+        if errors:  # it ended here, as it began: counted as every ending is
             await runtime.batches.begin(client, batch)
+            current().metrics.batches_ended.add(1, {"status": batch.status})
             return batch
         # Claimed before it is in the running index: no other replica takes it over.
         claim = await runtime.batches.runs.claim((client, batch.id), new_owner())
@@ -257,7 +258,6 @@ class BatchJobs(OwnedJobs[BatchJob]):
         if self._slots is None:
             self._slots = Slots(lambda: self._serving(runtime).config.batches.max_running)
         metrics = current().metrics
-        status = ""  # how it ended here ("": handed over, or taken by another replica)
         try:
             try:
                 job.started = True
@@ -270,17 +270,17 @@ class BatchJobs(OwnedJobs[BatchJob]):
                         metrics.batches_running.add(1, {})
                     how = await (self._started(job) if held else expired_waiting(job))
             except asyncio.CancelledError:
-                status = await uncut(self._end(job, job.stop))
+                await uncut(self._end(job, job.stop))
                 raise
             except Exception:  # a bug: the batch fails, its answers written, not left running
                 log.exception("batch %s: running it failed", job.batch.id)
                 job.fault, how = FAILED_BY_BUG, "fault"
-            status = await uncut(self._end(job, how))
+            # A cancel as it ends is raised once it ended, counted (`finish`: where its end is
+            # written) with the status it ended with.
+            await uncut(self._end(job, how))
         finally:
             if job.holds_slot:
                 metrics.batches_running.add(-1, {})
-            if status:
-                metrics.batches_ended.add(1, {"status": status})
             self._jobs.pop(job.key, None)
             await uncut(released(job))
 
@@ -299,8 +299,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
         return await self._lines(job)
 
     async def _end(self, job: BatchJob, how: str) -> str:
-        """End the job as `how` says; the status it ended with ("" when another replica goes
-        on with it)."""
+        """End the job as `how` says (`finish`, which counts its end); the status it ended
+        with ("" when another replica goes on with it)."""
         runtime, client = job.who.runtime, job.who.client
         try:
             if how != "lost" and not await _renewed(job):

@@ -5,7 +5,9 @@ error is logged and the router keeps serving what it had). A file that loads bec
 Runtime on the same state store and HTTP client (`Runtime.successor`): new calls see its
 providers, keys, models, callers, limits and guardrails; calls under way end as they began.
 What the store knows (disabled keys, cooldowns, sessions, leases in flight) stays known, and
-so does what this process knew of the keys the new file keeps (`keys.take_over`). A few
+so does what this process knew of the keys the new file keeps (`keys.take_over`); a provider
+renamed takes its keys' state, slots and rate windows along before the new Runtime serves
+(`carried_over`). A few
 settings shape the process itself and apply on the next start only; a reload that changes them
 says which.
 """
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from router_service.config import SwitchboardConfig, load_config
 from router_service.errors import ConfigError, ReplicaStoppingError, StoreUnavailableError
-from router_service.keys import carry_renamed, fingerprint
+from router_service.keys import carry_renamed, carry_slots, fingerprint
 from router_service.telemetry import current, redact_secrets_of
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ __all__ = [
     "reloading",
     "restart_only",
     "serving_file",
+    "slots_carried",
 ]
 
 log = logging.getLogger("switchboard.router")
@@ -69,8 +72,12 @@ def in_force(old: SwitchboardConfig, new: SwitchboardConfig) -> SwitchboardConfi
 
 async def carried_over(new: Runtime, old: Runtime) -> None:
     """What the store knows of the providers the reload renamed (`keys.take_over`), carried to
-    their new names: their keys' disables and cooldowns, their deployments' cooldowns (by
-    upstream model and API). A store out of reach carries nothing: they start afresh."""
+    their new names before `new` serves, and their old pools handed over to the new ones then
+    (`KeyPool.hand_over`): their keys' disables and cooldowns, their deployments' cooldowns
+    (by upstream model and API), their slots and rate windows. Meanwhile `old` serves on the
+    old names, so no call sees the renamed keys afresh (what calls on it write there after
+    this read, until the hand-over, stays under the old names: a 429 met in that round trip).
+    A store out of reach carries nothing: they start afresh."""
     for name, was in new.renamed.items():
         before = [d for d in old.planner.deployments.values() if d.provider == was]
         moved = [
@@ -86,6 +93,16 @@ async def carried_over(new: Runtime, old: Runtime) -> None:
             log.warning("config reload: provider %s renamed %s: its keys start afresh", was, name)
         else:
             log.info("config reload: provider %s renamed %s: its keys' state kept", was, name)
+    for name, was in new.renamed.items():  # no suspension from here until `new` serves
+        old.pools[was].hand_over(new.pools[name])
+
+
+async def slots_carried(new: Runtime, old: Runtime) -> None:
+    """Once `new` serves: the slots the old pools of renamed providers leased while
+    `carried_over` ran, moved under the new names too (`keys.carry_slots`)."""
+    for name, was in new.renamed.items():
+        with contextlib.suppress(StoreUnavailableError):  # they free themselves by their TTL
+            await carry_slots(new.pools[name], old.pools[was])
 
 
 def _differs(old: object, new: object, name: str) -> bool:

@@ -19,6 +19,7 @@ from router_service.server._background_stream import beating, resume_events
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import answered, error_details
 from router_service.server._hooks import ServicerHooks
+from router_service.sessions import checked_session_id
 
 if TYPE_CHECKING:
     from router_service.engine._stream_holds import SlotHold
@@ -58,6 +59,9 @@ class ResponsesServicer(ServicerHooks):
             validate_chat(params)
             if not params.model:
                 raise InvalidRequestError("`model` is required.", param="chat.params.model")
+            # Checked now, not by the job: its task would die with the Response `in_progress`.
+            checked_session_id(request.chat.routing.session_id, param="chat.routing.session_id")
+            _check_conversation_start(request.conversation_start, len(params.messages))
             # An unknown model is the 404 a Chat call gets, now: not a job queued to fail.
             self.runtime.planner.resolve(params.model)
             # Its answer is screened as a Chat call's (the audit names this call, its peer).
@@ -127,3 +131,14 @@ class ResponsesServicer(ServicerHooks):
     ) -> pb.DeleteConversationResponse:
         await answered(context, self.runtime.conversations.delete(client_name(), request.id))
         return pb.DeleteConversationResponse(deleted=True)
+
+
+def _check_conversation_start(start: int, messages: int) -> None:
+    """An index into the chat's messages: out of them, Python's slice kept a stray tail (a
+    negative start) or nothing (past the end) as the conversation a continuation carries on."""
+    if not 0 <= start <= messages:
+        raise InvalidRequestError(
+            f"`conversation_start` is {start}; it must be 0 to {messages} (an index into "
+            "`chat.params.messages`).",
+            param="conversation_start",
+        )

@@ -31,7 +31,12 @@ from router_service.server._errors import error_details
 from router_service.server._features import FeatureMethods
 from router_service.server._long_jobs import LongJobs
 from router_service.server._media import check_media
-from router_service.sessions import checked_session_id, session_id_for, session_key
+from router_service.sessions import (
+    checked_session_id,
+    named_session_id,
+    session_id_for,
+    session_key,
+)
 from router_service.telemetry import chat_span, embed_span, media_span
 
 
@@ -176,7 +181,7 @@ class RouterServicer(FeatureMethods):
         try:
             validate_embed(request.params)
             embedding_params_to_openai(request.params)  # as validate_chat
-            session = checked_session_id(request.routing.session_id) or request.params.user
+            session = named_session_id(request.routing.session_id, request.params.user)
             ctx = self._context(request.params.model, session, context)
             cache = self.runtime.cache.lookup("embed", ctx, request.params, _cache_mode(request))
             with embed_span(request.params, ctx) as span:
@@ -343,11 +348,17 @@ def _cache_mode(
     request: pb.ChatRequest | pb.ChatStreamRequest | pb.EmbedRequest,
 ) -> routing_pb2.CacheMode.ValueType:
     """What the caller allows the response cache: its request's mode, unless its client's
-    config says never (`auth.clients[].cache: false`)."""
+    config says never (`auth.clients[].cache: false`). A mode this router does not know is the
+    caller's error: read as unset, a caller that meant "keep nothing" had its answer kept."""
+    mode = request.routing.cache
+    if mode not in routing_pb2.CacheMode.values():
+        raise InvalidRequestError(
+            f"Invalid enum value {mode} in 'routing.cache'.", param="routing.cache"
+        )
     caller = current_caller()
     if caller is not None and not caller.cache:
         return routing_pb2.CACHE_MODE_OFF
-    return request.routing.cache
+    return mode
 
 
 def _answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bool) -> AnswerAudit:

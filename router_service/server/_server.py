@@ -29,7 +29,7 @@ from router_service.server._in_process import InProcessHandlers
 from router_service.server._interceptors import auth_interceptor
 from router_service.server._long_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
-from router_service.server._reload import carried_over, in_force, restart_only
+from router_service.server._reload import carried_over, in_force, restart_only, slots_carried
 from router_service.server._router_servicer import RouterServicer
 from router_service.server._server_info import ServingRecord
 from router_service.server._tls import CertificateFiles
@@ -111,6 +111,7 @@ class RouterServer:
         self.port = 0
         self._stopped = False
         self._reloading = asyncio.Lock()
+        self._handing_over: asyncio.Task[None] | None = None  # a reload's (`_hand_over`)
 
     async def start(self) -> int:
         """Listen and serve. An address it cannot bind is a `ListenError`, TLS files that do
@@ -206,18 +207,25 @@ class RouterServer:
             old = self.runtime
             pending = restart_only(old.config, config)
             new = old.successor(in_force(old.config, config))
-            self._router.runtime = self._admin.runtime = self.runtime = new
-            self._auth.use(new.gate, stream_ttl_s=config.server.lease_ttl_s)
-            self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
-            new.start_background()
-            self._long_jobs.reconfigured()
-            # Its background work only (the store and client are new's now); shielded, so a
-            # reload cancelled here (the router stopping) still stops the old prober and gauges.
-            await asyncio.shield(self._hand_over(new, old))
+            # Shielded: a reload cancelled here (the router stopping) still serves `new` and
+            # stops the old prober and gauges (the store and client are new's now); the stop
+            # waits for it before it closes the runtime (`_handed_over`).
+            self._handing_over = asyncio.ensure_future(self._hand_over(new, old, config))
+            await asyncio.shield(self._handing_over)
             return pending
 
-    async def _hand_over(self, new: Runtime, old: Runtime) -> None:
-        await carried_over(new, old)  # renamed providers' store state: as soon as it serves
+    async def _hand_over(self, new: Runtime, old: Runtime, config: SwitchboardConfig) -> None:
+        await carried_over(new, old)  # renamed providers' store state: before it serves
+        self._router.runtime = self._admin.runtime = self.runtime = new
+        self._auth.use(
+            new.gate,
+            stream_ttl_s=config.server.lease_ttl_s,
+            admin_throttle=new.config.auth.admin_throttle,
+        )
+        self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
+        new.start_background()
+        self._long_jobs.reconfigured()
+        await slots_carried(new, old)
         await old.aclose()
 
     async def wait(self) -> None:
@@ -268,8 +276,20 @@ class RouterServer:
                 log.warning(
                     "router stopping: %d call(s) still cleaning up after %gs", left, _SETTLE_S
                 )
+            await self._handed_over()
             await self.runtime.aclose()
         log.info("router stopped")
+
+    async def _handed_over(self) -> None:
+        """Until a reload's hand-over under way (its reload cancelled by this stop) is done: it
+        serves its runtime only once a renamed provider's state is carried, and that runtime,
+        owner of the store and HTTP client by then, is the one to close."""
+        handing_over = self._handing_over
+        if handing_over is None or handing_over.done():
+            return
+        log.info("router stopping: the config reload under way hands over first")
+        with contextlib.suppress(Exception):  # its reload said so, or its cancel left it unsaid
+            await asyncio.shield(handing_over)
 
     async def _drain(self, server: ServerConfig, grace: float) -> None:
         """Give the callers `server.drain_delay_s` to take this router out of their picks (calls

@@ -25,14 +25,22 @@ def checked_session_id(explicit: str, *, param: str = "routing.session_id") -> s
     return explicit
 
 
-def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
-    """The caller's name for the conversation (`x-session-id` header / gRPC field), else the
-    OpenAI `user`, else a stable hash of the conversation's opening: its first system (or
-    developer) message and first user message, which every later turn repeats unchanged."""
+def named_session_id(explicit: str, user: str) -> str:
+    """The session a call names, one rule for every kind of call (chat, embeddings, batch
+    lines): the caller's id (`x-session-id` header / gRPC field), else its OpenAI `user`
+    (`user_session_id`), else "" (none named). So one caller's chats and embeddings are one
+    session: its sticky deployment, bans and `max_sessions` place."""
     if explicit:
         return checked_session_id(explicit)
-    if params.HasField("user") and params.user:
-        return user_session_id(params.user)
+    return user_session_id(user) if user else ""
+
+
+def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
+    """The session a chat names (`named_session_id`), else a stable hash of the conversation's
+    opening: its first system (or developer) message and first user message, which every later
+    turn repeats unchanged."""
+    if named := named_session_id(explicit, params.user):
+        return named
     digest = hashlib.sha256()
     opening = [
         next((m for m in params.messages if m.role in _SYSTEM_ROLES), None),

@@ -19,14 +19,13 @@ from router_service.state._base import (
     SlotRequest,
     StateStore,
     StoreUnavailableError,
-    sliding_count,
-    sliding_wait,
 )
 from router_service.state._kept import kept_message
 from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWriter
 from router_service.state._memory import MemoryStateStore
 from router_service.state._open import open_store
 from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
+from router_service.state._rates import sliding_count, sliding_wait
 from router_service.state._resilient import ResilientStateStore
 
 if TYPE_CHECKING:  # for the type checker only: at run time __getattr__ imports it on first use

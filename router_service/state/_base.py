@@ -39,15 +39,16 @@ from dataclasses import dataclass, field
 
 from router_service.errors import StoreUnavailableError
 from router_service.state._flights import FlightClaim, FlightWatch, Landing
-
-# Rate windows are fixed minutes, read as a sliding minute: the previous window counts in
-# proportion to how much of it still lies inside the last 60 seconds.
-RATE_WINDOW_S = 60.0
+from router_service.state._rates import RATE_WINDOW_S, RateCount
 
 # A document's `ttl_s` for one that must outlive everything else: no expiry, never dropped to
 # make room (in memory it stands outside the documents' budget: its writer bounds it; on Redis
 # it has no TTL, so a `volatile-*` eviction policy passes it by).
 FOREVER = math.inf
+
+# How long a deadline's clear is remembered against writes decided before it and written late
+# (`extend_deadline(decided_at=…)`): a write queued through a longer outage lands as written.
+CLEARED_KEPT_S = 7 * 86400.0
 
 # Set in the tasks that write after the caller has its answer (engine/_afterwork.py): nobody
 # waits for their writes, so a shared store may let them wait a little for company (Redis: a
@@ -56,6 +57,7 @@ FOREVER = math.inf
 UNHURRIED: ContextVar[bool] = ContextVar("switchboard_unhurried_writes", default=False)
 
 __all__ = [
+    "CLEARED_KEPT_S",
     "FOREVER",
     "RATE_WINDOW_S",
     "UNHURRIED",
@@ -144,16 +146,6 @@ class DocumentPart:
 
 
 @dataclass(frozen=True, slots=True)
-class RateCount:
-    """What a resource's rate windows count now, as its rpm and tpm limits compare them: the
-    sliding minute (this fixed minute, plus the share of the last one still inside the last
-    60 s)."""
-
-    requests: float = 0.0
-    tokens: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
 class Reading:
     """What `StateStore.read` found, each list in the order asked."""
 
@@ -161,48 +153,6 @@ class Reading:
     held: list[int]
     values: list[str | None]
     rates: list[RateCount] = field(default_factory=list)
-
-
-def sliding_count(prev: float, cur: float, now: float, window: int) -> float:
-    """The sliding-minute estimate from two fixed windows."""
-    elapsed = now - window * RATE_WINDOW_S
-    return prev * max(0.0, 1.0 - elapsed / RATE_WINDOW_S) + cur
-
-
-def rate_count(stored: int, counts: Sequence[float], now: float) -> RateCount:
-    """The sliding count at `now` of the windows a store holds for fixed minute `stored`, as
-    (requests, tokens, previous requests, previous tokens): rolled as the next grant would roll
-    them (one minute on, this minute becomes the previous one; further on, or a minute ahead of
-    this replica's clock, nothing counts), but only read."""
-    window = math.floor(now / RATE_WINDOW_S)
-    requests, tokens, prev_requests, prev_tokens = counts
-    if stored == window - 1:
-        requests, tokens, prev_requests, prev_tokens = 0.0, 0.0, requests, tokens
-    elif stored != window:
-        return RateCount()
-    return RateCount(
-        sliding_count(prev_requests, requests, now, window),
-        sliding_count(prev_tokens, tokens, now, window),
-    )
-
-
-def sliding_wait(
-    prev: float, cur: float, now: float, window: int, limit: float, need: float
-) -> float:
-    """How long until the sliding estimate leaves room for `need` more under `limit`: first as
-    the previous window's weight fades within this one, else in the next window as this one's
-    fades in turn. (The end of the fixed window is too soon: the window just ended still counts
-    in full at the start of the next, so a caller retrying then was refused again.) The Redis
-    script computes the same, in the same order, so both stores answer the same float."""
-    start = window * RATE_WINDOW_S
-    room = limit - need - cur
-    if room >= 0 and prev > 0:
-        return max(0.0, start + RATE_WINDOW_S * (1 - room / prev) - now)
-    following = start + RATE_WINDOW_S
-    room = max(0.0, limit - need)
-    if cur <= 0 or room >= cur:
-        return max(0.0, following - now)
-    return following + RATE_WINDOW_S * (1 - room / cur) - now
 
 
 class StateStore(ABC):
@@ -246,6 +196,13 @@ class StateStore(ABC):
         """What each resource's rate windows count now (the sliding minute its rpm and tpm
         compare with), counting nothing; zeros where nothing was counted."""
 
+    @abstractmethod
+    async def move_slots(self, source: str, target: str) -> None:
+        """Move to `target` the slots of `source` this store holds for this process (another
+        replica's it releases itself, where it took them) and what `source`'s rate windows
+        count, in one atomic step: they count against `target`'s limits from then on (a
+        provider renamed by a reload). A release or renewal then finds a slot under `target`."""
+
     async def read(
         self,
         *,
@@ -265,20 +222,29 @@ class StateStore(ABC):
         )
 
     @abstractmethod
-    async def extend_deadline(self, name: str, until: float) -> float:
+    async def extend_deadline(
+        self, name: str, until: float, *, decided_at: float | None = None
+    ) -> float:
         """Set `name` to `until` unless it already ends later; return the deadline in force.
 
-        A later, shorter cooldown never shortens an earlier, longer one."""
+        A later, shorter cooldown never shortens an earlier, longer one. `decided_at`: when
+        its writer decided it, for a write that comes late (replayed after an outage): it does
+        not land if `name` was cleared after that instant (an operator's enable stands against
+        a disable decided before it), in the same atomic step."""
 
     @abstractmethod
     async def deadlines(self, names: Sequence[str]) -> list[float]:
         """The deadline of each name, 0.0 where none is in force."""
 
     @abstractmethod
-    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
+    async def clear_deadline(
+        self, name: str, *, only: float | None = None, decided_at: float | None = None
+    ) -> None:
         """Remove a deadline at once (an operator re-enables a key; a probe succeeded). `only`:
         only while it is still that deadline, in the same atomic step (a clear replayed after
-        an outage lifts the deadline its writer knew, not one set since by another replica)."""
+        an outage lifts the deadline its writer knew, not one set since by another replica).
+        The clear is remembered for `CLEARED_KEPT_S` as of `decided_at` (default: now), so a
+        deadline decided before it and written late does not undo it (`extend_deadline`)."""
 
     @abstractmethod
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
+    CLEARED_KEPT_S,
     RATE_WINDOW_S,
     AppendResult,
     DocumentPart,
@@ -19,12 +20,10 @@ from router_service.state._base import (
     SlotGrant,
     SlotRequest,
     StateStore,
-    rate_count,
-    sliding_count,
-    sliding_wait,
 )
 from router_service.state._documents import DEFAULT_DOCUMENT_BYTES, MemoryDocuments
 from router_service.state._flights import FlightClaim, FlightWatch, Landing, MemoryFlights
+from router_service.state._rates import rate_count, sliding_count, sliding_wait
 
 # Sweep expired entries once a map holds this many, so idle names cannot accumulate.
 _SWEEP_AT = 4096
@@ -61,6 +60,7 @@ class MemoryStateStore(StateStore):
         self._leases: dict[str, dict[str, float]] = {}
         self._rates: dict[str, _Rate] = {}
         self._deadlines: dict[str, float] = {}
+        self._cleared: dict[str, float] = {}  # name -> when it was last cleared
         self._values: dict[str, tuple[str, float]] = {}
         self._groups: dict[str, dict[str, dict[str, float]]] = {}
         self._buckets: dict[str, dict[int, tuple[dict[str, float], float]]] = {}
@@ -157,6 +157,20 @@ class MemoryStateStore(StateStore):
         holders[lease_id] = max(expiry, now + ttl_s)
         return True
 
+    async def move_slots(self, source: str, target: str) -> None:
+        holders = self._leases.pop(source, None)
+        if holders:  # one process: every slot here is its own
+            self._leases.setdefault(target, {}).update(holders)
+        rate = self._rates.pop(source, None)
+        if rate is not None:
+            window = math.floor(self._clock.now() / RATE_WINDOW_S)
+            rate.roll(window)
+            into = self._rate_at(target, window)
+            into.requests += rate.requests
+            into.tokens += rate.tokens
+            into.prev_requests += rate.prev_requests
+            into.prev_tokens += rate.prev_tokens
+
     async def rates(self, resources: Sequence[str]) -> list[RateCount]:
         now = self._clock.now()
         found = [self._rates.get(resource) for resource in resources]
@@ -185,8 +199,12 @@ class MemoryStateStore(StateStore):
         if not holders:
             self._leases.pop(resource, None)
 
-    async def extend_deadline(self, name: str, until: float) -> float:
+    async def extend_deadline(
+        self, name: str, until: float, *, decided_at: float | None = None
+    ) -> float:
         current = self._deadlines.get(name, 0.0)
+        if decided_at is not None and decided_at < self._cleared.get(name, -math.inf):
+            return self._deadlines_now([name])[0]  # cleared since it was decided: not landed
         if until > current:
             self._deadlines[name] = until
             current = until
@@ -220,14 +238,23 @@ class MemoryStateStore(StateStore):
             out.append(until)
         return out
 
-    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
-        if only is None or self._deadlines.get(name) == only:
-            self._deadlines.pop(name, None)
+    async def clear_deadline(
+        self, name: str, *, only: float | None = None, decided_at: float | None = None
+    ) -> None:
+        if only is not None and self._deadlines.get(name, only) != only:
+            return  # another deadline than the one meant: left, and no clear to remember
+        self._deadlines.pop(name, None)
+        at = self._clock.now() if decided_at is None else decided_at
+        self._cleared[name] = max(at, self._cleared.get(name, at))
+        if len(self._cleared) >= _SWEEP_AT:
+            self._sweep_deadlines()
 
     def _sweep_deadlines(self) -> None:
         now = self._clock.now()
         for name in [n for n, until in self._deadlines.items() if until <= now]:
             del self._deadlines[name]
+        for name in [n for n, at in self._cleared.items() if at + CLEARED_KEPT_S <= now]:
+            del self._cleared[name]
 
     def _sweep_rates(self, window: int) -> None:
         for name in [n for n, r in self._rates.items() if r.window < window - 1]:

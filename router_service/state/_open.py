@@ -15,9 +15,13 @@ __all__ = ["open_store"]
 log = logging.getLogger("switchboard.state")
 
 
-async def open_store(config: StateConfig, clock: Clock = SYSTEM_CLOCK) -> StateStore:
+async def open_store(
+    config: StateConfig, clock: Clock = SYSTEM_CLOCK, *, reply_clock: Clock | None = None
+) -> StateStore:
     """The store `config` names: memory, or Redis with a local fallback. An unreachable Redis at
-    start is not fatal: the replica starts on local state and joins the others when it can."""
+    start is not fatal: the replica starts on local state and joins the others when it can.
+    `reply_clock`: what Redis replies are timed on (None: the event loop's clock; a test gives
+    a ManualClock to say when a reply held back has waited too long)."""
     if config.backend == "memory":
         return MemoryStateStore(clock, document_bytes=config.memory_document_bytes)
     # Imported here: nothing of the Redis store is loaded by processes that never use it (the
@@ -35,6 +39,7 @@ async def open_store(config: StateConfig, clock: Clock = SYSTEM_CLOCK) -> StateS
         socket_timeout_s=config.socket_timeout_s,
         connect_timeout_s=config.connect_timeout_s,
         read_cache=config.read_cache,
+        reply_clock=reply_clock,
     )
     store = ResilientStateStore(
         shared,

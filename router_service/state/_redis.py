@@ -14,6 +14,7 @@ Keys, all under `{prefix}:` and each with a TTL a second past the last instant i
     {prefix}:slot:{resource}   zset   lease id -> expiry            (a key's leases)
     {prefix}:rate:{resource}   hash   w r t pr pt                   (its rpm/tpm windows)
     {prefix}:dl:{name}         string until                         (cooldowns, disables)
+    {prefix}:dlclr:{name}      string when it was last cleared      (a late write loses)
     {prefix}:val:{name}        string "expiry|value"                (a session's sticky choice)
     {prefix}:grp:{group}       zset   "token\\nmember" -> expiry     (active requests)
     {prefix}:grpn:{group}      hash   member -> live marks          (distinct-member limit)
@@ -43,6 +44,7 @@ from typing import Any
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state import _redis_scripts as lua
 from router_service.state._base import (
+    CLEARED_KEPT_S,
     RATE_WINDOW_S,
     UNHURRIED,
     RateCount,
@@ -51,11 +53,11 @@ from router_service.state._base import (
     SlotRequest,
     StateStore,
 )
+from router_service.state._redis_buckets import RedisBuckets
 from router_service.state._redis_documents import RedisDocuments
 from router_service.state._redis_entries import (
     SLACK_MS,
     granted_windows,
-    live_buckets,
     live_deadlines,
     live_rates,
     live_values,
@@ -65,11 +67,11 @@ from router_service.state._redis_entries import (
 )
 from router_service.state._redis_flights import RedisFlights
 from router_service.state._resp import RespClient
-from router_service.state._resp_wire import Command, checked, pairs
+from router_service.state._resp_wire import Command, checked
 from router_service.state._tracking import ReadCache
 
 
-class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
+class RedisStateStore(RedisDocuments, RedisFlights, RedisBuckets, StateStore):
     """The StateStore on Redis. Owns `client` (closed by `aclose`). Build with `from_url`."""
 
     batches_concurrent_calls = True
@@ -96,12 +98,13 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         self._acquire = client.script(lua.ACQUIRE)
         self._add_tokens = client.script(lua.ADD_TOKENS)
         self._renew = client.script(lua.RENEW)
+        self._move_slots = client.script(lua.MOVE_SLOTS)
         self._extend = client.script(lua.EXTEND_DEADLINE)
-        self._clear_if = client.script(lua.CLEAR_DEADLINE_IF)
+        self._clear = client.script(lua.CLEAR_DEADLINE)
         self._enter = client.script(lua.ENTER)
         self._leave = client.script(lua.LEAVE)
         self._members = client.script(lua.MEMBERS)
-        self._add_to_bucket = client.script(lua.ADD_TO_BUCKET)
+        self._init_buckets(client)
         self._init_documents(client)
         self._init_flights(client)
 
@@ -116,15 +119,18 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         socket_timeout_s: float = 0.5,
         connect_timeout_s: float = 0.5,
         read_cache: bool = True,
+        reply_clock: Clock | None = None,
     ) -> RedisStateStore:
         """A store on `pool_size` multiplexed connections, made lazily. No retry and no backoff:
         an unreachable Redis must fail fast so that requests go on with local state (the
-        ResilientStateStore); a connection that died is made again by the next command."""
+        ResilientStateStore); a connection that died is made again by the next command.
+        `reply_clock`: what `socket_timeout_s` is timed on (None: the event loop's clock)."""
         client = RespClient(
             url,
             connections=pool_size,
             timeout_s=socket_timeout_s,
             connect_timeout_s=connect_timeout_s,
+            reply_clock=reply_clock,
         )
         return cls(client, prefix=prefix, clock=clock, read_cache=read_cache)
 
@@ -208,6 +214,12 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
             renewed = await self._renew([self._key("slot", resource)], args)
         return bool(renewed)
 
+    async def move_slots(self, source: str, target: str) -> None:
+        keys = [self._key(kind, name) for name in (source, target) for kind in ("slot", "rate")]
+        now, mine = repr(self._clock.now()), f"{self._instance}."
+        with translated():
+            await self._move_slots(keys, [now, repr(RATE_WINDOW_S), SLACK_MS, mine])
+
     async def held(self, resources: Sequence[str]) -> list[int]:
         if not resources:
             return []
@@ -277,12 +289,15 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
             self.cache.forget(key)
 
     # -- deadlines -----------------------------------------------------------------------------
-    async def extend_deadline(self, name: str, until: float) -> float:
-        args: list[str | int] = [repr(float(until)), repr(self._clock.now()), SLACK_MS]
+    async def extend_deadline(
+        self, name: str, until: float, *, decided_at: float | None = None
+    ) -> float:
+        decided = "" if decided_at is None else repr(float(decided_at))
+        args: list[str | int] = [repr(float(until)), repr(self._clock.now()), SLACK_MS, decided]
         key = self._key("dl", name)
         with translated():
             async with self._writing(key):
-                current = await self._extend([key], args)
+                current = await self._extend([key, self._key("dlclr", name)], args)
         return float(current)
 
     async def deadlines(self, names: Sequence[str]) -> list[float]:
@@ -292,14 +307,17 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
             stored, _ = await self._mget([self._key("dl", n) for n in names])
         return live_deadlines(stored, self._clock.now())
 
-    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
-        key = self._key("dl", name)
+    async def clear_deadline(
+        self, name: str, *, only: float | None = None, decided_at: float | None = None
+    ) -> None:
+        key, now = self._key("dl", name), self._clock.now()
+        at = now if decided_at is None else decided_at
+        kept_ms = math.ceil((at + CLEARED_KEPT_S - now) * 1000)
+        # `only` as stored, as written: the exact repr (EXTEND_DEADLINE).
+        args: list[str | int] = ["" if only is None else repr(float(only)), repr(at), kept_ms]
         with translated():
             async with self._writing(key):
-                if only is None:
-                    await self._client.execute("DEL", key)
-                else:  # stored as written: the exact repr (EXTEND_DEADLINE)
-                    await self._clear_if([key], [repr(float(only))])
+                await self._clear([key, self._key("dlclr", name)], args)
 
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
@@ -346,33 +364,6 @@ class RedisStateStore(RedisDocuments, RedisFlights, StateStore):
         with translated():
             flat = await self._members(self._group_keys(group), [repr(self._clock.now())])
         return {flat[i]: int(flat[i + 1]) for i in range(0, len(flat), 2)}
-
-    # -- buckets -------------------------------------------------------------------------------
-    async def add_to_bucket(
-        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
-    ) -> None:
-        args: list[str | int] = [
-            repr(self._clock.now()),
-            str(bucket),
-            repr(float(ttl_s)),
-            SLACK_MS,
-        ]
-        for field, value in counts.items():
-            args += [field, repr(float(value))]
-        keys = [self._key("bkt", name), self._key("bkti", name)]
-        with translated():
-            await self._add_to_bucket(keys, args)
-
-    async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
-        if not names:
-            return []
-        commands: list[tuple[str, ...]] = []
-        for name in names:
-            commands.append(("HGETALL", self._key("bkt", name)))
-            commands.append(("ZRANGE", self._key("bkti", name), "0", "-1", "WITHSCORES"))
-        with translated():
-            replies = checked(await self._client.pipeline(commands))
-        return [live_buckets(fields, index, self._clock.now()) for fields, index in pairs(replies)]
 
     def read_cache_counts(self) -> dict[str, int]:
         cache = self.cache

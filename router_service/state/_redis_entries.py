@@ -13,7 +13,8 @@ import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
-from router_service.state._base import RateCount, RateWindows, StoreUnavailableError, rate_count
+from router_service.state._base import RateCount, RateWindows, StoreUnavailableError
+from router_service.state._rates import rate_count
 from router_service.state._resp_wire import RedisReplyError, pairs, raw
 
 __all__ = [

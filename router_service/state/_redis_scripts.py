@@ -77,7 +77,7 @@ if rpm or tpm then
     'pr', counts[3], 'pt', counts[4])
   expire_at(KEYS[2], (window + 2) * window_s, now, slack)
   if over then
-    -- state/_base.py sliding_wait, step for step (the stores answer the same float).
+    -- state/_windows.py sliding_wait, step for step (the stores answer the same float).
     local function wait(prev, cur, limit, need)
       local start = window * window_s
       local room = limit - need - cur
@@ -98,6 +98,40 @@ end
 redis.call('ZADD', KEYS[1], num(now + ttl), ARGV[7])
 expire_to_last(KEYS[1], now, slack)
 return reply(1, '0', window, counts)
+"""
+)
+
+# KEYS: source slots, source rate, target slots, target rate. ARGV: now, window_s, slack_ms,
+# the lease ids' prefix of the replica moving them (another's are left where it releases them).
+MOVE_SLOTS = (
+    _PRELUDE
+    + """
+local now, window_s, slack, mine = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local held = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES')
+for i = 1, #held, 2 do
+  if string.sub(held[i], 1, #mine) == mine then
+    redis.call('ZADD', KEYS[3], held[i + 1], held[i])
+    redis.call('ZREM', KEYS[1], held[i])
+  end
+end
+expire_to_last(KEYS[3], now, slack)
+local window = math.floor(now / window_s)
+local function rolled(key)
+  local r = redis.call('HMGET', key, 'w', 'r', 't', 'pr', 'pt')
+  local w = tonumber(r[1])
+  local req, tok = tonumber(r[2]) or 0, tonumber(r[3]) or 0
+  if w == window then return {req, tok, tonumber(r[4]) or 0, tonumber(r[5]) or 0} end
+  if w and w + 1 == window then return {0, 0, req, tok} end
+  return {0, 0, 0, 0}
+end
+local from, into = rolled(KEYS[2]), rolled(KEYS[4])
+redis.call('DEL', KEYS[2])
+if from[1] + from[2] + from[3] + from[4] > 0 then
+  redis.call('HSET', KEYS[4], 'w', num(window), 'r', num(from[1] + into[1]),
+    't', num(from[2] + into[2]), 'pr', num(from[3] + into[3]), 'pt', num(from[4] + into[4]))
+  expire_at(KEYS[4], (window + 2) * window_s, now, slack)
+end
+return 1
 """
 )
 
@@ -144,13 +178,18 @@ return 1
 """
 )
 
-# KEYS: deadline (string). ARGV: until (the caller's exact repr), now, slack_ms.
+# KEYS: deadline (string), its last clear (string: when). ARGV: until (the caller's exact
+# repr), now, slack_ms, decided_at|'' (a write decided before the last clear does not land).
 # -> the deadline in force, as stored (a string, exact).
 EXTEND_DEADLINE = (
     _PRELUDE
     + """
 local current = redis.call('GET', KEYS[1])
 local untl = tonumber(ARGV[1])
+if ARGV[4] ~= '' then
+  local cleared = redis.call('GET', KEYS[2])
+  if cleared and tonumber(cleared) > tonumber(ARGV[4]) then return current or '0' end
+end
 if (current and tonumber(current) or 0) >= untl then return current or '0' end
 local ms = math.ceil((untl - tonumber(ARGV[2])) * 1000) + tonumber(ARGV[3])
 if ms > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ms) end
@@ -158,10 +197,17 @@ return ARGV[1]
 """
 )
 
-# KEYS: deadline. ARGV: the deadline to clear, as stored -> 1 cleared | 0 not (another).
-CLEAR_DEADLINE_IF = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+# KEYS: deadline, its last clear (string: when). ARGV: only the deadline stored as this|'',
+# when the clear was decided, for how many ms it is remembered from now
+# -> 1 cleared | 0 not (another deadline is in force: nor is the clear remembered).
+CLEAR_DEADLINE = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] ~= '' and current and current ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+local before = redis.call('GET', KEYS[2])
+if before and tonumber(before) >= tonumber(ARGV[2]) then return 1 end
+if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3]) end
+return 1
 """
 
 # Groups: KEYS: tokens (zset "token\\nmember" -> expiry), counts (hash member -> live tokens).

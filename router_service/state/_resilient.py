@@ -8,7 +8,9 @@ DESIGN.md §5: a Redis outage degrades to local state with a warning instead of 
   warning per outage. Leases and marks taken locally carry a `~` tag, so they are given back
   where they were taken. Writes the shared store must not miss (releases, leaves, deadline
   changes, values: a key's disable and why) are queued, bounded, and replayed in order when it
-  is back; a lease the shared store never hears released still frees itself by its TTL.
+  is back; a lease the shared store never hears released still frees itself by its TTL. A
+  queued deadline write carries when it was decided: replayed, it does not undo a clear made
+  since (an operator's enable on another replica: the later decision stands).
 - Recovery: while degraded, one call at a time, at most every `retry_interval_s`, tries the
   shared store; when it answers, the queue is replayed and the replica is back on shared state.
 
@@ -29,17 +31,14 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Final, TypeVar
+from functools import partial
+from typing import TypeVar
 
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
-    FOREVER,
-    AppendResult,
-    DocumentPart,
     FlightClaim,
     FlightWatch,
     Landing,
-    PutResult,
     RateCount,
     Reading,
     SlotGrant,
@@ -49,26 +48,16 @@ from router_service.state._base import (
 )
 from router_service.state._journal import Journal, expiring
 from router_service.state._memory import MemoryStateStore
+from router_service.state._resilient_documents import _DOWN, ResilientDocuments, _Down
 
 log = logging.getLogger("switchboard.state")
 
 T = TypeVar("T")
 
 _LOCAL = "~"  # tags a lease id or mark token issued by the local store
-# A refused document change, said without the store's address: the caller reads it.
-_UNCHANGEABLE = (
-    "The shared state store is unreachable: this document cannot be changed now; try again shortly."
-)
 
 
-class _Down:
-    """The shared store did not answer: use local state."""
-
-
-_DOWN: Final = _Down()
-
-
-class ResilientStateStore(StateStore):
+class ResilientStateStore(ResilientDocuments, StateStore):
     def __init__(
         self,
         shared: StateStore,
@@ -208,6 +197,10 @@ class ResilientStateStore(StateStore):
         # asks again (not queued: a late renewal would only hold it past its holder's end).
         return True if isinstance(renewed, _Down) else renewed
 
+    async def move_slots(self, source: str, target: str) -> None:
+        await self.local.move_slots(source, target)  # those taken during an outage
+        await self._try_shared(lambda: self.shared.move_slots(source, target))  # else by TTL
+
     async def held(self, resources: Sequence[str]) -> list[int]:
         counts = await self._try_shared(lambda: self.shared.held(resources))
         return await self.local.held(resources) if isinstance(counts, _Down) else counts
@@ -217,11 +210,19 @@ class ResilientStateStore(StateStore):
         return await self.local.rates(resources) if isinstance(found, _Down) else found
 
     # -- deadlines -----------------------------------------------------------------------------
-    async def extend_deadline(self, name: str, until: float) -> float:
-        local = await self.local.extend_deadline(name, until)
-        shared = await self._try_shared(lambda: self.shared.extend_deadline(name, until))
+    async def extend_deadline(
+        self, name: str, until: float, *, decided_at: float | None = None
+    ) -> float:
+        local = await self.local.extend_deadline(name, until, decided_at=decided_at)
+        shared = await self._try_shared(
+            lambda: self.shared.extend_deadline(name, until, decided_at=decided_at)
+        )
         if isinstance(shared, _Down):
-            self._journal.add("extend_deadline", lambda: self.shared.extend_deadline(name, until))
+            # Replayed, it lands only if the name was not cleared since (an enable on another
+            # replica, meanwhile, is the later decision).
+            at = self._clock.now() if decided_at is None else decided_at
+            late = partial(self.shared.extend_deadline, name, until, decided_at=at)
+            self._journal.add("extend_deadline", late)
             return local
         return shared
 
@@ -247,14 +248,19 @@ class ResilientStateStore(StateStore):
         self.local.mirror_deadlines(deadlines, found.deadlines)
         return found
 
-    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
+    async def clear_deadline(
+        self, name: str, *, only: float | None = None, decided_at: float | None = None
+    ) -> None:
         # Queued, it lifts only the deadline known here (none: none), not one set since.
         known = only if only is not None else (await self.local.deadlines([name]))[0] or None
-        await self.local.clear_deadline(name, only=only)
-        cleared = await self._try_shared(lambda: self.shared.clear_deadline(name, only=only))
+        await self.local.clear_deadline(name, only=only, decided_at=decided_at)
+        cleared = await self._try_shared(
+            lambda: self.shared.clear_deadline(name, only=only, decided_at=decided_at)
+        )
         if isinstance(cleared, _Down) and known is not None:
-            shared = self.shared
-            self._journal.add("clear_deadline", lambda: shared.clear_deadline(name, only=known))
+            at = self._clock.now() if decided_at is None else decided_at
+            late = partial(self.shared.clear_deadline, name, only=known, decided_at=at)
+            self._journal.add("clear_deadline", late)
 
     # -- values --------------------------------------------------------------------------------
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:
@@ -292,79 +298,13 @@ class ResilientStateStore(StateStore):
     async def add_to_bucket(
         self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
     ) -> None:
-        done = await self._try_shared(
-            lambda: self.shared.add_to_bucket(name, bucket, counts, ttl_s)
-        )
-        if isinstance(done, _Down):
-            await self.local.add_to_bucket(name, bucket, counts, ttl_s)
+        add = (name, bucket, counts, ttl_s)
+        if isinstance(await self._try_shared(lambda: self.shared.add_to_bucket(*add)), _Down):
+            await self.local.add_to_bucket(*add)
 
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
         found = await self._try_shared(lambda: self.shared.read_buckets(names))
         return await self.local.read_buckets(names) if isinstance(found, _Down) else found
-
-    # -- documents -----------------------------------------------------------------------------
-    async def put_document(
-        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
-    ) -> PutResult:
-        # One kept here during an outage is read from here while the shared store lacks it
-        # (`get_documents`): it holds its name too, also once the shared store is back.
-        if only_new and (await self.local.get_documents([name]))[0] is not None:
-            return PutResult.EXISTS
-        kept = await self._try_shared(
-            lambda: self.shared.put_document(name, data, ttl_s, only_new=only_new)
-        )
-        if isinstance(kept, _Down):
-            if ttl_s == FOREVER:  # a shared log (issued keys'): no replica reads one begun here
-                raise StoreUnavailableError(_UNCHANGEABLE)
-            # Only this replica's own documents are known now: one stored on the shared store
-            # before the outage can be stored again here, but it is the shared one that every
-            # replica, this one included, reads once the store is back; it is never replaced.
-            return await self.local.put_document(name, data, ttl_s, only_new=only_new)
-        return kept
-
-    async def append_document(self, name: str, data: bytes, *, max_bytes: int) -> AppendResult:
-        # One stored here during an outage stays here (the shared store never hears of it).
-        if (await self.local.get_documents([name]))[0] is not None:
-            return await self.local.append_document(name, data, max_bytes=max_bytes)
-        done = await self._try_shared(
-            lambda: self.shared.append_document(name, data, max_bytes=max_bytes)
-        )
-        if isinstance(done, _Down):
-            raise StoreUnavailableError(_UNCHANGEABLE)
-        return done
-
-    async def replace_document(
-        self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
-    ) -> bool:
-        # As `append_document`: where the document is; never on a guess while the store is down.
-        if (await self.local.get_documents([name]))[0] is not None:
-            return await self.local.replace_document(name, data, ttl_s, size=size, head=head)
-        done = await self._try_shared(
-            lambda: self.shared.replace_document(name, data, ttl_s, size=size, head=head)
-        )
-        if isinstance(done, _Down):
-            raise StoreUnavailableError(_UNCHANGEABLE)
-        return done
-
-    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
-        found = await self._try_shared(lambda: self.shared.get_documents(names))
-        local = await self.local.get_documents(names)
-        if isinstance(found, _Down):
-            return local
-        return [doc if doc is not None else mine for doc, mine in zip(found, local, strict=True)]
-
-    async def read_document(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
-        # As `get_documents`: the shared store's, else one kept here during an outage.
-        found = await self._try_shared(lambda: self.shared.read_document(name, start, max_bytes))
-        if isinstance(found, DocumentPart):
-            return found
-        return await self.local.read_document(name, start, max_bytes)
-
-    async def delete_document(self, name: str) -> bool:
-        # From both: one stored during an outage lives in the local store.
-        shared = await self._try_shared(lambda: self.shared.delete_document(name))
-        local = await self.local.delete_document(name)
-        return local or shared is True
 
     # -- flights -------------------------------------------------------------------------------
     def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
@@ -386,11 +326,8 @@ class ResilientStateStore(StateStore):
         return self.shared.read_cache_counts()
 
     def outage_counts(self) -> dict[str, int]:
-        return {
-            "degraded": int(self.degraded),
-            "outages": self.outages,
-            "fallbacks": self.fallback_count,
-        }
+        degraded, outages, fallbacks = int(self.degraded), self.outages, self.fallback_count
+        return {"degraded": degraded, "outages": outages, "fallbacks": fallbacks}
 
     def retry_shared(self) -> None:
         self._retry_at = 0.0  # `_try_shared`: the next call probes the shared store

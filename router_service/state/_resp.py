@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from router_service.clock import Clock
 from router_service.state._resp_wire import (
     Arg,
     Command,
@@ -58,9 +59,15 @@ class _Connection(asyncio.Protocol):
     written on the connection, and its reply comes back with theirs, so neither Redis nor this
     process wakes up for it alone."""
 
-    def __init__(self, timeout_s: float, lazy_s: float = LAZY_S) -> None:
+    def __init__(
+        self, timeout_s: float, lazy_s: float = LAZY_S, reply_clock: Clock | None = None
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._timeout_s = timeout_s
+        # Replies are timed on the loop's clock (a timer handle per connection), or on a clock a
+        # test moves: a reply held back times out when the test says, never on a loaded machine.
+        self._reply_clock = reply_clock
+        self._time = self._loop.time if reply_clock is None else reply_clock.monotonic
         self._lazy_s = lazy_s
         self._lazy_timer: asyncio.TimerHandle | None = None
         self._transport: asyncio.Transport | None = None
@@ -72,7 +79,7 @@ class _Connection(asyncio.Protocol):
         self.writes = 0  # socket writes so far: one per loop turn that sent commands
         # One timer per connection, not one per command: it wakes when the oldest waiting reply
         # is due and aborts the connection if that reply is still missing.
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog: asyncio.TimerHandle | asyncio.Task[None] | None = None
         self.broken: BaseException | None = None
         # Replies nobody waits for (a subscribed connection's messages) go here when set.
         self.on_push: Callable[[Any], None] | None = None
@@ -88,7 +95,7 @@ class _Connection(asyncio.Protocol):
         if self.broken is not None:
             raise ConnectionError(f"redis connection lost: {self.broken}")
         futures = [self._loop.create_future() for _ in commands]
-        due = self._loop.time() + self._timeout_s
+        due = self._time() + self._timeout_s
         self._waiting.extend((future, due) for future in futures)
         self._out += [encode(command) for command in commands]
         if lazy:
@@ -98,8 +105,20 @@ class _Connection(asyncio.Protocol):
             self._flush_pending = True
             self._loop.call_soon(self.flush)
         if self._watchdog is None:
-            self._watchdog = self._loop.call_at(due, self._watch)
+            self._watch_at(due)
         return futures
+
+    def _watch_at(self, due: float) -> None:
+        clock = self._reply_clock
+        if clock is None:
+            self._watchdog = self._loop.call_at(due, self._watch)
+            return
+
+        async def watch() -> None:
+            await clock.wait(due - clock.monotonic())
+            self._watch()
+
+        self._watchdog = self._loop.create_task(watch())  # cancelled with the connection
 
     @property
     def backlog(self) -> int:
@@ -111,10 +130,10 @@ class _Connection(asyncio.Protocol):
         if not self._waiting or self.broken is not None:
             return
         due = self._waiting[0][1]
-        if due <= self._loop.time():
+        if due <= self._time():
             self.abort(TimeoutError(f"redis: no reply within {self._timeout_s:g}s"))
         else:
-            self._watchdog = self._loop.call_at(due, self._watch)
+            self._watch_at(due)
 
     def flush(self) -> None:
         self._flush_pending = False
@@ -203,9 +222,11 @@ class RespClient:
         timeout_s: float = 0.5,
         connect_timeout_s: float = 0.5,
         lazy_s: float = LAZY_S,
+        reply_clock: Clock | None = None,
     ) -> None:
         self.address = parse_url(url)
         self._timeout_s = timeout_s
+        self._reply_clock = reply_clock  # None: the event loop's (see _Connection)
         self._lazy_s = lazy_s
         self._connect_timeout_s = connect_timeout_s
         self._slots: list[_Connection | None] = [None] * max(1, connections)
@@ -271,7 +292,7 @@ class RespClient:
         loop = asyncio.get_running_loop()
 
         def protocol() -> _Connection:
-            return _Connection(self._timeout_s, self._lazy_s)
+            return _Connection(self._timeout_s, self._lazy_s, self._reply_clock)
 
         async with asyncio.timeout(self._connect_timeout_s):
             if address.path is not None:

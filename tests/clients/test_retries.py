@@ -16,7 +16,7 @@ from clients import RouterClient, RouterError, to_grpc_status
 from clients.errors import ErrorDetails
 from clients.switchboard.v1 import chat_pb2, router_service_pb2, router_service_pb2_grpc
 from tests.clients.fake_router import SERVER_OPTIONS, FakeRouter, chat_request
-from tests.helpers import eventually, free_port, serve_grpc
+from tests.helpers import close_listener, eventually, free_port, serve_grpc
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -119,6 +119,7 @@ class CutProxy:
         self.port = int(port)
         self.writers: set[asyncio.StreamWriter] = set()
         self.lives: set[asyncio.Task[None]] = set()
+        self.ending: set[asyncio.StreamWriter] = set()  # cut, their sockets closing
         self.closed = False
 
     def accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -126,6 +127,7 @@ class CutProxy:
         not once its task first runs: one accepted as the test ends is closed, not leaked."""
         if self.closed:  # accepted just before the listener closed: not piped, closed at once
             writer.transport.abort()
+            self.ending.add(writer)
             return
         self.writers.add(writer)
         life = asyncio.ensure_future(self._pipe_both(reader, writer))
@@ -155,19 +157,18 @@ class CutProxy:
     def cut(self) -> None:
         for writer in self.writers:
             writer.transport.abort()  # RST, as a crashed host or a balancer dropping it
+        self.ending |= self.writers
         self.writers.clear()
 
     async def close(self) -> None:
-        """Cut every connection and wait for their lives to end (each closes what it opened).
-        Called once the listener closed: a connection the loop accepted just before (a
-        reconnecting client's) has its transport made and `accept` called within two turns of
-        the loop (asyncio's `_accept_connection2`, then `connection_made`); a third for margin."""
-        self.closed = True
-        for _ in range(3):
-            await asyncio.sleep(0)  # one turn of the loop each, not a wait for time
+        """Cut every connection and wait until each is closed and each life has ended. Called
+        once the listener is closed (`close_listener`), so every connection it accepted has
+        reached `accept` by now."""
         self.cut()
         while self.lives:
             await asyncio.wait(set(self.lives))
+        ending, self.ending = self.ending, set()
+        await asyncio.gather(*(writer.wait_closed() for writer in ending), return_exceptions=True)
 
 
 @asynccontextmanager
@@ -177,9 +178,9 @@ async def cut_proxy(upstream: str) -> AsyncIterator[tuple[CutProxy, str]]:
     try:
         yield proxy, f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
     finally:
-        server.close()
+        proxy.closed = True  # a connection accepted from now on is closed as it comes
+        await close_listener(server)
         await proxy.close()
-        await server.wait_closed()
 
 
 class HangsFirst(FakeRouter):

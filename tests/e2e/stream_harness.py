@@ -31,13 +31,15 @@ def chat_params(text: str = "tell me a story") -> chat_pb2.ChatParams:
 def stream_config(
     fake_url: str,
     *,
-    first_chunk_s: float = 5.0,
-    stall_s: float = 5.0,
+    first_chunk_s: float = 60.0,
+    stall_s: float = 60.0,
     heartbeat_s: float = 5.0,
     beta_first_chunk_s: float | None = None,
 ) -> dict[str, Any]:
     """`beta_first_chunk_s`: the fallback's own first-chunk window, so that a test timing
-    alpha out does not race beta's answer against the same short window."""
+    alpha out does not race beta's answer against the same short window. The windows' defaults
+    are hang guards (on the system clock a live stream must never reach them, however loaded
+    the machine); a test that needs one to end sets it on a ManualClock it moves."""
     config = base_config(fake_url, streams={"heartbeat_s": heartbeat_s})
     for provider in config["providers"].values():
         provider["timeouts"] = {"first_chunk_s": first_chunk_s, "stall_s": stall_s}

@@ -40,14 +40,14 @@ async def test_a_client_gone_mid_upload_is_a_quiet_499(
     async def reading() -> bool:  # the request has reached the app, which waits for the rest
         return bool(edge.server.server_state.tasks)
 
-    await eventually(reading, within=5, what="the request being read")
+    await eventually(reading, within=15, what="the request being read")
     writer.close()
     await writer.wait_closed()
 
     async def answered() -> bool:
         return not edge.server.server_state.tasks
 
-    await eventually(answered, within=5, what="the request's task ending")
+    await eventually(answered, within=15, what="the request's task ending")
     statuses = [
         attributes.get("http.response.status_code")
         for attributes, _ in captured.points("http.server.request.duration")

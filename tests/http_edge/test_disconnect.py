@@ -122,7 +122,7 @@ async def test_a_client_gone_before_the_watch_begins_is_noticed_on_the_edges_ser
         connection = app.scopes[0][CONNECTION]
         await eventually(_truthy(connection.transport.is_closing), what="the connection lost")
         app.go_on.set()
-        await asyncio.wait_for(app.ended.wait(), 5.0)  # the call ended by the departure
+        await asyncio.wait_for(app.ended.wait(), 15.0)  # the call ended by the departure
 
 
 async def test_a_client_gone_after_a_large_body_is_noticed_on_the_edges_server() -> None:
@@ -142,7 +142,7 @@ async def test_a_client_gone_after_a_large_body_is_noticed_on_the_edges_server()
         writer.close()
         await writer.wait_closed()
         app.go_on.set()
-        await asyncio.wait_for(app.ended.wait(), 5.0)  # the call ended by the departure
+        await asyncio.wait_for(app.ended.wait(), 15.0)  # the call ended by the departure
 
 
 def _truthy(found: Callable[[], object]) -> Callable[[], Awaitable[bool]]:

@@ -79,13 +79,13 @@ async def _cut(edge: Edge, stub: StubRouter, entered: asyncio.Event, kind: str) 
     stub.calls.clear()  # the stub's record of calls would grow by ~1 KiB per call
     reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
     writer.write(_request(kind))
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         await entered.wait()  # the edge waits on the router
         if kind == "stream":
             await reader.readuntil(b"data: ")  # the first chunk reached us: 200 committed
     writer.close()
     await writer.wait_closed()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         await stub.cancelled.wait()  # the router call was cancelled
 
 
@@ -110,7 +110,7 @@ async def test_a_caller_leaving_mid_call_cancels_it_and_ends_quietly(
     async def answered() -> bool:  # no task of the request's left behind
         return not edge.server.server_state.tasks
 
-    await eventually(answered, within=5, what="the request's task ending")
+    await eventually(answered, within=15, what="the request's task ending")
     statuses = [
         attributes.get("http.response.status_code")
         for attributes, _ in captured.points("http.server.request.duration")

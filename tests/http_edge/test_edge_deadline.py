@@ -48,4 +48,4 @@ async def test_timeout_is_504_for_the_sdk_and_the_router_sees_the_deadline(
     # may first run after it already passed, so the remaining time can be zero or below; grpc
     # rounds deadlines up to its timer granularity, hence the few milliseconds of slack.)
     assert all(r is not None and r <= 0.3 + 0.02 for r in remaining), remaining
-    await asyncio.wait_for(stub.cancelled.wait(), 5)  # the router's handlers were cancelled
+    await asyncio.wait_for(stub.cancelled.wait(), 15)  # the router's handlers were cancelled

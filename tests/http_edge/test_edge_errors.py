@@ -13,7 +13,9 @@ import openai
 import pytest
 
 from clients import ErrorDetails
+from clients._base import RETRY_POLICY
 from clients.switchboard.v1 import router_service_pb2 as rs
+from http_edge import _admin
 from tests.http_edge.edge_messages import chunk, completion
 from tests.http_edge.harness import EdgeFactory, StubRouter, abort_with
 
@@ -162,15 +164,37 @@ async def test_router_down_is_503(
     assert alive.status_code == 200
 
 
+def worst_retry_backoff_s(policy: dict[str, Any]) -> float:
+    """The longest a read's retries wait in all (gRPC draws each backoff up to its cap)."""
+    cap = float(policy["initialBackoff"].removesuffix("s"))
+    ceiling = float(policy["maxBackoff"].removesuffix("s"))
+    total = 0.0
+    for _ in range(policy["maxAttempts"] - 1):
+        total += min(cap, ceiling)
+        cap *= policy["backoffMultiplier"]
+    return total
+
+
+def test_the_admin_routes_deadline_outlasts_the_clients_retries_of_a_read() -> None:
+    # The admin calls are reads, retried up to ~5.5 s while no router takes them: their
+    # deadline was 5 s, so a router down read as a 504 "Deadline Exceeded" (a slow router),
+    # never as the router unavailable. Judged here, not timed: the retries' backoffs are
+    # random, so a deadline too short failed only some runs, and one long enough could still
+    # close first on a loaded machine. Room is left for the five attempts themselves.
+    deadline_s = _admin._ADMIN_TIMEOUT_S
+    assert deadline_s >= 1.5 * worst_retry_backoff_s(RETRY_POLICY)
+
+
 async def test_router_down_is_503_on_the_admin_routes_too(
-    start_edge: EdgeFactory, dead_target: str
+    start_edge: EdgeFactory, dead_target: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The admin calls are reads, retried for ~5 s while no router takes them: their deadline
-    # was 5 s, so a router down read as a 504 "Deadline Exceeded" (a slow router), never as
-    # the router unavailable, on the status page and every admin route.
+    # The retries of a read no router took end in UNAVAILABLE: a 503 on the status page and
+    # every admin route. Their deadline (judged above) made a hang guard here: the retries end
+    # long before it on any machine.
+    monkeypatch.setattr(_admin, "_ADMIN_TIMEOUT_S", 30.0)
     edge = await start_edge(router_target=dead_target, admin_token="admin-token")
     bearer = {"authorization": "Bearer admin-token"}
-    async with httpx.AsyncClient(base_url=edge.base_url, timeout=30, headers=bearer) as client:
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=45, headers=bearer) as client:
         answers = await asyncio.gather(
             *(client.get(f"/admin/{path}") for path in ("keys", "api/status", "api/clients"))
         )

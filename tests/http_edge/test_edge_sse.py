@@ -53,7 +53,7 @@ def failing_send(on: str) -> Any:
 async def test_send_failure_closes_the_feed(fails_on: str, started: bool) -> None:
     feed = Feed()
     response = SSEResponse(feed.events(), on_close=feed.on_close)
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         await response(SCOPE, never_disconnects, failing_send(fails_on))
     assert feed.started is started
     assert feed.finalized is started
@@ -67,7 +67,7 @@ async def test_complete_stream_closes_the_feed_once() -> None:
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message.get("body", b""))
 
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         await SSEResponse(feed.events(), on_close=feed.on_close)(SCOPE, never_disconnects, send)
     assert b"".join(sent) == b"data: 1\n\ndata: 2\n\n"
     assert feed.finalized
@@ -102,7 +102,7 @@ async def test_a_disconnect_mid_stream_ends_it_quietly_and_closes_the_feed() -> 
 
     task = asyncio.current_task()
     assert task is not None
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(15):
         await SSEResponse(events(), on_close=on_close)(SCOPE, receive, send)
     assert finalized == [True] and closed == [1]
     assert task.cancelling() == 0  # the cancellation that ended the stream was taken back

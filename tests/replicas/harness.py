@@ -16,9 +16,10 @@ from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
+from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import CallRecord, FakeUpstream
 from router_service.keys import fingerprint
-from router_service.state import RedisStateStore, ResilientStateStore
+from router_service.state import RedisStateStore, ResilientStateStore, open_store
 from tests.conftest import RouterHandle, StartRouter
 from tests.http_edge.harness import Edge
 from tests.replicas.redis_fixtures import redis_state
@@ -46,6 +47,17 @@ def replica_config(fake_url: str, redis_url: str, prefix: str, **sections: Any) 
     }
     config.update(sections)
     return config
+
+
+async def start_on_reply_clock(
+    start_router: StartRouter, config: dict[str, Any], clock: ManualClock
+) -> RouterHandle:
+    """A replica whose Redis replies wait `state.socket_timeout_s` on `clock` (theirs is the
+    event loop's otherwise): a reply held back times out when the test moves it that far, and
+    no other does on a loaded machine."""
+    settings = SwitchboardConfig.model_validate({"auth": {"open": True}, **config})
+    store = await open_store(settings.state, clock, reply_clock=clock)
+    return await start_router(settings, clock=clock, store=store)
 
 
 def ask(model: str = "a", session: str = "", text: str = "hi") -> pb.ChatRequest:

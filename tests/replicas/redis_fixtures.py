@@ -18,7 +18,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from tests.helpers import free_port
+from tests.helpers import close_listener, free_port
 
 REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 # A router's Redis timeouts in tests that do not test them: hang guards. Redis on loopback answers
@@ -182,10 +182,8 @@ class RedisProxy:
         """Every connection through the proxy closed, new ones refused."""
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.close()
+            await close_listener(listener)
         await self._close_pipes()
-        if listener is not None:
-            await listener.wait_closed()
 
     async def restore(self) -> None:
         """Connections go through again; replies held back go on, late."""
@@ -212,22 +210,23 @@ class RedisProxy:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        # Known (and cut by `_close_pipes`) from its first step, not once Redis answered: a cut
+        # while it connects ends it too.
+        self._pipes[task] = (writer,)
+        up_writer: asyncio.StreamWriter | None = None
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._pipes[task] = (writer, up_writer)
-        try:
+            self._pipes[task] = (writer, up_writer)
             async with asyncio.TaskGroup() as pumps:
                 pumps.create_task(self._pump(reader, up_writer, replies=False))
                 pumps.create_task(self._pump(up_reader, writer, replies=True))
-        except* (ConnectionError, EOFError):
+        except* (OSError, EOFError):  # ConnectionError is one; OSError: Redis refused
             pass
         finally:
             del self._pipes[task]
             writer.transport.abort()
-            up_writer.transport.abort()
+            if up_writer is not None:
+                up_writer.transport.abort()
 
     async def _pump(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, replies: bool

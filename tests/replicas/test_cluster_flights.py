@@ -142,18 +142,22 @@ async def test_a_leader_that_fails_or_leaves_lets_the_other_replica_ask(
     await settled(redis_url, redis_prefix, a, b)
 
 
+LEFT_LEASE_S = 2.0
+
+
 async def test_a_lease_left_by_a_replica_that_died_ends_the_wait(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
-    """On the system clock: the lease ends when its time is up, and B's wait with it."""
-    config = cluster_config(fake, redis_url, redis_prefix, flight_ttl_s=0.3)
+    """On the system clock: the lease ends when its time is up, and B's wait with it. Its time
+    is what B's call must reach it within, however loaded the machine: 2 s, not a moment."""
+    config = cluster_config(fake, redis_url, redis_prefix, flight_ttl_s=LEFT_LEASE_S)
     a, b = await start_router(config), await start_router(config)
     # What a replica that took the flight and died leaves in Redis: a lease nobody lands.
     generation = await b.runtime.cache.generation("a")
     name = document_name("", cache_key("chat", "", ask().params, generation))
     dead = RedisStateStore.from_url(redis_url, prefix=redis_prefix)
     try:
-        assert (await dead.claim_flight(name, 0.3)).token
+        assert (await dead.claim_flight(name, LEFT_LEASE_S)).token
     finally:
         await dead.aclose()
     answer = await b.stub.Chat(ask())  # waits what the lease had left, then leads and asks

@@ -7,6 +7,7 @@ ran before its reply was lost: tests/router_service/responses/test_conversation_
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,8 +19,9 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from router_service.sessions import client_document
 from tests.conftest import StartRouter
+from tests.helpers import advance_until_done
 from tests.http_edge.harness import Edge
-from tests.replicas.harness import replica_config
+from tests.replicas.harness import replica_config, start_on_reply_clock
 from tests.replicas.redis_fixtures import RedisProxy
 from tests.replicas.test_conversations import conversation_keys
 
@@ -42,10 +44,11 @@ async def test_a_conversation_created_in_a_store_outage_is_answered(
     redis_prefix: str,
 ) -> None:
     config = replica_config(fake.base_url, redis_proxy.url, redis_prefix)
-    config["state"].update(retry_interval_s=60)
-    if outage == "replies held":  # heard of by its timeout only; a cut is refused at once
-        config["state"].update(socket_timeout_s=0.2)
-    replica = await start_router(config, clock=ManualClock(time.time()))
+    # The replica's replies wait `socket_timeout_s` on its clock, which moves when the test says:
+    # a held reply times out then, and none of the first create's does on a loaded machine.
+    config["state"].update(retry_interval_s=3600, socket_timeout_s=1)
+    clock = ManualClock(time.time())
+    replica = await start_on_reply_clock(start_router, config, clock)
     edge = await start_edge(replica)
     async with openai.AsyncOpenAI(
         base_url=f"{edge.base_url}/v1", api_key="sk-x", max_retries=2, timeout=10
@@ -57,7 +60,10 @@ async def test_a_conversation_created_in_a_store_outage_is_answered(
             await redis_proxy.cut()
         else:  # Redis runs what it is sent; the replica hears nothing back
             redis_proxy.hold_replies()
-        made = await sdk.conversations.create(items=[MESSAGE])
+        creating = asyncio.ensure_future(sdk.conversations.create(items=[MESSAGE]))
+        # Heard of by its timeout only (a cut is refused at once): the clock passes it.
+        await advance_until_done(clock, 1.0, creating, what="the create in the outage")
+        made = await creating
         assert (await sdk.conversations.retrieve(made.id)).id == made.id
     await redis_proxy.restore()
     landed = set(conversation_keys(redis_url, redis_prefix)) - set(before)

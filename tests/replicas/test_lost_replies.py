@@ -16,17 +16,16 @@ from router_service.fake_upstream import FakeUpstream
 from router_service.sessions import session_key
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
-from tests.replicas.harness import ask, replica_config
+from tests.replicas.harness import ask, replica_config, start_on_reply_clock
 from tests.replicas.redis_fixtures import RedisProxy
 from tests.replicas.test_replicas import active_on
 
 RETRY_S = 1.0
 
 
-# Where the caller leaves while Redis's reply is held, the replica must still be waiting for it
-# when the cancel comes: 0.2 s (the timeout the other test needs) was once not enough on a loaded
-# CI machine, which ended the wait first and served the call from local state.
-CANCELLED_FIRST_S = 10.0
+# A's replies wait this long on the test's clock (`start_on_reply_clock`): only a test that
+# moves it that far ends a wait, so a caller that leaves while its reply is held leaves first.
+REPLY_WAIT_S = 0.2
 
 
 def one_limited_key(config: dict[str, Any]) -> dict[str, Any]:
@@ -47,17 +46,18 @@ def start_pair(
     redis_prefix: str,
 ) -> StartPair:
     """Replicas A, reaching Redis through the proxy, and B, directly, of a config `shape`d by
-    the test; one clock, so A's outage ends when the test says. A has served two calls: its
+    the test; one clock, so A's outage ends when the test says, and A's replies time out
+    when it says too (`REPLY_WAIT_S` on it). A has served two calls: its
     connections are up and its read cache holds what a call reads (the first wrote the
     conversation's sticky choice, the second read it)."""
 
     async def start(
-        shape: Shape, session: str = "", reply_wait_s: float = 0.2
+        shape: Shape, session: str = ""
     ) -> tuple[RouterHandle, RouterHandle, ManualClock]:
         clock = ManualClock(time.time())
         through = shape(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
-        through["state"].update(socket_timeout_s=reply_wait_s, retry_interval_s=RETRY_S)
-        a = await start_router(through, clock=clock)
+        through["state"].update(socket_timeout_s=REPLY_WAIT_S, retry_interval_s=RETRY_S)
+        a = await start_on_reply_clock(start_router, through, clock)
         direct = shape(replica_config(fake.base_url, redis_url, redis_prefix))
         b = await start_router(direct, clock=clock)
         for _ in range(2):
@@ -80,7 +80,7 @@ async def leave_while_held(proxy: RedisProxy, call: Any) -> None:
     call.cancel()
     with pytest.raises(asyncio.CancelledError):
         await call
-    async with asyncio.timeout(2):  # a bound, not a wait: the write follows the cancel
+    async with asyncio.timeout(15):  # a bound, not a wait: the write follows the cancel
         await proxy.sent.wait()
     await proxy.restore()
 
@@ -88,7 +88,7 @@ async def leave_while_held(proxy: RedisProxy, call: Any) -> None:
 async def test_a_lease_whose_caller_left_during_its_round_trip_is_given_back(
     start_pair: StartPair, redis_proxy: RedisProxy, fake: FakeUpstream
 ) -> None:
-    a, b, _ = await start_pair(one_limited_key, reply_wait_s=CANCELLED_FIRST_S)
+    a, b, _ = await start_pair(one_limited_key)
     redis_proxy.hold_replies()
     await leave_while_held(redis_proxy, a.stub.Chat(ask()))  # Redis granted the lease
 
@@ -103,7 +103,11 @@ async def test_a_lease_whose_reply_was_lost_is_given_back_when_redis_answers_aga
 ) -> None:
     a, b, clock = await start_pair(one_limited_key)
     redis_proxy.hold_replies()
-    response = await a.stub.Chat(ask())  # the lease times out: served from A's local state
+    call = a.stub.Chat(ask())
+    async with asyncio.timeout(15):  # a hang guard: the lease's command reaches Redis
+        await redis_proxy.held.wait()
+    clock.advance(REPLY_WAIT_S)  # once: past RETRY_S, A would try the held Redis again
+    response = await call  # the lease timed out: served from A's local state
     assert response.completion.choices[0].message.text == "Echo: hi"
     assert redis_proxy.held.is_set()  # Redis did grant it
     await redis_proxy.restore()
@@ -126,7 +130,7 @@ async def test_a_call_that_left_while_its_session_mark_was_taken_holds_nothing(
     """A provider with a session limit marks the session in Redis after the key's lease: a
     caller gone during that round trip gives both back (the lease was held forever by this
     replica's count, and until its TTL in Redis; the mark took the provider's one session)."""
-    a, b, _ = await start_pair(provider_ban, session="s1", reply_wait_s=CANCELLED_FIRST_S)
+    a, b, _ = await start_pair(provider_ban, session="s1")
     redis_proxy.hold_replies()
     await leave_while_held(redis_proxy, a.stub.Chat(ask(session="s1")))  # Redis marked s1
 

@@ -5,6 +5,7 @@ conversation's bans."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -218,23 +219,62 @@ async def test_a_key_disabled_by_a_replica_that_went_away_is_probed_back_by_anot
     assert keys_used(fake, seen) == {"k1"}  # back, and k2 still off
 
 
-async def test_keys_rate_limited_on_different_replicas_throttle_their_provider_together(
+async def test_keys_rate_limited_on_different_replicas_throttle_their_model_together(
     fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
 ) -> None:
-    """alpha has two keys: both meeting a 429 within `provider_throttle_window_s` is the
-    account throttled, though A met one and B the other."""
+    """alpha has three keys: two meeting a 429 for model-a within `provider_throttle_window_s`
+    is the account's limit for model-a reached, though A met one and B the other: its third key
+    is left alone for model-a. The limit is per model (as OpenAI's and most providers' are):
+    model-x is served on, by any key."""
+    config["providers"]["alpha"]["keys"] = ["k1", "k2", "k3"]
     config["models"]["x"] = {"deployments": [{"provider": "alpha", "model": "model-x"}]}
     a, b = await two_replicas(start_router, config)
-    fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="k1", model="model-a")
+    limited = Scenario.rate_limited(retry_after="30")
+    fake.state.set_scenario(limited, key="k1", model="model-a")
     while not fake.state.count(key="k1"):
-        await a.stub.Chat(ask())  # k1's 429, then k2 serves
+        await a.stub.Chat(ask())  # k1's 429, then another key serves
     fake.state.clear_scenarios()
-    fake.state.set_scenario(Scenario.rate_limited(retry_after="30"), key="k2", model="model-a")
-    with pytest.raises(grpc.aio.AioRpcError):
-        await b.stub.Chat(ask())  # k1 is cooling for model-a: B meets k2's 429
+    fake.state.set_scenario(limited, key="k2", model="model-a")
+    k2_calls = fake.state.count(key="k2")  # one served A's call, maybe
+    while fake.state.count(key="k2") == k2_calls:
+        with contextlib.suppress(grpc.aio.AioRpcError):
+            await b.stub.Chat(ask())  # k1 is cooling for model-a: B comes round to k2's 429
     fake.state.clear_scenarios()
 
+    k3_calls = fake.state.count(key="k3")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await a.stub.Chat(ask("x"))  # another model: the provider as a whole is cooling
+        await a.stub.Chat(ask())  # model-a is throttled at alpha: k3 is not tried for it
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert fake.state.count(model="model-x") == 0
+    assert fake.state.count(key="k3") == k3_calls
+    served = await a.stub.Chat(ask("x"))  # another model: its own limit, not reached
+    assert served.route.provider == "alpha"
+
+
+async def test_keys_rate_limited_for_different_models_throttle_nothing(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """k1's 429 for model-a on A and k2's for model-x on B are two models' own limits, not the
+    account throttled: a third model is served, and each model by the other key."""
+    for model in ("x", "y"):
+        config["models"][model] = {
+            "deployments": [{"provider": "alpha", "model": f"model-{model}"}]
+        }
+    a, b = await two_replicas(start_router, config)
+    limited = Scenario.rate_limited(retry_after="30")
+    fake.state.set_scenario(limited, key="k1", model="model-a")
+    while not fake.state.count(key="k1"):
+        await a.stub.Chat(ask())  # k1's 429 for model-a, then k2 serves
+    fake.state.clear_scenarios()
+    fake.state.set_scenario(limited, key="k2", model="model-x")
+    while not fake.state.count(key="k2", model="model-x"):
+        await b.stub.Chat(ask("x"))  # k2's 429 for model-x, then k1 serves
+    fake.state.clear_scenarios()
+
+    assert (await a.stub.Chat(ask("y"))).route.provider == "alpha"
+    seen = len(fake.state.calls())
+    await b.stub.Chat(ask())
+    await a.stub.Chat(ask("x"))
+    assert [(r.key, r.model) for r in fake.state.calls()[seen:]] == [
+        ("k2", "model-a"),
+        ("k1", "model-x"),
+    ]

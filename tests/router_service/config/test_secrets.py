@@ -40,21 +40,6 @@ def test_literal_secrets_outside_keys(body: str, found: list[str]) -> None:
     assert literal_secrets(yaml.safe_load(PROVIDERS + body)) == found
 
 
-@pytest.mark.parametrize(
-    ("base_url", "found"),
-    [
-        ("https://user:LiteralPass@h/v1", ["providers.q.base_url"]),
-        ("https://user:${PW:-x}@h/v1", []),
-        ("https://user@h/v1", []),
-        ("https://h:notaport/v1", []),  # malformed: validation says so
-    ],
-)
-def test_an_upstream_url_password_counts_as_a_secret(base_url: str, found: list[str]) -> None:
-    # A proxy's or a self-hosted server's basic auth, written into the provider's URL.
-    data = {"providers": {"q": {"base_url": base_url, "keys": ["${K}"]}}}
-    assert literal_secrets(data) == found
-
-
 def test_credential_headers_count_as_secrets() -> None:
     data = {
         "providers": {

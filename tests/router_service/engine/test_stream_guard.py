@@ -89,7 +89,7 @@ async def test_heartbeat_does_not_lose_the_pending_chunk() -> None:
         await release.wait()
         yield chunk("b", finish=True)
 
-    guard = StreamGuard(SYSTEM_CLOCK, stall_s=5, heartbeat_s=0.02)
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=0.02)  # stall: a hang guard
     texts = []
     async for item in guard.follow(slow()):
         if isinstance(item, Idle):
@@ -108,7 +108,7 @@ async def test_end_without_finish_reason_is_truncated() -> None:
 
 async def test_closing_early_cancels_the_pending_read() -> None:
     baseline = asyncio.all_tasks()
-    guard = StreamGuard(SYSTEM_CLOCK, stall_s=5, heartbeat_s=0.02)
+    guard = StreamGuard(SYSTEM_CLOCK, stall_s=60, heartbeat_s=0.02)  # stall: a hang guard
     follower = guard.follow(upstream([chunk("a")], then=asyncio.Event()))
     assert not isinstance(await follower.__anext__(), Idle)
     assert isinstance(await follower.__anext__(), Idle)

@@ -150,7 +150,7 @@ async def test_heartbeats_go_on_while_the_tail_after_the_finish_is_awaited(
     relayed: list[Chunk] = []
     beats_after_finish = 0
     async with opened(http, fake) as upstream:
-        async for item in guard_of(http, heartbeat_s=0.01, stall_s=5).follow(upstream):
+        async for item in guard_of(http, heartbeat_s=0.01).follow(upstream):
             if isinstance(item, list):
                 relayed += item
             elif relayed and has_finish(relayed[-1]):
@@ -170,7 +170,9 @@ async def test_a_read_timeout_ends_the_read_not_the_slow_caller(
     fake.state.set_scenario(Scenario(chunks=6, stall_after_chunks=2))
     seen: list[Chunk] = []
     with pytest.raises(UpstreamFailure) as failure:
-        async with opened(httpx_own, fake, read_s=0.05) as upstream:
+        # Each read before the stall must come within `read_s` on the real clock (httpx's own):
+        # wide, so a loaded machine's slow first chunks are not taken for the stall.
+        async with opened(httpx_own, fake, read_s=1.0) as upstream:
             async for item in guard_of(httpx_own, heartbeat_s=60).follow(upstream):
                 assert isinstance(item, list)
                 seen += item
@@ -201,7 +203,7 @@ async def test_a_router_on_httpx_reads_its_streams_apart(
         """Whether the stream had its reader task while held."""
         await fake.state.wait_for(lambda: fake.state.held == 1, what="the stream held")
         try:
-            await eventually(read_apart, within=2, what="the stream's reader task")
+            await eventually(read_apart, within=15, what="the stream's reader task")
             return True
         except AssertionError:
             return False

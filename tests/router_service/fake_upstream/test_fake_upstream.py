@@ -350,7 +350,7 @@ async def test_serve_loads_scenarios_file_and_stops_on_cancel(tmp_path: Path) ->
     loop = asyncio.get_running_loop()
     ready: asyncio.Future[FakeUpstream] = loop.create_future()
     server = asyncio.create_task(serve("127.0.0.1", 0, str(rules), on_ready=ready.set_result))
-    fake = await asyncio.wait_for(ready, 5.0)
+    fake = await asyncio.wait_for(ready, 15.0)
     try:
         async with httpx.AsyncClient(base_url=fake.base_url) as http:
             resp = await http.post(

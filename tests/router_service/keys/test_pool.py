@@ -166,15 +166,24 @@ async def test_a_denied_model_sets_aside_that_key_for_that_model_only() -> None:
     assert (await take(pool, "model-a", only_k1)).key.secret == "k1"
 
 
-async def test_most_keys_throttled_at_once_cools_the_provider() -> None:
+async def test_most_keys_throttled_at_once_cools_the_provider_for_that_model() -> None:
     pool, clock = make_pool("k1", "k2", "k3", "k4")
     await pool.report(pool.keys[0], "m", Outcome.RATE_LIMITED, retry_after_s=5.0)
     await (await take(pool)).release()  # one key limited: the others still serve
     await pool.report(pool.keys[1], "m", Outcome.RATE_LIMITED, retry_after_s=5.0)
-    refused = await pool.lease("other-model")
+    refused = await pool.lease("m")  # k3 and k4 are left alone for it too
     assert isinstance(refused, Unavailable) and refused.reason is Refusal.UNHEALTHY
+    await (await take(pool, "other-model")).release()  # its own limit: not reached
     clock.advance(5.0)
-    await take(pool, "other-model")
+    await take(pool, "m")
+
+
+async def test_keys_limited_for_different_models_throttle_no_model() -> None:
+    pool, _ = make_pool("k1", "k2", "k3")
+    await pool.report(pool.keys[0], "m", Outcome.RATE_LIMITED, retry_after_s=5.0)
+    await pool.report(pool.keys[1], "n", Outcome.RATE_LIMITED, retry_after_s=5.0)
+    assert (await take(pool, "m", exclude={pool.keys[2].fingerprint})).key.secret == "k2"
+    assert (await take(pool, "n", exclude={pool.keys[2].fingerprint})).key.secret == "k1"
 
 
 async def test_exclude_walks_each_key_once() -> None:
@@ -310,10 +319,10 @@ async def test_a_throttled_provider_refuses_its_last_candidate_too() -> None:
     for key in pool.keys[:2]:
         await pool.report(key, "m", Outcome.RATE_LIMITED, retry_after_s=4.0)
     last = [k.fingerprint for k in pool.keys[:2]]
-    refused = await pool.lease("other", exclude=last)  # only k3 left, and the provider cools
+    refused = await pool.lease("m", exclude=last)  # only k3 left, and the provider cools
     assert refused == Unavailable(Refusal.UNHEALTHY, 4.0)
     clock.advance(4.0)
-    assert (await take(pool, "other", exclude=last)).key.secret == "k3"
+    assert (await take(pool, "m", exclude=last)).key.secret == "k3"
 
 
 class SuspendingStore(MemoryStateStore):

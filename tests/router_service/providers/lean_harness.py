@@ -16,6 +16,7 @@ import httpx
 
 from router_service.providers._lean_conn import Http1Connection
 from router_service.providers._lean_transport import LeanTransport, _ResponseBody
+from tests.helpers import close_listener
 
 # The most asyncio's selector transport reads from a socket at once.
 _READ_CHUNK = 256 * 1024
@@ -227,8 +228,7 @@ class Server:
         tb: TracebackType | None,
     ) -> None:
         assert self._server is not None
-        self._server.close()
+        await close_listener(self._server)  # none it accepted is dropped unclosed
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()

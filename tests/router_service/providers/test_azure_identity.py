@@ -233,3 +233,19 @@ async def test_the_openai_sdk_through_the_edge(
     assert fake.state.entra.exchanges == ["system-assigned"]
     tokens = authorizations(fake)
     assert len(tokens) == 3 and all(h.startswith("Bearer eyJ") for h in tokens)
+
+
+async def test_an_identity_header_read_with_its_file_s_newline_gets_a_token(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+) -> None:
+    # `IDENTITY_HEADER` from a mounted secret file ends with a newline: trimmed at load, as every
+    # other secret is (sent as it was, no token request could carry it: every call failed).
+    fake.state.managed_identities.assign(None, "mi-system")
+    header = fake.state.managed_identities.identity_header + "\n"
+    settings = {**app_service(fake), "identity_header": header}
+    router = await start_router(azure_config(fake, ["managed-identity"], **settings), clock=clock)
+
+    response = await chat(router, params("gpt"))
+
+    assert [a.outcome for a in response.route.attempts] == [OK]
+    assert fake.state.entra.exchanges == ["system-assigned"]

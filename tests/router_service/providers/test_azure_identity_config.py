@@ -263,3 +263,25 @@ async def test_app_service_2017_and_cloud_shell_requests_on_the_wire() -> None:
         "resource": ["https://cognitiveservices.azure.com"]
     }
     assert posted.headers["Metadata"] == "true"
+
+
+@pytest.mark.parametrize(
+    "header", ["h-SEKRIT\n-2", "h-SEKRIT\u2019x", "h-SEKRIT\u00a0x", "h-SEKRIT\r\nX-Evil: 1"]
+)
+def test_an_identity_header_no_http_request_can_carry_is_refused_at_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], header: str
+) -> None:
+    # Sent as X-IDENTITY-HEADER (or `secret`) with each token request: a character no header
+    # carries failed every call to the provider; refused by its path as a key is, never quoted.
+    path = config_file(
+        tmp_path,
+        "managed-identity",
+        identity_header=header,
+        identity_endpoint="http://localhost:42356/msi/token",
+    )
+
+    assert main(["check-config", str(path)]) != 0
+
+    text = capsys.readouterr().err
+    assert "providers.az.identity_header" in text and "printable ASCII" in text
+    assert "SEKRIT" not in text

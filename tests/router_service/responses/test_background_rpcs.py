@@ -8,7 +8,7 @@ import grpc
 import orjson
 import pytest
 
-from clients import details_from_rpc_error
+from clients import MAX_SESSION_ID_BYTES, details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
@@ -132,6 +132,42 @@ async def test_a_malformed_start_is_invalid_argument_and_starts_nothing(
     error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert details_from_rpc_error(error).openai_param == "response_json"
+    assert router.server.jobs.running == 0 and fake.state.count() == 0
+
+
+async def test_a_too_long_session_id_is_invalid_argument_and_starts_nothing(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Checked by the job only, once started: the caller was told `queued`, the job's task died
+    with a traceback and its response stayed `in_progress` for good."""
+    router = await start(fake, start_router)
+    request = start_request("resp_s1")
+    request.chat.routing.session_id = "s" * (MAX_SESSION_ID_BYTES + 1)
+
+    error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error).openai_param == "chat.routing.session_id"
+    assert router.server.jobs.running == 0 and fake.state.count() == 0
+    load = pb.LoadResponsesRequest(ids=["resp_s1"])
+    error = await failure(router.stub.LoadResponses(load, metadata=bearer(B)))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("conversation_start", [-1, 2])
+async def test_a_conversation_start_out_of_the_messages_is_invalid_argument(
+    fake: FakeUpstream, start_router: StartRouter, conversation_start: int
+) -> None:
+    """Sliced as asked, -1 kept only the last message as the conversation to continue, and one
+    past the end kept none: a continuation of the response lost its conversation."""
+    router = await start(fake, start_router)
+    request = start_request("resp_c1")
+    request.conversation_start = conversation_start
+
+    error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error).openai_param == "conversation_start"
     assert router.server.jobs.running == 0 and fake.state.count() == 0
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any, cast
 
+import orjson
 import pytest
 
 from clients.switchboard.v1 import batches_pb2 as bpb
@@ -21,8 +22,9 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from router_service.server._batch_job import BatchJob, within_window
 from router_service.state import AppendResult, MemoryStateStore, PutResult
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.test_batches_sdk import chat_line, jsonl
+from tests.router_service.auth.helpers import client, guarded_config
 
 WINDOW_S = 3600.0
 
@@ -188,6 +190,62 @@ async def test_a_runner_that_fails_ends_its_batch_failed_with_what_it_answered(
     assert await router.runtime.batches.runs.running() == []  # out of the running index
 
 
+class FailingEnds(FailingPages):
+    """As FailingPages, and its writes of a batch's end mark raise what no runner expects
+    too: the end of a batch failing mid-run fails before its lines are counted."""
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        if name.startswith("batch-end:"):
+            raise RuntimeError("an unexpected failure marking the batch's end")
+        return await super().put_document(name, data, ttl_s, only_new=only_new)
+
+
+async def test_a_batch_whose_end_fails_before_counting_still_counts_every_line(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its lines not run (its runner failed after the first answer) are counted `failed`
+    though its end failed too: `completed` + `failed` = `total` however it ends."""
+    clock = ManualClock(1_700_000_000.0)
+    store = FailingEnds(clock, fail_from=3)  # the first line's answer kept (two writes)
+    config = base_config(fake.base_url, batches={"concurrency": 1})
+    router = await start_router(config, clock=clock, store=store)
+    content = jsonl(chat_line("one"), chat_line("two"), chat_line("three"))
+    batch = await made_elsewhere(router, content)
+    with caplog.at_level(logging.ERROR):
+        assert await router.server.batch_jobs.adopt(router.runtime) == 1
+        assert await router.server.batch_jobs.settle(10) == 0
+    assert f"batch {batch.id}: ending it failed" in caplog.text
+    ended = await router.runtime.batches.get("", batch.id)
+    assert ended.status == "failed" and [e.code for e in ended.errors] == ["batch_failed"]
+    counts = ended.request_counts
+    assert (counts.total, counts.completed, counts.failed) == (3, 1, 2)
+
+
+async def made_elsewhere(
+    router: RouterHandle, content: bytes, completed: int = 0, client: str = ""
+) -> bpb.Batch:
+    """A batch of `client`'s (open access's) of `content`'s lines, `in_progress` as a replica
+    of another version made it (its checks, not these) and left it, `completed` lines
+    answered."""
+    kept = await router.runtime.files.keep(client, "in.jsonl", "batch", content)
+    now = int(router.runtime.clock.now())
+    total = len(content.splitlines())
+    batch = bpb.Batch(
+        id="batch_made_elsewhere",
+        endpoint="/v1/chat/completions",
+        input_file_id=kept.id,
+        status="in_progress",
+        created_at=now,
+        in_progress_at=now,
+        expires_at=now + 86400,
+        request_counts=bpb.BatchRequestCounts(total=total, completed=completed),
+    )
+    await router.runtime.batches.begin(client, batch)
+    return batch
+
+
 async def test_a_batch_whose_input_no_longer_validates_where_it_runs_fails_naming_the_line(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
@@ -197,20 +255,7 @@ async def test_a_batch_whose_input_no_longer_validates_where_it_runs_fails_namin
     router = await start_router(base_config(fake.base_url))
     streamed = chat_line("two")
     streamed["body"]["stream"] = True  # taken by the replica that made the batch
-    content = jsonl(chat_line("one"), streamed)
-    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
-    kept = await router.stub.UploadFile(upload)
-    now = int(router.runtime.clock.now())
-    batch = bpb.Batch(
-        id="batch_made_elsewhere",
-        endpoint="/v1/chat/completions",
-        input_file_id=kept.file.id,
-        status="in_progress",
-        created_at=now,
-        expires_at=now + 86400,
-        request_counts=bpb.BatchRequestCounts(total=2),
-    )
-    await router.runtime.batches.begin("", batch)
+    batch = await made_elsewhere(router, jsonl(chat_line("one"), streamed))
     jobs = router.server.batch_jobs
     assert await jobs.adopt(router.runtime) == 1
     assert await jobs.settle(10) == 0
@@ -222,6 +267,31 @@ async def test_a_batch_whose_input_no_longer_validates_where_it_runs_fails_namin
             "The batch's input file no longer validates (line 2: A batch line is answered "
             "whole, into the output file: `stream` must be false.)",
         )
+    ]
+    assert fake.state.count(path="/chat/completions") == 0
+
+
+async def test_a_batch_taken_over_whose_client_is_gone_lists_its_lines_not_run(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Its client no longer configured where it is taken over: it fails `client_not_found`,
+    no line run, each of its lines in the error file with that code (its input file reads:
+    as a batch whose client a reload removed as it ran lists them)."""
+    router = await start_router(guarded_config(fake.base_url, client("c", "sk-c")))
+    content = jsonl(chat_line("one"), chat_line("two"))
+    batch = await made_elsewhere(router, content, client="gone")
+    assert await router.server.batch_jobs.adopt(router.runtime) == 1
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await router.runtime.batches.get("gone", batch.id)
+    assert done.status == "failed" and [e.code for e in done.errors] == ["client_not_found"]
+    counts = done.request_counts
+    assert (counts.total, counts.completed, counts.failed) == (2, 0, 2)
+    assert done.error_file_id, "its lines not run are listed"
+    found = await router.runtime.files.content("gone", done.error_file_id)
+    listed = [orjson.loads(line) for line in found.content.splitlines()]
+    assert [(e["custom_id"], e["error"]["code"], e["response"]) for e in listed] == [
+        ("one", "client_not_found", None),
+        ("two", "client_not_found", None),
     ]
     assert fake.state.count(path="/chat/completions") == 0
 
@@ -254,9 +324,11 @@ async def test_a_batch_whose_end_fails_ends_failed_not_finalizing_for_good(
         input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
     jobs = router.server.batch_jobs
+    fake.state.hold()  # the job may not end before the test holds it (on a loaded machine)
     with unhandled_errors() as unhandled, caplog.at_level(logging.ERROR):
         made = await router.stub.CreateBatch(create)
         (job,) = jobs._jobs.values()
+        fake.state.release()
         assert await jobs.settle(10) == 0
     assert job.task is not None and job.task.exception() is None  # said in the log
     assert unhandled == []

@@ -320,24 +320,38 @@ async def test_list_models_shows_only_what_the_caller_may_use(
     assert [m.id for m in listed.models] == ["chain"]
 
 
-async def test_a_call_without_a_session_takes_a_place_of_max_sessions(
-    fake: FakeUpstream, start_router: StartRouter
-) -> None:
-    config = two_providers(fake.base_url)
+def one_place_at_alpha(base_url: str) -> dict[str, Any]:
+    """alpha serves one conversation at a time (`provider-ban`, max_sessions 1): chats of
+    `alpha-only`, embeddings of `embedder`."""
+    config = two_providers(base_url)
     config["providers"]["alpha"]["thread_protection"] = "provider-ban"  # max_sessions: 1
     config["models"]["alpha-only"] = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
     config["models"]["embedder"] = {"deployments": [{"provider": "alpha", "model": "embed-a"}]}
-    router = await start_router(config)
-    embed = pb.EmbedRequest(params=embeddings_pb2.EmbeddingParams(model="embedder", text="hi"))
+    return config
 
-    # s1 streams from alpha (held mid-stream): alpha's one place is taken.
+
+async def holding_alpha(
+    router: RouterHandle, fake: FakeUpstream, chat: pb.ChatRequest
+) -> tuple[Any, str]:
+    """`chat` streaming from alpha, held mid-stream (so alpha's one place is its conversation's),
+    and its session's key (RouteInfo.session_id); the caller cancels the stream."""
     fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
-    stream = router.stub.ChatStream(
-        pb.ChatStreamRequest(params=ask(session="s1").params, routing=ask(session="s1").routing)
-    )
+    stream = router.stub.ChatStream(pb.ChatStreamRequest(params=chat.params, routing=chat.routing))
+    session = ""
     async for event in stream:
+        if event.HasField("route"):
+            session = event.route.session_id
         if event.HasField("chunk"):
-            break
+            return stream, session
+    raise AssertionError("the held stream ended")
+
+
+async def test_a_call_without_a_session_takes_a_place_of_max_sessions(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(one_place_at_alpha(fake.base_url))
+    embed = pb.EmbedRequest(params=embeddings_pb2.EmbeddingParams(model="embedder", text="hi"))
+    stream, _ = await holding_alpha(router, fake, ask(model="alpha-only", session="s1"))
     # An embedding without a `user` has no session: it is a conversation of its own all the same.
     with pytest.raises(grpc.aio.AioRpcError) as busy:
         await router.stub.Embed(embed)
@@ -351,3 +365,17 @@ async def test_a_call_without_a_session_takes_a_place_of_max_sessions(
     await eventually(released, what="the stream's active mark removed")
     assert (await router.stub.Embed(embed)).route.provider == "alpha"
     assert await released()  # the embedding's place given back when it answered
+
+
+async def test_a_chat_and_an_embedding_of_one_user_are_one_session(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(one_place_at_alpha(fake.base_url))
+    chat = ask(model="alpha-only")
+    chat.params.user = "alice"  # no session id: the `user` names the conversation
+    stream, chat_session = await holding_alpha(router, fake, chat)
+    # The same `user` on an embedding is the same conversation: it is let in beside it.
+    params = embeddings_pb2.EmbeddingParams(model="embedder", text="hi", user="alice")
+    embedded = await router.stub.Embed(pb.EmbedRequest(params=params))
+    stream.cancel()
+    assert embedded.route.session_id == chat_session != ""

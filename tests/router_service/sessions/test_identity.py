@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clients.switchboard.v1 import chat_pb2
-from router_service.sessions import client_document, session_id_for
+from router_service.sessions import client_document, named_session_id, session_id_for
 
 
 def conversation(
@@ -25,6 +25,13 @@ def test_explicit_beats_user_beats_hash() -> None:
     assert session_id_for("thread-7", params) == "thread-7"
     assert session_id_for("", params) == "user:alice"
     assert session_id_for("", conversation((USER, "hi"))).startswith("h:")
+
+
+def test_a_calls_named_session_is_one_rule_for_chats_and_embeddings() -> None:
+    # What an Embed (no messages to hash) names: a chat's id for the same caller, or none.
+    assert named_session_id("", "alice") == session_id_for("", conversation(user="alice"))
+    assert named_session_id("thread-7", "alice") == "thread-7"
+    assert named_session_id("", "") == ""
 
 
 def test_hash_is_stable_across_turns_and_differs_across_conversations() -> None:

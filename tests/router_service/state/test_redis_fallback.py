@@ -52,21 +52,29 @@ class Flaky(MemoryStateStore):
         self._check()
         return await super().held(resources)
 
+    async def move_slots(self, source: str, target: str) -> None:
+        self._check()
+        await super().move_slots(source, target)
+
     async def rates(self, resources: Sequence[str]) -> list[RateCount]:
         self._check()
         return await super().rates(resources)
 
-    async def extend_deadline(self, name: str, until: float) -> float:
+    async def extend_deadline(
+        self, name: str, until: float, *, decided_at: float | None = None
+    ) -> float:
         self._check()
-        return await super().extend_deadline(name, until)
+        return await super().extend_deadline(name, until, decided_at=decided_at)
 
     async def deadlines(self, names: Sequence[str]) -> list[float]:
         self._check()
         return await super().deadlines(names)
 
-    async def clear_deadline(self, name: str, *, only: float | None = None) -> None:
+    async def clear_deadline(
+        self, name: str, *, only: float | None = None, decided_at: float | None = None
+    ) -> None:
         self._check()
-        await super().clear_deadline(name, only=only)
+        await super().clear_deadline(name, only=only, decided_at=decided_at)
 
     async def enter(
         self, group: str, member: str, *, limit: int | None, ttl_s: float

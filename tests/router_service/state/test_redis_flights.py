@@ -20,11 +20,14 @@ from router_service.state import (
     ResilientStateStore,
     _redis_flights,
 )
-from tests.helpers import eventually, free_port
+from tests.helpers import advance_until_done, eventually, free_port
 from tests.replicas.harness import client_address, kill_redis_clients
 from tests.replicas.redis_fixtures import PrivateRedis, RedisProxy
 
-WAIT_S = 5.0
+# A landing's wait never ends by itself here: what ends it is heard (a landing, or the hearing
+# lost), and a wait that should have ended meets a test's hang guard instead of lapsing unseen.
+WAIT_S = 3600.0
+HANG_GUARD_S = 15
 
 
 def subscribers(url: str, channel: str) -> int:
@@ -80,7 +83,8 @@ async def test_a_lost_subscriber_ends_every_wait_and_the_next_claim_subscribes_a
             subscriber = two.notices._subscriber
             assert subscriber is not None
             kill_redis_clients(redis_url, [client_address(subscriber)])
-            assert await waiting == Landing.LAPSED  # it can no longer hear: it goes on
+            async with asyncio.timeout(HANG_GUARD_S):
+                assert await waiting == Landing.LAPSED  # it can no longer hear: it goes on
         assert (await two.claim_flight("n", 30)).holder == lead.token
         assert two.notices.connected
     finally:
@@ -96,7 +100,8 @@ async def test_closing_the_store_ends_the_waits_on_it(redis_url: str, redis_pref
         waiting = asyncio.create_task(watch.landing(claim.holder, WAIT_S))
         await asyncio.sleep(0)  # it waits
         await store.aclose()
-        assert await waiting == Landing.LAPSED
+        async with asyncio.timeout(HANG_GUARD_S):
+            assert await waiting == Landing.LAPSED
     assert lead.token
 
 
@@ -134,7 +139,7 @@ async def test_a_claim_whose_caller_left_before_the_reply_lands_empty(
             claim.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await claim
-            async with asyncio.timeout(2):  # a bound, not a wait: the undo follows the cancel
+            async with asyncio.timeout(15):  # a bound, not a wait: the undo follows the cancel
                 await redis_proxy.sent.wait()
             await redis_proxy.restore()
             # The claim's token (the store's first id): its lease landed EMPTY, heard here.
@@ -182,15 +187,24 @@ async def test_a_subscriber_gone_silent_ends_every_wait(
     # NAT): nothing more arrives, and nothing says so. Every wait would run to its lease's end,
     # each time, for good.
     monkeypatch.setattr(_redis_flights, "_PING_S", 0.05)
+    # Replies are timed on a clock of their own, moved by the test: the subscription's reply is
+    # never late on a loaded machine, and the store's clock (the wait's lease) stays put, so
+    # only the silence found out can end the wait.
+    replies = ManualClock()
     store = RedisStateStore.from_url(
-        redis_proxy.url, prefix=redis_prefix, clock=ManualClock(), socket_timeout_s=0.2
+        redis_proxy.url,
+        prefix=redis_prefix,
+        clock=ManualClock(),
+        socket_timeout_s=0.2,
+        reply_clock=replies,
     )
     try:
         assert await store.notices.subscribed()
         redis_proxy.hold_replies()  # the subscriber hears nothing from now on
         with store.watch_flight("n") as watch:
-            async with asyncio.timeout(WAIT_S):  # a bound, not a wait: pings find it silent
-                assert await watch.landing("t.1", 10 * WAIT_S) == Landing.LAPSED
+            landing = asyncio.ensure_future(watch.landing("t.1", 10 * WAIT_S))
+            await advance_until_done(replies, 0.2, landing, what="pings finding it silent")
+            assert landing.result() == Landing.LAPSED
         assert not store.notices.connected  # the next claim subscribes again
     finally:
         await store.aclose()

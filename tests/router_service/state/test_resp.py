@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from router_service.clock import ManualClock
 from router_service.state._resp import BACKLOG, RespClient
 from router_service.state._resp_wire import (
     Incomplete,
@@ -22,7 +23,7 @@ from router_service.state._resp_wire import (
     parse_url,
     redacted,
 )
-from tests.helpers import eventually
+from tests.helpers import advance_until_done, eventually
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -165,16 +166,38 @@ async def test_a_silent_server_times_out_every_waiting_caller_and_the_next_call_
     scripted: tuple[ScriptedServer, str],
 ) -> None:
     server, url = scripted
-    client = RespClient(url, connections=1, timeout_s=0.2)
+    # Timed on a clock the test moves: the replies after it are never late on a loaded machine.
+    clock = ManualClock()
+    client = RespClient(url, connections=1, timeout_s=0.2, reply_clock=clock)
     try:
         waiting = [asyncio.ensure_future(client.execute("PING")) for _ in range(3)]
-        results = await asyncio.gather(*waiting, return_exceptions=True)
+        gathered = asyncio.gather(*waiting, return_exceptions=True)
+        await advance_until_done(clock, 0.1, gathered, what="the silent replies timing out")
+        results = await gathered
         assert all(isinstance(r, (TimeoutError, ConnectionError)) for r in results), results
         assert any(isinstance(r, TimeoutError) for r in results)
         await server.closed.wait()  # the client closed the silent connection
         server.replies.put_nowait(b"+PONG\r\n")
         assert await client.execute("PING") == "PONG"
         assert server.connections == 2
+    finally:
+        await client.aclose()
+
+
+async def test_on_the_loops_clock_a_silent_server_times_out_every_waiting_caller(
+    scripted: tuple[ScriptedServer, str],
+) -> None:
+    """Production's watchdog, a timer on the event loop (no reply clock): the server never
+    answers, so only the timeout can end these calls, however loaded the machine."""
+    server, url = scripted
+    client = RespClient(url, connections=1, timeout_s=0.2)
+    try:
+        waiting = [asyncio.ensure_future(client.execute("PING")) for _ in range(3)]
+        async with asyncio.timeout(15):  # a hang guard: the watchdog's own end is no exception
+            results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(isinstance(r, (TimeoutError, ConnectionError)) for r in results), results
+        assert any(isinstance(r, TimeoutError) for r in results)
+        await server.closed.wait()  # the client closed the silent connection
     finally:
         await client.aclose()
 
@@ -194,7 +217,8 @@ async def test_a_login_without_an_answer_times_out_and_closes_its_connection(
 
 
 async def test_nothing_listening_fails_fast() -> None:
-    client = RespClient("redis://127.0.0.1:9/0", connect_timeout_s=0.2)
+    # A hang guard: a refusal comes at once, and a short window could end first on a busy loop.
+    client = RespClient("redis://127.0.0.1:9/0", connect_timeout_s=30)
     with pytest.raises(ConnectionRefusedError):
         await client.execute("PING")
     await client.aclose()

@@ -1,0 +1,40 @@
+"""How failed admin authentications are throttled (the edge's `/admin` token, the router's
+AdminService keys): one model, read by the edge's section and the router's `auth:` alike."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from router_service.config._base import _Strict
+
+__all__ = ["AdminThrottleConfig"]
+
+
+class AdminThrottleConfig(_Strict):
+    """Failed admin authentications, counted per client address and overall in fixed windows
+    (each opened by its first failure). Past a limit, admin calls are refused (HTTP 429 with
+    Retry-After, gRPC RESOURCE_EXHAUSTED with RetryInfo) before any token is compared, until
+    the window ends; a success forgets its address's failures. Per process (each edge, each
+    router replica counts its own)."""
+
+    per_address: int = Field(
+        default=10,
+        ge=1,
+        description="Failed admin authentications one client address (an IPv6 one by its /64) "
+        "may make per window; then every admin call from it is refused until the window ends, "
+        "the right token too (it could be the guess that lands).",
+    )
+    overall: int = Field(
+        default=100,
+        ge=1,
+        description="Failed admin authentications from all addresses together per window; then "
+        "every admin call is refused until the window ends, from any address and with the right "
+        "token too: an attacker with many addresses can lock the operator out for a window, "
+        "never guess on. It also bounds what is kept: at most this many addresses.",
+    )
+    window_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86_400,
+        description="How long a window lasts, from the failure that opens it.",
+    )

@@ -1,0 +1,38 @@
+"""A batch's lines name their sessions as the calls they stand for: an embeddings line's `user`
+is the session a chat of that `user` is (`sessions.named_session_id`)."""
+
+from __future__ import annotations
+
+import orjson
+
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter
+from tests.e2e.test_batches_sdk import jsonl
+from tests.router_service.server.test_routing import ask, holding_alpha, one_place_at_alpha
+
+
+async def test_an_embeddings_line_of_a_chatting_user_is_that_users_session(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(one_place_at_alpha(fake.base_url))
+    chat = ask(model="alpha-only")
+    chat.params.user = "alice"
+    stream, _ = await holding_alpha(router, fake, chat)  # alice's conversation: alpha's place
+
+    body = {"model": "embedder", "input": "hello", "user": "alice"}
+    line = {"custom_id": "e", "method": "POST", "url": "/v1/embeddings", "body": body}
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=jsonl(line))
+    kept = await router.stub.UploadFile(upload)
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/embeddings", completion_window="24h"
+    )
+    batch = await router.stub.CreateBatch(create)
+    assert await router.server.batch_jobs.settle(10) == 0
+    stream.cancel()
+    done = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id))
+    if done.batch.error_file_id:
+        errors = bpb.GetFileContentRequest(id=done.batch.error_file_id)
+        content = (await router.stub.GetFileContent(errors)).content
+        raise AssertionError(orjson.loads(content.splitlines()[0])["response"])
+    assert done.batch.request_counts.completed == 1
