@@ -199,8 +199,7 @@ class AttemptRunner:
         stick_at_close: bool,
         span: AttemptHandle,
     ) -> tuple[T, AsyncExitStack] | UpstreamFailure | Unavailable:
-        """One attempt on `lease`; a success holds what it opened on the stack returned, and
-        `span` lasts until that stack closes (a stream's attempt as long as the stream)."""
+        """One attempt; on success what it holds, `span` included, ends with the stack."""
         started, fp = self._clock.monotonic(), lease.key.fingerprint
         stack = AsyncExitStack()
         end = _AttemptEnd(lease, self.sessions, together=self._store.batches_concurrent_calls)
@@ -223,13 +222,9 @@ class AttemptRunner:
         except UpstreamFailure as failure:
             failure.scrub(deployment.secrets)
             await stack.aclose()
+            status, detail = failure.upstream_status, failure.message[:200]
             ctx.record(
-                deployment,
-                fp,
-                failure.outcome,
-                started,
-                upstream_status=failure.upstream_status,
-                detail=failure.message[:200],
+                deployment, fp, failure.outcome, started, upstream_status=status, detail=detail
             )
             await self.react(ctx, deployment, lease, failure, started=False)
             return failure
