@@ -239,11 +239,18 @@ class MemoryStateStore(StateStore):
         return out
 
     async def clear_deadline(
-        self, name: str, *, only: float | None = None, decided_at: float | None = None
+        self,
+        name: str,
+        *,
+        only: float | None = None,
+        decided_at: float | None = None,
+        remember: bool = True,
     ) -> None:
         if only is not None and self._deadlines.get(name, only) != only:
             return  # another deadline than the one meant: left, and no clear to remember
         self._deadlines.pop(name, None)
+        if not remember:
+            return
         at = self._clock.now() if decided_at is None else decided_at
         self._cleared[name] = max(at, self._cleared.get(name, at))
         if len(self._cleared) >= _SWEEP_AT:

@@ -57,3 +57,16 @@ async def test_a_clear_that_lifted_nothing_else_is_not_remembered(make_store: Ma
     await store.clear_deadline("off", only=other - 1.0)  # names another deadline: refused
     until = clock.now() + 3600.0
     assert await store.extend_deadline("off", until, decided_at=decided) == until
+
+
+async def test_a_clear_not_remembered_lets_a_write_decided_before_it_land(
+    make_store: MakeStore,
+) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    decided = clock.now()  # an operator's disable, on a replica cut off from the store
+    clock.advance(30.0)
+    await store.clear_deadline("off", remember=False)  # a probe passed: no one's decision
+    until = clock.now() + 3600.0
+    assert await store.extend_deadline("off", until, decided_at=decided) == until
+    assert await store.deadlines(["off"]) == [until]
