@@ -43,6 +43,7 @@ async def test_a_clear_written_late_counts_from_when_it_was_decided(
     cleared = clock.now()
     clock.advance(30.0)
     decided = clock.now()  # after the clear was decided, before it was written
+    clock.advance(30.0)  # (counted from when it is written, it would be after this one)
     await store.clear_deadline("off", decided_at=cleared)
     until = clock.now() + 60.0
     assert await store.extend_deadline("off", until, decided_at=decided) == until
