@@ -4,6 +4,8 @@ replayed after an outage names the deadline its writer knew, and lifts no other.
 from __future__ import annotations
 
 from router_service.clock import ManualClock
+from router_service.state import MemoryStateStore
+from router_service.state._base import CLEARED_KEPT_S
 from tests.router_service.state.stores import MakeStore
 
 
@@ -71,3 +73,16 @@ async def test_a_clear_not_remembered_lets_a_write_decided_before_it_land(
     until = clock.now() + 3600.0
     assert await store.extend_deadline("off", until, decided_at=decided) == until
     assert await store.deadlines(["off"]) == [until]
+
+
+async def test_a_clear_is_forgotten_a_week_after_it_was_decided_in_memory_too() -> None:
+    # As Redis, where the clear's key lives `CLEARED_KEPT_S` from its decision (its TTL runs on
+    # Redis's clock, not the test's: the memory store alone here).
+    clock = ManualClock()
+    store = MemoryStateStore(clock)
+    decided = clock.now()  # a disable queued on a replica cut off for over a week
+    clock.advance(30.0)
+    await store.clear_deadline("off")
+    clock.advance(CLEARED_KEPT_S)
+    until = clock.now() + 3600.0
+    assert await store.extend_deadline("off", until, decided_at=decided) == until
