@@ -36,3 +36,37 @@ async def test_an_embeddings_line_of_a_chatting_user_is_that_users_session(
         content = (await router.stub.GetFileContent(errors)).content
         raise AssertionError(orjson.loads(content.splitlines()[0])["response"])
     assert done.batch.request_counts.completed == 1
+
+
+async def test_a_chat_line_whose_user_a_rule_redacts_is_that_users_session(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A rule rewrites the line's `user` (an e-mail): the line's conversation is still the one
+    that `user` as sent names (`sessions.pin_user_session`), as a Chat call's is, not one
+    every user it redacts alike shares."""
+    config = one_place_at_alpha(fake.base_url)
+    config["models"]["alpha-c"] = {"deployments": [{"provider": "alpha", "model": "model-c"}]}
+    config["guardrails"] = [{"name": "pii", "detect": ["email"], "action": "redact"}]
+    router = await start_router(config)
+    chat = ask(model="alpha-only")
+    chat.params.user = "jane@example.com"
+    stream, _ = await holding_alpha(router, fake, chat)  # jane's conversation: alpha's place
+
+    messages = [{"role": "user", "content": "hello"}]
+    body = {"model": "alpha-c", "messages": messages, "user": "jane@example.com"}
+    line = {"custom_id": "c", "method": "POST", "url": "/v1/chat/completions", "body": body}
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=jsonl(line))
+    kept = await router.stub.UploadFile(upload)
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    batch = await router.stub.CreateBatch(create)
+    assert await router.server.batch_jobs.settle(10) == 0
+    stream.cancel()
+    done = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id))
+    if done.batch.error_file_id:
+        errors = bpb.GetFileContentRequest(id=done.batch.error_file_id)
+        content = (await router.stub.GetFileContent(errors)).content
+        raise AssertionError(orjson.loads(content.splitlines()[0])["response"])
+    assert done.batch.request_counts.completed == 1
+    assert fake.state.calls()[-1].body["user"] == "[REDACTED:email]"  # redacted all the same
