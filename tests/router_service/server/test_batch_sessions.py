@@ -3,11 +3,13 @@ is the session a chat of that `user` is (`sessions.named_session_id`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.fake_upstream import FakeUpstream
-from tests.conftest import StartRouter
+from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.test_batches_sdk import jsonl
 from tests.router_service.server.test_routing import ask, holding_alpha, one_place_at_alpha
 
@@ -21,21 +23,7 @@ async def test_an_embeddings_line_of_a_chatting_user_is_that_users_session(
     stream, _ = await holding_alpha(router, fake, chat)  # alice's conversation: alpha's place
 
     body = {"model": "embedder", "input": "hello", "user": "alice"}
-    line = {"custom_id": "e", "method": "POST", "url": "/v1/embeddings", "body": body}
-    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=jsonl(line))
-    kept = await router.stub.UploadFile(upload)
-    create = bpb.CreateBatchRequest(
-        input_file_id=kept.file.id, endpoint="/v1/embeddings", completion_window="24h"
-    )
-    batch = await router.stub.CreateBatch(create)
-    assert await router.server.batch_jobs.settle(10) == 0
-    stream.cancel()
-    done = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id))
-    if done.batch.error_file_id:
-        errors = bpb.GetFileContentRequest(id=done.batch.error_file_id)
-        content = (await router.stub.GetFileContent(errors)).content
-        raise AssertionError(orjson.loads(content.splitlines()[0])["response"])
-    assert done.batch.request_counts.completed == 1
+    await one_line_answered(router, stream, "/v1/embeddings", body)
 
 
 async def test_a_chat_line_whose_user_a_rule_redacts_is_that_users_session(
@@ -54,11 +42,20 @@ async def test_a_chat_line_whose_user_a_rule_redacts_is_that_users_session(
 
     messages = [{"role": "user", "content": "hello"}]
     body = {"model": "alpha-c", "messages": messages, "user": "jane@example.com"}
-    line = {"custom_id": "c", "method": "POST", "url": "/v1/chat/completions", "body": body}
+    await one_line_answered(router, stream, "/v1/chat/completions", body)
+    assert fake.state.calls()[-1].body["user"] == "[REDACTED:email]"  # redacted all the same
+
+
+async def one_line_answered(
+    router: RouterHandle, stream: Any, endpoint: str, body: dict[str, Any]
+) -> None:
+    """A batch of one line of `body` to `endpoint`, run while `stream` holds alpha's place
+    (cancelled once the batch settled): its line answered, else its error raised."""
+    line = {"custom_id": "line", "method": "POST", "url": endpoint, "body": body}
     upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=jsonl(line))
     kept = await router.stub.UploadFile(upload)
     create = bpb.CreateBatchRequest(
-        input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+        input_file_id=kept.file.id, endpoint=endpoint, completion_window="24h"
     )
     batch = await router.stub.CreateBatch(create)
     assert await router.server.batch_jobs.settle(10) == 0
@@ -69,4 +66,3 @@ async def test_a_chat_line_whose_user_a_rule_redacts_is_that_users_session(
         content = (await router.stub.GetFileContent(errors)).content
         raise AssertionError(orjson.loads(content.splitlines()[0])["response"])
     assert done.batch.request_counts.completed == 1
-    assert fake.state.calls()[-1].body["user"] == "[REDACTED:email]"  # redacted all the same
