@@ -12,7 +12,7 @@ import asyncio
 import weakref
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import grpc
 
@@ -32,7 +32,6 @@ from clients._cancelling import retire_channel, unary_result
 from clients._client_keys import ClientKeyCalls
 from clients._conversations import ConversationCalls
 from clients._files import FileCalls
-from clients._local import LocalChannel
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._ready import LateStart, ReadyGate
@@ -44,6 +43,9 @@ from clients._stream import (
     serialize_once,
 )
 from clients.switchboard.v1 import router_service_pb2
+
+if TYPE_CHECKING:  # the in-process channel (`switchboard serve`) is imported by its user
+    from clients._local import LocalChannel
 
 _SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.v1.AdminService/"}
 _CHAT_STREAM = _SERVICES["router"] + "ChatStream"

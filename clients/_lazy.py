@@ -4,8 +4,10 @@ Each name is imported from its module when first read, then kept in the package.
 packages of the other APIs (Gemini, Ollama, Anthropic) are imported by the edge at start-up
 (their tables say which paths are theirs and how their errors look), but their translation is
 needed by their callers' first call only; `router_service.config` holds the router's whole
-config, of which the edge reads its own part. An idle edge holds neither (benchmarks/README.md,
-"Where idle RSS goes", 2026-12-05).
+config, of which the edge reads its own part; `clients.codec` also translates APIs (batches,
+conversations, the Responses API's stored and streamed answers) that a router answering chat
+calls never uses. An idle edge holds neither of the first two, such a router none of the
+third's (benchmarks/README.md, "Where idle RSS goes", 2026-12-05 and 2026-12-06).
 """
 
 from __future__ import annotations

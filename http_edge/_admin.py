@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -125,21 +126,37 @@ _REFUSED = {
     grpc.StatusCode.UNAUTHENTICATED: "a key it does not know",
     grpc.StatusCode.PERMISSION_DENIED: "a key without the `admin` scope",
 }
+_THROTTLED = (
+    "too many failed admin authentications from this edge (a key it does not know, each call "
+    "counted) or from all addresses"
+)
 
 
 @contextmanager
 def _router_refusals(state: EdgeState) -> Iterator[None]:
     """The router refusing `edge.admin_router_key` is this edge's setting at fault: a 502 that
     says so, not the router's 401 or 403, which read as the admin token refused (the page then
-    signs the operator out). The caller's own key forwarded: its refusal stays the caller's."""
+    signs the operator out), nor the router's 429 once it throttles the key's calls, whose "this
+    address" is the edge's. The caller's own key forwarded: its refusal stays the caller's."""
     try:
         yield
     except RouterError as exc:
+        if state.settings.admin_router_key is None:
+            raise
+        headers: dict[str, str] | None = None
         why = _REFUSED.get(exc.grpc_code)
-        if why is None or state.settings.admin_router_key is None:
+        retry_after_s = exc.details.retry_after_s
+        if exc.details.openai_code == "too_many_failed_authentications" and retry_after_s:
+            # The router counts every call carrying this key by the edge's address: its "this
+            # address" is the edge's, and most likely the key is the one it does not know.
+            why = f"throttled for {math.ceil(retry_after_s)} s: {_THROTTLED}"
+            headers = retry_after_headers(retry_after_s)
+        if why is None:
             raise
         message = f"The router refused edge.admin_router_key ({why}): set an admin client's key."
-        raise EdgeError(502, message, code="admin_router_key_refused", type="api_error") from None
+        raise EdgeError(
+            502, message, code="admin_router_key_refused", type="api_error", headers=headers
+        ) from None
 
 
 @router.get("/admin", include_in_schema=False)

@@ -9,7 +9,7 @@ import inspect
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 import uvicorn
@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp
 
-from clients import LocalChannel, LocalHandlers, RouterClient
+from clients import RouterClient
 from router_service._listening import socket_host
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.telemetry import client_observer
@@ -52,6 +52,9 @@ from ._slow_clients import BodyDeadline, edge_protocol
 from ._state import EdgeState
 from ._tls import RouterCertificates
 from ._websockets import lazy_websocket_protocol
+
+if TYPE_CHECKING:  # the in-process router's (`switchboard serve`): imported by `_local_channel`
+    from clients import LocalChannel, LocalHandlers
 
 __all__ = ["EdgeApp", "create_app", "serve", "uvicorn_config"]
 
@@ -149,7 +152,7 @@ def create_app(
             if client is None:
                 router = _own_client(settings, credentials, local)
                 state.client = await stack.enter_async_context(router)
-            probe = None if local is None else LocalChannel(local)
+            probe = None if local is None else _local_channel(local)
             state.probe = RouterHealth(state.router().target, credentials, channel=probe)
             stack.push_async_callback(state.probe.aclose)
             if certificates is not None and client is None:  # an injected client is its owner's
@@ -196,8 +199,15 @@ def _own_client(
         max_message_bytes=_message_limit(settings),
         ready_wait_s=settings.router_ready_wait_s,
         observer=client_observer(in_process=local is not None),
-        channel=None if local is None else LocalChannel(local),
+        channel=None if local is None else _local_channel(local),
     )
+
+
+def _local_channel(local: LocalHandlers) -> LocalChannel:
+    """A channel to the router in this process; a two-process edge never imports its module."""
+    from clients import LocalChannel
+
+    return LocalChannel(local)
 
 
 async def _stopped(task: asyncio.Task[None]) -> None:

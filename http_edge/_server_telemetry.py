@@ -6,7 +6,9 @@ conventions name it:
 - a SERVER span per request (`POST /v1/chat/completions`), child of the caller's W3C
   `traceparent` when there is one, current while the request runs (the gRPC call to the router
   continues the trace), ended when the response is complete — for a stream, when its last event
-  was written. No span per ASGI `send`/`receive`.
+  was written. No span per ASGI `send`/`receive`. In one process (`switchboard serve`) it is
+  the router's request span too: the router says the request's attributes and outcome on it
+  (an outcome's `error.type` is kept over the HTTP status's).
 
 Ours rather than OpenTelemetry's ASGI/FastAPI instrumentation: that middleware collects a dozen
 attributes from the scope and headers and records five instruments on every request, sampled or
@@ -184,7 +186,17 @@ def _end(span: Span, attributes: dict[str, str | int]) -> None:
         route = attributes.get("http.route")
         if route is not None:
             span.update_name(f"{_span_method(str(attributes['http.request.method']))} {route}")
-        span.set_attributes({key: attributes[key] for key in _ENDED if key in attributes})
-        if "error.type" in attributes:
-            span.set_status(Status(StatusCode.ERROR, str(attributes["error.type"])))
+        ended = {key: attributes[key] for key in _ENDED if key in attributes}
+        if "error.type" in ended and _failed_already(span):
+            del ended["error.type"]  # the router's outcome and message say more than a 502
+        elif "error.type" in ended:
+            span.set_status(Status(StatusCode.ERROR, str(ended["error.type"])))
+        span.set_attributes(ended)
     span.end()
+
+
+def _failed_already(span: Span) -> bool:
+    """Whether the router's request, which in one process says what it did on this span (the
+    request span is the edge's there), failed it already (its outcome as `error.type`)."""
+    said = getattr(span, "attributes", None)
+    return said is not None and "error.type" in said

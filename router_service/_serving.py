@@ -48,10 +48,13 @@ async def run_router(args: argparse.Namespace, early: EarlySighup) -> None:
 async def run_edge(args: argparse.Namespace, early: EarlySighup) -> None:
     from clients import checked_target
     from http_edge import EdgeSettings, serve
-    from router_service.config import load_edge_config
     from router_service.errors import ConfigError
 
-    config = load_edge_config(args.config) if args.config else None  # its sections, no secrets
+    config: EdgeFileConfig | None = None
+    if args.config:  # its sections, no secrets; without a file no YAML parser is loaded
+        from router_service.config import load_edge_config
+
+        config = load_edge_config(args.config)
     _telemetry("switchboard-edge", config)
     settings: EdgeSettings = config.edge if config is not None else EdgeSettings()
     if args.router:  # checked here: model_copy runs no validator

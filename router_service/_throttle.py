@@ -19,6 +19,7 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import unquote
 
 from opentelemetry.metrics import Counter, NoOpMeterProvider
 
@@ -81,7 +82,9 @@ class AdminThrottle:
         if self._overall.failures >= self._config.overall and self._overall.ends > now:
             return self._refused(address, Refusal(self._overall.ends - now, overall=True))
         window = self._addresses.get(address)
-        if window is not None and window.failures >= self._config.per_address:
+        # `ends` checked too: after a reload shortened `window_s`, a window may end before one
+        # opened earlier, which `_forget` (from the front) has not reached.
+        if window is not None and window.failures >= self._config.per_address and window.ends > now:
             return self._refused(address, Refusal(window.ends - now, overall=False))
         return None
 
@@ -161,9 +164,10 @@ def client_address(host: str | None) -> str:
 
 
 def peer_address(peer: str) -> str:
-    """`client_address` of a gRPC peer (`ipv4:10.0.0.5:53211`, `ipv6:[2001:db8::1]:53211`):
-    without its port, which every connection has its own of."""
+    """`client_address` of a gRPC peer (`ipv4:10.0.0.5:53211`, `ipv6:%5B2001:db8::1%5D:53211`):
+    without its port, which every connection has its own of. gRPC writes a peer as a URI, an
+    IPv6 one's brackets (and a zone's `%`) percent-encoded."""
     kind, _, rest = peer.partition(":")
     if kind in ("ipv4", "ipv6"):
-        return client_address(rest.rpartition(":")[0])
+        return client_address(unquote(rest).rpartition(":")[0])
     return client_address(peer)  # `unix:/path`, an in-process call's

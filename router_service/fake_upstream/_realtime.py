@@ -59,6 +59,20 @@ class _Session:
             self.call.mark(outcome="reset")
             abort_connection(self.call.request)
 
+    async def answer_text(self, text: str) -> None:
+        """A client event as sent: one that is not a JSON object is answered with an `error`
+        event and the session stays open, as OpenAI's server does (it does not drop it)."""
+        try:
+            event = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            event = None
+        if not isinstance(event, dict):
+            message = "The client event is not a JSON object."
+            error = {"type": "invalid_request_error", "code": "invalid_json", "message": message}
+            await self.send({"type": "error", "error": error})
+            return
+        await self.answer(event)
+
     async def answer(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "session.update":
@@ -164,7 +178,7 @@ async def _serve(call: Call, beta: bool, call_id: str | None) -> web.WebSocketRe
             await session.answer({"type": "response.create"})
         async for message in socket:
             if message.type is WSMsgType.TEXT:
-                await session.answer(orjson.loads(message.data))
+                await session.answer_text(message.data)
     except ConnectionResetError:
         pass  # the scenario dropped it
     finally:

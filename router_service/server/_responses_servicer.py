@@ -15,10 +15,12 @@ from clients import to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import current_stream_admission
 from router_service.errors import InvalidRequestError
+from router_service.responses import checked_items
 from router_service.server._background_stream import beating, resume_events
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import answered, error_details
 from router_service.server._hooks import ServicerHooks
+from router_service.sessions import checked_session_id
 
 if TYPE_CHECKING:
     from router_service.engine._stream_holds import SlotHold
@@ -30,7 +32,11 @@ class ResponsesServicer(ServicerHooks):
     async def StoreResponse(
         self, request: pb.StoreResponseRequest, context: grpc.aio.ServicerContext
     ) -> pb.StoreResponseResponse:
-        return await answered(context, self.runtime.responses.save(client_name(), request.response))
+        async def store() -> pb.StoreResponseResponse:
+            _check_foreground(request.response)
+            return await self.runtime.responses.save(client_name(), request.response)
+
+        return await answered(context, store())
 
     async def LoadResponses(
         self, request: pb.LoadResponsesRequest, context: grpc.aio.ServicerContext
@@ -58,6 +64,11 @@ class ResponsesServicer(ServicerHooks):
             validate_chat(params)
             if not params.model:
                 raise InvalidRequestError("`model` is required.", param="chat.params.model")
+            # Checked now, not by the job: its task would die with the Response `in_progress`.
+            checked_session_id(request.chat.routing.session_id, param="chat.routing.session_id")
+            _check_conversation_start(request.conversation_start, len(params.messages))
+            # Added to the conversation once answered: refused then, the call was spent for it.
+            checked_items(request.conversation_items_json, (), "conversation_items_json")
             # An unknown model is the 404 a Chat call gets, now: not a job queued to fail.
             self.runtime.planner.resolve(params.model)
             # Its answer is screened as a Chat call's (the audit names this call, its peer).
@@ -127,3 +138,27 @@ class ResponsesServicer(ServicerHooks):
     ) -> pb.DeleteConversationResponse:
         await answered(context, self.runtime.conversations.delete(client_name(), request.id))
         return pb.DeleteConversationResponse(deleted=True)
+
+
+def _check_conversation_start(start: int, messages: int) -> None:
+    """An index into the chat's messages: out of them, Python's slice kept a stray tail (a
+    negative start) or nothing (past the end) as the conversation a continuation carries on."""
+    if not 0 <= start <= messages:
+        raise InvalidRequestError(
+            f"`conversation_start` is {start}; it must be 0 to {messages} (an index into "
+            "`chat.params.messages`).",
+            param="conversation_start",
+        )
+
+
+def _check_foreground(response: pb.StoredResponse) -> None:
+    """A caller stores what it answered itself: a background status is its job's to write
+    (`StartBackgroundResponse`). Forged, a `queued` one without its Response failed every load
+    of it, and an `in_progress` one could be cancelled as if it ran."""
+    if response.background_status:
+        raise InvalidRequestError(
+            "`response.background_status` is written by the router's background job: store a "
+            "response answered in the foreground (start a background one with "
+            "StartBackgroundResponse).",
+            param="response.background_status",
+        )

@@ -348,11 +348,17 @@ def _cache_mode(
     request: pb.ChatRequest | pb.ChatStreamRequest | pb.EmbedRequest,
 ) -> routing_pb2.CacheMode.ValueType:
     """What the caller allows the response cache: its request's mode, unless its client's
-    config says never (`auth.clients[].cache: false`)."""
+    config says never (`auth.clients[].cache: false`). A mode this router does not know is the
+    caller's error: read as unset, a caller that meant "keep nothing" had its answer kept."""
+    mode = request.routing.cache
+    if mode not in routing_pb2.CacheMode.values():
+        raise InvalidRequestError(
+            f"Invalid enum value {mode} in 'routing.cache'.", param="routing.cache"
+        )
     caller = current_caller()
     if caller is not None and not caller.cache:
         return routing_pb2.CACHE_MODE_OFF
-    return request.routing.cache
+    return mode
 
 
 def _answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bool) -> AnswerAudit:

@@ -15,13 +15,13 @@ only when someone iterates the response. Here:
   `cancel()` behave as without tracing;
 - in one process (`clients.LocalChannel`: `switchboard serve`) the call has no CLIENT span, and
   a SERVER span only when it fails: the caller's current span (the edge's HTTP SERVER span) is
-  handed over as it is (`LOCAL_PARENT`, not written as `traceparent` and parsed again) and is
-  the parent of the router's request span. A successful call's SERVER span said nothing the
-  edge's span and the request span do not (the method, which the route and the operation name;
-  the peer, `in-process`; status 0; what was said before the request span started, its
-  request's guardrails, is handed to it: `_Handed`), for ~4.5 % of a traced request (start,
-  end, export); a failed call's code and message are said by a SERVER span from the call's
-  start to its end.
+  handed over as it is (`LOCAL_PARENT`, not written as `traceparent` and parsed again); it is
+  the router's request span too (`handed_call`, `_request.py`: the request's attributes go on
+  it) and the parent of the attempts. A successful call's SERVER span said nothing the edge's
+  span does not (the method, which the route and the operation name; the peer, `in-process`;
+  status 0; what was said before the request started, its request's guardrails, is handed to
+  it: `_Handed`), for ~4.5 % of a traced request (start, end, export); a failed call's code
+  and message are said by a SERVER span from the call's start to its end.
 
 Only `switchboard.*` services are traced: health checks and reflection stay out of traces.
 """
@@ -40,7 +40,6 @@ from opentelemetry import context, propagate, trace
 from opentelemetry.trace import (
     NonRecordingSpan,
     Span,
-    SpanContext,
     SpanKind,
     Status,
     StatusCode,
@@ -56,15 +55,16 @@ __all__ = [
     "ClientTracing",
     "TracingServerInterceptor",
     "client_observer",
-    "handed_attributes",
+    "handed_call",
     "server_interceptors",
 ]
 
 _TRACED_PREFIX = "/switchboard."
-# The metadata key of a parent span handed over in-process: its value is the caller's
-# `SpanContext` itself, which only a caller in the router's process can send (a value off the
-# wire is `str` or `bytes`). It carries the span's ids, flags and trace state: the W3C
-# `traceparent` / `tracestate` pair's content, without writing and parsing them (~6 µs a call).
+# The metadata key of a parent span handed over in-process: its value is the caller's span
+# itself, which only a caller in the router's process can send (a value off the wire is `str`
+# or `bytes`). Its context carries the span's ids, flags and trace state: the W3C
+# `traceparent` / `tracestate` pair's content, without writing and parsing them (~6 µs a call);
+# the span itself takes the request's attributes (`handed_call`).
 LOCAL_PARENT = "switchboard-local-parent"
 _incoming: ContextVar[Sequence[tuple[str, Any]] | None] = ContextVar(
     "switchboard_incoming_metadata", default=None
@@ -222,7 +222,7 @@ def _parent(metadata: Sequence[tuple[str, Any]]) -> tuple[context.Context, _Hand
         if isinstance(value, str):
             if not key.endswith("-bin"):
                 carrier[key] = value
-        elif key == LOCAL_PARENT and isinstance(value, SpanContext):
+        elif key == LOCAL_PARENT and isinstance(value, Span):
             handed = _Handed(value)
             return trace.set_span_in_context(handed), handed
     return propagate.extract(carrier), None
@@ -230,17 +230,19 @@ def _parent(metadata: Sequence[tuple[str, Any]]) -> tuple[context.Context, _Hand
 
 class _Handed(NonRecordingSpan):
     """An in-process call's server side, the current span while its handler runs: the caller's
-    span context (the router's spans are its children) and the call's start, for the SERVER
-    span made only should the call fail. What the router says of the call before its request
-    span starts, on the span then current (the rules a guardrail found in the request:
-    `record_guardrail_matches`, in the authentication interceptor), is kept here: for the
-    request span of a call that succeeds (`handed_attributes`), the SERVER span of one that
-    fails; without it, nothing would say it."""
+    span (the router's spans are its children; the request's attributes go on it, see
+    `handed_call`), the call's task and its start, for the SERVER span made only should the
+    call fail. What the router says of the call before its request starts, on the span then
+    current (the rules a guardrail found in the request: `record_guardrail_matches`, in the
+    authentication interceptor), is kept here: for the request's span of a call that succeeds,
+    the SERVER span of one that fails; without it, nothing would say it."""
 
-    __slots__ = ("attributes", "started_ns")
+    __slots__ = ("attributes", "caller", "started_ns", "task")
 
-    def __init__(self, parent: SpanContext) -> None:
-        super().__init__(parent)
+    def __init__(self, caller: Span) -> None:
+        super().__init__(caller.get_span_context())
+        self.caller = caller
+        self.task = asyncio.current_task()
         self.started_ns = time.time_ns()
         self.attributes: dict[str, Any] | None = None  # made by the first attribute (rare)
 
@@ -260,11 +262,15 @@ class _Handed(NonRecordingSpan):
 known_span_type(_Handed)
 
 
-def handed_attributes() -> Mapping[str, Any] | None:
-    """What was said of the current in-process call before its request span started (see
-    `_Handed`), for that span; None for any other call (the SERVER span, current, has it)."""
+def handed_call() -> _Handed | None:
+    """The current in-process call's server side (`_Handed`) when asked from the call's own
+    task, i.e. by the request its handler serves; None for any other call (over the wire: the
+    SERVER span, current, holds what was said) and for work the call started that outlives it
+    (a background response, a realtime session's watch: tasks of their own)."""
     span = current_span()
-    return span.attributes if type(span) is _Handed else None
+    if type(span) is not _Handed or span.task is not asyncio.current_task():
+        return None
+    return span
 
 
 def _server_status(
@@ -338,10 +344,10 @@ class _HandedCall:
     __slots__ = ("metadata",)
 
     def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
-        parent = current_span().get_span_context()
-        # A `SpanContext` among the metadata's strings: only a `LocalChannel` carries it.
+        parent = current_span()
+        # A span among the metadata's strings: only a `LocalChannel` carries it.
         handed: Any = (LOCAL_PARENT, parent)
-        self.metadata = (*metadata, handed) if parent.is_valid else metadata
+        self.metadata = (*metadata, handed) if parent.get_span_context().is_valid else metadata
 
     def attach(self, call: Any) -> None:
         """Nothing to end."""

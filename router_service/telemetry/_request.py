@@ -1,5 +1,11 @@
 """The router's request span: from planning to the last chunk, its attributes and the
-request-level metrics (duration, outcome, tokens, time to first chunk, retries, fallbacks)."""
+request-level metrics (duration, outcome, tokens, time to first chunk, retries, fallbacks).
+
+In one process the request's span is the edge's HTTP SERVER span, handed over with the call
+(`_grpc.handed_call`): the request's attributes and events go on it and the edge ends it. The
+request makes a span of its own when it runs outside its call's task (a background response),
+when the edge's span is another request's already (`_free`) or when the edge's span ended
+before it (`_RequestEnd._late_span`)."""
 
 from __future__ import annotations
 
@@ -9,12 +15,13 @@ from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from opentelemetry.trace import SpanKind
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 
 from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
 from router_service.telemetry import _attributes as attr
-from router_service.telemetry._grpc import handed_attributes
+from router_service.telemetry._grpc import _Handed, handed_call
 from router_service.telemetry._spans import (
     CANCELLED,
     OFF_REQUEST,
@@ -62,22 +69,34 @@ class RequestSpan(RequestHandle, Activated):
         self._response: attr.Attributes = {}
         self._cache = ""
         self.attempts = 0
+        self._handed: _Handed | None = None
+        self._opening: attr.Attributes = {}
         if telemetry.tracing:
-            name = f"{operation} {ctx.requested_model}"
-            self.span = telemetry.tracer.start_span(name, kind=SpanKind.INTERNAL)
-            # Attributes only for a span that records: a sampled-out request pays nothing here.
-            if self.span.is_recording():
-                self.span.set_attributes(
-                    {
-                        attr.OPERATION: operation,
-                        attr.REQUEST_MODEL: ctx.requested_model,
-                        attr.STREAM: stream,
-                        attr.CLIENT: ctx.client or attr.ANONYMOUS_CLIENT,
-                        **request_attributes(),
-                    }
-                )
-                if (handed := handed_attributes()) is not None:  # in one process: no SERVER span
-                    self.span.set_attributes(handed)
+            self._start_span(request_attributes)
+
+    def _start_span(self, request_attributes: Callable[[], attr.Attributes]) -> None:
+        handed = handed_call()
+        if handed is not None and _free(handed.caller):
+            # In one process the edge's span is this request's span too: what a span of its own
+            # would say of the request goes on it (its start, end and export saved; the
+            # attempts are the edge span's children).
+            self._handed, self.span = handed, handed.caller
+        else:
+            name = f"{self.operation} {self._ctx.requested_model}"
+            self.span = self._t.tracer.start_span(name, kind=SpanKind.INTERNAL)
+        # Attributes only for a span that records: a sampled-out request pays nothing here.
+        if self.span.is_recording():
+            ctx = self._ctx
+            self._opening = {
+                attr.OPERATION: self.operation,
+                attr.REQUEST_MODEL: ctx.requested_model,
+                attr.STREAM: self._stream,
+                attr.CLIENT: ctx.client or attr.ANONYMOUS_CLIENT,
+                **request_attributes(),
+            }
+            if handed is not None and handed.attributes:  # said before the request started
+                self._opening.update(handed.attributes)
+            self.span.set_attributes(self._opening)
 
     def __enter__(self) -> RequestSpan:
         self._activate()
@@ -185,6 +204,13 @@ class RequestSpan(RequestHandle, Activated):
         return self._ctx.requested_model if known else attr.UNRESOLVED
 
 
+def _free(caller: Span) -> bool:
+    """Whether the edge's span can be this request's: it records and is no other request's
+    yet (an HTTP request that makes several router calls, a legacy completion of several
+    prompts: the first has it, the others spans of their own)."""
+    return caller.is_recording() and attr.OPERATION not in getattr(caller, "attributes", {})
+
+
 class _RequestEnd:
     """What a request leaves behind when it ends: span attributes and metrics."""
 
@@ -222,9 +248,26 @@ class _RequestEnd:
             by_client = {attr.CLIENT: client, attr.MODEL_GROUP: r.model_group}
             metrics.client_spend.add(r._cost_usd, by_client)
         self._count_retries(labels)
+        if r._handed is not None and not r.span.is_recording():
+            self._late_span()  # the edge's span ended first (its caller went away)
         if r.span.is_recording():
             self._finish_span(served)
-        r.span.end()
+        if r._handed is None or r.span is not r._handed.caller:  # the edge ends its own
+            r.span.end()
+
+    def _late_span(self) -> None:
+        """The request's own span after all, from the call's start (the sampler asked now), when
+        the edge's span it shared ended before the request did: what the request says at its
+        end (its outcome, attempts, usage) is not lost. Its attempts are the edge span's
+        children, as they were."""
+        r = self.r
+        assert r._handed is not None
+        parent = trace.set_span_in_context(r._handed)
+        name = f"{r.operation} {r._ctx.requested_model}"
+        start = r._handed.started_ns
+        r.span = r._t.tracer.start_span(name, parent, SpanKind.INTERNAL, start_time=start)
+        if r.span.is_recording():
+            r.span.set_attributes(r._opening)
 
     def _count_tokens(self, usage: chat_pb2.Usage, served: attr.Attributes, client: str) -> None:
         metrics, r = self.r._t.metrics, self.r

@@ -6,6 +6,9 @@ metrics they close with.
     │                                     its upstream HTTP call (method, URL, status code)
     └── chat model-b            CLIENT    attempt 2 …
 
+In one process (`switchboard serve`) the edge's HTTP SERVER span is the request's span too, and
+the attempts its children (`_request.py`).
+
 The attempt's span is the CLIENT span of the HTTP call it makes (GenAI's inference span is the
 call's span): the adapters mark that request (`ATTEMPT_CALL`), and the tracing transport records
 it on the attempt's span it claims (`claim_call`), once an attempt. When that call is refused

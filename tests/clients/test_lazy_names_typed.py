@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 LAZY_PACKAGES = (
     "clients",
+    "clients.codec",
     "clients.codec.anthropic",
     "clients.codec.gemini",
     "clients.codec.ollama",

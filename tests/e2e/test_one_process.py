@@ -23,7 +23,7 @@ from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, StartEdge
 from tests.e2e.test_tracing import CHAT, HTTP, child
 from tests.http_edge.harness import start_edge as start_edge_server
 from tests.http_edge.harness import stop_edge
-from tests.router_service.telemetry.spans import attrs, ended
+from tests.router_service.telemetry.spans import attrs, ended, events
 
 
 @pytest.fixture
@@ -63,13 +63,19 @@ async def test_a_failover_in_one_process_is_one_trace(
     assert raw.headers["x-switchboard-attempts"] == "2"
     assert raw.parse().choices[0].message.content
 
-    trace = await ended(captured, HTTP, "chat chain")
+    trace = await ended(captured, HTTP, "chat model-b")
     assert len(trace.trace_ids()) == 1
     edge = trace.one(HTTP)
-    # No CLIENT span for the in-process hop, and no SERVER span for a call that succeeds.
-    assert trace.named(CHAT) == []
-    request = child(trace, edge, "chat chain", SpanKind.INTERNAL)
-    attempts = trace.children(request)
+    # No CLIENT span for the in-process hop, no SERVER span for a call that succeeds, and no
+    # request span of its own: the edge's span says what it would.
+    assert trace.named(CHAT) == [] and trace.named("chat chain") == []
+    request = attrs(edge)
+    assert request["gen_ai.operation.name"] == "chat" and request["switchboard.attempts"] == 2
+    assert request["switchboard.outcome"] == "OK" and request["gen_ai.request.model"] == "chain"
+    assert request["switchboard.deployment"] == "beta/model-b" and "error.type" not in request
+    assert request["http.response.status_code"] == 200
+    assert "switchboard.route.plan" in events(edge)
+    attempts = trace.children(edge)
     assert [attrs(a)["switchboard.attempt.outcome"] for a in attempts] == ["UPSTREAM_ERROR", "OK"]
 
 
@@ -85,14 +91,14 @@ async def test_the_edge_hands_its_span_to_the_router_in_one_process(
 
     await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, extra_headers=headers)
 
-    trace = await ended(captured, HTTP, "chat chain", "chat model-a")
+    trace = await ended(captured, HTTP, "chat model-a")
     assert trace.trace_ids() == {int(trace_id, 16)}
     edge = trace.one(HTTP)
     assert edge.parent is not None and edge.parent.span_id == int(caller_span, 16)
     assert edge.parent.is_remote
-    request = child(trace, edge, "chat chain", SpanKind.INTERNAL)
-    assert request.parent is not None and not request.parent.is_remote  # handed, not extracted
-    (attempt,) = trace.children(request)
+    assert attrs(edge)["gen_ai.request.model"] == "chain"  # the request's span is the edge's
+    attempt = child(trace, edge, "chat model-a", SpanKind.CLIENT)
+    assert attempt.parent is not None and not attempt.parent.is_remote  # handed, not extracted
     assert attempt.kind is SpanKind.CLIENT and attrs(attempt)["http.response.status_code"] == 200
     assert attempt.context.trace_id == int(trace_id, 16)
 
@@ -143,8 +149,10 @@ async def test_request_guardrails_are_named_on_a_span_in_one_process(
         with pytest.raises(openai.BadRequestError):
             await sdk.chat.completions.create(model="chain", messages=key)  # type: ignore[arg-type]
 
-    trace = await ended(captured, "chat chain", CHAT)
-    assert attrs(trace.one("chat chain"))["switchboard.guardrails"] == ("pii",)
+    trace = await ended(captured, HTTP, CHAT)
+    served, refused = sorted(trace.named(HTTP), key=lambda s: s.start_time or 0)
+    assert attrs(served)["switchboard.guardrails"] == ("pii",)  # the request's span: the edge's
+    assert "switchboard.guardrails" not in attrs(refused)
     blocked = trace.one(CHAT)
     assert attrs(blocked)["switchboard.guardrails"] == ("no-credentials",)
     assert attrs(blocked)["rpc.grpc.status_code"] == 3  # INVALID_ARGUMENT
@@ -161,7 +169,7 @@ async def test_a_caller_sampled_out_is_sampled_out_in_the_router_in_one_process(
     )
     await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES)  # sampled
 
-    trace = await ended(captured, HTTP, "chat chain", "chat model-a")
+    trace = await ended(captured, HTTP, "chat model-a")
     assert len(trace.trace_ids()) == 1 and len(trace.named(HTTP)) == 1
     assert int("0af7651916cd43dd8448eb211c80319c", 16) not in trace.trace_ids()
     assert trace.one(HTTP).parent is None  # no `traceparent`: the edge's span is the root

@@ -221,6 +221,28 @@ async def test_a_router_key_the_router_refuses_is_the_edges_fault_not_the_caller
         assert router_key not in response.text
 
 
+async def test_a_refused_router_key_stays_the_edges_fault_once_the_router_throttles_it(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Each admin call carrying the refused key is an unknown key from the edge's address to
+    the router: past `auth.admin_throttle.per_address` (10) the router refuses them all unread.
+    Still the edge's setting at fault, not the caller's address (the router's "this address" is
+    the edge's)."""
+    config = guarded(fake.base_url)
+    config["auth"]["admin_throttle"] = {"per_address": 3, "overall": 100, "window_s": 60}
+    router = await start_router(config, clock=ManualClock())
+    edge = await start_edge(router, admin_token=TOKEN, admin_router_key="router-revoked-key")
+    answers = [await get(edge, "/admin/keys", ADMIN) for _ in range(5)]
+
+    assert [answer.status_code for answer in answers] == [502] * 5
+    for answer in answers:
+        error = answer.json()["error"]
+        assert error["code"] == "admin_router_key_refused"
+        assert "edge.admin_router_key" in error["message"]
+        assert "router-revoked-key" not in answer.text
+    assert answers[-1].headers["retry-after"] == "60"
+
+
 async def test_without_a_router_key_the_callers_own_credentials_are_forwarded(
     fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> None:

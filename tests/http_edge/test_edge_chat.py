@@ -302,8 +302,11 @@ async def test_stream_ending_before_any_chunk_is_http_502(
 async def test_client_disconnect_mid_stream_cancels_the_router_call(
     stub: StubRouter, http: httpx.AsyncClient
 ) -> None:
+    stalled = asyncio.Event()
+
     async def on_stream(request: Any, context: Any) -> AsyncIterator[rs.ChatStreamResponse]:
         yield chunk("Hel")
+        stalled.set()
         await asyncio.Event().wait()  # a stalled upstream: only cancellation ends this
         yield chunk()  # pragma: no cover
 
@@ -313,6 +316,10 @@ async def test_client_disconnect_mid_stream_cancels_the_router_call(
             async for line in response.aiter_lines():
                 assert line.startswith("data: ")
                 break
+            # Left once the handler waits: a cancel landing while grpc still sends "Hel" would
+            # close its generator (GeneratorExit), not cancel it, and `cancelled` never be set.
+            async with asyncio.timeout(15):
+                await stalled.wait()
         # Leaving the block closed the connection mid-stream: the edge's connection told the
         # response (no task waits for `http.disconnect`), which cancelled the router call.
         async with asyncio.timeout(15):

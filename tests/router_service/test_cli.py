@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import base_config
-from tests.helpers import free_port
+from tests.helpers import eventually, free_port
 from tests.router_service.server.processes import EXIT_S, STARTUP_S, router_process, serving
 
 pytestmark = pytest.mark.timeout(60)
@@ -209,3 +209,57 @@ def test_an_edge_given_a_router_it_cannot_call_says_so_in_one_line(router: str) 
     assert done.returncode == 2, done.stderr
     assert "--router" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# `switchboard edge` as the CLI runs it, which prints the modules it holds as it exits (after
+# SIGTERM's drain); argv[1:]: its command line.
+_EDGE_THAT_LISTS_ITS_MODULES = """
+import atexit, sys
+atexit.register(lambda: print(*sorted(sys.modules), flush=True))
+from router_service.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+async def _modules_of_a_serving_edge(*config: str) -> set[str]:
+    """The modules a `switchboard edge` process holds once it serves; `config`: its `-c`."""
+    port = free_port()
+    argv = ["edge", *config, "--host", "127.0.0.1", "--port", str(port)]
+    argv += ["--router", f"127.0.0.1:{free_port()}"]  # never called: no request comes
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _EDGE_THAT_LISTS_ITS_MODULES, *argv,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+
+        async def live() -> bool:
+            with contextlib.suppress(httpx.TransportError):
+                async with httpx.AsyncClient() as http:
+                    return (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+            return False
+
+        await eventually(live, within=STARTUP_S, what="the edge serves")
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = await asyncio.wait_for(process.communicate(), EXIT_S)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0
+    return set(stdout.decode().split())
+
+
+async def test_a_two_process_edge_loads_neither_a_yaml_parser_without_a_file_nor_the_local_channel(
+    tmp_path: Path,
+) -> None:
+    # PyYAML is ~0.7 MiB of an idle edge's memory, needed only to read a file; the in-process
+    # channel (clients/_local*.py, ~0.13 MiB) only by `switchboard serve` (benchmarks/README.md,
+    # "Where idle RSS goes", 2026-12-06).
+    loaded = await _modules_of_a_serving_edge()
+    assert "clients._client" in loaded  # it has opened its client to the router
+    unwanted = [name for name in loaded if name.split(".")[0] == "yaml"]
+    unwanted += [name for name in loaded if name.startswith(("clients._local", "clients._mailbox"))]
+    assert unwanted == []
+    config = tmp_path / "edge.yaml"
+    config.write_text("edge: {cors_origins: []}\n")
+    assert "yaml" in await _modules_of_a_serving_edge("-c", str(config))

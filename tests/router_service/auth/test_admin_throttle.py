@@ -137,3 +137,50 @@ async def test_refusals_are_logged_and_counted_without_a_key(
     throttled = [r for r in caplog.records if "admin authentication throttled" in r.getMessage()]
     assert len(throttled) == 1 and "127.0.0.1" in throttled[0].getMessage()
     assert OPS not in caplog.text and WRONG not in caplog.text
+
+
+async def test_an_ipv6_caller_is_counted_by_its_64(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    clock: ManualClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """gRPC writes an IPv6 peer percent-encoded (`ipv6:%5B::1%5D:53211`): read as written it is
+    no address, and each host of a /64 would have a count of its own."""
+    clients = (client("ops", OPS, scopes=["admin"]),)
+    config = guarded_config(fake.base_url, *clients, server={"host": "::1"})
+    config["auth"]["admin_throttle"] = {"per_address": 1, "overall": 100, "window_s": 60}
+    with caplog.at_level(logging.INFO):
+        router = await start_router(config, clock=clock)
+        assert await server_info(router, WRONG) == grpc.StatusCode.UNAUTHENTICATED
+        assert await server_info(router, OPS) == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    throttled = [r for r in caplog.records if "admin authentication throttled" in r.getMessage()]
+    assert [r.getMessage().split(" from ")[1].split(";")[0] for r in throttled] == ["::/64"]
+
+
+async def test_a_reload_that_shortens_the_window_ends_each_later_window_on_time(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+) -> None:
+    """Windows opened after a reload to a shorter `window_s` end before those opened earlier:
+    each ends when its own time is up, not when the ones opened before it do."""
+    clients = (client("ops", OPS, scopes=["admin"]),)
+    config = guarded_config(fake.base_url, *clients, server={"host": "::"})
+    config["auth"]["admin_throttle"] = {"per_address": 1, "overall": 100, "window_s": 600}
+    router = await start_router(config, clock=clock)
+    port = router.server.port
+    async with (
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ipv4,
+        grpc.aio.insecure_channel(f"[::1]:{port}") as ipv6,
+    ):
+        first, second = RouterHandle(router.server, ipv4), RouterHandle(router.server, ipv6)
+        assert await server_info(first, WRONG) == grpc.StatusCode.UNAUTHENTICATED
+
+        shorter = router.runtime.config.model_dump(mode="json", round_trip=True)
+        shorter["auth"]["admin_throttle"]["window_s"] = 60
+        await router.server.reload(SwitchboardConfig.model_validate(shorter))
+        assert await server_info(second, WRONG) == grpc.StatusCode.UNAUTHENTICATED
+        clock.advance(61)
+
+        assert await server_info(second, OPS) == grpc.StatusCode.OK
+        assert await server_info(first, OPS) == grpc.StatusCode.RESOURCE_EXHAUSTED

@@ -8,7 +8,7 @@ import grpc
 import orjson
 import pytest
 
-from clients import details_from_rpc_error
+from clients import MAX_SESSION_ID_BYTES, details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
@@ -133,6 +133,72 @@ async def test_a_malformed_start_is_invalid_argument_and_starts_nothing(
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert details_from_rpc_error(error).openai_param == "response_json"
     assert router.server.jobs.running == 0 and fake.state.count() == 0
+
+
+async def test_a_too_long_session_id_is_invalid_argument_and_starts_nothing(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Checked by the job only, once started: the caller was told `queued`, the job's task died
+    with a traceback and its response stayed `in_progress` for good."""
+    router = await start(fake, start_router)
+    request = start_request("resp_s1")
+    request.chat.routing.session_id = "s" * (MAX_SESSION_ID_BYTES + 1)
+
+    error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error).openai_param == "chat.routing.session_id"
+    assert router.server.jobs.running == 0 and fake.state.count() == 0
+    load = pb.LoadResponsesRequest(ids=["resp_s1"])
+    error = await failure(router.stub.LoadResponses(load, metadata=bearer(B)))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("conversation_start", [-1, 2])
+async def test_a_conversation_start_out_of_the_messages_is_invalid_argument(
+    fake: FakeUpstream, start_router: StartRouter, conversation_start: int
+) -> None:
+    """Sliced as asked, -1 kept only the last message as the conversation to continue, and one
+    past the end kept none: a continuation of the response lost its conversation."""
+    router = await start(fake, start_router)
+    request = start_request("resp_c1")
+    request.conversation_start = conversation_start
+
+    error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error).openai_param == "conversation_start"
+    assert router.server.jobs.running == 0 and fake.state.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("item_json", "param"),
+    [
+        ("{not json", "conversation_items_json[1]"),
+        ("[1]", "conversation_items_json[1]"),
+        ('"msg"', "conversation_items_json[1]"),
+        ('{"id": 5}', "conversation_items_json[1].id"),
+        ('{"id": "msg_1"}', "conversation_items_json[1].id"),  # twice
+    ],
+)
+async def test_a_conversation_item_that_cannot_be_added_is_refused_before_any_call(
+    fake: FakeUpstream, start_router: StartRouter, item_json: str, param: str
+) -> None:
+    """Checked only as the answer was added to the conversation: the upstream was called (its
+    tokens spent) for a response that then ended `failed`."""
+    router = await start(fake, start_router)
+    made = await router.stub.CreateConversation(pb.CreateConversationRequest(), metadata=bearer(B))
+    request = start_request("resp_i1")
+    request.conversation_id = made.conversation.id
+    request.conversation_items_json.extend(['{"id": "msg_1", "type": "message"}', item_json])
+
+    error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error).openai_param == param
+    assert router.server.jobs.running == 0 and fake.state.count() == 0
+    load = pb.LoadConversationRequest(id=made.conversation.id)
+    assert not (await router.stub.LoadConversation(load, metadata=bearer(B))).items
 
 
 async def test_an_id_its_client_holds_is_already_exists(

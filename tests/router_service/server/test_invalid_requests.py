@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from clients import details_from_rpc_error
-from clients.switchboard.v1 import batches_pb2, chat_pb2, embeddings_pb2
+from clients.switchboard.v1 import batches_pb2, chat_pb2, embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle
@@ -183,3 +183,34 @@ async def test_a_refusal_that_quotes_a_long_value_still_fits_the_trailers(
     assert_invalid_argument(error, "purpose")
     [(_, description)] = details_from_rpc_error(error).field_violations
     assert description.startswith("Invalid purpose 'ppp") and len(description.encode()) <= 1024
+
+
+async def cached_call(
+    router: RouterHandle, method: str, routing: routing_pb2.RoutingOptions
+) -> None:
+    """One call of a method the response cache may answer, drained."""
+    if method == "Chat":
+        await router.stub.Chat(pb.ChatRequest(params=chat_params({}), routing=routing))
+    elif method == "ChatStream":
+        request = pb.ChatStreamRequest(params=chat_params({}), routing=routing)
+        async for _ in router.stub.ChatStream(request):
+            pass
+    else:
+        params = embeddings_pb2.EmbeddingParams(model="embedder", text="x")
+        await router.stub.Embed(pb.EmbedRequest(params=params, routing=routing))
+
+
+@pytest.mark.parametrize("method", ["Chat", "ChatStream", "Embed"])
+async def test_an_unknown_cache_mode_is_the_callers_error(
+    router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture, method: str
+) -> None:
+    """A mode of a newer proto (or a wrong number) was read as unset: a caller that meant to keep
+    its answer out of the cache had it kept. Every other enum a caller sends is checked."""
+    routing = routing_pb2.RoutingOptions(cache=999)  # type: ignore[arg-type]
+
+    error = await refused(cached_call(router, method, routing))
+
+    assert_invalid_argument(error, "routing.cache")
+    assert fake.state.count() == 0
+    assert await router.leases_held() == 0
+    no_errors_logged(caplog)

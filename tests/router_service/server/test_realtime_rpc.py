@@ -6,6 +6,7 @@ close when the upstream dropped it); deployments not marked realtime are passed 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -85,6 +86,32 @@ async def test_a_refused_handshake_fails_over_and_events_go_both_ways(
     calls = await fake.state.wait_for_count(2, path="/v1/realtime")
     assert [(c.key, c.status) for c in calls] == [("sk-alpha-1", 429), ("sk-alpha-2", 101)]
     assert calls[1].outcome == "ok"  # the router closed the upstream socket
+    assert await rt_router.leases_held() == 0
+
+
+@pytest.mark.parametrize("event_json", ["{not json", "[1]", "[" * 10_000 + "]" * 10_000])
+async def test_an_event_that_is_not_a_json_object_is_answered_with_an_error_event(
+    rt_router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture, event_json: str
+) -> None:
+    """The router relays such an event as it is, for the upstream to refuse with an `error`
+    event as OpenAI's does; the fake upstream failed with a traceback and dropped the socket, so
+    a session was ended that OpenAI's keeps open."""
+    async with RouterClient(rt_router.server.address) as client:
+        async with client.realtime(timeout=10) as session:
+            await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice")))
+            await anext(session)  # the route
+            created = orjson.loads((await anext(session)).event_json)
+            assert created["type"] == "session.created"
+            await session.send(pb.RealtimeRequest(event_json=event_json))
+            refused = orjson.loads((await anext(session)).event_json)
+            await session.send(ASK)
+            added = orjson.loads((await anext(session)).event_json)
+            await session.send(pb.RealtimeRequest(close=pb.RealtimeClose(code=1000)))
+            rest = [message async for message in session]
+    assert (refused["type"], refused["error"]["type"]) == ("error", "invalid_request_error")
+    assert added["type"] == "conversation.item.added"  # the session went on
+    assert [m.WhichOneof("message") for m in rest] == ["close"]
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert await rt_router.leases_held() == 0
 
 

@@ -184,6 +184,24 @@ async def test_a_silent_server_times_out_every_waiting_caller_and_the_next_call_
         await client.aclose()
 
 
+async def test_on_the_loops_clock_a_silent_server_times_out_every_waiting_caller(
+    scripted: tuple[ScriptedServer, str],
+) -> None:
+    """Production's watchdog, a timer on the event loop (no reply clock): the server never
+    answers, so only the timeout can end these calls, however loaded the machine."""
+    server, url = scripted
+    client = RespClient(url, connections=1, timeout_s=0.2)
+    try:
+        waiting = [asyncio.ensure_future(client.execute("PING")) for _ in range(3)]
+        async with asyncio.timeout(15):  # a hang guard: the watchdog's own end is no exception
+            results = await asyncio.gather(*waiting, return_exceptions=True)
+        assert all(isinstance(r, (TimeoutError, ConnectionError)) for r in results), results
+        assert any(isinstance(r, TimeoutError) for r in results)
+        await server.closed.wait()  # the client closed the silent connection
+    finally:
+        await client.aclose()
+
+
 async def test_a_login_without_an_answer_times_out_and_closes_its_connection(
     scripted: tuple[ScriptedServer, str],
 ) -> None:

@@ -1,0 +1,161 @@
+"""In one process (`switchboard serve`) the edge's HTTP SERVER span is the router's request span
+too: what the request says (its outcome, attempts, usage, routing) goes on it. What an operator
+must still see: a failed request's outcome (not overwritten by the HTTP status), the outcome of
+a request whose caller left before it ended, a request that outlives its HTTP call (a
+background response) as a span of its own with its attempts under it, and each of several
+router calls of one HTTP request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import openai
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.telemetry.testing import TelemetryCapture
+from tests.conftest import StartRouter, base_config
+from tests.e2e.background import settled
+from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, StartEdge
+from tests.e2e.test_tracing import CHAT, HTTP, child
+from tests.router_service.telemetry.spans import attrs, ended
+
+
+@pytest.fixture
+def captured() -> Iterator[TelemetryCapture]:
+    with TelemetryCapture() as capture:
+        yield capture
+
+
+async def test_a_failed_request_keeps_its_outcome_on_the_edge_span(
+    captured: TelemetryCapture, open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    """Every candidate answers 502: the edge's span says the router's outcome and message, not
+    only the HTTP status it became."""
+    stack = await open_stack(in_process=True)
+    fake.state.set_scenario(Scenario.server_error(502))
+
+    with pytest.raises(openai.APIStatusError):
+        await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES)
+
+    trace = await ended(captured, HTTP, CHAT, "chat model-b")
+    edge = trace.one(HTTP)
+    said = attrs(edge)
+    assert said["http.response.status_code"] >= 500
+    assert said["switchboard.outcome"] == said["error.type"] == "UPSTREAM_ERROR"
+    assert said["switchboard.attempts"] == 2
+    assert edge.status.status_code is StatusCode.ERROR
+    assert (edge.status.description or "").startswith("UPSTREAM_ERROR: ")
+    assert trace.named("chat chain") == []
+    attempts = [s for s in trace.children(edge) if s.kind is SpanKind.CLIENT]
+    assert [a.name for a in attempts] == ["chat model-a", "chat model-b"]
+
+
+async def test_a_stream_its_caller_leaves_says_it_was_cancelled(
+    captured: TelemetryCapture, open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    """The caller leaves mid-stream: the request's CANCELLED is said, on the edge's span or, if
+    that span ended first, on a request span of its own from the call's start."""
+    stack = await open_stack(in_process=True)
+    fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=8))
+
+    stream = await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
+    received = 0
+    async for chunk in stream:
+        received += bool(chunk.choices and chunk.choices[0].delta.content)
+        if received == 5:
+            break
+    await stream.close()
+
+    trace = await ended(captured, HTTP, "chat model-a")
+    edge = trace.one(HTTP)
+    attempt = trace.one("chat model-a")
+    assert attrs(attempt)["switchboard.attempt.outcome"] == "CANCELLED"
+    own = trace.named("chat chain")
+    request = own[0] if own else edge
+    assert attrs(request)["switchboard.outcome"] == "CANCELLED"
+    assert attrs(request)["gen_ai.request.model"] == "chain"
+    assert attrs(request)["gen_ai.response.time_to_first_chunk"] > 0
+    assert request.status.status_code is StatusCode.ERROR
+    if own:  # made at the request's end, under the edge's span, from the call's start
+        assert request.parent is not None and request.parent.span_id == edge.context.span_id
+        assert (edge.start_time or 0) <= (request.start_time or 0) <= (attempt.start_time or 0)
+
+
+async def test_a_background_response_has_a_request_span_of_its_own_in_one_process(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A background response runs after its HTTP call answered: its chat is a request span of
+    its own (the edge's span ends first), with its attempt under it."""
+    router = await start_router(base_config(fake.base_url, responses={}), clock=ManualClock())
+    edge = await start_edge(router, in_process=True)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        started = await sdk.responses.create(model="chain", input="hello", background=True)
+        final = await settled(sdk, started.id, router.server)
+    assert final.status == "completed"
+
+    trace = await ended(captured, "POST /v1/responses", "chat chain", "chat model-a")
+    posted = trace.one("POST /v1/responses")
+    request = child(trace, posted, "chat chain", SpanKind.INTERNAL)
+    assert attrs(request)["switchboard.outcome"] == "OK"
+    child(trace, request, "chat model-a", SpanKind.CLIENT)
+    assert "switchboard.outcome" not in attrs(posted)
+
+
+async def test_a_unary_call_its_caller_leaves_has_its_request_span_after_all(
+    captured: TelemetryCapture, open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    """The caller leaves while the upstream holds the answer: the edge's span ends (499) before
+    the router's request does, so the request's end is said on a span of its own, made then
+    under the edge's from the call's start: its CANCELLED is not lost."""
+    stack = await open_stack(in_process=True)
+    fake.state.hold()
+    body = {**BODY, "stream": False}
+    call = asyncio.create_task(stack.http.post("/v1/chat/completions", json=body))
+    try:
+        await fake.state.wait_for(lambda: fake.state.in_flight == 1, what="a held call")
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        trace = await ended(captured, HTTP, "chat chain", "chat model-a")
+    finally:
+        fake.state.release()
+    edge = trace.one(HTTP)
+    assert attrs(edge)["http.response.status_code"] == 499
+    assert attrs(edge)["gen_ai.request.model"] == "chain"  # said while it was the request's
+    request = child(trace, edge, "chat chain", SpanKind.INTERNAL)
+    said = attrs(request)
+    assert said["switchboard.outcome"] == said["error.type"] == "CANCELLED"
+    assert said["gen_ai.request.model"] == "chain" and said["switchboard.attempts"] == 1
+    assert request.status.status_code is StatusCode.ERROR
+    attempt = child(trace, edge, "chat model-a", SpanKind.CLIENT)  # started under the edge's
+    assert (edge.start_time or 0) <= (request.start_time or 0) <= (attempt.start_time or 0)
+
+
+async def test_an_http_request_of_several_router_calls_gives_the_edge_span_to_the_first(
+    captured: TelemetryCapture, open_stack: OpenStack
+) -> None:
+    """A legacy completion of two prompts is two chat calls in one HTTP request: the first is
+    said on the edge's span, the second on a request span of its own; neither overwrites the
+    other's attributes."""
+    stack = await open_stack(in_process=True)
+
+    answer = await stack.sdk.completions.create(model="chain", prompt=["one", "two"])
+    assert len(answer.choices) == 2
+
+    trace = await ended(captured, "POST /v1/completions", "chat chain")
+    edge = trace.one("POST /v1/completions")
+    own = child(trace, edge, "chat chain", SpanKind.INTERNAL)
+    for request in (edge, own):
+        said = attrs(request)
+        assert said["switchboard.outcome"] == "OK" and said["switchboard.attempts"] == 1
+        assert said["gen_ai.request.model"] == "chain"
+    attempts = [s for s in trace.spans if s.name == "chat model-a"]
+    assert len(attempts) == 2
+    parents = sorted(a.parent.span_id for a in attempts if a.parent is not None)
+    assert parents == sorted((edge.context.span_id, own.context.span_id))
