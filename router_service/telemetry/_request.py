@@ -206,8 +206,8 @@ class RequestSpan(RequestHandle, Activated):
 
 def _free(caller: Span) -> bool:
     """Whether the edge's span can be this request's: it records and is no other request's
-    yet (an HTTP request that makes several router calls, a legacy completion of several
-    prompts: the first has it, the others spans of their own)."""
+    yet (an HTTP request that makes several router calls one after another: the first has it,
+    the others spans of their own; calls made together hand over no span: `calls_apart`)."""
     return caller.is_recording() and attr.OPERATION not in getattr(caller, "attributes", {})
 
 

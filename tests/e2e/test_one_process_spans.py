@@ -21,7 +21,8 @@ from tests.conftest import StartRouter, base_config
 from tests.e2e.background import settled
 from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, StartEdge
 from tests.e2e.test_tracing import CHAT, HTTP, child
-from tests.router_service.telemetry.spans import attrs, ended
+from tests.helpers import eventually
+from tests.router_service.telemetry.spans import Trace, attrs, ended
 
 
 @pytest.fixture
@@ -137,25 +138,66 @@ async def test_a_unary_call_its_caller_leaves_has_its_request_span_after_all(
     assert (edge.start_time or 0) <= (request.start_time or 0) <= (attempt.start_time or 0)
 
 
-async def test_an_http_request_of_several_router_calls_gives_the_edge_span_to_the_first(
+async def test_router_calls_made_together_have_request_spans_of_their_own(
     captured: TelemetryCapture, open_stack: OpenStack
 ) -> None:
-    """A legacy completion of two prompts is two chat calls in one HTTP request: the first is
-    said on the edge's span, the second on a request span of its own; neither overwrites the
-    other's attributes."""
+    """A legacy completion of two prompts is two chat calls made together in one HTTP request:
+    neither is the HTTP request, so each is a request span of its own under the edge's span
+    (the edge's span does not say one prompt's usage as the whole request's)."""
     stack = await open_stack(in_process=True)
 
     answer = await stack.sdk.completions.create(model="chain", prompt=["one", "two"])
     assert len(answer.choices) == 2
 
-    trace = await ended(captured, "POST /v1/completions", "chat chain")
+    await ended(captured, "POST /v1/completions")
+    trace = await spans_named(captured, "chat chain", 2)
     edge = trace.one("POST /v1/completions")
-    own = child(trace, edge, "chat chain", SpanKind.INTERNAL)
-    for request in (edge, own):
+    assert "switchboard.outcome" not in attrs(edge)
+    assert "gen_ai.usage.input_tokens" not in attrs(edge)
+    own = [s for s in trace.children(edge) if s.name == "chat chain"]
+    assert len(own) == 2
+    for request in own:
         said = attrs(request)
         assert said["switchboard.outcome"] == "OK" and said["switchboard.attempts"] == 1
         assert said["gen_ai.request.model"] == "chain"
     attempts = [s for s in trace.spans if s.name == "chat model-a"]
-    assert len(attempts) == 2
     parents = sorted(a.parent.span_id for a in attempts if a.parent is not None)
-    assert parents == sorted((edge.context.span_id, own.context.span_id))
+    assert parents == sorted(r.context.span_id for r in own)
+
+
+async def test_a_prompt_cancelled_because_another_failed_is_not_the_requests_outcome(
+    captured: TelemetryCapture, open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    """Two prompts made together: one stalls upstream, the other's every candidate fails, so
+    the edge answers 503 and cancels the stalled one. Nobody left: the edge's span says the
+    503, not a `CANCELLED` "cancelled by the caller" its sibling's cancellation left on it; the
+    prompts' own spans say what happened to each."""
+    stack = await open_stack(in_process=True)
+    fake.state.set_scenario(Scenario.stall(times=1), model="model-a")  # the first call to come
+    fake.state.set_scenario(Scenario.server_error(500))  # every other call
+
+    with pytest.raises(openai.APIStatusError) as failed:
+        await stack.sdk.completions.create(model="chain", prompt=["one", "two"])
+    assert failed.value.status_code == 503
+
+    await ended(captured, "POST /v1/completions")
+    trace = await spans_named(captured, CHAT, 2)  # both calls failed: a SERVER span each
+    edge = trace.one("POST /v1/completions")
+    said = attrs(edge)
+    assert said["http.response.status_code"] == 503
+    assert said["error.type"] == "503" and "switchboard.outcome" not in said
+    assert edge.status.status_code is StatusCode.ERROR
+    assert "cancelled by the caller" not in (edge.status.description or "")
+    trace = await spans_named(captured, "chat chain", 2)
+    outcomes = sorted(attrs(s)["switchboard.outcome"] for s in trace.named("chat chain"))
+    assert outcomes == ["CANCELLED", "UPSTREAM_ERROR"]
+
+
+async def spans_named(captured: TelemetryCapture, name: str, count: int) -> Trace:
+    """The captured spans, once `count` spans named `name` have ended."""
+
+    async def done() -> bool:
+        return len([s for s in captured.spans() if s.name == name]) >= count
+
+    await eventually(done, within=5.0, what=f"{count} spans named {name!r}")
+    return Trace(captured.spans())
