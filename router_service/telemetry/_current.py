@@ -1,7 +1,8 @@
 """`current_span`: the current span, as `opentelemetry.trace.get_current_span` finds it, for
 the spans of ours without its check: `isinstance(span, Span)` is an ABC's (a Python-level
 `__instancecheck__`), and a traced request asks for the current span ~20 times (the tracer,
-each histogram's exemplar offer, the routing decision, the log line, the edge's request id)."""
+each histogram's exemplar offer, the routing decision, the log line, the edge's request id).
+`calls_apart`: the current span's context without the span, for in-process calls made together."""
 
 from __future__ import annotations
 
