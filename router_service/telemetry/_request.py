@@ -220,7 +220,11 @@ class _RequestEnd:
         ctx = request._ctx
         self.winner = next((a for a in reversed(ctx.attempts) if a.outcome == OK), None)
         if isinstance(exc, CANCELLED):
-            self.outcome = "CANCELLED"
+            # A stream that told its caller its error (`observe`) ended there: the call's
+            # cancellation after it (the edge closes its response at the error event, while
+            # the router may still be cleaning up: a lease given back to Redis) is not what
+            # happened to the request, nor a caller that left.
+            self.outcome = request._error or "CANCELLED"
         elif exc is not None:
             self.outcome = error_type(exc)
         else:

@@ -22,7 +22,10 @@ from tests.e2e.background import settled
 from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, StartEdge
 from tests.e2e.test_tracing import CHAT, HTTP, child
 from tests.helpers import eventually
+from tests.replicas.redis_fixtures import redis_prefix, redis_state, redis_url
 from tests.router_service.telemetry.spans import Trace, attrs, ended
+
+__all__ = ["redis_prefix", "redis_url"]  # fixtures
 
 
 @pytest.fixture
@@ -84,6 +87,48 @@ async def test_a_stream_its_caller_leaves_says_it_was_cancelled(
     if own:  # made at the request's end, under the edge's span, from the call's start
         assert request.parent is not None and request.parent.span_id == edge.context.span_id
         assert (edge.start_time or 0) <= (request.start_time or 0) <= (attempt.start_time or 0)
+
+
+async def test_a_stream_failed_upstream_is_not_said_cancelled_by_its_caller(
+    captured: TelemetryCapture,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """The upstream breaks mid-stream: the caller gets the error event, and the edge closes its
+    response there, which cancels the router's call while the router may still be cleaning up
+    (on Redis, giving the lease back is a round trip). The stream's outcome is its upstream
+    error, not a `CANCELLED` "cancelled by the caller" on the edge's span (and in the
+    request metrics): the caller left nothing."""
+    config = base_config(fake.base_url)
+    config["state"] = redis_state(redis_url, redis_prefix)
+    router = await start_router(config)
+    edge = await start_edge(router, in_process=True)
+    fake.state.set_scenario(Scenario(chunks=10, reset_after_chunks=3))
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        stream = await sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
+        with pytest.raises(openai.APIError):
+            async for _chunk in stream:
+                pass
+
+    async def said() -> bool:  # on the edge's span, or on one of its own if that ended first
+        return any("switchboard.outcome" in attrs(s) for s in captured.spans())
+
+    await ended(captured, HTTP)
+    await eventually(said, within=5.0, what="the request's outcome")
+    trace = Trace(captured.spans())
+    (request,) = [s for s in trace.spans if "switchboard.outcome" in attrs(s)]
+    outcome = attrs(request)
+    assert outcome["switchboard.outcome"] == outcome["error.type"] == "UPSTREAM_ERROR"
+    assert "cancelled by the caller" not in (request.status.description or "")
+    (attempt,) = [s for s in trace.spans if s.kind is SpanKind.CLIENT]
+    assert attrs(attempt)["switchboard.attempt.outcome"] == "UPSTREAM_ERROR"
+    counted = captured.points("switchboard.requests")
+    assert [labels["switchboard.outcome"] for labels, _ in counted] == ["UPSTREAM_ERROR"]
 
 
 async def test_a_background_response_has_a_request_span_of_its_own_in_one_process(
