@@ -10,7 +10,7 @@ from router_service.responses._background import (
     JobId,
     settle,
 )
-from router_service.responses._conversation_items import checked_metadata
+from router_service.responses._conversation_items import checked_items, checked_metadata
 from router_service.responses._conversations import Conversations
 from router_service.responses._stored import (
     ENTRY_BYTES,
@@ -35,6 +35,7 @@ __all__ = [
     "StoredResponses",
     "StreamLog",
     "StreamWriter",
+    "checked_items",
     "checked_metadata",
     "settle",
 ]

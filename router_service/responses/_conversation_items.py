@@ -1,5 +1,7 @@
 """What a conversation may be given, checked before anything is kept: its metadata (OpenAI's
-bounds) and its items (JSON objects, each with a unique id, made here when it has none)."""
+bounds) and its items (JSON objects, each with a unique id, made here when it has none); and
+the one check that what is kept as a JSON object is one (`checked_object`, stored responses'
+too)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from clients.switchboard.v1 import conversations_pb2 as cpb
 from router_service._ids import checked_id
 from router_service.errors import InvalidRequestError
 
-__all__ = ["checked_items", "checked_metadata"]
+__all__ = ["checked_items", "checked_metadata", "checked_object"]
 
 # OpenAI's metadata bounds: 16 pairs, keys up to 64 characters, values up to 512.
 _MAX_PAIRS, _MAX_KEY, _MAX_VALUE = 16, 64, 512
@@ -22,7 +24,7 @@ _MAX_PAIRS, _MAX_KEY, _MAX_VALUE = 16, 64, 512
 
 def checked_metadata(text: str) -> str:
     """`text` (a JSON object of strings; empty: none) as kept: compact JSON."""
-    value = _json_object(text or "{}", "metadata")
+    value = checked_object(text or "{}", "metadata")
     if len(value) > _MAX_PAIRS:
         raise InvalidRequestError(
             f"`metadata` holds {len(value)} pairs: at most {_MAX_PAIRS}.", param="metadata"
@@ -40,26 +42,30 @@ def checked_metadata(text: str) -> str:
     return orjson.dumps(value).decode()
 
 
-def checked_items(texts: Sequence[str], taken: Collection[str]) -> list[cpb.ConversationItem]:
+def checked_items(
+    texts: Sequence[str], taken: Collection[str], field: str = "items"
+) -> list[cpb.ConversationItem]:
     """`texts` as items with their ids: the one each came with (unique: not in `taken`, the
-    conversation's ids, deleted ones included, nor twice here), else a new one. How many a
-    call may add is the conversation's bound (`max_items`); OpenAI's 20 at a time is the HTTP
-    API's rule (the edge's), not one on a response's own items appended after it."""
+    conversation's ids, deleted ones included, nor twice here), else a new one; refusals name
+    `field[i]`. How many a call may add is the conversation's bound (`max_items`); OpenAI's 20
+    at a time is the HTTP API's rule (the edge's), not one on a response's own items appended
+    after it."""
     seen = set(taken)
     items = []
     for i, text in enumerate(texts):
-        item = _json_object(text, f"items[{i}]")
+        item = checked_object(text, f"{field}[{i}]")
         item_id = item.get("id")
         if item_id is None:
             item = {"id": _new_item_id(item), **item}
         elif not isinstance(item_id, str):
-            raise InvalidRequestError(f"`items[{i}].id` must be a string.", param=f"items[{i}].id")
-        item_id = checked_id(item["id"], f"items[{i}].id", "item")
+            param = f"{field}[{i}].id"
+            raise InvalidRequestError(f"`{param}` must be a string.", param=param)
+        item_id = checked_id(item["id"], f"{field}[{i}].id", "item")
         if item_id in seen:
             raise InvalidRequestError(
                 f"Duplicate item id '{item_id}': the conversation holds an item of that id "
                 "already (or held one, deleted).",
-                param=f"items[{i}].id",
+                param=f"{field}[{i}].id",
             )
         seen.add(item_id)
         items.append(cpb.ConversationItem(id=item_id, item_json=orjson.dumps(item).decode()))
@@ -71,7 +77,11 @@ def _new_item_id(item: dict[str, Any]) -> str:
     return f"{item_id_prefix(kind if isinstance(kind, str) else 'item')}_{secrets.token_hex(24)}"
 
 
-def _json_object(text: str, param: str) -> dict[str, Any]:
+def checked_object(text: str, param: str) -> dict[str, Any]:
+    """`text` as the JSON object it must be (InvalidRequestError naming `param`): items and
+    Responses are kept to be read back as objects (the edge resolves `item_reference`s by
+    their "id" and answers them as they are), so what is not one is refused before it is kept
+    or anything is spent on it, rather than failing a later request."""
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:

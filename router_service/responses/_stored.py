@@ -22,9 +22,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Sequence
-from typing import Any
-
-import orjson
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service._ids import checked_id, looked_up_id
@@ -32,6 +29,7 @@ from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import ResponsesConfig
 from router_service.errors import InvalidRequestError, ResponseExistsError, ResponseNotFoundError
+from router_service.responses._conversation_items import checked_object
 from router_service.sessions import client_document, client_scoped
 from router_service.state import ByteQuota, PutResult, QuotaReading, StateStore, kept_message
 
@@ -83,7 +81,7 @@ class StoredResponses:
         _check_items(response.output_items_json, "output_items_json")
         _check_items(response.input_items_json, "input_items_json")
         if response.response_json:
-            answered = _check_object(response.response_json, "response.response_json")
+            answered = checked_object(response.response_json, "response.response_json")
             # Read back as `GET /v1/responses/{id}`: one naming another response is a mix-up.
             if answered.get("id", response.id) != response.id:
                 raise InvalidRequestError(
@@ -196,20 +194,7 @@ def response_name(client: str, response_id: str) -> str:
 
 def _check_items(items: Sequence[str], field: str) -> None:
     for i, text in enumerate(items):
-        _check_object(text, f"response.{field}[{i}]")
-
-
-def _check_object(text: str, param: str) -> dict[str, Any]:
-    """Items and the Response are read back as JSON objects (the edge resolves
-    `item_reference`s by their "id", and answers them as they are): what is not one is refused
-    now rather than failing a later request."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        value = None
-    if not isinstance(value, dict):
-        raise InvalidRequestError(f"`{param}` must be a JSON object.", param=param)
-    return value
+        checked_object(text, f"response.{field}[{i}]")
 
 
 def _looked_up(response_id: str, param: str) -> None:

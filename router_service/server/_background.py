@@ -95,6 +95,8 @@ class _Job:
     stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
     # Its task ran: a task cancelled before that never runs its cleanup (`_stop`, `_run`).
     started: bool = False
+    # Its chat call began: a job stopped before that used nothing (its start is given back).
+    called: bool = False
     # A streamed one (`stream`): its events, and where they are recorded.
     events: ResponseEventStream | None = None
     writer: StreamWriter | None = None
@@ -226,6 +228,8 @@ class BackgroundJobs(OwnedJobs[_Job]):
                     raise asyncio.CancelledError
                 final = await self._answer(job, runtime, params, routing)
             except asyncio.CancelledError:
+                if not job.called and job.admission is not None:  # no upstream was asked
+                    await uncut(job.admission.give_back(rpm=True))
                 if job.stop == "deleted":
                     job.ended = "deleted"
                     await uncut(job.records.forget(*job.key))
@@ -276,6 +280,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         in_progress: dict[str, Any],
     ) -> dict[str, Any]:
         """The chat call, streamed (its events recorded) when the response is."""
+        job.called = True
         if job.events is not None and job.writer is not None:
             with chat_span(params, ctx, stream=True):
                 return await streamed_answer(

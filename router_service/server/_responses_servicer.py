@@ -15,6 +15,7 @@ from clients import to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import current_stream_admission
 from router_service.errors import InvalidRequestError
+from router_service.responses import checked_items
 from router_service.server._background_stream import beating, resume_events
 from router_service.server._calls import client_name, validate_chat
 from router_service.server._errors import answered, error_details
@@ -31,7 +32,11 @@ class ResponsesServicer(ServicerHooks):
     async def StoreResponse(
         self, request: pb.StoreResponseRequest, context: grpc.aio.ServicerContext
     ) -> pb.StoreResponseResponse:
-        return await answered(context, self.runtime.responses.save(client_name(), request.response))
+        async def store() -> pb.StoreResponseResponse:
+            _check_foreground(request.response)
+            return await self.runtime.responses.save(client_name(), request.response)
+
+        return await answered(context, store())
 
     async def LoadResponses(
         self, request: pb.LoadResponsesRequest, context: grpc.aio.ServicerContext
@@ -62,6 +67,9 @@ class ResponsesServicer(ServicerHooks):
             # Checked now, not by the job: its task would die with the Response `in_progress`.
             checked_session_id(request.chat.routing.session_id, param="chat.routing.session_id")
             _check_conversation_start(request.conversation_start, len(params.messages))
+            # Added to the conversation once answered: refused then, the call was spent for it.
+            _check_conversation_items(request)
+            checked_items(request.conversation_items_json, (), "conversation_items_json")
             # An unknown model is the 404 a Chat call gets, now: not a job queued to fail.
             self.runtime.planner.resolve(params.model)
             # Its answer is screened as a Chat call's (the audit names this call, its peer).
@@ -141,4 +149,28 @@ def _check_conversation_start(start: int, messages: int) -> None:
             f"`conversation_start` is {start}; it must be 0 to {messages} (an index into "
             "`chat.params.messages`).",
             param="conversation_start",
+        )
+
+
+def _check_conversation_items(request: pb.StartBackgroundResponseRequest) -> None:
+    """Items to add to a conversation need the conversation: without its id the job added
+    them nowhere, silently (the edge sends them only with one)."""
+    if request.conversation_items_json and not request.conversation_id:
+        raise InvalidRequestError(
+            "`conversation_items_json` is added to the conversation `conversation_id` names: "
+            "set `conversation_id` too, or send no items.",
+            param="conversation_items_json",
+        )
+
+
+def _check_foreground(response: pb.StoredResponse) -> None:
+    """A caller stores what it answered itself: a background status is its job's to write
+    (`StartBackgroundResponse`). Forged, a `queued` one without its Response failed every load
+    of it, and an `in_progress` one could be cancelled as if it ran."""
+    if response.background_status:
+        raise InvalidRequestError(
+            "`response.background_status` is written by the router's background job: store a "
+            "response answered in the foreground (start a background one with "
+            "StartBackgroundResponse).",
+            param="response.background_status",
         )

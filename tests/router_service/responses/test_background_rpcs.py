@@ -171,6 +171,52 @@ async def test_a_conversation_start_out_of_the_messages_is_invalid_argument(
     assert router.server.jobs.running == 0 and fake.state.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("item_json", "param"),
+    [
+        ("{not json", "conversation_items_json[1]"),
+        ("[1]", "conversation_items_json[1]"),
+        ('"msg"', "conversation_items_json[1]"),
+        ('{"id": 5}', "conversation_items_json[1].id"),
+        ('{"id": "msg_1"}', "conversation_items_json[1].id"),  # twice
+    ],
+)
+async def test_a_conversation_item_that_cannot_be_added_is_refused_before_any_call(
+    fake: FakeUpstream, start_router: StartRouter, item_json: str, param: str
+) -> None:
+    """Checked only as the answer was added to the conversation: the upstream was called (its
+    tokens spent) for a response that then ended `failed`."""
+    router = await start(fake, start_router)
+    made = await router.stub.CreateConversation(pb.CreateConversationRequest(), metadata=bearer(B))
+    request = start_request("resp_i1")
+    request.conversation_id = made.conversation.id
+    request.conversation_items_json.extend(['{"id": "msg_1", "type": "message"}', item_json])
+
+    error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error).openai_param == param
+    assert router.server.jobs.running == 0 and fake.state.count() == 0
+    load = pb.LoadConversationRequest(id=made.conversation.id)
+    assert not (await router.stub.LoadConversation(load, metadata=bearer(B))).items
+
+
+async def test_conversation_items_without_their_conversation_are_invalid_argument(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Before, the job ran and added the items nowhere, silently."""
+    router = await start(fake, start_router)
+    request = start_request("resp_i2")
+    request.conversation_items_json.append('{"id": "msg_1", "type": "message"}')
+
+    error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error).openai_param == "conversation_items_json"
+    assert "conversation_id" in details_from_rpc_error(error).message
+    assert router.server.jobs.running == 0 and fake.state.count() == 0
+
+
 async def test_an_id_its_client_holds_is_already_exists(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:

@@ -304,3 +304,22 @@ async def test_replicas_on_redis_share_a_clients_quota(
         pb.LoadResponsesRequest(ids=["resp_1", "resp_2"]), metadata=bearer(A)
     )
     assert len(loaded.responses) == 2
+
+
+@pytest.mark.parametrize("status", ["queued", "in_progress", "cancelled", "completed"])
+async def test_a_background_status_is_the_routers_alone_to_write(
+    fake: FakeUpstream, start_router: StartRouter, status: str
+) -> None:
+    """Only StartBackgroundResponse's job writes one: stored by a caller, a `queued` one without
+    its Response failed every later load (INTERNAL), an `in_progress` one read as a stopped
+    replica's and could be "cancelled", a `cancelled` one answered CancelResponse with nothing."""
+    router = await start(fake, start_router, ManualClock())
+    forged = stored("resp_1")
+    forged.response.background_status = status
+
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.stub.StoreResponse(forged, metadata=bearer(A))
+
+    assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(refused.value).openai_param == "response.background_status"
+    assert (await load_error(router, A, "resp_1")).code() is grpc.StatusCode.NOT_FOUND
