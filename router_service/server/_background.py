@@ -280,12 +280,14 @@ class BackgroundJobs(OwnedJobs[_Job]):
         in_progress: dict[str, Any],
     ) -> dict[str, Any]:
         """The chat call, streamed (its events recorded) when the response is."""
-        job.called = True
         if job.events is not None and job.writer is not None:
+            await job.writer.add(job.events.in_progress())  # before the call: it used nothing
+            job.called = True
             with chat_span(params, ctx, stream=True):
                 return await streamed_answer(
                     runtime, params, ctx, job.events, job.writer, job.admission
                 )
+        job.called = True
         with chat_span(params, ctx, stream=False) as span:
             answer = await runtime.executor.chat(params, ctx)
             span.respond(answer)
