@@ -24,11 +24,13 @@ from router_service.batches import (
     STOPPED_MESSAGE,
     BatchLine,
     LineResult,
+    ending_mark,
     failed,
+    marked_ending,
     output_file_id,
 )
 from router_service.errors import StoreUnavailableError, SwitchboardError
-from router_service.responses import CANCELLED, DONE
+from router_service.responses import CANCELLED
 from router_service.server._batch_lines import LineCaller
 from router_service.telemetry import current
 
@@ -97,12 +99,16 @@ async def _ended(
 ) -> int:
     """Write `batch` `finalizing`, its files, and set (not write) its final status; how many
     answer pages it had. Whichever ends it first, its runner or a cancel, decides (its end
-    mark): a cancel that came first ends it `cancelled`, one after is refused."""
+    mark): a cancel that came first ends it `cancelled`, one after is refused; a runner's
+    mark written before (its runner stopped as it ended it) ends it as that runner would."""
     runtime, client = who.runtime, who.client
     records = runtime.batches
-    if how != "cancelled":
-        mark = await records.marks.end(client, batch.id, DONE)
-        how = "cancelled" if mark == CANCELLED else how
+    if how != "cancelled":  # (a cancel wrote its mark)
+        mark = await records.marks.end(client, batch.id, ending_mark(how, fault))
+        if mark == CANCELLED:
+            how = "cancelled"
+        elif (ending := marked_ending(mark)) is not None:  # this one's, or that of a runner
+            how, fault = ending  # that began to end it before it was taken over
     batch.status, batch.finalizing_at = "finalizing", int(runtime.clock.now())
     await records.write(client, batch)
     answered = await records.answers.answered(client, batch.id)
@@ -146,6 +152,8 @@ async def _write_files(
             batch.output_file_id = await _keep(who, batch, "output", outputs)
         if errors:
             batch.error_file_id = await _keep(who, batch, "error", [e for _, e in errors])
+    except StoreUnavailableError:  # not the batch's fault: another replica writes its end (a
+        raise  # file kept already is the batch's, kept once: `_keep`)
     except SwitchboardError as exc:  # over the client's file quota, or the store's room
         return f"The batch's output could not be kept: {exc.message}"
     return None
