@@ -33,6 +33,7 @@ from clients.switchboard.v1.router_service_pb2 import (
     StreamError,
 )
 from clients.switchboard.v1.routing_pb2 import RouteInfo, RoutingOptions
+from router_service.telemetry import calls_apart
 
 from ._body import parse_request, read_json_object
 from ._delta_indexes import DeltaIndexes
@@ -107,8 +108,13 @@ class ChatCalls:
     async def chat_each(self, each: Sequence[ChatParams]) -> list[ChatResponse]:
         """One Chat call per params, made together and watched for the caller's going as one;
         the first failure is the request's, and the calls still running are cancelled (and
-        waited for: nothing outlives the request)."""
-        return await unless_disconnected(self.request, _together([self._chat(p) for p in each]))
+        waited for: nothing outlives the request). Several calls are requests apart in one
+        process too (`calls_apart`): none of them is the HTTP request."""
+        calls = _together([self._chat(p) for p in each])  # started when awaited
+        if len(each) == 1:
+            return await unless_disconnected(self.request, calls)
+        with calls_apart():
+            return await unless_disconnected(self.request, calls)
 
     def _chat(self, params: ChatParams) -> Coroutine[Any, Any, ChatResponse]:
         call = ChatRequest(params=params, routing=self.routing)

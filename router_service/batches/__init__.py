@@ -29,7 +29,10 @@ from router_service.batches._records import (
     RUNNING,
     STOPPED_MESSAGE,
     BatchRecords,
+    Ending,
+    ending_mark,
     failed,
+    marked_ending,
 )
 from router_service.batches._runs import BatchRuns, Claim
 
@@ -52,12 +55,15 @@ __all__ = [
     "BatchRuns",
     "BatchWaitLimitError",
     "Claim",
+    "Ending",
     "FileQuotaError",
     "FileTooLargeError",
     "LineResult",
     "StoredFileNotFoundError",
     "StoredFiles",
+    "ending_mark",
     "failed",
+    "marked_ending",
     "output_file_id",
     "parse_lines",
 ]

@@ -4,8 +4,10 @@ runner: `router_service/server/_batches.py`).
 A batch is one document (`Batch`), named by a hash of its client's name and its id, for
 `files.ttl_s`; only the replica running it rewrites it (its transitions and its request
 counts as they go). Beside it: its **end mark**, as for background responses
-(`BackgroundRecords` of kind "batch", its own names), written once (`done` by the runner as it
-finishes, `cancelled` by a cancel on any replica: whoever writes first decides); its answers as
+(`BackgroundRecords` of kind "batch", its own names), written once (by the runner as it begins
+to end the batch, saying how it ends it: `ending_mark`; `cancelled` by a cancel on any replica:
+whoever writes first decides, and a replica taking over a batch whose runner had begun to end it
+ends it as the mark says, running no line: `marked_ending`); its answers as
 they come (`answers`, `_answers.py`); its runner's claim and its place in the index of running
 batches (`runs`, `_runs.py`), so that another replica takes over a batch whose runner stopped.
 A reader sees a running batch with a cancel mark as `cancelling`.
@@ -14,6 +16,8 @@ A reader sees a running batch with a cancel mark as `cancelling`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import orjson
 
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service._ids import looked_up_id
@@ -24,17 +28,32 @@ from router_service.batches._runs import BatchRuns
 from router_service.clock import Clock
 from router_service.config import BatchesConfig, FilesConfig
 from router_service.errors import InvalidRequestError
-from router_service.responses import CANCELLED, BackgroundRecords
+from router_service.responses import CANCELLED, DONE, BackgroundRecords
 from router_service.sessions import client_document, client_scoped
 from router_service.state import StateStore, kept_message
 
-__all__ = ["ENDED", "RUNNING", "STOPPED_MESSAGE", "BatchRecords", "failed"]
+__all__ = [
+    "ENDED",
+    "RUNNING",
+    "STOPPED_MESSAGE",
+    "BatchRecords",
+    "Ending",
+    "ending_mark",
+    "failed",
+    "marked_ending",
+]
 
 # The statuses of a batch its runner may still rewrite; and those of one that ended.
 RUNNING = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
 ENDED = frozenset({"completed", "failed", "cancelled", "expired"})
 STOPPED_MESSAGE = "The replica running this batch stopped before it finished: create it again."
 _DEFAULT_LIST = 20
+# A runner's end mark begins so (`done`, as a replica of an earlier version writes it whole,
+# not saying how it ends the batch), how it ends it after (`ending_mark`).
+_ENDING = DONE + b":"
+
+# How a runner ends a batch: "done", "expired", "stopped", or "fault" with its (code, message).
+Ending = tuple[str, tuple[str, str] | None]
 _MAX_LIST = 100
 
 
@@ -153,6 +172,26 @@ def failed(batch: bpb.Batch, code: str, message: str, now: int) -> None:
     batch.status = "failed"
     batch.failed_at = now
     batch.errors.append(bpb.BatchError(code=code, message=message))
+
+
+def ending_mark(how: str, fault: tuple[str, str] | None) -> bytes:
+    """The end mark of a runner that begins to end its batch as `how` (and `fault`) say."""
+    return _ENDING + orjson.dumps([how, fault])
+
+
+def marked_ending(mark: bytes | None) -> Ending | None:
+    """How the runner that wrote `mark` was ending its batch; None when no runner began to end
+    it (no mark, a cancel's) or its mark does not say (an earlier version's `done`)."""
+    if mark is None or not mark.startswith(_ENDING):
+        return None
+    try:
+        how, fault = orjson.loads(mark.removeprefix(_ENDING))
+        if fault is not None:
+            code, message = fault
+            fault = (str(code), str(message))
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return None  # not ours (a foreign writer under the prefix): as good as absent
+    return str(how), fault
 
 
 def _name(client: str, batch_id: str) -> str:

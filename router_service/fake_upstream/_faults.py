@@ -214,7 +214,7 @@ async def run_stream(
             await sleep_ms(sc.chunk_interval_ms)
             if sc.between_events is not None:
                 await resp.write(sc.between_events.encode())
-        if index == sc.held_after_chunks:
+        if index == sc.held_after_chunks or 0 < index <= (sc.stepped_chunks or 0):
             await call.state.gate(always=True)  # under way until the test releases it
         await resp.write(event)
         call.mark(chunks_sent=call.record.chunks_sent + 1)

@@ -105,6 +105,9 @@ class Scenario:
     # `FakeUpstreamState.release` (`held` counts it); the rest follows. A stream certainly
     # under way while the test looks, however slow the machine (a chunk interval is not).
     held_after_chunks: int | None = None
+    # `stepped_chunks`: the events after the first, this many, each wait there for a release of
+    # their own: a test steps the stream (moves a router's clock between two events).
+    stepped_chunks: int | None = None
     truncate_after_chunks: int | None = None
     reset_before_response: bool = False
     reset_after_chunks: int | None = None
@@ -177,6 +180,7 @@ class Scenario:
             "wrapped_error_at_chunk",
             "stall_after_chunks",
             "held_after_chunks",
+            "stepped_chunks",
             "truncate_after_chunks",
             "reset_after_chunks",
             "chunks",
@@ -221,10 +225,6 @@ class Scenario:
         if set(inner) == {"error"}:
             return inner
         return {"error": inner}
-
-    @property
-    def stalls_forever_before_first_byte(self) -> bool:
-        return self.stall_before_first_byte and self.stall_before_ms is None
 
     @classmethod
     def rate_limited(cls, retry_after: str | None = "1", **overrides: Any) -> Scenario:

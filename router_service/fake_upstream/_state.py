@@ -20,6 +20,9 @@ FAKE_AWS_ACCESS_KEY_ID = "AKIAFAKEUPSTREAM0001"
 FAKE_AWS_SECRET_ACCESS_KEY = "fakeSecretKey/For+SigV4+Tests0000000000"
 
 T = TypeVar("T")
+# How long `wait_for` waits by default: a hang guard for what must happen, not a measure (a
+# loaded CI machine is slow); a window that must stay open is given its own `timeout`.
+WAIT_GUARD_S = 15.0
 
 DEFAULT_MODELS: tuple[str, ...] = (
     "gpt-4o-mini",
@@ -283,7 +286,7 @@ class FakeUpstreamState:
     async def wait_for(
         self,
         predicate: Callable[[], T | None],
-        timeout: float = 5.0,  # noqa: ASYNC109 - a plain deadline is the API tests want
+        timeout: float = WAIT_GUARD_S,  # noqa: ASYNC109 - a plain deadline is the API tests want
         *,
         what: str | None = None,
     ) -> T:
@@ -317,7 +320,7 @@ class FakeUpstreamState:
         key: str | None = None,
         model: str | None = None,
         path: str | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 - same deadline semantics as wait_for
+        timeout: float = WAIT_GUARD_S,  # noqa: ASYNC109 - same deadline semantics as wait_for
     ) -> list[CallRecord]:
         """Wait until at least `n` matching calls have *finished*; return those calls."""
 
@@ -328,7 +331,7 @@ class FakeUpstreamState:
         what = f"{n} finished call(s) matching key={key!r} model={model!r} path={path!r}"
         return await self.wait_for(done, timeout, what=what)
 
-    async def wait_idle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_idle(self, timeout: float = WAIT_GUARD_S) -> None:  # noqa: ASYNC109
         await self.wait_for(lambda: self._in_flight == 0, timeout, what="in_flight == 0")
 
     def _timeout_message(

@@ -373,7 +373,8 @@ class KeyPool(PoolNames):
         health = self.health[key.fingerprint]
         health.disabled = DisableReason.NONE
         health.half_open_left = self.health_config.half_open_successes
-        await self.store.clear_deadline(self.off_name(key))
+        # No one's decision: an operator's disable queued meanwhile lands (`remember`).
+        await self.store.clear_deadline(self.off_name(key), remember=False)
         self.queues.notify()
 
     def serves(self, model: str) -> None:

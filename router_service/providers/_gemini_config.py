@@ -1,4 +1,5 @@
-"""Gemini's `generationConfig`: the one mapped from OpenAI's fields, refined by the caller's own.
+"""Gemini's `generationConfig`: the one mapped from OpenAI's fields, refined by the caller's own;
+and the `safetySettings` a caller carries (`checked_safety`).
 
 A null (the SDK's None) is unset, as OpenAI reads it: never sent, and a null in the caller's own
 leaves the mapped value in place.
@@ -9,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clients.codec.gemini import CONFIG_KEYS
+from clients.codec.gemini import CONFIG_KEYS, GEMINI_ONLY, SAFETY_SETTINGS, safety_settings
+from clients.errors import InvalidRequestError as CodecInvalidRequestError
 from router_service.providers import _mapping as M
 
-__all__ = ["callers_config", "mapped_config", "refined_config"]
+__all__ = ["callers_config", "checked_safety", "mapped_config", "refined_config"]
 
 JsonObject = dict[str, Any]
 
@@ -27,6 +29,19 @@ def callers_config(out: JsonObject) -> JsonObject:
     if own is not None and not isinstance(own, dict):
         raise M.caller_error("`generationConfig` must be an object.", param="generationConfig")
     return _unnulled(own) or {}
+
+
+def checked_safety(carried: JsonObject) -> None:
+    """The `safetySettings` of `carried` (the body's `GEMINI_ONLY` object) checked, in place: an
+    OpenAI caller sends that object itself, unchecked by the Gemini entrance, and Google would
+    answer a malformed one with a 400 after a key was leased. A null is unset."""
+    given = carried.pop(SAFETY_SETTINGS, None)
+    if given is None:
+        return
+    try:
+        carried[SAFETY_SETTINGS] = safety_settings(given, f"{GEMINI_ONLY}.{SAFETY_SETTINGS}")
+    except CodecInvalidRequestError as exc:
+        raise M.caller_error(exc.message, param=exc.param) from exc
 
 
 def mapped_config(body: Mapping[str, Any]) -> JsonObject:

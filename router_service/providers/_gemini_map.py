@@ -47,7 +47,12 @@ from clients.codec.gemini import (
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
-from router_service.providers._gemini_config import callers_config, mapped_config, refined_config
+from router_service.providers._gemini_config import (
+    callers_config,
+    checked_safety,
+    mapped_config,
+    refined_config,
+)
 from router_service.providers._media import audio_input, file_input
 from router_service.providers._reasoning_budgets import gemini_thinking_config
 
@@ -70,9 +75,10 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
     system, contents = _contents(messages, M.tool_names_by_id(messages), _nests_media(model))
     out: JsonObject = {**M.passthrough(body), "contents": contents}
     own = callers_config(out)
-    carried = body.get(GEMINI_ONLY)  # the Gemini entrance's labels, serviceTier, mediaResolution
-    if isinstance(carried, dict):  # (or any caller's extra: its generationConfig checked too)
+    carried = body.get(GEMINI_ONLY)  # the Gemini entrance's labels, serviceTier, safetySettings…
+    if isinstance(carried, dict):  # (or any caller's extra: generationConfig, safety checked too)
         carried = dict(carried)
+        checked_safety(carried)
         own = refined_config(own, callers_config(carried))
         out.update(carried)
     if system:

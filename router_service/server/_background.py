@@ -95,6 +95,8 @@ class _Job:
     stop: str = ""  # why its task was cancelled: "cancelled", "deleted", "stopped"
     # Its task ran: a task cancelled before that never runs its cleanup (`_stop`, `_run`).
     started: bool = False
+    # Its chat call began: a job stopped before that used nothing (its start is given back).
+    called: bool = False
     # A streamed one (`stream`): its events, and where they are recorded.
     events: ResponseEventStream | None = None
     writer: StreamWriter | None = None
@@ -226,6 +228,8 @@ class BackgroundJobs(OwnedJobs[_Job]):
                     raise asyncio.CancelledError
                 final = await self._answer(job, runtime, params, routing)
             except asyncio.CancelledError:
+                if not job.called and job.admission is not None:  # no upstream was asked
+                    await uncut(job.admission.give_back(rpm=True))
                 if job.stop == "deleted":
                     job.ended = "deleted"
                     await uncut(job.records.forget(*job.key))
@@ -277,10 +281,13 @@ class BackgroundJobs(OwnedJobs[_Job]):
     ) -> dict[str, Any]:
         """The chat call, streamed (its events recorded) when the response is."""
         if job.events is not None and job.writer is not None:
+            await job.writer.add(job.events.in_progress())  # before the call: it used nothing
+            job.called = True
             with chat_span(params, ctx, stream=True):
                 return await streamed_answer(
                     runtime, params, ctx, job.events, job.writer, job.admission
                 )
+        job.called = True
         with chat_span(params, ctx, stream=False) as span:
             answer = await runtime.executor.chat(params, ctx)
             span.respond(answer)

@@ -56,8 +56,8 @@ async def streamed_answer(
     admission: Admission | None,
 ) -> dict[str, Any]:
     """Run the chat call as a stream, recording its events; the Response it answered (the
-    event that ends the stream not recorded yet), `failed` by an error event mid-stream."""
-    await writer.add(events.in_progress())
+    event that ends the stream not recorded yet), `failed` by an error event mid-stream. Its
+    `response.in_progress` event is the job's to record first (`BackgroundJobs._call`)."""
     summary: pb.StreamSummary | None = None
     stream = runtime.executor.chat_stream(params, ctx, batch=True)
     async with aclosing(stream):

@@ -1,7 +1,7 @@
 """A batch as its runner holds it (`BatchJob`): the lines left to run, where their answers go,
 its claim; made for a new batch (`_batches.py`) or for one taken over from a replica that
-stopped (`resumed`: the lines its pages do not answer, as its client's calls now), and moved
-onto a reloaded config between lines (`reloaded`)."""
+stopped (`resumed`: the lines its pages do not answer, as its client's calls now; none when
+its runner had begun to end it), and moved onto a reloaded config between lines (`reloaded`)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from router_service.batches import (
     BatchNotFoundError,
     Claim,
     StoredFileNotFoundError,
+    marked_ending,
     parse_lines,
 )
 from router_service.cancellation import uncut
@@ -71,6 +72,9 @@ class BatchJob:
     # Why it fails as a whole before its lines are done (code, message): its answers cannot
     # be kept, its client or input file is gone.
     fault: tuple[str, str] | None = None
+    # Taken over from a runner that had begun to end it (its end mark says how: `finish` ends
+    # it so): no line runs, as none would have there (and a cancel is refused meanwhile).
+    ending: bool = False
     writing: asyncio.Lock = field(default_factory=asyncio.Lock)
     key: JobId = field(init=False)
 
@@ -96,9 +100,9 @@ def job_for(batch: bpb.Batch, who: LineCaller, claim: Claim, answered: Answered)
 
 
 async def load_lines(job: BatchJob) -> None:
-    """Read and parse the job's input file, once: its lines not answered are pending. One at
-    fault already (taken over, its client gone) has them read too, to be listed not run (no
-    line runs: `_lines`); its fault stays the one it has."""
+    """Read and parse the job's input file, once: its lines not answered are pending (none of
+    one `ending`). One at fault already (taken over, its client gone) has them read too, to be
+    listed not run (no line runs: `_lines`); its fault stays the one it has."""
     if job.loaded:
         return
     runtime, batch = job.who.runtime, job.batch
@@ -116,7 +120,8 @@ async def load_lines(job: BatchJob) -> None:
             f"The batch's input file no longer validates ({at}{first.message})",
         )
         return
-    job.pending = deque(line for line in job.lines if line.number not in job.answered)
+    if not job.ending:
+        job.pending = deque(line for line in job.lines if line.number not in job.answered)
     job.loaded = True
 
 
@@ -227,6 +232,8 @@ async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None
         job.fault = _CLIENT_GONE
     if batch.status == "cancelling":  # nothing more runs: it ends cancelled, as one stopped
         job.stop = "cancelled"  # before its task ran (its lines not answered listed cancelled)
+    (mark,) = await records.marks.marks([key])
+    job.ending = marked_ending(mark) is not None
     counts = batch.request_counts  # its runner may have stopped before it wrote them
     counts.completed = sum(1 for result in answered.results if result.ok)
     counts.failed = len(answered.results) - counts.completed

@@ -184,7 +184,9 @@ async def _chat(who: LineCaller, request: pb.ChatRequest) -> pb.ChatResponse:
 
     async def answer() -> pb.ChatResponse:
         validate_chat(params)
-        ctx = _context(who, params.model, session_id_for("", params))
+        # `routing.session_id`: the `user` as sent, when the gate's guardrails rewrote it
+        # (`pin_user_session`), as a Chat call's.
+        ctx = _context(who, params.model, session_id_for(request.routing.session_id, params))
         ctx.answers = runtime.guardrails.answers(who.client, params.model)
         with chat_span(params, ctx, stream=False) as span:
             answered = await runtime.executor.chat(params, ctx)

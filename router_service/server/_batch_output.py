@@ -24,12 +24,15 @@ from router_service.batches import (
     STOPPED_MESSAGE,
     BatchLine,
     LineResult,
+    ending_mark,
     failed,
+    marked_ending,
     output_file_id,
 )
 from router_service.errors import StoreUnavailableError, SwitchboardError
-from router_service.responses import CANCELLED, DONE
+from router_service.responses import CANCELLED
 from router_service.server._batch_lines import LineCaller
+from router_service.state import StateStore
 from router_service.telemetry import current
 
 __all__ = ["FAILED_BY_BUG", "finish"]
@@ -38,6 +41,8 @@ log = logging.getLogger("switchboard.router")
 
 # Why a batch failed whose run, or end, raised what the router does not expect (its log says).
 FAILED_BY_BUG = ("batch_failed", "The router failed running this batch: create it again.")
+
+_ENDED_LOCALLY = "the shared state store was unreachable as it ended: another replica ends it."
 
 # A line not run, in the error file as OpenAI's (its `BatchRequestOutput.error` codes), by how
 # the batch ended.
@@ -62,9 +67,10 @@ async def finish(
     error is the caller's (another replica ends it); a bug ends it `failed` all the same."""
     runtime, client = who.runtime, who.client
     records = runtime.batches
-    pages = 0
+    pages, before = 0, runtime.store.outage_counts()
     try:
         pages = await _ended(who, batch, lines, how, fault)
+        _shared_throughout(runtime.store, before)
     except StoreUnavailableError:
         raise
     except Exception:  # else it read `finalizing` for good (on a shared store: taken over,
@@ -75,6 +81,7 @@ async def finish(
         counts = batch.request_counts  # its run's, when its end failed before counting them
         counts.failed = counts.total - counts.completed  # its lines not answered: not run
     await records.write(client, batch)
+    _shared_throughout(runtime.store, before)
     # Counted where its end is written: once, whoever stops the runner meanwhile (a cancel
     # coming as it ends), and never where it was handed over.
     current().metrics.batches_ended.add(1, {"status": batch.status})
@@ -88,6 +95,16 @@ async def finish(
     return batch.status
 
 
+def _shared_throughout(store: StateStore, before: dict[str, int]) -> None:
+    """Raise the store's error if a call of `store` was answered from this replica's local
+    state since `before` (its `outage_counts`), or it is unreachable now: a batch's end read
+    there (no answers) or written there is not the one every replica reads; it is let go,
+    as when the store refuses its files, and ended where it is taken over."""
+    now = store.outage_counts()
+    if now.get("degraded") or now.get("fallbacks") != before.get("fallbacks"):
+        raise StoreUnavailableError(_ENDED_LOCALLY)
+
+
 async def _ended(
     who: LineCaller,
     batch: bpb.Batch,
@@ -97,12 +114,16 @@ async def _ended(
 ) -> int:
     """Write `batch` `finalizing`, its files, and set (not write) its final status; how many
     answer pages it had. Whichever ends it first, its runner or a cancel, decides (its end
-    mark): a cancel that came first ends it `cancelled`, one after is refused."""
+    mark): a cancel that came first ends it `cancelled`, one after is refused; a runner's
+    mark written before (its runner stopped as it ended it) ends it as that runner would."""
     runtime, client = who.runtime, who.client
     records = runtime.batches
-    if how != "cancelled":
-        mark = await records.marks.end(client, batch.id, DONE)
-        how = "cancelled" if mark == CANCELLED else how
+    if how != "cancelled":  # (a cancel wrote its mark)
+        mark = await records.marks.end(client, batch.id, ending_mark(how, fault))
+        if mark == CANCELLED:
+            how = "cancelled"
+        elif (ending := marked_ending(mark)) is not None:  # this one's, or that of a runner
+            how, fault = ending  # that began to end it before it was taken over
     batch.status, batch.finalizing_at = "finalizing", int(runtime.clock.now())
     await records.write(client, batch)
     answered = await records.answers.answered(client, batch.id)
@@ -146,6 +167,8 @@ async def _write_files(
             batch.output_file_id = await _keep(who, batch, "output", outputs)
         if errors:
             batch.error_file_id = await _keep(who, batch, "error", [e for _, e in errors])
+    except StoreUnavailableError:  # not the batch's fault: another replica writes its end (a
+        raise  # file kept already is the batch's, kept once: `_keep`)
     except SwitchboardError as exc:  # over the client's file quota, or the store's room
         return f"The batch's output could not be kept: {exc.message}"
     return None

@@ -68,6 +68,7 @@ class ResponsesServicer(ServicerHooks):
             checked_session_id(request.chat.routing.session_id, param="chat.routing.session_id")
             _check_conversation_start(request.conversation_start, len(params.messages))
             # Added to the conversation once answered: refused then, the call was spent for it.
+            _check_conversation_items(request)
             checked_items(request.conversation_items_json, (), "conversation_items_json")
             # An unknown model is the 404 a Chat call gets, now: not a job queued to fail.
             self.runtime.planner.resolve(params.model)
@@ -148,6 +149,17 @@ def _check_conversation_start(start: int, messages: int) -> None:
             f"`conversation_start` is {start}; it must be 0 to {messages} (an index into "
             "`chat.params.messages`).",
             param="conversation_start",
+        )
+
+
+def _check_conversation_items(request: pb.StartBackgroundResponseRequest) -> None:
+    """Items to add to a conversation need the conversation: without its id the job added
+    them nowhere, silently (the edge sends them only with one)."""
+    if request.conversation_items_json and not request.conversation_id:
+        raise InvalidRequestError(
+            "`conversation_items_json` is added to the conversation `conversation_id` names: "
+            "set `conversation_id` too, or send no items.",
+            param="conversation_items_json",
         )
 
 

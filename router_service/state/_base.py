@@ -238,13 +238,21 @@ class StateStore(ABC):
 
     @abstractmethod
     async def clear_deadline(
-        self, name: str, *, only: float | None = None, decided_at: float | None = None
+        self,
+        name: str,
+        *,
+        only: float | None = None,
+        decided_at: float | None = None,
+        remember: bool = True,
     ) -> None:
         """Remove a deadline at once (an operator re-enables a key; a probe succeeded). `only`:
         only while it is still that deadline, in the same atomic step (a clear replayed after
         an outage lifts the deadline its writer knew, not one set since by another replica).
         The clear is remembered for `CLEARED_KEPT_S` as of `decided_at` (default: now), so a
-        deadline decided before it and written late does not undo it (`extend_deadline`)."""
+        deadline decided before it and written late does not undo it (`extend_deadline`).
+        `remember=False`: a clear that is no one's decision (a probe passed), which such a
+        write still undoes (an operator's disable decided before it: only an operator lifts
+        it)."""
 
     @abstractmethod
     async def set_value(self, name: str, value: str, ttl_s: float) -> None:

@@ -48,9 +48,10 @@ class FlightClaim:
 class FlightWatch:
     """The landings of one name heard since the watch was opened."""
 
-    __slots__ = ("_changed", "_emptied", "_kept", "_lapsed")
+    __slots__ = ("_changed", "_clock", "_emptied", "_kept", "_lapsed")
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock  # the store's: a lease's time left is on it
         self._kept = False
         self._lapsed = False
         self._emptied: set[str] = set()
@@ -75,9 +76,10 @@ class FlightWatch:
     async def landing(self, holder: str, within_s: float) -> Landing:
         """How the flight `holder` leads landed: KEPT (or another flight of the name kept its
         answer), EMPTY, or LAPSED when nothing was heard within `within_s` (what its lease
-        had left) or hearing stopped (a lost subscriber)."""
+        had left, on the store's clock, which the lease's expiry is on) or hearing stopped
+        (a lost subscriber)."""
         try:
-            async with asyncio.timeout(max(0.0, within_s)):
+            async with self._clock.timeout(max(0.0, within_s)):
                 while (heard := self._heard(holder)) is None:
                     self._changed.clear()
                     await self._changed.wait()
@@ -103,7 +105,8 @@ class FlightWatch:
 class FlightBoard:
     """The watches open in this process, by name: a landing is told to each of its name's."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._watches: dict[str, set[FlightWatch]] = {}
 
     @property
@@ -117,7 +120,7 @@ class FlightBoard:
 
     @contextmanager
     def watch(self, name: str) -> Iterator[FlightWatch]:
-        watch = FlightWatch()
+        watch = FlightWatch(self._clock)
         self._watches.setdefault(name, set()).add(watch)
         try:
             yield watch
@@ -145,7 +148,7 @@ class MemoryFlights:
         self._clock = clock
         self._leases: dict[str, tuple[str, float]] = {}
         self._ids = itertools.count(1)
-        self.board = FlightBoard()
+        self.board = FlightBoard(clock)
 
     def claim(self, name: str, ttl_s: float) -> FlightClaim:
         now = self._clock.now()

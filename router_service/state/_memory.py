@@ -203,7 +203,7 @@ class MemoryStateStore(StateStore):
         self, name: str, until: float, *, decided_at: float | None = None
     ) -> float:
         current = self._deadlines.get(name, 0.0)
-        if decided_at is not None and decided_at < self._cleared.get(name, -math.inf):
+        if decided_at is not None and self._cleared_after(name, decided_at):
             return self._deadlines_now([name])[0]  # cleared since it was decided: not landed
         if until > current:
             self._deadlines[name] = until
@@ -211,6 +211,12 @@ class MemoryStateStore(StateStore):
         if len(self._deadlines) >= _SWEEP_AT:
             self._sweep_deadlines()
         return current
+
+    def _cleared_after(self, name: str, decided_at: float) -> bool:
+        """Whether `name` was cleared after `decided_at`, that clear still remembered (for
+        `CLEARED_KEPT_S` from its decision, as Redis keeps it: a sweep only frees the memory)."""
+        cleared = self._cleared.get(name, -math.inf)
+        return decided_at < cleared and self._clock.now() < cleared + CLEARED_KEPT_S
 
     def mirror_deadlines(self, names: Sequence[str], until: Sequence[float]) -> None:
         """Set each name's deadline to exactly `until` (0.0: none): a copy of what a shared
@@ -239,11 +245,18 @@ class MemoryStateStore(StateStore):
         return out
 
     async def clear_deadline(
-        self, name: str, *, only: float | None = None, decided_at: float | None = None
+        self,
+        name: str,
+        *,
+        only: float | None = None,
+        decided_at: float | None = None,
+        remember: bool = True,
     ) -> None:
         if only is not None and self._deadlines.get(name, only) != only:
             return  # another deadline than the one meant: left, and no clear to remember
         self._deadlines.pop(name, None)
+        if not remember:
+            return
         at = self._clock.now() if decided_at is None else decided_at
         self._cleared[name] = max(at, self._cleared.get(name, at))
         if len(self._cleared) >= _SWEEP_AT:

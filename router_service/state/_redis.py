@@ -308,11 +308,17 @@ class RedisStateStore(RedisDocuments, RedisFlights, RedisBuckets, StateStore):
         return live_deadlines(stored, self._clock.now())
 
     async def clear_deadline(
-        self, name: str, *, only: float | None = None, decided_at: float | None = None
+        self,
+        name: str,
+        *,
+        only: float | None = None,
+        decided_at: float | None = None,
+        remember: bool = True,
     ) -> None:
         key, now = self._key("dl", name), self._clock.now()
         at = now if decided_at is None else decided_at
-        kept_ms = math.ceil((at + CLEARED_KEPT_S - now) * 1000)
+        # Not remembered: kept for no time (CLEAR_DEADLINE writes no clear then).
+        kept_ms = math.ceil((at + CLEARED_KEPT_S - now) * 1000) if remember else 0
         # `only` as stored, as written: the exact repr (EXTEND_DEADLINE).
         args: list[str | int] = ["" if only is None else repr(float(only)), repr(at), kept_ms]
         with translated():

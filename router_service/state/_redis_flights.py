@@ -141,7 +141,7 @@ class RedisFlights:
     def _init_flights(self, client: RespClient) -> None:
         self._claim_flight = client.script(lua.CLAIM_FLIGHT)
         self._land_flight = client.script(lua.LAND_FLIGHT)
-        self.flight_board = FlightBoard()
+        self.flight_board = FlightBoard(self._clock)
         self.notices = FlightNotices(
             client, self._key("flights", "").rstrip(":"), self.flight_board, self._clock
         )

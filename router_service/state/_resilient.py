@@ -249,17 +249,26 @@ class ResilientStateStore(ResilientDocuments, StateStore):
         return found
 
     async def clear_deadline(
-        self, name: str, *, only: float | None = None, decided_at: float | None = None
+        self,
+        name: str,
+        *,
+        only: float | None = None,
+        decided_at: float | None = None,
+        remember: bool = True,
     ) -> None:
         # Queued, it lifts only the deadline known here (none: none), not one set since.
         known = only if only is not None else (await self.local.deadlines([name]))[0] or None
-        await self.local.clear_deadline(name, only=only, decided_at=decided_at)
+        await self.local.clear_deadline(name, only=only, decided_at=decided_at, remember=remember)
         cleared = await self._try_shared(
-            lambda: self.shared.clear_deadline(name, only=only, decided_at=decided_at)
+            lambda: self.shared.clear_deadline(
+                name, only=only, decided_at=decided_at, remember=remember
+            )
         )
         if isinstance(cleared, _Down) and known is not None:
             at = self._clock.now() if decided_at is None else decided_at
-            late = partial(self.shared.clear_deadline, name, only=known, decided_at=at)
+            late = partial(
+                self.shared.clear_deadline, name, only=known, decided_at=at, remember=remember
+            )
             self._journal.add("clear_deadline", late)
 
     # -- values --------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from clients._lazy import lazy_names
 
 if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+    from router_service.telemetry._current import calls_apart
     from router_service.telemetry._decisions import (
         key_wait,
         record_guardrail_matches,
@@ -80,6 +81,7 @@ _WHERE = {
     "StateGauges": "_gauges",
     "Telemetry": "_state",
     "attempt_span": "_spans",
+    "calls_apart": "_current",
     "chat_span": "_request",
     "client_observer": "_grpc",
     "config_secrets": "setup",
@@ -123,6 +125,7 @@ __all__ = [
     "StateGauges",
     "Telemetry",
     "attempt_span",
+    "calls_apart",
     "chat_span",
     "client_observer",
     "config_secrets",

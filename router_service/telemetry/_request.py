@@ -206,8 +206,8 @@ class RequestSpan(RequestHandle, Activated):
 
 def _free(caller: Span) -> bool:
     """Whether the edge's span can be this request's: it records and is no other request's
-    yet (an HTTP request that makes several router calls, a legacy completion of several
-    prompts: the first has it, the others spans of their own)."""
+    yet (an HTTP request that makes several router calls one after another: the first has it,
+    the others spans of their own; calls made together hand over no span: `calls_apart`)."""
     return caller.is_recording() and attr.OPERATION not in getattr(caller, "attributes", {})
 
 
@@ -220,7 +220,11 @@ class _RequestEnd:
         ctx = request._ctx
         self.winner = next((a for a in reversed(ctx.attempts) if a.outcome == OK), None)
         if isinstance(exc, CANCELLED):
-            self.outcome = "CANCELLED"
+            # A stream that told its caller its error (`observe`) ended there: the call's
+            # cancellation after it (the edge closes its response at the error event, while
+            # the router may still be cleaning up: a lease given back to Redis) is not what
+            # happened to the request, nor a caller that left.
+            self.outcome = request._error or "CANCELLED"
         elif exc is not None:
             self.outcome = error_type(exc)
         else:

@@ -9,6 +9,7 @@ import pytest
 
 from clients import InvalidRequestError, chat_completion_from_openai, chat_completion_to_openai
 from clients.codec.gemini import (
+    GEMINI_ONLY,
     ResponseChunks,
     camel_case,
     embeddings_body,
@@ -87,7 +88,8 @@ def test_a_body_becomes_the_openai_chat_body() -> None:
     assert (out["stop"], out["logprobs"], out["top_logprobs"]) == (["END"], True, 3)
     schema = out["response_format"]["json_schema"]["schema"]
     assert schema == {"type": "object", "properties": {"name": {"type": ["string", "null"]}}}
-    assert "safetySettings" not in out and "stream" not in out
+    assert "safetySettings" not in out and "stream" not in out  # for a Gemini deployment only:
+    assert out[GEMINI_ONLY] == {"safetySettings": BODY["safetySettings"]}
     streamed = openai_chat_body("flash", BODY, True)
     assert streamed["stream_options"] == {"include_usage": True}
     params, stream = generate_request_from_gemini("flash", BODY, True)

@@ -1,6 +1,7 @@
-"""A Gemini caller's `labels`, `serviceTier` and `generationConfig.mediaResolution` (google-genai
-sends them from GenerateContentConfig): taken by the edge's Gemini API, put where Gemini reads
-them for a Gemini deployment, and sent to no other kind (none has a word for them)."""
+"""A Gemini caller's `labels`, `serviceTier`, `generationConfig.mediaResolution` and
+`safetySettings` (google-genai sends them from GenerateContentConfig): taken by the edge's Gemini
+API, put where Gemini reads them for a Gemini deployment (`gemini` and `vertex` kinds), and sent
+to no other kind (none has a word for them); an OpenAI caller sends them in `gemini_only`."""
 
 from __future__ import annotations
 
@@ -16,14 +17,22 @@ from clients.codec.gemini import GEMINI_ONLY
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.test_gemini_sdk import config
+from tests.vertex_keys import express_key
 
 SETTINGS = types.GenerateContentConfig(
     labels={"team": "search"},
     service_tier=types.ServiceTier.FLEX,
     media_resolution=types.MediaResolution.MEDIA_RESOLUTION_LOW,
     temperature=0.5,
+    safety_settings=[
+        types.SafetySetting(
+            category=types.HarmCategory.HARM_CATEGORY_HATE_SPEECH,
+            threshold=types.HarmBlockThreshold.BLOCK_ONLY_HIGH,
+        )
+    ],
 )
-CARRIED = ("labels", "serviceTier", "generationConfig", GEMINI_ONLY)
+SAFETY = [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}]
+CARRIED = ("labels", "serviceTier", "generationConfig", "safetySettings", GEMINI_ONLY)
 
 
 @pytest.fixture
@@ -32,8 +41,10 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     out["providers"] |= {
         "claude": {"kind": "anthropic", "base_url": fake.base_url, "keys": ["sk-ant"]},
         "co": {"kind": "cohere", "base_url": fake.url, "keys": ["co-key"]},
+        "vx": {"kind": "vertex", "base_url": fake.url, "keys": [express_key("one")]},
     }
     out["models"] |= {
+        "vertex-flash": {"deployments": [{"provider": "vx", "model": "gemini-2.5-flash"}]},
         "sonnet": {"deployments": [{"provider": "claude", "model": "claude-x"}]},
         "command": {"deployments": [{"provider": "co", "model": "command-a"}]},
     }
@@ -66,6 +77,7 @@ async def test_a_gemini_deployment_gets_them_where_gemini_reads_them(
     assert (body["labels"], body["serviceTier"]) == ({"team": "search"}, "flex")
     config = body["generationConfig"]
     assert (config["mediaResolution"], config["temperature"]) == ("MEDIA_RESOLUTION_LOW", 0.5)
+    assert body["safetySettings"] == SAFETY
     assert GEMINI_ONLY not in body
 
 
@@ -90,6 +102,11 @@ async def test_other_kinds_answer_without_them(
         ({"labels": {"team": 1}}, "labels.team"),
         ({"serviceTier": 2}, "serviceTier"),
         ({"generationConfig": {"mediaResolution": True}}, "generationConfig.mediaResolution"),
+        ({"safetySettings": SAFETY[0]}, "safetySettings"),
+        ({"safetySettings": ["HARM_CATEGORY_HATE_SPEECH"]}, "safetySettings[0]"),
+        ({"safetySettings": [{"category": "HARM_CATEGORY_HATE_SPEECH"}]}, "threshold"),
+        ({"safetySettings": [{**SAFETY[0], "method": 2}]}, "safetySettings[0].method"),
+        ({"safetySettings": [{**SAFETY[0], "probability": "LOW"}]}, "[0].probability"),
     ],
 )
 async def test_a_wrong_type_is_a_400_naming_the_gemini_field(
@@ -125,4 +142,60 @@ async def test_an_openai_callers_carried_config_not_an_object_is_a_400(
         )
 
     assert "generationConfig" in refused.value.message
+    assert fake.state.count() == 0
+
+
+@pytest.mark.parametrize("model", ["flash", "vertex-flash"])
+async def test_an_openai_callers_safety_settings_reach_a_gemini_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    settings = [
+        *SAFETY,
+        {**SAFETY[0], "category": "HARM_CATEGORY_HARASSMENT", "method": "SEVERITY"},
+    ]
+    answer = await sdk.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "hello"}],
+        extra_body={GEMINI_ONLY: {"safetySettings": settings}},
+    )
+
+    assert answer.choices[0].message.content == "Echo: hello"
+    body = received(fake)
+    assert body["safetySettings"] == settings
+    assert GEMINI_ONLY not in body
+
+
+@pytest.mark.parametrize("model", ["chain", "sonnet", "command"])
+async def test_an_openai_callers_safety_settings_reach_no_other_kind(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    answer = await sdk.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": "hello"}],
+        extra_body={GEMINI_ONLY: {"safetySettings": SAFETY}},
+    )
+
+    assert answer.choices[0].message.content == "Echo: hello"
+    assert [key for key in CARRIED if key in received(fake)] == []
+
+
+@pytest.mark.parametrize(
+    ("given", "param"),
+    [
+        ("BLOCK_NONE", "gemini_only.safetySettings"),
+        ([{"category": "HARM_CATEGORY_HATE_SPEECH"}], "gemini_only.safetySettings[0].threshold"),
+        ([{**SAFETY[0], "threshold": 4}], "gemini_only.safetySettings[0].threshold"),
+    ],
+)
+async def test_an_openai_callers_malformed_safety_setting_is_a_400_naming_it(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, given: Any, param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(
+            model="flash",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={GEMINI_ONLY: {"safetySettings": given}},
+        )
+
+    assert refused.value.param == param
     assert fake.state.count() == 0

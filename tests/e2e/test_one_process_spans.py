@@ -21,7 +21,11 @@ from tests.conftest import StartRouter, base_config
 from tests.e2e.background import settled
 from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, StartEdge
 from tests.e2e.test_tracing import CHAT, HTTP, child
-from tests.router_service.telemetry.spans import attrs, ended
+from tests.helpers import eventually
+from tests.replicas.redis_fixtures import redis_prefix, redis_state, redis_url
+from tests.router_service.telemetry.spans import Trace, attrs, ended
+
+__all__ = ["redis_prefix", "redis_url"]  # fixtures
 
 
 @pytest.fixture
@@ -85,6 +89,48 @@ async def test_a_stream_its_caller_leaves_says_it_was_cancelled(
         assert (edge.start_time or 0) <= (request.start_time or 0) <= (attempt.start_time or 0)
 
 
+async def test_a_stream_failed_upstream_is_not_said_cancelled_by_its_caller(
+    captured: TelemetryCapture,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """The upstream breaks mid-stream: the caller gets the error event, and the edge closes its
+    response there, which cancels the router's call while the router may still be cleaning up
+    (on Redis, giving the lease back is a round trip). The stream's outcome is its upstream
+    error, not a `CANCELLED` "cancelled by the caller" on the edge's span (and in the
+    request metrics): the caller left nothing."""
+    config = base_config(fake.base_url)
+    config["state"] = redis_state(redis_url, redis_prefix)
+    router = await start_router(config)
+    edge = await start_edge(router, in_process=True)
+    fake.state.set_scenario(Scenario(chunks=10, reset_after_chunks=3))
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        stream = await sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
+        with pytest.raises(openai.APIError):
+            async for _chunk in stream:
+                pass
+
+    async def said() -> bool:  # on the edge's span, or on one of its own if that ended first
+        return any("switchboard.outcome" in attrs(s) for s in captured.spans())
+
+    await ended(captured, HTTP)
+    await eventually(said, within=5.0, what="the request's outcome")
+    trace = Trace(captured.spans())
+    (request,) = [s for s in trace.spans if "switchboard.outcome" in attrs(s)]
+    outcome = attrs(request)
+    assert outcome["switchboard.outcome"] == outcome["error.type"] == "UPSTREAM_ERROR"
+    assert "cancelled by the caller" not in (request.status.description or "")
+    (attempt,) = [s for s in trace.spans if s.kind is SpanKind.CLIENT]
+    assert attrs(attempt)["switchboard.attempt.outcome"] == "UPSTREAM_ERROR"
+    counted = captured.points("switchboard.requests")
+    assert [labels["switchboard.outcome"] for labels, _ in counted] == ["UPSTREAM_ERROR"]
+
+
 async def test_a_background_response_has_a_request_span_of_its_own_in_one_process(
     captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
@@ -137,25 +183,66 @@ async def test_a_unary_call_its_caller_leaves_has_its_request_span_after_all(
     assert (edge.start_time or 0) <= (request.start_time or 0) <= (attempt.start_time or 0)
 
 
-async def test_an_http_request_of_several_router_calls_gives_the_edge_span_to_the_first(
+async def test_router_calls_made_together_have_request_spans_of_their_own(
     captured: TelemetryCapture, open_stack: OpenStack
 ) -> None:
-    """A legacy completion of two prompts is two chat calls in one HTTP request: the first is
-    said on the edge's span, the second on a request span of its own; neither overwrites the
-    other's attributes."""
+    """A legacy completion of two prompts is two chat calls made together in one HTTP request:
+    neither is the HTTP request, so each is a request span of its own under the edge's span
+    (the edge's span does not say one prompt's usage as the whole request's)."""
     stack = await open_stack(in_process=True)
 
     answer = await stack.sdk.completions.create(model="chain", prompt=["one", "two"])
     assert len(answer.choices) == 2
 
-    trace = await ended(captured, "POST /v1/completions", "chat chain")
+    await ended(captured, "POST /v1/completions")
+    trace = await spans_named(captured, "chat chain", 2)
     edge = trace.one("POST /v1/completions")
-    own = child(trace, edge, "chat chain", SpanKind.INTERNAL)
-    for request in (edge, own):
+    assert "switchboard.outcome" not in attrs(edge)
+    assert "gen_ai.usage.input_tokens" not in attrs(edge)
+    own = [s for s in trace.children(edge) if s.name == "chat chain"]
+    assert len(own) == 2
+    for request in own:
         said = attrs(request)
         assert said["switchboard.outcome"] == "OK" and said["switchboard.attempts"] == 1
         assert said["gen_ai.request.model"] == "chain"
     attempts = [s for s in trace.spans if s.name == "chat model-a"]
-    assert len(attempts) == 2
     parents = sorted(a.parent.span_id for a in attempts if a.parent is not None)
-    assert parents == sorted((edge.context.span_id, own.context.span_id))
+    assert parents == sorted(r.context.span_id for r in own)
+
+
+async def test_a_prompt_cancelled_because_another_failed_is_not_the_requests_outcome(
+    captured: TelemetryCapture, open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    """Two prompts made together: one stalls upstream, the other's every candidate fails, so
+    the edge answers 503 and cancels the stalled one. Nobody left: the edge's span says the
+    503, not a `CANCELLED` "cancelled by the caller" its sibling's cancellation left on it; the
+    prompts' own spans say what happened to each."""
+    stack = await open_stack(in_process=True)
+    fake.state.set_scenario(Scenario.stall(times=1), model="model-a")  # the first call to come
+    fake.state.set_scenario(Scenario.server_error(500))  # every other call
+
+    with pytest.raises(openai.APIStatusError) as failed:
+        await stack.sdk.completions.create(model="chain", prompt=["one", "two"])
+    assert failed.value.status_code == 503
+
+    await ended(captured, "POST /v1/completions")
+    trace = await spans_named(captured, CHAT, 2)  # both calls failed: a SERVER span each
+    edge = trace.one("POST /v1/completions")
+    said = attrs(edge)
+    assert said["http.response.status_code"] == 503
+    assert said["error.type"] == "503" and "switchboard.outcome" not in said
+    assert edge.status.status_code is StatusCode.ERROR
+    assert "cancelled by the caller" not in (edge.status.description or "")
+    trace = await spans_named(captured, "chat chain", 2)
+    outcomes = sorted(attrs(s)["switchboard.outcome"] for s in trace.named("chat chain"))
+    assert outcomes == ["CANCELLED", "UPSTREAM_ERROR"]
+
+
+async def spans_named(captured: TelemetryCapture, name: str, count: int) -> Trace:
+    """The captured spans, once `count` spans named `name` have ended."""
+
+    async def done() -> bool:
+        return len([s for s in captured.spans() if s.name == name]) >= count
+
+    await eventually(done, within=5.0, what=f"{count} spans named {name!r}")
+    return Trace(captured.spans())

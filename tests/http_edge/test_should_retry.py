@@ -86,7 +86,10 @@ async def test_the_openai_sdk_retries_where_it_helps_alone(
 async def test_the_edges_own_timeout_is_not_retried(
     stub: StubRouter, start_edge: EdgeFactory
 ) -> None:
+    reached = asyncio.Event()  # the router's handler ran (maybe after the 504, when loaded)
+
     async def silent(request: Any, context: Any) -> Any:
+        reached.set()
         await asyncio.Event().wait()
 
     stub.on_chat = silent
@@ -98,6 +101,7 @@ async def test_the_edges_own_timeout_is_not_retried(
             await sdk.chat.completions.create(model="m", messages=HI)
     assert caught.value.status_code == 504
     assert caught.value.response.headers["x-should-retry"] == "false"
+    await asyncio.wait_for(reached.wait(), 15)
     assert len(stub.calls) == 1
 
 

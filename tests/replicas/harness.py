@@ -1,6 +1,6 @@
-"""Router replicas on one Redis: configs, a request, peak concurrency from call records, two
-replicas on one clock (`replicas`: each behind an edge, with an SDK), and their connections to
-Redis (to kill them)."""
+"""Router replicas on one Redis: configs, a request, a batch made through a client, peak
+concurrency from call records, two replicas on one clock (`replicas`: each behind an edge, with
+an SDK), and their connections to Redis (to kill them)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import openai
 import pytest
 import redis
 
+from clients import RouterClient
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import batches_pb2 as bpb
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
@@ -65,6 +67,18 @@ def ask(model: str = "a", session: str = "", text: str = "hi") -> pb.ChatRequest
         model=model, messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text=text)]
     )
     return pb.ChatRequest(params=params, routing=routing_pb2.RoutingOptions(session_id=session))
+
+
+async def batch_through(replica: RouterHandle, content: bytes, api_key: str | None = None) -> str:
+    """The id of a chat batch of `content` (its input file's lines) made on `replica` through a
+    RouterClient (as `api_key`'s client)."""
+    async with RouterClient(replica.server.address, api_key=api_key) as calls:
+        upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
+        kept = (await calls.upload_file(upload, timeout=10)).file
+        create = bpb.CreateBatchRequest(
+            input_file_id=kept.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        return (await calls.create_batch(create, timeout=10)).batch.id
 
 
 def peak_concurrency(records: list[CallRecord]) -> int:

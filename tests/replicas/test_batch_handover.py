@@ -16,7 +16,6 @@ import openai
 import orjson
 import pytest
 
-from clients import RouterClient
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.batches import Answered, LineResult
@@ -28,7 +27,7 @@ from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import chat_line, counts, jsonl, lines_of
 from tests.helpers import eventually, metric_values
-from tests.replicas.harness import replica_config, two_replicas
+from tests.replicas.harness import batch_through, replica_config, two_replicas
 from tests.replicas.redis_fixtures import RedisProxy
 
 HEARTBEAT_S = 30.0
@@ -284,14 +283,7 @@ async def test_a_replica_that_loses_redis_mid_batch_lets_another_finish_it(
     direct = replica_config(fake.base_url, redis_url, redis_prefix, batches=batches)
     two = await start_router(direct, clock=clock)
     fake.state.hold()
-    content = jsonl(chat_line("one", "a"), chat_line("two", "a"))
-    async with RouterClient(one.server.address) as calls:
-        upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
-        kept = (await calls.upload_file(upload, timeout=10)).file
-        create = bpb.CreateBatchRequest(
-            input_file_id=kept.id, endpoint="/v1/chat/completions", completion_window="24h"
-        )
-        batch = (await calls.create_batch(create, timeout=10)).batch
+    batch_id = await batch_through(one, jsonl(chat_line("one", "a"), chat_line("two", "a")))
     await fake.state.wait_for(lambda: fake.state.held == 1, what="line one upstream")
     await redis_proxy.cut()
     fake.state.release()  # line one answers; Redis cannot keep its answer: replica one lets go
@@ -301,7 +293,7 @@ async def test_a_replica_that_loses_redis_mid_batch_lets_another_finish_it(
     clock.advance(HEARTBEAT_S + 1)  # its claim on Redis expires
     await two.server.batch_jobs.adopt(two.runtime)
     await settled(two)
-    done = await two.runtime.batches.get("", batch.id)
+    done = await two.runtime.batches.get("", batch_id)
     assert done.status == "completed" and done.request_counts.completed == 2
     output = await two.runtime.files.content("", done.output_file_id)
     assert [orjson.loads(line)["custom_id"] for line in output.content.splitlines()] == [

@@ -8,6 +8,7 @@ own wait. Nothing is left behind: no lease, watch, flight, task or subscription.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import grpc
@@ -18,6 +19,7 @@ import redis
 from clients.switchboard.v1 import routing_pb2
 from router_service.auth._issued import LOG_NAME as ISSUED_KEYS_LOG
 from router_service.cache._keys import cache_key, document_name
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import Landing, RedisStateStore
 from tests.conftest import RouterHandle, StartRouter
@@ -142,25 +144,30 @@ async def test_a_leader_that_fails_or_leaves_lets_the_other_replica_ask(
     await settled(redis_url, redis_prefix, a, b)
 
 
-LEFT_LEASE_S = 2.0
+LEFT_LEASE_S = 30.0
 
 
 async def test_a_lease_left_by_a_replica_that_died_ends_the_wait(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
-    """On the system clock: the lease ends when its time is up, and B's wait with it. Its time
-    is what B's call must reach it within, however loaded the machine: 2 s, not a moment."""
+    """On the replicas' clock: the lease ends when its time is up there, and B's wait with it
+    (the test moves the clock once B waits: no real time passes)."""
+    clock = ManualClock(time.time())
     config = cluster_config(fake, redis_url, redis_prefix, flight_ttl_s=LEFT_LEASE_S)
-    a, b = await start_router(config), await start_router(config)
+    a, b = await two_replicas(start_router, config, clock)
     # What a replica that took the flight and died leaves in Redis: a lease nobody lands.
     generation = await b.runtime.cache.generation("a")
     name = document_name("", cache_key("chat", "", ask().params, generation))
-    dead = RedisStateStore.from_url(redis_url, prefix=redis_prefix)
+    dead = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
     try:
         assert (await dead.claim_flight(name, LEFT_LEASE_S)).token
     finally:
         await dead.aclose()
-    answer = await b.stub.Chat(ask())  # waits what the lease had left, then leads and asks
+    asking = b.stub.Chat(ask())  # waits what the lease had left, then leads and asks
+    ends = pytest.approx(clock.monotonic() + LEFT_LEASE_S)  # what B's claim found left
+    await until(lambda: any(w.when() == ends for w in clock.windows), "B waiting out the lease")
+    clock.advance(LEFT_LEASE_S)
+    answer = await asyncio.wait_for(asking, 15)
     assert answer.route.cache == MISS and len(fake.state.calls()) == 1
     assert cluster_heard(b) == {Landing.LAPSED: 1}
     await settled(redis_url, redis_prefix, a, b)  # B's own lease landed (KEPT)

@@ -7,6 +7,7 @@ from typing import Any
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from tests.conftest import RouterHandle
 from tests.helpers import eventually
@@ -123,3 +124,24 @@ async def test_a_disable_queued_during_an_outage_does_not_undo_a_later_enable(
     # A's disable was decided before B's enable: replayed late, it does not undo it.
     for replica in (a, b):
         assert (await shown_key(replica, k1)).state == admin_pb.KEY_STATE_ACTIVE
+
+
+async def test_a_probe_passing_elsewhere_does_not_undo_an_operators_disable_queued_meanwhile(
+    start_pair: StartPair, redis_proxy: RedisProxy, fake: FakeUpstream
+) -> None:
+    a, b, clock = await start_pair(as_is)
+    k1, (off, _) = fingerprint("k1"), switches("k1")
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
+    before = fake.state.count(key="k1")
+    while fake.state.count(key="k1") == before:
+        await b.stub.Chat(ask())  # B meets k1's 401: k1 is disabled, and B probes it
+    fake.state.clear_scenarios()  # k1 works again
+    await redis_proxy.cut()
+    await a.admin.SetKeyEnabled(off)  # an operator's disable (a leaked key) on A, queued
+    clock.advance(b.runtime.config.key_health.probe_initial_s * 1.5)  # its jitter's longest
+    assert await b.runtime.prober.tick() == 1  # B's probe passes: not an operator's enable
+    await back_on_shared(a, redis_proxy, clock)
+    # Only an operator enables a key an operator disabled: the probe's clear does not outrank it.
+    for replica in (a, b):
+        shown = await shown_key(replica, k1)
+        assert (shown.state, shown.disabled_reason) == (admin_pb.KEY_STATE_DISABLED, "manual")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from clients._lazy import lazy_names
 
 if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
-    from clients.codec.gemini._carried import GEMINI_ONLY
+    from clients.codec.gemini._carried import GEMINI_ONLY, SAFETY_SETTINGS, safety_settings
     from clients.codec.gemini._embed import embeddings_body, embeddings_to_gemini, model_to_gemini
     from clients.codec.gemini._fields import (
         gemini_field,
@@ -51,6 +51,7 @@ _WHERE = {
     "GEMINI_ONLY": "_carried",
     "METHODS": "_tables",
     "PageAsk": "_models",
+    "SAFETY_SETTINGS": "_carried",
     "ResponseChunks": "_stream",
     "THINKING_BUDGETS": "_tables",
     "camel_case": "_names",
@@ -68,6 +69,7 @@ _WHERE = {
     "openai_chat_body": "_request",
     "page_ask": "_models",
     "response_to_gemini": "_response",
+    "safety_settings": "_carried",
     "thought_signature": "_tables",
     "usage_to_gemini": "_response",
 }
@@ -84,6 +86,7 @@ __all__ = [
     "FINISH_BY_FINISH_REASON",
     "GEMINI_ONLY",
     "METHODS",
+    "SAFETY_SETTINGS",
     "THINKING_BUDGETS",
     "PageAsk",
     "ResponseChunks",
@@ -102,6 +105,7 @@ __all__ = [
     "openai_chat_body",
     "page_ask",
     "response_to_gemini",
+    "safety_settings",
     "thought_signature",
     "usage_to_gemini",
 ]

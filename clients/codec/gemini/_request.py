@@ -45,7 +45,7 @@ JsonObject = dict[str, Any]
 
 _KNOWN = frozenset(
     {"model", "contents", "systemInstruction", "generationConfig", "tools", "toolConfig"}
-    | {"safetySettings", "cachedContent", *CARRIED}
+    | {"cachedContent", *CARRIED}
 )
 # generationConfig fields → OpenAI's chat keys, taken as they are: the router's Gemini
 # provider's (`CONFIG_KEYS`) the other way round, and those it maps itself.
@@ -90,7 +90,6 @@ def openai_chat_body(model: str, body: dict[str, Any], stream: bool) -> JsonObje
             "contents with the request",
             "cachedContent",
         )
-    # safetySettings: accepted and not read (no other kind of deployment has a word for them).
     if "contents" not in body:
         missing("contents")
     messages = [message for _, message in chat_messages(body)]

@@ -1,5 +1,6 @@
 """A client's batches listed (memory and Redis side by side): newest first, a page of `limit`
-and whether more follow, whatever expired between them."""
+and whether more follow, whatever expired between them; a runner's end mark, saying how it ends
+its batch."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from collections.abc import Sequence
 import pytest
 
 from clients.switchboard.v1 import batches_pb2 as bpb
-from router_service.batches import BatchRecords, FileQuotaError
+from router_service.batches import BatchRecords, FileQuotaError, ending_mark, marked_ending
 from router_service.clock import ManualClock
 from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
-from router_service.responses import BackgroundRecords, StoredResponses
+from router_service.responses import CANCELLED, DONE, BackgroundRecords, StoredResponses
 from router_service.state import MemoryStateStore, StateStore
 from tests.router_service.state.stores import MakeStore
 
@@ -85,3 +86,13 @@ async def test_a_page_reads_past_many_expired_batches_in_a_few_reads() -> None:
     assert [b.id for b in page.batches] == ["batch_live2", "batch_live1"]
     assert not page.has_more
     assert store.reads <= 10  # not one read a gone id
+
+
+def test_a_runners_end_mark_says_how_it_ends_the_batch() -> None:
+    output_not_kept = ("output_not_kept", "The batch's output could not be kept.")
+    for how, fault in [("done", None), ("expired", None), ("fault", output_not_kept)]:
+        assert marked_ending(ending_mark(how, fault)) == (how, fault)
+    # No runner began to end it: no mark, a cancel's; or its runner's does not say how (a
+    # replica of an earlier version wrote it), or the mark is not ours.
+    for mark in [None, CANCELLED, DONE, b"done:[", b'done:{"how": 1}', b"done:[1, [2]]"]:
+        assert marked_ending(mark) is None

@@ -120,15 +120,22 @@ async def test_a_leader_that_fails_or_leaves_lets_the_other_replica_ask(ending: 
 
 
 async def test_a_lease_nobody_lands_ends_the_wait() -> None:
-    """A replica that took the flight and died: the follower waits what its lease has left (a
-    short `flight_ttl_s` here), then asks upstream itself."""
-    pair, upstream = Pair(flight_ttl_s=0.05), Upstream()
+    """A replica that took the flight and died: the follower waits what its lease has left (on
+    the store's clock, moved past it here), then asks upstream itself."""
+    pair, upstream = Pair(flight_ttl_s=30), Upstream()
     generation = await pair.a.generation("chain")
     name = document_name("", cache_key("chat", "", PARAMS, generation))
-    dead = await pair.store.claim_flight(name, 0.05)
+    dead = await pair.store.claim_flight(name, 30)
     assert dead.token
     upstream.go.set()
-    _, status = await ask(pair.b, upstream)
+    asking = asyncio.ensure_future(ask(pair.b, upstream))
+
+    async def timed() -> bool:  # the follower's wait, what the lease has left
+        return any(w.when() == pair.clock.monotonic() + 30 for w in pair.clock.windows)
+
+    await eventually(timed, what="the follower waiting for the dead replica's flight")
+    pair.clock.advance(30)
+    _, status = await asyncio.wait_for(asking, 15)
     assert (status, upstream.calls) == (MISS, 1)
     assert pair.b.cluster is not None and pair.b.cluster.heard == {Landing.LAPSED: 1}
     assert pair.store.flight_board.watching == 0

@@ -191,6 +191,24 @@ async def test_held_after_chunks_waits_mid_stream_until_released(
     assert (record.completed, record.outcome, record.chunks_sent) == (True, "ok", 2 + len(rest))
 
 
+async def test_stepped_chunks_send_one_event_a_release(
+    fake: FakeUpstream, client: httpx.AsyncClient
+) -> None:
+    fake.state.set_scenario(Scenario(stepped_chunks=2))
+    body = chat_body("one two three", stream=True)
+    async with client.stream("POST", "/chat/completions", json=body) as resp:
+        reader = EventReader(resp)
+        for sent in (1, 2):
+            assert len(await reader.take(1)) == 1
+            await fake.state.wait_for(lambda: fake.state.held == 1, what="the next event held")
+            assert fake.state.calls()[0].chunks_sent == sent  # one event a step, no more
+            fake.state.release()
+        rest = await reader.take()  # the events past the steps follow unheld
+    assert rest[-1] == b"[DONE]" and fake.state.held == 0
+    record = await _finished(fake)
+    assert (record.completed, record.chunks_sent) == (True, 2 + len(rest))
+
+
 async def test_truncate_after_chunks(fake: FakeUpstream, client: httpx.AsyncClient) -> None:
     fake.state.set_scenario(Scenario(truncate_after_chunks=3))
     resp = await client.post("/chat/completions", json=chat_body("a b c d", stream=True))

@@ -201,6 +201,22 @@ async def test_a_conversation_item_that_cannot_be_added_is_refused_before_any_ca
     assert not (await router.stub.LoadConversation(load, metadata=bearer(B))).items
 
 
+async def test_conversation_items_without_their_conversation_are_invalid_argument(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Before, the job ran and added the items nowhere, silently."""
+    router = await start(fake, start_router)
+    request = start_request("resp_i2")
+    request.conversation_items_json.append('{"id": "msg_1", "type": "message"}')
+
+    error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error).openai_param == "conversation_items_json"
+    assert "conversation_id" in details_from_rpc_error(error).message
+    assert router.server.jobs.running == 0 and fake.state.count() == 0
+
+
 async def test_an_id_its_client_holds_is_already_exists(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:

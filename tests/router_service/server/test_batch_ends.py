@@ -1,11 +1,13 @@
 """A batch's end written again where it is taken over (its runner stopped after it kept its
-output files, before its final write): the files kept then are the batch's, kept and charged
-once (`files.max_files`, `files.client_bytes`), not a second pair."""
+output files, before its final write; or as it kept them, the store lost: the batch is handed
+over, not failed `output_not_kept`): the files kept then are the batch's, kept and charged once
+(`files.max_files`, `files.client_bytes`), not a second pair."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import orjson
 import pytest
 
 from clients.switchboard.v1 import batches_pb2 as bpb
@@ -13,9 +15,9 @@ from router_service.batches import OUTPUT_PURPOSE, StoredFiles, output_file_id
 from router_service.clock import ManualClock
 from router_service.config import FilesConfig
 from router_service.errors import StoreUnavailableError
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import MemoryStateStore, PutResult
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.test_batches_sdk import chat_line, jsonl
 
 
@@ -42,39 +44,74 @@ def _batch_ended(name: str, data: bytes) -> bool:
     return name.startswith("batch:") and bpb.Batch.FromString(data).status == "completed"
 
 
-async def test_a_batch_ended_again_where_taken_over_keeps_its_output_once(
-    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
-) -> None:
-    clock = ManualClock(1_700_000_000.0)
-    store = FailsOnce(clock, _batch_ended)
-    router = await start_router(base_config(fake.base_url), clock=clock, store=store)
-    upload = bpb.UploadFileRequest(
-        filename="in.jsonl", purpose="batch", content=jsonl(chat_line("one"), chat_line("two"))
-    )
+async def taken_over(
+    fake: FakeUpstream, router: RouterHandle, content: bytes, caplog: pytest.LogCaptureFixture
+) -> bpb.Batch:
+    """A batch of `content` (chat lines) on `router`, whose end its store fails once (`FailsOnce`:
+    its runner lets it go, `finalizing`, failed not), then taken over there, as another replica
+    would once its claim is gone: the batch as it ended."""
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
     kept = await router.stub.UploadFile(upload)
     create = bpb.CreateBatchRequest(
         input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
     fake.state.hold()  # the job may not end before the test holds it (a loaded machine's did)
     made = await router.stub.CreateBatch(create)
-    jobs = router.server.batch_jobs
+    jobs, records = router.server.batch_jobs, router.runtime.batches
     (job,) = jobs._jobs.values()
     fake.state.release()
     assert await jobs.settle(10) == 0
-    assert store.failed
+    store = router.runtime.store
+    assert isinstance(store, FailsOnce) and store.failed
     assert job.task is not None and job.task.exception() is None  # said, not a task's death
     assert "its end was not written: Redis is unavailable." in caplog.text
-    runtime = router.runtime
-    stopped = await runtime.batches.get("", made.batch.id)
-    assert stopped.status == "finalizing"  # its files kept, its end not written
-    assert await jobs.adopt(runtime) == 1  # as another replica would, its claim gone
+    stopped = await records.get("", made.batch.id)
+    assert stopped.status == "finalizing" and not stopped.errors  # let go: not failed
+    assert await jobs.adopt(router.runtime) == 1
     assert await jobs.settle(10) == 0
-    done = await runtime.batches.get("", made.batch.id)
+    return await records.get("", made.batch.id)
+
+
+async def test_a_batch_ended_again_where_taken_over_keeps_its_output_once(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    store = FailsOnce(clock, _batch_ended)  # its files kept, its end not written
+    router = await start_router(base_config(fake.base_url), clock=clock, store=store)
+    done = await taken_over(fake, router, jsonl(chat_line("one"), chat_line("two")), caplog)
     assert done.status == "completed" and done.request_counts.completed == 2
+    runtime = router.runtime
     files = await runtime.files.listed("", bpb.ListFilesRequest(purpose=OUTPUT_PURPOSE))
     assert [f.id for f in files.files] == [done.output_file_id]
     output = await runtime.files.content("", done.output_file_id)
     assert len(output.content.splitlines()) == 2
+    assert fake.state.count(path="/chat/completions") == 2  # no line ran twice
+
+
+def _error_file(name: str, data: bytes) -> bool:
+    """The content of the batch's error file, kept after its output file."""
+    return name.startswith("file-data:") and b'"status_code":400' in data
+
+
+async def test_a_store_outage_as_a_batchs_files_are_kept_hands_it_over_not_failed(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock(1_700_000_000.0)
+    store = FailsOnce(clock, _error_file)
+    router = await start_router(base_config(fake.base_url), clock=clock, store=store)
+    refused = Scenario(status=400, error_body={"error": {"message": "bad prompt"}})
+    fake.state.set_scenario(refused, model="model-b")
+    content = jsonl(chat_line("one"), chat_line("two", model="beta/model-b"))
+    done = await taken_over(fake, router, content, caplog)
+    assert done.status == "completed" and not done.errors
+    counts = done.request_counts
+    assert (counts.total, counts.completed, counts.failed) == (2, 1, 1)
+    runtime = router.runtime
+    files = await runtime.files.listed("", bpb.ListFilesRequest(purpose=OUTPUT_PURPOSE))
+    assert sorted(f.id for f in files.files) == sorted([done.output_file_id, done.error_file_id])
+    for file_id, custom_id in [(done.output_file_id, "one"), (done.error_file_id, "two")]:
+        (line,) = (await runtime.files.content("", file_id)).content.splitlines()
+        assert orjson.loads(line)["custom_id"] == custom_id
     assert fake.state.count(path="/chat/completions") == 2  # no line ran twice
 
 

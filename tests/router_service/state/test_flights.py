@@ -17,9 +17,11 @@ from router_service.state import (
 from tests.helpers import eventually
 from tests.router_service.state.stores import MakeStore
 
-# Long enough never to end a wait that a landing ends, however loaded the machine; a LAPSED
-# result within it is the lease's.
+# A landing's wait, on the store's clock (a ManualClock: it never ends by itself): what ends it
+# is heard, or the clock moved past it; a wait that should have ended meets the hang guard, a
+# clear failure, rather than pytest's timeout.
 WAIT_S = 3600.0
+HANG_GUARD_S = 15
 
 
 def watching(store: StateStore) -> int:
@@ -66,7 +68,7 @@ async def test_a_watcher_hears_the_holders_landing(make_store: MakeStore) -> Non
         claim = await store.claim_flight("n", 30)
         waiting = asyncio.create_task(watch.landing(claim.holder, WAIT_S))
         await store.land_flight("n", lead.token, Landing.KEPT)
-        assert await waiting == Landing.KEPT
+        assert await asyncio.wait_for(waiting, HANG_GUARD_S) == Landing.KEPT
         assert watching(store) == 1
     assert watching(store) == 0
 
@@ -83,9 +85,35 @@ async def test_only_the_holders_own_failure_ends_a_wait(make_store: MakeStore) -
         assert claim.holder == lead.token
         await store.land_flight("n", older.token, Landing.EMPTY)  # the older one's: not it
         await store.land_flight("other", lead.token, Landing.KEPT)  # another name's
-        assert await watch.landing(claim.holder, 0.05) == Landing.LAPSED  # heard nothing
+        assert await watch.landing(claim.holder, 0.0) == Landing.LAPSED  # heard nothing
         await store.land_flight("n", lead.token, Landing.EMPTY)
-        assert await watch.landing(claim.holder, WAIT_S) == Landing.EMPTY
+        heard = watch.landing(claim.holder, WAIT_S)
+        assert await asyncio.wait_for(heard, HANG_GUARD_S) == Landing.EMPTY
+
+
+async def test_a_wait_lapses_when_the_stores_clock_reaches_the_end_of_the_lease(
+    make_store: MakeStore,
+) -> None:
+    """What the lease has left is time on the store's clock (its expiry is): the wait ends when
+    that clock moves past it, not before, however long it takes in real time."""
+    clock = ManualClock()
+    store = make_store(clock)
+    lead = await store.claim_flight("n", 30)
+    assert lead.token
+    with store.watch_flight("n") as watch:
+        claim = await store.claim_flight("n", 30)
+        waiting = asyncio.ensure_future(watch.landing(claim.holder, claim.left_s))
+
+        async def timed() -> bool:
+            return any(w.when() == clock.monotonic() + 30 for w in clock.windows)
+
+        await eventually(timed, what="the wait timed on the store's clock")
+        clock.advance(29.5)
+        await asyncio.sleep(0)  # a turn of the loop, not a wait for time
+        assert not waiting.done()
+        clock.advance(0.5)
+        assert await asyncio.wait_for(waiting, HANG_GUARD_S) == Landing.LAPSED
+    assert (await store.claim_flight("n", 30)).token  # the lease ended with it
 
 
 async def test_a_landing_before_the_wait_began_is_heard(make_store: MakeStore) -> None:
@@ -123,7 +151,7 @@ async def test_a_reader_that_claims_nothing_hears_each_change_after_it_rearms(
         watch.rearm()
         assert not await watch.notified(0.0)  # forgotten: the read saw it
         await store.land_flight("events", "", Landing.KEPT)  # an append after the read
-        assert await watch.notified(WAIT_S)
+        assert await asyncio.wait_for(watch.notified(WAIT_S), HANG_GUARD_S)
         watch.rearm()
         await store.land_flight("other", "", Landing.KEPT)
         if isinstance(store, RedisStateStore):  # both notices came on the subscriber

@@ -71,10 +71,15 @@ class Flaky(MemoryStateStore):
         return await super().deadlines(names)
 
     async def clear_deadline(
-        self, name: str, *, only: float | None = None, decided_at: float | None = None
+        self,
+        name: str,
+        *,
+        only: float | None = None,
+        decided_at: float | None = None,
+        remember: bool = True,
     ) -> None:
         self._check()
-        await super().clear_deadline(name, only=only, decided_at=decided_at)
+        await super().clear_deadline(name, only=only, decided_at=decided_at, remember=remember)
 
     async def enter(
         self, group: str, member: str, *, limit: int | None, ttl_s: float
