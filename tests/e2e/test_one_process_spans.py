@@ -246,3 +246,39 @@ async def spans_named(captured: TelemetryCapture, name: str, count: int) -> Trac
 
     await eventually(done, within=5.0, what=f"{count} spans named {name!r}")
     return Trace(captured.spans())
+
+
+# A request refused for the caller's fault, in the router's words (its outcome) and HTTP's.
+CALLERS_FAULTS = [
+    pytest.param("chain", Scenario(status=400), 400, "BAD_REQUEST", id="400"),
+    pytest.param("no-such-model", None, 404, "MODEL_NOT_FOUND", id="404"),
+    pytest.param("chain", Scenario.rate_limited(), 429, "RATE_LIMITED", id="429"),
+]
+
+
+@pytest.mark.parametrize(("model", "scenario", "status", "outcome"), CALLERS_FAULTS)
+async def test_a_request_refused_for_the_callers_fault_leaves_the_edge_span_unset(
+    captured: TelemetryCapture,
+    open_stack: OpenStack,
+    fake: FakeUpstream,
+    model: str,
+    scenario: Scenario | None,
+    status: int,
+    outcome: str,
+) -> None:
+    """HTTP's conventions leave a SERVER span's status unset for a 4xx: in one process the edge's
+    span, the request's too, says the router's outcome (`error.type`) but no error status, as
+    the edge's span does over two processes."""
+    stack = await open_stack(in_process=True)
+    if scenario is not None:
+        fake.state.set_scenario(scenario)
+
+    with pytest.raises(openai.APIStatusError) as refused:
+        await stack.sdk.chat.completions.create(model=model, messages=MESSAGES)
+    assert refused.value.status_code == status
+
+    edge = (await ended(captured, HTTP)).one(HTTP)
+    said = attrs(edge)
+    assert said["http.response.status_code"] == status
+    assert said["switchboard.outcome"] == said["error.type"] == outcome
+    assert edge.status.status_code is StatusCode.UNSET
