@@ -262,6 +262,7 @@ CALLERS_FAULTS = [
 ]
 
 
+@pytest.mark.parametrize("in_process", [True, False], ids=["one process", "two processes"])
 @pytest.mark.parametrize(("model", "scenario", "status", "outcome"), CALLERS_FAULTS)
 async def test_a_request_refused_for_the_callers_fault_leaves_the_edge_span_unset(
     captured: TelemetryCapture,
@@ -271,11 +272,13 @@ async def test_a_request_refused_for_the_callers_fault_leaves_the_edge_span_unse
     scenario: Scenario | None,
     status: int,
     outcome: str,
+    in_process: bool,
 ) -> None:
-    """HTTP's conventions leave a SERVER span's status unset for a 4xx: in one process the edge's
-    span, the request's too, says the router's outcome (`error.type`) but no error status, as
-    the edge's span does over two processes."""
-    stack = await open_stack(in_process=True)
+    """HTTP's conventions leave a SERVER span's status unset for a 4xx. Over two processes the
+    edge's span has none, and the router's request span (its own) is failed with its outcome;
+    in one process the edge's span, the request's too, says that outcome (`error.type`) but
+    has no error status either."""
+    stack = await open_stack(in_process=in_process)
     if scenario is not None:
         fake.state.set_scenario(scenario)
 
@@ -283,42 +286,17 @@ async def test_a_request_refused_for_the_callers_fault_leaves_the_edge_span_unse
         await stack.sdk.chat.completions.create(model=model, messages=MESSAGES)
     assert refused.value.status_code == status
 
-    edge = (await ended(captured, HTTP)).one(HTTP)
-    said = attrs(edge)
-    assert said["http.response.status_code"] == status
-    assert said["switchboard.outcome"] == said["error.type"] == outcome
-    assert edge.status.status_code is StatusCode.UNSET
-
-
-@pytest.mark.parametrize(("model", "scenario", "status", "outcome"), CALLERS_FAULTS[:2])
-async def test_over_two_processes_a_refused_request_fails_its_own_span_not_the_edges(
-    captured: TelemetryCapture,
-    open_stack: OpenStack,
-    fake: FakeUpstream,
-    model: str,
-    scenario: Scenario | None,
-    status: int,
-    outcome: str,
-) -> None:
-    """The shape one process now matches: the edge's SERVER span of a 4xx has no error status;
-    the router's request span, a span of its own there, is failed with its outcome."""
-    stack = await open_stack()
-    if scenario is not None:
-        fake.state.set_scenario(scenario)
-
-    with pytest.raises(openai.APIStatusError) as refused:
-        await stack.sdk.chat.completions.create(model=model, messages=MESSAGES)
-    assert refused.value.status_code == status
-
-    trace = await ended(captured, HTTP, f"chat {model}")
+    trace = await ended(captured, HTTP, *(() if in_process else (f"chat {model}",)))
     edge = trace.one(HTTP)
     assert attrs(edge)["http.response.status_code"] == status
-    assert "switchboard.outcome" not in attrs(edge)
     assert edge.status.status_code is StatusCode.UNSET
     (request,) = [s for s in trace.spans if "switchboard.outcome" in attrs(s)]
-    assert request.kind is SpanKind.INTERNAL
     assert attrs(request)["switchboard.outcome"] == attrs(request)["error.type"] == outcome
-    assert request.status.status_code is StatusCode.ERROR
+    if in_process:
+        assert request.context.span_id == edge.context.span_id
+    else:
+        assert request.kind is SpanKind.INTERNAL
+        assert request.status.status_code is StatusCode.ERROR
 
 
 async def test_a_callers_own_span_handed_over_is_failed_by_the_router(
