@@ -2,7 +2,8 @@
 request-level metrics (duration, outcome, tokens, time to first chunk, retries, fallbacks).
 
 In one process the request's span is the edge's HTTP SERVER span, handed over with the call
-(`_grpc.handed_call`): the request's attributes and events go on it and the edge ends it. The
+(`_grpc.handed_call`): the request's attributes and events go on it and the edge ends it, and
+gives its status by HTTP's conventions (`_served.py`: a 4xx leaves it unset). The
 request makes a span of its own when it runs outside its call's task (a background response),
 when the edge's span is another request's already (`_free`) or when the edge's span ended
 before it (`_RequestEnd._late_span`)."""

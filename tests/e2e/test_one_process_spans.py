@@ -1,6 +1,7 @@
 """In one process (`switchboard serve`) the edge's HTTP SERVER span is the router's request span
 too: what the request says (its outcome, attempts, usage, routing) goes on it. What an operator
-must still see: a failed request's outcome (not overwritten by the HTTP status), the outcome of
+must still see: a failed request's outcome (not overwritten by the HTTP status; an error status
+only where HTTP's conventions want one: not for a 4xx), the outcome of
 a request whose caller left before it ended, a request that outlives its HTTP call (a
 background response) as a span of its own with its attempts under it, and each of several
 router calls of one HTTP request."""
