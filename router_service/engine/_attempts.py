@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
+from types import TracebackType
 from typing import TypeVar
 
 from router_service.cancellation import uncut
@@ -33,6 +34,7 @@ from router_service.routing import RoutingStats
 from router_service.sessions import ActiveMark, SessionState, thread_actions
 from router_service.state import StateStore
 from router_service.telemetry import (
+    AttemptHandle,
     attempt_span,
     key_wait,
     record_reaction,
@@ -166,9 +168,7 @@ class AttemptRunner:
                 break
             tried.add(lease.key.fingerprint)
             with attempt_span(ctx, deployment, lease) as span:
-                result = await self._one(ctx, deployment, lease, attempt, record_success)
-                if isinstance(result, tuple):
-                    span.end_with(result[1])  # a stream's attempt lasts as long as the stream
+                result = await self._one(ctx, deployment, lease, attempt, record_success, span)
             if isinstance(result, Unavailable):
                 return result
             if not isinstance(result, UpstreamFailure):
@@ -197,11 +197,13 @@ class AttemptRunner:
         lease: KeyLease,
         attempt: Attempt[T],
         stick_at_close: bool,
+        span: AttemptHandle,
     ) -> tuple[T, AsyncExitStack] | UpstreamFailure | Unavailable:
+        """One attempt; on success what it holds, `span` included, ends with the stack."""
         started, fp = self._clock.monotonic(), lease.key.fingerprint
         stack = AsyncExitStack()
         end = _AttemptEnd(lease, self.sessions, together=self._store.batches_concurrent_calls)
-        stack.push_async_callback(end)
+        stack.push_async_exit(end)
         try:
             end.mark = await self.sessions.enter(
                 ctx.session_id, deployment.provider, deployment.session_limit
@@ -220,13 +222,9 @@ class AttemptRunner:
         except UpstreamFailure as failure:
             failure.scrub(deployment.secrets)
             await stack.aclose()
+            status, detail = failure.upstream_status, failure.message[:200]
             ctx.record(
-                deployment,
-                fp,
-                failure.outcome,
-                started,
-                upstream_status=failure.upstream_status,
-                detail=failure.message[:200],
+                deployment, fp, failure.outcome, started, upstream_status=status, detail=detail
             )
             await self.react(ctx, deployment, lease, failure, started=False)
             return failure
@@ -249,6 +247,7 @@ class AttemptRunner:
         except BaseException:  # the caller left during the stick's round trip, or it failed
             await stack.aclose()  # nobody else would: the lease held, a stream's renewed
             raise
+        end.span_end = span.end_later()
         return value, stack
 
     async def react(
@@ -303,7 +302,7 @@ class _AttemptEnd:
     sends them in one round trip (Redis) and there is more than one (a task each); the rest
     (a mark kept in this process, a stick with nothing to write) cost no task."""
 
-    __slots__ = ("_lease", "_sessions", "_together", "hold", "mark", "stick")
+    __slots__ = ("_lease", "_sessions", "_together", "hold", "mark", "span_end", "stick")
 
     def __init__(self, lease: KeyLease, sessions: SessionState, *, together: bool) -> None:
         self._lease = lease
@@ -312,8 +311,28 @@ class _AttemptEnd:
         self.mark: ActiveMark | None = None
         self.hold: Hold | None = None  # a stream's renewals, stopped first
         self.stick: tuple[str, str, str | None] | None = None  # session, deployment, current
+        # A successful attempt's span, ended last, with what the stack closes with (or what
+        # the writes raised): as the stack's own first callback it would have been.
+        self.span_end: Callable[[BaseException | None], None] | None = None
 
-    async def __call__(self) -> None:
+    async def __call__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        """The stack's exit (pushed as one, not as a callback: no wrapper closure a stream)."""
+        try:
+            await self._release()
+        except BaseException as failed:
+            exc = failed
+            raise
+        finally:
+            if self.span_end is not None:
+                self.span_end(exc)
+        return False
+
+    async def _release(self) -> None:
         # First: a renewal under way leaves a fresh mark, the one to leave (read below).
         errors = await _each([self.hold.stop()]) if self.hold is not None else []
         sessions, mark = self._sessions, self.mark

@@ -13,7 +13,6 @@ them scenario by scenario), so `map_transport_errors` stays the one boundary.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import cast
 
@@ -53,7 +52,8 @@ class Http1Connection(asyncio.Protocol):
         self._reusable = False  # and the server keeps the connection open after it
         self._started = False  # any response byte arrived
         self._head: asyncio.Future[None] = self._loop.create_future()
-        self._body: deque[bytes] = deque()
+        # A list: a deque's first block (~0.75 KiB) would stay with every open connection.
+        self._body: list[bytes] = []
         self._buffered = 0
         self._paused = False
         self._wake: asyncio.Future[None] | None = None
@@ -207,7 +207,7 @@ class Http1Connection(asyncio.Protocol):
             wake = self._loop.create_future()
             self._wake = wake
             await bounded(wake, read_s, httpx.ReadTimeout)
-        data = self._body.popleft() if len(self._body) == 1 else b"".join(self._body)
+        data = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body.clear()
         self._buffered = 0
         if self._paused and self._transport is not None:

@@ -336,8 +336,8 @@ class OpenAIAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        async with AsyncExitStack() as stack:
-            if call.api == "responses":
+        if call.api == "responses":
+            async with AsyncExitStack() as stack:
                 url = self._responses_url(call.upstream_model)
 
                 async def open_stream(summary: bool, reasoning: bool) -> httpx.Response:
@@ -351,23 +351,23 @@ class OpenAIAdapter(HttpAdapter):
                 response = await retried_without_refused(self.summaries, call.params, open_stream)
                 keep = asks_encrypted_params(call.params)
                 yield self._response_chunks(response, call.upstream_model, keep)
-                return
-            yield self._chunks(await self._chat_response(call, stack))
+            return
+        response = await self._chat_response(call)  # one response: no exit stack (~0.85 KiB)
+        try:
+            yield self._chunks(response)
+        finally:
+            await response.aclose()
 
-    async def _chat_response(self, call: ChatCall, stack: AsyncExitStack) -> httpx.Response:
-        """The stream's response, opened on `stack`, asked for its usage unless its upstream
-        refuses that: on a refusal of the `stream_options` the router added (a 400 naming it),
-        the same call once more without them, and the deployment not asked for them again.
-        A caller's own `stream_options` are still sent (and, refused, its 400). Learned only
-        when the call without them is taken. The body is built in this call: not kept for as
-        long as the stream is open."""
+    async def _chat_response(self, call: ChatCall) -> httpx.Response:
+        """The stream's response, opened (the caller closes it), asked for its usage unless its
+        upstream refuses the `stream_options` the router added (a 400 naming them): then again
+        without, not asked again once that call is taken (a caller's own are still sent). The
+        body is built here: not kept for as long as the stream is open."""
         url = self._endpoint("chat/completions", call.upstream_model)
         asks = self.asks_stream_usage_of(call.upstream_model)
         try:
             body = self._chat_body(call, stream=True, ask_usage=asks)
-            return await stack.enter_async_context(
-                self._open_stream(url, body, call.api_key, call.timeout_s)
-            )
+            return await self._open_stream(url, body, call.api_key, call.timeout_s).open()
         except UpstreamFailure as failure:
             if not (asks and refuses_stream_options(failure)):
                 raise
@@ -376,7 +376,7 @@ class OpenAIAdapter(HttpAdapter):
         theirs = "stream_options" in body  # the caller's own may be what it refused
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body
-        response = await stack.enter_async_context(opened)
+        response = await opened.open()
         # Learned once the same call without them is taken: a 400 for another reason that
         # only quotes the request (FastAPI-style validation errors echo it) comes again.
         if not theirs:

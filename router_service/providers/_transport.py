@@ -331,7 +331,8 @@ class UpstreamStream:
         self._request: httpx.Request | None = request
         self._response: httpx.Response | None = None
 
-    async def __aenter__(self) -> httpx.Response:
+    async def open(self) -> httpx.Response:
+        """Send the request; the response, which the caller closes (`__aexit__` does)."""
         request, self._request = self._request, None
         if request is None:
             raise RuntimeError("an upstream stream is opened once")
@@ -349,6 +350,8 @@ class UpstreamStream:
         del request
         self._response = response
         return response
+
+    __aenter__ = open
 
     async def __aexit__(self, *exc_info: object) -> None:
         response, self._response = self._response, None

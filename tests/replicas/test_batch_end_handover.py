@@ -18,10 +18,13 @@ from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
 from router_service.errors import StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream
-from router_service.state import AppendResult, ResilientStateStore, open_store
+from router_service.state import AppendResult, PutResult, ResilientStateStore, open_store
+from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter
 from tests.e2e.test_batches_sdk import chat_line, jsonl
+from tests.helpers import metric_values
 from tests.replicas.harness import batch_through, replica_config
+from tests.replicas.redis_fixtures import RedisProxy
 from tests.router_service.auth.helpers import client
 
 KEY = "sk-batch-client"
@@ -40,6 +43,22 @@ class LosesTheFileIndex(ResilientStateStore):
             self.armed = False
             raise StoreUnavailableError("Redis is unavailable.")
         return await super().append_document(name, data, max_bytes=max_bytes)
+
+
+class CutsAfterTheEndMark(ResilientStateStore):
+    """Replica one's store through `proxy`, which it cuts (Redis lost, for real: the store
+    falls back to local state) once a batch's end mark is written there."""
+
+    proxy: RedisProxy | None = None
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        if self.proxy is not None and name.startswith("batch-end:"):
+            proxy, self.proxy = self.proxy, None
+            await proxy.cut()
+        return kept
 
 
 def _config(fake_url: str, redis_url: str, prefix: str, *clients: Any) -> SwitchboardConfig:
@@ -91,3 +110,46 @@ async def test_a_batch_its_runner_began_to_end_ends_so_where_taken_over_running_
         for line in map(orjson.loads, errors.content.splitlines())
     ] == [("l2", "client_not_found"), ("l3", "client_not_found")]
     assert await two.runtime.batches.runs.running() == []
+
+
+async def test_a_batch_whose_runner_loses_redis_after_its_end_mark_is_not_ended_on_local_state(
+    redis_proxy: RedisProxy,  # first: it outlives the routers (they stop through it)
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    redis_url: str,
+    redis_prefix: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    through = _config(fake.base_url, redis_proxy.url, redis_prefix, client("c", KEY))
+    clock = ManualClock(time.time())
+    opened = await open_store(through.state, clock, reply_clock=clock)
+    assert isinstance(opened, ResilientStateStore)
+    store = CutsAfterTheEndMark(opened.shared, opened.local, clock=clock, name=opened.name)
+    with TelemetryCapture(tracing=False) as captured:
+        one = await start_router(through, clock=clock, store=store)
+        direct = _config(fake.base_url, redis_url, redis_prefix, client("c", KEY))
+        two = await start_router(direct, clock=clock)
+        fake.state.hold()
+        batch_id = await batch_through(one, jsonl(chat_line("l1", "a"), chat_line("l2", "a")), KEY)
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="line one upstream")
+        store.proxy = redis_proxy
+        fake.state.release()  # both lines answer; Redis is lost once its end mark is written
+        assert await one.server.batch_jobs.settle(10) == 0
+        assert "its end was not written" in caplog.text  # let go, not ended on local state
+        assert metric_values(captured, "switchboard.batches.ended") == {}
+        # Its answers are on Redis: replica one does not say it completed with none.
+        assert (await one.runtime.batches.get("c", batch_id)).status != "completed"
+        await redis_proxy.restore()
+        clock.advance(through.batches.heartbeat_s + 1)  # its claim on Redis expires
+        assert await two.server.batch_jobs.adopt(two.runtime) == 1
+        assert await two.server.batch_jobs.settle(10) == 0
+        ended = metric_values(captured, "switchboard.batches.ended")
+    assert ended == {(("status", "completed"),): 1}  # once, where its end was written
+    done = await two.runtime.batches.get("c", batch_id)
+    assert done.status == "completed" and done.request_counts.completed == 2
+    output = await two.runtime.files.content("c", done.output_file_id)
+    assert [orjson.loads(line)["custom_id"] for line in output.content.splitlines()] == [
+        "l1",
+        "l2",
+    ]
+    assert fake.state.count(path="/chat/completions") == 2  # no line ran twice
