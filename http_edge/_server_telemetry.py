@@ -8,7 +8,8 @@ conventions name it:
   continues the trace), ended when the response is complete — for a stream, when its last event
   was written. No span per ASGI `send`/`receive`. In one process (`switchboard serve`) it is
   the router's request span too: the router says the request's attributes and outcome on it
-  (an outcome's `error.type` is kept over the HTTP status's).
+  (an outcome's `error.type` is kept over the HTTP status's; its status is an error as the
+  answer's is, not for a 4xx: `_end`).
 
 Ours rather than OpenTelemetry's ASGI/FastAPI instrumentation: that middleware collects a dozen
 attributes from the scope and headers and records five instruments on every request, sampled or
@@ -32,6 +33,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router_service.telemetry import DURATION_BUCKETS, LocalCounter, LocalHistograms
+from router_service.telemetry._served import router_failure
 
 from ._errors import shown_path
 from ._hot import HOT_PATHS
@@ -187,16 +189,22 @@ def _end(span: Span, attributes: dict[str, str | int]) -> None:
         if route is not None:
             span.update_name(f"{_span_method(str(attributes['http.request.method']))} {route}")
         ended = {key: attributes[key] for key in _ENDED if key in attributes}
-        if "error.type" in ended and _failed_already(span):
-            del ended["error.type"]  # the router's outcome and message say more than a 502
+        # In one process the router's request, which says what it did on this span (the request
+        # span is the edge's there), may have failed it: its outcome is the `error.type` (it says
+        # more than a 502), its message the status's, decided here where the answer is known.
+        failure = router_failure(span)
+        if failure is not None:
+            ended.pop("error.type", None)
+            if not _callers_fault(attributes):
+                span.set_status(Status(StatusCode.ERROR, failure))
         elif "error.type" in ended:
             span.set_status(Status(StatusCode.ERROR, str(ended["error.type"])))
         span.set_attributes(ended)
     span.end()
 
 
-def _failed_already(span: Span) -> bool:
-    """Whether the router's request, which in one process says what it did on this span (the
-    request span is the edge's there), failed it already (its outcome as `error.type`)."""
-    said = getattr(span, "attributes", None)
-    return said is not None and "error.type" in said
+def _callers_fault(attributes: dict[str, str | int]) -> bool:
+    """A 4xx answer: HTTP's conventions leave a SERVER span's status unset for it (`error.type`
+    still says what failed). A failure in a 2xx answer (a stream that broke after its first
+    event) is the server's, as a 5xx is."""
+    return 400 <= int(attributes.get("http.response.status_code", 0)) < 500

@@ -2,7 +2,8 @@
 request-level metrics (duration, outcome, tokens, time to first chunk, retries, fallbacks).
 
 In one process the request's span is the edge's HTTP SERVER span, handed over with the call
-(`_grpc.handed_call`): the request's attributes and events go on it and the edge ends it. The
+(`_grpc.handed_call`): the request's attributes and events go on it and the edge ends it, and
+gives its status by HTTP's conventions (`_served.py`: a 4xx leaves it unset). The
 request makes a span of its own when it runs outside its call's task (a background response),
 when the edge's span is another request's already (`_free`) or when the edge's span ended
 before it (`_RequestEnd._late_span`)."""
@@ -22,6 +23,7 @@ from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._grpc import _Handed, handed_call
+from router_service.telemetry._served import leave_to_server
 from router_service.telemetry._spans import (
     CANCELLED,
     OFF_REQUEST,
@@ -211,6 +213,12 @@ def _free(caller: Span) -> bool:
     return caller.is_recording() and attr.OPERATION not in getattr(caller, "attributes", {})
 
 
+def _server_span(span: Span) -> bool:
+    """Whether the edge's span handed over is a server's (the edge's HTTP SERVER span): its
+    server gives its status by its protocol (`_served.py`)."""
+    return getattr(span, "kind", None) is SpanKind.SERVER
+
+
 class _RequestEnd:
     """What a request leaves behind when it ends: span attributes and metrics."""
 
@@ -331,7 +339,10 @@ class _RequestEnd:
             message = str(getattr(self.exc, "message", "") or type(self.exc).__name__)
         else:
             message = "cancelled by the caller" if self.outcome == "CANCELLED" else "stream failed"
-        fail(span, self.outcome, message)
+        if r._handed is not None and span is r._handed.caller and _server_span(span):
+            leave_to_server(span, self.outcome, message)  # its status is the answer's to decide
+        else:
+            fail(span, self.outcome, message)
 
 
 def chat_span(params: chat_pb2.ChatParams, ctx: RequestContext, *, stream: bool) -> RequestHandle:

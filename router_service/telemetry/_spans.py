@@ -38,6 +38,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from clients.switchboard.v1 import router_service_pb2, routing_pb2
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._current import current_span
+from router_service.telemetry._served import status_message
 from router_service.telemetry._state import Telemetry, current
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def error_type(exc: BaseException) -> str:
 def fail(span: Span, kind: str, message: str) -> None:
     """Mark `span` failed: `error.type` and an error status saying what happened."""
     span.set_attribute(attr.ERROR_TYPE, kind)
-    span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}"[:300]))
+    span.set_status(Status(StatusCode.ERROR, status_message(kind, message)))
 
 
 class Activated:

@@ -1,6 +1,7 @@
 """In one process (`switchboard serve`) the edge's HTTP SERVER span is the router's request span
 too: what the request says (its outcome, attempts, usage, routing) goes on it. What an operator
-must still see: a failed request's outcome (not overwritten by the HTTP status), the outcome of
+must still see: a failed request's outcome (not overwritten by the HTTP status; an error status
+only where HTTP's conventions want one: not for a 4xx), the outcome of
 a request whose caller left before it ended, a request that outlives its HTTP call (a
 background response) as a span of its own with its attempts under it, and each of several
 router calls of one HTTP request."""
@@ -14,12 +15,16 @@ import openai
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
+from clients import LocalChannel, RouterClient, RouterError
+from clients.switchboard.v1 import router_service_pb2
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.telemetry import client_observer
+from router_service.telemetry._state import current
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
 from tests.e2e.background import settled
-from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, StartEdge
+from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, StartEdge, chat_params
 from tests.e2e.test_tracing import CHAT, HTTP, child
 from tests.helpers import eventually
 from tests.replicas.redis_fixtures import redis_prefix, redis_state, redis_url
@@ -125,6 +130,8 @@ async def test_a_stream_failed_upstream_is_not_said_cancelled_by_its_caller(
     outcome = attrs(request)
     assert outcome["switchboard.outcome"] == outcome["error.type"] == "UPSTREAM_ERROR"
     assert "cancelled by the caller" not in (request.status.description or "")
+    # A failure after a 200's first event is the server's (HTTP's conventions: "another error").
+    assert request.status.status_code is StatusCode.ERROR
     (attempt,) = [s for s in trace.spans if s.kind is SpanKind.CLIENT]
     assert attrs(attempt)["switchboard.attempt.outcome"] == "UPSTREAM_ERROR"
     counted = captured.points("switchboard.requests")
@@ -246,3 +253,68 @@ async def spans_named(captured: TelemetryCapture, name: str, count: int) -> Trac
 
     await eventually(done, within=5.0, what=f"{count} spans named {name!r}")
     return Trace(captured.spans())
+
+
+# A request refused for the caller's fault, in the router's words (its outcome) and HTTP's.
+CALLERS_FAULTS = [
+    pytest.param("chain", Scenario(status=400), 400, "BAD_REQUEST", id="400"),
+    pytest.param("no-such-model", None, 404, "MODEL_NOT_FOUND", id="404"),
+    pytest.param("chain", Scenario.rate_limited(), 429, "RATE_LIMITED", id="429"),
+]
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["one process", "two processes"])
+@pytest.mark.parametrize(("model", "scenario", "status", "outcome"), CALLERS_FAULTS)
+async def test_a_request_refused_for_the_callers_fault_leaves_the_edge_span_unset(
+    captured: TelemetryCapture,
+    open_stack: OpenStack,
+    fake: FakeUpstream,
+    model: str,
+    scenario: Scenario | None,
+    status: int,
+    outcome: str,
+    in_process: bool,
+) -> None:
+    """HTTP's conventions leave a SERVER span's status unset for a 4xx. Over two processes the
+    edge's span has none, and the router's request span (its own) is failed with its outcome;
+    in one process the edge's span, the request's too, says that outcome (`error.type`) but
+    has no error status either."""
+    stack = await open_stack(in_process=in_process)
+    if scenario is not None:
+        fake.state.set_scenario(scenario)
+
+    with pytest.raises(openai.APIStatusError) as refused:
+        await stack.sdk.chat.completions.create(model=model, messages=MESSAGES)
+    assert refused.value.status_code == status
+
+    trace = await ended(captured, HTTP, *(() if in_process else (f"chat {model}",)))
+    edge = trace.one(HTTP)
+    assert attrs(edge)["http.response.status_code"] == status
+    assert edge.status.status_code is StatusCode.UNSET
+    (request,) = [s for s in trace.spans if "switchboard.outcome" in attrs(s)]
+    assert attrs(request)["switchboard.outcome"] == attrs(request)["error.type"] == outcome
+    if in_process:
+        assert request.context.span_id == edge.context.span_id
+    else:
+        assert request.kind is SpanKind.INTERNAL
+        assert request.status.status_code is StatusCode.ERROR
+
+
+async def test_a_callers_own_span_handed_over_is_failed_by_the_router(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A span of no server's (a caller's own, calling through a `LocalChannel`) has nobody to
+    decide its status at its end: the router's failed request marks it failed itself."""
+    router = await start_router(base_config(fake.base_url))
+    fake.state.set_scenario(Scenario.server_error(502))
+    channel = LocalChannel(router.server.in_process)
+    observer = client_observer(in_process=True)
+    async with RouterClient("in-process", channel=channel, observer=observer) as client:
+        with current().tracer.start_as_current_span("batch job"):
+            with pytest.raises(RouterError):
+                await client.chat(router_service_pb2.ChatRequest(params=chat_params()), timeout=5)
+
+    own = (await ended(captured, "batch job")).one("batch job")
+    said = attrs(own)
+    assert said["switchboard.outcome"] == said["error.type"] == "UPSTREAM_ERROR"
+    assert own.status.status_code is StatusCode.ERROR
