@@ -148,6 +148,61 @@ async def test_a_failed_release_is_logged_and_the_caller_has_its_answer(
     assert "sk-alpha" not in caplog.text
 
 
+class FailingReleases(MemoryStateStore):
+    """Memory state (releases inline, before the answer) whose releases raise `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    async def release(self, resource: str, lease_id: str) -> None:
+        raise self.error
+
+
+# The store lost (UNAVAILABLE were it told) and any other failure (INTERNAL).
+RELEASE_ERRORS = [StoreUnavailableError("redis: connection lost"), RuntimeError("store bug")]
+
+
+@pytest.mark.parametrize("error", RELEASE_ERRORS, ids=["store_lost", "other"])
+async def test_an_inline_release_failure_leaves_a_unary_answer_ok(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+) -> None:
+    router = await start_router(base_config(fake.base_url), store=FailingReleases(error))
+
+    with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
+        call = router.stub.Chat(pb.ChatRequest(params=_params()), timeout=5)
+        response = await call
+
+    assert await call.code() == grpc.StatusCode.OK
+    assert response.completion.choices[0].message.text
+    failed = [r for r in caplog.records if "ending a finished attempt failed" in r.getMessage()]
+    assert len(failed) == 1  # once; the lease expires by its TTL
+    assert "sk-alpha" not in caplog.text
+
+
+@pytest.mark.parametrize("error", RELEASE_ERRORS, ids=["store_lost", "other"])
+async def test_an_inline_release_failure_leaves_a_finished_stream_ok(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    caplog: pytest.LogCaptureFixture,
+    error: Exception,
+) -> None:
+    router = await start_router(base_config(fake.base_url), store=FailingReleases(error))
+
+    with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
+        call = router.stub.ChatStream(pb.ChatStreamRequest(params=_params()), timeout=5)
+        kinds = [event.WhichOneof("event") async for event in call]
+
+    assert kinds[-1] == "summary" and "chunk" in kinds
+    assert await call.code() == grpc.StatusCode.OK
+    failed = [r for r in caplog.records if "ending a finished attempt failed" in r.getMessage()]
+    assert len(failed) == 1
+    assert "sk-alpha" not in caplog.text
+
+
 async def test_the_memory_store_releases_before_the_answer(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
