@@ -17,7 +17,7 @@ from router_service.engine import Afterwork
 from router_service.errors import StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 
 
 class GatedStore(MemoryStateStore):
@@ -163,44 +163,45 @@ class FailingReleases(MemoryStateStore):
 RELEASE_ERRORS = [StoreUnavailableError("redis: connection lost"), RuntimeError("store bug")]
 
 
-@pytest.mark.parametrize("error", RELEASE_ERRORS, ids=["store_lost", "other"])
-async def test_an_inline_release_failure_leaves_a_unary_answer_ok(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    caplog: pytest.LogCaptureFixture,
-    error: Exception,
-) -> None:
-    router = await start_router(base_config(fake.base_url), store=FailingReleases(error))
+@pytest.fixture(params=RELEASE_ERRORS, ids=["store_lost", "other"])
+async def failing_router(
+    request: pytest.FixtureRequest, fake: FakeUpstream, start_router: StartRouter
+) -> RouterHandle:
+    """A router on the memory store (it releases inline) whose releases raise the error given."""
+    return await start_router(base_config(fake.base_url), store=FailingReleases(request.param))
 
+
+def _logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """The failed release told the log once, without the key (the lease expires by its TTL)."""
+    failed = [r for r in caplog.records if "ending a finished attempt failed" in r.getMessage()]
+    assert len(failed) == 1
+    assert "sk-alpha" not in caplog.text
+
+
+async def test_an_inline_release_failure_leaves_a_unary_answer_ok(
+    failing_router: RouterHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = failing_router
     with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
         call = router.stub.Chat(pb.ChatRequest(params=_params()), timeout=5)
         response = await call
 
     assert await call.code() == grpc.StatusCode.OK
     assert response.completion.choices[0].message.text
-    failed = [r for r in caplog.records if "ending a finished attempt failed" in r.getMessage()]
-    assert len(failed) == 1  # once; the lease expires by its TTL
-    assert "sk-alpha" not in caplog.text
+    _logged_once(caplog)
 
 
-@pytest.mark.parametrize("error", RELEASE_ERRORS, ids=["store_lost", "other"])
 async def test_an_inline_release_failure_leaves_a_finished_stream_ok(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    caplog: pytest.LogCaptureFixture,
-    error: Exception,
+    failing_router: RouterHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
-    router = await start_router(base_config(fake.base_url), store=FailingReleases(error))
-
+    router = failing_router
     with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
         call = router.stub.ChatStream(pb.ChatStreamRequest(params=_params()), timeout=5)
         kinds = [event.WhichOneof("event") async for event in call]
 
     assert kinds[-1] == "summary" and "chunk" in kinds
     assert await call.code() == grpc.StatusCode.OK
-    failed = [r for r in caplog.records if "ending a finished attempt failed" in r.getMessage()]
-    assert len(failed) == 1
-    assert "sk-alpha" not in caplog.text
+    _logged_once(caplog)
 
 
 async def test_the_memory_store_releases_before_the_answer(
