@@ -192,14 +192,11 @@ class Runtime:
     @cached_property
     def batches(self) -> BatchRecords:
         from router_service.batches import BatchRecords
-        from router_service.responses import BackgroundRecords
 
-        # A batch's end marks are kept as a background response's, apart.
         config = self.config
-        marks = BackgroundRecords(
-            self.store, self.clock, config.responses, self.responses, kind="batch"
+        return BatchRecords(
+            self.store, self.clock, config.files, config.batches, config.responses, self.responses
         )
-        return BatchRecords(self.store, self.clock, config.files, config.batches, marks)
 
     def _probe_fn(self, adapter: ProviderAdapter) -> ProbeFn:
         health = self.config.key_health

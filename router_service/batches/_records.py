@@ -4,12 +4,13 @@ runner: `router_service/server/_batches.py`).
 A batch is one document (`Batch`), named by a hash of its client's name and its id, for
 `files.ttl_s`; only the replica running it rewrites it (its transitions and its request
 counts as they go). Beside it: its **end mark**, as for background responses
-(`BackgroundRecords` of kind "batch", its own names), written once (by the runner as it begins
-to end the batch, saying how it ends it: `ending_mark`; `cancelled` by a cancel on any replica:
-whoever writes first decides, and a replica taking over a batch whose runner had begun to end it
-ends it as the mark says, running no line: `marked_ending`); its answers as
-they come (`answers`, `_answers.py`); its runner's claim and its place in the index of running
-batches (`runs`, `_runs.py`), so that another replica takes over a batch whose runner stopped.
+(`BackgroundRecords` of kind "batch", its own names, kept `files.ttl_s` too), written once
+(by the runner as it begins to end the batch, saying how it ends it: `ending_mark`;
+`cancelled` by a cancel on any replica: whoever writes first decides, and a replica taking
+over a batch whose runner had begun to end it ends it as the mark says, running no line:
+`marked_ending`); its answers as they come (`answers`, `_answers.py`); its runner's claim
+and its place in the index of running batches (`runs`, `_runs.py`), so that another replica
+takes over a batch whose runner stopped.
 A reader sees a running batch with a cancel mark as `cancelling`.
 """
 
@@ -26,9 +27,9 @@ from router_service.batches._errors import BatchNotFoundError, FileQuotaError
 from router_service.batches._index import ClientIndex
 from router_service.batches._runs import BatchRuns
 from router_service.clock import Clock
-from router_service.config import BatchesConfig, FilesConfig
+from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
 from router_service.errors import InvalidRequestError
-from router_service.responses import CANCELLED, DONE, BackgroundRecords
+from router_service.responses import CANCELLED, DONE, BackgroundRecords, StoredResponses
 from router_service.sessions import client_document, client_scoped
 from router_service.state import StateStore, kept_message
 
@@ -64,12 +65,18 @@ class BatchRecords:
         clock: Clock,
         config: FilesConfig,
         batches: BatchesConfig,
-        marks: BackgroundRecords,
+        responses: ResponsesConfig,
+        stored: StoredResponses,
     ) -> None:
         self._store = store
         self._clock = clock
         self._config = config
-        self.marks = marks  # end marks (kind "batch")
+        # End marks, kept as a background response's but apart (kind "batch") and as long as
+        # the batch's record: one expired first (`responses.store_ttl_s`, an hour by default)
+        # let a replica taking over the batch run its lines again.
+        self.marks = BackgroundRecords(
+            store, clock, responses, stored, kind="batch", mark_ttl_s=config.ttl_s
+        )
         # Answers as they come: at most an output and an error file's worth.
         self.answers = BatchAnswers(store, ttl_s=config.ttl_s, max_bytes=2 * config.max_file_bytes)
         self.runs = BatchRuns(store, batches)

@@ -73,8 +73,12 @@ class BackgroundRecords:
         stored: StoredResponses,
         *,
         kind: str = "bg",
+        mark_ttl_s: float | None = None,
     ) -> None:
         self._store = store
+        # How long an end mark is kept: as long as what it ends (`store_ttl_s`, a stored
+        # response's; a batch's record lives `files.ttl_s`).
+        self._mark_ttl_s = config.store_ttl_s if mark_ttl_s is None else mark_ttl_s
         # Names its marks and beats: batches keep theirs apart (`kind="batch"`), so that a
         # background response's id (a gRPC caller may choose it) never reaches a batch's.
         self._kind = kind
@@ -136,7 +140,7 @@ class BackgroundRecords:
         """Write the response's end mark unless one is there: the mark in force (`mark` when
         this call wrote it)."""
         name = self._end(client, response_id)
-        result = await self._store.put_document(name, mark, self._config.store_ttl_s, only_new=True)
+        result = await self._store.put_document(name, mark, self._mark_ttl_s, only_new=True)
         if result is not PutResult.EXISTS:
             return mark
         (found,) = await self._store.get_documents([name])
@@ -146,7 +150,7 @@ class BackgroundRecords:
         """Mark the response deleted whatever mark it has: a runner that wrote `done` first
         finds it once its answer is written (`_finish`), and takes the answer back."""
         name = self._end(client, response_id)
-        await self._store.put_document(name, DELETED, self._config.store_ttl_s)
+        await self._store.put_document(name, DELETED, self._mark_ttl_s)
 
     async def marks(self, jobs: Sequence[JobId]) -> list[bytes | None]:
         """The end mark of each of `jobs` (None: none yet), in one read."""

@@ -110,6 +110,11 @@ class Conversations:
             conversation=record.conversation, items=_live_items(record)
         )
 
+    async def check(self, client: str, conversation_id: str, *, param: str) -> None:
+        """ConversationNotFoundError naming `param` unless `client` has the conversation now
+        (one read): for a call that spends tokens before it writes to the conversation."""
+        await self._record(client, _looked_up(conversation_id, param), param=param)
+
     async def update(
         self, client: str, request: pb.UpdateConversationRequest
     ) -> pb.UpdateConversationResponse:
@@ -158,14 +163,16 @@ class Conversations:
             self._check_size(self._max_bytes + 1)
         await uncut(self._quota.charge(_quota_name(client), bucket, len(data)))
 
-    async def _record(self, client: str, conversation_id: str) -> cpb.ConversationRecord:
+    async def _record(
+        self, client: str, conversation_id: str, *, param: str = "id"
+    ) -> cpb.ConversationRecord:
         loading = self._loading.setdefault(client, asyncio.Semaphore(LOADS_PER_CLIENT))
         async with loading:
             (data,) = await self._store.get_documents([_name(client, conversation_id)])
         record = kept_message(cpb.ConversationRecord, data)
         # The id inside guards against a (128-bit) hash collision with another's name.
         if record is None or record.conversation.id != conversation_id:
-            raise ConversationNotFoundError(conversation_id, param="id")
+            raise ConversationNotFoundError(conversation_id, param=param)
         return record
 
     async def _room(self, client: str, size: int) -> int:
@@ -201,10 +208,10 @@ class Conversations:
             )
 
 
-def _looked_up(conversation_id: str) -> str:
-    """A conversation id to look up (`looked_up_id`)."""
-    missing = functools.partial(ConversationNotFoundError, param="id")
-    return looked_up_id(conversation_id, "id", "conversation", missing)
+def _looked_up(conversation_id: str, param: str = "id") -> str:
+    """A conversation id to look up (`looked_up_id`), refusals naming `param`."""
+    missing = functools.partial(ConversationNotFoundError, param=param)
+    return looked_up_id(conversation_id, param, "conversation", missing)
 
 
 def _live_items(record: cpb.ConversationRecord) -> list[cpb.ConversationItem]:

@@ -72,6 +72,11 @@ class ResponsesServicer(ServicerHooks):
             checked_items(request.conversation_items_json, (), "conversation_items_json")
             # An unknown model is the 404 a Chat call gets, now: not a job queued to fail.
             self.runtime.planner.resolve(params.model)
+            if request.conversation_id:
+                # Found missing only as the answer was added, the call was spent for a `failed`
+                # response. A delete racing after this read still ends the job so, as before.
+                conversations = self.runtime.conversations
+                await conversations.check(client, request.conversation_id, param="conversation_id")
             # Its answer is screened as a Chat call's (the audit names this call, its peer).
             answers = self._answer_guard(client, params.model, "StartBackgroundResponse", context)
             return await self.jobs.start(self.runtime, client, request, answers)

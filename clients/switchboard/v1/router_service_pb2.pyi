@@ -910,8 +910,9 @@ class StartBackgroundResponseRequest(_message.Message):
     conversation_id: _builtins.str
     """The conversation the request continues (`conversation`), if any: once the response is
     answered (`completed` or `incomplete`), `conversation_items_json` then its output items are
-    appended to it, as after a foreground call. Should that be refused (the conversation was
-    deleted, or is full) the response ends `failed` with that error.
+    appended to it, as after a foreground call. One the client does not have is NOT_FOUND at
+    the start; should the append be refused (the conversation was deleted since, or is full)
+    the response ends `failed` with that error.
     """
     stream: _builtins.bool
     """Record the job's Responses events (OpenAI's `background` with `stream`), to be read with

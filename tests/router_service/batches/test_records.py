@@ -12,18 +12,22 @@ from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.batches import BatchRecords, FileQuotaError, ending_mark, marked_ending
 from router_service.clock import ManualClock
 from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
-from router_service.responses import CANCELLED, DONE, BackgroundRecords, StoredResponses
+from router_service.responses import CANCELLED, DONE, StoredResponses
 from router_service.state import MemoryStateStore, StateStore
 from tests.router_service.state.stores import MakeStore
 
 CLIENT = "app"
 
 
-def _records(store: StateStore, clock: ManualClock, files: FilesConfig) -> BatchRecords:
-    responses = ResponsesConfig()
+def _records(
+    store: StateStore,
+    clock: ManualClock,
+    files: FilesConfig,
+    responses: ResponsesConfig | None = None,
+) -> BatchRecords:
+    responses = responses or ResponsesConfig()
     stored = StoredResponses(store, clock, responses, max_load_bytes=1 << 20)
-    marks = BackgroundRecords(store, clock, responses, stored, kind="batch")
-    return BatchRecords(store, clock, files, BatchesConfig(), marks)
+    return BatchRecords(store, clock, files, BatchesConfig(), responses, stored)
 
 
 async def test_a_page_says_more_follow_past_a_batch_that_expired_before_older_ones(
@@ -96,3 +100,22 @@ def test_a_runners_end_mark_says_how_it_ends_the_batch() -> None:
     # replica of an earlier version wrote it), or the mark is not ours.
     for mark in [None, CANCELLED, DONE, b"done:[", b'done:{"how": 1}', b"done:[1, [2]]"]:
         assert marked_ending(mark) is None
+
+
+async def test_an_end_mark_lives_as_long_as_its_batch(make_store: MakeStore) -> None:
+    """Kept `responses.store_ttl_s` (an hour by default, a batch's record 30 days), the mark
+    of a runner that stopped as it ended its batch was gone before the batch: a replica taking
+    the batch over found it running, no mark, and ran its lines again."""
+    clock = ManualClock()
+    responses = ResponsesConfig(store_ttl_s=100)
+    records = _records(make_store(clock), clock, FilesConfig(ttl_s=1000), responses)
+    batch = bpb.Batch(id="batch_ending", status="in_progress", created_at=0)
+    await records.begin(CLIENT, batch)
+    mark = ending_mark("done", None)
+    assert await records.marks.end(CLIENT, batch.id, mark) == mark
+
+    clock.advance(999)  # past store_ttl_s; the batch is still there
+
+    assert (await records.get(CLIENT, batch.id)).id == batch.id
+    (found,) = await records.marks.marks([(CLIENT, batch.id)])
+    assert marked_ending(found) == ("done", None)  # a take-over ends it, running no line

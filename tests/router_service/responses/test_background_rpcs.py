@@ -264,3 +264,46 @@ async def test_a_finished_job_settles_its_clients_tokens_to_what_it_used(
     answer = await router.stub.Chat(chat(), metadata=bearer(C))
     standing = answer.route.rate_limit
     assert standing.remaining_tokens == tpm - used - estimate_chat_tokens(chat().params)
+
+
+async def test_a_conversation_it_cannot_find_is_not_found_before_any_call(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Found missing only as the answer was added to it: the upstream was called (its tokens
+    spent) for a response that then ended `failed`."""
+    router = await start(fake, start_router)
+    made = await router.stub.CreateConversation(pb.CreateConversationRequest(), metadata=bearer(A))
+    gone = await router.stub.CreateConversation(pb.CreateConversationRequest(), metadata=bearer(B))
+    delete = pb.DeleteConversationRequest(id=gone.conversation.id)
+    await router.stub.DeleteConversation(delete, metadata=bearer(B))
+    unknown, oversized = "conv_missing", "conv_" + "x" * 200
+    for i, named in enumerate((unknown, made.conversation.id, gone.conversation.id, oversized)):
+        request = start_request(f"resp_n{i}")
+        request.conversation_id = named  # A's conversation is not B's to continue
+
+        error = await failure(router.stub.StartBackgroundResponse(request, metadata=bearer(B)))
+
+        assert error.code() == grpc.StatusCode.NOT_FOUND
+        details = details_from_rpc_error(error)
+        assert (details.reason, details.openai_param) == (
+            "CONVERSATION_NOT_FOUND",
+            "conversation_id",
+        )
+        assert details.openai_code == "conversation_not_found"
+        load = pb.LoadResponsesRequest(ids=[f"resp_n{i}"])
+        error = await failure(router.stub.LoadResponses(load, metadata=bearer(B)))
+        assert error.code() == grpc.StatusCode.NOT_FOUND  # nothing queued
+    assert router.server.jobs.running == 0 and fake.state.count() == 0
+
+
+async def test_a_conversation_it_finds_is_continued(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start(fake, start_router)
+    made = await router.stub.CreateConversation(pb.CreateConversationRequest(), metadata=bearer(B))
+    request = start_request("resp_k2")
+    request.conversation_id = made.conversation.id
+    await router.stub.StartBackgroundResponse(request, metadata=bearer(B))
+    assert await router.server.jobs.settle(5) == 0
+    load = pb.LoadConversationRequest(id=made.conversation.id)
+    assert (await router.stub.LoadConversation(load, metadata=bearer(B))).items
