@@ -11,7 +11,8 @@ stack here and answers; here it closes in a task of its own.
 Nothing is lost: the tasks are held until done, `drain` (the runtime's last close) waits for
 them within a bound before the store closes, and a failure is logged (a lease the store never
 heard released frees itself by its TTL, as after a crash). On the memory store the stack closes
-inline, as before: nothing there waits, and a task would only cost.
+inline, as before: nothing there waits, and a task would only cost; a failure there is logged
+the same way, never told to a caller who already has its answer.
 
 Failures and cancellations close their stacks inline, not here: the upstream response a stream
 holds must see the exception that ended it, and the caller's error is told after the cleanup.
@@ -50,7 +51,10 @@ class Afterwork:
     async def close(self, stack: AsyncExitStack) -> None:
         """Close `stack` now on a store that never waits; else start closing it and return."""
         if self._inline:
-            await stack.aclose()
+            try:
+                await stack.aclose()
+            except Exception:
+                _failed()  # the caller's answer stays an answer (its status OK)
             return
         task = asyncio.get_running_loop().create_task(_close(stack))
         self._pending.add(task)
@@ -80,5 +84,9 @@ async def _close(stack: AsyncExitStack) -> None:
     try:
         await stack.aclose()
     except Exception:
-        # The answer is out: this can only be told to the log. A lease not given back expires.
-        log.warning("ending a finished attempt failed (key release, session)", exc_info=True)
+        _failed()
+
+
+def _failed() -> None:
+    # The answer is out: this can only be told to the log. A lease not given back expires.
+    log.warning("ending a finished attempt failed (key release, session)", exc_info=True)
