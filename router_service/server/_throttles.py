@@ -1,14 +1,16 @@
-"""Guessed keys, throttled at the router's door: the caller's address (`TrustedProxies`) is asked
-before its key is looked up; wrong keys on every service count against it (`auth.key_throttle`),
-AdminService's against the admin limits too (`auth.admin_throttle`, per address and overall).
+"""Guessed keys, throttled at the router's door, by the caller's address (`TrustedProxies`:
+the peer's, or what a trusted proxy's `x-forwarded-for` names), asked before the key is looked
+up. Each service's wrong keys count against its own limits: AdminService's against
+`auth.admin_throttle` (per address and overall), every other's against `auth.key_throttle` (per
+address only); an address past the key limit is refused on every service, AdminService too.
 
 What is no guess, and not counted: a missing key; a known key without the method's scope
 (PERMISSION_DENIED where an unknown key is UNAUTHENTICATED: that tells a guesser it found a key,
 but every wrong guess before it was counted, on whichever service it was made, so the guess that
 would land is refused unread like any other once its address is past the limit; and a real
-client that lacks a scope must not lock its neighbours out). A right key clears the admin count
-of its address only: the key throttle's windows run out on their own, else a caller with a key
-of its own could guess on forever between its own calls.
+client that lacks a scope must not lock its neighbours out). A right admin key clears its
+address's admin count; the key throttle's windows run out on their own, else a caller with a
+key of its own could guess on forever between its own calls.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Throttles:
         """The gate's caller, unless the caller's address is past a limit: then refused
         (`throttled`) before its key is looked up, the right key too."""
         admin = rule.scope == "admin"
+        counting = self.admin if admin else self.keys  # this method's wrong keys
         address = None
         # No failure kept, no address refused: the common call resolves no address.
         if admin or len(self.keys):
@@ -51,10 +54,7 @@ class Throttles:
             caller = gate.authenticate(attempt, rule)
         except AuthenticationError as exc:
             if exc.code != "missing_api_key":  # no guess
-                address = address or self._address(attempt)
-                self.keys.failed(address)
-                if admin:
-                    self.admin.failed(address)
+                counting.failed(address or self._address(attempt))
             raise
         if admin and address is not None:
             self.admin.succeeded(address)

@@ -254,3 +254,31 @@ async def test_a_lockout_is_audited_once_and_refusals_counted_without_a_key(
     assert len(throttled) == 1 and ATTACKER in throttled[0].getMessage()
     assert throttled[0].name == "switchboard.audit"
     assert APP not in caplog.text and WRONG not in caplog.text
+
+
+async def test_wrong_admin_keys_count_against_the_admin_limits_only(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+) -> None:
+    """An admin page whose router key is wrong locks its operator out of AdminService, not
+    that address's apps out of the other services."""
+    router = await guarded(
+        fake,
+        start_router,
+        clock,
+        key_throttle={"per_address": 2, "window_s": 60},
+        admin_throttle={"per_address": 2, "overall": 100, "window_s": 60},
+    )
+
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await router.admin.GetServerInfo(
+                admin_pb.GetServerInfoRequest(), metadata=metadata(WRONG, ATTACKER), timeout=10
+            )
+        assert caught.value.code() == UNKNOWN
+
+    assert await models(router, APP, ATTACKER) == OK
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.admin.GetServerInfo(
+            admin_pb.GetServerInfoRequest(), metadata=metadata(OPS, ATTACKER), timeout=10
+        )
+    assert caught.value.code() == THROTTLED
