@@ -301,10 +301,8 @@ def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:
     for key, value in context.invocation_metadata() or ():
         if key == "authorization" and authorization is None:
             authorization = value if isinstance(value, str) else None
-        elif key == "x-forwarded-for" and isinstance(value, str):
-            # Each proxy's hops, in order, as HTTP joins a header sent more than once: the
-            # right-most are the trusted ones' (`TrustedProxies`).
-            forwarded_for = value if forwarded_for is None else f"{forwarded_for}, {value}"
+        elif key == "x-forwarded-for" and forwarded_for is None:
+            forwarded_for = value if isinstance(value, str) else None
     return Attempt(method, authorization, context.peer(), forwarded_for)
 
 

@@ -126,17 +126,10 @@ async def test_the_right_most_untrusted_hop_is_the_caller(
 
     guesses = [await models(router, WRONG, f"192.0.2.{i}, {ATTACKER}, 10.1.2.3") for i in range(3)]
 
-    # Sent twice, the header's values are read in order, as HTTP joins them.
-    twice = (*metadata(APP, "192.0.2.0"), ("x-forwarded-for", f"{ATTACKER}, 10.9.9.9"))
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await router.stub.ListModels(pb.ListModelsRequest(), metadata=twice, timeout=10)
-
     assert guesses == [UNKNOWN] * 3
     assert await models(router, APP, ATTACKER) == THROTTLED
     assert await models(router, APP, f"{ATTACKER}, 10.9.9.9") == THROTTLED
-    assert caught.value.code() == THROTTLED
     assert await models(router, APP, "192.0.2.0") == OK
-    assert await models(router, APP, "10.1.2.3") == OK  # every hop trusted: the left-most
 
 
 async def test_a_right_key_between_guesses_does_not_clear_the_address(
