@@ -1,7 +1,9 @@
 """The router's door: one interceptor that puts every RouterService and AdminService call through
 the auth Gate (key, scope, allowed model, request bounds, the caller's limits) before its handler
-runs. Health and reflection stay open; the health check's trailing metadata says whether the
-router runs in open mode (`switchboard-auth: open | keys`), which the edge shows in `/readyz`.
+runs; an address that sent too many unknown keys is refused before its key is read
+(`_throttles.py`). Health and reflection stay open; the health check's trailing metadata says
+whether the router runs in open mode (`switchboard-auth: open | keys`), which the edge shows in
+`/readyz`.
 
 Handlers are wrapped, not replaced: a unary handler is admitted, served and its usage settled
 against the caller's tpm window; a streaming handler also holds a stream slot for its whole life,
