@@ -55,7 +55,7 @@ class Refusal:
 
     retry_after_s: float
     overall: bool
-    what: str = "admin authentications"
+    what: str
 
     @property
     def message(self) -> str:
