@@ -196,8 +196,9 @@ async def test_an_openai_callers_safety_settings_reach_no_other_kind(
     assert [key for key in CARRIED if key in received(fake)] == []
 
 
+@pytest.mark.parametrize("stream", [False, True])
 async def test_a_vertex_only_method_is_refused_for_a_gemini_api_deployment(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
 ) -> None:
     """The Gemini API has no HarmBlockMethod: sent, Google answers a 400 after a key was
     leased; dropped, the threshold would be read as a probability, not the severity asked for
@@ -208,6 +209,7 @@ async def test_a_vertex_only_method_is_refused_for_a_gemini_api_deployment(
             model="flash",
             messages=[{"role": "user", "content": "hi"}],
             extra_body={GEMINI_ONLY: {"safetySettings": [*SAFETY, SEVERITY]}},
+            stream=stream,
         )
 
     assert refused.value.param == "gemini_only.safetySettings[1].method"
