@@ -3,8 +3,8 @@
 The key is a SHA-256 of the calling client, the kind of call (a unary chat, a stream and
 embeddings are answered in different shapes, so each is kept apart) and the request's params in
 protobuf's deterministic encoding, without the fields that name who asks rather than what is
-asked (`user`, `metadata`, and `safety_identifier`, `user`'s successor, in `extra_json`): two
-users of one app asking the same question share the answer.
+asked (`user`, `metadata`, and in `extra_json` `safety_identifier` and `prompt_cache_key`,
+OpenAI's successors of `user`): two users of one app asking the same question share the answer.
 The client is always part of it: an app never reads another's answers.
 """
 
@@ -36,8 +36,9 @@ _NOT_SENT = {
     *("identity_protocol", "arc_key_directory", "headers"),  # headers: but credentials
 }
 _IGNORED = {"chat": ("user", "metadata"), "stream": ("user", "metadata"), "embed": ("user",)}
-# The keys of a chat's `extra_json` that name who asks, as `user` does.
-_WHO_EXTRA = ("safety_identifier",)
+# The keys of a chat's `extra_json` that name who asks, as `user` does (OpenAI's successors of
+# `user`: an app sets them per end user), not what is asked.
+_WHO_EXTRA = ("safety_identifier", "prompt_cache_key")
 
 
 def cache_key(

@@ -171,12 +171,18 @@ async def test_no_store_wins_over_a_bypass_header(
 async def test_the_end_user_an_app_names_does_not_split_its_answers(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
-    """`safety_identifier` (OpenAI's successor of `user`) names who asks, as `user` does, not
-    what is asked: the users of one app share its answers either way."""
+    """`safety_identifier` and `prompt_cache_key` (OpenAI's successors of `user`) name who
+    asks, as `user` does, not what is asked: the users of one app share its answers either
+    way."""
     create = sdk.chat.completions.with_raw_response.create
     first = await create(model="chain", messages=MESSAGES, safety_identifier="end-user-1")
     assert first.headers["x-switchboard-cache"] == "miss"
-    whos: list[dict[str, Any]] = [{"safety_identifier": "end-user-2"}, {"user": "u3"}, {}]
+    whos: list[dict[str, Any]] = [
+        {"safety_identifier": "end-user-2", "prompt_cache_key": "end-user-2"},
+        {"prompt_cache_key": "end-user-3"},
+        {"user": "end-user-4"},
+        {},
+    ]
     for who in whos:
         again = await create(model="chain", messages=MESSAGES, **who)
         assert again.headers["x-switchboard-cache"] == "hit", who
@@ -185,7 +191,7 @@ async def test_the_end_user_an_app_names_does_not_split_its_answers(
     other = await create(model="chain", messages=MESSAGES, extra_body={"top_k": 3})
     assert other.headers["x-switchboard-cache"] == "miss"  # the rest of extra_json is asked
     named = await create(
-        model="chain", messages=MESSAGES, extra_body={"top_k": 3}, safety_identifier="end-user-4"
+        model="chain", messages=MESSAGES, extra_body={"top_k": 3}, safety_identifier="end-user-5"
     )
     assert named.headers["x-switchboard-cache"] == "hit"
     assert len(fake.state.calls()) == 2
