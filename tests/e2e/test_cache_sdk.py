@@ -195,3 +195,20 @@ async def test_the_end_user_an_app_names_does_not_split_its_answers(
     )
     assert named.headers["x-switchboard-cache"] == "hit"
     assert len(fake.state.calls()) == 2
+
+
+async def test_a_completion_of_several_prompts_is_a_hit_only_when_each_prompt_is(
+    sdk: openai.AsyncOpenAI, clock: ManualClock
+) -> None:
+    """A legacy completion of several prompts is a call per prompt: its header says `hit` (and
+    the oldest part's `Age`) only when every part came from the cache."""
+    create = sdk.completions.with_raw_response.create
+    assert (await create(model="chain", prompt="hello")).headers["x-switchboard-cache"] == "miss"
+    clock.advance(20)
+    mixed = await create(model="chain", prompt=["hello", "something new"])
+    assert mixed.headers["x-switchboard-cache"] == "miss"
+    assert "age" not in mixed.headers
+    clock.advance(10)
+    cached = await create(model="chain", prompt=["something new", "hello"])
+    assert cached.headers["x-switchboard-cache"] == "hit"
+    assert cached.headers["age"] == "30"  # "hello"'s, kept first
