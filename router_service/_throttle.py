@@ -35,6 +35,7 @@ from router_service.telemetry import current
 from router_service.telemetry._state import SCOPE, VERSION, Telemetry
 
 __all__ = [
+    "KEY_THROTTLED",
     "AdminThrottle",
     "KeyThrottle",
     "Refusal",
@@ -46,6 +47,9 @@ __all__ = [
 log = logging.getLogger("switchboard.audit")
 
 Surface = Literal["edge", "router"]
+# The ErrorInfo reason of a router call refused because its address sent too many unknown client
+# keys (`KeyThrottle`), on any service: the edge's admin routes pass it on as the caller's.
+KEY_THROTTLED = "KEY_THROTTLED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ async def refused_for(router: RouterHandle, key: str, forwarded_for: str) -> tup
     assert caught.value.code() == THROTTLED
     details = details_from_rpc_error(caught.value)
     assert details.openai_code == "too_many_failed_authentications"
+    assert details.reason == "KEY_THROTTLED"
     assert details.retry_after_s is not None
     return details.retry_after_s, details.message
 
