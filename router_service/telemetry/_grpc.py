@@ -44,12 +44,14 @@ from opentelemetry.trace import (
 )
 
 from router_service.telemetry._current import current_span, known_span_type
+from router_service.telemetry._served import router_failure
 from router_service.telemetry._state import current
 
 __all__ = [
     "LOCAL_PARENT",
     "TracingServerInterceptor",
     "handed_call",
+    "served_call",
     "server_interceptors",
 ]
 
@@ -62,6 +64,10 @@ _TRACED_PREFIX = "/switchboard."
 LOCAL_PARENT = "switchboard-local-parent"
 _incoming: ContextVar[Sequence[tuple[str, Any]] | None] = ContextVar(
     "switchboard_incoming_metadata", default=None
+)
+# A call's SERVER span over the wire and its task: the span of the request it serves.
+_served: ContextVar[tuple[Span, asyncio.Task[Any] | None] | None] = ContextVar(
+    "switchboard_served_call", default=None
 )
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
@@ -137,6 +143,7 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             attributes: dict[str, Any] = _rpc_attributes(method)
             attributes["network.peer.address"] = ctx.peer()
             span.set_attributes(attributes)
+            _served.set((span, asyncio.current_task()))  # the request's span too (`served_call`)
         return span, context.attach(trace.set_span_in_context(span, parent))
 
     def _finish_server(
@@ -151,7 +158,14 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             if code is not grpc.StatusCode.OK:  # what the span would have said: it fails
                 self._failed_in_process(method, span, ctx, code, details)
         elif span.is_recording():  # a sampled-out call has nothing to record: no status read
-            _finish(span, *_server_status(ctx, exc))
+            code, details = _server_status(ctx, exc)
+            failure = router_failure(span)  # its request's, which said its own `error.type`
+            if failure is None:
+                _finish(span, code, details)
+                return
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            span.set_status(Status(StatusCode.ERROR, failure))
+            span.end()
 
     def _failed_in_process(
         self,
@@ -265,6 +279,18 @@ def handed_call() -> _Handed | None:
     if type(span) is not _Handed or span.task is not asyncio.current_task():
         return None
     return span
+
+
+def served_call() -> Span | None:
+    """The current call's SERVER span (over the wire), when asked from the call's own task with
+    that span current, i.e. by the request its handler serves: its request's span too (its
+    attributes, events and outcome go on it: `_request.py`). None for work the call started that
+    outlives it (a task of its own) and in one process (`handed_call`)."""
+    served = _served.get()
+    if served is None or served[1] is not asyncio.current_task():
+        return None
+    span = served[0]
+    return span if current_span() is span else None
 
 
 def _server_status(
