@@ -47,11 +47,11 @@ def _sync_result(coroutine: Coroutine[Any, Any, Any]) -> Any:
 
 
 def _ended(call: Any) -> tuple[grpc.StatusCode, str | None]:
-    """A done call's code and details."""
+    """A done call's code and details (none read for a call that succeeded)."""
     if call.cancelled():
         return grpc.StatusCode.CANCELLED, "cancelled by the client"
     code = _sync_result(call.code()) or grpc.StatusCode.UNKNOWN
-    return code, _sync_result(call.details())
+    return code, None if code is grpc.StatusCode.OK else _sync_result(call.details())
 
 
 def _not_started(exc: BaseException) -> grpc.StatusCode:
