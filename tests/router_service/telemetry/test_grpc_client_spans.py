@@ -20,7 +20,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
-from clients import ErrorDetails, RouterClient, RouterError, to_grpc_status
+from clients import RouterClient, RouterError
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as pb_grpc
 from router_service.telemetry import client_observer, server_interceptors
@@ -28,25 +28,19 @@ from router_service.telemetry._state import current
 from router_service.telemetry.testing import TelemetryCapture
 from tests.helpers import eventually, serve_grpc
 from tests.router_service.telemetry.spans import attrs
+from tests.router_service.telemetry.test_grpc_tracing import Slow
 
 CHAT = "switchboard.v1.RouterService/Chat"
 MODELS = "switchboard.v1.RouterService/ListModels"
 
 
-class Answers(pb_grpc.RouterServiceServicer):
-    """Chat answers; ListModels fails (NOT_FOUND)."""
+class Answers(Slow):
+    """Chat answers; ListModels fails (NOT_FOUND), as `Slow`'s."""
 
     async def Chat(
         self, request: pb.ChatRequest, context: grpc.aio.ServicerContext
     ) -> pb.ChatResponse:
         return pb.ChatResponse()
-
-    async def ListModels(
-        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ListModelsResponse:
-        details = ErrorDetails(code=grpc.StatusCode.NOT_FOUND, message="no models", reason="X")
-        await context.abort_with_status(to_grpc_status(details))
-        raise AssertionError("unreachable")
 
 
 @pytest.fixture
