@@ -8,9 +8,10 @@ counts as they go). Beside it: its **end mark**, as for background responses
 (by the runner as it begins to end the batch, saying how it ends it: `ending_mark`;
 `cancelled` by a cancel on any replica: whoever writes first decides, and a replica taking
 over a batch whose runner had begun to end it ends it as the mark says, running no line:
-`marked_ending`); its answers as they come (`answers`, `_answers.py`); its runner's claim
-and its place in the index of running batches (`runs`, `_runs.py`), so that another replica
-takes over a batch whose runner stopped.
+`marked_ending`); its answers as they come (`answers`, `_answers.py`); its lines' numbers and
+custom_ids, kept as it begins (`kept_lines`: what lists its lines not run should its input
+file go); its runner's claim and its place in the index of running batches (`runs`,
+`_runs.py`), so that another replica takes over a batch whose runner stopped.
 A reader sees a running batch with a cancel mark as `cancelling`.
 """
 
@@ -25,6 +26,7 @@ from router_service._ids import looked_up_id
 from router_service.batches._answers import BatchAnswers
 from router_service.batches._errors import BatchNotFoundError, FileQuotaError
 from router_service.batches._index import ClientIndex
+from router_service.batches._lines import BatchLine
 from router_service.batches._runs import BatchRuns
 from router_service.clock import Clock
 from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
@@ -84,18 +86,43 @@ class BatchRecords:
             store, clock, kind="batch", period_s=config.ttl_s, max_ids=config.max_files
         )
 
-    async def begin(self, client: str, batch: bpb.Batch) -> None:
+    async def begin(self, client: str, batch: bpb.Batch, lines: Sequence[BatchLine] = ()) -> None:
         """Keep a new batch of `client` (its runner claimed it first: `runs.claim`), in the
-        index of running batches unless it ended already (a bad input file)."""
+        index of running batches unless it ended already (a bad input file), with its `lines`'
+        numbers and custom_ids (`kept_lines`)."""
         if not await self._index.add(client_scoped(client, ""), batch.id):
             raise FileQuotaError(
                 f"This client made its {self._config.max_files} batches this period "
                 "(files.max_files).",
                 retry_after_s=self._index.period_left_s(),
             )
+        if lines:
+            data = orjson.dumps([[line.number, line.custom_id] for line in lines])
+            # Bounded by its input file; a memory store with no room drops it (then its lines
+            # not run cannot be listed should its input file go: its errors say so).
+            await self._store.put_document(_lines(client, batch.id), data, self._config.ttl_s)
         await self.write(client, batch)
         if batch.status not in ENDED:
             await self.runs.enlist((client, batch.id))
+
+    async def kept_lines(self, client: str, batch_id: str) -> list[BatchLine] | None:
+        """The numbers and custom_ids of the batch's lines (bodies empty), kept as it began:
+        what lists its lines not run when its input file is gone (deleted, expired) before
+        they ran; None when none are kept (its store dropped them, or it began elsewhere)."""
+        (data,) = await self._store.get_documents([_lines(client, batch_id)])
+        if data is None:
+            return None
+        try:
+            return [
+                BatchLine(int(number), str(custom_id), {})
+                for number, custom_id in orjson.loads(data)
+            ]
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            return None  # not ours (a foreign writer under the prefix): as good as absent
+
+    async def forget_lines(self, client: str, batch_id: str) -> None:
+        """Delete what `kept_lines` reads (the batch's files are written)."""
+        await self._store.delete_document(_lines(client, batch_id))
 
     async def write(self, client: str, batch: bpb.Batch) -> None:
         """Replace `client`'s batch with `batch` (the runner's transitions)."""
@@ -203,3 +230,7 @@ def marked_ending(mark: bytes | None) -> Ending | None:
 
 def _name(client: str, batch_id: str) -> str:
     return client_document("batch", client, batch_id)
+
+
+def _lines(client: str, batch_id: str) -> str:
+    return client_document("batch-lines", client, batch_id)

@@ -87,6 +87,7 @@ async def finish(
     current().metrics.batches_ended.add(1, {"status": batch.status})
     try:
         await records.answers.forget(client, batch.id, pages)
+        await records.forget_lines(client, batch.id)
         await records.runs.delist((client, batch.id))
     except StoreUnavailableError:
         raise

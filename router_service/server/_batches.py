@@ -141,7 +141,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         claim = await runtime.batches.runs.claim((client, batch.id), new_owner())
         assert claim is not None  # a new id: nobody else holds it
         try:
-            await runtime.batches.begin(client, batch)
+            await runtime.batches.begin(client, batch, lines)
         except BaseException:
             await uncut(runtime.batches.runs.release((client, batch.id), claim))
             raise
@@ -291,6 +291,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
         runtime = job.who.runtime
         if not await lines_loaded(job):
             return "stopped"
+        if job.fault is not None:  # its lines did not validate here (or cannot run): it ends
+            return "fault"  # from `validating`, never read `in_progress`
         if job.batch.status == "validating":
             job.batch.status = "in_progress"
             job.batch.in_progress_at = int(runtime.clock.now())

@@ -234,8 +234,15 @@ async def test_a_batch_whose_input_file_went_fails_where_it_is_taken_over(
     await settled(one, two)
     failed = await second.batches.retrieve(batch_id)
     assert failed.status == "failed" and failed.errors is not None and failed.output_file_id
+    assert counts(failed) == (3, 1, 2) and not failed.error_file_id
+    # Its lines were not kept as it began (made here by hand): those not run cannot be listed.
     assert [(e.code, e.message) for e in failed.errors.data or []] == [
-        ("input_file_not_found", "The batch's input file was deleted before it ran.")
+        (
+            "input_file_not_found",
+            "The batch's input file was deleted before it ran. Its 2 lines not answered are "
+            "counted failed but not listed in an error file: their custom_ids were in the "
+            "input file alone.",
+        )
     ]
     assert [a["custom_id"] for a in await lines_of(second, failed.output_file_id)] == ["one"]
     assert fake.state.count(path="/chat/completions") == 0
