@@ -5,19 +5,12 @@ still `validating` never reads `in_progress` (it did not validate there)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-
-import openai
 import pytest
 
-from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
-from tests.conftest import StartRouter
-from tests.e2e.stream_harness import StartEdge
-from tests.e2e.test_batches_sdk import chat_line, counts, jsonl, lines_of
-from tests.replicas.harness import replica_config, two_replicas
-from tests.replicas.test_batch_handover import HEARTBEAT_S, Pair, handed_over, pair, settled
+from tests.e2e.test_batch_endings_sdk import created
+from tests.e2e.test_batches_sdk import chat_line, counts, lines_of
+from tests.replicas.test_batch_handover import Pair, handed_over, pair, settled
 
 __all__ = ["pair"]  # the fixture, used here
 
@@ -51,49 +44,19 @@ async def test_a_batch_taken_over_without_its_input_lists_its_lines_not_run(
     assert await two.runtime.batches.kept_lines("", batch_id) is None  # cleared as it ended
 
 
-@pytest.fixture
-async def one_slot(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    start_edge: StartEdge,
-    redis_url: str,
-    redis_prefix: str,
-) -> AsyncIterator[Pair]:
-    """Two replicas running one batch at a time each, each behind an edge with an SDK."""
-    batches = {"concurrency": 1, "max_running": 1, "heartbeat_s": HEARTBEAT_S}
-    config = replica_config(fake.base_url, redis_url, redis_prefix, batches=batches)
-    clock = ManualClock(time.time())
-    one, two = await two_replicas(start_router, config, clock)
-    sdks = []
-    for replica in (one, two):
-        url = f"{(await start_edge(replica)).base_url}/v1"
-        sdks.append(openai.AsyncOpenAI(base_url=url, api_key="sk-x", max_retries=0, timeout=10))
-    yield one, two, sdks[0], sdks[1], clock
-    for sdk in sdks:
-        await sdk.close()
-
-
+@pytest.mark.parametrize("pair", [{"max_running": 1}], indirect=True)  # one slot each
 async def test_a_validating_batch_taken_over_without_its_input_fails_never_in_progress(
-    fake: FakeUpstream, one_slot: Pair
+    fake: FakeUpstream, pair: Pair
 ) -> None:
-    one, two, first, second, _ = one_slot
+    one, two, first, second, _ = pair
     fake.state.hold()
-    running = await first.files.create(
-        file=("a.jsonl", jsonl(chat_line("a", "a"))), purpose="batch"
-    )
-    await first.batches.create(
-        input_file_id=running.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
+    await created(first, chat_line("a", "a"))
     await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line up")
-    content = jsonl(chat_line("w1", "a"), chat_line("w2", "a"), chat_line("w3", "a"))
-    waits = await first.files.create(file=("w.jsonl", content), purpose="batch")
-    waiting = await first.batches.create(
-        input_file_id=waits.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
+    waiting = await created(first, chat_line("w1", "a"), chat_line("w2", "a"), chat_line("w3", "a"))
     await one.server.shutdown(grace=0)  # both let go; the second never had a slot
     fake.state.release()
     assert (await second.batches.retrieve(waiting.id)).status == "validating"
-    await second.files.delete(waits.id)
+    await second.files.delete(waiting.input_file_id)
     await two.server.batch_jobs.adopt(two.runtime)  # one slot: one batch a round
     await settled(two)
     await two.server.batch_jobs.adopt(two.runtime)
