@@ -30,7 +30,7 @@ from router_service.batches._lines import BatchLine
 from router_service.batches._runs import BatchRuns
 from router_service.clock import Clock
 from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
-from router_service.errors import InvalidRequestError
+from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import CANCELLED, DONE, BackgroundRecords, StoredResponses
 from router_service.sessions import client_document, client_scoped
 from router_service.state import StateStore, kept_message
@@ -44,6 +44,7 @@ __all__ = [
     "ending_mark",
     "failed",
     "marked_ending",
+    "shared_throughout",
 ]
 
 # The statuses of a batch its runner may still rewrite; and those of one that ended.
@@ -58,6 +59,8 @@ _ENDING = DONE + b":"
 # How a runner ends a batch: "done", "expired", "stopped", or "fault" with its (code, message).
 Ending = tuple[str, tuple[str, str] | None]
 _MAX_LIST = 100
+# A batch's record not written for an outage (`write`): its runner lets the batch go.
+_NOT_WRITTEN = "The shared state store is unreachable: the batch's state cannot be written now."
 
 
 class BatchRecords:
@@ -127,10 +130,15 @@ class BatchRecords:
     async def write(self, client: str, batch: bpb.Batch) -> None:
         """Replace `client`'s batch with `batch` (the runner's transitions)."""
         data = batch.SerializeToString()
+        # On the shared store or not at all (StoreUnavailableError): one kept on this replica's
+        # local state during an outage is read by no other replica (nor a cancel taken there).
+        before = self._store.outage_counts()
+        shared_throughout(self._store, before, _NOT_WRITTEN)
         # A batch is small (its lines are in its files): only a memory store with no room left
         # refuses it, and drops it as it drops any document past its budget (a reader then
         # finds none, as for an expired batch).
         await self._store.put_document(_name(client, batch.id), data, self._config.ttl_s)
+        shared_throughout(self._store, before, _NOT_WRITTEN)
 
     async def get(self, client: str, batch_id: str) -> bpb.Batch:
         """`client`'s batch, as a reader must see it (`resolve`)."""
@@ -199,6 +207,15 @@ class BatchRecords:
             # The id inside guards against a (128-bit) hash collision with another's name.
             out.append(batch if batch is not None and batch.id == batch_id else None)
         return out
+
+
+def shared_throughout(store: StateStore, before: dict[str, int], message: str) -> None:
+    """Raise StoreUnavailableError(`message`) if a call of `store` was answered from this
+    replica's local state since `before` (its `outage_counts`), or it is unreachable now: what
+    a batch read or wrote there is not what every replica reads."""
+    now = store.outage_counts()
+    if now.get("degraded") or now.get("fallbacks") != before.get("fallbacks"):
+        raise StoreUnavailableError(message)
 
 
 def failed(batch: bpb.Batch, code: str, message: str, now: int) -> None:
