@@ -24,6 +24,7 @@ from router_service.batches import (
     StoredFileNotFoundError,
     marked_ending,
     parse_lines,
+    shared_throughout,
 )
 from router_service.cancellation import uncut
 from router_service.errors import StoreUnavailableError
@@ -50,6 +51,7 @@ __all__ = [
 
 log = logging.getLogger("switchboard.router")
 
+_NOT_READ = "the shared state store is unreachable: the batch's input file cannot be read now."
 _CLIENT_GONE = ("client_not_found", "The client that created this batch is not configured.")
 
 
@@ -106,9 +108,12 @@ async def load_lines(job: BatchJob) -> None:
     if job.loaded:
         return
     runtime, batch = job.who.runtime, job.batch
+    before = runtime.store.outage_counts()
     try:
         found = await runtime.files.content(job.who.client, batch.input_file_id, "input_file_id")
     except StoredFileNotFoundError:  # its lines as kept when it began, to list those not run
+        # Not on local state during an outage: unknown there, not gone (StoreUnavailableError).
+        shared_throughout(runtime.store, before, _NOT_READ)
         kept = await runtime.batches.kept_lines(job.who.client, batch.id)
         job.lines = kept or []
         job.fault = job.fault or ("input_file_not_found", _input_gone(job, listed=kept is not None))

@@ -111,6 +111,9 @@ async def _ended(
     mark written before (its runner stopped as it ended it) ends it as that runner would."""
     runtime, client = who.runtime, who.client
     records = runtime.batches
+    # Not during an outage: a mark kept on local state would decide how the batch ends where
+    # this replica takes it over, whatever the shared store says.
+    shared_throughout(runtime.store, runtime.store.outage_counts(), _ENDED_LOCALLY)
     if how != "cancelled":  # (a cancel wrote its mark)
         mark = await records.marks.end(client, batch.id, ending_mark(how, fault))
         if mark == CANCELLED:

@@ -7,7 +7,8 @@ lets it go, as when its answers cannot be kept."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import openai
 import pytest
@@ -16,7 +17,7 @@ from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import AppendResult, ResilientStateStore, open_store
-from tests.conftest import StartRouter
+from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batch_endings_sdk import created
 from tests.e2e.test_batches_sdk import chat_line, counts, jsonl, lines_of
@@ -25,6 +26,7 @@ from tests.replicas.redis_fixtures import RedisProxy
 from tests.replicas.test_batch_handover import HEARTBEAT_S, settled
 
 Configs = tuple[RedisProxy, dict[str, Any], dict[str, Any]]
+Store = TypeVar("Store", bound=ResilientStateStore)
 
 
 @pytest.fixture
@@ -75,6 +77,17 @@ async def test_a_cancel_during_an_outage_is_refused_not_lost(
         assert fake.state.count(path="/chat/completions") == 1  # nothing ran after the cancel
 
 
+async def started_on(
+    kind: type[Store], config: dict[str, Any], clock: ManualClock, start_router: StartRouter
+) -> tuple[RouterHandle, Store]:
+    """A replica of `config` on a store of `kind` (as `open_store` makes it otherwise)."""
+    through = SwitchboardConfig.model_validate({"auth": {"open": True}, **config})
+    opened = await open_store(through.state, clock, reply_clock=clock)
+    assert isinstance(opened, ResilientStateStore)
+    store = kind(opened.shared, opened.local, clock=clock, name=opened.name)
+    return await start_router(through, clock=clock, store=store), store
+
+
 class CutsAfterTheBatchIndex(ResilientStateStore):
     """A replica's store through `proxy`, which it cuts (Redis lost, for real: the store falls
     back to local state) once a new batch's id is in its client's index of batches."""
@@ -94,13 +107,9 @@ async def test_a_batch_made_as_redis_is_lost_is_refused_not_kept_where_nobody_re
 ) -> None:
     """Its record kept on the local state of a replica that lost Redis as it made it, the
     batch was answered 200 and never ran anywhere: no other replica knew it."""
-    redis_proxy, raw, direct = configs
+    redis_proxy, through, direct = configs
     clock = ManualClock(time.time())
-    through = SwitchboardConfig.model_validate({"auth": {"open": True}, **raw})
-    opened = await open_store(through.state, clock, reply_clock=clock)
-    assert isinstance(opened, ResilientStateStore)
-    store = CutsAfterTheBatchIndex(opened.shared, opened.local, clock=clock, name=opened.name)
-    one = await start_router(through, clock=clock, store=store)
+    one, store = await started_on(CutsAfterTheBatchIndex, through, clock, start_router)
     two = await start_router(direct, clock=clock)
     async with sdks_on(start_edge, one, two) as (first, second):
         uploaded = await first.files.create(
@@ -116,3 +125,77 @@ async def test_a_batch_made_as_redis_is_lost_is_refused_not_kept_where_nobody_re
         await redis_proxy.restore()
         assert [b async for b in second.batches.list()] == []
         assert fake.state.count(path="/chat/completions") == 0
+
+
+async def test_a_batch_starting_during_an_outage_is_let_go_not_failed_for_its_file(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its input file read from local state (where it is not) as it had a slot: it was found
+    gone, the batch's end mark `input_file_not_found` kept there, and the replica that took it
+    over once Redis answered ended it so (`failed`, its file there all along)."""
+    redis_proxy, through, _ = configs
+    through["batches"]["max_running"] = 1
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    async with sdks_on(start_edge, one) as (first,):
+        fake.state.hold()
+        running = await created(first, chat_line("a", "a"))
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line up")
+        waiting = await created(first, chat_line("w1", "a"), chat_line("w2", "a"))
+        await redis_proxy.cut()
+        fake.state.release()  # the first lets go (its answer not kept); the second starts
+        assert await one.server.batch_jobs.settle(10) == 0
+        await redis_proxy.restore()
+        clock.advance(HEARTBEAT_S + 1)  # both claims on Redis expire
+        for _ in range(2):  # one slot: one batch a round
+            assert await one.server.batch_jobs.adopt(one.runtime) == 1
+            await settled(one)
+        for batch in (running, waiting):
+            done = await first.batches.retrieve(batch.id)
+            assert done.status == "completed" and done.errors is None, done.errors
+        assert fake.state.count(path="/chat/completions") == 4  # "a" twice, then w1 and w2
+
+
+class MissesAFileOnce(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts for its next read of a file's content
+    (that read falls back to local state, where it is not), and restores at once after."""
+
+    proxy: RedisProxy | None = None
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        if self.proxy is None or not any(name.startswith("file-data:") for name in names):
+            return await super().get_documents(names)
+        proxy, self.proxy = self.proxy, None
+        await proxy.cut()
+        try:
+            return await super().get_documents(names)
+        finally:
+            await proxy.restore()
+            self.retry_shared()  # the next call finds the shared store again
+
+
+async def test_a_batch_whose_file_read_fell_back_as_it_starts_is_not_failed_for_it(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The store answering again as soon as its input file was read from local state: the
+    batch was failed `input_file_not_found` for all to read, its file there all along."""
+    redis_proxy, through, _ = configs
+    through["batches"]["max_running"] = 1
+    clock = ManualClock(time.time())
+    one, store = await started_on(MissesAFileOnce, through, clock, start_router)
+    async with sdks_on(start_edge, one) as (first,):
+        fake.state.hold()
+        await created(first, chat_line("a", "a"))
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line up")
+        waiting = await created(first, chat_line("w1", "a"))
+        store.proxy = redis_proxy
+        fake.state.release()  # the first completes; the second starts, its file read locally
+        assert await one.server.batch_jobs.settle(10) == 0
+        assert (await first.batches.retrieve(waiting.id)).status == "validating"  # let go
+        # (the first batch's end, written as the store was cut, was let go too)
+        clock.advance(HEARTBEAT_S + 1)  # their claims expire
+        for _ in range(2):  # one slot: one batch a round
+            await one.server.batch_jobs.adopt(one.runtime)
+            await settled(one)
+        done = await first.batches.retrieve(waiting.id)
+        assert done.status == "completed" and done.errors is None, done.errors
