@@ -1,0 +1,77 @@
+"""A key release that fails while the call is already failing never takes the place of the call's
+own error: the caller sees the upstream's 400 or 429 (or its own deadline), and the failed
+release is logged once, without the key (the lease expires by its TTL)."""
+
+from __future__ import annotations
+
+import logging
+
+import grpc
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle
+from tests.release_failures import FAILED, logged_once
+from tests.router_service.engine.test_afterwork import _params
+
+BAD = {"message": "Invalid value for 'temperature'", "type": "invalid_request_error"}
+
+
+async def test_a_failed_release_leaves_a_unary_call_its_upstream_400(
+    failing_router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.state.set_scenario(Scenario(status=400, error_body={"error": BAD}))
+    with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await failing_router.stub.Chat(pb.ChatRequest(params=_params()), timeout=5)
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(caught.value).upstream_status == 400
+    logged_once(caplog, FAILED)
+
+
+async def test_a_failed_release_leaves_a_unary_call_the_upstreams_429(
+    failing_router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.state.set_scenario(Scenario(status=429, retry_after="7"))
+    with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await failing_router.stub.Chat(pb.ChatRequest(params=_params()), timeout=5)
+
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details_from_rpc_error(caught.value).upstream_status == 429
+    # Every key was still tried (a release failing ends no walk), each failure logged once.
+    assert fake.state.count() == 3
+    failed = [r for r in caplog.records if FAILED in r.getMessage()]
+    assert len(failed) == 3 and "sk-alpha" not in caplog.text
+
+
+async def test_a_failed_release_leaves_a_stream_its_upstream_400(
+    failing_router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.state.set_scenario(Scenario(status=400, error_body={"error": BAD}))
+    with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
+        call = failing_router.stub.ChatStream(pb.ChatStreamRequest(params=_params()), timeout=5)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            [event async for event in call]
+
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(caught.value).upstream_status == 400
+    logged_once(caplog, FAILED)
+
+
+async def test_a_failed_release_after_a_mid_stream_failure_leaves_its_error_event_last(
+    failing_router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.state.set_scenario(Scenario(reset_after_chunks=3))
+    with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
+        call = failing_router.stub.ChatStream(pb.ChatStreamRequest(params=_params()), timeout=5)
+        events = [event async for event in call]
+
+    kinds = [event.WhichOneof("event") for event in events]
+    assert kinds[0] == "route" and "chunk" in kinds and kinds[-1] == "error"
+    assert events[-1].error.code != "internal_error"  # the upstream's failure, not the store's
+    assert await call.code() == grpc.StatusCode.OK  # as any stream that ended by an error event
+    logged_once(caplog, FAILED)
