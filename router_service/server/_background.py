@@ -64,6 +64,7 @@ from router_service.server._background_stream import (
     conversed,
     no_such_response,
     settle_usage,
+    still_there,
     streamed_answer,
 )
 from router_service.server._errors import error_details
@@ -280,6 +281,11 @@ class BackgroundJobs(OwnedJobs[_Job]):
         in_progress: dict[str, Any],
     ) -> dict[str, Any]:
         """The chat call, streamed (its events recorded) when the response is."""
+        gone = await still_there(runtime, job.client, job.conversation_id)
+        if gone is not None:  # deleted since the start's check: no call spent on it
+            if job.admission is not None:
+                await uncut(job.admission.give_back(rpm=True))
+            return background_failed(in_progress, "server_error", gone.message)
         if job.events is not None and job.writer is not None:
             await job.writer.add(job.events.in_progress())  # before the call: it used nothing
             job.called = True
