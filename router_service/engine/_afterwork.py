@@ -96,14 +96,15 @@ def _failed() -> None:
     log.warning("ending a finished attempt failed (key release, session)", exc_info=True)
 
 
-async def close_failed(stack: AsyncExitStack) -> None:
-    """Close the stack of an attempt that failed (or was cancelled) while its own error is on
-    its way: what the close raises is logged, never raised in its place (a cancellation
-    during the close still is)."""
+async def close_failed(stack: AsyncExitStack, *, finished: bool = False) -> None:
+    """Close the stack of an attempt that failed (or was cancelled, or expired) while its own
+    error is on its way: what the close raises is logged, never raised in its place (a
+    cancellation during the close still is). `finished`: the attempt succeeded (a reported
+    route), logged as `Afterwork`'s."""
     try:
         await stack.aclose()
     except Exception:
-        _failed_end()
+        _failed() if finished else _failed_end()
 
 
 class FailedEnd:
