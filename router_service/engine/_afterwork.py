@@ -111,7 +111,8 @@ class FailedEnd:
     """`async with FailedEnd(stack)`: the stack closes with the exception that ended the body
     (a stream's upstream response sees it), and a failure of the close is logged, not raised
     in its place. For a body that hands a success's stack over (`pop_all`) before it ends, so
-    that what is left to close is a failure's."""
+    that what is left to close is a failure's; and for a Realtime session, whose caller was
+    told its end before the stack closes."""
 
     __slots__ = ("_stack",)
 
