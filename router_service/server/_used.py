@@ -5,6 +5,7 @@ ends; a background response's job and a batch's lines, which run past their RPC,
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from clients import InvalidRequestError as CodecInvalidRequestError
@@ -20,6 +21,8 @@ from router_service.errors import (
 from router_service.outcomes import Outcome
 
 __all__ = ["Used", "give_back_if_refused", "refused_as_invalid"]
+
+log = logging.getLogger("switchboard.router")
 
 
 class Used:
@@ -94,8 +97,14 @@ def refused_as_invalid(error: BaseException) -> bool:
 async def give_back_if_refused(admission: Admission | None, error: BaseException) -> bool:
     """Give a call's estimate and rpm place back when `error` refused it as invalid
     (`refused_as_invalid`; its rpm place stays when an upstream refused it: a call was made);
-    whether it did. Only for a call that relayed nothing first."""
+    whether it did. Only for a call that relayed nothing first. A give-back that fails (the
+    state store lost) is logged, not raised: `error` is what the caller is owed (a background
+    job's task would have ended on the store's error, its response left `in_progress`)."""
     if admission is None or not admission.counted or not refused_as_invalid(error):
         return False
-    await uncut(admission.give_back(rpm=not upstream_refused(error)))
+    try:
+        await uncut(admission.give_back(rpm=not upstream_refused(error)))
+    except Exception:
+        log.warning("giving a refused call's start back failed (it stays counted)", exc_info=True)
+        return False
     return True
