@@ -19,16 +19,30 @@ from tests.router_service.engine.test_afterwork import _params
 BAD = {"message": "Invalid value for 'temperature'", "type": "invalid_request_error"}
 
 
-async def test_a_failed_release_leaves_a_unary_call_its_upstream_400(
-    failing_router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+async def _refused(router: RouterHandle, stream: bool) -> grpc.aio.AioRpcError:
+    """The error a Chat (or ChatStream) call ends with."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        if stream:
+            call = router.stub.ChatStream(pb.ChatStreamRequest(params=_params()), timeout=5)
+            [event async for event in call]
+        else:
+            await router.stub.Chat(pb.ChatRequest(params=_params()), timeout=5)
+    return caught.value
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+async def test_a_failed_release_leaves_the_call_its_upstream_400(
+    failing_router: RouterHandle,
+    fake: FakeUpstream,
+    caplog: pytest.LogCaptureFixture,
+    stream: bool,
 ) -> None:
     fake.state.set_scenario(Scenario(status=400, error_body={"error": BAD}))
     with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await failing_router.stub.Chat(pb.ChatRequest(params=_params()), timeout=5)
+        error = await _refused(failing_router, stream)
 
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details_from_rpc_error(caught.value).upstream_status == 400
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert details_from_rpc_error(error).upstream_status == 400
     logged_once(caplog, FAILED)
 
 
@@ -37,29 +51,14 @@ async def test_a_failed_release_leaves_a_unary_call_the_upstreams_429(
 ) -> None:
     fake.state.set_scenario(Scenario(status=429, retry_after="7"))
     with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await failing_router.stub.Chat(pb.ChatRequest(params=_params()), timeout=5)
+        error = await _refused(failing_router, stream=False)
 
-    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert details_from_rpc_error(caught.value).upstream_status == 429
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details_from_rpc_error(error).upstream_status == 429
     # Every key was still tried (a release failing ends no walk), each failure logged once.
     assert fake.state.count() == 3
     failed = [r for r in caplog.records if FAILED in r.getMessage()]
     assert len(failed) == 3 and "sk-alpha" not in caplog.text
-
-
-async def test_a_failed_release_leaves_a_stream_its_upstream_400(
-    failing_router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
-) -> None:
-    fake.state.set_scenario(Scenario(status=400, error_body={"error": BAD}))
-    with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
-        call = failing_router.stub.ChatStream(pb.ChatStreamRequest(params=_params()), timeout=5)
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            [event async for event in call]
-
-    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert details_from_rpc_error(caught.value).upstream_status == 400
-    logged_once(caplog, FAILED)
 
 
 async def test_a_failed_release_after_a_mid_stream_failure_leaves_its_error_event_last(
