@@ -9,12 +9,14 @@ import logging
 import grpc
 import pytest
 
-from clients import details_from_rpc_error
+from clients import RouterClient, details_from_rpc_error
+from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle
 from tests.release_failures import FAILED, logged_once
 from tests.router_service.engine.test_afterwork import _params
+from tests.router_service.server.test_media_stream_rpc import streamed
 
 BAD = {"message": "Invalid value for 'temperature'", "type": "invalid_request_error"}
 
@@ -73,4 +75,20 @@ async def test_a_failed_release_after_a_mid_stream_failure_leaves_its_error_even
     assert kinds[0] == "route" and "chunk" in kinds and kinds[-1] == "error"
     assert events[-1].error.code != "internal_error"  # the upstream's failure, not the store's
     assert await call.code() == grpc.StatusCode.OK  # as any stream that ended by an error event
+    logged_once(caplog, FAILED)
+
+
+async def test_a_failed_release_after_a_cut_media_stream_leaves_its_error_event_last(
+    failing_router: RouterHandle, fake: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.state.set_scenario(Scenario(truncate_after_chunks=1))
+    fields = {"prompt": "a fox", "n": 2, "stream": True}
+    request = streamed(media_pb2.MEDIA_OPERATION_IMAGE_GENERATIONS, fields)
+    with caplog.at_level(logging.WARNING, logger="switchboard.engine"):
+        async with RouterClient(failing_router.server.address) as client:
+            async with client.media_stream(request, timeout=10) as stream:
+                messages = [message async for message in stream]  # a status error would raise
+
+    assert [message.WhichOneof("event") for message in messages] == ["route", "chunk", "error"]
+    assert messages[-1].error.code == "truncated"
     logged_once(caplog, FAILED)
