@@ -21,6 +21,20 @@ class FailingReleases(MemoryStateStore):
         raise self.error
 
 
+class FailingGiveBacks(MemoryStateStore):
+    """Memory state whose un-counts (negative tpm or rpm corrections: a give-back, a usage
+    below its estimate settled) raise `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__()
+        self.error = error
+
+    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+        if delta < 0 or requests < 0:
+            raise self.error
+        await super().add_tokens(resource, window, delta, requests)
+
+
 # The store lost (UNAVAILABLE were it told) and any other failure (INTERNAL).
 RELEASE_ERRORS = [StoreUnavailableError("redis: connection lost"), RuntimeError("store bug")]
 RELEASE_IDS = ["store_lost", "other"]

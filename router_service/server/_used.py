@@ -63,6 +63,17 @@ class Used:
         self._refused = not upstream_refused(error)
 
     async def settle(self, admission: Admission) -> None:
+        """Settle `admission` with what the call used. A failure (the state store lost) is
+        logged, not raised: the call's answer (or its own error) is what its caller is owed,
+        and the estimate stays counted, as for a call that never reported."""
+        try:
+            await self._settle(admission)
+        except Exception:
+            log.warning(
+                "settling a call's tokens failed (its estimate stays counted)", exc_info=True
+            )
+
+    async def _settle(self, admission: Admission) -> None:
         if self._cached:
             await admission.settle(0)
         elif self._refused is not None and not self._reported and not self._relayed:

@@ -13,24 +13,10 @@ import pytest
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
-from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter
-from tests.release_failures import RELEASE_ERRORS, RELEASE_IDS
+from tests.release_failures import RELEASE_ERRORS, RELEASE_IDS, FailingGiveBacks
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 from tests.router_service.responses.test_background_refused_gives_back import KEY, _inexpressible
-
-
-class FailingGiveBacks(MemoryStateStore):
-    """Memory state whose un-counts (negative tpm or rpm corrections) raise `error`."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__()
-        self.error = error
-
-    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
-        if delta < 0 or requests < 0:
-            raise self.error
-        await super().add_tokens(resource, window, delta, requests)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
