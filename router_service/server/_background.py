@@ -242,8 +242,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
             metrics.background_running.add(-1, {})
             metrics.background_ended.add(1, {"status": job.ended})
             self._jobs.pop(job.key, None)
-            group = "bg-jobs:" + client_scoped(job.client, "")
-            await uncut(runtime.store.leave(group, job.key[1], job.slot))
+            await _leave(runtime, job)
 
     async def _answer(
         self, job: _Job, runtime: Runtime, params: chat_pb2.ChatParams, routing: Any
@@ -333,6 +332,21 @@ class BackgroundJobs(OwnedJobs[_Job]):
             job.ended = "deleted"
             return
         job.ended = str(final["status"])
+
+
+async def _leave(runtime: Runtime, job: _Job) -> None:
+    """Give the job's place among its client's running jobs back; a failure (the state store
+    lost) is logged, not raised over how the job ended: the place expires with its TTL."""
+    group = "bg-jobs:" + client_scoped(job.client, "")
+    try:
+        await uncut(runtime.store.leave(group, job.key[1], job.slot))
+    except Exception:
+        log.warning(
+            "background response %s: its place among the client's jobs was not given back"
+            " (it expires after responses.background_timeout_s)",
+            job.key[1],
+            exc_info=True,
+        )
 
 
 def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:
