@@ -288,9 +288,9 @@ class BackgroundJobs(OwnedJobs[_Job]):
         if job.events is not None and job.writer is not None:
             await job.writer.add(job.events.in_progress())  # before the call: it used nothing
             job.called = True
-            with chat_span(params, ctx, stream=True):
+            with chat_span(params, ctx, stream=True) as span:
                 return await streamed_answer(
-                    runtime, params, ctx, job.events, job.writer, job.admission
+                    runtime, params, ctx, job.events, job.writer, job.admission, span
                 )
         job.called = True
         with chat_span(params, ctx, stream=False) as span:

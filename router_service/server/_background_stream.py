@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -35,6 +35,9 @@ from router_service.errors import (
 )
 from router_service.responses import StreamWriter
 from router_service.runtime import Runtime
+
+if TYPE_CHECKING:
+    from router_service.telemetry import RequestHandle
 
 T = TypeVar("T")
 
@@ -63,14 +66,17 @@ async def streamed_answer(
     events: ResponseEventStream,
     writer: StreamWriter,
     admission: Admission | None,
+    span: RequestHandle,
 ) -> dict[str, Any]:
     """Run the chat call as a stream, recording its events; the Response it answered (the
     event that ends the stream not recorded yet), `failed` by an error event mid-stream. Its
-    `response.in_progress` event is the job's to record first (`BackgroundJobs._call`)."""
+    `response.in_progress` event is the job's to record first (`BackgroundJobs._call`). `span`
+    sees every event, as a ChatStream call's does (its usage, cost and outcome: the metrics)."""
     summary: pb.StreamSummary | None = None
     stream = runtime.executor.chat_stream(params, ctx, batch=True)
     async with aclosing(stream):
         async for message in stream:
+            span.observe(message)
             kind = message.WhichOneof("event")
             if kind == "chunk":
                 await writer.add(events.feed(message.chunk))
