@@ -127,8 +127,8 @@ _REFUSED = {
     grpc.StatusCode.PERMISSION_DENIED: "a key without the `admin` scope",
 }
 _THROTTLED = (
-    "too many failed admin authentications from this edge (a key it does not know, each call "
-    "counted) or from all addresses"
+    "too many failed admin authentications (a key it does not know, each call counted) from "
+    "the caller's address or from all addresses"
 )
 
 
@@ -136,8 +136,9 @@ _THROTTLED = (
 def _router_refusals(state: EdgeState) -> Iterator[None]:
     """The router refusing `edge.admin_router_key` is this edge's setting at fault: a 502 that
     says so, not the router's 401 or 403, which read as the admin token refused (the page then
-    signs the operator out), nor the router's 429 once it throttles the key's calls, whose "this
-    address" is the edge's. The caller's own key forwarded: its refusal stays the caller's."""
+    signs the operator out), nor the router's 429 once it throttles the key's calls (by the
+    caller's address, which the edge names: its failures are this key's). The caller's own key
+    forwarded: its refusal stays the caller's."""
     try:
         yield
     except RouterError as exc:
@@ -147,8 +148,8 @@ def _router_refusals(state: EdgeState) -> Iterator[None]:
         why = _REFUSED.get(exc.grpc_code)
         retry_after_s = exc.details.retry_after_s
         if exc.details.openai_code == "too_many_failed_authentications" and retry_after_s:
-            # The router counts every call carrying this key by the edge's address: its "this
-            # address" is the edge's, and most likely the key is the one it does not know.
+            # The router counts every call carrying this key: most likely the key is the one
+            # it does not know, whoever's address it counted it by.
             why = f"throttled for {math.ceil(retry_after_s)} s: {_THROTTLED}"
             headers = retry_after_headers(retry_after_s)
         if why is None:

@@ -51,7 +51,7 @@ def route_headers(route: RouteInfo | None, *others: RouteInfo) -> dict[str, str]
     first chunk: `x-switchboard-answer-guardrails`).
     `others`: the routes of the other calls one answer was made of (a legacy completion's
     prompts): the cost is theirs together, when each has one, the limits are the tightest any
-    of them reported, the guardrails those of any of them."""
+    of them reported, the guardrails those of any of them, a cache hit only when each was."""
     if route is None:
         return {}
     headers = _served(route, others) if route.deployment else {}
@@ -72,14 +72,29 @@ def _served(route: RouteInfo, others: tuple[RouteInfo, ...]) -> dict[str, str]:
     headers = {"x-switchboard-attempts": str(len(route.attempts))}
     if route.deployment.isascii() and route.deployment.isprintable():
         headers["x-switchboard-deployment"] = route.deployment
-    if route.cache:
-        headers["x-switchboard-cache"] = _CACHE_STATUS.get(route.cache, "")
-        if route.cache == routing_pb2.CACHE_STATUS_HIT:
-            headers["age"] = str(int(route.cache_age_s))
+    cache, age_s = _cached(route, others)
+    if cache:
+        headers["x-switchboard-cache"] = _CACHE_STATUS.get(cache, "")
+        if cache == routing_pb2.CACHE_STATUS_HIT:
+            headers["age"] = str(int(age_s))
     if route.HasField("cost_usd") and all(r.HasField("cost_usd") for r in others):
         cost = route.cost_usd + sum(r.cost_usd for r in others)
         headers["x-switchboard-cost-usd"] = cost_text(cost)
     return headers
+
+
+def _cached(
+    route: RouteInfo, others: tuple[RouteInfo, ...]
+) -> tuple[routing_pb2.CacheStatus.ValueType, float]:
+    """What the cache did for the answer, and a hit's age: of calls made together, a hit only
+    when each was (then the oldest one's age), else what it did for the first that was not."""
+    if not others:
+        return route.cache, route.cache_age_s
+    routes = (route, *others)
+    fresh = next((r for r in routes if r.cache != routing_pb2.CACHE_STATUS_HIT), None)
+    if fresh is not None:
+        return fresh.cache, 0.0
+    return route.cache, max(r.cache_age_s for r in routes)
 
 
 def _tightest(route: RouteInfo, others: tuple[RouteInfo, ...]) -> RateLimitStatus | None:

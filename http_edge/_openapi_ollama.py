@@ -55,7 +55,10 @@ _GENERATE = {
         "prompt": {"type": "string"},
         "system": {"type": "string"},
         "images": {"type": "array", "items": {"type": "string"}},
-        "raw": {"type": "boolean"},
+        "raw": {
+            "type": "boolean",
+            "description": "false only (the default): a raw, already templated prompt is a 400.",
+        },
     },
 }
 _EMBED = {

@@ -1,14 +1,19 @@
-"""Failed admin authentications, throttled: the edge's `/admin` token and the router's
-AdminService keys (`config/_throttle.py` says the policy).
+"""Failed authentications, throttled: the edge's `/admin` token and the router's AdminService
+keys (`AdminThrottle`), and the router's client keys on every service (`KeyThrottle`);
+`config/_throttle.py` says the policies.
 
 `refusal(address)` is asked before a token is compared: while the address, or every address
-together, is past its limit, the answer is how long to wait, and the token is not looked at (the
-right one could be the guess that lands). A wrong token is then `failed`, a right one `succeeded`
-(its address's failures forgotten). Windows are fixed, each opened by its first failure, on the
-injectable clock; addresses are kept in the order their windows opened, so the expired ones are
-dropped from the front, and at most `overall` of them: while the overall limit is reached no
-failure is counted (every attempt is refused first), so an attacker rotating addresses cannot
-grow the table past it. Nothing here sees a token: a refusal is logged and counted by address.
+together (the admin throttle only), is past its limit, the answer is how long to wait, and the
+token is not looked at (the right one could be the guess that lands). A wrong token is then
+`failed`, a right admin one `succeeded` (its address's failures forgotten). Windows are fixed,
+each opened by its first failure, on the injectable clock; addresses are kept in the order their
+windows opened, so the expired ones are dropped from the front, and at most `kept` of them (the
+admin throttle's `overall`: while the overall limit is reached no failure is counted, every
+attempt is refused first, so an attacker rotating addresses cannot grow the table past it).
+Nothing here sees a token: a refusal is logged and counted by address.
+
+`caller_address` says which address a gRPC call is counted by: its peer's, or what a trusted
+proxy's `x-forwarded-for` names.
 """
 
 from __future__ import annotations
@@ -17,18 +22,26 @@ import ipaddress
 import logging
 import math
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 from urllib.parse import unquote
 
 from opentelemetry.metrics import Counter, NoOpMeterProvider
 
 from router_service.clock import Clock
-from router_service.config import AdminThrottleConfig
+from router_service.config import AdminThrottleConfig, KeyThrottleConfig
 from router_service.telemetry import current
 from router_service.telemetry._state import SCOPE, VERSION, Telemetry
 
-__all__ = ["AdminThrottle", "Refusal", "client_address", "peer_address"]
+__all__ = [
+    "AdminThrottle",
+    "KeyThrottle",
+    "Refusal",
+    "TrustedProxies",
+    "client_address",
+    "peer_address",
+]
 
 log = logging.getLogger("switchboard.audit")
 
@@ -37,18 +50,18 @@ Surface = Literal["edge", "router"]
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """An admin call refused unread: `retry_after_s` until it may be tried; `overall`: every
-    address is refused, not only this one."""
+    """A call refused unread: `retry_after_s` until it may be tried; `overall`: every address
+    is refused, not only this one; `what`: the failures counted."""
 
     retry_after_s: float
     overall: bool
+    what: str
 
     @property
     def message(self) -> str:
         who = "all addresses" if self.overall else "this address"
         return (
-            f"Too many failed admin authentications from {who}: retry in "
-            f"{math.ceil(self.retry_after_s)} s."
+            f"Too many failed {self.what} from {who}: retry in {math.ceil(self.retry_after_s)} s."
         )
 
 
@@ -58,40 +71,54 @@ class _Window:
     failures: int = 0
 
 
-class AdminThrottle:
-    def __init__(self, config: AdminThrottleConfig, clock: Clock, surface: Surface) -> None:
-        self._config = config
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    per_address: int
+    window_s: float
+    overall: float  # math.inf: no overall limit
+    kept: int  # most addresses kept
+
+
+class _Throttle:
+    """The windows and the table; a subclass names what it counts (`_WHAT`, its metric, its
+    audit line) and reads its config into `_Limits`."""
+
+    _WHAT: ClassVar[str]
+    _NOUN: ClassVar[str]  # of its audit line
+    _METRIC: ClassVar[tuple[str, str]]  # name, description
+    _EVENT: ClassVar[str]
+
+    def __init__(self, limits: _Limits, clock: Clock, surface: Surface) -> None:
+        self._limits = limits
         self._clock = clock
         self._surface = surface
         self._addresses: OrderedDict[str, _Window] = OrderedDict()
         self._overall = _Window(ends=-math.inf)
         self._counter: tuple[Telemetry, Counter] | None = None
 
-    def configure(self, config: AdminThrottleConfig) -> None:
-        """Limits from a reloaded config; the failures counted so far stay."""
-        self._config = config
-
     def __len__(self) -> int:
-        """How many addresses it keeps failures of (at most `overall`)."""
+        """How many addresses it keeps failures of (at most `kept`)."""
         return len(self._addresses)
 
     def refusal(self, address: str) -> Refusal | None:
-        """Whether an admin call from `address` is refused before its token is read."""
+        """Whether a call from `address` is refused before its token is read."""
         now = self._clock.monotonic()
         self._forget(now)
-        if self._overall.failures >= self._config.overall and self._overall.ends > now:
-            return self._refused(address, Refusal(self._overall.ends - now, overall=True))
+        limits = self._limits
+        if self._overall.failures >= limits.overall and self._overall.ends > now:
+            return self._refused(Refusal(self._overall.ends - now, True, self._WHAT))
         window = self._addresses.get(address)
         # `ends` checked too: after a reload shortened `window_s`, a window may end before one
         # opened earlier, which `_forget` (from the front) has not reached.
-        if window is not None and window.failures >= self._config.per_address and window.ends > now:
-            return self._refused(address, Refusal(window.ends - now, overall=False))
+        if window is not None and window.failures >= limits.per_address and window.ends > now:
+            return self._refused(Refusal(window.ends - now, False, self._WHAT))
         return None
 
     def failed(self, address: str) -> None:
-        """A wrong or missing token from `address` (asked `refusal` first)."""
+        """A wrong token from `address` (asked `refusal` first)."""
         now = self._clock.monotonic()
-        ends = now + self._config.window_s
+        limits = self._limits
+        ends = now + limits.window_s
         if self._overall.ends <= now:
             self._overall = _Window(ends)
         self._overall.failures += 1
@@ -99,23 +126,25 @@ class AdminThrottle:
         if window is None or window.ends <= now:
             window = self._addresses[address] = _Window(ends)
             self._addresses.move_to_end(address)
-            while len(self._addresses) > self._config.overall:
+            while len(self._addresses) > limits.kept:
                 self._addresses.popitem(last=False)
         window.failures += 1
-        if window.failures == self._config.per_address:
+        if window.failures == limits.per_address:
             log.warning(
-                "admin authentication throttled: %d failures from %s; refused for %.0f s",
+                "%s authentication throttled: %d failures from %s; refused for %.0f s",
+                self._NOUN,
                 window.failures,
                 address,
                 window.ends - now,
-                extra={"event": "admin_throttle", "surface": self._surface, "peer": address},
+                extra={"event": self._EVENT, "surface": self._surface, "peer": address},
             )
-        if self._overall.failures == self._config.overall:
+        if self._overall.failures == limits.overall:
             log.warning(
-                "admin authentication throttled for every address: %d failures; refused for %.0f s",
+                "%s authentication throttled for every address: %d failures; refused for %.0f s",
+                self._NOUN,
                 self._overall.failures,
                 self._overall.ends - now,
-                extra={"event": "admin_throttle", "surface": self._surface},
+                extra={"event": self._EVENT, "surface": self._surface},
             )
 
     def succeeded(self, address: str) -> None:
@@ -127,24 +156,74 @@ class AdminThrottle:
         while addresses and next(iter(addresses.values())).ends <= now:
             addresses.popitem(last=False)
 
-    def _refused(self, address: str, refusal: Refusal) -> Refusal:
-        scope = "overall" if refusal.overall else "address"
-        self._refusals().add(1, {"surface": self._surface, "scope": scope})
+    def _refused(self, refusal: Refusal) -> Refusal:
+        self._refusals().add(1, self._attributes(refusal))
         return refusal
+
+    def _attributes(self, refusal: Refusal) -> dict[str, str]:
+        return {"scope": "overall" if refusal.overall else "address"}
 
     def _refusals(self) -> Counter:
         # The telemetry of the moment (tests install their own): built once per one.
         telemetry = current()
         if self._counter is None or self._counter[0] is not telemetry:
             meters = telemetry.meter_provider or NoOpMeterProvider()
+            name, description = self._METRIC
             counter = meters.get_meter(SCOPE, VERSION).create_counter(
-                "switchboard.admin.auth.refusals",
-                unit="{call}",
-                description="Admin calls refused unread after too many failed authentications, "
-                "by surface (edge, router) and scope (address, overall).",
+                name, unit="{call}", description=description
             )
             self._counter = (telemetry, counter)
         return self._counter[1]
+
+
+class AdminThrottle(_Throttle):
+    """Wrong admin tokens: per address and overall (`AdminThrottleConfig`)."""
+
+    _WHAT = "admin authentications"
+    _NOUN = "admin"
+    _METRIC = (
+        "switchboard.admin.auth.refusals",
+        "Admin calls refused unread after too many failed authentications, by surface (edge, "
+        "router) and scope (address, overall).",
+    )
+    _EVENT = "admin_throttle"
+
+    def __init__(self, config: AdminThrottleConfig, clock: Clock, surface: Surface) -> None:
+        super().__init__(self._read(config), clock, surface)
+
+    def configure(self, config: AdminThrottleConfig) -> None:
+        """Limits from a reloaded config; the failures counted so far stay."""
+        self._limits = self._read(config)
+
+    @staticmethod
+    def _read(config: AdminThrottleConfig) -> _Limits:
+        return _Limits(config.per_address, config.window_s, config.overall, config.overall)
+
+    def _attributes(self, refusal: Refusal) -> dict[str, str]:
+        return {"surface": self._surface, **super()._attributes(refusal)}
+
+
+class KeyThrottle(_Throttle):
+    """Wrong client keys on every router service: per address only (`KeyThrottleConfig`)."""
+
+    _WHAT = "authentications"
+    _NOUN = "key"
+    _METRIC = (
+        "switchboard.auth.key.refusals",
+        "Router calls refused unread after too many wrong client keys from their address.",
+    )
+    _EVENT = "key_throttle"
+
+    def __init__(self, config: KeyThrottleConfig, clock: Clock) -> None:
+        super().__init__(self._read(config), clock, "router")
+
+    def configure(self, config: KeyThrottleConfig) -> None:
+        """Limits from a reloaded config; the failures counted so far stay."""
+        self._limits = self._read(config)
+
+    @staticmethod
+    def _read(config: KeyThrottleConfig) -> _Limits:
+        return _Limits(config.per_address, config.window_s, math.inf, config.addresses)
 
 
 def client_address(host: str | None) -> str:
@@ -165,9 +244,50 @@ def client_address(host: str | None) -> str:
 
 def peer_address(peer: str) -> str:
     """`client_address` of a gRPC peer (`ipv4:10.0.0.5:53211`, `ipv6:%5B2001:db8::1%5D:53211`):
-    without its port, which every connection has its own of. gRPC writes a peer as a URI, an
-    IPv6 one's brackets (and a zone's `%`) percent-encoded."""
+    without its port, which every connection has its own of."""
+    return client_address(_peer_host(peer))
+
+
+def _peer_host(peer: str) -> str:
+    """A gRPC peer's host: gRPC writes a peer as a URI, an IPv6 one's brackets (and a zone's
+    `%`) percent-encoded; anything else (`unix:/path`, an in-process call's) as it is."""
     kind, _, rest = peer.partition(":")
     if kind in ("ipv4", "ipv6"):
-        return client_address(unquote(rest).rpartition(":")[0])
-    return client_address(peer)  # `unix:/path`, an in-process call's
+        return unquote(rest).rpartition(":")[0]
+    return peer
+
+
+# What `peer()` says of a call in the router's own process (clients/_local_context.py): the
+# edge of `switchboard serve`, which names its caller as an edge on the wire does.
+_IN_PROCESS = "in-process"
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class TrustedProxies:
+    """The peers whose `x-forwarded-for` names the caller (`auth.trusted_proxies`), as uvicorn
+    reads FORWARDED_ALLOW_IPS: the right-most hop not trusted is the caller (the hops left of
+    it are the caller's own words), the left-most when every hop is trusted."""
+
+    def __init__(self, networks: Iterable[_Network]) -> None:
+        self._networks = tuple(networks)
+
+    def caller_address(self, peer: str, forwarded_for: str | None) -> str:
+        """The `client_address` a call is counted by."""
+        host = _peer_host(peer)
+        if forwarded_for and (peer == _IN_PROCESS or self._trusts(host)):
+            hops = [hop for hop in (part.strip() for part in forwarded_for.split(",")) if hop]
+            for hop in reversed(hops):
+                if not self._trusts(hop):
+                    return client_address(hop)
+            if hops:
+                return client_address(hops[0])
+        return client_address(host)
+
+    def _trusts(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self._networks)

@@ -144,7 +144,9 @@ class ResponseCache:
             answer = pb.CachedAnswer.FromString(data)
         except DecodeError:  # not ours (a foreign writer under the prefix): as good as absent
             return None
-        return answer if answer.key == key else None
+        if answer.key != key or self.age_s(answer) >= self.config.ttl_s:
+            return None  # another's; or kept for longer than a reload has since shortened TTL to
+        return answer
 
     async def keep(self, client: str, answer: pb.CachedAnswer, lease: str = "") -> None:
         """Keep `answer` after the caller has its own (Afterwork: inline on the memory store),

@@ -3,7 +3,8 @@
 The key is a SHA-256 of the calling client, the kind of call (a unary chat, a stream and
 embeddings are answered in different shapes, so each is kept apart) and the request's params in
 protobuf's deterministic encoding, without the fields that name who asks rather than what is
-asked (`user`, `metadata`): two users of one app asking the same question share the answer.
+asked (`user`, `metadata`, and in `extra_json` `safety_identifier` and `prompt_cache_key`,
+OpenAI's successors of `user`): two users of one app asking the same question share the answer.
 The client is always part of it: an app never reads another's answers.
 """
 
@@ -13,6 +14,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
+import orjson
 from google.protobuf.message import Message
 
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
@@ -34,6 +36,9 @@ _NOT_SENT = {
     *("identity_protocol", "arc_key_directory", "headers"),  # headers: but credentials
 }
 _IGNORED = {"chat": ("user", "metadata"), "stream": ("user", "metadata"), "embed": ("user",)}
+# The keys of a chat's `extra_json` that name who asks, as `user` does (OpenAI's successors of
+# `user`: an app sets them per end user), not what is asked.
+_WHO_EXTRA = ("safety_identifier", "prompt_cache_key")
 
 
 def cache_key(
@@ -46,11 +51,14 @@ def cache_key(
     its model (ResponseCache.purge), so that what was kept before is never read again."""
     keyed: Message = params
     ignored = [name for name in _IGNORED[kind] if _present(params, name)]
-    if ignored:  # a copy only when there is something to leave out
+    extra = _asked_extra(params) if isinstance(params, chat_pb2.ChatParams) else None
+    if ignored or extra is not None:  # a copy only when there is something to leave out
         copy: Message = type(params)()
         copy.CopyFrom(params)
         for name in ignored:
             copy.ClearField(name)
+        if extra is not None:
+            copy.extra_json = extra  # type: ignore[attr-defined]
         keyed = copy
     digest = hashlib.sha256(_FORMAT)
     # Lengths first: no (kind, client) pair runs into the params of another.
@@ -86,6 +94,23 @@ def document_name(client: str, key: str) -> str:
 def quota_name(client: str) -> str:
     # Hashed like the documents' names: a client's name is configuration, not a key part.
     return "cache-bytes:" + client_scoped(client, "")
+
+
+def _asked_extra(params: chat_pb2.ChatParams) -> str | None:
+    """`extra_json` without the keys that name who asks; None when it has none (the common
+    case: a substring test, no parse)."""
+    extra = params.extra_json
+    if not extra or not any(name in extra for name in _WHO_EXTRA):
+        return None
+    try:
+        body = orjson.loads(extra)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(body, dict) or not any(name in body for name in _WHO_EXTRA):
+        return None
+    for name in _WHO_EXTRA:
+        body.pop(name, None)
+    return orjson.dumps(body).decode() if body else ""
 
 
 def _present(params: Message, name: str) -> bool:

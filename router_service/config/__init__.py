@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         StateConfig,
         TelemetryConfig,
     )
-    from router_service.config._throttle import AdminThrottleConfig
+    from router_service.config._throttle import AdminThrottleConfig, KeyThrottleConfig
 
 # Each name's module, imported when the name is first read (clients/_lazy.py): the edge,
 # which reads its part of the file only (`_edge_file.py`), never imports the router's
@@ -69,6 +69,7 @@ _WHERE = {
     "HttpConfig": "_providers",
     "KeyConfig": "_providers",
     "KeyHealthConfig": "_key_health",
+    "KeyThrottleConfig": "_throttle",
     "ModelGroupConfig": "_routing",
     "PemFiles": "_pem",
     "PemSet": "_pem",
@@ -117,6 +118,7 @@ __all__ = [
     "HttpConfig",
     "KeyConfig",
     "KeyHealthConfig",
+    "KeyThrottleConfig",
     "ModelGroupConfig",
     "PemFiles",
     "PemSet",

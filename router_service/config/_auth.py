@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from ipaddress import IPv4Network, IPv6Network
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 
 from router_service.config._base import Location, Misplaced, _Strict
-from router_service.config._throttle import AdminThrottleConfig
+from router_service.config._throttle import AdminThrottleConfig, KeyThrottleConfig
 
 ClientScope = Literal["chat", "embed", "models", "admin", "route"]
 
@@ -164,6 +165,10 @@ class ClientKeyConfig(_Strict):
         return self.keys[0].key_sha256
 
 
+def _loopback() -> list[IPv4Network | IPv6Network]:
+    return [IPv4Network("127.0.0.0/8"), IPv6Network("::1/128")]
+
+
 class AuthConfig(_Strict):
     """Who may call the router. Without client keys the router refuses to start, unless `open`."""
 
@@ -199,8 +204,20 @@ class AuthConfig(_Strict):
     admin_throttle: AdminThrottleConfig = Field(
         default_factory=AdminThrottleConfig,
         description="AdminService calls with a key the router does not know: throttled per "
-        "client address and overall (the other services' are not: refusing every caller "
-        "past an overall limit would let anyone stop them).",
+        "caller address and overall (the other services' by `key_throttle`, per address only: "
+        "refusing every caller past an overall limit would let anyone stop them).",
+    )
+    key_throttle: KeyThrottleConfig = Field(
+        default_factory=KeyThrottleConfig,
+        description="Calls to any service with a key the router does not know: throttled per "
+        "caller address, so that no key can be guessed without limit.",
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=_loopback,
+        description="Peers (CIDR) whose `x-forwarded-for` names the caller (the right-most hop "
+        "not in this list), as uvicorn's FORWARDED_ALLOW_IPS: the edges. Default loopback (an "
+        "edge on the router's host); callers through an edge elsewhere share its address "
+        "until it is listed. A caller in-process (`switchboard serve`) is the edge itself.",
     )
     issued_keys_resync_s: float = Field(
         default=30.0,

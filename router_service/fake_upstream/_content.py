@@ -165,9 +165,16 @@ def _gemini_part(part: Any) -> str | None:
     return None
 
 
-def gemini_problem(body: JsonObject) -> str | None:
-    """Why Gemini would refuse the contents' parts or its stop sequences, or None
-    (google.rpc INVALID_ARGUMENT)."""
+def gemini_problem(body: JsonObject, vertex: bool = False) -> str | None:
+    """Why Gemini would refuse the contents' parts, its stop sequences or (the Gemini API, not
+    `vertex`: HarmBlockMethod is Vertex AI's) a safety setting's `method`, or None (google.rpc
+    INVALID_ARGUMENT)."""
+    for i, setting in enumerate(_objects(body.get("safetySettings"))):
+        if not vertex and "method" in setting:
+            return (
+                f'Invalid JSON payload received. Unknown name "method" at '
+                f"'safety_settings[{i}]': Cannot find field."
+            )
     config = body.get("generationConfig")
     if config is not None and not isinstance(config, dict):
         return "Invalid value at 'generation_config': expected an object"

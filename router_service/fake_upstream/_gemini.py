@@ -128,7 +128,7 @@ async def generate(call: Call) -> web.StreamResponse:
     contents = call.body.get("contents")
     if not isinstance(contents, list) or not contents:
         return await send_error(call, 400, "* contents: contents is not specified", "bad_request")
-    problem = gemini_problem(call.body)
+    problem = gemini_problem(call.body, vertex=call.dialect is not GEMINI)
     if problem is not None:
         return await send_error(call, 400, problem, "bad_request")
     unmatched = _unmatched_response(contents)

@@ -11,21 +11,25 @@ are.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
+
+import orjson
 
 from clients import (
     chat_completion_from_openai,
     embedding_result_from_openai,
 )
+from clients.codec.gemini import GEMINI_ONLY
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _gemini_map as G
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
+from router_service.providers._gemini_config import vertex_only
 from router_service.providers._mapping import embedding_list, embedding_texts
 from router_service.providers._media import unsupported_in
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
@@ -41,6 +45,8 @@ def _model_path(model: str) -> str:
 class GeminiAdapter(HttpAdapter):
     kind = "gemini"
     stop_cap_default = 5
+    # Whether a safety setting's `method` (HarmBlockMethod) is taken: Vertex AI's alone.
+    takes_block_method: ClassVar[bool] = False
 
     def _headers(self, api_key: str) -> dict[str, str]:
         return {
@@ -53,10 +59,17 @@ class GeminiAdapter(HttpAdapter):
         return f"{self.config.base_url}/{_model_path(model)}:{method}"
 
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
-        return unsupported_in(params, G.request_body)
+        found = unsupported_in(params, self._request_body)
+        if found is None and not self.takes_block_method and GEMINI_ONLY in params.extra_json:
+            extra = orjson.loads(params.extra_json)  # an object: checked at the entrance
+            found = vertex_only(extra.get(GEMINI_ONLY))
+        return found
+
+    def _request_body(self, body: Mapping[str, Any], model: str = "") -> dict[str, Any]:
+        return G.request_body(body, model, vertex=self.takes_block_method)
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
-        body = G.request_body(call.openai_body(), call.named_model)
+        body = self._request_body(call.openai_body(), call.named_model)
         url = self._url(call.upstream_model, "generateContent")
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
@@ -115,7 +128,7 @@ class GeminiAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        body = G.request_body(call.openai_body(), call.named_model)
+        body = self._request_body(call.openai_body(), call.named_model)
         url = self._url(call.upstream_model, "streamGenerateContent") + "?alt=sse"
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open

@@ -1,5 +1,11 @@
 """Gemini's `generationConfig`: the one mapped from OpenAI's fields, refined by the caller's own;
-and the `safetySettings` a caller carries (`checked_safety`).
+and the `GEMINI_ONLY` object a caller carries (`carried_config`), whose safetySettings' `method`
+(HarmBlockMethod: SEVERITY or PROBABILITY) is Vertex AI's alone (`vertex_only`).
+
+Followed: SafetySetting of the Gemini API (category, threshold:
+https://ai.google.dev/api/generate-content#safetysetting) and of Vertex AI (category,
+threshold, method: https://cloud.google.com/vertex-ai/docs/reference/rest/v1/SafetySetting);
+Google's own Firebase AI Logic SDK refuses `method` before sending to the Gemini Developer API.
 
 A null (the SDK's None) is unset, as OpenAI reads it: never sent, and a null in the caller's own
 leaves the mapped value in place.
@@ -10,11 +16,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clients.codec.gemini import CONFIG_KEYS, GEMINI_ONLY, SAFETY_SETTINGS, safety_settings
+from clients.codec._json import at, at_index
+from clients.codec.gemini import CONFIG_KEYS, GEMINI_ONLY, SAFETY_SETTINGS, checked_carried
 from clients.errors import InvalidRequestError as CodecInvalidRequestError
+from router_service.errors import UpstreamFailure
 from router_service.providers import _mapping as M
 
-__all__ = ["callers_config", "checked_safety", "mapped_config", "refined_config"]
+__all__ = ["callers_config", "carried_config", "mapped_config", "refined_config", "vertex_only"]
 
 JsonObject = dict[str, Any]
 
@@ -31,17 +39,38 @@ def callers_config(out: JsonObject) -> JsonObject:
     return _unnulled(own) or {}
 
 
-def checked_safety(carried: JsonObject) -> None:
-    """The `safetySettings` of `carried` (the body's `GEMINI_ONLY` object) checked, in place: an
-    OpenAI caller sends that object itself, unchecked by the Gemini entrance, and Google would
-    answer a malformed one with a 400 after a key was leased. A null is unset."""
-    given = carried.pop(SAFETY_SETTINGS, None)
-    if given is None:
-        return
+def carried_config(given: Any, *, vertex: bool) -> JsonObject:
+    """The body's `GEMINI_ONLY` value (`given`) checked as `checked_carried` does (the router's
+    entrance did so already: `validate_chat`), a copy, its safetySettings checked; for the
+    Gemini API (not `vertex`), a safety setting's `method` is refused (`vertex_only`)."""
     try:
-        carried[SAFETY_SETTINGS] = safety_settings(given, f"{GEMINI_ONLY}.{SAFETY_SETTINGS}")
+        carried = checked_carried(given)
     except CodecInvalidRequestError as exc:
         raise M.caller_error(exc.message, param=exc.param) from exc
+    refusal = None if vertex else vertex_only(carried)
+    if refusal is not None:
+        raise refusal
+    return carried
+
+
+def vertex_only(carried: Mapping[str, Any] | None) -> UpstreamFailure | None:
+    """The UNSUPPORTED_INPUT failure of a safety setting's `method` in `carried` (the body's
+    `GEMINI_ONLY`), for the Gemini API, which has no HarmBlockMethod (Google answers a 400 for
+    it). Dropped, the threshold would be read against another score than the one asked for: a
+    different filter. So a Vertex AI deployment of the group serves it, else the caller has the
+    400 naming the field."""
+    if not isinstance(carried, Mapping):
+        return None
+    settings = carried.get(SAFETY_SETTINGS)
+    for i, setting in enumerate(settings if isinstance(settings, list) else []):
+        if isinstance(setting, Mapping) and setting.get("method") is not None:
+            where = at(at_index(at(GEMINI_ONLY, SAFETY_SETTINGS), i), "method")
+            return M.unsupported(
+                f"{where}: a safety setting's `method` (HarmBlockMethod) is Vertex AI's; the "
+                "Gemini API has none (a Vertex AI deployment takes it)",
+                where,
+            )
+    return None
 
 
 def mapped_config(body: Mapping[str, Any]) -> JsonObject:

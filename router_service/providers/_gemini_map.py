@@ -49,7 +49,7 @@ from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
 from router_service.providers._gemini_config import (
     callers_config,
-    checked_safety,
+    carried_config,
     mapped_config,
     refined_config,
 )
@@ -68,17 +68,15 @@ _GEMINI_MAJOR = re.compile(r"gemini-(\d+)")
 # --- request ------------------------------------------------------------------------------------
 
 
-def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
+def request_body(body: Mapping[str, Any], model: str = "", *, vertex: bool = False) -> JsonObject:
     """A generateContent body for an OpenAI-dialect chat body (for `model`: the thinking budget
-    it takes)."""
+    it takes; `vertex`: for Vertex AI, which alone takes a safety setting's `method`)."""
     messages = body.get("messages") or []
     system, contents = _contents(messages, M.tool_names_by_id(messages), _nests_media(model))
     out: JsonObject = {**M.passthrough(body), "contents": contents}
     own = callers_config(out)
-    carried = body.get(GEMINI_ONLY)  # the Gemini entrance's labels, serviceTier, safetySettings…
-    if isinstance(carried, dict):  # (or any caller's extra: generationConfig, safety checked too)
-        carried = dict(carried)
-        checked_safety(carried)
+    if body.get(GEMINI_ONLY) is not None:  # the Gemini entrance's labels, safetySettings…
+        carried = carried_config(body[GEMINI_ONLY], vertex=vertex)
         own = refined_config(own, callers_config(carried))
         out.update(carried)
     if system:

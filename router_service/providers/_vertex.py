@@ -137,6 +137,7 @@ class VertexGemini(GeminiAdapter):
     """Gemini's wire format at Vertex's URLs, the key being the bearer token."""
 
     kind = "vertex"
+    takes_block_method = True
 
     def _headers(self, api_key: str) -> dict[str, str]:
         return _bearer_headers(self.config, api_key)
@@ -186,6 +187,7 @@ class VertexExpress(GeminiAdapter):
     key) in `x-goog-api-key`, as the Gemini API takes its own."""
 
     kind = "vertex"
+    takes_block_method = True
 
     def _url(self, model: str, method: str) -> str:
         return f"{self.config.base_url}/v1/publishers/google/models/{_model_id(model)}:{method}"

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from clients import chat_params_to_openai
+from clients.codec.gemini import GEMINI_ONLY, checked_carried
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Caller, current_caller
@@ -37,15 +38,19 @@ def owner_name(caller: Caller | None) -> str:
 def validate_chat(params: chat_pb2.ChatParams) -> dict[str, Any]:
     """Refuse what no upstream body can be written from before any routing work (a plan, a
     lease): the codec that writes every attempt's body is run once here, so it is one rule;
-    OpenRouter's `reasoning` object and Google's `extra_body`, which the router reads, are
-    checked with it. Returns the body written (`RequestContext.written`: the first attempt's,
-    when it sends these params)."""
+    OpenRouter's `reasoning` object, Google's `extra_body`, which the router reads, and the
+    `gemini_only` object a Gemini deployment reads are checked with it. Returns the body
+    written (`RequestContext.written`: the first attempt's, when it sends these params)."""
     if not params.messages:
         raise InvalidRequestError("`messages` must contain at least one message.", param="messages")
     body = chat_params_to_openai(params)
     extra = params.extra_json
     if "reasoning" in extra or "extra_body" in extra:  # the common case: these tests alone
         validated(body)  # reads it only
+    if GEMINI_ONLY in extra and body.get(GEMINI_ONLY) is not None:
+        # Refused here, not at the Gemini deployment's attempt: else a group answers it from
+        # another deployment (which drops it) and refuses it from a Gemini one.
+        checked_carried(body[GEMINI_ONLY])
     return body
 
 

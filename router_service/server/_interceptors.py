@@ -1,7 +1,9 @@
 """The router's door: one interceptor that puts every RouterService and AdminService call through
 the auth Gate (key, scope, allowed model, request bounds, the caller's limits) before its handler
-runs. Health and reflection stay open; the health check's trailing metadata says whether the
-router runs in open mode (`switchboard-auth: open | keys`), which the edge shows in `/readyz`.
+runs; an address that sent too many unknown keys is refused before its key is read
+(`_throttles.py`). Health and reflection stay open; the health check's trailing metadata says
+whether the router runs in open mode (`switchboard-auth: open | keys`), which the edge shows in
+`/readyz`.
 
 Handlers are wrapped, not replaced: a unary handler is admitted, served and its usage settled
 against the caller's tpm window; a streaming handler also holds a stream slot for its whole life,
@@ -23,11 +25,9 @@ from typing import Any
 import grpc
 
 from clients import to_grpc_status
-from router_service._throttle import AdminThrottle, Refusal, peer_address
 from router_service.auth import (
     Admission,
     Attempt,
-    Caller,
     Gate,
     MethodRule,
     rule_for,
@@ -36,12 +36,12 @@ from router_service.auth import (
     set_current_standing,
 )
 from router_service.cancellation import uncut
-from router_service.clock import SYSTEM_CLOCK
-from router_service.config import AdminThrottleConfig
-from router_service.errors import AuthenticationError, ClientRateLimitedError, InvalidRequestError
+from router_service.config import AuthConfig
+from router_service.errors import InvalidRequestError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
+from router_service.server._throttles import Throttles
 from router_service.server._undecodable import decoded, refuse_undecodable, refusing, tolerant
 from router_service.server._used import Used, give_back_if_refused, refused_as_invalid
 
@@ -66,23 +66,21 @@ Bidi = Callable[[AsyncIterator[Any], grpc.aio.ServicerContext], AsyncGenerator[A
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
     def __init__(
-        self, gate: Gate, *, stream_ttl_s: float, admin_throttle: AdminThrottle | None = None
+        self, gate: Gate, *, stream_ttl_s: float, throttles: Throttles | None = None
     ) -> None:
         self._gate = gate
         self._stream_ttl_s = stream_ttl_s  # backstop of a stream slot without a deadline
-        # AdminService's unknown keys; kept across reloads (an attacker's count goes on).
-        if admin_throttle is None:  # (not `or`: an empty one has no length)
-            admin_throttle = AdminThrottle(AdminThrottleConfig(), SYSTEM_CLOCK, "router")
-        self._admin_throttle = admin_throttle
+        # Guessed keys (`_throttles.py`); kept across reloads (an attacker's count goes on).
+        self.throttles = throttles or Throttles(AuthConfig(open=True))
         # method -> (the handler as registered, its wrapper); registered methods only.
         self._wrapped: dict[str, tuple[Any, Any]] = {}
         self.calls = RunningCalls()  # what a stop waits for (server/_running.py)
 
-    def use(self, gate: Gate, *, stream_ttl_s: float, admin_throttle: AdminThrottleConfig) -> None:
+    def use(self, gate: Gate, *, stream_ttl_s: float, auth: AuthConfig) -> None:
         """Admit calls through `gate` from now on (a reloaded config's callers and limits)."""
         self._gate = gate
         self._stream_ttl_s = stream_ttl_s
-        self._admin_throttle.configure(admin_throttle)
+        self.throttles.configure(auth)
 
     def warn_if_open(self) -> None:
         """The loud start-up warning of open mode."""
@@ -238,26 +236,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
 
         return check
 
-    def _authenticate(self, attempt: Attempt, rule: MethodRule) -> Caller:
-        """The gate's caller; an AdminService call's unknown keys are throttled by the
-        caller's address and overall (`auth.admin_throttle`): past a limit, refused before its
-        key is looked up. The other services' are not: refusing every caller past an overall
-        limit would let anyone stop them."""
-        if rule.scope != "admin":
-            return self._gate.authenticate(attempt, rule)
-        address = peer_address(attempt.peer)
-        refusal = self._admin_throttle.refusal(address)
-        if refusal is not None:
-            raise _throttled(refusal)
-        try:
-            caller = self._gate.authenticate(attempt, rule)
-        except AuthenticationError as exc:
-            if exc.code != "missing_api_key":  # no guess
-                self._admin_throttle.failed(address)
-            raise
-        self._admin_throttle.succeeded(address)
-        return caller
-
     async def _admit(
         self,
         method: str,
@@ -274,7 +252,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
             remaining = context.time_remaining()
             ttl_s = self._stream_ttl_s if remaining is None else remaining + _STREAM_SLOT_MARGIN_S
         try:
-            caller = self._authenticate(attempt, rule)
+            caller = self.throttles.authenticate(self._gate, attempt, rule)
             admission = await self._gate.admit(attempt, caller, rule, request, stream_ttl_s=ttl_s)
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))
@@ -289,12 +267,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         if admission.counted or admission.holds_stream_slot:
             set_current_admission(admission)
         return admission
-
-
-def _throttled(refusal: Refusal) -> ClientRateLimitedError:
-    error = ClientRateLimitedError(refusal.message, retry_after_s=refusal.retry_after_s)
-    error.code = "too_many_failed_authentications"
-    return error
 
 
 def _tell_route(rule: MethodRule, message: Any, admission: Admission) -> bool:
@@ -318,12 +290,18 @@ def _tell_route(rule: MethodRule, message: Any, admission: Admission) -> bool:
 
 
 async def _end(used: Used | None, admission: Admission) -> None:
-    """Settle a stream's usage, then give its slot back whatever the settlement did."""
+    """Settle a stream's usage (`Used.settle`: a failure logged), then give its slot back
+    whatever the settlement did. A failed give-back (the state store lost) is logged, not
+    raised: the stream told its caller all it had (its answer, or its own error), and an error
+    after that would stand in its place; the slot expires by its TTL."""
     try:
         if used is not None:
             await used.settle(admission)
     finally:
-        await admission.close()
+        try:
+            await admission.close()
+        except Exception:
+            log.warning("giving a stream slot back failed", exc_info=True)
 
 
 def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:
@@ -363,7 +341,8 @@ def _bidi_handler(handler: Any, behavior: Bidi) -> Any:
 def auth_interceptor(runtime: Runtime) -> AuthInterceptor:
     """The interceptor for a runtime (`use` moves it to a reloaded one's gate)."""
     config = runtime.config
-    throttle = AdminThrottle(config.auth.admin_throttle, runtime.clock, "router")
     return AuthInterceptor(
-        runtime.gate, stream_ttl_s=config.server.lease_ttl_s, admin_throttle=throttle
+        runtime.gate,
+        stream_ttl_s=config.server.lease_ttl_s,
+        throttles=Throttles(config.auth, runtime.clock),
     )

@@ -32,6 +32,7 @@ from router_service.server._reflection import enable_reflection
 from router_service.server._reload import carried_over, in_force, restart_only, slots_carried
 from router_service.server._router_servicer import RouterServicer
 from router_service.server._server_info import ServingRecord
+from router_service.server._throttles import Throttles
 from router_service.server._tls import CertificateFiles
 from router_service.telemetry import server_interceptors
 
@@ -193,6 +194,11 @@ class RouterServer:
         return self._long_jobs.call_watches
 
     @property
+    def throttles(self) -> Throttles:
+        """What this router counts of guessed keys, by caller address."""
+        return self._auth.throttles
+
+    @property
     def address(self) -> str:
         return f"{self._address.rsplit(':', 1)[0]}:{self.port}"
 
@@ -220,7 +226,7 @@ class RouterServer:
         self._auth.use(
             new.gate,
             stream_ttl_s=config.server.lease_ttl_s,
-            admin_throttle=new.config.auth.admin_throttle,
+            auth=new.config.auth,
         )
         self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
         new.start_background()

@@ -126,7 +126,19 @@ class RequestSpan(RequestHandle, Activated):
             self._observe_chunks((event.chunk,))
         elif kind == "chunks":
             self._observe_chunks(event.chunks.chunks)
-        elif kind == "summary":
+        else:
+            self._ending(kind, event)
+
+    def observe_media(self, event: router_service_pb2.MediaStreamResponse) -> None:
+        self._ending(event.WhichOneof("event"), event)
+
+    def _ending(
+        self,
+        kind: str | None,
+        event: router_service_pb2.ChatStreamResponse | router_service_pb2.MediaStreamResponse,
+    ) -> None:
+        """A stream's summary (its usage, cost) or error event (its outcome)."""
+        if kind == "summary":
             summary = event.summary
             if summary.HasField("usage"):
                 self._usage = summary.usage
@@ -359,14 +371,16 @@ def embed_span(params: embeddings_pb2.EmbeddingParams, ctx: RequestContext) -> R
     return RequestSpan(t, "embeddings", ctx, lambda: attr.embed_request(params))
 
 
-def media_span(params: media_pb2.MediaParams, ctx: RequestContext) -> RequestHandle:
+def media_span(
+    params: media_pb2.MediaParams, ctx: RequestContext, *, stream: bool = False
+) -> RequestHandle:
     """The operation as OpenAI's path names it, dotted: `moderations`, `images.generations`,
     `images.edits`, `audio.speech`, `audio.transcriptions`, ..."""
     t = current()
     if not (t.tracing or t.metering):
         return OFF_REQUEST
     operation = MEDIA_PATHS.get(params.operation, "media").replace("/", ".")
-    return RequestSpan(t, operation, ctx, dict)
+    return RequestSpan(t, operation, ctx, dict, stream=stream)
 
 
 def realtime_span(ctx: RequestContext) -> RequestHandle:

@@ -111,11 +111,12 @@ def test_tool_calls_and_their_results_pair_by_name() -> None:
 
 def test_generate_is_a_system_and_a_user_message() -> None:
     body = generate_body(
-        {"model": "m", "prompt": "p", "system": "s", "images": [PNG], "raw": True}, False
+        {"model": "m", "prompt": "p", "system": "s", "images": [PNG], "raw": False}, False
     )
     assert body["messages"][0] == {"role": "system", "content": "s"}
     assert body["messages"][1]["content"][0] == {"type": "text", "text": "p"}
-    for field, value in (("suffix", "x"), ("template", "{{ .Prompt }}"), ("context", [1])):
+    refused_fields = (("suffix", "x"), ("template", "{{ .Prompt }}"), ("context", [1]))
+    for field, value in (*refused_fields, ("raw", True)):
         with pytest.raises(InvalidRequestError) as refused:
             generate_body({"model": "m", "prompt": "p", field: value}, False)
         assert refused.value.param == field

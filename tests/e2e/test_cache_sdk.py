@@ -166,3 +166,49 @@ async def test_no_store_wins_over_a_bypass_header(
     again = await create(model="chain", messages=MESSAGES)
     assert again.headers["x-switchboard-cache"] == "miss"
     assert again.parse().choices[0].message.content == "asked again"
+
+
+async def test_the_end_user_an_app_names_does_not_split_its_answers(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """`safety_identifier` and `prompt_cache_key` (OpenAI's successors of `user`) name who
+    asks, as `user` does, not what is asked: the users of one app share its answers either
+    way."""
+    create = sdk.chat.completions.with_raw_response.create
+    first = await create(model="chain", messages=MESSAGES, safety_identifier="end-user-1")
+    assert first.headers["x-switchboard-cache"] == "miss"
+    whos: list[dict[str, Any]] = [
+        {"safety_identifier": "end-user-2", "prompt_cache_key": "end-user-2"},
+        {"prompt_cache_key": "end-user-3"},
+        {"user": "end-user-4"},
+        {},
+    ]
+    for who in whos:
+        again = await create(model="chain", messages=MESSAGES, **who)
+        assert again.headers["x-switchboard-cache"] == "hit", who
+    (call,) = fake.state.calls()
+    assert call.body["safety_identifier"] == "end-user-1"  # the upstream is still told
+    other = await create(model="chain", messages=MESSAGES, extra_body={"top_k": 3})
+    assert other.headers["x-switchboard-cache"] == "miss"  # the rest of extra_json is asked
+    named = await create(
+        model="chain", messages=MESSAGES, extra_body={"top_k": 3}, safety_identifier="end-user-5"
+    )
+    assert named.headers["x-switchboard-cache"] == "hit"
+    assert len(fake.state.calls()) == 2
+
+
+async def test_a_completion_of_several_prompts_is_a_hit_only_when_each_prompt_is(
+    sdk: openai.AsyncOpenAI, clock: ManualClock
+) -> None:
+    """A legacy completion of several prompts is a call per prompt: its header says `hit` (and
+    the oldest part's `Age`) only when every part came from the cache."""
+    create = sdk.completions.with_raw_response.create
+    assert (await create(model="chain", prompt="hello")).headers["x-switchboard-cache"] == "miss"
+    clock.advance(20)
+    mixed = await create(model="chain", prompt=["hello", "something new"])
+    assert mixed.headers["x-switchboard-cache"] == "miss"
+    assert "age" not in mixed.headers
+    clock.advance(10)
+    cached = await create(model="chain", prompt=["something new", "hello"])
+    assert cached.headers["x-switchboard-cache"] == "hit"
+    assert cached.headers["age"] == "30"  # "hello"'s, kept first

@@ -32,6 +32,8 @@ SETTINGS = types.GenerateContentConfig(
     ],
 )
 SAFETY = [{"category": "HARM_CATEGORY_HATE_SPEECH", "threshold": "BLOCK_ONLY_HIGH"}]
+# HarmBlockMethod: Vertex AI's alone (the Gemini API answers a 400 for it).
+SEVERITY = {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE", "method": "SEVERITY"}
 CARRIED = ("labels", "serviceTier", "generationConfig", "safetySettings", GEMINI_ONLY)
 
 
@@ -46,6 +48,20 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     out["models"] |= {
         "vertex-flash": {"deployments": [{"provider": "vx", "model": "gemini-2.5-flash"}]},
         "sonnet": {"deployments": [{"provider": "claude", "model": "claude-x"}]},
+        "gemini-then-vertex": {
+            "deployments": [
+                {"provider": "google", "model": "gemini-x"},
+                {"provider": "vx", "model": "gemini-2.5-flash"},
+            ],
+            "strategy": "ordered",
+        },
+        "cohere-then-gemini": {
+            "deployments": [
+                {"provider": "co", "model": "command-a"},
+                {"provider": "google", "model": "gemini-x"},
+            ],
+            "strategy": "ordered",
+        },
         "command": {"deployments": [{"provider": "co", "model": "command-a"}]},
     }
     return await start_router(out)
@@ -107,6 +123,9 @@ async def test_other_kinds_answer_without_them(
         ({"safetySettings": [{"category": "HARM_CATEGORY_HATE_SPEECH"}]}, "threshold"),
         ({"safetySettings": [{**SAFETY[0], "method": 2}]}, "safetySettings[0].method"),
         ({"safetySettings": [{**SAFETY[0], "probability": "LOW"}]}, "[0].probability"),
+        # Vertex AI's alone, and `flash` a Gemini API deployment (google-genai itself refuses
+        # it in Gemini API mode; a plain HTTP caller can send it).
+        ({"safetySettings": [SEVERITY]}, "safetySettings[0].method"),
     ],
 )
 async def test_a_wrong_type_is_a_400_naming_the_gemini_field(
@@ -145,14 +164,12 @@ async def test_an_openai_callers_carried_config_not_an_object_is_a_400(
     assert fake.state.count() == 0
 
 
-@pytest.mark.parametrize("model", ["flash", "vertex-flash"])
+@pytest.mark.parametrize(
+    ("model", "settings"), [("flash", SAFETY), ("vertex-flash", [*SAFETY, SEVERITY])]
+)
 async def test_an_openai_callers_safety_settings_reach_a_gemini_deployment(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, settings: list[dict[str, str]]
 ) -> None:
-    settings = [
-        *SAFETY,
-        {**SAFETY[0], "category": "HARM_CATEGORY_HARASSMENT", "method": "SEVERITY"},
-    ]
     answer = await sdk.chat.completions.create(
         model=model,
         messages=[{"role": "user", "content": "hello"}],
@@ -179,6 +196,44 @@ async def test_an_openai_callers_safety_settings_reach_no_other_kind(
     assert [key for key in CARRIED if key in received(fake)] == []
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_vertex_only_method_is_refused_for_a_gemini_api_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    """The Gemini API has no HarmBlockMethod: sent, Google answers a 400 after a key was
+    leased; dropped, the threshold would be read as a probability, not the severity asked for
+    (another filter than the caller's). So the deployment passes, as for media it cannot take,
+    and the caller gets the 400 naming the field when none of the group can."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(
+            model="flash",
+            messages=[{"role": "user", "content": "hi"}],
+            extra_body={GEMINI_ONLY: {"safetySettings": [*SAFETY, SEVERITY]}},
+            stream=stream,
+        )
+
+    assert refused.value.param == "gemini_only.safetySettings[1].method"
+    assert "Vertex AI" in refused.value.message
+    assert fake.state.count() == 0
+
+
+async def test_a_vertex_only_method_goes_to_the_groups_vertex_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    answer = await sdk.chat.completions.create(
+        model="gemini-then-vertex",
+        messages=[{"role": "user", "content": "hello"}],
+        extra_body={GEMINI_ONLY: {"safetySettings": [SEVERITY]}},
+    )
+
+    assert answer.choices[0].message.content == "Echo: hello"
+    assert fake.state.count() == 1
+    assert received(fake)["safetySettings"] == [SEVERITY]
+    served = fake.state.last()
+    assert served is not None and "/publishers/google/models/" in served.path
+
+
+@pytest.mark.parametrize("model", ["flash", "cohere-then-gemini", "sonnet"])
 @pytest.mark.parametrize(
     ("given", "param"),
     [
@@ -188,11 +243,13 @@ async def test_an_openai_callers_safety_settings_reach_no_other_kind(
     ],
 )
 async def test_an_openai_callers_malformed_safety_setting_is_a_400_naming_it(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream, given: Any, param: str
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, given: Any, param: str, model: str
 ) -> None:
+    """Refused at the entrance, whichever deployment of the group would be asked first: not
+    answered by one that drops the field and refused by another."""
     with pytest.raises(openai.BadRequestError) as refused:
         await sdk.chat.completions.create(
-            model="flash",
+            model=model,
             messages=[{"role": "user", "content": "hi"}],
             extra_body={GEMINI_ONLY: {"safetySettings": given}},
         )

@@ -110,10 +110,42 @@ async def test_generate_with_a_system_streamed_and_not(
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "hello"},
     ]
-    stream = await client.generate(model="chain", prompt="x y z", stream=True, raw=True)
+    stream = await client.generate(model="chain", prompt="x y z", stream=True)
     parts = [part async for part in stream]
     assert "".join(p.response or "" for p in parts) == "Echo: x y z"
     assert parts[-1].done and parts[-1].eval_count
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("suffix", "return x"),  # fill-in-the-middle: no deployment here takes it
+        ("template", "{{ .Prompt }}"),
+        ("context", [1, 2]),
+        ("raw", True),  # a prompt already templated: a chat model would answer its markup
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_generate_field_that_would_change_the_answer_is_refused(
+    client: ollama.AsyncClient, fake: FakeUpstream, field: str, value: Any, stream: bool
+) -> None:
+    given: dict[str, Any] = {field: value}
+    with pytest.raises(ollama.ResponseError) as refused:
+        if stream:
+            parts = await client.generate(model="chain", prompt="f(", stream=True, **given)
+            _ = [part async for part in parts]
+        else:
+            await client.generate(model="chain", prompt="f(", **given)
+
+    assert refused.value.status_code == 400
+    assert refused.value.error.startswith(f"{field}: ")
+    assert fake.state.count() == 0
+
+
+async def test_raw_false_is_the_default(client: ollama.AsyncClient, fake: FakeUpstream) -> None:
+    answer = await client.generate(model="chain", prompt="hello", raw=False)
+    assert answer.response == "Echo: hello"
+    assert sent(fake)["messages"] == [{"role": "user", "content": "hello"}]
 
 
 async def test_an_empty_prompt_loads_the_model(client: ollama.AsyncClient) -> None:

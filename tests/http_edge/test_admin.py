@@ -224,10 +224,9 @@ async def test_a_router_key_the_router_refuses_is_the_edges_fault_not_the_caller
 async def test_a_refused_router_key_stays_the_edges_fault_once_the_router_throttles_it(
     fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
-    """Each admin call carrying the refused key is an unknown key from the edge's address to
-    the router: past `auth.admin_throttle.per_address` (10) the router refuses them all unread.
-    Still the edge's setting at fault, not the caller's address (the router's "this address" is
-    the edge's)."""
+    """Each admin call carrying the refused key is an unknown key to the router, from the
+    caller's address the edge names: past `auth.admin_throttle.per_address` (10) the router
+    refuses them all unread. Still the edge's setting at fault, not the caller's address."""
     config = guarded(fake.base_url)
     config["auth"]["admin_throttle"] = {"per_address": 3, "overall": 100, "window_s": 60}
     router = await start_router(config, clock=ManualClock())

@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 from clients._lazy import lazy_names
 
 if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
-    from clients.codec.gemini._carried import GEMINI_ONLY, SAFETY_SETTINGS, safety_settings
+    from clients.codec.gemini._carried import (
+        GEMINI_ONLY,
+        SAFETY_SETTINGS,
+        checked_carried,
+        safety_settings,
+    )
     from clients.codec.gemini._embed import embeddings_body, embeddings_to_gemini, model_to_gemini
     from clients.codec.gemini._fields import (
         gemini_field,
@@ -55,6 +60,7 @@ _WHERE = {
     "ResponseChunks": "_stream",
     "THINKING_BUDGETS": "_tables",
     "camel_case": "_names",
+    "checked_carried": "_carried",
     "embeddings_body": "_embed",
     "embeddings_to_gemini": "_embed",
     "gemini_error": "_tables",
@@ -91,6 +97,7 @@ __all__ = [
     "PageAsk",
     "ResponseChunks",
     "camel_case",
+    "checked_carried",
     "embeddings_body",
     "embeddings_to_gemini",
     "gemini_error",

@@ -28,6 +28,7 @@ __all__ = [
     "GEMINI_ONLY",
     "SAFETY_SETTINGS",
     "carried_fields",
+    "checked_carried",
     "safety_settings",
 ]
 
@@ -56,6 +57,20 @@ def carried_fields(body: JsonObject) -> JsonObject:
         resolution = expect_str(config["mediaResolution"], where)
         out["generationConfig"] = {"mediaResolution": resolution}
     return out
+
+
+def checked_carried(value: Any) -> JsonObject:
+    """A body's `GEMINI_ONLY` value checked (a 400 naming the first wrong field's path), as
+    sent by an OpenAI caller (the Gemini entrance builds it checked): an object, its
+    `safetySettings` as `safety_settings` reads them (a null: unset), its `generationConfig` an
+    object. Returned with the settings as checked; the rest is Google's to judge."""
+    carried = dict(expect_object(value, GEMINI_ONLY))
+    given = carried.pop(SAFETY_SETTINGS, None)
+    if given is not None:
+        carried[SAFETY_SETTINGS] = safety_settings(given, at(GEMINI_ONLY, SAFETY_SETTINGS))
+    if carried.get("generationConfig") is not None:
+        expect_object(carried["generationConfig"], at(GEMINI_ONLY, "generationConfig"))
+    return carried
 
 
 _REQUIRED_SAFETY = ("category", "threshold")

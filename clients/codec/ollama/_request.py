@@ -3,9 +3,11 @@
 `/api/embed` and `/api/embeddings` bodies → OpenAI embeddings bodies.
 
 Ollama streams unless told not to (`stream` defaults to true). Fields that only steer a local
-runner are accepted and not read (`keep_alive`; `raw`, as the prompt goes to a hosted model's
-own template anyway); those this gateway cannot honour are refused when set, naming them
-(`suffix`, `template`, `context`, `logprobs`). A field Ollama does not have is ignored, as
+runner are accepted and not read (`keep_alive`); those this gateway cannot honour, and whose
+loss would change the answer, are refused when set, naming them (`suffix`: fill-in-the-middle,
+which no chat deployment takes; `template`; `context`; `logprobs`; and a generate's `raw: true`,
+a prompt already in the model's template, which a chat model would answer markup and all:
+https://docs.ollama.com/api/generate). A field Ollama does not have is ignored, as
 Ollama's own JSON binding ignores it: clients send their own (Open WebUI passes its form's
 extra fields, `metadata`…) and work against Ollama.
 """
@@ -42,6 +44,10 @@ _REFUSED = {
     "logprobs": "logprobs are not supported by this gateway's Ollama API",
     "top_logprobs": "logprobs are not supported by this gateway's Ollama API",
 }
+_RAW = (
+    "a raw (already templated) prompt is not supported: the deployments here template the "
+    "prompt themselves; send it without the template's markup"
+)
 
 
 def model_of(body: JsonObject) -> str:
@@ -69,8 +75,13 @@ def _check(body: JsonObject) -> None:
     for key in sorted(_REFUSED.keys() & body.keys()):
         if body[key] not in (None, "", [], False):
             raise InvalidRequestError(f"{key}: {_REFUSED[key]}", key)
-    if body.get("raw") is not None:
-        expect_bool(body["raw"], "raw")
+
+
+def _check_raw(body: JsonObject) -> None:
+    """A generate's `raw`: false (or unset) is Ollama's default, the prompt templated, as a
+    chat deployment does; true is refused (see the module's docstring)."""
+    if body.get("raw") is not None and expect_bool(body["raw"], "raw"):
+        raise InvalidRequestError(f"raw: {_RAW}", "raw")
 
 
 def _common(model: str, body: JsonObject, stream: bool) -> JsonObject:
@@ -101,6 +112,7 @@ def generate_body(body: JsonObject, stream: bool) -> JsonObject:
     """The OpenAI chat body for an `/api/generate` body: its `system`, then its `prompt` (with
     its `images`) as the user's one message."""
     _check(body)
+    _check_raw(body)
     model = model_of(body)
     out = _common(model, body, stream)
     messages: list[JsonObject] = []

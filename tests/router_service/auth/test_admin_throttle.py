@@ -27,11 +27,6 @@ OPS, APP = "sk-ops-admin-key-1", "sk-app-chat-key-1"
 WRONG = "sk-guess-Zz9-wrong"
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
 async def guarded(
     fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, **throttle: float
 ) -> RouterHandle:

@@ -11,6 +11,7 @@ import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
+from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter
@@ -102,3 +103,23 @@ async def test_a_reload_that_changes_what_the_upstream_is_sent_asks_afresh(
     await router.server.reload(SwitchboardConfig.model_validate(unreasoned))
     assert (await _asked(router, "sonnet")).route.cache == MISS
     assert upstream_calls(fake) == 4
+
+
+async def test_a_reload_that_shortens_the_ttl_serves_no_answer_older_than_it(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """An answer kept for an hour is not served two minutes on once `ttl_s` is one: what the
+    operator shortened the TTL for (stale answers) ends with the reload, not an hour later."""
+    clock = ManualClock(1_000_000.0)
+    config = _config(fake)
+    config["cache"]["ttl_s"] = 3600
+    router = await start_router(config, clock=clock)
+    assert (await _asked(router, "chain")).route.cache == MISS
+    shorter = copy.deepcopy(config)
+    shorter["cache"]["ttl_s"] = 60
+    await router.server.reload(SwitchboardConfig.model_validate(shorter))
+    clock.advance(59)
+    assert (await _asked(router, "chain")).route.cache == HIT  # still within the new TTL
+    clock.advance(2)
+    assert (await _asked(router, "chain")).route.cache == MISS
+    assert upstream_calls(fake) == 2

@@ -82,6 +82,17 @@ CHAT_CASES: dict[str, tuple[dict[str, Any], str]] = {
     # The router chooses streaming by the RPC: an SSE answer to a plain call would count as
     # the upstream's failure, cooling it for every caller.
     "stream in extra_json": ({"extra_json": '{"stream": true}'}, "extra_json.stream"),
+    # A Gemini deployment's carried config, malformed: refused whichever deployment the group
+    # would ask first (here an OpenAI-format one, which drops it), not only at a Gemini one's.
+    "gemini_only not an object": ({"extra_json": '{"gemini_only": 5}'}, "gemini_only"),
+    "gemini_only.safetySettings not a list": (
+        {"extra_json": '{"gemini_only": {"safetySettings": "BLOCK_NONE"}}'},
+        "gemini_only.safetySettings",
+    ),
+    "gemini_only.safetySettings without threshold": (
+        {"extra_json": '{"gemini_only": {"safetySettings": [{"category": "HARM"}]}}'},
+        "gemini_only.safetySettings[0].threshold",
+    ),
 }
 
 
