@@ -12,6 +12,7 @@ stopped, or the end is being appended) ends the stream with the stored Response'
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,7 +27,12 @@ from router_service.auth import Admission
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.engine import RequestContext
-from router_service.errors import InvalidRequestError, ResponseNotFoundError, SwitchboardError
+from router_service.errors import (
+    ConversationNotFoundError,
+    InvalidRequestError,
+    ResponseNotFoundError,
+    SwitchboardError,
+)
 from router_service.responses import StreamWriter
 from router_service.runtime import Runtime
 
@@ -35,12 +41,15 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+log = logging.getLogger("switchboard.router")
+
 __all__ = [
     "beating",
     "conversed",
     "no_such_response",
     "resume_events",
     "settle_usage",
+    "still_there",
     "streamed_answer",
 ]
 
@@ -103,12 +112,29 @@ async def settle_usage(
         await admission.settle(usage.total_tokens, cost)
 
 
+async def still_there(
+    runtime: Runtime, client: str, conversation_id: str
+) -> ConversationNotFoundError | None:
+    """The error of the conversation a job continues when it is gone (deleted since the
+    start's check), read again just before the call: nothing is spent for an answer that has
+    nowhere to go. None: no conversation, or it is there."""
+    if not conversation_id:
+        return None
+    try:
+        await runtime.conversations.check(client, conversation_id, param="conversation_id")
+    except ConversationNotFoundError as exc:
+        return exc
+    return None
+
+
 async def conversed(
     runtime: Runtime, client: str, conversation_id: str, items: list[str], final: dict[str, Any]
 ) -> dict[str, Any]:
     """`final`, once `items` (the request's input items) then its output are added to the
-    conversation it continues, as a foreground call's; `failed` when they cannot be (the
-    conversation was deleted or is full), not answered as if they had been."""
+    conversation it continues, as a foreground call's. When they cannot be (the conversation
+    was deleted during the call, or is full) the answer is kept all the same: it was paid for,
+    and a streamed one's readers saw it already. It stays `completed` with its output, its
+    `conversation` null (it is in none), and the failed append is logged."""
     if not conversation_id or final["status"] not in ("completed", "incomplete"):
         return final
     output = [orjson.dumps(item).decode() for item in final.get("output") or []]
@@ -116,7 +142,14 @@ async def conversed(
     try:
         await runtime.conversations.update(client, change)
     except SwitchboardError as exc:
-        return background_failed(final, "server_error", exc.message)
+        log.warning(
+            "background response %s: its answer could not be added to conversation %s (%s);"
+            " kept, in no conversation",
+            final.get("id"),
+            conversation_id,
+            exc.message,
+        )
+        return {**final, "conversation": None}
     return final
 
 
