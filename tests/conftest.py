@@ -23,6 +23,7 @@ from tests.helpers import eventually
 from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_server
 from tests.pki import issue_pki
+from tests.release_failures import RELEASE_ERRORS, RELEASE_IDS, FailingReleases
 
 # Property tests are judged by what they assert, never by the wall clock: an example's 200 ms
 # deadline and the too-slow health check fail at random on a loaded CI machine.
@@ -137,6 +138,15 @@ async def _after_its_watchers_left(server: RouterServer) -> None:
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     return await start_router(base_config(fake.base_url))
+
+
+@pytest.fixture(params=RELEASE_ERRORS, ids=RELEASE_IDS)
+async def failing_router(
+    request: pytest.FixtureRequest, fake: FakeUpstream, start_router: StartRouter
+) -> RouterHandle:
+    """A router on the memory store (it releases inline) whose releases raise the error given
+    (tests/release_failures.py)."""
+    return await start_router(base_config(fake.base_url), store=FailingReleases(request.param))
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The routing engine: Planner, AttemptRunner, Executor, StreamGuard (DESIGN.md §1)."""
 
-from router_service.engine._afterwork import Afterwork
+from router_service.engine._afterwork import Afterwork, FailedEnd
 from router_service.engine._attempts import AttemptRunner
 from router_service.engine._executor import Executor
 from router_service.engine._met import upstream_refused
@@ -15,6 +15,7 @@ __all__ = [
     "AttemptRunner",
     "Deployment",
     "Executor",
+    "FailedEnd",
     "Group",
     "HoldRenewer",
     "Idle",

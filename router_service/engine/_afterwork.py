@@ -16,6 +16,9 @@ the same way, never told to a caller who already has its answer.
 
 Failures and cancellations close their stacks inline, not here: the upstream response a stream
 holds must see the exception that ended it, and the caller's error is told after the cleanup.
+They close them with `close_failed` (or `FailedEnd` around a stream): a release that fails
+then is logged, never told in the place of the call's own error (the upstream's 400, a 429,
+the caller's cancellation), which is what the caller needs to know.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import AsyncExitStack
+from types import TracebackType
 
 from router_service.state import UNHURRIED, StateStore
 
-__all__ = ["Afterwork"]
+__all__ = ["Afterwork", "FailedEnd", "close_failed"]
 
 log = logging.getLogger("switchboard.engine")
 
@@ -90,3 +94,49 @@ async def _close(stack: AsyncExitStack) -> None:
 def _failed() -> None:
     # The answer is out: this can only be told to the log. A lease not given back expires.
     log.warning("ending a finished attempt failed (key release, session)", exc_info=True)
+
+
+async def close_failed(stack: AsyncExitStack, *, finished: bool = False) -> None:
+    """Close the stack of an attempt that failed (or was cancelled, or expired) while its own
+    error is on its way: what the close raises is logged, never raised in its place (a
+    cancellation during the close still is). `finished`: the attempt succeeded (a reported
+    route), logged as `Afterwork`'s."""
+    try:
+        await stack.aclose()
+    except Exception:
+        _failed() if finished else _failed_end()
+
+
+class FailedEnd:
+    """`async with FailedEnd(stack)`: the stack closes with the exception that ended the body
+    (a stream's upstream response sees it), and a failure of the close is logged, not raised
+    in its place. For a body that hands a success's stack over (`pop_all`) before it ends, so
+    that what is left to close is a failure's; and for a Realtime session, whose caller was
+    told its end before the stack closes."""
+
+    __slots__ = ("_stack",)
+
+    def __init__(self, stack: AsyncExitStack) -> None:
+        self._stack = stack
+
+    async def __aenter__(self) -> AsyncExitStack:
+        return self._stack
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        try:
+            return bool(await self._stack.__aexit__(exc_type, exc, tb))
+        except Exception as failed:
+            if failed is exc:  # the body's own error, passed through the stack
+                raise
+            _failed_end()
+            return False
+
+
+def _failed_end() -> None:
+    # The call's own error goes to the caller; the lease not given back expires by its TTL.
+    log.warning("ending a failed attempt failed (key release, session)", exc_info=True)

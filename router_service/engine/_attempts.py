@@ -19,6 +19,7 @@ from typing import TypeVar
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig
+from router_service.engine._afterwork import close_failed
 from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
@@ -177,7 +178,9 @@ class AttemptRunner:
                     try:
                         await self.stats.record(deployment.health_name, True, elapsed)
                     except BaseException:  # the caller left during its write (or it failed):
-                        await result[1].aclose()  # nobody else would (the lease held to its TTL)
+                        await close_failed(
+                            result[1]
+                        )  # nobody else would (the lease held to its TTL)
                         raise
                 return result[0], deployment, result[1]
             failure = result
@@ -209,10 +212,10 @@ class AttemptRunner:
                 ctx.session_id, deployment.provider, deployment.session_limit
             )
         except BaseException:  # the caller left during the mark's round trip: the lease goes
-            await stack.aclose()
+            await close_failed(stack)
             raise
         if end.mark is None:
-            await stack.aclose()
+            await close_failed(stack)
             return _BUSY
         if not stick_at_close:  # a stream: it may outlast the TTLs of its lease and mark
             ttl_s = min(deployment.pool.lease_ttl_s, self.sessions.mark_ttl_s)
@@ -221,7 +224,7 @@ class AttemptRunner:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:
             failure.scrub(deployment.secrets)
-            await stack.aclose()
+            await close_failed(stack)
             status, detail = failure.upstream_status, failure.message[:200]
             ctx.record(
                 deployment, fp, failure.outcome, started, upstream_status=status, detail=detail
@@ -230,11 +233,11 @@ class AttemptRunner:
             return failure
         except (asyncio.CancelledError, DeadlineExceededError):
             # The caller left or its deadline passed: released, recorded, nobody penalised.
-            await stack.aclose()
+            await close_failed(stack)
             ctx.record(deployment, fp, Outcome.CANCELLED, started)
             raise
         except BaseException:
-            await stack.aclose()
+            await close_failed(stack)
             raise
         ctx.record(deployment, fp, Outcome.OK, started, upstream_status=200)
         try:
@@ -245,7 +248,7 @@ class AttemptRunner:
             else:
                 await self.sessions.stick(ctx.session_id, deployment.name, current=current)
         except BaseException:  # the caller left during the stick's round trip, or it failed
-            await stack.aclose()  # nobody else would: the lease held, a stream's renewed
+            await close_failed(stack)  # nobody else would: the lease held, a stream's renewed
             raise
         end.span_end = span.end_later()
         return value, stack

@@ -12,7 +12,7 @@ from typing import TypeVar
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
 from router_service.clock import Clock
 from router_service.config import StreamsConfig
-from router_service.engine._afterwork import Afterwork
+from router_service.engine._afterwork import Afterwork, FailedEnd
 from router_service.engine._attempts import Attempt, AttemptRunner, Walked
 from router_service.engine._custom_stream import RestoredChunks
 from router_service.engine._custom_tools import restore_completion
@@ -251,7 +251,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             params=params,
         )
         filters, hidden = stream_filters(deployment, params, screen, hides_reasoning(params))
-        async with stack:
+        async with FailedEnd(stack):  # a failure's: its own error wins
             usage: chat_pb2.Usage | None = None
             # Closed here, not by the garbage collector: the guard's reader task must be gone
             # before the stack closes the upstream response it reads.

@@ -18,7 +18,7 @@ from clients import asks_stream
 from clients.switchboard.v1 import chat_pb2, media_pb2, router_service_pb2, routing_pb2
 from router_service.clock import Clock
 from router_service.config import StreamsConfig
-from router_service.engine._afterwork import Afterwork
+from router_service.engine._afterwork import Afterwork, FailedEnd
 from router_service.engine._attempts import Attempt, Walked
 from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
@@ -87,7 +87,7 @@ class MediaStreams(StreamEnds):
         opened, deployment, stack = await self._run(
             ctx, plan, attempt, tokens=tokens, record_success=False, cannot=cannot
         )
-        async with stack:
+        async with FailedEnd(stack):  # a failure's: its own error wins
             usage: chat_pb2.Usage | None = None
             images = _Images(params, opened.first)
             relay = self._relay_media(ctx, deployment, opened, screen, images)

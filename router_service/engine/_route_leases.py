@@ -12,6 +12,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from router_service.clock import Clock
+from router_service.engine._afterwork import close_failed
 from router_service.engine._attempts import AttemptRunner
 from router_service.engine._met import no_key_free
 from router_service.engine._model import Deployment, RequestContext
@@ -159,8 +160,10 @@ class RouteLeases:
                 await self._runner.react(ctx, deployment, lease, failure, started=False)
                 if reaction_for(outcome).counts_against_deployment:
                     await self._runner.stats.record(deployment.health_name, False)
-        finally:
-            await route.stack.aclose()
+        except BaseException:
+            await close_failed(route.stack)  # the report's own error wins
+            raise
+        await close_failed(route.stack, finished=True)  # applied: accepted, the release logged
         return True
 
     async def _take(self, lease_id: str) -> RouteLease | None:
@@ -172,11 +175,11 @@ class RouteLeases:
         try:
             elsewhere = await self._reported_elsewhere(route)
         except BaseException:
-            await route.stack.aclose()
+            await close_failed(route.stack)
             raise
         if not elsewhere:
             return route
-        await route.stack.aclose()  # its slot and mark were given back there
+        await close_failed(route.stack)  # its slot and mark were given back there
         return None
 
     async def _reported_elsewhere(self, route: RouteLease) -> bool:
@@ -218,7 +221,7 @@ class RouteLeases:
         if record.mark is not None:
             stack.push_async_callback(self._runner.sessions.leave, record.mark)
         if record.expires_at <= self._clock.now():
-            await stack.aclose()  # expired: not reported
+            await close_failed(stack)  # expired: not reported
             return None
         lease = KeyLease(
             deployment.pool,
@@ -255,7 +258,7 @@ class RouteLeases:
             for route, data in zip(batch, found, strict=True):
                 # Its own report or sweep may have taken it meanwhile (they pop it first).
                 if data == TAKEN and self._outstanding.pop(route.lease_id, None) is route:
-                    await route.stack.aclose()
+                    await close_failed(route.stack)
 
     async def _sweep_expired(self) -> int:
         """Give back every expired lease (a pick's sweep: the store is asked of those only)."""
@@ -267,7 +270,7 @@ class RouteLeases:
             # while this one gave back the one before.
             if self._outstanding.pop(route.lease_id, None) is None:
                 continue
-            await route.stack.aclose()
+            await close_failed(route.stack)
             if await self._reported_elsewhere(route):
                 continue  # which gave back what it held
             swept += 1
@@ -307,4 +310,4 @@ class RouteLeases:
             return
         routes, self._outstanding = list(self._outstanding.values()), {}
         for route in routes:
-            await route.stack.aclose()
+            await close_failed(route.stack)

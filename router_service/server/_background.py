@@ -64,6 +64,7 @@ from router_service.server._background_stream import (
     conversed,
     no_such_response,
     settle_usage,
+    still_there,
     streamed_answer,
 )
 from router_service.server._errors import error_details
@@ -241,8 +242,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
             metrics.background_running.add(-1, {})
             metrics.background_ended.add(1, {"status": job.ended})
             self._jobs.pop(job.key, None)
-            group = "bg-jobs:" + client_scoped(job.client, "")
-            await uncut(runtime.store.leave(group, job.key[1], job.slot))
+            await _leave(runtime, job)
 
     async def _answer(
         self, job: _Job, runtime: Runtime, params: chat_pb2.ChatParams, routing: Any
@@ -280,12 +280,17 @@ class BackgroundJobs(OwnedJobs[_Job]):
         in_progress: dict[str, Any],
     ) -> dict[str, Any]:
         """The chat call, streamed (its events recorded) when the response is."""
+        gone = await still_there(runtime, job.client, job.conversation_id)
+        if gone is not None:  # deleted since the start's check: no call spent on it
+            if job.admission is not None:
+                await uncut(job.admission.give_back(rpm=True))
+            return background_failed(in_progress, "server_error", gone.message)
         if job.events is not None and job.writer is not None:
             await job.writer.add(job.events.in_progress())  # before the call: it used nothing
             job.called = True
-            with chat_span(params, ctx, stream=True):
+            with chat_span(params, ctx, stream=True) as span:
                 return await streamed_answer(
-                    runtime, params, ctx, job.events, job.writer, job.admission
+                    runtime, params, ctx, job.events, job.writer, job.admission, span
                 )
         job.called = True
         with chat_span(params, ctx, stream=False) as span:
@@ -327,6 +332,21 @@ class BackgroundJobs(OwnedJobs[_Job]):
             job.ended = "deleted"
             return
         job.ended = str(final["status"])
+
+
+async def _leave(runtime: Runtime, job: _Job) -> None:
+    """Give the job's place among its client's running jobs back; a failure (the state store
+    lost) is logged, not raised over how the job ended: the place expires with its TTL."""
+    group = "bg-jobs:" + client_scoped(job.client, "")
+    try:
+        await uncut(runtime.store.leave(group, job.key[1], job.slot))
+    except Exception:
+        log.warning(
+            "background response %s: its place among the client's jobs was not given back"
+            " (it expires after responses.background_timeout_s)",
+            job.key[1],
+            exc_info=True,
+        )
 
 
 def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:

@@ -12,9 +12,10 @@ stopped, or the end is being appended) ends the stream with the stored Response'
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
@@ -26,11 +27,21 @@ from router_service.auth import Admission
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.engine import RequestContext
-from router_service.errors import InvalidRequestError, ResponseNotFoundError, SwitchboardError
+from router_service.errors import (
+    ConversationNotFoundError,
+    InvalidRequestError,
+    ResponseNotFoundError,
+    SwitchboardError,
+)
 from router_service.responses import StreamWriter
 from router_service.runtime import Runtime
 
+if TYPE_CHECKING:
+    from router_service.telemetry import RequestHandle
+
 T = TypeVar("T")
+
+log = logging.getLogger("switchboard.router")
 
 __all__ = [
     "beating",
@@ -38,6 +49,7 @@ __all__ = [
     "no_such_response",
     "resume_events",
     "settle_usage",
+    "still_there",
     "streamed_answer",
 ]
 
@@ -54,14 +66,17 @@ async def streamed_answer(
     events: ResponseEventStream,
     writer: StreamWriter,
     admission: Admission | None,
+    span: RequestHandle,
 ) -> dict[str, Any]:
     """Run the chat call as a stream, recording its events; the Response it answered (the
     event that ends the stream not recorded yet), `failed` by an error event mid-stream. Its
-    `response.in_progress` event is the job's to record first (`BackgroundJobs._call`)."""
+    `response.in_progress` event is the job's to record first (`BackgroundJobs._call`). `span`
+    sees every event, as a ChatStream call's does (its usage, cost and outcome: the metrics)."""
     summary: pb.StreamSummary | None = None
     stream = runtime.executor.chat_stream(params, ctx, batch=True)
     async with aclosing(stream):
         async for message in stream:
+            span.observe(message)
             kind = message.WhichOneof("event")
             if kind == "chunk":
                 await writer.add(events.feed(message.chunk))
@@ -97,12 +112,29 @@ async def settle_usage(
         await admission.settle(usage.total_tokens, cost)
 
 
+async def still_there(
+    runtime: Runtime, client: str, conversation_id: str
+) -> ConversationNotFoundError | None:
+    """The error of the conversation a job continues when it is gone (deleted since the
+    start's check), read again just before the call: nothing is spent for an answer that has
+    nowhere to go. None: no conversation, or it is there."""
+    if not conversation_id:
+        return None
+    try:
+        await runtime.conversations.check(client, conversation_id, param="conversation_id")
+    except ConversationNotFoundError as exc:
+        return exc
+    return None
+
+
 async def conversed(
     runtime: Runtime, client: str, conversation_id: str, items: list[str], final: dict[str, Any]
 ) -> dict[str, Any]:
     """`final`, once `items` (the request's input items) then its output are added to the
-    conversation it continues, as a foreground call's; `failed` when they cannot be (the
-    conversation was deleted or is full), not answered as if they had been."""
+    conversation it continues, as a foreground call's. When they cannot be (the conversation
+    was deleted during the call, or is full) the answer is kept all the same: it was paid for,
+    and a streamed one's readers saw it already. It stays `completed` with its output, its
+    `conversation` null (it is in none), and the failed append is logged."""
     if not conversation_id or final["status"] not in ("completed", "incomplete"):
         return final
     output = [orjson.dumps(item).decode() for item in final.get("output") or []]
@@ -110,7 +142,14 @@ async def conversed(
     try:
         await runtime.conversations.update(client, change)
     except SwitchboardError as exc:
-        return background_failed(final, "server_error", exc.message)
+        log.warning(
+            "background response %s: its answer could not be added to conversation %s (%s);"
+            " kept, in no conversation",
+            final.get("id"),
+            conversation_id,
+            exc.message,
+        )
+        return {**final, "conversation": None}
     return final
 
 

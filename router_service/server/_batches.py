@@ -31,13 +31,14 @@ from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.auth import current_caller
 from router_service.batches import (
     ENDED,
-    ENDPOINTS,
     Answered,
     AnswersNotKeptError,
     BatchNotCancellableError,
     BatchWaitLimitError,
     LineResult,
+    check_create,
     parse_lines,
+    shared_throughout,
 )
 from router_service.cancellation import uncut
 from router_service.errors import (
@@ -73,6 +74,9 @@ __all__ = ["BatchJobs"]
 log = logging.getLogger("switchboard.router")
 
 _RETRY_AFTER_S = 5.0  # a batch refused as over `batches.max_waiting_per_client`
+_NOT_CANCELLABLE_NOW = (
+    "The shared state store is unreachable: the batch cannot be cancelled now; try again shortly."
+)
 
 
 class BatchJobs(OwnedJobs[BatchJob]):
@@ -104,7 +108,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         caller = current_caller()
         assert caller is not None  # every RouterService call is admitted first
         client = owner_name(caller)
-        _check(request)
+        check_create(request)
         self._refuse_past_waiting(runtime, client)
         metadata = checked_metadata(request.metadata_json)
         # Checked now, used as its files are written.
@@ -141,7 +145,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         claim = await runtime.batches.runs.claim((client, batch.id), new_owner())
         assert claim is not None  # a new id: nobody else holds it
         try:
-            await runtime.batches.begin(client, batch)
+            await runtime.batches.begin(client, batch, lines)
         except BaseException:
             await uncut(runtime.batches.runs.release((client, batch.id), claim))
             raise
@@ -168,12 +172,18 @@ class BatchJobs(OwnedJobs[BatchJob]):
     async def cancel(self, runtime: Runtime, client: str, batch_id: str) -> bpb.Batch:
         """Cancel `client`'s batch wherever it runs: the batch `cancelling` (`cancelled` once
         its runner here has ended it); one cancelled already, as it is."""
-        batch = await runtime.batches.get(client, batch_id)
+        store, before = runtime.store, runtime.store.outage_counts()
+        try:  # read on the shared store: one kept only here during an outage is not the batch
+            batch = await runtime.batches.get(client, batch_id)
+        finally:  # (nor is one not found here then: unknown, not gone)
+            shared_throughout(store, before, _NOT_CANCELLABLE_NOW)
         if batch.status in ("cancelling", "cancelled"):
             return batch
         won = batch.status not in ENDED
         if won:
             won = await runtime.batches.marks.end(client, batch_id, CANCELLED) == CANCELLED
+            # A mark taken on local state: the replica taking the batch over never reads it.
+            shared_throughout(store, before, _NOT_CANCELLABLE_NOW)
         if not won:  # ended as it was read, or just now (its end mark came first)
             ended = batch.status if batch.status in ENDED else "finishing"
             raise BatchNotCancellableError(f"Cannot cancel a batch that is {ended}.")
@@ -291,6 +301,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
         runtime = job.who.runtime
         if not await lines_loaded(job):
             return "stopped"
+        if job.fault is not None:  # its lines did not validate here (or cannot run): it ends
+            return "fault"  # from `validating`, never read `in_progress`
         if job.batch.status == "validating":
             job.batch.status = "in_progress"
             job.batch.in_progress_at = int(runtime.clock.now())
@@ -385,14 +397,3 @@ class BatchJobs(OwnedJobs[BatchJob]):
 async def _renewed(job: BatchJob) -> bool:
     """Whether the job's claim is still its replica's (renewed)."""
     return await job.who.runtime.batches.runs.renew(job.key, job.claim)
-
-
-def _check(request: bpb.CreateBatchRequest) -> None:
-    if request.endpoint not in ENDPOINTS:
-        raise InvalidRequestError(
-            f"Invalid endpoint {request.endpoint!r}: a batch runs one of {', '.join(ENDPOINTS)}.",
-            param="endpoint",
-            code="invalid_endpoint",
-        )
-    if request.completion_window != "24h":
-        raise InvalidRequestError("`completion_window` must be '24h'.", param="completion_window")

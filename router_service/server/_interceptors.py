@@ -290,12 +290,18 @@ def _tell_route(rule: MethodRule, message: Any, admission: Admission) -> bool:
 
 
 async def _end(used: Used | None, admission: Admission) -> None:
-    """Settle a stream's usage, then give its slot back whatever the settlement did."""
+    """Settle a stream's usage (`Used.settle`: a failure logged), then give its slot back
+    whatever the settlement did. A failed give-back (the state store lost) is logged, not
+    raised: the stream told its caller all it had (its answer, or its own error), and an error
+    after that would stand in its place; the slot expires by its TTL."""
     try:
         if used is not None:
             await used.settle(admission)
     finally:
-        await admission.close()
+        try:
+            await admission.close()
+        except Exception:
+            log.warning("giving a stream slot back failed", exc_info=True)
 
 
 def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:

@@ -42,7 +42,7 @@ from clients.switchboard.v1 import chat_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import current_admission, current_caller, current_stream_admission
 from router_service.cancellation import uncut
-from router_service.engine import RequestContext
+from router_service.engine import FailedEnd, RequestContext
 from router_service.engine._realtime import RealtimeUpstream
 from router_service.errors import (
     InvalidRequestError,
@@ -129,7 +129,7 @@ class RealtimeServicer(ServicerHooks):
             with realtime_span(ctx) as span:
                 opened = await executor.open_realtime(ctx, beta=opening.beta, configure=update)
                 upstream, deployment, stack = opened
-                async with stack:
+                async with FailedEnd(stack):  # its end: a failed release logged
                     relay = _Relay(self.runtime, ctx, deployment, upstream)
                     self.live_sessions.add(relay)
                     try:

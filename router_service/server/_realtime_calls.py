@@ -95,7 +95,8 @@ class RealtimeCallsServicer(ServicerHooks):
         placed, deployment, stack = await runtime.executor.create_realtime_call(
             ctx, request.sdp, session
         )
-        await stack.aclose()  # its key lease: a call holds no slot once answered
+        # Its key lease: a call holds no slot once answered (a failed release is logged).
+        await runtime.afterwork.close(stack)
         record = {"client": ctx.client, "deployment": deployment.name}
         record["key"] = placed.key_fingerprint
         ttl_s = runtime.config.streams.realtime_call_ttl_s

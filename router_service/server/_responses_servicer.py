@@ -74,7 +74,8 @@ class ResponsesServicer(ServicerHooks):
             self.runtime.planner.resolve(params.model)
             if request.conversation_id:
                 # Found missing only as the answer was added, the call was spent for a `failed`
-                # response. A delete racing after this read still ends the job so, as before.
+                # response. The job reads it again before its call (`still_there`); a delete
+                # during the call leaves the answer `completed`, in no conversation (`conversed`).
                 conversations = self.runtime.conversations
                 await conversations.check(client, request.conversation_id, param="conversation_id")
             # Its answer is screened as a Chat call's (the audit names this call, its peer).

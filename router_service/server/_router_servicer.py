@@ -11,8 +11,8 @@ from typing import Any, Literal
 import grpc
 
 from clients import embedding_params_to_openai, to_grpc_status
-from clients.switchboard.v1 import media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
 from router_service.auth import AuditEvent, audit, current_caller, current_stream_admission
 from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
 from router_service.engine import RequestContext
@@ -234,12 +234,11 @@ class RouterServicer(FeatureMethods):
             if params.operation in SCREENED_MEDIA:  # a transcript: screened as it streams
                 self._screening(ctx, "MediaStream", context)
             tokens = estimate_media_tokens(params)
-            with media_span(params, ctx) as span:
+            with media_span(params, ctx, stream=True) as span:
                 events = self.runtime.executor.media_stream(params, ctx, tokens=tokens)
                 async with aclosing(events):
                     async for event in events:
-                        if event.HasField("summary"):  # its usage and cost, as Media's
-                            span.respond_media(_summarized(event.summary))
+                        span.observe_media(event)  # its usage and cost, as Media's; an error
                         yield event
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))
@@ -336,12 +335,6 @@ class RouterServicer(FeatureMethods):
 async def _aiter(events: Iterable[pb.ChatStreamResponse]) -> AsyncIterator[pb.ChatStreamResponse]:
     for event in events:
         yield event
-
-
-def _summarized(summary: pb.StreamSummary) -> pb.MediaResponse:
-    """A media stream's summary as the answer it stands for (what a span reads of one)."""
-    usage = summary.usage if summary.HasField("usage") else None
-    return pb.MediaResponse(result=media_pb2.MediaResult(usage=usage), route=summary.route)
 
 
 def _cache_mode(

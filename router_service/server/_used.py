@@ -5,6 +5,7 @@ ends; a background response's job and a batch's lines, which run past their RPC,
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from clients import InvalidRequestError as CodecInvalidRequestError
@@ -20,6 +21,8 @@ from router_service.errors import (
 from router_service.outcomes import Outcome
 
 __all__ = ["Used", "give_back_if_refused", "refused_as_invalid"]
+
+log = logging.getLogger("switchboard.router")
 
 
 class Used:
@@ -60,6 +63,17 @@ class Used:
         self._refused = not upstream_refused(error)
 
     async def settle(self, admission: Admission) -> None:
+        """Settle `admission` with what the call used. A failure (the state store lost) is
+        logged, not raised: the call's answer (or its own error) is what its caller is owed,
+        and the estimate stays counted, as for a call that never reported."""
+        try:
+            await self._settle(admission)
+        except Exception:
+            log.warning(
+                "settling a call's tokens failed (its estimate stays counted)", exc_info=True
+            )
+
+    async def _settle(self, admission: Admission) -> None:
         if self._cached:
             await admission.settle(0)
         elif self._refused is not None and not self._reported and not self._relayed:
@@ -94,8 +108,14 @@ def refused_as_invalid(error: BaseException) -> bool:
 async def give_back_if_refused(admission: Admission | None, error: BaseException) -> bool:
     """Give a call's estimate and rpm place back when `error` refused it as invalid
     (`refused_as_invalid`; its rpm place stays when an upstream refused it: a call was made);
-    whether it did. Only for a call that relayed nothing first."""
+    whether it did. Only for a call that relayed nothing first. A give-back that fails (the
+    state store lost) is logged, not raised: `error` is what the caller is owed (a background
+    job's task would have ended on the store's error, its response left `in_progress`)."""
     if admission is None or not admission.counted or not refused_as_invalid(error):
         return False
-    await uncut(admission.give_back(rpm=not upstream_refused(error)))
+    try:
+        await uncut(admission.give_back(rpm=not upstream_refused(error)))
+    except Exception:
+        log.warning("giving a refused call's start back failed (it stays counted)", exc_info=True)
+        return False
     return True

@@ -2,8 +2,7 @@
 
 Labels are bounded: provider, deployment, model group, operation, outcome, key state — all from
 configuration or enums — and key fingerprints only where a provider's configured keys bound them.
-Never a key, a session id or a caller-chosen string.
-"""
+Never a key, a session id or a caller-chosen string."""
 
 from __future__ import annotations
 
@@ -54,22 +53,25 @@ class StateView:
 
 
 class LocalCounter:
-    """A monotonic counter added up in the process and reported through an observable counter:
-    an `add` is a dict update (about a microsecond) instead of the SDK's measurement path (about
-    eight: attribute cleaning, hashing, aggregation under a lock), for the counters that move on
-    every request. Exported exactly like a counter (cumulative sums per attribute set); with
-    `up_down`, like an up-down counter (current values: requests in flight)."""
+    """A counter added up in the process, reported through an observable counter: an `add` is a
+    dict update (~1 µs) instead of the SDK's measurement path (~8: attributes cleaned, hashed,
+    aggregated under a lock), for the counters every request moves. Exported as a counter
+    (cumulative sums per attribute set), which drops a negative amount as the SDK's does (a
+    total that went down reads as a reset); with `up_down`, as an up-down counter (in flight)."""
 
     def __init__(
         self, meter: Meter, name: str, *, unit: str, description: str, up_down: bool = False
     ) -> None:
         self._totals: dict[tuple[tuple[str, Any], ...], float] = {}
+        self._monotonic = not up_down  # (usage an upstream said was below zero)
         create = (
             meter.create_observable_up_down_counter if up_down else meter.create_observable_counter
         )
         create(name, callbacks=[self._observe], unit=unit, description=description)
 
     def add(self, amount: float, attributes: Mapping[str, Any]) -> None:
+        if amount < 0 and self._monotonic:
+            return
         key = tuple(sorted(attributes.items()))
         self._totals[key] = self._totals.get(key, 0.0) + amount
 

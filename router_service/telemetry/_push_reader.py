@@ -22,6 +22,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import deque
+from collections.abc import Iterable
+from copy import copy
 from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
@@ -34,6 +37,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation
 from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
 
 from router_service.telemetry._histograms import LocalHistograms, MergesLocalHistograms
 
@@ -78,6 +82,35 @@ class PrometheusReader(MergesLocalHistograms, PrometheusMetricReader):
     ) -> None:
         super().__init__(registry=registry, scope_info_enabled=False)
         self.local_histograms = histograms
+        registry.unregister(self._collector)
+        self._collector = _OwnScrapes(self, self._collector)  # type: ignore[assignment]
+        registry.register(self._collector)
+
+
+class _OwnScrapes:
+    """The reader's collector as the registry calls it: each scrape translates what it
+    collected itself. The exporter's collector puts each collection in one queue that a scrape
+    empties whole, so of two scrapes at once (Prometheus's HA pair; the edge's `/metrics`
+    beside the router's listener in one process) one answered every family twice — text
+    Prometheus rejects — and the other nothing; a collection of the reader's own (a provider's
+    `force_flush`) doubled the next scrape. A pull reader keeps nothing between scrapes."""
+
+    def __init__(self, reader: PrometheusReader, translator: Any) -> None:
+        self._reader = reader
+        self._translator = translator  # the exporter's `_CustomCollector`, its settings
+
+    def collect(self) -> Iterable[Metric]:
+        data = self._reader.collect_merged(exemplars=self._reader.takes_exemplars)
+        if data is None:
+            return []
+        translator = copy(self._translator)  # its own queue, holding this scrape's data only
+        translator._callback, translator._metrics_datas = None, deque([data])
+        families = list(translator.collect())
+        self._translator._target_info = translator._target_info  # built once, then kept
+        return families
+
+    def add_metrics_data(self, data: Any) -> None:
+        """A collection outside a scrape (`collect`, `force_flush`): nothing to keep."""
 
 
 class PrometheusPushReader(PrometheusReader):

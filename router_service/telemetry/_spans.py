@@ -136,6 +136,9 @@ class RequestHandle:
     def observe(self, event: router_service_pb2.ChatStreamResponse) -> None:
         """One stream event on its way to the caller."""
 
+    def observe_media(self, event: router_service_pb2.MediaStreamResponse) -> None:
+        """One media stream event on its way to the caller (its summary, its error)."""
+
     def respond(self, response: router_service_pb2.ChatResponse) -> None:
         """The unary chat answer (its completion, and its route: what it cost)."""
 

@@ -13,12 +13,12 @@ from openai.types.chat import ChatCompletionMessageParam
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
-from tests.router_service.engine.test_afterwork import RELEASE_ERRORS, FailingReleases
+from tests.release_failures import RELEASE_ERRORS, RELEASE_IDS, FailingReleases
 
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "a b c"}]
 
 
-@pytest.fixture(params=RELEASE_ERRORS, ids=["store_lost", "other"])
+@pytest.fixture(params=RELEASE_ERRORS, ids=RELEASE_IDS)
 async def sdk(
     request: pytest.FixtureRequest,
     fake: FakeUpstream,

@@ -18,6 +18,7 @@ from router_service.errors import StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.release_failures import logged_once
 
 
 class GatedStore(MemoryStateStore):
@@ -148,36 +149,6 @@ async def test_a_failed_release_is_logged_and_the_caller_has_its_answer(
     assert "sk-alpha" not in caplog.text
 
 
-class FailingReleases(MemoryStateStore):
-    """Memory state (releases inline, before the answer) whose releases raise `error`."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__()
-        self.error = error
-
-    async def release(self, resource: str, lease_id: str) -> None:
-        raise self.error
-
-
-# The store lost (UNAVAILABLE were it told) and any other failure (INTERNAL).
-RELEASE_ERRORS = [StoreUnavailableError("redis: connection lost"), RuntimeError("store bug")]
-
-
-@pytest.fixture(params=RELEASE_ERRORS, ids=["store_lost", "other"])
-async def failing_router(
-    request: pytest.FixtureRequest, fake: FakeUpstream, start_router: StartRouter
-) -> RouterHandle:
-    """A router on the memory store (it releases inline) whose releases raise the error given."""
-    return await start_router(base_config(fake.base_url), store=FailingReleases(request.param))
-
-
-def _logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    """The failed release told the log once, without the key (the lease expires by its TTL)."""
-    failed = [r for r in caplog.records if "ending a finished attempt failed" in r.getMessage()]
-    assert len(failed) == 1
-    assert "sk-alpha" not in caplog.text
-
-
 async def test_an_inline_release_failure_leaves_a_unary_answer_ok(
     failing_router: RouterHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -188,7 +159,7 @@ async def test_an_inline_release_failure_leaves_a_unary_answer_ok(
 
     assert await call.code() == grpc.StatusCode.OK
     assert response.completion.choices[0].message.text
-    _logged_once(caplog)
+    logged_once(caplog)
 
 
 async def test_an_inline_release_failure_leaves_a_finished_stream_ok(
@@ -201,7 +172,7 @@ async def test_an_inline_release_failure_leaves_a_finished_stream_ok(
 
     assert kinds[-1] == "summary" and "chunk" in kinds
     assert await call.code() == grpc.StatusCode.OK
-    _logged_once(caplog)
+    logged_once(caplog)
 
 
 async def test_the_memory_store_releases_before_the_answer(

@@ -1,0 +1,201 @@
+"""A batch's state is the shared store's or nothing: during a Redis outage a replica neither keeps
+a batch's record (its transitions, counts) on its own local state, where no other replica reads
+it, nor takes a cancel there (one the replica taking the batch over never hears of: the batch
+would run on to `completed`). A cancel is refused with a 503 to try again; the batch's runner
+lets it go, as when its answers cannot be kept."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import openai
+import pytest
+
+from router_service.clock import ManualClock
+from router_service.config import SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream
+from router_service.state import AppendResult, ResilientStateStore, open_store
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.stream_harness import StartEdge
+from tests.e2e.test_batch_endings_sdk import created
+from tests.e2e.test_batches_sdk import chat_line, counts, jsonl, lines_of
+from tests.replicas.harness import replica_config, sdks_on
+from tests.replicas.redis_fixtures import RedisProxy
+from tests.replicas.test_batch_handover import HEARTBEAT_S, settled
+
+Configs = tuple[RedisProxy, dict[str, Any], dict[str, Any]]
+Store = TypeVar("Store", bound=ResilientStateStore)
+
+
+@pytest.fixture
+def configs(
+    redis_proxy: RedisProxy,  # first: it outlives the routers (they stop through it)
+    fake: FakeUpstream,
+    redis_url: str,
+    redis_prefix: str,
+) -> Configs:
+    """The Redis proxy, the config of a replica reaching Redis through it and of one reaching
+    it directly: one line of a batch at a time."""
+    batches = {"concurrency": 1, "heartbeat_s": HEARTBEAT_S}
+    through = replica_config(fake.base_url, redis_proxy.url, redis_prefix, batches=batches)
+    direct = replica_config(fake.base_url, redis_url, redis_prefix, batches=batches)
+    return redis_proxy, through, direct
+
+
+async def test_a_cancel_during_an_outage_is_refused_not_lost(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        fake.state.hold()
+        batch = await created(first, chat_line("l1", "a"), chat_line("l2", "a"))
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="line one upstream")
+        await redis_proxy.cut()
+        fake.state.release()  # line one answers; Redis cannot keep it: replica one lets go
+        assert await one.server.batch_jobs.settle(10) == 0
+        with pytest.raises(openai.InternalServerError) as refused:
+            await first.batches.cancel(batch.id)
+        assert refused.value.status_code == 503
+        await redis_proxy.restore()
+        clock.advance(HEARTBEAT_S + 1)  # its claim on Redis expires
+        assert (await second.batches.cancel(batch.id)).status == "cancelling"
+        assert await two.server.batch_jobs.adopt(two.runtime) == 1
+        await settled(two)
+        cancelled = await second.batches.retrieve(batch.id)
+        assert cancelled.status == "cancelled" and counts(cancelled) == (2, 0, 2)
+        assert cancelled.error_file_id
+        not_run = await lines_of(second, cancelled.error_file_id)
+        assert [(e["custom_id"], e["error"]["code"]) for e in not_run] == [
+            ("l1", "batch_cancelled"),
+            ("l2", "batch_cancelled"),
+        ]
+        assert fake.state.count(path="/chat/completions") == 1  # nothing ran after the cancel
+
+
+async def started_on(
+    kind: type[Store], config: dict[str, Any], clock: ManualClock, start_router: StartRouter
+) -> tuple[RouterHandle, Store]:
+    """A replica of `config` on a store of `kind` (as `open_store` makes it otherwise)."""
+    through = SwitchboardConfig.model_validate({"auth": {"open": True}, **config})
+    opened = await open_store(through.state, clock, reply_clock=clock)
+    assert isinstance(opened, ResilientStateStore)
+    store = kind(opened.shared, opened.local, clock=clock, name=opened.name)
+    return await start_router(through, clock=clock, store=store), store
+
+
+class CutsAfterTheBatchIndex(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts (Redis lost, for real: the store falls
+    back to local state) once a new batch's id is in its client's index of batches."""
+
+    proxy: RedisProxy | None = None
+
+    async def append_document(self, name: str, data: bytes, *, max_bytes: int) -> AppendResult:
+        added = await super().append_document(name, data, max_bytes=max_bytes)
+        if self.proxy is not None and name.startswith("batch-index:"):
+            proxy, self.proxy = self.proxy, None
+            await proxy.cut()
+        return added
+
+
+async def test_a_batch_made_as_redis_is_lost_is_refused_not_kept_where_nobody_reads_it(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its record kept on the local state of a replica that lost Redis as it made it, the
+    batch was answered 200 and never ran anywhere: no other replica knew it."""
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(CutsAfterTheBatchIndex, through, clock, start_router)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        uploaded = await first.files.create(
+            file=("in.jsonl", jsonl(chat_line("l1", "a"))), purpose="batch"
+        )
+        store.proxy = redis_proxy
+        with pytest.raises(openai.InternalServerError) as refused:
+            await first.batches.create(
+                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        assert refused.value.status_code == 503
+        assert await one.server.batch_jobs.settle(10) == 0
+        await redis_proxy.restore()
+        assert [b async for b in second.batches.list()] == []
+        assert fake.state.count(path="/chat/completions") == 0
+
+
+async def test_a_batch_starting_during_an_outage_is_let_go_not_failed_for_its_file(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its input file read from local state (where it is not) as it had a slot: it was found
+    gone, the batch's end mark `input_file_not_found` kept there, and the replica that took it
+    over once Redis answered ended it so (`failed`, its file there all along)."""
+    redis_proxy, through, _ = configs
+    through["batches"]["max_running"] = 1
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    async with sdks_on(start_edge, one) as (first,):
+        fake.state.hold()
+        running = await created(first, chat_line("a", "a"))
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line up")
+        waiting = await created(first, chat_line("w1", "a"), chat_line("w2", "a"))
+        await redis_proxy.cut()
+        fake.state.release()  # the first lets go (its answer not kept); the second starts
+        assert await one.server.batch_jobs.settle(10) == 0
+        await redis_proxy.restore()
+        clock.advance(HEARTBEAT_S + 1)  # both claims on Redis expire
+        for _ in range(2):  # one slot: one batch a round
+            assert await one.server.batch_jobs.adopt(one.runtime) == 1
+            await settled(one)
+        for batch in (running, waiting):
+            done = await first.batches.retrieve(batch.id)
+            assert done.status == "completed" and done.errors is None, done.errors
+        assert fake.state.count(path="/chat/completions") == 4  # "a" twice, then w1 and w2
+
+
+class MissesAFileOnce(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts for its next read of a file's content
+    (that read falls back to local state, where it is not), and restores at once after."""
+
+    proxy: RedisProxy | None = None
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        if self.proxy is None or not any(name.startswith("file-data:") for name in names):
+            return await super().get_documents(names)
+        proxy, self.proxy = self.proxy, None
+        await proxy.cut()
+        try:
+            return await super().get_documents(names)
+        finally:
+            await proxy.restore()
+            self.retry_shared()  # the next call finds the shared store again
+
+
+async def test_a_batch_whose_file_read_fell_back_as_it_starts_is_not_failed_for_it(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The store answering again as soon as its input file was read from local state: the
+    batch was failed `input_file_not_found` for all to read, its file there all along."""
+    redis_proxy, through, _ = configs
+    through["batches"]["max_running"] = 1
+    clock = ManualClock(time.time())
+    one, store = await started_on(MissesAFileOnce, through, clock, start_router)
+    async with sdks_on(start_edge, one) as (first,):
+        fake.state.hold()
+        await created(first, chat_line("a", "a"))
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line up")
+        waiting = await created(first, chat_line("w1", "a"))
+        store.proxy = redis_proxy
+        fake.state.release()  # the first completes; the second starts, its file read locally
+        assert await one.server.batch_jobs.settle(10) == 0
+        assert (await first.batches.retrieve(waiting.id)).status == "validating"  # let go
+        # (the first batch's end, written as the store was cut, was let go too)
+        clock.advance(HEARTBEAT_S + 1)  # their claims expire
+        for _ in range(2):  # one slot: one batch a round
+            await one.server.batch_jobs.adopt(one.runtime)
+            await settled(one)
+        done = await first.batches.retrieve(waiting.id)
+        assert done.status == "completed" and done.errors is None, done.errors
