@@ -45,9 +45,16 @@ from ._metadata import Metadata, forwarded_metadata, routing_options
 from ._openapi import CHAT_COMPLETIONS
 from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
 from ._state import EdgeState, edge_state
+from ._stream_failure import (
+    RELAY_FAILED,
+    TRUNCATED,
+    failed_by,
+    failed_with,
+    relay_failed,
+    truncated,
+)
 
 __all__ = [
-    "TRUNCATED_EVENT",
     "ChatCalls",
     "Relay",
     "open_head",
@@ -58,6 +65,7 @@ __all__ = [
     "sse_stream",
     "stream_error_event",
     "summary_usage",
+    "truncated_event",
 ]
 
 logger = logging.getLogger(__name__)
@@ -252,21 +260,24 @@ async def relay_chunks(
             message, data = None, b""
             message = await anext(events, None)
         if not ended:
-            yield TRUNCATED_EVENT
+            yield truncated_event()
     except RouterError as exc:
         yield router_error_event(exc)
-    except Exception:
+    except Exception as exc:
         # The response is committed: a bug can only be told as an error event.
         logger.exception("relaying a chat stream failed")
-        yield error_event(
-            "The edge failed while relaying the stream.", "server_error", "internal_error"
-        )
+        relay_failed(exc)
+        yield error_event(RELAY_FAILED, "server_error", "internal_error")
     yield DONE
 
 
-TRUNCATED_EVENT = error_event(
-    "The stream ended before it was complete.", "stream_truncated", "stream_truncated"
-)
+_TRUNCATED_EVENT = error_event(TRUNCATED, "stream_truncated", "stream_truncated")
+
+
+def truncated_event() -> bytes:
+    """The event a stream the router did not end itself ends with (a failed stream)."""
+    truncated()
+    return _TRUNCATED_EVENT
 
 
 def summary_usage(usage: Usage) -> dict[str, Any]:
@@ -289,10 +300,14 @@ def summary_usage(usage: Usage) -> dict[str, Any]:
 
 
 def stream_error_event(error: StreamError) -> bytes:
+    """The router's error event, as the caller reads it (a failed stream)."""
+    failed_with(error)
     return error_event(error.message, error.type or "upstream_error", error.code or None)
 
 
 def router_error_event(exc: RouterError) -> bytes:
+    """A router call failed mid-stream, as the caller reads it (a failed stream)."""
+    failed_by(exc)
     error = router_error_body(exc.details)["error"]
     return error_event(
         str(error.get("message", "")),

@@ -50,6 +50,14 @@ from ._routes_chat import ChatCalls, Relay, summary_usage
 from ._routes_misc import embed_call, listed_models, require_model
 from ._sse import data_event
 from ._state import EdgeState, edge_state
+from ._stream_failure import (
+    RELAY_FAILED,
+    TRUNCATED,
+    failed_by,
+    failed_with,
+    relay_failed,
+    truncated,
+)
 
 __all__ = ["router"]
 
@@ -244,7 +252,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
         itself (with a summary or an error) ends with an error."""
         stream = gemini.ResponseChunks(model, thoughts)
         message: ChatStreamResponse | None = first
-        last = gemini.gemini_error(502, "The stream ended before it was complete.")
+        last = gemini.gemini_error(502, TRUNCATED)
         try:
             while message is not None:
                 kind = message.WhichOneof("event")
@@ -258,6 +266,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
                         yield keepalive
                 elif kind == "error":
                     error = message.error
+                    failed_with(error)
                     status = error.upstream_status if error.upstream_status >= 400 else 500
                     last = gemini.gemini_error(status, error.message)
                     break
@@ -265,13 +274,17 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
                     last = stream.finish(summary_usage(message.summary.usage))
                     break
                 message = await anext(events, None)
+            else:  # the router did not end the stream itself
+                truncated()
         except RouterError as exc:
+            failed_by(exc)
             message_text = str(router_error_body(exc.details)["error"].get("message") or "")
             last = gemini.gemini_error(http_status_for(exc.details), message_text)
-        except Exception:
+        except Exception as exc:
             # The response is committed: a bug can only be told as the stream's last chunk.
             logger.exception("relaying a Gemini API stream failed")
-            last = gemini.gemini_error(500, "The edge failed while relaying the stream.")
+            relay_failed(exc)
+            last = gemini.gemini_error(500, RELAY_FAILED)
         # After an error, what was held goes before it (`finish` took it into the last one).
         yield writer.items([*stream.pending(), last]) + writer.end()
 

@@ -49,6 +49,14 @@ from ._routes_chat import ChatCalls, Relay, summary_usage
 from ._routes_misc import require_model
 from ._sse import named_event
 from ._state import edge_state
+from ._stream_failure import (
+    RELAY_FAILED,
+    TRUNCATED,
+    failed_by,
+    failed_with,
+    relay_failed,
+    truncated,
+)
 
 __all__ = ["count_tokens", "messages", "router"]
 
@@ -165,6 +173,7 @@ def _relay(model: str, stops: list[str]) -> Relay:
                     yield _events([anthropic.PING])
                 elif kind == "error":
                     error = message.error
+                    failed_with(error)
                     status = error.upstream_status if error.upstream_status >= 400 else 500
                     yield _events(
                         stream.error(anthropic.anthropic_error_type(status), error.message)
@@ -174,13 +183,16 @@ def _relay(model: str, stops: list[str]) -> Relay:
                     yield _events(stream.finish(summary_usage(message.summary.usage)))
                     return
                 message = await anext(events, None)
-            yield _events(stream.error("api_error", "The stream ended before it was complete."))
+            truncated()
+            yield _events(stream.error("api_error", TRUNCATED))
         except RouterError as exc:
+            failed_by(exc)
             status, body, _ = _error_parts(exc)
             yield _events(stream.error(body["error"]["type"], body["error"]["message"]))
-        except Exception:
+        except Exception as exc:
             # The response is committed: a bug can only be told as an error event.
             logger.exception("relaying a Messages API stream failed")
-            yield _events(stream.error("api_error", "The edge failed while relaying the stream."))
+            relay_failed(exc)
+            yield _events(stream.error("api_error", RELAY_FAILED))
 
     return relay

@@ -44,6 +44,14 @@ from ._metadata import forwarded_metadata
 from ._routes_chat import ChatCalls, Relay, summary_usage
 from ._routes_misc import embed_call, listed_models
 from ._state import edge_state
+from ._stream_failure import (
+    RELAY_FAILED,
+    TRUNCATED,
+    failed_by,
+    failed_with,
+    relay_failed,
+    truncated,
+)
 
 __all__ = ["router"]
 
@@ -192,7 +200,7 @@ def _relay(model: str, generate: bool, started: int) -> Relay:
         first_at = time.monotonic_ns()
         lines = ollama.StreamLines(model, generate)
         message: ChatStreamResponse | None = first
-        last = lines.error("The stream ended before it was complete.", time.time())
+        last = lines.error(TRUNCATED, time.time())
         try:
             while message is not None:
                 kind = message.WhichOneof("event")
@@ -203,6 +211,7 @@ def _relay(model: str, generate: bool, started: int) -> Relay:
                     if out:
                         yield b"".join(dumps(o) + b"\n" for o in out)
                 elif kind == "error":
+                    failed_with(message.error)
                     last = lines.error(message.error.message, time.time())
                     break
                 elif kind == "summary":
@@ -213,13 +222,17 @@ def _relay(model: str, generate: bool, started: int) -> Relay:
                     break
                 # heartbeats write nothing: an ollama client parses every line as JSON
                 message = await anext(events, None)
+            else:  # the router did not end the stream itself
+                truncated()
         except RouterError as exc:
+            failed_by(exc)
             text = str(router_error_body(exc.details)["error"].get("message") or "")
             last = lines.error(text or f"HTTP {http_status_for(exc.details)}", time.time())
-        except Exception:
+        except Exception as exc:
             # The response is committed: a bug can only be told as the stream's last line.
             logger.exception("relaying an Ollama API stream failed")
-            last = lines.error("The edge failed while relaying the stream.", time.time())
+            relay_failed(exc)
+            last = lines.error(RELAY_FAILED, time.time())
         yield dumps(last) + b"\n"
 
     return relay

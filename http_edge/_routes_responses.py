@@ -64,6 +64,14 @@ from ._routes_chat import sse_stream
 from ._sse import KEEPALIVE, named_event
 from ._state import edge_state
 from ._stored import Keeper
+from ._stream_failure import (
+    RELAY_FAILED,
+    TRUNCATED,
+    failed_by,
+    failed_with,
+    relay_failed,
+    truncated,
+)
 
 __all__ = ["router"]
 
@@ -159,6 +167,7 @@ async def _relay(
                 yield KEEPALIVE
             elif kind == "error":
                 error = message.error
+                failed_with(error)
                 yield _render(events.fail(error.message, error.code or error.type or None))
                 return
             elif kind == "summary":
@@ -169,13 +178,15 @@ async def _relay(
     except RouterError as exc:
         yield _failed(events, exc)
         return
-    except Exception:
+    except Exception as exc:
         # The response is committed: a bug can only be told as an error event.
         logger.exception("relaying a Responses stream failed")
-        yield _render(events.fail("The edge failed while relaying the stream.", "internal_error"))
+        relay_failed(exc)
+        yield _render(events.fail(RELAY_FAILED, "internal_error"))
         return
     if not ended:
-        yield _render(events.fail("The stream ended before it was complete.", "stream_truncated"))
+        truncated()
+        yield _render(events.fail(TRUNCATED, "stream_truncated"))
         return
     finish = events.finish(int(clock.now()))
     await keeper.keep(finish[-1]["response"])  # before the event that says whether it was
@@ -189,6 +200,7 @@ async def _relay(
 
 
 def _failed(events: ResponseEventStream, exc: RouterError) -> bytes:
+    failed_by(exc)
     body = router_error_body(exc.details)["error"]
     code, param = body.get("code") or body.get("type"), body.get("param")
     return _render(events.fail(str(body.get("message", "")), code, param))
