@@ -34,17 +34,20 @@ def captured() -> Iterator[TelemetryCapture]:
         yield capture
 
 
+@pytest.mark.parametrize("in_process", [False, True], ids=["two processes", "one process"])
 @pytest.mark.parametrize(("path", "body"), ENTRANCES)
-async def test_a_stream_reset_after_its_200_fails_the_edge_span_over_two_processes(
+async def test_a_stream_reset_after_its_200_fails_the_edge_span(
     captured: TelemetryCapture,
     open_stack: OpenStack,
     fake: FakeUpstream,
     path: str,
     body: dict[str, object],
+    in_process: bool,
 ) -> None:
     """The upstream resets mid-stream: the caller reads an error event in a 200, and the edge's
-    span says the router's outcome (from the stream's error event) with an error status."""
-    stack = await open_stack()
+    span says the router's outcome with an error status, alike in two processes (from the
+    stream's error event) and in one (where the router's request says it on that span)."""
+    stack = await open_stack(in_process=in_process)
     fake.state.set_scenario(Scenario(chunks=10, reset_after_chunks=3))
 
     response = await stack.http.post(path, json=body)
