@@ -9,7 +9,9 @@ conventions name it:
   was written. No span per ASGI `send`/`receive`. In one process (`switchboard serve`) it is
   the router's request span too: the router says the request's attributes and outcome on it
   (an outcome's `error.type` is kept over the HTTP status's; its status is an error as the
-  answer's is, not for a 4xx: `_end`).
+  answer's is, not for a 4xx: `_end`). A stream that failed after its 200 fails the span as a
+  5xx does, with what the relay said of it (`_stream_failure`), unless the router's request
+  failed it already.
 
 Ours rather than OpenTelemetry's ASGI/FastAPI instrumentation: that middleware collects a dozen
 attributes from the scope and headers and records five instruments on every request, sampled or
