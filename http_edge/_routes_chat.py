@@ -35,6 +35,7 @@ from clients.switchboard.v1.router_service_pb2 import (
 from clients.switchboard.v1.routing_pb2 import RouteInfo, RoutingOptions
 from router_service.telemetry import calls_apart
 
+from . import _stream_failure as failure
 from ._body import parse_request, read_json_object
 from ._delta_indexes import DeltaIndexes
 from ._disconnect import unless_disconnected
@@ -45,14 +46,6 @@ from ._metadata import Metadata, forwarded_metadata, routing_options
 from ._openapi import CHAT_COMPLETIONS
 from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
 from ._state import EdgeState, edge_state
-from ._stream_failure import (
-    RELAY_FAILED,
-    TRUNCATED,
-    failed_by,
-    failed_with,
-    relay_failed,
-    truncated,
-)
 
 __all__ = [
     "ChatCalls",
@@ -266,17 +259,17 @@ async def relay_chunks(
     except Exception as exc:
         # The response is committed: a bug can only be told as an error event.
         logger.exception("relaying a chat stream failed")
-        relay_failed(exc)
-        yield error_event(RELAY_FAILED, "server_error", "internal_error")
+        failure.relay_failed(exc)
+        yield error_event(failure.RELAY_FAILED, "server_error", "internal_error")
     yield DONE
 
 
-_TRUNCATED_EVENT = error_event(TRUNCATED, "stream_truncated", "stream_truncated")
+_TRUNCATED_EVENT = error_event(failure.TRUNCATED, "stream_truncated", "stream_truncated")
 
 
 def truncated_event() -> bytes:
     """The event a stream the router did not end itself ends with (a failed stream)."""
-    truncated()
+    failure.truncated()
     return _TRUNCATED_EVENT
 
 
@@ -301,13 +294,13 @@ def summary_usage(usage: Usage) -> dict[str, Any]:
 
 def stream_error_event(error: StreamError) -> bytes:
     """The router's error event, as the caller reads it (a failed stream)."""
-    failed_with(error)
+    failure.failed_with(error)
     return error_event(error.message, error.type or "upstream_error", error.code or None)
 
 
 def router_error_event(exc: RouterError) -> bytes:
     """A router call failed mid-stream, as the caller reads it (a failed stream)."""
-    failed_by(exc)
+    failure.failed_by(exc)
     error = router_error_body(exc.details)["error"]
     return error_event(
         str(error.get("message", "")),

@@ -39,6 +39,7 @@ from clients.codec import anthropic  # its names imported as first read (clients
 from clients.switchboard.v1.chat_pb2 import ChatParams
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
+from . import _stream_failure as failure
 from ._body import parse_request, read_json_object
 from ._errors import EdgeError, router_error_body, router_error_headers
 from ._headers import route_headers
@@ -49,14 +50,6 @@ from ._routes_chat import ChatCalls, Relay, summary_usage
 from ._routes_misc import require_model
 from ._sse import named_event
 from ._state import edge_state
-from ._stream_failure import (
-    RELAY_FAILED,
-    TRUNCATED,
-    failed_by,
-    failed_with,
-    relay_failed,
-    truncated,
-)
 
 __all__ = ["count_tokens", "messages", "router"]
 
@@ -173,7 +166,7 @@ def _relay(model: str, stops: list[str]) -> Relay:
                     yield _events([anthropic.PING])
                 elif kind == "error":
                     error = message.error
-                    failed_with(error)
+                    failure.failed_with(error)
                     status = error.upstream_status if error.upstream_status >= 400 else 500
                     yield _events(
                         stream.error(anthropic.anthropic_error_type(status), error.message)
@@ -183,16 +176,16 @@ def _relay(model: str, stops: list[str]) -> Relay:
                     yield _events(stream.finish(summary_usage(message.summary.usage)))
                     return
                 message = await anext(events, None)
-            truncated()
-            yield _events(stream.error("api_error", TRUNCATED))
+            failure.truncated()
+            yield _events(stream.error("api_error", failure.TRUNCATED))
         except RouterError as exc:
-            failed_by(exc)
+            failure.failed_by(exc)
             status, body, _ = _error_parts(exc)
             yield _events(stream.error(body["error"]["type"], body["error"]["message"]))
         except Exception as exc:
             # The response is committed: a bug can only be told as an error event.
             logger.exception("relaying a Messages API stream failed")
-            relay_failed(exc)
-            yield _events(stream.error("api_error", RELAY_FAILED))
+            failure.relay_failed(exc)
+            yield _events(stream.error("api_error", failure.RELAY_FAILED))
 
     return relay

@@ -51,6 +51,7 @@ from clients.switchboard.v1.router_service_pb2 import (
 from clients.switchboard.v1.routing_pb2 import RoutingOptions
 from router_service.clock import Clock
 
+from . import _stream_failure as failure
 from ._body import parse_request
 from ._conversation import ConversationKeeper, read_responses_input
 from ._disconnect import unless_disconnected
@@ -64,14 +65,6 @@ from ._routes_chat import sse_stream
 from ._sse import KEEPALIVE, named_event
 from ._state import edge_state
 from ._stored import Keeper
-from ._stream_failure import (
-    RELAY_FAILED,
-    TRUNCATED,
-    failed_by,
-    failed_with,
-    relay_failed,
-    truncated,
-)
 
 __all__ = ["router"]
 
@@ -167,7 +160,7 @@ async def _relay(
                 yield KEEPALIVE
             elif kind == "error":
                 error = message.error
-                failed_with(error)
+                failure.failed_with(error)
                 yield _render(events.fail(error.message, error.code or error.type or None))
                 return
             elif kind == "summary":
@@ -181,12 +174,12 @@ async def _relay(
     except Exception as exc:
         # The response is committed: a bug can only be told as an error event.
         logger.exception("relaying a Responses stream failed")
-        relay_failed(exc)
-        yield _render(events.fail(RELAY_FAILED, "internal_error"))
+        failure.relay_failed(exc)
+        yield _render(events.fail(failure.RELAY_FAILED, "internal_error"))
         return
     if not ended:
-        truncated()
-        yield _render(events.fail(TRUNCATED, "stream_truncated"))
+        failure.truncated()
+        yield _render(events.fail(failure.TRUNCATED, "stream_truncated"))
         return
     finish = events.finish(int(clock.now()))
     await keeper.keep(finish[-1]["response"])  # before the event that says whether it was
@@ -200,7 +193,7 @@ async def _relay(
 
 
 def _failed(events: ResponseEventStream, exc: RouterError) -> bytes:
-    failed_by(exc)
+    failure.failed_by(exc)
     body = router_error_body(exc.details)["error"]
     code, param = body.get("code") or body.get("type"), body.get("param")
     return _render(events.fail(str(body.get("message", "")), code, param))

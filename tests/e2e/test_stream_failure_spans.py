@@ -12,7 +12,7 @@ from opentelemetry.trace import StatusCode
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
-from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack
+from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, leave_after
 from tests.router_service.telemetry.spans import attrs, ended
 
 MESSAGES_BODY = {
@@ -72,12 +72,7 @@ async def test_a_caller_leaving_a_stream_fails_no_edge_span(
     fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=8))
 
     stream = await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
-    received = 0
-    async for chunk in stream:
-        received += bool(chunk.choices and chunk.choices[0].delta.content)
-        if received == 5:
-            break
-    await stream.close()
+    await leave_after(stream, 5)
 
     edge = (await ended(captured, "POST /v1/chat/completions")).one("POST /v1/chat/completions")
     assert "error.type" not in attrs(edge)
