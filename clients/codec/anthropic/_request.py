@@ -97,6 +97,8 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
         raise InvalidRequestError("max_tokens: must be at least 1", "max_tokens")
     out["max_tokens"] = max_tokens
     out.update({key: body[key] for key in (*_SAME, *_PASSED) if key in body})
+    if "thinking" in body:
+        _check_thinking(body["thinking"])
     if "stop_sequences" in body:
         stops = expect_list(body["stop_sequences"], "stop_sequences")
         if stops:
@@ -117,6 +119,19 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
         # The usage comes in the stream's last chunk, for message_delta.
         out |= {"stream": True, "stream_options": {"include_usage": True}}
     return out
+
+
+def _check_thinking(value: Any) -> None:
+    """`thinking`, passed on as given, in its shape: an object of a `type`, with an integer
+    `budget_tokens` when enabled (what the router reads of it, for any deployment)."""
+    thinking = expect_object(value, "thinking")
+    if "type" not in thinking:
+        missing("thinking.type")
+    kind = expect_str(thinking["type"], "thinking.type")
+    if kind == "enabled" and "budget_tokens" not in thinking:
+        missing("thinking.budget_tokens")
+    if "budget_tokens" in thinking:
+        expect_int(thinking["budget_tokens"], "thinking.budget_tokens")
 
 
 def _user_id(metadata: Any) -> str | None:

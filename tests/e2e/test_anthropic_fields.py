@@ -1,0 +1,44 @@
+"""Anthropic's SDK sending fields of the wrong shape to `/v1/messages`: a 400
+`invalid_request_error` naming the field, whichever deployment would answer, never a 500
+nor a field dropped without a word."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import pytest
+
+from router_service.fake_upstream import FakeUpstream
+from tests.e2e.test_anthropic_sdk import KINDS, router  # noqa: F401
+
+HELLO: Any = [{"role": "user", "content": "hello"}]
+
+
+async def refused(claude: anthropic.AsyncAnthropic, model: str, **fields: Any) -> str:
+    """The message of the 400 the request with `fields` is refused with."""
+    with pytest.raises(anthropic.BadRequestError) as error:
+        await claude.messages.create(model=model, max_tokens=64, messages=HELLO, extra_body=fields)
+    body: Any = error.value.body
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    return str(body["error"]["message"])
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_a_malformed_thinking_is_refused_naming_its_field(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, model: str
+) -> None:
+    """A budget that is no integer reached the Claude mapping, which failed on it (a 500);
+    another deployment dropped the thinking asked for."""
+    enabled = {"type": "enabled", "budget_tokens": "lots"}
+    assert "thinking.budget_tokens" in await refused(claude, model, thinking=enabled)
+    assert "thinking.budget_tokens" in await refused(claude, model, thinking={"type": "enabled"})
+    assert "'thinking'" in await refused(claude, model, thinking="on")
+    assert "thinking.type" in await refused(claude, model, thinking={"budget_tokens": 2048})
+    assert fake.state.calls() == []
+    # A well-formed one still goes.
+    fine: Any = {"type": "enabled", "budget_tokens": 1024}
+    message = await claude.messages.create(
+        model=model, max_tokens=2048, messages=HELLO, thinking=fine
+    )
+    assert message.content[0].type == "text"
