@@ -42,3 +42,32 @@ async def test_a_malformed_thinking_is_refused_naming_its_field(
         model=model, max_tokens=2048, messages=HELLO, thinking=fine
     )
     assert message.content[0].type == "text"
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_a_turn_without_content_is_refused_naming_it(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, model: str
+) -> None:
+    """A user turn of no blocks was dropped: the request went on without it (here ending on
+    the assistant's turn, a prefill the caller did not ask for)."""
+    turns: Any = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "Hi."},
+        {"role": "user", "content": []},
+    ]
+    assert "messages[2].content" in await refused(claude, model, messages=turns)
+    assert fake.state.calls() == []
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_a_top_k_that_is_no_count_is_refused_naming_it(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, model: str
+) -> None:
+    """`top_k` went to the upstream as given, whatever it was."""
+    assert "top_k" in await refused(claude, model, top_k="many")
+    assert "top_k" in await refused(claude, model, top_k=-1)
+    assert fake.state.calls() == []
+    await claude.messages.create(
+        model=model, max_tokens=64, messages=HELLO, extra_body={"top_k": 5}
+    )
+    assert fake.state.calls()[-1].body["top_k"] == 5

@@ -99,6 +99,8 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
     out.update({key: body[key] for key in (*_SAME, *_PASSED) if key in body})
     if "thinking" in body:
         _check_thinking(body["thinking"])
+    if "top_k" in body and expect_int(body["top_k"], "top_k") < 0:
+        raise InvalidRequestError("top_k: must be at least 0", "top_k")
     if "stop_sequences" in body:
         stops = expect_list(body["stop_sequences"], "stop_sequences")
         if stops:
@@ -198,7 +200,10 @@ def _user_turn(content: Any, path: str) -> list[JsonObject]:
     them first in the turn), the rest one user message."""
     results: list[JsonObject] = []
     parts: list[JsonObject] = []
-    for i, block in enumerate(_blocks(content, path)):
+    blocks = _blocks(content, path)
+    if not blocks:
+        raise InvalidRequestError(f"{path}: a user turn must have content", path)
+    for i, block in enumerate(blocks):
         where = at_index(path, i)
         if _kind(block, where) == "tool_result":
             results.append(_tool_result(block, where))
