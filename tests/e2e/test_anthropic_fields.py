@@ -71,3 +71,20 @@ async def test_a_top_k_that_is_no_count_is_refused_naming_it(
         model=model, max_tokens=64, messages=HELLO, extra_body={"top_k": 5}
     )
     assert fake.state.calls()[-1].body["top_k"] == 5
+
+
+@pytest.mark.parametrize("choice", ["auto", "any", "none"])
+async def test_a_tool_choice_without_tools_is_not_sent(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, choice: str
+) -> None:
+    """With no tools (none, or `tools: []` as frameworks send) there is nothing to choose:
+    OpenAI's API refuses a `tool_choice` without `tools`, and an OpenAI-kind deployment was
+    sent one (`required` for `any`); a Claude deployment's mapping already left it out."""
+    tool_choice: Any = {"type": choice}
+    for tools in ({}, {"tools": []}):
+        message = await claude.messages.create(
+            model="chain", max_tokens=64, messages=HELLO, tool_choice=tool_choice, **tools
+        )
+        assert message.content[0].type == "text"
+        sent = fake.state.calls()[-1].body
+        assert "tool_choice" not in sent and "parallel_tool_calls" not in sent, sent
