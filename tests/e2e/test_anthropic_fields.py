@@ -81,7 +81,8 @@ async def test_a_tool_choice_without_tools_is_not_sent(
     OpenAI's API refuses a `tool_choice` without `tools`, and an OpenAI-kind deployment was
     sent one (`required` for `any`); a Claude deployment's mapping already left it out."""
     tool_choice: Any = {"type": choice}
-    for tools in ({}, {"tools": []}):
+    without: list[Any] = [{}, {"tools": []}]
+    for tools in without:
         message = await claude.messages.create(
             model="chain", max_tokens=64, messages=HELLO, tool_choice=tool_choice, **tools
         )

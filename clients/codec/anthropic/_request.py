@@ -116,9 +116,8 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
         if flags:
             out[BETA_KEY] = flags
     if body.get("tool_choice") is not None:
-        choice = _tool_choice(body["tool_choice"])
-        if out.get("tools"):  # none to choose among: OpenAI's API refuses a choice without
-            out.update(choice)
+        choice = _tool_choice(body["tool_choice"])  # without tools, OpenAI's API refuses it
+        out.update(choice if out.get("tools") else {})
     if body.get("stream") is not None and expect_bool(body["stream"], "stream"):
         # The usage comes in the stream's last chunk, for message_delta.
         out |= {"stream": True, "stream_options": {"include_usage": True}}
