@@ -244,6 +244,36 @@ async def test_rotating_addresses_cannot_grow_what_is_kept(
     assert len(router.server.throttles.keys) == 0
 
 
+async def test_rotating_addresses_cannot_push_a_locked_out_one_out(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+) -> None:
+    """Past `addresses`, the oldest windows not locked out go first: a locked-out address stays
+    refused while its window lasts, however many fresh ones guess after it. Only when every
+    kept one is locked out does the oldest go (still bounded)."""
+    router = await guarded(
+        fake,
+        start_router,
+        clock,
+        key_throttle={"per_address": 2, "window_s": 60, "addresses": 4},
+    )
+    for _ in range(2):
+        assert await models(router, WRONG, ATTACKER) == UNKNOWN
+    clock.advance(10)
+
+    rotated = [await models(router, WRONG, f"2001:db8:{i:x}::1") for i in range(10)]
+
+    assert rotated == [UNKNOWN] * 10
+    assert len(router.server.throttles.keys) == 4
+    assert await models(router, APP, ATTACKER) == THROTTLED
+
+    for i in range(4):  # every kept address locked out: the oldest (ATTACKER's) goes
+        for _ in range(2):
+            await models(router, WRONG, f"192.0.2.{i}")
+    assert len(router.server.throttles.keys) == 4
+    assert await models(router, APP, ATTACKER) == OK
+    assert [await models(router, APP, f"192.0.2.{i}") for i in range(4)] == [THROTTLED] * 4
+
+
 async def test_a_lockout_is_audited_once_and_refusals_counted_without_a_key(
     fake: FakeUpstream,
     start_router: StartRouter,
