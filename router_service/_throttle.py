@@ -9,9 +9,9 @@ token is not looked at (the right one could be the guess that lands). A wrong to
 each opened by its first failure, on the injectable clock; addresses are kept in the order their
 windows opened (the locked-out ones apart, in the order they were locked), so the expired ones
 are dropped from the front, and at most `kept` of them (the admin throttle's `overall`). Past
-`kept` the oldest window still counting goes first, a locked-out one only when every kept one is: an attacker rotating
-addresses cannot grow the table, nor push a locked-out address out to guess again. Nothing here
-sees a token: a refusal is logged and counted by address.
+`kept` the oldest window still counting goes first, a locked-out one only when every kept one
+is: an attacker rotating addresses cannot grow the table, nor push a locked-out address out to
+guess again. Nothing here sees a token: a refusal is logged and counted by address.
 
 `caller_address` says which address a gRPC call is counted by: its peer's, or what a trusted
 proxy's `x-forwarded-for` names.
@@ -308,24 +308,51 @@ _IN_PROCESS = "in-process"
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# Untrusted peers warned of, at most, per `TrustedProxies` (a reload makes a new one).
+WARNED_PEERS = 64
+
+
 class TrustedProxies:
     """The peers whose `x-forwarded-for` names the caller (`auth.trusted_proxies`), as uvicorn
     reads FORWARDED_ALLOW_IPS: the right-most hop not trusted is the caller (the hops left of
-    it are the caller's own words), the left-most when every hop is trusted."""
+    it are the caller's own words), the left-most when every hop is trusted.
+
+    Another peer's `x-forwarded-for` is ignored, with one WARNING per peer (the first
+    `WARNED_PEERS`): an edge on another host, or behind a proxy not listed, would otherwise
+    silently make all its callers one address, and one guesser lock the rest out. Read only
+    when an address is (a wrong key, an admin call, while any failure is kept): no work on the
+    common call, and the warning comes with the first wrong key, before any lockout."""
 
     def __init__(self, networks: Iterable[_Network]) -> None:
         self._networks = tuple(networks)
+        self._warned: set[str] = set()
 
     def caller_address(self, peer: str, forwarded_for: str | None) -> str:
         """The `client_address` a call is counted by."""
         host = _peer_host(peer)
-        if forwarded_for and (peer == _IN_PROCESS or self._trusts(host)):
+        if not forwarded_for:
+            return client_address(host)
+        if peer == _IN_PROCESS or self._trusts(host):
             hops = [hop for hop in (part.strip() for part in forwarded_for.split(",")) if hop]
             for hop in reversed(hops):
                 if not self._trusts(hop):
                     return client_address(hop)
             if hops:
                 return client_address(hops[0])
+        elif host not in self._warned and len(self._warned) < WARNED_PEERS:
+            self._warned.add(host)
+            # The caller's words ride as a field (quoted by the formatters), never the message.
+            log.warning(
+                "x-forwarded-for from %s ignored: it is not in auth.trusted_proxies, so every "
+                "caller it forwards counts as that one address (one's wrong keys lock out all, "
+                "auth.key_throttle); list it there if it is an edge or a proxy of yours",
+                host,
+                extra={
+                    "event": "untrusted_forwarder",
+                    "peer": host,
+                    "forwarded_for": forwarded_for,
+                },
+            )
         return client_address(host)
 
     def _trusts(self, host: str) -> bool:
