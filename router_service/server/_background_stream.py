@@ -104,12 +104,16 @@ async def settle_usage(
 ) -> None:
     """The client's tpm and budgets corrected by what the job's call used, as a Chat call's are
     when it answers (the start counted its estimate): a cached answer used nothing; an answer
-    without usage leaves the estimate."""
+    without usage leaves the estimate. A failure (the state store lost) is logged, not raised:
+    the answer was paid for, and the job keeps it (`Used.settle`'s, for a foreground call)."""
     cost = route.cost_usd if route.HasField("cost_usd") else None
-    if route.cache == routing_pb2.CACHE_STATUS_HIT:
-        await admission.settle(0)
-    elif usage is not None:
-        await admission.settle(usage.total_tokens, cost)
+    try:
+        if route.cache == routing_pb2.CACHE_STATUS_HIT:
+            await admission.settle(0)
+        elif usage is not None:
+            await admission.settle(usage.total_tokens, cost)
+    except Exception:
+        log.warning("settling a call's tokens failed (its estimate stays counted)", exc_info=True)
 
 
 async def still_there(
