@@ -20,7 +20,7 @@ from router_service.errors import (
 )
 from router_service.outcomes import Outcome
 
-__all__ = ["Used", "give_back_if_refused", "refused_as_invalid"]
+__all__ = ["Used", "give_back_if_refused", "give_back_start", "refused_as_invalid"]
 
 log = logging.getLogger("switchboard.router")
 
@@ -113,8 +113,15 @@ async def give_back_if_refused(admission: Admission | None, error: BaseException
     job's task would have ended on the store's error, its response left `in_progress`)."""
     if admission is None or not admission.counted or not refused_as_invalid(error):
         return False
+    return await give_back_start(admission, rpm=not upstream_refused(error))
+
+
+async def give_back_start(admission: Admission, *, rpm: bool) -> bool:
+    """Give back what a call's start counted (`Admission.give_back`), whatever cancels the
+    caller meanwhile; whether it did. A failure (the state store lost) is logged, not raised:
+    the call's own error is what its caller is owed."""
     try:
-        await uncut(admission.give_back(rpm=not upstream_refused(error)))
+        await uncut(admission.give_back(rpm=rpm))
     except Exception:
         log.warning("giving a refused call's start back failed (it stays counted)", exc_info=True)
         return False

@@ -15,6 +15,7 @@ import pytest
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.engine._tokens import estimate_chat_tokens
+from router_service.errors import StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter
@@ -116,3 +117,37 @@ async def test_a_conversation_deleted_during_the_call_keeps_the_answer_completed
     assert [m.text for m in done.messages] == ["hello", "Echo: hello"]  # to continue from
     told = [r.getMessage() for r in caplog.records if conversation_id in r.getMessage()]
     assert len(told) == 1 and response_id in told[0]
+
+
+class GoneAndGiveBacksFail(SecondConversationReadWaits):
+    """As `SecondConversationReadWaits`, and its un-counts (a give-back) raise (the store lost)."""
+
+    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+        if delta < 0 or requests < 0:
+            raise StoreUnavailableError("redis: connection lost")
+        await super().add_tokens(resource, window, delta, requests)
+
+
+async def test_a_failed_give_back_leaves_the_uncalled_job_its_conversation_error(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = GoneAndGiveBacksFail()
+    router = await _router(fake, start_router, store)
+    response_id, conversation_id = await _continuing(router, "resp_g3", stream=False)
+
+    async def waiting() -> bool:
+        return store.waiting
+
+    await eventually(waiting, what="the job's read of its conversation")
+    await _delete(router, conversation_id)
+    with caplog.at_level(logging.WARNING, logger="switchboard.router"):
+        store.gate.set()
+        assert await router.server.jobs.settle(5) == 0
+
+    done = await loaded(router, B, response_id)
+    assert done.background_status == "failed"
+    error = orjson.loads(done.response_json)["error"]
+    assert conversation_id in error["message"] and "not found" in error["message"], error
+    assert fake.state.count() == 0
+    told = [r for r in caplog.records if "start back failed" in r.getMessage()]
+    assert len(told) == 1 and B not in caplog.text
