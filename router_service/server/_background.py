@@ -230,7 +230,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
                 final = await self._answer(job, runtime, params, routing)
             except asyncio.CancelledError:
                 if not job.called and job.admission is not None:  # no upstream was asked
-                    await uncut(job.admission.give_back(rpm=True))
+                    await give_back_start(job.admission, rpm=True)  # a failure logged
                 if job.stop == "deleted":
                     job.ended = "deleted"
                     await uncut(job.records.forget(*job.key))

@@ -17,6 +17,7 @@ from router_service.clock import ManualClock
 from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream
+from router_service.responses import STOPPED_MESSAGE
 from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
@@ -148,6 +149,29 @@ async def test_a_failed_give_back_leaves_the_uncalled_job_its_conversation_error
     assert done.background_status == "failed"
     error = orjson.loads(done.response_json)["error"]
     assert conversation_id in error["message"] and "not found" in error["message"], error
+    assert fake.state.count() == 0
+    told = [r for r in caplog.records if "start back failed" in r.getMessage()]
+    assert len(told) == 1 and B not in caplog.text
+
+
+async def test_a_job_stopped_uncalled_whose_give_back_fails_is_written_failed(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = GoneAndGiveBacksFail()
+    router = await _router(fake, start_router, store)
+    response_id, _ = await _continuing(router, "resp_g4", stream=False)
+
+    async def waiting() -> bool:
+        return store.waiting
+
+    await eventually(waiting, what="the job's read of its conversation")
+    with caplog.at_level(logging.WARNING, logger="switchboard.router"):
+        await router.server.jobs.shutdown(0)  # stopped before its call: its start goes back
+
+    assert router.server.jobs.running == 0
+    stopped = await loaded(router, B, response_id)
+    assert stopped.background_status == "failed"  # not left in_progress on the store's error
+    assert STOPPED_MESSAGE in stopped.response_json
     assert fake.state.count() == 0
     told = [r for r in caplog.records if "start back failed" in r.getMessage()]
     assert len(told) == 1 and B not in caplog.text
