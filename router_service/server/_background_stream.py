@@ -35,6 +35,7 @@ from router_service.errors import (
 )
 from router_service.responses import StreamWriter
 from router_service.runtime import Runtime
+from router_service.server._used import settle_logged
 
 if TYPE_CHECKING:
     from router_service.telemetry import RequestHandle
@@ -107,13 +108,10 @@ async def settle_usage(
     without usage leaves the estimate. A failure (the state store lost) is logged, not raised:
     the answer was paid for, and the job keeps it (`Used.settle`'s, for a foreground call)."""
     cost = route.cost_usd if route.HasField("cost_usd") else None
-    try:
-        if route.cache == routing_pb2.CACHE_STATUS_HIT:
-            await admission.settle(0)
-        elif usage is not None:
-            await admission.settle(usage.total_tokens, cost)
-    except Exception:
-        log.warning("settling a call's tokens failed (its estimate stays counted)", exc_info=True)
+    if route.cache == routing_pb2.CACHE_STATUS_HIT:
+        await settle_logged(admission, 0, None)
+    elif usage is not None:
+        await settle_logged(admission, usage.total_tokens, cost)
 
 
 async def still_there(

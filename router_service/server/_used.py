@@ -20,9 +20,18 @@ from router_service.errors import (
 )
 from router_service.outcomes import Outcome
 
-__all__ = ["Used", "give_back_if_refused", "give_back_start", "refused_as_invalid"]
+__all__ = [
+    "SETTLING_FAILED",
+    "Used",
+    "give_back_if_refused",
+    "give_back_start",
+    "refused_as_invalid",
+    "settle_logged",
+]
 
 log = logging.getLogger("switchboard.router")
+
+SETTLING_FAILED = "settling a call's tokens failed (its estimate stays counted)"
 
 
 class Used:
@@ -69,9 +78,7 @@ class Used:
         try:
             await self._settle(admission)
         except Exception:
-            log.warning(
-                "settling a call's tokens failed (its estimate stays counted)", exc_info=True
-            )
+            log.warning(SETTLING_FAILED, exc_info=True)
 
     async def _settle(self, admission: Admission) -> None:
         if self._cached:
@@ -114,6 +121,15 @@ async def give_back_if_refused(admission: Admission | None, error: BaseException
     if admission is None or not admission.counted or not refused_as_invalid(error):
         return False
     return await give_back_start(admission, rpm=not upstream_refused(error))
+
+
+async def settle_logged(admission: Admission, used_tokens: int, cost_usd: float | None) -> None:
+    """`admission.settle` once a call answered (a background job's, a Realtime session's);
+    a failure (the state store lost) logged, not raised, as `Used.settle`'s."""
+    try:
+        await admission.settle(used_tokens, cost_usd)
+    except Exception:
+        log.warning(SETTLING_FAILED, exc_info=True)
 
 
 async def give_back_start(admission: Admission, *, rpm: bool) -> bool:
