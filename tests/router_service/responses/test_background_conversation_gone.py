@@ -63,6 +63,15 @@ async def _continuing(router: RouterHandle, response_id: str, stream: bool) -> t
     return response_id, made.conversation.id
 
 
+async def _at_its_read(store: SecondConversationReadWaits) -> None:
+    """Until the job waits at its read of its conversation, before its call."""
+
+    async def waiting() -> bool:
+        return store.waiting
+
+    await eventually(waiting, what="the job's read of its conversation")
+
+
 async def _delete(router: RouterHandle, conversation_id: str) -> None:
     delete = pb.DeleteConversationRequest(id=conversation_id)
     await router.stub.DeleteConversation(delete, metadata=bearer(B))
@@ -76,10 +85,7 @@ async def test_a_conversation_deleted_before_the_call_fails_the_job_uncalled(
     router = await _router(fake, start_router, store)
     response_id, conversation_id = await _continuing(router, "resp_g1", stream)
 
-    async def waiting() -> bool:
-        return store.waiting
-
-    await eventually(waiting, what="the job's read of its conversation")
+    await _at_its_read(store)
     await _delete(router, conversation_id)
     store.gate.set()
     assert await router.server.jobs.settle(5) == 0
@@ -136,10 +142,7 @@ async def test_a_failed_give_back_leaves_the_uncalled_job_its_conversation_error
     router = await _router(fake, start_router, store)
     response_id, conversation_id = await _continuing(router, "resp_g3", stream=False)
 
-    async def waiting() -> bool:
-        return store.waiting
-
-    await eventually(waiting, what="the job's read of its conversation")
+    await _at_its_read(store)
     await _delete(router, conversation_id)
     with caplog.at_level(logging.WARNING, logger="switchboard.router"):
         store.gate.set()
@@ -161,10 +164,7 @@ async def test_a_job_stopped_uncalled_whose_give_back_fails_is_written_failed(
     router = await _router(fake, start_router, store)
     response_id, _ = await _continuing(router, "resp_g4", stream=False)
 
-    async def waiting() -> bool:
-        return store.waiting
-
-    await eventually(waiting, what="the job's read of its conversation")
+    await _at_its_read(store)
     with caplog.at_level(logging.WARNING, logger="switchboard.router"):
         await router.server.jobs.shutdown(0)  # stopped before its call: its start goes back
 
