@@ -25,6 +25,7 @@ __all__ = [
     "Used",
     "give_back_if_refused",
     "give_back_start",
+    "give_slot_back",
     "refused_as_invalid",
     "settle_logged",
 ]
@@ -130,6 +131,15 @@ async def settle_logged(admission: Admission, used_tokens: int, cost_usd: float 
         await admission.settle(used_tokens, cost_usd)
     except Exception:
         log.warning(SETTLING_FAILED, exc_info=True)
+
+
+async def give_slot_back(admission: Admission) -> None:
+    """`admission.close` as a call ends: a failed give-back (the state store lost) is logged,
+    not raised, the call having told its caller all it had; the slot expires by its TTL."""
+    try:
+        await admission.close()
+    except Exception:
+        log.warning("giving a stream slot back failed", exc_info=True)
 
 
 async def give_back_start(admission: Admission, *, rpm: bool) -> bool:
