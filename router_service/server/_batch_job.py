@@ -236,7 +236,8 @@ async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None
         batch = await records.get(client, batch_id)
     except BatchNotFoundError:  # expired or deleted: nothing to run
         batch = None
-    if batch is None or batch.status in ENDED:
+    if batch is None or batch.status in ENDED:  # its runner's clearing after its end did
+        await records.forget_lines(client, batch_id)  # not reach the store (an outage, a crash)
         await records.runs.delist(key)
         await records.runs.release(key, claim)
         return None

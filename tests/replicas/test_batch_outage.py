@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 import openai
 import pytest
 
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.batches import ENDED
 from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
-from router_service.state import AppendResult, ResilientStateStore, open_store
+from router_service.state import AppendResult, PutResult, ResilientStateStore, open_store
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batch_endings_sdk import created
@@ -199,3 +201,43 @@ async def test_a_batch_whose_file_read_fell_back_as_it_starts_is_not_failed_for_
             await settled(one)
         done = await first.batches.retrieve(waiting.id)
         assert done.status == "completed" and done.errors is None, done.errors
+
+
+class CutsAfterAnEnd(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts once a batch's end (its record, ended)
+    is on Redis: what the runner clears after (its kept lines, its place among those running)
+    reaches this replica's local state alone."""
+
+    proxy: RedisProxy | None = None
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        ended = name.startswith("batch:") and bpb.Batch.FromString(data).status in ENDED
+        if self.proxy is not None and ended:
+            proxy, self.proxy = self.proxy, None
+            await proxy.cut()
+        return kept
+
+
+async def test_a_batch_ended_as_redis_was_lost_has_its_kept_lines_cleared_where_taken_over(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its end on Redis, its kept lines' deletion not (an outage): the replica that took it
+    out of the running index left them there for the batch's whole `ttl_s` (30 days)."""
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(CutsAfterAnEnd, through, clock, start_router)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        store.proxy = redis_proxy
+        batch = await created(first, chat_line("l1", "a"))
+        assert await one.server.batch_jobs.settle(10) == 0
+        await redis_proxy.restore()
+        assert (await second.batches.retrieve(batch.id)).status == "completed"
+        assert await two.runtime.batches.kept_lines("", batch.id) is not None  # left on Redis
+        clock.advance(HEARTBEAT_S + 1)  # its claim on Redis expires
+        assert await two.server.batch_jobs.adopt(two.runtime) == 0  # ended: only delisted
+        assert await two.runtime.batches.runs.running() == []
+        assert await two.runtime.batches.kept_lines("", batch.id) is None
