@@ -241,3 +241,97 @@ async def test_a_batch_ended_as_redis_was_lost_has_its_kept_lines_cleared_where_
         assert await two.server.batch_jobs.adopt(two.runtime) == 0  # ended: only delisted
         assert await two.runtime.batches.runs.running() == []
         assert await two.runtime.batches.kept_lines("", batch.id) is None
+
+
+class CutsAfterANewRecord(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts once a new batch's record (`validating`)
+    is on Redis."""
+
+    proxy: RedisProxy | None = None
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        new = name.startswith("batch:") and bpb.Batch.FromString(data).status == "validating"
+        if self.proxy is not None and new:
+            proxy, self.proxy = self.proxy, None
+            await proxy.cut()
+        return kept
+
+
+async def test_a_batch_answered_as_redis_is_lost_is_run_once_it_answers(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its record on Redis, its place among the batches running kept on local state alone:
+    answered 200, it read `validating` for good, no replica ever taking it over."""
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(CutsAfterANewRecord, through, clock, start_router)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        uploaded = await first.files.create(
+            file=("in.jsonl", jsonl(chat_line("l1", "a"))), purpose="batch"
+        )
+        store.proxy = redis_proxy
+        batch = await first.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert await one.server.batch_jobs.settle(10) == 0  # let go: its file not read
+        await redis_proxy.restore()
+        clock.advance(HEARTBEAT_S + 1)  # its claim on Redis expires
+        assert await two.server.batch_jobs.adopt(two.runtime) == 1
+        await settled(two)
+        done = await second.batches.retrieve(batch.id)
+        assert done.status == "completed" and counts(done) == (1, 1, 0)
+
+
+class CutsBeforeANewRecord(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts just before a new batch's record
+    (`validating`) is written: it is kept on local state (the batch's id said in `cut_at`)."""
+
+    proxy: RedisProxy | None = None
+    cut_at = ""
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        new = name.startswith("batch:") and bpb.Batch.FromString(data).status == "validating"
+        if self.proxy is not None and new:
+            proxy, self.proxy = self.proxy, None
+            self.cut_at = bpb.Batch.FromString(data).id
+            await proxy.cut()
+        return await super().put_document(name, data, ttl_s, only_new=only_new)
+
+
+async def test_a_batch_refused_as_redis_is_lost_is_nowhere_once_it_answers(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its record kept on local state as its create was answered 503: the replica that
+    refused it listed it `validating` (its own state read where Redis lacks it) once Redis
+    answered again, its lines kept on Redis for the batch's whole `ttl_s`."""
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(CutsBeforeANewRecord, through, clock, start_router)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        uploaded = await first.files.create(
+            file=("in.jsonl", jsonl(chat_line("l1", "a"))), purpose="batch"
+        )
+        store.proxy = redis_proxy
+        with pytest.raises(openai.InternalServerError) as refused:
+            await first.batches.create(
+                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        assert refused.value.status_code == 503 and store.cut_at
+        assert await one.server.batch_jobs.settle(10) == 0
+        await redis_proxy.restore()
+        clock.advance(HEARTBEAT_S + 1)  # the claim it took on Redis expires
+        for replica in (one, two):
+            await replica.server.batch_jobs.adopt(replica.runtime)
+            await settled(replica)
+        assert [b async for b in first.batches.list()] == []
+        assert [b async for b in second.batches.list()] == []
+        assert await two.runtime.batches.runs.running() == []
+        assert await two.runtime.batches.kept_lines("", store.cut_at) is None
+        assert fake.state.count(path="/chat/completions") == 0
