@@ -203,19 +203,20 @@ async def test_a_batch_whose_file_read_fell_back_as_it_starts_is_not_failed_for_
         assert done.status == "completed" and done.errors is None, done.errors
 
 
-class CutsAfterAnEnd(ResilientStateStore):
-    """A replica's store through `proxy`, which it cuts once a batch's end (its record, ended)
-    is on Redis: what the runner clears after (its kept lines, its place among those running)
-    reaches this replica's local state alone."""
+class CutsAfterARecord(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts once a batch's record of one of
+    `statuses` is on Redis: what its replica writes or clears after reaches its local state
+    alone."""
 
     proxy: RedisProxy | None = None
+    statuses: frozenset[str] = ENDED
 
     async def put_document(
         self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
     ) -> PutResult:
         kept = await super().put_document(name, data, ttl_s, only_new=only_new)
-        ended = name.startswith("batch:") and bpb.Batch.FromString(data).status in ENDED
-        if self.proxy is not None and ended:
+        record = name.startswith("batch:") and bpb.Batch.FromString(data).status in self.statuses
+        if self.proxy is not None and record:
             proxy, self.proxy = self.proxy, None
             await proxy.cut()
         return kept
@@ -228,7 +229,7 @@ async def test_a_batch_ended_as_redis_was_lost_has_its_kept_lines_cleared_where_
     out of the running index left them there for the batch's whole `ttl_s` (30 days)."""
     redis_proxy, through, direct = configs
     clock = ManualClock(time.time())
-    one, store = await started_on(CutsAfterAnEnd, through, clock, start_router)
+    one, store = await started_on(CutsAfterARecord, through, clock, start_router)
     two = await start_router(direct, clock=clock)
     async with sdks_on(start_edge, one, two) as (first, second):
         store.proxy = redis_proxy
@@ -243,23 +244,6 @@ async def test_a_batch_ended_as_redis_was_lost_has_its_kept_lines_cleared_where_
         assert await two.runtime.batches.kept_lines("", batch.id) is None
 
 
-class CutsAfterANewRecord(ResilientStateStore):
-    """A replica's store through `proxy`, which it cuts once a new batch's record (`validating`)
-    is on Redis."""
-
-    proxy: RedisProxy | None = None
-
-    async def put_document(
-        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
-    ) -> PutResult:
-        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
-        new = name.startswith("batch:") and bpb.Batch.FromString(data).status == "validating"
-        if self.proxy is not None and new:
-            proxy, self.proxy = self.proxy, None
-            await proxy.cut()
-        return kept
-
-
 async def test_a_batch_answered_as_redis_is_lost_is_run_once_it_answers(
     fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
@@ -267,16 +251,12 @@ async def test_a_batch_answered_as_redis_is_lost_is_run_once_it_answers(
     answered 200, it read `validating` for good, no replica ever taking it over."""
     redis_proxy, through, direct = configs
     clock = ManualClock(time.time())
-    one, store = await started_on(CutsAfterANewRecord, through, clock, start_router)
+    one, store = await started_on(CutsAfterARecord, through, clock, start_router)
+    store.statuses = frozenset({"validating"})  # a new batch's
     two = await start_router(direct, clock=clock)
     async with sdks_on(start_edge, one, two) as (first, second):
-        uploaded = await first.files.create(
-            file=("in.jsonl", jsonl(chat_line("l1", "a"))), purpose="batch"
-        )
-        store.proxy = redis_proxy
-        batch = await first.batches.create(
-            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-        )
+        store.proxy = redis_proxy  # (uploading its file puts no batch's record)
+        batch = await created(first, chat_line("l1", "a"))
         assert await one.server.batch_jobs.settle(10) == 0  # let go: its file not read
         await redis_proxy.restore()
         clock.advance(HEARTBEAT_S + 1)  # its claim on Redis expires
@@ -315,14 +295,9 @@ async def test_a_batch_refused_as_redis_is_lost_is_nowhere_once_it_answers(
     one, store = await started_on(CutsBeforeANewRecord, through, clock, start_router)
     two = await start_router(direct, clock=clock)
     async with sdks_on(start_edge, one, two) as (first, second):
-        uploaded = await first.files.create(
-            file=("in.jsonl", jsonl(chat_line("l1", "a"))), purpose="batch"
-        )
-        store.proxy = redis_proxy
+        store.proxy = redis_proxy  # (uploading its file puts no batch's record)
         with pytest.raises(openai.InternalServerError) as refused:
-            await first.batches.create(
-                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-            )
+            await created(first, chat_line("l1", "a"))
         assert refused.value.status_code == 503 and store.cut_at
         assert await one.server.batch_jobs.settle(10) == 0
         await redis_proxy.restore()
