@@ -115,7 +115,9 @@ async def load_lines(job: BatchJob) -> None:
     try:
         found = await input_content(runtime, job.who.client, batch.input_file_id)
     except StoredFileNotFoundError:  # its lines as kept when it began, to list those not run
+        before = runtime.store.outage_counts()
         kept = await runtime.batches.kept_lines(job.who.client, batch.id)
+        shared_throughout(runtime.store, before, _NOT_READ)  # (none on local state: unknown)
         job.lines = kept or []
         job.fault = job.fault or ("input_file_not_found", _input_gone(job, listed=kept is not None))
         return

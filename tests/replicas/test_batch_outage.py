@@ -160,12 +160,14 @@ async def test_a_batch_starting_during_an_outage_is_let_go_not_failed_for_its_fi
 
 class MissesAFileOnce(ResilientStateStore):
     """A replica's store through `proxy`, which it cuts for its next read of a file's content
-    (that read falls back to local state, where it is not), and restores at once after."""
+    (that read falls back to local state, where it is not), and restores at once after (or
+    of another document: `kind`)."""
 
     proxy: RedisProxy | None = None
+    kind = "file-data:"
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
-        if self.proxy is None or not any(name.startswith("file-data:") for name in names):
+        if self.proxy is None or not any(name.startswith(self.kind) for name in names):
             return await super().get_documents(names)
         proxy, self.proxy = self.proxy, None
         await proxy.cut()
@@ -331,3 +333,35 @@ async def test_a_batch_made_during_an_outage_is_refused_503_not_404_for_its_file
         assert refused.value.status_code == 503
         await redis_proxy.restore()
         assert fake.state.count(path="/chat/completions") == 0
+
+
+async def test_a_batch_whose_kept_lines_read_fell_back_is_not_failed_unlisted(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its input file deleted, its kept lines read from local state (where they are not) and
+    the store answering again at once: it failed, its line not run unlisted ("not listed in
+    an error file"), though its lines were on Redis all along."""
+    redis_proxy, through, _ = configs
+    through["batches"]["max_running"] = 1
+    clock = ManualClock(time.time())
+    one, store = await started_on(MissesAFileOnce, through, clock, start_router)
+    store.kind = "batch-lines:"
+    async with sdks_on(start_edge, one) as (first,):
+        fake.state.hold()
+        await created(first, chat_line("a", "a"))
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line up")
+        waiting = await created(first, chat_line("w1", "a"))
+        await first.files.delete(waiting.input_file_id)
+        store.proxy = redis_proxy
+        fake.state.release()  # the first completes; the second starts, its lines read locally
+        assert await one.server.batch_jobs.settle(10) == 0
+        clock.advance(HEARTBEAT_S + 1)  # a claim let go as the store was cut expires
+        for _ in range(2):  # one slot: one batch a round
+            await one.server.batch_jobs.adopt(one.runtime)
+            await settled(one)
+        failed = await first.batches.retrieve(waiting.id)
+        assert failed.status == "failed" and counts(failed) == (1, 0, 1) and failed.errors
+        assert [e.code for e in failed.errors.data or []] == ["input_file_not_found"]
+        assert failed.error_file_id  # its line not run, listed
+        (not_run,) = await lines_of(first, failed.error_file_id)
+        assert (not_run["custom_id"], not_run["error"]["code"]) == ("w1", "input_file_not_found")
