@@ -52,6 +52,7 @@ from router_service.runtime import Runtime
 from router_service.server._batch_job import (
     BatchJob,
     expired_waiting,
+    input_content,
     job_for,
     lines_loaded,
     new_owner,
@@ -113,7 +114,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         metadata = checked_metadata(request.metadata_json)
         # Checked now, used as its files are written.
         runtime.files.asked_ttl_s(request.output_expires_after_s, "output_expires_after.seconds")
-        found = await runtime.files.content(client, request.input_file_id, "input_file_id")
+        found = await input_content(runtime, client, request.input_file_id)
         if found.file.purpose != "batch":
             raise InvalidRequestError(
                 "The input file must be uploaded with purpose 'batch'.", param="input_file_id"
