@@ -129,6 +129,31 @@ async def test_a_batch_made_as_redis_is_lost_is_refused_not_kept_where_nobody_re
         assert fake.state.count(path="/chat/completions") == 0
 
 
+async def test_a_batch_created_during_an_outage_is_a_503_not_its_file_not_found(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its input file read from local state (where it is not): the file was said not to
+    exist (404 `file_not_found`), a caller's mistake, while it is on Redis all along."""
+    redis_proxy, through, _ = configs
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    async with sdks_on(start_edge, one) as (first,):
+        uploaded = await first.files.create(
+            file=("in.jsonl", jsonl(chat_line("l1", "a"))), purpose="batch"
+        )
+        await redis_proxy.cut()
+        with pytest.raises(openai.InternalServerError) as refused:
+            await first.batches.create(
+                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        assert refused.value.status_code == 503
+        assert isinstance(refused.value.body, dict)
+        assert refused.value.body["code"] == "state_unavailable", refused.value.body
+        await redis_proxy.restore()
+        assert [b async for b in first.batches.list()] == []
+        assert fake.state.count(path="/chat/completions") == 0
+
+
 async def test_a_batch_starting_during_an_outage_is_let_go_not_failed_for_its_file(
     fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
