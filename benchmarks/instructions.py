@@ -105,8 +105,8 @@ def measure_variant(
                 env["OTEL_TRACES_SAMPLER_ARG"] = "0"
             # Exports of full batches only, as under load (at one request at a time under
             # valgrind the 5 s timer would send a few spans each); 128 spans, so that both
-            # processes export within the window (the edge makes 2 spans a request, the router 3;
-            # one process, 4; with `telemetry.upstream_http_spans` the router 4, one process 5).
+            # processes export within the window (the edge makes 1 span a request, the router 2;
+            # one process, 2; with `telemetry.upstream_http_spans` the router 3, one process 3).
             env["OTEL_BSP_SCHEDULE_DELAY"] = "3600000"
             env["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"] = "128"
         prefix = f"instr-{secrets.token_hex(6)}"  # this run's own keys, dropped at the end

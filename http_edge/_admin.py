@@ -29,7 +29,7 @@ from starlette.responses import FileResponse, Response
 
 from clients import RouterClient, RouterError
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
-from router_service._throttle import client_address
+from router_service._throttle import KEY_THROTTLED, client_address
 
 from ._admin_clients import clients_view
 from ._admin_jobs import jobs_view
@@ -142,7 +142,9 @@ def _router_refusals(state: EdgeState) -> Iterator[None]:
     try:
         yield
     except RouterError as exc:
-        if state.settings.admin_router_key is None:
+        # The caller's address past `auth.key_throttle` (wrong client keys from it, whoever
+        # sent them) is no fault of the key: the address's 429 is the caller's.
+        if state.settings.admin_router_key is None or exc.details.reason == KEY_THROTTLED:
             raise
         headers: dict[str, str] | None = None
         why = _REFUSED.get(exc.grpc_code)

@@ -198,7 +198,8 @@ def _own_client(
         credentials=credentials,
         max_message_bytes=_message_limit(settings),
         ready_wait_s=settings.router_ready_wait_s,
-        observer=client_observer(in_process=local is not None),
+        # The call is all the edge's span does: a CLIENT span only for a call that fails.
+        observer=client_observer(in_process=local is not None, call_spans=False),
         channel=None if local is None else _local_channel(local),
     )
 

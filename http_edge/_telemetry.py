@@ -5,8 +5,10 @@ and `GET /metrics`.
   (`_server_telemetry.py`): one span per request, none per SSE `send`; probes, `/metrics` and
   the admin pages are neither traced nor measured.
 - The router client (made in `_app.py`) gets the tracing call observer, so the trace continues
-  into the router over gRPC metadata (W3C traceparent); in one process (`switchboard serve`)
-  without a CLIENT span, the edge's span handed to the router as it is.
+  into the router over gRPC metadata (W3C traceparent): the router's SERVER span is the edge
+  span's child, and the call has a CLIENT span only when it fails (the edge's span does nothing
+  but the call); in one process (`switchboard serve`) the edge's span is handed to the router
+  as it is.
 Both only when telemetry is configured (`router_service.telemetry`); otherwise nothing is added.
 """
 

@@ -35,6 +35,7 @@ from router_service.telemetry import current
 from router_service.telemetry._state import SCOPE, VERSION, Telemetry
 
 __all__ = [
+    "KEY_THROTTLED",
     "AdminThrottle",
     "KeyThrottle",
     "Refusal",
@@ -46,6 +47,9 @@ __all__ = [
 log = logging.getLogger("switchboard.audit")
 
 Surface = Literal["edge", "router"]
+# The ErrorInfo reason of a router call refused because its address sent too many unknown client
+# keys (`KeyThrottle`), on any service: the edge's admin routes pass it on as the caller's.
+KEY_THROTTLED = "KEY_THROTTLED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,19 +231,36 @@ class KeyThrottle(_Throttle):
 
 
 def client_address(host: str | None) -> str:
-    """What failures are counted by: an IP address as written, an IPv6 one by its /64 (one
-    host's usual share), anything else (a Unix socket, none) as it is."""
+    """What failures are counted by: an IP address as written (without a port a proxy wrote
+    beside it), an IPv6 one by its /64 (one host's usual share), anything else (a Unix socket,
+    none) as it is."""
     if not host:
         return "unknown"
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
+    address = _ip(host)
+    if address is None:
         return host
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:  # a dual-stack socket's IPv4 caller
             return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `host` writes, bare, in brackets, or with a port (`203.0.113.7:41000`,
+    `[2001:db8::7]:443`: some proxies' X-Forwarded-For, which uvicorn keeps as the host, a fresh
+    one per connection); None for anything else."""
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    bare, colon, port = host.rpartition(":")
+    if not (colon and port.isdigit()):
+        return None
+    try:
+        return ipaddress.ip_address(bare.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return None
 
 
 def peer_address(peer: str) -> str:
@@ -284,9 +305,8 @@ class TrustedProxies:
         return client_address(host)
 
     def _trusts(self, host: str) -> bool:
-        try:
-            address = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
+        address = _ip(host)
+        if address is None:
             return False
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped

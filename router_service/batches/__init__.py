@@ -23,7 +23,7 @@ from router_service.batches._files import (
     StoredFiles,
     output_file_id,
 )
-from router_service.batches._lines import ENDPOINTS, BatchLine, parse_lines
+from router_service.batches._lines import ENDPOINTS, BatchLine, check_create, parse_lines
 from router_service.batches._records import (
     ENDED,
     RUNNING,
@@ -33,6 +33,7 @@ from router_service.batches._records import (
     ending_mark,
     failed,
     marked_ending,
+    shared_throughout,
 )
 from router_service.batches._runs import BatchRuns, Claim
 
@@ -61,9 +62,11 @@ __all__ = [
     "LineResult",
     "StoredFileNotFoundError",
     "StoredFiles",
+    "check_create",
     "ending_mark",
     "failed",
     "marked_ending",
     "output_file_id",
     "parse_lines",
+    "shared_throughout",
 ]

@@ -13,8 +13,9 @@ from typing import Any
 import orjson
 
 from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.errors import InvalidRequestError
 
-__all__ = ["ENDPOINTS", "BatchLine", "parse_lines"]
+__all__ = ["ENDPOINTS", "BatchLine", "check_create", "parse_lines"]
 
 # The endpoints a batch runs.
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses")
@@ -108,3 +109,15 @@ def _parse(
             "body.stream",
         )
     return BatchLine(number, custom_id, body), None
+
+
+def check_create(request: bpb.CreateBatchRequest) -> None:
+    """Refuse a batch's create asking what no batch runs (its file is checked after)."""
+    if request.endpoint not in ENDPOINTS:
+        raise InvalidRequestError(
+            f"Invalid endpoint {request.endpoint!r}: a batch runs one of {', '.join(ENDPOINTS)}.",
+            param="endpoint",
+            code="invalid_endpoint",
+        )
+    if request.completion_window != "24h":
+        raise InvalidRequestError("`completion_window` must be '24h'.", param="completion_window")

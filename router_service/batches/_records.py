@@ -8,14 +8,16 @@ counts as they go). Beside it: its **end mark**, as for background responses
 (by the runner as it begins to end the batch, saying how it ends it: `ending_mark`;
 `cancelled` by a cancel on any replica: whoever writes first decides, and a replica taking
 over a batch whose runner had begun to end it ends it as the mark says, running no line:
-`marked_ending`); its answers as they come (`answers`, `_answers.py`); its runner's claim
-and its place in the index of running batches (`runs`, `_runs.py`), so that another replica
-takes over a batch whose runner stopped.
+`marked_ending`); its answers as they come (`answers`, `_answers.py`); its lines' numbers and
+custom_ids, kept as it begins (`kept_lines`: what lists its lines not run should its input
+file go); its runner's claim and its place in the index of running batches (`runs`,
+`_runs.py`), so that another replica takes over a batch whose runner stopped.
 A reader sees a running batch with a cancel mark as `cancelling`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import orjson
@@ -25,10 +27,12 @@ from router_service._ids import looked_up_id
 from router_service.batches._answers import BatchAnswers
 from router_service.batches._errors import BatchNotFoundError, FileQuotaError
 from router_service.batches._index import ClientIndex
+from router_service.batches._lines import BatchLine
 from router_service.batches._runs import BatchRuns
+from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
-from router_service.errors import InvalidRequestError
+from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import CANCELLED, DONE, BackgroundRecords, StoredResponses
 from router_service.sessions import client_document, client_scoped
 from router_service.state import StateStore, kept_message
@@ -42,7 +46,10 @@ __all__ = [
     "ending_mark",
     "failed",
     "marked_ending",
+    "shared_throughout",
 ]
+
+log = logging.getLogger("switchboard.router")
 
 # The statuses of a batch its runner may still rewrite; and those of one that ended.
 RUNNING = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
@@ -56,6 +63,8 @@ _ENDING = DONE + b":"
 # How a runner ends a batch: "done", "expired", "stopped", or "fault" with its (code, message).
 Ending = tuple[str, tuple[str, str] | None]
 _MAX_LIST = 100
+# A batch's record not written for an outage (`write`): its runner lets the batch go.
+_NOT_WRITTEN = "The shared state store is unreachable: the batch's state cannot be written now."
 
 
 class BatchRecords:
@@ -84,26 +93,76 @@ class BatchRecords:
             store, clock, kind="batch", period_s=config.ttl_s, max_ids=config.max_files
         )
 
-    async def begin(self, client: str, batch: bpb.Batch) -> None:
+    async def begin(self, client: str, batch: bpb.Batch, lines: Sequence[BatchLine] = ()) -> None:
         """Keep a new batch of `client` (its runner claimed it first: `runs.claim`), in the
-        index of running batches unless it ended already (a bad input file)."""
+        index of running batches unless it ended already (a bad input file), with its `lines`'
+        numbers and custom_ids (`kept_lines`). All on the shared store, or StoreUnavailableError
+        and what was kept of it deleted (its id was never answered)."""
         if not await self._index.add(client_scoped(client, ""), batch.id):
             raise FileQuotaError(
                 f"This client made its {self._config.max_files} batches this period "
                 "(files.max_files).",
                 retry_after_s=self._index.period_left_s(),
             )
-        await self.write(client, batch)
-        if batch.status not in ENDED:
-            await self.runs.enlist((client, batch.id))
+        before = self._store.outage_counts()
+        try:
+            # Among those running first: a record on the shared store is one a replica takes
+            # over (one whose record is missing there is only delisted: `resumed`).
+            if batch.status not in ENDED:
+                await self.runs.enlist((client, batch.id))
+                shared_throughout(self._store, before, _NOT_WRITTEN)
+            if lines:
+                data = orjson.dumps([[line.number, line.custom_id] for line in lines])
+                # Bounded by its input file; a memory store with no room drops it (then its
+                # lines not run cannot be listed should its input file go: its errors say so).
+                await self._store.put_document(_lines(client, batch.id), data, self._config.ttl_s)
+            await self.write(client, batch)
+            shared_throughout(self._store, before, _NOT_WRITTEN)
+        except StoreUnavailableError:
+            await uncut(self._unbegun(client, batch.id))
+            raise
+
+    async def _unbegun(self, client: str, batch_id: str) -> None:
+        """Delete what `begin` kept of a batch it refused (where the store takes it: one left on
+        the shared store is only delisted where it is taken over, its lines forgotten)."""
+        try:
+            await self._store.delete_document(_name(client, batch_id))
+            await self.forget_lines(client, batch_id)
+            await self.runs.delist((client, batch_id))
+        except StoreUnavailableError as exc:
+            log.warning("batch %s: what was kept of it was not deleted: %s", batch_id, exc.message)
+
+    async def kept_lines(self, client: str, batch_id: str) -> list[BatchLine] | None:
+        """The numbers and custom_ids of the batch's lines (bodies empty), kept as it began:
+        what lists its lines not run when its input file is gone (deleted, expired) before
+        they ran; None when none are kept (its store dropped them, or it began elsewhere)."""
+        (data,) = await self._store.get_documents([_lines(client, batch_id)])
+        if data is None:
+            return None
+        try:
+            return [
+                BatchLine(int(number), str(custom_id), {})
+                for number, custom_id in orjson.loads(data)
+            ]
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            return None  # not ours (a foreign writer under the prefix): as good as absent
+
+    async def forget_lines(self, client: str, batch_id: str) -> None:
+        """Delete what `kept_lines` reads (the batch's files are written)."""
+        await self._store.delete_document(_lines(client, batch_id))
 
     async def write(self, client: str, batch: bpb.Batch) -> None:
         """Replace `client`'s batch with `batch` (the runner's transitions)."""
         data = batch.SerializeToString()
+        # On the shared store or not at all (StoreUnavailableError): one kept on this replica's
+        # local state during an outage is read by no other replica (nor a cancel taken there).
+        before = self._store.outage_counts()
+        shared_throughout(self._store, before, _NOT_WRITTEN)
         # A batch is small (its lines are in its files): only a memory store with no room left
         # refuses it, and drops it as it drops any document past its budget (a reader then
         # finds none, as for an expired batch).
         await self._store.put_document(_name(client, batch.id), data, self._config.ttl_s)
+        shared_throughout(self._store, before, _NOT_WRITTEN)
 
     async def get(self, client: str, batch_id: str) -> bpb.Batch:
         """`client`'s batch, as a reader must see it (`resolve`)."""
@@ -174,6 +233,15 @@ class BatchRecords:
         return out
 
 
+def shared_throughout(store: StateStore, before: dict[str, int], message: str) -> None:
+    """Raise StoreUnavailableError(`message`) if a call of `store` was answered from this
+    replica's local state since `before` (its `outage_counts`), or it is unreachable now: what
+    a batch read or wrote there is not what every replica reads."""
+    now = store.outage_counts()
+    if now.get("degraded") or now.get("fallbacks") != before.get("fallbacks"):
+        raise StoreUnavailableError(message)
+
+
 def failed(batch: bpb.Batch, code: str, message: str, now: int) -> None:
     """`batch` failed as a whole, for `message`."""
     batch.status = "failed"
@@ -203,3 +271,7 @@ def marked_ending(mark: bytes | None) -> Ending | None:
 
 def _name(client: str, batch_id: str) -> str:
     return client_document("batch", client, batch_id)
+
+
+def _lines(client: str, batch_id: str) -> str:
+    return client_document("batch-lines", client, batch_id)

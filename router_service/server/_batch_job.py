@@ -24,6 +24,7 @@ from router_service.batches import (
     StoredFileNotFoundError,
     marked_ending,
     parse_lines,
+    shared_throughout,
 )
 from router_service.cancellation import uncut
 from router_service.errors import StoreUnavailableError
@@ -36,6 +37,7 @@ __all__ = [
     "BatchJob",
     "claim_replica",
     "expired_waiting",
+    "input_content",
     "job_for",
     "lines_loaded",
     "load_lines",
@@ -50,6 +52,10 @@ __all__ = [
 
 log = logging.getLogger("switchboard.router")
 
+_NOT_READ = (
+    "The shared state store is unreachable: the batch's input file cannot be read now; "
+    "try again shortly."
+)
 _CLIENT_GONE = ("client_not_found", "The client that created this batch is not configured.")
 
 
@@ -107,9 +113,13 @@ async def load_lines(job: BatchJob) -> None:
         return
     runtime, batch = job.who.runtime, job.batch
     try:
-        found = await runtime.files.content(job.who.client, batch.input_file_id, "input_file_id")
-    except StoredFileNotFoundError:
-        job.fault = job.fault or ("input_file_not_found", _input_gone(job))
+        found = await input_content(runtime, job.who.client, batch.input_file_id)
+    except StoredFileNotFoundError:  # its lines as kept when it began, to list those not run
+        before = runtime.store.outage_counts()
+        kept = await runtime.batches.kept_lines(job.who.client, batch.id)
+        shared_throughout(runtime.store, before, _NOT_READ)  # (none on local state: unknown)
+        job.lines = kept or []
+        job.fault = job.fault or ("input_file_not_found", _input_gone(job, listed=kept is not None))
         return
     job.lines, errors = parse_lines(found.content, batch.endpoint, runtime.config.batches.max_lines)
     if errors:  # checked when the batch was made: by a replica of another version (a deploy)
@@ -125,12 +135,32 @@ async def load_lines(job: BatchJob) -> None:
     job.loaded = True
 
 
-def _input_gone(job: BatchJob) -> str:
-    """Why the job's input file could not be read: expired (its `expires_after`) or deleted."""
+async def input_content(runtime: Runtime, client: str, file_id: str) -> bpb.GetFileContentResponse:
+    """`client`'s input file `file_id` with its content (`files.content`); one looked for on
+    local state during an outage is unknown there, not gone: StoreUnavailableError."""
+    before = runtime.store.outage_counts()
+    try:
+        return await runtime.files.content(client, file_id, "input_file_id")
+    except StoredFileNotFoundError:
+        shared_throughout(runtime.store, before, _NOT_READ)
+        raise
+
+
+def _input_gone(job: BatchJob, *, listed: bool) -> str:
+    """Why the job's input file could not be read: expired (its `expires_after`) or deleted;
+    and, unless its lines are `listed` (kept as it began), that those not answered cannot be."""
     expires_at = job.batch.input_file_expires_at
     if expires_at and job.who.runtime.clock.now() >= expires_at:
-        return "The batch's input file expired before it ran."
-    return "The batch's input file was deleted before it ran."
+        why = "The batch's input file expired before it ran."
+    else:
+        why = "The batch's input file was deleted before it ran."
+    unlisted = job.batch.request_counts.total - len(job.answered)
+    if listed or unlisted <= 0:
+        return why
+    return (
+        f"{why} Its {unlisted} lines not answered are counted failed but not listed in an "
+        "error file: their custom_ids were in the input file alone."
+    )
 
 
 def window_end(job: BatchJob) -> Awaitable[None]:
@@ -220,7 +250,8 @@ async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None
         batch = await records.get(client, batch_id)
     except BatchNotFoundError:  # expired or deleted: nothing to run
         batch = None
-    if batch is None or batch.status in ENDED:
+    if batch is None or batch.status in ENDED:  # its runner's clearing after its end did
+        await records.forget_lines(client, batch_id)  # not reach the store (an outage, a crash)
         await records.runs.delist(key)
         await records.runs.release(key, claim)
         return None

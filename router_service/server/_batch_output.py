@@ -28,11 +28,11 @@ from router_service.batches import (
     failed,
     marked_ending,
     output_file_id,
+    shared_throughout,
 )
 from router_service.errors import StoreUnavailableError, SwitchboardError
 from router_service.responses import CANCELLED
 from router_service.server._batch_lines import LineCaller
-from router_service.state import StateStore
 from router_service.telemetry import current
 
 __all__ = ["FAILED_BY_BUG", "finish"]
@@ -42,6 +42,8 @@ log = logging.getLogger("switchboard.router")
 # Why a batch failed whose run, or end, raised what the router does not expect (its log says).
 FAILED_BY_BUG = ("batch_failed", "The router failed running this batch: create it again.")
 
+# A batch's end read (no answers) or written on this replica's local state is not the one every
+# replica reads: it is let go, as when the store refuses its files, and ended where taken over.
 _ENDED_LOCALLY = "the shared state store was unreachable as it ended: another replica ends it."
 
 # A line not run, in the error file as OpenAI's (its `BatchRequestOutput.error` codes), by how
@@ -70,7 +72,7 @@ async def finish(
     pages, before = 0, runtime.store.outage_counts()
     try:
         pages = await _ended(who, batch, lines, how, fault)
-        _shared_throughout(runtime.store, before)
+        shared_throughout(runtime.store, before, _ENDED_LOCALLY)
     except StoreUnavailableError:
         raise
     except Exception:  # else it read `finalizing` for good (on a shared store: taken over,
@@ -81,28 +83,19 @@ async def finish(
         counts = batch.request_counts  # its run's, when its end failed before counting them
         counts.failed = counts.total - counts.completed  # its lines not answered: not run
     await records.write(client, batch)
-    _shared_throughout(runtime.store, before)
+    shared_throughout(runtime.store, before, _ENDED_LOCALLY)
     # Counted where its end is written: once, whoever stops the runner meanwhile (a cancel
     # coming as it ends), and never where it was handed over.
     current().metrics.batches_ended.add(1, {"status": batch.status})
     try:
         await records.answers.forget(client, batch.id, pages)
+        await records.forget_lines(client, batch.id)
         await records.runs.delist((client, batch.id))
     except StoreUnavailableError:
         raise
     except Exception:  # its end stands: its pages expire, a replica taking it over delists it
         log.exception("batch %s: clearing it after its end failed", batch.id)
     return batch.status
-
-
-def _shared_throughout(store: StateStore, before: dict[str, int]) -> None:
-    """Raise the store's error if a call of `store` was answered from this replica's local
-    state since `before` (its `outage_counts`), or it is unreachable now: a batch's end read
-    there (no answers) or written there is not the one every replica reads; it is let go,
-    as when the store refuses its files, and ended where it is taken over."""
-    now = store.outage_counts()
-    if now.get("degraded") or now.get("fallbacks") != before.get("fallbacks"):
-        raise StoreUnavailableError(_ENDED_LOCALLY)
 
 
 async def _ended(
@@ -118,6 +111,9 @@ async def _ended(
     mark written before (its runner stopped as it ended it) ends it as that runner would."""
     runtime, client = who.runtime, who.client
     records = runtime.batches
+    # Not during an outage: a mark kept on local state would decide how the batch ends where
+    # this replica takes it over, whatever the shared store says.
+    shared_throughout(runtime.store, runtime.store.outage_counts(), _ENDED_LOCALLY)
     if how != "cancelled":  # (a cancel wrote its mark)
         mark = await records.marks.end(client, batch.id, ending_mark(how, fault))
         if mark == CANCELLED:

@@ -24,30 +24,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Callable
 
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.auth import current_caller
 from router_service.batches import (
     ENDED,
-    ENDPOINTS,
     Answered,
     AnswersNotKeptError,
     BatchNotCancellableError,
     BatchWaitLimitError,
     LineResult,
-    parse_lines,
+    check_create,
+    shared_throughout,
 )
 from router_service.cancellation import uncut
 from router_service.errors import (
-    InvalidRequestError,
     ReplicaStoppingError,
     StoreUnavailableError,
     SwitchboardError,
 )
-from router_service.responses import CANCELLED, checked_metadata
+from router_service.responses import CANCELLED
 from router_service.runtime import Runtime
+from router_service.server._batch_create import new_batch
 from router_service.server._batch_job import (
     BatchJob,
     expired_waiting,
@@ -73,6 +72,9 @@ __all__ = ["BatchJobs"]
 log = logging.getLogger("switchboard.router")
 
 _RETRY_AFTER_S = 5.0  # a batch refused as over `batches.max_waiting_per_client`
+_NOT_CANCELLABLE_NOW = (
+    "The shared state store is unreachable: the batch cannot be cancelled now; try again shortly."
+)
 
 
 class BatchJobs(OwnedJobs[BatchJob]):
@@ -104,36 +106,10 @@ class BatchJobs(OwnedJobs[BatchJob]):
         caller = current_caller()
         assert caller is not None  # every RouterService call is admitted first
         client = owner_name(caller)
-        _check(request)
+        check_create(request)
         self._refuse_past_waiting(runtime, client)
-        metadata = checked_metadata(request.metadata_json)
-        # Checked now, used as its files are written.
-        runtime.files.asked_ttl_s(request.output_expires_after_s, "output_expires_after.seconds")
-        found = await runtime.files.content(client, request.input_file_id, "input_file_id")
-        if found.file.purpose != "batch":
-            raise InvalidRequestError(
-                "The input file must be uploaded with purpose 'batch'.", param="input_file_id"
-            )
-        config = runtime.config.batches
-        # Parsed to check them; read again when the batch has a slot (`load_lines`).
-        lines, errors = parse_lines(found.content, request.endpoint, config.max_lines)
-        now = int(runtime.clock.now())
-        batch = bpb.Batch(
-            id=f"batch_{secrets.token_hex(16)}",
-            endpoint=request.endpoint,
-            input_file_id=request.input_file_id,
-            completion_window=request.completion_window,
-            status="failed" if errors else "validating",
-            created_at=now,
-            expires_at=now + int(config.completion_window_s),
-            failed_at=now if errors else 0,
-            errors=errors,
-            metadata_json=metadata,
-            request_counts=bpb.BatchRequestCounts(total=len(lines)),
-            output_expires_after_s=request.output_expires_after_s,
-            input_file_expires_at=found.file.expires_at,
-        )
-        if errors:  # it ended here, as it began: counted as every ending is
+        batch, lines = await new_batch(runtime, client, request)
+        if batch.status == "failed":  # it ended here, as it began: counted as every ending is
             await runtime.batches.begin(client, batch)
             current().metrics.batches_ended.add(1, {"status": batch.status})
             return batch
@@ -141,7 +117,7 @@ class BatchJobs(OwnedJobs[BatchJob]):
         claim = await runtime.batches.runs.claim((client, batch.id), new_owner())
         assert claim is not None  # a new id: nobody else holds it
         try:
-            await runtime.batches.begin(client, batch)
+            await runtime.batches.begin(client, batch, lines)
         except BaseException:
             await uncut(runtime.batches.runs.release((client, batch.id), claim))
             raise
@@ -168,12 +144,18 @@ class BatchJobs(OwnedJobs[BatchJob]):
     async def cancel(self, runtime: Runtime, client: str, batch_id: str) -> bpb.Batch:
         """Cancel `client`'s batch wherever it runs: the batch `cancelling` (`cancelled` once
         its runner here has ended it); one cancelled already, as it is."""
-        batch = await runtime.batches.get(client, batch_id)
+        store, before = runtime.store, runtime.store.outage_counts()
+        try:  # read on the shared store: one kept only here during an outage is not the batch
+            batch = await runtime.batches.get(client, batch_id)
+        finally:  # (nor is one not found here then: unknown, not gone)
+            shared_throughout(store, before, _NOT_CANCELLABLE_NOW)
         if batch.status in ("cancelling", "cancelled"):
             return batch
         won = batch.status not in ENDED
         if won:
             won = await runtime.batches.marks.end(client, batch_id, CANCELLED) == CANCELLED
+            # A mark taken on local state: the replica taking the batch over never reads it.
+            shared_throughout(store, before, _NOT_CANCELLABLE_NOW)
         if not won:  # ended as it was read, or just now (its end mark came first)
             ended = batch.status if batch.status in ENDED else "finishing"
             raise BatchNotCancellableError(f"Cannot cancel a batch that is {ended}.")
@@ -291,6 +273,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
         runtime = job.who.runtime
         if not await lines_loaded(job):
             return "stopped"
+        if job.fault is not None:  # its lines did not validate here (or cannot run): it ends
+            return "fault"  # from `validating`, never read `in_progress`
         if job.batch.status == "validating":
             job.batch.status = "in_progress"
             job.batch.in_progress_at = int(runtime.clock.now())
@@ -385,14 +369,3 @@ class BatchJobs(OwnedJobs[BatchJob]):
 async def _renewed(job: BatchJob) -> bool:
     """Whether the job's claim is still its replica's (renewed)."""
     return await job.who.runtime.batches.runs.renew(job.key, job.claim)
-
-
-def _check(request: bpb.CreateBatchRequest) -> None:
-    if request.endpoint not in ENDPOINTS:
-        raise InvalidRequestError(
-            f"Invalid endpoint {request.endpoint!r}: a batch runs one of {', '.join(ENDPOINTS)}.",
-            param="endpoint",
-            code="invalid_endpoint",
-        )
-    if request.completion_window != "24h":
-        raise InvalidRequestError("`completion_window` must be '24h'.", param="completion_window")

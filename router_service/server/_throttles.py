@@ -15,13 +15,19 @@ key of its own could guess on forever between its own calls.
 
 from __future__ import annotations
 
-from router_service._throttle import AdminThrottle, KeyThrottle, Refusal, TrustedProxies
+from router_service._throttle import (
+    KEY_THROTTLED,
+    AdminThrottle,
+    KeyThrottle,
+    Refusal,
+    TrustedProxies,
+)
 from router_service.auth import Attempt, Caller, Gate, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig
 from router_service.errors import AuthenticationError, ClientRateLimitedError
 
-__all__ = ["Throttles", "throttled"]
+__all__ = ["KeyThrottledError", "Throttles", "throttled"]
 
 
 class Throttles:
@@ -47,9 +53,11 @@ class Throttles:
         if admin or len(self.keys):
             address = self._address(attempt)
             refusal = self.admin.refusal(address) if admin else None
-            refusal = refusal or self.keys.refusal(address)
             if refusal is not None:
                 raise throttled(refusal)
+            refusal = self.keys.refusal(address)
+            if refusal is not None:
+                raise throttled(refusal, KeyThrottledError)
         try:
             caller = gate.authenticate(attempt, rule)
         except AuthenticationError as exc:
@@ -64,9 +72,18 @@ class Throttles:
         return self._proxies.caller_address(attempt.peer, attempt.forwarded_for)
 
 
-def throttled(refusal: Refusal) -> ClientRateLimitedError:
+class KeyThrottledError(ClientRateLimitedError):
+    """Refused unread: the caller's address sent too many unknown client keys
+    (`auth.key_throttle`), whatever key it sent this time."""
+
+    reason = KEY_THROTTLED
+
+
+def throttled(
+    refusal: Refusal, kind: type[ClientRateLimitedError] = ClientRateLimitedError
+) -> ClientRateLimitedError:
     """The typed error of a call refused unread: RESOURCE_EXHAUSTED with RetryInfo (HTTP 429
     with Retry-After through the edge)."""
-    error = ClientRateLimitedError(refusal.message, retry_after_s=refusal.retry_after_s)
+    error = kind(refusal.message, retry_after_s=refusal.retry_after_s)
     error.code = "too_many_failed_authentications"
     return error

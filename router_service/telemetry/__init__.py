@@ -30,7 +30,8 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         record_unsupported,
     )
     from router_service.telemetry._gauges import StateGauges
-    from router_service.telemetry._grpc import client_observer, server_interceptors
+    from router_service.telemetry._grpc import server_interceptors
+    from router_service.telemetry._grpc_client import client_observer
     from router_service.telemetry._histograms import LocalHistograms
     from router_service.telemetry._httpx import traced_transport
     from router_service.telemetry._instruments import DURATION_BUCKETS, LocalCounter
@@ -83,7 +84,7 @@ _WHERE = {
     "attempt_span": "_spans",
     "calls_apart": "_current",
     "chat_span": "_request",
-    "client_observer": "_grpc",
+    "client_observer": "_grpc_client",
     "config_secrets": "setup",
     "configure_telemetry": "setup",
     "current": "_state",

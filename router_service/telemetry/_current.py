@@ -38,7 +38,7 @@ def current_span(context: context_api.Context | None = None) -> trace.Span:
 @contextmanager
 def calls_apart() -> Iterator[None]:
     """In one process, the router calls made in it (and in the tasks started in it) are handed
-    the current span's context, not the span (`_grpc._HandedCall`): each request they make is
+    the current span's context, not the span (`_grpc_client._HandedCall`): each request they make is
     a span of its own under it, none says what it did on that span. For calls made together
     for one HTTP request (a legacy completion of several prompts): none of them is the HTTP
     request, whose span would otherwise say one call's usage as the whole request's, or as its

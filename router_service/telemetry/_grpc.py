@@ -1,4 +1,4 @@
-"""gRPC tracing interceptors (grpc.aio), server and client, with W3C context over metadata.
+"""gRPC tracing (grpc.aio): the server interceptor, with W3C context over metadata.
 
 Ours rather than opentelemetry-instrumentation-grpc's aio interceptors, which (0.66b) lose the
 status set by `abort_with_status` (the only way our servicers fail), end a server span on
@@ -8,11 +8,8 @@ only when someone iterates the response. Here:
 
 - the server span is outermost (before authentication), reads the final code from the context,
   and marks a cancelled call CANCELLED with an error status;
-- the client side is not an interceptor but the `RouterClient`'s call observer (`ClientTracing`):
-  grpc.aio's interceptor machinery runs every call through an extra task and Python wrappers
-  (with tracing on, ~15 % of the edge's CPU per request); the observer adds the context to the
-  metadata and ends its span from the call's done callback, so cancellation, `read()` and
-  `cancel()` behave as without tracing;
+- the client side is not an interceptor but the `RouterClient`'s call observer
+  (`_grpc_client.py`);
 - in one process (`clients.LocalChannel`: `switchboard serve`) the call has no CLIENT span, and
   a SERVER span only when it fails: the caller's current span (the edge's HTTP SERVER span) is
   handed over as it is (`LOCAL_PARENT`, not written as `traceparent` and parsed again); it is
@@ -30,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing
 from contextvars import ContextVar, Token
 from typing import Any
@@ -46,16 +43,15 @@ from opentelemetry.trace import (
     Tracer,
 )
 
-from clients import ObservedCall
 from router_service.telemetry._current import current_span, known_span_type
+from router_service.telemetry._served import router_failure
 from router_service.telemetry._state import current
 
 __all__ = [
     "LOCAL_PARENT",
-    "ClientTracing",
     "TracingServerInterceptor",
-    "client_observer",
     "handed_call",
+    "served_call",
     "server_interceptors",
 ]
 
@@ -68,6 +64,10 @@ _TRACED_PREFIX = "/switchboard."
 LOCAL_PARENT = "switchboard-local-parent"
 _incoming: ContextVar[Sequence[tuple[str, Any]] | None] = ContextVar(
     "switchboard_incoming_metadata", default=None
+)
+# A call's SERVER span over the wire and its task: the span of the request it serves.
+_served: ContextVar[tuple[Span, asyncio.Task[Any] | None] | None] = ContextVar(
+    "switchboard_served_call", default=None
 )
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
@@ -143,6 +143,7 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             attributes: dict[str, Any] = _rpc_attributes(method)
             attributes["network.peer.address"] = ctx.peer()
             span.set_attributes(attributes)
+            _served.set((span, asyncio.current_task()))  # the request's span too (`served_call`)
         return span, context.attach(trace.set_span_in_context(span, parent))
 
     def _finish_server(
@@ -157,7 +158,14 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
             if code is not grpc.StatusCode.OK:  # what the span would have said: it fails
                 self._failed_in_process(method, span, ctx, code, details)
         elif span.is_recording():  # a sampled-out call has nothing to record: no status read
-            _finish(span, *_server_status(ctx, exc))
+            code, details = _server_status(ctx, exc)
+            failure = router_failure(span)  # its request's, which said its own `error.type`
+            if failure is None:
+                _finish(span, code, details)
+                return
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            span.set_status(Status(StatusCode.ERROR, failure))
+            span.end()
 
     def _failed_in_process(
         self,
@@ -273,6 +281,18 @@ def handed_call() -> _Handed | None:
     return span
 
 
+def served_call() -> Span | None:
+    """The current call's SERVER span (over the wire), when asked from the call's own task with
+    that span current, i.e. by the request its handler serves: its request's span too (its
+    attributes, events and outcome go on it: `_request.py`). None for work the call started that
+    outlives it (a task of its own) and in one process (`handed_call`)."""
+    served = _served.get()
+    if served is None or served[1] is not asyncio.current_task():
+        return None
+    span = served[0]
+    return span if current_span() is span else None
+
+
 def _server_status(
     ctx: grpc.aio.ServicerContext, exc: BaseException | None
 ) -> tuple[grpc.StatusCode, str | None]:
@@ -290,96 +310,3 @@ def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
     """The tracing interceptor, outermost, when tracing is on; else none (no cost)."""
     telemetry = current()
     return [TracingServerInterceptor(telemetry.tracer)] if telemetry.tracing else []
-
-
-# -- client --------------------------------------------------------------------------------------
-
-
-def _sync_result(coroutine: Coroutine[Any, Any, Any]) -> Any:
-    """The value of a finished call's `code()` / `details()` coroutine, read without a loop turn
-    (a done call has its status: the coroutine returns at once). None if it would wait."""
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        return done.value
-    coroutine.close()
-    return None
-
-
-class _TracedCall:
-    """One traced client call: a CLIENT span whose context travels in the call's metadata."""
-
-    __slots__ = ("metadata", "span")
-
-    def __init__(self, span: Span, metadata: tuple[tuple[str, str], ...]) -> None:
-        self.span = span
-        self.metadata = metadata
-
-    def attach(self, call: Any) -> None:
-        if self.span.is_recording():  # a sampled-out call has nothing to end
-            call.add_done_callback(self._done)
-
-    def fail(self, exc: BaseException) -> None:
-        if isinstance(exc, grpc.RpcError):
-            code = exc.code()
-        elif isinstance(exc, asyncio.CancelledError):
-            code = grpc.StatusCode.CANCELLED
-        else:
-            code = grpc.StatusCode.UNKNOWN
-        _finish(self.span, code, type(exc).__name__)
-
-    def _done(self, call: Any) -> None:
-        if call.cancelled():
-            _finish(self.span, grpc.StatusCode.CANCELLED, "cancelled by the client")
-            return
-        code = _sync_result(call.code()) or grpc.StatusCode.UNKNOWN
-        _finish(self.span, code, _sync_result(call.details()))
-
-
-class _HandedCall:
-    """A call in one process: no span of its own. The caller's current span, whose context is
-    handed over as it is (`LOCAL_PARENT`, read by `_parent`), sampled out too, is the parent of
-    the router's spans: a CLIENT span would say what the edge's span says of the same hop."""
-
-    __slots__ = ("metadata",)
-
-    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
-        parent = current_span()
-        # A span among the metadata's strings: only a `LocalChannel` carries it.
-        handed: Any = (LOCAL_PARENT, parent)
-        self.metadata = (*metadata, handed) if parent.get_span_context().is_valid else metadata
-
-    def attach(self, call: Any) -> None:
-        """Nothing to end."""
-
-    def fail(self, exc: BaseException) -> None:
-        """Nothing to end."""
-
-
-class ClientTracing:
-    """The `CallObserver` of a `RouterClient` (`observer=`): a CLIENT span per call, ended from
-    the call's done callback, so cancellation, `read()` and `cancel()` behave as untraced."""
-
-    def __init__(self, tracer: Tracer, *, in_process: bool = False) -> None:
-        self._tracer = tracer
-        self._in_process = in_process
-
-    def start(self, method: str, metadata: tuple[tuple[str, str], ...]) -> ObservedCall:
-        if self._in_process:
-            return _HandedCall(metadata)
-        span = self._tracer.start_span(method.lstrip("/"), kind=SpanKind.CLIENT)
-        if span.is_recording():  # a sampled-out call builds no attributes
-            span.set_attributes(_rpc_attributes(method))
-        carrier: dict[str, str] = {}  # sampled out too: the context travels (sampled=0)
-        propagate.inject(carrier, context=trace.set_span_in_context(span))
-        return _TracedCall(span, (*metadata, *carrier.items()))
-
-
-def client_observer(*, in_process: bool = False) -> ClientTracing | None:
-    """The observer that traces a `RouterClient`'s calls, when tracing is on; else None.
-    `in_process`: the client's channel is a `clients.LocalChannel` to a router in this process,
-    which the span's context is handed to as it is."""
-    telemetry = current()
-    if not telemetry.tracing:
-        return None
-    return ClientTracing(telemetry.tracer, in_process=in_process)

@@ -1,12 +1,13 @@
 """The router's request span: from planning to the last chunk, its attributes and the
 request-level metrics (duration, outcome, tokens, time to first chunk, retries, fallbacks).
 
-In one process the request's span is the edge's HTTP SERVER span, handed over with the call
-(`_grpc.handed_call`): the request's attributes and events go on it and the edge ends it, and
-gives its status by HTTP's conventions (`_served.py`: a 4xx leaves it unset). The
-request makes a span of its own when it runs outside its call's task (a background response),
-when the edge's span is another request's already (`_free`) or when the edge's span ended
-before it (`_RequestEnd._late_span`)."""
+The request's span is its call's server's: over the wire the call's gRPC SERVER span
+(`_grpc.served_call`), in one process the edge's HTTP SERVER span, handed over with the call
+(`_grpc.handed_call`). The request's attributes and events go on it, its server ends it and
+gives its status (`_served.py`: over HTTP a 4xx leaves it unset). The request makes a span of
+its own when it runs outside its call's task (a background response), when the server's span is
+another request's already (`_free`) or when the edge's span ended before it
+(`_RequestEnd._late_span`)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from opentelemetry.trace import Span, SpanKind
 from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
 from router_service.telemetry import _attributes as attr
-from router_service.telemetry._grpc import _Handed, handed_call
+from router_service.telemetry._grpc import _Handed, handed_call, served_call
 from router_service.telemetry._served import leave_to_server
 from router_service.telemetry._spans import (
     CANCELLED,
@@ -72,17 +73,22 @@ class RequestSpan(RequestHandle, Activated):
         self._cache = ""
         self.attempts = 0
         self._handed: _Handed | None = None
+        self._shared: Span | None = None  # the server's span, when it is this request's
         self._opening: attr.Attributes = {}
         if telemetry.tracing:
             self._start_span(request_attributes)
 
     def _start_span(self, request_attributes: Callable[[], attr.Attributes]) -> None:
         handed = handed_call()
+        served = served_call() if handed is None else None
         if handed is not None and _free(handed.caller):
             # In one process the edge's span is this request's span too: what a span of its own
             # would say of the request goes on it (its start, end and export saved; the
             # attempts are the edge span's children).
-            self._handed, self.span = handed, handed.caller
+            self._handed = handed
+            self.span = self._shared = handed.caller
+        elif served is not None and _free(served):  # over the wire: the call's SERVER span
+            self.span = self._shared = served
         else:
             name = f"{self.operation} {self._ctx.requested_model}"
             self.span = self._t.tracer.start_span(name, kind=SpanKind.INTERNAL)
@@ -226,8 +232,9 @@ def _free(caller: Span) -> bool:
 
 
 def _server_span(span: Span) -> bool:
-    """Whether the edge's span handed over is a server's (the edge's HTTP SERVER span): its
-    server gives its status by its protocol (`_served.py`)."""
+    """Whether the span the request shares is a server's (the router's gRPC SERVER span, the
+    edge's HTTP SERVER span; not a caller's own span handed over in one process): its server
+    gives its status by its protocol (`_served.py`)."""
     return getattr(span, "kind", None) is SpanKind.SERVER
 
 
@@ -276,7 +283,7 @@ class _RequestEnd:
             self._late_span()  # the edge's span ended first (its caller went away)
         if r.span.is_recording():
             self._finish_span(served)
-        if r._handed is None or r.span is not r._handed.caller:  # the edge ends its own
+        if r.span is not r._shared:  # a server ends its own
             r.span.end()
 
     def _late_span(self) -> None:
@@ -351,7 +358,7 @@ class _RequestEnd:
             message = str(getattr(self.exc, "message", "") or type(self.exc).__name__)
         else:
             message = "cancelled by the caller" if self.outcome == "CANCELLED" else "stream failed"
-        if r._handed is not None and span is r._handed.caller and _server_span(span):
+        if span is r._shared and _server_span(span):
             leave_to_server(span, self.outcome, message)  # its status is the answer's to decide
         else:
             fail(span, self.outcome, message)

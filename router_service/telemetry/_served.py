@@ -1,11 +1,11 @@
-"""A failed request's status when its span is a server's: in one process (`switchboard serve`)
-the router's request span is the edge's HTTP SERVER span (`_request.py`), whose status HTTP's
-semantic conventions give by the answer's status code: left unset for a 4xx (the caller's
-fault), an error for a 5xx. The router knows its outcome, not the HTTP status it becomes: it
-says the outcome (`error.type`) and leaves its status message here (`leave_to_server`); the
-edge decides the status once, at the span's end, where the HTTP status is known
-(`router_failure`). A span of no server's (a caller's own span handed over) the router marks
-failed itself (`_spans.fail`).
+"""A failed request's status when its span is a server's (`_request.py`): over the wire the
+call's gRPC SERVER span, in one process (`switchboard serve`) the edge's HTTP SERVER span, whose
+status HTTP's semantic conventions give by the answer's status code: left unset for a 4xx (the
+caller's fault), an error for a 5xx. The router knows its outcome, not the status it becomes:
+it says the outcome (`error.type`) and leaves its status message here (`leave_to_server`); the
+server decides the status once, at the span's end, where its answer is known
+(`router_failure`: the edge's middleware, the gRPC interceptor, which fails it). A span of no
+server's (a caller's own span handed over) the router marks failed itself (`_spans.fail`).
 
 Held weakly: a span whose server never asks (another HTTP server of the caller's, calling
 through a `clients.LocalChannel`) takes its message with it when it goes."""

@@ -86,7 +86,7 @@ async def test_a_web_search_goes_to_claude_and_comes_back_as_claude_sent_it(
     assert raw.headers["x-switchboard-deployment"] == "claude/claude-x"
     assert fake.state.count(model="model-a") == 0
     trace = await ended(captured, "switchboard.v1.RouterService/Chat")
-    plan = events(trace.one("chat mixed"))["switchboard.route.plan"]
+    plan = events(trace.one("switchboard.v1.RouterService/Chat"))["switchboard.route.plan"]
     assert plan["switchboard.route.candidates"] == ("claude/claude-x",)
     assert plan["switchboard.route.excluded"] == ("alpha/model-a",)
     assert plan["switchboard.route.excluded_reasons"] == ("server_tools",)

@@ -12,7 +12,7 @@ from openai.types.file_create_params import ExpiresAfter
 
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
-from tests.e2e.test_batches_sdk import Open, chat_line, jsonl, open_batches
+from tests.e2e.test_batches_sdk import Open, chat_line, counts, jsonl, lines_of, open_batches
 
 __all__ = ["open_batches"]  # the fixture, used here
 
@@ -109,4 +109,12 @@ async def test_a_batch_whose_input_file_expired_before_it_ran_says_so(
     assert [(e.code, e.message) for e in failed.errors.data or []] == [
         ("input_file_not_found", "The batch's input file expired before it ran.")
     ]
+    assert failed.in_progress_at is None  # it never validated: no slot before its file went
+    assert counts(failed) == (1, 0, 1) and failed.error_file_id  # its line listed, not run
+    (not_run,) = await lines_of(sdk, failed.error_file_id)
+    assert (not_run["custom_id"], not_run["response"], not_run["error"]["code"]) == (
+        "b",
+        None,
+        "input_file_not_found",
+    )
     assert fake.state.count(path="/chat/completions") == 1  # its line never ran

@@ -276,9 +276,9 @@ async def test_a_request_refused_for_the_callers_fault_leaves_the_edge_span_unse
     in_process: bool,
 ) -> None:
     """HTTP's conventions leave a SERVER span's status unset for a 4xx. Over two processes the
-    edge's span has none, and the router's request span (its own) is failed with its outcome;
-    in one process the edge's span, the request's too, says that outcome (`error.type`) but
-    has no error status either."""
+    edge's span has none, and the router's request span (its call's gRPC SERVER span) is failed
+    with its outcome; in one process the edge's span, the request's too, says that outcome
+    (`error.type`) but has no error status either."""
     stack = await open_stack(in_process=in_process)
     if scenario is not None:
         fake.state.set_scenario(scenario)
@@ -287,7 +287,7 @@ async def test_a_request_refused_for_the_callers_fault_leaves_the_edge_span_unse
         await stack.sdk.chat.completions.create(model=model, messages=MESSAGES)
     assert refused.value.status_code == status
 
-    trace = await ended(captured, HTTP, *(() if in_process else (f"chat {model}",)))
+    trace = await ended(captured, HTTP, *(() if in_process else (CHAT,)))
     edge = trace.one(HTTP)
     assert attrs(edge)["http.response.status_code"] == status
     assert edge.status.status_code is StatusCode.UNSET
@@ -296,7 +296,8 @@ async def test_a_request_refused_for_the_callers_fault_leaves_the_edge_span_unse
     if in_process:
         assert request.context.span_id == edge.context.span_id
     else:
-        assert request.kind is SpanKind.INTERNAL
+        assert (request.name, request.kind) == (CHAT, SpanKind.SERVER)
+        assert request.parent is not None and request.parent.span_id == edge.context.span_id
         assert request.status.status_code is StatusCode.ERROR
 
 

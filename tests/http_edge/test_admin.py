@@ -242,6 +242,31 @@ async def test_a_refused_router_key_stays_the_edges_fault_once_the_router_thrott
     assert answers[-1].headers["retry-after"] == "60"
 
 
+async def test_a_callers_address_past_the_key_throttle_is_its_429_not_the_router_keys_fault(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Wrong client keys from the operator's address (`auth.key_throttle`: an app behind the
+    same NAT) get its admin calls refused too: the router key is right, so no 502 telling the
+    operator to change it, but the address's 429 with its Retry-After."""
+    config = guarded(fake.base_url)
+    config["auth"]["key_throttle"] = {"per_address": 3, "window_s": 60}
+    router = await start_router(config, clock=ManualClock())
+    edge = await start_edge(router, admin_token=TOKEN, admin_router_key="router-admin-key")
+    office = {"x-forwarded-for": "203.0.113.7"}  # uvicorn trusts loopback's X-Forwarded-For
+    wrong = {**office, "authorization": "Bearer sk-stale-app-key"}
+    guesses = [(await get(edge, "/v1/models", wrong)).status_code for _ in range(3)]
+
+    refused = await get(edge, "/admin/keys", {**ADMIN, **office})
+    elsewhere = await get(edge, "/admin/keys", {**ADMIN, "x-forwarded-for": "198.51.100.20"})
+
+    assert guesses == [401] * 3
+    error = refused.json()["error"]
+    assert refused.status_code == 429 and error["code"] == "too_many_failed_authentications"
+    assert "edge.admin_router_key" not in error["message"]
+    assert refused.headers["retry-after"] == "60"
+    assert elsewhere.status_code == 200
+
+
 async def test_without_a_router_key_the_callers_own_credentials_are_forwarded(
     fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> None:

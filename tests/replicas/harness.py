@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import openai
@@ -157,13 +158,21 @@ async def replicas(
     """Two replicas on one Redis, each behind an edge, and an SDK on each edge."""
     config = replica_config(fake.base_url, redis_url, redis_prefix)
     one, two = await two_replicas(start_router, config)
-    sdks = []
-    for replica in (one, two):
-        edge = await start_edge(replica)
-        url = f"{edge.base_url}/v1"
-        sdks.append(openai.AsyncOpenAI(base_url=url, api_key="sk-x", max_retries=0, timeout=10))
+    async with sdks_on(start_edge, one, two) as (first, second):
+        yield one, two, first, second
+
+
+@asynccontextmanager
+async def sdks_on(
+    start_edge: Callable[..., Awaitable[Edge]], *replicas: RouterHandle
+) -> AsyncIterator[list[openai.AsyncOpenAI]]:
+    """An SDK on an edge in front of each of `replicas` (closed after)."""
+    sdks: list[openai.AsyncOpenAI] = []
     try:
-        yield one, two, sdks[0], sdks[1]
+        for replica in replicas:
+            url = f"{(await start_edge(replica)).base_url}/v1"
+            sdks.append(openai.AsyncOpenAI(base_url=url, api_key="sk-x", max_retries=0, timeout=10))
+        yield sdks
     finally:
         for sdk in sdks:
             await sdk.close()

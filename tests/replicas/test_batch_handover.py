@@ -27,7 +27,7 @@ from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import chat_line, counts, jsonl, lines_of
 from tests.helpers import eventually, metric_values
-from tests.replicas.harness import batch_through, replica_config, two_replicas
+from tests.replicas.harness import batch_through, replica_config, sdks_on, two_replicas
 from tests.replicas.redis_fixtures import RedisProxy
 
 HEARTBEAT_S = 30.0
@@ -41,19 +41,16 @@ async def pair(
     start_edge: StartEdge,
     redis_url: str,
     redis_prefix: str,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Pair]:
-    """Two replicas running one line of a batch at a time, each behind an edge with an SDK."""
-    batches = {"concurrency": 1, "heartbeat_s": HEARTBEAT_S}
+    """Two replicas running one line of a batch at a time, each behind an edge with an SDK
+    (an indirect parameter: more `batches` settings)."""
+    batches = {"concurrency": 1, "heartbeat_s": HEARTBEAT_S, **getattr(request, "param", {})}
     config = replica_config(fake.base_url, redis_url, redis_prefix, batches=batches)
     clock = ManualClock(time.time())
     one, two = await two_replicas(start_router, config, clock)
-    sdks = []
-    for replica in (one, two):
-        url = f"{(await start_edge(replica)).base_url}/v1"
-        sdks.append(openai.AsyncOpenAI(base_url=url, api_key="sk-x", max_retries=0, timeout=10))
-    yield one, two, sdks[0], sdks[1], clock
-    for sdk in sdks:
-        await sdk.close()
+    async with sdks_on(start_edge, one, two) as (first, second):
+        yield one, two, first, second, clock
 
 
 async def handed_over(fake: FakeUpstream, pair: Pair) -> str:
@@ -234,8 +231,15 @@ async def test_a_batch_whose_input_file_went_fails_where_it_is_taken_over(
     await settled(one, two)
     failed = await second.batches.retrieve(batch_id)
     assert failed.status == "failed" and failed.errors is not None and failed.output_file_id
+    assert counts(failed) == (3, 1, 2) and not failed.error_file_id
+    # Its lines were not kept as it began (made here by hand): those not run cannot be listed.
     assert [(e.code, e.message) for e in failed.errors.data or []] == [
-        ("input_file_not_found", "The batch's input file was deleted before it ran.")
+        (
+            "input_file_not_found",
+            "The batch's input file was deleted before it ran. Its 2 lines not answered are "
+            "counted failed but not listed in an error file: their custom_ids were in the "
+            "input file alone.",
+        )
     ]
     assert [a["custom_id"] for a in await lines_of(second, failed.output_file_id)] == ["one"]
     assert fake.state.count(path="/chat/completions") == 0

@@ -14,8 +14,9 @@ from typing import Any
 import yaml
 
 from http_edge._app import SHUTDOWN_GRACE_S
+from router_service._throttle import TrustedProxies
 from router_service.cli import parser
-from router_service.config import ServerConfig
+from router_service.config import AuthConfig, ServerConfig
 
 ENVOY = Path(__file__).parents[2] / "deploy" / "envoy.yaml"
 
@@ -51,6 +52,29 @@ def test_envoy_says_the_routers_must_listen_beyond_loopback_and_drain_for_its_po
     polled_s = int(check["interval"].removesuffix("s")) * check["unhealthy_threshold"]
     (delay,) = re.findall(r"drain_delay_s: (\d+)", text)
     assert int(delay) > polled_s
+
+
+def test_envoy_names_each_caller_to_the_routers() -> None:
+    """The routers count wrong keys by caller address (`auth.key_throttle`). Envoy passes a
+    caller's x-forwarded-for on untouched unless it appends the address it saw
+    (`use_remote_address`): then, with Envoy trusted as its header says, the routers count an
+    edge's caller by the address the edge named and a gRPC caller by its own, whatever it wrote;
+    not every caller by Envoy's address, where one guesser locks out the rest."""
+    text = ENVOY.read_text()
+    (listener,) = yaml.safe_load(text)["static_resources"]["listeners"]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    assert manager.get("use_remote_address") is True
+    assert manager.get("skip_xff_append", False) is False
+    (listed,) = re.findall(r"auth: \{trusted_proxies: (\[.*?\])\}", text)
+    auth = AuthConfig.model_validate({"open": True, "trusted_proxies": yaml.safe_load(listed)})
+    proxies = TrustedProxies(auth.trusted_proxies)
+    envoy = "ipv4:10.0.5.7:41000"  # an Envoy in the range its header lists
+
+    # What Envoy forwards: the x-forwarded-for it was sent, and the address it saw appended.
+    beside_edge = proxies.caller_address(envoy, "198.51.100.20, 127.0.0.1")
+    own_words = proxies.caller_address(envoy, "192.0.2.1, 203.0.113.7")
+
+    assert beside_edge == "198.51.100.20" and own_words == "203.0.113.7"
 
 
 SYSTEMD = Path(__file__).parents[2] / "deploy" / "systemd"

@@ -67,6 +67,7 @@ async def refused_for(router: RouterHandle, key: str, forwarded_for: str) -> tup
     assert caught.value.code() == THROTTLED
     details = details_from_rpc_error(caught.value)
     assert details.openai_code == "too_many_failed_authentications"
+    assert details.reason == "KEY_THROTTLED"
     assert details.retry_after_s is not None
     return details.retry_after_s, details.message
 
@@ -130,6 +131,25 @@ async def test_the_right_most_untrusted_hop_is_the_caller(
     assert await models(router, APP, ATTACKER) == THROTTLED
     assert await models(router, APP, f"{ATTACKER}, 10.9.9.9") == THROTTLED
     assert await models(router, APP, "192.0.2.0") == OK
+
+
+async def test_a_port_beside_the_forwarded_address_is_no_fresh_address(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+) -> None:
+    """Some proxies write the caller's port too (Azure Application Gateway: `ip:port`), which
+    uvicorn, and so the edge, forwards as it is: a new connection per guess is the same caller."""
+    router = await guarded(
+        fake, start_router, clock, key_throttle={"per_address": 3, "window_s": 60}
+    )
+
+    guesses = [await models(router, WRONG, f"{ATTACKER}:4100{i}") for i in range(3)]
+    guesses += [await models(router, WRONG, f"[2001:db8::7]:44{i}") for i in range(3)]
+
+    assert guesses == [UNKNOWN] * 6
+    assert await models(router, APP, ATTACKER) == THROTTLED
+    assert await models(router, APP, f"{ATTACKER}:5000") == THROTTLED
+    assert await models(router, APP, "2001:db8::8") == THROTTLED  # its /64
+    assert await models(router, APP, OTHER) == OK
 
 
 async def test_a_right_key_between_guesses_does_not_clear_the_address(

@@ -52,3 +52,23 @@ async def ended(captured: TelemetryCapture, *names: str, within: float = 5.0) ->
 
     await eventually(done, within=within, what=f"spans {names} ended")
     return Trace(captured.spans())
+
+
+def requests(trace: Trace, model: str) -> list[ReadableSpan]:
+    """The spans of the router's requests for `model` (a call's SERVER span over the wire, which
+    is its request's span), by when they started."""
+    return [
+        s
+        for s in sorted(trace.spans, key=lambda s: s.start_time or 0)
+        if "switchboard.attempts" in attrs(s) and attrs(s).get("gen_ai.request.model") == model
+    ]
+
+
+async def ended_request(captured: TelemetryCapture, model: str) -> ReadableSpan:
+    """The span of the router's one request for `model`, once it ended."""
+
+    async def done() -> bool:
+        return len(requests(Trace(captured.spans()), model)) == 1
+
+    await eventually(done, what=f"the request for {model} ended")
+    return requests(Trace(captured.spans()), model)[0]

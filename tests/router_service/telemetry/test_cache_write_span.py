@@ -11,7 +11,7 @@ from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter
 from tests.router_service.auth.helpers import chat
 from tests.router_service.engine.test_cache_write_cost import WRITES, claude_config
-from tests.router_service.telemetry.spans import attrs, ended
+from tests.router_service.telemetry.spans import attrs, ended_request
 
 READ, WRITTEN = "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_creation.input_tokens"
 
@@ -23,10 +23,9 @@ async def test_the_span_counts_cache_reads_and_writes_and_the_cost(
     await router.stub.Chat(chat(model="sonnet-old", text="nothing cached"))
     fake.state.set_scenario(WRITES, model="claude-x")
     answer = await router.stub.Chat(chat(model="sonnet", text="cached and written"))
-    trace = await ended(captured, "chat sonnet")
-    got = attrs(trace.one("chat sonnet"))
+    got = attrs(await ended_request(captured, "sonnet"))
     assert (got[READ], got[WRITTEN]) == (2, 8)
     assert got["gen_ai.usage.input_tokens"] == answer.completion.usage.prompt_tokens
     assert got["switchboard.cost.usd"] == pytest.approx(answer.route.cost_usd)
-    plain = attrs((await ended(captured, "chat sonnet-old")).one("chat sonnet-old"))
+    plain = attrs(await ended_request(captured, "sonnet-old"))
     assert READ not in plain and WRITTEN not in plain

@@ -62,11 +62,12 @@ async def test_spans_and_metrics_reach_a_real_otlp_receiver(
         await asyncio.to_thread(tracer_provider.shutdown)
         await asyncio.to_thread(meter_provider.shutdown)
 
-    assert {"switchboard.v1.RouterService/Chat", "chat chain", "chat model-a"} == (
-        receiver.span_names()
-    )  # the upstream call's span is the attempt's
+    # The call's SERVER span is the request's; the upstream call's span is the attempt's.
+    assert {"switchboard.v1.RouterService/Chat", "chat model-a"} == receiver.span_names()
     assert {r["service.name"] for r, _ in receiver.spans} == {"switchboard-router"}
-    [(_, request)] = [(r, s) for r, s in receiver.spans if s.name == "chat chain"]
+    [(_, request)] = [
+        (r, s) for r, s in receiver.spans if s.name == "switchboard.v1.RouterService/Chat"
+    ]
     attributes = {a.key: a.value for a in request.attributes}
     assert attributes["gen_ai.request.model"].string_value == "chain"
     assert attributes["switchboard.deployment"].string_value == "alpha/model-a"

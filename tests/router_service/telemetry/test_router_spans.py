@@ -1,6 +1,7 @@
-"""The router's trace of one request, from the in-memory exporter: the gRPC server span, the
-request span with the routing decision, one span per upstream attempt with its reactions and
-its upstream HTTP call — for a fallback, a stream cancelled by its caller, a stall."""
+"""The router's trace of one request, from the in-memory exporter: the gRPC server span, which
+is the request's span too (the routing decision, the outcome), one span per upstream attempt
+with its reactions and its upstream HTTP call — for a fallback, a stream cancelled by its
+caller, a stall."""
 
 from __future__ import annotations
 
@@ -53,9 +54,9 @@ async def test_fallback_is_one_trace_with_a_span_per_attempt(
     server = trace.one(SERVER_CHAT)
     assert server.kind is SpanKind.SERVER
     assert attrs(server)["rpc.grpc.status_code"] == 0
-    [request] = trace.children(server)
-    assert request.name == "chat chain" and request.kind is SpanKind.INTERNAL
-    got = attrs(request)
+    # The call's SERVER span is the request's: no span of its own between it and the attempts.
+    request, got = server, attrs(server)
+    assert got["rpc.system"] == "grpc" and got["rpc.method"] == "Chat"
     assert got["gen_ai.operation.name"] == "chat"
     assert got["gen_ai.request.model"] == "chain"
     assert got["gen_ai.request.max_tokens"] == 64
@@ -110,8 +111,7 @@ async def test_a_deployment_cooldown_says_how_long_the_upstream_asked_for(
     await router.stub.Chat(pb.ChatRequest(params=params()))
 
     trace = await ended(captured, SERVER_CHAT)
-    [request] = trace.children(trace.one(SERVER_CHAT))
-    failed, _ = trace.children(request)
+    failed, _ = trace.children(trace.one(SERVER_CHAT))
     cooled = events(failed)["switchboard.deployment.cooldown"]
     assert cooled["switchboard.cooldown.seconds"] == 40.0  # its Retry-After, not transient_s
 
@@ -127,7 +127,7 @@ async def test_excluded_candidates_and_why_are_on_the_plan(
     await router.stub.Chat(pb.ChatRequest(params=params(text="second")))
 
     trace = await ended(captured, SERVER_CHAT)
-    plan = events(trace.one("chat chain"))["switchboard.route.plan"]
+    plan = events(trace.one(SERVER_CHAT))["switchboard.route.plan"]
     assert plan["switchboard.route.candidates"] == ("beta/model-b",)
     assert plan["switchboard.route.excluded"] == ("alpha/model-a",)
     assert plan["switchboard.route.excluded_reasons"] == ("cooldown",)
@@ -149,12 +149,13 @@ async def test_a_stream_cancelled_by_its_caller_ends_every_span_cancelled(
             break
     call.cancel()
 
-    trace = await ended(captured, SERVER_STREAM, "chat model-a", "chat chain")
+    trace = await ended(captured, SERVER_STREAM, "chat model-a")
     server = trace.one(SERVER_STREAM)
     assert attrs(server)["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
     assert server.status.status_code is StatusCode.ERROR  # not a silent OK
-    request = trace.one("chat chain")
+    request = server  # the request's span too
     assert attrs(request)["switchboard.outcome"] == "CANCELLED"
+    assert attrs(request)["error.type"] == "CANCELLED"
     assert attrs(request)["switchboard.stream"] is True
     assert attrs(request)["gen_ai.response.time_to_first_chunk"] > 0
     assert request.status.status_code is StatusCode.ERROR
@@ -189,9 +190,14 @@ async def test_a_stall_mid_stream_is_the_attempts_outcome_with_its_reaction(
     assert streaming.result()[-1] == "error"
 
     trace = await ended(captured, SERVER_STREAM)
-    request = trace.one("chat chain")
+    request = trace.one(SERVER_STREAM)  # the request's span too
     assert attrs(request)["switchboard.outcome"] == "STALLED"
+    # The call ended OK (the stream told its caller its error); the request failed: the span
+    # says the request's failure, not a silent OK.
+    assert attrs(request)["rpc.grpc.status_code"] == 0
+    assert attrs(request)["error.type"] == "STALLED"
     assert request.status.status_code is StatusCode.ERROR
+    assert (request.status.description or "").startswith("STALLED: ")
     attempt = trace.one("chat model-a")
     assert attrs(attempt)["switchboard.attempt.outcome"] == "STALLED"
     # The reaction after the first chunk still lands on the attempt that stalled.
@@ -222,9 +228,12 @@ async def test_one_failed_request_is_an_error_trace(
     server = trace.one(SERVER_CHAT)
     assert attrs(server)["rpc.grpc.status_code"] == grpc.StatusCode.UNAVAILABLE.value[0]
     assert server.status.status_code is StatusCode.ERROR
-    request = trace.one("chat chain")
-    assert attrs(request)["switchboard.outcome"] == "UPSTREAM_ERROR"
-    assert attrs(request)["error.type"] == "UPSTREAM_ERROR"
+    # The request's span too: its outcome is the `error.type` (it says more than UNAVAILABLE)
+    # and the status's message.
+    assert attrs(server)["switchboard.outcome"] == "UPSTREAM_ERROR"
+    assert attrs(server)["error.type"] == "UPSTREAM_ERROR"
+    assert (server.status.description or "").startswith("UPSTREAM_ERROR: ")
+    assert [s.name for s in trace.spans if s.kind is SpanKind.INTERNAL] == []  # no span of its own
 
 
 def test_with_telemetry_off_every_helper_is_a_shared_no_op() -> None:
@@ -265,7 +274,7 @@ async def test_a_scoring_strategy_puts_its_sampled_scores_on_the_plan(
     await router.stub.Chat(pb.ChatRequest(params=params()))
 
     trace = await ended(captured, SERVER_CHAT)
-    plan = events(trace.one("chat chain"))["switchboard.route.plan"]
+    plan = events(trace.one(SERVER_CHAT))["switchboard.route.plan"]
     assert sorted(plan["switchboard.route.scored"]) == ["alpha/model-a", "beta/model-b"]
     scores = plan["switchboard.route.scores"]
     assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)  # Beta samples
