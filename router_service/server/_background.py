@@ -69,7 +69,7 @@ from router_service.server._background_stream import (
 )
 from router_service.server._errors import error_details
 from router_service.server._jobs import CHECK_S, OwnedJobs
-from router_service.server._used import give_back_if_refused
+from router_service.server._used import give_back_if_refused, give_back_start
 from router_service.sessions import client_scoped, session_id_for, session_key
 from router_service.telemetry import chat_span, current
 
@@ -243,7 +243,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         cancellation is on its way: a store failure is logged, never raised in its place."""
         try:
             if not job.called and job.admission is not None:  # no upstream was asked
-                await uncut(job.admission.give_back(rpm=True))
+                await give_back_start(job.admission, rpm=True)  # a failure logged
             if job.stop == "deleted":
                 job.ended = "deleted"
                 await uncut(job.records.forget(*job.key))
@@ -291,7 +291,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         gone = await still_there(runtime, job.client, job.conversation_id)
         if gone is not None:  # deleted since the start's check: no call spent on it
             if job.admission is not None:
-                await uncut(job.admission.give_back(rpm=True))
+                await give_back_start(job.admission, rpm=True)  # a failure logged
             return background_failed(in_progress, "server_error", gone.message)
         if job.events is not None and job.writer is not None:
             await job.writer.add(job.events.in_progress())  # before the call: it used nothing
