@@ -1,13 +1,16 @@
 """The router's spans: one per request (`_request.py`), one per upstream attempt (here), and the
 metrics they close with.
 
-    chat chain                  INTERNAL  the request: planning, every attempt, the whole stream
+    RouterService/Chat          SERVER    the call, and the request: planning, every attempt,
+    │                                     the whole stream (`served_call`, `_request.py`)
     ├── chat model-a            CLIENT    attempt 1 (deployment, key fingerprint, outcome) and
     │                                     its upstream HTTP call (method, URL, status code)
     └── chat model-b            CLIENT    attempt 2 …
 
-In one process (`switchboard serve`) the edge's HTTP SERVER span is the request's span too, and
-the attempts its children (`_request.py`).
+A request run outside its call's own task (a background response) or a call's second request
+(several prompts sent together) has an INTERNAL `chat <model>` span of its own instead. In one
+process (`switchboard serve`) the edge's HTTP SERVER span is the request's span, and the attempts
+its children.
 
 The attempt's span is the CLIENT span of the HTTP call it makes (GenAI's inference span is the
 call's span): the adapters mark that request (`ATTEMPT_CALL`), and the tracing transport records
