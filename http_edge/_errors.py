@@ -170,13 +170,31 @@ def in_callers_terms(field_of: Callable[[str | None], str | None]) -> Iterator[N
         yield
     except RouterError as exc:
         details = exc.details
-        field = field_of(details.openai_param)
-        if field is None or details.upstream_error is not None:
+        param = _routers_param(details)
+        field = field_of(param)
+        if field is None:
             raise
-        message = gemini.gemini_message(details.message, details.openai_param, field)
-        raise RouterError(
-            dataclasses.replace(details, message=message, openai_param=field)
-        ) from exc
+        message = gemini.gemini_message(details.message, param, field)
+        upstream = details.upstream_error
+        if upstream is not None:  # the router's words, in OpenAI's error shape
+            upstream = {**upstream, "message": message, "param": field}
+        said = dataclasses.replace(
+            details, message=message, openai_param=field, upstream_error=upstream
+        )
+        raise RouterError(said) from exc
+
+
+def _routers_param(details: ErrorDetails) -> str | None:
+    """The OpenAI field a refusal of the router's own names: its `openai_param`, or, for an
+    input no deployment can take (UNSUPPORTED_INPUT that reached no upstream, said in OpenAI's
+    error shape), that shape's `param`. None for an upstream's refusal (its own words)."""
+    upstream = details.upstream_error
+    if upstream is None:
+        return details.openai_param
+    if details.reason != "UNSUPPORTED_INPUT" or details.upstream_status is not None:
+        return None
+    param = upstream.get("param")
+    return param if isinstance(param, str) else None
 
 
 def anthropic_path(path: str) -> bool:

@@ -32,6 +32,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from ._errors import EdgeError, error_body
 from ._json import dumps
+from ._lean_connection import Pipeline, lean_event
 from ._one_write import HeadHeld
 
 __all__ = ["BODY_COMPLETE", "CONNECTION", "BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
@@ -62,6 +63,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._held: HeadHeld | None = None  # the latest request's head hold (`_one_write`)
         self._departed: Callable[[], None] | None = None  # told when the connection is lost
         super().__init__(*args, **kwargs)
+        self.pipeline = Pipeline()  # type: ignore[assignment]  # what uvicorn uses of a deque
 
     def watch_departure(self, callback: Callable[[], None]) -> Callable[[], object]:
         """Call `callback` (once, from the loop's callback, never raising) when the connection
@@ -84,6 +86,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        lean_event(self.flow._is_writable_event)
         self._arm()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -109,6 +112,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if cycle is not before and cycle is not None:  # a request's cycle (not an upgrade)
             # Its task has not run yet: the response's head goes through the hold.
             self._held = HeadHeld(cycle)
+            lean_event(cycle.message_event)  # nothing waits on it yet: its task has not run
             # Its app has not run yet either: it finds the connection to watch for departure.
             self.scope[CONNECTION] = self  # type: ignore[literal-required]  # a server's own key
 

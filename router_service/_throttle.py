@@ -7,10 +7,11 @@ together (the admin throttle only), is past its limit, the answer is how long to
 token is not looked at (the right one could be the guess that lands). A wrong token is then
 `failed`, a right admin one `succeeded` (its address's failures forgotten). Windows are fixed,
 each opened by its first failure, on the injectable clock; addresses are kept in the order their
-windows opened, so the expired ones are dropped from the front, and at most `kept` of them (the
-admin throttle's `overall`: while the overall limit is reached no failure is counted, every
-attempt is refused first, so an attacker rotating addresses cannot grow the table past it).
-Nothing here sees a token: a refusal is logged and counted by address.
+windows opened (the locked-out ones apart, in the order they were locked), so the expired ones
+are dropped from the front, and at most `kept` of them (the admin throttle's `overall`). Past
+`kept` the oldest window still counting goes first, a locked-out one only when every kept one
+is: an attacker rotating addresses cannot grow the table, nor push a locked-out address out to
+guess again. Nothing here sees a token: a refusal is logged and counted by address.
 
 `caller_address` says which address a gRPC call is counted by: its peer's, or what a trusted
 proxy's `x-forwarded-for` names.
@@ -96,13 +97,16 @@ class _Throttle:
         self._limits = limits
         self._clock = clock
         self._surface = surface
-        self._addresses: OrderedDict[str, _Window] = OrderedDict()
+        # Each address's window: counting failures, or locked out (past `per_address`); each
+        # in the order it came there, so the expired ones are dropped from the front.
+        self._counting: OrderedDict[str, _Window] = OrderedDict()
+        self._locked: OrderedDict[str, _Window] = OrderedDict()
         self._overall = _Window(ends=-math.inf)
         self._counter: tuple[Telemetry, Counter] | None = None
 
     def __len__(self) -> int:
         """How many addresses it keeps failures of (at most `kept`)."""
-        return len(self._addresses)
+        return len(self._counting) + len(self._locked)
 
     def refusal(self, address: str) -> Refusal | None:
         """Whether a call from `address` is refused before its token is read."""
@@ -111,10 +115,11 @@ class _Throttle:
         limits = self._limits
         if self._overall.failures >= limits.overall and self._overall.ends > now:
             return self._refused(Refusal(self._overall.ends - now, True, self._WHAT))
-        window = self._addresses.get(address)
+        window = self._window(address)
         # `ends` checked too: after a reload shortened `window_s`, a window may end before one
         # opened earlier, which `_forget` (from the front) has not reached.
         if window is not None and window.failures >= limits.per_address and window.ends > now:
+            self._lock(address)  # already, unless a reload lowered `per_address`
             return self._refused(Refusal(window.ends - now, False, self._WHAT))
         return None
 
@@ -126,14 +131,12 @@ class _Throttle:
         if self._overall.ends <= now:
             self._overall = _Window(ends)
         self._overall.failures += 1
-        window = self._addresses.get(address)
+        window = self._window(address)
         if window is None or window.ends <= now:
-            window = self._addresses[address] = _Window(ends)
-            self._addresses.move_to_end(address)
-            while len(self._addresses) > limits.kept:
-                self._addresses.popitem(last=False)
+            window = self._open(address, ends)
         window.failures += 1
         if window.failures == limits.per_address:
+            self._lock(address)
             log.warning(
                 "%s authentication throttled: %d failures from %s; refused for %.0f s",
                 self._NOUN,
@@ -153,12 +156,33 @@ class _Throttle:
 
     def succeeded(self, address: str) -> None:
         """The right token from `address`: its failures are forgotten."""
-        self._addresses.pop(address, None)
+        self._counting.pop(address, None)
+        self._locked.pop(address, None)
+
+    def _window(self, address: str) -> _Window | None:
+        window = self._counting.get(address)
+        return window if window is not None else self._locked.get(address)
+
+    def _open(self, address: str, ends: float) -> _Window:
+        """A new window for `address` (its old one ended), room made for it: past `kept`, the
+        oldest window still counting goes, a locked-out one only when all are (else rotating
+        addresses would push a locked-out one out, and it could guess again)."""
+        self._locked.pop(address, None)
+        self._counting.pop(address, None)
+        while len(self) >= self._limits.kept:
+            (self._counting or self._locked).popitem(last=False)
+        window = self._counting[address] = _Window(ends)
+        return window
+
+    def _lock(self, address: str) -> None:
+        window = self._counting.pop(address, None)
+        if window is not None:
+            self._locked[address] = window
 
     def _forget(self, now: float) -> None:
-        addresses = self._addresses
-        while addresses and next(iter(addresses.values())).ends <= now:
-            addresses.popitem(last=False)
+        for addresses in (self._counting, self._locked):
+            while addresses and next(iter(addresses.values())).ends <= now:
+                addresses.popitem(last=False)
 
     def _refused(self, refusal: Refusal) -> Refusal:
         self._refusals().add(1, self._attributes(refusal))
@@ -284,24 +308,51 @@ _IN_PROCESS = "in-process"
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# Untrusted peers warned of, at most, per `TrustedProxies` (a reload makes a new one).
+WARNED_PEERS = 64
+
+
 class TrustedProxies:
     """The peers whose `x-forwarded-for` names the caller (`auth.trusted_proxies`), as uvicorn
     reads FORWARDED_ALLOW_IPS: the right-most hop not trusted is the caller (the hops left of
-    it are the caller's own words), the left-most when every hop is trusted."""
+    it are the caller's own words), the left-most when every hop is trusted.
+
+    Another peer's `x-forwarded-for` is ignored, with one WARNING per peer (the first
+    `WARNED_PEERS`): an edge on another host, or behind a proxy not listed, would otherwise
+    silently make all its callers one address, and one guesser lock the rest out. Read only
+    when an address is (a wrong key, an admin call, while any failure is kept): no work on the
+    common call, and the warning comes with the first wrong key, before any lockout."""
 
     def __init__(self, networks: Iterable[_Network]) -> None:
         self._networks = tuple(networks)
+        self._warned: set[str] = set()
 
     def caller_address(self, peer: str, forwarded_for: str | None) -> str:
         """The `client_address` a call is counted by."""
         host = _peer_host(peer)
-        if forwarded_for and (peer == _IN_PROCESS or self._trusts(host)):
+        if not forwarded_for:
+            return client_address(host)
+        if peer == _IN_PROCESS or self._trusts(host):
             hops = [hop for hop in (part.strip() for part in forwarded_for.split(",")) if hop]
             for hop in reversed(hops):
                 if not self._trusts(hop):
                     return client_address(hop)
             if hops:
                 return client_address(hops[0])
+        elif host not in self._warned and len(self._warned) < WARNED_PEERS:
+            self._warned.add(host)
+            # The caller's words ride as a field (quoted by the formatters), never the message.
+            log.warning(
+                "x-forwarded-for from %s ignored: it is not in auth.trusted_proxies, so every "
+                "caller it forwards counts as that one address (one's wrong keys lock out all, "
+                "auth.key_throttle); list it there if it is an edge or a proxy of yours",
+                host,
+                extra={
+                    "event": "untrusted_forwarder",
+                    "peer": host,
+                    "forwarded_for": forwarded_for,
+                },
+            )
         return client_address(host)
 
     def _trusts(self, host: str) -> bool:

@@ -16,12 +16,14 @@ from router_service.auth._bounds import check_max_tokens
 from router_service.auth._budgets import BudgetReading, Budgets, BudgetStanding
 from router_service.auth._callers import (
     ANONYMOUS,
+    AdminKeyOutOfScopeError,
     Authenticator,
     Caller,
     bearer_token,
     current_caller,
     hash_key,
     set_current_caller,
+    unknown_key_error,
 )
 from router_service.auth._client_secrets import ClientSecretAsk, client_secret_ask
 from router_service.auth._gate import (
@@ -62,6 +64,7 @@ __all__ = [
     "ISSUED_PREFIX",
     "ROUTER_SERVICE",
     "RULES",
+    "AdminKeyOutOfScopeError",
     "Admission",
     "Attempt",
     "AuditEvent",
@@ -93,4 +96,5 @@ __all__ = [
     "set_current_admission",
     "set_current_caller",
     "set_current_standing",
+    "unknown_key_error",
 ]

@@ -16,7 +16,16 @@ from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig, ClientKeyConfig, ClientScope
 from router_service.errors import AuthenticationError
 
-__all__ = ["ANONYMOUS", "Authenticator", "Caller", "bearer_token", "current_caller", "hash_key"]
+__all__ = [
+    "ANONYMOUS",
+    "AdminKeyOutOfScopeError",
+    "Authenticator",
+    "Caller",
+    "bearer_token",
+    "current_caller",
+    "hash_key",
+    "unknown_key_error",
+]
 
 log = logging.getLogger("switchboard.auth")
 
@@ -111,6 +120,24 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+_UNKNOWN_KEY = "Incorrect client key provided."
+
+
+def unknown_key_error() -> AuthenticationError:
+    """How a key the router does not know is answered."""
+    return AuthenticationError(_UNKNOWN_KEY, code="invalid_api_key")
+
+
+class AdminKeyOutOfScopeError(AuthenticationError):
+    """A key holding the `admin` scope on a method whose scope it lacks: answered exactly as an
+    unknown key, and counted as a wrong guess (`server/_throttles.py`), else the answer would
+    tell a guesser it found the admin key, through services without the admin throttle's
+    overall limit. The audit line says the truth."""
+
+    def __init__(self) -> None:
+        super().__init__(_UNKNOWN_KEY, code="invalid_api_key")
+
+
 def bearer_token(authorization: str | None) -> str | None:
     """The key of an `authorization: Bearer <key>` value; None when absent or another scheme."""
     if not authorization:
@@ -179,7 +206,7 @@ class Authenticator:
             raise AuthenticationError(
                 "Missing client key: send `authorization: Bearer <key>`.", code="missing_api_key"
             )
-        raise AuthenticationError("Incorrect client key provided.", code="invalid_api_key")
+        raise unknown_key_error()
 
     def _issued_caller(self, issued: IssuedKey) -> Caller | None:
         """The caller an issued key acts as: its client's, naming the key; None when its client

@@ -14,10 +14,16 @@ from clients.switchboard.v1.router_service_pb2 import CreateRealtimeCallRequest,
 from router_service.auth._audit import AuditEvent, AuditOutcome, audit
 from router_service.auth._bounds import Bounds
 from router_service.auth._budgets import Budgets, BudgetTicket, estimate_usd
-from router_service.auth._callers import Authenticator, Caller, bearer_token
+from router_service.auth._callers import (
+    AdminKeyOutOfScopeError,
+    Authenticator,
+    Caller,
+    bearer_token,
+)
 from router_service.auth._issued import IssuedKeys, RealtimeGrant
 from router_service.auth._limits import CallerLimits, RateStatus, RateTicket
 from router_service.auth._methods import ROUTER_SERVICE, MethodRule
+from router_service.auth._realtime_calls import bind_model
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig, PriceConfig
 from router_service.errors import (
@@ -224,6 +230,13 @@ class Gate:
                 "An ephemeral client secret opens Realtime sessions only.",
                 code="ephemeral_key_realtime_only",
             )
+        if rule.scope not in caller.scopes and "admin" in caller.scopes and not self.open:
+            # No oracle of the admin key: an unknown key's answer, on its path (its fingerprint
+            # hashed as one's); the truth in the audit line only.
+            reason = f"scope:{rule.scope}:answered_as_unknown_key"
+            fp = _fingerprint(key)
+            self._audit(attempt, "denied", client=caller.name, key_fingerprint=fp, reason=reason)
+            raise AdminKeyOutOfScopeError()
         self.check_scope(attempt, caller, rule)
         if not self._audit_admitted:  # `auth.audit: refusals`
             return caller
@@ -263,7 +276,7 @@ class Gate:
         a stream slot too. Raises InvalidRequestError (GuardrailBlockedError too),
         ModelNotFoundError, PermissionDeniedError or ClientRateLimitedError."""
         if caller.realtime_grant is not None:
-            _bind_model(caller, request)
+            bind_model(caller, request)
         if rule.validate is not None:
             rule.validate(request, self._bounds)
         model = rule.model(request) if rule.model is not None else ""
@@ -378,18 +391,6 @@ class Gate:
                 reason=reason,
             )
         )
-
-
-def _bind_model(caller: Caller, request: Any) -> None:
-    """A Realtime session opened with an ephemeral client secret and no model (no `?model=`):
-    of the secret's model, as OpenAI's GA Realtime reads it from the secret (the secret opens
-    Realtime only: `authenticate` refused any other method)."""
-    assert caller.realtime_grant is not None
-    if isinstance(request, CreateRealtimeCallRequest):  # a WebRTC call's offer
-        if not request.model:
-            request.model = caller.realtime_grant.model
-    elif isinstance(request, RealtimeRequest) and request.WhichOneof("message") == "open":
-        request.open.model = request.open.model or caller.realtime_grant.model
 
 
 def _fingerprint(key: str | None) -> str | None:

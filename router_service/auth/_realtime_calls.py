@@ -8,12 +8,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from clients.switchboard.v1.router_service_pb2 import CreateRealtimeCallRequest, RealtimeRequest
+from router_service.auth._callers import Caller
 from router_service.auth._client_secrets import realtime_session
 from router_service.errors import InvalidRequestError
 from router_service.guardrails import TextSlot, session_texts
 
 __all__ = [
     "MAX_SDP_BYTES",
+    "bind_model",
     "check_realtime_call",
     "check_realtime_open",
     "realtime_call_model",
@@ -67,3 +70,15 @@ def realtime_call_texts(request: Any) -> Iterator[TextSlot]:
         request.session_json = changed
 
     return session_texts(request.session_json, write)
+
+
+def bind_model(caller: Caller, request: Any) -> None:
+    """A Realtime session opened with an ephemeral client secret and no model (no `?model=`):
+    of the secret's model, as OpenAI's GA Realtime reads it from the secret (the secret opens
+    Realtime only: `authenticate` refused any other method)."""
+    assert caller.realtime_grant is not None
+    if isinstance(request, CreateRealtimeCallRequest):  # a WebRTC call's offer
+        if not request.model:
+            request.model = caller.realtime_grant.model
+    elif isinstance(request, RealtimeRequest) and request.WhichOneof("message") == "open":
+        request.open.model = request.open.model or caller.realtime_grant.model

@@ -17,6 +17,7 @@ A reader sees a running batch with a cancel mark as `cancelling`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import orjson
@@ -28,6 +29,7 @@ from router_service.batches._errors import BatchNotFoundError, FileQuotaError
 from router_service.batches._index import ClientIndex
 from router_service.batches._lines import BatchLine
 from router_service.batches._runs import BatchRuns
+from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
 from router_service.errors import InvalidRequestError, StoreUnavailableError
@@ -46,6 +48,8 @@ __all__ = [
     "marked_ending",
     "shared_throughout",
 ]
+
+log = logging.getLogger("switchboard.router")
 
 # The statuses of a batch its runner may still rewrite; and those of one that ended.
 RUNNING = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
@@ -92,21 +96,41 @@ class BatchRecords:
     async def begin(self, client: str, batch: bpb.Batch, lines: Sequence[BatchLine] = ()) -> None:
         """Keep a new batch of `client` (its runner claimed it first: `runs.claim`), in the
         index of running batches unless it ended already (a bad input file), with its `lines`'
-        numbers and custom_ids (`kept_lines`)."""
+        numbers and custom_ids (`kept_lines`). All on the shared store, or StoreUnavailableError
+        and what was kept of it deleted (its id was never answered)."""
         if not await self._index.add(client_scoped(client, ""), batch.id):
             raise FileQuotaError(
                 f"This client made its {self._config.max_files} batches this period "
                 "(files.max_files).",
                 retry_after_s=self._index.period_left_s(),
             )
-        if lines:
-            data = orjson.dumps([[line.number, line.custom_id] for line in lines])
-            # Bounded by its input file; a memory store with no room drops it (then its lines
-            # not run cannot be listed should its input file go: its errors say so).
-            await self._store.put_document(_lines(client, batch.id), data, self._config.ttl_s)
-        await self.write(client, batch)
-        if batch.status not in ENDED:
-            await self.runs.enlist((client, batch.id))
+        before = self._store.outage_counts()
+        try:
+            # Among those running first: a record on the shared store is one a replica takes
+            # over (one whose record is missing there is only delisted: `resumed`).
+            if batch.status not in ENDED:
+                await self.runs.enlist((client, batch.id))
+                shared_throughout(self._store, before, _NOT_WRITTEN)
+            if lines:
+                data = orjson.dumps([[line.number, line.custom_id] for line in lines])
+                # Bounded by its input file; a memory store with no room drops it (then its
+                # lines not run cannot be listed should its input file go: its errors say so).
+                await self._store.put_document(_lines(client, batch.id), data, self._config.ttl_s)
+            await self.write(client, batch)
+            shared_throughout(self._store, before, _NOT_WRITTEN)
+        except StoreUnavailableError:
+            await uncut(self._unbegun(client, batch.id))
+            raise
+
+    async def _unbegun(self, client: str, batch_id: str) -> None:
+        """Delete what `begin` kept of a batch it refused (where the store takes it: one left on
+        the shared store is only delisted where it is taken over, its lines forgotten)."""
+        try:
+            await self._store.delete_document(_name(client, batch_id))
+            await self.forget_lines(client, batch_id)
+            await self.runs.delist((client, batch_id))
+        except StoreUnavailableError as exc:
+            log.warning("batch %s: what was kept of it was not deleted: %s", batch_id, exc.message)
 
     async def kept_lines(self, client: str, batch_id: str) -> list[BatchLine] | None:
         """The numbers and custom_ids of the batch's lines (bodies empty), kept as it began:

@@ -101,10 +101,12 @@ async def close_failed(stack: AsyncExitStack, *, finished: bool = False) -> None
     error is on its way: what the close raises is logged, never raised in its place (a
     cancellation during the close still is). `finished`: the attempt succeeded (a reported
     route), logged as `Afterwork`'s."""
+    told = _cancels()
     try:
         await stack.aclose()
     except Exception:
         _failed() if finished else _failed_end()
+        _still_cancelled(told)
 
 
 class FailedEnd:
@@ -128,15 +130,33 @@ class FailedEnd:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        told = _cancels()
         try:
             return bool(await self._stack.__aexit__(exc_type, exc, tb))
         except Exception as failed:
             if failed is exc:  # the body's own error, passed through the stack
                 raise
             _failed_end()
+            if not isinstance(exc, asyncio.CancelledError):
+                _still_cancelled(told)
             return False
 
 
 def _failed_end() -> None:
     # The call's own error goes to the caller; the lease not given back expires by its TTL.
     log.warning("ending a failed attempt failed (key release, session)", exc_info=True)
+
+
+def _cancels() -> int:
+    """The cancellations asked of the running task so far (`Task.cancelling`)."""
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+def _still_cancelled(told: int) -> None:
+    """Raise the cancellation asked during a close whose later failure stood in its place (an
+    exit stack raises the last callback's error, the cancellation of one before it as only its
+    context): the task must still end cancelled, not go on (another key tried, a sweeper that
+    never stops) for a caller who left."""
+    if _cancels() > told:
+        raise asyncio.CancelledError

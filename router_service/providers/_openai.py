@@ -4,7 +4,8 @@ Differences between them are configuration (base URL, headers), not code."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -39,6 +40,7 @@ from router_service.providers._foreign_fields import taken_fields, without_forei
 from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
+from router_service.providers._opened_stream import OpenedResponse
 from router_service.providers._reasoning import for_openai
 from router_service.providers._reasoning_object import (
     is_google_openai,
@@ -332,31 +334,29 @@ class OpenAIAdapter(HttpAdapter):
         data = await self._get_json(f"{self.api_base}/models", api_key, timeout_s)
         return model_ids(data)
 
+    def stream_chat(
+        self, call: ChatCall
+    ) -> AbstractAsyncContextManager[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
+        if call.api == "responses":
+            return self._stream_responses(call)
+        return OpenedResponse(partial(self._chat_response, call), self._chunks)  # no generator
+
     @asynccontextmanager
-    async def stream_chat(
+    async def _stream_responses(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        if call.api == "responses":
-            async with AsyncExitStack() as stack:
-                url = self._responses_url(call.upstream_model)
+        async with AsyncExitStack() as stack:
+            url = self._responses_url(call.upstream_model)
 
-                async def open_stream(summary: bool, reasoning: bool) -> httpx.Response:
-                    # The body is encoded here: not kept for as long as the stream is open.
-                    body = self._responses_body(
-                        call, stream=True, summary=summary, reasoning=reasoning
-                    )
-                    opened = self._open_stream(url, body, call.api_key, call.timeout_s)
-                    return await stack.enter_async_context(opened)
+            async def open_stream(summary: bool, reasoning: bool) -> httpx.Response:
+                # The body is encoded here: not kept for as long as the stream is open.
+                body = self._responses_body(call, stream=True, summary=summary, reasoning=reasoning)
+                opened = self._open_stream(url, body, call.api_key, call.timeout_s)
+                return await stack.enter_async_context(opened)
 
-                response = await retried_without_refused(self.summaries, call.params, open_stream)
-                keep = asks_encrypted_params(call.params)
-                yield self._response_chunks(response, call.upstream_model, keep)
-            return
-        response = await self._chat_response(call)  # one response: no exit stack (~0.85 KiB)
-        try:
-            yield self._chunks(response)
-        finally:
-            await response.aclose()
+            response = await retried_without_refused(self.summaries, call.params, open_stream)
+            keep = asks_encrypted_params(call.params)
+            yield self._response_chunks(response, call.upstream_model, keep)
 
     async def _chat_response(self, call: ChatCall) -> httpx.Response:
         """The stream's response, opened (the caller closes it), asked for its usage unless its

@@ -69,7 +69,7 @@ from router_service.server._background_stream import (
 )
 from router_service.server._errors import error_details
 from router_service.server._jobs import CHECK_S, OwnedJobs
-from router_service.server._used import give_back_if_refused
+from router_service.server._used import give_back_if_refused, give_back_start
 from router_service.sessions import client_scoped, session_id_for, session_key
 from router_service.telemetry import chat_span, current
 
@@ -229,13 +229,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
                     raise asyncio.CancelledError
                 final = await self._answer(job, runtime, params, routing)
             except asyncio.CancelledError:
-                if not job.called and job.admission is not None:  # no upstream was asked
-                    await uncut(job.admission.give_back(rpm=True))
-                if job.stop == "deleted":
-                    job.ended = "deleted"
-                    await uncut(job.records.forget(*job.key))
-                else:
-                    await uncut(self._finish(job, self._interrupted(job)))
+                await self._stopped(job)
                 raise
             await uncut(self._finish(job, final))
         finally:
@@ -243,6 +237,20 @@ class BackgroundJobs(OwnedJobs[_Job]):
             metrics.background_ended.add(1, {"status": job.ended})
             self._jobs.pop(job.key, None)
             await _leave(runtime, job)
+
+    async def _stopped(self, job: _Job) -> None:
+        """Write the end of a job stopped (cancelled, deleted, its replica stopping) while its
+        cancellation is on its way: a store failure is logged, never raised in its place."""
+        try:
+            if not job.called and job.admission is not None:  # no upstream was asked
+                await give_back_start(job.admission, rpm=True)  # a failure logged
+            if job.stop == "deleted":
+                job.ended = "deleted"
+                await uncut(job.records.forget(*job.key))
+            else:
+                await uncut(self._finish(job, self._interrupted(job)))
+        except Exception:
+            log.warning("background response %s: its stop not written", job.key[1], exc_info=True)
 
     async def _answer(
         self, job: _Job, runtime: Runtime, params: chat_pb2.ChatParams, routing: Any
@@ -283,7 +291,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         gone = await still_there(runtime, job.client, job.conversation_id)
         if gone is not None:  # deleted since the start's check: no call spent on it
             if job.admission is not None:
-                await uncut(job.admission.give_back(rpm=True))
+                await give_back_start(job.admission, rpm=True)  # a failure logged
             return background_failed(in_progress, "server_error", gone.message)
         if job.events is not None and job.writer is not None:
             await job.writer.add(job.events.in_progress())  # before the call: it used nothing

@@ -35,6 +35,7 @@ from router_service.errors import (
 )
 from router_service.responses import StreamWriter
 from router_service.runtime import Runtime
+from router_service.server._used import settle_logged
 
 if TYPE_CHECKING:
     from router_service.telemetry import RequestHandle
@@ -104,12 +105,13 @@ async def settle_usage(
 ) -> None:
     """The client's tpm and budgets corrected by what the job's call used, as a Chat call's are
     when it answers (the start counted its estimate): a cached answer used nothing; an answer
-    without usage leaves the estimate."""
+    without usage leaves the estimate. A failure (the state store lost) is logged, not raised:
+    the answer was paid for, and the job keeps it (`Used.settle`'s, for a foreground call)."""
     cost = route.cost_usd if route.HasField("cost_usd") else None
     if route.cache == routing_pb2.CACHE_STATUS_HIT:
-        await admission.settle(0)
+        await settle_logged(admission, 0, None)
     elif usage is not None:
-        await admission.settle(usage.total_tokens, cost)
+        await settle_logged(admission, usage.total_tokens, cost)
 
 
 async def still_there(

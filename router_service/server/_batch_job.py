@@ -37,6 +37,7 @@ __all__ = [
     "BatchJob",
     "claim_replica",
     "expired_waiting",
+    "input_content",
     "job_for",
     "lines_loaded",
     "load_lines",
@@ -51,7 +52,10 @@ __all__ = [
 
 log = logging.getLogger("switchboard.router")
 
-_NOT_READ = "the shared state store is unreachable: the batch's input file cannot be read now."
+_NOT_READ = (
+    "The shared state store is unreachable: the batch's input file cannot be read now; "
+    "try again shortly."
+)
 _CLIENT_GONE = ("client_not_found", "The client that created this batch is not configured.")
 
 
@@ -108,13 +112,12 @@ async def load_lines(job: BatchJob) -> None:
     if job.loaded:
         return
     runtime, batch = job.who.runtime, job.batch
-    before = runtime.store.outage_counts()
     try:
-        found = await runtime.files.content(job.who.client, batch.input_file_id, "input_file_id")
+        found = await input_content(runtime, job.who.client, batch.input_file_id)
     except StoredFileNotFoundError:  # its lines as kept when it began, to list those not run
-        # Not on local state during an outage: unknown there, not gone (StoreUnavailableError).
-        shared_throughout(runtime.store, before, _NOT_READ)
+        before = runtime.store.outage_counts()
         kept = await runtime.batches.kept_lines(job.who.client, batch.id)
+        shared_throughout(runtime.store, before, _NOT_READ)  # (none on local state: unknown)
         job.lines = kept or []
         job.fault = job.fault or ("input_file_not_found", _input_gone(job, listed=kept is not None))
         return
@@ -130,6 +133,17 @@ async def load_lines(job: BatchJob) -> None:
     if not job.ending:
         job.pending = deque(line for line in job.lines if line.number not in job.answered)
     job.loaded = True
+
+
+async def input_content(runtime: Runtime, client: str, file_id: str) -> bpb.GetFileContentResponse:
+    """`client`'s input file `file_id` with its content (`files.content`); one looked for on
+    local state during an outage is unknown there, not gone: StoreUnavailableError."""
+    before = runtime.store.outage_counts()
+    try:
+        return await runtime.files.content(client, file_id, "input_file_id")
+    except StoredFileNotFoundError:
+        shared_throughout(runtime.store, before, _NOT_READ)
+        raise
 
 
 def _input_gone(job: BatchJob, *, listed: bool) -> str:
@@ -236,7 +250,8 @@ async def resumed(runtime: Runtime, key: JobId, claim: Claim) -> BatchJob | None
         batch = await records.get(client, batch_id)
     except BatchNotFoundError:  # expired or deleted: nothing to run
         batch = None
-    if batch is None or batch.status in ENDED:
+    if batch is None or batch.status in ENDED:  # its runner's clearing after its end did
+        await records.forget_lines(client, batch_id)  # not reach the store (an outage, a crash)
         await records.runs.delist(key)
         await records.runs.release(key, claim)
         return None

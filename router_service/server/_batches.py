@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import Callable
 
 from clients.switchboard.v1 import batches_pb2 as bpb
@@ -37,18 +36,17 @@ from router_service.batches import (
     BatchWaitLimitError,
     LineResult,
     check_create,
-    parse_lines,
     shared_throughout,
 )
 from router_service.cancellation import uncut
 from router_service.errors import (
-    InvalidRequestError,
     ReplicaStoppingError,
     StoreUnavailableError,
     SwitchboardError,
 )
-from router_service.responses import CANCELLED, checked_metadata
+from router_service.responses import CANCELLED
 from router_service.runtime import Runtime
+from router_service.server._batch_create import new_batch
 from router_service.server._batch_job import (
     BatchJob,
     expired_waiting,
@@ -110,34 +108,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
         client = owner_name(caller)
         check_create(request)
         self._refuse_past_waiting(runtime, client)
-        metadata = checked_metadata(request.metadata_json)
-        # Checked now, used as its files are written.
-        runtime.files.asked_ttl_s(request.output_expires_after_s, "output_expires_after.seconds")
-        found = await runtime.files.content(client, request.input_file_id, "input_file_id")
-        if found.file.purpose != "batch":
-            raise InvalidRequestError(
-                "The input file must be uploaded with purpose 'batch'.", param="input_file_id"
-            )
-        config = runtime.config.batches
-        # Parsed to check them; read again when the batch has a slot (`load_lines`).
-        lines, errors = parse_lines(found.content, request.endpoint, config.max_lines)
-        now = int(runtime.clock.now())
-        batch = bpb.Batch(
-            id=f"batch_{secrets.token_hex(16)}",
-            endpoint=request.endpoint,
-            input_file_id=request.input_file_id,
-            completion_window=request.completion_window,
-            status="failed" if errors else "validating",
-            created_at=now,
-            expires_at=now + int(config.completion_window_s),
-            failed_at=now if errors else 0,
-            errors=errors,
-            metadata_json=metadata,
-            request_counts=bpb.BatchRequestCounts(total=len(lines)),
-            output_expires_after_s=request.output_expires_after_s,
-            input_file_expires_at=found.file.expires_at,
-        )
-        if errors:  # it ended here, as it began: counted as every ending is
+        batch, lines = await new_batch(runtime, client, request)
+        if batch.status == "failed":  # it ended here, as it began: counted as every ending is
             await runtime.batches.begin(client, batch)
             current().metrics.batches_ended.add(1, {"status": batch.status})
             return batch

@@ -34,6 +34,7 @@ from router_service.errors import StoreUnavailableError
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._realtime_usage import RealtimeUsage
+from router_service.server._used import give_slot_back, settle_logged
 from router_service.telemetry import realtime_span
 
 __all__ = ["HUNG_UP", "CallWatch", "CallWatches", "call_name", "call_record"]
@@ -211,8 +212,8 @@ class CallWatch:
         """The call's tokens to the client's tpm and budgets; its stream slot given back."""
         if self.admission is None:
             return
-        try:
+        try:  # failures logged: the call was placed, and stays so
             if self.admission.counts_tokens:
-                await self.admission.settle(total_tokens, cost_usd)
+                await settle_logged(self.admission, total_tokens, cost_usd)
         finally:
-            await self.admission.close()
+            await give_slot_back(self.admission)

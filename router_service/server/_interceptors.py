@@ -43,7 +43,12 @@ from router_service.server._errors import error_details, rate_limit_message
 from router_service.server._running import RunningCalls
 from router_service.server._throttles import Throttles
 from router_service.server._undecodable import decoded, refuse_undecodable, refusing, tolerant
-from router_service.server._used import Used, give_back_if_refused, refused_as_invalid
+from router_service.server._used import (
+    Used,
+    give_back_if_refused,
+    give_slot_back,
+    refused_as_invalid,
+)
 
 __all__ = [
     "AUTH_MODE_METADATA",
@@ -298,10 +303,7 @@ async def _end(used: Used | None, admission: Admission) -> None:
         if used is not None:
             await used.settle(admission)
     finally:
-        try:
-            await admission.close()
-        except Exception:
-            log.warning("giving a stream slot back failed", exc_info=True)
+        await give_slot_back(admission)
 
 
 def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:

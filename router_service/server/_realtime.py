@@ -57,6 +57,7 @@ from router_service.server._hooks import ServicerHooks
 from router_service.server._open_sessions import OpenSession
 from router_service.server._realtime_secrets import opening_update
 from router_service.server._realtime_usage import RealtimeUsage
+from router_service.server._used import settle_logged
 from router_service.sessions import checked_session_id
 from router_service.telemetry import realtime_span
 
@@ -310,7 +311,7 @@ class _Relay:
         usage = self._tokens.usage()
         route = self._ctx.route(self._deployment, usage)
         cost = route.cost_usd if route.HasField("cost_usd") else None
-        await admission.settle(usage.total_tokens, cost)
+        await settle_logged(admission, usage.total_tokens, cost)  # its close told all the same
 
 
 # The client events that may carry text a guardrail reads (a cheap test before parsing).

@@ -17,8 +17,13 @@ import grpc
 import orjson
 
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.auth import RealtimeGrant, client_secret_ask, current_caller
-from router_service.errors import AuthenticationError, PermissionDeniedError
+from router_service.auth import (
+    RealtimeGrant,
+    client_secret_ask,
+    current_caller,
+    unknown_key_error,
+)
+from router_service.errors import PermissionDeniedError
 from router_service.runtime import Runtime
 from router_service.server._client_keys import audited_key_change
 from router_service.server._errors import answered
@@ -57,7 +62,7 @@ async def create_client_secret(
     if caller.key_expires_unix is not None:  # it outlives not the key that asked for it
         ttl_s = min(ttl_s, caller.key_expires_unix - runtime.clock.now())
         if ttl_s <= 0:  # expired since the gate let it in
-            raise AuthenticationError("Incorrect client key provided.", code="invalid_api_key")
+            raise unknown_key_error()
     secret, key = await runtime.issued_keys.issue(
         caller.name,
         EPHEMERAL_LABEL,

@@ -4,13 +4,15 @@ up. Each service's wrong keys count against its own limits: AdminService's again
 `auth.admin_throttle` (per address and overall), every other's against `auth.key_throttle` (per
 address only); an address past the key limit is refused on every service, AdminService too.
 
-What is no guess, and not counted: a missing key; a known key without the method's scope
-(PERMISSION_DENIED where an unknown key is UNAUTHENTICATED: that tells a guesser it found a key,
-but every wrong guess before it was counted, on whichever service it was made, so the guess that
-would land is refused unread like any other once its address is past the limit; and a real
-client that lacks a scope must not lock its neighbours out). A right admin key clears its
-address's admin count; the key throttle's windows run out on their own, else a caller with a
-key of its own could guess on forever between its own calls.
+A key holding the `admin` scope on a method whose scope it lacks is answered as an unknown key
+(`AdminKeyOutOfScopeError`) and counted as a wrong guess against both: else the answer would
+tell a guesser it found the admin key through a service without the admin throttle's overall
+limit. What is no guess, and not counted: a missing key; any other known key without the
+method's scope (PERMISSION_DENIED, which tells a misconfigured app what is wrong: such a key
+answers on a service of its scope anyway, and a real client that lacks a scope must not lock its
+neighbours out). A right admin key clears its address's admin count; the key throttle's windows
+run out on their own, else a caller with a key of its own could guess on forever between its
+own calls.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from router_service._throttle import (
     Refusal,
     TrustedProxies,
 )
-from router_service.auth import Attempt, Caller, Gate, MethodRule
+from router_service.auth import AdminKeyOutOfScopeError, Attempt, Caller, Gate, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig
 from router_service.errors import AuthenticationError, ClientRateLimitedError
@@ -62,7 +64,10 @@ class Throttles:
             caller = gate.authenticate(attempt, rule)
         except AuthenticationError as exc:
             if exc.code != "missing_api_key":  # no guess
-                counting.failed(address or self._address(attempt))
+                address = address or self._address(attempt)
+                counting.failed(address)
+                if isinstance(exc, AdminKeyOutOfScopeError) and not admin:
+                    self.admin.failed(address)  # as if guessed on AdminService: its overall too
             raise
         if admin and address is not None:
             self.admin.succeeded(address)

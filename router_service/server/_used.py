@@ -20,9 +20,19 @@ from router_service.errors import (
 )
 from router_service.outcomes import Outcome
 
-__all__ = ["Used", "give_back_if_refused", "refused_as_invalid"]
+__all__ = [
+    "SETTLING_FAILED",
+    "Used",
+    "give_back_if_refused",
+    "give_back_start",
+    "give_slot_back",
+    "refused_as_invalid",
+    "settle_logged",
+]
 
 log = logging.getLogger("switchboard.router")
+
+SETTLING_FAILED = "settling a call's tokens failed (its estimate stays counted)"
 
 
 class Used:
@@ -69,9 +79,7 @@ class Used:
         try:
             await self._settle(admission)
         except Exception:
-            log.warning(
-                "settling a call's tokens failed (its estimate stays counted)", exc_info=True
-            )
+            log.warning(SETTLING_FAILED, exc_info=True)
 
     async def _settle(self, admission: Admission) -> None:
         if self._cached:
@@ -113,8 +121,33 @@ async def give_back_if_refused(admission: Admission | None, error: BaseException
     job's task would have ended on the store's error, its response left `in_progress`)."""
     if admission is None or not admission.counted or not refused_as_invalid(error):
         return False
+    return await give_back_start(admission, rpm=not upstream_refused(error))
+
+
+async def settle_logged(admission: Admission, used_tokens: int, cost_usd: float | None) -> None:
+    """`admission.settle` once a call answered (a background job's, a Realtime session's);
+    a failure (the state store lost) logged, not raised, as `Used.settle`'s."""
     try:
-        await uncut(admission.give_back(rpm=not upstream_refused(error)))
+        await admission.settle(used_tokens, cost_usd)
+    except Exception:
+        log.warning(SETTLING_FAILED, exc_info=True)
+
+
+async def give_slot_back(admission: Admission) -> None:
+    """`admission.close` as a call ends: a failed give-back (the state store lost) is logged,
+    not raised, the call having told its caller all it had; the slot expires by its TTL."""
+    try:
+        await admission.close()
+    except Exception:
+        log.warning("giving a stream slot back failed", exc_info=True)
+
+
+async def give_back_start(admission: Admission, *, rpm: bool) -> bool:
+    """Give back what a call's start counted (`Admission.give_back`), whatever cancels the
+    caller meanwhile; whether it did. A failure (the state store lost) is logged, not raised:
+    the call's own error is what its caller is owed."""
+    try:
+        await uncut(admission.give_back(rpm=rpm))
     except Exception:
         log.warning("giving a refused call's start back failed (it stays counted)", exc_info=True)
         return False

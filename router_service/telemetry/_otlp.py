@@ -60,6 +60,8 @@ _block_cache: dict[int, tuple[object, bytes]] = {}  # id(resource | scope) -> (i
 def _varint(n: int) -> bytes:
     if n < 0x80:
         return _SMALL[n]
+    if n < 0x4000:  # a span's length, an event's: two bytes, without the loop
+        return bytes((n & 0x7F | 0x80, n >> 7))
     out = bytearray()
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)

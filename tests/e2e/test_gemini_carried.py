@@ -123,9 +123,6 @@ async def test_other_kinds_answer_without_them(
         ({"safetySettings": [{"category": "HARM_CATEGORY_HATE_SPEECH"}]}, "threshold"),
         ({"safetySettings": [{**SAFETY[0], "method": 2}]}, "safetySettings[0].method"),
         ({"safetySettings": [{**SAFETY[0], "probability": "LOW"}]}, "[0].probability"),
-        # Vertex AI's alone, and `flash` a Gemini API deployment (google-genai itself refuses
-        # it in Gemini API mode; a plain HTTP caller can send it).
-        ({"safetySettings": [SEVERITY]}, "safetySettings[0].method"),
     ],
 )
 async def test_a_wrong_type_is_a_400_naming_the_gemini_field(
@@ -144,6 +141,58 @@ async def test_a_wrong_type_is_a_400_naming_the_gemini_field(
     error = answer.json()["error"]
     assert error["status"] == "INVALID_ARGUMENT"
     assert path in error["message"]
+    assert fake.state.count() == 0
+
+
+@pytest.mark.parametrize("method", ["generateContent", "streamGenerateContent?alt=sse"])
+async def test_a_vertex_only_method_is_a_400_naming_the_callers_own_field(
+    gemini: genai.Client, fake: FakeUpstream, method: str
+) -> None:
+    """Vertex AI's alone, and `flash` a Gemini API deployment (google-genai itself refuses it
+    in Gemini API mode; a plain HTTP caller can send it): the router's refusal names the
+    field the caller sent, not the `gemini_only` one the entrance carried it in."""
+    base_url = str(gemini._api_client._http_options.base_url).rstrip("/")
+    body: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    body["safetySettings"] = [SAFETY[0], SEVERITY]
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        answer = await http.post(
+            f"/v1beta/models/flash:{method}", json=body, headers={"x-goog-api-key": "sk-caller"}
+        )
+
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["status"] == "INVALID_ARGUMENT"
+    said, _, why = error["message"].partition(": ")
+    assert said == "safetySettings[1].method", error["message"]
+    assert why.startswith("a safety setting's `method` (HarmBlockMethod) is Vertex AI's")
+    assert GEMINI_ONLY not in error["message"]
+    assert fake.state.count() == 0
+
+
+async def test_a_part_no_deployment_takes_is_a_400_naming_the_callers_turn(
+    gemini: genai.Client, fake: FakeUpstream
+) -> None:
+    """Any input the router finds no deployment of the group can take is said of the field the
+    Gemini caller sent (its turn), as the entrance's own refusals are."""
+    base_url = str(gemini._api_client._http_options.base_url).rstrip("/")
+    audio = {"inlineData": {"mimeType": "audio/wav", "data": "UklGRg=="}}
+    turns = [
+        {"role": "user", "parts": [{"text": "hi"}]},
+        {"role": "model", "parts": [{"text": "hello"}]},
+        {"role": "user", "parts": [{"text": "listen"}, audio]},
+    ]
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        answer = await http.post(
+            "/v1beta/models/sonnet:generateContent",
+            json={"contents": turns},
+            headers={"x-goog-api-key": "sk-caller"},
+        )
+
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["error"]["message"]
+    said, _, why = message.partition(": ")
+    assert said == "contents[2]", message
+    assert why.startswith("anthropic takes no audio")
     assert fake.state.count() == 0
 
 

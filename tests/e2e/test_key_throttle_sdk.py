@@ -100,3 +100,27 @@ async def test_a_caller_the_edge_does_not_trust_cannot_pick_its_address(
     async with sdk(edge, APP_KEY, OTHER) as other:
         with pytest.raises(openai.RateLimitError):
             await other.models.list()
+
+
+async def test_an_admin_key_on_chat_is_an_unknown_keys_401(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """No oracle of the admin key through the edge either: the same 401, body and headers."""
+    ops = "sk-ops-admin-0123456789"
+    config = guarded_config(
+        fake.base_url, client("app", APP_KEY), client("ops", ops, scopes=["admin"])
+    )
+    edge = await start_edge(await start_router(config, clock=ManualClock()))
+
+    refusals = []
+    for key in (WRONG, ops):
+        async with sdk(edge, key, OTHER) as caller:
+            with pytest.raises(openai.AuthenticationError) as caught:
+                await caller.chat.completions.create(model="chain", messages=HI)
+        response = caught.value.response
+        varying = ("date", "x-request-id", "openai-processing-ms")
+        headers = {k: v for k, v in response.headers.items() if k not in varying}
+        refusals.append((response.status_code, response.json(), headers))
+
+    assert refusals[0] == refusals[1]
+    assert refusals[0][1]["error"]["code"] == "invalid_api_key"

@@ -13,10 +13,12 @@ from typing import Any, TypeVar
 import openai
 import pytest
 
+from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.batches import ENDED
 from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
-from router_service.state import AppendResult, ResilientStateStore, open_store
+from router_service.state import AppendResult, PutResult, ResilientStateStore, open_store
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batch_endings_sdk import created
@@ -127,6 +129,31 @@ async def test_a_batch_made_as_redis_is_lost_is_refused_not_kept_where_nobody_re
         assert fake.state.count(path="/chat/completions") == 0
 
 
+async def test_a_batch_created_during_an_outage_is_a_503_not_its_file_not_found(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its input file read from local state (where it is not): the file was said not to
+    exist (404 `file_not_found`), a caller's mistake, while it is on Redis all along."""
+    redis_proxy, through, _ = configs
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    async with sdks_on(start_edge, one) as (first,):
+        uploaded = await first.files.create(
+            file=("in.jsonl", jsonl(chat_line("l1", "a"))), purpose="batch"
+        )
+        await redis_proxy.cut()
+        with pytest.raises(openai.InternalServerError) as refused:
+            await first.batches.create(
+                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        assert refused.value.status_code == 503
+        assert isinstance(refused.value.body, dict)
+        assert refused.value.body["code"] == "state_unavailable", refused.value.body
+        await redis_proxy.restore()
+        assert [b async for b in first.batches.list()] == []
+        assert fake.state.count(path="/chat/completions") == 0
+
+
 async def test_a_batch_starting_during_an_outage_is_let_go_not_failed_for_its_file(
     fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
@@ -158,12 +185,14 @@ async def test_a_batch_starting_during_an_outage_is_let_go_not_failed_for_its_fi
 
 class MissesAFileOnce(ResilientStateStore):
     """A replica's store through `proxy`, which it cuts for its next read of a file's content
-    (that read falls back to local state, where it is not), and restores at once after."""
+    (that read falls back to local state, where it is not), and restores at once after (or
+    of another document: `kind`)."""
 
     proxy: RedisProxy | None = None
+    kind = "file-data:"
 
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
-        if self.proxy is None or not any(name.startswith("file-data:") for name in names):
+        if self.proxy is None or not any(name.startswith(self.kind) for name in names):
             return await super().get_documents(names)
         proxy, self.proxy = self.proxy, None
         await proxy.cut()
@@ -199,3 +228,165 @@ async def test_a_batch_whose_file_read_fell_back_as_it_starts_is_not_failed_for_
             await settled(one)
         done = await first.batches.retrieve(waiting.id)
         assert done.status == "completed" and done.errors is None, done.errors
+
+
+class CutsAfterARecord(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts once a batch's record of one of
+    `statuses` is on Redis: what its replica writes or clears after reaches its local state
+    alone."""
+
+    proxy: RedisProxy | None = None
+    statuses: frozenset[str] = ENDED
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        record = name.startswith("batch:") and bpb.Batch.FromString(data).status in self.statuses
+        if self.proxy is not None and record:
+            proxy, self.proxy = self.proxy, None
+            await proxy.cut()
+        return kept
+
+
+async def test_a_batch_ended_as_redis_was_lost_has_its_kept_lines_cleared_where_taken_over(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its end on Redis, its kept lines' deletion not (an outage): the replica that took it
+    out of the running index left them there for the batch's whole `ttl_s` (30 days)."""
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(CutsAfterARecord, through, clock, start_router)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        store.proxy = redis_proxy
+        batch = await created(first, chat_line("l1", "a"))
+        assert await one.server.batch_jobs.settle(10) == 0
+        await redis_proxy.restore()
+        assert (await second.batches.retrieve(batch.id)).status == "completed"
+        assert await two.runtime.batches.kept_lines("", batch.id) is not None  # left on Redis
+        clock.advance(HEARTBEAT_S + 1)  # its claim on Redis expires
+        assert await two.server.batch_jobs.adopt(two.runtime) == 0  # ended: only delisted
+        assert await two.runtime.batches.runs.running() == []
+        assert await two.runtime.batches.kept_lines("", batch.id) is None
+
+
+async def test_a_batch_answered_as_redis_is_lost_is_run_once_it_answers(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its record on Redis, its place among the batches running kept on local state alone:
+    answered 200, it read `validating` for good, no replica ever taking it over."""
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(CutsAfterARecord, through, clock, start_router)
+    store.statuses = frozenset({"validating"})  # a new batch's
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        store.proxy = redis_proxy  # (uploading its file puts no batch's record)
+        batch = await created(first, chat_line("l1", "a"))
+        assert await one.server.batch_jobs.settle(10) == 0  # let go: its file not read
+        await redis_proxy.restore()
+        clock.advance(HEARTBEAT_S + 1)  # its claim on Redis expires
+        assert await two.server.batch_jobs.adopt(two.runtime) == 1
+        await settled(two)
+        done = await second.batches.retrieve(batch.id)
+        assert done.status == "completed" and counts(done) == (1, 1, 0)
+
+
+class CutsBeforeANewRecord(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts just before a new batch's record
+    (`validating`) is written: it is kept on local state (the batch's id said in `cut_at`)."""
+
+    proxy: RedisProxy | None = None
+    cut_at = ""
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        new = name.startswith("batch:") and bpb.Batch.FromString(data).status == "validating"
+        if self.proxy is not None and new:
+            proxy, self.proxy = self.proxy, None
+            self.cut_at = bpb.Batch.FromString(data).id
+            await proxy.cut()
+        return await super().put_document(name, data, ttl_s, only_new=only_new)
+
+
+async def test_a_batch_refused_as_redis_is_lost_is_nowhere_once_it_answers(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its record kept on local state as its create was answered 503: the replica that
+    refused it listed it `validating` (its own state read where Redis lacks it) once Redis
+    answered again, its lines kept on Redis for the batch's whole `ttl_s`."""
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(CutsBeforeANewRecord, through, clock, start_router)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        store.proxy = redis_proxy  # (uploading its file puts no batch's record)
+        with pytest.raises(openai.InternalServerError) as refused:
+            await created(first, chat_line("l1", "a"))
+        assert refused.value.status_code == 503 and store.cut_at
+        assert await one.server.batch_jobs.settle(10) == 0
+        await redis_proxy.restore()
+        clock.advance(HEARTBEAT_S + 1)  # the claim it took on Redis expires
+        for replica in (one, two):
+            await replica.server.batch_jobs.adopt(replica.runtime)
+            await settled(replica)
+        assert [b async for b in first.batches.list()] == []
+        assert [b async for b in second.batches.list()] == []
+        assert await two.runtime.batches.runs.running() == []
+        assert await two.runtime.batches.kept_lines("", store.cut_at) is None
+        assert fake.state.count(path="/chat/completions") == 0
+
+
+async def test_a_batch_made_during_an_outage_is_refused_503_not_404_for_its_file(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its input file, on Redis, looked for on local state (where it is not): refused 404 as
+    if it did not exist, not 503 to try again once Redis answers."""
+    redis_proxy, through, _ = configs
+    one = await start_router(through, clock=ManualClock(time.time()))
+    async with sdks_on(start_edge, one) as (first,):
+        uploaded = await first.files.create(
+            file=("in.jsonl", jsonl(chat_line("l1", "a"))), purpose="batch"
+        )
+        await redis_proxy.cut()
+        with pytest.raises(openai.InternalServerError) as refused:
+            await first.batches.create(
+                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+            )
+        assert refused.value.status_code == 503
+        await redis_proxy.restore()
+        assert fake.state.count(path="/chat/completions") == 0
+
+
+async def test_a_batch_whose_kept_lines_read_fell_back_is_not_failed_unlisted(
+    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its input file deleted, its kept lines read from local state (where they are not) and
+    the store answering again at once: it failed, its line not run unlisted ("not listed in
+    an error file"), though its lines were on Redis all along."""
+    redis_proxy, through, _ = configs
+    through["batches"]["max_running"] = 1
+    clock = ManualClock(time.time())
+    one, store = await started_on(MissesAFileOnce, through, clock, start_router)
+    store.kind = "batch-lines:"
+    async with sdks_on(start_edge, one) as (first,):
+        fake.state.hold()
+        await created(first, chat_line("a", "a"))
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the first batch's line up")
+        waiting = await created(first, chat_line("w1", "a"))
+        await first.files.delete(waiting.input_file_id)
+        store.proxy = redis_proxy
+        fake.state.release()  # the first completes; the second starts, its lines read locally
+        assert await one.server.batch_jobs.settle(10) == 0
+        clock.advance(HEARTBEAT_S + 1)  # a claim let go as the store was cut expires
+        for _ in range(2):  # one slot: one batch a round
+            await one.server.batch_jobs.adopt(one.runtime)
+            await settled(one)
+        failed = await first.batches.retrieve(waiting.id)
+        assert failed.status == "failed" and counts(failed) == (1, 0, 1) and failed.errors
+        assert [e.code for e in failed.errors.data or []] == ["input_file_not_found"]
+        assert failed.error_file_id  # its line not run, listed
+        (not_run,) = await lines_of(first, failed.error_file_id)
+        assert (not_run["custom_id"], not_run["error"]["code"]) == ("w1", "input_file_not_found")

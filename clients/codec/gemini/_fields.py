@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from clients.codec._request import chat_params_from_openai
+from clients.codec.gemini._carried import GEMINI_ONLY
 from clients.codec.gemini._request import SAME, chat_messages, chat_tools, openai_chat_body
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
@@ -56,9 +57,11 @@ def gemini_field(param: str | None, body: JsonObject) -> str | None:
     stands for (None: it names none of them). A message is its turn (`contents[3]`), a tool
     its declaration (`tools[0].functionDeclarations[1].name`)."""
     match = _PATH.fullmatch(param or "")
-    if match is None or match["key"] not in _FIELDS:
+    if match is None or (match["key"] not in _FIELDS and match["key"] != GEMINI_ONLY):
         return None
     key, index, rest = match["key"], match["index"], match["rest"]
+    if key == GEMINI_ONLY:  # the entrance carried the caller's own field there
+        return rest.removeprefix(".") if index is None and rest.startswith(".") else None
     if index is None:
         return _FIELDS[key] + ("" if key in _WHOLE else rest)
     if key == "messages":
@@ -78,6 +81,8 @@ def gemini_message(message: str, param: str | None, field: str) -> str:
     if param:
         for quote in ("'", "`"):
             said = said.replace(f"{quote}{param}{quote}", f"{quote}{field}{quote}")
+        # A reason led by the path it is about (`x.y: …`), alone or among several (`…; x.y: …`).
+        said = re.sub(rf"(?:^|(?<=: )|(?<=; )){re.escape(param)}(?=: )", field, said)
     return said if said != message else f"{field}: {message}"
 
 

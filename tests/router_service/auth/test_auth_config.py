@@ -145,7 +145,7 @@ def test_exports() -> None:
     assert auth.__all__ == [
         *("ADMIN_SERVICE", "ANONYMOUS", "EPHEMERAL_PREFIX", "ISSUED_PREFIX", "ROUTER_SERVICE"),
         "RULES",
-        *("Admission", "Attempt"),
+        *("AdminKeyOutOfScopeError", "Admission", "Attempt"),
         *("AuditEvent", "Authenticator", "BudgetReading", "BudgetStanding", "Budgets"),
         "Caller",
         *("CallerLimits", "ClientSecretAsk", "Gate", "IssuedKey", "IssuedKeys", "LimitStanding"),
@@ -164,7 +164,7 @@ def test_exports() -> None:
             "current_stream_admission",
         ),
         *("hash_key", "rule_for", "set_current_admission", "set_current_caller"),
-        "set_current_standing",
+        *("set_current_standing", "unknown_key_error"),
     ]
     assert all(hasattr(auth, name) for name in auth.__all__)
 

@@ -5,7 +5,8 @@ window ends on the router's clock; other addresses are not slowed. The caller's 
 gRPC peer's, or, from a trusted proxy (`auth.trusted_proxies`, loopback by default: these tests'
 channel), the right-most untrusted hop of its `x-forwarded-for`. A right key does not clear its
 address (a caller holding a key could otherwise guess on between its own calls); a known key
-without the method's scope is no guess. No key is in the error, the log or the metric."""
+without the method's scope is no guess (unless it holds `admin`: test_admin_key_oracle.py). No
+key is in the error, the log or the metric."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter
-from tests.router_service.auth.helpers import client, guarded_config
+from tests.router_service.auth.helpers import chat, client, guarded_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -168,29 +169,27 @@ async def test_a_right_key_between_guesses_does_not_clear_the_address(
     assert answers == [UNKNOWN, OK, UNKNOWN, OK, UNKNOWN, THROTTLED]
 
 
-async def test_the_admin_key_cannot_be_guessed_on_another_service(
+async def test_a_known_key_without_the_scope_is_no_guess(
     fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
 ) -> None:
-    """An admin-only key answers PERMISSION_DENIED on RouterService, an unknown one
-    UNAUTHENTICATED: guessed there, the wrong ones are counted as anywhere else, so the guess
-    that would land is refused unread. A known key without the scope is no guess: it is
-    refused every time, and never locks its address out."""
+    """A real client that lacks a scope is refused every time (PERMISSION_DENIED), and never
+    locks its address out; wrong keys from another address are counted as ever. (An admin key
+    out of its scope is another matter: test_admin_key_oracle.py.)"""
     router = await guarded(
         fake, start_router, clock, key_throttle={"per_address": 2, "window_s": 60}
     )
 
-    scoped_out = [await models(router, OPS, OTHER) for _ in range(4)]
+    scoped_out = []
+    for _ in range(4):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await router.stub.Chat(chat(), metadata=metadata(APP, OTHER), timeout=10)
+        scoped_out.append(caught.value.code())
     guesses = [await models(router, WRONG, ATTACKER) for _ in range(2)]
-    landed = await models(router, OPS, ATTACKER)
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await router.admin.GetServerInfo(
-            admin_pb.GetServerInfoRequest(), metadata=metadata(OPS, ATTACKER), timeout=10
-        )
 
     assert scoped_out == [grpc.StatusCode.PERMISSION_DENIED] * 4
     assert await models(router, APP, OTHER) == OK
     assert guesses == [UNKNOWN] * 2
-    assert landed == THROTTLED and caught.value.code() == THROTTLED
+    assert await models(router, APP, ATTACKER) == THROTTLED
 
 
 async def test_a_missing_key_is_no_guess(
@@ -243,6 +242,36 @@ async def test_rotating_addresses_cannot_grow_what_is_kept(
     clock.advance(60)
     assert await models(router, APP, OTHER) == OK
     assert len(router.server.throttles.keys) == 0
+
+
+async def test_rotating_addresses_cannot_push_a_locked_out_one_out(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+) -> None:
+    """Past `addresses`, the oldest windows not locked out go first: a locked-out address stays
+    refused while its window lasts, however many fresh ones guess after it. Only when every
+    kept one is locked out does the oldest go (still bounded)."""
+    router = await guarded(
+        fake,
+        start_router,
+        clock,
+        key_throttle={"per_address": 2, "window_s": 60, "addresses": 4},
+    )
+    for _ in range(2):
+        assert await models(router, WRONG, ATTACKER) == UNKNOWN
+    clock.advance(10)
+
+    rotated = [await models(router, WRONG, f"2001:db8:{i:x}::1") for i in range(10)]
+
+    assert rotated == [UNKNOWN] * 10
+    assert len(router.server.throttles.keys) == 4
+    assert await models(router, APP, ATTACKER) == THROTTLED
+
+    for i in range(4):  # every kept address locked out: the oldest (ATTACKER's) goes
+        for _ in range(2):
+            await models(router, WRONG, f"192.0.2.{i}")
+    assert len(router.server.throttles.keys) == 4
+    assert await models(router, APP, ATTACKER) == OK
+    assert [await models(router, APP, f"192.0.2.{i}") for i in range(4)] == [THROTTLED] * 4
 
 
 async def test_a_lockout_is_audited_once_and_refusals_counted_without_a_key(

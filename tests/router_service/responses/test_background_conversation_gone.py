@@ -15,7 +15,9 @@ import pytest
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.engine._tokens import estimate_chat_tokens
+from router_service.errors import StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream
+from router_service.responses import STOPPED_MESSAGE
 from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
@@ -61,6 +63,15 @@ async def _continuing(router: RouterHandle, response_id: str, stream: bool) -> t
     return response_id, made.conversation.id
 
 
+async def _at_its_read(store: SecondConversationReadWaits) -> None:
+    """Until the job waits at its read of its conversation, before its call."""
+
+    async def waiting() -> bool:
+        return store.waiting
+
+    await eventually(waiting, what="the job's read of its conversation")
+
+
 async def _delete(router: RouterHandle, conversation_id: str) -> None:
     delete = pb.DeleteConversationRequest(id=conversation_id)
     await router.stub.DeleteConversation(delete, metadata=bearer(B))
@@ -74,10 +85,7 @@ async def test_a_conversation_deleted_before_the_call_fails_the_job_uncalled(
     router = await _router(fake, start_router, store)
     response_id, conversation_id = await _continuing(router, "resp_g1", stream)
 
-    async def waiting() -> bool:
-        return store.waiting
-
-    await eventually(waiting, what="the job's read of its conversation")
+    await _at_its_read(store)
     await _delete(router, conversation_id)
     store.gate.set()
     assert await router.server.jobs.settle(5) == 0
@@ -116,3 +124,54 @@ async def test_a_conversation_deleted_during_the_call_keeps_the_answer_completed
     assert [m.text for m in done.messages] == ["hello", "Echo: hello"]  # to continue from
     told = [r.getMessage() for r in caplog.records if conversation_id in r.getMessage()]
     assert len(told) == 1 and response_id in told[0]
+
+
+class GoneAndGiveBacksFail(SecondConversationReadWaits):
+    """As `SecondConversationReadWaits`, and its un-counts (a give-back) raise (the store lost)."""
+
+    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+        if delta < 0 or requests < 0:
+            raise StoreUnavailableError("redis: connection lost")
+        await super().add_tokens(resource, window, delta, requests)
+
+
+async def test_a_failed_give_back_leaves_the_uncalled_job_its_conversation_error(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = GoneAndGiveBacksFail()
+    router = await _router(fake, start_router, store)
+    response_id, conversation_id = await _continuing(router, "resp_g3", stream=False)
+
+    await _at_its_read(store)
+    await _delete(router, conversation_id)
+    with caplog.at_level(logging.WARNING, logger="switchboard.router"):
+        store.gate.set()
+        assert await router.server.jobs.settle(5) == 0
+
+    done = await loaded(router, B, response_id)
+    assert done.background_status == "failed"
+    error = orjson.loads(done.response_json)["error"]
+    assert conversation_id in error["message"] and "not found" in error["message"], error
+    assert fake.state.count() == 0
+    told = [r for r in caplog.records if "start back failed" in r.getMessage()]
+    assert len(told) == 1 and B not in caplog.text
+
+
+async def test_a_job_stopped_uncalled_whose_give_back_fails_is_written_failed(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = GoneAndGiveBacksFail()
+    router = await _router(fake, start_router, store)
+    response_id, _ = await _continuing(router, "resp_g4", stream=False)
+
+    await _at_its_read(store)
+    with caplog.at_level(logging.WARNING, logger="switchboard.router"):
+        await router.server.jobs.shutdown(0)  # stopped before its call: its start goes back
+
+    assert router.server.jobs.running == 0
+    stopped = await loaded(router, B, response_id)
+    assert stopped.background_status == "failed"  # not left in_progress on the store's error
+    assert STOPPED_MESSAGE in stopped.response_json
+    assert fake.state.count() == 0
+    told = [r for r in caplog.records if "start back failed" in r.getMessage()]
+    assert len(told) == 1 and B not in caplog.text

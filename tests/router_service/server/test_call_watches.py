@@ -12,12 +12,13 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Admission, Attempt, rule_for
 from router_service.clock import ManualClock
 from router_service.engine import RequestContext
-from router_service.errors import ClientRateLimitedError
+from router_service.errors import ClientRateLimitedError, StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream
 from router_service.server._call_watch import CallWatch, CallWatches
 from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.helpers import eventually
+from tests.release_failures import FailingReleases
 from tests.router_service.auth.helpers import bearer, client
 
 pytestmark = pytest.mark.timeout(30)
@@ -103,3 +104,17 @@ async def test_an_unexpected_renewal_error_does_not_end_the_slot_keeping(
     assert "renewing a call's stream slot failed" in caplog.text
     assert "a bug in a renewal" in caplog.text  # the traceback, to find the bug by
     await router.server.call_watches.stop_all()
+
+
+async def test_a_call_placed_as_the_router_stops_is_answered_when_its_slot_release_fails(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = FailingReleases(StoreUnavailableError("redis: connection lost"))
+    router = await start_router(config(fake), store=store)
+    await router.server.call_watches.stop_all()  # a stop began: a call is settled, not watched
+    with caplog.at_level(logging.WARNING):
+        made = await router.stub.CreateRealtimeCall(OFFER, metadata=bearer(KEY), timeout=5)
+
+    assert made.call_id  # placed upstream (paid for): not the store's error in its place
+    told = [r for r in caplog.records if "giving a stream slot back failed" in r.getMessage()]
+    assert len(told) == 1 and KEY not in caplog.text

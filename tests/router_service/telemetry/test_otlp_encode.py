@@ -253,3 +253,14 @@ def test_long_values_are_encoded_but_not_kept_in_the_caches(
         f for by_type in _otlp._kv_caches.values() for c in by_type.values() for f in c.values()
     ]
     assert all(len(f) <= _otlp._CACHED_FIELD_MAX for f in [*fields, *_otlp._name_cache.values()])
+
+
+@pytest.mark.parametrize("length", [127, 128, 16_250, 16_383, 16_384, 2_097_152])
+def test_lengths_either_side_of_each_varint_size_encode_as_the_sdk_does(
+    tracing: Tracing, length: int
+) -> None:
+    """Lengths of one, two and three varint bytes: the attribute's, its key/value's and the
+    span's (a value of 16,250 characters makes a span just over 16,383 bytes)."""
+    provider, kept = tracing(Resource.create({"service.name": "router"}))
+    provider.get_tracer("t").start_span("chat", attributes={"text": "x" * length}).end()
+    _same_as_sdk(kept.spans)
