@@ -185,5 +185,10 @@ async def test_the_admin_throttle_tells_no_admin_key_found_on_chat(
     await chat_refused(router, WRONG, ATTACKER)
     await chat_refused(router, OPS, OTHER)
 
-    probes = [await server_info(router, "", address) for address in (ATTACKER, OTHER)]
-    assert probes[0] == probes[1] == UNKNOWN  # the missing key's answer, from either
+    probes = []
+    for address in (ATTACKER, OTHER):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            request = admin_pb.GetServerInfoRequest()
+            await router.admin.GetServerInfo(request, metadata=(("x-forwarded-for", address),))
+        probes.append(details_from_rpc_error(caught.value))
+    assert [(d.code, d.openai_code) for d in probes] == [(UNKNOWN, "missing_api_key")] * 2
