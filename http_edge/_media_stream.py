@@ -25,13 +25,14 @@ from clients.switchboard.v1.router_service_pb2 import MediaStreamRequest, MediaS
 from ._headers import route_headers
 from ._metadata import forwarded_metadata, routing_options
 from ._routes_chat import (
-    TRUNCATED_EVENT,
     open_head,
     router_error_event,
     stream_error_event,
+    truncated_event,
 )
 from ._sse import KEEPALIVE, SSEResponse
 from ._state import edge_state
+from ._stream_failure import failed_by, failed_with, truncated
 
 __all__ = ["media_stream_response"]
 
@@ -86,7 +87,7 @@ async def _relay_events(
             elif kind == "summary":
                 return
             message = await anext(events, None)
-        yield TRUNCATED_EVENT
+        yield truncated_event()
     except RouterError as exc:
         yield router_error_event(exc)
 
@@ -97,7 +98,7 @@ async def _relay_bytes(
     """The audio as it arrives; a failure cuts the body short (see the module's docstring)."""
     message: MediaStreamResponse | None = first
     # The stream's end without a summary: truncated, or the caller left (said nowhere: the
-    # router records both).
+    # router records both; `SSEResponse` forgets a departed caller's).
     failure = ""
     try:
         while message is not None:
@@ -108,10 +109,14 @@ async def _relay_bytes(
                 return
             elif kind == "error":
                 failure = message.error.message
+                failed_with(message.error)
                 break
             message = await anext(events, None)
+        else:
+            truncated()
     except RouterError as exc:
         failure = exc.details.message
+        failed_by(exc)
     if failure:
         logger.warning("speech cut short after the commit: %s", failure)
     # An OSError ends the response without its last chunk (SSEResponse: the client went away).

@@ -29,6 +29,7 @@ from ._disconnect import unless_disconnected
 from ._errors import EdgeError, router_error_body
 from ._metadata import Metadata
 from ._sse import KEEPALIVE, SSE_HEADERS, SSEResponse, named_event
+from ._stream_failure import failed_by
 
 __all__ = ["resumed_stream"]
 
@@ -81,6 +82,7 @@ async def _relay(
             yield named_event(event)
             message = await anext(events, None)
     except RouterError as exc:  # committed: told as OpenAI's `error` event
+        failed_by(exc)
         body = router_error_body(exc.details)["error"]
         error = {
             "type": "error",

@@ -35,6 +35,7 @@ from clients.switchboard.v1.router_service_pb2 import (
 from clients.switchboard.v1.routing_pb2 import RouteInfo, RoutingOptions
 from router_service.telemetry import calls_apart
 
+from . import _stream_failure as failure
 from ._body import parse_request, read_json_object
 from ._delta_indexes import DeltaIndexes
 from ._disconnect import unless_disconnected
@@ -47,7 +48,6 @@ from ._sse import DONE, KEEPALIVE, SSEResponse, data_event, error_event
 from ._state import EdgeState, edge_state
 
 __all__ = [
-    "TRUNCATED_EVENT",
     "ChatCalls",
     "Relay",
     "open_head",
@@ -58,6 +58,7 @@ __all__ = [
     "sse_stream",
     "stream_error_event",
     "summary_usage",
+    "truncated_event",
 ]
 
 logger = logging.getLogger(__name__)
@@ -252,21 +253,24 @@ async def relay_chunks(
             message, data = None, b""
             message = await anext(events, None)
         if not ended:
-            yield TRUNCATED_EVENT
+            yield truncated_event()
     except RouterError as exc:
         yield router_error_event(exc)
-    except Exception:
+    except Exception as exc:
         # The response is committed: a bug can only be told as an error event.
         logger.exception("relaying a chat stream failed")
-        yield error_event(
-            "The edge failed while relaying the stream.", "server_error", "internal_error"
-        )
+        failure.relay_failed(exc)
+        yield error_event(failure.RELAY_FAILED, "server_error", "internal_error")
     yield DONE
 
 
-TRUNCATED_EVENT = error_event(
-    "The stream ended before it was complete.", "stream_truncated", "stream_truncated"
-)
+_TRUNCATED_EVENT = error_event(failure.TRUNCATED, "stream_truncated", "stream_truncated")
+
+
+def truncated_event() -> bytes:
+    """The event a stream the router did not end itself ends with (a failed stream)."""
+    failure.truncated()
+    return _TRUNCATED_EVENT
 
 
 def summary_usage(usage: Usage) -> dict[str, Any]:
@@ -289,10 +293,14 @@ def summary_usage(usage: Usage) -> dict[str, Any]:
 
 
 def stream_error_event(error: StreamError) -> bytes:
+    """The router's error event, as the caller reads it (a failed stream)."""
+    failure.failed_with(error)
     return error_event(error.message, error.type or "upstream_error", error.code or None)
 
 
 def router_error_event(exc: RouterError) -> bytes:
+    """A router call failed mid-stream, as the caller reads it (a failed stream)."""
+    failure.failed_by(exc)
     error = router_error_body(exc.details)["error"]
     return error_event(
         str(error.get("message", "")),

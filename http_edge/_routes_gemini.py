@@ -41,6 +41,7 @@ from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
 from . import _openapi_gemini as api
 from . import _routes_misc
+from . import _stream_failure as failure
 from ._body import parse_request, read_json_object
 from ._errors import EdgeError, google_caller, in_callers_terms, router_error_body
 from ._headers import route_headers
@@ -244,7 +245,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
         itself (with a summary or an error) ends with an error."""
         stream = gemini.ResponseChunks(model, thoughts)
         message: ChatStreamResponse | None = first
-        last = gemini.gemini_error(502, "The stream ended before it was complete.")
+        last = gemini.gemini_error(502, failure.TRUNCATED)
         try:
             while message is not None:
                 kind = message.WhichOneof("event")
@@ -258,6 +259,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
                         yield keepalive
                 elif kind == "error":
                     error = message.error
+                    failure.failed_with(error)
                     status = error.upstream_status if error.upstream_status >= 400 else 500
                     last = gemini.gemini_error(status, error.message)
                     break
@@ -265,13 +267,17 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
                     last = stream.finish(summary_usage(message.summary.usage))
                     break
                 message = await anext(events, None)
+            else:  # the router did not end the stream itself
+                failure.truncated()
         except RouterError as exc:
+            failure.failed_by(exc)
             message_text = str(router_error_body(exc.details)["error"].get("message") or "")
             last = gemini.gemini_error(http_status_for(exc.details), message_text)
-        except Exception:
+        except Exception as exc:
             # The response is committed: a bug can only be told as the stream's last chunk.
             logger.exception("relaying a Gemini API stream failed")
-            last = gemini.gemini_error(500, "The edge failed while relaying the stream.")
+            failure.relay_failed(exc)
+            last = gemini.gemini_error(500, failure.RELAY_FAILED)
         # After an error, what was held goes before it (`finish` took it into the last one).
         yield writer.items([*stream.pending(), last]) + writer.end()
 

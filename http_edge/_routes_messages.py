@@ -39,6 +39,7 @@ from clients.codec import anthropic  # its names imported as first read (clients
 from clients.switchboard.v1.chat_pb2 import ChatParams
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
+from . import _stream_failure as failure
 from ._body import parse_request, read_json_object
 from ._errors import EdgeError, router_error_body, router_error_headers
 from ._headers import route_headers
@@ -165,6 +166,7 @@ def _relay(model: str, stops: list[str]) -> Relay:
                     yield _events([anthropic.PING])
                 elif kind == "error":
                     error = message.error
+                    failure.failed_with(error)
                     status = error.upstream_status if error.upstream_status >= 400 else 500
                     yield _events(
                         stream.error(anthropic.anthropic_error_type(status), error.message)
@@ -174,13 +176,16 @@ def _relay(model: str, stops: list[str]) -> Relay:
                     yield _events(stream.finish(summary_usage(message.summary.usage)))
                     return
                 message = await anext(events, None)
-            yield _events(stream.error("api_error", "The stream ended before it was complete."))
+            failure.truncated()
+            yield _events(stream.error("api_error", failure.TRUNCATED))
         except RouterError as exc:
+            failure.failed_by(exc)
             status, body, _ = _error_parts(exc)
             yield _events(stream.error(body["error"]["type"], body["error"]["message"]))
-        except Exception:
+        except Exception as exc:
             # The response is committed: a bug can only be told as an error event.
             logger.exception("relaying a Messages API stream failed")
-            yield _events(stream.error("api_error", "The edge failed while relaying the stream."))
+            failure.relay_failed(exc)
+            yield _events(stream.error("api_error", failure.RELAY_FAILED))
 
     return relay

@@ -36,6 +36,7 @@ from clients.codec import ollama  # its names imported as first read (clients/_l
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, ModelInfo
 
 from . import _openapi_ollama as api
+from . import _stream_failure as failure
 from ._body import parse_request, read_json_object
 from ._errors import EdgeError, in_callers_terms, router_error_body
 from ._headers import route_headers
@@ -192,7 +193,7 @@ def _relay(model: str, generate: bool, started: int) -> Relay:
         first_at = time.monotonic_ns()
         lines = ollama.StreamLines(model, generate)
         message: ChatStreamResponse | None = first
-        last = lines.error("The stream ended before it was complete.", time.time())
+        last = lines.error(failure.TRUNCATED, time.time())
         try:
             while message is not None:
                 kind = message.WhichOneof("event")
@@ -203,6 +204,7 @@ def _relay(model: str, generate: bool, started: int) -> Relay:
                     if out:
                         yield b"".join(dumps(o) + b"\n" for o in out)
                 elif kind == "error":
+                    failure.failed_with(message.error)
                     last = lines.error(message.error.message, time.time())
                     break
                 elif kind == "summary":
@@ -213,13 +215,17 @@ def _relay(model: str, generate: bool, started: int) -> Relay:
                     break
                 # heartbeats write nothing: an ollama client parses every line as JSON
                 message = await anext(events, None)
+            else:  # the router did not end the stream itself
+                failure.truncated()
         except RouterError as exc:
+            failure.failed_by(exc)
             text = str(router_error_body(exc.details)["error"].get("message") or "")
             last = lines.error(text or f"HTTP {http_status_for(exc.details)}", time.time())
-        except Exception:
+        except Exception as exc:
             # The response is committed: a bug can only be told as the stream's last line.
             logger.exception("relaying an Ollama API stream failed")
-            last = lines.error("The edge failed while relaying the stream.", time.time())
+            failure.relay_failed(exc)
+            last = lines.error(failure.RELAY_FAILED, time.time())
         yield dumps(last) + b"\n"
 
     return relay

@@ -51,6 +51,7 @@ from clients.switchboard.v1.router_service_pb2 import (
 from clients.switchboard.v1.routing_pb2 import RoutingOptions
 from router_service.clock import Clock
 
+from . import _stream_failure as failure
 from ._body import parse_request
 from ._conversation import ConversationKeeper, read_responses_input
 from ._disconnect import unless_disconnected
@@ -159,6 +160,7 @@ async def _relay(
                 yield KEEPALIVE
             elif kind == "error":
                 error = message.error
+                failure.failed_with(error)
                 yield _render(events.fail(error.message, error.code or error.type or None))
                 return
             elif kind == "summary":
@@ -169,13 +171,15 @@ async def _relay(
     except RouterError as exc:
         yield _failed(events, exc)
         return
-    except Exception:
+    except Exception as exc:
         # The response is committed: a bug can only be told as an error event.
         logger.exception("relaying a Responses stream failed")
-        yield _render(events.fail("The edge failed while relaying the stream.", "internal_error"))
+        failure.relay_failed(exc)
+        yield _render(events.fail(failure.RELAY_FAILED, "internal_error"))
         return
     if not ended:
-        yield _render(events.fail("The stream ended before it was complete.", "stream_truncated"))
+        failure.truncated()
+        yield _render(events.fail(failure.TRUNCATED, "stream_truncated"))
         return
     finish = events.finish(int(clock.now()))
     await keeper.keep(finish[-1]["response"])  # before the event that says whether it was
@@ -189,6 +193,7 @@ async def _relay(
 
 
 def _failed(events: ResponseEventStream, exc: RouterError) -> bytes:
+    failure.failed_by(exc)
     body = router_error_body(exc.details)["error"]
     code, param = body.get("code") or body.get("type"), body.get("param")
     return _render(events.fail(str(body.get("message", "")), code, param))

@@ -9,7 +9,9 @@ conventions name it:
   was written. No span per ASGI `send`/`receive`. In one process (`switchboard serve`) it is
   the router's request span too: the router says the request's attributes and outcome on it
   (an outcome's `error.type` is kept over the HTTP status's; its status is an error as the
-  answer's is, not for a 4xx: `_end`).
+  answer's is, not for a 4xx: `_end`). A stream that failed after its 200 fails the span as a
+  5xx does, with what the relay said of it (`_stream_failure`), unless the router's request
+  failed it already.
 
 Ours rather than OpenTelemetry's ASGI/FastAPI instrumentation: that middleware collects a dozen
 attributes from the scope and headers and records five instruments on every request, sampled or
@@ -33,10 +35,11 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router_service.telemetry import DURATION_BUCKETS, LocalCounter, LocalHistograms
-from router_service.telemetry._served import router_failure
+from router_service.telemetry._served import router_failure, status_message
 
 from ._errors import shown_path
 from ._hot import HOT_PATHS
+from ._stream_failure import take
 
 __all__ = ["HttpServerTelemetry"]
 
@@ -192,11 +195,14 @@ def _end(span: Span, attributes: dict[str, str | int]) -> None:
         # In one process the router's request, which says what it did on this span (the request
         # span is the edge's there), may have failed it: its outcome is the `error.type` (it says
         # more than a 502), its message the status's, decided here where the answer is known.
-        failure = router_failure(span)
+        failure, stream = router_failure(span), take(span)
         if failure is not None:
             ended.pop("error.type", None)
             if not _callers_fault(attributes):
                 span.set_status(Status(StatusCode.ERROR, failure))
+        elif stream is not None:  # a committed stream failed (`_stream_failure`)
+            ended["error.type"] = stream[0]
+            span.set_status(Status(StatusCode.ERROR, status_message(*stream)))
         elif "error.type" in ended:
             span.set_status(Status(StatusCode.ERROR, str(ended["error.type"])))
         span.set_attributes(ended)

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from ._disconnect import watch_departure
 from ._json import dumps
+from ._stream_failure import forget
 
 __all__ = [
     "DONE",
@@ -57,7 +58,8 @@ class SSEResponse(StreamingResponse):
     calls `on_close` (which cancels the router call). On a disconnect it first calls `interrupt`
     (`RouterStream.interrupt`): when that wakes a pending read, the events end by themselves and
     the task is left alone (grpc.aio leaks a read cancelled in its await); otherwise, or without
-    `interrupt`, the task is cancelled.
+    `interrupt`, the task is cancelled. A stream its caller left has not failed
+    (`_stream_failure.forget`), however its relay ended it.
     """
 
     def __init__(
@@ -82,11 +84,12 @@ class SSEResponse(StreamingResponse):
         # first event could leave.
         task = asyncio.current_task()
         assert task is not None
-        state = {"finished": False, "cancelled": False}
+        state = {"finished": False, "cancelled": False, "left": False}
 
         def on_disconnect() -> None:
             if state["finished"]:
                 return
+            state["left"] = True
             if self._interrupt is None or not self._interrupt():
                 state["cancelled"] = True
                 task.cancel()
@@ -102,6 +105,8 @@ class SSEResponse(StreamingResponse):
         finally:
             state["finished"] = True  # a disconnect noticed from now on changes nothing
             unwatch()
+            if state["left"]:
+                forget()  # the stream's end its caller's leaving made is no failure of ours
             # Shielded: a cancellation arriving now must not skip cancelling the router call.
             await asyncio.shield(self._release())
 

@@ -84,6 +84,8 @@ class KeyLease:
         if self._settled or self.key.tpm is None:
             return
         self._settled = True
+        if actual < 0:  # a buggy upstream's report: the estimate stays (no tokens given back)
+            return
         if self._share != 1.0:  # the usage reported is the whole request's (`sends`)
             actual = math.ceil(actual * self._share)
         await self._pool._add_tokens(self, actual - self.tokens)

@@ -163,8 +163,9 @@ def room_for(
     way, in `thinking`: the answer keeps its room (but Claude's least budget, 1024), thinking
     takes the rest. None: keep what there is."""
     budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
-    fits = max_tokens is not None and max_tokens > (budget or 0)
-    if not thinking_on(thinking) or not isinstance(budget, int) or budget <= 0 or fits:
+    if not thinking_on(thinking) or not isinstance(budget, int) or budget <= 0:
+        return None  # no budget to fit (one that is no number, Claude judges)
+    if max_tokens is not None and max_tokens > budget:
         return None
     answer = max_tokens or default_answer
     limit = claude_output_limit(model)

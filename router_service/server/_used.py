@@ -59,7 +59,8 @@ class Used:
     def see(self, message: Any) -> None:
         if self._rule.cached is not None and self._rule.cached(message):
             self._cached = True
-        if self._rule.usage is not None and (reported := self._rule.usage(message)):
+        # A negative report (a buggy compatible server) is none: it would give tokens back.
+        if self._rule.usage is not None and (reported := self._rule.usage(message)) > 0:
             self._reported = reported
             if self._rule.cost is not None:  # the cost comes with the usage, once a call
                 self._cost = self._rule.cost(message)

@@ -113,6 +113,16 @@ async def sdk_read(stack: Stack, **extra: Any) -> tuple[list[Any], BaseException
     return received, None
 
 
+async def leave_after(stream: Any, pieces: int) -> None:
+    """Read an SDK chat stream until `pieces` content deltas came, then leave it (close it)."""
+    received = 0
+    async for chunk in stream:
+        received += bool(chunk.choices and chunk.choices[0].delta.content)
+        if received == pieces:
+            break
+    await stream.close()
+
+
 async def reasoning_read(stream: AsyncIterable[Any]) -> tuple[list[str], str, str]:
     """An SDK chat stream's deltas, each kind in order ("reasoning", "content"), with its
     reasoning (`reasoning_content`) and its content."""

@@ -24,7 +24,14 @@ from router_service.telemetry._state import current
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
 from tests.e2e.background import settled
-from tests.e2e.stream_harness import BODY, MESSAGES, OpenStack, StartEdge, chat_params
+from tests.e2e.stream_harness import (
+    BODY,
+    MESSAGES,
+    OpenStack,
+    StartEdge,
+    chat_params,
+    leave_after,
+)
 from tests.e2e.test_tracing import CHAT, HTTP, child
 from tests.helpers import eventually
 from tests.replicas.redis_fixtures import redis_prefix, redis_state, redis_url
@@ -72,12 +79,7 @@ async def test_a_stream_its_caller_leaves_says_it_was_cancelled(
     fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=8))
 
     stream = await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
-    received = 0
-    async for chunk in stream:
-        received += bool(chunk.choices and chunk.choices[0].delta.content)
-        if received == 5:
-            break
-    await stream.close()
+    await leave_after(stream, 5)
 
     trace = await ended(captured, HTTP, "chat model-a")
     edge = trace.one(HTTP)

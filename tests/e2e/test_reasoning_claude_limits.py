@@ -99,3 +99,20 @@ async def test_a_budget_that_fits_is_sent_as_asked(
     )
 
     assert sent(fake, "opus-4-1") == (20000, 21000)
+
+
+async def test_a_budget_that_is_no_number_is_claudes_to_refuse(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """A caller's own `thinking` (a provider-specific key at the chat entrance) whose budget is
+    no integer: nothing to fit, sent as asked, and Claude's 400 is the caller's; the router
+    failed on it (a 500, "Internal router error")."""
+    thinking = {"type": "enabled", "budget_tokens": "lots"}
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.chat.completions.create(
+            model="opus-4-1", messages=HELLO, max_tokens=1000, extra_body={"thinking": thinking}
+        )
+
+    assert "budget_tokens" in str(refused.value.message)
+    body = reasoning.received(fake)
+    assert (body["thinking"], body["max_tokens"]) == (thinking, 1000)

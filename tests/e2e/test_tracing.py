@@ -15,6 +15,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
+from tests.e2e.stream_harness import leave_after
 from tests.helpers import eventually
 from tests.http_edge.harness import Edge
 from tests.router_service.telemetry.spans import Trace, attrs, ended
@@ -92,12 +93,7 @@ async def test_a_stream_the_caller_leaves_ends_its_spans_cancelled(
     stream = await sdk.chat.completions.create(
         model="chain", messages=[{"role": "user", "content": "a story"}], stream=True
     )
-    received = 0
-    async for chunk in stream:
-        received += bool(chunk.choices and chunk.choices[0].delta.content)
-        if received == 5:
-            break
-    await stream.close()
+    await leave_after(stream, 5)
 
     trace = await ended(captured, HTTP, STREAM, CHAT_A)
 

@@ -97,6 +97,10 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
         raise InvalidRequestError("max_tokens: must be at least 1", "max_tokens")
     out["max_tokens"] = max_tokens
     out.update({key: body[key] for key in (*_SAME, *_PASSED) if key in body})
+    if "thinking" in body:
+        _check_thinking(body["thinking"])
+    if "top_k" in body and expect_int(body["top_k"], "top_k") < 0:
+        raise InvalidRequestError("top_k: must be at least 0", "top_k")
     if "stop_sequences" in body:
         stops = expect_list(body["stop_sequences"], "stop_sequences")
         if stops:
@@ -112,11 +116,25 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
         if flags:
             out[BETA_KEY] = flags
     if body.get("tool_choice") is not None:
-        out.update(_tool_choice(body["tool_choice"]))
+        choice = _tool_choice(body["tool_choice"])  # without tools, OpenAI's API refuses it
+        out.update(choice if out.get("tools") else {})
     if body.get("stream") is not None and expect_bool(body["stream"], "stream"):
         # The usage comes in the stream's last chunk, for message_delta.
         out |= {"stream": True, "stream_options": {"include_usage": True}}
     return out
+
+
+def _check_thinking(value: Any) -> None:
+    """`thinking`, passed on as given, in its shape: an object of a `type`, with an integer
+    `budget_tokens` when enabled (what the router reads of it, for any deployment)."""
+    thinking = expect_object(value, "thinking")
+    if "type" not in thinking:
+        missing("thinking.type")
+    kind = expect_str(thinking["type"], "thinking.type")
+    if kind == "enabled" and "budget_tokens" not in thinking:
+        missing("thinking.budget_tokens")
+    if "budget_tokens" in thinking:
+        expect_int(thinking["budget_tokens"], "thinking.budget_tokens")
 
 
 def _user_id(metadata: Any) -> str | None:
@@ -183,7 +201,10 @@ def _user_turn(content: Any, path: str) -> list[JsonObject]:
     them first in the turn), the rest one user message."""
     results: list[JsonObject] = []
     parts: list[JsonObject] = []
-    for i, block in enumerate(_blocks(content, path)):
+    blocks = _blocks(content, path)
+    if not blocks:
+        raise InvalidRequestError(f"{path}: a user turn must have content", path)
+    for i, block in enumerate(blocks):
         where = at_index(path, i)
         if _kind(block, where) == "tool_result":
             results.append(_tool_result(block, where))

@@ -259,6 +259,15 @@ async def test_token_estimate_is_corrected_by_usage() -> None:
     await take(pool, tokens=500)
 
 
+async def test_a_negative_usage_leaves_the_estimate_counted() -> None:
+    # A buggy upstream's negative report would give the key's tpm window tokens back.
+    pool, _ = make_pool("k1", tpm=1000)
+    lease = await take(pool, tokens=600)
+    await lease.settle_tokens(-5000)
+    await lease.release()
+    assert isinstance(await pool.lease("m", tokens=500), Unavailable)
+
+
 class CountingStore(MemoryStateStore):
     """Counts the store calls a lease makes (each is one Redis round trip)."""
 

@@ -13,6 +13,7 @@ from clients import details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
+from tests.helpers import eventually
 from tests.release_failures import RELEASE_ERRORS, RELEASE_IDS, FailingReleases
 from tests.router_service.auth.helpers import bearer, chat, client, guarded_config
 
@@ -29,7 +30,14 @@ async def router(
     return await start_router(config, store=FailingReleases(request.param))
 
 
-def _slot_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+async def _slot_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """The slot is given back after the call's last message or status has left (the caller
+    may see its end first): waited for, then told once."""
+
+    async def logged() -> bool:
+        return any(SLOT in r.getMessage() for r in caplog.records)
+
+    await eventually(logged, what="the failed slot release logged")
     told = [r for r in caplog.records if SLOT in r.getMessage()]
     assert len(told) == 1, [r.getMessage() for r in caplog.records]
     assert A not in caplog.text
@@ -43,10 +51,10 @@ async def test_a_finished_stream_whose_slot_release_fails_ends_ok(
             pb.ChatStreamRequest(params=chat().params), metadata=bearer(A)
         )
         kinds = [event.WhichOneof("event") async for event in call]
+        await _slot_logged_once(caplog)
 
     assert kinds[-1] == "summary" and "chunk" in kinds
     assert await call.code() == grpc.StatusCode.OK
-    _slot_logged_once(caplog)
 
 
 async def test_a_failing_stream_whose_slot_release_fails_keeps_its_error(
@@ -59,7 +67,7 @@ async def test_a_failing_stream_whose_slot_release_fails_keeps_its_error(
         )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             [event async for event in call]
+        await _slot_logged_once(caplog)
 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert details_from_rpc_error(caught.value).upstream_status == 400
-    _slot_logged_once(caplog)

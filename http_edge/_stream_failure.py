@@ -1,0 +1,82 @@
+"""A committed stream that failed (its 200 sent, then the router's error event, a RouterError,
+no summary, or the edge's own relay failing) is the server's failure, as a 5xx is: the relays
+say so here (`failed` and its kinds), only on those paths, and the edge's SERVER span, current
+while the stream is written, says it at its end (`_server_telemetry._end`: `error.type` and an
+error status), unless the router's request failed that span already (one process: its outcome
+says more, and wins). A caller that left mid-stream fails nothing (`SSEResponse`: `forget`).
+
+Held weakly, by the span, as the router's own (`router_service.telemetry._served`)."""
+
+from __future__ import annotations
+
+from weakref import WeakKeyDictionary
+
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from clients import RouterError
+from clients.switchboard.v1.router_service_pb2 import StreamError
+from clients.switchboard.v1.routing_pb2 import Outcome
+
+from ._errors import router_error_body
+
+__all__ = [
+    "RELAY_FAILED",
+    "TRUNCATED",
+    "failed",
+    "failed_by",
+    "failed_with",
+    "forget",
+    "relay_failed",
+    "take",
+    "truncated",
+]
+
+TRUNCATED = "The stream ended before it was complete."
+RELAY_FAILED = "The edge failed while relaying the stream."
+
+_failed: WeakKeyDictionary[Span, tuple[str, str]] = WeakKeyDictionary()
+
+
+def failed(kind: str, message: str) -> None:
+    """The stream being written failed: `kind` its `error.type`, `message` what the caller read."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        _failed[span] = (kind, message)
+
+
+def failed_with(error: StreamError) -> None:
+    """The router ended the stream with its error event: its outcome is the `error.type`."""
+    kind = Outcome.Name(error.outcome).removeprefix("OUTCOME_") if error.outcome else ""
+    failed(kind or error.code or error.type or "upstream_error", error.message)
+
+
+def failed_by(exc: RouterError) -> None:
+    """The router call failed mid-stream: its reason, and the message the caller read (never
+    gRPC's own text, which names addresses)."""
+    details = exc.details
+    message = str(router_error_body(details)["error"].get("message") or "")
+    failed(details.reason or exc.grpc_code.name, message)
+
+
+def truncated() -> None:
+    """The router's stream ended without its summary."""
+    failed("stream_truncated", TRUNCATED)
+
+
+def relay_failed(exc: Exception) -> None:
+    """The edge's relay failed (a bug, logged where it is caught)."""
+    failed(type(exc).__qualname__, RELAY_FAILED)
+
+
+def forget() -> None:
+    """The caller left: what its stream's end looked like is not a server failure."""
+    if _failed:
+        _failed.pop(trace.get_current_span(), None)
+
+
+def take(span: Span) -> tuple[str, str] | None:
+    """The failure of the stream `span` answered with, taken (once); None for most."""
+    if not _failed:  # no stream failed: a request's end looks nothing up
+        return None
+    return _failed.pop(span, None)
