@@ -7,7 +7,7 @@ together (the admin throttle only), is past its limit, the answer is how long to
 token is not looked at (the right one could be the guess that lands). A wrong token is then
 `failed`, a right admin one `succeeded` (its address's failures forgotten). Windows are fixed,
 each opened by its first failure, on the injectable clock; addresses are kept in the order their
-windows opened (the locked-out ones apart, in the order they were locked), so the expired ones
+windows opened (a lockout keeps its place: it ends when its window does), so the expired ones
 are dropped from the front, and at most `kept` of them (the admin throttle's `overall`). Past
 `kept` the oldest window still counting goes first, a locked-out one only when every kept one
 is: an attacker rotating addresses cannot grow the table, nor push a locked-out address out to
@@ -97,16 +97,17 @@ class _Throttle:
         self._limits = limits
         self._clock = clock
         self._surface = surface
-        # Each address's window: counting failures, or locked out (past `per_address`); each
-        # in the order it came there, so the expired ones are dropped from the front.
-        self._counting: OrderedDict[str, _Window] = OrderedDict()
-        self._locked: OrderedDict[str, _Window] = OrderedDict()
+        # Each address's window, in the order they opened (so they end in that order, and the
+        # ended ones are dropped from the front); those still counting (not past `per_address`)
+        # also in `_counting`, in the same order: a lockout never reorders what ends first.
+        self._windows: OrderedDict[str, _Window] = OrderedDict()
+        self._counting: OrderedDict[str, None] = OrderedDict()
         self._overall = _Window(ends=-math.inf)
         self._counter: tuple[Telemetry, Counter] | None = None
 
     def __len__(self) -> int:
         """How many addresses it keeps failures of (at most `kept`)."""
-        return len(self._counting) + len(self._locked)
+        return len(self._windows)
 
     def refusal(self, address: str) -> Refusal | None:
         """Whether a call from `address` is refused before its token is read."""
@@ -156,33 +157,33 @@ class _Throttle:
 
     def succeeded(self, address: str) -> None:
         """The right token from `address`: its failures are forgotten."""
+        self._windows.pop(address, None)
         self._counting.pop(address, None)
-        self._locked.pop(address, None)
 
     def _window(self, address: str) -> _Window | None:
-        window = self._counting.get(address)
-        return window if window is not None else self._locked.get(address)
+        return self._windows.get(address)
 
     def _open(self, address: str, ends: float) -> _Window:
         """A new window for `address` (its old one ended), room made for it: past `kept`, the
         oldest window still counting goes, a locked-out one only when all are (else rotating
         addresses would push a locked-out one out, and it could guess again)."""
-        self._locked.pop(address, None)
-        self._counting.pop(address, None)
+        self.succeeded(address)
         while len(self) >= self._limits.kept:
-            (self._counting or self._locked).popitem(last=False)
-        window = self._counting[address] = _Window(ends)
+            if self._counting:
+                del self._windows[self._counting.popitem(last=False)[0]]
+            else:
+                self._windows.popitem(last=False)
+        window = self._windows[address] = _Window(ends)
+        self._counting[address] = None
         return window
 
     def _lock(self, address: str) -> None:
-        window = self._counting.pop(address, None)
-        if window is not None:
-            self._locked[address] = window
+        self._counting.pop(address, None)
 
     def _forget(self, now: float) -> None:
-        for addresses in (self._counting, self._locked):
-            while addresses and next(iter(addresses.values())).ends <= now:
-                addresses.popitem(last=False)
+        windows = self._windows
+        while windows and next(iter(windows.values())).ends <= now:
+            self._counting.pop(windows.popitem(last=False)[0], None)
 
     def _refused(self, refusal: Refusal) -> Refusal:
         self._refusals().add(1, self._attributes(refusal))

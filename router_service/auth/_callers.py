@@ -129,10 +129,10 @@ def unknown_key_error() -> AuthenticationError:
 
 
 class AdminKeyOutOfScopeError(AuthenticationError):
-    """A key holding the `admin` scope on a method whose scope it lacks: answered exactly as an
-    unknown key, and counted as a wrong guess (`server/_throttles.py`), else the answer would
-    tell a guesser it found the admin key, through services without the admin throttle's
-    overall limit. The audit line says the truth."""
+    """A key holding the `admin` scope on a method whose scope it lacks: answered and counted
+    exactly as an unknown key (`server/_throttles.py`), else the answer would tell a guesser it
+    found the admin key, through services without the admin throttle's overall limit. The
+    audit line says the truth."""
 
     def __init__(self) -> None:
         super().__init__(_UNKNOWN_KEY, code="invalid_api_key")

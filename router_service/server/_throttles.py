@@ -5,14 +5,16 @@ up. Each service's wrong keys count against its own limits: AdminService's again
 address only); an address past the key limit is refused on every service, AdminService too.
 
 A key holding the `admin` scope on a method whose scope it lacks is answered as an unknown key
-(`AdminKeyOutOfScopeError`) and counted as a wrong guess against both: else the answer would
-tell a guesser it found the admin key through a service without the admin throttle's overall
-limit. What is no guess, and not counted: a missing key; any other known key without the
-method's scope (PERMISSION_DENIED, which tells a misconfigured app what is wrong: such a key
-answers on a service of its scope anyway, and a real client that lacks a scope must not lock its
-neighbours out). A right admin key clears its address's admin count; the key throttle's windows
-run out on their own, else a caller with a key of its own could guess on forever between its
-own calls.
+(`AdminKeyOutOfScopeError`) and counted as one, against this service's limits only: counted in
+the admin throttle too, it would lock its address (or all) out of AdminService where an unknown
+key does not, and a keyless AdminService call (refused first past a limit) would tell a guesser
+which of its guesses was the admin key. Told nothing, a guesser on another service must still
+try each candidate on AdminService, under its overall limit. What is no guess, and not counted:
+a missing key; any other known key without the method's scope (PERMISSION_DENIED, which tells a
+misconfigured app what is wrong: such a key answers on a service of its scope anyway, and a real
+client that lacks a scope must not lock its neighbours out). A right admin key clears its
+address's admin count; the key throttle's windows run out on their own, else a caller with a
+key of its own could guess on forever between its own calls.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from router_service._throttle import (
     Refusal,
     TrustedProxies,
 )
-from router_service.auth import AdminKeyOutOfScopeError, Attempt, Caller, Gate, MethodRule
+from router_service.auth import Attempt, Caller, Gate, MethodRule
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig
 from router_service.errors import AuthenticationError, ClientRateLimitedError
@@ -66,8 +68,6 @@ class Throttles:
             if exc.code != "missing_api_key":  # no guess
                 address = address or self._address(attempt)
                 counting.failed(address)
-                if isinstance(exc, AdminKeyOutOfScopeError) and not admin:
-                    self.admin.failed(address)  # as if guessed on AdminService: its overall too
             raise
         if admin and address is not None:
             self.admin.succeeded(address)

@@ -1,8 +1,9 @@
 """No oracle of the admin key, on a real router over a real loopback channel: a key whose scopes
 hold `admin` but not the called method's is answered exactly as a key the router does not know
-(code, message, details, trailing metadata) and counted as a wrong guess against both
-`auth.key_throttle` and `auth.admin_throttle`, so it can be found no faster through RouterService
-than through AdminService; the true reason is in the audit log only (by fingerprint). A key
+(code, message, details, trailing metadata) and counted as one, against `auth.key_throttle`
+only (as an unknown key is: no side effect on `auth.admin_throttle` tells it apart), so a guesser
+on RouterService learns nothing and must try each candidate on AdminService; the true reason is
+in the audit log only (by fingerprint). A key
 without `admin` that lacks a scope is still told so (PERMISSION_DENIED: a misconfigured app)."""
 
 from __future__ import annotations
@@ -129,29 +130,6 @@ async def test_an_admin_key_out_of_scope_counts_against_the_key_throttle(
     assert await server_info(router, OPS, OTHER) == grpc.StatusCode.OK
 
 
-async def test_the_admin_overall_limit_stops_guessing_through_router_service(
-    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
-) -> None:
-    """Guesses from many addresses, each within its own key limit: every admin key among them
-    counts against the admin throttle's overall limit, which then refuses the admin key
-    everywhere, as it would had they been made on AdminService."""
-    router = await guarded(
-        fake,
-        start_router,
-        clock,
-        key_throttle={"per_address": 100, "window_s": 60},
-        admin_throttle={"per_address": 100, "overall": 3, "window_s": 60},
-    )
-
-    hits = [(await chat_refused(router, OPS, f"192.0.2.{i}")).code() for i in range(3)]
-    refused = await server_info(router, OPS, OTHER)
-    clock.advance(60)
-    after = await server_info(router, OPS, OTHER)
-
-    assert hits == [UNKNOWN] * 3
-    assert refused == THROTTLED and after == grpc.StatusCode.OK
-
-
 async def test_a_guesser_behind_the_admin_limit_learns_nothing_on_chat(
     fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
 ) -> None:
@@ -185,3 +163,32 @@ async def test_open_mode_has_no_admin_key_to_hide(
 
     assert refused.code() == grpc.StatusCode.PERMISSION_DENIED
     assert listed.models
+
+
+async def test_the_admin_throttle_tells_no_admin_key_found_on_chat(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+) -> None:
+    """A guesser brings the admin throttle one short of its limit, guesses on Chat, then asks
+    AdminService with no key (no guess, but refused first past a limit): were the admin key
+    counted there and an unknown one not, that answer would tell which guess landed, and guesses
+    on Chat from many addresses would escape the admin overall limit."""
+    router = await guarded(
+        fake,
+        start_router,
+        clock,
+        key_throttle={"per_address": 100, "window_s": 60},
+        admin_throttle={"per_address": 2, "overall": 100, "window_s": 60},
+    )
+    assert await server_info(router, WRONG, ATTACKER) == UNKNOWN  # one short of its limit
+    assert await server_info(router, WRONG, OTHER) == UNKNOWN
+
+    await chat_refused(router, WRONG, ATTACKER)
+    await chat_refused(router, OPS, OTHER)
+
+    probes = []
+    for address in (ATTACKER, OTHER):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            request = admin_pb.GetServerInfoRequest()
+            await router.admin.GetServerInfo(request, metadata=(("x-forwarded-for", address),))
+        probes.append(details_from_rpc_error(caught.value))
+    assert [(d.code, d.openai_code) for d in probes] == [(UNKNOWN, "missing_api_key")] * 2

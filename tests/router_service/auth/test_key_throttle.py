@@ -274,6 +274,32 @@ async def test_rotating_addresses_cannot_push_a_locked_out_one_out(
     assert [await models(router, APP, f"192.0.2.{i}") for i in range(4)] == [THROTTLED] * 4
 
 
+async def test_an_ended_lockout_makes_room_before_a_counting_window(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock
+) -> None:
+    """An address locked out later than another, but whose window opened first, ends first:
+    once ended it is dropped, not kept in place of a window still counting (whose guesser would
+    then start afresh)."""
+    router = await guarded(
+        fake,
+        start_router,
+        clock,
+        key_throttle={"per_address": 2, "window_s": 60, "addresses": 3},
+    )
+    await models(router, WRONG, "192.0.2.1")  # opens at 0, ends at 60
+    clock.advance(10)
+    for _ in range(2):  # opens and is locked out at 10, ends at 70
+        await models(router, WRONG, "192.0.2.2")
+    clock.advance(40)
+    await models(router, WRONG, "192.0.2.1")  # locked out at 50, ends at 60
+    clock.advance(12)
+    assert await models(router, WRONG, ATTACKER) == UNKNOWN  # counting, at 62
+    assert await models(router, WRONG, OTHER) == UNKNOWN  # a third address kept
+
+    assert await models(router, WRONG, ATTACKER) == UNKNOWN  # its second: locked out
+    assert await models(router, APP, ATTACKER) == THROTTLED
+
+
 async def test_a_lockout_is_audited_once_and_refusals_counted_without_a_key(
     fake: FakeUpstream,
     start_router: StartRouter,
