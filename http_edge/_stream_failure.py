@@ -46,8 +46,10 @@ def failed(kind: str, message: str) -> None:
 
 
 def failed_with(error: StreamError) -> None:
-    """The router ended the stream with its error event: its outcome is the `error.type`."""
-    kind = Outcome.Name(error.outcome).removeprefix("OUTCOME_") if error.outcome else ""
+    """The router ended the stream with its error event: its outcome is the `error.type` (one
+    this edge's protos do not name, from a newer router, is left to the error's code)."""
+    known = Outcome.DESCRIPTOR.values_by_number.get(error.outcome) if error.outcome else None
+    kind = known.name.removeprefix("OUTCOME_") if known is not None else ""
     failed(kind or error.code or error.type or "upstream_error", error.message)
 
 
