@@ -339,27 +339,6 @@ async def test_a_batch_refused_as_redis_is_lost_is_nowhere_once_it_answers(
         assert fake.state.count(path="/chat/completions") == 0
 
 
-async def test_a_batch_made_during_an_outage_is_refused_503_not_404_for_its_file(
-    fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
-) -> None:
-    """Its input file, on Redis, looked for on local state (where it is not): refused 404 as
-    if it did not exist, not 503 to try again once Redis answers."""
-    redis_proxy, through, _ = configs
-    one = await start_router(through, clock=ManualClock(time.time()))
-    async with sdks_on(start_edge, one) as (first,):
-        uploaded = await first.files.create(
-            file=("in.jsonl", jsonl(chat_line("l1", "a"))), purpose="batch"
-        )
-        await redis_proxy.cut()
-        with pytest.raises(openai.InternalServerError) as refused:
-            await first.batches.create(
-                input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-            )
-        assert refused.value.status_code == 503
-        await redis_proxy.restore()
-        assert fake.state.count(path="/chat/completions") == 0
-
-
 async def test_a_batch_whose_kept_lines_read_fell_back_is_not_failed_unlisted(
     fake: FakeUpstream, configs: Configs, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
