@@ -70,7 +70,10 @@ class RoutingStats:
             self._closed
             or self._clock.monotonic() - self._pending_since >= self._config.stats_flush_s
         ):
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # a call's result, written with it: the call's answer stands
+                log.warning("writing routing statistics failed", exc_info=True)
         elif self._timer is None:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self._config.stats_flush_s, self._flush_late)

@@ -4,11 +4,19 @@ include what it counted."""
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from router_service.clock import ManualClock
 from router_service.config import RoutingConfig
+from router_service.errors import StoreUnavailableError
+from router_service.fake_upstream import FakeUpstream
 from router_service.routing import RoutingStats
 from router_service.state import MemoryStateStore
+from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
+from tests.router_service.auth.helpers import chat
 
 
 class CountingStore(MemoryStateStore):
@@ -76,3 +84,27 @@ async def test_results_nobody_follows_are_written_by_a_timer_and_at_close() -> N
     await late.aclose()
     assert store.writes[-1] == ("stats:b", {"s": 1.0}) and len(store.writes) == 2
     assert late._timer is None
+
+
+class LostStatsStore(MemoryStateStore):
+    """Memory state whose statistics writes fail (the state store lost)."""
+
+    async def add_to_bucket(
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
+    ) -> None:
+        if name.startswith("stats:"):
+            raise StoreUnavailableError("redis: connection lost")
+        await super().add_to_bucket(name, bucket, counts, ttl_s)
+
+
+async def test_an_answer_stands_when_writing_its_statistics_fails(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Written with the call's result (`stats_flush_s: 0`): the answer is the caller's whatever
+    # becomes of the statistics (the next flush writes the next ones).
+    config = base_config(fake.base_url, routing={"stats_flush_s": 0})
+    router = await start_router(config, store=LostStatsStore())
+    with caplog.at_level(logging.WARNING):
+        answer = await router.stub.Chat(chat())
+    assert answer.completion.choices[0].message.text
+    assert "writing routing statistics failed" in caplog.text
