@@ -70,10 +70,7 @@ class RoutingStats:
             self._closed
             or self._clock.monotonic() - self._pending_since >= self._config.stats_flush_s
         ):
-            try:
-                await self.flush()
-            except Exception:  # a call's result, written with it: the call's answer stands
-                log.warning("writing routing statistics failed", exc_info=True)
+            await self._flush_logged()  # written with a call's result: its answer stands
         elif self._timer is None:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(self._config.stats_flush_s, self._flush_late)
@@ -85,11 +82,15 @@ class RoutingStats:
 
     async def _flush_quietly(self) -> None:
         try:
+            await self._flush_logged()
+        finally:
+            self._late = None
+
+    async def _flush_logged(self) -> None:
+        try:
             await self.flush()
         except Exception:  # statistics are worth a try, no more (the next flush writes them)
             log.warning("writing routing statistics failed", exc_info=True)
-        finally:
-            self._late = None
 
     async def aclose(self) -> None:
         """Stop the timer and write what is left (the replica stops, or no longer routes with
