@@ -40,6 +40,10 @@ MAX_PROMPTS = 20
 # Keys read here; every other key rides on to the chat body as the chat route's unknowns do
 # (`top_k`, `repetition_penalty`… of OpenAI-compatible servers that text-completion UIs send).
 _TRANSLATED = frozenset({"prompt", "echo", "logprobs", "suffix", "best_of", "max_tokens"})
+# Chat's key → the field of this API that set it, for a refusal of the router's shared chat
+# checks (`completions_field`: a guardrail's block of the prompt…). The prompt is each chat
+# call's one message: `prompt`, whole (of several, the call that failed is not told).
+_CALLERS_FIELDS = {"messages": "prompt", "top_logprobs": "logprobs"}
 
 
 @dataclass(frozen=True)
@@ -92,6 +96,13 @@ def completions_request_from_openai(body: dict[str, Any]) -> CompletionsRequest:
             param="prompt",
         )
     return CompletionsRequest(params, stream, prompt, echo, logprobs, tuple(more))
+
+
+def completions_field(param: str | None) -> str | None:
+    """The field of this API that chat's `param` (in a router's refusal) stands for; None when
+    the caller wrote it so (`temperature`, `max_tokens`) or it names no field."""
+    key = (param or "").partition("[")[0].partition(".")[0]
+    return _CALLERS_FIELDS.get(key)
 
 
 def _prompts(value: Any) -> list[str]:
