@@ -17,7 +17,6 @@ from tests.conftest import StartRouter
 from tests.e2e.stream_harness import OpenStack, StartEdge, data_chunks, error_of, events
 from tests.router_service.auth.helpers import client, guarded_config
 
-
 WEATHER: dict[str, Any] = {
     "type": "function",
     "function": {"name": "get_weather", "parameters": {"type": "object"}},
@@ -203,7 +202,10 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
         ({"prompt": "x", "extra_body": {"tools": [WEATHER]}}, "tools"),
         ({"prompt": "x", "extra_body": {"functions": [WEATHER["function"]]}}, "functions"),
         ({"prompt": "x", "extra_body": {"tool_choice": "required"}}, "tool_choice"),
-        ({"prompt": "x", "extra_body": {"messages": [{"role": "user", "content": "y"}]}}, "messages"),
+        (
+            {"prompt": "x", "extra_body": {"messages": [{"role": "user", "content": "y"}]}},
+            "messages",
+        ),
     ],
     ids=[
         "several-prompts-streamed",
