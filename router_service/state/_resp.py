@@ -231,6 +231,8 @@ class RespClient:
         self._connect_timeout_s = connect_timeout_s
         self._slots: list[_Connection | None] = [None] * max(1, connections)
         self._locks = [asyncio.Lock() for _ in self._slots]
+        self._connects = [0] * len(self._slots)  # per slot: connects begun; the last's failure
+        self._failed: list[BaseException | None] = [None] * len(self._slots)
         self._turn = 0
         self._closed = False
 
@@ -281,10 +283,21 @@ class RespClient:
             connection = self._slots[index]
         if connection is not None and connection.broken is None:
             return connection
-        async with self._locks[index]:  # one connect per slot; the others wait for it
+        lock = self._locks[index]  # one connect per slot; the others wait for it
+        awaited = self._connects[index] if lock.locked() else None  # the one under way
+        async with lock:
             connection = self._slots[index]
             if connection is None or connection.broken is not None:
-                connection = self._slots[index] = await self._connect()
+                if awaited == self._connects[index] and (failed := self._failed[index]):
+                    # It failed: so does this caller (each in turn, N callers waited N timeouts).
+                    raise ConnectionError(f"redis: the connect waited for failed ({failed!r})")
+                self._connects[index] += 1
+                self._failed[index] = None  # if cancelled, its waiters connect themselves
+                try:
+                    connection = self._slots[index] = await self._connect()
+                except (OSError, RedisReplyError) as exc:
+                    self._failed[index] = exc
+                    raise
             return connection
 
     async def _connect(self) -> _Connection:
