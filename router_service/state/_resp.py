@@ -264,15 +264,11 @@ class RespClient:
 
     async def dedicated(self) -> _Connection:
         """A new connection of its own, outside the pool (a subscriber); the caller closes it."""
-        if self._closed:
-            raise ConnectionError("the redis client is closed")
         return await self._connect()
 
     async def connection(self) -> _Connection:
         """The connection the next commands go to (made if needed); callers that must act on
         that connection itself (a script's undo, after it on the same connection) send on it."""
-        if self._closed:
-            raise ConnectionError("the redis client is closed")
         index = self._turn
         connection = self._slots[index]
         if connection is not None and connection.backlog >= BACKLOG and len(self._slots) > 1:
@@ -301,6 +297,8 @@ class RespClient:
             return connection
 
     async def _connect(self) -> _Connection:
+        if self._closed:
+            raise ConnectionError("the redis client is closed")
         address = self.address
         loop = asyncio.get_running_loop()
 
@@ -324,7 +322,9 @@ class RespClient:
             try:
                 if setup:
                     checked(await replies(connection.send(setup)))
-            except BaseException:  # refused, timed out or cancelled: the connection goes too
+                if self._closed:  # closed meanwhile: nobody would close this one
+                    raise ConnectionError("the redis client is closed")
+            except BaseException:  # refused, timed out, cancelled or closed: it goes too
                 connection.close()
                 raise
         return connection

@@ -4,6 +4,7 @@ its failure shared by the callers that waited for it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -37,5 +38,37 @@ async def test_callers_waiting_for_a_connect_that_fails_share_its_failure() -> N
         assert accepted == 2
     finally:
         await client.aclose()
+        listener.close()
+        await listener.wait_closed()
+
+
+async def test_a_connect_that_ends_after_aclose_is_closed_too() -> None:
+    """A connect under way when the client closes (a call at shutdown) is not kept: its caller
+    fails, and the connection is closed (kept, nothing would ever have closed it)."""
+    at_login, answer, gone = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def slow_login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)  # the AUTH
+        at_login.set()
+        await answer.wait()
+        writer.write(b"+OK\r\n")
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(1024):
+                writer.write(b"+PONG\r\n")
+        writer.close()
+        gone.set()
+
+    listener = await asyncio.start_server(slow_login, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    client = RespClient(f"redis://:pw@127.0.0.1:{port}/0", timeout_s=30, connect_timeout_s=30)
+    try:
+        call = asyncio.ensure_future(client.execute("PING"))
+        await at_login.wait()
+        await client.aclose()
+        answer.set()
+        with pytest.raises(ConnectionError, match="closed"):
+            await call
+        await gone.wait()  # the client closed it
+    finally:
         listener.close()
         await listener.wait_closed()
