@@ -72,3 +72,43 @@ async def test_a_connect_that_ends_after_aclose_is_closed_too() -> None:
     finally:
         listener.close()
         await listener.wait_closed()
+
+
+async def test_callers_waiting_for_a_cancelled_connect_connect_themselves() -> None:
+    """A connect whose caller left (cancelled) failed no one, whatever failed before it: the
+    caller waiting behind it makes its own."""
+    logins: list[int] = []
+    unanswered = asyncio.Event()
+
+    async def login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)  # the AUTH
+        logins.append(len(logins) + 1)
+        if len(logins) == 1:  # hung up on: a failed connect
+            writer.close()
+            return
+        if len(logins) == 2:  # never answered: its caller leaves
+            unanswered.set()
+        else:
+            writer.write(b"+OK\r\n")
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(1024):
+                writer.write(b"+PONG\r\n")
+        writer.close()
+
+    listener = await asyncio.start_server(login, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    client = RespClient(f"redis://:pw@127.0.0.1:{port}/0", timeout_s=30, connect_timeout_s=30)
+    try:
+        with pytest.raises(ConnectionError):
+            await client.execute("PING")
+        leaving = asyncio.ensure_future(client.execute("PING"))
+        await unanswered.wait()
+        staying = asyncio.ensure_future(client.execute("PING"))
+        await asyncio.sleep(0)  # one loop turn: it waits for the connect under way
+        leaving.cancel()
+        assert await staying == "PONG"
+        assert logins == [1, 2, 3]
+    finally:
+        await client.aclose()
+        listener.close()
+        await listener.wait_closed()
