@@ -79,8 +79,17 @@ async def test_callers_waiting_for_a_cancelled_connect_connect_themselves() -> N
     caller waiting behind it makes its own."""
     logins: list[int] = []
     unanswered = asyncio.Event()
+    handlers: list[asyncio.Future[None]] = []  # each connection's, done when it ends
 
     async def login(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        ended = asyncio.get_running_loop().create_future()
+        handlers.append(ended)
+        try:
+            await serve(reader, writer)
+        finally:
+            ended.set_result(None)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(1024)  # the AUTH
         logins.append(len(logins) + 1)
         if len(logins) == 1:  # hung up on: a failed connect
@@ -110,5 +119,6 @@ async def test_callers_waiting_for_a_cancelled_connect_connect_themselves() -> N
         assert logins == [1, 2, 3]
     finally:
         await client.aclose()
+        await asyncio.gather(*handlers)  # each ends as the client closes its connection
         listener.close()
         await listener.wait_closed()

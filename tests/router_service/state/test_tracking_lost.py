@@ -13,6 +13,7 @@ import pytest
 from router_service.clock import ManualClock
 from router_service.state import RedisStateStore
 from router_service.state._resp_wire import Incomplete, parse
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -22,8 +23,16 @@ class HangsUpOnClient:
 
     def __init__(self) -> None:
         self.hang_ups = 0
+        self.serving = 0  # connections not ended yet
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.serving += 1
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self.serving -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer, pos = bytearray(), 0
         try:
             while data := await reader.read(65536):
@@ -57,6 +66,11 @@ async def hangs_up() -> AsyncIterator[tuple[HangsUpOnClient, str]]:
     server = HangsUpOnClient()
     listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     yield server, f"redis://127.0.0.1:{listener.sockets[0].getsockname()[1]}/0"
+
+    async def ended() -> bool:
+        return server.serving == 0
+
+    await eventually(ended, what="the server's side of the closed connections")
     listener.close()
     await listener.wait_closed()
 
