@@ -9,7 +9,7 @@ from __future__ import annotations
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service._ids import looked_up_id
 from router_service.auth import AuditEvent, audit, current_caller
-from router_service.batches import BatchNotFoundError
+from router_service.batches import BatchNotFoundError, shared_throughout
 from router_service.errors import InvalidRequestError
 from router_service.runtime import Runtime
 from router_service.server._batch_job import claim_replica
@@ -19,6 +19,10 @@ from router_service.server._server_info import replica_name
 __all__ = ["cancel_client_batch", "list_jobs"]
 
 _DEFAULT_LIMIT = 50
+_NOT_KNOWN_NOW = (
+    "The shared state store is unreachable from this replica: which batches run is not known "
+    "here, and none can be cancelled now; try again shortly."
+)
 _MAX_LIMIT = 500
 
 
@@ -77,11 +81,15 @@ async def cancel_client_batch(
 ) -> pb.CancelClientBatchResponse:
     """Cancel the batch not ended with `request.id`, whichever client's, as its client would."""
     looked_up_id(request.id, "id", "batch", BatchNotFoundError)
-    owners = [
-        client
-        for client, batch_id in await runtime.batches.runs.running()
-        if batch_id == request.id
-    ]
+    store, before = runtime.store, runtime.store.outage_counts()
+    try:
+        owners = [
+            client
+            for client, batch_id in await runtime.batches.runs.running()
+            if batch_id == request.id
+        ]
+    finally:  # read on local state (Redis lost): a batch not found there may run elsewhere
+        shared_throughout(store, before, _NOT_KNOWN_NOW)
     if not owners:
         raise BatchNotFoundError(request.id)
     client = owners[0]  # ids are random (128 bits): one client at most
