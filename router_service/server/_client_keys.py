@@ -34,9 +34,7 @@ async def issue_client_key(
 ) -> pb.IssueClientKeyResponse:
     configured = {client.name for client in runtime.config.auth.clients}
     if request.client not in configured:
-        raise ClientKeyNotFoundError(
-            "No client of that name in auth.clients.", param="client", code="client_not_found"
-        )
+        raise _no_such_client()
     if len(request.label) > _MAX_LABEL:
         raise InvalidRequestError(f"label: at most {_MAX_LABEL} characters.", param="label")
     ttl_s = request.ttl_s if request.HasField("ttl_s") else None
@@ -55,8 +53,17 @@ async def list_client_keys(
     keys = runtime.issued_keys
     await _read_log(runtime)
     configured = {client.name for client in runtime.config.auth.clients}
-    return pb.ListClientKeysResponse(
-        keys=[_info(key, configured) for key in keys.listed(request.client)]
+    listed = keys.listed(request.client)
+    # A name neither configured nor holding keys (an orphaned client's are listed) is a typo,
+    # said so as IssueClientKey says it: not an empty list, read as a client that has none.
+    if request.client and not listed and request.client not in configured:
+        raise _no_such_client()
+    return pb.ListClientKeysResponse(keys=[_info(key, configured) for key in listed])
+
+
+def _no_such_client() -> ClientKeyNotFoundError:
+    return ClientKeyNotFoundError(
+        "No client of that name in auth.clients.", param="client", code="client_not_found"
     )
 
 

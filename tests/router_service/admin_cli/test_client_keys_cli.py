@@ -77,3 +77,19 @@ async def test_a_key_issued_for_years_shows_when_it_expires(
 
     assert row[-1] == "in 730d 3h"
     assert issued.lines()[-1][-1] == "in 730d 3h"
+
+
+async def test_listing_the_keys_of_a_client_not_configured_is_not_found(
+    fake: FakeUpstream, start_router: StartRouter, tmp_path: Path
+) -> None:
+    """A typo (`--client alcie`) is said so, as `issue` says it: not `no issued client keys`,
+    which reads as a client that has none."""
+    shell = await ops_shell(fake, start_router, tmp_path)
+    assert (await shell("client-keys", "issue", "alice")).code == 0
+
+    typo = await shell("client-keys", "list", "--client", "alcie")
+    mine = await shell("client-keys", "list", "--client", "ops")
+
+    assert (typo.code, typo.out) == (4, "")
+    assert typo.err == "switchboard admin: not found: No client of that name in auth.clients.\n"
+    assert (mine.code, mine.out) == (0, "no issued client keys\n")  # configured: none issued
