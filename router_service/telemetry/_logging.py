@@ -57,7 +57,11 @@ class Redactor:
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        known = set(self._secrets) | {s for s in secrets if len(s) >= 4}
+        added = {s for s in secrets if len(s) >= 4}
+        # As a JSON line (and a text line's quoted field) writes it: a quote, a backslash or a
+        # control character in a secret is escaped there, and the secret as given not found.
+        escaped = {orjson.dumps(s).decode()[1:-1] for s in added}
+        known = set(self._secrets) | added | escaped
         self._secrets = sorted(known, key=len, reverse=True)  # longest first: no partial masks
 
     def __call__(self, text: str) -> str:

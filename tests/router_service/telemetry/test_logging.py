@@ -84,6 +84,23 @@ def test_secrets_never_reach_a_line() -> None:
     assert all(isinstance(orjson.loads(line), dict) for line in lines)  # still valid JSON
 
 
+@pytest.mark.parametrize("formatter", [JsonFormatter, TextFormatter])
+def test_a_secret_json_escapes_is_masked_too(formatter: type[JsonFormatter]) -> None:
+    """A password with a quote or a backslash (a Redis URL's, an admin token) is written escaped
+    in a JSON line, and in a text line's quoted field: it is masked there too."""
+    secret = 'pa"ss\\word-42'
+    redacting = formatter(Redactor([secret]))
+    lines = [
+        redacting.format(record("connecting with %s", secret)),
+        redacting.format(record("state", password=f"{secret} again")),
+    ]
+    text = "\n".join(lines)
+    assert secret not in text and orjson.dumps(secret).decode()[1:-1] not in text
+    assert text.count(MASK) == 2
+    if formatter is JsonFormatter:
+        assert all(secret not in str(orjson.loads(line)) for line in lines)
+
+
 def test_text_lines_are_redacted_and_carry_the_trace_id(captured: TelemetryCapture) -> None:
     formatter = TextFormatter(Redactor(["upstream-secret-123"]))
     with captured.telemetry.tracer.start_as_current_span("work") as span:
