@@ -304,7 +304,9 @@ class _RequestEnd:
         metrics, r = self.r._t.metrics, self.r
         by_client = {attr.CLIENT: client, attr.MODEL_GROUP: r.model_group}
         counts = [("input", usage.prompt_tokens)]
-        if r.operation == "chat":
+        # A chat's output always; another's when it made some (a Realtime session, an image,
+        # speech): an embedding or a moderation has none to say.
+        if r.operation == "chat" or usage.completion_tokens:
             counts.append(("output", usage.completion_tokens))
         for kind, tokens in counts:
             metrics.token_usage.record(tokens, {**served, attr.TOKEN_TYPE: kind})
