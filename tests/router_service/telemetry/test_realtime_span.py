@@ -46,7 +46,7 @@ async def test_a_sessions_output_tokens_are_counted_as_its_input_tokens_are(
     session's output tokens too, as its span does: not a chat's alone."""
     await two_responses(await start_router(realtime_config(fake)))
     await ended(captured, "realtime voice")
-    used = {a["gen_ai.token.type"]: p.value for a, p in captured.points("switchboard.client.tokens")}
-    assert used == {"input": 20, "output": 6}
-    usage = {a["gen_ai.token.type"]: p.sum for a, p in captured.points("gen_ai.client.token.usage")}
-    assert usage == {"input": 20, "output": 6}
+    used = captured.points("switchboard.client.tokens")
+    assert {a["gen_ai.token.type"]: p.value for a, p in used} == {"input": 20, "output": 6}
+    usage = captured.points("gen_ai.client.token.usage")
+    assert {a["gen_ai.token.type"]: p.sum for a, p in usage} == {"input": 20, "output": 6}
