@@ -88,6 +88,9 @@ class FlightNotices:
                     log.warning("redis refused SUBSCRIBE (%s): flights are not shared", refused)
                 self._refused = True
                 return False
+            if self._client.closed:  # the store closed meanwhile: nobody would close this one
+                subscriber.close()
+                return False
             subscriber.on_lost = self._board.lapse_all
             self._subscriber = subscriber
             if self._pinger is not None:  # the lost one's, if still asleep

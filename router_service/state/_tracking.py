@@ -169,7 +169,7 @@ class ReadCache:
                 # failed while a proxy hung up on CLIENT: the replica never stayed on Redis).
                 self._retry_at = self._clock.monotonic() + _RETRY_S
                 return None
-            if client_id is None:
+            if client_id is None or self._client.closed:  # refused, or closed meanwhile
                 subscriber.close()
                 return None
             self._subscriber, self._subscriber_id = subscriber, client_id
