@@ -6,6 +6,7 @@ that read it. A write queued during the outage stays queued for the next replay 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
@@ -98,5 +99,26 @@ async def test_a_full_redis_leaves_reads_uncached_for_a_while_not_for_good(
         hits = cache.hits
         assert await store.deadlines(["cool:a"]) == [0.0]
         assert cache.hits == hits + 1  # read from memory: tracking is on
+    finally:
+        await store.aclose()
+
+
+async def test_a_full_redis_is_not_said_to_refuse_flight_notices(
+    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The flight notices' subscriber meets a full Redis (its greeting read as the reply of
+    `SUBSCRIBE`): not heard for now, tried again a while later, and no warning that Redis
+    refused SUBSCRIBE (said once, it also hid a real refusal later)."""
+    clock = ManualClock()
+    client = RespClient(private_redis.url, timeout_s=30, connect_timeout_s=30)
+    store = RedisStateStore(client, prefix="p", clock=clock)
+    try:
+        await client.execute("CONFIG", "SET", "maxclients", "1")  # the pool's one: no more room
+        with caplog.at_level(logging.WARNING, logger="switchboard.state"):
+            assert not await store.notices.subscribed()
+        assert not caplog.records
+        await client.execute("CONFIG", "SET", "maxclients", "100")
+        clock.advance(1.0)
+        assert await store.notices.subscribed()
     finally:
         await store.aclose()
