@@ -115,26 +115,6 @@ async def test_stream_bytes_are_plain_data_events(
     assert not [line for line in lines if line.startswith((b"id:", b"event:"))]
 
 
-async def test_a_route_on_the_first_chunk_is_the_streams_route(
-    stub: StubRouter, http: httpx.AsyncClient
-) -> None:
-    """The edge asks for the route on the first chunks (`route_on_first_message`): one message
-    fewer before its first write; the head and the bytes are the same as from a route event."""
-    chunks = (chunk(), chunk("Hi"), chunk(finish=True))
-    first = rs.ChatStreamResponse()
-    first.CopyFrom(chunks[0])
-    first.first_route.CopyFrom(route(3))
-    stub.on_chat_stream = stream_of(heartbeat(), first, *chunks[1:], summary())
-    async with http.stream("POST", "/v1/chat/completions", json=BODY) as response:
-        body = await response.aread()
-    assert response.status_code == 200
-    assert response.headers["x-switchboard-deployment"] == DEPLOYMENT
-    assert response.headers["x-switchboard-attempts"] == "3"
-    assert body == sse_bytes(*chunks)
-    request = stub.calls[0].request
-    assert request.route_on_first_message and request.batch_chunks
-
-
 async def test_a_chunk_batch_is_written_as_its_chunks_events(
     stub: StubRouter, sdk: openai.AsyncOpenAI, http: httpx.AsyncClient
 ) -> None:

@@ -102,9 +102,7 @@ async def test_the_route_rides_on_the_first_chunks_when_asked(
     merged = await _messages(router, asked)
 
     assert plain[0].WhichOneof("event") == "route"
-    assert [m.WhichOneof("event") for m in merged] == [
-        m.WhichOneof("event") for m in plain[1:]
-    ]
+    assert [m.WhichOneof("event") for m in merged] == [m.WhichOneof("event") for m in plain[1:]]
     said, told = merged[0].first_route, plain[0].route
     for route in (said, told):
         for attempt in route.attempts:  # timings and the key taken differ from call to call
