@@ -273,7 +273,9 @@ class ChatStreamResponse(_message.Message):
     def heartbeat(self) -> Global___Heartbeat: ...
     @_builtins.property
     def route(self) -> _routing_pb2.RouteInfo:
-        """Sent once, before the first chunk: where the stream is served from."""
+        """Sent once, before the first chunk: where the stream is served from (on the message
+        after its place instead, as `first_route`, to callers that set `route_on_first_message`).
+        """
 
     @_builtins.property
     def error(self) -> Global___StreamError: ...
