@@ -107,7 +107,8 @@ class RequestSpan(RequestHandle, Activated):
             self.span.set_attributes(self._opening)
 
     def __enter__(self) -> RequestSpan:
-        self._activate()
+        if self.span is not self._shared or self._handed is not None:
+            self._activate()  # (the call's SERVER span over the wire is current already)
         open_requests[id(self._ctx)] = self
         if self._stream:
             self._t.metrics.streams_open += 1
