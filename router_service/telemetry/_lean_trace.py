@@ -277,17 +277,8 @@ class LeanTracer(trace_api.Tracer):
         # The tuple made here, not by `SpanContext.__new__` (a Python call): the same fields.
         span_id = provider.ids.generate_span_id()
         valid = 0 < trace_id < _TRACE_ID_END and 0 < span_id < _SPAN_ID_END
-        span_context = _new_context(
-            SpanContext,
-            (
-                trace_id,
-                span_id,
-                False,
-                flags,
-                DEFAULT_TRACE_STATE if state is None else state,
-                valid,
-            ),
-        )
+        state = DEFAULT_TRACE_STATE if state is None else state
+        span_context = _new_context(SpanContext, (trace_id, span_id, False, flags, state, valid))
         span = LeanSpan(
             name, span_context, parent, kind, provider, self._scope, start_time, links or ()
         )

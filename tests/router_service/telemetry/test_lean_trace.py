@@ -172,7 +172,7 @@ def test_the_batch_processor_exports_sampled_spans_lean_or_not(sampler: Sampler)
     processor.force_flush()
     exported = sorted(span.name for span in exporter.get_finished_spans())
     assert exported == (["LeanTracerProvider", "TracerProvider"] if sampler is ALWAYS_ON else [])
-    processor.shutdown()
+    processor.shutdown()  # type: ignore[no-untyped-call]  # unannotated in the SDK
 
 
 class _CountingParentBased(ParentBased):
