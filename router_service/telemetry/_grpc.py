@@ -34,7 +34,6 @@ from typing import Any
 
 import grpc
 from opentelemetry import context, propagate, trace
-from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import (
     NonRecordingSpan,
     Span,
@@ -234,22 +233,7 @@ def _parent(metadata: Sequence[tuple[str, Any]]) -> tuple[context.Context, _Hand
         elif key == LOCAL_PARENT and isinstance(value, Span):
             handed = _Handed(value)
             return trace.set_span_in_context(handed), handed
-    return propagate.extract(carrier, getter=_STRINGS), None
-
-
-class _StringGetter(Getter[dict[str, str]]):
-    """The default getter's answers for a carrier of strings, without its check of each value
-    found for a sequence (an ABC's `isinstance`, a Python-level call)."""
-
-    def get(self, carrier: dict[str, str], key: str) -> list[str] | None:
-        value = carrier.get(key)
-        return None if value is None else [value]
-
-    def keys(self, carrier: dict[str, str]) -> list[str]:
-        return list(carrier)
-
-
-_STRINGS = _StringGetter()
+    return propagate.extract(carrier), None
 
 
 class _Handed(NonRecordingSpan):
