@@ -284,7 +284,7 @@ class RouterServer:
                 )
             await self._handed_over()
             await self.runtime.aclose()
-        log.info("router stopped")
+            log.info("router stopped")  # a stop cut short (a second SIGTERM) too
 
     async def _handed_over(self) -> None:
         """Until a reload's hand-over under way (its reload cancelled by this stop) is done: it

@@ -86,3 +86,4 @@ async def test_a_second_sigterm_cuts_the_drain_short(fake: FakeUpstream, tmp_pat
         await eventually(upstream_closed, what="the upstream request closed")
     log = router.log.read_text()
     assert "open calls cancelled" in log and "Traceback" not in log
+    assert "router stopped" in log  # its runtime closed: the store too, the cut's last step
