@@ -82,11 +82,7 @@ RETRY_POLICY = {
     "backoffMultiplier": 2,
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
-# The longest wait between two attempts to connect to a router that is down. grpc's own grows
-# by 1.6 from 1 s to 120 s: a router down a minute was called again ~15 s after it was back,
-# one down a few minutes up to 2 minutes after (its callers, the edge's `/readyz`, told
-# UNAVAILABLE meanwhile). An attempt to an address nothing listens on costs next to nothing.
-MAX_RECONNECT_BACKOFF_MS = 2_000
+MAX_RECONNECT_BACKOFF_MS = 2_000  # between tries of a router that is down (grpc's own: 2 min)
 # Client-side health checking: each connection watches the router's `grpc.health.v1` status, so
 # a router that is stopping (NOT_SERVING first, `server.drain_delay_s` before it takes no new
 # calls) gets no new calls from this channel while the other replicas take them. Without it, a
@@ -236,9 +232,7 @@ def _formatted(
 def channel_options(
     max_message_bytes: int, options: Sequence[tuple[str, Any]]
 ) -> list[tuple[str, Any]]:
-    """Our defaults (round robin, retries of reads no router took, keepalive, a router back
-    found within seconds, message limits),
-    overridden by the caller's."""
+    """Our defaults (round robin, read retries, keepalive, reconnects, limits), then yours."""
     merged: dict[str, Any] = {
         "grpc.lb_policy_name": "round_robin",
         "grpc.service_config": _SERVICE_CONFIG,
