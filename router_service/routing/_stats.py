@@ -124,9 +124,12 @@ class RoutingStats:
         return self._latency.get(deployment)
 
     async def read(self, deployments: Sequence[str]) -> list[DeploymentStats]:
-        """Each result weighs by its age: 1 when new, falling linearly to 0 at the window's end."""
-        await self.flush()  # this replica's own results, counted but not yet written
-        buckets = await self._store.read_buckets([self._name(d) for d in deployments])
+        """Each result weighs by its age: 1 when new, falling linearly to 0 at the window's end.
+        This replica's own results not yet written count too, added to what the store holds
+        (not written first: a `thompson` group reads at every request, and a write there made
+        each result one write of its own, a round trip before the request's plan)."""
+        read = await self._store.read_buckets([self._name(d) for d in deployments])
+        buckets = self._with_pending(deployments, read)
         now = self._clock.now()
         width, window = self._config.bucket_s, self._config.thompson_window_s
         floor = self._config.thompson_floor
@@ -154,4 +157,22 @@ class RoutingStats:
                     self._latency.get(deployment),
                 )
             )
+        return out
+
+    def _with_pending(
+        self, deployments: Sequence[str], read: list[dict[int, dict[str, float]]]
+    ) -> list[dict[int, dict[str, float]]]:
+        """`read` (the store's buckets of `deployments`) with this replica's unwritten counts
+        added, in copies (the store's own are left as they are)."""
+        if not self._pending:
+            return read
+        out = [dict(by_bucket) for by_bucket in read]
+        for i, deployment in enumerate(deployments):
+            for (counted, bucket), counts in self._pending.items():
+                if counted != deployment:
+                    continue
+                fields = dict(out[i].get(bucket, {}))
+                for field, count in counts.items():
+                    fields[field] = fields.get(field, 0.0) + count
+                out[i][bucket] = fields
         return out

@@ -73,6 +73,7 @@ EXPECTED = [
     "compacted_response",
     "compaction_summary",
     "completion_to_openai",
+    "completions_field",
     "completions_request_from_openai",
     "conversation_additions",
     "conversation_history",
