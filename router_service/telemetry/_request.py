@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
@@ -114,12 +113,7 @@ class RequestSpan(RequestHandle, Activated):
             self._t.metrics.streams_open += 1
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         open_requests.pop(id(self._ctx), None)
         self._deactivate()
         if self._stream:
