@@ -59,4 +59,6 @@ def jobs_view(listed: admin_pb.ListJobsResponse, now: float) -> dict[str, Any]:
         "background": background,
         "realtime": realtime,
         "truncated": listed.truncated,
+        # The replica that answered cannot reach the state store: `batches` is empty, unknown.
+        "batches_unknown": listed.batches_unknown,
     }

@@ -17,10 +17,16 @@ from functools import partial
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from clients import CompletionChunks, completion_to_openai, completions_request_from_openai
+from clients import (
+    CompletionChunks,
+    completion_to_openai,
+    completions_field,
+    completions_request_from_openai,
+)
 from clients.switchboard.v1.chat_pb2 import ChatCompletionChunk
 
 from ._body import parse_request, read_json_object
+from ._errors import in_callers_terms
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._openapi import COMPLETIONS
@@ -40,15 +46,17 @@ async def completions(request: Request) -> Response:
     parsed = parse_request(completions_request_from_openai, body)
     calls = ChatCalls.of(request, state)
     cmpl_id, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-    if parsed.stream:
-        chunks = CompletionChunks(parsed, cmpl_id, created)
-        return await calls.stream(
-            parsed.params, partial(relay_chunks, render=partial(_render, chunks))
-        )
-    if parsed.more_prompts:
-        answers = await calls.chat_each(parsed.each_prompt())
-    else:
-        answers = [await calls.chat(parsed.params)]
+    # A refusal of the router's (a guardrail's block…) names the prompt, not chat's messages.
+    with in_callers_terms(completions_field):
+        if parsed.stream:
+            chunks = CompletionChunks(parsed, cmpl_id, created)
+            return await calls.stream(
+                parsed.params, partial(relay_chunks, render=partial(_render, chunks))
+            )
+        if parsed.more_prompts:
+            answers = await calls.chat_each(parsed.each_prompt())
+        else:
+            answers = [await calls.chat(parsed.params)]
     out = completion_to_openai([a.completion for a in answers], parsed, cmpl_id, created)
     return JSONBytesResponse(out, headers=route_headers(*(a.route for a in answers)))
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         CompletionChunks,
         CompletionsRequest,
         completion_to_openai,
+        completions_field,
         completions_request_from_openai,
     )
     from clients.codec._conversations import (
@@ -133,6 +134,7 @@ _WHERE = {
     "compacted_response": "_responses_compact",
     "compaction_summary": "_responses_compaction",
     "completion_to_openai": "_completions",
+    "completions_field": "_completions",
     "completions_request_from_openai": "_completions",
     "conversation_additions": "_conversations",
     "conversation_history": "_conversations",
@@ -208,6 +210,7 @@ __all__ = [
     "compacted_response",
     "compaction_summary",
     "completion_to_openai",
+    "completions_field",
     "completions_request_from_openai",
     "conversation_additions",
     "conversation_history",

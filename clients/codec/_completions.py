@@ -12,8 +12,9 @@ their choices put together as OpenAI orders them (prompt by prompt, ``n`` each) 
 added up; a stream takes one prompt. What a chat model cannot do is refused with
 :class:`InvalidRequestError` naming the field: token arrays (chat models take text), ``suffix``
 (chat models have no insertion mode), ``best_of`` other than ``n`` (no chat API ranks candidates
-server-side) and ``echo`` with ``logprobs`` (chat answers carry no logprobs of the prompt;
-OpenAI's own instruct model refuses the pair too).
+server-side), ``echo`` with ``logprobs`` (chat answers carry no logprobs of the prompt;
+OpenAI's own instruct model refuses the pair too), and chat's ``messages`` and tools (a tool call
+would have nowhere to go in a ``text_completion``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,14 @@ MAX_PROMPTS = 20
 # Keys read here; every other key rides on to the chat body as the chat route's unknowns do
 # (`top_k`, `repetition_penalty`… of OpenAI-compatible servers that text-completion UIs send).
 _TRANSLATED = frozenset({"prompt", "echo", "logprobs", "suffix", "best_of", "max_tokens"})
+# Chat's keys a text completion has no place for, refused when set (OpenAI's legacy API refuses
+# them as unknown): a tool call would be dropped (the choice's text empty), and `messages` is
+# what `prompt` is made into.
+_CHAT_ONLY = ("messages", "tools", "tool_choice", "functions", "function_call")
+# Chat's key → the field of this API that set it, for a refusal of the router's shared chat
+# checks (`completions_field`: a guardrail's block of the prompt…). The prompt is each chat
+# call's one message: `prompt`, whole (of several, the call that failed is not told).
+_CALLERS_FIELDS = {"messages": "prompt", "top_logprobs": "logprobs"}
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,13 @@ def completions_request_from_openai(body: dict[str, Any]) -> CompletionsRequest:
     return CompletionsRequest(params, stream, prompt, echo, logprobs, tuple(more))
 
 
+def completions_field(param: str | None) -> str | None:
+    """The field of this API that chat's `param` (in a router's refusal) stands for; None when
+    the caller wrote it so (`temperature`, `max_tokens`) or it names no field."""
+    key = (param or "").partition("[")[0].partition(".")[0]
+    return _CALLERS_FIELDS.get(key)
+
+
 def _prompts(value: Any) -> list[str]:
     """The prompts: a string, or an array of 1 to MAX_PROMPTS strings."""
     if value is None:
@@ -136,6 +152,13 @@ def _logprobs(value: Any, echo: bool) -> int | None:
 
 
 def _refuse_unsupported(body: dict[str, Any], n: int) -> None:
+    for key in _CHAT_ONLY:
+        if body.get(key) is not None:
+            raise InvalidRequestError(
+                f"'{key}' is not supported by text completions, which answer text from "
+                "'prompt': use /v1/chat/completions for messages and tools.",
+                param=key,
+            )
     suffix = body.get("suffix")
     if suffix is not None and expect_str(suffix, "suffix"):
         raise InvalidRequestError(

@@ -259,9 +259,17 @@ function render(data) {
     td(s.banned_sessions.join(", ") || "–"), td(s.skipped.join(", ") || "–"),
   ]), "No providers.");
   fill("clients", data.clients, renderClient, "No clients.");
-  fill("jobs", data.jobs ? jobRows(data.jobs) : [], (row) => row, data.jobs
-    ? "No batches, background responses or realtime sessions running."
-    : "This router does not list its jobs (an older version).");
+  fill("jobs", data.jobs ? jobRows(data.jobs) : [], (row) => row, !data.jobs
+    ? "This router does not list its jobs (an older version)."
+    : data.jobs.batches_unknown ? "No background responses or realtime sessions running there."
+      : "No batches, background responses or realtime sessions running.");
+  if (data.jobs && data.jobs.batches_unknown) { // no batches shown: not "none running"
+    const columns = document.querySelectorAll("#jobs thead th").length;
+    document.querySelector("#jobs tbody").prepend(el("tr", {}, [el("td", {
+      class: "empty", colspan: columns,
+      text: `Batches unknown: replica ${data.jobs.replica} cannot reach the state store.`,
+    })]));
+  }
   if (data.jobs && data.jobs.truncated) { // the newest of each only: say so, and where the rest are
     const columns = document.querySelectorAll("#jobs thead th").length;
     document.querySelector("#jobs tbody").append(el("tr", {}, [el("td", {

@@ -52,12 +52,14 @@ def duration(seconds: float) -> str:
     return shown
 
 
-def until(unix: float, now: float, *, none: str = "-") -> str:
-    """When a deadline ends, from `now`: `in 42s`; `none` for 0 (no deadline), `until changed`
-    for one years away (set by hand), `ended 3s ago` for one past."""
+def until(unix: float, now: float, *, none: str = "-", open_ended: bool = False) -> str:
+    """When a deadline ends, from `now`: `in 42s`; `none` for 0 (no deadline), `ended 3s ago`
+    for one past; with `open_ended` (a key's disable, set by hand ten years out), `until
+    changed` for one years away. Other deadlines that far ahead still come: a certificate or
+    a key issued for years shows when (`in 730d 3h`)."""
     if not unix:
         return none
-    if unix - now >= _OPEN_ENDED_S:
+    if open_ended and unix - now >= _OPEN_ENDED_S:
         return "until changed"
     if unix < now:
         return f"ended {duration(now - unix)} ago"

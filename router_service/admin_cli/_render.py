@@ -56,7 +56,7 @@ def key_table(keys: Iterable[pb.KeyStatus], now: float) -> str:
                 key.fingerprint,
                 _state(key.state),
                 in_flight,
-                until(key.until_unix, now),
+                until(key.until_unix, now, open_ended=True),
                 _why(key),
                 key.last_outcome or "-",
                 cooling or "-",

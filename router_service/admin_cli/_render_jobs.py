@@ -9,6 +9,12 @@ from router_service.admin_cli._format import ago, count, table, until
 __all__ = ["jobs_tables"]
 
 
+_UNKNOWN = (
+    "batches unknown: this replica cannot reach the state store (ask again, or another "
+    "replica with --router)"
+)
+
+
 def _client(name: str) -> str:
     return name or "(anonymous)"  # an open-mode caller's
 
@@ -44,7 +50,9 @@ def jobs_tables(jobs: pb.ListJobsResponse, now: float) -> str:
     ]
     batch_headers = ("BATCH", "CLIENT", "ENDPOINT", "STATUS", "DONE", "CREATED", "EXPIRES")
     sections = [
-        table(batches, (*batch_headers, "REPLICA")) or "no batches running",
+        _UNKNOWN
+        if jobs.batches_unknown
+        else table(batches, (*batch_headers, "REPLICA")) or "no batches running",
         f"on replica {jobs.replica}:",
         table(background, ("RESPONSE", "CLIENT", "MODEL", "STATUS", "STARTED"))
         or "no background responses running",

@@ -1,5 +1,6 @@
 """What the router holds a request's fields to before it is counted (`server:`): output tokens,
-choices, a rerank's documents. Each check raises InvalidRequestError naming the field."""
+choices, a rerank's documents, a pick's estimate. Each check raises InvalidRequestError naming
+the field."""
 
 from __future__ import annotations
 
@@ -13,11 +14,23 @@ from clients.switchboard.v1 import chat_pb2
 from router_service.engine._tokens import native_bounds
 from router_service.errors import InvalidRequestError
 
-__all__ = ["Bounds", "check_chat", "check_choices", "check_max_tokens", "check_rerank"]
+__all__ = [
+    "MOST_CALL_TOKENS",
+    "Bounds",
+    "check_chat",
+    "check_choices",
+    "check_max_tokens",
+    "check_pick",
+    "check_rerank",
+]
 
 # Gemini's own names of `max_tokens` and `n`, as callers set them in extras.
 _MAX_OUTPUT = "generationConfig.maxOutputTokens"
 _CANDIDATES = "generationConfig.candidateCount"
+# The most tokens one call may be said to take (a PickRoute's estimate, a ReportOutcome's
+# count): ten million, past the largest context window and its answer. More (a sum over many
+# calls, a stray int64) would fill the key's per-minute token window for every caller.
+MOST_CALL_TOKENS = 10_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +83,16 @@ def check_rerank(request: Any, bounds: Bounds) -> None:
         return
     if isinstance(fields, dict):
         rerank_fields(fields, max_documents=bounds.max_rerank_documents)
+
+
+def check_pick(request: Any, bounds: Bounds) -> None:
+    """A PickRoute's `estimated_tokens`: counted in the key's and the client's token windows,
+    so one call's (0 to MOST_CALL_TOKENS), as a report's `total_tokens` is."""
+    estimate = request.estimated_tokens
+    if not 0 <= estimate <= MOST_CALL_TOKENS:
+        raise InvalidRequestError(
+            f"Invalid value for 'estimated_tokens': {estimate}. It must be between 0 and "
+            f"{MOST_CALL_TOKENS} (one call's).",
+            param="estimated_tokens",
+            code="invalid_value",
+        )

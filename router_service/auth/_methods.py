@@ -13,7 +13,7 @@ from typing import Any
 
 from clients.codec import estimate_prompt_tokens
 from clients.switchboard.v1 import media_pb2, routing_pb2
-from router_service.auth._bounds import Bounds, check_chat, check_rerank
+from router_service.auth._bounds import Bounds, check_chat, check_pick, check_rerank
 from router_service.auth._client_secrets import client_secret_ask
 from router_service.auth._realtime_calls import (
     check_realtime_call,
@@ -264,7 +264,8 @@ RULES: dict[str, MethodRule] = {
     ROUTER_SERVICE + "PickRoute": MethodRule(
         scope="route",
         model=lambda request: request.model,
-        tokens=lambda request: max(0, int(request.estimated_tokens)),
+        validate=check_pick,  # its estimate, before it is counted
+        tokens=lambda request: int(request.estimated_tokens),
         standing=lambda response: response.rate_limit,
     ),
     # A report of a PickRoute that was already counted.

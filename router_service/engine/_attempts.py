@@ -217,8 +217,9 @@ class AttemptRunner:
         if end.mark is None:
             await close_failed(stack)
             return _BUSY
-        if not stick_at_close:  # a stream: it may outlast the TTLs of its lease and mark
-            ttl_s = min(deployment.pool.lease_ttl_s, self.sessions.mark_ttl_s)
+        # A stream may outlast its lease's and mark's TTLs; so may a call whose total_s nears them.
+        ttl_s = min(deployment.pool.lease_ttl_s, self.sessions.mark_ttl_s)
+        if not stick_at_close or ctx.attempt_timeout(deployment.timeouts.total_s) > ttl_s * 2 / 3:
             end.hold = self.renewer.keep(lease, end, self.sessions, ttl_s, ctx.stream_slot)
         try:
             value = await attempt(deployment, lease, stack)

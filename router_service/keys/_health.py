@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from router_service.outcomes import Outcome
@@ -28,6 +29,7 @@ class DisableReason(enum.Enum):
 @dataclass(slots=True)
 class KeyHealth:
     last_used: int = 0  # order of last use within this process (0: never)
+    credit: float = 0.0  # how far it is behind its weight's share of the calls (`by_share`)
     in_flight: int = 0  # this process's leases of the key not yet released
     last_outcome: Outcome | None = None
     # model -> consecutive 429s without a hint; cleared by a success.
@@ -53,3 +55,30 @@ def rate_limit_backoff(strikes: int, base_s: float, ceiling_s: float, rng: rando
     """Exponential backoff with jitter for the n-th consecutive hint-less 429."""
     raw = max(base_s, _BACKOFF_BASE_S) * (2 ** min(max(0, strikes - 1), _MAX_DOUBLINGS))
     return min(ceiling_s, jittered(raw, rng))
+
+
+def by_share(
+    weights: Sequence[float], held: Sequence[int], health: Sequence[KeyHealth]
+) -> list[int]:
+    """Indices of usable keys in the order to try them: least in flight per weight, then the
+    furthest behind its weight's share of the calls (a smooth weighted round robin: weights 3
+    and 1 share calls 3:1 also when each ends before the next starts, with nothing in flight),
+    then least recently used."""
+    return sorted(
+        range(len(weights)),
+        key=lambda i: (
+            held[i] / weights[i],
+            -(health[i].credit + weights[i]),
+            health[i].last_used,
+        ),
+    )
+
+
+def credit_share(weights: Sequence[float], health: Sequence[KeyHealth], granted: int) -> None:
+    """Of the usable keys, the `granted`-th was leased: each earns its weight, it pays their
+    sum. Bounded both ways: a key left out meanwhile (at its limit, in flight) catches up by one
+    round at most, and the keys that served instead owe no more than one round for it."""
+    total = sum(weights)
+    for weight, each in zip(weights, health, strict=True):
+        each.credit = min(total, each.credit + weight)
+    health[granted].credit = max(-total, health[granted].credit - total)

@@ -17,7 +17,13 @@ from functools import partial
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
 from router_service.keys._fingerprint import fingerprint
-from router_service.keys._health import DisableReason, KeyHealth, rate_limit_backoff
+from router_service.keys._health import (
+    DisableReason,
+    KeyHealth,
+    by_share,
+    credit_share,
+    rate_limit_backoff,
+)
 from router_service.keys._lease import KeyLease, UpstreamKey
 from router_service.keys._names import PoolNames
 from router_service.keys._refusal import Refusal, Unavailable
@@ -100,19 +106,13 @@ class KeyPool(PoolNames):
         if isinstance(found, Unavailable):
             return found
         usable = [candidates[i] for i in found]
-        held = [held_all[i] for i in found]
-        order = sorted(
-            range(len(usable)),
-            key=lambda i: (
-                held[i] / usable[i].weight,
-                self.health[usable[i].fingerprint].last_used,
-            ),
-        )
+        weights, health = [k.weight for k in usable], [self.health[k.fingerprint] for k in usable]
         retry: float | None = None
-        for i in order:
+        for i in by_share(weights, [held_all[i] for i in found], health):
             key = usable[i]
             grant = await self.store.acquire(self._slot_request(key, tokens))
             if grant.lease_id is not None:
+                credit_share(weights, health, i)
                 return self._granted(key, model, grant.lease_id, grant, tokens)
             if grant.retry_after_s:
                 retry = grant.retry_after_s if retry is None else min(retry, grant.retry_after_s)

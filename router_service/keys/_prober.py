@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from router_service.clock import Clock
 from router_service.config import KeyHealthConfig
 from router_service.errors import UpstreamFailure
-from router_service.keys._health import DisableReason, jittered
+from router_service.keys._health import DisableReason, KeyHealth, jittered
 from router_service.keys._lease import UpstreamKey
 from router_service.keys._pool import KeyPool
 from router_service.outcomes import Outcome
@@ -107,32 +107,50 @@ class KeyProber:
         try:
             await self._probes[pool.provider](key)
         except UpstreamFailure as failure:
-            now = self._clock.now()
-            if failure.outcome in _KEY_FAILURES:
-                health.probe_failures += 1
-                health.probe_backoff_s = min(
-                    self._config.probe_max_s,
-                    max(self._config.probe_initial_s, health.probe_backoff_s * 2),
-                )
-                if health.probe_backoff_s >= self._config.probe_max_s and not health.reported:
-                    health.reported = True
-                    log.warning(
-                        "key %s keeps failing its probes (%s); probing every %.0fs",
-                        key,
-                        failure.outcome.name,
-                        self._config.probe_max_s,
-                    )
-            # Anything else (connect failure, 5xx) says nothing about the key: same backoff.
-            health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
+            self._failed(key, health, failure.outcome)
+            return
+        except Exception as exc:  # a bug in a probe: the others, and this key's next probe, go on
+            # Its kind only: a probe's error may quote its URL (Gemini's carries `?key=`).
+            log.error("probing key %s failed: %s", key, type(exc).__name__)
+            self._failed(key, health, None)
             return
         log.info("key %s passed its probe; half-open", key)
         await pool.recovered(key)
 
+    def _failed(self, key: UpstreamKey, health: KeyHealth, outcome: Outcome | None) -> None:
+        """A failed probe: a key failure doubles the backoff (up to the ceiling, reported
+        there); anything else (a connect failure, a 5xx, a bug) says nothing of the key and
+        keeps it. Either way the next probe waits for it: never a tight loop."""
+        now = self._clock.now()
+        if outcome is not None and outcome in _KEY_FAILURES:
+            health.probe_failures += 1
+            health.probe_backoff_s = min(
+                self._config.probe_max_s,
+                max(self._config.probe_initial_s, health.probe_backoff_s * 2),
+            )
+            if health.probe_backoff_s >= self._config.probe_max_s and not health.reported:
+                health.reported = True
+                log.warning(
+                    "key %s keeps failing its probes (%s); probing every %.0fs",
+                    key,
+                    outcome.name,
+                    self._config.probe_max_s,
+                )
+        health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
+
     async def run(self) -> None:
         """Probe forever, every `probe_interval_s` (until cancelled)."""
         while True:
-            await self.tick()
+            await self.look()
             await asyncio.sleep(self._config.probe_interval_s)
+
+    async def look(self) -> None:
+        """One `tick` of `run`: a failure is logged, and the next look tries again (a prober
+        stopped by one would leave every disabled key to its window's end)."""
+        try:
+            await self.tick()
+        except Exception:
+            log.exception("probing keys failed")
 
     def start(self) -> None:
         if self._task is None:

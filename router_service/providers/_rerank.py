@@ -141,15 +141,21 @@ def rerank_result(data: JsonObject, call: MediaCall) -> media_pb2.MediaResult:
 
 def _scored(data: JsonObject, count: int) -> list[JsonObject]:
     """`results` (Jina's, vLLM's, Cohere's) or `data` (Voyage's): each a document's index
-    among the `count` sent and its score."""
+    among the `count` sent and its score. At least one (every upstream scores each document
+    sent, or its `top_n`: never none), and no document twice."""
     items = data["results"] if "results" in data else data["data"]
     if not isinstance(items, list):
         raise TypeError(f"results is {type(items).__name__}, not a list")
-    scored = []
+    if not items:
+        raise ValueError(f"no results for the {count} documents")
+    scored, seen = [], set()
     for item in items:
         index, score = item["index"], item["relevance_score"]
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < count:
             raise ValueError(f"index {index!r} names none of the {count} documents")
+        if index in seen:
+            raise ValueError(f"document {index} is scored twice")
+        seen.add(index)
         if not isinstance(score, int | float) or isinstance(score, bool):
             raise TypeError(f"relevance_score {score!r} is no number")
         scored.append({"index": index, "relevance_score": float(score)})

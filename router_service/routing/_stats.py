@@ -35,7 +35,8 @@ class RoutingStats:
     """Results are counted in the process and written to the store together: with the first
     result recorded `stats_flush_s` or more after the oldest unwritten one, `stats_flush_s`
     after it when no result follows (a timer: a replica gone quiet does not keep its last
-    results from the others), before this replica reads statistics, and at `aclose`. Each keeps
+    results from the others), before the admin view reads statistics, and at `aclose`; a
+    `read` counts those not yet written without writing them. Each keeps
     the bucket of its own time (a bucket is 10 minutes wide), and a shared store gets one write
     per deployment instead of one per request."""
 
@@ -104,7 +105,7 @@ class RoutingStats:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write what was counted since the last flush (reads and shutdown call it too)."""
+        """Write what was counted since the last flush (the admin view and shutdown call it too)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -124,9 +125,12 @@ class RoutingStats:
         return self._latency.get(deployment)
 
     async def read(self, deployments: Sequence[str]) -> list[DeploymentStats]:
-        """Each result weighs by its age: 1 when new, falling linearly to 0 at the window's end."""
-        await self.flush()  # this replica's own results, counted but not yet written
-        buckets = await self._store.read_buckets([self._name(d) for d in deployments])
+        """Each result weighs by its age: 1 when new, falling linearly to 0 at the window's end.
+        This replica's own results not yet written count too, added to what the store holds
+        (not written first: a `thompson` group reads at every request, and a write there made
+        each result one write of its own, a round trip before the request's plan)."""
+        read = await self._store.read_buckets([self._name(d) for d in deployments])
+        buckets = self._with_pending(deployments, read)
         now = self._clock.now()
         width, window = self._config.bucket_s, self._config.thompson_window_s
         floor = self._config.thompson_floor
@@ -154,4 +158,22 @@ class RoutingStats:
                     self._latency.get(deployment),
                 )
             )
+        return out
+
+    def _with_pending(
+        self, deployments: Sequence[str], read: list[dict[int, dict[str, float]]]
+    ) -> list[dict[int, dict[str, float]]]:
+        """`read` (the store's buckets of `deployments`) with this replica's unwritten counts
+        added, in copies (the store's own are left as they are)."""
+        if not self._pending:
+            return read
+        out = [dict(by_bucket) for by_bucket in read]
+        for i, deployment in enumerate(deployments):
+            for (counted, bucket), counts in self._pending.items():
+                if counted != deployment:
+                    continue
+                fields = dict(out[i].get(bucket, {}))
+                for field, count in counts.items():
+                    fields[field] = fields.get(field, 0.0) + count
+                out[i][bucket] = fields
         return out

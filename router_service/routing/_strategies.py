@@ -3,6 +3,7 @@ and the scores it drew (for traces and admin output)."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from typing import TypeVar
@@ -36,8 +37,10 @@ async def order(
 
 
 def _weighted(weights: Sequence[float], rng: random.Random) -> list[int]:
-    """Weighted random order without replacement (Efraimidis–Spirakis keys)."""
-    keys = [rng.random() ** (1.0 / w) for w in weights]
+    """Weighted random order without replacement (Efraimidis–Spirakis keys u ** (1 / w),
+    compared as their logarithms: a small weight's power underflowed to 0.0, a tie that the
+    first listed won)."""
+    keys = [math.log(u) / w if (u := rng.random()) > 0 else -math.inf for w in weights]
     return sorted(range(len(weights)), key=lambda i: -keys[i])
 
 

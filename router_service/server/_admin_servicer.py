@@ -148,6 +148,7 @@ class AdminServicer:
         runtime = self.runtime
         planner = runtime.planner
         shown = planner.measured
+        await runtime.stats.flush()  # this replica's results too, for every replica's view
         stats = await runtime.stats.read([d.health_name for d in shown])
         cooldowns = await runtime.store.deadlines([d.cooldown_name for d in shown])
         response = pb.GetRoutingStatsResponse()

@@ -12,6 +12,7 @@ from clients.codec.gemini import GEMINI_ONLY, checked_carried
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Caller, current_caller
+from router_service.auth._bounds import MOST_CALL_TOKENS
 from router_service.errors import InvalidRequestError
 from router_service.providers._reasoning_object import validated
 
@@ -19,9 +20,6 @@ __all__ = ["client_name", "owner_name", "validate_chat", "validate_embed", "vali
 
 # The longest latency a ReportOutcome may report: a day, in milliseconds.
 _LONGEST_LATENCY_MS = 86_400_000.0
-# The most tokens a ReportOutcome may report for one call: ten million, past the largest
-# context window and its answer.
-_MOST_TOKENS = 10_000_000
 
 
 def client_name() -> str:
@@ -90,7 +88,7 @@ def validate_report(request: pb.ReportOutcomeRequest) -> None:
         raise InvalidRequestError("`total_tokens` must not be negative.", param="total_tokens")
     # No call's count (a sum over many, a stray int64) would fill the key's per-minute token
     # window, for every caller, until it slides past.
-    if request.total_tokens > _MOST_TOKENS:
+    if request.total_tokens > MOST_CALL_TOKENS:
         raise InvalidRequestError(
-            f"`total_tokens` must be at most {_MOST_TOKENS} (one call's).", param="total_tokens"
+            f"`total_tokens` must be at most {MOST_CALL_TOKENS} (one call's).", param="total_tokens"
         )

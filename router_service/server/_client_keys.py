@@ -10,7 +10,11 @@ import math
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service.auth import AuditEvent, IssuedKey, audit, current_caller
 from router_service.config import ClientKeyConfig
-from router_service.errors import ClientKeyNotFoundError, InvalidRequestError
+from router_service.errors import (
+    ClientKeyNotFoundError,
+    InvalidRequestError,
+    StoreUnavailableError,
+)
 from router_service.runtime import Runtime
 
 __all__ = [
@@ -30,9 +34,7 @@ async def issue_client_key(
 ) -> pb.IssueClientKeyResponse:
     configured = {client.name for client in runtime.config.auth.clients}
     if request.client not in configured:
-        raise ClientKeyNotFoundError(
-            "No client of that name in auth.clients.", param="client", code="client_not_found"
-        )
+        raise _no_such_client()
     if len(request.label) > _MAX_LABEL:
         raise InvalidRequestError(f"label: at most {_MAX_LABEL} characters.", param="label")
     ttl_s = request.ttl_s if request.HasField("ttl_s") else None
@@ -49,10 +51,19 @@ async def list_client_keys(
     """The live issued keys; a client's own after a fresh read of the store (an operator's
     question is worth a round trip: it never waits for the follower)."""
     keys = runtime.issued_keys
-    await keys.refresh()
+    await _read_log(runtime)
     configured = {client.name for client in runtime.config.auth.clients}
-    return pb.ListClientKeysResponse(
-        keys=[_info(key, configured) for key in keys.listed(request.client)]
+    listed = keys.listed(request.client)
+    # A name neither configured nor holding keys (an orphaned client's are listed) is a typo,
+    # said so as IssueClientKey says it: not an empty list, read as a client that has none.
+    if request.client and not listed and request.client not in configured:
+        raise _no_such_client()
+    return pb.ListClientKeysResponse(keys=[_info(key, configured) for key in listed])
+
+
+def _no_such_client() -> ClientKeyNotFoundError:
+    return ClientKeyNotFoundError(
+        "No client of that name in auth.clients.", param="client", code="client_not_found"
     )
 
 
@@ -61,7 +72,7 @@ async def revoke_client_key(
 ) -> pb.RevokeClientKeyResponse:
     keys = runtime.issued_keys
     keys.looked_up(request.id)
-    await keys.refresh()  # the secrets the key asked for, as the store has them: ended with it
+    await _read_log(runtime)  # the secrets the key asked for, as the store has them: ended too
     ended = keys.asked_by(request.id)
     revoked = await keys.revoke(request.id)
     audited_key_change(peer, _SERVICE + "RevokeClientKey", revoked, "revoked")
@@ -70,6 +81,22 @@ async def revoke_client_key(
         audited_key_change(peer, _SERVICE + "RevokeClientKey", secret, done)
     configured = {client.name for client in runtime.config.auth.clients}
     return pb.RevokeClientKeyResponse(key=_info(revoked, configured))
+
+
+async def _read_log(runtime: Runtime) -> None:
+    """The issued keys' log read as the shared store has it now (asked even in the retry
+    interval after a failure, as an issue's read back is); UNAVAILABLE when the read did not
+    reach it: a replica answering from its local state does not know which keys are live, and
+    its list (empty) or its NOT_FOUND (a key another replica issued) would be taken as true."""
+    store = runtime.store
+    store.retry_shared()
+    await runtime.issued_keys.refresh()
+    if store.outage_counts().get("degraded"):
+        raise StoreUnavailableError(
+            "The state store cannot be reached from this replica: which client keys are live "
+            "is not known here. Try again once it answers.",
+            code="client_keys_unread",
+        )
 
 
 def client_keys(runtime: Runtime, client: ClientKeyConfig) -> list[pb.ClientKey]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service._ids import looked_up_id
 from router_service.auth import AuditEvent, audit, current_caller
-from router_service.batches import BatchNotFoundError
-from router_service.errors import InvalidRequestError
+from router_service.batches import BatchNotFoundError, shared_throughout
+from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.runtime import Runtime
 from router_service.server._batch_job import claim_replica
 from router_service.server._long_jobs import LongJobs
@@ -19,6 +19,10 @@ from router_service.server._server_info import replica_name
 __all__ = ["cancel_client_batch", "list_jobs"]
 
 _DEFAULT_LIMIT = 50
+_NOT_KNOWN_NOW = (
+    "The shared state store is unreachable from this replica: which batches run is not known "
+    "here, and none can be cancelled now; try again shortly."
+)
 _MAX_LIMIT = 500
 
 
@@ -27,7 +31,14 @@ async def list_jobs(runtime: Runtime, jobs: LongJobs, limit: int) -> pb.ListJobs
     if not 1 <= limit <= _MAX_LIMIT:
         raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIMIT}.", param="limit")
     answer = pb.ListJobsResponse(replica=replica_name())
+    store = runtime.store
+    before = store.outage_counts()
     unended = await runtime.batches.unended()
+    try:  # read on local state (Redis lost): not the batches of every replica, nor none
+        shared_throughout(store, before, "")
+    except StoreUnavailableError:
+        answer.batches_unknown = True
+        unended = []
     unended.sort(key=lambda owned: owned[1].created_at, reverse=True)
     shown = unended[:limit]
     holders = await runtime.batches.runs.holders([(c, b.id) for c, b in shown])
@@ -77,11 +88,17 @@ async def cancel_client_batch(
 ) -> pb.CancelClientBatchResponse:
     """Cancel the batch not ended with `request.id`, whichever client's, as its client would."""
     looked_up_id(request.id, "id", "batch", BatchNotFoundError)
-    owners = [
-        client
-        for client, batch_id in await runtime.batches.runs.running()
-        if batch_id == request.id
-    ]
+    store = runtime.store
+    store.retry_shared()  # an operator's cancel asks Redis itself, even just after it failed
+    before = store.outage_counts()
+    try:
+        owners = [
+            client
+            for client, batch_id in await runtime.batches.runs.running()
+            if batch_id == request.id
+        ]
+    finally:  # read on local state (Redis lost): a batch not found there may run elsewhere
+        shared_throughout(store, before, _NOT_KNOWN_NOW)
     if not owners:
         raise BatchNotFoundError(request.id)
     client = owners[0]  # ids are random (128 bits): one client at most

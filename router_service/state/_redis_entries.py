@@ -36,6 +36,9 @@ SLACK_MS = 1000
 # Error replies of a Redis that answers otherwise by itself once it is done loading, running a
 # script or failing over: an outage (tried again), not the call's answer.
 _PASSING = frozenset({"LOADING", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN"})
+# What a Redis at `maxclients` writes to a new connection before closing it: read as the reply
+# of the login or of the first command sent, it is no answer of theirs (an outage too).
+_FULL = "ERR max number of clients reached"
 
 
 @contextlib.contextmanager
@@ -46,7 +49,7 @@ def translated(undo: Callable[[], Awaitable[object]] | None = None) -> Iterator[
         yield
     except RedisReplyError as exc:  # Redis answered: the write did not happen
         kind = str(exc).split(" ", 1)[0] or "ERR"
-        refused = None if kind in _PASSING else kind
+        refused = None if kind in _PASSING or str(exc).startswith(_FULL) else kind
         raise StoreUnavailableError(f"redis: {_said(exc)}", refused=refused) from exc
     except OSError as exc:  # ConnectionError, TimeoutError
         raise StoreUnavailableError(f"redis: {_said(exc)}", undo=undo) from exc

@@ -231,6 +231,8 @@ class RespClient:
         self._connect_timeout_s = connect_timeout_s
         self._slots: list[_Connection | None] = [None] * max(1, connections)
         self._locks = [asyncio.Lock() for _ in self._slots]
+        self._connects = [0] * len(self._slots)  # per slot: connects begun; the last's failure
+        self._failed: list[BaseException | None] = [None] * len(self._slots)
         self._turn = 0
         self._closed = False
 
@@ -262,15 +264,11 @@ class RespClient:
 
     async def dedicated(self) -> _Connection:
         """A new connection of its own, outside the pool (a subscriber); the caller closes it."""
-        if self._closed:
-            raise ConnectionError("the redis client is closed")
         return await self._connect()
 
     async def connection(self) -> _Connection:
         """The connection the next commands go to (made if needed); callers that must act on
         that connection itself (a script's undo, after it on the same connection) send on it."""
-        if self._closed:
-            raise ConnectionError("the redis client is closed")
         index = self._turn
         connection = self._slots[index]
         if connection is not None and connection.backlog >= BACKLOG and len(self._slots) > 1:
@@ -281,13 +279,26 @@ class RespClient:
             connection = self._slots[index]
         if connection is not None and connection.broken is None:
             return connection
-        async with self._locks[index]:  # one connect per slot; the others wait for it
+        lock = self._locks[index]  # one connect per slot; the others wait for it
+        awaited = self._connects[index] if lock.locked() else None  # the one under way
+        async with lock:
             connection = self._slots[index]
             if connection is None or connection.broken is not None:
-                connection = self._slots[index] = await self._connect()
+                if awaited == self._connects[index] and (failed := self._failed[index]):
+                    # It failed: so does this caller (each in turn, N callers waited N timeouts).
+                    raise ConnectionError(f"redis: the connect waited for failed ({failed!r})")
+                self._connects[index] += 1
+                self._failed[index] = None  # if cancelled, its waiters connect themselves
+                try:
+                    connection = self._slots[index] = await self._connect()
+                except (OSError, RedisReplyError) as exc:
+                    self._failed[index] = exc
+                    raise
             return connection
 
     async def _connect(self) -> _Connection:
+        if self._closed:
+            raise ConnectionError("the redis client is closed")
         address = self.address
         loop = asyncio.get_running_loop()
 
@@ -311,7 +322,9 @@ class RespClient:
             try:
                 if setup:
                     checked(await replies(connection.send(setup)))
-            except BaseException:  # refused, timed out or cancelled: the connection goes too
+                if self._closed:  # closed meanwhile: nobody would close this one
+                    raise ConnectionError("the redis client is closed")
+            except BaseException:  # refused, timed out, cancelled or closed: it goes too
                 connection.close()
                 raise
         return connection

@@ -160,9 +160,14 @@ class ReadCache:
             subscriber.on_lost = self.flush
             try:
                 client_id = await self._track(subscriber)
-            except BaseException:
+            except BaseException as exc:  # lost, timed out or cancelled: the connection goes too
                 subscriber.close()
-                raise
+                if not isinstance(exc, OSError):
+                    raise
+                # As when it cannot be made: the read goes on uncached (failed, every read
+                # failed while a proxy hung up on CLIENT: the replica never stayed on Redis).
+                self._retry_at = self._clock.monotonic() + _RETRY_S
+                return None
             if client_id is None:
                 subscriber.close()
                 return None

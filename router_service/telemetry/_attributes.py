@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from opentelemetry.util.types import AttributeValue
 
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service._ids import shown_id
 
 Attributes = dict[str, AttributeValue]
 
@@ -87,6 +88,16 @@ _FINISH = {
 }
 # Model groups in metric labels: callers may name anything, labels must stay bounded.
 UNRESOLVED = "_unresolved"
+# What a caller names (the model it asks for, its stop sequences) goes on spans cut to this many
+# bytes, as the edge's `url.path`: one span holding a caller's megabytes would make the export
+# batch it travels in too large for the collector, and every other span in it lost.
+SHOWN_BYTES = 512
+SHOWN_STOPS = 16  # the stop sequences a span names, at most (OpenAI takes 4)
+
+
+def shown(value: str) -> str:
+    """A caller's string as a span says it: whole up to `SHOWN_BYTES`, else cut ("…")."""
+    return shown_id(value, SHOWN_BYTES)
 
 
 def provider_name(kind: str) -> str:
@@ -120,9 +131,10 @@ def chat_request(params: chat_pb2.ChatParams) -> Attributes:
         attributes["gen_ai.request.choice.count"] = params.n
     stop = params.WhichOneof("stop")
     if stop == "stop_text":
-        attributes["gen_ai.request.stop_sequences"] = [params.stop_text]
+        attributes["gen_ai.request.stop_sequences"] = [shown(params.stop_text)]
     elif stop == "stop_list":
-        attributes["gen_ai.request.stop_sequences"] = list(params.stop_list.values)
+        stops = params.stop_list.values[:SHOWN_STOPS]
+        attributes["gen_ai.request.stop_sequences"] = [shown(s) for s in stops]
     return attributes
 
 

@@ -25,9 +25,17 @@ from router_service.telemetry._current import current_span
 __all__ = ["JsonFormatter", "Redactor", "TextFormatter", "configure_logging"]
 
 MASK = "[redacted]"
-# Bearer credentials, OpenAI-style `sk-…` keys, Google `AIza…` keys, Anthropic `sk-ant-…`.
+# Bearer credentials, OpenAI-style `sk-…` keys, Google `AIza…` keys, Anthropic `sk-ant-…`;
+# ephemeral client secrets (`ek_…`); whatever follows an API-key header's name (`x-api-key`,
+# `x-goog-api-key`, Azure's `api-key`) or a browser's Realtime subprotocol
+# (`openai-insecure-api-key.<key>`), as a WebSocket handshake's debug lines write them: a
+# caller's key may have any shape (a configured client key is known by its hash only), so
+# what follows `Bearer ` or a key's name is masked up to a delimiter, of whatever characters.
+# A JSON line escapes a message's quotes (`\"api-key\": \"…\"`): the name's may be escaped.
+_KEY_CHARS = r"[^\s,;\"'}\\]"
 _PATTERNS = re.compile(
-    r"(?i:bearer\s+)[A-Za-z0-9._~+/=-]{6,}|\bsk-[A-Za-z0-9_-]{8,}|\bAIza[0-9A-Za-z_-]{20,}"
+    rf"(?i:bearer\s+){_KEY_CHARS}{{6,}}|\bsk-[A-Za-z0-9_-]{{8,}}|\bAIza[0-9A-Za-z_-]{{20,}}"
+    rf"|\bek_[A-Za-z0-9_-]{{16,}}|(?i:api-key(?:\.|\\?[\"']?\s*[:=]\s*\\?[\"']?)){_KEY_CHARS}+"
 )
 # LogRecord attributes that are not `extra` fields.
 # A record's attributes that are not its own fields (`extra=`); uvicorn's `color_message` is its
@@ -57,7 +65,11 @@ class Redactor:
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        known = set(self._secrets) | {s for s in secrets if len(s) >= 4}
+        added = {s for s in secrets if len(s) >= 4}
+        # As a JSON line (and a text line's quoted field) writes it: a quote, a backslash or a
+        # control character in a secret is escaped there, and the secret as given not found.
+        escaped = {orjson.dumps(s).decode()[1:-1] for s in added}
+        known = set(self._secrets) | added | escaped
         self._secrets = sorted(known, key=len, reverse=True)  # longest first: no partial masks
 
     def __call__(self, text: str) -> str:
@@ -66,7 +78,10 @@ class Redactor:
                 text = text.replace(secret, MASK)
         # The pattern scan costs ~20 µs a line (a case-insensitive alternation at every
         # position); a secret-shaped string always contains one of these, found in well under 1.
-        if "sk-" in text or "AIza" in text or "bearer" in text.lower():
+        if "sk-" in text or "AIza" in text or "ek_" in text:
+            return _PATTERNS.sub(MASK, text)
+        lowered = text.lower()
+        if "bearer" in lowered or "api-key" in lowered:
             return _PATTERNS.sub(MASK, text)
         return text
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
@@ -90,14 +89,14 @@ class RequestSpan(RequestHandle, Activated):
         elif served is not None and _free(served):  # over the wire: the call's SERVER span
             self.span = self._shared = served
         else:
-            name = f"{self.operation} {self._ctx.requested_model}"
+            name = f"{self.operation} {attr.shown(self._ctx.requested_model)}"
             self.span = self._t.tracer.start_span(name, kind=SpanKind.INTERNAL)
         # Attributes only for a span that records: a sampled-out request pays nothing here.
         if self.span.is_recording():
             ctx = self._ctx
             self._opening = {
                 attr.OPERATION: self.operation,
-                attr.REQUEST_MODEL: ctx.requested_model,
+                attr.REQUEST_MODEL: attr.shown(ctx.requested_model),
                 attr.STREAM: self._stream,
                 attr.CLIENT: ctx.client or attr.ANONYMOUS_CLIENT,
                 **request_attributes(),
@@ -107,18 +106,14 @@ class RequestSpan(RequestHandle, Activated):
             self.span.set_attributes(self._opening)
 
     def __enter__(self) -> RequestSpan:
-        self._activate()
+        if self.span is not self._shared or self._handed is not None:
+            self._activate()  # (the call's SERVER span over the wire is current already)
         open_requests[id(self._ctx)] = self
         if self._stream:
             self._t.metrics.streams_open += 1
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         open_requests.pop(id(self._ctx), None)
         self._deactivate()
         if self._stream:
@@ -294,7 +289,7 @@ class _RequestEnd:
         r = self.r
         assert r._handed is not None
         parent = trace.set_span_in_context(r._handed)
-        name = f"{r.operation} {r._ctx.requested_model}"
+        name = f"{r.operation} {attr.shown(r._ctx.requested_model)}"
         start = r._handed.started_ns
         r.span = r._t.tracer.start_span(name, parent, SpanKind.INTERNAL, start_time=start)
         if r.span.is_recording():
@@ -304,7 +299,9 @@ class _RequestEnd:
         metrics, r = self.r._t.metrics, self.r
         by_client = {attr.CLIENT: client, attr.MODEL_GROUP: r.model_group}
         counts = [("input", usage.prompt_tokens)]
-        if r.operation == "chat":
+        # A chat's output always; another's when it made some (a Realtime session, an image,
+        # speech): an embedding or a moderation has none to say.
+        if r.operation == "chat" or usage.completion_tokens:
             counts.append(("output", usage.completion_tokens))
         for kind, tokens in counts:
             metrics.token_usage.record(tokens, {**served, attr.TOKEN_TYPE: kind})

@@ -13,6 +13,7 @@ from clients import (
     chat_params_to_openai,
     chunk_from_openai,
     completion_to_openai,
+    completions_field,
     completions_request_from_openai,
 )
 from clients.codec import chat_completion_from_openai
@@ -103,3 +104,11 @@ def test_logprobs_asked_of_an_upstream_that_gives_none_are_null() -> None:
     )
     [choice] = completion_to_openai([completion], request, "cmpl-1", 1)["choices"]
     assert choice == {"text": "hi", "index": 0, "logprobs": None, "finish_reason": "length"}
+
+
+def test_a_routers_refusal_names_the_field_the_caller_wrote() -> None:
+    assert completions_field("messages[0].content") == "prompt"
+    assert completions_field("messages") == "prompt"
+    assert completions_field("top_logprobs") == "logprobs"
+    assert completions_field("max_tokens") is None  # written so by the caller
+    assert completions_field(None) is None

@@ -175,3 +175,20 @@ def test_ollamas_own_defaults_and_number_types() -> None:
     with pytest.raises(InvalidRequestError) as refused:
         chat(options={"num_predict": 1.5})
     assert refused.value.param == "options.num_predict"
+
+
+def test_a_result_naming_its_call_by_id_closes_it_for_the_results_named_by_name() -> None:
+    calls = [
+        {"id": "c1", "function": {"name": "a", "arguments": {}}},
+        {"id": "c2", "function": {"name": "a", "arguments": {}}},
+    ]
+    messages = chat(
+        messages=[
+            *HI,
+            {"role": "assistant", "content": "", "tool_calls": calls},
+            {"role": "tool", "content": "A1", "tool_call_id": "c1"},
+            {"role": "tool", "content": "A2", "tool_name": "a"},  # the one still open: c2
+        ]
+    )["messages"]
+    answered = [(m["tool_call_id"], m["content"]) for m in messages[2:]]
+    assert answered == [("c1", "A1"), ("c2", "A2")]

@@ -17,6 +17,11 @@ from tests.conftest import StartRouter
 from tests.e2e.stream_harness import OpenStack, StartEdge, data_chunks, error_of, events
 from tests.router_service.auth.helpers import client, guarded_config
 
+WEATHER: dict[str, Any] = {
+    "type": "function",
+    "function": {"name": "get_weather", "parameters": {"type": "object"}},
+}
+
 
 def upstream_body(fake: FakeUpstream) -> dict[str, Any]:
     record = fake.state.last(path="/chat/completions")
@@ -192,6 +197,15 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
         ({"prompt": "x", "echo": True, "logprobs": 1}, "echo"),
         ({"prompt": "x", "logprobs": 21}, "logprobs"),
         ({"prompt": "x", "max_tokens": "many"}, "max_tokens"),
+        # A text completion answers text: a tool call had nowhere to go (it was dropped, the
+        # choice's text empty, its finish_reason `tool_calls`, which this API does not have).
+        ({"prompt": "x", "extra_body": {"tools": [WEATHER]}}, "tools"),
+        ({"prompt": "x", "extra_body": {"functions": [WEATHER["function"]]}}, "functions"),
+        ({"prompt": "x", "extra_body": {"tool_choice": "required"}}, "tool_choice"),
+        (
+            {"prompt": "x", "extra_body": {"messages": [{"role": "user", "content": "y"}]}},
+            "messages",
+        ),
     ],
     ids=[
         "several-prompts-streamed",
@@ -204,6 +218,10 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
         "echo-logprobs",
         "logprobs-21",
         "max_tokens",
+        "tools",
+        "functions",
+        "tool_choice",
+        "messages",
     ],
 )
 async def test_what_a_chat_model_cannot_do_is_a_400_naming_the_field(

@@ -97,8 +97,17 @@ async def test_legacy_completions_are_screened(sdk: openai.AsyncOpenAI, fake: Fa
     assert _upstream_text(fake) == "card [REDACTED:credit_card]"
     with pytest.raises(openai.BadRequestError) as caught:
         await sdk.completions.create(model="chain", prompt=f"key {AWS_KEY}")
-    _blocked(caught)
+    # Named as the caller wrote it: this API has no `messages`.
+    assert _blocked(caught)["param"] == "prompt"
+    assert "`prompt`" in _blocked(caught)["message"]
     assert len(fake.state.calls()) == 1
+    with pytest.raises(openai.BadRequestError) as several:
+        await sdk.completions.create(model="chain", prompt=["hi", f"key {AWS_KEY}"])
+    assert _blocked(several)["param"] == "prompt"
+    assert "messages" not in _blocked(several)["message"]
+    with pytest.raises(openai.BadRequestError) as streamed:
+        await sdk.completions.create(model="chain", prompt=f"key {AWS_KEY}", stream=True)
+    assert _blocked(streamed)["param"] == "prompt"
 
 
 async def test_the_responses_api_is_screened(sdk: openai.AsyncOpenAI, fake: FakeUpstream) -> None:

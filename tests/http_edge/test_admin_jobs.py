@@ -52,6 +52,7 @@ async def test_the_jobs_running_as_json(fake: FakeUpstream, start_router: StartR
     assert batch["status"] == "in_progress"
     assert batch["request_counts"] == {"total": 1, "completed": 0, "failed": 0}
     assert batch["replica"] == view["replica"] and batch["expires_in_s"] > 0
+    assert view["batches_unknown"] is False  # this replica reads the shared state
     (response,) = view["background"]
     assert (response["id"], response["model"], response["status"]) == (
         running.response_id,

@@ -58,6 +58,13 @@ class _Calls:
                 return call[0]
         return f"call_{name or 'unknown'}"
 
+    def answered_by_id(self, call_id: str) -> None:
+        """The call a result names by its id is answered: no result named by name takes it."""
+        for call in self._open:
+            if call[0] == call_id:
+                self._open.remove(call)
+                return
+
 
 def chat_messages(value: Any, path: str = "messages") -> list[JsonObject]:
     messages = expect_list(value, path)
@@ -100,6 +107,7 @@ def _tool_result(message: JsonObject, content: str, path: str, calls: _Calls) ->
     call_id = message.get("tool_call_id")
     if call_id is not None:
         call_id = expect_str(call_id, at(path, "tool_call_id"))
+        calls.answered_by_id(call_id)
     else:
         name = message.get("tool_name")
         name = None if name is None else expect_str(name, at(path, "tool_name"))

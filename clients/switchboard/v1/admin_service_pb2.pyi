@@ -430,10 +430,15 @@ class ListJobsResponse(_message.Message):
     REALTIME_FIELD_NUMBER: _builtins.int
     REPLICA_FIELD_NUMBER: _builtins.int
     TRUNCATED_FIELD_NUMBER: _builtins.int
+    BATCHES_UNKNOWN_FIELD_NUMBER: _builtins.int
     replica: _builtins.str
     """The replica that answered (background and realtime are its own)."""
     truncated: _builtins.bool
     """Some were left out past `limit`."""
+    batches_unknown: _builtins.bool
+    """The replica that answered cannot reach the shared state store: which batches run is not
+    known there, and `batches` is empty (not "none running"). Ask again, or another replica.
+    """
     @_builtins.property
     def batches(self) -> _containers.RepeatedCompositeFieldContainer[Global___BatchJob]: ...
     @_builtins.property
@@ -448,10 +453,11 @@ class ListJobsResponse(_message.Message):
         realtime: _abc.Iterable[Global___RealtimeJob] | None = ...,
         replica: _builtins.str = ...,
         truncated: _builtins.bool = ...,
+        batches_unknown: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["background", b"background", "batches", b"batches", "realtime", b"realtime", "replica", b"replica", "truncated", b"truncated"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["background", b"background", "batches", b"batches", "batches_unknown", b"batches_unknown", "realtime", b"realtime", "replica", b"replica", "truncated", b"truncated"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

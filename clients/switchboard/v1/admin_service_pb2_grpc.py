@@ -176,7 +176,7 @@ class AdminServiceServicer:
 
     def ListClientKeys(self, request, context):
         """The live issued keys (not revoked, not expired), oldest first: ids, labels, fingerprints,
-        never a key.
+        never a key. NOT_FOUND for a `client` neither in auth.clients nor holding issued keys.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -74,7 +74,7 @@ class AdminServiceStub:
     """
     ListClientKeys: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListClientKeysRequest, _admin_service_pb2.ListClientKeysResponse]
     """The live issued keys (not revoked, not expired), oldest first: ids, labels, fingerprints,
-    never a key.
+    never a key. NOT_FOUND for a `client` neither in auth.clients nor holding issued keys.
     """
     RevokeClientKey: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.RevokeClientKeyRequest, _admin_service_pb2.RevokeClientKeyResponse]
     """Refuse an issued key from now on, on every replica sharing the state store. NOT_FOUND when
@@ -127,7 +127,7 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """
     ListClientKeys: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListClientKeysRequest, _admin_service_pb2.ListClientKeysResponse]  # type: ignore[assignment]
     """The live issued keys (not revoked, not expired), oldest first: ids, labels, fingerprints,
-    never a key.
+    never a key. NOT_FOUND for a `client` neither in auth.clients nor holding issued keys.
     """
     RevokeClientKey: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.RevokeClientKeyRequest, _admin_service_pb2.RevokeClientKeyResponse]  # type: ignore[assignment]
     """Refuse an issued key from now on, on every replica sharing the state store. NOT_FOUND when
@@ -237,7 +237,7 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.ListClientKeysResponse, _abc.Awaitable[_admin_service_pb2.ListClientKeysResponse]]:
         """The live issued keys (not revoked, not expired), oldest first: ids, labels, fingerprints,
-        never a key.
+        never a key. NOT_FOUND for a `client` neither in auth.clients nor holding issued keys.
         """
 
     @_abc_1.abstractmethod

@@ -60,3 +60,36 @@ async def clients_show_the_keys_as_json_does(shell: Shell, issued: str) -> None:
     assert rows[fingerprint(issued)][2:] == [alice["keys"][1]["id"], "ci", "in 1h"]
     (configured,) = [cells for fp, cells in rows.items() if fp != fingerprint(issued)]
     assert configured[2:] == ["configured", "-", "never"]
+
+
+async def test_a_key_issued_for_years_shows_when_it_expires(
+    fake: FakeUpstream, start_router: StartRouter, tmp_path: Path
+) -> None:
+    """Not `until changed`, the words of a key disabled by hand (ten years out): it expires
+    without anyone changing it."""
+    shell = await ops_shell(fake, start_router, tmp_path)
+    two_years = str(2 * 365 * 86400 + 3 * 3600)
+    issued = await shell("client-keys", "issue", "alice", "--label", "ci", "--ttl", two_years)
+    assert issued.code == 0
+
+    listed = await shell("client-keys", "list")
+    (row,) = [cells for cells in listed.lines()[1:]]
+
+    assert row[-1] == "in 730d 3h"
+    assert issued.lines()[-1][-1] == "in 730d 3h"
+
+
+async def test_listing_the_keys_of_a_client_not_configured_is_not_found(
+    fake: FakeUpstream, start_router: StartRouter, tmp_path: Path
+) -> None:
+    """A typo (`--client alcie`) is said so, as `issue` says it: not `no issued client keys`,
+    which reads as a client that has none."""
+    shell = await ops_shell(fake, start_router, tmp_path)
+    assert (await shell("client-keys", "issue", "alice")).code == 0
+
+    typo = await shell("client-keys", "list", "--client", "alcie")
+    mine = await shell("client-keys", "list", "--client", "ops")
+
+    assert (typo.code, typo.out) == (4, "")
+    assert typo.err == "switchboard admin: not found: No client of that name in auth.clients.\n"
+    assert (mine.code, mine.out) == (0, "no issued client keys\n")  # configured: none issued

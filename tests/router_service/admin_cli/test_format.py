@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from router_service.admin_cli._format import ago, count, duration, size, table, until
+from router_service.admin_cli._render import info_table
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -45,7 +47,10 @@ def test_deadlines_read_from_now() -> None:
     assert until(0, now) == "-"  # none
     assert until(now + 42, now) == "in 42s"
     assert until(now - 3, now) == "ended 3s ago"
-    assert until(now + 10 * 365 * 86400, now) == "until changed"  # a key disabled by hand
+    # A key disabled by hand (ten years out) is so until someone enables it; any other
+    # deadline that far ahead still comes (a certificate, a key issued for years).
+    assert until(now + 10 * 365 * 86400, now, open_ended=True) == "until changed"
+    assert until(now + 400 * 86400, now) == "in 400d"
     assert ago(now - 302, now) == "5m 2s ago"
     assert ago(0, now) == "-"
 
@@ -70,3 +75,10 @@ def test_a_cell_cannot_drive_the_terminal() -> None:
         "RESPONSE  MODEL",
         "resp_1    \\x1b]0;pwned\\x07\\x1b[2Jgpt\\nFAKE  ROW\\u202e",
     ]
+
+
+def test_a_certificate_good_for_years_says_when_it_expires() -> None:
+    now = 1_800_000_000.0
+    info = admin_pb.GetServerInfoResponse(certificate_expires_unix=now + 400 * 86400 + 7200)
+    rows = dict(line.split(None, 1) for line in info_table(info, now).splitlines()[-2:])
+    assert rows["certificate"].strip() == "expires in 400d 2h"

@@ -223,3 +223,44 @@ async def test_a_long_stream_its_client_leaves_gives_its_renewed_stream_slot_bac
     fake.state.clear_scenarios()
     again = router.stub.ChatStream(pb.ChatStreamRequest(params=request()), metadata=bearer(key))
     assert [event async for event in again][-1].HasField("summary")
+
+
+async def test_a_call_longer_than_its_ttls_keeps_its_key_and_session_mark(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Not a stream: a long answer at once (a reasoning model's, up to `timeouts.total_s`, 600 s
+    # by default) outlives TTLs set shorter than it, and the key's `max_in_flight` and the
+    # provider's `max_sessions` counted it for nobody once they ended.
+    clock = RenewerClock()
+    store = MemoryStateStore(clock)
+    config = base_config(
+        fake.base_url,
+        server={"port": 0, "lease_ttl_s": 60},
+        sessions={"active_ttl_s": 30},  # a renewal every 10 s
+    )
+    config["providers"]["alpha"].update(
+        keys=["sk-alpha-1"], max_sessions=1, thread_protection="provider-ban"
+    )
+    router = await start_router(config, clock=clock, store=store)
+    pool = router.runtime.pools["alpha"]
+    sessions = router.runtime.sessions
+    slot = pool.slot_name(pool.keys[0])
+    fake.state.hold()
+    routing = routing_pb2.RoutingOptions(session_id="long")
+    call = asyncio.ensure_future(
+        router.stub.Chat(pb.ChatRequest(params=request(), routing=routing))
+    )
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the call upstream")
+    await clock.pass_periods(9, 10.0)  # 90 s: three times the mark's TTL
+    assert await store.held([slot]) == [1]  # the key's limits still count the call
+    assert list((await sessions.active("alpha")).values()) == [1]  # so does its session limit
+    fake.state.release()
+    assert (await call).HasField("completion")
+
+    async def ended() -> bool:
+        await router.runtime.afterwork.drain()
+        held = await store.held([slot])
+        return held == [0] and not await sessions.active("alpha")
+
+    await eventually(ended, what="the lease and the mark given back")
+    await gone_after_a_period(clock, 10.0)

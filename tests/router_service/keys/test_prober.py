@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -239,3 +240,64 @@ async def test_a_key_enabled_on_another_replica_is_told_disabled_again_here(
     with caplog.at_level(logging.WARNING, logger="switchboard.keys"):
         await pool.report(key, "m", Outcome.AUTH_INVALID)  # then its credentials fail here
     assert "disabled (auth)" in caplog.text  # an operator hears of it, as of any disable
+
+
+async def test_a_probe_that_raises_unexpectedly_neither_stops_the_prober_nor_hammers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock()
+    pool = KeyPool(
+        "p",
+        [KeyConfig(key=SecretStr("k1")), KeyConfig(key=SecretStr("k2"))],
+        store=MemoryStateStore(clock),
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        health=HEALTH,
+        lease_ttl_s=60,
+    )
+    broken, fine = pool.keys
+    calls: list[str] = []
+
+    async def probe(key: UpstreamKey) -> None:  # a bug in one probe (a body it cannot read)
+        calls.append(key.fingerprint)
+        if key is broken:
+            raise ValueError(f"unreadable model list at /models?key={key.secret}")
+
+    prober = KeyProber({"p": pool}, {"p": probe}, clock=clock, config=HEALTH, rng=random.Random(1))
+    await pool.report(broken, "m", Outcome.AUTH_INVALID)
+    await pool.report(fine, "m", Outcome.AUTH_INVALID)
+    clock.advance(HEALTH.probe_initial_s)
+    with caplog.at_level(logging.ERROR, logger="switchboard.keys"):
+        assert await prober.tick() == 2  # the other key's probe is not cut short by it
+    assert f"probing key {broken} failed: ValueError" in caplog.text
+    assert "k1" not in caplog.text  # its secret, quoted by the error, is not logged
+    assert pool.health[fine.fingerprint].half_open  # it passed and came back
+    assert pool.health[broken.fingerprint].disabled is DisableReason.AUTH
+    assert await prober.tick() == 0  # backed off, not probed again at once
+    assert calls.count(broken.fingerprint) == 1
+
+
+async def test_the_prober_goes_on_after_a_look_that_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    looks = 0
+    read = pool.store.read
+
+    async def flaky_read(**kwargs: Any) -> Any:  # the store refuses one look (a bug, a script)
+        nonlocal looks
+        looks += 1
+        if looks == 1:
+            raise RuntimeError("refused")
+        return await read(**kwargs)
+
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    pool.store.read = flaky_read  # type: ignore[method-assign]
+    clock.advance(HEALTH.probe_initial_s)
+    probe.answers = [True]
+    with caplog.at_level(logging.ERROR, logger="switchboard.keys"):
+        await prober.look()
+    assert "probing keys failed" in caplog.text
+    await prober.look()
+    assert pool.health[key.fingerprint].half_open

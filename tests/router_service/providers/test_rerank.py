@@ -83,6 +83,10 @@ def test_cohere_and_voyage_answers() -> None:
         {"results": [{"index": 0, "relevance_score": "high"}]},
         {"results": [{"index": 0}]},
         {"results": ["zero"]},
+        {"results": []},  # no document scored: no answer (each upstream scores every one sent)
+        {"data": []},
+        # A document scored twice: the caller would get it twice, and fewer of the others.
+        {"results": [{"index": 1, "relevance_score": 0.9}, {"index": 1, "relevance_score": 0.2}]},
     ],
 )
 def test_an_unreadable_answer_is_the_upstreams_failure(data: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ include what it counted."""
 from __future__ import annotations
 
 import logging
+import random
 
 import pytest
 
@@ -12,7 +13,7 @@ from router_service.clock import ManualClock
 from router_service.config import RoutingConfig
 from router_service.errors import StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream
-from router_service.routing import RoutingStats
+from router_service.routing import RoutingStats, order
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
@@ -40,15 +41,40 @@ async def test_results_are_written_together_and_read_at_once() -> None:
     await stats.record("a", False)
     await stats.record("b", True)
     assert store.writes == []  # nothing written within the interval
-    a, b = await stats.read(["a", "b"])  # a read writes them first
+    a, b = await stats.read(["a", "b"])  # a read counts them, unwritten
     assert (a.successes, a.failures, b.successes) == (30, 1, 1)
+    assert store.writes == []
+    await stats.flush()  # the admin view's read writes them first
     assert sorted(store.writes) == [("stats:a", {"s": 30.0, "f": 1.0}), ("stats:b", {"s": 1.0})]
+    a, b = await stats.read(["a", "b"])  # written: counted once
+    assert (a.successes, a.failures, b.successes) == (30, 1, 1)
 
     store.writes.clear()
     await stats.record("a", True)
     clock.advance(1.0)
     await stats.record("a", True)  # the interval has passed: both go out in one write
     assert store.writes == [("stats:a", {"s": 2.0})]
+
+
+async def test_thompson_routing_writes_its_results_together_too() -> None:
+    # A thompson group reads the statistics at every request: its own results count at once,
+    # and are still written together (a read wrote each one, a round trip per request).
+    clock = ManualClock()
+    store = CountingStore(clock)
+    stats = RoutingStats(store, clock, RoutingConfig(stats_flush_s=1.0))
+    await stats.record("b", True)
+    clock.advance(1.0)
+    await stats.record("b", True)  # written, and one more unwritten beside it
+    store.writes.clear()
+    rng = random.Random(3)
+    for _ in range(50):
+        await order("thompson", ["a", "b"], [1.0, 1.0], stats, rng)
+        await stats.record("a", False)
+    assert store.writes == []
+    a, b = await stats.read(["a", "b"])
+    assert (a.failures, b.successes) == (50, 2)
+    indices, _ = await order("thompson", ["a", "b"], [1.0, 1.0], stats, rng)
+    assert indices[0] == 1  # 50 failures unwritten are counted against it
 
 
 async def test_zero_writes_every_result_and_flush_writes_the_rest() -> None:

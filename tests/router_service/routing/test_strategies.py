@@ -85,6 +85,18 @@ async def test_weighted_follows_weights() -> None:
     assert 0.70 <= firsts[0] / 2000 <= 0.80
 
 
+async def test_weighted_follows_small_weights_too() -> None:
+    # Only their ratio counts: 0.001 and 0.002 share as 1 and 2 do (each draw raised to the
+    # 1000th power underflowed to a tie, which the first listed won).
+    stats = make_stats(ManualClock())
+    rng = random.Random(7)
+    firsts: Counter[int] = Counter()
+    for _ in range(4000):
+        indices, _ = await order("weighted", ["a", "b"], [0.001, 0.002], stats, rng)
+        firsts[indices[0]] += 1
+    assert 0.30 <= firsts[0] / 4000 <= 0.37
+
+
 async def test_latency_prefers_faster_without_stampeding() -> None:
     clock = ManualClock()
     stats = make_stats(clock)

@@ -152,6 +152,28 @@ async def test_report_outcome_refuses_figures_that_are_no_measure(
     no_errors_logged(caplog)
 
 
+@pytest.mark.parametrize("estimate", [10**15, 10_000_001, -1])
+async def test_a_pick_refuses_an_estimate_that_is_no_calls(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture, estimate: int
+) -> None:
+    """A pick counts its estimate in the key's token window: a stray int64 there would keep the
+    key from every caller until the window slid past. Bounded as a report's `total_tokens`."""
+    config = one_key(fake.base_url)
+    config["providers"]["alpha"]["keys"] = [{"key": "k1", "tpm": 1000}]
+    router = await start_router(config)
+    request = pb.PickRouteRequest(model="a", estimated_tokens=estimate)
+
+    error = await refused(router.stub.PickRoute(request, metadata=AS_SERVICE))
+
+    details = details_from_rpc_error(error)
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (details.reason, details.openai_param) == ("INVALID_ARGUMENT", "estimated_tokens")
+    # Nothing was counted: the key's window still takes a call.
+    response = await router.stub.Chat(ask(), metadata=AS_SERVICE)
+    assert response.completion.choices[0].message.text == "Echo: hi"
+    no_errors_logged(caplog)
+
+
 async def test_a_reported_wait_is_capped_like_an_upstreams(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:

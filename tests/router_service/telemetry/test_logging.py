@@ -84,6 +84,49 @@ def test_secrets_never_reach_a_line() -> None:
     assert all(isinstance(orjson.loads(line), dict) for line in lines)  # still valid JSON
 
 
+@pytest.mark.parametrize("formatter", [JsonFormatter, TextFormatter])
+def test_a_secret_json_escapes_is_masked_too(formatter: type[JsonFormatter]) -> None:
+    """A password with a quote or a backslash (a Redis URL's, an admin token) is written escaped
+    in a JSON line, and in a text line's quoted field: it is masked there too."""
+    secret = 'pa"ss\\word-42'
+    redacting = formatter(Redactor([secret]))
+    lines = [
+        redacting.format(record("connecting with %s", secret)),
+        redacting.format(record("state", password=f"{secret} again")),
+    ]
+    text = "\n".join(lines)
+    assert secret not in text and orjson.dumps(secret).decode()[1:-1] not in text
+    assert text.count(MASK) == 2
+    if formatter is JsonFormatter:
+        assert all(secret not in str(orjson.loads(line)) for line in lines)
+
+
+CALLER_KEY = "plainclientkey-0123456789abcdef"  # a configured client key: stored hashed only
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        # A WebSocket handshake's headers, as uvicorn's debug lines write them (a browser's
+        # Realtime key rides in a subprotocol), and the API-key headers of the edge's APIs.
+        f"< sec-websocket-protocol: realtime, openai-insecure-api-key.{CALLER_KEY}",
+        f"< x-api-key: {CALLER_KEY}",
+        f"< X-Goog-Api-Key: {CALLER_KEY}",
+        f"headers {{'api-key': '{CALLER_KEY}'}}",
+        f'headers {{"api-key": "{CALLER_KEY}"}}',  # escaped in a JSON line: \"api-key\"
+        # A key of any shape after `Bearer` (a realtime handshake's `authorization` header).
+        f"< authorization: Bearer team!{CALLER_KEY}",
+        f"session opened with ek_{CALLER_KEY}",  # an ephemeral client secret
+    ],
+)
+@pytest.mark.parametrize("formatter", [JsonFormatter, TextFormatter])
+def test_a_key_in_a_handshake_or_an_api_key_header_is_masked(
+    formatter: type[JsonFormatter], said: str
+) -> None:
+    line = formatter(Redactor()).format(record("%s", said, name="uvicorn.error"))
+    assert CALLER_KEY not in line and MASK in line
+
+
 def test_text_lines_are_redacted_and_carry_the_trace_id(captured: TelemetryCapture) -> None:
     formatter = TextFormatter(Redactor(["upstream-secret-123"]))
     with captured.telemetry.tracer.start_as_current_span("work") as span:
@@ -130,7 +173,11 @@ def test_uvicorns_coloured_copy_of_a_message_is_no_field() -> None:
 
 
 _FRAGMENTS = st.sampled_from(
-    ["Bearer ", "bEaReR\t", "bearer", "sk-", "sk-ant-", "AIza", "x" * 20, "abc_DEF-123.", " ", "\n"]
+    [
+        *("Bearer ", "bEaReR\t", "bearer", "sk-", "sk-ant-", "AIza", "x" * 20, "abc_DEF-123."),
+        *(" ", "\n", "ek_", "api-key", "X-API-KEY: ", "'api-key': '", "openai-insecure-api-key."),
+        *(",", ":", "\\"),
+    ]
 )
 
 

@@ -1,0 +1,82 @@
+"""A caller's key never reaches the log, even at DEBUG, where uvicorn writes each WebSocket
+handshake's headers: a browser's Realtime key rides in a subprotocol
+(`openai-insecure-api-key.<key>`), and a configured client key, known to the router by its hash
+only, may have any shape."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from router_service.fake_upstream import FakeUpstream
+from router_service.telemetry import JsonFormatter, Redactor
+from tests.conftest import StartRouter
+from tests.e2e.stream_harness import StartEdge
+from tests.router_service.auth.helpers import client
+from tests.router_service.server.test_realtime_rpc import realtime_config
+
+KEY = "plainclientkey-0123456789abcdef"
+WRONG = "wrongclientkey-0123456789abcdef"
+
+
+@pytest.fixture
+def debug_log() -> Iterator[io.StringIO]:
+    """Every line at DEBUG, as `telemetry.log_level: DEBUG` writes it (JSON, redacted)."""
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(JsonFormatter(Redactor()))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield written
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+async def test_a_realtime_handshakes_key_is_masked_in_debug_lines(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge, debug_log: io.StringIO
+) -> None:
+    config = realtime_config(fake)
+    config["auth"] = {"clients": [client("caller", KEY)]}
+    edge = await start_edge(await start_router(config))
+    url = edge.base_url.replace("http", "ws", 1) + "/v1/realtime?model=voice"
+
+    async with connect(url, subprotocols=["realtime", f"openai-insecure-api-key.{KEY}"]) as ws:  # type: ignore[list-item]
+        await ws.close()
+    with pytest.raises(InvalidStatus):
+        async with connect(url, subprotocols=[f"openai-insecure-api-key.{WRONG}"]):  # type: ignore[list-item]
+            pass
+
+    lines = debug_log.getvalue()
+    assert "sec-websocket-protocol" in lines.lower()  # the handshakes were written
+    assert KEY not in lines and WRONG not in lines
+
+
+async def test_a_key_of_any_shape_in_a_handshakes_authorization_is_masked(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge, debug_log: io.StringIO
+) -> None:
+    """A server-side caller's key comes in `Authorization: Bearer <key>`: masked whole, whatever
+    characters it holds (not only a bearer token's)."""
+    odd, wrong = f"team!{KEY}", f"team!{WRONG}"
+    config = realtime_config(fake)
+    config["auth"] = {"clients": [client("caller", odd)]}
+    edge = await start_edge(await start_router(config))
+    url = edge.base_url.replace("http", "ws", 1) + "/v1/realtime?model=voice"
+
+    async with connect(url, additional_headers={"Authorization": f"Bearer {odd}"}) as ws:
+        await ws.close()
+    with pytest.raises(InvalidStatus):
+        async with connect(url, additional_headers={"Authorization": f"Bearer {wrong}"}):
+            pass
+
+    lines = debug_log.getvalue()
+    assert "< authorization: " in lines.lower()  # the handshakes were written
+    assert KEY not in lines and WRONG not in lines
