@@ -263,7 +263,7 @@ async def test_a_reader_that_stops_reading_stops_the_upstream_read(
     resume = asyncio.Event()
 
     async with stack.http.stream("POST", "/v1/chat/completions", json=BODY) as response:
-        lines = response.aiter_lines()
+        lines, line = response.aiter_lines(), ""
         async for line in lines:
             if line.startswith("data: "):
                 break
