@@ -17,6 +17,7 @@ from router_service.clock import Clock
 from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
 from router_service.keys._fingerprint import fingerprint
 from router_service.keys._health import (
+    ENABLED_BY_HAND,
     DisableReason,
     KeyHealth,
     by_share,
@@ -340,12 +341,14 @@ class KeyPool(PoolNames):
     async def _enable(self, key: UpstreamKey, health: KeyHealth) -> None:
         """The operator vouches for the key: no disable, no set-aside or cooldown for any model
         (a `MODEL_DENIED`'s lasts `auth_disable_s`, which no probe lifts), and no half-open
-        recovery: it serves as many calls at once as its limits allow."""
+        recovery (on every replica, at its prober's next look): it serves as many calls at
+        once as its limits allow."""
         health.disabled = DisableReason.NONE
         health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
         health.half_open_left = 0
         health.strikes.clear()
         await self.store.clear_deadline(self.off_name(key))
+        await self.store.set_value(self.why_name(key), ENABLED_BY_HAND, _FOREVER_S)
         for model in list(self.models_seen):  # every model a replica of this config leases for
             await self.store.clear_deadline(self.cool_name(key, model))
         self.queues.notify()
