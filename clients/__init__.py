@@ -12,6 +12,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
     from clients._base import (
         IDEMPOTENT_METHODS,
         LARGEST_ANSWER_BYTES,
+        MAX_RECONNECT_BACKOFF_MS,
         MAX_SESSION_ID_BYTES,
         READY_WAIT_S,
         RETRY_POLICY,
@@ -128,6 +129,7 @@ _WHERE = {
     "INCLUDABLE": "codec",
     "InvalidRequestError": "errors",
     "LARGEST_ANSWER_BYTES": "_base",
+    "MAX_RECONNECT_BACKOFF_MS": "_base",
     "MAX_SESSION_ID_BYTES": "_base",
     "MEDIA_PATHS": "codec",
     "MEDIA_UPLOADS": "codec",
@@ -224,6 +226,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "INCLUDABLE",
     "LARGEST_ANSWER_BYTES",
+    "MAX_RECONNECT_BACKOFF_MS",
     "MAX_SESSION_ID_BYTES",
     "MEDIA_PATHS",
     "MEDIA_UPLOADS",

@@ -82,6 +82,7 @@ RETRY_POLICY = {
     "backoffMultiplier": 2,
     "retryableStatusCodes": ["UNAVAILABLE"],
 }
+MAX_RECONNECT_BACKOFF_MS = 2_000  # between tries of a router that is down (grpc's own: 2 min)
 # Client-side health checking: each connection watches the router's `grpc.health.v1` status, so
 # a router that is stopping (NOT_SERVING first, `server.drain_delay_s` before it takes no new
 # calls) gets no new calls from this channel while the other replicas take them. Without it, a
@@ -231,12 +232,12 @@ def _formatted(
 def channel_options(
     max_message_bytes: int, options: Sequence[tuple[str, Any]]
 ) -> list[tuple[str, Any]]:
-    """Our defaults (round robin, retries of reads no router took, keepalive, message limits),
-    overridden by the caller's."""
+    """Our defaults (round robin, read retries, keepalive, reconnects, limits), then yours."""
     merged: dict[str, Any] = {
         "grpc.lb_policy_name": "round_robin",
         "grpc.service_config": _SERVICE_CONFIG,
         **dict(_KEEPALIVE_OPTIONS),
+        "grpc.max_reconnect_backoff_ms": MAX_RECONNECT_BACKOFF_MS,
         "grpc.max_send_message_length": max_message_bytes,
         "grpc.max_receive_message_length": max(max_message_bytes, LARGEST_ANSWER_BYTES),
     }

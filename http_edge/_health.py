@@ -17,10 +17,14 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from clients import MAX_RECONNECT_BACKOFF_MS
+
 __all__ = ["RouterHealth"]
 
 
 _AUTH_MODE_METADATA = "switchboard-auth"
+# A router back is found within seconds, as the edge's client finds it (`clients.channel_options`).
+_OPTIONS = [("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS)]
 
 # What one probe learnt: why the router does not serve (None: it serves), and its auth mode.
 _Probe = tuple[str | None, str | None]
@@ -93,9 +97,9 @@ class RouterHealth:
         channel = self._channels.get(target)
         if channel is None:
             if self._credentials is None:
-                channel = grpc.aio.insecure_channel(target)
+                channel = grpc.aio.insecure_channel(target, options=_OPTIONS)
             else:
-                channel = grpc.aio.secure_channel(target, self._credentials)
+                channel = grpc.aio.secure_channel(target, self._credentials, options=_OPTIONS)
             self._channels[target] = channel
         return channel
 

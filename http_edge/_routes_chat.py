@@ -57,6 +57,7 @@ __all__ = [
     "router_error_event",
     "sse_stream",
     "stream_error_event",
+    "stream_request",
     "summary_usage",
     "truncated_event",
 ]
@@ -125,11 +126,19 @@ class ChatCalls:
         self, params: ChatParams, relay: Relay, media_type: str = "text/event-stream"
     ) -> Response:
         """`media_type`: what the stream is when not events (Gemini's JSON array)."""
-        # Chunks ready together arrive in one message and leave in one write.
-        call = ChatStreamRequest(params=params, routing=self.routing, batch_chunks=True)
+        call = stream_request(params, self.routing)
         return await sse_stream(
             self.request, self.client, call, self.timeout_s, self.metadata, relay, media_type
         )
+
+
+def stream_request(params: ChatParams, routing: RoutingOptions) -> ChatStreamRequest:
+    """A ChatStream call as the edge makes it: chunks ready together arrive in one message and
+    leave in one write, and the route comes on the first chunks (not a message of its own, one
+    more the first chunk would wait for on both sides of the hop)."""
+    return ChatStreamRequest(
+        params=params, routing=routing, batch_chunks=True, route_on_first_message=True
+    )
 
 
 class StreamMessage(Protocol):
@@ -193,14 +202,17 @@ async def open_head(request: Request, stream: CallStream[M]) -> tuple[AsyncItera
 
 
 async def read_head(events: AsyncIterator[M]) -> Head[M]:
-    """Pull messages up to the first chunk, error or summary; routes and heartbeats go before."""
+    """Pull messages up to the first chunk, error or summary; routes and heartbeats go before
+    (a chat stream's route may come on the message after its place instead: `first_route`)."""
     route: RouteInfo | None = None
     async for message in events:
         kind = message.WhichOneof("event")
-        if kind in _COMMITTING:
-            return Head(route, message)
         if kind == "route":
             route = message.route
+        elif isinstance(message, ChatStreamResponse) and message.HasField("first_route"):
+            route = message.first_route
+        if kind in _COMMITTING:
+            return Head(route, message)
     raise EdgeError(
         502,
         "The router ended the stream before sending anything.",

@@ -44,7 +44,6 @@ from clients import (
 )
 from clients.switchboard.v1.router_service_pb2 import (
     ChatRequest,
-    ChatStreamRequest,
     ChatStreamResponse,
     StartBackgroundResponseRequest,
 )
@@ -61,7 +60,7 @@ from ._json import JSONBytesResponse
 from ._metadata import routing_options
 from ._openapi_responses import RESPONSES
 from ._resume import resumed_stream
-from ._routes_chat import sse_stream
+from ._routes_chat import sse_stream, stream_request
 from ._sse import KEEPALIVE, named_event
 from ._state import edge_state
 from ._stored import Keeper
@@ -105,7 +104,7 @@ async def _respond(request: Request) -> Response:
         adder = ConversationKeeper(client, conversation_id, parsed, held, metadata, timeout)
     if parsed.stream:
         events = ResponseEventStream(parsed, ids, created_at)
-        stream_call = ChatStreamRequest(params=parsed.params, routing=routing, batch_chunks=True)
+        stream_call = stream_request(parsed.params, routing)
         relay = partial(_relay, events=events, keeper=keeper, adder=adder, clock=state.clock)
         return await sse_stream(request, client, stream_call, timeout, metadata, relay)
     call = ChatRequest(params=parsed.params, routing=routing)

@@ -63,11 +63,14 @@ async def run_edge(args: argparse.Namespace, early: EarlySighup) -> None:
         except ValueError as exc:
             raise ConfigError(f"--router: {exc}") from None
         settings = settings.model_copy(update={"router_target": routers})
+    host, port = args.host or settings.host, args.port or settings.port
+    # A port taken is one line and exit status 2, as for the router and `serve` (uvicorn's own
+    # bind failure is its log line, after a startup, and exit status 3).
+    check_listening([("--port" if args.port else "edge.port", host, port)])
     _edge_sighup(early)
     # Stopped by cancellation only (`until_terminated`: once per SIGTERM or Ctrl-C, a second
     # cutting the drain). uvicorn's own handlers would raise each signal again once drained:
     # a second stop, logged as one that cut open requests, after a stop that cut none.
-    host, port = args.host or settings.host, args.port or settings.port
     await serve(settings, host=host, port=port, signals=False)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    pass
+    import asyncio
 
 log = logging.getLogger("switchboard")
 
@@ -213,9 +213,46 @@ async def until_terminated(main: Coroutine[Any, Any, None]) -> None:
         for _ in range(terminated):
             task.uncancel()
     finally:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            for signum in stopping:
-                loop.remove_signal_handler(signum)
+        if terminated:
+            _stopped_for_good(loop)
+        else:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                for signum in stopping:
+                    loop.remove_signal_handler(signum)
+
+
+def _stopped_for_good(loop: asyncio.AbstractEventLoop) -> None:
+    """A stop asked for is done: what is left is the process's exit (the loop's end, the last
+    spans' export). Another SIGTERM or Ctrl-C there (an operator pressing it again), back at its
+    default action, would kill it (exit status 143 or 130 after a clean stop, its last spans
+    lost), and so would a SIGHUP, whose handlers go with the loop: from now on they are ignored."""
+    names = ("SIGTERM", "SIGINT", "SIGHUP")  # no SIGHUP on Windows
+    signals = {getattr(signal, name) for name in names if hasattr(signal, name)}
+    # Held back meanwhile (not on Windows): one arriving between the loop's handler and the
+    # ignoring would meet the default action the removal sets.
+    masked = hasattr(signal, "pthread_sigmask")
+    if masked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        for signum in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)  # else the loop's close sets its default
+            _ignore(signum)
+    finally:
+        if masked:  # one held back meanwhile is dropped now: ignored
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+
+
+def _ignore(signum: int) -> None:
+    """Ignore `signum` from now on. A Ctrl-C that another thread took while SIGINT was at its
+    default (Python's handler, raising KeyboardInterrupt here) is one more press: ignored."""
+    while True:
+        try:
+            with contextlib.suppress(ValueError):  # not in the main thread: nothing changed
+                signal.signal(signum, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 def _check_config(path: str, role: str | None) -> int:

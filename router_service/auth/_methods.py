@@ -134,17 +134,23 @@ def _relayed(message: Any) -> int:
 
 
 def _chat_cached(message: Any) -> bool:
-    """A ChatResponse, or a ChatStream's route event, served by the response cache."""
-    if hasattr(message, "completion"):
-        return bool(message.route.cache == routing_pb2.CACHE_STATUS_HIT)
-    kind = message.WhichOneof("event")
-    return kind == "route" and bool(message.route.cache == routing_pb2.CACHE_STATUS_HIT)
+    """A ChatResponse, or a ChatStream's route, served by the response cache."""
+    route = _chat_route(message)
+    return route is not None and bool(route.cache == routing_pb2.CACHE_STATUS_HIT)
 
 
 def _chat_route(message: Any) -> routing_pb2.RouteInfo | None:
-    """A ChatResponse's route, or a ChatStream's route event's (sent before the first chunk)."""
+    """A ChatResponse's route, or a ChatStream's: its route event's (sent before the first
+    chunk), or the route the message after it carries (`route_on_first_message`)."""
     if hasattr(message, "completion"):
         return message.route  # type: ignore[no-any-return]
+    if message.WhichOneof("event") == "route":
+        return message.route  # type: ignore[no-any-return]
+    return message.first_route if message.HasField("first_route") else None
+
+
+def _event_route(message: Any) -> routing_pb2.RouteInfo | None:
+    """A MediaStream's route event's (sent before the first chunk)."""
     return message.route if message.WhichOneof("event") == "route" else None
 
 
@@ -226,7 +232,7 @@ RULES: dict[str, MethodRule] = {
         usage=_chat_usage,
         cost=_chat_cost,
         prompt=lambda request: estimate_media_tokens(request.params),
-        route=_chat_route,
+        route=_event_route,
         texts=lambda request: media_texts(request.params),
     ),
     # A Realtime API session, admitted on its `open` message: counted in rpm when it opens, one

@@ -76,8 +76,9 @@ def by_share(
 
 def credit_share(weights: Sequence[float], health: Sequence[KeyHealth], granted: int) -> None:
     """Of the usable keys, the `granted`-th was leased: each earns its weight, it pays their
-    sum. Bounded: a key left out meanwhile (at its limit) catches up by one round at most."""
+    sum. Bounded both ways: a key left out meanwhile (at its limit, in flight) catches up by one
+    round at most, and the keys that served instead owe no more than one round for it."""
     total = sum(weights)
     for weight, each in zip(weights, health, strict=True):
         each.credit = min(total, each.credit + weight)
-    health[granted].credit -= total
+    health[granted].credit = max(-total, health[granted].credit - total)

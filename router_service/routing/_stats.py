@@ -35,7 +35,8 @@ class RoutingStats:
     """Results are counted in the process and written to the store together: with the first
     result recorded `stats_flush_s` or more after the oldest unwritten one, `stats_flush_s`
     after it when no result follows (a timer: a replica gone quiet does not keep its last
-    results from the others), before this replica reads statistics, and at `aclose`. Each keeps
+    results from the others), before the admin view reads statistics, and at `aclose`; a
+    `read` counts those not yet written without writing them. Each keeps
     the bucket of its own time (a bucket is 10 minutes wide), and a shared store gets one write
     per deployment instead of one per request."""
 
@@ -104,7 +105,7 @@ class RoutingStats:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write what was counted since the last flush (reads and shutdown call it too)."""
+        """Write what was counted since the last flush (the admin view and shutdown call it too)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -134,11 +134,23 @@ class RouterServicer(FeatureMethods):
             with chat_span(request.params, ctx, stream=True) as span:
                 try:
                     events = await self._chat_events(request, ctx, cache)
+                    # The route held for the message after it (`route_on_first_message`).
+                    route, holds = None, request.route_on_first_message
                     async with aclosing(events):  # type: ignore[type-var]
                         async for event in events:
                             span.observe(event)
+                            if holds:
+                                if event.WhichOneof("event") == "route":
+                                    route = event
+                                    continue
+                                holds = False
+                                if route is not None:
+                                    event.first_route.CopyFrom(route.route)
+                                    route = None
                             yield event
                             del event  # not held while the stream waits for its next
+                    if route is not None:  # nothing came after it
+                        yield route
                 finally:
                     if cache is not None:  # as it ended: a follower that asked itself missed
                         span.cache(cache.result)

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2
 from clients import LARGEST_ANSWER_BYTES
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 from router_service._listening import grpc_host
+from router_service.cancellation import uncut
 from router_service.config import ServerConfig, SwitchboardConfig
 from router_service.errors import (
     ConfigError,
@@ -271,20 +272,24 @@ class RouterServer:
                 # Asked again while draining (a second SIGTERM or Ctrl-C): stop waiting.
                 log.warning("router stopping now: open calls cancelled")
                 self._health.end_watches()
-                await asyncio.gather(self._server.stop(0), self.in_process.stop(0))
+                await uncut(asyncio.gather(self._server.stop(0), self.in_process.stop(0)))
                 raise
         finally:
-            await self._long_jobs.shutdown(0)
-            # Calls the stop cancelled still give their leases back: the store stays open
-            # for them (server/_running.py).
-            left = await self._auth.calls.settle(_SETTLE_S)
-            if left:
-                log.warning(
-                    "router stopping: %d call(s) still cleaning up after %gs", left, _SETTLE_S
-                )
-            await self._handed_over()
-            await self.runtime.aclose()
-        log.info("router stopped")
+            # Seen through a further stop signal (Ctrl-C pressed on: nothing is left to cut):
+            # cut, the calls it cancelled would keep their leases until their TTL.
+            await uncut(self._close())
+
+    async def _close(self) -> None:
+        """The stop's end: the jobs ended, the calls' cleanup waited for, the runtime closed."""
+        await self._long_jobs.shutdown(0)
+        # Calls the stop cancelled still give their leases back: the store stays open for them
+        # (server/_running.py).
+        left = await self._auth.calls.settle(_SETTLE_S)
+        if left:
+            log.warning("router stopping: %d call(s) still cleaning up after %gs", left, _SETTLE_S)
+        await self._handed_over()
+        await self.runtime.aclose()
+        log.info("router stopped")  # a stop cut short (a second SIGTERM) too
 
     async def _handed_over(self) -> None:
         """Until a reload's hand-over under way (its reload cancelled by this stop) is done: it

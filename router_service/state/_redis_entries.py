@@ -26,6 +26,7 @@ __all__ = [
     "live_rates",
     "live_values",
     "opt",
+    "passing",
     "translated",
     "ttl_px",
 ]
@@ -48,11 +49,16 @@ def translated(undo: Callable[[], Awaitable[object]] | None = None) -> Iterator[
     try:
         yield
     except RedisReplyError as exc:  # Redis answered: the write did not happen
-        kind = str(exc).split(" ", 1)[0] or "ERR"
-        refused = None if kind in _PASSING or str(exc).startswith(_FULL) else kind
+        refused = None if passing(exc) else str(exc).split(" ", 1)[0] or "ERR"
         raise StoreUnavailableError(f"redis: {_said(exc)}", refused=refused) from exc
     except OSError as exc:  # ConnectionError, TimeoutError
         raise StoreUnavailableError(f"redis: {_said(exc)}", undo=undo) from exc
+
+
+def passing(exc: RedisReplyError) -> bool:
+    """Whether an error reply is an outage (Redis busy, loading, failing over or full) rather
+    than the answer to the command it came as the reply of."""
+    return str(exc).split(" ", 1)[0] in _PASSING or str(exc).startswith(_FULL)
 
 
 def _said(exc: Exception) -> str:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from router_service.clock import Clock
 from router_service.state import _redis_scripts as lua
 from router_service.state._flights import FlightBoard, FlightClaim, FlightWatch, Landing
-from router_service.state._redis_entries import translated, ttl_px
+from router_service.state._redis_entries import passing, translated, ttl_px
 from router_service.state._resp import RespClient, replies
 from router_service.state._resp_wire import Command, RedisReplyError, first_error
 
@@ -84,9 +84,14 @@ class FlightNotices:
             if refused is not None:
                 subscriber.close()
                 self._retry_at = self._clock.monotonic() + _RETRY_S
+                if passing(refused):  # a full or busy Redis (its greeting read as the reply)
+                    return False
                 if not self._refused:
                     log.warning("redis refused SUBSCRIBE (%s): flights are not shared", refused)
                 self._refused = True
+                return False
+            if self._client.closed:  # the store closed meanwhile: nobody would close this one
+                subscriber.close()
                 return False
             subscriber.on_lost = self._board.lapse_all
             self._subscriber = subscriber

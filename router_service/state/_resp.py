@@ -234,7 +234,7 @@ class RespClient:
         self._connects = [0] * len(self._slots)  # per slot: connects begun; the last's failure
         self._failed: list[BaseException | None] = [None] * len(self._slots)
         self._turn = 0
-        self._closed = False
+        self.closed = False  # aclose called: no more connects (nor subscribers, see callers)
 
     async def execute(self, *command: Arg, lazy: bool = False) -> Any:
         """One command's reply; an error reply raises `RedisReplyError`. `lazy`: the command
@@ -297,7 +297,7 @@ class RespClient:
             return connection
 
     async def _connect(self) -> _Connection:
-        if self._closed:
+        if self.closed:
             raise ConnectionError("the redis client is closed")
         address = self.address
         loop = asyncio.get_running_loop()
@@ -322,7 +322,7 @@ class RespClient:
             try:
                 if setup:
                     checked(await replies(connection.send(setup)))
-                if self._closed:  # closed meanwhile: nobody would close this one
+                if self.closed:  # closed meanwhile: nobody would close this one
                     raise ConnectionError("the redis client is closed")
             except BaseException:  # refused, timed out, cancelled or closed: it goes too
                 connection.close()
@@ -330,7 +330,7 @@ class RespClient:
         return connection
 
     async def aclose(self) -> None:
-        self._closed = True
+        self.closed = True
         for index, connection in enumerate(self._slots):
             if connection is not None:
                 connection.close()

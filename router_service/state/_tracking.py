@@ -48,6 +48,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from router_service.clock import SYSTEM_CLOCK, Clock
+from router_service.state._redis_entries import passing
 from router_service.state._resp import RespClient, replies
 from router_service.state._resp_wire import Command, RedisReplyError, first_error
 
@@ -151,7 +152,7 @@ class ReadCache:
                 return None
             try:
                 subscriber = await self._client.dedicated()
-            except (OSError, TimeoutError):
+            except (OSError, RedisReplyError):  # also a full Redis's greeting, as the login's reply
                 # The read goes on uncached; no new attempt (and its connect timeout) for a
                 # while: reads must not each wait for a subscriber that cannot be made.
                 self._retry_at = self._clock.monotonic() + _RETRY_S
@@ -168,7 +169,7 @@ class ReadCache:
                 # failed while a proxy hung up on CLIENT: the replica never stayed on Redis).
                 self._retry_at = self._clock.monotonic() + _RETRY_S
                 return None
-            if client_id is None:
+            if client_id is None or self._client.closed:  # refused, or closed meanwhile
                 subscriber.close()
                 return None
             self._subscriber, self._subscriber_id = subscriber, client_id
@@ -227,6 +228,9 @@ class ReadCache:
                 del filling[key]
 
     def _refused(self, error: RedisReplyError) -> None:
+        if passing(error):  # a full or busy Redis (its greeting read as the reply): not a "no"
+            self._retry_at = self._clock.monotonic() + _RETRY_S
+            return
         if self.enabled:
             log.warning("redis refused key tracking (%s): reads are not cached", error)
         self.enabled = False

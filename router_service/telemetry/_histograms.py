@@ -50,16 +50,9 @@ _DEFAULT_BOUNDS += (750.0, 1000.0, 2500.0, 5000.0, 7500.0, 10000.0)
 SeriesKey = tuple[tuple[str, Any], ...]
 
 
-class _Exemplar:
-    """The last measurement offered to one bucket since the last collection."""
-
-    __slots__ = ("span_id", "time_ns", "trace_id", "value")
-
-    def __init__(self, value: float, time_ns: int, span_id: int | None, trace_id: int | None):
-        self.value = value
-        self.time_ns = time_ns
-        self.span_id = span_id
-        self.trace_id = trace_id
+# The last measurement offered to one bucket since the last collection: its value, time, span
+# id and trace id. A tuple: made without a Python `__init__` (up to five a traced request).
+_Exemplar = tuple[float, int, int | None, int | None]
 
 
 class _Series:
@@ -136,15 +129,15 @@ class LocalHistogram:
             trace_id, span_id, _, flags, _, _ = current_span(context).get_span_context()
             if not flags & TraceFlags.SAMPLED:  # (the invalid span's is not)
                 return None
-            return _Exemplar(amount, self._clock(), span_id, trace_id)
+            return (amount, self._clock(), span_id, trace_id)
         now = self._clock()
         current = context if context is not None else get_current()
         if not exemplar_filter.should_sample(amount, now, attributes, current):
             return None
         span_context = current_span(current).get_span_context()
         if not span_context.is_valid:
-            return _Exemplar(amount, now, None, None)
-        return _Exemplar(amount, now, span_context.span_id, span_context.trace_id)
+            return (amount, now, None, None)
+        return (amount, now, span_context.span_id, span_context.trace_id)
 
     def points(self, now_ns: int, *, exemplars: bool = True) -> list[HistogramDataPoint]:
         """A cumulative point per attribute set; with `exemplars`, those offered since the last
@@ -172,7 +165,7 @@ class LocalHistogram:
                 max=high,
                 exemplars=[
                     # Every attribute of the measurement is on its point: nothing to filter.
-                    Exemplar({}, e.value, e.time_ns, e.span_id, e.trace_id)
+                    Exemplar({}, *e)
                     for _, e in sorted(exemplars.items())
                 ],
             )

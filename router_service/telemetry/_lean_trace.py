@@ -28,7 +28,8 @@ from typing import Any
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
@@ -38,11 +39,12 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.util.types import Attributes, AttributeValue
 
 from router_service.telemetry._current import current_span, known_span_type
 
-__all__ = ["UNSET", "LeanSpan", "LeanTracer", "LeanTracerProvider"]
+__all__ = ["UNSET", "LeanBatchSpanProcessor", "LeanSpan", "LeanTracer", "LeanTracerProvider"]
 
 log = logging.getLogger("switchboard.telemetry")
 # Trace flags by (sampled, random trace id): W3C Trace Context level 2 marks a trace id that
@@ -56,6 +58,9 @@ _FLAGS = {
     for random in (False, True)
 }
 _SCALARS = (str, bool, int, float)
+_new_context = tuple.__new__
+_TRACE_ID_END, _SPAN_ID_END = 1 << 128, 1 << 64
+_SAMPLED = int(TraceFlags.SAMPLED)
 UNSET = Status(StatusCode.UNSET)  # a span's status until one is set (its encoding is cached)
 
 
@@ -269,7 +274,11 @@ class LeanTracer(trace_api.Tracer):
                     trace_id, provider.ids.generate_span_id(), False, flags, state
                 )
                 return trace_api.NonRecordingSpan(span_context)
-        span_context = SpanContext(trace_id, provider.ids.generate_span_id(), False, flags, state)
+        # The tuple made here, not by `SpanContext.__new__` (a Python call): the same fields.
+        span_id = provider.ids.generate_span_id()
+        valid = 0 < trace_id < _TRACE_ID_END and 0 < span_id < _SPAN_ID_END
+        state = DEFAULT_TRACE_STATE if state is None else state
+        span_context = _new_context(SpanContext, (trace_id, span_id, False, flags, state, valid))
         span = LeanSpan(
             name, span_context, parent, kind, provider, self._scope, start_time, links or ()
         )
@@ -298,6 +307,19 @@ class LeanTracer(trace_api.Tracer):
             set_status_on_exception=set_status_on_exception,
         ) as current:
             yield current
+
+
+class LeanBatchSpanProcessor(BatchSpanProcessor):
+    """The SDK's batch span processor, a lean span's sampled flag read from its context's
+    tuple (the SDK's `on_end` reads three properties, a Python call each, per span)."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        # (Not `isinstance`: an ABC's, a Python-level check. LeanSpan is a ReadableSpan by its
+        # properties only, which mypy does not know.)
+        if type(span) is not LeanSpan:  # type: ignore[comparison-overlap]
+            super().on_end(span)
+        elif span._context[3] & _SAMPLED:
+            self._batch_processor.emit(span)
 
 
 class LeanTracerProvider(trace_api.TracerProvider):

@@ -29,10 +29,13 @@ MASK = "[redacted]"
 # ephemeral client secrets (`ek_…`); whatever follows an API-key header's name (`x-api-key`,
 # `x-goog-api-key`, Azure's `api-key`) or a browser's Realtime subprotocol
 # (`openai-insecure-api-key.<key>`), as a WebSocket handshake's debug lines write them: a
-# caller's key may have any shape (a configured client key is known by its hash only).
+# caller's key may have any shape (a configured client key is known by its hash only), so
+# what follows `Bearer ` or a key's name is masked up to a delimiter, of whatever characters.
+# A JSON line escapes a message's quotes (`\"api-key\": \"…\"`): the name's may be escaped.
+_KEY_CHARS = r"[^\s,;\"'}\\]"
 _PATTERNS = re.compile(
-    r"(?i:bearer\s+)[A-Za-z0-9._~+/=-]{6,}|\bsk-[A-Za-z0-9_-]{8,}|\bAIza[0-9A-Za-z_-]{20,}"
-    r"|\bek_[A-Za-z0-9_-]{16,}|(?i:api-key(?:\.|[\"']?\s*[:=]\s*[\"']?))[^\s,;\"'}\\]+"
+    rf"(?i:bearer\s+){_KEY_CHARS}{{6,}}|\bsk-[A-Za-z0-9_-]{{8,}}|\bAIza[0-9A-Za-z_-]{{20,}}"
+    rf"|\bek_[A-Za-z0-9_-]{{16,}}|(?i:api-key(?:\.|\\?[\"']?\s*[:=]\s*\\?[\"']?)){_KEY_CHARS}+"
 )
 # LogRecord attributes that are not `extra` fields.
 # A record's attributes that are not its own fields (`extra=`); uvicorn's `color_message` is its

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from opentelemetry import trace
@@ -107,18 +106,14 @@ class RequestSpan(RequestHandle, Activated):
             self.span.set_attributes(self._opening)
 
     def __enter__(self) -> RequestSpan:
-        self._activate()
+        if self.span is not self._shared or self._handed is not None:
+            self._activate()  # (the call's SERVER span over the wire is current already)
         open_requests[id(self._ctx)] = self
         if self._stream:
             self._t.metrics.streams_open += 1
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         open_requests.pop(id(self._ctx), None)
         self._deactivate()
         if self._stream:

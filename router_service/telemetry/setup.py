@@ -190,9 +190,9 @@ def _tracer_provider(resource: Resource) -> LeanTracerProvider | TracerProvider 
     # Imported here: with tracing off (the default) neither the SDK's tracer (~0.3 MiB of an
     # idle process's memory) nor ours is loaded (benchmarks/README.md, 2026-12-05).
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from router_service.telemetry._lean_trace import LeanTracerProvider
+    from router_service.telemetry._lean_trace import LeanBatchSpanProcessor, LeanTracerProvider
 
     # Our lean spans (`_lean_trace.py`: the SDK's per-span machinery was most of tracing's
     # cost); the SDK's own only for the console exporter, which prints the SDK's span JSON.
@@ -203,7 +203,7 @@ def _tracer_provider(resource: Resource) -> LeanTracerProvider | TracerProvider 
     )
     for name in exporters:
         if name == "otlp":
-            provider.add_span_processor(BatchSpanProcessor(_otlp_span_exporter()))
+            provider.add_span_processor(LeanBatchSpanProcessor(_otlp_span_exporter()))
         elif name == "console":
             from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 

@@ -71,6 +71,7 @@ def test_channel_options_defaults_and_overrides() -> None:
         "grpc.keepalive_timeout_ms": 10_000,
         "grpc.keepalive_permit_without_calls": 1,
         "grpc.http2.max_pings_without_data": 0,
+        "grpc.max_reconnect_backoff_ms": 2_000,
         "grpc.max_send_message_length": 1024,
         # Answers are not held to the request limit (an embedding batch).
         "grpc.max_receive_message_length": 128 * 1024 * 1024,

@@ -58,3 +58,25 @@ async def test_a_realtime_handshakes_key_is_masked_in_debug_lines(
     lines = debug_log.getvalue()
     assert "sec-websocket-protocol" in lines.lower()  # the handshakes were written
     assert KEY not in lines and WRONG not in lines
+
+
+async def test_a_key_of_any_shape_in_a_handshakes_authorization_is_masked(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge, debug_log: io.StringIO
+) -> None:
+    """A server-side caller's key comes in `Authorization: Bearer <key>`: masked whole, whatever
+    characters it holds (not only a bearer token's)."""
+    odd, wrong = f"team!{KEY}", f"team!{WRONG}"
+    config = realtime_config(fake)
+    config["auth"] = {"clients": [client("caller", odd)]}
+    edge = await start_edge(await start_router(config))
+    url = edge.base_url.replace("http", "ws", 1) + "/v1/realtime?model=voice"
+
+    async with connect(url, additional_headers={"Authorization": f"Bearer {odd}"}) as ws:
+        await ws.close()
+    with pytest.raises(InvalidStatus):
+        async with connect(url, additional_headers={"Authorization": f"Bearer {wrong}"}):
+            pass
+
+    lines = debug_log.getvalue()
+    assert "< authorization: " in lines.lower()  # the handshakes were written
+    assert KEY not in lines and WRONG not in lines

@@ -6,6 +6,8 @@ from __future__ import annotations
 import httpx
 from grpc_health.v1 import health_pb2
 
+from http_edge._health import RouterHealth
+from tests.clients.test_reconnect import LONGEST_GAP_S, longest_gap, refusing_router
 from tests.http_edge.harness import EdgeFactory, StubRouter, serve_stub_router
 
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -31,3 +33,15 @@ async def test_ready_while_one_of_several_routers_serves(
     reason = none.json()["reason"]
     assert reason.count("router is not serving (NOT_SERVING)") == 2
     assert stub.target in reason and other.target in reason
+
+
+async def test_readyz_finds_a_router_back_within_seconds_of_its_return() -> None:
+    """The probe's channel holds to the clients' reconnect backoff (tests/clients/
+    test_reconnect.py): unbounded, `/readyz` said 503 for ~15 s after a router down a minute
+    was back, up to 2 minutes after a longer outage."""
+    async with refusing_router() as (target, attempts):
+        health = RouterHealth(target)
+        try:
+            assert await longest_gap(attempts, lambda: health.check(1.0)) <= LONGEST_GAP_S
+        finally:
+            await health.aclose()

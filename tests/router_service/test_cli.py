@@ -211,6 +211,32 @@ def test_an_edge_given_a_router_it_cannot_call_says_so_in_one_line(router: str) 
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("flag", [True, False], ids=["--port", "edge.port"])
+def test_an_edge_whose_port_is_taken_says_so_in_one_line_with_exit_status_2(
+    flag: bool, tmp_path: Path
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        edge = {"host": "127.0.0.1", "router_target": "127.0.0.1:9"}  # never called
+        argv = ["edge", "--port", str(port)] if flag else ["edge"]
+        if not flag:
+            edge["port"] = port
+        path = _config_file(tmp_path, {"edge": edge})
+        done = subprocess.run(
+            [sys.executable, "-m", "router_service.cli", *argv, "-c", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=50,
+        )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    key = "--port" if flag else "edge.port"
+    assert last.startswith("switchboard: cannot listen on ") and f"127.0.0.1:{port} ({key})" in last
+
+
 # `switchboard edge` as the CLI runs it, which prints the modules it holds as it exits (after
 # SIGTERM's drain); argv[1:]: its command line.
 _EDGE_THAT_LISTS_ITS_MODULES = """

@@ -106,10 +106,17 @@ class ChatStreamRequest(_message.Message):
     PARAMS_FIELD_NUMBER: _builtins.int
     ROUTING_FIELD_NUMBER: _builtins.int
     BATCH_CHUNKS_FIELD_NUMBER: _builtins.int
+    ROUTE_ON_FIRST_MESSAGE_FIELD_NUMBER: _builtins.int
     batch_chunks: _builtins.bool
     """The caller reads `chunks` events: chunks that are ready together (a burst from the upstream,
     or a caller that reads slower than the upstream writes) then travel in one message, which
     costs far less than one message each. Off: every chunk is its own `chunk` event.
+    """
+    route_on_first_message: _builtins.bool
+    """The stream's route travels on the message after it (`ChatStreamResponse.first_route`, on
+    the first chunks) instead of as a `route` event of its own: one message fewer before the
+    first chunk, and the first chunk no longer waits for the route's send to complete. Off:
+    the route is its own event.
     """
     @_builtins.property
     def params(self) -> _chat_pb2.ChatParams:
@@ -123,10 +130,11 @@ class ChatStreamRequest(_message.Message):
         params: _chat_pb2.ChatParams | None = ...,
         routing: _routing_pb2.RoutingOptions | None = ...,
         batch_chunks: _builtins.bool = ...,
+        route_on_first_message: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["params", b"params", "routing", b"routing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_chunks", b"batch_chunks", "params", b"params", "routing", b"routing"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["batch_chunks", b"batch_chunks", "params", b"params", "route_on_first_message", b"route_on_first_message", "routing", b"routing"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -258,13 +266,16 @@ class ChatStreamResponse(_message.Message):
     ERROR_FIELD_NUMBER: _builtins.int
     SUMMARY_FIELD_NUMBER: _builtins.int
     CHUNKS_FIELD_NUMBER: _builtins.int
+    FIRST_ROUTE_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chunk(self) -> _chat_pb2.ChatCompletionChunk: ...
     @_builtins.property
     def heartbeat(self) -> Global___Heartbeat: ...
     @_builtins.property
     def route(self) -> _routing_pb2.RouteInfo:
-        """Sent once, before the first chunk: where the stream is served from."""
+        """Sent once, before the first chunk: where the stream is served from (on the message
+        after its place instead, as `first_route`, to callers that set `route_on_first_message`).
+        """
 
     @_builtins.property
     def error(self) -> Global___StreamError: ...
@@ -273,6 +284,13 @@ class ChatStreamResponse(_message.Message):
     @_builtins.property
     def chunks(self) -> Global___ChunkBatch:
         """Two or more chunks at once; a single ready chunk is still a `chunk` event."""
+
+    @_builtins.property
+    def first_route(self) -> _routing_pb2.RouteInfo:
+        """Only to callers that set `route_on_first_message`, on the message that follows where the
+        `route` event would have been (the first chunks; no `route` event is sent then): where the
+        stream is served from.
+        """
 
     def __init__(
         self,
@@ -283,10 +301,11 @@ class ChatStreamResponse(_message.Message):
         error: Global___StreamError | None = ...,
         summary: Global___StreamSummary | None = ...,
         chunks: Global___ChunkBatch | None = ...,
+        first_route: _routing_pb2.RouteInfo | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "chunks", b"chunks", "error", b"error", "event", b"event", "heartbeat", b"heartbeat", "route", b"route", "summary", b"summary"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "chunks", b"chunks", "error", b"error", "event", b"event", "first_route", b"first_route", "heartbeat", b"heartbeat", "route", b"route", "summary", b"summary"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "chunks", b"chunks", "error", b"error", "event", b"event", "heartbeat", b"heartbeat", "route", b"route", "summary", b"summary"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "chunks", b"chunks", "error", b"error", "event", b"event", "first_route", b"first_route", "heartbeat", b"heartbeat", "route", b"route", "summary", b"summary"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "heartbeat", "route", "error", "summary", "chunks"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015

@@ -131,6 +131,18 @@ async def test_a_stream_says_it_on_its_route_event_and_embeddings_too(
     assert answer.route.rate_limit.HasField("remaining_tokens")
 
 
+async def test_a_stream_with_its_route_on_the_first_chunks_says_it_there(
+    limited: RouterHandle,
+) -> None:
+    request = chat_stream()
+    request.route_on_first_message = True  # as the edge asks
+    events = [e async for e in limited.stub.ChatStream(request, metadata=bearer(RPM_ONLY))]
+    assert "route" not in [e.WhichOneof("event") for e in events]
+    routes = [e.first_route for e in events if e.HasField("first_route")]
+    assert len(routes) == 1 and _requests(routes[0].rate_limit) == (3, 2, 120.0)
+    assert events[0].HasField("first_route")
+
+
 async def test_a_client_without_rpm_or_tpm_gets_no_standing(limited: RouterHandle) -> None:
     answer = await limited.stub.Chat(chat(), metadata=bearer(UNLIMITED))
     assert answer.route.deployment and not answer.route.HasField("rate_limit")

@@ -34,3 +34,29 @@ async def test_weights_share_calls_made_one_after_another() -> None:
             used.append(lease.key.secret)
     assert [used[i : i + 5].count("heavy") for i in range(0, 50, 5)] == [3] * 10
     assert used.count("light") == used.count("spare") == 10
+
+
+async def test_a_key_busy_for_long_catches_up_by_one_round_at_most() -> None:
+    # One key holds a long call while the other serves many short ones in turn: once both are
+    # free, the weights share the calls again at once (its debt for those calls, unbounded,
+    # gave the long call's key every call until the other had paid it off).
+    clock = ManualClock()
+    pool = KeyPool(
+        "p",
+        [KeyConfig(key=SecretStr("one")), KeyConfig(key=SecretStr("two"))],
+        store=MemoryStateStore(clock),
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        lease_ttl_s=60,
+    )
+    long_call = await take(pool)
+    busy = "two" if long_call.key.secret == "one" else "one"
+    for _ in range(40):
+        async with await take(pool) as lease:
+            assert lease.key.secret == busy  # the other is in flight
+    await long_call.release()
+    used: list[str] = []
+    for _ in range(10):
+        async with await take(pool) as lease:
+            used.append(lease.key.secret)
+    assert used.count(busy) >= 4  # 1:1 again, give or take a round

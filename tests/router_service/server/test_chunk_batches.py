@@ -6,6 +6,7 @@ before its caller takes any."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -80,3 +81,37 @@ async def test_chunks_ready_together_travel_together_when_asked(
     else:
         assert "chunks" not in kinds
         assert kinds.count("chunk") == len(WORDS) + 2
+
+
+async def _messages(router: Any, request: pb.ChatStreamRequest) -> list[pb.ChatStreamResponse]:
+    return [message async for message in router.stub.ChatStream(request)]
+
+
+@pytest.mark.parametrize("batch", [True, False])
+async def test_the_route_rides_on_the_first_chunks_when_asked(
+    burst_url: str, start_router: StartRouter, batch: bool
+) -> None:
+    """`route_on_first_message`: no route event; the message after its place (the opening's
+    chunks) carries it, as the route event would have said it; the rest is unchanged."""
+    router = await start_router(base_config(burst_url))
+    params = chat_pb2.ChatParams(
+        model="chain", messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")]
+    )
+    plain = await _messages(router, pb.ChatStreamRequest(params=params, batch_chunks=batch))
+    asked = pb.ChatStreamRequest(params=params, batch_chunks=batch, route_on_first_message=True)
+    merged = await _messages(router, asked)
+
+    assert plain[0].WhichOneof("event") == "route"
+    assert [m.WhichOneof("event") for m in merged] == [m.WhichOneof("event") for m in plain[1:]]
+    said, told = merged[0].first_route, plain[0].route
+    for route in (said, told):
+        for attempt in route.attempts:  # timings and the key taken differ from call to call
+            attempt.ClearField("latency_ms")
+            attempt.ClearField("key_fingerprint")
+    assert said == told and said.deployment
+    assert not any(m.HasField("first_route") for m in merged[1:] + plain)
+    for one, other in zip(merged, plain[1:], strict=True):
+        other.ClearField("summary")  # its timings differ; the events are the same
+        one.ClearField("summary")
+        one.ClearField("first_route")
+        assert one == other

@@ -5,6 +5,8 @@ stop` send it, stops new calls and lets open ones finish within `server.shutdown
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ import pytest
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import base_config
 from tests.helpers import eventually
-from tests.router_service.server.processes import read_events, router_process
+from tests.router_service.server.processes import EXIT_S, read_events, router_process
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -86,3 +88,30 @@ async def test_a_second_sigterm_cuts_the_drain_short(fake: FakeUpstream, tmp_pat
         await eventually(upstream_closed, what="the upstream request closed")
     log = router.log.read_text()
     assert "open calls cancelled" in log and "Traceback" not in log
+    assert "router stopped" in log  # its runtime closed: the store too, the cut's last step
+
+
+async def test_ctrl_c_pressed_on_and_on_still_ends_the_stop_and_exits_zero(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """Past the second, a stop signal has nothing left to cut: it neither cuts the stop's own
+    cleanup (the leases of the calls it cancelled, the store's close) nor, at their default
+    actions again once the loop ended, kills the process on its way out (exit status 130/143,
+    its last spans lost)."""
+    fake.state.set_scenario(Scenario(stall_after_chunks=2))
+    async with router_process(_config(fake, 60), tmp_path) as router:
+        for _ in range(3):
+            await router.stream_open()
+        router.process.send_signal(signal.SIGINT)
+        await eventually(router.refuses_new_calls, within=10, what="new calls refused")
+
+        async def gone() -> bool:  # an operator pressing Ctrl-C until the process is gone
+            with contextlib.suppress(ProcessLookupError):  # not `send_signal`: it reaps
+                os.kill(router.process.pid, signal.SIGINT)
+            return router.process.returncode is not None
+
+        await eventually(gone, within=EXIT_S, what="the process gone")
+        assert router.process.returncode == 0
+    log = router.log.read_text()
+    assert "SIGINT again: stopping now" in log and "router stopped" in log
+    assert "Traceback" not in log

@@ -6,9 +6,11 @@ that read it. A write queued during the outage stays queued for the next replay 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio
 
 from router_service.clock import ManualClock
 from router_service.state import (
@@ -17,6 +19,8 @@ from router_service.state import (
     ResilientStateStore,
     StoreUnavailableError,
 )
+from router_service.state._resp import RespClient
+from tests.replicas.redis_fixtures import PrivateRedis
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -63,5 +67,58 @@ async def test_a_write_queued_while_redis_is_full_is_kept_for_the_next_replay(
             await store.held(["k"])
             assert store.degraded
             assert "1 writes queued" in store.detail()
+    finally:
+        await store.aclose()
+
+
+@pytest.mark.parametrize("login", [False, True], ids=["no-login", "login"])
+async def test_a_full_redis_leaves_reads_uncached_for_a_while_not_for_good(
+    private_redis: PrivateRedis, login: bool
+) -> None:
+    """The read cache's subscriber meets a full Redis (its greeting read as the reply of the
+    login or of `CLIENT ID`): the read goes on uncached, and a subscriber is made again once
+    Redis has room. (Without a login the read cache was off for good, "refused key tracking";
+    with one, every read failed while Redis was full, the replica on local state.)"""
+    url = private_redis.url
+    if login:
+        admin = redis.asyncio.Redis.from_url(url)
+        await admin.config_set("requirepass", "pw")
+        await admin.aclose()
+        url = url.replace("redis://", "redis://:pw@")
+    clock = ManualClock()
+    client = RespClient(url, timeout_s=30, connect_timeout_s=30)
+    store = RedisStateStore(client, prefix="p", clock=clock)
+    cache = store.cache
+    assert cache is not None
+    try:
+        await client.execute("CONFIG", "SET", "maxclients", "1")  # the pool's one: no more room
+        assert await store.deadlines(["cool:a"]) == [0.0]
+        await client.execute("CONFIG", "SET", "maxclients", "100")
+        clock.advance(1.0)  # a while later, the next read makes a subscriber
+        assert await store.deadlines(["cool:a"]) == [0.0]
+        hits = cache.hits
+        assert await store.deadlines(["cool:a"]) == [0.0]
+        assert cache.hits == hits + 1  # read from memory: tracking is on
+    finally:
+        await store.aclose()
+
+
+async def test_a_full_redis_is_not_said_to_refuse_flight_notices(
+    private_redis: PrivateRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The flight notices' subscriber meets a full Redis (its greeting read as the reply of
+    `SUBSCRIBE`): not heard for now, tried again a while later, and no warning that Redis
+    refused SUBSCRIBE (said once, it also hid a real refusal later)."""
+    clock = ManualClock()
+    client = RespClient(private_redis.url, timeout_s=30, connect_timeout_s=30)
+    store = RedisStateStore(client, prefix="p", clock=clock)
+    try:
+        await client.execute("CONFIG", "SET", "maxclients", "1")  # the pool's one: no more room
+        with caplog.at_level(logging.WARNING, logger="switchboard.state"):
+            assert not await store.notices.subscribed()
+        assert not caplog.records
+        await client.execute("CONFIG", "SET", "maxclients", "100")
+        clock.advance(1.0)
+        assert await store.notices.subscribed()
     finally:
         await store.aclose()

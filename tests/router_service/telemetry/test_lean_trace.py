@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
     DEFAULT_OFF,
     DEFAULT_ON,
+    Decision,
     ParentBased,
     ParentBasedTraceIdRatio,
     Sampler,
@@ -31,7 +32,11 @@ from opentelemetry.trace import NonRecordingSpan, SpanKind, Status, StatusCode, 
 
 from router_service.telemetry import setup
 from router_service.telemetry._current import current_span
-from router_service.telemetry._lean_trace import LeanSpan, LeanTracerProvider
+from router_service.telemetry._lean_trace import (
+    LeanBatchSpanProcessor,
+    LeanSpan,
+    LeanTracerProvider,
+)
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -123,12 +128,51 @@ def test_sampling_decides_as_the_sdk_provider(sampler: Sampler, parent: str) -> 
         ctx = span.get_span_context()
         # Both recording spans (LeanSpan, the SDK's) have `attributes`; the API's Span has not.
         attributes = dict(span.attributes) if span.is_recording() else {}  # type: ignore[attr-defined]
-        made.append((span.is_recording(), ctx.trace_flags, ctx.trace_state, attributes))
+        made.append(
+            (
+                span.is_recording(),
+                ctx.trace_flags,
+                ctx.trace_state,
+                ctx.is_valid,
+                ctx.is_remote,
+                type(ctx),
+                attributes,
+            )
+        )
         span.end()
     lean, sdk = made
     assert lean == sdk
     if carrier is not None:  # the parent's trace state goes on, whatever was decided
         assert lean[2] == TraceState.from_header([carrier["tracestate"]])
+
+
+class _RecordOnly(Sampler):
+    """Records every span and samples none: spans a processor must not export."""
+
+    def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+        return SamplingResult(Decision.RECORD_ONLY)
+
+    def get_description(self) -> str:
+        return "RecordOnly"
+
+
+@pytest.mark.parametrize("sampler", [ALWAYS_ON, _RecordOnly()], ids=["sampled", "record-only"])
+def test_the_batch_processor_exports_sampled_spans_lean_or_not(sampler: Sampler) -> None:
+    """`LeanBatchSpanProcessor` reads a lean span's sampled flag from its context's tuple; an
+    SDK span (the console exporter's provider) goes the SDK's way: the same spans exported."""
+    exporter = InMemorySpanExporter()
+    processor = LeanBatchSpanProcessor(exporter)
+    lean, sdk = LeanTracerProvider(), TracerProvider(sampler=sampler)
+    lean.sampler = sampler
+    for provider in (lean, sdk):
+        provider.add_span_processor(processor)
+        span = provider.get_tracer("t").start_span(type(provider).__name__)
+        assert span.is_recording()
+        span.end()
+    processor.force_flush()
+    exported = sorted(span.name for span in exporter.get_finished_spans())
+    assert exported == (["LeanTracerProvider", "TracerProvider"] if sampler is ALWAYS_ON else [])
+    processor.shutdown()  # type: ignore[no-untyped-call]  # unannotated in the SDK
 
 
 class _CountingParentBased(ParentBased):

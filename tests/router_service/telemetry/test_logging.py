@@ -113,6 +113,9 @@ CALLER_KEY = "plainclientkey-0123456789abcdef"  # a configured client key: store
         f"< x-api-key: {CALLER_KEY}",
         f"< X-Goog-Api-Key: {CALLER_KEY}",
         f"headers {{'api-key': '{CALLER_KEY}'}}",
+        f'headers {{"api-key": "{CALLER_KEY}"}}',  # escaped in a JSON line: \"api-key\"
+        # A key of any shape after `Bearer` (a realtime handshake's `authorization` header).
+        f"< authorization: Bearer team!{CALLER_KEY}",
         f"session opened with ek_{CALLER_KEY}",  # an ephemeral client secret
     ],
 )
