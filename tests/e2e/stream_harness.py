@@ -3,6 +3,7 @@ small windows, and readers of the SSE wire format."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,7 @@ import openai
 import orjson
 
 from clients.switchboard.v1 import chat_pb2
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._state import CallRecord
 from tests.conftest import RouterHandle, base_config
 from tests.helpers import eventually
@@ -137,6 +138,41 @@ async def reasoning_read(stream: AsyncIterable[Any]) -> tuple[list[str], str, st
                 kinds.append("content")
                 content += choice.delta.content
     return kinds, reasoning, content
+
+
+# ---- a stepped upstream ------------------------------------------------------------------
+
+# The upstream's events: its role chunk, three contents, its finish. It waits before each after
+# the role chunk; the router relays the role chunk with the first content (its opening).
+STEPPED = Scenario(chunks=3, stepped_chunks=4)
+# The chunks the caller holds once the upstream sent each stepped event.
+STEPPED_ARRIVALS = [2, 3, 4, 5]
+# Router windows with no heartbeat (nor stall) while a test waits (`eventually`'s 15 s).
+QUIET = {"heartbeat_s": 600.0, "stall_s": 600.0}
+
+
+async def step_through(
+    fake: FakeUpstream, received: Callable[[], int], reader: asyncio.Task[None]
+) -> None:
+    """Release the upstream event by event: each event's chunk reaches the caller while the
+    upstream waits before the next (a gate only a release opens)."""
+    for step, expected in enumerate(STEPPED_ARRIVALS, start=1):
+
+        async def waiting() -> bool:  # the upstream at its gate before event `step`
+            return fake.state.held == 1 or reader.done()
+
+        await eventually(waiting, what=f"the upstream waiting before event {step}")
+        if reader.done():
+            await reader  # its failure, if it failed
+            raise AssertionError(f"the caller's stream ended before event {step}")
+        fake.state.release()
+
+        async def arrived(count: int = expected) -> bool:
+            return received() >= count or reader.done()
+
+        await eventually(arrived, what=f"event {step}'s chunk at the caller, the next not sent")
+        assert received() == expected
+    await reader
 
 
 # ---- the wire ------------------------------------------------------------------------------
