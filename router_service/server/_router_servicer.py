@@ -13,7 +13,13 @@ import grpc
 from clients import embedding_params_to_openai, to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
-from router_service.auth import AuditEvent, audit, current_caller, current_stream_admission
+from router_service.auth import (
+    AuditEvent,
+    audit,
+    audited_request_id,
+    current_caller,
+    current_stream_admission,
+)
 from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
 from router_service.engine import RequestContext
 from router_service.engine._tokens import estimate_media_tokens
@@ -371,6 +377,8 @@ def _answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: b
     redaction with `auth.audit: all` (as on the request side)."""
     caller = current_caller()
     peer = grpc_ctx.peer()
+    metadata = grpc_ctx.invocation_metadata() or ()
+    request_id = next((audited_request_id(v) for k, v in metadata if k == "x-request-id"), None)
 
     def line(outcome: Literal["answer_redacted", "answer_withheld"], reason: str) -> None:
         if outcome == "answer_redacted" and not redactions:
@@ -380,6 +388,7 @@ def _answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: b
             method=method,
             peer=peer,
             client=None if caller is None else caller.name,
+            request_id=request_id,
             reason=reason,
             event="guardrail",
         )
