@@ -37,7 +37,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from clients import ErrorDetails, RouterError, http_status_for, openai_error_body
+from clients import (
+    ErrorDetails,
+    RouterError,
+    http_status_for,
+    openai_error_body,
+    said_in_callers_terms,
+)
 
 # The other APIs' codecs by package: their names are imported as first read (clients/_lazy.py).
 from clients.codec import anthropic, gemini, ollama
@@ -165,36 +171,14 @@ def in_callers_terms(field_of: Callable[[str | None], str | None]) -> Iterator[N
     """The router's refusal of an OpenAI field (`max_tokens` above `server.max_tokens_ceiling`,
     `n` above `server.max_n`…) said of the field the caller set, in its own API's words
     (`field_of`: its codec's, None for a field it did not send), as the codec's own are; an
-    upstream's refusal stays in the upstream's words."""
+    upstream's refusal stays in the upstream's words (`said_in_callers_terms`)."""
     try:
         yield
     except RouterError as exc:
-        details = exc.details
-        param = _routers_param(details)
-        field = field_of(param)
-        if field is None:
+        said = said_in_callers_terms(exc.details, field_of)
+        if said is exc.details:
             raise
-        message = gemini.gemini_message(details.message, param, field)
-        upstream = details.upstream_error
-        if upstream is not None:  # the router's words, in OpenAI's error shape
-            upstream = {**upstream, "message": message, "param": field}
-        said = dataclasses.replace(
-            details, message=message, openai_param=field, upstream_error=upstream
-        )
         raise RouterError(said) from exc
-
-
-def _routers_param(details: ErrorDetails) -> str | None:
-    """The OpenAI field a refusal of the router's own names: its `openai_param`, or, for an
-    input no deployment can take (UNSUPPORTED_INPUT that reached no upstream, said in OpenAI's
-    error shape), that shape's `param`. None for an upstream's refusal (its own words)."""
-    upstream = details.upstream_error
-    if upstream is None:
-        return details.openai_param
-    if details.reason != "UNSUPPORTED_INPUT" or details.upstream_status is not None:
-        return None
-    param = upstream.get("param")
-    return param if isinstance(param, str) else None
 
 
 def anthropic_path(path: str) -> bool:

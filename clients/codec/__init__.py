@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         file_to_openai,
         list_page,
     )
+    from clients.codec._callers_terms import said_in_callers_terms
     from clients.codec._completions import (
         CompletionChunks,
         CompletionsRequest,
@@ -165,6 +166,7 @@ _WHERE = {
     "response_to_openai": "_responses_output",
     "responses_field": "_responses_request",
     "responses_request_from_openai": "_responses_request",
+    "said_in_callers_terms": "_callers_terms",
     "stored_document": "_responses_stored",
     "stored_response": "_responses_stored",
     "upload_problem": "_media",
@@ -241,6 +243,7 @@ __all__ = [
     "response_to_openai",
     "responses_field",
     "responses_request_from_openai",
+    "said_in_callers_terms",
     "stored_document",
     "stored_response",
     "upload_problem",

@@ -32,13 +32,16 @@ from clients import (
     chat_completion_to_openai,
     chat_params_from_openai,
     completion_to_openai,
+    completions_field,
     completions_request_from_openai,
     embedding_params_from_openai,
     embedding_result_to_openai,
     http_status_for,
     openai_error_body,
     response_to_openai,
+    responses_field,
     responses_request_from_openai,
+    said_in_callers_terms,
     stored_response,
 )
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -64,6 +67,9 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _MAX_WAIT_S = 60.0  # a line refused by its client's rpm waits at most this before it asks again
+# The endpoints whose lines are chat calls of another API: a refusal of a chat field (a
+# guardrail's block of `messages[0].content`…) names the field as that API's caller wrote it.
+_CALLERS_FIELDS = {"/v1/completions": completions_field, "/v1/responses": responses_field}
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,9 @@ async def run_line(who: LineCaller, line: BatchLine) -> LineResult:
         body, tokens = await _admitted(who, line.body)
     except Exception as exc:  # the line's failure, as the edge would have answered it
         details = error_details(exc)
+        field_of = _CALLERS_FIELDS.get(who.endpoint)
+        if field_of is not None:  # as the edge says it
+            details = said_in_callers_terms(details, field_of)
         response = {
             "status_code": http_status_for(details),
             "request_id": request_id,

@@ -151,8 +151,7 @@ class RouterServicer(FeatureMethods):
                                     continue
                                 holds = False
                                 if route is not None:
-                                    event.first_route.CopyFrom(route.route)
-                                    route = None
+                                    event, route = _with_route(event, route), None
                             yield event
                             del event  # not held while the stream waits for its next
                     if route is not None:  # nothing came after it
@@ -353,6 +352,17 @@ class RouterServicer(FeatureMethods):
 async def _aiter(events: Iterable[pb.ChatStreamResponse]) -> AsyncIterator[pb.ChatStreamResponse]:
     for event in events:
         yield event
+
+
+def _with_route(
+    event: pb.ChatStreamResponse, route: pb.ChatStreamResponse
+) -> pb.ChatStreamResponse:
+    """`event` carrying the route event held for it (`first_route`), as a message of its own:
+    the event may be another caller's too (a cache flight hands its followers the leader's
+    chunks), whose route (its standing, its cache status) is not this caller's to write on."""
+    carried = pb.ChatStreamResponse(first_route=route.route)
+    carried.MergeFrom(event)
+    return carried
 
 
 def _cache_mode(

@@ -107,6 +107,7 @@ EXPECTED = [
     "response_to_openai",
     "responses_field",
     "responses_request_from_openai",
+    "said_in_callers_terms",
     "stored_document",
     "stored_response",
     "to_grpc_status",

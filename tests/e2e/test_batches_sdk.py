@@ -311,6 +311,31 @@ async def test_guardrails_screen_each_line_as_it_runs(
     assert record.body["messages"][0]["content"] == "I am [REDACTED:email]"
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "body", "field"),
+    [
+        ("/v1/completions", {"prompt": "key AKIAIOSFODNN7EXAMPLE"}, "prompt"),
+        ("/v1/responses", {"input": "key AKIAIOSFODNN7EXAMPLE"}, "input"),
+    ],
+)
+async def test_a_blocked_line_names_the_field_its_endpoint_has(
+    guarded_sdk: Guarded, endpoint: str, body: dict[str, Any], field: str
+) -> None:
+    """A line's error is the one the edge answers the same call with: a guardrail's block of a
+    legacy completion's prompt names `prompt`, of a Response's input `input` (not chat's
+    `messages`, which neither API has)."""
+    rules = [{"name": "no-credentials", "detect": ["api_key"], "action": "block"}]
+    router, sdk = await guarded_sdk(rules)
+    line = {"custom_id": "blocked", "method": "POST", "url": endpoint}
+    content = jsonl({**line, "body": {"model": "chain", **body}})
+    done = await run_batch(router, sdk, content, endpoint)
+    assert done.error_file_id and counts(done) == (1, 0, 1)
+    (blocked,) = await lines_of(sdk, done.error_file_id)
+    error = blocked["response"]["body"]["error"]
+    assert (error["code"], error["param"]) == ("content_policy_violation", field)
+    assert f"`{field}`" in error["message"] and "messages" not in error["message"]
+
+
 async def test_a_stopping_replica_refuses_a_batch_as_worth_a_retry(open_batches: Open) -> None:
     """A replica that began to stop starts no more batches: another one takes the SDK's retry
     (`x-should-retry: true`), as the refusal itself says ("create the batch again")."""

@@ -152,3 +152,28 @@ async def test_the_pump_stops_when_every_reader_left() -> None:
     with pytest.raises(asyncio.CancelledError):
         await flight.pump
     assert flights.open == 0 and not flight.joinable
+
+
+async def test_a_route_on_the_first_chunks_stays_its_callers_own(
+    fake: FakeUpstream, cached: RouterHandle
+) -> None:
+    """A leader that asks for its route on its first chunks (`route_on_first_message`, as the
+    edge does) gets it on its own message: the chunks its followers read from the flight carry
+    no route of its (its standing, its MISS), and one that did not ask gets none there."""
+    fake.state.set_scenario(Scenario(held_after_chunks=2))  # under way after its first chunks
+    asked = chat_stream()
+    asked.route_on_first_message = True
+    leader = cached.stub.ChatStream(asked)
+    first = await leader.read()
+    assert first.first_route.cache == MISS and first.WhichOneof("event") in ("chunk", "chunks")
+    flight = await flying(cached, fake)
+    follower = asyncio.create_task(events(cached, chat_stream()))  # reads from the first event
+    await flight.wait_until(lambda f: f.followers == 1)
+    fake.state.release()
+    stream = await follower
+    assert statuses(stream) == (HIT, HIT) and streamed_text(stream) != ""
+    assert not any(event.HasField("first_route") for event in stream)
+    rest = []
+    while (event := await leader.read()) is not grpc.aio.EOF:
+        rest.append(event)
+    assert rest[-1].WhichOneof("event") == "summary"
