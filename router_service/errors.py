@@ -303,8 +303,8 @@ class DeadlineExceededError(SwitchboardError):
 class StoreUnavailableError(SwitchboardError):
     """A shared store cannot be reached (or answered with an error). The store's foreign errors
     (redis) become this at one boundary; `ResilientStateStore` answers from local state instead,
-    so callers of a configured store see it only for what local state cannot do (appending to a
-    document the shared store holds: a conversation), as UNAVAILABLE / 503.
+    so callers of a configured store see it only for what local state cannot do (appending to,
+    or deleting, a document the shared store holds: a conversation), as UNAVAILABLE / 503.
 
     `undo`: set when the store cannot tell whether the write took effect (the connection was
     lost before its reply): what takes it back, for when the store answers again (a lease that

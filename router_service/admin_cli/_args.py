@@ -131,7 +131,12 @@ def _configure(admin: argparse.ArgumentParser) -> argparse.ArgumentParser:
     disable = toggles.add_parser(
         "disable", help="take a key out of rotation until enabled", parents=[common]
     )
-    enable = toggles.add_parser("enable", help="put a key back into rotation", parents=[common])
+    enable = toggles.add_parser(
+        "enable",
+        help="put a key back into rotation whole: any disable, its set-asides and cooldowns "
+        "for every model (MODEL_DENIED) and its half-open recovery lifted",
+        parents=[common],
+    )
     for toggle in (disable, enable):
         toggle.add_argument("fingerprint", metavar="FINGERPRINT", help="fp_… as `keys` lists")
         toggle.add_argument(

@@ -267,8 +267,11 @@ class AttemptRunner:
         outcome = failure.outcome
         if failure.retry_after_s is not None:
             # An upstream (or a ReportOutcome caller) may ask for years: cooldowns only extend,
-            # so an uncapped hint would take the key out until the state store is wiped.
-            failure.retry_after_s = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
+            # so an uncapped hint would take the key out until the state store is wiped. No
+            # wait at all (`Retry-After: 0`, a date gone by: a clock skew) is no hint: the
+            # backoff decides, else the key would be hit again at once, 429 after 429.
+            capped = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
+            failure.retry_after_s = capped if capped > 0 else None
         await lease.report(outcome, failure.retry_after_s)
         if reaction_for(outcome).cools_deployment:
             now = self._clock.now()

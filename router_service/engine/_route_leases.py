@@ -52,6 +52,7 @@ class RouteLeases:
         self._ttl_s = ttl_s
         self._outstanding: dict[str, RouteLease] = {}
         self._task: asyncio.Task[None] | None = None
+        self.sweep_every_s = min(5.0, ttl_s / 4)  # the background sweep's period (`start`)
         self._handed_over = False  # another RouteLeases owns `_outstanding` (adopt)
         # One process's store: no other replica can take a report, so no route keeps a record.
         self._records = not isinstance(runner.store, MemoryStateStore)
@@ -288,8 +289,13 @@ class RouteLeases:
 
     async def _sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(min(5.0, self._ttl_s / 4))
-            await self.sweep()
+            await asyncio.sleep(self.sweep_every_s)
+            try:
+                await self.sweep()
+            except Exception:  # a bug, an error no store translated: the next sweep goes on
+                # Stopped, the sweeper would leave expired leases holding their keys until a
+                # pick came (and another replica's reports in this one's table).
+                log.exception("sweeping PickRoute leases failed")
 
     def adopt(self, other: RouteLeases) -> None:
         """Take over `other`'s outstanding leases (a reloaded config's runtime): a caller who

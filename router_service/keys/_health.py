@@ -19,6 +19,11 @@ _BACKOFF_BASE_S = 1.0
 _MAX_DOUBLINGS = 63
 
 
+# A key's why (`PoolNames.why_name`) once an operator enabled it: every replica's prober ends
+# the key's half-open recovery there (the replica whose probe passed may not be the one asked).
+ENABLED_BY_HAND = "enabled"
+
+
 class DisableReason(enum.Enum):
     NONE = ""
     AUTH = "auth"

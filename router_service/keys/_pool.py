@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import random
 from collections.abc import Collection, Sequence
 from functools import partial
@@ -18,6 +17,7 @@ from router_service.clock import Clock
 from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
 from router_service.keys._fingerprint import fingerprint
 from router_service.keys._health import (
+    ENABLED_BY_HAND,
     DisableReason,
     KeyHealth,
     by_share,
@@ -26,6 +26,7 @@ from router_service.keys._health import (
 )
 from router_service.keys._lease import KeyLease, UpstreamKey
 from router_service.keys._names import PoolNames
+from router_service.keys._provider_throttle import throttle_provider
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
 from router_service.keys._waiters import ModelQueues
@@ -281,31 +282,7 @@ class KeyPool(PoolNames):
             retry_after_s = rate_limit_backoff(strikes, *bounds, self.rng)
         self.models_seen[model] = None
         await self.store.extend_deadline(self.cool_name(key, model), now + retry_after_s)
-        await self._maybe_throttle_provider(key, model, now, retry_after_s)
-
-    async def _maybe_throttle_provider(
-        self, key: UpstreamKey, model: str, now: float, wait_s: float
-    ) -> None:
-        """Most keys rate-limited for `model` at once is the account's limit for it reached:
-        cool the provider for `model` (per model, as providers' limits are) instead of burning
-        through every key, until the first of them may be used again (one key's daily limit is
-        its own). Each key's last 429 and wait are deadlines in the store: every replica's
-        429s count together."""
-        if len(self.keys) < 2:
-            return
-        window = self.health_config.provider_throttle_window_s
-        await self.store.extend_deadline(self.limited_name(key, model), now + window)
-        await self.store.extend_deadline(self.waited_name(key, model), now + wait_s)
-        n = len(self.keys)
-        limited = [self.limited_name(k, model) for k in self.keys]
-        found = await self.store.deadlines(
-            limited + [self.waited_name(k, model) for k in self.keys]
-        )
-        # A wait already over (or unknown: written by an older replica) ends the throttle now.
-        ends = [found[n + i] or now for i in range(n) if found[i]]
-        needed = max(2, math.ceil(self.health_config.provider_throttle_fraction * n))
-        if len(ends) >= needed and min(ends) > now:
-            await self.store.extend_deadline(self.throttle_name(model), min(ends))
+        await throttle_provider(self, key, model, now, retry_after_s)
 
     async def _disable(
         self, key: UpstreamKey, health: KeyHealth, reason: DisableReason, window_s: float
@@ -354,16 +331,27 @@ class KeyPool(PoolNames):
         """An operator's switch; a disable keeps `note` (why) and `by` (who) for ListKeys."""
         health = self.health[key.fingerprint]
         if enabled:
-            health.disabled = DisableReason.NONE
-            health.probe_backoff_s = 0.0
-            health.reported = False
-            await self.store.clear_deadline(self.off_name(key))
-            self.queues.notify()
+            await self._enable(key, health)
         else:
             health.disabled = DisableReason.MANUAL
             await self.store.set_value(self.why_name(key), DisableReason.MANUAL.value, _FOREVER_S)
             await self.store.set_value(self.note_name(key), manual_note(note, by), _FOREVER_S)
             await self.store.extend_deadline(self.off_name(key), self.clock.now() + _FOREVER_S)
+
+    async def _enable(self, key: UpstreamKey, health: KeyHealth) -> None:
+        """The operator vouches for the key: no disable, no set-aside or cooldown for any model
+        (a `MODEL_DENIED`'s lasts `auth_disable_s`, which no probe lifts), and no half-open
+        recovery (on every replica, at its prober's next look): it serves as many calls at
+        once as its limits allow."""
+        health.disabled = DisableReason.NONE
+        health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
+        health.half_open_left = 0
+        health.strikes.clear()
+        await self.store.clear_deadline(self.off_name(key))
+        await self.store.set_value(self.why_name(key), ENABLED_BY_HAND, _FOREVER_S)
+        for model in list(self.models_seen):  # every model a replica of this config leases for
+            await self.store.clear_deadline(self.cool_name(key, model))
+        self.queues.notify()
 
     async def recovered(self, key: UpstreamKey) -> None:
         """A probe passed: the key is half-open, one real request at a time (unless an operator

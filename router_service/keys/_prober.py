@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from router_service.clock import Clock
 from router_service.config import KeyHealthConfig
 from router_service.errors import UpstreamFailure
-from router_service.keys._health import DisableReason, KeyHealth, jittered
+from router_service.keys._health import ENABLED_BY_HAND, DisableReason, KeyHealth, jittered
 from router_service.keys._lease import UpstreamKey
 from router_service.keys._pool import KeyPool
 from router_service.outcomes import Outcome
@@ -93,6 +93,8 @@ class KeyProber:
             # next failure here is told as a new disable) or an operator's now; a why the store
             # lost (dropped from a long outage's bounded journal) leaves it in this one's hands.
             over = health.disabled is not DisableReason.NONE and not until
+            if health.half_open and why == ENABLED_BY_HAND:  # an operator's, on any replica
+                health.half_open_left = 0
             if over or (health.disabled in _PROBED and why == DisableReason.MANUAL.value):
                 health.disabled = DisableReason.NONE
                 health.probe_backoff_s, health.reported = 0.0, False

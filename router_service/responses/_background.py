@@ -19,7 +19,9 @@ replica running it rewrites it. Beside it:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
 
 import orjson
 
@@ -27,11 +29,13 @@ from clients import background_cancelled, background_failed
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import Clock
 from router_service.config import ResponsesConfig
-from router_service.errors import InvalidRequestError
+from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses._stored import StoredResponses, response_name
 from router_service.responses._stream_log import StreamLog, StreamWriter
 from router_service.sessions import client_scoped
 from router_service.state import PutResult, StateStore
+
+log = logging.getLogger("switchboard.router")
 
 __all__ = [
     "CANCELLED",
@@ -62,6 +66,15 @@ _NOT_STORED = {
 }
 
 JobId = tuple[str, str]  # (client, response id)
+
+
+@contextlib.contextmanager
+def _left_in_an_outage(response_id: str, what: str) -> Iterator[None]:
+    """A delete of `what` the shared store did not hear of (StoreUnavailableError): logged."""
+    try:
+        yield
+    except StoreUnavailableError as exc:
+        log.warning("background response %s: %s not deleted: %s", response_id, what, exc.message)
 
 
 class BackgroundRecords:
@@ -104,8 +117,10 @@ class BackgroundRecords:
                 code="background_not_stored",
             )
         # The id is new to the client, or its response was deleted: an end mark left of that
-        # one (a gRPC caller may reuse an id) is not this one's.
-        await self._store.delete_document(self._end(client, document.id))
+        # one (a gRPC caller may reuse an id) is not this one's. During a store outage one
+        # only the shared store may hold cannot be deleted: this one's goes to local state.
+        with _left_in_an_outage(document.id, "an earlier end mark"):
+            await self._store.delete_document(self._end(client, document.id))
 
     async def write(self, client: str, document: pb.StoredResponse) -> bool:
         """Replace `client`'s response with `document` (the runner's transitions); whether it
@@ -125,9 +140,13 @@ class BackgroundRecords:
 
     async def forget(self, client: str, response_id: str) -> None:
         """Delete `client`'s response again (a runner stopped by its deletion, which may have
-        written it meanwhile)."""
-        await self._store.delete_document(response_name(client, response_id))
-        await self.streams.forget(client, response_id)
+        written it meanwhile). Once more, so during a store outage (the response deleted from
+        local state, or the delete refused before this) what the shared store may hold is left
+        to the runner's end mark `deleted`, logged, not raised over a delete that was done."""
+        with _left_in_an_outage(response_id, "its document"):
+            await self._store.delete_document(response_name(client, response_id))
+        with _left_in_an_outage(response_id, "its events"):
+            await self.streams.forget(client, response_id)
 
     async def beat(self, jobs: Sequence[JobId]) -> None:
         """Renew the heartbeat of each of `jobs` (together: one round trip on Redis)."""

@@ -49,9 +49,13 @@ def _latency(
 ) -> tuple[list[int], dict[str, float]]:
     """Power of two choices: of two deployments drawn at random, the faster goes first, so one
     fast deployment is not stampeded by everyone; the rest follow fastest first. A deployment
-    with no measurement yet counts as fastest, so it gets measured."""
+    with no measurement yet (no successful call) counts as the average of the measured ones:
+    drawn, and so measured, but not preferred to a faster one (as fastest, one that never
+    succeeds would go first in every draw it is in, for good)."""
     ewma = {name: stats.latency(name) for name in names}
-    score = {name: (value if value is not None else 0.0) for name, value in ewma.items()}
+    measured = [value for value in ewma.values() if value is not None]
+    unknown = sum(measured) / len(measured) if measured else 0.0
+    score = {name: (value if value is not None else unknown) for name, value in ewma.items()}
     a, b = rng.sample(range(len(names)), 2)
     first = a if score[names[a]] <= score[names[b]] else b
     rest = sorted((i for i in range(len(names)) if i != first), key=lambda i: score[names[i]])

@@ -102,4 +102,8 @@ class ResilientDocuments:
         # From both: one stored during an outage lives in the local store.
         shared = await self._try_shared(lambda: self.shared.delete_document(name))
         local = await self.local.delete_document(name)
+        if isinstance(shared, _Down) and not local:
+            # Whether the shared store holds it is unknown: not "none", an outage (a 404 would
+            # be wrong, and the document still there once the store is back).
+            raise StoreUnavailableError(_UNCHANGEABLE)
         return local or shared is True

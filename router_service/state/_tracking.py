@@ -29,8 +29,8 @@ What can go wrong, and what is done:
 - A lost subscriber (tracking ends with it): everything cached is dropped, and reads in flight
   are not kept; reads go uncached until a subscriber is back (the next read makes one). A lost
   pooled connection loses nothing: tracking does not live there.
-- A server that refuses tracking (older than 6, some proxies, an ACL): logged once, and every
-  read goes to Redis as before.
+- A server that refuses tracking (older than 6, some proxies, an ACL; one whose `CLIENT ID` is
+  no number, a proxy's own answer): logged once, and every read goes to Redis as before.
 - A connection that dies without telling (a silent network partition) stops invalidations
   unnoticed: no entry is used more than `max_age_s` after it was read, whatever happens.
 
@@ -183,6 +183,9 @@ class ReadCache:
         if isinstance(client_id, RedisReplyError):
             self._refused(client_id)
             return None
+        if not isinstance(client_id, int) or isinstance(client_id, bool):  # a proxy's answer
+            self._refused(f"CLIENT ID answered a {type(client_id).__name__}, not a number")
+            return None
         tracking: Command = ("CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST")
         for prefix in self._prefixes:
             tracking = (*tracking, "PREFIX", prefix)
@@ -190,7 +193,7 @@ class ReadCache:
         if refused is not None:
             self._refused(refused)
             return None
-        return int(client_id)
+        return client_id
 
     def _message(self, message: Any) -> None:
         """A pushed `message` on the invalidation channel: the keys that changed, or None when
@@ -227,8 +230,9 @@ class ReadCache:
             if filling.get(key) == ticket:
                 del filling[key]
 
-    def _refused(self, error: RedisReplyError) -> None:
-        if passing(error):  # a full or busy Redis (its greeting read as the reply): not a "no"
+    def _refused(self, error: RedisReplyError | str) -> None:
+        # A full or busy Redis (its greeting read as the reply): not a "no".
+        if isinstance(error, RedisReplyError) and passing(error):
             self._retry_at = self._clock.monotonic() + _RETRY_S
             return
         if self.enabled:

@@ -3,7 +3,8 @@ small windows, and readers of the SSE wire format."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +12,9 @@ import httpx
 import openai
 import orjson
 
-from clients.switchboard.v1 import chat_pb2
-from router_service.fake_upstream import FakeUpstream
+from clients import RouterClient
+from clients.switchboard.v1 import chat_pb2, router_service_pb2
+from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._state import CallRecord
 from tests.conftest import RouterHandle, base_config
 from tests.helpers import eventually
@@ -137,6 +139,82 @@ async def reasoning_read(stream: AsyncIterable[Any]) -> tuple[list[str], str, st
                 kinds.append("content")
                 content += choice.delta.content
     return kinds, reasoning, content
+
+
+# ---- a stepped upstream ------------------------------------------------------------------
+
+# The upstream's events: its role chunk, three contents, its finish. It waits before each after
+# the role chunk; the router relays the role chunk with the first content (its opening).
+STEPPED = Scenario(chunks=3, stepped_chunks=4)
+# The chunks the caller holds once the upstream sent each stepped event.
+STEPPED_ARRIVALS = [2, 3, 4, 5]
+# Router windows with no heartbeat (nor stall) while a test waits (`eventually`'s 15 s).
+QUIET = {"heartbeat_s": 600.0, "stall_s": 600.0}
+
+
+async def stepped_sse(fake: FakeUpstream, http: httpx.AsyncClient) -> bytes:
+    """A chat stream over HTTP (`http` on an edge) from the stepped upstream (`step_through`):
+    its body."""
+    body = bytearray()
+
+    async def read() -> None:
+        async with http.stream("POST", "/v1/chat/completions", json=BODY) as response:
+            assert response.status_code == 200
+            async for part in response.aiter_bytes():
+                body.extend(part)
+
+    await step_through(fake, read, lambda: bytes(body).count(b"data: {"))
+    return bytes(body)
+
+
+async def stepped_chunks(
+    fake: FakeUpstream, client: RouterClient, request: router_service_pb2.ChatStreamRequest
+) -> int:
+    """A ChatStream from the stepped upstream (`step_through`): how many chunks it carried."""
+    counted = 0
+
+    async def read() -> None:
+        nonlocal counted
+        async with client.chat_stream(request) as stream:
+            async for message in stream:
+                kind = message.WhichOneof("event")
+                if kind == "chunks":
+                    counted += len(message.chunks.chunks)
+                else:
+                    counted += kind == "chunk"
+
+    await step_through(fake, read, lambda: counted)
+    return counted
+
+
+async def step_through(
+    fake: FakeUpstream, read: Callable[[], Coroutine[Any, Any, None]], received: Callable[[], int]
+) -> None:
+    """`read` a stream (in a task of its own) while the test releases the stepped upstream event
+    by event: each event's chunk reaches the caller (`received`: how many it holds) while the
+    upstream waits before the next (a gate only a release opens)."""
+    reader = asyncio.create_task(read())
+    try:
+        for step, expected in enumerate(STEPPED_ARRIVALS, start=1):
+
+            async def waiting() -> bool:  # the upstream at its gate before event `step`
+                return fake.state.held == 1 or reader.done()
+
+            await eventually(waiting, what=f"the upstream waiting before event {step}")
+            if reader.done():
+                await reader  # its failure, if it failed
+                raise AssertionError(f"the caller's stream ended before event {step}")
+            fake.state.release()
+
+            async def arrived(count: int = expected) -> bool:
+                return received() >= count or reader.done()
+
+            await eventually(arrived, what=f"event {step}'s chunk at the caller, the next unsent")
+            assert received() == expected
+        await reader
+    finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
 
 
 # ---- the wire ------------------------------------------------------------------------------

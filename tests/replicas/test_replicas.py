@@ -4,18 +4,21 @@ disabled keys, cooled deployments, in-flight limits, sticky sessions, callers' r
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import pytest
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from router_service.sessions import session_key
 from router_service.state import ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
-from tests.replicas.harness import ask, peak_concurrency, replica_config
+from tests.replicas.harness import ask, peak_concurrency, replica_config, set_enabled, two_replicas
 from tests.replicas.redis_fixtures import keys_under
 
 
@@ -212,3 +215,34 @@ async def test_marks_of_a_provider_without_a_session_limit_stay_on_their_replica
     fake.state.release()
     await served
     assert await active_on(a, "alpha") == {}
+
+
+async def test_an_operators_enable_ends_half_open_on_the_replica_whose_probe_passed(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """b's probe brought the key back: b lets it serve one call at a time (half-open). The
+    operator enables it through a: from b's next look on, b lets it serve fully too."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["providers"]["alpha"].update(keys=["k1"], queue_timeout_s=0)
+    config["key_health"] = {"probe_interval_s": 3600}  # b looks when the test says, only
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask())
+    fake.state.clear_scenarios()
+    clock.advance(b.runtime.config.key_health.probe_initial_s * 1.5)  # its jitter's longest
+    assert await b.runtime.prober.tick() == 1  # passed: half-open on b
+    await set_enabled(a, "k1", True)
+    await b.runtime.prober.tick()
+
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    first = b.stub.ChatStream(pb.ChatStreamRequest(params=ask().params))
+    try:
+        assert (await anext(aiter(first))).route.deployment == "alpha/model-a"
+        fake.state.clear_scenarios()
+        response = await b.stub.Chat(ask())  # a second call beside the first
+        assert response.completion.choices[0].message.text == "Echo: hi"
+    finally:
+        fake.state.release()
+    assert [chunk async for chunk in first]

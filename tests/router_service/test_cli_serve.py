@@ -19,10 +19,19 @@ import openai
 import pytest
 import yaml
 
+from clients import RouterClient
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import base_config
+from tests.e2e.stream_harness import (
+    QUIET,
+    STEPPED,
+    STEPPED_ARRIVALS,
+    chat_params,
+    stepped_chunks,
+    stepped_sse,
+)
 from tests.helpers import eventually, free_port
 from tests.router_service.server.processes import EXIT_S, STARTUP_S
 
@@ -42,11 +51,13 @@ async def serve_process(
     *,
     dev: bool = False,
     telemetry: dict[str, Any] | None = None,
+    streams: dict[str, Any] | None = None,
     **server: Any,
 ) -> AsyncIterator[Served]:
-    """`switchboard serve` on free loopback ports (`server`: more of that section), ready;
-    killed at the end if it is still running. `dev`: `switchboard dev` instead, its own fake
-    upstream on `fake`'s port (`fake` stopped first: the tests drive it over HTTP)."""
+    """`switchboard serve` on free loopback ports (`server`: more of that section; `streams`,
+    `telemetry`: those sections, when given), ready; killed at the end if it is still running. `dev`:
+    `switchboard dev` instead, its own fake upstream on `fake`'s port (`fake` stopped first:
+    the tests drive it over HTTP)."""
     router_port, edge_port = free_port(), free_port()
     config = base_config(
         fake.base_url,
@@ -55,6 +66,8 @@ async def serve_process(
     )
     if telemetry is not None:
         config["telemetry"] = telemetry
+    if streams is not None:
+        config["streams"] = streams
     argv = ["serve"]
     if dev:
         await fake.aclose()
@@ -137,6 +150,25 @@ async def test_serve_says_its_two_metrics_endpoints_are_one_scrape(
     assert counted and all(line in router.splitlines() for line in counted)  # the same series
     text = served.log.read_text()
     assert f"127.0.0.1:{port}) serve the same numbers: scrape one of them" in text
+
+
+async def test_each_chunk_reaches_the_caller_before_the_next_is_sent(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """As tests/e2e/test_stream_pacing.py, through the process `switchboard serve` is (its
+    loop, its edge's protocol): over HTTP (its edge calling its router in-process), and over
+    the router's port as the edge asks (`batch_chunks`, the route on the first chunks)."""
+    fake.state.set_scenario(STEPPED)
+    async with serve_process(
+        fake, tmp_path, streams={"heartbeat_s": QUIET["heartbeat_s"]}
+    ) as served:
+        async with httpx.AsyncClient(base_url=served.edge, timeout=EXIT_S * 4) as http:
+            assert (await stepped_sse(fake, http)).endswith(b"data: [DONE]\n\n")
+        request = pb.ChatStreamRequest(
+            params=chat_params(), batch_chunks=True, route_on_first_message=True
+        )
+        async with RouterClient(served.router) as client:
+            assert await stepped_chunks(fake, client, request) == STEPPED_ARRIVALS[-1]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

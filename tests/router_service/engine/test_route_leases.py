@@ -14,6 +14,7 @@ from router_service.errors import NoCapacityError
 from router_service.keys import KeyPool
 from router_service.outcomes import Outcome
 from router_service.state import MemoryStateStore
+from tests.helpers import eventually
 from tests.router_service.engine.test_attempt_end import attempt_runner, http
 
 __all__ = ["http"]  # the fixture, shared
@@ -37,7 +38,11 @@ class SlowMarks(MemoryStateStore):
 
 
 def route_leases(
-    http: httpx.AsyncClient, store: MemoryStateStore, clock: ManualClock, **provider: Any
+    http: httpx.AsyncClient,
+    store: MemoryStateStore,
+    clock: ManualClock,
+    kind: type[RouteLeases] = RouteLeases,
+    **provider: Any,
 ) -> tuple[RouteLeases, KeyPool]:
     runner, deployment = attempt_runner(http, store, clock, **provider)
     planner = Planner(
@@ -48,7 +53,7 @@ def route_leases(
         stats=runner.stats,
         sessions=runner.sessions,
     )
-    return RouteLeases(planner, runner, clock, ttl_s=60), deployment.pool
+    return kind(planner, runner, clock, ttl_s=60), deployment.pool
 
 
 async def test_a_pick_cancelled_while_its_session_is_marked_gives_its_key_back(
@@ -146,3 +151,43 @@ async def test_a_pick_refused_by_max_sessions_is_told_why_and_when(
     # As a proxied call's (README: thread protection): the keys are fine, the provider is full.
     assert "max_sessions" in str(busy.value)
     assert busy.value.retry_after_s == pytest.approx(1.0)
+
+
+class BuggySweeps(RouteLeases):
+    """Its first sweeps fail with what no store translates (a bug, a foreign error)."""
+
+    failing = 2
+    sweeps = 0
+
+    async def sweep(self) -> int:
+        self.sweeps += 1
+        if self.sweeps <= self.failing:
+            raise RuntimeError("a bug")
+        return await super().sweep()
+
+
+async def test_the_background_sweep_outlives_a_failed_sweep(
+    http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sweeper stopped by one failure would leave expired leases holding their keys until a
+    pick came: the failure is logged, the next sweep goes on and gives them back."""
+    clock = ManualClock()
+    store = MemoryStateStore(clock)
+    leases, pool = route_leases(http, store, clock, BuggySweeps)
+    assert isinstance(leases, BuggySweeps)
+    leases.sweep_every_s = 0.0  # one sweep per turn of the loop: no wall-clock wait
+    await leases.pick(RequestContext("p/m", clock, session_id="s"), tokens=0, exclude=frozenset())
+    clock.advance(61.0)
+    leases.start()
+    try:
+
+        async def given_back() -> bool:
+            return len(leases) == 0 and leases.sweeps > leases.failing
+
+        await eventually(given_back, what="the expired lease swept after the failed sweeps")
+        assert await store.held([pool.slot_name(pool.keys[0])]) == [0]
+    finally:
+        await leases.aclose()
+    failed = [r for r in caplog.records if r.getMessage() == "sweeping PickRoute leases failed"]
+    assert len(failed) == leases.failing
+    assert all(r.exc_info is not None for r in failed)

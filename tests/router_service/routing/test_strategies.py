@@ -112,3 +112,32 @@ async def test_latency_prefers_faster_without_stampeding() -> None:
     assert abs(firsts[0] / 3000 - 2 / 3) < 0.05
     assert abs(firsts[1] / 3000 - 1 / 3) < 0.05
     assert firsts[2] == 0
+
+
+async def test_latency_explores_an_unmeasured_deployment_without_preferring_it() -> None:
+    """A deployment with no successful call yet (no latency measured) is drawn as the average of
+    the measured ones: tried, and so measured, but not first in every draw it is in (one that
+    never succeeds would be preferred for good)."""
+    stats = make_stats(ManualClock())
+    for name, seconds in {"a": 0.1, "b": 0.9}.items():
+        stats.observe_latency(name, seconds)
+    rng = random.Random(11)
+    firsts: Counter[int] = Counter()
+    for _ in range(3000):
+        indices, scores = await order("latency", ["a", "b", "new"], [1.0] * 3, stats, rng)
+        firsts[indices[0]] += 1
+    assert scores["a"] < scores["new"] < scores["b"]
+    # Of the three pairs drawn, `a` wins two ({a, b}, {a, new}), `new` one ({b, new}).
+    assert abs(firsts[0] / 3000 - 2 / 3) < 0.05
+    assert abs(firsts[2] / 3000 - 1 / 3) < 0.05
+    assert firsts[1] == 0
+
+
+async def test_latency_with_nothing_measured_draws_evenly() -> None:
+    stats = make_stats(ManualClock())
+    rng = random.Random(13)
+    firsts: Counter[int] = Counter()
+    for _ in range(3000):
+        indices, _ = await order("latency", ["a", "b", "c"], [1.0] * 3, stats, rng)
+        firsts[indices[0]] += 1
+    assert all(abs(firsts[i] / 3000 - 1 / 3) < 0.05 for i in range(3))

@@ -302,3 +302,63 @@ async def test_set_key_enabled_without_a_provider_refuses_a_key_several_have(
     )
     keys = (await router.admin.ListKeys(admin_pb.ListKeysRequest())).keys
     assert {k.state for k in keys} == {admin_pb.KEY_STATE_ACTIVE}  # neither was switched
+
+
+async def test_enabling_a_key_lifts_its_set_asides_for_models(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A key refused one model (MODEL_DENIED) is set aside for it for `auth_disable_s`, which no
+    probe lifts (its model list passes): the operator who got the key that model's access
+    enables it, and it serves the model again at once."""
+    router = await start_router(one_provider(fake.base_url, ["k1"]))
+    denied = {"error": {"message": "You are not allowed to sample from this model"}}
+    fake.state.set_scenario(
+        Scenario(status=403, error_body=denied, times=1), key="k1", model="model-a"
+    )
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask("a"))
+    (listed,) = (await router.admin.ListKeys(admin_pb.ListKeysRequest())).keys
+    assert listed.last_outcome == "MODEL_DENIED"
+    assert list(listed.cooling_models) == ["model-a"]
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask("a"))  # set aside: not tried
+    assert fake.state.count(key="k1", model="model-a") == 1
+
+    toggled = await router.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(fingerprint=listed.fingerprint, enabled=True)
+    )
+    assert toggled.key.state == admin_pb.KEY_STATE_ACTIVE
+    assert not toggled.key.cooling_models
+    response = await router.stub.Chat(ask("a"))
+    assert response.completion.choices[0].message.text == "Echo: hi"
+
+
+async def test_enabling_a_recovering_key_makes_it_fully_usable(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A key its probe brought back serves one call at a time (half-open) until it has proved
+    itself; an operator's enable vouches for it: no longer one at a time."""
+    clock = ManualClock()
+    config = one_provider(fake.base_url, ["k1"], queue_timeout_s=0)
+    router = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask())
+    fake.state.clear_scenarios()
+    clock.advance(router.runtime.config.key_health.probe_initial_s * 1.5)  # its jitter's longest
+    assert await router.runtime.prober.tick() == 1
+    (listed,) = (await router.admin.ListKeys(admin_pb.ListKeysRequest())).keys
+
+    await router.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(fingerprint=listed.fingerprint, enabled=True)
+    )
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    first = router.stub.ChatStream(pb.ChatStreamRequest(params=ask().params))
+    try:
+        assert (await anext(aiter(first))).route.deployment == "alpha/model-a"
+        fake.state.clear_scenarios()
+        response = await router.stub.Chat(ask())  # a second call beside the first
+        assert response.completion.choices[0].message.text == "Echo: hi"
+    finally:
+        fake.state.release()
+    assert [chunk async for chunk in first]

@@ -68,6 +68,9 @@ def no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
         ("1e12", CAP_S),  # finite but 31,000 years: capped
         ("inf", 2.0),  # no number: the 429 backoff (at most key_health.backoff_max_s)
         ("nan", 2.0),
+        # No wait at all: the key would be hit again at once, 429 after 429. The backoff.
+        ("0", 2.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 2.0),  # a date gone by (a clock skew): the same
     ],
 )
 async def test_an_upstream_wait_hint_is_capped_or_ignored(
@@ -90,7 +93,7 @@ async def test_an_upstream_wait_hint_is_capped_or_ignored(
     if retry_after == "1e12":
         assert details.retry_after_s == CAP_S
         assert until == clock.now() + CAP_S
-    else:  # the backoff's wait, not none at all (`nan` read as 0) and not forever
+    else:  # the backoff's wait, not none at all (`nan` or `0`) and not forever
         assert clock.now() < until <= clock.now() + cooled_s
     clock.advance(cooled_s)
     response = await router.stub.Chat(ask(), metadata=AS_SERVICE)
