@@ -55,9 +55,9 @@ async def serve_process(
     **server: Any,
 ) -> AsyncIterator[Served]:
     """`switchboard serve` on free loopback ports (`server`: more of that section; `streams`,
-    `telemetry`: those sections, when given), ready; killed at the end if it is still running. `dev`:
-    `switchboard dev` instead, its own fake upstream on `fake`'s port (`fake` stopped first:
-    the tests drive it over HTTP)."""
+    `telemetry`: those sections, when given), ready; killed at the end if it is still running.
+    `dev`: `switchboard dev` instead, its own fake upstream on `fake`'s port (`fake` stopped
+    first: the tests drive it over HTTP)."""
     router_port, edge_port = free_port(), free_port()
     config = base_config(
         fake.base_url,
