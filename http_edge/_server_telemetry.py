@@ -20,7 +20,9 @@ built only for spans that record, and the route template comes from the routing 
 happened (never the raw path: unmatched URLs must not grow label sets or span names), and a
 method outside the known ones is `_OTHER` (the one sent: `http.request.method_original`, on the
 span), as the conventions want: known are RFC 9110's, PATCH and QUERY, or the list in
-`OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` (comma-separated, replacing them).
+`OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS` (comma-separated, replacing them). A caller's own
+`x-request-id` (one the edge echoes: at most 1024 printable ASCII characters) is on the span as
+`http.request.header.x-request-id`, so the id a user quotes finds its trace.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 from opentelemetry import context, propagate, trace
 from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from router_service.telemetry import DURATION_BUCKETS, LocalCounter, LocalHistograms
@@ -39,6 +42,7 @@ from router_service.telemetry._served import router_failure, status_message
 
 from ._errors import shown_path
 from ._hot import HOT_PATHS
+from ._metadata import forwardable
 from ._stream_failure import take
 
 __all__ = ["HttpServerTelemetry"]
@@ -46,6 +50,9 @@ __all__ = ["HttpServerTelemetry"]
 _KNOWN_METHODS = ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY")
 _KNOWN_METHODS_VARIABLE = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"
 _OTHER = "_OTHER"
+_CARRIERS = (b"traceparent", b"tracestate")
+# A request header as OpenTelemetry's HTTP conventions name it: its values, a list.
+_REQUEST_ID = "http.request.header.x-request-id"
 
 
 def _known_methods() -> frozenset[str]:
@@ -124,11 +131,13 @@ class HttpServerTelemetry:
     def _start(self, scope: Scope, method: str) -> tuple[Span | None, Any]:
         if self._tracer is None:
             return None, None
-        carrier = {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in scope.get("headers", ())
-            if name in (b"traceparent", b"tracestate")
-        }
+        carrier: dict[str, str] = {}
+        request_id = None
+        for name, value in scope.get("headers", ()):
+            if name in _CARRIERS:
+                carrier[name.decode("latin-1")] = value.decode("latin-1")
+            elif name == b"x-request-id" and request_id is None:
+                request_id = value.decode("latin-1")
         parent = propagate.extract(carrier)
         path = scope["path"]
         shown = _span_method(method)
@@ -136,7 +145,7 @@ class HttpServerTelemetry:
         client = scope.get("client")
         # Given at the start, where a sampler sees them (OpenTelemetry's HTTP conventions call
         # these sampling-relevant); the end adds only what the answer decided (`_ENDED`).
-        attributes: dict[str, str] = {
+        attributes: dict[str, AttributeValue] = {
             "http.request.method": method,
             "url.path": shown_path(path),  # not an attacker-sized id whole
             "url.scheme": scope.get("scheme", "http"),
@@ -146,6 +155,9 @@ class HttpServerTelemetry:
             attributes["client.address"] = client[0]
         if method == _OTHER:
             attributes["http.request.method_original"] = scope["method"]
+        if request_id is not None and forwardable("x-request-id", request_id):
+            # The caller's id, which it got back (`_request_id`) and quotes: its trace's key.
+            attributes[_REQUEST_ID] = [request_id]
         span = self._tracer.start_span(
             name, context=parent, kind=SpanKind.SERVER, attributes=attributes
         )

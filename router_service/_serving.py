@@ -122,14 +122,30 @@ async def run_serve(args: argparse.Namespace, early: EarlySighup) -> None:
         await server.start()
 
         def announce() -> None:
-            log.info(
-                "the edge on %s:%d calls the router in-process; the router also listens on %s",
-                config.edge.host,
-                config.edge.port,
-                server.address,
-            )
+            _announce_serve(config, server.address, _metrics_port(config, args.metrics_port))
 
         await _router_and_edge(server, args.config, early, announce, loaded)
+
+
+def _announce_serve(config: SwitchboardConfig, router: str, metrics_port: int | None) -> None:
+    """`serve`'s started line, and with a metrics port a second: the edge's `/metrics` serves
+    the same numbers (one process, one registry), so a Prometheus scraping both counts twice."""
+    edge = config.edge
+    log.info(
+        "the edge on %s:%d calls the router in-process; the router also listens on %s",
+        edge.host,
+        edge.port,
+        router,
+    )
+    if metrics_port is not None:
+        log.info(
+            "metrics: the edge's GET /metrics (%s:%d) and the metrics port (%s:%d) serve the "
+            "same numbers: scrape one of them, not both (sums over both count everything twice)",
+            edge.host,
+            edge.port,
+            config.telemetry.prometheus_host,
+            metrics_port,
+        )
 
 
 async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:

@@ -11,7 +11,7 @@ Enforced for gRPC and HTTP callers alike by the server's interceptor
 A servicer reads the caller of the RPC it serves with `current_caller()`.
 """
 
-from router_service.auth._audit import AuditEvent, audit
+from router_service.auth._audit import AuditEvent, audit, audited_request_id
 from router_service.auth._bounds import check_max_tokens
 from router_service.auth._budgets import BudgetReading, Budgets, BudgetStanding
 from router_service.auth._callers import (
@@ -84,6 +84,7 @@ __all__ = [
     "RateTicket",
     "RealtimeGrant",
     "audit",
+    "audited_request_id",
     "bearer_token",
     "check_max_tokens",
     "client_secret_ask",

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, fields
 from typing import Literal
 
-__all__ = ["AuditEvent", "AuditOutcome", "audit"]
+__all__ = ["AuditEvent", "AuditOutcome", "audit", "audited_request_id"]
 
 audit_log = logging.getLogger("switchboard.audit")
 
@@ -34,6 +34,8 @@ class AuditEvent:
     key_fingerprint: str | None = None
     key_label: str | None = None
     forwarded_for: str | None = None
+    # The caller's own `x-request-id` (`audited_request_id`): what a user quotes.
+    request_id: str | None = None
     reason: str | None = None
     event: str = "auth"
 
@@ -50,5 +52,13 @@ def audit(event: AuditEvent) -> None:
     audit_log.log(level, "%s %s", event.event, event.outcome, extra=logged)
 
 
+def audited_request_id(value: object) -> str | None:
+    """A call's `x-request-id` metadata as its audit line carries it: none longer than the edge
+    forwards (1024 characters; gRPC allows printable ASCII only), so a caller calling the router
+    directly cannot make lines of any size."""
+    return value if isinstance(value, str) and 0 < len(value) <= _REQUEST_ID_CHARS else None
+
+
+_REQUEST_ID_CHARS = 1024
 _LET_IN = frozenset(("success", "open", "redacted", "answer_redacted"))
 _FIELDS = tuple(field.name for field in fields(AuditEvent))

@@ -54,6 +54,7 @@ class Attempt:
     authorization: str | None
     peer: str
     forwarded_for: str | None = None
+    request_id: str | None = None  # the caller's `x-request-id`, for its audit line
 
 
 # What an ephemeral client secret may call: Realtime sessions, over a WebSocket or WebRTC.
@@ -361,8 +362,7 @@ class Gate:
     def _estimate_usd(
         self, caller: Caller, rule: MethodRule, request: Any, model: str, tokens: int
     ) -> float:
-        """A money-budgeted call's estimate (its hosted tools' fees included); 0 for everyone
-        else (nothing is priced)."""
+        """A money-budgeted call's estimate (its hosted tools' fees included); else 0 (no price)."""
         if not caller.spends:
             return 0.0
         prompt = rule.prompt(request) if rule.prompt is not None else None
@@ -388,6 +388,7 @@ class Gate:
                 key_fingerprint=key_fingerprint,
                 key_label=key_label,
                 forwarded_for=attempt.forwarded_for,
+                request_id=attempt.request_id,
                 reason=reason,
             )
         )

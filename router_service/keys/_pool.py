@@ -113,7 +113,7 @@ class KeyPool(PoolNames):
             key = usable[i]
             grant = await self.store.acquire(self._slot_request(key, tokens))
             if grant.lease_id is not None:
-                credit_share(weights, health, i)
+                self._count_share(key)
                 return self._granted(key, model, grant.lease_id, grant, tokens)
             if grant.retry_after_s:
                 retry = grant.retry_after_s if retry is None else min(retry, grant.retry_after_s)
@@ -128,12 +128,22 @@ class KeyPool(PoolNames):
             names = self._lone_names[model, key.fingerprint] = self._health_names(model, [key])
         grant = await self.store.acquire(self._slot_request(key, tokens, unless=names))
         if grant.lease_id is not None:
+            if len(self.keys) > 1:  # a failover's key, or the one not resting: its call counts
+                self._count_share(key)
             return self._granted(key, model, grant.lease_id, grant, tokens)
         if any(grant.deadlines):
             found = self._usable_of([key], list(grant.deadlines))
             if isinstance(found, Unavailable):
                 return found
         return Unavailable(Refusal.AT_LIMIT, grant.retry_after_s or None)
+
+    def _count_share(self, key: UpstreamKey) -> None:
+        """Every lease counts in the weights' share, over all the pool's keys: a key that
+        served failovers or calls while another rested is not behind its share after."""
+        keys = self.keys
+        credit_share(
+            [k.weight for k in keys], [self.health[k.fingerprint] for k in keys], keys.index(key)
+        )
 
     def _limited(self, key: UpstreamKey) -> bool:
         """Whether leasing `key` enforces anything (else its slot only counts)."""

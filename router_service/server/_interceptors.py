@@ -30,6 +30,7 @@ from router_service.auth import (
     Attempt,
     Gate,
     MethodRule,
+    audited_request_id,
     rule_for,
     set_current_admission,
     set_current_caller,
@@ -307,13 +308,15 @@ async def _end(used: Used | None, admission: Admission) -> None:
 
 
 def _attempt(method: str, context: grpc.aio.ServicerContext) -> Attempt:
-    authorization = forwarded_for = None
+    authorization = forwarded_for = request_id = None
     for key, value in context.invocation_metadata() or ():
         if key == "authorization" and authorization is None:
             authorization = value if isinstance(value, str) else None
         elif key == "x-forwarded-for" and forwarded_for is None:
             forwarded_for = value if isinstance(value, str) else None
-    return Attempt(method, authorization, context.peer(), forwarded_for)
+        elif key == "x-request-id" and request_id is None:
+            request_id = audited_request_id(value)
+    return Attempt(method, authorization, context.peer(), forwarded_for, request_id)
 
 
 def _unary_handler(handler: Any, behavior: Unary) -> Any:

@@ -6,21 +6,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
-from typing import Any, Literal
+from typing import Any
 
 import grpc
 
 from clients import embedding_params_to_openai, to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
-from router_service.auth import AuditEvent, audit, current_caller, current_stream_admission
+from router_service.auth import current_caller, current_stream_admission
 from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
 from router_service.engine import RequestContext
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.errors import InvalidRequestError, PermissionDeniedError
-from router_service.guardrails import SCREENED_MEDIA, AnswerAudit, AnswerGuard
+from router_service.guardrails import SCREENED_MEDIA, AnswerGuard
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
+from router_service.server._answer_audit import answer_audit
 from router_service.server._calls import (
     client_name,
     validate_chat,
@@ -85,7 +86,7 @@ class RouterServicer(FeatureMethods):
         return guardrails.answers(
             client,
             model,
-            lambda: _answer_audit(f"/switchboard.v1.RouterService/{method}", grpc_ctx, auditing),
+            lambda: answer_audit(f"/switchboard.v1.RouterService/{method}", grpc_ctx, auditing),
         )
 
     async def Chat(
@@ -374,25 +375,3 @@ def _cache_mode(
     if caller is not None and not caller.cache:
         return routing_pb2.CACHE_MODE_OFF
     return mode
-
-
-def _answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bool) -> AnswerAudit:
-    """The audit line of what guardrails did to a call's answer: a withheld choice always, a
-    redaction with `auth.audit: all` (as on the request side)."""
-    caller = current_caller()
-    peer = grpc_ctx.peer()
-
-    def line(outcome: Literal["answer_redacted", "answer_withheld"], reason: str) -> None:
-        if outcome == "answer_redacted" and not redactions:
-            return
-        event = AuditEvent(
-            outcome=outcome,
-            method=method,
-            peer=peer,
-            client=None if caller is None else caller.name,
-            reason=reason,
-            event="guardrail",
-        )
-        audit(event)
-
-    return line

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from opentelemetry.util.types import AttributeValue
 
-from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from clients import MEDIA_PATHS
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service._ids import shown_id
 
 Attributes = dict[str, AttributeValue]
@@ -171,3 +172,8 @@ def completion(value: chat_pb2.ChatCompletion) -> Attributes:
     if value.HasField("usage"):
         attributes |= usage(value.usage)
     return attributes
+
+
+def media_operation(operation: media_pb2.MediaOperation.ValueType) -> str:
+    """A media call's `gen_ai.operation.name`: its OpenAI path, dotted (`images.generations`)."""
+    return MEDIA_PATHS.get(operation, "media").replace("/", ".")

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 
-from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, router_service_pb2
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._grpc import _Handed, handed_call, served_call
@@ -383,8 +382,7 @@ def media_span(
     t = current()
     if not (t.tracing or t.metering):
         return OFF_REQUEST
-    operation = MEDIA_PATHS.get(params.operation, "media").replace("/", ".")
-    return RequestSpan(t, operation, ctx, dict, stream=stream)
+    return RequestSpan(t, attr.media_operation(params.operation), ctx, dict, stream=stream)
 
 
 def realtime_span(ctx: RequestContext) -> RequestHandle:

@@ -4,19 +4,23 @@ A counter series that first appears at its first increment appears at 1, and Pro
 `increase()` and `rate()` see no increase in a series' first sample: the first failed reload, the
 first fallback of a deployment, the first cooldown of a provider would go unseen by the README's
 alert and the dashboard. So the bounded label sets are written at 0 up front: model groups (and
-pools, and deployments called by name) × their deployments for retries and fallbacks, providers ×
+pools, and deployments called by name) × their deployments × each operation a deployment serves
+(chat, embeddings, the media operations its kind has) for retries and fallbacks, providers ×
 scope for cooldowns, providers × kind for session bans. Config reloads are zeroed where reloads
 are watched (`server.reloading`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from clients import MEDIA_PATHS
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._state import Telemetry
 
 if TYPE_CHECKING:
+    from router_service.engine import Deployment
     from router_service.runtime import Runtime
 
 __all__ = ["zero_counters"]
@@ -39,8 +43,8 @@ def zero_counters(telemetry: Telemetry, runtime: Runtime) -> None:
     named = [(name, group.members) for name, group in planner.groups.items()]
     named += [(name, (deployment,)) for name, deployment in planner.deployments.items()]
     for name, members in named:
-        for operation in _OPERATIONS:
-            for deployment in members:
+        for operation, serving in _served(members):
+            for deployment in serving:
                 labels = {
                     attr.OPERATION: operation,
                     attr.MODEL_GROUP: name,
@@ -48,5 +52,17 @@ def zero_counters(telemetry: Telemetry, runtime: Runtime) -> None:
                 }
                 if len(deployment.pool.keys) > 1:  # a retry takes another key of the same
                     metrics.retries.add(0, labels)
-                if len(members) > 1:
+                if len(serving) > 1:
                     metrics.fallbacks.add(0, labels)
+
+
+def _served(members: Sequence[Deployment]) -> Iterator[tuple[str, Sequence[Deployment]]]:
+    """Each operation `members` may be called for, with the members that serve it: chat and
+    embeddings all of them (a kind cannot tell which of its models embed), a media operation
+    those whose kind has its endpoint (the others are passed over, never attempted)."""
+    for operation in _OPERATIONS:
+        yield operation, members
+    for media in MEDIA_PATHS:
+        serving = [d for d in members if d.adapter.cannot_media(media) is None]
+        if serving:
+            yield attr.media_operation(media), serving

@@ -286,3 +286,21 @@ async def test_an_attacker_sized_path_is_cut_in_spans_and_errors(
     servers = [s for s in traced.spans() if s.kind is SpanKind.SERVER]
     paths = {str((s.attributes or {})["url.path"]) for s in servers}
     assert paths == {shown, "/v1/responses/" + "é" * 249 + "…"}
+
+
+async def test_the_callers_request_id_is_on_its_server_span(
+    traced: TelemetryCapture, stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    """The `x-request-id` a caller sent (and got back) finds its trace: the SERVER span has it as
+    OpenTelemetry names a request header, a list of one value; only one the edge echoes."""
+    stub.on_chat = lambda request, context: _chat()
+    edge = await start_edge()
+    sent = ("req-quote-me", None, "x" * 1025)  # the last, past the 1024 the edge forwards
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        for request_id in sent:
+            headers = {"x-request-id": request_id} if request_id else {}
+            await http.post("/v1/chat/completions", json=BODY, headers=headers)
+    servers = [s for s in traced.spans() if s.kind is SpanKind.SERVER]
+    header = "http.request.header.x-request-id"
+    found = [(s.attributes or {}).get(header) for s in servers]
+    assert found == [("req-quote-me",), None, None]

@@ -61,6 +61,7 @@ _VAR = re.compile(r"\$\{([A-Za-z_]\w*)")
 NOT_SETTINGS = {
     "http.server.request.duration": "the edge's OpenTelemetry HTTP server metric",
     "http.request.method": "an OpenTelemetry span attribute (HTTP semantic conventions)",
+    "http.request.header.x": "`http.request.header.x-request-id`, an OpenTelemetry span attribute",
     "http.response.status_code": "an OpenTelemetry span attribute (HTTP semantic conventions)",
     "routing.session_id": "the gRPC request's RoutingOptions field, not the routing: section",
     "server.address": "an OpenTelemetry span attribute (GenAI semantic conventions)",

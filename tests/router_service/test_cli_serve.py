@@ -50,19 +50,22 @@ async def serve_process(
     tmp_path: Path,
     *,
     dev: bool = False,
+    telemetry: dict[str, Any] | None = None,
     streams: dict[str, Any] | None = None,
     **server: Any,
 ) -> AsyncIterator[Served]:
-    """`switchboard serve` on free loopback ports (`server`: more of that section; `streams`:
-    that section, when given), ready; killed at the end if it is still running. `dev`:
-    `switchboard dev` instead, its own fake upstream on `fake`'s port (`fake` stopped first:
-    the tests drive it over HTTP)."""
+    """`switchboard serve` on free loopback ports (`server`: more of that section; `streams`,
+    `telemetry`: those sections, when given), ready; killed at the end if it is still running.
+    `dev`: `switchboard dev` instead, its own fake upstream on `fake`'s port (`fake` stopped
+    first: the tests drive it over HTTP)."""
     router_port, edge_port = free_port(), free_port()
     config = base_config(
         fake.base_url,
         server={"host": "127.0.0.1", "port": router_port, **server},
         edge={"host": "127.0.0.1", "port": edge_port},
     )
+    if telemetry is not None:
+        config["telemetry"] = telemetry
     if streams is not None:
         config["streams"] = streams
     argv = ["serve"]
@@ -126,6 +129,27 @@ async def test_serve_answers_on_both_ports_and_stops_on_sigterm(
     assert "calls the router in-process" in text
     # The edge drained first, then the router.
     assert text.index("Application shutdown complete") < text.index("router stopped")
+
+
+async def test_serve_says_its_two_metrics_endpoints_are_one_scrape(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """The edge's `/metrics` and the metrics port read the one process's numbers: scraping both
+    counts every request twice, which its startup log says (and README, One process)."""
+    port = free_port()
+    telemetry = {"prometheus_port": port}
+    async with serve_process(fake, tmp_path, telemetry=telemetry) as served:
+        async with httpx.AsyncClient() as http:
+            body = {"model": "chain", "messages": [{"role": "user", "content": "hi"}]}
+            assert (await http.post(f"{served.edge}/v1/chat/completions", json=body)).is_success
+            edge = (await http.get(f"{served.edge}/metrics")).text
+            router = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        served.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(served.process.wait(), EXIT_S) == 0
+    counted = [line for line in edge.splitlines() if line.startswith("switchboard_requests_total")]
+    assert counted and all(line in router.splitlines() for line in counted)  # the same series
+    text = served.log.read_text()
+    assert f"127.0.0.1:{port}) serve the same numbers: scrape one of them" in text
 
 
 async def test_each_chunk_reaches_the_caller_before_the_next_is_sent(

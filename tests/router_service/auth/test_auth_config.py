@@ -155,6 +155,7 @@ def test_exports() -> None:
             "RateTicket",
             "RealtimeGrant",
             "audit",
+            "audited_request_id",
             "bearer_token",
             "check_max_tokens",
             "client_secret_ask",

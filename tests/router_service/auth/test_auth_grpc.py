@@ -239,16 +239,27 @@ def audited(record: logging.LogRecord) -> dict[str, Any]:
     return {name: record.__dict__[name] for name in AUDIT_FIELDS if name in record.__dict__}
 
 
-AUDIT_FIELDS = ("outcome", "method", "peer", "client", "key_fingerprint", "forwarded_for", "reason")
+AUDIT_FIELDS = (
+    "outcome",
+    "method",
+    "peer",
+    "client",
+    "key_fingerprint",
+    "forwarded_for",
+    "request_id",
+    "reason",
+)
 
 
 async def test_audit_lines_never_hold_the_key(
     guarded: RouterHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="switchboard.audit")
-    await guarded.stub.Chat(chat(), metadata=(*bearer(ALICE), ("x-forwarded-for", "10.1.2.3")))
+    forwarded = (("x-forwarded-for", "10.1.2.3"), ("x-request-id", "req-quote-me"))
+    await guarded.stub.Chat(chat(), metadata=(*bearer(ALICE), *forwarded))
     with pytest.raises(grpc.aio.AioRpcError):
-        await guarded.stub.Chat(chat(), metadata=bearer("sk-intruder"))
+        too_long = ("x-request-id", "r" * 1025)  # longer than the edge forwards: not logged
+        await guarded.stub.Chat(chat(), metadata=(*bearer("sk-intruder"), too_long))
     with pytest.raises(grpc.aio.AioRpcError):
         await guarded.stub.Chat(chat())
     records = [r for r in caplog.records if r.name == "switchboard.audit"]
@@ -257,6 +268,8 @@ async def test_audit_lines_never_hold_the_key(
     assert ok["outcome"] == "success" and ok["client"] == "alice"
     assert ok["method"] == "/switchboard.v1.RouterService/Chat"
     assert ok["peer"].startswith("ipv") and ok["forwarded_for"] == "10.1.2.3"
+    assert ok["request_id"] == "req-quote-me"  # the caller's own id, which it quotes
+    assert "request_id" not in wrong and "request_id" not in missing
     assert wrong["outcome"] == "failure" and wrong["reason"] == "invalid_api_key"
     assert wrong["key_fingerprint"] == fingerprint("sk-intruder")
     assert missing["reason"] == "missing_api_key" and "key_fingerprint" not in missing

@@ -246,7 +246,8 @@ async def test_finds_are_counted_audited_and_named_on_the_span_never_their_text(
     config["auth"]["audit"] = "all"
     with TelemetryCapture() as captured:
         router = await start_router(config)
-        await router.stub.Chat(chat(text=f"{EMAIL} {EMAIL}"), metadata=bearer(BOT))
+        quoted = (*bearer(BOT), ("x-request-id", "req-quote-me"))
+        await router.stub.Chat(chat(text=f"{EMAIL} {EMAIL}"), metadata=quoted)
         await _stream(router, BOT, text=f"key {AWS_KEY}")
         points = {
             (labels["rule"], labels["action"], labels["detector"], labels["side"]): point.value
@@ -269,6 +270,7 @@ async def test_finds_are_counted_audited_and_named_on_the_span_never_their_text(
         ("answer_redacted", "support-bot", "guardrail:answer-pii"),
         ("answer_withheld", "support-bot", "guardrail:answer-secrets:api_key"),
     ]
+    assert [line.get("request_id") for line in answered] == ["req-quote-me", None]
     for record in caplog.records:
         text = f"{record.getMessage()} {record.__dict__}"
         assert EMAIL not in text and AWS_KEY not in text

@@ -60,3 +60,26 @@ async def test_a_key_busy_for_long_catches_up_by_one_round_at_most() -> None:
         async with await take(pool) as lease:
             used.append(lease.key.secret)
     assert used.count(busy) >= 4  # 1:1 again, give or take a round
+
+
+async def test_a_failover_lease_counts_in_the_share() -> None:
+    # A call leases one key, fails over to the other (the first excluded: its lease alone), and
+    # the next call finds both free: the first key is behind its share and serves it (the
+    # failover's lease, left uncounted, made the key that served two calls look behind).
+    clock = ManualClock()
+    pool = KeyPool(
+        "p",
+        [KeyConfig(key=SecretStr("one")), KeyConfig(key=SecretStr("two"))],
+        store=MemoryStateStore(clock),
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        lease_ttl_s=60,
+    )
+    async with await take(pool) as failed:
+        first = failed.key
+    async with await take(pool, exclude=[first.fingerprint]) as failover:
+        assert failover.key != first
+    async with await take(pool, exclude=[first.fingerprint]) as again:  # the first still out
+        assert again.key == failover.key
+    async with await take(pool) as lease:
+        assert lease.key == first

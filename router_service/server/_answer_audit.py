@@ -1,0 +1,38 @@
+"""The audit line of what guardrails did to a call's answer (event `guardrail`), as the request
+side's (`auth`) says what they did to its request."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import grpc
+
+from router_service.auth import AuditEvent, audit, audited_request_id, current_caller
+from router_service.guardrails import AnswerAudit
+
+__all__ = ["answer_audit"]
+
+
+def answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bool) -> AnswerAudit:
+    """The audit line of what guardrails did to a call's answer: a withheld choice always, a
+    redaction with `auth.audit: all` (as on the request side)."""
+    caller = current_caller()
+    peer = grpc_ctx.peer()
+    metadata = grpc_ctx.invocation_metadata() or ()
+    request_id = next((audited_request_id(v) for k, v in metadata if k == "x-request-id"), None)
+
+    def line(outcome: Literal["answer_redacted", "answer_withheld"], reason: str) -> None:
+        if outcome == "answer_redacted" and not redactions:
+            return
+        event = AuditEvent(
+            outcome=outcome,
+            method=method,
+            peer=peer,
+            client=None if caller is None else caller.name,
+            request_id=request_id,
+            reason=reason,
+            event="guardrail",
+        )
+        audit(event)
+
+    return line
