@@ -39,6 +39,13 @@ async def fake() -> AsyncIterator[FakeUpstream]:
         yield server
 
 
+# The connect timeout of a provider on the fake upstream: a hang guard. A connect on loopback is
+# done at once, but a test worker starved on a loaded CI machine may wake to its timer first
+# (the default 5 s), and the call fails as CONNECT_FAILED for nothing the test is about. Tests
+# of a timeout set the provider's `timeouts` themselves.
+HANG_GUARD: dict[str, float] = {"connect_s": 60.0}
+
+
 def base_config(fake_url: str, **sections: Any) -> dict[str, Any]:
     """Two providers on the fake upstream and one ordered group over them; open access (the
     authentication tests pass their own `auth` section)."""

@@ -21,6 +21,7 @@ from tests.conformance.wire_readers import (
     read_gemini,
     read_openai,
 )
+from tests.conftest import HANG_GUARD
 from tests.entra_keys import entra_keys, entra_settings
 from tests.vertex_keys import PROJECT, express_keys, vertex_keys
 
@@ -31,13 +32,6 @@ def _as_given(fake: FakeUpstream, labels: list[str]) -> list[str]:
 
 def _no_settings(fake: FakeUpstream) -> dict[str, Any]:
     return {}
-
-
-# The connect timeout of a provider on the fake upstream: a hang guard. A connect on loopback is
-# done at once, but a test worker starved on a loaded CI machine may wake to its timer first
-# (the default 5 s), and the call fails as CONNECT_FAILED for nothing the test is about. Tests
-# of a timeout set the provider's `timeouts` themselves.
-HANG_GUARD = {"connect_s": 60.0}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from clients import RouterClient
 from clients.switchboard.v1 import chat_pb2, router_service_pb2
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._state import CallRecord
-from tests.conftest import RouterHandle, base_config
+from tests.conftest import HANG_GUARD, RouterHandle, base_config
 from tests.helpers import eventually
 from tests.http_edge.harness import Edge
 
@@ -41,10 +41,12 @@ def stream_config(
     """`beta_first_chunk_s`: the fallback's own first-chunk window, so that a test timing
     alpha out does not race beta's answer against the same short window. The windows' defaults
     are hang guards (on the system clock a live stream must never reach them, however loaded
-    the machine); a test that needs one to end sets it on a ManualClock it moves."""
+    the machine), the connect timeout too (`HANG_GUARD`: at its 5 s default, a worker starved
+    while connecting failed alpha over to beta); a test that needs one to end sets it on a
+    ManualClock it moves."""
     config = base_config(fake_url, streams={"heartbeat_s": heartbeat_s})
     for provider in config["providers"].values():
-        provider["timeouts"] = {"first_chunk_s": first_chunk_s, "stall_s": stall_s}
+        provider["timeouts"] = {"first_chunk_s": first_chunk_s, "stall_s": stall_s, **HANG_GUARD}
     if beta_first_chunk_s is not None:
         config["providers"]["beta"]["timeouts"]["first_chunk_s"] = beta_first_chunk_s
     return config

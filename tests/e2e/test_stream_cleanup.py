@@ -263,10 +263,13 @@ async def test_a_reader_that_stops_reading_stops_the_upstream_read(
     resume = asyncio.Event()
 
     async with stack.http.stream("POST", "/v1/chat/completions", json=BODY) as response:
-        lines = response.aiter_lines()
+        lines, line = response.aiter_lines(), ""
         async for line in lines:
             if line.startswith("data: "):
                 break
+        # The first deployment answered: a failover (or an error) is named, not an IndexError.
+        route = response.status_code, response.headers.get("x-switchboard-deployment")
+        assert route == (200, "alpha/model-a"), (route, line[:200])
         record = stream_call(fake)
         reader = asyncio.create_task(read_after(resume, lines))
         try:
