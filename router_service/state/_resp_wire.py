@@ -13,11 +13,13 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 __all__ = [
+    "MORE",
     "Arg",
     "Command",
     "Incomplete",
     "RedisAddress",
     "RedisReplyError",
+    "ReplyReader",
     "checked",
     "encode",
     "first_error",
@@ -119,6 +121,39 @@ def encode(command: Command) -> bytes:
 
 class Incomplete(Exception):
     """The buffer ends inside a reply: wait for more bytes."""
+
+
+# What `ReplyReader.read` returns when the bytes end inside a reply: wait for more.
+MORE: Any = object()
+
+
+class ReplyReader:
+    """Replies from the bytes of a connection as they arrive, cut anywhere."""
+
+    __slots__ = ("_buf", "_pos")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._pos = 0  # where the next reply starts
+
+    def feed(self, data: bytes) -> None:
+        """Bytes read from the connection."""
+        if self._pos:
+            del self._buf[: self._pos]
+            self._pos = 0
+        self._buf += data
+
+    def read(self) -> Any:
+        """The next reply, or `MORE` when the bytes end inside one. Error replies are returned
+        as `RedisReplyError` values (a pipeline's other replies still count); bytes that are no
+        RESP raise `ConnectionError` or `ValueError`."""
+        if self._pos >= len(self._buf):
+            return MORE
+        try:
+            reply, self._pos = parse(self._buf, self._pos)
+        except Incomplete:
+            return MORE
+        return reply
 
 
 def parse(buf: bytearray, pos: int) -> tuple[Any, int]:
