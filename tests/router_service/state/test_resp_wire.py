@@ -105,7 +105,7 @@ def _line(kind: bytes, text: str) -> bytes:
     return kind + text.encode() + b"\r\n"
 
 
-_TEXT = st.text(st.characters(blacklist_characters="\r\n"), max_size=12)
+_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), max_size=12)
 _LEAVES = st.one_of(
     st.sampled_from([(b"$-1\r\n", None), (b"*-1\r\n", None), (b"*0\r\n", [])]),
     st.integers().map(lambda i: (b":%d\r\n" % i, i)),
