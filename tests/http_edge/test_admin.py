@@ -4,18 +4,15 @@ and `/admin/keys` (issue #3), behind `edge.admin_token`, reaching the router's A
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import grpc
 import httpx
 import pytest
 
-from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1.admin_service_pb2_grpc import AdminServiceServicer
 from http_edge import EdgeSettings
 from router_service.auth import hash_key
@@ -24,7 +21,6 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from router_service.server._admin_servicer import AdminServicer
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.helpers import eventually
 from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_on
 
@@ -374,47 +370,3 @@ async def test_a_deployment_that_refused_stream_options_says_so(
     refused = [d["deployment"] for d in status["deployments"] if d["stream_options_refused"]]
     assert refused == ["alpha/model-a"]
     assert all(isinstance(d["stream_options_refused"], bool) for d in status["deployments"])
-
-
-async def test_a_failed_status_call_leaves_none_of_the_others_running(
-    fake: FakeUpstream,
-    start_router: StartRouter,
-    start_edge: StartEdge,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """ListKeys fails while GetRoutingStats is held on the router: the status page's answer is
-    the failure's, and the held call is cancelled with it, not left running until its timeout."""
-    held, released, cancelled = asyncio.Event(), asyncio.Event(), asyncio.Event()
-
-    async def held_stats(self: AdminServicer, request: Any, context: Any) -> Any:
-        held.set()
-        try:
-            await released.wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return admin_pb.GetRoutingStatsResponse()
-
-    async def failed_keys(self: AdminServicer, request: Any, context: Any) -> Any:
-        await held.wait()
-        await context.abort(grpc.StatusCode.INTERNAL, "the store broke")
-
-    monkeypatch.setattr(AdminServicer, "GetRoutingStats", held_stats)
-    monkeypatch.setattr(AdminServicer, "ListKeys", failed_keys)
-    router = await start_router(base_config(fake.base_url))
-    edge = await start_edge(router, admin_token=TOKEN)
-    try:
-        response = await get(edge, "/admin/api/status", ADMIN)
-        left = [t for t in asyncio.all_tasks() if "AdminCalls." in repr(t.get_coro())]
-    finally:
-        released.set()
-    assert response.status_code == 500 and response.json()["error"]["type"]
-    assert left == []
-    await eventually(_is_set(cancelled), what="the held call cancelled on the router")
-
-
-def _is_set(event: asyncio.Event) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        return event.is_set()
-
-    return check
