@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ async def test_a_cut_off_replica_says_its_disable_and_purge_reach_the_others_lat
     redis_prefix: str,
     tmp_path: Path,
 ) -> None:
-    sections = {"auth": {"clients": [client("ops", OPS, scopes=["admin"])]}}
+    sections: dict[str, Any] = {"auth": {"clients": [client("ops", OPS, scopes=["admin"])]}}
     sections["cache"] = {"enabled": True}
     clock = ManualClock()
     through = replica_config(fake.base_url, redis_proxy.url, redis_prefix, **sections)
