@@ -5,9 +5,9 @@ A counter series that first appears at its first increment appears at 1, and Pro
 first fallback of a deployment, the first cooldown of a provider would go unseen by the README's
 alert and the dashboard. So the bounded label sets are written at 0 up front: model groups (and
 pools, and deployments called by name) × their deployments × each operation (chat, embeddings,
-each media operation) for fallbacks (a deployment whose kind has no such endpoint is passed over:
-moved on from, a fallback too), and for retries where the deployment serves it; providers ×
-scope for cooldowns, providers × kind for session bans. Config reloads are zeroed where reloads
+each media operation, realtime) for fallbacks (a deployment that has no such endpoint is passed
+over: moved on from, a fallback too), and for retries where the deployment serves it; providers
+× scope for cooldowns, providers × kind for session bans. Config reloads are zeroed where reloads
 are watched (`server.reloading`).
 """
 
@@ -62,10 +62,14 @@ def zero_counters(telemetry: Telemetry, runtime: Runtime) -> None:
 def _served(members: Sequence[Deployment]) -> Iterator[tuple[str, Sequence[Deployment]]]:
     """Each operation a group may be called for, with the members that serve it: chat and
     embeddings all of them (a kind cannot tell which of its models embed), a media operation
-    those whose kind has its endpoint (the others are passed over before a key is leased, but
-    the route names them as attempts, and the request moves on from them)."""
+    those whose kind has its endpoint, a Realtime session those marked for it (the others are
+    passed over before a key is leased, but the route names them as attempts, and the request
+    moves on from them)."""
     for operation in _OPERATIONS:
         yield operation, members
     for media in MEDIA_PATHS:
         serving = [d for d in members if d.adapter.cannot_media(media) is None]
         yield attr.media_operation(media), serving
+    from router_service.engine._realtime import cannot_realtime  # the engine imports telemetry
+
+    yield "realtime", [d for d in members if cannot_realtime(d) is None]

@@ -74,6 +74,9 @@ async def test_a_speech_groups_first_fallback_counts_from_zero(
     assert at(before, retries, **alpha) == 0  # two keys
     images = {**alpha, "gen_ai_operation_name": "images.generations"}
     assert at(before, fallbacks, **images) == 0
+    # A Realtime session fails over too; alpha is not marked `realtime: true`: never retried.
+    realtime = {**alpha, "gen_ai_operation_name": "realtime"}
+    assert (at(before, fallbacks, **realtime), at(before, retries, **realtime)) == (0, None)
 
     mixed = {"switchboard_model_group": "mixed", "switchboard_deployment": "alpha/model-a"}
     assert at(before, fallbacks, **mixed, gen_ai_operation_name="chat") == 0
