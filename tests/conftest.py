@@ -51,8 +51,12 @@ def base_config(fake_url: str, **sections: Any) -> dict[str, Any]:
     authentication tests pass their own `auth` section)."""
     config: dict[str, Any] = {
         "providers": {
-            "alpha": {"base_url": fake_url, "keys": ["sk-alpha-1", "sk-alpha-2"]},
-            "beta": {"base_url": fake_url, "keys": ["sk-beta-1"]},
+            "alpha": {
+                "base_url": fake_url,
+                "keys": ["sk-alpha-1", "sk-alpha-2"],
+                "timeouts": dict(HANG_GUARD),
+            },
+            "beta": {"base_url": fake_url, "keys": ["sk-beta-1"], "timeouts": dict(HANG_GUARD)},
         },
         "models": {
             "chain": {
