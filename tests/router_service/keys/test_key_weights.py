@@ -83,3 +83,29 @@ async def test_a_failover_lease_counts_in_the_share() -> None:
         assert again.key == failover.key
     async with await take(pool) as lease:
         assert lease.key == first
+
+
+async def test_a_key_out_of_rotation_leaves_the_others_their_weights_share() -> None:
+    # One key disabled, the other two share the calls 3:1 as their weights say (crediting the
+    # disabled key too, its credit stuck at its cap, drove the others' down to their floor,
+    # where each lease clamped: 2:1).
+    clock = ManualClock()
+    keys = [
+        KeyConfig(key=SecretStr("heavy"), weight=3.0),
+        KeyConfig(key=SecretStr("light")),
+        KeyConfig(key=SecretStr("spare")),
+    ]
+    pool = KeyPool(
+        "p",
+        keys,
+        store=MemoryStateStore(clock),
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        lease_ttl_s=60,
+    )
+    await pool.set_enabled(pool.keys[2], False)
+    used: list[str] = []
+    for _ in range(40):
+        async with await take(pool) as lease:
+            used.append(lease.key.secret)
+    assert [used[i : i + 4].count("heavy") for i in range(0, 40, 4)] == [3] * 10
