@@ -68,10 +68,15 @@ class AdminCalls:
         *,
         timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
         metadata: Metadata | None = None,
-    ) -> None:
-        """Forget the response cache's answers of `model` ("": of every model)."""
+    ) -> admin_service_pb2.PurgeCacheResponse:
+        """Forget the response cache's answers of `model` ("": of every model); `queued` in
+        the answer: the replica could not reach the state store, the others forget them once
+        it answers again."""
         req = admin_service_pb2.PurgeCacheRequest(model=model)
-        await self._unary("admin", "PurgeCache", req, timeout, metadata)
+        response: admin_service_pb2.PurgeCacheResponse = await self._unary(
+            "admin", "PurgeCache", req, timeout, metadata
+        )
+        return response
 
     async def list_keys(
         self,

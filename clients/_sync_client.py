@@ -320,10 +320,15 @@ class SyncRouterClient(
         *,
         timeout: Timeout = USE_CLIENT_DEFAULT,
         metadata: Metadata | None = None,
-    ) -> None:
-        """Forget the response cache's answers of `model` ("": of every model)."""
+    ) -> admin_service_pb2.PurgeCacheResponse:
+        """Forget the response cache's answers of `model` ("": of every model); `queued` in
+        the answer: the replica could not reach the state store, the others forget them once
+        it answers again."""
         req = admin_service_pb2.PurgeCacheRequest(model=model)
-        self._unary("admin", "PurgeCache", req, timeout, metadata)
+        response: admin_service_pb2.PurgeCacheResponse = self._unary(
+            "admin", "PurgeCache", req, timeout, metadata
+        )
+        return response
 
     def set_key_enabled(
         self,

@@ -225,6 +225,15 @@ async def admin_jobs(request: Request) -> Response:
     return JSONBytesResponse(view, headers=_NO_STORE)
 
 
+@contextmanager
+def _first_failure() -> Iterator[None]:
+    """A task group's failure as its first error (a RouterError the edge maps), not the group."""
+    try:
+        yield
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from failed.exceptions[0].__cause__
+
+
 @router.get("/admin/api/status")
 async def admin_status(request: Request) -> Response:
     """The replica that answered, pools, groups, deployments with routing statistics, keys by
@@ -235,17 +244,18 @@ async def admin_status(request: Request) -> Response:
     # With several replicas behind the edge, each call may reach another: `server` names the
     # one that answered GetServerInfo (keys, statistics and clients' counts on Redis are the
     # same from any).
-    with _router_refusals(state):
-        info, keys, stats, listed, jobs = await asyncio.gather(
-            client.get_server_info(timeout=timeout, metadata=metadata),
-            client.list_keys(timeout=timeout, metadata=metadata),
-            client.get_routing_stats(timeout=timeout, metadata=metadata),
-            client.list_clients(timeout=timeout, metadata=metadata),
-            _jobs_if_listed(client, metadata),
-        )
+    # A group, not a gather: one call failing cancels the others, none left running unowned.
+    with _router_refusals(state), _first_failure():
+        async with asyncio.TaskGroup() as group:
+            info = group.create_task(client.get_server_info(timeout=timeout, metadata=metadata))
+            keys = group.create_task(client.list_keys(timeout=timeout, metadata=metadata))
+            stats = group.create_task(client.get_routing_stats(timeout=timeout, metadata=metadata))
+            listed = group.create_task(client.list_clients(timeout=timeout, metadata=metadata))
+            jobs = group.create_task(_jobs_if_listed(client, metadata))
     now = time.time()
-    view = status_view(info, keys, stats, now) | {"clients": clients_view(listed, now)}
-    view["jobs"] = None if jobs is None else jobs_view(jobs, now)
+    view = status_view(info.result(), keys.result(), stats.result(), now)
+    view["clients"] = clients_view(listed.result(), now)
+    view["jobs"] = None if (listed_jobs := jobs.result()) is None else jobs_view(listed_jobs, now)
     return JSONBytesResponse(view, headers=_NO_STORE)
 
 

@@ -39,7 +39,7 @@ from . import _stream_failure as failure
 from ._body import parse_request, read_json_object
 from ._delta_indexes import DeltaIndexes
 from ._disconnect import unless_disconnected
-from ._errors import EdgeError, router_error_body
+from ._errors import EdgeError, in_callers_terms, router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import Metadata, forwarded_metadata, routing_options
@@ -107,12 +107,19 @@ class ChatCalls:
     async def chat(self, params: ChatParams) -> ChatResponse:
         return await unless_disconnected(self.request, self._chat(params))
 
-    async def chat_each(self, each: Sequence[ChatParams]) -> list[ChatResponse]:
+    async def chat_each(
+        self, each: Sequence[ChatParams], field_of: FieldOfCall | None = None
+    ) -> list[ChatResponse]:
         """One Chat call per params, made together and watched for the caller's going as one;
         the first failure is the request's, and the calls still running are cancelled (and
         waited for: nothing outlives the request). Several calls are requests apart in one
-        process too (`calls_apart`): none of them is the HTTP request."""
-        calls = _together([self._chat(p) for p in each])  # started when awaited
+        process too (`calls_apart`): none of them is the HTTP request. `field_of`: the field
+        of the caller's API a refusal of call `i` names (`in_callers_terms`: the prompt it
+        was made of)."""
+        chats = [self._chat(p) for p in each]
+        if field_of is not None:
+            chats = [_said(chat, field_of, i) for i, chat in enumerate(chats)]
+        calls = _together(chats)  # started when awaited
         if len(each) == 1:
             return await unless_disconnected(self.request, calls)
         with calls_apart():
@@ -162,6 +169,9 @@ class Head(Generic[M]):
 
 
 # What relays a committed stream: the router's remaining messages and the committing one → SSE.
+# The field of the caller's API that chat's `param` stands for in a refusal of call `i` of
+# several (`completions_field`: `prompt[i]`); None for a field the caller wrote so.
+FieldOfCall = Callable[[str | None, int], str | None]
 Relay = Callable[[AsyncIterator[ChatStreamResponse], ChatStreamResponse], AsyncIterator[bytes]]
 
 
@@ -320,6 +330,13 @@ def router_error_event(exc: RouterError) -> bytes:
         error.get("code"),
         error.get("param"),
     )
+
+
+async def _said(
+    call: Coroutine[Any, Any, ChatResponse], field_of: FieldOfCall, index: int
+) -> ChatResponse:
+    with in_callers_terms(lambda param: field_of(param, index)):
+        return await call
 
 
 async def _together(calls: list[Coroutine[Any, Any, ChatResponse]]) -> list[ChatResponse]:

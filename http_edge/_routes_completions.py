@@ -46,7 +46,8 @@ async def completions(request: Request) -> Response:
     parsed = parse_request(completions_request_from_openai, body)
     calls = ChatCalls.of(request, state)
     cmpl_id, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-    # A refusal of the router's (a guardrail's block…) names the prompt, not chat's messages.
+    # A refusal of the router's (a guardrail's block…) names the prompt, not chat's messages
+    # (of several, `prompt[i]`: `chat_each` says it of the call refused).
     with in_callers_terms(completions_field):
         if parsed.stream:
             chunks = CompletionChunks(parsed, cmpl_id, created)
@@ -54,7 +55,7 @@ async def completions(request: Request) -> Response:
                 parsed.params, partial(relay_chunks, render=partial(_render, chunks))
             )
         if parsed.more_prompts:
-            answers = await calls.chat_each(parsed.each_prompt())
+            answers = await calls.chat_each(parsed.each_prompt(), completions_field)
         else:
             answers = [await calls.chat(parsed.params)]
     out = completion_to_openai([a.completion for a in answers], parsed, cmpl_id, created)

@@ -13,8 +13,9 @@ added up; a stream takes one prompt. What a chat model cannot do is refused with
 :class:`InvalidRequestError` naming the field: token arrays (chat models take text), ``suffix``
 (chat models have no insertion mode), ``best_of`` other than ``n`` (no chat API ranks candidates
 server-side), ``echo`` with ``logprobs`` (chat answers carry no logprobs of the prompt;
-OpenAI's own instruct model refuses the pair too), and chat's ``messages`` and tools (a tool call
-would have nowhere to go in a ``text_completion``).
+OpenAI's own instruct model refuses the pair too), chat's ``messages`` and tools (a tool call
+would have nowhere to go in a ``text_completion``), and chat's ``max_completion_tokens`` (this
+API's bound is ``max_tokens``, 16 when absent: the upstream would have been sent both).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ _TRANSLATED = frozenset({"prompt", "echo", "logprobs", "suffix", "best_of", "max
 _CHAT_ONLY = ("messages", "tools", "tool_choice", "functions", "function_call")
 # Chat's key → the field of this API that set it, for a refusal of the router's shared chat
 # checks (`completions_field`: a guardrail's block of the prompt…). The prompt is each chat
-# call's one message: `prompt`, whole (of several, the call that failed is not told).
+# call's one message: `prompt`, or of several `prompt[i]`, the one the failed call was made of.
 _CALLERS_FIELDS = {"messages": "prompt", "top_logprobs": "logprobs"}
 
 
@@ -103,11 +104,13 @@ def completions_request_from_openai(body: dict[str, Any]) -> CompletionsRequest:
     return CompletionsRequest(params, stream, prompt, echo, logprobs, tuple(more))
 
 
-def completions_field(param: str | None) -> str | None:
+def completions_field(param: str | None, prompt: int | None = None) -> str | None:
     """The field of this API that chat's `param` (in a router's refusal) stands for; None when
-    the caller wrote it so (`temperature`, `max_tokens`) or it names no field."""
+    the caller wrote it so (`temperature`, `max_tokens`) or it names no field. `prompt`: of
+    several prompts, the index of the one the refused chat call was made of."""
     key = (param or "").partition("[")[0].partition(".")[0]
-    return _CALLERS_FIELDS.get(key)
+    field = _CALLERS_FIELDS.get(key)
+    return f"{field}[{prompt}]" if field == "prompt" and prompt is not None else field
 
 
 def _prompts(value: Any) -> list[str]:
@@ -159,6 +162,12 @@ def _refuse_unsupported(body: dict[str, Any], n: int) -> None:
                 "'prompt': use /v1/chat/completions for messages and tools.",
                 param=key,
             )
+    if body.get("max_completion_tokens") is not None:
+        raise InvalidRequestError(
+            "'max_completion_tokens' is not supported by text completions (it is chat's name "
+            "for the bound): send 'max_tokens', which is 16 when absent.",
+            param="max_completion_tokens",
+        )
     suffix = body.get("suffix")
     if suffix is not None and expect_str(suffix, "suffix"):
         raise InvalidRequestError(

@@ -28,6 +28,9 @@ class Shown:
 
 Command = Callable[[SyncRouterClient, argparse.Namespace, float], Shown]
 
+# A shared write the replica could not send (Redis cut off): queued, replayed once it is back.
+_QUEUED = "on this replica now; on the others once Redis is back"
+
 
 def info(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
     answer = client.get_server_info()
@@ -53,6 +56,8 @@ def _set_enabled(client: SyncRouterClient, args: argparse.Namespace, now: float)
     )
     answer = client.set_key_enabled(request)
     done = "enabled" if enabled else "disabled (until enabled again)"
+    if answer.queued:
+        done += f"; {_QUEUED}"
     text = f"{answer.key.fingerprint} of {answer.key.provider} {done}\n\n"
     return Shown(answer, text + key_table([answer.key], now))
 
@@ -89,10 +94,11 @@ def issued_keys(client: SyncRouterClient, args: argparse.Namespace, now: float) 
 def purge_cache(client: SyncRouterClient, args: argparse.Namespace, now: float) -> Shown:
     """`MODEL` or `--all` (the parser requires one: a bare command forgets nothing)."""
     model = "" if args.all else args.model
-    client.purge_cache(model)
+    answer = client.purge_cache(model)
     which = "every model's answers" if not model else f"the answers of model {model}"
-    text = f"response cache: {which} forgotten (on every replica sharing this state store)"
-    return Shown(pb.PurgeCacheResponse(), text)
+    where = _QUEUED if answer.queued else "on every replica sharing this state store"
+    text = f"response cache: {which} forgotten ({where})"
+    return Shown(answer, text)
 
 
 COMMANDS: dict[str, Command] = {

@@ -91,7 +91,7 @@ class KeyPool(PoolNames):
         if not candidates:
             return Unavailable(Refusal.EXHAUSTED)
         if len(candidates) == 1:  # nothing to order: health is checked by the acquire itself
-            return await self._lease_only(candidates[0], model, tokens)
+            return await self._lease_only(candidates[0], model, tokens, exclude)
         # Health and in-flight counts in one store call (one Redis round trip). Keys with no
         # limit are ordered by this replica's own leases instead: nothing of theirs is enforced,
         # and without counts to read their health comes from the store's read cache.
@@ -113,14 +113,14 @@ class KeyPool(PoolNames):
             key = usable[i]
             grant = await self.store.acquire(self._slot_request(key, tokens))
             if grant.lease_id is not None:
-                self._count_share(key)
+                self._count_share(key, usable, exclude)
                 return self._granted(key, model, grant.lease_id, grant, tokens)
             if grant.retry_after_s:
                 retry = grant.retry_after_s if retry is None else min(retry, grant.retry_after_s)
         return Unavailable(Refusal.AT_LIMIT, retry)
 
     async def _lease_only(
-        self, key: UpstreamKey, model: str, tokens: int
+        self, key: UpstreamKey, model: str, tokens: int, exclude: Collection[str]
     ) -> KeyLease | Unavailable:
         """The lone candidate, leased unless its health rules it out, in one store call."""
         names = self._lone_names.get((model, key.fingerprint))
@@ -128,8 +128,7 @@ class KeyPool(PoolNames):
             names = self._lone_names[model, key.fingerprint] = self._health_names(model, [key])
         grant = await self.store.acquire(self._slot_request(key, tokens, unless=names))
         if grant.lease_id is not None:
-            if len(self.keys) > 1:  # a failover's key, or the one not resting: its call counts
-                self._count_share(key)
+            self._count_share(key, [key], exclude)  # a failover's key: its call counts
             return self._granted(key, model, grant.lease_id, grant, tokens)
         if any(grant.deadlines):
             found = self._usable_of([key], list(grant.deadlines))
@@ -137,13 +136,15 @@ class KeyPool(PoolNames):
                 return found
         return Unavailable(Refusal.AT_LIMIT, grant.retry_after_s or None)
 
-    def _count_share(self, key: UpstreamKey) -> None:
-        """Every lease counts in the weights' share, over all the pool's keys: a key that
-        served failovers or calls while another rested is not behind its share after."""
-        keys = self.keys
-        credit_share(
-            [k.weight for k in keys], [self.health[k.fingerprint] for k in keys], keys.index(key)
-        )
+    def _count_share(
+        self, key: UpstreamKey, usable: Sequence[UpstreamKey], exclude: Collection[str]
+    ) -> None:
+        """Every lease counts in the weights' share of the keys in rotation: usable or tried
+        already (a failover's key is not behind after), not those disabled or cooling (capped,
+        their credit would push the others' to the floor, whose clamps undo the weights)."""
+        keys = [k for k in self.keys if k.fingerprint in exclude or k in usable]
+        weights, health = [k.weight for k in keys], [self.health[k.fingerprint] for k in keys]
+        credit_share(weights, health, keys.index(key))
 
     def _limited(self, key: UpstreamKey) -> bool:
         """Whether leasing `key` enforces anything (else its slot only counts)."""

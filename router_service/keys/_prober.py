@@ -94,7 +94,8 @@ class KeyProber:
             # lost (dropped from a long outage's bounded journal) leaves it in this one's hands.
             over = health.disabled is not DisableReason.NONE and not until
             if health.half_open and why == ENABLED_BY_HAND:  # an operator's, on any replica
-                health.half_open_left = 0
+                health.half_open_left, health.probe_failures = 0, 0  # as half-open's own end
+                health.probe_backoff_s, health.reported = 0.0, False
             if over or (health.disabled in _PROBED and why == DisableReason.MANUAL.value):
                 health.disabled = DisableReason.NONE
                 health.probe_backoff_s, health.reported = 0.0, False

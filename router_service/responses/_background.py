@@ -70,11 +70,20 @@ JobId = tuple[str, str]  # (client, response id)
 
 @contextlib.contextmanager
 def _left_in_an_outage(response_id: str, what: str) -> Iterator[None]:
-    """A delete of `what` the shared store did not hear of (StoreUnavailableError): logged."""
+    """A delete of `what` the shared store did not hear of (StoreUnavailableError): at debug
+    level, not a warning. It is refused whenever the store is down and this replica holds no
+    such document, which is nearly always because there is none (a response deleted here
+    already, one never streamed, no earlier end mark), so a warning would be wrong and come
+    with every request. The outage itself is logged once (`switchboard.state`)."""
     try:
         yield
     except StoreUnavailableError as exc:
-        log.warning("background response %s: %s not deleted: %s", response_id, what, exc.message)
+        log.debug(
+            "background response %s: %s, if the shared store holds one, not deleted there: %s",
+            response_id,
+            what,
+            exc.message,
+        )
 
 
 class BackgroundRecords:
@@ -142,7 +151,7 @@ class BackgroundRecords:
         """Delete `client`'s response again (a runner stopped by its deletion, which may have
         written it meanwhile). Once more, so during a store outage (the response deleted from
         local state, or the delete refused before this) what the shared store may hold is left
-        to the runner's end mark `deleted`, logged, not raised over a delete that was done."""
+        to the runner's end mark `deleted`, not raised over a delete that was done."""
         with _left_in_an_outage(response_id, "its document"):
             await self._store.delete_document(response_name(client, response_id))
         with _left_in_an_outage(response_id, "its events"):

@@ -109,7 +109,8 @@ class AdminServicer:
             f": {request.reason[:200]!r}" if request.reason else " (no reason given)",
         )
         snap = next(s for s in await pool.snapshot() if s.key is key)
-        return pb.SetKeyEnabledResponse(key=_status(snap, self.runtime.clock.now()))
+        status = _status(snap, self.runtime.clock.now())
+        return pb.SetKeyEnabledResponse(key=status, queued=self._store_lost())
 
     def _key_named(self, provider: str, fingerprint: str) -> tuple[KeyPool, UpstreamKey]:
         """The pool and key a SetKeyEnabled names; without a provider, the one pool holding
@@ -140,7 +141,12 @@ class AdminServicer:
         self, request: pb.PurgeCacheRequest, context: grpc.aio.ServicerContext
     ) -> pb.PurgeCacheResponse:
         await answered(context, self.runtime.cache.purge(request.model))
-        return pb.PurgeCacheResponse()
+        return pb.PurgeCacheResponse(queued=self._store_lost())
+
+    def _store_lost(self) -> bool:
+        """The write just made could not reach the shared store: the other replicas see it
+        once the store answers again (the resilient store queued it for its replay)."""
+        return bool(self.runtime.store.outage_counts().get("degraded"))
 
     async def GetRoutingStats(
         self, request: pb.GetRoutingStatsRequest, context: grpc.aio.ServicerContext

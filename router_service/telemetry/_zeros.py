@@ -4,9 +4,10 @@ A counter series that first appears at its first increment appears at 1, and Pro
 `increase()` and `rate()` see no increase in a series' first sample: the first failed reload, the
 first fallback of a deployment, the first cooldown of a provider would go unseen by the README's
 alert and the dashboard. So the bounded label sets are written at 0 up front: model groups (and
-pools, and deployments called by name) × their deployments × each operation a deployment serves
-(chat, embeddings, the media operations its kind has) for retries and fallbacks, providers ×
-scope for cooldowns, providers × kind for session bans. Config reloads are zeroed where reloads
+pools, and deployments called by name) × their deployments × each operation (chat, embeddings,
+each media operation, realtime) for fallbacks (a deployment that has no such endpoint is passed
+over: moved on from, a fallback too), and for retries where the deployment serves it; providers
+× scope for cooldowns, providers × kind for session bans. Config reloads are zeroed where reloads
 are watched (`server.reloading`).
 """
 
@@ -44,25 +45,31 @@ def zero_counters(telemetry: Telemetry, runtime: Runtime) -> None:
     named += [(name, (deployment,)) for name, deployment in planner.deployments.items()]
     for name, members in named:
         for operation, serving in _served(members):
-            for deployment in serving:
+            for deployment in members:
                 labels = {
                     attr.OPERATION: operation,
                     attr.MODEL_GROUP: name,
                     attr.DEPLOYMENT: deployment.name,
                 }
-                if len(deployment.pool.keys) > 1:  # a retry takes another key of the same
+                # A retry takes another key of the same deployment, one that serves the call.
+                if len(deployment.pool.keys) > 1 and deployment in serving:
                     metrics.retries.add(0, labels)
-                if len(serving) > 1:
+                # One passed over (no such endpoint) is moved on from too: a fallback.
+                if len(members) > 1:
                     metrics.fallbacks.add(0, labels)
 
 
 def _served(members: Sequence[Deployment]) -> Iterator[tuple[str, Sequence[Deployment]]]:
-    """Each operation `members` may be called for, with the members that serve it: chat and
+    """Each operation a group may be called for, with the members that serve it: chat and
     embeddings all of them (a kind cannot tell which of its models embed), a media operation
-    those whose kind has its endpoint (the others are passed over, never attempted)."""
+    those whose kind has its endpoint, a Realtime session those marked for it (the others are
+    passed over before a key is leased, but the route names them as attempts, and the request
+    moves on from them)."""
     for operation in _OPERATIONS:
         yield operation, members
     for media in MEDIA_PATHS:
         serving = [d for d in members if d.adapter.cannot_media(media) is None]
-        if serving:
-            yield attr.media_operation(media), serving
+        yield attr.media_operation(media), serving
+    from router_service.engine._realtime import cannot_realtime  # the engine imports telemetry
+
+    yield "realtime", [d for d in members if cannot_realtime(d) is None]

@@ -112,3 +112,19 @@ def test_a_routers_refusal_names_the_field_the_caller_wrote() -> None:
     assert completions_field("top_logprobs") == "logprobs"
     assert completions_field("max_tokens") is None  # written so by the caller
     assert completions_field(None) is None
+    # Of several prompts, the one its chat call was made of.
+    assert completions_field("messages[0].content", prompt=2) == "prompt[2]"
+    assert completions_field("top_logprobs", prompt=2) == "logprobs"
+
+
+def test_chats_max_completion_tokens_is_refused_naming_it() -> None:
+    # OpenAI's legacy API has no such field; passed on, it went beside `max_tokens: 16`.
+    with pytest.raises(InvalidRequestError) as caught:
+        completions_request_from_openai({"model": "m", "prompt": "x", "max_completion_tokens": 5})
+    assert caught.value.param == "max_completion_tokens"
+    assert "'max_tokens'" in str(caught.value)
+    assert chat_body({"model": "m", "prompt": "x", "max_completion_tokens": None}) == {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "max_tokens": 16,
+    }

@@ -197,6 +197,9 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
         ({"prompt": "x", "echo": True, "logprobs": 1}, "echo"),
         ({"prompt": "x", "logprobs": 21}, "logprobs"),
         ({"prompt": "x", "max_tokens": "many"}, "max_tokens"),
+        # Chat's name for the bound: it rode on beside the default `max_tokens: 16`, and an
+        # upstream given both refuses them.
+        ({"prompt": "x", "extra_body": {"max_completion_tokens": 64}}, "max_completion_tokens"),
         # A text completion answers text: a tool call had nowhere to go (it was dropped, the
         # choice's text empty, its finish_reason `tool_calls`, which this API does not have).
         ({"prompt": "x", "extra_body": {"tools": [WEATHER]}}, "tools"),
@@ -218,6 +221,7 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
         "echo-logprobs",
         "logprobs-21",
         "max_tokens",
+        "max_completion_tokens",
         "tools",
         "functions",
         "tool_choice",

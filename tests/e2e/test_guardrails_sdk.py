@@ -103,7 +103,9 @@ async def test_legacy_completions_are_screened(sdk: openai.AsyncOpenAI, fake: Fa
     assert len(fake.state.calls()) == 1
     with pytest.raises(openai.BadRequestError) as several:
         await sdk.completions.create(model="chain", prompt=["hi", f"key {AWS_KEY}"])
-    assert _blocked(several)["param"] == "prompt"
+    # Of several prompts, the one blocked.
+    assert _blocked(several)["param"] == "prompt[1]"
+    assert "`prompt[1]`" in _blocked(several)["message"]
     assert "messages" not in _blocked(several)["message"]
     with pytest.raises(openai.BadRequestError) as streamed:
         await sdk.completions.create(model="chain", prompt=f"key {AWS_KEY}", stream=True)

@@ -624,16 +624,22 @@ class SetKeyEnabledResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     KEY_FIELD_NUMBER: _builtins.int
+    QUEUED_FIELD_NUMBER: _builtins.int
+    queued: _builtins.bool
+    """The replica could not reach the shared state store: the change holds on this replica now,
+    and on the others once the store answers again (it is queued and replayed then).
+    """
     @_builtins.property
     def key(self) -> Global___KeyStatus: ...
     def __init__(
         self,
         *,
         key: Global___KeyStatus | None = ...,
+        queued: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "queued", b"queued"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1191,12 +1197,19 @@ Global___PurgeCacheRequest: _TypeAlias = PurgeCacheRequest  # noqa: Y015
 class PurgeCacheResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    QUEUED_FIELD_NUMBER: _builtins.int
+    queued: _builtins.bool
+    """The replica could not reach the shared state store: its own lookups forget the answers now,
+    the other replicas' once the store answers again (the purge is queued and replayed then).
+    """
     def __init__(
         self,
+        *,
+        queued: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["queued", b"queued"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

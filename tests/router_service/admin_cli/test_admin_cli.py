@@ -214,5 +214,5 @@ async def test_purge_cache_needs_a_model_or_all_and_makes_the_next_call_a_miss(
     assert (unknown.code, unknown.err.startswith("switchboard admin: not found: ")) == (4, True)
 
     everything = await ops("purge-cache", "--all", "--json")
-    assert (everything.code, json.loads(everything.out)) == (0, {})
+    assert (everything.code, json.loads(everything.out)) == (0, {"queued": False})
     assert await chats(ops, 1, same=True) == [miss]

@@ -11,6 +11,17 @@ from router_service.state import MemoryStateStore
 from tests.router_service.keys.test_pool import take
 
 
+def pool_of(keys: list[KeyConfig], clock: ManualClock) -> KeyPool:
+    return KeyPool(
+        "p",
+        keys,
+        store=MemoryStateStore(clock),
+        clock=clock,
+        cooldowns=CooldownsConfig(),
+        lease_ttl_s=60,
+    )
+
+
 async def test_weights_share_calls_made_one_after_another() -> None:
     # Nothing in flight at each lease: the weights still decide (least recently used alone
     # took the keys in turn, 1:1 whatever their weights).
@@ -20,14 +31,7 @@ async def test_weights_share_calls_made_one_after_another() -> None:
         KeyConfig(key=SecretStr("light")),
         KeyConfig(key=SecretStr("spare")),
     ]
-    pool = KeyPool(
-        "p",
-        keys,
-        store=MemoryStateStore(clock),
-        clock=clock,
-        cooldowns=CooldownsConfig(),
-        lease_ttl_s=60,
-    )
+    pool = pool_of(keys, clock)
     used: list[str] = []
     for _ in range(50):
         async with await take(pool) as lease:
@@ -41,14 +45,7 @@ async def test_a_key_busy_for_long_catches_up_by_one_round_at_most() -> None:
     # free, the weights share the calls again at once (its debt for those calls, unbounded,
     # gave the long call's key every call until the other had paid it off).
     clock = ManualClock()
-    pool = KeyPool(
-        "p",
-        [KeyConfig(key=SecretStr("one")), KeyConfig(key=SecretStr("two"))],
-        store=MemoryStateStore(clock),
-        clock=clock,
-        cooldowns=CooldownsConfig(),
-        lease_ttl_s=60,
-    )
+    pool = pool_of([KeyConfig(key=SecretStr("one")), KeyConfig(key=SecretStr("two"))], clock)
     long_call = await take(pool)
     busy = "two" if long_call.key.secret == "one" else "one"
     for _ in range(40):
@@ -67,14 +64,7 @@ async def test_a_failover_lease_counts_in_the_share() -> None:
     # the next call finds both free: the first key is behind its share and serves it (the
     # failover's lease, left uncounted, made the key that served two calls look behind).
     clock = ManualClock()
-    pool = KeyPool(
-        "p",
-        [KeyConfig(key=SecretStr("one")), KeyConfig(key=SecretStr("two"))],
-        store=MemoryStateStore(clock),
-        clock=clock,
-        cooldowns=CooldownsConfig(),
-        lease_ttl_s=60,
-    )
+    pool = pool_of([KeyConfig(key=SecretStr("one")), KeyConfig(key=SecretStr("two"))], clock)
     async with await take(pool) as failed:
         first = failed.key
     async with await take(pool, exclude=[first.fingerprint]) as failover:
@@ -83,3 +73,22 @@ async def test_a_failover_lease_counts_in_the_share() -> None:
         assert again.key == failover.key
     async with await take(pool) as lease:
         assert lease.key == first
+
+
+async def test_a_key_out_of_rotation_leaves_the_others_their_weights_share() -> None:
+    # One key disabled, the other two share the calls 3:1 as their weights say (crediting the
+    # disabled key too, its credit stuck at its cap, drove the others' down to their floor,
+    # where each lease clamped: 2:1).
+    clock = ManualClock()
+    keys = [
+        KeyConfig(key=SecretStr("heavy"), weight=3.0),
+        KeyConfig(key=SecretStr("light")),
+        KeyConfig(key=SecretStr("spare")),
+    ]
+    pool = pool_of(keys, clock)
+    await pool.set_enabled(pool.keys[2], False)
+    used: list[str] = []
+    for _ in range(40):
+        async with await take(pool) as lease:
+            used.append(lease.key.secret)
+    assert [used[i : i + 4].count("heavy") for i in range(0, 40, 4)] == [3] * 10

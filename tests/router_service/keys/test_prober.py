@@ -301,3 +301,25 @@ async def test_the_prober_goes_on_after_a_look_that_failed(
     assert "probing keys failed" in caplog.text
     await prober.look()
     assert pool.health[key.fingerprint].half_open
+
+
+async def test_an_operators_enable_elsewhere_ends_half_open_here_with_a_fresh_backoff() -> None:
+    # Probes failed to the ceiling here, then one passed (half-open); the operator enables the
+    # key through another replica. Here, as there and as after half-open's own end: its next
+    # disable is probed after the first backoff, not the ceiling's (left from the old failures).
+    pool, prober, probe, clock = setup()
+    key = pool.keys[0]
+    health = pool.health[key.fingerprint]
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    probe.answers = [Outcome.AUTH_INVALID] * 3 + [True]
+    for _ in range(4):
+        clock.advance(health.next_probe_at - clock.now())
+        assert await prober.tick() == 1
+    assert health.half_open and health.reported
+    other, _ = another_replica(pool, probe, clock)
+    await other.set_enabled(key, True)
+    await prober.tick()
+    assert not health.half_open
+    assert (health.probe_backoff_s, health.probe_failures, health.reported) == (0.0, 0, False)
+    await pool.report(key, "m", Outcome.AUTH_INVALID)
+    assert health.next_probe_at == clock.now() + HEALTH.probe_initial_s

@@ -4,7 +4,9 @@ image or speech group is an increase from 0, not a series born at 1."""
 
 from __future__ import annotations
 
+import grpc
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from clients.switchboard.v1 import media_pb2
@@ -43,11 +45,15 @@ async def test_a_speech_groups_first_fallback_counts_from_zero(
     fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
 ) -> None:
     config = base_config(fake.base_url)
-    config["providers"]["claude"] = {"kind": "anthropic", "base_url": fake.base_url, "keys": ["k"]}
+    config["providers"]["claude"] = {
+        "kind": "anthropic",
+        "base_url": fake.base_url,
+        "keys": ["k1", "k2"],
+    }
     config["models"]["mixed"] = {
         "deployments": [
             {"provider": "alpha", "model": "model-a"},
-            {"provider": "claude", "model": "claude-x"},  # no speech, no images: no series
+            {"provider": "claude", "model": "claude-x"},  # no speech, no images
         ]
     }
     router = await start_router(config)
@@ -68,11 +74,53 @@ async def test_a_speech_groups_first_fallback_counts_from_zero(
     assert at(before, retries, **alpha) == 0  # two keys
     images = {**alpha, "gen_ai_operation_name": "images.generations"}
     assert at(before, fallbacks, **images) == 0
+    # A Realtime session fails over too; alpha is not marked `realtime: true`: never retried.
+    realtime = {**alpha, "gen_ai_operation_name": "realtime"}
+    assert (at(before, fallbacks, **realtime), at(before, retries, **realtime)) == (0, None)
 
     mixed = {"switchboard_model_group": "mixed", "switchboard_deployment": "alpha/model-a"}
-    # The only deployment of `mixed` that speaks: no fallback possible, so no series.
-    assert at(before, fallbacks, **mixed, gen_ai_operation_name="audio.speech") is None
     assert at(before, fallbacks, **mixed, gen_ai_operation_name="chat") == 0
     claude = {**mixed, "switchboard_deployment": "claude/claude-x"}
     assert at(before, fallbacks, **claude, gen_ai_operation_name="chat") == 0
-    assert at(before, fallbacks, **claude, gen_ai_operation_name="audio.speech") is None
+    # Claude has no speech: passed over (a fallback, below), never retried.
+    assert at(before, fallbacks, **claude, gen_ai_operation_name="audio.speech") == 0
+    assert at(before, retries, **claude, gen_ai_operation_name="audio.speech") is None
+
+
+async def test_a_deployment_passed_over_counts_its_fallback_from_zero(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    """A deployment whose kind has no such endpoint is passed over: the request moves on from it
+    to the next candidate, a fallback as any other (its route names it), so its series exists at
+    0 too; so does the fallback of the only deployment that speaks, on to one passed over."""
+    config = base_config(fake.base_url)
+    config["providers"]["claude"] = {
+        "kind": "anthropic",
+        "base_url": fake.base_url,
+        "keys": ["k1", "k2"],
+    }
+    claude, alpha = (
+        {"provider": "claude", "model": "claude-x"},
+        {"provider": "alpha", "model": "model-a"},
+    )
+    config["models"]["claude-first"] = {"deployments": [claude, alpha]}
+    config["models"]["claude-last"] = {"deployments": [alpha, claude]}
+    router = await start_router(config)
+    with PrometheusListener("127.0.0.1", 0) as listener:
+        url = f"http://127.0.0.1:{listener.port}/metrics"
+        async with httpx.AsyncClient() as http:
+            before = await scrape(http, url)
+            answer = await router.stub.Media(speech("claude-first"))
+            fake.state.set_scenario(Scenario.server_error(502), model="model-a")
+            with pytest.raises(grpc.aio.AioRpcError):
+                await router.stub.Media(speech("claude-last"))
+            after = await scrape(http, url)
+    assert [a.deployment for a in answer.route.attempts] == ["claude/claude-x", "alpha/model-a"]
+
+    fallbacks, spoken = "switchboard_fallbacks_total", {"gen_ai_operation_name": "audio.speech"}
+    first = {**spoken, "switchboard_model_group": "claude-first"}
+    passed = {**first, "switchboard_deployment": "claude/claude-x"}
+    assert (at(before, fallbacks, **passed), at(after, fallbacks, **passed)) == (0, 1)
+    last = {**spoken, "switchboard_model_group": "claude-last"}
+    failed = {**last, "switchboard_deployment": "alpha/model-a"}
+    assert (at(before, fallbacks, **failed), at(after, fallbacks, **failed)) == (0, 1)
