@@ -33,14 +33,14 @@ from typing import Any, cast
 
 from router_service.clock import Clock
 from router_service.state._resp_wire import (
+    MORE,
     Arg,
     Command,
-    Incomplete,
     RedisReplyError,
+    ReplyReader,
     checked,
     encode,
     first_error,
-    parse,
     parse_url,
 )
 
@@ -71,7 +71,7 @@ class _Connection(asyncio.Protocol):
         self._lazy_s = lazy_s
         self._lazy_timer: asyncio.TimerHandle | None = None
         self._transport: asyncio.Transport | None = None
-        self._buffer = bytearray()
+        self._reader = ReplyReader()
         # Callers waiting for a reply, oldest first, each with the instant it is overdue.
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._out: list[bytes] = []
@@ -146,12 +146,10 @@ class _Connection(asyncio.Protocol):
         self._out.clear()
 
     def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        pos = 0
+        reader = self._reader
+        reader.feed(data)
         try:
-            while pos < len(buffer):
-                reply, pos = parse(buffer, pos)
+            while (reply := reader.read()) is not MORE:
                 if not self._waiting:
                     if self.on_push is None:
                         raise ConnectionError("redis: a reply nobody asked for")
@@ -160,12 +158,8 @@ class _Connection(asyncio.Protocol):
                 future, _ = self._waiting.popleft()
                 if not future.done():  # a caller that gave up (cancelled) is skipped
                     future.set_result(reply)
-        except Incomplete:
-            pass
         except (ConnectionError, ValueError) as exc:
             self.abort(ConnectionError(f"redis protocol error: {exc}"))
-            return
-        del buffer[:pos]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail(exc or ConnectionError("redis closed the connection"))

@@ -1,8 +1,8 @@
 """RESP2, the Redis wire format, and Redis URLs: what `_resp.py`'s client speaks, without I/O.
 
-Commands are arrays of bulk strings; replies are parsed from a buffer at any cut (a reply that
-is not complete yet raises `Incomplete`: wait for more bytes). Error replies are values, so that
-a pipeline's other replies still count.
+Commands are arrays of bulk strings; replies are read from a connection's bytes as they arrive,
+cut anywhere (`ReplyReader`). Error replies are values, so that a pipeline's other replies still
+count.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 __all__ = [
+    "MORE",
     "Arg",
     "Command",
-    "Incomplete",
     "RedisAddress",
     "RedisReplyError",
+    "ReplyReader",
     "checked",
     "encode",
     "first_error",
     "pairs",
-    "parse",
     "parse_url",
     "raw",
     "redacted",
@@ -117,42 +117,78 @@ def encode(command: Command) -> bytes:
     return b"".join(out)
 
 
-class Incomplete(Exception):
-    """The buffer ends inside a reply: wait for more bytes."""
+# What `ReplyReader.read` returns when the bytes end inside a reply: wait for more.
+MORE: Any = object()
 
 
-def parse(buf: bytearray, pos: int) -> tuple[Any, int]:
-    """The reply starting at `pos` and the position after it; error replies are returned as
-    `RedisReplyError` values (a pipeline's other replies still count)."""
-    end = buf.find(b"\r\n", pos)
-    if end < 0:
-        raise Incomplete
-    kind, line = buf[pos], bytes(buf[pos + 1 : end])
-    after = end + 2
-    if kind == 0x24:  # $ bulk string
-        size = int(line)
-        if size < 0:
-            return None, after
-        if len(buf) < after + size + 2:
-            raise Incomplete
-        # Bytes that are no UTF-8 (a document's) come back as surrogates: `raw` restores them.
-        return bytes(buf[after : after + size]).decode(errors="surrogateescape"), after + size + 2
-    if kind == 0x3A:  # : integer
-        return int(line), after
-    if kind == 0x2A:  # * array
-        count = int(line)
-        if count < 0:
-            return None, after
-        items = []
-        for _ in range(count):
-            item, after = parse(buf, after)
-            items.append(item)
-        return items, after
-    if kind == 0x2B:  # + simple string
-        return line.decode(), after
-    if kind == 0x2D:  # - error
-        return RedisReplyError(line.decode()), after
-    raise ConnectionError(f"redis: unexpected reply type {chr(kind)!r}")
+class ReplyReader:
+    """Replies from the bytes of a connection as they arrive, cut anywhere. A reply cut into
+    many reads (a large MGET's) is not parsed again from its start at each read: the arrays it
+    is inside and what they hold so far are kept, and reading resumes at the element the last
+    read stopped in. Parsing costs what the bytes cost, however many reads brought them; arrays
+    nest as deep as they come (no recursion)."""
+
+    __slots__ = ("_buf", "_open", "_pos")
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._pos = 0  # where the next element starts
+        self._open: list[tuple[list[Any], int]] = []  # arrays being read: items so far, count
+
+    def feed(self, data: bytes) -> None:
+        """Bytes read from the connection."""
+        if self._pos:
+            del self._buf[: self._pos]  # parsed: never read again
+            self._pos = 0
+        self._buf += data
+
+    def read(self) -> Any:
+        """The next reply, or `MORE` when the bytes end inside one. Error replies are returned
+        as `RedisReplyError` values (a pipeline's other replies still count); bytes that are no
+        RESP raise `ConnectionError` or `ValueError`."""
+        buf, pos, open_arrays = self._buf, self._pos, self._open
+        while True:
+            end = buf.find(b"\r\n", pos)
+            if end < 0:
+                self._pos = pos
+                return MORE
+            kind, after = buf[pos], end + 2
+            if kind == 0x24:  # $ bulk string
+                size = int(buf[pos + 1 : end])
+                if size < 0:
+                    value: Any = None
+                elif len(buf) < after + size + 2:
+                    self._pos = pos
+                    return MORE
+                else:
+                    # Bytes that are no UTF-8 (a document's) come back as surrogates: `raw`.
+                    value = buf[after : after + size].decode(errors="surrogateescape")
+                    after += size + 2
+            elif kind == 0x3A:  # : integer
+                value = int(buf[pos + 1 : end])
+            elif kind == 0x2A:  # * array
+                count = int(buf[pos + 1 : end])
+                if count > 0:
+                    open_arrays.append(([], count))
+                    pos = after
+                    continue
+                value = None if count < 0 else []
+            elif kind == 0x2B:  # + simple string
+                value = buf[pos + 1 : end].decode()
+            elif kind == 0x2D:  # - error
+                value = RedisReplyError(buf[pos + 1 : end].decode())
+            else:
+                raise ConnectionError(f"redis: unexpected reply type {chr(kind)!r}")
+            pos = after
+            while open_arrays:  # the element completes its array, and that one its own…
+                items, count = open_arrays[-1]
+                items.append(value)
+                if len(items) < count:
+                    break
+                value = open_arrays.pop()[0]
+            else:
+                self._pos = pos
+                return value
 
 
 def redacted(url: str) -> str:

@@ -1,4 +1,4 @@
-"""The Redis StateStore's own client (`_resp.py`): RESP parsing at every cut, URLs, replies matched
+"""The Redis StateStore's own client (`_resp.py`): commands, URLs, replies matched
 to callers on a multiplexed connection (also when a caller gave up), timeouts that close the
 connection and a reconnect after them — against a scripted loopback server and the real Redis."""
 
@@ -15,49 +15,15 @@ import pytest
 from router_service.clock import ManualClock
 from router_service.state._resp import BACKLOG, RespClient
 from router_service.state._resp_wire import (
-    Incomplete,
     RedisAddress,
     RedisReplyError,
     encode,
-    parse,
     parse_url,
     redacted,
 )
 from tests.helpers import advance_until_done, eventually
 
 pytestmark = pytest.mark.timeout(20)
-
-REPLIES = (
-    b"+OK\r\n:42\r\n$5\r\nhello\r\n$-1\r\n*3\r\n$1\r\na\r\n*1\r\n:7\r\n$-1\r\n"
-    b"-ERR boom\r\n*-1\r\n$0\r\n\r\n"
-)
-VALUES = ["OK", 42, "hello", None, ["a", [7], None], "ERR boom", None, ""]
-
-
-def parse_all(data: bytes) -> list[object]:
-    buf, pos, out = bytearray(data), 0, []
-    while pos < len(buf):
-        value, pos = parse(buf, pos)
-        out.append(str(value) if isinstance(value, RedisReplyError) else value)
-    return out
-
-
-def test_every_reply_type_parses() -> None:
-    assert parse_all(REPLIES) == VALUES
-
-
-def test_a_reply_cut_anywhere_waits_for_the_rest() -> None:
-    # Every prefix parses exactly the replies that end before the cut, then asks for more.
-    for cut in range(len(REPLIES) + 1):
-        head = bytearray(REPLIES[:cut])
-        pos, parsed = 0, []
-        with contextlib.suppress(Incomplete):
-            while pos < len(head):
-                value, pos = parse(head, pos)
-                parsed.append(str(value) if isinstance(value, RedisReplyError) else value)
-        assert parsed == VALUES[: len(parsed)]
-        assert parse_all(REPLIES[:pos]) == parsed  # it stopped on a reply boundary
-    assert parse_all(REPLIES) == VALUES
 
 
 def test_commands_are_arrays_of_bulk_strings() -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from router_service.clock import ManualClock
 from router_service.state import RedisStateStore
-from router_service.state._resp_wire import Incomplete, parse
+from router_service.state._resp_wire import MORE, ReplyReader
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.timeout(20)
@@ -39,19 +39,13 @@ class HangsUpOnClient:
             self.serving -= 1
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        buffer, pos = bytearray(), 0
+        commands = ReplyReader()  # commands are arrays of bulk strings, as replies can be
         try:
             while data := await reader.read(65536):
-                buffer += data
-                pos = 0
-                try:
-                    while pos < len(buffer):
-                        command, pos = parse(buffer, pos)
-                        if not self._answer(command, writer):
-                            return
-                except Incomplete:
-                    pass
-                del buffer[:pos]
+                commands.feed(data)
+                while (command := commands.read()) is not MORE:
+                    if not self._answer(command, writer):
+                        return
         finally:
             writer.close()
 
