@@ -116,7 +116,7 @@ class _Throttle:
         limits = self._limits
         if self._overall.failures >= limits.overall and self._overall.ends > now:
             return self._refused(Refusal(self._overall.ends - now, True, self._WHAT))
-        window = self._window(address)
+        window = self._windows.get(address)
         # `ends` checked too: after a reload shortened `window_s`, a window may end before one
         # opened earlier, which `_forget` (from the front) has not reached.
         if window is not None and window.failures >= limits.per_address and window.ends > now:
@@ -132,7 +132,7 @@ class _Throttle:
         if self._overall.ends <= now:
             self._overall = _Window(ends)
         self._overall.failures += 1
-        window = self._window(address)
+        window = self._windows.get(address)
         if window is None or window.ends <= now:
             window = self._open(address, ends)
         window.failures += 1
@@ -159,9 +159,6 @@ class _Throttle:
         """The right token from `address`: its failures are forgotten."""
         self._windows.pop(address, None)
         self._counting.pop(address, None)
-
-    def _window(self, address: str) -> _Window | None:
-        return self._windows.get(address)
 
     def _open(self, address: str, ends: float) -> _Window:
         """A new window for `address` (its old one ended), room made for it: past `kept`, the

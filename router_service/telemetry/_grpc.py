@@ -44,7 +44,7 @@ from opentelemetry.trace import (
 )
 
 from router_service.telemetry._current import current_span, known_span_type
-from router_service.telemetry._served import router_failure
+from router_service.telemetry._served import router_failure, status_message
 from router_service.telemetry._state import current
 
 __all__ = [
@@ -82,7 +82,7 @@ def _finish(span: Span, code: grpc.StatusCode, details: str | None) -> None:
     span.set_attribute("rpc.grpc.status_code", code.value[0])
     if code is not grpc.StatusCode.OK:
         span.set_attribute("error.type", code.name)
-        span.set_status(Status(StatusCode.ERROR, f"{code.name}: {details or ''}"[:300]))
+        span.set_status(Status(StatusCode.ERROR, status_message(code.name, details or "")))
     span.end()
 
 
