@@ -43,6 +43,7 @@ __all__ = [
     "STOPPED_MESSAGE",
     "BatchRecords",
     "Ending",
+    "answered_locally",
     "ending_mark",
     "failed",
     "marked_ending",
@@ -237,9 +238,15 @@ def shared_throughout(store: StateStore, before: dict[str, int], message: str) -
     """Raise StoreUnavailableError(`message`) if a call of `store` was answered from this
     replica's local state since `before` (its `outage_counts`), or it is unreachable now: what
     a batch read or wrote there is not what every replica reads."""
-    now = store.outage_counts()
-    if now.get("degraded") or now.get("fallbacks") != before.get("fallbacks"):
+    if answered_locally(store, before):
         raise StoreUnavailableError(message)
+
+
+def answered_locally(store: StateStore, before: dict[str, int]) -> bool:
+    """Whether a call of `store` was answered from this replica's local state since `before`
+    (its `outage_counts`), or it is unreachable now (`shared_throughout`'s test)."""
+    now = store.outage_counts()
+    return bool(now.get("degraded")) or now.get("fallbacks") != before.get("fallbacks")
 
 
 def failed(batch: bpb.Batch, code: str, message: str, now: int) -> None:
