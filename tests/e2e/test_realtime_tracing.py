@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 import websockets
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
@@ -58,7 +58,7 @@ async def test_a_session_joins_the_callers_trace(
 
     await one_response(edge.base_url, {"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"})
 
-    trace = await ended(captured, SESSION, ATTEMPT)
+    trace = await ended(captured, SESSION, ATTEMPT, *(() if in_process else (REALTIME,)))
     assert trace.trace_ids() == {int(TRACE_ID, 16)}
     session = trace.one(SESSION)
     assert session.kind is SpanKind.SERVER and session.parent is not None
@@ -72,6 +72,10 @@ async def test_a_session_joins_the_callers_trace(
     assert attrs(request)["gen_ai.operation.name"] == "realtime"
     assert attrs(request)["gen_ai.request.model"] == "voice"
     child(trace, request, ATTEMPT, SpanKind.CLIENT)
+    # The caller closed it: a session that ended well, no failed call (a CLIENT span) of the edge.
+    assert attrs(request)["switchboard.outcome"] == "OK"
+    assert request.status.status_code is not StatusCode.ERROR
+    assert [s.name for s in trace.spans if s.kind is SpanKind.CLIENT] == [ATTEMPT]
 
 
 async def test_a_refused_handshake_is_the_sessions_span_with_its_status(
