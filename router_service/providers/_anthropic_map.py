@@ -162,7 +162,7 @@ def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObj
         elif role == "tool":
             result = {
                 "type": "tool_result",
-                "tool_use_id": str(message.get("tool_call_id", "")),
+                "tool_use_id": M.tool_id(str(message.get("tool_call_id", ""))),
                 "content": _result_content(content, f"messages[{i}]"),
             }
             cached(result, message)  # the breakpoint a Messages API caller put on the result
@@ -229,7 +229,7 @@ def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
         arguments = str(function.get("arguments") or "")
         block = {
             "type": "tool_use",
-            "id": str(call.get("id", "")),
+            "id": M.tool_id(str(call.get("id", ""))),
             "name": str(function.get("name", "")),
             "input": M.load_arguments(arguments, f"{path}[{i}].function.arguments"),
         }

@@ -10,7 +10,9 @@ plain dict → dict function.
 from __future__ import annotations
 
 import base64
+import hashlib
 import mimetypes
+import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -143,6 +145,22 @@ def load_arguments(arguments: str, param: str) -> JsonObject:
     if not isinstance(value, dict):
         raise caller_error("tool call arguments must be a JSON object", param)
     return value
+
+
+# What Anthropic takes as a tool call's id (a tool_use's `id`, a tool_result's `tool_use_id`).
+_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+_NOT_TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def tool_id(call_id: str) -> str:
+    """A tool call's id in Anthropic's charset (letters, digits, `_`, `-`), which another
+    provider's ids need not keep (Kimi's `functions.get_weather:0`): as it is when it does,
+    else its other characters made `_` and a digest of it added, so that a call and its result
+    keep one id and two ids stay two."""
+    if _TOOL_ID.fullmatch(call_id):
+        return call_id
+    digest = hashlib.blake2b(call_id.encode(), digest_size=4).hexdigest()
+    return f"{_NOT_TOOL_ID.sub('_', call_id)}_{digest}"
 
 
 def dump_arguments(value: Any) -> str:
