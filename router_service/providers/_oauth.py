@@ -45,13 +45,7 @@ from router_service.providers._base import (
 )
 from router_service.providers._http import map_transport_errors, send_upstream
 
-__all__ = [
-    "REFRESH_MARGIN_S",
-    "TokenAdapter",
-    "TokenExchange",
-    "TokenSource",
-    "form_request",
-]
+__all__ = ["REFRESH_MARGIN_S", "TokenAdapter", "TokenExchange", "TokenSource", "form_request"]
 
 # A token this close to its expiry is exchanged again before use: a call that starts with it
 # may run for minutes (a long stream), and clocks differ.
@@ -302,6 +296,10 @@ class TokenAdapter(ProviderAdapter):
     @property
     def stop_cap(self) -> int | None:
         return self.wire.stop_cap
+
+    @property
+    def refuses_blank_stops(self) -> bool:
+        return self.wire.refuses_blank_stops
 
     @property
     def server_tools(self) -> frozenset[str]:
