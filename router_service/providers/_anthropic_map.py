@@ -111,10 +111,13 @@ def _sampling(body: Mapping[str, Any]) -> JsonObject:
 
 
 def _tools(body: Mapping[str, Any]) -> list[JsonObject]:
+    """The tools (of function tools, those an `allowed_tools` choice allows)."""
     tools = []
+    allowed = M.allowed_tools(body.get("tool_choice"))
     for tool in body.get("tools") or ():
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
-            tools.append(cached(_tool(tool["function"]), tool))
+            if allowed is None or tool["function"].get("name") in allowed[1]:
+                tools.append(cached(_tool(tool["function"]), tool))
         elif isinstance(tool, dict) and server_tool_family(str(tool.get("type"))):
             tools.append(dict(tool))  # web search, web fetch: Anthropic's own, as given
     return tools
@@ -132,7 +135,8 @@ def _tool(function: Mapping[str, Any]) -> JsonObject:
 
 def _tool_choice(choice: Any, parallel: Any) -> JsonObject | None:
     out: JsonObject | None
-    if choice == "required":
+    allowed = M.allowed_tools(choice)
+    if choice == "required" or (allowed is not None and allowed[0] == "required"):
         out = {"type": "any"}
     elif choice == "none":
         out = {"type": "none"}

@@ -182,13 +182,33 @@ def tool_names_by_id(messages: Iterable[Any]) -> dict[str, str]:
 
 
 def function_tools(body: Mapping[str, Any]) -> list[JsonObject]:
-    """The `function` objects of the request's tools."""
+    """The `function` objects of the request's tools (those its `allowed_tools` choice allows)."""
     tools = body.get("tools")
     if not isinstance(tools, list):
         return []
+    allowed = allowed_tools(body.get("tool_choice"))
     return [
-        t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        t["function"]
+        for t in tools
+        if isinstance(t, dict)
+        and isinstance(t.get("function"), dict)
+        and (allowed is None or t["function"].get("name") in allowed[1])
     ]
+
+
+def allowed_tools(choice: Any) -> tuple[str, frozenset[str]] | None:
+    """(mode, function names) of OpenAI's `allowed_tools` tool choice (the tools a turn may
+    call of those declared: `auto` or `required`), which native formats say by declaring those
+    alone; None for any other choice."""
+    if not isinstance(choice, dict) or choice.get("type") != "allowed_tools":
+        return None
+    allowed = choice.get("allowed_tools")
+    allowed = allowed if isinstance(allowed, dict) else {}
+    tools = allowed.get("tools")
+    tools = tools if isinstance(tools, list) else []
+    functions = [t.get("function") for t in tools if isinstance(t, dict)]
+    names = frozenset(str(f.get("name")) for f in functions if isinstance(f, dict))
+    return str(allowed.get("mode") or "auto"), names
 
 
 def usage(
