@@ -83,8 +83,9 @@ def request_body(
     stops = M.stop_list(body)
     if stops:
         out["stop_sequences"] = stops
-    if isinstance(body.get("user"), str):
-        out["metadata"] = {"user_id": body["user"]}
+    user = body.get("user") or body.get("safety_identifier")  # OpenAI's newer word for it
+    if isinstance(user, str):
+        out["metadata"] = {"user_id": user}
     tools = _tools(body)
     if tools:
         out["tools"] = tools
