@@ -11,8 +11,8 @@ Microsoft Entra ID service principals, workload and managed identities) gives a
   way through its life: otherwise every call would exchange it again);
 - one exchange per key at a time, however many calls need it (the others wait for its token,
   or hear its failure: a failing endpoint is not asked again by each of them in turn);
-- a token still alive when its refresh fails (the endpoint down or throttling) is used until it
-  expires, the exchange tried again `REFRESH_RETRY_S` later, not by every call (azure-identity's
+- a token still alive when its refresh fails (the endpoint down or throttling) is used until
+  its last minute, the exchange tried again `REFRESH_RETRY_S` later, not by every call (azure-identity's
   way: its `_token_refresh_retry_delay`);
 - a token endpoint's refusal (OAuth2's `{"error", "error_description"}`, RFC 6749 §5.2) is the
   key's AUTH_INVALID, its throttling RATE_LIMITED, its 5xx UPSTREAM_ERROR;
@@ -59,6 +59,8 @@ __all__ = [
 
 # How long a token whose refresh failed serves (while alive) before the exchange is tried again.
 REFRESH_RETRY_S = 30.0
+# A token's last minute is not used even so: the API's clock may be ahead of this host's.
+_EXPIRY_SKEW_S = 60.0
 
 Credential = TypeVar("Credential")
 # A streaming call a token adapter makes with a token for its key, and what it opens.
@@ -184,9 +186,10 @@ class TokenSource(Generic[Credential]):
         except UpstreamFailure as failure:
             self._ended[secret] = (ended, _again(failure))
             cached, now = self._tokens.get(secret), self._clock.now()
-            if cached is None or cached.expires_at <= now:
+            usable_until = cached.expires_at - _EXPIRY_SKEW_S if cached is not None else now
+            if cached is None or usable_until <= now:
                 raise
-            retry_at = min(now + REFRESH_RETRY_S, cached.expires_at)
+            retry_at = min(now + REFRESH_RETRY_S, usable_until)
             self._tokens[secret] = replace(cached, refresh_at=retry_at)
             return cached.value
         self._ended[secret] = (ended, None)

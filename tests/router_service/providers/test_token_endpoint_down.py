@@ -106,7 +106,7 @@ async def test_a_live_token_serves_on_while_its_refresh_fails(
     assert endpoint.asked == 4 and len(set(bearers(fake))) == 2  # refreshed at last
 
 
-async def test_an_expired_token_is_not_used_when_its_refresh_fails(
+async def test_a_token_in_its_last_minute_is_not_used_when_its_refresh_fails(
     fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, endpoint: TokenEndpoint
 ) -> None:
     key = key_of(fake, endpoint)
@@ -118,7 +118,7 @@ async def test_an_expired_token_is_not_used_when_its_refresh_fails(
 
     clock.advance(TOKEN_LIFETIME_S - REFRESH_MARGIN_S + 1)
     await adapter.tokens.bearer(key, 5.0)  # the refresh fails: the live token
-    clock.advance(REFRESH_MARGIN_S)  # now expired, and within the pause after the failure
+    clock.advance(REFRESH_MARGIN_S - 30)  # alive for 29 s more: the API's clock may differ
     with pytest.raises(UpstreamFailure) as caught:
         await adapter.tokens.bearer(key, 5.0)
 
