@@ -13,7 +13,7 @@ Microsoft Entra ID service principals, workload and managed identities) gives a
   or hear its failure: a failing endpoint is not asked again by each of them in turn);
 - a token still alive when its refresh fails (the endpoint down or throttling) is used until
   its last minute, the exchange tried again `REFRESH_RETRY_S` later, not by every call
-  (azure-identity's way: its `_token_refresh_retry_delay`);
+  (azure-identity's way: its `DEFAULT_TOKEN_REFRESH_RETRY_DELAY`);
 - a token endpoint's refusal (OAuth2's `{"error", "error_description"}`, RFC 6749 §5.2) is the
   key's AUTH_INVALID, its throttling RATE_LIMITED, its 5xx UPSTREAM_ERROR;
 - a token the API refused is dropped (`forget`), so that the key's next use exchanges anew.
