@@ -15,7 +15,8 @@ Microsoft Entra ID service principals, workload and managed identities) gives a
   its last minute, the exchange tried again `REFRESH_RETRY_S` later, not by every call
   (azure-identity's way: its `DEFAULT_TOKEN_REFRESH_RETRY_DELAY`);
 - a token endpoint's refusal (OAuth2's `{"error", "error_description"}`, RFC 6749 §5.2) is the
-  key's AUTH_INVALID, its throttling RATE_LIMITED, its 5xx UPSTREAM_ERROR;
+  key's AUTH_INVALID, its throttling RATE_LIMITED, its 5xx UPSTREAM_ERROR (with the wait its
+  `Retry-After` asks);
 - a token the API refused is dropped (`forget`), so that the key's next use exchanges anew.
 
 `TokenAdapter` is the adapter half: each call's key becomes its bearer token before the kind's
@@ -225,7 +226,7 @@ class TokenSource(Generic[Credential]):
                 ) from None
             if answer is not None:
                 response = await self._send(credential, name, answer)
-        return issued_token(name, response.status_code, response.content, now)
+        return issued_token(name, response, now, self._clock)
 
     async def _send(
         self, credential: Credential, name: str, request: httpx.Request

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import orjson
 
+from router_service.clock import Clock
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
+from router_service.providers._classify import upstream_wait
 
 __all__ = ["REFRESH_MARGIN_S", "Token", "issued_token"]
 
@@ -38,10 +41,12 @@ class Token:
         return cls(value, expires_at, expires_at - margin)
 
 
-def issued_token(name: str, status: int, content: bytes, now: float) -> Token:
-    """The token of a token endpoint's answer, or the failure it is."""
+def issued_token(name: str, response: httpx.Response, now: float, clock: Clock) -> Token:
+    """The token of a token endpoint's answer, or the failure it is (with the wait its
+    throttling or outage asked for: `Retry-After`)."""
+    status = response.status_code
     try:
-        data: Any = orjson.loads(content)
+        data: Any = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         data = None
     data = data if isinstance(data, dict) else {}
@@ -55,10 +60,11 @@ def issued_token(name: str, status: int, content: bytes, now: float) -> Token:
     described = [line.strip() for line in described if line.strip()]
     detail = f"{error}: {described[0][:200]}" if described else error
     message = f"token exchange of {name} refused: {detail}"
-    if status == 429:  # the token endpoint's own throttling: this key waits a little
-        raise UpstreamFailure(Outcome.RATE_LIMITED, message, upstream_status=status)
-    if status >= 500:
-        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, message, upstream_status=status)
+    # The token endpoint's own throttling (this key waits), or its outage.
+    outcome = Outcome.RATE_LIMITED if status == 429 else Outcome.UPSTREAM_ERROR
+    if status == 429 or status >= 500:
+        wait = upstream_wait(outcome, response.headers, clock)
+        raise UpstreamFailure(outcome, message, upstream_status=status, retry_after_s=wait)
     # 400 invalid_grant / unauthorized_client / invalid_request, 401 invalid_client, or a 200
     # without a token: the key cannot get in.
     raise UpstreamFailure(Outcome.AUTH_INVALID, message, upstream_status=status, scope=Scope.KEY)

@@ -10,9 +10,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import grpc
 import pytest
 from aiohttp import web
 
+from clients import details_from_rpc_error
 from clients.switchboard.v1 import routing_pb2
 from router_service.clock import ManualClock
 from router_service.errors import UpstreamFailure
@@ -39,6 +41,7 @@ class TokenEndpoint:
     fake: FakeUpstream
     url: str = ""
     failing: int | None = None
+    failing_headers: dict[str, str] = field(default_factory=dict)
     asked: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     held: asyncio.Event = field(default_factory=asyncio.Event)
@@ -49,7 +52,7 @@ class TokenEndpoint:
         await self.held.wait()
         if self.failing is not None:
             body = {"error": "internal_failure", "error_description": "Backend Error"}
-            return web.json_response(body, status=self.failing)
+            return web.json_response(body, status=self.failing, headers=self.failing_headers)
         form = await request.post()
         status, body = self.fake.state.google.grant(str(form["assertion"]), self.url)
         return web.json_response(body, status=status)
@@ -147,3 +150,18 @@ async def test_calls_waiting_for_a_first_token_share_the_exchange_s_failure(
         Outcome.UPSTREAM_ERROR
     }
     assert endpoint.asked == 1
+
+
+async def test_the_endpoint_s_throttling_says_how_long_to_wait(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, endpoint: TokenEndpoint
+) -> None:
+    """Entra's and IMDS's 429 say when to come back (`Retry-After`): the key rests that long,
+    and the caller hears it, as for any upstream's rate limit."""
+    router = await start_router(vertex_config(fake, [key_of(fake, endpoint)]), clock=clock)
+    endpoint.failing, endpoint.failing_headers = 429, {"Retry-After": "40"}
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await chat(router, params("gemini"))
+
+    details = details_from_rpc_error(caught.value)
+    assert (details.reason, details.retry_after_s) == ("RATE_LIMITED", 40.0)
