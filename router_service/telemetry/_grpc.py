@@ -126,6 +126,9 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         if handler.unary_stream is not None:
             streaming = self._stream(method, handler.unary_stream)
             return grpc.unary_stream_rpc_method_handler(streaming, **options)
+        if handler.stream_stream is not None:  # Realtime: its requests, an iterator, as they are
+            streaming = self._stream(method, handler.stream_stream)
+            return grpc.stream_stream_rpc_method_handler(streaming, **options)
         return handler
 
     def _start(
