@@ -207,7 +207,7 @@ def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
         function = call.get("function") or {}
         arguments = str(function.get("arguments") or "")
         use = {
-            "toolUseId": str(call.get("id", "")),
+            "toolUseId": M.tool_id(str(call.get("id", ""))),
             "name": str(function.get("name", "")),
             "input": M.load_arguments(arguments, f"{path}[{i}].function.arguments"),
         }
