@@ -171,3 +171,47 @@ async def test_a_streamed_custom_tool_call_s_input_is_screened(
     [call] = [e.item for e in events if e.type == "response.output_item.done"]
     assert call.type == "custom_tool_call"
     assert "".join(deltas) == call.input == f"{PROSE}mail [REDACTED:email]. {PROSE}"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_find_on_a_line_of_its_own_in_tool_call_arguments_is_caught(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    # Arguments are JSON: a line break in a string is the escape `\n`, whose `n` must not hide
+    # the key after it (as a letter before it would), nor an email's redaction eat into it.
+    tool: Any = {"type": "function", "function": {"name": "send", "parameters": {}}}
+    body = f"{PROSE}Regards,\n{EMAIL}\n{PROSE}"
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"body": body}))
+    calls = await _tool_calls(sdk, stream, tool)
+    assert orjson.loads(calls[0])["body"] == body.replace(EMAIL, "[REDACTED:email]")
+
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"body": f"Key:\n{AWS_KEY}"}))
+    assert await _tool_calls(sdk, stream, tool) == []  # withheld: content_filter
+    key = "sk-proj-" + "a1B2c3D4e5" * 4
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"body": f"Key:\n{key}"}))
+    assert await _tool_calls(sdk, stream, tool) == []
+
+
+async def _tool_calls(sdk: openai.AsyncOpenAI, stream: bool, tool: Any) -> list[str]:
+    """The arguments of each tool call the answer makes (none when it was withheld)."""
+    if not stream:
+        answer = await sdk.chat.completions.create(
+            model="chain", messages=_user("send it"), tools=[tool]
+        )
+        [choice] = answer.choices
+        calls = choice.message.tool_calls or []
+        assert (choice.finish_reason == "content_filter") == (not calls)
+        return [call.function.arguments for call in calls]  # type: ignore[union-attr]
+    chunks = await sdk.chat.completions.create(
+        model="chain", messages=_user("send it"), tools=[tool], stream=True
+    )
+    arguments: dict[int, str] = {}
+    finish = None
+    async for chunk in chunks:
+        for streamed in chunk.choices:
+            finish = streamed.finish_reason or finish
+            for call in streamed.delta.tool_calls or []:
+                piece = call.function.arguments if call.function else None
+                arguments[call.index] = arguments.get(call.index, "") + (piece or "")
+    assert (finish == "content_filter") == (not arguments or not any(arguments.values()))
+    return [text for _, text in sorted(arguments.items()) if finish != "content_filter"]
