@@ -9,14 +9,15 @@ delta event), and its `text` is then the transcript as released. Logprobs are dr
 tokens are the raw text), as from a screened chat stream. A `block` rule's find ends the stream
 with GuardrailBlockedError (what was released before held no find); an event with text this
 screen cannot follow (a diarized `transcript.text.segment`) ends it with InvalidRequestError:
-refused, never relayed unscreened.
+refused, never relayed unscreened. An upstream that answers whole rather than streaming
+(`whisper-1` ignores `stream`: one JSON body, no events) is screened whole (`whole`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.errors import GuardrailBlockedError, InvalidRequestError
 
 if TYPE_CHECKING:
@@ -54,13 +55,19 @@ class TranscriptScreen:
             done["text"] = "".join(self._released)
             return ([{"type": _DELTA, "delta": rest}] if rest else []) + [done]
         if any(isinstance(v, str) for k, v in data.items() if k != "type"):
-            raise InvalidRequestError(
-                f"The answer's `{kind}` events cannot be screened by the answer guardrails as "
-                "they stream: ask without `stream` (the whole answer is screened).",
-                param="stream",
-                code="content_policy_violation",
-            )
+            raise _unscreenable(f"`{kind}` events")
         return [data]
+
+    def whole(self, chunk: media_pb2.MediaChunk) -> None:
+        """A piece of no event, screened in place: the whole answer of an upstream that does
+        not stream it (`whisper-1` ignores `stream`), JSON, as a unary answer is (a block rule's
+        find raises GuardrailBlockedError). Another body comes in pieces as it arrives, which
+        this screen cannot follow: refused (InvalidRequestError), never relayed unscreened."""
+        if chunk.content_type.partition(";")[0].strip().lower() != "application/json":
+            raise _unscreenable("body")
+        result = media_pb2.MediaResult(content_type=chunk.content_type, body=chunk.data)
+        self._guard.transcript(result)
+        chunk.data = result.body
 
     def _feed(self, text: str, *, final: bool) -> str:
         choice = chat_pb2.ChunkChoice(index=0, delta=chat_pb2.ChatMessage(text=text))
@@ -73,3 +80,12 @@ class TranscriptScreen:
         out = "".join(c.delta.text for chunk in released for c in chunk.choices)
         self._released.append(out)
         return out
+
+
+def _unscreenable(what: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"The answer's {what} cannot be screened by the answer guardrails as it streams: "
+        "ask without `stream` (the whole answer is screened).",
+        param="stream",
+        code="content_policy_violation",
+    )

@@ -11,11 +11,14 @@ from typing import Any
 import openai
 import orjson
 import pytest
+from aiohttp import web
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.background import settled
 from tests.e2e.conftest import Guarded
+from tests.e2e.stream_harness import StartEdge
+from tests.helpers import serve_app
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -155,6 +158,48 @@ async def test_a_streamed_transcript_is_screened_as_it_goes(
     error = orjson.loads(body.strip().split("\n\n")[-1].removeprefix("data: "))["error"]
     assert error["code"] == "content_policy_violation"
     assert "withheld by the guardrail 'answer-keys'" in error["message"]
+
+
+async def test_a_transcript_answered_whole_to_a_streamed_call_is_screened(
+    start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    # `whisper-1` ignores `stream: true`: its whole JSON answer comes back, to be screened as
+    # the unary answer is (never relayed unscreened for lack of events).
+    said = {"text": f"mail {EMAIL}"}
+
+    async def transcribe(request: web.Request) -> web.Response:
+        if (await request.post()).get("response_format") == "text":
+            return web.Response(text=said["text"], content_type="text/plain")
+        return web.json_response(said)
+
+    app = web.Application()
+    app.router.add_post("/v1/audio/transcriptions", transcribe)
+    async with serve_app(app) as base_url:
+        router = await start_router(base_config(f"{base_url}/v1", guardrails=GUARDRAILS))
+        edge = await start_edge(router)
+        async with openai.AsyncOpenAI(
+            base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0
+        ) as sdk:
+            audio = ("a.wav", b"RIFF0000", "audio/wav")
+            async with sdk.audio.transcriptions.with_streaming_response.create(
+                model="chain", file=audio, stream=True
+            ) as response:
+                body = await response.text()
+            assert orjson.loads(body) == {"text": "mail [REDACTED:email]"}
+            said["text"] = f"key {AWS_KEY}"
+            async with sdk.audio.transcriptions.with_streaming_response.create(
+                model="chain", file=audio, stream=True
+            ) as response:
+                body = await response.text()
+            assert AWS_KEY not in body
+            assert "withheld by the guardrail 'answer-keys'" in body
+            # A text body comes in pieces as it arrives: refused rather than relayed unscreened.
+            async with sdk.audio.transcriptions.with_streaming_response.create(
+                model="chain", file=audio, stream=True, response_format="text"
+            ) as response:
+                body = await response.text()
+    assert AWS_KEY not in body
+    assert orjson.loads(body.split("data: ")[-1])["error"]["code"] == "content_policy_violation"
 
 
 async def test_a_streamed_custom_tool_call_s_input_is_screened(
