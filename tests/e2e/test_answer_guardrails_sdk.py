@@ -202,6 +202,37 @@ async def test_a_transcript_answered_whole_to_a_streamed_call_is_screened(
     assert orjson.loads(body.split("data: ")[-1])["error"]["code"] == "content_policy_violation"
 
 
+async def test_a_streamed_transcript_of_no_deltas_keeps_its_done_text_screened(
+    start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    # An upstream whose stream says the transcript in its `done` event only (no deltas): the
+    # caller gets that text, screened, not an empty one.
+    async def transcribe(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        done = {"type": "transcript.text.done", "text": f"mail {EMAIL}"}
+        await response.write(b"data: " + orjson.dumps(done) + b"\n\n")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/audio/transcriptions", transcribe)
+    async with serve_app(app) as base_url:
+        router = await start_router(base_config(f"{base_url}/v1", guardrails=GUARDRAILS))
+        edge = await start_edge(router)
+        async with openai.AsyncOpenAI(
+            base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0
+        ) as sdk:
+            stream = await sdk.audio.transcriptions.create(
+                model="chain", file=("a.wav", b"RIFF0000", "audio/wav"), stream=True
+            )
+            events = [event async for event in stream]
+    assert [(e.type, getattr(e, "text", None)) for e in events] == [
+        ("transcript.text.done", "mail [REDACTED:email]")
+    ]
+
+
 async def test_a_streamed_custom_tool_call_s_input_is_screened(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
