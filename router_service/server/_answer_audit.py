@@ -10,17 +10,15 @@ import grpc
 from router_service.auth import AuditEvent, audit, audited_request_id, current_caller
 from router_service.guardrails import AnswerAudit
 
-__all__ = ["answer_audit", "audit_answer"]
+__all__ = ["answer_audit", "audit_answer", "call_request_id"]
 
 
 def answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bool) -> AnswerAudit:
     """The audit line of what guardrails did to a call's answer: a withheld choice always, a
     redaction with `auth.audit: all` (as on the request side)."""
     caller = current_caller()
-    metadata = grpc_ctx.invocation_metadata() or ()
-    request_id = next((audited_request_id(v) for k, v in metadata if k == "x-request-id"), None)
     client = None if caller is None else caller.name
-    return audit_answer(method, grpc_ctx.peer(), client, request_id, redactions)
+    return audit_answer(method, grpc_ctx.peer(), client, call_request_id(grpc_ctx), redactions)
 
 
 def audit_answer(
@@ -43,3 +41,10 @@ def audit_answer(
         audit(event)
 
     return line
+
+
+def call_request_id(grpc_ctx: grpc.aio.ServicerContext) -> str | None:
+    """The caller's `x-request-id` of the call `grpc_ctx` serves, as its audit line carries it
+    (`audited_request_id`): what an operator greps the edge's and the router's logs for."""
+    metadata = grpc_ctx.invocation_metadata() or ()
+    return next((audited_request_id(v) for k, v in metadata if k == "x-request-id"), None)
