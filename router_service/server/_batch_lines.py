@@ -54,7 +54,9 @@ from router_service.errors import (
     InvalidRequestError,
     SwitchboardError,
 )
+from router_service.guardrails import AnswerAudit
 from router_service.runtime import Runtime
+from router_service.server._answer_audit import audit_answer
 from router_service.server._calls import validate_chat, validate_embed
 from router_service.server._errors import error_details
 from router_service.server._used import Used, refused_as_invalid
@@ -196,7 +198,7 @@ async def _chat(who: LineCaller, request: pb.ChatRequest) -> pb.ChatResponse:
         # `routing.session_id`: the `user` as sent, when the gate's guardrails rewrote it
         # (`pin_user_session`), as a Chat call's.
         ctx = _context(who, params.model, session_id_for(request.routing.session_id, params))
-        ctx.answers = runtime.guardrails.answers(who.client, params.model)
+        ctx.answers = runtime.guardrails.answers(who.client, params.model, lambda: _audit(who))
         with chat_span(params, ctx, stream=False) as span:
             answered = await runtime.executor.chat(params, ctx)
             span.respond(answered)
@@ -246,9 +248,19 @@ async def _as_call(
         await admission.close()
 
 
+def _audit(who: LineCaller) -> AnswerAudit:
+    """What answer guardrails did to a line, audited as for the client's own Chat call."""
+    redactions = who.runtime.config.auth.audit == "all"
+    return audit_answer(ROUTER_SERVICE + "Chat", _peer(who), who.caller.name, None, redactions)
+
+
 def _attempt(who: LineCaller, method: str) -> Attempt:
     # Audited as the call it is, from the batch (the client's key is not kept: its caller is).
-    return Attempt(method=method, authorization=None, peer=f"batch:{who.batch_id}")
+    return Attempt(method=method, authorization=None, peer=_peer(who))
+
+
+def _peer(who: LineCaller) -> str:
+    return f"batch:{who.batch_id}"
 
 
 def _context(who: LineCaller, model: str, session_id: str) -> RequestContext:
