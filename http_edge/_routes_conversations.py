@@ -77,7 +77,7 @@ async def retrieve_conversation(request: Request) -> Response:
 @router.post("/v1/conversations/{conversation_id}", openapi_extra=CONVERSATION_UPDATE)
 async def update_conversation(request: Request) -> Response:
     body = await _body(request)
-    if body.get("metadata") is None:
+    if "metadata" not in body:  # required; null (the SDK's `metadata=None`) clears it
         raise EdgeError(400, "Missing required parameter: 'metadata'.", code=None, param="metadata")
     change = pb.UpdateConversationRequest(
         metadata_json=parse_request(conversation_metadata_from_openai, body)
