@@ -57,9 +57,18 @@ async def load_conversation(
 ) -> tuple[History, frozenset[str]]:
     """The history `conversation_id`'s items give a request (with `history`'s item
     references), and the ids of the items it holds."""
-    loaded = await client.load_conversation(
-        LoadConversationRequest(id=conversation_id), timeout=timeout_s, metadata=metadata
-    )
+    try:
+        loaded = await client.load_conversation(
+            LoadConversationRequest(id=conversation_id), timeout=timeout_s, metadata=metadata
+        )
+    except RouterError as exc:
+        if exc.details.reason != "CONVERSATION_NOT_FOUND":
+            raise
+        # The router names its own field (`id`); the request's is `conversation`.
+        details = exc.details
+        raise EdgeError(
+            404, details.message, code=details.openai_code, param="conversation"
+        ) from exc
     held = frozenset(item.id for item in loaded.items)
     return conversation_history(conversation_id, loaded.items, history), held
 

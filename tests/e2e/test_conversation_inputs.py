@@ -58,3 +58,26 @@ async def test_an_item_the_conversation_holds_may_come_again(open_sdk: Open) -> 
     assert answer.status == "completed"
     listed = await sdk.conversations.items.list(conversation.id, order="asc")
     assert listed.data[0].id == "msg_held" and len(listed.data) == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "extra"),
+    [
+        ("/responses", {}),
+        ("/responses", {"stream": True}),
+        ("/responses", {"background": True}),
+        ("/responses", {"conversation": {"id": "conv_nope"}}),
+        ("/responses/input_tokens", {}),
+        ("/responses/compact", {}),
+    ],
+)
+async def test_an_unknown_conversation_is_a_404_naming_the_conversation(
+    open_sdk: Open, fake: FakeUpstream, path: str, extra: dict[str, Any]
+) -> None:
+    sdk = await open_sdk()
+    body = {"model": "chain", "input": "x", "conversation": "conv_nope", **extra}
+    with pytest.raises(openai.NotFoundError) as unknown:
+        await sdk.post(path, body=body, cast_to=object)
+    assert (unknown.value.code, unknown.value.param) == ("conversation_not_found", "conversation")
+    assert "Conversation with id 'conv_nope' not found." in unknown.value.message
+    assert fake.state.last(path="/chat/completions") is None
