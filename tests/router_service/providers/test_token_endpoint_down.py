@@ -209,3 +209,30 @@ async def test_calls_during_a_refresh_use_the_live_token_rather_than_wait_for_it
     assert endpoint.asked == 2
     first, *others = bearers(fake)
     assert others[:3] == [first] * 3 and others[3] != first  # the old token, then the new
+
+
+async def test_the_endpoint_s_outage_cools_the_deployment_as_long_as_it_asks(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, endpoint: TokenEndpoint
+) -> None:
+    """A 503's `Retry-After` (40 s, past `cooldowns.transient_s`' 15) keeps the deployment out
+    that long: the group's next answers meanwhile, and the endpoint is not asked."""
+    router = await start_router(vertex_config(fake, [key_of(fake, endpoint)]), clock=clock)
+    endpoint.failing, endpoint.failing_headers = 503, {"Retry-After": "40"}
+
+    first = await chat(router, params("chain"))
+    clock.advance(39)
+    second = await chat(router, params("chain", text="another conversation"))
+    endpoint.failing = None
+    clock.advance(1)
+    third = await chat(router, params("chain", text="a third conversation"))
+
+    assert [[a.outcome for a in r.route.attempts] for r in (first, second, third)] == [
+        [routing_pb2.OUTCOME_UPSTREAM_ERROR, OK],
+        [OK],
+        [OK],
+    ]
+    assert [r.route.deployment for r in (second, third)] == [
+        "backup/m-backup",
+        "vx/gemini-2.5-flash",
+    ]
+    assert endpoint.asked == 2
