@@ -282,6 +282,10 @@ class TokenAdapter(ProviderAdapter):
         return self.wire.stop_cap
 
     @property
+    def refuses_blank_stops(self) -> bool:
+        return self.wire.refuses_blank_stops
+
+    @property
     def server_tools(self) -> frozenset[str]:
         return self.wire.server_tools
 
