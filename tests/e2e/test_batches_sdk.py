@@ -315,6 +315,8 @@ async def test_guardrails_screen_each_line_as_it_runs(
     ("endpoint", "body", "field"),
     [
         ("/v1/completions", {"prompt": "key AKIAIOSFODNN7EXAMPLE"}, "prompt"),
+        # Of several prompts (each a chat call, as the edge makes them), the one blocked.
+        ("/v1/completions", {"prompt": ["hi", "key AKIAIOSFODNN7EXAMPLE"]}, "prompt[1]"),
         ("/v1/responses", {"input": "key AKIAIOSFODNN7EXAMPLE"}, "input"),
     ],
 )
