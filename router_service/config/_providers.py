@@ -61,9 +61,8 @@ class TimeoutsConfig(_Strict):
     connect_s: float = Field(
         default=5.0,
         gt=0,
-        description="TCP + TLS connect (with the default `http.transport: lean`, not counted "
-        "across a stall of the router's own event loop: a connect that completed while the loop "
-        "was held up is connected, not CONNECT_FAILED).",
+        description="TCP + TLS connect (`http.transport: lean`: not across a stall of the "
+        "router's own loop; a connect done meanwhile is connected, not CONNECT_FAILED).",
     )
     first_chunk_s: float = Field(
         default=30.0, gt=0, description="Until response headers / the first stream chunk."
