@@ -35,7 +35,7 @@ from ._admin_clients import clients_view
 from ._admin_jobs import jobs_view
 from ._errors import EdgeError, retry_after_headers
 from ._json import JSONBytesResponse
-from ._metadata import Metadata, forwarded_metadata
+from ._metadata import Metadata, forwardable, forwarded_metadata
 from ._numbers import whole_number
 from ._openapi import JOBS_LIMIT_PARAM, PROVIDER_PARAM
 from ._state import EdgeState, edge_state
@@ -104,7 +104,10 @@ def _authorize(request: Request) -> EdgeState:
                 "missing_api_key",
             )
         else:
-            state.admin_throttle.failed(address)
+            said = request.headers.get("x-request-id", "")  # on its lockout's line, if it locks
+            state.admin_throttle.failed(
+                address, said if forwardable("x-request-id", said) else None
+            )
             message, code = "Incorrect admin token provided.", "invalid_api_key"
         raise EdgeError(401, message, code=code, type="authentication_error")
     state.admin_throttle.succeeded(address)

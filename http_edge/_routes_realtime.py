@@ -9,7 +9,9 @@ The socket is accepted only once the router opened the upstream one: a refusal b
 (a bad key, a model not allowed or not realtime-capable, every upstream refusing) is a real HTTP
 answer with OpenAI's error JSON (the ASGI denial response). After it, events go both ways as
 they are; the session ends with the router's close code, after an OpenAI `error` event when it
-ended on an error. The caller leaving closes the router's call, and so the upstream socket.
+ended on an error, and the router's call is then read to its end (leaving it would cancel it:
+a session the caller closed would count as CANCELLED). The caller leaving tells the router,
+which closes the upstream socket.
 """
 
 from __future__ import annotations
@@ -107,13 +109,14 @@ async def _relay(websocket: WebSocket, session: RouterRealtime) -> None:
     """Both directions until the router closes the session (the caller's close included)."""
     caller = asyncio.create_task(_from_caller(websocket, session), name="switchboard-realtime-in")
     code, reason = _SERVER_ERROR, "the router ended the session"
+    closed = False
     try:
         async for message in session:
             kind = message.WhichOneof("message")
             if kind == "event_json":
                 await websocket.send_text(message.event_json)
             elif kind == "close":
-                code, reason = message.close.code, message.close.reason
+                code, reason, closed = message.close.code, message.close.reason, True
                 break
     except RouterError as exc:  # the router went away mid-session
         error = router_error_body(exc.details)["error"]
@@ -125,6 +128,13 @@ async def _relay(websocket: WebSocket, session: RouterRealtime) -> None:
         caller.cancel()
         await asyncio.wait((caller,))
     await _quietly(websocket.close(code=code, reason=reason))
+    if closed:  # the router's last message: read its call to the end (its request then ends
+        await _quietly(_drained(session))  # OK; leaving the call now would cancel it)
+
+
+async def _drained(session: RouterRealtime) -> None:
+    async for _ in session:
+        pass
 
 
 async def _from_caller(websocket: WebSocket, session: RouterRealtime) -> None:

@@ -95,8 +95,12 @@ class HttpServerTelemetry:
             )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self._excluded):
-            await self.app(scope, receive, send)
+        kind = scope["type"]
+        if kind != "http" or scope["path"].startswith(self._excluded):
+            if kind == "websocket" and self._tracer is not None:
+                await self._session(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
             return
         status = 0
         method = scope["method"] if scope["method"] in self._known else _OTHER
@@ -127,6 +131,33 @@ class HttpServerTelemetry:
                 _end(span, attributes)
             if token is not None:
                 context.detach(token)
+
+    async def _session(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket session (`/v1/realtime`): a SERVER span from its upgrade request (a GET)
+        to its close, child of the caller's `traceparent` and current while it runs, as a
+        request's (the router's spans are its children); its status is the upgrade's answer,
+        101 or the denial's. No HTTP metrics: a session lasts minutes, not a request's time."""
+        status = 0
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "websocket.accept":
+                status = 101
+            elif message["type"] == "websocket.http.response.start":  # the handshake refused
+                status = message["status"]
+            await send(message)
+
+        span, token = self._start(scope, "GET")
+        error: str | None = None
+        try:
+            await self.app(scope, receive, observed)
+        except BaseException as exc:
+            error = type(exc).__qualname__
+            raise
+        finally:
+            assert span is not None  # traced: `_session` runs only with a tracer
+            _end(span, _attributes(scope, "GET", status, error))
+            context.detach(token)
 
     def _start(self, scope: Scope, method: str) -> tuple[Span | None, Any]:
         if self._tracer is None:

@@ -124,8 +124,9 @@ class _Throttle:
             return self._refused(Refusal(window.ends - now, False, self._WHAT))
         return None
 
-    def failed(self, address: str) -> None:
-        """A wrong token from `address` (asked `refusal` first)."""
+    def failed(self, address: str, request_id: str | None = None) -> None:
+        """A wrong token from `address` (asked `refusal` first), in the call its caller named
+        `request_id` (its `x-request-id`, on the lockout's line when it locks out)."""
         now = self._clock.monotonic()
         limits = self._limits
         ends = now + limits.window_s
@@ -144,7 +145,7 @@ class _Throttle:
                 window.failures,
                 address,
                 window.ends - now,
-                extra={"event": self._EVENT, "surface": self._surface, "peer": address},
+                extra=self._fields(request_id, peer=address),
             )
         if self._overall.failures == limits.overall:
             log.warning(
@@ -152,8 +153,15 @@ class _Throttle:
                 self._NOUN,
                 self._overall.failures,
                 self._overall.ends - now,
-                extra={"event": self._EVENT, "surface": self._surface},
+                extra=self._fields(request_id),
             )
+
+    def _fields(self, request_id: str | None, **fields: str) -> dict[str, str]:
+        """A lockout line's fields: the request id of the call that locked out, when it had one."""
+        fields.update(event=self._EVENT, surface=self._surface)
+        if request_id is not None:
+            fields["request_id"] = request_id
+        return fields
 
     def succeeded(self, address: str) -> None:
         """The right token from `address`: its failures are forgotten."""

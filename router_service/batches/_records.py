@@ -124,14 +124,29 @@ class BatchRecords:
             raise
 
     async def _unbegun(self, client: str, batch_id: str) -> None:
-        """Delete what `begin` kept of a batch it refused (where the store takes it: one left on
-        the shared store is only delisted where it is taken over, its lines forgotten)."""
-        try:
-            await self._store.delete_document(_name(client, batch_id))
-            await self.forget_lines(client, batch_id)
-            await self.runs.delist((client, batch_id))
-        except StoreUnavailableError as exc:
-            log.warning("batch %s: what was kept of it was not deleted: %s", batch_id, exc.message)
+        """Delete what `begin` kept of a batch it refused, each part where the store takes its
+        delete: one refused (during an outage, of a document the local state lacks: only the
+        shared store can tell whether it holds it) does not keep the others. What a refused
+        one leaves on the shared store is collected there: the batch's running-index entry
+        is taken over by a replica, which finds no record and delists it and forgets its
+        lines (`resumed`); its record and lines expire with `files.ttl_s`."""
+        left = []
+        for part, delete in (
+            ("record", lambda: self._store.delete_document(_name(client, batch_id))),
+            ("lines", lambda: self.forget_lines(client, batch_id)),
+            ("running-index entry", lambda: self.runs.delist((client, batch_id))),
+        ):
+            try:
+                await delete()
+            except StoreUnavailableError:
+                left.append(part)
+        if left:
+            log.warning(
+                "batch %s: its %s not deleted (the state store is unreachable); a replica "
+                "taking it over delists it, or it expires",
+                batch_id,
+                ", ".join(left),
+            )
 
     async def kept_lines(self, client: str, batch_id: str) -> list[BatchLine] | None:
         """The numbers and custom_ids of the batch's lines (bodies empty), kept as it began:

@@ -21,7 +21,7 @@ def params_for(
     for it alone, Claude's signed thinking (carried by a Responses caller) for Claude alone."""
     sent = params if deployment.reasoning else without_reasoning(params)
     if has_stops(sent):
-        sent = beyond_cap(sent, deployment.stop_cap)[0]
+        sent = beyond_cap(sent, deployment.stop_cap, deployment.adapter.refuses_blank_stops)[0]
     if carries_thinking(sent):  # a plain request pays this test alone
         claude = deployment.adapter.takes_thinking_blocks(deployment.upstream_model)
         sent = with_carried_thinking(sent, claude)

@@ -1,11 +1,12 @@
 """Stop sequences past an upstream's cap, enforced by the router.
 
 An upstream takes so many stop sequences (OpenAI's 4, Gemini's and Cohere's 5: the adapter's
-`stop_cap`). A call sends the first that many, in the caller's order; the rest are the
-router's to enforce on the answer: each choice's content is cut before the earliest of them it
-holds (the stop itself left out, as upstreams do), and the choice ends with finish_reason
-`stop`, naming the stop that matched (`matched_stop`); its `logprobs.content` loses the
-entries past the cut (_stop_logprobs.py). Reasoning is left as the upstream sent it. Tool calls
+`stop_cap`), and Anthropic none of whitespace alone (`refuses_blank_stops`). A call sends the
+first that many it takes, in the caller's order; the rest are the router's to enforce on the
+answer: each choice's content is cut before the earliest of them it holds (the stop itself
+left out, as upstreams do), and the choice ends with finish_reason `stop`, naming the stop
+that matched (`matched_stop`); its `logprobs.content` loses the entries past the cut
+(_stop_logprobs.py). Reasoning is left as the upstream sent it. Tool calls
 that came with the text the stop is in (one message, one chunk) go with the text past it: the
 order of the two inside one is unknowable, and upstreams generate a turn's text before its tool
 calls (OpenAI's and Anthropic's streams send it first), so an upstream that had honoured the
@@ -73,29 +74,50 @@ def has_stops(params: chat_pb2.ChatParams) -> bool:
 
 
 def beyond_cap(
-    params: chat_pb2.ChatParams, cap: int | None
+    params: chat_pb2.ChatParams, cap: int | None, blank_refused: bool = False
 ) -> tuple[chat_pb2.ChatParams, tuple[str, ...]]:
     """`params` as a call may send them (the first `cap` stops; none at all where the API takes
-    none, as the Responses API) and the stops left to the router; `params` itself, and none,
-    when its stops fit (or the upstream has no cap)."""
-    if cap is None or len(stop_values(params)) <= cap:
+    none, as the Responses API; `blank_refused`: none of whitespace alone, which Anthropic
+    refuses) and the stops left to the router; `params` itself, and none, when its stops fit."""
+    values = stop_values(params)
+    if _fit(values, cap, blank_refused):
         return params, ()
-    stops = stops_past(params, cap)  # none when those past the cap are empty: cut all the same
+    kept, stops = _split(values, cap, blank_refused)  # none left when those are empty: cut
     sent = chat_pb2.ChatParams()
     sent.CopyFrom(params)
-    if cap == 0:
+    if not kept:
         sent.ClearField("stop")
-    else:
-        del sent.stop_list.values[cap:]
+    elif len(kept) < len(values):  # a list: the one string fits, or is not sent
+        del sent.stop_list.values[:]
+        sent.stop_list.values.extend(kept)
     return sent, stops
 
 
-def stops_past(params: chat_pb2.ChatParams, cap: int | None) -> tuple[str, ...]:
-    """The stops of `params` past `cap` (empty ones dropped: they match nothing)."""
+def stops_past(
+    params: chat_pb2.ChatParams, cap: int | None, blank_refused: bool = False
+) -> tuple[str, ...]:
+    """The stops of `params` a call does not send (`beyond_cap`), empty ones dropped: they
+    match nothing."""
     values = stop_values(params)
-    if cap is None or len(values) <= cap:
-        return ()
-    return tuple(s for s in values[cap:] if s)
+    return () if _fit(values, cap, blank_refused) else _split(values, cap, blank_refused)[1]
+
+
+def _fit(values: Sequence[str], cap: int | None, blank_refused: bool) -> bool:
+    if blank_refused and not all(stop.strip() for stop in values):
+        return False
+    return cap is None or len(values) <= cap
+
+
+def _split(
+    values: Sequence[str], cap: int | None, blank_refused: bool
+) -> tuple[list[str], tuple[str, ...]]:
+    """(the stops sent: the first `cap` the upstream takes, in order; the others, not empty)."""
+    sent: list[str] = []
+    left: list[str] = []
+    for stop in values:
+        taken = (cap is None or len(sent) < cap) and not (blank_refused and not stop.strip())
+        (sent if taken else left).append(stop)
+    return sent, tuple(stop for stop in left if stop)
 
 
 def _earliest(text: str, stops: Sequence[str]) -> tuple[int, str] | None:
@@ -317,7 +339,7 @@ def choices_of(params: chat_pb2.ChatParams) -> int:
 
 def stops_for(deployment: Deployment, params: chat_pb2.ChatParams) -> tuple[str, ...]:
     """The stop sequences of `params` past what `deployment` takes: the router's to enforce."""
-    return stops_past(params, deployment.stop_cap)
+    return stops_past(params, deployment.stop_cap, deployment.adapter.refuses_blank_stops)
 
 
 def cannot_enforce(deployment: Deployment, params: chat_pb2.ChatParams) -> UpstreamFailure | None:

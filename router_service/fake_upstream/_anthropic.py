@@ -9,7 +9,7 @@ first (thinking_delta, then signature_delta), as extended thinking answers; aske
 no thinking_delta), as Claude omits it; so is it without a `display` by the models whose
 default that is (Opus 4.7 and later, Mythos; `display: "summarized"` brings it back). The key
 comes from `x-api-key`; like the real API, the fake insists on `anthropic-version` and
-`max_tokens`.
+`max_tokens`, and refuses a stop sequence of whitespace alone.
 """
 
 from __future__ import annotations
@@ -130,6 +130,9 @@ def body_problem(body: dict[str, Any], model: str) -> str | None:
         return thinking
     if not isinstance(body.get("messages"), list) or not body["messages"]:
         return "messages: at least one message is required"
+    stops = body.get("stop_sequences")
+    if isinstance(stops, list) and any(isinstance(s, str) and not s.strip() for s in stops):
+        return "stop_sequences: each stop sequence must contain non-whitespace"
     return anthropic_problem(body)
 
 

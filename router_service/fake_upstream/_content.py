@@ -7,7 +7,8 @@ sends a shape its provider does not know fails the conformance suite instead of 
 - Anthropic content blocks: text, image (base64 or url source), document (a base64 PDF, a url,
   plain text, or content), search_result, tool_use, tool_result (text, image, document and
   search_result blocks inside), thinking, redacted_thinking: https://docs.claude.com/en/api/messages,
-  https://platform.claude.com/docs/en/build-with-claude/pdf-support and .../search-results
+  https://platform.claude.com/docs/en/build-with-claude/pdf-support and .../search-results;
+  a tool_use's `id` and a tool_result's `tool_use_id` of letters, digits, `_` and `-` only
 - Gemini parts: one of text, inlineData {mimeType, data}, fileData {fileUri}, functionCall,
   functionResponse (with `thought` / `thoughtSignature` beside); audio only as the MIME types of
   https://ai.google.dev/gemini-api/docs/audio: https://ai.google.dev/api/caching#Part
@@ -20,6 +21,7 @@ Responses translation that forwards them as they came fails here as it would the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 JsonObject = dict[str, Any]
@@ -42,6 +44,10 @@ _ANTHROPIC_BLOCKS = frozenset(
     }
 )
 _ANTHROPIC_RESULT_BLOCKS = frozenset({"text", "image", "document", "search_result"})
+# What a tool_use block's `id` (and a tool_result's `tool_use_id`) must match, as Anthropic says
+# when one does not ("String should match pattern '^[a-zA-Z0-9_-]+$'").
+_ANTHROPIC_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+_TOOL_ID_KEYS = {"tool_use": "id", "tool_result": "tool_use_id"}
 _GEMINI_DATA = frozenset({"text", "inlineData", "fileData", "functionCall", "functionResponse"})
 _GEMINI_BESIDE = frozenset({"thought", "thoughtSignature"})
 _GEMINI_AUDIO = frozenset(f"audio/{n}" for n in ("wav", "mp3", "aiff", "aac", "ogg", "flac"))
@@ -126,6 +132,9 @@ def _anthropic_blocks(blocks: list[Any], at: str, allowed: frozenset[str]) -> st
         if kind not in allowed:
             return f"{where}: Input tag {kind!r} found using 'type' matches no expected tag"
         problem = _anthropic_source(block) if kind in ("image", "document") else None
+        key = _TOOL_ID_KEYS.get(str(kind))
+        if key is not None and not _ANTHROPIC_TOOL_ID.fullmatch(str(block.get(key, ""))):
+            problem = f"{key}: String should match pattern '^[a-zA-Z0-9_-]+$'"
         if problem is None and kind == "tool_result":
             inner = _listed(block.get("content"))
             problem = _anthropic_blocks(inner, f"{where}.content", _ANTHROPIC_RESULT_BLOCKS)

@@ -350,10 +350,10 @@ class KeyPool(PoolNames):
             await self.store.extend_deadline(self.off_name(key), self.clock.now() + _FOREVER_S)
 
     async def _enable(self, key: UpstreamKey, health: KeyHealth) -> None:
-        """The operator vouches for the key: no disable, no set-aside or cooldown for any model
-        (a `MODEL_DENIED`'s lasts `auth_disable_s`, which no probe lifts), and no half-open
-        recovery (on every replica, at its prober's next look): it serves as many calls at
-        once as its limits allow."""
+        """The operator vouches for the key: no disable, set-aside or cooldown for any model (a
+        `MODEL_DENIED`'s lasts `auth_disable_s`, which no probe lifts), no provider throttle its
+        429s made (`enabled_clears`), no half-open recovery (on every replica, at its prober's
+        next look): it serves as many calls at once as its limits allow."""
         health.disabled = DisableReason.NONE
         health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
         health.half_open_left = 0
@@ -361,7 +361,8 @@ class KeyPool(PoolNames):
         await self.store.clear_deadline(self.off_name(key))
         await self.store.set_value(self.why_name(key), ENABLED_BY_HAND, _FOREVER_S)
         for model in list(self.models_seen):  # every model a replica of this config leases for
-            await self.store.clear_deadline(self.cool_name(key, model))
+            for name in self.enabled_clears(key, model):
+                await self.store.clear_deadline(name)
         self.queues.notify()
 
     async def recovered(self, key: UpstreamKey) -> None:

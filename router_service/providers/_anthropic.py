@@ -45,6 +45,10 @@ class AnthropicAdapter(HttpAdapter):
     def takes_thinking_blocks(self, upstream_model: str) -> bool:
         return True
 
+    @property
+    def refuses_blank_stops(self) -> bool:
+        return True  # "stop_sequences: each stop sequence must contain non-whitespace"
+
     def _request(
         self,
         method: str,

@@ -83,8 +83,9 @@ def request_body(
     stops = M.stop_list(body)
     if stops:
         out["stop_sequences"] = stops
-    if isinstance(body.get("user"), str):
-        out["metadata"] = {"user_id": body["user"]}
+    user = body.get("user") or body.get("safety_identifier")  # OpenAI's newer word for it
+    if isinstance(user, str):
+        out["metadata"] = {"user_id": user}
     tools = _tools(body)
     if tools:
         out["tools"] = tools
@@ -111,10 +112,13 @@ def _sampling(body: Mapping[str, Any]) -> JsonObject:
 
 
 def _tools(body: Mapping[str, Any]) -> list[JsonObject]:
+    """The tools (of function tools, those an `allowed_tools` choice allows)."""
     tools = []
+    allowed = M.allowed_tools(body.get("tool_choice"))
     for tool in body.get("tools") or ():
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
-            tools.append(cached(_tool(tool["function"]), tool))
+            if allowed is None or tool["function"].get("name") in allowed[1]:
+                tools.append(cached(_tool(tool["function"]), tool))
         elif isinstance(tool, dict) and server_tool_family(str(tool.get("type"))):
             tools.append(dict(tool))  # web search, web fetch: Anthropic's own, as given
     return tools
@@ -132,7 +136,8 @@ def _tool(function: Mapping[str, Any]) -> JsonObject:
 
 def _tool_choice(choice: Any, parallel: Any) -> JsonObject | None:
     out: JsonObject | None
-    if choice == "required":
+    allowed = M.allowed_tools(choice)
+    if choice == "required" or (allowed is not None and allowed[0] == "required"):
         out = {"type": "any"}
     elif choice == "none":
         out = {"type": "none"}
@@ -162,7 +167,7 @@ def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObj
         elif role == "tool":
             result = {
                 "type": "tool_result",
-                "tool_use_id": str(message.get("tool_call_id", "")),
+                "tool_use_id": M.tool_id(str(message.get("tool_call_id", ""))),
                 "content": _result_content(content, f"messages[{i}]"),
             }
             cached(result, message)  # the breakpoint a Messages API caller put on the result
@@ -229,7 +234,7 @@ def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
         arguments = str(function.get("arguments") or "")
         block = {
             "type": "tool_use",
-            "id": str(call.get("id", "")),
+            "id": M.tool_id(str(call.get("id", ""))),
             "name": str(function.get("name", "")),
             "input": M.load_arguments(arguments, f"{path}[{i}].function.arguments"),
         }

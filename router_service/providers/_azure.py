@@ -23,6 +23,7 @@ own and needs no adapter (README, Providers).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from urllib.parse import quote, urlencode
@@ -46,6 +47,7 @@ from router_service.providers._base import (
     media_unsupported,
     websocket_url,
 )
+from router_service.providers._classify import _Message  # the shared echo rule
 from router_service.providers._entra_auth import entra_tokens
 from router_service.providers._mapping import model_ids
 from router_service.providers._oauth import TokenAdapter
@@ -62,6 +64,10 @@ STREAM_OPTIONS_SINCE = "2024-08-01"
 # minutes ago and not yet live): no caller's request is served by it, whatever it says.
 _DEPLOYMENT_NOT_FOUND = "DeploymentNotFound"
 _CONTENT_POLICY = "ResponsibleAIPolicyViolation"
+# Azure's 400s for the provider's `api_version` (retired, or older than a model takes): "API
+# version not supported", "Model {modelName} is enabled only for api versions
+# 2024-12-01-preview and later". The operator's configuration, never the caller's request.
+_API_VERSION_REFUSED = re.compile(r"api version not supported|enabled only for api versions")
 # OpenAI's media endpoints Azure OpenAI does not have.
 _NO_MEDIA = frozenset(
     (
@@ -167,6 +173,10 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             return _classified(Outcome.UPSTREAM_ERROR, status, error, Scope.DEPLOYMENT)
         if inner_code == _CONTENT_POLICY:
             return _classified(Outcome.CONTENT_FILTERED, status, error, Scope.NONE)
+        message = _Message(str(error.get("message", "")).lower(), sent)
+        if status == 400 and message.said_by_upstream(_API_VERSION_REFUSED):
+            # Refused for every caller: the deployment cools and the group's next answers.
+            return _classified(Outcome.UPSTREAM_ERROR, status, error, Scope.DEPLOYMENT)
         return super()._failure(status, error, headers, sent)
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:

@@ -209,6 +209,12 @@ class ProviderAdapter(ABC):
         configured = self.config.max_stop_sequences
         return self.stop_cap_default if configured is None else configured
 
+    @property
+    def refuses_blank_stops(self) -> bool:
+        """Whether its API refuses a stop sequence of whitespace alone (Anthropic's: "each stop
+        sequence must contain non-whitespace", a 400): the router enforces those."""
+        return False
+
     def asks_stream_usage_of(self, upstream_model: str) -> bool:
         """Whether a stream of `upstream_model` asks its upstream for a usage the upstream
         would not send unasked (OpenAI-format kinds: `stream_options.include_usage`, which the

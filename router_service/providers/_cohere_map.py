@@ -80,6 +80,8 @@ def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonOb
     if functions:
         out["tools"] = [{"type": "function", "function": f} for f in functions]
         choice = body.get("tool_choice")
+        allowed = M.allowed_tools(choice)  # its tools alone are declared (`function_tools`)
+        choice = choice if allowed is None else allowed[0]
         if isinstance(choice, dict):  # a named function: Cohere can only require some tool
             out["tool_choice"] = "REQUIRED"
         elif isinstance(choice, str) and choice in _CHOICES:

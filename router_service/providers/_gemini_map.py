@@ -112,6 +112,8 @@ def _declaration(function: Mapping[str, Any]) -> JsonObject:
 
 
 def _tool_config(choice: Any) -> JsonObject | None:
+    allowed = M.allowed_tools(choice)  # its tools alone are declared (`function_tools`)
+    choice = choice if allowed is None else allowed[0]
     if isinstance(choice, str) and choice in CALLING_MODES:
         return {"functionCallingConfig": {"mode": CALLING_MODES[choice]}}
     if isinstance(choice, dict) and isinstance(choice.get("function"), dict):

@@ -17,7 +17,7 @@ Followed:
 - App Service's 2017-09-01 API (`MSI_ENDPOINT`/`MSI_SECRET`: Linux Consumption plans, Azure
   ML), azure-identity's `AppServiceV2017` and MSAL's `_obtain_token_on_machine_learning`:
   `GET {MSI_ENDPOINT}?api-version=2017-09-01&resource=…` (`&clientid=…`) with `secret:
-  {MSI_SECRET}`; `expires_on` is a UTC date (`_oauth._utc_date`);
+  {MSI_SECRET}`; `expires_on` is a UTC date (`_token_answer._utc_date`);
 - Cloud Shell (`MSI_ENDPOINT` alone), azure-identity's `CloudShellCredential`: `POST
   {MSI_ENDPOINT}` with the form `resource=…` and `Metadata: true`;
 - Azure Arc's agent (`IDENTITY_ENDPOINT` with `IMDS_ENDPOINT`), "Authenticate against Azure

@@ -10,7 +10,9 @@ plain dict → dict function.
 from __future__ import annotations
 
 import base64
+import hashlib
 import mimetypes
+import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -145,6 +147,22 @@ def load_arguments(arguments: str, param: str) -> JsonObject:
     return value
 
 
+# What Anthropic takes as a tool call's id (a tool_use's `id`, a tool_result's `tool_use_id`).
+_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+_NOT_TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
+
+
+def tool_id(call_id: str) -> str:
+    """A tool call's id in Anthropic's charset (letters, digits, `_`, `-`), which another
+    provider's ids need not keep (Kimi's `functions.get_weather:0`): as it is when it does,
+    else its other characters made `_` and a digest of it added, so that a call and its result
+    keep one id and two ids stay two."""
+    if _TOOL_ID.fullmatch(call_id):
+        return call_id
+    digest = hashlib.blake2b(call_id.encode(), digest_size=4).hexdigest()
+    return f"{_NOT_TOOL_ID.sub('_', call_id)}_{digest}"
+
+
 def dump_arguments(value: Any) -> str:
     return orjson.dumps(value if value is not None else {}).decode()
 
@@ -164,13 +182,33 @@ def tool_names_by_id(messages: Iterable[Any]) -> dict[str, str]:
 
 
 def function_tools(body: Mapping[str, Any]) -> list[JsonObject]:
-    """The `function` objects of the request's tools."""
+    """The `function` objects of the request's tools (those its `allowed_tools` choice allows)."""
     tools = body.get("tools")
     if not isinstance(tools, list):
         return []
+    allowed = allowed_tools(body.get("tool_choice"))
     return [
-        t["function"] for t in tools if isinstance(t, dict) and isinstance(t.get("function"), dict)
+        t["function"]
+        for t in tools
+        if isinstance(t, dict)
+        and isinstance(t.get("function"), dict)
+        and (allowed is None or t["function"].get("name") in allowed[1])
     ]
+
+
+def allowed_tools(choice: Any) -> tuple[str, frozenset[str]] | None:
+    """(mode, function names) of OpenAI's `allowed_tools` tool choice (the tools a turn may
+    call of those declared: `auto` or `required`), which native formats say by declaring those
+    alone; None for any other choice."""
+    if not isinstance(choice, dict) or choice.get("type") != "allowed_tools":
+        return None
+    allowed = choice.get("allowed_tools")
+    allowed = allowed if isinstance(allowed, dict) else {}
+    tools = allowed.get("tools")
+    tools = tools if isinstance(tools, list) else []
+    functions = [t.get("function") for t in tools if isinstance(t, dict)]
+    names = frozenset(str(f.get("name")) for f in functions if isinstance(f, dict))
+    return str(allowed.get("mode") or "auto"), names
 
 
 def usage(

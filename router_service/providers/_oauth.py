@@ -9,9 +9,14 @@ Microsoft Entra ID service principals, workload and managed identities) gives a
 - tokens are cached per key (the configured secret) and exchanged again `REFRESH_MARGIN_S`
   before they expire, on the adapter's clock (a token issued for less than twice that, half
   way through its life: otherwise every call would exchange it again);
-- one exchange per key at a time, however many calls need it (the others wait for its token);
+- one exchange per key at a time, however many calls need it (the others wait for its token,
+  or hear its failure: a failing endpoint is not asked again by each of them in turn);
+- a token still alive when its refresh fails (the endpoint down or throttling) is used until
+  its last minute, the exchange tried again `REFRESH_RETRY_S` later, not by every call
+  (azure-identity's way: its `DEFAULT_TOKEN_REFRESH_RETRY_DELAY`);
 - a token endpoint's refusal (OAuth2's `{"error", "error_description"}`, RFC 6749 §5.2) is the
-  key's AUTH_INVALID, its throttling RATE_LIMITED, its 5xx UPSTREAM_ERROR;
+  key's AUTH_INVALID, its throttling RATE_LIMITED, its 5xx UPSTREAM_ERROR (with the wait its
+  `Retry-After` asks);
 - a token the API refused is dropped (`forget`), so that the key's next use exchanges anew.
 
 `TokenAdapter` is the adapter half: each call's key becomes its bearer token before the kind's
@@ -24,13 +29,11 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 import httpx
-import orjson
 
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
@@ -44,41 +47,26 @@ from router_service.providers._base import (
     ProviderAdapter,
 )
 from router_service.providers._http import map_transport_errors, send_upstream
+from router_service.providers._token_answer import REFRESH_MARGIN_S, Token, issued_token
 
 __all__ = [
     "REFRESH_MARGIN_S",
+    "REFRESH_RETRY_S",
     "TokenAdapter",
     "TokenExchange",
     "TokenSource",
     "form_request",
 ]
 
-# A token this close to its expiry is exchanged again before use: a call that starts with it
-# may run for minutes (a long stream), and clocks differ.
-REFRESH_MARGIN_S = 300.0
-_UTC_SUFFIX = " +00:00"
+# How long a token whose refresh failed serves (while alive) before the exchange is tried again.
+REFRESH_RETRY_S = 30.0
+# A token's last minute is not used even so: the API's clock may be ahead of this host's.
+_EXPIRY_SKEW_S = 60.0
 
 Credential = TypeVar("Credential")
 # A streaming call a token adapter makes with a token for its key, and what it opens.
 _Call = TypeVar("_Call", ChatCall, MediaCall)
 _Stream = TypeVar("_Stream")
-
-
-@dataclass(frozen=True, slots=True)
-class _Token:
-    value: str
-    expires_at: float  # on the adapter's wall clock
-    # When it is exchanged again: REFRESH_MARGIN_S before it expires, or half way through a
-    # life shorter than twice that (an identity endpoint's own cached token near its end).
-    refresh_at: float
-
-    def __repr__(self) -> str:
-        return f"_Token(expires_at={self.expires_at})"
-
-    @classmethod
-    def issued(cls, value: str, expires_at: float, now: float) -> _Token:
-        margin = min(REFRESH_MARGIN_S, max(expires_at - now, 0.0) / 2)
-        return cls(value, expires_at, expires_at - margin)
 
 
 class TokenExchange(ABC, Generic[Credential]):
@@ -150,10 +138,12 @@ class TokenSource(Generic[Credential]):
         self._http = http
         self._clock = clock
         self._connect_s = connect_s
-        # All three hold one entry per configured key at most: bounded by the config.
+        # All four hold one entry per configured key at most: bounded by the config.
         self._credentials: dict[str, Credential] = {}
-        self._tokens: dict[str, _Token] = {}
+        self._tokens: dict[str, Token] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # How many of a key's exchanges have ended, and the last one's failure (None: a token).
+        self._ended: dict[str, tuple[int, UpstreamFailure | None]] = {}
 
     def credential(self, secret: str) -> Credential:
         found = self._credentials.get(secret)
@@ -178,13 +168,34 @@ class TokenSource(Generic[Credential]):
         if token is not None:
             return token
         lock = self._locks.setdefault(secret, asyncio.Lock())
+        ended, _ = self._ended.get(secret, (0, None))
         async with lock:
             token = self._fresh(secret)  # a call ahead of us in the lock exchanged already
             if token is not None:
                 return token
+            now_ended, failure = self._ended.get(secret, (0, None))
+            if failure is not None and now_ended != ended:  # it failed while we waited for it
+                raise _again(failure)
+            return await self._refresh(secret, credential, timeout_s)
+
+    async def _refresh(self, secret: str, credential: Credential, timeout_s: float) -> str:
+        """A new token for `secret`; when the exchange fails, the cached token if it is alive
+        still (the exchange is tried again REFRESH_RETRY_S later, or at its expiry)."""
+        ended = self._ended.get(secret, (0, None))[0] + 1
+        try:
             issued = await self._exchanged(credential, timeout_s)
-            self._tokens[secret] = issued
-            return issued.value
+        except UpstreamFailure as failure:
+            self._ended[secret] = (ended, _again(failure))
+            cached, now = self._tokens.get(secret), self._clock.now()
+            usable_until = cached.expires_at - _EXPIRY_SKEW_S if cached is not None else now
+            if cached is None or usable_until <= now:
+                raise
+            retry_at = min(now + REFRESH_RETRY_S, usable_until)
+            self._tokens[secret] = replace(cached, refresh_at=retry_at)
+            return cached.value
+        self._ended[secret] = (ended, None)
+        self._tokens[secret] = issued
+        return issued.value
 
     def forget(self, secret: str) -> None:
         """Drop the cached token of `secret` (the API refused it): the next use exchanges."""
@@ -196,7 +207,7 @@ class TokenSource(Generic[Credential]):
             return token.value
         return None
 
-    async def _exchanged(self, credential: Credential, timeout_s: float) -> _Token:
+    async def _exchanged(self, credential: Credential, timeout_s: float) -> Token:
         now = self._clock.now()
         connect = min(self._connect_s, timeout_s)
         timeout = {"connect": connect, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
@@ -215,7 +226,7 @@ class TokenSource(Generic[Credential]):
                 ) from None
             if answer is not None:
                 response = await self._send(credential, name, answer)
-        return _issued(name, response.status_code, response.content, now)
+        return issued_token(name, response, now, self._clock)
 
     async def _send(
         self, credential: Credential, name: str, request: httpx.Request
@@ -227,62 +238,17 @@ class TokenSource(Generic[Credential]):
             raise self._exchange.unreachable(credential, name, failure) from failure.__cause__
 
 
-def _issued(name: str, status: int, content: bytes, now: float) -> _Token:
-    """The token of a token endpoint's answer, or the failure it is."""
-    try:
-        data: Any = orjson.loads(content)
-    except orjson.JSONDecodeError:
-        data = None
-    data = data if isinstance(data, dict) else {}
-    token, expires_at = data.get("access_token"), _expires_at(data, now)
-    if status == 200 and isinstance(token, str) and token and expires_at is not None:
-        return _Token.issued(token, expires_at, now)
-    error = str(data.get("error", "")) or f"HTTP {status}"
-    # The first line: Entra's descriptions go on with trace and correlation ids and a timestamp.
-    # (App Service's identity endpoint says `{"statusCode", "message"}`.)
-    described = str(data.get("error_description") or data.get("message") or "").splitlines()
-    described = [line.strip() for line in described if line.strip()]
-    detail = f"{error}: {described[0][:200]}" if described else error
-    message = f"token exchange of {name} refused: {detail}"
-    if status == 429:  # the token endpoint's own throttling: this key waits a little
-        raise UpstreamFailure(Outcome.RATE_LIMITED, message, upstream_status=status)
-    if status >= 500:
-        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, message, upstream_status=status)
-    # 400 invalid_grant / unauthorized_client / invalid_request, 401 invalid_client, or a 200
-    # without a token: the key cannot get in.
-    raise UpstreamFailure(Outcome.AUTH_INVALID, message, upstream_status=status, scope=Scope.KEY)
-
-
-def _expires_at(data: dict[str, Any], now: float) -> float | None:
-    """When an issued token expires, on the wall clock: `expires_in` seconds from now (OAuth2;
-    IMDS sends it as text), else `expires_on`, unix seconds (App Service's identity endpoint
-    sends only that); None for an answer with neither."""
-    lifetime, expires_on = data.get("expires_in"), data.get("expires_on")
-    if isinstance(lifetime, str) and lifetime.isdigit():  # some endpoints send it as text
-        lifetime = int(lifetime)
-    if isinstance(lifetime, int | float) and not isinstance(lifetime, bool):
-        return now + float(lifetime)
-    if isinstance(expires_on, str) and expires_on.isdigit():
-        expires_on = int(expires_on)
-    elif isinstance(expires_on, str):
-        expires_on = _utc_date(expires_on)
-    if isinstance(expires_on, int | float) and not isinstance(expires_on, bool):
-        return float(expires_on)
-    return None
-
-
-def _utc_date(text: str) -> float | None:
-    """App Service's 2017-09-01 API says `expires_on` as a UTC date, its format the host's:
-    `06/20/2019 02:57:58 +00:00` on Linux, `1/16/2020 5:24:12 AM +00:00` on Windows."""
-    if not text.endswith(_UTC_SUFFIX):
-        return None
-    for pattern in ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p"):
-        try:
-            parsed = datetime.strptime(text.removesuffix(_UTC_SUFFIX), pattern)
-        except ValueError:
-            continue
-        return parsed.replace(tzinfo=UTC).timestamp()
-    return None
+def _again(failure: UpstreamFailure) -> UpstreamFailure:
+    """`failure` for another call that waited on the same exchange (each is scrubbed and
+    raised on its own)."""
+    return UpstreamFailure(
+        failure.outcome,
+        failure.message,
+        upstream_status=failure.upstream_status,
+        retry_after_s=failure.retry_after_s,
+        scope=failure.scope,
+        upstream_error=failure.upstream_error,
+    )
 
 
 class TokenAdapter(ProviderAdapter):
@@ -302,6 +268,10 @@ class TokenAdapter(ProviderAdapter):
     @property
     def stop_cap(self) -> int | None:
         return self.wire.stop_cap
+
+    @property
+    def refuses_blank_stops(self) -> bool:
+        return self.wire.refuses_blank_stops
 
     @property
     def server_tools(self) -> frozenset[str]:

@@ -13,6 +13,7 @@ from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
 from router_service.runtime import Runtime
+from router_service.server._answer_audit import call_request_id
 from router_service.server._client_keys import (
     issue_client_key,
     list_client_keys,
@@ -44,7 +45,7 @@ class AdminServicer:
     ) -> pb.CancelClientBatchResponse:
         from router_service.server._list_jobs import cancel_client_batch
 
-        cancel = cancel_client_batch(self.runtime, self._jobs, request, context.peer())
+        cancel = cancel_client_batch(self.runtime, self._jobs, request, context)
         return await answered(context, cancel)
 
     async def GetServerInfo(
@@ -60,7 +61,7 @@ class AdminServicer:
     async def IssueClientKey(
         self, request: pb.IssueClientKeyRequest, context: grpc.aio.ServicerContext
     ) -> pb.IssueClientKeyResponse:
-        return await answered(context, issue_client_key(self.runtime, request, context.peer()))
+        return await answered(context, issue_client_key(self.runtime, request, context))
 
     async def ListClientKeys(
         self, request: pb.ListClientKeysRequest, context: grpc.aio.ServicerContext
@@ -70,7 +71,7 @@ class AdminServicer:
     async def RevokeClientKey(
         self, request: pb.RevokeClientKeyRequest, context: grpc.aio.ServicerContext
     ) -> pb.RevokeClientKeyResponse:
-        return await answered(context, revoke_client_key(self.runtime, request, context.peer()))
+        return await answered(context, revoke_client_key(self.runtime, request, context))
 
     async def ListKeys(
         self, request: pb.ListKeysRequest, context: grpc.aio.ServicerContext
@@ -91,9 +92,11 @@ class AdminServicer:
     async def SetKeyEnabled(
         self, request: pb.SetKeyEnabledRequest, context: grpc.aio.ServicerContext
     ) -> pb.SetKeyEnabledResponse:
-        return await answered(context, self._set_key_enabled(request))
+        return await answered(context, self._set_key_enabled(request, call_request_id(context)))
 
-    async def _set_key_enabled(self, request: pb.SetKeyEnabledRequest) -> pb.SetKeyEnabledResponse:
+    async def _set_key_enabled(
+        self, request: pb.SetKeyEnabledRequest, request_id: str | None
+    ) -> pb.SetKeyEnabledResponse:
         pool, key = self._key_named(request.provider, request.fingerprint)
         caller = current_caller()
         by = caller.name if caller is not None else ""
@@ -107,6 +110,8 @@ class AdminServicer:
             pool.provider,
             # Quoted and bounded: one log line, whatever was typed.
             f": {request.reason[:200]!r}" if request.reason else " (no reason given)",
+            # The call's `x-request-id`, a field (as an audit line's): what an operator greps.
+            extra=None if request_id is None else {"request_id": request_id},
         )
         snap = next(s for s in await pool.snapshot() if s.key is key)
         status = _status(snap, self.runtime.clock.now())

@@ -10,7 +10,7 @@ import grpc
 from router_service.auth import AuditEvent, audit, audited_request_id, current_caller
 from router_service.guardrails import AnswerAudit
 
-__all__ = ["answer_audit"]
+__all__ = ["answer_audit", "call_request_id"]
 
 
 def answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bool) -> AnswerAudit:
@@ -18,8 +18,7 @@ def answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bo
     redaction with `auth.audit: all` (as on the request side)."""
     caller = current_caller()
     peer = grpc_ctx.peer()
-    metadata = grpc_ctx.invocation_metadata() or ()
-    request_id = next((audited_request_id(v) for k, v in metadata if k == "x-request-id"), None)
+    request_id = call_request_id(grpc_ctx)
 
     def line(outcome: Literal["answer_redacted", "answer_withheld"], reason: str) -> None:
         if outcome == "answer_redacted" and not redactions:
@@ -36,3 +35,10 @@ def answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bo
         audit(event)
 
     return line
+
+
+def call_request_id(grpc_ctx: grpc.aio.ServicerContext) -> str | None:
+    """The caller's `x-request-id` of the call `grpc_ctx` serves, as its audit line carries it
+    (`audited_request_id`): what an operator greps the edge's and the router's logs for."""
+    metadata = grpc_ctx.invocation_metadata() or ()
+    return next((audited_request_id(v) for k, v in metadata if k == "x-request-id"), None)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 
+import grpc
+
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service.auth import AuditEvent, IssuedKey, audit, current_caller
 from router_service.config import ClientKeyConfig
@@ -16,6 +18,7 @@ from router_service.errors import (
     StoreUnavailableError,
 )
 from router_service.runtime import Runtime
+from router_service.server._answer_audit import call_request_id
 
 __all__ = [
     "audited_key_change",
@@ -30,7 +33,7 @@ _MAX_LABEL = 200
 
 
 async def issue_client_key(
-    runtime: Runtime, request: pb.IssueClientKeyRequest, peer: str
+    runtime: Runtime, request: pb.IssueClientKeyRequest, call: grpc.aio.ServicerContext
 ) -> pb.IssueClientKeyResponse:
     configured = {client.name for client in runtime.config.auth.clients}
     if request.client not in configured:
@@ -41,7 +44,7 @@ async def issue_client_key(
     if ttl_s is not None and not (math.isfinite(ttl_s) and ttl_s > 0):
         raise InvalidRequestError("ttl_s must be a positive number of seconds.", param="ttl_s")
     secret, issued = await runtime.issued_keys.issue(request.client, request.label, ttl_s)
-    audited_key_change(peer, _SERVICE + "IssueClientKey", issued, "issued")
+    audited_key_change(call, _SERVICE + "IssueClientKey", issued, "issued")
     return pb.IssueClientKeyResponse(key=secret, info=_info(issued, configured))
 
 
@@ -68,17 +71,17 @@ def _no_such_client() -> ClientKeyNotFoundError:
 
 
 async def revoke_client_key(
-    runtime: Runtime, request: pb.RevokeClientKeyRequest, peer: str
+    runtime: Runtime, request: pb.RevokeClientKeyRequest, call: grpc.aio.ServicerContext
 ) -> pb.RevokeClientKeyResponse:
     keys = runtime.issued_keys
     keys.looked_up(request.id)
     await _read_log(runtime)  # the secrets the key asked for, as the store has them: ended too
     ended = keys.asked_by(request.id)
     revoked = await keys.revoke(request.id)
-    audited_key_change(peer, _SERVICE + "RevokeClientKey", revoked, "revoked")
+    audited_key_change(call, _SERVICE + "RevokeClientKey", revoked, "revoked")
     for secret in ended:
         done = f"revoked (with key {revoked.id}, which asked for it)"
-        audited_key_change(peer, _SERVICE + "RevokeClientKey", secret, done)
+        audited_key_change(call, _SERVICE + "RevokeClientKey", secret, done)
     configured = {client.name for client in runtime.config.auth.clients}
     return pb.RevokeClientKeyResponse(key=_info(revoked, configured))
 
@@ -127,20 +130,22 @@ def _info(key: IssuedKey, configured: set[str]) -> pb.ClientKey:
 
 
 def audited_key_change(
-    peer: str, method: str, key: IssuedKey, done: str, *, event: str = "admin"
+    call: grpc.aio.ServicerContext, method: str, key: IssuedKey, done: str, *, event: str = "admin"
 ) -> None:
-    """The audit trail of a key issued or revoked (whatever `auth.audit` says): who, which key
-    (id, fingerprint; an ephemeral client secret named so), for whom."""
+    """The audit trail of a key issued or revoked (whatever `auth.audit` says): who (and the
+    call's request id), which key (id, fingerprint; an ephemeral client secret named so), for
+    whom."""
     caller = current_caller()
     what = "ephemeral client secret" if key.realtime is not None else "key"
     audit(
         AuditEvent(
             outcome="success",
             method=method,
-            peer=peer,
+            peer=call.peer(),
             client=None if caller is None else caller.name,
             key_fingerprint=key.fingerprint,
             key_label=key.label or None,
+            request_id=call_request_id(call),
             reason=f"{done} {what} {key.id} of client {key.client!r}",
             event=event,
         )

@@ -6,12 +6,15 @@ client's batch, audited."""
 
 from __future__ import annotations
 
+import grpc
+
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service._ids import looked_up_id
 from router_service.auth import AuditEvent, audit, current_caller
 from router_service.batches import BatchNotFoundError, answered_locally, shared_throughout
 from router_service.errors import InvalidRequestError
 from router_service.runtime import Runtime
+from router_service.server._answer_audit import call_request_id
 from router_service.server._batch_job import claim_replica
 from router_service.server._long_jobs import LongJobs
 from router_service.server._server_info import replica_name
@@ -83,7 +86,10 @@ async def list_jobs(runtime: Runtime, jobs: LongJobs, limit: int) -> pb.ListJobs
 
 
 async def cancel_client_batch(
-    runtime: Runtime, jobs: LongJobs, request: pb.CancelClientBatchRequest, peer: str
+    runtime: Runtime,
+    jobs: LongJobs,
+    request: pb.CancelClientBatchRequest,
+    call: grpc.aio.ServicerContext,
 ) -> pb.CancelClientBatchResponse:
     """Cancel the batch not ended with `request.id`, whichever client's, as its client would."""
     looked_up_id(request.id, "id", "batch", BatchNotFoundError)
@@ -109,8 +115,9 @@ async def cancel_client_batch(
         AuditEvent(
             outcome="success",
             method="/switchboard.v1.AdminService/CancelClientBatch",
-            peer=peer,
+            peer=call.peer(),
             client=None if caller is None else caller.name,
+            request_id=call_request_id(call),
             reason=f"cancelled batch {request.id} of client {client!r}: {reason!r}",
             event="admin",
         )

@@ -44,11 +44,11 @@ class RealtimeSecretsServicer(ServicerHooks):
     async def CreateRealtimeClientSecret(
         self, request: pb.CreateRealtimeClientSecretRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateRealtimeClientSecretResponse:
-        return await answered(context, create_client_secret(self.runtime, request, context.peer()))
+        return await answered(context, create_client_secret(self.runtime, request, context))
 
 
 async def create_client_secret(
-    runtime: Runtime, request: pb.CreateRealtimeClientSecretRequest, peer: str
+    runtime: Runtime, request: pb.CreateRealtimeClientSecretRequest, call: grpc.aio.ServicerContext
 ) -> pb.CreateRealtimeClientSecretResponse:
     caller = current_caller()
     if caller is None or caller.anonymous:  # open mode: there is no client to issue it for
@@ -71,7 +71,7 @@ async def create_client_secret(
         parent=caller.key_id or caller.key_fingerprint,
     )
     # Audited whatever `auth.audit` says, as an issued key is: a key that opens sessions.
-    audited_key_change(peer, _METHOD, key, "issued", event="client_secret")
+    audited_key_change(call, _METHOD, key, "issued", event="client_secret")
     expires_at = int(key.expires_unix or 0)
     session = {"id": "sess_" + key.id.removeprefix("ck_"), "object": "realtime.session"}
     return pb.CreateRealtimeClientSecretResponse(

@@ -67,7 +67,7 @@ class Throttles:
         except AuthenticationError as exc:
             if exc.code != "missing_api_key":  # no guess
                 address = address or self._address(attempt)
-                counting.failed(address)
+                counting.failed(address, attempt.request_id)
             raise
         if admin and address is not None:
             self.admin.succeeded(address)

@@ -8,6 +8,8 @@ only when someone iterates the response. Here:
 
 - the server span is outermost (before authentication), reads the final code from the context,
   and marks a cancelled call CANCELLED with an error status;
+- the server span carries the caller's `x-request-id` as the edge's does
+  (`http.request.header.x-request-id`), read only for a span that records;
 - the client side is not an interceptor but the `RouterClient`'s call observer
   (`_grpc_client.py`);
 - in one process (`clients.LocalChannel`: `switchboard serve`) the call has no CLIENT span, and
@@ -69,6 +71,10 @@ _incoming: ContextVar[Sequence[tuple[str, Any]] | None] = ContextVar(
 _served: ContextVar[tuple[Span, asyncio.Task[Any] | None] | None] = ContextVar(
     "switchboard_served_call", default=None
 )
+# The edge's attribute of a caller's `x-request-id` (`http_edge/_server_telemetry.py`), and the
+# longest the edge forwards (`auth.audited_request_id`'s bound).
+_REQUEST_ID = "http.request.header.x-request-id"
+_REQUEST_ID_CHARS = 1024
 Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
 
@@ -76,6 +82,17 @@ Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
 def _rpc_attributes(method: str) -> dict[str, str]:
     service, _, name = method.lstrip("/").partition("/")
     return {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+
+
+def _add_request_id(attributes: dict[str, Any], metadata: Sequence[tuple[str, Any]]) -> None:
+    """The caller's `x-request-id`, as the edge's SERVER span has it (a request header, a list
+    of one value): one the edge forwards (at most 1024 characters; gRPC sends printable ASCII
+    only), so the id a user quotes finds the router's span too. Read for a span that records."""
+    for key, value in metadata:
+        if key == "x-request-id":
+            if isinstance(value, str) and 0 < len(value) <= _REQUEST_ID_CHARS:
+                attributes[_REQUEST_ID] = [value]
+            return
 
 
 def _finish(span: Span, code: grpc.StatusCode, details: str | None) -> None:
@@ -126,6 +143,9 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         if handler.unary_stream is not None:
             streaming = self._stream(method, handler.unary_stream)
             return grpc.unary_stream_rpc_method_handler(streaming, **options)
+        if handler.stream_stream is not None:  # Realtime: its requests, an iterator, as they are
+            streaming = self._stream(method, handler.stream_stream)
+            return grpc.stream_stream_rpc_method_handler(streaming, **options)
         return handler
 
     def _start(
@@ -142,6 +162,7 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         if span.is_recording():  # a sampled-out call builds no attributes
             attributes: dict[str, Any] = _rpc_attributes(method)
             attributes["network.peer.address"] = ctx.peer()
+            _add_request_id(attributes, metadata or ())
             span.set_attributes(attributes)
             _served.set((span, asyncio.current_task()))  # the request's span too (`served_call`)
         return span, context.attach(trace.set_span_in_context(span, parent))
@@ -184,6 +205,7 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         if span.is_recording():
             attributes: dict[str, Any] = _rpc_attributes(method)
             attributes["network.peer.address"] = ctx.peer()
+            _add_request_id(attributes, ctx.invocation_metadata() or ())
             if handed.attributes:  # what was said of the call before it failed (its guardrails)
                 attributes.update(handed.attributes)
             span.set_attributes(attributes)

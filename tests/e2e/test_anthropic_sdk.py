@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import anthropic
+import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -233,3 +234,19 @@ async def test_tool_calls_a_server_finishes_with_stop_are_a_tool_use_stop(
         message = await claude.messages.create(**request, tools=[WEATHER])
     assert [block.type for block in message.content] == ["tool_use"]
     assert (message.stop_reason, message.stop_sequence) == ("tool_use", None)
+
+
+async def test_a_safety_identifier_is_claudes_user_id(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """OpenAI's word for the end user now (`user` is deprecated for it) reaches Claude where it
+    takes one, `metadata.user_id`, as `user` does; it was dropped."""
+    ask: Any = [{"role": "user", "content": "hello"}]
+    await sdk.chat.completions.create(model="sonnet", messages=ask, safety_identifier="u-42")
+    record = fake.state.last()
+    assert record is not None and record.body["metadata"] == {"user_id": "u-42"}
+    await sdk.chat.completions.create(
+        model="sonnet", messages=ask, user="u-1", safety_identifier="u-42"
+    )
+    record = fake.state.last()
+    assert record is not None and record.body["metadata"] == {"user_id": "u-1"}

@@ -18,6 +18,7 @@ import websockets
 from websockets.asyncio.client import connect
 
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
 from tests.helpers import eventually
@@ -189,3 +190,30 @@ async def test_a_router_stop_tells_the_caller_to_reconnect_with_1012(
     assert told.type == "error" and told.error.code == "server_restarting"
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1012, "service restart")
+
+
+@pytest.mark.parametrize("in_process", [False, True], ids=["grpc", "in-process"])
+async def test_a_session_the_caller_closes_is_counted_a_success(
+    in_process: bool, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Closing the socket is how a caller ends a session: the router's request ends OK (the
+    edge reads the call to its end after the router's close, not cancelling it), not CANCELLED
+    in `switchboard.requests` and an error on its span."""
+    with TelemetryCapture(tracing=False) as captured:
+        edge = await start_edge(await start_router(config(fake)), in_process=in_process)
+        async with openai.AsyncOpenAI(
+            base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+        ) as sdk:
+            async with sdk.realtime.connect(model="voice") as connection:
+                events = await ask(connection, "hello")
+        assert events[-1].type == "response.done"
+
+        def counted() -> list[dict[str, Any]]:
+            points = [labels for labels, _ in captured.points("switchboard.requests")]
+            return [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+
+        async def ended() -> bool:
+            return bool(counted())
+
+        await eventually(ended, what="the session counted")
+        assert [p["switchboard.outcome"] for p in counted()] == ["OK"]

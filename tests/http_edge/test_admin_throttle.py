@@ -169,3 +169,17 @@ async def test_a_missing_token_is_not_a_guess(start_edge: StartEdge) -> None:
             assert missing.status_code == 401
 
     assert (await status(edge, TOKEN, "192.0.2.1")).status_code == 200
+
+
+async def test_a_lockout_line_carries_the_request_id_of_the_guess_that_locked_out(
+    start_edge: StartEdge, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator greps a caller's `x-request-id` across the edge's and the router's logs."""
+    edge = await start_edge(per_address=2, overall=100, window_s=60)
+    headers = {"authorization": f"Bearer {WRONG}", "x-forwarded-for": "203.0.113.9"}
+    with caplog.at_level(logging.INFO):
+        async with httpx.AsyncClient(base_url=edge.base_url) as http:
+            for request_id in ("req-guess-1", "req-guess-2"):
+                await http.get("/admin/api/status", headers={**headers, "x-request-id": request_id})
+    throttled = [r for r in caplog.records if "admin authentication throttled" in r.getMessage()]
+    assert [r.__dict__.get("request_id") for r in throttled] == ["req-guess-2"]

@@ -36,6 +36,22 @@ def test_only_stops_past_the_cap_are_left_to_the_router_and_the_params_keep_thei
     assert beyond_cap(one, 1) == (one, ())
 
 
+def test_blank_stops_an_upstream_refuses_are_left_to_the_router_with_those_past_its_cap() -> None:
+    """Anthropic refuses a stop of whitespace alone: it is not sent, nor counted in the cap."""
+    values = ["\n", "a", " \t", "b", "", "c"]
+    params = chat_pb2.ChatParams(model="m", stop_list=chat_pb2.StopSequences(values=values))
+    sent, left = beyond_cap(params, None, blank_refused=True)
+    assert list(sent.stop_list.values) == ["a", "b", "c"] and left == ("\n", " \t")
+    sent, left = beyond_cap(params, 2, blank_refused=True)
+    assert list(sent.stop_list.values) == ["a", "b"] and left == ("\n", " \t", "c")
+    lone = chat_pb2.ChatParams(model="m", stop_text="\n")
+    sent, left = beyond_cap(lone, None, blank_refused=True)
+    assert sent.WhichOneof("stop") is None and left == ("\n",)
+    assert beyond_cap(lone, None) == (lone, ())  # an upstream that takes it gets it
+    plain = chat_pb2.ChatParams(model="m", stop_list=chat_pb2.StopSequences(values=["a"]))
+    assert beyond_cap(plain, None, blank_refused=True) == (plain, ())
+
+
 def test_a_completion_is_cut_at_the_earliest_stop_and_its_tool_calls_go_with_the_rest() -> None:
     said = chat_pb2.ChatMessage(text="abc END def STOP")
     called = chat_pb2.ChatMessage(

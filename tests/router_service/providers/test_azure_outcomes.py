@@ -157,3 +157,45 @@ async def test_context_too_long_moves_to_a_larger_window(
     assert (details.reason, details.upstream_status) == ("CONTEXT_TOO_LONG", 400)
     assert details.upstream_error is not None
     assert details.upstream_error["code"] == "context_length_exceeded"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "API version not supported",
+        "Model {modelName} is enabled only for api versions 2024-12-01-preview and later",
+    ],
+    ids=["retired-version", "model-needs-a-newer-one"],
+)
+async def test_an_api_version_the_deployment_cannot_use_is_not_the_caller_s_bad_request(
+    fake: FakeUpstream, start_router: StartRouter, message: str
+) -> None:
+    """The provider's `api_version` is the operator's, not the caller's: Azure's 400 for it
+    moves the request to the group's next deployment and cools this one for everyone."""
+    router = await start_router(chain_config(fake))
+    refused = {"error": {"code": "BadRequest", "message": message}}
+    fake.state.set_scenario(Scenario(status=400, error_body=refused), model="gpt-4o-prod")
+
+    first = await chat(router, params("chain"))
+    other = await chat(router, params("chain", text="another conversation"))
+
+    assert attempts(first.route) == [
+        (AZ, routing_pb2.OUTCOME_UPSTREAM_ERROR),
+        (BACKUP, routing_pb2.OUTCOME_OK),
+    ]
+    assert attempts(other.route) == [(BACKUP, routing_pb2.OUTCOME_OK)]
+    assert fake.state.count(model="gpt-4o-prod") == 1
+
+
+async def test_words_of_the_caller_s_own_about_api_versions_decide_nothing(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    echoed = "Invalid value: 'API version not supported'"
+    refused = {"error": {"code": "BadRequest", "message": echoed}}
+    router = await start_router(chain_config(fake))
+    fake.state.set_scenario(Scenario(status=400, error_body=refused), model="gpt-4o-prod")
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await chat(router, params("chain", text="API version not supported"))
+
+    assert details_from_rpc_error(caught.value).reason == "BAD_REQUEST"

@@ -124,6 +124,8 @@ async def test_claude_goes_to_raw_predict_without_model_in_the_body(
         "https://aiplatform.googleapis.com/v1/projects/acme-prod/locations/global"
         f"/publishers/anthropic/models/claude-sonnet-4-5@20250929:{method}"
     )
+    assert vx.refuses_blank_stops  # Claude's rule, as at Anthropic: the router enforces those
+    assert not adapter(vertex(project="acme-prod", location="global"), {}, []).refuses_blank_stops
     body = orjson.loads(seen[0].content)
     assert "model" not in body and body["anthropic_version"] == "vertex-2023-10-16"
     assert body["max_tokens"] == 4096 and body.get("stream", False) is stream

@@ -1,7 +1,8 @@
 """AdminService.ListJobs on a real router over gRPC: with a batch, a background response and a
 Realtime session open, an admin key sees each (clients by name, the upstream key by
 fingerprint, never a secret); a key without the admin scope is refused; once they end, none.
-CancelClientBatch: an admin cancels any client's batch, audited with its name."""
+CancelClientBatch: an admin cancels any client's batch, audited with its name (and the call's
+request id)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,8 @@ async def test_an_admin_cancels_any_clients_batch_audited(
         cancel = admin_pb.CancelClientBatchRequest(id=running.batch_id, reason="runaway")
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await admin.CancelClientBatch(cancel, metadata=bearer(APP))
-        cancelled = await admin.CancelClientBatch(cancel, metadata=bearer(OPS))
+        said = (*bearer(OPS), ("x-request-id", "req-cancel"))
+        cancelled = await admin.CancelClientBatch(cancel, metadata=said)
         listed = await admin.ListJobs(admin_pb.ListJobsRequest(), metadata=bearer(OPS))
         with pytest.raises(grpc.aio.AioRpcError) as gone:
             await admin.CancelClientBatch(cancel, metadata=bearer(OPS))
@@ -79,6 +81,7 @@ async def test_an_admin_cancels_any_clients_batch_audited(
     audited = [r.__dict__ for r in caplog.records if r.name == "switchboard.audit"]
     (line,) = [fields for fields in audited if fields.get("event") == "admin"]
     assert line["client"] == "ops" and line["outcome"] == "success"
+    assert line["request_id"] == "req-cancel"  # what the operator's edge or tool said
     assert line["reason"] == f"cancelled batch {running.batch_id} of client 'app': 'runaway'"
 
 
