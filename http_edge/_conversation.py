@@ -30,14 +30,22 @@ from clients.switchboard.v1.router_service_pb2 import (
     LoadConversationRequest,
     UpdateConversationRequest,
 )
+from router_service._ids import MAX_ID_BYTES
 
 from ._body import parse_request, read_json_object
+from ._errors import EdgeError
 from ._metadata import Metadata, forwarded_metadata
 from ._should_retry import AnsweredError
 from ._state import edge_state
 from ._stored import load_history
 
-__all__ = ["ConversationKeeper", "ResponsesInput", "load_conversation", "read_responses_input"]
+__all__ = [
+    "ConversationKeeper",
+    "ResponsesInput",
+    "check_inputs",
+    "load_conversation",
+    "read_responses_input",
+]
 
 
 async def load_conversation(
@@ -49,9 +57,18 @@ async def load_conversation(
 ) -> tuple[History, frozenset[str]]:
     """The history `conversation_id`'s items give a request (with `history`'s item
     references), and the ids of the items it holds."""
-    loaded = await client.load_conversation(
-        LoadConversationRequest(id=conversation_id), timeout=timeout_s, metadata=metadata
-    )
+    try:
+        loaded = await client.load_conversation(
+            LoadConversationRequest(id=conversation_id), timeout=timeout_s, metadata=metadata
+        )
+    except RouterError as exc:
+        if exc.details.reason != "CONVERSATION_NOT_FOUND":
+            raise
+        # The router names its own field (`id`); the request's is `conversation`.
+        details = exc.details
+        raise EdgeError(
+            404, details.message, code=details.openai_code, param="conversation"
+        ) from exc
     held = frozenset(item.id for item in loaded.items)
     return conversation_history(conversation_id, loaded.items, history), held
 
@@ -80,6 +97,27 @@ class ConversationKeeper:
             )
         except RouterError as exc:
             raise AnsweredError(exc.details) from exc
+
+
+def check_inputs(request: ResponsesRequest, held: Collection[str]) -> None:
+    """Refuse now (a 400 naming `input[i].id`) an input item the conversation would refuse
+    once the request is answered (`conversation_inputs`: those it does not hold yet): an id
+    that is not a string of 1 to MAX_ID_BYTES bytes, or one given twice. Found only then, the
+    call was spent for an answer nothing keeps, refused in the router's terms (`items[0].id`)."""
+    seen: set[str] = set()
+    for i, item in enumerate(request.input_items):
+        item_id, param = item.get("id"), f"input[{i}].id"
+        if item_id is None or item_id in held:
+            continue
+        if not isinstance(item_id, str) or not 1 <= len(item_id.encode()) <= MAX_ID_BYTES:
+            message = f"`{param}` must be an item id: a string of 1 to {MAX_ID_BYTES} bytes."
+            raise EdgeError(400, message, code="invalid_value", param=param)
+        if item_id in seen:
+            message = (
+                f"Duplicate item id '{item_id}': each input item is added to the conversation."
+            )
+            raise EdgeError(400, message, code="invalid_value", param=param)
+        seen.add(item_id)
 
 
 @dataclass(frozen=True)

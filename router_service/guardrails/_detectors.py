@@ -22,6 +22,11 @@ What each detector finds (README, "Guardrails", says the same to users):
 - `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
   dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
   `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
+
+The detectors read a text `as_read`: a backslash escape (JSON's, as in a tool call's arguments, or
+a string literal's: `\\n`, `\\t`, `\\"`, `\\u00e9`…) as the character it stands for, so the `n` of
+a line break does not hide the key that begins the next line (a letter before it would), nor does
+an email's find begin at it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from typing import Final, get_args
 
 from router_service.config._guardrails import GuardrailDetector as DetectorName
 
-__all__ = ["DETECTORS", "Detector", "DetectorName", "luhn_valid"]
+__all__ = ["DETECTORS", "Detector", "DetectorName", "as_read", "luhn_valid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +119,27 @@ _PHONE = "|".join(
         r"[0-9](?<![A-Za-z0-9(][0-9])[0-9]{2}[\-.][0-9]{3}[\-.][0-9]{4}(?![0-9])",
     )
 )
+
+# A backslash escape of JSON (and of most languages' string literals).
+_ESCAPE = re.compile(r'\\(?:u[0-9A-Fa-f]{4}|[nrtbf"/\\])')
+# What each stands for, as many times as the escape is long: the same offsets as the text.
+_READ_AS = {"n": "\n\n", "r": "\r\r", "t": "\t\t", "b": "\b\b", "f": "\f\f", '"': '""', "/": "//"}
+
+
+def as_read(text: str) -> str:
+    """`text` as the detectors read it: each backslash escape (`\\n`, `\\"`, `\\u00e9`…) as what it
+    stands for, repeated to the escape's length (a find's offsets are the text's own); `\\u`
+    escapes (non-ASCII or control characters, in JSON) as NULs, which no detector's run holds.
+    A text without a backslash (most) is returned as it is."""
+    if "\\" not in text:
+        return text
+    return _ESCAPE.sub(_read, text)
+
+
+def _read(escape: re.Match[str]) -> str:
+    found = escape.group()
+    return "\0" * 6 if len(found) == 6 else _READ_AS.get(found[1], found)
+
 
 DETECTORS: Final[dict[DetectorName, Detector]] = {
     d.name: d

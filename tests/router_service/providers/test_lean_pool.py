@@ -5,6 +5,7 @@ not used, a request dropped on a reused connection is sent once more, never twic
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -260,3 +261,47 @@ async def test_connection_close_is_not_pooled(lean: MakeTransport) -> None:
         await until(lambda: transport.open_connections == 0)
         assert (await fetch(transport, server.url)).headers["x-conn"] == "2"
         assert server.requests() == [1, 1]
+
+
+# -- connecting -------------------------------------------------------------------------------
+
+
+async def test_a_connect_made_while_the_loop_stalled_past_its_timeout_is_connected(
+    lean: MakeTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router's own loop held up longer than the connect timeout (a long callback, a GC
+    pause) while the upstream accepted at once: the socket was connected when the loop woke,
+    and the timer due by then must not fail it as a ConnectTimeout (a CONNECT_FAILED upstream
+    that did nothing wrong). The stall is the loop's clock moved by a callback that runs
+    between the connect's start and its completion."""
+    transport = lean()
+    loop = asyncio.get_running_loop()
+    stalled = [0.0]
+    real_time = loop.time
+    monkeypatch.setattr(loop, "time", lambda: real_time() + stalled[0])
+
+    def stall() -> None:  # as a callback holding the loop 10 s would
+        stalled[0] += 10.0
+
+    async with Server() as server:
+        fetching = asyncio.ensure_future(fetch(transport, server.url))
+        loop.call_soon(stall)  # after the fetch's first step: its connect is under way
+        response = await fetching
+    assert response.status_code == 200 and stalled[0] == 10.0
+
+
+async def test_a_connect_the_upstream_never_answers_times_out(lean: MakeTransport) -> None:
+    """A listener whose accept queue is full leaves the SYN unanswered: connect_s bounds it."""
+    transport = lean()
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        first.connect(address)  # fills the queue: nothing is accepted
+        url = f"http://127.0.0.1:{address[1]}/"
+        timeout = {"connect": 0.05, "read": 5.0, "write": 5.0, "pool": 5.0}
+        with pytest.raises(httpx.ConnectTimeout):
+            await transport.handle_async_request(
+                httpx.Request("GET", url, extensions={"timeout": timeout})
+            )
+    assert transport.open_connections == 0

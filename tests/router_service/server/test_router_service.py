@@ -224,6 +224,29 @@ async def test_embed_and_list_models(router: RouterHandle) -> None:
     assert by_id["alpha/model-a"].kind == pb.MODEL_KIND_DEPLOYMENT
 
 
+async def test_models_say_whether_they_serve_embeddings(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A group configured `embeddings: true`, its deployments, and a pool of only such groups
+    are listed as serving embeddings; a pool with a chat group among its groups is not."""
+    config = base_config(fake.base_url)
+    embed = {"provider": "alpha", "model": "embed-x"}
+    config["models"]["vectors"] = {"deployments": [embed], "embeddings": True}
+    config["models"]["more"] = {"deployments": [embed], "embeddings": True}
+    config["pools"] = {
+        "embedders": {"groups": ["vectors", "more"]},
+        "mixed": {"groups": ["chain", "vectors"]},
+    }
+    router = await start_router(config)
+    models = (await router.stub.ListModels(pb.ListModelsRequest())).models
+    assert {m.id for m in models if m.embeddings} == {
+        "vectors",
+        "more",
+        "embedders",
+        "alpha/embed-x",
+    }
+
+
 async def test_health_serving(router: RouterHandle) -> None:
     health = health_pb2_grpc.HealthStub(router.channel)
     reply = await health.Check(
