@@ -288,3 +288,35 @@ async def test_a_call_in_the_token_s_last_minute_waits_for_the_refresh_under_way
     new = await refreshing
     assert await late == new and f"Bearer {new}" != bearers(fake)[0]
     assert endpoint.asked == 2
+
+
+async def test_a_refresh_its_call_gave_up_on_is_not_asked_again_by_the_next_call(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, endpoint: TokenEndpoint
+) -> None:
+    """A refresh cancelled mid-way (a stream's first-chunk deadline, 30 s, ends it long before
+    the exchange's own 600 s read timeout; a client gone) is a refresh that failed: the live
+    token serves on and the endpoint that hangs is asked again REFRESH_RETRY_S later, not by the
+    next call, which it would hold up in turn."""
+    key = key_of(fake, endpoint)
+    router = await start_router(vertex_config(fake, [key]), clock=clock)
+    await chat(router, params("gemini"))
+    adapter = router.runtime.adapters["vx"]
+    assert isinstance(adapter, VertexAdapter)
+    old = await adapter.tokens.bearer(key, 5.0)
+    endpoint.arrived.clear()
+    endpoint.held.clear()
+
+    clock.advance(TOKEN_LIFETIME_S - REFRESH_MARGIN_S + 1)
+    refreshing = asyncio.ensure_future(adapter.tokens.bearer(key, 5.0))
+    await endpoint.arrived.wait()
+    refreshing.cancel()  # its call's deadline
+    with pytest.raises(asyncio.CancelledError):
+        await refreshing
+    after = asyncio.ensure_future(adapter.tokens.bearer(key, 5.0))
+    await asyncio.sleep(0)  # a turn of the loop: the token at once, no exchange to wait for
+    served = after.done()
+    endpoint.held.set()
+    assert served and await after == old and endpoint.asked == 2
+
+    clock.advance(REFRESH_RETRY_S)
+    assert await adapter.tokens.bearer(key, 5.0) != old and endpoint.asked == 3
