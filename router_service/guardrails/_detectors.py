@@ -38,7 +38,7 @@ from typing import Final, get_args
 
 from router_service.config._guardrails import GuardrailDetector as DetectorName
 
-__all__ = ["DETECTORS", "Detector", "DetectorName", "as_read", "luhn_valid"]
+__all__ = ["DETECTORS", "Detector", "DetectorName", "as_read", "escape_start", "luhn_valid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +134,18 @@ def as_read(text: str) -> str:
     if "\\" not in text:
         return text
     return _ESCAPE.sub(_read, text)
+
+
+def escape_start(text: str, at: int) -> int:
+    """Where the backslash escape that offset `at` of `text` falls inside begins (`text` read
+    from its start, as `as_read` does); `at` itself when it begins none (most offsets: no
+    backslash in the 5 characters before it). A text cut there is read as the whole is."""
+    if text.find("\\", max(0, at - 5), at) < 0:
+        return at
+    for escape in _ESCAPE.finditer(text, 0, at + 5):
+        if escape.end() > at:
+            return min(escape.start(), at)
+    return at
 
 
 def _read(escape: re.Match[str]) -> str:
