@@ -81,3 +81,25 @@ async def test_an_unknown_conversation_is_a_404_naming_the_conversation(
     assert (unknown.value.code, unknown.value.param) == ("conversation_not_found", "conversation")
     assert "Conversation with id 'conv_nope' not found." in unknown.value.message
     assert fake.state.last(path="/chat/completions") is None
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_id_of_a_deleted_item_is_refused_before_the_call(
+    open_sdk: Open, fake: FakeUpstream, stream: bool
+) -> None:
+    # The conversation keeps a deleted item's id taken (a listing's cursor may stand on it):
+    # sent again, the item could not be added once answered.
+    sdk = await open_sdk()
+    conversation = await sdk.conversations.create(items=[message("msg_gone"), message("msg_kept")])  # type: ignore[list-item]
+    await sdk.conversations.items.delete("msg_gone", conversation_id=conversation.id)
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.responses.create(
+            model="chain",
+            input=[message("msg_kept"), message("msg_gone")],  # type: ignore[list-item]
+            conversation=conversation.id,
+            stream=stream,
+        )
+    assert refused.value.param == "input[1].id"
+    assert fake.state.last(path="/chat/completions") is None  # nothing spent
+    listed = await sdk.conversations.items.list(conversation.id)
+    assert [item.id for item in listed.data] == ["msg_kept"]
