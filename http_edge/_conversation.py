@@ -30,7 +30,7 @@ from clients.switchboard.v1.router_service_pb2 import (
     LoadConversationRequest,
     UpdateConversationRequest,
 )
-from router_service._ids import MAX_ID_BYTES
+from router_service._ids import MAX_ID_BYTES, shown_id
 
 from ._body import parse_request, read_json_object
 from ._errors import EdgeError
@@ -63,16 +63,22 @@ async def load_conversation(
     try:
         loaded = await client.load_conversation(asked, timeout=timeout_s, metadata=metadata)
     except RouterError as exc:
-        if exc.details.reason != "CONVERSATION_NOT_FOUND":
-            raise
-        # The router names its own field (`id`); the request's is `conversation`.
-        details = exc.details
-        raise EdgeError(
-            404, details.message, code=details.openai_code, param="conversation"
-        ) from exc
+        raise _refusal(exc, conversation_id) from exc
     held = frozenset(item.id for item in loaded.items)
     deleted = frozenset(loaded.item_ids) - held
     return conversation_history(conversation_id, loaded.items, history), held, deleted
+
+
+def _refusal(exc: RouterError, conversation_id: str) -> Exception:
+    """The router's refusal of the load in the request's terms: it names its own field (`id`),
+    the request's is `conversation`. An id it refuses as malformed (an empty one) names no
+    conversation either: not found, as an empty `previous_response_id` is."""
+    details = exc.details
+    malformed = details.reason == "INVALID_ARGUMENT" and details.openai_param == "id"
+    if details.reason != "CONVERSATION_NOT_FOUND" and not malformed:
+        return exc  # not about the id (the router is down, the key is refused…)
+    message = f"Conversation with id '{shown_id(conversation_id)}' not found."
+    return EdgeError(404, message, code="conversation_not_found", param="conversation")
 
 
 @dataclass(frozen=True)

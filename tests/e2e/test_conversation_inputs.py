@@ -103,3 +103,17 @@ async def test_the_id_of_a_deleted_item_is_refused_before_the_call(
     assert fake.state.last(path="/chat/completions") is None  # nothing spent
     listed = await sdk.conversations.items.list(conversation.id)
     assert [item.id for item in listed.data] == ["msg_kept"]
+
+
+@pytest.mark.parametrize("conversation", ["", {"id": ""}])
+async def test_an_empty_conversation_id_is_one_not_found_naming_the_conversation(
+    open_sdk: Open, fake: FakeUpstream, conversation: Any
+) -> None:
+    # As an empty `previous_response_id`: no conversation has that id (not the router's `id`).
+    sdk = await open_sdk()
+    body = {"model": "chain", "input": "x", "conversation": conversation}
+    with pytest.raises(openai.NotFoundError) as unknown:
+        await sdk.post("/responses", body=body, cast_to=object)
+    assert (unknown.value.code, unknown.value.param) == ("conversation_not_found", "conversation")
+    assert "Conversation with id '' not found." in unknown.value.message
+    assert fake.state.last(path="/chat/completions") is None
