@@ -10,7 +10,9 @@ import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter, base_config
 from tests.e2e.conftest import Open
+from tests.e2e.stream_harness import StartEdge
 
 
 def message(item_id: Any = None) -> dict[str, Any]:
@@ -117,3 +119,30 @@ async def test_an_empty_conversation_id_is_one_not_found_naming_the_conversation
     assert (unknown.value.code, unknown.value.param) == ("conversation_not_found", "conversation")
     assert "Conversation with id '' not found." in unknown.value.message
     assert fake.state.last(path="/chat/completions") is None
+
+
+async def test_the_deleted_items_ids_are_loaded_only_for_input_items_with_ids(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The common turn (input without ids) loads the conversation's items only: no ids beside.
+    router = await start_router(base_config(fake.base_url))
+    edge = await start_edge(router)
+    asked: list[bool] = []
+    conversations = router.runtime.conversations
+    loading = conversations.load
+
+    async def load(client: str, conversation_id: str, *, with_item_ids: bool = False) -> Any:
+        asked.append(with_item_ids)
+        return await loading(client, conversation_id, with_item_ids=with_item_ids)
+
+    monkeypatch.setattr(conversations, "load", load)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk", max_retries=0
+    ) as sdk:
+        conversation = await sdk.conversations.create()
+        for text in ("hi", [message()], [message("msg_mine")]):
+            await sdk.responses.create(model="chain", input=text, conversation=conversation.id)  # type: ignore[arg-type]
+    assert asked == [False, False, True]
