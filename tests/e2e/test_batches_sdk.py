@@ -351,6 +351,8 @@ async def test_what_answer_guardrails_do_to_a_line_is_audited_as_for_a_call(
     ("endpoint", "body", "field"),
     [
         ("/v1/completions", {"prompt": "key AKIAIOSFODNN7EXAMPLE"}, "prompt"),
+        # Of several prompts (each a chat call, as the edge makes them), the one blocked.
+        ("/v1/completions", {"prompt": ["hi", "key AKIAIOSFODNN7EXAMPLE"]}, "prompt[1]"),
         ("/v1/responses", {"input": "key AKIAIOSFODNN7EXAMPLE"}, "input"),
     ],
 )

@@ -663,10 +663,15 @@ class ModelInfo(_message.Message):
     MEMBERS_FIELD_NUMBER: _builtins.int
     OWNED_BY_FIELD_NUMBER: _builtins.int
     CREATED_FIELD_NUMBER: _builtins.int
+    EMBEDDINGS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     kind: Global___ModelKind.ValueType
     owned_by: _builtins.str
     created: _builtins.int
+    embeddings: _builtins.bool
+    """It serves embeddings: a group configured `embeddings: true`, a pool all of whose groups
+    are, a deployment of such a group.
+    """
     @_builtins.property
     def members(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Deployments of a group, groups of a pool."""
@@ -679,10 +684,11 @@ class ModelInfo(_message.Message):
         members: _abc.Iterable[_builtins.str] | None = ...,
         owned_by: _builtins.str = ...,
         created: _builtins.int = ...,
+        embeddings: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "id", b"id", "kind", b"kind", "members", b"members", "owned_by", b"owned_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "embeddings", b"embeddings", "id", b"id", "kind", b"kind", "members", b"members", "owned_by", b"owned_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
