@@ -87,7 +87,7 @@ async def _respond(request: Request) -> Response:
     conversation_id, held, metadata = read.conversation_id, read.held, read.metadata
     parsed = parse_request(partial(responses_request_from_openai, history=read.history), read.body)
     if conversation_id is not None:
-        check_inputs(parsed, held)
+        check_inputs(parsed, held, read.deleted)
     routing = routing_options(request)
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(state.clock.now())

@@ -158,9 +158,10 @@ async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:
 
     without_httpx_cli()
     # The demo's config calls `${FAKE_UPSTREAM_URL:-http://127.0.0.1:9100/v1}`: the fake
-    # upstream started here, whatever its `--fake-port` (unless the variable names another),
-    # at its start and at each reload.
-    os.environ.setdefault("FAKE_UPSTREAM_URL", f"http://127.0.0.1:{args.fake_port}/v1")
+    # upstream started here, whatever its `--fake-port` (unless the variable names another;
+    # empty, it names none, as `:-` reads it), at its start and at each reload.
+    if not os.environ.get("FAKE_UPSTREAM_URL"):
+        os.environ["FAKE_UPSTREAM_URL"] = f"http://127.0.0.1:{args.fake_port}/v1"
     loaded = file_digest(args.config)  # before it is read: a change from now on is reloaded
     config: SwitchboardConfig = load_config(args.config)
     _telemetry("switchboard", config)

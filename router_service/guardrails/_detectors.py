@@ -38,7 +38,7 @@ from typing import Final, get_args
 
 from router_service.config._guardrails import GuardrailDetector as DetectorName
 
-__all__ = ["DETECTORS", "Detector", "DetectorName", "as_read", "luhn_valid"]
+__all__ = ["DETECTORS", "Detector", "DetectorName", "as_read", "escape_start", "luhn_valid"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,9 @@ _PHONE = "|".join(
 _ESCAPE = re.compile(r'\\(?:u[0-9A-Fa-f]{4}|[nrtbf"/\\])')
 # What each stands for, as many times as the escape is long: the same offsets as the text.
 _READ_AS = {"n": "\n\n", "r": "\r\r", "t": "\t\t", "b": "\b\b", "f": "\f\f", '"': '""', "/": "//"}
+_TWO_CHARS = tuple(("\\" + letter, stands_for) for letter, stands_for in _READ_AS.items())
+_UNICODE = re.compile(r"\\u[0-9A-Fa-f]{4}")
+_PAIRED = "\uffff"  # a noncharacter: what marks an escaped backslash's two while they are read
 
 
 def as_read(text: str) -> str:
@@ -133,7 +136,27 @@ def as_read(text: str) -> str:
     A text without a backslash (most) is returned as it is."""
     if "\\" not in text:
         return text
-    return _ESCAPE.sub(_read, text)
+    if _PAIRED in text:  # no mark for escaped backslashes: one by one, as slowly
+        return _ESCAPE.sub(_read, text)
+    # Escaped backslashes marked first: each backslash left begins the escape it is the start
+    # of, so each kind is replaced in one pass of its own (no call per escape: several times
+    # faster on code, which holds an escape a line).
+    read = text.replace("\\\\", _PAIRED * 2)
+    for escape, stands_for in _TWO_CHARS:
+        read = read.replace(escape, stands_for)
+    return _UNICODE.sub("\0" * 6, read).replace(_PAIRED, "\\")
+
+
+def escape_start(text: str, at: int) -> int:
+    """Where the backslash escape that offset `at` of `text` falls inside begins (`text` read
+    from its start, as `as_read` does); `at` itself when it begins none (most offsets: no
+    backslash in the 5 characters before it). A text cut there is read as the whole is."""
+    if text.find("\\", max(0, at - 5), at) < 0:
+        return at
+    for escape in _ESCAPE.finditer(text, 0, at + 5):
+        if escape.end() > at:
+            return min(escape.start(), at)
+    return at
 
 
 def _read(escape: re.Match[str]) -> str:

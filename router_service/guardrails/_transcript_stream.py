@@ -11,7 +11,7 @@ screened chat stream. A `block` rule's find ends the stream with GuardrailBlocke
 was released before held no find); an event with text this screen cannot follow (a diarized
 `transcript.text.segment`) ends it with InvalidRequestError: refused, never relayed unscreened.
 An upstream that answers whole rather than streaming (`whisper-1` ignores `stream`: one JSON
-body, no events) is screened whole (`whole`).
+or text body, no events) is screened whole (`whole`).
 """
 
 from __future__ import annotations
@@ -65,10 +65,12 @@ class TranscriptScreen:
 
     def whole(self, chunk: media_pb2.MediaChunk) -> None:
         """A piece of no event, screened in place: the whole answer of an upstream that does
-        not stream it (`whisper-1` ignores `stream`), JSON, as a unary answer is (a block rule's
-        find raises GuardrailBlockedError). Another body comes in pieces as it arrives, which
-        this screen cannot follow: refused (InvalidRequestError), never relayed unscreened."""
-        if chunk.content_type.partition(";")[0].strip().lower() != "application/json":
+        not stream it (`whisper-1` ignores `stream`), JSON or text (`text`, `srt`, `vtt`: read
+        whole, `media_pieces`), as a unary answer is (a block rule's find raises
+        GuardrailBlockedError). Another body comes in pieces as it arrives, which this screen
+        cannot follow: refused (InvalidRequestError), never relayed unscreened."""
+        kind = chunk.content_type.partition(";")[0].strip().lower()
+        if kind != "application/json" and not kind.startswith("text/"):
             raise _unscreenable("body")
         result = media_pb2.MediaResult(content_type=chunk.content_type, body=chunk.data)
         self._guard.transcript(result)

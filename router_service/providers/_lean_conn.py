@@ -242,8 +242,10 @@ class ConnectDeadline:
     but not across a stall of the loop itself: a timer that comes due later than `_STALL_S`
     past its time found the loop held up (a long callback, a collector pause), and what it
     bounds may have finished meanwhile with its callbacks not yet run (a socket connected while
-    the loop was held counts as connected). It waits as long again as it was late first, at
-    most `timeout_s` more in all, for the loop to catch up."""
+    the loop was held counts as connected). It waits as long again as it was late, at most
+    `timeout_s`, once, for the loop to catch up: a loop late at every round (loaded rather than
+    stalled once) would otherwise stretch a connect to an upstream that never answers, grace
+    after grace, to more than twice its timeout."""
 
     __slots__ = ("_grace", "_handle", "_limit", "_loop")
 
@@ -260,8 +262,7 @@ class ConnectDeadline:
     def _due(self, when: float) -> None:
         late = self._loop.time() - when
         if late > _STALL_S and self._grace > 0:
-            extra = min(late, self._grace)
-            self._grace -= extra
+            extra, self._grace = min(late, self._grace), 0.0  # once: the next late timer expires
             self._handle = self._arm(extra)
         else:
             self._limit.reschedule(self._loop.time())  # expired: the limit cancels its task

@@ -94,9 +94,9 @@ async def run_line(who: LineCaller, line: BatchLine) -> LineResult:
     try:
         body, tokens = await _call(who, line.body)
     except Exception as exc:  # the line's failure, as the edge would have answered it
-        prompt = None
+        prompt, used = None, (0, 0)
         if isinstance(exc, _PromptFailed):  # of several prompts, the one refused
-            prompt, exc = exc.index, exc.error
+            prompt, used, exc = exc.index, exc.used, exc.error
         details = error_details(exc)
         field_of = _CALLERS_FIELDS.get(who.endpoint)
         if field_of is not None:  # as the edge says it
@@ -108,7 +108,8 @@ async def run_line(who: LineCaller, line: BatchLine) -> LineResult:
             "request_id": request_id,
             "body": openai_error_body(details),
         }
-        return LineResult(line.number, _output(line, response), ok=False)
+        # What the prompts answered before it used (billed as calls) is the batch's usage too.
+        return LineResult(line.number, _output(line, response), False, *used)
     response = {"status_code": 200, "request_id": request_id, "body": body}
     return LineResult(line.number, _output(line, response), True, *tokens)
 
@@ -123,11 +124,12 @@ def _output(line: BatchLine, response: dict[str, Any]) -> dict[str, Any]:
 
 
 class _PromptFailed(Exception):
-    """Prompt `index` of a legacy completion line's several failed with `error`."""
+    """Prompt `index` of a legacy completion line's several failed with `error`, once those
+    before it had `used` (input, output) tokens."""
 
-    def __init__(self, index: int, error: Exception) -> None:
+    def __init__(self, index: int, error: Exception, used: tuple[int, int]) -> None:
         super().__init__(index, error)
-        self.index, self.error = index, error
+        self.index, self.error, self.used = index, error, used
 
 
 async def _admitted(who: LineCaller, call: Callable[[], Awaitable[_T]]) -> _T:
@@ -163,19 +165,23 @@ async def _complete(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[i
     """A legacy completion line: as `POST /v1/completions` answers it, several prompts a chat
     call each (one after another: the batch runs its lines together), their usage added up."""
     parsed = completions_request_from_openai(body)
-    chats = []
+    chats: list[pb.ChatResponse] = []
     for index, params in enumerate(parsed.each_prompt()):
         try:
             chats.append(await _chat_admitted(who, params))
         except Exception as exc:
             if not parsed.more_prompts:
                 raise
-            raise _PromptFailed(index, exc) from exc
+            raise _PromptFailed(index, exc, _tokens_of(chats)) from exc
     created = int(who.runtime.clock.now())
     cmpl_id = f"cmpl-{secrets.token_hex(12)}"
     out = completion_to_openai([chat.completion for chat in chats], parsed, cmpl_id, created)
+    return out, _tokens_of(chats)
+
+
+def _tokens_of(chats: list[pb.ChatResponse]) -> tuple[int, int]:
     tokens = [_tokens(chat) for chat in chats]
-    return out, (sum(t[0] for t in tokens), sum(t[1] for t in tokens))
+    return sum(t[0] for t in tokens), sum(t[1] for t in tokens)
 
 
 async def _respond(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:

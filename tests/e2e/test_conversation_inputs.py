@@ -10,7 +10,9 @@ import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter, base_config
 from tests.e2e.conftest import Open
+from tests.e2e.stream_harness import StartEdge
 
 
 def message(item_id: Any = None) -> dict[str, Any]:
@@ -81,3 +83,66 @@ async def test_an_unknown_conversation_is_a_404_naming_the_conversation(
     assert (unknown.value.code, unknown.value.param) == ("conversation_not_found", "conversation")
     assert "Conversation with id 'conv_nope' not found." in unknown.value.message
     assert fake.state.last(path="/chat/completions") is None
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_id_of_a_deleted_item_is_refused_before_the_call(
+    open_sdk: Open, fake: FakeUpstream, stream: bool
+) -> None:
+    # The conversation keeps a deleted item's id taken (a listing's cursor may stand on it):
+    # sent again, the item could not be added once answered.
+    sdk = await open_sdk()
+    conversation = await sdk.conversations.create(items=[message("msg_gone"), message("msg_kept")])  # type: ignore[list-item]
+    await sdk.conversations.items.delete("msg_gone", conversation_id=conversation.id)
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.responses.create(
+            model="chain",
+            input=[message("msg_kept"), message("msg_gone")],  # type: ignore[list-item]
+            conversation=conversation.id,
+            stream=stream,
+        )
+    assert refused.value.param == "input[1].id"
+    assert fake.state.last(path="/chat/completions") is None  # nothing spent
+    listed = await sdk.conversations.items.list(conversation.id)
+    assert [item.id for item in listed.data] == ["msg_kept"]
+
+
+@pytest.mark.parametrize("conversation", ["", {"id": ""}])
+async def test_an_empty_conversation_id_is_one_not_found_naming_the_conversation(
+    open_sdk: Open, fake: FakeUpstream, conversation: Any
+) -> None:
+    # As an empty `previous_response_id`: no conversation has that id (not the router's `id`).
+    sdk = await open_sdk()
+    body = {"model": "chain", "input": "x", "conversation": conversation}
+    with pytest.raises(openai.NotFoundError) as unknown:
+        await sdk.post("/responses", body=body, cast_to=object)
+    assert (unknown.value.code, unknown.value.param) == ("conversation_not_found", "conversation")
+    assert "Conversation with id '' not found." in unknown.value.message
+    assert fake.state.last(path="/chat/completions") is None
+
+
+async def test_the_deleted_items_ids_are_loaded_only_for_input_items_with_ids(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The common turn (input without ids) loads the conversation's items only: no ids beside.
+    router = await start_router(base_config(fake.base_url))
+    edge = await start_edge(router)
+    asked: list[bool] = []
+    conversations = router.runtime.conversations
+    loading = conversations.load
+
+    async def load(client: str, conversation_id: str, *, with_item_ids: bool = False) -> Any:
+        asked.append(with_item_ids)
+        return await loading(client, conversation_id, with_item_ids=with_item_ids)
+
+    monkeypatch.setattr(conversations, "load", load)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk", max_retries=0
+    ) as sdk:
+        conversation = await sdk.conversations.create()
+        for text in ("hi", [message()], [message("msg_mine")]):
+            await sdk.responses.create(model="chain", input=text, conversation=conversation.id)  # type: ignore[arg-type]
+    assert asked == [False, False, True]

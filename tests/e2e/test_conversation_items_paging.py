@@ -49,3 +49,25 @@ async def test_a_cursor_on_a_deleted_item_goes_on_from_where_it_stood(
     with pytest.raises(openai.BadRequestError) as unknown:  # never one of its items: refused
         await sdk.conversations.items.list(conversation_id, after="msg_" + "0" * 48)
     assert unknown.value.param == "after"
+
+
+@pytest.mark.parametrize(
+    ("order", "pages"), [("asc", [["m5", "m6"], ["m7"]]), ("desc", [["m1", "m0"]])]
+)
+async def test_a_cursor_among_several_deleted_items_pages_on_with_has_more(
+    open_sdk: Open, order: Any, pages: list[list[str]]
+) -> None:
+    sdk = await open_sdk()
+    conversation_id = await made(sdk, 8)
+    listed = await sdk.conversations.items.list(conversation_id, order="asc")
+    ids = [str(item.id) for item in listed.data]
+    for gone in ids[2:5]:  # m2, m3, m4: the cursor and both its neighbours
+        await sdk.conversations.items.delete(gone, conversation_id=conversation_id)
+    page = await sdk.conversations.items.list(conversation_id, order=order, after=ids[3], limit=2)
+    seen = [texts(page.data)]
+    while page.has_more:
+        page = await sdk.conversations.items.list(
+            conversation_id, order=order, after=str(page.last_id), limit=2
+        )
+        seen.append(texts(page.data))
+    assert seen == pages

@@ -121,6 +121,10 @@ def test_a_find_after_a_json_escape_is_found_whole_and_the_json_stays_valid(
 def test_an_escape_is_read_as_what_it_stands_for_at_the_same_offsets() -> None:
     assert as_read("plain text") == "plain text"
     assert as_read(r"a\\nb\n\"c\u00e9\/\x") == 'a\\\\nb\n\n""c' + "\0" * 6 + r"//\x"
+    # A text holding the mark of escaped backslashes (U+FFFF) is read the same, one by one.
+    escapes = r"a\\nb\\\n\"c\u00e9\/\x\\"
+    assert as_read("\uffff" + escapes) == "\uffff" + as_read(escapes)
+    assert as_read(escapes) == 'a\\\\nb\\\\\n\n""c' + "\0" * 6 + r"//\x\\"
     # An escaped backslash before a letter is no escape of that letter: not a line break.
     assert _redacted("api_key", json.dumps("C:\\nsk-proj-abc123DEF456ghi789JKL012")) is None
 

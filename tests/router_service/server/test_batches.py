@@ -182,6 +182,34 @@ async def test_a_completions_batch_answers_text_completions(router: RouterHandle
     assert (found.batch.request_counts.completed, found.batch.request_counts.failed) == (2, 0)
 
 
+async def test_a_line_whose_later_prompt_fails_counts_the_tokens_its_earlier_ones_used(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Prompt 2 of 3 refused (a guardrail's block): the line fails as the endpoint would,
+    naming `prompt[1]`, the third is not sent, and the tokens the first used (billed to the
+    client as its own call's) are in the batch's usage, not lost with the line's answer."""
+    rules = [{"name": "no-credentials", "detect": ["api_key"], "action": "block"}]
+    router = await start_router(base_config(fake.base_url, guardrails=rules))
+    body = {"model": "chain", "prompt": ["one two three", "key AKIAIOSFODNN7EXAMPLE", "c"]}
+    line = {"custom_id": "three", "method": "POST", "url": "/v1/completions", "body": body}
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=jsonl(line))
+    kept = await router.stub.UploadFile(upload)
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/completions", completion_window="24h"
+    )
+    batch = await router.stub.CreateBatch(create)
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = (await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id))).batch
+    assert (done.request_counts.completed, done.request_counts.failed) == (0, 1)
+    errors = bpb.GetFileContentRequest(id=done.error_file_id)
+    (failed,) = (await router.stub.GetFileContent(errors)).content.splitlines()
+    assert orjson.loads(failed)["response"]["body"]["error"]["param"] == "prompt[1]"
+    (sent,) = fake.state.calls()
+    assert sent.body["messages"][0]["content"] == "one two three"
+    assert done.usage.input_tokens == 3  # a token a word (the fake's count)
+    assert done.usage.output_tokens > 0
+
+
 async def test_a_clients_batches_waiting_for_a_slot_are_capped_and_hold_no_lines(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
