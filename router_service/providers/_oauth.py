@@ -15,7 +15,8 @@ Microsoft Entra ID service principals, workload and managed identities) gives a
   its last minute, the exchange tried again `REFRESH_RETRY_S` later (or when its `Retry-After`
   says, if later), not by every call (azure-identity's way: its
   `DEFAULT_TOKEN_REFRESH_RETRY_DELAY`); calls that come while a refresh is under way use the
-  token alive still rather than wait for the exchange (an endpoint that hangs holds up one);
+  token alive still rather than wait for the exchange (an endpoint that hangs holds up one,
+  and a refresh its call gives up on mid-way waits its pause like one that failed);
 - a token endpoint's refusal (OAuth2's `{"error", "error_description"}`, RFC 6749 §5.2) is the
   key's AUTH_INVALID, its throttling RATE_LIMITED, its 5xx UPSTREAM_ERROR (with the wait its
   `Retry-After` asks);
@@ -187,23 +188,33 @@ class TokenSource(Generic[Credential]):
     async def _refresh(self, secret: str, credential: Credential, timeout_s: float) -> str:
         """A new token for `secret`; when the exchange fails, the cached token if it is alive
         still (the exchange is tried again REFRESH_RETRY_S later, or as much later as the
-        endpoint's `Retry-After` asks, but at its expiry at the latest)."""
+        endpoint's `Retry-After` asks, but at its expiry at the latest). An exchange cancelled
+        mid-way (its call's deadline, its client gone) is tried again as one that failed."""
         ended = self._ended.get(secret, (0, None))[0] + 1
         try:
             issued = await self._exchanged(credential, timeout_s)
+        except asyncio.CancelledError:  # its call gave up (a stream's first-chunk deadline)
+            self._served_on(secret, REFRESH_RETRY_S)  # not asked again by the next call
+            raise
         except UpstreamFailure as failure:
             self._ended[secret] = (ended, _again(failure))
-            cached, now = self._tokens.get(secret), self._clock.now()
-            usable_until = self._usable_until(cached) if cached is not None else now
-            if cached is None or usable_until <= now:
+            cached = self._served_on(secret, max(REFRESH_RETRY_S, failure.retry_after_s or 0.0))
+            if cached is None:
                 raise
-            pause = max(REFRESH_RETRY_S, failure.retry_after_s or 0.0)
-            retry_at = min(now + pause, usable_until)
-            self._tokens[secret] = replace(cached, refresh_at=retry_at)
-            return cached.value
+            return cached
         self._ended[secret] = (ended, None)
         self._tokens[secret] = issued
         return issued.value
+
+    def _served_on(self, secret: str, pause_s: float) -> str | None:
+        """The cached token of `secret` when it is alive still, left in use `pause_s` more (to
+        its last minute at most) before the exchange is tried again; None when it is not."""
+        cached, now = self._tokens.get(secret), self._clock.now()
+        if cached is None or self._usable_until(cached) <= now:
+            return None
+        retry_at = min(now + pause_s, self._usable_until(cached))
+        self._tokens[secret] = replace(cached, refresh_at=retry_at)
+        return cached.value
 
     def forget(self, secret: str) -> None:
         """Drop the cached token of `secret` (the API refused it): the next use exchanges."""

@@ -37,3 +37,7 @@ async def test_tool_call_ids_of_another_provider_reach_bedrock_in_its_charset(
     assert len(set(used)) == len(ids)  # two ids stay two
     assert all(re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", ident) for ident in used)
     assert used[3] == IDS[3]  # an id Converse takes goes as it is
+    # A function of the id alone, no per-process salt: another replica, or the next request,
+    # names the call and its result alike (and Converse's prompt cache keeps its prefix).
+    assert used[0] == "functions_get_weather_0_19e4dde0"
+    assert used[4] == "call_" + "x" * 50 + "_427b3149"  # cut to 64 with its digest

@@ -236,3 +236,87 @@ async def test_the_endpoint_s_outage_cools_the_deployment_as_long_as_it_asks(
         "vx/gemini-2.5-flash",
     ]
     assert endpoint.asked == 2
+
+
+async def test_a_retry_after_past_the_token_s_life_does_not_stretch_it(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, endpoint: TokenEndpoint
+) -> None:
+    """A throttled refresh asking to come back in an hour leaves the live token in use until its
+    last minute, no later: the endpoint is asked again then, and its failure is the call's."""
+    router = await start_router(vertex_config(fake, [key_of(fake, endpoint)]), clock=clock)
+    await chat(router, params("gemini"))
+    endpoint.failing, endpoint.failing_headers = 429, {"Retry-After": "3600"}
+
+    clock.advance(TOKEN_LIFETIME_S - REFRESH_MARGIN_S + 1)  # due: the refresh is throttled
+    await chat(router, params("gemini"))
+    clock.advance(REFRESH_MARGIN_S - 60 - 2)  # a second short of its last minute: served
+    await chat(router, params("gemini"))
+    assert endpoint.asked == 2 and len(set(bearers(fake))) == 1
+
+    clock.advance(2)  # in its last minute: not sent, though the endpoint asked for an hour
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await chat(router, params("gemini"))
+
+    assert details_from_rpc_error(caught.value).reason == "RATE_LIMITED"
+    assert endpoint.asked == 3 and len(bearers(fake)) == 3
+
+
+async def test_a_call_in_the_token_s_last_minute_waits_for_the_refresh_under_way(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, endpoint: TokenEndpoint
+) -> None:
+    """Calls during a refresh use the live token only while it is usable: one that comes in its
+    last minute (the refresh hanging that long) waits for the new token, and asks no exchange."""
+    key = key_of(fake, endpoint)
+    router = await start_router(vertex_config(fake, [key]), clock=clock)
+    await chat(router, params("gemini"))
+    adapter = router.runtime.adapters["vx"]
+    assert isinstance(adapter, VertexAdapter)
+    endpoint.arrived.clear()
+    endpoint.held.clear()
+
+    clock.advance(TOKEN_LIFETIME_S - REFRESH_MARGIN_S + 1)
+    refreshing = asyncio.ensure_future(adapter.tokens.bearer(key, 5.0))
+    await endpoint.arrived.wait()
+    clock.advance(
+        REFRESH_MARGIN_S - 60
+    )  # the refresh still under way, the token in its last minute
+    late = asyncio.ensure_future(adapter.tokens.bearer(key, 5.0))
+    await asyncio.sleep(0)  # a turn of the loop: the late call has asked for its token
+    assert not late.done()  # it waits for the exchange rather than take the old token
+
+    endpoint.held.set()
+    new = await refreshing
+    assert await late == new and f"Bearer {new}" != bearers(fake)[0]
+    assert endpoint.asked == 2
+
+
+async def test_a_refresh_its_call_gave_up_on_is_not_asked_again_by_the_next_call(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, endpoint: TokenEndpoint
+) -> None:
+    """A refresh cancelled mid-way (a stream's first-chunk deadline, 30 s, ends it long before
+    the exchange's own 600 s read timeout; a client gone) is a refresh that failed: the live
+    token serves on and the endpoint that hangs is asked again REFRESH_RETRY_S later, not by the
+    next call, which it would hold up in turn."""
+    key = key_of(fake, endpoint)
+    router = await start_router(vertex_config(fake, [key]), clock=clock)
+    await chat(router, params("gemini"))
+    adapter = router.runtime.adapters["vx"]
+    assert isinstance(adapter, VertexAdapter)
+    old = await adapter.tokens.bearer(key, 5.0)
+    endpoint.arrived.clear()
+    endpoint.held.clear()
+
+    clock.advance(TOKEN_LIFETIME_S - REFRESH_MARGIN_S + 1)
+    refreshing = asyncio.ensure_future(adapter.tokens.bearer(key, 5.0))
+    await endpoint.arrived.wait()
+    refreshing.cancel()  # its call's deadline
+    with pytest.raises(asyncio.CancelledError):
+        await refreshing
+    after = asyncio.ensure_future(adapter.tokens.bearer(key, 5.0))
+    await asyncio.sleep(0)  # a turn of the loop: the token at once, no exchange to wait for
+    served = after.done()
+    endpoint.held.set()
+    assert served and await after == old and endpoint.asked == 2
+
+    clock.advance(REFRESH_RETRY_S)
+    assert await adapter.tokens.bearer(key, 5.0) != old and endpoint.asked == 3
