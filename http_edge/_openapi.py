@@ -288,7 +288,11 @@ CONVERSATION = json_operation(
 CONVERSATION_ID_PARAM: dict[str, Any] = {"parameters": [_CONVERSATION_ID]}
 CONVERSATION_UPDATE = {
     **json_operation(
-        {"type": "object", "required": ["metadata"], "properties": {"metadata": _METADATA}}
+        {
+            "type": "object",
+            "required": ["metadata"],
+            "properties": {"metadata": {"anyOf": [_METADATA, {"type": "null"}]}},  # null: clear
+        }
     ),
     **CONVERSATION_ID_PARAM,
 }

@@ -9,6 +9,7 @@ not found.` for an unknown, expired, deleted or another client's id alike).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -76,7 +77,7 @@ async def retrieve_conversation(request: Request) -> Response:
 @router.post("/v1/conversations/{conversation_id}", openapi_extra=CONVERSATION_UPDATE)
 async def update_conversation(request: Request) -> Response:
     body = await _body(request)
-    if body.get("metadata") is None:
+    if "metadata" not in body:  # required; null (the SDK's `metadata=None`) clears it
         raise EdgeError(400, "Missing required parameter: 'metadata'.", code=None, param="metadata")
     change = pb.UpdateConversationRequest(
         metadata_json=parse_request(conversation_metadata_from_openai, body)
@@ -130,8 +131,10 @@ async def list_items(request: Request) -> Response:
     limit, order = page_limit(query.get("limit")), page_order(query.get("order"))
     after = query.get("after")
     include_query(request)  # items are listed as kept, input images with their image_url
-    loaded = await _load(request)
+    loaded = await _load(request, with_item_ids=after is not None)
     items = [orjson.loads(item.item_json) for item in loaded.items]
+    if after is not None:
+        items, after = _past_cursor(items, loaded.item_ids, after, order)
     page = input_items_page(items, after=after, limit=limit, order=order)
     if page is None:
         raise EdgeError(
@@ -175,6 +178,19 @@ async def delete_item(request: Request) -> Response:
     return JSONBytesResponse(conversation_to_openai(changed.conversation))
 
 
+def _past_cursor(
+    items: list[dict[str, Any]], all_ids: Sequence[str], after: str, order: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """`items` and the `after` to page them from. An item deleted since the caller's last page
+    (the SDK's cursor) is no longer listed: the items that stood past it in `order` are, as if
+    it were still there."""
+    if after not in all_ids or any(item["id"] == after for item in items):
+        return items, after
+    position = {item_id: i for i, item_id in enumerate(all_ids)}
+    cursor = position[after]
+    return [item for item in items if (position[item["id"]] > cursor) == (order == "asc")], None
+
+
 def _missing_item(item_id: str) -> EdgeError:
     message = f"Item with id '{shown_id(item_id)}' not found."
     return EdgeError(404, message, code="item_not_found")
@@ -188,10 +204,13 @@ def _items(body: dict[str, Any]) -> list[str]:
     return conversation_items_from_openai(body["items"], "items")
 
 
-async def _load(request: Request) -> pb.LoadConversationResponse:
+async def _load(request: Request, *, with_item_ids: bool = False) -> pb.LoadConversationResponse:
     state = edge_state(request)
+    asked = pb.LoadConversationRequest(
+        id=request.path_params["conversation_id"], with_item_ids=with_item_ids
+    )
     loaded: pb.LoadConversationResponse = await state.router().load_conversation(
-        pb.LoadConversationRequest(id=request.path_params["conversation_id"]),
+        asked,
         timeout=state.settings.request_timeout_s,
         metadata=forwarded_metadata(request),
     )

@@ -52,7 +52,7 @@ from router_service.clock import Clock
 
 from . import _stream_failure as failure
 from ._body import parse_request
-from ._conversation import ConversationKeeper, read_responses_input
+from ._conversation import ConversationKeeper, check_inputs, read_responses_input
 from ._disconnect import unless_disconnected
 from ._errors import in_callers_terms, router_error_body
 from ._headers import route_headers
@@ -86,6 +86,8 @@ async def _respond(request: Request) -> Response:
     read = await read_responses_input(request)
     conversation_id, held, metadata = read.conversation_id, read.held, read.metadata
     parsed = parse_request(partial(responses_request_from_openai, history=read.history), read.body)
+    if conversation_id is not None:
+        check_inputs(parsed, held, read.deleted)
     routing = routing_options(request)
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(state.clock.now())

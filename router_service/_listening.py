@@ -1,5 +1,6 @@
 """Whether a process can listen everywhere it must, checked before it starts anything
-(`switchboard serve` and `dev`: a port taken is one line naming it, and nothing left running)."""
+(`switchboard router`, `edge`, `serve` and `dev`: a port taken is one line naming it, and nothing
+left running)."""
 
 from __future__ import annotations
 

@@ -36,7 +36,9 @@ async def run_router(args: argparse.Namespace, early: EarlySighup) -> None:
     # The digest of the file alone: replicas that share it with other --port / --metrics-port
     # show as one config version.
     serving_file(args.config, loaded)
-    # Bound before the runtime is built (it connects to Redis): a port taken fails at once.
+    # Both ports, before anything starts (the metrics listener, the runtime's Redis): a port
+    # taken is one line naming it, as for `serve`, not grpc's log of its failed bind.
+    check_listening(_router_listening(config, args))
     with _metrics_listener(config, args.metrics_port):
         server = RouterServer(await Runtime.create(config), host=args.host, port=args.port)
         poll_s = config.server.reload_poll_s
@@ -155,6 +157,11 @@ async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:
     from router_service.server import file_digest
 
     without_httpx_cli()
+    # The demo's config calls `${FAKE_UPSTREAM_URL:-http://127.0.0.1:9100/v1}`: the fake
+    # upstream started here, whatever its `--fake-port` (unless the variable names another;
+    # empty, it names none, as `:-` reads it), at its start and at each reload.
+    if not os.environ.get("FAKE_UPSTREAM_URL"):
+        os.environ["FAKE_UPSTREAM_URL"] = f"http://127.0.0.1:{args.fake_port}/v1"
     loaded = file_digest(args.config)  # before it is read: a change from now on is reloaded
     config: SwitchboardConfig = load_config(args.config)
     _telemetry("switchboard", config)
@@ -235,11 +242,23 @@ def _listening(config: SwitchboardConfig, metrics_port: int | None = None) -> li
         ("server.port", config.server.host, config.server.port),
         ("edge.port", config.edge.host, config.edge.port),
     ]
+    return wanted + _metrics_listening(config, metrics_port)
+
+
+def _router_listening(config: SwitchboardConfig, args: argparse.Namespace) -> list[Listening]:
+    """Where `router`'s process listens: its port (`--host` and `--port` over `server:`'s), the
+    metrics port."""
+    key, port = ("server.port", config.server.port) if args.port is None else ("--port", args.port)
+    wanted = [(key, args.host or config.server.host, port)]
+    return wanted + _metrics_listening(config, args.metrics_port)
+
+
+def _metrics_listening(config: SwitchboardConfig, metrics_port: int | None) -> list[Listening]:
     port = _metrics_port(config, metrics_port)
-    if port:
-        key = "--metrics-port" if metrics_port is not None else "telemetry.prometheus_port"
-        wanted.append((key, config.telemetry.prometheus_host, port))
-    return wanted
+    if not port:
+        return []
+    key = "--metrics-port" if metrics_port is not None else "telemetry.prometheus_port"
+    return [(key, config.telemetry.prometheus_host, port)]
 
 
 def _telemetry(service: str, config: SwitchboardConfig | EdgeFileConfig | None) -> None:

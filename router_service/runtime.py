@@ -342,7 +342,9 @@ def _build_groups(
             if ref.name not in deployments:
                 deployments[ref.name] = _deployment(config, ref, adapters, pools)
             members.append(deployments[ref.name])
-        groups[group_name] = Group(group_name, group.strategy, tuple(members), weights=weights)
+        groups[group_name] = Group(
+            group_name, group.strategy, tuple(members), weights=weights, embeddings=group.embeddings
+        )
     for pool_name, pool in config.pools.items():
         seen: dict[str, tuple[Deployment, float]] = {}  # each with its first group's weight
         for member in (groups[name] for name in pool.groups):
@@ -355,6 +357,7 @@ def _build_groups(
             pool=pool_name,
             member_groups=tuple(pool.groups),
             weights=tuple(weight for _, weight in seen.values()),
+            embeddings=all(groups[name].embeddings for name in pool.groups),
         )
     return deployments, groups
 

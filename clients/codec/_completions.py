@@ -13,8 +13,9 @@ added up; a stream takes one prompt. What a chat model cannot do is refused with
 :class:`InvalidRequestError` naming the field: token arrays (chat models take text), ``suffix``
 (chat models have no insertion mode), ``best_of`` other than ``n`` (no chat API ranks candidates
 server-side), ``echo`` with ``logprobs`` (chat answers carry no logprobs of the prompt;
-OpenAI's own instruct model refuses the pair too), chat's ``messages`` and tools (a tool call
-would have nowhere to go in a ``text_completion``), and chat's ``max_completion_tokens`` (this
+OpenAI's own instruct model refuses the pair too), chat's ``messages``, tools and audio output
+(``modalities``, ``audio``: a tool call or audio would have nowhere to go in a
+``text_completion``), and chat's ``max_completion_tokens`` (this
 API's bound is ``max_tokens``, 16 when absent: the upstream would have been sent both).
 """
 
@@ -43,9 +44,17 @@ MAX_PROMPTS = 20
 # (`top_k`, `repetition_penalty`… of OpenAI-compatible servers that text-completion UIs send).
 _TRANSLATED = frozenset({"prompt", "echo", "logprobs", "suffix", "best_of", "max_tokens"})
 # Chat's keys a text completion has no place for, refused when set (OpenAI's legacy API refuses
-# them as unknown): a tool call would be dropped (the choice's text empty), and `messages` is
-# what `prompt` is made into.
-_CHAT_ONLY = ("messages", "tools", "tool_choice", "functions", "function_call")
+# them as unknown): a tool call would be dropped (the choice's text empty), and so would audio
+# (`modalities`, `audio`: the upstream billed for it); `messages` is what `prompt` is made into.
+_CHAT_ONLY = (
+    "messages",
+    "tools",
+    "tool_choice",
+    "functions",
+    "function_call",
+    "modalities",
+    "audio",
+)
 # Chat's key → the field of this API that set it, for a refusal of the router's shared chat
 # checks (`completions_field`: a guardrail's block of the prompt…). The prompt is each chat
 # call's one message: `prompt`, or of several `prompt[i]`, the one the failed call was made of.
@@ -159,7 +168,7 @@ def _refuse_unsupported(body: dict[str, Any], n: int) -> None:
         if body.get(key) is not None:
             raise InvalidRequestError(
                 f"'{key}' is not supported by text completions, which answer text from "
-                "'prompt': use /v1/chat/completions for messages and tools.",
+                "'prompt': use /v1/chat/completions for messages, tools and audio.",
                 param=key,
             )
     if body.get("max_completion_tokens") is not None:

@@ -70,7 +70,9 @@ def ago(unix: float, now: float) -> str:
     """How long before `now`: `5m 2s ago` (`-` for 0: never)."""
     if not unix:
         return "-"
-    if unix > now:  # another clock, a little ahead
+    # Ahead by a whole second: another clock. Less: made during the command's own call, after
+    # `now` was read (`client-keys issue`'s key), which is now.
+    if unix - now >= 1:
         return f"in {duration(unix - now)}"
     return f"{duration(now - unix)} ago"
 

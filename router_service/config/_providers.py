@@ -58,7 +58,12 @@ class KeyConfig(_Strict):
 class TimeoutsConfig(_Strict):
     """Upstream timeouts of one provider (seconds)."""
 
-    connect_s: float = Field(default=5.0, gt=0, description="TCP + TLS connect.")
+    connect_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="TCP + TLS connect (`http.transport: lean`: not across a stall of the "
+        "router's own loop; a connect done meanwhile is connected, not CONNECT_FAILED).",
+    )
     first_chunk_s: float = Field(
         default=30.0, gt=0, description="Until response headers / the first stream chunk."
     )

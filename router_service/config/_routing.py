@@ -75,6 +75,12 @@ class ModelGroupConfig(_Strict):
         "choices.",
     )
     deployments: list[DeploymentRef] = Field(min_length=1)
+    embeddings: bool = Field(
+        default=False,
+        description="The group serves embeddings (its deployments are embedding models): "
+        "ListModels says so, and Ollama's `/api/show` answers its capabilities as "
+        '`["embedding"]` (clients that read capabilities tell embedding models by it).',
+    )
 
 
 class PoolConfig(_Strict):

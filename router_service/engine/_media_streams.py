@@ -228,6 +228,8 @@ def _piece_events(
     events: list[MediaEvent | chat_pb2.Usage] = [p.usage for p in pieces if p.usage is not None]
     for piece in pieces:
         if screen is None or piece.event is None:
+            if screen is not None:  # an answer not streamed after all: screened whole
+                screen.whole(piece.chunk)
             events.append(MediaEvent(chunk=piece.chunk))
             continue
         for index, data in enumerate(screen.event(piece.event)):

@@ -41,6 +41,7 @@ class Group:
     # Each member's share under `weighted`, as this group gives it (a deployment named by two
     # groups is one object, its weight each group's own); empty: the deployments' own.
     weights: tuple[float, ...] = ()
+    embeddings: bool = False  # it serves embeddings (a pool: all its groups do)
 
 
 class Planner:

@@ -7,8 +7,9 @@ API_runtime_ConverseStream.html and API_ListFoundationModels.html: a stream is m
 a content block (text deltas, or a toolUse start with its input in deltas), contentBlockStop,
 messageStop with the stop reason, metadata with usage. Like the real API, the fake refuses a
 body Converse would not take (`converse_problem`): blocks of unknown kinds, image and document
-formats it does not know, a document name with characters it refuses, tool blocks without a
-toolConfig, turns that do not alternate, fields it does not define.
+formats it does not know, a document name with characters it refuses, a toolUseId of other
+characters than `[a-zA-Z0-9_-]` or longer than 64, tool blocks without a toolConfig, turns that
+do not alternate, fields it does not define.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ _RESULT_BLOCKS = frozenset({"text", "json", "image", "document", "video"})
 _IMAGE_FORMATS = frozenset({"png", "jpeg", "gif", "webp"})
 _DOCUMENT_FORMATS = frozenset({"pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"})
 _DOCUMENT_NAME = re.compile(r"[A-Za-z0-9\-()\[\]]+(?: [A-Za-z0-9\-()\[\]]+)*")
+# A toolUse's and a toolResult's `toolUseId`: ToolUseBlock, ToolResultBlock (1 to 64 of these).
+_TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 
 
 def _texts(blocks: Any) -> list[str]:
@@ -93,6 +96,10 @@ def _block_problem(block: Any, allowed: frozenset[str], tools: bool) -> str | No
         return (
             "The toolConfig field must be defined when using toolUse and toolResult content blocks."
         )
+    if kind in ("toolUse", "toolResult") and not _TOOL_USE_ID.fullmatch(
+        str(value.get("toolUseId", ""))
+    ):
+        return f"{kind}.toolUseId: must match pattern [a-zA-Z0-9_-]+ (length 1 to 64)"
     if kind == "toolResult":
         for inner in value.get("content") or []:
             problem = _block_problem(inner, _RESULT_BLOCKS, tools)

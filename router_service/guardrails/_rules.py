@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from router_service.config import GuardrailConfig
-from router_service.guardrails._detectors import DETECTORS
+from router_service.guardrails._detectors import DETECTORS, as_read
 
 __all__ = ["PATTERN_DETECTOR", "Match", "Rule", "compile_rules", "with_replaced"]
 
@@ -85,9 +85,11 @@ class Rule:
 
     def matches(self, text: str) -> Iterator[Match]:
         """What this rule finds in `text`, by detector: the built-ins' in one pass, then each
-        operator pattern's (matches of different detectors may overlap)."""
+        operator pattern's (matches of different detectors may overlap). The built-ins read the
+        text's backslash escapes as what they stand for (`as_read`); operator patterns, as
+        written."""
         if self._combined is not None:
-            yield from self._detected(self._combined, text)
+            yield from self._detected(self._combined, as_read(text))
         for pattern in self._patterns:
             for found in pattern.finditer(text):
                 if found.end() > found.start():  # an empty match hides nothing

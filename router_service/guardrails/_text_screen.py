@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from router_service.guardrails._citations import StreamEdits
+from router_service.guardrails._detectors import escape_start
 from router_service.guardrails._finds import Found, counted
 from router_service.guardrails._rules import Rule
 
@@ -99,6 +100,8 @@ class TextScreen:
         out = self._released(spans, cut)
         self._done = self.edits.released = cut
         keep_from = max(self._base, cut - _CONTEXT_CHARS)
+        # Not inside an escape: the context is read as the whole text is (`\\n`: no `\n`).
+        keep_from = self._base + escape_start(self._raw, keep_from - self._base)
         self._raw = self._raw[keep_from - self._base :]
         self._base = keep_from
         return out

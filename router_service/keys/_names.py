@@ -61,15 +61,13 @@ class PoolNames:
     def cool_name(self, key: UpstreamKey, model: str) -> str:
         return f"cool:{self.provider}:{key.fingerprint}:{model}"
 
-    def enabled_clears(self, key: UpstreamKey, model: str) -> tuple[str, ...]:
+    def enabled_clears(self, key: UpstreamKey, model: str, throttled: bool) -> tuple[str, ...]:
         """What an operator's enable of `key` clears for `model`: its cooldown, its 429s
-        counted toward throttling the provider, and the provider's throttle."""
-        return (
-            self.cool_name(key, model),
-            self.limited_name(key, model),
-            self.waited_name(key, model),
-            self.throttle_name(model),
-        )
+        counted toward throttling the provider, and the provider's throttle when they counted
+        toward it (`throttled`: its wait one of those the throttle ends with, over now)."""
+        cool, limited = self.cool_name(key, model), self.limited_name(key, model)
+        names = (cool, limited, self.waited_name(key, model))
+        return (*names, self.throttle_name(model)) if throttled else names
 
     def throttle_name(self, model: str) -> str:
         """The provider throttled for `model`: most of its keys rate-limited for it at once

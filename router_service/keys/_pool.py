@@ -26,7 +26,7 @@ from router_service.keys._health import (
 )
 from router_service.keys._lease import KeyLease, UpstreamKey
 from router_service.keys._names import PoolNames
-from router_service.keys._provider_throttle import throttle_provider
+from router_service.keys._provider_throttle import enabled_unthrottles, throttle_provider
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
 from router_service.keys._waiters import ModelQueues
@@ -352,17 +352,15 @@ class KeyPool(PoolNames):
     async def _enable(self, key: UpstreamKey, health: KeyHealth) -> None:
         """The operator vouches for the key: no disable, set-aside or cooldown for any model (a
         `MODEL_DENIED`'s lasts `auth_disable_s`, which no probe lifts), no provider throttle its
-        429s made (`enabled_clears`), no half-open recovery (on every replica, at its prober's
-        next look): it serves as many calls at once as its limits allow."""
+        429s made (`enabled_unthrottles`), no half-open recovery (on every replica, at its
+        prober's next look): it serves as many calls at once as its limits allow."""
         health.disabled = DisableReason.NONE
         health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
         health.half_open_left = 0
         health.strikes.clear()
         await self.store.clear_deadline(self.off_name(key))
         await self.store.set_value(self.why_name(key), ENABLED_BY_HAND, _FOREVER_S)
-        for model in list(self.models_seen):  # every model a replica of this config leases for
-            for name in self.enabled_clears(key, model):
-                await self.store.clear_deadline(name)
+        await enabled_unthrottles(self, key)
         self.queues.notify()
 
     async def recovered(self, key: UpstreamKey) -> None:

@@ -10,7 +10,7 @@ from router_service.keys._lease import UpstreamKey
 if TYPE_CHECKING:
     from router_service.keys._pool import KeyPool
 
-__all__ = ["throttle_provider"]
+__all__ = ["enabled_unthrottles", "throttle_provider"]
 
 
 async def throttle_provider(
@@ -35,3 +35,18 @@ async def throttle_provider(
     needed = max(2, math.ceil(config.provider_throttle_fraction * n))
     if len(ends) >= needed and min(ends) > now:
         await store.extend_deadline(pool.throttle_name(model), min(ends))
+
+
+async def enabled_unthrottles(pool: KeyPool, key: UpstreamKey) -> None:
+    """An operator's enable of `key`, for every model a replica of this config leases for: its
+    cooldown and its 429s counted toward throttling the provider cleared, and the provider's
+    throttle where they counted toward it (a throttle ends with the first of its keys' waits:
+    the key's is over now). One its 429s had no part in (none in its window: say, the key was
+    disabled meanwhile) stands: the keys that made it still meet the account's limit."""
+    models = list(pool.models_seen)
+    names = [pool.limited_name(key, m) for m in models] + [pool.waited_name(key, m) for m in models]
+    found = await pool.store.deadlines(names)
+    n = len(models)
+    for i, model in enumerate(models):
+        for name in pool.enabled_clears(key, model, bool(found[i] or found[n + i])):
+            await pool.store.clear_deadline(name)

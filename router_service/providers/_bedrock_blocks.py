@@ -88,7 +88,7 @@ def tool_result_blocks(message: Mapping[str, Any], path: str) -> list[JsonObject
     blocks = content_blocks(message.get("content"), path)
     points = [block for block in blocks if "cachePoint" in block]
     result = {
-        "toolUseId": str(message.get("tool_call_id", "")),
+        "toolUseId": M.tool_id(str(message.get("tool_call_id", ""))),
         "content": [block for block in blocks if "cachePoint" not in block] or [{"text": ""}],
     }
     point = cache_point(message) or (points[-1] if points else None)

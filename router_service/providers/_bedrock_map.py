@@ -115,13 +115,17 @@ def _tool_config(body: Mapping[str, Any], messages: list[JsonObject]) -> JsonObj
     """Converse refuses a conversation with toolUse / toolResult blocks and no toolConfig: a
     request that carries tool history without tools gets a spec per tool it names (with an open
     schema), and `tool_choice: "none"`, which Converse cannot say, drops the tools only when
-    there is no such history."""
+    there is no such history. OpenAI's `allowed_tools` choice, which it cannot say either, is
+    the allowed tools alone, with its mode as the choice."""
     history = _tool_names_used(messages)
     choice = body.get("tool_choice")
+    allowed = M.allowed_tools(choice)
+    choice = choice if allowed is None else allowed[0]
     specs: list[JsonObject] = []
     for tool in body.get("tools") or ():
-        if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
-            specs.append({"toolSpec": _tool_spec(tool["function"])})
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if isinstance(function, dict) and (allowed is None or function.get("name") in allowed[1]):
+            specs.append({"toolSpec": _tool_spec(function)})
             if (point := B.cache_point(tool)) is not None:
                 specs.append(point)
     if choice == "none" and not history:
@@ -207,7 +211,7 @@ def _tool_uses(calls: list[Any], path: str) -> list[JsonObject]:
         function = call.get("function") or {}
         arguments = str(function.get("arguments") or "")
         use = {
-            "toolUseId": str(call.get("id", "")),
+            "toolUseId": M.tool_id(str(call.get("id", ""))),
             "name": str(function.get("name", "")),
             "input": M.load_arguments(arguments, f"{path}[{i}].function.arguments"),
         }

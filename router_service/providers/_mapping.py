@@ -147,20 +147,22 @@ def load_arguments(arguments: str, param: str) -> JsonObject:
     return value
 
 
-# What Anthropic takes as a tool call's id (a tool_use's `id`, a tool_result's `tool_use_id`).
-_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]+")
+# What Anthropic and Bedrock's Converse take as a tool call's id (a tool_use's `id` and a
+# tool_result's `tool_use_id`; a toolUse's and a toolResult's `toolUseId`: 64 at most there).
+_TOOL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _NOT_TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
+_TOOL_ID_KEPT = 64 - 9  # of an id mapped: what goes before `_` and its digest (8 hex digits)
 
 
 def tool_id(call_id: str) -> str:
-    """A tool call's id in Anthropic's charset (letters, digits, `_`, `-`), which another
-    provider's ids need not keep (Kimi's `functions.get_weather:0`): as it is when it does,
-    else its other characters made `_` and a digest of it added, so that a call and its result
-    keep one id and two ids stay two."""
+    """A tool call's id as Anthropic and Bedrock take it (letters, digits, `_`, `-`; 64 at
+    most), which another provider's ids need not keep (Kimi's `functions.get_weather:0`): as
+    it is when it does, else its other characters made `_`, cut to fit, and a digest of it
+    added, so that a call and its result keep one id and two ids stay two."""
     if _TOOL_ID.fullmatch(call_id):
         return call_id
     digest = hashlib.blake2b(call_id.encode(), digest_size=4).hexdigest()
-    return f"{_NOT_TOOL_ID.sub('_', call_id)}_{digest}"
+    return f"{_NOT_TOOL_ID.sub('_', call_id)[:_TOOL_ID_KEPT]}_{digest}"
 
 
 def dump_arguments(value: Any) -> str:

@@ -43,7 +43,8 @@ def is_final_event(kind: object) -> bool:
 
 async def media_pieces(adapter: HttpAdapter, response: httpx.Response) -> AsyncIterator[MediaPiece]:
     """The answer's pieces: each event of an event stream, else its bytes as they arrive (a
-    JSON answer, which a streaming request may still get, whole and checked for an error)."""
+    JSON answer, which a streaming request may still get, whole and checked for an error; a
+    text one whole too)."""
     kind = response.headers.get("content-type", "application/octet-stream")
     if kind.split(";", 1)[0].strip().lower() == EVENT_STREAM:
         first = True
@@ -62,6 +63,13 @@ async def media_pieces(adapter: HttpAdapter, response: httpx.Response) -> AsyncI
         data = adapter._checked_json(response.status_code, body, response.headers)
         chunk = media_pb2.MediaChunk(content_type=kind, data=body)
         yield MediaPiece(chunk, usage=token_usage(data), final=True)
+        return
+    if kind.split(";", 1)[0].strip().lower().startswith("text/"):
+        # A transcript written out (`response_format` `text`, `srt`, `vtt`, which `whisper-1`
+        # answers `stream: true` with): whole, as JSON is, so the answer guardrails screen it.
+        with map_transport_errors(started=True):
+            body = await response.aread()
+        yield MediaPiece(media_pb2.MediaChunk(content_type=kind, data=body), final=True)
         return
     with map_transport_errors(started=True):
         content_type = kind

@@ -12,8 +12,10 @@ Microsoft Entra ID service principals, workload and managed identities) gives a
 - one exchange per key at a time, however many calls need it (the others wait for its token,
   or hear its failure: a failing endpoint is not asked again by each of them in turn);
 - a token still alive when its refresh fails (the endpoint down or throttling) is used until
-  its last minute, the exchange tried again `REFRESH_RETRY_S` later, not by every call
-  (azure-identity's way: its `DEFAULT_TOKEN_REFRESH_RETRY_DELAY`);
+  its last minute, the exchange tried again `REFRESH_RETRY_S` later (or when its `Retry-After`
+  says, if later), not by every call (azure-identity's way: its
+  `DEFAULT_TOKEN_REFRESH_RETRY_DELAY`); calls that come while a refresh is under way use the
+  token alive still rather than wait for the exchange (an endpoint that hangs holds up one);
 - a token endpoint's refusal (OAuth2's `{"error", "error_description"}`, RFC 6749 §5.2) is the
   key's AUTH_INVALID, its throttling RATE_LIMITED, its 5xx UPSTREAM_ERROR (with the wait its
   `Retry-After` asks);
@@ -168,6 +170,10 @@ class TokenSource(Generic[Credential]):
         if token is not None:
             return token
         lock = self._locks.setdefault(secret, asyncio.Lock())
+        if lock.locked():  # a refresh is under way: a token alive still serves meanwhile
+            alive = self._tokens.get(secret)
+            if alive is not None and self._usable_until(alive) > self._clock.now():
+                return alive.value
         ended, _ = self._ended.get(secret, (0, None))
         async with lock:
             token = self._fresh(secret)  # a call ahead of us in the lock exchanged already
@@ -180,17 +186,19 @@ class TokenSource(Generic[Credential]):
 
     async def _refresh(self, secret: str, credential: Credential, timeout_s: float) -> str:
         """A new token for `secret`; when the exchange fails, the cached token if it is alive
-        still (the exchange is tried again REFRESH_RETRY_S later, or at its expiry)."""
+        still (the exchange is tried again REFRESH_RETRY_S later, or as much later as the
+        endpoint's `Retry-After` asks, but at its expiry at the latest)."""
         ended = self._ended.get(secret, (0, None))[0] + 1
         try:
             issued = await self._exchanged(credential, timeout_s)
         except UpstreamFailure as failure:
             self._ended[secret] = (ended, _again(failure))
             cached, now = self._tokens.get(secret), self._clock.now()
-            usable_until = cached.expires_at - _EXPIRY_SKEW_S if cached is not None else now
+            usable_until = self._usable_until(cached) if cached is not None else now
             if cached is None or usable_until <= now:
                 raise
-            retry_at = min(now + REFRESH_RETRY_S, usable_until)
+            pause = max(REFRESH_RETRY_S, failure.retry_after_s or 0.0)
+            retry_at = min(now + pause, usable_until)
             self._tokens[secret] = replace(cached, refresh_at=retry_at)
             return cached.value
         self._ended[secret] = (ended, None)
@@ -200,6 +208,10 @@ class TokenSource(Generic[Credential]):
     def forget(self, secret: str) -> None:
         """Drop the cached token of `secret` (the API refused it): the next use exchanges."""
         self._tokens.pop(secret, None)
+
+    @staticmethod
+    def _usable_until(token: Token) -> float:
+        return token.expires_at - _EXPIRY_SKEW_S
 
     def _fresh(self, secret: str) -> str | None:
         token = self._tokens.get(secret)

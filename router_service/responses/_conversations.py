@@ -103,12 +103,18 @@ class Conversations:
         await uncut(self._quota.charge(_quota_name(client), bucket, size))
         return pb.CreateConversationResponse(conversation=conversation, items=items)
 
-    async def load(self, client: str, conversation_id: str) -> pb.LoadConversationResponse:
-        """`client`'s conversation `conversation_id` and its items, oldest first."""
+    async def load(
+        self, client: str, conversation_id: str, *, with_item_ids: bool = False
+    ) -> pb.LoadConversationResponse:
+        """`client`'s conversation `conversation_id` and its items, oldest first (and the ids
+        of all it was given, deleted ones too, `with_item_ids`: where a listing's cursor stood)."""
         record = await self._record(client, _looked_up(conversation_id))
-        return pb.LoadConversationResponse(
+        loaded = pb.LoadConversationResponse(
             conversation=record.conversation, items=_live_items(record)
         )
+        if with_item_ids:
+            loaded.item_ids.extend(item.id for item in record.items)
+        return loaded
 
     async def check(self, client: str, conversation_id: str, *, param: str) -> None:
         """ConversationNotFoundError naming `param` unless `client` has the conversation now

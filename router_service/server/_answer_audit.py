@@ -10,15 +10,21 @@ import grpc
 from router_service.auth import AuditEvent, audit, audited_request_id, current_caller
 from router_service.guardrails import AnswerAudit
 
-__all__ = ["answer_audit", "call_request_id"]
+__all__ = ["answer_audit", "audit_answer", "call_request_id"]
 
 
 def answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bool) -> AnswerAudit:
     """The audit line of what guardrails did to a call's answer: a withheld choice always, a
     redaction with `auth.audit: all` (as on the request side)."""
     caller = current_caller()
-    peer = grpc_ctx.peer()
-    request_id = call_request_id(grpc_ctx)
+    client = None if caller is None else caller.name
+    return audit_answer(method, grpc_ctx.peer(), client, call_request_id(grpc_ctx), redactions)
+
+
+def audit_answer(
+    method: str, peer: str, client: str | None, request_id: str | None, redactions: bool
+) -> AnswerAudit:
+    """`answer_audit` of a call made by `client` from `peer` (a batch's line: `batch:<id>`)."""
 
     def line(outcome: Literal["answer_redacted", "answer_withheld"], reason: str) -> None:
         if outcome == "answer_redacted" and not redactions:
@@ -27,7 +33,7 @@ def answer_audit(method: str, grpc_ctx: grpc.aio.ServicerContext, redactions: bo
             outcome=outcome,
             method=method,
             peer=peer,
-            client=None if caller is None else caller.name,
+            client=client,
             request_id=request_id,
             reason=reason,
             event="guardrail",

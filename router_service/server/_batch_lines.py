@@ -3,7 +3,8 @@ auth gate (the client's allowed models, request bounds, guardrails, rpm, tpm and
 the interceptor admits a Chat or Embed call), then routed by the engine (groups, key pools,
 fallbacks, cooldowns), its usage settled as the interceptor settles it. A line the client's
 rpm or tpm refuses waits until they admit it (the batch's completion window bounds the wait):
-a batch takes what its client's limits leave, never more.
+a batch takes what its client's limits leave, never more. A `/v1/completions` line's several
+prompts are a Chat call each, admitted (and waiting) each on its own, so none is made twice.
 
 What a line answers is its output-file line, OpenAI's: `{"id": "batch_req_…", "custom_id",
 "response": {"status_code", "request_id", "body"}, "error": null}`, the body an OpenAI answer
@@ -23,6 +24,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from clients import (
@@ -44,6 +46,7 @@ from clients import (
     said_in_callers_terms,
     stored_response,
 )
+from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import ROUTER_SERVICE, RULES, Attempt, Caller
 from router_service.batches import BatchLine, LineResult
@@ -54,7 +57,9 @@ from router_service.errors import (
     InvalidRequestError,
     SwitchboardError,
 )
+from router_service.guardrails import AnswerAudit
 from router_service.runtime import Runtime
+from router_service.server._answer_audit import audit_answer
 from router_service.server._calls import validate_chat, validate_embed
 from router_service.server._errors import error_details
 from router_service.server._used import Used, refused_as_invalid
@@ -87,18 +92,24 @@ async def run_line(who: LineCaller, line: BatchLine) -> LineResult:
     """Run `line`; its result (a failure is the line's, never the batch's)."""
     request_id = f"req_{secrets.token_hex(12)}"
     try:
-        body, tokens = await _admitted(who, line.body)
+        body, tokens = await _call(who, line.body)
     except Exception as exc:  # the line's failure, as the edge would have answered it
+        prompt, used = None, (0, 0)
+        if isinstance(exc, _PromptFailed):  # of several prompts, the one refused
+            prompt, used, exc = exc.index, exc.used, exc.error
         details = error_details(exc)
         field_of = _CALLERS_FIELDS.get(who.endpoint)
         if field_of is not None:  # as the edge says it
+            if prompt is not None:
+                field_of = partial(completions_field, prompt=prompt)
             details = said_in_callers_terms(details, field_of)
         response = {
             "status_code": http_status_for(details),
             "request_id": request_id,
             "body": openai_error_body(details),
         }
-        return LineResult(line.number, _output(line, response), ok=False)
+        # What the prompts answered before it used (billed as calls) is the batch's usage too.
+        return LineResult(line.number, _output(line, response), False, *used)
     response = {"status_code": 200, "request_id": request_id, "body": body}
     return LineResult(line.number, _output(line, response), True, *tokens)
 
@@ -112,11 +123,21 @@ def _output(line: BatchLine, response: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _admitted(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
-    """The line's answer, once its client's limits admit it."""
+class _PromptFailed(Exception):
+    """Prompt `index` of a legacy completion line's several failed with `error`, once those
+    before it had `used` (input, output) tokens."""
+
+    def __init__(self, index: int, error: Exception, used: tuple[int, int]) -> None:
+        super().__init__(index, error)
+        self.index, self.error, self.used = index, error, used
+
+
+async def _admitted(who: LineCaller, call: Callable[[], Awaitable[_T]]) -> _T:
+    """`call()`'s answer, once its client's limits admit it: each call of a line on its own
+    (a legacy completion's prompts are several), so none is made twice."""
     while True:
         try:
-            return await _call(who, body)
+            return await call()
         except BudgetExhaustedError:
             raise  # waiting a minute does not help
         except ClientRateLimitedError as exc:
@@ -127,25 +148,40 @@ async def _admitted(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[i
 
 async def _call(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
     if who.endpoint == "/v1/embeddings":
-        embed = pb.EmbedRequest(params=embedding_params_from_openai(body))
-        answer = await _embed(who, embed)
+        embedding = embedding_params_from_openai(body)
+        answer = await _admitted(who, lambda: _embed(who, pb.EmbedRequest(params=embedding)))
         usage = answer.result.usage
         return embedding_result_to_openai(answer.result), (usage.prompt_tokens, 0)
     if who.endpoint == "/v1/completions":
-        parsed = completions_request_from_openai(body)
-        if parsed.more_prompts:
-            raise InvalidRequestError("A batch line takes one prompt.", param="prompt")
-        chat = await _chat(who, pb.ChatRequest(params=parsed.params))
-        created = int(who.runtime.clock.now())
-        out = completion_to_openai(
-            [chat.completion], parsed, f"cmpl-{secrets.token_hex(12)}", created
-        )
-        return out, _tokens(chat)
+        return await _complete(who, body)
     if who.endpoint == "/v1/responses":
         return await _respond(who, body)
     params, _ = chat_params_from_openai(body)  # a batch's line answers whole: no stream
-    chat = await _chat(who, pb.ChatRequest(params=params))
+    chat = await _chat_admitted(who, params)
     return chat_completion_to_openai(chat.completion), _tokens(chat)
+
+
+async def _complete(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
+    """A legacy completion line: as `POST /v1/completions` answers it, several prompts a chat
+    call each (one after another: the batch runs its lines together), their usage added up."""
+    parsed = completions_request_from_openai(body)
+    chats: list[pb.ChatResponse] = []
+    for index, params in enumerate(parsed.each_prompt()):
+        try:
+            chats.append(await _chat_admitted(who, params))
+        except Exception as exc:
+            if not parsed.more_prompts:
+                raise
+            raise _PromptFailed(index, exc, _tokens_of(chats)) from exc
+    created = int(who.runtime.clock.now())
+    cmpl_id = f"cmpl-{secrets.token_hex(12)}"
+    out = completion_to_openai([chat.completion for chat in chats], parsed, cmpl_id, created)
+    return out, _tokens_of(chats)
+
+
+def _tokens_of(chats: list[pb.ChatResponse]) -> tuple[int, int]:
+    tokens = [_tokens(chat) for chat in chats]
+    return sum(t[0] for t in tokens), sum(t[1] for t in tokens)
 
 
 async def _respond(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
@@ -156,7 +192,7 @@ async def _respond(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[in
             "A batch line is answered whole: `background: true` cannot be batched.",
             param="background",
         )
-    chat = await _chat(who, pb.ChatRequest(params=parsed.params))
+    chat = await _chat_admitted(who, parsed.params)
     created = int(who.runtime.clock.now())
     ids = ResponseIds(f"resp_{secrets.token_hex(16)}")
     out = response_to_openai(chat.completion, parsed, ids, created, created)
@@ -188,6 +224,11 @@ def _tokens(answer: pb.ChatResponse) -> tuple[int, int]:
     return usage.prompt_tokens, usage.completion_tokens
 
 
+def _chat_admitted(who: LineCaller, params: chat_pb2.ChatParams) -> Awaitable[pb.ChatResponse]:
+    # A new request each time it is asked: the gate's guardrails may have rewritten the last.
+    return _admitted(who, lambda: _chat(who, pb.ChatRequest(params=params)))
+
+
 async def _chat(who: LineCaller, request: pb.ChatRequest) -> pb.ChatResponse:
     params, runtime = request.params, who.runtime
 
@@ -196,7 +237,7 @@ async def _chat(who: LineCaller, request: pb.ChatRequest) -> pb.ChatResponse:
         # `routing.session_id`: the `user` as sent, when the gate's guardrails rewrote it
         # (`pin_user_session`), as a Chat call's.
         ctx = _context(who, params.model, session_id_for(request.routing.session_id, params))
-        ctx.answers = runtime.guardrails.answers(who.client, params.model)
+        ctx.answers = runtime.guardrails.answers(who.client, params.model, lambda: _audit(who))
         with chat_span(params, ctx, stream=False) as span:
             answered = await runtime.executor.chat(params, ctx)
             span.respond(answered)
@@ -246,9 +287,19 @@ async def _as_call(
         await admission.close()
 
 
+def _audit(who: LineCaller) -> AnswerAudit:
+    """What answer guardrails did to a line, audited as for the client's own Chat call."""
+    redactions = who.runtime.config.auth.audit == "all"
+    return audit_answer(ROUTER_SERVICE + "Chat", _peer(who), who.caller.name, None, redactions)
+
+
 def _attempt(who: LineCaller, method: str) -> Attempt:
     # Audited as the call it is, from the batch (the client's key is not kept: its caller is).
-    return Attempt(method=method, authorization=None, peer=f"batch:{who.batch_id}")
+    return Attempt(method=method, authorization=None, peer=_peer(who))
+
+
+def _peer(who: LineCaller) -> str:
+    return f"batch:{who.batch_id}"
 
 
 def _context(who: LineCaller, model: str, session_id: str) -> RequestContext:

@@ -133,7 +133,10 @@ class ResponsesServicer(ServicerHooks):
     async def LoadConversation(
         self, request: pb.LoadConversationRequest, context: grpc.aio.ServicerContext
     ) -> pb.LoadConversationResponse:
-        return await answered(context, self.runtime.conversations.load(client_name(), request.id))
+        loading = self.runtime.conversations.load(
+            client_name(), request.id, with_item_ids=request.with_item_ids
+        )
+        return await answered(context, loading)
 
     async def UpdateConversation(
         self, request: pb.UpdateConversationRequest, context: grpc.aio.ServicerContext

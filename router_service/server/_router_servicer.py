@@ -332,12 +332,19 @@ class RouterServicer(FeatureMethods):
                 kind=pb.MODEL_KIND_POOL if group.pool else pb.MODEL_KIND_GROUP,
                 members=group.member_groups or [d.name for d in group.members],
                 owned_by="switchboard",
+                embeddings=group.embeddings,
             )
             for name, group in planner.groups.items()
             if visible(name)
         ]
+        embedders = {d.name for g in planner.groups.values() if g.embeddings for d in g.members}
         models += [
-            pb.ModelInfo(id=name, kind=pb.MODEL_KIND_DEPLOYMENT, owned_by=d.provider)
+            pb.ModelInfo(
+                id=name,
+                kind=pb.MODEL_KIND_DEPLOYMENT,
+                owned_by=d.provider,
+                embeddings=name in embedders,
+            )
             for name, d in planner.deployments.items()
             if visible(name)
         ]

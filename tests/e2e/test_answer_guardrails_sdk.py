@@ -11,11 +11,14 @@ from typing import Any
 import openai
 import orjson
 import pytest
+from aiohttp import web
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.background import settled
 from tests.e2e.conftest import Guarded
+from tests.e2e.stream_harness import StartEdge
+from tests.helpers import serve_app
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -157,6 +160,86 @@ async def test_a_streamed_transcript_is_screened_as_it_goes(
     assert "withheld by the guardrail 'answer-keys'" in error["message"]
 
 
+async def test_a_transcript_answered_whole_to_a_streamed_call_is_screened(
+    start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    # `whisper-1` ignores `stream: true`: its whole JSON answer comes back, to be screened as
+    # the unary answer is (never relayed unscreened for lack of events).
+    said = {"text": f"mail {EMAIL}"}
+
+    async def transcribe(request: web.Request) -> web.Response:
+        if (await request.post()).get("response_format") == "text":
+            return web.Response(text=said["text"], content_type="text/plain")
+        return web.json_response(said)
+
+    app = web.Application()
+    app.router.add_post("/v1/audio/transcriptions", transcribe)
+    async with serve_app(app) as base_url:
+        router = await start_router(base_config(f"{base_url}/v1", guardrails=GUARDRAILS))
+        edge = await start_edge(router)
+        async with openai.AsyncOpenAI(
+            base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0
+        ) as sdk:
+            audio = ("a.wav", b"RIFF0000", "audio/wav")
+            async with sdk.audio.transcriptions.with_streaming_response.create(
+                model="chain", file=audio, stream=True
+            ) as response:
+                body = await response.text()
+            assert orjson.loads(body) == {"text": "mail [REDACTED:email]"}
+            said["text"] = f"key {AWS_KEY}"
+            async with sdk.audio.transcriptions.with_streaming_response.create(
+                model="chain", file=audio, stream=True
+            ) as response:
+                body = await response.text()
+            assert AWS_KEY not in body
+            assert "withheld by the guardrail 'answer-keys'" in body
+            # So is a text body (`text`, `srt`, `vtt`), as without `stream`: not refused.
+            said["text"] = f"mail {EMAIL}"
+            async with sdk.audio.transcriptions.with_streaming_response.create(
+                model="chain", file=audio, stream=True, response_format="text"
+            ) as response:
+                assert response.headers["content-type"].startswith("text/plain")
+                assert await response.text() == "mail [REDACTED:email]"
+            said["text"] = f"key {AWS_KEY}"
+            async with sdk.audio.transcriptions.with_streaming_response.create(
+                model="chain", file=audio, stream=True, response_format="text"
+            ) as response:
+                body = await response.text()
+    assert AWS_KEY not in body
+    assert "withheld by the guardrail 'answer-keys'" in body
+
+
+async def test_a_streamed_transcript_of_no_deltas_keeps_its_done_text_screened(
+    start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    # An upstream whose stream says the transcript in its `done` event only (no deltas): the
+    # caller gets that text, screened, not an empty one.
+    async def transcribe(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        done = {"type": "transcript.text.done", "text": f"mail {EMAIL}"}
+        await response.write(b"data: " + orjson.dumps(done) + b"\n\n")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/audio/transcriptions", transcribe)
+    async with serve_app(app) as base_url:
+        router = await start_router(base_config(f"{base_url}/v1", guardrails=GUARDRAILS))
+        edge = await start_edge(router)
+        async with openai.AsyncOpenAI(
+            base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0
+        ) as sdk:
+            stream = await sdk.audio.transcriptions.create(
+                model="chain", file=("a.wav", b"RIFF0000", "audio/wav"), stream=True
+            )
+            events = [event async for event in stream]
+    assert [(e.type, getattr(e, "text", None)) for e in events] == [
+        ("transcript.text.done", "mail [REDACTED:email]")
+    ]
+
+
 async def test_a_streamed_custom_tool_call_s_input_is_screened(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
@@ -171,3 +254,47 @@ async def test_a_streamed_custom_tool_call_s_input_is_screened(
     [call] = [e.item for e in events if e.type == "response.output_item.done"]
     assert call.type == "custom_tool_call"
     assert "".join(deltas) == call.input == f"{PROSE}mail [REDACTED:email]. {PROSE}"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_find_on_a_line_of_its_own_in_tool_call_arguments_is_caught(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    # Arguments are JSON: a line break in a string is the escape `\n`, whose `n` must not hide
+    # the key after it (as a letter before it would), nor an email's redaction eat into it.
+    tool: Any = {"type": "function", "function": {"name": "send", "parameters": {}}}
+    body = f"{PROSE}Regards,\n{EMAIL}\n{PROSE}"
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"body": body}))
+    calls = await _tool_calls(sdk, stream, tool)
+    assert orjson.loads(calls[0])["body"] == body.replace(EMAIL, "[REDACTED:email]")
+
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"body": f"Key:\n{AWS_KEY}"}))
+    assert await _tool_calls(sdk, stream, tool) == []  # withheld: content_filter
+    key = "sk-proj-" + "a1B2c3D4e5" * 4
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"body": f"Key:\n{key}"}))
+    assert await _tool_calls(sdk, stream, tool) == []
+
+
+async def _tool_calls(sdk: openai.AsyncOpenAI, stream: bool, tool: Any) -> list[str]:
+    """The arguments of each tool call the answer makes (none when it was withheld)."""
+    if not stream:
+        answer = await sdk.chat.completions.create(
+            model="chain", messages=_user("send it"), tools=[tool]
+        )
+        [choice] = answer.choices
+        calls = choice.message.tool_calls or []
+        assert (choice.finish_reason == "content_filter") == (not calls)
+        return [call.function.arguments for call in calls]  # type: ignore[union-attr]
+    chunks = await sdk.chat.completions.create(
+        model="chain", messages=_user("send it"), tools=[tool], stream=True
+    )
+    arguments: dict[int, str] = {}
+    finish = None
+    async for chunk in chunks:
+        for streamed in chunk.choices:
+            finish = streamed.finish_reason or finish
+            for call in streamed.delta.tool_calls or []:
+                piece = call.function.arguments if call.function else None
+                arguments[call.index] = arguments.get(call.index, "") + (piece or "")
+    assert (finish == "content_filter") == (not arguments or not any(arguments.values()))
+    return [text for _, text in sorted(arguments.items()) if finish != "content_filter"]

@@ -5,6 +5,7 @@ batch's lines through its engine) → the fake upstream. The batch's end is awai
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -17,11 +18,12 @@ from router_service.batches import STOPPED_MESSAGE
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
-from tests.conftest import RouterHandle, StartRouter
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.conftest import Guarded
 from tests.e2e.stream_harness import StartEdge
 from tests.helpers import metric_values
 from tests.router_service.auth.helpers import client, guarded_config
+from tests.router_service.auth.test_auth_grpc import audited
 
 A, B = "sk-client-a", "sk-client-b"
 Opened = tuple[RouterHandle, openai.AsyncOpenAI, openai.AsyncOpenAI]
@@ -311,10 +313,46 @@ async def test_guardrails_screen_each_line_as_it_runs(
     assert record.body["messages"][0]["content"] == "I am [REDACTED:email]"
 
 
+async def test_what_answer_guardrails_do_to_a_line_is_audited_as_for_a_call(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rules = [
+        {"name": "answer-keys", "detect": ["api_key"], "action": "block", "apply_to": ["response"]},
+        {"name": "answer-pii", "detect": ["email"], "action": "redact", "apply_to": ["response"]},
+    ]
+    auth = {"clients": [client("a", A)], "audit": "all"}
+    router = await start_router(base_config(fake.base_url, auth=auth, guardrails=rules))
+    edge = await start_edge(router)
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    content = jsonl(
+        chat_line("withheld", text="key AKIAIOSFODNN7EXAMPLE"),  # the fake echoes it back
+        chat_line("redacted", text="I am jane@example.com"),
+    )
+    async with openai.AsyncOpenAI(base_url=f"{edge.base_url}/v1", api_key=A) as sdk:
+        batch = await run_batch(router, sdk, content, "/v1/chat/completions")
+        assert batch.output_file_id
+        answers = {line["custom_id"]: line for line in await lines_of(sdk, batch.output_file_id)}
+    [choice] = answers["withheld"]["response"]["body"]["choices"]
+    assert choice["finish_reason"] == "content_filter"
+    lines = [audited(r) for r in caplog.records if r.name == "switchboard.audit"]
+    answered = [line for line in lines if str(line["outcome"]).startswith("answer_")]
+    assert sorted((line["outcome"], line["client"], line["reason"]) for line in answered) == [
+        ("answer_redacted", "a", "guardrail:answer-pii"),
+        ("answer_withheld", "a", "guardrail:answer-keys:api_key"),
+    ]
+    assert {line["peer"] for line in answered} == {f"batch:{batch.id}"}
+    assert {line["method"] for line in answered} == {"/switchboard.v1.RouterService/Chat"}
+
+
 @pytest.mark.parametrize(
     ("endpoint", "body", "field"),
     [
         ("/v1/completions", {"prompt": "key AKIAIOSFODNN7EXAMPLE"}, "prompt"),
+        # Of several prompts (each a chat call, as the edge makes them), the one blocked.
+        ("/v1/completions", {"prompt": ["hi", "key AKIAIOSFODNN7EXAMPLE"]}, "prompt[1]"),
         ("/v1/responses", {"input": "key AKIAIOSFODNN7EXAMPLE"}, "input"),
     ],
 )

@@ -209,6 +209,10 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
             {"prompt": "x", "extra_body": {"messages": [{"role": "user", "content": "y"}]}},
             "messages",
         ),
+        # Chat's audio output: a text completion's choice has no place for the audio (OpenAI
+        # refuses both as unrecognized arguments of this API).
+        ({"prompt": "x", "extra_body": {"modalities": ["text", "audio"]}}, "modalities"),
+        ({"prompt": "x", "extra_body": {"audio": {"voice": "alloy", "format": "wav"}}}, "audio"),
     ],
     ids=[
         "several-prompts-streamed",
@@ -226,6 +230,8 @@ async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOp
         "functions",
         "tool_choice",
         "messages",
+        "modalities",
+        "audio",
     ],
 )
 async def test_what_a_chat_model_cannot_do_is_a_400_naming_the_field(

@@ -251,3 +251,16 @@ async def test_a_streamed_answer_its_conversation_cannot_take_ends_failed(
 async def contents_of(sdk: openai.AsyncOpenAI, conversation_id: str) -> list[str]:
     items = [item async for item in sdk.conversations.items.list(conversation_id, order="asc")]
     return texts(items)
+
+
+async def test_metadata_none_clears_it_and_none_given_is_a_400(open_sdk: Open) -> None:
+    # The SDK's `update` takes `metadata: Optional[Metadata]` (required, nullable): None is sent
+    # as `"metadata": null`, clearing it; only a body without the field misses it.
+    sdk = await open_sdk()
+    conversation = await sdk.conversations.create(metadata={"topic": "demo"})
+    cleared = await sdk.conversations.update(conversation.id, metadata=None)
+    assert cleared.metadata == {}
+    assert (await sdk.conversations.retrieve(conversation.id)).metadata == {}
+    with pytest.raises(openai.BadRequestError) as missing:
+        await sdk.post(f"/conversations/{conversation.id}", body={}, cast_to=object)
+    assert missing.value.param == "metadata"

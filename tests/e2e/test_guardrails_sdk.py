@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+import orjson
 import pytest
 
 from router_service.fake_upstream import FakeUpstream
@@ -80,6 +81,32 @@ async def test_a_redacted_chat_says_so_and_the_upstream_never_sees_the_text(
         async for _ in streamed.iter_lines():
             pass
     assert _upstream_text(fake) == "call [REDACTED:phone]"
+
+
+async def test_a_find_on_a_line_of_its_own_in_tool_call_arguments_is_caught(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # Arguments are JSON: a line break in a string is the escape `\n`, whose `n` must not hide
+    # the key after it (as a letter before it would), nor an email's redaction eat into it.
+    def turn(arguments: dict[str, str]) -> Any:
+        function = {"name": "send", "arguments": orjson.dumps(arguments).decode()}
+        call = {"id": "c1", "type": "function", "function": function}
+        return [
+            {"role": "user", "content": "send it"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "sent"},
+        ]
+
+    key = "sk-proj-" + "a1B2c3D4e5" * 4
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model="chain", messages=turn({"body": f"Key:\n{key}"}))
+    assert caught.value.body["param"] == "messages[1].tool_calls[0].function.arguments"  # type: ignore[index]
+    await sdk.chat.completions.create(
+        model="chain", messages=turn({"body": "Hi,\nbob@example.com"})
+    )
+    [call] = fake.state.calls()
+    sent = call.body["messages"][1]["tool_calls"][0]["function"]["arguments"]
+    assert orjson.loads(sent) == {"body": "Hi,\n[REDACTED:email]"}
 
 
 async def test_an_unredacted_answer_has_no_guardrails_header(

@@ -1,8 +1,8 @@
 """OpenAI's `allowed_tools` tool choice (the tools a turn may call, of all those declared) at
-Claude, Gemini and Cohere, which have no such choice: the tools they get are the allowed ones,
-and `required` forces a call of one of them. It was dropped at Claude and Gemini (every declared
-tool could be called, and a `required` turn could answer without any call); Cohere had every
-tool and a call forced, `auto` or not."""
+Claude, Bedrock, Gemini and Cohere, which have no such choice: the tools they get are the allowed
+ones, and `required` forces a call of one of them. It was dropped at Claude, Bedrock and Gemini
+(every declared tool could be called, and a `required` turn could answer without any call);
+Cohere had every tool and a call forced, `auto` or not."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.test_anthropic_sdk import config as claude_config
+from tests.e2e.test_bedrock_sdk import GOOD, PROFILE_ID
 
 ASK: Any = [{"role": "user", "content": "What time is it in Oslo?"}]
 TOOLS: Any = [
@@ -34,6 +35,9 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     out["models"]["gem"] = {"deployments": [{"provider": "gemini", "model": "gemini-2.5-flash"}]}
     out["providers"]["co"] = {"kind": "cohere", "base_url": fake.url, "keys": ["co-key"]}
     out["models"]["command"] = {"deployments": [{"provider": "co", "model": "command-a"}]}
+    aws = {"kind": "bedrock", "base_url": fake.url, "region": "us-east-1", "keys": [GOOD]}
+    out["providers"]["aws"] = aws
+    out["models"]["converse"] = {"deployments": [{"provider": "aws", "model": PROFILE_ID}]}
     return await start_router(out)
 
 
@@ -45,6 +49,9 @@ def sent(fake: FakeUpstream) -> tuple[list[str], Any]:
     if "contents" in body:  # Gemini
         names = [d["name"] for t in body["tools"] for d in t["functionDeclarations"]]
         return names, body.get("toolConfig")
+    if "toolConfig" in body:  # Bedrock's Converse
+        config = body["toolConfig"]
+        return [t["toolSpec"]["name"] for t in config["tools"]], config.get("toolChoice")
     if body.get("model") == "command-a":  # Cohere: OpenAI's tool shape
         return [tool["function"]["name"] for tool in body["tools"]], body.get("tool_choice")
     return [tool["name"] for tool in body["tools"]], body.get("tool_choice")
@@ -60,6 +67,7 @@ def sent(fake: FakeUpstream) -> tuple[list[str], Any]:
             {"functionCallingConfig": {"mode": "AUTO"}},
         ),
         ("command", "REQUIRED", None),
+        ("converse", {"any": {}}, {"auto": {}}),
     ],
 )
 async def test_only_the_allowed_tools_may_be_called(

@@ -30,7 +30,9 @@ WEATHER = {
 
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
-    return await start_router(base_config(fake.base_url))
+    config = base_config(fake.base_url)
+    config["models"]["embedder"]["embeddings"] = True
+    return await start_router(config)
 
 
 @pytest.fixture
@@ -252,6 +254,9 @@ async def test_tags_show_ps_and_version(client: ollama.AsyncClient) -> None:
     assert chain.details is not None and chain.modified_at is not None
     shown = await client.show("chain")
     assert shown.capabilities == ["completion", "tools"] and shown.details is not None
+    # A group configured `embeddings: true` serves embeddings only, as Ollama says of its own
+    # embedding models (a client reading capabilities tells them from chat models by it).
+    assert (await client.show("embedder")).capabilities == ["embedding"]
     with pytest.raises(ollama.ResponseError) as unknown:
         await client.show("nope")
     assert unknown.value.status_code == 404 and unknown.value.error == "model 'nope' not found"

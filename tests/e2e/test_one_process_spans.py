@@ -321,3 +321,21 @@ async def test_a_callers_own_span_handed_over_is_failed_by_the_router(
     said = attrs(own)
     assert said["switchboard.outcome"] == said["error.type"] == "UPSTREAM_ERROR"
     assert own.status.status_code is StatusCode.ERROR
+
+
+async def test_a_failed_in_process_calls_server_span_has_the_callers_request_id(
+    captured: TelemetryCapture, open_stack: OpenStack, fake: FakeUpstream
+) -> None:
+    """In one process a call's SERVER span is made only should it fail (at its end): it carries
+    the caller's `x-request-id` as the edge's span does, so a quoted id finds both."""
+    stack = await open_stack(in_process=True)
+    fake.state.set_scenario(Scenario.server_error(502))
+    header = "http.request.header.x-request-id"
+
+    with pytest.raises(openai.APIStatusError):
+        await stack.sdk.chat.completions.create(
+            model="chain", messages=MESSAGES, extra_headers={"x-request-id": "req-one-process"}
+        )
+
+    trace = await ended(captured, HTTP, CHAT, "chat model-b")
+    assert attrs(trace.one(CHAT))[header] == attrs(trace.one(HTTP))[header] == ("req-one-process",)

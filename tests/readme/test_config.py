@@ -14,7 +14,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from router_service.config import SwitchboardConfig, load_config
+from router_service.config import SwitchboardConfig, load_config, load_edge_config
+from router_service.errors import ConfigError
 from router_service.fake_upstream import FakeUpstreamState
 from router_service.fake_upstream._scenario import load_rules_file
 from tests.readme.markdown import Snippet, blocks, line_of, prose, spans
@@ -237,3 +238,19 @@ def test_the_checks_catch_a_wrong_setting(tmp_path: Path, monkeypatch: pytest.Mo
     assert not setting_exists("edge.body_timout_s")
     assert not setting_exists("providers.openai.keys[0].secret")
     assert setting_exists("providers.openai.keys[0].key")
+
+
+def test_the_router_needs_the_edges_variables_the_edge_not_the_routers(tmp_path: Path) -> None:
+    """What the README says of one file shared by both: the edge reads its own sections only,
+    the router the whole file, `edge:`'s `${VAR}`s included; an edge's file of its own keeps
+    its secrets from the router."""
+    shared = tmp_path / "shared.yaml"
+    shared.write_text(yaml.safe_dump({**BASE, "edge": {"admin_token": "${EDGE_ADMIN_TOKEN}"}}))
+    routers = {"BASE_PROVIDER_KEY": "sk-provider", "BASE_CLIENT_KEY": "sk-client"}
+    with pytest.raises(ConfigError, match=r"edge\.admin_token: environment variable"):
+        load_config(shared, env=routers)
+    edge = load_edge_config(shared, env={"EDGE_ADMIN_TOKEN": "sk-edge-admin"})
+    assert edge.edge.admin_token is not None
+    own = tmp_path / "edge.yaml"
+    own.write_text(yaml.safe_dump({"edge": {"admin_token": "${EDGE_ADMIN_TOKEN}"}}))
+    assert load_edge_config(own, env={"EDGE_ADMIN_TOKEN": "sk-edge-admin"}).edge.admin_token

@@ -98,3 +98,16 @@ async def test_changes_made_on_two_replicas_at_once_are_all_kept(
     assert set(kept[21:]) == expected and len(kept) == 25
     for answer in answers:  # each response's input right before its output
         assert kept.index(answer.output_text) == kept.index(answer.output_text[len("Echo: ") :]) + 1
+
+
+async def test_paging_goes_on_past_an_item_another_replica_deleted(
+    sdks: list[openai.AsyncOpenAI],
+) -> None:
+    conversation = await sdks[0].conversations.create(
+        items=[{"role": "user", "content": f"m{n}"} for n in range(4)]
+    )
+    page = await sdks[0].conversations.items.list(conversation.id, limit=2, order="asc")
+    cursor = str(page.data[-1].id)
+    await sdks[1].conversations.items.delete(cursor, conversation_id=conversation.id)
+    rest: Any = await sdks[1].conversations.items.list(conversation.id, order="asc", after=cursor)
+    assert [item.content[0].text for item in rest.data] == ["m2", "m3"]

@@ -1,6 +1,6 @@
 """What one replica learns or holds, the other honours (issue #9, two replicas on one Redis): a
 key's 429 and exhausted quota, a queue for a busy key, a caller's token window and streams, a
-conversation's bans."""
+conversation's bans; an operator's enable lifting a provider throttle."""
 
 from __future__ import annotations
 
@@ -248,6 +248,19 @@ async def test_keys_rate_limited_on_different_replicas_throttle_their_model_toge
     assert fake.state.count(key="k3") == k3_calls
     served = await a.stub.Chat(ask("x"))  # another model: its own limit, not reached
     assert served.route.provider == "alpha"
+
+    # An enable on B: k3's (none of its 429s made the throttle) leaves it, on A too; k1's lifts
+    # it (its wait is over), and A serves model-a on it at once.
+    k3_calls = fake.state.count(key="k3")  # it may have served model-x
+    await set_enabled(b, "k3", True)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await a.stub.Chat(ask())
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert fake.state.count(key="k3") == k3_calls
+    await set_enabled(b, "k1", True)
+    k1_calls = fake.state.count(key="k1")
+    assert (await a.stub.Chat(ask())).route.provider == "alpha"
+    assert fake.state.count(key="k1") == k1_calls + 1
 
 
 async def test_keys_rate_limited_for_different_models_throttle_nothing(

@@ -120,23 +120,48 @@ def _run_to_exit(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("taken", ["server.port", "telemetry.prometheus_port"])
+@pytest.mark.parametrize(
+    "taken", ["server.port", "telemetry.prometheus_port", "--port", "--metrics-port"]
+)
 def test_a_port_taken_is_one_line_and_exit_status_2(taken: str, tmp_path: Path) -> None:
+    """Both ports are checked before anything starts (the metrics listener, the state store),
+    as `serve` checks its own: a taken one is one line naming the address and what set it, not
+    grpc's own log of a failed bind beside a guess at why."""
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        ports = {"server.port": free_port(), "telemetry.prometheus_port": free_port(), taken: port}
+        keys = ("server.port", "telemetry.prometheus_port", "--port", "--metrics-port")
+        ports = {key: free_port() for key in keys} | {taken: port}
         config = base_config(
             "http://127.0.0.1:9/v1",  # never called: the router does not start
             server={"host": "127.0.0.1", "port": ports["server.port"]},
             telemetry={"prometheus_port": ports["telemetry.prometheus_port"]},
         )
-        done = _run_to_exit(_config_file(tmp_path, config))
+        flags = [f for f in ("--port", "--metrics-port") if f == taken]
+        done = _run_to_exit(
+            _config_file(tmp_path, config), *flags, *map(str, map(ports.get, flags))
+        )
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("switchboard: ") and f"127.0.0.1:{port}" in last
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"switchboard: cannot listen on 127.0.0.1:{port} ({taken}): Address already in use"
+    )
+    assert "Failed to add port" not in done.stderr  # grpc's log of its bind: none was tried
+    assert "Prometheus metrics on" not in done.stderr  # nothing listened
+
+
+def test_one_port_for_the_router_and_its_metrics_is_refused_by_name(tmp_path: Path) -> None:
+    port = free_port()
+    config = base_config(
+        "http://127.0.0.1:9/v1", server={"host": "127.0.0.1"}, telemetry={"prometheus_port": port}
+    )
+    done = _run_to_exit(_config_file(tmp_path, config), "--port", str(port))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"switchboard: telemetry.prometheus_port and --port are both 127.0.0.1:{port}: "
+        "give each its own port"
+    )
 
 
 async def test_replicas_share_one_config_file_and_show_one_digest(

@@ -287,3 +287,49 @@ async def test_a_port_taken_stops_it_before_anything_starts(
         f"switchboard: cannot listen on 127.0.0.1:{port} ({taken}): Address already in use"
     )
     assert "listening" not in text, text  # neither the router, nor the fake upstream
+
+
+@pytest.mark.parametrize("variable", [None, ""], ids=["unset", "empty"])
+async def test_dev_on_another_fake_port_calls_the_fake_upstream_it_started(
+    variable: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make run`'s config names its upstream `${FAKE_UPSTREAM_URL:-http://127.0.0.1:9100/v1}`:
+    `switchboard dev --fake-port N` points that at the fake upstream it starts on N, so a demo
+    moved off a taken port answers as on 9100 (not a 503 for every call). An empty variable is
+    one unset, as `:-` reads it."""
+    if variable is None:
+        monkeypatch.delenv("FAKE_UPSTREAM_URL", raising=False)
+    else:
+        monkeypatch.setenv("FAKE_UPSTREAM_URL", variable)
+    examples = Path(__file__).parents[2] / "examples"
+    config = yaml.safe_load((examples / "dev.yaml").read_text())
+    edge_port, fake_port = free_port(), free_port()
+    config["server"]["port"], config["edge"]["port"] = free_port(), edge_port
+    config["telemetry"]["prometheus_port"] = free_port()
+    scenarios = str(examples / "fake-scenarios.yaml")
+    argv = ("dev", "--fake-port", str(fake_port), "--scenarios", scenarios)
+    process, log = await _started(tmp_path, config, *argv)
+    body = {"model": "demo-chat", "messages": [{"role": "user", "content": "hello"}]}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{edge_port}") as http:
+
+            async def ready() -> bool:
+                assert process.returncode is None, log.read_text()
+                with contextlib.suppress(httpx.TransportError):
+                    return (await http.get("/readyz")).status_code == 200
+                return False
+
+            await eventually(ready, within=STARTUP_S, what="the edge ready")
+            answer = await http.post("/v1/chat/completions", json=body)
+            # Answered by the fake upstream on N, not by one that happens to be on 9100.
+            counted = await http.get(f"http://127.0.0.1:{fake_port}/_fake/counters")
+        assert answer.status_code == 200, answer.text
+        assert counted.json()["total"] == 2, counted.text
+        assert answer.headers["x-switchboard-deployment"] == "beta/small-fast"
+        assert answer.headers["x-switchboard-attempts"] == "2"  # past flaky-large's 503 rule
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), EXIT_S) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()

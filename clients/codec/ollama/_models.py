@@ -4,7 +4,8 @@
 The router says neither a model's size, nor its family, nor what it can do: `size` is 0, the
 `details` empty (and the architecture in `model_info`), the `digest` a stable hash of the name
 (Ollama's is the weights'), and a shown model's capabilities are what every deployment takes
-through this gateway (`completion`, `tools`).
+through this gateway (`completion`, `tools`), or, for one the router says serves embeddings
+(its group's `embeddings: true`), `embedding` alone, as Ollama says of its embedding models.
 """
 
 from __future__ import annotations
@@ -58,6 +59,6 @@ def show_model(model: ModelInfo) -> JsonObject:
         # `general.architecture`: Ollama's CLI (`ollama show`) takes it as a string whenever
         # there is a `model_info`; the router knows none.
         "model_info": {"general.architecture": "", "general.basename": model.id},
-        "capabilities": ["completion", "tools"],
+        "capabilities": ["embedding"] if model.embeddings else ["completion", "tools"],
         "modified_at": created_at(float(model.created)),
     }

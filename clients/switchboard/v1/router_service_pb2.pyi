@@ -663,10 +663,15 @@ class ModelInfo(_message.Message):
     MEMBERS_FIELD_NUMBER: _builtins.int
     OWNED_BY_FIELD_NUMBER: _builtins.int
     CREATED_FIELD_NUMBER: _builtins.int
+    EMBEDDINGS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     kind: Global___ModelKind.ValueType
     owned_by: _builtins.str
     created: _builtins.int
+    embeddings: _builtins.bool
+    """It serves embeddings: a group configured `embeddings: true`, a pool all of whose groups
+    are, a deployment of such a group.
+    """
     @_builtins.property
     def members(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Deployments of a group, groups of a pool."""
@@ -679,10 +684,11 @@ class ModelInfo(_message.Message):
         members: _abc.Iterable[_builtins.str] | None = ...,
         owned_by: _builtins.str = ...,
         created: _builtins.int = ...,
+        embeddings: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "id", b"id", "kind", b"kind", "members", b"members", "owned_by", b"owned_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created", b"created", "embeddings", b"embeddings", "id", b"id", "kind", b"kind", "members", b"members", "owned_by", b"owned_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1151,18 +1157,24 @@ class LoadConversationRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
+    WITH_ITEM_IDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The conversation's id. None is INVALID_ARGUMENT; one over 128 bytes (longer than any) NOT_FOUND,
     as any id the router does not have.
+    """
+    with_item_ids: _builtins.bool
+    """Also answer `item_ids`: a listing paged after an item deleted since it was listed goes on
+    from where that item stood.
     """
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
+        with_item_ids: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "with_item_ids", b"with_item_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1174,21 +1186,27 @@ class LoadConversationResponse(_message.Message):
 
     CONVERSATION_FIELD_NUMBER: _builtins.int
     ITEMS_FIELD_NUMBER: _builtins.int
+    ITEM_IDS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def conversation(self) -> _conversations_pb2.Conversation: ...
     @_builtins.property
     def items(self) -> _containers.RepeatedCompositeFieldContainer[_conversations_pb2.ConversationItem]:
         """Its items, oldest first (deleted ones left out)."""
 
+    @_builtins.property
+    def item_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """With `with_item_ids`: the id of every item it was given, oldest first, deleted ones too."""
+
     def __init__(
         self,
         *,
         conversation: _conversations_pb2.Conversation | None = ...,
         items: _abc.Iterable[_conversations_pb2.ConversationItem] | None = ...,
+        item_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation", "items", b"items"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["conversation", b"conversation", "item_ids", b"item_ids", "items", b"items"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -53,6 +53,10 @@ def test_deadlines_read_from_now() -> None:
     assert until(now + 400 * 86400, now) == "in 400d"
     assert ago(now - 302, now) == "5m 2s ago"
     assert ago(0, now) == "-"
+    # `now` is read as the command starts: what its own call made (`client-keys issue`'s key)
+    # is a little later, and was made now, not "in 0s".
+    assert ago(now + 0.3, now) == "0s ago"
+    assert ago(now + 5, now) == "in 5s"  # another clock, ahead
 
 
 @pytest.mark.parametrize(

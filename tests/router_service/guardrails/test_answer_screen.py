@@ -337,3 +337,18 @@ def test_a_code_interpreter_s_logs_in_a_unary_answer_are_redacted() -> None:
     said = orjson.loads(completion.choices[0].message.extra_json)["hosted_items"][0]
     assert said["outputs"][0]["logs"] == "name,mail\nJane,[REDACTED:email]"
     assert said["id"] == "ci_1" and said["outputs"][0]["type"] == "logs"
+
+
+@pytest.mark.parametrize("escaped", [r"\\n", r"\\t", r"\\u00e9"])
+def test_a_stream_reads_escapes_as_the_whole_text_does_where_its_kept_context_begins(
+    escaped: str,
+) -> None:
+    # Tool call arguments are JSON: `\\n` is an escaped backslash then a letter, which hides a
+    # key after it in the whole text. Fed one character a chunk, a screen keeps the released
+    # text from offset 32 on as context: between the two backslashes, where reading `\n` (a
+    # line break) would find a key there and redact the part of it not yet released.
+    keys = _rule("keys", "redact", "api_key")
+    text = "x" * 31 + escaped + "sk-proj-" + "a1B2c3D4e5" * 4 + " " + PROSE * 3
+    assert keys.first(text) is None
+    out, _ = _stream(_chars(text), keys)
+    assert "".join(out) == text

@@ -13,6 +13,7 @@ import pytest
 from router_service import guardrails
 from router_service.config import GuardrailConfig
 from router_service.guardrails import DETECTORS, DetectorName, Rule, json_item_texts, luhn_valid
+from router_service.guardrails._detectors import as_read
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -103,6 +104,29 @@ def test_each_detector_finds_what_it_names(detector: str, text: str) -> None:
 @pytest.mark.parametrize(("detector", "text"), [(d, t) for d, ts in MISSED.items() for t in ts])
 def test_near_misses_are_left_alone(detector: str, text: str) -> None:
     assert _redacted(detector, f"before {text} after") is None
+
+
+@pytest.mark.parametrize(("detector", "text"), [(d, t) for d, ts in FOUND.items() for t in ts])
+@pytest.mark.parametrize("before", ["\n", "\r\n", "\t", '"', "caf\u00e9 ", "C:\\"])
+def test_a_find_after_a_json_escape_is_found_whole_and_the_json_stays_valid(
+    detector: str, text: str, before: str
+) -> None:
+    # Tool call arguments are JSON: a find on a line of its own follows the escape `\n`.
+    arguments = json.dumps({"body": f"Regards,{before}{text}\nBye"})
+    redacted = _redacted(detector, arguments)
+    assert redacted is not None
+    assert json.loads(redacted) == {"body": f"Regards,{before}[REDACTED:{detector}]\nBye"}
+
+
+def test_an_escape_is_read_as_what_it_stands_for_at_the_same_offsets() -> None:
+    assert as_read("plain text") == "plain text"
+    assert as_read(r"a\\nb\n\"c\u00e9\/\x") == 'a\\\\nb\n\n""c' + "\0" * 6 + r"//\x"
+    # A text holding the mark of escaped backslashes (U+FFFF) is read the same, one by one.
+    escapes = r"a\\nb\\\n\"c\u00e9\/\x\\"
+    assert as_read("\uffff" + escapes) == "\uffff" + as_read(escapes)
+    assert as_read(escapes) == 'a\\\\nb\\\\\n\n""c' + "\0" * 6 + r"//\x\\"
+    # An escaped backslash before a letter is no escape of that letter: not a line break.
+    assert _redacted("api_key", json.dumps("C:\\nsk-proj-abc123DEF456ghi789JKL012")) is None
 
 
 def test_a_private_key_cut_short_is_redacted_to_the_end_of_its_body() -> None:

@@ -5,6 +5,7 @@ not used, a request dropped on a reused connection is sent once more, never twic
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -260,3 +261,87 @@ async def test_connection_close_is_not_pooled(lean: MakeTransport) -> None:
         await until(lambda: transport.open_connections == 0)
         assert (await fetch(transport, server.url)).headers["x-conn"] == "2"
         assert server.requests() == [1, 1]
+
+
+# -- connecting -------------------------------------------------------------------------------
+
+
+async def test_a_connect_made_while_the_loop_stalled_past_its_timeout_is_connected(
+    lean: MakeTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router's own loop held up longer than the connect timeout (a long callback, a GC
+    pause) while the upstream accepted at once: the socket was connected when the loop woke,
+    and the timer due by then must not fail it as a ConnectTimeout (a CONNECT_FAILED upstream
+    that did nothing wrong). The stall is the loop's clock moved by a callback that runs
+    between the connect's start and its completion."""
+    transport = lean()
+    loop = asyncio.get_running_loop()
+    stalled = [0.0]
+    real_time = loop.time
+    monkeypatch.setattr(loop, "time", lambda: real_time() + stalled[0])
+
+    def stall() -> None:  # as a callback holding the loop 10 s would
+        stalled[0] += 10.0
+
+    async with Server() as server:
+        fetching = asyncio.ensure_future(fetch(transport, server.url))
+        loop.call_soon(stall)  # after the fetch's first step: its connect is under way
+        response = await fetching
+    assert response.status_code == 200 and stalled[0] == 10.0
+
+
+async def test_a_connect_the_upstream_never_answers_times_out(lean: MakeTransport) -> None:
+    """A listener whose accept queue is full leaves the SYN unanswered: connect_s bounds it."""
+    transport = lean()
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        first.connect(address)  # fills the queue: nothing is accepted
+        url = f"http://127.0.0.1:{address[1]}/"
+        timeout = {"connect": 0.05, "read": 5.0, "write": 5.0, "pool": 5.0}
+        with pytest.raises(httpx.ConnectTimeout):
+            await transport.handle_async_request(
+                httpx.Request("GET", url, extensions={"timeout": timeout})
+            )
+    assert transport.open_connections == 0
+
+
+async def test_a_loop_late_throughout_gives_a_dead_upstream_one_grace_not_its_timeout_again(
+    lean: MakeTransport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loop running every timer late (loaded: each round held up 1 s) is not a stall per
+    timer: the connect's grace for a late timer is given once, so an upstream that never
+    answers times out about `connect_s` after its start (and a few rounds of the lag), not
+    over twice that as a grace taken again at each late timer would. Times are the loop's
+    own clock, moved by the laggard, not the wall's."""
+    transport = lean()
+    loop = asyncio.get_running_loop()
+    lag = [0.0]
+    real_time = loop.time
+    monkeypatch.setattr(loop, "time", lambda: real_time() + lag[0])
+    rounds: list[asyncio.Handle] = []
+
+    def laggard() -> None:  # as a loop whose every round holds it 1 s
+        lag[0] += 1.0
+        rounds.append(loop.call_soon(laggard))
+
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        first.connect(address)  # fills the queue: the next SYN is not answered
+        timeout = {"connect": 10.5, "read": 5.0, "write": 5.0, "pool": 5.0}
+        request = httpx.Request("GET", f"http://127.0.0.1:{address[1]}/")
+        request.extensions["timeout"] = timeout
+        started = loop.time()
+        rounds.append(loop.call_soon(laggard))
+        try:
+            with pytest.raises(httpx.ConnectTimeout):
+                await transport.handle_async_request(request)
+        finally:
+            rounds[-1].cancel()
+    # connect_s and a few rounds' lag (the late timer, its one grace, the cancel): a grace
+    # taken again at each late timer made it ~35.
+    assert loop.time() - started < 10.5 + 8
+    assert transport.open_connections == 0

@@ -165,3 +165,74 @@ async def test_the_endpoint_s_throttling_says_how_long_to_wait(
 
     details = details_from_rpc_error(caught.value)
     assert (details.reason, details.retry_after_s) == ("RATE_LIMITED", 40.0)
+
+
+async def test_a_throttled_refresh_is_not_asked_again_before_its_retry_after(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, endpoint: TokenEndpoint
+) -> None:
+    """A live token serves on through a throttled refresh, and the endpoint, which said when to
+    come back, is not asked again before then (every early ask may prolong the throttling)."""
+    router = await start_router(vertex_config(fake, [key_of(fake, endpoint)]), clock=clock)
+    await chat(router, params("gemini"))
+    endpoint.failing, endpoint.failing_headers = 429, {"Retry-After": "120"}
+
+    clock.advance(TOKEN_LIFETIME_S - REFRESH_MARGIN_S + 1)  # due: the refresh is throttled
+    await chat(router, params("gemini"))
+    clock.advance(2 * REFRESH_RETRY_S)  # past the usual pause, short of the endpoint's 120 s
+    await chat(router, params("gemini"))
+    assert endpoint.asked == 2
+
+    endpoint.failing = None
+    clock.advance(120 - 2 * REFRESH_RETRY_S)
+    await chat(router, params("gemini"))
+    assert endpoint.asked == 3 and len(set(bearers(fake))) == 2
+
+
+async def test_calls_during_a_refresh_use_the_live_token_rather_than_wait_for_it(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, endpoint: TokenEndpoint
+) -> None:
+    """A token endpoint that hangs (down behind a load balancer) holds up the call that
+    refreshes, not every call that comes meanwhile: their token is alive still."""
+    router = await start_router(vertex_config(fake, [key_of(fake, endpoint)]), clock=clock)
+    await chat(router, params("gemini"))
+    endpoint.arrived.clear()
+    endpoint.held.clear()
+
+    clock.advance(TOKEN_LIFETIME_S - REFRESH_MARGIN_S + 1)
+    refreshing = asyncio.ensure_future(chat(router, params("gemini")))
+    await endpoint.arrived.wait()
+    meanwhile = [await chat(router, params("gemini", text=f"call {n}")) for n in range(3)]
+    endpoint.held.set()
+    await refreshing
+
+    assert [[a.outcome for a in r.route.attempts] for r in meanwhile] == [[OK]] * 3
+    assert endpoint.asked == 2
+    first, *others = bearers(fake)
+    assert others[:3] == [first] * 3 and others[3] != first  # the old token, then the new
+
+
+async def test_the_endpoint_s_outage_cools_the_deployment_as_long_as_it_asks(
+    fake: FakeUpstream, start_router: StartRouter, clock: ManualClock, endpoint: TokenEndpoint
+) -> None:
+    """A 503's `Retry-After` (40 s, past `cooldowns.transient_s`' 15) keeps the deployment out
+    that long: the group's next answers meanwhile, and the endpoint is not asked."""
+    router = await start_router(vertex_config(fake, [key_of(fake, endpoint)]), clock=clock)
+    endpoint.failing, endpoint.failing_headers = 503, {"Retry-After": "40"}
+
+    first = await chat(router, params("chain"))
+    clock.advance(39)
+    second = await chat(router, params("chain", text="another conversation"))
+    endpoint.failing = None
+    clock.advance(1)
+    third = await chat(router, params("chain", text="a third conversation"))
+
+    assert [[a.outcome for a in r.route.attempts] for r in (first, second, third)] == [
+        [routing_pb2.OUTCOME_UPSTREAM_ERROR, OK],
+        [OK],
+        [OK],
+    ]
+    assert [r.route.deployment for r in (second, third)] == [
+        "backup/m-backup",
+        "vx/gemini-2.5-flash",
+    ]
+    assert endpoint.asked == 2

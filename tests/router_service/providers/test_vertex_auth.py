@@ -125,7 +125,9 @@ async def test_many_calls_at_once_share_one_exchange(
     assert all(streamed_text(events) == "Echo: hello there" for events in due)
     assert len(fake.state.google.exchanges) == 2
     tokens = bearers(fake)
-    assert len(set(tokens[:12])) == 1 and len(set(tokens[12:])) == 1 and tokens[0] != tokens[12]
+    # One new token; the due calls that came while its exchange was under way used the old one,
+    # alive for minutes still, rather than wait for it.
+    assert len(set(tokens[:12])) == 1 and len(set(tokens[12:]) - {tokens[0]}) == 1
 
 
 async def test_a_refused_exchange_sets_the_key_aside_and_the_next_key_answers(

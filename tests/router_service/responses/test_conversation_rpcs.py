@@ -73,6 +73,10 @@ async def test_a_conversation_keeps_its_items_in_order_and_its_changes(
     assert [orjson.loads(i.item_json)["content"] for i in loaded.items] == ["two", "three"]
     assert loaded.items[1].id == updated.added_items[0].id
     assert loaded.conversation == updated.conversation
+    assert not loaded.item_ids  # asked for: where a deleted item stood, for a listing's cursor
+    asked = pb.LoadConversationRequest(id=conversation.id, with_item_ids=True)
+    listed = await router.stub.LoadConversation(asked, metadata=bearer(A))
+    assert list(listed.item_ids) == [first.id, second.id, updated.added_items[0].id]
 
 
 async def test_another_clients_unknown_deleted_and_expired_ids_are_one_not_found(

@@ -84,6 +84,37 @@ async def test_lines_over_the_clients_rpm_wait_their_turn(
     assert fake.state.count(path="/chat/completions") == 2
 
 
+async def test_a_lines_several_prompts_wait_for_the_clients_rpm_each_made_once(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Each prompt of a legacy completion line is a Chat call of its client's: over its rpm the
+    next waits its turn, and the ones answered before are not made again."""
+    clock = ManualClock()
+    config = guarded_config(fake.base_url, client("c", KEY, rpm=1))
+    router = await start_router(config, clock=clock)
+    body = {"model": "chain", "prompt": ["a", "b", "c"]}
+    line = {"custom_id": "three", "method": "POST", "url": "/v1/completions", "body": body}
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=jsonl(line))
+    kept = await router.stub.UploadFile(upload, metadata=bearer(KEY))
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/completions", completion_window="24h"
+    )
+    started_at = clock.now()
+    batch = await router.stub.CreateBatch(create, metadata=bearer(KEY))
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id), metadata=bearer(KEY))
+    assert (done.batch.request_counts.completed, done.batch.request_counts.failed) == (1, 0)
+    assert clock.now() - started_at >= 2  # the second and third prompts waited their turn
+    sent = [r.body["messages"][0]["content"] for r in fake.state.calls()]
+    assert sent == ["a", "b", "c"]
+    output = bpb.GetFileContentRequest(id=done.batch.output_file_id)
+    (answer,) = (
+        await router.stub.GetFileContent(output, metadata=bearer(KEY))
+    ).content.splitlines()
+    choices = orjson.loads(answer)["response"]["body"]["choices"]
+    assert [c["text"] for c in choices] == ["Echo: a", "Echo: b", "Echo: c"]
+
+
 async def ended(router: RouterHandle, content: bytes, metadata: Any = ()) -> bpb.Batch:
     """The batch of `content` (chat lines) once its replica has ended it."""
     upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=content)
@@ -141,15 +172,42 @@ async def test_a_completions_batch_answers_text_completions(router: RouterHandle
     output = await router.stub.GetFileContent(
         bpb.GetFileContentRequest(id=found.batch.output_file_id)
     )
-    (answer,) = [orjson.loads(line) for line in output.content.splitlines()]
-    assert answer["response"]["body"]["object"] == "text_completion"
-    assert answer["response"]["body"]["choices"][0]["text"] == "Echo: Say hi"
-    errors = await router.stub.GetFileContent(
-        bpb.GetFileContentRequest(id=found.batch.error_file_id)
+    one, two = [orjson.loads(line)["response"]["body"] for line in output.content.splitlines()]
+    assert one["object"] == "text_completion"
+    assert one["choices"][0]["text"] == "Echo: Say hi"
+    # Several prompts, as `POST /v1/completions` answers them: a choice per prompt, in order,
+    # the usage added up.
+    assert [(c["index"], c["text"]) for c in two["choices"]] == [(0, "Echo: a"), (1, "Echo: b")]
+    assert two["usage"]["prompt_tokens"] == 2  # a token each (the fake counts words)
+    assert (found.batch.request_counts.completed, found.batch.request_counts.failed) == (2, 0)
+
+
+async def test_a_line_whose_later_prompt_fails_counts_the_tokens_its_earlier_ones_used(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Prompt 2 of 3 refused (a guardrail's block): the line fails as the endpoint would,
+    naming `prompt[1]`, the third is not sent, and the tokens the first used (billed to the
+    client as its own call's) are in the batch's usage, not lost with the line's answer."""
+    rules = [{"name": "no-credentials", "detect": ["api_key"], "action": "block"}]
+    router = await start_router(base_config(fake.base_url, guardrails=rules))
+    body = {"model": "chain", "prompt": ["one two three", "key AKIAIOSFODNN7EXAMPLE", "c"]}
+    line = {"custom_id": "three", "method": "POST", "url": "/v1/completions", "body": body}
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=jsonl(line))
+    kept = await router.stub.UploadFile(upload)
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/completions", completion_window="24h"
     )
-    (refused,) = [orjson.loads(line) for line in errors.content.splitlines()]
-    assert refused["response"]["status_code"] == 400
-    assert refused["response"]["body"]["error"]["message"] == "A batch line takes one prompt."
+    batch = await router.stub.CreateBatch(create)
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = (await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id))).batch
+    assert (done.request_counts.completed, done.request_counts.failed) == (0, 1)
+    errors = bpb.GetFileContentRequest(id=done.error_file_id)
+    (failed,) = (await router.stub.GetFileContent(errors)).content.splitlines()
+    assert orjson.loads(failed)["response"]["body"]["error"]["param"] == "prompt[1]"
+    (sent,) = fake.state.calls()
+    assert sent.body["messages"][0]["content"] == "one two three"
+    assert done.usage.input_tokens == 3  # a token a word (the fake's count)
+    assert done.usage.output_tokens > 0
 
 
 async def test_a_clients_batches_waiting_for_a_slot_are_capped_and_hold_no_lines(

@@ -66,3 +66,23 @@ async def test_enabled_keys_429s_neither_keep_nor_make_the_provider_throttle(
         served = await router.stub.Chat(ask())
         assert served.completion.choices[0].message.text == "Echo: hi"
     assert fake.state.count(key="k3") > k3_calls
+
+
+async def test_enabling_a_key_whose_429s_had_no_part_leaves_the_throttle(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """k2 and k3 met a 429 for model-a: alpha is throttled for it. The operator enables k1,
+    which met none (say, its credentials were just rotated): the throttle is theirs, not k1's,
+    and stands; k1 is not burned against the account's limit for model-a meanwhile."""
+    config = {**one_provider(fake.base_url, ["k1", "k2", "k3"]), "state": state_section}
+    router = await start_router(config, clock=ManualClock(time.time()))
+    for key in ("k2", "k3"):
+        await _limit(fake, router, key)
+    k1_calls = fake.state.count(key="k1")
+    for enabled in (False, True):
+        if enabled:
+            await _enable(router, "k1")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await router.stub.Chat(ask())
+        assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, enabled
+    assert fake.state.count(key="k1") == k1_calls

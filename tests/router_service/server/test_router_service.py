@@ -12,6 +12,7 @@ from clients import details_from_rpc_error
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
+from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter, base_config
@@ -222,6 +223,32 @@ async def test_embed_and_list_models(router: RouterHandle) -> None:
     assert by_id["chain"].kind == pb.MODEL_KIND_GROUP
     assert list(by_id["chain"].members) == ["alpha/model-a", "beta/model-b"]
     assert by_id["alpha/model-a"].kind == pb.MODEL_KIND_DEPLOYMENT
+
+
+async def test_models_say_whether_they_serve_embeddings(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A group configured `embeddings: true`, its deployments, and a pool of only such groups
+    are listed as serving embeddings; a pool with a chat group among its groups is not."""
+    config = base_config(fake.base_url)
+    embed = {"provider": "alpha", "model": "embed-x"}
+    config["models"]["vectors"] = {"deployments": [embed], "embeddings": True}
+    config["models"]["more"] = {"deployments": [embed], "embeddings": True}
+    config["pools"] = {
+        "embedders": {"groups": ["vectors", "more"]},
+        "mixed": {"groups": ["chain", "vectors"]},
+    }
+    router = await start_router(config)
+
+    async def embedders() -> set[str]:
+        models = (await router.stub.ListModels(pb.ListModelsRequest())).models
+        return {m.id for m in models if m.embeddings}
+
+    assert await embedders() == {"vectors", "more", "embedders", "alpha/embed-x"}
+    # A reload applies the flag: the pool of a group no longer saying it says it no more.
+    config["models"]["vectors"]["embeddings"] = False
+    await router.server.reload(SwitchboardConfig.model_validate({"auth": {"open": True}, **config}))
+    assert await embedders() == {"more", "alpha/embed-x"}
 
 
 async def test_health_serving(router: RouterHandle) -> None:

@@ -1,6 +1,7 @@
-"""deploy/ stays in step with the code: every metric and label the Grafana dashboard and the
-README's alert expressions query is one the router and edge really export, and the Prometheus
-and Collector configs are well formed."""
+"""deploy/ stays in step with the code: every metric the Grafana dashboard, deploy/alerts.yml and
+the README's alert expressions query is one the router and edge really export, and every label
+they select or group by is one those metrics carry; the Prometheus and Collector configs are
+well formed."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 README = DEPLOY.parent / "README.md"
 _METRIC = re.compile(r"\b(?:gen_ai|switchboard|http_server)_[a-z0-9_]+\b")
 _LABELS = re.compile(r"\bby \(([^)]*)\)|([a-z_]+)(?:=~|!=|=)\"")
+_LABEL_VALUES = re.compile(r"\blabel_values\(\w+, (\w+)\)")  # a template variable's label
 
 
 def expressions() -> list[str]:
@@ -58,9 +60,9 @@ async def exported(
     captured: TelemetryCapture,
     tmp_path: Path,
     shared: dict[str, object],
-) -> tuple[set[str], set[str]]:
-    """Sample and label names after traffic that exercises every path the dashboard shows;
-    `shared` is a router config on Redis, for the shared-state series."""
+) -> dict[str, set[str]]:
+    """Sample names, each with its label names, after traffic that exercises every path the
+    dashboard shows; `shared` is a router config on Redis, for the shared-state series."""
     config = queued_config(fake.base_url)
     budgeted = {"name": "budgeted", "key": "sk-budgeted", "tokens_per_day": 10**6}
     budgeted["usd_per_month"] = 100  # the money budget series
@@ -105,9 +107,10 @@ async def exported(
     tls = {"cert_file": str(issued.cert), "key_file": str(issued.key)}
     await start_router(base_config(fake.base_url, server={"port": 0, "tls": tls}))
     families = list(text_string_to_metric_families(captured.prometheus_text()))
-    samples = {s.name for f in families for s in f.samples}
-    labels = {name for f in families for s in f.samples for name in s.labels}
-    return samples, labels
+    labels: dict[str, set[str]] = {}  # each sample name's label names
+    for sample in (s for f in families for s in f.samples):
+        labels.setdefault(sample.name, set()).update(sample.labels)
+    return labels
 
 
 async def test_the_dashboard_queries_what_is_exported(
@@ -121,20 +124,24 @@ async def test_the_dashboard_queries_what_is_exported(
 ) -> None:
     shared = replica_config(fake.base_url, redis_url, redis_prefix)
     shared["models"]["solo"] = {"deployments": [{"provider": "alpha", "model": "model-z"}]}
-    samples, labels = await exported(fake, start_router, start_edge, captured, tmp_path, shared)
+    labels = await exported(fake, start_router, start_edge, captured, tmp_path, shared)
     queried: set[str] = set()
-    queried_labels: set[str] = set()
     alerts = readme_alerts()
     assert any("switchboard_state_degraded" in alert for alert in alerts)
     alerts += [rule["expr"] for rule in alert_rules()]
     for expr in expressions() + alerts:
+        by_or_selected = set[str]()
         for by, selector in _LABELS.findall(expr):
-            queried_labels |= {n.strip() for n in by.split(",") if n.strip()} | {selector} - {""}
-        queried |= set(_METRIC.findall(expr))
-    queried -= queried_labels  # label names share the prefixes
-    assert queried - samples == set()
-    # `instance` and `job`: what Prometheus adds to every series it scrapes.
-    assert queried_labels - labels - {"le", "instance", "job"} == set()
+            by_or_selected |= {n.strip() for n in by.split(",") if n.strip()} | {selector} - {""}
+        by_or_selected |= set(_LABEL_VALUES.findall(expr))
+        metrics = set(_METRIC.findall(expr)) - by_or_selected  # label names share the prefixes
+        assert metrics - set(labels) == set(), expr
+        # The labels of the series it queries, not of any: a selector on a label the metric
+        # lacks matches nothing (a panel empty for one model group). `instance` and `job`:
+        # what Prometheus adds to every series it scrapes.
+        carried = set[str]().union(*(labels[metric] for metric in metrics))
+        assert by_or_selected - carried - {"instance", "job"} == set(), expr
+        queried |= metrics
     assert len(queried) >= 15
 
 

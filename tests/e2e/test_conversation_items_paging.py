@@ -1,0 +1,73 @@
+"""Paging a conversation's items with the official `openai` SDK while they change: a cursor
+(`after`) on an item deleted since it was listed goes on from where that item stood, as the
+SDK's auto-paging needs when a caller clears a conversation item by item."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+import pytest
+
+from tests.e2e.conftest import Open
+
+
+def texts(items: list[Any]) -> list[str]:
+    return [item.content[0].text for item in items]
+
+
+async def made(sdk: openai.AsyncOpenAI, count: int) -> str:
+    conversation = await sdk.conversations.create(
+        items=[{"type": "message", "role": "user", "content": f"m{n}"} for n in range(count)]
+    )
+    return conversation.id
+
+
+async def test_deleting_each_item_as_it_is_listed_reaches_them_all(open_sdk: Open) -> None:
+    sdk = await open_sdk()
+    conversation_id = await made(sdk, 5)
+    seen: list[Any] = []
+    async for item in sdk.conversations.items.list(conversation_id, limit=2):
+        seen.append(item)
+        await sdk.conversations.items.delete(str(item.id), conversation_id=conversation_id)
+    assert texts(seen) == ["m4", "m3", "m2", "m1", "m0"]
+    assert (await sdk.conversations.items.list(conversation_id)).data == []
+
+
+@pytest.mark.parametrize(("order", "rest"), [("asc", ["m2", "m4"]), ("desc", ["m0"])])
+async def test_a_cursor_on_a_deleted_item_goes_on_from_where_it_stood(
+    open_sdk: Open, order: Any, rest: list[str]
+) -> None:
+    sdk = await open_sdk()
+    conversation_id = await made(sdk, 5)
+    listed = await sdk.conversations.items.list(conversation_id, order="asc")
+    ids = [str(item.id) for item in listed.data]
+    for gone in (ids[1], ids[3]):
+        await sdk.conversations.items.delete(gone, conversation_id=conversation_id)
+    page = await sdk.conversations.items.list(conversation_id, order=order, after=ids[1])
+    assert texts(page.data) == rest and not page.has_more
+    with pytest.raises(openai.BadRequestError) as unknown:  # never one of its items: refused
+        await sdk.conversations.items.list(conversation_id, after="msg_" + "0" * 48)
+    assert unknown.value.param == "after"
+
+
+@pytest.mark.parametrize(
+    ("order", "pages"), [("asc", [["m5", "m6"], ["m7"]]), ("desc", [["m1", "m0"]])]
+)
+async def test_a_cursor_among_several_deleted_items_pages_on_with_has_more(
+    open_sdk: Open, order: Any, pages: list[list[str]]
+) -> None:
+    sdk = await open_sdk()
+    conversation_id = await made(sdk, 8)
+    listed = await sdk.conversations.items.list(conversation_id, order="asc")
+    ids = [str(item.id) for item in listed.data]
+    for gone in ids[2:5]:  # m2, m3, m4: the cursor and both its neighbours
+        await sdk.conversations.items.delete(gone, conversation_id=conversation_id)
+    page = await sdk.conversations.items.list(conversation_id, order=order, after=ids[3], limit=2)
+    seen = [texts(page.data)]
+    while page.has_more:
+        page = await sdk.conversations.items.list(
+            conversation_id, order=order, after=str(page.last_id), limit=2
+        )
+        seen.append(texts(page.data))
+    assert seen == pages
