@@ -109,7 +109,7 @@ async def _relay(websocket: WebSocket, session: RouterRealtime) -> None:
     """Both directions until the router closes the session (the caller's close included)."""
     caller = asyncio.create_task(_from_caller(websocket, session), name="switchboard-realtime-in")
     code, reason = _SERVER_ERROR, "the router ended the session"
-    closed = False
+    closed = left = False
     try:
         async for message in session:
             kind = message.WhichOneof("message")
@@ -122,14 +122,35 @@ async def _relay(websocket: WebSocket, session: RouterRealtime) -> None:
         error = router_error_body(exc.details)["error"]
         event = {"type": "error", "event_id": "event_switchboard_edge", "error": error}
         await _quietly(websocket.send_json(event))
-    except WebSocketDisconnect:
-        pass  # the caller left while we wrote: `_from_caller` told the router
+    except WebSocketDisconnect:  # the caller closed while events came: the write failed
+        left = True
     finally:
-        caller.cancel()
-        await asyncio.wait((caller,))
+        if not left:
+            caller.cancel()
+            await asyncio.wait((caller,))
+    if left:
+        await _after_the_caller_left(session, caller)
+        return
     await _quietly(websocket.close(code=code, reason=reason))
     if closed:  # the router's last message: read its call to the end (its request then ends
         await _quietly(_drained(session))  # OK; leaving the call now would cancel it)
+
+
+async def _after_the_caller_left(session: RouterRealtime, caller: asyncio.Task[None]) -> None:
+    """The caller closed while events came to it: `_from_caller` reads its close (the server
+    queued it) and tells the router, whose call is read to its end meanwhile (its request then
+    ends OK, as any session the caller closes; unread, its last messages would hold the router
+    from ending it). Should `_from_caller` fail instead, the call is left (cancelled)."""
+    caller.add_done_callback(lambda task: _failed(task) and session.interrupt())
+    try:
+        await _quietly(_drained(session))
+    finally:
+        caller.cancel()
+        await asyncio.wait((caller,))
+
+
+def _failed(task: asyncio.Task[None]) -> bool:
+    return not task.cancelled() and task.exception() is not None
 
 
 async def _drained(session: RouterRealtime) -> None:

@@ -136,7 +136,8 @@ class HttpServerTelemetry:
         """A WebSocket session (`/v1/realtime`): a SERVER span from its upgrade request (a GET)
         to its close, child of the caller's `traceparent` and current while it runs, as a
         request's (the router's spans are its children); its status is the upgrade's answer,
-        101 or the denial's. No HTTP metrics: a session lasts minutes, not a request's time."""
+        101 or the denial's (403 for a close before the accept: the server's answer to it).
+        No HTTP metrics: a session lasts minutes, not a request's time."""
         status = 0
 
         async def observed(message: Message) -> None:
@@ -145,6 +146,8 @@ class HttpServerTelemetry:
                 status = 101
             elif message["type"] == "websocket.http.response.start":  # the handshake refused
                 status = message["status"]
+            elif message["type"] == "websocket.close" and not status:  # refused by a close
+                status = 403  # (no WebSocket route there): the server answers 403
             await send(message)
 
         span, token = self._start(scope, "GET")

@@ -207,13 +207,43 @@ async def test_a_session_the_caller_closes_is_counted_a_success(
             async with sdk.realtime.connect(model="voice") as connection:
                 events = await ask(connection, "hello")
         assert events[-1].type == "response.done"
+        assert await realtime_outcomes(captured) == ["OK"]
 
-        def counted() -> list[dict[str, Any]]:
-            points = [labels for labels, _ in captured.points("switchboard.requests")]
-            return [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
 
-        async def ended() -> bool:
-            return bool(counted())
+@pytest.mark.parametrize("in_process", [False, True], ids=["grpc", "in-process"])
+async def test_a_session_the_caller_closes_mid_response_is_counted_a_success(
+    in_process: bool, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A caller that hangs up while a response streams ends its session as any close does: the
+    events still on their way to it (the edge's write to the closed socket fails) are read to
+    the router's close, and the request counts OK, not CANCELLED by the edge leaving the call."""
+    with TelemetryCapture(tracing=False) as captured:
+        edge = await start_edge(await start_router(config(fake)), in_process=in_process)
+        fake.state.set_scenario(Scenario(content=" ".join(["x" * 20_000] * 1000)))  # 20 MB
+        url = f"ws://127.0.0.1:{edge.port}/v1/realtime?model=voice"
+        headers = {"Authorization": "Bearer sk-caller"}
+        async with connect(url, additional_headers=headers) as socket:
+            assert orjson.loads(await socket.recv())["type"] == "session.created"
+            await socket.send(orjson.dumps({"type": "response.create"}).decode())
 
-        await eventually(ended, what="the session counted")
-        assert [p["switchboard.outcome"] for p in counted()] == ["OK"]
+            async def streaming() -> bool:  # the caller reads none: they are under way to it
+                return fake.state.calls(path="/v1/realtime")[0].chunks_sent >= 50
+
+            await eventually(streaming, what="the response streaming")
+        assert await realtime_outcomes(captured) == ["OK"]
+
+
+async def realtime_outcomes(captured: TelemetryCapture) -> list[str]:
+    """The outcomes `switchboard.requests` counted for realtime sessions, once one is."""
+
+    def counted() -> list[str]:
+        points = [labels for labels, _ in captured.points("switchboard.requests")]
+        return [
+            p["switchboard.outcome"] for p in points if p.get("gen_ai.operation.name") == "realtime"
+        ]
+
+    async def ended() -> bool:
+        return bool(counted())
+
+    await eventually(ended, what="the session counted")
+    return counted()

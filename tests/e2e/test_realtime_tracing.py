@@ -96,3 +96,22 @@ async def test_a_refused_handshake_is_the_sessions_span_with_its_status(
     assert attrs(session)["http.response.status_code"] == 404
     server = child(trace, session, REALTIME, SpanKind.SERVER)
     assert attrs(server)["rpc.grpc.status_code"] == 5  # NOT_FOUND
+
+
+async def test_a_websocket_to_no_route_is_a_span_with_its_403(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A handshake the edge refuses by closing before it accepts (no WebSocket route there:
+    the server answers 403) says that status as a denial's does."""
+    edge = await start_edge(await start_router(config(fake)))
+    headers = {"traceparent": f"00-{TRACE_ID}-{CALLER_SPAN}-01"}
+    url = f"ws://127.0.0.1:{edge.port}/v1/nowhere"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(url, additional_headers=headers):
+            pass
+    assert refused.value.response.status_code == 403
+
+    trace = await ended(captured, "GET")
+    session = trace.one("GET")
+    assert session.parent is not None and session.parent.span_id == int(CALLER_SPAN, 16)
+    assert attrs(session)["http.response.status_code"] == 403
