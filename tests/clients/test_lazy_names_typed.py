@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 LAZY_PACKAGES = (
@@ -21,6 +23,7 @@ LAZY_PACKAGES = (
 )
 
 
+@pytest.mark.timeout(300)  # mypy from a cold cache: over a minute on a loaded machine
 def test_mypy_refuses_names_the_lazy_packages_do_not_have(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     lines = [f"from {package} import not_a_name_{i}" for i, package in enumerate(LAZY_PACKAGES)]
