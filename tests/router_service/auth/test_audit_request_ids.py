@@ -1,8 +1,9 @@
 """The request id on the router's audit lines of hand-made changes and lockouts: an operator
 greps the caller's `x-request-id` (which the edge forwards, and echoes to the caller) across the
 edge's and the router's logs. AdminService's changes (a key issued or revoked, an upstream key
-enabled or disabled), a client's ephemeral secret and the key throttle's lockout carry the id of
-the call that made them, on a real router over a real loopback channel."""
+enabled or disabled, the response cache purged), a client's ephemeral secret and the key
+throttle's lockout carry the id of the call that made them, on a real router over a real
+loopback channel."""
 
 from __future__ import annotations
 
@@ -77,6 +78,30 @@ async def test_admin_changes_carry_the_request_id_of_their_call(
     assert request_ids(caplog, "revoked key") == ["req-revoke"]
     assert request_ids(caplog, "issued ephemeral client secret") == ["req-secret"]
     assert request_ids(caplog, "key " + fingerprint("sk-alpha-1")) == ["req-off", "req-on", None]
+
+
+async def test_a_cache_purge_is_audited_with_who_what_and_the_request_id(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = guarded_config(fake.base_url, client("ops", OPS, scopes=["admin"]))
+    router = await start_router(config)
+    caplog.set_level(logging.INFO)
+    purge = router.admin.PurgeCache
+    await purge(admin_pb.PurgeCacheRequest(model="chain"), metadata=said("req-purge-one"))
+    await purge(admin_pb.PurgeCacheRequest(), metadata=said("req-purge-all"))
+    with pytest.raises(grpc.aio.AioRpcError):  # nothing purged: no line
+        await purge(admin_pb.PurgeCacheRequest(model="sk-pasted"), metadata=said("req-none"))
+
+    assert request_ids(caplog, "purged the response cache") == ["req-purge-one", "req-purge-all"]
+    lines = [r for r in caplog.records if r.__dict__.get("event") == "admin"]
+    assert [(r.__dict__["client"], r.__dict__["method"]) for r in lines] == [
+        ("ops", "/switchboard.v1.AdminService/PurgeCache")
+    ] * 2
+    assert [r.__dict__["reason"] for r in lines] == [
+        "purged the response cache of model 'chain'",
+        "purged the response cache of every model",
+    ]
+    assert "sk-pasted" not in caplog.text
 
 
 async def test_a_key_throttle_lockout_carries_the_request_id_of_the_call_that_locked_out(
