@@ -9,11 +9,11 @@ import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service._ids import looked_up_id
-from router_service.auth import AuditEvent, audit, current_caller
+from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
 from router_service.runtime import Runtime
-from router_service.server._answer_audit import call_request_id
+from router_service.server._answer_audit import audited_change, call_request_id
 from router_service.server._client_keys import (
     issue_client_key,
     list_client_keys,
@@ -146,21 +146,10 @@ class AdminServicer:
         self, request: pb.PurgeCacheRequest, context: grpc.aio.ServicerContext
     ) -> pb.PurgeCacheResponse:
         await answered(context, self.runtime.cache.purge(request.model))
-        # The audit trail of a hand-made change: who, and which model's answers (a known one:
-        # an unknown name was refused above, never repeated).
+        # Which model's answers (a known one: an unknown name was refused above, never repeated).
         which = f"model {request.model!r}" if request.model else "every model"
-        caller = current_caller()
-        audit(
-            AuditEvent(
-                outcome="success",
-                method="/switchboard.v1.AdminService/PurgeCache",
-                peer=context.peer(),
-                client=None if caller is None else caller.name,
-                request_id=call_request_id(context),
-                reason=f"purged the response cache of {which}",
-                event="admin",
-            )
-        )
+        method = "/switchboard.v1.AdminService/PurgeCache"
+        audited_change(context, method, f"purged the response cache of {which}")
         return pb.PurgeCacheResponse(queued=self._store_lost())
 
     def _store_lost(self) -> bool:

@@ -10,7 +10,7 @@ import math
 import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
-from router_service.auth import AuditEvent, IssuedKey, audit, current_caller
+from router_service.auth import IssuedKey
 from router_service.config import ClientKeyConfig
 from router_service.errors import (
     ClientKeyNotFoundError,
@@ -18,7 +18,7 @@ from router_service.errors import (
     StoreUnavailableError,
 )
 from router_service.runtime import Runtime
-from router_service.server._answer_audit import call_request_id
+from router_service.server._answer_audit import audited_change
 
 __all__ = [
     "audited_key_change",
@@ -135,18 +135,7 @@ def audited_key_change(
     """The audit trail of a key issued or revoked (whatever `auth.audit` says): who (and the
     call's request id), which key (id, fingerprint; an ephemeral client secret named so), for
     whom."""
-    caller = current_caller()
     what = "ephemeral client secret" if key.realtime is not None else "key"
-    audit(
-        AuditEvent(
-            outcome="success",
-            method=method,
-            peer=call.peer(),
-            client=None if caller is None else caller.name,
-            key_fingerprint=key.fingerprint,
-            key_label=key.label or None,
-            request_id=call_request_id(call),
-            reason=f"{done} {what} {key.id} of client {key.client!r}",
-            event=event,
-        )
-    )
+    reason = f"{done} {what} {key.id} of client {key.client!r}"
+    fingerprint, label = key.fingerprint, key.label or None
+    audited_change(call, method, reason, event=event, key_fingerprint=fingerprint, key_label=label)

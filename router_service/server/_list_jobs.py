@@ -10,11 +10,10 @@ import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service._ids import looked_up_id
-from router_service.auth import AuditEvent, audit, current_caller
 from router_service.batches import BatchNotFoundError, answered_locally, shared_throughout
 from router_service.errors import InvalidRequestError
 from router_service.runtime import Runtime
-from router_service.server._answer_audit import call_request_id
+from router_service.server._answer_audit import audited_change
 from router_service.server._batch_job import claim_replica
 from router_service.server._long_jobs import LongJobs
 from router_service.server._server_info import replica_name
@@ -108,18 +107,7 @@ async def cancel_client_batch(
         raise BatchNotFoundError(request.id)
     client = owners[0]  # ids are random (128 bits): one client at most
     batch = await jobs.batches.cancel(runtime, client, request.id)
-    caller = current_caller()
-    # The audit trail of a hand-made change: who, whose batch, and why (quoted and bounded).
-    reason = request.reason[:200]
-    audit(
-        AuditEvent(
-            outcome="success",
-            method="/switchboard.v1.AdminService/CancelClientBatch",
-            peer=call.peer(),
-            client=None if caller is None else caller.name,
-            request_id=call_request_id(call),
-            reason=f"cancelled batch {request.id} of client {client!r}: {reason!r}",
-            event="admin",
-        )
-    )
+    # Whose batch, and why (quoted and bounded).
+    reason = f"cancelled batch {request.id} of client {client!r}: {request.reason[:200]!r}"
+    audited_change(call, "/switchboard.v1.AdminService/CancelClientBatch", reason)
     return pb.CancelClientBatchResponse(batch=batch, client=client)
