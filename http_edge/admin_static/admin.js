@@ -73,7 +73,9 @@ function successCell(mean, total) {
   if (!total) return td("no traffic yet", "empty");
   const pct = Math.round(mean * 100);
   const level = pct < 50 ? "low" : pct < 90 ? "mid" : "";
-  const bar = el("span", { class: `bar ${level}` }, [el("span", { style: `width:${pct}%` })]);
+  const share = el("span");
+  share.style.width = `${pct}%`; // CSSOM: the page's CSP refuses a style attribute (style-src)
+  const bar = el("span", { class: `bar ${level}` }, [share]);
   return el("td", {}, [bar, `${pct}%`]);
 }
 
