@@ -7,6 +7,9 @@
 const REFRESH_MS = 2000;
 const TOKEN_KEY = "switchboard-admin-token";
 let timer = null;
+// Which poller is current: pressing Open starts a new one, and an older one's answer (its token
+// perhaps the wrong one) is dropped, its next poll never scheduled: one poll every REFRESH_MS.
+let poller = 0;
 
 function takeTokenFromFragment() {
   const match = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1));
@@ -311,7 +314,7 @@ function showLogin(message) {
   setLive(false, "signed out");
 }
 
-async function refresh() {
+async function refresh(mine = poller) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return showLogin();
   try {
@@ -319,11 +322,12 @@ async function refresh() {
       headers: { authorization: `Bearer ${token}` },
       cache: "no-store",
     });
+    const data = response.status === 401 ? null : await response.json();
+    if (mine !== poller) return; // a newer poller took over
     if (response.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
       return showLogin("That token was not accepted.");
     }
-    const data = await response.json();
     if (!response.ok) {
       // The edge says what failed (the router down, or refusing edge.admin_router_key): its
       // words, not a guess that the router is unreachable.
@@ -335,14 +339,17 @@ async function refresh() {
       setLive(true, `live · updated ${new Date(data.generated_at * 1000).toLocaleTimeString()}`);
     }
   } catch (error) {
+    if (mine !== poller) return;
     setLive(false, `no answer from the edge: ${error.message}`);
   }
-  timer = setTimeout(refresh, REFRESH_MS);
+  timer = setTimeout(() => refresh(mine), REFRESH_MS);
 }
 
 document.getElementById("login").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value);
+  clearTimeout(timer);
+  poller += 1;
   refresh();
 });
 
