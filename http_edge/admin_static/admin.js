@@ -304,14 +304,25 @@ function setLive(ok, text) {
   document.getElementById("live-text").textContent = text;
 }
 
+function loginError(message) {
+  const error = document.getElementById("login-error");
+  error.hidden = !message;
+  error.textContent = message || "";
+}
+
 function showLogin(message) {
   clearTimeout(timer);
   document.getElementById("status").hidden = true;
   document.getElementById("login").hidden = false;
-  const error = document.getElementById("login-error");
-  error.hidden = !message;
-  error.textContent = message || "";
+  loginError(message);
   setLive(false, "signed out");
+}
+
+// A poll failed: said at the top, and on the form while it shows (not its last answer's "not
+// accepted": the token just typed may be the right one).
+function failing(said) {
+  setLive(false, said);
+  if (!document.getElementById("login").hidden) loginError(said);
 }
 
 async function refresh(mine = poller) {
@@ -331,7 +342,7 @@ async function refresh(mine = poller) {
     if (!response.ok) {
       // The edge says what failed (the router down, or refusing edge.admin_router_key): its
       // words, not a guess that the router is unreachable.
-      setLive(false, data.error ? data.error.message : `${response.status} ${response.statusText}`);
+      failing(data.error ? data.error.message : `${response.status} ${response.statusText}`);
     } else {
       document.getElementById("login").hidden = true;
       document.getElementById("status").hidden = false;
@@ -340,7 +351,7 @@ async function refresh(mine = poller) {
     }
   } catch (error) {
     if (mine !== poller) return;
-    setLive(false, `no answer from the edge: ${error.message}`);
+    failing(`no answer from the edge: ${error.message}`);
   }
   timer = setTimeout(() => refresh(mine), REFRESH_MS);
 }
