@@ -11,6 +11,8 @@ let timer = null;
 // perhaps the wrong one) is dropped, its next poll never scheduled: one poll every REFRESH_MS.
 let poller = 0;
 
+// The fragment's token, if any, kept and taken out of the URL (and so of the tab's history):
+// true when there was one.
 function takeTokenFromFragment() {
   const match = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1));
   if (match) {
@@ -23,6 +25,7 @@ function takeTokenFromFragment() {
     sessionStorage.setItem(TOKEN_KEY, token);
     history.replaceState(null, "", location.pathname + location.search);
   }
+  return Boolean(match);
 }
 
 function el(tag, props = {}, children = []) {
@@ -356,12 +359,22 @@ async function refresh(mine = poller) {
   timer = setTimeout(() => refresh(mine), REFRESH_MS);
 }
 
-document.getElementById("login").addEventListener("submit", (event) => {
-  event.preventDefault();
-  sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value);
+// A new token (typed, or pasted into the URL of the page already open): a new poller with it.
+function restart() {
   clearTimeout(timer);
   poller += 1;
   refresh();
+}
+
+document.getElementById("login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value);
+  restart();
+});
+
+// `/admin#token=…` on a tab already there changes the fragment only: no load reads it.
+window.addEventListener("hashchange", () => {
+  if (takeTokenFromFragment()) restart();
 });
 
 takeTokenFromFragment();

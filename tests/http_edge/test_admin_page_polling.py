@@ -96,3 +96,21 @@ async def test_the_form_says_why_the_edge_refused_the_right_token(
         assert "not accepted" not in said
         assert said.startswith("Too many failed admin authentications") and TOKEN not in said
         assert said == await shown(page, "live-text")
+
+
+async def test_a_token_pasted_into_the_open_pages_url_is_taken_and_leaves_it(
+    edge: Edge, tmp_path: Path
+) -> None:
+    """`/admin#token=…` pasted into a tab already on the page changes only the fragment (no new
+    load): the token is taken and leaves the URL (and the tab's history) as at a load; it used
+    to stay there, unused, the form still asking for it."""
+    browser = chromium()
+    async with opened(browser, tmp_path / "profile", f"{edge.base_url}/admin") as page:
+        await page.run_virtual_time(500)  # no token: the form
+        assert not await page.evaluate('document.getElementById("login").hidden')
+        await page.evaluate(f'location.hash = "token={TOKEN}"')
+        await page.run_virtual_time(500)
+        assert TOKEN not in await page.evaluate("location.href")
+        assert await page.evaluate('document.getElementById("login").hidden')
+        assert not await page.evaluate('document.getElementById("status").hidden')
+        assert (await shown(page, "live-text")).startswith("live · updated")
