@@ -24,9 +24,10 @@ class Page:
     def __init__(self, socket: websockets.ClientConnection, session: str) -> None:
         self._socket, self._session = socket, session
         self._ids = itertools.count(1000)
+        self._events: list[str] = []  # those that came while an answer was awaited
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
-        return await _call(self._socket, self._ids, method, params, self._session)
+        return await _call(self._socket, self._ids, method, params, self._session, self._events)
 
     async def evaluate(self, expression: str) -> Any:
         """The expression's value (a promise awaited), as JSON."""
@@ -40,7 +41,7 @@ class Page:
         pending), returning when the budget is spent."""
         policy = {"policy": "pauseIfNetworkFetchesPending", "budget": budget_ms}
         await self.send("Emulation.setVirtualTimePolicy", **policy)
-        expired = _event(self._socket, "Emulation.virtualTimeBudgetExpired")
+        expired = _event(self._socket, "Emulation.virtualTimeBudgetExpired", self._events)
         await asyncio.wait_for(expired, timeout=60)  # a hang guard: a loaded machine is slow
 
 
@@ -50,20 +51,27 @@ async def _call(
     method: str,
     params: dict[str, Any],
     session: str | None = None,
+    events: list[str] | None = None,
 ) -> dict[str, Any]:
     number = next(ids)
     message: dict[str, Any] = {"id": number, "method": method, "params": params}
     if session is not None:
         message["sessionId"] = session
     await socket.send(json.dumps(message))
-    while True:  # events of the page until the answer (none of them awaited here)
+    while True:  # the page's events until the answer: kept in `events` for `_event`
         answer = json.loads(await socket.recv())
         if answer.get("id") == number:
             assert "error" not in answer, answer["error"]
             return dict(answer["result"])
+        if events is not None and "method" in answer:
+            events.append(answer["method"])
 
 
-async def _event(socket: websockets.ClientConnection, method: str) -> None:
+async def _event(socket: websockets.ClientConnection, method: str, events: list[str]) -> None:
+    """Until the event `method` comes (or came while an answer was awaited)."""
+    if method in events:
+        events.remove(method)
+        return
     while json.loads(await socket.recv()).get("method") != method:
         pass
 
