@@ -5,7 +5,6 @@ not used, a request dropped on a reused connection is sent once more, never twic
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -20,6 +19,7 @@ from tests.router_service.providers.lean_harness import (
     Server,
     fetch,
     request,
+    unanswered,
     until,
     waiting,
 )
@@ -270,12 +270,7 @@ async def test_a_connect_the_upstream_never_answers_times_out(lean: MakeTranspor
     """A listener whose accept queue is full leaves the SYN unanswered: connect_s bounds it, and
     the slot the connect held is free again (every transport: test_transport_stalls.py)."""
     transport = lean()
-    with socket.socket() as listener, socket.socket() as first:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        address = listener.getsockname()
-        first.connect(address)  # fills the queue: nothing is accepted
-        url = f"http://127.0.0.1:{address[1]}/"
+    with unanswered() as url:
         timeout = {"connect": 0.05, "read": 5.0, "write": 5.0, "pool": 5.0}
         with pytest.raises(httpx.ConnectTimeout):
             await transport.handle_async_request(
@@ -303,13 +298,9 @@ async def test_a_loop_late_throughout_gives_a_dead_upstream_one_grace_not_its_ti
         lag[0] += 1.0
         rounds.append(loop.call_soon(laggard))
 
-    with socket.socket() as listener, socket.socket() as first:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        address = listener.getsockname()
-        first.connect(address)  # fills the queue: the next SYN is not answered
+    with unanswered() as url:
         timeout = {"connect": 10.5, "read": 5.0, "write": 5.0, "pool": 5.0}
-        request = httpx.Request("GET", f"http://127.0.0.1:{address[1]}/")
+        request = httpx.Request("GET", url)
         request.extensions["timeout"] = timeout
         started = loop.time()
         rounds.append(loop.call_soon(laggard))

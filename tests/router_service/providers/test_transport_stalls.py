@@ -8,7 +8,6 @@ with what the sockets got."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -18,7 +17,7 @@ from router_service.config import HttpConfig
 from router_service.fake_upstream import FakeUpstream
 from router_service.providers import create_http_client
 from router_service.providers._http import send_upstream
-from tests.router_service.providers.lean_harness import Peer, Server
+from tests.router_service.providers.lean_harness import Peer, Server, unanswered
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -66,14 +65,8 @@ async def test_a_connect_the_upstream_never_answers_still_times_out(
     client: httpx.AsyncClient,
 ) -> None:
     """A listener whose accept queue is full leaves the SYN unanswered: connect_s bounds it."""
-    with socket.socket() as listener, socket.socket() as first:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        address = listener.getsockname()
-        first.connect(address)  # fills the queue: nothing is accepted
-        url = f"http://127.0.0.1:{address[1]}/"
-        with pytest.raises(httpx.ConnectTimeout):
-            await send_upstream(client, get(url, connect=0.05))
+    with unanswered() as url, pytest.raises(httpx.ConnectTimeout):
+        await send_upstream(client, get(url, connect=0.05))
 
 
 async def test_a_response_head_that_came_while_the_loop_stalled_is_read(
