@@ -131,6 +131,22 @@ class StoredFiles:
             )
         if not await self._indexed(client, file.id, again=file_id is not None):
             self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
+        # Written whole once begun, whatever cancels the call meanwhile (its caller leaving):
+        # a content kept without its object, or a file kept and not counted, was bytes in the
+        # store for `ttl_s` that no listing showed and no quota counted.
+        await uncut(self._write(client, file, content, ttl_s, (quota_name, bucket, size)))
+        return file
+
+    async def _write(
+        self,
+        client: str,
+        file: bpb.StoredFile,
+        content: bytes,
+        ttl_s: float,
+        charge: tuple[str, int, int],
+    ) -> None:
+        """Keep `file`'s content, then its object, then count it (`charge`: the quota's name,
+        bucket and size); neither kept when the store has no room."""
         content_name, object_name = _names(client, file.id)
         kept = await self._store.put_document(content_name, content, ttl_s)
         if kept is PutResult.KEPT:
@@ -140,8 +156,7 @@ class StoredFiles:
             raise FileTooLargeError(
                 "The router has no room to keep this file now.", param="file", code="no_room"
             )
-        await uncut(self._quota.charge(quota_name, bucket, size))
-        return file
+        await self._quota.charge(*charge)
 
     async def _indexed(self, client: str, file_id: str, *, again: bool) -> bool:
         """Add `file_id` to `client`'s index; False when it is full. `again`: it may be there
