@@ -235,12 +235,19 @@ def _idle_streams_target(data: dict[str, Any]) -> dict[str, Any]:
 
 def _failover_target(data: dict[str, Any]) -> dict[str, Any]:
     name = "a deployment that refuses connections costs ≤ 2 ms before the fallback answers"
-    extras = [r.get("extra_p50_ms") for r in (data.get("failover") or {}).get("rounds", [])]
+    rows = (data.get("failover") or {}).get("rounds", [])
+    extras = [r.get("extra_p50_ms") for r in rows]
     extra = _median(extras)
+    # a request that failed got no answer: the fallback did not take over for it
+    errors = sum(r.get("errors") or 0 for r in rows)
+    failed = f"; {errors} errors" if errors else ""
     if extra is None:
-        return _target(name, None, _MISSING)
+        if not errors:
+            return _target(name, None, _MISSING)
+        return _target(name, False, f"no p50 of both models in any round: {errors} errors")
     rounds = ", ".join(f"{e:.2f}" for e in extras if e is not None)
-    return _target(name, extra <= 2.0, f"extra p50 {extra:.2f} ms (rounds: {rounds})")
+    detail = f"extra p50 {extra:.2f} ms (rounds: {rounds}){failed}"
+    return _target(name, extra <= 2.0 and not errors, detail)
 
 
 def targets(rows: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, Any]]:
