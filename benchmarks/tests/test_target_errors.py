@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks._report import targets
+from benchmarks._report import summarise, targets
 from benchmarks.tests.test_harness import _data
 
 pytestmark = pytest.mark.timeout(10)
@@ -48,3 +48,56 @@ def test_failover_without_errors_is_judged_on_the_extra() -> None:
     assert _failover([_round(3.0, 3.5, 0), _round(3.0, 3.4, 0)])["status"] == "PASS"
     assert _failover([_round(3.0, 6.0, 0)])["status"] == "FAIL"
     assert _failover([])["status"] == "N/A"
+
+
+def _with_errors(system: str, scenario: str, level: int, **changes: Any) -> dict[str, Any]:
+    """The harness's sample run with `system`'s runs of `scenario` at `level` changed."""
+    data = _data(sb_p50=0.5)
+    for run in data["runs"]:
+        if (run["system"], run["scenario"], run["level"]) == (system, scenario, level):
+            run.update(changes)
+    data["summary"] = summarise(data["runs"])
+    data["targets"] = targets(data["summary"], data)
+    return data
+
+
+def _target(data: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return next(t for t in data["targets"] if t["target"].startswith(prefix))
+
+
+UNARY = "non-streaming added p50"
+
+
+def test_switchboard_answering_errors_fast_does_not_pass() -> None:
+    # wrk times error responses too: quick 401s give a small p50 of no answer at all
+    data = _with_errors("switchboard", "unary", 1, errors=500, rps=0.0)
+    target = _target(data, UNARY)
+    assert target["status"] == "FAIL"
+    assert "Switchboard had 1,000 errors" in target["detail"]  # both rounds
+
+
+def test_switchboard_with_every_request_failed_fails_rather_than_not_measured() -> None:
+    # the Python client keeps no latency of a failed request: the row has no p50
+    data = _with_errors("switchboard", "stream", 16, errors=40, chunks_per_s=0.0, ttft_ms=None)
+    assert _target(data, "chunks/s at c=16")["status"] == "FAIL"
+
+
+def test_peer_with_errors_is_no_comparison() -> None:
+    data = _with_errors("litellm", "stream", 16, errors=3)
+    target = _target(data, "chunks/s at c=16")
+    assert target["status"] == "N/A"
+    assert "LiteLLM had 6 errors" in target["detail"]
+
+
+def test_grpc_target_with_errors_fails() -> None:
+    runs = []
+    for system, p50 in (("direct", 0.3), ("switchboard-grpc", 0.5)):
+        run = {"scenario": "unary-py", "system": system, "level": 1, "round": 0}
+        run |= {"client": "x", "rps": 3000.0, "latency_ms": {"p50": p50, "p99": p50}}
+        run |= {"ttft_ms": None, "chunks_per_s": 0.0, "cpu_s_per_1k": 1.0, "errors": 0}
+        runs.append(run)
+    data = {"runs": runs, "idle_rss_kib": {}}
+    assert _target({"targets": targets(summarise(runs), data)}, "gRPC path")["status"] == "PASS"
+    runs[1]["errors"] = 12
+    target = _target({"targets": targets(summarise(runs), data)}, "gRPC path")
+    assert (target["status"], "12 errors" in target["detail"]) == ("FAIL", True)
