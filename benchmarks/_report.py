@@ -242,6 +242,9 @@ def _idle_streams_target(data: dict[str, Any]) -> dict[str, Any]:
     name = "2,000 idle open streams cost ≤ 30 KB each"
     streams = data.get("idle_streams") or {}
     kib = streams.get("kib_per_stream")
+    if kib is None and streams.get("requested"):  # tried, and not one stream opened
+        why = "; ".join(streams.get("error_samples") or [])[:300] or "no error reported"
+        return _target(name, False, f"0 of {streams['requested']} opened: {why}")
     if kib is None:
         return _target(name, None, _MISSING)
     kb = kib * 1.024

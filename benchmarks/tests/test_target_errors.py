@@ -101,3 +101,23 @@ def test_grpc_target_with_errors_fails() -> None:
     runs[1]["errors"] = 12
     target = _target({"targets": targets(summarise(runs), data)}, "gRPC path")
     assert (target["status"], "12 errors" in target["detail"]) == ("FAIL", True)
+
+
+def _idle_streams(**streams: Any) -> dict[str, Any]:
+    data = _data(sb_p50=0.5)
+    data["idle_streams"] = {"requested": 2000, "open_s": 120.0, **streams}
+    return _target({"targets": targets(data["summary"], data)}, "2,000 idle open streams")
+
+
+def test_idle_streams_of_which_none_opened_fail() -> None:
+    failed = ["HTTP 503: b'too many streams'"]
+    target = _idle_streams(opened=0, failed=2000, kib_per_stream=None, error_samples=failed)
+    assert target["status"] == "FAIL"
+    assert "0 of 2000 opened" in target["detail"] and "HTTP 503" in target["detail"]
+
+
+def test_idle_streams_not_run_are_not_measured() -> None:
+    data = _data(sb_p50=0.5)
+    data["idle_streams"] = None
+    found = _target({"targets": targets(data["summary"], data)}, "2,000 idle open streams")
+    assert found["status"] == "N/A"
