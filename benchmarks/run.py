@@ -164,11 +164,23 @@ def run_matrix(systems: dict[str, System], args: argparse.Namespace, plan: LoadP
                         continue
                     matrix.runs.append({**where, **result})
                     _say(f"c={level:<4} r{rnd} {scenario:<8} {name:<17} {_brief(result)}")
-        for name in ("switchboard", "litellm"):
-            if name in systems and systems[name].alive():  # a process gone reads as 0 KiB
-                hwm = memory_kib(systems[name].pids(), "VmHWM")
-                matrix.peaks.setdefault(name, {})[str(level)] = hwm
+        for name, hwm in peak_rss(systems).items():
+            matrix.peaks.setdefault(name, {})[str(level)] = hwm
     return matrix
+
+
+# the systems whose idle and peak RSS the report shows
+MEMORY_SYSTEMS = ("switchboard", "switchboard-1p", "litellm")
+
+
+def peak_rss(systems: dict[str, System]) -> dict[str, int]:
+    """VmHWM (KiB, summed over its processes) of each of MEMORY_SYSTEMS that runs; none of a
+    system whose process is gone (it would read as 0 KiB)."""
+    return {
+        name: memory_kib(systems[name].pids(), "VmHWM")
+        for name in MEMORY_SYSTEMS
+        if name in systems and systems[name].alive()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,11 +235,7 @@ def run_bench(
     )
     idle = idle_rss_after_warm_up(systems, plan)
     matrix = run_matrix(systems, args, plan)
-    peak = {
-        name: memory_kib(systems[name].pids(), "VmHWM")
-        for name in ("switchboard", "litellm")
-        if name in systems and systems[name].alive()
-    }
+    peak = peak_rss(systems)
     bench = Bench(args, group, tmp, src, upstream, plan)
     probes = run_probes(bench, systems["switchboard"])
     meta = run_meta(bench, stamp, source_label, peer_note, with_peer="litellm" in systems)

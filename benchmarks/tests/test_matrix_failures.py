@@ -42,3 +42,22 @@ def test_a_dead_peer_is_recorded_and_left_out_while_the_others_are_measured(
     data["failures"] = matrix.failures
     text = markdown(data)
     assert "litellm failed (unary, c=1, round 0)" in text
+
+
+def test_peak_rss_is_read_for_every_system_the_memory_table_shows(tmp_path: Path) -> None:
+    """`switchboard serve` (`switchboard-1p`) has its idle RSS in the table: its peak too."""
+    from benchmarks.run import MEMORY_SYSTEMS, peak_rss
+
+    assert MEMORY_SYSTEMS == ("switchboard", "switchboard-1p", "litellm")
+    with ProcessGroup(tmp_path) as group:
+        argv = [sys.executable, "-c", "import signal; signal.pause()"]  # until stopped
+        live = group.start("serve", argv, cwd=tmp_path)
+        gone = group.start("litellm", [sys.executable, "-c", "pass"], cwd=tmp_path)
+        gone.popen.wait(30)
+        systems = {
+            "switchboard-1p": System("switchboard-1p", procs=[live]),
+            "litellm": System("litellm", procs=[gone]),
+        }
+        peaks = peak_rss(systems)
+    assert list(peaks) == ["switchboard-1p"]  # none read as 0 KiB from a process that is gone
+    assert peaks["switchboard-1p"] > 1000  # an interpreter's KiB
