@@ -16,6 +16,8 @@ from typing import Any
 import websockets
 
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
+# A hang guard on each wait for the browser, not a measure: a loaded machine is slow.
+HANG_GUARD_S = 60.0
 
 
 class Page:
@@ -42,7 +44,7 @@ class Page:
         policy = {"policy": "pauseIfNetworkFetchesPending", "budget": budget_ms}
         await self.send("Emulation.setVirtualTimePolicy", **policy)
         expired = _event(self._socket, "Emulation.virtualTimeBudgetExpired", self._events)
-        await asyncio.wait_for(expired, timeout=60)  # a hang guard: a loaded machine is slow
+        await asyncio.wait_for(expired, timeout=HANG_GUARD_S)
 
 
 async def _call(
@@ -77,16 +79,33 @@ async def _event(socket: websockets.ClientConnection, method: str, events: list[
 
 
 @contextlib.asynccontextmanager
+async def launched(
+    *argv: str, stdout: int = asyncio.subprocess.DEVNULL
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A browser process, its stderr piped: killed at the end whatever the test met (a failure,
+    a hang guard's timeout, a browser already gone), its output read to the end (the pipe ends
+    as its last child process does, none then left writing) and its exit waited for."""
+    process = await asyncio.create_subprocess_exec(
+        *argv, stdout=stdout, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # gone already (and reaped)
+            process.kill()
+        await asyncio.wait_for(process.communicate(), timeout=HANG_GUARD_S)
+
+
+@contextlib.asynccontextmanager
 async def opened(browser: str, profile: Path, url: str) -> AsyncIterator[Page]:
     """`url` in a new tab of a headless Chromium, its virtual time paused from the start."""
     argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
     argv += [f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"]
-    process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        address = await asyncio.wait_for(_devtools_address(process), timeout=60)
-        async with websockets.connect(address, max_size=None) as socket:
+    async with launched(*argv) as process:
+        assert process.stderr is not None
+        address = await asyncio.wait_for(_devtools_address(process.stderr), HANG_GUARD_S)
+        connecting = websockets.connect(address, max_size=None)
+        async with _discarding(process.stderr), connecting as socket:
             ids = itertools.count(1)
             target = await _call(socket, ids, "Target.createTarget", {"url": "about:blank"})
             attach = {"targetId": target["targetId"], "flatten": True}
@@ -95,14 +114,28 @@ async def opened(browser: str, profile: Path, url: str) -> AsyncIterator[Page]:
             await page.send("Emulation.setVirtualTimePolicy", policy="pause")
             await page.send("Page.navigate", url=url)
             yield page
+
+
+@contextlib.asynccontextmanager
+async def _discarding(stream: asyncio.StreamReader) -> AsyncIterator[None]:
+    """`stream` read (and dropped) meanwhile: a browser saying more on stderr than a pipe holds
+    (its logs, a page's console) would otherwise stop in its write."""
+
+    async def drop() -> None:
+        while await stream.read(1 << 16):
+            pass
+
+    reading = asyncio.create_task(drop())
+    try:
+        yield
     finally:
-        process.kill()
-        await process.wait()
+        reading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reading
 
 
-async def _devtools_address(process: asyncio.subprocess.Process) -> str:
-    assert process.stderr is not None
-    while line := await process.stderr.readline():
+async def _devtools_address(stderr: asyncio.StreamReader) -> str:
+    while line := await stderr.readline():
         if found := _LISTENING.search(line.decode(errors="replace")):
             return found.group(1)
     raise AssertionError("chromium exited without a DevTools address")
