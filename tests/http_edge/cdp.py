@@ -60,13 +60,14 @@ async def _call(
     if session is not None:
         message["sessionId"] = session
     await socket.send(json.dumps(message))
-    while True:  # the page's events until the answer: kept in `events` for `_event`
-        answer = json.loads(await socket.recv())
-        if answer.get("id") == number:
-            assert "error" not in answer, answer["error"]
-            return dict(answer["result"])
-        if events is not None and "method" in answer:
-            events.append(answer["method"])
+    async with asyncio.timeout(HANG_GUARD_S):
+        while True:  # the page's events until the answer: kept in `events` for `_event`
+            answer = json.loads(await socket.recv())
+            if answer.get("id") == number:
+                assert "error" not in answer, answer["error"]
+                return dict(answer["result"])
+            if events is not None and "method" in answer:
+                events.append(answer["method"])
 
 
 async def _event(socket: websockets.ClientConnection, method: str, events: list[str]) -> None:
@@ -104,7 +105,11 @@ async def opened(browser: str, profile: Path, url: str) -> AsyncIterator[Page]:
     async with launched(*argv) as process:
         assert process.stderr is not None
         address = await asyncio.wait_for(_devtools_address(process.stderr), HANG_GUARD_S)
-        connecting = websockets.connect(address, max_size=None)
+        # Loopback: never through a proxy the environment names; no keepalive pings, whose
+        # answers a loaded machine may be slow to give (each wait here has its hang guard).
+        connecting = websockets.connect(
+            address, max_size=None, proxy=None, open_timeout=HANG_GUARD_S, ping_interval=None
+        )
         async with _discarding(process.stderr), connecting as socket:
             ids = itertools.count(1)
             target = await _call(socket, ids, "Target.createTarget", {"url": "about:blank"})

@@ -82,6 +82,22 @@ exec sleep 600"""
     assert pid is not None and gone(pid)
 
 
+async def test_a_proxy_in_the_environment_is_not_asked_for_the_browsers_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CI machines often set a proxy for the outside world; the browser's DevTools socket is on
+    loopback, never behind it (the proxy here: a port nothing listens on)."""
+    for name in ("all_proxy", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    async with devtools() as address:
+        script = f"echo 'DevTools listening on {address}' >&2; exec sleep 600"
+        async with opened(browser(tmp_path, script), tmp_path / "profile", "about:blank") as page:
+            assert await page.send("Target.getTargets") == {
+                "targetId": "target",
+                "sessionId": "session",
+            }
+
+
 async def test_a_browser_run_is_killed_when_its_wait_ends_early(tmp_path: Path) -> None:
     """`run`'s wait cancelled (its 60 s hang guard, or the test's timeout): the browser is
     killed and reaped, not left running on the CI machine for good."""
