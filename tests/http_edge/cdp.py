@@ -38,10 +38,11 @@ class Page:
         assert "exceptionDetails" not in answer, answer["exceptionDetails"]
         return answer["result"].get("value")
 
-    async def run_virtual_time(self, budget_ms: int) -> None:
+    async def run_virtual_time(self, budget_ms: int, *, past_fetches: bool = False) -> None:
         """Let the page's timers run for `budget_ms` of virtual time (paused while a fetch is
-        pending), returning when the budget is spent."""
-        policy = {"policy": "pauseIfNetworkFetchesPending", "budget": budget_ms}
+        pending, unless `past_fetches`: for one that never ends), returning when it is spent."""
+        waits = "advance" if past_fetches else "pauseIfNetworkFetchesPending"
+        policy = {"policy": waits, "budget": budget_ms}
         await self.send("Emulation.setVirtualTimePolicy", **policy)
         expired = _event(self._socket, "Emulation.virtualTimeBudgetExpired", self._events)
         await asyncio.wait_for(expired, timeout=HANG_GUARD_S)
