@@ -16,6 +16,12 @@ from typing import Any
 import websockets
 
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
+# What the page's own CSP refuses (an inline style or script: not shown as the page meant),
+# noted in the page (scripts the DevTools protocol adds are not the CSP's to refuse).
+_WATCH_CSP = """window.refusedByCsp = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.refusedByCsp.push(`${event.violatedDirective}: ${event.sourceFile}:${event.lineNumber}`);
+});"""
 # A hang guard on each wait for the browser, not a measure: a loaded machine is slow.
 HANG_GUARD_S = 60.0
 
@@ -118,8 +124,12 @@ async def opened(browser: str, profile: Path, url: str) -> AsyncIterator[Page]:
             session = (await _call(socket, ids, "Target.attachToTarget", attach))["sessionId"]
             page = Page(socket, session)
             await page.send("Emulation.setVirtualTimePolicy", policy="pause")
+            await page.send("Page.enable")
+            await page.send("Page.addScriptToEvaluateOnNewDocument", source=_WATCH_CSP)
             await page.send("Page.navigate", url=url)
             yield page
+            refused = await page.evaluate("window.refusedByCsp")
+            assert not refused, f"the page's CSP refused: {refused}"
 
 
 @contextlib.asynccontextmanager
