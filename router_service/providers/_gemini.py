@@ -26,6 +26,7 @@ from clients.codec.gemini import GEMINI_ONLY
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers import _gemini_answer as GA
 from router_service.providers import _gemini_map as G
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
@@ -73,7 +74,7 @@ class GeminiAdapter(HttpAdapter):
         url = self._url(call.upstream_model, "generateContent")
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
-            mapped = G.completion(data, call.upstream_model, int(self.clock.now()))
+            mapped = GA.completion(data, call.upstream_model, int(self.clock.now()))
             return chat_completion_from_openai(mapped)
         except MAPPING_ERRORS as exc:
             raise malformed("response", exc) from exc
@@ -133,5 +134,5 @@ class GeminiAdapter(HttpAdapter):
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open
         async with opened as response:
-            mapper = G.StreamMapper(call.upstream_model, int(self.clock.now()))
+            mapper = GA.StreamMapper(call.upstream_model, int(self.clock.now()))
             yield self._mapped_chunks(response, mapper.feed)
