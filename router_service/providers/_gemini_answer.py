@@ -10,6 +10,10 @@ Followed:
   https://ai.google.dev/gemini-api/docs/thought-signatures
 - Thought summaries (parts with `thought: true`): https://ai.google.dev/gemini-api/docs/thinking.
   They are the answer's `reasoning_content`.
+- Logprobs (a candidate's `logprobsResult`: `chosenCandidates`, one a decoding step, and
+  `topCandidates`, that step's most likely tokens, each a token and its `logProbability`):
+  https://ai.google.dev/api/generate-content#LogprobsResult. They are the choice's
+  `logprobs.content`, in a stream each chunk's own tokens'.
 """
 
 from __future__ import annotations
@@ -93,6 +97,33 @@ def candidate_delta(candidate: Mapping[str, Any], first_call: int, prefix: str) 
     return delta
 
 
+def logprobs(candidate: Mapping[str, Any]) -> JsonObject:
+    """A candidate's `logprobsResult` as an OpenAI choice's `logprobs` (its content tokens',
+    each with its most likely alternatives): one entry a decoding step, the chosen candidate
+    with that step's top candidates. Nothing when the candidate has none (not asked)."""
+    result = candidate.get("logprobsResult")
+    if not isinstance(result, dict) or not isinstance(result.get("chosenCandidates"), list):
+        return {}
+    chosen, tops = result["chosenCandidates"], result.get("topCandidates")
+    tops = tops if isinstance(tops, list) else []
+    content = []
+    for step, token in enumerate(c for c in chosen if isinstance(c, dict)):
+        top = tops[step] if step < len(tops) and isinstance(tops[step], dict) else {}
+        alternatives = top.get("candidates") or []
+        entry = _token_logprob(token)
+        entry["top_logprobs"] = [_token_logprob(c) for c in alternatives if isinstance(c, dict)]
+        content.append(entry)
+    return {"logprobs": {"content": content, "refusal": None}}
+
+
+def _token_logprob(candidate: Mapping[str, Any]) -> JsonObject:
+    """A LogprobsResult.Candidate as OpenAI's token entry. Proto3 JSON leaves a zero out: a
+    candidate without `logProbability` is a certain one (0.0)."""
+    token = str(candidate.get("token") or "")
+    logprob = float(candidate.get("logProbability") or 0.0)
+    return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+
 def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
     """An OpenAI `chat.completion` for a generateContent response."""
     check_prompt_blocked(data)
@@ -115,7 +146,8 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
             message["reasoning_content"] = delta["reasoning_content"]
         finish = finish_reason(reason, bool(delta.get("tool_calls"))) or "stop"
         index = int(candidate.get("index", position))
-        choices.append({"index": index, "message": message, "finish_reason": finish})
+        choice = {"index": index, "message": message, "finish_reason": finish}
+        choices.append(choice | logprobs(candidate))
     raw_usage = data.get("usageMetadata")
     out = M.completion(
         str(data.get("responseId") or ""),
@@ -174,5 +206,5 @@ class StreamMapper:
             raise filtered(str(raw), str(candidate.get("finishMessage") or ""))
         reason = finish_reason(raw, self._calls[index] > 0)
         chunk = M.chunk(self.id, self.created, self.model, delta, finish_reason=reason)
-        chunk["choices"][0]["index"] = index
+        chunk["choices"][0].update({"index": index, **logprobs(candidate)})
         return [chunk]
