@@ -40,6 +40,7 @@ from clients.codec.anthropic import BLOCK_KEY
 from clients.codec.gemini import GEMINI_ONLY
 from router_service.config._providers import ForeignField
 from router_service.providers._anthropic_blocks import DOCUMENT_FIELDS
+from router_service.providers._mistral_ids import with_mistral_tool_ids
 from router_service.providers._reasoning_object import is_google_openai, is_openai_api
 
 __all__ = ["ALL_FIELDS", "taken_fields", "without_foreign_fields"]
@@ -78,8 +79,10 @@ def without_foreign_fields(
     """`body` without `thinking_blocks`, the fields of `ALL_FIELDS` not `taken`, the Gemini
     entrance's `GEMINI_ONLY` fields (a Gemini deployment's: no OpenAI-format server, Google's
     endpoint included, has them), and, unless `google` (Google's endpoint), its tool calls'
-    `extra_content`; in place."""
+    `extra_content`; at a Mistral model, its tool call ids as Mistral takes them
+    (`with_mistral_tool_ids`); in place."""
     body.pop(GEMINI_ONLY, None)
+    with_mistral_tool_ids(body)  # another provider's tool call ids, at a Mistral model
     cached = CACHE_CONTROL in taken
     messages = body.get("messages")
     for message in messages if isinstance(messages, list) else ():
