@@ -161,7 +161,7 @@ def _function_response(
     if call_id in names:  # the id of a call in this history: Gemini 3 matches by it
         response["id"] = call_id
     content = message.get("content")
-    response["response"] = _result(content)
+    response["response"] = _result(content, M.failed_result(message))
     media = [part for part in _parts(content, path) if "text" not in part]
     # The Gemini API takes inline data only inside a functionResponse (its FunctionResponsePart
     # fileData is Vertex AI's): a link goes beside it, where every model reads one.
@@ -231,11 +231,14 @@ def _calls(calls: list[Any], path: str) -> list[JsonObject]:
     return parts
 
 
-def _result(content: Any) -> JsonObject:
-    """A tool result as the JSON object functionResponse.response must be."""
+def _result(content: Any, failed: bool) -> JsonObject:
+    """A tool result as the JSON object functionResponse.response must be; a failed one's
+    under the `error` key, which Gemini reads as the call's error details."""
     text = M.text_of(content)
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         value = None
+    if failed:
+        return {"error": value if isinstance(value, dict) else text}
     return value if isinstance(value, dict) else {"result": text}

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from clients import embedding_params_to_openai
+from clients.codec.anthropic import TOOL_ERROR_KEY
 from clients.codec.gemini import GEMINI_ONLY
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.errors import UpstreamFailure
@@ -152,6 +153,8 @@ def load_arguments(arguments: str, param: str) -> JsonObject:
 _TOOL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _NOT_TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
 _TOOL_ID_KEPT = 64 - 9  # of an id mapped: what goes before `_` and its digest (8 hex digits)
+# What a failed tool result's text says first where the provider has no flag for it.
+_TOOL_ERROR = "Error:"
 
 
 def tool_id(call_id: str) -> str:
@@ -163,6 +166,21 @@ def tool_id(call_id: str) -> str:
         return call_id
     digest = hashlib.blake2b(call_id.encode(), digest_size=4).hexdigest()
     return f"{_NOT_TOOL_ID.sub('_', call_id)[:_TOOL_ID_KEPT]}_{digest}"
+
+
+def failed_result(message: Mapping[str, Any]) -> bool:
+    """Whether a `tool` message is a failed result (the Messages API entrance's flag, a
+    tool_result's `is_error`)."""
+    return message.get(TOOL_ERROR_KEY) is True
+
+
+def said_failed(content: Any) -> Any:
+    """A failed result's content said to be one in its text (`Error: …`), which every model
+    reads: for a provider without a word of its own for it."""
+    if isinstance(content, list):
+        return [{"type": "text", "text": _TOOL_ERROR}, *content]
+    text = content if isinstance(content, str) else ""
+    return f"{_TOOL_ERROR} {text}" if text else _TOOL_ERROR
 
 
 def dump_arguments(value: Any) -> str:
