@@ -2,8 +2,8 @@
 Anthropic's SDK → the edge → the router → the fake upstream. Each deployment gets the failure
 in its own words where its wire has them: Claude its `is_error` flag (the text as written),
 Bedrock's Converse a toolResult's `status: "error"`, Gemini a functionResponse's `error` key;
-an OpenAI-format server, which has no word for it, the text said to be an error (`Error: …`)
-and no Anthropic field its strict schema would refuse."""
+an OpenAI-format server and Cohere, which have no word for it, the text said to be an error
+(`Error: …`) and no Anthropic field a strict schema would refuse."""
 
 from __future__ import annotations
 
@@ -19,13 +19,15 @@ from tests.e2e.test_anthropic_sdk import config
 
 TOOL: Any = {"name": "get_weather", "input_schema": {"type": "object", "properties": {}}}
 SAID = "no such city"
+NATIVE = ("gemini", "bedrock", "cohere")  # kinds of their own format, beside Claude's
 
 
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
-    """`sonnet`: Claude; `chain`: OpenAI-format servers; `gemini`; `bedrock` (Converse)."""
+    """`sonnet`: Claude; `chain`: OpenAI-format servers; `gemini`; `bedrock` (Converse);
+    `cohere`."""
     out = config(fake)
-    for kind in ("gemini", "bedrock"):
+    for kind in NATIVE:
         out["providers"][f"{kind}-p"] = BY_KIND[kind].provider(fake, ["k-1"])
         deployment = {"provider": f"{kind}-p", "model": f"{kind}-up"}
         out["models"][kind] = {"deployments": [deployment]}
@@ -53,7 +55,7 @@ def _seen(model: str, body: dict[str, Any]) -> tuple[Any, str]:
     if model == "sonnet":
         result = body["messages"][-1]["content"][0]
         return result.get("is_error"), _text(result["content"])
-    if model == "chain":
+    if model in ("chain", "cohere"):
         result = body["messages"][-1]
         return result.get("is_error"), result["content"]
     if model == "gemini":
@@ -70,6 +72,7 @@ def _seen(model: str, body: dict[str, Any]) -> tuple[Any, str]:
         ("chain", None, None, f"Error: {SAID}"),
         ("gemini", True, False, SAID),
         ("bedrock", "error", None, SAID),
+        ("cohere", None, None, f"Error: {SAID}"),
     ],
 )
 async def test_a_failed_tool_result_is_one_in_each_deployments_words(
@@ -85,7 +88,7 @@ async def test_a_failed_tool_result_is_one_in_each_deployments_words(
         await claude.messages.create(
             model=model, max_tokens=32, tools=[TOOL], messages=_conversation(is_error)
         )
-        record = fake.state.last(model=f"{model}-up" if model in ("gemini", "bedrock") else None)
+        record = fake.state.last(model=f"{model}-up" if model in NATIVE else None)
         assert record is not None and record.status == 200
         seen.append(_seen(model, record.body))
     assert seen == [(failed, text), (not_failed, SAID)]
