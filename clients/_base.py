@@ -148,8 +148,21 @@ def call_metadata(api_key: str | None, metadata: Metadata | None) -> tuple[tuple
     return merged
 
 
+# The longest deadline a call is given; a longer timeout (`math.inf`) is none. gRPC counts a
+# deadline in int64 nanoseconds since the epoch, to the year 2262: one past it wrapped round
+# into the past, and the call failed at once with DEADLINE_EXCEEDED. A century is "none".
+_LONGEST_TIMEOUT_S = 100 * 365 * 86_400.0
+
+
 def resolve_timeout(timeout: Timeout, default: float | None) -> float | None:
-    return default if isinstance(timeout, UseClientDefault) else timeout
+    """The gRPC timeout of one call: `timeout`, or the client's `default` when left out; None
+    (no deadline) past `_LONGEST_TIMEOUT_S`. ValueError for NaN, which expired every call."""
+    seconds = default if isinstance(timeout, UseClientDefault) else timeout
+    if seconds is None or seconds < _LONGEST_TIMEOUT_S:  # NaN is not: it fails below
+        return seconds
+    if seconds != seconds:
+        raise ValueError("timeout must be a number of seconds or None, not NaN")
+    return None
 
 
 # Also a call that was still waiting for a connection when its client closed (clients/_ready.py).
@@ -227,6 +240,8 @@ class BaseClient(ABC):
         if not 0 <= ready_wait_s < math.inf:  # NaN too: a wait nothing could ever end
             raise ValueError(f"ready_wait_s must be a finite number >= 0, not {ready_wait_s!r}")
         self._ready_wait_s = ready_wait_s
+        if default_timeout is not None and math.isnan(default_timeout):
+            raise ValueError("default_timeout must be a number of seconds or None, not NaN")
         self._target = channel_target(target)
         self._interceptors = tuple(interceptors)
         self._credentials = credentials

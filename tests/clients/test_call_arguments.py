@@ -1,0 +1,74 @@
+"""What each call takes beside its request (a timeout, metadata), given to both clients over a
+real channel to a real router: what gRPC cannot send is refused before the call, alike in both,
+and what it can is sent."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pytest
+
+from clients import RouterClient, SyncRouterClient
+from tests.conftest import RouterHandle
+from tests.router_service.auth.helpers import chat, chat_stream
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def _async_answers(target: str, seconds: float) -> list[str | None]:
+    async with RouterClient(target) as client:
+        answer = await client.chat(chat(), timeout=seconds)
+        async with client.chat_stream(chat_stream(), timeout=seconds) as stream:
+            kinds = [event.WhichOneof("event") async for event in stream]
+    return [answer.route.deployment, kinds[-1]]
+
+
+def _sync_answers(target: str, timeout: float) -> list[str | None]:
+    with SyncRouterClient(target) as client:
+        answer = client.chat(chat(), timeout=timeout)
+        with client.chat_stream(chat_stream(), timeout=timeout) as stream:
+            kinds = [event.WhichOneof("event") for event in stream]
+    return [answer.route.deployment, kinds[-1]]
+
+
+@pytest.mark.parametrize("seconds", [math.inf, 1e12])
+async def test_a_timeout_past_what_grpc_can_count_is_no_deadline(
+    router: RouterHandle, seconds: float
+) -> None:
+    # gRPC counts a deadline in int64 nanoseconds since the epoch (to the year 2262): past it,
+    # the deadline wrapped round into the past, and the call failed at once, DEADLINE_EXCEEDED.
+    target = router.server.address
+    assert await _async_answers(target, seconds) == ["alpha/model-a", "summary"]
+    assert await asyncio.to_thread(_sync_answers, target, seconds) == [
+        "alpha/model-a",
+        "summary",
+    ]
+
+
+async def test_a_default_timeout_past_what_grpc_can_count_is_no_deadline(
+    router: RouterHandle,
+) -> None:
+    async with RouterClient(router.server.address, default_timeout=math.inf) as client:
+        assert (await client.chat(chat())).route.deployment == "alpha/model-a"
+
+    def sync_call() -> str:
+        with SyncRouterClient(router.server.address, default_timeout=math.inf) as client:
+            return client.chat(chat()).route.deployment
+
+    assert await asyncio.to_thread(sync_call) == "alpha/model-a"
+
+
+async def test_a_nan_timeout_is_refused(router: RouterHandle) -> None:
+    # It expired every call at once (DEADLINE_EXCEEDED), as if the router were slow.
+    async with RouterClient(router.server.address) as client:
+        with pytest.raises(ValueError, match="timeout"):
+            await client.chat(chat(), timeout=math.nan)
+        with pytest.raises(ValueError, match="timeout"):
+            client.chat_stream(chat_stream(), timeout=math.nan)
+    with SyncRouterClient(router.server.address) as sync:
+        with pytest.raises(ValueError, match="timeout"):
+            sync.chat(chat(), timeout=math.nan)
+    for client_type in (RouterClient, SyncRouterClient):
+        with pytest.raises(ValueError, match="default_timeout"):
+            client_type(router.server.address, default_timeout=math.nan)
