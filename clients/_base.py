@@ -7,6 +7,7 @@ import dataclasses
 import enum
 import json
 import math
+import string
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
@@ -137,15 +138,40 @@ def channel_options(
     return list(merged.items())
 
 
+# A metadata key gRPC sends: lower-case letters, digits, `-`, `_`, `.`. grpc-go and grpc-java
+# lower-case the keys they are given; Python's grpc failed the call (the async client's unary
+# calls with its internal ExecuteBatchError, the others INTERNAL "Invalid metadata").
+_KEY_CHARS = frozenset(string.ascii_lowercase + string.digits + "-_.")
+
+
 def call_metadata(api_key: str | None, metadata: Metadata | None) -> tuple[tuple[str, str], ...]:
-    """The caller's metadata plus ``authorization: Bearer <api_key>``.
+    """The caller's metadata, keys lower-cased as gRPC sends them, plus ``authorization: Bearer
+    <api_key>``; ValueError, by its key (never its value: a credential), for a pair gRPC
+    cannot send.
 
     Credentials the caller passes win: the edge forwards each HTTP caller's own key.
     """
-    merged = tuple(metadata or ())
-    if api_key is not None and not any(key.lower() == "authorization" for key, _ in merged):
+    merged = tuple(_sendable(key, value) for key, value in metadata) if metadata else ()
+    if api_key is not None and not any(key == "authorization" for key, _ in merged):
         merged += (("authorization", f"Bearer {api_key}"),)
     return merged
+
+
+def _sendable(key: str, value: str) -> tuple[str, str]:
+    name = key.lower()
+    if not name or not _KEY_CHARS.issuperset(name):
+        raise ValueError(
+            f"metadata key {key!r} is not one gRPC can send: lower-case letters, digits, "
+            "'-', '_' and '.'"
+        )
+    # A `-bin` key's value is bytes (grpc refuses a str there itself, as a TypeError).
+    text = isinstance(value, str) and not name.endswith("-bin")
+    if text and not (value.isascii() and value.isprintable()):
+        raise ValueError(
+            f"the value of metadata key {name!r} is not printable ASCII, which gRPC sends "
+            "alone (a line break read with it, or a character pasted with it?)"
+        )
+    return name, value
 
 
 # The longest deadline a call is given; a longer timeout (`math.inf`) is none. gRPC counts a
@@ -240,6 +266,11 @@ class BaseClient(ABC):
         if not 0 <= ready_wait_s < math.inf:  # NaN too: a wait nothing could ever end
             raise ValueError(f"ready_wait_s must be a finite number >= 0, not {ready_wait_s!r}")
         self._ready_wait_s = ready_wait_s
+        if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
+            raise ValueError(  # not shown: a credential
+                "api_key is not printable ASCII, which gRPC sends alone (a line break read "
+                "with it, or a character pasted with it?)"
+            )
         if default_timeout is not None and math.isnan(default_timeout):
             raise ValueError("default_timeout must be a number of seconds or None, not NaN")
         self._target = channel_target(target)

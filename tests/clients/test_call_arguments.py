@@ -10,8 +10,9 @@ import math
 import pytest
 
 from clients import RouterClient, SyncRouterClient
-from tests.conftest import RouterHandle
-from tests.router_service.auth.helpers import chat, chat_stream
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import RouterHandle, StartRouter
+from tests.router_service.auth.helpers import chat, chat_stream, client, guarded_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,3 +73,64 @@ async def test_a_nan_timeout_is_refused(router: RouterHandle) -> None:
     for client_type in (RouterClient, SyncRouterClient):
         with pytest.raises(ValueError, match="default_timeout"):
             client_type(router.server.address, default_timeout=math.nan)
+
+
+ALICE = "sk-alice-arguments"
+
+
+@pytest.fixture
+async def guarded(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    return await start_router(guarded_config(fake.base_url, client("alice", ALICE)))
+
+
+async def test_a_capitalised_metadata_key_is_sent_as_grpc_keys_are(guarded: RouterHandle) -> None:
+    # grpc-go and grpc-java lower-case metadata keys; Python's grpc failed the call instead
+    # (the async client's unary calls with grpc's internal ExecuteBatchError, the others
+    # INTERNAL "Invalid metadata", an HTTP 500), here with the caller's own credentials, which
+    # win over the client's api_key.
+    metadata = [("Authorization", f"Bearer {ALICE}"), ("X-Request-Id", "req-1")]
+    target = guarded.server.address
+    async with RouterClient(target, api_key="sk-not-alice") as client:
+        answer = await client.chat(chat(), metadata=metadata, timeout=30)
+        async with client.chat_stream(chat_stream(), metadata=metadata, timeout=30) as stream:
+            kinds = [event.WhichOneof("event") async for event in stream]
+    assert [answer.route.deployment, kinds[-1]] == ["alpha/model-a", "summary"]
+
+    def sync_call() -> str:
+        with SyncRouterClient(target, api_key="sk-not-alice") as sync:
+            return sync.chat(chat(), metadata=metadata, timeout=30).route.deployment
+
+    assert await asyncio.to_thread(sync_call) == "alpha/model-a"
+
+
+@pytest.mark.parametrize("key", [f"{ALICE}\n", "sk-alice-é"])
+def test_an_api_key_grpc_cannot_send_is_refused_without_showing_it(key: str) -> None:
+    # A key read from a file with its line break failed every call, the async client's unary
+    # ones with grpc's internal ExecuteBatchError (and grpc logged the header).
+    for client_type in (RouterClient, SyncRouterClient):
+        with pytest.raises(ValueError, match="api_key") as refused:
+            client_type("127.0.0.1:1", api_key=key)
+        assert "alice" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "named"),
+    [
+        ([("x-request-id", "a\nb")], "'x-request-id'"),
+        ([("authorization", "Bearer sk-é")], "'authorization'"),
+        ([("x request id", "a")], "'x request id'"),
+        ([("", "a")], "''"),
+    ],
+)
+async def test_metadata_grpc_cannot_send_is_refused_by_its_key(
+    router: RouterHandle, metadata: list[tuple[str, str]], named: str
+) -> None:
+    target = router.server.address
+    async with RouterClient(target) as client:
+        with pytest.raises(ValueError, match=named) as refused:
+            await client.chat(chat(), metadata=metadata)
+        assert "sk-" not in str(refused.value)
+        with pytest.raises(ValueError, match=named):
+            client.chat_stream(chat_stream(), metadata=metadata)
+    with SyncRouterClient(target) as sync, pytest.raises(ValueError, match=named):
+        sync.chat(chat(), metadata=metadata)

@@ -104,7 +104,7 @@ def test_call_metadata() -> None:
     assert call_metadata("k", None) == (("authorization", "Bearer k"),)
     assert call_metadata("k", [("x-a", "1")]) == (("x-a", "1"), ("authorization", "Bearer k"))
     caller = [("Authorization", "Bearer caller")]
-    assert call_metadata("k", caller) == (("Authorization", "Bearer caller"),)
+    assert call_metadata("k", caller) == (("authorization", "Bearer caller"),)  # as gRPC sends
 
 
 def test_timeouts() -> None:
