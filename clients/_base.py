@@ -8,6 +8,7 @@ import enum
 import json
 import math
 import string
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
@@ -280,6 +281,9 @@ class BaseClient(ABC):
         self._default_timeout = default_timeout
         self._options = channel_options(max_message_bytes, options)
         self._state = State.UNOPENED
+        # Held while the state changes: threads sharing a blocking client open it once, and a
+        # close does not meet an open half done (one channel of its own left open).
+        self._opening = threading.RLock()
         self._channel: Any = None
         self._router: Any = None
         self._admin: Any = None
@@ -310,25 +314,29 @@ class BaseClient(ABC):
         self._channel = self._make_channel()
         self._router = router_service_pb2_grpc.RouterServiceStub(self._channel)
         self._admin = admin_service_pb2_grpc.AdminServiceStub(self._channel)
-        self._state = State.OPENED
+        self._state = State.OPENED  # last: another thread that sees it uses what is above
 
     def _reopen_with(self, credentials: grpc.ChannelCredentials) -> Any:
         """Use `credentials` from now on: an open client moves to a new channel. Returns the
         channel it replaced, for the subclass to retire (None when none was open)."""
-        self._credentials = credentials
-        if self._state is not State.OPENED:
-            return None  # the channel is made with them on open
-        replaced = self._channel
-        self._state = State.UNOPENED
-        self._open()
-        return replaced
+        with self._opening:
+            self._credentials = credentials
+            if self._state is not State.OPENED:
+                return None  # the channel is made with them on open
+            replaced = self._channel
+            self._state = State.UNOPENED
+            self._open()
+            return replaced
 
     def _stub(self, service: str) -> Any:
-        """The ``router`` or ``admin`` stub, opening the channel on first use."""
-        if self._state is State.CLOSED:
-            raise RuntimeError("Cannot send a request, as the client has been closed.")
-        if self._state is State.UNOPENED:
-            self._open()
+        """The ``router`` or ``admin`` stub, opening the channel on first use (once, whichever
+        of the threads sharing a blocking client calls first)."""
+        if self._state is not State.OPENED:
+            with self._opening:
+                if self._state is State.CLOSED:
+                    raise RuntimeError("Cannot send a request, as the client has been closed.")
+                if self._state is State.UNOPENED:
+                    self._open()
         return self._router if service == "router" else self._admin
 
     def _kwargs(self, timeout: Timeout, metadata: Metadata | None) -> dict[str, Any]:

@@ -43,24 +43,24 @@ class SyncRouterClient(
     _gate: SyncReadyGate | None = None  # the current channel's, made on open
     _raw_channel: Any = None  # that channel without its interceptors
 
-    def _open(self) -> None:
-        super()._open()
-        if self._gate is not None:
-            self._gate.close(replaced=True)  # `use_credentials`
-        self._gate = SyncReadyGate(self._raw_channel, self._ready_wait_s)
-
     def _make_channel(self) -> Any:
+        """The channel, and its gate: made before the client is OPENED, which another thread's
+        call may see at once."""
         if self._credentials is None:
             channel = grpc.insecure_channel(self._target, options=self._options)
         else:
             channel = grpc.secure_channel(self._target, self._credentials, options=self._options)
         self._raw_channel = channel  # the gate reads its state (interceptors cannot)
+        if self._gate is not None:
+            self._gate.close(replaced=True)  # `use_credentials`
+        self._gate = SyncReadyGate(channel, self._ready_wait_s)
         if self._interceptors:
             return grpc.intercept_channel(channel, *self._interceptors)
         return channel
 
     def __enter__(self) -> Self:
-        self._open()
+        with self._opening:
+            self._open()
         return self
 
     def __exit__(
@@ -78,20 +78,22 @@ class SyncRouterClient(
         stays open until :meth:`close` (a blocking channel cannot wait for its calls: closing it
         cancels them). Idle, it lets its connection go after grpc's idle timeout.
         """
-        if (replaced := self._reopen_with(credentials)) is not None:
-            self._replaced.append(replaced)
+        with self._opening:  # a close meanwhile closes the replaced channel too
+            if (replaced := self._reopen_with(credentials)) is not None:
+                self._replaced.append(replaced)
 
     def close(self) -> None:
         """Close the channel, cancelling running calls; idempotent."""
-        if self._state is State.CLOSED:
-            return
-        self._state = State.CLOSED
-        if self._gate is not None:
-            self._gate.close()
-        retired, self._replaced = self._replaced, []
-        for channel in (*retired, self._channel):
-            if channel is not None:
-                channel.close()
+        with self._opening:
+            if self._state is State.CLOSED:
+                return
+            self._state = State.CLOSED
+            if self._gate is not None:
+                self._gate.close()
+            retired, self._replaced = self._replaced, []
+            for channel in (*retired, self._channel):
+                if channel is not None:
+                    channel.close()
 
     def _unary(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
