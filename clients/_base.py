@@ -10,7 +10,7 @@ import math
 import string
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -208,11 +208,16 @@ class map_rpc_errors:
     error too, so that task groups do not mistake it for their own cancellation. A cancellation
     of the task itself propagates untouched. A class rather than ``@contextmanager`` so that
     ``StopIteration`` passes through with no generator in between.
+
+    ``closed``: whether the blocking client was closed, for the call its close cancelled, which
+    grpc ends with its own CANCELLED ("Channel closed!"): that is ``LOCALLY_CANCELLED`` too, as
+    in the async client.
     """
 
-    def __init__(self, sent_once: bool = False) -> None:
+    def __init__(self, sent_once: bool = False, closed: Callable[[], bool] | None = None) -> None:
         # The call may reach a router and is not sent again (`ReadyGate.sent_once`).
         self._sent_once = sent_once
+        self._closed = closed
 
     def __enter__(self) -> None:
         return None
@@ -227,6 +232,8 @@ class map_rpc_errors:
             details = details_from_rpc_error(exc)
             if self._sent_once and details.bare and details.code is grpc.StatusCode.UNAVAILABLE:
                 details = dataclasses.replace(details, maybe_run=True)
+            elif details.bare and details.code is grpc.StatusCode.CANCELLED and self._closed:
+                details = LOCALLY_CANCELLED if self._closed() else details
             raise RouterError(details) from exc
         if isinstance(exc, asyncio.CancelledError) and not _task_cancelling():
             raise RouterError(LOCALLY_CANCELLED) from exc

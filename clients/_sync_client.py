@@ -6,7 +6,7 @@ same errors (:class:`~clients.errors.RouterError`), no retries.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
@@ -100,8 +100,11 @@ class SyncRouterClient(
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
         kwargs, sent_once = self._ready(stub, rpc, deadline, metadata)
-        with map_rpc_errors(sent_once):
+        with map_rpc_errors(sent_once, self._was_closed):
             return getattr(self._stub(stub), rpc)(req, **kwargs)
+
+    def _was_closed(self) -> bool:
+        return self._state is State.CLOSED
 
     def _ready(
         self, stub: str, rpc: str, deadline: Timeout, metadata: Metadata | None
@@ -122,12 +125,13 @@ class SyncRouterClient(
 
     def _streaming(
         self, rpc: str, request: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> tuple[Any, bool]:
+    ) -> tuple[Any, bool, Callable[[], bool]]:
         """A streaming call of the router's `rpc`, started (as the streams take it: the call,
-        and whether it is sent once)."""
+        whether it is sent once, and whether the client was closed)."""
         kwargs, sent_once = self._ready("router", rpc, deadline, metadata)
         with map_rpc_errors(sent_once):
-            return getattr(self._stub("router"), rpc)(request, **kwargs), sent_once
+            call = getattr(self._stub("router"), rpc)(request, **kwargs)
+        return call, sent_once, self._was_closed
 
     def chat_stream(
         self,
