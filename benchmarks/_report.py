@@ -230,7 +230,12 @@ def _peer_targets(rows: list[dict[str, Any]], failed: Failed) -> list[dict[str, 
         values = (None if ours is None else ours.get(key), None if peer is None else peer.get(key))
         judged = _lower_than(name, *values, limit) if lower else _times_more(name, *values, limit)
         ours_trouble = _trouble(ours, failed.get((mode, "switchboard", level), 0))
-        peer_trouble = _trouble(peer, failed.get((mode, "litellm", level), 0))
+        peer_failed = failed.get((mode, "litellm", level), 0)
+        peer_trouble = _trouble(peer, peer_failed)
+        if not lower and not peer_failed and judged["status"] == "FAIL" and peer_trouble:
+            # its errors are no answers: they only lowered its count, a clean peer is further ahead
+            judged = _target(name, False, f"{judged['detail']}; LiteLLM had {peer_trouble}")
+            peer_trouble = ""
         out.append(_errors_judged(judged, ours_trouble, peer_trouble))
     return out
 

@@ -89,6 +89,14 @@ def test_peer_with_errors_is_no_comparison() -> None:
     assert "LiteLLM had 6 errors" in target["detail"]
 
 
+def test_a_throughput_short_of_a_peer_with_errors_still_fails() -> None:
+    # the peer's errors are no answers: they only lowered its count, a clean peer is further ahead
+    data = _with_errors("litellm", "stream", 16, errors=3, chunks_per_s=2000.0)
+    target = _target(data, "chunks/s at c=16")
+    assert target["status"] == "FAIL"
+    assert "(5.5×)" in target["detail"] and "LiteLLM had 6 errors" in target["detail"]
+
+
 def test_grpc_target_with_errors_fails() -> None:
     runs = []
     for system, p50 in (("direct", 0.3), ("switchboard-grpc", 0.5)):
