@@ -283,6 +283,9 @@ def _idle_streams_target(data: dict[str, Any]) -> dict[str, Any]:
 def _failover_target(data: dict[str, Any]) -> dict[str, Any]:
     name = "a deployment that refuses connections costs ≤ 2 ms before the fallback answers"
     rows = (data.get("failover") or {}).get("rounds", [])
+    lost = next((r for r in rows if r.get("failed")), None)
+    if lost is not None:  # its load generator failed or timed out: no answer to judge
+        return _target(name, False, f"round {lost['round']} failed: {lost['failed'][:300]}")
     extras = [r.get("extra_p50_ms") for r in rows]
     extra = _median(extras)
     # a request that failed got no answer: the fallback did not take over for it

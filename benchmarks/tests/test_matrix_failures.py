@@ -5,6 +5,7 @@ and the other systems are measured all the same; the report says what failed."""
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -61,3 +62,25 @@ def test_peak_rss_is_read_for_every_system_the_memory_table_shows(tmp_path: Path
         peaks = peak_rss(systems)
     assert list(peaks) == ["switchboard-1p"]  # none read as 0 KiB from a process that is gone
     assert peaks["switchboard-1p"] > 1000  # an interpreter's KiB
+
+
+def test_a_failover_probe_that_hangs_is_a_failed_target_not_a_lost_bench(tmp_path: Path) -> None:
+    """An edge that takes connections and never answers: the probe's load generator times out.
+    That ended the bench after the whole matrix (no report); now the round is recorded as
+    failed, no more rounds are tried, and the failover target FAILs with what happened."""
+    from benchmarks._measure import failover
+    from benchmarks._report import targets
+
+    plan = LoadPlan(duration_s=0.3, warmup_s=0.0, wrk=None, tmp=tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as hung:  # the kernel accepts; no one answers
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}/v1/chat/completions"
+        probe = failover(System("switchboard", chat_url=url), 5, 3, plan, timeout_s=3)
+    assert [r["round"] for r in probe["rounds"]] == [0]
+    assert "TimeoutExpired" in probe["rounds"][0]["failed"]
+
+    data = _data(sb_p50=0.5)
+    data["failover"] = probe
+    target = next(t for t in targets(data["summary"], data) if "refuses" in t["target"])
+    assert target["status"] == "FAIL"
+    assert "round 0 failed" in target["detail"]
+    assert "fallback –" in markdown(data)  # the report still renders the round
