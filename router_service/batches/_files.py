@@ -12,6 +12,7 @@ ByteQuota: it holds at most twice that) and how many files it makes (`files.max_
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import secrets
@@ -25,7 +26,7 @@ from router_service.batches._index import ClientIndex
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import FilesConfig
-from router_service.errors import InvalidRequestError
+from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import ENTRY_BYTES
 from router_service.sessions import client_scoped
 from router_service.state import ByteQuota, PutResult, StateStore, kept_message
@@ -129,8 +130,18 @@ class StoredFiles:
             self._over_quota(
                 f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
             )
-        if not await self._indexed(client, file.id, again=file_id is not None):
-            self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
+        added = await self._indexed(client, file.id, again=file_id is not None)
+        try:
+            await self._write(client, file, content, ttl_s)
+        except BaseException:
+            if added:  # refused: it uses up no place of its client's `files.max_files`
+                await uncut(self._unindexed(client, file.id))
+            raise
+        await uncut(self._quota.charge(quota_name, bucket, size))
+        return file
+
+    async def _write(self, client: str, file: bpb.StoredFile, content: bytes, ttl_s: float) -> None:
+        """Write `file`'s content and object, or neither (FileTooLargeError: no room)."""
         content_name, object_name = _names(client, file.id)
         kept = await self._store.put_document(content_name, content, ttl_s)
         if kept is PutResult.KEPT:
@@ -140,16 +151,24 @@ class StoredFiles:
             raise FileTooLargeError(
                 "The router has no room to keep this file now.", param="file", code="no_room"
             )
-        await uncut(self._quota.charge(quota_name, bucket, size))
-        return file
 
     async def _indexed(self, client: str, file_id: str, *, again: bool) -> bool:
-        """Add `file_id` to `client`'s index; False when it is full. `again`: it may be there
-        already (a batch's output whose writer stopped before its file was kept), once."""
+        """Add `file_id` to `client`'s index, or refuse the file (the index is full): whether
+        this call added it. `again`: it may be there already (a batch's output whose writer
+        stopped before its file was kept), once."""
         owner = _owner(client)
         if again and file_id in await self._index.ids(owner):
-            return True
-        return await self._index.add(owner, file_id)
+            return False
+        if not await self._index.add(owner, file_id):
+            self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
+        return True
+
+    async def _unindexed(self, client: str, file_id: str) -> None:
+        """Take a refused file's id out of `client`'s index, where the store takes it: during
+        an outage it stays counted until the period ends (the refusal is what the caller
+        hears, not this)."""
+        with contextlib.suppress(StoreUnavailableError):
+            await self._index.remove(_owner(client), file_id)
 
     async def get(self, client: str, file_id: str, param: str = "id") -> bpb.StoredFile:
         """`client`'s file `file_id` (`param`: the request's field naming it)."""

@@ -99,7 +99,7 @@ class BatchRecords:
         index of running batches unless it ended already (a bad input file), with its `lines`'
         numbers and custom_ids (`kept_lines`). All on the shared store, or StoreUnavailableError
         and what was kept of it deleted (its id was never answered)."""
-        if not await self._index.add(client_scoped(client, ""), batch.id):
+        if not await self._index.add(_owner(client), batch.id):
             raise FileQuotaError(
                 f"This client made its {self._config.max_files} batches this period "
                 "(files.max_files).",
@@ -129,12 +129,15 @@ class BatchRecords:
         shared store can tell whether it holds it) does not keep the others. What a refused
         one leaves on the shared store is collected there: the batch's running-index entry
         is taken over by a replica, which finds no record and delists it and forgets its
-        lines (`resumed`); its record and lines expire with `files.ttl_s`."""
+        lines (`resumed`); its record and lines expire with `files.ttl_s`; its place in its
+        client's index stays taken until the period ends."""
         left = []
         for part, delete in (
             ("record", lambda: self._store.delete_document(_name(client, batch_id))),
             ("lines", lambda: self.forget_lines(client, batch_id)),
             ("running-index entry", lambda: self.runs.delist((client, batch_id))),
+            # Its place among the client's `files.max_files` batches: a refused one uses none.
+            ("place in its client's index", lambda: self._index.remove(_owner(client), batch_id)),
         ):
             try:
                 await delete()
@@ -194,7 +197,7 @@ class BatchRecords:
         limit = request.limit or _DEFAULT_LIST
         if not 1 <= limit <= _MAX_LIST:
             raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIST}.", param="limit")
-        ids = await self._index.ids(client_scoped(client, ""))
+        ids = await self._index.ids(_owner(client))
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
         # Read on past the ids whose batch is gone (expired, dropped): one that expired
@@ -289,6 +292,10 @@ def marked_ending(mark: bytes | None) -> Ending | None:
     except (orjson.JSONDecodeError, TypeError, ValueError):
         return None  # not ours (a foreign writer under the prefix): as good as absent
     return str(how), fault
+
+
+def _owner(client: str) -> str:
+    return client_scoped(client, "")
 
 
 def _name(client: str, batch_id: str) -> str:
