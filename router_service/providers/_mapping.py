@@ -337,8 +337,7 @@ def embedding_list(
     for index, vector in enumerate(vectors):
         embedding: Any = [float(v) for v in vector]
         if encoding_format == "base64":
-            packed = struct.pack(f"<{len(embedding)}f", *embedding)
-            embedding = base64.b64encode(packed).decode("ascii")
+            embedding = float32_base64(embedding)
         data.append({"object": "embedding", "index": index, "embedding": embedding})
     return {
         "object": "list",
@@ -346,6 +345,23 @@ def embedding_list(
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def float32_base64(vector: Sequence[float]) -> str:
+    """A vector as OpenAI's `base64` encoding has it: little-endian float32, base64-encoded."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def as_asked(result: embeddings_pb2.EmbeddingResult, encoding_format: str) -> None:
+    """An OpenAI-format server's answer in the encoding asked for: many (SGLang, Infinity, LM
+    Studio, Ollama before 0.12.7) list floats whatever `encoding_format` says, and a caller
+    that asked `base64` decodes a string (openai-node, openai-dotnet always ask for it)."""
+    if encoding_format != "base64":
+        return
+    for item in result.data:
+        if not item.HasField("base64"):
+            item.base64 = float32_base64(item.values)
+            del item.values[:]
 
 
 def model_ids(data: Mapping[str, Any]) -> list[str]:

@@ -4,13 +4,19 @@ adapter cuts the inputs into calls of its own (Cohere, the Gemini API)."""
 
 from __future__ import annotations
 
+import base64
+import struct
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream import _responses as R
 from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.stream_harness import StartEdge
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -51,3 +57,29 @@ async def test_an_empty_input_is_a_bad_request_at_every_kind(
     assert refused.value.param == "input"
     assert fake.state.count() == 0
     assert await router.leases_held() == 0
+
+
+@pytest.fixture
+async def http(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[httpx.AsyncClient]:
+    edge = await start_edge(router)
+    headers = {"authorization": "Bearer sk-caller"}
+    async with httpx.AsyncClient(base_url=edge.base_url, headers=headers, timeout=10) as session:
+        yield session
+
+
+async def test_base64_is_answered_as_base64_when_the_upstream_sends_floats(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """SGLang, Infinity, LM Studio and older Ollama answer floats whatever `encoding_format`
+    asks; a caller that asked base64 (openai-node and openai-dotnet always do, and decode the
+    string: a list of 1,024 floats read as base64 is 256 of them) got the list as it came."""
+    fake.state.set_scenario(Scenario(floats_only=True))
+    body = {"model": "openai-embed", "input": ["alpha", "beta"], "encoding_format": "base64"}
+
+    answer = (await http.post("/v1/embeddings", json=body)).raise_for_status().json()
+
+    packed = [base64.b64decode(item["embedding"]) for item in answer["data"]]
+    vectors = [list(struct.unpack(f"<{len(raw) // 4}f", raw)) for raw in packed]
+    dims = R.DEFAULT_EMBEDDING_DIMS
+    assert vectors == [R.embedding_vector(text, dims) for text in ("alpha", "beta")]
+    assert fake.state.last().body["encoding_format"] == "base64"  # type: ignore[union-attr]
