@@ -15,6 +15,7 @@ import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream import _responses as R
+from router_service.fake_upstream._cohere import embedded
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
 
@@ -83,3 +84,33 @@ async def test_base64_is_answered_as_base64_when_the_upstream_sends_floats(
     dims = R.DEFAULT_EMBEDDING_DIMS
     assert vectors == [R.embedding_vector(text, dims) for text in ("alpha", "beta")]
     assert fake.state.last().body["encoding_format"] == "base64"  # type: ignore[union-attr]
+
+
+async def test_a_cohere_callers_embedding_type_is_the_one_answered(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """`embedding_types` is the caller's own Cohere field, sent as it is: Cohere then answers
+    only that type, and the adapter read `float` from every answer, found none and took it for
+    the deployment's failure, cooling it for every caller."""
+    extra = {"embedding_types": ["int8"]}
+    answer = await sdk.embeddings.create(model="cohere-embed", input=["a", "b"], extra_body=extra)
+
+    dims = R.DEFAULT_EMBEDDING_DIMS
+    assert [item.embedding for item in answer.data] == [embedded(t, dims, "int8") for t in "ab"]
+    assert fake.state.last().body["embedding_types"] == ["int8"]  # type: ignore[union-attr]
+    plain = await sdk.embeddings.with_raw_response.create(model="cohere-embed", input="a")
+    assert plain.headers["x-switchboard-deployment"] == "co/embed-v4.0"  # not cooled
+
+
+@pytest.mark.parametrize("kinds", [["float", "int8"], ["base64"], "int8"])
+async def test_embedding_types_the_answer_cannot_carry_are_refused(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle, kinds: Any
+) -> None:
+    """One vector per input, of numbers: several types, or one of no numbers, is the caller's
+    400 naming the field, and no call to Cohere."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.embeddings.create(
+            model="cohere-embed", input="a", extra_body={"embedding_types": kinds}
+        )
+    assert refused.value.param == "embedding_types"
+    assert fake.state.count() == 0
