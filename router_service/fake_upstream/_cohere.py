@@ -153,7 +153,7 @@ async def _chat(call: Call) -> web.StreamResponse:
 EMBED_MAX = 96
 # Each `embedding_types` value, as the fake makes it of a float vector (one byte a component,
 # or one bit for the binary ones, eight to a byte); the answer lists only the types asked.
-_TYPES: dict[str, Any] = {
+EMBEDDING_TYPES: dict[str, Any] = {
     "float": lambda v: v,
     "int8": lambda v: [max(-128, min(127, round(x * 127))) for x in v],
     "uint8": lambda v: [max(0, min(255, round((x + 1) * 127.5))) for x in v],
@@ -172,7 +172,7 @@ def _bits(vector: list[float]) -> list[int]:
 
 def embedded(text: str, dims: int, kind: str) -> list[Any]:
     """The `kind` embedding (an `embedding_types` value) the fake answers for `text`."""
-    return list(_TYPES[kind](R.embedding_vector(text, dims)))
+    return list(EMBEDDING_TYPES[kind](R.embedding_vector(text, dims)))
 
 
 async def _embed(call: Call) -> web.StreamResponse:
@@ -185,8 +185,8 @@ async def _embed(call: Call) -> web.StreamResponse:
     dims = call.body.get("output_dimension", R.DEFAULT_EMBEDDING_DIMS)
     dims = dims if isinstance(dims, int) and not isinstance(dims, bool) and dims > 0 else 8
     kinds = call.body.get("embedding_types", ["float"])
-    if not isinstance(kinds, list) or not kinds or not all(k in _TYPES for k in kinds):
-        message = f"invalid request: embedding_types must be some of {', '.join(_TYPES)}"
+    if not isinstance(kinds, list) or not kinds or not all(k in EMBEDDING_TYPES for k in kinds):
+        message = f"invalid request: embedding_types must be some of {', '.join(EMBEDDING_TYPES)}"
         return await send_error(call, 400, message, "bad_request")
     return await send_answer(
         call,
