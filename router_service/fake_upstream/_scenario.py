@@ -169,9 +169,7 @@ class Scenario:
     # sse-starlette pings on while its model is stuck): a keep-alive (`: ping`, an empty `data:`),
     # or llama.cpp's mid-stream `error: {...}` line.
     between_events: str | None = None
-    # An OpenAI-dialect embeddings answer lists float vectors whatever `encoding_format` asks,
-    # as servers that ignore it do (SGLang, Infinity, LM Studio, Ollama before 0.12.7).
-    floats_only: bool = False
+    floats_only: bool = False  # embeddings listed as floats whatever `encoding_format` asks
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.

@@ -372,16 +372,18 @@ def float32_base64(vector: Sequence[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
-def as_asked(result: embeddings_pb2.EmbeddingResult, encoding_format: str) -> None:
+def as_asked(
+    result: embeddings_pb2.EmbeddingResult, encoding_format: str
+) -> embeddings_pb2.EmbeddingResult:
     """An OpenAI-format server's answer in the encoding asked for: many (SGLang, Infinity, LM
     Studio, Ollama before 0.12.7) list floats whatever `encoding_format` says, and a caller
     that asked `base64` decodes a string (openai-node, openai-dotnet always ask for it)."""
-    if encoding_format != "base64":
-        return
-    for item in result.data:
-        if not item.HasField("base64"):
-            item.base64 = float32_base64(item.values)
-            del item.values[:]
+    if encoding_format == "base64":
+        for item in result.data:
+            if not item.HasField("base64"):
+                item.base64 = float32_base64(item.values)
+                del item.values[:]
+    return result
 
 
 def model_ids(data: Mapping[str, Any]) -> list[str]:

@@ -287,11 +287,9 @@ class OpenAIAdapter(HttpAdapter):
         url = self._endpoint("embeddings", call.upstream_model)
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
-            result = embedding_result_from_openai(data)
+            return as_asked(embedding_result_from_openai(data), call.params.encoding_format)
         except UpstreamFormatError as exc:
             raise malformed("response", exc) from exc
-        as_asked(result, call.params.encoding_format)
-        return result
 
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
         # OpenAI's API has all of them but rerank, which OpenAI-format servers have (vLLM, Jina,
