@@ -102,6 +102,8 @@ def load_spec(system: System, stream: bool, concurrency: int, plan: LoadPlan) ->
 def measure(system: System, scenario: str, concurrency: int, plan: LoadPlan) -> dict[str, Any]:
     """One run. `scenario`: `unary` (wrk when available), `stream` or `unary-py` (Python client)."""
     stream = scenario == "stream"
+    if not system.alive():  # no run against a process that is gone: it would only time out
+        raise RuntimeError(f"{system.name} is not running (before a {scenario} run)")
     waited = wait_for_quiet(plan)
     pids = system.pids()
     ours = plan.started_pids()
