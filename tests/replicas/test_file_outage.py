@@ -5,16 +5,20 @@ batch made over it on another replica was a 404 `file_not_found`, then and once 
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import openai
 import pytest
 
+from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.clock import ManualClock
-from router_service.state import AppendResult, ResilientStateStore
+from router_service.state import AppendResult, PutResult, ResilientStateStore
 from tests.conftest import StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import chat_line, jsonl
+from tests.helpers import eventually
 from tests.replicas.harness import sdks_on
 from tests.replicas.redis_fixtures import RedisProxy
 from tests.replicas.test_batch_outage import Configs, configs, started_on
@@ -60,3 +64,50 @@ async def test_a_file_uploaded_as_redis_is_lost_is_refused_not_kept_where_nobody
         assert [f.id async for f in first.files.list()] == []
         again = await first.files.create(file=("in.jsonl", content), purpose="batch")
         assert (await second.files.retrieve(again.id)).id == again.id
+
+
+class HoldsTheFileObject(CutsAfterTheFileIndex):
+    """As CutsAfterTheFileIndex, and its writes of a file's object (`file:…`, after its
+    content) wait until `go` is set, saying when one started."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        if name.startswith("file:"):
+            self.started.set()
+            await self.go.wait()
+        return await super().put_document(name, data, ttl_s, only_new=only_new)
+
+
+async def test_an_upload_left_by_its_caller_as_redis_is_lost_is_not_kept_locally(
+    configs: Configs, start_router: StartRouter
+) -> None:
+    """Its caller gone, the upload is still written whole (it was begun), and then forgotten
+    as one answered: it was kept on replica one's local state alone, listed there only."""
+    redis_proxy, through, _ = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(HoldsTheFileObject, through, clock, start_router)
+    store.proxy = redis_proxy
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=b"{}\n")
+    call = one.stub.UploadFile(upload, timeout=30)
+    await store.started.wait()  # its index on Redis, Redis lost, its content on local state
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    handlers = one.server._auth.calls
+
+    async def cancelled() -> bool:
+        return any(task.cancelling() for task in handlers._tasks)
+
+    await eventually(cancelled, what="the upload's handler cancelled")
+    store.go.set()
+    assert await handlers.settle(10) == 0
+    await redis_proxy.restore()
+    store.retry_shared()
+    listed = await one.stub.ListFiles(bpb.ListFilesRequest(), timeout=10)
+    assert list(listed.files) == []
