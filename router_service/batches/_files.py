@@ -12,7 +12,6 @@ ByteQuota: it holds at most twice that) and how many files it makes (`files.max_
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import secrets
@@ -222,11 +221,10 @@ class StoredFiles:
             raise NotFound(file_id, param="id")
 
     async def _forget(self, client: str, file_id: str) -> None:
-        """Delete what was kept of `client`'s file `file_id` on this replica's local state (the
-        shared store's copies, if any, too, once it answers)."""
+        """Delete what was kept of `client`'s file `file_id`: on this replica's local state,
+        and on the shared store now or once it answers (`forget_document`)."""
         for name in _names(client, file_id):
-            with contextlib.suppress(StoreUnavailableError):
-                await self._store.delete_document(name)
+            await self._store.forget_document(name)
 
     async def _objects(self, client: str, ids: list[str]) -> list[bpb.StoredFile | None]:
         found = await self._store.get_documents([_names(client, i)[1] for i in ids])

@@ -111,3 +111,42 @@ async def test_an_upload_left_by_its_caller_as_redis_is_lost_is_not_kept_locally
     store.retry_shared()
     listed = await one.stub.ListFiles(bpb.ListFilesRequest(), timeout=10)
     assert list(listed.files) == []
+
+
+class LostAfterTheFileObject(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts once a new file's object (written after
+    its content) is on Redis; another call on the replica then finds Redis lost, before the
+    upload is answered."""
+
+    proxy: RedisProxy | None = None
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        if self.proxy is not None and name.startswith("file:"):
+            proxy, self.proxy = self.proxy, None
+            await proxy.cut()
+            await self.get_documents(["another-call"])  # another request's: Redis is lost
+        return kept
+
+
+async def test_an_upload_refused_as_redis_is_lost_is_deleted_there_once_it_is_back(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Refused with a 503 (whether the replica kept it on Redis is not known to it), the file
+    is deleted from Redis when the replica reaches it again. It was left there whole: listed
+    and read on every replica, a file its caller was told was not kept (and uploaded again)."""
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(LostAfterTheFileObject, through, clock, start_router)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        store.proxy = redis_proxy
+        with pytest.raises(openai.InternalServerError) as refused:
+            await first.files.create(file=("in.jsonl", b"{}\n"), purpose="batch")
+        assert refused.value.status_code == 503
+        await redis_proxy.restore()
+        store.retry_shared()  # back on Redis at its next call, its queued deletes first
+        assert [f.id async for f in first.files.list()] == []
+        assert [f.id async for f in second.files.list()] == []
