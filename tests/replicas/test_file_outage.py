@@ -18,10 +18,10 @@ from router_service.state import AppendResult, PutResult, ResilientStateStore
 from tests.conftest import StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import chat_line, jsonl
-from tests.helpers import eventually
 from tests.replicas.harness import sdks_on
 from tests.replicas.redis_fixtures import RedisProxy
 from tests.replicas.test_batch_outage import Configs, configs, started_on
+from tests.router_service.server.test_file_upload_cut import cut_short
 
 __all__ = ["configs"]  # the fixture, used here
 
@@ -96,17 +96,9 @@ async def test_an_upload_left_by_its_caller_as_redis_is_lost_is_not_kept_locally
     upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=b"{}\n")
     call = one.stub.UploadFile(upload, timeout=30)
     await store.started.wait()  # its index on Redis, Redis lost, its content on local state
-    call.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await call
-    handlers = one.server._auth.calls
-
-    async def cancelled() -> bool:
-        return any(task.cancelling() for task in handlers._tasks)
-
-    await eventually(cancelled, what="the upload's handler cancelled")
+    await cut_short(one, call)
     store.go.set()
-    assert await handlers.settle(10) == 0
+    assert await one.server._auth.calls.settle(10) == 0
     await redis_proxy.restore()
     store.retry_shared()
     listed = await one.stub.ListFiles(bpb.ListFilesRequest(), timeout=10)
