@@ -9,6 +9,7 @@ import asyncio
 import time
 from typing import Any
 
+import grpc
 import openai
 import pytest
 
@@ -142,3 +143,43 @@ async def test_an_upload_refused_as_redis_is_lost_is_deleted_there_once_it_is_ba
         store.retry_shared()  # back on Redis at its next call, its queued deletes first
         assert [f.id async for f in first.files.list()] == []
         assert [f.id async for f in second.files.list()] == []
+
+
+class BlipsAtTheFileContent(ResilientStateStore):
+    """A replica's store through `proxy`, which is cut for the write of a new file's content
+    (kept on local state) and back for the rest of the upload (on Redis again)."""
+
+    proxy: RedisProxy | None = None
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        proxy = self.proxy if name.startswith("file-data:") else None
+        if proxy is not None:
+            self.proxy = None
+            await proxy.cut()
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        if proxy is not None:
+            await proxy.restore()
+            self.retry_shared()
+        return kept
+
+
+async def test_an_upload_refused_for_an_outage_counts_no_bytes(
+    configs: Configs, start_router: StartRouter
+) -> None:
+    """The refused upload's bytes are not charged to its client's `files.client_bytes` (on
+    Redis, back for its charge): one as large is taken next."""
+    redis_proxy, through, _ = configs
+    through["files"] = {"max_file_bytes": 1000, "client_bytes": 2000}
+    one, store = await started_on(
+        BlipsAtTheFileContent, through, ManualClock(time.time()), start_router
+    )
+    store.proxy = redis_proxy
+    upload = bpb.UploadFileRequest(filename="a.txt", purpose="user_data", content=b"a" * 900)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await one.stub.UploadFile(upload, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    again = await one.stub.UploadFile(upload, timeout=10)
+    listed = await one.stub.ListFiles(bpb.ListFilesRequest(), timeout=10)
+    assert [f.id for f in listed.files] == [again.file.id]
