@@ -83,12 +83,19 @@ def _failures_section(failures: list[dict[str, Any]]) -> list[str]:
     if not failures:
         return []
     lines = ["", "## Failed runs", ""]
+    left_out: dict[str, int] = {}
     for f in failures:
+        if f.get("left_out"):  # not tried: its process had exited
+            left_out[f["system"]] = left_out.get(f["system"], 0) + 1
+            continue
         said = f["error"].strip().splitlines() or ["?"]  # what failed … its last words
         error = said[0][:200] + ("" if len(said) == 1 else f" … {said[-1][:200]}")
         lines.append(
             f"- {f['system']} failed ({f['scenario']}, c={f['level']}, round {f['round']}): {error}"
         )
+    for system, n in left_out.items():
+        runs = "run" if n == 1 else "runs"
+        lines.append(f"- {system} was left out of {n} later {runs} (its process had exited)")
     return lines
 
 

@@ -135,7 +135,8 @@ def _brief(result: dict[str, Any]) -> str:
 @dataclass
 class Matrix:
     """The load matrix's results: every run, each system's peak RSS (VmHWM, KiB) after each
-    level, and the runs that failed (the system is left out after its process is gone)."""
+    level, and the runs that failed (after its process is gone a system is left out: its runs
+    are failures marked `left_out`)."""
 
     runs: list[dict[str, Any]] = field(default_factory=list)
     peaks: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -149,10 +150,14 @@ def run_matrix(systems: dict[str, System], args: argparse.Namespace, plan: LoadP
     for level in args.levels:
         for rnd in range(args.rounds):
             for scenario, names in SCENARIOS.items():
-                present = [n for n in names if n in systems and n not in gone]
+                present = [n for n in names if n in systems]
                 shift = rnd % len(present) if present else 0
                 for name in present[shift:] + present[:shift]:
                     where = {"scenario": scenario, "system": name, "level": level, "round": rnd}
+                    if name in gone:  # not tried, and a failed run: no target is 'not measured'
+                        error = f"left out: {name} is not running"
+                        matrix.failures.append({**where, "error": error, "left_out": True})
+                        continue
                     try:
                         result = measure(systems[name], scenario, level, plan)
                     # one system's failure does not end the bench

@@ -138,14 +138,13 @@ class StoredFiles:
             self._over_quota(
                 f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
             )
-        if not await self._indexed(client, file.id, again=file_id is not None):
-            self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
+        added = await self._indexed(client, file.id, again=file_id is not None)
         # Written whole once begun, whatever cancels the call meanwhile (its caller leaving):
         # a content kept without its object, or a file kept and not counted, was bytes in the
         # store for `ttl_s` that no listing showed and no quota counted. So is the outage's
         # test: a caller gone as Redis was lost left its file on local state, listed there.
         charge = (quota_name, bucket, size)
-        await uncut(self._write(client, file, content, ttl_s, charge, shared_since=before))
+        await uncut(self._write(client, file, content, ttl_s, charge, added, shared_since=before))
         return file
 
     async def _write(
@@ -155,12 +154,31 @@ class StoredFiles:
         content: bytes,
         ttl_s: float,
         charge: tuple[str, int, int],
+        added: bool,
         *,
         shared_since: dict[str, int] | None,
     ) -> None:
         """Keep `file`'s content, then its object, then count it (`charge`: the quota's name,
         bucket and size); neither kept when the store has no room, nor when some was kept on
-        local state since `shared_since` (its `outage_counts`; None: wherever it is kept)."""
+        local state since `shared_since` (its `outage_counts`; None: wherever it is kept).
+        Refused, it takes its id back out of the client's index when `added` there by this
+        call: it uses up no place of `files.max_files`."""
+        try:
+            await self._kept(client, file, content, ttl_s, shared_since)
+        except BaseException:
+            if added:
+                await self._unindexed(client, file.id)
+            raise
+        await self._quota.charge(*charge)
+
+    async def _kept(
+        self,
+        client: str,
+        file: bpb.StoredFile,
+        content: bytes,
+        ttl_s: float,
+        shared_since: dict[str, int] | None,
+    ) -> None:
         content_name, object_name = _names(client, file.id)
         kept = await self._store.put_document(content_name, content, ttl_s)
         if kept is PutResult.KEPT:
@@ -173,15 +191,24 @@ class StoredFiles:
         if shared_since is not None and answered_locally(self._store, shared_since):
             await self._forget(client, file.id)
             raise StoreUnavailableError(_NOT_KEPT)
-        await self._quota.charge(*charge)
 
     async def _indexed(self, client: str, file_id: str, *, again: bool) -> bool:
-        """Add `file_id` to `client`'s index; False when it is full. `again`: it may be there
-        already (a batch's output whose writer stopped before its file was kept), once."""
+        """Add `file_id` to `client`'s index, or refuse the file (the index is full): whether
+        this call added it. `again`: it may be there already (a batch's output whose writer
+        stopped before its file was kept), once."""
         owner = _owner(client)
         if again and file_id in await self._index.ids(owner):
-            return True
-        return await self._index.add(owner, file_id)
+            return False
+        if not await self._index.add(owner, file_id):
+            self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
+        return True
+
+    async def _unindexed(self, client: str, file_id: str) -> None:
+        """Take a refused file's id out of `client`'s index, where the store takes it: during
+        an outage it stays counted until the period ends (the refusal is what the caller
+        hears, not this)."""
+        with contextlib.suppress(StoreUnavailableError):
+            await self._index.remove(_owner(client), file_id)
 
     async def get(self, client: str, file_id: str, param: str = "id") -> bpb.StoredFile:
         """`client`'s file `file_id` (`param`: the request's field naming it)."""
