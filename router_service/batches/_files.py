@@ -12,6 +12,7 @@ ByteQuota: it holds at most twice that) and how many files it makes (`files.max_
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import secrets
