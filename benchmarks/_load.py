@@ -41,6 +41,34 @@ class RequestFailed(Exception):
     pass
 
 
+class SseCount:
+    """The `data:` events of a stream read in pieces that may end anywhere, even inside an
+    event's `data:`: each counted once. Keeps the stream's last bytes, to tell whether it ended
+    with `[DONE]`, and whether an `"error"` went by (found across a cut too)."""
+
+    __slots__ = ("_carry", "_end", "error_seen", "events")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.error_seen = False
+        self._carry = b""  # 4 bytes: a `data:` cut by the read is found whole with the next one
+        self._end = b""
+
+    def feed(self, buf: bytes) -> int:
+        """Count the events that `buf` completes; returns how many."""
+        joined = self._carry + buf
+        found = joined.count(b"data:")
+        self.events += found
+        self._carry = joined[-4:]  # shorter than `data:`: never one already counted
+        if b'"error"' in self._end + buf:
+            self.error_seen = True
+        self._end = (self._end + buf)[-16:]
+        return found
+
+    def done(self) -> bool:
+        return self._end.endswith(b"[DONE]\n\n")
+
+
 def percentiles(values: list[float]) -> dict[str, float] | None:
     if not values:
         return None
@@ -91,21 +119,17 @@ def _http_one(spec: dict[str, Any], session: Any) -> Callable[[], Awaitable[Samp
                 end = now()
                 return Sample(end, end - start, None, 0, tag)
             first: float | None = None
-            chunks = 0
-            tail = b""
+            count = SseCount()
             async for buf in response.content.iter_any():
-                joined = tail + buf  # a 4-byte tail cannot hold a whole `data:`: no double count
-                found = joined.count(b"data:")
-                if found and first is None:
+                if count.feed(buf) and first is None:
                     first = now()
-                chunks += found
-                tail = joined[-16:]
-                if b'"error"' in buf:
+                if count.error_seen:
                     raise RequestFailed(f"error event: {buf[:200]!r}")
             end = now()
-            if not tail.endswith(b"[DONE]\n\n"):
+            if not count.done():
                 raise RequestFailed("stream ended without [DONE]")
-            return Sample(end, end - start, None if first is None else first - start, chunks - 1)
+            ttft = None if first is None else first - start
+            return Sample(end, end - start, ttft, count.events - 1)  # [DONE] is no chunk
 
     return one
 

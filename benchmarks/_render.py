@@ -33,6 +33,7 @@ def markdown(data: dict[str, Any]) -> str:
     """latest.md: a section each, in this order, from the data `write_all` completed."""
     lines = _heading(data["meta"])
     lines += _targets_section(data["targets"])
+    lines += _failures_section(data.get("failures") or [])
     lines += _systems_table(data["summary"])
     lines += _ratios_table(data["ratios"])
     lines += _memory_table(data)
@@ -74,6 +75,28 @@ def _targets_section(targets: list[dict[str, Any]]) -> list[str]:
         "",
         *(f"- **{t['status']}** {t['target']}: {t['detail']}" for t in targets),
     ]
+
+
+def _failures_section(failures: list[dict[str, Any]]) -> list[str]:
+    """The runs that failed (their rows lack those rounds; a system whose process exited was
+    left out of the rest of the matrix)."""
+    if not failures:
+        return []
+    lines = ["", "## Failed runs", ""]
+    left_out: dict[str, int] = {}
+    for f in failures:
+        if f.get("left_out"):  # not tried: its process had exited
+            left_out[f["system"]] = left_out.get(f["system"], 0) + 1
+            continue
+        said = f["error"].strip().splitlines() or ["?"]  # what failed … its last words
+        error = said[0][:200] + ("" if len(said) == 1 else f" … {said[-1][:200]}")
+        lines.append(
+            f"- {f['system']} failed ({f['scenario']}, c={f['level']}, round {f['round']}): {error}"
+        )
+    for system, n in left_out.items():
+        runs = "run" if n == 1 else "runs"
+        lines.append(f"- {system} was left out of {n} later {runs} (its process had exited)")
+    return lines
 
 
 def _systems_table(rows: list[dict[str, Any]]) -> list[str]:

@@ -256,7 +256,8 @@ def _evidence(key: str, block: dict[str, Any]) -> str:
 
 
 def variant_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The tracing and Redis targets: PASS/FAIL on the cost, N/A when not measured."""
+    """The tracing and Redis targets: PASS/FAIL on the cost (FAIL with errors), N/A when not
+    measured."""
     out = []
     variants = data.get("variants") or {}  # absent in runs from before the probe
     for key, name, limit in VARIANT_TARGETS:
@@ -275,8 +276,8 @@ def variant_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
         if key == "tracing" and sink is not None and not sink.get("trace_requests"):
             # nothing was exported: the run did not measure tracing at all
             out.append(_target(name, None, f"{detail}: tracing was not on"))
-        else:
-            out.append(_target(name, cost["cost"] <= limit, detail))
+        else:  # a failed request is no answer, on either stack: no PASS with errors
+            out.append(_target(name, cost["cost"] <= limit and not cost["errors"], detail))
     return out
 
 

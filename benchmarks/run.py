@@ -17,9 +17,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -131,34 +132,60 @@ def _brief(result: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def run_matrix(
-    systems: dict[str, System], args: argparse.Namespace, plan: LoadPlan
-) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
-    """Every run, and each system's peak RSS (VmHWM, KiB) after each level."""
-    runs: list[dict[str, Any]] = []
-    peaks: dict[str, dict[str, int]] = {}
+@dataclass
+class Matrix:
+    """The load matrix's results: every run, each system's peak RSS (VmHWM, KiB) after each
+    level, and the runs that failed (after its process is gone a system is left out: its runs
+    are failures marked `left_out`)."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    peaks: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+def run_matrix(systems: dict[str, System], args: argparse.Namespace, plan: LoadPlan) -> Matrix:
+    """Every level, round and scenario, each system in turn (the order rotated per round)."""
+    matrix = Matrix()
+    gone: set[str] = set()  # systems whose process has exited: failed once, then left out
     for level in args.levels:
         for rnd in range(args.rounds):
             for scenario, names in SCENARIOS.items():
                 present = [n for n in names if n in systems]
-                shift = rnd % len(present)
+                shift = rnd % len(present) if present else 0
                 for name in present[shift:] + present[:shift]:
-                    result = measure(systems[name], scenario, level, plan)
-                    runs.append(
-                        {
-                            "scenario": scenario,
-                            "system": name,
-                            "level": level,
-                            "round": rnd,
-                            **result,
-                        }
-                    )
+                    where = {"scenario": scenario, "system": name, "level": level, "round": rnd}
+                    if name in gone:  # not tried, and a failed run: no target is 'not measured'
+                        error = f"left out: {name} is not running"
+                        matrix.failures.append({**where, "error": error, "left_out": True})
+                        continue
+                    try:
+                        result = measure(systems[name], scenario, level, plan)
+                    # one system's failure does not end the bench
+                    except (RuntimeError, subprocess.SubprocessError) as exc:
+                        matrix.failures.append({**where, "error": str(exc)[-1500:]})
+                        if not systems[name].alive():
+                            gone.add(name)
+                        _say(f"c={level:<4} r{rnd} {scenario:<8} {name:<17} FAILED: {exc}")
+                        continue
+                    matrix.runs.append({**where, **result})
                     _say(f"c={level:<4} r{rnd} {scenario:<8} {name:<17} {_brief(result)}")
-        for name in ("switchboard", "litellm"):
-            if name in systems:
-                hwm = memory_kib(systems[name].pids(), "VmHWM")
-                peaks.setdefault(name, {})[str(level)] = hwm
-    return runs, peaks
+        for name, hwm in peak_rss(systems).items():
+            matrix.peaks.setdefault(name, {})[str(level)] = hwm
+    return matrix
+
+
+# the systems whose idle and peak RSS the report shows
+MEMORY_SYSTEMS = ("switchboard", "switchboard-1p", "litellm")
+
+
+def peak_rss(systems: dict[str, System]) -> dict[str, int]:
+    """VmHWM (KiB, summed over its processes) of each of MEMORY_SYSTEMS that runs; none of a
+    system whose process is gone (it would read as 0 KiB)."""
+    return {
+        name: memory_kib(systems[name].pids(), "VmHWM")
+        for name in MEMORY_SYSTEMS
+        if name in systems and systems[name].alive()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -212,12 +239,8 @@ def run_bench(
         quiet_budget_s=args.quiet_wait,
     )
     idle = idle_rss_after_warm_up(systems, plan)
-    runs, peak_by_level = run_matrix(systems, args, plan)
-    peak = {
-        name: memory_kib(systems[name].pids(), "VmHWM")
-        for name in ("switchboard", "litellm")
-        if name in systems
-    }
+    matrix = run_matrix(systems, args, plan)
+    peak = peak_rss(systems)
     bench = Bench(args, group, tmp, src, upstream, plan)
     probes = run_probes(bench, systems["switchboard"])
     meta = run_meta(bench, stamp, source_label, peer_note, with_peer="litellm" in systems)
@@ -225,8 +248,9 @@ def run_bench(
         "meta": meta,
         "idle_rss_kib": idle,
         "peak_rss_kib": peak,
-        "peak_rss_kib_by_level": peak_by_level,
-        "runs": runs,
+        "peak_rss_kib_by_level": matrix.peaks,
+        "runs": matrix.runs,
+        "failures": matrix.failures,
         **probes,
     }
 

@@ -177,3 +177,13 @@ def test_variant_options() -> None:
     assert quick.no_variants and quick.variant_rounds == 2
     full = parse_args(["--variant-level", "32"])
     assert not full.no_variants and full.variant_rounds == 5 and full.variant_level == 32
+
+
+@pytest.mark.parametrize("which", ["plain", "variant"])
+def test_a_variant_comparison_with_errors_fails(which: str) -> None:
+    # a failed request is no answer (wrk counts answers only): the cost alone would pass
+    block = _block([1000, 1000], [950, 950], redis_keys=5)
+    next(r for r in block["runs"] if r["system"] == which)["errors"] = 40
+    target = _status(variant_targets({"variants": {"redis": block}}), REDIS)
+    assert target["status"] == "FAIL"
+    assert "cost 5.0%" in target["detail"] and "40 errors" in target["detail"]

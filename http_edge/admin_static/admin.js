@@ -7,7 +7,12 @@
 const REFRESH_MS = 2000;
 const TOKEN_KEY = "switchboard-admin-token";
 let timer = null;
+// Which poller is current: pressing Open starts a new one, and an older one's answer (its token
+// perhaps the wrong one) is dropped, its next poll never scheduled: one poll every REFRESH_MS.
+let poller = 0;
 
+// The fragment's token, if any, kept and taken out of the URL (and so of the tab's history):
+// true when there was one.
 function takeTokenFromFragment() {
   const match = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1));
   if (match) {
@@ -20,6 +25,7 @@ function takeTokenFromFragment() {
     sessionStorage.setItem(TOKEN_KEY, token);
     history.replaceState(null, "", location.pathname + location.search);
   }
+  return Boolean(match);
 }
 
 function el(tag, props = {}, children = []) {
@@ -73,7 +79,9 @@ function successCell(mean, total) {
   if (!total) return td("no traffic yet", "empty");
   const pct = Math.round(mean * 100);
   const level = pct < 50 ? "low" : pct < 90 ? "mid" : "";
-  const bar = el("span", { class: `bar ${level}` }, [el("span", { style: `width:${pct}%` })]);
+  const share = el("span");
+  share.style.width = `${pct}%`; // CSSOM: the page's CSP refuses a style attribute (style-src)
+  const bar = el("span", { class: `bar ${level}` }, [share]);
   return el("td", {}, [bar, `${pct}%`]);
 }
 
@@ -299,17 +307,28 @@ function setLive(ok, text) {
   document.getElementById("live-text").textContent = text;
 }
 
+function loginError(message) {
+  const error = document.getElementById("login-error");
+  error.hidden = !message;
+  error.textContent = message || "";
+}
+
 function showLogin(message) {
   clearTimeout(timer);
   document.getElementById("status").hidden = true;
   document.getElementById("login").hidden = false;
-  const error = document.getElementById("login-error");
-  error.hidden = !message;
-  error.textContent = message || "";
+  loginError(message);
   setLive(false, "signed out");
 }
 
-async function refresh() {
+// A poll failed: said at the top, and on the form while it shows (not its last answer's "not
+// accepted": the token just typed may be the right one).
+function failing(said) {
+  setLive(false, said);
+  if (!document.getElementById("login").hidden) loginError(said);
+}
+
+async function refresh(mine = poller) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return showLogin();
   try {
@@ -317,15 +336,16 @@ async function refresh() {
       headers: { authorization: `Bearer ${token}` },
       cache: "no-store",
     });
+    const data = response.status === 401 ? null : await response.json();
+    if (mine !== poller) return; // a newer poller took over
     if (response.status === 401) {
       sessionStorage.removeItem(TOKEN_KEY);
       return showLogin("That token was not accepted.");
     }
-    const data = await response.json();
     if (!response.ok) {
       // The edge says what failed (the router down, or refusing edge.admin_router_key): its
       // words, not a guess that the router is unreachable.
-      setLive(false, data.error ? data.error.message : `${response.status} ${response.statusText}`);
+      failing(data.error ? data.error.message : `${response.status} ${response.statusText}`);
     } else {
       document.getElementById("login").hidden = true;
       document.getElementById("status").hidden = false;
@@ -333,15 +353,28 @@ async function refresh() {
       setLive(true, `live · updated ${new Date(data.generated_at * 1000).toLocaleTimeString()}`);
     }
   } catch (error) {
-    setLive(false, `no answer from the edge: ${error.message}`);
+    if (mine !== poller) return;
+    failing(`no answer from the edge: ${error.message}`);
   }
-  timer = setTimeout(refresh, REFRESH_MS);
+  timer = setTimeout(() => refresh(mine), REFRESH_MS);
+}
+
+// A new token (typed, or pasted into the URL of the page already open): a new poller with it.
+function restart() {
+  clearTimeout(timer);
+  poller += 1;
+  refresh();
 }
 
 document.getElementById("login").addEventListener("submit", (event) => {
   event.preventDefault();
   sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value);
-  refresh();
+  restart();
+});
+
+// `/admin#token=…` on a tab already there changes the fragment only: no load reads it.
+window.addEventListener("hashchange", () => {
+  if (takeTokenFromFragment()) restart();
 });
 
 takeTokenFromFragment();

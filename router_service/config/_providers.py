@@ -61,7 +61,7 @@ class TimeoutsConfig(_Strict):
     connect_s: float = Field(
         default=5.0,
         gt=0,
-        description="TCP + TLS connect (`http.transport: lean`: not across a stall of the "
+        description="TCP + TLS connect (any `http.transport`: not across a stall of the "
         "router's own loop; a connect done meanwhile is connected, not CONNECT_FAILED).",
     )
     first_chunk_s: float = Field(

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from . import _responses as R
 from ._bedrock_dialect import BEDROCK, auth_problem
+from ._cohere import EMBEDDING_TYPES, embedded
 from ._faults import Call, send_answer, send_error, send_json
 from ._native import words
 from ._openai import handle
@@ -86,6 +87,9 @@ def cohere_problem(body: JsonObject, v4: bool) -> str | None:
         return _malformed("#/input_type: is not a valid enum value")
     if "output_dimension" in body and body["output_dimension"] not in (256, 512, 1024, 1536):
         return _malformed(f"#/output_dimension: {body['output_dimension']} is not a valid value")
+    kinds = body.get("embedding_types", ["float"])
+    if not isinstance(kinds, list) or not kinds or not all(k in EMBEDDING_TYPES for k in kinds):
+        return _malformed("#/embedding_types: is not a valid enum value")
     return None
 
 
@@ -110,9 +114,12 @@ async def _cohere(call: Call, v4: bool) -> web.StreamResponse:
     dims = int(call.body.get("output_dimension", R.DEFAULT_EMBEDDING_DIMS))
     vectors = [R.embedding_vector(t, dims) for t in texts]
     by_type = "embedding_types" in call.body
+    kinds = call.body.get("embedding_types", ["float"])  # checked by cohere_problem
     answer = {
         "id": f"fake-embed-{call.record.seq}",
-        "embeddings": {"float": vectors} if by_type else vectors,
+        "embeddings": {k: [embedded(t, dims, k) for t in texts] for k in kinds}
+        if by_type
+        else vectors,
         "response_type": "embeddings_by_type" if by_type else "embeddings_floats",
         "texts": texts,
     }

@@ -12,7 +12,11 @@ What it keeps as httpx's own transport has it:
   not set, keeps no cookies (httpx's client has its own jar) and follows no redirects.
 - Per-request timeouts from the `timeout` extension: connect → `sock_connect`, pool + connect →
   `connect` (aiohttp's wait for a pooled or new connection), read → `sock_read`. aiohttp has no
-  write timeout.
+  write timeout. A new connection (resolve, connect, TLS) is bounded by `sock_connect` as every
+  transport bounds a connect (`connect_within`: not across a stall of the loop), not by
+  aiohttp's own timer, which fails a socket connected while the loop was held up. aiohttp's
+  `connect` timer (pool + connect, the call's whole time as adapters set it) still spans it: a
+  stall longer than that fails it.
 - aiohttp errors become the httpx errors httpx would raise (`_to_httpx`), so
   `map_transport_errors` stays the one boundary. `CancelledError` is never caught.
 - Closing a response body releases a fully read connection to the pool and closes one that was
@@ -27,7 +31,12 @@ from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import httpx
+from aiohttp.client_proto import ResponseHandler
+from aiohttp.client_reqrep import ClientRequest
+from aiohttp.tracing import Trace
 from yarl import URL
+
+from router_service.providers._connect_deadline import connect_within
 
 __all__ = ["AiohttpTransport"]
 
@@ -77,7 +86,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             if isinstance(verify, ssl.SSLContext)
             else httpx.create_ssl_context(verify=verify, trust_env=False)
         )
-        connector = aiohttp.TCPConnector(
+        connector = _Connector(
             limit=self._max_connections,
             limit_per_host=0,
             keepalive_timeout=self._keepalive_expiry_s,
@@ -127,6 +136,28 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, a new connection timed by `connect_within` for `sock_connect` (a
+    TimeoutError past it, which aiohttp's client raises as its connection timeout)."""
+
+    async def _create_connection(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109  # aiohttp's own signature
+    ) -> ResponseHandler:
+        if timeout.sock_connect is None:
+            return await super()._create_connection(req, traces, timeout)
+        unbounded = aiohttp.ClientTimeout(  # all but sock_connect
+            total=timeout.total,
+            connect=timeout.connect,
+            sock_read=timeout.sock_read,
+            ceil_threshold=timeout.ceil_threshold,
+        )
+        connecting = super()._create_connection(req, traces, unbounded)
+        return await connect_within(connecting, timeout.sock_connect)
 
 
 class AiohttpResponseStream(httpx.AsyncByteStream):

@@ -152,7 +152,7 @@ class BedrockAdapter(HttpAdapter):
             [partial(post, body) for body in plan.bodies], EMBED_CONCURRENCY, call.answered
         )
         try:
-            vectors = [v for data, _ in answers for v in BE.vectors_of(plan.family, data)]
+            vectors = [v for data, _ in answers for v in BE.vectors_of(plan, data)]
             BE.check_counts(plan.bodies, vectors)
             tokens = sum(BE.tokens_of(plan.family, data, headers) for data, headers in answers)
             encoding = call.params.encoding_format or None

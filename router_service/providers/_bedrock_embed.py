@@ -29,7 +29,12 @@ from typing import Any
 
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.providers._batched import batches
-from router_service.providers._mapping import embedding_passthrough, embedding_texts, unsupported
+from router_service.providers._mapping import (
+    cohere_vector_type,
+    embedding_passthrough,
+    embedding_texts,
+    unsupported,
+)
 
 JsonObject = dict[str, Any]
 
@@ -60,10 +65,12 @@ def family_of(model: str) -> Family | None:
 
 @dataclass(frozen=True, slots=True)
 class EmbedPlan:
-    """The InvokeModel bodies one embeddings request takes, in the order of its inputs."""
+    """The InvokeModel bodies one embeddings request takes, in the order of its inputs, and
+    (Cohere) the one `embedding_types` they ask for."""
 
     family: Family
     bodies: list[JsonObject]
+    kind: str = "float"
 
 
 def plan(model: str, params: embeddings_pb2.EmbeddingParams) -> EmbedPlan:
@@ -78,11 +85,15 @@ def plan(model: str, params: embeddings_pb2.EmbeddingParams) -> EmbedPlan:
     texts = embedding_texts(params)
     dimensions = params.dimensions if params.HasField("dimensions") else None
     own = embedding_passthrough(params)
+    # The caller's own fields go as sent (over the defaults), but not over the inputs the
+    # router cut into calls: a caller's `texts` made the answer one vector for many inputs.
     if family in (Family.TITAN_V1, Family.TITAN_V2):
-        base = _titan_fields(family, dimensions)
-        return EmbedPlan(family, [{"inputText": text, **base, **own} for text in texts])
-    base = _cohere_fields(family, dimensions)
-    return EmbedPlan(family, [{"texts": b, **base, **own} for b in batches(texts, COHERE_BATCH)])
+        base = {**_titan_fields(family, dimensions), **own}
+        return EmbedPlan(family, [{**base, "inputText": text} for text in texts])
+    kind = cohere_vector_type(own)  # the caller's `embedding_types`, when it names one
+    base = {**_cohere_fields(family, dimensions, kind), **own}
+    bodies = [{**base, "texts": b} for b in batches(texts, COHERE_BATCH)]
+    return EmbedPlan(family, bodies, kind)
 
 
 def _titan_fields(family: Family, dimensions: int | None) -> JsonObject:
@@ -101,8 +112,8 @@ def _titan_fields(family: Family, dimensions: int | None) -> JsonObject:
     return {"dimensions": dimensions, "normalize": True}
 
 
-def _cohere_fields(family: Family, dimensions: int | None) -> JsonObject:
-    fields: JsonObject = {"input_type": "search_document", "embedding_types": ["float"]}
+def _cohere_fields(family: Family, dimensions: int | None, kind: str) -> JsonObject:
+    fields: JsonObject = {"input_type": "search_document", "embedding_types": [kind]}
     if dimensions is None:
         return fields
     if family is Family.COHERE_V4 and dimensions in _COHERE_V4_DIMENSIONS:
@@ -115,13 +126,13 @@ def _cohere_fields(family: Family, dimensions: int | None) -> JsonObject:
     )
 
 
-def vectors_of(family: Family, answer: Mapping[str, Any]) -> list[list[float]]:
+def vectors_of(plan: EmbedPlan, answer: Mapping[str, Any]) -> list[list[float]]:
     """The vectors of one InvokeModel answer (one for Titan, one per text for Cohere)."""
-    if family in (Family.TITAN_V1, Family.TITAN_V2):
+    if plan.family in (Family.TITAN_V1, Family.TITAN_V2):
         return [[float(v) for v in answer["embedding"]]]
     embeddings = answer["embeddings"]
     if isinstance(embeddings, dict):  # embeddings_by_type
-        embeddings = embeddings["float"]
+        embeddings = embeddings[plan.kind]
     return [[float(v) for v in vector] for vector in embeddings]
 
 

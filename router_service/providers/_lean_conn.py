@@ -19,15 +19,12 @@ from typing import cast
 import httptools
 import httpx
 
-__all__ = ["ConnectDeadline", "Http1Connection", "Origin", "bounded"]
+__all__ = ["Http1Connection", "Origin", "bounded"]
 
 Origin = tuple[str, str, int]  # scheme, host, port
 
 # Buffered response bytes above which the socket stops being read until the consumer catches up.
 _HIGH_WATER = 256 * 1024
-# How late past its time a timer may run before the loop counts as held up (stalled) meanwhile:
-# a loaded loop runs timers a few milliseconds late.
-_STALL_S = 0.05
 
 
 class Http1Connection(asyncio.Protocol):
@@ -127,6 +124,9 @@ class Http1Connection(asyncio.Protocol):
         self.status = status
         if not self._head.done():
             self._head.set_result(None)
+        # Woken here, not by a callback of `_head`'s: that would run a turn of the loop later,
+        # after a read timer come due meanwhile (the loop held up as the head arrived).
+        self._wake_reader()
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -193,9 +193,7 @@ class Http1Connection(asyncio.Protocol):
             if self._error is not None:
                 raise self._error
             wake = self._loop.create_future()
-            self._wake = wake
-            # Headers, or an error (connection lost, malformed): whichever comes first.
-            self._head.add_done_callback(lambda _: _resolve(wake))
+            self._wake = wake  # woken by the headers or an error (connection lost, malformed)
             await bounded(wake, read_s, httpx.ReadTimeout)
             if not self._head.done():
                 raise self._error or httpx.RemoteProtocolError("no response")
@@ -235,40 +233,6 @@ class Http1Connection(asyncio.Protocol):
     def _wake_reader(self) -> None:
         if self._wake is not None:
             _resolve(self._wake)
-
-
-class ConnectDeadline:
-    """Expires `limit` (an `asyncio.timeout` entered with no deadline) `timeout_s` from now,
-    but not across a stall of the loop itself: a timer that comes due later than `_STALL_S`
-    past its time found the loop held up (a long callback, a collector pause), and what it
-    bounds may have finished meanwhile with its callbacks not yet run (a socket connected while
-    the loop was held counts as connected). It waits as long again as it was late, at most
-    `timeout_s`, once, for the loop to catch up: a loop late at every round (loaded rather than
-    stalled once) would otherwise stretch a connect to an upstream that never answers, grace
-    after grace, to more than twice its timeout."""
-
-    __slots__ = ("_grace", "_handle", "_limit", "_loop")
-
-    def __init__(self, limit: asyncio.Timeout, timeout_s: float) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._limit = limit
-        self._grace = timeout_s
-        self._handle = self._arm(timeout_s)
-
-    def _arm(self, delay: float) -> asyncio.TimerHandle:
-        when = self._loop.time() + delay
-        return self._loop.call_at(when, self._due, when)
-
-    def _due(self, when: float) -> None:
-        late = self._loop.time() - when
-        if late > _STALL_S and self._grace > 0:
-            extra, self._grace = min(late, self._grace), 0.0  # once: the next late timer expires
-            self._handle = self._arm(extra)
-        else:
-            self._limit.reschedule(self._loop.time())  # expired: the limit cancels its task
-
-    def cancel(self) -> None:
-        self._handle.cancel()
 
 
 async def bounded(

@@ -14,7 +14,7 @@ What it does, as httpx's transport would:
   most `max_keepalive_connections` kept idle.
 - Timeouts per request from the `timeout` extension: connect, write, read (each wait for bytes)
   and pool, raising httpx's timeout errors. A connect is not timed out across a stall of the
-  loop itself (`ConnectDeadline`): a socket connected while the loop was held is connected.
+  loop itself (`connect_within`): a socket connected while the loop was held is connected.
 - TLS with the trust store httpx uses (certifi), SNI from the URL's host.
 - A response body is handed over byte-exact (httpx decodes `Content-Encoding`); closing it
   before its end closes the connection, so an abandoned stream is a disconnect upstream.
@@ -35,7 +35,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import httpx
 
-from router_service.providers._lean_conn import ConnectDeadline, Http1Connection, Origin, bounded
+from router_service.providers._connect_deadline import connect_within
+from router_service.providers._lean_conn import Http1Connection, Origin, bounded
 
 __all__ = ["LeanTransport", "body_parts", "read_whole"]
 
@@ -185,15 +186,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
                 ssl=tls,
                 server_hostname=host if tls is not None else None,
             )
-            if connect_s is None:
-                _, conn = await connecting
-            else:
-                async with asyncio.timeout(None) as limit:
-                    deadline = ConnectDeadline(limit, connect_s)  # not across our loop's stall
-                    try:
-                        _, conn = await connecting
-                    finally:
-                        deadline.cancel()
+            _, conn = await connect_within(connecting, connect_s)  # not across a stall
         except TimeoutError:
             self._slot_freed()
             raise httpx.ConnectTimeout(f"connect timed out after {connect_s:g} s") from None

@@ -346,6 +346,26 @@ def embedding_passthrough(params: embeddings_pb2.EmbeddingParams) -> JsonObject:
     return {k: v for k, v in body.items() if k not in _OPENAI_EMBED_KEYS}
 
 
+# Cohere Embed's `embedding_types` whose vectors are numbers (https://docs.cohere.com/reference/embed).
+_COHERE_TYPES = ("float", "int8", "uint8", "binary", "ubinary")
+
+
+def cohere_vector_type(own: Mapping[str, Any]) -> str:
+    """The one `embedding_types` a Cohere Embed request asks for: `float`, unless the caller's
+    own field (`embedding_passthrough`) names another. Cohere answers only the types asked, and
+    an OpenAI answer carries one vector of numbers per input: several types, or one of no
+    numbers, is UNSUPPORTED_INPUT naming the field (an answer without the type read was the
+    deployment's failure, which cooled it for every caller)."""
+    asked = own.get("embedding_types", ["float"])
+    if isinstance(asked, list) and len(asked) == 1 and asked[0] in _COHERE_TYPES:
+        return str(asked[0])
+    raise unsupported(
+        f"embedding_types: one of {', '.join(_COHERE_TYPES)} (an OpenAI answer carries one "
+        f"vector of numbers per input), not {asked!r}",
+        "embedding_types",
+    )
+
+
 def embedding_list(
     model: str, vectors: Sequence[Sequence[float]], encoding_format: str | None, tokens: int
 ) -> JsonObject:
@@ -355,8 +375,7 @@ def embedding_list(
     for index, vector in enumerate(vectors):
         embedding: Any = [float(v) for v in vector]
         if encoding_format == "base64":
-            packed = struct.pack(f"<{len(embedding)}f", *embedding)
-            embedding = base64.b64encode(packed).decode("ascii")
+            embedding = float32_base64(embedding)
         data.append({"object": "embedding", "index": index, "embedding": embedding})
     return {
         "object": "list",
@@ -364,6 +383,25 @@ def embedding_list(
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
+
+
+def float32_base64(vector: Sequence[float]) -> str:
+    """A vector as OpenAI's `base64` encoding has it: little-endian float32, base64-encoded."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+
+
+def as_asked(
+    result: embeddings_pb2.EmbeddingResult, encoding_format: str
+) -> embeddings_pb2.EmbeddingResult:
+    """An OpenAI-format server's answer in the encoding asked for: many (SGLang, Infinity, LM
+    Studio, Ollama before 0.12.7) list floats whatever `encoding_format` says, and a caller
+    that asked `base64` decodes a string (openai-node, openai-dotnet always ask for it)."""
+    if encoding_format == "base64":
+        for item in result.data:
+            if not item.HasField("base64"):
+                item.base64 = float32_base64(item.values)
+                del item.values[:]
+    return result
 
 
 def model_ids(data: Mapping[str, Any]) -> list[str]:

@@ -119,12 +119,21 @@ async def held_batch(edge: Edge, fake: FakeUpstream, count: int = 1) -> str:
     return str(batch["id"])
 
 
+# The page's console on the browser's stderr, a line each: what its CSP refused is among them.
+CONSOLE = ["--enable-logging=stderr", "--v=0"]
+
+
 async def run(*argv: str) -> bytes:
+    """The browser's output; fails when the page did something its own CSP refuses (an inline
+    style or script: blocked, so not shown as the page meant)."""
     process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *argv, *CONSOLE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
+    said = err.decode(errors="replace")
+    assert process.returncode == 0, said[-2000:]
+    refused = [line for line in said.splitlines() if "Content Security Policy" in line]
+    assert not refused, refused[0]
     return out
 
 
@@ -170,6 +179,7 @@ async def test_the_status_page_renders_the_routers_state(
     shown_server = ("Replica", f"{socket.gethostname()}:{os.getpid()}", "memory")
     for shown in ("alpha/model-a", "gamma/model-c", "smart", "disabled", "cooling", "live"):
         assert shown in dom
+    assert 'class="bar' in dom  # success bars, drawn within the page's CSP (`run` checks)
     for shown in ("Why disabled", "<td>auth</td>"):  # the key the incident's 401 disabled
         assert shown in dom
     for shown in shown_server:  # the replica that answered, and what it runs

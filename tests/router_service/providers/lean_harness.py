@@ -9,7 +9,7 @@ import contextlib
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
 
 import httpx
@@ -164,6 +164,17 @@ async def keep_alive(peer: Peer) -> None:
     """A well-behaved server: answers every request until the client closes the connection."""
     while await peer.read_request() is not None:
         peer.respond()
+
+
+@contextlib.contextmanager
+def unanswered() -> Iterator[str]:
+    """The URL of a listener whose accept queue is full: a connect's SYN goes unanswered."""
+    with socket.socket() as listener, socket.socket() as first:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        first.connect(address)  # fills the queue: nothing is accepted
+        yield f"http://127.0.0.1:{address[1]}/"
 
 
 class Server:

@@ -5,7 +5,6 @@ not used, a request dropped on a reused connection is sent once more, never twic
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -20,6 +19,7 @@ from tests.router_service.providers.lean_harness import (
     Server,
     fetch,
     request,
+    unanswered,
     until,
     waiting,
 )
@@ -266,39 +266,11 @@ async def test_connection_close_is_not_pooled(lean: MakeTransport) -> None:
 # -- connecting -------------------------------------------------------------------------------
 
 
-async def test_a_connect_made_while_the_loop_stalled_past_its_timeout_is_connected(
-    lean: MakeTransport, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The router's own loop held up longer than the connect timeout (a long callback, a GC
-    pause) while the upstream accepted at once: the socket was connected when the loop woke,
-    and the timer due by then must not fail it as a ConnectTimeout (a CONNECT_FAILED upstream
-    that did nothing wrong). The stall is the loop's clock moved by a callback that runs
-    between the connect's start and its completion."""
-    transport = lean()
-    loop = asyncio.get_running_loop()
-    stalled = [0.0]
-    real_time = loop.time
-    monkeypatch.setattr(loop, "time", lambda: real_time() + stalled[0])
-
-    def stall() -> None:  # as a callback holding the loop 10 s would
-        stalled[0] += 10.0
-
-    async with Server() as server:
-        fetching = asyncio.ensure_future(fetch(transport, server.url))
-        loop.call_soon(stall)  # after the fetch's first step: its connect is under way
-        response = await fetching
-    assert response.status_code == 200 and stalled[0] == 10.0
-
-
 async def test_a_connect_the_upstream_never_answers_times_out(lean: MakeTransport) -> None:
-    """A listener whose accept queue is full leaves the SYN unanswered: connect_s bounds it."""
+    """A listener whose accept queue is full leaves the SYN unanswered: connect_s bounds it, and
+    the slot the connect held is free again (every transport: test_transport_stalls.py)."""
     transport = lean()
-    with socket.socket() as listener, socket.socket() as first:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        address = listener.getsockname()
-        first.connect(address)  # fills the queue: nothing is accepted
-        url = f"http://127.0.0.1:{address[1]}/"
+    with unanswered() as url:
         timeout = {"connect": 0.05, "read": 5.0, "write": 5.0, "pool": 5.0}
         with pytest.raises(httpx.ConnectTimeout):
             await transport.handle_async_request(
@@ -326,13 +298,9 @@ async def test_a_loop_late_throughout_gives_a_dead_upstream_one_grace_not_its_ti
         lag[0] += 1.0
         rounds.append(loop.call_soon(laggard))
 
-    with socket.socket() as listener, socket.socket() as first:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        address = listener.getsockname()
-        first.connect(address)  # fills the queue: the next SYN is not answered
+    with unanswered() as url:
         timeout = {"connect": 10.5, "read": 5.0, "write": 5.0, "pool": 5.0}
-        request = httpx.Request("GET", f"http://127.0.0.1:{address[1]}/")
+        request = httpx.Request("GET", url)
         request.extensions["timeout"] = timeout
         started = loop.time()
         rounds.append(loop.call_soon(laggard))

@@ -50,6 +50,37 @@ async def test_sigterm_drains_open_streams_refuses_new_calls_and_exits_zero(
     assert "Traceback" not in log
 
 
+# What a call sent as the router stops may get: served (it arrived first), CANCELLED (it arrived
+# once grpc's stop began, before a handler took it: grpc core's server.cc `StartNewRpc` drops it as
+# a zombie), UNAVAILABLE (the GOAWAY seen, the port closed). Never its deadline.
+RACING = {grpc.StatusCode.OK, grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE}
+
+
+async def test_calls_racing_the_stop_are_each_answered_at_once(
+    fake: FakeUpstream, tmp_path: Path
+) -> None:
+    """Callers that go on calling through the SIGTERM, on the connection the draining stream
+    keeps open (where a call left unanswered was once suspected), each get an answer until the
+    router refuses them; none is left to its deadline (`CALL_GUARD_S`, a hang guard)."""
+    fake.state.set_scenario(Scenario(chunks=30, held_after_chunks=2))
+    async with router_process(_config(fake, 30), tmp_path) as router:
+        call = await router.stream_open()
+
+        async def caller() -> set[grpc.StatusCode]:
+            codes: set[grpc.StatusCode] = set()
+            while grpc.StatusCode.UNAVAILABLE not in codes:
+                codes.add(await router.answer())
+            return codes
+
+        callers = [asyncio.ensure_future(caller()) for _ in range(3)]
+        router.process.send_signal(signal.SIGTERM)
+        answered = set().union(*await asyncio.gather(*callers))
+        assert answered <= RACING, answered
+        fake.state.release()
+        assert (await read_events(call))[-1] == "summary"
+        assert await router.exit_code() == 0
+
+
 async def test_open_calls_past_the_grace_are_cancelled_and_the_upstream_call_closed(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:

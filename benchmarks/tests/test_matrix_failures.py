@@ -1,0 +1,97 @@
+"""The load matrix when a system fails (`run.run_matrix`), run as the bench runs it: the fast
+fake upstream as `direct` and a peer whose process has exited. The failure is recorded, the
+dead system is left out of the runs after it, no zero is read from a process that is gone,
+and the other systems are measured all the same; the report says what failed."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks._measure import LoadPlan
+from benchmarks._procs import ProcessGroup, free_port
+from benchmarks._render import markdown
+from benchmarks._report import targets
+from benchmarks._systems import System, start_upstream
+from benchmarks.run import parse_args, run_matrix
+from benchmarks.tests.test_harness import _data
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_a_dead_peer_is_recorded_and_left_out_while_the_others_are_measured(
+    tmp_path: Path,
+) -> None:
+    args = parse_args(["--levels", "1", "--rounds", "2", "--duration", "0.3", "--warmup", "0"])
+    plan = LoadPlan(duration_s=0.3, warmup_s=0.0, wrk=None, tmp=tmp_path)
+    with ProcessGroup(tmp_path) as group:
+        direct, _ = start_upstream(group)
+        gone = group.start("litellm", [sys.executable, "-c", "pass"], cwd=tmp_path)
+        gone.popen.wait(30)
+        url = f"http://127.0.0.1:{free_port()}/v1/chat/completions"
+        peer = System("litellm", chat_url=url, procs=[gone])
+        matrix = run_matrix({"direct": direct, "litellm": peer}, args, plan)
+    measured = {(r["system"], r["scenario"], r["round"]) for r in matrix.runs}
+    assert measured == {("direct", s, r) for s in ("unary", "stream", "unary-py") for r in (0, 1)}
+    failed = [(f["system"], f["scenario"], f["round"], f.get("left_out")) for f in matrix.failures]
+    assert failed == [
+        ("litellm", "unary", 0, None),  # tried once: not running
+        ("litellm", "stream", 0, True),  # then every run it lacks is recorded, not tried
+        ("litellm", "unary", 1, True),
+        ("litellm", "stream", 1, True),
+    ]
+    assert "not running" in matrix.failures[0]["error"]
+    assert "litellm" not in matrix.peaks  # not the 0 KiB of a process that is gone
+
+    data = _data(sb_p50=0.5)
+    data["failures"] = matrix.failures
+    text = markdown(data)
+    assert "litellm failed (unary, c=1, round 0)" in text
+    assert "litellm was left out of 3 later runs" in text
+    # the rows it lacks are failed runs (a dead Switchboard FAILs its later targets: not N/A)
+    found = targets(data["summary"], data)
+    unary = next(t for t in found if t["target"].startswith("non-streaming added p50"))
+    assert "LiteLLM had 2 failed runs" in unary["detail"]
+
+
+def test_peak_rss_is_read_for_every_system_the_memory_table_shows(tmp_path: Path) -> None:
+    """`switchboard serve` (`switchboard-1p`) has its idle RSS in the table: its peak too."""
+    from benchmarks.run import MEMORY_SYSTEMS, peak_rss
+
+    assert MEMORY_SYSTEMS == ("switchboard", "switchboard-1p", "litellm")
+    with ProcessGroup(tmp_path) as group:
+        argv = [sys.executable, "-c", "import signal; signal.pause()"]  # until stopped
+        live = group.start("serve", argv, cwd=tmp_path)
+        gone = group.start("litellm", [sys.executable, "-c", "pass"], cwd=tmp_path)
+        gone.popen.wait(30)
+        systems = {
+            "switchboard-1p": System("switchboard-1p", procs=[live]),
+            "litellm": System("litellm", procs=[gone]),
+        }
+        peaks = peak_rss(systems)
+    assert list(peaks) == ["switchboard-1p"]  # none read as 0 KiB from a process that is gone
+    assert peaks["switchboard-1p"] > 1000  # an interpreter's KiB
+
+
+def test_a_failover_probe_that_hangs_is_a_failed_target_not_a_lost_bench(tmp_path: Path) -> None:
+    """An edge that takes connections and never answers: the probe's load generator times out.
+    That ended the bench after the whole matrix (no report); now the round is recorded as
+    failed, no more rounds are tried, and the failover target FAILs with what happened."""
+    from benchmarks._measure import failover
+
+    plan = LoadPlan(duration_s=0.3, warmup_s=0.0, wrk=None, tmp=tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as hung:  # the kernel accepts; no one answers
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}/v1/chat/completions"
+        probe = failover(System("switchboard", chat_url=url), 5, 3, plan, timeout_s=3)
+    assert [r["round"] for r in probe["rounds"]] == [0]
+    assert "TimeoutExpired" in probe["rounds"][0]["failed"]
+
+    data = _data(sb_p50=0.5)
+    data["failover"] = probe
+    target = next(t for t in targets(data["summary"], data) if "refuses" in t["target"])
+    assert target["status"] == "FAIL"
+    assert "round 0 failed" in target["detail"]
+    assert "fallback –" in markdown(data)  # the report still renders the round

@@ -1,0 +1,116 @@
+"""The status page's sign-in form and polling, driven in a real headless Chromium over the
+DevTools protocol on the browser's virtual time: one poll every 2 s whatever the operator
+clicks, and the form saying why the edge refused, in its words."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from http_edge import EdgeSettings
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter, base_config
+from tests.http_edge.cdp import Page, opened
+from tests.http_edge.harness import Edge, start_edge, stop_edge
+from tests.http_edge.test_admin_browser import chromium
+
+pytestmark = pytest.mark.timeout(120)
+
+TOKEN = "edge-admin-token-polling"
+WRONG = "not-the-token"
+POLLS = 'performance.getEntriesByType("resource").filter((e) => e.name.endsWith("/api/status"))'
+
+
+@pytest.fixture
+async def edge(fake: FakeUpstream, start_router: StartRouter) -> AsyncIterator[Edge]:
+    """An edge that locks an address out at its first wrong admin token, for good (its clock
+    stands still)."""
+    router = await start_router(base_config(fake.base_url))
+    settings = EdgeSettings.model_validate(
+        {
+            "router_target": router.server.address,
+            "admin_token": TOKEN,
+            "admin_throttle": {"per_address": 1},
+        }
+    )
+    started = await start_edge(settings, clock=ManualClock())
+    yield started
+    await stop_edge(started)
+
+
+async def polls(page: Page) -> int:
+    return int(await page.evaluate(f"{POLLS}.length"))
+
+
+async def sign_in(page: Page, token: str = TOKEN) -> None:
+    """The operator types `token` and presses Open; the page's answer comes within 500 ms of
+    its virtual time."""
+    script = f'document.getElementById("token").value = "{token}";'
+    await page.evaluate(script + 'document.getElementById("login").requestSubmit();')
+    await page.run_virtual_time(500)
+
+
+async def shown(page: Page, element_id: str) -> str:
+    return str(await page.evaluate(f'document.getElementById("{element_id}").textContent'))
+
+
+async def test_pressing_open_again_does_not_start_a_second_poller(
+    edge: Edge, tmp_path: Path
+) -> None:
+    """The edge refuses every admin call from loopback (a wrong guess locked the address out):
+    the form stays shown, and the operator presses Open again. Each press used to start a
+    poller of its own, all of them polling for good."""
+    browser = chromium()
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        wrong = {"authorization": f"Bearer {WRONG}"}
+        assert (await http.get("/admin/api/status", headers=wrong)).status_code == 401
+        assert (await http.get("/admin/api/status", headers=wrong)).status_code == 429
+    async with opened(browser, tmp_path / "profile", f"{edge.base_url}/admin") as page:
+        await page.run_virtual_time(500)  # the script ran: no token, the form shown
+        await sign_in(page)
+        assert await polls(page) == 1
+        await sign_in(page)  # the form still shown: pressed again
+        before = await polls(page)
+        await page.run_virtual_time(5000)  # one poller: at most 3 polls (every 2 s)
+        assert await polls(page) - before <= 3
+        assert "Too many" in await shown(page, "live")
+
+
+async def test_the_form_says_why_the_edge_refused_the_right_token(
+    edge: Edge, tmp_path: Path
+) -> None:
+    """A wrong token (the form says it was not accepted), then the right one while the address
+    is locked out: the form says so, in the edge's words; it used to keep saying the token was
+    not accepted, sending the operator after a token that was right."""
+    browser = chromium()
+    async with opened(browser, tmp_path / "profile", f"{edge.base_url}/admin") as page:
+        await page.run_virtual_time(500)
+        await sign_in(page, WRONG)
+        assert await shown(page, "login-error") == "That token was not accepted."
+        await sign_in(page)
+        said = await shown(page, "login-error")
+        assert "not accepted" not in said
+        assert said.startswith("Too many failed admin authentications") and TOKEN not in said
+        assert said == await shown(page, "live-text")
+
+
+async def test_a_token_pasted_into_the_open_pages_url_is_taken_and_leaves_it(
+    edge: Edge, tmp_path: Path
+) -> None:
+    """`/admin#token=…` pasted into a tab already on the page changes only the fragment (no new
+    load): the token is taken and leaves the URL (and the tab's history) as at a load; it used
+    to stay there, unused, the form still asking for it."""
+    browser = chromium()
+    async with opened(browser, tmp_path / "profile", f"{edge.base_url}/admin") as page:
+        await page.run_virtual_time(500)  # no token: the form
+        assert not await page.evaluate('document.getElementById("login").hidden')
+        await page.evaluate(f'location.hash = "token={TOKEN}"')
+        await page.run_virtual_time(500)
+        assert TOKEN not in await page.evaluate("location.href")
+        assert await page.evaluate('document.getElementById("login").hidden')
+        assert not await page.evaluate('document.getElementById("status").hidden')
+        assert (await shown(page, "live-text")).startswith("live · updated")
