@@ -30,8 +30,8 @@ from router_service.providers import _gemini_answer as GA
 from router_service.providers import _gemini_map as G
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
+from router_service.providers._embed_mapping import embedding_list, embedding_texts
 from router_service.providers._gemini_config import vertex_only
-from router_service.providers._mapping import embedding_list, embedding_texts
 from router_service.providers._media import unsupported_in
 from router_service.providers._responses_logprobs import refused_logprobs
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
