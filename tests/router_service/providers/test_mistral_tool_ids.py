@@ -97,3 +97,23 @@ async def test_a_model_of_another_family_gets_the_ids_as_they_came(
     assert record is not None
     calls = [c["id"] for m in record.body["messages"] for c in m.get("tool_calls") or ()]
     assert calls == [OPENAI_ID, CLAUDE_ID, MISTRAL_ID]
+
+
+async def test_a_mistral_model_known_by_its_base_model_gets_them_mapped_too(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A deployment named otherwise (an Azure deployment's name, a vLLM served model name) says
+    which model it serves in `base_model`, which whatever is read from a model's name reads."""
+    provider = {"base_url": fake.base_url, "keys": ["k"], "timeouts": dict(HANG_GUARD)}
+    deployment = {"provider": "up", "model": "prod-chat", "base_model": "mistral-large-2411"}
+    config = {
+        "providers": {"up": provider},
+        "models": {"solo": {"deployments": [deployment]}},
+        "server": {"port": 0},
+    }
+    router = await start_router(config)
+    await chat(router, params(messages=HISTORY, tools=[WEATHER_TOOL]))
+    record = fake.state.last(model="prod-chat")
+    assert record is not None
+    calls = [c["id"] for m in record.body["messages"] for c in m.get("tool_calls") or ()]
+    assert all(re.fullmatch(r"[a-zA-Z0-9]{9}", i) for i in calls) and calls[2] == MISTRAL_ID
