@@ -6,11 +6,12 @@ servers running Mistral's chat templates (vLLM…): a conversation begun on anot
 
 Known by the model's name (a deployment's `base_model`, else its `model`: an Azure
 deployment's or a vLLM's served name says nothing) at any OpenAI-format server (Mistral's API,
-Azure, Cloudflare's `@cf/mistral/…`, OpenRouter's `mistralai/…`, a vLLM's Hugging Face name);
-an id that is 9 letters and digits already (Mistral's own) goes as it is, another as a digest
-of it, so a call and its result keep one id and two ids stay two. As `_mapping.tool_id` does
-for Anthropic and Bedrock. The caller's ids are never changed: the answer's are the
-upstream's own."""
+Azure, Cloudflare's `@cf/mistral/…`, OpenRouter's `mistralai/…`, a vLLM's Hugging Face name)
+and at Bedrock (`mistral.mistral-large-…`, `us.mistral.pixtral-large-…`: Converse hands the
+model the ids as they come, a short one refused); an id that is 9 letters and digits already
+(Mistral's own) goes as it is, another as a digest of it, so a call and its result keep one
+id and two ids stay two. As `_mapping.tool_id` does for Anthropic and Bedrock. The caller's
+ids are never changed: the answer's are the upstream's own."""
 
 from __future__ import annotations
 
