@@ -135,7 +135,8 @@ async def test_a_mistral_model_on_bedrock_gets_them_as_mistral_takes_them(
     }
     router = await start_router(config)
     short = [QUESTION, _assistant("call_1_0"), _result("call_1_0", "22 degrees")]
-    for history in (HISTORY, short):
+    mapped = []
+    for history in (short, HISTORY):  # the fake refuses a short one, as Bedrock's Mistral does
         await chat(router, params(messages=history, tools=[WEATHER_TOOL]))
         record = fake.state.last(model=model)
         assert record is not None and record.status == 200
@@ -144,4 +145,5 @@ async def test_a_mistral_model_on_bedrock_gets_them_as_mistral_takes_them(
         results = [b["toolResult"]["toolUseId"] for b in blocks if "toolResult" in b]
         assert all(re.fullmatch(r"[a-zA-Z0-9]{9}", i) for i in calls)
         assert results == calls and len(set(calls)) == len(calls)
-    assert calls == [mistral_tool_id("call_1_0")]
+        mapped.append(calls)
+    assert mapped[0] == [mistral_tool_id("call_1_0")] and mapped[1][2] == MISTRAL_ID
