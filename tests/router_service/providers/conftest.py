@@ -1,5 +1,6 @@
-"""The `lean` fixture: LeanTransports built on demand and closed at teardown; `clock`: one
-ManualClock for a router and the fake's Entra ID and identity endpoints."""
+"""The `lean` fixture: LeanTransports built on demand and closed at teardown; `trusting`: each
+upstream transport, trusting a test's own CA; `clock`: one ManualClock for a router and the
+fake's Entra ID and identity endpoints."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
 
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
+from router_service.providers._aiohttp_transport import AiohttpTransport
+from router_service.providers._httpx_connect import httpx_transport
 from router_service.providers._lean_transport import LeanTransport
 from tests.router_service.providers.lean_harness import MakeTransport
 
@@ -50,3 +54,24 @@ async def lean() -> AsyncIterator[MakeTransport]:
     yield make
     for transport in made:
         await transport.aclose()
+
+
+@pytest.fixture(params=["lean", "aiohttp", "httpx"])
+def trusting(
+    request: pytest.FixtureRequest,
+) -> Callable[[ssl.SSLContext], httpx.AsyncBaseTransport]:
+    """Each upstream transport as `create_http_client` makes it, trusting the test's own CA."""
+
+    def make(verify: ssl.SSLContext) -> httpx.AsyncBaseTransport:
+        if request.param == "lean":
+            return LeanTransport(
+                max_connections=4,
+                max_keepalive_connections=4,
+                keepalive_expiry_s=5.0,
+                verify=verify,
+            )
+        if request.param == "aiohttp":
+            return AiohttpTransport(max_connections=4, keepalive_expiry_s=5.0, verify=verify)
+        return httpx_transport(httpx.Limits(max_connections=4), verify=verify)
+
+    return make
