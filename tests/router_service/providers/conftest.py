@@ -1,9 +1,10 @@
 """The `lean` fixture: LeanTransports built on demand and closed at teardown; `trusting`: each
-upstream transport, trusting a test's own CA; `clock`: one ManualClock for a router and the
-fake's Entra ID and identity endpoints."""
+upstream transport, trusting a test's own CA; `move_loop_clock`: the running loop's clock moved
+on; `clock`: one ManualClock for a router and the fake's Entra ID and identity endpoints."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -75,3 +76,18 @@ def trusting(
         return httpx_transport(httpx.Limits(max_connections=4), verify=verify)
 
     return make
+
+
+@pytest.fixture
+async def move_loop_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Moves the running loop's clock on by so many seconds, as a callback holding the loop that
+    long would: the timers due meanwhile come due together with what the sockets got."""
+    loop = asyncio.get_running_loop()
+    moved = [0.0]
+    real_time = loop.time
+    monkeypatch.setattr(loop, "time", lambda: real_time() + moved[0])
+
+    def move(seconds: float) -> None:
+        moved[0] += seconds
+
+    return move

@@ -36,17 +36,9 @@ async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncCli
 
 
 @pytest.fixture
-async def stall(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+def stall(move_loop_clock: Callable[[float], None]) -> Callable[[], None]:
     """A stall of the running loop, `STALL_S` long, as seen by its clock and its timers."""
-    loop = asyncio.get_running_loop()
-    stalled = [0.0]
-    real_time = loop.time
-    monkeypatch.setattr(loop, "time", lambda: real_time() + stalled[0])
-
-    def hold() -> None:
-        stalled[0] += STALL_S
-
-    return hold
+    return lambda: move_loop_clock(STALL_S)
 
 
 @pytest.fixture
