@@ -329,22 +329,23 @@ def embedding_passthrough(params: embeddings_pb2.EmbeddingParams) -> JsonObject:
 
 
 # Cohere Embed's `embedding_types` whose vectors are numbers (https://docs.cohere.com/reference/embed).
-_COHERE_TYPES = ("float", "int8", "uint8", "binary", "ubinary")
+COHERE_TYPES = ("float", "int8", "uint8", "binary", "ubinary")
 
 
-def cohere_vector_type(own: Mapping[str, Any]) -> str:
-    """The one `embedding_types` a Cohere Embed request asks for: `float`, unless the caller's
-    own field (`embedding_passthrough`) names another. Cohere answers only the types asked, and
-    an OpenAI answer carries one vector of numbers per input: several types, or one of no
-    numbers, is UNSUPPORTED_INPUT naming the field (an answer without the type read was the
-    deployment's failure, which cooled it for every caller)."""
-    asked = own.get("embedding_types", ["float"])
-    if isinstance(asked, list) and len(asked) == 1 and asked[0] in _COHERE_TYPES:
+def vector_type(own: Mapping[str, Any], field: str, types: Sequence[str]) -> str:
+    """The one embedding type (`types[0]`, float, unless the caller's own `field` of
+    `embedding_passthrough` names another) a request asks of a model that answers only the
+    types asked (Cohere Embed's `embedding_types`, Titan V2's `embeddingTypes`). An OpenAI
+    answer carries one vector of numbers per input: several types, or one of no numbers, is
+    UNSUPPORTED_INPUT naming the field (an answer without the type read was the deployment's
+    failure, which cooled it for every caller)."""
+    asked = own.get(field, [types[0]])
+    if isinstance(asked, list) and len(asked) == 1 and asked[0] in types:
         return str(asked[0])
     raise unsupported(
-        f"embedding_types: one of {', '.join(_COHERE_TYPES)} (an OpenAI answer carries one "
-        f"vector of numbers per input), not {asked!r}",
-        "embedding_types",
+        f"{field}: one of {', '.join(types)} (an OpenAI answer carries one vector of numbers "
+        f"per input), not {asked!r}",
+        field,
     )
 
 
