@@ -379,11 +379,13 @@ def as_asked(
     """An OpenAI-format server's answer in the encoding asked for: many (SGLang, Infinity, LM
     Studio, Ollama before 0.12.7) list floats whatever `encoding_format` says, and a caller
     that asked `base64` decodes a string (openai-node, openai-dotnet always ask for it)."""
-    if encoding_format == "base64":
-        for item in result.data:
-            if not item.HasField("base64"):
-                item.base64 = float32_base64(item.values)
-                del item.values[:]
+    data = result.data
+    if encoding_format != "base64" or not data or data[0].HasField("base64"):
+        return result  # as asked: a server that packs packs every vector (no walk of 2,048)
+    for item in data:
+        if not item.HasField("base64"):
+            item.base64 = float32_base64(item.values)
+            del item.values[:]
     return result
 
 
