@@ -373,7 +373,7 @@ def float32_base64(vector: Sequence[float]) -> str:
     return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
 
 
-def as_asked(
+def encoded_as_asked(
     result: embeddings_pb2.EmbeddingResult, encoding_format: str
 ) -> embeddings_pb2.EmbeddingResult:
     """An OpenAI-format server's answer in the encoding asked for: many (SGLang, Infinity, LM
