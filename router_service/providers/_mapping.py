@@ -324,6 +324,8 @@ def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> list[str]:
 def embedding_passthrough(params: embeddings_pb2.EmbeddingParams) -> JsonObject:
     """The caller's provider-specific fields of an embeddings request (Cohere's `input_type`,
     `truncate`…): the keys OpenAI's embeddings API does not define."""
+    if not params.extra_json:  # the common case: no copy of every input to find none
+        return {}
     body = embedding_params_to_openai(params)
     return {k: v for k, v in body.items() if k not in _OPENAI_EMBED_KEYS}
 
