@@ -14,12 +14,13 @@ import pytest
 from benchmarks._measure import LoadPlan
 from benchmarks._procs import ProcessGroup, free_port
 from benchmarks._render import markdown
-from benchmarks._report import targets
+from benchmarks._report import summarise, targets
 from benchmarks._systems import System, start_upstream
 from benchmarks.run import parse_args, run_matrix
 from benchmarks.tests.test_harness import _data
 
 pytestmark = pytest.mark.timeout(120)
+KEY = ("system", "scenario", "level", "round")
 
 
 def test_a_dead_peer_is_recorded_and_left_out_while_the_others_are_measured(
@@ -95,3 +96,27 @@ def test_a_failover_probe_that_hangs_is_a_failed_target_not_a_lost_bench(tmp_pat
     assert target["status"] == "FAIL"
     assert "round 0 failed" in target["detail"]
     assert "fallback –" in markdown(data)  # the report still renders the round
+
+
+def test_a_system_that_never_answers_is_a_failed_run_not_an_empty_one(tmp_path: Path) -> None:
+    """An edge that takes connections and never answers: the load generator's window ends with
+    no request answered and none failed (those still in flight are cancelled, not errors). That
+    was recorded as a run like any other (no latency, 0 chunks/s: the targets behind it N/A or,
+    with wrk's p50 of 0 ms for no request, a PASS); now it is a failed run, which FAILs them."""
+    args = parse_args(["--levels", "1", "--rounds", "1", "--duration", "0.3", "--warmup", "0"])
+    plan = LoadPlan(duration_s=0.3, warmup_s=0.0, wrk=None, tmp=tmp_path)
+    with socket.create_server(("127.0.0.1", 0)) as hung:  # the kernel accepts; no one answers
+        url = f"http://127.0.0.1:{hung.getsockname()[1]}/v1/chat/completions"
+        matrix = run_matrix({"switchboard": System("switchboard", chat_url=url)}, args, plan)
+    assert matrix.runs == []
+    assert [f["scenario"] for f in matrix.failures] == ["unary", "stream"]
+    assert all("answered no request" in f["error"] for f in matrix.failures)
+
+    data = _data(sb_p50=0.5)
+    hung_run = ("switchboard", "unary", 1, 0)  # as run_matrix leaves it: out of the runs
+    data["runs"] = [r for r in data["runs"] if tuple(r[k] for k in KEY) != hung_run]
+    data["failures"] = matrix.failures  # round 1 alone would pass
+    found = targets(summarise(data["runs"]), data)
+    unary = next(t for t in found if t["target"].startswith("non-streaming added p50"))
+    assert unary["status"] == "FAIL"
+    assert "Switchboard had 1 failed run" in unary["detail"]
