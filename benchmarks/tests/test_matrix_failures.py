@@ -120,3 +120,25 @@ def test_a_system_that_never_answers_is_a_failed_run_not_an_empty_one(tmp_path: 
     unary = next(t for t in found if t["target"].startswith("non-streaming added p50"))
     assert unary["status"] == "FAIL"
     assert "Switchboard had 1 failed run" in unary["detail"]
+
+
+def test_a_long_prompt_stack_that_does_not_start_leaves_a_report(tmp_path: Path) -> None:
+    """The last probe's own stack fails to start: that raised out of run_probes after the whole
+    matrix and every other probe, and the bench left no report (no target at all). Now the
+    probe says it failed, and the report renders it."""
+    from benchmarks.run import Bench, long_prompt_probe
+    from benchmarks.tests.test_variants import _CRASHING_ROUTER
+
+    tree = tmp_path / "tree" / "router_service"
+    tree.mkdir(parents=True)
+    (tree / "__init__.py").write_text("")
+    (tree / "__main__.py").write_text(_CRASHING_ROUTER)
+    plan = LoadPlan(duration_s=0.3, warmup_s=0.0, wrk=None, tmp=tmp_path)
+    with ProcessGroup(tmp_path / "logs") as group:
+        bench = Bench(parse_args([]), group, tmp_path, tree.parent, "http://127.0.0.1:1/v1", plan)
+        probe = long_prompt_probe(bench, 32)
+        assert all(not proc.alive() for proc in group.procs)
+    assert probe["rss_per_prompt_kib"] is None and "crashed at start" in probe["failed"]
+    data = _data(sb_p50=0.5)
+    data["idle_streams_long_prompt"] = probe
+    assert "the long-prompt probe failed: RuntimeError: router-long-prompt exited" in markdown(data)
