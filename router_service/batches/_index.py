@@ -6,7 +6,8 @@ replicas adding at once both keep theirs). A thing made in period `k` lives at m
 so it is gone before the end of period `k + 1`, when its index document expires: a listing
 reads the current period's and the last one's, and drops the ids whose thing is gone (deleted,
 expired). Bounded: at most `max_ids` ids a period (exactly: the router makes each kind's ids
-of one length, so `max_ids` entries of this one's size are the bound).
+of one length, so `max_ids` entries of this one's size are the bound). A thing refused after
+its id was added takes it out again (`remove`): a refused one uses up no place.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from router_service.clock import Clock
 from router_service.state import AppendResult, PutResult, StateStore
 
 __all__ = ["ClientIndex"]
+
+# Rewrites of an index tried by `remove` while others append to it (its client's other
+# uploads racing this one, on any replica) before it gives up and leaves the id counted.
+_REMOVE_TRIES = 8
 
 
 class ClientIndex:
@@ -51,6 +56,28 @@ class ClientIndex:
                 return True
             if kept is PutResult.TOO_LARGE:
                 return False
+        return False
+
+    async def remove(self, owner: str, thing_id: str) -> bool:
+        """Take `thing_id` out of `owner`'s index (this period's, or the last one's should the
+        period have ended since `add`): the thing was refused, and takes no place. A
+        compare-and-swap (`StateStore.replace_document`): an append or another removal racing
+        it is kept, and it tries again. False when neither index holds the id."""
+        now = self._clock.now()
+        bucket = math.floor(now / self._period_s)
+        for period in (bucket, bucket - 1):
+            name = self._name(owner, period)
+            ttl_s = (period + 2) * self._period_s - now  # as long as `add` keeps it
+            for _ in range(_REMOVE_TRIES):
+                (data,) = await self._store.get_documents([name])
+                ids = [] if data is None else list(_parsed(data).ids)
+                if data is None or thing_id not in ids:
+                    break
+                ids.remove(thing_id)  # ids are unique: the router makes them at random
+                # Repeated strings are written entry after entry: the appends' own form.
+                left = bpb.ClientIndex(ids=ids).SerializeToString()
+                if await self._store.replace_document(name, left, ttl_s, size=len(data), head=data):
+                    return True
         return False
 
     async def ids(self, owner: str) -> list[str]:
