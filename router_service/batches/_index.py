@@ -12,12 +12,16 @@ its id was added takes it out again (`remove`): a refused one uses up no place.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 
 from google.protobuf.message import DecodeError
 
 from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.cancellation import uncut
 from router_service.clock import Clock
+from router_service.errors import StoreUnavailableError
 from router_service.state import AppendResult, PutResult, StateStore
 
 __all__ = ["ClientIndex"]
@@ -38,7 +42,17 @@ class ClientIndex:
         self._max_ids = max_ids
 
     async def add(self, owner: str, thing_id: str) -> bool:
-        """Append `thing_id` to `owner`'s index of this period; False when it is full."""
+        """Append `thing_id` to `owner`'s index of this period; False when it is full. Its
+        call cancelled meanwhile, it takes the id out again: the append may have been made all
+        the same (a Redis script runs once sent), and its thing never is."""
+        try:
+            return await self._added(owner, thing_id)
+        except asyncio.CancelledError:
+            with contextlib.suppress(StoreUnavailableError):  # then counted until the period ends
+                await uncut(self.remove(owner, thing_id))
+            raise
+
+    async def _added(self, owner: str, thing_id: str) -> bool:
         bucket = math.floor(self._clock.now() / self._period_s)
         name = self._name(owner, bucket)
         data = bpb.ClientIndex(ids=[thing_id]).SerializeToString()
