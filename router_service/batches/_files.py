@@ -193,9 +193,8 @@ class StoredFiles:
         return True
 
     async def _unindexed(self, client: str, file_id: str) -> None:
-        """Take a refused file's id out of `client`'s index, where the store takes it: during
-        an outage it stays counted until the period ends (the refusal is what the caller
-        hears, not this)."""
+        """Take a refused file's id out of `client`'s index: during an outage once the shared
+        store answers again (`ClientIndex.remove`; the refusal is what the caller hears)."""
         with contextlib.suppress(StoreUnavailableError):
             await self._index.remove(_owner(client), file_id)
 

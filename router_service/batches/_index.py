@@ -48,7 +48,7 @@ class ClientIndex:
         try:
             return await self._added(owner, thing_id)
         except asyncio.CancelledError:
-            with contextlib.suppress(StoreUnavailableError):  # then counted until the period ends
+            with contextlib.suppress(StoreUnavailableError):  # a lone store lost: still counted
                 await uncut(self.remove(owner, thing_id))
             raise
 
@@ -72,27 +72,33 @@ class ClientIndex:
                 return False
         return False
 
-    async def remove(self, owner: str, thing_id: str) -> bool:
+    async def remove(self, owner: str, thing_id: str) -> None:
         """Take `thing_id` out of `owner`'s index (this period's, or the last one's should the
-        period have ended since `add`): the thing was refused, and takes no place. A
-        compare-and-swap (`StateStore.replace_document`): an append or another removal racing
-        it is kept, and it tries again. False when neither index holds the id."""
+        period have ended since `add`): the thing was refused, and takes no place. Where the
+        store keeps it: a shared store lost meanwhile is told once it answers again
+        (`StateStore.everywhere`), not left counting it until the period ends."""
+        await self._store.everywhere(
+            "index removal", lambda store: self._remove(store, owner, thing_id)
+        )
+
+    async def _remove(self, store: StateStore, owner: str, thing_id: str) -> None:
+        """`remove` on `store`: a compare-and-swap (`StateStore.replace_document`), so an
+        append or another removal racing it is kept, and it tries again."""
         now = self._clock.now()
         bucket = math.floor(now / self._period_s)
         for period in (bucket, bucket - 1):
             name = self._name(owner, period)
             ttl_s = (period + 2) * self._period_s - now  # as long as `add` keeps it
             for _ in range(_REMOVE_TRIES):
-                (data,) = await self._store.get_documents([name])
+                (data,) = await store.get_documents([name])
                 ids = [] if data is None else list(_parsed(data).ids)
                 if data is None or thing_id not in ids:
                     break
                 ids.remove(thing_id)  # ids are unique: the router makes them at random
                 # Repeated strings are written entry after entry: the appends' own form.
                 left = bpb.ClientIndex(ids=ids).SerializeToString()
-                if await self._store.replace_document(name, left, ttl_s, size=len(data), head=data):
-                    return True
-        return False
+                if await store.replace_document(name, left, ttl_s, size=len(data), head=data):
+                    return
 
     async def ids(self, owner: str) -> list[str]:
         """`owner`'s ids of this period and the last, newest first."""

@@ -132,7 +132,8 @@ class BatchRecords:
         keep the others. What a refused one leaves on the shared store is collected there: the
         batch's running-index entry is taken over by a replica, which finds no record and
         delists it and forgets its lines (`resumed`); its record and lines expire with
-        `files.ttl_s`; its place in its client's index stays taken until the period ends."""
+        `files.ttl_s`; its place in its client's index is given back once the store answers
+        (`ClientIndex.remove`)."""
         left = []
         for part, delete in (
             ("record", lambda: self._store.delete_document(_name(client, batch_id))),
