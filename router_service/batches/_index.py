@@ -22,13 +22,16 @@ from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.errors import StoreUnavailableError
-from router_service.state import AppendResult, PutResult, StateStore
+from router_service.state import AppendResult, PutResult, StateStore, answered_locally
 
 __all__ = ["ClientIndex"]
 
 # Rewrites of an index tried by `remove` while others append to it (its client's other
 # uploads racing this one, on any replica) before it gives up and leaves the id counted.
 _REMOVE_TRIES = 8
+_NOT_SHARED = (
+    "The shared state store was lost as this was kept: it was not kept; try again shortly."
+)
 
 
 class ClientIndex:
@@ -65,7 +68,14 @@ class ClientIndex:
             if added is AppendResult.TOO_LARGE:
                 return False
             ttl_s = (bucket + 2) * self._period_s - self._clock.now()
+            before = self._store.outage_counts()
             kept = await self._store.put_document(name, data, ttl_s, only_new=True)
+            if answered_locally(self._store, before):
+                # Made on this replica's local state (the shared store lost since it said it
+                # had none), every later id of the owner's made here would be appended there,
+                # read by no other replica, also once the shared store is back: none made.
+                await self.remove(owner, thing_id)
+                raise StoreUnavailableError(_NOT_SHARED)
             if kept is PutResult.KEPT:
                 return True
             if kept is PutResult.TOO_LARGE:
@@ -95,9 +105,12 @@ class ClientIndex:
                 if data is None or thing_id not in ids:
                     break
                 ids.remove(thing_id)  # ids are unique: the router makes them at random
-                # Repeated strings are written entry after entry: the appends' own form.
+                # Repeated strings are written entry after entry: the appends' own form. One
+                # left empty ends now: as good as none (the next `add` makes it again), and
+                # one on local state no longer takes the appends meant for the shared store.
                 left = bpb.ClientIndex(ids=ids).SerializeToString()
-                if await store.replace_document(name, left, ttl_s, size=len(data), head=data):
+                keep_s = ttl_s if ids else 0.0
+                if await store.replace_document(name, left, keep_s, size=len(data), head=data):
                     return
 
     async def ids(self, owner: str) -> list[str]:

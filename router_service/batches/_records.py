@@ -36,7 +36,7 @@ from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
 from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import CANCELLED, DONE, BackgroundRecords, StoredResponses
 from router_service.sessions import client_document, client_scoped
-from router_service.state import StateStore, kept_message
+from router_service.state import StateStore, answered_locally, kept_message
 
 __all__ = [
     "ENDED",
@@ -261,13 +261,6 @@ def shared_throughout(store: StateStore, before: dict[str, int], message: str) -
     a batch read or wrote there is not what every replica reads."""
     if answered_locally(store, before):
         raise StoreUnavailableError(message)
-
-
-def answered_locally(store: StateStore, before: dict[str, int]) -> bool:
-    """Whether a call of `store` was answered from this replica's local state since `before`
-    (its `outage_counts`), or it is unreachable now (`shared_throughout`'s test)."""
-    now = store.outage_counts()
-    return bool(now.get("degraded")) or now.get("fallbacks") != before.get("fallbacks")
 
 
 def failed(batch: bpb.Batch, code: str, message: str, now: int) -> None:

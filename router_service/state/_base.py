@@ -379,3 +379,10 @@ class StateStore(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections. Idempotent."""
+
+
+def answered_locally(store: StateStore, before: dict[str, int]) -> bool:
+    """Whether a call of `store` was answered from this replica's local state since `before`
+    (its `outage_counts`), or it is unreachable now: what it wrote there no other replica reads."""
+    now = store.outage_counts()
+    return bool(now.get("degraded")) or now.get("fallbacks") != before.get("fallbacks")

@@ -72,3 +72,26 @@ async def test_a_batch_refused_as_redis_is_lost_frees_its_place_once_redis_answe
         made.append(await create())
         listed = [b.id async for b in second.batches.list()]
     assert sorted(listed) == sorted(made)
+
+
+async def test_an_index_made_as_redis_is_lost_is_not_kept_where_one_replica_reads_it(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A client's first upload of the period found no index on Redis, then Redis was lost: its
+    index was made on the replica's local state, where every later upload of the client's on
+    that replica was indexed too, also once Redis was back (for two periods, 60 days): listed
+    there alone, and never on another replica."""
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(CutsAfterTheFileIndex, through, clock, start_router)
+    two = await start_router(direct, clock=clock)
+    content = jsonl(chat_line("l1", "a"))
+    async with sdks_on(start_edge, one, two) as (first, second):
+        store.proxy = redis_proxy  # cut once Redis said it has no index of the client's
+        with pytest.raises(openai.InternalServerError) as refused:
+            await first.files.create(file=("a.jsonl", content), purpose="batch")
+        assert refused.value.status_code == 503
+        await redis_proxy.restore()
+        store.retry_shared()
+        kept = await first.files.create(file=("b.jsonl", content), purpose="batch")
+        assert [f.id async for f in second.files.list()] == [kept.id]

@@ -70,3 +70,17 @@ async def test_an_id_removed_as_others_are_added_keeps_theirs() -> None:
     store.racing = list(others)
     await store.index.remove("owner", refused)  # at its third try
     assert sorted(await store.index.ids("owner")) == sorted(others)
+
+
+async def test_an_index_emptied_by_removals_is_made_again_by_the_next_add(
+    make_store: MakeStore,
+) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    index = ClientIndex(store, clock, kind="file", period_s=1000, max_ids=2)
+    refused, kept = ["file-" + secrets.token_hex(12) for _ in range(2)]
+    assert await index.add("owner", refused)
+    await index.remove("owner", refused)
+    assert await store.get_documents(["file-index:owner:0"]) == [None]  # ended, not empty
+    assert await index.add("owner", kept)
+    assert await index.ids("owner") == [kept]
