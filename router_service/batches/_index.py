@@ -30,7 +30,7 @@ __all__ = ["ClientIndex"]
 # uploads racing this one, on any replica) before it gives up and leaves the id counted.
 _REMOVE_TRIES = 8
 _NOT_SHARED = (
-    "The shared state store was lost as this was kept: it was not kept; try again shortly."
+    "The shared state store was lost as this was made: nothing of it was kept; try again shortly."
 )
 
 
@@ -72,8 +72,8 @@ class ClientIndex:
             kept = await self._store.put_document(name, data, ttl_s, only_new=True)
             if answered_locally(self._store, before):
                 # Made on this replica's local state (the shared store lost since it said it
-                # had none), every later id of the owner's made here would be appended there,
-                # read by no other replica, also once the shared store is back: none made.
+                # had none): every later id of the owner's made here would be appended there,
+                # read by no other replica, also once the shared store is back. None made.
                 await self.remove(owner, thing_id)
                 raise StoreUnavailableError(_NOT_SHARED)
             if kept is PutResult.KEPT:
