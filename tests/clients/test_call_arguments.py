@@ -138,3 +138,18 @@ async def test_metadata_grpc_cannot_send_is_refused_by_its_key(
             client.chat_stream(chat_stream(), metadata=metadata)
     with SyncRouterClient(target) as sync, pytest.raises(ValueError, match=named):
         sync.chat(chat(), metadata=metadata)
+
+
+async def test_a_key_sent_before_still_has_its_value_checked(router: RouterHandle) -> None:
+    # Keys once found sendable are not checked again (the edge's every call pays less): their
+    # values still are, and the same key capitalised is still sent lower-cased.
+    target = router.server.address
+    async with RouterClient(target) as client:
+        sent = [("x-checked-again", "fine")]
+        assert (await client.chat(chat(), metadata=sent, timeout=30)).route.deployment
+        with pytest.raises(ValueError, match="'x-checked-again'"):
+            await client.chat(chat(), metadata=[("x-checked-again", "a\nb")])
+        with pytest.raises(ValueError, match="'x-checked-again'"):
+            client.chat_stream(chat_stream(), metadata=[("x-checked-again", "é")])
+        capitalised = [("X-Checked-Again", "fine")]
+        assert (await client.chat(chat(), metadata=capitalised, timeout=30)).route.deployment
