@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 
@@ -153,3 +154,18 @@ async def test_a_key_sent_before_still_has_its_value_checked(router: RouterHandl
             client.chat_stream(chat_stream(), metadata=[("x-checked-again", "é")])
         capitalised = [("X-Checked-Again", "fine")]
         assert (await client.chat(chat(), metadata=capitalised, timeout=30)).route.deployment
+
+
+async def test_a_binary_key_takes_any_bytes_in_both_clients(router: RouterHandle) -> None:
+    # A `-bin` key's value is bytes gRPC encodes itself, not text: none is refused, and its
+    # key is lower-cased as any other.
+    metadata: list[tuple[str, Any]] = [("X-Trace-Bin", b"\x00\n\xff")]
+    async with RouterClient(router.server.address) as client:
+        answer = await client.chat(chat(), metadata=metadata, timeout=30)
+    assert answer.route.deployment == "alpha/model-a"
+
+    def sync_call() -> str:
+        with SyncRouterClient(router.server.address) as sync:
+            return sync.chat(chat(), metadata=metadata, timeout=30).route.deployment
+
+    assert await asyncio.to_thread(sync_call) == "alpha/model-a"
