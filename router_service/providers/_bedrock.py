@@ -43,9 +43,9 @@ from router_service.providers import _sigv4
 from router_service.providers._base import UPSTREAM_ALIVE, ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, in_order
 from router_service.providers._bedrock_errors import classify
+from router_service.providers._embed_mapping import embedding_list
 from router_service.providers._eventstream import EventStreamDecoder, EventStreamError, Message
 from router_service.providers._http import map_transport_errors
-from router_service.providers._mapping import embedding_list
 from router_service.providers._media import linked_image, unsupported_in
 from router_service.providers._reasoning_claude import is_bedrock_claude
 from router_service.providers._transport import (

@@ -29,12 +29,12 @@ from typing import Any
 
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.providers._batched import batches
-from router_service.providers._mapping import (
+from router_service.providers._embed_mapping import (
     cohere_vector_type,
     embedding_passthrough,
     embedding_texts,
-    unsupported,
 )
+from router_service.providers._mapping import unsupported
 
 JsonObject = dict[str, Any]
 

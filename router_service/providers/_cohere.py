@@ -26,7 +26,7 @@ from router_service.outcomes import Outcome
 from router_service.providers import _cohere_map as C
 from router_service.providers._base import ChatCall, EmbedCall, MediaCall, media_unsupported
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
-from router_service.providers._mapping import (
+from router_service.providers._embed_mapping import (
     cohere_vector_type,
     embedding_list,
     embedding_passthrough,

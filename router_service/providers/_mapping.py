@@ -9,19 +9,16 @@ plain dict → dict function.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import mimetypes
 import re
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from clients import embedding_params_to_openai
+from clients.codec.anthropic import TOOL_ERROR_KEY
 from clients.codec.gemini import GEMINI_ONLY
-from clients.switchboard.v1 import embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._reasoning_object import GOOGLE_EXTRA, OPENROUTER_KEYS
@@ -152,6 +149,8 @@ def load_arguments(arguments: str, param: str) -> JsonObject:
 _TOOL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _NOT_TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
 _TOOL_ID_KEPT = 64 - 9  # of an id mapped: what goes before `_` and its digest (8 hex digits)
+# What a failed tool result's text says first where the provider has no flag for it.
+_TOOL_ERROR = "Error:"
 
 
 def tool_id(call_id: str) -> str:
@@ -163,6 +162,21 @@ def tool_id(call_id: str) -> str:
         return call_id
     digest = hashlib.blake2b(call_id.encode(), digest_size=4).hexdigest()
     return f"{_NOT_TOOL_ID.sub('_', call_id)[:_TOOL_ID_KEPT]}_{digest}"
+
+
+def failed_result(message: Mapping[str, Any]) -> bool:
+    """Whether a `tool` message is a failed result (the Messages API entrance's flag, a
+    tool_result's `is_error`)."""
+    return message.get(TOOL_ERROR_KEY) is True
+
+
+def said_failed(content: Any) -> Any:
+    """A failed result's content said to be one in its text (`Error: …`), which every model
+    reads: for a provider without a word of its own for it."""
+    if isinstance(content, list):
+        return [{"type": "text", "text": _TOOL_ERROR}, *content]
+    text = content if isinstance(content, str) else ""
+    return f"{_TOOL_ERROR} {text}" if text else _TOOL_ERROR
 
 
 def dump_arguments(value: Any) -> str:
@@ -303,87 +317,6 @@ def tool_call(call_id: str, name: str, arguments: str, index: int | None = None)
         {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
     )
     return out
-
-
-# --- embeddings ---------------------------------------------------------------------------------
-
-# Keys of an OpenAI embeddings body; any other key is a provider's own.
-_OPENAI_EMBED_KEYS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
-
-
-def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> list[str]:
-    """The texts to embed; token inputs only mean something to OpenAI's own tokenizer."""
-    which = params.WhichOneof("input")
-    if which == "text":
-        return [params.text]
-    if which == "texts":
-        return list(params.texts.values)
-    raise unsupported("this provider embeds text only, not token arrays", "input")
-
-
-def embedding_passthrough(params: embeddings_pb2.EmbeddingParams) -> JsonObject:
-    """The caller's provider-specific fields of an embeddings request (Cohere's `input_type`,
-    `truncate`…): the keys OpenAI's embeddings API does not define."""
-    body = embedding_params_to_openai(params)
-    return {k: v for k, v in body.items() if k not in _OPENAI_EMBED_KEYS}
-
-
-# Cohere Embed's `embedding_types` whose vectors are numbers (https://docs.cohere.com/reference/embed).
-_COHERE_TYPES = ("float", "int8", "uint8", "binary", "ubinary")
-
-
-def cohere_vector_type(own: Mapping[str, Any]) -> str:
-    """The one `embedding_types` a Cohere Embed request asks for: `float`, unless the caller's
-    own field (`embedding_passthrough`) names another. Cohere answers only the types asked, and
-    an OpenAI answer carries one vector of numbers per input: several types, or one of no
-    numbers, is UNSUPPORTED_INPUT naming the field (an answer without the type read was the
-    deployment's failure, which cooled it for every caller)."""
-    asked = own.get("embedding_types", ["float"])
-    if isinstance(asked, list) and len(asked) == 1 and asked[0] in _COHERE_TYPES:
-        return str(asked[0])
-    raise unsupported(
-        f"embedding_types: one of {', '.join(_COHERE_TYPES)} (an OpenAI answer carries one "
-        f"vector of numbers per input), not {asked!r}",
-        "embedding_types",
-    )
-
-
-def embedding_list(
-    model: str, vectors: Sequence[Sequence[float]], encoding_format: str | None, tokens: int
-) -> JsonObject:
-    """An OpenAI embeddings response. `base64` (the openai SDK's default) packs little-endian
-    float32, as OpenAI does."""
-    data = []
-    for index, vector in enumerate(vectors):
-        embedding: Any = [float(v) for v in vector]
-        if encoding_format == "base64":
-            embedding = float32_base64(embedding)
-        data.append({"object": "embedding", "index": index, "embedding": embedding})
-    return {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-
-
-def float32_base64(vector: Sequence[float]) -> str:
-    """A vector as OpenAI's `base64` encoding has it: little-endian float32, base64-encoded."""
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
-
-
-def as_asked(
-    result: embeddings_pb2.EmbeddingResult, encoding_format: str
-) -> embeddings_pb2.EmbeddingResult:
-    """An OpenAI-format server's answer in the encoding asked for: many (SGLang, Infinity, LM
-    Studio, Ollama before 0.12.7) list floats whatever `encoding_format` says, and a caller
-    that asked `base64` decodes a string (openai-node, openai-dotnet always ask for it)."""
-    if encoding_format == "base64":
-        for item in result.data:
-            if not item.HasField("base64"):
-                item.base64 = float32_base64(item.values)
-                del item.values[:]
-    return result
 
 
 def model_ids(data: Mapping[str, Any]) -> list[str]:

@@ -36,8 +36,9 @@ from router_service.providers._base import (
     RealtimeCallAnswer,
     websocket_url,
 )
+from router_service.providers._embed_mapping import as_asked
 from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
-from router_service.providers._mapping import as_asked, model_ids
+from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._opened_stream import OpenedResponse
@@ -292,8 +293,7 @@ class OpenAIAdapter(HttpAdapter):
             raise malformed("response", exc) from exc
 
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
-        # OpenAI's API has all of them but rerank, which OpenAI-format servers have (vLLM, Jina,
-        # Infinity, Voyage): the kind cannot tell which server a provider is.
+        # All of them (rerank: OpenAI-format servers' own): the kind cannot tell which server.
         return None
 
     async def media(self, call: MediaCall) -> media_pb2.MediaResult:

@@ -54,9 +54,10 @@ from router_service.providers import _anthropic_map as A
 from router_service.providers._anthropic import AnthropicAdapter
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
+from router_service.providers._embed_mapping import embedding_list, embedding_texts
 from router_service.providers._gemini import GeminiAdapter
 from router_service.providers._google_auth import google_tokens
-from router_service.providers._mapping import embedding_list, embedding_texts, unsupported
+from router_service.providers._mapping import unsupported
 from router_service.providers._media import linked_image, unsupported_in
 from router_service.providers._oauth import TokenAdapter
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, JsonObject, malformed

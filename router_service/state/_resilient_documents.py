@@ -40,6 +40,9 @@ class ResilientDocuments:
     async def _try_shared(self, op: Callable[[], Awaitable[T]]) -> T | _Down:
         raise NotImplementedError  # ResilientStateStore's
 
+    async def _write(self, kind: str, op: Callable[[], Awaitable[object]]) -> None:
+        raise NotImplementedError  # ResilientStateStore's
+
     # -- documents -----------------------------------------------------------------------------
     async def put_document(
         self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
@@ -107,3 +110,8 @@ class ResilientDocuments:
             # be wrong, and the document still there once the store is back).
             raise StoreUnavailableError(_UNCHANGEABLE)
         return local or shared is True
+
+    async def forget_document(self, name: str) -> None:
+        # From both, the shared store's queued while it is unreachable (`StateStore`'s).
+        await self.local.delete_document(name)
+        await self._write("delete_document", lambda: self.shared.delete_document(name))

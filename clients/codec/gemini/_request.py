@@ -52,8 +52,6 @@ _KNOWN = frozenset(
 SAME = {native: key for key, native in CONFIG_KEYS.items()} | {
     "topK": "top_k",  # not OpenAI's: what the Gemini, Anthropic and vLLM upstreams take
     "maxOutputTokens": "max_tokens",
-    "responseLogprobs": "logprobs",
-    "logprobs": "top_logprobs",
 }
 _CONFIG = frozenset(SAME) | {
     "stopSequences",
