@@ -249,9 +249,10 @@ class StoredFiles:
 
     async def _forget(self, client: str, file_id: str) -> None:
         """Delete what was kept of `client`'s file `file_id`: on this replica's local state,
-        and on the shared store now or once it answers (`forget_document`)."""
+        and on the shared store now or once it answers (`everywhere`: its names are written by
+        nobody again, so a late delete undoes nothing)."""
         for name in _names(client, file_id):
-            await self._store.forget_document(name)
+            await self._store.everywhere("delete_document", functools.partial(_deleted, name))
 
     async def _objects(self, client: str, ids: list[str]) -> list[bpb.StoredFile | None]:
         found = await self._store.get_documents([_names(client, i)[1] for i in ids])
@@ -297,3 +298,8 @@ def _names(client: str, file_id: str) -> tuple[str, str]:
     """The names of a file's content and of its object."""
     scoped = f"{_owner(client)}:{client_scoped(client, file_id)}"
     return f"file-data:{scoped}", f"file:{scoped}"
+
+
+async def _deleted(name: str, store: StateStore) -> bool:
+    """Delete the document `name` of `store` (`_forget`'s write, bound to its name)."""
+    return await store.delete_document(name)

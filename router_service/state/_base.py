@@ -327,12 +327,6 @@ class StateStore(ABC):
     async def delete_document(self, name: str) -> bool:
         """Remove `name`'s document; False when there was none (absent or expired)."""
 
-    async def forget_document(self, name: str) -> None:
-        """Remove `name`'s document wherever it may be kept, now or, a shared backend being
-        unreachable, once it answers again (queued: one that may hold it must hear it). Only
-        for a document nobody writes again (a refused upload's): a late delete undoes nothing."""
-        await self.delete_document(name)
-
     @abstractmethod
     def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
         """Hear how the flights of `name` land, from now until the block ends. Open it before

@@ -22,7 +22,7 @@ the shared store lacks one), the others answer NOT_FOUND. An append goes where i
 to one of the shared store's it is refused during an outage (StoreUnavailableError), not kept
 aside where the other replicas would never see it. So is a delete of one not kept here (only the
 shared store can tell whether it holds it: "not found" would be a guess, and a wrong one); a
-`forget_document` (a refused upload's, written by nobody again) is queued for it instead.
+delete through `everywhere` (a refused upload's, written by nobody again) is queued for it instead.
 
 Limits meant per key hold per replica during an outage (each counts only its own leases): the
 price of requests flowing on. Telemetry: `degraded`, `fallback_count`, `outages`, and more.
