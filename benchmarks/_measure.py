@@ -130,6 +130,11 @@ def measure(system: System, scenario: str, concurrency: int, plan: LoadPlan) -> 
     result["cpu_s_per_1k"] = cpu / total * 1000 if total else None
     if not system.alive():
         raise RuntimeError(f"{system.name} died during a {scenario} run at c={concurrency}")
+    if not result["completed"] and not result["errors"]:  # those in flight are not errors
+        raise RuntimeError(
+            f"{system.name} answered no request in a {scenario} run at c={concurrency}, and "
+            "none failed: it hung (no latency to report; wrk would say a p50 of 0 ms)"
+        )
     return result
 
 

@@ -195,6 +195,8 @@ def _long_prompt_streams(data: dict[str, Any]) -> str:
     """The idle streams with long prompts (`idle_streams_by_prompt`): the cost per stream with
     short and long prompts, and the RSS (router + edge) each KiB of prompt adds to a stream."""
     probe = data.get("idle_streams_long_prompt")
+    if probe and probe.get("failed"):  # its stack did not start or warm up
+        return f" On a new stack, the long-prompt probe failed: {probe['failed']}."
     if not probe or probe["rss_per_prompt_kib"] is None:
         return ""
     short, long, kib = probe["short"], probe["long"], probe["prompt_kib"]

@@ -205,9 +205,8 @@ class StoredFiles:
         return True
 
     async def _unindexed(self, client: str, file_id: str) -> None:
-        """Take a refused file's id out of `client`'s index, where the store takes it: during
-        an outage it stays counted until the period ends (the refusal is what the caller
-        hears, not this)."""
+        """Take a refused file's id out of `client`'s index: during an outage once the shared
+        store answers again (`ClientIndex.remove`; the refusal is what the caller hears)."""
         with contextlib.suppress(StoreUnavailableError):
             await self._index.remove(_owner(client), file_id)
 
@@ -250,9 +249,10 @@ class StoredFiles:
 
     async def _forget(self, client: str, file_id: str) -> None:
         """Delete what was kept of `client`'s file `file_id`: on this replica's local state,
-        and on the shared store now or once it answers (`forget_document`)."""
+        and on the shared store now or once it answers (`everywhere`: its names are written by
+        nobody again, so a late delete undoes nothing)."""
         for name in _names(client, file_id):
-            await self._store.forget_document(name)
+            await self._store.everywhere("delete_document", functools.partial(_deleted, name))
 
     async def _objects(self, client: str, ids: list[str]) -> list[bpb.StoredFile | None]:
         found = await self._store.get_documents([_names(client, i)[1] for i in ids])
@@ -298,3 +298,8 @@ def _names(client: str, file_id: str) -> tuple[str, str]:
     """The names of a file's content and of its object."""
     scoped = f"{_owner(client)}:{client_scoped(client, file_id)}"
     return f"file-data:{scoped}", f"file:{scoped}"
+
+
+async def _deleted(name: str, store: StateStore) -> bool:
+    """Delete the document `name` of `store` (`_forget`'s write, bound to its name)."""
+    return await store.delete_document(name)

@@ -36,7 +36,7 @@ from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
 from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import CANCELLED, DONE, BackgroundRecords, StoredResponses
 from router_service.sessions import client_document, client_scoped
-from router_service.state import StateStore, kept_message
+from router_service.state import StateStore, answered_locally, kept_message
 
 __all__ = [
     "ENDED",
@@ -132,7 +132,8 @@ class BatchRecords:
         keep the others. What a refused one leaves on the shared store is collected there: the
         batch's running-index entry is taken over by a replica, which finds no record and
         delists it and forgets its lines (`resumed`); its record and lines expire with
-        `files.ttl_s`; its place in its client's index stays taken until the period ends."""
+        `files.ttl_s`; its place in its client's index is given back once the store answers
+        (`ClientIndex.remove`)."""
         left = []
         for part, delete in (
             ("record", lambda: self._store.delete_document(_name(client, batch_id))),
@@ -260,13 +261,6 @@ def shared_throughout(store: StateStore, before: dict[str, int], message: str) -
     a batch read or wrote there is not what every replica reads."""
     if answered_locally(store, before):
         raise StoreUnavailableError(message)
-
-
-def answered_locally(store: StateStore, before: dict[str, int]) -> bool:
-    """Whether a call of `store` was answered from this replica's local state since `before`
-    (its `outage_counts`), or it is unreachable now (`shared_throughout`'s test)."""
-    now = store.outage_counts()
-    return bool(now.get("degraded")) or now.get("fallbacks") != before.get("fallbacks")
 
 
 def failed(batch: bpb.Batch, code: str, message: str, now: int) -> None:

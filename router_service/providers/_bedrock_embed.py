@@ -4,9 +4,10 @@ own body, chosen by the model id. Pure mapping; the adapter (`_bedrock.py`) send
 - Amazon Titan Text Embeddings
   (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html):
   ONE text per call. V2 (`amazon.titan-embed-text-v2:0`) takes `{"inputText", "dimensions":
-  256 | 512 | 1024, "normalize"}`; V1 (`amazon.titan-embed-text-v1`, and the other Titan
-  embedding models) `{"inputText"}` only. The answer is `{"embedding": [...],
-  "inputTextTokenCount": n}`.
+  256 | 512 | 1024, "normalize", "embeddingTypes"}`; V1 (`amazon.titan-embed-text-v1`, and the
+  other Titan embedding models) `{"inputText"}` only. The answer is `{"embedding": [...],
+  "inputTextTokenCount": n}`; V2's also `embeddingsByType` of the types asked (`float`,
+  `binary`), and no `embedding` when `float` is not one (BerriAI/litellm#14680).
 - Cohere Embed (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed.html):
   up to 96 texts per call, `{"texts", "input_type", "truncate", "embedding_types"}` (Embed v4,
   `cohere.embed-v4:0`, also `output_dimension`: 256 | 512 | 1024 | 1536; v3 gives 1024). The
@@ -30,9 +31,10 @@ from typing import Any
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.providers._batched import batches
 from router_service.providers._embed_mapping import (
-    cohere_vector_type,
+    COHERE_TYPES,
     embedding_passthrough,
     embedding_texts,
+    vector_type,
 )
 from router_service.providers._mapping import unsupported
 
@@ -41,6 +43,7 @@ JsonObject = dict[str, Any]
 COHERE_BATCH = 96  # texts per Cohere call, as Bedrock allows
 TOKEN_COUNT_HEADER = "x-amzn-bedrock-input-token-count"
 _TITAN_V2_DIMENSIONS = (256, 512, 1024)
+_TITAN_TYPES = ("float", "binary")  # V2's `embeddingTypes`: `binary` is a 0 or 1 a dimension
 _COHERE_V4_DIMENSIONS = (256, 512, 1024, 1536)
 _COHERE_V3_DIMENSIONS = 1024
 
@@ -66,7 +69,8 @@ def family_of(model: str) -> Family | None:
 @dataclass(frozen=True, slots=True)
 class EmbedPlan:
     """The InvokeModel bodies one embeddings request takes, in the order of its inputs, and
-    (Cohere) the one `embedding_types` they ask for."""
+    the one embedding type they ask for (Cohere's `embedding_types`, Titan V2's
+    `embeddingTypes`)."""
 
     family: Family
     bodies: list[JsonObject]
@@ -89,8 +93,11 @@ def plan(model: str, params: embeddings_pb2.EmbeddingParams) -> EmbedPlan:
     # router cut into calls: a caller's `texts` made the answer one vector for many inputs.
     if family in (Family.TITAN_V1, Family.TITAN_V2):
         base = {**_titan_fields(family, dimensions), **own}
-        return EmbedPlan(family, [{**base, "inputText": text} for text in texts])
-    kind = cohere_vector_type(own)  # the caller's `embedding_types`, when it names one
+        bodies = [{**base, "inputText": text} for text in texts]
+        if family is Family.TITAN_V1:  # takes no `embeddingTypes` (Bedrock's 400 says so)
+            return EmbedPlan(family, bodies)
+        return EmbedPlan(family, bodies, vector_type(own, "embeddingTypes", _TITAN_TYPES))
+    kind = vector_type(own, "embedding_types", COHERE_TYPES)
     base = {**_cohere_fields(family, dimensions, kind), **own}
     bodies = [{**base, "texts": b} for b in batches(texts, COHERE_BATCH)]
     return EmbedPlan(family, bodies, kind)
@@ -129,7 +136,11 @@ def _cohere_fields(family: Family, dimensions: int | None, kind: str) -> JsonObj
 def vectors_of(plan: EmbedPlan, answer: Mapping[str, Any]) -> list[list[float]]:
     """The vectors of one InvokeModel answer (one for Titan, one per text for Cohere)."""
     if plan.family in (Family.TITAN_V1, Family.TITAN_V2):
-        return [[float(v) for v in answer["embedding"]]]
+        # `embedding` is the float vector, absent from an answer that was not asked for one
+        vector = (
+            answer["embedding"] if plan.kind == "float" else answer["embeddingsByType"][plan.kind]
+        )
+        return [[float(v) for v in vector]]
     embeddings = answer["embeddings"]
     if isinstance(embeddings, dict):  # embeddings_by_type
         embeddings = embeddings[plan.kind]

@@ -27,10 +27,11 @@ from router_service.providers import _cohere_map as C
 from router_service.providers._base import ChatCall, EmbedCall, MediaCall, media_unsupported
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
 from router_service.providers._embed_mapping import (
-    cohere_vector_type,
+    COHERE_TYPES,
     embedding_list,
     embedding_passthrough,
     embedding_texts,
+    vector_type,
 )
 from router_service.providers._media import unsupported_in
 from router_service.providers._rerank import rerank_body, rerank_result
@@ -67,7 +68,7 @@ class CohereAdapter(HttpAdapter):
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
         texts = embedding_texts(call.params)
         own = embedding_passthrough(call.params)  # input_type, truncate…
-        kind = cohere_vector_type(own)
+        kind = vector_type(own, "embedding_types", COHERE_TYPES)
         fields: dict[str, Any] = {"input_type": "search_document", **own, "embedding_types": [kind]}
         if call.params.HasField("dimensions"):
             fields["output_dimension"] = call.params.dimensions

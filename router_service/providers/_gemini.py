@@ -30,7 +30,11 @@ from router_service.providers import _gemini_answer as GA
 from router_service.providers import _gemini_map as G
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
-from router_service.providers._embed_mapping import embedding_list, embedding_texts
+from router_service.providers._embed_mapping import (
+    embedding_list,
+    embedding_passthrough,
+    embedding_texts,
+)
 from router_service.providers._gemini_config import vertex_only
 from router_service.providers._media import unsupported_in
 from router_service.providers._responses_logprobs import refused_logprobs
@@ -98,16 +102,18 @@ class GeminiAdapter(HttpAdapter):
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
         texts = embedding_texts(call.params)
         model = _model_path(call.upstream_model)
-        extra: dict[str, Any] = {}
+        # The caller's own fields (`taskType`, `title`…) go into each request as sent, but not
+        # over the input nor over the `dimensions` asked.
+        extra: dict[str, Any] = embedding_passthrough(call.params)
         if call.params.HasField("dimensions"):
             extra["outputDimensionality"] = call.params.dimensions
         if len(texts) == 1:
-            body: dict[str, Any] = {"content": {"parts": [{"text": texts[0]}]}, **extra}
+            body: dict[str, Any] = {**extra, "content": {"parts": [{"text": texts[0]}]}}
             url = self._url(call.upstream_model, "embedContent")
             bodies = [body]
         else:
             requests = [
-                {"model": model, "content": {"parts": [{"text": t}]}, **extra} for t in texts
+                {**extra, "model": model, "content": {"parts": [{"text": t}]}} for t in texts
             ]
             bodies = [{"requests": batch} for batch in batches(requests, BATCH_EMBED_MAX)]
             url = self._url(call.upstream_model, "batchEmbedContents")

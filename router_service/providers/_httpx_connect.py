@@ -93,9 +93,15 @@ class _Connected(httpcore.AsyncNetworkStream):
         handshake = self._stream.start_tls(ssl_context, server_hostname, None)
         try:
             return await connect_within(handshake, timeout)
-        except TimeoutError:
-            await self._stream.aclose()  # httpcore closes it on its own timeout, not on a cancel
-            raise httpcore.ConnectTimeout(f"TLS handshake timed out after {timeout:g} s") from None
+        except BaseException as exc:
+            # httpcore's stream closes itself on a failed handshake, not on a cancel: neither
+            # this timeout's nor the call's (a caller gone, a deadline passed), and httpcore
+            # closes no connection it did not finish; anyio's `aclose` aborts the socket at once.
+            await self._stream.aclose()
+            if isinstance(exc, TimeoutError):
+                message = f"TLS handshake timed out after {timeout:g} s"
+                raise httpcore.ConnectTimeout(message) from None
+            raise
 
     def get_extra_info(self, info: str) -> typing.Any:
         return self._stream.get_extra_info(info)

@@ -36,7 +36,7 @@ from router_service.providers._base import (
     RealtimeCallAnswer,
     websocket_url,
 )
-from router_service.providers._embed_mapping import as_asked
+from router_service.providers._embed_mapping import encoded_as_asked
 from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
 from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
@@ -288,7 +288,7 @@ class OpenAIAdapter(HttpAdapter):
         url = self._endpoint("embeddings", call.upstream_model)
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
-            return as_asked(embedding_result_from_openai(data), call.params.encoding_format)
+            return encoded_as_asked(embedding_result_from_openai(data), call.params.encoding_format)
         except UpstreamFormatError as exc:
             raise malformed("response", exc) from exc
 

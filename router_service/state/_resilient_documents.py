@@ -110,8 +110,3 @@ class ResilientDocuments:
             # be wrong, and the document still there once the store is back).
             raise StoreUnavailableError(_UNCHANGEABLE)
         return local or shared is True
-
-    async def forget_document(self, name: str) -> None:
-        # From both, the shared store's queued while it is unreachable (`StateStore`'s).
-        await self.local.delete_document(name)
-        await self._write("delete_document", lambda: self.shared.delete_document(name))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 
@@ -120,6 +121,10 @@ def test_an_api_key_grpc_cannot_send_is_refused_without_showing_it(key: str) -> 
         ([("authorization", "Bearer sk-é")], "'authorization'"),
         ([("x request id", "a")], "'x request id'"),
         ([("", "a")], "''"),
+        # A value given as bytes (grpc takes them for any key) is checked as a str is: it
+        # failed the async client's unary calls with grpc's internal ExecuteBatchError.
+        ([("x-request-id", b"a\nb")], "'x-request-id'"),
+        ([("x-request-id", b"\xff")], "'x-request-id'"),
     ],
 )
 async def test_metadata_grpc_cannot_send_is_refused_by_its_key(
@@ -134,3 +139,33 @@ async def test_metadata_grpc_cannot_send_is_refused_by_its_key(
             client.chat_stream(chat_stream(), metadata=metadata)
     with SyncRouterClient(target) as sync, pytest.raises(ValueError, match=named):
         sync.chat(chat(), metadata=metadata)
+
+
+async def test_a_key_sent_before_still_has_its_value_checked(router: RouterHandle) -> None:
+    # Keys once found sendable are not checked again (the edge's every call pays less): their
+    # values still are, and the same key capitalised is still sent lower-cased.
+    target = router.server.address
+    async with RouterClient(target) as client:
+        sent = [("x-checked-again", "fine")]
+        assert (await client.chat(chat(), metadata=sent, timeout=30)).route.deployment
+        with pytest.raises(ValueError, match="'x-checked-again'"):
+            await client.chat(chat(), metadata=[("x-checked-again", "a\nb")])
+        with pytest.raises(ValueError, match="'x-checked-again'"):
+            client.chat_stream(chat_stream(), metadata=[("x-checked-again", "é")])
+        capitalised = [("X-Checked-Again", "fine")]
+        assert (await client.chat(chat(), metadata=capitalised, timeout=30)).route.deployment
+
+
+async def test_a_binary_key_takes_any_bytes_in_both_clients(router: RouterHandle) -> None:
+    # A `-bin` key's value is bytes gRPC encodes itself, not text: none is refused, and its
+    # key is lower-cased as any other.
+    metadata: list[tuple[str, Any]] = [("X-Trace-Bin", b"\x00\n\xff")]
+    async with RouterClient(router.server.address) as client:
+        answer = await client.chat(chat(), metadata=metadata, timeout=30)
+    assert answer.route.deployment == "alpha/model-a"
+
+    def sync_call() -> str:
+        with SyncRouterClient(router.server.address) as sync:
+            return sync.chat(chat(), metadata=metadata, timeout=30).route.deployment
+
+    assert await asyncio.to_thread(sync_call) == "alpha/model-a"

@@ -114,3 +114,23 @@ async def test_embedding_types_the_answer_cannot_carry_are_refused(
         )
     assert refused.value.param == "embedding_types"
     assert fake.state.count() == 0
+
+
+@pytest.mark.parametrize("texts", [["query"], ["a", "b"]], ids=["embed", "batch"])
+async def test_a_gemini_callers_own_fields_go_into_each_request(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, texts: list[str]
+) -> None:
+    """README: a caller's field OpenAI does not define is passed to the provider unchanged. The
+    Gemini adapter dropped them: a query's `taskType: RETRIEVAL_QUERY` never reached Gemini,
+    and the caller got a document's vector without a word; nor may one replace the input."""
+    extra = {"taskType": "RETRIEVAL_QUERY", "content": {"parts": [{"text": "not the input"}]}}
+
+    answer = await sdk.embeddings.create(model="gemini-embed", input=texts, extra_body=extra)
+
+    dims = R.DEFAULT_EMBEDDING_DIMS
+    expected = [pytest.approx(R.embedding_vector(t, dims), abs=1e-6) for t in texts]
+    assert [item.embedding for item in answer.data] == expected
+    body = fake.state.last().body  # type: ignore[union-attr]
+    sent = body["requests"] if len(texts) > 1 else [body]
+    assert [r["taskType"] for r in sent] == ["RETRIEVAL_QUERY"] * len(texts)
+    assert [r["content"] for r in sent] == [{"parts": [{"text": t}]} for t in texts]

@@ -35,10 +35,22 @@ class CutsAfterTheFileIndex(ResilientStateStore):
 
     async def append_document(self, name: str, data: bytes, *, max_bytes: int) -> AppendResult:
         added = await super().append_document(name, data, max_bytes=max_bytes)
+        if added is AppendResult.APPENDED:
+            await self._cut_after(name)
+        return added
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        if kept is PutResult.KEPT:  # the client's first file: its index made with its id
+            await self._cut_after(name)
+        return kept
+
+    async def _cut_after(self, name: str) -> None:
         if self.proxy is not None and name.startswith("file-index:"):
             proxy, self.proxy = self.proxy, None
             await proxy.cut()
-        return added
 
 
 async def test_a_file_uploaded_as_redis_is_lost_is_refused_not_kept_where_nobody_reads_it(

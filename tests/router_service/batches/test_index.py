@@ -34,14 +34,15 @@ async def test_an_id_removed_frees_its_place_this_period_or_the_last(
     index = ClientIndex(make_store(clock), clock, kind="batch", period_s=1000, max_ids=3)
     ids = ["batch_" + secrets.token_hex(16) for _ in range(5)]
     assert [await index.add("owner", thing_id) for thing_id in ids[:3]] == [True] * 3
-    assert await index.remove("owner", ids[1])  # refused after it was added
-    assert not await index.remove("owner", ids[1])  # taken out once
-    assert not await index.remove("other", ids[0])  # another owner's index holds none
+    await index.remove("owner", ids[1])  # refused after it was added
+    await index.remove("owner", ids[1])  # taken out once: nothing more
+    await index.remove("other", ids[0])  # another owner's index holds none
+    assert await index.ids("owner") == [ids[2], ids[0]]
     assert await index.add("owner", ids[3])  # its place is free again, and only its
     assert not await index.add("owner", ids[4])
     assert await index.ids("owner") == [ids[3], ids[2], ids[0]]
     clock.advance(1000)  # the next period: the last one's index is read, and removed from
-    assert await index.remove("owner", ids[3])
+    await index.remove("owner", ids[3])
     assert await index.ids("owner") == [ids[2], ids[0]]
 
 
@@ -67,5 +68,19 @@ async def test_an_id_removed_as_others_are_added_keeps_theirs() -> None:
     store = AddsAsItIsRead(clock, [])
     assert await store.index.add("owner", refused)
     store.racing = list(others)
-    assert await store.index.remove("owner", refused)  # at its third try
+    await store.index.remove("owner", refused)  # at its third try
     assert sorted(await store.index.ids("owner")) == sorted(others)
+
+
+async def test_an_index_emptied_by_removals_is_made_again_by_the_next_add(
+    make_store: MakeStore,
+) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    index = ClientIndex(store, clock, kind="file", period_s=1000, max_ids=2)
+    refused, kept = ["file-" + secrets.token_hex(12) for _ in range(2)]
+    assert await index.add("owner", refused)
+    await index.remove("owner", refused)
+    assert await store.get_documents(["file-index:owner:0"]) == [None]  # ended, not empty
+    assert await index.add("owner", kept)
+    assert await index.ids("owner") == [kept]

@@ -19,10 +19,7 @@ import pytest
 from router_service.config import HttpConfig
 from router_service.fake_upstream import FakeUpstream
 from router_service.providers import create_http_client
-from router_service.providers._aiohttp_transport import AiohttpTransport
 from router_service.providers._http import send_upstream
-from router_service.providers._httpx_connect import httpx_transport
-from router_service.providers._lean_transport import LeanTransport
 from tests.pki import CA
 from tests.router_service.providers.lean_harness import Peer, Server, unanswered
 
@@ -39,17 +36,9 @@ async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncCli
 
 
 @pytest.fixture
-async def stall(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+def stall(move_loop_clock: Callable[[float], None]) -> Callable[[], None]:
     """A stall of the running loop, `STALL_S` long, as seen by its clock and its timers."""
-    loop = asyncio.get_running_loop()
-    stalled = [0.0]
-    real_time = loop.time
-    monkeypatch.setattr(loop, "time", lambda: real_time() + stalled[0])
-
-    def hold() -> None:
-        stalled[0] += STALL_S
-
-    return hold
+    return lambda: move_loop_clock(STALL_S)
 
 
 @pytest.fixture
@@ -123,27 +112,6 @@ async def test_a_response_head_that_came_while_the_loop_stalled_is_read(
             assert response.status_code == 200 and await response.aread() == b"body"
         finally:
             await response.aclose()
-
-
-@pytest.fixture(params=["lean", "aiohttp", "httpx"])
-def trusting(
-    request: pytest.FixtureRequest,
-) -> Callable[[ssl.SSLContext], httpx.AsyncBaseTransport]:
-    """Each upstream transport as `create_http_client` makes it, trusting the test's own CA."""
-
-    def make(verify: ssl.SSLContext) -> httpx.AsyncBaseTransport:
-        if request.param == "lean":
-            return LeanTransport(
-                max_connections=4,
-                max_keepalive_connections=4,
-                keepalive_expiry_s=5.0,
-                verify=verify,
-            )
-        if request.param == "aiohttp":
-            return AiohttpTransport(max_connections=4, keepalive_expiry_s=5.0, verify=verify)
-        return httpx_transport(httpx.Limits(max_connections=4), verify=verify)
-
-    return make
 
 
 async def test_a_tls_handshake_done_while_the_loop_stalled_past_its_timeout_is_connected(

@@ -328,8 +328,8 @@ async def test_a_forget_during_an_outage_reaches_the_shared_store_once_it_answer
     assert await store.put_document("shared", b"s", 60) is PutResult.KEPT
     shared.up = False
     assert await store.put_document("local", b"l", 60) is PutResult.KEPT
-    await store.forget_document("local")  # no outage error: the shared store's is queued
-    await store.forget_document("shared")
+    await store.everywhere("delete_document", lambda s: s.delete_document("local"))  # queued
+    await store.everywhere("delete_document", lambda s: s.delete_document("shared"))
     assert await store.get_documents(["local"]) == [None]
     shared.up = True
     assert await shared.get_documents(["shared"]) == [b"s"]  # not yet: queued
