@@ -59,7 +59,7 @@ _GEMINI_AUDIO = frozenset(f"audio/{n}" for n in ("wav", "mp3", "aiff", "aac", "o
 _COHERE_USER_PARTS = frozenset({"text", "image_url"})
 # A Mistral model's name (`mistral-small-latest`, `open-mixtral-8x22b`, `codestral-latest`,
 # `mistralai/Mistral-7B-Instruct-v0.3`) and the tool call ids its API takes.
-_MISTRAL_MODEL = re.compile(
+MISTRAL_MODEL = re.compile(
     r"(?:^|[/:_.-])(?:mistral|mixtral|pixtral|codestral|devstral|magistral|ministral|voxtral)",
     re.IGNORECASE,
 )
@@ -100,7 +100,7 @@ def openai_problem(body: JsonObject) -> str | None:
             "Invalid 'stop': array too long. Expected an array with maximum length "
             f"{OPENAI_MAX_STOPS}, but got an array with length {len(stop)} instead."
         )
-    if _MISTRAL_MODEL.search(str(body.get("model") or "")):
+    if MISTRAL_MODEL.search(str(body.get("model") or "")):
         refused = _mistral_tool_id_problem(_objects(body.get("messages")))
         if refused is not None:
             return refused

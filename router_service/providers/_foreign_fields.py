@@ -75,16 +75,18 @@ def taken_fields(kind: str, base_url: str, configured: Iterable[str] | None) -> 
 
 
 def without_foreign_fields(
-    body: dict[str, Any], taken: frozenset[str], *, google: bool = False
+    body: dict[str, Any], taken: frozenset[str], *, google: bool = False, model: str = ""
 ) -> None:
     """`body` without `thinking_blocks`, the fields of `ALL_FIELDS` not `taken`, the Gemini
     entrance's `GEMINI_ONLY` fields (a Gemini deployment's: no OpenAI-format server, Google's
     endpoint included, has them), and, unless `google` (Google's endpoint), its tool calls'
     `extra_content`; a failed tool result's flag (`TOOL_ERROR_KEY`: said in its text instead);
-    at a Mistral model, its tool call ids as Mistral takes them
-    (`with_mistral_tool_ids`); in place."""
+    at a Mistral model (`model`, the name read: a deployment's `base_model`, else its `model`;
+    "": the body's), its tool call ids as Mistral takes them (`with_mistral_tool_ids`); in
+    place."""
     body.pop(GEMINI_ONLY, None)
-    with_mistral_tool_ids(body)  # another provider's tool call ids, at a Mistral model
+    # Another provider's tool call ids, at a Mistral model.
+    with_mistral_tool_ids(body, model or str(body.get("model") or ""))
     cached = CACHE_CONTROL in taken
     messages = body.get("messages")
     for message in messages if isinstance(messages, list) else ():

@@ -233,12 +233,13 @@ def _calls(calls: list[Any], path: str) -> list[JsonObject]:
 
 def _result(content: Any, failed: bool) -> JsonObject:
     """A tool result as the JSON object functionResponse.response must be; a failed one's
-    under the `error` key, which Gemini reads as the call's error details."""
+    under the `error` key, which Gemini reads as the call's error details (as it is when it
+    has that key already: a Gemini caller's own response)."""
     text = M.text_of(content)
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         value = None
-    if failed:
+    if failed and not (isinstance(value, dict) and "error" in value):
         return {"error": value if isinstance(value, dict) else text}
     return value if isinstance(value, dict) else {"result": text}

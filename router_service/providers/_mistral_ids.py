@@ -4,11 +4,14 @@ call's `id` and a tool message's `tool_call_id` alike. Mistral's API answers any
 servers running Mistral's chat templates (vLLM…): a conversation begun on another provider
 (OpenAI's `call_…`, Claude's `toolu_…`) could not go on at a Mistral model.
 
-Known by the model's name at any OpenAI-format server (Mistral's API, Azure, Cloudflare's
-`@cf/mistral/…`, OpenRouter's `mistralai/…`, a vLLM's Hugging Face name); an id that is 9
-letters and digits already (Mistral's own) goes as it is, another as a digest of it, so a call
-and its result keep one id and two ids stay two. As `_mapping.tool_id` does for Anthropic and
-Bedrock. The caller's ids are never changed: the answer's are the upstream's own."""
+Known by the model's name (a deployment's `base_model`, else its `model`: an Azure
+deployment's or a vLLM's served name says nothing) at any OpenAI-format server (Mistral's API,
+Azure, Cloudflare's `@cf/mistral/…`, OpenRouter's `mistralai/…`, a vLLM's Hugging Face name)
+and at Bedrock (`mistral.mistral-large-…`, `us.mistral.pixtral-large-…`: Converse hands the
+model the ids as they come, a short one refused); an id that is 9 letters and digits already
+(Mistral's own) goes as it is, another as a digest of it, so a call and its result keep one
+id and two ids stay two. As `_mapping.tool_id` does for Anthropic and Bedrock. The caller's
+ids are never changed: the answer's are the upstream's own."""
 
 from __future__ import annotations
 
@@ -48,11 +51,12 @@ def mistral_tool_id(call_id: str) -> str:
     return "".join(letters)
 
 
-def with_mistral_tool_ids(body: dict[str, Any]) -> None:
-    """An OpenAI-format chat body for its `model`: a Mistral model's with the tool call ids of
-    its messages as Mistral takes them (`mistral_tool_id`); in place."""
+def with_mistral_tool_ids(body: dict[str, Any], model: str) -> None:
+    """An OpenAI-dialect chat body for `model` (the name read: a deployment's `base_model`,
+    else its `model`): a Mistral model's with the tool call ids of its messages as Mistral
+    takes them (`mistral_tool_id`); in place."""
     messages = body.get("messages")
-    if not isinstance(messages, list) or not _is_mistral(str(body.get("model") or "")):
+    if not isinstance(messages, list) or not _is_mistral(model):
         return
     for message in messages:
         if not isinstance(message, dict):

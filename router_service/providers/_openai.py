@@ -210,7 +210,7 @@ class OpenAIAdapter(HttpAdapter):
         body = call.openai_body()
         body["model"] = call.upstream_model
         for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
-        without_foreign_fields(body, self.taken, google=self.google)
+        without_foreign_fields(body, self.taken, google=self.google, model=call.named_model)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked

@@ -103,6 +103,12 @@ async def test_a_model_that_refuses_logprobs_passes_the_call_on(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await chat(router, params("solo", "one two"))
     assert details_from_rpc_error(caught.value).reason != "UNSUPPORTED_INPUT"
+    # Nor was the deployment cooled by them: another conversation asking for none (this one
+    # sticks to the deployment that answered it) is answered by it first.
+    fake.state.remove_scenario(model="m-up")
+    plain = await chat(router, params("chain", "another question"))
+    assert [a.outcome for a in plain.route.attempts] == [routing_pb2.OUTCOME_OK]
+    assert plain.route.attempts[0].deployment.endswith("/m-up")
 
 
 @pytest.mark.parametrize(("top", "asked"), [(0, None), (3, 3)])
