@@ -130,6 +130,11 @@ def measure(system: System, scenario: str, concurrency: int, plan: LoadPlan) -> 
     result["cpu_s_per_1k"] = cpu / total * 1000 if total else None
     if not system.alive():
         raise RuntimeError(f"{system.name} died during a {scenario} run at c={concurrency}")
+    if not result["completed"] and not result["errors"]:  # those in flight are not errors
+        raise RuntimeError(
+            f"{system.name} answered no request in a {scenario} run at c={concurrency}, and "
+            "none failed: it hung (no latency to report; wrk would say a p50 of 0 ms)"
+        )
     return result
 
 
@@ -142,10 +147,13 @@ def warm_up(system: System, plan: LoadPlan) -> None:
         py_load(spec, timeout_s=120)
 
 
-def failover(edge: System, requests: int, rounds: int, plan: LoadPlan) -> dict[str, Any]:
+def failover(
+    edge: System, requests: int, rounds: int, plan: LoadPlan, timeout_s: float = 300
+) -> dict[str, Any]:
     """c=1 through the edge: `bench` and `bench-fallback` (its first deployment refuses
     connections) in turn, request by request, so drift hits both alike. Extra = fallback p50 -
-    plain p50, per round; the report takes the median over rounds."""
+    plain p50, per round; the report takes the median over rounds. A round whose load
+    generator fails or times out is recorded (`failed`) and ends the probe, not the bench."""
     rows: list[dict[str, Any]] = []
     for r in range(rounds):
         models = (MODEL, FALLBACK_MODEL) if r % 2 == 0 else (FALLBACK_MODEL, MODEL)
@@ -159,7 +167,14 @@ def failover(edge: System, requests: int, rounds: int, plan: LoadPlan) -> dict[s
             "unique": True,  # each request a new conversation: no session avoids `dead` yet
         }
         wait_for_quiet(plan)
-        result = py_load(spec, timeout_s=300)
+        try:
+            result = py_load(spec, timeout_s=timeout_s)
+        except (RuntimeError, subprocess.SubprocessError) as exc:  # e.g. a fallback that hangs
+            failed = f"{type(exc).__name__}: {str(exc)[-500:]}"
+            none = {"p50_ms": None, "p99_ms": None}
+            rows.append({"round": r, "errors": 0, "error_samples": [], "failed": failed})
+            rows[-1] |= {MODEL: none, FALLBACK_MODEL: none, "extra_p50_ms": None}
+            break  # the next rounds would only wait as long
         pair: dict[str, Any] = {"round": r, "errors": result["errors"]}
         pair["error_samples"] = result["error_samples"]
         for model, stats in zip(models, result["latency_ms_by_body"], strict=True):

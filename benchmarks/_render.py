@@ -83,12 +83,19 @@ def _failures_section(failures: list[dict[str, Any]]) -> list[str]:
     if not failures:
         return []
     lines = ["", "## Failed runs", ""]
+    left_out: dict[str, int] = {}
     for f in failures:
+        if f.get("left_out"):  # not tried: its process had exited
+            left_out[f["system"]] = left_out.get(f["system"], 0) + 1
+            continue
         said = f["error"].strip().splitlines() or ["?"]  # what failed … its last words
         error = said[0][:200] + ("" if len(said) == 1 else f" … {said[-1][:200]}")
         lines.append(
             f"- {f['system']} failed ({f['scenario']}, c={f['level']}, round {f['round']}): {error}"
         )
+    for system, n in left_out.items():
+        runs = "run" if n == 1 else "runs"
+        lines.append(f"- {system} was left out of {n} later {runs} (its process had exited)")
     return lines
 
 
@@ -188,6 +195,8 @@ def _long_prompt_streams(data: dict[str, Any]) -> str:
     """The idle streams with long prompts (`idle_streams_by_prompt`): the cost per stream with
     short and long prompts, and the RSS (router + edge) each KiB of prompt adds to a stream."""
     probe = data.get("idle_streams_long_prompt")
+    if probe and probe.get("failed"):  # its stack did not start or warm up
+        return f" On a new stack, the long-prompt probe failed: {probe['failed']}."
     if not probe or probe["rss_per_prompt_kib"] is None:
         return ""
     short, long, kib = probe["short"], probe["long"], probe["prompt_kib"]

@@ -170,21 +170,40 @@ def _times_more(name: str, ours: float | None, peer: float | None, factor: int) 
     )
 
 
-def _errors_judged(
-    target: dict[str, Any], ours: dict[str, Any] | None, peer: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """No PASS on rows with errors: Switchboard's FAIL the target (a failed request is no
-    answer, and wrk times error responses too: fast 401s make a small p50), the peer's make the
-    comparison N/A (its throughput counts its answers only)."""
+def _trouble(row: dict[str, Any] | None, failed: int) -> str:
+    """What went wrong behind a row: its errors and its runs that failed ('' when nothing)."""
+    errors = (row or {}).get("errors") or 0
+    said = [f"{errors:,} errors"] if errors else []
+    if failed:  # a run that failed is out of the row (a hang, a crash): it is no answer either
+        said.append(f"{failed} failed run{'s' if failed > 1 else ''}")
+    return " and ".join(said)
+
+
+def _errors_judged(target: dict[str, Any], ours: str, peer: str = "") -> dict[str, Any]:
+    """No PASS on rows with trouble (`_trouble`): Switchboard's FAIL the target (a failed
+    request is no answer, and wrk times error responses too: fast 401s make a small p50), the
+    peer's make the comparison N/A (its throughput counts its answers only)."""
     name, detail = target["target"], target["detail"]
-    ours_errors = (ours or {}).get("errors") or 0
-    peer_errors = (peer or {}).get("errors") or 0
-    if ours_errors:
+    if ours:
         shown = "" if target["status"] == "N/A" else f"{detail}; "
-        return _target(name, False, f"{shown}Switchboard had {ours_errors:,} errors")
-    if peer_errors and target["status"] != "N/A":
-        return _target(name, None, f"{detail}; LiteLLM had {peer_errors:,} errors: no comparison")
+        return _target(name, False, f"{shown}Switchboard had {ours}")
+    if peer and target["status"] != "N/A":
+        return _target(name, None, f"{detail}; LiteLLM had {peer}: no comparison")
+    if peer:  # the peer's row is missing: say why
+        return _target(name, None, f"LiteLLM had {peer}: no comparison")
     return target
+
+
+Failed = dict[tuple[str, str, int], int]
+
+
+def _failed_runs(data: dict[str, Any]) -> Failed:
+    """The runs that failed (`failures` in the JSON), counted by the row they are missing
+    from: (mode, system, level)."""
+    out: Failed = defaultdict(int)
+    for f in data.get("failures") or []:
+        out[(MODES.get((f["scenario"], f["system"]), f["scenario"]), f["system"], f["level"])] += 1
+    return out
 
 
 # targets 1–4: (target, mode, level, summary key, limit, lower is better)
@@ -203,18 +222,25 @@ PEER_TARGETS = (
 )
 
 
-def _peer_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _peer_targets(rows: list[dict[str, Any]], failed: Failed) -> list[dict[str, Any]]:
     """Targets 1–4: Switchboard against LiteLLM, same mode and level."""
     out = []
     for name, mode, level, key, limit, lower in PEER_TARGETS:
         ours, peer = _row(rows, mode, "switchboard", level), _row(rows, mode, "litellm", level)
         values = (None if ours is None else ours.get(key), None if peer is None else peer.get(key))
         judged = _lower_than(name, *values, limit) if lower else _times_more(name, *values, limit)
-        out.append(_errors_judged(judged, ours, peer))
+        ours_trouble = _trouble(ours, failed.get((mode, "switchboard", level), 0))
+        peer_failed = failed.get((mode, "litellm", level), 0)
+        peer_trouble = _trouble(peer, peer_failed)
+        if not lower and not peer_failed and judged["status"] == "FAIL" and peer_trouble:
+            # its errors are no answers: they only lowered its count, a clean peer is further ahead
+            judged = _target(name, False, f"{judged['detail']}; LiteLLM had {peer_trouble}")
+            peer_trouble = ""
+        out.append(_errors_judged(judged, ours_trouble, peer_trouble))
     return out
 
 
-def _grpc_target(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _grpc_target(rows: list[dict[str, Any]], failed: Failed) -> dict[str, Any]:
     name = "gRPC path added p50 at c=1 ≤ 0.6 ms and ≥ 2,500 unary requests/s"
     at_1 = _row(rows, "gRPC unary", "switchboard-grpc", 1)
     grpc = [r for r in rows if r["mode"] == "gRPC unary"]
@@ -226,7 +252,9 @@ def _grpc_target(rows: list[dict[str, Any]]) -> dict[str, Any]:
         detail = f"added p50 {added:.2f} ms; best {best['rps']:,.0f} unary req/s"
         judged = _target(name, added <= 0.6 and best["rps"] >= 2500, detail)
     used = {r["level"]: r["errors"] for r in (at_1, best) if r is not None}  # the same row once
-    return _errors_judged(judged, {"errors": sum(used.values())})
+    levels = {1, *used}
+    lost = sum(failed.get(("gRPC unary", "switchboard-grpc", level), 0) for level in levels)
+    return _errors_judged(judged, _trouble({"errors": sum(used.values())}, lost))
 
 
 def _idle_rss_target(data: dict[str, Any]) -> dict[str, Any]:
@@ -255,6 +283,9 @@ def _idle_streams_target(data: dict[str, Any]) -> dict[str, Any]:
 def _failover_target(data: dict[str, Any]) -> dict[str, Any]:
     name = "a deployment that refuses connections costs ≤ 2 ms before the fallback answers"
     rows = (data.get("failover") or {}).get("rounds", [])
+    lost = next((r for r in rows if r.get("failed")), None)
+    if lost is not None:  # its load generator failed or timed out: no answer to judge
+        return _target(name, False, f"round {lost['round']} failed: {lost['failed'][:300]}")
     extras = [r.get("extra_p50_ms") for r in rows]
     extra = _median(extras)
     # a request that failed got no answer: the fallback did not take over for it
@@ -271,9 +302,10 @@ def _failover_target(data: dict[str, Any]) -> dict[str, Any]:
 
 def targets(rows: list[dict[str, Any]], data: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue's targets, each PASS, FAIL or N/A, with the numbers behind it."""
+    failed = _failed_runs(data)
     return [
-        *_peer_targets(rows),
-        _grpc_target(rows),
+        *_peer_targets(rows, failed),
+        _grpc_target(rows, failed),
         _idle_rss_target(data),
         _idle_streams_target(data),
         _failover_target(data),

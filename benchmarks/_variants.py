@@ -24,6 +24,7 @@ import contextlib
 import secrets
 import socket
 import statistics
+import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -75,26 +76,36 @@ def _trim(run: dict[str, Any], rnd: int, which: str) -> dict[str, Any]:
 
 
 def _compare(
-    ctx: Context, name: str, env: dict[str, str], extra_config: str
-) -> list[dict[str, Any]]:
+    ctx: Context, block: dict[str, Any], name: str, env: dict[str, str], extra_config: str
+) -> None:
     """Start the variant's stack and a fresh plain one, warm both, then plain and variant in
-    turn for every round."""
+    turn for every round; each run goes into `block` as it ends (a failure keeps the runs before
+    it)."""
     variant, _ = start_switchboard(
         ctx.group, ctx.upstream, ctx.tmp, ctx.src, variant=name, env=env, extra_config=extra_config
     )
     plain, _ = start_switchboard(ctx.group, ctx.upstream, ctx.tmp, ctx.src, variant=f"{name}-plain")
     for system in (plain, variant):
         warm_up(system, ctx.plan)
-    runs: list[dict[str, Any]] = []
     for rnd in range(ctx.rounds):
         for which, system in (("plain", plain), ("variant", variant)):
             result = measure(system, "unary", ctx.level, ctx.plan)
-            runs.append(_trim(result, rnd, which))
+            block["runs"].append(_trim(result, rnd, which))
             errors = f", {result['errors']} errors" if result["errors"] else ""
             ctx.say(
                 f"c={ctx.level:<4} r{rnd} {name:<8} {which:<8} {result['rps']:8.1f} req/s{errors}"
             )
-    return runs
+
+
+# What a variant's comparison can fail with: a stack that does not start, a load generator that
+# fails, a system that dies or hangs (`measure`), a load generator that times out.
+PROBE_FAILED = (RuntimeError, subprocess.SubprocessError)
+
+
+def _failed(block: dict[str, Any], label: str, exc: BaseException) -> None:
+    """A failed run counts against the target (as in the load matrix): FAIL, not N/A."""
+    block["failed"] = True
+    block["note"] = f"{label} variant failed: {type(exc).__name__}: {str(exc)[:300]}"
 
 
 def stop_started_since(group: ProcessGroup, before: list[Any]) -> None:
@@ -130,9 +141,14 @@ def probe_tracing(ctx: Context) -> dict[str, Any]:
     sink = None
     try:
         sink, env = start_sink(ctx.group)
-        block["runs"] = _compare(ctx, "tracing", env, "")
-    except RuntimeError as exc:
-        block["note"] = f"tracing variant failed: {str(exc)[:300]}"
+        _compare(ctx, block, "tracing", env, "")
+    except PROBE_FAILED as exc:
+        if sink is None:  # the harness's own sink: nothing of Switchboard's was tried (N/A)
+            block["note"] = (
+                f"tracing variant not measured: the OTLP sink did not start ({str(exc)[:300]})"
+            )
+        else:
+            _failed(block, "tracing", exc)
     finally:
         if sink is not None:  # its CPU is on this machine; a real collector's would not be
             block["sink_cpu_s"] = round(cpu_seconds(sink.pids()), 2)
@@ -178,9 +194,9 @@ def probe_redis(ctx: Context) -> dict[str, Any]:
     block["prefix"] = prefix
     before = list(ctx.group.procs)
     try:
-        block["runs"] = _compare(ctx, "redis", {}, redis_state_yaml(prefix))
-    except RuntimeError as exc:
-        block["note"] = f"Redis variant failed: {str(exc)[:300]}"
+        _compare(ctx, block, "redis", {}, redis_state_yaml(prefix))
+    except PROBE_FAILED as exc:
+        _failed(block, "Redis", exc)
     finally:
         stop_started_since(ctx.group, before)
         # keys found prove the router used Redis (it falls back to local state when it cannot)
@@ -256,14 +272,16 @@ def _evidence(key: str, block: dict[str, Any]) -> str:
 
 
 def variant_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """The tracing and Redis targets: PASS/FAIL on the cost, N/A when not measured."""
+    """The tracing and Redis targets: PASS/FAIL on the cost (FAIL with errors or a failed
+    comparison), N/A when not measured."""
     out = []
     variants = data.get("variants") or {}  # absent in runs from before the probe
     for key, name, limit in VARIANT_TARGETS:
         block = variants.get(key) or {}
         cost = variant_cost(block)
         if cost is None:
-            out.append(_target(name, None, block.get("note") or _MISSING))
+            failed = False if block.get("failed") else None  # tried and failed: FAIL
+            out.append(_target(name, failed, block.get("note") or _MISSING))
             continue
         detail = (
             f"{cost['variant_rps']:,.0f} vs {cost['plain_rps']:,.0f} req/s plain at "
@@ -272,11 +290,13 @@ def variant_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             + (f"; {cost['errors']} errors" if cost["errors"] else "")
         )
         sink = block.get("sink")
-        if key == "tracing" and sink is not None and not sink.get("trace_requests"):
+        if block.get("failed"):  # the rounds before the failure are no PASS either
+            out.append(_target(name, False, f"{detail}; {block['note']}"))
+        elif key == "tracing" and sink is not None and not sink.get("trace_requests"):
             # nothing was exported: the run did not measure tracing at all
             out.append(_target(name, None, f"{detail}: tracing was not on"))
-        else:
-            out.append(_target(name, cost["cost"] <= limit, detail))
+        else:  # a failed request is no answer, on either stack: no PASS with errors
+            out.append(_target(name, cost["cost"] <= limit and not cost["errors"], detail))
     return out
 
 

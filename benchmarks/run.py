@@ -36,7 +36,13 @@ from benchmarks._measure import (
 from benchmarks._peer import PEER_VERSION, PeerUnavailable, ensure_peer
 from benchmarks._procs import ProcessGroup, memory_kib, sigterm_as_interrupt
 from benchmarks._systems import System, start_peer, start_switchboard, start_upstream
-from benchmarks._variants import VARIANT_LEVEL, Context, run_variants, stop_started_since
+from benchmarks._variants import (
+    PROBE_FAILED,
+    VARIANT_LEVEL,
+    Context,
+    run_variants,
+    stop_started_since,
+)
 from benchmarks._wrk import find_wrk
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -135,7 +141,8 @@ def _brief(result: dict[str, Any]) -> str:
 @dataclass
 class Matrix:
     """The load matrix's results: every run, each system's peak RSS (VmHWM, KiB) after each
-    level, and the runs that failed (the system is left out after its process is gone)."""
+    level, and the runs that failed (after its process is gone a system is left out: its runs
+    are failures marked `left_out`)."""
 
     runs: list[dict[str, Any]] = field(default_factory=list)
     peaks: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -149,10 +156,14 @@ def run_matrix(systems: dict[str, System], args: argparse.Namespace, plan: LoadP
     for level in args.levels:
         for rnd in range(args.rounds):
             for scenario, names in SCENARIOS.items():
-                present = [n for n in names if n in systems and n not in gone]
+                present = [n for n in names if n in systems]
                 shift = rnd % len(present) if present else 0
                 for name in present[shift:] + present[:shift]:
                     where = {"scenario": scenario, "system": name, "level": level, "round": rnd}
+                    if name in gone:  # not tried, and a failed run: no target is 'not measured'
+                        error = f"left out: {name} is not running"
+                        matrix.failures.append({**where, "error": error, "left_out": True})
+                        continue
                     try:
                         result = measure(systems[name], scenario, level, plan)
                     # one system's failure does not end the bench
@@ -345,17 +356,24 @@ def run_probes(bench: Bench, switchboard: System) -> dict[str, Any]:
 
 
 def long_prompt_probe(bench: Bench, kib: int) -> dict[str, Any]:
-    """500 idle streams with the short prompt, then 500 with a prompt of `kib` KiB each."""
+    """500 idle streams with the short prompt, then 500 with a prompt of `kib` KiB each; a
+    stack that fails to start or to warm up is said (`failed`), not the end of the bench."""
     _say(f"idle streams probe: 500 short prompts, then 500 of {kib} KiB (a new stack)")
     # A stack of its own: the memory the first probe's streams freed would be reused
     # by these and hide their cost.
     before = list(bench.group.procs)
-    fresh, _ = start_switchboard(
-        bench.group, bench.upstream, bench.tmp, bench.src, variant="long-prompt"
-    )
-    warm_up(fresh, bench.plan)
-    long_streams = idle_streams_by_prompt(fresh, 500, kib)
-    stop_started_since(bench.group, before)
+    try:
+        fresh, _ = start_switchboard(
+            bench.group, bench.upstream, bench.tmp, bench.src, variant="long-prompt"
+        )
+        warm_up(fresh, bench.plan)
+        long_streams = idle_streams_by_prompt(fresh, 500, kib)
+    except PROBE_FAILED as exc:
+        failed = f"{type(exc).__name__}: {str(exc)[:300]}"
+        _say(f"idle streams ({kib} KiB prompts) failed: {failed}")
+        return {"prompt_kib": kib, "failed": failed, "rss_per_prompt_kib": None}
+    finally:
+        stop_started_since(bench.group, before)
     ratio = long_streams["rss_per_prompt_kib"]
     _say(f"idle streams ({kib} KiB prompts): a KiB of prompt adds {ratio} KiB a stream")
     return long_streams

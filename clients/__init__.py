@@ -18,7 +18,6 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
         RETRY_POLICY,
         USE_CLIENT_DEFAULT,
         UseClientDefault,
-        checked_target,
     )
     from clients._client import RouterClient
     from clients._local import LocalChannel, LocalHandlers
@@ -26,6 +25,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
     from clients._stream import CallStream, RouterMediaStream, RouterRealtime, RouterStream
     from clients._sync_client import SyncRouterClient
     from clients._sync_stream import SyncRouterMediaStream, SyncRouterStream
+    from clients._targets import checked_target
     from clients.codec import (
         CHARS_PER_TOKEN,
         COMPACTION_PREFIX,
@@ -167,7 +167,7 @@ _WHERE = {
     "chat_completion_to_openai": "codec",
     "chat_params_from_openai": "codec",
     "chat_params_to_openai": "codec",
-    "checked_target": "_base",
+    "checked_target": "_targets",
     "chunk_from_openai": "codec",
     "chunk_to_openai": "codec",
     "compact_request_from_openai": "codec",

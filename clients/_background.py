@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
@@ -78,7 +79,7 @@ class SyncBackgroundCalls:
 
         def _streaming(
             self, rpc: str, request: Any, deadline: Timeout, metadata: Metadata | None
-        ) -> tuple[Any, bool]: ...
+        ) -> tuple[Any, bool, Callable[[], bool]]: ...
 
     def resume_response(
         self,

@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
-import ipaddress
 import json
 import math
-import socket
+import string
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
 import grpc
 
+from clients._targets import channel_target
 from clients.errors import ErrorDetails, RouterError, details_from_rpc_error
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -122,113 +123,6 @@ USE_CLIENT_DEFAULT = UseClientDefault()
 Timeout = float | None | UseClientDefault
 
 
-_LAST_PORT = 65_535
-
-
-def channel_target(target: str | Sequence[str]) -> str:
-    """One gRPC target for one or several router addresses.
-
-    A string is used as it is (``dns:///router:50051`` resolves to every replica). Several
-    ``host:port`` addresses become one static ``ipv4:``/``ipv6:`` target; host names among them
-    are resolved once, here (blocking), because a static list cannot be re-resolved later.
-    """
-    if isinstance(target, str):
-        return checked_target(target)
-    if not target:
-        raise ValueError("at least one router target is required")
-    if len(target) == 1:
-        return checked_target(target[0])
-    for address in target:
-        checked_target(address)
-    resolved = [_resolve(address) for address in target]
-    for family, scheme in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
-        if all(any(fam == family for fam, _ in addrs) for addrs in resolved):
-            picked: list[str] = []
-            for addrs in resolved:
-                picked.extend(a for fam, a in addrs if fam == family and a not in picked)
-            return f"{scheme}:{','.join(picked)}"
-    raise ValueError(f"router targets {list(target)!r} share no address family")
-
-
-def checked_target(target: str) -> str:
-    """`target`, unless one of its addresses ends in a port past 65535: grpc takes it modulo
-    65536 (`127.0.0.1:70000` calls port 4464), so a typo would reach whatever listens there;
-    or is an IPv6 address out of brackets (`_unbracketed`) or in one left open; or when it is
-    empty, or names a user or password."""
-    if not target:
-        raise ValueError("a router target is required (host:port)")
-    if target.startswith(("unix:", "unix-abstract:", "vsock:")):
-        return target
-    if "@" in target:  # refused before any error quotes it: a password may be there
-        raise ValueError(
-            "a router target has no user or password (`user:password@host`): the key goes "
-            "in the `authorization` metadata, not in the address"
-        )
-    for address in _addresses(target):
-        if address.startswith("[") and "]" not in address:  # else a resolver error at the call
-            raise ValueError(
-                f"router target {target!r}: {address!r} opens a bracket it never closes"
-            )
-        if not address.startswith("[") and address.count(":") > 1:
-            raise ValueError(_unbracketed(target, address))
-        port = address.rpartition(":")[2]
-        if port.isdigit() and int(port) > _LAST_PORT:
-            raise ValueError(f"router target {target!r}: port {port} is past {_LAST_PORT}")
-    return target
-
-
-def _addresses(target: str) -> list[str]:
-    """The `host:port` addresses of `target`: after its scheme (`dns:`, `ipv4:`, `ipv6:`) and a
-    DNS authority (`dns://8.8.8.8/router:50051`), split at the commas."""
-    rest = target
-    for scheme in ("dns:", "ipv4:", "ipv6:"):
-        if rest.startswith(scheme):
-            rest = rest.removeprefix(scheme)
-            if rest.startswith("//"):
-                rest = rest[2:].partition("/")[2]
-            break
-    return rest.split(",")
-
-
-def _unbracketed(target: str, address: str) -> str:
-    """Why a bare IPv6 address is refused: gRPC takes all of it as the host, port 443 (`::1`
-    calls port 443; `::1:50051` is no address at all), where `[::1]:50051` was meant."""
-    host, _, port = address.rpartition(":")
-    try:
-        ipaddress.IPv6Address(host)
-    except ValueError:
-        meant = f"[{address}]:PORT"
-    else:
-        meant = f"[{host}]:{port}" if port.isdigit() else f"[{address}]:PORT"
-    return (
-        f"router target {target!r}: an IPv6 address needs brackets (gRPC reads a bare one, "
-        f"port and all, as the host, on port 443); write {meant!r}"
-    )
-
-
-def _resolve(address: str) -> list[tuple[socket.AddressFamily, str]]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit() or "/" in address:
-        raise ValueError(f"a router target in a list must be host:port, not {address!r}")
-    host = host.removeprefix("[").removesuffix("]")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
-        ips = [ipaddress.ip_address(info[4][0]) for info in infos]
-    else:
-        ips = [ip]
-    return [_formatted(ip, port) for ip in ips]
-
-
-def _formatted(
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: str
-) -> tuple[socket.AddressFamily, str]:
-    if ip.version == 4:
-        return socket.AF_INET, f"{ip}:{port}"
-    return socket.AF_INET6, f"[{ip}]:{port}"
-
-
 def channel_options(
     max_message_bytes: int, options: Sequence[tuple[str, Any]]
 ) -> list[tuple[str, Any]]:
@@ -245,19 +139,75 @@ def channel_options(
     return list(merged.items())
 
 
+# A metadata key gRPC sends: lower-case letters, digits, `-`, `_`, `.`. grpc-go and grpc-java
+# lower-case the keys they are given; Python's grpc failed the call (the async client's unary
+# calls with its internal ExecuteBatchError, the others INTERNAL "Invalid metadata").
+_KEY_CHARS = frozenset(string.ascii_lowercase + string.digits + "-_.")
+
+
 def call_metadata(api_key: str | None, metadata: Metadata | None) -> tuple[tuple[str, str], ...]:
-    """The caller's metadata plus ``authorization: Bearer <api_key>``.
+    """The caller's metadata, keys lower-cased as gRPC sends them, plus ``authorization: Bearer
+    <api_key>``; ValueError, by its key (never its value: a credential), for a pair gRPC
+    cannot send.
 
     Credentials the caller passes win: the edge forwards each HTTP caller's own key.
     """
-    merged = tuple(metadata or ())
-    if api_key is not None and not any(key.lower() == "authorization" for key, _ in merged):
+    merged = tuple(metadata) if metadata else ()
+    for key, value in merged:  # a call's usual pairs: keys sent before, text values
+        if key not in _SENT_KEYS or type(value) is not str or not _printable(value):
+            merged = tuple(_sendable(key, value) for key, value in merged)
+            break
+    if api_key is not None and not any(key == "authorization" for key, _ in merged):
         merged += (("authorization", f"Bearer {api_key}"),)
     return merged
 
 
+# Keys found sendable as they are, which `call_metadata` does not check again: a key's
+# check took most of the ~3 µs the edge's four pairs cost each call. A client's keys are few;
+# a caller's odd ones past the bound are checked each time.
+_SENT_KEYS: set[str] = set()
+_SENT_KEYS_MAX = 64
+
+
+def _sendable(key: str, value: Any) -> tuple[str, Any]:
+    name = key.lower()
+    if not name or not _KEY_CHARS.issuperset(name):
+        raise ValueError(
+            f"metadata key {key!r} is not one gRPC can send: lower-case letters, digits, "
+            "'-', '_' and '.'"
+        )
+    if name == key and len(_SENT_KEYS) < _SENT_KEYS_MAX:
+        _SENT_KEYS.add(key)
+    # A `-bin` key's value is bytes, any (grpc refuses a str there itself, as a TypeError);
+    # another key's is printable ASCII, given as a str or as bytes (grpc takes both).
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    if isinstance(text, str) and not name.endswith("-bin") and not _printable(text):
+        raise ValueError(
+            f"the value of metadata key {name!r} is not printable ASCII, which gRPC sends "
+            "alone (a line break read with it, or a character pasted with it?)"
+        )
+    return name, value
+
+
+def _printable(text: str) -> bool:
+    return text.isascii() and text.isprintable()
+
+
+# The longest deadline a call is given; a longer timeout (`math.inf`) is none. gRPC counts a
+# deadline in int64 nanoseconds since the epoch, to the year 2262: one past it wrapped round
+# into the past, and the call failed at once with DEADLINE_EXCEEDED. A century is "none".
+_LONGEST_TIMEOUT_S = 100 * 365 * 86_400.0
+
+
 def resolve_timeout(timeout: Timeout, default: float | None) -> float | None:
-    return default if isinstance(timeout, UseClientDefault) else timeout
+    """The gRPC timeout of one call: `timeout`, or the client's `default` when left out; None
+    (no deadline) past `_LONGEST_TIMEOUT_S`. ValueError for NaN, which expired every call."""
+    seconds = default if isinstance(timeout, UseClientDefault) else timeout
+    if seconds is None or seconds < _LONGEST_TIMEOUT_S:  # NaN is not: it fails below
+        return seconds
+    if seconds != seconds:
+        raise ValueError("timeout must be a number of seconds or None, not NaN")
+    return None
 
 
 # Also a call that was still waiting for a connection when its client closed (clients/_ready.py).
@@ -276,11 +226,16 @@ class map_rpc_errors:
     error too, so that task groups do not mistake it for their own cancellation. A cancellation
     of the task itself propagates untouched. A class rather than ``@contextmanager`` so that
     ``StopIteration`` passes through with no generator in between.
+
+    ``closed``: whether the blocking client was closed, for the call its close cancelled, which
+    grpc ends with its own CANCELLED ("Channel closed!"): that is ``LOCALLY_CANCELLED`` too, as
+    in the async client.
     """
 
-    def __init__(self, sent_once: bool = False) -> None:
+    def __init__(self, sent_once: bool = False, closed: Callable[[], bool] | None = None) -> None:
         # The call may reach a router and is not sent again (`ReadyGate.sent_once`).
         self._sent_once = sent_once
+        self._closed = closed
 
     def __enter__(self) -> None:
         return None
@@ -295,6 +250,8 @@ class map_rpc_errors:
             details = details_from_rpc_error(exc)
             if self._sent_once and details.bare and details.code is grpc.StatusCode.UNAVAILABLE:
                 details = dataclasses.replace(details, maybe_run=True)
+            elif details.bare and details.code is grpc.StatusCode.CANCELLED and self._closed:
+                details = LOCALLY_CANCELLED if self._closed() else details
             raise RouterError(details) from exc
         if isinstance(exc, asyncio.CancelledError) and not _task_cancelling():
             raise RouterError(LOCALLY_CANCELLED) from exc
@@ -335,6 +292,13 @@ class BaseClient(ABC):
         if not 0 <= ready_wait_s < math.inf:  # NaN too: a wait nothing could ever end
             raise ValueError(f"ready_wait_s must be a finite number >= 0, not {ready_wait_s!r}")
         self._ready_wait_s = ready_wait_s
+        if api_key is not None and not _printable(api_key):
+            raise ValueError(  # not shown: a credential
+                "api_key is not printable ASCII, which gRPC sends alone (a line break read "
+                "with it, or a character pasted with it?)"
+            )
+        if default_timeout is not None and math.isnan(default_timeout):
+            raise ValueError("default_timeout must be a number of seconds or None, not NaN")
         self._target = channel_target(target)
         self._interceptors = tuple(interceptors)
         self._credentials = credentials
@@ -342,6 +306,9 @@ class BaseClient(ABC):
         self._default_timeout = default_timeout
         self._options = channel_options(max_message_bytes, options)
         self._state = State.UNOPENED
+        # Held while the state changes: threads sharing a blocking client open it once, and a
+        # close does not meet an open half done (one channel of its own left open).
+        self._opening = threading.RLock()
         self._channel: Any = None
         self._router: Any = None
         self._admin: Any = None
@@ -372,25 +339,29 @@ class BaseClient(ABC):
         self._channel = self._make_channel()
         self._router = router_service_pb2_grpc.RouterServiceStub(self._channel)
         self._admin = admin_service_pb2_grpc.AdminServiceStub(self._channel)
-        self._state = State.OPENED
+        self._state = State.OPENED  # last: another thread that sees it uses what is above
 
     def _reopen_with(self, credentials: grpc.ChannelCredentials) -> Any:
         """Use `credentials` from now on: an open client moves to a new channel. Returns the
         channel it replaced, for the subclass to retire (None when none was open)."""
-        self._credentials = credentials
-        if self._state is not State.OPENED:
-            return None  # the channel is made with them on open
-        replaced = self._channel
-        self._state = State.UNOPENED
-        self._open()
-        return replaced
+        with self._opening:
+            self._credentials = credentials
+            if self._state is not State.OPENED:
+                return None  # the channel is made with them on open
+            replaced = self._channel
+            self._state = State.UNOPENED
+            self._open()
+            return replaced
 
     def _stub(self, service: str) -> Any:
-        """The ``router`` or ``admin`` stub, opening the channel on first use."""
-        if self._state is State.CLOSED:
-            raise RuntimeError("Cannot send a request, as the client has been closed.")
-        if self._state is State.UNOPENED:
-            self._open()
+        """The ``router`` or ``admin`` stub, opening the channel on first use (once, whichever
+        of the threads sharing a blocking client calls first)."""
+        if self._state is not State.OPENED:
+            with self._opening:
+                if self._state is State.CLOSED:
+                    raise RuntimeError("Cannot send a request, as the client has been closed.")
+                if self._state is State.UNOPENED:
+                    self._open()
         return self._router if service == "router" else self._admin
 
     def _kwargs(self, timeout: Timeout, metadata: Metadata | None) -> dict[str, Any]:

@@ -62,9 +62,10 @@ class RouterClient(
 ):
     """Async client of the router's ``RouterService`` and ``AdminService``.
 
-    Use ``async with RouterClient(...) as client:`` (or call :meth:`aclose`). Each method takes a
-    ``timeout`` in seconds (the gRPC deadline; ``None`` for none; left out, the client's
-    ``default_timeout``) and extra ``metadata``, sent with ``authorization: Bearer <api_key>``.
+    Use ``async with RouterClient(...) as client:`` (or call :meth:`aclose`). Each method takes
+    a ``timeout`` in seconds (the gRPC deadline; ``None`` or ``math.inf`` for none; left out,
+    the client's ``default_timeout``) and extra ``metadata``, sent with ``authorization: Bearer
+    <api_key>``.
     """
 
     def __init__(

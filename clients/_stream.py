@@ -4,6 +4,7 @@ lets go of the prompt once it is sent."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -70,13 +71,18 @@ class CallStream(Generic[M]):
 
     Leaving the ``async with`` block (or :meth:`aclose`) cancels the call, and the cancellation
     reaches the router, which aborts the upstream request: a caller that goes away stops paying.
+    So does dropping a stream unclosed (a ``break`` out of ``async for``), as grpc's blocking
+    calls do, once nothing holds it.
     To stop a task that may be waiting for a message, :meth:`interrupt` the stream rather than
     cancel the task: grpc.aio leaks a read cancelled in its await (clients/_cancelling.py).
     """
 
+    _closed = True  # until made: `__del__` of one whose making failed has nothing to end
+
     def __init__(self, call: Any, late: LateStart | None = None, sent_once: bool = False) -> None:
         """``call``: grpc's, started; or None and ``late``, which starts it at the first read.
         ``sent_once``: the call may reach a router and is not sent again (`ReadyGate.sent_once`)."""
+        self._loop = asyncio.get_running_loop()  # the call's: where `__del__` cancels it
         self._call = call
         self._late = late
         self._sent_once = sent_once
@@ -133,10 +139,16 @@ class CallStream(Generic[M]):
     async def aclose(self) -> None:
         """Cancel the call if it is still running; idempotent."""
         self._closed = True
-        if self._call is None and self._late is not None:
-            self._late.stop()
-        else:
-            self._call.cancel()
+        _cancel(self._call, self._late)
+
+    def __del__(self) -> None:
+        # Dropped unclosed: its grpc.aio call ran on (grpc.aio keeps it), and the router kept
+        # the upstream request and its key until the model finished. Cancelled on its loop, as
+        # the collection may run in any thread.
+        if self._closed or (self._call is not None and self._call.done()):
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: its calls ended with it
+            self._loop.call_soon_threadsafe(_cancel, self._call, self._late)
 
     async def __aenter__(self) -> Self:
         return self
@@ -148,6 +160,14 @@ class CallStream(Generic[M]):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _cancel(call: Any, late: LateStart | None) -> None:
+    """End a stream's call: cancel it, or stop its late start (none was made yet)."""
+    if call is None and late is not None:
+        late.stop()
+    else:
+        call.cancel()
 
 
 class RouterStream(CallStream[router_service_pb2.ChatStreamResponse]):

@@ -6,7 +6,7 @@ same errors (:class:`~clients.errors.RouterError`), no retries.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
@@ -43,24 +43,24 @@ class SyncRouterClient(
     _gate: SyncReadyGate | None = None  # the current channel's, made on open
     _raw_channel: Any = None  # that channel without its interceptors
 
-    def _open(self) -> None:
-        super()._open()
-        if self._gate is not None:
-            self._gate.close(replaced=True)  # `use_credentials`
-        self._gate = SyncReadyGate(self._raw_channel, self._ready_wait_s)
-
     def _make_channel(self) -> Any:
+        """The channel, and its gate: made before the client is OPENED, which another thread's
+        call may see at once."""
         if self._credentials is None:
             channel = grpc.insecure_channel(self._target, options=self._options)
         else:
             channel = grpc.secure_channel(self._target, self._credentials, options=self._options)
         self._raw_channel = channel  # the gate reads its state (interceptors cannot)
+        if self._gate is not None:
+            self._gate.close(replaced=True)  # `use_credentials`
+        self._gate = SyncReadyGate(channel, self._ready_wait_s)
         if self._interceptors:
             return grpc.intercept_channel(channel, *self._interceptors)
         return channel
 
     def __enter__(self) -> Self:
-        self._open()
+        with self._opening:
+            self._open()
         return self
 
     def __exit__(
@@ -78,28 +78,33 @@ class SyncRouterClient(
         stays open until :meth:`close` (a blocking channel cannot wait for its calls: closing it
         cancels them). Idle, it lets its connection go after grpc's idle timeout.
         """
-        if (replaced := self._reopen_with(credentials)) is not None:
-            self._replaced.append(replaced)
+        with self._opening:  # a close meanwhile closes the replaced channel too
+            if (replaced := self._reopen_with(credentials)) is not None:
+                self._replaced.append(replaced)
 
     def close(self) -> None:
         """Close the channel, cancelling running calls; idempotent."""
-        if self._state is State.CLOSED:
-            return
-        self._state = State.CLOSED
-        if self._gate is not None:
-            self._gate.close()
-        retired, self._replaced = self._replaced, []
-        for channel in (*retired, self._channel):
-            if channel is not None:
-                channel.close()
+        with self._opening:
+            if self._state is State.CLOSED:
+                return
+            self._state = State.CLOSED
+            if self._gate is not None:
+                self._gate.close()
+            retired, self._replaced = self._replaced, []
+            for channel in (*retired, self._channel):
+                if channel is not None:
+                    channel.close()
 
     def _unary(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
         kwargs, sent_once = self._ready(stub, rpc, deadline, metadata)
-        with map_rpc_errors(sent_once):
+        with map_rpc_errors(sent_once, self._was_closed):
             return getattr(self._stub(stub), rpc)(req, **kwargs)
+
+    def _was_closed(self) -> bool:
+        return self._state is State.CLOSED
 
     def _ready(
         self, stub: str, rpc: str, deadline: Timeout, metadata: Metadata | None
@@ -120,12 +125,13 @@ class SyncRouterClient(
 
     def _streaming(
         self, rpc: str, request: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> tuple[Any, bool]:
+    ) -> tuple[Any, bool, Callable[[], bool]]:
         """A streaming call of the router's `rpc`, started (as the streams take it: the call,
-        and whether it is sent once)."""
+        whether it is sent once, and whether the client was closed)."""
         kwargs, sent_once = self._ready("router", rpc, deadline, metadata)
         with map_rpc_errors(sent_once):
-            return getattr(self._stub("router"), rpc)(request, **kwargs), sent_once
+            call = getattr(self._stub("router"), rpc)(request, **kwargs)
+        return call, sent_once, self._was_closed
 
     def chat_stream(
         self,

@@ -3,7 +3,7 @@ iterating; closing the stream cancels the call."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -23,11 +23,15 @@ class SyncCallStream(Generic[M]):
     """A sync server-streaming call: an iterator and a context manager; :meth:`close` cancels
     it."""
 
-    def __init__(self, call: Any, sent_once: bool = False) -> None:
+    def __init__(
+        self, call: Any, sent_once: bool = False, client_closed: Callable[[], bool] | None = None
+    ) -> None:
         """``sent_once``: the call may reach a router and is not sent again
-        (`ReadyGate.sent_once`)."""
+        (`ReadyGate.sent_once`); ``client_closed``: whether its client was closed (which
+        cancels the call: `map_rpc_errors`)."""
         self._call = call
         self._sent_once = sent_once
+        self._client_closed = client_closed
         self._closed = False
 
     def __iter__(self) -> Iterator[M]:
@@ -37,7 +41,7 @@ class SyncCallStream(Generic[M]):
         if self._closed:
             raise StopIteration
         try:
-            with map_rpc_errors(self._sent_once):
+            with map_rpc_errors(self._sent_once, self._client_closed):
                 message: M = next(self._call)
         except RouterError as exc:
             # close() from another thread cancels the call under a blocked next().

@@ -89,6 +89,14 @@ def test_peer_with_errors_is_no_comparison() -> None:
     assert "LiteLLM had 6 errors" in target["detail"]
 
 
+def test_a_throughput_short_of_a_peer_with_errors_still_fails() -> None:
+    # the peer's errors are no answers: they only lowered its count, a clean peer is further ahead
+    data = _with_errors("litellm", "stream", 16, errors=3, chunks_per_s=2000.0)
+    target = _target(data, "chunks/s at c=16")
+    assert target["status"] == "FAIL"
+    assert "(5.5×)" in target["detail"] and "LiteLLM had 6 errors" in target["detail"]
+
+
 def test_grpc_target_with_errors_fails() -> None:
     runs = []
     for system, p50 in (("direct", 0.3), ("switchboard-grpc", 0.5)):
@@ -121,3 +129,50 @@ def test_idle_streams_not_run_are_not_measured() -> None:
     data["idle_streams"] = None
     found = _target({"targets": targets(data["summary"], data)}, "2,000 idle open streams")
     assert found["status"] == "N/A"
+
+
+def _with_failed(system: str, scenario: str, level: int, rounds: tuple[int, ...]) -> dict[str, Any]:
+    """The harness's sample run where `system`'s runs of `scenario` at `level` in `rounds`
+    failed, as `run.run_matrix` records them: out of the runs, listed under `failures`."""
+    data = _data(sb_p50=0.5)
+    where = (system, scenario, level)
+    failed = [r for r in data["runs"] if (r["system"], r["scenario"], r["level"]) == where]
+    failed = [r for r in failed if r["round"] in rounds]
+    data["runs"] = [r for r in data["runs"] if r not in failed]
+    keys = ("scenario", "system", "level", "round")
+    data["failures"] = [{**{k: r[k] for k in keys}, "error": "timed out"} for r in failed]
+    data["summary"] = summarise(data["runs"])
+    data["targets"] = targets(data["summary"], data)
+    return data
+
+
+def test_a_switchboard_run_that_failed_fails_its_target_though_other_rounds_passed() -> None:
+    # a stream that hung until the load generator's timeout: the other round alone would pass
+    target = _target(_with_failed("switchboard", "stream", 16, (1,)), "chunks/s at c=16")
+    assert target["status"] == "FAIL"
+    assert "Switchboard had 1 failed run" in target["detail"]
+
+
+def test_switchboard_whose_every_run_failed_fails_rather_than_not_measured() -> None:
+    target = _target(_with_failed("switchboard", "unary", 1, (0, 1)), UNARY)
+    assert (target["status"], target["detail"]) == ("FAIL", "Switchboard had 2 failed runs")
+
+
+def test_a_peer_run_that_failed_is_no_comparison() -> None:
+    target = _target(_with_failed("litellm", "stream", 16, (0,)), "chunks/s at c=16")
+    assert target["status"] == "N/A"
+    assert "LiteLLM had 1 failed run: no comparison" in target["detail"]
+
+
+def test_grpc_target_with_a_failed_run_fails() -> None:
+    runs = []
+    for rnd in (0, 1):
+        for system, p50 in (("direct", 0.3), ("switchboard-grpc", 0.5)):
+            run = {"scenario": "unary-py", "system": system, "level": 1, "round": rnd}
+            run |= {"client": "x", "rps": 3000.0, "latency_ms": {"p50": p50, "p99": p50}}
+            run |= {"ttft_ms": None, "chunks_per_s": 0.0, "cpu_s_per_1k": 1.0, "errors": 0}
+            runs.append(run)
+    failed = {"scenario": "unary-py", "system": "switchboard-grpc", "level": 1, "round": 1}
+    data = {"runs": runs[:3], "idle_rss_kib": {}, "failures": [{**failed, "error": "x"}]}
+    target = _target({"targets": targets(summarise(runs[:3]), data)}, "gRPC path")
+    assert (target["status"], "1 failed run" in target["detail"]) == ("FAIL", True)

@@ -81,14 +81,14 @@ def test_targets_pass_and_fail_on_their_own_limits() -> None:
     [
         None,  # --no-variants
         {},
-        {"tracing": {"runs": [], "note": "tracing variant failed: x"}, "redis": None},
+        {"tracing": None, "redis": {"runs": [], "note": "Redis variant skipped: x"}},
     ],
 )
 def test_missing_data_is_not_applicable(variants: dict[str, Any] | None) -> None:
     targets = variant_targets({"variants": variants})
     assert [t["status"] for t in targets] == ["N/A", "N/A"]
-    if variants and variants.get("tracing"):
-        assert "failed" in _status(targets, TRACING)["detail"]
+    if variants and variants.get("redis"):
+        assert "skipped: x" in _status(targets, REDIS)["detail"]
 
 
 def test_a_sink_that_got_nothing_means_tracing_was_not_measured() -> None:
@@ -177,3 +177,54 @@ def test_variant_options() -> None:
     assert quick.no_variants and quick.variant_rounds == 2
     full = parse_args(["--variant-level", "32"])
     assert not full.no_variants and full.variant_rounds == 5 and full.variant_level == 32
+
+
+@pytest.mark.parametrize("which", ["plain", "variant"])
+def test_a_variant_comparison_with_errors_fails(which: str) -> None:
+    # a failed request is no answer (wrk counts answers only): the cost alone would pass
+    block = _block([1000, 1000], [950, 950], redis_keys=5)
+    next(r for r in block["runs"] if r["system"] == which)["errors"] = 40
+    target = _status(variant_targets({"variants": {"redis": block}}), REDIS)
+    assert target["status"] == "FAIL"
+    assert "cost 5.0%" in target["detail"] and "40 errors" in target["detail"]
+
+
+# A measured tree whose router loads the config and then exits at start, as one that cannot run
+# with the variant's setting would (the bench runs `python -m router_service` from the tree).
+_CRASHING_ROUTER = """\
+import sys
+if sys.argv[1:2] != ["check-config"]:
+    sys.exit("router: crashed at start")
+"""
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("probe", ["tracing", "redis"])
+def test_a_variant_stack_that_fails_fails_its_target(probe: str, tmp_path: Path) -> None:
+    """The variant's Switchboard stack failed (at start here; a crash or a hang under load
+    alike): that was N/A 'variant failed', as if nothing had been tried. A failed run counts
+    against the target as in the load matrix: FAIL, with what failed."""
+    if probe == "redis" and redis_problem():
+        pytest.skip(redis_problem())
+    tree = tmp_path / "tree" / "router_service"
+    tree.mkdir(parents=True)
+    (tree / "__init__.py").write_text("")
+    (tree / "__main__.py").write_text(_CRASHING_ROUTER)
+    plan = LoadPlan(duration_s=0.3, warmup_s=0, wrk=None, tmp=tmp_path)
+    with ProcessGroup(tmp_path / "logs") as group:
+        ctx = _variants.Context(group, "http://127.0.0.1:1/v1", tmp_path, tree.parent, plan)
+        block = _variants.run_variants(ctx, (probe,))[probe]
+    assert block["failed"] and "crashed at start" in block["note"]
+    name = TRACING if probe == "tracing" else REDIS
+    target = _status(variant_targets({"variants": {probe: block}}), name)
+    assert target["status"] == "FAIL"
+    assert "variant failed" in target["detail"] and "crashed at start" in target["detail"]
+
+
+def test_rounds_measured_before_a_failure_do_not_pass() -> None:
+    # the traced stack hung in round 2 (measure: no request answered): rounds 0-1 would pass
+    block = _block([1000, 1000], [950, 950], sink={"trace_requests": 0, "spans": 0})
+    block |= {"failed": True, "note": "tracing variant failed: RuntimeError: … it hung"}
+    target = _status(variant_targets({"variants": {"tracing": block}}), TRACING)
+    assert target["status"] == "FAIL"
+    assert "cost 5.0%" in target["detail"] and "it hung" in target["detail"]

@@ -57,13 +57,27 @@ def embedding_params_from_openai(body: dict[str, Any]) -> embeddings_pb2.Embeddi
     for key, read in _OPTIONAL.items():
         if key in typed:
             setattr(params, key, read(typed[key], key))
-    if has(params, "encoding_format") and params.encoding_format not in _ENCODINGS:
-        invalid_value("encoding_format", params.encoding_format, _ENCODINGS)
+    _check_options(params)
     params.extra_json = dump_extra(extra, "")
     return params
 
 
+def _check_options(params: embeddings_pb2.EmbeddingParams) -> None:
+    """What OpenAI refuses of the options, refused whatever the group (a kind that packs its
+    own vectors answered floats for any `encoding_format`, and sent a `dimensions` of 0 on)."""
+    if has(params, "encoding_format") and params.encoding_format not in _ENCODINGS:
+        invalid_value("encoding_format", params.encoding_format, _ENCODINGS)
+    if has(params, "dimensions") and params.dimensions < 1:
+        raise InvalidRequestError(
+            f"Invalid value for 'dimensions': {params.dimensions}. It must be at least 1.",
+            param="dimensions",
+        )
+
+
 def embedding_params_to_openai(params: embeddings_pb2.EmbeddingParams) -> dict[str, Any]:
+    """The OpenAI body of `params`; raises :class:`InvalidRequestError` for options OpenAI
+    refuses (a gRPC caller's, which no edge checked)."""
+    _check_options(params)
     out: dict[str, Any] = {}
     if params.model:
         out["model"] = params.model

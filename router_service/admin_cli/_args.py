@@ -145,7 +145,7 @@ def _configure(admin: argparse.ArgumentParser) -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,  # not to hide `keys --provider P disable …`'s
             help="the key's provider (needed only when several have it)",
         )
-    disable.add_argument("--reason", help="why, for the router's log line of the change")
+    disable.add_argument("--reason", help="why, for the router's audit line of the change")
     command("stats", "routing statistics per deployment, groups, sessions per provider")
     command("clients", "each client's limits and what it used: minute, budgets, byte quotas")
     jobs = command("jobs", "batches running (every replica), background responses, realtime")

@@ -77,16 +77,9 @@ class StoredFiles:
                 f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
             )
         ttl_s = self.asked_ttl_s(request.expires_after_s, "expires_after.seconds")
-        before = self._store.outage_counts()
-        file = await self.keep(
-            client, request.filename, request.purpose, request.content, ttl_s=ttl_s
+        return await self.keep(
+            client, request.filename, request.purpose, request.content, ttl_s=ttl_s, shared=True
         )
-        if answered_locally(self._store, before):
-            # Kept where only this replica reads it (Redis lost as it was written): a file is
-            # the shared store's or nothing, as a batch is (one made over it elsewhere: 404).
-            await uncut(self._forget(client, file.id))
-            raise StoreUnavailableError(_NOT_KEPT)
-        return file
 
     def asked_ttl_s(self, expires_after_s: int, param: str) -> float:
         """How long to keep a file asked to expire `expires_after_s` after it is made (0: as
@@ -108,12 +101,16 @@ class StoredFiles:
         *,
         file_id: str | None = None,
         ttl_s: float | None = None,
+        shared: bool = False,
     ) -> bpb.StoredFile:
         """Keep a file of `client` (an upload, or a batch's output) within its bounds, for
         `ttl_s` (None: `files.ttl_s`). A given `file_id` (a batch's output: `output_file_id`)
         is kept once: the file kept by it already is returned as it is, charged nothing again
         (a batch's end written again where it is taken over, its runner stopped after its
-        files were kept)."""
+        files were kept). `shared` (an upload): on the shared store or not at all, as a batch
+        is; one kept where only this replica reads it (Redis lost meanwhile: one made over it
+        elsewhere was a 404) is forgotten and refused, StoreUnavailableError, not charged."""
+        before = self._store.outage_counts() if shared else None
         if len(content) > self._config.max_file_bytes:
             raise FileTooLargeError(
                 f"The file is larger than {self._config.max_file_bytes} bytes "
@@ -142,12 +139,13 @@ class StoredFiles:
             self._over_quota(
                 f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
             )
-        if not await self._indexed(client, file.id, again=file_id is not None):
-            self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
+        added = await self._indexed(client, file.id, again=file_id is not None)
         # Written whole once begun, whatever cancels the call meanwhile (its caller leaving):
         # a content kept without its object, or a file kept and not counted, was bytes in the
-        # store for `ttl_s` that no listing showed and no quota counted.
-        await uncut(self._write(client, file, content, ttl_s, (quota_name, bucket, size)))
+        # store for `ttl_s` that no listing showed and no quota counted. So is the outage's
+        # test: a caller gone as Redis was lost left its file on local state, listed there.
+        charge = (quota_name, bucket, size)
+        await uncut(self._write(client, file, content, ttl_s, charge, added, shared_since=before))
         return file
 
     async def _write(
@@ -157,9 +155,31 @@ class StoredFiles:
         content: bytes,
         ttl_s: float,
         charge: tuple[str, int, int],
+        added: bool,
+        *,
+        shared_since: dict[str, int] | None,
     ) -> None:
         """Keep `file`'s content, then its object, then count it (`charge`: the quota's name,
-        bucket and size); neither kept when the store has no room."""
+        bucket and size); neither kept when the store has no room, nor when some was kept on
+        local state since `shared_since` (its `outage_counts`; None: wherever it is kept).
+        Refused, it takes its id back out of the client's index when `added` there by this
+        call: it uses up no place of `files.max_files`."""
+        try:
+            await self._kept(client, file, content, ttl_s, shared_since)
+        except BaseException:
+            if added:
+                await self._unindexed(client, file.id)
+            raise
+        await self._quota.charge(*charge)
+
+    async def _kept(
+        self,
+        client: str,
+        file: bpb.StoredFile,
+        content: bytes,
+        ttl_s: float,
+        shared_since: dict[str, int] | None,
+    ) -> None:
         content_name, object_name = _names(client, file.id)
         kept = await self._store.put_document(content_name, content, ttl_s)
         if kept is PutResult.KEPT:
@@ -169,15 +189,26 @@ class StoredFiles:
             raise FileTooLargeError(
                 "The router has no room to keep this file now.", param="file", code="no_room"
             )
-        await self._quota.charge(*charge)
+        if shared_since is not None and answered_locally(self._store, shared_since):
+            await self._forget(client, file.id)
+            raise StoreUnavailableError(_NOT_KEPT)
 
     async def _indexed(self, client: str, file_id: str, *, again: bool) -> bool:
-        """Add `file_id` to `client`'s index; False when it is full. `again`: it may be there
-        already (a batch's output whose writer stopped before its file was kept), once."""
+        """Add `file_id` to `client`'s index, or refuse the file (the index is full): whether
+        this call added it. `again`: it may be there already (a batch's output whose writer
+        stopped before its file was kept), once."""
         owner = _owner(client)
         if again and file_id in await self._index.ids(owner):
-            return True
-        return await self._index.add(owner, file_id)
+            return False
+        if not await self._index.add(owner, file_id):
+            self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
+        return True
+
+    async def _unindexed(self, client: str, file_id: str) -> None:
+        """Take a refused file's id out of `client`'s index: during an outage once the shared
+        store answers again (`ClientIndex.remove`; the refusal is what the caller hears)."""
+        with contextlib.suppress(StoreUnavailableError):
+            await self._index.remove(_owner(client), file_id)
 
     async def get(self, client: str, file_id: str, param: str = "id") -> bpb.StoredFile:
         """`client`'s file `file_id` (`param`: the request's field naming it)."""
@@ -217,11 +248,11 @@ class StoredFiles:
             raise NotFound(file_id, param="id")
 
     async def _forget(self, client: str, file_id: str) -> None:
-        """Delete what was kept of `client`'s file `file_id` on this replica's local state (the
-        shared store's copies, if any, too, once it answers)."""
+        """Delete what was kept of `client`'s file `file_id`: on this replica's local state,
+        and on the shared store now or once it answers (`everywhere`: its names are written by
+        nobody again, so a late delete undoes nothing)."""
         for name in _names(client, file_id):
-            with contextlib.suppress(StoreUnavailableError):
-                await self._store.delete_document(name)
+            await self._store.everywhere("delete_document", functools.partial(_deleted, name))
 
     async def _objects(self, client: str, ids: list[str]) -> list[bpb.StoredFile | None]:
         found = await self._store.get_documents([_names(client, i)[1] for i in ids])
@@ -267,3 +298,8 @@ def _names(client: str, file_id: str) -> tuple[str, str]:
     """The names of a file's content and of its object."""
     scoped = f"{_owner(client)}:{client_scoped(client, file_id)}"
     return f"file-data:{scoped}", f"file:{scoped}"
+
+
+async def _deleted(name: str, store: StateStore) -> bool:
+    """Delete the document `name` of `store` (`_forget`'s write, bound to its name)."""
+    return await store.delete_document(name)

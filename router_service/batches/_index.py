@@ -6,20 +6,32 @@ replicas adding at once both keep theirs). A thing made in period `k` lives at m
 so it is gone before the end of period `k + 1`, when its index document expires: a listing
 reads the current period's and the last one's, and drops the ids whose thing is gone (deleted,
 expired). Bounded: at most `max_ids` ids a period (exactly: the router makes each kind's ids
-of one length, so `max_ids` entries of this one's size are the bound).
+of one length, so `max_ids` entries of this one's size are the bound). A thing refused after
+its id was added takes it out again (`remove`): a refused one uses up no place.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 
 from google.protobuf.message import DecodeError
 
 from clients.switchboard.v1 import batches_pb2 as bpb
+from router_service.cancellation import uncut
 from router_service.clock import Clock
-from router_service.state import AppendResult, PutResult, StateStore
+from router_service.errors import StoreUnavailableError
+from router_service.state import AppendResult, PutResult, StateStore, answered_locally
 
 __all__ = ["ClientIndex"]
+
+# Rewrites of an index tried by `remove` while others append to it (its client's other
+# uploads racing this one, on any replica) before it gives up and leaves the id counted.
+_REMOVE_TRIES = 8
+_NOT_SHARED = (
+    "The shared state store was lost as this was made: nothing of it was kept; try again shortly."
+)
 
 
 class ClientIndex:
@@ -33,7 +45,17 @@ class ClientIndex:
         self._max_ids = max_ids
 
     async def add(self, owner: str, thing_id: str) -> bool:
-        """Append `thing_id` to `owner`'s index of this period; False when it is full."""
+        """Append `thing_id` to `owner`'s index of this period; False when it is full. Its
+        call cancelled meanwhile, it takes the id out again: the append may have been made all
+        the same (a Redis script runs once sent), and its thing never is."""
+        try:
+            return await self._added(owner, thing_id)
+        except asyncio.CancelledError:
+            with contextlib.suppress(StoreUnavailableError):  # a lone store lost: still counted
+                await uncut(self.remove(owner, thing_id))
+            raise
+
+    async def _added(self, owner: str, thing_id: str) -> bool:
         bucket = math.floor(self._clock.now() / self._period_s)
         name = self._name(owner, bucket)
         data = bpb.ClientIndex(ids=[thing_id]).SerializeToString()
@@ -46,12 +68,50 @@ class ClientIndex:
             if added is AppendResult.TOO_LARGE:
                 return False
             ttl_s = (bucket + 2) * self._period_s - self._clock.now()
+            before = self._store.outage_counts()
             kept = await self._store.put_document(name, data, ttl_s, only_new=True)
+            if answered_locally(self._store, before):
+                # Made on this replica's local state (the shared store lost since it said it
+                # had none): every later id of the owner's made here would be appended there,
+                # read by no other replica, also once the shared store is back. None made.
+                await self.remove(owner, thing_id)
+                raise StoreUnavailableError(_NOT_SHARED)
             if kept is PutResult.KEPT:
                 return True
             if kept is PutResult.TOO_LARGE:
                 return False
         return False
+
+    async def remove(self, owner: str, thing_id: str) -> None:
+        """Take `thing_id` out of `owner`'s index (this period's, or the last one's should the
+        period have ended since `add`): the thing was refused, and takes no place. Where the
+        store keeps it: a shared store lost meanwhile is told once it answers again
+        (`StateStore.everywhere`), not left counting it until the period ends."""
+        await self._store.everywhere(
+            "index removal", lambda store: self._remove(store, owner, thing_id)
+        )
+
+    async def _remove(self, store: StateStore, owner: str, thing_id: str) -> None:
+        """`remove` on `store`: a compare-and-swap (`StateStore.replace_document`), so an
+        append or another removal racing it is kept, and it tries again."""
+        now = self._clock.now()
+        bucket = math.floor(now / self._period_s)
+        for period in (bucket, bucket - 1):
+            name = self._name(owner, period)
+            ttl_s = (period + 2) * self._period_s - now  # as long as `add` keeps it
+            for _ in range(_REMOVE_TRIES):
+                (data,) = await store.get_documents([name])
+                ids = [] if data is None else list(_parsed(data).ids)
+                if data is None or thing_id not in ids:
+                    break
+                ids.remove(thing_id)  # ids are unique: the router makes them at random
+                # Repeated strings are written entry after entry: the appends' own form. One
+                # left empty ends now: as good as none (the next `add` makes it again), and
+                # one on local state no longer takes the appends meant for the shared store.
+                left = bpb.ClientIndex(ids=ids).SerializeToString()
+                keep_s = ttl_s if ids else 0.0
+                if await store.replace_document(name, left, keep_s, size=len(data), head=data):
+                    return
 
     async def ids(self, owner: str) -> list[str]:
         """`owner`'s ids of this period and the last, newest first."""

@@ -17,6 +17,7 @@ A reader sees a running batch with a cancel mark as `cancelling`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -35,7 +36,7 @@ from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
 from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import CANCELLED, DONE, BackgroundRecords, StoredResponses
 from router_service.sessions import client_document, client_scoped
-from router_service.state import StateStore, kept_message
+from router_service.state import StateStore, answered_locally, kept_message
 
 __all__ = [
     "ENDED",
@@ -98,8 +99,9 @@ class BatchRecords:
         """Keep a new batch of `client` (its runner claimed it first: `runs.claim`), in the
         index of running batches unless it ended already (a bad input file), with its `lines`'
         numbers and custom_ids (`kept_lines`). All on the shared store, or StoreUnavailableError
-        and what was kept of it deleted (its id was never answered)."""
-        if not await self._index.add(client_scoped(client, ""), batch.id):
+        and what was kept of it deleted (its id was never answered), as when its call is
+        cancelled meanwhile (else it ran, taken over, though nobody knows its id)."""
+        if not await self._index.add(_owner(client), batch.id):
             raise FileQuotaError(
                 f"This client made its {self._config.max_files} batches this period "
                 "(files.max_files).",
@@ -119,26 +121,30 @@ class BatchRecords:
                 await self._store.put_document(_lines(client, batch.id), data, self._config.ttl_s)
             await self.write(client, batch)
             shared_throughout(self._store, before, _NOT_WRITTEN)
-        except StoreUnavailableError:
+        except (StoreUnavailableError, asyncio.CancelledError):
             await uncut(self._unbegun(client, batch.id))
             raise
 
     async def _unbegun(self, client: str, batch_id: str) -> None:
-        """Delete what `begin` kept of a batch it refused, each part where the store takes its
-        delete: one refused (during an outage, of a document the local state lacks: only the
-        shared store can tell whether it holds it) does not keep the others. What a refused
-        one leaves on the shared store is collected there: the batch's running-index entry
-        is taken over by a replica, which finds no record and delists it and forgets its
-        lines (`resumed`); its record and lines expire with `files.ttl_s`."""
+        """Delete what `begin` kept of a batch it refused (or whose call was cancelled), each
+        part where the store takes its delete: one refused (during an outage, of a document
+        the local state lacks: only the shared store can tell whether it holds it) does not
+        keep the others. What a refused one leaves on the shared store is collected there: the
+        batch's running-index entry is taken over by a replica, which finds no record and
+        delists it and forgets its lines (`resumed`); its record and lines expire with
+        `files.ttl_s`; its place in its client's index is given back once the store answers
+        (`ClientIndex.remove`)."""
         left = []
         for part, delete in (
             ("record", lambda: self._store.delete_document(_name(client, batch_id))),
             ("lines", lambda: self.forget_lines(client, batch_id)),
             ("running-index entry", lambda: self.runs.delist((client, batch_id))),
+            # Its place among the client's `files.max_files` batches: a refused one uses none.
+            ("place in its client's index", lambda: self._index.remove(_owner(client), batch_id)),
         ):
             try:
                 await delete()
-            except StoreUnavailableError:
+            except (StoreUnavailableError, asyncio.CancelledError):
                 left.append(part)
         if left:
             log.warning(
@@ -194,7 +200,7 @@ class BatchRecords:
         limit = request.limit or _DEFAULT_LIST
         if not 1 <= limit <= _MAX_LIST:
             raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIST}.", param="limit")
-        ids = await self._index.ids(client_scoped(client, ""))
+        ids = await self._index.ids(_owner(client))
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
         # Read on past the ids whose batch is gone (expired, dropped): one that expired
@@ -257,13 +263,6 @@ def shared_throughout(store: StateStore, before: dict[str, int], message: str) -
         raise StoreUnavailableError(message)
 
 
-def answered_locally(store: StateStore, before: dict[str, int]) -> bool:
-    """Whether a call of `store` was answered from this replica's local state since `before`
-    (its `outage_counts`), or it is unreachable now (`shared_throughout`'s test)."""
-    now = store.outage_counts()
-    return bool(now.get("degraded")) or now.get("fallbacks") != before.get("fallbacks")
-
-
 def failed(batch: bpb.Batch, code: str, message: str, now: int) -> None:
     """`batch` failed as a whole, for `message`."""
     batch.status = "failed"
@@ -289,6 +288,10 @@ def marked_ending(mark: bytes | None) -> Ending | None:
     except (orjson.JSONDecodeError, TypeError, ValueError):
         return None  # not ours (a foreign writer under the prefix): as good as absent
     return str(how), fault
+
+
+def _owner(client: str) -> str:
+    return client_scoped(client, "")
 
 
 def _name(client: str, batch_id: str) -> str:

@@ -163,12 +163,16 @@ class ResponseCache:
 
     async def _write(self, client: str, key: str, data: bytes, lease: str) -> None:
         name, kept = document_name(client, key), False
+        quota, size = quota_name(client), len(data) + ENTRY_BYTES
         try:
-            if not await self._quota.take(quota_name(client), len(data) + ENTRY_BYTES):
+            bucket = await self._quota.room(quota, size)
+            if bucket is None:
                 log.info("a client's cache quota is used up this period: an answer was not kept")
                 return
             put = await self._store.put_document(name, data, self.config.ttl_s)
             kept = put is PutResult.KEPT
+            if kept:  # counted once kept: one the store had no room for counts nothing
+                await self._quota.charge(quota, bucket, size)
         finally:
             if lease:  # the followers on other replicas read it now (or ask themselves)
                 await self._store.land_flight(name, lease, Landing.KEPT if kept else Landing.EMPTY)

@@ -9,7 +9,10 @@ messageStop with the stop reason, metadata with usage. Like the real API, the fa
 body Converse would not take (`converse_problem`): blocks of unknown kinds, image and document
 formats it does not know, a document name with characters it refuses, a toolUseId of other
 characters than `[a-zA-Z0-9_-]` or longer than 64, tool blocks without a toolConfig, turns that
-do not alternate, fields it does not define.
+do not alternate, fields it does not define. A Mistral model (`mistral.mistral-large-…`,
+`us.mistral.pixtral-large-…`) refuses a toolUseId shorter than Mistral's 9 characters, as seen
+of Bedrock ("The model returned the following errors: Tool call id was a but must be a-z, A-Z,
+0-9, with a length of 9."; its own longer `tooluse_…` ids it takes).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from aiohttp import web
 from . import _responses as R
 from ._anthropic import thinking_problem
 from ._bedrock_dialect import BEDROCK, auth_problem, stream_event
+from ._content import MISTRAL_MODEL
 from ._faults import Call, run_stream, send_answer, send_error, send_json
 from ._native import RequestView, chat_answer, words
 from ._openai import handle
@@ -108,6 +112,18 @@ def _block_problem(block: Any, allowed: frozenset[str], tools: bool) -> str | No
     return None
 
 
+def _short_tool_id(messages: list[Any]) -> str | None:
+    """A toolUseId shorter than a Mistral model takes (9 characters), or None."""
+    for message in messages:
+        for block in (message.get("content") or []) if isinstance(message, dict) else ():
+            for kind in ("toolUse", "toolResult"):
+                inner = block.get(kind) if isinstance(block, dict) else None
+                call_id = inner.get("toolUseId") if isinstance(inner, dict) else None
+                if isinstance(call_id, str) and len(call_id) < 9:
+                    return call_id
+    return None
+
+
 def converse_problem(body: JsonObject, model: str = "") -> str | None:
     """Why Converse would refuse the body (a ValidationException's message), or None: Claude's
     `thinking` (in additionalModelRequestFields) is held to the Messages API's rules."""
@@ -127,6 +143,13 @@ def converse_problem(body: JsonObject, model: str = "") -> str | None:
     if not isinstance(messages, list) or not messages:
         return "A conversation must start with a user message."
     tools = bool((body.get("toolConfig") or {}).get("tools"))
+    if MISTRAL_MODEL.search(model):
+        short = _short_tool_id(messages)
+        if short is not None:
+            return (
+                f"The model returned the following errors: Tool call id was {short} but must "
+                "be a-z, A-Z, 0-9, with a length of 9."
+            )
     for i, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None
         expected = "user" if i % 2 == 0 else "assistant"

@@ -3,7 +3,8 @@ bodies of Amazon Titan Text Embeddings and Cohere Embed, checked as those models
 
 Shapes from https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html
 (Titan: one `inputText` per call; V2 takes `dimensions` 256 | 512 | 1024, `normalize`,
-`embeddingTypes`; V1 nothing else) and model-parameters-embed-v3.html / -v4.html (Cohere: up
+`embeddingTypes`, and answers only the types asked, `embedding` only when `float` is one
+(BerriAI/litellm#14680); V1 nothing else) and model-parameters-embed-v3.html / -v4.html (Cohere: up
 to 96 `texts` with an `input_type`; `embedding_types` makes the answer `embeddings_by_type`; v4
 takes `output_dimension`). Both answers carry the input token count in the
 `x-amzn-bedrock-input-token-count` header, Titan's also in its body. Requests are
@@ -21,6 +22,7 @@ from aiohttp import web
 
 from . import _responses as R
 from ._bedrock_dialect import BEDROCK, auth_problem
+from ._cohere import EMBEDDING_TYPES, embedded
 from ._faults import Call, send_answer, send_error, send_json
 from ._native import words
 from ._openai import handle
@@ -30,6 +32,11 @@ COHERE_MAX_TEXTS = 96
 _TITAN_V2_FIELDS = frozenset({"inputText", "dimensions", "normalize", "embeddingTypes"})
 _COHERE_FIELDS = frozenset({"texts", "images", "input_type", "truncate", "embedding_types"})
 _COHERE_V4_FIELDS = _COHERE_FIELDS | {"output_dimension", "max_tokens", "inputs"}
+# Titan V2's `embeddingTypes`: `binary` is one 0 or 1 a dimension (the sign of the float).
+_TITAN_TYPES: dict[str, Any] = {
+    "float": lambda v: v,
+    "binary": lambda v: [1 if x > 0 else 0 for x in v],
+}
 _INPUT_TYPES = frozenset({"search_document", "search_query", "classification", "clustering"})
 _TOKEN_COUNT = "x-amzn-bedrock-input-token-count"
 
@@ -69,6 +76,9 @@ def titan_problem(body: JsonObject, v2: bool) -> str | None:
         return _malformed("#/inputText: expected a string of minLength: 1")
     if "dimensions" in body and body["dimensions"] not in (256, 512, 1024):
         return _malformed(f"#/dimensions: {body['dimensions']} is not a valid enum value")
+    kinds = body.get("embeddingTypes", ["float"])
+    if not isinstance(kinds, list) or not kinds or not all(k in _TITAN_TYPES for k in kinds):
+        return _malformed("#/embeddingTypes: is not a valid enum value")
     return None
 
 
@@ -86,6 +96,9 @@ def cohere_problem(body: JsonObject, v4: bool) -> str | None:
         return _malformed("#/input_type: is not a valid enum value")
     if "output_dimension" in body and body["output_dimension"] not in (256, 512, 1024, 1536):
         return _malformed(f"#/output_dimension: {body['output_dimension']} is not a valid value")
+    kinds = body.get("embedding_types", ["float"])
+    if not isinstance(kinds, list) or not kinds or not all(k in EMBEDDING_TYPES for k in kinds):
+        return _malformed("#/embedding_types: is not a valid enum value")
     return None
 
 
@@ -96,9 +109,12 @@ async def _titan(call: Call, v2: bool) -> web.StreamResponse:
     text = str(call.body["inputText"])
     vector = R.embedding_vector(text, int(call.body.get("dimensions", R.DEFAULT_EMBEDDING_DIMS)))
     tokens = words(text)
-    answer: JsonObject = {"embedding": vector, "inputTextTokenCount": tokens}
+    kinds = call.body.get("embeddingTypes", ["float"])  # checked by titan_problem
+    answer: JsonObject = {"inputTextTokenCount": tokens}
+    if "float" in kinds:  # only then: a binary-only answer has no `embedding`
+        answer["embedding"] = vector
     if v2:
-        answer["embeddingsByType"] = {"float": vector}
+        answer["embeddingsByType"] = {k: _TITAN_TYPES[k](vector) for k in kinds}
     return await send_answer(call, answer, {_TOKEN_COUNT: str(tokens)})
 
 
@@ -110,9 +126,12 @@ async def _cohere(call: Call, v4: bool) -> web.StreamResponse:
     dims = int(call.body.get("output_dimension", R.DEFAULT_EMBEDDING_DIMS))
     vectors = [R.embedding_vector(t, dims) for t in texts]
     by_type = "embedding_types" in call.body
+    kinds = call.body.get("embedding_types", ["float"])  # checked by cohere_problem
     answer = {
         "id": f"fake-embed-{call.record.seq}",
-        "embeddings": {"float": vectors} if by_type else vectors,
+        "embeddings": {k: [embedded(t, dims, k) for t in texts] for k in kinds}
+        if by_type
+        else vectors,
         "response_type": "embeddings_by_type" if by_type else "embeddings_floats",
         "texts": texts,
     }

@@ -151,6 +151,28 @@ async def _chat(call: Call) -> web.StreamResponse:
 
 # The most texts one /v2/embed call takes (Cohere's 400 beyond it).
 EMBED_MAX = 96
+# Each `embedding_types` value, as the fake makes it of a float vector (one byte a component,
+# or one bit for the binary ones, eight to a byte); the answer lists only the types asked.
+EMBEDDING_TYPES: dict[str, Any] = {
+    "float": lambda v: v,
+    "int8": lambda v: [max(-128, min(127, round(x * 127))) for x in v],
+    "uint8": lambda v: [max(0, min(255, round((x + 1) * 127.5))) for x in v],
+    "ubinary": lambda v: _bits(v),
+    "binary": lambda v: [b - 128 for b in _bits(v)],
+}
+
+
+def _bits(vector: list[float]) -> list[int]:
+    padded = [x > 0 for x in vector] + [False] * (-len(vector) % 8)
+    return [
+        sum(bit << (7 - j) for j, bit in enumerate(padded[i : i + 8]))
+        for i in range(0, len(padded), 8)
+    ]
+
+
+def embedded(text: str, dims: int, kind: str) -> list[Any]:
+    """The `kind` embedding (an `embedding_types` value) the fake answers for `text`."""
+    return list(EMBEDDING_TYPES[kind](R.embedding_vector(text, dims)))
 
 
 async def _embed(call: Call) -> web.StreamResponse:
@@ -162,11 +184,15 @@ async def _embed(call: Call) -> web.StreamResponse:
         return await send_error(call, 400, message, "bad_request")
     dims = call.body.get("output_dimension", R.DEFAULT_EMBEDDING_DIMS)
     dims = dims if isinstance(dims, int) and not isinstance(dims, bool) and dims > 0 else 8
+    kinds = call.body.get("embedding_types", ["float"])
+    if not isinstance(kinds, list) or not kinds or not all(k in EMBEDDING_TYPES for k in kinds):
+        message = f"invalid request: embedding_types must be some of {', '.join(EMBEDDING_TYPES)}"
+        return await send_error(call, 400, message, "bad_request")
     return await send_answer(
         call,
         {
             "id": f"fake-embed-{call.record.seq}",
-            "embeddings": {"float": [R.embedding_vector(t, dims) for t in texts]},
+            "embeddings": {k: [embedded(t, dims, k) for t in texts] for k in kinds},
             "texts": texts,
             "meta": {"billed_units": {"input_tokens": words(*texts)}},
             "response_type": "embeddings_by_type",

@@ -14,6 +14,11 @@ sends a shape its provider does not know fails the conformance suite instead of 
   https://ai.google.dev/gemini-api/docs/audio: https://ai.google.dev/api/caching#Part
 - Cohere user content: text and image_url parts: https://docs.cohere.com/reference/chat
 
+- Mistral's models (by name, at any OpenAI-format server: Mistral's API, vLLM with Mistral's
+  templates) take tool call ids of exactly 9 letters and digits, an assistant's call's `id` and
+  a tool message's `tool_call_id` alike ("Tool call id was … but must be a-z, A-Z, 0-9, with a
+  length of 9.", as Mistral's API answers another provider's `call_…` ids)
+
 Beside content, OpenAI's chat API refuses two option shapes that its Responses API takes, so a
 Responses translation that forwards them as they came fails here as it would there: an empty
 `tools` array (minimum length 1) and `top_logprobs` without `logprobs: true`.
@@ -52,6 +57,13 @@ _GEMINI_DATA = frozenset({"text", "inlineData", "fileData", "functionCall", "fun
 _GEMINI_BESIDE = frozenset({"thought", "thoughtSignature"})
 _GEMINI_AUDIO = frozenset(f"audio/{n}" for n in ("wav", "mp3", "aiff", "aac", "ogg", "flac"))
 _COHERE_USER_PARTS = frozenset({"text", "image_url"})
+# A Mistral model's name (`mistral-small-latest`, `open-mixtral-8x22b`, `codestral-latest`,
+# `mistralai/Mistral-7B-Instruct-v0.3`) and the tool call ids its API takes.
+MISTRAL_MODEL = re.compile(
+    r"(?:^|[/:_.-])(?:mistral|mixtral|pixtral|codestral|devstral|magistral|ministral|voxtral)",
+    re.IGNORECASE,
+)
+_MISTRAL_TOOL_ID = re.compile(r"[a-zA-Z0-9]{9}")
 
 
 def _listed(content: Any) -> list[Any]:
@@ -88,6 +100,10 @@ def openai_problem(body: JsonObject) -> str | None:
             "Invalid 'stop': array too long. Expected an array with maximum length "
             f"{OPENAI_MAX_STOPS}, but got an array with length {len(stop)} instead."
         )
+    if MISTRAL_MODEL.search(str(body.get("model") or "")):
+        refused = _mistral_tool_id_problem(_objects(body.get("messages")))
+        if refused is not None:
+            return refused
     for i, message in enumerate(_objects(body.get("messages"))):
         for j, part in enumerate(_listed(message.get("content"))):
             at = f"messages[{i}].content[{j}]"
@@ -104,6 +120,18 @@ def openai_problem(body: JsonObject) -> str | None:
                 file = _object(part.get("file"))
                 if not file.get("file_data") and not file.get("file_id"):
                     return f"Missing required parameter: '{at}.file.file_data' or 'file_id'"
+    return None
+
+
+def _mistral_tool_id_problem(messages: list[JsonObject]) -> str | None:
+    """Mistral's refusal of a tool call id that is not 9 letters and digits, or None."""
+    calls = [c for m in messages for c in _objects(m.get("tool_calls"))]
+    ids = [c.get("id") for c in calls] + [
+        m["tool_call_id"] for m in messages if "tool_call_id" in m
+    ]
+    for call_id in ids:
+        if not isinstance(call_id, str) or not _MISTRAL_TOOL_ID.fullmatch(call_id):
+            return f"Tool call id was {call_id} but must be a-z, A-Z, 0-9, with a length of 9."
     return None
 
 

@@ -7,7 +7,10 @@ The key comes from `x-goog-api-key` (or `?key=`), the model and the streaming fl
 With `generationConfig.thinkingConfig.includeThoughts` (and a thinkingBudget other than 0), the
 answer's thought summary (`Scenario.reasoning`, else `THOUGHTS`) comes first as `thought: true`
 parts, streamed a word a part, and is counted in usageMetadata.thoughtsTokenCount
-(https://ai.google.dev/gemini-api/docs/thinking).
+(https://ai.google.dev/gemini-api/docs/thinking). With `generationConfig.responseLogprobs`, each
+candidate's text has a `logprobsResult` (chosenCandidates, topCandidates of `logprobs` tokens
+each) and `avgLogprobs`: the OpenAI fake's made-up logprobs of the same text
+(https://ai.google.dev/api/generate-content#LogprobsResult).
 """
 
 from __future__ import annotations
@@ -73,8 +76,48 @@ def _usage(answer: R.ChatAnswer, done: bool = True) -> dict[str, int]:
     return out | ({"thoughtsTokenCount": thoughts} if thoughts else {})
 
 
-def _response(answer: R.ChatAnswer, parts: list[dict[str, Any]], finish: str | None) -> Any:
+def _asked_logprobs(body: dict[str, Any]) -> int | None:
+    """The top candidates a step asked for (`logprobs`, 0 when unset) when the request asked
+    for logprobs (`responseLogprobs`); else None."""
+    config = body.get("generationConfig")
+    if not isinstance(config, dict) or config.get("responseLogprobs") is not True:
+        return None
+    top = config.get("logprobs")
+    return top if isinstance(top, int) else 0
+
+
+def _logprobs_result(answer: R.ChatAnswer, texts: list[str]) -> dict[str, Any]:
+    """Gemini's `logprobsResult` of these pieces of text (the made-up logprobs the OpenAI fake
+    gives them, `R.piece_logprobs`), when they were asked for."""
+    if answer.top_logprobs is None or not texts:
+        return {}
+    steps = [e for entries in R.piece_logprobs(texts, answer.top_logprobs) for e in entries]
+    chosen = [{"token": e["token"], "logProbability": e["logprob"]} for e in steps]
+    top = [
+        {
+            "candidates": [
+                {"token": t["token"], "logProbability": t["logprob"]} for t in e["top_logprobs"]
+            ]
+        }
+        for e in steps
+    ]
+    total = sum(e["logprob"] for e in steps)
+    result = {"topCandidates": top, "chosenCandidates": chosen, "logProbabilitySum": total}
+    return {"logprobsResult": result, "avgLogprobs": total / len(steps)}
+
+
+def _response(
+    answer: R.ChatAnswer,
+    parts: list[dict[str, Any]],
+    finish: str | None,
+    said: list[str] | None = None,
+) -> Any:
+    """A GenerateContentResponse of `parts`; the logprobs asked for are those of the pieces
+    `said` (default: its text parts; thoughts and calls have none)."""
     candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if said is None:
+        said = [str(p["text"]) for p in parts if p.get("text") and not p.get("thought")]
+    candidate |= _logprobs_result(answer, said)
     if finish is not None:
         candidate["finishReason"] = finish
     return {
@@ -138,10 +181,13 @@ async def generate(call: Call) -> web.StreamResponse:
     answer = chat_answer(call, _view(call.body), f"fake-response-{call.record.seq}")
     answer = _stopped(answer, (call.body.get("generationConfig") or {}).get("stopSequences"))
     reasoning = _thoughts(call.body, call.scenario.reasoning)
-    answer = dataclasses.replace(answer, reasoning=reasoning)
+    answer = dataclasses.replace(
+        answer, reasoning=reasoning, top_logprobs=_asked_logprobs(call.body)
+    )
     if not call.record.stream:
         parts = [p for ps in _thought_parts(answer, True) for p in ps] + _answer_parts(answer)
-        return await send_answer(call, _response(answer, parts, "STOP"))
+        said = [] if answer.tool_name is not None else answer.pieces
+        return await send_answer(call, _response(answer, parts, "STOP", said))
     if call.request.query.get("alt") != "sse":
         return await send_error(call, 400, "the fake streams with alt=sse only", "bad_request")
     pieces = _thought_parts(answer, False)

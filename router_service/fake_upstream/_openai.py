@@ -184,7 +184,7 @@ async def _embeddings(call: Call) -> web.StreamResponse:
     dims = body.get("dimensions", R.DEFAULT_EMBEDDING_DIMS)
     if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= 8192:
         return await send_error(call, 400, "'dimensions' must be a positive integer", "bad_request")
-    encoding = body.get("encoding_format")
+    encoding = None if call.scenario.floats_only else body.get("encoding_format")
     payload = R.embeddings_response(call.record.model, inputs, dims, encoding)
     return await send_answer(call, payload)
 

@@ -169,6 +169,7 @@ class Scenario:
     # sse-starlette pings on while its model is stuck): a keep-alive (`: ping`, an empty `data:`),
     # or llama.cpp's mid-stream `error: {...}` line.
     between_events: str | None = None
+    floats_only: bool = False  # embeddings listed as floats whatever `encoding_format` asks
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.

@@ -14,7 +14,9 @@ What it keeps as httpx's own transport has it:
   `connect` (aiohttp's wait for a pooled or new connection), read → `sock_read`. aiohttp has no
   write timeout. A new connection (resolve, connect, TLS) is bounded by `sock_connect` as every
   transport bounds a connect (`connect_within`: not across a stall of the loop), not by
-  aiohttp's own timer, which fails a socket connected while the loop was held up.
+  aiohttp's own timer, which fails a socket connected while the loop was held up. aiohttp's
+  `connect` timer (pool + connect, the call's whole time as adapters set it) still spans it: a
+  stall longer than that fails it.
 - aiohttp errors become the httpx errors httpx would raise (`_to_httpx`), so
   `map_transport_errors` stays the one boundary. `CancelledError` is never caught.
 - Closing a response body releases a fully read connection to the pool and closes one that was

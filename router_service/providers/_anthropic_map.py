@@ -165,11 +165,13 @@ def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObj
             system.append(M.text_of(content))
             system_blocks += _system_blocks(content)
         elif role == "tool":
-            result = {
+            result: JsonObject = {
                 "type": "tool_result",
                 "tool_use_id": M.tool_id(str(message.get("tool_call_id", ""))),
                 "content": _result_content(content, f"messages[{i}]"),
             }
+            if M.failed_result(message):
+                result["is_error"] = True
             cached(result, message)  # the breakpoint a Messages API caller put on the result
             M.append_turn(out, "user", "content", [result])
         elif role == "assistant" and isinstance(message.get(CONTENT_KEY), list):

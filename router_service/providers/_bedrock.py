@@ -43,10 +43,11 @@ from router_service.providers import _sigv4
 from router_service.providers._base import UPSTREAM_ALIVE, ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, in_order
 from router_service.providers._bedrock_errors import classify
+from router_service.providers._embed_mapping import embedding_list
 from router_service.providers._eventstream import EventStreamDecoder, EventStreamError, Message
 from router_service.providers._http import map_transport_errors
-from router_service.providers._mapping import embedding_list
 from router_service.providers._media import linked_image, unsupported_in
+from router_service.providers._mistral_ids import with_mistral_tool_ids
 from router_service.providers._reasoning_claude import is_bedrock_claude
 from router_service.providers._transport import (
     MAPPING_ERRORS,
@@ -60,6 +61,15 @@ from router_service.providers._transport import (
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 # Request headers a signature covers besides host and any x-amz-* (a config's own too).
 _SIGNED = ("content-type",)
+
+
+def _converse_body(call: ChatCall) -> JsonObject:
+    """The call's Converse body; at a Mistral model, its tool call ids as Mistral takes them
+    (Converse hands them to the model as they come: "Tool call id was a but must be a-z, A-Z,
+    0-9, with a length of 9.")."""
+    body = call.openai_body()
+    with_mistral_tool_ids(body, call.named_model)
+    return BM.request_body(body, call.named_model)
 
 
 class BedrockAdapter(HttpAdapter):
@@ -135,7 +145,7 @@ class BedrockAdapter(HttpAdapter):
         return linked if linked is not None else unsupported_in(params, BM.request_body)
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
-        body = BM.request_body(call.openai_body(), call.named_model)
+        body = _converse_body(call)
         url = self._url(call.upstream_model, "converse")
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
@@ -152,7 +162,7 @@ class BedrockAdapter(HttpAdapter):
             [partial(post, body) for body in plan.bodies], EMBED_CONCURRENCY, call.answered
         )
         try:
-            vectors = [v for data, _ in answers for v in BE.vectors_of(plan.family, data)]
+            vectors = [v for data, _ in answers for v in BE.vectors_of(plan, data)]
             BE.check_counts(plan.bodies, vectors)
             tokens = sum(BE.tokens_of(plan.family, data, headers) for data, headers in answers)
             encoding = call.params.encoding_format or None
@@ -174,7 +184,7 @@ class BedrockAdapter(HttpAdapter):
     async def stream_chat(
         self, call: ChatCall
     ) -> AsyncIterator[AsyncIterator[chat_pb2.ChatCompletionChunk]]:
-        body = BM.request_body(call.openai_body(), call.named_model)
+        body = _converse_body(call)
         url = self._url(call.upstream_model, "converse-stream")
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open

@@ -91,6 +91,8 @@ def tool_result_blocks(message: Mapping[str, Any], path: str) -> list[JsonObject
         "toolUseId": M.tool_id(str(message.get("tool_call_id", ""))),
         "content": [block for block in blocks if "cachePoint" not in block] or [{"text": ""}],
     }
+    if M.failed_result(message):  # Converse's ToolResultBlock.status
+        result["status"] = "error"
     point = cache_point(message) or (points[-1] if points else None)
     return [{"toolResult": result}] + ([point] if point is not None else [])
 

@@ -4,9 +4,10 @@ own body, chosen by the model id. Pure mapping; the adapter (`_bedrock.py`) send
 - Amazon Titan Text Embeddings
   (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-titan-embed-text.html):
   ONE text per call. V2 (`amazon.titan-embed-text-v2:0`) takes `{"inputText", "dimensions":
-  256 | 512 | 1024, "normalize"}`; V1 (`amazon.titan-embed-text-v1`, and the other Titan
-  embedding models) `{"inputText"}` only. The answer is `{"embedding": [...],
-  "inputTextTokenCount": n}`.
+  256 | 512 | 1024, "normalize", "embeddingTypes"}`; V1 (`amazon.titan-embed-text-v1`, and the
+  other Titan embedding models) `{"inputText"}` only. The answer is `{"embedding": [...],
+  "inputTextTokenCount": n}`; V2's also `embeddingsByType` of the types asked (`float`,
+  `binary`), and no `embedding` when `float` is not one (BerriAI/litellm#14680).
 - Cohere Embed (https://docs.aws.amazon.com/bedrock/latest/userguide/model-parameters-embed.html):
   up to 96 texts per call, `{"texts", "input_type", "truncate", "embedding_types"}` (Embed v4,
   `cohere.embed-v4:0`, also `output_dimension`: 256 | 512 | 1024 | 1536; v3 gives 1024). The
@@ -29,13 +30,20 @@ from typing import Any
 
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.providers._batched import batches
-from router_service.providers._mapping import embedding_passthrough, embedding_texts, unsupported
+from router_service.providers._embed_mapping import (
+    COHERE_TYPES,
+    embedding_passthrough,
+    embedding_texts,
+    vector_type,
+)
+from router_service.providers._mapping import unsupported
 
 JsonObject = dict[str, Any]
 
 COHERE_BATCH = 96  # texts per Cohere call, as Bedrock allows
 TOKEN_COUNT_HEADER = "x-amzn-bedrock-input-token-count"
 _TITAN_V2_DIMENSIONS = (256, 512, 1024)
+_TITAN_TYPES = ("float", "binary")  # V2's `embeddingTypes`: `binary` is a 0 or 1 a dimension
 _COHERE_V4_DIMENSIONS = (256, 512, 1024, 1536)
 _COHERE_V3_DIMENSIONS = 1024
 
@@ -60,10 +68,13 @@ def family_of(model: str) -> Family | None:
 
 @dataclass(frozen=True, slots=True)
 class EmbedPlan:
-    """The InvokeModel bodies one embeddings request takes, in the order of its inputs."""
+    """The InvokeModel bodies one embeddings request takes, in the order of its inputs, and
+    the one embedding type they ask for (Cohere's `embedding_types`, Titan V2's
+    `embeddingTypes`)."""
 
     family: Family
     bodies: list[JsonObject]
+    kind: str = "float"
 
 
 def plan(model: str, params: embeddings_pb2.EmbeddingParams) -> EmbedPlan:
@@ -78,11 +89,18 @@ def plan(model: str, params: embeddings_pb2.EmbeddingParams) -> EmbedPlan:
     texts = embedding_texts(params)
     dimensions = params.dimensions if params.HasField("dimensions") else None
     own = embedding_passthrough(params)
+    # The caller's own fields go as sent (over the defaults), but not over the inputs the
+    # router cut into calls: a caller's `texts` made the answer one vector for many inputs.
     if family in (Family.TITAN_V1, Family.TITAN_V2):
-        base = _titan_fields(family, dimensions)
-        return EmbedPlan(family, [{"inputText": text, **base, **own} for text in texts])
-    base = _cohere_fields(family, dimensions)
-    return EmbedPlan(family, [{"texts": b, **base, **own} for b in batches(texts, COHERE_BATCH)])
+        base = {**_titan_fields(family, dimensions), **own}
+        bodies = [{**base, "inputText": text} for text in texts]
+        if family is Family.TITAN_V1:  # takes no `embeddingTypes` (Bedrock's 400 says so)
+            return EmbedPlan(family, bodies)
+        return EmbedPlan(family, bodies, vector_type(own, "embeddingTypes", _TITAN_TYPES))
+    kind = vector_type(own, "embedding_types", COHERE_TYPES)
+    base = {**_cohere_fields(family, dimensions, kind), **own}
+    bodies = [{**base, "texts": b} for b in batches(texts, COHERE_BATCH)]
+    return EmbedPlan(family, bodies, kind)
 
 
 def _titan_fields(family: Family, dimensions: int | None) -> JsonObject:
@@ -101,8 +119,8 @@ def _titan_fields(family: Family, dimensions: int | None) -> JsonObject:
     return {"dimensions": dimensions, "normalize": True}
 
 
-def _cohere_fields(family: Family, dimensions: int | None) -> JsonObject:
-    fields: JsonObject = {"input_type": "search_document", "embedding_types": ["float"]}
+def _cohere_fields(family: Family, dimensions: int | None, kind: str) -> JsonObject:
+    fields: JsonObject = {"input_type": "search_document", "embedding_types": [kind]}
     if dimensions is None:
         return fields
     if family is Family.COHERE_V4 and dimensions in _COHERE_V4_DIMENSIONS:
@@ -115,13 +133,17 @@ def _cohere_fields(family: Family, dimensions: int | None) -> JsonObject:
     )
 
 
-def vectors_of(family: Family, answer: Mapping[str, Any]) -> list[list[float]]:
+def vectors_of(plan: EmbedPlan, answer: Mapping[str, Any]) -> list[list[float]]:
     """The vectors of one InvokeModel answer (one for Titan, one per text for Cohere)."""
-    if family in (Family.TITAN_V1, Family.TITAN_V2):
-        return [[float(v) for v in answer["embedding"]]]
+    if plan.family in (Family.TITAN_V1, Family.TITAN_V2):
+        # `embedding` is the float vector, absent from an answer that was not asked for one
+        vector = (
+            answer["embedding"] if plan.kind == "float" else answer["embeddingsByType"][plan.kind]
+        )
+        return [[float(v) for v in vector]]
     embeddings = answer["embeddings"]
     if isinstance(embeddings, dict):  # embeddings_by_type
-        embeddings = embeddings["float"]
+        embeddings = embeddings[plan.kind]
     return [[float(v) for v in vector] for vector in embeddings]
 
 

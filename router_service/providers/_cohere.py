@@ -26,10 +26,12 @@ from router_service.outcomes import Outcome
 from router_service.providers import _cohere_map as C
 from router_service.providers._base import ChatCall, EmbedCall, MediaCall, media_unsupported
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
-from router_service.providers._mapping import (
+from router_service.providers._embed_mapping import (
+    COHERE_TYPES,
     embedding_list,
     embedding_passthrough,
     embedding_texts,
+    vector_type,
 )
 from router_service.providers._media import unsupported_in
 from router_service.providers._rerank import rerank_body, rerank_result
@@ -66,8 +68,8 @@ class CohereAdapter(HttpAdapter):
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
         texts = embedding_texts(call.params)
         own = embedding_passthrough(call.params)  # input_type, truncate…
-        fields: dict[str, Any] = {"input_type": "search_document", "embedding_types": ["float"]}
-        fields |= own
+        kind = vector_type(own, "embedding_types", COHERE_TYPES)
+        fields: dict[str, Any] = {"input_type": "search_document", **own, "embedding_types": [kind]}
         if call.params.HasField("dimensions"):
             fields["output_dimension"] = call.params.dimensions
         bodies = [
@@ -80,7 +82,7 @@ class CohereAdapter(HttpAdapter):
             [partial(post, body) for body in bodies], EMBED_CONCURRENCY, call.answered
         )
         try:
-            vectors = [v for data in answers for v in data["embeddings"]["float"]]
+            vectors = [v for data in answers for v in data["embeddings"][kind]]
             if len(vectors) != len(texts):
                 raise ValueError(f"{len(vectors)} embeddings for {len(texts)} inputs")
             tokens = sum(_billed_input(data) for data in answers)

@@ -105,10 +105,11 @@ def _message(message: Any, path: str) -> JsonObject:
     if role in ("system", "developer"):
         return {"role": "system", "content": M.text_of(content)}
     if role == "tool":
+        text = _tool_text(content, path)  # Cohere has no flag for a failed one: its text says it
         return {
             "role": "tool",
             "tool_call_id": str(message.get("tool_call_id", "")),
-            "content": _tool_text(content, path),
+            "content": M.said_failed(text) if M.failed_result(message) else text,
         }
     if role == "assistant":
         out: JsonObject = {"role": "assistant"}

@@ -1,7 +1,7 @@
 """A connect's timeout that a stall of the router's own loop does not spend (`connect_within`):
-the one rule of every upstream transport (lean: `_lean_transport`, aiohttp: `_aiohttp_transport`;
-httpx's own, on anyio, keeps it by itself: its cancel scope does not cancel a task whose wait is
-already over).
+the one rule of every upstream transport (lean: `_lean_transport`, aiohttp: `_aiohttp_transport`,
+httpx's own: `_httpx_connect`; anyio's `fail_after` cancels a connect whose socket connected, or
+whose handshake finished, while the loop was held up).
 
 A connect is several steps on the loop (resolve, connect, the TLS handshake, the protocol's
 `connection_made`), each run as a callback. A loop held up past the connect's timeout (a long

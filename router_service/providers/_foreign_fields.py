@@ -36,10 +36,12 @@ from collections.abc import Iterable
 from typing import Any, get_args
 from urllib.parse import urlsplit
 
-from clients.codec.anthropic import BLOCK_KEY
+from clients.codec.anthropic import BLOCK_KEY, TOOL_ERROR_KEY
 from clients.codec.gemini import GEMINI_ONLY
 from router_service.config._providers import ForeignField
 from router_service.providers._anthropic_blocks import DOCUMENT_FIELDS
+from router_service.providers._mapping import said_failed
+from router_service.providers._mistral_ids import with_mistral_tool_ids
 from router_service.providers._reasoning_object import is_google_openai, is_openai_api
 
 __all__ = ["ALL_FIELDS", "taken_fields", "without_foreign_fields"]
@@ -73,13 +75,18 @@ def taken_fields(kind: str, base_url: str, configured: Iterable[str] | None) -> 
 
 
 def without_foreign_fields(
-    body: dict[str, Any], taken: frozenset[str], *, google: bool = False
+    body: dict[str, Any], taken: frozenset[str], *, google: bool = False, model: str = ""
 ) -> None:
     """`body` without `thinking_blocks`, the fields of `ALL_FIELDS` not `taken`, the Gemini
     entrance's `GEMINI_ONLY` fields (a Gemini deployment's: no OpenAI-format server, Google's
     endpoint included, has them), and, unless `google` (Google's endpoint), its tool calls'
-    `extra_content`; in place."""
+    `extra_content`; a failed tool result's flag (`TOOL_ERROR_KEY`: said in its text instead);
+    at a Mistral model (`model`, the name read: a deployment's `base_model`, else its `model`;
+    "": the body's), its tool call ids as Mistral takes them (`with_mistral_tool_ids`); in
+    place."""
     body.pop(GEMINI_ONLY, None)
+    # Another provider's tool call ids, at a Mistral model.
+    with_mistral_tool_ids(body, model or str(body.get("model") or ""))
     cached = CACHE_CONTROL in taken
     messages = body.get("messages")
     for message in messages if isinstance(messages, list) else ():
@@ -87,6 +94,8 @@ def without_foreign_fields(
             continue
         if not cached:
             _uncached(message)
+        if message.pop(TOOL_ERROR_KEY, None) is True:  # no OpenAI word: its text says it
+            message["content"] = said_failed(message.get("content"))
         content = message.get("content")
         for part in content if isinstance(content, list) else ():
             if isinstance(part, dict):

@@ -11,8 +11,8 @@ are.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from functools import partial
 from typing import Any, ClassVar
 
@@ -26,16 +26,36 @@ from clients.codec.gemini import GEMINI_ONLY
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers import _gemini_answer as GA
 from router_service.providers import _gemini_map as G
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
+from router_service.providers._embed_mapping import (
+    embedding_list,
+    embedding_passthrough,
+    embedding_texts,
+)
 from router_service.providers._gemini_config import vertex_only
-from router_service.providers._mapping import embedding_list, embedding_texts
 from router_service.providers._media import unsupported_in
+from router_service.providers._responses_logprobs import refused_logprobs
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
 
 # The most requests one batchEmbedContents call takes (a 400 for the whole call beyond it).
 BATCH_EMBED_MAX = 100
+
+
+@contextmanager
+def _logprobs_refused(call: ChatCall) -> Iterator[None]:
+    """A model's refusal of the logprobs asked of it (a 400: "Logprobs is not enabled for
+    models/gemini-2.5-pro") as the UNSUPPORTED_INPUT it is: the group's next deployment may
+    give them, and with none left the caller's 400 names `logprobs`."""
+    try:
+        yield
+    except UpstreamFailure as failure:
+        refused = refused_logprobs(failure, call.params, "at Gemini")
+        if refused is failure:
+            raise
+        raise refused from failure
 
 
 def _model_path(model: str) -> str:
@@ -71,9 +91,10 @@ class GeminiAdapter(HttpAdapter):
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         body = self._request_body(call.openai_body(), call.named_model)
         url = self._url(call.upstream_model, "generateContent")
-        data = await self._post_json(url, body, call.api_key, call.timeout_s)
+        with _logprobs_refused(call):
+            data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
-            mapped = G.completion(data, call.upstream_model, int(self.clock.now()))
+            mapped = GA.completion(data, call.upstream_model, int(self.clock.now()))
             return chat_completion_from_openai(mapped)
         except MAPPING_ERRORS as exc:
             raise malformed("response", exc) from exc
@@ -81,16 +102,18 @@ class GeminiAdapter(HttpAdapter):
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
         texts = embedding_texts(call.params)
         model = _model_path(call.upstream_model)
-        extra: dict[str, Any] = {}
+        # The caller's own fields (`taskType`, `title`…) go into each request as sent, but not
+        # over the input nor over the `dimensions` asked.
+        extra: dict[str, Any] = embedding_passthrough(call.params)
         if call.params.HasField("dimensions"):
             extra["outputDimensionality"] = call.params.dimensions
         if len(texts) == 1:
-            body: dict[str, Any] = {"content": {"parts": [{"text": texts[0]}]}, **extra}
+            body: dict[str, Any] = {**extra, "content": {"parts": [{"text": texts[0]}]}}
             url = self._url(call.upstream_model, "embedContent")
             bodies = [body]
         else:
             requests = [
-                {"model": model, "content": {"parts": [{"text": t}]}, **extra} for t in texts
+                {**extra, "model": model, "content": {"parts": [{"text": t}]}} for t in texts
             ]
             bodies = [{"requests": batch} for batch in batches(requests, BATCH_EMBED_MAX)]
             url = self._url(call.upstream_model, "batchEmbedContents")
@@ -132,6 +155,8 @@ class GeminiAdapter(HttpAdapter):
         url = self._url(call.upstream_model, "streamGenerateContent") + "?alt=sse"
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open
-        async with opened as response:
-            mapper = G.StreamMapper(call.upstream_model, int(self.clock.now()))
+        async with AsyncExitStack() as stack:
+            with _logprobs_refused(call):
+                response = await stack.enter_async_context(opened)
+            mapper = GA.StreamMapper(call.upstream_model, int(self.clock.now()))
             yield self._mapped_chunks(response, mapper.feed)

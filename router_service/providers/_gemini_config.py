@@ -77,6 +77,8 @@ def mapped_config(body: Mapping[str, Any]) -> JsonObject:
     """The generationConfig mapped from OpenAI's fields."""
     # A null (the SDK's None) is unset, as OpenAI reads it.
     config = {native: body[key] for key, native in CONFIG_KEYS.items() if body.get(key) is not None}
+    if config.get("logprobs") == 0:  # no alternatives: none asked (Vertex AI takes 1 to 20)
+        del config["logprobs"]
     limit = M.max_tokens(body)
     if limit is not None:
         config["maxOutputTokens"] = limit

@@ -1,8 +1,9 @@
-"""Gemini API (Generative Language, v1beta) ⇄ OpenAI chat dialect.
+"""OpenAI chat dialect → Gemini API (Generative Language, v1beta) request bodies. The answers'
+side (candidates → OpenAI's completions and chunks) is `_gemini_answer`.
 
 Followed:
-- generateContent / streamGenerateContent, GenerationConfig, candidates, finishReason,
-  promptFeedback.blockReason, usageMetadata: https://ai.google.dev/api/generate-content
+- generateContent / streamGenerateContent, GenerationConfig:
+  https://ai.google.dev/api/generate-content
 - Content and Part (text, inlineData, fileData, functionCall, functionResponse), Tool,
   FunctionDeclaration (parametersJsonSchema), ToolConfig: https://ai.google.dev/api/caching
 - Function calling round trip (functionCall → functionResponse in a user turn):
@@ -23,14 +24,13 @@ Followed:
   turn's first call by Gemini 3; the documented stand-in for histories without one):
   https://ai.google.dev/gemini-api/docs/thought-signatures. Callers see it where Gemini's own
   OpenAI-compatible endpoint puts it: `tool_calls[].extra_content.google.thought_signature`.
-- Thought summaries (`thinkingConfig.includeThoughts`; parts with `thought: true`):
-  https://ai.google.dev/gemini-api/docs/thinking. They are the answer's `reasoning_content`.
+- Thought summaries (`thinkingConfig.includeThoughts`):
+  https://ai.google.dev/gemini-api/docs/thinking.
 """
 
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -39,13 +39,9 @@ import orjson
 from clients.codec.gemini import (
     AUDIO_TYPES,
     CALLING_MODES,
-    FILTERED_FINISH_REASONS,
-    FINISH_BY_FINISH_REASON,
     GEMINI_ONLY,
     thought_signature,
 )
-from router_service.errors import UpstreamFailure
-from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
 from router_service.providers._gemini_config import (
     callers_config,
@@ -165,7 +161,7 @@ def _function_response(
     if call_id in names:  # the id of a call in this history: Gemini 3 matches by it
         response["id"] = call_id
     content = message.get("content")
-    response["response"] = _result(content)
+    response["response"] = _result(content, M.failed_result(message))
     media = [part for part in _parts(content, path) if "text" not in part]
     # The Gemini API takes inline data only inside a functionResponse (its FunctionResponsePart
     # fileData is Vertex AI's): a link goes beside it, where every model reads one.
@@ -235,166 +231,15 @@ def _calls(calls: list[Any], path: str) -> list[JsonObject]:
     return parts
 
 
-def _result(content: Any) -> JsonObject:
-    """A tool result as the JSON object functionResponse.response must be."""
+def _result(content: Any, failed: bool) -> JsonObject:
+    """A tool result as the JSON object functionResponse.response must be; a failed one's
+    under the `error` key, which Gemini reads as the call's error details (as it is when it
+    has that key already: a Gemini caller's own response)."""
     text = M.text_of(content)
     try:
         value = orjson.loads(text)
     except orjson.JSONDecodeError:
         value = None
+    if failed and not (isinstance(value, dict) and "error" in value):
+        return {"error": value if isinstance(value, dict) else text}
     return value if isinstance(value, dict) else {"result": text}
-
-
-# --- response -----------------------------------------------------------------------------------
-
-
-def filtered(reason: str, detail: str = "") -> UpstreamFailure:
-    message = f"gemini withheld the content ({reason}){': ' + detail if detail else ''}"
-    error = {"message": message, "type": "invalid_request_error", "code": "content_filter"}
-    return UpstreamFailure(
-        Outcome.CONTENT_FILTERED, message, upstream_status=400, upstream_error=error
-    )
-
-
-def check_prompt_blocked(data: Mapping[str, Any]) -> None:
-    feedback = data.get("promptFeedback")
-    if isinstance(feedback, dict) and feedback.get("blockReason"):
-        raise filtered(str(feedback["blockReason"]), "the prompt was blocked")
-
-
-def usage(raw: Mapping[str, Any]) -> JsonObject:
-    """Gemini's usageMetadata in OpenAI's words. It counts cache reads (implicit caching's hits
-    and an explicit `cachedContent`'s tokens: cachedContentTokenCount) but no cache writes: an
-    explicit cache is created and billed (storage by the hour) outside generateContent."""
-    thoughts = int(raw.get("thoughtsTokenCount") or 0)
-    # Tool-use prompt tokens (e.g. search results Gemini read) are input it was billed for.
-    prompt = int(raw.get("promptTokenCount") or 0) + int(raw.get("toolUsePromptTokenCount") or 0)
-    completion = int(raw.get("candidatesTokenCount") or 0) + thoughts
-    return M.usage(
-        prompt,
-        completion,
-        total=int(raw.get("totalTokenCount") or prompt + completion),
-        cached=int(raw.get("cachedContentTokenCount") or 0),
-        reasoning=thoughts,
-    )
-
-
-def finish_reason(raw: Any, called: bool) -> str | None:
-    if not raw or raw == "FINISH_REASON_UNSPECIFIED":
-        return None
-    if raw in FILTERED_FINISH_REASONS:
-        return "content_filter"
-    reason = FINISH_BY_FINISH_REASON.get(str(raw), "stop")
-    return "tool_calls" if called and reason == "stop" else reason
-
-
-def candidate_delta(candidate: Mapping[str, Any], first_call: int, prefix: str) -> JsonObject:
-    """A candidate's thoughts, text and function calls as an OpenAI message / delta (no role):
-    thought parts are its `reasoning_content` (as a Claude answer's thinking is). A text part's
-    thoughtSignature is not kept (Gemini validates only a function call's)."""
-    text: list[str] = []
-    thoughts: list[str] = []
-    calls: list[JsonObject] = []
-    for part in (candidate.get("content") or {}).get("parts") or []:
-        if "text" in part:
-            (thoughts if part.get("thought") else text).append(str(part["text"]))
-        elif isinstance(part.get("functionCall"), dict):
-            call = part["functionCall"]
-            call_id = str(call.get("id") or f"{prefix}_{first_call + len(calls)}")
-            arguments = M.dump_arguments(call.get("args"))
-            calls.append(M.tool_call(call_id, str(call.get("name", "")), arguments))
-            if part.get("thoughtSignature"):
-                signature = str(part["thoughtSignature"])
-                calls[-1]["extra_content"] = {"google": {"thought_signature": signature}}
-    thought = "".join(thoughts)  # a signature alone comes in an empty part: no reasoning
-    delta: JsonObject = {"reasoning_content": thought} if thought else {}
-    if text or not (calls or thought):
-        delta["content"] = "".join(text)
-    if calls:
-        delta["tool_calls"] = calls
-    return delta
-
-
-def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
-    """An OpenAI `chat.completion` for a generateContent response."""
-    check_prompt_blocked(data)
-    candidates = [c for c in data.get("candidates") or [] if isinstance(c, dict)]
-    if not candidates:
-        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "gemini returned no candidates")
-    prefix = f"call_{data.get('responseId') or secrets.token_hex(6)}"
-    choices = []
-    for position, candidate in enumerate(candidates):
-        delta = candidate_delta(candidate, 0, f"{prefix}_{position}")
-        reason = candidate.get("finishReason")
-        if (
-            reason in FILTERED_FINISH_REASONS
-            and not delta.get("content")
-            and not delta.get("tool_calls")
-        ):
-            raise filtered(str(reason), str(candidate.get("finishMessage") or ""))
-        message = M.assistant_message(delta.get("content") or "", delta.get("tool_calls") or [])
-        if delta.get("reasoning_content"):
-            message["reasoning_content"] = delta["reasoning_content"]
-        finish = finish_reason(reason, bool(delta.get("tool_calls"))) or "stop"
-        index = int(candidate.get("index", position))
-        choices.append({"index": index, "message": message, "finish_reason": finish})
-    raw_usage = data.get("usageMetadata")
-    out = M.completion(
-        str(data.get("responseId") or ""),
-        created,
-        str(data.get("modelVersion") or model),
-        {},
-        None,
-        usage(raw_usage) if isinstance(raw_usage, dict) else None,
-    )
-    out["choices"] = choices
-    return out
-
-
-class StreamMapper:
-    """streamGenerateContent?alt=sse events (each a GenerateContentResponse) → OpenAI chunks."""
-
-    def __init__(self, model: str, created: int) -> None:
-        self.model = model
-        self.created = created
-        self.id = ""
-        self._prefix = f"call_{secrets.token_hex(6)}"
-        self._calls: dict[int, int] = {}  # candidate index → tool calls sent
-        self._sent: set[int] = set()  # candidates whose role was sent
-        self._content_sent = False
-
-    def feed(self, data: Mapping[str, Any]) -> list[JsonObject]:
-        check_prompt_blocked(data)
-        self.id = self.id or str(data.get("responseId") or "")
-        self.model = str(data.get("modelVersion") or self.model)
-        chunks: list[JsonObject] = []
-        finished = False
-        for position, candidate in enumerate(data.get("candidates") or []):
-            index = int(candidate.get("index", position))
-            chunks += self._candidate(index, candidate)
-            finished = finished or bool(candidate.get("finishReason"))
-        raw_usage = data.get("usageMetadata")
-        if finished and isinstance(raw_usage, dict):
-            chunks.append(
-                M.chunk(self.id, self.created, self.model, None, usage_obj=usage(raw_usage))
-            )
-        return chunks
-
-    def _candidate(self, index: int, candidate: Mapping[str, Any]) -> list[JsonObject]:
-        sent = self._calls.get(index, 0)
-        delta = candidate_delta(candidate, sent, f"{self._prefix}_{index}")
-        calls = delta.get("tool_calls") or []
-        for offset, call in enumerate(calls):
-            call["index"] = sent + offset
-        self._calls[index] = sent + len(calls)
-        if index not in self._sent:
-            self._sent.add(index)
-            delta = {"role": "assistant", **delta}
-        self._content_sent = self._content_sent or bool(delta.get("content") or calls)
-        raw = candidate.get("finishReason")
-        if raw in FILTERED_FINISH_REASONS and not self._content_sent:
-            raise filtered(str(raw), str(candidate.get("finishMessage") or ""))
-        reason = finish_reason(raw, self._calls[index] > 0)
-        chunk = M.chunk(self.id, self.created, self.model, delta, finish_reason=reason)
-        chunk["choices"][0]["index"] = index
-        return [chunk]

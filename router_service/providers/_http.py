@@ -93,7 +93,10 @@ def create_http_client(config: HttpConfig, *, own_spans: bool = False) -> httpx.
             max_connections=config.max_connections, keepalive_expiry_s=config.keepalive_expiry_s
         )
     else:
-        inner = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        # Imported when chosen, as aiohttp is: httpcore and anyio are loaded by nothing else.
+        from router_service.providers._httpx_connect import httpx_transport
+
+        inner = httpx_transport(limits)  # its connects timed as the others' (connect_within)
     # Per-request timeouts are set by each adapter call; these are only the defaults.
     # The client's aclose closes the transport: its idle connections (aiohttp: its session).
     cancelling = config.transport == "httpx"  # httpcore on anyio: cancel scopes

@@ -9,19 +9,16 @@ plain dict → dict function.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import mimetypes
 import re
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from clients import embedding_params_to_openai
+from clients.codec.anthropic import TOOL_ERROR_KEY
 from clients.codec.gemini import GEMINI_ONLY
-from clients.switchboard.v1 import embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._reasoning_object import GOOGLE_EXTRA, OPENROUTER_KEYS
@@ -152,6 +149,8 @@ def load_arguments(arguments: str, param: str) -> JsonObject:
 _TOOL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _NOT_TOOL_ID = re.compile(r"[^a-zA-Z0-9_-]")
 _TOOL_ID_KEPT = 64 - 9  # of an id mapped: what goes before `_` and its digest (8 hex digits)
+# What a failed tool result's text says first where the provider has no flag for it.
+_TOOL_ERROR = "Error:"
 
 
 def tool_id(call_id: str) -> str:
@@ -163,6 +162,21 @@ def tool_id(call_id: str) -> str:
         return call_id
     digest = hashlib.blake2b(call_id.encode(), digest_size=4).hexdigest()
     return f"{_NOT_TOOL_ID.sub('_', call_id)[:_TOOL_ID_KEPT]}_{digest}"
+
+
+def failed_result(message: Mapping[str, Any]) -> bool:
+    """Whether a `tool` message is a failed result (the Messages API entrance's flag, a
+    tool_result's `is_error`)."""
+    return message.get(TOOL_ERROR_KEY) is True
+
+
+def said_failed(content: Any) -> Any:
+    """A failed result's content said to be one in its text (`Error: …`), which every model
+    reads: for a provider without a word of its own for it."""
+    if isinstance(content, list):
+        return [{"type": "text", "text": _TOOL_ERROR}, *content]
+    text = content if isinstance(content, str) else ""
+    return f"{_TOOL_ERROR} {text}" if text else _TOOL_ERROR
 
 
 def dump_arguments(value: Any) -> str:
@@ -303,49 +317,6 @@ def tool_call(call_id: str, name: str, arguments: str, index: int | None = None)
         {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
     )
     return out
-
-
-# --- embeddings ---------------------------------------------------------------------------------
-
-# Keys of an OpenAI embeddings body; any other key is a provider's own.
-_OPENAI_EMBED_KEYS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
-
-
-def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> list[str]:
-    """The texts to embed; token inputs only mean something to OpenAI's own tokenizer."""
-    which = params.WhichOneof("input")
-    if which == "text":
-        return [params.text]
-    if which == "texts":
-        return list(params.texts.values)
-    raise unsupported("this provider embeds text only, not token arrays", "input")
-
-
-def embedding_passthrough(params: embeddings_pb2.EmbeddingParams) -> JsonObject:
-    """The caller's provider-specific fields of an embeddings request (Cohere's `input_type`,
-    `truncate`…): the keys OpenAI's embeddings API does not define."""
-    body = embedding_params_to_openai(params)
-    return {k: v for k, v in body.items() if k not in _OPENAI_EMBED_KEYS}
-
-
-def embedding_list(
-    model: str, vectors: Sequence[Sequence[float]], encoding_format: str | None, tokens: int
-) -> JsonObject:
-    """An OpenAI embeddings response. `base64` (the openai SDK's default) packs little-endian
-    float32, as OpenAI does."""
-    data = []
-    for index, vector in enumerate(vectors):
-        embedding: Any = [float(v) for v in vector]
-        if encoding_format == "base64":
-            packed = struct.pack(f"<{len(embedding)}f", *embedding)
-            embedding = base64.b64encode(packed).decode("ascii")
-        data.append({"object": "embedding", "index": index, "embedding": embedding})
-    return {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
 
 
 def model_ids(data: Mapping[str, Any]) -> list[str]:

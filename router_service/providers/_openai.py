@@ -36,6 +36,7 @@ from router_service.providers._base import (
     RealtimeCallAnswer,
     websocket_url,
 )
+from router_service.providers._embed_mapping import encoded_as_asked
 from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
 from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
@@ -209,7 +210,7 @@ class OpenAIAdapter(HttpAdapter):
         body = call.openai_body()
         body["model"] = call.upstream_model
         for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
-        without_foreign_fields(body, self.taken, google=self.google)
+        without_foreign_fields(body, self.taken, google=self.google, model=call.named_model)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked
@@ -287,13 +288,12 @@ class OpenAIAdapter(HttpAdapter):
         url = self._endpoint("embeddings", call.upstream_model)
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
-            return embedding_result_from_openai(data)
+            return encoded_as_asked(embedding_result_from_openai(data), call.params.encoding_format)
         except UpstreamFormatError as exc:
             raise malformed("response", exc) from exc
 
     def cannot_media(self, operation: media_pb2.MediaOperation.ValueType) -> UpstreamFailure | None:
-        # OpenAI's API has all of them but rerank, which OpenAI-format servers have (vLLM, Jina,
-        # Infinity, Voyage): the kind cannot tell which server a provider is.
+        # All of them (rerank: OpenAI-format servers' own): the kind cannot tell which server.
         return None
 
     async def media(self, call: MediaCall) -> media_pb2.MediaResult:

@@ -46,9 +46,12 @@ def chat_logprobs(entries: list[Any]) -> JsonObject | None:
     return {"content": entries, "refusal": None} if entries else None
 
 
-def refused_logprobs(failure: UpstreamFailure, params: chat_pb2.ChatParams) -> UpstreamFailure:
+def refused_logprobs(
+    failure: UpstreamFailure, params: chat_pb2.ChatParams, where: str = "on the Responses API"
+) -> UpstreamFailure:
     """`failure`, or the UNSUPPORTED_INPUT it stands for when it is the upstream's refusal of
-    the logprobs `params` ask for (a 400 that names them)."""
+    the logprobs `params` ask for (a 400 that names them); `where`: the upstream, as the
+    message names it (Gemini's models refuse them too: "Logprobs is not enabled for …")."""
     asked = (params.HasField("logprobs") and params.logprobs) or params.HasField("top_logprobs")
     if not asked or failure.upstream_status != 400:
         return failure
@@ -56,6 +59,4 @@ def refused_logprobs(failure: UpstreamFailure, params: chat_pb2.ChatParams) -> U
     said = str(error.get("message", ""))
     if "logprob" not in said.lower() and error.get("param") != "top_logprobs":
         return failure
-    return unsupported(
-        f"'logprobs': this model (on the Responses API) gives none: {said}", "logprobs"
-    )
+    return unsupported(f"'logprobs': this model ({where}) gives none: {said}", "logprobs")

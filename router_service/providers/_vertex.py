@@ -39,7 +39,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import partial
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -54,9 +53,14 @@ from router_service.providers import _anthropic_map as A
 from router_service.providers._anthropic import AnthropicAdapter
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, batches, in_order
+from router_service.providers._embed_mapping import (
+    embedding_list,
+    embedding_passthrough,
+    embedding_texts,
+)
 from router_service.providers._gemini import GeminiAdapter
 from router_service.providers._google_auth import google_tokens
-from router_service.providers._mapping import embedding_list, embedding_texts, unsupported
+from router_service.providers._mapping import unsupported
 from router_service.providers._media import linked_image, unsupported_in
 from router_service.providers._oauth import TokenAdapter
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, JsonObject, malformed
@@ -69,6 +73,9 @@ _NOT_FOUND = "NOT_FOUND"
 # a 400 for the whole call beyond either).
 PREDICT_MAX = 250
 PREDICT_TOKENS = 20_000
+# A text embeddings `:predict` call's own `parameters` (besides `outputDimensionality`); its
+# other fields (`task_type`, `title`) are each instance's.
+_PREDICT_PARAMETERS = ("autoTruncate",)
 
 
 def _bearer_headers(config: ProviderConfig, token: str) -> dict[str, str]:
@@ -152,12 +159,16 @@ class VertexGemini(GeminiAdapter):
 
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
         texts = embedding_texts(call.params)
-        extra: dict[str, Any] = {}
+        # The caller's own fields: `autoTruncate` the call's, the others (`task_type`, `title`)
+        # each instance's, never over its text nor over the `dimensions` asked.
+        own = embedding_passthrough(call.params)
+        parameters = {key: own.pop(key) for key in _PREDICT_PARAMETERS if key in own}
         if call.params.HasField("dimensions"):
-            extra["parameters"] = {"outputDimensionality": call.params.dimensions}
+            parameters["outputDimensionality"] = call.params.dimensions
+        extra = {"parameters": parameters} if parameters else {}
         per_call = predict_batch(call.upstream_model)
         bodies = [
-            {"instances": [{"content": text} for text in batch], **extra}
+            {"instances": [{**own, "content": text} for text in batch], **extra}
             for batch in batches(texts, per_call, weigh=most_tokens, most=PREDICT_TOKENS)
         ]
         url = self._url(call.upstream_model, "predict")

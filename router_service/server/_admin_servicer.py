@@ -3,8 +3,6 @@ and their issued keys."""
 
 from __future__ import annotations
 
-import logging
-
 import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
@@ -13,7 +11,7 @@ from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
 from router_service.runtime import Runtime
-from router_service.server._answer_audit import audited_change, call_request_id
+from router_service.server._answer_audit import audited_change
 from router_service.server._client_keys import (
     issue_client_key,
     list_client_keys,
@@ -23,8 +21,6 @@ from router_service.server._clients import list_clients
 from router_service.server._errors import answered
 from router_service.server._long_jobs import LongJobs
 from router_service.server._server_info import ServingRecord, server_info
-
-log = logging.getLogger("switchboard.router")
 
 
 class AdminServicer:
@@ -92,27 +88,22 @@ class AdminServicer:
     async def SetKeyEnabled(
         self, request: pb.SetKeyEnabledRequest, context: grpc.aio.ServicerContext
     ) -> pb.SetKeyEnabledResponse:
-        return await answered(context, self._set_key_enabled(request, call_request_id(context)))
+        return await answered(context, self._set_key_enabled(request, context))
 
     async def _set_key_enabled(
-        self, request: pb.SetKeyEnabledRequest, request_id: str | None
+        self, request: pb.SetKeyEnabledRequest, call: grpc.aio.ServicerContext
     ) -> pb.SetKeyEnabledResponse:
         pool, key = self._key_named(request.provider, request.fingerprint)
         caller = current_caller()
-        by = caller.name if caller is not None else ""
-        await pool.set_enabled(key, request.enabled, note=request.reason, by=by)
-        # The audit trail of a hand-made change: who, which key (by fingerprint), and why.
-        log.info(
-            "admin: %s %s key %s of provider %s%s",
-            by or "an unauthenticated caller",
-            "enabled" if request.enabled else "disabled",
-            key.fingerprint,
-            pool.provider,
-            # Quoted and bounded: one log line, whatever was typed.
-            f": {request.reason[:200]!r}" if request.reason else " (no reason given)",
-            # The call's `x-request-id`, a field (as an audit line's): what an operator greps.
-            extra=None if request_id is None else {"request_id": request_id},
+        await pool.set_enabled(
+            key, request.enabled, note=request.reason, by=caller.name if caller is not None else ""
         )
+        # Which key (by fingerprint), and why: quoted and bounded, whatever was typed.
+        done = "enabled" if request.enabled else "disabled"
+        why = f": {request.reason[:200]!r}" if request.reason else " (no reason given)"
+        reason = f"{done} key {key.fingerprint} of provider {pool.provider}{why}"
+        method = "/switchboard.v1.AdminService/SetKeyEnabled"
+        audited_change(call, method, reason, key_fingerprint=key.fingerprint)
         snap = next(s for s in await pool.snapshot() if s.key is key)
         status = _status(snap, self.runtime.clock.now())
         return pb.SetKeyEnabledResponse(key=status, queued=self._store_lost())

@@ -19,6 +19,7 @@ from router_service.state._base import (
     SlotRequest,
     StateStore,
     StoreUnavailableError,
+    answered_locally,
 )
 from router_service.state._kept import kept_message
 from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWriter
@@ -68,6 +69,7 @@ __all__ = [
     "SlotRequest",
     "StateStore",
     "StoreUnavailableError",
+    "answered_locally",
     "kept_message",
     "open_store",
     "sliding_count",

@@ -32,7 +32,7 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -363,6 +363,13 @@ class StateStore(ABC):
         `fallbacks` (calls answered locally since start); empty without a shared backend."""
         return {}
 
+    async def everywhere(self, kind: str, write: Callable[[StateStore], Awaitable[object]]) -> None:
+        """Run `write` on this store; on one with a shared backend, on its local state and on
+        the shared backend, now or, that one unreachable, once it answers again (queued as its
+        other writes are: `kind` names it in a warning). For an undo nobody waits on, made
+        again whole when it is replayed (a refused thing's place in its client's index)."""
+        await write(self)
+
     def retry_shared(self) -> None:
         """For a store whose shared backend failed (`outage_counts()["degraded"]`): its next
         call asks that backend again, whatever its retry interval (an issued key's read back
@@ -372,3 +379,10 @@ class StateStore(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections. Idempotent."""
+
+
+def answered_locally(store: StateStore, before: dict[str, int]) -> bool:
+    """Whether a call of `store` was answered from this replica's local state since `before`
+    (its `outage_counts`), or it is unreachable now: what it wrote there no other replica reads."""
+    now = store.outage_counts()
+    return bool(now.get("degraded")) or now.get("fallbacks") != before.get("fallbacks")

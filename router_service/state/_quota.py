@@ -2,9 +2,11 @@
 
 What the router keeps for a client beyond its calls (stored responses, cached answers) is not
 counted in rpm, so each is held to a byte quota per period: shared by the replicas on one store,
-given back by the bucket's own expiry. A soft cap: writes checked together may pass it by one
-entry each, as token budgets do. `reading` says where owners stand without counting (an
-operator's view: AdminService.ListClients).
+given back by the bucket's own expiry. What is written lives one period, so an owner holds at
+most this period's bytes and the last's: twice the quota. A write asks for `room`, and is
+counted (`charge`) once it is done: one refused counts nothing. A soft cap: writes checked
+together may pass it by one entry each, as token budgets do. `reading` says where owners stand
+without counting (an operator's view: AdminService.ListClients).
 """
 
 from __future__ import annotations
@@ -66,16 +68,6 @@ class ByteQuota:
         """What reading the quotas of `names` takes (their current period, now)."""
         bucket = math.floor(self._clock.now() / self.period_s)
         return QuotaReading(names, bucket, self.period_s, self.limit_bytes)
-
-    async def take(self, name: str, size: int) -> bool:
-        """Count `size` against `name`'s quota this period; False, and nothing counted, when it
-        does not fit. What is written lives one period, so an owner holds at most this period's
-        bytes and the last's: twice the quota."""
-        bucket = await self.room(name, size)
-        if bucket is None:
-            return False
-        await self.charge(name, bucket, size)
-        return True
 
     async def room(self, name: str, size: int) -> int | None:
         """The period (bucket) `size` more bytes of `name` would be counted in; None when they

@@ -7,10 +7,11 @@ DESIGN.md §5: a Redis outage degrades to local state with a warning instead of 
 - Unreachable (a `StoreUnavailableError`): the call is answered by the local store, with one
   warning per outage. Leases and marks taken locally carry a `~` tag, so they are given back
   where they were taken. Writes the shared store must not miss (releases, leaves, deadline
-  changes, values: a key's disable and why) are queued, bounded, and replayed in order when it
-  is back; a lease the shared store never hears released still frees itself by its TTL. A
-  queued deadline write carries when it was decided: replayed, it does not undo a clear made
-  since (an operator's enable on another replica: the later decision stands).
+  changes, values: a key's disable and why; `everywhere`'s undos) are queued, bounded, and
+  replayed in order when it is back; a lease the shared store never hears released still
+  frees itself by its TTL. A queued deadline write carries when it was decided: replayed, it
+  does not undo a clear made since (an operator's enable on another replica: the later
+  decision stands).
 - Recovery: while degraded, one call at a time, at most every `retry_interval_s`, tries the
   shared store; when it answers, the queue is replayed and the replica is back on shared state.
 
@@ -20,7 +21,8 @@ replica that stored them still continues them, also after Redis is back (looked 
 the shared store lacks one), the others answer NOT_FOUND. An append goes where its document is:
 to one of the shared store's it is refused during an outage (StoreUnavailableError), not kept
 aside where the other replicas would never see it. So is a delete of one not kept here (only the
-shared store can tell whether it holds it: "not found" would be a guess, and a wrong one).
+shared store can tell whether it holds it: "not found" would be a guess, and a wrong one); a
+delete through `everywhere` (a refused upload's, written by nobody again) is queued for it instead.
 
 Limits meant per key hold per replica during an outage (each counts only its own leases): the
 price of requests flowing on. Telemetry: `degraded`, `fallback_count`, `outages`, and more.
@@ -156,6 +158,10 @@ class ResilientStateStore(ResilientDocuments, StateStore):
             self._journal.dropped,
         )
         self._journal.dropped = 0
+
+    async def everywhere(self, kind: str, write: Callable[[StateStore], Awaitable[object]]) -> None:
+        await write(self.local)  # what was kept here during an outage
+        await self._write(kind, lambda: write(self.shared))
 
     async def _write(self, kind: str, op: Callable[[], Awaitable[object]]) -> None:
         """A write the shared store must see eventually: now, or replayed when it is back."""

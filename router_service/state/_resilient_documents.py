@@ -40,6 +40,9 @@ class ResilientDocuments:
     async def _try_shared(self, op: Callable[[], Awaitable[T]]) -> T | _Down:
         raise NotImplementedError  # ResilientStateStore's
 
+    async def _write(self, kind: str, op: Callable[[], Awaitable[object]]) -> None:
+        raise NotImplementedError  # ResilientStateStore's
+
     # -- documents -----------------------------------------------------------------------------
     async def put_document(
         self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False

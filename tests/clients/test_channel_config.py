@@ -7,7 +7,8 @@ import json
 import pytest
 
 from clients import IDEMPOTENT_METHODS, USE_CLIENT_DEFAULT, RouterClient, SyncRouterClient
-from clients._base import call_metadata, channel_options, channel_target, resolve_timeout
+from clients._base import call_metadata, channel_options, resolve_timeout
+from clients._targets import channel_target
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
 
@@ -103,7 +104,7 @@ def test_call_metadata() -> None:
     assert call_metadata("k", None) == (("authorization", "Bearer k"),)
     assert call_metadata("k", [("x-a", "1")]) == (("x-a", "1"), ("authorization", "Bearer k"))
     caller = [("Authorization", "Bearer caller")]
-    assert call_metadata("k", caller) == (("Authorization", "Bearer caller"),)
+    assert call_metadata("k", caller) == (("authorization", "Bearer caller"),)  # as gRPC sends
 
 
 def test_timeouts() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from clients import InvalidRequestError, chat_completion_from_openai, chat_completion_to_openai
 from clients.codec.anthropic import (
+    TOOL_ERROR_KEY,
     MessageEvents,
     message_to_anthropic,
     messages_request_from_anthropic,
@@ -148,20 +149,21 @@ def test_what_the_dialect_cannot_say_is_refused_by_its_path(
     assert refused.value.param == param
 
 
-def test_a_failed_tool_result_says_so_in_its_content() -> None:
+def test_a_failed_tool_result_carries_its_flag_and_its_content_as_written() -> None:
     def sent(content: Any, is_error: Any) -> Any:
         result = {"type": "tool_result", "tool_use_id": "t1", "content": content}
         turn = {"role": "user", "content": [{**result, "is_error": is_error}]}
         (message,) = openai_body({"model": "m", "max_tokens": 5, "messages": [turn]})["messages"]
-        return message["content"]
+        return message.get(TOOL_ERROR_KEY), message["content"]
 
+    # Each provider says it in its own words (tests/e2e/test_anthropic_tool_errors.py).
     assert (sent("boom", True), sent("", True), sent("ok", False)) == (
-        "Error: boom",
-        "Error:",
-        "ok",
+        (True, "boom"),
+        (True, ""),
+        (None, "ok"),
     )
     blocks = [{"type": "text", "text": "boom"}]
-    assert sent(blocks, True) == [{"type": "text", "text": "Error:"}, *blocks]
+    assert sent(blocks, True) == (True, blocks)
     with pytest.raises(InvalidRequestError) as refused:
         sent("x", "yes")
     assert refused.value.param == "messages[0].content[0].is_error"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import threading
+from concurrent import futures
 
 import grpc
 import pytest
@@ -168,3 +170,32 @@ def test_lifetime(router: tuple[SyncFakeRouter, str]) -> None:
         client.chat(chat_request())
     with pytest.raises(RuntimeError, match="more than once"), client:
         pass
+
+
+def test_threads_sharing_a_client_open_it_once(router: tuple[SyncFakeRouter, str]) -> None:
+    """Threads whose first calls race to open one client: the first opens it, the others wait.
+    Each opened it for itself: one failed "Cannot open a client instance more than once", or made
+    a channel of its own that the client's close never closed. A short switch interval makes the
+    race the usual case instead of a rare one."""
+    _, target = router
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(ROUNDS):
+            client = SyncRouterClient(target)
+            with futures.ThreadPoolExecutor(THREADS) as pool:
+                start = threading.Barrier(THREADS)
+                calls = [pool.submit(_first_call, client, start) for _ in range(THREADS)]
+                answers = [call.result() for call in calls]
+            client.close()
+            assert answers == ["m"] * THREADS
+    finally:
+        sys.setswitchinterval(switch)
+
+
+ROUNDS, THREADS = 40, 6
+
+
+def _first_call(client: SyncRouterClient, start: threading.Barrier) -> str:
+    start.wait(WAIT)
+    return client.list_models(timeout=WAIT).models[0].id

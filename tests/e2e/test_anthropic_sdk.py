@@ -91,7 +91,8 @@ async def test_a_tool_use_round_trip(
     assert call.type == "tool_use" and call.name == "get_weather"
     assert call.input == {"city": "Oslo"}
     result: Any = {"type": "tool_result", "tool_use_id": call.id, "content": "No such city"}
-    result["is_error"] = True  # said in the result's text: OpenAI's tool messages have no flag
+    # Claude's flag at Claude; said in the text where OpenAI's tool messages have no flag.
+    result["is_error"] = True
     second = await claude.messages.create(
         model=model,
         max_tokens=64,
@@ -109,7 +110,7 @@ async def test_a_tool_use_round_trip(
     if model == "sonnet":
         sent_result = sent.body["messages"][-1]["content"][0]
         assert sent_result["tool_use_id"] == call.id
-        assert sent_result["content"] == "Error: No such city"
+        assert (sent_result["content"], sent_result["is_error"]) == ("No such city", True)
     else:
         assert sent.body["messages"][-1] == {
             "role": "tool",

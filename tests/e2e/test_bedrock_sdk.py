@@ -23,6 +23,7 @@ from router_service.fake_upstream import (
     FakeUpstream,
     Scenario,
 )
+from router_service.fake_upstream._cohere import embedded
 from router_service.fake_upstream._responses import embedding_vector
 from tests.conformance.helpers import WEATHER_TOOL, chat, params, stream, streamed_text
 from tests.conftest import RouterHandle, StartRouter
@@ -198,3 +199,33 @@ async def test_the_openai_sdk_embeds_through_a_signed_cohere_deployment(
     assert record.path == f"/model/{COHERE_EMBED}/invoke"
     assert record.body["texts"] == ["alpha", "beta"]
     assert record.body["input_type"] == "search_query"  # the caller's own field, as sent
+
+
+async def test_a_cohere_embed_callers_embedding_type_is_the_one_answered(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """The caller's own `embedding_types` went into the body as sent, and only `float` was read
+    of the answer (Cohere Embed answers the types asked): the deployment's failure, cooled."""
+    extra = {"embedding_types": ["int8"]}
+    result = await sdk.embeddings.create(model="iam-embed", input=["a", "b"], extra_body=extra)
+
+    assert [item.embedding for item in result.data] == [embedded(t, 8, "int8") for t in "ab"]
+    assert fake.state.last().body["embedding_types"] == ["int8"]  # type: ignore[union-attr]
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.embeddings.create(
+            model="iam-embed", input="a", extra_body={"embedding_types": ["int8", "float"]}
+        )
+    assert refused.value.param == "embedding_types"
+
+
+async def test_a_callers_own_texts_field_does_not_replace_the_batch(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """A caller's field of the body's own name (`texts`) replaced the batch the router cut: one
+    vector for two inputs, the deployment's malformed answer, cooled for every caller."""
+    result = await sdk.embeddings.create(
+        model="iam-embed", input=["alpha", "beta"], extra_body={"texts": ["x"]}
+    )
+
+    assert len(result.data) == 2
+    assert fake.state.last().body["texts"] == ["alpha", "beta"]  # type: ignore[union-attr]

@@ -4,13 +4,20 @@ adapter cuts the inputs into calls of its own (Cohere, the Gemini API)."""
 
 from __future__ import annotations
 
+import base64
+import struct
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream import _responses as R
+from router_service.fake_upstream._cohere import embedded
 from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.stream_harness import StartEdge
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -51,3 +58,79 @@ async def test_an_empty_input_is_a_bad_request_at_every_kind(
     assert refused.value.param == "input"
     assert fake.state.count() == 0
     assert await router.leases_held() == 0
+
+
+@pytest.fixture
+async def http(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[httpx.AsyncClient]:
+    edge = await start_edge(router)
+    headers = {"authorization": "Bearer sk-caller"}
+    async with httpx.AsyncClient(base_url=edge.base_url, headers=headers, timeout=10) as session:
+        yield session
+
+
+async def test_base64_is_answered_as_base64_when_the_upstream_sends_floats(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """SGLang, Infinity, LM Studio and older Ollama answer floats whatever `encoding_format`
+    asks; a caller that asked base64 (openai-node and openai-dotnet always do, and decode the
+    string: a list of 1,024 floats read as base64 is 256 of them) got the list as it came."""
+    fake.state.set_scenario(Scenario(floats_only=True))
+    body = {"model": "openai-embed", "input": ["alpha", "beta"], "encoding_format": "base64"}
+
+    answer = (await http.post("/v1/embeddings", json=body)).raise_for_status().json()
+
+    packed = [base64.b64decode(item["embedding"]) for item in answer["data"]]
+    vectors = [list(struct.unpack(f"<{len(raw) // 4}f", raw)) for raw in packed]
+    dims = R.DEFAULT_EMBEDDING_DIMS
+    assert vectors == [R.embedding_vector(text, dims) for text in ("alpha", "beta")]
+    assert fake.state.last().body["encoding_format"] == "base64"  # type: ignore[union-attr]
+
+
+async def test_a_cohere_callers_embedding_type_is_the_one_answered(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """`embedding_types` is the caller's own Cohere field, sent as it is: Cohere then answers
+    only that type, and the adapter read `float` from every answer, found none and took it for
+    the deployment's failure, cooling it for every caller."""
+    extra = {"embedding_types": ["int8"]}
+    answer = await sdk.embeddings.create(model="cohere-embed", input=["a", "b"], extra_body=extra)
+
+    dims = R.DEFAULT_EMBEDDING_DIMS
+    assert [item.embedding for item in answer.data] == [embedded(t, dims, "int8") for t in "ab"]
+    assert fake.state.last().body["embedding_types"] == ["int8"]  # type: ignore[union-attr]
+    plain = await sdk.embeddings.with_raw_response.create(model="cohere-embed", input="a")
+    assert plain.headers["x-switchboard-deployment"] == "co/embed-v4.0"  # not cooled
+
+
+@pytest.mark.parametrize("kinds", [["float", "int8"], ["base64"], "int8"])
+async def test_embedding_types_the_answer_cannot_carry_are_refused(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle, kinds: Any
+) -> None:
+    """One vector per input, of numbers: several types, or one of no numbers, is the caller's
+    400 naming the field, and no call to Cohere."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.embeddings.create(
+            model="cohere-embed", input="a", extra_body={"embedding_types": kinds}
+        )
+    assert refused.value.param == "embedding_types"
+    assert fake.state.count() == 0
+
+
+@pytest.mark.parametrize("texts", [["query"], ["a", "b"]], ids=["embed", "batch"])
+async def test_a_gemini_callers_own_fields_go_into_each_request(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, texts: list[str]
+) -> None:
+    """README: a caller's field OpenAI does not define is passed to the provider unchanged. The
+    Gemini adapter dropped them: a query's `taskType: RETRIEVAL_QUERY` never reached Gemini,
+    and the caller got a document's vector without a word; nor may one replace the input."""
+    extra = {"taskType": "RETRIEVAL_QUERY", "content": {"parts": [{"text": "not the input"}]}}
+
+    answer = await sdk.embeddings.create(model="gemini-embed", input=texts, extra_body=extra)
+
+    dims = R.DEFAULT_EMBEDDING_DIMS
+    expected = [pytest.approx(R.embedding_vector(t, dims), abs=1e-6) for t in texts]
+    assert [item.embedding for item in answer.data] == expected
+    body = fake.state.last().body  # type: ignore[union-attr]
+    sent = body["requests"] if len(texts) > 1 else [body]
+    assert [r["taskType"] for r in sent] == ["RETRIEVAL_QUERY"] * len(texts)
+    assert [r["content"] for r in sent] == [{"parts": [{"text": t}]} for t in texts]

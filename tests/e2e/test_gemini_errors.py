@@ -225,3 +225,27 @@ async def test_a_model_list_is_the_callers_own_to_http_caches(
         assert answer.status_code == 200
         assert answer.headers["cache-control"] == "private"
         assert "x-goog-api-key" in answer.headers["vary"]
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "field"),
+    [
+        ("embedContent", {"outputDimensionality": 0}, "outputDimensionality"),
+        ("batchEmbedContents", {"outputDimensionality": -1}, "requests[0].outputDimensionality"),
+    ],
+)
+async def test_an_embedding_size_below_one_names_the_field_the_caller_sent(
+    http: httpx.AsyncClient, fake: FakeUpstream, method: str, body: Any, field: str
+) -> None:
+    """The router refuses a `dimensions` below 1; a Gemini caller was told of `dimensions`, a
+    field it never sent, rather than of its `outputDimensionality`."""
+    request = {"content": {"parts": [{"text": "a"}]}, **body}
+    sent = {"requests": [request]} if method.startswith("batch") else request
+
+    answer = await http.post(
+        f"/v1beta/models/embedder:{method}", json=sent, headers={"x-goog-api-key": KEY}
+    )
+
+    assert_gemini_error(answer.json(), 400, "INVALID_ARGUMENT")
+    assert answer.json()["error"]["message"].startswith(f"{field}: ")
+    assert fake.state.count() == 0

@@ -5,19 +5,24 @@ batch made over it on another replica was a 404 `file_not_found`, then and once 
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
+import grpc
 import openai
 import pytest
 
+from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.clock import ManualClock
-from router_service.state import AppendResult, ResilientStateStore
+from router_service.state import AppendResult, PutResult, ResilientStateStore
 from tests.conftest import StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import chat_line, jsonl
 from tests.replicas.harness import sdks_on
 from tests.replicas.redis_fixtures import RedisProxy
 from tests.replicas.test_batch_outage import Configs, configs, started_on
+from tests.router_service.server.test_file_upload_cut import cut_short
 
 __all__ = ["configs"]  # the fixture, used here
 
@@ -30,10 +35,22 @@ class CutsAfterTheFileIndex(ResilientStateStore):
 
     async def append_document(self, name: str, data: bytes, *, max_bytes: int) -> AppendResult:
         added = await super().append_document(name, data, max_bytes=max_bytes)
+        if added is AppendResult.APPENDED:
+            await self._cut_after(name)
+        return added
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        if kept is PutResult.KEPT:  # the client's first file: its index made with its id
+            await self._cut_after(name)
+        return kept
+
+    async def _cut_after(self, name: str) -> None:
         if self.proxy is not None and name.startswith("file-index:"):
             proxy, self.proxy = self.proxy, None
             await proxy.cut()
-        return added
 
 
 async def test_a_file_uploaded_as_redis_is_lost_is_refused_not_kept_where_nobody_reads_it(
@@ -60,3 +77,121 @@ async def test_a_file_uploaded_as_redis_is_lost_is_refused_not_kept_where_nobody
         assert [f.id async for f in first.files.list()] == []
         again = await first.files.create(file=("in.jsonl", content), purpose="batch")
         assert (await second.files.retrieve(again.id)).id == again.id
+
+
+class HoldsTheFileObject(CutsAfterTheFileIndex):
+    """As CutsAfterTheFileIndex, and its writes of a file's object (`file:…`, after its
+    content) wait until `go` is set, saying when one started."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        if name.startswith("file:"):
+            self.started.set()
+            await self.go.wait()
+        return await super().put_document(name, data, ttl_s, only_new=only_new)
+
+
+async def test_an_upload_left_by_its_caller_as_redis_is_lost_is_not_kept_locally(
+    configs: Configs, start_router: StartRouter
+) -> None:
+    """Its caller gone, the upload is still written whole (it was begun), and then forgotten
+    as one answered: it was kept on replica one's local state alone, listed there only."""
+    redis_proxy, through, _ = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(HoldsTheFileObject, through, clock, start_router)
+    store.proxy = redis_proxy
+    upload = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=b"{}\n")
+    call = one.stub.UploadFile(upload, timeout=30)
+    await store.started.wait()  # its index on Redis, Redis lost, its content on local state
+    await cut_short(one, call)
+    store.go.set()
+    assert await one.server._auth.calls.settle(10) == 0
+    await redis_proxy.restore()
+    store.retry_shared()
+    listed = await one.stub.ListFiles(bpb.ListFilesRequest(), timeout=10)
+    assert list(listed.files) == []
+
+
+class LostAfterTheFileObject(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts once a new file's object (written after
+    its content) is on Redis; another call on the replica then finds Redis lost, before the
+    upload is answered."""
+
+    proxy: RedisProxy | None = None
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        if self.proxy is not None and name.startswith("file:"):
+            proxy, self.proxy = self.proxy, None
+            await proxy.cut()
+            await self.get_documents(["another-call"])  # another request's: Redis is lost
+        return kept
+
+
+async def test_an_upload_refused_as_redis_is_lost_is_deleted_there_once_it_is_back(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Refused with a 503 (whether the replica kept it on Redis is not known to it), the file
+    is deleted from Redis when the replica reaches it again. It was left there whole: listed
+    and read on every replica, a file its caller was told was not kept (and uploaded again)."""
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one, store = await started_on(LostAfterTheFileObject, through, clock, start_router)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        store.proxy = redis_proxy
+        with pytest.raises(openai.InternalServerError) as refused:
+            await first.files.create(file=("in.jsonl", b"{}\n"), purpose="batch")
+        assert refused.value.status_code == 503
+        await redis_proxy.restore()
+        store.retry_shared()  # back on Redis at its next call, its queued deletes first
+        assert [f.id async for f in first.files.list()] == []
+        assert [f.id async for f in second.files.list()] == []
+
+
+class BlipsAtTheFileContent(ResilientStateStore):
+    """A replica's store through `proxy`, which is cut for the write of a new file's content
+    (kept on local state) and back for the rest of the upload (on Redis again)."""
+
+    proxy: RedisProxy | None = None
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        proxy = self.proxy if name.startswith("file-data:") else None
+        if proxy is not None:
+            self.proxy = None
+            await proxy.cut()
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        if proxy is not None:
+            await proxy.restore()
+            self.retry_shared()
+        return kept
+
+
+async def test_an_upload_refused_for_an_outage_counts_no_bytes(
+    configs: Configs, start_router: StartRouter
+) -> None:
+    """The refused upload's bytes are not charged to its client's `files.client_bytes` (on
+    Redis, back for its charge): one as large is taken next."""
+    redis_proxy, through, _ = configs
+    through["files"] = {"max_file_bytes": 1000, "client_bytes": 2000}
+    one, store = await started_on(
+        BlipsAtTheFileContent, through, ManualClock(time.time()), start_router
+    )
+    store.proxy = redis_proxy
+    upload = bpb.UploadFileRequest(filename="a.txt", purpose="user_data", content=b"a" * 900)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await one.stub.UploadFile(upload, timeout=10)
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    again = await one.stub.UploadFile(upload, timeout=10)
+    listed = await one.stub.ListFiles(bpb.ListFilesRequest(), timeout=10)
+    assert [f.id for f in listed.files] == [again.file.id]

@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         FINISH_BY_STOP_REASON,
         OVERLOADED_STATUS,
         STATUS_BY_ERROR_TYPE,
+        TOOL_ERROR_KEY,
         anthropic_error,
         anthropic_error_type,
     )
@@ -51,6 +52,7 @@ _WHERE = {
     "STATUS_BY_ERROR_TYPE": "_tables",
     "STOP_KEY": "_server_tools",
     "TEXT_BLOCK_KEY": "_server_tools",
+    "TOOL_ERROR_KEY": "_tables",
     "anthropic_error": "_tables",
     "anthropic_error_type": "_tables",
     "has_server_blocks": "_server_tools",
@@ -78,6 +80,7 @@ __all__ = [
     "STATUS_BY_ERROR_TYPE",
     "STOP_KEY",
     "TEXT_BLOCK_KEY",
+    "TOOL_ERROR_KEY",
     "MessageEvents",
     "ModelsAsk",
     "anthropic_error",

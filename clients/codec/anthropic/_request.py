@@ -42,6 +42,7 @@ from clients.codec.anthropic._server_tools import (
     server_tool_family,
     wanted_betas,
 )
+from clients.codec.anthropic._tables import TOOL_ERROR_KEY
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
 
@@ -60,8 +61,6 @@ _KNOWN = frozenset(
     | {"metadata", "stream", *_SAME, *_PASSED}
 )
 _TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
-# What a tool_result with `is_error: true` says first (Anthropic's flag has no OpenAI word).
-_TOOL_ERROR = "Error:"
 
 
 def messages_request_from_anthropic(
@@ -322,7 +321,9 @@ def _source_url(block: JsonObject, path: str, media_prefix: str) -> str:
 
 def _tool_result(block: JsonObject, path: str) -> JsonObject:
     """A tool_result block as an OpenAI `tool` message. `is_error` has no OpenAI word: a failed
-    result's content is said to be one in its text (`Error: …`), which every model reads."""
+    result's message carries it as it is (`TOOL_ERROR_KEY`), its content as written; each
+    provider says it in its own words (Claude's flag, Converse's `status`, Gemini's `error`
+    key, an `Error: …` text where there is none)."""
     if "tool_use_id" not in block:
         missing(at(path, "tool_use_id"))
     call_id = expect_str(block["tool_use_id"], at(path, "tool_use_id"))
@@ -330,16 +331,14 @@ def _tool_result(block: JsonObject, path: str) -> JsonObject:
     where = at(path, "content")
     if not isinstance(content, str):
         content = [_part(b, at_index(where, i)) for i, b in enumerate(_blocks(content, where))]
-    failed = block.get("is_error")
-    if failed is not None and expect_bool(failed, at(path, "is_error")):
-        if isinstance(content, str):
-            content = f"{_TOOL_ERROR} {content}" if content else _TOOL_ERROR
-        else:
-            content = [{"type": "text", "text": _TOOL_ERROR}, *content]
+    message: JsonObject = {"role": "tool", "tool_call_id": call_id, "content": content}
+    failed = block.get(TOOL_ERROR_KEY)
+    if failed is not None and expect_bool(failed, at(path, TOOL_ERROR_KEY)):
+        message[TOOL_ERROR_KEY] = True
     # Its cache breakpoint (where Claude Code puts its last one in a tool loop) on the tool
     # message, which the Anthropic provider gives the tool_result block: an empty result has no
     # part that could carry it.
-    return _cached({"role": "tool", "tool_call_id": call_id, "content": content}, block)
+    return _cached(message, block)
 
 
 def _tool_call(block: JsonObject, path: str) -> JsonObject:

@@ -5,6 +5,7 @@ dialect) read the same tables, each the other way round.
 Followed:
 - Stop reasons: https://docs.claude.com/en/api/messages (`stop_reason`)
 - Error types and their HTTP statuses: https://docs.claude.com/en/api/errors
+- A tool_result's `is_error`: https://docs.claude.com/en/docs/agents-and-tools/tool-use/implement-tool-use
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ ERROR_TYPE_BY_STATUS = {status: kind for kind, status in STATUS_BY_ERROR_TYPE.it
     503: "overloaded_error",
 }
 OVERLOADED_STATUS = STATUS_BY_ERROR_TYPE["overloaded_error"]
+# A failed tool result: a tool_result block's `is_error: true`, carried as it is on the OpenAI
+# `tool` message (OpenAI has no word for it), where each provider says it in its own words.
+TOOL_ERROR_KEY = "is_error"
 
 # Anthropic's stop_reason → OpenAI's finish_reason.
 FINISH_BY_STOP_REASON = {

@@ -71,8 +71,14 @@ def _request(model: str, value: Any, path: str) -> tuple[str, int | None]:
             raise InvalidRequestError(f"{part_path}: only text is embedded here", part_path)
         texts.append(expect_str(part["text"], at(part_path, "text")))
     dimensions = body.get("outputDimensionality")
+    if dimensions is None:
+        return " ".join(texts), None
     where = at(path, "outputDimensionality")
-    return " ".join(texts), None if dimensions is None else expect_int(dimensions, where)
+    # Refused here (as the OpenAI body's `dimensions` would be): named as the caller sent it.
+    size = expect_int(dimensions, where)
+    if size < 1:
+        raise InvalidRequestError(f"{where}: must be at least 1, not {size}", where)
+    return " ".join(texts), size
 
 
 def embeddings_to_gemini(result: Mapping[str, Any], batch: bool) -> JsonObject:

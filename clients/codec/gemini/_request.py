@@ -10,15 +10,11 @@ entrance refuses it; unknown fields too.
 Followed:
 - GenerateContentRequest, GenerationConfig: https://ai.google.dev/api/generate-content
 - Content, Part, Tool, FunctionDeclaration, ToolConfig: https://ai.google.dev/api/caching
-- Function calling (a functionResponse answers the functionCall of the same name, or of the
-  same id when the call had one): https://ai.google.dev/gemini-api/docs/function-calling. A
-  functionResponse's own `parts` (its media: inlineData, fileData) follow its JSON in the
-  tool message's content, as a user turn's would.
+- Function calling: `_results` (functionResponse parts as `tool` messages).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
 from typing import Any
 
 from clients.codec._json import (
@@ -35,6 +31,7 @@ from clients.codec._json import (
 )
 from clients.codec.gemini._carried import CARRIED, CARRIED_CONFIG, GEMINI_ONLY, carried_fields
 from clients.codec.gemini._content import json_schema, user_part
+from clients.codec.gemini._results import Calls, tool_result
 from clients.codec.gemini._tables import CALLING_MODES, CONFIG_KEYS
 from clients.codec.gemini._thinking import reasoning_knob
 from clients.errors import InvalidRequestError
@@ -52,8 +49,6 @@ _KNOWN = frozenset(
 SAME = {native: key for key, native in CONFIG_KEYS.items()} | {
     "topK": "top_k",  # not OpenAI's: what the Gemini, Anthropic and vLLM upstreams take
     "maxOutputTokens": "max_tokens",
-    "responseLogprobs": "logprobs",
-    "logprobs": "top_logprobs",
 }
 _CONFIG = frozenset(SAME) | {
     "stopSequences",
@@ -128,25 +123,6 @@ def _texts(parts: Any, path: str) -> list[str]:
     return out
 
 
-class _Calls:
-    """The function calls of the model's turns, by name, for the functionResponses without an
-    id (the Gemini API's own calls have none): each answers the earliest open call of its name."""
-
-    def __init__(self) -> None:
-        self._open: defaultdict[str, deque[str]] = defaultdict(deque)
-
-    def made(self, name: str, call_id: str) -> None:
-        self._open[name].append(call_id)
-
-    def answered(self, name: str, call_id: str | None) -> str:
-        waiting = self._open[name]
-        if call_id is not None:
-            if call_id in waiting:
-                waiting.remove(call_id)
-            return call_id
-        return waiting.popleft() if waiting else f"call_{name}"
-
-
 def chat_messages(body: JsonObject) -> list[tuple[str, JsonObject]]:
     """The OpenAI messages of a generateContent body, each with the path of what it came from
     (`systemInstruction`, `contents[i]`): a turn's functionResponses are messages of their own."""
@@ -158,7 +134,7 @@ def _messages(value: Any) -> list[tuple[str, JsonObject]]:
     contents = expect_list(value, "contents")
     if not contents:
         raise InvalidRequestError("contents: at least one content is required", "contents")
-    calls = _Calls()
+    calls = Calls()
     out: list[tuple[str, JsonObject]] = []
     for i, content in enumerate(contents):
         path = at_index("contents", i)
@@ -179,7 +155,7 @@ def _messages(value: Any) -> list[tuple[str, JsonObject]]:
     return out
 
 
-def _user_turn(parts: list[JsonObject], path: str, calls: _Calls) -> list[JsonObject]:
+def _user_turn(parts: list[JsonObject], path: str, calls: Calls) -> list[JsonObject]:
     """A user turn: its functionResponses become OpenAI `tool` messages (first: they answer
     the turn before), the rest one user message."""
     results: list[JsonObject] = []
@@ -188,7 +164,7 @@ def _user_turn(parts: list[JsonObject], path: str, calls: _Calls) -> list[JsonOb
         where = at_index(path, j)
         if "functionResponse" in part:
             where = at(where, "functionResponse")
-            results.append(_tool_result(part["functionResponse"], where, calls))
+            results.append(tool_result(part["functionResponse"], where, calls))
         else:
             content.append(user_part(part, where))
     if not content:
@@ -199,35 +175,7 @@ def _user_turn(parts: list[JsonObject], path: str, calls: _Calls) -> list[JsonOb
     return [*results, {"role": "user", "content": content}]
 
 
-def _tool_result(value: Any, path: str, calls: _Calls) -> JsonObject:
-    """A functionResponse as the OpenAI `tool` message answering its call."""
-    result = expect_object(value, path)
-    if "name" not in result:
-        missing(at(path, "name"))
-    name = expect_str(result["name"], at(path, "name"))
-    call_id = expect_str(result["id"], at(path, "id")) if result.get("id") else None
-    response = expect_object(result.get("response", {}), at(path, "response"))
-    content: str | list[JsonObject] = dump_json(response, at(path, "response"))
-    if result.get("parts"):  # a multimodal function response: its media after its JSON
-        where = at(path, "parts")
-        media = [
-            _response_part(part, at_index(where, j))
-            for j, part in enumerate(expect_list(result["parts"], where))
-        ]
-        content = [{"type": "text", "text": content}, *media]
-    return {"role": "tool", "tool_call_id": calls.answered(name, call_id), "content": content}
-
-
-def _response_part(value: Any, path: str) -> JsonObject:
-    """A FunctionResponsePart: media only (inlineData, fileData). Text has no place there: it
-    would join the response's JSON in the tool message's text, and that JSON would be lost."""
-    part = expect_object(value, path)
-    if "text" in part:
-        raise InvalidRequestError(f"{path}: a function response's parts are media, not text", path)
-    return user_part(part, path)
-
-
-def _model_turn(parts: list[JsonObject], path: str, calls: _Calls, turn: int) -> JsonObject:
+def _model_turn(parts: list[JsonObject], path: str, calls: Calls, turn: int) -> JsonObject:
     """A model turn: its text, and its function calls (with their thought signatures, kept for
     a Gemini upstream, which wants them back). Thoughts are dropped, as Gemini drops them."""
     texts: list[str] = []

@@ -4,7 +4,8 @@ Followed:
 - Candidate.FinishReason: https://ai.google.dev/api/generate-content#FinishReason
 - Errors (`{"error": {"code", "message", "status"}}`, status a google.rpc.Code name):
   https://ai.google.dev/gemini-api/docs/troubleshooting#error-codes
-- GenerationConfig, FunctionCallingConfig.Mode: https://ai.google.dev/api/generate-content
+- GenerationConfig (responseLogprobs, logprobs), FunctionCallingConfig.Mode:
+  https://ai.google.dev/api/generate-content
 - Thought signatures: https://ai.google.dev/gemini-api/docs/thought-signatures
 - ThinkingConfig (thinkingBudget: 0 off, -1 dynamic; thinkingLevel; includeThoughts):
   https://ai.google.dev/gemini-api/docs/thinking
@@ -71,6 +72,8 @@ CONFIG_KEYS = {
     "seed": "seed",
     "presence_penalty": "presencePenalty",
     "frequency_penalty": "frequencyPenalty",
+    "logprobs": "responseLogprobs",  # the chosen tokens' log probabilities (logprobsResult)
+    "top_logprobs": "logprobs",  # the most likely tokens at each step, 0 to 20 as OpenAI's
 }
 # OpenAI's `reasoning_effort` → thinkingConfig.thinkingBudget, in order: the budgets Gemini's own
 # OpenAI-compatible endpoint gives each effort (https://ai.google.dev/gemini-api/docs/openai).

@@ -81,14 +81,15 @@ async def test_a_key_disabled_from_the_shell_is_shown_so_and_gets_no_calls(
     await chats(ops, 4)  # the least recently used key first: both alpha keys take calls
     assert fake.state.count(key="sk-alpha-1") == fake.state.count(key="sk-alpha-2") == 2
 
-    with caplog.at_level(logging.INFO, logger="switchboard.router"):
+    with caplog.at_level(logging.INFO, logger="switchboard.audit"):
         disabled = await ops("keys", "disable", ALPHA_1, "--reason", "leaked in a ticket")
 
     assert disabled.code == 0
     assert disabled.out.startswith(f"{ALPHA_1} of alpha disabled (until enabled again)\n")
-    assert f"admin: ops disabled key {ALPHA_1} of provider alpha: 'leaked in a ticket'" in (
-        caplog.text
-    )
+    (audited,) = [r for r in caplog.records if r.__dict__.get("event") == "admin"]
+    assert (audited.name, audited.__dict__["client"]) == ("switchboard.audit", "ops")
+    said = f"disabled key {ALPHA_1} of provider alpha: 'leaked in a ticket'"
+    assert said == audited.__dict__["reason"]
     after = await ops("keys", "--provider", "alpha")
     assert [cells[:6] for cells in after.lines()[1:]] == [
         ["alpha", ALPHA_1, "disabled", "0", "until changed", "manual: leaked in a ticket (ops)"],

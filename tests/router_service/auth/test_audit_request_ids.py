@@ -104,6 +104,39 @@ async def test_a_cache_purge_is_audited_with_who_what_and_the_request_id(
     assert "sk-pasted" not in caplog.text
 
 
+async def test_a_key_enabled_or_disabled_is_audited_with_who_what_and_the_request_id(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = guarded_config(fake.base_url, client("ops", OPS, scopes=["admin"]))
+    router = await start_router(config)
+    caplog.set_level(logging.INFO)
+    key = fingerprint("sk-alpha-1")
+    for enabled, reason, request_id in ((False, "leaked\nin 4711", "req-off"), (True, "", "")):
+        await router.admin.SetKeyEnabled(
+            admin_pb.SetKeyEnabledRequest(fingerprint=key, enabled=enabled, reason=reason),
+            metadata=said(request_id) if request_id else bearer(OPS),
+        )
+    with pytest.raises(grpc.aio.AioRpcError):  # no such key: nothing changed, no line
+        await router.admin.SetKeyEnabled(
+            admin_pb.SetKeyEnabledRequest(fingerprint="sk-alpha-1", enabled=False),
+            metadata=said("req-none"),
+        )
+
+    lines = [r for r in caplog.records if r.__dict__.get("event") == "admin"]
+    assert {(r.name, r.__dict__["client"], r.__dict__["method"]) for r in lines} == {
+        ("switchboard.audit", "ops", "/switchboard.v1.AdminService/SetKeyEnabled")
+    }
+    assert [(r.__dict__["key_fingerprint"], r.__dict__.get("request_id")) for r in lines] == [
+        (key, "req-off"),
+        (key, None),
+    ]
+    assert [r.__dict__["reason"] for r in lines] == [
+        f"disabled key {key} of provider alpha: 'leaked\\nin 4711'",
+        f"enabled key {key} of provider alpha (no reason given)",
+    ]
+    assert "sk-alpha-1" not in caplog.text
+
+
 async def test_a_key_throttle_lockout_carries_the_request_id_of_the_call_that_locked_out(
     fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
 ) -> None:

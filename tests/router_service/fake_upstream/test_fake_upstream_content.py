@@ -111,3 +111,31 @@ async def test_content_of_the_wrong_shape_is_the_providers_400(
     path, headers = route
     response = await http.post(path, json=body, headers=headers)
     assert response.status_code == 400, response.text[:300]
+
+
+@pytest.mark.parametrize(
+    ("model", "ids", "refused"),
+    [
+        ("mistral-small-latest", ("call_abc123", "call_abc123"), "call_abc123"),
+        ("open-mixtral-8x22b", ("aB3xK9mP2", "toolu_1"), "toolu_1"),
+        ("mistral-small-latest", ("aB3xK9mP2", "aB3xK9mP2"), None),
+        ("gpt-4.1", ("call_abc123", "call_abc123"), None),  # not Mistral's: any id
+    ],
+)
+async def test_a_mistral_model_takes_tool_call_ids_of_9_letters_and_digits(
+    http: httpx.AsyncClient, model: str, ids: tuple[str, str], refused: str | None
+) -> None:
+    call = {"id": ids[0], "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": ids[1], "content": "ok"},
+    ]
+    path, headers = OPENAI
+    answer = await http.post(path, headers=headers, json={"model": model, "messages": messages})
+    if refused is None:
+        assert answer.status_code == 200
+    else:
+        assert answer.status_code == 400
+        said = f"Tool call id was {refused} but must be a-z, A-Z, 0-9, with a length of 9."
+        assert answer.json()["error"]["message"] == said

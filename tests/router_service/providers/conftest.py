@@ -1,16 +1,21 @@
-"""The `lean` fixture: LeanTransports built on demand and closed at teardown; `clock`: one
-ManualClock for a router and the fake's Entra ID and identity endpoints."""
+"""The `lean` fixture: LeanTransports built on demand and closed at teardown; `trusting`: each
+upstream transport, trusting a test's own CA; `move_loop_clock`: the running loop's clock moved
+on; `clock`: one ManualClock for a router and the fake's Entra ID and identity endpoints."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 
+import httpx
 import pytest
 
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
+from router_service.providers._aiohttp_transport import AiohttpTransport
+from router_service.providers._httpx_connect import httpx_transport
 from router_service.providers._lean_transport import LeanTransport
 from tests.router_service.providers.lean_harness import MakeTransport
 
@@ -50,3 +55,39 @@ async def lean() -> AsyncIterator[MakeTransport]:
     yield make
     for transport in made:
         await transport.aclose()
+
+
+@pytest.fixture(params=["lean", "aiohttp", "httpx"])
+def trusting(
+    request: pytest.FixtureRequest,
+) -> Callable[[ssl.SSLContext], httpx.AsyncBaseTransport]:
+    """Each upstream transport as `create_http_client` makes it, trusting the test's own CA."""
+
+    def make(verify: ssl.SSLContext) -> httpx.AsyncBaseTransport:
+        if request.param == "lean":
+            return LeanTransport(
+                max_connections=4,
+                max_keepalive_connections=4,
+                keepalive_expiry_s=5.0,
+                verify=verify,
+            )
+        if request.param == "aiohttp":
+            return AiohttpTransport(max_connections=4, keepalive_expiry_s=5.0, verify=verify)
+        return httpx_transport(httpx.Limits(max_connections=4), verify=verify)
+
+    return make
+
+
+@pytest.fixture
+async def move_loop_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
+    """Moves the running loop's clock on by so many seconds, as a callback holding the loop that
+    long would: the timers due meanwhile come due together with what the sockets got."""
+    loop = asyncio.get_running_loop()
+    moved = [0.0]
+    real_time = loop.time
+    monkeypatch.setattr(loop, "time", lambda: real_time() + moved[0])
+
+    def move(seconds: float) -> None:
+        moved[0] += seconds
+
+    return move

@@ -6,6 +6,7 @@ before anything is sent, and failures classified as the chat path classifies the
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -294,3 +295,37 @@ async def test_titan_bodies_without_dimensions(
     assert len(response.result.data[0].values) == 8  # the fake's default size
     record = fake.state.last()
     assert record is not None and record.body == sent
+
+
+async def test_a_titan_callers_embedding_type_is_the_one_answered(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    """Titan V2's own `embeddingTypes` went into the body as sent (README: a caller's own fields
+    go as sent), and the adapter read `embedding`, which a `binary`-only answer lacks: the
+    deployment's malformed answer, cooled for every caller, as Cohere's `embedding_types` was."""
+    embed = request("titan", ["alpha", "beta"], dimensions=256)
+    embed.params.extra_json = '{"embeddingTypes": ["binary"]}'
+
+    response = await router.stub.Embed(embed)
+
+    bits = [[1.0 if x > 0 else 0.0 for x in embedding_vector(t, 256)] for t in ("alpha", "beta")]
+    assert [list(e.values) for e in response.result.data] == bits
+    assert {r.body["embeddingTypes"] == ["binary"] for r in fake.state.calls()} == {True}
+
+
+@pytest.mark.parametrize("kinds", [["float", "binary"], ["int8"], "binary"])
+async def test_titan_embedding_types_the_answer_cannot_carry_are_refused(
+    router: RouterHandle, fake: FakeUpstream, kinds: Any
+) -> None:
+    """One vector of numbers per input: several types, or one Titan has not, is the caller's
+    UNSUPPORTED_INPUT naming the field, and no call."""
+    embed = request("titan", ["x"])
+    embed.params.extra_json = json.dumps({"embeddingTypes": kinds})
+
+    error = await refused(router, embed)
+
+    details = details_from_rpc_error(error)
+    assert details.reason == "UNSUPPORTED_INPUT"
+    assert details.upstream_error is not None
+    assert details.upstream_error["param"] == "embeddingTypes"
+    assert fake.state.count() == 0

@@ -6,6 +6,7 @@ would get for a valid request. The fake upstream refuses more than each takes, a
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -118,3 +119,21 @@ async def test_vertex_keeps_a_call_under_20000_tokens(
     calls = fake.state.calls(model="text-embedding-005")
     assert len(calls) > 1 and all(r.status == 200 for r in calls)
     assert sum(len(r.body["instances"]) for r in calls) == 250
+
+
+async def test_vertex_sends_the_callers_own_fields(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    """A caller's fields OpenAI does not define are passed on (README): Vertex's per-text
+    `task_type` and `title` in each instance, `autoTruncate` in the call's `parameters`; the
+    adapter dropped them (a query embedded as a document), and none replaces an input."""
+    embed = request("vertex", ["a", "b"])
+    own = {"task_type": "RETRIEVAL_QUERY", "autoTruncate": False, "content": "not the input"}
+    embed.params.extra_json = json.dumps(own)
+
+    response = await router.stub.Embed(embed)
+
+    assert vectors(response) == expected(["a", "b"])
+    body = fake.state.last().body  # type: ignore[union-attr]
+    assert body["instances"] == [{"task_type": "RETRIEVAL_QUERY", "content": t} for t in "ab"]
+    assert body["parameters"] == {"autoTruncate": False, "outputDimensionality": 4}

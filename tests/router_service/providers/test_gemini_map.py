@@ -8,6 +8,7 @@ import pytest
 
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers import _gemini_answer as GA
 from router_service.providers import _gemini_map as G
 
 CALL = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": '{"q":1}'}}
@@ -66,12 +67,12 @@ def test_thought_signatures_go_out_with_the_calls_and_come_back_with_them() -> N
     }
     unsigned: dict[str, Any] = {"functionCall": {"name": "fetch", "args": {}}}
     data = {"candidates": [{"content": {"role": "model", "parts": [signed, unsigned]}}]}
-    message = G.completion(data, "gemini-3-pro", 0)["choices"][0]["message"]
+    message = GA.completion(data, "gemini-3-pro", 0)["choices"][0]["message"]
     first, second = message["tool_calls"]
     assert first["extra_content"] == {"google": {"thought_signature": "c2lnMQ=="}}
     assert "extra_content" not in second
 
-    streamed = G.StreamMapper("gemini-3-pro", 0).feed(data)
+    streamed = GA.StreamMapper("gemini-3-pro", 0).feed(data)
     assert (
         streamed[0]["choices"][0]["delta"]["tool_calls"][0]["extra_content"]
         == (first["extra_content"])
@@ -93,7 +94,7 @@ def test_gemini_call_ids_come_back_with_the_call_and_its_result() -> None:
         {"functionCall": {"id": f"fc-{n}", "name": "lookup", "args": {"q": n}}} for n in (1, 2)
     ]
     data = {"candidates": [{"content": {"role": "model", "parts": calls}}]}
-    message = G.completion(data, "gemini-3-pro", 0)["choices"][0]["message"]
+    message = GA.completion(data, "gemini-3-pro", 0)["choices"][0]["message"]
     assert [call["id"] for call in message["tool_calls"]] == ["fc-1", "fc-2"]
     results = [
         {"role": "tool", "tool_call_id": f"fc-{n}", "content": f"result {n}"} for n in (2, 1)
@@ -222,14 +223,14 @@ def test_reasoning_effort_is_a_thinking_budget(effort: str, budget: int) -> None
 
 def test_tool_use_prompt_tokens_are_prompt_tokens() -> None:
     raw = {"promptTokenCount": 100, "candidatesTokenCount": 10, "toolUsePromptTokenCount": 50}
-    counted = G.usage(raw | {"totalTokenCount": 160})
+    counted = GA.usage(raw | {"totalTokenCount": 160})
     assert (counted["prompt_tokens"], counted["completion_tokens"]) == (150, 10)
     assert counted["total_tokens"] == 160
 
 
 @pytest.mark.parametrize("reason", ["IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION"])
 def test_image_policy_finishes_are_content_filters(reason: str) -> None:
-    assert G.finish_reason(reason, False) == "content_filter"
+    assert GA.finish_reason(reason, False) == "content_filter"
 
 
 def _candidate(parts: list[dict[str, Any]], finish: str | None = "STOP", index: int = 0) -> Any:
@@ -261,7 +262,7 @@ def test_completion_with_function_calls_thoughts_and_usage() -> None:
             "totalTokenCount": 17,
         },
     }
-    out = G.completion(data, "fallback", 1)
+    out = GA.completion(data, "fallback", 1)
     first, second = out["choices"]
     assert (out["id"], out["model"]) == ("r1", "gemini-x-001")
     assert first["message"]["content"] is None
@@ -296,18 +297,18 @@ def test_completion_with_function_calls_thoughts_and_usage() -> None:
 )
 def test_safety_blocks_are_content_filtered(data: dict[str, Any]) -> None:
     with pytest.raises(UpstreamFailure) as caught:
-        G.completion(data, "m", 1)
+        GA.completion(data, "m", 1)
     assert caught.value.outcome is Outcome.CONTENT_FILTERED
     assert caught.value.upstream_error is not None
 
 
 def test_a_block_after_some_content_is_a_content_filter_finish() -> None:
-    out = G.completion({"candidates": [_candidate([{"text": "partial"}], "SAFETY")]}, "m", 1)
+    out = GA.completion({"candidates": [_candidate([{"text": "partial"}], "SAFETY")]}, "m", 1)
     assert out["choices"][0]["finish_reason"] == "content_filter"
 
 
 def test_stream_mapper() -> None:
-    mapper = G.StreamMapper("m", 1)
+    mapper = GA.StreamMapper("m", 1)
     usage = {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}
     first = mapper.feed({"responseId": "r", "candidates": [_candidate([{"text": "He"}], None)]})
     call = mapper.feed({"candidates": [_candidate([{"functionCall": {"name": "f"}}], None)]})
@@ -324,7 +325,7 @@ def test_stream_mapper() -> None:
 
 
 def test_stream_blocked_before_any_content_is_content_filtered() -> None:
-    mapper = G.StreamMapper("m", 1)
+    mapper = GA.StreamMapper("m", 1)
     with pytest.raises(UpstreamFailure) as caught:
         mapper.feed({"candidates": [_candidate([], "SAFETY")]})
     assert caught.value.outcome is Outcome.CONTENT_FILTERED

@@ -9,6 +9,7 @@ import pytest
 
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers import _gemini_answer as GA
 from router_service.providers import _gemini_map as G
 
 HELLO = [{"role": "user", "content": "x"}]
@@ -68,26 +69,26 @@ def test_thought_parts_are_the_messages_reasoning_content() -> None:
         {"text": "Hmm.", "thought": True},
         {"text": "Four.", "thoughtSignature": "s"},
     ]
-    message = G.completion({"candidates": [_candidate(parts)]}, "m", 1)["choices"][0]["message"]
+    message = GA.completion({"candidates": [_candidate(parts)]}, "m", 1)["choices"][0]["message"]
     assert (message["content"], message["reasoning_content"]) == ("Four.", "Let me see. Hmm.")
     # Thoughts alone are no answer when Gemini withholds it.
     with pytest.raises(UpstreamFailure) as caught:
-        G.completion({"candidates": [_candidate([THOUGHT], "SAFETY")]}, "m", 1)
+        GA.completion({"candidates": [_candidate([THOUGHT], "SAFETY")]}, "m", 1)
     assert caught.value.outcome is Outcome.CONTENT_FILTERED
 
 
 def test_thoughts_beside_a_call_and_no_thoughts_is_no_reasoning_content() -> None:
     call = {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}
-    out = G.completion({"candidates": [_candidate([THOUGHT, call])]}, "m", 1)
+    out = GA.completion({"candidates": [_candidate([THOUGHT, call])]}, "m", 1)
     message = out["choices"][0]["message"]
     assert (message["content"], message["reasoning_content"]) == (None, "Let me see. ")
     assert message["tool_calls"][0]["extra_content"] == {"google": {"thought_signature": "c2ln"}}
-    plain = G.completion({"candidates": [_candidate([{"text": "Hi"}])]}, "m", 1)
+    plain = GA.completion({"candidates": [_candidate([{"text": "Hi"}])]}, "m", 1)
     assert "reasoning_content" not in plain["choices"][0]["message"]
 
 
 def test_streamed_thoughts_are_reasoning_deltas_before_the_text() -> None:
-    mapper = G.StreamMapper("m", 1)
+    mapper = GA.StreamMapper("m", 1)
     events: list[dict[str, Any]] = [
         {"responseId": "r", "candidates": [_candidate([THOUGHT], None)]},
         {"candidates": [_candidate([{"text": "Hmm.", "thought": True}], None)]},

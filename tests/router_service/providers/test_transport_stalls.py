@@ -8,7 +8,10 @@ with what the sockets got."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import ssl
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +20,7 @@ from router_service.config import HttpConfig
 from router_service.fake_upstream import FakeUpstream
 from router_service.providers import create_http_client
 from router_service.providers._http import send_upstream
+from tests.pki import CA
 from tests.router_service.providers.lean_harness import Peer, Server, unanswered
 
 pytestmark = pytest.mark.timeout(20)
@@ -32,33 +36,46 @@ async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncCli
 
 
 @pytest.fixture
-async def stall(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+def stall(move_loop_clock: Callable[[float], None]) -> Callable[[], None]:
     """A stall of the running loop, `STALL_S` long, as seen by its clock and its timers."""
+    return lambda: move_loop_clock(STALL_S)
+
+
+@pytest.fixture
+async def stalled_connects(
+    monkeypatch: pytest.MonkeyPatch, stall: Callable[[], None]
+) -> Callable[[], int]:
+    """The loop stalls in every connect made on it: once the socket's connect is under way (its
+    timer set by then, whichever transport), before the loop sees the answer. Gives how many."""
     loop = asyncio.get_running_loop()
-    stalled = [0.0]
-    real_time = loop.time
-    monkeypatch.setattr(loop, "time", lambda: real_time() + stalled[0])
+    connect = loop.sock_connect
+    stalls = [0]
 
-    def hold() -> None:
-        stalled[0] += STALL_S
+    async def sock_connect(sock: socket.socket, address: tuple[str, int]) -> None:
+        stalls[0] += 1
+        loop.call_soon(stall)  # runs once this connect waits for the answer (or its callbacks)
+        return await connect(sock, address)
 
-    return hold
+    monkeypatch.setattr(loop, "sock_connect", sock_connect)
+    return lambda: stalls[0]
 
 
 def get(url: str, *, connect: float = 5.0, read: float = 5.0) -> httpx.Request:
-    timeout = {"connect": connect, "read": read, "write": 5.0, "pool": 5.0}
+    """A request timed as an adapter times one; its pool timeout is the call's whole time (60 s
+    here) as there: aiohttp's own `connect` timer (pool + connect) spans a new connection too, and
+    a stall longer than that one is not what these tests are about."""
+    timeout = {"connect": connect, "read": read, "write": 5.0, "pool": 60.0}
     return httpx.Request("GET", url, extensions={"timeout": timeout})
 
 
 async def test_a_connect_made_while_the_loop_stalled_past_its_timeout_is_connected(
-    fake: FakeUpstream, client: httpx.AsyncClient, stall: Callable[[], None]
+    fake: FakeUpstream, client: httpx.AsyncClient, stalled_connects: Callable[[], int]
 ) -> None:
     """The upstream accepted at once; the loop, held up longer than the connect timeout, finds
     the socket connected and the timer due when it wakes."""
-    fetching = asyncio.ensure_future(send_upstream(client, get(f"{fake.base_url}/models")))
-    asyncio.get_running_loop().call_soon(stall)  # after the fetch's first step: connecting
-    response = await fetching
+    response = await send_upstream(client, get(f"{fake.base_url}/models"))
     assert response.status_code == 200 and response.json()["object"] == "list"
+    assert stalled_connects() == 1
 
 
 async def test_a_connect_the_upstream_never_answers_still_times_out(
@@ -93,5 +110,35 @@ async def test_a_response_head_that_came_while_the_loop_stalled_is_read(
         head_read.set()
         try:
             assert response.status_code == 200 and await response.aread() == b"body"
+        finally:
+            await response.aclose()
+
+
+async def test_a_tls_handshake_done_while_the_loop_stalled_past_its_timeout_is_connected(
+    trusting: Callable[[ssl.SSLContext], httpx.AsyncBaseTransport],
+    stall: Callable[[], None],
+    tmp_path: Path,
+) -> None:
+    """The upstream answered the handshake at once; the loop, held up longer than the connect
+    timeout as the server took the client's hello (its SNI callback), finds the handshake's
+    answer there and the timer due when it wakes."""
+    ca = CA(tmp_path, "stall-ca")
+    issued = ca.issue("upstream", server=True)
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(issued.cert, issued.key)
+    hellos: list[str | None] = []
+
+    def hello(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+        hellos.append(name)
+        stall()
+
+    server_tls.sni_callback = hello
+    transport = trusting(ssl.create_default_context(cafile=str(ca.issued.cert)))
+    async with Server(tls=server_tls) as server, transport:
+        url = f"https://localhost:{server.port}/"  # the certificate names localhost
+        response = await transport.handle_async_request(get(url))
+        try:
+            assert response.status_code == 200 and await response.aread() == b"ok"
+            assert hellos == ["localhost"]  # one handshake, stalled
         finally:
             await response.aclose()

@@ -8,6 +8,7 @@ go, so the cancellation lands while it is in flight."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore, PutResult
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.helpers import eventually
 
 
@@ -47,11 +48,7 @@ async def test_an_upload_cut_short_is_kept_whole_and_counted(
     cut = bpb.UploadFileRequest(filename="cut.txt", purpose="user_data", content=b"c" * 900)
     call = router.stub.UploadFile(cut, timeout=30)
     await store.started.wait()  # its content is kept; its object is being written
-    call.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await call
-    for _ in range(3):  # turns for the router to take the cancellation
-        await asyncio.sleep(0)
+    await cut_short(router, call)
     store.go.set()
 
     kept: list[bpb.StoredFile] = []
@@ -70,3 +67,18 @@ async def test_an_upload_cut_short_is_kept_whole_and_counted(
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await router.stub.UploadFile(second, timeout=10)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def cut_short(router: RouterHandle, call: grpc.aio.UnaryUnaryCall[Any, Any]) -> None:
+    """Cancel `call`, then wait until the router took the cancellation: no handler of it runs
+    on uncancelled (it lands there some loop turns after the client's side: a write let go
+    before that was not cut short at all)."""
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    handlers = router.server._auth.calls
+
+    async def taken() -> bool:
+        return all(task.cancelling() for task in handlers._tasks)
+
+    await eventually(taken, what="the router's handler cancelled")

@@ -160,6 +160,30 @@ async def test_untranslatable_embed_fields_are_the_callers_error(
     no_errors_logged(caplog)
 
 
+EMBED_CASES: dict[str, tuple[dict[str, Any], str]] = {
+    # OpenAI's two; a kind that packs its own vectors answered floats for any other word.
+    "unknown encoding_format": ({"encoding_format": "hex"}, "encoding_format"),
+    "zero dimensions": ({"dimensions": 0}, "dimensions"),
+    "negative dimensions": ({"dimensions": -3}, "dimensions"),
+}
+
+
+@pytest.mark.parametrize(("fields", "param"), EMBED_CASES.values(), ids=EMBED_CASES.keys())
+async def test_embed_options_openai_refuses_are_refused_at_the_door(
+    router: RouterHandle, fake: FakeUpstream, fields: dict[str, Any], param: str
+) -> None:
+    """The edge refused these (README: a format other than `float` and `base64` is a 400 naming
+    `encoding_format`, whatever the group); a gRPC caller's went on to the upstream, whose kind
+    decided: a 400 from OpenAI, a 200 of floats from a kind that packs its own vectors."""
+    params = embeddings_pb2.EmbeddingParams(model="embedder", text="x", **fields)
+
+    error = await refused(router.stub.Embed(pb.EmbedRequest(params=params)))
+
+    assert_invalid_argument(error, param)
+    assert fake.state.count() == 0
+    assert await router.leases_held() == 0
+
+
 @pytest.mark.parametrize(
     "shape",
     [

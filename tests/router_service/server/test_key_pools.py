@@ -254,7 +254,7 @@ async def test_set_key_enabled_without_a_provider_finds_the_one_with_that_finger
     listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(provider="beta"))
     (beta_key,) = listed.keys
 
-    with caplog.at_level(logging.INFO, logger="switchboard.router"):
+    with caplog.at_level(logging.INFO, logger="switchboard.audit"):
         toggled = await router.admin.SetKeyEnabled(
             admin_pb.SetKeyEnabledRequest(
                 fingerprint=beta_key.fingerprint, enabled=False, reason="leaked in a\nticket"
@@ -263,10 +263,10 @@ async def test_set_key_enabled_without_a_provider_finds_the_one_with_that_finger
 
     assert (toggled.key.provider, toggled.key.state) == ("beta", admin_pb.KEY_STATE_DISABLED)
     # The audit line: who (the open router's caller), what, and why, on one line.
-    (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("admin: ")]
-    assert line == (
-        f"admin: anonymous disabled key {beta_key.fingerprint} of provider beta: "
-        "'leaked in a\\nticket'"
+    (line,) = [r.__dict__ for r in caplog.records if r.__dict__.get("event") == "admin"]
+    assert (line["client"], line["reason"]) == (
+        "anonymous",
+        f"disabled key {beta_key.fingerprint} of provider beta: 'leaked in a\\nticket'",
     )
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         pasted = "sk-secret-pasted-instead-of-a-fingerprint"

@@ -136,6 +136,20 @@ async def test_cached_answers_count_against_the_cache_quota(
     assert not alice.HasField("stored_responses")  # responses.store: false
 
 
+async def test_an_answer_the_store_has_no_room_for_counts_against_no_quota(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    clock = ManualClock(NOON)
+    store = MemoryStateStore(clock, document_bytes=2048)  # no room for a 3000-byte answer
+    cache = {"enabled": True, "ttl_s": 600, "client_bytes": 100_000}
+    config = clients_config(fake, cache=cache, responses={"store": False})
+    router = await start_router(config, clock=clock, store=store)
+    fake.state.set_scenario(Scenario(content="x" * 3000))
+    await spend(router, ALICE, 1)
+    await router.runtime.afterwork.drain()
+    assert (await listed(router))["alice"].cached_answers.used == 0  # nothing kept
+
+
 async def test_a_caller_without_the_admin_scope_is_refused(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:

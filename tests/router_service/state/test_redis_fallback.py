@@ -319,6 +319,25 @@ async def test_a_delete_reaches_the_shared_store_and_the_local_one() -> None:
     assert not await store.delete_document("shared")
 
 
+async def test_a_forget_during_an_outage_reaches_the_shared_store_once_it_answers() -> None:
+    clock = ManualClock()
+    shared = FlakyDocuments(clock)
+    store = ResilientStateStore(
+        shared, MemoryStateStore(clock, document_bytes=1000), clock=clock, retry_interval_s=1.0
+    )
+    assert await store.put_document("shared", b"s", 60) is PutResult.KEPT
+    shared.up = False
+    assert await store.put_document("local", b"l", 60) is PutResult.KEPT
+    await store.everywhere("delete_document", lambda s: s.delete_document("local"))  # queued
+    await store.everywhere("delete_document", lambda s: s.delete_document("shared"))
+    assert await store.get_documents(["local"]) == [None]
+    shared.up = True
+    assert await shared.get_documents(["shared"]) == [b"s"]  # not yet: queued
+    clock.advance(1.0)
+    assert await store.get_documents(["shared", "local"]) == [None, None]  # replayed first
+    assert await shared.get_documents(["shared"]) == [None]
+
+
 async def test_only_new_documents_are_refused_by_whichever_store_holds_them() -> None:
     clock = ManualClock()
     shared = FlakyDocuments(clock)

@@ -1,0 +1,116 @@
+"""Where the router is: the one gRPC target a client's channel uses, from one address or
+several, refused when it could only reach something else."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+
+__all__ = ["channel_target", "checked_target"]
+
+_LAST_PORT = 65_535
+
+
+def channel_target(target: str | Sequence[str]) -> str:
+    """One gRPC target for one or several router addresses.
+
+    A string is used as it is (``dns:///router:50051`` resolves to every replica). Several
+    ``host:port`` addresses become one static ``ipv4:``/``ipv6:`` target; host names among them
+    are resolved once, here (blocking), because a static list cannot be re-resolved later.
+    """
+    if isinstance(target, str):
+        return checked_target(target)
+    if not target:
+        raise ValueError("at least one router target is required")
+    if len(target) == 1:
+        return checked_target(target[0])
+    for address in target:
+        checked_target(address)
+    resolved = [_resolve(address) for address in target]
+    for family, scheme in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
+        if all(any(fam == family for fam, _ in addrs) for addrs in resolved):
+            picked: list[str] = []
+            for addrs in resolved:
+                picked.extend(a for fam, a in addrs if fam == family and a not in picked)
+            return f"{scheme}:{','.join(picked)}"
+    raise ValueError(f"router targets {list(target)!r} share no address family")
+
+
+def checked_target(target: str) -> str:
+    """`target`, unless one of its addresses ends in a port past 65535: grpc takes it modulo
+    65536 (`127.0.0.1:70000` calls port 4464), so a typo would reach whatever listens there;
+    or is an IPv6 address out of brackets (`_unbracketed`) or in one left open; or when it is
+    empty, or names a user or password."""
+    if not target:
+        raise ValueError("a router target is required (host:port)")
+    if target.startswith(("unix:", "unix-abstract:", "vsock:")):
+        return target
+    if "@" in target:  # refused before any error quotes it: a password may be there
+        raise ValueError(
+            "a router target has no user or password (`user:password@host`): the key goes "
+            "in the `authorization` metadata, not in the address"
+        )
+    for address in _addresses(target):
+        if address.startswith("[") and "]" not in address:  # else a resolver error at the call
+            raise ValueError(
+                f"router target {target!r}: {address!r} opens a bracket it never closes"
+            )
+        if not address.startswith("[") and address.count(":") > 1:
+            raise ValueError(_unbracketed(target, address))
+        port = address.rpartition(":")[2]
+        if port.isdigit() and int(port) > _LAST_PORT:
+            raise ValueError(f"router target {target!r}: port {port} is past {_LAST_PORT}")
+    return target
+
+
+def _addresses(target: str) -> list[str]:
+    """The `host:port` addresses of `target`: after its scheme (`dns:`, `ipv4:`, `ipv6:`) and a
+    DNS authority (`dns://8.8.8.8/router:50051`), split at the commas."""
+    rest = target
+    for scheme in ("dns:", "ipv4:", "ipv6:"):
+        if rest.startswith(scheme):
+            rest = rest.removeprefix(scheme)
+            if rest.startswith("//"):
+                rest = rest[2:].partition("/")[2]
+            break
+    return rest.split(",")
+
+
+def _unbracketed(target: str, address: str) -> str:
+    """Why a bare IPv6 address is refused: gRPC takes all of it as the host, port 443 (`::1`
+    calls port 443; `::1:50051` is no address at all), where `[::1]:50051` was meant."""
+    host, _, port = address.rpartition(":")
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError:
+        meant = f"[{address}]:PORT"
+    else:
+        meant = f"[{host}]:{port}" if port.isdigit() else f"[{address}]:PORT"
+    return (
+        f"router target {target!r}: an IPv6 address needs brackets (gRPC reads a bare one, "
+        f"port and all, as the host, on port 443); write {meant!r}"
+    )
+
+
+def _resolve(address: str) -> list[tuple[socket.AddressFamily, str]]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in address:
+        raise ValueError(f"a router target in a list must be host:port, not {address!r}")
+    host = host.removeprefix("[").removesuffix("]")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        ips = [ipaddress.ip_address(info[4][0]) for info in infos]
+    else:
+        ips = [ip]
+    return [_formatted(ip, port) for ip in ips]
+
+
+def _formatted(
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: str
+) -> tuple[socket.AddressFamily, str]:
+    if ip.version == 4:
+        return socket.AF_INET, f"{ip}:{port}"
+    return socket.AF_INET6, f"[{ip}]:{port}"

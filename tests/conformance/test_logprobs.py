@@ -1,0 +1,120 @@
+"""OpenAI's `logprobs` / `top_logprobs` on a deployment that speaks Gemini's format (the Gemini
+API, Vertex AI, Vertex AI express mode), through the real router over gRPC: asked for as
+generationConfig's `responseLogprobs` / `logprobs`, and each candidate's `logprobsResult`
+(chosenCandidates, topCandidates) given back as the choice's `logprobs.content`, unary and
+streamed; the same entries an OpenAI deployment gives for the same answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import orjson
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import routing_pb2
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.providers._gemini_map import request_body
+from tests.conformance.helpers import chat, chunks, params, stream, streamed_text
+from tests.conformance.profiles import PROFILES, Profile, conformance_config
+from tests.conformance.wire_readers import read_gemini
+from tests.conftest import StartRouter
+
+GEMINI_FORMAT = [profile for profile in PROFILES if profile.read is read_gemini]
+ASKED = {"logprobs": True, "top_logprobs": 2}
+
+
+async def _router(fake: FakeUpstream, start_router: StartRouter, profile: Profile) -> Any:
+    """Group `solo` on the profile's deployment, group `plain` on an OpenAI one (same model)."""
+    config = conformance_config(fake, profile)
+    config["models"]["plain"] = {"deployments": [{"provider": "backup", "model": "m-up"}]}
+    return await start_router(config)
+
+
+@pytest.mark.parametrize("profile", GEMINI_FORMAT, ids=str)
+async def test_logprobs_asked_of_gemini_are_its_logprobs_result(
+    fake: FakeUpstream, start_router: StartRouter, profile: Profile
+) -> None:
+    router = await _router(fake, start_router, profile)
+    answer = (await chat(router, params("solo", "one two", **ASKED))).completion.choices[0]
+    config = (fake.state.last(model="m-up") or pytest.fail("no call")).body["generationConfig"]
+    assert (config["responseLogprobs"], config["logprobs"]) == (True, 2)
+    entries = orjson.loads(answer.logprobs_json)["content"]
+    assert "".join(e["token"] for e in entries) == answer.message.text == "Echo: one two"
+    assert all(len(e["top_logprobs"]) == 2 for e in entries)
+    openai = (await chat(router, params("plain", "one two", **ASKED))).completion.choices[0]
+    assert entries == orjson.loads(openai.logprobs_json)["content"]
+    # Not asked: none asked of Gemini, none given.
+    plain = (await chat(router, params("solo", "one two"))).completion.choices[0]
+    assert not plain.logprobs_json
+    config = (fake.state.last(model="m-up") or pytest.fail("no call")).body.get("generationConfig")
+    assert "responseLogprobs" not in (config or {})
+
+
+@pytest.mark.parametrize("profile", GEMINI_FORMAT, ids=str)
+async def test_streamed_logprobs_of_gemini_come_with_their_text(
+    fake: FakeUpstream, start_router: StartRouter, profile: Profile
+) -> None:
+    router = await _router(fake, start_router, profile)
+
+    async def streamed(group: str) -> tuple[str, list[Any]]:
+        events = await stream(router, params(group, "one two three", **ASKED))
+        pieces = [c.choices[0] for c in chunks(events) if c.choices]
+        entries = [orjson.loads(p.logprobs_json)["content"] for p in pieces if p.logprobs_json]
+        for piece in pieces:  # each delta's text has its own tokens' logprobs
+            tokens = orjson.loads(piece.logprobs_json or "{}").get("content") or []
+            assert "".join(e["token"] for e in tokens) == piece.delta.text
+        return streamed_text(events), [e for each in entries for e in each]
+
+    text, entries = await streamed("solo")
+    assert text == "Echo: one two three" and len(entries) > 1
+    assert (text, entries) == await streamed("plain")
+
+
+@pytest.mark.parametrize("profile", GEMINI_FORMAT, ids=str)
+async def test_a_model_that_refuses_logprobs_passes_the_call_on(
+    fake: FakeUpstream, start_router: StartRouter, profile: Profile
+) -> None:
+    """Gemini's 400 for logprobs a model does not give is UNSUPPORTED_INPUT: the group's next
+    deployment answers, and with none left the caller's 400 names `logprobs`."""
+    router = await _router(fake, start_router, profile)
+    refusal = "Logprobs is not enabled for models/m-up"
+    error = {"error": {"code": 400, "message": refusal, "status": "INVALID_ARGUMENT"}}
+    fake.state.set_scenario(Scenario(status=400, error_body=error), model="m-up")
+
+    answer = await chat(router, params("chain", "one two", **ASKED))
+    assert [a.outcome for a in answer.route.attempts] == [
+        routing_pb2.OUTCOME_UNSUPPORTED_INPUT,
+        routing_pb2.OUTCOME_OK,
+    ]
+    assert orjson.loads(answer.completion.choices[0].logprobs_json)["content"]
+    for streamed in (False, True):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            p = params("solo", "one two", **ASKED)
+            await (stream(router, p) if streamed else chat(router, p))
+        details = details_from_rpc_error(caught.value)
+        assert (caught.value.code(), details.reason) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "UNSUPPORTED_INPUT",
+        )
+        assert "logprobs" in details.message and refusal in details.message
+    # Asked for none, the model's other refusals stay what they are.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await chat(router, params("solo", "one two"))
+    assert details_from_rpc_error(caught.value).reason != "UNSUPPORTED_INPUT"
+    # Nor was the deployment cooled by them: another conversation asking for none (this one
+    # sticks to the deployment that answered it) is answered by it first.
+    fake.state.remove_scenario(model="m-up")
+    plain = await chat(router, params("chain", "another question"))
+    assert [a.outcome for a in plain.route.attempts] == [routing_pb2.OUTCOME_OK]
+    assert plain.route.attempts[0].deployment.endswith("/m-up")
+
+
+@pytest.mark.parametrize(("top", "asked"), [(0, None), (3, 3)])
+def test_no_alternatives_asked_is_no_logprobs_count(top: int, asked: int | None) -> None:
+    """`top_logprobs: 0` (the chosen tokens alone) sends no `logprobs` count: Vertex AI takes
+    1 to 20."""
+    body = {"messages": [{"role": "user", "content": "x"}], "logprobs": True, "top_logprobs": top}
+    config = request_body(body)["generationConfig"]
+    assert (config["responseLogprobs"], config.get("logprobs")) == (True, asked)
