@@ -5,6 +5,10 @@
 "use strict";
 
 const REFRESH_MS = 2000;
+// The edge answers within its own bounds (each router call 10 s, its retries ~5 s): an answer
+// still owed after this will not come (a frozen host, a proxy holding the connection). Given up
+// on, said, and polled again, rather than the top bar staying green on the last answer.
+const ANSWER_MS = 20000;
 const TOKEN_KEY = "switchboard-admin-token";
 let timer = null;
 // Which poller is current: pressing Open starts a new one, and an older one's answer (its token
@@ -331,10 +335,13 @@ function failing(said) {
 async function refresh(mine = poller) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return showLogin();
+  const late = new AbortController();
+  const giveUp = setTimeout(() => late.abort(new Error(`none within ${ANSWER_MS / 1000} s`)), ANSWER_MS);
   try {
     const response = await fetch("/admin/api/status", {
       headers: { authorization: `Bearer ${token}` },
       cache: "no-store",
+      signal: late.signal,
     });
     const data = response.status === 401 ? null : await response.json();
     if (mine !== poller) return; // a newer poller took over
@@ -355,6 +362,8 @@ async function refresh(mine = poller) {
   } catch (error) {
     if (mine !== poller) return;
     failing(`no answer from the edge: ${error.message}`);
+  } finally {
+    clearTimeout(giveUp);
   }
   timer = setTimeout(() => refresh(mine), REFRESH_MS);
 }

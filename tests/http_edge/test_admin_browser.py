@@ -27,6 +27,7 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.http_edge.cdp import HANG_GUARD_S, launched
 from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_on
 
@@ -126,10 +127,8 @@ CONSOLE = ["--enable-logging=stderr", "--v=0"]
 async def run(*argv: str) -> bytes:
     """The browser's output; fails when the page did something its own CSP refuses (an inline
     style or script: blocked, so not shown as the page meant)."""
-    process = await asyncio.create_subprocess_exec(
-        *argv, *CONSOLE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    async with launched(*argv, *CONSOLE, stdout=asyncio.subprocess.PIPE) as process:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=HANG_GUARD_S)
     said = err.decode(errors="replace")
     assert process.returncode == 0, said[-2000:]
     refused = [line for line in said.splitlines() if "Content Security Policy" in line]

@@ -4,16 +4,20 @@ clicks, and the form saying why the edge refused, in its words."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+from aiohttp import web
 
 from http_edge import EdgeSettings
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter, base_config
+from tests.helpers import serve_app
 from tests.http_edge.cdp import Page, opened
 from tests.http_edge.harness import Edge, start_edge, stop_edge
 from tests.http_edge.test_admin_browser import chromium
@@ -114,3 +118,48 @@ async def test_a_token_pasted_into_the_open_pages_url_is_taken_and_leaves_it(
         assert await page.evaluate('document.getElementById("login").hidden')
         assert not await page.evaluate('document.getElementById("status").hidden')
         assert (await shown(page, "live-text")).startswith("live · updated")
+
+
+@contextlib.asynccontextmanager
+async def answering_once(edge: Edge) -> AsyncIterator[tuple[str, asyncio.Event]]:
+    """The edge behind a front (a proxy, a host that froze): the status page's first poll
+    answered, the later ones held until the event given is set. The front's URL, and it."""
+    polled, answering = [], asyncio.Event()
+
+    async def forward(request: web.Request) -> web.Response:
+        if request.path == "/admin/api/status":
+            polled.append(request)
+            if len(polled) > 1:
+                await answering.wait()
+        headers = {"authorization": request.headers.get("authorization", "")}
+        async with httpx.AsyncClient(base_url=edge.base_url) as http:
+            answer = await http.get(request.path_qs, headers=headers)
+        kept = {"content-type": answer.headers["content-type"]}
+        return web.Response(body=answer.content, status=answer.status_code, headers=kept)
+
+    app = web.Application()
+    app.router.add_get("/{path:.*}", forward)
+    async with serve_app(app) as url:
+        try:
+            yield url, answering
+        finally:
+            answering.set()
+
+
+async def test_a_poll_never_answered_is_said_not_to_be(edge: Edge, tmp_path: Path) -> None:
+    """Signed in, then the edge's answers stop coming (held between the page and the edge):
+    the page says so at the top, and polls on, live again once answered. It used to wait on
+    the fetch for good, its top bar green, "live · updated" at the last answer's time."""
+    browser = chromium()
+    async with answering_once(edge) as (front, answering):
+        async with opened(browser, tmp_path / "profile", f"{front}/admin") as page:
+            await page.run_virtual_time(500)
+            await sign_in(page)
+            assert (await shown(page, "live-text")).startswith("live · updated")
+            # The edge bounds its own calls (15 s at most): 30 s without an answer is none.
+            await page.run_virtual_time(30_000, past_fetches=True)
+            assert (await shown(page, "live-text")).startswith("no answer from the edge")
+            assert await page.evaluate('document.getElementById("live").className') == "live bad"
+            answering.set()  # the poll after the one given up on (or the next) is answered
+            await page.run_virtual_time(2500)
+            assert (await shown(page, "live-text")).startswith("live · updated")
