@@ -30,7 +30,7 @@ from router_service.config import FilesConfig
 from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import ENTRY_BYTES
 from router_service.sessions import client_scoped
-from router_service.state import ByteQuota, PutResult, StateStore, kept_message
+from router_service.state import ByteQuota, PutResult, StateStore, document_delete, kept_message
 
 __all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "StoredFiles", "output_file_id"]
 
@@ -252,7 +252,7 @@ class StoredFiles:
         and on the shared store now or once it answers (`everywhere`: its names are written by
         nobody again, so a late delete undoes nothing)."""
         for name in _names(client, file_id):
-            await self._store.everywhere("delete_document", functools.partial(_deleted, name))
+            await self._store.everywhere("delete_document", document_delete(name))
 
     async def _objects(self, client: str, ids: list[str]) -> list[bpb.StoredFile | None]:
         found = await self._store.get_documents([_names(client, i)[1] for i in ids])
@@ -298,8 +298,3 @@ def _names(client: str, file_id: str) -> tuple[str, str]:
     """The names of a file's content and of its object."""
     scoped = f"{_owner(client)}:{client_scoped(client, file_id)}"
     return f"file-data:{scoped}", f"file:{scoped}"
-
-
-async def _deleted(name: str, store: StateStore) -> bool:
-    """Delete the document `name` of `store` (`_forget`'s write, bound to its name)."""
-    return await store.delete_document(name)
