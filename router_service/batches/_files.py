@@ -185,7 +185,10 @@ class StoredFiles:
         if kept is PutResult.KEPT:
             kept = await self._store.put_document(object_name, file.SerializeToString(), ttl_s)
         if kept is not PutResult.KEPT:  # the memory store's room
-            await self._store.delete_document(content_name)
+            if shared_since is not None:  # an upload: its content may be on the shared store
+                await self._forget(client, file.id)  # (Redis lost as its object was put)
+            else:  # a batch's output, kept again by its id elsewhere: no late delete
+                await self._store.delete_document(content_name)
             raise FileTooLargeError(
                 "The router has no room to keep this file now.", param="file", code="no_room"
             )
