@@ -30,7 +30,7 @@ from router_service.config import FilesConfig
 from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import ENTRY_BYTES
 from router_service.sessions import client_scoped
-from router_service.state import ByteQuota, PutResult, StateStore, kept_message
+from router_service.state import ByteQuota, PutResult, StateStore, document_delete, kept_message
 
 __all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "StoredFiles", "output_file_id"]
 
@@ -185,7 +185,10 @@ class StoredFiles:
         if kept is PutResult.KEPT:
             kept = await self._store.put_document(object_name, file.SerializeToString(), ttl_s)
         if kept is not PutResult.KEPT:  # the memory store's room
-            await self._store.delete_document(content_name)
+            if shared_since is not None:  # an upload: its content may be on the shared store
+                await self._forget(client, file.id)  # (Redis lost as its object was put)
+            else:  # a batch's output, kept again by its id elsewhere: no late delete
+                await self._store.delete_document(content_name)
             raise FileTooLargeError(
                 "The router has no room to keep this file now.", param="file", code="no_room"
             )
@@ -252,7 +255,7 @@ class StoredFiles:
         and on the shared store now or once it answers (`everywhere`: its names are written by
         nobody again, so a late delete undoes nothing)."""
         for name in _names(client, file_id):
-            await self._store.everywhere("delete_document", functools.partial(_deleted, name))
+            await self._store.everywhere("delete_document", document_delete(name))
 
     async def _objects(self, client: str, ids: list[str]) -> list[bpb.StoredFile | None]:
         found = await self._store.get_documents([_names(client, i)[1] for i in ids])
@@ -298,8 +301,3 @@ def _names(client: str, file_id: str) -> tuple[str, str]:
     """The names of a file's content and of its object."""
     scoped = f"{_owner(client)}:{client_scoped(client, file_id)}"
     return f"file-data:{scoped}", f"file:{scoped}"
-
-
-async def _deleted(name: str, store: StateStore) -> bool:
-    """Delete the document `name` of `store` (`_forget`'s write, bound to its name)."""
-    return await store.delete_document(name)

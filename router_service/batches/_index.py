@@ -22,7 +22,13 @@ from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.errors import StoreUnavailableError
-from router_service.state import AppendResult, PutResult, StateStore, answered_locally
+from router_service.state import (
+    AppendResult,
+    MemoryStateStore,
+    PutResult,
+    StateStore,
+    answered_locally,
+)
 
 __all__ = ["ClientIndex"]
 
@@ -106,10 +112,13 @@ class ClientIndex:
                     break
                 ids.remove(thing_id)  # ids are unique: the router makes them at random
                 # Repeated strings are written entry after entry: the appends' own form. One
-                # left empty ends now: as good as none (the next `add` makes it again), and
-                # one on local state no longer takes the appends meant for the shared store.
+                # left empty in memory ends now (one process, one clock: the next `add` makes
+                # it again), so that one on a replica's local state no longer takes the
+                # appends meant for the shared store. On a shared store it stays to its end:
+                # an append that read its clock before this landed (or on a replica whose
+                # clock is a little behind) still finds it live, and keeps its expiry.
                 left = bpb.ClientIndex(ids=ids).SerializeToString()
-                keep_s = ttl_s if ids else 0.0
+                keep_s = 0.0 if not ids and isinstance(store, MemoryStateStore) else ttl_s
                 if await store.replace_document(name, left, keep_s, size=len(data), head=data):
                     return
 

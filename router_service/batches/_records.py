@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import orjson
 
@@ -36,7 +36,7 @@ from router_service.config import BatchesConfig, FilesConfig, ResponsesConfig
 from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import CANCELLED, DONE, BackgroundRecords, StoredResponses
 from router_service.sessions import client_document, client_scoped
-from router_service.state import StateStore, answered_locally, kept_message
+from router_service.state import StateStore, answered_locally, document_delete, kept_message
 
 __all__ = [
     "ENDED",
@@ -127,21 +127,24 @@ class BatchRecords:
 
     async def _unbegun(self, client: str, batch_id: str) -> None:
         """Delete what `begin` kept of a batch it refused (or whose call was cancelled), each
-        part where the store takes its delete: one refused (during an outage, of a document
-        the local state lacks: only the shared store can tell whether it holds it) does not
-        keep the others. What a refused one leaves on the shared store is collected there: the
-        batch's running-index entry is taken over by a replica, which finds no record and
-        delists it and forgets its lines (`resumed`); its record and lines expire with
-        `files.ttl_s`; its place in its client's index is given back once the store answers
+        part where the store takes its delete: one refused (the running-index entry's, during
+        an outage: its token is on the shared store) does not keep the others. Its record and
+        lines are deleted everywhere, on the shared store once it answers (`everywhere`: a
+        refused batch's names are written by nobody again); a record left there was taken over
+        with its running-index entry and run, though its client heard it refused. That entry,
+        left, is taken over by a replica, which finds no record and delists it (`resumed`);
+        its place in its client's index is given back once the store answers
         (`ClientIndex.remove`)."""
         left = []
-        for part, delete in (
-            ("record", lambda: self._store.delete_document(_name(client, batch_id))),
-            ("lines", lambda: self.forget_lines(client, batch_id)),
+        record, lines = _name(client, batch_id), _lines(client, batch_id)
+        parts: tuple[tuple[str, Callable[[], Awaitable[object]]], ...] = (
+            ("record", lambda: self._store.everywhere("delete_document", document_delete(record))),
+            ("lines", lambda: self._store.everywhere("delete_document", document_delete(lines))),
             ("running-index entry", lambda: self.runs.delist((client, batch_id))),
             # Its place among the client's `files.max_files` batches: a refused one uses none.
             ("place in its client's index", lambda: self._index.remove(_owner(client), batch_id)),
-        ):
+        )
+        for part, delete in parts:
             try:
                 await delete()
             except (StoreUnavailableError, asyncio.CancelledError):

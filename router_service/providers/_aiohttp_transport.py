@@ -36,7 +36,7 @@ from aiohttp.client_reqrep import ClientRequest
 from aiohttp.tracing import Trace
 from yarl import URL
 
-from router_service.providers._connect_deadline import connect_within
+from router_service._connect_deadline import connect_within
 
 __all__ = ["AiohttpTransport"]
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import httpcore
 import httpx
 
-from router_service.providers._connect_deadline import connect_within
+from router_service._connect_deadline import connect_within
 
 __all__ = ["ConnectWithinBackend", "httpx_transport"]
 

@@ -35,7 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import httpx
 
-from router_service.providers._connect_deadline import connect_within
+from router_service._connect_deadline import connect_within
 from router_service.providers._lean_conn import Http1Connection, Origin, bounded
 
 __all__ = ["LeanTransport", "body_parts", "read_whole"]

@@ -20,6 +20,7 @@ from router_service.state._base import (
     StateStore,
     StoreUnavailableError,
     answered_locally,
+    document_delete,
 )
 from router_service.state._kept import kept_message
 from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWriter
@@ -70,6 +71,7 @@ __all__ = [
     "StateStore",
     "StoreUnavailableError",
     "answered_locally",
+    "document_delete",
     "kept_message",
     "open_store",
     "sliding_count",

@@ -386,3 +386,9 @@ def answered_locally(store: StateStore, before: dict[str, int]) -> bool:
     (its `outage_counts`), or it is unreachable now: what it wrote there no other replica reads."""
     now = store.outage_counts()
     return bool(now.get("degraded")) or now.get("fallbacks") != before.get("fallbacks")
+
+
+def document_delete(name: str) -> Callable[[StateStore], Awaitable[bool]]:
+    """The delete of the document `name` on a given store: `StateStore.everywhere`'s write for
+    a document nobody writes again (a refused upload's, a refused batch's)."""
+    return lambda store: store.delete_document(name)

@@ -31,6 +31,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
+from router_service._connect_deadline import connect_within
 from router_service.clock import Clock
 from router_service.state._resp_wire import (
     MORE,
@@ -293,34 +294,39 @@ class RespClient:
     async def _connect(self) -> _Connection:
         if self.closed:
             raise ConnectionError("the redis client is closed")
+        # Not timed out across a stall of our own loop (`connect_within`): a replica busy for a
+        # moment would take Redis for lost, and go on with its local state, for nothing.
+        return await connect_within(self._opened(), self._connect_timeout_s)
+
+    async def _opened(self) -> _Connection:
+        """A new connection, logged in and on its database."""
         address = self.address
         loop = asyncio.get_running_loop()
 
         def protocol() -> _Connection:
             return _Connection(self._timeout_s, self._lazy_s, self._reply_clock)
 
-        async with asyncio.timeout(self._connect_timeout_s):
-            if address.path is not None:
-                _, connection = await loop.create_unix_connection(protocol, address.path)
-            else:
-                context = ssl.create_default_context() if address.tls else None
-                _, connection = await loop.create_connection(
-                    protocol, address.host, address.port, ssl=context
-                )
-            setup: list[Command] = []
-            if address.password is not None:
-                credentials = [address.username] if address.username else []
-                setup.append(["AUTH", *credentials, address.password])
-            if address.db:
-                setup.append(["SELECT", address.db])
-            try:
-                if setup:
-                    checked(await replies(connection.send(setup)))
-                if self.closed:  # closed meanwhile: nobody would close this one
-                    raise ConnectionError("the redis client is closed")
-            except BaseException:  # refused, timed out, cancelled or closed: it goes too
-                connection.close()
-                raise
+        if address.path is not None:
+            _, connection = await loop.create_unix_connection(protocol, address.path)
+        else:
+            context = ssl.create_default_context() if address.tls else None
+            _, connection = await loop.create_connection(
+                protocol, address.host, address.port, ssl=context
+            )
+        setup: list[Command] = []
+        if address.password is not None:
+            credentials = [address.username] if address.username else []
+            setup.append(["AUTH", *credentials, address.password])
+        if address.db:
+            setup.append(["SELECT", address.db])
+        try:
+            if setup:
+                checked(await replies(connection.send(setup)))
+            if self.closed:  # closed meanwhile: nobody would close this one
+                raise ConnectionError("the redis client is closed")
+        except BaseException:  # refused, timed out, cancelled or closed: it goes too
+            connection.close()
+            raise
         return connection
 
     async def aclose(self) -> None:

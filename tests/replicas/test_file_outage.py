@@ -195,3 +195,42 @@ async def test_an_upload_refused_for_an_outage_counts_no_bytes(
     again = await one.stub.UploadFile(upload, timeout=10)
     listed = await one.stub.ListFiles(bpb.ListFilesRequest(), timeout=10)
     assert [f.id for f in listed.files] == [again.file.id]
+
+
+class CutsAfterTheContent(ResilientStateStore):
+    """A replica's store through `proxy`, which it cuts once a new file's content is on Redis:
+    its object goes to the local state, which has no room (`memory_document_bytes: 0`)."""
+
+    proxy: RedisProxy | None = None
+    content = ""
+
+    async def put_document(
+        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
+    ) -> PutResult:
+        kept = await super().put_document(name, data, ttl_s, only_new=only_new)
+        if self.proxy is not None and name.startswith("file-data:"):
+            proxy, self.proxy, self.content = self.proxy, None, name
+            await proxy.cut()
+        return kept
+
+
+async def test_an_upload_refused_for_no_room_as_redis_is_lost_leaves_no_content_on_redis(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its content's delete, refused during the outage (not kept locally), was dropped: the
+    content stayed on Redis for `files.ttl_s`, counted by no quota, and the caller heard a 503
+    of the delete instead of the refusal's."""
+    redis_proxy, through, _ = configs
+    through["state"]["memory_document_bytes"] = 0
+    clock = ManualClock(time.time())
+    one, store = await started_on(CutsAfterTheContent, through, clock, start_router)
+    async with sdks_on(start_edge, one) as (first,):
+        store.proxy = redis_proxy
+        with pytest.raises(openai.APIStatusError) as refused:
+            await first.files.create(file=("in.jsonl", b"{}\n"), purpose="batch")
+        assert isinstance(refused.value.body, dict)
+        assert refused.value.body["code"] == "no_room", refused.value.body
+        await redis_proxy.restore()
+        store.retry_shared()  # back on Redis at its next call, its queued writes replayed
+        assert [f.id async for f in first.files.list()] == []
+        assert await store.shared.get_documents([store.content]) == [None]

@@ -10,7 +10,7 @@ import pytest
 
 from router_service.batches._index import ClientIndex
 from router_service.clock import ManualClock
-from router_service.state import MemoryStateStore
+from router_service.state import MemoryStateStore, RedisStateStore
 from tests.router_service.state.stores import MakeStore
 
 
@@ -81,6 +81,41 @@ async def test_an_index_emptied_by_removals_is_made_again_by_the_next_add(
     refused, kept = ["file-" + secrets.token_hex(12) for _ in range(2)]
     assert await index.add("owner", refused)
     await index.remove("owner", refused)
-    assert await store.get_documents(["file-index:owner:0"]) == [None]  # ended, not empty
+    name = f"file-index:owner:{int(clock.now() // 1000)}"
+    # In memory (one process, one clock) it ends: the resilient store's local copy must, or it
+    # takes the appends meant for the shared store; on Redis it stays, empty, to its end.
+    assert await store.get_documents([name]) == [
+        None if isinstance(store, MemoryStateStore) else b""
+    ]
     assert await index.add("owner", kept)
     assert await index.ids("owner") == [kept]
+
+
+async def test_an_id_appended_as_its_index_is_emptied_on_redis_stays_as_long_as_it(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """Another replica's append that read its clock before the removal landed (or whose clock
+    is a little behind) finds the emptied index live and appends to it, keeping its TTL: ended
+    (a TTL of Redis's slack, a second), it took that id with it, listed nowhere and counted
+    nowhere though its file lives for the period."""
+    first_clock, second_clock = ManualClock(1_700_000_500.0), ManualClock(1_700_000_499.5)
+    first, second = (
+        RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=c)
+        for c in (first_clock, second_clock)
+    )
+    try:
+        one, two = (
+            ClientIndex(s, c, kind="file", period_s=1000, max_ids=2)
+            for s, c in ((first, first_clock), (second, second_clock))
+        )
+        refused, kept = ["file-" + secrets.token_hex(12) for _ in range(2)]
+        assert await one.add("owner", refused)
+        await one.remove("owner", refused)
+        assert await two.add("owner", kept)  # appended to the emptied one
+        assert await one.ids("owner") == [kept]
+        # As long as `add` keeps an index: to the end of the next period (1500 s from here).
+        pttl = await first._client.execute("PTTL", f"{redis_prefix}:doc:file-index:owner:1700000")
+        assert int(pttl) >= 1_500_000
+    finally:
+        await first.aclose()
+        await second.aclose()

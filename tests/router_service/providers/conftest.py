@@ -4,7 +4,6 @@ on; `clock`: one ManualClock for a router and the fake's Entra ID and identity e
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +16,10 @@ from router_service.fake_upstream import FakeUpstream
 from router_service.providers._aiohttp_transport import AiohttpTransport
 from router_service.providers._httpx_connect import httpx_transport
 from router_service.providers._lean_transport import LeanTransport
+from tests.loop_clock import move_loop_clock
 from tests.router_service.providers.lean_harness import MakeTransport
+
+__all__ = ["move_loop_clock"]  # the fixture, used by this package's tests
 
 
 @pytest.fixture
@@ -76,18 +78,3 @@ def trusting(
         return httpx_transport(httpx.Limits(max_connections=4), verify=verify)
 
     return make
-
-
-@pytest.fixture
-async def move_loop_clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], None]:
-    """Moves the running loop's clock on by so many seconds, as a callback holding the loop that
-    long would: the timers due meanwhile come due together with what the sockets got."""
-    loop = asyncio.get_running_loop()
-    moved = [0.0]
-    real_time = loop.time
-    monkeypatch.setattr(loop, "time", lambda: real_time() + moved[0])
-
-    def move(seconds: float) -> None:
-        moved[0] += seconds
-
-    return move

@@ -1,7 +1,8 @@
 """A connect's timeout that a stall of the router's own loop does not spend (`connect_within`):
 the one rule of every upstream transport (lean: `_lean_transport`, aiohttp: `_aiohttp_transport`,
 httpx's own: `_httpx_connect`; anyio's `fail_after` cancels a connect whose socket connected, or
-whose handshake finished, while the loop was held up).
+whose handshake finished, while the loop was held up) and of the Redis client (`state/_resp.py`:
+Redis taken for lost sends a replica to its local state).
 
 A connect is several steps on the loop (resolve, connect, the TLS handshake, the protocol's
 `connection_made`), each run as a callback. A loop held up past the connect's timeout (a long
