@@ -10,11 +10,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from clients import embedding_params_to_openai
+from clients.codec.gemini import GEMINI_ONLY
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.providers._mapping import JsonObject, unsupported
 
-# Keys of an OpenAI embeddings body; any other key is a provider's own.
+# Keys of an OpenAI embeddings body; any other key is a provider's own. The Gemini entrance's
+# `gemini_only` (taskType, title) is Google's deployments' alone (`gemini_hints`).
 _OPENAI_EMBED_KEYS = frozenset({"model", "input", "encoding_format", "dimensions", "user"})
+_NOT_OWN = _OPENAI_EMBED_KEYS | {GEMINI_ONLY}
 
 
 def embedding_texts(params: embeddings_pb2.EmbeddingParams) -> list[str]:
@@ -33,7 +36,23 @@ def embedding_passthrough(params: embeddings_pb2.EmbeddingParams) -> JsonObject:
     if not params.extra_json:  # the common case: no copy of every input to find none
         return {}
     body = embedding_params_to_openai(params)
-    return {k: v for k, v in body.items() if k not in _OPENAI_EMBED_KEYS}
+    return {k: v for k, v in body.items() if k not in _NOT_OWN}
+
+
+def openai_embed_body(params: embeddings_pb2.EmbeddingParams) -> JsonObject:
+    """The OpenAI embeddings body of `params` for an OpenAI-format server, without the Gemini
+    entrance's `gemini_only` (a strict schema, OpenAI's own, 400s a property it does not know)."""
+    body = embedding_params_to_openai(params)
+    body.pop(GEMINI_ONLY, None)
+    return body
+
+
+def gemini_hints(params: embeddings_pb2.EmbeddingParams) -> JsonObject:
+    """The Gemini entrance's `taskType` and `title` (its `gemini_only`), for Google's models."""
+    if GEMINI_ONLY not in params.extra_json:  # the common case: no parse
+        return {}
+    hints = embedding_params_to_openai(params).get(GEMINI_ONLY)
+    return dict(hints) if isinstance(hints, Mapping) else {}
 
 
 # Cohere Embed's `embedding_types` whose vectors are numbers (https://docs.cohere.com/reference/embed).

@@ -34,6 +34,7 @@ from router_service.providers._embed_mapping import (
     embedding_list,
     embedding_passthrough,
     embedding_texts,
+    gemini_hints,
 )
 from router_service.providers._gemini_config import vertex_only
 from router_service.providers._media import unsupported_in
@@ -104,7 +105,7 @@ class GeminiAdapter(HttpAdapter):
         model = _model_path(call.upstream_model)
         # The caller's own fields (`taskType`, `title`…) go into each request as sent, but not
         # over the input nor over the `dimensions` asked.
-        extra: dict[str, Any] = embedding_passthrough(call.params)
+        extra: dict[str, Any] = {**gemini_hints(call.params), **embedding_passthrough(call.params)}
         if call.params.HasField("dimensions"):
             extra["outputDimensionality"] = call.params.dimensions
         if len(texts) == 1:

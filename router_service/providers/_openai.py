@@ -17,7 +17,6 @@ from clients import (
     UpstreamFormatError,
     chat_completion_from_openai,
     chunk_from_openai,
-    embedding_params_to_openai,
     embedding_result_from_openai,
 )
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
@@ -36,7 +35,7 @@ from router_service.providers._base import (
     RealtimeCallAnswer,
     websocket_url,
 )
-from router_service.providers._embed_mapping import encoded_as_asked
+from router_service.providers._embed_mapping import encoded_as_asked, openai_embed_body
 from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
 from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
@@ -283,7 +282,7 @@ class OpenAIAdapter(HttpAdapter):
             raise malformed("response", exc) from exc
 
     async def embed(self, call: EmbedCall) -> embeddings_pb2.EmbeddingResult:
-        body = embedding_params_to_openai(call.params)
+        body = openai_embed_body(call.params)  # without the Gemini entrance's taskType, title
         body["model"] = call.upstream_model
         url = self._endpoint("embeddings", call.upstream_model)
         data = await self._post_json(url, body, call.api_key, call.timeout_s)

@@ -57,6 +57,7 @@ from router_service.providers._embed_mapping import (
     embedding_list,
     embedding_passthrough,
     embedding_texts,
+    gemini_hints,
 )
 from router_service.providers._gemini import GeminiAdapter
 from router_service.providers._google_auth import google_tokens
@@ -76,6 +77,11 @@ PREDICT_TOKENS = 20_000
 # A text embeddings `:predict` call's own `parameters` (besides `outputDimensionality`); its
 # other fields (`task_type`, `title`) are each instance's.
 _PREDICT_PARAMETERS = ("autoTruncate",)
+
+
+def _instance_hints(hints: Mapping[str, str]) -> dict[str, str]:
+    """The Gemini entrance's `taskType` and `title` as a `:predict` instance names them."""
+    return {("task_type" if k == "taskType" else k): v for k, v in hints.items()}
 
 
 def _bearer_headers(config: ProviderConfig, token: str) -> dict[str, str]:
@@ -161,7 +167,7 @@ class VertexGemini(GeminiAdapter):
         texts = embedding_texts(call.params)
         # The caller's own fields: `autoTruncate` the call's, the others (`task_type`, `title`)
         # each instance's, never over its text nor over the `dimensions` asked.
-        own = embedding_passthrough(call.params)
+        own = {**_instance_hints(gemini_hints(call.params)), **embedding_passthrough(call.params)}
         parameters = {key: own.pop(key) for key in _PREDICT_PARAMETERS if key in own}
         if call.params.HasField("dimensions"):
             parameters["outputDimensionality"] = call.params.dimensions

@@ -357,7 +357,8 @@ def test_a_failing_stream_gives_what_it_held_before_the_error() -> None:
 
 def test_embed_bodies_and_answers() -> None:
     one = {"content": {"parts": [{"text": "a"}, {"text": "b"}]}, "taskType": "RETRIEVAL_QUERY"}
-    assert embeddings_body("e", one, False) == {"model": "e", "input": "a b"}
+    hints = {"taskType": "RETRIEVAL_QUERY"}  # for Google's deployments alone
+    assert embeddings_body("e", one, False) == {"model": "e", "input": "a b", "gemini_only": hints}
     requests = [
         {"model": "models/e", "content": {"parts": [{"text": t}]}, "outputDimensionality": 4}
         for t in ("x", "y")

@@ -249,3 +249,24 @@ async def test_an_embedding_size_below_one_names_the_field_the_caller_sent(
     assert_gemini_error(answer.json(), 400, "INVALID_ARGUMENT")
     assert answer.json()["error"]["message"].startswith(f"{field}: ")
     assert fake.state.count() == 0
+
+
+async def test_a_batch_asking_two_task_types_is_refused(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """A call carries one taskType and title to its deployment: a batch asking two was a
+    query's vector for a document, or the other way round, without a word."""
+    requests = [
+        {"content": {"parts": [{"text": t}]}, "taskType": kind}
+        for t, kind in (("a", "RETRIEVAL_QUERY"), ("b", "RETRIEVAL_DOCUMENT"))
+    ]
+
+    answer = await http.post(
+        "/v1beta/models/embedder:batchEmbedContents",
+        json={"requests": requests},
+        headers={"x-goog-api-key": KEY},
+    )
+
+    assert_gemini_error(answer.json(), 400, "INVALID_ARGUMENT")
+    assert answer.json()["error"]["message"].startswith("requests: ")
+    assert fake.state.count() == 0

@@ -31,6 +31,7 @@ def config(fake: FakeUpstream, **sections: Any) -> dict[str, Any]:
     out = base_config(fake.base_url, **sections)
     out["providers"]["google"] = google
     out["models"]["flash"] = {"deployments": [{"provider": "google", "model": "gemini-x"}]}
+    out["models"]["gembed"] = {"deployments": [{"provider": "google", "model": "gemini-embed"}]}
     return out
 
 
@@ -176,6 +177,39 @@ async def test_embed_one_and_several(gemini: genai.Client, fake: FakeUpstream) -
     assert [len(e.values or ()) for e in several.embeddings or ()] == [8, 8, 8]
     sent = fake.state.last()
     assert sent is not None and sent.body["input"] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("texts", [["query"], ["a", "b"]], ids=["embed", "batch"])
+async def test_a_task_type_and_title_reach_a_gemini_deployment(
+    gemini: genai.Client, fake: FakeUpstream, texts: list[str]
+) -> None:
+    """google-genai's `task_type` (a query is embedded otherwise than a document) and `title`
+    reach the Gemini deployment, as an OpenAI caller's `taskType` does; the entrance accepted
+    them and dropped them, so a query got a document's vector without a word."""
+    hints = types.EmbedContentConfig(task_type="RETRIEVAL_DOCUMENT", title="Doc")
+
+    answer = await gemini.aio.models.embed_content(model="gembed", contents=texts, config=hints)
+
+    assert len(answer.embeddings or ()) == len(texts)
+    body = fake.state.last().body  # type: ignore[union-attr]
+    sent = body["requests"] if len(texts) > 1 else [body]
+    assert [(r["taskType"], r["title"]) for r in sent] == [("RETRIEVAL_DOCUMENT", "Doc")] * len(
+        texts
+    )
+    assert [r["content"] for r in sent] == [{"parts": [{"text": t}]} for t in texts]
+
+
+async def test_task_type_is_not_sent_to_an_openai_kind_deployment(
+    gemini: genai.Client, fake: FakeUpstream
+) -> None:
+    """Google's hints are Google's models': an OpenAI-format server with a strict schema
+    (OpenAI's own) refuses a property it does not know with a 400."""
+    hints = types.EmbedContentConfig(task_type="RETRIEVAL_QUERY", title="Doc")
+
+    await gemini.aio.models.embed_content(model="embedder", contents=["a", "b"], config=hints)
+
+    body = fake.state.last().body  # type: ignore[union-attr]
+    assert set(body) == {"model", "input"}
 
 
 async def test_models_are_the_callers(gemini: genai.Client) -> None:

@@ -3,7 +3,8 @@ parses for `/v1/embeddings`, their answers back; and the router's models as Gemi
 
 Followed: https://ai.google.dev/api/embeddings (EmbedContentRequest: content, taskType, title,
 outputDimensionality; ContentEmbedding `values`) and https://ai.google.dev/api/models (Model).
-`taskType` and `title` are hints for Google's own embedding models: accepted, not read.
+`taskType` and `title` are hints for Google's own embedding models: carried in the body's
+`gemini_only` (`GEMINI_ONLY`), which Google's deployments (Gemini API, Vertex) read and others drop.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from clients.codec._json import at, at_index, expect_int, expect_list, expect_object, expect_str
+from clients.codec.gemini._carried import GEMINI_ONLY
 from clients.codec.gemini._request import model_name
 from clients.codec.gemini._tables import METHODS
 from clients.errors import InvalidRequestError
@@ -21,14 +23,16 @@ __all__ = ["embeddings_body", "embeddings_to_gemini", "model_to_gemini"]
 
 JsonObject = dict[str, Any]
 
-_KNOWN = frozenset({"model", "content", "taskType", "title", "outputDimensionality"})
+_HINTS = ("taskType", "title")  # the same for every text of a call (google-genai sends one)
+_KNOWN = frozenset({"model", "content", "outputDimensionality", *_HINTS})
+Read = tuple[str, int | None, JsonObject]  # a request's text, dimensions and hints
 
 
 def embeddings_body(model: str, body: Mapping[str, Any], batch: bool) -> JsonObject:
     """The OpenAI embeddings body for an embedContent body (`batch`: a batchEmbedContents one,
     whose requests are embedded in one call and must name the path's model)."""
     if not batch:
-        text, dimensions = _request(model, body, "")
+        text, dimensions, hints = _request(model, body, "")
         out: JsonObject = {"model": model, "input": text}
     else:
         unknown = sorted(set(body) - {"requests"})
@@ -38,17 +42,22 @@ def embeddings_body(model: str, body: Mapping[str, Any], batch: bool) -> JsonObj
         if not requests:
             raise InvalidRequestError("requests: at least one request is required", "requests")
         read = [_request(model, r, at_index("requests", i)) for i, r in enumerate(requests)]
-        if len({d for _, d in read}) > 1:
+        if len({d for _, d, _ in read}) > 1:
             message = "requests: every request must ask for the same outputDimensionality"
             raise InvalidRequestError(message, "requests")
-        out = {"model": model, "input": [text for text, _ in read]}
-        dimensions = read[0][1]
+        if any(h != read[0][2] for _, _, h in read):
+            message = "requests: every request must ask for the same taskType and title"
+            raise InvalidRequestError(message, "requests")
+        out = {"model": model, "input": [text for text, _, _ in read]}
+        dimensions, hints = read[0][1], read[0][2]
     if dimensions is not None:
         out["dimensions"] = dimensions
+    if hints:
+        out[GEMINI_ONLY] = hints
     return out
 
 
-def _request(model: str, value: Any, path: str) -> tuple[str, int | None]:
+def _request(model: str, value: Any, path: str) -> Read:
     body = expect_object(value, path or "body")
     unknown = sorted(set(body) - _KNOWN)
     if unknown:
@@ -70,15 +79,16 @@ def _request(model: str, value: Any, path: str) -> tuple[str, int | None]:
         if "text" not in part:
             raise InvalidRequestError(f"{part_path}: only text is embedded here", part_path)
         texts.append(expect_str(part["text"], at(part_path, "text")))
+    hints = {k: expect_str(body[k], at(path, k)) for k in _HINTS if k in body}
     dimensions = body.get("outputDimensionality")
     if dimensions is None:
-        return " ".join(texts), None
+        return " ".join(texts), None, hints
     where = at(path, "outputDimensionality")
     # Refused here (as the OpenAI body's `dimensions` would be): named as the caller sent it.
     size = expect_int(dimensions, where)
     if size < 1:
         raise InvalidRequestError(f"{where}: must be at least 1, not {size}", where)
-    return " ".join(texts), size
+    return " ".join(texts), size, hints
 
 
 def embeddings_to_gemini(result: Mapping[str, Any], batch: bool) -> JsonObject:

@@ -137,3 +137,24 @@ async def test_vertex_sends_the_callers_own_fields(
     body = fake.state.last().body  # type: ignore[union-attr]
     assert body["instances"] == [{"task_type": "RETRIEVAL_QUERY", "content": t} for t in "ab"]
     assert body["parameters"] == {"autoTruncate": False, "outputDimensionality": 4}
+
+
+@pytest.mark.parametrize("model", ["vertex", "cohere"])
+async def test_the_gemini_entrances_hints_go_to_googles_models_alone(
+    router: RouterHandle, fake: FakeUpstream, model: str
+) -> None:
+    """The Gemini entrance carries google-genai's `task_type` and `title` in `gemini_only`:
+    Vertex's instances take them (`task_type`, `title`); another kind gets neither, nor a
+    `gemini_only` (Cohere refuses a field it does not know)."""
+    embed = request(model, ["a", "b"])
+    embed.params.extra_json = json.dumps({"gemini_only": {"taskType": "CLUSTERING", "title": "T"}})
+
+    response = await router.stub.Embed(embed)
+
+    assert vectors(response) == expected(["a", "b"])
+    body = fake.state.last().body  # type: ignore[union-attr]
+    if model == "vertex":
+        hints = {"task_type": "CLUSTERING", "title": "T"}
+        assert body["instances"] == [{**hints, "content": t} for t in "ab"]
+    else:
+        assert not {"gemini_only", "taskType", "title"} & set(body)
