@@ -188,7 +188,8 @@ async def test_a_task_type_and_title_reach_a_gemini_deployment(
     them and dropped them, so a query got a document's vector without a word."""
     hints = types.EmbedContentConfig(task_type="RETRIEVAL_DOCUMENT", title="Doc")
 
-    answer = await gemini.aio.models.embed_content(model="gembed", contents=texts, config=hints)
+    contents: Any = texts  # as TEXTS: google-genai's contents type differs with Pillow installed
+    answer = await gemini.aio.models.embed_content(model="gembed", contents=contents, config=hints)
 
     assert len(answer.embeddings or ()) == len(texts)
     body = fake.state.last().body  # type: ignore[union-attr]
@@ -206,7 +207,7 @@ async def test_task_type_is_not_sent_to_an_openai_kind_deployment(
     (OpenAI's own) refuses a property it does not know with a 400."""
     hints = types.EmbedContentConfig(task_type="RETRIEVAL_QUERY", title="Doc")
 
-    await gemini.aio.models.embed_content(model="embedder", contents=["a", "b"], config=hints)
+    await gemini.aio.models.embed_content(model="embedder", contents=TEXTS[:2], config=hints)
 
     body = fake.state.last().body  # type: ignore[union-attr]
     assert set(body) == {"model", "input"}
