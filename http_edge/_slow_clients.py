@@ -15,6 +15,8 @@ do this, so it does it:
   `connection: close`, through the app's own error handling, so telemetry counts it.
 - `MAX_HEAD_BYTES` (`EdgeHttpProtocol`): a request head larger gets 431 with OpenAI's error JSON
   and a close, as soon as it is known to be, whether it ever ends or not.
+- `MAX_PIPELINED` (`EdgeHttpProtocol`): the requests a connection reads ahead of the one being
+  answered; past them it reads no further, and closes after answering them.
 - `edge.max_connections` (`EdgeHttpProtocol`): a request on a connection beyond it gets 503
   with OpenAI's error JSON (uvicorn's own `limit_concurrency` answers in plain text).
 
@@ -54,6 +56,14 @@ MAX_HEAD_BYTES = 64 * 1024
 # The most one read of a connection brings (asyncio's and uvloop's: 256 KiB). A head is counted by
 # the reads it came in: its first one may also hold the end of the previous request.
 _ONE_READ = 256 * 1024
+# The most requests a connection reads ahead of the one being answered (HTTP/1.1's pipelining):
+# past it, the edge reads no further, answers those it read, and closes the connection after
+# the last (the client retries the rest, as HTTP asks of a pipelining client). Each one read
+# ahead holds its scope and cycle (~2 KiB), and uvicorn reads on after each answer: a client
+# sending faster than it is answered made a thousand of them a second, without bound.
+MAX_PIPELINED = 16
+# `_refusal` when the parser stopped at a request past MAX_PIPELINED: nothing is answered to it.
+_UNANSWERED = (0, "", "")
 _HEAD_TOO_LARGE = (
     431,
     f"The request's headers are larger than the limit of {MAX_HEAD_BYTES} bytes.",
@@ -138,6 +148,13 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             and _head_size(self.url, self.headers) > MAX_HEAD_BYTES
         ):
             self._refuse(_HEAD_TOO_LARGE)
+        if len(self.pipeline) >= MAX_PIPELINED:
+            # This one would wait behind as many: the last read ahead is the connection's last.
+            # What the client still sends is read and dropped (`data_received`): a close with
+            # bytes unread would reset the connection, the answers not yet read lost with it.
+            self.cycle.keep_alive = False
+            self.flow.resume_reading()
+            self._refuse(_UNANSWERED)
         before = self.cycle
         if self.max_connections is None or len(self.connections) <= self.max_connections:
             super().on_headers_complete()
@@ -166,6 +183,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         """A request HTTP itself cannot read (a malformed chunk size, two Content-Lengths, a
         control character in a header): uvicorn's 400, in OpenAI's error JSON, not plain text;
         or the refusal that stopped the parser (`_refuse`)."""
+        if self._refusal is _UNANSWERED:
+            return  # those read ahead are answered, then the connection closes
         refusal = self._refusal or (400, msg, "invalid_http_request")
         self._answer_and_close(*refusal)
 
