@@ -76,6 +76,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     set of settings (`edge_protocol`), as uvicorn makes its protocols from a class."""
 
     header_timeout_s: float = 10.0
+    # The rest of a body the app answered without reading (`BodyDeadline` times one it reads).
+    body_timeout_s: float = 30.0
     max_connections: int | None = None
     # Slots: uvicorn's protocol keeps ~30 attributes in its `__dict__`, about as many as CPython
     # shares between instances; two more there grew every connection's dict (~1.6 KiB an idle
@@ -220,16 +222,25 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         # The scope is the running (or about to run) request's: the app sees the flag.
         self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]  # a server's own key
         super().on_message_complete()
+        cycle = self.cycle  # None, or a previous request's, for a WebSocket upgrade
+        answered = cycle is not None and cycle.scope is self.scope and cycle.response_complete
+        if answered and not self.transport.is_closing():
+            self._arm()  # the end of a body answered before it came: the next head's time
 
     def on_response_complete(self) -> None:
         idle = not self.pipeline  # else the next request, already read, starts now
         super().on_response_complete()
         if idle and not self.transport.is_closing():
-            self._arm()
+            # A body answered before it came (a 413 on its Content-Length) is still arriving,
+            # dropped: its client reads the answer once it has sent it, and a close before
+            # (a reset) would lose the answer. It has the body's time, the next head its own.
+            body_done = self.scope.get(BODY_COMPLETE, False)
+            self._arm(self.header_timeout_s if body_done else self.body_timeout_s)
 
-    def _arm(self) -> None:
+    def _arm(self, timeout_s: float | None = None) -> None:
         self._disarm()
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._too_slow)
+        timeout_s = self.header_timeout_s if timeout_s is None else timeout_s
+        self._header_timer = self.loop.call_later(timeout_s, self._too_slow)
 
     def _disarm(self) -> None:
         if self._header_timer is not None:
@@ -240,7 +251,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._header_timer = None
         if not self.transport.is_closing():
             # DEBUG: a flood of these is what an attack looks like, and it must not flood the log.
-            log.debug("closing a connection that sent no complete request head in time")
+            log.debug("closing a connection that sent no complete request head (or body) in time")
             self.transport.close()
 
 
@@ -253,9 +264,15 @@ def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
     return len(url) + sum(len(name) + len(value) for name, value in headers)
 
 
-def edge_protocol(header_timeout_s: float, max_connections: int | None) -> type[EdgeHttpProtocol]:
+def edge_protocol(
+    header_timeout_s: float, max_connections: int | None, body_timeout_s: float = 30.0
+) -> type[EdgeHttpProtocol]:
     """The protocol class for uvicorn's `http` setting, with these limits."""
-    limits = {"header_timeout_s": header_timeout_s, "max_connections": max_connections}
+    limits = {
+        "header_timeout_s": header_timeout_s,
+        "max_connections": max_connections,
+        "body_timeout_s": body_timeout_s,
+    }
     return type("EdgeHttpProtocol", (EdgeHttpProtocol,), limits)
 
 
