@@ -234,8 +234,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             # A body answered before it came (a 413 on its Content-Length) is still arriving,
             # dropped: its client reads the answer once it has sent it, and a close before
             # (a reset) would lose the answer. It has the body's time, the next head its own.
-            body_done = self.scope.get(BODY_COMPLETE, False)
-            self._arm(self.header_timeout_s if body_done else self.body_timeout_s)
+            body_due = not self._in_head and not self.cycle.scope.get(BODY_COMPLETE, False)
+            self._arm(self.body_timeout_s if body_due else self.header_timeout_s)
 
     def _arm(self, timeout_s: float | None = None) -> None:
         self._disarm()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import orjson
 import pytest
@@ -166,6 +167,32 @@ async def test_a_body_answered_before_it_arrives_gets_the_body_timeout(
         status, _, _ = await response(reader)
         assert status == b"HTTP/1.1 413 Request Entity Too Large"
         assert await until_closed(reader) == b""
+
+
+async def test_a_head_begun_before_the_answer_gets_the_header_timeout(
+    start_edge: EdgeFactory, stub: StubRouter
+) -> None:
+    # The next request's head starts (pipelined) while the last is answered, and stops: its
+    # time is the header timeout's, not the (longer) one of a body still due.
+    released = asyncio.Event()
+
+    async def on_list_models(request: object, context: object) -> rs.ListModelsResponse:
+        await released.wait()
+        return rs.ListModelsResponse()
+
+    stub.on_list_models = on_list_models
+    edge = await start_edge(header_timeout_s=SHORT_S, body_timeout_s=60)
+    async with connected(edge) as (reader, writer):
+        writer.write(b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\nGET /healthz HTTP/1.1\r\nho")
+        await writer.drain()
+        await eventually(partial(_called, stub), within=ANSWER_S, what="the router called")
+        released.set()
+        assert (await response(reader))[0] == b"HTTP/1.1 200 OK"
+        assert await until_closed(reader) == b""
+
+
+async def _called(stub: StubRouter) -> bool:
+    return bool(stub.calls)
 
 
 async def test_a_connection_beyond_max_connections_gets_503_json(
