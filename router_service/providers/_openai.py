@@ -55,6 +55,7 @@ from router_service.providers._responses_custom import (
     asks_encrypted_params,
     retried_without_refused,
 )
+from router_service.providers._responses_logprobs import logprobs_refused
 from router_service.providers._responses_map import request_body as responses_body
 from router_service.providers._responses_stream import (
     ResponsesStream,
@@ -68,6 +69,8 @@ from router_service.providers._transport import MAPPING_ERRORS, JsonObject, malf
 
 # The hosted tools an OpenAI-compatible API runs on its chat completions (`hosted_tools` unset).
 _HOSTED_BY_HOST = {"api.groq.com": ["code_interpreter"]}
+# Where a refusal of logprobs came from, as the caller's 400 names it (_responses_logprobs.py).
+_WHERE = "on its chat completions"
 
 
 class OpenAIAdapter(OpenAIRealtime):
@@ -200,7 +203,8 @@ class OpenAIAdapter(OpenAIRealtime):
         if call.api == "responses":
             return await self._respond(call)
         url = self._endpoint("chat/completions", call.upstream_model)
-        data = await self._post_json(url, self._chat_body(call), call.api_key, call.timeout_s)
+        with logprobs_refused(call.params, _WHERE):
+            data = await self._post_json(url, self._chat_body(call), call.api_key, call.timeout_s)
         try:
             return chat_completion_from_openai(data)
         except UpstreamFormatError as exc:
@@ -291,7 +295,8 @@ class OpenAIAdapter(OpenAIRealtime):
         asks = self.asks_stream_usage_of(call.upstream_model)
         try:
             body = self._chat_body(call, stream=True, ask_usage=asks)
-            return await self._open_stream(url, body, call.api_key, call.timeout_s).open()
+            with logprobs_refused(call.params, _WHERE):
+                return await self._open_stream(url, body, call.api_key, call.timeout_s).open()
         except UpstreamFailure as failure:
             if not (asks and refuses_stream_options(failure)):
                 raise
@@ -300,7 +305,8 @@ class OpenAIAdapter(OpenAIRealtime):
         theirs = "stream_options" in body  # the caller's own may be what it refused
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body
-        response = await opened.open()
+        with logprobs_refused(call.params, _WHERE):
+            response = await opened.open()
         # Learned once the same call without them is taken: a 400 for another reason that
         # only quotes the request (FastAPI-style validation errors echo it) comes again.
         if not theirs:

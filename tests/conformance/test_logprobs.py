@@ -18,10 +18,11 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.providers._gemini_map import request_body
 from tests.conformance.helpers import chat, chunks, params, stream, streamed_text
 from tests.conformance.profiles import PROFILES, Profile, conformance_config
-from tests.conformance.wire_readers import read_gemini
+from tests.conformance.wire_readers import read_gemini, read_openai
 from tests.conftest import StartRouter
 
 GEMINI_FORMAT = [profile for profile in PROFILES if profile.read is read_gemini]
+OPENAI_FORMAT = [profile for profile in PROFILES if profile.read is read_openai]
 ASKED = {"logprobs": True, "top_logprobs": 2}
 
 
@@ -109,6 +110,66 @@ async def test_a_model_that_refuses_logprobs_passes_the_call_on(
     plain = await chat(router, params("chain", "another question"))
     assert [a.outcome for a in plain.route.attempts] == [routing_pb2.OUTCOME_OK]
     assert plain.route.attempts[0].deployment.endswith("/m-up")
+
+
+# How OpenAI-format servers refuse logprobs a model does not give: OpenAI's and Azure's
+# reasoning models (an error object naming the parameter), vLLM's (an error at the root).
+OPENAI_REFUSALS: dict[str, dict[str, Any]] = {
+    "openai": {
+        "error": {
+            "message": "Unsupported parameter: 'logprobs' is not supported with this model.",
+            "type": "invalid_request_error",
+            "param": "logprobs",
+            "code": "unsupported_parameter",
+        }
+    },
+    "vllm": {
+        "object": "error",
+        "message": "Logprobs are not supported by this model's runner.",
+        "type": "BadRequestError",
+        "param": None,
+        "code": 400,
+    },
+}
+
+
+@pytest.mark.parametrize("refusal", sorted(OPENAI_REFUSALS))
+@pytest.mark.parametrize("profile", OPENAI_FORMAT, ids=str)
+async def test_an_openai_format_model_that_refuses_logprobs_passes_the_call_on(
+    fake: FakeUpstream, start_router: StartRouter, profile: Profile, refusal: str
+) -> None:
+    """An OpenAI-format server's 400 naming logprobs is UNSUPPORTED_INPUT, as Gemini's is: the
+    group's next deployment answers, and with none left the caller's 400 names `logprobs`."""
+    router = await _router(fake, start_router, profile)
+    error = OPENAI_REFUSALS[refusal]
+    said = str((error.get("error") or error)["message"])
+    fake.state.set_scenario(Scenario(status=400, error_body=error), model="m-up")
+
+    for streamed in (False, True):
+        p = params("chain", "one two", **ASKED)
+        if streamed:
+            events = await stream(router, p)
+            assert streamed_text(events) == "Echo: one two"
+        else:
+            answer = await chat(router, p)
+            assert [a.outcome for a in answer.route.attempts] == [
+                routing_pb2.OUTCOME_UNSUPPORTED_INPUT,
+                routing_pb2.OUTCOME_OK,
+            ]
+            assert orjson.loads(answer.completion.choices[0].logprobs_json)["content"]
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            p = params("solo", "one two", **ASKED)
+            await (stream(router, p) if streamed else chat(router, p))
+        details = details_from_rpc_error(caught.value)
+        assert (caught.value.code(), details.reason) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "UNSUPPORTED_INPUT",
+        )
+        assert "logprobs" in details.message and said in details.message
+    # Asked for none, the model's other 400s stay the caller's own.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await chat(router, params("solo", "one two"))
+    assert details_from_rpc_error(caught.value).reason != "UNSUPPORTED_INPUT"
 
 
 @pytest.mark.parametrize(("top", "asked"), [(0, None), (3, 3)])
