@@ -74,6 +74,34 @@ async def test_streamed_logprobs_of_gemini_come_with_their_text(
 
 
 @pytest.mark.parametrize("profile", GEMINI_FORMAT, ids=str)
+async def test_streamed_logprobs_of_several_candidates_are_each_choices_own(
+    fake: FakeUpstream, start_router: StartRouter, profile: Profile
+) -> None:
+    """Gemini's streamed events carry every candidate asked for (`candidateCount`), each with
+    its own `logprobsResult`, and the last event's none: each choice gets its candidate's
+    tokens with its own text, as an OpenAI deployment's `n` choices do, and no empty logprobs."""
+    router = await _router(fake, start_router, profile)
+
+    async def streamed(group: str) -> dict[int, tuple[str, list[Any]]]:
+        events = await stream(router, params(group, "one two three", n=2, **ASKED))
+        out: dict[int, tuple[str, list[Any]]] = {}
+        for choice in (c for chunk in chunks(events) for c in chunk.choices):
+            tokens = orjson.loads(choice.logprobs_json or "{}").get("content")
+            assert tokens != []  # a piece without tokens has no logprobs, not an empty list
+            assert "".join(e["token"] for e in tokens or []) == choice.delta.text
+            text, entries = out.get(choice.index, ("", []))
+            out[choice.index] = (text + choice.delta.text, entries + (tokens or []))
+        return out
+
+    choices = await streamed("solo")
+    config = (fake.state.last(model="m-up") or pytest.fail("no call")).body["generationConfig"]
+    assert config["candidateCount"] == 2
+    assert sorted(choices) == [0, 1]
+    assert all(text == "Echo: one two three" and len(e) > 1 for text, e in choices.values())
+    assert choices == await streamed("plain")
+
+
+@pytest.mark.parametrize("profile", GEMINI_FORMAT, ids=str)
 async def test_a_model_that_refuses_logprobs_passes_the_call_on(
     fake: FakeUpstream, start_router: StartRouter, profile: Profile
 ) -> None:
