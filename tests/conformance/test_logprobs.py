@@ -33,6 +33,20 @@ async def _router(fake: FakeUpstream, start_router: StartRouter, profile: Profil
     return await start_router(config)
 
 
+async def _refused_to_the_caller(router: Any, streamed: bool, said: str) -> None:
+    """Group `solo`'s one deployment refused the logprobs asked: the caller's 400 (gRPC
+    INVALID_ARGUMENT, UNSUPPORTED_INPUT) names `logprobs` and quotes the upstream."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        p = params("solo", "one two", **ASKED)
+        await (stream(router, p) if streamed else chat(router, p))
+    details = details_from_rpc_error(caught.value)
+    assert (caught.value.code(), details.reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "UNSUPPORTED_INPUT",
+    )
+    assert "logprobs" in details.message and said in details.message
+
+
 @pytest.mark.parametrize("profile", GEMINI_FORMAT, ids=str)
 async def test_logprobs_asked_of_gemini_are_its_logprobs_result(
     fake: FakeUpstream, start_router: StartRouter, profile: Profile
@@ -119,15 +133,7 @@ async def test_a_model_that_refuses_logprobs_passes_the_call_on(
     ]
     assert orjson.loads(answer.completion.choices[0].logprobs_json)["content"]
     for streamed in (False, True):
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            p = params("solo", "one two", **ASKED)
-            await (stream(router, p) if streamed else chat(router, p))
-        details = details_from_rpc_error(caught.value)
-        assert (caught.value.code(), details.reason) == (
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "UNSUPPORTED_INPUT",
-        )
-        assert "logprobs" in details.message and refusal in details.message
+        await _refused_to_the_caller(router, streamed, refusal)
     # Asked for none, the model's other refusals stay what they are.
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await chat(router, params("solo", "one two"))
@@ -185,15 +191,7 @@ async def test_an_openai_format_model_that_refuses_logprobs_passes_the_call_on(
                 routing_pb2.OUTCOME_OK,
             ]
             assert orjson.loads(answer.completion.choices[0].logprobs_json)["content"]
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            p = params("solo", "one two", **ASKED)
-            await (stream(router, p) if streamed else chat(router, p))
-        details = details_from_rpc_error(caught.value)
-        assert (caught.value.code(), details.reason) == (
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "UNSUPPORTED_INPUT",
-        )
-        assert "logprobs" in details.message and said in details.message
+        await _refused_to_the_caller(router, streamed, said)
     # Asked for none, the model's other 400s stay the caller's own.
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await chat(router, params("solo", "one two"))
