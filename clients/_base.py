@@ -176,12 +176,22 @@ def _sendable(key: str, value: Any) -> tuple[str, Any]:
             f"metadata key {key!r} is not one gRPC can send: lower-case letters, digits, "
             "'-', '_' and '.'"
         )
+    # A `-bin` key's value is bytes, any, checked each call (the key is never kept in
+    # `_SENT_KEYS`, whose str values pass unchecked); another key's is printable ASCII, given
+    # as a str or as bytes (grpc takes both). A str under a `-bin` key is refused, not
+    # encoded: grpc's own TypeError failed the call, and which bytes it means (UTF-8 text?
+    # base64 already encoded?) is the caller's to say.
+    if name.endswith("-bin"):
+        if not isinstance(value, bytes):
+            raise ValueError(
+                f"the value of metadata key {name!r} must be bytes (gRPC sends a '-bin' key's "
+                f"bytes base64-encoded itself), not {type(value).__name__}"
+            )
+        return name, value
     if name == key and len(_SENT_KEYS) < _SENT_KEYS_MAX:
         _SENT_KEYS.add(key)
-    # A `-bin` key's value is bytes, any (grpc refuses a str there itself, as a TypeError);
-    # another key's is printable ASCII, given as a str or as bytes (grpc takes both).
     text = value.decode("latin-1") if isinstance(value, bytes) else value
-    if isinstance(text, str) and not name.endswith("-bin") and not _printable(text):
+    if isinstance(text, str) and not _printable(text):
         raise ValueError(
             f"the value of metadata key {name!r} is not printable ASCII, which gRPC sends "
             "alone (a line break read with it, or a character pasted with it?)"

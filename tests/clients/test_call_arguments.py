@@ -195,3 +195,24 @@ def test_client_arguments_that_fail_every_call_are_refused_when_it_is_made(
         with pytest.raises(error, match=named) as refused:
             client_type("127.0.0.1:1", **arguments)
         assert "alice" not in str(refused.value)
+
+
+@pytest.mark.parametrize("key", ["x-trace-bin", "X-Trace-Bin"])
+async def test_a_binary_key_given_text_is_refused_by_its_key(
+    router: RouterHandle, key: str
+) -> None:
+    # grpc failed the call with its own TypeError ("Expected bytes, got str"), the async
+    # client's unary calls inside its internal ExecuteBatchError; a key once sent with bytes
+    # was not checked again. Refused, not encoded: which bytes a str means (UTF-8 text, base64
+    # already encoded) is the caller's to say.
+    target = router.server.address
+    async with RouterClient(target) as client:
+        sent: list[tuple[str, Any]] = [(key, b"\x00\xff")]
+        assert (await client.chat(chat(), metadata=sent, timeout=30)).route.deployment
+        text: list[tuple[str, Any]] = [(key, "abc")]
+        with pytest.raises(ValueError, match=r"'x-trace-bin'.*bytes"):
+            await client.chat(chat(), metadata=text)
+        with pytest.raises(ValueError, match=r"'x-trace-bin'.*bytes"):
+            client.chat_stream(chat_stream(), metadata=text)
+    with SyncRouterClient(target) as sync, pytest.raises(ValueError, match="'x-trace-bin'"):
+        sync.chat(chat(), metadata=text)
