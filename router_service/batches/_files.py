@@ -30,7 +30,14 @@ from router_service.config import FilesConfig
 from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import ENTRY_BYTES
 from router_service.sessions import client_scoped
-from router_service.state import ByteQuota, PutResult, StateStore, document_delete, kept_message
+from router_service.state import (
+    ByteQuota,
+    MemoryStateStore,
+    PutResult,
+    StateStore,
+    document_delete,
+    kept_message,
+)
 
 __all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "StoredFiles", "output_file_id"]
 
@@ -68,6 +75,11 @@ class StoredFiles:
         self._index = ClientIndex(
             store, clock, kind="file", period_s=config.ttl_s, max_ids=config.max_files
         )
+        # A memory store at its budget drops documents one by one to make room, a file's
+        # content (the largest of its owner's, `file-data:<client>`) before its object
+        # (`file:<client>`, another owner's): a file is read there only with its content
+        # (`_whole`). Redis drops none.
+        self._drops_parts = isinstance(store, MemoryStateStore)
 
     @property
     def config(self) -> FilesConfig:
@@ -194,6 +206,8 @@ class StoredFiles:
         kept = await self._store.put_document(content_name, content, ttl_s)
         if kept is PutResult.KEPT:
             kept = await self._store.put_document(object_name, file.SerializeToString(), ttl_s)
+        if kept is PutResult.KEPT and not await self._content_kept(client, file.id):
+            kept = PutResult.TOO_LARGE  # its object's room made by dropping its content
         if kept is not PutResult.KEPT:  # the memory store's room
             if shared_since is not None:  # an upload: its content may be on the shared store
                 await self._forget(client, file.id)  # (Redis lost as its object was put)
@@ -282,7 +296,22 @@ class StoredFiles:
             file = kept_message(bpb.StoredFile, data)
             # The id inside guards against a (128-bit) hash collision with another's name.
             files.append(file if file is not None and file.id == file_id else None)
-        return files
+        return [await self._whole(client, file) for file in files]
+
+    async def _whole(self, client: str, file: bpb.StoredFile | None) -> bpb.StoredFile | None:
+        """`file`, or None when its content is gone (a memory store dropped it for room): its
+        object is deleted then, what is left of it."""
+        if file is None or await self._content_kept(client, file.id):
+            return file
+        await self._store.delete_document(_names(client, file.id)[1])
+        return None
+
+    async def _content_kept(self, client: str, file_id: str) -> bool:
+        """Whether the file's content is kept: never dropped alone but on a memory store."""
+        if not self._drops_parts:
+            return True
+        content_name = _names(client, file_id)[0]
+        return await self._store.read_document(content_name, 0, 0) is not None
 
     def _over_quota(self, what: str) -> NoReturn:
         resets = self._quota.reading([""]).resets_unix
