@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import enum
 import json
-import math
 import string
 import threading
 from abc import ABC, abstractmethod
@@ -16,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from clients._arguments import check_arguments, printable
 from clients._targets import channel_target
 from clients.errors import ErrorDetails, RouterError, details_from_rpc_error
 
@@ -154,7 +154,7 @@ def call_metadata(api_key: str | None, metadata: Metadata | None) -> tuple[tuple
     """
     merged = tuple(metadata) if metadata else ()
     for key, value in merged:  # a call's usual pairs: keys sent before, text values
-        if key not in _SENT_KEYS or type(value) is not str or not _printable(value):
+        if key not in _SENT_KEYS or type(value) is not str or not printable(value):
             merged = tuple(_sendable(key, value) for key, value in merged)
             break
     if api_key is not None and not any(key == "authorization" for key, _ in merged):
@@ -191,16 +191,12 @@ def _sendable(key: str, value: Any) -> tuple[str, Any]:
     if name == key and len(_SENT_KEYS) < _SENT_KEYS_MAX:
         _SENT_KEYS.add(key)
     text = value.decode("latin-1") if isinstance(value, bytes) else value
-    if isinstance(text, str) and not _printable(text):
+    if isinstance(text, str) and not printable(text):
         raise ValueError(
             f"the value of metadata key {name!r} is not printable ASCII, which gRPC sends "
             "alone (a line break read with it, or a character pasted with it?)"
         )
     return name, value
-
-
-def _printable(text: str) -> bool:
-    return text.isascii() and text.isprintable()
 
 
 # The longest deadline a call is given; a longer timeout (`math.inf`) is none. gRPC counts a
@@ -270,35 +266,6 @@ class map_rpc_errors:
 def _task_cancelling() -> bool:
     task = asyncio.current_task()
     return task is None or task.cancelling() > 0
-
-
-def check_arguments(
-    api_key: Any, default_timeout: Any, max_message_bytes: Any, ready_wait_s: float
-) -> None:
-    """TypeError or ValueError, naming the argument, for one every call would fail with (as
-    DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED or grpc's own errors): refused when a client is made."""
-    if not 0 <= ready_wait_s < math.inf:  # NaN too: a wait nothing could ever end
-        raise ValueError(f"ready_wait_s must be a finite number >= 0, not {ready_wait_s!r}")
-    if api_key is not None and not isinstance(api_key, str):
-        raise TypeError(f"api_key must be a str or None, not {type(api_key).__name__}")
-    if api_key is not None and not _printable(api_key):
-        raise ValueError(  # not shown: a credential
-            "api_key is not printable ASCII, which gRPC sends alone (a line break read "
-            "with it, or a character pasted with it?)"
-        )
-    if default_timeout is not None:
-        if not _is_number(default_timeout):
-            raise TypeError(f"default_timeout must be seconds or None, not {default_timeout!r}")
-        if not default_timeout > 0:  # NaN too: it expired every call, as a past deadline does
-            raise ValueError(f"default_timeout must be > 0 seconds or None, not {default_timeout}")
-    if not isinstance(max_message_bytes, int) or isinstance(max_message_bytes, bool):
-        raise TypeError(f"max_message_bytes must be an int, not {max_message_bytes!r}")
-    if max_message_bytes <= 0:  # 0 failed every call; grpc reads -1 as no limit
-        raise ValueError(f"max_message_bytes must be > 0, not {max_message_bytes}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 class State(enum.Enum):
