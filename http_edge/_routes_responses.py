@@ -116,9 +116,9 @@ async def _respond(request: Request) -> Response:
         request, client.chat(call, timeout=timeout, metadata=metadata)
     )
     out = response_to_openai(answer.completion, parsed, ids, created_at, int(state.clock.now()))
-    await keeper.keep(out)
-    if adder is not None:
+    if adder is not None:  # refused: an error, and nothing is kept of the answer
         await adder.add(out)
+    await keeper.keep(out)
     return JSONBytesResponse(out, headers=route_headers(answer.route))
 
 
@@ -208,15 +208,16 @@ async def _relay(
         failure.truncated()
         yield _render(events.fail(failure.TRUNCATED, "stream_truncated"))
         return
-    finish = events.finish(int(clock.now()))
-    await keeper.keep(finish[-1]["response"])  # before the event that says whether it was
-    if adder is not None:
+    closed = _render(events.close())  # the items' done events, whatever comes next
+    answered = events.answered(int(clock.now()))
+    if adder is not None:  # refused: the stream fails, and nothing is kept of it
         try:
-            await adder.add(finish[-1]["response"])
+            await adder.add(answered)
         except RouterError as exc:
-            yield _failed(events, exc)
+            yield closed + _failed(events, exc)
             return
-    yield _render(finish)
+    await keeper.keep(answered)  # before the event that says whether it was
+    yield closed + _render(events.end(answered))
 
 
 def _failed(events: ResponseEventStream, exc: RouterError) -> bytes:
