@@ -130,7 +130,9 @@ class MemoryStateStore(StateStore):
         rate.tokens += request.tokens
         return None
 
-    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+    async def add_tokens(
+        self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
+    ) -> None:
         rate = self._rates.get(resource)
         if rate is None:
             return
@@ -328,8 +330,8 @@ class MemoryStateStore(StateStore):
         return members
 
     async def add_to_bucket(
-        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
-    ) -> None:
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float, *, at: str = ""
+    ) -> str:
         now = self._clock.now()
         buckets = self._buckets.setdefault(name, {})
         fields, _ = buckets.get(bucket, ({}, 0.0))
@@ -338,6 +340,7 @@ class MemoryStateStore(StateStore):
         buckets[bucket] = (fields, now + ttl_s)
         for old in [b for b, (_, exp) in buckets.items() if exp <= now]:
             del buckets[old]
+        return "memory"
 
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
         now = self._clock.now()
