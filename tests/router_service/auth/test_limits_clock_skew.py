@@ -58,7 +58,7 @@ async def test_a_replica_behind_the_turn_forgets_no_minute(
     assert len(fake.state.calls()) == 3
 
 
-async def test_tokens_too(
+async def test_a_replica_behind_the_turn_counts_the_tokens_of_the_minute_begun(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
     behind, ahead = await skewed(fake, start_router, redis_url, redis_prefix, tpm=1000)
