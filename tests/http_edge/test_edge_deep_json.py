@@ -85,6 +85,22 @@ def _embedding(deep: Any) -> dict[str, Any]:
     return {"model": "embedder", "input": "hi", "zz": deep}
 
 
+def _item(deep: Any) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": "hi", "zz": deep}
+
+
+def _conversation(deep: Any) -> dict[str, Any]:
+    return {"items": [_item(deep)]}
+
+
+def _conversation_metadata(deep: Any) -> dict[str, Any]:
+    return {"metadata": {"a": deep}}
+
+
+def _response(deep: Any, **fields: Any) -> dict[str, Any]:
+    return {"model": "chain", "input": [_item(deep)], **fields}
+
+
 # Each: the path, and the body with the deep value in it.
 BODIES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
     "chat message": ("/v1/chat/completions", _message),
@@ -94,12 +110,21 @@ BODIES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
     "messages tool_use": ("/v1/messages", _tool_use),
     "ollama tool call": ("/api/chat", _ollama_call),
     "embeddings": ("/v1/embeddings", _embedding),
+    "responses stored": ("/v1/responses", _response),
+    "responses background": ("/v1/responses", partial(_response, background=True)),
+    "responses streamed": ("/v1/responses", partial(_response, stream=True)),
+    "conversation items": ("/v1/conversations", _conversation),
+    "conversation metadata": ("/v1/conversations", _conversation_metadata),
 }
 
 
 @given(where=st.sampled_from(sorted(BODIES)), depth=DEPTHS)
 @example(where="chat message", depth=252)
 @example(where="chat tool", depth=252)
+@example(where="responses stored", depth=300)
+@example(where="responses background", depth=300)
+@example(where="conversation items", depth=300)
+@example(where="conversation metadata", depth=300)
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_json_nested_deep_in_a_body_is_never_a_server_error(
     live_http: httpx.Client, where: str, depth: int
