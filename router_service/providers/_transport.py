@@ -19,7 +19,7 @@ from router_service.outcomes import Outcome
 from router_service.providers._base import UPSTREAM_ALIVE, ProviderAdapter
 from router_service.providers._classify import classify_http_error
 from router_service.providers._http import map_transport_errors, send_upstream
-from router_service.providers._mapping import unsupported
+from router_service.providers._mapping import json_body
 from router_service.providers._openai_media import is_json
 from router_service.providers._sse import KEEPALIVE, json_events
 from router_service.telemetry import ATTEMPT_CALL
@@ -33,8 +33,6 @@ _BASE_HEADERS = {"accept": "application/json", "user-agent": f"switchboard/{VERS
 # What mapping a malformed upstream body can raise: the codec's own error, and a wrong type or
 # value where a mapping expected another (a list for an object, text for a number).
 MAPPING_ERRORS = (UpstreamFormatError, AttributeError, KeyError, TypeError, ValueError)
-# How deep the JSON of an upstream request may nest: orjson writes no deeper.
-WRITABLE_DEPTH = 254
 # Methods whose request httpx gives a Content-Length even without a body (first, after Host).
 _SENDS_BODY = frozenset({"POST", "PUT", "PATCH"})
 # Header sets kept per adapter (`_fixed_headers`): more keys and hosts than a provider has.
@@ -76,20 +74,6 @@ def _extensions(timeout: dict[str, float | None]) -> dict[str, Any]:
     """A request's httpx extensions: the `timeout` given, and the mark of the call an attempt
     makes (its span is the attempt's, `telemetry/_spans.py`; a token exchange is not one)."""
     return {"timeout": timeout, ATTEMPT_CALL: True}
-
-
-def _encoded(body: Mapping[str, Any]) -> bytes:
-    """`body` as JSON. The caller's own JSON (a schema, an extra field, a `*_json` field of a
-    gRPC call) is read up to 1024 levels deep but written to at most 254: deeper, no request
-    can be written for this deployment (another kind's body may nest it less: a tool call's
-    arguments are a string in OpenAI's, an object in Anthropic's)."""
-    try:
-        return orjson.dumps(body)
-    except orjson.JSONEncodeError as exc:  # "Recursion limit reached" (or a key not a string)
-        raise unsupported(
-            f"The request cannot be sent as JSON ({exc}): a value in it may nest at most "
-            f"{WRITABLE_DEPTH} levels deep."
-        ) from exc
 
 
 def _exact(encoded: bytes) -> bytes:
@@ -152,7 +136,7 @@ class HttpAdapter(ProviderAdapter):
         as `read()` sets it. Headers of the config's that httpx treats apart (Host,
         Content-Length, Transfer-Encoding) are left to httpx's own way."""
         endpoint = _parsed(url) if params is None else httpx.URL(url, params=params)
-        content = None if body is None else _exact(_encoded(body))
+        content = None if body is None else _exact(json_body(body))
         extensions = _extensions(timeout)
         fixed = self._fixed_headers(api_key, endpoint.netloc)
         if fixed is None or (content is None and method in _SENDS_BODY):  # httpx's own way

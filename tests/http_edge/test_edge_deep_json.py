@@ -20,9 +20,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from clients import chat_params_from_openai, embedding_params_from_openai
+from clients import chat_params_from_openai, embedding_params_from_openai, media_params_from_openai
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import router_service_pb2_grpc as rpc
+from clients.switchboard.v1.media_pb2 import MEDIA_OPERATION_IMAGE_GENERATIONS as IMAGES
 from tests.http_edge.live_stack import (
     AUTH,
     CALL_TIMEOUT_S,
@@ -34,7 +35,7 @@ from tests.http_edge.test_edge_hostile_fields import assert_answered_in_kind
 
 # Deep enough to pass the entrance's own per-field check and fail the writer once placed in
 # the whole body (about 250), up to what the parser reads.
-DEPTHS = st.integers(min_value=240, max_value=1000)
+DEPTHS = st.integers(min_value=240, max_value=900)
 CHAT = {"model": "chain", "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -101,6 +102,14 @@ def _response(deep: Any, **fields: Any) -> dict[str, Any]:
     return {"model": "chain", "input": [_item(deep)], **fields}
 
 
+def _media(base: dict[str, Any], deep: Any) -> dict[str, Any]:
+    return {"model": "chain", **base, "zz": deep}
+
+
+def _moderation(deep: Any) -> dict[str, Any]:
+    return {"model": "chain", "input": [{"type": "text", "text": "hi", "zz": deep}]}
+
+
 # Each: the path, and the body with the deep value in it.
 BODIES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
     "chat message": ("/v1/chat/completions", _message),
@@ -115,6 +124,10 @@ BODIES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
     "responses streamed": ("/v1/responses", partial(_response, stream=True)),
     "conversation items": ("/v1/conversations", _conversation),
     "conversation metadata": ("/v1/conversations", _conversation_metadata),
+    "moderations": ("/v1/moderations", _moderation),
+    "images": ("/v1/images/generations", partial(_media, {"prompt": "cat"})),
+    "speech": ("/v1/audio/speech", partial(_media, {"input": "hi", "voice": "alloy"})),
+    "rerank": ("/v1/rerank", partial(_media, {"query": "q", "documents": ["a"]})),
 }
 
 
@@ -125,6 +138,8 @@ BODIES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
 @example(where="responses background", depth=300)
 @example(where="conversation items", depth=300)
 @example(where="conversation metadata", depth=300)
+@example(where="moderations", depth=252)
+@example(where="images", depth=300)
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_json_nested_deep_in_a_body_is_never_a_server_error(
     live_http: httpx.Client, where: str, depth: int
@@ -151,6 +166,7 @@ JSON_FIELDS = [
     ("Chat", ("tools", 0, "function", "parameters_json")),
     ("ChatStream", ("extra_json",)),
     ("Embed", ("extra_json",)),
+    ("Media", ("params_json",)),
 ]
 
 
@@ -161,6 +177,11 @@ def router_stub(live_stack: LiveStack) -> Iterator[rpc.RouterServiceStub]:
 
 
 def _call(stub: rpc.RouterServiceStub, method: str, field: tuple[Any, ...], text: str) -> None:
+    if method == "Media":
+        media = media_params_from_openai(IMAGES, {"model": "chain", "prompt": "cat"})
+        media.params_json = text
+        stub.Media(pb.MediaRequest(params=media), metadata=_KEY, timeout=CALL_TIMEOUT_S)
+        return
     if method == "Embed":
         embed = embedding_params_from_openai({"model": "embedder", "input": "hi"})
         embed.extra_json = text
@@ -182,9 +203,10 @@ def _call(stub: rpc.RouterServiceStub, method: str, field: tuple[Any, ...], text
 _KEY = (("authorization", f"Bearer {CALLER_KEY}"),)
 
 
-@given(where=st.sampled_from(JSON_FIELDS), depth=st.integers(min_value=260, max_value=1000))
+@given(where=st.sampled_from(JSON_FIELDS), depth=st.integers(min_value=260, max_value=900))
 @example(where=("Chat", ("extra_json",)), depth=300)
 @example(where=("Embed", ("extra_json",)), depth=300)
+@example(where=("Media", ("params_json",)), depth=300)
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_json_nested_deep_in_a_grpc_field_is_invalid_argument(
     router_stub: rpc.RouterServiceStub, where: tuple[str, tuple[Any, ...]], depth: int
