@@ -110,6 +110,11 @@ def _moderation(deep: Any) -> dict[str, Any]:
     return {"model": "chain", "input": [{"type": "text", "text": "hi", "zz": deep}]}
 
 
+def _response_schema(deep: Any, **fields: Any) -> dict[str, Any]:
+    text = {"format": {"type": "json_schema", "name": "s", "schema": deep}}
+    return {"model": "chain", "input": "hi", "text": text, **fields}
+
+
 # Each: the path, and the body with the deep value in it.
 BODIES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
     "chat message": ("/v1/chat/completions", _message),
@@ -122,6 +127,8 @@ BODIES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
     "responses stored": ("/v1/responses", _response),
     "responses background": ("/v1/responses", partial(_response, background=True)),
     "responses streamed": ("/v1/responses", partial(_response, stream=True)),
+    "responses schema": ("/v1/responses", _response_schema),
+    "responses streamed schema": ("/v1/responses", partial(_response_schema, stream=True)),
     "conversation items": ("/v1/conversations", _conversation),
     "conversation metadata": ("/v1/conversations", _conversation_metadata),
     "moderations": ("/v1/moderations", _moderation),
@@ -136,6 +143,7 @@ BODIES: dict[str, tuple[str, Callable[[Any], dict[str, Any]]]] = {
 @example(where="chat tool", depth=252)
 @example(where="responses stored", depth=300)
 @example(where="responses background", depth=300)
+@example(where="responses streamed schema", depth=251)
 @example(where="conversation items", depth=300)
 @example(where="conversation metadata", depth=300)
 @example(where="moderations", depth=252)
