@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         embedding_result_from_openai,
         embedding_result_to_openai,
     )
-    from clients.codec._json import asks_stream, check_placeable
+    from clients.codec._json import asks_stream, check_placeable, unwritable
     from clients.codec._media import (
         MEDIA_PATHS,
         MEDIA_UPLOADS,
@@ -119,6 +119,7 @@ _WHERE = {
     "UploadProblem": "_media",
     "asks_stream": "_json",
     "check_placeable": "_json",
+    "unwritable": "_json",
     "background_cancelled": "_responses_background",
     "background_events": "_responses_background",
     "background_failed": "_responses_background",
@@ -248,5 +249,6 @@ __all__ = [
     "said_in_callers_terms",
     "stored_document",
     "stored_response",
+    "unwritable",
     "upload_problem",
 ]

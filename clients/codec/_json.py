@@ -207,6 +207,15 @@ def check_placeable(value: Any, size: int) -> None:
     orjson.dumps(value)
 
 
+def unwritable(exc: orjson.JSONEncodeError) -> str:
+    """Why a value read as JSON cannot be written, in the API's words: nested too deep (the
+    writer's "Recursion limit reached", not a phrase to show callers), else the writer's own
+    reason (an integer past 64 bits, a key not a string)."""
+    if "Recursion limit" in str(exc):
+        return "it nests too deep to be sent on as JSON"
+    return str(exc)
+
+
 def dump_json(value: Any, path: str) -> str:
     """Compact JSON text, as the proto's ``*_json`` fields hold it."""
     try:
@@ -215,7 +224,7 @@ def dump_json(value: Any, path: str) -> str:
             check_placeable(value, len(text))
         return text.decode()
     except orjson.JSONEncodeError as exc:
-        message = f"Invalid value for '{path or 'body'}': {exc}."
+        message = f"Invalid value for '{path or 'body'}': {unwritable(exc)}."
         raise InvalidRequestError(message, param=path or None) from exc
 
 
