@@ -80,3 +80,20 @@ async def test_a_window_moved_behind_the_turn_to_a_new_name_is_kept(
     assert await store.rates(["old", "new"]) == [RateCount(), RateCount(1.0, 100.0)]
     clock.offset = 0.01
     assert await store.rates(["new"]) == [RateCount(1.0, 100.0)]  # in window 10, as counted
+
+
+async def test_the_minute_just_ended_weighs_no_more_than_whole_behind_the_turn(
+    make_store: MakeStore,
+) -> None:
+    """A clock behind the minute it counts in reads the minute before it whole, never more:
+    a call that fills tpm exactly is admitted by both stores alike."""
+    clock = Skewed(start=TURN)
+    store = make_store(clock)
+    clock.offset = -0.01
+    assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=300))).window == 9
+    clock.offset = 0.01
+    assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=0))).window == 10
+    clock.offset = -0.01
+    fills = await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=700))
+    assert (fills.lease_id is not None, fills.window) == (True, 10)
+    assert await store.rates(["k"]) == [RateCount(3.0, 1000.0)]
