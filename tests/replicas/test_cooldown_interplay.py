@@ -1,0 +1,42 @@
+"""Cooldowns, conversations' skips and keys' health as two replicas on one Redis and one clock
+see them together (issue #9): when a cooldown one of them set ends for the other."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+import pytest
+
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter
+from tests.replicas.harness import ask, replica_config, two_replicas
+
+
+@pytest.fixture
+def config(fake: FakeUpstream, redis_url: str, redis_prefix: str) -> dict[str, Any]:
+    """The replicas' config (harness.replica_config) on the suite's Redis, this test's prefix."""
+    return replica_config(fake.base_url, redis_url, redis_prefix)
+
+
+async def test_a_conversation_back_on_its_skipped_deployment_waits_out_its_cooldown(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """A's 502 cools model `a`'s only deployment for everyone for `cooldowns.transient_s` and
+    skips it for the conversation (model-skip). The conversation's next call, on B, has nothing
+    else to go to: it waits, within its deadline, for the cooldown to end as any other call
+    does, rather than being sent at once to the deployment cooled for everyone."""
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.server_error(502, times=1))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await a.stub.Chat(ask(session="s1"))
+    cooled_at = clock.now()
+
+    response = await b.stub.Chat(ask(session="s1"), timeout=60)
+    assert response.route.deployment == "alpha/model-a"
+    transient_s = b.runtime.config.cooldowns.transient_s
+    assert clock.now() - cooled_at == pytest.approx(transient_s, abs=0.5)  # waited, on the clock
+    assert fake.state.count() == 2
