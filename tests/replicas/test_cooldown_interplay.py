@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 import pytest
 
+from clients import details_from_rpc_error
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
@@ -40,3 +41,40 @@ async def test_a_conversation_back_on_its_skipped_deployment_waits_out_its_coold
     transient_s = b.runtime.config.cooldowns.transient_s
     assert clock.now() - cooled_at == pytest.approx(transient_s, abs=0.5)  # waited, on the clock
     assert fake.state.count() == 2
+
+
+@pytest.mark.parametrize(
+    "failure", [Scenario.rate_limited(retry_after="30"), Scenario.invalid_key()], ids=["429", "401"]
+)
+async def test_a_deployment_cooling_elsewhere_is_in_the_retry_hint_when_the_others_have_no_key(
+    failure: Scenario, fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """A cooled beta (a 503: `cooldowns.transient_s`) and met alpha's keys out for model-a (429s
+    asking for 30 s, or refused credentials). B's call of `chain` finds alpha with no key and
+    beta held back: it is told to come back when beta serves again (a 429 saying so), not in
+    30 s, nor (every key of *alpha* disabled) that every key of every candidate is, with a 503
+    no SDK retries and no retry hint, while beta is minutes, not a probe, from serving."""
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.server_error(503, times=1), model="model-b")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await a.stub.Chat(ask("beta/model-b"))
+    fake.state.set_scenario(failure, model="model-a")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await a.stub.Chat(ask("a", text="both keys"))  # each key once: both out for model-a
+    assert fake.state.count(model="model-a") == 2
+    fake.state.clear_scenarios()
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await b.stub.Chat(ask("chain", text="a new conversation"))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = details_from_rpc_error(caught.value)
+    assert details.reason == "NO_CAPACITY"
+    transient_s = b.runtime.config.cooldowns.transient_s
+    assert details.retry_after_s == pytest.approx(transient_s, abs=0.5)
+    assert "beta/model-b (cooldown)" in details.message
+    assert fake.state.count() == 3  # B called nobody
+
+    clock.advance(transient_s)
+    response = await b.stub.Chat(ask("chain", text="a new conversation"))
+    assert response.route.deployment == "beta/model-b"
