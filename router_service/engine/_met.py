@@ -70,7 +70,10 @@ class Met:
         the request, and none held back (cooling, excluded for the session) could, is it the
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
         if self.last is not None:
-            return AllCandidatesFailedError(self.last[0], self.last[1].provider)
+            failure, provider = self.last[0], self.last[1].provider
+            held_back = self._held_back_could(ctx, plan)
+            later = None if held_back is None else held_back.retry_after_s
+            return AllCandidatesFailedError(failure, provider, later)
         if self.refusals or not self.unsupported:
             # A deployment held back (cooling, the session's) serves later: no "every key
             # disabled" then, and its end is in the retry hint with the keys'.

@@ -78,3 +78,29 @@ async def test_a_deployment_cooling_elsewhere_is_in_the_retry_hint_when_the_othe
     clock.advance(transient_s)
     response = await b.stub.Chat(ask("chain", text="a new conversation"))
     assert response.route.deployment == "beta/model-b"
+
+
+async def test_a_deployment_cooling_elsewhere_is_in_the_retry_hint_of_a_rate_limited_call(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """alpha cooled by A's 503 (`cooldowns.transient_s`), then B's call of `chain` meets beta's
+    only key's 429 asking for 60 s: the caller is told to come back when alpha serves again,
+    15 s, not in the 60 s beta's key asked for."""
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.server_error(503, times=1), model="model-a")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await a.stub.Chat(ask("alpha/model-a"))
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="60", times=1), model="model-b")
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await b.stub.Chat(ask("chain", text="a new conversation"))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = details_from_rpc_error(caught.value)
+    assert (details.reason, details.upstream_status) == ("RATE_LIMITED", 429)
+    transient_s = b.runtime.config.cooldowns.transient_s
+    assert details.retry_after_s == pytest.approx(transient_s, abs=0.5)
+
+    clock.advance(transient_s)
+    response = await b.stub.Chat(ask("chain", text="a new conversation"))
+    assert response.route.deployment == "alpha/model-a"
