@@ -10,10 +10,15 @@ import grpc
 import pytest
 
 from clients import details_from_rpc_error
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.auth import hash_key
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
 from tests.replicas.harness import ask, replica_config, two_replicas
+
+SERVICE = "sk-service-with-route-scope"
+AS_SERVICE = (("authorization", f"Bearer {SERVICE}"),)
 
 
 @pytest.fixture
@@ -104,3 +109,42 @@ async def test_a_deployment_cooling_elsewhere_is_in_the_retry_hint_of_a_rate_lim
     clock.advance(transient_s)
     response = await b.stub.Chat(ask("chain", text="a new conversation"))
     assert response.route.deployment == "alpha/model-a"
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (Scenario.rate_limited(retry_after="30"), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        (Scenario.invalid_key(), grpc.StatusCode.UNAVAILABLE),
+    ],
+    ids=["429", "401"],
+)
+async def test_a_pick_on_keys_out_elsewhere_says_why_and_when_as_a_proxied_call(
+    failure: Scenario,
+    code: grpc.StatusCode,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    config: dict[str, Any],
+) -> None:
+    """A met alpha's keys out for model-a (429s asking for 30 s, or refused credentials). A
+    PickRoute of `a` on B is refused as a proxied call there is: a 429 saying when to come back
+    (its RetryInfo), or the 503 of every key disabled; not a bare refusal with no hint, which
+    a service calling upstreams itself can only retry at once, again and again."""
+    config["auth"] = {
+        "clients": [{"name": "svc", "key_sha256": hash_key(SERVICE), "scopes": ["chat", "route"]}]
+    }
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(failure, model="model-a")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await a.stub.Chat(ask(text="both keys"), metadata=AS_SERVICE)
+    assert fake.state.count(model="model-a") == 2
+
+    with pytest.raises(grpc.aio.AioRpcError) as picked:
+        await b.stub.PickRoute(pb.PickRouteRequest(model="a"), metadata=AS_SERVICE)
+    with pytest.raises(grpc.aio.AioRpcError) as called:
+        await b.stub.Chat(ask(text="a new conversation"), metadata=AS_SERVICE)
+    assert picked.value.code() == called.value.code() == code
+    pick, call = details_from_rpc_error(picked.value), details_from_rpc_error(called.value)
+    assert (pick.reason, pick.retry_after_s) == (call.reason, call.retry_after_s)
+    assert pick.message == call.message
