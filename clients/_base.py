@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import enum
 import json
-import math
 import string
 import threading
 from abc import ABC, abstractmethod
@@ -16,6 +15,7 @@ from typing import Any
 
 import grpc
 
+from clients._arguments import check_arguments, printable
 from clients._targets import channel_target
 from clients.errors import ErrorDetails, RouterError, details_from_rpc_error
 
@@ -154,7 +154,7 @@ def call_metadata(api_key: str | None, metadata: Metadata | None) -> tuple[tuple
     """
     merged = tuple(metadata) if metadata else ()
     for key, value in merged:  # a call's usual pairs: keys sent before, text values
-        if key not in _SENT_KEYS or type(value) is not str or not _printable(value):
+        if key not in _SENT_KEYS or type(value) is not str or not printable(value):
             merged = tuple(_sendable(key, value) for key, value in merged)
             break
     if api_key is not None and not any(key == "authorization" for key, _ in merged):
@@ -176,21 +176,27 @@ def _sendable(key: str, value: Any) -> tuple[str, Any]:
             f"metadata key {key!r} is not one gRPC can send: lower-case letters, digits, "
             "'-', '_' and '.'"
         )
+    # A `-bin` key's value is bytes, any, checked each call (the key is never kept in
+    # `_SENT_KEYS`, whose str values pass unchecked); another key's is printable ASCII, given
+    # as a str or as bytes (grpc takes both). A str under a `-bin` key is refused, not
+    # encoded: grpc's own TypeError failed the call, and which bytes it means (UTF-8 text?
+    # base64 already encoded?) is the caller's to say.
+    if name.endswith("-bin"):
+        if not isinstance(value, bytes):
+            raise ValueError(
+                f"the value of metadata key {name!r} must be bytes (gRPC sends a '-bin' key's "
+                f"bytes base64-encoded itself), not {type(value).__name__}"
+            )
+        return name, value
     if name == key and len(_SENT_KEYS) < _SENT_KEYS_MAX:
         _SENT_KEYS.add(key)
-    # A `-bin` key's value is bytes, any (grpc refuses a str there itself, as a TypeError);
-    # another key's is printable ASCII, given as a str or as bytes (grpc takes both).
     text = value.decode("latin-1") if isinstance(value, bytes) else value
-    if isinstance(text, str) and not name.endswith("-bin") and not _printable(text):
+    if isinstance(text, str) and not printable(text):
         raise ValueError(
             f"the value of metadata key {name!r} is not printable ASCII, which gRPC sends "
             "alone (a line break read with it, or a character pasted with it?)"
         )
     return name, value
-
-
-def _printable(text: str) -> bool:
-    return text.isascii() and text.isprintable()
 
 
 # The longest deadline a call is given; a longer timeout (`math.inf`) is none. gRPC counts a
@@ -289,16 +295,8 @@ class BaseClient(ABC):
         interceptors: Sequence[Any] = (),
         ready_wait_s: float = READY_WAIT_S,
     ) -> None:
-        if not 0 <= ready_wait_s < math.inf:  # NaN too: a wait nothing could ever end
-            raise ValueError(f"ready_wait_s must be a finite number >= 0, not {ready_wait_s!r}")
+        check_arguments(api_key, default_timeout, max_message_bytes, ready_wait_s)
         self._ready_wait_s = ready_wait_s
-        if api_key is not None and not _printable(api_key):
-            raise ValueError(  # not shown: a credential
-                "api_key is not printable ASCII, which gRPC sends alone (a line break read "
-                "with it, or a character pasted with it?)"
-            )
-        if default_timeout is not None and math.isnan(default_timeout):
-            raise ValueError("default_timeout must be a number of seconds or None, not NaN")
         self._target = channel_target(target)
         self._interceptors = tuple(interceptors)
         self._credentials = credentials

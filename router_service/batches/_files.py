@@ -23,14 +23,21 @@ from router_service._ids import looked_up_id
 from router_service.batches._errors import FileQuotaError, FileTooLargeError
 from router_service.batches._errors import StoredFileNotFoundError as NotFound
 from router_service.batches._index import ClientIndex
-from router_service.batches._records import answered_locally
+from router_service.batches._records import answered_locally, shared_throughout
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import FilesConfig
 from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import ENTRY_BYTES
 from router_service.sessions import client_scoped
-from router_service.state import ByteQuota, PutResult, StateStore, document_delete, kept_message
+from router_service.state import (
+    ByteQuota,
+    MemoryStateStore,
+    PutResult,
+    StateStore,
+    document_delete,
+    kept_message,
+)
 
 __all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "StoredFiles", "output_file_id"]
 
@@ -41,6 +48,16 @@ _MAX_LIST = 10_000  # OpenAI's largest `limit`, and its default
 _MAX_FILENAME = 512
 # OpenAI's bounds of an upload's `expires_after.seconds` (an hour to 30 days).
 _EXPIRES_AFTER_S = (3600, 30 * 24 * 3600)
+# A read answered from this replica's local state (Redis lost) that found nothing: the file is
+# unknown there, not gone (uploads are kept on the shared store or not at all).
+_NOT_READ = (
+    "The shared state store is unreachable from this replica: file {} cannot be read now; "
+    "try again shortly."
+)
+_NOT_LISTED = (
+    "The shared state store is unreachable from this replica: this client's files cannot be "
+    "listed now; try again shortly."
+)
 _NOT_KEPT = (
     "The shared state store was lost as this file was kept: it was not kept; upload it again "
     "shortly."
@@ -58,6 +75,11 @@ class StoredFiles:
         self._index = ClientIndex(
             store, clock, kind="file", period_s=config.ttl_s, max_ids=config.max_files
         )
+        # A memory store at its budget drops documents one by one to make room, a file's
+        # content (the largest of its owner's, `file-data:<client>`) before its object
+        # (`file:<client>`, another owner's): a file is read there only with its content
+        # (`_whole`). Redis drops none.
+        self._drops_parts = isinstance(store, MemoryStateStore)
 
     @property
     def config(self) -> FilesConfig:
@@ -184,6 +206,8 @@ class StoredFiles:
         kept = await self._store.put_document(content_name, content, ttl_s)
         if kept is PutResult.KEPT:
             kept = await self._store.put_document(object_name, file.SerializeToString(), ttl_s)
+        if kept is PutResult.KEPT and not await self._content_kept(client, file.id):
+            kept = PutResult.TOO_LARGE  # its object's room made by dropping its content
         if kept is not PutResult.KEPT:  # the memory store's room
             if shared_since is not None:  # an upload: its content may be on the shared store
                 await self._forget(client, file.id)  # (Redis lost as its object was put)
@@ -214,31 +238,39 @@ class StoredFiles:
             await self._index.remove(_owner(client), file_id)
 
     async def get(self, client: str, file_id: str, param: str = "id") -> bpb.StoredFile:
-        """`client`'s file `file_id` (`param`: the request's field naming it)."""
+        """`client`'s file `file_id` (`param`: the request's field naming it); one not found
+        on local state during an outage is unknown, StoreUnavailableError, not NOT_FOUND."""
+        before = self._store.outage_counts()
         (found,) = await self._objects(client, [_checked(file_id, param)])
         if found is None:
+            shared_throughout(self._store, before, _NOT_READ.format(file_id))
             raise NotFound(file_id, param=param)
         return found
 
     async def content(
         self, client: str, file_id: str, param: str = "id"
     ) -> bpb.GetFileContentResponse:
-        """`client`'s file `file_id` with its content."""
+        """`client`'s file `file_id` with its content (StoreUnavailableError as `get`)."""
         file = await self.get(client, file_id, param)
+        before = self._store.outage_counts()
         (data,) = await self._store.get_documents([_names(client, file_id)[0]])
-        if data is None:  # expired or deleted between the two reads
+        if data is None:  # expired or deleted between the two reads, or Redis lost since
+            shared_throughout(self._store, before, _NOT_READ.format(file_id))
             raise NotFound(file_id, param=param)
         return bpb.GetFileContentResponse(file=file, content=data)
 
     async def listed(self, client: str, request: bpb.ListFilesRequest) -> bpb.ListFilesResponse:
-        """`client`'s files, newest first, after `request.after`, of `request.purpose`."""
+        """`client`'s files, newest first, after `request.after`, of `request.purpose`; read
+        on local state during an outage, StoreUnavailableError (not those it holds: none)."""
         limit = request.limit or _MAX_LIST
         if not 1 <= limit <= _MAX_LIST:
             raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIST}.", param="limit")
+        before = self._store.outage_counts()
         ids = await self._index.ids(_owner(client))
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
         files = [f for f in await self._objects(client, ids) if f is not None]
+        shared_throughout(self._store, before, _NOT_LISTED)
         if request.purpose:
             files = [f for f in files if f.purpose == request.purpose]
         return bpb.ListFilesResponse(files=files[:limit], has_more=len(files) > limit)
@@ -264,7 +296,22 @@ class StoredFiles:
             file = kept_message(bpb.StoredFile, data)
             # The id inside guards against a (128-bit) hash collision with another's name.
             files.append(file if file is not None and file.id == file_id else None)
-        return files
+        return [await self._whole(client, file) for file in files]
+
+    async def _whole(self, client: str, file: bpb.StoredFile | None) -> bpb.StoredFile | None:
+        """`file`, or None when its content is gone (a memory store dropped it for room): its
+        object is deleted then, what is left of it."""
+        if file is None or await self._content_kept(client, file.id):
+            return file
+        await self._store.delete_document(_names(client, file.id)[1])
+        return None
+
+    async def _content_kept(self, client: str, file_id: str) -> bool:
+        """Whether the file's content is kept: never dropped alone but on a memory store."""
+        if not self._drops_parts:
+            return True
+        content_name = _names(client, file_id)[0]
+        return await self._store.read_document(content_name, 0, 0) is not None
 
     def _over_quota(self, what: str) -> NoReturn:
         resets = self._quota.reading([""]).resets_unix

@@ -136,14 +136,9 @@ async def load_lines(job: BatchJob) -> None:
 
 
 async def input_content(runtime: Runtime, client: str, file_id: str) -> bpb.GetFileContentResponse:
-    """`client`'s input file `file_id` with its content (`files.content`); one looked for on
-    local state during an outage is unknown there, not gone: StoreUnavailableError."""
-    before = runtime.store.outage_counts()
-    try:
-        return await runtime.files.content(client, file_id, "input_file_id")
-    except StoredFileNotFoundError:
-        shared_throughout(runtime.store, before, _NOT_READ)
-        raise
+    """`client`'s input file `file_id` with its content (`files.content`: one looked for on
+    local state during an outage is unknown there, not gone: StoreUnavailableError)."""
+    return await runtime.files.content(client, file_id, "input_file_id")
 
 
 def _input_gone(job: BatchJob, *, listed: bool) -> str:

@@ -60,13 +60,16 @@ local counts = nil
 if rpm or tpm then
   local r = redis.call('HMGET', KEYS[2], 'w', 'r', 't', 'pr', 'pt')
   local w = tonumber(r[1]) or window
+  -- A replica whose clock is a little ahead began the next minute: count there (written back,
+  -- both minutes were lost), as the stores' `rate_window` says.
+  if w == window + 1 then window = w end
   local req, tok = tonumber(r[2]) or 0, tonumber(r[3]) or 0
   local preq, ptok = tonumber(r[4]) or 0, tonumber(r[5]) or 0
   if w ~= window then
     if window == w + 1 then preq, ptok = req, tok else preq, ptok = 0, 0 end
     req, tok = 0, 0
   end
-  local share = math.max(0.0, 1.0 - (now - window * window_s) / window_s)
+  local share = math.min(1.0, math.max(0.0, 1.0 - (now - window * window_s) / window_s))
   local sreq, stok = preq * share + req, ptok * share + tok
   local over_rpm = rpm and sreq + 1 > rpm
   local over_tpm = tpm and stok > 0 and stok + tokens > tpm

@@ -169,3 +169,50 @@ async def test_a_binary_key_takes_any_bytes_in_both_clients(router: RouterHandle
             return sync.chat(chat(), metadata=metadata, timeout=30).route.deployment
 
     assert await asyncio.to_thread(sync_call) == "alpha/model-a"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "named"),
+    [
+        # 0 failed every call RESOURCE_EXHAUSTED, a request "larger than max (N vs. 0)"; grpc
+        # read -1 as no limit at all.
+        ({"max_message_bytes": 0}, ValueError, "max_message_bytes"),
+        ({"max_message_bytes": -1}, ValueError, "max_message_bytes"),
+        ({"max_message_bytes": 1.5}, TypeError, "max_message_bytes"),
+        # A deadline already past: every call failed DEADLINE_EXCEEDED, as if the router hung.
+        ({"default_timeout": -1}, ValueError, "default_timeout"),
+        ({"default_timeout": 0}, ValueError, "default_timeout"),
+        ({"default_timeout": "30"}, TypeError, "default_timeout"),
+        # An AttributeError out of the printable check, naming no argument.
+        ({"api_key": b"sk-alice"}, TypeError, "api_key"),
+        ({"api_key": 123}, TypeError, "api_key"),
+    ],
+)
+def test_client_arguments_that_fail_every_call_are_refused_when_it_is_made(
+    arguments: dict[str, Any], error: type[Exception], named: str
+) -> None:
+    for client_type in (RouterClient, SyncRouterClient):
+        with pytest.raises(error, match=named) as refused:
+            client_type("127.0.0.1:1", **arguments)
+        assert "alice" not in str(refused.value)
+
+
+@pytest.mark.parametrize("key", ["x-trace-bin", "X-Trace-Bin"])
+async def test_a_binary_key_given_text_is_refused_by_its_key(
+    router: RouterHandle, key: str
+) -> None:
+    # grpc failed the call with its own TypeError ("Expected bytes, got str"), the async
+    # client's unary calls inside its internal ExecuteBatchError; a key once sent with bytes
+    # was not checked again. Refused, not encoded: which bytes a str means (UTF-8 text, base64
+    # already encoded) is the caller's to say.
+    target = router.server.address
+    async with RouterClient(target) as client:
+        sent: list[tuple[str, Any]] = [(key, b"\x00\xff")]
+        assert (await client.chat(chat(), metadata=sent, timeout=30)).route.deployment
+        text: list[tuple[str, Any]] = [(key, "abc")]
+        with pytest.raises(ValueError, match=r"'x-trace-bin'.*bytes"):
+            await client.chat(chat(), metadata=text)
+        with pytest.raises(ValueError, match=r"'x-trace-bin'.*bytes"):
+            client.chat_stream(chat_stream(), metadata=text)
+    with SyncRouterClient(target) as sync, pytest.raises(ValueError, match="'x-trace-bin'"):
+        sync.chat(chat(), metadata=text)

@@ -234,3 +234,33 @@ async def test_an_upload_refused_for_no_room_as_redis_is_lost_leaves_no_content_
         store.retry_shared()  # back on Redis at its next call, its queued writes replayed
         assert [f.id async for f in first.files.list()] == []
         assert await store.shared.get_documents([store.content]) == [None]
+
+
+async def test_reading_files_during_an_outage_is_a_503_not_a_404_or_an_empty_list(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A file on Redis, read on a replica that lost it: the read falls back to local state,
+    where it is not. Retrieve and content said 404 `file_not_found` and list said there are
+    none (a caller's mistake, or files gone), while they are on Redis all along: unknown now,
+    a 503 `state_unavailable` to try again, as a batch made over the file is."""
+    redis_proxy, through, _ = configs
+    one = await start_router(through, clock=ManualClock(time.time()))
+    async with sdks_on(start_edge, one) as (first,):
+        kept = await first.files.create(file=("in.jsonl", b"{}\n"), purpose="batch")
+        await redis_proxy.cut()
+        reads: list[Any] = [
+            lambda: first.files.retrieve(kept.id),
+            lambda: first.files.content(kept.id),
+            lambda: first.files.list(),
+        ]
+        for read in reads:
+            with pytest.raises(openai.InternalServerError) as refused:
+                await read()
+            assert refused.value.status_code == 503
+            assert isinstance(refused.value.body, dict)
+            assert refused.value.body["code"] == "state_unavailable", refused.value.body
+        await redis_proxy.restore()
+        one.runtime.store.retry_shared()
+        assert (await first.files.retrieve(kept.id)).id == kept.id
+        assert (await first.files.content(kept.id)).content == b"{}\n"
+        assert [f.id async for f in first.files.list()] == [kept.id]

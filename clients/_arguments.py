@@ -1,0 +1,41 @@
+"""The checks a client's arguments pass when it is made: one every call would fail with is
+refused at once, naming the argument (never showing a key's value)."""
+
+import math
+from typing import Any
+
+__all__ = ["check_arguments", "printable"]
+
+
+def printable(text: str) -> bool:
+    """Whether gRPC sends `text` alone as a metadata value (printable ASCII)."""
+    return text.isascii() and text.isprintable()
+
+
+def check_arguments(
+    api_key: Any, default_timeout: Any, max_message_bytes: Any, ready_wait_s: float
+) -> None:
+    """TypeError or ValueError, naming the argument, for one every call would fail with (as
+    DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED or grpc's own errors): refused when a client is made."""
+    if not 0 <= ready_wait_s < math.inf:  # NaN too: a wait nothing could ever end
+        raise ValueError(f"ready_wait_s must be a finite number >= 0, not {ready_wait_s!r}")
+    if api_key is not None and not isinstance(api_key, str):
+        raise TypeError(f"api_key must be a str or None, not {type(api_key).__name__}")
+    if api_key is not None and not printable(api_key):
+        raise ValueError(  # not shown: a credential
+            "api_key is not printable ASCII, which gRPC sends alone (a line break read "
+            "with it, or a character pasted with it?)"
+        )
+    if default_timeout is not None:
+        if not _is_number(default_timeout):
+            raise TypeError(f"default_timeout must be seconds or None, not {default_timeout!r}")
+        if not default_timeout > 0:  # NaN too: it expired every call, as a past deadline does
+            raise ValueError(f"default_timeout must be > 0 seconds or None, not {default_timeout}")
+    if not isinstance(max_message_bytes, int) or isinstance(max_message_bytes, bool):
+        raise TypeError(f"max_message_bytes must be an int, not {max_message_bytes!r}")
+    if max_message_bytes <= 0:  # 0 failed every call; grpc reads -1 as no limit
+        raise ValueError(f"max_message_bytes must be > 0, not {max_message_bytes}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
