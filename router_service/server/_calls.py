@@ -18,6 +18,9 @@ from router_service.providers._reasoning_object import validated
 
 __all__ = ["client_name", "owner_name", "validate_chat", "validate_embed", "validate_report"]
 
+# The most alternatives a step's `top_logprobs` asks for (OpenAI's bound, Gemini's and Vertex
+# AI's `logprobs` too).
+_MOST_TOP_LOGPROBS = 20
 # The longest latency a ReportOutcome may report: a day, in milliseconds.
 _LONGEST_LATENCY_MS = 86_400_000.0
 
@@ -41,6 +44,8 @@ def validate_chat(params: chat_pb2.ChatParams) -> dict[str, Any]:
     written (`RequestContext.written`: the first attempt's, when it sends these params)."""
     if not params.messages:
         raise InvalidRequestError("`messages` must contain at least one message.", param="messages")
+    if params.HasField("top_logprobs"):
+        _check_top_logprobs(params)
     body = chat_params_to_openai(params)
     extra = params.extra_json
     if "reasoning" in extra or "extra_body" in extra:  # the common case: these tests alone
@@ -50,6 +55,26 @@ def validate_chat(params: chat_pb2.ChatParams) -> dict[str, Any]:
         # another deployment (which drops it) and refuses it from a Gemini one.
         checked_carried(body[GEMINI_ONLY])
     return body
+
+
+def _check_top_logprobs(params: chat_pb2.ChatParams) -> None:
+    """`top_logprobs` as OpenAI takes it, 0 to 20 and only beside `logprobs: true` (its 400),
+    refused before any attempt: else a group answers it from a deployment that refuses it, one
+    that drops it, or a Gemini one that asks for no logprobs (`responseLogprobs` unset)."""
+    top = params.top_logprobs
+    if not 0 <= top <= _MOST_TOP_LOGPROBS:
+        raise InvalidRequestError(
+            f"Invalid value for 'top_logprobs': {top}. It must be between 0 and "
+            f"{_MOST_TOP_LOGPROBS}.",
+            param="top_logprobs",
+            code="invalid_value",
+        )
+    if not params.logprobs:
+        raise InvalidRequestError(
+            "Invalid value for 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is set.",
+            param="top_logprobs",
+            code="invalid_value",
+        )
 
 
 def validate_embed(params: embeddings_pb2.EmbeddingParams) -> None:
