@@ -205,3 +205,54 @@ def test_no_alternatives_asked_is_no_logprobs_count(top: int, asked: int | None)
     body = {"messages": [{"role": "user", "content": "x"}], "logprobs": True, "top_logprobs": top}
     config = request_body(body)["generationConfig"]
     assert (config["responseLogprobs"], config.get("logprobs")) == (True, asked)
+
+
+# 400s about something else that mention logprobs: a validation error quoting the request
+# (pydantic's, as vLLM and other FastAPI servers answer), OpenAI's naming another field (a
+# function of the caller's own named after logprobs).
+OTHER_400S: dict[str, dict[str, Any]] = {
+    "echoed": {
+        "object": "error",
+        "message": "1 validation error for ChatCompletionRequest\n  Value error, When using "
+        "`tool_choice`, `tools` must be set. [type=value_error, input_value={'model': 'm-up', "
+        "'messages': [{'role': 'user', 'content': 'one two'}], 'logprobs': True, "
+        "'top_logprobs': 2, 'tool_choice': 'auto'}, input_type=dict]",
+        "type": "BadRequestError",
+        "param": None,
+        "code": 400,
+    },
+    "other_param": {
+        "error": {
+            "message": "Invalid schema for function 'token_logprobs': In context=(), 'required' "
+            "is required to be supplied and to be an array including every key in properties.",
+            "type": "invalid_request_error",
+            "param": "tools[0].function.parameters",
+            "code": "invalid_function_parameters",
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("other", sorted(OTHER_400S))
+@pytest.mark.parametrize("profile", OPENAI_FORMAT, ids=str)
+async def test_a_400_about_something_else_is_not_a_logprobs_refusal(
+    fake: FakeUpstream, start_router: StartRouter, profile: Profile, other: str
+) -> None:
+    """Logprobs asked, a 400 that mentions them but refuses something else (it quotes the
+    request, or names another field) stays the upstream's verdict on the request: the
+    caller's 400, in the upstream's words, at once; not the group's next deployment asked the
+    same, nor a 400 naming `logprobs` that dropping them would not cure."""
+    router = await _router(fake, start_router, profile)
+    error = OTHER_400S[other]
+    fake.state.set_scenario(Scenario(status=400, error_body=error), model="m-up")
+    for streamed in (False, True):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            p = params("chain", "one two", **ASKED)
+            await (stream(router, p) if streamed else chat(router, p))
+        details = details_from_rpc_error(caught.value)
+        assert (caught.value.code(), details.reason) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "BAD_REQUEST",
+        )
+        assert "gives none" not in details.message
+    assert fake.state.count(model="m-backup") == 0
