@@ -17,7 +17,7 @@ from clients.switchboard.v1 import routing_pb2
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.providers._gemini_map import request_body
 from tests.conformance.helpers import chat, chunks, params, stream, streamed_text
-from tests.conformance.profiles import PROFILES, Profile, conformance_config
+from tests.conformance.profiles import BY_KIND, KEYS, PROFILES, Profile, conformance_config
 from tests.conformance.wire_readers import read_gemini, read_openai
 from tests.conftest import StartRouter
 
@@ -256,3 +256,21 @@ async def test_a_400_about_something_else_is_not_a_logprobs_refusal(
         )
         assert "gives none" not in details.message
     assert fake.state.count(model="m-backup") == 0
+
+
+async def test_a_stream_refusing_stream_options_then_logprobs_passes_the_call_on(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A server older than `stream_options` whose model gives no logprobs: the stream asked
+    again without them is refused for the logprobs, and that refusal passes the call on."""
+    router = await _router(fake, start_router, BY_KIND["openai"])
+    error = OPENAI_REFUSALS["vllm"]
+    fake.state.set_scenario(Scenario(status=400, error_body=error), model="m-up")
+    for key in KEYS:  # the first call's key refuses stream_options, once; then the logprobs
+        old = Scenario(refuses_stream_options=True, times=1)
+        fake.state.set_scenario(old, key=key, model="m-up")
+    events = await stream(router, params("chain", "one two", **ASKED))
+    assert streamed_text(events) == "Echo: one two"
+    asked = [call.body for call in fake.state.calls(model="m-up")]
+    assert ["stream_options" in body for body in asked] == [True, False]
+    assert fake.state.count(model="m-backup") == 1
