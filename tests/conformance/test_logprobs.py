@@ -33,17 +33,20 @@ async def _router(fake: FakeUpstream, start_router: StartRouter, profile: Profil
     return await start_router(config)
 
 
-async def _refused_to_the_caller(router: Any, streamed: bool, said: str) -> None:
-    """Group `solo`'s one deployment refused the logprobs asked: the caller's 400 (gRPC
-    INVALID_ARGUMENT, UNSUPPORTED_INPUT) names `logprobs` and quotes the upstream."""
+async def _callers_400(router: Any, group: str, streamed: bool) -> Any:
+    """The details of the caller's 400 (gRPC INVALID_ARGUMENT) for logprobs asked of `group`."""
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        p = params("solo", "one two", **ASKED)
+        p = params(group, "one two", **ASKED)
         await (stream(router, p) if streamed else chat(router, p))
-    details = details_from_rpc_error(caught.value)
-    assert (caught.value.code(), details.reason) == (
-        grpc.StatusCode.INVALID_ARGUMENT,
-        "UNSUPPORTED_INPUT",
-    )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    return details_from_rpc_error(caught.value)
+
+
+async def _refused_to_the_caller(router: Any, streamed: bool, said: str) -> None:
+    """Group `solo`'s one deployment refused the logprobs asked: the caller's 400
+    (UNSUPPORTED_INPUT) names `logprobs` and quotes the upstream."""
+    details = await _callers_400(router, "solo", streamed)
+    assert details.reason == "UNSUPPORTED_INPUT"
     assert "logprobs" in details.message and said in details.message
 
 
@@ -246,15 +249,8 @@ async def test_a_400_about_something_else_is_not_a_logprobs_refusal(
     error = OTHER_400S[other]
     fake.state.set_scenario(Scenario(status=400, error_body=error), model="m-up")
     for streamed in (False, True):
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            p = params("chain", "one two", **ASKED)
-            await (stream(router, p) if streamed else chat(router, p))
-        details = details_from_rpc_error(caught.value)
-        assert (caught.value.code(), details.reason) == (
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "BAD_REQUEST",
-        )
-        assert "gives none" not in details.message
+        details = await _callers_400(router, "chain", streamed)
+        assert details.reason == "BAD_REQUEST" and "gives none" not in details.message
     assert fake.state.count(model="m-backup") == 0
 
 
