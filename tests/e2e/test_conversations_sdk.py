@@ -9,7 +9,7 @@ from typing import Any
 
 import openai
 import pytest
-from openai.types.responses import EasyInputMessageParam
+from openai.types.responses import EasyInputMessageParam, ResponseCreatedEvent
 
 from router_service.fake_upstream import FakeUpstream
 from tests.e2e.conftest import Open
@@ -245,7 +245,15 @@ async def test_a_streamed_answer_its_conversation_cannot_take_ends_failed(
     assert error.code == "conversation_too_large"
     assert events[-1].type == "response.failed"
     assert "response.completed" not in [event.type for event in events]
+    # Every event numbered in turn: the answer's items closed, then the error (no numbers
+    # skipped for a `response.completed` never sent).
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    assert events[-3].type == "response.output_item.done"
     assert await contents_of(sdk, conversation.id) == ["a"]  # left as it was
+    created = events[0]
+    assert isinstance(created, ResponseCreatedEvent)
+    with pytest.raises(openai.NotFoundError):  # failed, as the stream said: not kept completed
+        await sdk.responses.retrieve(created.response.id)
 
 
 async def contents_of(sdk: openai.AsyncOpenAI, conversation_id: str) -> list[str]:
