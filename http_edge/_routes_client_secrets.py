@@ -88,7 +88,10 @@ def _secret_request(body: dict[str, Any]) -> pb.CreateRealtimeClientSecretReques
     if session is not None:
         if not isinstance(session, dict):
             raise _bad("session must be an object.", "session")
-        call.session_json = orjson.dumps(session).decode()
+        try:  # how deep it may nest where it goes on is the router's to say
+            call.session_json = orjson.dumps(session).decode()
+        except orjson.JSONEncodeError as exc:  # nested deeper than JSON is written
+            raise _bad(f"session cannot be written as JSON: {exc}.", "session") from None
     return call
 
 

@@ -37,7 +37,7 @@ from clients import (
 )
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service._ids import MAX_ID_BYTES, looked_up_id
+from router_service._ids import MAX_ID_BYTES
 from router_service.auth import Admission, current_admission
 from router_service.cancellation import uncut
 from router_service.engine import RequestContext
@@ -62,7 +62,6 @@ from router_service.responses import (
 from router_service.runtime import Runtime
 from router_service.server._background_stream import (
     conversed,
-    no_such_response,
     settle_usage,
     still_there,
     streamed_answer,
@@ -176,8 +175,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
 
     async def cancel(self, runtime: Runtime, client: str, response_id: str) -> str:
         """Cancel `client`'s background response, wherever it runs: the Response cancelled."""
-        looked_up_id(response_id, "id", "response", no_such_response)  # not `ids[0]`: never sent
-        (found,) = await runtime.responses.load(client, [response_id])
+        found = await runtime.responses.load_one(client, response_id)
         await runtime.background.resolve(client, [found])
         status = found.background_status
         if status == "cancelled":
