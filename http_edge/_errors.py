@@ -54,6 +54,7 @@ from ._json import JSONBytesResponse
 from ._should_retry import MaybeDoneError, should_retry
 
 __all__ = [
+    "CLIENT_CLOSED",
     "EdgeError",
     "anthropic_caller",
     "anthropic_path",
@@ -107,9 +108,12 @@ class EdgeError(Exception):
         self.headers = headers
 
 
+CLIENT_CLOSED = 499  # the status of `client_closed`
+
+
 def client_closed() -> EdgeError:
     """The client went away before its answer: nobody reads this one; access logs call it 499."""
-    return EdgeError(499, "The client closed the request.", code="client_closed")
+    return EdgeError(CLIENT_CLOSED, "The client closed the request.", code="client_closed")
 
 
 def error_body(

@@ -34,6 +34,7 @@ from clients import (
     ResponseEventStream,
     ResponseIds,
     ResponsesRequest,
+    RouterClient,
     RouterError,
     background_response,
     conversation_inputs,
@@ -43,6 +44,7 @@ from clients import (
     responses_request_from_openai,
 )
 from clients.switchboard.v1.router_service_pb2 import (
+    CancelResponseRequest,
     ChatRequest,
     ChatStreamResponse,
     StartBackgroundResponseRequest,
@@ -54,10 +56,10 @@ from . import _stream_failure as failure
 from ._body import parse_request
 from ._conversation import ConversationKeeper, check_inputs, read_responses_input
 from ._disconnect import unless_disconnected
-from ._errors import in_callers_terms, router_error_body
+from ._errors import CLIENT_CLOSED, EdgeError, in_callers_terms, router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
-from ._metadata import routing_options
+from ._metadata import Metadata, routing_options
 from ._openapi_responses import RESPONSES
 from ._resume import resumed_stream
 from ._routes_chat import sse_stream, stream_request
@@ -98,7 +100,7 @@ async def _respond(request: Request) -> Response:
             start.conversation_items_json.extend(conversation_inputs(parsed, ids.response, held))
         started = await client.start_background_response(start, timeout=timeout, metadata=metadata)
         if parsed.stream:  # its events, from the first: recorded since it started
-            return await resumed_stream(request, client, ids.response, None, metadata)
+            return await _started_stream(request, client, ids.response, metadata)
         return Response(started.response_json.encode(), media_type="application/json")
     keeper = Keeper(client, parsed, metadata, timeout)
     adder = None
@@ -114,9 +116,9 @@ async def _respond(request: Request) -> Response:
         request, client.chat(call, timeout=timeout, metadata=metadata)
     )
     out = response_to_openai(answer.completion, parsed, ids, created_at, int(state.clock.now()))
-    await keeper.keep(out)
-    if adder is not None:
+    if adder is not None:  # refused: an error, and nothing is kept of the answer
         await adder.add(out)
+    await keeper.keep(out)
     return JSONBytesResponse(out, headers=route_headers(answer.route))
 
 
@@ -131,6 +133,30 @@ def _background(
         conversation_start=parsed.conversation_start,
         stream=parsed.stream,
     )
+
+
+async def _started_stream(
+    request: Request, client: RouterClient, response_id: str, metadata: Metadata
+) -> Response:
+    """The just started background response's events, from the first. A stream refused before
+    its first event (the client's `max_concurrent_streams` reached, the router lost) is the
+    caller's error, and the caller never learns the response's id: the response is cancelled
+    rather than left to run on where no one can reach it (paid for, holding a place among the
+    client's background responses; the SDK's retry of a 429 started another each time)."""
+    try:
+        return await resumed_stream(request, client, response_id, None, metadata)
+    except (RouterError, EdgeError) as exc:
+        if isinstance(exc, EdgeError) and exc.status == CLIENT_CLOSED:
+            raise  # the caller left: as a stream it leaves later, the response runs on
+        cancel = CancelResponseRequest(id=response_id)
+        timeout = edge_state(request).settings.request_timeout_s
+        try:
+            await client.cancel_response(cancel, timeout=timeout, metadata=metadata)
+        except RouterError as lost:  # it finished meanwhile, or the router is gone
+            logger.warning(
+                "background response %s, its stream refused, not cancelled: %s", response_id, lost
+            )
+        raise
 
 
 def _render(events: Iterable[dict[str, Any]]) -> bytes:
@@ -182,15 +208,16 @@ async def _relay(
         failure.truncated()
         yield _render(events.fail(failure.TRUNCATED, "stream_truncated"))
         return
-    finish = events.finish(int(clock.now()))
-    await keeper.keep(finish[-1]["response"])  # before the event that says whether it was
-    if adder is not None:
+    closed = _render(events.close())  # the items' done events, whatever comes next
+    answered = events.answered(int(clock.now()))
+    if adder is not None:  # refused: the stream fails, and nothing is kept of it
         try:
-            await adder.add(finish[-1]["response"])
+            await adder.add(answered)
         except RouterError as exc:
-            yield _failed(events, exc)
+            yield closed + _failed(events, exc)
             return
-    yield _render(finish)
+    await keeper.keep(answered)  # before the event that says whether it was
+    yield closed + _render(events.end(answered))
 
 
 def _failed(events: ResponseEventStream, exc: RouterError) -> bytes:

@@ -46,6 +46,7 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 @router.get("/v1/responses/{response_id}", responses=ERRORS, openapi_extra=RETRIEVE_PARAMS)
 async def retrieve_response(request: Request) -> Response:
+    include_query(request)  # checked, streamed or not; the Response is what it was made with
     if request.query_params.get("stream", "false").lower() not in ("false", "0"):
         # A streamed background response's events (`starting_after`: after that one).
         state = edge_state(request)
@@ -58,7 +59,6 @@ async def retrieve_response(request: Request) -> Response:
             if exc.details.reason != "RESPONSE_NOT_FOUND":
                 raise
             raise _refusal(exc, response_id) from exc
-    include_query(request)  # checked; the Response is what it was made with
     stored = await _load(request)
     return Response(stored.response_json.encode(), media_type="application/json")
 

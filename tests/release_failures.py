@@ -29,10 +29,12 @@ class FailingGiveBacks(MemoryStateStore):
         super().__init__()
         self.error = error
 
-    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+    async def add_tokens(
+        self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
+    ) -> None:
         if delta < 0 or requests < 0:
             raise self.error
-        await super().add_tokens(resource, window, delta, requests)
+        await super().add_tokens(resource, window, delta, requests, lease_id=lease_id)
 
 
 # The store lost (UNAVAILABLE were it told) and any other failure (INTERNAL).

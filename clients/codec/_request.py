@@ -38,6 +38,10 @@ from clients.codec._messages import message_from_openai, message_to_openai
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
 
+# The most alternatives a step's `top_logprobs` asks for: OpenAI's bound (Gemini's and Vertex
+# AI's `logprobs` too), checked by the router for every entrance (a legacy completion's
+# `logprobs` becomes it).
+MOST_TOP_LOGPROBS = 20
 # Optional scalars of ChatParams (proto3 `optional`), each with the reader for its JSON type.
 _SCALARS: dict[str, Callable[[Any, str], Any]] = {
     "temperature": expect_number,
@@ -144,7 +148,7 @@ def chat_params_to_openai(params: chat_pb2.ChatParams) -> dict[str, Any]:
         out["metadata"] = dict(params.metadata)
     if params.tools:
         out["tools"] = [tool_to_openai(t, at_index("tools", i)) for i, t in enumerate(params.tools)]
-    if params.HasField("tool_choice") and params.tool_choice.WhichOneof("choice"):
+    if params.HasField("tool_choice"):
         out["tool_choice"] = _tool_choice_to_openai(params.tool_choice)
     if params.HasField("response_format"):
         out["response_format"] = _response_format_to_openai(params.response_format)
@@ -292,6 +296,8 @@ def _tool_choice_to_openai(choice: chat_pb2.ToolChoice) -> Any:
         return enum_name(_MODE_NAMES, choice.mode, "tool_choice.mode")
     if which == "function_name":
         return {"type": "function", "function": {"name": choice.function_name}}
+    if which is None:  # OpenAI's object given to protobufjs, which drops keys no field has
+        fail_type("tool_choice", "a tool choice with one of its kinds set", None)
     return load_json(choice.raw_json, "tool_choice.raw_json")
 
 

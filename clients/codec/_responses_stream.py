@@ -190,8 +190,10 @@ class ResponseEventStream:
         return [self._event(f"response.{status}", response=response)]
 
     def fail(self, message: str, code: str | None, param: str | None = None) -> list[Event]:
-        """After the commit a failure is an ``error`` event, then ``response.failed``."""
+        """After the commit a failure is an ``error`` event, then ``response.failed``: its
+        Response not kept (only an answer is), so ``store`` false, as one not kept says."""
         response = self._snapshot("failed")
+        response["store"] = False
         # Response.error.code is one of OpenAI's own codes: the detail is in the `error` event.
         known = "rate_limit_exceeded" if code == "rate_limit_exceeded" else "server_error"
         response["error"] = {"code": known, "message": message}

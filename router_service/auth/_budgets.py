@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from router_service.auth._callers import Caller
@@ -88,11 +88,14 @@ _PERIODS = (
 @dataclass(slots=True)
 class BudgetTicket:
     """One admitted call's place in its caller's budgets: (counter, bucket, end) each, and the
-    estimate (tokens, USD) counted there until the call reports what it used."""
+    estimate (tokens, USD) counted there until the call reports what it used; `places`: where
+    the store counted it, counter by counter (the shared store, or this replica's own state
+    during an outage), so that what it used corrects the estimate there and nowhere else."""
 
     counters: list[tuple[str, int, float]]
     estimate: int
     estimate_usd: float = 0.0
+    places: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,9 +213,13 @@ class Budgets:
         if not counts:
             return
         now = self._clock.now()
-        for name, bucket, end in ticket.counters:
-            ttl_s = max(_SLACK_S, end - now + _SLACK_S)
-            await self._store.add_to_bucket(name, bucket, counts, ttl_s)
+        places = ticket.places or [""] * len(ticket.counters)  # not counted yet: anywhere
+        ticket.places = [
+            await self._store.add_to_bucket(
+                name, bucket, counts, max(_SLACK_S, end - now + _SLACK_S), at=at
+            )
+            for (name, bucket, end), at in zip(ticket.counters, places, strict=True)
+        ]
 
 
 def _refuse_when_spent(

@@ -45,14 +45,18 @@ _UNCOUNTED: tuple[None, None] = (None, None)
 class RateTicket:
     """One admitted request's place in its caller's rate window: its tokens to correct with real
     usage (`tpm`: counted against a tpm limit), and the request itself to give back when the
-    call is refused as invalid (it reached no upstream)."""
+    call is refused as invalid (it reached no upstream); both where it was counted (its grant's
+    `lease_id`: the shared store, or this replica's own state during an outage)."""
 
-    __slots__ = ("estimate", "resource", "tpm", "window")
+    __slots__ = ("estimate", "lease_id", "resource", "tpm", "window")
 
-    def __init__(self, resource: str, window: int, estimate: int, *, tpm: bool = True) -> None:
+    def __init__(
+        self, resource: str, window: int, estimate: int, *, lease_id: str, tpm: bool = True
+    ) -> None:
         self.resource = resource
         self.window = window
         self.estimate = estimate
+        self.lease_id = lease_id
         self.tpm = tpm  # False: rpm only (its tokens are not counted, nor settled)
 
 
@@ -145,13 +149,18 @@ class CallerLimits:
                 rate_limit=status,
             )
         await self._store.release(resource, lease_id)
-        return RateTicket(resource, grant.window, tokens, tpm=caller.tpm is not None), status
+        ticket = RateTicket(
+            resource, grant.window, tokens, lease_id=lease_id, tpm=caller.tpm is not None
+        )
+        return ticket, status
 
     async def settle(self, ticket: RateTicket | None, used: int) -> None:
         """Replace the estimate by the tokens the call really used (when it said; 0: none, an
         answer from the response cache)."""
         if ticket is not None and ticket.tpm and used >= 0 and used != ticket.estimate:
-            await self._store.add_tokens(ticket.resource, ticket.window, used - ticket.estimate)
+            await self._store.add_tokens(
+                ticket.resource, ticket.window, used - ticket.estimate, lease_id=ticket.lease_id
+            )
 
     async def give_back(self, ticket: RateTicket | None, *, rpm: bool = True) -> None:
         """Un-count a request refused as invalid: its place in rpm (unless not `rpm`: an
@@ -160,7 +169,11 @@ class CallerLimits:
         sliding minute)."""
         if ticket is not None and (rpm or ticket.estimate):
             await self._store.add_tokens(
-                ticket.resource, ticket.window, -ticket.estimate, requests=-1 if rpm else 0
+                ticket.resource,
+                ticket.window,
+                -ticket.estimate,
+                requests=-1 if rpm else 0,
+                lease_id=ticket.lease_id,
             )
 
     async def open_stream(self, caller: Caller, ttl_s: float) -> str | None:

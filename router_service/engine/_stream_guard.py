@@ -40,7 +40,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class Idle:
-    """No chunk for a heartbeat interval: the caller should hear that we are alive."""
+    """No chunk for a heartbeat interval: the caller should hear that we are alive. `idle_s`:
+    since the caller's last message (a batch of chunks, or the heartbeat before this one)."""
 
     idle_s: float
 
@@ -331,9 +332,9 @@ class StreamGuard:
                         if reader.alive:  # woken by a sign of life: nothing to relay
                             reader.alive, last = False, self._alive_until(last, now, sent)
                             beat = now - told >= self._heartbeat_s
-                        if beat:
-                            told = now
-                            yield Idle(now - sent)
+                        if beat:  # the time since the caller's last message (the proto's)
+                            told, quiet = now, now - told
+                            yield Idle(quiet)
                         continue
                 if isinstance(item, list):
                     yield item

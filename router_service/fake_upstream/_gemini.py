@@ -10,7 +10,8 @@ parts, streamed a word a part, and is counted in usageMetadata.thoughtsTokenCoun
 (https://ai.google.dev/gemini-api/docs/thinking). With `generationConfig.responseLogprobs`, each
 candidate's text has a `logprobsResult` (chosenCandidates, topCandidates of `logprobs` tokens
 each) and `avgLogprobs`: the OpenAI fake's made-up logprobs of the same text
-(https://ai.google.dev/api/generate-content#LogprobsResult).
+(https://ai.google.dev/api/generate-content#LogprobsResult). With `generationConfig.candidateCount`,
+each response (each streamed event too) carries that many candidates, all the same answer.
 """
 
 from __future__ import annotations
@@ -114,14 +115,15 @@ def _response(
 ) -> Any:
     """A GenerateContentResponse of `parts`; the logprobs asked for are those of the pieces
     `said` (default: its text parts; thoughts and calls have none)."""
-    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
     if said is None:
         said = [str(p["text"]) for p in parts if p.get("text") and not p.get("thought")]
     candidate |= _logprobs_result(answer, said)
     if finish is not None:
         candidate["finishReason"] = finish
     return {
-        "candidates": [candidate],
+        # `candidateCount` candidates, all the same answer, each with its own logprobs.
+        "candidates": [candidate | {"index": i} for i in range(answer.n)],
         "usageMetadata": _usage(answer, finish is not None),
         "modelVersion": answer.model,
         "responseId": answer.completion_id,
@@ -181,8 +183,12 @@ async def generate(call: Call) -> web.StreamResponse:
     answer = chat_answer(call, _view(call.body), f"fake-response-{call.record.seq}")
     answer = _stopped(answer, (call.body.get("generationConfig") or {}).get("stopSequences"))
     reasoning = _thoughts(call.body, call.scenario.reasoning)
+    count = (call.body.get("generationConfig") or {}).get("candidateCount")
     answer = dataclasses.replace(
-        answer, reasoning=reasoning, top_logprobs=_asked_logprobs(call.body)
+        answer,
+        reasoning=reasoning,
+        top_logprobs=_asked_logprobs(call.body),
+        n=count if isinstance(count, int) and count > 0 else 1,
     )
     if not call.record.stream:
         parts = [p for ps in _thought_parts(answer, True) for p in ps] + _answer_parts(answer)

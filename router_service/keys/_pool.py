@@ -252,7 +252,7 @@ class KeyPool(PoolNames):
     async def _add_tokens(self, lease: KeyLease, delta: int, *, requests: int = 0) -> None:
         if delta or requests:
             name = self.slot_now(lease.key)  # the windows moved with the slots
-            await self.store.add_tokens(name, lease.window, delta, requests)
+            await self.store.add_tokens(name, lease.window, delta, requests, lease_id=lease.slot_id)
 
     # -- reacting to outcomes ------------------------------------------------------------------
     async def report(

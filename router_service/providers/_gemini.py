@@ -11,8 +11,8 @@ are.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any, ClassVar
 
@@ -38,25 +38,11 @@ from router_service.providers._embed_mapping import (
 )
 from router_service.providers._gemini_config import vertex_only
 from router_service.providers._media import unsupported_in
-from router_service.providers._responses_logprobs import refused_logprobs
+from router_service.providers._responses_logprobs import logprobs_refused
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
 
 # The most requests one batchEmbedContents call takes (a 400 for the whole call beyond it).
 BATCH_EMBED_MAX = 100
-
-
-@contextmanager
-def _logprobs_refused(call: ChatCall) -> Iterator[None]:
-    """A model's refusal of the logprobs asked of it (a 400: "Logprobs is not enabled for
-    models/gemini-2.5-pro") as the UNSUPPORTED_INPUT it is: the group's next deployment may
-    give them, and with none left the caller's 400 names `logprobs`."""
-    try:
-        yield
-    except UpstreamFailure as failure:
-        refused = refused_logprobs(failure, call.params, "at Gemini")
-        if refused is failure:
-            raise
-        raise refused from failure
 
 
 def _model_path(model: str) -> str:
@@ -92,7 +78,7 @@ class GeminiAdapter(HttpAdapter):
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         body = self._request_body(call.openai_body(), call.named_model)
         url = self._url(call.upstream_model, "generateContent")
-        with _logprobs_refused(call):
+        with logprobs_refused(call.params, "at Gemini"):
             data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
             mapped = GA.completion(data, call.upstream_model, int(self.clock.now()))
@@ -157,7 +143,7 @@ class GeminiAdapter(HttpAdapter):
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body  # encoded into the request: not kept for as long as the stream is open
         async with AsyncExitStack() as stack:
-            with _logprobs_refused(call):
+            with logprobs_refused(call.params, "at Gemini"):
                 response = await stack.enter_async_context(opened)
             mapper = GA.StreamMapper(call.upstream_model, int(self.clock.now()))
             yield self._mapped_chunks(response, mapper.feed)

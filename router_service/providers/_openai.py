@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
-import orjson
 
 from clients import (
     MEDIA_PATHS,
@@ -23,7 +22,6 @@ from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
-from router_service.outcomes import Outcome
 from router_service.providers._base import (
     HOSTED_FAMILY,
     UPSTREAM_ALIVE,
@@ -31,15 +29,13 @@ from router_service.providers._base import (
     EmbedCall,
     MediaCall,
     MediaPiece,
-    RealtimeCall,
-    RealtimeCallAnswer,
-    websocket_url,
 )
 from router_service.providers._embed_mapping import encoded_as_asked, openai_embed_body
 from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
 from router_service.providers._mapping import model_ids
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
+from router_service.providers._openai_realtime import OpenAIRealtime
 from router_service.providers._opened_stream import OpenedResponse
 from router_service.providers._reasoning import for_openai
 from router_service.providers._reasoning_object import (
@@ -59,6 +55,7 @@ from router_service.providers._responses_custom import (
     asks_encrypted_params,
     retried_without_refused,
 )
+from router_service.providers._responses_logprobs import logprobs_refused
 from router_service.providers._responses_map import request_body as responses_body
 from router_service.providers._responses_stream import (
     ResponsesStream,
@@ -68,14 +65,15 @@ from router_service.providers._responses_stream import (
 from router_service.providers._responses_summaries import SummaryRefusals
 from router_service.providers._sse import KEEPALIVE, json_events
 from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
-from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, JsonObject, malformed
+from router_service.providers._transport import MAPPING_ERRORS, JsonObject, malformed
 
 # The hosted tools an OpenAI-compatible API runs on its chat completions (`hosted_tools` unset).
 _HOSTED_BY_HOST = {"api.groq.com": ["code_interpreter"]}
+# Where a refusal of logprobs came from, as the caller's 400 names it (_responses_logprobs.py).
+_WHERE = "on its chat completions"
 
 
-class OpenAIAdapter(HttpAdapter):
-    kind = "openai"
+class OpenAIAdapter(OpenAIRealtime):
     stop_cap_default = 4
 
     @property
@@ -116,81 +114,11 @@ class OpenAIAdapter(HttpAdapter):
         hosted = hosted if hosted is not None else _HOSTED_BY_HOST.get(host, [])
         self._server_tools = frozenset(f"{HOSTED_FAMILY}:{kind}" for kind in hosted)
 
-    @property
-    def api_base(self) -> str:
-        """Where `/chat/completions`, `/embeddings` and `/models` live."""
-        return self.config.base_url
-
     def _endpoint(self, operation: str, upstream_model: str) -> str:
         """The URL of `operation` (`chat/completions`, `embeddings`) for a model: OpenAI names
         the model in the body; a kind that names it in the path (Azure's deployments) says so
         here."""
         return f"{self.api_base}/{operation}"
-
-    def realtime_target(
-        self, upstream_model: str, api_key: str
-    ) -> tuple[str, dict[str, str]] | None:
-        """`<base>/realtime?model=...` (wss), with the calls' headers. Kind openai only: the
-        kinds built on it (cloudflare's gateway) have no realtime socket there."""
-        if self.kind != "openai":
-            return None
-        headers = self._headers(api_key)
-        headers.pop("content-type", None)
-        url = (
-            f"{websocket_url(self.config.base_url)}/realtime?model={quote(upstream_model, safe='')}"
-        )
-        return url, headers
-
-    @property
-    def offers_realtime_calls(self) -> bool:
-        """OpenAI's WebRTC calls, `<base>/realtime/calls`: kind openai only, as its socket."""
-        return self.kind == "openai"
-
-    async def create_realtime_call(self, call: RealtimeCall) -> RealtimeCallAnswer:
-        """`POST <base>/realtime/calls`, a form with `sdp` (application/sdp) and `session`
-        (JSON), as OpenAI's SDK sends it: `201` with the SDP answer, the call id the last
-        segment of its `Location` (`/v1/realtime/calls/{call_id}`)."""
-        if not self.offers_realtime_calls:
-            return await super().create_realtime_call(call)
-        parts = [
-            ("sdp", (None, call.sdp.encode(), "application/sdp")),
-            ("session", (None, orjson.dumps(call.session), "application/json")),
-        ]
-        form = httpx.Request("POST", "http://form.invalid/", files=parts)
-        content, kind = form.read(), form.headers["content-type"]
-        url = f"{self.api_base}/realtime/calls"
-        response = await self._post_for_answer(url, content, kind, call.api_key, call.timeout_s)
-        call_id = response.headers.get("location", "").rstrip("/").rsplit("/", 1)[-1]
-        if not call_id or not response.content:
-            detail = f"HTTP {response.status_code} with no call id (Location) or no SDP answer"
-            raise UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
-        return RealtimeCallAnswer(call_id, response.content.decode("utf-8", "replace"))
-
-    async def hangup_realtime_call(self, call_id: str, api_key: str, timeout_s: float) -> None:
-        """`POST <base>/realtime/calls/{call_id}/hangup`."""
-        if not self.offers_realtime_calls:
-            return await super().hangup_realtime_call(call_id, api_key, timeout_s)
-        url = f"{self.api_base}/realtime/calls/{quote(call_id, safe='')}/hangup"
-        await self._post_for_answer(url, b"", "application/json", api_key, timeout_s)
-        return None
-
-    def realtime_sideband_target(
-        self, call_id: str, api_key: str
-    ) -> tuple[str, dict[str, str]] | None:
-        """`<base>/realtime?call_id=...` (wss), with the key that made the call."""
-        if not self.offers_realtime_calls:
-            return None
-        headers = self._headers(api_key)
-        headers.pop("content-type", None)
-        base = websocket_url(self.config.base_url)
-        return f"{base}/realtime?call_id={quote(call_id, safe='')}", headers
-
-    def _headers(self, api_key: str) -> dict[str, str]:
-        return {
-            **self.config.headers,
-            "authorization": f"Bearer {api_key}",
-            "content-type": "application/json",
-        }
 
     @property
     def asks_stream_usage(self) -> bool:
@@ -275,7 +203,8 @@ class OpenAIAdapter(HttpAdapter):
         if call.api == "responses":
             return await self._respond(call)
         url = self._endpoint("chat/completions", call.upstream_model)
-        data = await self._post_json(url, self._chat_body(call), call.api_key, call.timeout_s)
+        with logprobs_refused(call.params, _WHERE):
+            data = await self._post_json(url, self._chat_body(call), call.api_key, call.timeout_s)
         try:
             return chat_completion_from_openai(data)
         except UpstreamFormatError as exc:
@@ -366,7 +295,8 @@ class OpenAIAdapter(HttpAdapter):
         asks = self.asks_stream_usage_of(call.upstream_model)
         try:
             body = self._chat_body(call, stream=True, ask_usage=asks)
-            return await self._open_stream(url, body, call.api_key, call.timeout_s).open()
+            with logprobs_refused(call.params, _WHERE):
+                return await self._open_stream(url, body, call.api_key, call.timeout_s).open()
         except UpstreamFailure as failure:
             if not (asks and refuses_stream_options(failure)):
                 raise
@@ -375,7 +305,8 @@ class OpenAIAdapter(HttpAdapter):
         theirs = "stream_options" in body  # the caller's own may be what it refused
         opened = self._open_stream(url, body, call.api_key, call.timeout_s)
         del body
-        response = await opened.open()
+        with logprobs_refused(call.params, _WHERE):
+            response = await opened.open()
         # Learned once the same call without them is taken: a 400 for another reason that
         # only quotes the request (FastAPI-style validation errors echo it) comes again.
         if not theirs:

@@ -31,7 +31,7 @@ from clients.codec._responses_hosted import hosted_items_of, placed_items
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers._mapping import JsonObject
-from router_service.providers._responses_logprobs import refused_logprobs
+from router_service.providers._responses_logprobs import logprobs_refused
 from router_service.providers._responses_summaries import SummaryRefusals
 
 __all__ = [
@@ -175,13 +175,8 @@ async def retried_without_refused(
     async def with_summary(summary: bool) -> T:
         return await without_rejected_reasoning(lambda kept: send(summary, kept), carried)
 
-    try:
+    with logprobs_refused(params, "on the Responses API"):
         return await summaries.call(with_summary)
-    except UpstreamFailure as failure:
-        refused = refused_logprobs(failure, params)
-        if refused is failure:
-            raise
-        raise refused from failure
 
 
 async def without_rejected_reasoning(send: Callable[[bool], Awaitable[T]], carried: bool) -> T:

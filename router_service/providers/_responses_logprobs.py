@@ -6,13 +6,20 @@ messages joined in order; streamed: each `response.output_text.delta`'s) are cha
 
 OpenAI's reasoning models (every Responses-only one but computer-use) refuse them: a 400
 naming `include` ("logprobs are not supported with reasoning models."), a parameter no chat
-caller sent. That refusal is an UNSUPPORTED_INPUT naming `logprobs` (`refused_logprobs`), as
+caller sent. That refusal is an UNSUPPORTED_INPUT naming `logprobs` (`logprobs_refused`), as
 before it was asked: the group's next deployment may give them, and with none left the
-caller's 400 names its own parameter."""
+caller's 400 names its own parameter. So is every upstream's 400 naming the logprobs asked of
+it: Gemini's ("Logprobs is not enabled for models/…"), an OpenAI-format server's on its chat
+completions (OpenAI's and Azure's reasoning models: "Unsupported parameter: 'logprobs'…", a
+vLLM, an Azure or other deployment whose model gives none). A 400 that mentions them but
+refuses something else stays the caller's own: one naming another field (`param`), one that
+only quotes the request (a validation error's `'logprobs': True`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from clients.codec._responses_custom import INCLUDE
@@ -21,9 +28,21 @@ from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers._mapping import unsupported
 
-__all__ = ["ask_logprobs", "chat_logprobs", "part_logprobs", "refused_logprobs"]
+__all__ = [
+    "ask_logprobs",
+    "chat_logprobs",
+    "logprobs_refused",
+    "part_logprobs",
+]
 
 JsonObject = dict[str, Any]
+
+# The fields whose refusal (`param`) is one of logprobs: chat's own. The Responses API's names
+# `include`, which asked for them, and says so in its message.
+_NAMED = frozenset({"logprobs", "top_logprobs"})
+# A logprobs field quoted as a key of the request (pydantic's `'logprobs': True`, JSON's
+# `"top_logprobs": 2`): a validation error that quotes the request, not a refusal of them.
+_QUOTED_KEY = re.compile(r"""['"]\w*logprobs['"]\s*:""", re.IGNORECASE)
 
 
 def ask_logprobs(chat: Mapping[str, Any], body: JsonObject) -> None:
@@ -47,7 +66,7 @@ def chat_logprobs(entries: list[Any]) -> JsonObject | None:
 
 
 def refused_logprobs(
-    failure: UpstreamFailure, params: chat_pb2.ChatParams, where: str = "on the Responses API"
+    failure: UpstreamFailure, params: chat_pb2.ChatParams, where: str
 ) -> UpstreamFailure:
     """`failure`, or the UNSUPPORTED_INPUT it stands for when it is the upstream's refusal of
     the logprobs `params` ask for (a 400 that names them); `where`: the upstream, as the
@@ -57,6 +76,30 @@ def refused_logprobs(
         return failure
     error = failure.upstream_error or {}
     said = str(error.get("message", ""))
-    if "logprob" not in said.lower() and error.get("param") != "top_logprobs":
+    if not _names_logprobs(said, error.get("param")):
         return failure
     return unsupported(f"'logprobs': this model ({where}) gives none: {said}", "logprobs")
+
+
+def _names_logprobs(said: str, param: Any) -> bool:
+    """Whether an upstream's 400 (its message `said`, its `param`) refuses logprobs: its
+    `param` names them, or (naming no other field) its message does, not as a quoted key."""
+    if param in _NAMED:
+        return True
+    if isinstance(param, str) and param and param != INCLUDE:
+        return False
+    return "logprob" in _QUOTED_KEY.sub("", said).lower()
+
+
+@contextmanager
+def logprobs_refused(params: chat_pb2.ChatParams, where: str) -> Iterator[None]:
+    """An upstream's refusal of the logprobs `params` ask for (`refused_logprobs`), raised in
+    the block, as the UNSUPPORTED_INPUT it is: the group's next deployment may give them, and
+    with none left the caller's 400 names `logprobs`. Every other failure as it is."""
+    try:
+        yield
+    except UpstreamFailure as failure:
+        refused = refused_logprobs(failure, params, where)
+        if refused is failure:
+            raise
+        raise refused from failure

@@ -132,26 +132,42 @@ class StoredResponses:
     async def load(self, client: str, ids: Sequence[str]) -> list[pb.StoredResponse]:
         """`client`'s responses of `ids`, in order; ResponseNotFoundError names the first one
         missing (`ids[N]`)."""
+        self._check_stored("ids")
+        if not 1 <= len(ids) <= MAX_IDS:
+            raise InvalidRequestError(f"`ids` must hold 1 to {MAX_IDS} ids.", param="ids")
+        return await self._load(client, ids, [f"ids[{i}]" for i in range(len(ids))])
+
+    async def load_one(self, client: str, response_id: str) -> pb.StoredResponse:
+        """`client`'s response `response_id`, for a method that names one by its `id`
+        (CancelResponse, ResumeResponse): its refusals name that field, not `load`'s `ids`."""
+        self._check_stored("id")
+        (found,) = await self._load(client, [response_id], ["id"])
+        return found
+
+    async def _load(
+        self, client: str, ids: Sequence[str], params: Sequence[str]
+    ) -> list[pb.StoredResponse]:
+        """`ids`' responses; each refusal names the id's own field (`params`, in order)."""
+        for response_id, param in zip(ids, params, strict=True):
+            _looked_up(response_id, param)
+        documents = await self._read(client, ids)
+        found = []
+        for response_id, param, data in zip(ids, params, documents, strict=True):
+            response = kept_message(pb.StoredResponse, data)
+            # The id inside guards against a (128-bit) hash collision with another's name.
+            if response is None or response.id != response_id:
+                raise ResponseNotFoundError(response_id, param=param)
+            found.append(response)
+        return found
+
+    def _check_stored(self, param: str) -> None:
         if not self._config.store:
             raise InvalidRequestError(
                 "Stored responses are turned off on this router (responses.store: false): send "
                 "the whole conversation instead of referring to an earlier response.",
-                param="ids",
+                param=param,
                 code="stored_responses_disabled",
             )
-        if not 1 <= len(ids) <= MAX_IDS:
-            raise InvalidRequestError(f"`ids` must hold 1 to {MAX_IDS} ids.", param="ids")
-        for i, response_id in enumerate(ids):
-            _looked_up(response_id, f"ids[{i}]")
-        documents = await self._read(client, ids)
-        found = []
-        for i, (response_id, data) in enumerate(zip(ids, documents, strict=True)):
-            response = kept_message(pb.StoredResponse, data)
-            # The id inside guards against a (128-bit) hash collision with another's name.
-            if response is None or response.id != response_id:
-                raise ResponseNotFoundError(response_id, param=f"ids[{i}]")
-            found.append(response)
-        return found
 
     async def delete(self, client: str, response_id: str) -> None:
         """Delete `client`'s response `response_id`; ResponseNotFoundError when it has none.

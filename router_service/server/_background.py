@@ -37,7 +37,7 @@ from clients import (
 )
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service._ids import MAX_ID_BYTES, looked_up_id
+from router_service._ids import MAX_ID_BYTES
 from router_service.auth import Admission, current_admission
 from router_service.cancellation import uncut
 from router_service.engine import RequestContext
@@ -57,12 +57,12 @@ from router_service.responses import (
     BackgroundRecords,
     JobId,
     StreamWriter,
+    checked_object,
     settle,
 )
 from router_service.runtime import Runtime
 from router_service.server._background_stream import (
     conversed,
-    no_such_response,
     settle_usage,
     still_there,
     streamed_answer,
@@ -176,8 +176,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
 
     async def cancel(self, runtime: Runtime, client: str, response_id: str) -> str:
         """Cancel `client`'s background response, wherever it runs: the Response cancelled."""
-        looked_up_id(response_id, "id", "response", no_such_response)  # not `ids[0]`: never sent
-        (found,) = await runtime.responses.load(client, [response_id])
+        found = await runtime.responses.load_one(client, response_id)
         await runtime.background.resolve(client, [found])
         status = found.background_status
         if status == "cancelled":
@@ -358,19 +357,16 @@ async def _leave(runtime: Runtime, job: _Job) -> None:
 
 
 def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:
-    """The queued Response the request carries, checked."""
-    try:
-        queued = orjson.loads(request.response_json)
-    except orjson.JSONDecodeError:
-        queued = None
-    response_id = queued.get("id") if isinstance(queued, dict) else None
+    """The queued Response the request carries, checked (one nested too deep to be written in
+    its stream's events is refused by `checked_object`)."""
+    queued = checked_object(request.response_json, "response_json")
+    response_id = queued.get("id")
     if not isinstance(response_id, str) or not 0 < len(response_id.encode()) <= MAX_ID_BYTES:
         raise InvalidRequestError(
             "`response_json` must be a Response JSON object with its `id` (a response id of 1 "
             f"to {MAX_ID_BYTES} bytes).",
             param="response_json",
         )
-    assert isinstance(queued, dict)
     return {**queued, "status": "queued", "background": True, "store": True}
 
 

@@ -22,7 +22,6 @@ import orjson
 from clients import FINAL_STATUSES, ResponseEventStream, background_events, background_failed
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service._ids import looked_up_id
 from router_service.auth import Admission
 from router_service.cancellation import uncut
 from router_service.clock import Clock
@@ -30,7 +29,6 @@ from router_service.engine import RequestContext
 from router_service.errors import (
     ConversationNotFoundError,
     InvalidRequestError,
-    ResponseNotFoundError,
     SwitchboardError,
 )
 from router_service.responses import StreamWriter
@@ -47,17 +45,11 @@ log = logging.getLogger("switchboard.router")
 __all__ = [
     "beating",
     "conversed",
-    "no_such_response",
     "resume_events",
     "settle_usage",
     "still_there",
     "streamed_answer",
 ]
-
-
-def no_such_response(shown: str) -> SwitchboardError:
-    """The NOT_FOUND of a background response id no response could have (`looked_up_id`)."""
-    return ResponseNotFoundError(shown, param="id")
 
 
 async def streamed_answer(
@@ -161,8 +153,7 @@ async def resume_events(
     """`client`'s streamed background response's events after `after` (JSON), the live ones
     as they come, until the one that ends it."""
     records = runtime.background
-    looked_up_id(response_id, "id", "response", no_such_response)  # not `ids[0]`: never sent
-    (found,) = await runtime.responses.load(client, [response_id])
+    found = await runtime.responses.load_one(client, response_id)
     if not found.background_status:
         raise InvalidRequestError(
             "Only responses created with 'background: true' and 'stream: true' can be streamed.",
@@ -180,7 +171,7 @@ async def resume_events(
 
     async def gone() -> bool:
         """Whether the response has finished (no end event may follow: its replica stopped)."""
-        (now,) = await runtime.responses.load(client, [response_id])  # deleted: NOT_FOUND
+        now = await runtime.responses.load_one(client, response_id)  # deleted: NOT_FOUND
         await records.resolve(client, [now])
         if now.background_status in FINAL_STATUSES:
             ended.append(now)

@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from clients import chat_params_to_openai
+from clients.codec._request import MOST_TOP_LOGPROBS
 from clients.codec.gemini import GEMINI_ONLY, checked_carried
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -41,6 +42,8 @@ def validate_chat(params: chat_pb2.ChatParams) -> dict[str, Any]:
     written (`RequestContext.written`: the first attempt's, when it sends these params)."""
     if not params.messages:
         raise InvalidRequestError("`messages` must contain at least one message.", param="messages")
+    if params.HasField("top_logprobs"):
+        _check_top_logprobs(params)
     body = chat_params_to_openai(params)
     extra = params.extra_json
     if "reasoning" in extra or "extra_body" in extra:  # the common case: these tests alone
@@ -50,6 +53,26 @@ def validate_chat(params: chat_pb2.ChatParams) -> dict[str, Any]:
         # another deployment (which drops it) and refuses it from a Gemini one.
         checked_carried(body[GEMINI_ONLY])
     return body
+
+
+def _check_top_logprobs(params: chat_pb2.ChatParams) -> None:
+    """`top_logprobs` as OpenAI takes it, 0 to 20 and only beside `logprobs: true` (its 400),
+    refused before any attempt: else a group answers it from a deployment that refuses it, one
+    that drops it, or a Gemini one that asks for no logprobs (`responseLogprobs` unset)."""
+    top = params.top_logprobs
+    if not 0 <= top <= MOST_TOP_LOGPROBS:
+        raise InvalidRequestError(
+            f"Invalid value for 'top_logprobs': {top}. It must be between 0 and "
+            f"{MOST_TOP_LOGPROBS}.",
+            param="top_logprobs",
+            code="invalid_value",
+        )
+    if not params.logprobs:
+        raise InvalidRequestError(
+            "Invalid value for 'top_logprobs': 'logprobs' must be true when 'top_logprobs' is set.",
+            param="top_logprobs",
+            code="invalid_value",
+        )
 
 
 def validate_embed(params: embeddings_pb2.EmbeddingParams) -> None:

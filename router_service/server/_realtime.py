@@ -237,9 +237,16 @@ class _Relay:
                 if kind == "close":
                     ending = (None, request.close.code or _NORMAL, request.close.reason)
                     break
-                if kind == "event_json":
-                    event = screened(self._runtime, self._ctx.requested_model, request.event_json)
-                    await self._upstream.socket.send_str(event)
+                if kind != "event_json":  # nothing set (a field the caller's library did not
+                    # know, dropped), or a second open: refused, never dropped without a word
+                    set_ = "`open` again" if kind == "open" else "none of its fields"
+                    raise InvalidRequestError(
+                        f"A Realtime message after the `open` sets `event_json` or `close`; "
+                        f"this one set {set_}.",
+                        code="invalid_message",
+                    )
+                event = screened(self._runtime, self._ctx.requested_model, request.event_json)
+                await self._upstream.socket.send_str(event)
         except InvalidRequestError as refused:  # a guardrail's block, a message no valid one
             ending = (error_event(refused.openai_type, refused.code, refused.message), _POLICY, "")
         if self._ending is None:  # else the router ended it first (a stop)

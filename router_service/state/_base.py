@@ -171,11 +171,14 @@ class StateStore(ABC):
         The slot frees itself after `ttl_s` if never released (a crashed holder)."""
 
     @abstractmethod
-    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+    async def add_tokens(
+        self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
+    ) -> None:
         """Correct the tokens counted for a grant once the real usage is known; `requests`:
         the calls made under the grant besides its own (an embeddings request sent as several),
         counted in the same window (negative: the un-count of calls counted that were never
-        made, or of a request refused as invalid: `requests=-1` with its tokens)."""
+        made, or of a request refused as invalid: `requests=-1` with its tokens); where the
+        grant (`lease_id`) was counted, as its release goes (empty: wherever counts go now)."""
 
     @abstractmethod
     async def release(self, resource: str, lease_id: str) -> None:
@@ -280,9 +283,11 @@ class StateStore(ABC):
 
     @abstractmethod
     async def add_to_bucket(
-        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
-    ) -> None:
-        """Add `counts` to the fields of one time bucket of `name`."""
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float, *, at: str = ""
+    ) -> str:
+        """Add `counts` to the fields of one time bucket of `name`; where they were counted
+        (opaque, never empty), for a correction of the same count (`at`: there; empty:
+        wherever counts go now)."""
 
     @abstractmethod
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:

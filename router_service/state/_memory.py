@@ -23,7 +23,7 @@ from router_service.state._base import (
 )
 from router_service.state._documents import DEFAULT_DOCUMENT_BYTES, MemoryDocuments
 from router_service.state._flights import FlightClaim, FlightWatch, Landing, MemoryFlights
-from router_service.state._rates import rate_count, sliding_count, sliding_wait
+from router_service.state._rates import rate_count, rate_window, sliding_count, sliding_wait
 
 # Sweep expired entries once a map holds this many, so idle names cannot accumulate.
 _SWEEP_AT = 4096
@@ -80,7 +80,8 @@ class MemoryStateStore(StateStore):
         window = math.floor(now / RATE_WINDOW_S)
         windows = None
         if request.rpm is not None or request.tpm is not None:
-            rate = self._rate_at(resource, window)
+            rate = self._rate_at(resource, now)
+            window = rate.window
             wait = self._rate_check(request, rate, now, window)
             windows = RateWindows(
                 now, window, rate.requests, rate.tokens, rate.prev_requests, rate.prev_tokens
@@ -93,9 +94,10 @@ class MemoryStateStore(StateStore):
         self._leases.setdefault(resource, {})[lease_id] = now + request.ttl_s
         return SlotGrant(lease_id, window=window, deadlines=found, rate=windows)
 
-    def _rate_at(self, resource: str, window: int) -> _Rate:
-        """The resource's rate windows, rolled to `window`."""
+    def _rate_at(self, resource: str, now: float) -> _Rate:
+        """The resource's rate windows, rolled to the minute a count at `now` goes in."""
         rate = self._rates.get(resource)
+        window = rate_window(None if rate is None else rate.window, now)
         if rate is None:
             if len(self._rates) >= _SWEEP_AT:
                 self._sweep_rates(window)
@@ -130,7 +132,9 @@ class MemoryStateStore(StateStore):
         rate.tokens += request.tokens
         return None
 
-    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+    async def add_tokens(
+        self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
+    ) -> None:
         rate = self._rates.get(resource)
         if rate is None:
             return
@@ -163,9 +167,12 @@ class MemoryStateStore(StateStore):
             self._leases.setdefault(target, {}).update(holders)
         rate = self._rates.pop(source, None)
         if rate is not None:
-            window = math.floor(self._clock.now() / RATE_WINDOW_S)
-            rate.roll(window)
-            into = self._rate_at(target, window)
+            now = self._clock.now()
+            rate.roll(rate_window(rate.window, now))
+            into = self._rate_at(target, now)
+            # Both in `now`'s minute or the next (begun by a clock ahead): the later one holds.
+            into.roll(max(into.window, rate.window))
+            rate.roll(into.window)
             into.requests += rate.requests
             into.tokens += rate.tokens
             into.prev_requests += rate.prev_requests
@@ -328,8 +335,8 @@ class MemoryStateStore(StateStore):
         return members
 
     async def add_to_bucket(
-        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
-    ) -> None:
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float, *, at: str = ""
+    ) -> str:
         now = self._clock.now()
         buckets = self._buckets.setdefault(name, {})
         fields, _ = buckets.get(bucket, ({}, 0.0))
@@ -338,6 +345,7 @@ class MemoryStateStore(StateStore):
         buckets[bucket] = (fields, now + ttl_s)
         for old in [b for b, (_, exp) in buckets.items() if exp <= now]:
             del buckets[old]
+        return "memory"
 
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
         now = self._clock.now()

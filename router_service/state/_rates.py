@@ -8,7 +8,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["RATE_WINDOW_S", "RateCount", "rate_count", "sliding_count", "sliding_wait"]
+__all__ = [
+    "RATE_WINDOW_S",
+    "RateCount",
+    "rate_count",
+    "rate_window",
+    "sliding_count",
+    "sliding_wait",
+]
 
 # Rate windows are fixed minutes, read as a sliding minute (the previous one in proportion).
 RATE_WINDOW_S = 60.0
@@ -24,18 +31,28 @@ class RateCount:
     tokens: float = 0.0
 
 
+def rate_window(stored: int | None, now: float) -> int:
+    """The fixed minute a count at `now` goes in: `now`'s, or the one the store holds when that
+    is the next (a replica whose clock is a little ahead began it; rolled back to `now`'s, both
+    minutes would be lost, the client's whole last minute forgotten). The Redis script says
+    the same."""
+    window = math.floor(now / RATE_WINDOW_S)
+    return window + 1 if stored == window + 1 else window
+
+
 def sliding_count(prev: float, cur: float, now: float, window: int) -> float:
     """The sliding-minute estimate from two fixed windows."""
     elapsed = now - window * RATE_WINDOW_S
-    return prev * max(0.0, 1.0 - elapsed / RATE_WINDOW_S) + cur
+    # Whole before the window began (a clock behind the one that began it: `rate_window`).
+    return prev * min(1.0, max(0.0, 1.0 - elapsed / RATE_WINDOW_S)) + cur
 
 
 def rate_count(stored: int, counts: Sequence[float], now: float) -> RateCount:
     """The sliding count at `now` of the windows a store holds for fixed minute `stored`, as
     (requests, tokens, previous requests, previous tokens): rolled as the next grant would roll
-    them (one minute on, this minute becomes the previous one; further on, or a minute ahead of
-    this replica's clock, nothing counts), but only read."""
-    window = math.floor(now / RATE_WINDOW_S)
+    them (one minute on, this minute becomes the previous one; further on, or more than a minute
+    ahead of this replica's clock, nothing counts; the next one, `rate_window`), but only read."""
+    window = rate_window(stored, now)
     requests, tokens, prev_requests, prev_tokens = counts
     if stored == window - 1:
         requests, tokens, prev_requests, prev_tokens = 0.0, 0.0, requests, tokens

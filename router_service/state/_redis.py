@@ -196,7 +196,9 @@ class RedisStateStore(RedisDocuments, RedisFlights, RedisBuckets, StateStore):
         window = math.floor(now / RATE_WINDOW_S)
         return SlotGrant(lease_id, window=window, deadlines=tuple(found))
 
-    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+    async def add_tokens(
+        self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
+    ) -> None:
         with translated():
             await self._add_tokens([self._key("rate", resource)], [window, delta, requests])
 

@@ -28,8 +28,8 @@ class RedisBuckets:
         self._add_to_bucket = client.script(lua.ADD_TO_BUCKET)
 
     async def add_to_bucket(
-        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
-    ) -> None:
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float, *, at: str = ""
+    ) -> str:
         args: list[str | int] = [
             repr(self._clock.now()),
             str(bucket),
@@ -41,6 +41,7 @@ class RedisBuckets:
         keys = [self._key("bkt", name), self._key("bkti", name)]
         with translated():
             await self._add_to_bucket(keys, args)
+        return "redis"
 
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
         if not names:

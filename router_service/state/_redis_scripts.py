@@ -60,13 +60,16 @@ local counts = nil
 if rpm or tpm then
   local r = redis.call('HMGET', KEYS[2], 'w', 'r', 't', 'pr', 'pt')
   local w = tonumber(r[1]) or window
+  -- A replica whose clock is a little ahead began the next minute: count there (written back,
+  -- both minutes were lost), as the stores' `rate_window` says.
+  if w == window + 1 then window = w end
   local req, tok = tonumber(r[2]) or 0, tonumber(r[3]) or 0
   local preq, ptok = tonumber(r[4]) or 0, tonumber(r[5]) or 0
   if w ~= window then
     if window == w + 1 then preq, ptok = req, tok else preq, ptok = 0, 0 end
     req, tok = 0, 0
   end
-  local share = math.max(0.0, 1.0 - (now - window * window_s) / window_s)
+  local share = math.min(1.0, math.max(0.0, 1.0 - (now - window * window_s) / window_s))
   local sreq, stok = preq * share + req, ptok * share + tok
   local over_rpm = rpm and sreq + 1 > rpm
   local over_tpm = tpm and stok > 0 and stok + tokens > tpm
@@ -116,15 +119,20 @@ for i = 1, #held, 2 do
 end
 expire_to_last(KEYS[3], now, slack)
 local window = math.floor(now / window_s)
-local function rolled(key)
-  local r = redis.call('HMGET', key, 'w', 'r', 't', 'pr', 'pt')
+local source = redis.call('HMGET', KEYS[2], 'w', 'r', 't', 'pr', 'pt')
+local target = redis.call('HMGET', KEYS[4], 'w', 'r', 't', 'pr', 'pt')
+-- A minute a replica whose clock is a little ahead began is the one both go in (`rate_window`).
+if tonumber(source[1]) == window + 1 or tonumber(target[1]) == window + 1 then
+  window = window + 1
+end
+local function rolled(r)
   local w = tonumber(r[1])
   local req, tok = tonumber(r[2]) or 0, tonumber(r[3]) or 0
   if w == window then return {req, tok, tonumber(r[4]) or 0, tonumber(r[5]) or 0} end
   if w and w + 1 == window then return {0, 0, req, tok} end
   return {0, 0, 0, 0}
 end
-local from, into = rolled(KEYS[2]), rolled(KEYS[4])
+local from, into = rolled(source), rolled(target)
 redis.call('DEL', KEYS[2])
 if from[1] + from[2] + from[3] + from[4] > 0 then
   redis.call('HSET', KEYS[4], 'w', num(window), 'r', num(from[1] + into[1]),

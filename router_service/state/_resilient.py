@@ -58,6 +58,7 @@ log = logging.getLogger("switchboard.state")
 T = TypeVar("T")
 
 _LOCAL = "~"  # tags a lease id or mark token issued by the local store
+_SHARED = "shared"  # where `add_to_bucket` counted: on the shared store (else `_LOCAL`)
 
 
 class ResilientStateStore(ResilientDocuments, StateStore):
@@ -185,9 +186,17 @@ class ResilientStateStore(ResilientDocuments, StateStore):
             return grant
         return dataclasses.replace(grant, lease_id=_LOCAL + grant.lease_id)
 
-    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+    async def add_tokens(
+        self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
+    ) -> None:
         add = (resource, window, delta, requests)
-        if isinstance(await self._try_shared(lambda: self.shared.add_tokens(*add)), _Down):
+        if lease_id.startswith(_LOCAL):  # counted here in an outage: corrected here, not there
+            await self.local.add_tokens(*add)
+            return
+        lost = isinstance(await self._try_shared(lambda: self.shared.add_tokens(*add)), _Down)
+        # One counted on the shared store, which is lost: its estimate stays counted there (as
+        # after any failed correction), never taken off local counts that lack it.
+        if lost and not lease_id:
             await self.local.add_tokens(*add)
 
     async def release(self, resource: str, lease_id: str) -> None:
@@ -312,11 +321,20 @@ class ResilientStateStore(ResilientDocuments, StateStore):
 
     # -- buckets -------------------------------------------------------------------------------
     async def add_to_bucket(
-        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
-    ) -> None:
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float, *, at: str = ""
+    ) -> str:
+        """Counted on the shared store (`_SHARED`), or here when it is unreachable (`_LOCAL`);
+        a correction (`at`) where its count was, as `add_tokens`' by its grant's lease."""
         add = (name, bucket, counts, ttl_s)
-        if isinstance(await self._try_shared(lambda: self.shared.add_to_bucket(*add)), _Down):
+        if at == _LOCAL:
             await self.local.add_to_bucket(*add)
+            return _LOCAL
+        if not isinstance(await self._try_shared(lambda: self.shared.add_to_bucket(*add)), _Down):
+            return _SHARED
+        if at:  # counted on the shared store, which is lost: its count stays as it was there
+            return _SHARED
+        await self.local.add_to_bucket(*add)
+        return _LOCAL
 
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
         found = await self._try_shared(lambda: self.shared.read_buckets(names))

@@ -263,3 +263,32 @@ async def test_anthropic_fails_over_to_gemini(
         "/v1/messages",
         f"/v1beta/models/m-second:{'streamGenerateContent' if streaming else 'generateContent'}",
     ]
+
+
+async def test_top_logprobs_without_logprobs_is_openais_400(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """OpenAI takes `top_logprobs` (0 to 20) only beside `logprobs: true`: whatever kind the
+    group's deployments are, the caller has OpenAI's 400 naming it, before any upstream call (a
+    Gemini deployment would answer without logprobs, an OpenAI one refuse it)."""
+    asked: list[dict[str, object]] = [
+        {"top_logprobs": 2},
+        {"top_logprobs": 2, "logprobs": False},
+        {"top_logprobs": 21, "logprobs": True},
+        {"top_logprobs": -1, "logprobs": True},
+    ]
+    for body in asked:
+        for streamed in (False, True):
+            with pytest.raises(openai.BadRequestError) as caught:
+                await sdk.chat.completions.create(
+                    model="chain", messages=HELLO, stream=streamed, extra_body=body
+                )
+            assert (caught.value.status_code, caught.value.param) == (400, "top_logprobs")
+            assert caught.value.type == "invalid_request_error"
+            assert "top_logprobs" in caught.value.message
+    assert fake.state.count() == 0
+    # Both asked, the call is made.
+    answer = await sdk.chat.completions.create(
+        model="chain", messages=HELLO, logprobs=True, top_logprobs=2
+    )
+    assert answer.choices[0].message.content == "Echo: hello there"

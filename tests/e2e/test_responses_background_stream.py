@@ -169,6 +169,20 @@ async def test_resuming_what_was_not_streamed_or_is_unknown_is_refused(stack: St
     assert (refused.value.code, refused.value.param) == ("invalid_value", "starting_after")
 
 
+async def test_an_unknown_include_is_refused_on_resume_as_on_retrieve(stack: Stack) -> None:
+    router, sdk = stack
+    started = await _events(
+        await sdk.responses.create(model="chain", input="inc", background=True, stream=True)
+    )
+    response_id = started[0].response.id
+    await settled(sdk, response_id, router.server)
+    unknown: Any = ["message.output_text.tokens"]
+    for stream in (False, True):  # a typo is named, streamed or not, never ignored
+        with pytest.raises(openai.BadRequestError) as refused:
+            await sdk.responses.retrieve(response_id, stream=stream, include=unknown)
+        assert (refused.value.code, refused.value.param) == ("invalid_value", "include[0]")
+
+
 async def test_events_past_the_bound_are_refused_on_resume(
     fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> None:

@@ -110,6 +110,10 @@ async def test_a_failure_after_the_first_token_is_an_error_event_then_response_f
     assert failed.type == "response.failed" and failed.response.status == "failed"
     assert failed.response.error is not None and failed.response.error.code == "server_error"
     assert fake.state.count(path="/chat/completions") == 1  # no failover once text was sent
+    # Not kept (only an answer is), and the Response says so, as one not stored does.
+    assert failed.response.to_dict()["store"] is False
+    with pytest.raises(openai.NotFoundError):
+        await sdk.responses.retrieve(failed.response.id)
 
 
 async def test_the_wire_has_named_events_route_headers_and_no_done(edge: Edge) -> None:

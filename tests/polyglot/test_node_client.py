@@ -69,6 +69,9 @@ async def test_a_node_client_calls_the_router_with_the_protos(
     assert role_unset["details"]["ErrorInfo"]["metadata"]["openai_param"] == "messages[0].role"
     [violation] = role_unset["details"]["BadRequest"]["field_violations"]
     assert violation["field"] == "messages[0].role"
+    tool_choice = errors["tool_choice_unset"]
+    assert tool_choice["code"] == "INVALID_ARGUMENT"
+    assert tool_choice["details"]["ErrorInfo"]["metadata"]["openai_param"] == "tool_choice"
     limited = errors["rate_limited"]
     assert limited["code"] == "RESOURCE_EXHAUSTED"
     assert limited["details"]["ErrorInfo"]["reason"] == "RATE_LIMITED"

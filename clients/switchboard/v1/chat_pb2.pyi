@@ -500,6 +500,8 @@ Global___Tool: _TypeAlias = Tool  # noqa: Y015
 
 @_typing.final
 class ToolChoice(_message.Message):
+    """One of its kinds is set: a ToolChoice set with none is INVALID_ARGUMENT (param `tool_choice`)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     MODE_FIELD_NUMBER: _builtins.int

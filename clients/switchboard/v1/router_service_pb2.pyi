@@ -1445,6 +1445,11 @@ Global___RealtimeClose: _TypeAlias = RealtimeClose  # noqa: Y015
 
 @_typing.final
 class RealtimeRequest(_message.Message):
+    """After the `open`, each message sets `event_json` or `close`: one that sets nothing (a field
+    name the caller's library did not know is dropped: nothing is left) or `open` again ends the
+    session with an `error` event (code `invalid_message`) and close code 1008.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     OPEN_FIELD_NUMBER: _builtins.int

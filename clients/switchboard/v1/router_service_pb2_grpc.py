@@ -364,7 +364,8 @@ class RouterServiceServicer:
         """Cancel one of the calling client's background responses, on whichever replica runs it;
         answers the Response as cancelled (cancelling a cancelled one again answers it again). A
         finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
-        in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
+        in the background too; NOT_FOUND as DeleteResponse's (openai_param `id`). Needs the `chat`
+        scope.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -449,7 +450,7 @@ class RouterServiceServicer:
         replica: OpenAI's `background` with `stream` is StartBackgroundResponse then this from the
         first event (the job records its events from its start: none is missed in between), and
         its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
-        call leaves the job running. NOT_FOUND as LoadResponses'; a response
+        call leaves the job running. NOT_FOUND as DeleteResponse's (openai_param `id`); a response
         not run in the background, not streamed, or whose events were not all kept
         (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
         `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.

@@ -124,7 +124,8 @@ class RouterServiceStub:
     """Cancel one of the calling client's background responses, on whichever replica runs it;
     answers the Response as cancelled (cancelling a cancelled one again answers it again). A
     finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
-    in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
+    in the background too; NOT_FOUND as DeleteResponse's (openai_param `id`). Needs the `chat`
+    scope.
     """
     UploadFile: _grpc.UnaryUnaryMultiCallable[_batches_pb2.UploadFileRequest, _batches_pb2.UploadFileResponse]
     """Keep a file of the calling client (OpenAI's Files API) for `files.ttl_s`: purpose "batch"
@@ -164,7 +165,7 @@ class RouterServiceStub:
     replica: OpenAI's `background` with `stream` is StartBackgroundResponse then this from the
     first event (the job records its events from its start: none is missed in between), and
     its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
-    call leaves the job running. NOT_FOUND as LoadResponses'; a response
+    call leaves the job running. NOT_FOUND as DeleteResponse's (openai_param `id`); a response
     not run in the background, not streamed, or whose events were not all kept
     (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
     `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
@@ -315,7 +316,8 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """Cancel one of the calling client's background responses, on whichever replica runs it;
     answers the Response as cancelled (cancelling a cancelled one again answers it again). A
     finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
-    in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
+    in the background too; NOT_FOUND as DeleteResponse's (openai_param `id`). Needs the `chat`
+    scope.
     """
     UploadFile: _aio.UnaryUnaryMultiCallable[_batches_pb2.UploadFileRequest, _batches_pb2.UploadFileResponse]  # type: ignore[assignment]
     """Keep a file of the calling client (OpenAI's Files API) for `files.ttl_s`: purpose "batch"
@@ -355,7 +357,7 @@ class RouterServiceAsyncStub(RouterServiceStub):
     replica: OpenAI's `background` with `stream` is StartBackgroundResponse then this from the
     first event (the job records its events from its start: none is missed in between), and
     its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
-    call leaves the job running. NOT_FOUND as LoadResponses'; a response
+    call leaves the job running. NOT_FOUND as DeleteResponse's (openai_param `id`); a response
     not run in the background, not streamed, or whose events were not all kept
     (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
     `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.
@@ -605,7 +607,8 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         """Cancel one of the calling client's background responses, on whichever replica runs it;
         answers the Response as cancelled (cancelling a cancelled one again answers it again). A
         finished one is FAILED_PRECONDITION (reason RESPONSE_NOT_CANCELLABLE), a response not run
-        in the background too; NOT_FOUND as LoadResponses'. Needs the `chat` scope.
+        in the background too; NOT_FOUND as DeleteResponse's (openai_param `id`). Needs the `chat`
+        scope.
         """
 
     @_abc_1.abstractmethod
@@ -705,7 +708,7 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         replica: OpenAI's `background` with `stream` is StartBackgroundResponse then this from the
         first event (the job records its events from its start: none is missed in between), and
         its resume (`GET /v1/responses/{id}?stream=true&starting_after=N`) this alone. Ending the
-        call leaves the job running. NOT_FOUND as LoadResponses'; a response
+        call leaves the job running. NOT_FOUND as DeleteResponse's (openai_param `id`); a response
         not run in the background, not streamed, or whose events were not all kept
         (`responses.max_stream_events` / `max_stream_bytes`) is INVALID_ARGUMENT (codes
         `response_not_streamable`, `stream_not_kept`). Needs the `chat` scope.

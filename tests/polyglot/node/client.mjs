@@ -201,6 +201,20 @@ const result = {
     role_unset: await failure(
       chat({ params: { model: args.model, messages: [{ role: 'user', text: 'hi' }] } }, args.key),
     ),
+    // OpenAI's shape of a forced call: proto-loader drops the keys ToolChoice has no field for,
+    // so it arrives set with no kind, which the router refuses rather than drop the choice.
+    tool_choice_unset: await failure(
+      chat(
+        {
+          params: {
+            ...chatRequest(args.model, 'weather?').params,
+            tools: [{ type: 'function', function: { name: 'get_weather' } }],
+            tool_choice: { type: 'function', function: { name: 'get_weather' } },
+          },
+        },
+        args.key,
+      ),
+    ),
   },
 };
 await chat(chatRequest(args.model, 'first'), args.limited_key);

@@ -40,10 +40,12 @@ class HeldSettlement(MemoryStateStore):
         self.go = asyncio.Event()
         self.corrections: list[int] = []
 
-    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+    async def add_tokens(
+        self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
+    ) -> None:
         self.started.set()
         await self.go.wait()
-        await super().add_tokens(resource, window, delta, requests)
+        await super().add_tokens(resource, window, delta, requests, lease_id=lease_id)
         self.corrections.append(delta)
 
 

@@ -48,11 +48,11 @@ class CutWrites(MemoryStateStore):
         await super().set_value(name, value, ttl_s)
 
     async def add_to_bucket(
-        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
-    ) -> None:
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float, *, at: str = ""
+    ) -> str:
         if self.write == "stats":
             await self._held()
-        await super().add_to_bucket(name, bucket, counts, ttl_s)
+        return await super().add_to_bucket(name, bucket, counts, ttl_s, at=at)
 
 
 def _request() -> chat_pb2.ChatParams:

@@ -129,10 +129,12 @@ async def test_a_conversation_deleted_during_the_call_keeps_the_answer_completed
 class GoneAndGiveBacksFail(SecondConversationReadWaits):
     """As `SecondConversationReadWaits`, and its un-counts (a give-back) raise (the store lost)."""
 
-    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+    async def add_tokens(
+        self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
+    ) -> None:
         if delta < 0 or requests < 0:
             raise StoreUnavailableError("redis: connection lost")
-        await super().add_tokens(resource, window, delta, requests)
+        await super().add_tokens(resource, window, delta, requests, lease_id=lease_id)
 
 
 async def test_a_failed_give_back_leaves_the_uncalled_job_its_conversation_error(

@@ -26,10 +26,10 @@ class CountingStore(MemoryStateStore):
         self.writes: list[tuple[str, dict[str, float]]] = []
 
     async def add_to_bucket(
-        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
-    ) -> None:
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float, *, at: str = ""
+    ) -> str:
         self.writes.append((name, dict(counts)))
-        await super().add_to_bucket(name, bucket, counts, ttl_s)
+        return await super().add_to_bucket(name, bucket, counts, ttl_s, at=at)
 
 
 async def test_results_are_written_together_and_read_at_once() -> None:
@@ -116,11 +116,11 @@ class LostStatsStore(MemoryStateStore):
     """Memory state whose statistics writes fail (the state store lost)."""
 
     async def add_to_bucket(
-        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float
-    ) -> None:
+        self, name: str, bucket: int, counts: dict[str, float], ttl_s: float, *, at: str = ""
+    ) -> str:
         if name.startswith("stats:"):
             raise StoreUnavailableError("redis: connection lost")
-        await super().add_to_bucket(name, bucket, counts, ttl_s)
+        return await super().add_to_bucket(name, bucket, counts, ttl_s, at=at)
 
 
 async def test_an_answer_stands_when_writing_its_statistics_fails(

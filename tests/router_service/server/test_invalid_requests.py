@@ -59,6 +59,10 @@ CHAT_CASES: dict[str, tuple[dict[str, Any], str]] = {
         {"tool_choice": chat_pb2.ToolChoice(raw_json="{")},
         "tool_choice.raw_json",
     ),
+    # What protobufjs builds from OpenAI's `{type: "function", function: {name: "f"}}`: keys
+    # that are no field of ToolChoice are dropped, leaving it set with no kind (it was dropped
+    # too, and the model was not made to call `f`).
+    "tool_choice of no kind": ({"tool_choice": chat_pb2.ToolChoice()}, "tool_choice"),
     "unknown tool_choice mode": (
         {"tool_choice": chat_pb2.ToolChoice(mode=99)},  # type: ignore[arg-type]
         "tool_choice.mode",

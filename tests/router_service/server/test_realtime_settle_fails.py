@@ -28,10 +28,12 @@ pytestmark = pytest.mark.timeout(30)
 class FailingClientSettlements(MemoryStateStore):
     """Memory state whose corrections of a client's tpm window (a settlement) raise."""
 
-    async def add_tokens(self, resource: str, window: int, delta: int, requests: int = 0) -> None:
+    async def add_tokens(
+        self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
+    ) -> None:
         if resource.startswith("client:") and requests == 0:
             raise StoreUnavailableError("redis: connection lost")
-        await super().add_tokens(resource, window, delta, requests)
+        await super().add_tokens(resource, window, delta, requests, lease_id=lease_id)
 
 
 async def test_a_session_whose_settlement_fails_is_told_its_close(

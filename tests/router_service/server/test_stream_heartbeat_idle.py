@@ -1,0 +1,50 @@
+"""ChatStream's heartbeats say how long the stream was quiet as the proto says it
+(`Heartbeat.idle_ms`: milliseconds since the last message on this stream), as ResumeResponse's
+and a hidden-reasoning stream's do: each after `streams.heartbeat_s` without a message says that
+interval. The upstream guard's counted from the last chunk instead, so the second beat of one
+quiet spell said twice the interval. Nothing sleeps: the router's ManualClock and the loop's
+clock (the guard's wake-up timer) are moved on together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter, base_config
+from tests.loop_clock import move_loop_clock
+from tests.router_service.auth.helpers import chat_stream
+
+__all__ = ["move_loop_clock"]  # the fixture, used here
+
+pytestmark = pytest.mark.timeout(30)
+
+BEAT_S = 5.0
+
+
+async def test_each_heartbeat_of_a_quiet_spell_says_the_time_since_the_last_message(
+    fake: FakeUpstream, start_router: StartRouter, move_loop_clock: Callable[[float], None]
+) -> None:
+    clock = ManualClock()
+    config = base_config(fake.base_url, streams={"heartbeat_s": BEAT_S})
+    config["providers"]["alpha"]["timeouts"].update(stall_s=600.0, first_chunk_s=600.0)
+    router = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario(held_after_chunks=2))
+    messages = aiter(router.stub.ChatStream(chat_stream(text="one two three four")))
+    kinds = [(await anext(messages)).WhichOneof("event") for _ in range(3)]
+    assert kinds == ["route", "chunk", "chunk"]
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    beats = []
+    for _ in range(2):
+        clock.advance(BEAT_S)
+        move_loop_clock(BEAT_S)
+        message: pb.ChatStreamResponse = await anext(messages)
+        assert message.WhichOneof("event") == "heartbeat"
+        beats.append(message.heartbeat.idle_ms)
+    assert beats == [BEAT_S * 1000, BEAT_S * 1000]
+    fake.state.release()
+    rest = [message.WhichOneof("event") async for message in messages]
+    assert rest[-1] == "summary"
