@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import orjson
 import pytest
 
-from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as rs
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
-from tests.e2e.test_reasoning_exclude import ANSWER, EXCLUDED
+from tests.e2e.test_reasoning_exclude import ANSWER, hidden_params
 from tests.e2e.test_reasoning_sdk import config
 from tests.loop_clock import move_loop_clock
 
@@ -35,11 +33,7 @@ async def test_a_quiet_beat_after_the_guards_beat_counts_from_it(
     # More words than the guard's read-ahead (32): the batch after the hold is all reasoning.
     thinking = " ".join(f"step{i}" for i in range(40))
     fake.state.set_scenario(Scenario(reasoning=thinking, content=ANSWER, held_after_chunks=3))
-    params = chat_pb2.ChatParams(
-        model="gpt",
-        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
-        extra_json=orjson.dumps(EXCLUDED).decode(),
-    )
+    params = hidden_params()
     events = aiter(router.stub.ChatStream(rs.ChatStreamRequest(params=params)))
     await fake.state.wait_for(lambda: fake.state.held == 1)
     clock.advance(BEAT_S + 1)  # an interval of hidden thinking commits the stream
