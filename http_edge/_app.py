@@ -245,7 +245,9 @@ def uvicorn_config(
         host=socket_host(host),
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio",
-        http=edge_protocol(settings.header_timeout_s, settings.max_connections),
+        http=edge_protocol(
+            settings.header_timeout_s, settings.max_connections, settings.body_timeout_s
+        ),
         # uvicorn calls it as its protocol class; a function, so `websockets` loads on the first
         # WebSocket upgrade (`/v1/realtime`), not at start-up.
         ws=lazy_websocket_protocol,  # type: ignore[arg-type]

@@ -13,6 +13,10 @@ do this, so it does it:
 - `edge.body_timeout_s`, in the app (`BodyDeadline`): from the end of the head until the last
   byte of the body. Past it the request gets OpenAI's error JSON with 408 and
   `connection: close`, through the app's own error handling, so telemetry counts it.
+- `MAX_HEAD_BYTES` (`EdgeHttpProtocol`): a request head larger gets 431 with OpenAI's error JSON
+  and a close, as soon as it is known to be, whether it ever ends or not.
+- `MAX_PIPELINED` (`EdgeHttpProtocol`): the requests a connection reads ahead of the one being
+  answered; past them it reads no further, and closes after answering them.
 - `edge.max_connections` (`EdgeHttpProtocol`): a request on a connection beyond it gets 503
   with OpenAI's error JSON (uvicorn's own `limit_concurrency` answers in plain text).
 
@@ -46,20 +50,48 @@ CONNECTION = "switchboard.connection"
 
 log = logging.getLogger("http_edge")
 
+# The largest request head (its request line and headers) the edge reads: past it, 431 and a
+# close. uvicorn sets no limit, and httptools holds a head whole however long it grows.
+MAX_HEAD_BYTES = 64 * 1024
+# The most one read of a connection brings (asyncio's and uvloop's: 256 KiB). A head is counted by
+# the reads it came in: its first one may also hold the end of the previous request.
+_ONE_READ = 256 * 1024
+# The most requests a connection reads ahead of the one being answered (HTTP/1.1's pipelining):
+# past it, the edge reads no further, answers those it read, and closes the connection after
+# the last (the client retries the rest, as HTTP asks of a pipelining client). Each one read
+# ahead holds its scope and cycle (~2 KiB), and uvicorn reads on after each answer: a client
+# sending faster than it is answered made a thousand of them a second, without bound.
+MAX_PIPELINED = 16
+# `_refusal` when the parser stopped at a request past MAX_PIPELINED: nothing is answered to it.
+_UNANSWERED = (0, "", "")
+_HEAD_TOO_LARGE = (
+    431,
+    f"The request's headers are larger than the limit of {MAX_HEAD_BYTES} bytes.",
+    "header_too_large",
+)
+
 
 class EdgeHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a header timeout and a connection cap; a subclass per
     set of settings (`edge_protocol`), as uvicorn makes its protocols from a class."""
 
     header_timeout_s: float = 10.0
+    # The rest of a body the app answered without reading (`BodyDeadline` times one it reads).
+    body_timeout_s: float = 30.0
     max_connections: int | None = None
     # Slots: uvicorn's protocol keeps ~30 attributes in its `__dict__`, about as many as CPython
     # shares between instances; two more there grew every connection's dict (~1.6 KiB an idle
     # stream by tracemalloc, benchmarks/README.md, "One process").
-    __slots__ = ("_departed", "_header_timer", "_held")
+    __slots__ = ("_departed", "_head_bytes", "_header_timer", "_held", "_in_head", "_refusal")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._header_timer: asyncio.TimerHandle | None = None
+        # The bytes of the reads the current head came in (its first one whole: at most one
+        # read more than the head), and whether a head is being read.
+        self._head_bytes = 0
+        self._in_head = False
+        # Why the parser was stopped (`_Refused`), when it was on purpose: what to answer.
+        self._refusal: tuple[int, str, str] | None = None
         self._held: HeadHeld | None = None  # the latest request's head hold (`_one_write`)
         self._departed: Callable[[], None] | None = None  # told when the connection is lost
         super().__init__(*args, **kwargs)
@@ -96,8 +128,35 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if departed is not None:
             departed()
 
+    def data_received(self, data: bytes) -> None:
+        if self._refusal is not None:
+            return  # refused, lingering (`_linger`): what follows is dropped
+        self._head_bytes = self._head_bytes + len(data) if self._in_head else len(data)
+        super().data_received(data)
+        # Still in the head, past the limit even without the first read: it is too large.
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES + _ONE_READ:
+            self._in_head = False
+            self._answer_and_close(*_HEAD_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+
     def on_headers_complete(self) -> None:
         self._disarm()
+        self._in_head = False
+        if (
+            self._head_bytes > MAX_HEAD_BYTES
+            and _head_size(self.url, self.headers) > MAX_HEAD_BYTES
+        ):
+            self._refuse(_HEAD_TOO_LARGE)
+        if len(self.pipeline) >= MAX_PIPELINED:
+            # This one would wait behind as many: the last read ahead is the connection's last.
+            # What the client still sends is read and dropped (`data_received`): a close with
+            # bytes unread would reset the connection, the answers not yet read lost with it.
+            self.cycle.keep_alive = False
+            self.flow.resume_reading()
+            self._refuse(_UNANSWERED)
         before = self.cycle
         if self.max_connections is None or len(self.connections) <= self.max_connections:
             super().on_headers_complete()
@@ -116,34 +175,72 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             # Its app has not run yet either: it finds the connection to watch for departure.
             self.scope[CONNECTION] = self  # type: ignore[literal-required]  # a server's own key
 
+    def _refuse(self, refusal: tuple[int, str, str]) -> None:
+        """Stop the parser at this request (from one of its callbacks); uvicorn then calls
+        `send_400_response`, which answers `refusal` instead."""
+        self._refusal = refusal
+        raise _Refused(refusal[1])
+
     def send_400_response(self, msg: str) -> None:
         """A request HTTP itself cannot read (a malformed chunk size, two Content-Lengths, a
-        control character in a header): uvicorn's 400, in OpenAI's error JSON, not plain text."""
-        if self._held is not None:  # a response's held head leaves before the 400
+        control character in a header): uvicorn's 400, in OpenAI's error JSON, not plain text;
+        or the refusal that stopped the parser (`_refuse`)."""
+        if self._refusal is _UNANSWERED:
+            return  # those read ahead are answered, then the connection closes
+        refusal = self._refusal or (400, msg, "invalid_http_request")
+        self._answer_and_close(*refusal)
+
+    def _answer_and_close(self, status: int, message: str, code: str) -> None:
+        self._refusal = (status, message, code)  # nothing more is read from the connection
+        if self._held is not None:  # a response's held head leaves before the refusal
             self._held.flush()
-        body = dumps(error_body(msg, "invalid_request_error", "invalid_http_request"))
-        head = [STATUS_LINE[400]]
+        body = dumps(error_body(message, "invalid_request_error", code))
+        head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head.extend([name, b": ", value, b"\r\n"])
         head.append(b"content-type: application/json\r\n")
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(b"".join([*head, body]))
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close once the client has had the refusal: a socket closed with bytes yet unread
+        resets the connection (TCP's RST), and a client still sending (the rest of a head or a
+        body) would lose the answer to the reset. So the edge ends its side (FIN), drops what
+        still comes, and closes when the client does, or after `header_timeout_s`. At once when
+        a response is being written (a request before this one, pipelined) or over TLS."""
+        writing = self.cycle is not None and not self.cycle.response_complete
+        if writing or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self.flow.resume_reading()
+        self._disarm()
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self.transport.close)
 
     def on_message_complete(self) -> None:
         # The scope is the running (or about to run) request's: the app sees the flag.
         self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]  # a server's own key
         super().on_message_complete()
+        cycle = self.cycle  # None, or a previous request's, for a WebSocket upgrade
+        answered = cycle is not None and cycle.scope is self.scope and cycle.response_complete
+        if answered and not self.transport.is_closing():
+            self._arm()  # the end of a body answered before it came: the next head's time
 
     def on_response_complete(self) -> None:
         idle = not self.pipeline  # else the next request, already read, starts now
         super().on_response_complete()
         if idle and not self.transport.is_closing():
-            self._arm()
+            # A body answered before it came (a 413 on its Content-Length) is still arriving,
+            # dropped: its client reads the answer once it has sent it, and a close before
+            # (a reset) would lose the answer. It has the body's time, the next head its own.
+            body_due = not self._in_head and not self.cycle.scope.get(BODY_COMPLETE, False)
+            self._arm(self.body_timeout_s if body_due else self.header_timeout_s)
 
-    def _arm(self) -> None:
+    def _arm(self, timeout_s: float | None = None) -> None:
         self._disarm()
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._too_slow)
+        timeout_s = self.header_timeout_s if timeout_s is None else timeout_s
+        self._header_timer = self.loop.call_later(timeout_s, self._too_slow)
 
     def _disarm(self) -> None:
         if self._header_timer is not None:
@@ -154,13 +251,28 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._header_timer = None
         if not self.transport.is_closing():
             # DEBUG: a flood of these is what an attack looks like, and it must not flood the log.
-            log.debug("closing a connection that sent no complete request head in time")
+            log.debug("closing a connection that sent no complete request head (or body) in time")
             self.transport.close()
 
 
-def edge_protocol(header_timeout_s: float, max_connections: int | None) -> type[EdgeHttpProtocol]:
+class _Refused(Exception):
+    """Raised from a parser callback to stop the parser (httptools has no other way)."""
+
+
+def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """A head's size, near enough: its target and its headers' names and values."""
+    return len(url) + sum(len(name) + len(value) for name, value in headers)
+
+
+def edge_protocol(
+    header_timeout_s: float, max_connections: int | None, body_timeout_s: float = 30.0
+) -> type[EdgeHttpProtocol]:
     """The protocol class for uvicorn's `http` setting, with these limits."""
-    limits = {"header_timeout_s": header_timeout_s, "max_connections": max_connections}
+    limits = {
+        "header_timeout_s": header_timeout_s,
+        "max_connections": max_connections,
+        "body_timeout_s": body_timeout_s,
+    }
     return type("EdgeHttpProtocol", (EdgeHttpProtocol,), limits)
 
 

@@ -394,7 +394,7 @@ class UpstreamFailure(SwitchboardError):
 class AllCandidatesFailedError(SwitchboardError):
     """No candidate produced an answer. The wire status follows the last failure's Outcome."""
 
-    def __init__(self, last: UpstreamFailure, provider: str) -> None:
+    def __init__(self, last: UpstreamFailure, provider: str, held_back_s: float | None = None):
         super().__init__(f"All upstream attempts failed; last: {last.outcome.name}: {last.message}")
-        self.last = last
-        self.provider = provider
+        self.last, self.provider = last, provider
+        self.held_back_s = held_back_s  # a deployment held back (cooling) serves again in this

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from clients.codec._json import at, at_index, expect_list, expect_object, expect_str
+from clients.codec._json import at, at_index, dump_json, expect_list, expect_object, expect_str
 from clients.codec._messages import message_from_openai
 from clients.codec._responses_items import input_items_of, with_input_ids
 from clients.codec._responses_output import ResponseIds
@@ -63,14 +63,14 @@ def conversation_items_from_openai(value: Any, path: str = "items") -> list[str]
                 param=at(at_index(path, i), "type"),
             )
     messages_from_input(items, path=path)  # what a later request could not use is refused now
-    return [orjson.dumps(item).decode() for item in input_items_of(items)]
+    return [orjson.dumps(item).decode() for item in input_items_of(items, path=path)]
 
 
 def conversation_metadata_from_openai(body: dict[str, Any]) -> str:
     """A request's ``metadata`` as the JSON object string the router checks and keeps; "" when
     none."""
     value = body.get("metadata")
-    return "" if value is None else orjson.dumps(expect_object(value, "metadata")).decode()
+    return "" if value is None else dump_json(expect_object(value, "metadata"), "metadata")
 
 
 def conversation_of(body: dict[str, Any]) -> str | None:

@@ -29,6 +29,11 @@ from clients.errors import InvalidRequestError, UpstreamFormatError
 
 _Enum = TypeVar("_Enum", bound=int)  # a generated enum's ValueType
 _INT64 = (-(2**63), 2**63 - 1)
+# How far below a body's root the codec's JSON may be placed (a Responses stream event's
+# annotation is about ten levels down); a text shorter than `_MAYBE_DEEP` cannot nest so deep
+# that it would not be written there (254 levels, each two brackets).
+_PLACED_DEPTH = 16
+_MAYBE_DEEP = 2 * (254 - _PLACED_DEPTH)
 _INT32 = (-(2**31), 2**31 - 1)
 
 
@@ -189,12 +194,37 @@ def split_known(
     return typed, extra
 
 
+def check_placeable(value: Any, size: int) -> None:
+    """Raise orjson.JSONEncodeError unless `value` (its JSON text `size` long) can still be
+    written where it goes: JSON is read 1024 levels deep but written (orjson) to 254, and a
+    field's JSON goes back into a body, an answer, a stream event or a list page up to
+    `_PLACED_DEPTH` levels down. Only a text long enough (`_MAYBE_DEEP`) to nest that deep is
+    written again to see."""
+    if size < _MAYBE_DEEP:
+        return
+    for _ in range(_PLACED_DEPTH):
+        value = [value]
+    orjson.dumps(value)
+
+
+def unwritable(exc: orjson.JSONEncodeError) -> str:
+    """Why a value read as JSON cannot be written, in the API's words: nested too deep (the
+    writer's "Recursion limit reached", not a phrase to show callers), else the writer's own
+    reason (an integer past 64 bits, a key not a string)."""
+    if "Recursion limit" in str(exc):
+        return "it nests too deep to be sent on as JSON"
+    return str(exc)
+
+
 def dump_json(value: Any, path: str) -> str:
     """Compact JSON text, as the proto's ``*_json`` fields hold it."""
     try:
-        return orjson.dumps(value).decode()
+        text = orjson.dumps(value)
+        if len(text) >= _MAYBE_DEEP:  # the usual short one: a len(), not a call
+            check_placeable(value, len(text))
+        return text.decode()
     except orjson.JSONEncodeError as exc:
-        message = f"Invalid value for '{path or 'body'}': {exc}."
+        message = f"Invalid value for '{path or 'body'}': {unwritable(exc)}."
         raise InvalidRequestError(message, param=path or None) from exc
 
 
@@ -203,7 +233,10 @@ def dump_extra(extra: dict[str, Any], path: str) -> str:
     if not extra:
         return ""
     try:
-        return orjson.dumps(extra).decode()
+        text = orjson.dumps(extra)
+        if len(text) >= _MAYBE_DEEP:
+            check_placeable(extra, len(text))
+        return text.decode()
     except orjson.JSONEncodeError:
         for key, value in extra.items():  # name the key that cannot be JSON (an int > 64 bits)
             dump_json(value, at(path, key))

@@ -13,9 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from clients.codec._json import expect_str, missing
+from clients.codec._json import dump_extra, expect_str, missing
 from clients.codec._rerank import rerank_fields
 from clients.switchboard.v1 import media_pb2
 
@@ -118,8 +116,9 @@ def media_params_from_openai(
     model = expect_str(fields.pop("model"), "model")
     if operation == media_pb2.MEDIA_OPERATION_RERANK:
         fields = rerank_fields(fields)
+    # The fields as JSON, the one that cannot be (nested too deep) named.
     params = media_pb2.MediaParams(
-        operation=operation, model=model, params_json=orjson.dumps(fields).decode()
+        operation=operation, model=model, params_json=dump_extra(fields, "")
     )
     uploads = MEDIA_UPLOADS.get(operation)
     if uploads is not None and uploads.several:

@@ -12,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
+from clients.codec._json import at_index, dump_json
+
 if TYPE_CHECKING:  # _responses_output imports the request module, which imports this one
     from clients.codec._responses_output import ResponseIds
 
@@ -24,10 +28,13 @@ _ID_PREFIXES = {
 
 
 def input_items_of(
-    value: Any, items: Mapping[str, dict[str, Any]] | None = None
+    value: Any, items: Mapping[str, dict[str, Any]] | None = None, path: str = "input"
 ) -> tuple[dict[str, Any], ...]:
     """`value` (a request's ``input``, already validated by :func:`messages_from_input`) as
-    items; `items`: the stored items its ``item_reference``s name."""
+    items; `items`: the stored items its ``item_reference``s name. An item is kept as JSON
+    (stored, added to a conversation): one that cannot be written (nested deeper than the
+    writer goes, where the chat messages made of it drop the deep value) is refused by `path`
+    now, not once the answer is in."""
     if isinstance(value, str):
         value = [{"role": "user", "content": value}]
     out = []
@@ -35,6 +42,11 @@ def input_items_of(
         if item.get("type") == "item_reference" and items is not None:
             item = items.get(item.get("id"), item)
         out.append(_listed(item))
+    try:  # all at once, the usual case; the item at fault named when one fails
+        orjson.dumps(out)
+    except orjson.JSONEncodeError:
+        for i, listed in enumerate(out):
+            dump_json(listed, at_index(path, i))
     return tuple(out)
 
 

@@ -45,6 +45,7 @@ from clients.codec._responses_custom import (
     joins_reasoning,
     required_strings,
 )
+from clients.codec._responses_echo import echo_of
 from clients.codec._responses_hosted import HOSTED_ITEM_TYPES, add_hosted
 from clients.codec._responses_include import LOGPROBS, include_values
 from clients.codec._responses_items import input_items_of
@@ -73,10 +74,6 @@ _DROPPED = frozenset(
     | {"max_tool_calls", "context_management"}
 )
 # Keys whose value the Response object repeats, as the caller sent them.
-_ECHOED = (
-    *("instructions", "max_output_tokens", "reasoning", "user", "safety_identifier"),
-    *("prompt_cache_key", "temperature", "top_p", "parallel_tool_calls", "previous_response_id"),
-)
 _TRANSLATED = frozenset(
     {"model", "input", "instructions", "tools", "tool_choice", "text", "reasoning", "stream"}
     | {"max_output_tokens", "metadata", "temperature", "top_p", "parallel_tool_calls", "user"}
@@ -160,7 +157,7 @@ def responses_request_from_openai(
     if stream:
         # Usage arrives in a last chunk only when asked for; response.completed carries it.
         params.stream_options.include_usage = True
-    echo = {**_echo(body), "store": store}
+    echo = echo_of(body, store)
     if history is not None and history.conversation is not None:
         echo["conversation"] = {"id": history.conversation}
     listed = input_items_of(body["input"], items)
@@ -222,22 +219,6 @@ def _read_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
         reasoning = expect_object(body["reasoning"], "reasoning")
         if reasoning.get("effort") is not None:  # `summary` has no chat counterpart
             chat["reasoning_effort"] = expect_str(reasoning["effort"], "reasoning.effort")
-
-
-def _echo(body: dict[str, Any]) -> dict[str, Any]:
-    echo: dict[str, Any] = {
-        "tools": body.get("tools") or [],
-        "tool_choice": body.get("tool_choice") or "auto",
-        "metadata": body.get("metadata") or {},
-        "text": body.get("text") or {"format": {"type": "text"}},
-        "parallel_tool_calls": True,
-        "temperature": None,
-        "top_p": None,
-    }
-    for key in _ECHOED:
-        if body.get(key) is not None:
-            echo[key] = body[key]
-    return echo
 
 
 # --- input items ---------------------------------------------------------------------------------

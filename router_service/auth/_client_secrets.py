@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec import unwritable
 from router_service.errors import InvalidRequestError
 
 __all__ = ["ClientSecretAsk", "client_secret_ask", "realtime_session"]
@@ -57,6 +58,11 @@ def realtime_session(session_json: str) -> dict[str, Any]:
         session = None
     if not isinstance(session, dict):
         raise InvalidRequestError("session must be an object.", param="session")
+    try:  # as it goes on, one level down: a `session.update` event's, the answer's `session`
+        orjson.dumps({"session": session})
+    except orjson.JSONEncodeError as exc:  # nested deeper than JSON is written (read: 1024)
+        message = f"Invalid value for 'session': {unwritable(exc)}."
+        raise InvalidRequestError(message, param="session") from None
     if session.get("type", "realtime") != "realtime":
         raise InvalidRequestError(
             "session.type must be `realtime` (transcription sessions are not served).",

@@ -70,9 +70,14 @@ class Met:
         the request, and none held back (cooling, excluded for the session) could, is it the
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
         if self.last is not None:
-            return AllCandidatesFailedError(self.last[0], self.last[1].provider)
+            failure, provider = self.last[0], self.last[1].provider
+            held_back = self._held_back_could(ctx, plan)
+            later = None if held_back is None else held_back.retry_after_s
+            return AllCandidatesFailedError(failure, provider, later)
         if self.refusals or not self.unsupported:
-            return no_key_free(self.refusals)
+            # A deployment held back (cooling, the session's) serves later: no "every key
+            # disabled" then, and its end is in the retry hint with the keys'.
+            return no_key_free(self.refusals, self._held_back_could(ctx, plan))
         waiting = self._held_back_could(ctx, plan)
         if waiting is not None:
             return waiting
@@ -113,14 +118,19 @@ def _hint(refusal: Unavailable) -> float | None:
     return refusal.retry_after_s
 
 
-def no_key_free(refusals: list[Unavailable]) -> NoCapacityError:
-    """Every candidate refused before any call: the earliest hint says when to come back."""
-    if refusals and all(r.reason is Refusal.DISABLED for r in refusals):
+def no_key_free(
+    refusals: list[Unavailable], held_back: NoCapacityError | None = None
+) -> NoCapacityError:
+    """Every candidate refused before any call: the earliest hint says when to come back, a
+    deployment `held_back` from the walk (`Met._held_back_could`: cooling, the session's) too."""
+    if held_back is None and refusals and all(r.reason is Refusal.DISABLED for r in refusals):
         return NoUsableKeyError(
             "Every key of every candidate deployment is disabled (invalid credentials or "
             "exhausted quota); they are probed and come back by themselves when they work."
         )
     hints = [hint for hint in map(_hint, refusals) if hint is not None]
+    if held_back is not None and held_back.retry_after_s is not None:
+        hints.append(held_back.retry_after_s)
     if refusals and all(r.reason is Refusal.BUSY for r in refusals):
         message = (
             "Every candidate deployment's provider already serves its `max_sessions` "
@@ -128,6 +138,8 @@ def no_key_free(refusals: list[Unavailable]) -> NoCapacityError:
         )
     else:
         message = "No key of any candidate deployment is available now."
+    if held_back is not None:
+        message = f"{message} {held_back.message}"
     return NoCapacityError(
         message,
         retry_after_s=max(0.0, min(hints)) if hints else None,

@@ -160,34 +160,37 @@ class Planner:
         ordered: Sequence[Deployment],
         cooled: dict[str, float],
     ) -> None:
+        """Nothing left to try: the deployment whose global cooldown ends first, once it ended
+        when the caller's deadline allows (else at once, rather than refuse). Only the cooling
+        ones, else the session's skipped ones (`_skipped`); a provider ban is a hard rule: the
+        caller gets a typed error."""
         only_cooled = [d for d in ordered if plan.excluded.get(d.name) == "cooldown"]
-        if not only_cooled:
-            self._skipped_anyway(plan, ordered, cooled)
-            return  # a provider ban is a hard rule: the caller gets a typed error
-        soonest = min(only_cooled, key=lambda d: cooled[d.name])
-        wait = cooled[soonest.name] - self._clock.now()
+        if only_cooled:
+            chosen: Deployment | None = min(only_cooled, key=lambda d: cooled[d.name])
+        else:
+            chosen = _skipped(plan, ordered, cooled)
+        if chosen is None:
+            return
+        wait = cooled.get(chosen.name, 0.0) - self._clock.now()
         remaining = ctx.remaining()
         if wait > 0 and remaining is not None and wait < remaining:
             await self._clock.sleep(wait)
-        plan.candidates.append(soonest)
-        plan.forced = True
-        del plan.excluded[soonest.name], plan.usable_at[soonest.name]
-
-    @staticmethod
-    def _skipped_anyway(
-        plan: Plan, ordered: Sequence[Deployment], cooled: dict[str, float]
-    ) -> None:
-        """model-skip steers a conversation away from a deployment that failed it while another
-        can serve; when none can, the skipped one is tried rather than the conversation refused
-        for the whole thread cooldown (one blip of a model's only deployment did that). The
-        first in strategy order that is not also cooling globally goes first."""
-        skipped = [d for d in ordered if plan.excluded.get(d.name) == "session_skip"]
-        if not skipped:
-            return
-        chosen = min(skipped, key=lambda d: cooled.get(d.name, 0.0))
         plan.candidates.append(chosen)
         plan.forced = True
         del plan.excluded[chosen.name], plan.usable_at[chosen.name]
+
+
+def _skipped(
+    plan: Plan, ordered: Sequence[Deployment], cooled: dict[str, float]
+) -> Deployment | None:
+    """model-skip steers a conversation away from a deployment that failed it while another can
+    serve; when none can, a skipped one is tried rather than the conversation refused for the
+    whole thread cooldown (one blip of a model's only deployment did that): the first in
+    strategy order whose global cooldown ends first (none: at once). Its cooldown is waited
+    out as any call's (the conversation's next call came back to it within it at once: the
+    deployment cooled for everyone, and the call sent to it all the same)."""
+    skipped = [d for d in ordered if plan.excluded.get(d.name) == "session_skip"]
+    return min(skipped, key=lambda d: cooled.get(d.name, 0.0)) if skipped else None
 
 
 def _run_by_none(tools: tuple[ServerTool, ...], members: Sequence[Deployment]) -> ServerTool:

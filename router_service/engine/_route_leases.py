@@ -97,8 +97,8 @@ class RouteLeases:
             route = RouteLease(lease_id, deployment, lease, ctx, stack, expires_at, record)
             self._outstanding[lease_id] = route
             return route
-        if refusals and all(r.reason is Refusal.BUSY for r in refusals):
-            raise no_key_free(refusals)  # as a proxied call's: why, and when to come back
+        if refusals:  # as a proxied call's: why (every key disabled: a 503), when to come back
+            raise no_key_free(refusals)
         raise NoCapacityError("No deployment of that model can be leased now.")
 
     async def _keep(

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec import unwritable
 from clients.codec.anthropic import TOOL_ERROR_KEY
 from clients.codec.gemini import GEMINI_ONLY
 from router_service.errors import UpstreamFailure
@@ -46,6 +47,10 @@ OPENAI_CHAT_KEYS = frozenset(
 _NOT_PASSED = OPENAI_CHAT_KEYS | frozenset(OPENROUTER_KEYS) | {GOOGLE_EXTRA, GEMINI_ONLY}
 
 
+# How deep the JSON of an upstream request may nest: orjson writes no deeper.
+WRITABLE_DEPTH = 254
+
+
 def passthrough(body: Mapping[str, Any]) -> JsonObject:
     """The caller's provider-specific top-level keys; a null one (the SDK's None) is unset."""
     return {k: v for k, v in body.items() if k not in _NOT_PASSED and v is not None}
@@ -63,6 +68,21 @@ def unsupported(message: str, param: str | None = None) -> UpstreamFailure:
     reached the provider, so there is no upstream status."""
     error = {"message": message, "type": "invalid_request_error", "param": param, "code": None}
     return UpstreamFailure(Outcome.UNSUPPORTED_INPUT, message, upstream_error=error)
+
+
+def json_body(value: Any) -> bytes:
+    """`value` (an upstream request's body or a value in it) as JSON. The caller's own JSON (a
+    schema, an extra field, a `*_json` field of a gRPC call) is read up to 1024 levels deep but
+    written to at most `WRITABLE_DEPTH`: deeper, no request can be written for this deployment
+    (another kind's body may nest it less: a tool call's arguments are a string in OpenAI's,
+    an object in Anthropic's), so it cannot take the request."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError as exc:  # "Recursion limit reached" (or a key not a string)
+        raise unsupported(
+            f"The request cannot be sent upstream: {unwritable(exc)} (a value in it may nest at "
+            f"most {WRITABLE_DEPTH} levels deep in the upstream's body)."
+        ) from exc
 
 
 def text_of(content: Any) -> str:

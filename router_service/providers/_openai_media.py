@@ -27,7 +27,7 @@ import orjson
 from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS, asks_stream
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.providers._base import MediaCall
-from router_service.providers._mapping import caller_error
+from router_service.providers._mapping import caller_error, json_body
 
 __all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result", "token_usage"]
 
@@ -47,7 +47,7 @@ def media_content(call: MediaCall) -> tuple[bytes, str]:
         fields["stream"] = asks_stream(fields)  # upstream takes a boolean, a form's "true"
     uploads = MEDIA_UPLOADS.get(params.operation)
     if uploads is None:
-        return orjson.dumps(fields), "application/json"
+        return json_body(fields), "application/json"
     data = {name: _form_values(value) for name, value in fields.items() if value is not None}
     files = params.files if uploads.several else [params.file]
     parts = [_form_file(file.field or uploads.fields[0], file) for file in files]
@@ -70,7 +70,7 @@ def _form_values(value: Any) -> str | list[str]:
 
 
 def _form_text(value: Any) -> str:
-    return value if isinstance(value, str) else orjson.dumps(value).decode()
+    return value if isinstance(value, str) else json_body(value).decode()
 
 
 def is_json(content_type: str) -> bool:

@@ -19,6 +19,7 @@ from router_service.outcomes import Outcome
 from router_service.providers._base import UPSTREAM_ALIVE, ProviderAdapter
 from router_service.providers._classify import classify_http_error
 from router_service.providers._http import map_transport_errors, send_upstream
+from router_service.providers._mapping import json_body
 from router_service.providers._openai_media import is_json
 from router_service.providers._sse import KEEPALIVE, json_events
 from router_service.telemetry import ATTEMPT_CALL
@@ -135,7 +136,7 @@ class HttpAdapter(ProviderAdapter):
         as `read()` sets it. Headers of the config's that httpx treats apart (Host,
         Content-Length, Transfer-Encoding) are left to httpx's own way."""
         endpoint = _parsed(url) if params is None else httpx.URL(url, params=params)
-        content = None if body is None else _exact(orjson.dumps(body))
+        content = None if body is None else _exact(json_body(body))
         extensions = _extensions(timeout)
         fixed = self._fixed_headers(api_key, endpoint.netloc)
         if fixed is None or (content is None and method in _SENDS_BODY):  # httpx's own way

@@ -66,7 +66,7 @@ def error_details(exc: BaseException) -> ErrorDetails:
 
 def _details_of(exc: BaseException) -> ErrorDetails:
     if isinstance(exc, AllCandidatesFailedError):
-        return _failed_details(exc.last, exc.provider)
+        return _failed_details(exc.last, exc.provider, exc.held_back_s)
     if isinstance(exc, CodecInvalidRequestError):
         # The codec could not turn the caller's protobuf into an upstream body (an unknown enum
         # value, a `*_json` field that is not JSON): the caller's fault, named by its path.
@@ -112,7 +112,9 @@ def rate_limit_message(status: RateStatus) -> RateLimitStatus:
     )
 
 
-def _failed_details(last: UpstreamFailure, provider: str) -> ErrorDetails:
+def _failed_details(
+    last: UpstreamFailure, provider: str, held_back_s: float | None = None
+) -> ErrorDetails:
     outcome = last.outcome
     if outcome in _PASSED_THROUGH and last.upstream_error is not None:
         # The caller's to change, whatever status it came with: one said with a 5xx (llama.cpp's
@@ -127,6 +129,7 @@ def _failed_details(last: UpstreamFailure, provider: str) -> ErrorDetails:
             upstream_error=_openai_shaped(last.upstream_error, outcome, upstream_status=status),
         )
     throttled = outcome in (Outcome.RATE_LIMITED, Outcome.QUOTA_EXHAUSTED)
+    waits = [s for s in (last.retry_after_s, held_back_s) if s is not None]
     return ErrorDetails(
         code=grpc.StatusCode.RESOURCE_EXHAUSTED if throttled else grpc.StatusCode.UNAVAILABLE,
         message=f"No upstream could serve the request; last: {outcome.name} ({last.message})",
@@ -135,7 +138,7 @@ def _failed_details(last: UpstreamFailure, provider: str) -> ErrorDetails:
         openai_code=outcome.name.lower(),
         provider=provider,
         upstream_status=last.upstream_status or None,
-        retry_after_s=last.retry_after_s if throttled else None,
+        retry_after_s=min(waits) if throttled and waits else None,
     )
 
 

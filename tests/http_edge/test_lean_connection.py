@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as rs
-from http_edge._slow_clients import EdgeHttpProtocol
+from http_edge._slow_clients import MAX_PIPELINED, EdgeHttpProtocol
 from tests.helpers import eventually
 from tests.http_edge.edge_messages import chunk, route_message, summary
 from tests.http_edge.harness import Edge, StubRouter
@@ -125,3 +125,38 @@ async def test_a_client_slow_to_read_pauses_the_stream_until_it_reads(
         await writer.wait_closed()
     assert received.count(big.encode()) == 200
     assert b'"end"' in received
+
+
+async def test_a_pipeline_past_its_depth_is_answered_then_closed(
+    stub: StubRouter, edge: Edge
+) -> None:
+    # A thousand requests in one write, behind one the router holds: the edge reads
+    # MAX_PIPELINED of them ahead and no more (each read-ahead request holds its scope and
+    # cycle: 17 MB so sent held 730 MB), answers those in order, and closes after the last,
+    # the rest unanswered, as HTTP lets a server (a pipelining client retries them).
+    released = asyncio.Event()
+
+    async def on_list_models(request: object, context: object) -> rs.ListModelsResponse:
+        await released.wait()
+        return rs.ListModelsResponse()
+
+    stub.on_list_models = on_list_models
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+    try:
+        writer.write(b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\n" + PING * 1000)
+        await writer.drain()
+
+        async def read_ahead() -> bool:
+            return len(stub.calls) == 1 and len(connection_of(edge).pipeline) >= MAX_PIPELINED
+
+        await eventually(read_ahead, within=15, what="the pipelined requests read")
+        assert len(connection_of(edge).pipeline) == MAX_PIPELINED
+        released.set()
+        answers = (await asyncio.wait_for(reader.read(), 15)).split(b"HTTP/1.1 ")[1:]
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert len(answers) == 1 + MAX_PIPELINED
+    assert answers[0].startswith(b"200 OK") and b'"object":"list"' in answers[0]
+    assert all(answer.startswith(b"200 OK") for answer in answers[1:])
+    assert b"connection: close" in answers[-1] and b"connection: close" not in answers[-2]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import orjson
 import pytest
@@ -132,6 +133,66 @@ async def test_a_chunked_body_that_stops_gets_408(start_edge: EdgeFactory) -> No
         status, _, body = await response(reader)
         assert status == b"HTTP/1.1 408 Request Timeout"
         assert orjson.loads(body)["error"]["code"] == "request_timeout"
+
+
+async def test_a_body_answered_before_it_arrives_is_waited_for_as_a_body(
+    start_edge: EdgeFactory,
+) -> None:
+    # A body over the limit is refused (413) as soon as its Content-Length is read; the client
+    # sends it on (an SDK reads the answer once its upload is done). The header timeout
+    # waits for the next request's head, not for that body: it closed the connection mid-upload
+    # and the reset lost the 413 (the openai SDK said "Connection error." and retried).
+    edge = await start_edge(max_body_bytes=1000, header_timeout_s=SHORT_S, body_timeout_s=60)
+    body = b'{"model": "' + b"m" * 9000 + b'"}'
+    async with connected(edge) as (reader, writer):
+        writer.write(HEAD + b"content-length: %d\r\n\r\n" % len(body) + body[:1000])
+        status, _, answer = await response(reader)
+        assert status == b"HTTP/1.1 413 Request Entity Too Large"
+        assert orjson.loads(answer)["error"]["code"] == "request_too_large"
+        # A whole header timeout passes mid-upload: a connection opened after the 413 that
+        # sends nothing is closed by its own timer, which started later.
+        async with connected(edge) as (witness, _):
+            assert await until_closed(witness) == b""
+        writer.write(body[1000:] + PING)  # the rest of the body, then the next request
+        status, _, answer = await response(reader)
+        assert status == b"HTTP/1.1 200 OK" and orjson.loads(answer) == {"status": "ok"}
+
+
+async def test_a_body_answered_before_it_arrives_gets_the_body_timeout(
+    start_edge: EdgeFactory,
+) -> None:
+    edge = await start_edge(max_body_bytes=1000, body_timeout_s=SHORT_S)
+    async with connected(edge) as (reader, writer):
+        writer.write(HEAD + b"content-length: 5000\r\n\r\n" + b"x" * 1000)  # the rest never
+        status, _, _ = await response(reader)
+        assert status == b"HTTP/1.1 413 Request Entity Too Large"
+        assert await until_closed(reader) == b""
+
+
+async def test_a_head_begun_before_the_answer_gets_the_header_timeout(
+    start_edge: EdgeFactory, stub: StubRouter
+) -> None:
+    # The next request's head starts (pipelined) while the last is answered, and stops: its
+    # time is the header timeout's, not the (longer) one of a body still due.
+    released = asyncio.Event()
+
+    async def on_list_models(request: object, context: object) -> rs.ListModelsResponse:
+        await released.wait()
+        return rs.ListModelsResponse()
+
+    stub.on_list_models = on_list_models
+    edge = await start_edge(header_timeout_s=SHORT_S, body_timeout_s=60)
+    async with connected(edge) as (reader, writer):
+        writer.write(b"GET /v1/models HTTP/1.1\r\nhost: x\r\n\r\nGET /healthz HTTP/1.1\r\nho")
+        await writer.drain()
+        await eventually(partial(_called, stub), within=ANSWER_S, what="the router called")
+        released.set()
+        assert (await response(reader))[0] == b"HTTP/1.1 200 OK"
+        assert await until_closed(reader) == b""
+
+
+async def _called(stub: StubRouter) -> bool:
+    return bool(stub.calls)
 
 
 async def test_a_connection_beyond_max_connections_gets_503_json(
