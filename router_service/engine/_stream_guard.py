@@ -320,19 +320,23 @@ class StreamGuard:
             while True:
                 item = reader.take()
                 if item is None:
-                    idle = clock.monotonic() - last
+                    now = clock.monotonic()
+                    idle = now - last
                     if idle >= self._stall_s:
                         raise UpstreamFailure(
                             Outcome.STALLED, f"no chunk for {self._stall_s:g}s mid-stream"
                         )
-                    beat = self._heartbeat_s <= self._stall_s - idle
-                    silent = await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
+                    due = self._heartbeat_s - (now - told)  # till the caller is owed a beat
+                    beat = due <= self._stall_s - idle
+                    silent = await reader.wait(max(due, 0.0) if beat else self._stall_s - idle)
                     item = reader.take()
                     if item is None:
-                        now, beat = clock.monotonic(), beat and silent  # woken early: no silence
+                        # Woken early (a part of an event, a sign of life): a beat only once
+                        # the caller has heard nothing for the interval (a slow drip).
+                        now = clock.monotonic()
+                        beat = (beat and silent) or now - told >= self._heartbeat_s
                         if reader.alive:  # woken by a sign of life: nothing to relay
                             reader.alive, last = False, self._alive_until(last, now, sent)
-                            beat = now - told >= self._heartbeat_s
                         if beat:  # the time since the caller's last message (the proto's)
                             told, quiet = now, now - told
                             yield Idle(quiet)
