@@ -320,8 +320,7 @@ class StreamGuard:
             while True:
                 item = reader.take()
                 if item is None:
-                    now = clock.monotonic()
-                    idle = now - last
+                    idle = (now := clock.monotonic()) - last
                     if idle >= self._stall_s:
                         raise UpstreamFailure(
                             Outcome.STALLED, f"no chunk for {self._stall_s:g}s mid-stream"
@@ -331,9 +330,7 @@ class StreamGuard:
                     silent = await reader.wait(max(due, 0.0) if beat else self._stall_s - idle)
                     item = reader.take()
                     if item is None:
-                        # Woken early (a part of an event, a sign of life): a beat only once
-                        # the caller has heard nothing for the interval (a slow drip).
-                        now = clock.monotonic()
+                        now = clock.monotonic()  # woken early: a beat once the interval is over
                         beat = (beat and silent) or now - told >= self._heartbeat_s
                         if reader.alive:  # woken by a sign of life: nothing to relay
                             reader.alive, last = False, self._alive_until(last, now, sent)
