@@ -7,11 +7,13 @@ official `openai` SDK → the edge → the router → the fake upstream."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
 import pytest
 
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter, base_config
@@ -85,3 +87,26 @@ async def test_a_conversation_keeps_an_input_whose_part_nests_deep(
         assert answer.output_text == "Echo: hi"
         items = await sdk.conversations.items.list(conversation.id)
         assert len(items.data) == 2  # the input and the answer, both kept
+
+
+async def test_an_item_kept_deeper_than_a_request_may_send_is_listed_and_continued(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A gRPC caller's item nested past what a request may hold, yet still written where it
+    goes (a page's `data[i]`, an event's `item`), is kept; the conversation lists it and is
+    continued (what the upstream is sent of it is the codec's, checked there)."""
+    router, sdk = await sdk_of(fake, start_router, start_edge)
+    content = [{"type": "input_text", "text": "hi"}]
+    item = {"type": "message", "role": "user", "content": content, "zz": nested(245)}
+    request = pb.CreateConversationRequest(items_json=[json.dumps(item)])
+    created = await router.stub.CreateConversation(request)
+    conversation_id = created.conversation.id
+    async with sdk:
+        answer = await sdk.responses.create(
+            model="chain", input="more", conversation=conversation_id, stream=True
+        )
+        kinds = [event.type async for event in answer]
+        assert kinds[-1] == "response.completed", kinds
+        listed = await sdk.conversations.items.list(conversation_id, order="asc")
+        assert [i.type for i in listed.data] == ["message"] * 3
+        assert listed.data[0].to_dict()["zz"] == item["zz"]
