@@ -219,3 +219,33 @@ async def test_a_rate_limited_call_is_not_told_a_cooling_deployment_with_no_key_
     assert (details.reason, details.upstream_status) == ("RATE_LIMITED", 429)
     assert details.retry_after_s == pytest.approx(60.0, abs=0.5)
     assert fake.state.count(model="model-a") == 2
+
+
+async def test_a_pick_beside_a_cooling_deployment_says_when_it_serves_as_a_proxied_call(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """A cooled beta (a 503: `cooldowns.transient_s`) and met alpha's keys refused (401s). A
+    PickRoute of `chain` on B is refused as a proxied call of it there is: a 429 saying when
+    beta serves again, not the 503 of every key disabled while beta is seconds from serving."""
+    config["auth"] = {
+        "clients": [{"name": "svc", "key_sha256": hash_key(SERVICE), "scopes": ["chat", "route"]}]
+    }
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.server_error(503, times=1), model="model-b")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await a.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE)
+    fake.state.set_scenario(Scenario.invalid_key(), model="model-a")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await a.stub.Chat(ask(text="both keys"), metadata=AS_SERVICE)
+    assert fake.state.count(model="model-a") == 2
+
+    with pytest.raises(grpc.aio.AioRpcError) as picked:
+        await b.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    with pytest.raises(grpc.aio.AioRpcError) as called:
+        await b.stub.Chat(ask("chain", text="a new conversation"), metadata=AS_SERVICE)
+    assert picked.value.code() == called.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    pick, call = details_from_rpc_error(picked.value), details_from_rpc_error(called.value)
+    transient_s = b.runtime.config.cooldowns.transient_s
+    assert pick.retry_after_s == call.retry_after_s == pytest.approx(transient_s, abs=0.5)
+    assert "beta/model-b (cooldown)" in pick.message
