@@ -14,7 +14,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import hash_key
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import StartRouter
+from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.harness import ask, replica_config, two_replicas
 
 SERVICE = "sk-service-with-route-scope"
@@ -130,9 +130,7 @@ async def test_a_pick_on_keys_out_elsewhere_says_why_and_when_as_a_proxied_call(
     PickRoute of `a` on B is refused as a proxied call there is: a 429 saying when to come back
     (its RetryInfo), or the 503 of every key disabled; not a bare refusal with no hint, which
     a service calling upstreams itself can only retry at once, again and again."""
-    config["auth"] = {
-        "clients": [{"name": "svc", "key_sha256": hash_key(SERVICE), "scopes": ["chat", "route"]}]
-    }
+    _route_scoped(config)
     clock = ManualClock(time.time())
     a, b = await two_replicas(start_router, config, clock)
     fake.state.set_scenario(failure, model="model-a")
@@ -140,12 +138,9 @@ async def test_a_pick_on_keys_out_elsewhere_says_why_and_when_as_a_proxied_call(
         await a.stub.Chat(ask(text="both keys"), metadata=AS_SERVICE)
     assert fake.state.count(model="model-a") == 2
 
-    with pytest.raises(grpc.aio.AioRpcError) as picked:
-        await b.stub.PickRoute(pb.PickRouteRequest(model="a"), metadata=AS_SERVICE)
-    with pytest.raises(grpc.aio.AioRpcError) as called:
-        await b.stub.Chat(ask(text="a new conversation"), metadata=AS_SERVICE)
-    assert picked.value.code() == called.value.code() == code
-    pick, call = details_from_rpc_error(picked.value), details_from_rpc_error(called.value)
+    picked, called = await _pick_and_call(b, "a")
+    assert picked.code() == called.code() == code
+    pick, call = details_from_rpc_error(picked), details_from_rpc_error(called)
     assert (pick.reason, pick.retry_after_s) == (call.reason, call.retry_after_s)
     assert pick.message == call.message
 
@@ -227,9 +222,7 @@ async def test_a_pick_beside_a_cooling_deployment_says_when_it_serves_as_a_proxi
     """A cooled beta (a 503: `cooldowns.transient_s`) and met alpha's keys refused (401s). A
     PickRoute of `chain` on B is refused as a proxied call of it there is: a 429 saying when
     beta serves again, not the 503 of every key disabled while beta is seconds from serving."""
-    config["auth"] = {
-        "clients": [{"name": "svc", "key_sha256": hash_key(SERVICE), "scopes": ["chat", "route"]}]
-    }
+    _route_scoped(config)
     clock = ManualClock(time.time())
     a, b = await two_replicas(start_router, config, clock)
     fake.state.set_scenario(Scenario.server_error(503, times=1), model="model-b")
@@ -240,12 +233,27 @@ async def test_a_pick_beside_a_cooling_deployment_says_when_it_serves_as_a_proxi
         await a.stub.Chat(ask(text="both keys"), metadata=AS_SERVICE)
     assert fake.state.count(model="model-a") == 2
 
-    with pytest.raises(grpc.aio.AioRpcError) as picked:
-        await b.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
-    with pytest.raises(grpc.aio.AioRpcError) as called:
-        await b.stub.Chat(ask("chain", text="a new conversation"), metadata=AS_SERVICE)
-    assert picked.value.code() == called.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    pick, call = details_from_rpc_error(picked.value), details_from_rpc_error(called.value)
+    picked, called = await _pick_and_call(b, "chain")
+    assert picked.code() == called.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    pick, call = details_from_rpc_error(picked), details_from_rpc_error(called)
     transient_s = b.runtime.config.cooldowns.transient_s
     assert pick.retry_after_s == call.retry_after_s == pytest.approx(transient_s, abs=0.5)
     assert "beta/model-b (cooldown)" in pick.message
+
+
+def _route_scoped(config: dict[str, Any]) -> None:
+    """The service client (`AS_SERVICE`) may Chat and PickRoute."""
+    config["auth"] = {
+        "clients": [{"name": "svc", "key_sha256": hash_key(SERVICE), "scopes": ["chat", "route"]}]
+    }
+
+
+async def _pick_and_call(
+    replica: RouterHandle, model: str
+) -> tuple[grpc.aio.AioRpcError, grpc.aio.AioRpcError]:
+    """A PickRoute of `model` on `replica`, then a Chat of it, both refused: their errors."""
+    with pytest.raises(grpc.aio.AioRpcError) as picked:
+        await replica.stub.PickRoute(pb.PickRouteRequest(model=model), metadata=AS_SERVICE)
+    with pytest.raises(grpc.aio.AioRpcError) as called:
+        await replica.stub.Chat(ask(model, text="a new conversation"), metadata=AS_SERVICE)
+    return picked.value, called.value
