@@ -49,21 +49,33 @@ async def resumed_stream(
     stream = client.resume_response(call, timeout=None, metadata=metadata)
     try:
         events = aiter(stream)
-        first = await unless_disconnected(request, anext(events, None), stream.interrupt)
+        reading = _first(events, starting_after)
+        first = await unless_disconnected(request, reading, stream.interrupt)
     except BaseException:
         await stream.aclose()
         raise
-    if first is None:
+    if first is None:  # its end was at or before `starting_after`: nothing more to send
         await stream.aclose()
-        if starting_after is not None:  # its end was at or before it: nothing more to send
-            return Response(b"", media_type="text/event-stream", headers=SSE_HEADERS)
+        return Response(b"", media_type="text/event-stream", headers=SSE_HEADERS)
+    return SSEResponse(_relay(events, first), on_close=stream.aclose, interrupt=stream.interrupt)
+
+
+async def _first(
+    events: AsyncIterator[ResumeResponseResponse], starting_after: int | None
+) -> ResumeResponseResponse | None:
+    """The stream's first message; None: it ended at once, after `starting_after`. Raised
+    here, in the read `unless_disconnected` watches, an end with nothing sent is the caller's
+    leaving when it left (its read interrupted: a 499), not the router's cut (a 502), which
+    `_started_stream` would take for a refusal and cancel the response for."""
+    first = await anext(events, None)
+    if first is None and starting_after is None:
         raise EdgeError(
             502,
             "The router ended the stream before sending anything.",
             code="stream_truncated",
             type="upstream_error",
         )
-    return SSEResponse(_relay(events, first), on_close=stream.aclose, interrupt=stream.interrupt)
+    return first
 
 
 async def _relay(

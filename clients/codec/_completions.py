@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from clients.codec._json import expect_bool, expect_int, expect_str, fail_type, missing
-from clients.codec._request import chat_params_from_openai
+from clients.codec._request import MOST_TOP_LOGPROBS, chat_params_from_openai
 from clients.codec._response import chat_completion_to_openai, chunk_to_openai
 from clients.codec._responses_output import message_text
 from clients.errors import InvalidRequestError
@@ -34,10 +34,6 @@ from clients.switchboard.v1 import chat_pb2
 
 # OpenAI's default when `max_tokens` is absent (or null) on this API, unlike chat's "no limit".
 DEFAULT_MAX_TOKENS = 16
-# The bound on `logprobs` (most likely tokens per position): chat's `top_logprobs` bound, which
-# is what is asked of the upstream (OpenAI's own legacy API stops at 5; text-completion UIs such
-# as SillyTavern ask for 10).
-MAX_LOGPROBS = 20
 # Prompts one request may hold, each a chat call of its own: LangChain's `OpenAI` batches 20.
 MAX_PROMPTS = 20
 # Keys read here; every other key rides on to the chat body as the chat route's unknowns do
@@ -150,9 +146,12 @@ def _logprobs(value: Any, echo: bool) -> int | None:
     if value is None:
         return None
     logprobs = expect_int(value, "logprobs")
-    if not 0 <= logprobs <= MAX_LOGPROBS:
+    # Chat's bound: what is asked of the upstream (OpenAI's own legacy API stops at 5;
+    # text-completion UIs such as SillyTavern ask for 10).
+    if not 0 <= logprobs <= MOST_TOP_LOGPROBS:
         raise InvalidRequestError(
-            f"'logprobs' must be between 0 and {MAX_LOGPROBS}, got {logprobs}.", param="logprobs"
+            f"'logprobs' must be between 0 and {MOST_TOP_LOGPROBS}, got {logprobs}.",
+            param="logprobs",
         )
     if echo:
         raise InvalidRequestError(

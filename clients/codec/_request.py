@@ -38,6 +38,10 @@ from clients.codec._messages import message_from_openai, message_to_openai
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
 
+# The most alternatives a step's `top_logprobs` asks for: OpenAI's bound (Gemini's and Vertex
+# AI's `logprobs` too), checked by the router for every entrance (a legacy completion's
+# `logprobs` becomes it).
+MOST_TOP_LOGPROBS = 20
 # Optional scalars of ChatParams (proto3 `optional`), each with the reader for its JSON type.
 _SCALARS: dict[str, Callable[[Any, str], Any]] = {
     "temperature": expect_number,

@@ -11,10 +11,13 @@ before it was asked: the group's next deployment may give them, and with none le
 caller's 400 names its own parameter. So is every upstream's 400 naming the logprobs asked of
 it: Gemini's ("Logprobs is not enabled for models/…"), an OpenAI-format server's on its chat
 completions (OpenAI's and Azure's reasoning models: "Unsupported parameter: 'logprobs'…", a
-vLLM, an Azure or other deployment whose model gives none)."""
+vLLM, an Azure or other deployment whose model gives none). A 400 that mentions them but
+refuses something else stays the caller's own: one naming another field (`param`), one that
+only quotes the request (a validation error's `'logprobs': True`)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -33,6 +36,13 @@ __all__ = [
 ]
 
 JsonObject = dict[str, Any]
+
+# The fields whose refusal (`param`) is one of logprobs: chat's own. The Responses API's names
+# `include`, which asked for them, and says so in its message.
+_NAMED = frozenset({"logprobs", "top_logprobs"})
+# A logprobs field quoted as a key of the request (pydantic's `'logprobs': True`, JSON's
+# `"top_logprobs": 2`): a validation error that quotes the request, not a refusal of them.
+_QUOTED_KEY = re.compile(r"""['"]\w*logprobs['"]\s*:""", re.IGNORECASE)
 
 
 def ask_logprobs(chat: Mapping[str, Any], body: JsonObject) -> None:
@@ -66,9 +76,19 @@ def refused_logprobs(
         return failure
     error = failure.upstream_error or {}
     said = str(error.get("message", ""))
-    if "logprob" not in said.lower() and error.get("param") != "top_logprobs":
+    if not _names_logprobs(said, error.get("param")):
         return failure
     return unsupported(f"'logprobs': this model ({where}) gives none: {said}", "logprobs")
+
+
+def _names_logprobs(said: str, param: Any) -> bool:
+    """Whether an upstream's 400 (its message `said`, its `param`) refuses logprobs: its
+    `param` names them, or (naming no other field) its message does, not as a quoted key."""
+    if param in _NAMED:
+        return True
+    if isinstance(param, str) and param and param != INCLUDE:
+        return False
+    return "logprob" in _QUOTED_KEY.sub("", said).lower()
 
 
 @contextmanager

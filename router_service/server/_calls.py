@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from clients import chat_params_to_openai
+from clients.codec._request import MOST_TOP_LOGPROBS
 from clients.codec.gemini import GEMINI_ONLY, checked_carried
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -18,9 +19,6 @@ from router_service.providers._reasoning_object import validated
 
 __all__ = ["client_name", "owner_name", "validate_chat", "validate_embed", "validate_report"]
 
-# The most alternatives a step's `top_logprobs` asks for (OpenAI's bound, Gemini's and Vertex
-# AI's `logprobs` too).
-_MOST_TOP_LOGPROBS = 20
 # The longest latency a ReportOutcome may report: a day, in milliseconds.
 _LONGEST_LATENCY_MS = 86_400_000.0
 
@@ -62,10 +60,10 @@ def _check_top_logprobs(params: chat_pb2.ChatParams) -> None:
     refused before any attempt: else a group answers it from a deployment that refuses it, one
     that drops it, or a Gemini one that asks for no logprobs (`responseLogprobs` unset)."""
     top = params.top_logprobs
-    if not 0 <= top <= _MOST_TOP_LOGPROBS:
+    if not 0 <= top <= MOST_TOP_LOGPROBS:
         raise InvalidRequestError(
             f"Invalid value for 'top_logprobs': {top}. It must be between 0 and "
-            f"{_MOST_TOP_LOGPROBS}.",
+            f"{MOST_TOP_LOGPROBS}.",
             param="top_logprobs",
             code="invalid_value",
         )

@@ -167,7 +167,11 @@ class MemoryStateStore(StateStore):
             self._leases.setdefault(target, {}).update(holders)
         rate = self._rates.pop(source, None)
         if rate is not None:
-            into = self._rate_at(target, self._clock.now())
+            now = self._clock.now()
+            rate.roll(rate_window(rate.window, now))
+            into = self._rate_at(target, now)
+            # Both in `now`'s minute or the next (begun by a clock ahead): the later one holds.
+            into.roll(max(into.window, rate.window))
             rate.roll(into.window)
             into.requests += rate.requests
             into.tokens += rate.tokens

@@ -119,15 +119,20 @@ for i = 1, #held, 2 do
 end
 expire_to_last(KEYS[3], now, slack)
 local window = math.floor(now / window_s)
-local function rolled(key)
-  local r = redis.call('HMGET', key, 'w', 'r', 't', 'pr', 'pt')
+local source = redis.call('HMGET', KEYS[2], 'w', 'r', 't', 'pr', 'pt')
+local target = redis.call('HMGET', KEYS[4], 'w', 'r', 't', 'pr', 'pt')
+-- A minute a replica whose clock is a little ahead began is the one both go in (`rate_window`).
+if tonumber(source[1]) == window + 1 or tonumber(target[1]) == window + 1 then
+  window = window + 1
+end
+local function rolled(r)
   local w = tonumber(r[1])
   local req, tok = tonumber(r[2]) or 0, tonumber(r[3]) or 0
   if w == window then return {req, tok, tonumber(r[4]) or 0, tonumber(r[5]) or 0} end
   if w and w + 1 == window then return {0, 0, req, tok} end
   return {0, 0, 0, 0}
 end
-local from, into = rolled(KEYS[2]), rolled(KEYS[4])
+local from, into = rolled(source), rolled(target)
 redis.call('DEL', KEYS[2])
 if from[1] + from[2] + from[3] + from[4] > 0 then
   redis.call('HSET', KEYS[4], 'w', num(window), 'r', num(from[1] + into[1]),

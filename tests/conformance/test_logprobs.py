@@ -17,7 +17,7 @@ from clients.switchboard.v1 import routing_pb2
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.providers._gemini_map import request_body
 from tests.conformance.helpers import chat, chunks, params, stream, streamed_text
-from tests.conformance.profiles import PROFILES, Profile, conformance_config
+from tests.conformance.profiles import BY_KIND, KEYS, PROFILES, Profile, conformance_config
 from tests.conformance.wire_readers import read_gemini, read_openai
 from tests.conftest import StartRouter
 
@@ -33,17 +33,20 @@ async def _router(fake: FakeUpstream, start_router: StartRouter, profile: Profil
     return await start_router(config)
 
 
-async def _refused_to_the_caller(router: Any, streamed: bool, said: str) -> None:
-    """Group `solo`'s one deployment refused the logprobs asked: the caller's 400 (gRPC
-    INVALID_ARGUMENT, UNSUPPORTED_INPUT) names `logprobs` and quotes the upstream."""
+async def _callers_400(router: Any, group: str, streamed: bool) -> Any:
+    """The details of the caller's 400 (gRPC INVALID_ARGUMENT) for logprobs asked of `group`."""
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        p = params("solo", "one two", **ASKED)
+        p = params(group, "one two", **ASKED)
         await (stream(router, p) if streamed else chat(router, p))
-    details = details_from_rpc_error(caught.value)
-    assert (caught.value.code(), details.reason) == (
-        grpc.StatusCode.INVALID_ARGUMENT,
-        "UNSUPPORTED_INPUT",
-    )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    return details_from_rpc_error(caught.value)
+
+
+async def _refused_to_the_caller(router: Any, streamed: bool, said: str) -> None:
+    """Group `solo`'s one deployment refused the logprobs asked: the caller's 400
+    (UNSUPPORTED_INPUT) names `logprobs` and quotes the upstream."""
+    details = await _callers_400(router, "solo", streamed)
+    assert details.reason == "UNSUPPORTED_INPUT"
     assert "logprobs" in details.message and said in details.message
 
 
@@ -205,3 +208,65 @@ def test_no_alternatives_asked_is_no_logprobs_count(top: int, asked: int | None)
     body = {"messages": [{"role": "user", "content": "x"}], "logprobs": True, "top_logprobs": top}
     config = request_body(body)["generationConfig"]
     assert (config["responseLogprobs"], config.get("logprobs")) == (True, asked)
+
+
+# 400s about something else that mention logprobs: a validation error quoting the request
+# (pydantic's, as vLLM and other FastAPI servers answer), OpenAI's naming another field (a
+# function of the caller's own named after logprobs).
+OTHER_400S: dict[str, dict[str, Any]] = {
+    "echoed": {
+        "object": "error",
+        "message": "1 validation error for ChatCompletionRequest\n  Value error, When using "
+        "`tool_choice`, `tools` must be set. [type=value_error, input_value={'model': 'm-up', "
+        "'messages': [{'role': 'user', 'content': 'one two'}], 'logprobs': True, "
+        "'top_logprobs': 2, 'tool_choice': 'auto'}, input_type=dict]",
+        "type": "BadRequestError",
+        "param": None,
+        "code": 400,
+    },
+    "other_param": {
+        "error": {
+            "message": "Invalid schema for function 'token_logprobs': In context=(), 'required' "
+            "is required to be supplied and to be an array including every key in properties.",
+            "type": "invalid_request_error",
+            "param": "tools[0].function.parameters",
+            "code": "invalid_function_parameters",
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("other", sorted(OTHER_400S))
+@pytest.mark.parametrize("profile", OPENAI_FORMAT, ids=str)
+async def test_a_400_about_something_else_is_not_a_logprobs_refusal(
+    fake: FakeUpstream, start_router: StartRouter, profile: Profile, other: str
+) -> None:
+    """Logprobs asked, a 400 that mentions them but refuses something else (it quotes the
+    request, or names another field) stays the upstream's verdict on the request: the
+    caller's 400, in the upstream's words, at once; not the group's next deployment asked the
+    same, nor a 400 naming `logprobs` that dropping them would not cure."""
+    router = await _router(fake, start_router, profile)
+    error = OTHER_400S[other]
+    fake.state.set_scenario(Scenario(status=400, error_body=error), model="m-up")
+    for streamed in (False, True):
+        details = await _callers_400(router, "chain", streamed)
+        assert details.reason == "BAD_REQUEST" and "gives none" not in details.message
+    assert fake.state.count(model="m-backup") == 0
+
+
+async def test_a_stream_refusing_stream_options_then_logprobs_passes_the_call_on(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A server older than `stream_options` whose model gives no logprobs: the stream asked
+    again without them is refused for the logprobs, and that refusal passes the call on."""
+    router = await _router(fake, start_router, BY_KIND["openai"])
+    error = OPENAI_REFUSALS["vllm"]
+    fake.state.set_scenario(Scenario(status=400, error_body=error), model="m-up")
+    for key in KEYS:  # the first call's key refuses stream_options, once; then the logprobs
+        old = Scenario(refuses_stream_options=True, times=1)
+        fake.state.set_scenario(old, key=key, model="m-up")
+    events = await stream(router, params("chain", "one two", **ASKED))
+    assert streamed_text(events) == "Echo: one two"
+    asked = [call.body for call in fake.state.calls(model="m-up")]
+    assert ["stream_options" in body for body in asked] == [True, False]
+    assert fake.state.count(model="m-backup") == 1

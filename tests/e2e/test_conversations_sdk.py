@@ -256,6 +256,20 @@ async def test_a_streamed_answer_its_conversation_cannot_take_ends_failed(
         await sdk.responses.retrieve(created.response.id)
 
 
+async def test_an_answer_its_conversation_cannot_take_is_not_kept(open_sdk: Open) -> None:
+    """Refused by its conversation, a non-streamed answer is the caller's error, and nothing of
+    it is kept: its stored copy, whose id the caller never learned, would fill the client's
+    stored bytes (`responses.client_stored_bytes`: room here for one response) for nothing."""
+    sdk = await open_sdk(conversations={"max_items": 2}, client_stored_bytes=3_000)
+    conversation = await sdk.conversations.create(items=[{"role": "user", "content": "a"}])
+    with pytest.raises(openai.BadRequestError) as full:
+        await sdk.responses.create(model="chain", input="b", conversation=conversation.id)
+    assert full.value.code == "conversation_too_large"
+    assert await contents_of(sdk, conversation.id) == ["a"]  # left as it was
+    kept = await sdk.responses.create(model="chain", input="c")
+    assert kept.to_dict()["store"] is True  # the room was still there
+
+
 async def contents_of(sdk: openai.AsyncOpenAI, conversation_id: str) -> list[str]:
     items = [item async for item in sdk.conversations.items.list(conversation_id, order="asc")]
     return texts(items)

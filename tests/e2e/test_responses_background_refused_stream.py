@@ -1,16 +1,24 @@
 """A streamed background response (`responses.create(..., background=True, stream=True)`) whose
 stream is refused before its first event, with the official `openai` SDK: the caller is told the
 call failed and never learns the response's id, so the response must not run on where no one can
-reach it (paid for; and the SDK's own retry of a 429 started one more each time)."""
+reach it (paid for; and the SDK's own retry of a 429 started one more each time). A caller
+that leaves before the first event is no refusal: its response runs on, as one left later."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+
 import openai
+import orjson
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import StartRouter
+from router_service.state import DocumentPart, MemoryStateStore
+from router_service.telemetry.testing import TelemetryCapture
+from tests.conftest import StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
+from tests.helpers import eventually
 from tests.router_service.auth.helpers import client, guarded_config
 
 STREAM_KEY = "sk-streamer-0123456789"
@@ -41,3 +49,67 @@ async def test_a_stream_refused_at_the_clients_stream_cap_leaves_no_response_run
         fake.state.release()
     assert [e.type async for e in open_stream][-1] == "response.completed"
     await sdk.close()
+
+
+class HeldResume(MemoryStateStore):
+    """Memory state whose first check, once `armed`, that a response's events are kept (a
+    resume's first read of the store) waits until `released`: the edge waits on a resume that
+    has sent nothing yet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.entered = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def read_document(self, name: str, start: int, max_bytes: int) -> DocumentPart | None:
+        if self.armed and max_bytes == 0:
+            self.armed = False
+            self.entered.set()
+            await self.released.wait()
+        return await super().read_document(name, start, max_bytes)
+
+
+@pytest.fixture
+def captured() -> Iterator[TelemetryCapture]:
+    with TelemetryCapture(tracing=False) as capture:
+        yield capture
+
+
+async def test_a_caller_that_leaves_before_the_first_event_leaves_its_response_running(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The caller leaves as its stream's first event is awaited: a 499, and its response runs
+    on, as one whose caller leaves later does (README); only a refused stream cancels it."""
+    store = HeldResume()
+    router = await start_router(base_config(fake.base_url), store=store)
+    edge = await start_edge(router)
+    body = orjson.dumps({"model": "chain", "input": "hi", "background": True, "stream": True})
+    head = (
+        "POST /v1/responses HTTP/1.1\r\nhost: edge\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    fake.state.hold()  # the response's call, held upstream while the test looks
+    store.armed = True
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        writer.write(head.encode() + body)
+        async with asyncio.timeout(15):
+            await store.entered.wait()  # the edge waits on the resume's first event
+        writer.close()
+        await writer.wait_closed()
+
+        async def answered() -> bool:  # the request's handling is over (a cancel with it)
+            return not edge.server.server_state.tasks
+
+        await eventually(answered, what="the request's task ending")
+        assert router.server.jobs.running == 1  # not cancelled
+        statuses = [
+            attributes.get("http.response.status_code")
+            for attributes, _ in captured.points("http.server.request.duration")
+        ]
+        assert statuses == [499]  # the caller's leaving, not a stream the router cut short
+    finally:
+        store.released.set()
+        fake.state.release()
+    assert await router.server.jobs.settle(10) == 0

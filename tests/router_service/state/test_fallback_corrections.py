@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pydantic import SecretStr
+
 from router_service.clock import ManualClock
+from router_service.config import CooldownsConfig, KeyConfig
+from router_service.keys import KeyLease, KeyPool
 from router_service.state import (
     MemoryStateStore,
     RateCount,
@@ -87,3 +91,27 @@ async def test_a_bucket_count_is_corrected_where_it_was_made() -> None:
     assert await store.add_to_bucket("b", 1, {"tokens": -90.0}, 60, at=here) == here
     assert await shared.read_buckets(["b"]) == [{1: {"tokens": 100.0}}]
     assert await local.read_buckets(["b"]) == [{1: {"tokens": 10.0}}]
+
+
+def key_pool(store: ResilientStateStore, clock: ManualClock) -> KeyPool:
+    key = KeyConfig(key=SecretStr("k1"), tpm=1000)
+    return KeyPool(
+        "p", [key], store=store, clock=clock, cooldowns=CooldownsConfig(), lease_ttl_s=60
+    )
+
+
+async def test_a_keys_lease_taken_in_an_outage_settles_its_tokens_locally() -> None:
+    clock = ManualClock(start=600.0)
+    store, shared, local = stores(clock)
+    pool = key_pool(store, clock)
+    before = await pool.lease("m", tokens=100)  # on the shared store
+    shared.up = False
+    during = await pool.lease("m", tokens=100)  # on this replica's own state
+    assert isinstance(before, KeyLease) and isinstance(during, KeyLease)
+    await before.settle_tokens(10)  # ends in the outage: its estimate stays on the shared store
+    shared.up = True
+    clock.advance(1.0)  # back on the shared store
+    await during.settle_tokens(10)  # ends after it: corrected here, where it was counted
+    name = pool.slot_name(before.key)
+    assert await shared.rates([name]) == [RateCount(1, 100)]  # not 1, 10
+    assert await local.rates([name]) == [RateCount(1, 10)]  # not 1, 100 (nor 0 once clamped)

@@ -50,3 +50,50 @@ async def test_a_grant_behind_the_turn_is_corrected_in_the_minute_begun(
     assert (grant.lease_id is not None, grant.window) == (True, 10)
     await store.add_tokens("k", grant.window, -90, lease_id=grant.lease_id or "")
     assert await store.rates(["k"]) == [RateCount(2.0, 110.0)]
+
+
+async def test_windows_moved_behind_the_turn_keep_the_minute_begun(make_store: MakeStore) -> None:
+    """A provider renamed (`move_slots`) by a replica whose clock has not reached the turn:
+    the windows a replica past it began, the source's and the target's, move whole."""
+    clock = Skewed(start=TURN)
+    store = make_store(clock)
+    clock.offset = -0.01
+    for _ in range(2):
+        await store.acquire(SlotRequest("old", 60, rpm=10, tpm=1000, tokens=100))  # window 9
+    clock.offset = 0.01
+    await store.acquire(SlotRequest("old", 60, rpm=10, tpm=1000, tokens=100))  # window 10
+    await store.acquire(SlotRequest("new", 60, rpm=10, tpm=1000, tokens=50))
+    clock.offset = -0.01
+    await store.move_slots("old", "new")
+    assert await store.rates(["old", "new"]) == [RateCount(), RateCount(4.0, 350.0)]
+
+
+async def test_a_window_moved_behind_the_turn_to_a_new_name_is_kept(
+    make_store: MakeStore,
+) -> None:
+    clock = Skewed(start=TURN)
+    store = make_store(clock)
+    clock.offset = 0.01
+    await store.acquire(SlotRequest("old", 60, rpm=10, tpm=1000, tokens=100))  # window 10
+    clock.offset = -0.01
+    await store.move_slots("old", "new")
+    assert await store.rates(["old", "new"]) == [RateCount(), RateCount(1.0, 100.0)]
+    clock.offset = 0.01
+    assert await store.rates(["new"]) == [RateCount(1.0, 100.0)]  # in window 10, as counted
+
+
+async def test_the_minute_just_ended_weighs_no_more_than_whole_behind_the_turn(
+    make_store: MakeStore,
+) -> None:
+    """A clock behind the minute it counts in reads the minute before it whole, never more:
+    a call that fills tpm exactly is admitted by both stores alike."""
+    clock = Skewed(start=TURN)
+    store = make_store(clock)
+    clock.offset = -0.01
+    assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=300))).window == 9
+    clock.offset = 0.01
+    assert (await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=0))).window == 10
+    clock.offset = -0.01
+    fills = await store.acquire(SlotRequest("k", 60, tpm=1000, tokens=700))
+    assert (fills.lease_id is not None, fills.window) == (True, 10)
+    assert await store.rates(["k"]) == [RateCount(3.0, 1000.0)]
