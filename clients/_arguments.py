@@ -6,6 +6,8 @@ from typing import Any
 
 __all__ = ["check_arguments", "printable"]
 
+_INT32_MAX = 2**31 - 1  # the largest gRPC channel argument
+
 
 def printable(text: str) -> bool:
     """Whether gRPC sends `text` alone as a metadata value (printable ASCII)."""
@@ -33,8 +35,12 @@ def check_arguments(
             raise ValueError(f"default_timeout must be > 0 seconds or None, not {default_timeout}")
     if not isinstance(max_message_bytes, int) or isinstance(max_message_bytes, bool):
         raise TypeError(f"max_message_bytes must be an int, not {max_message_bytes!r}")
-    if max_message_bytes <= 0:  # 0 failed every call; grpc reads -1 as no limit
-        raise ValueError(f"max_message_bytes must be > 0, not {max_message_bytes}")
+    # 0 failed every call; grpc reads -1 as no limit; past int32, grpc's OverflowError as it
+    # made the channel failed every call, naming nothing.
+    if not 0 < max_message_bytes <= _INT32_MAX:
+        raise ValueError(
+            f"max_message_bytes must be 1 to {_INT32_MAX} (gRPC's limit), not {max_message_bytes}"
+        )
 
 
 def _is_number(value: Any) -> bool:

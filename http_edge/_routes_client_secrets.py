@@ -11,6 +11,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from clients.codec import unwritable
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 from ._body import read_json_object
@@ -91,7 +92,7 @@ def _secret_request(body: dict[str, Any]) -> pb.CreateRealtimeClientSecretReques
         try:  # how deep it may nest where it goes on is the router's to say
             call.session_json = orjson.dumps(session).decode()
         except orjson.JSONEncodeError as exc:  # nested deeper than JSON is written
-            raise _bad(f"session cannot be written as JSON: {exc}.", "session") from None
+            raise _bad(f"Invalid value for 'session': {unwritable(exc)}.", "session") from None
     return call
 
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         embedding_result_from_openai,
         embedding_result_to_openai,
     )
-    from clients.codec._json import asks_stream
+    from clients.codec._json import asks_stream, check_placeable, unwritable
     from clients.codec._media import (
         MEDIA_PATHS,
         MEDIA_UPLOADS,
@@ -118,6 +118,8 @@ _WHERE = {
     "SUMMARY_INSTRUCTION": "_responses_compact",
     "UploadProblem": "_media",
     "asks_stream": "_json",
+    "check_placeable": "_json",
+    "unwritable": "_json",
     "background_cancelled": "_responses_background",
     "background_events": "_responses_background",
     "background_failed": "_responses_background",
@@ -206,6 +208,7 @@ __all__ = [
     "chat_completion_to_openai",
     "chat_params_from_openai",
     "chat_params_to_openai",
+    "check_placeable",
     "chunk_from_openai",
     "chunk_to_openai",
     "compact_request_from_openai",
@@ -246,5 +249,6 @@ __all__ = [
     "said_in_callers_terms",
     "stored_document",
     "stored_response",
+    "unwritable",
     "upload_problem",
 ]

@@ -194,25 +194,37 @@ def split_known(
     return typed, extra
 
 
-def _placed(value: Any) -> None:
-    """Raise orjson.JSONEncodeError unless `value` can still be written where it goes: JSON is
-    read 1024 levels deep but written (orjson) to 254, and a field's JSON goes back into a body,
-    an answer or a stream event up to `_PLACED_DEPTH` levels down. Asked only of a text long
-    enough (`_MAYBE_DEEP`) to nest that deep."""
+def check_placeable(value: Any, size: int) -> None:
+    """Raise orjson.JSONEncodeError unless `value` (its JSON text `size` long) can still be
+    written where it goes: JSON is read 1024 levels deep but written (orjson) to 254, and a
+    field's JSON goes back into a body, an answer, a stream event or a list page up to
+    `_PLACED_DEPTH` levels down. Only a text long enough (`_MAYBE_DEEP`) to nest that deep is
+    written again to see."""
+    if size < _MAYBE_DEEP:
+        return
     for _ in range(_PLACED_DEPTH):
         value = [value]
     orjson.dumps(value)
+
+
+def unwritable(exc: orjson.JSONEncodeError) -> str:
+    """Why a value read as JSON cannot be written, in the API's words: nested too deep (the
+    writer's "Recursion limit reached", not a phrase to show callers), else the writer's own
+    reason (an integer past 64 bits, a key not a string)."""
+    if "Recursion limit" in str(exc):
+        return "it nests too deep to be sent on as JSON"
+    return str(exc)
 
 
 def dump_json(value: Any, path: str) -> str:
     """Compact JSON text, as the proto's ``*_json`` fields hold it."""
     try:
         text = orjson.dumps(value)
-        if len(text) >= _MAYBE_DEEP:
-            _placed(value)
+        if len(text) >= _MAYBE_DEEP:  # the usual short one: a len(), not a call
+            check_placeable(value, len(text))
         return text.decode()
     except orjson.JSONEncodeError as exc:
-        message = f"Invalid value for '{path or 'body'}': {exc}."
+        message = f"Invalid value for '{path or 'body'}': {unwritable(exc)}."
         raise InvalidRequestError(message, param=path or None) from exc
 
 
@@ -223,7 +235,7 @@ def dump_extra(extra: dict[str, Any], path: str) -> str:
     try:
         text = orjson.dumps(extra)
         if len(text) >= _MAYBE_DEEP:
-            _placed(extra)
+            check_placeable(extra, len(text))
         return text.decode()
     except orjson.JSONEncodeError:
         for key, value in extra.items():  # name the key that cannot be JSON (an int > 64 bits)

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec import unwritable
 from router_service.errors import InvalidRequestError
 
 __all__ = ["ClientSecretAsk", "client_secret_ask", "realtime_session"]
@@ -60,7 +61,7 @@ def realtime_session(session_json: str) -> dict[str, Any]:
     try:  # as it goes on, one level down: a `session.update` event's, the answer's `session`
         orjson.dumps({"session": session})
     except orjson.JSONEncodeError as exc:  # nested deeper than JSON is written (read: 1024)
-        message = f"session cannot be written as JSON: {exc}."
+        message = f"Invalid value for 'session': {unwritable(exc)}."
         raise InvalidRequestError(message, param="session") from None
     if session.get("type", "realtime") != "realtime":
         raise InvalidRequestError(

@@ -67,6 +67,15 @@ Ending = tuple[str, tuple[str, str] | None]
 _MAX_LIST = 100
 # A batch's record not written for an outage (`write`): its runner lets the batch go.
 _NOT_WRITTEN = "The shared state store is unreachable: the batch's state cannot be written now."
+# A read answered from this replica's local state (Redis lost): the batches are unknown there.
+_NOT_READ = (
+    "The shared state store is unreachable from this replica: batch {} cannot be read now; "
+    "try again shortly."
+)
+_NOT_LISTED = (
+    "The shared state store is unreachable from this replica: this client's batches cannot "
+    "be listed now; try again shortly."
+)
 
 
 class BatchRecords:
@@ -190,19 +199,26 @@ class BatchRecords:
         shared_throughout(self._store, before, _NOT_WRITTEN)
 
     async def get(self, client: str, batch_id: str) -> bpb.Batch:
-        """`client`'s batch, as a reader must see it (`resolve`)."""
+        """`client`'s batch, as a reader must see it (`resolve`). Read on the shared store or
+        StoreUnavailableError: on this replica's local state during an outage a batch is
+        unknown (not NOT_FOUND), or what its runner failed to write there (not the batch)."""
         looked_up_id(batch_id, "id", "batch", BatchNotFoundError)
+        before = self._store.outage_counts()
         (found,) = await self._read(client, [batch_id])
+        if found is not None:
+            await self.resolve(client, [found])
+        shared_throughout(self._store, before, _NOT_READ.format(batch_id))
         if found is None:
             raise BatchNotFoundError(batch_id)
-        await self.resolve(client, [found])
         return found
 
     async def listed(self, client: str, request: bpb.ListBatchesRequest) -> bpb.ListBatchesResponse:
-        """`client`'s batches, newest first, after `request.after`."""
+        """`client`'s batches, newest first, after `request.after`; read on local state during
+        an outage, StoreUnavailableError (not those it holds: none), as `get`."""
         limit = request.limit or _DEFAULT_LIST
         if not 1 <= limit <= _MAX_LIST:
             raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIST}.", param="limit")
+        before = self._store.outage_counts()
         ids = await self._index.ids(_owner(client))
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
@@ -216,6 +232,7 @@ class BatchRecords:
             batches += [b for b in await self._read(client, ids[:chunk]) if b is not None]
             ids, chunk = ids[chunk:], 2 * chunk
         await self.resolve(client, batches[:limit])
+        shared_throughout(self._store, before, _NOT_LISTED)
         return bpb.ListBatchesResponse(batches=batches[:limit], has_more=len(batches) > limit)
 
     async def unended(self) -> list[tuple[str, bpb.Batch]]:

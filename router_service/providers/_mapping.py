@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec import unwritable
 from clients.codec.anthropic import TOOL_ERROR_KEY
 from clients.codec.gemini import GEMINI_ONLY
 from router_service.errors import UpstreamFailure
@@ -79,8 +80,8 @@ def json_body(value: Any) -> bytes:
         return orjson.dumps(value)
     except orjson.JSONEncodeError as exc:  # "Recursion limit reached" (or a key not a string)
         raise unsupported(
-            f"The request cannot be sent as JSON ({exc}): a value in it may nest at most "
-            f"{WRITABLE_DEPTH} levels deep."
+            f"The request cannot be sent upstream: {unwritable(exc)} (a value in it may nest at "
+            f"most {WRITABLE_DEPTH} levels deep in the upstream's body)."
         ) from exc
 
 

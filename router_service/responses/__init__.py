@@ -10,7 +10,11 @@ from router_service.responses._background import (
     JobId,
     settle,
 )
-from router_service.responses._conversation_items import checked_items, checked_metadata
+from router_service.responses._conversation_items import (
+    checked_items,
+    checked_metadata,
+    checked_object,
+)
 from router_service.responses._conversations import Conversations
 from router_service.responses._stored import (
     ENTRY_BYTES,
@@ -37,5 +41,6 @@ __all__ = [
     "StreamWriter",
     "checked_items",
     "checked_metadata",
+    "checked_object",
     "settle",
 ]

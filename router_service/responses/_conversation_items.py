@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from clients.codec import item_id_prefix
+from clients.codec import check_placeable, item_id_prefix
 from clients.switchboard.v1 import conversations_pb2 as cpb
 from router_service._ids import checked_id
 from router_service.errors import InvalidRequestError
@@ -88,4 +88,10 @@ def checked_object(text: str, param: str) -> dict[str, Any]:
         value = None
     if not isinstance(value, dict):
         raise InvalidRequestError(f"`{param}` must be a JSON object.", param=param)
+    try:  # read back into a list page, an upstream body, a stream event: levels further down
+        check_placeable(value, len(text))
+    except orjson.JSONEncodeError:  # read up to 1024 levels deep, written to 254
+        raise InvalidRequestError(
+            f"`{param}` nests too deep to be sent on as JSON.", param=param
+        ) from None
     return value

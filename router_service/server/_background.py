@@ -57,6 +57,7 @@ from router_service.responses import (
     BackgroundRecords,
     JobId,
     StreamWriter,
+    checked_object,
     settle,
 )
 from router_service.runtime import Runtime
@@ -356,19 +357,16 @@ async def _leave(runtime: Runtime, job: _Job) -> None:
 
 
 def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:
-    """The queued Response the request carries, checked."""
-    try:
-        queued = orjson.loads(request.response_json)
-    except orjson.JSONDecodeError:
-        queued = None
-    response_id = queued.get("id") if isinstance(queued, dict) else None
+    """The queued Response the request carries, checked (one nested too deep to be written in
+    its stream's events is refused by `checked_object`)."""
+    queued = checked_object(request.response_json, "response_json")
+    response_id = queued.get("id")
     if not isinstance(response_id, str) or not 0 < len(response_id.encode()) <= MAX_ID_BYTES:
         raise InvalidRequestError(
             "`response_json` must be a Response JSON object with its `id` (a response id of 1 "
             f"to {MAX_ID_BYTES} bytes).",
             param="response_json",
         )
-    assert isinstance(queued, dict)
     return {**queued, "status": "queued", "background": True, "store": True}
 
 

@@ -179,6 +179,9 @@ async def test_a_binary_key_takes_any_bytes_in_both_clients(router: RouterHandle
         ({"max_message_bytes": 0}, ValueError, "max_message_bytes"),
         ({"max_message_bytes": -1}, ValueError, "max_message_bytes"),
         ({"max_message_bytes": 1.5}, TypeError, "max_message_bytes"),
+        # Past gRPC's int32 channel argument: every call failed with grpc's OverflowError
+        # ("value too large to convert to int"), naming no argument, as its channel was made.
+        ({"max_message_bytes": 2**31}, ValueError, "max_message_bytes"),
         # A deadline already past: every call failed DEADLINE_EXCEEDED, as if the router hung.
         ({"default_timeout": -1}, ValueError, "default_timeout"),
         ({"default_timeout": 0}, ValueError, "default_timeout"),

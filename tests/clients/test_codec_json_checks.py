@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import pytest
 
+from clients import chat_params_from_openai
 from clients.codec._json import expect_int, expect_int32, merge_extra
 from clients.codec._messages import message_to_openai
 from clients.errors import InvalidRequestError
@@ -57,3 +58,19 @@ def test_an_unknown_role_is_refused_by_its_path() -> None:
     assert "Invalid enum value 99" in caught.value.message
     known = chat_pb2.ChatMessage(role=chat_pb2.ROLE_ASSISTANT, text="hi")
     assert message_to_openai(known, "messages[0]", role_required=True)["role"] == "assistant"
+
+
+@pytest.mark.parametrize("depth", [240, 300, 900])  # past where it is placed, past the writer
+def test_json_nested_too_deep_is_said_in_the_apis_words(depth: int) -> None:
+    deep: Any = 1
+    for _ in range(depth):
+        deep = {"a": deep}
+    tool = {"type": "function", "function": {"name": "f", "parameters": deep}}
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "tools": [tool]}
+    with pytest.raises(InvalidRequestError) as caught:
+        chat_params_from_openai(body)
+    said = caught.value.message
+    assert said == (
+        "Invalid value for 'tools[0].function.parameters': it nests too deep to be sent on as JSON."
+    )
+    assert caught.value.param == "tools[0].function.parameters"

@@ -176,3 +176,14 @@ async def sdks_on(
     finally:
         for sdk in sdks:
             await sdk.close()
+
+
+async def refused_for_the_outage(*reads: Callable[[], Awaitable[object]]) -> None:
+    """Each of `reads` (an SDK's call) is refused with a 503 `state_unavailable`: what it reads
+    is unknown on a replica that lost Redis, neither absent (a 404) nor none (an empty list)."""
+    for read in reads:
+        with pytest.raises(openai.InternalServerError) as refused:
+            await read()
+        assert refused.value.status_code == 503
+        assert isinstance(refused.value.body, dict)
+        assert refused.value.body["code"] == "state_unavailable", refused.value.body

@@ -150,6 +150,7 @@ async def test_a_batch_created_during_an_outage_is_a_503_not_its_file_not_found(
         assert isinstance(refused.value.body, dict)
         assert refused.value.body["code"] == "state_unavailable", refused.value.body
         await redis_proxy.restore()
+        one.runtime.store.retry_shared()  # back on Redis at its next call
         assert [b async for b in first.batches.list()] == []
         assert fake.state.count(path="/chat/completions") == 0
 

@@ -66,6 +66,7 @@ async def test_a_refused_delete_of_a_refused_batch_leaves_none_of_the_rest(
         assert refused.value.status_code == 503 and store.lines
         assert await store.get_documents([store.lines]) == [None]
         await redis_proxy.restore()
+        store.retry_shared()  # back on Redis at its next call
         assert await store.get_documents([store.lines]) == [None]
         assert [b async for b in first.batches.list()] == []
         assert fake.state.count(path="/chat/completions") == 0
