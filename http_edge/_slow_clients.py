@@ -145,11 +145,13 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         self._in_head = False
-        if (
-            self._head_bytes > MAX_HEAD_BYTES
-            and _head_size(self.url, self.headers) > MAX_HEAD_BYTES
-        ):
-            self._refuse(_HEAD_TOO_LARGE)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            if _head_size(self.url, self.headers) > MAX_HEAD_BYTES:
+                self._refuse(_HEAD_TOO_LARGE)
+            # A head begun later in this read counts this read, not the ones before it (no
+            # more than one read: all of this one, at most): else a small head pipelined
+            # behind a head spanning two reads and a body was past the limit, and cut.
+            self._head_bytes = min(self._head_bytes, _ONE_READ)
         if len(self.pipeline) >= MAX_PIPELINED:
             # This one would wait behind as many: the last read ahead is the connection's last.
             # What the client still sends is read and dropped (`data_received`): a close with

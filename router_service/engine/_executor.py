@@ -354,9 +354,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                 return  # a stop sequence ended it already
             async with aclosing(guard.follow(opened.chunks, choices=choices)) as items:
                 async for item in items:
-                    if isinstance(item, Idle):
-                        idle_ms = int(item.idle_s * 1000)
-                        yield StreamEvent(heartbeat=router_service_pb2.Heartbeat(idle_ms=idle_ms))
+                    if isinstance(item, Idle):  # hidden: since the caller's last message
+                        yield StreamEvent(heartbeat=QuietBeats.of_silence(quiet, item.idle_s))
                         continue
                     seen = item if plain else _seen(billed_in(billed, item), hidden, screen)
                     beat = None if quiet is None else quiet.after(seen)

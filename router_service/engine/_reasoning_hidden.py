@@ -242,8 +242,17 @@ class QuietBeats:
         if seen:
             self._last = now
             return None
-        idle = now - self._last
-        if idle < self._every_s:
-            return None
-        self._last = now
+        return self._beat(now) if now - self._last >= self._every_s else None
+
+    @staticmethod
+    def of_silence(quiet: QuietBeats | None, idle_s: float) -> rs.Heartbeat:
+        """The heartbeat for the guard's `idle_s` of upstream silence. Hidden (`quiet`): the
+        guard counts from the last batch, which the caller may not have been sent, and the next
+        quiet beat must count from this one: the time since the caller's last message."""
+        if quiet is None:
+            return rs.Heartbeat(idle_ms=int(idle_s * 1000))
+        return quiet._beat(quiet._clock.monotonic())
+
+    def _beat(self, now: float) -> rs.Heartbeat:
+        idle, self._last = now - self._last, now
         return rs.Heartbeat(idle_ms=int(idle * 1000))

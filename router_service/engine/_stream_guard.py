@@ -233,15 +233,15 @@ class _Reader(Generic[T]):
         upstream that ends before then cut the stream, whichever choice it cut."""
         return self.finished and (self.choices is None or not self.choices.running())
 
-    async def wait(self, seconds: float) -> None:
-        """Return when an item or a sign of life is ready or after `seconds`, whichever is
-        first."""
+    async def wait(self, seconds: float) -> bool:
+        """Return when the read moved on (an item or a sign of life may be ready; or only part
+        of one came) or after `seconds`, whichever is first: True for the latter, a silence."""
         blocked = self._blocked
         if self._held is not _WAITING or self.alive or (blocked is not None and blocked.done()):
-            return
+            return False
         if blocked is None:  # the read yielded a turn (or is to start): take it
             await asyncio.sleep(0)
-            return
+            return False
         waiter = self._loop.create_future()
         callback = partial(woken, waiter)
         blocked.add_done_callback(callback)
@@ -258,6 +258,7 @@ class _Reader(Generic[T]):
         finally:
             timer.cancel()
             blocked.remove_done_callback(callback)
+        return not blocked.done()
 
     async def aclose(self) -> None:
         """Cancel the pending read, let it unwind, then close the upstream. Never raises the
@@ -325,10 +326,10 @@ class StreamGuard:
                             Outcome.STALLED, f"no chunk for {self._stall_s:g}s mid-stream"
                         )
                     beat = self._heartbeat_s <= self._stall_s - idle
-                    await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
+                    silent = await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
                     item = reader.take()
                     if item is None:
-                        now = clock.monotonic()
+                        now, beat = clock.monotonic(), beat and silent  # woken early: no silence
                         if reader.alive:  # woken by a sign of life: nothing to relay
                             reader.alive, last = False, self._alive_until(last, now, sent)
                             beat = now - told >= self._heartbeat_s

@@ -35,6 +35,15 @@ HIDING = (EXCLUDED, {"reasoning_effort": "low", "include_reasoning": False})
 KINDS = ("gpt", "sonnet", "gemini")
 
 
+def hidden_params() -> chat_pb2.ChatParams:
+    """A "hello" to the `gpt` deployment, its reasoning hidden (`reasoning.exclude`)."""
+    return chat_pb2.ChatParams(
+        model="gpt",
+        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
+        extra_json=orjson.dumps(EXCLUDED).decode(),
+    )
+
+
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     return await start_router(config(fake))
@@ -110,11 +119,7 @@ async def test_the_same_call_without_exclude_shows_it(
 
 
 async def test_a_grpc_stream_gets_no_reasoning(router: RouterHandle, fake: FakeUpstream) -> None:
-    params = chat_pb2.ChatParams(
-        model="gpt",
-        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
-        extra_json=orjson.dumps(EXCLUDED).decode(),
-    )
+    params = hidden_params()
     text, extras = "", []
     async for event in router.stub.ChatStream(rs.ChatStreamRequest(params=params)):
         for chunk in [event.chunk] if event.HasField("chunk") else []:
@@ -175,11 +180,7 @@ async def test_a_hidden_thinking_stream_still_beats(
     # after it is all reasoning however fast the rest comes.
     thinking = " ".join(f"step{i}" for i in range(40))
     fake.state.set_scenario(Scenario(reasoning=thinking, content=ANSWER, held_after_chunks=3))
-    params = chat_pb2.ChatParams(
-        model="gpt",
-        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
-        extra_json=orjson.dumps(EXCLUDED).decode(),
-    )
+    params = hidden_params()
     call = router.stub.ChatStream(rs.ChatStreamRequest(params=params))
     events = aiter(call)
     await fake.state.wait_for(lambda: fake.state.held == 1)
@@ -215,11 +216,7 @@ async def test_a_caller_gone_at_the_route_of_a_thinking_stream_leaves_no_read_be
     clock = ManualClock()
     router = await start_router(config(fake), clock=clock)
     fake.state.set_scenario(Scenario(reasoning=REASONING, content=ANSWER, held_after_chunks=3))
-    params = chat_pb2.ChatParams(
-        model="gpt",
-        messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hello")],
-        extra_json=orjson.dumps(EXCLUDED).decode(),
-    )
+    params = hidden_params()
     try:
         stream = router.runtime.executor.chat_stream(params, RequestContext("gpt", clock))
         route = asyncio.ensure_future(anext(stream))

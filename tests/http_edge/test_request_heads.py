@@ -10,8 +10,9 @@ import asyncio
 import orjson
 import pytest
 
-from http_edge._slow_clients import MAX_HEAD_BYTES
-from tests.http_edge.harness import EdgeFactory
+from http_edge._slow_clients import MAX_HEAD_BYTES, EdgeHttpProtocol
+from tests.helpers import eventually
+from tests.http_edge.harness import Edge, EdgeFactory
 from tests.http_edge.test_slow_clients import PING, connected, response, until_closed
 
 pytestmark = pytest.mark.timeout(30)
@@ -79,3 +80,35 @@ async def test_a_head_under_the_limit_is_served_and_kept_alive(start_edge: EdgeF
         assert status == b"HTTP/1.1 200 OK" and orjson.loads(body) == {"status": "ok"}
         writer.write(PING)  # the same connection serves on
         assert (await response(reader))[0] == b"HTTP/1.1 200 OK"
+
+
+async def test_a_pipelined_head_after_a_long_head_and_body_is_not_431(
+    start_edge: EdgeFactory,
+) -> None:
+    # The reads are handed to the edge's connection as the kernel could hand them (a socket
+    # cannot choose them): a head begun at the end of one read, its body and the next request's
+    # head begun in the next. The next head was counted with the reads of the head before: a
+    # small head, pipelined behind an upload, got 431 and the connection was cut.
+    edge = await start_edge()
+    async with connected(edge) as (reader, writer):
+        connection = await _connection(edge)
+        first = b"content-length: 150000\r\n\r\n" + b"x" * 150_000
+        connection.data_received(START + first + START)  # the next head begins
+        assert (await response(reader))[0] == b"HTTP/1.1 200 OK"
+        second = b"content-length: 200000\r\n\r\n" + b"y" * 200_000
+        connection.data_received(second + START)  # it ends, its body, the next head begins
+        connection.data_received(b"\r\n")  # that head ends
+        assert (await response(reader))[0] == b"HTTP/1.1 200 OK"
+        assert (await response(reader))[0] == b"HTTP/1.1 200 OK"
+        writer.write(PING)  # the connection serves on
+        assert (await response(reader))[0] == b"HTTP/1.1 200 OK"
+
+
+async def _connection(edge: Edge) -> EdgeHttpProtocol:
+    async def accepted() -> bool:
+        return len(edge.server.server_state.connections) == 1
+
+    await eventually(accepted, what="the connection accepted")
+    (connection,) = edge.server.server_state.connections
+    assert isinstance(connection, EdgeHttpProtocol)
+    return connection

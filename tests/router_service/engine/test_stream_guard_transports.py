@@ -285,6 +285,40 @@ async def test_an_event_across_reads_is_not_silence(http: httpx.AsyncClient) -> 
     assert text([c for i in items if isinstance(i, list) for c in i]) == "firstacross reads"
 
 
+async def test_a_part_of_an_event_is_no_heartbeat(http: httpx.AsyncClient) -> None:
+    """An event whose parts come one at a time, the guard waiting for each: a read woken by a
+    part that ends no event is not a heartbeat interval of silence. (Each such wake was an Idle
+    at once: the caller was sent a heartbeat saying `idle_ms` 0 mid-event.)"""
+    go = asyncio.Event()
+    event = sse("in parts")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        writer.write(head + b"transfer-encoding: chunked\r\n\r\n" + http_chunk(sse("first")))
+        await go.wait()
+        for part in (event[:20], event[20:40]):
+            await turns(20)  # the guard waits for the upstream's next bytes
+            writer.write(http_chunk(part))
+            await writer.drain()
+        await turns(20)
+        rest = event[40:] + sse("", "stop") + b"data: [DONE]\n\n"
+        writer.write(http_chunk(rest) + b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    items: list[list[Chunk] | Idle] = []
+    async with server, http.stream("POST", url, json=BODY) as response:
+        upstream = (chunk_from_openai(e) async for _, e in _sse.json_events(response))
+        async for item in guard_of(http, heartbeat_s=60).follow(upstream):
+            items.append(item)
+            go.set()
+    assert [i for i in items if isinstance(i, Idle)] == []
+    assert text([c for i in items if isinstance(i, list) for c in i]) == "firstin parts"
+
+
 async def test_which_clients_read_their_streams_apart() -> None:
     """Only httpx's own transport (and any client not the router's own) cancels its task."""
     for kind, apart in (("lean", False), ("aiohttp", False), ("httpx", True)):
