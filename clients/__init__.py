@@ -56,6 +56,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
         chat_completion_to_openai,
         chat_params_from_openai,
         chat_params_to_openai,
+        check_placeable,
         chunk_from_openai,
         chunk_to_openai,
         compact_request_from_openai,
@@ -96,6 +97,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
         said_in_callers_terms,
         stored_document,
         stored_response,
+        unwritable,
         upload_problem,
     )
     from clients.errors import (
@@ -167,6 +169,7 @@ _WHERE = {
     "chat_completion_to_openai": "codec",
     "chat_params_from_openai": "codec",
     "chat_params_to_openai": "codec",
+    "check_placeable": "codec",
     "checked_target": "_targets",
     "chunk_from_openai": "codec",
     "chunk_to_openai": "codec",
@@ -212,6 +215,7 @@ _WHERE = {
     "stored_document": "codec",
     "stored_response": "codec",
     "to_grpc_status": "errors",
+    "unwritable": "codec",
     "upload_problem": "codec",
 }
 # Hidden from type checkers: a module `__getattr__` makes every name it lacks `Any` to them,
@@ -274,6 +278,7 @@ __all__ = [
     "chat_completion_to_openai",
     "chat_params_from_openai",
     "chat_params_to_openai",
+    "check_placeable",
     "checked_target",
     "chunk_from_openai",
     "chunk_to_openai",
@@ -319,5 +324,6 @@ __all__ = [
     "stored_document",
     "stored_response",
     "to_grpc_status",
+    "unwritable",
     "upload_problem",
 ]

@@ -40,7 +40,8 @@ async def unless_disconnected(
     does), and a cancellation of our own becomes the 499 below. No `asyncio.wait` and no task
     for `work` (their futures, callbacks and loop turns cost as much as the call's own work).
     `interrupt` (`RouterStream.interrupt`) is tried first: when it says it woke `work` (a read
-    was pending), the task is not cancelled and whatever `work` then ends with becomes the 499.
+    was pending), the task is not cancelled and whatever `work` then ends with (an error, or a
+    result such as the stream's end) becomes the 499.
     """
     task = asyncio.current_task()
     assert task is not None
@@ -55,7 +56,7 @@ async def unless_disconnected(
 
     unwatch = watch_departure(request.scope, request.receive, on_disconnect)
     try:
-        return await work
+        result = await work
     except asyncio.CancelledError:
         if not state["gone"]:
             raise  # the server shutting down, or the caller's own cancellation
@@ -71,6 +72,9 @@ async def unless_disconnected(
             # Our own cancellation is taken back whatever `work` ended with (it may have turned
             # it into an error of its own): later awaits of this request must not inherit it.
             task.uncancel()
+    if state["gone"] and not state["cancelled"]:  # interrupted: its read ended as the stream's
+        raise client_closed()  # end (none was left after `starting_after`), or the read won
+    return result
 
 
 def watch_departure(

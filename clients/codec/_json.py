@@ -32,8 +32,9 @@ _INT64 = (-(2**63), 2**63 - 1)
 # How far below a body's root the codec's JSON may be placed (a Responses stream event's
 # annotation is about ten levels down); a text shorter than `_MAYBE_DEEP` cannot nest so deep
 # that it would not be written there (254 levels, each two brackets).
+_WRITTEN_DEPTH = 254
 _PLACED_DEPTH = 16
-_MAYBE_DEEP = 2 * (254 - _PLACED_DEPTH)
+_MAYBE_DEEP = 2 * (_WRITTEN_DEPTH - _PLACED_DEPTH)
 _INT32 = (-(2**31), 2**31 - 1)
 
 
@@ -194,15 +195,16 @@ def split_known(
     return typed, extra
 
 
-def check_placeable(value: Any, size: int) -> None:
+def check_placeable(value: Any, size: int, below: int = _PLACED_DEPTH) -> None:
     """Raise orjson.JSONEncodeError unless `value` (its JSON text `size` long) can still be
     written where it goes: JSON is read 1024 levels deep but written (orjson) to 254, and a
     field's JSON goes back into a body, an answer, a stream event or a list page up to
-    `_PLACED_DEPTH` levels down. Only a text long enough (`_MAYBE_DEEP`) to nest that deep is
-    written again to see."""
-    if size < _MAYBE_DEEP:
+    `below` levels down (`_PLACED_DEPTH` for a request's field; less for a whole object kept,
+    whose fields were given their room when they were checked). Only a text long enough to
+    nest that deep is written again to see."""
+    if size < 2 * (_WRITTEN_DEPTH - below):
         return
-    for _ in range(_PLACED_DEPTH):
+    for _ in range(below):
         value = [value]
     orjson.dumps(value)
 

@@ -125,7 +125,7 @@ class AttemptRunner:
             if isinstance(walked, tuple):
                 return walked
             met.met(walked, deployment, queued=True)
-        raise met.error(ctx, plan)
+        raise await met.error(ctx, plan)
 
     def _unsupported(
         self, ctx: RequestContext, deployment: Deployment, failure: UpstreamFailure

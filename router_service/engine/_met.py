@@ -3,7 +3,7 @@ caller gets when nothing answered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from router_service.engine._model import Deployment, Plan, RequestContext
@@ -64,21 +64,21 @@ class Met:
             self.blocked += [deployment] if walked.at_limit else []
         self.refusals.append(walked)
 
-    def error(self, ctx: RequestContext, plan: Plan) -> SwitchboardError:
+    async def error(self, ctx: RequestContext, plan: Plan) -> SwitchboardError:
         """Why nothing answered. An upstream's own failure says most; a deployment that had no
         key free may serve a moment later; only when every deployment reached could not express
         the request, and none held back (cooling, excluded for the session) could, is it the
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
         if self.last is not None:
             failure, provider = self.last[0], self.last[1].provider
-            held_back = self._held_back_could(ctx, plan)
+            held_back = await serving_later(ctx, plan, self._able(plan))
             later = None if held_back is None else held_back.retry_after_s
             return AllCandidatesFailedError(failure, provider, later)
         if self.refusals or not self.unsupported:
             # A deployment held back (cooling, the session's) serves later: no "every key
             # disabled" then, and its end is in the retry hint with the keys'.
-            return no_key_free(self.refusals, self._held_back_could(ctx, plan))
-        waiting = self._held_back_could(ctx, plan)
+            return no_key_free(self.refusals, await serving_later(ctx, plan, self._able(plan)))
+        waiting = held_back_could(ctx, plan, self._able(plan))
         if waiting is not None:
             return waiting
         # An upstream's own refusal first, when there is one: a call was made (`upstream_refused`).
@@ -93,20 +93,50 @@ class Met:
             first.__cause__ = stands_for  # not raised: what `upstream_refused` reads
         return AllCandidatesFailedError(first, deployment.provider)
 
-    def _held_back_could(self, ctx: RequestContext, plan: Plan) -> NoCapacityError | None:
-        """The refusal when a deployment that was not asked (cooling, or excluded for the
-        session) could take the request: it may serve it later, so the request is not wrong."""
+    def _able(self, plan: Plan) -> list[Deployment]:
+        """The deployments not asked (cooling, or excluded for the session) that could take the
+        request."""
         held = self.withheld + [d for d in plan.held_back if d.name in plan.excluded]
-        able = [d for d in held if self.cannot is None or self.cannot(d) is None]
-        if not able:
-            return None
-        usable = [plan.usable_at[d.name] for d in able if d.name in plan.usable_at]
-        reasons = ", ".join(f"{d.name} ({plan.excluded.get(d.name, 'cooldown')})" for d in able)
-        return NoCapacityError(
-            f"No deployment of `{ctx.requested_model}` that takes this request may serve it "
-            f"now: {reasons}.",
-            retry_after_s=max(0.0, min(usable) - ctx.clock.now()) if usable else None,
-        )
+        return [d for d in held if self.cannot is None or self.cannot(d) is None]
+
+
+def held_back_could(
+    ctx: RequestContext,
+    plan: Plan,
+    able: list[Deployment],
+    usable_at: Mapping[str, float] | None = None,
+) -> NoCapacityError | None:
+    """The refusal when a deployment that was not asked (`able`) could take the request: it
+    may serve it later, so the request is not wrong. When: `usable_at` (the plan's)."""
+    if not able:
+        return None
+    at = plan.usable_at if usable_at is None else usable_at
+    usable = [at[d.name] for d in able if d.name in at]
+    reasons = ", ".join(f"{d.name} ({plan.excluded.get(d.name, 'cooldown')})" for d in able)
+    return NoCapacityError(
+        f"No deployment of `{ctx.requested_model}` that takes this request may serve it "
+        f"now: {reasons}.",
+        retry_after_s=max(0.0, min(usable) - ctx.clock.now()) if usable else None,
+    )
+
+
+async def serving_later(
+    ctx: RequestContext, plan: Plan, able: list[Deployment]
+) -> NoCapacityError | None:
+    """`held_back_could` as a retry hint: only the deployments a key of which serves again by
+    itself (every key disabled: a probe, not the caller's patience, brings one back), usable
+    when their keys are too (a key's 429 asking for 60 s outlasts a 15 s cooldown)."""
+    now, keyed, usable_at = ctx.clock.now(), [], {}
+    for deployment in able:
+        unusable = await deployment.pool.unusable(deployment.upstream_model)
+        if unusable is not None and unusable.reason is Refusal.DISABLED:
+            continue
+        keyed.append(deployment)
+        end = plan.usable_at.get(deployment.name)
+        if end is not None:
+            keys_in = 0.0 if unusable is None else unusable.retry_after_s or 0.0
+            usable_at[deployment.name] = max(end, now + keys_in)
+    return held_back_could(ctx, plan, keyed, usable_at)
 
 
 def _hint(refusal: Unavailable) -> float | None:
@@ -122,7 +152,7 @@ def no_key_free(
     refusals: list[Unavailable], held_back: NoCapacityError | None = None
 ) -> NoCapacityError:
     """Every candidate refused before any call: the earliest hint says when to come back, a
-    deployment `held_back` from the walk (`Met._held_back_could`: cooling, the session's) too."""
+    deployment `held_back` from the walk (`serving_later`: cooling, the session's) too."""
     if held_back is None and refusals and all(r.reason is Refusal.DISABLED for r in refusals):
         return NoUsableKeyError(
             "Every key of every candidate deployment is disabled (invalid credentials or "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from router_service.clock import Clock
 from router_service.engine._afterwork import close_failed
 from router_service.engine._attempts import AttemptRunner
-from router_service.engine._met import no_key_free
+from router_service.engine._met import no_key_free, serving_later
 from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner, nothing_planned
 from router_service.engine._route_records import TAKEN, RouteRecord, record_name, record_ttl
@@ -98,7 +98,8 @@ class RouteLeases:
             self._outstanding[lease_id] = route
             return route
         if refusals:  # as a proxied call's: why (every key disabled: a 503), when to come back
-            raise no_key_free(refusals)
+            held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
+            raise no_key_free(refusals, await serving_later(ctx, plan, held))
         raise NoCapacityError("No deployment of that model can be leased now.")
 
     async def _keep(

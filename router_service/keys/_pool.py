@@ -392,7 +392,9 @@ class KeyPool(PoolNames):
             out.append(key_snapshot(key, in_flight, found, models, self.health[key.fingerprint]))
         return out
 
-    async def next_available_in(self, model: str) -> float | None:
-        """Seconds until some key of this pool is usable for `model` again (None: one is)."""
+    async def unusable(self, model: str) -> Unavailable | None:
+        """Why no key is usable for `model` now, for how long (None: one is, limits aside)."""
+        if self.heir is not None:  # reloaded: its keys are the heir's now
+            return await self.heir.unusable(model)
         usable = await self._usable(model, list(self.keys))
-        return usable.retry_after_s if isinstance(usable, Unavailable) else None
+        return usable if isinstance(usable, Unavailable) else None

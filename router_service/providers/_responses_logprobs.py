@@ -13,7 +13,7 @@ it: Gemini's ("Logprobs is not enabled for models/…"), an OpenAI-format server
 completions (OpenAI's and Azure's reasoning models: "Unsupported parameter: 'logprobs'…", a
 vLLM, an Azure or other deployment whose model gives none). A 400 that mentions them but
 refuses something else stays the caller's own: one naming another field (`param`), one that
-only quotes the request (a validation error's `'logprobs': True`)."""
+only quotes the request (a validation error's `'logprobs': True` beside its `'messages'`)."""
 
 from __future__ import annotations
 
@@ -40,9 +40,14 @@ JsonObject = dict[str, Any]
 # The fields whose refusal (`param`) is one of logprobs: chat's own. The Responses API's names
 # `include`, which asked for them, and says so in its message.
 _NAMED = frozenset({"logprobs", "top_logprobs"})
+# `param`s that name no field: a LiteLLM proxy's is the string "None".
+_NO_FIELD = frozenset({"", "None", "null"})
 # A logprobs field quoted as a key of the request (pydantic's `'logprobs': True`, JSON's
-# `"top_logprobs": 2`): a validation error that quotes the request, not a refusal of them.
+# `"top_logprobs": 2`), in a message that quotes the request whole (its `messages` too): a
+# validation error echoing it, not a refusal of them (a LiteLLM proxy's "does not support
+# parameters: {'logprobs': True}" quotes the refused parameter alone).
 _QUOTED_KEY = re.compile(r"""['"]\w*logprobs['"]\s*:""", re.IGNORECASE)
+_QUOTED_REQUEST = re.compile(r"""['"]messages['"]\s*:""")
 
 
 def ask_logprobs(chat: Mapping[str, Any], body: JsonObject) -> None:
@@ -83,12 +88,15 @@ def refused_logprobs(
 
 def _names_logprobs(said: str, param: Any) -> bool:
     """Whether an upstream's 400 (its message `said`, its `param`) refuses logprobs: its
-    `param` names them, or (naming no other field) its message does, not as a quoted key."""
+    `param` names them, or (naming no other field) its message does, not as a key of the
+    request it quotes."""
     if param in _NAMED:
         return True
-    if isinstance(param, str) and param and param != INCLUDE:
+    if isinstance(param, str) and param not in _NO_FIELD and param != INCLUDE:
         return False
-    return "logprob" in _QUOTED_KEY.sub("", said).lower()
+    if _QUOTED_REQUEST.search(said):
+        said = _QUOTED_KEY.sub("", said)
+    return "logprob" in said.lower()
 
 
 @contextmanager

@@ -18,6 +18,11 @@ from router_service.errors import InvalidRequestError
 
 __all__ = ["checked_items", "checked_metadata", "checked_object"]
 
+# How far below a body's root a kept object (a Response, an item) is written again: an event's
+# `response` or `item`, a list page's `data[i]`, an upstream body's `input[i]`. Its fields were
+# each checked with the room they need where they go (`check_placeable`), up to a dozen levels
+# inside it (a Response echoes its request's `tools[i].parameters` three down).
+_KEPT_BELOW = 4
 # OpenAI's metadata bounds: 16 pairs, keys up to 64 characters, values up to 512.
 _MAX_PAIRS, _MAX_KEY, _MAX_VALUE = 16, 64, 512
 
@@ -89,7 +94,7 @@ def checked_object(text: str, param: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidRequestError(f"`{param}` must be a JSON object.", param=param)
     try:  # read back into a list page, an upstream body, a stream event: levels further down
-        check_placeable(value, len(text))
+        check_placeable(value, len(text), below=_KEPT_BELOW)
     except orjson.JSONEncodeError:  # read up to 1024 levels deep, written to 254
         raise InvalidRequestError(
             f"`{param}` nests too deep to be sent on as JSON.", param=param

@@ -66,6 +66,7 @@ EXPECTED = [
     "chat_completion_to_openai",
     "chat_params_from_openai",
     "chat_params_to_openai",
+    "check_placeable",
     "checked_target",
     "chunk_from_openai",
     "chunk_to_openai",
@@ -111,6 +112,7 @@ EXPECTED = [
     "stored_document",
     "stored_response",
     "to_grpc_status",
+    "unwritable",
     "upload_problem",
 ]
 

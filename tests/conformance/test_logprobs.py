@@ -167,6 +167,28 @@ OPENAI_REFUSALS: dict[str, dict[str, Any]] = {
         "param": None,
         "code": 400,
     },
+    # A LiteLLM proxy's: `param` the string "None" (no field named), the refused parameters
+    # quoted as a list or, from older releases, as a dict (`{'logprobs': True}`).
+    "litellm": {
+        "error": {
+            "message": "litellm.UnsupportedParamsError: openai does not support parameters: "
+            "['logprobs', 'top_logprobs'], for model=gpt-5-mini. To drop these, set "
+            "`litellm.drop_params=True` or for proxy:\n\n`litellm_settings:\n drop_params: true`",
+            "type": "None",
+            "param": "None",
+            "code": "400",
+        }
+    },
+    "litellm_dict": {
+        "error": {
+            "message": "litellm.UnsupportedParamsError: azure does not support parameters: "
+            "{'logprobs': True}, for model=gpt-35-turbo. To drop these, set "
+            "`litellm.drop_params=True` or for proxy:\n\n`litellm_settings:\n drop_params: true`",
+            "type": "None",
+            "param": "None",
+            "code": "400",
+        }
+    },
 }
 
 

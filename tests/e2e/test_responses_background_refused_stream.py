@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import openai
 import orjson
 import pytest
+from openai.types.responses import ResponseCreatedEvent
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import DocumentPart, MemoryStateStore
@@ -113,3 +114,46 @@ async def test_a_caller_that_leaves_before_the_first_event_leaves_its_response_r
         store.released.set()
         fake.state.release()
     assert await router.server.jobs.settle(10) == 0
+
+
+async def test_a_resume_past_an_event_its_caller_leaves_before_the_next_is_a_499(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """`GET /v1/responses/{id}?stream=true&starting_after=N` whose caller leaves before an event
+    came: the caller's leaving (499), not an empty stream (200) written to no one."""
+    store = HeldResume()
+    router = await start_router(base_config(fake.base_url), store=store)
+    edge = await start_edge(router)
+    sdk = openai.AsyncOpenAI(base_url=f"{edge.base_url}/v1", api_key="sk-x", max_retries=0)
+    fake.state.hold()  # the response runs on, held upstream, after its first events
+    try:
+        started = await sdk.responses.create(
+            model="chain", input="hi", background=True, stream=True
+        )
+        first = await anext(aiter(started))
+        assert isinstance(first, ResponseCreatedEvent)
+        response_id = first.response.id
+        await started.close()
+        store.armed = True
+        _, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        path = f"/v1/responses/{response_id}?stream=true&starting_after=0"
+        writer.write(f"GET {path} HTTP/1.1\r\nhost: edge\r\n\r\n".encode())
+        async with asyncio.timeout(15):
+            await store.entered.wait()  # the edge waits on the resume's first event
+        writer.close()
+        await writer.wait_closed()
+
+        async def answered() -> bool:
+            return not edge.server.server_state.tasks
+
+        await eventually(answered, what="the request's task ending")
+        statuses = [
+            (attributes.get("http.request.method"), attributes.get("http.response.status_code"))
+            for attributes, _ in captured.points("http.server.request.duration")
+        ]
+        assert statuses[-1] == ("GET", 499)
+    finally:
+        store.released.set()
+        fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
+    await sdk.close()
