@@ -320,19 +320,20 @@ class StreamGuard:
             while True:
                 item = reader.take()
                 if item is None:
-                    idle = clock.monotonic() - last
+                    idle = (now := clock.monotonic()) - last
                     if idle >= self._stall_s:
                         raise UpstreamFailure(
                             Outcome.STALLED, f"no chunk for {self._stall_s:g}s mid-stream"
                         )
-                    beat = self._heartbeat_s <= self._stall_s - idle
-                    silent = await reader.wait(self._heartbeat_s if beat else self._stall_s - idle)
+                    due = self._heartbeat_s - (now - told)  # till the caller is owed a beat
+                    beat = due <= self._stall_s - idle
+                    silent = await reader.wait(max(due, 0.0) if beat else self._stall_s - idle)
                     item = reader.take()
                     if item is None:
-                        now, beat = clock.monotonic(), beat and silent  # woken early: no silence
+                        now = clock.monotonic()  # woken early: a beat once the interval is over
+                        beat = (beat and silent) or now - told >= self._heartbeat_s
                         if reader.alive:  # woken by a sign of life: nothing to relay
                             reader.alive, last = False, self._alive_until(last, now, sent)
-                            beat = now - told >= self._heartbeat_s
                         if beat:  # the time since the caller's last message (the proto's)
                             told, quiet = now, now - told
                             yield Idle(quiet)

@@ -6,7 +6,7 @@ before each read) neither breaks a batch nor passes for silence."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from clients import chunk_from_openai
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.clock import SYSTEM_CLOCK
+from router_service.clock import SYSTEM_CLOCK, ManualClock
 from router_service.config import HttpConfig
 from router_service.engine._stream_guard import Idle, StreamGuard, has_finish
 from router_service.errors import UpstreamFailure
@@ -27,6 +27,9 @@ from router_service.providers import _sse, create_http_client, reads_cancel_thei
 from router_service.providers._deadline import Bounded
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
+from tests.loop_clock import move_loop_clock
+
+__all__ = ["move_loop_clock"]  # the fixture, used here
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -317,6 +320,45 @@ async def test_a_part_of_an_event_is_no_heartbeat(http: httpx.AsyncClient) -> No
             go.set()
     assert [i for i in items if isinstance(i, Idle)] == []
     assert text([c for i in items if isinstance(i, list) for c in i]) == "firstin parts"
+
+
+async def test_a_slow_drip_still_beats(
+    http: httpx.AsyncClient, move_loop_clock: Callable[[float], None]
+) -> None:
+    """An event whose parts drip in 10 s apart, for 40 s: the caller still hears from us each
+    heartbeat interval (15 s) it was sent nothing. (A part's wake restarted the guard's timer and
+    was no beat: no heartbeat at all until the event ended, or the stall window did.)"""
+    clock, go = ManualClock(), asyncio.Event()
+    event = sse("dripped in slowly")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        writer.write(head + b"transfer-encoding: chunked\r\n\r\n" + http_chunk(sse("first")))
+        await go.wait()
+        for at in range(0, 60, 15):
+            await turns(20)  # the guard waits for the upstream's next bytes
+            clock.advance(10.0)
+            move_loop_clock(10.0)
+            writer.write(http_chunk(event[at : at + 15]))
+            await writer.drain()
+        await turns(20)
+        rest = event[60:] + sse("", "stop") + b"data: [DONE]\n\n"
+        writer.write(http_chunk(rest) + b"0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    guard = StreamGuard(clock, stall_s=120, heartbeat_s=15, apart=reads_cancel_their_task(http))
+    items: list[list[Chunk] | Idle] = []
+    async with server, http.stream("POST", url, json=BODY) as response:
+        upstream = (chunk_from_openai(e) async for _, e in _sse.json_events(response))
+        async for item in guard.follow(upstream):
+            items.append(item)
+            go.set()
+    assert [i.idle_s for i in items if isinstance(i, Idle)] == [20.0, 20.0]
+    assert text([c for i in items if isinstance(i, list) for c in i]) == "firstdripped in slowly"
 
 
 async def test_which_clients_read_their_streams_apart() -> None:
