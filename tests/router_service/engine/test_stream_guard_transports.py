@@ -6,7 +6,7 @@ before each read) neither breaks a batch nor passes for silence."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -241,6 +241,38 @@ async def turns(n: int) -> None:
         await asyncio.sleep(0)
 
 
+SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+)
+Answer = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def end_stream(writer: asyncio.StreamWriter, rest: bytes) -> None:
+    """Send the event's `rest`, the finish and `[DONE]`, end the chunked body and close."""
+    writer.write(http_chunk(rest + sse("", "stop") + b"data: [DONE]\n\n") + b"0\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+async def followed(
+    http: httpx.AsyncClient,
+    guard: StreamGuard,
+    answer: Answer,
+    on_item: Callable[[list[Chunk] | Idle, int], Awaitable[None]],
+) -> list[list[Chunk] | Idle]:
+    """What `guard` relays of the stream a loopback server writes with `answer`, read by
+    `http`; `on_item` is awaited with each item and how many came so far."""
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    items: list[list[Chunk] | Idle] = []
+    async with server, http.stream("POST", url, json=BODY) as response:
+        upstream = (chunk_from_openai(e) async for _, e in _sse.json_events(response))
+        async for item in guard.follow(upstream):
+            items.append(item)
+            await on_item(item, len(items))
+    return items
+
+
 async def test_an_event_across_reads_is_not_silence(http: httpx.AsyncClient) -> None:
     """An event that comes in four parts, the second and third there already when the guard reads
     on (anyio yields the loop a turn before a read of data that is there) and the last later: no
@@ -251,8 +283,7 @@ async def test_an_event_across_reads_is_not_silence(http: httpx.AsyncClient) -> 
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-        writer.write(head + b"transfer-encoding: chunked\r\n\r\n")
+        writer.write(SSE_HEAD)
         writer.write(http_chunk(sse("first") + event[:20]))
         await second.wait()
         for part in (event[20:40], event[40:60]):  # two reads for the client
@@ -261,29 +292,24 @@ async def test_an_event_across_reads_is_not_silence(http: httpx.AsyncClient) -> 
             await turns(3)  # the client's socket is read before the next part is sent
         sent.set()
         await third.wait()
-        rest = event[60:] + sse("", "stop") + b"data: [DONE]\n\n"
-        writer.write(http_chunk(rest) + b"0\r\n\r\n")
-        await writer.drain()
-        writer.close()
+        await end_stream(writer, event[60:])
 
     async def later() -> None:
         await turns(20)  # the guard reads what came meanwhile
         third.set()
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-    items: list[list[Chunk] | Idle] = []
-    async with server, http.stream("POST", url, json=BODY) as response:
-        upstream = (chunk_from_openai(e) async for _, e in _sse.json_events(response))
-        async for item in guard_of(http, heartbeat_s=60).follow(upstream):
-            items.append(item)
-            if len(items) == 1:
-                second.set()
-                await sent.wait()
-                laters = asyncio.create_task(later())
-            elif isinstance(item, Idle):
-                third.set()
-        await laters
+    laters: list[asyncio.Task[None]] = []
+
+    async def on_item(item: list[Chunk] | Idle, count: int) -> None:
+        if count == 1:
+            second.set()
+            await sent.wait()
+            laters.append(asyncio.create_task(later()))
+        elif isinstance(item, Idle):
+            third.set()
+
+    items = await followed(http, guard_of(http, heartbeat_s=60), answer, on_item)
+    await laters[0]
     assert [i for i in items if isinstance(i, Idle)] == []
     assert text([c for i in items if isinstance(i, list) for c in i]) == "firstacross reads"
 
@@ -297,27 +323,19 @@ async def test_a_part_of_an_event_is_no_heartbeat(http: httpx.AsyncClient) -> No
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-        writer.write(head + b"transfer-encoding: chunked\r\n\r\n" + http_chunk(sse("first")))
+        writer.write(SSE_HEAD + http_chunk(sse("first")))
         await go.wait()
         for part in (event[:20], event[20:40]):
             await turns(20)  # the guard waits for the upstream's next bytes
             writer.write(http_chunk(part))
             await writer.drain()
         await turns(20)
-        rest = event[40:] + sse("", "stop") + b"data: [DONE]\n\n"
-        writer.write(http_chunk(rest) + b"0\r\n\r\n")
-        await writer.drain()
-        writer.close()
+        await end_stream(writer, event[40:])
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
-    items: list[list[Chunk] | Idle] = []
-    async with server, http.stream("POST", url, json=BODY) as response:
-        upstream = (chunk_from_openai(e) async for _, e in _sse.json_events(response))
-        async for item in guard_of(http, heartbeat_s=60).follow(upstream):
-            items.append(item)
-            go.set()
+    async def going(item: list[Chunk] | Idle, count: int) -> None:
+        go.set()
+
+    items = await followed(http, guard_of(http, heartbeat_s=60), answer, going)
     assert [i for i in items if isinstance(i, Idle)] == []
     assert text([c for i in items if isinstance(i, list) for c in i]) == "firstin parts"
 
@@ -333,8 +351,7 @@ async def test_a_slow_drip_still_beats(
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-        writer.write(head + b"transfer-encoding: chunked\r\n\r\n" + http_chunk(sse("first")))
+        writer.write(SSE_HEAD + http_chunk(sse("first")))
         await go.wait()
         for at in range(0, 60, 15):
             await turns(20)  # the guard waits for the upstream's next bytes
@@ -343,20 +360,13 @@ async def test_a_slow_drip_still_beats(
             writer.write(http_chunk(event[at : at + 15]))
             await writer.drain()
         await turns(20)
-        rest = event[60:] + sse("", "stop") + b"data: [DONE]\n\n"
-        writer.write(http_chunk(rest) + b"0\r\n\r\n")
-        await writer.drain()
-        writer.close()
+        await end_stream(writer, event[60:])
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    async def going(item: list[Chunk] | Idle, count: int) -> None:
+        go.set()
+
     guard = StreamGuard(clock, stall_s=120, heartbeat_s=15, apart=reads_cancel_their_task(http))
-    items: list[list[Chunk] | Idle] = []
-    async with server, http.stream("POST", url, json=BODY) as response:
-        upstream = (chunk_from_openai(e) async for _, e in _sse.json_events(response))
-        async for item in guard.follow(upstream):
-            items.append(item)
-            go.set()
+    items = await followed(http, guard, answer, going)
     assert [i.idle_s for i in items if isinstance(i, Idle)] == [20.0, 20.0]
     assert text([c for i in items if isinstance(i, list) for c in i]) == "firstdripped in slowly"
 
