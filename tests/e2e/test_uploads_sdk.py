@@ -192,8 +192,7 @@ async def test_pending_parts_count_against_client_bytes_until_cancelled_or_expir
 async def test_files_list_oldest_first_with_order_asc(open_batches: Open) -> None:
     _, sdk, _ = await open_batches()
     made = [
-        (await sdk.files.create(file=(f"{n}.txt", b"x"), purpose="user_data")).id
-        for n in range(3)
+        (await sdk.files.create(file=(f"{n}.txt", b"x"), purpose="user_data")).id for n in range(3)
     ]
     assert [f.id async for f in sdk.files.list(order="asc")] == made
     assert [f.id async for f in sdk.files.list(order="desc")] == made[::-1]
