@@ -107,6 +107,7 @@ def test_every_python_block_is_run_here() -> None:
         "starting_after=",
         INCLUDE_BLOCK,
         "batches.create(",
+        "uploads.parts.create(",
         "router.chat(",
         "router.pick_route(",
         "get_server_info(",
@@ -190,6 +191,11 @@ def test_include_block(stack: LiveStack) -> None:
 def test_batches_block(stack: LiveStack) -> None:
     printed = run_block("batches.create(", stack).splitlines()
     assert printed == ["completed", *(f"q{n} Echo: Say {n}." for n in range(3))]
+
+
+def test_uploads_block(stack: LiveStack) -> None:
+    status, file_id = run_block("uploads.parts.create(", stack).split()
+    assert status == "completed" and file_id.startswith("file-")
 
 
 def test_grpc_block(stack: LiveStack) -> None:
