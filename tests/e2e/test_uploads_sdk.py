@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from router_service.clock import ManualClock
+from router_service.state import MemoryStateStore
 from tests.e2e.test_batches_sdk import Open, chat_line, counts, jsonl, open_batches
 
 __all__ = ["open_batches"]  # the fixture, used here
@@ -201,3 +202,41 @@ async def test_files_list_oldest_first_with_order_asc(open_batches: Open) -> Non
     with pytest.raises(openai.BadRequestError) as refused:
         await sdk.files.list(order="sideways")  # type: ignore[arg-type]
     assert refused.value.param == "order"
+
+
+async def test_the_file_an_upload_completes_into_expires_as_it_asked(open_batches: Open) -> None:
+    _, sdk, _ = await open_batches()
+    upload = await sdk.uploads.create(
+        bytes=1,
+        filename="a.txt",
+        mime_type="text/plain",
+        purpose="user_data",
+        expires_after={"anchor": "created_at", "seconds": 2 * HOUR_S},
+    )
+    part = await sdk.uploads.parts.create(upload.id, data=b"x")
+    done = await sdk.uploads.complete(upload.id, part_ids=[part.id])
+    assert done.file is not None and done.file.expires_at == done.file.created_at + 2 * HOUR_S
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.uploads.create(
+            bytes=1,
+            filename="a.txt",
+            mime_type="text/plain",
+            purpose="user_data",
+            expires_after={"anchor": "created_at", "seconds": 60},
+        )
+    assert refused.value.param == "expires_after.seconds"
+
+
+async def test_a_cancelled_uploads_parts_are_deleted(open_batches: Open) -> None:
+    router, sdk, _ = await open_batches()
+    store = router.runtime.store
+    assert isinstance(store, MemoryStateStore)
+    upload = await sdk.uploads.create(
+        bytes=5000, filename="a.bin", mime_type="application/octet-stream", purpose="user_data"
+    )
+    before = store.documents.size_bytes
+    await sdk.uploads.parts.create(upload.id, data=b"x" * 2500)
+    await sdk.uploads.parts.create(upload.id, data=b"y" * 2500)
+    assert store.documents.size_bytes >= before + 5000
+    await sdk.uploads.cancel(upload.id)
+    assert store.documents.size_bytes < before + 1000  # the parts gone, not left to expire
