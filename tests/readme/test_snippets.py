@@ -188,16 +188,6 @@ def test_include_block(stack: LiveStack) -> None:
     assert printed == ["Echo:  -0.25 ['Echo: ', 'alt1']", "hello -0.5 ['hello', 'alt1']"]
 
 
-def test_batches_block(stack: LiveStack) -> None:
-    printed = run_block("batches.create(", stack).splitlines()
-    assert printed == ["completed", *(f"q{n} Echo: Say {n}." for n in range(3))]
-
-
-def test_uploads_block(stack: LiveStack) -> None:
-    status, file_id = run_block("uploads.parts.create(", stack).split()
-    assert status == "completed" and file_id.startswith("file-")
-
-
 def test_grpc_block(stack: LiveStack) -> None:
     text, *rest = run_block("router.chat(", stack).splitlines()
     assert text == "Echo: hello"
