@@ -99,10 +99,6 @@ EXPECTED = [
     "input_tokens_of",
     "item_id_prefix",
     "list_page",
-    "upload_complete_from_openai",
-    "upload_part_to_openai",
-    "upload_request_from_openai",
-    "upload_to_openai",
     "media_params_from_openai",
     "model_list_to_openai",
     "openai_error_body",
@@ -117,7 +113,11 @@ EXPECTED = [
     "stored_response",
     "to_grpc_status",
     "unwritable",
+    "upload_complete_from_openai",
+    "upload_part_to_openai",
     "upload_problem",
+    "upload_request_from_openai",
+    "upload_to_openai",
 ]
 
 
