@@ -260,6 +260,10 @@ class Uploads:
         """The parts `part_ids` of `upload`, in order, as one content."""
         if not part_ids:
             raise InvalidRequestError("`part_ids` must list the Upload's parts.", param="part_ids")
+        if len(part_ids) > _MAX_PARTS:
+            raise InvalidRequestError(
+                f"`part_ids` lists over {_MAX_PARTS} parts.", param="part_ids"
+            )
         if len(set(part_ids)) != len(part_ids):
             raise InvalidRequestError("`part_ids` lists a Part twice.", param="part_ids")
         names = _Names(client, upload.id)
