@@ -22,6 +22,7 @@ from router_service.state._base import (
     answered_locally,
     document_delete,
 )
+from router_service.state._documents import index_name
 from router_service.state._kept import kept_message
 from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWriter
 from router_service.state._memory import MemoryStateStore
@@ -72,6 +73,7 @@ __all__ = [
     "StoreUnavailableError",
     "answered_locally",
     "document_delete",
+    "index_name",
     "kept_message",
     "open_store",
     "sliding_count",
