@@ -340,8 +340,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         usage_asked, hidden = asked
         billed = ctx.bills(deployment)  # None: no hosted tool call is charged, none counted
         plain = not hidden and screen is None and billed is None  # chunks go out as they came
-        # A batch may send the caller nothing (hidden reasoning, text a guardrail holds): beats
-        # count from the caller's last message, not from the upstream's last batch.
+        # Not plain, a batch may send nothing: beats count from the caller's last message.
         quiet = None if plain else QuietBeats(self._clock, self._streams.heartbeat_s)
         adapter, model = deployment.adapter, deployment.upstream_model
         shown = (usage_asked, not usage_asked and adapter.asks_stream_usage_of(model))
