@@ -96,7 +96,9 @@ class KeyProber:
             if health.half_open and why == ENABLED_BY_HAND:  # an operator's, on any replica
                 health.half_open_left, health.probe_failures = 0, 0  # as half-open's own end
                 health.probe_backoff_s, health.reported = 0.0, False
-            if over or (health.disabled in _PROBED and why == DisableReason.MANUAL.value):
+            if over and health.disabled in _PROBED and why in _ADOPTED:
+                self._recovered_elsewhere(key, health)
+            elif over or (health.disabled in _PROBED and why == DisableReason.MANUAL.value):
                 health.disabled = DisableReason.NONE
                 health.probe_backoff_s, health.reported = 0.0, False
             elif health.disabled not in _PROBED and until and why in _ADOPTED:
@@ -104,6 +106,16 @@ class KeyProber:
                 health.probe_backoff_s = self._config.probe_initial_s
                 health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
                 log.info("key %s was disabled (%s) by another replica; probed here too", key, why)
+
+    def _recovered_elsewhere(self, key: UpstreamKey, health: KeyHealth) -> None:
+        """Its disable lifted while its why lives on (as long as the disable would have): no
+        operator's enable, no window's end, but another replica's probe passing
+        (`KeyPool.recovered`). Half-open here too, as there: one real request at a time
+        (the slot's limit of 1 is shared), its probe backoff kept, so that a failure doubles
+        it rather than start the probes again from `probe_initial_s`."""
+        health.disabled = DisableReason.NONE
+        health.half_open_left = self._config.half_open_successes
+        log.info("key %s passed its probe on another replica; half-open", key)
 
     async def _probe(self, pool: KeyPool, key: UpstreamKey) -> None:
         health = pool.health[key.fingerprint]

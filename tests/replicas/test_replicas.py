@@ -246,3 +246,37 @@ async def test_an_operators_enable_ends_half_open_on_the_replica_whose_probe_pas
     finally:
         fake.state.release()
     assert [chunk async for chunk in first]
+
+
+async def test_a_key_whose_probe_passed_elsewhere_is_half_open_here_too(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """b disabled k1 (credentials refused) and a heard of it; b's probe brought it back, so
+    b lets it serve one call at a time (half-open). From a's next look on, a does the same:
+    a key just back is not trusted with a's whole load while b still doubts it."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["providers"]["alpha"].update(keys=["k1"], queue_timeout_s=0)
+    config["key_health"] = {"probe_interval_s": 3600}  # each looks when the test says, only
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask())
+    assert await a.runtime.prober.tick() == 0  # a adopts k1's disable (probed later)
+    fake.state.clear_scenarios()
+    clock.advance(b.runtime.config.key_health.probe_initial_s * 1.5)  # its jitter's longest
+    assert await b.runtime.prober.tick() == 1  # passed: half-open on b
+    assert await a.runtime.prober.tick() == 0  # a sees the disable over: nothing to probe
+
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    first = a.stub.ChatStream(pb.ChatStreamRequest(params=ask().params))
+    try:
+        assert (await anext(aiter(first))).route.deployment == "alpha/model-a"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await a.stub.Chat(ask())  # a second call beside the first
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        fake.state.release()
+    assert [chunk async for chunk in first]
+    snapshot = await a.runtime.pools["alpha"].snapshot()
+    assert snapshot[0].half_open
