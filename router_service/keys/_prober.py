@@ -102,10 +102,24 @@ class KeyProber:
                 health.disabled = DisableReason.NONE
                 health.probe_backoff_s, health.reported = 0.0, False
             elif health.disabled not in _PROBED and until and why in _ADOPTED:
-                health.disabled = DisableReason(why)
-                health.probe_backoff_s = self._config.probe_initial_s
-                health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
-                log.info("key %s was disabled (%s) by another replica; probed here too", key, why)
+                self._disabled_elsewhere(key, health, DisableReason(why), now)
+
+    def _disabled_elsewhere(
+        self, key: UpstreamKey, health: KeyHealth, reason: DisableReason, now: float
+    ) -> None:
+        """Another replica disabled the key (for `reason`): probed here too. One half-open
+        here failed again, wherever it did: twice as long before the next probe, as on the
+        replica that met the failure (`KeyPool._disable`), not `probe_initial_s` again (a
+        key whose probe passes but whose calls fail would be probed and let back in every
+        `probe_initial_s`, for ever, its failures landing on the other replicas)."""
+        health.disabled = reason
+        if health.half_open:
+            health.back_off(self._config)
+            health.half_open_left = 0
+        else:
+            health.probe_backoff_s = self._config.probe_initial_s
+        health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
+        log.info("key %s was disabled (%s) by another replica; probed here too", key, reason.value)
 
     def _recovered_elsewhere(self, key: UpstreamKey, health: KeyHealth) -> None:
         """Its disable lifted while its why lives on (as long as the disable would have): no
@@ -139,10 +153,7 @@ class KeyProber:
         now = self._clock.now()
         if outcome is not None and outcome in _KEY_FAILURES:
             health.probe_failures += 1
-            health.probe_backoff_s = min(
-                self._config.probe_max_s,
-                max(self._config.probe_initial_s, health.probe_backoff_s * 2),
-            )
+            health.back_off(self._config)
             if health.probe_backoff_s >= self._config.probe_max_s and not health.reported:
                 health.reported = True
                 log.warning(
