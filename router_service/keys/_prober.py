@@ -5,7 +5,9 @@ with jitter, a few at a time. A passing probe makes the key half-open — one re
 time until it has proved itself — and a failure while half-open doubles the backoff (KeyPool).
 A key that keeps failing backs off to the ceiling and is reported, never retried in a loop.
 Replicas sharing state each probe the keys any of them disabled for credentials or quota
-(`_adopt`), so no key waits for a replica that is gone.
+(`_adopt`), so no key waits for a replica that is gone, and take over its recovery: a key whose
+probe passed on another replica is half-open here too, and one that fails again while half-open,
+wherever it does, doubles the backoff here too.
 """
 
 from __future__ import annotations
