@@ -302,10 +302,7 @@ class KeyPool(PoolNames):
         now = self.clock.now()
         if health.half_open:
             # It failed again while recovering: twice as long before the next probe.
-            health.probe_backoff_s = min(
-                self.health_config.probe_max_s,
-                max(self.health_config.probe_initial_s, health.probe_backoff_s * 2),
-            )
+            health.back_off(self.health_config)
             health.half_open_left = 0
         elif not health.probe_backoff_s:
             health.probe_backoff_s = self.health_config.probe_initial_s
