@@ -169,6 +169,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
                 super().on_headers_complete()
             finally:
                 self.app = app
+        if self._departed is not None:
+            # uvicorn stops reading at a pipelined request; the one being answered watches for
+            # its client's end, which a connection not read never sees (its call ran on for
+            # nobody). Reading on is bounded: past MAX_PIPELINED what comes is dropped.
+            self.flow.resume_reading()
         cycle = self.cycle
         if cycle is not before and cycle is not None:  # a request's cycle (not an upgrade)
             # Its task has not run yet: the response's head goes through the hold.
