@@ -176,14 +176,14 @@ def create_app(
     for routes in _ROUTES:
         app.include_router(routes.router)
     _telemetry.instrument(app)  # when telemetry is configured: spans and metrics per request
+    # Inside telemetry (its span's trace id), outside CORS (its preflight answers have one too).
+    app.outer_middleware.append(Middleware(RequestId, clock=clock))
     cors = cors_middleware(settings)
     if cors is not None:
         app.outer_middleware.append(cors)
     # Inside telemetry and CORS, which see its 408 as any other answer.
     app.outer_middleware.append(Middleware(BodyDeadline, timeout_s=settings.body_timeout_s))
     app.outer_middleware.append(Middleware(HeadAsGet))
-    # Inside telemetry: its span's trace id.
-    app.outer_middleware.append(Middleware(RequestId, clock=clock))
     return app
 
 

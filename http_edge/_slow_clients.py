@@ -38,6 +38,7 @@ from ._errors import EdgeError, error_body
 from ._json import dumps
 from ._lean_connection import Pipeline, lean_event
 from ._one_write import HeadHeld
+from ._request_id import fresh_request_id, request_id
 
 __all__ = ["BODY_COMPLETE", "CONNECTION", "BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
 
@@ -205,7 +206,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head.extend([name, b": ", value, b"\r\n"])
-        head.append(b"content-type: application/json\r\n")
+        head.append(b"content-type: application/json\r\nx-request-id: %s\r\n" % fresh_request_id())
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(b"".join([*head, body]))
         self._linger()
@@ -299,6 +300,7 @@ async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
         (b"content-length", str(len(_OVER_CAPACITY)).encode()),
         (b"retry-after", b"1"),
         (b"connection", b"close"),
+        (b"x-request-id", request_id(scope)),
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": _OVER_CAPACITY})

@@ -11,7 +11,7 @@ import pytest
 from clients.switchboard.v1 import router_service_pb2 as rs
 from tests.helpers import eventually
 from tests.http_edge.harness import EdgeFactory, StubRouter
-from tests.http_edge.test_slow_clients import ANSWER_S, PING, _called, connected
+from tests.http_edge.test_slow_clients import ANSWER_S, PING, _called, connected, response
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -40,3 +40,55 @@ async def test_a_pipelining_client_that_leaves_cancels_the_router_call(
 
 async def _eventually_called(stub: StubRouter) -> None:
     await eventually(partial(_called, stub), within=ANSWER_S, what="the router called")
+
+
+def _has_request_id(headers: dict[bytes, bytes]) -> bool:
+    return len(headers.get(b"x-request-id", b"")) == 32
+
+
+@pytest.mark.parametrize(
+    ("sent", "status"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-bad\x01: 1\r\n\r\n", 400),
+        (b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+    ],
+    ids=["malformed", "head too large"],
+)
+async def test_a_connection_level_refusal_carries_a_request_id(
+    start_edge: EdgeFactory, sent: bytes, status: int
+) -> None:
+    edge = await start_edge()
+    async with connected(edge) as (reader, writer):
+        writer.write(sent)
+        line, headers, _ = await response(reader)
+        assert line.split()[1] == b"%d" % status
+        assert _has_request_id(headers)
+
+
+async def test_a_refusal_over_max_connections_carries_a_request_id(
+    start_edge: EdgeFactory,
+) -> None:
+    edge = await start_edge(max_connections=1)
+    async with connected(edge) as (first, first_writer):
+        first_writer.write(PING)
+        assert (await response(first))[0] == b"HTTP/1.1 200 OK"
+        async with connected(edge) as (second, second_writer):
+            second_writer.write(PING)
+            status, headers, _ = await response(second)
+            assert status == b"HTTP/1.1 503 Service Unavailable"
+            assert _has_request_id(headers)
+
+
+@pytest.mark.parametrize("origin", [b"https://app.example", b"https://other.example"])
+async def test_a_cors_preflight_carries_a_request_id(
+    start_edge: EdgeFactory, origin: bytes
+) -> None:
+    edge = await start_edge(cors_origins=["https://app.example"])
+    async with connected(edge) as (reader, writer):
+        writer.write(
+            b"OPTIONS /v1/chat/completions HTTP/1.1\r\nhost: x\r\norigin: " + origin + b"\r\n"
+            b"access-control-request-method: POST\r\n\r\n"
+        )
+        status, headers, _ = await response(reader)
+        assert status.split()[1] in (b"200", b"400")
+        assert _has_request_id(headers)
