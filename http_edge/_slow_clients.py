@@ -31,6 +31,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import httptools
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
@@ -133,11 +134,25 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if self._refusal is not None:
             return  # refused, lingering (`_linger`): what follows is dropped
         self._head_bytes = self._head_bytes + len(data) if self._in_head else len(data)
-        super().data_received(data)
+        self._feed(data)
         # Still in the head, past the limit even without the first read: it is too large.
         if self._in_head and self._head_bytes > MAX_HEAD_BYTES + _ONE_READ:
             self._in_head = False
             self._answer_and_close(*_HEAD_TOO_LARGE)
+
+    def _feed(self, data: bytes) -> None:
+        """uvicorn's `data_received` without its warning ("Invalid HTTP request received.") at
+        each request it cannot read: the refusal logs a line of its own (`_answer_and_close`)."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.send_400_response("Invalid HTTP request received.")
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -200,6 +215,7 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def _answer_and_close(self, status: int, message: str, code: str) -> None:
         self._refusal = (status, message, code)  # nothing more is read from the connection
+        log.info("refused a request with %d (%s)", status, code)
         if self._held is not None:  # a response's held head leaves before the refusal
             self._held.flush()
         body = dumps(error_body(message, "invalid_request_error", code))

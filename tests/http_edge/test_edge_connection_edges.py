@@ -4,6 +4,7 @@ client's departure, the refusals' lingering and logging, and `x-request-id` on e
 from __future__ import annotations
 
 import asyncio
+import logging
 from functools import partial
 
 import pytest
@@ -11,7 +12,14 @@ import pytest
 from clients.switchboard.v1 import router_service_pb2 as rs
 from tests.helpers import eventually
 from tests.http_edge.harness import EdgeFactory, StubRouter
-from tests.http_edge.test_slow_clients import ANSWER_S, PING, _called, connected, response
+from tests.http_edge.test_slow_clients import (
+    ANSWER_S,
+    PING,
+    _called,
+    connected,
+    response,
+    until_closed,
+)
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -42,6 +50,10 @@ async def _eventually_called(stub: StubRouter) -> None:
     await eventually(partial(_called, stub), within=ANSWER_S, what="the router called")
 
 
+MALFORMED = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-bad\x01: 1\r\n\r\n"
+TOO_LARGE = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: " + b"a" * 70_000 + b"\r\n\r\n"
+
+
 def _has_request_id(headers: dict[bytes, bytes]) -> bool:
     return len(headers.get(b"x-request-id", b"")) == 32
 
@@ -49,8 +61,8 @@ def _has_request_id(headers: dict[bytes, bytes]) -> bool:
 @pytest.mark.parametrize(
     ("sent", "status"),
     [
-        (b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-bad\x01: 1\r\n\r\n", 400),
-        (b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: " + b"a" * 70_000 + b"\r\n\r\n", 431),
+        (MALFORMED, 400),
+        (TOO_LARGE, 431),
     ],
     ids=["malformed", "head too large"],
 )
@@ -92,3 +104,20 @@ async def test_a_cors_preflight_carries_a_request_id(
         status, headers, _ = await response(reader)
         assert status.split()[1] in (b"200", b"400")
         assert _has_request_id(headers)
+
+
+@pytest.mark.parametrize(("sent", "status"), [(MALFORMED, 400), (TOO_LARGE, 431)])
+async def test_a_refusal_logs_one_line_of_the_edges_own(
+    start_edge: EdgeFactory, caplog: pytest.LogCaptureFixture, sent: bytes, status: int
+) -> None:
+    # uvicorn warned "Invalid HTTP request received." at each refusal the edge made.
+    edge = await start_edge()
+    with caplog.at_level(logging.DEBUG):
+        async with connected(edge) as (reader, writer):
+            writer.write(sent)
+            assert (await response(reader))[0].split()[1] == b"%d" % status
+            assert await until_closed(reader) == b""
+    uvicorns = [r for r in caplog.records if r.name.startswith("uvicorn")]
+    assert not [r for r in uvicorns if r.levelno >= logging.WARNING]
+    (refused,) = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert refused.name == "http_edge" and str(status) in refused.getMessage()
