@@ -246,7 +246,11 @@ def uvicorn_config(
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio",
         http=edge_protocol(
-            settings.header_timeout_s, settings.max_connections, settings.body_timeout_s
+            settings.header_timeout_s,
+            settings.max_connections,
+            settings.body_timeout_s,
+            settings.max_head_bytes,
+            settings.max_pipelined,
         ),
         # uvicorn calls it as its protocol class; a function, so `websockets` loads on the first
         # WebSocket upgrade (`/v1/realtime`), not at start-up.

@@ -13,9 +13,9 @@ do this, so it does it:
 - `edge.body_timeout_s`, in the app (`BodyDeadline`): from the end of the head until the last
   byte of the body. Past it the request gets OpenAI's error JSON with 408 and
   `connection: close`, through the app's own error handling, so telemetry counts it.
-- `MAX_HEAD_BYTES` (`EdgeHttpProtocol`): a request head larger gets 431 with OpenAI's error JSON
-  and a close, as soon as it is known to be, whether it ever ends or not.
-- `MAX_PIPELINED` (`EdgeHttpProtocol`): the requests a connection reads ahead of the one being
+- `edge.max_head_bytes` (`EdgeHttpProtocol`): a request head larger gets 431 with OpenAI's
+  error JSON and a close, as soon as it is known to be, whether it ever ends or not.
+- `edge.max_pipelined` (`EdgeHttpProtocol`): the requests a connection reads ahead of the one being
   answered; past them it reads no further, and closes after answering them.
 - `edge.max_connections` (`EdgeHttpProtocol`): a request on a connection beyond it gets 503
   with OpenAI's error JSON (uvicorn's own `limit_concurrency` answers in plain text).
@@ -52,13 +52,15 @@ CONNECTION = "switchboard.connection"
 
 log = logging.getLogger("http_edge")
 
-# The largest request head (its request line and headers) the edge reads: past it, 431 and a
-# close. uvicorn sets no limit, and httptools holds a head whole however long it grows.
+# The largest request head (its request line and headers) the edge reads, by default
+# (`edge.max_head_bytes`): past it, 431 and a close. uvicorn sets no limit, and httptools holds
+# a head whole however long it grows.
 MAX_HEAD_BYTES = 64 * 1024
 # The most one read of a connection brings (asyncio's and uvloop's: 256 KiB). A head is counted by
 # the reads it came in: its first one may also hold the end of the previous request.
 _ONE_READ = 256 * 1024
-# The most requests a connection reads ahead of the one being answered (HTTP/1.1's pipelining):
+# The most requests a connection reads ahead of the one being answered (HTTP/1.1's pipelining),
+# by default (`edge.max_pipelined`):
 # past it, the edge reads no further, answers those it read, and closes the connection after
 # the last (the client retries the rest, as HTTP asks of a pipelining client). Each one read
 # ahead holds its scope and cycle (~2 KiB), and uvicorn reads on after each answer: a client
@@ -66,11 +68,6 @@ _ONE_READ = 256 * 1024
 MAX_PIPELINED = 16
 # `_refusal` when the parser stopped at a request past MAX_PIPELINED: nothing is answered to it.
 _UNANSWERED = (0, "", "")
-_HEAD_TOO_LARGE = (
-    431,
-    f"The request's headers are larger than the limit of {MAX_HEAD_BYTES} bytes.",
-    "header_too_large",
-)
 
 
 class EdgeHttpProtocol(HttpToolsProtocol):
@@ -81,6 +78,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     # The rest of a body the app answered without reading (`BodyDeadline` times one it reads).
     body_timeout_s: float = 30.0
     max_connections: int | None = None
+    max_head_bytes: int = MAX_HEAD_BYTES
+    max_pipelined: int = MAX_PIPELINED
     # Slots: uvicorn's protocol keeps ~30 attributes in its `__dict__`, about as many as CPython
     # shares between instances; two more there grew every connection's dict (~1.6 KiB an idle
     # stream by tracemalloc, benchmarks/README.md, "One process").
@@ -136,9 +135,9 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self._head_bytes = self._head_bytes + len(data) if self._in_head else len(data)
         self._feed(data)
         # Still in the head, past the limit even without the first read: it is too large.
-        if self._in_head and self._head_bytes > MAX_HEAD_BYTES + _ONE_READ:
+        if self._in_head and self._head_bytes > self.max_head_bytes + _ONE_READ:
             self._in_head = False
-            self._answer_and_close(*_HEAD_TOO_LARGE)
+            self._answer_and_close(*self._head_too_large())
 
     def _feed(self, data: bytes) -> None:
         """uvicorn's `data_received` without its warning ("Invalid HTTP request received.") at
@@ -161,14 +160,14 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         self._in_head = False
-        if self._head_bytes > MAX_HEAD_BYTES:
-            if _head_size(self.url, self.headers) > MAX_HEAD_BYTES:
-                self._refuse(_HEAD_TOO_LARGE)
+        if self._head_bytes > self.max_head_bytes:
+            if _head_size(self.url, self.headers) > self.max_head_bytes:
+                self._refuse(self._head_too_large())
             # A head begun later in this read counts this read, not the ones before it (no
             # more than one read: all of this one, at most): else a small head pipelined
             # behind a head spanning two reads and a body was past the limit, and cut.
             self._head_bytes = min(self._head_bytes, _ONE_READ)
-        if len(self.pipeline) >= MAX_PIPELINED:
+        if len(self.pipeline) >= self.max_pipelined:
             # This one would wait behind as many: the last read ahead is the connection's last.
             # What the client still sends is read and dropped (`data_received`): a close with
             # bytes unread would reset the connection, the answers not yet read lost with it.
@@ -197,6 +196,10 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             lean_event(cycle.message_event)  # nothing waits on it yet: its task has not run
             # Its app has not run yet either: it finds the connection to watch for departure.
             self.scope[CONNECTION] = self  # type: ignore[literal-required]  # a server's own key
+
+    def _head_too_large(self) -> tuple[int, str, str]:
+        message = f"The request's headers are larger than the limit of {self.max_head_bytes} bytes."
+        return (431, message, "header_too_large")
 
     def _refuse(self, refusal: tuple[int, str, str]) -> None:
         """Stop the parser at this request (from one of its callbacks); uvicorn then calls
@@ -289,13 +292,19 @@ def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
 
 
 def edge_protocol(
-    header_timeout_s: float, max_connections: int | None, body_timeout_s: float = 30.0
+    header_timeout_s: float,
+    max_connections: int | None,
+    body_timeout_s: float = 30.0,
+    max_head_bytes: int = MAX_HEAD_BYTES,
+    max_pipelined: int = MAX_PIPELINED,
 ) -> type[EdgeHttpProtocol]:
     """The protocol class for uvicorn's `http` setting, with these limits."""
     limits = {
         "header_timeout_s": header_timeout_s,
         "max_connections": max_connections,
         "body_timeout_s": body_timeout_s,
+        "max_head_bytes": max_head_bytes,
+        "max_pipelined": max_pipelined,
     }
     return type("EdgeHttpProtocol", (EdgeHttpProtocol,), limits)
 

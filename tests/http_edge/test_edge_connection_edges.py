@@ -7,11 +7,15 @@ import asyncio
 import logging
 from functools import partial
 
+import orjson
 import pytest
+from pydantic import ValidationError
 
 from clients.switchboard.v1 import router_service_pb2 as rs
+from http_edge import EdgeSettings
 from tests.helpers import eventually
 from tests.http_edge.harness import EdgeFactory, StubRouter
+from tests.http_edge.test_lean_connection import connection_of
 from tests.http_edge.test_slow_clients import (
     ANSWER_S,
     PING,
@@ -121,3 +125,47 @@ async def test_a_refusal_logs_one_line_of_the_edges_own(
     assert not [r for r in uvicorns if r.levelno >= logging.WARNING]
     (refused,) = [r for r in caplog.records if "refused" in r.getMessage()]
     assert refused.name == "http_edge" and str(status) in refused.getMessage()
+
+
+async def test_the_head_limit_is_an_edge_setting(start_edge: EdgeFactory) -> None:
+    edge = await start_edge(max_head_bytes=2048)
+    async with connected(edge) as (reader, writer):
+        writer.write(b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: " + b"a" * 3000 + b"\r\n\r\n")
+        status, _, body = await response(reader)
+        assert status == b"HTTP/1.1 431 Request Header Fields Too Large"
+        assert "2048 bytes" in orjson.loads(body)["error"]["message"]
+
+
+async def test_the_pipeline_depth_is_an_edge_setting(
+    start_edge: EdgeFactory, stub: StubRouter
+) -> None:
+    released = asyncio.Event()
+
+    async def on_list_models(request: object, context: object) -> rs.ListModelsResponse:
+        await released.wait()
+        return rs.ListModelsResponse()
+
+    stub.on_list_models = on_list_models
+    edge = await start_edge(max_pipelined=2)
+    async with connected(edge) as (reader, writer):
+        writer.write(MODELS)
+        await writer.drain()
+        await _eventually_called(stub)
+        writer.write(PING * 10)
+        await writer.drain()
+
+        async def read_ahead() -> bool:
+            return len(connection_of(edge).pipeline) >= 2
+
+        await eventually(read_ahead, within=ANSWER_S, what="the pipelined requests read")
+        released.set()
+        answers = (await until_closed(reader)).split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 1 + 2
+    assert b"connection: close" in answers[-1]
+
+
+@pytest.mark.parametrize(("name", "least"), [("max_head_bytes", 1024), ("max_pipelined", 1)])
+def test_the_connection_limits_are_validated(name: str, least: int) -> None:
+    assert getattr(EdgeSettings.model_validate({name: least}), name) == least
+    with pytest.raises(ValidationError, match=name):
+        EdgeSettings.model_validate({name: least - 1})
