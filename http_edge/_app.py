@@ -41,6 +41,7 @@ from . import (
     _routes_stored,
     _telemetry,
 )
+from ._body_deadline import BodyDeadline
 from ._cors import cors_middleware
 from ._errors import install_error_handlers
 from ._health import RouterHealth
@@ -48,7 +49,7 @@ from ._hot import HeadAsGet, HotRoutes
 from ._https import ServedCertificates
 from ._request_id import RequestId
 from ._settings import EdgeSettings
-from ._slow_clients import BodyDeadline, edge_protocol
+from ._slow_clients import edge_protocol
 from ._state import EdgeState
 from ._tls import RouterCertificates
 from ._websockets import lazy_websocket_protocol

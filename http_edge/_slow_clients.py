@@ -10,8 +10,8 @@ do this, so it does it:
 - `edge.header_timeout_s`, in the connection (`EdgeHttpProtocol`): from the connection's
   opening, or the end of its previous response, until the request's head is complete. A
   connection that takes longer is closed; there is no request yet to answer.
-- `edge.body_timeout_s`, in the app (`BodyDeadline`): from the end of the head until the last
-  byte of the body. Past it the request gets OpenAI's error JSON with 408 and
+- `edge.body_timeout_s`, in the app (`_body_deadline.BodyDeadline`): from the end of the head
+  until the last byte of the body. Past it the request gets OpenAI's error JSON with 408 and
   `connection: close`, through the app's own error handling, so telemetry counts it.
 - `edge.max_head_bytes` (`EdgeHttpProtocol`): a request head larger gets 431 with OpenAI's
   error JSON and a close, as soon as it is known to be, whether it ever ends or not.
@@ -27,21 +27,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
 import httptools
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from ._errors import EdgeError, error_body
+from ._errors import error_body
 from ._json import dumps
 from ._lean_connection import Pipeline, lean_event
 from ._one_write import HeadHeld
 from ._request_id import fresh_request_id, request_id
 
-__all__ = ["BODY_COMPLETE", "CONNECTION", "BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
+__all__ = ["BODY_COMPLETE", "CONNECTION", "EdgeHttpProtocol", "edge_protocol"]
 
 # Set on a request's scope by `EdgeHttpProtocol` once its body is read whole: an OpenAI call's
 # JSON usually arrives with its head, and then `BodyDeadline` has nothing to time.
@@ -131,7 +131,10 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
-            return  # refused, lingering (`_linger`): what follows is dropped
+            # Refused, lingering (`_linger`): what follows is dropped, and uvicorn's keep-alive
+            # timer (armed after the answer) is not what ends a client still sending.
+            self._unset_keepalive_if_required()
+            return
         self._head_bytes = self._head_bytes + len(data) if self._in_head else len(data)
         self._feed(data)
         # Still in the head, past the limit even without the first read: it is too large.
@@ -230,6 +233,18 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         self.transport.write(b"".join([*head, body]))
         self._linger()
 
+    def linger_at_close(self) -> None:
+        """The current request's answer ends the connection by lingering (`_linger`), not by
+        uvicorn's close at once: for an answer given before its body is read (a 408 for a body
+        too slow, a 503 past `max_connections`), whose client may still be sending it (an SDK
+        sends a body whole before it reads) and would lose the answer to the reset."""
+        closer = _LingerAtClose(self)
+        held: object = self.cycle.transport
+        if isinstance(held, HeadHeld):
+            held.release_to(closer)
+        else:
+            self.cycle.transport = closer  # type: ignore[assignment]
+
     def _linger(self) -> None:
         """Close once the client has had the refusal: a socket closed with bytes yet unread
         resets the connection (TCP's RST), and a client still sending (the rest of a head or a
@@ -282,6 +297,31 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
+class _LingerAtClose:
+    """A request cycle's transport whose `close` lingers (`EdgeHttpProtocol.linger_at_close`)."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: EdgeHttpProtocol) -> None:
+        self._protocol = protocol
+
+    def write(self, data: bytes) -> None:
+        self._protocol.transport.write(data)
+
+    def writelines(self, data: Iterable[bytes]) -> None:
+        self._protocol.transport.writelines(data)
+
+    def is_closing(self) -> bool:
+        return self._protocol.transport.is_closing()
+
+    def close(self) -> None:
+        protocol = self._protocol
+        if protocol.transport.is_closing():
+            return
+        protocol._refusal = _UNANSWERED  # what still comes is dropped
+        protocol._linger()
+
+
 class _Refused(Exception):
     """Raised from a parser callback to stop the parser (httptools has no other way)."""
 
@@ -319,6 +359,7 @@ _OVER_CAPACITY = dumps(
 
 
 async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
+    scope[CONNECTION].linger_at_close()  # a server's own key
     log.warning("edge.max_connections reached: a request refused with 503")
     headers = [
         (b"content-type", b"application/json"),
@@ -329,41 +370,3 @@ async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": _OVER_CAPACITY})
-
-
-class BodyDeadline:
-    """Bounds the time a request's body takes to arrive: a `receive` past the deadline raises
-    a 408 `EdgeError` (the routes render it). Once the body is complete, `receive` is the
-    server's own again (a wait for the client's disconnect has no deadline)."""
-
-    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
-        self.app = app
-        self.timeout_s = timeout_s
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get(BODY_COMPLETE):
-            # Read whole already (with the head, as a small JSON body is): nothing to time, and
-            # a timeout per `receive` cost the edge ~3 % of its instructions a request.
-            await self.app(scope, receive, send)
-            return
-        deadline = asyncio.get_running_loop().time() + self.timeout_s
-        complete = False
-
-        async def bounded() -> Message:
-            nonlocal complete
-            if complete:
-                return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise EdgeError(
-                    408,
-                    f"The request body did not arrive within {self.timeout_s:g} s.",
-                    code="request_timeout",
-                    headers={"connection": "close"},  # the rest of it is not worth waiting for
-                ) from None
-            complete = message["type"] != "http.request" or not message.get("more_body", False)
-            return message
-
-        await self.app(scope, bounded, send)

@@ -169,3 +169,44 @@ def test_the_connection_limits_are_validated(name: str, least: int) -> None:
     assert getattr(EdgeSettings.model_validate({name: least}), name) == least
     with pytest.raises(ValidationError, match=name):
         EdgeSettings.model_validate({name: least - 1})
+
+
+UPLOAD = 2_000_000
+POST = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+
+
+async def _send_then_read(writer: asyncio.StreamWriter, reader: asyncio.StreamReader) -> bytes:
+    """An SDK's order: the whole body sent, then the answer read (a reset loses it)."""
+    writer.write(b"x" * UPLOAD)
+    await writer.drain()
+    return (await response(reader))[0]
+
+
+async def test_a_refusal_over_max_connections_survives_the_upload_sent_on(
+    start_edge: EdgeFactory,
+) -> None:
+    edge = await start_edge(max_connections=1)
+    async with connected(edge) as (first, first_writer):
+        first_writer.write(PING)
+        assert (await response(first))[0] == b"HTTP/1.1 200 OK"
+        async with connected(edge) as (second, second_writer):
+            second_writer.write(POST + b"content-length: %d\r\n\r\n" % UPLOAD)
+            await second_writer.drain()
+            assert await _send_then_read(second_writer, second) == (
+                b"HTTP/1.1 503 Service Unavailable"
+            )
+
+
+async def test_a_body_timeout_survives_the_rest_of_the_body_sent_late(
+    start_edge: EdgeFactory,
+) -> None:
+    edge = await start_edge(body_timeout_s=0.2)
+    async with connected(edge) as (reader, writer):
+        writer.write(POST + b"content-length: %d\r\n\r\n" % (UPLOAD + 1) + b"{")
+        await writer.drain()
+
+        async def answered() -> bool:  # the 408 sent (uvicorn counts a request once answered)
+            return edge.server.server_state.total_requests == 1
+
+        await eventually(answered, within=ANSWER_S, what="the 408 sent")
+        assert await _send_then_read(writer, reader) == b"HTTP/1.1 408 Request Timeout"
