@@ -243,3 +243,21 @@ auth: {{open: true}}
     message = str(caught.value)
     assert "providers.p.keys[0]" in message and "printable ASCII" in message
     assert "AZKEY" not in message
+
+
+@pytest.mark.parametrize("name", ["x api key", "x-api-key:", "", "x(team)", "x/title"])
+def test_a_header_name_http_cannot_carry_is_refused_at_load(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loaded, such a name failed every call to its provider: the upstream's 400 ("Invalid
+    # header token", quoting the header line, its value too) passed on to each caller as its
+    # own mistake. A name is a token (RFC 9110 5.1): letters, digits and !#$%&'*+-.^_`|~.
+    text = GOOD.replace("keys:", f"headers: {{'{name}': TOKVAL}}\n    keys:")
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    path.chmod(0o600)
+    monkeypatch.setenv("OPENAI_KEY", "sk-k")
+    assert main(["check-config", str(path)]) == 2
+    message = capsys.readouterr().err
+    assert f"c.yaml:5: providers.openai.headers.{name}: Value error, " in message
+    assert "not a header name" in message and "TOKVAL" not in message
