@@ -19,7 +19,7 @@ from tests.router_service.server.processes import STARTUP_S
 
 pytestmark = pytest.mark.timeout(60)
 
-HOSTS = {
+HOSTS: dict[str, dict[str, object]] = {
     "server.host": {"server": {"host": "${LISTEN_HOST:-}", "port": 0}},
     "edge.host": {"edge": {"host": "${LISTEN_HOST:-}"}},
     "telemetry.prometheus_host": {"telemetry": {"prometheus_host": " "}},
