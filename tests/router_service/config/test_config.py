@@ -168,6 +168,12 @@ def test_an_unquoted_date_in_a_header_is_the_date_written() -> None:
         ("https://api.example.com:99999/v1", "port"),
         ("https://[::1/v1", "port"),
         ("https:///v1", "host"),
+        # Every call appends its path after these: `…/v1?x=1/chat/completions` asked for /v1
+        # (a 404 blamed on the caller), `…/v1#x/chat/completions` the same; no host name
+        # holds a space.
+        ("https://api.example.com/v1?api-version=2024-10-21", "query"),
+        ("https://api.example.com/v1#main", "fragment"),
+        ("https://api.example.com /v1", "text"),
     ],
 )
 def test_a_base_url_no_request_could_use_is_refused_at_load(base_url: str, why: str) -> None:
