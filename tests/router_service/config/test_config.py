@@ -267,3 +267,21 @@ def test_a_header_name_http_cannot_carry_is_refused_at_load(
     message = capsys.readouterr().err
     assert f"c.yaml:5: providers.openai.headers.{name}: Value error, " in message
     assert "not a header name" in message and "TOKVAL" not in message
+
+
+@pytest.mark.parametrize("section", ["models", "pools"])
+@pytest.mark.parametrize("name", ["openai/gpt-4o-mini", "openai"])
+def test_a_group_or_pool_named_as_a_deployment_or_provider_is_refused(
+    section: str, name: str
+) -> None:
+    # A name is looked up as a group or pool first: a pool called `openai/gpt-4o-mini` took
+    # every call naming that deployment to its own groups' deployments, without a word.
+    group = "{deployments: [{provider: openai, model: other}]}"
+    added = f"models:\n  {name}: {group}\n" if section == "models" else "models:\n"
+    text = GOOD.replace("models:\n", added)
+    if section == "pools":
+        text += f"pools:\n  {name}: {{groups: [gpt]}}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml", env={"OPENAI_KEY": "k"})
+    assert f"{section}.{name}: Value error, the " in str(caught.value)
+    assert "shadows a deployment name" in str(caught.value)
