@@ -284,5 +284,6 @@ async def test_a_failure_before_any_answer_has_the_foreground_errors_code(
     stream = await sdk.responses.create(model="chain", input="x", background=True, stream=True)
     error, failed = (await _events(stream))[-2:]
     assert (error.type, error.code, error.param) == ("error", told["code"], told["param"])
+    assert error.message == told["message"], (error.message, told)
     assert failed.response.error.code == "invalid_prompt"  # OpenAI's, in the Response
     await settled(sdk, failed.response.id, router.server)
