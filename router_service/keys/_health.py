@@ -9,6 +9,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from router_service.config import KeyHealthConfig
 from router_service.outcomes import Outcome
 
 # Base of the exponential backoff after a 429 that gave no hint.
@@ -49,6 +50,12 @@ class KeyHealth:
     @property
     def half_open(self) -> bool:
         return self.half_open_left > 0
+
+    def back_off(self, config: KeyHealthConfig) -> None:
+        """Twice as long before the next probe (`probe_initial_s` at first), up to
+        `probe_max_s`: a probe failed, or the key failed again while half-open."""
+        doubled = max(config.probe_initial_s, self.probe_backoff_s * 2)
+        self.probe_backoff_s = min(config.probe_max_s, doubled)
 
 
 def jittered(seconds: float, rng: random.Random) -> float:

@@ -297,6 +297,15 @@ class ResilientStateStore(ResilientDocuments, StateStore):
         values = await self._try_shared(lambda: self.shared.get_values(names))
         return await self.local.get_values(names) if isinstance(values, _Down) else values
 
+    # -- counts --------------------------------------------------------------------------------
+    async def add_count(self, name: str, ttl_s: float) -> int:
+        total = await self._try_shared(lambda: self.shared.add_count(name, ttl_s))
+        return await self.local.add_count(name, ttl_s) if isinstance(total, _Down) else total
+
+    async def clear_count(self, name: str) -> None:
+        await self.local.clear_count(name)
+        await self._write("clear_count", lambda: self.shared.clear_count(name))
+
     # -- groups --------------------------------------------------------------------------------
     async def enter(
         self, group: str, member: str, *, limit: int | None, ttl_s: float

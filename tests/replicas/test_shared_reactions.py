@@ -291,3 +291,40 @@ async def test_keys_rate_limited_for_different_models_throttle_nothing(
         ("k2", "model-a"),
         ("k1", "model-x"),
     ]
+
+
+async def test_hintless_429s_met_on_two_replicas_back_the_key_off_together(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """kb meets 429s without a Retry-After, each once its last backoff is over, alternately on
+    A and B: the backoff doubles with each of them (strikes are shared), not with each
+    replica's own half (the fourth: 20 to 60 s, not the second's 5 to 15)."""
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.rate_limited(retry_after=None), model="model-b")
+    waits = []
+    for replica in (a, b, a, b):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await replica.stub.Chat(ask("beta/model-b"))  # the 429
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await replica.stub.Chat(ask("beta/model-b"))  # refused: kb cools this long
+        assert details_from_rpc_error(caught.value).reason == "NO_CAPACITY"
+        wait = details_from_rpc_error(caught.value).retry_after_s
+        assert wait is not None
+        waits.append(wait)
+        clock.advance(wait + 0.01)
+    assert fake.state.count(model="model-b") == 4
+    # Exponential from the 5 s base (`cooldowns.rate_limit_backoff_s`), jitter in [0.5, 1.5).
+    for n, wait in enumerate(waits):
+        assert 0.5 * 5 * 2**n <= wait < 1.5 * 5 * 2**n, waits
+
+    # A success on A ends the strikes for both: B's next 429 backs off from the base again.
+    fake.state.clear_scenarios()
+    assert (await a.stub.Chat(ask("beta/model-b"))).route.deployment == "beta/model-b"
+    fake.state.set_scenario(Scenario.rate_limited(retry_after=None), model="model-b")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask("beta/model-b"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await b.stub.Chat(ask("beta/model-b"))
+    wait = details_from_rpc_error(caught.value).retry_after_s
+    assert wait is not None and 2.5 <= wait < 7.5
