@@ -253,6 +253,18 @@ class EdgeConfig(_Strict):
         description="Most client connections served at once (idle keep-alive ones count); a "
         "request on one more gets HTTP 503. Unset: no limit but the process's open files.",
     )
+    max_head_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers); larger gets HTTP 431 "
+        "and a close, as soon as it passes the limit.",
+    )
+    max_pipelined: int = Field(
+        default=16,
+        ge=1,
+        description="Most requests a connection reads ahead of the one being answered "
+        "(HTTP/1.1 pipelining); past them the edge reads no further, answers them and closes.",
+    )
     router_ready_wait_s: float = Field(
         default=READY_WAIT_S,
         ge=0,
