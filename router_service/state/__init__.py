@@ -19,8 +19,6 @@ from router_service.state._base import (
     SlotRequest,
     StateStore,
     StoreUnavailableError,
-    answered_locally,
-    document_delete,
 )
 from router_service.state._documents import index_name
 from router_service.state._kept import kept_message
@@ -30,6 +28,7 @@ from router_service.state._open import open_store
 from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
 from router_service.state._rates import sliding_count, sliding_wait
 from router_service.state._resilient import ResilientStateStore
+from router_service.state._shared_writes import answered_locally, document_delete
 
 if TYPE_CHECKING:  # for the type checker only: at run time __getattr__ imports it on first use
     from router_service.state._redis import RedisStateStore
