@@ -79,7 +79,9 @@ class ServerConfig(_Strict):
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1024,
-        description="Largest gRPC message either way; at least the edge's max_body_bytes.",
+        le=2**31 - 1,  # grpc's channel arguments are C ints
+        description="Largest gRPC message either way; at least the edge's max_body_bytes, "
+        "at most 2147483647 (grpc's own bound).",
     )
     max_tokens_ceiling: int = Field(
         default=128_000,
