@@ -8,7 +8,8 @@ refusal (an unknown response, one not streamed) is a real HTTP error. A resume p
 stream's end (`starting_after` its last event: the caller lost its connection as that came) is
 an empty stream, as the router's. The router's heartbeats (`streams.heartbeat_s` without an
 event) are SSE comments (`: keepalive`), as a live stream's. The caller leaving ends
-the router call (its watch of the events with it), never the response, which runs on.
+the router call (its watch of the events with it), never the response, which runs on (but a
+create's caller that left before the first event, so without its id: `_started_stream`).
 """
 
 from __future__ import annotations

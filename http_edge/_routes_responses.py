@@ -56,7 +56,7 @@ from . import _stream_failure as failure
 from ._body import parse_request
 from ._conversation import ConversationKeeper, check_inputs, read_responses_input
 from ._disconnect import unless_disconnected
-from ._errors import CLIENT_CLOSED, EdgeError, in_callers_terms, router_error_body
+from ._errors import EdgeError, in_callers_terms, router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import Metadata, routing_options
@@ -138,23 +138,24 @@ def _background(
 async def _started_stream(
     request: Request, client: RouterClient, response_id: str, metadata: Metadata
 ) -> Response:
-    """The just started background response's events, from the first. A stream refused before
-    its first event (the client's `max_concurrent_streams` reached, the router lost) is the
-    caller's error, and the caller never learns the response's id: the response is cancelled
-    rather than left to run on where no one can reach it (paid for, holding a place among the
-    client's background responses; the SDK's retry of a 429 started another each time)."""
+    """The just started background response's events, from the first. Until the first is sent
+    the caller has nothing of it, not even its id: a stream refused then (the client's
+    `max_concurrent_streams` reached, the router lost), or a caller that left then (its timeout
+    ran out while the start was slow), leaves a response no one can reach (paid for, holding a
+    place among the client's background responses, its answer added to a conversation the
+    caller thinks it failed to add to; and the SDK's retry of a 429 or of its timeout starts
+    another each time). It is cancelled. Once its first event is sent, the caller has its id:
+    leaving then, the response runs on (the caller resumes or polls it)."""
     try:
         return await resumed_stream(request, client, response_id, None, metadata)
-    except (RouterError, EdgeError) as exc:
-        if isinstance(exc, EdgeError) and exc.status == CLIENT_CLOSED:
-            raise  # the caller left: as a stream it leaves later, the response runs on
+    except (RouterError, EdgeError):
         cancel = CancelResponseRequest(id=response_id)
         timeout = edge_state(request).settings.request_timeout_s
         try:
             await client.cancel_response(cancel, timeout=timeout, metadata=metadata)
         except RouterError as lost:  # it finished meanwhile, or the router is gone
             logger.warning(
-                "background response %s, its stream refused, not cancelled: %s", response_id, lost
+                "background response %s, its stream not begun, not cancelled: %s", response_id, lost
             )
         raise
 

@@ -23,6 +23,8 @@ __all__ = ["print_banner", "run_dev", "run_edge", "run_fake", "run_router", "run
 
 log = logging.getLogger("switchboard")
 
+_DEMO_SCENARIOS = "examples/fake-scenarios.yaml"  # `dev`'s rules unless --scenarios names some
+
 
 async def run_router(args: argparse.Namespace, early: EarlySighup) -> None:
     without_httpx_cli()
@@ -167,7 +169,9 @@ async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:
     _telemetry("switchboard", config)
     fake = ("--fake-port", "127.0.0.1", args.fake_port)
     check_listening([*_listening(config), fake])
-    scenarios = args.scenarios if os.path.exists(args.scenarios) else None  # noqa: ASYNC240
+    scenarios = args.scenarios  # one named must read (`fake_upstream.serving`); the demo's may
+    if scenarios is None and os.path.exists(_DEMO_SCENARIOS):  # noqa: ASYNC240
+        scenarios = _DEMO_SCENARIOS  # be missing (run from another directory)
     with _metrics_listener(config):
         await _dev(args.config, config, scenarios, args.fake_port, early, loaded)
 

@@ -46,6 +46,12 @@ SUMMARY_INSTRUCTION = (
 # The request keys a compaction reads (the rest of OpenAI's, caching and service tiers, have
 # no meaning here and are not read).
 _COMPACT_KEYS = ("model", "input", "instructions", "previous_response_id")
+# OpenAI's compaction answers one object, never a stream: a caller asking for one is told so,
+# not answered otherwise than it asked (`stream: false` asks for what it gets).
+_NO_STREAM = (
+    "Unknown parameter: 'stream'. A compaction is answered as one response.compaction "
+    "object; it cannot be streamed."
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ def compact_request_from_openai(
 ) -> CompactRequest:
     """Parse a compaction request (InvalidRequestError naming the field); `history`: what
     its ``previous_response_id`` names, loaded."""
+    if isinstance(body, dict) and body.get("stream") not in (None, False):
+        raise InvalidRequestError(_NO_STREAM, param="stream")
     conversation = responses_request_from_openai(_as_responses_body(body, _COMPACT_KEYS), history)
     params = conversation.params
     if len(params.messages) <= conversation.conversation_start:

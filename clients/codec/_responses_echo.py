@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from clients.codec._json import dump_json
+from clients.codec._json import dump_json, invalid_value
 
 __all__ = ["echo_of"]
 
@@ -15,6 +15,9 @@ _ECHOED = (
     *("instructions", "max_output_tokens", "reasoning", "user", "safety_identifier"),
     *("prompt_cache_key", "temperature", "top_p", "parallel_tool_calls", "previous_response_id"),
 )
+# OpenAI's truncation strategies; `disabled` its default. The gateway keeps the whole input
+# either way (a context overflow is the upstream's 400), and the Response says what was asked.
+_TRUNCATION = ("auto", "disabled")
 
 
 def echo_of(body: dict[str, Any], store: bool) -> dict[str, Any]:
@@ -30,6 +33,7 @@ def echo_of(body: dict[str, Any], store: bool) -> dict[str, Any]:
         "parallel_tool_calls": True,
         "temperature": None,
         "top_p": None,
+        "truncation": _truncation(body.get("truncation")),
     }
     for key in _ECHOED:
         if body.get(key) is not None:
@@ -41,3 +45,11 @@ def echo_of(body: dict[str, Any], store: bool) -> dict[str, Any]:
         for key, value in echo.items():
             dump_json({"response": {key: value}}, key)
     return echo
+
+
+def _truncation(value: Any) -> str:
+    if value is None:
+        return "disabled"
+    if value not in _TRUNCATION:
+        invalid_value("truncation", value, _TRUNCATION)
+    return str(value)

@@ -85,6 +85,7 @@ class ResponseEventStream:
         self._signed = asks_encrypted(request.params)  # Claude's signed thinking carried
         self._hosted = HostedPlaces(self._output)  # OpenAI's hosted tools' items, as they came
         self._said = 0  # the content's characters so far (its messages' texts joined)
+        self._failure: tuple[str | None, str | None] | None = None  # `failing`'s code, param
 
     def start(self) -> list[Event]:
         """``response.created`` and ``response.in_progress``."""
@@ -144,8 +145,7 @@ class ResponseEventStream:
             self._usage = usage_to_openai(usage, "usage")
 
     def queued(self) -> list[Event]:
-        """A background stream's opening: ``response.created`` and ``response.queued``, the
-        Response ``queued`` (then ``in_progress`` once its call starts)."""
+        """A background stream's opening: ``response.created``, ``response.queued`` (queued)."""
         return [
             self._event("response.created", response=self._snapshot("queued")),
             self._event("response.queued", response=self._snapshot("queued")),
@@ -181,26 +181,26 @@ class ResponseEventStream:
         status = str(response["status"])
         if status == "failed":
             error = response.get("error") or {}
+            code, param = self._failure or (error.get("code"), None)
             return [
-                self._event(
-                    "error", code=error.get("code"), message=error.get("message", ""), param=None
-                ),
+                self._event("error", code=code, message=error.get("message", ""), param=param),
                 self._event("response.failed", response=response),
             ]
         return [self._event(f"response.{status}", response=response)]
 
+    def failing(self, code: str | None, param: str | None = None) -> None:
+        """The `error` event's code and param when :meth:`end` fails the stream, as in `fail`."""
+        self._failure = (code, param)
+
     def fail(self, message: str, code: str | None, param: str | None = None) -> list[Event]:
         """After the commit a failure is an ``error`` event, then ``response.failed``: its
         Response not kept (only an answer is), so ``store`` false, as one not kept says."""
-        response = self._snapshot("failed")
-        response["store"] = False
+        response = {**self._snapshot("failed"), "store": False}
         # Response.error.code is one of OpenAI's own codes: the detail is in the `error` event.
         known = "rate_limit_exceeded" if code == "rate_limit_exceeded" else "server_error"
         response["error"] = {"code": known, "message": message}
-        return [
-            self._event("error", code=code, message=message, param=param),
-            self._event("response.failed", response=response),
-        ]
+        self.failing(code, param)
+        return self.end(response)
 
     # --- items -----------------------------------------------------------------------------
 

@@ -78,9 +78,9 @@ class Met:
             # A deployment held back (cooling, the session's) serves later: no "every key
             # disabled" then, and its end is in the retry hint with the keys'.
             return no_key_free(self.refusals, await serving_later(ctx, plan, self._able(plan)))
-        waiting = held_back_could(ctx, plan, self._able(plan))
-        if waiting is not None:
-            return waiting
+        able = self._able(plan)
+        if able:  # the request is fine: when it may be served is in the held-back keys
+            return await serving_later(ctx, plan, able) or _keys_disabled(ctx, plan, able)
         # An upstream's own refusal first, when there is one: a call was made (`upstream_refused`).
         answered = [(failure, d) for failure, d in self.unsupported if _answered(failure)]
         first, deployment = (answered or self.unsupported)[0]
@@ -112,11 +112,24 @@ def held_back_could(
         return None
     at = plan.usable_at if usable_at is None else usable_at
     usable = [at[d.name] for d in able if d.name in at]
-    reasons = ", ".join(f"{d.name} ({plan.excluded.get(d.name, 'cooldown')})" for d in able)
     return NoCapacityError(
-        f"No deployment of `{ctx.requested_model}` that takes this request may serve it "
-        f"now: {reasons}.",
+        _not_now(ctx, plan, able) + ".",
         retry_after_s=max(0.0, min(usable) - ctx.clock.now()) if usable else None,
+    )
+
+
+def _not_now(ctx: RequestContext, plan: Plan, able: list[Deployment]) -> str:
+    reasons = ", ".join(f"{d.name} ({plan.excluded.get(d.name, 'cooldown')})" for d in able)
+    model = ctx.requested_model
+    return f"No deployment of `{model}` that takes this request may serve it now: {reasons}"
+
+
+def _keys_disabled(ctx: RequestContext, plan: Plan, able: list[Deployment]) -> NoUsableKeyError:
+    """Only held-back deployments could take the request, and every key of each is disabled:
+    the service's trouble (a probe brings one back), not a wait nor the caller's to change."""
+    return NoUsableKeyError(
+        f"{_not_now(ctx, plan, able)}; every key of them is disabled (invalid credentials or "
+        "exhausted quota): they are probed and come back by themselves when they work."
     )
 
 

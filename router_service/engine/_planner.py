@@ -161,14 +161,10 @@ class Planner:
         cooled: dict[str, float],
     ) -> None:
         """Nothing left to try: the deployment whose global cooldown ends first, once it ended
-        when the caller's deadline allows (else at once, rather than refuse). Only the cooling
-        ones, else the session's skipped ones (`_skipped`); a provider ban is a hard rule: the
+        when the caller's deadline allows (else at once, rather than refuse), among the cooling
+        ones and the session's skipped ones (`_soonest_of`); a provider ban is a hard rule: the
         caller gets a typed error."""
-        only_cooled = [d for d in ordered if plan.excluded.get(d.name) == "cooldown"]
-        if only_cooled:
-            chosen: Deployment | None = min(only_cooled, key=lambda d: cooled[d.name])
-        else:
-            chosen = _skipped(plan, ordered, cooled)
+        chosen = _soonest_of(plan, ordered, cooled)
         if chosen is None:
             return
         wait = cooled.get(chosen.name, 0.0) - self._clock.now()
@@ -180,17 +176,22 @@ class Planner:
         del plan.excluded[chosen.name], plan.usable_at[chosen.name]
 
 
-def _skipped(
+def _soonest_of(
     plan: Plan, ordered: Sequence[Deployment], cooled: dict[str, float]
 ) -> Deployment | None:
-    """model-skip steers a conversation away from a deployment that failed it while another can
-    serve; when none can, a skipped one is tried rather than the conversation refused for the
-    whole thread cooldown (one blip of a model's only deployment did that): the first in
-    strategy order whose global cooldown ends first (none: at once). Its cooldown is waited
-    out as any call's (the conversation's next call came back to it within it at once: the
-    deployment cooled for everyone, and the call sent to it all the same)."""
-    skipped = [d for d in ordered if plan.excluded.get(d.name) == "session_skip"]
-    return min(skipped, key=lambda d: cooled.get(d.name, 0.0)) if skipped else None
+    """The first in strategy order of the cooling deployments and the session's skipped ones
+    whose global cooldown ends first (none: at once), a cooling one before a skipped one at the
+    same end. model-skip steers a conversation away from a deployment that failed it while
+    another can serve; when none can, a skipped one is tried rather than the conversation
+    refused for the whole thread cooldown (one blip of a model's only deployment did that). A
+    deployment cooling for everyone cannot serve either: a skipped one whose cooldown is over
+    is taken at once rather than one still cooling (waited out, or sent to while it cools).
+    The chosen one's cooldown is waited out as any call's."""
+    held = [d for d in ordered if plan.excluded.get(d.name) in ("cooldown", "session_skip")]
+    if not held:
+        return None
+    skipped = {d.name for d in held if plan.excluded[d.name] == "session_skip"}
+    return min(held, key=lambda d: (cooled.get(d.name, 0.0), d.name in skipped))
 
 
 def _run_by_none(tools: tuple[ServerTool, ...], members: Sequence[Deployment]) -> ServerTool:

@@ -9,6 +9,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from router_service.config import KeyHealthConfig
 from router_service.outcomes import Outcome
 
 # Base of the exponential backoff after a 429 that gave no hint.
@@ -22,6 +23,9 @@ _MAX_DOUBLINGS = 63
 # A key's why (`PoolNames.why_name`) once an operator enabled it: every replica's prober ends
 # the key's half-open recovery there (the replica whose probe passed may not be the one asked).
 ENABLED_BY_HAND = "enabled"
+# A key's why once its calls proved it, half-open on one replica (`proved`): every replica's
+# prober ends its own half-open recovery there too, or lifts the disable it still holds.
+PROVED = "proved"
 
 
 class DisableReason(enum.Enum):
@@ -29,6 +33,10 @@ class DisableReason(enum.Enum):
     AUTH = "auth"
     QUOTA = "quota"
     MANUAL = "manual"
+
+
+# The whys of the disables a prober brings back (credentials, quota): any replica probes them.
+PROBED_WHYS = frozenset({DisableReason.AUTH.value, DisableReason.QUOTA.value})
 
 
 @dataclass(slots=True)
@@ -49,6 +57,12 @@ class KeyHealth:
     @property
     def half_open(self) -> bool:
         return self.half_open_left > 0
+
+    def back_off(self, config: KeyHealthConfig) -> None:
+        """Twice as long before the next probe (`probe_initial_s` at first), up to
+        `probe_max_s`: a probe failed, or the key failed again while half-open."""
+        doubled = max(config.probe_initial_s, self.probe_backoff_s * 2)
+        self.probe_backoff_s = min(config.probe_max_s, doubled)
 
 
 def jittered(seconds: float, rng: random.Random) -> float:

@@ -58,6 +58,10 @@ class PoolNames:
         `model` ends no later than the first of its throttled keys' waits."""
         return f"r429end:{self.provider}:{key.fingerprint}:{model}"
 
+    def strike_name(self, key: UpstreamKey, model: str) -> str:
+        """How many 429s without a hint the key met for `model` in a row (`keys/_strikes.py`)."""
+        return f"strikes:{self.provider}:{key.fingerprint}:{model}"
+
     def cool_name(self, key: UpstreamKey, model: str) -> str:
         return f"cool:{self.provider}:{key.fingerprint}:{model}"
 

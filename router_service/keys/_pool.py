@@ -22,13 +22,14 @@ from router_service.keys._health import (
     KeyHealth,
     by_share,
     credit_share,
-    rate_limit_backoff,
 )
 from router_service.keys._lease import KeyLease, UpstreamKey
 from router_service.keys._names import PoolNames
+from router_service.keys._proved import proved
 from router_service.keys._provider_throttle import enabled_unthrottles, throttle_provider
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
+from router_service.keys._strikes import enabled_forgets_strikes, forget_strikes, strike
 from router_service.keys._waiters import ModelQueues
 from router_service.outcomes import KeyAction, Outcome, reaction_for
 from router_service.state import SlotGrant, SlotRequest, StateStore
@@ -263,13 +264,13 @@ class KeyPool(PoolNames):
         health.last_outcome = outcome
         action = reaction_for(outcome).key_action
         if outcome is Outcome.OK:
-            health.strikes.pop(model, None)
+            if health.strikes:  # this replica met a 429 without a hint since its success
+                await forget_strikes(self, key, health, [model])
             if health.half_open_left:
                 health.half_open_left -= 1
-                if not health.half_open_left:
-                    health.probe_backoff_s = 0.0
-                    health.probe_failures = 0
-                    health.reported = False
+                if not health.half_open_left:  # proved: trusted here, and (`proved`) everywhere
+                    health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
+                    await proved(self, key)
         elif action is KeyAction.COOL_KEY_MODEL:
             await self._rate_limited(key, health, model, retry_after_s)
         elif action is KeyAction.DISABLE_KEY_LONG:
@@ -288,9 +289,7 @@ class KeyPool(PoolNames):
     ) -> None:
         now = self.clock.now()
         if retry_after_s is None:
-            strikes = health.strikes[model] = health.strikes.get(model, 0) + 1
-            bounds = self.cooldowns.rate_limit_backoff_s, self.health_config.backoff_max_s
-            retry_after_s = rate_limit_backoff(strikes, *bounds, self.rng)
+            retry_after_s = await strike(self, key, health, model)
         self.models_seen[model] = None
         await self.store.extend_deadline(self.cool_name(key, model), now + retry_after_s)
         await throttle_provider(self, key, model, now, retry_after_s)
@@ -303,10 +302,7 @@ class KeyPool(PoolNames):
         now = self.clock.now()
         if health.half_open:
             # It failed again while recovering: twice as long before the next probe.
-            health.probe_backoff_s = min(
-                self.health_config.probe_max_s,
-                max(self.health_config.probe_initial_s, health.probe_backoff_s * 2),
-            )
+            health.back_off(self.health_config)
             health.half_open_left = 0
         elif not health.probe_backoff_s:
             health.probe_backoff_s = self.health_config.probe_initial_s
@@ -357,7 +353,7 @@ class KeyPool(PoolNames):
         health.disabled = DisableReason.NONE
         health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
         health.half_open_left = 0
-        health.strikes.clear()
+        await enabled_forgets_strikes(self, key, health)
         await self.store.clear_deadline(self.off_name(key))
         await self.store.set_value(self.why_name(key), ENABLED_BY_HAND, _FOREVER_S)
         await enabled_unthrottles(self, key)

@@ -5,7 +5,10 @@ with jitter, a few at a time. A passing probe makes the key half-open — one re
 time until it has proved itself — and a failure while half-open doubles the backoff (KeyPool).
 A key that keeps failing backs off to the ceiling and is reported, never retried in a loop.
 Replicas sharing state each probe the keys any of them disabled for credentials or quota
-(`_adopt`), so no key waits for a replica that is gone.
+(`_adopt`), so no key waits for a replica that is gone, and take over its recovery: a key whose
+probe passed on another replica is half-open here too, one that fails again while half-open,
+wherever it does, doubles the backoff here too, and one whose calls proved it on any replica
+(`proved`) is trusted here too.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from router_service.clock import Clock
 from router_service.config import KeyHealthConfig
 from router_service.errors import UpstreamFailure
-from router_service.keys._health import ENABLED_BY_HAND, DisableReason, KeyHealth, jittered
+from router_service.keys._health import (
+    ENABLED_BY_HAND,
+    PROBED_WHYS,
+    PROVED,
+    DisableReason,
+    KeyHealth,
+    jittered,
+)
 from router_service.keys._lease import UpstreamKey
 from router_service.keys._pool import KeyPool
 from router_service.outcomes import Outcome
@@ -28,7 +38,8 @@ log = logging.getLogger("switchboard.keys")
 # Probe one key: return on success, raise UpstreamFailure on failure.
 ProbeFn = Callable[[UpstreamKey], Awaitable[None]]
 _PROBED = (DisableReason.AUTH, DisableReason.QUOTA)
-_ADOPTED = {reason.value for reason in _PROBED}
+_ADOPTED = PROBED_WHYS
+_TRUSTED = (ENABLED_BY_HAND, PROVED)  # whys that end half-open on every replica
 _KEY_FAILURES = (Outcome.AUTH_INVALID, Outcome.QUOTA_EXHAUSTED, Outcome.RATE_LIMITED)
 
 
@@ -93,17 +104,43 @@ class KeyProber:
             # next failure here is told as a new disable) or an operator's now; a why the store
             # lost (dropped from a long outage's bounded journal) leaves it in this one's hands.
             over = health.disabled is not DisableReason.NONE and not until
-            if health.half_open and why == ENABLED_BY_HAND:  # an operator's, on any replica
+            if health.half_open and why in _TRUSTED:  # an operator's, or proved on any replica
                 health.half_open_left, health.probe_failures = 0, 0  # as half-open's own end
                 health.probe_backoff_s, health.reported = 0.0, False
-            if over or (health.disabled in _PROBED and why == DisableReason.MANUAL.value):
+            if over and health.disabled in _PROBED and why in _ADOPTED:
+                self._recovered_elsewhere(key, health)
+            elif over or (health.disabled in _PROBED and why == DisableReason.MANUAL.value):
                 health.disabled = DisableReason.NONE
                 health.probe_backoff_s, health.reported = 0.0, False
             elif health.disabled not in _PROBED and until and why in _ADOPTED:
-                health.disabled = DisableReason(why)
-                health.probe_backoff_s = self._config.probe_initial_s
-                health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
-                log.info("key %s was disabled (%s) by another replica; probed here too", key, why)
+                self._disabled_elsewhere(key, health, DisableReason(why), now)
+
+    def _disabled_elsewhere(
+        self, key: UpstreamKey, health: KeyHealth, reason: DisableReason, now: float
+    ) -> None:
+        """Another replica disabled the key (for `reason`): probed here too. One half-open
+        here failed again, wherever it did: twice as long before the next probe, as on the
+        replica that met the failure (`KeyPool._disable`), not `probe_initial_s` again (a
+        key whose probe passes but whose calls fail would be probed and let back in every
+        `probe_initial_s`, for ever, its failures landing on the other replicas)."""
+        health.disabled = reason
+        if health.half_open:
+            health.back_off(self._config)
+            health.half_open_left = 0
+        else:
+            health.probe_backoff_s = self._config.probe_initial_s
+        health.next_probe_at = now + jittered(health.probe_backoff_s, self._rng)
+        log.info("key %s was disabled (%s) by another replica; probed here too", key, reason.value)
+
+    def _recovered_elsewhere(self, key: UpstreamKey, health: KeyHealth) -> None:
+        """Its disable lifted while its why lives on (as long as the disable would have): no
+        operator's enable, no window's end, but another replica's probe passing
+        (`KeyPool.recovered`). Half-open here too, as there: one real request at a time
+        (the slot's limit of 1 is shared), its probe backoff kept, so that a failure doubles
+        it rather than start the probes again from `probe_initial_s`."""
+        health.disabled = DisableReason.NONE
+        health.half_open_left = self._config.half_open_successes
+        log.info("key %s passed its probe on another replica; half-open", key)
 
     async def _probe(self, pool: KeyPool, key: UpstreamKey) -> None:
         health = pool.health[key.fingerprint]
@@ -127,10 +164,7 @@ class KeyProber:
         now = self._clock.now()
         if outcome is not None and outcome in _KEY_FAILURES:
             health.probe_failures += 1
-            health.probe_backoff_s = min(
-                self._config.probe_max_s,
-                max(self._config.probe_initial_s, health.probe_backoff_s * 2),
-            )
+            health.back_off(self._config)
             if health.probe_backoff_s >= self._config.probe_max_s and not health.reported:
                 health.reported = True
                 log.warning(

@@ -33,6 +33,7 @@ from clients import (
     background_events,
     background_failed,
     background_finished,
+    openai_error_body,
     stored_document,
 )
 from clients.switchboard.v1 import chat_pb2
@@ -274,6 +275,9 @@ class BackgroundJobs(OwnedJobs[_Job]):
             # rpm place go back, as a foreground call's (the job settles answers only).
             await give_back_if_refused(job.admission, exc)
             details = error_details(exc)
+            if job.events is not None:  # its `error` event in our taxonomy, as a foreground's
+                told = openai_error_body(details)["error"]
+                job.events.failing(told.get("code") or told.get("type"), told.get("param"))
             return background_failed(in_progress, _error_code(details.code), details.message)
         conversation, items = job.conversation_id, job.conversation_items
         return await conversed(runtime, job.client, conversation, items, final)

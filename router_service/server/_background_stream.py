@@ -76,10 +76,12 @@ async def streamed_answer(
             elif kind == "chunks":
                 await writer.add([e for chunk in message.chunks.chunks for e in events.feed(chunk)])
             elif kind == "error":
-                code = "rate_limit_exceeded" if message.error.code == "rate_limit_exceeded" else ""
+                error = message.error
+                events.failing(error.code or error.type or None)  # as a foreground stream's
+                code = "rate_limit_exceeded" if error.code == "rate_limit_exceeded" else ""
                 response = events.answered(0)
                 response.pop("completed_at", None)  # it did not complete
-                return background_failed(response, code or "server_error", message.error.message)
+                return background_failed(response, code or "server_error", error.message)
             elif kind == "summary":
                 summary = message.summary
     if summary is not None:

@@ -19,9 +19,8 @@ from router_service.state._base import (
     SlotRequest,
     StateStore,
     StoreUnavailableError,
-    answered_locally,
-    document_delete,
 )
+from router_service.state._documents import index_name
 from router_service.state._kept import kept_message
 from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWriter
 from router_service.state._memory import MemoryStateStore
@@ -29,6 +28,7 @@ from router_service.state._open import open_store
 from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
 from router_service.state._rates import sliding_count, sliding_wait
 from router_service.state._resilient import ResilientStateStore
+from router_service.state._shared_writes import answered_locally, document_delete
 
 if TYPE_CHECKING:  # for the type checker only: at run time __getattr__ imports it on first use
     from router_service.state._redis import RedisStateStore
@@ -72,6 +72,7 @@ __all__ = [
     "StoreUnavailableError",
     "answered_locally",
     "document_delete",
+    "index_name",
     "kept_message",
     "open_store",
     "sliding_count",

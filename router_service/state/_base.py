@@ -10,6 +10,7 @@ Primitives:
   without counting (`rates`: an operator's view of a client's minute);
 - deadlines: named wall-clock instants that can only be pushed later (cooldowns, disables);
 - values: small strings with a TTL (a session's sticky deployment);
+- counts: integers counted up atomically with a TTL, or cleared (a key's 429 strikes);
 - groups: who is active where, one token per request, with a limit on distinct members
   (a provider serving a bounded number of sessions);
 - buckets: time-bucketed counters with a TTL (routing statistics);
@@ -266,6 +267,15 @@ class StateStore(ABC):
         """The live value of each name, None where absent or expired."""
 
     @abstractmethod
+    async def add_count(self, name: str, ttl_s: float) -> int:
+        """One more on the counter `name` (0 when absent or expired), atomically: its total
+        now, kept `ttl_s` from now (a key × model's 429 strikes, every replica's)."""
+
+    @abstractmethod
+    async def clear_count(self, name: str) -> None:
+        """Forget the counter `name` (a success ends the strikes). Harmless when absent."""
+
+    @abstractmethod
     async def enter(
         self, group: str, member: str, *, limit: int | None, ttl_s: float
     ) -> str | None:
@@ -384,16 +394,3 @@ class StateStore(ABC):
     @abstractmethod
     async def aclose(self) -> None:
         """Release connections. Idempotent."""
-
-
-def answered_locally(store: StateStore, before: dict[str, int]) -> bool:
-    """Whether a call of `store` was answered from this replica's local state since `before`
-    (its `outage_counts`), or it is unreachable now: what it wrote there no other replica reads."""
-    now = store.outage_counts()
-    return bool(now.get("degraded")) or now.get("fallbacks") != before.get("fallbacks")
-
-
-def document_delete(name: str) -> Callable[[StateStore], Awaitable[bool]]:
-    """The delete of the document `name` on a given store: `StateStore.everywhere`'s write for
-    a document nobody writes again (a refused upload's, a refused batch's)."""
-    return lambda store: store.delete_document(name)

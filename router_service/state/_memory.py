@@ -21,6 +21,7 @@ from router_service.state._base import (
     SlotRequest,
     StateStore,
 )
+from router_service.state._counts import MemoryCounts
 from router_service.state._documents import DEFAULT_DOCUMENT_BYTES, MemoryDocuments
 from router_service.state._flights import FlightClaim, FlightWatch, Landing, MemoryFlights
 from router_service.state._rates import rate_count, rate_window, sliding_count, sliding_wait
@@ -47,7 +48,7 @@ class _Rate:
         self.window = window
 
 
-class MemoryStateStore(StateStore):
+class MemoryStateStore(MemoryCounts, StateStore):
     completes_without_waiting = True  # no call here awaits anything
 
     def __init__(
@@ -56,6 +57,7 @@ class MemoryStateStore(StateStore):
         self._clock = clock
         self.documents = MemoryDocuments(clock, document_bytes)
         self.flights = MemoryFlights(clock)
+        self._counts = {}
         self.flight_board = self.flights.board  # the watches open (as RedisStateStore's)
         self._leases: dict[str, dict[str, float]] = {}
         self._rates: dict[str, _Rate] = {}

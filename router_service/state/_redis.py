@@ -54,6 +54,7 @@ from router_service.state._base import (
     StateStore,
 )
 from router_service.state._redis_buckets import RedisBuckets
+from router_service.state._redis_counts import RedisCounts
 from router_service.state._redis_documents import RedisDocuments
 from router_service.state._redis_entries import (
     SLACK_MS,
@@ -71,7 +72,7 @@ from router_service.state._resp_wire import Command, checked
 from router_service.state._tracking import ReadCache
 
 
-class RedisStateStore(RedisDocuments, RedisFlights, RedisBuckets, StateStore):
+class RedisStateStore(RedisDocuments, RedisFlights, RedisBuckets, RedisCounts, StateStore):
     """The StateStore on Redis. Owns `client` (closed by `aclose`). Build with `from_url`."""
 
     batches_concurrent_calls = True
@@ -105,6 +106,7 @@ class RedisStateStore(RedisDocuments, RedisFlights, RedisBuckets, StateStore):
         self._leave = client.script(lua.LEAVE)
         self._members = client.script(lua.MEMBERS)
         self._init_buckets(client)
+        self._init_counts(client)
         self._init_documents(client)
         self._init_flights(client)
 

@@ -268,6 +268,7 @@ def test_the_echo_has_the_defaults_a_response_shows() -> None:
         "parallel_tool_calls": True,
         "temperature": None,
         "top_p": None,
+        "truncation": "disabled",
         "store": True,
     }
     assert orjson.dumps(echo)  # JSON as it is

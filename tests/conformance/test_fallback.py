@@ -156,3 +156,38 @@ async def test_a_cooling_deployment_that_could_take_it_makes_it_a_wait_not_a_400
     assert "first/m-first (cooldown)" in details.message
     assert details.retry_after_s is not None and 0 < details.retry_after_s <= 15
     assert [r.model for r in fake.state.calls()] == ["m-first", "m-second"]
+
+
+@pytest.mark.parametrize(
+    ("failure", "code", "retry_after_s"),
+    [
+        (Scenario.invalid_key(), grpc.StatusCode.UNAVAILABLE, None),
+        (Scenario.rate_limited(retry_after="60"), grpc.StatusCode.RESOURCE_EXHAUSTED, 60.0),
+    ],
+    ids=["key-disabled", "key-cooling-60s"],
+)
+async def test_a_cooling_deployment_that_could_take_it_is_told_by_its_keys(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    failure: Scenario,
+    code: grpc.StatusCode,
+    retry_after_s: float | None,
+) -> None:
+    """The OpenAI deployment that takes audio cools 15 s after an outage, and its only key is
+    then refused (a 401: disabled till a probe) or rate-limited for 60 s; Claude cannot take
+    audio. Nothing serves when the cooldown ends: the caller gets the 503 of every key
+    disabled, or the keys' 60 s, not a 429 saying 15 s."""
+    fake.state.set_scenario(Scenario.server_error(503), model="m-first")
+    router = await start_router(mixed_config(fake, BY_KIND["openai"], BY_KIND["anthropic"]))
+    assert (await chat(router, params("mixed"))).route.deployment == "second/m-second"
+    fake.state.set_scenario(failure, model="m-first")
+    await _failed(router, params("first/m-first", text="tried while it cools"))
+    assert [r.model for r in fake.state.calls()] == ["m-first", "m-second", "m-first"]
+
+    error = await _failed(router, _audio("mixed"))
+
+    details = details_from_rpc_error(error)
+    assert (error.code(), details.reason) == (code, "NO_CAPACITY")
+    assert "first/m-first (cooldown)" in details.message
+    assert details.retry_after_s == pytest.approx(retry_after_s, abs=1.0)
+    assert fake.state.count() == 3  # nobody called for the audio

@@ -1,8 +1,8 @@
 """A streamed background response (`responses.create(..., background=True, stream=True)`) whose
 stream is refused before its first event, with the official `openai` SDK: the caller is told the
 call failed and never learns the response's id, so the response must not run on where no one can
-reach it (paid for; and the SDK's own retry of a 429 started one more each time). A caller
-that leaves before the first event is no refusal: its response runs on, as one left later."""
+reach it (paid for; and the SDK's own retry of a 429 started one more each time). Nor must the
+response of a caller that left before the first event (it has no id either)."""
 
 from __future__ import annotations
 
@@ -77,11 +77,12 @@ def captured() -> Iterator[TelemetryCapture]:
         yield capture
 
 
-async def test_a_caller_that_leaves_before_the_first_event_leaves_its_response_running(
+async def test_a_caller_that_leaves_before_the_first_event_has_its_response_cancelled(
     captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
-    """The caller leaves as its stream's first event is awaited: a 499, and its response runs
-    on, as one whose caller leaves later does (README); only a refused stream cancels it."""
+    """The caller leaves as its stream's first event is awaited (its timeout ran out while the
+    start was slow): a 499, and its response, whose id it never had, is cancelled (its call
+    cut) rather than run on where no one can reach it (README)."""
     store = HeldResume()
     router = await start_router(base_config(fake.base_url), store=store)
     edge = await start_edge(router)
@@ -104,7 +105,13 @@ async def test_a_caller_that_leaves_before_the_first_event_leaves_its_response_r
             return not edge.server.server_state.tasks
 
         await eventually(answered, what="the request's task ending")
-        assert router.server.jobs.running == 1  # not cancelled
+        assert router.server.jobs.running == 0  # cancelled
+        await fake.state.wait_for(lambda: fake.state.in_flight == 0, what="its call cut")
+        ended = [
+            (labels, point.value)
+            for labels, point in captured.points("switchboard.responses.background.ended")
+        ]
+        assert ended == [({"status": "cancelled"}, 1)]
         statuses = [
             attributes.get("http.response.status_code")
             for attributes, _ in captured.points("http.server.request.duration")

@@ -246,3 +246,44 @@ async def test_a_stream_failing_midway_ends_with_error_then_failed(
     assert any(e.type == "response.output_text.delta" for e in events)  # it had begun
     final = await settled(sdk, events[0].response.id, router.server)
     assert final.status == "failed" and final.to_dict().get("completed_at") is None
+
+
+async def test_the_same_failure_reads_alike_in_the_foreground_and_the_background(
+    fake: FakeUpstream, stack: Stack
+) -> None:
+    """One taxonomy: an upstream cut mid-stream is the same `error` event (our code,
+    `upstream_error`) and the same `response.failed` (OpenAI's `server_error`) whether the
+    response streams in the foreground or runs in the background."""
+    router, sdk = stack
+    ends = []
+    for background in (False, True):
+        fake.state.set_scenario(Scenario(content="one two three four", reset_after_chunks=3))
+        stream = await sdk.responses.create(
+            model="chain", input="x", background=background, stream=True
+        )
+        error, failed = (await _events(stream))[-2:]
+        ends.append((error.code, error.message, failed.response.error.to_dict()))
+        if background:
+            await settled(sdk, failed.response.id, router.server)
+    assert ends[0][0] == "upstream_error" and ends[0][2]["code"] == "server_error"
+    assert ends[1] == ends[0]
+
+
+async def test_a_failure_before_any_answer_has_the_foreground_errors_code(
+    fake: FakeUpstream, stack: Stack
+) -> None:
+    """The upstream refusing the call before a word: the foreground stream's HTTP error and the
+    background stream's `error` event carry the same code and param, not `invalid_prompt`."""
+    router, sdk = stack
+    refusal = {"message": "No.", "type": "invalid_request_error", "param": "x", "code": "nope"}
+    fake.state.set_scenario(Scenario(status=400, error_body={"error": refusal}))
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(model="chain", input="x", stream=True)
+    told = caught.value.body
+    assert isinstance(told, dict) and (told["code"], told["param"]) == ("nope", "x")
+    stream = await sdk.responses.create(model="chain", input="x", background=True, stream=True)
+    error, failed = (await _events(stream))[-2:]
+    assert (error.type, error.code, error.param) == ("error", told["code"], told["param"])
+    assert error.message == told["message"], (error.message, told)
+    assert failed.response.error.code == "invalid_prompt"  # OpenAI's, in the Response
+    await settled(sdk, failed.response.id, router.server)

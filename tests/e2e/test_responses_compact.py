@@ -198,3 +198,20 @@ async def test_compact_tells_hosted_tools_items_as_text(open_sdk: Open, fake: Fa
     action = '{"action":{"type":"search","query":"weather in Paris"}}'
     assert said[1] == {"role": "assistant", "content": f"[web_search_call ws_1]\n{action}"}
     assert "hosted_items" not in str(said)
+
+
+async def test_compact_refuses_stream_by_name_rather_than_answering_unstreamed(
+    open_sdk: Open, fake: FakeUpstream
+) -> None:
+    """OpenAI's compaction has no stream: `stream: true` is an unknown parameter there (400
+    naming it), not a request silently answered with one JSON object."""
+    sdk = await open_sdk()
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.responses.compact(model="chain", input="hi", extra_body={"stream": True})
+    assert refused.value.body["param"] == "stream"  # type: ignore[index]
+    assert "cannot be streamed" in refused.value.message
+    assert not fake.state.records
+    # `stream: false` asks for what it gets: answered.
+    fake.state.set_scenario(Scenario(content=SUMMARY, times=1))
+    out = await sdk.responses.compact(model="chain", input="hi", extra_body={"stream": False})
+    assert out.object == "response.compaction"

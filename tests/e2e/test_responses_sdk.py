@@ -142,3 +142,23 @@ async def test_a_refusal_names_the_responses_field(
         await sdk.responses.create(**body)
     assert caught.value.param == param
     assert words in caught.value.message
+
+
+async def test_truncation_is_echoed_as_the_caller_sent_it(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """`truncation: "auto"` reads back `auto` (not `disabled`) in the answer, the stream's
+    Responses and the stored one; unset, `disabled` (OpenAI's default). No upstream gets it."""
+    answered = valid(await sdk.responses.create(model="chain", input="hi", truncation="auto"))
+    assert answered.truncation == "auto"
+    assert "truncation" not in upstream_body(fake)
+    assert (await sdk.responses.retrieve(answered.id)).truncation == "auto"
+    stream = await sdk.responses.create(model="chain", input="hi", truncation="auto", stream=True)
+    events = [event async for event in stream]
+    ends = [e for e in events if e.type in ("response.created", "response.completed")]
+    assert [e.response.truncation for e in ends] == ["auto", "auto"]
+    plain = await sdk.responses.create(model="chain", input="hi")
+    assert plain.truncation == "disabled"
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(model="chain", input="hi", extra_body={"truncation": "often"})
+    assert caught.value.param == "truncation"

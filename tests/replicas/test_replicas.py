@@ -246,3 +246,68 @@ async def test_an_operators_enable_ends_half_open_on_the_replica_whose_probe_pas
     finally:
         fake.state.release()
     assert [chunk async for chunk in first]
+
+
+async def test_a_key_whose_probe_passed_elsewhere_is_half_open_here_too(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """b disabled k1 (credentials refused) and a heard of it; b's probe brought it back, so
+    b lets it serve one call at a time (half-open). From a's next look on, a does the same:
+    a key just back is not trusted with a's whole load while b still doubts it."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["providers"]["alpha"].update(keys=["k1"], queue_timeout_s=0)
+    config["key_health"] = {"probe_interval_s": 3600}  # each looks when the test says, only
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask())
+    assert await a.runtime.prober.tick() == 0  # a adopts k1's disable (probed later)
+    fake.state.clear_scenarios()
+    clock.advance(b.runtime.config.key_health.probe_initial_s * 1.5)  # its jitter's longest
+    assert await b.runtime.prober.tick() == 1  # passed: half-open on b
+    assert await a.runtime.prober.tick() == 0  # a sees the disable over: nothing to probe
+
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    first = a.stub.ChatStream(pb.ChatStreamRequest(params=ask().params))
+    try:
+        assert (await anext(aiter(first))).route.deployment == "alpha/model-a"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await a.stub.Chat(ask())  # a second call beside the first
+        assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    finally:
+        fake.state.release()
+    assert [chunk async for chunk in first]
+    snapshot = await a.runtime.pools["alpha"].snapshot()
+    assert snapshot[0].half_open
+
+
+async def test_a_half_open_key_failing_on_another_replica_doubles_the_probe_backoff_here_too(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """b's probe brought k1 back (half-open on both); its first real call, on a, is refused
+    again. b, whose probe passed, must not probe it again as soon as after its first disable:
+    a failure while half-open doubles the backoff, whichever replica met it."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["providers"]["alpha"].update(keys=["k1"], queue_timeout_s=0)
+    config["key_health"] = {"probe_interval_s": 3600}  # each looks when the test says, only
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask())
+    await a.runtime.prober.tick()  # a adopts k1's disable
+    fake.state.clear_scenarios()
+    initial_s = b.runtime.config.key_health.probe_initial_s
+    clock.advance(initial_s * 1.5)  # its jitter's longest
+    assert await b.runtime.prober.tick() == 1  # passed: half-open on b
+    await a.runtime.prober.tick()
+
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await a.stub.Chat(ask())  # the key's first real call since: refused again
+    await b.runtime.prober.tick()  # b hears of it
+    health = b.runtime.pools["alpha"].health[fingerprint("k1")]
+    assert not health.half_open
+    assert health.probe_backoff_s == initial_s * 2
+    assert health.next_probe_at - clock.now() >= initial_s  # the doubled wait's least jitter

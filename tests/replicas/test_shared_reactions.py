@@ -17,6 +17,7 @@ from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
 from tests.replicas.harness import ask, replica_config, set_enabled, two_replicas
@@ -291,3 +292,72 @@ async def test_keys_rate_limited_for_different_models_throttle_nothing(
         ("k2", "model-a"),
         ("k1", "model-x"),
     ]
+
+
+async def test_hintless_429s_met_on_two_replicas_back_the_key_off_together(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """kb meets 429s without a Retry-After, each once its last backoff is over, alternately on
+    A and B: the backoff doubles with each of them (strikes are shared), not with each
+    replica's own half (the fourth: 20 to 60 s, not the second's 5 to 15)."""
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.rate_limited(retry_after=None), model="model-b")
+    waits = []
+    for replica in (a, b, a, b):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await replica.stub.Chat(ask("beta/model-b"))  # the 429
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await replica.stub.Chat(ask("beta/model-b"))  # refused: kb cools this long
+        assert details_from_rpc_error(caught.value).reason == "NO_CAPACITY"
+        wait = details_from_rpc_error(caught.value).retry_after_s
+        assert wait is not None
+        waits.append(wait)
+        clock.advance(wait + 0.01)
+    assert fake.state.count(model="model-b") == 4
+    # Exponential from the 5 s base (`cooldowns.rate_limit_backoff_s`), jitter in [0.5, 1.5).
+    for n, wait in enumerate(waits):
+        assert 0.5 * 5 * 2**n <= wait < 1.5 * 5 * 2**n, waits
+
+    # A success on A ends the strikes for both: B's next 429 backs off from the base again.
+    fake.state.clear_scenarios()
+    assert (await a.stub.Chat(ask("beta/model-b"))).route.deployment == "beta/model-b"
+    fake.state.set_scenario(Scenario.rate_limited(retry_after=None), model="model-b")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask("beta/model-b"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await b.stub.Chat(ask("beta/model-b"))
+    wait = details_from_rpc_error(caught.value).retry_after_s
+    assert wait is not None and 2.5 <= wait < 7.5
+
+
+async def test_an_operators_enable_on_either_replica_ends_the_keys_hintless_429_strikes(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """kb met two 429s without a Retry-After on A (strikes shared, each once its last backoff
+    was over); the operator enables kb through B, which never met one. The enable vouches for
+    the key on every replica: B's next such 429 backs off from the base again (2.5 to 7.5 s),
+    not from the third strike (10 to 30 s)."""
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.rate_limited(retry_after=None), model="model-b")
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await a.stub.Chat(ask("beta/model-b"))  # the 429
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await a.stub.Chat(ask("beta/model-b"))  # refused: kb cools this long
+        wait = details_from_rpc_error(caught.value).retry_after_s
+        assert wait is not None
+        clock.advance(wait + 0.01)
+    kb = fingerprint("kb")
+    await b.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(provider="beta", fingerprint=kb, enabled=True)
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask("beta/model-b"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await b.stub.Chat(ask("beta/model-b"))
+    wait = details_from_rpc_error(caught.value).retry_after_s
+    assert fake.state.count(model="model-b") == 3
+    assert wait is not None and 2.5 <= wait < 7.5, wait

@@ -1,0 +1,52 @@
+"""The StateStore contract for counts (a key × model's 429 strikes, every replica's): each
+store (memory, Redis) counts up, forgets at its TTL by the ManualClock, and clears alike."""
+
+from __future__ import annotations
+
+from router_service.clock import ManualClock
+from router_service.state import MemoryStateStore, ResilientStateStore
+from tests.router_service.state.stores import MakeStore
+from tests.router_service.state.test_redis_fallback import Flaky
+
+
+async def test_counts_add_up_expire_and_clear(make_store: MakeStore) -> None:
+    clock = ManualClock()
+    store = make_store(clock)
+    assert [await store.add_count("c", 10) for _ in range(3)] == [1, 2, 3]
+    assert await store.add_count("other", 10) == 1
+    clock.advance(9.5)
+    assert await store.add_count("c", 10) == 4  # each count keeps it 10 s more
+    clock.advance(10.0)
+    assert await store.add_count("c", 10) == 1  # past its TTL: from 0
+    await store.clear_count("c")
+    await store.clear_count("never-counted")  # harmless
+    assert await store.add_count("c", 10) == 1
+    assert await store.add_count("other", 10) == 1  # expired meanwhile
+
+
+class FlakyCounts(Flaky):
+    """Flaky's shared store, its counts unreachable too."""
+
+    async def add_count(self, name: str, ttl_s: float) -> int:
+        self._check()
+        return await super().add_count(name, ttl_s)
+
+    async def clear_count(self, name: str) -> None:
+        self._check()
+        await super().clear_count(name)
+
+
+async def test_a_resilient_store_counts_on_the_shared_one_else_locally() -> None:
+    """Counted on the shared store while it answers (every replica's strikes together); in an
+    outage on this replica's own, on from what it knew there (a key's backoff does not start
+    over), and a clear made then reaches the shared one when it is back."""
+    clock = ManualClock()
+    shared, local = FlakyCounts(clock), MemoryStateStore(clock)
+    store = ResilientStateStore(shared, local, clock=clock, retry_interval_s=1.0)
+    assert [await store.add_count("c", 60) for _ in range(2)] == [1, 2]
+    shared.up = False
+    assert await store.add_count("c", 60) == 3  # this replica's own count, on from the shared
+    await store.clear_count("c")
+    shared.up = True
+    clock.advance(1.0)
+    assert await store.add_count("c", 60) == 1  # the clear replayed first: from 0
