@@ -39,6 +39,7 @@ from . import (
     _routes_realtime_calls,
     _routes_responses,
     _routes_stored,
+    _routes_uploads,
     _telemetry,
 )
 from ._body_deadline import BodyDeadline
@@ -116,6 +117,7 @@ _ROUTES = (
     _routes_stored,
     _routes_conversations,
     _routes_batches,
+    _routes_uploads,
     _routes_misc,
     _routes_media,
     _routes_realtime,
