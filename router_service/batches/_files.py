@@ -219,11 +219,11 @@ class StoredFiles:
             await self._forget(client, file.id)
             raise StoreUnavailableError(_NOT_KEPT)
 
-    async def hold_room(self, client: str, size: int) -> None:
-        """Refuse `size` more bytes of `client`'s pending upload parts (FileQuotaError) when
-        `files.client_bytes` has no room for them, its other pending parts counted."""
+    async def hold_room(self, client: str) -> None:
+        """Refuse `client`'s pending upload parts, the last one counted already (FileQuotaError),
+        when `files.client_bytes` has no room for them."""
         held = await pending_bytes(self._store, client)
-        if await self._quota.room(_quota_name(client), size + held) is None:
+        if await self._quota.room(_quota_name(client), held) is None:
             self._over_quota(
                 f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
             )

@@ -107,30 +107,41 @@ class Uploads:
     async def add_part(self, client: str, request: upb.AddUploadPartRequest) -> upb.UploadPart:
         """Keep a part of `client`'s pending upload, counted against its quota."""
         upload = await self._pending(client, request.upload_id, "add Parts to")
-        size = len(request.data)
-        if not size:
+        if not request.data:
             raise InvalidRequestError("The part's `data` is empty.", param="data")
-        held = await self._held(client, upload.id)
-        if held + size > upload.bytes:
-            raise InvalidRequestError(
-                f"The parts of Upload {upload.id} would be more than the {upload.bytes} bytes it "
-                "was created with.",
-                param="data",
-            )
-        await self._files.hold_room(client, size)
         part = upb.UploadPart(
             id=f"part_{secrets.token_hex(12)}",
             created_at=int(self._clock.now()),
             upload_id=upload.id,
         )
-        await uncut(self._part_kept(client, upload, part, request.data))
+        await uncut(self._part_counted(client, upload, part, request.data))
         return part
+
+    async def _part_counted(
+        self, client: str, upload: upb.Upload, part: upb.UploadPart, data: bytes
+    ) -> None:
+        """Count `part` first, then hold it to its upload's `bytes` and its client's quota and
+        keep it: of parts sent at once, each sees the others' count (none is let past a bound
+        by reading it before the others were counted); its count taken back when refused."""
+        await self._count(client, upload, len(data))
+        try:
+            if await self._held(client, upload.id) > upload.bytes:
+                raise InvalidRequestError(
+                    f"The parts of Upload {upload.id} would be more than the {upload.bytes} "
+                    "bytes it was created with.",
+                    param="data",
+                )
+            await self._files.hold_room(client)
+            await self._part_kept(client, upload, part, data)
+        except BaseException:
+            await self._count(client, upload, -len(data))
+            raise
 
     async def _part_kept(
         self, client: str, upload: upb.Upload, part: upb.UploadPart, data: bytes
     ) -> None:
-        """Keep `part` (its `data`, its id in the upload's list, its count) until the upload
-        expires; taken back whole when it cannot be kept, or when the upload ended meanwhile."""
+        """Keep `part` (its `data`, its id in the upload's list) until the upload expires;
+        taken back whole when it cannot be kept, or when the upload ended meanwhile."""
         names = _Names(client, upload.id)
         before = self._store.outage_counts()
         ttl_s = max(upload.expires_at - self._clock.now(), 1.0)
@@ -151,10 +162,8 @@ class Uploads:
             raise FileTooLargeError(
                 "The router has no room to keep this part now.", param="data", code="no_room"
             )
-        await self._count(client, upload, len(data))
         ended = (await self._ends(client, [upload.id]))[0]
         if ended is not None or answered_locally(self._store, before):
-            await self._count(client, upload, -len(data))
             await self._forget(names, [part.id], whole=False)
             if ended is not None:
                 raise UploadNotPendingError(upload.id, ended.status, "add Parts to")
