@@ -27,7 +27,8 @@ from router_service.batches._errors import (
     UploadNotFoundError,
     UploadNotPendingError,
 )
-from router_service.batches._files import StoredFiles, check_upload, pending_name
+from router_service.batches._files import StoredFiles, check_upload
+from router_service.batches._pending import pending_name
 from router_service.batches._records import answered_locally, shared_throughout
 from router_service.cancellation import uncut
 from router_service.clock import Clock
@@ -186,8 +187,10 @@ class Uploads:
         return await uncut(self._completed(client, upload, content))
 
     async def _completed(self, client: str, upload: upb.Upload, content: bytes) -> upb.Upload:
-        """Keep `content` as `upload`'s file (its parts' count becomes the file's charge), then
-        mark the upload completed; a cancel that won meanwhile deletes the file again."""
+        """Keep `content` as `upload`'s file (its parts' count given back), then mark the upload
+        completed, then charge the file: only when this completion wrote its end (a completion
+        retried while the first runs keeps and answers the same file, charged once; one that a
+        cancel beat deletes it again, charging nothing)."""
         held = await self._held(client, upload.id)
         await self._count(client, upload, -held)
         try:
@@ -199,6 +202,7 @@ class Uploads:
                 file_id=upload_file_id(upload.id),
                 ttl_s=self._files.asked_ttl_s(upload.file_expires_after_s, "expires_after"),
                 shared=True,
+                charged=False,
             )
         except BaseException:
             await self._count(client, upload, held)
@@ -211,6 +215,8 @@ class Uploads:
         if ended.status != "completed":
             await self._files.delete(client, file.id)
             raise UploadNotPendingError(upload.id, ended.status, "complete")
+        if ended is done:  # this completion ended it (of two racing, one): its file charged once
+            await self._files.charge(client, file)
         return ended
 
     async def cancel(self, client: str, request: upb.CancelUploadRequest) -> upb.Upload:

@@ -88,3 +88,46 @@ async def test_parts_of_two_uploads_sent_at_once_never_take_a_client_past_its_by
         await sdk.uploads.cancel(upload.id)
     # Nothing is left counted: the client's whole budget is there for a file again.
     await sdk.files.create(file=("c.bin", b"z" * 1400), purpose="user_data")
+
+
+async def made_whole(sdk: openai.AsyncOpenAI, size: int) -> tuple[str, str]:
+    """A pending upload of `size` bytes with all of them in its one part: (its id, the part's)."""
+    upload = await sdk.uploads.create(
+        bytes=size, filename="a.bin", mime_type="text/plain", purpose="user_data"
+    )
+    part = await sdk.uploads.parts.create(upload.id, data=b"x" * size)
+    return upload.id, part.id
+
+
+async def test_a_completion_retried_while_the_first_runs_charges_its_file_once(
+    open_batches: Open,
+) -> None:
+    router, sdk, _ = await open_batches(files={"client_bytes": 5000})
+    upload_id, part_id = await made_whole(sdk, 1500)
+    with gated(router.runtime.store, 2):  # the SDK's retry of a completion that timed out
+        first, again = await asyncio.gather(
+            sdk.uploads.complete(upload_id, part_ids=[part_id]),
+            sdk.uploads.complete(upload_id, part_ids=[part_id]),
+        )
+    assert first.file is not None and again.file is not None
+    assert first.file.id == again.file.id
+    assert [f.id async for f in sdk.files.list()] == [first.file.id]
+    # One file of 1500 bytes is counted (with its entry's 512): as much again fits in 5000.
+    await sdk.files.create(file=("b.bin", b"y" * 1500), purpose="user_data")
+
+
+async def test_a_completion_that_a_cancel_beat_charges_nothing(open_batches: Open) -> None:
+    router, sdk, _ = await open_batches(files={"client_bytes": 5000})
+    upload_id, part_id = await made_whole(sdk, 1500)
+    with gated(router.runtime.store, 2):
+        completed, cancelled = await asyncio.gather(
+            sdk.uploads.complete(upload_id, part_ids=[part_id]),
+            sdk.uploads.cancel(upload_id),
+            return_exceptions=True,
+        )
+    assert isinstance(completed, openai.BadRequestError), completed
+    assert completed.code == "upload_cancelled"
+    assert not isinstance(cancelled, BaseException) and cancelled.status == "cancelled"
+    assert [f.id async for f in sdk.files.list()] == []
+    # The cancelled upload's bytes are given back whole: the client's budget is all there.
+    await sdk.files.create(file=("b.bin", b"y" * 4000), purpose="user_data")
