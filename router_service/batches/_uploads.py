@@ -28,7 +28,7 @@ from router_service.batches._errors import (
     UploadNotPendingError,
 )
 from router_service.batches._files import StoredFiles, check_upload
-from router_service.batches._pending import pending_name
+from router_service.batches._pending import held_of, pending_name
 from router_service.batches._records import answered_locally, shared_throughout
 from router_service.cancellation import uncut
 from router_service.clock import Clock
@@ -302,7 +302,7 @@ class Uploads:
     async def _held(self, client: str, upload_id: str) -> int:
         """What `upload_id`'s parts count against its client's quota now."""
         (buckets,) = await self._store.read_buckets([pending_name(client)])
-        return int(buckets.get(_bucket(upload_id), {}).get("bytes", 0.0))
+        return held_of(buckets.get(_bucket(upload_id), {}))
 
     async def _count(self, client: str, upload: upb.Upload, size: int) -> None:
         """Count `size` more bytes of `upload`'s parts (less, negative), until it expires."""

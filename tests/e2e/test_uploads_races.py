@@ -6,7 +6,7 @@ until the others arrive, so each race is run the same way every time."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import openai
@@ -14,30 +14,36 @@ import openai
 from router_service.state import StateStore
 from tests.e2e.test_batches_sdk import Open, open_batches
 
-__all__ = ["open_batches"]  # the fixture, used here
+__all__ = ["gated", "open_batches"]  # the fixture, used here
+
+Reader = Callable[[Sequence[str]], Awaitable[list[dict[int, dict[str, float]]]]]
 
 
 @contextmanager
-def gated(store: StateStore, calls: int) -> Iterator[None]:
-    """Hold the first `calls` reads of a client's pending parts' counts until all of them
-    arrived (then every read goes on at once; later ones pass)."""
-    original = store.read_buckets
+def gated(stores: Sequence[StateStore], calls: int) -> Iterator[None]:
+    """Hold the first `calls` reads of a client's pending parts' counts (on any of `stores`:
+    replicas') until all of them arrived (then every read goes on at once; later ones pass)."""
     arrived: list[Sequence[str]] = []
     all_in = asyncio.Event()
 
-    async def read_buckets(names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
-        if not all_in.is_set() and any(n.startswith("upload-bytes:") for n in names):
-            arrived.append(names)
-            if len(arrived) == calls:
-                all_in.set()
-            await all_in.wait()
-        return await original(names)
+    def gate(original: Reader) -> Reader:
+        async def read_buckets(names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
+            if not all_in.is_set() and any(n.startswith("upload-bytes:") for n in names):
+                arrived.append(names)
+                if len(arrived) == calls:
+                    all_in.set()
+                await all_in.wait()
+            return await original(names)
 
-    store.read_buckets = read_buckets  # type: ignore[method-assign]
+        return read_buckets
+
+    for store in stores:
+        store.read_buckets = gate(store.read_buckets)  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
-        del store.read_buckets
+        for store in stores:
+            del store.read_buckets
     assert all_in.is_set(), f"{len(arrived)} of {calls} reads arrived"
 
 
@@ -46,7 +52,7 @@ async def test_parts_sent_at_once_never_take_an_upload_past_its_bytes(open_batch
     upload = await sdk.uploads.create(
         bytes=10, filename="a.txt", mime_type="text/plain", purpose="user_data"
     )
-    with gated(router.runtime.store, 2):
+    with gated([router.runtime.store], 2):
         sent = await asyncio.gather(
             sdk.uploads.parts.create(upload.id, data=b"x" * 6),
             sdk.uploads.parts.create(upload.id, data=b"y" * 6),
@@ -74,7 +80,7 @@ async def test_parts_of_two_uploads_sent_at_once_never_take_a_client_past_its_by
         )
         for n in range(2)
     ]
-    with gated(router.runtime.store, 2):
+    with gated([router.runtime.store], 2):
         sent = await asyncio.gather(
             *(sdk.uploads.parts.create(u.id, data=b"x" * 1200) for u in uploads),
             return_exceptions=True,
@@ -104,7 +110,7 @@ async def test_a_completion_retried_while_the_first_runs_charges_its_file_once(
 ) -> None:
     router, sdk, _ = await open_batches(files={"client_bytes": 5000})
     upload_id, part_id = await made_whole(sdk, 1500)
-    with gated(router.runtime.store, 2):  # the SDK's retry of a completion that timed out
+    with gated([router.runtime.store], 2):  # the SDK's retry of a completion that timed out
         first, again = await asyncio.gather(
             sdk.uploads.complete(upload_id, part_ids=[part_id]),
             sdk.uploads.complete(upload_id, part_ids=[part_id]),
@@ -119,7 +125,7 @@ async def test_a_completion_retried_while_the_first_runs_charges_its_file_once(
 async def test_a_completion_that_a_cancel_beat_charges_nothing(open_batches: Open) -> None:
     router, sdk, _ = await open_batches(files={"client_bytes": 5000})
     upload_id, part_id = await made_whole(sdk, 1500)
-    with gated(router.runtime.store, 2):
+    with gated([router.runtime.store], 2):
         completed, cancelled = await asyncio.gather(
             sdk.uploads.complete(upload_id, part_ids=[part_id]),
             sdk.uploads.cancel(upload_id),
