@@ -143,6 +143,14 @@ async def test_an_upload_is_its_clients_alone_and_an_unknown_one_is_a_404(
         assert missing.value.code == "upload_not_found"
         with pytest.raises(openai.NotFoundError):
             await other.uploads.cancel(upload_id)
+    part = await sdk.uploads.parts.create(upload.id, data=b"abc")
+    with pytest.raises(openai.NotFoundError) as theirs:  # its parts' ids known, even
+        await other.uploads.complete(upload.id, part_ids=[part.id])
+    assert theirs.value.code == "upload_not_found"
+    done = await sdk.uploads.complete(upload.id, part_ids=[part.id])  # still its own, pending
+    assert done.file is not None
+    with pytest.raises(openai.NotFoundError):
+        await other.files.content(done.file.id)
 
 
 async def test_an_upload_past_max_file_bytes_or_of_another_purpose_is_refused(
