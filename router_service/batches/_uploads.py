@@ -344,7 +344,9 @@ class _Names:
         self._scoped = scoped
 
     def part(self, part_id: str) -> str:
-        return f"upload-part:{self._scoped}:{part_id}"
+        # Its owner (before the last `:`, the memory store's, whose documents make room) is the
+        # client, as its files': parts spread over many uploads drop their own first.
+        return f"upload-part:{self._scoped}.{part_id}"
 
 
 def _bucket(upload_id: str) -> int:
