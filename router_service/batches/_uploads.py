@@ -217,6 +217,8 @@ class Uploads:
             raise UploadNotPendingError(upload.id, ended.status, "complete")
         if ended is done:  # this completion ended it (of two racing, one): its file charged once
             await self._files.charge(client, file)
+            # A part kept as it completed went with the others: given back as a cancel's are.
+            await self._count(client, upload, -await self._held(client, upload.id))
         return ended
 
     async def cancel(self, client: str, request: upb.CancelUploadRequest) -> upb.Upload:

@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import openai
+import pytest
 
-from router_service.state import StateStore
+from router_service.state import PutResult, StateStore
 from tests.e2e.test_batches_sdk import Open, open_batches
 
 __all__ = ["gated", "open_batches"]  # the fixture, used here
@@ -137,3 +138,43 @@ async def test_a_completion_that_a_cancel_beat_charges_nothing(open_batches: Ope
     assert [f.id async for f in sdk.files.list()] == []
     # The cancelled upload's bytes are given back whole: the client's budget is all there.
     await sdk.files.create(file=("b.bin", b"y" * 4000), purpose="user_data")
+
+
+async def test_a_part_added_as_its_upload_completes_is_not_left_counted(
+    open_batches: Open, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    router, sdk, _ = await open_batches(files={"client_bytes": 5000})
+    upload_id, part_id = await made_whole(sdk, 1500)
+    store = router.runtime.store
+    count, put = store.add_to_bucket, store.put_document
+    given_back, late_counted = asyncio.Event(), asyncio.Event()
+
+    async def add_to_bucket(name: str, bucket: int, counts: dict[str, float], ttl_s: float) -> str:
+        """The late part is counted once the completion gave its parts' count back."""
+        if name.startswith("upload-bytes:") and counts["bytes"] < 0:
+            given_back.set()
+        elif name.startswith("upload-bytes:"):
+            await given_back.wait()
+            try:
+                return await count(name, bucket, counts, ttl_s)
+            finally:
+                late_counted.set()
+        return await count(name, bucket, counts, ttl_s)
+
+    async def put_document(name: str, data: bytes, ttl_s: float, **kw: bool) -> PutResult:
+        """The completion's end is written once the late part was kept."""
+        if name.startswith("upload-end:"):
+            await late_counted.wait()
+        return await put(name, data, ttl_s, **kw)
+
+    monkeypatch.setattr(store, "add_to_bucket", add_to_bucket)
+    monkeypatch.setattr(store, "put_document", put_document)
+    done, late = await asyncio.gather(
+        sdk.uploads.complete(upload_id, part_ids=[part_id]),
+        sdk.uploads.parts.create(upload_id, data=b"y" * 300),
+    )
+    monkeypatch.undo()
+    assert done.status == "completed" and late.upload_id == upload_id
+    # The file's 1500 bytes (and its entry's 512) are counted, not the late part's 300 too:
+    # it went with the upload's other parts.
+    await sdk.files.create(file=("b.bin", b"y" * 2400), purpose="user_data")
