@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from router_service.auth._callers import Caller
+from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.errors import ClientRateLimitedError
 from router_service.state import (
     RateWindows,
@@ -121,8 +122,9 @@ def _standing(
 
 
 class CallerLimits:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, clock: Clock = SYSTEM_CLOCK) -> None:
         self._store = store
+        self._clock = clock  # what a refused stream's wait for a slot is timed on
         # A stream slot's resource -> set when one of its streams ends here (`_after_an_end`).
         self._ended: dict[str, asyncio.Event] = {}
 
@@ -203,7 +205,7 @@ class CallerLimits:
         """The slot `request` asks for, taken after a stream of its caller ended in this
         process within `_REOPEN_WAIT_S` (None: none ended, or another took its slot first)."""
         try:
-            async with asyncio.timeout(_REOPEN_WAIT_S):
+            async with self._clock.timeout(_REOPEN_WAIT_S):
                 while True:
                     ended = self._ended.setdefault(request.resource, asyncio.Event())
                     await ended.wait()
