@@ -203,15 +203,19 @@ class CallerLimits:
 
     async def _after_an_end(self, request: SlotRequest) -> str | None:
         """The slot `request` asks for, taken after a stream of its caller ended in this
-        process within `_REOPEN_WAIT_S` (None: none ended, or another took its slot first)."""
+        process within `_REOPEN_WAIT_S` (None: none ended, or another took its slot first).
+        Each ask is made listening for an end already: one while a shared store's refusal was
+        on its way is not missed."""
         try:
             async with self._clock.timeout(_REOPEN_WAIT_S):
                 while True:
-                    ended = self._ended.setdefault(request.resource, asyncio.Event())
-                    await ended.wait()
+                    ended = self._ended.get(request.resource)
+                    if ended is None:
+                        ended = self._ended[request.resource] = asyncio.Event()
                     lease_id = (await self._store.acquire(request)).lease_id
                     if lease_id is not None:
                         return lease_id
+                    await ended.wait()
         except TimeoutError:
             return None
 

@@ -14,8 +14,9 @@ import pytest
 from clients import details_from_rpc_error
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.state import SlotGrant, SlotRequest
 from tests.conftest import RouterHandle, StartRouter
-from tests.helpers import eventually
+from tests.helpers import advance_until_done, eventually
 from tests.router_service.auth.helpers import bearer, chat_stream, client, guarded_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -117,3 +118,49 @@ async def test_a_stream_no_end_frees_a_slot_for_is_refused_after_the_wait(
     await eventually(released, what="the open stream's slot released after its cancel")
     fourth = router.stub.ChatStream(chat_stream(), metadata=bearer(ALICE))
     assert (await _events(fourth))[-1] == "summary"
+
+
+class _SlowAnswers:
+    """The store's answers to a stream slot's asks held back (a shared store's round trip,
+    Redis's), deterministically: the first ask answered `refused` (or granted) waits for
+    `answer`, having said so (`asked`)."""
+
+    def __init__(self, router: RouterHandle, monkeypatch: pytest.MonkeyPatch, refused: bool):
+        self.asked, self.answer = asyncio.Event(), asyncio.Event()
+        store = router.runtime.store
+        acquire = store.acquire
+
+        async def slow(request: SlotRequest) -> SlotGrant:
+            grant = await acquire(request)
+            held = request.resource in SLOTS and (grant.lease_id is None) is refused
+            if held and not self.asked.is_set():
+                self.asked.set()
+                await self.answer.wait()
+            return grant
+
+        monkeypatch.setattr(store, "acquire", slow)
+
+
+async def test_a_stream_ended_while_the_store_refused_its_slot_is_not_missed(
+    fake: FakeUpstream, start_router: StartRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller's stream ended while the store's refusal of the new one's slot was on its
+    way: the new one, which had not begun to wait yet, is served (it waited for another end,
+    which never came, and was refused)."""
+    clock = ManualClock()
+    router = await _router(fake, start_router, clock)
+    first = await _held_open(router, fake)
+    store = _SlowAnswers(router, monkeypatch, refused=True)
+    second = asyncio.ensure_future(
+        _events(router.stub.ChatStream(chat_stream(), metadata=bearer(ALICE)))
+    )
+    await store.asked.wait()  # refused, the answer not yet back
+    first.cancel()
+
+    async def released() -> bool:
+        return await router.runtime.store.held(SLOTS) == [0]
+
+    await eventually(released, what="the first stream's slot released after its cancel")
+    store.answer.set()
+    await advance_until_done(clock, REOPEN_WAIT_S, second, what="the second stream answered")
+    assert (await second)[-1] == "summary"
