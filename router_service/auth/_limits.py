@@ -204,20 +204,22 @@ class CallerLimits:
     async def _after_an_end(self, request: SlotRequest) -> str | None:
         """The slot `request` asks for, taken after a stream of its caller ended in this
         process within `_REOPEN_WAIT_S` (None: none ended, or another took its slot first).
-        Each ask is made listening for an end already: one while a shared store's refusal was
-        on its way is not missed."""
-        try:
-            async with self._clock.timeout(_REOPEN_WAIT_S):
-                while True:
-                    ended = self._ended.get(request.resource)
-                    if ended is None:
-                        ended = self._ended[request.resource] = asyncio.Event()
-                    lease_id = (await self._store.acquire(request)).lease_id
-                    if lease_id is not None:
-                        return lease_id
+        Each ask is made listening for an end already (one while a shared store's refusal was
+        on its way is not missed), and outside the wait's timing: a grant on its way as the
+        wait ends is taken, not cut (its slot held until its TTL, by no stream)."""
+        until = self._clock.monotonic() + _REOPEN_WAIT_S
+        while True:
+            ended = self._ended.get(request.resource)
+            if ended is None:
+                ended = self._ended[request.resource] = asyncio.Event()
+            lease_id = (await self._store.acquire(request)).lease_id
+            if lease_id is not None:
+                return lease_id
+            try:
+                async with self._clock.timeout(until - self._clock.monotonic()):
                     await ended.wait()
-        except TimeoutError:
-            return None
+            except TimeoutError:
+                return None
 
     async def renew_stream(self, caller: Caller, lease_id: str, ttl_s: float) -> bool:
         """Keep a stream slot past its TTL; False when it is no longer held."""

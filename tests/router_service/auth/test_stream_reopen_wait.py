@@ -164,3 +164,28 @@ async def test_a_stream_ended_while_the_store_refused_its_slot_is_not_missed(
     store.answer.set()
     await advance_until_done(clock, REOPEN_WAIT_S, second, what="the second stream answered")
     assert (await second)[-1] == "summary"
+
+
+async def test_a_slot_granted_as_the_wait_ends_is_the_streams(
+    fake: FakeUpstream, start_router: StartRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A waiting stream's caller's stream ended, and the store's grant of the freed slot was on
+    its way as the wait ran out: the stream is served on it. (The wait's end cut the store's
+    answer: the stream was refused, and the slot granted held until its TTL, the caller's
+    streams refused meanwhile.)"""
+    clock = ManualClock()
+    router = await _router(fake, start_router, clock)
+    first = await _held_open(router, fake)
+    second = asyncio.ensure_future(
+        _events(router.stub.ChatStream(chat_stream(), metadata=bearer(ALICE)))
+    )
+    await _until_waiting(clock)
+    store = _SlowAnswers(router, monkeypatch, refused=False)
+    first.cancel()
+    await store.asked.wait()  # granted, the answer not yet back
+    clock.advance(REOPEN_WAIT_S)
+    for _ in range(5):
+        await asyncio.sleep(0)  # turns of the loop: a window due ends in them
+    store.answer.set()
+    assert (await second)[-1] == "summary"
+    assert await router.runtime.store.held(SLOTS) == [0]
