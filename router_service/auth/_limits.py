@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import weakref
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -42,6 +43,10 @@ _STREAM_RETRY_AFTER_S = 1.0
 # asynchronously: a stream of the same caller refused meanwhile waits this long for a stream of
 # its caller to end in this process, and is served then (its caller cancelled and re-opened).
 _REOPEN_WAIT_S = 0.5
+# Per store, a stream slot's resource -> set when one of its streams ends here (`_after_an_end`):
+# shared by every gate on the store, a reload's too (streams begun before it end through the
+# old one's).
+_ENDS: weakref.WeakKeyDictionary[StateStore, dict[str, asyncio.Event]] = weakref.WeakKeyDictionary()
 # The rate window's own slot is released at once; its TTL is only a backstop.
 _RATE_SLOT_TTL_S = 60.0
 # What `count` answers for a caller without rpm or tpm: nothing counted, nothing to tell.
@@ -125,8 +130,7 @@ class CallerLimits:
     def __init__(self, store: StateStore, clock: Clock = SYSTEM_CLOCK) -> None:
         self._store = store
         self._clock = clock  # what a refused stream's wait for a slot is timed on
-        # A stream slot's resource -> set when one of its streams ends here (`_after_an_end`).
-        self._ended: dict[str, asyncio.Event] = {}
+        self._ended = _ENDS.setdefault(store, {})
 
     async def count(
         self, caller: Caller, tokens: int

@@ -13,6 +13,7 @@ import pytest
 
 from clients import details_from_rpc_error
 from router_service.clock import ManualClock
+from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import SlotGrant, SlotRequest
 from tests.conftest import RouterHandle, StartRouter
@@ -189,3 +190,29 @@ async def test_a_slot_granted_as_the_wait_ends_is_the_streams(
     store.answer.set()
     assert (await second)[-1] == "summary"
     assert await router.runtime.store.held(SLOTS) == [0]
+
+
+async def test_a_stream_opened_before_a_reload_ending_frees_a_slot_after_it(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The config reloaded while the caller's stream was open: a stream opened after the
+    reload, refused the slot the earlier one holds, is served when that one ends (the wait
+    listened to the reloaded config's gate, which the earlier stream's end never reached)."""
+    clock = ManualClock()
+    router = await _router(fake, start_router, clock)
+    first = await _held_open(router, fake)
+    config = guarded_config(fake.base_url, client("alice", ALICE, max_concurrent_streams=1))
+    config["streams"] = {"heartbeat_s": 9}
+    await router.server.reload(SwitchboardConfig.model_validate(config))
+    second = asyncio.ensure_future(
+        _events(router.stub.ChatStream(chat_stream(), metadata=bearer(ALICE)))
+    )
+    await _until_waiting(clock)
+    first.cancel()
+
+    async def released() -> bool:
+        return await router.runtime.store.held(SLOTS) == [0]
+
+    await eventually(released, what="the first stream's slot released after its cancel")
+    await advance_until_done(clock, REOPEN_WAIT_S, second, what="the second stream answered")
+    assert (await second)[-1] == "summary"
