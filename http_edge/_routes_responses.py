@@ -147,7 +147,7 @@ async def _started_stream(
     another each time). It is cancelled. Once its first event is sent, the caller has its id:
     leaving then, the response runs on (the caller resumes or polls it)."""
     try:
-        return await resumed_stream(request, client, response_id, None, metadata)
+        return await resumed_stream(request, client, response_id, None, metadata, created=True)
     except (RouterError, EdgeError):
         cancel = CancelResponseRequest(id=response_id)
         timeout = edge_state(request).settings.request_timeout_s
