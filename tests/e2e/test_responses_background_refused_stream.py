@@ -218,3 +218,63 @@ async def test_a_heartbeat_before_the_first_event_commits_nothing(
     assert answer.startswith(b"HTTP/1.1 200")
     assert b": keepalive" not in answer, answer  # nothing sent before the id
     assert await router.server.jobs.settle(10) == 0
+
+
+class HeldStart(MemoryStateStore):
+    """Memory state whose background start (its place among the client's jobs) waits until
+    `released`: the edge waits on a slow start."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def enter(
+        self, group: str, member: str, *, limit: int | None, ttl_s: float
+    ) -> str | None:
+        if group.startswith("bg-jobs:"):
+            self.entered.set()
+            await self.released.wait()
+        return await super().enter(group, member, limit=limit, ttl_s=ttl_s)
+
+
+async def test_a_background_caller_that_leaves_during_a_slow_start_has_it_cancelled(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """`background` without `stream`: the caller leaves while the start is slow (its timeout
+    ran out), so never gets the queued Response and its id. The response is cancelled once
+    started, as a streamed one's is, not left running unreachable (and started again by the
+    SDK's retry of its timeout)."""
+    store = HeldStart()
+    router = await start_router(base_config(fake.base_url), store=store)
+    edge = await start_edge(router)
+    body = orjson.dumps({"model": "chain", "input": "hi", "background": True})
+    head = (
+        "POST /v1/responses HTTP/1.1\r\nhost: edge\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    fake.state.hold()  # the response's call, held upstream while the test looks
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        writer.write(head.encode() + body)
+        async with asyncio.timeout(15):
+            await store.entered.wait()  # the router's start waits
+        writer.close()
+        await writer.wait_closed()
+        store.released.set()
+
+        async def answered() -> bool:  # the request's handling is over (a cancel with it)
+            return not edge.server.server_state.tasks
+
+        await eventually(answered, what="the request's task ending")
+        assert router.server.jobs.running == 0  # cancelled
+        await fake.state.wait_for(lambda: fake.state.in_flight == 0, what="its call cut")
+        ended = [
+            (labels, point.value)
+            for labels, point in captured.points("switchboard.responses.background.ended")
+        ]
+        assert ended == [({"status": "cancelled"}, 1)]
+    finally:
+        store.released.set()
+        fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
