@@ -59,4 +59,5 @@ def test_scenarios_that_do_not_read_are_one_line_and_exit_status_2(
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert f"{scenarios}: " in done.stderr and why in done.stderr, done.stderr
+    assert done.stderr.count(str(scenarios)) == 1, done.stderr  # named once, not `f: f: …`
     assert "listening" not in done.stderr
