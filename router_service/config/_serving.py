@@ -79,7 +79,9 @@ class ServerConfig(_Strict):
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1024,
-        description="Largest gRPC message either way; at least the edge's max_body_bytes.",
+        le=2**31 - 1,  # grpc's channel arguments are C ints
+        description="Largest gRPC message either way; at least the edge's max_body_bytes, "
+        "at most 2147483647 (grpc's own bound).",
     )
     max_tokens_ceiling: int = Field(
         default=128_000,
@@ -252,6 +254,18 @@ class EdgeConfig(_Strict):
         gt=0,
         description="Most client connections served at once (idle keep-alive ones count); a "
         "request on one more gets HTTP 503. Unset: no limit but the process's open files.",
+    )
+    max_head_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers); larger gets HTTP 431 "
+        "and a close, as soon as it passes the limit.",
+    )
+    max_pipelined: int = Field(
+        default=16,
+        ge=1,
+        description="Most requests a connection reads ahead of the one being answered "
+        "(HTTP/1.1 pipelining); past them the edge reads no further, answers them and closes.",
     )
     router_ready_wait_s: float = Field(
         default=READY_WAIT_S,
