@@ -9,9 +9,9 @@ conventions name it:
   was written. No span per ASGI `send`/`receive`. In one process (`switchboard serve`) it is
   the router's request span too: the router says the request's attributes and outcome on it
   (an outcome's `error.type` is kept over the HTTP status's; its status is an error as the
-  answer's is, not for a 4xx: `_end`). A stream that failed after its 200 fails the span as a
-  5xx does, with what the relay said of it (`_stream_failure`), unless the router's request
-  failed it already.
+  answer's is, not for a 4xx nor a caller that left a stream: `_end`). A stream that failed
+  after its 200 fails the span as a 5xx does, with what the relay said of it
+  (`_stream_failure`), unless the router's request failed it already.
 
 Ours rather than OpenTelemetry's ASGI/FastAPI instrumentation: that middleware collects a dozen
 attributes from the scope and headers and records five instruments on every request, sampled or
@@ -242,6 +242,8 @@ def _end(span: Span, attributes: dict[str, str | int]) -> None:
         # span is the edge's there), may have failed it: its outcome is the `error.type` (it says
         # more than a 502), its message the status's, decided here where the answer is known.
         failure, stream = router_failure(span), take(span)
+        if failure is not None and _caller_left(span):
+            failure = None  # nothing failed: over two processes the edge's span says so too
         if failure is not None:
             ended.pop("error.type", None)
             if not _callers_fault(attributes):
@@ -253,6 +255,13 @@ def _end(span: Span, attributes: dict[str, str | int]) -> None:
             span.set_status(Status(StatusCode.ERROR, str(ended["error.type"])))
         span.set_attributes(ended)
     span.end()
+
+
+def _caller_left(span: Span) -> bool:
+    """In one process: the router's request (this span's) was cancelled, its caller having
+    left (a stream after its 200): its `error.type` says CANCELLED, the span is not failed
+    (the relay failing first is said by `take`)."""
+    return getattr(span, "attributes", {}).get("error.type") == "CANCELLED"
 
 
 def _callers_fault(attributes: dict[str, str | int]) -> bool:

@@ -10,6 +10,7 @@ both for an operator (AdminService.ListClients) without counting anything.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ __all__ = [
 
 # A refused stream slot frees when another stream ends; no window says when.
 _STREAM_RETRY_AFTER_S = 1.0
+# A stream its caller cancelled frees its slot once the router sees the cancel, which lands
+# asynchronously: a stream of the same caller refused meanwhile waits this long for a stream of
+# its caller to end in this process, and is served then (its caller cancelled and re-opened).
+_REOPEN_WAIT_S = 0.5
 # The rate window's own slot is released at once; its TTL is only a backstop.
 _RATE_SLOT_TTL_S = 60.0
 # What `count` answers for a caller without rpm or tpm: nothing counted, nothing to tell.
@@ -118,6 +123,8 @@ def _standing(
 class CallerLimits:
     def __init__(self, store: StateStore) -> None:
         self._store = store
+        # A stream slot's resource -> set when one of its streams ends here (`_after_an_end`).
+        self._ended: dict[str, asyncio.Event] = {}
 
     async def count(
         self, caller: Caller, tokens: int
@@ -181,15 +188,30 @@ class CallerLimits:
         limit = caller.max_concurrent_streams
         if limit is None:
             return None
-        grant = await self._store.acquire(
-            SlotRequest(resource=_streams(caller), ttl_s=ttl_s, max_in_flight=limit)
-        )
-        if grant.lease_id is None:
+        request = SlotRequest(resource=_streams(caller), ttl_s=ttl_s, max_in_flight=limit)
+        lease_id = (await self._store.acquire(request)).lease_id
+        if lease_id is None:
+            lease_id = await self._after_an_end(request)
+        if lease_id is None:
             raise ClientRateLimitedError(
                 f"Too many concurrent streams for client '{caller.name}' (limit {limit}).",
                 retry_after_s=_STREAM_RETRY_AFTER_S,
             )
-        return grant.lease_id
+        return lease_id
+
+    async def _after_an_end(self, request: SlotRequest) -> str | None:
+        """The slot `request` asks for, taken after a stream of its caller ended in this
+        process within `_REOPEN_WAIT_S` (None: none ended, or another took its slot first)."""
+        try:
+            async with asyncio.timeout(_REOPEN_WAIT_S):
+                while True:
+                    ended = self._ended.setdefault(request.resource, asyncio.Event())
+                    await ended.wait()
+                    lease_id = (await self._store.acquire(request)).lease_id
+                    if lease_id is not None:
+                        return lease_id
+        except TimeoutError:
+            return None
 
     async def renew_stream(self, caller: Caller, lease_id: str, ttl_s: float) -> bool:
         """Keep a stream slot past its TTL; False when it is no longer held."""
@@ -200,6 +222,9 @@ class CallerLimits:
         # uncut (`router_service.cancellation`).
         if lease_id is not None:
             await self._store.release(_streams(caller), lease_id)
+            ended = self._ended.pop(_streams(caller), None)
+            if ended is not None:  # streams of the caller wait for a slot (`_after_an_end`)
+                ended.set()
 
     async def standing(self, callers: list[Caller]) -> list[LimitStanding]:
         """Each caller's minute and open streams, in one read of the store."""

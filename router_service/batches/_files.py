@@ -39,7 +39,15 @@ from router_service.state import (
     kept_message,
 )
 
-__all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "StoredFiles", "output_file_id"]
+__all__ = [
+    "OUTPUT_PURPOSE",
+    "UPLOAD_PURPOSES",
+    "StoredFiles",
+    "check_upload",
+    "output_file_id",
+    "pending_bytes",
+    "pending_name",
+]
 
 # What a caller may upload; a batch writes its output and error files as OUTPUT_PURPOSE.
 UPLOAD_PURPOSES = ("batch", "user_data")
@@ -87,17 +95,7 @@ class StoredFiles:
 
     async def upload(self, client: str, request: bpb.UploadFileRequest) -> bpb.StoredFile:
         """Keep an upload of `client`: a purpose it may upload, within its bounds."""
-        if request.purpose not in UPLOAD_PURPOSES:
-            raise InvalidRequestError(
-                f"Invalid purpose {request.purpose!r}: this router keeps files for "
-                f"{' and '.join(repr(p) for p in UPLOAD_PURPOSES)} only.",
-                param="purpose",
-                code="invalid_purpose",
-            )
-        if len(request.filename.encode()) > _MAX_FILENAME:
-            raise InvalidRequestError(
-                f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
-            )
+        check_upload(request.purpose, request.filename)
         ttl_s = self.asked_ttl_s(request.expires_after_s, "expires_after.seconds")
         return await self.keep(
             client, request.filename, request.purpose, request.content, ttl_s=ttl_s, shared=True
@@ -156,7 +154,8 @@ class StoredFiles:
         )
         size = len(content) + ENTRY_BYTES
         quota_name = _quota_name(client)
-        bucket = await self._quota.room(quota_name, size)
+        held = await pending_bytes(self._store, client)
+        bucket = await self._quota.room(quota_name, size + held)
         if bucket is None:
             self._over_quota(
                 f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
@@ -220,6 +219,15 @@ class StoredFiles:
             await self._forget(client, file.id)
             raise StoreUnavailableError(_NOT_KEPT)
 
+    async def hold_room(self, client: str, size: int) -> None:
+        """Refuse `size` more bytes of `client`'s pending upload parts (FileQuotaError) when
+        `files.client_bytes` has no room for them, its other pending parts counted."""
+        held = await pending_bytes(self._store, client)
+        if await self._quota.room(_quota_name(client), size + held) is None:
+            self._over_quota(
+                f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
+            )
+
     async def _indexed(self, client: str, file_id: str, *, again: bool) -> bool:
         """Add `file_id` to `client`'s index, or refuse the file (the index is full): whether
         this call added it. `again`: it may be there already (a batch's output whose writer
@@ -260,13 +268,18 @@ class StoredFiles:
         return bpb.GetFileContentResponse(file=file, content=data)
 
     async def listed(self, client: str, request: bpb.ListFilesRequest) -> bpb.ListFilesResponse:
-        """`client`'s files, newest first, after `request.after`, of `request.purpose`; read
-        on local state during an outage, StoreUnavailableError (not those it holds: none)."""
+        """`client`'s files, newest first (oldest with `order` "asc"), after `request.after`,
+        of `request.purpose`; read on local state during an outage, StoreUnavailableError (not
+        those it holds: none)."""
         limit = request.limit or _MAX_LIST
         if not 1 <= limit <= _MAX_LIST:
             raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIST}.", param="limit")
+        if request.order not in ("", "desc", "asc"):
+            raise InvalidRequestError("`order` must be 'asc' or 'desc'.", param="order")
         before = self._store.outage_counts()
         ids = await self._index.ids(_owner(client))
+        if request.order == "asc":
+            ids.reverse()
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
         files = [f for f in await self._objects(client, ids) if f is not None]
@@ -319,6 +332,33 @@ class StoredFiles:
             f"This client {what} this period: no more files can be kept until it ends.",
             retry_after_s=max(0.0, resets - self._clock.now()),
         )
+
+
+def check_upload(purpose: str, filename: str) -> None:
+    """Refuse an upload (whole, or in parts) of a purpose or a filename not kept here."""
+    if purpose not in UPLOAD_PURPOSES:
+        raise InvalidRequestError(
+            f"Invalid purpose {purpose!r}: this router keeps files for "
+            f"{' and '.join(repr(p) for p in UPLOAD_PURPOSES)} only.",
+            param="purpose",
+            code="invalid_purpose",
+        )
+    if len(filename.encode()) > _MAX_FILENAME:
+        raise InvalidRequestError(
+            f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
+        )
+
+
+def pending_name(client: str) -> str:
+    """The buckets of `client`'s pending uploads' parts: one bucket an upload, expiring with it
+    (a part counts against `files.client_bytes` until its upload ends)."""
+    return "upload-bytes:" + _owner(client)
+
+
+async def pending_bytes(store: StateStore, client: str) -> int:
+    """What `client`'s pending uploads' parts hold now."""
+    (buckets,) = await store.read_buckets([pending_name(client)])
+    return int(sum(fields.get("bytes", 0.0) for fields in buckets.values()))
 
 
 def output_file_id(batch_id: str, kind: str) -> str:

@@ -28,6 +28,9 @@ _PROTECTION = {level.value: level for level in ThreadProtection}
 # Responses API carries (_server_tools.py); an OpenAI-compatible server may run some of the tools.
 HOSTED, HOSTED_ITEM = HOSTED_FAMILY, "openai_hosted_item"
 _HOSTED = frozenset({HOSTED, HOSTED_ITEM})
+# A timer that fires (a cancellation that comes) this close to the caller's deadline was the
+# deadline's (`RequestContext.deadline_passed`).
+DEADLINE_SLACK_S = 0.005
 
 
 @dataclass(slots=True)
@@ -197,6 +200,12 @@ class RequestContext:
         if self.deadline is None:
             return None
         return self.deadline - self.clock.monotonic()
+
+    def deadline_passed(self) -> bool:
+        """Whether the caller's deadline has passed (to within `DEADLINE_SLACK_S`): a timer
+        that fired, or a cancellation that came, now was the deadline's."""
+        remaining = self.remaining()
+        return remaining is not None and remaining <= DEADLINE_SLACK_S
 
     def attempt_timeout(self, cap_s: float) -> float:
         remaining = self.remaining()

@@ -78,14 +78,10 @@ class StreamEnds:
 def timed_out(ctx: RequestContext, detail: str) -> UpstreamFailure | DeadlineExceededError:
     """A timer fired: the upstream's fault if the deployment's own limit ran out, nobody's when it
     was the caller's deadline that capped the wait (then no key, deployment or session pays)."""
-    remaining = ctx.remaining()
-    if remaining is not None and remaining <= _DEADLINE_SLACK_S:
+    if ctx.deadline_passed():
         return DeadlineExceededError("The request's deadline passed before the upstream answered.")
     return UpstreamFailure(Outcome.FIRST_CHUNK_TIMEOUT, detail)
 
-
-# A timer that fires this close to the caller's deadline was set by that deadline.
-_DEADLINE_SLACK_S = 0.005
 
 _ERROR_TYPES = {
     Outcome.STALLED: "stream_timeout",

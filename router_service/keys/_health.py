@@ -23,6 +23,9 @@ _MAX_DOUBLINGS = 63
 # A key's why (`PoolNames.why_name`) once an operator enabled it: every replica's prober ends
 # the key's half-open recovery there (the replica whose probe passed may not be the one asked).
 ENABLED_BY_HAND = "enabled"
+# A key's why once its calls proved it, half-open on one replica (`proved`): every replica's
+# prober ends its own half-open recovery there too, or lifts the disable it still holds.
+PROVED = "proved"
 
 
 class DisableReason(enum.Enum):
@@ -30,6 +33,10 @@ class DisableReason(enum.Enum):
     AUTH = "auth"
     QUOTA = "quota"
     MANUAL = "manual"
+
+
+# The whys of the disables a prober brings back (credentials, quota): any replica probes them.
+PROBED_WHYS = frozenset({DisableReason.AUTH.value, DisableReason.QUOTA.value})
 
 
 @dataclass(slots=True)

@@ -12,7 +12,7 @@ from router_service.keys._lease import UpstreamKey
 if TYPE_CHECKING:
     from router_service.keys._pool import KeyPool
 
-__all__ = ["forget_strikes", "strike"]
+__all__ = ["enabled_forgets_strikes", "forget_strikes", "strike"]
 
 
 async def strike(pool: KeyPool, key: UpstreamKey, health: KeyHealth, model: str) -> float:
@@ -28,9 +28,18 @@ async def strike(pool: KeyPool, key: UpstreamKey, health: KeyHealth, model: str)
 async def forget_strikes(
     pool: KeyPool, key: UpstreamKey, health: KeyHealth, models: list[str]
 ) -> None:
-    """A success (or an operator's enable) ends the strikes of `key` for `models`, on every
-    replica; only those this replica met (`health.strikes`) ask the store (a success is the
-    hot path: it writes nothing when no 429 came between)."""
+    """A success ends the strikes of `key` for `models`, on every replica; only those this
+    replica met (`health.strikes`) ask the store (a success is the hot path: it writes nothing
+    when no 429 came between)."""
     for model in models:
         if health.strikes.pop(model, None) is not None:
             await pool.store.clear_count(pool.strike_name(key, model))
+
+
+async def enabled_forgets_strikes(pool: KeyPool, key: UpstreamKey, health: KeyHealth) -> None:
+    """An operator's enable ends the strikes of `key` for every model a replica of this config
+    leases for (`models_seen`), not only those this replica met: the replica the enable came
+    to may never have met one, and the strikes are every replica's."""
+    health.strikes.clear()
+    for model in pool.models_seen:
+        await pool.store.clear_count(pool.strike_name(key, model))

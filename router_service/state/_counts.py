@@ -19,13 +19,24 @@ class MemoryCounts:
 
     async def add_count(self, name: str, ttl_s: float) -> int:
         now = self._clock.now()
-        if name not in self._counts and len(self._counts) >= _SWEEP_AT:
-            for key in [k for k, (_, expiry) in self._counts.items() if expiry <= now]:
-                del self._counts[key]
+        self._sweep_for(name, now)
         count, expiry = self._counts.get(name, (0, now))
         total = (count if expiry > now else 0) + 1
         self._counts[name] = (total, now + ttl_s)
         return total
 
+    def mirror_count(self, name: str, total: int, ttl_s: float) -> None:
+        """`name` as the shared store counted it (ResilientStateStore): an outage counts on
+        from what this replica knew, as it keeps the deadlines it knew."""
+        now = self._clock.now()
+        self._sweep_for(name, now)
+        self._counts[name] = (total, now + ttl_s)
+
     async def clear_count(self, name: str) -> None:
         self._counts.pop(name, None)
+
+    def _sweep_for(self, name: str, now: float) -> None:
+        """Room for `name`: the expired counts go when it would make `_SWEEP_AT`."""
+        if name not in self._counts and len(self._counts) >= _SWEEP_AT:
+            for key in [k for k, (_, expiry) in self._counts.items() if expiry <= now]:
+                del self._counts[key]

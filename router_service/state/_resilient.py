@@ -3,7 +3,8 @@
 DESIGN.md §5: a Redis outage degrades to local state with a warning instead of failing requests.
 - Healthy: every call goes to the shared store. Deadlines are also written to, and mirrored
   into, the local store as they are read, so a replica that loses Redis still knows which keys
-  and models were disabled or cooling when it lost it. Values are written through as well.
+  and models were disabled or cooling when it lost it. Values are written through as well;
+  counts (a key's 429 strikes) are mirrored as counted there, counted on locally in an outage.
 - Unreachable (a `StoreUnavailableError`): the call is answered by the local store, with one
   warning per outage. Leases and marks taken locally carry a `~` tag, so they are given back
   where they were taken. Writes the shared store must not miss (releases, leaves, deadline
@@ -300,7 +301,10 @@ class ResilientStateStore(ResilientDocuments, StateStore):
     # -- counts --------------------------------------------------------------------------------
     async def add_count(self, name: str, ttl_s: float) -> int:
         total = await self._try_shared(lambda: self.shared.add_count(name, ttl_s))
-        return await self.local.add_count(name, ttl_s) if isinstance(total, _Down) else total
+        if isinstance(total, _Down):
+            return await self.local.add_count(name, ttl_s)
+        self.local.mirror_count(name, total, ttl_s)  # an outage counts on from it
+        return total
 
     async def clear_count(self, name: str) -> None:
         await self.local.clear_count(name)

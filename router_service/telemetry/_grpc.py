@@ -319,6 +319,10 @@ def _server_status(
     ctx: grpc.aio.ServicerContext, exc: BaseException | None
 ) -> tuple[grpc.StatusCode, str | None]:
     if isinstance(exc, asyncio.CancelledError | GeneratorExit):
+        # gRPC cancels a handler whose deadline passed as one whose caller left (its time
+        # remaining then 0): the caller saw DEADLINE_EXCEEDED.
+        if ctx.time_remaining() == 0:
+            return grpc.StatusCode.DEADLINE_EXCEEDED, "the caller's deadline passed"
         return grpc.StatusCode.CANCELLED, "cancelled by the caller"
     code = ctx.code()
     if isinstance(code, grpc.StatusCode):

@@ -29,6 +29,7 @@ from router_service.telemetry._spans import (
     OK,
     Activated,
     RequestHandle,
+    cancelled_by,
     error_type,
     fail,
     open_requests,
@@ -244,8 +245,10 @@ class _RequestEnd:
             # A stream that told its caller its error (`observe`) ended there: the call's
             # cancellation after it (the edge closes its response at the error event, while
             # the router may still be cleaning up: a lease given back to Redis) is not what
-            # happened to the request, nor a caller that left.
-            self.outcome = request._error or "CANCELLED"
+            # happened to the request, nor a caller that left. gRPC cancels a call whose
+            # deadline passed as one its caller left: that caller saw DEADLINE_EXCEEDED.
+            passed = ctx.deadline_passed()
+            self.outcome = request._error or ("DEADLINE_EXCEEDED" if passed else "CANCELLED")
         elif exc is not None:
             self.outcome = error_type(exc)
         else:
@@ -353,7 +356,8 @@ class _RequestEnd:
         if self.exc is not None and not isinstance(self.exc, CANCELLED):
             message = str(getattr(self.exc, "message", "") or type(self.exc).__name__)
         else:
-            message = "cancelled by the caller" if self.outcome == "CANCELLED" else "stream failed"
+            cancelled = self.outcome in ("CANCELLED", "DEADLINE_EXCEEDED")
+            message = cancelled_by(r._ctx) if cancelled else "stream failed"
         if span is r._shared and _server_span(span):
             leave_to_server(span, self.outcome, message)  # its status is the answer's to decide
         else:

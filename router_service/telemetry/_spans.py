@@ -99,6 +99,12 @@ def error_type(exc: BaseException) -> str:
     return str(getattr(exc, "reason", None) or type(exc).__name__)
 
 
+def cancelled_by(ctx: RequestContext) -> str:
+    """Why a request (an attempt) was cancelled while it ran: its caller's deadline passed
+    (gRPC cancels such a call as one whose caller left), or its caller left."""
+    return "the caller's deadline passed" if ctx.deadline_passed() else "cancelled by the caller"
+
+
 def fail(span: Span, kind: str, message: str) -> None:
     """Mark `span` failed: `error.type` and an error status saying what happened."""
     span.set_attribute(attr.ERROR_TYPE, kind)
@@ -253,7 +259,7 @@ class AttemptSpan(AttemptHandle, Activated):
         recorded = self._ctx.attempts[self._first :]
         last = recorded[-1] if recorded else None
         if isinstance(exc, CANCELLED) and (last is None or last.outcome == OK):
-            outcome, status, detail = "CANCELLED", 0, "cancelled by the caller"
+            outcome, status, detail = "CANCELLED", 0, cancelled_by(self._ctx)
         elif last is not None:
             outcome, status, detail = outcome_name(last.outcome), last.upstream_status, last.detail
         else:

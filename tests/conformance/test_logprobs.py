@@ -223,6 +223,26 @@ async def test_an_openai_format_model_that_refuses_logprobs_passes_the_call_on(
     assert details_from_rpc_error(caught.value).reason != "UNSUPPORTED_INPUT"
 
 
+@pytest.mark.parametrize("profile", OPENAI_FORMAT, ids=str)
+async def test_a_422_naming_logprobs_is_a_refusal_as_a_400_is(
+    fake: FakeUpstream, start_router: StartRouter, profile: Profile
+) -> None:
+    """Servers that answer a request they cannot serve with 422 (FastAPI-built ones, TGI) refuse
+    logprobs with it too: the group's next deployment answers, as after a 400, and with none
+    left the caller's 400 names `logprobs` (it was the upstream's BAD_REQUEST, at once)."""
+    router = await _router(fake, start_router, profile)
+    said = "Logprobs are not supported by this model."
+    error = {"object": "error", "message": said, "type": "BadRequestError", "code": 422}
+    fake.state.set_scenario(Scenario(status=422, error_body=error), model="m-up")
+    answer = await chat(router, params("chain", "one two", **ASKED))
+    assert [a.outcome for a in answer.route.attempts] == [
+        routing_pb2.OUTCOME_UNSUPPORTED_INPUT,
+        routing_pb2.OUTCOME_OK,
+    ]
+    for streamed in (False, True):
+        await _refused_to_the_caller(router, streamed, said)
+
+
 @pytest.mark.parametrize(("top", "asked"), [(0, None), (3, 3)])
 def test_no_alternatives_asked_is_no_logprobs_count(top: int, asked: int | None) -> None:
     """`top_logprobs: 0` (the chosen tokens alone) sends no `logprobs` count: Vertex AI takes

@@ -90,10 +90,33 @@ async def test_a_stream_its_caller_leaves_says_it_was_cancelled(
     assert attrs(request)["switchboard.outcome"] == "CANCELLED"
     assert attrs(request)["gen_ai.request.model"] == "chain"
     assert attrs(request)["gen_ai.response.time_to_first_chunk"] > 0
-    assert request.status.status_code is StatusCode.ERROR
+    # A request span of its own is failed CANCELLED; the edge's, which HTTP error rates read,
+    # is not failed by a caller that left (`test_a_stream_its_caller_leaves_fails_no_edge_span`).
+    wanted = StatusCode.ERROR if own else StatusCode.UNSET
+    assert request.status.status_code is wanted
     if own:  # made at the request's end, under the edge's span, from the call's start
         assert request.parent is not None and request.parent.span_id == edge.context.span_id
         assert (edge.start_time or 0) <= (request.start_time or 0) <= (attempt.start_time or 0)
+
+
+@pytest.mark.parametrize("in_process", [True, False], ids=["one process", "two processes"])
+async def test_a_stream_its_caller_leaves_fails_no_edge_span(
+    captured: TelemetryCapture, open_stack: OpenStack, fake: FakeUpstream, in_process: bool
+) -> None:
+    """A caller that leaves a stream after its 200 fails nothing on the edge's SERVER span, in
+    one process (where it is the request's span too, which says the request's CANCELLED as its
+    `error.type`) as over two: error rates read from SERVER spans are the same either way."""
+    stack = await open_stack(in_process=in_process)
+    fake.state.set_scenario(Scenario(chunks=50, held_after_chunks=8))
+
+    stream = await stack.sdk.chat.completions.create(model="chain", messages=MESSAGES, stream=True)
+    await leave_after(stream, 5)
+
+    trace = await ended(captured, HTTP, "chat model-a")
+    edge = trace.one(HTTP)
+    assert attrs(edge)["http.response.status_code"] == 200
+    assert edge.status.status_code is StatusCode.UNSET
+    assert attrs(trace.one("chat model-a"))["switchboard.attempt.outcome"] == "CANCELLED"
 
 
 async def test_a_stream_failed_upstream_is_not_said_cancelled_by_its_caller(

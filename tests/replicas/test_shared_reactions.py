@@ -17,6 +17,7 @@ from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
 from tests.replicas.harness import ask, replica_config, set_enabled, two_replicas
@@ -328,3 +329,35 @@ async def test_hintless_429s_met_on_two_replicas_back_the_key_off_together(
         await b.stub.Chat(ask("beta/model-b"))
     wait = details_from_rpc_error(caught.value).retry_after_s
     assert wait is not None and 2.5 <= wait < 7.5
+
+
+async def test_an_operators_enable_on_either_replica_ends_the_keys_hintless_429_strikes(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """kb met two 429s without a Retry-After on A (strikes shared, each once its last backoff
+    was over); the operator enables kb through B, which never met one. The enable vouches for
+    the key on every replica: B's next such 429 backs off from the base again (2.5 to 7.5 s),
+    not from the third strike (10 to 30 s)."""
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.rate_limited(retry_after=None), model="model-b")
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await a.stub.Chat(ask("beta/model-b"))  # the 429
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await a.stub.Chat(ask("beta/model-b"))  # refused: kb cools this long
+        wait = details_from_rpc_error(caught.value).retry_after_s
+        assert wait is not None
+        clock.advance(wait + 0.01)
+    kb = fingerprint("kb")
+    await b.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(provider="beta", fingerprint=kb, enabled=True)
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask("beta/model-b"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await b.stub.Chat(ask("beta/model-b"))
+    wait = details_from_rpc_error(caught.value).retry_after_s
+    assert fake.state.count(model="model-b") == 3
+    assert wait is not None and 2.5 <= wait < 7.5, wait

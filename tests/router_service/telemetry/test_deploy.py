@@ -31,7 +31,7 @@ from tests.router_service.telemetry.test_metrics import queued_behind_the_first,
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 README = DEPLOY.parent / "README.md"
 _METRIC = re.compile(r"\b(?:gen_ai|switchboard|http_server)_[a-z0-9_]+\b")
-_LABELS = re.compile(r"\bby \(([^)]*)\)|([a-z_]+)(?:=~|!=|=)\"")
+_LABELS = re.compile(r"\bby \(([^)]*)\)|([a-z_]+)(?:=~|!~|!=|=)\"")  # PromQL's four matchers
 _LABEL_VALUES = re.compile(r"\blabel_values\(\w+, (\w+)\)")  # a template variable's label
 
 
@@ -188,3 +188,19 @@ def test_the_scrape_config_says_the_metrics_must_listen_beyond_loopback() -> Non
     assert not any(t.startswith(("127.", "localhost")) for t in targets)
     assert TelemetryConfig().prometheus_host == "127.0.0.1"
     assert "prometheus_host: 0.0.0.0" in (DEPLOY / "prometheus.yml").read_text()
+
+
+def test_an_error_ratio_counts_no_caller_that_left() -> None:
+    """A call its caller cancelled (a user who stops a reply, a client that gives up) ended with
+    no error: the dashboard's error ratio and the error-ratio alert count the outcomes that
+    failed, not `CANCELLED` (a crowd closing their chats would page on-call)."""
+    failed = re.compile(r"switchboard_requests_total\{([^}]*switchboard_outcome!~?[^}]*)\}")
+    selectors = [
+        match.group(1)
+        for expr in [*expressions(), *(rule["expr"] for rule in alert_rules()), *readme_alerts()]
+        for match in failed.finditer(expr)
+    ]
+    assert len(selectors) >= 2  # the dashboard's stat and the alert
+    for selector in selectors:
+        outcome = re.search(r'switchboard_outcome!~?"([^"]*)"', selector)
+        assert outcome is not None and "CANCELLED" in outcome.group(1).split("|"), selector

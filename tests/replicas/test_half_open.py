@@ -1,0 +1,118 @@
+"""A key's half-open recovery across replicas on one Redis: once its calls proved it on one
+replica, every replica trusts it (at its prober's next look), and nothing else is undone."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+import pytest
+
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import DisableReason, fingerprint
+from tests.conftest import RouterHandle, StartRouter
+from tests.replicas.harness import ask, replica_config, set_enabled, two_replicas
+
+
+async def _half_open_on_both(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> tuple[RouterHandle, RouterHandle]:
+    """Two replicas with k1 alone, its credentials refused on b, then b's probe passed: k1 is
+    half-open on b, and on a from a's look after (each looks when the test says, only)."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["providers"]["alpha"].update(keys=["k1"], queue_timeout_s=0)
+    config["key_health"] = {"probe_interval_s": 3600, "half_open_successes": 1}
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask())
+    await a.runtime.prober.tick()  # a adopts k1's disable
+    fake.state.clear_scenarios()
+    clock.advance(b.runtime.config.key_health.probe_initial_s * 1.5)  # its jitter's longest
+    assert await b.runtime.prober.tick() == 1  # passed: half-open on b
+    await a.runtime.prober.tick()
+    return a, b
+
+
+async def test_a_key_proved_on_one_replica_is_trusted_on_the_others_too(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """k1 half-open on both; b's call proves it (b trusts it: as many calls at once as its
+    limits allow). From a's next look on, a trusts it too, not half-open for ever: the slot's
+    limit of 1 is shared, so a's calls were refused whenever b had one in flight."""
+    a, b = await _half_open_on_both(fake, start_router, redis_url, redis_prefix)
+    await b.stub.Chat(ask())  # proved on b
+    await a.runtime.prober.tick()
+
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=2))
+    first = b.stub.ChatStream(pb.ChatStreamRequest(params=ask().params))
+    try:
+        assert (await anext(aiter(first))).route.deployment == "alpha/model-a"
+        second = a.stub.ChatStream(pb.ChatStreamRequest(params=ask().params))  # beside it
+        assert (await anext(aiter(second))).route.deployment == "alpha/model-a"
+    finally:
+        fake.state.release()
+    assert [chunk async for chunk in first] and [chunk async for chunk in second]
+    assert not (await a.runtime.pools["alpha"].snapshot())[0].half_open
+
+
+async def test_a_half_open_call_ending_well_leaves_an_operators_disable_meanwhile_theirs(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """k1 half-open on both; b's call is in flight when the operator disables k1 through a.
+    The call ending well proves the key on b, but the disable stays the operator's: its why
+    is not overwritten, and every replica shows it as theirs."""
+    a, b = await _half_open_on_both(fake, start_router, redis_url, redis_prefix)
+    fake.state.hold()
+    first = asyncio.ensure_future(b.stub.Chat(ask()))
+    try:
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="b's call at the upstream")
+        await set_enabled(a, "k1", False)
+    finally:
+        fake.state.release()
+    assert (await first).route.deployment == "alpha/model-a"
+    await a.runtime.prober.tick()
+    for replica in (a, b):
+        listed = await replica.admin.ListKeys(admin_pb.ListKeysRequest())
+        (k1,) = [k for k in listed.keys if k.fingerprint == fingerprint("k1")]
+        assert k1.disabled_reason == "manual"
+
+
+async def test_a_half_open_call_ending_well_leaves_a_new_disable_meanwhile_in_force(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """k1 half-open on b (a never looked); b's call is in flight when a's is refused (a new
+    disable, credentials). The call ending well proves the key on b, but not over a's
+    disable: its why stays, so that b adopts and probes it (nothing else lifts it)."""
+    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config["providers"]["alpha"].update(keys=["k1"], queue_timeout_s=0)
+    config["key_health"] = {"probe_interval_s": 3600, "half_open_successes": 1}
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask())
+    fake.state.clear_scenarios()
+    clock.advance(b.runtime.config.key_health.probe_initial_s * 1.5)  # its jitter's longest
+    assert await b.runtime.prober.tick() == 1  # passed: half-open on b, a trusts it all along
+
+    fake.state.set_scenario(Scenario(chunks=20, held_after_chunks=0))  # a's call not held
+    first = b.stub.ChatStream(pb.ChatStreamRequest(params=ask().params))
+    try:  # b's call under way, before its first chunk (its success not told yet)
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="b's call at the upstream")
+        fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
+        with pytest.raises(grpc.aio.AioRpcError):
+            await a.stub.Chat(ask())  # refused again: disabled by a
+    finally:
+        fake.state.release()
+    assert [chunk async for chunk in first]
+    await b.runtime.prober.tick()
+    listed = await b.admin.ListKeys(admin_pb.ListKeysRequest())
+    (k1,) = [k for k in listed.keys if k.fingerprint == fingerprint("k1")]
+    assert k1.disabled_reason == "auth"
+    assert b.runtime.pools["alpha"].health[fingerprint("k1")].disabled is DisableReason.AUTH
