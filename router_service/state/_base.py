@@ -267,9 +267,10 @@ class StateStore(ABC):
         """The live value of each name, None where absent or expired."""
 
     @abstractmethod
-    async def add_count(self, name: str, ttl_s: float) -> int:
-        """One more on the counter `name` (0 when absent or expired), atomically: its total
-        now, kept `ttl_s` from now (a key × model's 429 strikes, every replica's)."""
+    async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
+        """One more on the counter `name` (on 0 when absent, expired, or last counted before
+        `restart_if_before`: a success since ended the streak), atomically: its total now,
+        kept `ttl_s` from now (a key × model's 429 strikes, every replica's)."""
 
     @abstractmethod
     async def clear_count(self, name: str) -> None:

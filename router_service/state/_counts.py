@@ -15,14 +15,14 @@ class MemoryCounts:
     """The count part of MemoryStateStore (a mixin: it shares the store's clock)."""
 
     _clock: Clock
-    _counts: dict[str, tuple[int, float]]  # name -> (total, expiry)
+    _counts: dict[str, tuple[int, float, float]]  # name -> (total, expiry, last counted at)
 
-    async def add_count(self, name: str, ttl_s: float) -> int:
+    async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
         now = self._clock.now()
         self._sweep_for(name, now)
-        count, expiry = self._counts.get(name, (0, now))
-        total = (count if expiry > now else 0) + 1
-        self._counts[name] = (total, now + ttl_s)
+        count, expiry, at = self._counts.get(name, (0, now, now))
+        total = (count if expiry > now and at >= restart_if_before else 0) + 1
+        self._counts[name] = (total, now + ttl_s, now)
         return total
 
     def mirror_count(self, name: str, total: int, ttl_s: float) -> None:
@@ -30,7 +30,7 @@ class MemoryCounts:
         from what this replica knew, as it keeps the deadlines it knew."""
         now = self._clock.now()
         self._sweep_for(name, now)
-        self._counts[name] = (total, now + ttl_s)
+        self._counts[name] = (total, now + ttl_s, now)
 
     async def clear_count(self, name: str) -> None:
         self._counts.pop(name, None)
@@ -38,5 +38,5 @@ class MemoryCounts:
     def _sweep_for(self, name: str, now: float) -> None:
         """Room for `name`: the expired counts go when it would make `_SWEEP_AT`."""
         if name not in self._counts and len(self._counts) >= _SWEEP_AT:
-            for key in [k for k, (_, expiry) in self._counts.items() if expiry <= now]:
+            for key in [k for k, (_, expiry, _) in self._counts.items() if expiry <= now]:
                 del self._counts[key]

@@ -1,14 +1,37 @@
-"""Counts on Redis (`{prefix}:cnt:{name}`, a string "expiry|total"): RedisStateStore's count
-calls, apart so that the store's module stays one screenful per kind."""
+"""Counts on Redis (`{prefix}:cnt:{name}`, a string "expiry|total|last counted at"):
+RedisStateStore's count calls and their scripts, apart so that the store's module stays one
+screenful per kind."""
 
 from __future__ import annotations
 
 from router_service.clock import Clock
-from router_service.state import _redis_scripts as lua
 from router_service.state._redis_entries import translated, ttl_px
 from router_service.state._resp import RespClient
 
 __all__ = ["RedisCounts"]
+
+# One count's fields (an entry of before they were three counts as last counted at 0).
+_FIELDS = """
+local function fields(entry)
+  local expiry, total, at = string.match(entry, '^([^|]*)|([^|]*)|?(.*)$')
+  return tonumber(expiry), tonumber(total), tonumber(at) or 0
+end
+"""
+
+# KEYS: count. ARGV: now, new expiry, px, restart if last counted before -> the new total (a
+# count past its expiry by the callers' clock, or last counted before a success of the
+# caller's, counts from 0; Redis's own TTL ends it a little later).
+ADD_COUNT = f"""{_FIELDS}
+local entry = redis.call('GET', KEYS[1])
+local total = 0
+if entry then
+  local expiry, count, at = fields(entry)
+  if expiry > tonumber(ARGV[1]) and at >= tonumber(ARGV[4]) then total = count end
+end
+total = total + 1
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. total .. '|' .. ARGV[1], 'PX', ARGV[3])
+return total
+"""
 
 
 class RedisCounts:
@@ -21,12 +44,18 @@ class RedisCounts:
         raise NotImplementedError
 
     def _init_counts(self, client: RespClient) -> None:
-        self._add_count = client.script(lua.ADD_COUNT)
+        self._add_count = client.script(ADD_COUNT)
 
-    async def add_count(self, name: str, ttl_s: float) -> int:
-        args: list[str | int] = [repr(self._clock.now()), repr(self._clock.now() + ttl_s)]
+    async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
+        now = self._clock.now()
+        args: list[str | int] = [
+            repr(now),
+            repr(now + ttl_s),
+            ttl_px(ttl_s),
+            repr(restart_if_before),
+        ]
         with translated():
-            total = await self._add_count([self._key("cnt", name)], [*args, ttl_px(ttl_s)])
+            total = await self._add_count([self._key("cnt", name)], args)
         return int(total)
 
     async def clear_count(self, name: str) -> None:

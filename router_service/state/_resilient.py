@@ -299,10 +299,12 @@ class ResilientStateStore(ResilientDocuments, StateStore):
         return await self.local.get_values(names) if isinstance(values, _Down) else values
 
     # -- counts --------------------------------------------------------------------------------
-    async def add_count(self, name: str, ttl_s: float) -> int:
-        total = await self._try_shared(lambda: self.shared.add_count(name, ttl_s))
+    async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
+        total = await self._try_shared(
+            lambda: self.shared.add_count(name, ttl_s, restart_if_before=restart_if_before)
+        )
         if isinstance(total, _Down):
-            return await self.local.add_count(name, ttl_s)
+            return await self.local.add_count(name, ttl_s, restart_if_before=restart_if_before)
         self.local.mirror_count(name, total, ttl_s)  # an outage counts on from it
         return total
 

@@ -24,12 +24,25 @@ async def test_counts_add_up_expire_and_clear(make_store: MakeStore) -> None:
     assert await store.add_count("other", 10) == 1  # expired meanwhile
 
 
+async def test_a_count_restarts_after_a_success_of_the_callers(
+    make_store: MakeStore,
+) -> None:
+    """`restart_if_before` (a success of the caller's): a count last counted before it counts
+    from 0, one counted since goes on."""
+    clock = ManualClock(100.0)
+    store = make_store(clock)
+    assert [await store.add_count("c", 60) for _ in range(2)] == [1, 2]
+    clock.advance(1.0)
+    assert await store.add_count("c", 60, restart_if_before=100.5) == 1  # a success between
+    assert await store.add_count("c", 60, restart_if_before=100.5) == 2  # none since
+
+
 class FlakyCounts(Flaky):
     """Flaky's shared store, its counts unreachable too."""
 
-    async def add_count(self, name: str, ttl_s: float) -> int:
+    async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
         self._check()
-        return await super().add_count(name, ttl_s)
+        return await super().add_count(name, ttl_s, restart_if_before=restart_if_before)
 
     async def clear_count(self, name: str) -> None:
         self._check()
