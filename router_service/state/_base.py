@@ -273,8 +273,10 @@ class StateStore(ABC):
         kept `ttl_s` from now (a key × model's 429 strikes, every replica's)."""
 
     @abstractmethod
-    async def clear_count(self, name: str) -> None:
-        """Forget the counter `name` (a success ends the strikes). Harmless when absent."""
+    async def clear_count(self, name: str, *, up_to: float | None = None) -> None:
+        """Forget the counter `name` (a success ends the strikes); with `up_to`, only when
+        last counted at or before then (a clear replayed late leaves the strikes counted
+        since). Harmless when absent."""
 
     @abstractmethod
     async def enter(

@@ -32,8 +32,9 @@ class MemoryCounts:
         self._sweep_for(name, now)
         self._counts[name] = (total, now + ttl_s, now)
 
-    async def clear_count(self, name: str) -> None:
-        self._counts.pop(name, None)
+    async def clear_count(self, name: str, *, up_to: float | None = None) -> None:
+        if up_to is None or self._counts.get(name, (0, 0.0, up_to))[2] <= up_to:
+            self._counts.pop(name, None)
 
     def _sweep_for(self, name: str, now: float) -> None:
         """Room for `name`: the expired counts go when it would make `_SWEEP_AT`."""

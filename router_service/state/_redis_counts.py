@@ -33,6 +33,15 @@ redis.call('SET', KEYS[1], ARGV[2] .. '|' .. total .. '|' .. ARGV[1], 'PX', ARGV
 return total
 """
 
+# KEYS: count. ARGV: up to -> 1 when it went (last counted at or before `up to`), else 0.
+CLEAR_COUNT = f"""{_FIELDS}
+local entry = redis.call('GET', KEYS[1])
+if not entry then return 0 end
+local _, _, at = fields(entry)
+if at > tonumber(ARGV[1]) then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
+
 
 class RedisCounts:
     """The count part of RedisStateStore (a mixin: it shares the store's client)."""
@@ -45,6 +54,7 @@ class RedisCounts:
 
     def _init_counts(self, client: RespClient) -> None:
         self._add_count = client.script(ADD_COUNT)
+        self._clear_count = client.script(CLEAR_COUNT)
 
     async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
         now = self._clock.now()
@@ -58,6 +68,9 @@ class RedisCounts:
             total = await self._add_count([self._key("cnt", name)], args)
         return int(total)
 
-    async def clear_count(self, name: str) -> None:
+    async def clear_count(self, name: str, *, up_to: float | None = None) -> None:
         with translated():
-            await self._client.execute("DEL", self._key("cnt", name))
+            if up_to is None:
+                await self._client.execute("DEL", self._key("cnt", name))
+            else:
+                await self._clear_count([self._key("cnt", name)], [repr(up_to)])

@@ -308,9 +308,13 @@ class ResilientStateStore(ResilientDocuments, StateStore):
         self.local.mirror_count(name, total, ttl_s)  # an outage counts on from it
         return total
 
-    async def clear_count(self, name: str) -> None:
-        await self.local.clear_count(name)
-        await self._write("clear_count", lambda: self.shared.clear_count(name))
+    async def clear_count(self, name: str, *, up_to: float | None = None) -> None:
+        await self.local.clear_count(name, up_to=up_to)
+        # Replayed late, only over what was counted by the clear, not others' strikes since.
+        at = self._clock.now() if up_to is None else up_to
+        cleared = await self._try_shared(lambda: self.shared.clear_count(name, up_to=up_to))
+        if isinstance(cleared, _Down):
+            self._journal.add("clear_count", lambda: self.shared.clear_count(name, up_to=at))
 
     # -- groups --------------------------------------------------------------------------------
     async def enter(

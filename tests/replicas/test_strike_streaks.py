@@ -1,5 +1,6 @@
 """When a key's shared hint-less 429 streak ends (its strikes, counted in Redis for every
-replica): at a success on any replica, one that never met a strike or started since included."""
+replica): at a success on any replica, one that never met a strike or started since included,
+and a success's clear queued in an outage does not wipe the strikes others counted since."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
 from tests.replicas.harness import ask, replica_config, two_replicas
+from tests.replicas.redis_fixtures import RedisProxy
+from tests.replicas.test_lost_replies import StartPair, start_pair
 from tests.replicas.test_outage_strikes import kb_backoff
+from tests.replicas.test_outage_writes import as_is, back_on_shared
+
+__all__ = ["start_pair"]  # the fixture, shared
 
 LIMITED = Scenario.rate_limited(retry_after=None)
 
@@ -46,3 +52,28 @@ async def test_a_success_on_a_replica_that_met_no_strike_ends_the_streak_there(
 
     assert fake.state.count(model="model-b") == 4
     assert 2.5 <= wait < 7.5, wait
+
+
+async def test_a_success_in_an_outage_does_not_wipe_the_strikes_counted_since_by_others(
+    start_pair: StartPair, redis_proxy: RedisProxy, fake: FakeUpstream
+) -> None:
+    """kb met a 429 without a hint on A, which then lost Redis and saw kb succeed (its clear of
+    the strikes queued). B met two more meanwhile. A back on Redis replays its clear, but only
+    over the strikes before its success: B's next is its third (10 to 30 s), not a first."""
+    a, b, clock = await start_pair(as_is)
+    fake.state.set_scenario(LIMITED, model="model-b")
+    clock.advance(await kb_backoff(a) + 0.01)
+    await redis_proxy.cut()
+    fake.state.clear_scenarios()
+    assert (await a.stub.Chat(ask("beta/model-b"))).route.deployment == "beta/model-b"
+    assert a.runtime.store.outage_counts()["degraded"]
+    clock.advance(1.0)
+    fake.state.set_scenario(LIMITED, model="model-b")
+    clock.advance(await kb_backoff(b) + 0.01)  # a second strike (A's success unseen here)
+    clock.advance(await kb_backoff(b) + 0.01)
+    await back_on_shared(a, redis_proxy, clock)
+
+    wait = await kb_backoff(b)
+
+    assert fake.state.count(model="model-b") == 5
+    assert 20.0 <= wait < 60.0, wait
