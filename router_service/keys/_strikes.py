@@ -19,9 +19,10 @@ async def strike(pool: KeyPool, key: UpstreamKey, health: KeyHealth, model: str)
     """One more strike of `key` × `model`, every replica's counted: the backoff it earns. The
     count outlives any backoff by the ceiling (`backoff_max_s`): a 429 once the last backoff
     is over is the next strike, and a count no 429 followed for that long is forgotten. A
-    success here since the count's last strike (`ok_at`) makes this 429 a first strike again:
+    success here since the count's streak began (`ok_at`) makes this 429 a first strike again:
     a success writes nothing, so one on a replica that met none of the strikes (or was
-    restarted since) ends the streak only at that replica's next 429."""
+    restarted since) ends the streak only at that replica's next 429 (those of replicas that
+    did not see it go on counting until then)."""
     ceiling_s = pool.health_config.backoff_max_s
     name, ok_at = pool.strike_name(key, model), health.ok_at.get(model, 0.0)
     total = await pool.store.add_count(name, 2 * ceiling_s, restart_if_before=ok_at)

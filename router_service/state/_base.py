@@ -268,9 +268,9 @@ class StateStore(ABC):
 
     @abstractmethod
     async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
-        """One more on the counter `name` (on 0 when absent, expired, or last counted before
-        `restart_if_before`: a success since ended the streak), atomically: its total now,
-        kept `ttl_s` from now (a key × model's 429 strikes, every replica's)."""
+        """One more on the counter `name` (on 0 when absent, expired, or first counted before
+        `restart_if_before`: a success the caller saw since ended that streak), atomically:
+        its total now, kept `ttl_s` from now (a key × model's 429 strikes, every replica's)."""
 
     @abstractmethod
     async def clear_count(self, name: str, *, up_to: float | None = None) -> None:

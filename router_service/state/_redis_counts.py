@@ -1,4 +1,4 @@
-"""Counts on Redis (`{prefix}:cnt:{name}`, a string "expiry|total|last counted at"):
+"""Counts on Redis (`{prefix}:cnt:{name}`, a string "expiry|total|last|first counted at"):
 RedisStateStore's count calls and their scripts, apart so that the store's module stays one
 screenful per kind."""
 
@@ -10,26 +10,28 @@ from router_service.state._resp import RespClient
 
 __all__ = ["RedisCounts"]
 
-# One count's fields (an entry of before they were three counts as last counted at 0).
+# One count's fields, as stored (an entry of before there were four: counted at 0).
 _FIELDS = """
 local function fields(entry)
-  local expiry, total, at = string.match(entry, '^([^|]*)|([^|]*)|?(.*)$')
-  return tonumber(expiry), tonumber(total), tonumber(at) or 0
+  local expiry, total, last, began = string.match(entry, '^([^|]*)|([^|]*)|?([^|]*)|?(.*)$')
+  return tonumber(expiry), tonumber(total), tonumber(last) or 0, began
 end
 """
 
-# KEYS: count. ARGV: now, new expiry, px, restart if last counted before -> the new total (a
-# count past its expiry by the callers' clock, or last counted before a success of the
-# caller's, counts from 0; Redis's own TTL ends it a little later).
+# KEYS: count. ARGV: now, new expiry, px, restart if first counted before -> the new total (a
+# count past its expiry by the callers' clock, or whose streak began before a success the
+# caller saw, counts from 0; Redis's own TTL ends it a little later).
 ADD_COUNT = f"""{_FIELDS}
 local entry = redis.call('GET', KEYS[1])
-local total = 0
+local total, began = 0, ARGV[1]
 if entry then
-  local expiry, count, at = fields(entry)
-  if expiry > tonumber(ARGV[1]) and at >= tonumber(ARGV[4]) then total = count end
+  local expiry, count, _, first = fields(entry)
+  if expiry > tonumber(ARGV[1]) and (tonumber(first) or 0) >= tonumber(ARGV[4]) then
+    total, began = count, first
+  end
 end
 total = total + 1
-redis.call('SET', KEYS[1], ARGV[2] .. '|' .. total .. '|' .. ARGV[1], 'PX', ARGV[3])
+redis.call('SET', KEYS[1], ARGV[2] .. '|' .. total .. '|' .. ARGV[1] .. '|' .. began, 'PX', ARGV[3])
 return total
 """
 
@@ -37,8 +39,8 @@ return total
 CLEAR_COUNT = f"""{_FIELDS}
 local entry = redis.call('GET', KEYS[1])
 if not entry then return 0 end
-local _, _, at = fields(entry)
-if at > tonumber(ARGV[1]) then return 0 end
+local _, _, last = fields(entry)
+if last > tonumber(ARGV[1]) then return 0 end
 return redis.call('DEL', KEYS[1])
 """
 

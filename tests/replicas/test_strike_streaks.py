@@ -77,3 +77,28 @@ async def test_a_success_in_an_outage_does_not_wipe_the_strikes_counted_since_by
 
     assert fake.state.count(model="model-b") == 5
     assert 20.0 <= wait < 60.0, wait
+
+
+async def test_a_strike_of_a_replica_that_saw_no_success_does_not_renew_the_old_streak(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """kb met two 429s without a hint on A, then served B well; A, which has not seen that,
+    meets a third (its backoff from the old streak: 10 to 30 s). B saw kb work since that streak
+    began: its next such 429 is a first (2.5 to 7.5 s), not the fourth (20 to 60 s)."""
+    config: dict[str, Any] = replica_config(fake.base_url, redis_url, redis_prefix)
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(LIMITED, model="model-b")
+    for _ in range(2):
+        clock.advance(await kb_backoff(a) + 0.01)
+    fake.state.clear_scenarios()
+    assert (await b.stub.Chat(ask("beta/model-b"))).route.deployment == "beta/model-b"
+    fake.state.set_scenario(LIMITED, model="model-b")
+    third = await kb_backoff(a)
+    clock.advance(third + 0.01)
+
+    wait = await kb_backoff(b)
+
+    assert fake.state.count(model="model-b") == 5
+    assert 10.0 <= third < 30.0, third
+    assert 2.5 <= wait < 7.5, wait

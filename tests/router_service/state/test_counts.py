@@ -27,18 +27,22 @@ async def test_counts_add_up_expire_and_clear(make_store: MakeStore) -> None:
 async def test_a_count_restarts_after_a_success_and_a_late_clear_keeps_later_counts(
     make_store: MakeStore,
 ) -> None:
-    """`restart_if_before` (a success of the caller's): a count last counted before it counts
-    from 0, one counted since goes on. `up_to` (a clear replayed late): only a count last
-    counted by then goes."""
+    """`restart_if_before` (a success of the caller's): a count whose streak began before it
+    counts from 0 (counted since by another or not), one begun since goes on. `up_to` (a
+    clear replayed late): only a count last counted by then goes."""
     clock = ManualClock(100.0)
     store = make_store(clock)
     assert [await store.add_count("c", 60) for _ in range(2)] == [1, 2]
     clock.advance(1.0)
     assert await store.add_count("c", 60, restart_if_before=100.5) == 1  # a success between
     assert await store.add_count("c", 60, restart_if_before=100.5) == 2  # none since
+    assert await store.add_count("c", 60, restart_if_before=101.0) == 3  # at its first: on
+    clock.advance(1.0)
+    assert await store.add_count("c", 60) == 4  # another's, not seeing the success
+    assert await store.add_count("c", 60, restart_if_before=101.5) == 1  # it began before
     clock.advance(1.0)
     await store.clear_count("c", up_to=100.5)  # counted since: kept
-    assert await store.add_count("c", 60) == 3
+    assert await store.add_count("c", 60) == 2
     await store.clear_count("c", up_to=clock.now())
     assert await store.add_count("c", 60) == 1
 
