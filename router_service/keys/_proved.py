@@ -26,4 +26,5 @@ async def proved(pool: KeyPool, key: UpstreamKey) -> None:
     # As long as the why it replaces could have lived: past every replica's next look.
     ttl_s = max(pool.cooldowns.auth_disable_s, pool.cooldowns.quota_disable_s)
     why, off = pool.why_name(key), pool.off_name(key)
-    await pool.store.set_value_if(why, PROVED, ttl_s, was=PROBED_WHYS, unless=off)
+    # Its why may be gone with its window (a probe passing late in it): it proves it all the same.
+    await pool.store.set_value_if(why, PROVED, ttl_s, was=(*PROBED_WHYS, None), unless=off)

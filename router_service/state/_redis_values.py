@@ -15,24 +15,23 @@ from router_service.state._resp import RespClient
 
 __all__ = ["RedisValues"]
 
-# KEYS: value ("expiry|value"), deadline. ARGV: now, the new entry, its TTL in ms, then the
-# values it may replace -> 1 written | 0 not (the deadline in force, or another value).
+# KEYS: value ("expiry|value"), deadline. ARGV: now, the new entry, its TTL in ms, '1' when
+# it may replace no value (absent, expired), then the values it may replace
+# -> 1 written | 0 not (the deadline in force, or another value).
 _SET_VALUE_IF = """
 local now = tonumber(ARGV[1])
 local untl = redis.call('GET', KEYS[2])
 if untl and tonumber(untl) > now then return 0 end
 local entry = redis.call('GET', KEYS[1])
-if not entry then return 0 end
-local bar = string.find(entry, '|', 1, true)
-if not bar or tonumber(string.sub(entry, 1, bar - 1)) <= now then return 0 end
-local value = string.sub(entry, bar + 1)
-for i = 4, #ARGV do
-  if ARGV[i] == value then
-    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-    return 1
-  end
+local bar = entry and string.find(entry, '|', 1, true)
+local live = bar and tonumber(string.sub(entry, 1, bar - 1)) > now
+local found = (not live) and ARGV[4] == '1'
+for i = 5, #ARGV do
+  if live and ARGV[i] == string.sub(entry, bar + 1) then found = true end
 end
-return 0
+if not found then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
 """
 
 
@@ -69,12 +68,13 @@ class RedisValues:
         return live_values(stored, self._clock.now())
 
     async def set_value_if(
-        self, name: str, value: str, ttl_s: float, *, was: Collection[str], unless: str
+        self, name: str, value: str, ttl_s: float, *, was: Collection[str | None], unless: str
     ) -> bool:
         now = self._clock.now()
         entry = f"{now + ttl_s!r}|{value}"
         key = self._key("val", name)
-        args: list[str | int] = [repr(now), entry, ttl_px(ttl_s), *was]
+        values = [v for v in was if v is not None]
+        args: list[str | int] = [repr(now), entry, ttl_px(ttl_s), int(None in was), *values]
         with translated():
             async with self._writing(key):
                 written = await self._set_value_if([key, self._key("dl", unless)], args)

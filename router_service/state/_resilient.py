@@ -295,7 +295,7 @@ class ResilientStateStore(ResilientDocuments, StateStore):
         await self._write("set_value", write)
 
     async def set_value_if(
-        self, name: str, value: str, ttl_s: float, *, was: Collection[str], unless: str
+        self, name: str, value: str, ttl_s: float, *, was: Collection[str | None], unless: str
     ) -> bool:
         # Not queued in an outage: written late, it could replace a why written meanwhile.
         local = await self.local.set_value_if(name, value, ttl_s, was=was, unless=unless)

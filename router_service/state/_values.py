@@ -27,12 +27,12 @@ class ValueStore(ABC):
 
     @abstractmethod
     async def set_value_if(
-        self, name: str, value: str, ttl_s: float, *, was: Collection[str], unless: str
+        self, name: str, value: str, ttl_s: float, *, was: Collection[str | None], unless: str
     ) -> bool:
-        """`set_value`, only while `name`'s live value is one of `was` and the deadline `unless`
-        is not in force, decided in the same atomic step as the write (a why replaced once its
-        disable is over, never over a why written since, nor while a new disable is in force).
-        False: left as it was."""
+        """`set_value`, only while `name`'s live value is one of `was` (None: absent or expired)
+        and the deadline `unless` is not in force, decided in the same atomic step as the write
+        (a why replaced once its disable is over, never over a why written since, nor while a
+        new disable is in force). False: left as it was."""
 
 
 class MemoryValues:
@@ -63,7 +63,7 @@ class MemoryValues:
         return out
 
     async def set_value_if(
-        self, name: str, value: str, ttl_s: float, *, was: Collection[str], unless: str
+        self, name: str, value: str, ttl_s: float, *, was: Collection[str | None], unless: str
     ) -> bool:
         # Atomic as every call here: none awaits anything.
         if self._deadlines_now([unless])[0] or (await self.get_values([name]))[0] not in was:

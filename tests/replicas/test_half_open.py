@@ -22,14 +22,19 @@ from tests.replicas.harness import ask, replica_config, set_enabled, two_replica
 
 
 async def _half_open_on_both(
-    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    redis_url: str,
+    redis_prefix: str,
+    clock: ManualClock | None = None,
+    **sections: Any,
 ) -> tuple[RouterHandle, RouterHandle]:
     """Two replicas with k1 alone, its credentials refused on b, then b's probe passed: k1 is
     half-open on b, and on a from a's look after (each looks when the test says, only)."""
-    config = replica_config(fake.base_url, redis_url, redis_prefix)
+    config = replica_config(fake.base_url, redis_url, redis_prefix, **sections)
     config["providers"]["alpha"].update(keys=["k1"], queue_timeout_s=0)
     config["key_health"] = {"probe_interval_s": 3600, "half_open_successes": 1}
-    clock = ManualClock(time.time())
+    clock = clock or ManualClock(time.time())
     a, b = await two_replicas(start_router, config, clock)
     fake.state.set_scenario(Scenario.invalid_key(style="openai"), key="k1")
     with pytest.raises(grpc.aio.AioRpcError):
@@ -61,6 +66,23 @@ async def test_a_key_proved_on_one_replica_is_trusted_on_the_others_too(
     finally:
         fake.state.release()
     assert [chunk async for chunk in first] and [chunk async for chunk in second]
+    assert not (await a.runtime.pools["alpha"].snapshot())[0].half_open
+
+
+async def test_a_key_proved_after_its_disables_window_is_trusted_on_the_others_too(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """k1's credentials disable lasts 60 s; b's probe passes at 45 s (half-open on both), and
+    b's call proves it at 65 s, once the disable's why is gone with its window. a trusts the
+    key from its next look all the same: a proof needs its disable over, not its why alive."""
+    clock = ManualClock(time.time())
+    a, b = await _half_open_on_both(
+        fake, start_router, redis_url, redis_prefix, clock, cooldowns={"auth_disable_s": 60}
+    )
+    assert (await a.runtime.pools["alpha"].snapshot())[0].half_open
+    clock.advance(20)  # past the disable's window: its why expired
+    await b.stub.Chat(ask())  # proved on b
+    await a.runtime.prober.tick()
     assert not (await a.runtime.pools["alpha"].snapshot())[0].half_open
 
 

@@ -38,13 +38,18 @@ async def test_a_value_is_replaced_only_while_it_was_one_of_those_and_the_deadli
     await store.set_value("why", "quota", 5)
     clock.advance(6)  # expired: nothing to replace
     assert not await store.set_value_if("why", "proved", 60, was=was, unless="off")
+    assert await store.set_value_if("why", "proved", 60, was=[*was, None], unless="off")
+    assert await store.get_values(["why"]) == ["proved"]
+    await store.extend_deadline("off", clock.now() + 30)
+    assert not await store.set_value_if("new", "proved", 60, was=[None], unless="off")
+    assert await store.get_values(["new"]) == [None]
 
 
 class FlakyValues(Flaky):
     """Flaky's shared store, its conditional value writes unreachable too."""
 
     async def set_value_if(
-        self, name: str, value: str, ttl_s: float, *, was: Collection[str], unless: str
+        self, name: str, value: str, ttl_s: float, *, was: Collection[str | None], unless: str
     ) -> bool:
         self._check()
         return await super().set_value_if(name, value, ttl_s, was=was, unless=unless)
