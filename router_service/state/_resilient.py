@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from functools import partial
 from typing import TypeVar
@@ -293,6 +293,16 @@ class ResilientStateStore(ResilientDocuments, StateStore):
         await self.local.set_value(name, value, ttl_s)
         write = expiring(self._clock, ttl_s, lambda left: self.shared.set_value(name, value, left))
         await self._write("set_value", write)
+
+    async def set_value_if(
+        self, name: str, value: str, ttl_s: float, *, was: Collection[str | None], unless: str
+    ) -> bool:
+        # Not queued in an outage: written late, it could replace a why written meanwhile.
+        local = await self.local.set_value_if(name, value, ttl_s, was=was, unless=unless)
+        shared = await self._try_shared(
+            lambda: self.shared.set_value_if(name, value, ttl_s, was=was, unless=unless)
+        )
+        return local if isinstance(shared, _Down) else shared
 
     async def get_values(self, names: Sequence[str]) -> list[str | None]:
         values = await self._try_shared(lambda: self.shared.get_values(names))
