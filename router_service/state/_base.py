@@ -261,13 +261,16 @@ class StateStore(ValueStore):
         it)."""
 
     @abstractmethod
-    async def add_count(self, name: str, ttl_s: float) -> int:
-        """One more on the counter `name` (0 when absent or expired), atomically: its total
-        now, kept `ttl_s` from now (a key × model's 429 strikes, every replica's)."""
+    async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
+        """One more on the counter `name` (on 0 when absent, expired, or first counted before
+        `restart_if_before`: a success the caller saw since ended that streak), atomically:
+        its total now, kept `ttl_s` from now (a key × model's 429 strikes, every replica's)."""
 
     @abstractmethod
-    async def clear_count(self, name: str) -> None:
-        """Forget the counter `name` (a success ends the strikes). Harmless when absent."""
+    async def clear_count(self, name: str, *, up_to: float | None = None) -> None:
+        """Forget the counter `name` (a success ends the strikes); with `up_to`, only when
+        last counted at or before then (a clear replayed late leaves the strikes counted
+        since). Harmless when absent."""
 
     @abstractmethod
     async def enter(

@@ -309,16 +309,22 @@ class ResilientStateStore(ResilientDocuments, StateStore):
         return await self.local.get_values(names) if isinstance(values, _Down) else values
 
     # -- counts --------------------------------------------------------------------------------
-    async def add_count(self, name: str, ttl_s: float) -> int:
-        total = await self._try_shared(lambda: self.shared.add_count(name, ttl_s))
+    async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
+        total = await self._try_shared(
+            lambda: self.shared.add_count(name, ttl_s, restart_if_before=restart_if_before)
+        )
         if isinstance(total, _Down):
-            return await self.local.add_count(name, ttl_s)
+            return await self.local.add_count(name, ttl_s, restart_if_before=restart_if_before)
         self.local.mirror_count(name, total, ttl_s)  # an outage counts on from it
         return total
 
-    async def clear_count(self, name: str) -> None:
-        await self.local.clear_count(name)
-        await self._write("clear_count", lambda: self.shared.clear_count(name))
+    async def clear_count(self, name: str, *, up_to: float | None = None) -> None:
+        await self.local.clear_count(name, up_to=up_to)
+        # Replayed late, only over what was counted by the clear, not others' strikes since.
+        at = self._clock.now() if up_to is None else up_to
+        cleared = await self._try_shared(lambda: self.shared.clear_count(name, up_to=up_to))
+        if isinstance(cleared, _Down):
+            self._journal.add("clear_count", lambda: self.shared.clear_count(name, up_to=at))
 
     # -- groups --------------------------------------------------------------------------------
     async def enter(
