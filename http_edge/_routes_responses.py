@@ -55,7 +55,7 @@ from router_service.clock import Clock
 from . import _stream_failure as failure
 from ._body import parse_request
 from ._conversation import ConversationKeeper, check_inputs, read_responses_input
-from ._disconnect import unless_disconnected
+from ._disconnect import departure_noted, unless_disconnected
 from ._errors import EdgeError, client_closed, in_callers_terms, router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
@@ -98,10 +98,13 @@ async def _respond(request: Request) -> Response:
         if conversation_id is not None:  # added to it once answered, by the router
             start.conversation_id = conversation_id
             start.conversation_items_json.extend(conversation_inputs(parsed, ids.response, held))
-        started = await client.start_background_response(start, timeout=timeout, metadata=metadata)
+        with departure_noted(request) as gone:  # not stopped by it: cancelled once started
+            started = await client.start_background_response(
+                start, timeout=timeout, metadata=metadata
+            )
         if parsed.stream:  # its events, from the first: recorded since it started
             return await _started_stream(request, client, ids.response, metadata)
-        if await request.is_disconnected():  # it left during the start: it has not the id
+        if gone():  # it left during the start: it has not the id
             await _unreached(request, client, ids.response, metadata)
             raise client_closed()
         return Response(started.response_json.encode(), media_type="application/json")

@@ -278,3 +278,55 @@ async def test_a_background_caller_that_leaves_during_a_slow_start_has_it_cancel
         store.released.set()
         fake.state.release()
     assert await router.server.jobs.settle(10) == 0
+
+
+async def test_a_pipelining_caller_that_leaves_during_a_slow_start_has_it_cancelled(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """As above, but the caller pipelined a request behind the create before it left: uvicorn
+    stops reading the connection at a pipelined request, so its end is seen only if the edge
+    reads on while the start is slow (as it does while it waits on any call of a request)."""
+    store = HeldStart()
+    router = await start_router(base_config(fake.base_url), store=store)
+    edge = await start_edge(router)
+    body = orjson.dumps({"model": "chain", "input": "hi", "background": True})
+    head = (
+        "POST /v1/responses HTTP/1.1\r\nhost: edge\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    connections = edge.server.server_state.connections
+    fake.state.hold()  # the response's call, held upstream while the test looks
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        writer.write(head.encode() + body)
+        async with asyncio.timeout(15):
+            await store.entered.wait()  # the router's start waits
+        writer.write(b"GET /v1/models HTTP/1.1\r\nhost: edge\r\n\r\n")
+
+        async def pipelined() -> bool:
+            return any(len(getattr(c, "pipeline", ())) == 1 for c in connections)
+
+        await eventually(pipelined, what="the next request read ahead")
+        writer.close()
+        await writer.wait_closed()
+
+        async def seen_gone() -> bool:  # the edge read the caller's end
+            return not connections
+
+        await eventually(seen_gone, what="the caller's leaving seen")
+        store.released.set()
+
+        async def answered() -> bool:
+            return not edge.server.server_state.tasks
+
+        await eventually(answered, what="the request's task ending")
+        assert router.server.jobs.running == 0  # cancelled
+        ended = [
+            (labels, point.value)
+            for labels, point in captured.points("switchboard.responses.background.ended")
+        ]
+        assert ended == [({"status": "cancelled"}, 1)]
+    finally:
+        store.released.set()
+        fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
