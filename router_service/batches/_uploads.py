@@ -204,14 +204,14 @@ class Uploads:
                 shared=True,
                 charged=False,
             )
-        except BaseException:
-            await self._count(client, upload, held)
+            done = upb.Upload()
+            done.CopyFrom(upload)
+            done.status = "completed"
+            done.file.CopyFrom(file)
+            ended = await self._ended(client, done)
+        except BaseException:  # still pending (Redis lost meanwhile): its parts count again
+            await self._recounted(client, upload, held)
             raise
-        done = upb.Upload()
-        done.CopyFrom(upload)
-        done.status = "completed"
-        done.file.CopyFrom(file)
-        ended = await self._ended(client, done)
         if ended.status != "completed":
             await self._files.delete(client, file.id)
             raise UploadNotPendingError(upload.id, ended.status, "complete")
@@ -312,6 +312,17 @@ class Uploads:
         if size and ttl_s > 0:
             counts = {"bytes": float(size)}
             await self._store.add_to_bucket(pending_name(client), _bucket(upload.id), counts, ttl_s)
+
+    async def _recounted(self, client: str, upload: upb.Upload, size: int) -> None:
+        """Count `size` bytes of `upload`'s parts again, given back by a completion that failed:
+        on the shared store too, now or once it answers (lost as the completion ran, the count
+        given back there was room no part paid for while the upload stays pending)."""
+        ttl_s = upload.expires_at - self._clock.now()
+        if size and ttl_s > 0:
+            name, bucket, counts = pending_name(client), _bucket(upload.id), {"bytes": float(size)}
+            await self._store.everywhere(
+                "add_to_bucket", lambda store: store.add_to_bucket(name, bucket, counts, ttl_s)
+            )
 
     async def _part_ids(self, names: _Names) -> list[str]:
         (data,) = await self._store.get_documents([names.parts])
