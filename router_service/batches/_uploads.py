@@ -171,8 +171,14 @@ class Uploads:
             raise StoreUnavailableError(_NOT_SHARED.format(upload.id))
 
     async def complete(self, client: str, request: upb.CompleteUploadRequest) -> upb.Upload:
-        """Make `client`'s pending upload a file of its parts `request.part_ids`, in order."""
-        upload = await self._pending(client, request.upload_id, "complete")
+        """Make `client`'s pending upload a file of its parts `request.part_ids`, in order; one
+        completed already is answered as it is (the SDK's retry of a completion whose answer
+        was lost, as one retried while the first runs is: `_ended`), its file charged once."""
+        upload = await self.get(client, request.upload_id)
+        if upload.status == "completed":
+            return upload
+        if upload.status != "pending":
+            raise UploadNotPendingError(upload.id, upload.status, "complete")
         content = await self._assembled(client, upload, list(request.part_ids))
         if len(content) != upload.bytes:
             raise InvalidRequestError(
