@@ -197,6 +197,7 @@ class Uploads:
         completed, then charge the file: only when this completion wrote its end (a completion
         retried while the first runs keeps and answers the same file, charged once; one that a
         cancel beat deletes it again, charging nothing)."""
+        before = self._store.outage_counts()
         held = await self._held(client, upload.id)
         await self._count(client, upload, -held)
         try:
@@ -216,7 +217,7 @@ class Uploads:
             done.file.CopyFrom(file)
             ended = await self._ended(client, done)
         except BaseException:  # still pending (Redis lost meanwhile): its parts count again
-            await self._recounted(client, upload, held)
+            await self._recounted(client, upload, held, before)
             raise
         if ended.status != "completed":
             await self._files.delete(client, file.id)
@@ -319,12 +320,17 @@ class Uploads:
             counts = {"bytes": float(size)}
             await self._store.add_to_bucket(pending_name(client), _bucket(upload.id), counts, ttl_s)
 
-    async def _recounted(self, client: str, upload: upb.Upload, size: int) -> None:
-        """Count `size` bytes of `upload`'s parts again, given back by a completion that failed:
-        on the shared store too, now or once it answers (lost as the completion ran, the count
-        given back there was room no part paid for while the upload stays pending)."""
+    async def _recounted(
+        self, client: str, upload: upb.Upload, size: int, before: dict[str, int]
+    ) -> None:
+        """Count `size` bytes of `upload`'s parts again, given back by a completion that failed
+        (begun at `before`, the store's `outage_counts`). Redis lost meanwhile: on the shared
+        store too, once it answers (the count given back there was room no part paid for while
+        the upload stays pending)."""
         ttl_s = upload.expires_at - self._clock.now()
-        if size and ttl_s > 0:
+        if not answered_locally(self._store, before):
+            await self._count(client, upload, size)
+        elif size and ttl_s > 0:
             name, bucket, counts = pending_name(client), _bucket(upload.id), {"bytes": float(size)}
             await self._store.everywhere(
                 "add_to_bucket", lambda store: store.add_to_bucket(name, bucket, counts, ttl_s)
