@@ -17,6 +17,7 @@ past its declared `bytes`, so the router never holds more of one than that.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 
@@ -24,6 +25,7 @@ from clients.switchboard.v1 import uploads_pb2 as upb
 from router_service._ids import looked_up_id
 from router_service.batches._errors import (
     FileTooLargeError,
+    StoredFileNotFoundError,
     UploadNotFoundError,
     UploadNotPendingError,
 )
@@ -220,7 +222,8 @@ class Uploads:
             await self._recounted(client, upload, held, before)
             raise
         if ended.status != "completed":
-            await self._files.delete(client, file.id)
+            with contextlib.suppress(StoredFileNotFoundError):  # the cancel's delete first
+                await self._files.delete(client, file.id)
             raise UploadNotPendingError(upload.id, ended.status, "complete")
         if ended is done:  # this completion ended it (of two racing, one): its file charged once
             await self._files.charge(client, file)
@@ -238,6 +241,10 @@ class Uploads:
         if ended.status != "cancelled":
             raise UploadNotPendingError(upload.id, ended.status, "cancel")
         await self._count(client, upload, -await self._held(client, upload.id))
+        # A completion's file kept, its end never written (Redis lost as it was), charged
+        # nothing: not the client's (a completion still running deletes its own as it ends).
+        with contextlib.suppress(StoredFileNotFoundError):
+            await self._files.delete(client, upload_file_id(upload.id))
         return ended
 
     async def _ended(self, client: str, done: upb.Upload) -> upb.Upload:
