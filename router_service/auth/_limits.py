@@ -210,9 +210,12 @@ class CallerLimits:
         process within `_REOPEN_WAIT_S` (None: none ended, or another took its slot first).
         Each ask is made listening for an end already (one while a shared store's refusal was
         on its way is not missed), and outside the wait's timing: a grant on its way as the
-        wait ends is taken, not cut (its slot held until its TTL, by no stream)."""
+        wait ends is taken, not cut (its slot held until its TTL, by no stream). Asked once
+        more as the wait ends: a stream ended on another replica (a cancel there, the re-open
+        here) is heard of by no one here."""
         until = self._clock.monotonic() + _REOPEN_WAIT_S
-        while True:
+        waiting = True
+        while waiting:
             ended = self._ended.get(request.resource)
             if ended is None:
                 ended = self._ended[request.resource] = asyncio.Event()
@@ -223,7 +226,8 @@ class CallerLimits:
                 async with self._clock.timeout(until - self._clock.monotonic()):
                     await ended.wait()
             except TimeoutError:
-                return None
+                waiting = False
+        return (await self._store.acquire(request)).lease_id
 
     async def renew_stream(self, caller: Caller, lease_id: str, ttl_s: float) -> bool:
         """Keep a stream slot past its TTL; False when it is no longer held."""
