@@ -41,7 +41,8 @@ __all__ = [
 _STREAM_RETRY_AFTER_S = 1.0
 # A stream its caller cancelled frees its slot once the router sees the cancel, which lands
 # asynchronously: a stream of the same caller refused meanwhile waits this long for a stream of
-# its caller to end in this process, and is served then (its caller cancelled and re-opened).
+# its caller to end in this process, and is served then (its caller cancelled and re-opened);
+# it asks once more as the wait ends (the cancel on another replica, unheard of here).
 _REOPEN_WAIT_S = 0.5
 # Per store, a stream slot's resource -> set when one of its streams ends here (`_after_an_end`):
 # shared by every gate on the store, a reload's too (streams begun before it end through the
