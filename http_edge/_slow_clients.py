@@ -137,8 +137,13 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             return
         self._head_bytes = self._head_bytes + len(data) if self._in_head else len(data)
         self._feed(data)
-        # Still in the head, past the limit even without the first read: it is too large.
-        if self._in_head and self._head_bytes > self.max_head_bytes + _ONE_READ:
+        # Still in the head, past the limit even without the first read: it is too large
+        # (unless this read also broke it: the parser's 400 ended the connection).
+        if (
+            self._in_head
+            and self._refusal is None
+            and self._head_bytes > self.max_head_bytes + _ONE_READ
+        ):
             self._in_head = False
             self._answer_and_close(*self._head_too_large())
 
