@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
+from typing import Any
 
 import orjson
 import pytest
@@ -19,6 +20,7 @@ from tests.http_edge.test_lean_connection import connection_of
 from tests.http_edge.test_slow_clients import (
     ANSWER_S,
     PING,
+    SHORT_S,
     _called,
     connected,
     response,
@@ -234,3 +236,16 @@ async def test_a_malformed_head_past_the_limit_is_answered_once(
     assert len(answers) == 1 and answers[0].startswith(b"400 ")
     assert len([r for r in caplog.records if "refused" in r.getMessage()]) == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("sent", [b"", b"\x16\x03\x01"], ids=["nothing", "a hello begun"])
+async def test_a_tls_handshake_not_finished_is_bounded_by_the_header_timeout(
+    start_edge: EdgeFactory, pki: dict[str, Any], sent: bytes
+) -> None:
+    # asyncio's and uvloop's own bound on a handshake is 60 s: a connection holding its file
+    # descriptor six times as long as a plain one that sends no head.
+    tls = {"cert_file": str(pki["server"].cert), "key_file": str(pki["server"].key)}
+    edge = await start_edge(header_timeout_s=SHORT_S, tls=tls)
+    async with connected(edge) as (reader, writer):
+        writer.write(sent)
+        assert await until_closed(reader) == b""
