@@ -17,6 +17,7 @@ from router_service.cli import EarlySighup, without_httpx_cli
 
 if TYPE_CHECKING:
     from router_service.config import EdgeFileConfig, SwitchboardConfig
+    from router_service.fake_upstream import FakeUpstreamState
     from router_service.server import RouterServer
 
 __all__ = ["print_banner", "run_dev", "run_edge", "run_fake", "run_router", "run_serve"]
@@ -169,17 +170,29 @@ async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:
     _telemetry("switchboard", config)
     fake = ("--fake-port", "127.0.0.1", args.fake_port)
     check_listening([*_listening(config), fake])
-    scenarios = args.scenarios  # one named must read (`fake_upstream.serving`); the demo's may
-    if scenarios is None and os.path.exists(_DEMO_SCENARIOS):  # noqa: ASYNC240
-        scenarios = _DEMO_SCENARIOS  # be missing (run from another directory)
+    state = _dev_scenarios(args)  # a file that does not read is refused before anything listens
     with _metrics_listener(config):
-        await _dev(args.config, config, scenarios, args.fake_port, early, loaded)
+        await _dev(args.config, config, state, args.fake_port, early, loaded)
+
+
+def _dev_scenarios(args: argparse.Namespace) -> FakeUpstreamState:
+    """The fake upstream's state with `dev`'s rules: those of `--scenarios`, which must read (a
+    ConfigError naming the file), else the demo's when found (not from another directory)."""
+    from router_service.fake_upstream import FakeUpstreamState, load_scenarios
+
+    state = FakeUpstreamState()
+    scenarios = args.scenarios
+    if scenarios is None and os.path.exists(_DEMO_SCENARIOS):
+        scenarios = _DEMO_SCENARIOS
+    if scenarios is not None:
+        load_scenarios(state, scenarios)
+    return state
 
 
 async def _dev(
     path: str,
     config: SwitchboardConfig,
-    scenarios: str | None,
+    state: FakeUpstreamState,
     fake_port: int,
     early: EarlySighup,
     loaded: str | None,
@@ -189,7 +202,7 @@ async def _dev(
     from router_service.server import RouterServer, serving_file
 
     serving_file(path, loaded)
-    async with fake_upstream("127.0.0.1", fake_port, scenarios):
+    async with fake_upstream("127.0.0.1", fake_port, state=state):
         server = RouterServer(await Runtime.create(config))
         await server.start()
 

@@ -13,6 +13,11 @@ from router_service.config._throttle import AdminThrottleConfig
 # Past a minute a "wait for the router" is an outage held open, not a restart ridden out (and
 # the caller's own deadline, `request_timeout_s`, still ends it sooner).
 _MAX_READY_WAIT_S = 60.0
+# grpc's own bound on a message (its channel arguments are C ints).
+_GRPC_MAX_BYTES = 2**31 - 1
+# The largest body or upload the edge takes: its router client's message limit is that plus
+# 1 MiB of framing (`http_edge._app._message_limit`), within grpc's bound.
+_EDGE_MAX_BODY_BYTES = _GRPC_MAX_BYTES - 1024 * 1024
 
 
 def _said(host: str) -> str:
@@ -79,7 +84,7 @@ class ServerConfig(_Strict):
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1024,
-        le=2**31 - 1,  # grpc's channel arguments are C ints
+        le=_GRPC_MAX_BYTES,
         description="Largest gRPC message either way; at least the edge's max_body_bytes, "
         "at most 2147483647 (grpc's own bound).",
     )
@@ -215,11 +220,15 @@ class EdgeConfig(_Strict):
         "(client-side round robin).",
     )
     max_body_bytes: int = Field(
-        default=4 * 1024 * 1024, gt=0, description="Largest request body; larger gets HTTP 413."
+        default=4 * 1024 * 1024,
+        gt=0,
+        le=_EDGE_MAX_BODY_BYTES,
+        description="Largest request body; larger gets HTTP 413.",
     )
     max_upload_bytes: int | None = Field(
         default=None,
         gt=0,
+        le=_EDGE_MAX_BODY_BYTES,
         description="Largest multipart upload (POST /v1/audio/transcriptions, /translations, "
         "/v1/images/edits, /variations: all its files and form fields together); larger gets "
         "HTTP 413. Unset: max_body_bytes. OpenAI takes 25 MB: to "

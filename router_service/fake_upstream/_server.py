@@ -176,7 +176,7 @@ async def serving(
     stopped after it)."""
     state = state if state is not None else FakeUpstreamState()
     if scenarios_file is not None:
-        _load_scenarios(state, scenarios_file)
+        load_scenarios(state, scenarios_file)
     async with FakeUpstream(state, host, port) as fake:
         log.info(
             "fake upstream listening on %s (%d scenario rule(s))",
@@ -186,7 +186,7 @@ async def serving(
         yield fake
 
 
-def _load_scenarios(state: FakeUpstreamState, path: str | Path) -> None:
+def load_scenarios(state: FakeUpstreamState, path: str | Path) -> None:
     """`path`'s rules into `state`; a file that does not read is a ConfigError naming it (one
     line from `switchboard`, before anything listens), not a traceback."""
     import yaml

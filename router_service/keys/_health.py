@@ -47,6 +47,9 @@ class KeyHealth:
     last_outcome: Outcome | None = None
     # model -> consecutive 429s without a hint; cleared by a success.
     strikes: dict[str, int] = field(default_factory=dict)
+    # model -> when a call last succeeded here: a 429 after it begins a new streak, whatever
+    # the shared count other replicas' strikes left (`strike`).
+    ok_at: dict[str, float] = field(default_factory=dict)
     disabled: DisableReason = DisableReason.NONE
     half_open_left: int = 0
     probe_backoff_s: float = 0.0

@@ -264,6 +264,7 @@ class KeyPool(PoolNames):
         health.last_outcome = outcome
         action = reaction_for(outcome).key_action
         if outcome is Outcome.OK:
+            health.ok_at[model] = self.clock.now()  # a 429 after it begins a new streak
             if health.strikes:  # this replica met a 429 without a hint since its success
                 await forget_strikes(self, key, health, [model])
             if health.half_open_left:

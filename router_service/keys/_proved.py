@@ -20,10 +20,11 @@ async def proved(pool: KeyPool, key: UpstreamKey) -> None:
     the key, and the slot's limit of 1 is shared: while this one keeps a call in flight on
     it, none of that replica's is let through. Left alone when the why is no longer the
     recovered disable's: an operator's disable or enable meanwhile stays theirs, a new
-    disable (another replica's call refused meanwhile) stays in force."""
-    found = await pool.store.read(deadlines=[pool.off_name(key)], values=[pool.why_name(key)])
-    if found.deadlines[0] or found.values[0] not in PROBED_WHYS:
-        return
+    disable (another replica's call refused meanwhile) stays in force, checked in the same
+    atomic step as the write (a disable landing between a read and a write would lose its
+    why: an operator's no longer theirs, a new one neither adopted nor probed elsewhere)."""
     # As long as the why it replaces could have lived: past every replica's next look.
     ttl_s = max(pool.cooldowns.auth_disable_s, pool.cooldowns.quota_disable_s)
-    await pool.store.set_value(pool.why_name(key), PROVED, ttl_s)
+    why, off = pool.why_name(key), pool.off_name(key)
+    # Its why may be gone with its window (a probe passing late in it): it proves it all the same.
+    await pool.store.set_value_if(why, PROVED, ttl_s, was=(*PROBED_WHYS, None), unless=off)

@@ -19,7 +19,7 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter
-from tests.helpers import eventually
+from tests.helpers import advance_until_done, eventually
 from tests.replicas.harness import ask, replica_config, set_enabled, two_replicas
 
 CLIENT = (("authorization", "Bearer sk-client-app"),)
@@ -121,31 +121,30 @@ async def test_a_callers_concurrent_streams_are_counted_across_replicas(
     config["auth"] = {
         "clients": [{"name": "app", "key": "sk-client-app", "max_concurrent_streams": 1}]
     }
-    a, b = await two_replicas(start_router, config)
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
     fake.state.set_scenario(Scenario(stall_after_chunks=2))
     stream = a.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
     async for message in stream:
         if message.WhichOneof("event") == "chunk":
             break
     refused = b.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
+    # B waits for one of the client's streams to end on B (none does), then refuses.
+    refusing = asyncio.ensure_future(anext(aiter(refused)))
+    await advance_until_done(clock, 0.5, refusing, what="B refused after its wait for a slot")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        async for _ in refused:
-            pass
+        await refusing
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     stream.cancel()
     fake.state.clear_scenarios()
 
     # Polled: A gives the slot back as its handler sees the cancel, which the caller cannot see.
-    async def b_streams() -> bool:
-        call = b.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
-        try:
-            return any([m.WhichOneof("event") == "chunk" async for m in call])
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise
-            return False
+    async def released() -> bool:
+        return await b.runtime.store.held(["client:app:streams"]) == [0]
 
-    await eventually(b_streams, what="B streams once A's stream ended")
+    await eventually(released, what="A's stream slot given back")
+    call = b.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
+    assert [m.WhichOneof("event") async for m in call][-1] == "summary"
 
 
 async def test_a_conversations_ban_on_one_replica_holds_on_the_other(

@@ -178,6 +178,28 @@ def test_a_message_bound_past_what_grpc_holds_is_refused_by_its_key(tmp_path: Pa
     assert "2147483647" in done.stderr
 
 
+@pytest.mark.parametrize("key", ["max_body_bytes", "max_upload_bytes"])
+def test_an_edge_body_bound_past_what_grpc_holds_is_refused_by_its_key(
+    tmp_path: Path, key: str
+) -> None:
+    """The edge's router client takes the largest body it accepts plus 1 MiB of framing, and
+    grpc's bound is a C int: a bound within 1 MiB of 2**31 or past it failed the edge's
+    startup with the client's ValueError traceback (exit 3), naming no key of the file."""
+    config = {"edge": {"router_target": "127.0.0.1:9", key: 2**31 - 1}}
+    path = _config_file(tmp_path, config, name="edge.yaml")
+    port = str(free_port())
+    done = subprocess.run(
+        [sys.executable, "-m", "router_service", "edge", "-c", str(path), "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"edge.{key}" in done.stderr
+    assert str(2**31 - 1 - 1024 * 1024) in done.stderr
+
+
 async def test_replicas_share_one_config_file_and_show_one_digest(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:

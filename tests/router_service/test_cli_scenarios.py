@@ -52,11 +52,15 @@ def test_scenarios_that_do_not_read_are_one_line_and_exit_status_2(
         argv += ["--port", str(free_port())]
     else:
         config = tmp_path / "dev.yaml"
-        config.write_text(yaml.safe_dump(base_config("http://127.0.0.1:9/v1", server={"port": 0})))
+        # As the demo's (examples/dev.yaml): a metrics port, which was opened (and announced)
+        # before the scenarios were read.
+        sections = {"server": {"port": 0}, "telemetry": {"prometheus_port": free_port()}}
+        config.write_text(yaml.safe_dump(base_config("http://127.0.0.1:9/v1", **sections)))
         config.chmod(0o600)
         argv += ["-c", str(config), "--fake-port", str(free_port())]
     done = _run(*argv)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert f"{scenarios}: " in done.stderr and why in done.stderr, done.stderr
-    assert "listening" not in done.stderr
+    assert done.stderr.count(str(scenarios)) == 1, done.stderr  # named once, not `f: f: …`
+    assert "listening" not in done.stderr and "metrics on http" not in done.stderr
