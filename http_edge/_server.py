@@ -1,4 +1,4 @@
-"""The edge's uvicorn server: a TLS handshake (and close) bounded by `edge.header_timeout_s`.
+"""The edge's uvicorn server: a TLS handshake bounded by `edge.header_timeout_s`.
 
 asyncio and uvloop give a server's TLS handshake 60 s (`ssl_handshake_timeout`), and uvicorn
 passes no other: a client that connected and never finished its handshake held its connection
@@ -6,8 +6,6 @@ passes no other: a client that connected and never finished its handshake held i
 (`_slow_clients`, whose timer starts once the handshake is done). uvicorn's `startup` has no
 setting for it, so for the way the edge listens over HTTPS (a host and a port, uvicorn's
 "standard case") this is that `startup` with the timeout; any other way is uvicorn's own.
-The edge's close of a TLS connection (a header timeout's, a refusal's) waits as long for the
-client's answer (its close_notify), not asyncio's 30 s.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ STARTUP_FAILURE = 3
 
 
 class EdgeServer(uvicorn.Server):
-    """uvicorn's server whose TLS handshakes (and closes) last at most `handshake_timeout_s`."""
+    """uvicorn's server whose TLS handshakes last at most `handshake_timeout_s`."""
 
     def __init__(self, config: uvicorn.Config, handshake_timeout_s: float) -> None:
         super().__init__(config)
@@ -56,8 +54,6 @@ class EdgeServer(uvicorn.Server):
                 ssl=config.ssl,
                 backlog=config.backlog,
                 ssl_handshake_timeout=self.handshake_timeout_s,
-                # And the client's answer to the edge's close (its close_notify): 30 s else.
-                ssl_shutdown_timeout=self.handshake_timeout_s,
             )
         except OSError as exc:
             log.error(exc)

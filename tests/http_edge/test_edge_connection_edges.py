@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from functools import partial
 from typing import Any
 
@@ -250,27 +249,3 @@ async def test_a_tls_handshake_not_finished_is_bounded_by_the_header_timeout(
     async with connected(edge) as (reader, writer):
         writer.write(sent)
         assert await until_closed(reader) == b""
-
-
-async def test_a_tls_client_that_never_answers_the_close_is_not_waited_for(
-    start_edge: EdgeFactory, pki: dict[str, Any]
-) -> None:
-    # The header timeout closes a connection over TLS with a close_notify, and asyncio then
-    # waits 30 s (`ssl_shutdown_timeout`) for the client's own: a client that never sends it
-    # held its connection that much longer.
-    tls = {"cert_file": str(pki["server"].cert), "key_file": str(pki["server"].key)}
-    edge = await start_edge(header_timeout_s=SHORT_S, tls=tls)
-    async with connected(edge) as (reader, writer):
-        client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        session = client.wrap_bio(incoming, outgoing)
-        while True:  # the handshake by hand: nothing answers for the client afterwards
-            try:
-                session.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                writer.write(outgoing.read())
-                incoming.write(await asyncio.wait_for(reader.read(65536), ANSWER_S))
-        writer.write(outgoing.read())
-        assert (await until_closed(reader)) != b""  # the close_notify, then the end
