@@ -12,9 +12,13 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.test_realtime_calls_usage import METERED, OFFER, RESPONSE_EVENTS
+from tests.e2e.test_realtime_calls_usage import config as calls_config
+from tests.router_service.auth.helpers import bearer
 from tests.router_service.telemetry.spans import attrs, ended_request
 from tests.router_service.telemetry.test_metrics import ask, samples, value
 
@@ -58,3 +62,33 @@ async def test_a_call_past_its_deadline_says_deadline_exceeded(
     found = samples(captured.prometheus_text())
     assert value(found, "switchboard_requests_total", switchboard_outcome="DEADLINE_EXCEEDED") == 1
     assert value(found, "switchboard_requests_total", switchboard_outcome="CANCELLED") == 0
+
+
+async def test_a_call_watch_ended_past_its_offers_deadline_is_no_deadline_exceeded(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    """A WebRTC call's watch outlives the CreateRealtimeCall that placed it (the edge gives that
+    call `request_timeout_s`): a router stop that ends it after that deadline is no deadline of
+    any caller's, in `switchboard.requests` (whose error ratio counts DEADLINE_EXCEEDED) as on
+    its span, however long the call lived."""
+    clock = ManualClock(1_700_000_000.0)
+    router = await start_router(calls_config(fake), clock=clock)
+    offer = pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER)
+    made = await router.stub.CreateRealtimeCall(offer, metadata=bearer(METERED), timeout=30)
+
+    def answered() -> bool:  # the sideband attached and saw its response: the watch runs
+        return any(
+            call.query.get("call_id") == made.call_id and call.chunks_sent == RESPONSE_EVENTS
+            for call in fake.state.calls(path="/v1/realtime")
+        )
+
+    await fake.state.wait_for(answered, what="the call's sideband")
+    clock.advance(60)  # a minute on: the offer's deadline long passed, the call goes on
+    assert len(router.server.call_watches) == 1
+    await router.server.shutdown(grace=0)
+
+    points = [labels for labels, _ in captured.points("switchboard.requests")]
+    realtime = [p for p in points if p.get("gen_ai.operation.name") == "realtime"]
+    assert [p["switchboard.outcome"] for p in realtime] == ["CANCELLED"]
+    watch = next(s for s in captured.spans() if s.name == "realtime voice")
+    assert "deadline" not in (watch.status.description or "")
