@@ -5,6 +5,7 @@ the router's own timer set by the deadline or gRPC's cancellation of the handler
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -18,8 +19,9 @@ from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.test_realtime_calls_usage import METERED, OFFER, RESPONSE_EVENTS
 from tests.e2e.test_realtime_calls_usage import config as calls_config
+from tests.helpers import eventually
 from tests.router_service.auth.helpers import bearer
-from tests.router_service.telemetry.spans import attrs, ended_request
+from tests.router_service.telemetry.spans import Trace, attrs, ended_request, requests
 from tests.router_service.telemetry.test_metrics import ask, samples, value
 
 Call = Callable[[RouterHandle, FakeUpstream], Awaitable[None]]
@@ -92,3 +94,41 @@ async def test_a_call_watch_ended_past_its_offers_deadline_is_no_deadline_exceed
     assert [p["switchboard.outcome"] for p in realtime] == ["CANCELLED"]
     watch = next(s for s in captured.spans() if s.name == "realtime voice")
     assert "deadline" not in (watch.status.description or "")
+
+
+async def test_a_call_cancelled_by_its_deadline_before_any_timer_says_deadline_exceeded(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    """A unary call waiting where no timer of the router's runs (another identical call's cache
+    flight, which it follows) is ended by gRPC's cancellation alone when its deadline passes:
+    that too is DEADLINE_EXCEEDED, not its caller leaving (the other test's unary call may
+    end by the router's own timer first). Its caller's deadline passes before the router's
+    (grpc-timeout is sent rounded up: 1.01 s for what is left of 1 s), so the cancellation
+    comes with a few ms left to the router (more than `DEADLINE_SLACK_S`, up to 1%)."""
+    router = await start_router(base_config(fake.base_url, cache={"enabled": True}))
+    fake.state.hold()
+    leader = asyncio.ensure_future(router.stub.Chat(pb.ChatRequest(params=ask()), timeout=60))
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the first call upstream")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(pb.ChatRequest(params=ask()), timeout=1)  # its flight's follower
+    assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert router.runtime.cache.flights.open == 1  # it waited for the first, never asked itself
+
+    async def left() -> bool:  # the router's deadline comes a transit after the caller's
+        return router.runtime.cache.flights.following == 0
+
+    await eventually(left, what="the follower's handler cancelled")
+    fake.state.release()
+    await leader
+
+    async def both_ended() -> bool:
+        return len(requests(Trace(captured.spans()), "chain")) == 2
+
+    await eventually(both_ended, what="both requests ended")
+    said = [attrs(span) for span in requests(Trace(captured.spans()), "chain")]
+    assert [s["switchboard.outcome"] for s in said] == ["OK", "DEADLINE_EXCEEDED"]
+    assert said[1]["rpc.grpc.status_code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
+    assert len(fake.state.calls()) == 1
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", switchboard_outcome="DEADLINE_EXCEEDED") == 1
+    assert value(found, "switchboard_requests_total", switchboard_outcome="CANCELLED") == 0
