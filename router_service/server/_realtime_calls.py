@@ -105,7 +105,7 @@ class RealtimeCallsServicer(ServicerHooks):
         key = deployment.pool.find(placed.key_fingerprint)
         secret = "" if key is None else key.secret
         # The watch outlives this call: the offer's deadline is no caller's of the watch's (a
-        # stop that ends it later is not DEADLINE_EXCEEDED: `RequestContext.deadline_passed`).
+        # stop that ends it later is not DEADLINE_EXCEEDED: `RequestContext.cancelled_at_deadline`).
         ctx.deadline = None
         watch = CallWatch(runtime, ctx, deployment, secret, placed.answer.call_id, admission)
         await self.call_watches.start(watch)
