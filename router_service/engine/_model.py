@@ -31,9 +31,12 @@ _HOSTED = frozenset({HOSTED, HOSTED_ITEM})
 # A timer that fires (a cancellation that comes) this close to the caller's deadline was the
 # deadline's (`RequestContext.deadline_passed`).
 DEADLINE_SLACK_S = 0.005
-# gRPC sends a call's timeout rounded up to three significant digits (`grpc-timeout`: 1.01 s
-# for 1.001 s, 12.1 s for 12.05 s): the deadline a server reads may come up to 1% after its
-# caller's, whose call is cancelled at its own (`RequestContext.cancelled_at_deadline`).
+# A cancellation this close to the deadline was the caller's deadline's, whose call gRPC cancels
+# at its own (`RequestContext.cancelled_at_deadline`), which may pass before ours by the way
+# its request took here (the network; a busy router's lag before it read the request, from
+# which ours counts) and gRPC's rounding up of the timeout it sends to three significant digits
+# (`grpc-timeout`: 1.01 s for 1.001 s, 12.1 s for 12.05 s; up to 1% of it).
+CANCEL_TRANSIT_S = 0.05
 GRPC_TIMEOUT_ROUNDING = 0.01
 
 
@@ -215,11 +218,11 @@ class RequestContext:
 
     def cancelled_at_deadline(self) -> bool:
         """Whether a cancellation that comes now was the caller's deadline's (gRPC cancels a
-        call whose deadline passed as one whose caller left): the caller's own may pass a
-        rounding of its timeout before ours, its call cancelled then."""
+        call whose deadline passed as one whose caller left): the caller's own may pass
+        before ours (`CANCEL_TRANSIT_S`, `GRPC_TIMEOUT_ROUNDING`), its call cancelled then."""
         remaining = self.remaining()
-        lead = self.grpc_timeout_s * GRPC_TIMEOUT_ROUNDING
-        return remaining is not None and remaining <= DEADLINE_SLACK_S + lead
+        lead = CANCEL_TRANSIT_S + self.grpc_timeout_s * GRPC_TIMEOUT_ROUNDING
+        return remaining is not None and remaining <= lead
 
     def attempt_timeout(self, cap_s: float) -> float:
         remaining = self.remaining()
