@@ -103,15 +103,15 @@ async def test_a_call_cancelled_by_its_deadline_before_any_timer_says_deadline_e
     flight, which it follows) is ended by gRPC's cancellation alone when its deadline passes:
     that too is DEADLINE_EXCEEDED, not its caller leaving (the other test's unary call may
     end by the router's own timer first). Its caller's deadline passes before the router's
-    (grpc-timeout is sent rounded up: 1.01 s for what is left of 1 s; the router counts from
-    reading the call), so the cancellation comes with up to tens of ms left to the router
-    (more than `DEADLINE_SLACK_S`)."""
+    (grpc-timeout is sent rounded up: 10.1 s for 10.05 s; the router counts from reading the
+    call), so the cancellation comes with some 50 ms left to the router, always more than the
+    `DEADLINE_SLACK_S` of its own timers."""
     router = await start_router(base_config(fake.base_url, cache={"enabled": True}))
     fake.state.hold()
     leader = asyncio.ensure_future(router.stub.Chat(pb.ChatRequest(params=ask()), timeout=60))
     await fake.state.wait_for(lambda: fake.state.held == 1, what="the first call upstream")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await router.stub.Chat(pb.ChatRequest(params=ask()), timeout=1)  # its flight's follower
+        await router.stub.Chat(pb.ChatRequest(params=ask()), timeout=10.05)  # a follower
     assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     assert router.runtime.cache.flights.open == 1  # it waited for the first, never asked itself
 
