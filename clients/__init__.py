@@ -98,7 +98,11 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
         stored_document,
         stored_response,
         unwritable,
+        upload_complete_from_openai,
+        upload_part_to_openai,
         upload_problem,
+        upload_request_from_openai,
+        upload_to_openai,
     )
     from clients.errors import (
         ErrorDetails,
@@ -217,6 +221,10 @@ _WHERE = {
     "to_grpc_status": "errors",
     "unwritable": "codec",
     "upload_problem": "codec",
+    "upload_complete_from_openai": "codec",
+    "upload_part_to_openai": "codec",
+    "upload_request_from_openai": "codec",
+    "upload_to_openai": "codec",
 }
 # Hidden from type checkers: a module `__getattr__` makes every name it lacks `Any` to them,
 # a misspelt import no error; they read the names above instead.
@@ -325,5 +333,9 @@ __all__ = [
     "stored_response",
     "to_grpc_status",
     "unwritable",
+    "upload_complete_from_openai",
+    "upload_part_to_openai",
     "upload_problem",
+    "upload_request_from_openai",
+    "upload_to_openai",
 ]

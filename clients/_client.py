@@ -42,6 +42,7 @@ from clients._stream import (
     StreamStart,
     serialize_once,
 )
+from clients._uploads import UploadCalls
 from clients.switchboard.v1 import router_service_pb2
 
 if TYPE_CHECKING:  # the in-process channel (`switchboard serve`) is imported by its user
@@ -58,6 +59,7 @@ class RouterClient(
     ConversationCalls,
     FileCalls,
     MediaCalls,
+    UploadCalls,
     BaseClient,
 ):
     """Async client of the router's ``RouterService`` and ``AdminService``.

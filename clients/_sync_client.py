@@ -27,6 +27,7 @@ from clients._files import SyncFileCalls
 from clients._media_calls import SyncMediaCalls
 from clients._ready import SyncReadyGate
 from clients._sync_stream import SyncCallStream, SyncRouterMediaStream, SyncRouterStream
+from clients._uploads import SyncUploadCalls
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
 
@@ -36,6 +37,7 @@ class SyncRouterClient(
     SyncConversationCalls,
     SyncFileCalls,
     SyncMediaCalls,
+    SyncUploadCalls,
     BaseClient,
 ):
     """The same surface as :class:`RouterClient` over a blocking ``grpc.Channel``."""

@@ -39,16 +39,19 @@ from . import (
     _routes_realtime_calls,
     _routes_responses,
     _routes_stored,
+    _routes_uploads,
     _telemetry,
 )
+from ._body_deadline import BodyDeadline
 from ._cors import cors_middleware
 from ._errors import install_error_handlers
 from ._health import RouterHealth
 from ._hot import HeadAsGet, HotRoutes
 from ._https import ServedCertificates
 from ._request_id import RequestId
+from ._server import EdgeServer
 from ._settings import EdgeSettings
-from ._slow_clients import BodyDeadline, edge_protocol
+from ._slow_clients import edge_protocol
 from ._state import EdgeState
 from ._tls import RouterCertificates
 from ._websockets import lazy_websocket_protocol
@@ -115,6 +118,7 @@ _ROUTES = (
     _routes_stored,
     _routes_conversations,
     _routes_batches,
+    _routes_uploads,
     _routes_misc,
     _routes_media,
     _routes_realtime,
@@ -176,14 +180,14 @@ def create_app(
     for routes in _ROUTES:
         app.include_router(routes.router)
     _telemetry.instrument(app)  # when telemetry is configured: spans and metrics per request
+    # Inside telemetry (its span's trace id), outside CORS (its preflight answers have one too).
+    app.outer_middleware.append(Middleware(RequestId, clock=clock))
     cors = cors_middleware(settings)
     if cors is not None:
         app.outer_middleware.append(cors)
     # Inside telemetry and CORS, which see its 408 as any other answer.
     app.outer_middleware.append(Middleware(BodyDeadline, timeout_s=settings.body_timeout_s))
     app.outer_middleware.append(Middleware(HeadAsGet))
-    # Inside telemetry: its span's trace id.
-    app.outer_middleware.append(Middleware(RequestId, clock=clock))
     return app
 
 
@@ -246,7 +250,11 @@ def uvicorn_config(
         port=port,
         loop="uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio",
         http=edge_protocol(
-            settings.header_timeout_s, settings.max_connections, settings.body_timeout_s
+            settings.header_timeout_s,
+            settings.max_connections,
+            settings.body_timeout_s,
+            settings.max_head_bytes,
+            settings.max_pipelined,
         ),
         # uvicorn calls it as its protocol class; a function, so `websockets` loads on the first
         # WebSocket upgrade (`/v1/realtime`), not at start-up.
@@ -259,7 +267,7 @@ def uvicorn_config(
     )
 
 
-class _Unsignalled(uvicorn.Server):
+class _Unsignalled(EdgeServer):
     """A uvicorn server that takes no signal: only a cancellation stops it (`serve`). Forced
     out of its drain (`force_exit`), it still shuts its app down (uvicorn skips the lifespan's
     shutdown then, and the loop's end cancels it instead, logging a traceback)."""
@@ -298,7 +306,7 @@ async def serve(
     """
     app = create_app(settings, local=local)
     config = uvicorn_config(app, settings, host, port)
-    server = uvicorn.Server(config) if signals else _Unsignalled(config)
+    server = (EdgeServer if signals else _Unsignalled)(config, settings.header_timeout_s)
     task = asyncio.create_task(server.serve())
     try:
         await asyncio.shield(task)

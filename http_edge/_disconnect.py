@@ -14,7 +14,8 @@ callback); on another ASGI server a watcher task waits for `http.disconnect` (`w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import contextlib
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -23,7 +24,7 @@ from starlette.types import Receive, Scope
 from ._errors import client_closed
 from ._slow_clients import CONNECTION, EdgeHttpProtocol
 
-__all__ = ["unless_disconnected", "watch_departure"]
+__all__ = ["departure_noted", "unless_disconnected", "watch_departure"]
 
 T = TypeVar("T")
 
@@ -75,6 +76,25 @@ async def unless_disconnected(
     if state["gone"] and not state["cancelled"]:  # interrupted: its read ended as the stream's
         raise client_closed()  # end (none was left after `starting_after`), or the read won
     return result
+
+
+@contextlib.contextmanager
+def departure_noted(request: Request) -> Iterator[Callable[[], bool]]:
+    """Whether the client went while the block ran (the call yielded says), for work that is
+    not to be stopped by its going (a background start, then cancelled: stopped halfway it
+    would leave its record). Watched as `unless_disconnected` watches: the connection read
+    on, so a client that pipelined a request before it went is seen going too."""
+    gone = False
+
+    def on_gone() -> None:
+        nonlocal gone
+        gone = True
+
+    unwatch = watch_departure(request.scope, request.receive, on_gone)
+    try:
+        yield lambda: gone
+    finally:
+        unwatch()
 
 
 def watch_departure(

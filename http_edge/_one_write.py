@@ -17,7 +17,7 @@ for a body that is not ready.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["HeadHeld"]
 
@@ -66,6 +66,15 @@ class HeadHeld:
 
     def is_closing(self) -> bool:
         return self._transport.is_closing()
+
+    def release_to(self, transport: Any) -> None:
+        """Once released (or now, if it was), the cycle writes to `transport` instead (one with
+        what the cycle uses)."""
+        current: object = self._cycle.transport
+        if current is self:
+            self._transport = transport
+        else:
+            self._cycle.transport = transport
 
     def _release(self) -> None:
         self._held = None

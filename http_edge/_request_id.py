@@ -26,7 +26,7 @@ from router_service.telemetry._current import current_span
 from ._errors import anthropic_caller
 from ._metadata import forwardable
 
-__all__ = ["RequestId"]
+__all__ = ["RequestId", "fresh_request_id", "request_id"]
 
 _HEADER = b"x-request-id"
 _ANTHROPIC_HEADER = b"request-id"
@@ -48,19 +48,20 @@ class RequestId:
         async def identified(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
-                request_id = _request_id(scope)
-                headers.append((_HEADER, request_id))
+                answer_id = request_id(scope)
+                headers.append((_HEADER, answer_id))
                 took = round((self.clock.monotonic() - arrived) * 1000)
                 headers.append((_PROCESSING_HEADER, str(took).encode()))
                 if anthropics:
-                    headers.append((_ANTHROPIC_HEADER, request_id))
+                    headers.append((_ANTHROPIC_HEADER, answer_id))
                 message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, identified)
 
 
-def _request_id(scope: Scope) -> bytes:
+def request_id(scope: Scope) -> bytes:
+    """The id of the request of `scope`: its caller's, its trace's, or a fresh one."""
     for name, value in scope["headers"]:
         if name == _HEADER:
             # No echo of what the edge refuses to forward (`_metadata`).
@@ -70,6 +71,11 @@ def _request_id(scope: Scope) -> bytes:
     context = current_span().get_span_context()
     if context.is_valid:
         return trace.format_trace_id(context.trace_id).encode()
-    # Unique is all an id must be: 16 random bytes a request (a getrandom call, 0.7 µs; uuid4
-    # builds an object around them, 2.4 µs).
+    return fresh_request_id()
+
+
+def fresh_request_id() -> bytes:
+    """A new id, for an answer to a request not (or not wholly) read: a refusal of the
+    connection (`_slow_clients`). Unique is all an id must be: 16 random bytes (a getrandom
+    call, 0.7 µs; uuid4 builds an object around them, 2.4 µs)."""
     return os.urandom(16).hex().encode()

@@ -41,8 +41,13 @@ async def resumed_stream(
     response_id: str,
     starting_after: int | None,
     metadata: Metadata,
+    *,
+    created: bool = False,
 ) -> Response:
-    """The response's events after `starting_after` (None: all), then the live ones, as SSE."""
+    """The response's events after `starting_after` (None: all), then the live ones, as SSE.
+    `created`: the create's own stream, whose caller has not its id yet: committed on its first
+    event (`response.created`), never on a heartbeat before it (the router's store slow), which
+    would leave a caller leaving then a response it cannot reach (`_started_stream`)."""
     call = ResumeResponseRequest(id=response_id)
     if starting_after is not None:
         call.starting_after = starting_after
@@ -50,7 +55,7 @@ async def resumed_stream(
     stream = client.resume_response(call, timeout=None, metadata=metadata)
     try:
         events = aiter(stream)
-        reading = _first(events, starting_after)
+        reading = _first(events, starting_after, created)
         first = await unless_disconnected(request, reading, stream.interrupt)
     except BaseException:
         await stream.aclose()
@@ -62,13 +67,16 @@ async def resumed_stream(
 
 
 async def _first(
-    events: AsyncIterator[ResumeResponseResponse], starting_after: int | None
+    events: AsyncIterator[ResumeResponseResponse], starting_after: int | None, created: bool
 ) -> ResumeResponseResponse | None:
     """The stream's first message; None: it ended at once, after `starting_after`. Raised
     here, in the read `unless_disconnected` watches, an end with nothing sent is the caller's
     leaving when it left (its read interrupted: a 499), not the router's cut (a 502), which
-    `_started_stream` would take for a refusal and cancel the response for."""
+    `_started_stream` would take for a refusal and cancel the response for. `created`: the
+    heartbeats before the first event are skipped."""
     first = await anext(events, None)
+    while created and first is not None and first.HasField("heartbeat"):
+        first = await anext(events, None)
     if first is None and starting_after is None:
         raise EdgeError(
             502,

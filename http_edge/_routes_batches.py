@@ -32,7 +32,7 @@ from ._numbers import shown_number, whole_number
 from ._openapi import ERRORS, json_operation
 from ._state import edge_state
 
-__all__ = ["router"]
+__all__ = ["call_router", "path_param", "router"]
 
 router = APIRouter()
 
@@ -72,7 +72,7 @@ _CREATE_BATCH = json_operation(
 )
 
 
-async def _call(request: Request, rpc: str, message: Any) -> Any:
+async def call_router(request: Request, rpc: str, message: Any) -> Any:
     """The router's answer to `rpc` with `message`, on the caller's credentials."""
     state = edge_state(request)
     method = getattr(state.router(), rpc)
@@ -94,17 +94,18 @@ async def upload_file(request: Request) -> Response:
         content=file.data,
         expires_after_s=_expires_after_s(fields),
     )
-    kept = await _call(request, "upload_file", upload)
+    kept = await call_router(request, "upload_file", upload)
     return JSONBytesResponse(file_to_openai(kept.file))
 
 
 @router.get("/v1/files", responses=ERRORS)
 async def list_files(request: Request) -> Response:
     query = request.query_params
-    if query.get("order", "desc") != "desc":
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
         raise EdgeError(
             400,
-            "Files are listed newest first only: 'order' must be 'desc'.",
+            f"Invalid 'order': {order[:32]!r}. It must be 'asc' or 'desc'.",
             code="invalid_value",
             param="order",
         )
@@ -112,35 +113,40 @@ async def list_files(request: Request) -> Response:
         limit=_limit(query.get("limit"), 10_000),
         after=query.get("after", ""),
         purpose=query.get("purpose", ""),
+        order=order,
     )
-    found = await _call(request, "list_files", listing)
+    found = await call_router(request, "list_files", listing)
     return JSONBytesResponse(list_page([file_to_openai(f) for f in found.files], found.has_more))
 
 
 @router.get("/v1/files/{file_id}", responses=ERRORS, openapi_extra=_FILE_ID)
 async def retrieve_file(request: Request) -> Response:
-    found = await _call(request, "get_file", bpb.GetFileRequest(id=_path(request, "file_id")))
+    found = await call_router(
+        request, "get_file", bpb.GetFileRequest(id=path_param(request, "file_id"))
+    )
     return JSONBytesResponse(file_to_openai(found.file))
 
 
 @router.get("/v1/files/{file_id}/content", responses=ERRORS, openapi_extra=_FILE_ID)
 async def file_content(request: Request) -> Response:
-    asked = bpb.GetFileContentRequest(id=_path(request, "file_id"))
-    found = await _call(request, "get_file_content", asked)
+    asked = bpb.GetFileContentRequest(id=path_param(request, "file_id"))
+    found = await call_router(request, "get_file_content", asked)
     return Response(found.content, media_type="application/octet-stream")
 
 
 @router.delete("/v1/files/{file_id}", responses=ERRORS, openapi_extra=_FILE_ID)
 async def delete_file(request: Request) -> Response:
-    file_id = _path(request, "file_id")
-    await _call(request, "delete_file", bpb.DeleteFileRequest(id=file_id))
+    file_id = path_param(request, "file_id")
+    await call_router(request, "delete_file", bpb.DeleteFileRequest(id=file_id))
     return JSONBytesResponse({"id": file_id, "object": "file", "deleted": True})
 
 
 @router.post("/v1/batches", openapi_extra=_CREATE_BATCH)
 async def create_batch(request: Request) -> Response:
     body = await read_json_object(request, edge_state(request).settings.max_body_bytes)
-    made = await _call(request, "create_batch", parse_request(batch_request_from_openai, body))
+    made = await call_router(
+        request, "create_batch", parse_request(batch_request_from_openai, body)
+    )
     return JSONBytesResponse(batch_to_openai(made.batch))
 
 
@@ -150,25 +156,27 @@ async def list_batches(request: Request) -> Response:
     listing = bpb.ListBatchesRequest(
         limit=_limit(query.get("limit"), 100), after=query.get("after", "")
     )
-    found = await _call(request, "list_batches", listing)
+    found = await call_router(request, "list_batches", listing)
     page = [batch_to_openai(b) for b in found.batches]
     return JSONBytesResponse(list_page(page, found.has_more))
 
 
 @router.get("/v1/batches/{batch_id}", responses=ERRORS, openapi_extra=_BATCH_ID)
 async def retrieve_batch(request: Request) -> Response:
-    found = await _call(request, "get_batch", bpb.GetBatchRequest(id=_path(request, "batch_id")))
+    found = await call_router(
+        request, "get_batch", bpb.GetBatchRequest(id=path_param(request, "batch_id"))
+    )
     return JSONBytesResponse(batch_to_openai(found.batch))
 
 
 @router.post("/v1/batches/{batch_id}/cancel", responses=ERRORS, openapi_extra=_BATCH_ID)
 async def cancel_batch(request: Request) -> Response:
-    asked = bpb.CancelBatchRequest(id=_path(request, "batch_id"))
-    cancelled = await _call(request, "cancel_batch", asked)
+    asked = bpb.CancelBatchRequest(id=path_param(request, "batch_id"))
+    cancelled = await call_router(request, "cancel_batch", asked)
     return JSONBytesResponse(batch_to_openai(cancelled.batch))
 
 
-def _path(request: Request, name: str) -> str:
+def path_param(request: Request, name: str) -> str:
     value: str = request.path_params[name]
     return value
 

@@ -55,8 +55,8 @@ from router_service.clock import Clock
 from . import _stream_failure as failure
 from ._body import parse_request
 from ._conversation import ConversationKeeper, check_inputs, read_responses_input
-from ._disconnect import unless_disconnected
-from ._errors import EdgeError, in_callers_terms, router_error_body
+from ._disconnect import departure_noted, unless_disconnected
+from ._errors import EdgeError, client_closed, in_callers_terms, router_error_body
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import Metadata, routing_options
@@ -98,9 +98,15 @@ async def _respond(request: Request) -> Response:
         if conversation_id is not None:  # added to it once answered, by the router
             start.conversation_id = conversation_id
             start.conversation_items_json.extend(conversation_inputs(parsed, ids.response, held))
-        started = await client.start_background_response(start, timeout=timeout, metadata=metadata)
+        with departure_noted(request) as gone:  # not stopped by it: cancelled once started
+            started = await client.start_background_response(
+                start, timeout=timeout, metadata=metadata
+            )
         if parsed.stream:  # its events, from the first: recorded since it started
             return await _started_stream(request, client, ids.response, metadata)
+        if gone():  # it left during the start: it has not the id
+            await _unreached(request, client, ids.response, metadata)
+            raise client_closed()
         return Response(started.response_json.encode(), media_type="application/json")
     keeper = Keeper(client, parsed, metadata, timeout)
     adder = None
@@ -147,17 +153,25 @@ async def _started_stream(
     another each time). It is cancelled. Once its first event is sent, the caller has its id:
     leaving then, the response runs on (the caller resumes or polls it)."""
     try:
-        return await resumed_stream(request, client, response_id, None, metadata)
+        return await resumed_stream(request, client, response_id, None, metadata, created=True)
     except (RouterError, EdgeError):
-        cancel = CancelResponseRequest(id=response_id)
-        timeout = edge_state(request).settings.request_timeout_s
-        try:
-            await client.cancel_response(cancel, timeout=timeout, metadata=metadata)
-        except RouterError as lost:  # it finished meanwhile, or the router is gone
-            logger.warning(
-                "background response %s, its stream not begun, not cancelled: %s", response_id, lost
-            )
+        await _unreached(request, client, response_id, metadata)
         raise
+
+
+async def _unreached(
+    request: Request, client: RouterClient, response_id: str, metadata: Metadata
+) -> None:
+    """Cancel the just started background response its caller never got the id of (its stream
+    refused, or the caller gone before it was told): nothing runs on where no one reaches it."""
+    cancel = CancelResponseRequest(id=response_id)
+    timeout = edge_state(request).settings.request_timeout_s
+    try:
+        await client.cancel_response(cancel, timeout=timeout, metadata=metadata)
+    except RouterError as lost:  # it finished meanwhile, or the router is gone
+        logger.warning(
+            "background response %s, its id untold, not cancelled: %s", response_id, lost
+        )
 
 
 def _render(events: Iterable[dict[str, Any]]) -> bytes:

@@ -9,13 +9,14 @@ do this, so it does it:
 
 - `edge.header_timeout_s`, in the connection (`EdgeHttpProtocol`): from the connection's
   opening, or the end of its previous response, until the request's head is complete. A
-  connection that takes longer is closed; there is no request yet to answer.
-- `edge.body_timeout_s`, in the app (`BodyDeadline`): from the end of the head until the last
-  byte of the body. Past it the request gets OpenAI's error JSON with 408 and
+  connection that takes longer is closed; there is no request yet to answer. (Over HTTPS the
+  opening is the handshake's end; the handshake itself gets as long: `_server.EdgeServer`.)
+- `edge.body_timeout_s`, in the app (`_body_deadline.BodyDeadline`): from the end of the head
+  until the last byte of the body. Past it the request gets OpenAI's error JSON with 408 and
   `connection: close`, through the app's own error handling, so telemetry counts it.
-- `MAX_HEAD_BYTES` (`EdgeHttpProtocol`): a request head larger gets 431 with OpenAI's error JSON
-  and a close, as soon as it is known to be, whether it ever ends or not.
-- `MAX_PIPELINED` (`EdgeHttpProtocol`): the requests a connection reads ahead of the one being
+- `edge.max_head_bytes` (`EdgeHttpProtocol`): a request head larger gets 431 with OpenAI's
+  error JSON and a close, as soon as it is known to be, whether it ever ends or not.
+- `edge.max_pipelined` (`EdgeHttpProtocol`): the requests a connection reads ahead of the one being
   answered; past them it reads no further, and closes after answering them.
 - `edge.max_connections` (`EdgeHttpProtocol`): a request on a connection beyond it gets 503
   with OpenAI's error JSON (uvicorn's own `limit_concurrency` answers in plain text).
@@ -27,19 +28,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+import httptools
+from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from ._errors import EdgeError, error_body
+from ._errors import error_body
 from ._json import dumps
 from ._lean_connection import Pipeline, lean_event
 from ._one_write import HeadHeld
+from ._request_id import fresh_request_id, request_id
 
-__all__ = ["BODY_COMPLETE", "CONNECTION", "BodyDeadline", "EdgeHttpProtocol", "edge_protocol"]
+__all__ = ["BODY_COMPLETE", "CONNECTION", "EdgeHttpProtocol", "edge_protocol"]
 
 # Set on a request's scope by `EdgeHttpProtocol` once its body is read whole: an OpenAI call's
 # JSON usually arrives with its head, and then `BodyDeadline` has nothing to time.
@@ -50,13 +53,15 @@ CONNECTION = "switchboard.connection"
 
 log = logging.getLogger("http_edge")
 
-# The largest request head (its request line and headers) the edge reads: past it, 431 and a
-# close. uvicorn sets no limit, and httptools holds a head whole however long it grows.
+# The largest request head (its request line and headers) the edge reads, by default
+# (`edge.max_head_bytes`): past it, 431 and a close. uvicorn sets no limit, and httptools holds
+# a head whole however long it grows.
 MAX_HEAD_BYTES = 64 * 1024
 # The most one read of a connection brings (asyncio's and uvloop's: 256 KiB). A head is counted by
 # the reads it came in: its first one may also hold the end of the previous request.
 _ONE_READ = 256 * 1024
-# The most requests a connection reads ahead of the one being answered (HTTP/1.1's pipelining):
+# The most requests a connection reads ahead of the one being answered (HTTP/1.1's pipelining),
+# by default (`edge.max_pipelined`):
 # past it, the edge reads no further, answers those it read, and closes the connection after
 # the last (the client retries the rest, as HTTP asks of a pipelining client). Each one read
 # ahead holds its scope and cycle (~2 KiB), and uvicorn reads on after each answer: a client
@@ -64,11 +69,6 @@ _ONE_READ = 256 * 1024
 MAX_PIPELINED = 16
 # `_refusal` when the parser stopped at a request past MAX_PIPELINED: nothing is answered to it.
 _UNANSWERED = (0, "", "")
-_HEAD_TOO_LARGE = (
-    431,
-    f"The request's headers are larger than the limit of {MAX_HEAD_BYTES} bytes.",
-    "header_too_large",
-)
 
 
 class EdgeHttpProtocol(HttpToolsProtocol):
@@ -79,6 +79,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     # The rest of a body the app answered without reading (`BodyDeadline` times one it reads).
     body_timeout_s: float = 30.0
     max_connections: int | None = None
+    max_head_bytes: int = MAX_HEAD_BYTES
+    max_pipelined: int = MAX_PIPELINED
     # Slots: uvicorn's protocol keeps ~30 attributes in its `__dict__`, about as many as CPython
     # shares between instances; two more there grew every connection's dict (~1.6 KiB an idle
     # stream by tracemalloc, benchmarks/README.md, "One process").
@@ -130,13 +132,35 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
-            return  # refused, lingering (`_linger`): what follows is dropped
+            # Refused, lingering (`_linger`): what follows is dropped, and uvicorn's keep-alive
+            # timer (armed after the answer) is not what ends a client still sending.
+            self._unset_keepalive_if_required()
+            return
         self._head_bytes = self._head_bytes + len(data) if self._in_head else len(data)
-        super().data_received(data)
-        # Still in the head, past the limit even without the first read: it is too large.
-        if self._in_head and self._head_bytes > MAX_HEAD_BYTES + _ONE_READ:
+        self._feed(data)
+        # Still in the head, past the limit even without the first read: it is too large
+        # (unless this read also broke it: the parser's 400 ended the connection).
+        if (
+            self._in_head
+            and self._refusal is None
+            and self._head_bytes > self.max_head_bytes + _ONE_READ
+        ):
             self._in_head = False
-            self._answer_and_close(*_HEAD_TOO_LARGE)
+            self._answer_and_close(*self._head_too_large())
+
+    def _feed(self, data: bytes) -> None:
+        """uvicorn's `data_received` without its warning ("Invalid HTTP request received.") at
+        each request it cannot read: the refusal logs a line of its own (`_answer_and_close`)."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.send_400_response("Invalid HTTP request received.")
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -145,14 +169,14 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm()
         self._in_head = False
-        if self._head_bytes > MAX_HEAD_BYTES:
-            if _head_size(self.url, self.headers) > MAX_HEAD_BYTES:
-                self._refuse(_HEAD_TOO_LARGE)
+        if self._head_bytes > self.max_head_bytes:
+            if _head_size(self.url, self.headers) > self.max_head_bytes:
+                self._refuse(self._head_too_large())
             # A head begun later in this read counts this read, not the ones before it (no
             # more than one read: all of this one, at most): else a small head pipelined
             # behind a head spanning two reads and a body was past the limit, and cut.
             self._head_bytes = min(self._head_bytes, _ONE_READ)
-        if len(self.pipeline) >= MAX_PIPELINED:
+        if len(self.pipeline) >= self.max_pipelined:
             # This one would wait behind as many: the last read ahead is the connection's last.
             # What the client still sends is read and dropped (`data_received`): a close with
             # bytes unread would reset the connection, the answers not yet read lost with it.
@@ -169,6 +193,11 @@ class EdgeHttpProtocol(HttpToolsProtocol):
                 super().on_headers_complete()
             finally:
                 self.app = app
+        if self._departed is not None:
+            # uvicorn stops reading at a pipelined request; the one being answered watches for
+            # its client's end, which a connection not read never sees (its call ran on for
+            # nobody). Reading on is bounded: past MAX_PIPELINED what comes is dropped.
+            self.flow.resume_reading()
         cycle = self.cycle
         if cycle is not before and cycle is not None:  # a request's cycle (not an upgrade)
             # Its task has not run yet: the response's head goes through the hold.
@@ -176,6 +205,10 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             lean_event(cycle.message_event)  # nothing waits on it yet: its task has not run
             # Its app has not run yet either: it finds the connection to watch for departure.
             self.scope[CONNECTION] = self  # type: ignore[literal-required]  # a server's own key
+
+    def _head_too_large(self) -> tuple[int, str, str]:
+        message = f"The request's headers are larger than the limit of {self.max_head_bytes} bytes."
+        return (431, message, "header_too_large")
 
     def _refuse(self, refusal: tuple[int, str, str]) -> None:
         """Stop the parser at this request (from one of its callbacks); uvicorn then calls
@@ -194,16 +227,29 @@ class EdgeHttpProtocol(HttpToolsProtocol):
 
     def _answer_and_close(self, status: int, message: str, code: str) -> None:
         self._refusal = (status, message, code)  # nothing more is read from the connection
+        log.info("refused a request with %d (%s)", status, code)
         if self._held is not None:  # a response's held head leaves before the refusal
             self._held.flush()
         body = dumps(error_body(message, "invalid_request_error", code))
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head.extend([name, b": ", value, b"\r\n"])
-        head.append(b"content-type: application/json\r\n")
+        head.append(b"content-type: application/json\r\nx-request-id: %s\r\n" % fresh_request_id())
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(b"".join([*head, body]))
         self._linger()
+
+    def linger_at_close(self) -> None:
+        """The current request's answer ends the connection by lingering (`_linger`), not by
+        uvicorn's close at once: for an answer given before its body is read (a 408 for a body
+        too slow, a 503 past `max_connections`), whose client may still be sending it (an SDK
+        sends a body whole before it reads) and would lose the answer to the reset."""
+        closer = _LingerAtClose(self)
+        held: object = self.cycle.transport
+        if isinstance(held, HeadHeld):
+            held.release_to(closer)
+        else:
+            self.cycle.transport = closer  # type: ignore[assignment]
 
     def _linger(self) -> None:
         """Close once the client has had the refusal: a socket closed with bytes yet unread
@@ -257,6 +303,31 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
+class _LingerAtClose:
+    """A request cycle's transport whose `close` lingers (`EdgeHttpProtocol.linger_at_close`)."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: EdgeHttpProtocol) -> None:
+        self._protocol = protocol
+
+    def write(self, data: bytes) -> None:
+        self._protocol.transport.write(data)
+
+    def writelines(self, data: Iterable[bytes]) -> None:
+        self._protocol.transport.writelines(data)
+
+    def is_closing(self) -> bool:
+        return self._protocol.transport.is_closing()
+
+    def close(self) -> None:
+        protocol = self._protocol
+        if protocol.transport.is_closing():
+            return
+        protocol._refusal = _UNANSWERED  # what still comes is dropped
+        protocol._linger()
+
+
 class _Refused(Exception):
     """Raised from a parser callback to stop the parser (httptools has no other way)."""
 
@@ -267,13 +338,19 @@ def _head_size(url: bytes, headers: list[tuple[bytes, bytes]]) -> int:
 
 
 def edge_protocol(
-    header_timeout_s: float, max_connections: int | None, body_timeout_s: float = 30.0
+    header_timeout_s: float,
+    max_connections: int | None,
+    body_timeout_s: float = 30.0,
+    max_head_bytes: int = MAX_HEAD_BYTES,
+    max_pipelined: int = MAX_PIPELINED,
 ) -> type[EdgeHttpProtocol]:
     """The protocol class for uvicorn's `http` setting, with these limits."""
     limits = {
         "header_timeout_s": header_timeout_s,
         "max_connections": max_connections,
         "body_timeout_s": body_timeout_s,
+        "max_head_bytes": max_head_bytes,
+        "max_pipelined": max_pipelined,
     }
     return type("EdgeHttpProtocol", (EdgeHttpProtocol,), limits)
 
@@ -288,50 +365,14 @@ _OVER_CAPACITY = dumps(
 
 
 async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
+    scope[CONNECTION].linger_at_close()  # a server's own key
     log.warning("edge.max_connections reached: a request refused with 503")
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(_OVER_CAPACITY)).encode()),
         (b"retry-after", b"1"),
         (b"connection", b"close"),
+        (b"x-request-id", request_id(scope)),
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": _OVER_CAPACITY})
-
-
-class BodyDeadline:
-    """Bounds the time a request's body takes to arrive: a `receive` past the deadline raises
-    a 408 `EdgeError` (the routes render it). Once the body is complete, `receive` is the
-    server's own again (a wait for the client's disconnect has no deadline)."""
-
-    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
-        self.app = app
-        self.timeout_s = timeout_s
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get(BODY_COMPLETE):
-            # Read whole already (with the head, as a small JSON body is): nothing to time, and
-            # a timeout per `receive` cost the edge ~3 % of its instructions a request.
-            await self.app(scope, receive, send)
-            return
-        deadline = asyncio.get_running_loop().time() + self.timeout_s
-        complete = False
-
-        async def bounded() -> Message:
-            nonlocal complete
-            if complete:
-                return await receive()
-            try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise EdgeError(
-                    408,
-                    f"The request body did not arrive within {self.timeout_s:g} s.",
-                    code="request_timeout",
-                    headers={"connection": "close"},  # the rest of it is not worth waiting for
-                ) from None
-            complete = message["type"] != "http.request" or not message.get("more_body", False)
-            return message
-
-        await self.app(scope, bounded, send)

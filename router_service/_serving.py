@@ -17,11 +17,14 @@ from router_service.cli import EarlySighup, without_httpx_cli
 
 if TYPE_CHECKING:
     from router_service.config import EdgeFileConfig, SwitchboardConfig
+    from router_service.fake_upstream import FakeUpstreamState
     from router_service.server import RouterServer
 
 __all__ = ["print_banner", "run_dev", "run_edge", "run_fake", "run_router", "run_serve"]
 
 log = logging.getLogger("switchboard")
+
+_DEMO_SCENARIOS = "examples/fake-scenarios.yaml"  # `dev`'s rules unless --scenarios names some
 
 
 async def run_router(args: argparse.Namespace, early: EarlySighup) -> None:
@@ -167,15 +170,29 @@ async def run_dev(args: argparse.Namespace, early: EarlySighup) -> None:
     _telemetry("switchboard", config)
     fake = ("--fake-port", "127.0.0.1", args.fake_port)
     check_listening([*_listening(config), fake])
-    scenarios = args.scenarios if os.path.exists(args.scenarios) else None  # noqa: ASYNC240
+    state = _dev_scenarios(args)  # a file that does not read is refused before anything listens
     with _metrics_listener(config):
-        await _dev(args.config, config, scenarios, args.fake_port, early, loaded)
+        await _dev(args.config, config, state, args.fake_port, early, loaded)
+
+
+def _dev_scenarios(args: argparse.Namespace) -> FakeUpstreamState:
+    """The fake upstream's state with `dev`'s rules: those of `--scenarios`, which must read (a
+    ConfigError naming the file), else the demo's when found (not from another directory)."""
+    from router_service.fake_upstream import FakeUpstreamState, load_scenarios
+
+    state = FakeUpstreamState()
+    scenarios = args.scenarios
+    if scenarios is None and os.path.exists(_DEMO_SCENARIOS):
+        scenarios = _DEMO_SCENARIOS
+    if scenarios is not None:
+        load_scenarios(state, scenarios)
+    return state
 
 
 async def _dev(
     path: str,
     config: SwitchboardConfig,
-    scenarios: str | None,
+    state: FakeUpstreamState,
     fake_port: int,
     early: EarlySighup,
     loaded: str | None,
@@ -185,7 +202,7 @@ async def _dev(
     from router_service.server import RouterServer, serving_file
 
     serving_file(path, loaded)
-    async with fake_upstream("127.0.0.1", fake_port, scenarios):
+    async with fake_upstream("127.0.0.1", fake_port, state=state):
         server = RouterServer(await Runtime.create(config))
         await server.start()
 

@@ -53,7 +53,7 @@ def parser(*, admin: bool = True) -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="router + edge + fake upstream: the offline demo")
     dev.add_argument("--config", "-c", default="examples/dev.yaml")
-    dev.add_argument("--scenarios", default="examples/fake-scenarios.yaml")
+    dev.add_argument("--scenarios", help="the fake upstream's rules; unset: the demo's if found")
     dev.add_argument("--fake-port", type=int, default=9100)
 
     fake = sub.add_parser("fake-upstream", help="run the fault-injecting fake upstream")

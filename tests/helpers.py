@@ -162,6 +162,10 @@ class FilesUnimplemented(rs_grpc.RouterServiceServicer):
     GetFile = rs_grpc.RouterServiceServicer.GetFile
     GetFileContent = rs_grpc.RouterServiceServicer.GetFileContent
     DeleteFile = rs_grpc.RouterServiceServicer.DeleteFile
+    CreateUpload = rs_grpc.RouterServiceServicer.CreateUpload
+    AddUploadPart = rs_grpc.RouterServiceServicer.AddUploadPart
+    CompleteUpload = rs_grpc.RouterServiceServicer.CompleteUpload
+    CancelUpload = rs_grpc.RouterServiceServicer.CancelUpload
     CreateBatch = rs_grpc.RouterServiceServicer.CreateBatch
     GetBatch = rs_grpc.RouterServiceServicer.GetBatch
     ListBatches = rs_grpc.RouterServiceServicer.ListBatches

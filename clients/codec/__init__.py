@@ -98,6 +98,12 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     )
     from clients.codec._responses_stream import ResponseEventStream
     from clients.codec._tokens import CHARS_PER_TOKEN, estimate_prompt_tokens
+    from clients.codec._uploads import (
+        upload_complete_from_openai,
+        upload_part_to_openai,
+        upload_request_from_openai,
+        upload_to_openai,
+    )
 
 _WHERE = {
     "CHARS_PER_TOKEN": "_tokens",
@@ -172,6 +178,10 @@ _WHERE = {
     "stored_document": "_responses_stored",
     "stored_response": "_responses_stored",
     "upload_problem": "_media",
+    "upload_complete_from_openai": "_uploads",
+    "upload_part_to_openai": "_uploads",
+    "upload_request_from_openai": "_uploads",
+    "upload_to_openai": "_uploads",
 }
 # Hidden from type checkers: a module `__getattr__` makes every name it lacks `Any` to them,
 # a misspelt import no error; they read the names above instead.
@@ -250,5 +260,9 @@ __all__ = [
     "stored_document",
     "stored_response",
     "unwritable",
+    "upload_complete_from_openai",
+    "upload_part_to_openai",
     "upload_problem",
+    "upload_request_from_openai",
+    "upload_to_openai",
 ]

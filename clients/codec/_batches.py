@@ -16,6 +16,7 @@ from clients.switchboard.v1 import batches_pb2
 __all__ = [
     "batch_request_from_openai",
     "batch_to_openai",
+    "expires_after_s",
     "file_to_openai",
     "list_page",
 ]
@@ -98,22 +99,22 @@ def batch_request_from_openai(body: dict[str, Any]) -> batches_pb2.CreateBatchRe
         endpoint=expect_str(body["endpoint"], "endpoint"),
         completion_window=expect_str(body["completion_window"], "completion_window"),
         metadata_json=conversation_metadata_from_openai(body),
-        output_expires_after_s=_expires_after_s(body.get("output_expires_after")),
+        output_expires_after_s=expires_after_s(body.get("output_expires_after")),
     )
 
 
-def _expires_after_s(value: Any) -> int:
-    """An `output_expires_after` policy's seconds (0: none); the router checks their bounds."""
+def expires_after_s(value: Any, field: str = "output_expires_after") -> int:
+    """An expiry policy's seconds (`field`: its name in the body; 0: none); the router checks
+    their bounds."""
     if value is None:
         return 0
-    policy = expect_object(value, "output_expires_after")
+    policy = expect_object(value, field)
     anchor = policy.get("anchor")
     if anchor != "created_at":
         raise InvalidRequestError(
-            "`output_expires_after.anchor` must be 'created_at'.",
-            param="output_expires_after.anchor",
+            f"`{field}.anchor` must be 'created_at'.", param=f"{field}.anchor"
         )
-    path = "output_expires_after.seconds"
+    path = f"{field}.seconds"
     if policy.get("seconds") is None:
         missing(path)
     return max(expect_int(policy["seconds"], path), 1)  # 0 would read as none

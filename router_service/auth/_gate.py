@@ -206,7 +206,7 @@ class Gate:
         self._guardrails = guardrails or None  # None: no rules, one check a call
         self._authenticator = Authenticator(config, clock=clock, issued=issued)
         self._audit_admitted = config.audit == "all"
-        self._limits = CallerLimits(store)
+        self._limits = CallerLimits(store, clock)
         self._budgets = Budgets(store, clock)
         self._bounds = Bounds(max_tokens_ceiling, max_n, max_rerank_documents)
         self._known_model = known_model

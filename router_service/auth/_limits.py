@@ -10,11 +10,14 @@ both for an operator (AdminService.ListClients) without counting anything.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import weakref
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from router_service.auth._callers import Caller
+from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.errors import ClientRateLimitedError
 from router_service.state import (
     RateWindows,
@@ -36,6 +39,14 @@ __all__ = [
 
 # A refused stream slot frees when another stream ends; no window says when.
 _STREAM_RETRY_AFTER_S = 1.0
+# A stream its caller cancelled frees its slot once the router sees the cancel, which lands
+# asynchronously: a stream of the same caller refused meanwhile waits this long for a stream of
+# its caller to end in this process, and is served then (its caller cancelled and re-opened).
+_REOPEN_WAIT_S = 0.5
+# Per store, a stream slot's resource -> set when one of its streams ends here (`_after_an_end`):
+# shared by every gate on the store, a reload's too (streams begun before it end through the
+# old one's).
+_ENDS: weakref.WeakKeyDictionary[StateStore, dict[str, asyncio.Event]] = weakref.WeakKeyDictionary()
 # The rate window's own slot is released at once; its TTL is only a backstop.
 _RATE_SLOT_TTL_S = 60.0
 # What `count` answers for a caller without rpm or tpm: nothing counted, nothing to tell.
@@ -116,8 +127,10 @@ def _standing(
 
 
 class CallerLimits:
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, clock: Clock = SYSTEM_CLOCK) -> None:
         self._store = store
+        self._clock = clock  # what a refused stream's wait for a slot is timed on
+        self._ended = _ENDS.setdefault(store, {})
 
     async def count(
         self, caller: Caller, tokens: int
@@ -181,15 +194,36 @@ class CallerLimits:
         limit = caller.max_concurrent_streams
         if limit is None:
             return None
-        grant = await self._store.acquire(
-            SlotRequest(resource=_streams(caller), ttl_s=ttl_s, max_in_flight=limit)
-        )
-        if grant.lease_id is None:
+        request = SlotRequest(resource=_streams(caller), ttl_s=ttl_s, max_in_flight=limit)
+        lease_id = (await self._store.acquire(request)).lease_id
+        if lease_id is None:
+            lease_id = await self._after_an_end(request)
+        if lease_id is None:
             raise ClientRateLimitedError(
                 f"Too many concurrent streams for client '{caller.name}' (limit {limit}).",
                 retry_after_s=_STREAM_RETRY_AFTER_S,
             )
-        return grant.lease_id
+        return lease_id
+
+    async def _after_an_end(self, request: SlotRequest) -> str | None:
+        """The slot `request` asks for, taken after a stream of its caller ended in this
+        process within `_REOPEN_WAIT_S` (None: none ended, or another took its slot first).
+        Each ask is made listening for an end already (one while a shared store's refusal was
+        on its way is not missed), and outside the wait's timing: a grant on its way as the
+        wait ends is taken, not cut (its slot held until its TTL, by no stream)."""
+        until = self._clock.monotonic() + _REOPEN_WAIT_S
+        while True:
+            ended = self._ended.get(request.resource)
+            if ended is None:
+                ended = self._ended[request.resource] = asyncio.Event()
+            lease_id = (await self._store.acquire(request)).lease_id
+            if lease_id is not None:
+                return lease_id
+            try:
+                async with self._clock.timeout(until - self._clock.monotonic()):
+                    await ended.wait()
+            except TimeoutError:
+                return None
 
     async def renew_stream(self, caller: Caller, lease_id: str, ttl_s: float) -> bool:
         """Keep a stream slot past its TTL; False when it is no longer held."""
@@ -200,6 +234,9 @@ class CallerLimits:
         # uncut (`router_service.cancellation`).
         if lease_id is not None:
             await self._store.release(_streams(caller), lease_id)
+            ended = self._ended.pop(_streams(caller), None)
+            if ended is not None:  # streams of the caller wait for a slot (`_after_an_end`)
+                ended.set()
 
     async def standing(self, callers: list[Caller]) -> list[LimitStanding]:
         """Each caller's minute and open streams, in one read of the store."""

@@ -16,6 +16,8 @@ from router_service.batches._errors import (
     FileQuotaError,
     FileTooLargeError,
     StoredFileNotFoundError,
+    UploadNotFoundError,
+    UploadNotPendingError,
 )
 from router_service.batches._files import (
     OUTPUT_PURPOSE,
@@ -37,6 +39,7 @@ from router_service.batches._records import (
     shared_throughout,
 )
 from router_service.batches._runs import BatchRuns, Claim
+from router_service.batches._uploads import Uploads, upload_file_id
 
 __all__ = [
     "ENDED",
@@ -63,6 +66,9 @@ __all__ = [
     "LineResult",
     "StoredFileNotFoundError",
     "StoredFiles",
+    "UploadNotFoundError",
+    "UploadNotPendingError",
+    "Uploads",
     "answered_locally",
     "check_create",
     "ending_mark",
@@ -71,4 +77,5 @@ __all__ = [
     "output_file_id",
     "parse_lines",
     "shared_throughout",
+    "upload_file_id",
 ]

@@ -13,6 +13,8 @@ __all__ = [
     "FileQuotaError",
     "FileTooLargeError",
     "StoredFileNotFoundError",
+    "UploadNotFoundError",
+    "UploadNotPendingError",
 ]
 
 
@@ -76,3 +78,34 @@ class BatchNotCancellableError(SwitchboardError):
     http_status = 400
     reason = "BATCH_NOT_CANCELLABLE"
     openai_type = "invalid_request_error"
+
+
+class UploadNotFoundError(SwitchboardError):
+    """An upload (OpenAI's Uploads API) that is unknown, long expired or another client's."""
+
+    grpc_code = grpc.StatusCode.NOT_FOUND
+    http_status = 404
+    reason = "UPLOAD_NOT_FOUND"
+    openai_type = "invalid_request_error"
+
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(
+            f"No such Upload object: {upload_id}", param="upload_id", code="upload_not_found"
+        )
+
+
+class UploadNotPendingError(SwitchboardError):
+    """A part, a completion or a cancel of an upload that completed, was cancelled or expired
+    (HTTP 400, as OpenAI answers it)."""
+
+    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    http_status = 400
+    reason = "UPLOAD_NOT_PENDING"
+    openai_type = "invalid_request_error"
+
+    def __init__(self, upload_id: str, status: str, what: str) -> None:
+        super().__init__(
+            f"Cannot {what} Upload {upload_id}: it is already {status}.",
+            param="upload_id",
+            code=f"upload_{status}",
+        )

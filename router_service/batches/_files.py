@@ -23,6 +23,7 @@ from router_service._ids import looked_up_id
 from router_service.batches._errors import FileQuotaError, FileTooLargeError
 from router_service.batches._errors import StoredFileNotFoundError as NotFound
 from router_service.batches._index import ClientIndex
+from router_service.batches._pending import pending_bytes
 from router_service.batches._records import answered_locally, shared_throughout
 from router_service.cancellation import uncut
 from router_service.clock import Clock
@@ -39,7 +40,13 @@ from router_service.state import (
     kept_message,
 )
 
-__all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "StoredFiles", "output_file_id"]
+__all__ = [
+    "OUTPUT_PURPOSE",
+    "UPLOAD_PURPOSES",
+    "StoredFiles",
+    "check_upload",
+    "output_file_id",
+]
 
 # What a caller may upload; a batch writes its output and error files as OUTPUT_PURPOSE.
 UPLOAD_PURPOSES = ("batch", "user_data")
@@ -87,17 +94,7 @@ class StoredFiles:
 
     async def upload(self, client: str, request: bpb.UploadFileRequest) -> bpb.StoredFile:
         """Keep an upload of `client`: a purpose it may upload, within its bounds."""
-        if request.purpose not in UPLOAD_PURPOSES:
-            raise InvalidRequestError(
-                f"Invalid purpose {request.purpose!r}: this router keeps files for "
-                f"{' and '.join(repr(p) for p in UPLOAD_PURPOSES)} only.",
-                param="purpose",
-                code="invalid_purpose",
-            )
-        if len(request.filename.encode()) > _MAX_FILENAME:
-            raise InvalidRequestError(
-                f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
-            )
+        check_upload(request.purpose, request.filename)
         ttl_s = self.asked_ttl_s(request.expires_after_s, "expires_after.seconds")
         return await self.keep(
             client, request.filename, request.purpose, request.content, ttl_s=ttl_s, shared=True
@@ -124,6 +121,7 @@ class StoredFiles:
         file_id: str | None = None,
         ttl_s: float | None = None,
         shared: bool = False,
+        charged: bool = True,
     ) -> bpb.StoredFile:
         """Keep a file of `client` (an upload, or a batch's output) within its bounds, for
         `ttl_s` (None: `files.ttl_s`). A given `file_id` (a batch's output: `output_file_id`)
@@ -131,7 +129,9 @@ class StoredFiles:
         (a batch's end written again where it is taken over, its runner stopped after its
         files were kept). `shared` (an upload): on the shared store or not at all, as a batch
         is; one kept where only this replica reads it (Redis lost meanwhile: one made over it
-        elsewhere was a 404) is forgotten and refused, StoreUnavailableError, not charged."""
+        elsewhere was a 404) is forgotten and refused, StoreUnavailableError, not charged.
+        Not `charged` (an upload's completion, which a cancel may still beat): `charge` it
+        once it stands."""
         before = self._store.outage_counts() if shared else None
         if len(content) > self._config.max_file_bytes:
             raise FileTooLargeError(
@@ -156,7 +156,8 @@ class StoredFiles:
         )
         size = len(content) + ENTRY_BYTES
         quota_name = _quota_name(client)
-        bucket = await self._quota.room(quota_name, size)
+        held = await pending_bytes(self._store, client)
+        bucket = await self._quota.room(quota_name, size + held)
         if bucket is None:
             self._over_quota(
                 f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
@@ -166,7 +167,7 @@ class StoredFiles:
         # a content kept without its object, or a file kept and not counted, was bytes in the
         # store for `ttl_s` that no listing showed and no quota counted. So is the outage's
         # test: a caller gone as Redis was lost left its file on local state, listed there.
-        charge = (quota_name, bucket, size)
+        charge = (quota_name, bucket, size) if charged else None
         await uncut(self._write(client, file, content, ttl_s, charge, added, shared_since=before))
         return file
 
@@ -176,14 +177,15 @@ class StoredFiles:
         file: bpb.StoredFile,
         content: bytes,
         ttl_s: float,
-        charge: tuple[str, int, int],
+        charge: tuple[str, int, int] | None,
         added: bool,
         *,
         shared_since: dict[str, int] | None,
     ) -> None:
         """Keep `file`'s content, then its object, then count it (`charge`: the quota's name,
-        bucket and size); neither kept when the store has no room, nor when some was kept on
-        local state since `shared_since` (its `outage_counts`; None: wherever it is kept).
+        bucket and size; None: not here); neither kept when the store has no room, nor when
+        some was kept on local state since `shared_since` (its `outage_counts`; None: wherever
+        it is kept).
         Refused, it takes its id back out of the client's index when `added` there by this
         call: it uses up no place of `files.max_files`."""
         try:
@@ -192,7 +194,13 @@ class StoredFiles:
             if added:
                 await self._unindexed(client, file.id)
             raise
-        await self._quota.charge(*charge)
+        if charge is not None:
+            await self._quota.charge(*charge)
+
+    async def charge(self, client: str, file: bpb.StoredFile) -> None:
+        """Count `client`'s `file`, kept not `charged`, against `files.client_bytes`."""
+        bucket = self._quota.reading([]).bucket
+        await self._quota.charge(_quota_name(client), bucket, file.bytes + ENTRY_BYTES)
 
     async def _kept(
         self,
@@ -219,6 +227,15 @@ class StoredFiles:
         if shared_since is not None and answered_locally(self._store, shared_since):
             await self._forget(client, file.id)
             raise StoreUnavailableError(_NOT_KEPT)
+
+    async def hold_room(self, client: str) -> None:
+        """Refuse `client`'s pending upload parts, the last one counted already (FileQuotaError),
+        when `files.client_bytes` has no room for them."""
+        held = await pending_bytes(self._store, client)
+        if await self._quota.room(_quota_name(client), held) is None:
+            self._over_quota(
+                f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
+            )
 
     async def _indexed(self, client: str, file_id: str, *, again: bool) -> bool:
         """Add `file_id` to `client`'s index, or refuse the file (the index is full): whether
@@ -260,13 +277,18 @@ class StoredFiles:
         return bpb.GetFileContentResponse(file=file, content=data)
 
     async def listed(self, client: str, request: bpb.ListFilesRequest) -> bpb.ListFilesResponse:
-        """`client`'s files, newest first, after `request.after`, of `request.purpose`; read
-        on local state during an outage, StoreUnavailableError (not those it holds: none)."""
+        """`client`'s files, newest first (oldest with `order` "asc"), after `request.after`,
+        of `request.purpose`; read on local state during an outage, StoreUnavailableError (not
+        those it holds: none)."""
         limit = request.limit or _MAX_LIST
         if not 1 <= limit <= _MAX_LIST:
             raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIST}.", param="limit")
+        if request.order not in ("", "desc", "asc"):
+            raise InvalidRequestError("`order` must be 'asc' or 'desc'.", param="order")
         before = self._store.outage_counts()
         ids = await self._index.ids(_owner(client))
+        if request.order == "asc":
+            ids.reverse()
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
         files = [f for f in await self._objects(client, ids) if f is not None]
@@ -318,6 +340,21 @@ class StoredFiles:
         raise FileQuotaError(
             f"This client {what} this period: no more files can be kept until it ends.",
             retry_after_s=max(0.0, resets - self._clock.now()),
+        )
+
+
+def check_upload(purpose: str, filename: str) -> None:
+    """Refuse an upload (whole, or in parts) of a purpose or a filename not kept here."""
+    if purpose not in UPLOAD_PURPOSES:
+        raise InvalidRequestError(
+            f"Invalid purpose {purpose!r}: this router keeps files for "
+            f"{' and '.join(repr(p) for p in UPLOAD_PURPOSES)} only.",
+            param="purpose",
+            code="invalid_purpose",
+        )
+    if len(filename.encode()) > _MAX_FILENAME:
+        raise InvalidRequestError(
+            f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
         )
 
 

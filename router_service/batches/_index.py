@@ -28,6 +28,7 @@ from router_service.state import (
     PutResult,
     StateStore,
     answered_locally,
+    index_name,
 )
 
 __all__ = ["ClientIndex"]
@@ -138,8 +139,9 @@ class ClientIndex:
         return (math.floor(now / self._period_s) + 1) * self._period_s - now
 
     def _name(self, owner: str, bucket: int) -> str:
-        # The owner's part first: the memory store drops the documents of whoever holds most.
-        return f"{self._kind}-index:{owner}:{bucket}"
+        # The memory store drops an index to make room only once nothing else is left: no
+        # thing it lists is then kept whole without its entry.
+        return index_name(self._kind, owner, bucket)
 
 
 def _parsed(data: bytes) -> bpb.ClientIndex:

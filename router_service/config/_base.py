@@ -77,6 +77,8 @@ def _http_url(value: str, info: ValidationInfo) -> str:
         raise ValueError(f"{field}: its port is not a number from 1 to 65535")
     if not parts.hostname:
         raise ValueError(f"{field}: its host is missing")
+    if any(c.isspace() for c in value):
+        raise ValueError(f"{field}: its text holds whitespace (a host or path has none)")
     if "@" in parts.netloc:
         # The router sends a provider's credentials as its keys and headers, never as a URL's
         # userinfo: one there would go nowhere it is meant to, and show wherever a URL does.
@@ -85,6 +87,21 @@ def _http_url(value: str, info: ValidationInfo) -> str:
             "another credential in `headers:`, each from ${ENV}"
         )
     return value.rstrip("/")
+
+
+def _root_url(value: str, info: ValidationInfo) -> str:
+    # Each call appends its path (`/chat/completions`, `/{tenant}/oauth2/v2.0/token`): after a
+    # query or a fragment it would be part of them, every call asking for the root (a 404).
+    field = info.field_name
+    parts = urlsplit(value)
+    if parts.query or value.endswith("?"):
+        raise ValueError(
+            f"{field}: its query (`?…`) would come before the path each call adds: give the "
+            "root alone (azure's api-version is `api_version:`)"
+        )
+    if parts.fragment or "#" in value:
+        raise ValueError(f"{field}: its fragment (`#…`) would hide the path each call adds")
+    return value
 
 
 def as_written(value: object) -> object:
@@ -97,6 +114,9 @@ def as_written(value: object) -> object:
     return value
 
 
-HttpURL = Annotated[str, AfterValidator(_http_url)]
+EndpointURL = Annotated[str, AfterValidator(_http_url)]
 """An http(s) URL a request can be sent to (a port that is a number, a host), without its
 trailing `/`."""
+
+HttpURL = Annotated[str, AfterValidator(_http_url), AfterValidator(_root_url)]
+"""An `EndpointURL` that calls append their paths to: no query, no fragment."""

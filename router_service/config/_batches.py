@@ -37,6 +37,13 @@ class FilesConfig(_Strict):
         description="The most files (and, apart, the most batches) a client makes per period "
         "of `ttl_s`; past it an upload or a batch is refused as over the quota.",
     )
+    upload_ttl_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long an upload in parts (`/v1/uploads`) stays pending: then it "
+        "expires, its parts are deleted and no longer counted in `client_bytes` (OpenAI: an "
+        "hour).",
+    )
 
 
 class BatchesConfig(_Strict):

@@ -243,6 +243,10 @@ class SwitchboardConfig(_Strict):
         for pool_name, pool in self.pools.items():
             if pool_name in self.models:
                 problems.append((("pools", pool_name), "the pool has the name of a model group"))
+            elif pool_name in self.providers or (
+                "/" in pool_name and _is_deployment(self, pool_name)
+            ):  # as a group's: a name is a group's or pool's before a deployment's
+                problems.append((("pools", pool_name), "the pool shadows a deployment name"))
             for i, group_name in enumerate(pool.groups):
                 if group_name not in self.models:
                     where = ("pools", pool_name, "groups", i)

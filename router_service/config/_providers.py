@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import re
 from typing import Literal
 
@@ -16,7 +15,16 @@ from pydantic import (
 
 from clients.codec._responses_hosted import is_hosted_tool
 from router_service.config._aws import bedrock_key_problem, region_of
-from router_service.config._base import HttpURL, Location, Misplaced, Secret, _Strict, as_written
+from router_service.config._azure import azure_api_version_problem
+from router_service.config._base import (
+    EndpointURL,
+    HttpURL,
+    Location,
+    Misplaced,
+    Secret,
+    _Strict,
+    as_written,
+)
 from router_service.config._entra import (
     COGNITIVE_SERVICES_SCOPE,
     DEFAULT_AUTHORITY_HOST,
@@ -158,7 +166,7 @@ class ProviderConfig(_Strict):
         "(a sovereign cloud's: https://cognitiveservices.azure.us/.default…); a managed "
         "identity's resource is the scope without `/.default`.",
     )
-    identity_endpoint: HttpURL = Field(
+    identity_endpoint: EndpointURL = Field(
         default=IMDS_ENDPOINT,
         description="azure with managed-identity keys: where their tokens come from: the "
         "Instance Metadata Service (VMs, AKS nodes), or on App Service, Container Apps and "
@@ -337,7 +345,7 @@ class ProviderConfig(_Strict):
 
     def _azure_fields(self) -> None:
         if self.api_version is not None:
-            problem = _azure_api_version_problem(self.api_version)
+            problem = azure_api_version_problem(self.api_version)
             if problem:
                 raise Misplaced([(("api_version",), problem)])
         problems, self._credential_secrets = azure_key_problems(self)
@@ -365,24 +373,6 @@ class ProviderConfig(_Strict):
 
 
 _OPENAI_FORMAT_KINDS = ("openai", "azure", "cloudflare")  # custom tools: the rest emulate them
-# Azure OpenAI's dated API versions: `2024-10-21` (GA) or `2025-04-01-preview`.
-_AZURE_API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?")
-
-
-def _azure_api_version_problem(version: str) -> str | None:
-    """Why `version` is no Azure OpenAI API version (it goes into every request's query, where
-    a wrong one is a 404 for every call); None when it is one."""
-    shape = _AZURE_API_VERSION.fullmatch(version)
-    try:
-        if shape is not None:
-            datetime.date.fromisoformat(shape[1])
-            return None
-    except ValueError:
-        pass
-    return (
-        f"{version!r} is not an Azure OpenAI api-version: a date, YYYY-MM-DD (e.g. 2024-10-21), "
-        "or YYYY-MM-DD-preview"
-    )
 
 
 class HttpConfig(_Strict):

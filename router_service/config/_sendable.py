@@ -5,6 +5,7 @@ an internal error; refused at load instead, by its path and never shown."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from router_service.config._base import Location
@@ -13,6 +14,10 @@ from router_service.config._key_files import KEY_FILE_KINDS, key_file
 __all__ = ["unsendable"]
 
 _WHY = "must be printable ASCII (an HTTP header carries it): a character mistyped or pasted?"
+# A header's name is a token (RFC 9110 5.1): an upstream refuses any other with a 400 that
+# quotes the header line, its value too, passed on to each caller as the caller's mistake.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_NOT_A_NAME = "is not a header name: letters, digits and !#$%&'*+-.^_`|~ only (no space or colon)"
 
 
 def unsendable(
@@ -28,6 +33,8 @@ def unsendable(
     for name, value in headers.items():
         if not (_sendable(name) and _sendable(value)):
             problems.append((("headers", name), _WHY))
+        elif not _TOKEN.fullmatch(name):
+            problems.append((("headers", name), _NOT_A_NAME))
     if identity_header is not None and not _sendable(identity_header):
         problems.append((("identity_header",), _WHY))
     return problems

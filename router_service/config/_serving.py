@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from clients import READY_WAIT_S, checked_target
 from router_service.config._base import FilePath, Misplaced, Secret, _Strict
@@ -13,6 +13,26 @@ from router_service.config._throttle import AdminThrottleConfig
 # Past a minute a "wait for the router" is an outage held open, not a restart ridden out (and
 # the caller's own deadline, `request_timeout_s`, still ends it sooner).
 _MAX_READY_WAIT_S = 60.0
+# grpc's own bound on a message (its channel arguments are C ints).
+_GRPC_MAX_BYTES = 2**31 - 1
+# The largest body or upload the edge takes: its router client's message limit is that plus
+# 1 MiB of framing (`http_edge._app._message_limit`), within grpc's bound.
+_EDGE_MAX_BODY_BYTES = _GRPC_MAX_BYTES - 1024 * 1024
+
+
+def _said(host: str) -> str:
+    # grpc, uvicorn and the metrics listener all take "" for every interface (the router's
+    # `*`, IPv4 and IPv6): an empty `${VAR:-}` would open the port to the network unasked.
+    if not host.strip():
+        raise ValueError(
+            "is empty (is its environment variable empty?): write 0.0.0.0 (or ::) to listen on "
+            "every interface, 127.0.0.1 for this host only"
+        )
+    return host
+
+
+ListenHost = Annotated[str, AfterValidator(_said)]
+"""Where a process listens: an address or host name, never empty."""
 
 
 class ServerTLSConfig(_Strict):
@@ -59,12 +79,14 @@ class RouterTLSConfig(_Strict):
 
 
 class ServerConfig(_Strict):
-    host: str = "127.0.0.1"
+    host: ListenHost = "127.0.0.1"
     port: int = Field(default=50051, ge=0, le=65535)
     max_message_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=1024,
-        description="Largest gRPC message either way; at least the edge's max_body_bytes.",
+        le=_GRPC_MAX_BYTES,
+        description="Largest gRPC message either way; at least the edge's max_body_bytes, "
+        "at most 2147483647 (grpc's own bound).",
     )
     max_tokens_ceiling: int = Field(
         default=128_000,
@@ -190,7 +212,7 @@ class EdgeConfig(_Strict):
     """The HTTP edge: where it listens and how it reaches the router. The edge holds no routing,
     key or retry configuration (`http_edge.EdgeSettings` is this model)."""
 
-    host: str = "127.0.0.1"
+    host: ListenHost = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     router_target: str | list[str] = Field(
         default="127.0.0.1:50051",
@@ -198,11 +220,15 @@ class EdgeConfig(_Strict):
         "(client-side round robin).",
     )
     max_body_bytes: int = Field(
-        default=4 * 1024 * 1024, gt=0, description="Largest request body; larger gets HTTP 413."
+        default=4 * 1024 * 1024,
+        gt=0,
+        le=_EDGE_MAX_BODY_BYTES,
+        description="Largest request body; larger gets HTTP 413.",
     )
     max_upload_bytes: int | None = Field(
         default=None,
         gt=0,
+        le=_EDGE_MAX_BODY_BYTES,
         description="Largest multipart upload (POST /v1/audio/transcriptions, /translations, "
         "/v1/images/edits, /variations: all its files and form fields together); larger gets "
         "HTTP 413. Unset: max_body_bytes. OpenAI takes 25 MB: to "
@@ -224,7 +250,7 @@ class EdgeConfig(_Strict):
         gt=0,
         description="Longest a client may take to send a request's headers, counted from the "
         "connection's opening (after the TLS handshake) or the end of its previous response; "
-        "then the connection is closed.",
+        "then the connection is closed. A TLS handshake gets as long (else asyncio's 60 s).",
     )
     body_timeout_s: float = Field(
         default=30.0,
@@ -237,6 +263,18 @@ class EdgeConfig(_Strict):
         gt=0,
         description="Most client connections served at once (idle keep-alive ones count); a "
         "request on one more gets HTTP 503. Unset: no limit but the process's open files.",
+    )
+    max_head_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers); larger gets HTTP 431 "
+        "and a close, as soon as it passes the limit.",
+    )
+    max_pipelined: int = Field(
+        default=16,
+        ge=1,
+        description="Most requests a connection reads ahead of the one being answered "
+        "(HTTP/1.1 pipelining); past them the edge reads no further, answers them and closes.",
     )
     router_ready_wait_s: float = Field(
         default=READY_WAIT_S,
@@ -303,7 +341,7 @@ class TelemetryConfig(_Strict):
         default="json", description="JSON lines with trace ids, or human-readable text."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    prometheus_host: str = Field(
+    prometheus_host: ListenHost = Field(
         default="127.0.0.1", description="Where the router's Prometheus listener binds."
     )
     prometheus_port: int | None = Field(

@@ -340,7 +340,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         usage_asked, hidden = asked
         billed = ctx.bills(deployment)  # None: no hosted tool call is charged, none counted
         plain = not hidden and screen is None and billed is None  # chunks go out as they came
-        quiet = QuietBeats(self._clock, self._streams.heartbeat_s) if hidden else None
+        # Not plain, a batch may send nothing: beats count from the caller's last message.
+        quiet = None if plain else QuietBeats(self._clock, self._streams.heartbeat_s)
         adapter, model = deployment.adapter, deployment.upstream_model
         shown = (usage_asked, not usage_asked and adapter.asks_stream_usage_of(model))
         opening = billed_in(billed, opened.opening)  # read before the commit: ready together
@@ -354,12 +355,12 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
                 return  # a stop sequence ended it already
             async with aclosing(guard.follow(opened.chunks, choices=choices)) as items:
                 async for item in items:
-                    if isinstance(item, Idle):  # hidden: since the caller's last message
+                    if isinstance(item, Idle):  # not plain: since the caller's last message
                         yield StreamEvent(heartbeat=QuietBeats.of_silence(quiet, item.idle_s))
                         continue
                     seen = item if plain else _seen(billed_in(billed, item), hidden, screen)
                     beat = None if quiet is None else quiet.after(seen)
-                    if beat is not None:  # hidden: only reasoning came, for an interval
+                    if beat is not None:  # the caller was sent nothing for an interval
                         yield StreamEvent(heartbeat=beat)
                     for event in chunk_events(seen, batch, shown):
                         yield event

@@ -7,7 +7,7 @@ async with FakeUpstream() as fake:
 """
 
 from ._scenario import Scenario
-from ._server import FakeUpstream, create_app, serve, serving
+from ._server import FakeUpstream, create_app, load_scenarios, serve, serving
 from ._state import (
     FAKE_AWS_ACCESS_KEY_ID,
     FAKE_AWS_SECRET_ACCESS_KEY,
@@ -23,6 +23,7 @@ __all__ = [
     "FakeUpstreamState",
     "Scenario",
     "create_app",
+    "load_scenarios",
     "serve",
     "serving",
 ]

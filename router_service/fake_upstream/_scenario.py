@@ -396,5 +396,5 @@ def load_rules_file(path: str | Path) -> list[dict[str, Any]]:
     if isinstance(data, dict) and "scenarios" in data:
         data = data["scenarios"]
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a list of {{key, model, scenario}} rules")
+        raise ValueError("expected a list of {key, model, scenario} rules")  # the caller names it
     return data

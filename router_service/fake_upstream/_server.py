@@ -176,7 +176,7 @@ async def serving(
     stopped after it)."""
     state = state if state is not None else FakeUpstreamState()
     if scenarios_file is not None:
-        state.load_rules(load_rules_file(scenarios_file))
+        load_scenarios(state, scenarios_file)
     async with FakeUpstream(state, host, port) as fake:
         log.info(
             "fake upstream listening on %s (%d scenario rule(s))",
@@ -184,3 +184,20 @@ async def serving(
             len(state.scenarios.rules()),
         )
         yield fake
+
+
+def load_scenarios(state: FakeUpstreamState, path: str | Path) -> None:
+    """`path`'s rules into `state`; a file that does not read is a ConfigError naming it (one
+    line from `switchboard`, before anything listens), not a traceback."""
+    import yaml
+
+    from router_service.errors import ConfigError
+
+    try:
+        state.load_rules(load_rules_file(path))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the scenarios: {exc.strerror}") from None
+    except yaml.YAMLError:
+        raise ConfigError(f"{path}: invalid YAML") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None

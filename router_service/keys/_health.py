@@ -23,6 +23,9 @@ _MAX_DOUBLINGS = 63
 # A key's why (`PoolNames.why_name`) once an operator enabled it: every replica's prober ends
 # the key's half-open recovery there (the replica whose probe passed may not be the one asked).
 ENABLED_BY_HAND = "enabled"
+# A key's why once its calls proved it, half-open on one replica (`proved`): every replica's
+# prober ends its own half-open recovery there too, or lifts the disable it still holds.
+PROVED = "proved"
 
 
 class DisableReason(enum.Enum):
@@ -30,6 +33,10 @@ class DisableReason(enum.Enum):
     AUTH = "auth"
     QUOTA = "quota"
     MANUAL = "manual"
+
+
+# The whys of the disables a prober brings back (credentials, quota): any replica probes them.
+PROBED_WHYS = frozenset({DisableReason.AUTH.value, DisableReason.QUOTA.value})
 
 
 @dataclass(slots=True)
@@ -40,6 +47,9 @@ class KeyHealth:
     last_outcome: Outcome | None = None
     # model -> consecutive 429s without a hint; cleared by a success.
     strikes: dict[str, int] = field(default_factory=dict)
+    # model -> when a call last succeeded here: a 429 after it begins a new streak, whatever
+    # the shared count other replicas' strikes left (`strike`).
+    ok_at: dict[str, float] = field(default_factory=dict)
     disabled: DisableReason = DisableReason.NONE
     half_open_left: int = 0
     probe_backoff_s: float = 0.0

@@ -25,10 +25,11 @@ from router_service.keys._health import (
 )
 from router_service.keys._lease import KeyLease, UpstreamKey
 from router_service.keys._names import PoolNames
+from router_service.keys._proved import proved
 from router_service.keys._provider_throttle import enabled_unthrottles, throttle_provider
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
-from router_service.keys._strikes import forget_strikes, strike
+from router_service.keys._strikes import enabled_forgets_strikes, forget_strikes, strike
 from router_service.keys._waiters import ModelQueues
 from router_service.outcomes import KeyAction, Outcome, reaction_for
 from router_service.state import SlotGrant, SlotRequest, StateStore
@@ -263,14 +264,14 @@ class KeyPool(PoolNames):
         health.last_outcome = outcome
         action = reaction_for(outcome).key_action
         if outcome is Outcome.OK:
+            health.ok_at[model] = self.clock.now()  # a 429 after it begins a new streak
             if health.strikes:  # this replica met a 429 without a hint since its success
                 await forget_strikes(self, key, health, [model])
             if health.half_open_left:
                 health.half_open_left -= 1
-                if not health.half_open_left:
-                    health.probe_backoff_s = 0.0
-                    health.probe_failures = 0
-                    health.reported = False
+                if not health.half_open_left:  # proved: trusted here, and (`proved`) everywhere
+                    health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
+                    await proved(self, key)
         elif action is KeyAction.COOL_KEY_MODEL:
             await self._rate_limited(key, health, model, retry_after_s)
         elif action is KeyAction.DISABLE_KEY_LONG:
@@ -353,7 +354,7 @@ class KeyPool(PoolNames):
         health.disabled = DisableReason.NONE
         health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
         health.half_open_left = 0
-        await forget_strikes(self, key, health, list(health.strikes))
+        await enabled_forgets_strikes(self, key, health)
         await self.store.clear_deadline(self.off_name(key))
         await self.store.set_value(self.why_name(key), ENABLED_BY_HAND, _FOREVER_S)
         await enabled_unthrottles(self, key)

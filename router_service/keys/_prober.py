@@ -6,8 +6,9 @@ time until it has proved itself — and a failure while half-open doubles the ba
 A key that keeps failing backs off to the ceiling and is reported, never retried in a loop.
 Replicas sharing state each probe the keys any of them disabled for credentials or quota
 (`_adopt`), so no key waits for a replica that is gone, and take over its recovery: a key whose
-probe passed on another replica is half-open here too, and one that fails again while half-open,
-wherever it does, doubles the backoff here too.
+probe passed on another replica is half-open here too, one that fails again while half-open,
+wherever it does, doubles the backoff here too, and one whose calls proved it on any replica
+(`proved`) is trusted here too.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from router_service.clock import Clock
 from router_service.config import KeyHealthConfig
 from router_service.errors import UpstreamFailure
-from router_service.keys._health import ENABLED_BY_HAND, DisableReason, KeyHealth, jittered
+from router_service.keys._health import (
+    ENABLED_BY_HAND,
+    PROBED_WHYS,
+    PROVED,
+    DisableReason,
+    KeyHealth,
+    jittered,
+)
 from router_service.keys._lease import UpstreamKey
 from router_service.keys._pool import KeyPool
 from router_service.outcomes import Outcome
@@ -30,7 +38,8 @@ log = logging.getLogger("switchboard.keys")
 # Probe one key: return on success, raise UpstreamFailure on failure.
 ProbeFn = Callable[[UpstreamKey], Awaitable[None]]
 _PROBED = (DisableReason.AUTH, DisableReason.QUOTA)
-_ADOPTED = {reason.value for reason in _PROBED}
+_ADOPTED = PROBED_WHYS
+_TRUSTED = (ENABLED_BY_HAND, PROVED)  # whys that end half-open on every replica
 _KEY_FAILURES = (Outcome.AUTH_INVALID, Outcome.QUOTA_EXHAUSTED, Outcome.RATE_LIMITED)
 
 
@@ -95,7 +104,7 @@ class KeyProber:
             # next failure here is told as a new disable) or an operator's now; a why the store
             # lost (dropped from a long outage's bounded journal) leaves it in this one's hands.
             over = health.disabled is not DisableReason.NONE and not until
-            if health.half_open and why == ENABLED_BY_HAND:  # an operator's, on any replica
+            if health.half_open and why in _TRUSTED:  # an operator's, or proved on any replica
                 health.half_open_left, health.probe_failures = 0, 0  # as half-open's own end
                 health.probe_backoff_s, health.reported = 0.0, False
             if over and health.disabled in _PROBED and why in _ADOPTED:

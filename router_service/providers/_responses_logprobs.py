@@ -8,9 +8,9 @@ OpenAI's reasoning models (every Responses-only one but computer-use) refuse the
 naming `include` ("logprobs are not supported with reasoning models."), a parameter no chat
 caller sent. That refusal is an UNSUPPORTED_INPUT naming `logprobs` (`logprobs_refused`), as
 before it was asked: the group's next deployment may give them, and with none left the
-caller's 400 names its own parameter. So is every upstream's 400 naming the logprobs asked of
-it: Gemini's ("Logprobs is not enabled for models/…"), an OpenAI-format server's on its chat
-completions (OpenAI's and Azure's reasoning models: "Unsupported parameter: 'logprobs'…", a
+caller's 400 names its own parameter. So is every upstream's 400 (or 422) naming the logprobs
+asked of it: Gemini's ("Logprobs is not enabled for models/…"), an OpenAI-format server's on
+its chat completions (OpenAI's and Azure's reasoning models: "Unsupported parameter: 'logprobs'…", a
 vLLM, an Azure or other deployment whose model gives none). A 400 that mentions them but
 refuses something else stays the caller's own: one naming another field (`param`), one that
 only quotes the request (a validation error's `'logprobs': True` beside its `'messages'`)."""
@@ -40,6 +40,9 @@ JsonObject = dict[str, Any]
 # The fields whose refusal (`param`) is one of logprobs: chat's own. The Responses API's names
 # `include`, which asked for them, and says so in its message.
 _NAMED = frozenset({"logprobs", "top_logprobs"})
+# The statuses of a refusal: 400, or 422 from servers that answer what they cannot serve so
+# (FastAPI-built ones, TGI).
+_REFUSING = frozenset({400, 422})
 # `param`s that name no field: a LiteLLM proxy's is the string "None".
 _NO_FIELD = frozenset({"", "None", "null"})
 # A logprobs field quoted as a key of the request (pydantic's `'logprobs': True`, JSON's
@@ -74,10 +77,10 @@ def refused_logprobs(
     failure: UpstreamFailure, params: chat_pb2.ChatParams, where: str
 ) -> UpstreamFailure:
     """`failure`, or the UNSUPPORTED_INPUT it stands for when it is the upstream's refusal of
-    the logprobs `params` ask for (a 400 that names them); `where`: the upstream, as the
+    the logprobs `params` ask for (a 400 or 422 that names them); `where`: the upstream, as the
     message names it (Gemini's models refuse them too: "Logprobs is not enabled for …")."""
     asked = (params.HasField("logprobs") and params.logprobs) or params.HasField("top_logprobs")
-    if not asked or failure.upstream_status != 400:
+    if not asked or failure.upstream_status not in _REFUSING:
         return failure
     error = failure.upstream_error or {}
     said = str(error.get("message", ""))

@@ -33,7 +33,6 @@ from clients import (
     background_events,
     background_failed,
     background_finished,
-    openai_error_body,
     stored_document,
 )
 from clients.switchboard.v1 import chat_pb2
@@ -67,8 +66,8 @@ from router_service.server._background_stream import (
     settle_usage,
     still_there,
     streamed_answer,
+    told_failure,
 )
-from router_service.server._errors import error_details
 from router_service.server._jobs import CHECK_S, OwnedJobs
 from router_service.server._used import give_back_if_refused, give_back_start
 from router_service.sessions import client_scoped, session_id_for, session_key
@@ -274,10 +273,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
             # One refused for the request itself reached no upstream: its start's estimate and
             # rpm place go back, as a foreground call's (the job settles answers only).
             await give_back_if_refused(job.admission, exc)
-            details = error_details(exc)
-            if job.events is not None:  # its `error` event in our taxonomy, as a foreground's
-                told = openai_error_body(details)["error"]
-                job.events.failing(told.get("code") or told.get("type"), told.get("param"))
+            details = told_failure(exc, job.events)
             return background_failed(in_progress, _error_code(details.code), details.message)
         conversation, items = job.conversation_id, job.conversation_items
         return await conversed(runtime, job.client, conversation, items, final)

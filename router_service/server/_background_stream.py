@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
-from clients import FINAL_STATUSES, ResponseEventStream, background_events, background_failed
+from clients import (
+    FINAL_STATUSES,
+    ErrorDetails,
+    ResponseEventStream,
+    background_events,
+    background_failed,
+    openai_error_body,
+    responses_field,
+    said_in_callers_terms,
+)
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Admission
@@ -33,6 +42,7 @@ from router_service.errors import (
 )
 from router_service.responses import StreamWriter
 from router_service.runtime import Runtime
+from router_service.server._errors import error_details
 from router_service.server._used import settle_logged
 
 if TYPE_CHECKING:
@@ -49,6 +59,7 @@ __all__ = [
     "settle_usage",
     "still_there",
     "streamed_answer",
+    "told_failure",
 ]
 
 
@@ -92,6 +103,17 @@ async def streamed_answer(
             await uncut(settle_usage(admission, summary.route, usage))
     await writer.add(events.close())
     return events.answered(int(runtime.clock.now()))
+
+
+def told_failure(exc: Exception, events: ResponseEventStream | None) -> ErrorDetails:
+    """A job's call's failure as the edge tells a foreground call's: a refusal of the chat field
+    the router checks said of the Responses field the caller set (`input`, not `messages[1]`),
+    as a batch line's is; a streamed job's `error` event gets its code and param."""
+    details = said_in_callers_terms(error_details(exc), responses_field)
+    if events is not None:
+        told = openai_error_body(details)["error"]
+        events.failing(told.get("code") or told.get("type"), told.get("param"))
+    return details
 
 
 async def settle_usage(

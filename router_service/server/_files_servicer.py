@@ -1,13 +1,15 @@
-"""RouterService's handlers of files and batches (OpenAI's Files and Batch APIs): kept by
-`StoredFiles` and `BatchRecords`, run by `BatchJobs`. Served for `RouterServicer` from the first
-call on (`_features.py`); like every handler they translate the wire, the decisions are the
-runtime's."""
+"""RouterService's handlers of files, uploads and batches (OpenAI's Files, Uploads and Batch
+APIs): kept by `StoredFiles`, `Uploads` and `BatchRecords`, run by `BatchJobs`. Served for
+`RouterServicer` from the first call on (`_features.py`); like every handler they translate the
+wire, the decisions are the runtime's."""
 
 from __future__ import annotations
 
 import grpc
 
 from clients.switchboard.v1 import batches_pb2 as bpb
+from clients.switchboard.v1 import uploads_pb2 as upb
+from router_service.batches import Uploads
 from router_service.server._calls import client_name
 from router_service.server._errors import answered
 from router_service.server._hooks import ServicerHooks
@@ -68,3 +70,31 @@ class FilesServicer(ServicerHooks):
             context, self.batch_jobs.cancel(self.runtime, client_name(), request.id)
         )
         return bpb.CancelBatchResponse(batch=cancelled)
+
+    def _uploads(self) -> Uploads:
+        runtime = self.runtime
+        return Uploads(runtime.store, runtime.clock, runtime.files)
+
+    async def CreateUpload(
+        self, request: upb.CreateUploadRequest, context: grpc.aio.ServicerContext
+    ) -> upb.CreateUploadResponse:
+        made = await answered(context, self._uploads().create(client_name(), request))
+        return upb.CreateUploadResponse(upload=made)
+
+    async def AddUploadPart(
+        self, request: upb.AddUploadPartRequest, context: grpc.aio.ServicerContext
+    ) -> upb.AddUploadPartResponse:
+        part = await answered(context, self._uploads().add_part(client_name(), request))
+        return upb.AddUploadPartResponse(part=part)
+
+    async def CompleteUpload(
+        self, request: upb.CompleteUploadRequest, context: grpc.aio.ServicerContext
+    ) -> upb.CompleteUploadResponse:
+        done = await answered(context, self._uploads().complete(client_name(), request))
+        return upb.CompleteUploadResponse(upload=done)
+
+    async def CancelUpload(
+        self, request: upb.CancelUploadRequest, context: grpc.aio.ServicerContext
+    ) -> upb.CancelUploadResponse:
+        done = await answered(context, self._uploads().cancel(client_name(), request))
+        return upb.CancelUploadResponse(upload=done)

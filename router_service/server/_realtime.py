@@ -244,11 +244,13 @@ class _Relay:
                         f"A Realtime message after the `open` sets `event_json` or `close`; "
                         f"this one set {set_}.",
                         code="invalid_message",
+                        param="open" if kind == "open" else "event_json",
                     )
                 event = screened(self._runtime, self._ctx.requested_model, request.event_json)
                 await self._upstream.socket.send_str(event)
         except InvalidRequestError as refused:  # a guardrail's block, a message no valid one
-            ending = (error_event(refused.openai_type, refused.code, refused.message), _POLICY, "")
+            said = error_event(refused.openai_type, refused.code, refused.message, refused.param)
+            ending = (said, _POLICY, "")
         if self._ending is None:  # else the router ended it first (a stop)
             self._ending = ending
         await self._upstream.socket.close(code=_NORMAL)
@@ -377,9 +379,9 @@ def _not_read(waited_s: float) -> str:
     return error_event("invalid_request_error", "events_not_read", message)
 
 
-def error_event(kind: str, code: str | None, message: str) -> str:
-    """An OpenAI Realtime `error` event."""
-    error = {"type": kind, "code": code or None, "message": message, "param": None}
+def error_event(kind: str, code: str | None, message: str, param: str | None = None) -> str:
+    """An OpenAI Realtime `error` event; `param`: the caller's field it is about."""
+    error = {"type": kind, "code": code or None, "message": message, "param": param}
     event = {"type": "error", "event_id": f"event_switchboard_{next(_event_ids)}", "error": error}
     return orjson.dumps(event).decode()
 

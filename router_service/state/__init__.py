@@ -20,6 +20,7 @@ from router_service.state._base import (
     StateStore,
     StoreUnavailableError,
 )
+from router_service.state._documents import index_name
 from router_service.state._kept import kept_message
 from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWriter
 from router_service.state._memory import MemoryStateStore
@@ -71,6 +72,7 @@ __all__ = [
     "StoreUnavailableError",
     "answered_locally",
     "document_delete",
+    "index_name",
     "kept_message",
     "open_store",
     "sliding_count",

@@ -9,7 +9,8 @@ Primitives:
   outlives the TTL renews it (`renew`: a realtime session); what the windows count can be read
   without counting (`rates`: an operator's view of a client's minute);
 - deadlines: named wall-clock instants that can only be pushed later (cooldowns, disables);
-- values: small strings with a TTL (a session's sticky deployment);
+- values: small strings with a TTL (a session's sticky deployment), one replaced only while it
+  is what the caller read and a deadline is over (`set_value_if`: a key's why), atomically;
 - counts: integers counted up atomically with a TTL, or cleared (a key's 429 strikes);
 - groups: who is active where, one token per request, with a limit on distinct members
   (a provider serving a bounded number of sessions);
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import enum
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from router_service.errors import StoreUnavailableError
 from router_service.state._flights import FlightClaim, FlightWatch, Landing
 from router_service.state._rates import RATE_WINDOW_S, RateCount
+from router_service.state._values import ValueStore
 
 # A document's `ttl_s` for one that must outlive everything else: no expiry, never dropped to
 # make room (in memory it stands outside the documents' budget: its writer bounds it; on Redis
@@ -156,7 +158,7 @@ class Reading:
     rates: list[RateCount] = field(default_factory=list)
 
 
-class StateStore(ABC):
+class StateStore(ValueStore):
     # Whether calls started together (in one event-loop turn) share one round trip: true for
     # Redis (our client pipelines them), so callers with independent writes start them at once.
     # In memory there is nothing to share, and starting tasks would only cost.
@@ -259,21 +261,16 @@ class StateStore(ABC):
         it)."""
 
     @abstractmethod
-    async def set_value(self, name: str, value: str, ttl_s: float) -> None:
-        """Store a small value that expires after `ttl_s`."""
+    async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
+        """One more on the counter `name` (on 0 when absent, expired, or first counted before
+        `restart_if_before`: a success the caller saw since ended that streak), atomically:
+        its total now, kept `ttl_s` from now (a key × model's 429 strikes, every replica's)."""
 
     @abstractmethod
-    async def get_values(self, names: Sequence[str]) -> list[str | None]:
-        """The live value of each name, None where absent or expired."""
-
-    @abstractmethod
-    async def add_count(self, name: str, ttl_s: float) -> int:
-        """One more on the counter `name` (0 when absent or expired), atomically: its total
-        now, kept `ttl_s` from now (a key × model's 429 strikes, every replica's)."""
-
-    @abstractmethod
-    async def clear_count(self, name: str) -> None:
-        """Forget the counter `name` (a success ends the strikes). Harmless when absent."""
+    async def clear_count(self, name: str, *, up_to: float | None = None) -> None:
+        """Forget the counter `name` (a success ends the strikes); with `up_to`, only when
+        last counted at or before then (a clear replayed late leaves the strikes counted
+        since). Harmless when absent."""
 
     @abstractmethod
     async def enter(

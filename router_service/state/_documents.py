@@ -14,6 +14,11 @@ own documents, not the others' (with the oldest overall first, it emptied the st
 
 A document kept `FOREVER` (the issued client keys' log) stands outside the budget: it never
 expires and is never dropped to make room, whatever the others take; its writer bounds it.
+
+An index (`index_name`: a list of other documents, a client's files or batches) goes last: it is
+dropped to make room only when nothing else is left to drop. Dropped with the others (a client
+that uploads and deletes files in a loop has an index holding more than its files), every
+document it listed that was kept whole was listed by nothing, a file retrievable by its id alone.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections.abc import Sequence
 from router_service.clock import Clock
 from router_service.state._base import AppendResult, DocumentPart, PutResult
 
-__all__ = ["DEFAULT_DOCUMENT_BYTES", "MemoryDocuments"]
+__all__ = ["DEFAULT_DOCUMENT_BYTES", "MemoryDocuments", "index_name"]
 
 DEFAULT_DOCUMENT_BYTES = 64 * 1024 * 1024  # `state.memory_document_bytes`
 # Expired documents are swept once the map holds this many, then twice what the last sweep
@@ -33,6 +38,8 @@ DEFAULT_DOCUMENT_BYTES = 64 * 1024 * 1024  # `state.memory_document_bytes`
 # at the budget, cached answers under a short TTL held the whole budget, expired, in a busy
 # router: 64 MiB by default, reached after hours; the soak saw the router's RSS grow with them.)
 _SWEEP_MIN_ENTRIES = 1024
+# What the kind of an index (`index_name`: its name's part before the first `:`) ends with.
+_INDEX = "-index"
 
 
 class MemoryDocuments:
@@ -106,12 +113,14 @@ class MemoryDocuments:
         return PutResult.KEPT
 
     def _next_to_drop(self, writer: str, size: int) -> str:
-        """The oldest document of the owner that holds the most, `size` more for `writer`."""
+        """The oldest document of the owner that holds the most, `size` more for `writer`; an
+        index's only when no other owner holds any."""
 
         def held(owner: str) -> int:
             return self._owner_bytes[owner] + (size if owner == writer else 0)
 
-        return next(iter(self._owners[max(self._owners, key=held)]))
+        others = [o for o in self._owners if not o.partition(":")[0].endswith(_INDEX)]
+        return next(iter(self._owners[max(others or self._owners, key=held)]))
 
     def get(self, names: Sequence[str]) -> list[bytes | None]:
         out: list[bytes | None] = []
@@ -158,6 +167,12 @@ class MemoryDocuments:
         now = self._clock.now()
         for name in [n for n, (_, expiry) in self._entries.items() if expiry <= now]:
             self._drop(name)
+
+
+def index_name(kind: str, owner: str, part: int) -> str:
+    """The name of an index of `kind` (a list of other documents) of `owner`: its `part`
+    (a period). A memory store drops it to make room after every other document."""
+    return f"{kind}{_INDEX}:{owner}:{part}"
 
 
 def _owner(name: str) -> str:

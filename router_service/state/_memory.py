@@ -25,6 +25,7 @@ from router_service.state._counts import MemoryCounts
 from router_service.state._documents import DEFAULT_DOCUMENT_BYTES, MemoryDocuments
 from router_service.state._flights import FlightClaim, FlightWatch, Landing, MemoryFlights
 from router_service.state._rates import rate_count, rate_window, sliding_count, sliding_wait
+from router_service.state._values import MemoryValues
 
 # Sweep expired entries once a map holds this many, so idle names cannot accumulate.
 _SWEEP_AT = 4096
@@ -48,7 +49,7 @@ class _Rate:
         self.window = window
 
 
-class MemoryStateStore(MemoryCounts, StateStore):
+class MemoryStateStore(MemoryCounts, MemoryValues, StateStore):
     completes_without_waiting = True  # no call here awaits anything
 
     def __init__(
@@ -281,24 +282,6 @@ class MemoryStateStore(MemoryCounts, StateStore):
     def _sweep_rates(self, window: int) -> None:
         for name in [n for n, r in self._rates.items() if r.window < window - 1]:
             del self._rates[name]
-
-    async def set_value(self, name: str, value: str, ttl_s: float) -> None:
-        if name not in self._values and len(self._values) >= _SWEEP_AT:
-            now = self._clock.now()
-            for key in [k for k, (_, exp) in self._values.items() if exp <= now]:
-                del self._values[key]
-        self._values[name] = (value, self._clock.now() + ttl_s)
-
-    async def get_values(self, names: Sequence[str]) -> list[str | None]:
-        now = self._clock.now()
-        out: list[str | None] = []
-        for name in names:
-            entry = self._values.get(name)
-            if entry is not None and entry[1] <= now:
-                del self._values[name]
-                entry = None
-            out.append(entry[0] if entry is not None else None)
-        return out
 
     async def enter(
         self, group: str, member: str, *, limit: int | None, ttl_s: float

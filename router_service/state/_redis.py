@@ -64,15 +64,17 @@ from router_service.state._redis_entries import (
     live_values,
     opt,
     translated,
-    ttl_px,
 )
 from router_service.state._redis_flights import RedisFlights
+from router_service.state._redis_values import RedisValues
 from router_service.state._resp import RespClient
 from router_service.state._resp_wire import Command, checked
 from router_service.state._tracking import ReadCache
 
 
-class RedisStateStore(RedisDocuments, RedisFlights, RedisBuckets, RedisCounts, StateStore):
+class RedisStateStore(
+    RedisDocuments, RedisFlights, RedisBuckets, RedisCounts, RedisValues, StateStore
+):
     """The StateStore on Redis. Owns `client` (closed by `aclose`). Build with `from_url`."""
 
     batches_concurrent_calls = True
@@ -107,6 +109,7 @@ class RedisStateStore(RedisDocuments, RedisFlights, RedisBuckets, RedisCounts, S
         self._members = client.script(lua.MEMBERS)
         self._init_buckets(client)
         self._init_counts(client)
+        self._init_values(client)
         self._init_documents(client)
         self._init_flights(client)
 
@@ -328,21 +331,6 @@ class RedisStateStore(RedisDocuments, RedisFlights, RedisBuckets, RedisCounts, S
         with translated():
             async with self._writing(key):
                 await self._clear([key, self._key("dlclr", name)], args)
-
-    # -- values --------------------------------------------------------------------------------
-    async def set_value(self, name: str, value: str, ttl_s: float) -> None:
-        entry = f"{self._clock.now() + ttl_s!r}|{value}"
-        key = self._key("val", name)
-        with translated():
-            async with self._writing(key):
-                await self._client.execute("SET", key, entry, "PX", ttl_px(ttl_s))
-
-    async def get_values(self, names: Sequence[str]) -> list[str | None]:
-        if not names:
-            return []
-        with translated():
-            stored, _ = await self._mget([self._key("val", n) for n in names])
-        return live_values(stored, self._clock.now())
 
     # -- groups --------------------------------------------------------------------------------
     def _group_keys(self, group: str) -> list[str]:

@@ -376,17 +376,3 @@ local held = redis.call('GET', KEYS[1])
 if held and string.match(held, '^[^|]*|(.*)$') == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return redis.call('PUBLISH', ARGV[2], ARGV[3])
 """
-
-# KEYS: count (string "expiry|total"). ARGV: now, new expiry, px -> the new total (a count
-# past its expiry by the callers' clock counts from 0; Redis's own TTL ends it a little later).
-ADD_COUNT = """
-local entry = redis.call('GET', KEYS[1])
-local total = 0
-if entry then
-  local expiry, count = string.match(entry, '^([^|]*)|(.*)$')
-  if tonumber(expiry) > tonumber(ARGV[1]) then total = tonumber(count) end
-end
-total = total + 1
-redis.call('SET', KEYS[1], ARGV[2] .. '|' .. total, 'PX', ARGV[3])
-return total
-"""

@@ -3,7 +3,8 @@
 DESIGN.md §5: a Redis outage degrades to local state with a warning instead of failing requests.
 - Healthy: every call goes to the shared store. Deadlines are also written to, and mirrored
   into, the local store as they are read, so a replica that loses Redis still knows which keys
-  and models were disabled or cooling when it lost it. Values are written through as well.
+  and models were disabled or cooling when it lost it. Values are written through as well;
+  counts (a key's 429 strikes) are mirrored as counted there, counted on locally in an outage.
 - Unreachable (a `StoreUnavailableError`): the call is answered by the local store, with one
   warning per outage. Leases and marks taken locally carry a `~` tag, so they are given back
   where they were taken. Writes the shared store must not miss (releases, leaves, deadline
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from functools import partial
 from typing import TypeVar
@@ -293,18 +294,37 @@ class ResilientStateStore(ResilientDocuments, StateStore):
         write = expiring(self._clock, ttl_s, lambda left: self.shared.set_value(name, value, left))
         await self._write("set_value", write)
 
+    async def set_value_if(
+        self, name: str, value: str, ttl_s: float, *, was: Collection[str | None], unless: str
+    ) -> bool:
+        # Not queued in an outage: written late, it could replace a why written meanwhile.
+        local = await self.local.set_value_if(name, value, ttl_s, was=was, unless=unless)
+        shared = await self._try_shared(
+            lambda: self.shared.set_value_if(name, value, ttl_s, was=was, unless=unless)
+        )
+        return local if isinstance(shared, _Down) else shared
+
     async def get_values(self, names: Sequence[str]) -> list[str | None]:
         values = await self._try_shared(lambda: self.shared.get_values(names))
         return await self.local.get_values(names) if isinstance(values, _Down) else values
 
     # -- counts --------------------------------------------------------------------------------
-    async def add_count(self, name: str, ttl_s: float) -> int:
-        total = await self._try_shared(lambda: self.shared.add_count(name, ttl_s))
-        return await self.local.add_count(name, ttl_s) if isinstance(total, _Down) else total
+    async def add_count(self, name: str, ttl_s: float, *, restart_if_before: float = 0.0) -> int:
+        total = await self._try_shared(
+            lambda: self.shared.add_count(name, ttl_s, restart_if_before=restart_if_before)
+        )
+        if isinstance(total, _Down):
+            return await self.local.add_count(name, ttl_s, restart_if_before=restart_if_before)
+        self.local.mirror_count(name, total, ttl_s)  # an outage counts on from it
+        return total
 
-    async def clear_count(self, name: str) -> None:
-        await self.local.clear_count(name)
-        await self._write("clear_count", lambda: self.shared.clear_count(name))
+    async def clear_count(self, name: str, *, up_to: float | None = None) -> None:
+        await self.local.clear_count(name, up_to=up_to)
+        # Replayed late, only over what was counted by the clear, not others' strikes since.
+        at = self._clock.now() if up_to is None else up_to
+        cleared = await self._try_shared(lambda: self.shared.clear_count(name, up_to=up_to))
+        if isinstance(cleared, _Down):
+            self._journal.add("clear_count", lambda: self.shared.clear_count(name, up_to=at))
 
     # -- groups --------------------------------------------------------------------------------
     async def enter(

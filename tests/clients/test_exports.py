@@ -113,7 +113,11 @@ EXPECTED = [
     "stored_response",
     "to_grpc_status",
     "unwritable",
+    "upload_complete_from_openai",
+    "upload_part_to_openai",
     "upload_problem",
+    "upload_request_from_openai",
+    "upload_to_openai",
 ]
 
 

@@ -223,6 +223,26 @@ async def test_an_openai_format_model_that_refuses_logprobs_passes_the_call_on(
     assert details_from_rpc_error(caught.value).reason != "UNSUPPORTED_INPUT"
 
 
+@pytest.mark.parametrize("profile", OPENAI_FORMAT, ids=str)
+async def test_a_422_naming_logprobs_is_a_refusal_as_a_400_is(
+    fake: FakeUpstream, start_router: StartRouter, profile: Profile
+) -> None:
+    """Servers that answer a request they cannot serve with 422 (FastAPI-built ones, TGI) refuse
+    logprobs with it too: the group's next deployment answers, as after a 400, and with none
+    left the caller's 400 names `logprobs` (it was the upstream's BAD_REQUEST, at once)."""
+    router = await _router(fake, start_router, profile)
+    said = "Logprobs are not supported by this model."
+    error = {"object": "error", "message": said, "type": "BadRequestError", "code": 422}
+    fake.state.set_scenario(Scenario(status=422, error_body=error), model="m-up")
+    answer = await chat(router, params("chain", "one two", **ASKED))
+    assert [a.outcome for a in answer.route.attempts] == [
+        routing_pb2.OUTCOME_UNSUPPORTED_INPUT,
+        routing_pb2.OUTCOME_OK,
+    ]
+    for streamed in (False, True):
+        await _refused_to_the_caller(router, streamed, said)
+
+
 @pytest.mark.parametrize(("top", "asked"), [(0, None), (3, 3)])
 def test_no_alternatives_asked_is_no_logprobs_count(top: int, asked: int | None) -> None:
     """`top_logprobs: 0` (the chosen tokens alone) sends no `logprobs` count: Vertex AI takes
@@ -255,21 +275,40 @@ OTHER_400S: dict[str, dict[str, Any]] = {
             "code": "invalid_function_parameters",
         }
     },
+    # FastAPI's own validation error (its 422, answered by the servers built on it): no
+    # `error`, no `message`, the whole body read as the message, the request quoted as JSON.
+    "fastapi_detail": {
+        "detail": [
+            {
+                "type": "missing",
+                "loc": ["body", "max_tokens"],
+                "msg": "Field required",
+                "input": {
+                    "model": "m-up",
+                    "messages": [{"role": "user", "content": "one two"}],
+                    "logprobs": True,
+                    "top_logprobs": 2,
+                },
+            }
+        ]
+    },
 }
 
 
+@pytest.mark.parametrize("status", [400, 422])
 @pytest.mark.parametrize("other", sorted(OTHER_400S))
 @pytest.mark.parametrize("profile", OPENAI_FORMAT, ids=str)
 async def test_a_400_about_something_else_is_not_a_logprobs_refusal(
-    fake: FakeUpstream, start_router: StartRouter, profile: Profile, other: str
+    fake: FakeUpstream, start_router: StartRouter, profile: Profile, other: str, status: int
 ) -> None:
-    """Logprobs asked, a 400 that mentions them but refuses something else (it quotes the
-    request, or names another field) stays the upstream's verdict on the request: the
-    caller's 400, in the upstream's words, at once; not the group's next deployment asked the
-    same, nor a 400 naming `logprobs` that dropping them would not cure."""
+    """Logprobs asked, a 400 (or a 422, refused as a 400 is) that mentions them but refuses
+    something else (it quotes the request, or names another field) stays the upstream's
+    verdict on the request: the caller's 400, in the upstream's words, at once; not the
+    group's next deployment asked the same, nor a 400 naming `logprobs` that dropping them
+    would not cure."""
     router = await _router(fake, start_router, profile)
     error = OTHER_400S[other]
-    fake.state.set_scenario(Scenario(status=400, error_body=error), model="m-up")
+    fake.state.set_scenario(Scenario(status=status, error_body=error), model="m-up")
     for streamed in (False, True):
         details = await _callers_400(router, "chain", streamed)
         assert details.reason == "BAD_REQUEST" and "gives none" not in details.message

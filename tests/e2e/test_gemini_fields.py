@@ -51,6 +51,7 @@ def refused_message(answer: httpx.Response) -> str:
     [
         ({"candidate_count": MAX_N + 1}, "generationConfig.candidateCount"),
         ({"max_output_tokens": CEILING + 1}, "generationConfig.maxOutputTokens"),
+        ({"logprobs": 21}, "generationConfig.logprobs"),
     ],
 )
 async def test_a_value_over_the_routers_bound_names_the_gemini_field(
@@ -61,6 +62,7 @@ async def test_a_value_over_the_routers_bound_names_the_gemini_field(
         await gemini.aio.models.generate_content(model=model, contents="hi", config=settings)
     assert (refused.value.code, refused.value.status) == (400, "INVALID_ARGUMENT")
     assert f"'{field}'" in str(refused.value.message)
+    assert "top_logprobs" not in str(refused.value.message)  # no OpenAI name it never sent
     with pytest.raises(errors.ClientError) as refused_stream:
         stream = await gemini.aio.models.generate_content_stream(
             model=model, contents="hi", config=settings

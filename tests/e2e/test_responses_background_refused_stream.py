@@ -7,14 +7,19 @@ response of a caller that left before the first event (it has no id either)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import openai
 import orjson
 import pytest
 from openai.types.responses import ResponseCreatedEvent
 
+from clients.switchboard.v1.router_service_pb2 import Heartbeat
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.server import _responses_servicer as servicer
+from router_service.server._background_stream import beating
 from router_service.state import DocumentPart, MemoryStateStore
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
@@ -23,6 +28,7 @@ from tests.helpers import eventually
 from tests.router_service.auth.helpers import client, guarded_config
 
 STREAM_KEY = "sk-streamer-0123456789"
+BEAT_S = 5.0  # the router's streams.heartbeat_s, on its ManualClock
 
 
 async def test_a_stream_refused_at_the_clients_stream_cap_leaves_no_response_running(
@@ -164,3 +170,163 @@ async def test_a_resume_past_an_event_its_caller_leaves_before_the_next_is_a_499
         fake.state.release()
     assert await router.server.jobs.settle(10) == 0
     await sdk.close()
+
+
+async def test_a_heartbeat_before_the_first_event_commits_nothing(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The router's heartbeat comes before the first event (its store slow past
+    `streams.heartbeat_s`): the create's stream is not committed on it (a 200 and a keepalive,
+    no id), else a caller leaving then has its response run on unreachable. The first thing it
+    hears is `response.created`, which carries the id."""
+    beat = asyncio.Event()
+
+    async def told(events: Any, clock: Any, every_s: float) -> AsyncIterator[Any]:
+        async for event in beating(events, clock, every_s):
+            if isinstance(event, Heartbeat):
+                beat.set()  # the router sends it on, before what follows
+            yield event
+
+    monkeypatch.setattr(servicer, "beating", told)
+    clock = ManualClock()
+    store = HeldResume()
+    config = base_config(fake.base_url, streams={"heartbeat_s": BEAT_S})
+    router = await start_router(config, clock=clock, store=store)
+    edge = await start_edge(router)
+    body = orjson.dumps({"model": "chain", "input": "hi", "background": True, "stream": True})
+    head = (
+        "POST /v1/responses HTTP/1.1\r\nhost: edge\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    store.armed = True
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        writer.write(head.encode() + body)
+        async with asyncio.timeout(15):
+            await store.entered.wait()  # the edge waits on the resume's first event
+            clock.advance(BEAT_S)
+            await beat.wait()
+            store.released.set()
+            answer = await reader.readuntil(b"event: response.")
+        writer.close()
+        await writer.wait_closed()
+    finally:
+        store.released.set()
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert b": keepalive" not in answer, answer  # nothing sent before the id
+    assert await router.server.jobs.settle(10) == 0
+
+
+class HeldStart(MemoryStateStore):
+    """Memory state whose background start (its place among the client's jobs) waits until
+    `released`: the edge waits on a slow start."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = asyncio.Event()
+        self.released = asyncio.Event()
+
+    async def enter(
+        self, group: str, member: str, *, limit: int | None, ttl_s: float
+    ) -> str | None:
+        if group.startswith("bg-jobs:"):
+            self.entered.set()
+            await self.released.wait()
+        return await super().enter(group, member, limit=limit, ttl_s=ttl_s)
+
+
+async def test_a_background_caller_that_leaves_during_a_slow_start_has_it_cancelled(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """`background` without `stream`: the caller leaves while the start is slow (its timeout
+    ran out), so never gets the queued Response and its id. The response is cancelled once
+    started, as a streamed one's is, not left running unreachable (and started again by the
+    SDK's retry of its timeout)."""
+    store = HeldStart()
+    router = await start_router(base_config(fake.base_url), store=store)
+    edge = await start_edge(router)
+    body = orjson.dumps({"model": "chain", "input": "hi", "background": True})
+    head = (
+        "POST /v1/responses HTTP/1.1\r\nhost: edge\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    fake.state.hold()  # the response's call, held upstream while the test looks
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        writer.write(head.encode() + body)
+        async with asyncio.timeout(15):
+            await store.entered.wait()  # the router's start waits
+        writer.close()
+        await writer.wait_closed()
+        store.released.set()
+
+        async def answered() -> bool:  # the request's handling is over (a cancel with it)
+            return not edge.server.server_state.tasks
+
+        await eventually(answered, what="the request's task ending")
+        assert router.server.jobs.running == 0  # cancelled
+        await fake.state.wait_for(lambda: fake.state.in_flight == 0, what="its call cut")
+        ended = [
+            (labels, point.value)
+            for labels, point in captured.points("switchboard.responses.background.ended")
+        ]
+        assert ended == [({"status": "cancelled"}, 1)]
+    finally:
+        store.released.set()
+        fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
+
+
+async def test_a_pipelining_caller_that_leaves_during_a_slow_start_has_it_cancelled(
+    captured: TelemetryCapture, fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """As above, but the caller pipelined a request behind the create before it left: uvicorn
+    stops reading the connection at a pipelined request, so its end is seen only if the edge
+    reads on while the start is slow (as it does while it waits on any call of a request)."""
+    store = HeldStart()
+    router = await start_router(base_config(fake.base_url), store=store)
+    edge = await start_edge(router)
+    body = orjson.dumps({"model": "chain", "input": "hi", "background": True})
+    head = (
+        "POST /v1/responses HTTP/1.1\r\nhost: edge\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    )
+    connections = edge.server.server_state.connections
+    fake.state.hold()  # the response's call, held upstream while the test looks
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", edge.port)
+        writer.write(head.encode() + body)
+        async with asyncio.timeout(15):
+            await store.entered.wait()  # the router's start waits
+        writer.write(b"GET /v1/models HTTP/1.1\r\nhost: edge\r\n\r\n")
+
+        async def pipelined() -> bool:
+            return any(len(getattr(c, "pipeline", ())) == 1 for c in connections)
+
+        await eventually(pipelined, what="the next request read ahead")
+        writer.close()
+        await writer.wait_closed()
+
+        async def seen_gone() -> bool:  # the edge read the caller's end
+            return not connections
+
+        await eventually(seen_gone, what="the caller's leaving seen")
+        store.released.set()
+
+        async def answered() -> bool:
+            return not edge.server.server_state.tasks
+
+        await eventually(answered, what="the request's task ending")
+        assert router.server.jobs.running == 0  # cancelled
+        ended = [
+            (labels, point.value)
+            for labels, point in captured.points("switchboard.responses.background.ended")
+        ]
+        assert ended == [({"status": "cancelled"}, 1)]
+    finally:
+        store.released.set()
+        fake.state.release()
+    assert await router.server.jobs.settle(10) == 0

@@ -269,3 +269,28 @@ async def test_a_compatible_server_runs_the_hosted_tools_its_config_names(
     handed: Any = [{"role": "user", "content": "ls"}, output]
     await sdk.responses.create(model="groq-like", input=handed)
     assert len(fake.state.calls(model="gpt-oss-runner")) == 1
+
+
+async def test_a_background_refusal_names_the_responses_field_as_the_foreground_does(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """An item handed back where no deployment carries it is refused by the router as its
+    chat field (`messages[1]`) once the job runs: the background stream's `error` event and the
+    Response's error say it as the foreground 400 does, of `input`, in the same words."""
+    output = {"type": "local_shell_call_output", "id": "call_1", "output": "{}"}
+    handed: Any = [{"role": "user", "content": "list files"}, output]
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.responses.create(model="chat-only", input=handed, stream=True)
+    told = caught.value.body
+    assert isinstance(told, dict) and told["param"] == "input"
+
+    stream = await sdk.responses.create(
+        model="chat-only", input=handed, background=True, stream=True
+    )
+    events: list[Any] = [event async for event in stream]
+    error, failed = events[-2:]
+    assert (error.type, error.code, error.param) == ("error", told["code"], "input")
+    assert error.message == told["message"]
+    final = await settled(sdk, failed.response.id, router.server)
+    assert final.error is not None and final.error.message == told["message"]
+    assert fake.state.calls(model="gpt-chat") == []

@@ -17,8 +17,9 @@ from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter
-from tests.helpers import eventually
+from tests.helpers import advance_until_done, eventually
 from tests.replicas.harness import ask, replica_config, set_enabled, two_replicas
 
 CLIENT = (("authorization", "Bearer sk-client-app"),)
@@ -120,31 +121,30 @@ async def test_a_callers_concurrent_streams_are_counted_across_replicas(
     config["auth"] = {
         "clients": [{"name": "app", "key": "sk-client-app", "max_concurrent_streams": 1}]
     }
-    a, b = await two_replicas(start_router, config)
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
     fake.state.set_scenario(Scenario(stall_after_chunks=2))
     stream = a.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
     async for message in stream:
         if message.WhichOneof("event") == "chunk":
             break
     refused = b.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
+    # B waits for one of the client's streams to end on B (none does), then refuses.
+    refusing = asyncio.ensure_future(anext(aiter(refused)))
+    await advance_until_done(clock, 0.5, refusing, what="B refused after its wait for a slot")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        async for _ in refused:
-            pass
+        await refusing
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     stream.cancel()
     fake.state.clear_scenarios()
 
     # Polled: A gives the slot back as its handler sees the cancel, which the caller cannot see.
-    async def b_streams() -> bool:
-        call = b.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
-        try:
-            return any([m.WhichOneof("event") == "chunk" async for m in call])
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise
-            return False
+    async def released() -> bool:
+        return await b.runtime.store.held(["client:app:streams"]) == [0]
 
-    await eventually(b_streams, what="B streams once A's stream ended")
+    await eventually(released, what="A's stream slot given back")
+    call = b.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
+    assert [m.WhichOneof("event") async for m in call][-1] == "summary"
 
 
 async def test_a_conversations_ban_on_one_replica_holds_on_the_other(
@@ -328,3 +328,35 @@ async def test_hintless_429s_met_on_two_replicas_back_the_key_off_together(
         await b.stub.Chat(ask("beta/model-b"))
     wait = details_from_rpc_error(caught.value).retry_after_s
     assert wait is not None and 2.5 <= wait < 7.5
+
+
+async def test_an_operators_enable_on_either_replica_ends_the_keys_hintless_429_strikes(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """kb met two 429s without a Retry-After on A (strikes shared, each once its last backoff
+    was over); the operator enables kb through B, which never met one. The enable vouches for
+    the key on every replica: B's next such 429 backs off from the base again (2.5 to 7.5 s),
+    not from the third strike (10 to 30 s)."""
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario.rate_limited(retry_after=None), model="model-b")
+    for _ in range(2):
+        with pytest.raises(grpc.aio.AioRpcError):
+            await a.stub.Chat(ask("beta/model-b"))  # the 429
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await a.stub.Chat(ask("beta/model-b"))  # refused: kb cools this long
+        wait = details_from_rpc_error(caught.value).retry_after_s
+        assert wait is not None
+        clock.advance(wait + 0.01)
+    kb = fingerprint("kb")
+    await b.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(provider="beta", fingerprint=kb, enabled=True)
+    )
+
+    with pytest.raises(grpc.aio.AioRpcError):
+        await b.stub.Chat(ask("beta/model-b"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await b.stub.Chat(ask("beta/model-b"))
+    wait = details_from_rpc_error(caught.value).retry_after_s
+    assert fake.state.count(model="model-b") == 3
+    assert wait is not None and 2.5 <= wait < 7.5, wait

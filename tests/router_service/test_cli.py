@@ -164,6 +164,42 @@ def test_one_port_for_the_router_and_its_metrics_is_refused_by_name(tmp_path: Pa
     )
 
 
+def test_a_message_bound_past_what_grpc_holds_is_refused_by_its_key(tmp_path: Path) -> None:
+    """grpc's channel arguments are C ints: 2**31 bytes or more failed the server's own
+    construction with an OverflowError traceback, after the store and the metrics had started."""
+    config = base_config(
+        "http://127.0.0.1:9/v1", server={"host": "127.0.0.1", "max_message_bytes": 2**31}
+    )
+    done = _run_to_exit(_config_file(tmp_path, config), "--port", str(free_port()))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "OverflowError" not in done.stderr
+    assert "server.max_message_bytes" in done.stderr
+    assert "2147483647" in done.stderr
+
+
+@pytest.mark.parametrize("key", ["max_body_bytes", "max_upload_bytes"])
+def test_an_edge_body_bound_past_what_grpc_holds_is_refused_by_its_key(
+    tmp_path: Path, key: str
+) -> None:
+    """The edge's router client takes the largest body it accepts plus 1 MiB of framing, and
+    grpc's bound is a C int: a bound within 1 MiB of 2**31 or past it failed the edge's
+    startup with the client's ValueError traceback (exit 3), naming no key of the file."""
+    config = {"edge": {"router_target": "127.0.0.1:9", key: 2**31 - 1}}
+    path = _config_file(tmp_path, config, name="edge.yaml")
+    port = str(free_port())
+    done = subprocess.run(
+        [sys.executable, "-m", "router_service", "edge", "-c", str(path), "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"edge.{key}" in done.stderr
+    assert str(2**31 - 1 - 1024 * 1024) in done.stderr
+
+
 async def test_replicas_share_one_config_file_and_show_one_digest(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:

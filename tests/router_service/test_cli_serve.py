@@ -71,6 +71,7 @@ async def serve_process(
     argv = ["serve"]
     if dev:
         await fake.aclose()
+        (tmp_path / "none.yaml").write_text("[]\n")  # no rules
         argv = ["dev", "--fake-port", str(fake.port), "--scenarios", str(tmp_path / "none.yaml")]
     process, log = await _started(tmp_path, config, *argv)
     base = f"http://127.0.0.1:{edge_port}"

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cswitchboard/v1/batches.proto\x12\x0eswitchboard.v1\"r\n\nStoredFile\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\x12\x12\n\ncreated_at\x18\x03 \x01(\x03\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\x03\"\x1a\n\x0b\x43lientIndex\x12\x0b\n\x03ids\x18\x01 \x03(\t\"\xc0\x04\n\x05\x42\x61tch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x15\n\rinput_file_id\x18\x03 \x01(\t\x12\x19\n\x11\x63ompletion_window\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x16\n\x0eoutput_file_id\x18\x06 \x01(\t\x12\x15\n\rerror_file_id\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\x03\x12\x16\n\x0ein_progress_at\x18\t \x01(\x03\x12\x12\n\nexpires_at\x18\n \x01(\x03\x12\x15\n\rfinalizing_at\x18\x0b \x01(\x03\x12\x14\n\x0c\x63ompleted_at\x18\x0c \x01(\x03\x12\x11\n\tfailed_at\x18\r \x01(\x03\x12\x12\n\nexpired_at\x18\x0e \x01(\x03\x12\x15\n\rcancelling_at\x18\x0f \x01(\x03\x12\x14\n\x0c\x63\x61ncelled_at\x18\x10 \x01(\x03\x12:\n\x0erequest_counts\x18\x11 \x01(\x0b\x32\".switchboard.v1.BatchRequestCounts\x12*\n\x06\x65rrors\x18\x12 \x03(\x0b\x32\x1a.switchboard.v1.BatchError\x12\x15\n\rmetadata_json\x18\x13 \x01(\t\x12)\n\x05usage\x18\x14 \x01(\x0b\x32\x1a.switchboard.v1.BatchUsage\x12\x1e\n\x16output_expires_after_s\x18\x15 \x01(\x03\x12\x1d\n\x15input_file_expires_at\x18\x16 \x01(\x03\"F\n\x12\x42\x61tchRequestCounts\x12\r\n\x05total\x18\x01 \x01(\x03\x12\x11\n\tcompleted\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\"V\n\nBatchError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05param\x18\x03 \x01(\t\x12\x11\n\x04line\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_line\"O\n\nBatchUsage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x03\"`\n\x11UploadFileRequest\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x17\n\x0f\x65xpires_after_s\x18\x04 \x01(\x03\">\n\x12UploadFileResponse\x12(\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1a.switchboard.v1.StoredFile\"A\n\x10ListFilesRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\"P\n\x11ListFilesResponse\x12)\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1a.switchboard.v1.StoredFile\x12\x10\n\x08has_more\x18\x02 \x01(\x08\"\x1c\n\x0eGetFileRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x0fGetFileResponse\x12(\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1a.switchboard.v1.StoredFile\"#\n\x15GetFileContentRequest\x12\n\n\x02id\x18\x01 \x01(\t\"S\n\x16GetFileContentResponse\x12(\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1a.switchboard.v1.StoredFile\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"\x1f\n\x11\x44\x65leteFileRequest\x12\n\n\x02id\x18\x01 \x01(\t\"%\n\x12\x44\x65leteFileResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"\x8f\x01\n\x12\x43reateBatchRequest\x12\x15\n\rinput_file_id\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x19\n\x11\x63ompletion_window\x18\x03 \x01(\t\x12\x15\n\rmetadata_json\x18\x04 \x01(\t\x12\x1e\n\x16output_expires_after_s\x18\x05 \x01(\x03\";\n\x13\x43reateBatchResponse\x12$\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x15.switchboard.v1.Batch\"\x1d\n\x0fGetBatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\"8\n\x10GetBatchResponse\x12$\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x15.switchboard.v1.Batch\"2\n\x12ListBatchesRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\t\"O\n\x13ListBatchesResponse\x12&\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x15.switchboard.v1.Batch\x12\x10\n\x08has_more\x18\x02 \x01(\x08\" \n\x12\x43\x61ncelBatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x13\x43\x61ncelBatchResponse\x12$\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x15.switchboard.v1.Batchb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cswitchboard/v1/batches.proto\x12\x0eswitchboard.v1\"r\n\nStoredFile\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\x12\x12\n\ncreated_at\x18\x03 \x01(\x03\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x12\n\nexpires_at\x18\x06 \x01(\x03\"\x1a\n\x0b\x43lientIndex\x12\x0b\n\x03ids\x18\x01 \x03(\t\"\xc0\x04\n\x05\x42\x61tch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x15\n\rinput_file_id\x18\x03 \x01(\t\x12\x19\n\x11\x63ompletion_window\x18\x04 \x01(\t\x12\x0e\n\x06status\x18\x05 \x01(\t\x12\x16\n\x0eoutput_file_id\x18\x06 \x01(\t\x12\x15\n\rerror_file_id\x18\x07 \x01(\t\x12\x12\n\ncreated_at\x18\x08 \x01(\x03\x12\x16\n\x0ein_progress_at\x18\t \x01(\x03\x12\x12\n\nexpires_at\x18\n \x01(\x03\x12\x15\n\rfinalizing_at\x18\x0b \x01(\x03\x12\x14\n\x0c\x63ompleted_at\x18\x0c \x01(\x03\x12\x11\n\tfailed_at\x18\r \x01(\x03\x12\x12\n\nexpired_at\x18\x0e \x01(\x03\x12\x15\n\rcancelling_at\x18\x0f \x01(\x03\x12\x14\n\x0c\x63\x61ncelled_at\x18\x10 \x01(\x03\x12:\n\x0erequest_counts\x18\x11 \x01(\x0b\x32\".switchboard.v1.BatchRequestCounts\x12*\n\x06\x65rrors\x18\x12 \x03(\x0b\x32\x1a.switchboard.v1.BatchError\x12\x15\n\rmetadata_json\x18\x13 \x01(\t\x12)\n\x05usage\x18\x14 \x01(\x0b\x32\x1a.switchboard.v1.BatchUsage\x12\x1e\n\x16output_expires_after_s\x18\x15 \x01(\x03\x12\x1d\n\x15input_file_expires_at\x18\x16 \x01(\x03\"F\n\x12\x42\x61tchRequestCounts\x12\r\n\x05total\x18\x01 \x01(\x03\x12\x11\n\tcompleted\x18\x02 \x01(\x03\x12\x0e\n\x06\x66\x61iled\x18\x03 \x01(\x03\"V\n\nBatchError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\r\n\x05param\x18\x03 \x01(\t\x12\x11\n\x04line\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x07\n\x05_line\"O\n\nBatchUsage\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x15\n\routput_tokens\x18\x02 \x01(\x03\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x03\"`\n\x11UploadFileRequest\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x03 \x01(\x0c\x12\x17\n\x0f\x65xpires_after_s\x18\x04 \x01(\x03\">\n\x12UploadFileResponse\x12(\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1a.switchboard.v1.StoredFile\"P\n\x10ListFilesRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\t\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\r\n\x05order\x18\x04 \x01(\t\"P\n\x11ListFilesResponse\x12)\n\x05\x66iles\x18\x01 \x03(\x0b\x32\x1a.switchboard.v1.StoredFile\x12\x10\n\x08has_more\x18\x02 \x01(\x08\"\x1c\n\x0eGetFileRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x0fGetFileResponse\x12(\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1a.switchboard.v1.StoredFile\"#\n\x15GetFileContentRequest\x12\n\n\x02id\x18\x01 \x01(\t\"S\n\x16GetFileContentResponse\x12(\n\x04\x66ile\x18\x01 \x01(\x0b\x32\x1a.switchboard.v1.StoredFile\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"\x1f\n\x11\x44\x65leteFileRequest\x12\n\n\x02id\x18\x01 \x01(\t\"%\n\x12\x44\x65leteFileResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"\x8f\x01\n\x12\x43reateBatchRequest\x12\x15\n\rinput_file_id\x18\x01 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x02 \x01(\t\x12\x19\n\x11\x63ompletion_window\x18\x03 \x01(\t\x12\x15\n\rmetadata_json\x18\x04 \x01(\t\x12\x1e\n\x16output_expires_after_s\x18\x05 \x01(\x03\";\n\x13\x43reateBatchResponse\x12$\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x15.switchboard.v1.Batch\"\x1d\n\x0fGetBatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\"8\n\x10GetBatchResponse\x12$\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x15.switchboard.v1.Batch\"2\n\x12ListBatchesRequest\x12\r\n\x05limit\x18\x01 \x01(\x05\x12\r\n\x05\x61\x66ter\x18\x02 \x01(\t\"O\n\x13ListBatchesResponse\x12&\n\x07\x62\x61tches\x18\x01 \x03(\x0b\x32\x15.switchboard.v1.Batch\x12\x10\n\x08has_more\x18\x02 \x01(\x08\" \n\x12\x43\x61ncelBatchRequest\x12\n\n\x02id\x18\x01 \x01(\t\";\n\x13\x43\x61ncelBatchResponse\x12$\n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x15.switchboard.v1.Batchb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,35 +48,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_UPLOADFILERESPONSE']._serialized_start=1110
   _globals['_UPLOADFILERESPONSE']._serialized_end=1172
   _globals['_LISTFILESREQUEST']._serialized_start=1174
-  _globals['_LISTFILESREQUEST']._serialized_end=1239
-  _globals['_LISTFILESRESPONSE']._serialized_start=1241
-  _globals['_LISTFILESRESPONSE']._serialized_end=1321
-  _globals['_GETFILEREQUEST']._serialized_start=1323
-  _globals['_GETFILEREQUEST']._serialized_end=1351
-  _globals['_GETFILERESPONSE']._serialized_start=1353
-  _globals['_GETFILERESPONSE']._serialized_end=1412
-  _globals['_GETFILECONTENTREQUEST']._serialized_start=1414
-  _globals['_GETFILECONTENTREQUEST']._serialized_end=1449
-  _globals['_GETFILECONTENTRESPONSE']._serialized_start=1451
-  _globals['_GETFILECONTENTRESPONSE']._serialized_end=1534
-  _globals['_DELETEFILEREQUEST']._serialized_start=1536
-  _globals['_DELETEFILEREQUEST']._serialized_end=1567
-  _globals['_DELETEFILERESPONSE']._serialized_start=1569
-  _globals['_DELETEFILERESPONSE']._serialized_end=1606
-  _globals['_CREATEBATCHREQUEST']._serialized_start=1609
-  _globals['_CREATEBATCHREQUEST']._serialized_end=1752
-  _globals['_CREATEBATCHRESPONSE']._serialized_start=1754
-  _globals['_CREATEBATCHRESPONSE']._serialized_end=1813
-  _globals['_GETBATCHREQUEST']._serialized_start=1815
-  _globals['_GETBATCHREQUEST']._serialized_end=1844
-  _globals['_GETBATCHRESPONSE']._serialized_start=1846
-  _globals['_GETBATCHRESPONSE']._serialized_end=1902
-  _globals['_LISTBATCHESREQUEST']._serialized_start=1904
-  _globals['_LISTBATCHESREQUEST']._serialized_end=1954
-  _globals['_LISTBATCHESRESPONSE']._serialized_start=1956
-  _globals['_LISTBATCHESRESPONSE']._serialized_end=2035
-  _globals['_CANCELBATCHREQUEST']._serialized_start=2037
-  _globals['_CANCELBATCHREQUEST']._serialized_end=2069
-  _globals['_CANCELBATCHRESPONSE']._serialized_start=2071
-  _globals['_CANCELBATCHRESPONSE']._serialized_end=2130
+  _globals['_LISTFILESREQUEST']._serialized_end=1254
+  _globals['_LISTFILESRESPONSE']._serialized_start=1256
+  _globals['_LISTFILESRESPONSE']._serialized_end=1336
+  _globals['_GETFILEREQUEST']._serialized_start=1338
+  _globals['_GETFILEREQUEST']._serialized_end=1366
+  _globals['_GETFILERESPONSE']._serialized_start=1368
+  _globals['_GETFILERESPONSE']._serialized_end=1427
+  _globals['_GETFILECONTENTREQUEST']._serialized_start=1429
+  _globals['_GETFILECONTENTREQUEST']._serialized_end=1464
+  _globals['_GETFILECONTENTRESPONSE']._serialized_start=1466
+  _globals['_GETFILECONTENTRESPONSE']._serialized_end=1549
+  _globals['_DELETEFILEREQUEST']._serialized_start=1551
+  _globals['_DELETEFILEREQUEST']._serialized_end=1582
+  _globals['_DELETEFILERESPONSE']._serialized_start=1584
+  _globals['_DELETEFILERESPONSE']._serialized_end=1621
+  _globals['_CREATEBATCHREQUEST']._serialized_start=1624
+  _globals['_CREATEBATCHREQUEST']._serialized_end=1767
+  _globals['_CREATEBATCHRESPONSE']._serialized_start=1769
+  _globals['_CREATEBATCHRESPONSE']._serialized_end=1828
+  _globals['_GETBATCHREQUEST']._serialized_start=1830
+  _globals['_GETBATCHREQUEST']._serialized_end=1859
+  _globals['_GETBATCHRESPONSE']._serialized_start=1861
+  _globals['_GETBATCHRESPONSE']._serialized_end=1917
+  _globals['_LISTBATCHESREQUEST']._serialized_start=1919
+  _globals['_LISTBATCHESREQUEST']._serialized_end=1969
+  _globals['_LISTBATCHESRESPONSE']._serialized_start=1971
+  _globals['_LISTBATCHESRESPONSE']._serialized_end=2050
+  _globals['_CANCELBATCHREQUEST']._serialized_start=2052
+  _globals['_CANCELBATCHREQUEST']._serialized_end=2084
+  _globals['_CANCELBATCHRESPONSE']._serialized_start=2086
+  _globals['_CANCELBATCHRESPONSE']._serialized_end=2145
 # @@protoc_insertion_point(module_scope)

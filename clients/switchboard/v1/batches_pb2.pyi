@@ -340,22 +340,26 @@ class ListFilesRequest(_message.Message):
     LIMIT_FIELD_NUMBER: _builtins.int
     AFTER_FIELD_NUMBER: _builtins.int
     PURPOSE_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
     limit: _builtins.int
     """1 to 10,000 (0: 10,000)."""
     after: _builtins.str
     """Only files made before this one (the last of the previous page)."""
     purpose: _builtins.str
     """Only files of this purpose (empty: all)."""
+    order: _builtins.str
+    """"desc" (or empty): newest first; "asc": oldest first."""
     def __init__(
         self,
         *,
         limit: _builtins.int = ...,
         after: _builtins.str = ...,
         purpose: _builtins.str = ...,
+        order: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "limit", b"limit", "purpose", b"purpose"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after", b"after", "limit", b"limit", "order", b"order", "purpose", b"purpose"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -5,6 +5,7 @@ import warnings
 
 from clients.switchboard.v1 import batches_pb2 as switchboard_dot_v1_dot_batches__pb2
 from clients.switchboard.v1 import router_service_pb2 as switchboard_dot_v1_dot_router__service__pb2
+from clients.switchboard.v1 import uploads_pb2 as switchboard_dot_v1_dot_uploads__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -174,6 +175,26 @@ class RouterServiceStub:
                 '/switchboard.v1.RouterService/CancelBatch',
                 request_serializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchRequest.SerializeToString,
                 response_deserializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchResponse.FromString,
+                _registered_method=True)
+        self.CreateUpload = channel.unary_unary(
+                '/switchboard.v1.RouterService/CreateUpload',
+                request_serializer=switchboard_dot_v1_dot_uploads__pb2.CreateUploadRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_uploads__pb2.CreateUploadResponse.FromString,
+                _registered_method=True)
+        self.AddUploadPart = channel.unary_unary(
+                '/switchboard.v1.RouterService/AddUploadPart',
+                request_serializer=switchboard_dot_v1_dot_uploads__pb2.AddUploadPartRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_uploads__pb2.AddUploadPartResponse.FromString,
+                _registered_method=True)
+        self.CompleteUpload = channel.unary_unary(
+                '/switchboard.v1.RouterService/CompleteUpload',
+                request_serializer=switchboard_dot_v1_dot_uploads__pb2.CompleteUploadRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_uploads__pb2.CompleteUploadResponse.FromString,
+                _registered_method=True)
+        self.CancelUpload = channel.unary_unary(
+                '/switchboard.v1.RouterService/CancelUpload',
+                request_serializer=switchboard_dot_v1_dot_uploads__pb2.CancelUploadRequest.SerializeToString,
+                response_deserializer=switchboard_dot_v1_dot_uploads__pb2.CancelUploadResponse.FromString,
                 _registered_method=True)
         self.ResumeResponse = channel.unary_stream(
                 '/switchboard.v1.RouterService/ResumeResponse',
@@ -444,6 +465,40 @@ class RouterServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateUpload(self, request, context):
+        """Begin an upload of one file in parts (OpenAI's Uploads API), pending for
+        `files.upload_ttl_s`. Its declared `bytes` are held to `files.max_file_bytes` (OUT_OF_RANGE,
+        reason FILE_TOO_LARGE). Needs the `chat` scope; not counted in rpm.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddUploadPart(self, request, context):
+        """Add a part to a pending upload of the calling client: counted against
+        `files.client_bytes` until the upload ends (a cancelled or expired upload's parts are
+        given back). An unknown upload is NOT_FOUND (reason UPLOAD_NOT_FOUND); one no longer
+        pending is FAILED_PRECONDITION (reason UPLOAD_NOT_PENDING, HTTP 400).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteUpload(self, request, context):
+        """Complete an upload: its listed parts in order become a file, as UploadFile keeps one (their
+        sizes must add up to the upload's `bytes`; `md5` checked when given: INVALID_ARGUMENT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelUpload(self, request, context):
+        """Cancel a pending upload: its parts are deleted and given back to the client's quota.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ResumeResponse(self, request, context):
         """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
         after `starting_after`, then follow the live ones until the one that ends it, from any
@@ -657,6 +712,26 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.CancelBatch,
                     request_deserializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchRequest.FromString,
                     response_serializer=switchboard_dot_v1_dot_batches__pb2.CancelBatchResponse.SerializeToString,
+            ),
+            'CreateUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateUpload,
+                    request_deserializer=switchboard_dot_v1_dot_uploads__pb2.CreateUploadRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_uploads__pb2.CreateUploadResponse.SerializeToString,
+            ),
+            'AddUploadPart': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddUploadPart,
+                    request_deserializer=switchboard_dot_v1_dot_uploads__pb2.AddUploadPartRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_uploads__pb2.AddUploadPartResponse.SerializeToString,
+            ),
+            'CompleteUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteUpload,
+                    request_deserializer=switchboard_dot_v1_dot_uploads__pb2.CompleteUploadRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_uploads__pb2.CompleteUploadResponse.SerializeToString,
+            ),
+            'CancelUpload': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelUpload,
+                    request_deserializer=switchboard_dot_v1_dot_uploads__pb2.CancelUploadRequest.FromString,
+                    response_serializer=switchboard_dot_v1_dot_uploads__pb2.CancelUploadResponse.SerializeToString,
             ),
             'ResumeResponse': grpc.unary_stream_rpc_method_handler(
                     servicer.ResumeResponse,
@@ -1396,6 +1471,114 @@ class RouterService:
             '/switchboard.v1.RouterService/CancelBatch',
             switchboard_dot_v1_dot_batches__pb2.CancelBatchRequest.SerializeToString,
             switchboard_dot_v1_dot_batches__pb2.CancelBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/CreateUpload',
+            switchboard_dot_v1_dot_uploads__pb2.CreateUploadRequest.SerializeToString,
+            switchboard_dot_v1_dot_uploads__pb2.CreateUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddUploadPart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/AddUploadPart',
+            switchboard_dot_v1_dot_uploads__pb2.AddUploadPartRequest.SerializeToString,
+            switchboard_dot_v1_dot_uploads__pb2.AddUploadPartResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/CompleteUpload',
+            switchboard_dot_v1_dot_uploads__pb2.CompleteUploadRequest.SerializeToString,
+            switchboard_dot_v1_dot_uploads__pb2.CompleteUploadResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelUpload(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/switchboard.v1.RouterService/CancelUpload',
+            switchboard_dot_v1_dot_uploads__pb2.CancelUploadRequest.SerializeToString,
+            switchboard_dot_v1_dot_uploads__pb2.CancelUploadResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,6 +7,7 @@ from collections import abc as _abc
 from grpc import aio as _aio
 from clients.switchboard.v1 import batches_pb2 as _batches_pb2
 from clients.switchboard.v1 import router_service_pb2 as _router_service_pb2
+from clients.switchboard.v1 import uploads_pb2 as _uploads_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -159,6 +160,23 @@ class RouterServiceStub:
     answered are not run; what was answered is written out. An ended batch is answered as it
     is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
     """
+    CreateUpload: _grpc.UnaryUnaryMultiCallable[_uploads_pb2.CreateUploadRequest, _uploads_pb2.CreateUploadResponse]
+    """Begin an upload of one file in parts (OpenAI's Uploads API), pending for
+    `files.upload_ttl_s`. Its declared `bytes` are held to `files.max_file_bytes` (OUT_OF_RANGE,
+    reason FILE_TOO_LARGE). Needs the `chat` scope; not counted in rpm.
+    """
+    AddUploadPart: _grpc.UnaryUnaryMultiCallable[_uploads_pb2.AddUploadPartRequest, _uploads_pb2.AddUploadPartResponse]
+    """Add a part to a pending upload of the calling client: counted against
+    `files.client_bytes` until the upload ends (a cancelled or expired upload's parts are
+    given back). An unknown upload is NOT_FOUND (reason UPLOAD_NOT_FOUND); one no longer
+    pending is FAILED_PRECONDITION (reason UPLOAD_NOT_PENDING, HTTP 400).
+    """
+    CompleteUpload: _grpc.UnaryUnaryMultiCallable[_uploads_pb2.CompleteUploadRequest, _uploads_pb2.CompleteUploadResponse]
+    """Complete an upload: its listed parts in order become a file, as UploadFile keeps one (their
+    sizes must add up to the upload's `bytes`; `md5` checked when given: INVALID_ARGUMENT).
+    """
+    CancelUpload: _grpc.UnaryUnaryMultiCallable[_uploads_pb2.CancelUploadRequest, _uploads_pb2.CancelUploadResponse]
+    """Cancel a pending upload: its parts are deleted and given back to the client's quota."""
     ResumeResponse: _grpc.UnaryStreamMultiCallable[_router_service_pb2.ResumeResponseRequest, _router_service_pb2.ResumeResponseResponse]
     """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
     after `starting_after`, then follow the live ones until the one that ends it, from any
@@ -351,6 +369,23 @@ class RouterServiceAsyncStub(RouterServiceStub):
     answered are not run; what was answered is written out. An ended batch is answered as it
     is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
     """
+    CreateUpload: _aio.UnaryUnaryMultiCallable[_uploads_pb2.CreateUploadRequest, _uploads_pb2.CreateUploadResponse]  # type: ignore[assignment]
+    """Begin an upload of one file in parts (OpenAI's Uploads API), pending for
+    `files.upload_ttl_s`. Its declared `bytes` are held to `files.max_file_bytes` (OUT_OF_RANGE,
+    reason FILE_TOO_LARGE). Needs the `chat` scope; not counted in rpm.
+    """
+    AddUploadPart: _aio.UnaryUnaryMultiCallable[_uploads_pb2.AddUploadPartRequest, _uploads_pb2.AddUploadPartResponse]  # type: ignore[assignment]
+    """Add a part to a pending upload of the calling client: counted against
+    `files.client_bytes` until the upload ends (a cancelled or expired upload's parts are
+    given back). An unknown upload is NOT_FOUND (reason UPLOAD_NOT_FOUND); one no longer
+    pending is FAILED_PRECONDITION (reason UPLOAD_NOT_PENDING, HTTP 400).
+    """
+    CompleteUpload: _aio.UnaryUnaryMultiCallable[_uploads_pb2.CompleteUploadRequest, _uploads_pb2.CompleteUploadResponse]  # type: ignore[assignment]
+    """Complete an upload: its listed parts in order become a file, as UploadFile keeps one (their
+    sizes must add up to the upload's `bytes`; `md5` checked when given: INVALID_ARGUMENT).
+    """
+    CancelUpload: _aio.UnaryUnaryMultiCallable[_uploads_pb2.CancelUploadRequest, _uploads_pb2.CancelUploadResponse]  # type: ignore[assignment]
+    """Cancel a pending upload: its parts are deleted and given back to the client's quota."""
     ResumeResponse: _aio.UnaryStreamMultiCallable[_router_service_pb2.ResumeResponseRequest, _router_service_pb2.ResumeResponseResponse]  # type: ignore[assignment]
     """Replay a streamed background response's events (StartBackgroundResponse with `stream`)
     after `starting_after`, then follow the live ones until the one that ends it, from any
@@ -696,6 +731,47 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         answered are not run; what was answered is written out. An ended batch is answered as it
         is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
         """
+
+    @_abc_1.abstractmethod
+    def CreateUpload(
+        self,
+        request: _uploads_pb2.CreateUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_uploads_pb2.CreateUploadResponse, _abc.Awaitable[_uploads_pb2.CreateUploadResponse]]:
+        """Begin an upload of one file in parts (OpenAI's Uploads API), pending for
+        `files.upload_ttl_s`. Its declared `bytes` are held to `files.max_file_bytes` (OUT_OF_RANGE,
+        reason FILE_TOO_LARGE). Needs the `chat` scope; not counted in rpm.
+        """
+
+    @_abc_1.abstractmethod
+    def AddUploadPart(
+        self,
+        request: _uploads_pb2.AddUploadPartRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_uploads_pb2.AddUploadPartResponse, _abc.Awaitable[_uploads_pb2.AddUploadPartResponse]]:
+        """Add a part to a pending upload of the calling client: counted against
+        `files.client_bytes` until the upload ends (a cancelled or expired upload's parts are
+        given back). An unknown upload is NOT_FOUND (reason UPLOAD_NOT_FOUND); one no longer
+        pending is FAILED_PRECONDITION (reason UPLOAD_NOT_PENDING, HTTP 400).
+        """
+
+    @_abc_1.abstractmethod
+    def CompleteUpload(
+        self,
+        request: _uploads_pb2.CompleteUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_uploads_pb2.CompleteUploadResponse, _abc.Awaitable[_uploads_pb2.CompleteUploadResponse]]:
+        """Complete an upload: its listed parts in order become a file, as UploadFile keeps one (their
+        sizes must add up to the upload's `bytes`; `md5` checked when given: INVALID_ARGUMENT).
+        """
+
+    @_abc_1.abstractmethod
+    def CancelUpload(
+        self,
+        request: _uploads_pb2.CancelUploadRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_uploads_pb2.CancelUploadResponse, _abc.Awaitable[_uploads_pb2.CancelUploadResponse]]:
+        """Cancel a pending upload: its parts are deleted and given back to the client's quota."""
 
     @_abc_1.abstractmethod
     def ResumeResponse(

@@ -59,3 +59,25 @@ async def test_an_upload_whose_object_pushes_out_its_own_content_is_refused(
         await router.stub.UploadFile(_upload("a.txt", 1000), timeout=10)
     assert refused.value.code() == grpc.StatusCode.OUT_OF_RANGE, refused.value
     assert await _whole(router) == {}
+
+
+async def test_a_file_kept_whole_stays_listed_when_the_store_makes_room(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Deleted files stay in their client's index until its period ends, so a client that
+    # uploads and deletes in a loop has an index holding more than its files do: the store,
+    # making room for the next upload, dropped that index (its owner holding the most) and
+    # every file kept whole, that one too, was no longer listed.
+    config = base_config(fake.base_url, state={"memory_document_bytes": 3000})
+    router = await start_router(config)
+    for i in range(60):
+        done = await router.stub.UploadFile(_upload(f"{i}.txt", 1), timeout=10)
+        await router.stub.DeleteFile(bpb.DeleteFileRequest(id=done.file.id), timeout=10)
+    kept = await router.stub.UploadFile(_upload("kept.txt", 10), timeout=10)
+    last = await router.stub.UploadFile(_upload("last.txt", 650), timeout=10)
+    whole = await _whole(router)
+    assert whole.get(last.file.id) is True, whole  # the room was made of other documents
+    for file in (kept, last):  # each whole (its content read) is listed, whole
+        read = router.stub.GetFileContent(bpb.GetFileContentRequest(id=file.file.id))
+        if await read.code() == grpc.StatusCode.OK:
+            assert whole.get(file.file.id) is True, (file.file.filename, whole)

@@ -168,6 +168,12 @@ def test_an_unquoted_date_in_a_header_is_the_date_written() -> None:
         ("https://api.example.com:99999/v1", "port"),
         ("https://[::1/v1", "port"),
         ("https:///v1", "host"),
+        # Every call appends its path after these: `…/v1?x=1/chat/completions` asked for /v1
+        # (a 404 blamed on the caller), `…/v1#x/chat/completions` the same; no host name
+        # holds a space.
+        ("https://api.example.com/v1?api-version=2024-10-21", "query"),
+        ("https://api.example.com/v1#main", "fragment"),
+        ("https://api.example.com /v1", "text"),
     ],
 )
 def test_a_base_url_no_request_could_use_is_refused_at_load(base_url: str, why: str) -> None:
@@ -243,3 +249,39 @@ auth: {{open: true}}
     message = str(caught.value)
     assert "providers.p.keys[0]" in message and "printable ASCII" in message
     assert "AZKEY" not in message
+
+
+@pytest.mark.parametrize("name", ["x api key", "x-api-key:", "", "x(team)", "x/title"])
+def test_a_header_name_http_cannot_carry_is_refused_at_load(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Loaded, such a name failed every call to its provider: the upstream's 400 ("Invalid
+    # header token", quoting the header line, its value too) passed on to each caller as its
+    # own mistake. A name is a token (RFC 9110 5.1): letters, digits and !#$%&'*+-.^_`|~.
+    text = GOOD.replace("keys:", f"headers: {{'{name}': TOKVAL}}\n    keys:")
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    path.chmod(0o600)
+    monkeypatch.setenv("OPENAI_KEY", "sk-k")
+    assert main(["check-config", str(path)]) == 2
+    message = capsys.readouterr().err
+    assert f"c.yaml:5: providers.openai.headers.{name}: Value error, " in message
+    assert "not a header name" in message and "TOKVAL" not in message
+
+
+@pytest.mark.parametrize("section", ["models", "pools"])
+@pytest.mark.parametrize("name", ["openai/gpt-4o-mini", "openai"])
+def test_a_group_or_pool_named_as_a_deployment_or_provider_is_refused(
+    section: str, name: str
+) -> None:
+    # A name is looked up as a group or pool first: a pool called `openai/gpt-4o-mini` took
+    # every call naming that deployment to its own groups' deployments, without a word.
+    group = "{deployments: [{provider: openai, model: other}]}"
+    added = f"models:\n  {name}: {group}\n" if section == "models" else "models:\n"
+    text = GOOD.replace("models:\n", added)
+    if section == "pools":
+        text += f"pools:\n  {name}: {{groups: [gpt]}}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml", env={"OPENAI_KEY": "k"})
+    assert f"{section}.{name}: Value error, the " in str(caught.value)
+    assert "shadows a deployment name" in str(caught.value)

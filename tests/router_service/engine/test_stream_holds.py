@@ -19,7 +19,7 @@ from router_service.engine._stream_holds import RENEWER
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
-from tests.helpers import eventually
+from tests.helpers import advance_until_done, eventually
 from tests.router_service.auth.helpers import bearer, client
 from tests.router_service.engine.test_attempt_end import _answer, attempt_runner, http
 from tests.router_service.server.test_leases import request
@@ -177,8 +177,10 @@ async def test_a_stream_longer_than_its_ttls_keeps_its_clients_stream_slot(
             break
     await clock.pass_periods(9, 10.0)  # 90 s: three times the slot's TTL
     second = router.stub.ChatStream(pb.ChatStreamRequest(params=request()), metadata=bearer(key))
+    refusing = asyncio.ensure_future(anext(aiter(second)))
+    await advance_until_done(clock, 0.5, refusing, what="refused, after a wait for a slot")
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await anext(aiter(second))
+        await refusing
     assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
     fake.state.release()
     assert [event async for event in call][-1].HasField("summary")

@@ -74,7 +74,7 @@ async def test_a_session_keeps_its_slots_past_their_ttl_until_it_ends(
         assert sorted(set(store.renewals)) == sorted(slots)
         assert await store.held(slots) == [1, 1]
         assert renewers() == [RENEWER]  # the runtime's, for every stream: none of the session
-        await refused_a_second(grpc_client)  # the limit still counts the open session
+        await refused_a_second(grpc_client, clock)  # the limit still counts the open session
         await ask_then_close(session)  # which still answers
 
     async def ended() -> bool:

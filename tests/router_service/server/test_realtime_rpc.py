@@ -17,9 +17,10 @@ import pytest
 
 from clients import RouterClient, RouterError, RouterRealtime, SyncRouterClient
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.helpers import eventually
+from tests.helpers import advance_until_done, eventually
 from tests.router_service.auth.helpers import bearer, client
 
 pytestmark = pytest.mark.timeout(30)
@@ -148,10 +149,14 @@ async def open_session(client: RouterClient, model: str = "voice") -> tuple[Rout
     return session, (await anext(session)).route
 
 
-async def refused_a_second(client: RouterClient) -> None:
-    """A second session of a client allowed one stream is refused: the open one holds it."""
+async def refused_a_second(client: RouterClient, clock: ManualClock | None = None) -> None:
+    """A second session of a client allowed one stream is refused: the open one holds it (on a
+    router's ManualClock `clock`, once it is moved past the wait for one of its streams to end)."""
+    opening = asyncio.ensure_future(open_session(client))
+    if clock is not None:
+        await advance_until_done(clock, 0.5, opening, what="the second session refused")
     with pytest.raises(RouterError) as busy:
-        await open_session(client)
+        await opening
     assert busy.value.grpc_code is grpc.StatusCode.RESOURCE_EXHAUSTED
 
 

@@ -18,15 +18,21 @@ from tests.router_service.server.test_realtime_rpc import ASK, realtime_config
 pytestmark = pytest.mark.timeout(30)
 
 OPEN = pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice"))
+# The message sent, what the error says of it, and its `param` (the field to set instead, or the
+# one set again), as every other refusal of a caller's field names it.
 UNSET = {
-    "nothing set": (pb.RealtimeRequest(), "none"),
-    "a second open": (OPEN, "`open` again"),
+    "nothing set": (pb.RealtimeRequest(), "none", "event_json"),
+    "a second open": (OPEN, "`open` again", "open"),
 }
 
 
-@pytest.mark.parametrize(("sent", "said"), UNSET.values(), ids=UNSET.keys())
+@pytest.mark.parametrize(("sent", "said", "param"), UNSET.values(), ids=UNSET.keys())
 async def test_a_message_that_is_no_event_ends_the_session_saying_so(
-    fake: FakeUpstream, start_router: StartRouter, sent: pb.RealtimeRequest, said: str
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    sent: pb.RealtimeRequest,
+    said: str,
+    param: str,
 ) -> None:
     router: RouterHandle = await start_router(realtime_config(fake))
     async with RouterClient(router.server.address) as client:
@@ -47,5 +53,6 @@ async def test_a_message_that_is_no_event_ends_the_session_saying_so(
     )
     assert "`event_json` or `close`" in error["error"]["message"]
     assert said in error["error"]["message"]
+    assert error["error"]["param"] == param
     assert rest[1].close.code == 1008
     assert await router.leases_held() == 0

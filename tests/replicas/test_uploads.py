@@ -1,0 +1,123 @@
+"""An upload's parts live on the shared Redis: a part sent through one replica is completed
+through another, the file then served by both; an upload cancelled or expired on one is so on
+the other. An upload is the shared store's or nothing, as a file is: during an outage its calls
+are a 503 `state_unavailable`, not a 404 nor a part kept where only one replica reads it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import openai
+import pytest
+
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter
+from tests.e2e.stream_harness import StartEdge
+from tests.e2e.test_uploads_races import gated
+from tests.replicas.harness import (
+    Replicas,
+    refused_for_the_outage,
+    replica_config,
+    sdks_on,
+    two_replicas,
+)
+from tests.replicas.test_batch_outage import Configs, configs
+
+__all__ = ["configs"]  # the fixture, used here
+
+
+async def made(sdk: openai.AsyncOpenAI, size: int) -> str:
+    upload = await sdk.uploads.create(
+        bytes=size, filename="in.txt", mime_type="text/plain", purpose="user_data"
+    )
+    return upload.id
+
+
+async def test_a_part_sent_through_one_replica_is_completed_through_another(
+    replicas: Replicas,
+) -> None:
+    _, _, first, second = replicas
+    upload_id = await made(first, 6)
+    head = await first.uploads.parts.create(upload_id, data=b"abc")
+    tail = await second.uploads.parts.create(upload_id, data=b"def")
+    done = await second.uploads.complete(upload_id, part_ids=[head.id, tail.id])
+    assert done.status == "completed" and done.file is not None
+    assert (await first.files.content(done.file.id)).content == b"abcdef"
+    assert [f.id async for f in first.files.list()] == [done.file.id]
+    with pytest.raises(openai.BadRequestError) as again:  # completed, on every replica
+        await first.uploads.parts.create(upload_id, data=b"g")
+    assert again.value.code == "upload_completed"
+
+
+async def test_an_upload_cancelled_or_expired_on_one_replica_is_so_on_the_other(
+    replicas: Replicas,
+) -> None:
+    one, _, first, second = replicas
+    cancelled = await made(first, 3)
+    await first.uploads.parts.create(cancelled, data=b"abc")
+    assert (await second.uploads.cancel(cancelled)).status == "cancelled"
+    with pytest.raises(openai.BadRequestError) as refused:
+        await first.uploads.parts.create(cancelled, data=b"abc")
+    assert refused.value.code == "upload_cancelled"
+    expiring = await made(second, 3)
+    part = await second.uploads.parts.create(expiring, data=b"abc")
+    clock = one.runtime.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(one.runtime.config.files.upload_ttl_s + 1)
+    with pytest.raises(openai.BadRequestError) as expired:
+        await first.uploads.complete(expiring, part_ids=[part.id])
+    assert expired.value.code == "upload_expired"
+
+
+async def test_an_upload_during_an_outage_is_refused_not_kept_where_nobody_reads_it(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        upload_id = await made(second, 3)
+        await redis_proxy.cut()
+        await refused_for_the_outage(
+            lambda: first.uploads.create(
+                bytes=3, filename="a.txt", mime_type="text/plain", purpose="user_data"
+            ),
+            lambda: first.uploads.parts.create(upload_id, data=b"abc"),
+            lambda: first.uploads.cancel(upload_id),
+        )
+        await redis_proxy.restore()
+        one.runtime.store.retry_shared()
+        part = await first.uploads.parts.create(upload_id, data=b"abc")
+        done = await second.uploads.complete(upload_id, part_ids=[part.id])
+        assert done.file is not None
+        assert (await first.files.content(done.file.id)).content == b"abc"
+
+
+async def test_a_completion_and_a_cancel_racing_give_the_parts_back_once(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    config = replica_config(fake.base_url, redis_url, redis_prefix, files={"client_bytes": 5000})
+    one, two = await two_replicas(start_router, config)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        upload_id = await made(first, 1500)
+        part = await first.uploads.parts.create(upload_id, data=b"x" * 1500)
+        # Each reads the parts' count before either gave it back (Redis answers both reads
+        # first): a count given back twice was 1500 bytes of room no file had paid for.
+        with gated([one.runtime.store, two.runtime.store], 2):
+            completed, cancelled = await asyncio.gather(
+                first.uploads.complete(upload_id, part_ids=[part.id]),
+                second.uploads.cancel(upload_id),
+                return_exceptions=True,
+            )
+        assert isinstance(completed, openai.BadRequestError), completed
+        assert not isinstance(cancelled, BaseException) and cancelled.status == "cancelled"
+        with pytest.raises(openai.RateLimitError):  # 4500 and its entry's 512: past 5000
+            await second.files.create(file=("a.bin", b"y" * 4500), purpose="user_data")
+        await second.files.create(file=("a.bin", b"y" * 4400), purpose="user_data")
