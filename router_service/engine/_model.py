@@ -31,6 +31,13 @@ _HOSTED = frozenset({HOSTED, HOSTED_ITEM})
 # A timer that fires (a cancellation that comes) this close to the caller's deadline was the
 # deadline's (`RequestContext.deadline_passed`).
 DEADLINE_SLACK_S = 0.005
+# A cancellation this close to the deadline was the caller's deadline's, whose call gRPC cancels
+# at its own (`RequestContext.cancelled_at_deadline`), which may pass before ours by the way
+# its request took here (the network; a busy router's lag before it read the request, from
+# which ours counts) and gRPC's rounding up of the timeout it sends to three significant digits
+# (`grpc-timeout`: 1.01 s for 1.001 s, 12.1 s for 12.05 s; up to 1% of it).
+CANCEL_TRANSIT_S = 0.05
+GRPC_TIMEOUT_ROUNDING = 0.01
 
 
 @dataclass(slots=True)
@@ -160,6 +167,8 @@ class RequestContext:
     clock: Clock
     # Monotonic instant by which the caller wants an answer; None: no deadline.
     deadline: float | None = None
+    # The timeout its gRPC call came with (0: none, or no call's): `cancelled_at_deadline`.
+    grpc_timeout_s: float = 0.0
     # The session's key (sessions.session_key: scoped to the client, hashed); "": none.
     session_id: str = ""
     # The calling client's configured name (auth.clients[].name); "": anonymous (open mode).
@@ -203,9 +212,17 @@ class RequestContext:
 
     def deadline_passed(self) -> bool:
         """Whether the caller's deadline has passed (to within `DEADLINE_SLACK_S`): a timer
-        that fired, or a cancellation that came, now was the deadline's."""
+        of ours that fired now was the deadline's."""
         remaining = self.remaining()
         return remaining is not None and remaining <= DEADLINE_SLACK_S
+
+    def cancelled_at_deadline(self) -> bool:
+        """Whether a cancellation that comes now was the caller's deadline's (gRPC cancels a
+        call whose deadline passed as one whose caller left): the caller's own may pass
+        before ours (`CANCEL_TRANSIT_S`, `GRPC_TIMEOUT_ROUNDING`), its call cancelled then."""
+        remaining = self.remaining()
+        lead = CANCEL_TRANSIT_S + self.grpc_timeout_s * GRPC_TIMEOUT_ROUNDING
+        return remaining is not None and remaining <= lead
 
     def attempt_timeout(self, cap_s: float) -> float:
         remaining = self.remaining()
