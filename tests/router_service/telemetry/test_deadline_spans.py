@@ -152,3 +152,37 @@ async def test_a_caller_that_leaves_with_time_left_is_cancelled(
     assert said["switchboard.outcome"] == said["error.type"] == "CANCELLED"
     found = samples(captured.prometheus_text())
     assert value(found, "switchboard_requests_total", switchboard_outcome="CANCELLED") == 1
+
+
+@pytest.mark.parametrize(
+    ("left_s", "outcome"), [(3.0, "CANCELLED"), (0.5, "DEADLINE_EXCEEDED")], ids=["left", "due"]
+)
+async def test_a_cancel_near_a_long_deadline_is_read_by_grpcs_rounding_of_it(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    left_s: float,
+    outcome: str,
+) -> None:
+    """The edge gives its calls 600 s (`request_timeout_s`), which gRPC sends rounded up to three
+    significant digits (whole seconds): its deadline passes under a second (and the way here)
+    before the router's. A caller that leaves 3 s before the router's deadline left (CANCELLED,
+    out of the error ratio's DEADLINE_EXCEEDED); a cancellation that comes 0.5 s before it was
+    the deadline's. The router's clock is moved, the caller cancels: no waiting on a deadline."""
+    clock = ManualClock(1_700_000_000.0)
+    config = base_config(fake.base_url)
+    config["providers"]["alpha"]["timeouts"].update(stall_s=3600.0)
+    router = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario(chunks=500, held_after_chunks=2))
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=ask()), timeout=600)
+    async for event in call:
+        if event.WhichOneof("event") == "chunk":
+            break
+    clock.advance(600 - left_s)  # on the router's clock, that close to its deadline
+    call.cancel()
+
+    said = attrs(await ended_request(captured, "chain"))
+    assert said["switchboard.outcome"] == said["error.type"] == outcome
+    assert said["rpc.grpc.status_code"] == getattr(grpc.StatusCode, outcome).value[0]
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", switchboard_outcome=outcome) == 1
