@@ -104,18 +104,27 @@ async def test_a_call_cancelled_by_its_deadline_before_any_timer_says_deadline_e
     that too is DEADLINE_EXCEEDED, not its caller leaving (the other test's unary call may
     end by the router's own timer first). Its caller's deadline passes before the router's
     (grpc-timeout is sent rounded up: 10.1 s for 10.05 s; the router counts from reading the
-    call), so the cancellation comes with some 50 ms left to the router, always more than the
-    `DEADLINE_SLACK_S` of its own timers."""
-    router = await start_router(base_config(fake.base_url, cache={"enabled": True}))
+    call), so the cancellation comes with time left to the router, more than the
+    `DEADLINE_SLACK_S` of its own timers: here the router's (manual) clock stands at most
+    50 ms before its deadline (the call's 1 s less the way here, less 0.95 s) when it comes."""
+    clock = ManualClock(1_700_000_000.0)
+    router = await start_router(base_config(fake.base_url, cache={"enabled": True}), clock=clock)
     fake.state.hold()
     leader = asyncio.ensure_future(router.stub.Chat(pb.ChatRequest(params=ask()), timeout=60))
     await fake.state.wait_for(lambda: fake.state.held == 1, what="the first call upstream")
+    follower = asyncio.ensure_future(router.stub.Chat(pb.ChatRequest(params=ask()), timeout=1))
+
+    async def following() -> bool:
+        return router.runtime.cache.flights.following == 1
+
+    await eventually(following, what="the second call following the first")
+    clock.advance(0.95)  # the router's deadline is now (its time remaining, ≤ 1 s) − 0.95 s
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await router.stub.Chat(pb.ChatRequest(params=ask()), timeout=10.05)  # a follower
+        await follower
     assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     assert router.runtime.cache.flights.open == 1  # it waited for the first, never asked itself
 
-    async def left() -> bool:  # the router's deadline comes a transit after the caller's
+    async def left() -> bool:
         return router.runtime.cache.flights.following == 0
 
     await eventually(left, what="the follower's handler cancelled")
