@@ -28,16 +28,25 @@ _PROTECTION = {level.value: level for level in ThreadProtection}
 # Responses API carries (_server_tools.py); an OpenAI-compatible server may run some of the tools.
 HOSTED, HOSTED_ITEM = HOSTED_FAMILY, "openai_hosted_item"
 _HOSTED = frozenset({HOSTED, HOSTED_ITEM})
-# A timer that fires (a cancellation that comes) this close to the caller's deadline was the
+# A timer of ours that fires this close to the caller's deadline was the
 # deadline's (`RequestContext.deadline_passed`).
 DEADLINE_SLACK_S = 0.005
 # A cancellation this close to the deadline was the caller's deadline's, whose call gRPC cancels
 # at its own (`RequestContext.cancelled_at_deadline`), which may pass before ours by the way
 # its request took here (the network; a busy router's lag before it read the request, from
-# which ours counts) and gRPC's rounding up of the timeout it sends to three significant digits
-# (`grpc-timeout`: 1.01 s for 1.001 s, 12.1 s for 12.05 s; up to 1% of it).
+# which ours counts) and gRPC's rounding up of the timeout it sends (`grpc_timeout_rounding`).
 CANCEL_TRANSIT_S = 0.05
-GRPC_TIMEOUT_ROUNDING = 0.01
+
+
+def grpc_timeout_rounding(timeout_s: float) -> float:
+    """The most gRPC rounds up a timeout it sends (`grpc-timeout`, to three significant digits:
+    1 ms below 1 s, 10 ms below 10 s, 100 ms below 100 s, 1 s below 1000 s: 1.01 s for
+    1.001 s, 600 s for 599.9 s), given one read a little under it (the call's time remaining as
+    its handler starts: 10% of margin for that lag, at the steps)."""
+    unit = 0.001
+    while unit * 1000 <= timeout_s * 1.1:
+        unit *= 10
+    return unit
 
 
 @dataclass(slots=True)
@@ -219,10 +228,13 @@ class RequestContext:
     def cancelled_at_deadline(self) -> bool:
         """Whether a cancellation that comes now was the caller's deadline's (gRPC cancels a
         call whose deadline passed as one whose caller left): the caller's own may pass
-        before ours (`CANCEL_TRANSIT_S`, `GRPC_TIMEOUT_ROUNDING`), its call cancelled then."""
+        before ours (`CANCEL_TRANSIT_S`, `grpc_timeout_rounding`), its call cancelled then:
+        a caller's own cancel that near its deadline is read as the deadline's (at most 1.05 s
+        of the edge's 600 s)."""
         remaining = self.remaining()
-        lead = CANCEL_TRANSIT_S + self.grpc_timeout_s * GRPC_TIMEOUT_ROUNDING
-        return remaining is not None and remaining <= lead
+        if remaining is None:
+            return False
+        return remaining <= CANCEL_TRANSIT_S + grpc_timeout_rounding(self.grpc_timeout_s)
 
     def attempt_timeout(self, cap_s: float) -> float:
         remaining = self.remaining()

@@ -104,18 +104,27 @@ async def test_a_call_cancelled_by_its_deadline_before_any_timer_says_deadline_e
     that too is DEADLINE_EXCEEDED, not its caller leaving (the other test's unary call may
     end by the router's own timer first). Its caller's deadline passes before the router's
     (grpc-timeout is sent rounded up: 10.1 s for 10.05 s; the router counts from reading the
-    call), so the cancellation comes with some 50 ms left to the router, always more than the
-    `DEADLINE_SLACK_S` of its own timers."""
-    router = await start_router(base_config(fake.base_url, cache={"enabled": True}))
+    call), so the cancellation comes with time left to the router, more than the
+    `DEADLINE_SLACK_S` of its own timers: here the router's (manual) clock stands at most
+    50 ms before its deadline (the call's 1 s less the way here, less 0.95 s) when it comes."""
+    clock = ManualClock(1_700_000_000.0)
+    router = await start_router(base_config(fake.base_url, cache={"enabled": True}), clock=clock)
     fake.state.hold()
     leader = asyncio.ensure_future(router.stub.Chat(pb.ChatRequest(params=ask()), timeout=60))
     await fake.state.wait_for(lambda: fake.state.held == 1, what="the first call upstream")
+    follower = asyncio.ensure_future(router.stub.Chat(pb.ChatRequest(params=ask()), timeout=1))
+
+    async def following() -> bool:
+        return router.runtime.cache.flights.following == 1
+
+    await eventually(following, what="the second call following the first")
+    clock.advance(0.95)  # the router's deadline is now (its time remaining, ≤ 1 s) − 0.95 s
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await router.stub.Chat(pb.ChatRequest(params=ask()), timeout=10.05)  # a follower
+        await follower
     assert caught.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     assert router.runtime.cache.flights.open == 1  # it waited for the first, never asked itself
 
-    async def left() -> bool:  # the router's deadline comes a transit after the caller's
+    async def left() -> bool:
         return router.runtime.cache.flights.following == 0
 
     await eventually(left, what="the follower's handler cancelled")
@@ -152,3 +161,37 @@ async def test_a_caller_that_leaves_with_time_left_is_cancelled(
     assert said["switchboard.outcome"] == said["error.type"] == "CANCELLED"
     found = samples(captured.prometheus_text())
     assert value(found, "switchboard_requests_total", switchboard_outcome="CANCELLED") == 1
+
+
+@pytest.mark.parametrize(
+    ("left_s", "outcome"), [(3.0, "CANCELLED"), (0.5, "DEADLINE_EXCEEDED")], ids=["left", "due"]
+)
+async def test_a_cancel_near_a_long_deadline_is_read_by_grpcs_rounding_of_it(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    left_s: float,
+    outcome: str,
+) -> None:
+    """The edge gives its calls 600 s (`request_timeout_s`), which gRPC sends rounded up to three
+    significant digits (whole seconds): its deadline passes under a second (and the way here)
+    before the router's. A caller that leaves 3 s before the router's deadline left (CANCELLED,
+    out of the error ratio's DEADLINE_EXCEEDED); a cancellation that comes 0.5 s before it was
+    the deadline's. The router's clock is moved, the caller cancels: no waiting on a deadline."""
+    clock = ManualClock(1_700_000_000.0)
+    config = base_config(fake.base_url)
+    config["providers"]["alpha"]["timeouts"].update(stall_s=3600.0)
+    router = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario(chunks=500, held_after_chunks=2))
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=ask()), timeout=600)
+    async for event in call:
+        if event.WhichOneof("event") == "chunk":
+            break
+    clock.advance(600 - left_s)  # on the router's clock, that close to its deadline
+    call.cancel()
+
+    said = attrs(await ended_request(captured, "chain"))
+    assert said["switchboard.outcome"] == said["error.type"] == outcome
+    assert said["rpc.grpc.status_code"] == getattr(grpc.StatusCode, outcome).value[0]
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", switchboard_outcome=outcome) == 1
