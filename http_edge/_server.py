@@ -16,12 +16,11 @@ import socket
 import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE  # 3, for any failure (uvicorn >= 0.50, as copied)
 
 __all__ = ["EdgeServer"]
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's own logger for a failed bind
-# uvicorn's exit status for a start-up that failed (its own constant moved between versions).
-STARTUP_FAILURE = 3
 
 
 class EdgeServer(uvicorn.Server):

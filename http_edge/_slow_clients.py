@@ -130,6 +130,15 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if departed is not None:
             departed()
 
+    def shutdown(self) -> None:
+        """uvicorn's stop: an idle connection is closed, one answering closes after. Over TLS
+        a close waits for the client's close_notify (30 s), which a client that reads nothing
+        while idle (a synchronous SDK's pooled connection) never sends: the stop waited for it,
+        its whole grace. Closed with everything written, it is not waited for."""
+        super().shutdown()
+        if self.transport.is_closing() and not self.transport.get_write_buffer_size():
+            self.connections.discard(self)
+
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
             # Refused, lingering (`_linger`): what follows is dropped, and uvicorn's keep-alive

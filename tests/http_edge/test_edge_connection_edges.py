@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from functools import partial
 from typing import Any
 
+import openai
 import orjson
 import pytest
 from pydantic import ValidationError
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 from clients.switchboard.v1 import router_service_pb2 as rs
 from http_edge import EdgeSettings
 from tests.helpers import eventually
-from tests.http_edge.harness import EdgeFactory, StubRouter
+from tests.http_edge.harness import EdgeFactory, StubRouter, stop_edge
 from tests.http_edge.test_lean_connection import connection_of
 from tests.http_edge.test_slow_clients import (
     ANSWER_S,
@@ -249,3 +251,29 @@ async def test_a_tls_handshake_not_finished_is_bounded_by_the_header_timeout(
     async with connected(edge) as (reader, writer):
         writer.write(sent)
         assert await until_closed(reader) == b""
+
+
+async def test_a_tls_stop_does_not_wait_for_an_idle_client_that_reads_nothing(
+    start_edge: EdgeFactory, stub: StubRouter, pki: dict[str, Any]
+) -> None:
+    # A synchronous SDK keeps its connection in a pool and reads nothing from it until its next
+    # call: over TLS the edge's close at a stop waited for that client's close_notify (asyncio's
+    # 30 s), and the stop waited for the close: SHUTDOWN_GRACE_S, then "timeout graceful
+    # shutdown exceeded" logged as an ERROR (past a pod's 30 s grace: a SIGKILL instead).
+    tls = {"cert_file": str(pki["server"].cert), "key_file": str(pki["server"].key)}
+
+    async def on_list_models(request: object, context: object) -> rs.ListModelsResponse:
+        return rs.ListModelsResponse()
+
+    stub.on_list_models = on_list_models
+    edge = await start_edge(tls=tls)
+    trust = ssl.create_default_context(cafile=str(pki["ca"].issued.cert))
+    http = openai.DefaultHttpxClient(verify=trust, timeout=ANSWER_S)
+    url = f"https://127.0.0.1:{edge.port}/v1"
+    sdk = openai.OpenAI(base_url=url, api_key="sk-any", max_retries=0, http_client=http)
+    try:
+        listed = await asyncio.to_thread(sdk.models.list)  # its connection, idle, in the pool
+        assert listed.data == []
+        await asyncio.wait_for(stop_edge(edge), ANSWER_S)
+    finally:
+        await asyncio.to_thread(http.close)
