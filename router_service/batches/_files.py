@@ -23,6 +23,7 @@ from router_service._ids import looked_up_id
 from router_service.batches._errors import FileQuotaError, FileTooLargeError
 from router_service.batches._errors import StoredFileNotFoundError as NotFound
 from router_service.batches._index import ClientIndex
+from router_service.batches._pending import pending_bytes
 from router_service.batches._records import answered_locally, shared_throughout
 from router_service.cancellation import uncut
 from router_service.clock import Clock
@@ -45,8 +46,6 @@ __all__ = [
     "StoredFiles",
     "check_upload",
     "output_file_id",
-    "pending_bytes",
-    "pending_name",
 ]
 
 # What a caller may upload; a batch writes its output and error files as OUTPUT_PURPOSE.
@@ -122,6 +121,7 @@ class StoredFiles:
         file_id: str | None = None,
         ttl_s: float | None = None,
         shared: bool = False,
+        charged: bool = True,
     ) -> bpb.StoredFile:
         """Keep a file of `client` (an upload, or a batch's output) within its bounds, for
         `ttl_s` (None: `files.ttl_s`). A given `file_id` (a batch's output: `output_file_id`)
@@ -129,7 +129,9 @@ class StoredFiles:
         (a batch's end written again where it is taken over, its runner stopped after its
         files were kept). `shared` (an upload): on the shared store or not at all, as a batch
         is; one kept where only this replica reads it (Redis lost meanwhile: one made over it
-        elsewhere was a 404) is forgotten and refused, StoreUnavailableError, not charged."""
+        elsewhere was a 404) is forgotten and refused, StoreUnavailableError, not charged.
+        Not `charged` (an upload's completion, which a cancel may still beat): `charge` it
+        once it stands."""
         before = self._store.outage_counts() if shared else None
         if len(content) > self._config.max_file_bytes:
             raise FileTooLargeError(
@@ -165,7 +167,7 @@ class StoredFiles:
         # a content kept without its object, or a file kept and not counted, was bytes in the
         # store for `ttl_s` that no listing showed and no quota counted. So is the outage's
         # test: a caller gone as Redis was lost left its file on local state, listed there.
-        charge = (quota_name, bucket, size)
+        charge = (quota_name, bucket, size) if charged else None
         await uncut(self._write(client, file, content, ttl_s, charge, added, shared_since=before))
         return file
 
@@ -175,14 +177,15 @@ class StoredFiles:
         file: bpb.StoredFile,
         content: bytes,
         ttl_s: float,
-        charge: tuple[str, int, int],
+        charge: tuple[str, int, int] | None,
         added: bool,
         *,
         shared_since: dict[str, int] | None,
     ) -> None:
         """Keep `file`'s content, then its object, then count it (`charge`: the quota's name,
-        bucket and size); neither kept when the store has no room, nor when some was kept on
-        local state since `shared_since` (its `outage_counts`; None: wherever it is kept).
+        bucket and size; None: not here); neither kept when the store has no room, nor when
+        some was kept on local state since `shared_since` (its `outage_counts`; None: wherever
+        it is kept).
         Refused, it takes its id back out of the client's index when `added` there by this
         call: it uses up no place of `files.max_files`."""
         try:
@@ -191,7 +194,13 @@ class StoredFiles:
             if added:
                 await self._unindexed(client, file.id)
             raise
-        await self._quota.charge(*charge)
+        if charge is not None:
+            await self._quota.charge(*charge)
+
+    async def charge(self, client: str, file: bpb.StoredFile) -> None:
+        """Count `client`'s `file`, kept not `charged`, against `files.client_bytes`."""
+        bucket = self._quota.reading([]).bucket
+        await self._quota.charge(_quota_name(client), bucket, file.bytes + ENTRY_BYTES)
 
     async def _kept(
         self,
@@ -219,11 +228,11 @@ class StoredFiles:
             await self._forget(client, file.id)
             raise StoreUnavailableError(_NOT_KEPT)
 
-    async def hold_room(self, client: str, size: int) -> None:
-        """Refuse `size` more bytes of `client`'s pending upload parts (FileQuotaError) when
-        `files.client_bytes` has no room for them, its other pending parts counted."""
+    async def hold_room(self, client: str) -> None:
+        """Refuse `client`'s pending upload parts, the last one counted already (FileQuotaError),
+        when `files.client_bytes` has no room for them."""
         held = await pending_bytes(self._store, client)
-        if await self._quota.room(_quota_name(client), size + held) is None:
+        if await self._quota.room(_quota_name(client), held) is None:
             self._over_quota(
                 f"uploaded its {self._config.client_bytes} bytes of files (files.client_bytes)"
             )
@@ -347,18 +356,6 @@ def check_upload(purpose: str, filename: str) -> None:
         raise InvalidRequestError(
             f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
         )
-
-
-def pending_name(client: str) -> str:
-    """The buckets of `client`'s pending uploads' parts: one bucket an upload, expiring with it
-    (a part counts against `files.client_bytes` until its upload ends)."""
-    return "upload-bytes:" + _owner(client)
-
-
-async def pending_bytes(store: StateStore, client: str) -> int:
-    """What `client`'s pending uploads' parts hold now."""
-    (buckets,) = await store.read_buckets([pending_name(client)])
-    return int(sum(fields.get("bytes", 0.0) for fields in buckets.values()))
 
 
 def output_file_id(batch_id: str, kind: str) -> str:

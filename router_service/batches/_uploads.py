@@ -27,7 +27,8 @@ from router_service.batches._errors import (
     UploadNotFoundError,
     UploadNotPendingError,
 )
-from router_service.batches._files import StoredFiles, check_upload, pending_name
+from router_service.batches._files import StoredFiles, check_upload
+from router_service.batches._pending import held_of, pending_name
 from router_service.batches._records import answered_locally, shared_throughout
 from router_service.cancellation import uncut
 from router_service.clock import Clock
@@ -107,30 +108,41 @@ class Uploads:
     async def add_part(self, client: str, request: upb.AddUploadPartRequest) -> upb.UploadPart:
         """Keep a part of `client`'s pending upload, counted against its quota."""
         upload = await self._pending(client, request.upload_id, "add Parts to")
-        size = len(request.data)
-        if not size:
+        if not request.data:
             raise InvalidRequestError("The part's `data` is empty.", param="data")
-        held = await self._held(client, upload.id)
-        if held + size > upload.bytes:
-            raise InvalidRequestError(
-                f"The parts of Upload {upload.id} would be more than the {upload.bytes} bytes it "
-                "was created with.",
-                param="data",
-            )
-        await self._files.hold_room(client, size)
         part = upb.UploadPart(
             id=f"part_{secrets.token_hex(12)}",
             created_at=int(self._clock.now()),
             upload_id=upload.id,
         )
-        await uncut(self._part_kept(client, upload, part, request.data))
+        await uncut(self._part_counted(client, upload, part, request.data))
         return part
+
+    async def _part_counted(
+        self, client: str, upload: upb.Upload, part: upb.UploadPart, data: bytes
+    ) -> None:
+        """Count `part` first, then hold it to its upload's `bytes` and its client's quota and
+        keep it: of parts sent at once, each sees the others' count (none is let past a bound
+        by reading it before the others were counted); its count taken back when refused."""
+        await self._count(client, upload, len(data))
+        try:
+            if await self._held(client, upload.id) > upload.bytes:
+                raise InvalidRequestError(
+                    f"The parts of Upload {upload.id} would be more than the {upload.bytes} "
+                    "bytes it was created with.",
+                    param="data",
+                )
+            await self._files.hold_room(client)
+            await self._part_kept(client, upload, part, data)
+        except BaseException:
+            await self._count(client, upload, -len(data))
+            raise
 
     async def _part_kept(
         self, client: str, upload: upb.Upload, part: upb.UploadPart, data: bytes
     ) -> None:
-        """Keep `part` (its `data`, its id in the upload's list, its count) until the upload
-        expires; taken back whole when it cannot be kept, or when the upload ended meanwhile."""
+        """Keep `part` (its `data`, its id in the upload's list) until the upload expires;
+        taken back whole when it cannot be kept, or when the upload ended meanwhile."""
         names = _Names(client, upload.id)
         before = self._store.outage_counts()
         ttl_s = max(upload.expires_at - self._clock.now(), 1.0)
@@ -151,10 +163,8 @@ class Uploads:
             raise FileTooLargeError(
                 "The router has no room to keep this part now.", param="data", code="no_room"
             )
-        await self._count(client, upload, len(data))
         ended = (await self._ends(client, [upload.id]))[0]
         if ended is not None or answered_locally(self._store, before):
-            await self._count(client, upload, -len(data))
             await self._forget(names, [part.id], whole=False)
             if ended is not None:
                 raise UploadNotPendingError(upload.id, ended.status, "add Parts to")
@@ -177,8 +187,10 @@ class Uploads:
         return await uncut(self._completed(client, upload, content))
 
     async def _completed(self, client: str, upload: upb.Upload, content: bytes) -> upb.Upload:
-        """Keep `content` as `upload`'s file (its parts' count becomes the file's charge), then
-        mark the upload completed; a cancel that won meanwhile deletes the file again."""
+        """Keep `content` as `upload`'s file (its parts' count given back), then mark the upload
+        completed, then charge the file: only when this completion wrote its end (a completion
+        retried while the first runs keeps and answers the same file, charged once; one that a
+        cancel beat deletes it again, charging nothing)."""
         held = await self._held(client, upload.id)
         await self._count(client, upload, -held)
         try:
@@ -190,6 +202,7 @@ class Uploads:
                 file_id=upload_file_id(upload.id),
                 ttl_s=self._files.asked_ttl_s(upload.file_expires_after_s, "expires_after"),
                 shared=True,
+                charged=False,
             )
         except BaseException:
             await self._count(client, upload, held)
@@ -202,6 +215,10 @@ class Uploads:
         if ended.status != "completed":
             await self._files.delete(client, file.id)
             raise UploadNotPendingError(upload.id, ended.status, "complete")
+        if ended is done:  # this completion ended it (of two racing, one): its file charged once
+            await self._files.charge(client, file)
+            # A part kept as it completed went with the others: given back as a cancel's are.
+            await self._count(client, upload, -await self._held(client, upload.id))
         return ended
 
     async def cancel(self, client: str, request: upb.CancelUploadRequest) -> upb.Upload:
@@ -287,7 +304,7 @@ class Uploads:
     async def _held(self, client: str, upload_id: str) -> int:
         """What `upload_id`'s parts count against its client's quota now."""
         (buckets,) = await self._store.read_buckets([pending_name(client)])
-        return int(buckets.get(_bucket(upload_id), {}).get("bytes", 0.0))
+        return held_of(buckets.get(_bucket(upload_id), {}))
 
     async def _count(self, client: str, upload: upb.Upload, size: int) -> None:
         """Count `size` more bytes of `upload`'s parts (less, negative), until it expires."""
@@ -329,7 +346,9 @@ class _Names:
         self._scoped = scoped
 
     def part(self, part_id: str) -> str:
-        return f"upload-part:{self._scoped}:{part_id}"
+        # Its owner (before the last `:`, the memory store's, whose documents make room) is the
+        # client, as its files': parts spread over many uploads drop their own first.
+        return f"upload-part:{self._scoped}.{part_id}"
 
 
 def _bucket(upload_id: str) -> int:

@@ -143,6 +143,14 @@ async def test_an_upload_is_its_clients_alone_and_an_unknown_one_is_a_404(
         assert missing.value.code == "upload_not_found"
         with pytest.raises(openai.NotFoundError):
             await other.uploads.cancel(upload_id)
+    part = await sdk.uploads.parts.create(upload.id, data=b"abc")
+    with pytest.raises(openai.NotFoundError) as theirs:  # its parts' ids known, even
+        await other.uploads.complete(upload.id, part_ids=[part.id])
+    assert theirs.value.code == "upload_not_found"
+    done = await sdk.uploads.complete(upload.id, part_ids=[part.id])  # still its own, pending
+    assert done.file is not None
+    with pytest.raises(openai.NotFoundError):
+        await other.files.content(done.file.id)
 
 
 async def test_an_upload_past_max_file_bytes_or_of_another_purpose_is_refused(
@@ -240,3 +248,18 @@ async def test_a_cancelled_uploads_parts_are_deleted(open_batches: Open) -> None
     assert store.documents.size_bytes >= before + 5000
     await sdk.uploads.cancel(upload.id)
     assert store.documents.size_bytes < before + 1000  # the parts gone, not left to expire
+
+
+async def test_a_clients_parts_across_uploads_make_room_of_its_own_not_of_anothers_files(
+    open_batches: Open,
+) -> None:
+    # The memory store drops the documents of the owner holding the most bytes for room: a
+    # client's parts are all its own, however many uploads they are spread over.
+    _, sdk, other = await open_batches(state={"memory_document_bytes": 20_000})
+    theirs = await other.files.create(file=("b.bin", b"b" * 6000), purpose="user_data")
+    for n in range(4):
+        upload = await sdk.uploads.create(
+            bytes=5000, filename=f"{n}.bin", mime_type="text/plain", purpose="user_data"
+        )
+        await sdk.uploads.parts.create(upload.id, data=b"a" * 5000)
+    assert (await other.files.content(theirs.id)).content == b"b" * 6000

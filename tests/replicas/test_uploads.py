@@ -5,15 +5,24 @@ are a 503 `state_unavailable`, not a 404 nor a part kept where only one replica 
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import openai
 import pytest
 
 from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
 from tests.e2e.stream_harness import StartEdge
-from tests.replicas.harness import Replicas, refused_for_the_outage, sdks_on
+from tests.e2e.test_uploads_races import gated
+from tests.replicas.harness import (
+    Replicas,
+    refused_for_the_outage,
+    replica_config,
+    sdks_on,
+    two_replicas,
+)
 from tests.replicas.test_batch_outage import Configs, configs
 
 __all__ = ["configs"]  # the fixture, used here
@@ -85,3 +94,30 @@ async def test_an_upload_during_an_outage_is_refused_not_kept_where_nobody_reads
         done = await second.uploads.complete(upload_id, part_ids=[part.id])
         assert done.file is not None
         assert (await first.files.content(done.file.id)).content == b"abc"
+
+
+async def test_a_completion_and_a_cancel_racing_give_the_parts_back_once(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    config = replica_config(fake.base_url, redis_url, redis_prefix, files={"client_bytes": 5000})
+    one, two = await two_replicas(start_router, config)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        upload_id = await made(first, 1500)
+        part = await first.uploads.parts.create(upload_id, data=b"x" * 1500)
+        # Each reads the parts' count before either gave it back (Redis answers both reads
+        # first): a count given back twice was 1500 bytes of room no file had paid for.
+        with gated([one.runtime.store, two.runtime.store], 2):
+            completed, cancelled = await asyncio.gather(
+                first.uploads.complete(upload_id, part_ids=[part.id]),
+                second.uploads.cancel(upload_id),
+                return_exceptions=True,
+            )
+        assert isinstance(completed, openai.BadRequestError), completed
+        assert not isinstance(cancelled, BaseException) and cancelled.status == "cancelled"
+        with pytest.raises(openai.RateLimitError):  # 4500 and its entry's 512: past 5000
+            await second.files.create(file=("a.bin", b"y" * 4500), purpose="user_data")
+        await second.files.create(file=("a.bin", b"y" * 4400), purpose="user_data")
