@@ -49,6 +49,7 @@ from ._health import RouterHealth
 from ._hot import HeadAsGet, HotRoutes
 from ._https import ServedCertificates
 from ._request_id import RequestId
+from ._server import EdgeServer
 from ._settings import EdgeSettings
 from ._slow_clients import edge_protocol
 from ._state import EdgeState
@@ -266,7 +267,7 @@ def uvicorn_config(
     )
 
 
-class _Unsignalled(uvicorn.Server):
+class _Unsignalled(EdgeServer):
     """A uvicorn server that takes no signal: only a cancellation stops it (`serve`). Forced
     out of its drain (`force_exit`), it still shuts its app down (uvicorn skips the lifespan's
     shutdown then, and the loop's end cancels it instead, logging a traceback)."""
@@ -305,7 +306,7 @@ async def serve(
     """
     app = create_app(settings, local=local)
     config = uvicorn_config(app, settings, host, port)
-    server = uvicorn.Server(config) if signals else _Unsignalled(config)
+    server = (EdgeServer if signals else _Unsignalled)(config, settings.header_timeout_s)
     task = asyncio.create_task(server.serve())
     try:
         await asyncio.shield(task)

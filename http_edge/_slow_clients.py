@@ -9,7 +9,8 @@ do this, so it does it:
 
 - `edge.header_timeout_s`, in the connection (`EdgeHttpProtocol`): from the connection's
   opening, or the end of its previous response, until the request's head is complete. A
-  connection that takes longer is closed; there is no request yet to answer.
+  connection that takes longer is closed; there is no request yet to answer. (Over HTTPS the
+  opening is the handshake's end; the handshake itself gets as long: `_server.EdgeServer`.)
 - `edge.body_timeout_s`, in the app (`_body_deadline.BodyDeadline`): from the end of the head
   until the last byte of the body. Past it the request gets OpenAI's error JSON with 408 and
   `connection: close`, through the app's own error handling, so telemetry counts it.
@@ -129,6 +130,15 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         if departed is not None:
             departed()
 
+    def shutdown(self) -> None:
+        """uvicorn's stop: an idle connection is closed, one answering closes after. Over TLS
+        a close waits for the client's close_notify (30 s), which a client that reads nothing
+        while idle (a synchronous SDK's pooled connection) never sends: the stop waited for it,
+        its whole grace. Closed with everything written, it is not waited for."""
+        super().shutdown()
+        if self.transport.is_closing() and not self.transport.get_write_buffer_size():
+            self.connections.discard(self)
+
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
             # Refused, lingering (`_linger`): what follows is dropped, and uvicorn's keep-alive
@@ -137,8 +147,13 @@ class EdgeHttpProtocol(HttpToolsProtocol):
             return
         self._head_bytes = self._head_bytes + len(data) if self._in_head else len(data)
         self._feed(data)
-        # Still in the head, past the limit even without the first read: it is too large.
-        if self._in_head and self._head_bytes > self.max_head_bytes + _ONE_READ:
+        # Still in the head, past the limit even without the first read: it is too large
+        # (unless this read also broke it: the parser's 400 ended the connection).
+        if (
+            self._in_head
+            and self._refusal is None
+            and self._head_bytes > self.max_head_bytes + _ONE_READ
+        ):
             self._in_head = False
             self._answer_and_close(*self._head_too_large())
 

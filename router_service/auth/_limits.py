@@ -41,7 +41,8 @@ __all__ = [
 _STREAM_RETRY_AFTER_S = 1.0
 # A stream its caller cancelled frees its slot once the router sees the cancel, which lands
 # asynchronously: a stream of the same caller refused meanwhile waits this long for a stream of
-# its caller to end in this process, and is served then (its caller cancelled and re-opened).
+# its caller to end in this process, and is served then (its caller cancelled and re-opened);
+# it asks once more as the wait ends (the cancel on another replica, unheard of here).
 _REOPEN_WAIT_S = 0.5
 # Per store, a stream slot's resource -> set when one of its streams ends here (`_after_an_end`):
 # shared by every gate on the store, a reload's too (streams begun before it end through the
@@ -210,9 +211,12 @@ class CallerLimits:
         process within `_REOPEN_WAIT_S` (None: none ended, or another took its slot first).
         Each ask is made listening for an end already (one while a shared store's refusal was
         on its way is not missed), and outside the wait's timing: a grant on its way as the
-        wait ends is taken, not cut (its slot held until its TTL, by no stream)."""
+        wait ends is taken, not cut (its slot held until its TTL, by no stream). Asked once
+        more as the wait ends: a stream ended on another replica (a cancel there, the re-open
+        here) is heard of by no one here."""
         until = self._clock.monotonic() + _REOPEN_WAIT_S
-        while True:
+        waiting = True
+        while waiting:
             ended = self._ended.get(request.resource)
             if ended is None:
                 ended = self._ended[request.resource] = asyncio.Event()
@@ -223,7 +227,8 @@ class CallerLimits:
                 async with self._clock.timeout(until - self._clock.monotonic()):
                     await ended.wait()
             except TimeoutError:
-                return None
+                waiting = False
+        return (await self._store.acquire(request)).lease_id
 
     async def renew_stream(self, caller: Caller, lease_id: str, ttl_s: float) -> bool:
         """Keep a stream slot past its TTL; False when it is no longer held."""

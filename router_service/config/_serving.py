@@ -250,7 +250,7 @@ class EdgeConfig(_Strict):
         gt=0,
         description="Longest a client may take to send a request's headers, counted from the "
         "connection's opening (after the TLS handshake) or the end of its previous response; "
-        "then the connection is closed.",
+        "then the connection is closed. A TLS handshake gets as long (else asyncio's 60 s).",
     )
     body_timeout_s: float = Field(
         default=30.0,

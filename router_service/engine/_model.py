@@ -28,9 +28,25 @@ _PROTECTION = {level.value: level for level in ThreadProtection}
 # Responses API carries (_server_tools.py); an OpenAI-compatible server may run some of the tools.
 HOSTED, HOSTED_ITEM = HOSTED_FAMILY, "openai_hosted_item"
 _HOSTED = frozenset({HOSTED, HOSTED_ITEM})
-# A timer that fires (a cancellation that comes) this close to the caller's deadline was the
+# A timer of ours that fires this close to the caller's deadline was the
 # deadline's (`RequestContext.deadline_passed`).
 DEADLINE_SLACK_S = 0.005
+# A cancellation this close to the deadline was the caller's deadline's, whose call gRPC cancels
+# at its own (`RequestContext.cancelled_at_deadline`), which may pass before ours by the way
+# its request took here (the network; a busy router's lag before it read the request, from
+# which ours counts) and gRPC's rounding up of the timeout it sends (`grpc_timeout_rounding`).
+CANCEL_TRANSIT_S = 0.05
+
+
+def grpc_timeout_rounding(timeout_s: float) -> float:
+    """The most gRPC rounds up a timeout it sends (`grpc-timeout`, to three significant digits:
+    1 ms below 1 s, 10 ms below 10 s, 100 ms below 100 s, 1 s below 1000 s: 1.01 s for
+    1.001 s, 600 s for 599.9 s), given one read a little under it (the call's time remaining as
+    its handler starts: 10% of margin for that lag, at the steps)."""
+    unit = 0.001
+    while unit * 1000 <= timeout_s * 1.1:
+        unit *= 10
+    return unit
 
 
 @dataclass(slots=True)
@@ -160,6 +176,8 @@ class RequestContext:
     clock: Clock
     # Monotonic instant by which the caller wants an answer; None: no deadline.
     deadline: float | None = None
+    # The timeout its gRPC call came with (0: none, or no call's): `cancelled_at_deadline`.
+    grpc_timeout_s: float = 0.0
     # The session's key (sessions.session_key: scoped to the client, hashed); "": none.
     session_id: str = ""
     # The calling client's configured name (auth.clients[].name); "": anonymous (open mode).
@@ -203,9 +221,20 @@ class RequestContext:
 
     def deadline_passed(self) -> bool:
         """Whether the caller's deadline has passed (to within `DEADLINE_SLACK_S`): a timer
-        that fired, or a cancellation that came, now was the deadline's."""
+        of ours that fired now was the deadline's."""
         remaining = self.remaining()
         return remaining is not None and remaining <= DEADLINE_SLACK_S
+
+    def cancelled_at_deadline(self) -> bool:
+        """Whether a cancellation that comes now was the caller's deadline's (gRPC cancels a
+        call whose deadline passed as one whose caller left): the caller's own may pass
+        before ours (`CANCEL_TRANSIT_S`, `grpc_timeout_rounding`), its call cancelled then:
+        a caller's own cancel that near its deadline is read as the deadline's (at most 1.05 s
+        of the edge's 600 s)."""
+        remaining = self.remaining()
+        if remaining is None:
+            return False
+        return remaining <= CANCEL_TRANSIT_S + grpc_timeout_rounding(self.grpc_timeout_s)
 
     def attempt_timeout(self, cap_s: float) -> float:
         remaining = self.remaining()

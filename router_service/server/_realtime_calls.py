@@ -104,6 +104,9 @@ class RealtimeCallsServicer(ServicerHooks):
         await runtime.store.set_value(name, orjson.dumps(record).decode(), ttl_s)
         key = deployment.pool.find(placed.key_fingerprint)
         secret = "" if key is None else key.secret
+        # The watch outlives this call: the offer's deadline is no caller's of the watch's (a
+        # stop that ends it later is not DEADLINE_EXCEEDED: `RequestContext.cancelled_at_deadline`).
+        ctx.deadline = None
         watch = CallWatch(runtime, ctx, deployment, secret, placed.answer.call_id, admission)
         await self.call_watches.start(watch)
         return pb.CreateRealtimeCallResponse(

@@ -65,7 +65,14 @@ class RouterServicer(FeatureMethods):
         deadline = None if remaining is None else clock.monotonic() + remaining
         client = client_name()
         session = session_key(client, session_id)
-        return RequestContext(model, clock, deadline=deadline, session_id=session, client=client)
+        return RequestContext(
+            model,
+            clock,
+            deadline=deadline,
+            session_id=session,
+            client=client,
+            grpc_timeout_s=remaining or 0.0,
+        )
 
     def _screening(
         self, ctx: RequestContext, method: str, grpc_ctx: grpc.aio.ServicerContext

@@ -175,11 +175,11 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         exc: BaseException | None,
     ) -> None:
         if type(span) is _Handed:  # not `isinstance`: an ABC's (a Python-level check)
-            code, details = _server_status(ctx, exc)
+            code, details = _server_status(ctx, exc, span)
             if code is not grpc.StatusCode.OK:  # what the span would have said: it fails
                 self._failed_in_process(method, span, ctx, code, details)
         elif span.is_recording():  # a sampled-out call has nothing to record: no status read
-            code, details = _server_status(ctx, exc)
+            code, details = _server_status(ctx, exc, span)
             failure = router_failure(span)  # its request's, which said its own `error.type`
             if failure is None:
                 _finish(span, code, details)
@@ -316,12 +316,15 @@ def served_call() -> Span | None:
 
 
 def _server_status(
-    ctx: grpc.aio.ServicerContext, exc: BaseException | None
+    ctx: grpc.aio.ServicerContext, exc: BaseException | None, span: Span | _Handed
 ) -> tuple[grpc.StatusCode, str | None]:
     if isinstance(exc, asyncio.CancelledError | GeneratorExit):
-        # gRPC cancels a handler whose deadline passed as one whose caller left (its time
-        # remaining then 0): the caller saw DEADLINE_EXCEEDED.
-        if ctx.time_remaining() == 0:
+        # gRPC cancels a handler whose deadline passed as one whose caller left: the caller saw
+        # DEADLINE_EXCEEDED. Its request said which (`RequestContext.cancelled_at_deadline`: the
+        # caller's deadline may pass before ours, its cancellation come with time remaining);
+        # a call with no request (PickRoute) by its time remaining then, 0.
+        said = getattr(span, "attributes", None) or {}
+        if said.get("error.type") == "DEADLINE_EXCEEDED" or ctx.time_remaining() == 0:
             return grpc.StatusCode.DEADLINE_EXCEEDED, "the caller's deadline passed"
         return grpc.StatusCode.CANCELLED, "cancelled by the caller"
     code = ctx.code()

@@ -247,7 +247,7 @@ class _RequestEnd:
             # the router may still be cleaning up: a lease given back to Redis) is not what
             # happened to the request, nor a caller that left. gRPC cancels a call whose
             # deadline passed as one its caller left: that caller saw DEADLINE_EXCEEDED.
-            passed = ctx.deadline_passed()
+            passed = ctx.cancelled_at_deadline()
             self.outcome = request._error or ("DEADLINE_EXCEEDED" if passed else "CANCELLED")
         elif exc is not None:
             self.outcome = error_type(exc)

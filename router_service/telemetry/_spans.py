@@ -102,7 +102,9 @@ def error_type(exc: BaseException) -> str:
 def cancelled_by(ctx: RequestContext) -> str:
     """Why a request (an attempt) was cancelled while it ran: its caller's deadline passed
     (gRPC cancels such a call as one whose caller left), or its caller left."""
-    return "the caller's deadline passed" if ctx.deadline_passed() else "cancelled by the caller"
+    return (
+        "the caller's deadline passed" if ctx.cancelled_at_deadline() else "cancelled by the caller"
+    )
 
 
 def fail(span: Span, kind: str, message: str) -> None:

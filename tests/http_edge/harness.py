@@ -25,6 +25,7 @@ from clients.switchboard.v1 import router_service_pb2 as rs
 from clients.switchboard.v1 import router_service_pb2_grpc as rs_grpc
 from http_edge import EdgeSettings, create_app
 from http_edge._app import uvicorn_config
+from http_edge._server import EdgeServer
 from router_service.clock import SYSTEM_CLOCK, Clock
 from tests.helpers import FilesUnimplemented, eventually, serve_grpc
 
@@ -214,15 +215,15 @@ class Edge:
 EdgeFactory = Callable[..., Awaitable[Edge]]
 
 
-class _PromptServer(uvicorn.Server):
+class _PromptServer(EdgeServer):
     """uvicorn's server that begins its stop as soon as `should_exit` is set, rather than at
     its main loop's next 0.1 s tick: half a tick on average, paid by every test's edge. The
     stop itself is uvicorn's own. The loop's per-second work is done once: the Date header
     (a test's edge lives for well under a second) and no request limit (none is set)."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, handshake_timeout_s: float) -> None:
         self._exit = asyncio.Event()
-        super().__init__(config)
+        super().__init__(config, handshake_timeout_s)
 
     @property  # uvicorn's plain attribute: its signal handlers set it too
     def should_exit(self) -> bool:
@@ -252,7 +253,7 @@ async def start_edge(
     (`switchboard serve`)."""
     app = create_app(settings, client, clock=clock, local=local)
     config = uvicorn_config(app, settings, host, 0)
-    server = _PromptServer(config)
+    server = _PromptServer(config, settings.header_timeout_s)
     task = asyncio.create_task(server.serve())
 
     async def started() -> bool:

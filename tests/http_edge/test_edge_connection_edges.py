@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from functools import partial
+from typing import Any
 
+import openai
 import orjson
 import pytest
 from pydantic import ValidationError
@@ -14,11 +17,12 @@ from pydantic import ValidationError
 from clients.switchboard.v1 import router_service_pb2 as rs
 from http_edge import EdgeSettings
 from tests.helpers import eventually
-from tests.http_edge.harness import EdgeFactory, StubRouter
+from tests.http_edge.harness import EdgeFactory, StubRouter, stop_edge
 from tests.http_edge.test_lean_connection import connection_of
 from tests.http_edge.test_slow_clients import (
     ANSWER_S,
     PING,
+    SHORT_S,
     _called,
     connected,
     response,
@@ -210,3 +214,66 @@ async def test_a_body_timeout_survives_the_rest_of_the_body_sent_late(
 
         await eventually(answered, within=ANSWER_S, what="the 408 sent")
         assert await _send_then_read(writer, reader) == b"HTTP/1.1 408 Request Timeout"
+
+
+async def test_a_malformed_head_past_the_limit_is_answered_once(
+    start_edge: EdgeFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The read that brought a head past `max_head_bytes` (and one read more) also broke it: the
+    # parser's 400 went out, then the size check answered 431 on the connection it had ended
+    # (write after write_eof: asyncio's "Fatal error: protocol.data_received() call failed").
+    edge = await start_edge(max_head_bytes=1024)
+    begun = b"GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: " + b"a" * 262_000
+    with caplog.at_level(logging.DEBUG):
+        async with connected(edge) as (reader, writer):
+            writer.write(begun)
+            await writer.drain()
+
+            async def read_whole() -> bool:
+                return connection_of(edge)._head_bytes == len(begun)
+
+            await eventually(read_whole, within=ANSWER_S, what="the head's start read")
+            writer.write(b"a" * 2000 + b"\r\nx-bad\x01: 1\r\n\r\n")
+            answers = (await until_closed(reader)).split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == 1 and answers[0].startswith(b"400 ")
+    assert len([r for r in caplog.records if "refused" in r.getMessage()]) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.parametrize("sent", [b"", b"\x16\x03\x01"], ids=["nothing", "a hello begun"])
+async def test_a_tls_handshake_not_finished_is_bounded_by_the_header_timeout(
+    start_edge: EdgeFactory, pki: dict[str, Any], sent: bytes
+) -> None:
+    # asyncio's and uvloop's own bound on a handshake is 60 s: a connection holding its file
+    # descriptor six times as long as a plain one that sends no head.
+    tls = {"cert_file": str(pki["server"].cert), "key_file": str(pki["server"].key)}
+    edge = await start_edge(header_timeout_s=SHORT_S, tls=tls)
+    async with connected(edge) as (reader, writer):
+        writer.write(sent)
+        assert await until_closed(reader) == b""
+
+
+async def test_a_tls_stop_does_not_wait_for_an_idle_client_that_reads_nothing(
+    start_edge: EdgeFactory, stub: StubRouter, pki: dict[str, Any]
+) -> None:
+    # A synchronous SDK keeps its connection in a pool and reads nothing from it until its next
+    # call: over TLS the edge's close at a stop waited for that client's close_notify (asyncio's
+    # 30 s), and the stop waited for the close: SHUTDOWN_GRACE_S, then "timeout graceful
+    # shutdown exceeded" logged as an ERROR (past a pod's 30 s grace: a SIGKILL instead).
+    tls = {"cert_file": str(pki["server"].cert), "key_file": str(pki["server"].key)}
+
+    async def on_list_models(request: object, context: object) -> rs.ListModelsResponse:
+        return rs.ListModelsResponse()
+
+    stub.on_list_models = on_list_models
+    edge = await start_edge(tls=tls)
+    trust = ssl.create_default_context(cafile=str(pki["ca"].issued.cert))
+    http = openai.DefaultHttpxClient(verify=trust, timeout=ANSWER_S)
+    url = f"https://127.0.0.1:{edge.port}/v1"
+    sdk = openai.OpenAI(base_url=url, api_key="sk-any", max_retries=0, http_client=http)
+    try:
+        listed = await asyncio.to_thread(sdk.models.list)  # its connection, idle, in the pool
+        assert listed.data == []
+        await asyncio.wait_for(stop_edge(edge), ANSWER_S)
+    finally:
+        await asyncio.to_thread(http.close)

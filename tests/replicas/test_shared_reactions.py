@@ -360,3 +360,40 @@ async def test_an_operators_enable_on_either_replica_ends_the_keys_hintless_429_
     wait = details_from_rpc_error(caught.value).retry_after_s
     assert fake.state.count(model="model-b") == 3
     assert wait is not None and 2.5 <= wait < 7.5, wait
+
+
+async def test_a_stream_refused_on_one_replica_is_served_once_the_other_freed_its_slot(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """The caller cancelled its stream on A and re-opened it on B (an edge's round robin)
+    before A gave the slot back: B, refused the slot, hears nothing of A's end, but asks once
+    more as its wait ends, and serves the stream on the freed slot (not a 429 with the slot
+    free)."""
+    config["auth"] = {
+        "clients": [{"name": "app", "key": "sk-client-app", "max_concurrent_streams": 1}]
+    }
+    clock = ManualClock(time.time())
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario(stall_after_chunks=2))
+    stream = a.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
+    async for message in stream:
+        if message.WhichOneof("event") == "chunk":
+            break
+    fake.state.clear_scenarios()
+    since = clock.monotonic()
+    reopened = b.stub.ChatStream(pb.ChatStreamRequest(params=ask().params), metadata=CLIENT)
+    first = asyncio.ensure_future(anext(aiter(reopened)))
+
+    async def b_waits() -> bool:  # B's wait for a slot: its window open on the clock
+        return any(w.when() == since + 0.5 for w in clock.windows)
+
+    await eventually(b_waits, what="B's stream waiting for a slot")
+    stream.cancel()
+
+    async def released() -> bool:
+        return await b.runtime.store.held(["client:app:streams"]) == [0]
+
+    await eventually(released, what="A's stream slot given back")
+    await advance_until_done(clock, 0.5, first, what="B's stream answered after its wait")
+    assert (await first).WhichOneof("event") is not None  # served: refused raises
+    assert [m.WhichOneof("event") async for m in reopened][-1] == "summary"

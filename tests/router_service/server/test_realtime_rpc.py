@@ -259,3 +259,32 @@ async def test_sending_on_a_session_the_router_ended_is_a_router_error(
             with pytest.raises(RouterError) as ended:
                 await session.send(event("response.create"))
             assert ended.value.grpc_code is grpc.StatusCode.CANCELLED
+
+
+async def test_a_session_ending_serves_a_session_waiting_for_its_slot(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A second session, refused the slot the first holds, waits for one of its client's
+    streams to end: the first's end (ended by the Realtime handler, not a stream's) wakes it,
+    served with the router's clock unmoved."""
+    caller = client("svc", KEY, max_concurrent_streams=1)
+    clock = ManualClock()
+    router = await start_router(realtime_config(fake, auth={"clients": [caller]}), clock=clock)
+    async with RouterClient(router.server.address) as grpc_client:
+        first, _ = await open_session(grpc_client)
+        since = clock.monotonic()
+        opening = asyncio.ensure_future(open_session(grpc_client))
+
+        async def waiting() -> bool:  # its wait for a slot: a window open on the router's clock
+            return any(w.when() == since + 0.5 for w in clock.windows)
+
+        await eventually(waiting, what="the second session waiting for a slot")
+        await ask_then_close(first)
+
+        async def served() -> bool:
+            return opening.done()
+
+        await eventually(served, what="the second session opened, the clock unmoved")
+        second, route = await opening
+        assert route.deployment
+        await second.aclose()
