@@ -17,6 +17,7 @@ past its declared `bytes`, so the router never holds more of one than that.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 
@@ -24,6 +25,7 @@ from clients.switchboard.v1 import uploads_pb2 as upb
 from router_service._ids import looked_up_id
 from router_service.batches._errors import (
     FileTooLargeError,
+    StoredFileNotFoundError,
     UploadNotFoundError,
     UploadNotPendingError,
 )
@@ -171,8 +173,14 @@ class Uploads:
             raise StoreUnavailableError(_NOT_SHARED.format(upload.id))
 
     async def complete(self, client: str, request: upb.CompleteUploadRequest) -> upb.Upload:
-        """Make `client`'s pending upload a file of its parts `request.part_ids`, in order."""
-        upload = await self._pending(client, request.upload_id, "complete")
+        """Make `client`'s pending upload a file of its parts `request.part_ids`, in order; one
+        completed already is answered as it is (the SDK's retry of a completion whose answer
+        was lost, as one retried while the first runs is: `_ended`), its file charged once."""
+        upload = await self.get(client, request.upload_id)
+        if upload.status == "completed":
+            return upload
+        if upload.status != "pending":
+            raise UploadNotPendingError(upload.id, upload.status, "complete")
         content = await self._assembled(client, upload, list(request.part_ids))
         if len(content) != upload.bytes:
             raise InvalidRequestError(
@@ -191,6 +199,7 @@ class Uploads:
         completed, then charge the file: only when this completion wrote its end (a completion
         retried while the first runs keeps and answers the same file, charged once; one that a
         cancel beat deletes it again, charging nothing)."""
+        before = self._store.outage_counts()
         held = await self._held(client, upload.id)
         await self._count(client, upload, -held)
         try:
@@ -204,16 +213,17 @@ class Uploads:
                 shared=True,
                 charged=False,
             )
-        except BaseException:
-            await self._count(client, upload, held)
+            done = upb.Upload()
+            done.CopyFrom(upload)
+            done.status = "completed"
+            done.file.CopyFrom(file)
+            ended = await self._ended(client, done)
+        except BaseException:  # still pending (Redis lost meanwhile): its parts count again
+            await self._recounted(client, upload, held, before)
             raise
-        done = upb.Upload()
-        done.CopyFrom(upload)
-        done.status = "completed"
-        done.file.CopyFrom(file)
-        ended = await self._ended(client, done)
         if ended.status != "completed":
-            await self._files.delete(client, file.id)
+            with contextlib.suppress(StoredFileNotFoundError):  # the cancel's delete first
+                await self._files.delete(client, file.id)
             raise UploadNotPendingError(upload.id, ended.status, "complete")
         if ended is done:  # this completion ended it (of two racing, one): its file charged once
             await self._files.charge(client, file)
@@ -231,6 +241,10 @@ class Uploads:
         if ended.status != "cancelled":
             raise UploadNotPendingError(upload.id, ended.status, "cancel")
         await self._count(client, upload, -await self._held(client, upload.id))
+        # A completion's file kept, its end never written (Redis lost as it was), charged
+        # nothing: not the client's (a completion still running deletes its own as it ends).
+        with contextlib.suppress(StoredFileNotFoundError):
+            await self._files.delete(client, upload_file_id(upload.id))
         return ended
 
     async def _ended(self, client: str, done: upb.Upload) -> upb.Upload:
@@ -312,6 +326,22 @@ class Uploads:
         if size and ttl_s > 0:
             counts = {"bytes": float(size)}
             await self._store.add_to_bucket(pending_name(client), _bucket(upload.id), counts, ttl_s)
+
+    async def _recounted(
+        self, client: str, upload: upb.Upload, size: int, before: dict[str, int]
+    ) -> None:
+        """Count `size` bytes of `upload`'s parts again, given back by a completion that failed
+        (begun at `before`, the store's `outage_counts`). Redis lost meanwhile: on the shared
+        store too, once it answers (the count given back there was room no part paid for while
+        the upload stays pending)."""
+        ttl_s = upload.expires_at - self._clock.now()
+        if not answered_locally(self._store, before):
+            await self._count(client, upload, size)
+        elif size and ttl_s > 0:
+            name, bucket, counts = pending_name(client), _bucket(upload.id), {"bytes": float(size)}
+            await self._store.everywhere(
+                "add_to_bucket", lambda store: store.add_to_bucket(name, bucket, counts, ttl_s)
+            )
 
     async def _part_ids(self, names: _Names) -> list[str]:
         (data,) = await self._store.get_documents([names.parts])

@@ -123,6 +123,24 @@ async def test_a_completion_retried_while_the_first_runs_charges_its_file_once(
     await sdk.files.create(file=("b.bin", b"y" * 1500), purpose="user_data")
 
 
+async def test_a_completion_retried_after_the_first_ended_answers_it_completed(
+    open_batches: Open,
+) -> None:
+    _, sdk, _ = await open_batches(files={"client_bytes": 5000})
+    upload_id, part_id = await made_whole(sdk, 1500)
+    first = await sdk.uploads.complete(upload_id, part_ids=[part_id])
+    # The SDK's retry of a completion whose answer was lost (timed out): as one retried
+    # while the first still runs, it answers the Upload completed, not a 400 for a success.
+    again = await sdk.uploads.complete(upload_id, part_ids=[part_id])
+    assert again.status == "completed" and again.file is not None and first.file is not None
+    assert again.file.id == first.file.id
+    assert [f.id async for f in sdk.files.list()] == [first.file.id]
+    await sdk.files.create(file=("b.bin", b"y" * 1500), purpose="user_data")  # charged once
+    with pytest.raises(openai.BadRequestError) as refused:  # nothing added to it, though
+        await sdk.uploads.parts.create(upload_id, data=b"z")
+    assert refused.value.code == "upload_completed"
+
+
 async def test_a_completion_that_a_cancel_beat_charges_nothing(open_batches: Open) -> None:
     router, sdk, _ = await open_batches(files={"client_bytes": 5000})
     upload_id, part_id = await made_whole(sdk, 1500)

@@ -13,7 +13,8 @@ import pytest
 
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
-from tests.conftest import StartRouter
+from router_service.state import PutResult
+from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_uploads_races import gated
 from tests.replicas.harness import (
@@ -23,6 +24,7 @@ from tests.replicas.harness import (
     sdks_on,
     two_replicas,
 )
+from tests.replicas.redis_fixtures import RedisProxy
 from tests.replicas.test_batch_outage import Configs, configs
 
 __all__ = ["configs"]  # the fixture, used here
@@ -121,3 +123,65 @@ async def test_a_completion_and_a_cancel_racing_give_the_parts_back_once(
         with pytest.raises(openai.RateLimitError):  # 4500 and its entry's 512: past 5000
             await second.files.create(file=("a.bin", b"y" * 4500), purpose="user_data")
         await second.files.create(file=("a.bin", b"y" * 4400), purpose="user_data")
+
+
+async def completion_cut_off(
+    redis_proxy: RedisProxy, one: RouterHandle, sdk: openai.AsyncOpenAI
+) -> tuple[str, str]:
+    """An upload of 1500 bytes in one part, its completion through `one` (on Redis through
+    `redis_proxy`) cut off from Redis as it writes its end, its file kept: a 503. Its ids."""
+    upload_id = await made(sdk, 1500)
+    part = await sdk.uploads.parts.create(upload_id, data=b"x" * 1500)
+    store = one.runtime.store
+    put = store.put_document
+
+    async def cut_at_the_end(name: str, *args: object, **kwargs: object) -> PutResult:
+        if name.startswith("upload-end:"):  # its file kept, its end not yet written
+            await redis_proxy.cut()
+        return await put(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    store.put_document = cut_at_the_end  # type: ignore[method-assign]
+    try:
+        await refused_for_the_outage(lambda: sdk.uploads.complete(upload_id, part_ids=[part.id]))
+    finally:
+        del store.put_document
+    await redis_proxy.restore()
+    store.retry_shared()
+    await sdk.files.list()  # its replica back on Redis (what it queued written)
+    return upload_id, part.id
+
+
+async def test_a_completion_cut_off_from_redis_as_it_ends_leaves_its_parts_counted(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    redis_proxy, through, direct = configs
+    through["files"] = direct["files"] = {"client_bytes": 5000}
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        upload_id, part_id = await completion_cut_off(redis_proxy, one, first)
+        # Still pending, its 1500 bytes of parts count: 4400 and its entry's 512 are past 5000
+        # (its count given back for good was 1500 bytes no file nor part paid for).
+        with pytest.raises(openai.RateLimitError):
+            await second.files.create(file=("a.bin", b"y" * 4400), purpose="user_data")
+        done = await second.uploads.complete(upload_id, part_ids=[part_id])
+        assert done.status == "completed" and done.file is not None
+        with pytest.raises(openai.RateLimitError):  # the file charged: 2012 and 3100 past 5000
+            await second.files.create(file=("a.bin", b"y" * 2600), purpose="user_data")
+        await second.files.create(file=("a.bin", b"y" * 2400), purpose="user_data")
+
+
+async def test_an_upload_cancelled_after_a_completion_cut_off_keeps_no_file(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    redis_proxy, through, direct = configs
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        upload_id, _ = await completion_cut_off(redis_proxy, one, first)
+        assert (await second.uploads.cancel(upload_id)).status == "cancelled"
+        # The file the cut-off completion kept (charged nothing: its end never written) is
+        # not the client's: no listing shows it, for its 30 days, uncounted.
+        assert [f.id async for f in second.files.list()] == []
