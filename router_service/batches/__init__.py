@@ -39,7 +39,8 @@ from router_service.batches._records import (
     shared_throughout,
 )
 from router_service.batches._runs import BatchRuns, Claim
-from router_service.batches._uploads import Uploads, upload_file_id
+from router_service.batches._upload_names import upload_file_id
+from router_service.batches._uploads import Uploads
 
 __all__ = [
     "ENDED",

@@ -32,10 +32,13 @@ from router_service.batches._errors import (
 from router_service.batches._files import StoredFiles, check_upload
 from router_service.batches._pending import held_of, pending_name
 from router_service.batches._records import answered_locally, shared_throughout
+from router_service.batches._upload_charge import charged_once
+from router_service.batches._upload_names import UploadNames as _Names
+from router_service.batches._upload_names import upload_bucket as _bucket
+from router_service.batches._upload_names import upload_file_id
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.errors import InvalidRequestError, StoreUnavailableError
-from router_service.sessions import client_scoped
 from router_service.state import (
     AppendResult,
     PutResult,
@@ -44,7 +47,7 @@ from router_service.state import (
     kept_message,
 )
 
-__all__ = ["Uploads", "upload_file_id"]
+__all__ = ["Uploads"]
 
 _MAX_PARTS = 10_000
 _PART_ID_BYTES = len("part_") + 24 + 1  # with its newline in the list of parts
@@ -175,9 +178,11 @@ class Uploads:
     async def complete(self, client: str, request: upb.CompleteUploadRequest) -> upb.Upload:
         """Make `client`'s pending upload a file of its parts `request.part_ids`, in order; one
         completed already is answered as it is (the SDK's retry of a completion whose answer
-        was lost, as one retried while the first runs is: `_ended`), its file charged once."""
+        was lost, as one retried while the first runs is: `_ended`), its file charged once
+        (by it, when the first's charge was lost with Redis's reply)."""
         upload = await self.get(client, request.upload_id)
-        if upload.status == "completed":
+        if upload.status == "completed":  # its file charged now if the first's charge was lost
+            await uncut(self._charged(client, upload))
             return upload
         if upload.status != "pending":
             raise UploadNotPendingError(upload.id, upload.status, "complete")
@@ -196,9 +201,9 @@ class Uploads:
 
     async def _completed(self, client: str, upload: upb.Upload, content: bytes) -> upb.Upload:
         """Keep `content` as `upload`'s file (its parts' count given back), then mark the upload
-        completed, then charge the file: only when this completion wrote its end (a completion
-        retried while the first runs keeps and answers the same file, charged once; one that a
-        cancel beat deletes it again, charging nothing)."""
+        completed, then charge the file once (`_charged`: a completion retried while the first
+        runs keeps and answers the same file; one that a cancel beat deletes it again, charging
+        nothing)."""
         before = self._store.outage_counts()
         held = await self._held(client, upload.id)
         await self._count(client, upload, -held)
@@ -225,11 +230,17 @@ class Uploads:
             with contextlib.suppress(StoredFileNotFoundError):  # the cancel's delete first
                 await self._files.delete(client, file.id)
             raise UploadNotPendingError(upload.id, ended.status, "complete")
-        if ended is done:  # this completion ended it (of two racing, one): its file charged once
-            await self._files.charge(client, file)
+        await self._charged(client, ended)
+        if ended is done:  # this completion ended it (of two racing, one)
             # A part kept as it completed went with the others: given back as a cancel's are.
             await self._count(client, upload, -await self._held(client, upload.id))
         return ended
+
+    async def _charged(self, client: str, ended: upb.Upload) -> None:
+        """Charge completed `ended`'s file unless it was charged already (`charged_once`)."""
+        ttl_s = self._files.asked_ttl_s(ended.file_expires_after_s, "expires_after")
+        ttl_s = max(ttl_s, self._kept_s(ended))  # past its end: no completion charges it again
+        await charged_once(self._store, self._files, client, ended.id, ended.file, ttl_s)
 
     async def cancel(self, client: str, request: upb.CancelUploadRequest) -> upb.Upload:
         """Cancel `client`'s pending upload: its parts deleted and given back."""
@@ -362,31 +373,3 @@ class Uploads:
         as long again, so that its late calls hear it expired, not unknown."""
         life_s = self._files.config.upload_ttl_s
         return max(upload.created_at + 2 * life_s - self._clock.now(), 1.0)
-
-
-class _Names:
-    """The names of one upload's documents, its client's alone."""
-
-    def __init__(self, client: str, upload_id: str) -> None:
-        owner = client_scoped(client, "")
-        scoped = f"{owner}:{client_scoped(client, upload_id)}"
-        self.upload = f"upload:{scoped}"
-        self.end = f"upload-end:{scoped}"
-        self.parts = f"upload-parts:{scoped}"
-        self._scoped = scoped
-
-    def part(self, part_id: str) -> str:
-        # Its owner (before the last `:`, the memory store's, whose documents make room) is the
-        # client, as its files': parts spread over many uploads drop their own first.
-        return f"upload-part:{self._scoped}.{part_id}"
-
-
-def _bucket(upload_id: str) -> int:
-    """The bucket of `upload_id`'s parts' count among its client's pending uploads."""
-    return int(hashlib.sha256(upload_id.encode()).hexdigest()[:12], 16)
-
-
-def upload_file_id(upload_id: str) -> str:
-    """The id of the file an upload completes into: the same on every replica, so a completion
-    retried (or racing another) keeps one file (`StoredFiles.keep` by id)."""
-    return "file-" + hashlib.sha256(f"upload:{upload_id}".encode()).hexdigest()[:24]

@@ -185,3 +185,44 @@ async def test_an_upload_cancelled_after_a_completion_cut_off_keeps_no_file(
         # The file the cut-off completion kept (charged nothing: its end never written) is
         # not the client's: no listing shows it, for its 30 days, uncounted.
         assert [f.id async for f in second.files.list()] == []
+
+
+async def test_a_completion_whose_reply_from_redis_was_lost_charges_its_file_once_retried(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    redis_proxy, through, direct = configs
+    through["files"] = direct["files"] = {"client_bytes": 5000}
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        upload_id = await made(first, 1500)
+        part = await first.uploads.parts.create(upload_id, data=b"x" * 1500)
+        store = one.runtime.store
+        put = store.put_document
+
+        async def reply_lost(name: str, *args: object, **kwargs: object) -> PutResult:
+            if not name.startswith("upload-end:"):
+                return await put(name, *args, **kwargs)  # type: ignore[arg-type]
+            redis_proxy.hold_replies()  # Redis writes the end; its reply never comes back
+            putting = asyncio.ensure_future(put(name, *args, **kwargs))  # type: ignore[arg-type]
+            await redis_proxy.held.wait()
+            await redis_proxy.cut()
+            return await putting
+
+        store.put_document = reply_lost  # type: ignore[method-assign]
+        try:
+            await refused_for_the_outage(
+                lambda: first.uploads.complete(upload_id, part_ids=[part.id])
+            )
+        finally:
+            del store.put_document
+        await redis_proxy.restore()
+        store.retry_shared()
+        await first.files.list()  # its replica back on Redis
+        done = await second.uploads.complete(upload_id, part_ids=[part.id])  # the SDK's retry
+        assert done.status == "completed" and done.file is not None
+        clock.advance(2 * 86400)  # the upload (and its parts' count) expired; its file lives on
+        assert (await second.files.retrieve(done.file.id)).bytes == 1500
+        with pytest.raises(openai.RateLimitError):  # the file charged: 2012 and 3512 past 5000
+            await second.files.create(file=("a.bin", b"y" * 3000), purpose="user_data")
