@@ -22,9 +22,10 @@ from router_service.server import _responses_servicer as servicer
 from router_service.server._background_stream import beating
 from router_service.state import DocumentPart, MemoryStateStore
 from router_service.telemetry.testing import TelemetryCapture
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
 from tests.helpers import eventually
+from tests.http_edge.harness import Edge
 from tests.router_service.auth.helpers import client, guarded_config
 
 STREAM_KEY = "sk-streamer-0123456789"
@@ -77,6 +78,25 @@ class HeldResume(MemoryStateStore):
         return await super().read_document(name, start, max_bytes)
 
 
+async def _handled(edge: Edge) -> None:
+    """The request's handling is over (a cancel of its response with it)."""
+
+    async def answered() -> bool:
+        return not edge.server.server_state.tasks
+
+    await eventually(answered, what="the request's task ending")
+
+
+def _cancelled_once(router: RouterHandle, captured: TelemetryCapture) -> None:
+    """The background response no one could reach was cancelled, and counted so."""
+    assert router.server.jobs.running == 0
+    ended = [
+        (labels, point.value)
+        for labels, point in captured.points("switchboard.responses.background.ended")
+    ]
+    assert ended == [({"status": "cancelled"}, 1)]
+
+
 @pytest.fixture
 def captured() -> Iterator[TelemetryCapture]:
     with TelemetryCapture(tracing=False) as capture:
@@ -107,17 +127,9 @@ async def test_a_caller_that_leaves_before_the_first_event_has_its_response_canc
         writer.close()
         await writer.wait_closed()
 
-        async def answered() -> bool:  # the request's handling is over (a cancel with it)
-            return not edge.server.server_state.tasks
-
-        await eventually(answered, what="the request's task ending")
-        assert router.server.jobs.running == 0  # cancelled
+        await _handled(edge)
+        _cancelled_once(router, captured)
         await fake.state.wait_for(lambda: fake.state.in_flight == 0, what="its call cut")
-        ended = [
-            (labels, point.value)
-            for labels, point in captured.points("switchboard.responses.background.ended")
-        ]
-        assert ended == [({"status": "cancelled"}, 1)]
         statuses = [
             attributes.get("http.response.status_code")
             for attributes, _ in captured.points("http.server.request.duration")
@@ -156,10 +168,7 @@ async def test_a_resume_past_an_event_its_caller_leaves_before_the_next_is_a_499
         writer.close()
         await writer.wait_closed()
 
-        async def answered() -> bool:
-            return not edge.server.server_state.tasks
-
-        await eventually(answered, what="the request's task ending")
+        await _handled(edge)
         statuses = [
             (attributes.get("http.request.method"), attributes.get("http.response.status_code"))
             for attributes, _ in captured.points("http.server.request.duration")
@@ -263,17 +272,9 @@ async def test_a_background_caller_that_leaves_during_a_slow_start_has_it_cancel
         await writer.wait_closed()
         store.released.set()
 
-        async def answered() -> bool:  # the request's handling is over (a cancel with it)
-            return not edge.server.server_state.tasks
-
-        await eventually(answered, what="the request's task ending")
-        assert router.server.jobs.running == 0  # cancelled
+        await _handled(edge)
+        _cancelled_once(router, captured)
         await fake.state.wait_for(lambda: fake.state.in_flight == 0, what="its call cut")
-        ended = [
-            (labels, point.value)
-            for labels, point in captured.points("switchboard.responses.background.ended")
-        ]
-        assert ended == [({"status": "cancelled"}, 1)]
     finally:
         store.released.set()
         fake.state.release()
@@ -316,16 +317,8 @@ async def test_a_pipelining_caller_that_leaves_during_a_slow_start_has_it_cancel
         await eventually(seen_gone, what="the caller's leaving seen")
         store.released.set()
 
-        async def answered() -> bool:
-            return not edge.server.server_state.tasks
-
-        await eventually(answered, what="the request's task ending")
-        assert router.server.jobs.running == 0  # cancelled
-        ended = [
-            (labels, point.value)
-            for labels, point in captured.points("switchboard.responses.background.ended")
-        ]
-        assert ended == [({"status": "cancelled"}, 1)]
+        await _handled(edge)
+        _cancelled_once(router, captured)
     finally:
         store.released.set()
         fake.state.release()
