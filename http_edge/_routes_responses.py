@@ -49,7 +49,7 @@ from clients.switchboard.v1.router_service_pb2 import (
     ChatStreamResponse,
     StartBackgroundResponseRequest,
 )
-from clients.switchboard.v1.routing_pb2 import RoutingOptions
+from clients.switchboard.v1.routing_pb2 import TRUNCATION_AUTO, RoutingOptions
 from router_service.clock import Clock
 
 from . import _stream_failure as failure
@@ -91,6 +91,8 @@ async def _respond(request: Request) -> Response:
     if conversation_id is not None:
         check_inputs(parsed, held, read.deleted)
     routing = routing_options(request)
+    if parsed.echo["truncation"] == "auto":  # the router leaves out what does not fit
+        routing.truncation = TRUNCATION_AUTO
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(state.clock.now())
     if parsed.background:
