@@ -70,7 +70,7 @@ async def test_disabled_is_the_upstreams_400(sdk: openai.AsyncOpenAI, fake: Fake
         extra = {} if truncation is None else {"truncation": truncation}
         with pytest.raises(openai.BadRequestError) as refused:
             await sdk.responses.create(
-                model="chain", instructions=INSTRUCTIONS, input=LONG, **extra
+                model="chain", instructions=INSTRUCTIONS, input=LONG, extra_body=extra
             )
         assert refused.value.code == "context_length_exceeded"
     assert bodies(fake) == [400, 400]  # once each: nothing shortened
