@@ -28,13 +28,14 @@ __all__ = ["MAX_TRUNCATIONS", "Truncation", "shortened", "truncates"]
 MAX_TRUNCATIONS = 3
 _KEPT_ROLES = (chat_pb2.ROLE_SYSTEM, chat_pb2.ROLE_DEVELOPER)
 _RESULT_ROLES = (chat_pb2.ROLE_TOOL, chat_pb2.ROLE_FUNCTION)
+_MODES = frozenset(routing_pb2.Truncation.values())  # per call, `values()` costs a µs
 
 
 def truncates(routing: routing_pb2.RoutingOptions, where: str = "routing") -> bool:
     """Whether the caller asked for `truncation: auto`; an unknown value is its error (the
     field named as under `where`)."""
     mode = routing.truncation
-    if mode not in routing_pb2.Truncation.values():
+    if mode not in _MODES:
         param = f"{where}.truncation"
         raise InvalidRequestError(f"Invalid enum value {mode} in '{param}'.", param=param)
     return mode == routing_pb2.TRUNCATION_AUTO
