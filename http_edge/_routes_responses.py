@@ -49,7 +49,7 @@ from clients.switchboard.v1.router_service_pb2 import (
     ChatStreamResponse,
     StartBackgroundResponseRequest,
 )
-from clients.switchboard.v1.routing_pb2 import TRUNCATION_AUTO, RoutingOptions
+from clients.switchboard.v1.routing_pb2 import RoutingOptions
 from router_service.clock import Clock
 
 from . import _stream_failure as failure
@@ -91,8 +91,7 @@ async def _respond(request: Request) -> Response:
     if conversation_id is not None:
         check_inputs(parsed, held, read.deleted)
     routing = routing_options(request)
-    if parsed.echo["truncation"] == "auto":  # the router leaves out what does not fit
-        routing.truncation = TRUNCATION_AUTO
+    routing.MergeFrom(parsed.routing)  # its `truncation`
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(state.clock.now())
     if parsed.background:

@@ -13,6 +13,17 @@ from openai.types.responses import Response, ResponseInputParam
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle
 from tests.e2e.background import settled
+from tests.e2e.test_batches_sdk import (
+    Open,
+    counts,
+    jsonl,
+    lines_of,
+    open_batches,
+    responses_line,
+    run_batch,
+)
+
+__all__ = ["open_batches"]  # the fixture, used here
 
 # 2 + 4 + 4 + 4 + 4 + 2 words: 20, past a window of 12.
 INSTRUCTIONS = "Be brief."
@@ -128,3 +139,22 @@ async def test_a_continuation_keeps_the_whole_conversation_stored(
     assert third.output_text == "Echo: and then"
     contents = [message["content"] for message in sent(fake)]
     assert contents[1:3] == ["one two three four", "five six seven eight"]
+
+
+async def test_a_batch_line_is_answered_shortened(fake: FakeUpstream, open_batches: Open) -> None:
+    router, sdk, _ = await open_batches()
+    lines = [
+        responses_line(name, input=LONG, instructions=INSTRUCTIONS, **extra)
+        for name, extra in (("auto", {"truncation": "auto"}), ("whole", {}))
+    ]
+    done = await run_batch(router, sdk, jsonl(*lines), "/v1/responses")
+    assert counts(done) == (2, 1, 1)
+    assert done.output_file_id is not None
+    [answered] = await lines_of(sdk, done.output_file_id)
+    body = answered["response"]["body"]
+    assert (answered["custom_id"], body["truncation"]) == ("auto", "auto")
+    assert body["usage"]["input_tokens"] == 12
+    assert done.error_file_id is not None
+    [refused] = await lines_of(sdk, done.error_file_id)
+    assert refused["custom_id"] == "whole"
+    assert refused["response"]["body"]["error"]["code"] == "context_length_exceeded"
