@@ -98,13 +98,24 @@ async def test_a_stream_is_answered_shortened(sdk: openai.AsyncOpenAI, fake: Fak
     assert sent(fake) == FITTED and bodies(fake) == [400, 200]
 
 
+@pytest.mark.parametrize("stream", [False, True])
 async def test_a_background_response_is_answered_shortened(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle, stream: bool
 ) -> None:
-    started = await sdk.responses.create(
-        model="chain", instructions=INSTRUCTIONS, input=LONG, truncation="auto", background=True
-    )
-    final = await settled(sdk, started.id, router.server)
+    fields: dict[str, Any] = {"instructions": INSTRUCTIONS, "input": LONG, "truncation": "auto"}
+    if stream:
+        events = [
+            e
+            async for e in await sdk.responses.create(
+                model="chain", background=True, stream=True, **fields
+            )
+        ]
+        response_id = events[0].response.id
+        assert events[-1].type == "response.completed"
+    else:
+        started = await sdk.responses.create(model="chain", background=True, **fields)
+        response_id = started.id
+    final = await settled(sdk, response_id, router.server)
     assert (final.status, final.truncation, final.output_text) == (
         "completed",
         "auto",
