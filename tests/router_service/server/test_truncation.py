@@ -151,3 +151,16 @@ def result(call_id: str, text: str) -> chat_pb2.ChatMessage:
 
 def reason(error: grpc.aio.AioRpcError) -> str:
     return details_from_rpc_error(error).reason
+
+
+async def test_a_background_responses_unknown_truncation_is_refused_at_its_start(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    options = routing_pb2.RoutingOptions(truncation=7)  # type: ignore[arg-type]
+    start = pb.StartBackgroundResponseRequest(
+        chat=pb.ChatRequest(params=CONVERSATION, routing=options), response_json='{"id": "resp_x"}'
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.stub.StartBackgroundResponse(start)
+    assert details_from_rpc_error(refused.value).openai_param == "chat.routing.truncation"
+    assert fake.state.count(path="/chat/completions") == 0  # no job queued to fail
