@@ -73,6 +73,7 @@ async def test_auto_answers_with_the_oldest_turns_left_out(
     assert bodies(fake) == [400, 200]  # the same deployment, asked again shorter
     assert raw.headers["x-switchboard-deployment"] == "alpha/model-a"
     assert raw.headers["x-switchboard-attempts"] == "2"
+    assert raw.headers["x-switchboard-truncated-messages"] == "2"
     assert (await sdk.responses.retrieve(response.id)).truncation == "auto"
 
 
