@@ -75,7 +75,7 @@ class Truncation:
         kept = {len(groups) - 1, users[-1]} if users else {len(groups) - 1}
         # The groups that may go, oldest first; where the latest user message is.
         self._droppable = [g for n, g in enumerate(groups) if n not in kept]
-        self._kept_from = groups[users[-1]][0] if users else len(messages)
+        self._kept_from = groups[users[-1]][0] if users else 0  # none: no opening to keep
 
     def shorter(self) -> bool:
         """Leave out more of the oldest messages; False when no retry is left, or nothing more
