@@ -18,7 +18,8 @@ What each detector finds (README, "Guardrails", says the same to users):
   pasted for line breaks too, never the prose after a mention of the BEGIN line).
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters.
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
-  digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check.
+  digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
+  digits grouped after it (its expiry, its code) leave the card found.
 - `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
   dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
   `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
@@ -45,8 +46,9 @@ __all__ = ["DETECTORS", "Detector", "DetectorName", "as_read", "escape_start", "
 class Detector:
     name: DetectorName
     pattern: str  # one regex, without groups of its own that capture
-    # A check of a match the regex cannot express (Luhn); None: every match counts.
-    accept: Callable[[str], bool] | None = None
+    # A check of a match the regex cannot express (Luhn): how many of its characters are a
+    # find (all, the part of it that is one, 0: none). None: every match counts whole.
+    accept: Callable[[str], int] | None = None
 
 
 def luhn_valid(digits: str) -> bool:
@@ -62,17 +64,28 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card(text: str) -> bool:
-    digits = "".join(c for c in text if c.isdigit())
-    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+def _card(text: str) -> int:
+    """How much of a run of digits is a card: all of it; else the longest part of it ending
+    where a group ends (a card pasted with its expiry or code after it: `4111 1111 1111 1111
+    123`, whose 19 digits fail Luhn); else none (0)."""
+    ends = (len(text), *(at for at in range(len(text) - 1, 0, -1) if text[at] in " -"))
+    for end in ends:
+        digits = text[:end].replace(" ", "").replace("-", "")
+        if len(digits) < 13:
+            return 0
+        if len(digits) <= 19 and luhn_valid(digits):
+            return end
+    return 0
 
 
-def _phone(text: str) -> bool:
+def _phone(text: str) -> int:
     if not text.startswith("+"):
-        return True  # the North American forms are exact in the regex
+        return len(text)  # the North American forms are exact in the regex
     digits = sum(c.isdigit() for c in text)
     # A run of separators ("1  -  2") is prose with numbers in it, not a written number.
-    return 8 <= digits <= 15 and re.search(r"[ .\-]{2}", text) is None
+    if 8 <= digits <= 15 and re.search(r"[ .\-]{2}", text) is None:
+        return len(text)
+    return 0
 
 
 _TOKEN = r"[A-Za-z0-9_\-]"
