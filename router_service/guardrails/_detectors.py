@@ -23,6 +23,7 @@ What each detector finds (README, "Guardrails", says the same to users):
 - `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
   dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
   `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
+  Separators and digits after a number (`. 2 rings`, ` - 24/7`) leave the number found.
 
 The detectors read a text `as_read`: a backslash escape (JSON's, as in a tool call's arguments, or
 a string literal's: `\\n`, `\\t`, `\\"`, `\\u00e9`…) as the character it stands for, so the `n` of
@@ -78,14 +79,28 @@ def _card(text: str) -> int:
     return 0
 
 
+# A run of separators ("1  -  2") is prose with numbers in it, not a written number.
+_SEPARATORS = re.compile(r"[ .\-]{2}")
+
+
 def _phone(text: str) -> int:
+    """How much of a run of digits and separators after a `+` is a phone number: all of it;
+    else the longest part of it ending with a digit (a number followed by a sentence's end and
+    a digit, a dash, more digits: `+1 415 555 0100. 2 rings`); else none (0)."""
     if not text.startswith("+"):
         return len(text)  # the North American forms are exact in the regex
-    digits = sum(c.isdigit() for c in text)
-    # A run of separators ("1  -  2") is prose with numbers in it, not a written number.
-    if 8 <= digits <= 15 and re.search(r"[ .\-]{2}", text) is None:
-        return len(text)
+    ends = (len(text), *(at for at in range(len(text) - 1, 1, -1) if _ends_digits(text, at)))
+    for end in ends:
+        digits = sum(c.isdigit() for c in text[:end])
+        if digits < 8:
+            return 0
+        if digits <= 15 and _SEPARATORS.search(text, 0, end) is None:
+            return end
     return 0
+
+
+def _ends_digits(text: str, at: int) -> bool:
+    return text[at - 1].isdigit() and not text[at].isdigit()
 
 
 _TOKEN = r"[A-Za-z0-9_\-]"

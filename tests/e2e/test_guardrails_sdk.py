@@ -98,6 +98,21 @@ async def test_a_card_pasted_with_its_expiry_or_code_is_redacted(
         assert _upstream_text(fake) == f"pay with [REDACTED:credit_card]{rest}"
 
 
+async def test_a_phone_number_followed_by_other_numbers_is_redacted(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # The separators and digits after a number (a sentence's end, a dash, more digits) make a
+    # longer run that is no phone: the number within it still is one.
+    for said, rest in [
+        ("+1 415 555 0100. 2 rings, then hang up", ". 2 rings, then hang up"),
+        ("+44 20 7946 0958 - 24/7", " - 24/7"),
+        ("+44 20 7946 0958 12345", " 12345"),
+    ]:
+        fake.state.reset()
+        await sdk.chat.completions.create(model="chain", messages=_user(f"call {said}"))
+        assert _upstream_text(fake) == f"call [REDACTED:phone]{rest}"
+
+
 async def test_a_find_on_a_line_of_its_own_in_tool_call_arguments_is_caught(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
