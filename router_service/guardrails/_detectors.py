@@ -16,7 +16,8 @@ What each detector finds (README, "Guardrails", says the same to users):
 - `private_key`: a PEM `-----BEGIN … PRIVATE KEY-----` block, through its END line (or as far as
   its base64 body goes when the END line is missing: base64 characters and line breaks, spaces
   pasted for line breaks too, never the prose after a mention of the BEGIN line).
-- `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters.
+- `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters (the
+  local part's letters of any script).
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
   digits grouped after it (its expiry, its code) leave the card found.
@@ -134,9 +135,16 @@ _PRIVATE_KEY = (
     r"|(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,4}(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)"
     r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
 )
+# An email's local part: ASCII's letters, digits and `._%+-`, and every character from Latin-1's
+# letters on but for the general and CJK punctuation (quotes, dashes, brackets around an
+# address). Ranges, not `\w`: about as fast as ASCII alone (`\w` doubles the scan of prose).
+_LOCAL = "A-Za-z0-9._%+\\-\u00c0-\u1fff\u2070-\u2fff\u3040-\U0010ffff"
+_LOCAL_RUN = f"[{_LOCAL}]{{1,64}}+"
 _EMAIL = (
-    # Possessive: `@` is not a local-part character, so giving some back never helps.
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}+@"
+    # Possessive: `@` is not a local-part character, so giving some back never helps. With the
+    # letters of other scripts (`_LOCAL`): a name's accented letter does not begin the find
+    # after it (`josé.garcía@…` redacted whole, not all but `josé.garcí`).
+    rf"(?<![{_LOCAL}]){_LOCAL_RUN}@"
     r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
 _CREDIT_CARD = r"[2-6](?<![0-9][2-6])(?:[ \-]?[0-9]){12,18}(?![0-9])"

@@ -113,6 +113,16 @@ async def test_a_phone_number_followed_by_other_numbers_is_redacted(
         assert _upstream_text(fake) == f"call [REDACTED:phone]{rest}"
 
 
+async def test_an_email_whose_name_is_not_ascii_is_redacted_whole(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # Not the ASCII letters after the last accent alone: the name before them is the person's.
+    for address in ["josé.garcía@example.es", "müller@example.de", "анна@example.com"]:
+        fake.state.reset()
+        await sdk.chat.completions.create(model="chain", messages=_user(f"write to {address}"))
+        assert _upstream_text(fake) == "write to [REDACTED:email]"
+
+
 async def test_a_find_on_a_line_of_its_own_in_tool_call_arguments_is_caught(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
