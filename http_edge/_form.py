@@ -32,7 +32,8 @@ async def read_upload_form(
     """The form's text fields (a list for a repeated one) and its files, in order, the whole
     body read within `limit` first (413 past it, all files together), as for a JSON body. A file
     under a field the form does not take, a text under a file's field, too many files, a
-    second file where one is allowed or none where one is required: 400."""
+    second file where one is allowed or none where one is required, a body cut before its
+    closing boundary: 400."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise EdgeError(
@@ -42,8 +43,11 @@ async def read_upload_form(
 
     async def chunks() -> AsyncGenerator[bytes, None]:
         yield raw
+        # Raised here, inside the parse: the parser closes the files it opened (the cut one's).
+        if not parser.ended:
+            raise MultiPartException("the form ends before its closing boundary")
 
-    parser = MultiPartParser(
+    parser = _WholeForm(
         request.headers,
         chunks(),
         max_files=uploads.most,
@@ -62,6 +66,17 @@ async def read_upload_form(
     if problem is not None:
         raise EdgeError(400, problem.message, code="invalid_argument", param=problem.field)
     return fields, files
+
+
+class _WholeForm(MultiPartParser):
+    """A form parser that knows whether the body reached its closing `--boundary--`: one that
+    ends before it lost its end (a file cut short, a part never closed), which the parser
+    would otherwise answer with the parts that did close, as if they were the whole form."""
+
+    ended = False
+
+    def on_end(self) -> None:
+        self.ended = True
 
 
 async def _split(
