@@ -1,6 +1,8 @@
 """Reading an upload's `multipart/form-data` body (transcriptions, translations, image edits and
 variations) within the upload limit: its text fields, and its files as `MediaFile`s named by
-their form field, checked against what the operation's form takes (`MEDIA_UPLOADS`)."""
+their form field, checked against what the operation's form takes (`MEDIA_UPLOADS`); and the
+one parse of every form the edge reads (`parse_whole_form`: realtime calls' too), which refuses
+a body cut before its closing boundary."""
 
 from __future__ import annotations
 
