@@ -78,6 +78,22 @@ async def test_a_text_with_a_system_instruction(
 
 
 @pytest.mark.parametrize("model", KINDS)
+async def test_top_k_as_the_sdk_sends_it(
+    gemini: genai.Client, fake: FakeUpstream, model: str
+) -> None:
+    """google-genai types `top_k` a float and sends `"topK": 5.0`, which Gemini takes (proto
+    JSON reads a number with no fraction as an integer): so do the integer fields here."""
+    settings = types.GenerateContentConfig(top_k=5)
+    response = await gemini.aio.models.generate_content(model=model, contents="hi", config=settings)
+
+    assert response.text == "Echo: hi"
+    sent = fake.state.last()
+    assert sent is not None
+    top_k = sent.body["generationConfig"]["topK"] if model == "flash" else sent.body["top_k"]
+    assert top_k == 5 and type(top_k) is int
+
+
+@pytest.mark.parametrize("model", KINDS)
 async def test_a_multi_turn_chat(gemini: genai.Client, fake: FakeUpstream, model: str) -> None:
     chat = gemini.aio.chats.create(model=model)
     first = await chat.send_message("one")
