@@ -36,6 +36,7 @@ from router_service.batches._upload_charge import charged_once
 from router_service.batches._upload_names import UploadNames as _Names
 from router_service.batches._upload_names import upload_bucket as _bucket
 from router_service.batches._upload_names import upload_file_id
+from router_service.batches._upload_types import check_mime_type
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.errors import InvalidRequestError, StoreUnavailableError
@@ -75,8 +76,7 @@ class Uploads:
                 param="bytes",
                 code="file_too_large",
             )
-        if not request.mime_type:
-            raise InvalidRequestError("Missing required parameter: 'mime_type'.", param="mime_type")
+        check_mime_type(request.purpose, request.mime_type)
         self._files.asked_ttl_s(request.expires_after_s, "expires_after.seconds")
         now = self._clock.now()
         upload = upb.Upload(

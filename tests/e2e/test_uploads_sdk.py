@@ -267,3 +267,55 @@ async def test_a_clients_parts_across_uploads_make_room_of_its_own_not_of_anothe
         )
         await sdk.uploads.parts.create(upload.id, data=b"a" * 5000)
     assert (await other.files.content(theirs.id)).content == b"b" * 6000
+
+
+@pytest.mark.parametrize(
+    ("purpose", "mime_type"),
+    [
+        ("batch", "text/plain"),
+        ("batch", "image/png"),
+        ("batch", "application/octet-stream"),
+        ("user_data", "not a mime type"),
+        ("user_data", "text/"),
+    ],
+)
+async def test_an_upload_whose_mime_type_its_purpose_does_not_take_is_refused(
+    open_batches: Open, purpose: str, mime_type: str
+) -> None:
+    _, sdk, _ = await open_batches()
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.uploads.create(
+            bytes=10,
+            filename="in.jsonl",
+            mime_type=mime_type,
+            purpose=purpose,  # type: ignore[arg-type]
+        )
+    assert refused.value.param == "mime_type", refused.value.body
+    assert repr(mime_type) in refused.value.message and purpose in refused.value.message
+    assert [f async for f in sdk.files.list()] == []
+
+
+@pytest.mark.parametrize(
+    "mime_type",
+    [
+        "text/jsonl",
+        "application/jsonl",
+        "application/x-ndjson",
+        "application/json",
+        "Application/JSONL; charset=utf-8",
+    ],
+)
+async def test_a_batch_upload_takes_json_lines_mime_types(
+    open_batches: Open, mime_type: str
+) -> None:
+    _, sdk, _ = await open_batches()
+    content = jsonl(chat_line("one"))
+    done = await sdk.uploads.upload_file_chunked(
+        file=content, filename="in.jsonl", bytes=len(content), mime_type=mime_type, purpose="batch"
+    )
+    assert done.file is not None
+    assert (done.file.purpose, done.file.filename, done.file.bytes) == (
+        "batch",
+        "in.jsonl",
+        len(content),
+    )
