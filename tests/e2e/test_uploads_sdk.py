@@ -319,3 +319,36 @@ async def test_a_batch_upload_takes_json_lines_mime_types(
         "in.jsonl",
         len(content),
     )
+
+
+async def test_a_clients_pending_uploads_are_bounded_until_one_ends(open_batches: Open) -> None:
+    clock = ManualClock(time.time())
+    _, sdk, other = await open_batches(clock=clock, files={"max_pending_uploads": 2})
+
+    async def made(client: openai.AsyncOpenAI = sdk) -> str:
+        upload = await client.uploads.create(
+            bytes=1, filename="a.txt", mime_type="text/plain", purpose="user_data"
+        )
+        return upload.id
+
+    first, second = await made(), await made()
+    for _ in range(2):  # refused ones hold nothing
+        with pytest.raises(openai.RateLimitError) as over:
+            await made()
+        assert over.value.code == "upload_limit_exceeded", over.value.body
+        assert "files.max_pending_uploads" in over.value.message
+    await made(other)  # another client's are its own
+    await sdk.uploads.cancel(first)
+    third = await made()
+    part = await sdk.uploads.parts.create(second, data=b"x")
+    await sdk.uploads.complete(second, part_ids=[part.id])
+    await sdk.uploads.complete(second, part_ids=[part.id])  # a retry frees nothing twice
+    await made()
+    with pytest.raises(openai.RateLimitError):
+        await made()
+    clock.advance(HOUR_S + 1)  # expired: their slots free
+    with pytest.raises(openai.BadRequestError) as expired:
+        await sdk.uploads.cancel(third)
+    assert expired.value.code == "upload_expired"
+    await made()
+    await made()
