@@ -2,7 +2,8 @@
 holds them: a `batch` file is JSON lines, so it is declared as one (`text/jsonl`,
 `application/jsonl`, `application/x-ndjson`, `application/json`…); a `user_data` file is any
 file, declared as any well-formed `type/subtype`. Compared without case or parameters
-(`; charset=utf-8`)."""
+(`; charset=utf-8`), and held to 255 characters (a type and a subtype of 127 each, RFC 6838):
+it is kept with the upload's object."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ _JSON_LINES = frozenset(
     }
 )
 _TAKEN = {"batch": _JSON_LINES}
+_MOST = 255
 _TOKEN = r"[A-Za-z0-9!#$&^_.+-]+"
 _WELL_FORMED = re.compile(rf"{_TOKEN}/{_TOKEN}")
 
@@ -34,6 +36,10 @@ def check_mime_type(purpose: str, mime_type: str) -> None:
     """Refuse `mime_type` unless an upload of `purpose` (checked already) may declare it."""
     if not mime_type:
         raise InvalidRequestError("Missing required parameter: 'mime_type'.", param="mime_type")
+    if len(mime_type) > _MOST:
+        raise InvalidRequestError(
+            f"`mime_type` must be at most {_MOST} characters.", param="mime_type"
+        )
     essence = mime_type.split(";", 1)[0].strip()
     taken = _TAKEN.get(purpose)
     if not _WELL_FORMED.fullmatch(essence) or (taken and essence.lower() not in taken):

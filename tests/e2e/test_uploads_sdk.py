@@ -352,3 +352,20 @@ async def test_a_clients_pending_uploads_are_bounded_until_one_ends(open_batches
     assert expired.value.code == "upload_expired"
     await made()
     await made()
+
+
+async def test_an_upload_declaring_a_huge_mime_type_is_refused_not_kept(
+    open_batches: Open,
+) -> None:
+    """An upload's object is kept for two hours: a megabyte `mime_type` would be a megabyte of
+    the state store an upload (a MIME type's type and subtype are 127 characters at most)."""
+    router, sdk, _ = await open_batches()
+    store = router.runtime.store
+    assert isinstance(store, MemoryStateStore)
+    before = store.documents.size_bytes
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.uploads.create(
+            bytes=1, filename="a.bin", mime_type="a/" + "b" * 1_000_000, purpose="user_data"
+        )
+    assert refused.value.param == "mime_type" and len(refused.value.message) < 1000
+    assert store.documents.size_bytes < before + 1000
