@@ -20,7 +20,7 @@ What each detector finds (README, "Guardrails", says the same to users):
   local part's letters of any script).
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
-  digits grouped after it (its expiry, its code) leave the card found.
+  a card written as one followed by its expiry's month or its code is found (the card's digits).
 - `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
   dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
   `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
@@ -67,17 +67,27 @@ def luhn_valid(digits: str) -> bool:
 
 
 def _card(text: str) -> int:
-    """How much of a run of digits is a card: all of it; else the longest part of it ending
-    where a group ends (a card pasted with its expiry or code after it: `4111 1111 1111 1111
-    123`, whose 19 digits fail Luhn); else none (0)."""
-    ends = (len(text), *(at for at in range(len(text) - 1, 0, -1) if text[at] in " -"))
-    for end in ends:
-        digits = text[:end].replace(" ", "").replace("-", "")
-        if len(digits) < 13:
-            return 0
-        if len(digits) <= 19 and luhn_valid(digits):
-            return end
-    return 0
+    """How much of a run of digits is a card: all of it; else a card written as cards are,
+    followed by what is pasted after one (`_PASTED`: `4111 1111 1111 1111 123`, whose 19 digits
+    fail Luhn); else none (0)."""
+    if luhn_valid(_digits(text)):
+        return len(text)
+    pasted = _PASTED.match(text)
+    return pasted.end() if pasted is not None and luhn_valid(_digits(pasted.group())) else 0
+
+
+def _digits(text: str) -> str:
+    return text.replace(" ", "").replace("-", "")
+
+
+# A card within a longer run of digits: written as one (one run, groups of four, Amex's and
+# Diners' 4-6-5 and 4-6-4) and followed by what follows one on a card (its expiry's month, the
+# year after it or after a `/` out of the run; its 3-4 digit code). Any other prefix of a run
+# (an IBAN's first groups, a list's first numbers) is no card, though a tenth of them pass Luhn.
+_PASTED = re.compile(
+    r"(?:[0-9]{13,19}|[0-9]{4}(?:[ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{4,5})"
+    r"(?=[ \-](?:(?:0[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)"
+)
 
 
 # A run of separators ("1  -  2") is prose with numbers in it, not a written number.

@@ -98,6 +98,18 @@ async def test_a_card_pasted_with_its_expiry_or_code_is_redacted(
         assert _upstream_text(fake) == f"pay with [REDACTED:credit_card]{rest}"
 
 
+async def test_numbers_whose_first_digits_pass_luhn_are_no_card(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # Within a longer run, a card is one written as cards are (one run, groups of four) and
+    # followed by what follows one (its expiry's month, its code): not an IBAN's first groups,
+    # nor the first numbers of a list (a prefix of each passes Luhn).
+    for said in ["IBAN DE62 7847 0930 1372 8733 83", "scores 39 56 34 67 39 71 44 2 54 75 41 3"]:
+        fake.state.reset()
+        await sdk.chat.completions.create(model="chain", messages=_user(said))
+        assert _upstream_text(fake) == said
+
+
 async def test_a_phone_number_followed_by_other_numbers_is_redacted(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
