@@ -17,7 +17,7 @@ What each detector finds (README, "Guardrails", says the same to users):
   its base64 body goes when the END line is missing: base64 characters and line breaks, spaces
   pasted for line breaks too, never the prose after a mention of the BEGIN line).
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters (the
-  local part's letters of any script).
+  local part's letters of the alphabets written with spaces between words, `_LOCAL`).
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
   a card written as one followed by its expiry's month or its code is found (the card's digits).
@@ -145,10 +145,13 @@ _PRIVATE_KEY = (
     r"|(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,4}(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)"
     r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
 )
-# An email's local part: ASCII's letters, digits and `._%+-`, and every character from Latin-1's
-# letters on but for the general and CJK punctuation (quotes, dashes, brackets around an
-# address). Ranges, not `\w`: about as fast as ASCII alone (`\w` doubles the scan of prose).
-_LOCAL = "A-Za-z0-9._%+\\-\u00c0-\u1fff\u2070-\u2fff\u3040-\U0010ffff"
+# An email's local part: ASCII's letters, digits and `._%+-`, and the letters (and combining
+# accents) of the alphabets written with spaces between words: Latin (but `×` and `÷`), Greek,
+# Cyrillic, Armenian, Hebrew, Arabic, the Indic scripts', Georgian. Not Thai's on, nor symbols,
+# CJK or fullwidth punctuation: a text written without spaces runs straight into an address
+# (`请发送邮件至support@…`), whose find would take the words before it, or none at all past
+# 64 of them. Ranges, not `\w`: about as fast as ASCII alone (`\w` doubles the scan of prose).
+_LOCAL = "A-Za-z0-9._%+\\-\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u0dff\u10a0-\u10ff\u1e00-\u1fff"
 _LOCAL_RUN = f"[{_LOCAL}]{{1,64}}+"
 _EMAIL = (
     # Possessive: `@` is not a local-part character, so giving some back never helps. With the

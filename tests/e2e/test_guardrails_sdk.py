@@ -135,6 +135,23 @@ async def test_an_email_whose_name_is_not_ascii_is_redacted_whole(
         assert _upstream_text(fake) == "write to [REDACTED:email]"
 
 
+async def test_an_email_after_chinese_japanese_or_thai_text_is_redacted_alone(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # Scripts written without spaces run straight into an address: the words before it are no
+    # name of it (kept), and a long sentence before it does not hide it.
+    sentence = (
+        "您好，感谢您联系我们的客户服务中心，关于您提到的订单问题，我们已经转交给相关部门处理，"
+        "如需进一步帮助，请随时发送邮件至"
+    )
+    for before in [sentence, "メールアドレス：", "โปรดติดต่อเราที่อีเมล"]:
+        fake.state.reset()
+        await sdk.chat.completions.create(
+            model="chain", messages=_user(f"{before}support@example.com")
+        )
+        assert _upstream_text(fake) == f"{before}[REDACTED:email]"
+
+
 async def test_a_find_on_a_line_of_its_own_in_tool_call_arguments_is_caught(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
