@@ -12,7 +12,7 @@ What each detector finds (README, "Guardrails", says the same to users):
 - `api_key`: OpenAI `sk-…` / `sk-proj-…` and Anthropic `sk-ant-…` (20+ token characters, at
   least one a digit), AWS access key ids (`AKIA`/`ASIA` + 16), Google `AIza` + 35, GitHub
   `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36 and `github_pat_…`, Slack `xoxb-`/`xoxa-`/`xoxp-`
-  tokens, and `Bearer <token>` with a token of 20+ characters holding a digit.
+  tokens, and `Bearer <token>` (any case) with a token of 20+ characters holding a digit.
 - `private_key`: a PEM `-----BEGIN … PRIVATE KEY-----` block, through its END line (or as far as
   its base64 body goes when the END line is missing: base64 characters and line breaks, spaces
   pasted for line breaks too, never the prose after a mention of the BEGIN line).
@@ -115,6 +115,7 @@ def _ends_digits(text: str, at: int) -> bool:
 
 
 _TOKEN = r"[A-Za-z0-9_\-]"
+_BEARER = "".join(f"[{c.upper()}{c}]" for c in "bearer")
 # Each alternative begins with its literal and only then looks behind it (the same check as a
 # lookbehind in front): a pattern whose alternatives all begin with a few known characters lets
 # `re` skip every other position without entering the pattern, several times faster on prose.
@@ -128,7 +129,8 @@ _API_KEY = "|".join(
         r"gh[pousr]_(?<![A-Za-z0-9_]gh[pousr]_)[A-Za-z0-9]{36}(?![A-Za-z0-9])",
         r"github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])",
         r"xox[bap]-(?<![A-Za-z0-9\-]xox[bap]-)[0-9]{6,20}-[A-Za-z0-9\-]{6,250}(?![A-Za-z0-9\-])",
-        r"[Bb]earer(?<![A-Za-z0-9][Bb]earer)[ \t]{1,4}(?=[A-Za-z._~+/\-]{0,500}[0-9])"
+        # HTTP's auth scheme, any case (`AUTHORIZATION: BEARER …` as a log shouts it).
+        rf"{_BEARER}(?<![A-Za-z0-9]{_BEARER})[ \t]{{1,4}}(?=[A-Za-z._~+/\-]{{0,500}}[0-9])"
         r"[A-Za-z0-9._~+/\-]{20,500}={0,2}(?![A-Za-z0-9._~+/=\-])",
     )
 )

@@ -65,6 +65,19 @@ async def test_a_blocked_chat_is_a_400_and_no_upstream_call(
     assert fake.state.calls() == []
 
 
+async def test_a_bearer_token_in_capitals_is_blocked(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # HTTP's auth scheme is case-insensitive: a header pasted as a log shouts it.
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"
+    for said in [f"AUTHORIZATION: BEARER {token}", f"authorization: bearer {token}"]:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.chat.completions.create(model="chain", messages=_user(said))
+        _blocked(caught)
+        assert token not in caught.value.response.text
+    assert fake.state.calls() == []
+
+
 async def test_a_redacted_chat_says_so_and_the_upstream_never_sees_the_text(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
