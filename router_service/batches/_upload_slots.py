@@ -3,7 +3,11 @@ for twice `files.upload_ttl_s`: unbounded, a client could fill the state store):
 upload, counted in a bucket of the client's (`_name`) that expires with the upload. Taken as
 it is made (counted first, then the total read: of uploads made at once past the bound, each
 sees the others), given back when it ends; given back twice (a completion and its retry, two
-racing cancels) it is one slot still, each bucket's count never below nothing."""
+racing cancels) it is one slot still, each bucket's count never below nothing. Given back on
+this replica's local state and on the shared store, now or once it answers again (`everywhere`):
+Redis lost between a slot taken there and given back, it is freed there too, not held for the
+hour the upload would have lived (given back where it was never taken, a bucket's count below
+nothing counts as nothing)."""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ async def taken(
 ) -> None:
     """Take a slot of `client`'s for pending upload `upload_id` (kept `ttl_s`, its life), or
     refuse it (UploadLimitError) when `most` are pending already, nothing held then."""
-    await _added(store, client, upload_id, 1.0, ttl_s)
+    await store.add_to_bucket(_name(client), upload_bucket(upload_id), {_FIELD: 1.0}, ttl_s)
     try:
         (buckets,) = await store.read_buckets([_name(client)])
         pending = sum(max(int(fields.get(_FIELD, 0.0)), 0) for fields in buckets.values())
@@ -37,17 +41,18 @@ async def taken(
                 retry_after_s=life_s,
             )
     except BaseException:
-        await _added(store, client, upload_id, -1.0, ttl_s)
+        await _freed(store, client, upload_id, ttl_s)
         raise
 
 
 async def given_back(store: StateStore, client: str, upload_id: str, ttl_s: float) -> None:
     """Give back ended upload `upload_id`'s slot (`ttl_s`: what was left of its life)."""
     if ttl_s > 0:
-        await _added(store, client, upload_id, -1.0, ttl_s)
+        await _freed(store, client, upload_id, ttl_s)
 
 
-async def _added(
-    store: StateStore, client: str, upload_id: str, count: float, ttl_s: float
-) -> None:
-    await store.add_to_bucket(_name(client), upload_bucket(upload_id), {_FIELD: count}, ttl_s)
+async def _freed(store: StateStore, client: str, upload_id: str, ttl_s: float) -> None:
+    name, bucket, counts = _name(client), upload_bucket(upload_id), {_FIELD: -1.0}
+    await store.everywhere(
+        "add_to_bucket", lambda kept: kept.add_to_bucket(name, bucket, counts, ttl_s)
+    )
