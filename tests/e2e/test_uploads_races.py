@@ -196,3 +196,46 @@ async def test_a_part_added_as_its_upload_completes_is_not_left_counted(
     # The file's 1500 bytes (and its entry's 512) are counted, not the late part's 300 too:
     # it went with the upload's other parts.
     await sdk.files.create(file=("b.bin", b"y" * 2400), purpose="user_data")
+
+
+async def test_of_two_uploads_made_at_once_for_the_last_free_slot_one_is_made(
+    open_batches: Open,
+) -> None:
+    """A client with one slot free among its pending uploads makes two at once: one is made,
+    the other refused (a 429 upload_limit_exceeded), never both refused, whatever order the
+    state store answers them in (here: any read of the client's slots held until both creates
+    are there, as when both count themselves before either reads the total)."""
+    router, sdk, _ = await open_batches(files={"max_pending_uploads": 2})
+    store = router.runtime.store
+    original, held = store.read_buckets, [True]
+    arrived, answered = asyncio.Barrier(2), asyncio.Barrier(2)
+
+    async def read_buckets(names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
+        """The first two reads of the client's slots both answered (the same total) before
+        either create goes on."""
+        if not held[0] or not any(n.startswith("upload-slots:") for n in names):
+            return await original(names)
+        await arrived.wait()
+        found = await original(names)
+        await answered.wait()
+        held[0] = False
+        return found
+
+    async def made() -> str:
+        upload = await sdk.uploads.create(
+            bytes=1, filename="a.txt", mime_type="text/plain", purpose="user_data"
+        )
+        return upload.id
+
+    await made()
+    store.read_buckets = read_buckets  # type: ignore[method-assign]
+    try:
+        at_once = await asyncio.gather(made(), made(), return_exceptions=True)
+    finally:
+        del store.read_buckets
+    refused = [r for r in at_once if isinstance(r, BaseException)]
+    assert len(refused) == 1, at_once
+    assert isinstance(refused[0], openai.RateLimitError), refused
+    assert refused[0].code == "upload_limit_exceeded"
+    with pytest.raises(openai.RateLimitError):  # two pending: none free
+        await made()
