@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import openai
 import pytest
 
-from router_service.state import PutResult, StateStore
+from router_service.state import PutResult, SlotRequest, StateStore
 from tests.e2e.test_batches_sdk import Open, open_batches
 
 __all__ = ["gated", "open_batches"]  # the fixture, used here
 
+T = TypeVar("T")
 Reader = Callable[[Sequence[str]], Awaitable[list[dict[int, dict[str, float]]]]]
 
 
@@ -203,23 +205,25 @@ async def test_of_two_uploads_made_at_once_for_the_last_free_slot_one_is_made(
 ) -> None:
     """A client with one slot free among its pending uploads makes two at once: one is made,
     the other refused (a 429 upload_limit_exceeded), never both refused, whatever order the
-    state store answers them in (here: any read of the client's slots held until both creates
-    are there, as when both count themselves before either reads the total)."""
+    state store answers them in (here: both creates' first calls on the client's slots held
+    until both are there, then both answered before either goes on: as when both count
+    themselves before either reads the total)."""
     router, sdk, _ = await open_batches(files={"max_pending_uploads": 2})
     store = router.runtime.store
-    original, held = store.read_buckets, [True]
-    arrived, answered = asyncio.Barrier(2), asyncio.Barrier(2)
+    arrived, answered, held = asyncio.Barrier(2), asyncio.Barrier(2), [True]
 
-    async def read_buckets(names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
-        """The first two reads of the client's slots both answered (the same total) before
-        either create goes on."""
-        if not held[0] or not any(n.startswith("upload-slots:") for n in names):
-            return await original(names)
-        await arrived.wait()
-        found = await original(names)
-        await answered.wait()
-        held[0] = False
-        return found
+    def gate(original: Callable[[Any], Awaitable[T]]) -> Callable[[Any], Awaitable[T]]:
+        async def call(asked: Any) -> T:
+            names = [asked.resource] if isinstance(asked, SlotRequest) else asked
+            if not held[0] or not any(n.startswith("upload-slots:") for n in names):
+                return await original(asked)
+            await arrived.wait()
+            found = await original(asked)
+            await answered.wait()
+            held[0] = False
+            return found
+
+        return call
 
     async def made() -> str:
         upload = await sdk.uploads.create(
@@ -228,11 +232,13 @@ async def test_of_two_uploads_made_at_once_for_the_last_free_slot_one_is_made(
         return upload.id
 
     await made()
-    store.read_buckets = read_buckets  # type: ignore[method-assign]
+    store.read_buckets = gate(store.read_buckets)  # type: ignore[method-assign,assignment]
+    store.acquire = gate(store.acquire)  # type: ignore[method-assign,assignment]
     try:
         at_once = await asyncio.gather(made(), made(), return_exceptions=True)
     finally:
-        del store.read_buckets
+        del store.read_buckets, store.acquire
+    assert not held[0], "the creates' calls on the client's slots never met"
     refused = [r for r in at_once if isinstance(r, BaseException)]
     assert len(refused) == 1, at_once
     assert isinstance(refused[0], openai.RateLimitError), refused
