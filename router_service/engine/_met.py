@@ -35,7 +35,7 @@ class Met:
     unsupported: list[tuple[UpstreamFailure, Deployment]] = field(default_factory=list)
     refusals: list[Unavailable] = field(default_factory=list)
     blocked: list[Deployment] = field(default_factory=list)  # all their keys at their limits
-    disabled: list[Deployment] = field(default_factory=list)  # all their keys disabled
+    disabled: tuple[Deployment, ...] = ()  # all their keys disabled (none: no list to make)
     withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
     window_floor: int | None = None
 
@@ -63,7 +63,8 @@ class Met:
         if not queued:
             record_refusal(deployment, walked)
             self.blocked += [deployment] if walked.at_limit else []
-        self.disabled += [deployment] if walked.reason is Refusal.DISABLED else []
+        if walked.reason is Refusal.DISABLED:
+            self.disabled += (deployment,)
         self.refusals.append(walked)
 
     async def error(self, ctx: RequestContext, plan: Plan) -> SwitchboardError:
