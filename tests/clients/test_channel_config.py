@@ -163,3 +163,23 @@ def test_credentials_in_a_target_are_refused_without_repeating_them(target: str)
     with pytest.raises(ValueError, match="no user or password") as refused:
         RouterClient(target)
     assert "s3cretpw" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("target", "meant"),
+    [
+        ("http://127.0.0.1:50051", "127.0.0.1:50051"),
+        ("https://router.internal:443/", "router.internal:443"),
+        ("grpc://router:50051", "router:50051"),
+        ("http://router", "router:PORT"),
+        ("dns:///http://router:50051", "router:50051"),
+        (["10.0.0.1:50051", "http://10.0.0.2:50051"], "10.0.0.2:50051"),
+    ],
+)
+def test_a_url_is_refused_naming_the_address_meant(target: str | list[str], meant: str) -> None:
+    # A URL (an HTTP habit, a Kubernetes service's) was said to be an IPv6 address out of
+    # brackets, to be written '[http://127.0.0.1:50051]:PORT'; gRPC cannot call it either way.
+    with pytest.raises(ValueError, match="is a URL") as refused:
+        RouterClient(target)
+    assert repr(meant) in str(refused.value)
+    assert "IPv6" not in str(refused.value)
