@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import pytest
 
 from clients import IDEMPOTENT_METHODS, USE_CLIENT_DEFAULT, RouterClient, SyncRouterClient
@@ -183,3 +184,27 @@ def test_a_url_is_refused_naming_the_address_meant(target: str | list[str], mean
         RouterClient(target)
     assert repr(meant) in str(refused.value)
     assert "IPv6" not in str(refused.value)
+
+
+async def test_metadata_given_as_a_dict_is_sent_as_its_pairs() -> None:
+    # A dict was iterated as its keys: `{"x-session-id": "s1"}` failed with "too many values
+    # to unpack", and a two-letter key was cut into a pair (`{"ab": "cd"}` sent `a: b`).
+    server = grpc.aio.server()
+    seen: list[tuple[tuple[str, str], ...]] = []
+
+    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        seen.append(tuple((k, v) for k, v in context.invocation_metadata() if k[0] in "ax"))
+        return request
+
+    handlers = {"ListModels": grpc.unary_unary_rpc_method_handler(echo)}
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("switchboard.v1.RouterService", handlers),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with RouterClient(f"127.0.0.1:{port}", api_key="k") as client:
+            await client.list_models(metadata={"x-session-id": "s1", "ab": "cd"}, timeout=10)
+    finally:
+        await server.stop(0)
+    assert seen == [(("x-session-id", "s1"), ("ab", "cd"), ("authorization", "Bearer k"))]
