@@ -36,6 +36,8 @@ from router_service.batches._upload_charge import charged_once
 from router_service.batches._upload_names import UploadNames as _Names
 from router_service.batches._upload_names import upload_bucket as _bucket
 from router_service.batches._upload_names import upload_file_id
+from router_service.batches._upload_slots import given_back, taken
+from router_service.batches._upload_types import check_mime_type
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.errors import InvalidRequestError, StoreUnavailableError
@@ -75,8 +77,7 @@ class Uploads:
                 param="bytes",
                 code="file_too_large",
             )
-        if not request.mime_type:
-            raise InvalidRequestError("Missing required parameter: 'mime_type'.", param="mime_type")
+        check_mime_type(request.purpose, request.mime_type)
         self._files.asked_ttl_s(request.expires_after_s, "expires_after.seconds")
         now = self._clock.now()
         upload = upb.Upload(
@@ -90,16 +91,29 @@ class Uploads:
             mime_type=request.mime_type,
             file_expires_after_s=request.expires_after_s,
         )
-        await uncut(self._made(client, upload))
+        await uncut(self._made_counted(client, upload))
         return upload
 
-    async def _made(self, client: str, upload: upb.Upload) -> None:
-        """Keep `upload`'s object and its empty list of parts, on the shared store or not at
-        all (as a file is)."""
+    async def _made_counted(self, client: str, upload: upb.Upload) -> None:
+        """Take a slot for `upload` (`taken`), then keep it; its slot given back if not kept."""
+        config, life_s = self._files.config, upload.expires_at - self._clock.now()
+        most, retry_s = config.max_pending_uploads, config.upload_ttl_s
+        lease = await taken(self._store, client, life_s, most=most, life_s=retry_s)
+        try:
+            await self._made(client, upload, lease)
+        except BaseException:
+            await given_back(self._store, client, lease)
+            raise
+
+    async def _made(self, client: str, upload: upb.Upload, lease: str) -> None:
+        """Keep `upload`'s object, its empty list of parts and its slot's `lease`, on the
+        shared store or not at all (as a file is)."""
         names = _Names(client, upload.id)
         before = self._store.outage_counts()
         ttl_s = self._kept_s(upload)
         kept = await self._store.put_document(names.parts, b"", ttl_s)
+        if kept is PutResult.KEPT:
+            kept = await self._store.put_document(names.slot, lease.encode(), ttl_s)
         if kept is PutResult.KEPT:
             kept = await self._store.put_document(names.upload, upload.SerializeToString(), ttl_s)
         if kept is not PutResult.KEPT or answered_locally(self._store, before):
@@ -112,7 +126,7 @@ class Uploads:
 
     async def add_part(self, client: str, request: upb.AddUploadPartRequest) -> upb.UploadPart:
         """Keep a part of `client`'s pending upload, counted against its quota."""
-        upload = await self._pending(client, request.upload_id, "add Parts to")
+        upload, _ = await self._pending(client, request.upload_id, "add Parts to")
         if not request.data:
             raise InvalidRequestError("The part's `data` is empty.", param="data")
         part = upb.UploadPart(
@@ -180,9 +194,10 @@ class Uploads:
         completed already is answered as it is (the SDK's retry of a completion whose answer
         was lost, as one retried while the first runs is: `_ended`), its file charged once
         (by it, when the first's charge was lost with Redis's reply)."""
-        upload = await self.get(client, request.upload_id)
+        upload, lease = await self._found(client, request.upload_id)
         if upload.status == "completed":  # its file charged now if the first's charge was lost
             await uncut(self._charged(client, upload))
+            await uncut(given_back(self._store, client, lease))  # as the first's may be lost
             return upload
         if upload.status != "pending":
             raise UploadNotPendingError(upload.id, upload.status, "complete")
@@ -197,9 +212,11 @@ class Uploads:
             raise InvalidRequestError(
                 "The md5 checksum of the parts does not match the `md5` given.", param="md5"
             )
-        return await uncut(self._completed(client, upload, content))
+        return await uncut(self._completed(client, upload, content, lease))
 
-    async def _completed(self, client: str, upload: upb.Upload, content: bytes) -> upb.Upload:
+    async def _completed(
+        self, client: str, upload: upb.Upload, content: bytes, lease: str
+    ) -> upb.Upload:
         """Keep `content` as `upload`'s file (its parts' count given back), then mark the upload
         completed, then charge the file once (`_charged`: a completion retried while the first
         runs keeps and answers the same file; one that a cancel beat deletes it again, charging
@@ -231,6 +248,7 @@ class Uploads:
                 await self._files.delete(client, file.id)
             raise UploadNotPendingError(upload.id, ended.status, "complete")
         await self._charged(client, ended)
+        await given_back(self._store, client, lease)
         if ended is done:  # this completion ended it (of two racing, one)
             # A part kept as it completed went with the others: given back as a cancel's are.
             await self._count(client, upload, -await self._held(client, upload.id))
@@ -244,7 +262,7 @@ class Uploads:
 
     async def cancel(self, client: str, request: upb.CancelUploadRequest) -> upb.Upload:
         """Cancel `client`'s pending upload: its parts deleted and given back."""
-        upload = await self._pending(client, request.upload_id, "cancel")
+        upload, lease = await self._pending(client, request.upload_id, "cancel")
         done = upb.Upload()
         done.CopyFrom(upload)
         done.status = "cancelled"
@@ -252,6 +270,7 @@ class Uploads:
         if ended.status != "cancelled":
             raise UploadNotPendingError(upload.id, ended.status, "cancel")
         await self._count(client, upload, -await self._held(client, upload.id))
+        await given_back(self._store, client, lease)
         # A completion's file kept, its end never written (Redis lost as it was), charged
         # nothing: not the client's (a completion still running deletes its own as it ends).
         with contextlib.suppress(StoredFileNotFoundError):
@@ -274,29 +293,35 @@ class Uploads:
         await self._forget(names, await self._part_ids(names), whole=False)
         return done
 
-    async def _pending(self, client: str, upload_id: str, what: str) -> upb.Upload:
-        """`client`'s upload `upload_id`, refused (UploadNotPendingError) unless pending."""
-        upload = await self.get(client, upload_id)
+    async def _pending(self, client: str, upload_id: str, what: str) -> tuple[upb.Upload, str]:
+        """`_found`'s upload and lease, refused (UploadNotPendingError) unless pending."""
+        upload, lease = await self._found(client, upload_id)
         if upload.status != "pending":
             raise UploadNotPendingError(upload.id, upload.status, what)
-        return upload
+        return upload, lease
 
     async def get(self, client: str, upload_id: str) -> upb.Upload:
         """`client`'s upload `upload_id` as it stands now (expired past its `expires_at`)."""
+        return (await self._found(client, upload_id))[0]
+
+    async def _found(self, client: str, upload_id: str) -> tuple[upb.Upload, str]:
+        """`get`'s upload and its slot's lease, read with it (so that a release after it ends,
+        Redis lost meanwhile, is replayed once it answers, not lost)."""
         checked = looked_up_id(upload_id, "upload_id", "upload", UploadNotFoundError)
         names = _Names(client, checked)
         before = self._store.outage_counts()
-        found, end = await self._store.get_documents([names.upload, names.end])
+        found, end, slot = await self._store.get_documents([names.upload, names.end, names.slot])
         upload = kept_message(upb.Upload, found)
         if upload is None or upload.id != checked:
             shared_throughout(self._store, before, _NOT_SHARED.format(checked))
             raise UploadNotFoundError(checked)
+        lease = slot.decode() if slot else ""
         ended = kept_message(upb.Upload, end)
         if ended is not None and ended.id == checked:
-            return ended
+            return ended, lease
         if self._clock.now() >= upload.expires_at:
             upload.status = "expired"
-        return upload
+        return upload, lease
 
     async def _assembled(self, client: str, upload: upb.Upload, part_ids: list[str]) -> bytes:
         """The parts `part_ids` of `upload`, in order, as one content."""
@@ -364,7 +389,7 @@ class Uploads:
         again: a late delete undoes nothing)."""
         doomed = [names.part(p) for p in part_ids]
         if whole:
-            doomed += [names.upload, names.parts]
+            doomed += [names.upload, names.parts, names.slot]
         for name in doomed:
             await self._store.everywhere("delete_document", document_delete(name))
 

@@ -31,6 +31,7 @@ from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
 from router_service.keys._strikes import enabled_forgets_strikes, forget_strikes, strike
 from router_service.keys._waiters import ModelQueues
+from router_service.keys._whose import whose_disables
 from router_service.outcomes import KeyAction, Outcome, reaction_for
 from router_service.state import SlotGrant, SlotRequest, StateStore
 
@@ -323,11 +324,8 @@ class KeyPool(PoolNames):
         await self.store.set_value(self.why_name(key), reason.value, until - now)
 
     async def _disabled_by_hand(self, key: UpstreamKey) -> bool:
-        """Whether an operator disabled the key, on any replica (a request in flight then may
-        still fail on it). Asked of the store, not of `health`: another replica may have
-        enabled it again since this one heard of its disable."""
-        found = await self.store.read(deadlines=[self.off_name(key)], values=[self.why_name(key)])
-        return bool(found.deadlines[0]) and found.values[0] == DisableReason.MANUAL.value
+        """Whether an operator disabled the key, on any replica (`whose_disables`)."""
+        return (await whose_disables(self, [key]))[0] is True
 
     # -- operating -----------------------------------------------------------------------------
     def find(self, key_fingerprint: str) -> UpstreamKey | None:
