@@ -164,3 +164,45 @@ async def test_a_background_responses_unknown_truncation_is_refused_at_its_start
         await router.stub.StartBackgroundResponse(start)
     assert details_from_rpc_error(refused.value).openai_param == "chat.routing.truncation"
     assert fake.state.count(path="/chat/completions") == 0  # no job queued to fail
+
+
+OLD = words(10, "old")
+
+
+def orphans(fake: FakeUpstream) -> list[str]:
+    """The tool results the upstream's last call had without the call they answer before them
+    (OpenAI's 400 "messages with role 'tool' must be a response to a preceding message with
+    'tool_calls'"; Anthropic's and Gemini's likewise)."""
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None
+    made: set[str] = set()
+    lost = []
+    for m in record.body["messages"]:
+        made |= {call["id"] for call in m.get("tool_calls") or []}
+        if m["role"] == "tool" and m["tool_call_id"] not in made:
+            lost.append(m["tool_call_id"])
+    return lost
+
+
+@pytest.mark.parametrize(
+    ("conversation", "dropped"),
+    [
+        # A user message between a call and its result (a Responses input in that order).
+        ([message(USER, OLD), called("c0"), message(USER, "and now"), result("c0", "ok")], 1),
+        # Two calls in two assistant messages, then their results: each goes with its call.
+        ([called("c0"), called("c1"), result("c0", OLD), result("c1", "ok")], 2),
+    ],
+    ids=["user-between", "calls-then-results"],
+)
+async def test_a_tool_result_is_never_sent_without_its_call(
+    router: RouterHandle,
+    fake: FakeUpstream,
+    conversation: list[chat_pb2.ChatMessage],
+    dropped: int,
+) -> None:
+    fake.state.set_scenario(Scenario(context_window=9))
+    answer = await router.stub.Chat(pb.ChatRequest(params=params(*conversation), routing=AUTO))
+    assert outcomes(answer.route) == [Outcome.CONTEXT_TOO_LONG, Outcome.OK]
+    assert answer.route.truncated_messages == dropped  # the long old turn, with its call
+    assert orphans(fake) == []
+    assert not any(OLD in line for line in sent(fake))
