@@ -229,14 +229,7 @@ class AttemptRunner:
         try:
             value = await attempt(deployment, lease, stack)
         except UpstreamFailure as failure:
-            failure.scrub(deployment.secrets)
-            await close_failed(stack)
-            status, detail = failure.upstream_status, failure.message[:200]
-            ctx.record(
-                deployment, fp, failure.outcome, started, upstream_status=status, detail=detail
-            )
-            await self.react(ctx, deployment, lease, failure, started=False)
-            return failure
+            return await self._failed(ctx, deployment, lease, stack, failure, started)
         except (asyncio.CancelledError, DeadlineExceededError):
             # The caller left or its deadline passed: released, recorded, nobody penalised.
             await close_failed(stack)
@@ -258,6 +251,28 @@ class AttemptRunner:
             raise
         end.span_end = span.end_later()
         return value, stack
+
+    async def _failed(
+        self,
+        ctx: RequestContext,
+        deployment: Deployment,
+        lease: KeyLease,
+        stack: AsyncExitStack,
+        failure: UpstreamFailure,
+        started: float,
+    ) -> UpstreamFailure:
+        """An attempt the upstream failed: closed, recorded, reacted to. A chat's context-length
+        refusal read nothing: its estimate is taken out of the key's tpm again (a `truncation`
+        retry, shorter, is not held back by it; an embedding's split calls may have been read)."""
+        failure.scrub(deployment.secrets)
+        if failure.outcome is Outcome.CONTEXT_TOO_LONG and ctx.chat is not None:
+            stack.push_async_callback(lease.settle_tokens, 0)  # a failure of it: logged
+        await close_failed(stack)
+        status, detail = failure.upstream_status, failure.message[:200]
+        fp = lease.key.fingerprint
+        ctx.record(deployment, fp, failure.outcome, started, upstream_status=status, detail=detail)
+        await self.react(ctx, deployment, lease, failure, started=False)
+        return failure
 
     async def react(
         self,

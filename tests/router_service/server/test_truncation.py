@@ -14,7 +14,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.engine._truncation import MAX_TRUNCATIONS
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.outcomes import Outcome
-from tests.conftest import RouterHandle
+from tests.conftest import RouterHandle, StartRouter, base_config
 
 AUTO = routing_pb2.RoutingOptions(truncation=routing_pb2.TRUNCATION_AUTO)
 USER, ASSISTANT, TOOL = chat_pb2.ROLE_USER, chat_pb2.ROLE_ASSISTANT, chat_pb2.ROLE_TOOL
@@ -206,3 +206,21 @@ async def test_a_tool_result_is_never_sent_without_its_call(
     assert answer.route.truncated_messages == dropped  # the long old turn, with its call
     assert orphans(fake) == []
     assert not any(OLD in line for line in sent(fake))
+
+
+async def test_a_refused_input_does_not_spend_the_keys_tpm_on_the_retry(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The key's tpm holds the request's estimate once, not twice: the context-length refusal
+    read nothing of it (it gives the estimate back), so the shortened retry is not held back by
+    the refused try's tokens, answered as `context_length_exceeded`."""
+    fake.state.set_scenario(Scenario(context_window=12))
+    solo = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
+    config = base_config(fake.base_url, models={"chain": solo})
+    config["providers"]["alpha"]["keys"] = [{"key": "sk-alpha-1", "tpm": 100}]
+    router = await start_router(config)
+    conversation = pb.ChatRequest(params=CONVERSATION, routing=AUTO)
+    conversation.params.max_tokens = 10  # an estimate of 62 tokens: more than half of 100
+    answer = await router.stub.Chat(conversation)
+    assert outcomes(answer.route) == [Outcome.CONTEXT_TOO_LONG, Outcome.OK]
+    assert answer.route.truncated_messages == 4
