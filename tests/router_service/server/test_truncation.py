@@ -5,6 +5,8 @@ kept tool result answers stays with it; unset or DISABLED, the upstream's 400 is
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 
@@ -224,3 +226,61 @@ async def test_a_refused_input_does_not_spend_the_keys_tpm_on_the_retry(
     answer = await router.stub.Chat(conversation)
     assert outcomes(answer.route) == [Outcome.CONTEXT_TOO_LONG, Outcome.OK]
     assert answer.route.truncated_messages == 4
+
+
+# Each provider's own refusal of an input past the model's context window, as it words it.
+NATIVE_REFUSALS: dict[str, dict[str, Any]] = {
+    "anthropic": {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 210000 tokens > 200000 maximum",
+        },
+    },
+    # OpenAI's Responses API (a deployment's `api: responses`).
+    "responses": {
+        "error": {
+            "message": "Your input exceeds the context window of this model. Please adjust your "
+            "input and try again.",
+            "type": "invalid_request_error",
+            "param": "input",
+            "code": "context_length_exceeded",
+        }
+    },
+    "gemini": {
+        "error": {
+            "code": 400,
+            "message": "The input token count (1200000) exceeds the maximum number of tokens "
+            "allowed (1048576).",
+            "status": "INVALID_ARGUMENT",
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NATIVE_REFUSALS))
+async def test_a_native_providers_context_refusal_is_shortened_too(
+    fake: FakeUpstream, start_router: StartRouter, kind: str
+) -> None:
+    """Anthropic's, Gemini's and OpenAI's Responses API's words for it start the same retries
+    as OpenAI's chat's."""
+    fake.state.set_scenario(Scenario(status=400, error_body=NATIVE_REFUSALS[kind]))
+    base = f"{fake.url}/v1beta" if kind == "gemini" else fake.base_url
+    deployment = {"provider": kind, "model": f"{kind}-x"}
+    if kind == "responses":
+        deployment["api"] = "responses"
+    config = base_config(fake.base_url, models={"chain": {"deployments": [deployment]}})
+    provider_kind = "openai" if kind == "responses" else kind
+    config["providers"] = {kind: {"kind": provider_kind, "base_url": base, "keys": ["k-native"]}}
+    router = await start_router(config)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.stub.Chat(pb.ChatRequest(params=CONVERSATION, routing=AUTO))
+    assert reason(refused.value) == "CONTEXT_TOO_LONG"
+    # The whole input, then half of the 6 turns that may go (and the model's turn that would
+    # open it), then all of them: the latest question alone.
+    turns = [
+        len(call.body.get("messages") or call.body.get("contents") or call.body["input"])
+        for call in fake.state.calls()
+    ]
+    system = 1 if kind == "responses" else 0  # an input item there, apart elsewhere
+    assert turns == [7 + system, 3 + system, 1 + system]
