@@ -17,6 +17,9 @@ from router_service.engine._truncation import MAX_TRUNCATIONS
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.outcomes import Outcome
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
+
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 AUTO = routing_pb2.RoutingOptions(truncation=routing_pb2.TRUNCATION_AUTO)
 USER, ASSISTANT, TOOL = chat_pb2.ROLE_USER, chat_pb2.ROLE_ASSISTANT, chat_pb2.ROLE_TOOL
@@ -211,7 +214,7 @@ async def test_a_tool_result_is_never_sent_without_its_call(
 
 
 async def test_a_refused_input_does_not_spend_the_keys_tpm_on_the_retry(
-    fake: FakeUpstream, start_router: StartRouter
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
 ) -> None:
     """The key's tpm holds the request's estimate once, not twice: the context-length refusal
     read nothing of it (it gives the estimate back), so the shortened retry is not held back by
@@ -220,6 +223,7 @@ async def test_a_refused_input_does_not_spend_the_keys_tpm_on_the_retry(
     solo = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
     config = base_config(fake.base_url, models={"chain": solo})
     config["providers"]["alpha"]["keys"] = [{"key": "sk-alpha-1", "tpm": 100}]
+    config["state"] = state_section  # one process's memory, or Redis
     router = await start_router(config)
     conversation = pb.ChatRequest(params=CONVERSATION, routing=AUTO)
     conversation.params.max_tokens = 10  # an estimate of 62 tokens: more than half of 100
