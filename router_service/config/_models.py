@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
+from router_service._listening import port_clash
 from router_service.config._auth import AuthConfig, ClientKey, ClientKeyConfig, ClientScope
 from router_service.config._base import Location, Misplaced, Strategy, _Strict
 from router_service.config._batches import BatchesConfig, FilesConfig
@@ -123,6 +124,7 @@ class SwitchboardConfig(_Strict):
             *self._budget_problems(),
             *self._guardrail_problems(),
             *self._route_lease_problems(),
+            *self._port_problems(),
         ]
         if self.server.max_message_bytes < self.edge.max_body_bytes:
             problems.append(
@@ -191,6 +193,28 @@ class SwitchboardConfig(_Strict):
             for name, ttl in holds.items()
             if route > ttl
         ]
+
+    def _port_problems(self) -> list[tuple[Location, str]]:
+        """Two listeners this file describes on one port (`serve` and `dev` run all three in
+        one process, the router two): refused as the file loads, by key, not at a start."""
+        telemetry = self.telemetry
+        shared = port_clash(
+            [
+                ("server.port", self.server.host, self.server.port),
+                ("edge.port", self.edge.host, self.edge.port),
+                (
+                    "telemetry.prometheus_port",
+                    telemetry.prometheus_host,
+                    telemetry.prometheus_port or 0,
+                ),
+            ]
+        )
+        if shared is None:
+            return []
+        (key, _, port), (other_key, other_host, _) = shared
+        section, name = key.split(".")
+        said = f"{port} is also {other_key} ({other_host}:{port}): give each its own port"
+        return [((section, name), said)]
 
     def price_of(self, dep: DeploymentRef) -> PriceConfig | None:
         """A deployment's price: its own, else its provider's; None: its calls have no cost."""

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from router_service.cli import main
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import base_config
 from tests.router_service.server.processes import EXIT_S, STARTUP_S
@@ -102,3 +103,49 @@ async def test_serve_and_dev_report_the_edge_port_0_chose(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("server.port", "telemetry.prometheus_port"),
+        ("server.port", "edge.port"),
+        ("edge.port", "telemetry.prometheus_port"),
+    ],
+)
+def test_check_config_refuses_two_listeners_on_one_port_by_their_keys(
+    first: str, second: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Caught when the file loads (`check-config`, and every command that reads it), not only
+    when a process finds its second listener's port taken at its start."""
+    config = base_config(
+        "http://127.0.0.1:9/v1",
+        server={"host": "127.0.0.1", "port": 50051},
+        edge={"host": "127.0.0.1", "port": 8080},
+        telemetry={"prometheus_port": 9464},
+    )
+    section, key = second.split(".")
+    config[section][key] = 50051 if first == "server.port" else 8080
+    path = tmp_path / "switchboard.yaml"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    assert main(["check-config", str(path)]) == 2
+    said = capsys.readouterr().err
+    assert f"{second}: " in said and f"is also {first} (127.0.0.1:" in said, said
+    assert "Traceback" not in said
+
+
+def test_one_port_on_two_hosts_or_port_0_twice_is_no_clash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = base_config(
+        "http://127.0.0.1:9/v1",
+        server={"host": "127.0.0.1", "port": 0},
+        edge={"host": "127.0.0.2", "port": 0},
+        telemetry={"prometheus_host": "127.0.0.2", "prometheus_port": 0},
+    )
+    config["server"]["port"] = config["edge"]["port"] = 8080
+    path = tmp_path / "switchboard.yaml"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    assert main(["check-config", str(path)]) == 0, capsys.readouterr().err
