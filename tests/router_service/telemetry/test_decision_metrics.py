@@ -1,0 +1,77 @@
+"""The decision API (PickRoute, then ReportOutcome) in the request, attempt and client-token
+metrics: one request and one attempt per decision, counted once its outcome is known (the
+report, or the lease's expiry as UNKNOWN), never twice."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
+from router_service.telemetry.testing import TelemetryCapture
+from tests.conftest import StartRouter, base_config
+from tests.router_service.server.test_routing import AS_SERVICE, with_route_client
+from tests.router_service.telemetry.test_metrics import samples, value
+
+ROUTE = {"gen_ai_operation_name": "route", "switchboard_client": "svc"}
+
+
+async def test_a_reported_decision_is_one_request_one_attempt_and_its_tokens(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(with_route_client(base_config(fake.base_url)))
+    picked = await router.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    # Its outcome is the report's: nothing counted yet.
+    assert value(samples(captured.prometheus_text()), "switchboard_requests_total") == 0
+    report = pb.ReportOutcomeRequest(
+        lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK, total_tokens=812
+    )
+    assert (await router.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+    assert not (await router.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+
+    found = samples(captured.prometheus_text())
+    ok = {**ROUTE, "switchboard_outcome": "OK", "switchboard_model_group": "chain"}
+    assert value(found, "switchboard_requests_total", **ok) == 1
+    assert value(found, "switchboard_requests_total") == 1  # the second report: not again
+    attempt = {"switchboard_deployment": "alpha/model-a", "switchboard_outcome": "OK"}
+    assert value(found, "switchboard_attempts_total", **attempt) == 1
+    assert value(found, "switchboard_attempts_total") == 1
+    tokens = {"switchboard_client": "svc", "gen_ai_token_type": "total"}
+    assert value(found, "switchboard_client_tokens_total", **tokens) == 812
+
+
+async def test_a_failed_report_and_an_expired_lease_count_by_their_outcomes(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    clock = ManualClock()
+    config = with_route_client(base_config(fake.base_url))
+    config["server"] = {"route_lease_ttl_s": 30}
+    router = await start_router(config, clock=clock)
+    first = await router.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    failed = pb.ReportOutcomeRequest(
+        lease_id=first.lease_id, outcome=routing_pb2.OUTCOME_RATE_LIMITED, upstream_status=429
+    )
+    assert (await router.stub.ReportOutcome(failed, metadata=AS_SERVICE)).accepted
+    await router.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    clock.advance(31.0)
+    assert await router.runtime.route_leases.sweep() == 1
+
+    found = samples(captured.prometheus_text())
+    for outcome in ("RATE_LIMITED", "UNKNOWN"):
+        assert value(found, "switchboard_requests_total", switchboard_outcome=outcome) == 1
+        assert value(found, "switchboard_attempts_total", switchboard_outcome=outcome) == 1
+    assert value(found, "switchboard_client_tokens_total") == 0
+
+
+async def test_a_refused_pick_is_a_request_by_its_outcome(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    router = await start_router(with_route_client(base_config(fake.base_url)))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.PickRoute(pb.PickRouteRequest(model="nope"), metadata=AS_SERVICE)
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", **ROUTE) == 1
+    assert value(found, "switchboard_attempts_total") == 0
