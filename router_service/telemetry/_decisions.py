@@ -80,12 +80,19 @@ def record_decision(
 
 def record_decision_failed(ctx: RequestContext | None, exc: BaseException) -> None:
     """A PickRoute that ended without a route, in the request metrics (`record_decision`):
-    refused (its error's outcome), or cancelled (CANCELLED). `ctx` None: refused before it was
+    refused (its error's outcome), or cancelled, which is read as a request reads it
+    (`RequestContext.cancelled_at_deadline`: gRPC's rounding of the timeout and the way here):
+    by its caller's deadline (DEADLINE_EXCEEDED, said on its SERVER span as `error.type`, which
+    the call's status follows) or by its caller (CANCELLED). `ctx` None: refused before it was
     a request (no model), not counted, as a proxied call refused then is not."""
     if ctx is None:
         return
-    cancelled = isinstance(exc, asyncio.CancelledError)
-    outcome = "CANCELLED" if cancelled else error_type(exc)
+    if isinstance(exc, asyncio.CancelledError):
+        outcome = "DEADLINE_EXCEEDED" if ctx.cancelled_at_deadline() else "CANCELLED"
+        if outcome == "DEADLINE_EXCEEDED":
+            current_span().set_attribute("error.type", outcome)
+    else:
+        outcome = error_type(exc)
     group = ctx.requested_model if ctx.plan is not None else ""
     record_decision(group, ctx.client, outcome)
 

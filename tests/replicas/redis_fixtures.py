@@ -170,6 +170,7 @@ class RedisProxy:
         self._flowing.set()
         self.held = asyncio.Event()  # a reply was kept back (its command ran on Redis)
         self.sent = asyncio.Event()  # commands went to Redis (clear it, then wait for the next)
+        self._hold_after: bytes | None = None  # `hold_replies_after`'s
 
     @property
     def url(self) -> str:
@@ -194,6 +195,11 @@ class RedisProxy:
     def hold_replies(self) -> None:
         self._flowing.clear()
         self.held.clear()
+
+    def hold_replies_after(self, sent: bytes) -> None:
+        """`hold_replies` from the first command naming `sent` on (`lease:alpha:`: a call held
+        where it leases one of alpha's keys, past what it asked Redis before)."""
+        self._hold_after = sent
 
     async def aclose(self) -> None:
         await self.cut()
@@ -235,6 +241,9 @@ class RedisProxy:
             if replies and not self._flowing.is_set():
                 self.held.set()
                 await self._flowing.wait()  # what follows waits in the socket behind it
+            if not replies and self._hold_after is not None and self._hold_after in data:
+                self._hold_after = None
+                self.hold_replies()  # before it reaches Redis: its reply is held
             writer.write(data)
             if not replies:
                 self.sent.set()

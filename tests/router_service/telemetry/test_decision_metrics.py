@@ -4,8 +4,11 @@ report, or the lease's expiry as UNKNOWN), never twice."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
@@ -13,8 +16,14 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
+from tests.helpers import eventually
+from tests.replicas.harness import replica_config
+from tests.replicas.redis_fixtures import RedisProxy, redis_proxy
 from tests.router_service.server.test_routing import AS_SERVICE, with_route_client
+from tests.router_service.telemetry.spans import Trace, attrs
 from tests.router_service.telemetry.test_metrics import samples, value
+
+__all__ = ["redis_proxy"]  # a fixture
 
 ROUTE = {"gen_ai_operation_name": "route", "switchboard_client": "svc"}
 
@@ -75,3 +84,49 @@ async def test_a_refused_pick_is_a_request_by_its_outcome(
     found = samples(captured.prometheus_text())
     assert value(found, "switchboard_requests_total", **ROUTE) == 1
     assert value(found, "switchboard_attempts_total") == 0
+
+
+@pytest.mark.parametrize(
+    ("moved_s", "outcome"), [(5.0, "CANCELLED"), (9.9, "DEADLINE_EXCEEDED")], ids=["left", "due"]
+)
+async def test_a_pick_cancelled_near_its_deadline_is_read_as_a_request_reads_it(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_proxy: RedisProxy,
+    redis_prefix: str,
+    moved_s: float,
+    outcome: str,
+) -> None:
+    """A pick held at the state store (the reply to its route's record) whose call is cancelled:
+    with 0.1 s left on the router's clock of a 10 s timeout (which gRPC may send 0.1 s rounded up)
+    that was the deadline's, on its SERVER span and in `switchboard.requests`, as for a chat;
+    with 5 s left its caller left."""
+    clock = ManualClock(1_700_000_000.0)
+    config = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
+    config["state"].update(socket_timeout_s=60.0)  # not reached by the clock's move
+    config["telemetry"] = {"state_interval_s": 3600.0}  # no gauge poll reading alpha's leases
+    router = await start_router(config, clock=clock)
+    redis_proxy.hold_replies_after(b":route:")  # held where it keeps its route, past its lease
+    call = router.stub.PickRoute(
+        pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE, timeout=10
+    )
+    picking = asyncio.ensure_future(call)
+    await asyncio.wait_for(redis_proxy.held.wait(), 10)
+    clock.advance(moved_s)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await picking
+    await redis_proxy.restore()
+
+    def served() -> list[ReadableSpan]:
+        return Trace(captured.spans()).named("switchboard.v1.RouterService/PickRoute")
+
+    async def ended() -> bool:
+        return len(served()) == 1
+
+    await eventually(ended, what="the PickRoute call's SERVER span ended")
+    said = attrs(served()[0])
+    assert said["rpc.grpc.status_code"] == getattr(grpc.StatusCode, outcome).value[0]
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome=outcome) == 1
