@@ -1,10 +1,12 @@
 """Reading an upload's `multipart/form-data` body (transcriptions, translations, image edits and
 variations) within the upload limit: its text fields, and its files as `MediaFile`s named by
-their form field, checked against what the operation's form takes (`MEDIA_UPLOADS`)."""
+their form field, checked against what the operation's form takes (`MEDIA_UPLOADS`); and the
+one parse of every form the edge reads (`parse_whole_form`: realtime calls' too), which refuses
+a body cut before its closing boundary."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from fastapi import Request
@@ -17,7 +19,7 @@ from clients.switchboard.v1 import media_pb2
 from ._body import read_body
 from ._errors import EdgeError
 
-__all__ = ["read_upload_form"]
+__all__ = ["parse_whole_form", "read_upload_form"]
 
 # A form's fields besides its files (OpenAI's image edit form has about twenty). A field is as
 # large as the upload limit lets it be: a diarization's `known_speaker_references[]` are data
@@ -32,28 +34,17 @@ async def read_upload_form(
     """The form's text fields (a list for a repeated one) and its files, in order, the whole
     body read within `limit` first (413 past it, all files together), as for a JSON body. A file
     under a field the form does not take, a text under a file's field, too many files, a
-    second file where one is allowed or none where one is required: 400."""
+    second file where one is allowed or none where one is required, a body cut before its
+    closing boundary: 400."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise EdgeError(
             400, "This endpoint takes multipart/form-data.", code="invalid_content_type"
         )
     raw = await read_body(request, limit)
-
-    async def chunks() -> AsyncGenerator[bytes, None]:
-        yield raw
-
-    parser = MultiPartParser(
-        request.headers,
-        chunks(),
-        max_files=uploads.most,
-        max_fields=_MAX_FIELDS,
-        max_part_size=limit,
+    form = await parse_whole_form(
+        request, raw, max_files=uploads.most, max_fields=_MAX_FIELDS, max_part_size=limit
     )
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise EdgeError(400, f"Invalid form: {exc.message}", code="invalid_form") from None
     try:
         fields, files = await _split(form, uploads)
     finally:
@@ -62,6 +53,43 @@ async def read_upload_form(
     if problem is not None:
         raise EdgeError(400, problem.message, code="invalid_argument", param=problem.field)
     return fields, files
+
+
+class _WholeForm(MultiPartParser):
+    """A form parser that knows whether the body reached its closing `--boundary--`: one that
+    ends before it lost its end (a file cut short, a part never closed), which the parser
+    would otherwise answer with the parts that did close, as if they were the whole form."""
+
+    ended = False
+
+    def on_end(self) -> None:
+        self.ended = True
+
+
+async def parse_whole_form(
+    request: Request, raw: bytes, *, max_files: int, max_fields: int, max_part_size: int
+) -> FormData:
+    """The `multipart/form-data` body `raw` (read whole) as a form, within these bounds. A body
+    that is no such form, or past a bound, or cut before its closing boundary: 400
+    `invalid_form` (the caller's to `close()` only when it returns)."""
+    parser = _WholeForm(
+        request.headers,
+        _ended_by(raw, lambda: parser.ended),
+        max_files=max_files,
+        max_fields=max_fields,
+        max_part_size=max_part_size,
+    )
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise EdgeError(400, f"Invalid form: {exc.message}", code="invalid_form") from None
+
+
+async def _ended_by(raw: bytes, ended: Callable[[], bool]) -> AsyncGenerator[bytes, None]:
+    yield raw
+    # Raised here, inside the parse: the parser closes the files it opened (the cut one's).
+    if not ended():
+        raise MultiPartException("the form ends before its closing boundary")
 
 
 async def _split(

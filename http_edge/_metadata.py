@@ -56,6 +56,8 @@ _READ = frozenset(
     name.encode() for name in (*_FORWARDED_HEADERS, "x-switchboard-cache", "cache-control")
 )
 _PICKED = "switchboard.headers"
+# The header read whole when sent on several lines (the others: their first line).
+_LISTED = b"cache-control"
 
 
 def _picked(request: HTTPConnection) -> dict[str, str]:
@@ -65,7 +67,11 @@ def _picked(request: HTTPConnection) -> dict[str, str]:
         picked = {}
         for name, value in scope["headers"]:
             if name in _READ:
-                picked.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+                key = name.decode("latin-1")
+                if key not in picked:
+                    picked[key] = value.decode("latin-1")
+                elif name == _LISTED:  # a list on two lines is one (RFC 9110): a proxy's too
+                    picked[key] += ", " + value.decode("latin-1")
         scope[_PICKED] = picked
     return picked
 

@@ -11,19 +11,18 @@ The SDP is opaque here: only its size is held (64 KiB; 413 past it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
 from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 from ._body import read_body
 from ._errors import EdgeError
+from ._form import parse_whole_form
 from ._headers import route_headers
 from ._metadata import forwarded_metadata, session_id
 from ._openapi import ERRORS
@@ -103,17 +102,9 @@ async def _offer(request: Request) -> tuple[str, str]:
             code="invalid_content_type",
         )
     raw = await read_body(request, _MAX_FORM_BYTES)
-
-    async def chunks() -> AsyncGenerator[bytes, None]:
-        yield raw
-
-    parser = MultiPartParser(
-        request.headers, chunks(), max_files=2, max_fields=4, max_part_size=_MAX_FORM_BYTES
+    form = await parse_whole_form(
+        request, raw, max_files=2, max_fields=4, max_part_size=_MAX_FORM_BYTES
     )
-    try:
-        form = await parser.parse()
-    except MultiPartException as exc:
-        raise EdgeError(400, f"Invalid form: {exc.message}", code="invalid_form") from None
     try:
         parts = {name: await _text(value) for name, value in form.multi_items()}
     finally:

@@ -51,6 +51,8 @@ class MediaUploads:
     once: tuple[str, ...]
     # Files at most (OpenAI's: 16 images to edit, a mask and a markup).
     most: int = 1
+    # Files at most under the `required` fields together (OpenAI's: 16 images to edit).
+    most_required: int = 1
     # In `MediaParams.files`, each naming its field; else the one `MediaParams.file`.
     several: bool = False
 
@@ -68,6 +70,7 @@ MEDIA_UPLOADS: dict[media_pb2.MediaOperation.ValueType, MediaUploads] = {
         required=("image", "image[]"),
         once=("mask", "markup"),
         most=18,
+        most_required=16,
         several=True,
     ),
 }
@@ -85,8 +88,10 @@ class UploadProblem:
 
 def upload_problem(uploads: MediaUploads, fields: Sequence[str]) -> UploadProblem | None:
     """What is wrong with files sent under these form `fields` (in order): a field the form has
-    no file for, a second file where one is allowed, or no file where one is required."""
+    no file for, a second file where one is allowed, more than `most_required` under the
+    required fields (an edit's 17th image), or no file where one is required."""
     seen: set[str] = set()
+    required = 0
     for index, field in enumerate(fields):
         if field not in uploads.fields:
             expected = ", ".join(f"`{name}`" for name in uploads.fields)
@@ -94,6 +99,11 @@ def upload_problem(uploads: MediaUploads, fields: Sequence[str]) -> UploadProble
             return UploadProblem(message, field, index)
         if field in uploads.once and field in seen:
             return UploadProblem(f"Only one `{field}` file may be sent.", field, index)
+        required += field in uploads.required
+        if required > uploads.most_required:
+            names = " and ".join(f"`{name}`" for name in uploads.required)
+            message = f"At most {uploads.most_required} files may be sent as {names}."
+            return UploadProblem(message, field, index)
         seen.add(field)
     if not seen.intersection(uploads.required):
         field = uploads.required[0]

@@ -16,6 +16,7 @@ from router_service.batches._errors import (
     FileQuotaError,
     FileTooLargeError,
     StoredFileNotFoundError,
+    UploadLimitError,
     UploadNotFoundError,
     UploadNotPendingError,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "LineResult",
     "StoredFileNotFoundError",
     "StoredFiles",
+    "UploadLimitError",
     "UploadNotFoundError",
     "UploadNotPendingError",
     "Uploads",

@@ -13,6 +13,7 @@ __all__ = [
     "FileQuotaError",
     "FileTooLargeError",
     "StoredFileNotFoundError",
+    "UploadLimitError",
     "UploadNotFoundError",
     "UploadNotPendingError",
 ]
@@ -109,3 +110,13 @@ class UploadNotPendingError(SwitchboardError):
             param="upload_id",
             code=f"upload_{status}",
         )
+
+
+class UploadLimitError(ClientRateLimitedError):
+    """A client has `files.max_pending_uploads` uploads pending already (HTTP 429)."""
+
+    reason = "UPLOAD_LIMIT"
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.code = "upload_limit_exceeded"

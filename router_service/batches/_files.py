@@ -352,6 +352,8 @@ def check_upload(purpose: str, filename: str) -> None:
             param="purpose",
             code="invalid_purpose",
         )
+    if not filename:
+        raise InvalidRequestError("Missing required parameter: 'filename'.", param="filename")
     if len(filename.encode()) > _MAX_FILENAME:
         raise InvalidRequestError(
             f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"

@@ -36,6 +36,8 @@ from router_service.batches._upload_charge import charged_once
 from router_service.batches._upload_names import UploadNames as _Names
 from router_service.batches._upload_names import upload_bucket as _bucket
 from router_service.batches._upload_names import upload_file_id
+from router_service.batches._upload_slots import given_back, taken
+from router_service.batches._upload_types import check_mime_type
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.errors import InvalidRequestError, StoreUnavailableError
@@ -75,8 +77,7 @@ class Uploads:
                 param="bytes",
                 code="file_too_large",
             )
-        if not request.mime_type:
-            raise InvalidRequestError("Missing required parameter: 'mime_type'.", param="mime_type")
+        check_mime_type(request.purpose, request.mime_type)
         self._files.asked_ttl_s(request.expires_after_s, "expires_after.seconds")
         now = self._clock.now()
         upload = upb.Upload(
@@ -90,8 +91,25 @@ class Uploads:
             mime_type=request.mime_type,
             file_expires_after_s=request.expires_after_s,
         )
-        await uncut(self._made(client, upload))
+        await uncut(self._made_counted(client, upload))
         return upload
+
+    async def _made_counted(self, client: str, upload: upb.Upload) -> None:
+        """Take a slot of `client`'s pending uploads for `upload` (`taken`), then keep it: its
+        slot given back when it cannot be kept."""
+        config = self._files.config
+        life_s = upload.expires_at - self._clock.now()
+        most = config.max_pending_uploads
+        await taken(self._store, client, upload.id, life_s, most=most, life_s=config.upload_ttl_s)
+        try:
+            await self._made(client, upload)
+        except BaseException:
+            await self._freed(client, upload)
+            raise
+
+    async def _freed(self, client: str, upload: upb.Upload) -> None:
+        """Give back ended (or never kept) `upload`'s slot among its client's pending ones."""
+        await given_back(self._store, client, upload.id, upload.expires_at - self._clock.now())
 
     async def _made(self, client: str, upload: upb.Upload) -> None:
         """Keep `upload`'s object and its empty list of parts, on the shared store or not at
@@ -183,6 +201,7 @@ class Uploads:
         upload = await self.get(client, request.upload_id)
         if upload.status == "completed":  # its file charged now if the first's charge was lost
             await uncut(self._charged(client, upload))
+            await uncut(self._freed(client, upload))  # as the first's may have been lost
             return upload
         if upload.status != "pending":
             raise UploadNotPendingError(upload.id, upload.status, "complete")
@@ -231,6 +250,7 @@ class Uploads:
                 await self._files.delete(client, file.id)
             raise UploadNotPendingError(upload.id, ended.status, "complete")
         await self._charged(client, ended)
+        await self._freed(client, upload)
         if ended is done:  # this completion ended it (of two racing, one)
             # A part kept as it completed went with the others: given back as a cancel's are.
             await self._count(client, upload, -await self._held(client, upload.id))
@@ -252,6 +272,7 @@ class Uploads:
         if ended.status != "cancelled":
             raise UploadNotPendingError(upload.id, ended.status, "cancel")
         await self._count(client, upload, -await self._held(client, upload.id))
+        await self._freed(client, upload)
         # A completion's file kept, its end never written (Redis lost as it was), charged
         # nothing: not the client's (a completion still running deletes its own as it ends).
         with contextlib.suppress(StoredFileNotFoundError):

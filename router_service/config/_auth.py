@@ -9,10 +9,19 @@ from typing import Any, Literal
 
 from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 
-from router_service.config._base import Location, Misplaced, _Strict
+from router_service.config._base import UNSENDABLE, Location, Misplaced, _Strict, sendable
 from router_service.config._throttle import AdminThrottleConfig, KeyThrottleConfig
 
 ClientScope = Literal["chat", "embed", "models", "admin", "route"]
+
+
+def _plain_key_problem(key: object) -> str | None:
+    """Why a client's `key:` cannot be one (None: it can). A caller sends it in a header or
+    gRPC metadata, which carry printable ASCII only: one with a pasted curly quote would load
+    and never match anything a caller can send."""
+    if not isinstance(key, str) or not key.strip():
+        return "must be a non-empty string (is its environment variable empty?)"
+    return None if sendable(key.strip()) else UNSENDABLE
 
 
 class ClientKey(_Strict):
@@ -39,9 +48,8 @@ class ClientKey(_Strict):
             key = data.pop("key")
             if "key_sha256" in data:
                 raise ValueError("give either `key` or `key_sha256`, not both")
-            if not isinstance(key, str) or not key.strip():
-                message = "must be a non-empty string (is its environment variable empty?)"
-                raise Misplaced([(("key",), message)])
+            if (problem := _plain_key_problem(key)) is not None:
+                raise Misplaced([(("key",), problem)])
             # Trimmed as every secret is (`_base._trimmed`): a caller's header value is.
             data["key_sha256"] = hashlib.sha256(key.strip().encode()).hexdigest()
         return data
@@ -148,12 +156,11 @@ class ClientKeyConfig(_Strict):
         if not items:
             raise Misplaced([((field,), "needs at least one key")])
         data["keys"] = [{field: item} if not isinstance(item, dict) else item for item in items]
-        # An empty plain key is named where it was written (`key`, or `key[1]` in a list).
-        empty = "must be a non-empty string (is its environment variable empty?)"
+        # A plain key refused is named where it was written (`key`, or `key[1]` in a list).
         problems: list[tuple[Location, str]] = [
-            ((field,) if isinstance(given, str) else (field, j), empty)
+            ((field,) if isinstance(given, str) else (field, j), problem)
             for j, item in enumerate(data["keys"])
-            if "key" in item and (not isinstance(item["key"], str) or not item["key"].strip())
+            if "key" in item and (problem := _plain_key_problem(item["key"])) is not None
         ]
         if problems:
             raise Misplaced(problems)

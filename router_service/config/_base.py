@@ -59,6 +59,26 @@ def _beside_config(value: str, info: ValidationInfo) -> str:
 Secret = Annotated[SecretStr, AfterValidator(_trimmed)]
 """A secret setting: never shown, never empty, without whitespace around it."""
 
+UNSENDABLE = "must be printable ASCII (a header carries it): a character mistyped or pasted?"
+
+
+def sendable(text: str) -> bool:
+    """Whether an HTTP header value or gRPC metadata can carry `text` as it is: printable
+    ASCII (httpx encodes header values so, grpc refuses other metadata, and a caller's header
+    is read back as Latin-1, not the UTF-8 it was typed in)."""
+    return text.isascii() and text.isprintable()
+
+
+def _sendable_secret(value: SecretStr) -> SecretStr:
+    if not sendable(value.get_secret_value()):
+        raise ValueError(UNSENDABLE)
+    return value
+
+
+HeaderSecret = Annotated[SecretStr, AfterValidator(_trimmed), AfterValidator(_sendable_secret)]
+"""A secret a caller sends in a header (an admin token, a client key): a Secret no character of
+which a header could not carry (a pasted curly quote would never match, whoever typed it)."""
+
 FilePath = Annotated[str, AfterValidator(_beside_config)]
 """A file named in the config: a relative path is relative to the config file's directory."""
 

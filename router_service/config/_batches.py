@@ -45,6 +45,14 @@ class FilesConfig(_Strict):
         "hour).",
     )
 
+    max_pending_uploads: int = Field(
+        default=100,
+        ge=1,
+        description="The most uploads in parts (`/v1/uploads`) one client may have pending "
+        "at once, over all replicas; past it a new one is refused (429 "
+        "`upload_limit_exceeded`) until one of them is completed, cancelled or expires.",
+    )
+
 
 class BatchesConfig(_Strict):
     """Batches: the lines of an input file run through the router by the replica that took

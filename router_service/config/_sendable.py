@@ -8,12 +8,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from router_service.config._base import Location
+from router_service.config._base import UNSENDABLE, Location, sendable
 from router_service.config._key_files import KEY_FILE_KINDS, key_file
 
 __all__ = ["unsendable"]
 
-_WHY = "must be printable ASCII (an HTTP header carries it): a character mistyped or pasted?"
+_WHY = UNSENDABLE
 # A header's name is a token (RFC 9110 5.1): an upstream refuses any other with a 400 that
 # quotes the header line, its value too, passed on to each caller as the caller's mistake.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -28,14 +28,14 @@ def unsendable(
     problems: list[tuple[Location, str]] = [
         (("keys", i), _WHY)
         for i, key in enumerate(keys)
-        if _sent_as_is(kind, key) and not _sendable(key)
+        if _sent_as_is(kind, key) and not sendable(key)
     ]
     for name, value in headers.items():
-        if not (_sendable(name) and _sendable(value)):
+        if not (sendable(name) and sendable(value)):
             problems.append((("headers", name), _WHY))
         elif not _TOKEN.fullmatch(name):
             problems.append((("headers", name), _NOT_A_NAME))
-    if identity_header is not None and not _sendable(identity_header):
+    if identity_header is not None and not sendable(identity_header):
         problems.append((("identity_header",), _WHY))
     return problems
 
@@ -47,7 +47,3 @@ def _sent_as_is(kind: str, key: str) -> bool:
     if kind not in KEY_FILE_KINDS:
         return True
     return key_file(key) is None and not key.lstrip().startswith("{")
-
-
-def _sendable(text: str) -> bool:
-    return text.isascii() and text.isprintable()

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 
 from clients import READY_WAIT_S, checked_target
-from router_service.config._base import FilePath, Misplaced, Secret, _Strict
+from router_service.config._base import FilePath, HeaderSecret, Misplaced, _Strict
 from router_service.config._throttle import AdminThrottleConfig
 
 # Past a minute a "wait for the router" is an outage held open, not a restart ridden out (and
@@ -289,7 +289,7 @@ class EdgeConfig(_Strict):
         default_factory=list,
         description="Origins allowed by CORS; empty disables CORS. `*` disables credentials.",
     )
-    admin_token: Secret | None = Field(
+    admin_token: HeaderSecret | None = Field(
         default=None, description="Bearer token for the edge's /admin pages and endpoints."
     )
     admin_throttle: AdminThrottleConfig = Field(
@@ -297,7 +297,7 @@ class EdgeConfig(_Strict):
         description="Wrong or missing admin tokens on /admin and its endpoints: throttled per "
         "client address and overall (429 with Retry-After).",
     )
-    admin_router_key: Secret | None = Field(
+    admin_router_key: HeaderSecret | None = Field(
         default=None,
         description="Client key (scope `admin`) the edge presents to the router's AdminService "
         "for /admin; unset: the caller's own `authorization` is forwarded.",

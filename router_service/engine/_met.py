@@ -80,7 +80,7 @@ class Met:
             return no_key_free(self.refusals, await serving_later(ctx, plan, self._able(plan)))
         able = self._able(plan)
         if able:  # the request is fine: when it may be served is in the held-back keys
-            return await serving_later(ctx, plan, able) or _keys_disabled(ctx, plan, able)
+            return await serving_later(ctx, plan, able) or await _keys_disabled(ctx, plan, able)
         # An upstream's own refusal first, when there is one: a call was made (`upstream_refused`).
         answered = [(failure, d) for failure, d in self.unsupported if _answered(failure)]
         first, deployment = (answered or self.unsupported)[0]
@@ -124,13 +124,31 @@ def _not_now(ctx: RequestContext, plan: Plan, able: list[Deployment]) -> str:
     return f"No deployment of `{model}` that takes this request may serve it now: {reasons}"
 
 
-def _keys_disabled(ctx: RequestContext, plan: Plan, able: list[Deployment]) -> NoUsableKeyError:
+async def _keys_disabled(
+    ctx: RequestContext, plan: Plan, able: list[Deployment]
+) -> NoUsableKeyError:
     """Only held-back deployments could take the request, and every key of each is disabled:
-    the service's trouble (a probe brings one back), not a wait nor the caller's to change."""
-    return NoUsableKeyError(
-        f"{_not_now(ctx, plan, able)}; every key of them is disabled (invalid credentials or "
-        "exhausted quota): they are probed and come back by themselves when they work."
-    )
+    the service's trouble (a probe or an operator brings one back), not a wait nor the
+    caller's to change."""
+    refusals = [await d.pool.unusable(d.upstream_model) for d in able]
+    why = _disabled([r for r in refusals if r is not None])
+    return NoUsableKeyError(f"{_not_now(ctx, plan, able)}; every key of them is {why}.")
+
+
+def _disabled(refusals: list[Unavailable]) -> str:
+    """Why every key is disabled: an operator's last until enabled, the router's own end when
+    a probe passes."""
+    by_hand = sum(r.by_hand for r in refusals)
+    enable = "`switchboard admin keys enable`"
+    if by_hand and by_hand == sum(r.keys for r in refusals):
+        return f"disabled by an operator: they serve again once enabled ({enable})"
+    probed = "they are probed and come back by themselves when they work"
+    if by_hand:
+        return (
+            f"disabled: some by an operator, until enabled ({enable}); "
+            f"the others for invalid credentials or exhausted quota: {probed}"
+        )
+    return f"disabled (invalid credentials or exhausted quota); {probed}"
 
 
 async def serving_later(
@@ -168,8 +186,7 @@ def no_key_free(
     deployment `held_back` from the walk (`serving_later`: cooling, the session's) too."""
     if held_back is None and refusals and all(r.reason is Refusal.DISABLED for r in refusals):
         return NoUsableKeyError(
-            "Every key of every candidate deployment is disabled (invalid credentials or "
-            "exhausted quota); they are probed and come back by themselves when they work."
+            f"Every key of every candidate deployment is {_disabled(refusals)}."
         )
     hints = [hint for hint in map(_hint, refusals) if hint is not None]
     if held_back is not None and held_back.retry_after_s is not None:

@@ -16,12 +16,15 @@ What each detector finds (README, "Guardrails", says the same to users):
 - `private_key`: a PEM `-----BEGIN … PRIVATE KEY-----` block, through its END line (or as far as
   its base64 body goes when the END line is missing: base64 characters and line breaks, spaces
   pasted for line breaks too, never the prose after a mention of the BEGIN line).
-- `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters.
+- `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters (the
+  local part's letters of any script).
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
-  digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check.
+  digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
+  digits grouped after it (its expiry, its code) leave the card found.
 - `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
   dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
   `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
+  Separators and digits after a number (`. 2 rings`, ` - 24/7`) leave the number found.
 
 The detectors read a text `as_read`: a backslash escape (JSON's, as in a tool call's arguments, or
 a string literal's: `\\n`, `\\t`, `\\"`, `\\u00e9`…) as the character it stands for, so the `n` of
@@ -45,8 +48,9 @@ __all__ = ["DETECTORS", "Detector", "DetectorName", "as_read", "escape_start", "
 class Detector:
     name: DetectorName
     pattern: str  # one regex, without groups of its own that capture
-    # A check of a match the regex cannot express (Luhn); None: every match counts.
-    accept: Callable[[str], bool] | None = None
+    # A check of a match the regex cannot express (Luhn): how many of its characters are a
+    # find (all, the part of it that is one, 0: none). None: every match counts whole.
+    accept: Callable[[str], int] | None = None
 
 
 def luhn_valid(digits: str) -> bool:
@@ -62,17 +66,42 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card(text: str) -> bool:
-    digits = "".join(c for c in text if c.isdigit())
-    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+def _card(text: str) -> int:
+    """How much of a run of digits is a card: all of it; else the longest part of it ending
+    where a group ends (a card pasted with its expiry or code after it: `4111 1111 1111 1111
+    123`, whose 19 digits fail Luhn); else none (0)."""
+    ends = (len(text), *(at for at in range(len(text) - 1, 0, -1) if text[at] in " -"))
+    for end in ends:
+        digits = text[:end].replace(" ", "").replace("-", "")
+        if len(digits) < 13:
+            return 0
+        if len(digits) <= 19 and luhn_valid(digits):
+            return end
+    return 0
 
 
-def _phone(text: str) -> bool:
+# A run of separators ("1  -  2") is prose with numbers in it, not a written number.
+_SEPARATORS = re.compile(r"[ .\-]{2}")
+
+
+def _phone(text: str) -> int:
+    """How much of a run of digits and separators after a `+` is a phone number: all of it;
+    else the longest part of it ending with a digit (a number followed by a sentence's end and
+    a digit, a dash, more digits: `+1 415 555 0100. 2 rings`); else none (0)."""
     if not text.startswith("+"):
-        return True  # the North American forms are exact in the regex
-    digits = sum(c.isdigit() for c in text)
-    # A run of separators ("1  -  2") is prose with numbers in it, not a written number.
-    return 8 <= digits <= 15 and re.search(r"[ .\-]{2}", text) is None
+        return len(text)  # the North American forms are exact in the regex
+    ends = (len(text), *(at for at in range(len(text) - 1, 1, -1) if _ends_digits(text, at)))
+    for end in ends:
+        digits = sum(c.isdigit() for c in text[:end])
+        if digits < 8:
+            return 0
+        if digits <= 15 and _SEPARATORS.search(text, 0, end) is None:
+            return end
+    return 0
+
+
+def _ends_digits(text: str, at: int) -> bool:
+    return text[at - 1].isdigit() and not text[at].isdigit()
 
 
 _TOKEN = r"[A-Za-z0-9_\-]"
@@ -106,9 +135,16 @@ _PRIVATE_KEY = (
     r"|(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,4}(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)"
     r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
 )
+# An email's local part: ASCII's letters, digits and `._%+-`, and every character from Latin-1's
+# letters on but for the general and CJK punctuation (quotes, dashes, brackets around an
+# address). Ranges, not `\w`: about as fast as ASCII alone (`\w` doubles the scan of prose).
+_LOCAL = "A-Za-z0-9._%+\\-\u00c0-\u1fff\u2070-\u2fff\u3040-\U0010ffff"
+_LOCAL_RUN = f"[{_LOCAL}]{{1,64}}+"
 _EMAIL = (
-    # Possessive: `@` is not a local-part character, so giving some back never helps.
-    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}+@"
+    # Possessive: `@` is not a local-part character, so giving some back never helps. With the
+    # letters of other scripts (`_LOCAL`): a name's accented letter does not begin the find
+    # after it (`josé.garcía@…` redacted whole, not all but `josé.garcí`).
+    rf"(?<![{_LOCAL}]){_LOCAL_RUN}@"
     r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
 _CREDIT_CARD = r"[2-6](?<![0-9][2-6])(?:[ \-]?[0-9]){12,18}(?![0-9])"

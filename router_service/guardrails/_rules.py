@@ -57,7 +57,7 @@ class Rule:
             if detectors
             else None
         )
-        self._accept: dict[str, Callable[[str], bool]] = {
+        self._accept: dict[str, Callable[[str], int]] = {
             d.name: d.accept for d in detectors if d.accept is not None
         }
         # Per checked detector: the others, tried where a find of it failed its check.
@@ -99,20 +99,26 @@ class Rule:
         position = 0
         while (found := combined.search(text, position)) is not None:
             start = found.start()
-            if not self._accepted(found):
+            end = self._accepted_end(found)
+            if end is None:
                 # Not one after all (a number failing Luhn): another detector may find
                 # something where it starts; else look again from the next character.
                 other = self._others.get(found.lastgroup or "")
                 found = None if other is None else other.match(text, start)
-                if found is None or not self._accepted(found):
+                end = None if found is None else self._accepted_end(found)
+                if found is None or end is None:
                     position = start + 1
                     continue
-            yield Match(start, found.end(), found.lastgroup or "")
-            position = max(found.end(), start + 1)
+            yield Match(start, end, found.lastgroup or "")
+            position = max(end, start + 1)
 
-    def _accepted(self, found: re.Match[str]) -> bool:
+    def _accepted_end(self, found: re.Match[str]) -> int | None:
+        """Where the find `found` is ends (its check may keep only its start); None: none."""
         accept = self._accept.get(found.lastgroup or "")
-        return accept is None or accept(found.group())
+        if accept is None:
+            return found.end()
+        kept = accept(found.group())
+        return found.start() + kept if kept else None
 
     def redact(self, text: str, counts: Counter[str]) -> str | None:
         """`text` with what this rule finds replaced by `[REDACTED:<detector>]`, each find

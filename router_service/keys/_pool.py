@@ -38,6 +38,8 @@ log = logging.getLogger("switchboard.keys")
 
 # Manual disables last until an operator lifts them.
 _FOREVER_S = 10 * 365 * 86400.0
+# A disable ending later than this is an operator's (the router's own last a day or so).
+_BY_HAND_S = _FOREVER_S / 2
 
 
 class KeyPool(PoolNames):
@@ -197,9 +199,10 @@ class KeyPool(PoolNames):
         usable = [i for i in range(n) if not until[1 + i] and not until[1 + n + i]]
         if not usable:
             ends = [max(until[1 + i], until[1 + n + i]) for i in range(n)]
-            disabled = all(until[1 + i] for i in range(n))
-            reason = Refusal.DISABLED if disabled else Refusal.UNHEALTHY
-            return Unavailable(reason, min(ends) - now)
+            if not all(until[1 + i] for i in range(n)):
+                return Unavailable(Refusal.UNHEALTHY, min(ends) - now)
+            by_hand = sum(until[1 + i] - now > _BY_HAND_S for i in range(n))
+            return Unavailable(Refusal.DISABLED, min(ends) - now, by_hand=by_hand, keys=n)
         return usable
 
     async def lease_or_wait(

@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -166,6 +167,24 @@ async def test_no_store_wins_over_a_bypass_header(
     again = await create(model="chain", messages=MESSAGES)
     assert again.headers["x-switchboard-cache"] == "miss"
     assert again.parse().choices[0].message.content == "asked again"
+
+
+async def test_a_no_store_on_a_second_cache_control_line_keeps_nothing(
+    edge_url: str, fake: FakeUpstream
+) -> None:
+    """`Cache-Control` sent on two lines (a proxy adding its own) is one list (RFC 9110): its
+    `no-store` keeps the answer out of the cache as on one line."""
+    fake.state.set_scenario(Scenario(content="private"))
+    body = {"model": "chain", "messages": MESSAGES}
+    lines = [("cache-control", "max-age=0"), ("cache-control", "no-store")]
+    async with httpx.AsyncClient(base_url=edge_url, timeout=10) as http:
+        answer = await http.post("/v1/chat/completions", json=body, headers=lines)
+        assert answer.status_code == 200
+        assert "x-switchboard-cache" not in answer.headers  # off: neither read nor kept
+        fake.state.set_scenario(Scenario(content="asked again"))
+        again = await http.post("/v1/chat/completions", json=body)
+    assert again.headers["x-switchboard-cache"] == "miss"
+    assert again.json()["choices"][0]["message"]["content"] == "asked again"
 
 
 async def test_the_end_user_an_app_names_does_not_split_its_answers(

@@ -32,6 +32,7 @@ def config(fake: FakeUpstream, **sections: Any) -> dict[str, Any]:
     out["providers"]["google"] = google
     out["models"]["flash"] = {"deployments": [{"provider": "google", "model": "gemini-x"}]}
     out["models"]["gembed"] = {"deployments": [{"provider": "google", "model": "gemini-embed"}]}
+    out["models"]["gembed"]["embeddings"] = out["models"]["embedder"]["embeddings"] = True
     return out
 
 
@@ -74,6 +75,22 @@ async def test_a_text_with_a_system_instruction(
     else:
         assert sent.body["messages"][0] == {"role": "system", "content": "Answer briefly."}
         assert (sent.body["max_tokens"], sent.body["stop"]) == (64, ["END"])
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_top_k_as_the_sdk_sends_it(
+    gemini: genai.Client, fake: FakeUpstream, model: str
+) -> None:
+    """google-genai types `top_k` a float and sends `"topK": 5.0`, which Gemini takes (proto
+    JSON reads a number with no fraction as an integer): so do the integer fields here."""
+    settings = types.GenerateContentConfig(top_k=5)
+    response = await gemini.aio.models.generate_content(model=model, contents="hi", config=settings)
+
+    assert response.text == "Echo: hi"
+    sent = fake.state.last()
+    assert sent is not None
+    top_k = sent.body["generationConfig"]["topK"] if model == "flash" else sent.body["top_k"]
+    assert top_k == 5 and type(top_k) is int
 
 
 @pytest.mark.parametrize("model", KINDS)
@@ -219,6 +236,26 @@ async def test_models_are_the_callers(gemini: genai.Client) -> None:
     model = await gemini.aio.models.get(model="chain")
     assert model.name == "models/chain"
     assert model.supported_actions and "generateContent" in model.supported_actions
+
+
+async def test_an_embeddings_group_lists_the_embed_methods_alone(gemini: genai.Client) -> None:
+    """Google's way to find the chat models (its docs: `"generateContent" in
+    m.supported_actions`) passes over a group configured `embeddings: true`, as Gemini's own
+    embedding models are passed over; a group that does not say so may answer either."""
+    listed = {model.name: model async for model in await gemini.aio.models.list()}
+    chats = {
+        name
+        for name, model in listed.items()
+        if "generateContent" in (model.supported_actions or ())
+    }
+    embedders = {
+        name for name, model in listed.items() if "embedContent" in (model.supported_actions or ())
+    }
+    assert {"models/chain", "models/flash"} <= chats
+    assert not {"models/embedder", "models/gembed", "models/alpha/embed-a"} & chats
+    assert {"models/embedder", "models/gembed", "models/chain"} <= embedders
+    model = await gemini.aio.models.get(model="gembed")
+    assert model.supported_actions == ["embedContent", "batchEmbedContents", "countTokens"]
 
 
 async def test_failover_is_invisible(gemini: genai.Client, fake: FakeUpstream) -> None:

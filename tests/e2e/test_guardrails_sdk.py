@@ -83,6 +83,46 @@ async def test_a_redacted_chat_says_so_and_the_upstream_never_sees_the_text(
     assert _upstream_text(fake) == "call [REDACTED:phone]"
 
 
+async def test_a_card_pasted_with_its_expiry_or_code_is_redacted(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # Digits after the card's own (its expiry, its code) make a longer run failing Luhn: the
+    # card within it is still one (its grouped digits up to where the card ends).
+    for pasted, rest in [
+        ("4111 1111 1111 1111 123", " 123"),
+        ("4111-1111-1111-1111 12/26", " 12/26"),
+        ("4111111111111111 09 27 321", " 09 27 321"),
+    ]:
+        fake.state.reset()
+        await sdk.chat.completions.create(model="chain", messages=_user(f"pay with {pasted}"))
+        assert _upstream_text(fake) == f"pay with [REDACTED:credit_card]{rest}"
+
+
+async def test_a_phone_number_followed_by_other_numbers_is_redacted(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # The separators and digits after a number (a sentence's end, a dash, more digits) make a
+    # longer run that is no phone: the number within it still is one.
+    for said, rest in [
+        ("+1 415 555 0100. 2 rings, then hang up", ". 2 rings, then hang up"),
+        ("+44 20 7946 0958 - 24/7", " - 24/7"),
+        ("+44 20 7946 0958 12345", " 12345"),
+    ]:
+        fake.state.reset()
+        await sdk.chat.completions.create(model="chain", messages=_user(f"call {said}"))
+        assert _upstream_text(fake) == f"call [REDACTED:phone]{rest}"
+
+
+async def test_an_email_whose_name_is_not_ascii_is_redacted_whole(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # Not the ASCII letters after the last accent alone: the name before them is the person's.
+    for address in ["josé.garcía@example.es", "müller@example.de", "анна@example.com"]:
+        fake.state.reset()
+        await sdk.chat.completions.create(model="chain", messages=_user(f"write to {address}"))
+        assert _upstream_text(fake) == "write to [REDACTED:email]"
+
+
 async def test_a_find_on_a_line_of_its_own_in_tool_call_arguments_is_caught(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:

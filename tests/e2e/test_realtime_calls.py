@@ -288,3 +288,29 @@ async def test_a_sideband_through_the_edge_is_refused_not_a_new_session(
     assert error["param"] == "call_id"
     opened = [call for call in fake.state.calls(path="/v1/realtime") if "call_id" not in call.query]
     assert opened == []  # no session for it (the router's own sideband of the call aside)
+
+
+async def test_a_form_cut_before_its_closing_boundary_makes_no_call(
+    edge: Edge, fake: FakeUpstream
+) -> None:
+    """The SDK's form with its `session` part cut short (the body ends before the closing
+    boundary): 400 `invalid_form`, not a call made with the offer alone and no session."""
+    session = orjson.dumps({"type": "realtime", "model": "voice", "instructions": "Be brief."})
+    body = (
+        b'--b0und\r\nContent-Disposition: form-data; name="sdp"\r\n\r\n'
+        + OFFER.encode()
+        + b'\r\n--b0und\r\nContent-Disposition: form-data; name="session"\r\n\r\n'
+        + session
+        + b"\r\n--b0und--\r\n"
+    )
+    headers = {
+        "authorization": f"Bearer {CALLER}",
+        "content-type": "multipart/form-data; boundary=b0und",
+    }
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        cut = await http.post("/v1/realtime/calls?model=voice", content=body[:-30], headers=headers)
+        assert cut.status_code == 400, cut.text
+        assert cut.json()["error"]["code"] == "invalid_form"
+        assert fake.state.count(path="/v1/realtime/calls") == 0
+        whole = await http.post("/v1/realtime/calls", content=body, headers=headers)
+    assert whole.status_code == 201, whole.text

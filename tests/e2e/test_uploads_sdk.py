@@ -267,3 +267,105 @@ async def test_a_clients_parts_across_uploads_make_room_of_its_own_not_of_anothe
         )
         await sdk.uploads.parts.create(upload.id, data=b"a" * 5000)
     assert (await other.files.content(theirs.id)).content == b"b" * 6000
+
+
+@pytest.mark.parametrize(
+    ("purpose", "mime_type"),
+    [
+        ("batch", "text/plain"),
+        ("batch", "image/png"),
+        ("batch", "application/octet-stream"),
+        ("user_data", "not a mime type"),
+        ("user_data", "text/"),
+    ],
+)
+async def test_an_upload_whose_mime_type_its_purpose_does_not_take_is_refused(
+    open_batches: Open, purpose: str, mime_type: str
+) -> None:
+    _, sdk, _ = await open_batches()
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.uploads.create(
+            bytes=10,
+            filename="in.jsonl",
+            mime_type=mime_type,
+            purpose=purpose,  # type: ignore[arg-type]
+        )
+    assert refused.value.param == "mime_type", refused.value.body
+    assert repr(mime_type) in refused.value.message and purpose in refused.value.message
+    assert [f async for f in sdk.files.list()] == []
+
+
+@pytest.mark.parametrize(
+    "mime_type",
+    [
+        "text/jsonl",
+        "application/jsonl",
+        "application/x-ndjson",
+        "application/json",
+        "Application/JSONL; charset=utf-8",
+    ],
+)
+async def test_a_batch_upload_takes_json_lines_mime_types(
+    open_batches: Open, mime_type: str
+) -> None:
+    _, sdk, _ = await open_batches()
+    content = jsonl(chat_line("one"))
+    done = await sdk.uploads.upload_file_chunked(
+        file=content, filename="in.jsonl", bytes=len(content), mime_type=mime_type, purpose="batch"
+    )
+    assert done.file is not None
+    assert (done.file.purpose, done.file.filename, done.file.bytes) == (
+        "batch",
+        "in.jsonl",
+        len(content),
+    )
+
+
+async def test_a_clients_pending_uploads_are_bounded_until_one_ends(open_batches: Open) -> None:
+    clock = ManualClock(time.time())
+    _, sdk, other = await open_batches(clock=clock, files={"max_pending_uploads": 2})
+
+    async def made(client: openai.AsyncOpenAI = sdk) -> str:
+        upload = await client.uploads.create(
+            bytes=1, filename="a.txt", mime_type="text/plain", purpose="user_data"
+        )
+        return upload.id
+
+    first, second = await made(), await made()
+    for _ in range(2):  # refused ones hold nothing
+        with pytest.raises(openai.RateLimitError) as over:
+            await made()
+        assert over.value.code == "upload_limit_exceeded", over.value.body
+        assert "files.max_pending_uploads" in over.value.message
+    await made(other)  # another client's are its own
+    await sdk.uploads.cancel(first)
+    third = await made()
+    part = await sdk.uploads.parts.create(second, data=b"x")
+    await sdk.uploads.complete(second, part_ids=[part.id])
+    await sdk.uploads.complete(second, part_ids=[part.id])  # a retry frees nothing twice
+    await made()
+    with pytest.raises(openai.RateLimitError):
+        await made()
+    clock.advance(HOUR_S + 1)  # expired: their slots free
+    with pytest.raises(openai.BadRequestError) as expired:
+        await sdk.uploads.cancel(third)
+    assert expired.value.code == "upload_expired"
+    await made()
+    await made()
+
+
+async def test_an_upload_declaring_a_huge_mime_type_is_refused_not_kept(
+    open_batches: Open,
+) -> None:
+    """An upload's object is kept for two hours: a megabyte `mime_type` would be a megabyte of
+    the state store an upload (a MIME type's type and subtype are 127 characters at most)."""
+    router, sdk, _ = await open_batches()
+    store = router.runtime.store
+    assert isinstance(store, MemoryStateStore)
+    before = store.documents.size_bytes
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.uploads.create(
+            bytes=1, filename="a.bin", mime_type="a/" + "b" * 1_000_000, purpose="user_data"
+        )
+    assert refused.value.param == "mime_type" and len(refused.value.message) < 1000
+    assert store.documents.size_bytes < before + 1000

@@ -126,6 +126,14 @@ FORM = {"model": "painter", "prompt": "a hat"}
             "image",
         ),
         ("/v1/images/edits", FORM, [image("image[]")] * 19, "invalid_form", None),
+        ("/v1/images/edits", FORM, [image("image[]")] * 17, "invalid_argument", "image[]"),
+        (
+            "/v1/images/edits",
+            FORM,
+            [image("image[]")] * 16 + [image()],
+            "invalid_argument",
+            "image",
+        ),
         ("/v1/images/variations", {"model": "m"}, [image(), image()], "invalid_form", None),
         ("/v1/images/variations", {"model": "m"}, [image("mask")], "invalid_form", "mask"),
         ("/v1/audio/translations", {"model": "m"}, [], "invalid_argument", "file"),
@@ -138,6 +146,8 @@ FORM = {"model": "painter", "prompt": "a hat"}
         "edit with a file field it does not take",
         "image as text",
         "too many images",
+        "seventeen images",
+        "seventeen images under both fields",
         "variation of two images",
         "variation with a mask",
         "translation without a file",
@@ -216,3 +226,40 @@ async def test_text_fields_that_grow_as_json_are_refused_before_they_are_written
     assert error_of(response)["code"] == "request_too_large"
     assert stub.calls == []
     assert peak < 8 * limit  # the body, the parser's copy, the text: not its JSON
+
+
+def _edit_of_two_images(boundary: str) -> bytes:
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\npainter\r\n',
+        f'--{boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na hat\r\n',
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image[]"; filename="a.png"\r\n'
+        f"Content-Type: image/png\r\n\r\nfirst\r\n",
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image[]"; filename="b.png"\r\n'
+        f"Content-Type: image/png\r\n\r\nsecond\r\n",
+        f"--{boundary}--\r\n",
+    ]
+    return "".join(parts).encode()
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [len("--b0und--\r\n"), len("ond\r\n--b0und--\r\n"), len("--\r\n")],
+    ids=["before the closing boundary", "in the second image", "at the closing boundary"],
+)
+async def test_a_form_cut_before_its_closing_boundary_is_refused(
+    stub: StubRouter, http: httpx.AsyncClient, cut: int
+) -> None:
+    """A body that ends before its closing `--boundary--` lost its end (a second image cut
+    short, or a part never closed): 400 `invalid_form`, not an edit of the one image that
+    arrived whole, and no temporary file of the cut part left open."""
+    stub.on_media = answering("application/json", IMAGES)
+    body = _edit_of_two_images("b0und")
+    headers = {"content-type": "multipart/form-data; boundary=b0und"}
+    whole = await http.post("/v1/images/edits", content=body, headers=headers)
+    assert whole.status_code == 200, whole.text
+    assert [f.filename for f in stub.calls[0].request.params.files] == ["a.png", "b.png"]
+    response = await http.post("/v1/images/edits", content=body[:-cut], headers=headers)
+    assert response.status_code == 400, response.text
+    assert error_of(response)["code"] == "invalid_form"
+    assert "closing boundary" in error_of(response)["message"]
+    assert len(stub.calls) == 1

@@ -226,3 +226,24 @@ async def test_a_completion_whose_reply_from_redis_was_lost_charges_its_file_onc
         assert (await second.files.retrieve(done.file.id)).bytes == 1500
         with pytest.raises(openai.RateLimitError):  # the file charged: 2012 and 3512 past 5000
             await second.files.create(file=("a.bin", b"y" * 3000), purpose="user_data")
+
+
+async def test_a_clients_pending_uploads_are_bounded_across_replicas(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    files = {"max_pending_uploads": 2}
+    config = replica_config(fake.base_url, redis_url, redis_prefix, files=files)
+    one, two = await two_replicas(start_router, config)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        kept = await made(first, 1)
+        await made(second, 1)
+        for sdk in (first, second):
+            with pytest.raises(openai.RateLimitError) as over:
+                await made(sdk, 1)
+            assert over.value.code == "upload_limit_exceeded"
+        await second.uploads.cancel(kept)
+        await made(first, 1)

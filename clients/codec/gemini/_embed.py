@@ -15,7 +15,7 @@ from typing import Any
 from clients.codec._json import at, at_index, expect_int, expect_list, expect_object, expect_str
 from clients.codec.gemini._carried import GEMINI_ONLY
 from clients.codec.gemini._request import model_name
-from clients.codec.gemini._tables import METHODS
+from clients.codec.gemini._tables import EMBED_METHODS, METHODS
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1.router_service_pb2 import ModelInfo
 
@@ -102,13 +102,16 @@ def embeddings_to_gemini(result: Mapping[str, Any], batch: bool) -> JsonObject:
 
 
 def model_to_gemini(model: ModelInfo) -> JsonObject:
-    """A model the caller may use as Gemini's Model: the router does not say which methods
-    a group's deployments answer, or their limits, so every method is listed and no limit."""
+    """A model the caller may use as Gemini's Model, no limit said (the router knows none):
+    one the router says serves embeddings (`ModelInfo.embeddings`) lists the embed methods and
+    countTokens, as Gemini's embedding models do (a caller finding chat models by
+    `generateContent`, Google's documented way, passes over it); any other, every method (a
+    group that does not say it may serve embeddings)."""
     return {
         "name": f"models/{model.id}",
         "baseModelId": model.id,
         "version": "switchboard",
         "displayName": model.id,
         "description": f"Switchboard model {model.id} ({len(model.members)} members)",
-        "supportedGenerationMethods": list(METHODS),
+        "supportedGenerationMethods": list(EMBED_METHODS if model.embeddings else METHODS),
     }

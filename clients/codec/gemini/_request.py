@@ -59,6 +59,9 @@ _CONFIG = frozenset(SAME) | {
     "responseModalities",
     *CARRIED_CONFIG,
 }
+# generationConfig's integer fields: proto JSON reads a number with no fraction as one (Gemini
+# takes `"topK": 40.0`, which google-genai sends: it types `top_k` a float).
+_INTEGERS = frozenset({"candidateCount", "seed", "logprobs", "topK", "maxOutputTokens"})
 _MODES = {mode: choice for choice, mode in CALLING_MODES.items()} | {
     "MODE_UNSPECIFIED": "auto",
     "VALIDATED": "auto",  # calls checked against their schemas: OpenAI's `auto` does not say
@@ -229,7 +232,7 @@ def _generation_config(value: Any) -> JsonObject:
             f"(supported: {', '.join(sorted(_CONFIG))})",
             where,
         )
-    out = {SAME[key]: config[key] for key in SAME if config.get(key) is not None}
+    out = {SAME[key]: _integral(key, config[key]) for key in SAME if config.get(key) is not None}
     path = "generationConfig.maxOutputTokens"
     if "max_tokens" in out and expect_int(out["max_tokens"], path) < 1:
         raise InvalidRequestError(f"{path}: must be at least 1", path)
@@ -249,6 +252,13 @@ def _generation_config(value: Any) -> JsonObject:
     if format_ is not None:
         out["response_format"] = format_
     return out
+
+
+def _integral(key: str, value: Any) -> Any:
+    """An integer field's value with no fraction as the int it is (its checks read ints)."""
+    if key in _INTEGERS and type(value) is float and value.is_integer():
+        return int(value)
+    return value
 
 
 def _text_only(value: Any) -> None:

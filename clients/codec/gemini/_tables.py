@@ -26,6 +26,7 @@ __all__ = [
     "AUDIO_TYPES",
     "CALLING_MODES",
     "CONFIG_KEYS",
+    "EMBED_METHODS",
     "FILTERED_FINISH_REASONS",
     "FINISH_BY_FINISH_REASON",
     "FINISH_REASON_BY_FINISH",
@@ -44,6 +45,8 @@ METHODS = (
     "embedContent",
     "batchEmbedContents",
 )
+# Those of a model that serves embeddings.
+EMBED_METHODS = ("embedContent", "batchEmbedContents", "countTokens")
 
 # Candidate.FinishReason values that mean the output was withheld by a content policy.
 FILTERED_FINISH_REASONS = frozenset(

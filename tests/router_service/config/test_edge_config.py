@@ -148,3 +148,40 @@ def test_the_edge_sets_how_long_a_call_waits_for_a_router_connection() -> None:
 def test_a_negative_or_absurd_router_ready_wait_is_refused(wait: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=rf"c.yaml:1: edge.router_ready_wait_s: .*{problem}"):
         parse_edge_config(f"edge: {{router_ready_wait_s: {wait}}}\n", source="c.yaml", env={})
+
+
+@pytest.mark.parametrize("setting", ["admin_token", "admin_router_key"])
+@pytest.mark.parametrize("secret", ["tok\u2019123", "tok\u00e9123", "tok\u00a0123", "tok\t123"])
+def test_an_admin_secret_no_http_or_grpc_header_can_carry_is_refused_at_load(
+    setting: str, secret: str
+) -> None:
+    """An admin token with a pasted curly quote (or an accent, a no-break space) loaded, and
+    every admin call was then 401 `Incorrect admin token provided.`, counted towards the
+    lockout: a header carries no such character as typed (the page's fetch refuses to send
+    it, curl's UTF-8 is read back as Latin-1), nor gRPC metadata the router key. Refused at
+    load by its path, never shown."""
+    text = f'edge: {{{setting}: "${{SECRET}}"}}\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_edge_config(text, source="c.yaml", env={"SECRET": secret})
+    message = str(caught.value)
+    assert f"c.yaml:1: edge.{setting}" in message and "printable ASCII" in message
+    assert secret not in message and "123" not in message
+
+
+@pytest.mark.parametrize("where", ['key: "${SECRET}"', "key: [k2, {key: '${SECRET}'}]"])
+def test_a_client_key_no_header_can_carry_is_refused_at_load(where: str) -> None:
+    """A client key no caller can send (gRPC metadata and the edge take printable ASCII
+    only): loaded, its client could never call. Refused by its path, never shown."""
+    text = SHARED.replace('key: "${APP_KEY}"', where)
+    env = {
+        "UPSTREAM": "http://127.0.0.1:1/v1",
+        "ALPHA_KEY": "k",
+        "ALPHA_KEY_2": "k",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "SECRET": "sk-app\u2019123",
+    } | EDGE_ENV
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, source="c.yaml", env=env)
+    message = str(caught.value)
+    assert "c.yaml:11: auth.clients[0].key" in message and "printable ASCII" in message
+    assert "sk-app" not in message and "123" not in message

@@ -58,3 +58,24 @@ async def test_the_python_clients_upload_a_file_in_parts(
         cancelled = await asyncio.to_thread(sync.create_upload, create(3), timeout=10)
         cancel = upb.CancelUploadRequest(upload_id=cancelled.upload.id)
         assert (await asyncio.to_thread(sync.cancel_upload, cancel)).upload.status == "cancelled"
+
+
+async def test_a_file_with_no_filename_is_refused_whole_or_in_parts(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The edge's form refuses a file without a filename: gRPC callers and uploads in parts
+    are refused alike, never kept as a file named nothing."""
+    router = await start_router(base_config(fake.base_url))
+    async with RouterClient(router.server.address) as calls:
+        nameless = upb.CreateUploadRequest(
+            filename="", purpose="user_data", bytes=1, mime_type="text/plain"
+        )
+        with pytest.raises(RouterError) as in_parts:
+            await calls.create_upload(nameless, timeout=10)
+        whole = bpb.UploadFileRequest(filename="", purpose="user_data", content=b"x")
+        with pytest.raises(RouterError) as at_once:
+            await calls.upload_file(whole, timeout=10)
+        for refused in (in_parts.value, at_once.value):
+            assert refused.http_status == 400 and "filename" in str(refused), refused
+        listed = await calls.list_files(bpb.ListFilesRequest(), timeout=10)
+        assert list(listed.files) == []
