@@ -195,13 +195,15 @@ class SwitchboardConfig(_Strict):
         ]
 
     def _port_problems(self) -> list[tuple[Location, str]]:
-        """Two listeners this file describes on one port (`serve` and `dev` run all three in
-        one process, the router two): refused as the file loads, by key, not at a start."""
+        """The router's two listeners (`server.port`, `telemetry.prometheus_port`: always one
+        process) on one port: refused as the file loads, by key, not at its start. The edge's
+        port is not compared here: a file shared by a router and an edge run apart (each in
+        its own container, say) may give both one port; `serve` and `dev`, which run both in
+        one process, refuse that at their start (`check_listening`)."""
         telemetry = self.telemetry
         shared = port_clash(
             [
                 ("server.port", self.server.host, self.server.port),
-                ("edge.port", self.edge.host, self.edge.port),
                 (
                     "telemetry.prometheus_port",
                     telemetry.prometheus_host,

@@ -105,19 +105,12 @@ async def test_serve_and_dev_report_the_edge_port_0_chose(
             await process.wait()
 
 
-@pytest.mark.parametrize(
-    ("first", "second"),
-    [
-        ("server.port", "telemetry.prometheus_port"),
-        ("server.port", "edge.port"),
-        ("edge.port", "telemetry.prometheus_port"),
-    ],
-)
+@pytest.mark.parametrize(("first", "second"), [("server.port", "telemetry.prometheus_port")])
 def test_check_config_refuses_two_listeners_on_one_port_by_their_keys(
     first: str, second: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Caught when the file loads (`check-config`, and every command that reads it), not only
-    when a process finds its second listener's port taken at its start."""
+    """The router's own two listeners: caught when the file loads (`check-config`, and every
+    command that reads it), not only when the router finds its second port taken at its start."""
     config = base_config(
         "http://127.0.0.1:9/v1",
         server={"host": "127.0.0.1", "port": 50051},
@@ -145,6 +138,22 @@ def test_one_port_on_two_hosts_or_port_0_twice_is_no_clash(
         telemetry={"prometheus_host": "127.0.0.2", "prometheus_port": 0},
     )
     config["server"]["port"] = config["edge"]["port"] = 8080
+    path = tmp_path / "switchboard.yaml"
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    assert main(["check-config", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_a_router_and_an_edge_run_apart_may_share_one_port(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One file for a router and an edge each in its own container, both on 0.0.0.0:8080: the
+    file is fine (each process listens alone); `serve` would refuse it at its start."""
+    config = base_config(
+        "http://127.0.0.1:9/v1",
+        server={"host": "0.0.0.0", "port": 8080},
+        edge={"host": "0.0.0.0", "port": 8080},
+    )
     path = tmp_path / "switchboard.yaml"
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
