@@ -9,7 +9,7 @@ import json
 import string
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -105,7 +105,8 @@ _SERVICE_CONFIG = json.dumps(
     }
 )
 
-Metadata = Sequence[tuple[str, str]]
+# Pairs, or a dict of them (which iterated as its keys: a two-letter key was cut into a pair).
+Metadata = Sequence[tuple[str, str]] | Mapping[str, str]
 
 
 class UseClientDefault:
@@ -152,7 +153,12 @@ def call_metadata(api_key: str | None, metadata: Metadata | None) -> tuple[tuple
 
     Credentials the caller passes win: the edge forwards each HTTP caller's own key.
     """
-    merged = tuple(metadata) if metadata else ()
+    if not metadata:
+        merged: tuple[tuple[str, Any], ...] = ()
+    elif type(metadata) is tuple or type(metadata) is list:
+        merged = tuple(metadata)
+    else:  # a dict's pairs, not its keys
+        merged = tuple(metadata.items() if isinstance(metadata, Mapping) else metadata)
     for key, value in merged:  # a call's usual pairs: keys sent before, text values
         if key not in _SENT_KEYS or type(value) is not str or not printable(value):
             merged = tuple(_sendable(key, value) for key, value in merged)

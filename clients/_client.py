@@ -9,6 +9,7 @@ would multiply upstream load. Every gRPC error becomes :class:`~clients.errors.R
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections.abc import Sequence
 from types import TracebackType
@@ -271,7 +272,9 @@ class RouterClient(
     ) -> RouterRealtime:
         """Start a Realtime session (its first message: ``RealtimeRequest(open=...)``); use it
         as ``async with client.realtime() as session:``."""
-        return RouterRealtime(*self._streaming("Realtime", None, timeout, metadata))
+        send_limit = dict(self._options).get("grpc.max_send_message_length", -1)
+        started = self._streaming("Realtime", None, timeout, metadata)
+        return RouterRealtime(*started, send_limit=math.inf if send_limit < 0 else send_limit)
 
     async def chat(
         self,

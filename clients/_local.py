@@ -68,15 +68,21 @@ class LocalChannel:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self._receive_limit: float = _GRPC_RECEIVE_LIMIT
+        self._send_limit: float = math.inf  # grpc's default: none
 
     def use_options(self, options: Sequence[tuple[str, Any]]) -> None:
         """The options a grpc channel to the router would be made with (`RouterClient` gives
-        its own: `clients.channel_options`). Of them, in-process, only
-        `grpc.max_receive_message_length` applies (-1: none), as on the wire: an answer over
-        it ends its call RESOURCE_EXHAUSTED, a unary one's or any message of a stream's (those
-        before it are read). Unset, it is grpc's default, 4 MiB."""
-        limit = dict(options).get("grpc.max_receive_message_length", _GRPC_RECEIVE_LIMIT)
+        its own: `clients.channel_options`). Of them, in-process, only the message limits
+        apply (-1: none), as on the wire: an answer over `grpc.max_receive_message_length`
+        ends its call RESOURCE_EXHAUSTED, a unary one's or any message of a stream's (those
+        before it are read); unset, it is grpc's default, 4 MiB. A request (or a message
+        written to a Realtime call) over `grpc.max_send_message_length` ends its call
+        RESOURCE_EXHAUSTED before the router sees it; unset, none."""
+        given = dict(options)
+        limit = given.get("grpc.max_receive_message_length", _GRPC_RECEIVE_LIMIT)
         self._receive_limit = math.inf if limit < 0 else int(limit)
+        sent = given.get("grpc.max_send_message_length", -1)
+        self._send_limit = math.inf if sent < 0 else int(sent)
 
     def unary_unary(
         self,
@@ -142,7 +148,7 @@ class LocalChannel:
             raise RuntimeError("Cannot invoke RPC: Channel closed!")  # grpc.aio's UsageError text
         self._calls.add(call)
         call.add_done_callback(self._calls.discard)
-        call.start(self._handlers, self._receive_limit)
+        call.start(self._handlers, self._receive_limit, self._send_limit)
         if call.expiry is not None and call.expiry < self._timer_at and not call.handled():
             self._arm(call.expiry)
         return call

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from clients._local_context import LocalContext
-from clients._local_limits import answer_refused, request_refused
+from clients._local_limits import answer_refused, request_refused, send_refused
 from clients._mailbox import Ended, Mailbox
 
 if TYPE_CHECKING:
@@ -84,13 +84,13 @@ class LocalCall(ABC):
         self.ended_by_caller = False  # cancelled or past its deadline (the context's `cancelled`)
         self._initial: grpc.aio.Metadata | None = None  # made when sent or asked for
         self._task: asyncio.Task[None] | None = None
-        self._limit = 0
 
-    def start(self, handlers: LocalHandlers, receive_limit: float) -> None:
+    def start(self, handlers: LocalHandlers, receive_limit: float, send_limit: float) -> None:
         self._receive_limit = receive_limit  # the largest answer its caller takes
-        if self._refused(handlers):
+        self._send_limit = send_limit  # the largest request (or Realtime message) it sends
+        self._limit = handlers.max_request_bytes  # the largest the router takes
+        if self._too_large(self._request_size()) or self._refused(handlers):
             return
-        self._limit = handlers.max_request_bytes
         context = LocalContext(self, self._metadata, self._deadline)
         self._task = self._loop.create_task(
             self._serve(handlers, context),
@@ -101,7 +101,7 @@ class LocalCall(ABC):
     async def _serve(self, handlers: LocalHandlers, context: LocalContext) -> None:
         try:
             # Again: a stop since `start` has not seen this task (`find` makes it seen).
-            if self._refused(handlers) or self._too_large(self._request_size()):
+            if self._refused(handlers):
                 return
             handler = await handlers.find(self._method, self._metadata)
             if handler is None:
@@ -144,8 +144,8 @@ class LocalCall(ABC):
         return len(self._payload) if isinstance(self._payload, bytes) else 0
 
     def _too_large(self, size: int) -> bool:
-        """Whether a request is over the server's limit; if so the call ends as on the wire."""
-        details = request_refused(size, self._limit)
+        """Whether a request is over its caller's limit or the server's: it ends as on the wire."""
+        details = send_refused(size, self._send_limit) or request_refused(size, self._limit)
         if details is None:
             return False
         self.finish(grpc.StatusCode.RESOURCE_EXHAUSTED, details, abrupt=True)

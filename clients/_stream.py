@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -12,6 +13,7 @@ import grpc
 
 from clients._base import map_rpc_errors
 from clients._cancelling import interrupt_stream
+from clients._local_limits import send_refused
 from clients._ready import LateStart
 from clients.errors import ErrorDetails, RouterError
 from clients.switchboard.v1 import router_service_pb2
@@ -184,8 +186,20 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
     the upstream's events and the close by iterating (see :class:`CallStream`: leaving the
     ``async with`` block cancels the call, and the router closes the upstream socket)."""
 
+    def __init__(
+        self,
+        call: Any,
+        late: LateStart | None = None,
+        sent_once: bool = False,
+        send_limit: float = math.inf,
+    ) -> None:
+        """``send_limit``: the client's ``max_message_bytes`` (grpc's send limit)."""
+        super().__init__(call, late, sent_once)
+        self._send_limit = send_limit
+
     async def send(self, message: router_service_pb2.RealtimeRequest) -> None:
-        """Send one message; :class:`RouterError` when the call failed or has ended."""
+        """Send one message; :class:`RouterError` when the call failed or has ended, or the
+        message is over the client's ``max_message_bytes`` (which ends the call)."""
         with map_rpc_errors():
             if self._call is None and await self._started() is None:
                 raise RouterError(_CALL_ENDED)  # closed while it waited for a connection
@@ -194,6 +208,15 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
                 await self._call.write(message)
             except asyncio.InvalidStateError as exc:
                 raise RouterError(_CALL_ENDED) from exc
+            except grpc.RpcError as exc:
+                # grpc ends the call INTERNAL "Internal error from Core", naming nothing.
+                too_large = send_refused(message.ByteSize(), self._send_limit)
+                if too_large is None:
+                    raise
+                code = grpc.StatusCode.RESOURCE_EXHAUSTED  # as grpc refuses a request over it
+                raise RouterError(
+                    ErrorDetails(code, too_large, "MESSAGE_TOO_LARGE", bare=True)
+                ) from exc
 
     async def done_writing(self) -> None:
         """No more messages from this side."""

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 __all__ = ["channel_target", "checked_target"]
 
 _LAST_PORT = 65_535
+# Schemes of URLs, which gRPC has no resolver for (it calls `dns:///http://host:port`, no such
+# name): an HTTP habit, a Kubernetes service's URL. Not `dns:`, `xds:` and gRPC's other own.
+_URL_SCHEMES = ("http", "https", "grpc", "grpcs", "h2", "h2c", "tcp")
 
 
 def channel_target(target: str | Sequence[str]) -> str:
@@ -40,8 +43,8 @@ def channel_target(target: str | Sequence[str]) -> str:
 def checked_target(target: str) -> str:
     """`target`, unless one of its addresses ends in a port past 65535: grpc takes it modulo
     65536 (`127.0.0.1:70000` calls port 4464), so a typo would reach whatever listens there;
-    or is an IPv6 address out of brackets (`_unbracketed`) or in one left open; or when it is
-    empty, or names a user or password."""
+    or is an IPv6 address out of brackets (`_unbracketed`) or in one left open, or a URL
+    (`_a_url`); or when it is empty, or names a user or password."""
     if not target:
         raise ValueError("a router target is required (host:port)")
     if target.startswith(("unix:", "unix-abstract:", "vsock:")):
@@ -52,6 +55,8 @@ def checked_target(target: str) -> str:
             "in the `authorization` metadata, not in the address"
         )
     for address in _addresses(target):
+        if address.partition("://")[0].lower() in _URL_SCHEMES:
+            raise ValueError(_a_url(target, address))
         if address.startswith("[") and "]" not in address:  # else a resolver error at the call
             raise ValueError(
                 f"router target {target!r}: {address!r} opens a bracket it never closes"
@@ -75,6 +80,18 @@ def _addresses(target: str) -> list[str]:
                 rest = rest[2:].partition("/")[2]
             break
     return rest.split(",")
+
+
+def _a_url(target: str, address: str) -> str:
+    """Why a URL is refused, naming the `host:port` meant (it was said to be an IPv6 address
+    out of brackets, `[http://host:port]:PORT`)."""
+    host_port = address.partition("://")[2].partition("/")[0]
+    port = host_port.rpartition(":")[2] if not host_port.endswith("]") else ""
+    meant = host_port if port.isdigit() else f"{host_port}:PORT"
+    return (
+        f"router target {target!r} is a URL: gRPC takes host:port, write {meant!r} (TLS "
+        "comes from the client's credentials, the edge's router_tls, not from a scheme)"
+    )
 
 
 def _unbracketed(target: str, address: str) -> str:

@@ -103,7 +103,8 @@ class RouteLeases:
             return route
         if refusals:  # as a proxied call's: why (every key disabled: a 503), when to come back
             held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
-            raise no_key_free(refusals, await serving_later(ctx, plan, held))
+            asked = [d for d in plan.candidates if d.name not in exclude]  # each refused
+            raise await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
         raise NoCapacityError("No deployment of that model can be leased now.")
 
     async def _keep(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import pytest
 
 from clients import IDEMPOTENT_METHODS, USE_CLIENT_DEFAULT, RouterClient, SyncRouterClient
@@ -163,3 +164,47 @@ def test_credentials_in_a_target_are_refused_without_repeating_them(target: str)
     with pytest.raises(ValueError, match="no user or password") as refused:
         RouterClient(target)
     assert "s3cretpw" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("target", "meant"),
+    [
+        ("http://127.0.0.1:50051", "127.0.0.1:50051"),
+        ("https://router.internal:443/", "router.internal:443"),
+        ("grpc://router:50051", "router:50051"),
+        ("http://router", "router:PORT"),
+        ("dns:///http://router:50051", "router:50051"),
+        (["10.0.0.1:50051", "http://10.0.0.2:50051"], "10.0.0.2:50051"),
+    ],
+)
+def test_a_url_is_refused_naming_the_address_meant(target: str | list[str], meant: str) -> None:
+    # A URL (an HTTP habit, a Kubernetes service's) was said to be an IPv6 address out of
+    # brackets, to be written '[http://127.0.0.1:50051]:PORT'; gRPC cannot call it either way.
+    with pytest.raises(ValueError, match="is a URL") as refused:
+        RouterClient(target)
+    assert repr(meant) in str(refused.value)
+    assert "IPv6" not in str(refused.value)
+
+
+async def test_metadata_given_as_a_dict_is_sent_as_its_pairs() -> None:
+    # A dict was iterated as its keys: `{"x-session-id": "s1"}` failed with "too many values
+    # to unpack", and a two-letter key was cut into a pair (`{"ab": "cd"}` sent `a: b`).
+    server = grpc.aio.server()
+    seen: list[tuple[tuple[str, str], ...]] = []
+
+    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        seen.append(tuple((k, v) for k, v in context.invocation_metadata() if k[0] in "ax"))
+        return request
+
+    handlers = {"ListModels": grpc.unary_unary_rpc_method_handler(echo)}
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("switchboard.v1.RouterService", handlers),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with RouterClient(f"127.0.0.1:{port}", api_key="k") as client:
+            await client.list_models(metadata={"x-session-id": "s1", "ab": "cd"}, timeout=10)
+    finally:
+        await server.stop(0)
+    assert seen == [(("x-session-id", "s1"), ("ab", "cd"), ("authorization", "Bearer k"))]

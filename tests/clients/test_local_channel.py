@@ -104,6 +104,29 @@ async def test_a_refused_call_ends_as_over_the_port(
     assert in_process == over_port
 
 
+async def test_a_request_over_the_clients_own_limit_is_refused_as_over_the_port(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # The client's `max_message_bytes` (grpc's `max_send_message_length`) held only over the
+    # port: in-process the request went to the router, and the upstream was called (and paid).
+    large = "x" * 200_000
+    endings = []
+    for channel in (None, LocalChannel(router.server.in_process)):
+        async with RouterClient(
+            router.server.address, channel=channel, max_message_bytes=100_000
+        ) as client:
+            with pytest.raises(RouterError) as unary:
+                await client.chat(chat(text=large), timeout=5)
+            with pytest.raises(RouterError) as streamed:
+                async with client.chat_stream(chat_stream(text=large), timeout=5) as stream:
+                    await anext(stream)
+            endings.append((unary.value.details, streamed.value.details))
+    assert endings[1] == endings[0]
+    assert endings[0][0].reason == "MESSAGE_TOO_LARGE"
+    assert RouterError(endings[0][0]).http_status == 413
+    assert not fake.state.records  # neither reached the upstream
+
+
 async def test_an_upstream_failure_keeps_its_rich_status_and_pushback(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:

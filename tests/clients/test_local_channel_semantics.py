@@ -157,6 +157,29 @@ async def test_a_request_over_the_limit_ends_as_on_the_wire(channels: tuple[Any,
     assert too_large[0][1] is grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+async def test_a_request_over_the_callers_own_limit_ends_as_on_the_wire() -> None:
+    """The caller's `grpc.max_send_message_length` (`use_options`) refuses a request before
+    any handler sees it, unary or streamed; in-process it was sent whatever its size."""
+    options = [("grpc.max_send_message_length", 16)]
+    async with _served(wire_options=options) as (_, _, wire, local):
+        local.use_options(options)
+        ends = []
+        for channel in (wire, local):
+            unary = await _outcome(channel.unary_unary("/t.T/trails")(b"x" * 17))
+            streamed = await _outcome(channel.unary_stream("/t.T/streams")(b"x" * 17))
+            within = await _outcome(channel.unary_unary("/t.T/trails")(b"x" * 16))
+            ends.append((unary, streamed, within[:2]))
+        assert ends[1] == ends[0]
+        refused = "CLIENT: Sent message larger than max (17 vs. 16)"
+        assert ends[0][0] == ("error", grpc.StatusCode.RESOURCE_EXHAUSTED, refused, ())
+        # A Realtime message over it ends the call too, before the handler reads it (grpc's
+        # own says INTERNAL "Internal error from Core" there: its unary words are clearer).
+        call = local.stream_stream("/t.T/reads_once")()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call.write(b"y" * 17)
+        assert (caught.value.code(), caught.value.details()) == ends[0][0][1:3]
+
+
 async def _read_until_refused(call: Any) -> tuple[Any, ...]:
     """The messages read before the call failed, and how it failed."""
     read: list[Any] = []

@@ -128,6 +128,14 @@ def test_a_router_target_port_past_65535_is_refused(target: str) -> None:
         parse_edge_config(f"edge: {{router_target: {target}}}\n", source="c.yaml", env={})
 
 
+def test_a_router_target_written_as_a_url_is_refused_naming_its_address() -> None:
+    # It was said to be an IPv6 address to write as '[http://router:50051]:PORT'.
+    config = "edge: {router_target: 'http://router.default.svc:50051'}\n"
+    with pytest.raises(ConfigError, match="is a URL") as refused:
+        parse_edge_config(config, source="c.yaml", env={})
+    assert "'router.default.svc:50051'" in str(refused.value)
+
+
 @pytest.mark.parametrize("target", ['""', "[]", '["10.0.0.1:1", ""]'])
 def test_no_router_target_is_refused_by_the_config_check(target: str) -> None:
     """Not left to the edge's start, which failed with a traceback (an empty list)."""

@@ -15,7 +15,7 @@ import grpc
 import orjson
 import pytest
 
-from clients import RouterClient, RouterError, RouterRealtime, SyncRouterClient
+from clients import LocalChannel, RouterClient, RouterError, RouterRealtime, SyncRouterClient
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -259,6 +259,31 @@ async def test_sending_on_a_session_the_router_ended_is_a_router_error(
             with pytest.raises(RouterError) as ended:
                 await session.send(event("response.create"))
             assert ended.value.grpc_code is grpc.StatusCode.CANCELLED
+
+
+@pytest.mark.parametrize("in_process", [False, True], ids=["wire", "in-process"])
+async def test_an_event_over_the_clients_message_limit_is_said_too_large(
+    rt_router: RouterHandle, in_process: bool
+) -> None:
+    # Over the wire grpc ended the session INTERNAL "Internal error from Core" (a 500 naming
+    # nothing); a unary call over it is RESOURCE_EXHAUSTED "Sent message larger than max".
+    channel = LocalChannel(rt_router.server.in_process) if in_process else None
+    async with RouterClient(
+        rt_router.server.address, channel=channel, max_message_bytes=64 * 1024
+    ) as grpc_client:
+        async with grpc_client.realtime(timeout=10) as session:
+            await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice")))
+            assert (await anext(session)).WhichOneof("message") == "route"
+            audio = event("input_audio_buffer.append", audio="A" * 70_000)
+            with pytest.raises(RouterError) as refused:
+                await session.send(audio)
+    details = refused.value.details
+    assert (details.code, details.reason) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "MESSAGE_TOO_LARGE",
+    )
+    assert refused.value.http_status == 413
+    assert details.message == f"CLIENT: Sent message larger than max ({audio.ByteSize()} vs. 65536)"
 
 
 async def test_a_session_ending_serves_a_session_waiting_for_its_slot(
