@@ -21,6 +21,8 @@ class UploadNames:
         self.parts = f"upload-parts:{scoped}"
         # Written once, by whoever charges its file first (`charged_once`).
         self.charged = f"upload-charged:{scoped}"
+        # The lease of its slot among its client's pending uploads (`_upload_slots`).
+        self.slot = f"upload-slot:{scoped}"
         self._scoped = scoped
 
     def part(self, part_id: str) -> str:

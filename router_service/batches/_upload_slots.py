@@ -1,53 +1,40 @@
 """A client's pending uploads held to `files.max_pending_uploads` (each is two documents kept
 for twice `files.upload_ttl_s`: unbounded, a client could fill the state store): a slot an
-upload, counted in a bucket of the client's (`_name`) that expires with the upload. Taken as
-it is made (counted first, then the total read: of uploads made at once past the bound, each
-sees the others), given back when it ends; given back twice (a completion and its retry, two
-racing cancels) it is one slot still, each bucket's count never below nothing."""
+upload, a lease of the client's (`_resource`) taken in one atomic step of the state store as
+it is made (of uploads made at once for the last free slot, one is made), kept as long as the
+upload lives (it frees itself as the upload expires), released when it ends. Released twice (a
+completion and its retry) or where it was never held, it is nothing; released as Redis is
+lost, the release is replayed once it answers (a slot taken during an outage is this replica's
+and given back here), never held there for the hour the upload would have lived."""
 
 from __future__ import annotations
 
 from router_service.batches._errors import UploadLimitError
-from router_service.batches._upload_names import upload_bucket
 from router_service.sessions import client_scoped
-from router_service.state import StateStore
+from router_service.state import SlotRequest, StateStore
 
 __all__ = ["given_back", "taken"]
 
-_FIELD = "uploads"
 
-
-def _name(client: str) -> str:
+def _resource(client: str) -> str:
     return "upload-slots:" + client_scoped(client, "")
 
 
-async def taken(
-    store: StateStore, client: str, upload_id: str, ttl_s: float, *, most: int, life_s: float
-) -> None:
-    """Take a slot of `client`'s for pending upload `upload_id` (kept `ttl_s`, its life), or
-    refuse it (UploadLimitError) when `most` are pending already, nothing held then."""
-    await _added(store, client, upload_id, 1.0, ttl_s)
-    try:
-        (buckets,) = await store.read_buckets([_name(client)])
-        pending = sum(max(int(fields.get(_FIELD, 0.0)), 0) for fields in buckets.values())
-        if pending > most:
-            raise UploadLimitError(
-                f"This client has {most} uploads pending already (files.max_pending_uploads): "
-                "complete or cancel one of them, or create this one once one expires.",
-                retry_after_s=life_s,
-            )
-    except BaseException:
-        await _added(store, client, upload_id, -1.0, ttl_s)
-        raise
+async def taken(store: StateStore, client: str, ttl_s: float, *, most: int, life_s: float) -> str:
+    """Take a slot of `client`'s for a pending upload (kept `ttl_s`, its life): its lease, or
+    UploadLimitError (`life_s`: its Retry-After) when `most` are pending already."""
+    grant = await store.acquire(SlotRequest(_resource(client), ttl_s, max_in_flight=most))
+    if grant.lease_id is None:
+        raise UploadLimitError(
+            f"This client has {most} uploads pending already (files.max_pending_uploads): "
+            "complete or cancel one of them, or create this one once one expires.",
+            retry_after_s=life_s,
+        )
+    return grant.lease_id
 
 
-async def given_back(store: StateStore, client: str, upload_id: str, ttl_s: float) -> None:
-    """Give back ended upload `upload_id`'s slot (`ttl_s`: what was left of its life)."""
-    if ttl_s > 0:
-        await _added(store, client, upload_id, -1.0, ttl_s)
-
-
-async def _added(
-    store: StateStore, client: str, upload_id: str, count: float, ttl_s: float
-) -> None:
-    await store.add_to_bucket(_name(client), upload_bucket(upload_id), {_FIELD: count}, ttl_s)
+async def given_back(store: StateStore, client: str, lease_id: str) -> None:
+    """Give back an ended (or never kept) upload's slot, its lease `lease_id` ("": none known,
+    an upload made before slots were leases)."""
+    if lease_id:
+        await store.release(_resource(client), lease_id)

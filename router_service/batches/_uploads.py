@@ -36,6 +36,7 @@ from router_service.batches._upload_charge import charged_once
 from router_service.batches._upload_names import UploadNames as _Names
 from router_service.batches._upload_names import upload_bucket as _bucket
 from router_service.batches._upload_names import upload_file_id
+from router_service.batches._upload_parts import MAX_PARTS, PART_ID_BYTES, checked_part_ids
 from router_service.batches._upload_slots import given_back, taken
 from router_service.batches._upload_types import check_mime_type
 from router_service.cancellation import uncut
@@ -51,8 +52,6 @@ from router_service.state import (
 
 __all__ = ["Uploads"]
 
-_MAX_PARTS = 10_000
-_PART_ID_BYTES = len("part_") + 24 + 1  # with its newline in the list of parts
 _NOT_SHARED = (
     "The shared state store is unreachable from this replica: upload {} cannot be used now; "
     "try again shortly."
@@ -95,29 +94,25 @@ class Uploads:
         return upload
 
     async def _made_counted(self, client: str, upload: upb.Upload) -> None:
-        """Take a slot of `client`'s pending uploads for `upload` (`taken`), then keep it: its
-        slot given back when it cannot be kept."""
-        config = self._files.config
-        life_s = upload.expires_at - self._clock.now()
-        most = config.max_pending_uploads
-        await taken(self._store, client, upload.id, life_s, most=most, life_s=config.upload_ttl_s)
+        """Take a slot for `upload` (`taken`), then keep it; its slot given back if not kept."""
+        config, life_s = self._files.config, upload.expires_at - self._clock.now()
+        most, retry_s = config.max_pending_uploads, config.upload_ttl_s
+        lease = await taken(self._store, client, life_s, most=most, life_s=retry_s)
         try:
-            await self._made(client, upload)
+            await self._made(client, upload, lease)
         except BaseException:
-            await self._freed(client, upload)
+            await given_back(self._store, client, lease)
             raise
 
-    async def _freed(self, client: str, upload: upb.Upload) -> None:
-        """Give back ended (or never kept) `upload`'s slot among its client's pending ones."""
-        await given_back(self._store, client, upload.id, upload.expires_at - self._clock.now())
-
-    async def _made(self, client: str, upload: upb.Upload) -> None:
-        """Keep `upload`'s object and its empty list of parts, on the shared store or not at
-        all (as a file is)."""
+    async def _made(self, client: str, upload: upb.Upload, lease: str) -> None:
+        """Keep `upload`'s object, its empty list of parts and its slot's `lease`, on the
+        shared store or not at all (as a file is)."""
         names = _Names(client, upload.id)
         before = self._store.outage_counts()
         ttl_s = self._kept_s(upload)
         kept = await self._store.put_document(names.parts, b"", ttl_s)
+        if kept is PutResult.KEPT:
+            kept = await self._store.put_document(names.slot, lease.encode(), ttl_s)
         if kept is PutResult.KEPT:
             kept = await self._store.put_document(names.upload, upload.SerializeToString(), ttl_s)
         if kept is not PutResult.KEPT or answered_locally(self._store, before):
@@ -130,7 +125,7 @@ class Uploads:
 
     async def add_part(self, client: str, request: upb.AddUploadPartRequest) -> upb.UploadPart:
         """Keep a part of `client`'s pending upload, counted against its quota."""
-        upload = await self._pending(client, request.upload_id, "add Parts to")
+        upload, _ = await self._pending(client, request.upload_id, "add Parts to")
         if not request.data:
             raise InvalidRequestError("The part's `data` is empty.", param="data")
         part = upb.UploadPart(
@@ -175,13 +170,13 @@ class Uploads:
         if kept is PutResult.KEPT:
             entry = (part.id + "\n").encode()
             listed = await self._store.append_document(
-                names.parts, entry, max_bytes=_MAX_PARTS * _PART_ID_BYTES
+                names.parts, entry, max_bytes=MAX_PARTS * PART_ID_BYTES
             )
         if listed is not AppendResult.APPENDED:
             await self._forget(names, [part.id], whole=False)
             if listed is AppendResult.TOO_LARGE:
                 raise InvalidRequestError(
-                    f"Upload {upload.id} has its {_MAX_PARTS} parts already.", param="data"
+                    f"Upload {upload.id} has its {MAX_PARTS} parts already.", param="data"
                 )
             raise FileTooLargeError(
                 "The router has no room to keep this part now.", param="data", code="no_room"
@@ -198,10 +193,10 @@ class Uploads:
         completed already is answered as it is (the SDK's retry of a completion whose answer
         was lost, as one retried while the first runs is: `_ended`), its file charged once
         (by it, when the first's charge was lost with Redis's reply)."""
-        upload = await self.get(client, request.upload_id)
+        upload, lease = await self._found(client, request.upload_id)
         if upload.status == "completed":  # its file charged now if the first's charge was lost
             await uncut(self._charged(client, upload))
-            await uncut(self._freed(client, upload))  # as the first's may have been lost
+            await uncut(given_back(self._store, client, lease))  # as the first's may be lost
             return upload
         if upload.status != "pending":
             raise UploadNotPendingError(upload.id, upload.status, "complete")
@@ -216,9 +211,11 @@ class Uploads:
             raise InvalidRequestError(
                 "The md5 checksum of the parts does not match the `md5` given.", param="md5"
             )
-        return await uncut(self._completed(client, upload, content))
+        return await uncut(self._completed(client, upload, content, lease))
 
-    async def _completed(self, client: str, upload: upb.Upload, content: bytes) -> upb.Upload:
+    async def _completed(
+        self, client: str, upload: upb.Upload, content: bytes, lease: str
+    ) -> upb.Upload:
         """Keep `content` as `upload`'s file (its parts' count given back), then mark the upload
         completed, then charge the file once (`_charged`: a completion retried while the first
         runs keeps and answers the same file; one that a cancel beat deletes it again, charging
@@ -250,7 +247,7 @@ class Uploads:
                 await self._files.delete(client, file.id)
             raise UploadNotPendingError(upload.id, ended.status, "complete")
         await self._charged(client, ended)
-        await self._freed(client, upload)
+        await given_back(self._store, client, lease)
         if ended is done:  # this completion ended it (of two racing, one)
             # A part kept as it completed went with the others: given back as a cancel's are.
             await self._count(client, upload, -await self._held(client, upload.id))
@@ -263,16 +260,22 @@ class Uploads:
         await charged_once(self._store, self._files, client, ended.id, ended.file, ttl_s)
 
     async def cancel(self, client: str, request: upb.CancelUploadRequest) -> upb.Upload:
-        """Cancel `client`'s pending upload: its parts deleted and given back."""
-        upload = await self._pending(client, request.upload_id, "cancel")
+        """Cancel `client`'s pending upload: its parts deleted and given back, its slot too."""
+        upload, lease = await self._pending(client, request.upload_id, "cancel")
+        return await uncut(self._cancelled(client, upload, lease))
+
+    async def _cancelled(self, client: str, upload: upb.Upload, lease: str) -> upb.Upload:
+        """End `upload` cancelled, then give back what it held (its parts' count, its slot
+        `lease`): whole, a caller that leaves once its end is written cuts none of it (its
+        retry finds it cancelled and gives back nothing)."""
         done = upb.Upload()
         done.CopyFrom(upload)
         done.status = "cancelled"
-        ended = await uncut(self._ended(client, done))
+        ended = await self._ended(client, done)
         if ended.status != "cancelled":
             raise UploadNotPendingError(upload.id, ended.status, "cancel")
         await self._count(client, upload, -await self._held(client, upload.id))
-        await self._freed(client, upload)
+        await given_back(self._store, client, lease)
         # A completion's file kept, its end never written (Redis lost as it was), charged
         # nothing: not the client's (a completion still running deletes its own as it ends).
         with contextlib.suppress(StoredFileNotFoundError):
@@ -295,44 +298,40 @@ class Uploads:
         await self._forget(names, await self._part_ids(names), whole=False)
         return done
 
-    async def _pending(self, client: str, upload_id: str, what: str) -> upb.Upload:
-        """`client`'s upload `upload_id`, refused (UploadNotPendingError) unless pending."""
-        upload = await self.get(client, upload_id)
+    async def _pending(self, client: str, upload_id: str, what: str) -> tuple[upb.Upload, str]:
+        """`_found`'s upload and lease, refused (UploadNotPendingError) unless pending."""
+        upload, lease = await self._found(client, upload_id)
         if upload.status != "pending":
             raise UploadNotPendingError(upload.id, upload.status, what)
-        return upload
+        return upload, lease
 
     async def get(self, client: str, upload_id: str) -> upb.Upload:
         """`client`'s upload `upload_id` as it stands now (expired past its `expires_at`)."""
+        return (await self._found(client, upload_id))[0]
+
+    async def _found(self, client: str, upload_id: str) -> tuple[upb.Upload, str]:
+        """`get`'s upload and its slot's lease, read with it (so that a release after it ends,
+        Redis lost meanwhile, is replayed once it answers, not lost)."""
         checked = looked_up_id(upload_id, "upload_id", "upload", UploadNotFoundError)
         names = _Names(client, checked)
         before = self._store.outage_counts()
-        found, end = await self._store.get_documents([names.upload, names.end])
+        found, end, slot = await self._store.get_documents([names.upload, names.end, names.slot])
         upload = kept_message(upb.Upload, found)
         if upload is None or upload.id != checked:
             shared_throughout(self._store, before, _NOT_SHARED.format(checked))
             raise UploadNotFoundError(checked)
+        lease = slot.decode() if slot else ""
         ended = kept_message(upb.Upload, end)
         if ended is not None and ended.id == checked:
-            return ended
+            return ended, lease
         if self._clock.now() >= upload.expires_at:
             upload.status = "expired"
-        return upload
+        return upload, lease
 
     async def _assembled(self, client: str, upload: upb.Upload, part_ids: list[str]) -> bytes:
         """The parts `part_ids` of `upload`, in order, as one content."""
-        if not part_ids:
-            raise InvalidRequestError("`part_ids` must list the Upload's parts.", param="part_ids")
-        if len(part_ids) > _MAX_PARTS:
-            raise InvalidRequestError(
-                f"`part_ids` lists over {_MAX_PARTS} parts.", param="part_ids"
-            )
-        if len(set(part_ids)) != len(part_ids):
-            raise InvalidRequestError("`part_ids` lists a Part twice.", param="part_ids")
+        checked_part_ids(part_ids)
         names = _Names(client, upload.id)
-        for part_id in part_ids:  # never a name built of an attacker-sized id
-            if len(part_id) != _PART_ID_BYTES - 1:
-                raise InvalidRequestError(f"No such Part: {part_id[:64]}", param="part_ids")
         before = self._store.outage_counts()
         found = await self._store.get_documents([names.part(p) for p in part_ids])
         shared_throughout(self._store, before, _NOT_SHARED.format(upload.id))
@@ -385,7 +384,7 @@ class Uploads:
         again: a late delete undoes nothing)."""
         doomed = [names.part(p) for p in part_ids]
         if whole:
-            doomed += [names.upload, names.parts]
+            doomed += [names.upload, names.parts, names.slot]
         for name in doomed:
             await self._store.everywhere("delete_document", document_delete(name))
 

@@ -24,6 +24,7 @@ from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
 from router_service.engine._stream_holds import Hold, HoldRenewer
+from router_service.engine._truncation import shortened
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
@@ -152,6 +153,7 @@ class AttemptRunner:
         Statistics get one result for the deployment, whatever happened to its keys."""
         tried: set[str] = set()
         failure: UpstreamFailure | None = None
+        ctx.truncation = None  # each deployment is sent the whole input first
         started = self._clock.monotonic()
         while True:
             wait = 0.0 if tried else wait_s
@@ -184,6 +186,9 @@ class AttemptRunner:
                         raise
                 return result[0], deployment, result[1]
             failure = result
+            if shortened(ctx, failure):  # `truncation: auto`: the same deployment, shorter
+                tried.clear()
+                continue
             step = reaction_for(result.outcome).next_step
             if step is NextStep.RETURN_ERROR:
                 raise AllCandidatesFailedError(result, deployment.provider)

@@ -3,7 +3,7 @@ caller gets when nothing answered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from router_service.engine._model import Deployment, Plan, RequestContext
@@ -14,7 +14,7 @@ from router_service.errors import (
     SwitchboardError,
     UpstreamFailure,
 )
-from router_service.keys import Refusal, Unavailable
+from router_service.keys import Refusal, Unavailable, disabled_by_hand
 from router_service.outcomes import Outcome
 from router_service.telemetry import record_refusal
 
@@ -35,6 +35,7 @@ class Met:
     unsupported: list[tuple[UpstreamFailure, Deployment]] = field(default_factory=list)
     refusals: list[Unavailable] = field(default_factory=list)
     blocked: list[Deployment] = field(default_factory=list)  # all their keys at their limits
+    disabled: tuple[Deployment, ...] = ()  # all their keys disabled (none: no list to make)
     withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
     window_floor: int | None = None
 
@@ -62,6 +63,8 @@ class Met:
         if not queued:
             record_refusal(deployment, walked)
             self.blocked += [deployment] if walked.at_limit else []
+        if walked.reason is Refusal.DISABLED:
+            self.disabled += (deployment,)
         self.refusals.append(walked)
 
     async def error(self, ctx: RequestContext, plan: Plan) -> SwitchboardError:
@@ -77,7 +80,8 @@ class Met:
         if self.refusals or not self.unsupported:
             # A deployment held back (cooling, the session's) serves later: no "every key
             # disabled" then, and its end is in the retry hint with the keys'.
-            return no_key_free(self.refusals, await serving_later(ctx, plan, self._able(plan)))
+            held_back = await serving_later(ctx, plan, self._able(plan))
+            return await no_key_free(self.refusals, held_back, self.disabled)
         able = self._able(plan)
         if able:  # the request is fine: when it may be served is in the held-back keys
             return await serving_later(ctx, plan, able) or await _keys_disabled(ctx, plan, able)
@@ -130,17 +134,18 @@ async def _keys_disabled(
     """Only held-back deployments could take the request, and every key of each is disabled:
     the service's trouble (a probe or an operator brings one back), not a wait nor the
     caller's to change."""
-    refusals = [await d.pool.unusable(d.upstream_model) for d in able]
-    why = _disabled([r for r in refusals if r is not None])
+    why = await _disabled(able)
     return NoUsableKeyError(f"{_not_now(ctx, plan, able)}; every key of them is {why}.")
 
 
-def _disabled(refusals: list[Unavailable]) -> str:
-    """Why every key is disabled: an operator's last until enabled, the router's own end when
-    a probe passes."""
-    by_hand = sum(r.by_hand for r in refusals)
+async def _disabled(deployments: Sequence[Deployment]) -> str:
+    """Why every key of `deployments` is disabled, as recorded with each disable
+    (`disabled_by_hand`): an operator's last until enabled, the router's own end when a probe
+    passes. Read only for the caller's error, never on the walk."""
+    counts = [await disabled_by_hand(pool) for pool in dict.fromkeys(d.pool for d in deployments)]
+    by_hand, disabled = sum(c[0] for c in counts), sum(c[1] for c in counts)
     enable = "`switchboard admin keys enable`"
-    if by_hand and by_hand == sum(r.keys for r in refusals):
+    if by_hand and by_hand == disabled:
         return f"disabled by an operator: they serve again once enabled ({enable})"
     probed = "they are probed and come back by themselves when they work"
     if by_hand:
@@ -179,15 +184,17 @@ def _hint(refusal: Unavailable) -> float | None:
     return refusal.retry_after_s
 
 
-def no_key_free(
-    refusals: list[Unavailable], held_back: NoCapacityError | None = None
+async def no_key_free(
+    refusals: list[Unavailable],
+    held_back: NoCapacityError | None = None,
+    disabled: Sequence[Deployment] = (),
 ) -> NoCapacityError:
     """Every candidate refused before any call: the earliest hint says when to come back, a
-    deployment `held_back` from the walk (`serving_later`: cooling, the session's) too."""
+    deployment `held_back` from the walk (`serving_later`: cooling, the session's) too. Every
+    key disabled: `disabled`, the deployments that said so, say whose disables they are."""
     if held_back is None and refusals and all(r.reason is Refusal.DISABLED for r in refusals):
-        return NoUsableKeyError(
-            f"Every key of every candidate deployment is {_disabled(refusals)}."
-        )
+        why = await _disabled(disabled)
+        return NoUsableKeyError(f"Every key of every candidate deployment is {why}.")
     hints = [hint for hint in map(_hint, refusals) if hint is not None]
     if held_back is not None and held_back.retry_after_s is not None:
         hints.append(held_back.retry_after_s)

@@ -12,15 +12,15 @@ What each detector finds (README, "Guardrails", says the same to users):
 - `api_key`: OpenAI `sk-…` / `sk-proj-…` and Anthropic `sk-ant-…` (20+ token characters, at
   least one a digit), AWS access key ids (`AKIA`/`ASIA` + 16), Google `AIza` + 35, GitHub
   `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36 and `github_pat_…`, Slack `xoxb-`/`xoxa-`/`xoxp-`
-  tokens, and `Bearer <token>` with a token of 20+ characters holding a digit.
+  tokens, and `Bearer <token>` (any case) with a token of 20+ characters holding a digit.
 - `private_key`: a PEM `-----BEGIN … PRIVATE KEY-----` block, through its END line (or as far as
   its base64 body goes when the END line is missing: base64 characters and line breaks, spaces
   pasted for line breaks too, never the prose after a mention of the BEGIN line).
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters (the
-  local part's letters of any script).
+  local part's letters of the alphabets written with spaces between words, `_LOCAL`).
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
-  digits grouped after it (its expiry, its code) leave the card found.
+  a card written as one followed by its expiry's month or its code is found (the card's digits).
 - `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
   dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
   `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
@@ -67,17 +67,27 @@ def luhn_valid(digits: str) -> bool:
 
 
 def _card(text: str) -> int:
-    """How much of a run of digits is a card: all of it; else the longest part of it ending
-    where a group ends (a card pasted with its expiry or code after it: `4111 1111 1111 1111
-    123`, whose 19 digits fail Luhn); else none (0)."""
-    ends = (len(text), *(at for at in range(len(text) - 1, 0, -1) if text[at] in " -"))
-    for end in ends:
-        digits = text[:end].replace(" ", "").replace("-", "")
-        if len(digits) < 13:
-            return 0
-        if len(digits) <= 19 and luhn_valid(digits):
-            return end
-    return 0
+    """How much of a run of digits is a card: all of it; else a card written as cards are,
+    followed by what is pasted after one (`_PASTED`: `4111 1111 1111 1111 123`, whose 19 digits
+    fail Luhn); else none (0)."""
+    if luhn_valid(_digits(text)):
+        return len(text)
+    pasted = _PASTED.match(text)
+    return pasted.end() if pasted is not None and luhn_valid(_digits(pasted.group())) else 0
+
+
+def _digits(text: str) -> str:
+    return text.replace(" ", "").replace("-", "")
+
+
+# A card within a longer run of digits: written as one (one run, groups of four, Amex's and
+# Diners' 4-6-5 and 4-6-4) and followed by what follows one on a card (its expiry's month, the
+# year after it or after a `/` out of the run; its 3-4 digit code). Any other prefix of a run
+# (an IBAN's first groups, a list's first numbers) is no card, though a tenth of them pass Luhn.
+_PASTED = re.compile(
+    r"(?:[0-9]{13,19}|[0-9]{4}(?:[ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{4,5})"
+    r"(?=[ \-](?:(?:0[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)"
+)
 
 
 # A run of separators ("1  -  2") is prose with numbers in it, not a written number.
@@ -105,6 +115,7 @@ def _ends_digits(text: str, at: int) -> bool:
 
 
 _TOKEN = r"[A-Za-z0-9_\-]"
+_BEARER = "".join(f"[{c.upper()}{c}]" for c in "bearer")
 # Each alternative begins with its literal and only then looks behind it (the same check as a
 # lookbehind in front): a pattern whose alternatives all begin with a few known characters lets
 # `re` skip every other position without entering the pattern, several times faster on prose.
@@ -118,7 +129,8 @@ _API_KEY = "|".join(
         r"gh[pousr]_(?<![A-Za-z0-9_]gh[pousr]_)[A-Za-z0-9]{36}(?![A-Za-z0-9])",
         r"github_pat_(?<![A-Za-z0-9_]github_pat_)[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])",
         r"xox[bap]-(?<![A-Za-z0-9\-]xox[bap]-)[0-9]{6,20}-[A-Za-z0-9\-]{6,250}(?![A-Za-z0-9\-])",
-        r"[Bb]earer(?<![A-Za-z0-9][Bb]earer)[ \t]{1,4}(?=[A-Za-z._~+/\-]{0,500}[0-9])"
+        # HTTP's auth scheme, any case (`AUTHORIZATION: BEARER …` as a log shouts it).
+        rf"{_BEARER}(?<![A-Za-z0-9]{_BEARER})[ \t]{{1,4}}(?=[A-Za-z._~+/\-]{{0,500}}[0-9])"
         r"[A-Za-z0-9._~+/\-]{20,500}={0,2}(?![A-Za-z0-9._~+/=\-])",
     )
 )
@@ -135,10 +147,13 @@ _PRIVATE_KEY = (
     r"|(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,4}(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)"
     r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
 )
-# An email's local part: ASCII's letters, digits and `._%+-`, and every character from Latin-1's
-# letters on but for the general and CJK punctuation (quotes, dashes, brackets around an
-# address). Ranges, not `\w`: about as fast as ASCII alone (`\w` doubles the scan of prose).
-_LOCAL = "A-Za-z0-9._%+\\-\u00c0-\u1fff\u2070-\u2fff\u3040-\U0010ffff"
+# An email's local part: ASCII's letters, digits and `._%+-`, and the letters (and combining
+# accents) of the alphabets written with spaces between words: Latin (but `×` and `÷`), Greek,
+# Cyrillic, Armenian, Hebrew, Arabic, the Indic scripts', Georgian. Not Thai's on, nor symbols,
+# CJK or fullwidth punctuation: a text written without spaces runs straight into an address
+# (`请发送邮件至support@…`), whose find would take the words before it, or none at all past
+# 64 of them. Ranges, not `\w`: about as fast as ASCII alone (`\w` doubles the scan of prose).
+_LOCAL = "A-Za-z0-9._%+\\-\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u0dff\u10a0-\u10ff\u1e00-\u1fff"
 _LOCAL_RUN = f"[{_LOCAL}]{{1,64}}+"
 _EMAIL = (
     # Possessive: `@` is not a local-part character, so giving some back never helps. With the

@@ -8,6 +8,7 @@ from router_service.keys._prober import KeyProber, ProbeFn
 from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot
 from router_service.keys._succession import carry_renamed, carry_slots, take_over
+from router_service.keys._whose import disabled_by_hand
 
 __all__ = [
     "DisableReason",
@@ -22,6 +23,7 @@ __all__ = [
     "UpstreamKey",
     "carry_renamed",
     "carry_slots",
+    "disabled_by_hand",
     "fingerprint",
     "take_over",
 ]

@@ -31,15 +31,12 @@ from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
 from router_service.keys._strikes import enabled_forgets_strikes, forget_strikes, strike
 from router_service.keys._waiters import ModelQueues
+from router_service.keys._whose import MANUAL_DISABLE_S as _FOREVER_S
+from router_service.keys._whose import whose_disables
 from router_service.outcomes import KeyAction, Outcome, reaction_for
 from router_service.state import SlotGrant, SlotRequest, StateStore
 
 log = logging.getLogger("switchboard.keys")
-
-# Manual disables last until an operator lifts them.
-_FOREVER_S = 10 * 365 * 86400.0
-# A disable ending later than this is an operator's (the router's own last a day or so).
-_BY_HAND_S = _FOREVER_S / 2
 
 
 class KeyPool(PoolNames):
@@ -199,10 +196,9 @@ class KeyPool(PoolNames):
         usable = [i for i in range(n) if not until[1 + i] and not until[1 + n + i]]
         if not usable:
             ends = [max(until[1 + i], until[1 + n + i]) for i in range(n)]
-            if not all(until[1 + i] for i in range(n)):
-                return Unavailable(Refusal.UNHEALTHY, min(ends) - now)
-            by_hand = sum(until[1 + i] - now > _BY_HAND_S for i in range(n))
-            return Unavailable(Refusal.DISABLED, min(ends) - now, by_hand=by_hand, keys=n)
+            disabled = all(until[1 + i] for i in range(n))
+            reason = Refusal.DISABLED if disabled else Refusal.UNHEALTHY
+            return Unavailable(reason, min(ends) - now)
         return usable
 
     async def lease_or_wait(
@@ -326,11 +322,8 @@ class KeyPool(PoolNames):
         await self.store.set_value(self.why_name(key), reason.value, until - now)
 
     async def _disabled_by_hand(self, key: UpstreamKey) -> bool:
-        """Whether an operator disabled the key, on any replica (a request in flight then may
-        still fail on it). Asked of the store, not of `health`: another replica may have
-        enabled it again since this one heard of its disable."""
-        found = await self.store.read(deadlines=[self.off_name(key)], values=[self.why_name(key)])
-        return bool(found.deadlines[0]) and found.values[0] == DisableReason.MANUAL.value
+        """Whether an operator disabled the key, on any replica (`whose_disables`)."""
+        return (await whose_disables(self, [key]))[0] is True
 
     # -- operating -----------------------------------------------------------------------------
     def find(self, key_fingerprint: str) -> UpstreamKey | None:

@@ -19,10 +19,6 @@ class Refusal(enum.Enum):
 class Unavailable:
     reason: Refusal
     retry_after_s: float | None = None
-    # DISABLED: how many of the pool's keys an operator disabled (`SetKeyEnabled`), of `keys`:
-    # theirs last until enabled, no probe brings them back.
-    by_hand: int = 0
-    keys: int = 0
 
     @property
     def at_limit(self) -> bool:

@@ -55,10 +55,17 @@ def media_content(call: MediaCall) -> tuple[bytes, str]:
     return request.read(), request.headers["content-type"]
 
 
-def _form_file(field: str, file: media_pb2.MediaFile) -> tuple[str, tuple[str, bytes, str]]:
-    """One part of the form: a file without a name is named as its field ("image", "file")."""
+def _form_file(
+    field: str, file: media_pb2.MediaFile
+) -> tuple[str, tuple[str, bytes] | tuple[str, bytes, str]]:
+    """One part of the form: a file without a name is named as its field ("image", "file"); one
+    without a content type is sent as its name's ("a.png": image/png, as the OpenAI SDK sends
+    it: OpenAI refuses an image sent as application/octet-stream), else octet-stream (httpx's
+    guess)."""
     filename = file.filename or field.removesuffix("[]")
-    return field, (filename, file.data, file.content_type or "application/octet-stream")
+    if not file.content_type:
+        return field, (filename, file.data)
+    return field, (filename, file.data, file.content_type)
 
 
 def _form_values(value: Any) -> str | list[str]:

@@ -65,6 +65,19 @@ async def test_a_blocked_chat_is_a_400_and_no_upstream_call(
     assert fake.state.calls() == []
 
 
+async def test_a_bearer_token_in_capitals_is_blocked(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # HTTP's auth scheme is case-insensitive: a header pasted as a log shouts it.
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig"
+    for said in [f"AUTHORIZATION: BEARER {token}", f"authorization: bearer {token}"]:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await sdk.chat.completions.create(model="chain", messages=_user(said))
+        _blocked(caught)
+        assert token not in caught.value.response.text
+    assert fake.state.calls() == []
+
+
 async def test_a_redacted_chat_says_so_and_the_upstream_never_sees_the_text(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
@@ -98,6 +111,18 @@ async def test_a_card_pasted_with_its_expiry_or_code_is_redacted(
         assert _upstream_text(fake) == f"pay with [REDACTED:credit_card]{rest}"
 
 
+async def test_numbers_whose_first_digits_pass_luhn_are_no_card(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # Within a longer run, a card is one written as cards are (one run, groups of four) and
+    # followed by what follows one (its expiry's month, its code): not an IBAN's first groups,
+    # nor the first numbers of a list (a prefix of each passes Luhn).
+    for said in ["IBAN DE62 7847 0930 1372 8733 83", "scores 39 56 34 67 39 71 44 2 54 75 41 3"]:
+        fake.state.reset()
+        await sdk.chat.completions.create(model="chain", messages=_user(said))
+        assert _upstream_text(fake) == said
+
+
 async def test_a_phone_number_followed_by_other_numbers_is_redacted(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
@@ -121,6 +146,23 @@ async def test_an_email_whose_name_is_not_ascii_is_redacted_whole(
         fake.state.reset()
         await sdk.chat.completions.create(model="chain", messages=_user(f"write to {address}"))
         assert _upstream_text(fake) == "write to [REDACTED:email]"
+
+
+async def test_an_email_after_chinese_japanese_or_thai_text_is_redacted_alone(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # Scripts written without spaces run straight into an address: the words before it are no
+    # name of it (kept), and a long sentence before it does not hide it.
+    sentence = (
+        "您好，感谢您联系我们的客户服务中心，关于您提到的订单问题，我们已经转交给相关部门处理，"
+        "如需进一步帮助，请随时发送邮件至"
+    )
+    for before in [sentence, "メールアドレス：", "โปรดติดต่อเราที่อีเมล"]:
+        fake.state.reset()
+        await sdk.chat.completions.create(
+            model="chain", messages=_user(f"{before}support@example.com")
+        )
+        assert _upstream_text(fake) == f"{before}[REDACTED:email]"
 
 
 async def test_a_find_on_a_line_of_its_own_in_tool_call_arguments_is_caught(

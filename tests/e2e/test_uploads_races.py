@@ -8,15 +8,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import openai
 import pytest
 
-from router_service.state import PutResult, StateStore
+from router_service.state import PutResult, SlotRequest, StateStore
 from tests.e2e.test_batches_sdk import Open, open_batches
 
 __all__ = ["gated", "open_batches"]  # the fixture, used here
 
+T = TypeVar("T")
 Reader = Callable[[Sequence[str]], Awaitable[list[dict[int, dict[str, float]]]]]
 
 
@@ -196,3 +198,50 @@ async def test_a_part_added_as_its_upload_completes_is_not_left_counted(
     # The file's 1500 bytes (and its entry's 512) are counted, not the late part's 300 too:
     # it went with the upload's other parts.
     await sdk.files.create(file=("b.bin", b"y" * 2400), purpose="user_data")
+
+
+async def test_of_two_uploads_made_at_once_for_the_last_free_slot_one_is_made(
+    open_batches: Open,
+) -> None:
+    """A client with one slot free among its pending uploads makes two at once: one is made,
+    the other refused (a 429 upload_limit_exceeded), never both refused, whatever order the
+    state store answers them in (here: both creates' first calls on the client's slots held
+    until both are there, then both answered before either goes on: as when both count
+    themselves before either reads the total)."""
+    router, sdk, _ = await open_batches(files={"max_pending_uploads": 2})
+    store = router.runtime.store
+    arrived, answered, held = asyncio.Barrier(2), asyncio.Barrier(2), [True]
+
+    def gate(original: Callable[[Any], Awaitable[T]]) -> Callable[[Any], Awaitable[T]]:
+        async def call(asked: Any) -> T:
+            names = [asked.resource] if isinstance(asked, SlotRequest) else asked
+            if not held[0] or not any(n.startswith("upload-slots:") for n in names):
+                return await original(asked)
+            await arrived.wait()
+            found = await original(asked)
+            await answered.wait()
+            held[0] = False
+            return found
+
+        return call
+
+    async def made() -> str:
+        upload = await sdk.uploads.create(
+            bytes=1, filename="a.txt", mime_type="text/plain", purpose="user_data"
+        )
+        return upload.id
+
+    await made()
+    store.read_buckets = gate(store.read_buckets)  # type: ignore[method-assign,assignment]
+    store.acquire = gate(store.acquire)  # type: ignore[method-assign,assignment]
+    try:
+        at_once = await asyncio.gather(made(), made(), return_exceptions=True)
+    finally:
+        del store.read_buckets, store.acquire
+    assert not held[0], "the creates' calls on the client's slots never met"
+    refused = [r for r in at_once if isinstance(r, BaseException)]
+    assert len(refused) == 1, at_once
+    assert isinstance(refused[0], openai.RateLimitError), refused
+    assert refused[0].code == "upload_limit_exceeded"
+    with pytest.raises(openai.RateLimitError):  # two pending: none free
+        await made()

@@ -10,10 +10,12 @@ import grpc
 import pytest
 
 from clients import details_from_rpc_error
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import hash_key
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.keys import fingerprint
 from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.harness import ask, replica_config, two_replicas
 
@@ -143,6 +145,35 @@ async def test_a_pick_on_keys_out_elsewhere_says_why_and_when_as_a_proxied_call(
     pick, call = details_from_rpc_error(picked), details_from_rpc_error(called)
     assert (pick.reason, pick.retry_after_s) == (call.reason, call.retry_after_s)
     assert pick.message == call.message
+
+
+async def test_a_pick_on_keys_an_operator_disabled_elsewhere_says_so_as_a_proxied_call(
+    fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
+) -> None:
+    """An operator disabled both of alpha's keys on A. A PickRoute of `a` on B is refused as a
+    proxied call of it there is: the 503 saying an operator disabled them (whose disables, read
+    from the store, on the replica that made none), not that a probe brings them back."""
+    _route_scoped(config)
+    config["auth"]["clients"][0]["scopes"].append("admin")
+    a, b = await two_replicas(start_router, config, ManualClock(time.time()))
+    for key in ("k1", "k2"):
+        request = admin_pb.SetKeyEnabledRequest(
+            provider="alpha", fingerprint=fingerprint(key), enabled=False
+        )
+        await a.admin.SetKeyEnabled(request, metadata=AS_SERVICE)
+
+    picked, called = await _pick_and_call(b, "a")
+    assert picked.code() == called.code() == grpc.StatusCode.UNAVAILABLE
+    pick, call = details_from_rpc_error(picked), details_from_rpc_error(called)
+    assert (
+        pick.message
+        == call.message
+        == (
+            "Every key of every candidate deployment is disabled by an operator: they serve again "
+            "once enabled (`switchboard admin keys enable`)."
+        )
+    )
+    assert fake.state.count() == 0
 
 
 async def _beta_cooling_with_its_key_disabled(a: Any, fake: FakeUpstream) -> None:

@@ -6,6 +6,7 @@ are a 503 `state_unavailable`, not a 404 nor a part kept where only one replica 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import openai
@@ -247,3 +248,49 @@ async def test_a_clients_pending_uploads_are_bounded_across_replicas(
             assert over.value.code == "upload_limit_exceeded"
         await second.uploads.cancel(kept)
         await made(first, 1)
+
+
+@pytest.mark.parametrize("cut_at", ["create", "cancel"])
+async def test_a_pending_uploads_slot_freed_as_redis_is_lost_is_freed_on_redis_too(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge, cut_at: str
+) -> None:
+    """Redis lost between an upload's slot taken there and given back (a create refused for
+    the outage, a cancel whose end was written just before): the slot given back on Redis
+    once it answers, not held there for the hour the upload would have lived."""
+    redis_proxy, through, direct = configs
+    through["files"] = direct["files"] = {"max_pending_uploads": 1}
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    two = await start_router(direct, clock=clock)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        upload_id = "" if cut_at == "create" else await made(first, 3)
+        store = one.runtime.store
+        put = store.put_document
+
+        async def cut_around(name: str, *args: object, **kwargs: object) -> PutResult:
+            if cut_at == "create" and name.startswith("upload-parts:"):  # its slot taken
+                await redis_proxy.cut()
+            kept = await put(name, *args, **kwargs)  # type: ignore[arg-type]
+            if name.startswith("upload-end:"):  # its end written, its slot not yet given back
+                await redis_proxy.cut()
+            return kept
+
+        store.put_document = cut_around  # type: ignore[method-assign]
+        try:
+            if cut_at == "create":
+                await refused_for_the_outage(lambda: made(first, 3))
+            else:
+                with contextlib.suppress(openai.InternalServerError):  # its file's delete
+                    await first.uploads.cancel(upload_id)
+        finally:
+            del store.put_document
+        await redis_proxy.restore()
+        store.retry_shared()
+        await first.files.list()  # its replica back on Redis (what it queued written)
+        if upload_id:  # cancelled, on every replica
+            with pytest.raises(openai.BadRequestError) as again:
+                await second.uploads.cancel(upload_id)
+            assert again.value.code == "upload_cancelled"
+        await made(second, 3)  # the client has no upload pending
+        with pytest.raises(openai.RateLimitError):
+            await made(first, 3)

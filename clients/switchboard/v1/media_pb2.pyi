@@ -92,7 +92,9 @@ class MediaFile(_message.Message):
     filename: _builtins.str
     """The name the caller gave it ("speech.mp3"): upstreams read the file's format from it."""
     content_type: _builtins.str
-    """Its media type ("audio/mpeg"); empty: application/octet-stream."""
+    """Its media type ("audio/mpeg"); empty: its filename's ("a.png": image/png), else
+    application/octet-stream.
+    """
     field: _builtins.str
     """The form field it is sent as. In `MediaParams.files` (image edits), required: "image" (one
     image), "image[]" (each of several), "mask" or "markup" (at most one each). In

@@ -468,7 +468,10 @@ class RouterServiceServicer:
     def CreateUpload(self, request, context):
         """Begin an upload of one file in parts (OpenAI's Uploads API), pending for
         `files.upload_ttl_s`. Its declared `bytes` are held to `files.max_file_bytes` (OUT_OF_RANGE,
-        reason FILE_TOO_LARGE). Needs the `chat` scope; not counted in rpm.
+        reason FILE_TOO_LARGE); the calling client's pending uploads to
+        `files.max_pending_uploads` (RESOURCE_EXHAUSTED, reason UPLOAD_LIMIT, RetryInfo
+        `files.upload_ttl_s`: until one completes, is cancelled or expires). Needs the `chat` scope;
+        not counted in rpm.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -163,7 +163,10 @@ class RouterServiceStub:
     CreateUpload: _grpc.UnaryUnaryMultiCallable[_uploads_pb2.CreateUploadRequest, _uploads_pb2.CreateUploadResponse]
     """Begin an upload of one file in parts (OpenAI's Uploads API), pending for
     `files.upload_ttl_s`. Its declared `bytes` are held to `files.max_file_bytes` (OUT_OF_RANGE,
-    reason FILE_TOO_LARGE). Needs the `chat` scope; not counted in rpm.
+    reason FILE_TOO_LARGE); the calling client's pending uploads to
+    `files.max_pending_uploads` (RESOURCE_EXHAUSTED, reason UPLOAD_LIMIT, RetryInfo
+    `files.upload_ttl_s`: until one completes, is cancelled or expires). Needs the `chat` scope;
+    not counted in rpm.
     """
     AddUploadPart: _grpc.UnaryUnaryMultiCallable[_uploads_pb2.AddUploadPartRequest, _uploads_pb2.AddUploadPartResponse]
     """Add a part to a pending upload of the calling client: counted against
@@ -372,7 +375,10 @@ class RouterServiceAsyncStub(RouterServiceStub):
     CreateUpload: _aio.UnaryUnaryMultiCallable[_uploads_pb2.CreateUploadRequest, _uploads_pb2.CreateUploadResponse]  # type: ignore[assignment]
     """Begin an upload of one file in parts (OpenAI's Uploads API), pending for
     `files.upload_ttl_s`. Its declared `bytes` are held to `files.max_file_bytes` (OUT_OF_RANGE,
-    reason FILE_TOO_LARGE). Needs the `chat` scope; not counted in rpm.
+    reason FILE_TOO_LARGE); the calling client's pending uploads to
+    `files.max_pending_uploads` (RESOURCE_EXHAUSTED, reason UPLOAD_LIMIT, RetryInfo
+    `files.upload_ttl_s`: until one completes, is cancelled or expires). Needs the `chat` scope;
+    not counted in rpm.
     """
     AddUploadPart: _aio.UnaryUnaryMultiCallable[_uploads_pb2.AddUploadPartRequest, _uploads_pb2.AddUploadPartResponse]  # type: ignore[assignment]
     """Add a part to a pending upload of the calling client: counted against
@@ -740,7 +746,10 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_uploads_pb2.CreateUploadResponse, _abc.Awaitable[_uploads_pb2.CreateUploadResponse]]:
         """Begin an upload of one file in parts (OpenAI's Uploads API), pending for
         `files.upload_ttl_s`. Its declared `bytes` are held to `files.max_file_bytes` (OUT_OF_RANGE,
-        reason FILE_TOO_LARGE). Needs the `chat` scope; not counted in rpm.
+        reason FILE_TOO_LARGE); the calling client's pending uploads to
+        `files.max_pending_uploads` (RESOURCE_EXHAUSTED, reason UPLOAD_LIMIT, RetryInfo
+        `files.upload_ttl_s`: until one completes, is cancelled or expires). Needs the `chat` scope;
+        not counted in rpm.
         """
 
     @_abc_1.abstractmethod

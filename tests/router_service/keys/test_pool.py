@@ -298,7 +298,7 @@ async def test_a_lone_candidate_is_checked_and_leased_in_one_store_call() -> Non
     await pool.report(pool.keys[0], "m", Outcome.AUTH_INVALID)  # disabled for every model
     store.calls.clear()
     refused = await pool.lease("m")
-    assert refused == Unavailable(Refusal.DISABLED, CooldownsConfig().auth_disable_s, keys=1)
+    assert refused == Unavailable(Refusal.DISABLED, CooldownsConfig().auth_disable_s)
     assert store.calls == ["acquire"]
     assert await store.held([pool.slot_name(pool.keys[0])]) == [0]  # nothing was taken
 

@@ -65,3 +65,32 @@ async def test_keys_disabled_by_an_operator_and_by_the_router_are_both_said(
         "enabled (`switchboard admin keys enable`); the others for invalid credentials or "
         "exhausted quota: they are probed and come back by themselves when they work."
     )
+
+
+async def test_the_routers_own_long_disables_are_not_told_as_an_operators(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """`cooldowns.auth_disable_s` above five years (a refused key out until a probe finds it
+    working): both keys refused by the upstream are the router's own disables, said so, not an
+    operator's to enable. Whose a disable is, is what the store recorded with it, not how
+    long it lasts."""
+    config = one_provider(fake.base_url, ["k1", "k2"])
+    config["cooldowns"] = {"auth_disable_s": 6 * 365 * 86400.0}
+    router = await start_router(config)
+    fake.state.set_scenario(Scenario.invalid_key(style="native"))
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask())  # each key's 401 disables it
+    assert fake.state.count() == 2
+    listed = (await router.admin.ListKeys(admin_pb.ListKeysRequest())).keys
+    assert [key.disabled_reason for key in listed] == ["auth", "auth"]
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(ask())
+
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert details.message == (
+        "Every key of every candidate deployment is disabled (invalid credentials or "
+        "exhausted quota); they are probed and come back by themselves when they work."
+    )
+    assert fake.state.count() == 2

@@ -210,3 +210,27 @@ async def test_an_edits_prompt_is_redacted_and_its_images_sent(
     assert sent["prompt"] == "sign it [REDACTED:email]"
     assert [image["size"] for image in sent["image[]"]] == [3, 4]
     assert sent["mask"]["filename"] == "a.png"
+
+
+async def test_an_upload_without_a_content_type_is_sent_as_its_names(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    """A `MediaFile` with a `filename` and no `content_type` goes up as its name's media type, as
+    the OpenAI SDK sends it (OpenAI refuses an image to edit sent as application/octet-stream);
+    one with neither is named as its field and sent as application/octet-stream."""
+    files = [upload("image[]"), media_pb2.MediaFile(data=b"JPG", filename="b.jpg", field="image[]")]
+    files.append(media_pb2.MediaFile(data=b"M", field="mask"))
+    await router.stub.Media(media(EDITS, params_json='{"prompt": "a hat"}', files=files))
+    sent = fake.state.last(path="/v1/images/edits").body  # type: ignore[union-attr]
+    assert [(f["filename"], f["content_type"]) for f in sent["image[]"]] == [
+        ("a.png", "image/png"),
+        ("b.jpg", "image/jpeg"),
+    ]
+    assert (sent["mask"]["filename"], sent["mask"]["content_type"]) == (
+        "mask",
+        "application/octet-stream",
+    )
+    audio = media_pb2.MediaFile(data=b"ID3", filename="speech.mp3")
+    await router.stub.Media(media(TRANSCRIPTIONS, params_json="{}", file=audio))
+    sent = fake.state.last(path="/v1/audio/transcriptions").body  # type: ignore[union-attr]
+    assert (sent["file"]["filename"], sent["file"]["content_type"]) == ("speech.mp3", "audio/mpeg")
