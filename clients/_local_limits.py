@@ -28,8 +28,12 @@ def metadata_refused(metadata: tuple[tuple[str, Any], ...]) -> str | None:
     """The details of a call whose metadata is over grpc's hard limit, refused before any
     handler sees it (None: within it)."""
     size = _GRPC_OWN_HEADERS_BYTES
-    for key, value in metadata:  # a bytes value (a `-bin` key's) goes base64-encoded
-        size += len(key) + 32 + (len(value) if type(value) is str else -(-len(value) // 3) * 4)
+    for key, value in metadata:
+        if type(value) is str:
+            size += len(key) + 32 + len(value)
+        elif isinstance(value, bytes):  # a `-bin` key's value goes base64-encoded
+            size += len(key) + 32 + -(-len(value) // 3) * 4
+        # Anything else is an in-process object (the caller's live span) no wire carries.
     if size <= _METADATA_HARD_LIMIT:
         return None
     return f"received metadata size exceeds hard limit ({size} vs. {_METADATA_HARD_LIMIT})"
