@@ -230,8 +230,9 @@ class RouteLeases:
         stack.push_async_callback(store.release, deployment.pool.slot_name(key), record.slot)
         if record.mark is not None:
             stack.push_async_callback(self._runner.sessions.leave, record.mark)
-        if record.expires_at <= self._clock.now():
-            await close_failed(stack)  # expired: not reported
+        if record.expires_at <= self._clock.now():  # expired: not reported; its expiry is
+            await close_failed(stack)  # counted here (the picking replica then finds it taken)
+            record_decision(record.group, record.client, "UNKNOWN", deployment)
             return None
         lease = KeyLease(
             deployment.pool,

@@ -17,7 +17,7 @@ from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
-from tests.replicas.harness import replica_config
+from tests.replicas.harness import replica_config, two_replicas
 from tests.replicas.redis_fixtures import RedisProxy, redis_proxy
 from tests.router_service.server.test_routing import AS_SERVICE, with_route_client
 from tests.router_service.telemetry.spans import Trace, attrs
@@ -140,3 +140,36 @@ async def test_a_pick_cancelled_near_its_deadline_is_read_as_a_request_reads_it(
     assert counted() == 1
     assert len(router.runtime.route_leases) == 0  # never handed out: nothing to expire
     assert await router.leases_held() == 0
+
+
+async def test_a_decision_picked_on_one_replica_is_counted_once_wherever_it_ends(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """Behind a load balancer its report reaches another replica: reported there, counted there
+    alone (the picking one forgets it); reported there too late, counted as its expiry's UNKNOWN
+    once, by the replica that took its record (the picking one then finds it taken)."""
+    config = with_route_client(replica_config(fake.base_url, redis_url, redis_prefix))
+    one, two = await two_replicas(start_router, config)
+    clock = one.runtime.clock
+    assert isinstance(clock, ManualClock)
+    reported = await one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    report = pb.ReportOutcomeRequest(lease_id=reported.lease_id, outcome=routing_pb2.OUTCOME_OK)
+    assert (await two.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+    late = await one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    clock.advance(one.runtime.config.route_lease_ttl_s + 1)  # its record is kept a while longer
+    report = pb.ReportOutcomeRequest(lease_id=late.lease_id, outcome=routing_pb2.OUTCOME_OK)
+    assert not (await two.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+    await one.runtime.route_leases.sweep()
+    await two.runtime.route_leases.sweep()
+    assert len(one.runtime.route_leases) == 0
+
+    found = samples(captured.prometheus_text())
+    for outcome in ("OK", "UNKNOWN"):
+        assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome=outcome) == 1
+        assert value(found, "switchboard_attempts_total", switchboard_outcome=outcome) == 1
+    assert value(found, "switchboard_requests_total") == 2
+    assert await one.leases_held() == 0
