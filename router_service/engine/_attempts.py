@@ -227,7 +227,7 @@ class AttemptRunner:
         if not stick_at_close or ctx.attempt_timeout(deployment.timeouts.total_s) > ttl_s * 2 / 3:
             end.hold = self.renewer.keep(lease, end, self.sessions, ttl_s, ctx.stream_slot)
         try:
-            value = await attempt(deployment, lease, stack)
+            value = await _in_time(ctx, attempt, deployment, lease, stack)
         except UpstreamFailure as failure:
             return await self._failed(ctx, deployment, lease, stack, failure, started)
         except (asyncio.CancelledError, DeadlineExceededError):
@@ -394,3 +394,18 @@ async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:
         except BaseException as exc:
             errors.append(exc)
     return errors
+
+
+async def _in_time(
+    ctx: RequestContext,
+    attempt: Attempt[T],
+    deployment: Deployment,
+    lease: KeyLease,
+    stack: AsyncExitStack,
+) -> T:
+    """`attempt`, unless the caller's deadline has passed (a timeout of 0, or a queue or store
+    round trip took the rest): then no upstream is called, where it was given
+    `attempt_timeout`'s millisecond, called and paid, for an answer nobody waited for."""
+    if ctx.deadline_passed():
+        raise DeadlineExceededError("The request's deadline passed before an upstream was called.")
+    return await attempt(deployment, lease, stack)

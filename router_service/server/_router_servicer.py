@@ -38,7 +38,7 @@ from router_service.sessions import (
     session_id_for,
     session_key,
 )
-from router_service.telemetry import chat_span, embed_span, media_span
+from router_service.telemetry import chat_span, embed_span, media_span, record_decision_failed
 
 
 class RouterServicer(FeatureMethods):
@@ -267,6 +267,7 @@ class RouterServicer(FeatureMethods):
     async def PickRoute(
         self, request: pb.PickRouteRequest, context: grpc.aio.ServicerContext
     ) -> pb.PickRouteResponse:
+        ctx: RequestContext | None = None
         try:
             caller = current_caller()
             if caller is None or caller.anonymous:
@@ -283,8 +284,10 @@ class RouterServicer(FeatureMethods):
                 tokens=max(0, request.estimated_tokens),
                 exclude=frozenset(request.exclude_deployments),
             )
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
+        except BaseException as exc:  # its outcome, counted; a cancellation read as a request's
+            record_decision_failed(ctx, exc)
+            if isinstance(exc, Exception):
+                await context.abort_with_status(to_grpc_status(error_details(exc)))
             raise
         deployment = route.deployment
         return pb.PickRouteResponse(
