@@ -81,12 +81,13 @@ def _digits(text: str) -> str:
 
 
 # A card within a longer run of digits: written as one (one run, groups of four, Amex's and
-# Diners' 4-6-5 and 4-6-4) and followed by what follows one on a card (its expiry's month, the
-# year after it or after a `/` out of the run; its 3-4 digit code). Any other prefix of a run
-# (an IBAN's first groups, a list's first numbers) is no card, though a tenth of them pass Luhn.
+# Diners' 4-6-5 and 4-6-4) and followed by what follows one on a card (its expiry's month, `5`
+# or `05`, the year after it or after a `/` out of the run; its 3-4 digit code). Any other
+# prefix of a run (an IBAN's first groups, a list's first numbers) is no card, though a tenth of
+# them pass Luhn.
 _PASTED = re.compile(
     r"(?:[0-9]{13,19}|[0-9]{4}(?:[ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{4,5})"
-    r"(?=[ \-](?:(?:0[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)"
+    r"(?=[ \-](?:(?:0?[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)"
 )
 
 
