@@ -54,16 +54,16 @@ class Detector:
 
 
 def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum of a string of digits (card numbers carry one)."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    """The Luhn checksum of a string of ASCII digits (card numbers carry one). Summed as bytes
+    (every second digit from the right doubled, its digits added, by a table), not digit by digit
+    in Python: a text of digit groups has a candidate card at each group (`4 4 4 …`), each
+    checked."""
+    raw = digits.encode()
+    # As ASCII each digit counts 48 more than its value: taken back once per digit.
+    return (sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)) % 10 == 0
+
+
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 
 
 def _card(text: str) -> int:
