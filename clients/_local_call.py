@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from clients._local_context import LocalContext
-from clients._local_limits import answer_refused, request_refused, send_refused
+from clients._local_limits import answer_refused, metadata_refused, request_refused, send_refused
 from clients._mailbox import Ended, Mailbox
 
 if TYPE_CHECKING:
@@ -128,11 +128,12 @@ class LocalCall(ABC):
         """Run the handler: a unary one's answer, a stream's messages (the subclasses')."""
 
     def _refused(self, handlers: LocalHandlers) -> bool:
-        """Whether the server has stopped taking calls; if so the call ends UNAVAILABLE."""
-        if handlers.serving:
-            return False
-        self.finish(grpc.StatusCode.UNAVAILABLE, "The router has stopped taking calls.")
-        return True
+        """Whether the server has stopped taking calls (UNAVAILABLE) or refuses its metadata."""
+        if not handlers.serving:
+            self.finish(grpc.StatusCode.UNAVAILABLE, "The router has stopped taking calls.")
+        elif (too_large := metadata_refused(self._metadata)) is not None:
+            self.finish(grpc.StatusCode.RESOURCE_EXHAUSTED, too_large)
+        return self._final is not None
 
     def _request(self, handler: grpc.RpcMethodHandler) -> Any:
         """The handler's request, parsed: its bytes held by neither the call nor its awaiter."""
@@ -253,9 +254,7 @@ class LocalCall(ABC):
             self._callbacks.append(callback)
 
     def time_remaining(self) -> float | None:
-        if self._deadline is None:
-            return None
-        return max(self._deadline - self._loop.time(), 0.0)
+        return None if self._deadline is None else max(self._deadline - self._loop.time(), 0.0)
 
     async def ended(self) -> None:
         await self._ended.wait()

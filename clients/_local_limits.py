@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["answer_refused", "request_refused", "send_refused"]
+__all__ = ["answer_refused", "metadata_refused", "request_refused", "send_refused"]
+
+# grpc's hard limit on a call's metadata (the router's `grpc.max_metadata_size` default; past
+# its 8 KiB soft limit grpc refuses calls at random, which in-process ones are not), counted as
+# HPACK counts it: each pair's key and value and 32 bytes; grpc's own headers (`:path`,
+# `user-agent`, `te`, ...) take about 540 bytes of it on a router call.
+_METADATA_HARD_LIMIT = 16_384
+_GRPC_OWN_HEADERS_BYTES = 540
 
 
 def send_refused(size: int, limit: float) -> str | None:
@@ -15,6 +22,21 @@ def send_refused(size: int, limit: float) -> str | None:
     if size <= limit:
         return None
     return f"CLIENT: Sent message larger than max ({size} vs. {int(limit)})"
+
+
+def metadata_refused(metadata: tuple[tuple[str, Any], ...]) -> str | None:
+    """The details of a call whose metadata is over grpc's hard limit, refused before any
+    handler sees it (None: within it)."""
+    size = _GRPC_OWN_HEADERS_BYTES
+    for key, value in metadata:
+        if type(value) is str:
+            size += len(key) + 32 + len(value)
+        elif isinstance(value, bytes):  # a `-bin` key's value goes base64-encoded
+            size += len(key) + 32 + -(-len(value) // 3) * 4
+        # Anything else is an in-process object (the caller's live span) no wire carries.
+    if size <= _METADATA_HARD_LIMIT:
+        return None
+    return f"received metadata size exceeds hard limit ({size} vs. {_METADATA_HARD_LIMIT})"
 
 
 def request_refused(size: int, limit: int) -> str | None:

@@ -13,7 +13,6 @@ import grpc
 
 from clients._base import map_rpc_errors
 from clients._cancelling import interrupt_stream
-from clients._local_limits import send_refused
 from clients._ready import LateStart
 from clients.errors import ErrorDetails, RouterError
 from clients.switchboard.v1 import router_service_pb2
@@ -210,6 +209,9 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
                 raise RouterError(_CALL_ENDED) from exc
             except grpc.RpcError as exc:
                 # grpc ends the call INTERNAL "Internal error from Core", naming nothing.
+                # Imported here: a two-process edge never loads the local channel's modules.
+                from clients._local_limits import send_refused
+
                 too_large = send_refused(message.ByteSize(), self._send_limit)
                 if too_large is None:
                     raise

@@ -290,6 +290,7 @@ async def serve(
     local: LocalHandlers | None = None,
     signals: bool = True,
     cut: Callable[[], Awaitable[None]] | None = None,
+    listening: Callable[[int], None] | None = None,
 ) -> None:
     """Run the edge until cancelled (or until SIGINT/SIGTERM), then shut down gracefully.
 
@@ -302,11 +303,13 @@ async def serve(
     Cancelled again during the drain (a second SIGTERM), it runs `cut` (`serve`: the router's
     stop without grace, which ends the open requests' calls, so they answer at once) and waits
     for the drain to end; without `cut`, or a third time, it stops waiting for open requests.
-    Either way the app still shuts down: no cancelled lifespan, no traceback.
+    Either way the app still shuts down: no cancelled lifespan, no traceback. `listening`: called
+    once it listens, with its port (for port 0, the one it got).
     """
     app = create_app(settings, local=local)
     config = uvicorn_config(app, settings, host, port)
-    server = (EdgeServer if signals else _Unsignalled)(config, settings.header_timeout_s)
+    kind = EdgeServer if signals else _Unsignalled
+    server = kind(config, settings.header_timeout_s, listening)
     task = asyncio.create_task(server.serve())
     try:
         await asyncio.shield(task)

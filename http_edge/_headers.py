@@ -48,7 +48,8 @@ def route_headers(route: RouteInfo | None, *others: RouteInfo) -> dict[str, str]
     the caller's rate limits when it has rpm or tpm; the guardrails that redacted the request
     or acted on the answer, as RouteInfo.guardrails lists them (`x-switchboard-guardrails`),
     and those that screen the answer, whether or not they acted (known before a stream's
-    first chunk: `x-switchboard-answer-guardrails`).
+    first chunk: `x-switchboard-answer-guardrails`); how many messages the answering call
+    left out to fit its context window (`x-switchboard-truncated-messages`).
     `others`: the routes of the other calls one answer was made of (a legacy completion's
     prompts): the cost is theirs together, when each has one, the limits are the tightest any
     of them reported, the guardrails those of any of them, a cache hit only when each was."""
@@ -65,6 +66,8 @@ def route_headers(route: RouteInfo | None, *others: RouteInfo) -> dict[str, str]
     screening = dict.fromkeys(name for r in routes for name in r.answer_guardrails)
     if screening:
         headers["x-switchboard-answer-guardrails"] = ", ".join(screening)
+    if route.truncated_messages:  # `truncation: auto` left some out to fit the window
+        headers["x-switchboard-truncated-messages"] = str(route.truncated_messages)
     return headers
 
 

@@ -91,6 +91,7 @@ async def _respond(request: Request) -> Response:
     if conversation_id is not None:
         check_inputs(parsed, held, read.deleted)
     routing = routing_options(request)
+    routing.MergeFrom(parsed.routing)  # its `truncation`
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(state.clock.now())
     if parsed.background:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import socket
 import sys
+from collections.abc import Callable
 
 import uvicorn
 from uvicorn.config import STARTUP_FAILURE  # 3, for any failure (uvicorn >= 0.50, as copied)
@@ -26,11 +27,23 @@ log = logging.getLogger("uvicorn.error")  # uvicorn's own logger for a failed bi
 class EdgeServer(uvicorn.Server):
     """uvicorn's server whose TLS handshakes last at most `handshake_timeout_s`."""
 
-    def __init__(self, config: uvicorn.Config, handshake_timeout_s: float) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        handshake_timeout_s: float,
+        listening: Callable[[int], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self.handshake_timeout_s = handshake_timeout_s
+        self.listening = listening  # called with the port it listens on (0: the one chosen)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await self._startup(sockets)
+        if self.started and self.listening is not None and self.servers:
+            bound = self.servers[0].sockets
+            self.listening(bound[0].getsockname()[1] if bound else self.config.port)
+
+    async def _startup(self, sockets: list[socket.socket] | None) -> None:
         config = self.config
         plain = not config.is_ssl or config.fd is not None or config.uds is not None
         if plain or sockets is not None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from router_service.errors import ListenError
 
-__all__ = ["Listening", "check_listening", "grpc_host", "socket_host"]
+__all__ = ["Listening", "check_listening", "grpc_host", "port_clash", "socket_host"]
 
 # Where a process listens: the config key (or flag) that sets it, the host, the port.
 Listening = tuple[str, str, int]
@@ -21,17 +21,28 @@ def check_listening(wanted: Sequence[Listening]) -> None:
     free port) is not checked. What binds the address later binds it as this check did
     (`SO_REUSEADDR`, as uvicorn, grpc and the metrics listener do): a port some other process
     listens on fails here, one whose last connections linger in TIME_WAIT does not."""
+    shared = port_clash(wanted)
+    if shared is not None:
+        (key, host, port), (other_key, _, _) = shared
+        raise ListenError(f"{key} and {other_key} are both {host}:{port}: give each its own port")
+    for key, host, port in wanted:
+        if port:
+            _bind(key, host, port)
+
+
+def port_clash(wanted: Sequence[Listening]) -> tuple[Listening, Listening] | None:
+    """The first listener of `wanted` on a port an earlier one has (on an overlapping host),
+    with that earlier one; None when each has its own. Port 0 (any free port) clashes with
+    nothing."""
     seen: list[Listening] = []
     for key, host, port in wanted:
         if not port:
             continue
-        for other_key, other_host, other_port in seen:
-            if port == other_port and _overlap(host, other_host):
-                raise ListenError(
-                    f"{key} and {other_key} are both {host}:{port}: give each its own port"
-                )
+        for other in seen:
+            if port == other[2] and _overlap(host, other[1]):
+                return (key, host, port), other
         seen.append((key, host, port))
-        _bind(key, host, port)
+    return None
 
 
 # The hosts (as `socket_host` writes them) that listen on every address of their family (and,

@@ -68,10 +68,12 @@ async def run_edge(args: argparse.Namespace, early: EarlySighup) -> None:
         except ValueError as exc:
             raise ConfigError(f"--router: {exc}") from None
         settings = settings.model_copy(update={"router_target": routers})
-    host, port = args.host or settings.host, args.port or settings.port
+    # `--port 0` is any free port, as for the router (uvicorn's started line says which).
+    key, port = ("edge.port", settings.port) if args.port is None else ("--port", args.port)
+    host = args.host or settings.host
     # A port taken is one line and exit status 2, as for the router and `serve` (uvicorn's own
     # bind failure is its log line, after a startup, and exit status 3).
-    check_listening([("--port" if args.port else "edge.port", host, port)])
+    check_listening([(key, host, port)])
     _edge_sighup(early)
     # Stopped by cancellation only (`until_terminated`: once per SIGTERM or Ctrl-C, a second
     # cutting the drain). uvicorn's own handlers would raise each signal again once drained:
@@ -126,20 +128,23 @@ async def run_serve(args: argparse.Namespace, early: EarlySighup) -> None:
         server = RouterServer(await Runtime.create(config))
         await server.start()
 
-        def announce() -> None:
-            _announce_serve(config, server.address, _metrics_port(config, args.metrics_port))
+        def announce(edge_port: int) -> None:
+            metrics = _metrics_port(config, args.metrics_port)
+            _announce_serve(config, edge_port, server.address, metrics)
 
         await _router_and_edge(server, args.config, early, announce, loaded)
 
 
-def _announce_serve(config: SwitchboardConfig, router: str, metrics_port: int | None) -> None:
+def _announce_serve(
+    config: SwitchboardConfig, edge_port: int, router: str, metrics_port: int | None
+) -> None:
     """`serve`'s started line, and with a metrics port a second: the edge's `/metrics` serves
     the same numbers (one process, one registry), so a Prometheus scraping both counts twice."""
     edge = config.edge
     log.info(
         "the edge on %s:%d calls the router in-process; the router also listens on %s",
         edge.host,
-        edge.port,
+        edge_port,
         router,
     )
     if metrics_port is not None:
@@ -147,7 +152,7 @@ def _announce_serve(config: SwitchboardConfig, router: str, metrics_port: int | 
             "metrics: the edge's GET /metrics (%s:%d) and the metrics port (%s:%d) serve the "
             "same numbers: scrape one of them, not both (sums over both count everything twice)",
             edge.host,
-            edge.port,
+            edge_port,
             config.telemetry.prometheus_host,
             metrics_port,
         )
@@ -206,8 +211,8 @@ async def _dev(
         server = RouterServer(await Runtime.create(config))
         await server.start()
 
-        def announce() -> None:
-            print_banner(config.edge.host, config.edge.port, server.address, config)
+        def announce(edge_port: int) -> None:
+            print_banner(config.edge.host, edge_port, server.address, config)
 
         await _router_and_edge(server, path, early, announce, loaded)
 
@@ -216,7 +221,7 @@ async def _router_and_edge(
     server: RouterServer,
     path: str,
     early: EarlySighup,
-    announce: Callable[[], None],
+    announce: Callable[[int], None],
     loaded: str | None,
 ) -> None:
     """`serve`'s and `dev`'s one process, its router started: the edge on `edge.host:port`
@@ -237,7 +242,6 @@ async def _router_and_edge(
         # The file's router part reloads; its edge part applies on the next start.
         poll_s = config.server.reload_poll_s
         async with reloading(server, path, poll_s=poll_s, early=early, loaded=loaded):
-            announce()
             local = server.in_process
             await serve_edge(
                 edge,
@@ -246,6 +250,7 @@ async def _router_and_edge(
                 local=local,
                 signals=False,  # stopped by cancellation only, once per SIGTERM
                 cut=lambda: server.shutdown(0),
+                listening=announce,  # once it listens: its port (for 0, the one it got)
             )
     finally:
         task = asyncio.current_task()

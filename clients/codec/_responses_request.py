@@ -52,7 +52,7 @@ from clients.codec._responses_items import input_items_of
 from clients.codec._responses_thinking import check_thinking
 from clients.codec._responses_tools import text_options, tool_options
 from clients.errors import InvalidRequestError
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, routing_pb2
 
 # Keys that need a response, conversation or prompt stored: refused by name (a previous
 # response only when no History came with the request).
@@ -78,6 +78,7 @@ _TRANSLATED = frozenset(
     {"model", "input", "instructions", "tools", "tool_choice", "text", "reasoning", "stream"}
     | {"max_output_tokens", "metadata", "temperature", "top_p", "parallel_tool_calls", "user"}
 )
+_AUTO, _DISABLED = routing_pb2.TRUNCATION_AUTO, routing_pb2.TRUNCATION_DISABLED
 _MESSAGE_ROLES = ("user", "system", "developer", "assistant")
 # Chat's key → the Responses field it was set by, for a refusal of the router's shared chat
 # checks (`responses_field`). `messages[2]` is no input item's index (the instructions and a
@@ -118,6 +119,12 @@ class ResponsesRequest:
     input_items: tuple[dict[str, Any], ...] = ()
     # `background: true`: run by the router, answered at once as `queued`, polled by id.
     background: bool = False
+
+    @property
+    def routing(self) -> routing_pb2.RoutingOptions:
+        """What the request asks of the router's routing: its `truncation`."""
+        auto = self.echo.get("truncation") == "auto"  # the router leaves out what does not fit
+        return routing_pb2.RoutingOptions(truncation=_AUTO if auto else _DISABLED)
 
 
 def responses_request_from_openai(

@@ -36,6 +36,7 @@ from router_service.batches._upload_charge import charged_once
 from router_service.batches._upload_names import UploadNames as _Names
 from router_service.batches._upload_names import upload_bucket as _bucket
 from router_service.batches._upload_names import upload_file_id
+from router_service.batches._upload_parts import MAX_PARTS, PART_ID_BYTES, checked_part_ids
 from router_service.batches._upload_slots import given_back, taken
 from router_service.batches._upload_types import check_mime_type
 from router_service.cancellation import uncut
@@ -51,8 +52,6 @@ from router_service.state import (
 
 __all__ = ["Uploads"]
 
-_MAX_PARTS = 10_000
-_PART_ID_BYTES = len("part_") + 24 + 1  # with its newline in the list of parts
 _NOT_SHARED = (
     "The shared state store is unreachable from this replica: upload {} cannot be used now; "
     "try again shortly."
@@ -171,13 +170,13 @@ class Uploads:
         if kept is PutResult.KEPT:
             entry = (part.id + "\n").encode()
             listed = await self._store.append_document(
-                names.parts, entry, max_bytes=_MAX_PARTS * _PART_ID_BYTES
+                names.parts, entry, max_bytes=MAX_PARTS * PART_ID_BYTES
             )
         if listed is not AppendResult.APPENDED:
             await self._forget(names, [part.id], whole=False)
             if listed is AppendResult.TOO_LARGE:
                 raise InvalidRequestError(
-                    f"Upload {upload.id} has its {_MAX_PARTS} parts already.", param="data"
+                    f"Upload {upload.id} has its {MAX_PARTS} parts already.", param="data"
                 )
             raise FileTooLargeError(
                 "The router has no room to keep this part now.", param="data", code="no_room"
@@ -261,12 +260,18 @@ class Uploads:
         await charged_once(self._store, self._files, client, ended.id, ended.file, ttl_s)
 
     async def cancel(self, client: str, request: upb.CancelUploadRequest) -> upb.Upload:
-        """Cancel `client`'s pending upload: its parts deleted and given back."""
+        """Cancel `client`'s pending upload: its parts deleted and given back, its slot too."""
         upload, lease = await self._pending(client, request.upload_id, "cancel")
+        return await uncut(self._cancelled(client, upload, lease))
+
+    async def _cancelled(self, client: str, upload: upb.Upload, lease: str) -> upb.Upload:
+        """End `upload` cancelled, then give back what it held (its parts' count, its slot
+        `lease`): whole, a caller that leaves once its end is written cuts none of it (its
+        retry finds it cancelled and gives back nothing)."""
         done = upb.Upload()
         done.CopyFrom(upload)
         done.status = "cancelled"
-        ended = await uncut(self._ended(client, done))
+        ended = await self._ended(client, done)
         if ended.status != "cancelled":
             raise UploadNotPendingError(upload.id, ended.status, "cancel")
         await self._count(client, upload, -await self._held(client, upload.id))
@@ -325,18 +330,8 @@ class Uploads:
 
     async def _assembled(self, client: str, upload: upb.Upload, part_ids: list[str]) -> bytes:
         """The parts `part_ids` of `upload`, in order, as one content."""
-        if not part_ids:
-            raise InvalidRequestError("`part_ids` must list the Upload's parts.", param="part_ids")
-        if len(part_ids) > _MAX_PARTS:
-            raise InvalidRequestError(
-                f"`part_ids` lists over {_MAX_PARTS} parts.", param="part_ids"
-            )
-        if len(set(part_ids)) != len(part_ids):
-            raise InvalidRequestError("`part_ids` lists a Part twice.", param="part_ids")
+        checked_part_ids(part_ids)
         names = _Names(client, upload.id)
-        for part_id in part_ids:  # never a name built of an attacker-sized id
-            if len(part_id) != _PART_ID_BYTES - 1:
-                raise InvalidRequestError(f"No such Part: {part_id[:64]}", param="part_ids")
         before = self._store.outage_counts()
         found = await self._store.get_documents([names.part(p) for p in part_ids])
         shared_throughout(self._store, before, _NOT_SHARED.format(upload.id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
+from router_service._listening import port_clash
 from router_service.config._auth import AuthConfig, ClientKey, ClientKeyConfig, ClientScope
 from router_service.config._base import Location, Misplaced, Strategy, _Strict
 from router_service.config._batches import BatchesConfig, FilesConfig
@@ -123,6 +124,7 @@ class SwitchboardConfig(_Strict):
             *self._budget_problems(),
             *self._guardrail_problems(),
             *self._route_lease_problems(),
+            *self._port_problems(),
         ]
         if self.server.max_message_bytes < self.edge.max_body_bytes:
             problems.append(
@@ -191,6 +193,30 @@ class SwitchboardConfig(_Strict):
             for name, ttl in holds.items()
             if route > ttl
         ]
+
+    def _port_problems(self) -> list[tuple[Location, str]]:
+        """The router's two listeners (`server.port`, `telemetry.prometheus_port`: always one
+        process) on one port: refused as the file loads, by key, not at its start. The edge's
+        port is not compared here: a file shared by a router and an edge run apart (each in
+        its own container, say) may give both one port; `serve` and `dev`, which run both in
+        one process, refuse that at their start (`check_listening`)."""
+        telemetry = self.telemetry
+        shared = port_clash(
+            [
+                ("server.port", self.server.host, self.server.port),
+                (
+                    "telemetry.prometheus_port",
+                    telemetry.prometheus_host,
+                    telemetry.prometheus_port or 0,
+                ),
+            ]
+        )
+        if shared is None:
+            return []
+        (key, _, port), (other_key, other_host, _) = shared
+        section, name = key.split(".")
+        said = f"{port} is also {other_key} ({other_host}:{port}): give each its own port"
+        return [((section, name), said)]
 
     def price_of(self, dep: DeploymentRef) -> PriceConfig | None:
         """A deployment's price: its own, else its provider's; None: its calls have no cost."""

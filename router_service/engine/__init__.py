@@ -9,6 +9,7 @@ from router_service.engine._planner import Group, Planner
 from router_service.engine._route_leases import RouteLease, RouteLeases
 from router_service.engine._stream_guard import Idle, StreamGuard
 from router_service.engine._stream_holds import HoldRenewer, SlotOwner
+from router_service.engine._truncation import truncates
 
 __all__ = [
     "Afterwork",
@@ -26,5 +27,6 @@ __all__ = [
     "RouteLeases",
     "SlotOwner",
     "StreamGuard",
+    "truncates",
     "upstream_refused",
 ]

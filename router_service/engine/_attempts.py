@@ -24,6 +24,7 @@ from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
 from router_service.engine._stream_holds import Hold, HoldRenewer
+from router_service.engine._truncation import shortened
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
@@ -152,6 +153,7 @@ class AttemptRunner:
         Statistics get one result for the deployment, whatever happened to its keys."""
         tried: set[str] = set()
         failure: UpstreamFailure | None = None
+        ctx.truncation = None  # each deployment is sent the whole input first
         started = self._clock.monotonic()
         while True:
             wait = 0.0 if tried else wait_s
@@ -184,6 +186,9 @@ class AttemptRunner:
                         raise
                 return result[0], deployment, result[1]
             failure = result
+            if shortened(ctx, failure):  # `truncation: auto`: the same deployment, shorter
+                tried.clear()
+                continue
             step = reaction_for(result.outcome).next_step
             if step is NextStep.RETURN_ERROR:
                 raise AllCandidatesFailedError(result, deployment.provider)
@@ -222,7 +227,7 @@ class AttemptRunner:
         if not stick_at_close or ctx.attempt_timeout(deployment.timeouts.total_s) > ttl_s * 2 / 3:
             end.hold = self.renewer.keep(lease, end, self.sessions, ttl_s, ctx.stream_slot)
         try:
-            value = await attempt(deployment, lease, stack)
+            value = await _in_time(ctx, attempt, deployment, lease, stack)
         except UpstreamFailure as failure:
             failure.scrub(deployment.secrets)
             await close_failed(stack)
@@ -374,3 +379,18 @@ async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:
         except BaseException as exc:
             errors.append(exc)
     return errors
+
+
+async def _in_time(
+    ctx: RequestContext,
+    attempt: Attempt[T],
+    deployment: Deployment,
+    lease: KeyLease,
+    stack: AsyncExitStack,
+) -> T:
+    """`attempt`, unless the caller's deadline has passed (a timeout of 0, or a queue or store
+    round trip took the rest): then no upstream is called, where it was given
+    `attempt_timeout`'s millisecond, called and paid, for an answer nobody waited for."""
+    if ctx.deadline_passed():
+        raise DeadlineExceededError("The request's deadline passed before an upstream was called.")
+    return await attempt(deployment, lease, stack)

@@ -125,7 +125,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             deployment: Deployment, lease: KeyLease, _: AsyncExitStack
         ) -> chat_pb2.ChatCompletion:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
-            sent, custom = params_for(deployment, params)
+            sent, custom = params_for(deployment, ctx.sending(params))
             call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
             try:
                 async with asyncio.timeout(timeout):
@@ -287,7 +287,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
     ) -> _OpenStream:
         """Open the upstream stream, read up to its first meaningful chunk in first_chunk_s."""
         timeouts = deployment.timeouts
-        sent, custom = params_for(deployment, params)
+        sent, custom = params_for(deployment, ctx.sending(params))
         timeout = ctx.attempt_timeout(timeouts.total_s)
         call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
         opening: list[chat_pb2.ChatCompletionChunk] = []

@@ -21,6 +21,7 @@ from router_service.sessions import ThreadProtection
 
 if TYPE_CHECKING:
     from router_service.engine._stream_holds import SlotOwner
+    from router_service.engine._truncation import Truncation
     from router_service.guardrails import AnswerGuard
 
 _PROTECTION = {level.value: level for level in ThreadProtection}
@@ -200,6 +201,14 @@ class RequestContext:
     # lease while it runs (`HoldRenewer`); None: it holds none, or it leads a stream the
     # response cache shares (renewed while its caller reads: the attempt may outlive it).
     stream_slot: SlotOwner | None = None
+    # The caller asked for `truncation: auto` (RoutingOptions.truncation); once a deployment
+    # refused the input as too long, its shortening there (None: the whole input is sent).
+    truncates: bool = False
+    truncation: Truncation | None = None
+
+    def sending(self, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
+        """The chat's params as this attempt sends them: shortened (`truncation`), or whole."""
+        return params if self.truncation is None else self.truncation.sent
 
     def take_body(self, params: chat_pb2.ChatParams) -> list[dict[str, Any]] | None:
         """The body written of `params` (for `ChatCall.prepared`), for the first attempt only
@@ -279,6 +288,8 @@ class RequestContext:
             session_id=self.session_id,
             answer_guardrails=self.answer_guardrails,
         )
+        if self.truncation is not None:
+            info.truncated_messages = self.truncation.dropped
         if deployment is not None:
             info.deployment = deployment.name
             info.provider = deployment.provider

@@ -23,6 +23,7 @@ from router_service.keys import KeyLease, Refusal, Unavailable
 from router_service.outcomes import Outcome, reaction_for
 from router_service.sessions import ActiveMark
 from router_service.state import MemoryStateStore
+from router_service.telemetry import record_decision
 
 log = logging.getLogger("switchboard.router")
 
@@ -42,6 +43,7 @@ class RouteLease:
     stack: AsyncExitStack  # gives back the key slot and the session mark
     expires_at: float
     record: bytes = b""  # as kept in the store (`_route_records.py`); b"": another replica's
+    group: str = ""  # the model its caller asked for; "": unknown (an older replica's record)
 
 
 class RouteLeases:
@@ -94,7 +96,9 @@ class RouteLeases:
                 expires_at = self._clock.now() + self._ttl_s
                 record = await self._keep(lease_id, deployment, lease, ctx, mark, expires_at)
                 stack = taking.pop_all()
-            route = RouteLease(lease_id, deployment, lease, ctx, stack, expires_at, record)
+            route = RouteLease(
+                lease_id, deployment, lease, ctx, stack, expires_at, record, ctx.requested_model
+            )
             self._outstanding[lease_id] = route
             return route
         if refusals:  # as a proxied call's: why (every key disabled: a 503), when to come back
@@ -127,6 +131,7 @@ class RouteLeases:
             ctx.client,
             expires_at,
             shared,
+            ctx.requested_model,
         )
         data = record.encode()
         await self._runner.store.put_document(record_name(lease_id), data, record_ttl(self._ttl_s))
@@ -167,6 +172,8 @@ class RouteLeases:
             await close_failed(route.stack)  # the report's own error wins
             raise
         await close_failed(route.stack, finished=True)  # applied: accepted, the release logged
+        tokens = total_tokens if outcome is Outcome.OK else None
+        record_decision(route.group, ctx.client, outcome.name, deployment, tokens=tokens)
         return True
 
     async def _take(self, lease_id: str) -> RouteLease | None:
@@ -223,8 +230,9 @@ class RouteLeases:
         stack.push_async_callback(store.release, deployment.pool.slot_name(key), record.slot)
         if record.mark is not None:
             stack.push_async_callback(self._runner.sessions.leave, record.mark)
-        if record.expires_at <= self._clock.now():
-            await close_failed(stack)  # expired: not reported
+        if record.expires_at <= self._clock.now():  # expired: not reported; its expiry is
+            await close_failed(stack)  # counted here (the picking replica then finds it taken)
+            record_decision(record.group, record.client, "UNKNOWN", deployment)
             return None
         lease = KeyLease(
             deployment.pool,
@@ -237,7 +245,8 @@ class RouteLeases:
         ctx = RequestContext(
             deployment.name, self._clock, session_id=record.session, client=record.client
         )
-        return RouteLease(lease_id, deployment, lease, ctx, stack, record.expires_at)
+        expires_at = record.expires_at
+        return RouteLease(lease_id, deployment, lease, ctx, stack, expires_at, group=record.group)
 
     async def sweep(self) -> int:
         """Give back every expired lease, which counts as an unknown outcome (no statistic),
@@ -277,6 +286,8 @@ class RouteLeases:
             if await self._reported_elsewhere(route):
                 continue  # which gave back what it held
             swept += 1
+            ctx = route.ctx
+            record_decision(route.group, ctx.client, "UNKNOWN", route.deployment)
             log.warning(
                 "PickRoute lease for %s (key %s) expired unreported",
                 route.deployment.name,

@@ -50,6 +50,7 @@ class RouteRecord:
     client: str
     expires_at: float
     mark: ActiveMark | None  # the session's mark, when the shared store holds it
+    group: str = ""  # the model its caller asked for (the metrics' model group); "": unknown
 
     def encode(self) -> bytes:
         mark = self.mark
@@ -64,6 +65,7 @@ class RouteRecord:
             "c": self.client,
             "x": self.expires_at,
             "mk": None if mark is None else [mark.group, mark.session, mark.token],
+            "g": self.group,
         }
         return orjson.dumps(fields)
 
@@ -84,6 +86,7 @@ class RouteRecord:
                 client=str(fields["c"]),
                 expires_at=float(fields["x"]),
                 mark=ActiveMark(group, session, token) if token else None,
+                group=str(fields.get("g", "")),  # absent in an older version's record
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None

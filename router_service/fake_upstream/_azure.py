@@ -30,6 +30,7 @@ from aiohttp import web
 from . import _openai
 from . import _responses as R
 from ._dialects import Dialect, JsonObject, bearer
+from ._error_bodies import default_error_body
 from ._faults import Call, send_answer
 from ._managed_identity import (
     APP_SERVICE_2017_PATH,
@@ -39,7 +40,7 @@ from ._managed_identity import (
     IMDS_PATH,
 )
 from ._runtime import runtime_of
-from ._scenario import Scenario, default_error_body
+from ._scenario import Scenario
 
 _API_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}(-preview)?")
 _CATEGORIES = ("hate", "self_harm", "sexual", "violence")

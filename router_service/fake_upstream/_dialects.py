@@ -19,7 +19,8 @@ import orjson
 from aiohttp import web
 
 from . import _responses as R
-from ._scenario import Scenario, default_error_body, default_wrapped_error
+from ._error_bodies import default_error_body, default_wrapped_error
+from ._scenario import Scenario
 
 JsonObject = dict[str, Any]
 

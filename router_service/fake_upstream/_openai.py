@@ -17,6 +17,7 @@ from . import _responses as R
 from ._audio_answers import speaks
 from ._content import openai_problem
 from ._dialects import OPENAI, Dialect, bearer, model_list_dialect
+from ._error_bodies import context_length_body
 from ._faults import (
     NO_FAULTS,
     Call,
@@ -139,6 +140,9 @@ async def _chat(call: Call) -> web.StreamResponse:
     if problem is not None:
         return await send_error(call, 400, problem, "bad_request")
     sc = call.scenario
+    window, prompt = sc.context_window, R.prompt_tokens(messages)
+    if window is not None and prompt > window:  # as OpenAI refuses it: a 400 of its own
+        return await send_json(call, 400, context_length_body(window, prompt), "context_length")
     text, pieces = R.split_pieces(R.stop_text(R.answer_text(body, sc), body.get("stop")), sc.chunks)
     n, top = body.get("n"), body.get("top_logprobs")
     answer = R.ChatAnswer(
@@ -148,7 +152,7 @@ async def _chat(call: Call) -> web.StreamResponse:
         text=text,
         pieces=pieces,
         tool_name=(tool := R.tool_to_call(body, sc)),
-        prompt_tokens=R.prompt_tokens(messages),
+        prompt_tokens=prompt,
         tool_arguments=(sc.tool_input or "") if R.is_custom(body, tool) else R.tool_arguments(sc),
         custom=R.is_custom(body, tool),
         finish=sc.finish_reason,

@@ -16,6 +16,8 @@
 Scenarios, by key and model as for chat: an error one refuses the handshake with its status
 and body (`Scenario.rate_limited()`, `invalid_key(style="openai")`, `server_error()`);
 `reset_after_chunks=N` drops the connection (no close handshake) after N events were sent.
+A client event over 4 MiB closes the socket with 1009 (message too big), as OpenAI's does over
+15 MiB.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ __all__ = ["add_routes"]
 _GREETING = "Hello from the fake realtime model"
 _VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 _ids = itertools.count(1)
+_MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
 class _Session:
@@ -166,7 +169,7 @@ async def _realtime(
 
 
 async def _serve(call: Call, beta: bool, call_id: str | None) -> web.WebSocketResponse:
-    socket = web.WebSocketResponse()
+    socket = web.WebSocketResponse(max_msg_size=_MAX_EVENT_BYTES)
     await socket.prepare(call.request)
     call.mark(status=101)
     session = _Session(call, socket, beta)

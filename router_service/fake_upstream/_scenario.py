@@ -5,11 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ._error_bodies import default_error_body, default_wrapped_error
 
 WILDCARD = "*"
 
@@ -46,37 +47,6 @@ _VLLM_NO_RERANK: dict[str, Any] = {
     "param": None,
     "code": 400,
 }
-# (type, code) per status, mirroring what OpenAI actually sends so error classifiers get real input.
-_ERROR_KINDS: dict[int, tuple[str, str | None]] = {
-    400: ("invalid_request_error", None),
-    401: ("invalid_request_error", "invalid_api_key"),
-    403: ("permission_error", "permission_denied"),
-    404: ("invalid_request_error", "model_not_found"),
-    408: ("timeout_error", "timeout"),
-    413: ("invalid_request_error", "request_too_large"),
-    422: ("invalid_request_error", None),
-    429: ("rate_limit_error", "rate_limit_exceeded"),
-}
-
-
-def default_error_body(status: int, message: str | None = None) -> dict[str, Any]:
-    """OpenAI-shaped error body for `status` (5xx -> server_error)."""
-    if status in _ERROR_KINDS:
-        err_type, code = _ERROR_KINDS[status]
-    elif status >= 500:
-        err_type, code = "server_error", None
-    else:
-        err_type, code = "invalid_request_error", None
-    if message is None:
-        try:
-            message = f"Fake upstream error: {HTTPStatus(status).phrase}"
-        except ValueError:
-            message = f"Fake upstream error: HTTP {status}"
-    return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
-
-
-def default_wrapped_error() -> dict[str, Any]:
-    return default_error_body(500, "The server had an error while processing your request.")
 
 
 @dataclass(frozen=True)
@@ -170,6 +140,10 @@ class Scenario:
     # or llama.cpp's mid-stream `error: {...}` line.
     between_events: str | None = None
     floats_only: bool = False  # embeddings listed as floats whatever `encoding_format` asks
+    # An OpenAI-dialect chat whose prompt (its words: the answer's `prompt_tokens`) is past
+    # this many tokens is refused as OpenAI refuses one past the model's context window
+    # (400 `context_length_exceeded`).
+    context_window: int | None = None
 
     def __post_init__(self) -> None:
         # Fail at configuration time rather than producing a confusing fake response later.
@@ -189,6 +163,7 @@ class Scenario:
             "cached_tokens",
             "cache_write_tokens",
             "cache_write_1h_tokens",
+            "context_window",
         ):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):

@@ -31,14 +31,12 @@ from router_service.keys._refusal import Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
 from router_service.keys._strikes import enabled_forgets_strikes, forget_strikes, strike
 from router_service.keys._waiters import ModelQueues
+from router_service.keys._whose import MANUAL_DISABLE_S as _FOREVER_S
 from router_service.keys._whose import whose_disables
 from router_service.outcomes import KeyAction, Outcome, reaction_for
 from router_service.state import SlotGrant, SlotRequest, StateStore
 
 log = logging.getLogger("switchboard.keys")
-
-# Manual disables last until an operator lifts them.
-_FOREVER_S = 10 * 365 * 86400.0
 
 
 class KeyPool(PoolNames):

@@ -40,7 +40,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service._ids import MAX_ID_BYTES
 from router_service.auth import Admission, current_admission
 from router_service.cancellation import uncut
-from router_service.engine import RequestContext
+from router_service.engine import RequestContext, truncates
 from router_service.errors import (
     BackgroundLimitError,
     DeadlineExceededError,
@@ -375,9 +375,9 @@ def _context(
 ) -> RequestContext:
     session = session_key(client, session_id_for(routing.session_id, params))
     deadline = runtime.clock.monotonic() + limit_s
-    return RequestContext(
-        params.model, runtime.clock, deadline=deadline, session_id=session, client=client
-    )
+    ctx = RequestContext(params.model, runtime.clock, deadline=deadline, session_id=session)
+    ctx.client, ctx.truncates = client, truncates(routing)
+    return ctx
 
 
 def _error_code(status: Any) -> str:

@@ -48,9 +48,10 @@ from clients import (
 )
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1.routing_pb2 import RoutingOptions
 from router_service.auth import ROUTER_SERVICE, RULES, Attempt, Caller
 from router_service.batches import BatchLine, LineResult
-from router_service.engine import RequestContext
+from router_service.engine import RequestContext, truncates
 from router_service.errors import (
     BudgetExhaustedError,
     ClientRateLimitedError,
@@ -192,7 +193,7 @@ async def _respond(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[in
             "A batch line is answered whole: `background: true` cannot be batched.",
             param="background",
         )
-    chat = await _chat_admitted(who, parsed.params)
+    chat = await _chat_admitted(who, parsed.params, parsed.routing)  # its `truncation`
     created = int(who.runtime.clock.now())
     ids = ResponseIds(f"resp_{secrets.token_hex(16)}")
     out = response_to_openai(chat.completion, parsed, ids, created, created)
@@ -224,9 +225,11 @@ def _tokens(answer: pb.ChatResponse) -> tuple[int, int]:
     return usage.prompt_tokens, usage.completion_tokens
 
 
-def _chat_admitted(who: LineCaller, params: chat_pb2.ChatParams) -> Awaitable[pb.ChatResponse]:
+def _chat_admitted(
+    who: LineCaller, params: chat_pb2.ChatParams, routing: RoutingOptions | None = None
+) -> Awaitable[pb.ChatResponse]:
     # A new request each time it is asked: the gate's guardrails may have rewritten the last.
-    return _admitted(who, lambda: _chat(who, pb.ChatRequest(params=params)))
+    return _admitted(who, lambda: _chat(who, pb.ChatRequest(params=params, routing=routing)))
 
 
 async def _chat(who: LineCaller, request: pb.ChatRequest) -> pb.ChatResponse:
@@ -237,6 +240,7 @@ async def _chat(who: LineCaller, request: pb.ChatRequest) -> pb.ChatResponse:
         # `routing.session_id`: the `user` as sent, when the gate's guardrails rewrote it
         # (`pin_user_session`), as a Chat call's.
         ctx = _context(who, params.model, session_id_for(request.routing.session_id, params))
+        ctx.truncates = truncates(request.routing)
         ctx.answers = runtime.guardrails.answers(who.client, params.model, lambda: _audit(who))
         with chat_span(params, ctx, stream=False) as span:
             answered = await runtime.executor.chat(params, ctx)

@@ -13,6 +13,8 @@ before anything is relayed), then events go both ways until either side closes:
   to the pings of `streams.realtime_ping_s`: a half-open connection) is a failure after the
   commit: recorded and reacted to, told as an `error` event, then close code 1011; but a
   pong unread because the caller read nothing (`_check_stall`) is the caller's: close 1008;
+  and so is a close refusing the caller's event (1009 message too big, 1003, 1007): an `error`
+  event, then that code;
 - a graceful stop ends every session at its start (`LiveSessions.restart_all`): an `error`
   event saying the server restarts, then close code 1012, so callers reconnect elsewhere at
   once instead of after the grace period.
@@ -28,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
@@ -40,7 +41,7 @@ import orjson
 from clients import to_grpc_status
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.auth import current_admission, current_caller, current_stream_admission
+from router_service.auth import current_admission, current_stream_admission
 from router_service.cancellation import uncut
 from router_service.engine import FailedEnd, RequestContext
 from router_service.engine._realtime import RealtimeUpstream
@@ -49,12 +50,12 @@ from router_service.errors import (
     PermissionDeniedError,
     UpstreamFailure,
 )
-from router_service.guardrails import event_texts
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 from router_service.server._hooks import ServicerHooks
 from router_service.server._open_sessions import OpenSession
+from router_service.server._realtime_screening import screened
 from router_service.server._realtime_secrets import opening_update
 from router_service.server._realtime_usage import RealtimeUsage
 from router_service.server._used import settle_logged
@@ -73,6 +74,10 @@ _NORMAL, _GOING_AWAY, _POLICY, _SERVER_ERROR, _RESTART = 1000, 1001, 1008, 1011,
 _ABNORMAL = 1006  # aiohttp's close code for a socket whose ping went unanswered
 _RESTARTING = "The server is restarting: reconnect to continue on another server."
 _event_ids = itertools.count(1)
+# The close codes by which the upstream refuses an event the caller sent (RFC 6455 7.4.1): the
+# caller's to hear, with that code, not a failure of the upstream (OpenAI closes 1009 on an
+# event over its 15 MiB).
+_REFUSED_EVENT = {1003: "unsupported data", 1007: "invalid payload", 1009: "message too big"}
 
 
 class LiveSessions:
@@ -280,6 +285,8 @@ class _Relay:
         failure = None
         if ending is None and self._caller_stalled_s is not None:
             ending = (_not_read(self._caller_stalled_s), _POLICY, "events not read")
+        elif ending is None and close_code in _REFUSED_EVENT:
+            ending = (_refused_event(close_code), close_code, _REFUSED_EVENT[close_code])
         elif ending is None and close_code not in (_NORMAL, 1001):
             detail = f"the upstream dropped the realtime session (close code {close_code})"
             failure = UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
@@ -323,52 +330,13 @@ class _Relay:
         await settle_logged(admission, usage.total_tokens, cost)  # its close told all the same
 
 
-# The client events that may carry text a guardrail reads (a cheap test before parsing).
-_TEXT_EVENTS = frozenset(("session.update", "conversation.item.create", "response.create"))
-_TEXT_EVENT_SIZES = frozenset(len(kind) for kind in _TEXT_EVENTS)
-
-
-def screened(runtime: Runtime, model: str, event_json: str) -> str:
-    """A caller's event, through the request-side guardrails when it carries text."""
-    guardrails = runtime.guardrails
-    if not guardrails or not _may_carry_text(event_json):
-        return event_json
-    try:
-        event, lenient = orjson.loads(event_json), False
-    except orjson.JSONDecodeError:
-        # orjson refuses what other parsers (the upstream's) may read: NaN, 1e999, a lone
-        # surrogate's escape. Read as Python's json reads them, never passed on unscreened.
-        try:
-            event, lenient = json.loads(event_json), True
-        except ValueError:
-            return event_json  # the upstream answers it with its own error event
-    slots = list(event_texts(event))
-    if not slots:
-        return event_json
-    caller = current_caller()
-    client = "" if caller is None or caller.anonymous else caller.name
-    guardrails.screen(slots, client, model)
-    if not any(s.changed for s in slots):
-        return event_json
-    return json.dumps(event) if lenient else orjson.dumps(event).decode()
-
-
-def _may_carry_text(event_json: str) -> bool:
-    """Whether `event_json` has a string that is a text event's type: the test before parsing
-    each event (an audio append's megabyte of base64 too, many a second), so by `find` (memchr)
-    alone, never a substring search over the whole event."""
-    # An escape (`"conversation\\u002eitem.create"`, `\\"`) is read whole; without one, every
-    # `"` opens or closes a string: base64 is skipped in one jump.
-    if "\\" in event_json:
-        return True
-    end = -1
-    while (start := event_json.find('"', end + 1)) >= 0:
-        end = event_json.find('"', start + 1)
-        if end < 0:  # no JSON: the parser says so
-            return True
-        if end - start - 1 in _TEXT_EVENT_SIZES and event_json[start + 1 : end] in _TEXT_EVENTS:
-            return True
-    return False
+def _refused_event(close_code: int) -> str:
+    if close_code == 1009:
+        code, why = "event_too_large", "an event you sent was larger than it takes"
+    else:
+        code, why = "event_refused", "it could not read an event you sent"
+    message = f"The upstream closed the session (close code {close_code}): {why}."
+    return error_event("invalid_request_error", code, message)
 
 
 def _not_read(waited_s: float) -> str:

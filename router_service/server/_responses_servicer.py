@@ -14,6 +14,7 @@ import grpc
 from clients import to_grpc_status
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import current_stream_admission
+from router_service.engine import truncates
 from router_service.errors import InvalidRequestError
 from router_service.responses import checked_items
 from router_service.server._background_stream import beating, resume_events
@@ -66,6 +67,7 @@ class ResponsesServicer(ServicerHooks):
                 raise InvalidRequestError("`model` is required.", param="chat.params.model")
             # Checked now, not by the job: its task would die with the Response `in_progress`.
             checked_session_id(request.chat.routing.session_id, param="chat.routing.session_id")
+            truncates(request.chat.routing, "chat.routing")
             _check_conversation_start(request.conversation_start, len(params.messages))
             # Added to the conversation once answered: refused then, the call was spent for it.
             _check_conversation_items(request)

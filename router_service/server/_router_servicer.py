@@ -15,7 +15,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.auth import current_caller, current_stream_admission
 from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
-from router_service.engine import RequestContext
+from router_service.engine import RequestContext, truncates
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.guardrails import SCREENED_MEDIA, AnswerGuard
@@ -38,7 +38,7 @@ from router_service.sessions import (
     session_id_for,
     session_key,
 )
-from router_service.telemetry import chat_span, embed_span, media_span
+from router_service.telemetry import chat_span, embed_span, media_span, record_decision_failed
 
 
 class RouterServicer(FeatureMethods):
@@ -80,7 +80,9 @@ class RouterServicer(FeatureMethods):
         """Give a chat call (or a transcription, a translation) the guardrails that screen its
         answer (None: none apply); what the response cache keys its answer by for them."""
         ctx.answers = self._answer_guard(ctx.client, ctx.requested_model, method, grpc_ctx)
-        return "" if ctx.answers is None else ctx.answers.signature
+        signature = "" if ctx.answers is None else ctx.answers.signature
+        # `truncation: auto` answers what a whole input would not: kept apart.
+        return f"{signature}|truncation" if ctx.truncates else signature
 
     def _answer_guard(
         self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
@@ -103,7 +105,7 @@ class RouterServicer(FeatureMethods):
             written = validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
-            ctx.written = (request.params, written)
+            ctx.written, ctx.truncates = (request.params, written), truncates(request.routing)
             del written  # the first attempt's, not this frame's for as long as the call runs
             screened_by = self._screening(ctx, "Chat", context)
             cache = self.runtime.cache.lookup(
@@ -133,7 +135,7 @@ class RouterServicer(FeatureMethods):
             session = session_id_for(request.routing.session_id, request.params)
             ctx = self._context(request.params.model, session, context)
             ctx.stream_slot = current_stream_admission()  # renewed while the stream runs
-            ctx.written = (request.params, written)
+            ctx.written, ctx.truncates = (request.params, written), truncates(request.routing)
             del written  # the first attempt's, not this frame's for as long as the call runs
             screened_by = self._screening(ctx, "ChatStream", context)
             cache = self.runtime.cache.lookup(
@@ -265,6 +267,7 @@ class RouterServicer(FeatureMethods):
     async def PickRoute(
         self, request: pb.PickRouteRequest, context: grpc.aio.ServicerContext
     ) -> pb.PickRouteResponse:
+        ctx: RequestContext | None = None
         try:
             caller = current_caller()
             if caller is None or caller.anonymous:
@@ -281,8 +284,10 @@ class RouterServicer(FeatureMethods):
                 tokens=max(0, request.estimated_tokens),
                 exclude=frozenset(request.exclude_deployments),
             )
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
+        except BaseException as exc:  # its outcome, counted; a cancellation read as a request's
+            record_decision_failed(ctx, exc)
+            if isinstance(exc, Exception):
+                await context.abort_with_status(to_grpc_status(error_details(exc)))
             raise
         deployment = route.deployment
         return pb.PickRouteResponse(

@@ -5,7 +5,8 @@ read from the current `Telemetry` when it runs: with nothing configured, spans a
 no-op spans and instruments are no-ops, and servers and clients get no tracing interceptors.
 
 - `chat_span` / `embed_span` (the router request) and `attempt_span` (one upstream attempt);
-- `record_plan`, `record_refusal`, `record_unsupported`, `record_reaction`: routing decisions
+- `record_plan`, `record_refusal`, `record_unsupported`, `record_reaction`: routing decisions;
+  `record_decision`: a decision-API request (PickRoute) once its outcome is known
   as span events;
 - `key_wait`: time to lease a key; `StateGauges`: keys, cooldowns and bans as gauges;
 - `server_interceptors` / `client_observer`: gRPC tracing with context over metadata;
@@ -23,6 +24,8 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     from router_service.telemetry._current import calls_apart
     from router_service.telemetry._decisions import (
         key_wait,
+        record_decision,
+        record_decision_failed,
         record_guardrail_matches,
         record_plan,
         record_reaction,
@@ -94,6 +97,8 @@ _WHERE = {
     "media_span": "_request",
     "metrics_text": "_prometheus",
     "realtime_span": "_request",
+    "record_decision": "_decisions",
+    "record_decision_failed": "_decisions",
     "record_guardrail_matches": "_decisions",
     "record_plan": "_decisions",
     "record_reaction": "_decisions",
@@ -138,6 +143,8 @@ __all__ = [
     "media_span",
     "metrics_text",
     "realtime_span",
+    "record_decision",
+    "record_decision_failed",
     "record_guardrail_matches",
     "record_plan",
     "record_reaction",

@@ -7,6 +7,7 @@ longer the current span)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 from router_service.outcomes import KeyAction, reaction_for
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._current import current_span
-from router_service.telemetry._spans import span_for
+from router_service.telemetry._spans import error_type, span_for
 from router_service.telemetry._state import current
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "key_wait",
+    "record_decision",
+    "record_decision_failed",
     "record_guardrail_matches",
     "record_plan",
     "record_reaction",
@@ -48,6 +51,50 @@ def record_guardrail_matches(rule: str, action: str, detector: str, count: int, 
         rules = list(named.get(GUARDRAILS, ()))
         if rule not in rules:
             span.set_attribute(GUARDRAILS, [*rules, rule])
+
+
+def record_decision(
+    group: str,
+    client: str,
+    outcome: str,
+    deployment: Deployment | None = None,
+    *,
+    tokens: int | None = None,
+) -> None:
+    """A decision-API request (`gen_ai.operation.name` `route`) in the request metrics, once:
+    when its outcome is known (its ReportOutcome, its lease's expiry as UNKNOWN, its PickRoute
+    refused or cancelled). With the deployment picked, its one attempt there; with the tokens
+    reported (`total_tokens`), the client's, as `gen_ai.token.type` `total`."""
+    metrics = current().metrics
+    group = group or attr.UNRESOLVED
+    client = client or attr.ANONYMOUS_CLIENT
+    labels = {attr.OPERATION: "route", attr.MODEL_GROUP: group, attr.OUTCOME: outcome}
+    metrics.requests.add(1, {**labels, attr.STREAM: False, attr.CLIENT: client})
+    if deployment is not None:
+        where = {attr.PROVIDER: deployment.provider, attr.DEPLOYMENT: deployment.name}
+        metrics.attempts.add(1, {**where, attr.MODEL_GROUP: group, attr.OUTCOME: outcome})
+    if tokens:
+        by_client = {attr.CLIENT: client, attr.MODEL_GROUP: group, attr.TOKEN_TYPE: "total"}
+        metrics.client_tokens.add(tokens, by_client)
+
+
+def record_decision_failed(ctx: RequestContext | None, exc: BaseException) -> None:
+    """A PickRoute that ended without a route, in the request metrics (`record_decision`):
+    refused (its error's outcome), or cancelled, which is read as a request reads it
+    (`RequestContext.cancelled_at_deadline`: gRPC's rounding of the timeout and the way here):
+    by its caller's deadline (DEADLINE_EXCEEDED, said on its SERVER span as `error.type`, which
+    the call's status follows) or by its caller (CANCELLED). `ctx` None: refused before it was
+    a request (no model), not counted, as a proxied call refused then is not."""
+    if ctx is None:
+        return
+    if isinstance(exc, asyncio.CancelledError):
+        outcome = "DEADLINE_EXCEEDED" if ctx.cancelled_at_deadline() else "CANCELLED"
+        if outcome == "DEADLINE_EXCEEDED":
+            current_span().set_attribute("error.type", outcome)
+    else:
+        outcome = error_type(exc)
+    group = ctx.requested_model if ctx.plan is not None else ""
+    record_decision(group, ctx.client, outcome)
 
 
 def record_plan(plan: Plan) -> None:

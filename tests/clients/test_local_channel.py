@@ -127,6 +127,22 @@ async def test_a_request_over_the_clients_own_limit_is_refused_as_over_the_port(
     assert not fake.state.records  # neither reached the upstream
 
 
+async def test_metadata_over_grpcs_hard_limit_is_refused_as_over_the_port(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    # Over the port grpc refuses metadata past its 16 KiB hard limit before the router sees
+    # the call; in-process it was served, and the upstream called.
+    refusals = []
+    for large in ([("x-large", "a" * 17_000)], [(f"x-part-{i}", "a" * 1_000) for i in range(16)]):
+        for channel in (None, LocalChannel(router.server.in_process)):
+            async with RouterClient(router.server.address, channel=channel) as client:
+                with pytest.raises(RouterError) as refused:
+                    await client.chat(chat(), timeout=5, metadata=large)
+                refusals.append((refused.value.grpc_code, refused.value.details.reason))
+    assert set(refusals) == {(grpc.StatusCode.RESOURCE_EXHAUSTED, "METADATA_TOO_LARGE")}
+    assert not fake.state.records
+
+
 async def test_an_upstream_failure_keeps_its_rich_status_and_pushback(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:

@@ -175,6 +175,29 @@ async def test_a_blocked_text_ends_the_session_with_an_error_event(
     assert call.outcome == "ok"  # the text never reached it; its socket was closed
 
 
+async def test_an_event_the_upstream_finds_too_large_ends_the_session_as_the_callers(
+    stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI], fake: FakeUpstream
+) -> None:
+    """An upstream closing with 1009 (message too big) refused the caller's event: the caller
+    hears so with that close code, and the deployment is not cooled for it (the next session
+    opens on it, not on the group's other one)."""
+    _, _, sdk = stack
+    audio = "A" * (5 * 1024 * 1024)  # over the fake upstream's 4 MiB, under the router's 16
+    async with sdk.realtime.connect(model="voice") as connection:
+        assert (await connection.recv()).type == "session.created"
+        await connection.input_audio_buffer.append(audio=audio)
+        told = await connection.recv()
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await connection.recv()
+    assert told.type == "error" and told.error.type == "invalid_request_error"
+    assert told.error.code == "event_too_large"
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    async with sdk.realtime.connect(model="voice") as connection:
+        assert (await ask(connection, "hello"))[-1].type == "response.done"
+    calls = await fake.state.wait_for_count(2, path="/v1/realtime")
+    assert [call.model for call in calls] == ["gpt-realtime", "gpt-realtime"]
+
+
 async def test_a_router_stop_tells_the_caller_to_reconnect_with_1012(
     stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI],
 ) -> None:

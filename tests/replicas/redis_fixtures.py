@@ -170,6 +170,8 @@ class RedisProxy:
         self._flowing.set()
         self.held = asyncio.Event()  # a reply was kept back (its command ran on Redis)
         self.sent = asyncio.Event()  # commands went to Redis (clear it, then wait for the next)
+        self._hold_after: bytes | None = None  # `hold_replies_after`'s
+        self._watched: list[tuple[bytes, asyncio.Event]] = []  # `sent_naming`'s
 
     @property
     def url(self) -> str:
@@ -194,6 +196,18 @@ class RedisProxy:
     def hold_replies(self) -> None:
         self._flowing.clear()
         self.held.clear()
+
+    def hold_replies_after(self, sent: bytes) -> None:
+        """`hold_replies` from the first command naming `sent` on (`lease:alpha:`: a call held
+        where it leases one of alpha's keys, past what it asked Redis before)."""
+        self._hold_after = sent
+
+    def sent_naming(self, part: bytes) -> asyncio.Event:
+        """An event set once a command naming `part` goes to Redis from now on, also while
+        replies are held (`ZREM`: a key slot given back, by a handler that was cancelled)."""
+        seen = asyncio.Event()
+        self._watched.append((part, seen))
+        return seen
 
     async def aclose(self) -> None:
         await self.cut()
@@ -235,9 +249,15 @@ class RedisProxy:
             if replies and not self._flowing.is_set():
                 self.held.set()
                 await self._flowing.wait()  # what follows waits in the socket behind it
+            if not replies and self._hold_after is not None and self._hold_after in data:
+                self._hold_after = None
+                self.hold_replies()  # before it reaches Redis: its reply is held
             writer.write(data)
             if not replies:
                 self.sent.set()
+                for part, seen in self._watched:
+                    if part in data:
+                        seen.set()
             await writer.drain()
         raise EOFError  # one side closed: the pipe ends (the TaskGroup stops the other pump)
 

@@ -83,6 +83,40 @@ gets INVALID_ARGUMENT (HTTP 400) only when no deployment of the group can take i
 """
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 
+class _Truncation:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TruncationEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Truncation.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRUNCATION_UNSPECIFIED: _Truncation.ValueType  # 0
+    """As DISABLED."""
+    TRUNCATION_DISABLED: _Truncation.ValueType  # 1
+    """The upstream's context-length refusal is the caller's (INVALID_ARGUMENT, reason
+    CONTEXT_TOO_LONG), after failover to a deployment with a larger `context_window`.
+    """
+    TRUNCATION_AUTO: _Truncation.ValueType  # 2
+    """On a context-length refusal the same deployment is asked again (at most 3 times) with the
+    conversation's oldest messages left out: system and developer messages, the latest user
+    message and the last message (with the tool call a tool result answers) are always kept.
+    """
+
+class Truncation(_Truncation, metaclass=_TruncationEnumTypeWrapper):
+    """A caller's choice for an input past the deployment's context window."""
+
+TRUNCATION_UNSPECIFIED: Truncation.ValueType  # 0
+"""As DISABLED."""
+TRUNCATION_DISABLED: Truncation.ValueType  # 1
+"""The upstream's context-length refusal is the caller's (INVALID_ARGUMENT, reason
+CONTEXT_TOO_LONG), after failover to a deployment with a larger `context_window`.
+"""
+TRUNCATION_AUTO: Truncation.ValueType  # 2
+"""On a context-length refusal the same deployment is asked again (at most 3 times) with the
+conversation's oldest messages left out: system and developer messages, the latest user
+message and the last message (with the tool call a tool result answers) are always kept.
+"""
+Global___Truncation: _TypeAlias = Truncation  # noqa: Y015
+
 class _CacheMode:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -143,6 +177,7 @@ class RoutingOptions(_message.Message):
 
     SESSION_ID_FIELD_NUMBER: _builtins.int
     CACHE_FIELD_NUMBER: _builtins.int
+    TRUNCATION_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """Names the conversation for sticky routing and thread protection. When empty, the router uses
     the OpenAI `user` field, else a stable hash of the conversation's opening messages. At most
@@ -153,15 +188,20 @@ class RoutingOptions(_message.Message):
     """Whether the response cache (`cache:` in the router's config) may answer this request and
     keep its answer. Unset: as configured.
     """
+    truncation: Global___Truncation.ValueType
+    """What the router does when the input is past the model's context window (OpenAI's Responses
+    `truncation`). Unset: as DISABLED.
+    """
     def __init__(
         self,
         *,
         session_id: _builtins.str = ...,
         cache: Global___CacheMode.ValueType = ...,
+        truncation: Global___Truncation.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "session_id", b"session_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "session_id", b"session_id", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -228,6 +268,7 @@ class RouteInfo(_message.Message):
     RATE_LIMIT_FIELD_NUMBER: _builtins.int
     GUARDRAILS_FIELD_NUMBER: _builtins.int
     ANSWER_GUARDRAILS_FIELD_NUMBER: _builtins.int
+    TRUNCATED_MESSAGES_FIELD_NUMBER: _builtins.int
     deployment: _builtins.str
     provider: _builtins.str
     upstream_model: _builtins.str
@@ -248,6 +289,10 @@ class RouteInfo(_message.Message):
     gives the deployment that answered. Unset (not 0) when that deployment has no price, when the
     upstream reported no usage, and on a cache HIT (no upstream call). In a stream: on the
     summary's route only (the route event goes out before the usage is known).
+    """
+    truncated_messages: _builtins.int
+    """How many of the request's messages were left out of the call that answered, to fit the
+    deployment's context window (`RoutingOptions.truncation` AUTO); 0: the whole input was sent.
     """
     @_builtins.property
     def attempts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attempt]: ...
@@ -291,10 +336,11 @@ class RouteInfo(_message.Message):
         rate_limit: Global___RateLimitStatus | None = ...,
         guardrails: _abc.Iterable[_builtins.str] | None = ...,
         answer_guardrails: _abc.Iterable[_builtins.str] | None = ...,
+        truncated_messages: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "cost_usd", b"cost_usd", "rate_limit", b"rate_limit"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "answer_guardrails", b"answer_guardrails", "attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "cost_usd", b"cost_usd", "deployment", b"deployment", "guardrails", b"guardrails", "provider", b"provider", "rate_limit", b"rate_limit", "requested_model", b"requested_model", "session_id", b"session_id", "upstream_model", b"upstream_model"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd", "answer_guardrails", b"answer_guardrails", "attempts", b"attempts", "cache", b"cache", "cache_age_s", b"cache_age_s", "cost_usd", b"cost_usd", "deployment", b"deployment", "guardrails", b"guardrails", "provider", b"provider", "rate_limit", b"rate_limit", "requested_model", b"requested_model", "session_id", b"session_id", "truncated_messages", b"truncated_messages", "upstream_model", b"upstream_model"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cost_usd: _TypeAlias = _typing.Literal["cost_usd"]  # noqa: Y015
     _WhichOneofArgType__cost_usd: _TypeAlias = _typing.Literal["_cost_usd", b"_cost_usd"]  # noqa: Y015

@@ -118,6 +118,7 @@ def test_a_router_answering_chat_calls_leaves_the_other_apis_unloaded() -> None:
         "router_service.server._batches",
         "router_service.server._realtime",
         "router_service.server._realtime_calls",
+        "router_service.server._realtime_screening",
         "router_service.server._realtime_secrets",
         "router_service.server._call_watch",
         "router_service.server._list_jobs",

@@ -11,7 +11,7 @@ import os
 import orjson
 import pytest
 
-from router_service.server._realtime import _may_carry_text
+from router_service.server._realtime_screening import _may_carry_text
 
 AUDIO = base64.b64encode(os.urandom(750_000)).decode()  # ~15 s of 24 kHz pcm16
 APPEND = orjson.dumps({"type": "input_audio_buffer.append", "event_id": "e1", "audio": AUDIO})

@@ -313,3 +313,33 @@ async def test_a_session_ending_serves_a_session_waiting_for_its_slot(
         second, route = await opening
         assert route.deployment
         await second.aclose()
+
+
+async def test_the_sync_clients_event_over_its_message_limit_is_said_too_large(
+    rt_router: RouterHandle,
+) -> None:
+    # The blocking client's request iterator yielded an event over `max_message_bytes`: grpc
+    # ended the session INTERNAL "Internal error from Core" (a 500 naming nothing), where the
+    # async client's `send` says RESOURCE_EXHAUSTED MESSAGE_TOO_LARGE.
+    audio = event("input_audio_buffer.append", audio="A" * 70_000)
+
+    def requests() -> Iterator[pb.RealtimeRequest]:
+        yield pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice"))
+        yield audio
+
+    def session() -> RouterError:
+        with SyncRouterClient(rt_router.server.address, max_message_bytes=64 * 1024) as sync:
+            with pytest.raises(RouterError) as refused:
+                for _ in sync.realtime(requests(), timeout=10):
+                    pass
+        return refused.value
+
+    refused = await asyncio.to_thread(session)
+    assert (refused.details.code, refused.details.reason) == (
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "MESSAGE_TOO_LARGE",
+    )
+    assert refused.http_status == 413
+    assert refused.details.message == (
+        f"CLIENT: Sent message larger than max ({audio.ByteSize()} vs. 65536)"
+    )

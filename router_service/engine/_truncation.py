@@ -1,0 +1,116 @@
+"""`truncation: auto` (OpenAI's Responses API, `RoutingOptions.truncation`): an input past the
+deployment's context window is sent to it again with the conversation's oldest messages left out.
+
+The upstream's own context-length refusal (Outcome.CONTEXT_TOO_LONG) is what tells: no estimate
+of ours drops what the model could have taken (our token counts are not its tokenizer's). Kept
+always: the system and developer messages (the instructions), the latest user message and the
+last message; a tool result and the assistant message whose call it answers go together. The
+others go oldest first, by a schedule that ends, on the last of `MAX_TRUNCATIONS` retries, with
+all of them gone; never is a conversation left opening on the model's own turn before the latest
+user message (as some APIs refuse).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from clients.switchboard.v1 import chat_pb2, routing_pb2
+from router_service.errors import InvalidRequestError, UpstreamFailure
+from router_service.outcomes import Outcome
+
+if TYPE_CHECKING:
+    from router_service.engine._model import RequestContext
+
+__all__ = ["MAX_TRUNCATIONS", "Truncation", "shortened", "truncates"]
+
+# Retries of one deployment with a shorter input, after its first context-length refusal.
+MAX_TRUNCATIONS = 3
+_KEPT_ROLES = (chat_pb2.ROLE_SYSTEM, chat_pb2.ROLE_DEVELOPER)
+_RESULT_ROLES = (chat_pb2.ROLE_TOOL, chat_pb2.ROLE_FUNCTION)
+_MODES = frozenset(routing_pb2.Truncation.values())  # per call, `values()` costs a µs
+
+
+def truncates(routing: routing_pb2.RoutingOptions, where: str = "routing") -> bool:
+    """Whether the caller asked for `truncation: auto`; an unknown value is its error (the
+    field named as under `where`)."""
+    mode = routing.truncation
+    if mode not in _MODES:
+        param = f"{where}.truncation"
+        raise InvalidRequestError(f"Invalid enum value {mode} in '{param}'.", param=param)
+    return mode == routing_pb2.TRUNCATION_AUTO
+
+
+def _groups(messages: list[chat_pb2.ChatMessage]) -> list[list[int]]:
+    """The messages' indexes that go (or stay) together, in order, without the kept roles: each
+    message alone, but for an assistant's tool calls with the results that answer them."""
+    groups: list[list[int]] = []
+    calls: set[str] = set()  # the ids the last group's tool calls have
+    for index, message in enumerate(messages):
+        if message.role in _KEPT_ROLES:
+            continue
+        if message.role in _RESULT_ROLES and groups and message.tool_call_id in calls:
+            groups[-1].append(index)
+            continue
+        groups.append([index])
+        calls = {call.id for call in message.tool_calls}
+    return groups
+
+
+class Truncation:
+    """One request's shortening on one deployment: the whole input at first (`sent`), shorter
+    at each `shorter()`."""
+
+    __slots__ = ("_droppable", "_gone", "_kept_from", "_params", "_retries", "dropped", "sent")
+
+    def __init__(self, params: chat_pb2.ChatParams) -> None:
+        self._params = params
+        self.sent = params
+        self.dropped = 0  # messages left out of `sent`
+        self._retries = 0
+        self._gone = 0  # droppable groups left out of `sent`
+        messages = params.messages
+        groups = _groups(list(messages))
+        users = [n for n, g in enumerate(groups) if messages[g[0]].role == chat_pb2.ROLE_USER]
+        kept = {len(groups) - 1, users[-1]} if users else {len(groups) - 1}
+        # The groups that may go, oldest first; where the latest user message is.
+        self._droppable = [g for n, g in enumerate(groups) if n not in kept]
+        self._kept_from = groups[users[-1]][0] if users else 0  # none: no opening to keep
+
+    def shorter(self) -> bool:
+        """Leave out more of the oldest messages; False when no retry is left, or nothing more
+        can go."""
+        total = len(self._droppable)
+        if self._retries >= MAX_TRUNCATIONS or self._gone >= total:
+            return False
+        self._retries += 1
+        share = 1.0 if self._retries == MAX_TRUNCATIONS else 1 - 0.5**self._retries
+        count = min(total, max(self._gone + 1, math.ceil(total * share)))
+        # Never opening on the model's turn before the latest user message.
+        while count < total and self._opens_badly(self._droppable[count]):
+            count += 1
+        self._drop(count)
+        return True
+
+    def _opens_badly(self, group: list[int]) -> bool:
+        first = self._params.messages[group[0]]
+        return group[0] < self._kept_from and first.role != chat_pb2.ROLE_USER
+
+    def _drop(self, count: int) -> None:
+        out = {index for group in self._droppable[:count] for index in group}
+        sent = chat_pb2.ChatParams()
+        sent.CopyFrom(self._params)
+        del sent.messages[:]
+        sent.messages.extend(m for i, m in enumerate(self._params.messages) if i not in out)
+        self.sent, self.dropped, self._gone = sent, len(out), count
+
+
+def shortened(ctx: RequestContext, failure: UpstreamFailure) -> bool:
+    """Whether the deployment that answered `failure` is to be asked again, with a shorter
+    input (`ctx.truncation.sent`): a context-length refusal of a chat whose caller asked for
+    `truncation: auto`, with something left to leave out."""
+    if failure.outcome is not Outcome.CONTEXT_TOO_LONG or not ctx.truncates or ctx.chat is None:
+        return False
+    if ctx.truncation is None:
+        ctx.truncation = Truncation(ctx.chat)
+    return ctx.truncation.shorter()
