@@ -54,16 +54,16 @@ class Detector:
 
 
 def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum of a string of digits (card numbers carry one)."""
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if position % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
+    """The Luhn checksum of a string of ASCII digits (card numbers carry one). Summed as bytes
+    (every second digit from the right doubled, its digits added, by a table), not digit by digit
+    in Python: a text of digit groups has a candidate card at each group (`4 4 4 …`), each
+    checked."""
+    raw = digits.encode()
+    # As ASCII each digit counts 48 more than its value: taken back once per digit.
+    return (sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)) % 10 == 0
+
+
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 
 
 def _card(text: str) -> int:
@@ -81,12 +81,13 @@ def _digits(text: str) -> str:
 
 
 # A card within a longer run of digits: written as one (one run, groups of four, Amex's and
-# Diners' 4-6-5 and 4-6-4) and followed by what follows one on a card (its expiry's month, the
-# year after it or after a `/` out of the run; its 3-4 digit code). Any other prefix of a run
-# (an IBAN's first groups, a list's first numbers) is no card, though a tenth of them pass Luhn.
+# Diners' 4-6-5 and 4-6-4) and followed by what follows one on a card (its expiry's month, `5`
+# or `05`, the year after it or after a `/` out of the run; its 3-4 digit code). Any other
+# prefix of a run (an IBAN's first groups, a list's first numbers) is no card, though a tenth of
+# them pass Luhn.
 _PASTED = re.compile(
     r"(?:[0-9]{13,19}|[0-9]{4}(?:[ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{4,5})"
-    r"(?=[ \-](?:(?:0[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)"
+    r"(?=[ \-](?:(?:0?[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)"
 )
 
 

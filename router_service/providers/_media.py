@@ -15,7 +15,6 @@ Followed:
 from __future__ import annotations
 
 import base64
-import mimetypes
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,12 @@ from clients import chat_params_to_openai
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._mapping import caller_error, split_data_url, unsupported
+from router_service.providers._mapping import (
+    caller_error,
+    media_type_of,
+    split_data_url,
+    unsupported,
+)
 
 JsonObject = dict[str, Any]
 
@@ -82,8 +86,7 @@ def decoded_text(file: FileInput, path: str) -> str:
 
 
 def _guess(name: str) -> str:
-    guessed, _ = mimetypes.guess_type(name.split("?", 1)[0]) if name else (None, None)
-    return guessed or _DEFAULT_FILE_TYPE
+    return (media_type_of(name) if name else None) or _DEFAULT_FILE_TYPE
 
 
 def audio_input(part: Mapping[str, Any], path: str) -> tuple[str, str]:

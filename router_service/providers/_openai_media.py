@@ -27,7 +27,7 @@ import orjson
 from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS, asks_stream
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.providers._base import MediaCall
-from router_service.providers._mapping import caller_error, json_body
+from router_service.providers._mapping import caller_error, json_body, media_type_of
 
 __all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result", "token_usage"]
 
@@ -55,17 +55,13 @@ def media_content(call: MediaCall) -> tuple[bytes, str]:
     return request.read(), request.headers["content-type"]
 
 
-def _form_file(
-    field: str, file: media_pb2.MediaFile
-) -> tuple[str, tuple[str, bytes] | tuple[str, bytes, str]]:
+def _form_file(field: str, file: media_pb2.MediaFile) -> tuple[str, tuple[str, bytes, str]]:
     """One part of the form: a file without a name is named as its field ("image", "file"); one
-    without a content type is sent as its name's ("a.png": image/png, as the OpenAI SDK sends
-    it: OpenAI refuses an image sent as application/octet-stream), else octet-stream (httpx's
-    guess)."""
+    without a content type is sent as its name's ("a.png": image/png, "a.webp": image/webp, on
+    any host: OpenAI refuses an image sent as application/octet-stream), else octet-stream."""
     filename = file.filename or field.removesuffix("[]")
-    if not file.content_type:
-        return field, (filename, file.data)
-    return field, (filename, file.data, file.content_type)
+    kind = file.content_type or media_type_of(filename) or "application/octet-stream"
+    return field, (filename, file.data, kind)
 
 
 def _form_values(value: Any) -> str | list[str]:

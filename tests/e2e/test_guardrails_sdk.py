@@ -105,6 +105,9 @@ async def test_a_card_pasted_with_its_expiry_or_code_is_redacted(
         ("4111 1111 1111 1111 123", " 123"),
         ("4111-1111-1111-1111 12/26", " 12/26"),
         ("4111111111111111 09 27 321", " 09 27 321"),
+        # Its month in one digit, as an expiry is often written (`5/26`).
+        ("4111 1111 1111 1111 5/26", " 5/26"),
+        ("5500-0000-0000-0004 9 27", " 9 27"),
     ]:
         fake.state.reset()
         await sdk.chat.completions.create(model="chain", messages=_user(f"pay with {pasted}"))

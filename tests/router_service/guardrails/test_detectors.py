@@ -164,6 +164,12 @@ def test_a_mention_of_the_begin_line_takes_no_prose_after_it() -> None:
 def test_luhn() -> None:
     assert luhn_valid("79927398713")
     assert not luhn_valid("79927398710")
+    # Each length, odd and even (which digits are doubled), and each digit doubled past 9.
+    for number in ["0", "18", "59", "6011000990139424", "378282246310005", "6011000000000000001"]:
+        assert luhn_valid(number)
+        for wrong in "0123456789":
+            if wrong != number[-1]:
+                assert not luhn_valid(number[:-1] + wrong)
 
 
 def test_a_failed_card_does_not_hide_what_another_detector_finds_there() -> None:

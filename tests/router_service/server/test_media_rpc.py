@@ -6,6 +6,8 @@ answer carries (the upstream's bytes and content type, usage, route)."""
 from __future__ import annotations
 
 import asyncio
+import mimetypes
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -234,3 +236,32 @@ async def test_an_upload_without_a_content_type_is_sent_as_its_names(
     await router.stub.Media(media(TRANSCRIPTIONS, params_json="{}", file=audio))
     sent = fake.state.last(path="/v1/audio/transcriptions").body  # type: ignore[union-attr]
     assert (sent["file"]["filename"], sent["file"]["content_type"]) == ("speech.mp3", "audio/mpeg")
+
+
+@pytest.fixture
+def bare_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A host without a media types database (/etc/mime.types: a slim container image has
+    none): Python's guesses are its own built-in few (no .webp, .m4a, .flac)."""
+    monkeypatch.setattr(mimetypes, "knownfiles", [])
+    mimetypes.init()
+    yield
+    monkeypatch.undo()
+    mimetypes.init()
+
+
+@pytest.mark.usefixtures("bare_host")
+async def test_an_upload_is_sent_as_its_names_type_on_a_host_without_mime_types(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    """What an upload without a content_type goes up as does not hang on the host's database: a
+    WebP image to edit (which OpenAI takes, and refuses as octet-stream), an M4A or FLAC to
+    transcribe, on a slim image as on any."""
+    files = [media_pb2.MediaFile(data=b"WEBP", filename="a.webp", field="image")]
+    await router.stub.Media(media(EDITS, params_json='{"prompt": "a hat"}', files=files))
+    sent = fake.state.last(path="/v1/images/edits").body  # type: ignore[union-attr]
+    assert sent["image"]["content_type"] == "image/webp"
+    for name, kind in [("talk.m4a", "audio/mp4"), ("talk.flac", "audio/flac")]:
+        audio = media_pb2.MediaFile(data=b"AUDIO", filename=name)
+        await router.stub.Media(media(TRANSCRIPTIONS, params_json="{}", file=audio))
+        sent = fake.state.last(path="/v1/audio/transcriptions").body  # type: ignore[union-attr]
+        assert sent["file"]["content_type"] == kind
