@@ -15,8 +15,8 @@ _ECHOED = (
     *("instructions", "max_output_tokens", "reasoning", "user", "safety_identifier"),
     *("prompt_cache_key", "temperature", "top_p", "parallel_tool_calls", "previous_response_id"),
 )
-# OpenAI's truncation strategies; `disabled` its default. The gateway keeps the whole input
-# either way (a context overflow is the upstream's 400), and the Response says what was asked.
+# OpenAI's truncation strategies; `disabled` its default (a context overflow is the upstream's
+# 400); `auto` is the router's (`ResponsesRequest.routing`), and the Response says what was asked.
 _TRUNCATION = ("auto", "disabled")
 
 

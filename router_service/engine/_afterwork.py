@@ -1,7 +1,7 @@
 """Afterwork: what a call leaves to do once its answer is ready, done after it has left.
 
 A successful attempt ends by giving its key lease back, leaving the session's active mark and
-sticking the session to the deployment (`_attempts._AttemptEnd`). On a shared store each of
+sticking the session to the deployment (`_attempt_end.AttemptEnd`). On a shared store each of
 those is a round trip to Redis, and the caller does not need any of them: awaiting them before
 the answer made every call through the Redis backend one round trip slower than its routing
 needed (the release alone: ~0.3 ms at c=1 on loopback, a network round trip more in a real

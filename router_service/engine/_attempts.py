@@ -13,17 +13,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from types import TracebackType
 from typing import TypeVar
 
-from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig
 from router_service.engine._afterwork import close_failed
+from router_service.engine._attempt_end import AttemptEnd
 from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
-from router_service.engine._stream_holds import Hold, HoldRenewer
+from router_service.engine._stream_holds import HoldRenewer
 from router_service.engine._truncation import shortened
 from router_service.errors import (
     AllCandidatesFailedError,
@@ -33,7 +32,7 @@ from router_service.errors import (
 from router_service.keys import KeyLease, Refusal, Unavailable
 from router_service.outcomes import NextStep, Outcome, reaction_for
 from router_service.routing import RoutingStats
-from router_service.sessions import ActiveMark, SessionState, thread_actions
+from router_service.sessions import SessionState, thread_actions
 from router_service.state import StateStore
 from router_service.telemetry import (
     AttemptHandle,
@@ -210,7 +209,7 @@ class AttemptRunner:
         """One attempt; on success what it holds, `span` included, ends with the stack."""
         started, fp = self._clock.monotonic(), lease.key.fingerprint
         stack = AsyncExitStack()
-        end = _AttemptEnd(lease, self.sessions, together=self._store.batches_concurrent_calls)
+        end = AttemptEnd(lease, self.sessions, together=self._store.batches_concurrent_calls)
         stack.push_async_exit(end)
         try:
             end.mark = await self.sessions.enter(
@@ -229,14 +228,7 @@ class AttemptRunner:
         try:
             value = await _in_time(ctx, attempt, deployment, lease, stack)
         except UpstreamFailure as failure:
-            failure.scrub(deployment.secrets)
-            await close_failed(stack)
-            status, detail = failure.upstream_status, failure.message[:200]
-            ctx.record(
-                deployment, fp, failure.outcome, started, upstream_status=status, detail=detail
-            )
-            await self.react(ctx, deployment, lease, failure, started=False)
-            return failure
+            return await self._failed(ctx, deployment, lease, stack, failure, started)
         except (asyncio.CancelledError, DeadlineExceededError):
             # The caller left or its deadline passed: released, recorded, nobody penalised.
             await close_failed(stack)
@@ -258,6 +250,28 @@ class AttemptRunner:
             raise
         end.span_end = span.end_later()
         return value, stack
+
+    async def _failed(
+        self,
+        ctx: RequestContext,
+        deployment: Deployment,
+        lease: KeyLease,
+        stack: AsyncExitStack,
+        failure: UpstreamFailure,
+        started: float,
+    ) -> UpstreamFailure:
+        """An attempt the upstream failed: closed, recorded, reacted to. A chat's context-length
+        refusal read nothing: its estimate is taken out of the key's tpm again (a `truncation`
+        retry, shorter, is not held back by it; an embedding's split calls may have been read)."""
+        failure.scrub(deployment.secrets)
+        if failure.outcome is Outcome.CONTEXT_TOO_LONG and ctx.chat is not None:
+            stack.push_async_callback(lease.settle_tokens, 0)  # a failure of it: logged
+        await close_failed(stack)
+        status, detail = failure.upstream_status, failure.message[:200]
+        fp = lease.key.fingerprint
+        ctx.record(deployment, fp, failure.outcome, started, upstream_status=status, detail=detail)
+        await self.react(ctx, deployment, lease, failure, started=False)
+        return failure
 
     async def react(
         self,
@@ -303,82 +317,6 @@ class AttemptRunner:
                 status,
             )
         self._cooled_until[deployment.health_name] = until
-
-
-class _AttemptEnd:
-    """What an attempt's stack does when it closes: stop a stream's renewals (`hold`), release
-    the key lease, leave the session's active mark and, after a success, stick the session to
-    the deployment. Independent writes,
-    each run whatever happened to the others (a cancellation included), as the callbacks of an
-    exit stack would. Those that reach the shared store are started together when the store
-    sends them in one round trip (Redis) and there is more than one (a task each); the rest
-    (a mark kept in this process, a stick with nothing to write) cost no task."""
-
-    __slots__ = ("_lease", "_sessions", "_together", "hold", "mark", "span_end", "stick")
-
-    def __init__(self, lease: KeyLease, sessions: SessionState, *, together: bool) -> None:
-        self._lease = lease
-        self._sessions = sessions
-        self._together = together
-        self.mark: ActiveMark | None = None
-        self.hold: Hold | None = None  # a stream's renewals, stopped first
-        self.stick: tuple[str, str, str | None] | None = None  # session, deployment, current
-        # A successful attempt's span, ended last, with what the stack closes with (or what
-        # the writes raised): as the stack's own first callback it would have been.
-        self.span_end: Callable[[BaseException | None], None] | None = None
-
-    async def __call__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        """The stack's exit (pushed as one, not as a callback: no wrapper closure a stream)."""
-        try:
-            await self._release()
-        except BaseException as failed:
-            exc = failed
-            raise
-        finally:
-            if self.span_end is not None:
-                self.span_end(exc)
-        return False
-
-    async def _release(self) -> None:
-        # First: a renewal under way leaves a fresh mark, the one to leave (read below).
-        errors = await _each([self.hold.stop()]) if self.hold is not None else []
-        sessions, mark = self._sessions, self.mark
-        local = mark if mark is not None and sessions.leaves_locally(mark) else None
-        shared: list[Awaitable[None]] = [self._lease.release()]
-        if mark is not None and local is None:
-            shared.append(sessions.leave(mark))
-        if self.stick is not None and not sessions.stuck(*self.stick):
-            session, deployment, current = self.stick
-            shared.append(sessions.stick(session, deployment, current=current))
-        # First the mark kept in this process: it never waits, so nothing cuts it, and a
-        # cancellation told after the shared writes (below) must not skip it.
-        if local is not None:
-            errors += await _each([sessions.leave(local)])
-        if self._together and len(shared) > 1:
-            # Finished whatever cancels the caller meanwhile (gather alone would cancel writes
-            # that had not run yet: a release never sent holds the key until the lease's TTL).
-            results = await uncut(asyncio.gather(*shared, return_exceptions=True))
-            errors += [result for result in results if isinstance(result, BaseException)]
-        else:
-            errors += await _each(shared)
-        if errors:
-            raise errors[0]
-
-
-async def _each(jobs: list[Awaitable[None]]) -> list[BaseException]:
-    """Await every job, whatever the ones before raised; what they raised, in order."""
-    errors: list[BaseException] = []
-    for job in jobs:
-        try:
-            await job
-        except BaseException as exc:
-            errors.append(exc)
-    return errors
 
 
 async def _in_time(

@@ -42,18 +42,19 @@ def truncates(routing: routing_pb2.RoutingOptions, where: str = "routing") -> bo
 
 
 def _groups(messages: list[chat_pb2.ChatMessage]) -> list[list[int]]:
-    """The messages' indexes that go (or stay) together, in order, without the kept roles: each
-    message alone, but for an assistant's tool calls with the results that answer them."""
+    """The messages' indexes that go (or stay) together, in order of their first, without the
+    kept roles: each message alone, but for an assistant's tool calls with the results that
+    answer them, wherever those come (after another call's message, a user's)."""
     groups: list[list[int]] = []
-    calls: set[str] = set()  # the ids the last group's tool calls have
+    made: dict[str, list[int]] = {}  # a tool call's id → the group of the message that made it
     for index, message in enumerate(messages):
         if message.role in _KEPT_ROLES:
             continue
-        if message.role in _RESULT_ROLES and groups and message.tool_call_id in calls:
-            groups[-1].append(index)
+        if message.role in _RESULT_ROLES and message.tool_call_id in made:
+            made[message.tool_call_id].append(index)
             continue
         groups.append([index])
-        calls = {call.id for call in message.tool_calls}
+        made.update((call.id, groups[-1]) for call in message.tool_calls if call.id)
     return groups
 
 
@@ -72,10 +73,12 @@ class Truncation:
         messages = params.messages
         groups = _groups(list(messages))
         users = [n for n, g in enumerate(groups) if messages[g[0]].role == chat_pb2.ROLE_USER]
-        kept = {len(groups) - 1, users[-1]} if users else {len(groups) - 1}
-        # The groups that may go, oldest first; where the latest user message is.
+        last = max(range(len(groups)), key=lambda n: groups[n][-1], default=-1)
+        kept = {last, users[-1]} if users else {last}
+        # The groups that may go, oldest first; where the first kept message is (the latest
+        # user message's, or that of a tool call whose result is the last message).
         self._droppable = [g for n, g in enumerate(groups) if n not in kept]
-        self._kept_from = groups[users[-1]][0] if users else 0  # none: no opening to keep
+        self._kept_from = min(groups[n][0] for n in kept) if users else 0  # none: no opening
 
     def shorter(self) -> bool:
         """Leave out more of the oldest messages; False when no retry is left, or nothing more
@@ -86,7 +89,7 @@ class Truncation:
         self._retries += 1
         share = 1.0 if self._retries == MAX_TRUNCATIONS else 1 - 0.5**self._retries
         count = min(total, max(self._gone + 1, math.ceil(total * share)))
-        # Never opening on the model's turn before the latest user message.
+        # Never opening on the model's turn before the kept messages (the latest question).
         while count < total and self._opens_badly(self._droppable[count]):
             count += 1
         self._drop(count)

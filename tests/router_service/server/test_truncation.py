@@ -5,6 +5,8 @@ kept tool result answers stays with it; unset or DISABLED, the upstream's 400 is
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 
@@ -14,7 +16,10 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.engine._truncation import MAX_TRUNCATIONS
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.outcomes import Outcome
-from tests.conftest import RouterHandle
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
+
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 AUTO = routing_pb2.RoutingOptions(truncation=routing_pb2.TRUNCATION_AUTO)
 USER, ASSISTANT, TOOL = chat_pb2.ROLE_USER, chat_pb2.ROLE_ASSISTANT, chat_pb2.ROLE_TOOL
@@ -164,3 +169,122 @@ async def test_a_background_responses_unknown_truncation_is_refused_at_its_start
         await router.stub.StartBackgroundResponse(start)
     assert details_from_rpc_error(refused.value).openai_param == "chat.routing.truncation"
     assert fake.state.count(path="/chat/completions") == 0  # no job queued to fail
+
+
+OLD = words(10, "old")
+
+
+def orphans(fake: FakeUpstream) -> list[str]:
+    """The tool results the upstream's last call had without the call they answer before them
+    (OpenAI's 400 "messages with role 'tool' must be a response to a preceding message with
+    'tool_calls'"; Anthropic's and Gemini's likewise)."""
+    record = fake.state.last(path="/chat/completions")
+    assert record is not None
+    made: set[str] = set()
+    lost = []
+    for m in record.body["messages"]:
+        made |= {call["id"] for call in m.get("tool_calls") or []}
+        if m["role"] == "tool" and m["tool_call_id"] not in made:
+            lost.append(m["tool_call_id"])
+    return lost
+
+
+@pytest.mark.parametrize(
+    ("conversation", "dropped"),
+    [
+        # A user message between a call and its result (a Responses input in that order).
+        ([message(USER, OLD), called("c0"), message(USER, "and now"), result("c0", "ok")], 1),
+        # Two calls in two assistant messages, then their results: each goes with its call.
+        ([called("c0"), called("c1"), result("c0", OLD), result("c1", "ok")], 2),
+    ],
+    ids=["user-between", "calls-then-results"],
+)
+async def test_a_tool_result_is_never_sent_without_its_call(
+    router: RouterHandle,
+    fake: FakeUpstream,
+    conversation: list[chat_pb2.ChatMessage],
+    dropped: int,
+) -> None:
+    fake.state.set_scenario(Scenario(context_window=9))
+    answer = await router.stub.Chat(pb.ChatRequest(params=params(*conversation), routing=AUTO))
+    assert outcomes(answer.route) == [Outcome.CONTEXT_TOO_LONG, Outcome.OK]
+    assert answer.route.truncated_messages == dropped  # the long old turn, with its call
+    assert orphans(fake) == []
+    assert not any(OLD in line for line in sent(fake))
+
+
+async def test_a_refused_input_does_not_spend_the_keys_tpm_on_the_retry(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """The key's tpm holds the request's estimate once, not twice: the context-length refusal
+    read nothing of it (it gives the estimate back), so the shortened retry is not held back by
+    the refused try's tokens, answered as `context_length_exceeded`."""
+    fake.state.set_scenario(Scenario(context_window=12))
+    solo = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
+    config = base_config(fake.base_url, models={"chain": solo})
+    config["providers"]["alpha"]["keys"] = [{"key": "sk-alpha-1", "tpm": 100}]
+    config["state"] = state_section  # one process's memory, or Redis
+    router = await start_router(config)
+    conversation = pb.ChatRequest(params=CONVERSATION, routing=AUTO)
+    conversation.params.max_tokens = 10  # an estimate of 62 tokens: more than half of 100
+    answer = await router.stub.Chat(conversation)
+    assert outcomes(answer.route) == [Outcome.CONTEXT_TOO_LONG, Outcome.OK]
+    assert answer.route.truncated_messages == 4
+
+
+# Each provider's own refusal of an input past the model's context window, as it words it.
+NATIVE_REFUSALS: dict[str, dict[str, Any]] = {
+    "anthropic": {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 210000 tokens > 200000 maximum",
+        },
+    },
+    # OpenAI's Responses API (a deployment's `api: responses`).
+    "responses": {
+        "error": {
+            "message": "Your input exceeds the context window of this model. Please adjust your "
+            "input and try again.",
+            "type": "invalid_request_error",
+            "param": "input",
+            "code": "context_length_exceeded",
+        }
+    },
+    "gemini": {
+        "error": {
+            "code": 400,
+            "message": "The input token count (1200000) exceeds the maximum number of tokens "
+            "allowed (1048576).",
+            "status": "INVALID_ARGUMENT",
+        }
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NATIVE_REFUSALS))
+async def test_a_native_providers_context_refusal_is_shortened_too(
+    fake: FakeUpstream, start_router: StartRouter, kind: str
+) -> None:
+    """Anthropic's, Gemini's and OpenAI's Responses API's words for it start the same retries
+    as OpenAI's chat's."""
+    fake.state.set_scenario(Scenario(status=400, error_body=NATIVE_REFUSALS[kind]))
+    base = f"{fake.url}/v1beta" if kind == "gemini" else fake.base_url
+    deployment = {"provider": kind, "model": f"{kind}-x"}
+    if kind == "responses":
+        deployment["api"] = "responses"
+    config = base_config(fake.base_url, models={"chain": {"deployments": [deployment]}})
+    provider_kind = "openai" if kind == "responses" else kind
+    config["providers"] = {kind: {"kind": provider_kind, "base_url": base, "keys": ["k-native"]}}
+    router = await start_router(config)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.stub.Chat(pb.ChatRequest(params=CONVERSATION, routing=AUTO))
+    assert reason(refused.value) == "CONTEXT_TOO_LONG"
+    # The whole input, then half of the 6 turns that may go (and the model's turn that would
+    # open it), then all of them: the latest question alone.
+    turns = [
+        len(call.body.get("messages") or call.body.get("contents") or call.body["input"])
+        for call in fake.state.calls()
+    ]
+    system = 1 if kind == "responses" else 0  # an input item there, apart elsewhere
+    assert turns == [7 + system, 3 + system, 1 + system]
