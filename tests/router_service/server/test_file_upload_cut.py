@@ -20,20 +20,21 @@ from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.helpers import eventually
 
 
-class HeldFileObjects(MemoryStateStore):
-    """Memory state whose writes of a file's object (`file:…`, after its content) wait until
-    `go` is set (a round trip to a shared store that takes its time), and that says when one
-    started."""
+class HeldDocuments(MemoryStateStore):
+    """Memory state whose writes of documents named `prefix…` (`file:` a file's object, after
+    its content; `upload-end:` an upload's end) wait until `go` is set (a round trip to a
+    shared store that takes its time), and that says when one started."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str) -> None:
         super().__init__()
+        self.prefix = prefix
         self.started = asyncio.Event()
         self.go = asyncio.Event()
 
     async def put_document(
         self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
     ) -> PutResult:
-        if name.startswith("file:"):
+        if name.startswith(self.prefix):
             self.started.set()
             await self.go.wait()
         return await super().put_document(name, data, ttl_s, only_new=only_new)
@@ -42,7 +43,7 @@ class HeldFileObjects(MemoryStateStore):
 async def test_an_upload_cut_short_is_kept_whole_and_counted(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
-    store = HeldFileObjects()
+    store = HeldDocuments("file:")
     config = base_config(fake.base_url, files={"max_file_bytes": 1000, "client_bytes": 2000})
     router = await start_router(config, store=store)
     cut = bpb.UploadFileRequest(filename="cut.txt", purpose="user_data", content=b"c" * 900)

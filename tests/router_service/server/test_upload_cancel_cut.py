@@ -7,41 +7,20 @@ the end's write until the test lets it go, so the cancellation lands while it is
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 
 from clients.switchboard.v1 import batches_pb2 as bpb
 from clients.switchboard.v1 import uploads_pb2 as upb
 from router_service.fake_upstream import FakeUpstream
-from router_service.state import MemoryStateStore, PutResult
 from tests.conftest import StartRouter, base_config
-from tests.router_service.server.test_file_upload_cut import cut_short
-
-
-class HeldUploadEnds(MemoryStateStore):
-    """Memory state whose writes of an upload's end (`upload-end:…`) wait until `go` is set (a
-    round trip to a shared store that takes its time), and that says when one started."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.started = asyncio.Event()
-        self.go = asyncio.Event()
-
-    async def put_document(
-        self, name: str, data: bytes, ttl_s: float, *, only_new: bool = False
-    ) -> PutResult:
-        if name.startswith("upload-end:"):
-            self.started.set()
-            await self.go.wait()
-        return await super().put_document(name, data, ttl_s, only_new=only_new)
+from tests.router_service.server.test_file_upload_cut import HeldDocuments, cut_short
 
 
 async def test_a_cancel_cut_short_gives_back_its_uploads_slot_and_parts(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
-    store = HeldUploadEnds()
+    store = HeldDocuments("upload-end:")
     files = {"max_pending_uploads": 1, "max_file_bytes": 1000, "client_bytes": 1600}
     router = await start_router(base_config(fake.base_url, files=files), store=store)
     asked = upb.CreateUploadRequest(
