@@ -2,7 +2,8 @@
 runner holds only the lines in flight and another replica can take the batch over (it runs only
 the lines not answered here: `answered`).
 
-Each answer is one JSON line (`[number, ok, input_tokens, output_tokens, output]`) appended to
+Each answer is one JSON line (`[number, ok, input_tokens, output_tokens, output,
+cached_tokens, reasoning_tokens]`; a page of an older version's ends at `output`) appended to
 the batch's current **page**, a document of at most PAGE_BYTES (`StateStore.append_document`:
 one atomic step); a full page is followed by the next (`…:0`, `…:1`, …, consecutive). A page is
 read whole, a few at a time (`answered`), when a runner takes the batch over and when it writes
@@ -41,6 +42,8 @@ class LineResult:
     ok: bool
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0  # of its input tokens, read from a prompt cache
+    reasoning_tokens: int = 0  # of its output tokens, spent reasoning
 
 
 @dataclass(slots=True)
@@ -145,6 +148,7 @@ def _page(client: str, batch_id: str, number: int) -> str:
 
 def _framed(result: LineResult) -> bytes:
     row = [result.number, result.ok, result.input_tokens, result.output_tokens, result.output]
+    row += [result.cached_tokens, result.reasoning_tokens]
     return orjson.dumps(row) + b"\n"
 
 
@@ -152,8 +156,10 @@ def _parsed(data: bytes) -> list[LineResult]:
     results: list[LineResult] = []
     for raw in data.splitlines():
         try:
-            number, ok, input_tokens, output_tokens, output = orjson.loads(raw)
+            number, ok, input_tokens, output_tokens, output, *details = orjson.loads(raw)
+            cached, reasoning = details or (0, 0)  # none in an older version's page
         except (orjson.JSONDecodeError, TypeError, ValueError):
             continue  # not ours (a foreign writer under the prefix): as good as absent
-        results.append(LineResult(number, output, bool(ok), input_tokens, output_tokens))
+        tokens = (input_tokens, output_tokens, cached, reasoning)
+        results.append(LineResult(number, output, bool(ok), *tokens))
     return results

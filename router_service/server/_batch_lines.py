@@ -72,6 +72,9 @@ __all__ = ["LineCaller", "run_line"]
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+# What a line used: input, output, cached input and reasoning output tokens.
+Tokens = tuple[int, int, int, int]
+_NO_TOKENS: Tokens = (0, 0, 0, 0)
 _MAX_WAIT_S = 60.0  # a line refused by its client's rpm waits at most this before it asks again
 # The endpoints whose lines are chat calls of another API: a refusal of a chat field (a
 # guardrail's block of `messages[0].content`…) names the field as that API's caller wrote it.
@@ -95,7 +98,7 @@ async def run_line(who: LineCaller, line: BatchLine) -> LineResult:
     try:
         body, tokens = await _call(who, line.body)
     except Exception as exc:  # the line's failure, as the edge would have answered it
-        prompt, used = None, (0, 0)
+        prompt, used = None, _NO_TOKENS
         if isinstance(exc, _PromptFailed):  # of several prompts, the one refused
             prompt, used, exc = exc.index, exc.used, exc.error
         details = error_details(exc)
@@ -128,7 +131,7 @@ class _PromptFailed(Exception):
     """Prompt `index` of a legacy completion line's several failed with `error`, once those
     before it had `used` (input, output) tokens."""
 
-    def __init__(self, index: int, error: Exception, used: tuple[int, int]) -> None:
+    def __init__(self, index: int, error: Exception, used: Tokens) -> None:
         super().__init__(index, error)
         self.index, self.error, self.used = index, error, used
 
@@ -147,12 +150,12 @@ async def _admitted(who: LineCaller, call: Callable[[], Awaitable[_T]]) -> _T:
             await who.runtime.clock.sleep(min(exc.retry_after_s, _MAX_WAIT_S))
 
 
-async def _call(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
+async def _call(who: LineCaller, body: dict[str, Any]) -> tuple[Any, Tokens]:
     if who.endpoint == "/v1/embeddings":
         embedding = embedding_params_from_openai(body)
         answer = await _admitted(who, lambda: _embed(who, pb.EmbedRequest(params=embedding)))
         usage = answer.result.usage
-        return embedding_result_to_openai(answer.result), (usage.prompt_tokens, 0)
+        return embedding_result_to_openai(answer.result), (usage.prompt_tokens, 0, 0, 0)
     if who.endpoint == "/v1/completions":
         return await _complete(who, body)
     if who.endpoint == "/v1/responses":
@@ -162,7 +165,7 @@ async def _call(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, 
     return chat_completion_to_openai(chat.completion), _tokens(chat)
 
 
-async def _complete(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
+async def _complete(who: LineCaller, body: dict[str, Any]) -> tuple[Any, Tokens]:
     """A legacy completion line: as `POST /v1/completions` answers it, several prompts a chat
     call each (one after another: the batch runs its lines together), their usage added up."""
     parsed = completions_request_from_openai(body)
@@ -180,12 +183,17 @@ async def _complete(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[i
     return out, _tokens_of(chats)
 
 
-def _tokens_of(chats: list[pb.ChatResponse]) -> tuple[int, int]:
+def _tokens_of(chats: list[pb.ChatResponse]) -> Tokens:
     tokens = [_tokens(chat) for chat in chats]
-    return sum(t[0] for t in tokens), sum(t[1] for t in tokens)
+    return (
+        sum(t[0] for t in tokens),
+        sum(t[1] for t in tokens),
+        sum(t[2] for t in tokens),
+        sum(t[3] for t in tokens),
+    )
 
 
-async def _respond(who: LineCaller, body: dict[str, Any]) -> tuple[Any, tuple[int, int]]:
+async def _respond(who: LineCaller, body: dict[str, Any]) -> tuple[Any, Tokens]:
     """A Responses line: its Response object, as `POST /v1/responses` answers it."""
     parsed = responses_request_from_openai(body)
     if parsed.background:  # its answer is the output line: nothing to poll
@@ -220,9 +228,11 @@ async def _keep(who: LineCaller, parsed: ResponsesRequest, response: dict[str, A
     response["store"] = answer.stored
 
 
-def _tokens(answer: pb.ChatResponse) -> tuple[int, int]:
+def _tokens(answer: pb.ChatResponse) -> Tokens:
     usage = answer.completion.usage
-    return usage.prompt_tokens, usage.completion_tokens
+    cached = usage.prompt_tokens_details.cached_tokens
+    reasoning = usage.completion_tokens_details.reasoning_tokens
+    return usage.prompt_tokens, usage.completion_tokens, cached, reasoning
 
 
 def _chat_admitted(

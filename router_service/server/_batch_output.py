@@ -180,6 +180,8 @@ def _count(batch: bpb.Batch, results: Sequence[LineResult]) -> None:
     usage = batch.usage
     usage.input_tokens = sum(r.input_tokens for r in results)
     usage.output_tokens = sum(r.output_tokens for r in results)
+    usage.cached_tokens = sum(r.cached_tokens for r in results)
+    usage.reasoning_tokens = sum(r.reasoning_tokens for r in results)
     usage.total_tokens = usage.input_tokens + usage.output_tokens
 
 

@@ -182,6 +182,7 @@ class _Relay:
         # set how long the caller had not read when the unread pong ended the session.
         self._ping_s = runtime.config.streams.realtime_ping_s
         self._caller_stalled_s: float | None = None
+        self._upstream_broke = False  # our socket closed on a frame it sent
         self._admission = current_stream_admission()  # its stream slot, renewed here
         # As an operator sees it (AdminService.ListJobs): the upstream key by its fingerprint.
         fingerprint = upstream.lease.key.fingerprint
@@ -206,6 +207,9 @@ class _Relay:
                 self._check_stall(loop.time() - taken)
             async for message in socket:
                 if message.type.name != "TEXT":  # realtime events are text; pings are aiohttp's
+                    # an ERROR: our socket closed on a frame the upstream sent (1009 over
+                    # MAX_EVENT_BYTES, 1007 bad UTF-8), its fault, not a refusal of the caller's
+                    self._upstream_broke |= message.type.name == "ERROR"
                     continue
                 self._tokens.count(message.data)
                 taken = loop.time()
@@ -285,7 +289,7 @@ class _Relay:
         failure = None
         if ending is None and self._caller_stalled_s is not None:
             ending = (_not_read(self._caller_stalled_s), _POLICY, "events not read")
-        elif ending is None and close_code in _REFUSED_EVENT:
+        elif ending is None and close_code in _REFUSED_EVENT and not self._upstream_broke:
             ending = (_refused_event(close_code), close_code, _REFUSED_EVENT[close_code])
         elif ending is None and close_code not in (_NORMAL, 1001):
             detail = f"the upstream dropped the realtime session (close code {close_code})"

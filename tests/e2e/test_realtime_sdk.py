@@ -198,6 +198,26 @@ async def test_an_event_the_upstream_finds_too_large_ends_the_session_as_the_cal
     assert [call.model for call in calls] == ["gpt-realtime", "gpt-realtime"]
 
 
+async def test_an_event_too_large_from_the_upstream_is_its_fault_not_the_callers(
+    stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI], fake: FakeUpstream
+) -> None:
+    """The router's own socket closing 1009 on an upstream event over its 16 MiB is the
+    upstream's failure (upstream_error, 1011, the deployment cooled), never told to the caller
+    as an event of theirs too large: else a broken upstream hides behind its callers."""
+    _, _, sdk = stack
+    fake.state.set_scenario(Scenario(content=" ".join(["x" * 500_000] * 26)))  # audio: 17 MB
+    async with sdk.realtime.connect(model="voice") as connection:
+        assert (await connection.recv()).type == "session.created"
+        await connection.response.create(response={"output_modalities": ["audio"]})
+        events = []
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            while True:
+                events.append(await connection.recv())
+    told = events[-1]
+    assert told.type == "error" and told.error.code == "upstream_error"
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+
+
 async def test_a_router_stop_tells_the_caller_to_reconnect_with_1012(
     stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI],
 ) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
 from router_service.batches import (
@@ -17,6 +18,7 @@ from router_service.batches import (
     LineResult,
 )
 from router_service.clock import ManualClock
+from router_service.sessions import client_document
 from router_service.state import MemoryStateStore
 from tests.router_service.state.stores import MakeStore
 
@@ -73,3 +75,18 @@ async def test_answers_written_at_once_past_a_page_are_all_kept(make_store: Make
     await asyncio.gather(*(writer.add(answer(number)) for number in range(1, 9)))
     found = await answers.answered("client", "batch_1")
     assert found.numbers == set(range(1, 9)) and found.pages == 4
+
+
+async def test_answers_keep_cached_and_reasoning_tokens_and_read_an_older_versions_page(
+    make_store: MakeStore,
+) -> None:
+    store = make_store(ManualClock())
+    answers = BatchAnswers(store, ttl_s=3600, max_bytes=10 * PAGE_BYTES)
+    # A page an older version wrote (a rolling deploy): its answers end at their output.
+    older = orjson.dumps([1, True, 4, 2, {"custom_id": "c1"}]) + b"\n"
+    await store.put_document(f"{client_document('batch-page', 'client', 'b')}:0", older, 60)
+    found = await answers.answered("client", "b")
+    assert found.results == [LineResult(1, {"custom_id": "c1"}, True, 4, 2)]
+    line = LineResult(2, {"custom_id": "c2"}, True, 9, 5, cached_tokens=3, reasoning_tokens=1)
+    await answers.writer("client", "b", found).add(line)
+    assert (await answers.answered("client", "b")).results[1] == line
