@@ -17,7 +17,13 @@ from router_service.engine._attempts import AttemptRunner
 from router_service.engine._met import no_key_free, serving_later
 from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner, nothing_planned
-from router_service.engine._route_records import TAKEN, RouteRecord, record_name, record_ttl
+from router_service.engine._route_records import (
+    TAKEN,
+    RouteRecord,
+    record_name,
+    record_ttl,
+    record_ttl_past,
+)
 from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
 from router_service.outcomes import Outcome, reaction_for
@@ -53,6 +59,9 @@ class RouteLeases:
         self._clock = clock
         self._ttl_s = ttl_s
         self._outstanding: dict[str, RouteLease] = {}
+        # Expired, given back, not yet counted: the store could not tell whether another replica
+        # took their late report (and counted them); asked again at each sweep.
+        self._unsure: dict[str, RouteLease] = {}
         self._task: asyncio.Task[None] | None = None
         self.sweep_every_s = min(5.0, ttl_s / 4)  # the background sweep's period (`start`)
         self._handed_over = False  # another RouteLeases owns `_outstanding` (adopt)
@@ -196,16 +205,20 @@ class RouteLeases:
         """Whether another replica took the report of this replica's `route`: its record is
         the mark that taking leaves (else this call takes it). A record gone (expired, dropped
         for room, out of reach) is no sign of another's report: the route is this one's."""
+        try:
+            return await self._taken_elsewhere(route)
+        except StoreUnavailableError:
+            return False
+
+    async def _taken_elsewhere(self, route: RouteLease) -> bool:
+        """As `_reported_elsewhere`; StoreUnavailableError when the store cannot tell."""
         store, name = self._runner.store, record_name(route.lease_id)
         record, ttl_s = route.record, record_ttl(self._ttl_s)
         if not record:  # none kept: nobody else could take it
             return False
-        try:
-            if await store.replace_document(name, TAKEN, ttl_s, size=len(record), head=record):
-                return False
-            return (await store.get_documents([name]))[0] == TAKEN
-        except StoreUnavailableError:
+        if await store.replace_document(name, TAKEN, ttl_s, size=len(record), head=record):
             return False
+        return (await store.get_documents([name]))[0] == TAKEN
 
     async def _taken_over(self, lease_id: str) -> RouteLease | None:
         """A route another replica picked, from its record, once this report took it (the
@@ -276,15 +289,22 @@ class RouteLeases:
         """Give back every expired lease (a pick's sweep: the store is asked of those only)."""
         now = self._clock.now()
         expired = [r for r in self._outstanding.values() if r.expires_at <= now]
-        swept = 0
+        unsure, self._unsure = list(self._unsure.values()), {}
         for route in expired:
             # Another sweep (a pick's, the background one) or its report may have taken it
             # while this one gave back the one before.
-            if self._outstanding.pop(route.lease_id, None) is None:
-                continue
-            await close_failed(route.stack)
-            if await self._reported_elsewhere(route):
-                continue  # which gave back what it held
+            if self._outstanding.pop(route.lease_id, None) is not None:
+                await close_failed(route.stack)
+                unsure.append(route)
+        swept = 0
+        for route in unsure:
+            try:
+                if await self._taken_elsewhere(route):
+                    continue  # which gave back what it held, and counted it
+            except StoreUnavailableError:  # asked again while its record may be in the store
+                if now < route.expires_at + record_ttl_past(self._ttl_s):
+                    self._unsure[route.lease_id] = route
+                    continue
             swept += 1
             ctx = route.ctx
             record_decision(route.group, ctx.client, "UNKNOWN", route.deployment)

@@ -38,6 +38,11 @@ def record_ttl(ttl_s: float) -> float:
     return ttl_s * (1 + _KEPT_PAST)
 
 
+def record_ttl_past(ttl_s: float) -> float:
+    """How long a route's record outlives its lease."""
+    return ttl_s * _KEPT_PAST
+
+
 @dataclass(frozen=True, slots=True)
 class RouteRecord:
     deployment: str

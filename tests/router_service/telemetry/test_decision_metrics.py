@@ -5,6 +5,7 @@ report, or the lease's expiry as UNKNOWN), never twice."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 import pytest
@@ -173,3 +174,57 @@ async def test_a_decision_picked_on_one_replica_is_counted_once_wherever_it_ends
         assert value(found, "switchboard_attempts_total", switchboard_outcome=outcome) == 1
     assert value(found, "switchboard_requests_total") == 2
     assert await one.leases_held() == 0
+
+
+async def test_a_late_report_taken_elsewhere_is_counted_once_by_a_picker_cut_off(
+    redis_proxy: RedisProxy,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """A lease expired unreported whose late report another replica took (counting its UNKNOWN)
+    while the picking replica is cut off from Redis: that one cannot tell it was taken, and
+    counts it not a second time (its sweep asks again once Redis answers)."""
+    through = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
+    direct = with_route_client(replica_config(fake.base_url, redis_url, redis_prefix))
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    two = await start_router(direct, clock=clock)
+    late = await one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    clock.advance(one.runtime.config.route_lease_ttl_s + 1)
+    report = pb.ReportOutcomeRequest(lease_id=late.lease_id, outcome=routing_pb2.OUTCOME_OK)
+    assert not (await two.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+    await redis_proxy.cut()
+    await one.runtime.route_leases.sweep()
+    await redis_proxy.restore()
+    clock.advance(one.runtime.config.route_lease_ttl_s)  # past its record's life: asked last
+    await one.runtime.route_leases.sweep()
+
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="UNKNOWN") == 1
+    assert len(one.runtime.route_leases) == 0
+
+
+async def test_an_expired_lease_nobody_took_is_counted_by_a_picker_cut_off(
+    redis_proxy: RedisProxy,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_prefix: str,
+) -> None:
+    """Cut off from Redis past its record's life, the picking replica counts its expired lease
+    as UNKNOWN once all the same: left unsure, it is never lost."""
+    through = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    await one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    await redis_proxy.cut()
+    for _ in range(2):  # expired (unsure: not counted), then past its record's life
+        clock.advance(one.runtime.config.route_lease_ttl_s + 1)
+        await one.runtime.route_leases.sweep()
+
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="UNKNOWN") == 1
+    await redis_proxy.restore()
