@@ -2,8 +2,9 @@
 runner holds only the lines in flight and another replica can take the batch over (it runs only
 the lines not answered here: `answered`).
 
-Each answer is one JSON line (`[number, ok, input_tokens, output_tokens, output,
-cached_tokens, reasoning_tokens]`; a page of an older version's ends at `output`) appended to
+Each answer is one JSON line (`[number, ok, input_tokens, output_tokens, output]`), followed
+when it read cached or spent reasoning tokens by a second (`[number, "tokens", cached_tokens,
+reasoning_tokens]`: an older version skips it, as it skips any row not of five fields), appended to
 the batch's current **page**, a document of at most PAGE_BYTES (`StateStore.append_document`:
 one atomic step); a full page is followed by the next (`…:0`, `…:1`, …, consecutive). A page is
 read whole, a few at a time (`answered`), when a runner takes the batch over and when it writes
@@ -18,7 +19,7 @@ ends `output_not_kept`, as when its output file would be larger than `files.max_
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -30,6 +31,7 @@ from router_service.state import AppendResult, PutResult, StateStore
 __all__ = ["PAGE_BYTES", "Answered", "AnswersNotKeptError", "BatchAnswers", "LineResult"]
 
 PAGE_BYTES = 256 * 1024  # a page's size, past which the next page is begun
+_TOKENS = "tokens"  # a row of an answer's cached and reasoning tokens
 _READ_AHEAD = 8  # pages read in one call
 
 
@@ -148,18 +150,27 @@ def _page(client: str, batch_id: str, number: int) -> str:
 
 def _framed(result: LineResult) -> bytes:
     row = [result.number, result.ok, result.input_tokens, result.output_tokens, result.output]
-    row += [result.cached_tokens, result.reasoning_tokens]
-    return orjson.dumps(row) + b"\n"
+    data = orjson.dumps(row) + b"\n"
+    if result.cached_tokens or result.reasoning_tokens:  # one append: never apart from its row
+        details = [result.number, _TOKENS, result.cached_tokens, result.reasoning_tokens]
+        data += orjson.dumps(details) + b"\n"
+    return data
 
 
 def _parsed(data: bytes) -> list[LineResult]:
     results: list[LineResult] = []
     for raw in data.splitlines():
         try:
-            number, ok, input_tokens, output_tokens, output, *details = orjson.loads(raw)
-            cached, reasoning = details or (0, 0)  # none in an older version's page
-        except (orjson.JSONDecodeError, TypeError, ValueError):
+            row = orjson.loads(raw)
+            if len(row) == 4 and row[1] == _TOKENS:  # the details of the answer just before
+                if results and results[-1].number == row[0]:
+                    cached, reasoning = int(row[2]), int(row[3])
+                    results[-1] = replace(
+                        results[-1], cached_tokens=cached, reasoning_tokens=reasoning
+                    )
+                continue
+            number, ok, input_tokens, output_tokens, output = row
+        except (orjson.JSONDecodeError, TypeError, ValueError, KeyError):
             continue  # not ours (a foreign writer under the prefix): as good as absent
-        tokens = (input_tokens, output_tokens, cached, reasoning)
-        results.append(LineResult(number, output, bool(ok), *tokens))
+        results.append(LineResult(number, output, bool(ok), input_tokens, output_tokens))
     return results

@@ -90,3 +90,28 @@ async def test_answers_keep_cached_and_reasoning_tokens_and_read_an_older_versio
     line = LineResult(2, {"custom_id": "c2"}, True, 9, 5, cached_tokens=3, reasoning_tokens=1)
     await answers.writer("client", "b", found).add(line)
     assert (await answers.answered("client", "b")).results[1] == line
+
+
+async def test_an_older_version_reads_every_answer_this_version_wrote(
+    make_store: MakeStore,
+) -> None:
+    # A rolling deploy: an older replica taking the batch over reads this version's page as it
+    # reads its own (five fields a row, any other row skipped); no answered line is lost (and
+    # run, and billed, again).
+    store = make_store(ManualClock())
+    answers = BatchAnswers(store, ttl_s=3600, max_bytes=10 * PAGE_BYTES)
+    writer = answers.writer("client", "b", await answers.answered("client", "b"))
+    await writer.add(LineResult(1, {"custom_id": "c1"}, True, 9, 5, 3, 1))
+    await writer.add(LineResult(2, {"custom_id": "c2"}, True, 4, 2))
+    (page,) = await store.get_documents([f"{client_document('batch-page', 'client', 'b')}:0"])
+    assert page is not None
+    older: list[int] = []
+    for raw in page.splitlines():
+        try:
+            number, _ok, _input, _output, _out = orjson.loads(raw)
+        except (orjson.JSONDecodeError, TypeError, ValueError):
+            continue
+        older.append(number)
+    assert older == [1, 2]
+    found = await answers.answered("client", "b")
+    assert [(r.cached_tokens, r.reasoning_tokens) for r in found.results] == [(3, 1), (0, 0)]
