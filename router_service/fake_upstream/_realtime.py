@@ -17,7 +17,8 @@ Scenarios, by key and model as for chat: an error one refuses the handshake with
 and body (`Scenario.rate_limited()`, `invalid_key(style="openai")`, `server_error()`);
 `reset_after_chunks=N` drops the connection (no close handshake) after N events were sent.
 A client event over 4 MiB closes the socket with 1009 (message too big), as OpenAI's does over
-15 MiB.
+15 MiB; a `fake.close` event (`{"type": "fake.close", "code": 1009}`) closes it with that code
+whatever its size: a proxy in front that refuses every event.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ class _Session:
 
     async def answer(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
-        if kind == "session.update":
+        if kind == "fake.close":
+            await self.socket.close(code=int(event.get("code") or 1000))
+        elif kind == "session.update":
             await self._update(event)
         elif kind == "conversation.item.create":
             await self._item(event.get("item") or {})

@@ -13,8 +13,8 @@ before anything is relayed), then events go both ways until either side closes:
   to the pings of `streams.realtime_ping_s`: a half-open connection) is a failure after the
   commit: recorded and reacted to, told as an `error` event, then close code 1011; but a
   pong unread because the caller read nothing (`_check_stall`) is the caller's: close 1008;
-  and so is a close refusing the caller's event (1009 message too big, 1003, 1007): an `error`
-  event, then that code;
+  and so is a close 1009 (message too big) after the caller sent an event over 1 MiB: an
+  `error` event, then 1009 (after smaller events only, or a 1003/1007, it is the upstream's);
 - a graceful stop ends every session at its start (`LiveSessions.restart_all`): an `error`
   event saying the server restarts, then close code 1012, so callers reconnect elsewhere at
   once instead of after the grace period.
@@ -74,10 +74,12 @@ _NORMAL, _GOING_AWAY, _POLICY, _SERVER_ERROR, _RESTART = 1000, 1001, 1008, 1011,
 _ABNORMAL = 1006  # aiohttp's close code for a socket whose ping went unanswered
 _RESTARTING = "The server is restarting: reconnect to continue on another server."
 _event_ids = itertools.count(1)
-# The close codes by which the upstream refuses an event the caller sent (RFC 6455 7.4.1): the
-# caller's to hear, with that code, not a failure of the upstream (OpenAI closes 1009 on an
-# event over its 15 MiB).
-_REFUSED_EVENT = {1003: "unsupported data", 1007: "invalid payload", 1009: "message too big"}
+# A close 1009 (message too big) refuses the caller's event, the caller's to hear, not a failure
+# of the upstream (OpenAI closes 1009 over its 15 MiB), only once the caller sent one over
+# 1 MiB: no WebSocket server takes less by default (websockets' max_size; aiohttp's is 4 MiB),
+# so after smaller events only it is something in front of the upstream refusing everything.
+# 1003/1007 never are: the caller's events reach it as text, valid UTF-8 (protobuf strings).
+_TOO_BIG, _REFUSABLE_CHARS = 1009, 1 << 20
 
 
 class LiveSessions:
@@ -183,6 +185,7 @@ class _Relay:
         self._ping_s = runtime.config.streams.realtime_ping_s
         self._caller_stalled_s: float | None = None
         self._upstream_broke = False  # our socket closed on a frame it sent
+        self._largest_sent = 0  # the caller's largest event, in characters
         self._admission = current_stream_admission()  # its stream slot, renewed here
         # As an operator sees it (AdminService.ListJobs): the upstream key by its fingerprint.
         fingerprint = upstream.lease.key.fingerprint
@@ -226,6 +229,11 @@ class _Relay:
         for ended in await self._ended(socket.close_code):
             yield ended
 
+    def _caller_too_big(self) -> bool:
+        """Whether a close 1009 refused an event of the caller's: not our own socket's on the
+        upstream's frame, and the caller sent one big enough for some server to refuse."""
+        return not self._upstream_broke and self._largest_sent > _REFUSABLE_CHARS
+
     def _check_stall(self, waited_s: float) -> None:
         """Note a caller that did not take an event for so long that the upstream socket's
         heartbeat failed meanwhile: backpressure stopped the router reading the socket, so the
@@ -256,6 +264,8 @@ class _Relay:
                         param="open" if kind == "open" else "event_json",
                     )
                 event = screened(self._runtime, self._ctx.requested_model, request.event_json)
+                if len(event) > self._largest_sent:
+                    self._largest_sent = len(event)
                 await self._upstream.socket.send_str(event)
         except InvalidRequestError as refused:  # a guardrail's block, a message no valid one
             said = error_event(refused.openai_type, refused.code, refused.message, refused.param)
@@ -289,8 +299,8 @@ class _Relay:
         failure = None
         if ending is None and self._caller_stalled_s is not None:
             ending = (_not_read(self._caller_stalled_s), _POLICY, "events not read")
-        elif ending is None and close_code in _REFUSED_EVENT and not self._upstream_broke:
-            ending = (_refused_event(close_code), close_code, _REFUSED_EVENT[close_code])
+        elif ending is None and close_code == _TOO_BIG and self._caller_too_big():
+            ending = (_too_big(), _TOO_BIG, "message too big")
         elif ending is None and close_code not in (_NORMAL, 1001):
             detail = f"the upstream dropped the realtime session (close code {close_code})"
             failure = UpstreamFailure(Outcome.UPSTREAM_ERROR, detail)
@@ -334,13 +344,12 @@ class _Relay:
         await settle_logged(admission, usage.total_tokens, cost)  # its close told all the same
 
 
-def _refused_event(close_code: int) -> str:
-    if close_code == 1009:
-        code, why = "event_too_large", "an event you sent was larger than it takes"
-    else:
-        code, why = "event_refused", "it could not read an event you sent"
-    message = f"The upstream closed the session (close code {close_code}): {why}."
-    return error_event("invalid_request_error", code, message)
+def _too_big() -> str:
+    message = (
+        f"The upstream closed the session (close code {_TOO_BIG}): an event you sent was "
+        "larger than it takes."
+    )
+    return error_event("invalid_request_error", "event_too_large", message)
 
 
 def _not_read(waited_s: float) -> str:

@@ -198,6 +198,24 @@ async def test_an_event_the_upstream_finds_too_large_ends_the_session_as_the_cal
     assert [call.model for call in calls] == ["gpt-realtime", "gpt-realtime"]
 
 
+@pytest.mark.parametrize("code", [1009, 1003, 1007])
+async def test_an_upstream_refusing_small_events_is_its_failure_not_the_callers(
+    stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI], fake: FakeUpstream, code: int
+) -> None:
+    """A close 1009 after the caller sent nothing over 1 MiB (something in front of the
+    upstream refusing every event), or a 1003/1007 (the caller's events reach it as valid
+    UTF-8 text), is the upstream's failure: upstream_error, 1011, the deployment cooled."""
+    _, _, sdk = stack
+    async with sdk.realtime.connect(model="voice") as connection:
+        assert (await connection.recv()).type == "session.created"
+        await connection.send({"type": "fake.close", "code": code})  # type: ignore[arg-type]
+        told = await connection.recv()
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await connection.recv()
+    assert told.type == "error" and told.error.code == "upstream_error"
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+
+
 async def test_an_event_too_large_from_the_upstream_is_its_fault_not_the_callers(
     stack: tuple[RouterHandle, Edge, openai.AsyncOpenAI], fake: FakeUpstream
 ) -> None:
