@@ -31,6 +31,19 @@ from tests.replicas.test_batch_outage import Configs, configs
 __all__ = ["configs"]  # the fixture, used here
 
 
+async def on_one_clock(
+    configs: Configs, start_router: StartRouter, files: dict[str, int] | None = None
+) -> tuple[RedisProxy, RouterHandle, RouterHandle, ManualClock]:
+    """Two replicas on one manual clock: `one` reaches Redis through the proxy (cut it to cut
+    `one` off), `two` straight; `files` the `files` section of both."""
+    redis_proxy, through, direct = configs
+    if files is not None:
+        through["files"] = direct["files"] = files
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    return redis_proxy, one, await start_router(direct, clock=clock), clock
+
+
 async def made(sdk: openai.AsyncOpenAI, size: int) -> str:
     upload = await sdk.uploads.create(
         bytes=size, filename="in.txt", mime_type="text/plain", purpose="user_data"
@@ -77,10 +90,7 @@ async def test_an_upload_cancelled_or_expired_on_one_replica_is_so_on_the_other(
 async def test_an_upload_during_an_outage_is_refused_not_kept_where_nobody_reads_it(
     configs: Configs, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
-    redis_proxy, through, direct = configs
-    clock = ManualClock(time.time())
-    one = await start_router(through, clock=clock)
-    two = await start_router(direct, clock=clock)
+    redis_proxy, one, two, _clock = await on_one_clock(configs, start_router)
     async with sdks_on(start_edge, one, two) as (first, second):
         upload_id = await made(second, 3)
         await redis_proxy.cut()
@@ -155,11 +165,9 @@ async def completion_cut_off(
 async def test_a_completion_cut_off_from_redis_as_it_ends_leaves_its_parts_counted(
     configs: Configs, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
-    redis_proxy, through, direct = configs
-    through["files"] = direct["files"] = {"client_bytes": 5000}
-    clock = ManualClock(time.time())
-    one = await start_router(through, clock=clock)
-    two = await start_router(direct, clock=clock)
+    redis_proxy, one, two, _clock = await on_one_clock(
+        configs, start_router, {"client_bytes": 5000}
+    )
     async with sdks_on(start_edge, one, two) as (first, second):
         upload_id, part_id = await completion_cut_off(redis_proxy, one, first)
         # Still pending, its 1500 bytes of parts count: 4400 and its entry's 512 are past 5000
@@ -176,10 +184,7 @@ async def test_a_completion_cut_off_from_redis_as_it_ends_leaves_its_parts_count
 async def test_an_upload_cancelled_after_a_completion_cut_off_keeps_no_file(
     configs: Configs, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
-    redis_proxy, through, direct = configs
-    clock = ManualClock(time.time())
-    one = await start_router(through, clock=clock)
-    two = await start_router(direct, clock=clock)
+    redis_proxy, one, two, _clock = await on_one_clock(configs, start_router)
     async with sdks_on(start_edge, one, two) as (first, second):
         upload_id, _ = await completion_cut_off(redis_proxy, one, first)
         assert (await second.uploads.cancel(upload_id)).status == "cancelled"
@@ -191,11 +196,7 @@ async def test_an_upload_cancelled_after_a_completion_cut_off_keeps_no_file(
 async def test_a_completion_whose_reply_from_redis_was_lost_charges_its_file_once_retried(
     configs: Configs, start_router: StartRouter, start_edge: StartEdge
 ) -> None:
-    redis_proxy, through, direct = configs
-    through["files"] = direct["files"] = {"client_bytes": 5000}
-    clock = ManualClock(time.time())
-    one = await start_router(through, clock=clock)
-    two = await start_router(direct, clock=clock)
+    redis_proxy, one, two, clock = await on_one_clock(configs, start_router, {"client_bytes": 5000})
     async with sdks_on(start_edge, one, two) as (first, second):
         upload_id = await made(first, 1500)
         part = await first.uploads.parts.create(upload_id, data=b"x" * 1500)
@@ -257,11 +258,9 @@ async def test_a_pending_uploads_slot_freed_as_redis_is_lost_is_freed_on_redis_t
     """Redis lost between an upload's slot taken there and given back (a create refused for
     the outage, a cancel whose end was written just before): the slot given back on Redis
     once it answers, not held there for the hour the upload would have lived."""
-    redis_proxy, through, direct = configs
-    through["files"] = direct["files"] = {"max_pending_uploads": 1}
-    clock = ManualClock(time.time())
-    one = await start_router(through, clock=clock)
-    two = await start_router(direct, clock=clock)
+    redis_proxy, one, two, _clock = await on_one_clock(
+        configs, start_router, {"max_pending_uploads": 1}
+    )
     async with sdks_on(start_edge, one, two) as (first, second):
         upload_id = "" if cut_at == "create" else await made(first, 3)
         store = one.runtime.store
