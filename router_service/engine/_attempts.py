@@ -241,10 +241,11 @@ class AttemptRunner:
         try:
             await lease.report(Outcome.OK)
             current = ctx.plan.sticky if ctx.plan is not None else None
+            session, model = ctx.session_id, ctx.requested_model
             if stick_at_close:
-                end.stick = (ctx.session_id, deployment.name, current)
+                end.stick = (session, model, deployment.name, current)
             else:
-                await self.sessions.stick(ctx.session_id, deployment.name, current=current)
+                await self.sessions.stick(session, model, deployment.name, current=current)
         except BaseException:  # the caller left during the stick's round trip, or it failed
             await close_failed(stack)  # nobody else would: the lease held, a stream's renewed
             raise
@@ -301,7 +302,9 @@ class AttemptRunner:
         if actions.ban_provider:
             ctx.banned_providers.add(deployment.provider)
         if actions.any:
-            await self.sessions.apply(ctx.session_id, deployment.provider, deployment.name, actions)
+            await self.sessions.apply(
+                ctx.session_id, ctx.requested_model, deployment.provider, deployment.name, actions
+            )
         record_reaction(ctx, deployment, lease, failure, actions, self._cooldowns)
 
     def _log_cooldown(
