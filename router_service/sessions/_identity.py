@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import orjson
+
 from clients import MAX_SESSION_ID_BYTES
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from router_service.errors import InvalidRequestError
@@ -102,9 +104,33 @@ _SYSTEM_ROLES = (chat_pb2.ROLE_SYSTEM, chat_pb2.ROLE_DEVELOPER)
 
 
 def _content_bytes(message: chat_pb2.ChatMessage) -> bytes:
+    """What an opening message says, as every later turn repeats it: its prompt-cache
+    breakpoints (a part's `cache_control`) left out, which clients move to the latest message
+    at each turn; text parts alone read as the text they add up to (one turn's string is the
+    next's `[{"type": "text"}]`, where its breakpoint was)."""
     which = message.WhichOneof("content")
     if which == "text":
         return message.text.encode()
-    if which == "parts":
-        return message.parts.SerializeToString(deterministic=True)
-    return b""
+    if which != "parts":
+        return b""
+    content = message.parts
+    if any("cache_control" in part.extra_json for part in content.parts):
+        content = chat_pb2.ContentParts(parts=[_unmarked(part) for part in content.parts])
+    if all(part.WhichOneof("part") == "text" and not part.extra_json for part in content.parts):
+        return "".join(part.text.text for part in content.parts).encode()
+    return content.SerializeToString(deterministic=True)
+
+
+def _unmarked(part: chat_pb2.ContentPart) -> chat_pb2.ContentPart:
+    """`part` without its `cache_control` (a breakpoint, not what the message says)."""
+    try:
+        extra = orjson.loads(part.extra_json)
+    except orjson.JSONDecodeError:
+        return part
+    if not isinstance(extra, dict):
+        return part
+    extra.pop("cache_control", None)
+    unmarked = chat_pb2.ContentPart()
+    unmarked.CopyFrom(part)
+    unmarked.extra_json = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode() if extra else ""
+    return unmarked
