@@ -56,21 +56,32 @@ def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
 
 def user_session_id(user: str) -> str:
     """The session id a chat's OpenAI `user` names (`user:<user>`). A guardrail that redacts the
-    `user` pins it as the call's explicit id before (`pin_user_session`), where ids are bounded:
-    a `user` too long for one is named by its SHA-256 instead."""
+    `user` pins it as the call's explicit id before (`pin_session`), where ids are bounded: a
+    `user` too long for one is named by its SHA-256 instead."""
     named = f"user:{user}"
     if len(named.encode()) <= MAX_SESSION_ID_BYTES:
         return named
     return "user-sha256:" + hashlib.sha256(user.encode()).hexdigest()
 
 
-def pin_user_session(routing: routing_pb2.RoutingOptions, user: str) -> None:
-    """A guardrail rewrote the chat's `user` (an e-mail a rule redacts), which names its
-    conversation when the caller gave no session id: the conversation keeps the name of the
-    `user` as sent, so two users it redacts alike stay two conversations (their bans, sticky
-    deployments), not one. Only the router sees it (the session key is its hash)."""
-    if user and not routing.session_id:
-        routing.session_id = user_session_id(user)
+def opening_session(routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams) -> str:
+    """The session a chat names without an explicit id (its `user`, else its opening), read
+    before the request-side guardrails rewrite it (`pin_session`); "" when `routing` names
+    one: that id wins whatever they rewrite."""
+    return "" if routing.session_id else session_id_for("", params)
+
+
+def pin_session(
+    routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams, named: str
+) -> None:
+    """A guardrail rewrote the chat (an e-mail address a rule redacts in its `user` or its
+    opening messages), which names its conversation when the caller gave no session id: the
+    conversation keeps `named`, the name of the chat as sent (`opening_session`), so two
+    conversations it redacts alike ("Customer: {email}") stay two (their bans, sticky
+    deployments, `max_sessions` places), not one. Only the router sees it (the session key is
+    its hash)."""
+    if named and not routing.session_id and session_id_for("", params) != named:
+        routing.session_id = named
 
 
 def session_key(client: str, session: str) -> str:
