@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TypeVar
 
+from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig
 from router_service.engine._afterwork import close_failed
@@ -283,7 +284,21 @@ class AttemptRunner:
         *,
         started: bool,
     ) -> None:
-        """Apply the Outcome table: to the key, to the deployment, to the conversation."""
+        """Apply the Outcome table: to the key, to the deployment, to the conversation. The
+        failure was the upstream's whoever leaves meanwhile: a cancellation (the caller gone
+        during these round trips) is raised once they are done, never cuts them (the deployment
+        left uncooled for everyone, the conversation unprotected from it)."""
+        await uncut(self._react(ctx, deployment, lease, failure, started=started))
+
+    async def _react(
+        self,
+        ctx: RequestContext,
+        deployment: Deployment,
+        lease: KeyLease,
+        failure: UpstreamFailure,
+        *,
+        started: bool,
+    ) -> None:
         outcome = failure.outcome
         if failure.retry_after_s is not None:
             # An upstream (or a ReportOutcome caller) may ask for years: cooldowns only extend,
