@@ -148,5 +148,6 @@ def _unmarked(part: chat_pb2.ContentPart) -> chat_pb2.ContentPart:
     extra.pop("cache_control", None)
     unmarked = chat_pb2.ContentPart()
     unmarked.CopyFrom(part)
-    unmarked.extra_json = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode() if extra else ""
+    # Its other keys in the order they came in: as a turn that sends the part unmarked has them.
+    unmarked.extra_json = orjson.dumps(extra).decode() if extra else ""
     return unmarked
