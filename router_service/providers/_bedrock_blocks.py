@@ -51,10 +51,11 @@ def cache_point(given: Mapping[str, Any]) -> JsonObject | None:
 
 def text_blocks(content: Any) -> list[JsonObject]:
     """The text of a system or assistant turn; a part's `cache_control` becomes a cachePoint
-    block after it (Bedrock's prompt caching)."""
+    block after it (Bedrock's prompt caching). Text of whitespace alone is left out, as in
+    `content_blocks`."""
     blocks: list[JsonObject] = []
     for part in M.parts_of(content):
-        if part.get("type") == "text" and part.get("text"):
+        if part.get("type") == "text" and M.has_text(part):
             blocks.append({"text": str(part["text"])})
             if (point := cache_point(part)) is not None:
                 blocks.append(point)
@@ -62,11 +63,16 @@ def text_blocks(content: Any) -> list[JsonObject]:
 
 
 def content_blocks(content: Any, path: str) -> list[JsonObject]:
+    """A user turn's (or a tool result's) blocks. A text part of whitespace alone (a stray
+    newline part beside the others) is left out: Converse refuses the whole request for it
+    ("The text field in the ContentBlock object at messages.1.content.0 is blank"), where OpenAI
+    takes it. A turn of whitespace alone stays as it was (left out, the turn before it would be
+    the last, which a model reads as the start of its answer): Converse says why it refuses."""
     blocks: list[JsonObject] = []
     for j, part in enumerate(M.parts_of(content)):
         kind, at = part.get("type"), f"{path}.content[{j}]"
         if kind == "text":
-            if part.get("text"):
+            if M.has_text(part):
                 blocks.append({"text": str(part["text"])})
         elif kind == "image_url":
             blocks.append({"image": _image(M.image_url(part), at)})
@@ -78,7 +84,7 @@ def content_blocks(content: Any, path: str) -> list[JsonObject]:
             raise M.unsupported(f"bedrock does not take {kind!r} content parts", at)
         if (point := cache_point(part)) is not None:
             blocks.append(point)
-    return blocks
+    return blocks or M.blank_text(content)
 
 
 def tool_result_blocks(message: Mapping[str, Any], path: str) -> list[JsonObject]:
