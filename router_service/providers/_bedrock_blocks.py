@@ -34,6 +34,7 @@ _DOCUMENT_FORMATS = {
     "text/markdown": "md",
 }
 _NAME_REFUSED = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
+_NAME_MAX = 200  # the characters of a document's name that Bedrock keeps
 
 
 def cache_point(given: Mapping[str, Any]) -> JsonObject | None:
@@ -142,5 +143,32 @@ def document_name(filename: str) -> str:
     replaced by a hyphen and runs of whitespace made one space; "document" when no letter or
     digit is left."""
     stem = filename.rsplit(".", 1)[0] if "." in filename else filename
-    name = " ".join(_NAME_REFUSED.sub("-", stem).split())[:200].strip()
+    name = " ".join(_NAME_REFUSED.sub("-", stem).split())[:_NAME_MAX].strip()
     return name if any(c.isalnum() for c in name) else "document"
+
+
+def unique_document_names(messages: list[JsonObject]) -> list[JsonObject]:
+    """`messages`, each document named apart from the ones before it (a tool result's too):
+    Converse refuses a request with two documents of one name ("Messages can't contain
+    duplicate document names"), which two unnamed files, or a file attached again in a later
+    turn, make. The first keeps its name, a later one gets " (2)", " (3)"… (letters are
+    compared in any case): the earlier turns' names stay as they were sent, so Converse's
+    prompt cache keeps the conversation's prefix."""
+    taken: set[str] = set()
+    for message in messages:
+        for block in message["content"]:
+            inner = block["toolResult"]["content"] if "toolResult" in block else ()
+            for item in (block, *inner):
+                if "document" in item:
+                    item["document"]["name"] = _unused(item["document"]["name"], taken)
+    return messages
+
+
+def _unused(name: str, taken: set[str]) -> str:
+    given, count = name, 1
+    while name.lower() in taken:
+        count += 1
+        suffix = f" ({count})"
+        name = given[: _NAME_MAX - len(suffix)].rstrip() + suffix
+    taken.add(name.lower())
+    return name
