@@ -242,7 +242,9 @@ async def test_an_empty_answer_streamed_is_stored_and_continued_as_unary(
     unary = await sdk.responses.create(model="chain", input="say nothing")
     stream = await sdk.responses.create(model="chain", input="say nothing", stream=True)
     events = [event async for event in stream]
-    streamed = events[-1].response  # response.completed, or .incomplete for the filter
+    last = events[-1]  # response.completed, or .incomplete for the filter
+    assert last.type in ("response.completed", "response.incomplete")
+    streamed = last.response
 
     def shape(response: Any) -> list[dict[str, Any]]:
         return [{**item.to_dict(), "id": None} for item in response.output]
@@ -256,8 +258,12 @@ async def test_an_empty_answer_streamed_is_stored_and_continued_as_unary(
     for response in (unary, streamed):
         await sdk.responses.create(model="chain", input="and?", previous_response_id=response.id)
         sent.append(upstream_messages(fake))
-    assert sent[0] == sent[1] == [
-        {"role": "user", "content": "say nothing"},
-        {"role": "assistant", "content": ""},
-        {"role": "user", "content": "and?"},
-    ]
+    assert (
+        sent[0]
+        == sent[1]
+        == [
+            {"role": "user", "content": "say nothing"},
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": "and?"},
+        ]
+    )
