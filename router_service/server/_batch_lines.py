@@ -276,7 +276,7 @@ async def _chat(who: LineCaller, request: pb.ChatRequest) -> pb.ChatResponse:
     async def answer() -> pb.ChatResponse:
         validate_chat(params)
         # `routing.session_id`: the `user` as sent, when the gate's guardrails rewrote it
-        # (`pin_user_session`), as a Chat call's.
+        # (`pin_session`), as a Chat call's.
         ctx = _context(who, params.model, session_id_for(request.routing.session_id, params))
         ctx.truncates = truncates(request.routing)
         ctx.answers = runtime.guardrails.answers(who.client, params.model, lambda: _audit(who))
