@@ -35,13 +35,24 @@ an email's find begin at it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import add
 from typing import Final, get_args
 
 from router_service.config._guardrails import GuardrailDetector as DetectorName
 
-__all__ = ["DETECTORS", "Detector", "DetectorName", "as_read", "escape_start", "luhn_valid"]
+__all__ = [
+    "DETECTORS",
+    "CardScan",
+    "Detector",
+    "DetectorName",
+    "as_read",
+    "escape_start",
+    "luhn_valid",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +100,108 @@ _PASTED = re.compile(
     r"(?:[0-9]{13,19}|[0-9]{4}(?:[ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{4,5})"
     r"(?=[ \-](?:(?:0?[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)"
 )
+
+
+# The group sizes of a run's candidate `_PASTED` may find a card in (a card's groups, then a
+# month, a month and year, or a code): any other fails it without a look.
+_PASTED_SIZES = frozenset(
+    (*card, *after)
+    for card in (*((n,) for n in range(13, 20)), (4, 4, 4, 4), (4, 6, 4), (4, 6, 5))
+    for after in ((1,), (2,), (1, 2), (2, 2), (3,), (4,))
+)
+_PASTED_FIRST = frozenset(size for sizes in _PASTED_SIZES for size in sizes[:1])
+# A run of digit groups (single spaces or dashes between them), and a card's first group in one.
+_RUN = re.compile(r"[0-9]++(?:[ \-][0-9]++)*+")
+_VALUE = bytes.maketrans(b"0123456789", bytes(range(10)))
+_TWICE = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
+# A run is read this many characters at a time (candidates starting in them), and as many more
+# as a candidate reaches past its start: 19 digits, 18 separators, the character after.
+_BLOCK = 4096
+_MARGIN = 64
+_NONE = (1 << 62, 1 << 62)
+
+
+class CardScan:
+    """The cards of one text, in order (`next`): what `_card` accepts of each match of the
+    `credit_card` pattern, found one run of digit groups at a time. A run of N groups holds a
+    candidate at each (`4 4 4 …`): each one is decided by sums made once per run (the Luhn sum
+    of every prefix of its digits, both ways of doubling), `_card` called only on the few that
+    pass Luhn or are shaped as `_PASTED` takes, so a scan costs a few steps per group."""
+
+    __slots__ = (
+        *("_at", "_bounds", "_count", "_digits", "_limit"),
+        *("_sizes", "_starts", "_sums", "_text"),
+    )
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._at = self._limit = self._count = 0  # the block read: its run from `_at`
+        self._starts: list[int] = []  # each group's offset from `_at`, then the run's end + 1
+        self._bounds: list[int] = [0]  # each group's first digit (in `_digits`), then the end
+        self._sizes: list[int] = []
+        self._digits = ""
+        self._sums: tuple[list[int], list[int]] = ([0], [0])
+
+    def next(self, position: int) -> tuple[int, int]:
+        """(start, end) of the first card starting at `position` or after; `_NONE`: none."""
+        while self._limit != _NONE[0]:
+            if position < self._limit:
+                found = self._in_block(position)
+                if found is not None:
+                    return found
+                position = self._limit
+            candidate = _CARD.search(self._text, position)
+            if candidate is None:
+                self._limit = _NONE[0]
+                return _NONE
+            self._read(candidate.start())
+        return _NONE
+
+    def _read(self, at: int) -> None:
+        text = self._text
+        stop = min(len(text), at + _BLOCK + _MARGIN)
+        end = _RUN.match(text, at, stop).end()  # type: ignore[union-attr]  # at a digit
+        self._at = at
+        # Cut short (it may go on): only its candidates that end well inside are read.
+        self._limit = end if end < stop - 1 or stop == len(text) else at + _BLOCK
+        groups = text[at:end].replace("-", " ").split(" ")
+        self._sizes = sizes = list(map(len, groups))
+        self._bounds = bounds = list(accumulate(sizes, initial=0))
+        self._starts = list(map(add, bounds, range(len(bounds))))  # a separator per group
+        self._count = bisect_left(self._starts, self._limit - at, 0, len(sizes))
+        self._digits = digits = "".join(groups)
+        raw = digits.encode()
+        value, twice = raw.translate(_VALUE), raw.translate(_TWICE)
+        even, odd = bytearray(value), bytearray(twice)  # the digits at even offsets kept
+        even[1::2], odd[1::2] = twice[1::2], value[1::2]
+        self._sums = (list(accumulate(even, initial=0)), list(accumulate(odd, initial=0)))
+
+    def _in_block(self, position: int) -> tuple[int, int] | None:
+        bounds, sizes, digits, sums = self._bounds, self._sizes, self._digits, self._sums
+        last = len(sizes)
+        first = bisect_left(self._starts, position - self._at, 0, self._count)
+        end = first + 1
+        for group in range(first, self._count):
+            start = bounds[group]
+            if digits[start] not in "23456":
+                continue
+            if end <= group:
+                end = group + 1
+            while end < last and bounds[end + 1] <= start + 19:
+                end += 1
+            stop = bounds[end]
+            if not 13 <= stop - start <= 19:
+                continue
+            luhn = sums[(stop - 1) & 1]
+            if (luhn[stop] - luhn[start]) % 10 and (
+                sizes[group] not in _PASTED_FIRST or tuple(sizes[group:end]) not in _PASTED_SIZES
+            ):
+                continue
+            begin = self._at + self._starts[group]
+            kept = _card(self._text[begin : self._at + self._starts[end] - 1])
+            if kept:
+                return begin, begin + kept
+        return None
 
 
 # A run of separators ("1  -  2") is prose with numbers in it, not a written number.
@@ -164,6 +277,7 @@ _EMAIL = (
     r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
 _CREDIT_CARD = r"[2-6](?<![0-9][2-6])(?:[ \-]?[0-9]){12,18}(?![0-9])"
+_CARD = re.compile(_CREDIT_CARD)
 _PHONE = "|".join(
     (
         r"\+(?<![A-Za-z0-9+]\+)[1-9][0-9 .()\-]{5,22}[0-9](?![0-9])",

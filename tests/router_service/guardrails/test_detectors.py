@@ -12,7 +12,14 @@ import pytest
 
 from router_service import guardrails
 from router_service.config import GuardrailConfig
-from router_service.guardrails import DETECTORS, DetectorName, Rule, json_item_texts, luhn_valid
+from router_service.guardrails import (
+    DETECTORS,
+    DetectorName,
+    Rule,
+    _detectors,
+    json_item_texts,
+    luhn_valid,
+)
 from router_service.guardrails._detectors import as_read
 
 pytestmark = pytest.mark.timeout(60)
@@ -274,3 +281,30 @@ def test_exports() -> None:
         *("session_texts", "stored_response_texts", "transcript_texts"),
     ]
     assert all(hasattr(guardrails, name) for name in guardrails.__all__)
+
+
+@pytest.mark.parametrize("group", ["4 ", "44 ", "4-", "4444 ", "3 7 "])
+def test_card_checks_grow_with_digit_runs_not_with_their_groups(
+    group: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of digit groups (`4 4 4 …`) holds a card candidate at each group: each one's Luhn
+    check, one by one, costs the router's event loop seconds per MiB. The checks made must not
+    grow with the groups of a run, only with the runs (a run's last groups may hold a card)."""
+    calls = 0
+    real = _detectors.luhn_valid
+
+    def counted(digits: str) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(digits)
+
+    monkeypatch.setattr(_detectors, "luhn_valid", counted)
+    rule = _rule("credit_card", "phone", "email")
+    checks = []
+    for groups in (500, 5000):
+        calls = 0
+        text = f"ids: {group * groups}end; card 4111 1111 1111 1111, {group * groups}end"
+        redacted = rule.redact(text, Counter())
+        assert redacted is not None and "; card [REDACTED:credit_card], " in redacted
+        checks.append(calls)
+    assert checks[0] == checks[1] <= 8, checks
