@@ -32,6 +32,7 @@ TEXTS: dict[str, Callable[[int], str]] = {
     "4-4-4…": lambda n: ("4-" * (n // 2 + 1))[:n],
     "4444 4444 …": lambda n: ("4444 " * (n // 5 + 1))[:n],
     "+1 2 3 …": lambda n: ("+1 2 3 4 5 6 7 8 9 " * (n // 20 + 1))[:n],
+    "4 4 … x 4 4 …": lambda n: (("4 " * 19 + "x ") * (n // 40 + 1))[:n],
     "digits": lambda n: ("4" * 1000 + " ") * (n // 1001 + 1),
     "mixed": lambda n: (_MIXED * (n // len(_MIXED) + 1))[:n],
 }

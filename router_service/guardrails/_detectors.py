@@ -154,7 +154,18 @@ class CardScan:
             if candidate is None:
                 self._limit = _NONE[0]
                 return _NONE
-            self._read(candidate.start())
+            start = candidate.start()
+            end = _RUN.match(self._text, start, start + _MARGIN).end()  # type: ignore[union-attr]
+            if end >= start + _MARGIN - 1:
+                self._read(start)  # a long run: its candidates are decided by sums
+                continue
+            # A short one (most): its few candidates are checked one by one, as found.
+            while candidate is not None:
+                kept = _card(candidate.group())
+                if kept:
+                    return candidate.start(), candidate.start() + kept
+                candidate = _CARD.search(self._text, candidate.start() + 1, end)
+            position = end
         return _NONE
 
     def _read(self, at: int) -> None:
