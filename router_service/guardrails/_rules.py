@@ -91,23 +91,23 @@ class Rule:
             return match.detector
         return None
 
-    def matches(self, text: str) -> Iterator[Match]:
+    def matches(self, text: str, start: int = 0) -> Iterator[Match]:
         """What this rule finds in `text`, by detector: the built-ins' in one pass, then each
         operator pattern's (matches of different detectors may overlap). The built-ins read the
         text's backslash escapes as what they stand for (`as_read`); operator patterns, as
-        written."""
+        written. `start`: the built-ins' finds begin there or after (the text before it read
+        as context), as a scan of the whole text goes on after a find that ended there."""
         if self._combined is not None or self._cards:
-            yield from self._detected(as_read(text))
+            yield from self._detected(as_read(text), start)
         for pattern in self._patterns:
             for found in pattern.finditer(text):
                 if found.end() > found.start():  # an empty match hides nothing
                     yield Match(found.start(), found.end(), PATTERN_DETECTOR)
 
-    def _detected(self, text: str) -> Iterator[Match]:
-        """The built-ins' finds in `text`, in order: the next card or the next other find,
-        whichever begins first, each taken up from where the last find ended."""
+    def _detected(self, text: str, position: int) -> Iterator[Match]:
+        """The built-ins' finds in `text` from `position`, in order: the next card or the next
+        other find, whichever begins first, each taken up from where the last find ended."""
         cards = CardScan(text) if self._cards else None
-        position = 0
         other: tuple[int, int, str] = (-1, -1, "")  # each looked for again once passed
         card = _NONE[:2] if cards is None else (-1, -1)
         while True:
