@@ -222,21 +222,23 @@ _SEPARATORS = re.compile(r"[ .\-]{2}")
 def _phone(text: str) -> int:
     """How much of a run of digits and separators after a `+` is a phone number: all of it;
     else the longest part of it ending with a digit (a number followed by a sentence's end and
-    a digit, a dash, more digits: `+1 415 555 0100. 2 rings`); else none (0)."""
+    a digit, a dash, more digits: `+1 415 555 0100. 2 rings`); else none (0). One pass back
+    from its end (a text of `+` numbers has a candidate at each)."""
     if not text.startswith("+"):
         return len(text)  # the North American forms are exact in the regex
-    ends = (len(text), *(at for at in range(len(text) - 1, 1, -1) if _ends_digits(text, at)))
-    for end in ends:
-        digits = sum(c.isdigit() for c in text[:end])
-        if digits < 8:
-            return 0
-        if digits <= 15 and _SEPARATORS.search(text, 0, end) is None:
-            return end
+    double = _SEPARATORS.search(text)
+    clear = len(text) if double is None else double.start() + 1  # ends before a double
+    digits = sum(map(str.isdigit, text))
+    if 8 <= digits <= 15 and clear == len(text):
+        return len(text)
+    for end in range(len(text), 1, -1):
+        if end == len(text) or (text[end - 1].isdigit() and not text[end].isdigit()):
+            if digits < 8:
+                return 0
+            if digits <= 15 and end <= clear:
+                return end
+        digits -= text[end - 1].isdigit()
     return 0
-
-
-def _ends_digits(text: str, at: int) -> bool:
-    return text[at - 1].isdigit() and not text[at].isdigit()
 
 
 _TOKEN = r"[A-Za-z0-9_\-]"
