@@ -24,7 +24,8 @@ What each detector finds (README, "Guardrails", says the same to users):
 - `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
   dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
   `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
-  Separators and digits after a number (`. 2 rings`, ` - 24/7`) leave the number found.
+  Separators and digits after a number (`. 2 rings`, ` - 24/7`, ` (24 h)`) leave the number found,
+  without them.
 
 The detectors read a text `as_read`: a backslash escape (JSON's, as in a tool call's arguments, or
 a string literal's: `\\n`, `\\t`, `\\"`, `\\u00e9`…) as the character it stands for, so the `n` of
@@ -229,16 +230,22 @@ def _phone(text: str) -> int:
     double = _SEPARATORS.search(text)
     clear = len(text) if double is None else double.start() + 1  # ends before a double
     digits = sum(map(str.isdigit, text))
-    if 8 <= digits <= 15 and clear == len(text):
+    if 8 <= digits <= 15 and clear == len(text) and _closed(text, len(text)):
         return len(text)
     for end in range(len(text), 1, -1):
         if end == len(text) or (text[end - 1].isdigit() and not text[end].isdigit()):
             if digits < 8:
                 return 0
-            if digits <= 15 and end <= clear:
+            if digits <= 15 and end <= clear and _closed(text, end):
                 return end
         digits -= text[end - 1].isdigit()
     return 0
+
+
+def _closed(text: str, end: int) -> bool:
+    """Whether each parenthesis opened before `end` is closed there: one left open is the
+    note after the number (`+1 415 555 0100 (24 h)`), not its area code (`+49 (30) 1234`)."""
+    return text.count("(", 0, end) == text.count(")", 0, end)
 
 
 _TOKEN = r"[A-Za-z0-9_\-]"

@@ -308,3 +308,11 @@ def test_card_checks_grow_with_digit_runs_not_with_their_groups(
         assert redacted is not None and "; card [REDACTED:credit_card], " in redacted
         checks.append(calls)
     assert checks[0] == checks[1] <= 8, checks
+
+
+def test_a_phone_followed_by_a_parenthesis_leaves_the_parenthesis() -> None:
+    # An opening parenthesis after the number (its hours, a note) is not part of it.
+    text = "Hotline +1 415 555 0100 (24 h), or +49 (30) 1234-5678 (office)."
+    assert (
+        _redacted("phone", text) == "Hotline [REDACTED:phone] (24 h), or [REDACTED:phone] (office)."
+    )
