@@ -20,7 +20,8 @@ What each detector finds (README, "Guardrails", says the same to users):
   local part's letters of the alphabets written with spaces between words, `_LOCAL`).
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
-  a card written as one followed by its expiry's month or its code is found (the card's digits).
+  a card written as one followed by its expiry's month or its code is found (the card's digits),
+  and one followed by a 2-digit number where no digit group comes before it.
 - `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
   dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
   `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
@@ -78,14 +79,20 @@ def luhn_valid(digits: str) -> bool:
 _DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 
 
-def _card(text: str) -> int:
+def _card(text: str, opens: bool = False) -> int:
     """How much of a run of digits is a card: all of it; else a card written as cards are,
     followed by what is pasted after one (`_PASTED`: `4111 1111 1111 1111 123`, whose 19 digits
-    fail Luhn); else none (0)."""
+    fail Luhn) or, where it `opens` its run (no digit group before it), by a 2-digit number
+    (`… 1111 17 times`); else none (0)."""
     if luhn_valid(_digits(text)):
         return len(text)
-    pasted = _PASTED.match(text)
+    pasted = _PASTED.match(text) or (_NUMBERED.match(text) if opens else None)
     return pasted.end() if pasted is not None and luhn_valid(_digits(pasted.group())) else 0
+
+
+def _opens_run(text: str, at: int) -> bool:
+    """Whether the digit group at `at` of `text` is the first of its run."""
+    return at < 2 or text[at - 1] not in " -" or not text[at - 2].isdigit()
 
 
 def _digits(text: str) -> str:
@@ -97,10 +104,11 @@ def _digits(text: str) -> str:
 # or `05`, the year after it or after a `/` out of the run; its 3-4 digit code). Any other
 # prefix of a run (an IBAN's first groups, a list's first numbers) is no card, though a tenth of
 # them pass Luhn.
-_PASTED = re.compile(
-    r"(?:[0-9]{13,19}|[0-9]{4}(?:[ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{4,5})"
-    r"(?=[ \-](?:(?:0?[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)"
-)
+_WRITTEN = r"(?:[0-9]{13,19}|[0-9]{4}(?:[ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{4,5})"
+_PASTED = re.compile(_WRITTEN + r"(?=[ \-](?:(?:0?[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)")
+# A run that begins with a card may go on with any 2-digit number (a count, a line's number);
+# one that begins with other groups (an IBAN's country code and check digits) does not.
+_NUMBERED = re.compile(_WRITTEN + r"(?=[ \-][0-9]{2}$)")
 
 
 # The group sizes of a run's candidate `_PASTED` may find a card in (a card's groups, then a
@@ -162,7 +170,7 @@ class CardScan:
                 continue
             # A short one (most): its few candidates are checked one by one, as found.
             while candidate is not None:
-                kept = _card(candidate.group())
+                kept = _card(candidate.group(), _opens_run(self._text, candidate.start()))
                 if kept:
                     return candidate.start(), candidate.start() + kept
                 candidate = _CARD.search(self._text, candidate.start() + 1, end)
@@ -210,7 +218,8 @@ class CardScan:
             ):
                 continue
             begin = self._at + self._starts[group]
-            kept = _card(self._text[begin : self._at + self._starts[end] - 1])
+            window = self._text[begin : self._at + self._starts[end] - 1]
+            kept = _card(window, group == 0 and _opens_run(self._text, begin))
             if kept:
                 return begin, begin + kept
         return None

@@ -316,3 +316,14 @@ def test_a_phone_followed_by_a_parenthesis_leaves_the_parenthesis() -> None:
     assert (
         _redacted("phone", text) == "Hotline [REDACTED:phone] (24 h), or [REDACTED:phone] (office)."
     )
+
+
+def test_a_card_followed_by_a_two_digit_number_is_found() -> None:
+    # Not a month (`05`) nor a code (`123`): a count, a line's number. The card is found.
+    text = "card 4111 1111 1111 1111 17 times, 5500-0000-0000-0004-99 too"
+    assert _redacted("credit_card", text) == (
+        "card [REDACTED:credit_card] 17 times, [REDACTED:credit_card]-99 too"
+    )
+    # Inside a longer run (an IBAN's groups, whose first 16 digits pass Luhn) it is no card.
+    assert luhn_valid("3704004405320131")
+    assert _redacted("credit_card", "IBAN DE89 3704 0044 0532 0131 57 thanks") is None
