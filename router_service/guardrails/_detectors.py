@@ -169,8 +169,10 @@ class CardScan:
                 self._read(start)  # a long run: its candidates are decided by sums
                 continue
             # A short one (most): its few candidates are checked one by one, as found.
+            opens = _opens_run(self._text, start)  # its first candidate only may open it
             while candidate is not None:
-                kept = _card(candidate.group(), _opens_run(self._text, candidate.start()))
+                kept = _card(candidate.group(), opens)
+                opens = False
                 if kept:
                     return candidate.start(), candidate.start() + kept
                 candidate = _CARD.search(self._text, candidate.start() + 1, end)
