@@ -86,6 +86,8 @@ def _card(text: str, opens: bool = False) -> int:
     (`… 1111 17 times`); else none (0)."""
     if luhn_valid(_digits(text)):
         return len(text)
+    if not (text[4:5] in (" ", "-") or text[:13].isdigit()):
+        return 0  # neither 4 digits and a separator, nor 13 digits: `_WRITTEN` takes neither
     pasted = _PASTED.match(text) or (_NUMBERED.match(text) if opens else None)
     return pasted.end() if pasted is not None and luhn_valid(_digits(pasted.group())) else 0
 
