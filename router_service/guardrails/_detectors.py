@@ -121,7 +121,8 @@ _PASTED_SIZES = frozenset(
     for after in ((1,), (2,), (1, 2), (2, 2), (3,), (4,))
 )
 _PASTED_FIRST = frozenset(size for sizes in _PASTED_SIZES for size in sizes[:1])
-# A run of digit groups (single spaces or dashes between them), and a card's first group in one.
+# A run of digit groups (single spaces or dashes between them). Unbounded, but possessive: it
+# never gives back, so a match is linear in what it takes (it is no detector's pattern).
 _RUN = re.compile(r"[0-9]++(?:[ \-][0-9]++)*+")
 _VALUE = bytes.maketrans(b"0123456789", bytes(range(10)))
 _TWICE = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
@@ -134,10 +135,11 @@ _NONE = (1 << 62, 1 << 62)
 
 class CardScan:
     """The cards of one text, in order (`next`): what `_card` accepts of each match of the
-    `credit_card` pattern, found one run of digit groups at a time. A run of N groups holds a
-    candidate at each (`4 4 4 …`): each one is decided by sums made once per run (the Luhn sum
-    of every prefix of its digits, both ways of doubling), `_card` called only on the few that
-    pass Luhn or are shaped as `_PASTED` takes, so a scan costs a few steps per group."""
+    `credit_card` pattern. A short run of digit groups has its few candidates checked as found;
+    a long one (`4 4 4 …`, a candidate at each group) is read 4 KiB at a time, each candidate
+    decided by sums made once per read (the Luhn sum of every prefix of its digits, both ways of
+    doubling), `_card` called only on the few that pass Luhn or are shaped as `_PASTED` takes:
+    a scan costs a few steps per group, not a regex search and a Luhn check."""
 
     __slots__ = (
         *("_at", "_bounds", "_count", "_digits", "_limit"),
