@@ -362,3 +362,22 @@ async def test_enabling_a_recovering_key_makes_it_fully_usable(
     finally:
         fake.state.release()
     assert [chunk async for chunk in first]
+
+
+async def test_a_key_pasted_into_a_disables_reason_is_never_shown(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """An operator disabling a leaked key may well quote it: the note every replica's ListKeys
+    shows (and the store keeps) says `[redacted]` in its place, as for any configured key."""
+    router = await start_router(one_provider(fake.base_url, ["sk-secret-1", "sk-secret-2"]))
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest())
+    first = listed.keys[0].fingerprint
+    reason = "leaked in ticket 42: sk-secret-1 (and sk-secret-2 beside it)"
+    toggled = await router.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(fingerprint=first, enabled=False, reason=reason)
+    )
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest())
+    for shown in (toggled.key, *listed.keys):
+        assert "sk-secret" not in str(shown)
+    (note,) = {k.disabled_note for k in listed.keys if k.disabled_note}
+    assert note == "leaked in ticket 42: [redacted] (and [redacted] beside it)"
