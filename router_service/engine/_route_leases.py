@@ -19,6 +19,7 @@ from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner, nothing_planned
 from router_service.engine._route_records import (
     TAKEN,
+    TAKEN_HERE,
     RouteRecord,
     record_name,
     record_ttl,
@@ -59,8 +60,8 @@ class RouteLeases:
         self._clock = clock
         self._ttl_s = ttl_s
         self._outstanding: dict[str, RouteLease] = {}
-        # Expired, given back, not yet counted: the store could not tell whether another replica
-        # took their late report (and counted them); asked again at each sweep.
+        # Expired, not yet counted: being given back, or the store could not tell whether
+        # another replica took their late report (and counted them); asked again at each sweep.
         self._unsure: dict[str, RouteLease] = {}
         self._task: asyncio.Task[None] | None = None
         self.sweep_every_s = min(5.0, ttl_s / 4)  # the background sweep's period (`start`)
@@ -216,7 +217,7 @@ class RouteLeases:
         record, ttl_s = route.record, record_ttl(self._ttl_s)
         if not record:  # none kept: nobody else could take it
             return False
-        if await store.replace_document(name, TAKEN, ttl_s, size=len(record), head=record):
+        if await store.replace_document(name, TAKEN_HERE, ttl_s, size=len(record), head=record):
             return False
         return (await store.get_documents([name]))[0] == TAKEN
 
@@ -286,34 +287,38 @@ class RouteLeases:
                     await close_failed(route.stack)
 
     async def _sweep_expired(self) -> int:
-        """Give back every expired lease (a pick's sweep: the store is asked of those only)."""
+        """Give back every expired lease (a pick's sweep: the store is asked of those only).
+        An expired lease moves from the table to `_unsure` at once and leaves it only as it is
+        counted (or found taken elsewhere): a sweep cut short (a pick whose caller left while
+        it asked the store, a stop) leaves the rest to the next, and of two sweeps at once
+        (a pick's, the background one) one counts each."""
         now = self._clock.now()
-        expired = [r for r in self._outstanding.values() if r.expires_at <= now]
-        unsure, self._unsure = list(self._unsure.values()), {}
-        for route in expired:
-            # Another sweep (a pick's, the background one) or its report may have taken it
-            # while this one gave back the one before.
-            if self._outstanding.pop(route.lease_id, None) is not None:
-                await close_failed(route.stack)
-                unsure.append(route)
+        for route in [r for r in self._outstanding.values() if r.expires_at <= now]:
+            del self._outstanding[route.lease_id]
+            self._unsure[route.lease_id] = route
         swept = 0
-        for route in unsure:
+        for route in list(self._unsure.values()):
+            await close_failed(route.stack)  # once: a closed stack gives back nothing again
             try:
                 if await self._taken_elsewhere(route):
+                    self._unsure.pop(route.lease_id, None)
                     continue  # which gave back what it held, and counted it
             except StoreUnavailableError:  # asked again while its record may be in the store
                 if now < route.expires_at + record_ttl_past(self._ttl_s):
-                    self._unsure[route.lease_id] = route
                     continue
-            swept += 1
-            ctx = route.ctx
-            record_decision(route.group, ctx.client, "UNKNOWN", route.deployment)
-            log.warning(
-                "PickRoute lease for %s (key %s) expired unreported",
-                route.deployment.name,
-                route.lease.key.fingerprint,
-            )
+            if self._unsure.pop(route.lease_id, None) is route:  # not another sweep's meanwhile
+                swept += 1
+                self._expired(route)
         return swept
+
+    def _expired(self, route: RouteLease) -> None:
+        """`route` counted UNKNOWN: it ended unreported."""
+        record_decision(route.group, route.ctx.client, "UNKNOWN", route.deployment)
+        log.warning(
+            "PickRoute lease for %s (key %s) expired unreported",
+            route.deployment.name,
+            route.lease.key.fingerprint,
+        )
 
     def start(self) -> None:
         """Sweep in the background (expired leases are also swept on every pick)."""

@@ -228,3 +228,40 @@ async def test_an_expired_lease_nobody_took_is_counted_by_a_picker_cut_off(
     found = samples(captured.prometheus_text())
     assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="UNKNOWN") == 1
     await redis_proxy.restore()
+
+
+async def test_an_expired_lease_a_cancelled_pick_was_sweeping_is_still_counted(
+    redis_proxy: RedisProxy,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_prefix: str,
+) -> None:
+    """A pick sweeps the expired leases first: cancelled while its sweep asks Redis of one, the
+    sweep goes on without it, and the expired lease is counted UNKNOWN once."""
+    through = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    await one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    clock.advance(one.runtime.config.route_lease_ttl_s + 1)
+    redis_proxy.hold_replies_after(b":route:")  # the sweep asking whether it was taken
+    call = one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    picking = asyncio.ensure_future(call)
+    await asyncio.wait_for(redis_proxy.held.wait(), 10)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await picking
+
+    def counted(outcome: str) -> float:
+        found = samples(captured.prometheus_text())
+        return value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome=outcome)
+
+    async def left() -> bool:  # its handler cancelled, while its sweep waits on Redis
+        return counted("CANCELLED") == 1
+
+    await eventually(left, what="the cancelled pick counted")
+    await redis_proxy.restore()
+    await one.runtime.route_leases.sweep()
+    assert counted("UNKNOWN") == 1
+    assert len(one.runtime.route_leases) == 0
+    assert await one.leases_held() == 0
