@@ -311,13 +311,14 @@ class RouteLeases:
                 self._expired(route)
         return swept
 
-    def _expired(self, route: RouteLease) -> None:
+    def _expired(self, route: RouteLease, how: str = "expired unreported") -> None:
         """`route` counted UNKNOWN: it ended unreported."""
         record_decision(route.group, route.ctx.client, "UNKNOWN", route.deployment)
         log.warning(
-            "PickRoute lease for %s (key %s) expired unreported",
+            "PickRoute lease for %s (key %s) %s",
             route.deployment.name,
             route.lease.key.fingerprint,
+            how,
         )
 
     def start(self) -> None:
@@ -342,16 +343,33 @@ class RouteLeases:
         was still making lands here too; `other.aclose` then gives nothing back."""
         other._outstanding.update(self._outstanding)
         self._outstanding = other._outstanding  # one table however many reloads share it
+        other._unsure.update(self._unsure)
+        self._unsure = other._unsure  # expired, not yet counted: counted by either's sweep
         other._handed_over = True
 
     async def aclose(self) -> None:
-        """Stop sweeping and give back everything still outstanding. Idempotent."""
+        """Stop sweeping and give back everything still outstanding, each counted UNKNOWN once
+        (`_stopped`). Idempotent."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             await asyncio.wait((task,))
         if self._handed_over:
             return
-        routes, self._outstanding = list(self._outstanding.values()), {}
+        routes = [*self._outstanding.values(), *self._unsure.values()]
+        self._outstanding, self._unsure = {}, {}
         for route in routes:
             await close_failed(route.stack)
+            await self._stopped(route)
+
+    async def _stopped(self, route: RouteLease) -> None:
+        """`route` unreported at this replica's stop, counted UNKNOWN, as no report can reach
+        it here any more: its record taken first, so that a report reaching another replica
+        later is refused (not counted again), unless one there took it already (counted
+        there). A store that cannot tell: counted here (a stop cannot ask again)."""
+        try:
+            if await self._taken_elsewhere(route):
+                return
+        except StoreUnavailableError:
+            pass
+        self._expired(route, "unreported at the router's stop")

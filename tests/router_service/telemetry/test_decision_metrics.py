@@ -265,3 +265,32 @@ async def test_an_expired_lease_a_cancelled_pick_was_sweeping_is_still_counted(
     assert counted("UNKNOWN") == 1
     assert len(one.runtime.route_leases) == 0
     assert await one.leases_held() == 0
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["memory", "redis"])
+async def test_a_lease_outstanding_at_a_stop_is_counted_unknown_once(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_url: str,
+    redis_prefix: str,
+    shared: bool,
+) -> None:
+    """A replica that stops gives back its leases still outstanding and counts each UNKNOWN
+    (no report can reach it any more); on Redis it takes their records, so a report of one
+    that reaches another replica afterwards is refused, not counted a second time."""
+    config = with_route_client(replica_config(fake.base_url, redis_url, redis_prefix))
+    if not shared:
+        config["state"] = {"backend": "memory"}
+    one, two = await two_replicas(start_router, config)
+    picked = await one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    await one.server.shutdown(grace=0.5)
+    report = pb.ReportOutcomeRequest(lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK)
+    assert not (await two.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+
+    found = samples(captured.prometheus_text())
+    unknown = {**ROUTE, "switchboard_outcome": "UNKNOWN", "switchboard_model_group": "chain"}
+    assert value(found, "switchboard_requests_total", **unknown) == 1
+    assert value(found, "switchboard_requests_total") == 1
+    assert value(found, "switchboard_attempts_total", switchboard_outcome="UNKNOWN") == 1
+    assert await two.leases_held() == 0
