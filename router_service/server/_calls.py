@@ -25,6 +25,7 @@ from router_service.sessions import session_key
 
 __all__ = [
     "client_name",
+    "deadline_context",
     "owner_name",
     "request_context",
     "validate_chat",
@@ -43,8 +44,7 @@ def request_context(
     calling client and hashed (sessions.session_key)."""
     if not model:
         raise InvalidRequestError("`model` is required.", param="model")
-    remaining = grpc_ctx.time_remaining()
-    deadline = None if remaining is None else clock.monotonic() + remaining
+    deadline, timeout_s = _deadline(clock, grpc_ctx)
     client = client_name()
     session = session_key(client, session_id)
     return RequestContext(
@@ -53,8 +53,22 @@ def request_context(
         deadline=deadline,
         session_id=session,
         client=client,
-        grpc_timeout_s=remaining or 0.0,
+        grpc_timeout_s=timeout_s,
     )
+
+
+def deadline_context(clock: Clock, grpc_ctx: grpc.aio.ServicerContext) -> RequestContext:
+    """The context of a call's deadline only, on the router's clock: what a call that is no
+    request (ReportOutcome) reads its cancellation by (`RequestContext.cancelled_at_deadline`)."""
+    deadline, timeout_s = _deadline(clock, grpc_ctx)
+    return RequestContext("", clock, deadline=deadline, grpc_timeout_s=timeout_s)
+
+
+def _deadline(clock: Clock, grpc_ctx: grpc.aio.ServicerContext) -> tuple[float | None, float]:
+    """The call's deadline on `clock` (None: none), and its timeout as it starts (0: none)."""
+    remaining = grpc_ctx.time_remaining()
+    deadline = None if remaining is None else clock.monotonic() + remaining
+    return deadline, remaining or 0.0
 
 
 def client_name() -> str:

@@ -4,6 +4,8 @@ counted in the request metrics once (`telemetry.record_decision`)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
 from clients import to_grpc_status
@@ -13,10 +15,10 @@ from router_service.engine import RequestContext
 from router_service.errors import InvalidRequestError, PermissionDeniedError
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
-from router_service.server._calls import request_context, validate_report
+from router_service.server._calls import deadline_context, request_context, validate_report
 from router_service.server._errors import error_details
 from router_service.sessions import checked_session_id
-from router_service.telemetry import record_decision_failed
+from router_service.telemetry import read_cancellation, record_decision_failed
 
 __all__ = ["RouteMethods"]
 
@@ -68,6 +70,7 @@ class RouteMethods:
     async def ReportOutcome(
         self, request: pb.ReportOutcomeRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportOutcomeResponse:
+        waits = deadline_context(self.runtime.clock, context)
         try:
             try:
                 outcome = Outcome(request.outcome)
@@ -86,6 +89,9 @@ class RouteMethods:
                 ),
                 total_tokens=request.total_tokens if request.HasField("total_tokens") else None,
             )
+        except asyncio.CancelledError:
+            read_cancellation(waits)  # its SERVER span's status, as a pick's is read
+            raise
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))
             raise

@@ -294,3 +294,49 @@ async def test_a_lease_outstanding_at_a_stop_is_counted_unknown_once(
     assert value(found, "switchboard_requests_total") == 1
     assert value(found, "switchboard_attempts_total", switchboard_outcome="UNKNOWN") == 1
     assert await two.leases_held() == 0
+
+
+@pytest.mark.parametrize(
+    ("moved_s", "status"),
+    [(5.0, grpc.StatusCode.CANCELLED), (9.9, grpc.StatusCode.DEADLINE_EXCEEDED)],
+    ids=["left", "due"],
+)
+async def test_a_report_cancelled_near_its_deadline_is_read_by_its_deadline(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_proxy: RedisProxy,
+    redis_prefix: str,
+    moved_s: float,
+    status: grpc.StatusCode,
+) -> None:
+    """A report held at the state store (taking its route's record) whose call is cancelled with
+    0.1 s left on the router's clock of a 10 s timeout: its deadline's, on its SERVER span, as a
+    pick's is read (not by gRPC's time remaining, which is never 0 at a cancel sent early);
+    with 5 s left its caller left."""
+    clock = ManualClock(1_700_000_000.0)
+    config = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
+    config["state"].update(socket_timeout_s=60.0)
+    router = await start_router(config, clock=clock)
+    picked = await router.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    redis_proxy.hold_replies_after(b":route:")  # held where it takes its route's record
+    report = pb.ReportOutcomeRequest(lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK)
+    call = router.stub.ReportOutcome(report, metadata=AS_SERVICE, timeout=10)
+    reporting = asyncio.ensure_future(call)
+    await asyncio.wait_for(redis_proxy.held.wait(), 10)
+    released = redis_proxy.sent_naming(b"ZREM")  # its key slot given back: its handler cancelled
+    clock.advance(moved_s)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reporting
+    await asyncio.wait_for(released.wait(), 10)
+    await redis_proxy.restore()
+
+    def served() -> list[ReadableSpan]:
+        return Trace(captured.spans()).named("switchboard.v1.RouterService/ReportOutcome")
+
+    async def ended() -> bool:
+        return len(served()) == 1
+
+    await eventually(ended, what="the ReportOutcome call's SERVER span ended")
+    assert attrs(served()[0])["rpc.grpc.status_code"] == status.value[0]
