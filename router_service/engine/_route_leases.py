@@ -179,6 +179,7 @@ class RouteLeases:
                 if reaction_for(outcome).counts_against_deployment:
                     await self._runner.stats.record(deployment.health_name, False)
         except BaseException:
+            self._unfinished(route)
             await close_failed(route.stack)  # the report's own error wins
             raise
         await close_failed(route.stack, finished=True)  # applied: accepted, the release logged
@@ -195,12 +196,18 @@ class RouteLeases:
         try:
             elsewhere = await self._reported_elsewhere(route)
         except BaseException:
+            self._unfinished(route)
             await close_failed(route.stack)
             raise
         if not elsewhere:
             return route
         await close_failed(route.stack)  # its slot and mark were given back there
         return None
+
+    def _unfinished(self, route: RouteLease) -> None:
+        """`route`, whose report did not end (its caller left, an error), counted UNKNOWN by
+        the next sweep: taken from the table, it is no longer reported there nor expires."""
+        self._unsure[route.lease_id] = route
 
     async def _reported_elsewhere(self, route: RouteLease) -> bool:
         """Whether another replica took the report of this replica's `route`: its record is
