@@ -51,6 +51,10 @@ class RouteLease:
     expires_at: float
     record: bytes = b""  # as kept in the store (`_route_records.py`); b"": another replica's
     group: str = ""  # the model its caller asked for; "": unknown (an older replica's record)
+    # Its report taken while the store could not tell whether another replica took it first.
+    unsure: bool = False
+    # What it counts as once the store can tell (`_count`): unreported, or that report's.
+    counted: tuple[str, int | None] = ("UNKNOWN", None)
 
 
 class RouteLeases:
@@ -183,8 +187,11 @@ class RouteLeases:
             await close_failed(route.stack)  # the report's own error wins
             raise
         await close_failed(route.stack, finished=True)  # applied: accepted, the release logged
-        tokens = total_tokens if outcome is Outcome.OK else None
-        record_decision(route.group, ctx.client, outcome.name, deployment, tokens=tokens)
+        route.counted = (outcome.name, total_tokens if outcome is Outcome.OK else None)
+        if route.unsure:  # counted by the sweep that finds it was not another's to count
+            self._unsure[lease_id] = route
+        else:
+            self._count(route)
         return True
 
     async def _take(self, lease_id: str) -> RouteLease | None:
@@ -200,6 +207,7 @@ class RouteLeases:
             await close_failed(route.stack)
             raise
         if not elsewhere:
+            route.unsure = elsewhere is None
             return route
         await close_failed(route.stack)  # its slot and mark were given back there
         return None
@@ -209,14 +217,15 @@ class RouteLeases:
         the next sweep: taken from the table, it is no longer reported there nor expires."""
         self._unsure[route.lease_id] = route
 
-    async def _reported_elsewhere(self, route: RouteLease) -> bool:
+    async def _reported_elsewhere(self, route: RouteLease) -> bool | None:
         """Whether another replica took the report of this replica's `route`: its record is
         the mark that taking leaves (else this call takes it). A record gone (expired, dropped
-        for room, out of reach) is no sign of another's report: the route is this one's."""
+        for room) is no sign of another's report: the route is this one's. None: the store is
+        out of reach (the report is taken here, counted once the sweep can ask)."""
         try:
             return await self._taken_elsewhere(route)
         except StoreUnavailableError:
-            return False
+            return None
 
     async def _taken_elsewhere(self, route: RouteLease) -> bool:
         """As `_reported_elsewhere`; StoreUnavailableError when the store cannot tell."""
@@ -314,19 +323,23 @@ class RouteLeases:
                 if now < route.expires_at + record_ttl_past(self._ttl_s):
                     continue
             if self._unsure.pop(route.lease_id, None) is route:  # not another sweep's meanwhile
-                swept += 1
-                self._expired(route)
+                swept += self._count(route)
         return swept
 
-    def _expired(self, route: RouteLease, how: str = "expired unreported") -> None:
-        """`route` counted UNKNOWN: it ended unreported."""
-        record_decision(route.group, route.ctx.client, "UNKNOWN", route.deployment)
+    def _count(self, route: RouteLease, how: str = "expired unreported") -> bool:
+        """`route` in the metrics: UNKNOWN, as it ended unreported (logged), or as its report
+        (`counted`). Whether it was unreported."""
+        outcome, tokens = route.counted
+        record_decision(route.group, route.ctx.client, outcome, route.deployment, tokens=tokens)
+        if outcome != "UNKNOWN":
+            return False
         log.warning(
             "PickRoute lease for %s (key %s) %s",
             route.deployment.name,
             route.lease.key.fingerprint,
             how,
         )
+        return True
 
     def start(self) -> None:
         """Sweep in the background (expired leases are also swept on every pick)."""
@@ -379,4 +392,4 @@ class RouteLeases:
                 return
         except StoreUnavailableError:
             pass
-        self._expired(route, "unreported at the router's stop")
+        self._count(route, "unreported at the router's stop")
