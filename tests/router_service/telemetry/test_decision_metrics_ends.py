@@ -206,3 +206,33 @@ async def test_a_report_the_picker_cut_off_takes_alone_is_counted_once_it_can_te
     assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="OK") == 1
     assert value(found, "switchboard_requests_total") == 1
     assert value(found, "switchboard_client_tokens_total", gen_ai_token_type="total") == 40
+
+
+async def test_a_report_the_picker_cut_off_takes_before_another_replica_is_counted_once(
+    redis_proxy: RedisProxy,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """Reported on the picking replica while it is cut off from Redis, then on another replica
+    (whose Redis still holds the record): both take it, one counts it, the other replica (the
+    picking one's sweep then finds the record taken)."""
+    through = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
+    direct = with_route_client(replica_config(fake.base_url, redis_url, redis_prefix))
+    clock = ManualClock(time.time())
+    one = await start_router(through, clock=clock)
+    two = await start_router(direct, clock=clock)
+    picked = await one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    report = pb.ReportOutcomeRequest(lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK)
+    await redis_proxy.cut()
+    assert (await one.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+    assert (await two.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+    await redis_proxy.restore()
+    clock.advance(one.runtime.config.route_lease_ttl_s / 4)
+    await one.runtime.route_leases.sweep()
+
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="OK") == 1
+    assert value(found, "switchboard_requests_total") == 1
