@@ -64,8 +64,9 @@ class RouteLeases:
         self._clock = clock
         self._ttl_s = ttl_s
         self._outstanding: dict[str, RouteLease] = {}
-        # Expired, not yet counted: being given back, or the store could not tell whether
-        # another replica took their late report (and counted them); asked again at each sweep.
+        # Out of the table, not yet counted: expired (being given back), a report that did not
+        # end, or one whose store could not tell whether another replica took (and counted)
+        # it first; the store asked again at each sweep (`_sweep_expired`).
         self._unsure: dict[str, RouteLease] = {}
         self._task: asyncio.Task[None] | None = None
         self.sweep_every_s = min(5.0, ttl_s / 4)  # the background sweep's period (`start`)
@@ -383,10 +384,11 @@ class RouteLeases:
             await self._stopped(route)
 
     async def _stopped(self, route: RouteLease) -> None:
-        """`route` unreported at this replica's stop, counted UNKNOWN, as no report can reach
-        it here any more: its record taken first, so that a report reaching another replica
-        later is refused (not counted again), unless one there took it already (counted
-        there). A store that cannot tell: counted here (a stop cannot ask again)."""
+        """`route` not yet counted at this replica's stop, counted now (unreported: UNKNOWN),
+        as no report can reach it here any more: its record taken first, so that a report
+        reaching another replica later is refused (not counted again), unless one there took
+        it already (counted there). A store that cannot tell: counted here (a stop cannot ask
+        again)."""
         try:
             if await self._taken_elsewhere(route):
                 return
