@@ -185,8 +185,11 @@ class AttemptRunner:
                         raise
                 return result[0], deployment, result[1]
             failure = result
-            if shortened(ctx, failure):  # `truncation: auto`: the same deployment, shorter
+            if shortened(ctx, failure) and ctx.truncation is not None:
+                # `truncation: auto`: the same deployment, shorter. The key's tpm counts what
+                # it sends (its estimate stays when no usage is reported): the shorter input.
                 tried.clear()
+                tokens = ctx.truncation.tokens
                 continue
             step = reaction_for(result.outcome).next_step
             if step is NextStep.RETURN_ERROR:

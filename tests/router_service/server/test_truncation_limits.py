@@ -1,0 +1,56 @@
+"""`truncation: auto` and the key's own rpm and tpm windows, over a real gRPC channel (memory and
+Redis state): the key's tpm counts what each try sent (a shortened retry, its shorter input)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.outcomes import Outcome
+from tests.conftest import StartRouter, base_config
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
+from tests.router_service.server.test_truncation import AUTO, CONVERSATION, outcomes
+
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
+
+
+def one_key(fake_url: str, state: dict[str, Any], queue_timeout_s: float, **key: Any) -> Any:
+    """`chain` on alpha's one key, with its limits `key`."""
+    solo = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
+    config = base_config(fake_url, models={"chain": solo}, state=state)
+    config["providers"]["alpha"].update(
+        keys=[{"key": "sk-alpha-1", **key}], queue_timeout_s=queue_timeout_s
+    )
+    return config
+
+
+def hello(max_tokens: int) -> pb.ChatRequest:
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+    params = chat_pb2.ChatParams(model="chain", messages=[message], max_tokens=max_tokens)
+    return pb.ChatRequest(params=params)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+async def test_the_keys_tpm_counts_the_shortened_input_the_retry_sent(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any], stream: bool
+) -> None:
+    """An upstream that reports no usage leaves a call's estimate in the key's tpm: the retry's
+    is that of the shortened input it sent (35 tokens), not the whole one (62), which the
+    upstream never read. A next request of 62 then fits the key's 100."""
+    fake.state.set_scenario(Scenario(context_window=12, no_usage=True))
+    router = await start_router(one_key(fake.base_url, state_section, 0, tpm=100))
+    conversation = pb.ChatRequest(params=CONVERSATION, routing=AUTO)
+    conversation.params.max_tokens = 10  # 62 tokens whole, 35 with the 4 oldest left out
+    if stream:
+        request = pb.ChatStreamRequest(params=conversation.params, routing=AUTO)
+        events = [event async for event in router.stub.ChatStream(request)]
+        assert events[-1].summary.route.truncated_messages == 4
+    else:
+        answer = await router.stub.Chat(conversation)
+        assert outcomes(answer.route) == [Outcome.CONTEXT_TOO_LONG, Outcome.OK]
+    after = await router.stub.Chat(hello(58))  # 62 tokens: 35 + 62 <= 100 < 62 + 62
+    assert after.completion.choices[0].message.text == "Echo: hi"
