@@ -117,7 +117,8 @@ class AttemptRunner:
             walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success)
             if isinstance(walked, tuple):
                 return walked
-            met.met(walked, deployment)
+            # A shortened retry that found the key at its limit waited for it already.
+            met.met(walked, deployment, waited=ctx.truncation is not None)
         if met.blocked and met.last is None:
             deployment = met.blocked[0]
             wait_s = ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
@@ -155,17 +156,11 @@ class AttemptRunner:
         ctx.truncation = None  # each deployment is sent the whole input first
         started = self._clock.monotonic()
         while True:
-            wait = 0.0 if tried else wait_s
-            leasing = deployment.pool.lease_or_wait(
-                deployment.upstream_model, tried, tokens=tokens, wait_s=wait
-            )
-            if wait <= 0:  # the common case: no queue, so no time in it to measure
-                lease = await leasing
-            else:
-                with key_wait(deployment, wait):
-                    lease = await leasing
+            lease = await _lease(deployment, tried, tokens, 0.0 if tried else wait_s)
             if isinstance(lease, Unavailable):
-                if failure is None:
+                # None for a shortened retry (nothing `tried` since): it was never sent, so the
+                # refusal says why, not the longer input's context error.
+                if failure is None or not tried:
                     return lease
                 break
             tried.add(lease.key.fingerprint)
@@ -188,8 +183,11 @@ class AttemptRunner:
             if shortened(ctx, failure) and ctx.truncation is not None:
                 # `truncation: auto`: the same deployment, shorter. The key's tpm counts what
                 # it sends (its estimate stays when no usage is reported): the shorter input.
+                # A key at its limit is waited for as by a queued request: the retry goes on
+                # where it began (another deployment would be sent the whole input again).
                 tried.clear()
                 tokens = ctx.truncation.tokens
+                wait_s = ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
                 continue
             step = reaction_for(result.outcome).next_step
             if step is NextStep.RETURN_ERROR:
@@ -320,6 +318,19 @@ class AttemptRunner:
                 status,
             )
         self._cooled_until[deployment.health_name] = until
+
+
+async def _lease(
+    deployment: Deployment, tried: set[str], tokens: int, wait: float
+) -> KeyLease | Unavailable:
+    """A key of `deployment`'s not `tried`, waited for up to `wait` seconds."""
+    leasing = deployment.pool.lease_or_wait(
+        deployment.upstream_model, tried, tokens=tokens, wait_s=wait
+    )
+    if wait <= 0:  # the common case: no queue, so no time in it to measure
+        return await leasing
+    with key_wait(deployment, wait):
+        return await leasing
 
 
 async def _in_time(

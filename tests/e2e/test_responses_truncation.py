@@ -11,8 +11,9 @@ import pytest
 from openai.types.responses import Response, ResponseInputParam
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle
+from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.background import settled
+from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import (
     Open,
     counts,
@@ -22,6 +23,7 @@ from tests.e2e.test_batches_sdk import (
     responses_line,
     run_batch,
 )
+from tests.router_service.server.test_truncation_limits import one_key
 
 __all__ = ["open_batches"]  # the fixture, used here
 
@@ -170,3 +172,21 @@ async def test_a_batch_line_is_answered_shortened(fake: FakeUpstream, open_batch
     [refused] = await lines_of(sdk, done.error_file_id)
     assert refused["custom_id"] == "whole"
     assert refused["response"]["body"]["error"]["code"] == "context_length_exceeded"
+
+
+async def test_a_retry_the_keys_rpm_holds_back_is_a_429_not_too_long(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The key's rpm of 1 is spent by the refused try (the upstream received it): the shorter
+    retry is never sent, and the caller is told to wait (429), not that its input is too long."""
+    router = await start_router(one_key(fake.base_url, {"backend": "memory"}, 0, rpm=1))
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        with pytest.raises(openai.RateLimitError) as limited:
+            await sdk.responses.create(
+                model="chain", instructions=INSTRUCTIONS, input=LONG, truncation="auto"
+            )
+    assert limited.value.response.headers.get("retry-after") is not None
+    assert bodies(fake) == [400]

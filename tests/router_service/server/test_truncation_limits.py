@@ -1,19 +1,26 @@
 """`truncation: auto` and the key's own rpm and tpm windows, over a real gRPC channel (memory and
-Redis state): the key's tpm counts what each try sent (a shortened retry, its shorter input)."""
+Redis state). Each try the upstream received counts in the key's rpm, as the upstream counts it;
+the key's tpm counts what the try sent (a shortened retry, its shorter input); and a retry the
+key's limits hold back waits for the key as a queued request does, then is told NO_CAPACITY:
+never the context-length error of a try that was left unmade."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import grpc
 import pytest
 
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.outcomes import Outcome
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.helpers import eventually
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
-from tests.router_service.server.test_truncation import AUTO, CONVERSATION, outcomes
+from tests.router_service.server.test_truncation import AUTO, CONVERSATION, outcomes, reason
 
 __all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
@@ -54,3 +61,46 @@ async def test_the_keys_tpm_counts_the_shortened_input_the_retry_sent(
         assert outcomes(answer.route) == [Outcome.CONTEXT_TOO_LONG, Outcome.OK]
     after = await router.stub.Chat(hello(58))  # 62 tokens: 35 + 62 <= 100 < 62 + 62
     assert after.completion.choices[0].message.text == "Echo: hi"
+
+
+async def test_a_retry_held_back_by_the_keys_rpm_is_no_capacity_not_too_long(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """Two tries spend a key's rpm of 2 (the upstream received both: each counts); the third,
+    shortened, cannot go this minute. The caller is told the key is at its limit (429
+    NO_CAPACITY, with when), not that its input is too long: it never was sent."""
+    fake.state.set_scenario(Scenario(context_window=5))
+    router = await start_router(one_key(fake.base_url, state_section, 0, rpm=2))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.stub.Chat(pb.ChatRequest(params=CONVERSATION, routing=AUTO))
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert reason(refused.value) == "NO_CAPACITY"
+    assert fake.state.count(path="/chat/completions") == 2
+
+
+async def test_a_retry_held_back_by_the_keys_rpm_waits_for_the_key(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """With a queue to wait in, the shortened retry waits for the key's next minute as a
+    queued request would, and is answered: three calls for one request, each counted once."""
+    fake.state.set_scenario(Scenario(context_window=5))
+    clock = ManualClock()
+    config = one_key(fake.base_url, state_section, 300, rpm=2)
+    router = await start_router(config, clock=clock)
+    asked = asyncio.ensure_future(
+        router.stub.Chat(pb.ChatRequest(params=CONVERSATION, routing=AUTO))
+    )
+    await _waiting(router, 1)
+    assert fake.state.count(path="/chat/completions") == 2
+    clock.advance(120.0)  # the key's rpm window moves on
+    answer = await asked
+    assert outcomes(answer.route) == [Outcome.CONTEXT_TOO_LONG] * 2 + [Outcome.OK]
+    assert answer.route.truncated_messages == 6
+    assert fake.state.count(path="/chat/completions") == 3
+
+
+async def _waiting(router: RouterHandle, n: int) -> None:
+    async def queued() -> bool:  # polled: joining the queue is no event to wait on
+        return router.runtime.pools["alpha"].waiting == n
+
+    await eventually(queued, what=f"{n} call(s) waiting for alpha's key")
