@@ -292,7 +292,7 @@ class AttemptRunner:
             # backoff decides, else the key would be hit again at once, 429 after 429.
             capped = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
             failure.retry_after_s = capped if capped > 0 else None
-        await lease.report(outcome, failure.retry_after_s)
+        await lease.report(outcome, failure.retry_after_s, failure.scope)
         if reaction_for(outcome).cools_deployment:
             now = self._clock.now()
             until = now + self._cooldowns.deployment_cooldown_s(failure.retry_after_s)

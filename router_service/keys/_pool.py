@@ -33,7 +33,7 @@ from router_service.keys._strikes import enabled_forgets_strikes, forget_strikes
 from router_service.keys._waiters import ModelQueues
 from router_service.keys._whose import MANUAL_DISABLE_S as _FOREVER_S
 from router_service.keys._whose import whose_disables
-from router_service.outcomes import KeyAction, Outcome, reaction_for
+from router_service.outcomes import KeyAction, Outcome, Scope, key_action
 from router_service.state import SlotGrant, SlotRequest, StateStore
 
 log = logging.getLogger("switchboard.keys")
@@ -256,12 +256,17 @@ class KeyPool(PoolNames):
 
     # -- reacting to outcomes ------------------------------------------------------------------
     async def report(
-        self, key: UpstreamKey, model: str, outcome: Outcome, retry_after_s: float | None = None
+        self,
+        key: UpstreamKey,
+        model: str,
+        outcome: Outcome,
+        retry_after_s: float | None = None,
+        scope: Scope | None = None,
     ) -> None:
-        """Apply the Outcome table's key action for one attempt's result."""
+        """Apply the Outcome table's key action for one attempt's result (`key_action`)."""
         health = self.health[key.fingerprint]
         health.last_outcome = outcome
-        action = reaction_for(outcome).key_action
+        action = key_action(outcome, scope)
         if outcome is Outcome.OK:
             health.ok_at[model] = self.clock.now()  # a 429 after it begins a new streak
             if health.strikes:  # this replica met a 429 without a hint since its success

@@ -23,7 +23,7 @@ from tests.e2e.test_batches_sdk import (
     responses_line,
     run_batch,
 )
-from tests.router_service.server.test_truncation_limits import one_key
+from tests.router_service.server.test_truncation_limits import TPM_TOO_LARGE, one_key
 
 __all__ = ["open_batches"]  # the fixture, used here
 
@@ -190,3 +190,17 @@ async def test_a_retry_the_keys_rpm_holds_back_is_a_429_not_too_long(
             )
     assert limited.value.response.headers.get("retry-after") is not None
     assert bodies(fake) == [400]
+
+
+async def test_a_request_too_large_for_the_keys_tpm_is_a_429_not_cut(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """OpenAI's 429 "Request too large … tokens per min" is a rate limit, as OpenAI's own
+    `truncation: auto` leaves it: no turn is left out for it, and the caller is told so."""
+    fake.state.set_scenario(Scenario(status=429, error_body=TPM_TOO_LARGE))
+    with pytest.raises(openai.RateLimitError) as limited:
+        await sdk.responses.create(
+            model="chain", instructions=INSTRUCTIONS, input=LONG, truncation="auto"
+        )
+    assert "tokens per min" in limited.value.message
+    assert [len(call.body["messages"]) for call in fake.state.calls()] == [6, 6, 6]  # whole

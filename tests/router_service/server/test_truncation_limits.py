@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
@@ -104,3 +105,34 @@ async def _waiting(router: RouterHandle, n: int) -> None:
         return router.runtime.pools["alpha"].waiting == n
 
     await eventually(queued, what=f"{n} call(s) waiting for alpha's key")
+
+
+# OpenAI's 429 for a request larger than the key's (its organization's) whole tokens-per-minute
+# budget: not the model's context window, which would take it.
+TPM_TOO_LARGE = {
+    "error": {
+        "message": "Request too large for gpt-4o in organization org-x on tokens per min (TPM): "
+        "Limit 30000, Requested 36278. The input or output tokens must be reduced in order to run "
+        "successfully. Visit https://platform.openai.com/account/rate-limits to learn more.",
+        "type": "tokens",
+        "param": None,
+        "code": "rate_limit_exceeded",
+    }
+}
+
+
+async def test_a_request_too_large_for_the_keys_tpm_fails_over_whole(
+    router: RouterHandle, fake: FakeUpstream
+) -> None:
+    """Not a context-length refusal: nothing is left out. Alpha's other key (another
+    organization's budget) is asked, then beta, with the whole input; no key is cooled (each
+    serves smaller requests as before)."""
+    for key in ("sk-alpha-1", "sk-alpha-2"):
+        fake.state.set_scenario(Scenario(status=429, error_body=TPM_TOO_LARGE), key=key)
+    answer = await router.stub.Chat(pb.ChatRequest(params=CONVERSATION, routing=AUTO))
+    assert outcomes(answer.route) == [Outcome.RATE_LIMITED] * 2 + [Outcome.OK]
+    assert answer.route.truncated_messages == 0
+    calls = fake.state.calls(path="/chat/completions")
+    assert [len(call.body["messages"]) for call in calls] == [8, 8, 8]
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest())
+    assert {key.state for key in listed.keys} == {admin_pb.KEY_STATE_ACTIVE}
