@@ -156,10 +156,14 @@ class AttemptRunner:
         ctx.truncation = None  # each deployment is sent the whole input first
         started = self._clock.monotonic()
         while True:
-            lease = await _lease(deployment, tried, tokens, 0.0 if tried else wait_s)
+            wait = 0.0 if tried else wait_s
+            leasing = deployment.pool.lease_or_wait(
+                deployment.upstream_model, tried, tokens=tokens, wait_s=wait
+            )
+            # The common case, no queue: no time in it to measure, nor a frame to measure it.
+            lease = await (leasing if wait <= 0 else _measured(deployment, wait, leasing))
             if isinstance(lease, Unavailable):
-                # None for a shortened retry (nothing `tried` since): it was never sent, so the
-                # refusal says why, not the longer input's context error.
+                # A shortened retry (none `tried` since) left keyless: its refusal, not too long.
                 if failure is None or not tried:
                     return lease
                 break
@@ -181,10 +185,9 @@ class AttemptRunner:
                 return result[0], deployment, result[1]
             failure = result
             if shortened(ctx, failure) and ctx.truncation is not None:
-                # `truncation: auto`: the same deployment, shorter. The key's tpm counts what
-                # it sends (its estimate stays when no usage is reported): the shorter input.
-                # A key at its limit is waited for as by a queued request: the retry goes on
-                # where it began (another deployment would be sent the whole input again).
+                # `truncation: auto`: the same deployment, shorter, the key's tpm counting what
+                # it sends. A key at its limit is waited for as by a queued request: the retry
+                # goes on where it began (another deployment would be sent the whole input).
                 tried.clear()
                 tokens = ctx.truncation.tokens
                 wait_s = ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
@@ -320,15 +323,10 @@ class AttemptRunner:
         self._cooled_until[deployment.health_name] = until
 
 
-async def _lease(
-    deployment: Deployment, tried: set[str], tokens: int, wait: float
+async def _measured(
+    deployment: Deployment, wait: float, leasing: Awaitable[KeyLease | Unavailable]
 ) -> KeyLease | Unavailable:
-    """A key of `deployment`'s not `tried`, waited for up to `wait` seconds."""
-    leasing = deployment.pool.lease_or_wait(
-        deployment.upstream_model, tried, tokens=tokens, wait_s=wait
-    )
-    if wait <= 0:  # the common case: no queue, so no time in it to measure
-        return await leasing
+    """`leasing`, which may wait for a key up to `wait` seconds: the time in the queue measured."""
     with key_wait(deployment, wait):
         return await leasing
 

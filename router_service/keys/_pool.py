@@ -266,7 +266,6 @@ class KeyPool(PoolNames):
         """Apply the Outcome table's key action for one attempt's result (`key_action`)."""
         health = self.health[key.fingerprint]
         health.last_outcome = outcome
-        action = key_action(outcome, scope)
         if outcome is Outcome.OK:
             health.ok_at[model] = self.clock.now()  # a 429 after it begins a new streak
             if health.strikes:  # this replica met a 429 without a hint since its success
@@ -276,7 +275,9 @@ class KeyPool(PoolNames):
                 if not health.half_open_left:  # proved: trusted here, and (`proved`) everywhere
                     health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
                     await proved(self, key)
-        elif action is KeyAction.COOL_KEY_MODEL:
+            return
+        action = key_action(outcome, scope)
+        if action is KeyAction.COOL_KEY_MODEL:
             await self._rate_limited(key, health, model, retry_after_s)
         elif action is KeyAction.DISABLE_KEY_LONG:
             await self._disable(key, health, DisableReason.QUOTA, self.cooldowns.quota_disable_s)
