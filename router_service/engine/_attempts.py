@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TypeVar
 
+from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig
 from router_service.engine._afterwork import close_failed
@@ -245,10 +246,11 @@ class AttemptRunner:
         try:
             await lease.report(Outcome.OK)
             current = ctx.plan.sticky if ctx.plan is not None else None
+            session, model = ctx.session_id, ctx.requested_model
             if stick_at_close:
-                end.stick = (ctx.session_id, deployment.name, current)
+                end.stick = (session, model, deployment.name, current)
             else:
-                await self.sessions.stick(ctx.session_id, deployment.name, current=current)
+                await self.sessions.stick(session, model, deployment.name, current=current)
         except BaseException:  # the caller left during the stick's round trip, or it failed
             await close_failed(stack)  # nobody else would: the lease held, a stream's renewed
             raise
@@ -286,7 +288,21 @@ class AttemptRunner:
         *,
         started: bool,
     ) -> None:
-        """Apply the Outcome table: to the key, to the deployment, to the conversation."""
+        """Apply the Outcome table: to the key, to the deployment, to the conversation. The
+        failure was the upstream's whoever leaves meanwhile: a cancellation (the caller gone
+        during these round trips) is raised once they are done, never cuts them (the deployment
+        left uncooled for everyone, the conversation unprotected from it)."""
+        await uncut(self._react(ctx, deployment, lease, failure, started=started))
+
+    async def _react(
+        self,
+        ctx: RequestContext,
+        deployment: Deployment,
+        lease: KeyLease,
+        failure: UpstreamFailure,
+        *,
+        started: bool,
+    ) -> None:
         outcome = failure.outcome
         if failure.retry_after_s is not None:
             # An upstream (or a ReportOutcome caller) may ask for years: cooldowns only extend,
@@ -305,7 +321,9 @@ class AttemptRunner:
         if actions.ban_provider:
             ctx.banned_providers.add(deployment.provider)
         if actions.any:
-            await self.sessions.apply(ctx.session_id, deployment.provider, deployment.name, actions)
+            await self.sessions.apply(
+                ctx.session_id, ctx.requested_model, deployment.provider, deployment.name, actions
+            )
         record_reaction(ctx, deployment, lease, failure, actions, self._cooldowns)
 
     def _log_cooldown(
