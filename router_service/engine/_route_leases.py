@@ -171,7 +171,9 @@ class RouteLeases:
                 if total_tokens is not None:
                     await lease.settle_tokens(total_tokens)
                 await lease.report(Outcome.OK)
-                await self._runner.sessions.stick(ctx.session_id, deployment.name)
+                await self._runner.sessions.stick(
+                    ctx.session_id, ctx.requested_model, deployment.name
+                )
                 await self._runner.stats.record(deployment.health_name, True, latency_s)
             elif outcome is not Outcome.CANCELLED:
                 failure = UpstreamFailure(
@@ -273,9 +275,9 @@ class RouteLeases:
             window=record.window,
             tokens=record.tokens,
         )
-        ctx = RequestContext(
-            deployment.name, self._clock, session_id=record.session, client=record.client
-        )
+        # The model its caller asked for: its session's sticky choice for that model.
+        model = record.group or deployment.name  # an older version's record names none
+        ctx = RequestContext(model, self._clock, session_id=record.session, client=record.client)
         expires_at = record.expires_at
         return RouteLease(lease_id, deployment, lease, ctx, stack, expires_at, group=record.group)
 
