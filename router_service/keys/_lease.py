@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from router_service.keys._pool import KeyPool
-    from router_service.outcomes import Outcome
+    from router_service.outcomes import Outcome, Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +136,16 @@ class KeyLease:
         if self.key.rpm is not None and calls:
             await self._pool._add_tokens(self, 0, requests=-calls)
 
-    async def report(self, outcome: Outcome, retry_after_s: float | None = None) -> None:
+    async def report(
+        self, outcome: Outcome, retry_after_s: float | None = None, scope: Scope | None = None
+    ) -> None:
         """Its attempt's outcome, to the pool that leases its key now (`KeyPool.report`): a
         call under way across a reload reports to the reloaded pool (`KeyPool.hand_over`),
         under whose names (a renamed provider's) the key's cooldowns and disables are read."""
         pool = self._pool
         while pool.heir is not None and self.key.fingerprint in pool.heir.health:
             pool = pool.heir
-        await pool.report(self.key, self.model, outcome, retry_after_s)
+        await pool.report(self.key, self.model, outcome, retry_after_s, scope)
 
     async def renew(self) -> bool:
         """Keep the slot past its TTL (a realtime session, which outlives it); False when it is

@@ -34,7 +34,7 @@ from router_service.keys._strikes import enabled_forgets_strikes, forget_strikes
 from router_service.keys._waiters import ModelQueues
 from router_service.keys._whose import MANUAL_DISABLE_S as _FOREVER_S
 from router_service.keys._whose import whose_disables
-from router_service.outcomes import KeyAction, Outcome, reaction_for
+from router_service.outcomes import KeyAction, Outcome, Scope, key_action
 from router_service.state import SlotGrant, SlotRequest, StateStore
 
 log = logging.getLogger("switchboard.keys")
@@ -256,12 +256,16 @@ class KeyPool(PoolNames):
 
     # -- reacting to outcomes ------------------------------------------------------------------
     async def report(
-        self, key: UpstreamKey, model: str, outcome: Outcome, retry_after_s: float | None = None
+        self,
+        key: UpstreamKey,
+        model: str,
+        outcome: Outcome,
+        retry_after_s: float | None = None,
+        scope: Scope | None = None,
     ) -> None:
-        """Apply the Outcome table's key action for one attempt's result."""
+        """Apply the Outcome table's key action for one attempt's result (`key_action`)."""
         health = self.health[key.fingerprint]
         health.last_outcome = outcome
-        action = reaction_for(outcome).key_action
         if outcome is Outcome.OK:
             health.ok_at[model] = self.clock.now()  # a 429 after it begins a new streak
             if health.strikes:  # this replica met a 429 without a hint since its success
@@ -271,7 +275,9 @@ class KeyPool(PoolNames):
                 if not health.half_open_left:  # proved: trusted here, and (`proved`) everywhere
                     health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
                     await proved(self, key)
-        elif action is KeyAction.COOL_KEY_MODEL:
+            return
+        action = key_action(outcome, scope)
+        if action is KeyAction.COOL_KEY_MODEL:
             await self._rate_limited(key, health, model, retry_after_s)
         elif action is KeyAction.DISABLE_KEY_LONG:
             await self._disable(key, health, DisableReason.QUOTA, self.cooldowns.quota_disable_s)
