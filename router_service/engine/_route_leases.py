@@ -103,7 +103,8 @@ class RouteLeases:
                 mark = await self._runner.sessions.enter(
                     ctx.session_id, deployment.provider, deployment.session_limit
                 )
-                if mark is None:
+                if mark is None:  # nor is a call made: the key's rate windows count none
+                    taking.push_async_callback(lease.not_sent)
                     refusals.append(Unavailable(Refusal.BUSY))
                     continue
                 taking.push_async_callback(self._runner.sessions.leave, mark)
