@@ -37,7 +37,7 @@ from router_service.guardrails import (
     media_texts,
     stored_response_texts,
 )
-from router_service.sessions import pin_user_session
+from router_service.sessions import opening_session, pin_session
 
 __all__ = [
     "ADMIN_SERVICE",
@@ -155,12 +155,11 @@ def _event_route(message: Any) -> routing_pb2.RouteInfo | None:
 
 
 def _chat_texts(request: Any) -> Iterator[TextSlot]:
-    """A chat call's texts (`request`: a ChatRequest or ChatStreamRequest); a `user` a rule
-    rewrote still names the call's conversation as sent (sessions.pin_user_session)."""
-    user = request.params.user
+    """A chat call's texts (`request`: a ChatRequest or ChatStreamRequest); a `user` or an
+    opening a rule rewrote still names the call's conversation as sent (sessions.pin_session)."""
+    named = opening_session(request.routing, request.params)
     yield from chat_texts(request.params)
-    if request.params.user != user:
-        pin_user_session(request.routing, user)
+    pin_session(request.routing, request.params, named)
 
 
 def _background_texts(request: Any) -> Iterator[TextSlot]:

@@ -32,7 +32,8 @@ class AttemptEnd:
         self._together = together
         self.mark: ActiveMark | None = None
         self.hold: Hold | None = None  # a stream's renewals, stopped first
-        self.stick: tuple[str, str, str | None] | None = None  # session, deployment, current
+        # session, model, deployment, current (`SessionState.stick`)
+        self.stick: tuple[str, str, str, str | None] | None = None
         # A successful attempt's span, ended last, with what the stack closes with (or what
         # the writes raised): as the stack's own first callback it would have been.
         self.span_end: Callable[[BaseException | None], None] | None = None
@@ -63,8 +64,8 @@ class AttemptEnd:
         if mark is not None and local is None:
             shared.append(sessions.leave(mark))
         if self.stick is not None and not sessions.stuck(*self.stick):
-            session, deployment, current = self.stick
-            shared.append(sessions.stick(session, deployment, current=current))
+            session, model, deployment, current = self.stick
+            shared.append(sessions.stick(session, model, deployment, current=current))
         # First the mark kept in this process: it never waits, so nothing cuts it, and a
         # cancellation told after the shared writes (below) must not skip it.
         if local is not None:

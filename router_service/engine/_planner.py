@@ -99,7 +99,7 @@ class Planner:
         )
         ordered = [members[i] for i in indices]
         plan = Plan([], scores=scores, strategy=group.strategy, pool=group.pool)
-        cooled, banned, skipped, sticky = await self._read(ctx.session_id, ordered, names)
+        cooled, banned, skipped, sticky = await self._read(ctx, ordered, names)
         for deployment in ordered:
             name = deployment.name
             if server_tools and unable(deployment, server_tools) is not None:
@@ -127,15 +127,16 @@ class Planner:
         return plan
 
     async def _read(
-        self, session: str, ordered: Sequence[Deployment], names: Sequence[str]
+        self, ctx: RequestContext, ordered: Sequence[Deployment], names: Sequence[str]
     ) -> tuple[dict[str, float], dict[str, float], dict[str, float], str | None]:
         """(cooling deployments, the session's banned providers, its skipped deployments — each
-        with the unix time it ends — and its sticky deployment): all in one store call."""
-        providers = sorted({d.provider for d in ordered})
+        with the unix time it ends — and its sticky deployment for the model it asked for): all
+        in one store call."""
+        session, providers = ctx.session_id, sorted({d.provider for d in ordered})
         session_names = self._sessions.exclusion_names(session, providers, names)
         reading = await self._store.read(
             deadlines=[d.cooldown_name for d in ordered] + session_names,
-            values=self._sessions.sticky_names(session),
+            values=self._sessions.sticky_names(session, ctx.requested_model),
         )
         until, n = reading.deadlines, len(ordered)
         cooled = {d.name: end for d, end in zip(ordered, until[:n], strict=True) if end}

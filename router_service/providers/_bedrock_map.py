@@ -187,7 +187,7 @@ def _messages(messages: list[Any]) -> tuple[list[JsonObject], list[JsonObject]]:
             M.append_turn(out, "assistant", "content", blocks)
         else:
             M.append_turn(out, "user", "content", B.content_blocks(content, at))
-    return system, out
+    return system, B.unique_document_names(out)
 
 
 def _reasoning_blocks(given: Any) -> list[JsonObject]:

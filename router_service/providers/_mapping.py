@@ -98,6 +98,22 @@ def text_of(content: Any) -> str:
     return ""
 
 
+def has_text(part: Mapping[str, Any]) -> bool:
+    """Whether a text part says something: Claude (Anthropic's API, Vertex AI) and Bedrock's
+    Converse refuse a whole request for one text block of whitespace alone ("text content
+    blocks must contain non-whitespace text"), which OpenAI takes; it is left out for them."""
+    text = part.get("text")
+    return isinstance(text, str) and not text.isspace() and text != ""
+
+
+def blank_text(content: Any) -> list[JsonObject]:
+    """The text block of a user turn of whitespace alone (`has_text`'s), or none: left out, the
+    conversation would end with the assistant's turn, which Claude reads as the start of its
+    answer; sent, the upstream says why it refuses it."""
+    text = text_of(content)
+    return [{"text": text}] if text else []
+
+
 def parts_of(content: Any) -> list[JsonObject]:
     """An OpenAI `content` as a list of parts (a string is one text part)."""
     if isinstance(content, str):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+import orjson
+
 from clients import MAX_SESSION_ID_BYTES
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from router_service.errors import InvalidRequestError
@@ -54,21 +56,32 @@ def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
 
 def user_session_id(user: str) -> str:
     """The session id a chat's OpenAI `user` names (`user:<user>`). A guardrail that redacts the
-    `user` pins it as the call's explicit id before (`pin_user_session`), where ids are bounded:
-    a `user` too long for one is named by its SHA-256 instead."""
+    `user` pins it as the call's explicit id before (`pin_session`), where ids are bounded: a
+    `user` too long for one is named by its SHA-256 instead."""
     named = f"user:{user}"
     if len(named.encode()) <= MAX_SESSION_ID_BYTES:
         return named
     return "user-sha256:" + hashlib.sha256(user.encode()).hexdigest()
 
 
-def pin_user_session(routing: routing_pb2.RoutingOptions, user: str) -> None:
-    """A guardrail rewrote the chat's `user` (an e-mail a rule redacts), which names its
-    conversation when the caller gave no session id: the conversation keeps the name of the
-    `user` as sent, so two users it redacts alike stay two conversations (their bans, sticky
-    deployments), not one. Only the router sees it (the session key is its hash)."""
-    if user and not routing.session_id:
-        routing.session_id = user_session_id(user)
+def opening_session(routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams) -> str:
+    """The session a chat names without an explicit id (its `user`, else its opening), read
+    before the request-side guardrails rewrite it (`pin_session`); "" when `routing` names
+    one: that id wins whatever they rewrite."""
+    return "" if routing.session_id else session_id_for("", params)
+
+
+def pin_session(
+    routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams, named: str
+) -> None:
+    """A guardrail rewrote the chat (an e-mail address a rule redacts in its `user` or its
+    opening messages), which names its conversation when the caller gave no session id: the
+    conversation keeps `named`, the name of the chat as sent (`opening_session`), so two
+    conversations it redacts alike ("Customer: {email}") stay two (their bans, sticky
+    deployments, `max_sessions` places), not one. Only the router sees it (the session key is
+    its hash)."""
+    if named and not routing.session_id and session_id_for("", params) != named:
+        routing.session_id = named
 
 
 def session_key(client: str, session: str) -> str:
@@ -102,9 +115,33 @@ _SYSTEM_ROLES = (chat_pb2.ROLE_SYSTEM, chat_pb2.ROLE_DEVELOPER)
 
 
 def _content_bytes(message: chat_pb2.ChatMessage) -> bytes:
+    """What an opening message says, as every later turn repeats it: its prompt-cache
+    breakpoints (a part's `cache_control`) left out, which clients move to the latest message
+    at each turn; text parts alone read as the text they add up to (one turn's string is the
+    next's `[{"type": "text"}]`, where its breakpoint was)."""
     which = message.WhichOneof("content")
     if which == "text":
         return message.text.encode()
-    if which == "parts":
-        return message.parts.SerializeToString(deterministic=True)
-    return b""
+    if which != "parts":
+        return b""
+    content = message.parts
+    if any("cache_control" in part.extra_json for part in content.parts):
+        content = chat_pb2.ContentParts(parts=[_unmarked(part) for part in content.parts])
+    if all(part.WhichOneof("part") == "text" and not part.extra_json for part in content.parts):
+        return "".join(part.text.text for part in content.parts).encode()
+    return content.SerializeToString(deterministic=True)
+
+
+def _unmarked(part: chat_pb2.ContentPart) -> chat_pb2.ContentPart:
+    """`part` without its `cache_control` (a breakpoint, not what the message says)."""
+    try:
+        extra = orjson.loads(part.extra_json)
+    except orjson.JSONDecodeError:
+        return part
+    if not isinstance(extra, dict):
+        return part
+    extra.pop("cache_control", None)
+    unmarked = chat_pb2.ContentPart()
+    unmarked.CopyFrom(part)
+    unmarked.extra_json = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode() if extra else ""
+    return unmarked

@@ -58,12 +58,14 @@ class SessionState:
         self._marks = marks if marks is not None else store
         self._clock = clock
         self._config = config
-        # session -> (deployment, when this replica wrote it), the oldest write first
+        # sticky name -> (deployment, when this replica wrote it), the oldest write first
         self._written: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     @staticmethod
-    def _sticky(session: str) -> str:
-        return f"sticky:{session}"
+    def _sticky(session: str, model: str) -> str:
+        # One per model the conversation calls (a group, a pool, a deployment by name): its
+        # embeddings, or a small model writing its titles, never move its chats elsewhere.
+        return f"sticky:{session}:{model}"
 
     @staticmethod
     def _ban(session: str, provider: str) -> str:
@@ -76,27 +78,28 @@ class SessionState:
     # A request without a session (embeddings without a `user`) skips all of this (but for
     # a session limit's count: `enter`).
 
-    async def sticky(self, session: str) -> str | None:
-        names = self.sticky_names(session)
+    async def sticky(self, session: str, model: str) -> str | None:
+        """The deployment `session` sticks to when it calls `model` (the name it asked for)."""
+        names = self.sticky_names(session, model)
         return self.sticky_of(await self._store.get_values(names)) if names else None
 
-    def sticky_names(self, session: str) -> list[str]:
+    def sticky_names(self, session: str, model: str) -> list[str]:
         """The value `sticky` reads (the planner reads it with its deadlines, in one call)."""
-        return [self._sticky(session)] if session else []
+        return [self._sticky(session, model)] if session else []
 
     @staticmethod
     def sticky_of(values: Sequence[str | None]) -> str | None:
         """The sticky deployment from the values of `sticky_names`."""
         return (values[0] or None) if values else None
 
-    def stuck(self, session: str, deployment: str, current: str | None) -> bool:
-        """Whether `stick(session, deployment, current=current)` would write nothing: no
+    def stuck(self, session: str, model: str, deployment: str, current: str | None) -> bool:
+        """Whether `stick(session, model, deployment, current=current)` would write nothing: no
         session, or the plan read this deployment and this replica wrote it recently."""
         if not session:
             return True
         if current != deployment:
             return False
-        written = self._written.get(session)
+        written = self._written.get(self._sticky(session, model))
         renew_after = self._config.sticky_ttl_s * _RENEW_AFTER
         return (
             written is not None
@@ -104,15 +107,19 @@ class SessionState:
             and self._clock.monotonic() - written[1] < renew_after
         )
 
-    async def stick(self, session: str, deployment: str, *, current: str | None = None) -> None:
-        """Stick `session` to `deployment`. `current`: the sticky deployment the request's plan
-        read; when it is this one and this replica wrote it recently, nothing is written."""
-        if self.stuck(session, deployment, current):
+    async def stick(
+        self, session: str, model: str, deployment: str, *, current: str | None = None
+    ) -> None:
+        """Stick `session`'s calls of `model` to `deployment`. `current`: the sticky deployment
+        the request's plan read; when it is this one and this replica wrote it recently,
+        nothing is written."""
+        if self.stuck(session, model, deployment, current):
             return
-        await self._store.set_value(self._sticky(session), deployment, self._config.sticky_ttl_s)
+        name = self._sticky(session, model)
+        await self._store.set_value(name, deployment, self._config.sticky_ttl_s)
         now = self._clock.monotonic()
-        self._written[session] = (deployment, now)
-        self._written.move_to_end(session)
+        self._written[name] = (deployment, now)
+        self._written.move_to_end(name)
         self._forget(now)
 
     def _forget(self, now: float) -> None:
@@ -161,8 +168,9 @@ class SessionState:
         return banned, skipped
 
     async def apply(
-        self, session: str, provider: str, deployment: str, actions: ThreadActions
+        self, session: str, model: str, provider: str, deployment: str, actions: ThreadActions
     ) -> None:
+        """`actions` for `session`, whose call of `model` failed on `deployment`."""
         if not session:
             return
         until = self._clock.now() + self._config.thread_cooldown_s
@@ -177,9 +185,10 @@ class SessionState:
             await self._store.enter(
                 f"skipped:{provider}", f"{session} {deployment}", limit=None, ttl_s=ttl
             )
-        if actions.clear_sticky and await self.sticky(session) == deployment:
+        if actions.clear_sticky and await self.sticky(session, model) == deployment:
             # An empty value reads as "no sticky deployment"; it expires like any other.
-            await self._store.set_value(self._sticky(session), "", self._config.sticky_ttl_s)
+            name = self._sticky(session, model)
+            await self._store.set_value(name, "", self._config.sticky_ttl_s)
 
     async def enter(self, session: str, provider: str, limit: int | None) -> ActiveMark | None:
         """Mark this request active on `provider`; None when the provider already serves

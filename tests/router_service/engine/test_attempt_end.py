@@ -95,7 +95,7 @@ async def test_only_the_lease_to_give_back_costs_no_task_of_its_own(
         await stack.aclose()
     # One task each for the two writes started together, and the release's shield.
     assert sorted(made) == ["KeyLease.release", "KeyPool._release", "SessionState.stick"]
-    assert await store.get_values(["sticky:s"]) == ["p/m"]
+    assert await store.get_values(["sticky:s:g"]) == ["p/m"]
     assert await store.held([slot]) == [0]
 
     # The next one read that choice in its plan, and this replica wrote it: only the lease.
@@ -121,7 +121,7 @@ async def test_a_shared_mark_is_left_together_with_the_lease(http: httpx.AsyncCl
     expected = ["KeyLease.release", "KeyPool._release", "SessionState.leave", "SessionState.stick"]
     assert sorted(made) == expected
     assert await store.members("active:p") == {}
-    assert await store.get_values(["sticky:s"]) == ["p/m"]
+    assert await store.get_values(["sticky:s:g"]) == ["p/m"]
 
 
 async def test_a_cancellation_while_the_writes_start_does_not_lose_them(
@@ -144,4 +144,4 @@ async def test_a_cancellation_while_the_writes_start_does_not_lose_them(
         await closing
     assert await store.held([slot]) == [0]
     assert await store.members("active:p") == {}
-    assert await store.get_values(["sticky:s"]) == ["p/m"]
+    assert await store.get_values(["sticky:s:g"]) == ["p/m"]

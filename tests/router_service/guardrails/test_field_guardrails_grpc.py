@@ -17,7 +17,7 @@ from clients import details_from_rpc_error
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
-from router_service.sessions import session_key
+from router_service.sessions import session_id_for, session_key
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.router_service.auth.helpers import chat, chat_stream
@@ -217,3 +217,19 @@ async def test_a_streams_route_event_names_the_rules_that_screen_its_answer(
     events = [event async for event in router.stub.ChatStream(chat_stream("alpha/model-a"))]
     other = next(event.route for event in events if event.HasField("route"))
     assert list(other.answer_guardrails) == ["answer-pii"]  # `answer-secrets` is chain's only
+
+
+async def test_openings_redacted_alike_still_name_conversations_of_their_own(
+    fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """Two conversations whose opening differs only by an address a rule redacts (a template's
+    "Customer: {email}") reach the upstream alike but stay two conversations, named by their
+    opening as sent: each its own sticky deployment, bans and `max_sessions` place."""
+    texts = [f"Customer: {email}" for email in (EMAIL, "bob@example.com")]
+    routes = [(await router.stub.Chat(chat(text=text))).route for text in texts]
+    stream = [event async for event in router.stub.ChatStream(chat_stream(text=texts[1]))]
+    routes.append(next(event.route for event in stream if event.HasField("route")))
+    sent = [call.body["messages"][0]["content"] for call in fake.state.calls()]
+    assert sent == ["Customer: [REDACTED:email]"] * 3
+    named = [session_key("", session_id_for("", chat(text=text).params)) for text in texts]
+    assert [route.session_id for route in routes] == [*named, named[1]]

@@ -30,7 +30,7 @@ async def test_a_chat_line_whose_user_a_rule_redacts_is_that_users_session(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
     """A rule rewrites the line's `user` (an e-mail): the line's conversation is still the one
-    that `user` as sent names (`sessions.pin_user_session`), as a Chat call's is, not one
+    that `user` as sent names (`sessions.pin_session`), as a Chat call's is, not one
     every user it redacts alike shares."""
     config = one_place_at_alpha(fake.base_url)
     config["models"]["alpha-c"] = {"deployments": [{"provider": "alpha", "model": "model-c"}]}

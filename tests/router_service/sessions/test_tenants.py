@@ -228,7 +228,7 @@ async def test_redis_holds_no_user_name_and_no_raw_session_id(
     stored = redis_contents(redis_url, redis_prefix)
     keys = {session_key("tenant-a", f"user:{user}"), session_key("tenant-a", session)}
     for key in keys:  # sticky choice, ban deadline and the ban group's member, by key
-        assert f"{redis_prefix}:val:sticky:{key}" in stored
+        assert f"{redis_prefix}:val:sticky:{key}:small-fast" in stored
         assert f"{redis_prefix}:dl:sban:{key}:alpha" in stored
     assert keys <= {m.split("\n")[-1] for m in stored[f"{redis_prefix}:grp:banned:alpha"]}
     text = repr(stored)

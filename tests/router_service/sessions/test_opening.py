@@ -1,0 +1,79 @@
+"""A conversation named by its opening (no session id, no `user`) stays one conversation while
+its client moves its prompt-cache breakpoints (`cache_control`) from turn to turn, as the
+Anthropic SDK's users and Claude-through-OpenAI callers do: the real SDKs through the edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anthropic
+import openai
+
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter
+from tests.router_service.sessions.test_sticky_per_model import TRANSIENT_S, config
+
+CACHED = {"type": "ephemeral"}
+SYSTEM = "You are a careful assistant."
+
+
+def anthropic_turns() -> list[dict[str, Any]]:
+    """Two turns of one conversation, each with its breakpoint on its last message."""
+    opening: dict[str, Any] = {"type": "text", "text": "fix the bug"}
+    first: dict[str, Any] = {"role": "user", "content": [opening]}
+    return [
+        {
+            "system": [{"type": "text", "text": SYSTEM, "cache_control": CACHED}],
+            "messages": [{**first, "content": [{**opening, "cache_control": CACHED}]}],
+        },
+        {
+            "system": [{"type": "text", "text": SYSTEM, "cache_control": CACHED}],
+            "messages": [
+                first,  # as Anthropic's docs move it: the breakpoint now on the last turn
+                {"role": "assistant", "content": "Done."},
+                {
+                    "role": "user",
+                    "content": [{"type": "text", "text": "test it", "cache_control": CACHED}],
+                },
+            ],
+        },
+    ]
+
+
+async def test_a_moved_cache_breakpoint_keeps_a_messages_conversation_on_its_deployment(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Any
+) -> None:
+    clock = ManualClock()
+    router = await start_router(config(fake.base_url, {"backend": "memory"}), clock=clock)
+    edge = await start_edge(router)
+    first, second = anthropic_turns()
+    async with anthropic.AsyncAnthropic(base_url=edge.base_url, api_key="sk-x", timeout=10) as sdk:
+        fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-a")
+        moved = await sdk.messages.with_raw_response.create(model="chat", max_tokens=16, **first)
+        assert moved.headers["x-switchboard-deployment"] == "beta/model-b"
+        clock.advance(TRANSIENT_S + 1)  # alpha serves again: only the sticky choice holds
+        again = await sdk.messages.with_raw_response.create(model="chat", max_tokens=16, **second)
+    assert again.headers["x-switchboard-deployment"] == "beta/model-b"
+
+
+async def test_a_moved_cache_breakpoint_keeps_a_chat_conversation_on_its_deployment(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Any
+) -> None:
+    clock = ManualClock()
+    router = await start_router(config(fake.base_url, {"backend": "memory"}), clock=clock)
+    edge = await start_edge(router)
+    opening = {"type": "text", "text": "fix the bug"}
+    first: list[Any] = [{"role": "user", "content": [{**opening, "cache_control": CACHED}]}]
+    second: list[Any] = [
+        {"role": "user", "content": "fix the bug"},  # its breakpoint gone, written plainly
+        {"role": "assistant", "content": "Done."},
+        {"role": "user", "content": [{"type": "text", "text": "test it", "cache_control": CACHED}]},
+    ]
+    async with openai.AsyncOpenAI(base_url=f"{edge.base_url}/v1", api_key="sk-x") as sdk:
+        fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-a")
+        moved = await sdk.chat.completions.with_raw_response.create(model="chat", messages=first)
+        assert moved.headers["x-switchboard-deployment"] == "beta/model-b"
+        clock.advance(TRANSIENT_S + 1)
+        again = await sdk.chat.completions.with_raw_response.create(model="chat", messages=second)
+    assert again.headers["x-switchboard-deployment"] == "beta/model-b"
