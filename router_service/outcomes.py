@@ -111,3 +111,9 @@ REACTIONS: dict[Outcome, Reaction] = {
 
 def reaction_for(outcome: Outcome) -> Reaction:
     return REACTIONS[outcome]
+
+
+def key_action(outcome: Outcome, scope: Scope | None = None) -> KeyAction:
+    """What `outcome` does to the key; nothing for a failure whose `scope` is no one's (OpenAI's
+    429 for a request larger than the key's whole tpm budget: it serves smaller ones)."""
+    return KeyAction.NONE if scope is Scope.NONE else REACTIONS[outcome].key_action

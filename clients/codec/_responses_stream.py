@@ -15,8 +15,8 @@ message or reasoning item is closed as soon as another kind of output starts; to
 open until the end (a provider may interleave their argument deltas). A refusal (structured
 outputs' `refusal` delta) is a message item whose one part is a ``refusal``, streamed with
 ``response.refusal.delta`` / ``.done`` as OpenAI does. OpenAI's hosted tools' items and their
-events (``hosted_events``, _responses_hosted.py) are said as they came, in their place.
-"""
+events (``hosted_events``, _responses_hosted.py) are said as they came, in their place. An
+answer of nothing but reasoning ends with an empty message item, as its unary Response has."""
 
 from __future__ import annotations
 
@@ -160,11 +160,14 @@ class ResponseEventStream:
         return [*events, *self.end(self.answered(completed_at))]
 
     def close(self) -> list[Event]:
-        """The ``*.done`` events of the items still open (the answer has ended)."""
+        """The ``*.done`` events of the items still open (the answer has ended); an answer with
+        no item but reasoning gets an empty message, as a unary one has (`response_to_openai`)."""
         events = self._close_text()
         for call in sorted(self._calls.values(), key=lambda c: c.index):
             events += self._close_call(call)
         self._calls.clear()
+        if all(item.get("type") == "reasoning" for item in self._output):
+            events += [*self._open_text("message"), *self._close_text()]
         return events
 
     def answered(self, completed_at: int) -> dict[str, Any]:
@@ -268,18 +271,15 @@ class ResponseEventStream:
         return events
 
     def _part_done(self, item: OpenItem) -> list[Event]:
-        """The done events of a reasoning item's part (none for a summary part without words,
-        as at OpenAI)."""
+        """The done events of a reasoning item's part (none for a wordless summary part)."""
         text, where = item.part_text, self._where(item)
         if item.kind == "summary" and not text:
             return []
         part = {"type": PART_TYPES[item.kind], "text": text}
         name = DELTA_EVENTS[item.kind].removesuffix(".delta")
         closed = f"{PART_EVENTS.get(item.kind, 'response.content_part')}.done"
-        return [
-            self._event(f"{name}.done", **where, text=text),
-            self._event(closed, **where, part=part),
-        ]
+        done = self._event(f"{name}.done", **where, text=text)
+        return [done, self._event(closed, **where, part=part)]
 
     def _hosted_event(self, event: dict[str, Any]) -> list[Event]:
         """A hosted tool's item's event, said as it came (an item opening closes the text)."""

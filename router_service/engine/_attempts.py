@@ -118,7 +118,8 @@ class AttemptRunner:
             walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success)
             if isinstance(walked, tuple):
                 return walked
-            met.met(walked, deployment)
+            # A shortened retry that found the key at its limit waited for it already.
+            met.met(walked, deployment, waited=ctx.truncation is not None)
         if met.blocked and met.last is None:
             deployment = met.blocked[0]
             wait_s = ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
@@ -160,13 +161,11 @@ class AttemptRunner:
             leasing = deployment.pool.lease_or_wait(
                 deployment.upstream_model, tried, tokens=tokens, wait_s=wait
             )
-            if wait <= 0:  # the common case: no queue, so no time in it to measure
-                lease = await leasing
-            else:
-                with key_wait(deployment, wait):
-                    lease = await leasing
+            # The common case, no queue: no time in it to measure, nor a frame to measure it.
+            lease = await (leasing if wait <= 0 else _measured(deployment, wait, leasing))
             if isinstance(lease, Unavailable):
-                if failure is None:
+                # A shortened retry (none `tried` since) left keyless: its refusal, not too long.
+                if failure is None or not tried:
                     return lease
                 break
             tried.add(lease.key.fingerprint)
@@ -186,8 +185,13 @@ class AttemptRunner:
                         raise
                 return result[0], deployment, result[1]
             failure = result
-            if shortened(ctx, failure):  # `truncation: auto`: the same deployment, shorter
+            if shortened(ctx, failure) and ctx.truncation is not None:
+                # `truncation: auto`: the same deployment, shorter, the key's tpm counting what
+                # it sends. A key at its limit is waited for as by a queued request: the retry
+                # goes on where it began (another deployment would be sent the whole input).
                 tried.clear()
+                tokens = ctx.truncation.tokens
+                wait_s = ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
                 continue
             step = reaction_for(result.outcome).next_step
             if step is NextStep.RETURN_ERROR:
@@ -217,9 +221,11 @@ class AttemptRunner:
                 ctx.session_id, deployment.provider, deployment.session_limit
             )
         except BaseException:  # the caller left during the mark's round trip: the lease goes
+            stack.push_async_callback(lease.not_sent)  # and what its grant counted
             await close_failed(stack)
             raise
-        if end.mark is None:
+        if end.mark is None:  # no call: the key's rate windows do not count one
+            stack.push_async_callback(lease.not_sent)
             await close_failed(stack)
             return _BUSY
         # A stream may outlast its lease's and mark's TTLs; so may a call whose total_s nears them.
@@ -307,7 +313,7 @@ class AttemptRunner:
             # backoff decides, else the key would be hit again at once, 429 after 429.
             capped = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
             failure.retry_after_s = capped if capped > 0 else None
-        await lease.report(outcome, failure.retry_after_s)
+        await lease.report(outcome, failure.retry_after_s, failure.scope)
         if reaction_for(outcome).cools_deployment:
             now = self._clock.now()
             until = now + self._cooldowns.deployment_cooldown_s(failure.retry_after_s)
@@ -337,6 +343,14 @@ class AttemptRunner:
         self._cooled_until[deployment.health_name] = until
 
 
+async def _measured(
+    deployment: Deployment, wait: float, leasing: Awaitable[KeyLease | Unavailable]
+) -> KeyLease | Unavailable:
+    """`leasing`, which may wait for a key up to `wait` seconds: the time in the queue measured."""
+    with key_wait(deployment, wait):
+        return await leasing
+
+
 async def _in_time(
     ctx: RequestContext,
     attempt: Attempt[T],
@@ -348,5 +362,6 @@ async def _in_time(
     round trip took the rest): then no upstream is called, where it was given
     `attempt_timeout`'s millisecond, called and paid, for an answer nobody waited for."""
     if ctx.deadline_passed():
+        stack.push_async_callback(lease.not_sent)  # nor counted in the key's rate windows
         raise DeadlineExceededError("The request's deadline passed before an upstream was called.")
     return await attempt(deployment, lease, stack)

@@ -55,14 +55,21 @@ class Met:
             self.window_floor = deployment.context_window or 0
 
     def met(
-        self, walked: UpstreamFailure | Unavailable, deployment: Deployment, queued: bool = False
+        self,
+        walked: UpstreamFailure | Unavailable,
+        deployment: Deployment,
+        queued: bool = False,
+        *,
+        waited: bool = False,
     ) -> None:
+        """`queued`: the walk of the blocked deployment that waited; `waited`: one that waited
+        on its own (a `truncation: auto` retry): neither is queued for again."""
         if isinstance(walked, UpstreamFailure):
             self.failed(walked, deployment)
             return
         if not queued:
             record_refusal(deployment, walked)
-            self.blocked += [deployment] if walked.at_limit else []
+            self.blocked += [deployment] if walked.at_limit and not waited else []
         if walked.reason is Refusal.DISABLED:
             self.disabled += (deployment,)
         self.refusals.append(walked)

@@ -105,7 +105,14 @@ class Deployment:
         `ctx` holds for these `params` (`RequestContext.take_body`)."""
         body = ctx.take_body(params)
         return ChatCall(
-            self.upstream_model, api_key, params, timeout_s, self.api, self.base_model, body
+            self.upstream_model,
+            api_key,
+            params,
+            timeout_s,
+            self.api,
+            self.base_model,
+            body,
+            truncation=ctx.truncates,
         )
 
     @property

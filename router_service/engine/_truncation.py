@@ -16,6 +16,7 @@ import math
 from typing import TYPE_CHECKING
 
 from clients.switchboard.v1 import chat_pb2, routing_pb2
+from router_service.engine._tokens import estimate_chat_tokens
 from router_service.errors import InvalidRequestError, UpstreamFailure
 from router_service.outcomes import Outcome
 
@@ -62,12 +63,24 @@ class Truncation:
     """One request's shortening on one deployment: the whole input at first (`sent`), shorter
     at each `shorter()`."""
 
-    __slots__ = ("_droppable", "_gone", "_kept_from", "_params", "_retries", "dropped", "sent")
+    __slots__ = (
+        "_droppable",
+        "_gone",
+        "_kept_from",
+        "_params",
+        "_retries",
+        "dropped",
+        "sent",
+        "tokens",
+    )
 
     def __init__(self, params: chat_pb2.ChatParams) -> None:
         self._params = params
         self.sent = params
         self.dropped = 0  # messages left out of `sent`
+        # `sent`'s estimate, for the key's tpm (set when shortened: the whole input's is the
+        # request's own, counted by its first try).
+        self.tokens = 0
         self._retries = 0
         self._gone = 0  # droppable groups left out of `sent`
         messages = params.messages
@@ -106,6 +119,7 @@ class Truncation:
         del sent.messages[:]
         sent.messages.extend(m for i, m in enumerate(self._params.messages) if i not in out)
         self.sent, self.dropped, self._gone = sent, len(out), count
+        self.tokens = estimate_chat_tokens(sent)
 
 
 def shortened(ctx: RequestContext, failure: UpstreamFailure) -> bool:

@@ -9,7 +9,8 @@ first (thinking_delta, then signature_delta), as extended thinking answers; aske
 no thinking_delta), as Claude omits it; so is it without a `display` by the models whose
 default that is (Opus 4.7 and later, Mythos; `display: "summarized"` brings it back). The key
 comes from `x-api-key`; like the real API, the fake insists on `anthropic-version` and
-`max_tokens`, and refuses a stop sequence of whitespace alone.
+`max_tokens`, and refuses a stop sequence of whitespace alone, and a turn's text block of
+whitespace alone ("messages: text content blocks must contain non-whitespace text").
 """
 
 from __future__ import annotations
@@ -133,7 +134,21 @@ def body_problem(body: dict[str, Any], model: str) -> str | None:
     stops = body.get("stop_sequences")
     if isinstance(stops, list) and any(isinstance(s, str) and not s.strip() for s in stops):
         return "stop_sequences: each stop sequence must contain non-whitespace"
+    if _blank_text(body):
+        return "messages: text content blocks must contain non-whitespace text"
     return anthropic_problem(body)
+
+
+def _blank_text(body: dict[str, Any]) -> bool:
+    """Whether a turn holds a text block of whitespace alone (Claude refuses one; a
+    tool_result's content it takes)."""
+    for message in body["messages"]:
+        content = message.get("content") if isinstance(message, dict) else None
+        for block in content if isinstance(content, list) else ():
+            text = block.get("text") if isinstance(block, dict) else None
+            if block.get("type") == "text" and isinstance(text, str) and not text.strip():
+                return True
+    return False
 
 
 def thinking_blocks(answer: R.ChatAnswer) -> list[dict[str, Any]]:

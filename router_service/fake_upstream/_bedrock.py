@@ -9,7 +9,9 @@ messageStop with the stop reason, metadata with usage. Like the real API, the fa
 body Converse would not take (`converse_problem`): blocks of unknown kinds, image and document
 formats it does not know, a document name with characters it refuses, a toolUseId of other
 characters than `[a-zA-Z0-9_-]` or longer than 64, tool blocks without a toolConfig, turns that
-do not alternate, fields it does not define. A Mistral model (`mistral.mistral-large-…`,
+do not alternate, fields it does not define, a text block of whitespace alone in a turn (not in
+a tool result: Converse takes those), two documents of one name in a request (a tool
+result's too, in any case). A Mistral model (`mistral.mistral-large-…`,
 `us.mistral.pixtral-large-…`) refuses a toolUseId shorter than Mistral's 9 characters, as seen
 of Bedrock ("The model returned the following errors: Tool call id was a but must be a-z, A-Z,
 0-9, with a length of 9."; its own longer `tooluse_…` ids it takes).
@@ -155,10 +157,33 @@ def converse_problem(body: JsonObject, model: str = "") -> str | None:
         expected = "user" if i % 2 == 0 else "assistant"
         if role != expected:
             return "A conversation must alternate between user and assistant roles."
-        for block in message.get("content") or []:
+        for j, block in enumerate(message.get("content") or []):
             problem = _block_problem(block, _BLOCKS, tools)
             if problem is not None:
                 return f"messages.{i}.content: {problem}"
+            if isinstance(block.get("text"), str) and not block["text"].strip():
+                return (
+                    f"The text field in the ContentBlock object at messages.{i}.content.{j} is "
+                    "blank. Add text to the text field, and try again."
+                )
+    return _repeated_document_name(messages)
+
+
+def _repeated_document_name(messages: list[Any]) -> str | None:
+    """Converse's refusal of two documents of one name in a request (a tool result's too)."""
+    seen: set[str] = set()
+    for message in messages:
+        for block in message.get("content") or []:
+            inner = (block.get("toolResult") or {}).get("content") or []
+            for item in [block, *inner]:
+                name = (item.get("document") or {}).get("name") if isinstance(item, dict) else None
+                if isinstance(name, str) and name.lower() in seen:
+                    return (
+                        "Messages can't contain duplicate document names. Rename the document "
+                        "and retry your request."
+                    )
+                if isinstance(name, str):
+                    seen.add(name.lower())
     return None
 
 

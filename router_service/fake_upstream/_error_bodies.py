@@ -5,7 +5,12 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-__all__ = ["context_length_body", "default_error_body", "default_wrapped_error"]
+__all__ = [
+    "context_length_body",
+    "default_error_body",
+    "default_wrapped_error",
+    "responses_context_body",
+]
 
 # (type, code) per status, mirroring what OpenAI actually sends so error classifiers get real input.
 _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
@@ -47,4 +52,14 @@ def context_length_body(window: int, prompt: int) -> dict[str, Any]:
         f"resulted in {prompt} tokens. Please reduce the length of the messages."
     )
     error = {"message": message, "type": "invalid_request_error", "param": "messages"}
+    return {"error": {**error, "code": "context_length_exceeded"}}
+
+
+def responses_context_body() -> dict[str, Any]:
+    """OpenAI's Responses API's 400 for an input past the model's context window."""
+    message = (
+        "Your input exceeds the context window of this model. Please adjust your input and try "
+        "again."
+    )
+    error = {"message": message, "type": "invalid_request_error", "param": "input"}
     return {"error": {**error, "code": "context_length_exceeded"}}

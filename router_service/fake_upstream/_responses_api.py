@@ -148,6 +148,26 @@ def input_text(value: Any) -> tuple[str, int]:
     return last, words
 
 
+def fitted(body: JsonObject, window: int) -> JsonObject | None:
+    """`body` as a model whose context window is `window` words reads it (`Scenario.
+    context_window`): whole when its input fits; with `truncation: "auto"`, as OpenAI's, its
+    oldest items left out (never the system and developer messages, nor the last item) until it
+    does; None when it does not (OpenAI's 400 `context_length_exceeded`)."""
+    items = body.get("input")
+    if input_text(items)[1] <= window:
+        return body
+    if body.get("truncation") != "auto" or not isinstance(items, list):
+        return None
+    kept = ("system", "developer")
+    droppable = [n for n, item in enumerate(items[:-1]) if item.get("role") not in kept]
+    for count in range(1, len(droppable) + 1):
+        gone = set(droppable[:count])
+        left = [item for n, item in enumerate(items) if n not in gone]
+        if input_text(left)[1] <= window:
+            return {**body, "input": left}
+    return None
+
+
 def _tool(body: JsonObject, sc: Scenario) -> str | None:
     tools = body.get("tools")
     items = body.get("input")

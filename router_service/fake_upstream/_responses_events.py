@@ -15,6 +15,7 @@ from aiohttp import web
 
 from . import _responses as R
 from ._dialects import Dialect, named_sse
+from ._error_bodies import responses_context_body
 from ._faults import Call, run_stream, send_answer, send_error, send_json
 from ._openai import handle
 from ._responses_api import (
@@ -23,6 +24,7 @@ from ._responses_api import (
     UNVERIFIED_ORG,
     UNVERIFIED_ORG_ERROR,
     answer_of,
+    fitted,
     logprobs_refused,
     problem,
     response_obj,
@@ -157,6 +159,12 @@ async def _respond(call: Call) -> web.StreamResponse:
     asks_summary = isinstance(reasoning, dict) and reasoning.get("summary") is not None
     if call.scenario.kind == UNVERIFIED_ORG and asks_summary:
         return await send_json(call, 400, {"error": UNVERIFIED_ORG_ERROR}, "bad_request")
+    window = call.scenario.context_window
+    if window is not None:  # the model reads what fits its window, or refuses
+        body = fitted(call.body, window)
+        if body is None:
+            return await send_json(call, 400, responses_context_body(), "context_length")
+        call.body = body  # the record keeps what was sent
     answer = answer_of(call)
     if not call.record.stream:
         return await send_answer(call, response_obj(answer))

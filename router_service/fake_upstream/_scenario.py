@@ -142,7 +142,8 @@ class Scenario:
     floats_only: bool = False  # embeddings listed as floats whatever `encoding_format` asks
     # An OpenAI-dialect chat whose prompt (its words: the answer's `prompt_tokens`) is past
     # this many tokens is refused as OpenAI refuses one past the model's context window
-    # (400 `context_length_exceeded`).
+    # (400 `context_length_exceeded`); a Responses API call too (its input's words), unless it
+    # asks `truncation: "auto"`: its oldest items are then left out until it fits, as OpenAI's.
     context_window: int | None = None
 
     def __post_init__(self) -> None:

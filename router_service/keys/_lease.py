@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from router_service.keys._pool import KeyPool
-    from router_service.outcomes import Outcome
+    from router_service.outcomes import Outcome, Scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,16 @@ class KeyLease:
             actual = math.ceil(actual * self._share)
         await self._pool._add_tokens(self, actual - self.tokens)
 
+    async def not_sent(self) -> None:
+        """Its call was never made (the conversation had no `max_sessions` place, the caller's
+        deadline passed or it left first): the request and the token estimate its grant counted
+        in the key's rate windows are taken out again, as the upstream saw neither (once; not
+        after `settle_tokens`)."""
+        if self._settled or (self.key.rpm is None and self.key.tpm is None):
+            return
+        self._settled = True
+        await self._pool._add_tokens(self, -self.tokens, requests=-1)
+
     async def sends(self, sent: int, of: int) -> None:
         """This attempt sends only `sent` of its request's `of` calls: a failover that resumes a
         split embedding (the others were answered under an earlier key), or an attempt that
@@ -126,14 +136,16 @@ class KeyLease:
         if self.key.rpm is not None and calls:
             await self._pool._add_tokens(self, 0, requests=-calls)
 
-    async def report(self, outcome: Outcome, retry_after_s: float | None = None) -> None:
+    async def report(
+        self, outcome: Outcome, retry_after_s: float | None = None, scope: Scope | None = None
+    ) -> None:
         """Its attempt's outcome, to the pool that leases its key now (`KeyPool.report`): a
         call under way across a reload reports to the reloaded pool (`KeyPool.hand_over`),
         under whose names (a renamed provider's) the key's cooldowns and disables are read."""
         pool = self._pool
         while pool.heir is not None and self.key.fingerprint in pool.heir.health:
             pool = pool.heir
-        await pool.report(self.key, self.model, outcome, retry_after_s)
+        await pool.report(self.key, self.model, outcome, retry_after_s, scope)
 
     async def renew(self) -> bool:
         """Keep the slot past its TTL (a realtime session, which outlives it); False when it is

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import random
 from collections.abc import Collection, Sequence
 from functools import partial
@@ -33,7 +34,7 @@ from router_service.keys._strikes import enabled_forgets_strikes, forget_strikes
 from router_service.keys._waiters import ModelQueues
 from router_service.keys._whose import MANUAL_DISABLE_S as _FOREVER_S
 from router_service.keys._whose import whose_disables
-from router_service.outcomes import KeyAction, Outcome, reaction_for
+from router_service.outcomes import KeyAction, Outcome, Scope, key_action
 from router_service.state import SlotGrant, SlotRequest, StateStore
 
 log = logging.getLogger("switchboard.keys")
@@ -108,16 +109,15 @@ class KeyPool(PoolNames):
             return found
         usable = [candidates[i] for i in found]
         weights, health = [k.weight for k in usable], [self.health[k.fingerprint] for k in usable]
-        retry: float | None = None
+        wait = math.inf  # the soonest a refused key frees; 0.0 at its in-flight limit: a call's end
         for i in by_share(weights, [held_all[i] for i in found], health):
             key = usable[i]
             grant = await self.store.acquire(self._slot_request(key, tokens))
             if grant.lease_id is not None:
                 self._count_share(key, usable, exclude)
                 return self._granted(key, model, grant.lease_id, grant, tokens)
-            if grant.retry_after_s:
-                retry = grant.retry_after_s if retry is None else min(retry, grant.retry_after_s)
-        return Unavailable(Refusal.AT_LIMIT, retry)
+            wait = min(wait, grant.retry_after_s)
+        return Unavailable(Refusal.AT_LIMIT, wait or None)  # no rate window's wait first
 
     async def _lease_only(
         self, key: UpstreamKey, model: str, tokens: int, exclude: Collection[str]
@@ -256,12 +256,16 @@ class KeyPool(PoolNames):
 
     # -- reacting to outcomes ------------------------------------------------------------------
     async def report(
-        self, key: UpstreamKey, model: str, outcome: Outcome, retry_after_s: float | None = None
+        self,
+        key: UpstreamKey,
+        model: str,
+        outcome: Outcome,
+        retry_after_s: float | None = None,
+        scope: Scope | None = None,
     ) -> None:
-        """Apply the Outcome table's key action for one attempt's result."""
+        """Apply the Outcome table's key action for one attempt's result (`key_action`)."""
         health = self.health[key.fingerprint]
         health.last_outcome = outcome
-        action = reaction_for(outcome).key_action
         if outcome is Outcome.OK:
             health.ok_at[model] = self.clock.now()  # a 429 after it begins a new streak
             if health.strikes:  # this replica met a 429 without a hint since its success
@@ -271,7 +275,9 @@ class KeyPool(PoolNames):
                 if not health.half_open_left:  # proved: trusted here, and (`proved`) everywhere
                     health.probe_backoff_s, health.probe_failures, health.reported = 0.0, 0, False
                     await proved(self, key)
-        elif action is KeyAction.COOL_KEY_MODEL:
+            return
+        action = key_action(outcome, scope)
+        if action is KeyAction.COOL_KEY_MODEL:
             await self._rate_limited(key, health, model, retry_after_s)
         elif action is KeyAction.DISABLE_KEY_LONG:
             await self._disable(key, health, DisableReason.QUOTA, self.cooldowns.quota_disable_s)

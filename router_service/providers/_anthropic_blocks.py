@@ -47,7 +47,7 @@ def content_blocks(content: Any, path: str) -> list[JsonObject]:
             # Messages API entrance carries whole on the text part other deployments read.
             blocks.append(dict(part[BLOCK_KEY]))
         elif kind == "text":
-            if part.get("text"):
+            if M.has_text(part):  # whitespace alone: refused by Claude (M.has_text)
                 blocks.append(cached({"type": "text", "text": part["text"]}, part))
         elif kind == "image_url":
             blocks.append(cached(_image(M.image_url(part)), part))

@@ -184,20 +184,24 @@ def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObj
             blocks += _tool_uses(message.get("tool_calls") or [], f"messages[{i}].tool_calls")
             M.append_turn(out, "assistant", "content", blocks)
         else:
-            M.append_turn(out, "user", "content", content_blocks(content, f"messages[{i}]"))
+            blocks = content_blocks(content, f"messages[{i}]")
+            if not blocks:  # whitespace alone (M.blank_text), or nothing
+                blank = M.blank_text(content, out, messages[i + 1 :])
+                blocks = [{"type": "text", **block} for block in blank]
+            M.append_turn(out, "user", "content", blocks)
     if any("cache_control" in block for block in system_blocks):
         return system_blocks, out
-    return "\n\n".join(s for s in system if s), out
+    return "\n\n".join(s for s in system if s.strip()), out
 
 
 def _system_blocks(content: Any) -> list[JsonObject]:
     if not isinstance(content, list):
         text = M.text_of(content)
-        return [{"type": "text", "text": text}] if text else []
+        return [{"type": "text", "text": text}] if text.strip() else []
     return [
         cached({"type": "text", "text": part["text"]}, part)
         for part in M.parts_of(content)
-        if part.get("type") == "text" and part.get("text")
+        if part.get("type") == "text" and M.has_text(part)
     ]
 
 

@@ -52,6 +52,9 @@ class ChatCall:
     # The OpenAI body of `params` the servicer's check already wrote (`validate_chat`), for
     # the first `openai_body()` only: each use may change the body it gets.
     prepared: list[dict[str, Any]] | None = None
+    # The caller's `truncation: auto` (RoutingOptions.truncation): an upstream API that has it
+    # (the Responses API) is asked to fit the model's window itself, before the router's cutting.
+    truncation: bool = False
 
     @property
     def named_model(self) -> str:

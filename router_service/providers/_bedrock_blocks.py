@@ -34,6 +34,7 @@ _DOCUMENT_FORMATS = {
     "text/markdown": "md",
 }
 _NAME_REFUSED = re.compile(r"[^A-Za-z0-9\s\-()\[\]]+")
+_NAME_MAX = 200  # the characters of a document's name that Bedrock keeps
 
 
 def cache_point(given: Mapping[str, Any]) -> JsonObject | None:
@@ -51,10 +52,11 @@ def cache_point(given: Mapping[str, Any]) -> JsonObject | None:
 
 def text_blocks(content: Any) -> list[JsonObject]:
     """The text of a system or assistant turn; a part's `cache_control` becomes a cachePoint
-    block after it (Bedrock's prompt caching)."""
+    block after it (Bedrock's prompt caching). Text of whitespace alone is left out, as in
+    `content_blocks`."""
     blocks: list[JsonObject] = []
     for part in M.parts_of(content):
-        if part.get("type") == "text" and part.get("text"):
+        if part.get("type") == "text" and M.has_text(part):
             blocks.append({"text": str(part["text"])})
             if (point := cache_point(part)) is not None:
                 blocks.append(point)
@@ -62,11 +64,15 @@ def text_blocks(content: Any) -> list[JsonObject]:
 
 
 def content_blocks(content: Any, path: str) -> list[JsonObject]:
+    """A user turn's (or a tool result's) blocks. A text part of whitespace alone (a stray
+    newline part beside the others) is left out: Converse refuses the whole request for it
+    ("The text field in the ContentBlock object at messages.1.content.0 is blank"), where OpenAI
+    takes it. A turn of whitespace alone has no blocks (`M.blank_text` says when it is sent)."""
     blocks: list[JsonObject] = []
     for j, part in enumerate(M.parts_of(content)):
         kind, at = part.get("type"), f"{path}.content[{j}]"
         if kind == "text":
-            if part.get("text"):
+            if M.has_text(part):
                 blocks.append({"text": str(part["text"])})
         elif kind == "image_url":
             blocks.append({"image": _image(M.image_url(part), at)})
@@ -89,7 +95,9 @@ def tool_result_blocks(message: Mapping[str, Any], path: str) -> list[JsonObject
     points = [block for block in blocks if "cachePoint" in block]
     result = {
         "toolUseId": M.tool_id(str(message.get("tool_call_id", ""))),
-        "content": [block for block in blocks if "cachePoint" not in block] or [{"text": ""}],
+        # a result of whitespace alone as it is: Converse takes it in a tool result
+        "content": [block for block in blocks if "cachePoint" not in block]
+        or [{"text": M.text_of(message.get("content"))}],
     }
     if M.failed_result(message):  # Converse's ToolResultBlock.status
         result["status"] = "error"
@@ -136,5 +144,32 @@ def document_name(filename: str) -> str:
     replaced by a hyphen and runs of whitespace made one space; "document" when no letter or
     digit is left."""
     stem = filename.rsplit(".", 1)[0] if "." in filename else filename
-    name = " ".join(_NAME_REFUSED.sub("-", stem).split())[:200].strip()
+    name = " ".join(_NAME_REFUSED.sub("-", stem).split())[:_NAME_MAX].strip()
     return name if any(c.isalnum() for c in name) else "document"
+
+
+def unique_document_names(messages: list[JsonObject]) -> list[JsonObject]:
+    """`messages`, each document named apart from the ones before it (a tool result's too):
+    Converse refuses a request with two documents of one name ("Messages can't contain
+    duplicate document names"), which two unnamed files, or a file attached again in a later
+    turn, make. The first keeps its name, a later one gets " (2)", " (3)"… (letters are
+    compared in any case): the earlier turns' names stay as they were sent, so Converse's
+    prompt cache keeps the conversation's prefix."""
+    taken: set[str] = set()
+    for message in messages:
+        for block in message["content"]:
+            inner = block["toolResult"]["content"] if "toolResult" in block else ()
+            for item in (block, *inner):
+                if "document" in item:
+                    item["document"]["name"] = _unused(item["document"]["name"], taken)
+    return messages
+
+
+def _unused(name: str, taken: set[str]) -> str:
+    given, count = name, 1
+    while name.lower() in taken:
+        count += 1
+        suffix = f" ({count})"
+        name = given[: _NAME_MAX - len(suffix)].rstrip() + suffix
+    taken.add(name.lower())
+    return name

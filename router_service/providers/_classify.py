@@ -77,11 +77,6 @@ _TEXT_PATTERNS: tuple[tuple[Outcome, re.Pattern[str], re.Pattern[str] | None], .
             # "`inputs` must have less than 1024 tokens".
             r"|longer than the maximum model length|`inputs` tokens \+ `max_new_tokens` must be"
             r"|`inputs` must have less than"
-            # OpenAI's 429 and Groq's 413 (code rate_limit_exceeded) for a request larger than
-            # the key's whole tokens-per-minute budget: "Request too large for gpt-4o in
-            # organization … on tokens per min (TPM): Limit 30000, Requested 36278". Resting
-            # does not make it fit: not the key's RATE_LIMITED.
-            r"|request too large for"
         ),
         # Cohere's 400 "too many tokens: …"; Bedrock's "Input is too long for requested model".
         re.compile(r"context window|too many tokens|input is too long"),
@@ -117,6 +112,14 @@ _EVERY_WORD = tuple(
     precise if loose is None else re.compile(f"{precise.pattern}|{loose.pattern}")
     for _, precise, loose in _TEXT_PATTERNS
 )
+# OpenAI's 429 and Groq's 413 (code rate_limit_exceeded, type tokens) for a request larger than
+# the key's (its organization's) whole tokens-per-minute budget: "Request too large for gpt-4o in
+# organization … on tokens per min (TPM): Limit 30000, Requested 36278". The model's context
+# window would take it (OpenAI's own `truncation: auto` leaves nothing out for it): a rate limit,
+# which another key (another organization's budget) or deployment may serve. But one that
+# belongs to no key (Scope.NONE): resting does not make it fit, and cooling the key for it would
+# take it from every caller's smaller requests; nor is there a wait to tell the caller.
+_TOO_LARGE_FOR_BUDGET = re.compile(r"request too large for .* on tokens per min")
 # Error types that say the server failed: with no HTTP status (a stream's `error` event), they
 # stand for a 5xx.
 _SERVER_FIELDS = re.compile(_SERVER_TYPES)
@@ -139,21 +142,24 @@ def classify_http_error(
     effective = status if status >= 400 else inner_status
     fields, message_text = _error_text(error)
     is_limit, delay = _google_quota_limit(error)
+    message_of = _Message(message_text, sent)
+    too_large = message_of.said_by_upstream(_TOO_LARGE_FOR_BUDGET)
     outcome = (
         Outcome.RATE_LIMITED
-        if is_limit
-        else _outcome_for(effective, fields, _Message(message_text, sent))
+        if is_limit or too_large
+        else _outcome_for(effective, fields, message_of)
     )
-    retry_after = upstream_wait(outcome, headers, clock)
+    retry_after = None if too_large else upstream_wait(outcome, headers, clock)
     retry_after = delay if retry_after is None else retry_after
     message = str(error.get("message", "")) if error else ""
     detail = f"HTTP {effective or status}: {message[:200]}" if message else f"HTTP {effective}"
+    scope = Scope.KEY if outcome is Outcome.AUTH_INVALID else None
     return UpstreamFailure(
         outcome,
         detail,
         upstream_status=effective or status,
         retry_after_s=retry_after,
-        scope=Scope.KEY if outcome is Outcome.AUTH_INVALID else None,
+        scope=Scope.NONE if too_large else scope,
         upstream_error=dict(error) if error is not None else None,
     )
 

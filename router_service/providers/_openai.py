@@ -160,7 +160,10 @@ class OpenAIAdapter(OpenAIRealtime):
         self, call: ChatCall, *, stream: bool, summary: bool, reasoning: bool = True
     ) -> dict[str, Any]:
         chat = self._chat_body(call)
-        return responses_body(chat, stream=stream, summary=summary, reasoning=reasoning)
+        body = responses_body(chat, stream=stream, summary=summary, reasoning=reasoning)
+        if call.truncation:  # the upstream leaves out what its model's window cannot take
+            body["truncation"] = "auto"
+        return body
 
     async def _respond(self, call: ChatCall) -> chat_pb2.ChatCompletion:
         """One completion on the Responses API."""

@@ -118,7 +118,7 @@ class BackgroundRecords:
         InvalidRequestError when it cannot be kept), its heartbeat first: a reader never finds
         it without one."""
         await self.beat([(client, document.id)])
-        kept = await self._stored.save(client, document)
+        kept = await self._stored.save(client, document, ttl_s=self._kept_s(document))
         if not kept.stored:
             raise InvalidRequestError(
                 _NOT_STORED.get(kept.reason, "The background response cannot be kept."),
@@ -138,8 +138,18 @@ class BackgroundRecords:
         if len(data) > self._config.max_stored_bytes:
             return False
         name = response_name(client, document.id)
-        kept = await self._store.put_document(name, data, self._config.store_ttl_s)
+        kept = await self._store.put_document(name, data, self._kept_s(document))
         return kept is PutResult.KEPT
+
+    def _kept_s(self, document: pb.StoredResponse) -> float:
+        """How long `document` is kept: `store_ttl_s` from its end, and while it runs as long as
+        it may run, plus that (as its events are: `StreamLog`). Kept `store_ttl_s` from its
+        start, a run longer than that (`background_timeout_s` may be) vanished under it: its
+        pollers read 404, and it could be neither cancelled nor deleted while it ran on."""
+        config = self._config
+        if document.background_status in RUNNING:
+            return config.background_timeout_s + config.store_ttl_s
+        return config.store_ttl_s
 
     async def kept_events(self, client: str, writer: StreamWriter) -> None:
         """A streamed response ended: its events, kept as long as it is, count towards the

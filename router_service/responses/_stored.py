@@ -73,10 +73,13 @@ class StoredResponses:
             store, clock, limit_bytes=config.client_stored_bytes, period_s=config.store_ttl_s
         )
 
-    async def save(self, client: str, response: pb.StoredResponse) -> pb.StoreResponseResponse:
-        """Keep `response` for `client`, unless storing is off, it is too large or its client
-        stored its quota this period. Written once: ResponseExistsError when the client has a
-        live response of that id (it is left as it was)."""
+    async def save(
+        self, client: str, response: pb.StoredResponse, *, ttl_s: float | None = None
+    ) -> pb.StoreResponseResponse:
+        """Keep `response` for `client` (`ttl_s`, `store_ttl_s` unless told), unless storing is
+        off, it is too large or its client stored its quota this period. Written once:
+        ResponseExistsError when the client has a live response of that id (it is left as it
+        was)."""
         checked_id(response.id, "response.id", "response")
         _check_items(response.output_items_json, "output_items_json")
         _check_items(response.input_items_json, "input_items_json")
@@ -91,7 +94,7 @@ class StoredResponses:
         if not self._config.store:
             return pb.StoreResponseResponse(stored=False, reason="disabled")
         data = response.SerializeToString()
-        ttl_s = self._config.store_ttl_s
+        ttl_s = self._config.store_ttl_s if ttl_s is None else ttl_s
         if len(data) > self._config.max_stored_bytes:
             return pb.StoreResponseResponse(stored=False, reason="too_large")
         size = len(data) + ENTRY_BYTES

@@ -15,8 +15,9 @@ call and back to a Response object (`clients.codec`), stored when `store` asks (
 `Keeper` stores it: through the gate as the client's StoreResponse call; a failure to store
 costs the line its `store: true`, never its answer). What a batch cannot answer — `background`,
 and what needs stored state loaded first (`previous_response_id`, `conversation`,
-`item_reference`) — is the line's 400, naming the field; a line asking to `stream` fails the
-batch at validation, whatever its endpoint (`router_service/batches/_lines.py`)."""
+`item_reference`) — is the line's 400, naming the field (whether the id exists or not: it is
+never looked up, so never the edge's 404); a line asking to `stream` fails the batch at
+validation, whatever its endpoint (`router_service/batches/_lines.py`)."""
 
 from __future__ import annotations
 
@@ -79,6 +80,17 @@ _MAX_WAIT_S = 60.0  # a line refused by its client's rpm waits at most this befo
 # The endpoints whose lines are chat calls of another API: a refusal of a chat field (a
 # guardrail's block of `messages[0].content`…) names the field as that API's caller wrote it.
 _CALLERS_FIELDS = {"/v1/completions": completions_field, "/v1/responses": responses_field}
+# A batch line is answered on its own, nothing stored read for it: what it names is refused
+# as the batch's limit, one 400 whether the id exists or not (not looked up: never a 404).
+_ON_ITS_OWN = (
+    "A batch line is answered on its own: {what} cannot be used in a batch (nothing stored is "
+    "read for a line, whatever the id). Send the whole conversation in 'input', or make this "
+    "request with POST /v1/responses."
+)
+_STORED_FIELDS = {
+    "previous_response_id": "'previous_response_id'",
+    "conversation": "'conversation'",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +207,7 @@ def _tokens_of(chats: list[pb.ChatResponse]) -> Tokens:
 
 async def _respond(who: LineCaller, body: dict[str, Any]) -> tuple[Any, Tokens]:
     """A Responses line: its Response object, as `POST /v1/responses` answers it."""
+    _check_on_its_own(body)
     parsed = responses_request_from_openai(body)
     if parsed.background:  # its answer is the output line: nothing to poll
         raise InvalidRequestError(
@@ -207,6 +220,21 @@ async def _respond(who: LineCaller, body: dict[str, Any]) -> tuple[Any, Tokens]:
     out = response_to_openai(chat.completion, parsed, ids, created, created)
     await _keep(who, parsed, out)
     return out, _tokens(chat)
+
+
+def _check_on_its_own(body: Any) -> None:
+    """Refuse what names stored state (a previous response, a conversation, an item reference)
+    as what a batch cannot do, not as a failure to load it."""
+    if not isinstance(body, dict):
+        return  # the codec's refusal
+    for field, what in _STORED_FIELDS.items():
+        if body.get(field) is not None:
+            raise InvalidRequestError(_ON_ITS_OWN.format(what=what), param=field)
+    items = body.get("input")
+    for i, item in enumerate(items if isinstance(items, list) else ()):
+        if isinstance(item, dict) and item.get("type") == "item_reference":
+            what = "an 'item_reference'"
+            raise InvalidRequestError(_ON_ITS_OWN.format(what=what), param=f"input[{i}]")
 
 
 async def _keep(who: LineCaller, parsed: ResponsesRequest, response: dict[str, Any]) -> None:

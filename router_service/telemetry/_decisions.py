@@ -12,7 +12,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from router_service.outcomes import KeyAction, reaction_for
+from router_service.outcomes import KeyAction, key_action, reaction_for
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._current import current_span
 from router_service.telemetry._spans import error_type, span_for
@@ -87,14 +87,20 @@ def record_decision_failed(ctx: RequestContext | None, exc: BaseException) -> No
     a request (no model), not counted, as a proxied call refused then is not."""
     if ctx is None:
         return
-    if isinstance(exc, asyncio.CancelledError):
-        outcome = "DEADLINE_EXCEEDED" if ctx.cancelled_at_deadline() else "CANCELLED"
-        if outcome == "DEADLINE_EXCEEDED":
-            current_span().set_attribute("error.type", outcome)
-    else:
-        outcome = error_type(exc)
+    outcome = read_cancellation(ctx) if isinstance(exc, asyncio.CancelledError) else None
     group = ctx.requested_model if ctx.plan is not None else ""
-    record_decision(group, ctx.client, outcome)
+    record_decision(group, ctx.client, outcome or error_type(exc))
+
+
+def read_cancellation(ctx: RequestContext) -> str:
+    """How the cancellation of the call `ctx` is for is read, as a request reads it
+    (`RequestContext.cancelled_at_deadline`): its caller's deadline's (DEADLINE_EXCEEDED,
+    said on its SERVER span as `error.type`, which the call's status follows) or its
+    caller's (CANCELLED)."""
+    if not ctx.cancelled_at_deadline():
+        return "CANCELLED"
+    current_span().set_attribute("error.type", "DEADLINE_EXCEEDED")
+    return "DEADLINE_EXCEEDED"
 
 
 def record_plan(plan: Plan) -> None:
@@ -163,13 +169,14 @@ def record_reaction(
     provider = {attr.PROVIDER: deployment.provider}
     events: list[tuple[str, attr.Attributes]] = []
     key = {attr.KEY_FINGERPRINT: lease.key.fingerprint, attr.REQUEST_MODEL: lease.model}
-    if reaction.key_action in (KeyAction.COOL_KEY_MODEL, KeyAction.DISABLE_KEY_MODEL):
+    action = key_action(failure.outcome, failure.scope)
+    if action in (KeyAction.COOL_KEY_MODEL, KeyAction.DISABLE_KEY_MODEL):
         t.metrics.cooldowns.add(1, {**provider, attr.SCOPE: "key_model"})
-        denied = reaction.key_action is KeyAction.DISABLE_KEY_MODEL
+        denied = action is KeyAction.DISABLE_KEY_MODEL
         seconds = cooldowns.auth_disable_s if denied else failure.retry_after_s
         events.append(("switchboard.key.cooldown", key | _seconds(seconds)))
-    elif reaction.key_action is not KeyAction.NONE:
-        quota = reaction.key_action is KeyAction.DISABLE_KEY_LONG
+    elif action is not KeyAction.NONE:
+        quota = action is KeyAction.DISABLE_KEY_LONG
         window = cooldowns.quota_disable_s if quota else cooldowns.auth_disable_s
         t.metrics.cooldowns.add(1, {**provider, attr.SCOPE: "key"})
         reason = {"switchboard.key.disable_reason": "quota" if quota else "auth"}

@@ -86,3 +86,35 @@ async def test_stream_false_is_answered_whole(open_batches: Open) -> None:
     responses = [_streamed(responses_line("resp"), False)]
     done = await run_batch(router, sdk, jsonl(*responses), "/v1/responses")
     assert done.status == "completed" and counts(done) == (1, 1, 0)
+
+
+async def test_a_line_naming_stored_state_is_one_400_whether_or_not_it_exists(
+    open_batches: Open,
+) -> None:
+    """A batch line is answered on its own: nothing stored is read for it, so an id naming a
+    response (or conversation, or item) the client has and one it has not are the same 400,
+    which says it is the batch that cannot (`POST /v1/responses` answers the unknown one 404),
+    never the 404 of an id that was not even looked up, nor "was not loaded" as if it failed."""
+    router, sdk, _ = await open_batches()
+    known = await sdk.responses.create(model="chain", input="hi")
+    conversation = await sdk.conversations.create()
+    item = {"type": "item_reference", "id": known.output[0].id}
+    lines = [
+        responses_line("known", previous_response_id=known.id),
+        responses_line("unknown", previous_response_id="resp_unknown"),
+        responses_line("conversation", conversation=conversation.id),
+        responses_line("item", input=[{"role": "user", "content": "hi"}, item]),
+    ]
+    done = await run_batch(router, sdk, jsonl(*lines), "/v1/responses")
+    assert done.status == "completed" and counts(done) == (4, 0, 4)
+    assert done.error_file_id
+    refused = {e["custom_id"]: e["response"] for e in await lines_of(sdk, done.error_file_id)}
+    assert {k: (r["status_code"], r["body"]["error"]["param"]) for k, r in refused.items()} == {
+        "known": (400, "previous_response_id"),
+        "unknown": (400, "previous_response_id"),
+        "conversation": (400, "conversation"),
+        "item": (400, "input[1]"),
+    }
+    messages = [r["body"]["error"]["message"] for r in refused.values()]
+    assert all("batch" in m and "not loaded" not in m for m in messages), messages
+    assert refused["known"]["body"]["error"] == refused["unknown"]["body"]["error"]

@@ -235,3 +235,25 @@ async def test_a_stopping_replica_refuses_a_start_as_worth_a_retry(open_stack: O
         await sdk.responses.create(model="chain", input="hello", background=True)
     assert caught.value.status_code == 503
     assert caught.value.response.headers["x-should-retry"] == "true"
+
+
+async def test_a_response_running_longer_than_store_ttl_s_is_still_polled_and_cancelled(
+    fake: FakeUpstream, open_stack: OpenStack
+) -> None:
+    """A run may last `background_timeout_s`, longer than a stored response is kept: its
+    document must outlive the run (it was kept `store_ttl_s` from its start, so a long run read
+    404 to pollers, and could be neither cancelled nor deleted while it ran on, paid for)."""
+    clock = ManualClock()
+    router, sdk = await open_stack(clock=clock, store_ttl_s=60, background_heartbeat_s=600)
+    fake.state.set_scenario(HELD)
+    started = await sdk.responses.create(model="chain", input="think long", background=True)
+    await held(fake)
+    clock.advance(61)  # past store_ttl_s, well within background_timeout_s (3600 s)
+    assert (await sdk.responses.retrieve(started.id)).status == "in_progress"
+    assert (await sdk.responses.cancel(started.id)).status == "cancelled"
+    assert fake.state.in_flight == 0 and router.server.jobs.running == 0
+    clock.advance(59)  # ended: kept store_ttl_s from its end, as any stored response
+    assert (await sdk.responses.retrieve(started.id)).status == "cancelled"
+    clock.advance(2)
+    with pytest.raises(openai.NotFoundError):
+        await sdk.responses.retrieve(started.id)

@@ -228,3 +228,42 @@ async def test_past_its_quota_a_clients_response_says_store_false(open_sdk: Open
         await sdk.responses.create(model="chain", input="again", previous_response_id=second.id)
     assert caught.value.code == "previous_response_not_found"
     await sdk.responses.create(model="chain", input="again", previous_response_id=first.id)
+
+
+@pytest.mark.parametrize("finish_reason", ["stop", "content_filter"])
+async def test_an_empty_answer_streamed_is_stored_and_continued_as_unary(
+    open_sdk: Open, fake: FakeUpstream, finish_reason: str
+) -> None:
+    """An answer without a word (a filter's cut, a model that said nothing): the unary Response
+    holds an empty message item, so the streamed one must too (it had no output at all), and
+    both continue alike (the streamed one's turn was missing: two user turns in a row)."""
+    sdk = await open_sdk()
+    fake.state.set_scenario(Scenario(content="", finish_reason=finish_reason))
+    unary = await sdk.responses.create(model="chain", input="say nothing")
+    stream = await sdk.responses.create(model="chain", input="say nothing", stream=True)
+    events = [event async for event in stream]
+    last = events[-1]  # response.completed, or .incomplete for the filter
+    assert last.type in ("response.completed", "response.incomplete")
+    streamed = last.response
+
+    def shape(response: Any) -> list[dict[str, Any]]:
+        return [{**item.to_dict(), "id": None} for item in response.output]
+
+    assert shape(streamed) == shape(unary) and streamed.status == unary.status
+    assert shape(await sdk.responses.retrieve(streamed.id)) == shape(unary)
+    types = [event.type for event in events]
+    assert "response.output_item.added" in types and "response.output_text.done" in types
+    fake.state.set_scenario(Scenario())
+    sent = []
+    for response in (unary, streamed):
+        await sdk.responses.create(model="chain", input="and?", previous_response_id=response.id)
+        sent.append(upstream_messages(fake))
+    assert (
+        sent[0]
+        == sent[1]
+        == [
+            {"role": "user", "content": "say nothing"},
+            {"role": "assistant", "content": ""},
+            {"role": "user", "content": "and?"},
+        ]
+    )

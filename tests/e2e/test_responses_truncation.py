@@ -4,6 +4,8 @@ does, a prompt past a `context_window` of words); `disabled` (the default) is th
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import openai
@@ -11,8 +13,9 @@ import pytest
 from openai.types.responses import Response, ResponseInputParam
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle
+from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.background import settled
+from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_batches_sdk import (
     Open,
     counts,
@@ -22,6 +25,8 @@ from tests.e2e.test_batches_sdk import (
     responses_line,
     run_batch,
 )
+from tests.router_service.server.test_truncation_limits import TPM_TOO_LARGE, one_key
+from tests.router_service.server.test_truncation_native import on_responses
 
 __all__ = ["open_batches"]  # the fixture, used here
 
@@ -52,6 +57,16 @@ def sent(fake: FakeUpstream) -> list[dict[str, Any]]:
 def bodies(fake: FakeUpstream) -> list[int | None]:
     """The status of each chat call the upstream answered, in order."""
     return [call.status for call in fake.state.calls(path="/chat/completions")]
+
+
+@asynccontextmanager
+async def sdk_on(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official SDK through an edge in front of `router` (a config of the test's own)."""
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        yield sdk
 
 
 @pytest.fixture(autouse=True)
@@ -170,3 +185,48 @@ async def test_a_batch_line_is_answered_shortened(fake: FakeUpstream, open_batch
     [refused] = await lines_of(sdk, done.error_file_id)
     assert refused["custom_id"] == "whole"
     assert refused["response"]["body"]["error"]["code"] == "context_length_exceeded"
+
+
+async def test_a_retry_the_keys_rpm_holds_back_is_a_429_not_too_long(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The key's rpm of 1 is spent by the refused try (the upstream received it): the shorter
+    retry is never sent, and the caller is told to wait (429), not that its input is too long."""
+    router = await start_router(one_key(fake.base_url, {"backend": "memory"}, 0, rpm=1))
+    async with sdk_on(router, start_edge) as sdk:
+        with pytest.raises(openai.RateLimitError) as limited:
+            await sdk.responses.create(
+                model="chain", instructions=INSTRUCTIONS, input=LONG, truncation="auto"
+            )
+    assert limited.value.response.headers.get("retry-after") is not None
+    assert bodies(fake) == [400]
+
+
+async def test_a_request_too_large_for_the_keys_tpm_is_a_429_not_cut(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """OpenAI's 429 "Request too large … tokens per min" is a rate limit, as OpenAI's own
+    `truncation: auto` leaves it: no turn is left out for it, and the caller is told so."""
+    fake.state.set_scenario(Scenario(status=429, error_body=TPM_TOO_LARGE))
+    with pytest.raises(openai.RateLimitError) as limited:
+        await sdk.responses.create(
+            model="chain", instructions=INSTRUCTIONS, input=LONG, truncation="auto"
+        )
+    assert "tokens per min" in limited.value.message
+    assert [len(call.body["messages"]) for call in fake.state.calls()] == [6, 6, 6]  # whole
+
+
+async def test_a_responses_upstream_is_asked_to_truncate_itself(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A deployment on OpenAI's Responses API gets the caller's `truncation: "auto"` as it was
+    asked: the upstream fits its window (one call), nothing is cut by the router."""
+    async with sdk_on(await start_router(on_responses(fake.base_url)), start_edge) as sdk:
+        raw = await sdk.responses.with_raw_response.create(
+            model="chain", instructions=INSTRUCTIONS, input=LONG, truncation="auto"
+        )
+    response = Response.model_validate(raw.http_response.json())
+    assert (response.output_text, response.truncation) == ("Echo: what now", "auto")
+    assert "x-switchboard-truncated-messages" not in raw.headers
+    [call] = fake.state.calls(path="/responses")
+    assert call.body["truncation"] == "auto"

@@ -5,6 +5,8 @@ reads its jobs' cancel marks every second and stops the upstream call."""
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -12,11 +14,13 @@ import openai
 import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.server._background import CHECK_S
 from tests.conftest import StartRouter
 from tests.e2e.background import held, jobs_ended, settled
-from tests.replicas.harness import Replicas, replica_config, two_replicas
+from tests.http_edge.harness import Edge
+from tests.replicas.harness import Replicas, replica_config, sdks_on, two_replicas
 from tests.router_service.responses.test_background_rpcs import start_request
 
 
@@ -102,3 +106,28 @@ async def test_a_stream_started_on_one_replica_is_resumed_live_on_another(
     assert rest[-1].type == "response.completed"
     assert rest[-1].response.output_text == "Echo: hop"
     await jobs_ended(one.server)
+
+
+async def test_a_response_running_past_store_ttl_s_is_polled_and_cancelled_on_another(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Callable[..., Awaitable[Edge]],
+    redis_url: str,
+    redis_prefix: str,
+) -> None:
+    """On Redis too a running response outlives `store_ttl_s` (its document was kept that long
+    from its start: the other replica read 404, and could not cancel it)."""
+    responses = {"store_ttl_s": 60, "background_heartbeat_s": 600}
+    config = replica_config(fake.base_url, redis_url, redis_prefix, responses=responses)
+    clock = ManualClock(time.time())
+    one, two = await two_replicas(start_router, config, clock)
+    fake.state.set_scenario(Scenario(latency_ms=60_000))
+    async with sdks_on(start_edge, one, two) as (first, second):
+        started = await first.responses.create(model="a", input="long", background=True)
+        await held(fake)
+        clock.advance(61)  # past store_ttl_s, within background_timeout_s
+        assert (await second.responses.retrieve(started.id)).status == "in_progress"
+        assert (await second.responses.cancel(started.id)).status == "cancelled"
+        await fake.state.wait_idle(timeout=CHECK_S + 4)  # replica one read the mark
+        await jobs_ended(one.server)
+        assert (await first.responses.retrieve(started.id)).status == "cancelled"

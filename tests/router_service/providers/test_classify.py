@@ -11,6 +11,21 @@ from router_service.outcomes import Outcome, Scope
 from router_service.providers import classify_http_error, retry_after_seconds
 
 CLOCK = ManualClock(start=1_700_000_000.0)
+TOO_LARGE_FOR_OPENAI = {
+    "message": "Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit "
+    "30000, Requested 36278. The input or output tokens must be reduced in order to run "
+    "successfully.",
+    "type": "tokens",
+    "param": None,
+    "code": "rate_limit_exceeded",
+}
+TOO_LARGE_FOR_GROQ = {
+    "message": "Request too large for model `llama-3.3-70b-versatile` in organization `org_x` "
+    "service tier `on_demand` on tokens per minute (TPM): Limit 12000, Requested 21357, please "
+    "reduce your message size and try again.",
+    "type": "tokens",
+    "code": "rate_limit_exceeded",
+}
 
 
 @pytest.mark.parametrize(
@@ -89,31 +104,39 @@ CLOCK = ManualClock(start=1_700_000_000.0)
             Outcome.CONTEXT_TOO_LONG,
         ),
         # A request larger than the key's whole tokens-per-minute budget (OpenAI's 429, Groq's
-        # 413, code rate_limit_exceeded) never fits this key, however long it rests: no key is
-        # cooled for it (one such request would cool every key of the model, one by one),
-        # and a deployment with a larger budget may take it.
+        # 413, code rate_limit_exceeded): a rate limit, not the model's context window (which
+        # `truncation: auto` would cut the conversation for); no key is cooled for it
+        # (`test_a_request_too_large_for_the_budget_cools_no_key`).
+        (429, TOO_LARGE_FOR_OPENAI, Outcome.RATE_LIMITED),
+        (413, TOO_LARGE_FOR_GROQ, Outcome.RATE_LIMITED),
+        # Anthropic's 429 for an input past the organization's input tokens per minute.
         (
             429,
             {
-                "message": "Request too large for gpt-4o in organization org-x on tokens per min "
-                "(TPM): Limit 30000, Requested 36278. The input or output tokens must be reduced "
-                "in order to run successfully.",
-                "type": "tokens",
-                "param": None,
-                "code": "rate_limit_exceeded",
+                "type": "rate_limit_error",
+                "message": "This request would exceed the rate limit for your organization of "
+                "20,000 input tokens per minute. Please reduce the prompt length or the maximum "
+                "tokens requested, or try again later.",
             },
-            Outcome.CONTEXT_TOO_LONG,
+            Outcome.RATE_LIMITED,
         ),
+        # Anthropic's 413: a body past its 32 MB, said by its proxy before any model reads it:
+        # not the context window (Anthropic's is "prompt is too long": its 400 above).
         (
             413,
+            {"type": "request_too_large", "message": "Request exceeds the maximum allowed size"},
+            Outcome.BAD_REQUEST,
+        ),
+        # Gemini's 429 for its input tokens per minute (a RESOURCE_EXHAUSTED without a
+        # QuotaFailure): a rate limit too.
+        (
+            429,
             {
-                "message": "Request too large for model `llama-3.3-70b-versatile` in organization "
-                "`org_x` service tier `on_demand` on tokens per minute (TPM): Limit 12000, "
-                "Requested 21357, please reduce your message size and try again.",
-                "type": "tokens",
-                "code": "rate_limit_exceeded",
+                "code": 429,
+                "message": "Resource has been exhausted (e.g. check quota).",
+                "status": "RESOURCE_EXHAUSTED",
             },
-            Outcome.CONTEXT_TOO_LONG,
+            Outcome.RATE_LIMITED,
         ),
         (400, {"code": "content_filter", "message": "blocked"}, Outcome.CONTENT_FILTERED),
         # One model the key may not use: that key × model, not the key.
@@ -352,3 +375,20 @@ def test_the_same_words_without_a_named_limit_are_exhausted_quota() -> None:
     gemini = _gemini_429()
     for error in (openai, gemini):
         assert classify_http_error(429, error, {}, CLOCK).outcome is Outcome.QUOTA_EXHAUSTED
+
+
+@pytest.mark.parametrize(
+    ("status", "error"), [(429, TOO_LARGE_FOR_OPENAI), (413, TOO_LARGE_FOR_GROQ)]
+)
+def test_a_request_too_large_for_the_budget_cools_no_key(
+    status: int, error: dict[str, Any]
+) -> None:
+    """It belongs to no key (Scope.NONE: nothing is cooled), and asks for no wait: however long
+    the key rests, this request does not fit its budget."""
+    headers = {"x-ratelimit-reset-tokens": "6m0s", "x-ratelimit-remaining-tokens": "30000"}
+    failure = classify_http_error(status, error, headers, CLOCK)
+    assert (failure.outcome, failure.scope, failure.retry_after_s) == (
+        Outcome.RATE_LIMITED,
+        Scope.NONE,
+        None,
+    )
