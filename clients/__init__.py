@@ -24,7 +24,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
     from clients._observer import CallObserver, ObservedCall
     from clients._stream import CallStream, RouterMediaStream, RouterRealtime, RouterStream
     from clients._sync_client import SyncRouterClient
-    from clients._sync_stream import SyncRouterMediaStream, SyncRouterStream
+    from clients._sync_stream import SyncCallStream, SyncRouterMediaStream, SyncRouterStream
     from clients._targets import checked_target
     from clients.codec import (
         CHARS_PER_TOKEN,
@@ -154,6 +154,7 @@ _WHERE = {
     "RouterStream": "_stream",
     "SUMMARY_INSTRUCTION": "codec",
     "SwitchboardClientError": "errors",
+    "SyncCallStream": "_sync_stream",
     "SyncRouterClient": "_sync_client",
     "SyncRouterMediaStream": "_sync_stream",
     "SyncRouterStream": "_sync_stream",
@@ -268,6 +269,7 @@ __all__ = [
     "RouterRealtime",
     "RouterStream",
     "SwitchboardClientError",
+    "SyncCallStream",
     "SyncRouterClient",
     "SyncRouterMediaStream",
     "SyncRouterStream",
