@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 import subprocess
-import typing
 import sys
+import typing
 
 import pytest
 
