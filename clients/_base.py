@@ -240,8 +240,8 @@ class map_rpc_errors:
     ``StopIteration`` passes through with no generator in between.
 
     ``closed``: whether the blocking client was closed, for the call its close cancelled, which
-    grpc ends with its own CANCELLED ("Channel closed!"): that is ``LOCALLY_CANCELLED`` too, as
-    in the async client.
+    grpc ends with its own CANCELLED ("Channel closed!"), or refuses with a ``ValueError`` when
+    the close came as it began: that is ``LOCALLY_CANCELLED`` too, as in the async client.
     """
 
     def __init__(self, sent_once: bool = False, closed: Callable[[], bool] | None = None) -> None:
@@ -265,6 +265,9 @@ class map_rpc_errors:
             elif details.bare and details.code is grpc.StatusCode.CANCELLED and self._closed:
                 details = LOCALLY_CANCELLED if self._closed() else details
             raise RouterError(details) from exc
+        if isinstance(exc, ValueError) and self._closed is not None and self._closed():
+            # grpc's "Cannot invoke RPC on closed channel!": the close came as the call began.
+            raise RouterError(LOCALLY_CANCELLED) from exc
         if isinstance(exc, asyncio.CancelledError) and not _task_cancelling():
             raise RouterError(LOCALLY_CANCELLED) from exc
 
