@@ -12,6 +12,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
     from clients._base import (
         IDEMPOTENT_METHODS,
         LARGEST_ANSWER_BYTES,
+        MAX_METADATA_BYTES,
         MAX_RECONNECT_BACKOFF_MS,
         MAX_SESSION_ID_BYTES,
         READY_WAIT_S,
@@ -135,6 +136,7 @@ _WHERE = {
     "INCLUDABLE": "codec",
     "InvalidRequestError": "errors",
     "LARGEST_ANSWER_BYTES": "_base",
+    "MAX_METADATA_BYTES": "_base",
     "MAX_RECONNECT_BACKOFF_MS": "_base",
     "MAX_SESSION_ID_BYTES": "_base",
     "MEDIA_PATHS": "codec",
@@ -239,6 +241,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "INCLUDABLE",
     "LARGEST_ANSWER_BYTES",
+    "MAX_METADATA_BYTES",
     "MAX_RECONNECT_BACKOFF_MS",
     "MAX_SESSION_ID_BYTES",
     "MEDIA_PATHS",

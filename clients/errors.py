@@ -54,8 +54,9 @@ __all__ = [
 
 ERROR_DOMAIN = "switchboard"
 _DETAILS_KEY = "grpc-status-details-bin"
-# Status details ride in the trailers, and gRPC refuses metadata beyond a few KiB (8 KiB soft
-# limit by default). The message, the BadRequest violations (which quote what was sent) and the
+# Status details ride in the trailers, and gRPC refuses metadata beyond a few KiB (16 KiB on
+# our channels, `MAX_METADATA_BYTES`; now and then past 8 KiB with grpc's defaults, another
+# caller's). The message, the BadRequest violations (which quote what was sent) and the
 # passed-through upstream error are bounded so that an upstream's chatty error page, or a
 # caller's long value quoted back, cannot turn into an unreadable RESOURCE_EXHAUSTED.
 _MAX_MESSAGE_BYTES = 1024
