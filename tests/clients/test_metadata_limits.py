@@ -46,3 +46,27 @@ async def test_an_error_with_trailers_between_grpcs_soft_and_hard_limits_is_read
             with pytest.raises(RouterError) as info:
                 await client.chat(router_service_pb2.ChatRequest())
             assert (info.value.grpc_code, info.value.reason) == (Code.NOT_FOUND, "MODEL_NOT_FOUND")
+
+
+async def test_an_answer_grpc_refused_is_not_read_as_the_status_its_trailers_carry(
+    aborting: tuple[AbortingRouter, str],
+) -> None:
+    # A channel at grpc's 8 KiB soft limit (a caller's own options) refuses the answer
+    # (RESOURCE_EXHAUSTED "Stream removed") yet hands its trailers over: their rich status
+    # (NOT_FOUND, MODEL_NOT_FOUND) was read as the refusal's, a RESOURCE_EXHAUSTED named
+    # MODEL_NOT_FOUND. A rich status of another code than the call's is not the call's.
+    servicer, target = aborting
+    status = to_grpc_status(ErrorDetails(Code.NOT_FOUND, "no such model", "MODEL_NOT_FOUND"))
+    large = (("x-large", "a" * 15_000),)
+    servicer.status = status._replace(trailing_metadata=(*status.trailing_metadata, *large))
+    options = [("grpc.max_metadata_size", 8 * 1024)]
+    endings = set()
+    async with RouterClient(target, options=options) as client:
+        for _ in range(8):
+            with pytest.raises(RouterError) as info:
+                await client.chat(router_service_pb2.ChatRequest())
+            endings.add((info.value.grpc_code, info.value.reason, info.value.details.bare))
+    assert endings <= {
+        (Code.NOT_FOUND, "MODEL_NOT_FOUND", False),
+        (Code.RESOURCE_EXHAUSTED, "METADATA_TOO_LARGE", True),
+    }
