@@ -213,8 +213,8 @@ def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
     """Read :class:`ErrorDetails` back from a failed call, sync or ``grpc.aio``.
 
     Errors that carry no ``google.rpc.Status`` of their code (a dead channel, a deadline, a size
-    limit, a foreign server) are ``bare``, with gRPC's own message and the status code's name as their
-    reason (``METADATA_TOO_LARGE`` or ``MESSAGE_TOO_LARGE`` for gRPC's size refusals).
+    limit, a foreign server) are ``bare``, with gRPC's own message and the status code's name as
+    their reason (``METADATA_TOO_LARGE`` or ``MESSAGE_TOO_LARGE`` for gRPC's size refusals).
     """
     code = _call_attr(err, "code") or grpc.StatusCode.UNKNOWN
     message = _call_attr(err, "details") or ""
