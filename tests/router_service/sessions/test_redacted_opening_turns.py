@@ -13,6 +13,7 @@ import pytest
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
+from tests.helpers import eventually
 from tests.router_service.sessions.test_sticky_per_model import TRANSIENT_S, config
 
 PII = [{"name": "pii", "detect": ["email"], "action": "redact"}]
@@ -44,4 +45,30 @@ async def test_a_stored_responses_next_turn_keeps_its_conversations_deployment(
                 pass
     sent = fake.state.calls()[-1].body["messages"]
     assert sent[0]["content"] == "Customer: [REDACTED:email]"
+    assert again.headers["x-switchboard-deployment"] == "beta/model-b"
+
+
+async def test_a_background_first_turn_keeps_its_conversations_deployment(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Any
+) -> None:
+    clock = ManualClock()
+    settings = {**config(fake.base_url, {"backend": "memory"}), "guardrails": PII}
+    router = await start_router(settings, clock=clock)
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(base_url=f"{edge.base_url}/v1", api_key="sk-x") as sdk:
+        fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-a")
+        first = await sdk.responses.create(
+            model="chat", input="Customer: jane@example.com", background=True
+        )
+
+        async def done() -> bool:
+            return (await sdk.responses.retrieve(first.id)).status == "completed"
+
+        await eventually(done, what="the background response answered")
+        await router.runtime.afterwork.drain()
+        clock.advance(TRANSIENT_S + 1)
+        again = await sdk.responses.with_raw_response.create(
+            model="chat", input="and then?", previous_response_id=first.id
+        )
+    assert [c.model for c in fake.state.calls()][-1] == "model-b"
     assert again.headers["x-switchboard-deployment"] == "beta/model-b"
