@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from router_service.sessions import ActiveMark
+
+if TYPE_CHECKING:
+    from contextlib import AsyncExitStack
+
+    from router_service.engine._model import Deployment, RequestContext
+    from router_service.keys import KeyLease
 
 # The record outlives its lease by this share of the TTL: the picking replica's sweep (every
 # quarter of the TTL at most) then tells a lease reported elsewhere from one never reported.
@@ -31,6 +37,24 @@ _KEPT_PAST = 0.5
 # Neither is a record any version reads.
 TAKEN = b"taken"
 TAKEN_HERE = b"taken:picker"
+
+
+@dataclass(slots=True)
+class RouteLease:
+    """A picked route, outstanding until reported or expired (`RouteLeases`)."""
+
+    lease_id: str
+    deployment: Deployment
+    lease: KeyLease
+    ctx: RequestContext
+    stack: AsyncExitStack  # gives back the key slot and the session mark
+    expires_at: float
+    record: bytes = b""  # as kept in the store (`_route_records.py`); b"": another replica's
+    group: str = ""  # the model its caller asked for; "": unknown (an older replica's record)
+    # Its report taken while the store could not tell whether another replica took it first.
+    unsure: bool = False
+    # What it counts as once the store can tell (`_count`): unreported, or that report's.
+    counted: tuple[str, int | None] = ("UNKNOWN", None)
 
 
 def record_name(lease_id: str) -> str:
