@@ -95,6 +95,20 @@ async def test_a_lease_outstanding_at_a_stop_is_counted_unknown_once(
     assert await two.leases_held() == 0
 
 
+async def report_status(captured: TelemetryCapture) -> int:
+    """The status on the one ReportOutcome call's SERVER span, once it ended (its handler may
+    unwind after its caller saw the cancel)."""
+
+    def served() -> list[ReadableSpan]:
+        return Trace(captured.spans()).named("switchboard.v1.RouterService/ReportOutcome")
+
+    async def ended() -> bool:
+        return len(served()) == 1
+
+    await eventually(ended, what="the ReportOutcome call's SERVER span ended")
+    return int(attrs(served()[0])["rpc.grpc.status_code"])
+
+
 @pytest.mark.parametrize(
     ("moved_s", "status"),
     [(5.0, grpc.StatusCode.CANCELLED), (10.0, grpc.StatusCode.DEADLINE_EXCEEDED)],
@@ -133,14 +147,7 @@ async def test_a_report_cancelled_near_its_deadline_is_read_by_its_deadline(
     await asyncio.wait_for(released.wait(), 10)
     await redis_proxy.restore()
 
-    def served() -> list[ReadableSpan]:
-        return Trace(captured.spans()).named("switchboard.v1.RouterService/ReportOutcome")
-
-    async def ended() -> bool:
-        return len(served()) == 1
-
-    await eventually(ended, what="the ReportOutcome call's SERVER span ended")
-    assert attrs(served()[0])["rpc.grpc.status_code"] == status.value[0]
+    assert (await report_status(captured)) == status.value[0]
     await router.runtime.route_leases.sweep()
     found = samples(captured.prometheus_text())
     assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="UNKNOWN") == 1
@@ -266,15 +273,8 @@ async def test_a_report_another_replica_was_taking_when_its_caller_left_is_count
     await cut_short(two, call)
     await redis_proxy.restore()
 
-    def served() -> list[ReadableSpan]:
-        return Trace(captured.spans()).named("switchboard.v1.RouterService/ReportOutcome")
-
-    async def ended() -> bool:
-        return len(served()) == 1
-
-    await eventually(ended, what="the ReportOutcome call's SERVER span ended")
+    assert (await report_status(captured)) == grpc.StatusCode.CANCELLED.value[0]
     assert reporting.cancelled()
-    assert attrs(served()[0])["rpc.grpc.status_code"] == grpc.StatusCode.CANCELLED.value[0]
     clock.advance(one.runtime.config.route_lease_ttl_s + 1)
     await one.runtime.route_leases.sweep()
     await two.runtime.route_leases.sweep()
