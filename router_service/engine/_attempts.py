@@ -31,7 +31,7 @@ from router_service.errors import (
     UpstreamFailure,
 )
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import NextStep, Outcome, reaction_for
+from router_service.outcomes import NextStep, Outcome, Scope, reaction_for
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState, thread_actions
 from router_service.state import StateStore
@@ -267,10 +267,16 @@ class AttemptRunner:
         started: float,
     ) -> UpstreamFailure:
         """An attempt the upstream failed: closed, recorded, reacted to. A chat's context-length
-        refusal read nothing: its estimate is taken out of the key's tpm again (a `truncation`
-        retry, shorter, is not held back by it; an embedding's split calls may have been read)."""
+        refusal read nothing, nor did a refusal as larger than the key's whole tpm budget (a
+        rate limit of no key's: `Scope.NONE`): its estimate is taken out of the key's tpm again
+        (a `truncation` retry, shorter, is not held back by it, nor are the key's smaller
+        requests; an embedding's split calls may have been read)."""
         failure.scrub(deployment.secrets)
-        if failure.outcome is Outcome.CONTEXT_TOO_LONG and ctx.chat is not None:
+        outcome = failure.outcome
+        read_nothing = outcome is Outcome.CONTEXT_TOO_LONG or (
+            outcome is Outcome.RATE_LIMITED and failure.scope is Scope.NONE
+        )
+        if read_nothing and ctx.chat is not None:
             stack.push_async_callback(lease.settle_tokens, 0)  # a failure of it: logged
         await close_failed(stack)
         status, detail = failure.upstream_status, failure.message[:200]
