@@ -160,3 +160,21 @@ async def test_a_request_too_large_for_the_keys_tpm_leaves_none_of_it_in_the_win
     fake.state.set_scenario(Scenario())
     after = await router.stub.Chat(hello(10))
     assert after.completion.choices[0].message.text == "Echo: hi"
+
+
+async def test_a_held_back_retry_waits_for_nothing_while_another_deployment_is_free(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """A deployment whose keys are at their limits is passed over while another may answer, and
+    queued for only when none did: so is one whose shortened retry its key's rpm holds back.
+    Beta, free, answers at once (shortening the conversation for its own window), not after
+    alpha's queue (300 s on a clock nobody moves: the call's deadline is a hang guard)."""
+    fake.state.set_scenario(Scenario(context_window=5))
+    config = base_config(fake.base_url, state=state_section)
+    config["providers"]["alpha"].update(keys=[{"key": "sk-alpha-1", "rpm": 2}], queue_timeout_s=300)
+    router = await start_router(config, clock=ManualClock())
+    request = pb.ChatRequest(params=CONVERSATION, routing=AUTO)
+    answer = await router.stub.Chat(request, timeout=30)
+    assert answer.route.deployment == "beta/model-b"
+    assert outcomes(answer.route)[:2] == [Outcome.CONTEXT_TOO_LONG] * 2  # alpha's two tries
+    assert answer.route.attempts[-1].outcome == Outcome.OK.value
