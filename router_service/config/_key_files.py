@@ -1,6 +1,7 @@
 """Pool keys that are credentials (a service account key, a service principal): given inline as
 their JSON text (usually from an environment variable), or as `file:/path/to/key.json`, read at
-load and at each reload. One way for every kind that takes them (`vertex`, `azure`)."""
+load and at each reload. One way for every kind that takes them (`vertex`, `azure`). And a pool's
+keys each listed once, whatever way they are given (`listed_twice`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr, ValidationInfo
 
 if TYPE_CHECKING:
+    from router_service.config._base import Location
     from router_service.config._providers import KeyConfig
 
-__all__ = ["FILE_PREFIX", "KEY_FILE_KINDS", "key_beside_config", "key_file", "key_text"]
+__all__ = [
+    "FILE_PREFIX",
+    "KEY_FILE_KINDS",
+    "key_beside_config",
+    "key_file",
+    "key_text",
+    "listed_twice",
+]
 
 FILE_PREFIX = "file:"
 # The provider kinds whose keys may be `file:` credentials.
@@ -44,3 +53,15 @@ def key_beside_config(key: KeyConfig, info: ValidationInfo) -> KeyConfig:
     if path is None or base is None or Path(path).is_absolute():
         return key
     return key.model_copy(update={"key": SecretStr(f"file:{Path(base) / path}")})
+
+
+def listed_twice(keys: list[str]) -> list[tuple[Location, str]]:
+    """A key listed again (two variables holding one key): its slots, rpm and tpm are one,
+    shown once; two entries would split its weight's share and show it twice."""
+    first: dict[str, int] = {}
+    problems: list[tuple[Location, str]] = []
+    for i, key in enumerate(keys):
+        if (at := first.setdefault(key, i)) != i:
+            message = f"the same key as keys[{at}] (a key is listed once: "
+            problems.append((("keys", i), message + "its one entry's limits are all it has)"))
+    return problems

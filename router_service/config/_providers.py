@@ -32,7 +32,7 @@ from router_service.config._entra import (
     azure_key_problems,
     is_managed_identity_key,
 )
-from router_service.config._key_files import KEY_FILE_KINDS, key_beside_config
+from router_service.config._key_files import KEY_FILE_KINDS, key_beside_config, listed_twice
 from router_service.config._managed_identity import ARC_KEY_DIRECTORY, IdentityProtocol
 from router_service.config._prices import PriceConfig
 from router_service.config._secrets import SECRET_HEADER
@@ -308,6 +308,8 @@ class ProviderConfig(_Strict):
     @model_validator(mode="after")
     def _kind_fields(self) -> ProviderConfig:
         sent = [key.key.get_secret_value() for key in self.keys]
+        if twice := listed_twice(sent):
+            raise Misplaced(twice)
         identity = self.identity_header
         header = identity.get_secret_value() if identity is not None else None
         if problems := unsendable(self.kind, sent, self.headers, identity_header=header):

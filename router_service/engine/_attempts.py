@@ -226,9 +226,11 @@ class AttemptRunner:
                 ctx.session_id, deployment.provider, deployment.session_limit
             )
         except BaseException:  # the caller left during the mark's round trip: the lease goes
+            stack.push_async_callback(lease.not_sent)  # and what its grant counted
             await close_failed(stack)
             raise
-        if end.mark is None:
+        if end.mark is None:  # no call: the key's rate windows do not count one
+            stack.push_async_callback(lease.not_sent)
             await close_failed(stack)
             return _BUSY
         # A stream may outlast its lease's and mark's TTLs; so may a call whose total_s nears them.
@@ -371,5 +373,6 @@ async def _in_time(
     round trip took the rest): then no upstream is called, where it was given
     `attempt_timeout`'s millisecond, called and paid, for an answer nobody waited for."""
     if ctx.deadline_passed():
+        stack.push_async_callback(lease.not_sent)  # nor counted in the key's rate windows
         raise DeadlineExceededError("The request's deadline passed before an upstream was called.")
     return await attempt(deployment, lease, stack)

@@ -19,6 +19,7 @@ from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner, nothing_planned
 from router_service.engine._route_records import (
     TAKEN,
+    TAKEN_HERE,
     RouteRecord,
     record_name,
     record_ttl,
@@ -50,6 +51,10 @@ class RouteLease:
     expires_at: float
     record: bytes = b""  # as kept in the store (`_route_records.py`); b"": another replica's
     group: str = ""  # the model its caller asked for; "": unknown (an older replica's record)
+    # Its report taken while the store could not tell whether another replica took it first.
+    unsure: bool = False
+    # What it counts as once the store can tell (`_count`): unreported, or that report's.
+    counted: tuple[str, int | None] = ("UNKNOWN", None)
 
 
 class RouteLeases:
@@ -59,8 +64,9 @@ class RouteLeases:
         self._clock = clock
         self._ttl_s = ttl_s
         self._outstanding: dict[str, RouteLease] = {}
-        # Expired, given back, not yet counted: the store could not tell whether another replica
-        # took their late report (and counted them); asked again at each sweep.
+        # Out of the table, not yet counted: expired (being given back), a report that did not
+        # end, or one whose store could not tell whether another replica took (and counted)
+        # it first; the store asked again at each sweep (`_sweep_expired`).
         self._unsure: dict[str, RouteLease] = {}
         self._task: asyncio.Task[None] | None = None
         self.sweep_every_s = min(5.0, ttl_s / 4)  # the background sweep's period (`start`)
@@ -97,7 +103,8 @@ class RouteLeases:
                 mark = await self._runner.sessions.enter(
                     ctx.session_id, deployment.provider, deployment.session_limit
                 )
-                if mark is None:
+                if mark is None:  # nor is a call made: the key's rate windows count none
+                    taking.push_async_callback(lease.not_sent)
                     refusals.append(Unavailable(Refusal.BUSY))
                     continue
                 taking.push_async_callback(self._runner.sessions.leave, mark)
@@ -180,11 +187,15 @@ class RouteLeases:
                 if reaction_for(outcome).counts_against_deployment:
                     await self._runner.stats.record(deployment.health_name, False)
         except BaseException:
+            self._unfinished(route)
             await close_failed(route.stack)  # the report's own error wins
             raise
         await close_failed(route.stack, finished=True)  # applied: accepted, the release logged
-        tokens = total_tokens if outcome is Outcome.OK else None
-        record_decision(route.group, ctx.client, outcome.name, deployment, tokens=tokens)
+        route.counted = (outcome.name, total_tokens if outcome is Outcome.OK else None)
+        if route.unsure:  # counted by the sweep that finds it was not another's to count
+            self._unsure[lease_id] = route
+        else:
+            self._count(route)
         return True
 
     async def _take(self, lease_id: str) -> RouteLease | None:
@@ -196,21 +207,29 @@ class RouteLeases:
         try:
             elsewhere = await self._reported_elsewhere(route)
         except BaseException:
+            self._unfinished(route)
             await close_failed(route.stack)
             raise
         if not elsewhere:
+            route.unsure = elsewhere is None
             return route
         await close_failed(route.stack)  # its slot and mark were given back there
         return None
 
-    async def _reported_elsewhere(self, route: RouteLease) -> bool:
+    def _unfinished(self, route: RouteLease) -> None:
+        """`route`, whose report did not end (its caller left, an error), counted UNKNOWN by
+        the next sweep: taken from the table, it is no longer reported there nor expires."""
+        self._unsure[route.lease_id] = route
+
+    async def _reported_elsewhere(self, route: RouteLease) -> bool | None:
         """Whether another replica took the report of this replica's `route`: its record is
         the mark that taking leaves (else this call takes it). A record gone (expired, dropped
-        for room, out of reach) is no sign of another's report: the route is this one's."""
+        for room) is no sign of another's report: the route is this one's. None: the store is
+        out of reach (the report is taken here, counted once the sweep can ask)."""
         try:
             return await self._taken_elsewhere(route)
         except StoreUnavailableError:
-            return False
+            return None
 
     async def _taken_elsewhere(self, route: RouteLease) -> bool:
         """As `_reported_elsewhere`; StoreUnavailableError when the store cannot tell."""
@@ -218,7 +237,7 @@ class RouteLeases:
         record, ttl_s = route.record, record_ttl(self._ttl_s)
         if not record:  # none kept: nobody else could take it
             return False
-        if await store.replace_document(name, TAKEN, ttl_s, size=len(record), head=record):
+        if await store.replace_document(name, TAKEN_HERE, ttl_s, size=len(record), head=record):
             return False
         return (await store.get_documents([name]))[0] == TAKEN
 
@@ -288,34 +307,43 @@ class RouteLeases:
                     await close_failed(route.stack)
 
     async def _sweep_expired(self) -> int:
-        """Give back every expired lease (a pick's sweep: the store is asked of those only)."""
+        """Give back every expired lease (a pick's sweep: the store is asked of those only).
+        An expired lease moves from the table to `_unsure` at once and leaves it only as it is
+        counted (or found taken elsewhere): a sweep cut short (a pick whose caller left while
+        it asked the store, a stop) leaves the rest to the next, and of two sweeps at once
+        (a pick's, the background one) one counts each."""
         now = self._clock.now()
-        expired = [r for r in self._outstanding.values() if r.expires_at <= now]
-        unsure, self._unsure = list(self._unsure.values()), {}
-        for route in expired:
-            # Another sweep (a pick's, the background one) or its report may have taken it
-            # while this one gave back the one before.
-            if self._outstanding.pop(route.lease_id, None) is not None:
-                await close_failed(route.stack)
-                unsure.append(route)
+        for route in [r for r in self._outstanding.values() if r.expires_at <= now]:
+            del self._outstanding[route.lease_id]
+            self._unsure[route.lease_id] = route
         swept = 0
-        for route in unsure:
+        for route in list(self._unsure.values()):
+            await close_failed(route.stack)  # once: a closed stack gives back nothing again
             try:
                 if await self._taken_elsewhere(route):
+                    self._unsure.pop(route.lease_id, None)
                     continue  # which gave back what it held, and counted it
             except StoreUnavailableError:  # asked again while its record may be in the store
                 if now < route.expires_at + record_ttl_past(self._ttl_s):
-                    self._unsure[route.lease_id] = route
                     continue
-            swept += 1
-            ctx = route.ctx
-            record_decision(route.group, ctx.client, "UNKNOWN", route.deployment)
-            log.warning(
-                "PickRoute lease for %s (key %s) expired unreported",
-                route.deployment.name,
-                route.lease.key.fingerprint,
-            )
+            if self._unsure.pop(route.lease_id, None) is route:  # not another sweep's meanwhile
+                swept += self._count(route)
         return swept
+
+    def _count(self, route: RouteLease, how: str = "expired unreported") -> bool:
+        """`route` in the metrics: UNKNOWN, as it ended unreported (logged), or as its report
+        (`counted`). Whether it was unreported."""
+        outcome, tokens = route.counted
+        record_decision(route.group, route.ctx.client, outcome, route.deployment, tokens=tokens)
+        if outcome != "UNKNOWN":
+            return False
+        log.warning(
+            "PickRoute lease for %s (key %s) %s",
+            route.deployment.name,
+            route.lease.key.fingerprint,
+            how,
+        )
+        return True
 
     def start(self) -> None:
         """Sweep in the background (expired leases are also swept on every pick)."""
@@ -339,16 +367,34 @@ class RouteLeases:
         was still making lands here too; `other.aclose` then gives nothing back."""
         other._outstanding.update(self._outstanding)
         self._outstanding = other._outstanding  # one table however many reloads share it
+        other._unsure.update(self._unsure)
+        self._unsure = other._unsure  # expired, not yet counted: counted by either's sweep
         other._handed_over = True
 
     async def aclose(self) -> None:
-        """Stop sweeping and give back everything still outstanding. Idempotent."""
+        """Stop sweeping and give back everything still outstanding, each counted UNKNOWN once
+        (`_stopped`). Idempotent."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             await asyncio.wait((task,))
         if self._handed_over:
             return
-        routes, self._outstanding = list(self._outstanding.values()), {}
+        routes = [*self._outstanding.values(), *self._unsure.values()]
+        self._outstanding, self._unsure = {}, {}
         for route in routes:
             await close_failed(route.stack)
+            await self._stopped(route)
+
+    async def _stopped(self, route: RouteLease) -> None:
+        """`route` not yet counted at this replica's stop, counted now (unreported: UNKNOWN),
+        as no report can reach it here any more: its record taken first, so that a report
+        reaching another replica later is refused (not counted again), unless one there took
+        it already (counted there). A store that cannot tell: counted here (a stop cannot ask
+        again)."""
+        try:
+            if await self._taken_elsewhere(route):
+                return
+        except StoreUnavailableError:
+            pass
+        self._count(route, "unreported at the router's stop")

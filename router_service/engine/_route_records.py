@@ -25,8 +25,12 @@ from router_service.sessions import ActiveMark
 _KEPT_PAST = 0.5
 
 
-# What a record becomes once a report took it (until it expires).
+# What a record becomes once a report took it (until it expires): on another replica than the
+# one that picked it (TAKEN); on the picking one, its report or its sweep (TAKEN_HERE), which
+# that one, asking again (its reply lost to a cancellation or a cut), does not read as another's.
+# Neither is a record any version reads.
 TAKEN = b"taken"
+TAKEN_HERE = b"taken:picker"
 
 
 def record_name(lease_id: str) -> str:

@@ -90,6 +90,16 @@ class KeyLease:
             actual = math.ceil(actual * self._share)
         await self._pool._add_tokens(self, actual - self.tokens)
 
+    async def not_sent(self) -> None:
+        """Its call was never made (the conversation had no `max_sessions` place, the caller's
+        deadline passed or it left first): the request and the token estimate its grant counted
+        in the key's rate windows are taken out again, as the upstream saw neither (once; not
+        after `settle_tokens`)."""
+        if self._settled or (self.key.rpm is None and self.key.tpm is None):
+            return
+        self._settled = True
+        await self._pool._add_tokens(self, -self.tokens, requests=-1)
+
     async def sends(self, sent: int, of: int) -> None:
         """This attempt sends only `sent` of its request's `of` calls: a failover that resumes a
         split embedding (the others were answered under an earlier key), or an attempt that

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import random
 from collections.abc import Collection, Sequence
 from functools import partial
@@ -108,16 +109,15 @@ class KeyPool(PoolNames):
             return found
         usable = [candidates[i] for i in found]
         weights, health = [k.weight for k in usable], [self.health[k.fingerprint] for k in usable]
-        retry: float | None = None
+        wait = math.inf  # the soonest a refused key frees; 0.0 at its in-flight limit: a call's end
         for i in by_share(weights, [held_all[i] for i in found], health):
             key = usable[i]
             grant = await self.store.acquire(self._slot_request(key, tokens))
             if grant.lease_id is not None:
                 self._count_share(key, usable, exclude)
                 return self._granted(key, model, grant.lease_id, grant, tokens)
-            if grant.retry_after_s:
-                retry = grant.retry_after_s if retry is None else min(retry, grant.retry_after_s)
-        return Unavailable(Refusal.AT_LIMIT, retry)
+            wait = min(wait, grant.retry_after_s)
+        return Unavailable(Refusal.AT_LIMIT, wait or None)  # no rate window's wait first
 
     async def _lease_only(
         self, key: UpstreamKey, model: str, tokens: int, exclude: Collection[str]

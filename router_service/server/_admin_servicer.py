@@ -7,6 +7,7 @@ import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service._ids import looked_up_id
+from router_service._masking import masking
 from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
@@ -21,6 +22,7 @@ from router_service.server._clients import list_clients
 from router_service.server._errors import answered
 from router_service.server._long_jobs import LongJobs
 from router_service.server._server_info import ServingRecord, server_info
+from router_service.telemetry import config_secrets
 
 
 class AdminServicer:
@@ -95,12 +97,13 @@ class AdminServicer:
     ) -> pb.SetKeyEnabledResponse:
         pool, key = self._key_named(request.provider, request.fingerprint)
         caller = current_caller()
-        await pool.set_enabled(
-            key, request.enabled, note=request.reason, by=caller.name if caller is not None else ""
-        )
+        # A leaked key's disable may quote it: no configured secret is kept, shown or logged.
+        note = masking(config_secrets(self.runtime.config))(request.reason)
+        by = caller.name if caller is not None else ""
+        await pool.set_enabled(key, request.enabled, note=note, by=by)
         # Which key (by fingerprint), and why: quoted and bounded, whatever was typed.
         done = "enabled" if request.enabled else "disabled"
-        why = f": {request.reason[:200]!r}" if request.reason else " (no reason given)"
+        why = f": {note[:200]!r}" if note else " (no reason given)"
         reason = f"{done} key {key.fingerprint} of provider {pool.provider}{why}"
         method = "/switchboard.v1.AdminService/SetKeyEnabled"
         audited_change(call, method, reason, key_fingerprint=key.fingerprint)

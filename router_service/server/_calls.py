@@ -1,11 +1,14 @@
-"""Who a RouterService call is for, the chat check every chat-shaped call passes first and the
-check of a ReportOutcome's figures: shared by the servicer's handlers (`_router_servicer`,
-`_responses_servicer`) and the operator's view of clients (`_clients`)."""
+"""Who a RouterService call is for (its request context), the chat check every chat-shaped call
+passes first and the check of a ReportOutcome's figures: shared by the servicer's handlers
+(`_router_servicer`, `_route_methods`, `_responses_servicer`) and the operator's view of clients
+(`_clients`)."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
+
+import grpc
 
 from clients import chat_params_to_openai
 from clients.codec._request import MOST_TOP_LOGPROBS
@@ -14,13 +17,58 @@ from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Caller, current_caller
 from router_service.auth._bounds import MOST_CALL_TOKENS
+from router_service.clock import Clock
+from router_service.engine import RequestContext
 from router_service.errors import InvalidRequestError
 from router_service.providers._reasoning_object import validated
+from router_service.sessions import session_key
 
-__all__ = ["client_name", "owner_name", "validate_chat", "validate_embed", "validate_report"]
+__all__ = [
+    "client_name",
+    "deadline_context",
+    "owner_name",
+    "request_context",
+    "validate_chat",
+    "validate_embed",
+    "validate_report",
+]
 
 # The longest latency a ReportOutcome may report: a day, in milliseconds.
 _LONGEST_LATENCY_MS = 86_400_000.0
+
+
+def request_context(
+    clock: Clock, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
+) -> RequestContext:
+    """A call's request context; its session is the caller's `session_id` scoped to the
+    calling client and hashed (sessions.session_key)."""
+    if not model:
+        raise InvalidRequestError("`model` is required.", param="model")
+    deadline, timeout_s = _deadline(clock, grpc_ctx)
+    client = client_name()
+    session = session_key(client, session_id)
+    return RequestContext(
+        model,
+        clock,
+        deadline=deadline,
+        session_id=session,
+        client=client,
+        grpc_timeout_s=timeout_s,
+    )
+
+
+def deadline_context(clock: Clock, grpc_ctx: grpc.aio.ServicerContext) -> RequestContext:
+    """The context of a call's deadline only, on the router's clock: what a call that is no
+    request (ReportOutcome) reads its cancellation by (`RequestContext.cancelled_at_deadline`)."""
+    deadline, timeout_s = _deadline(clock, grpc_ctx)
+    return RequestContext("", clock, deadline=deadline, grpc_timeout_s=timeout_s)
+
+
+def _deadline(clock: Clock, grpc_ctx: grpc.aio.ServicerContext) -> tuple[float | None, float]:
+    """The call's deadline on `clock` (None: none), and its timeout as it starts (0: none)."""
+    remaining = grpc_ctx.time_remaining()
+    deadline = None if remaining is None else clock.monotonic() + remaining
+    return deadline, remaining or 0.0
 
 
 def client_name() -> str:

@@ -13,6 +13,7 @@ import grpc
 from router_service.engine import RequestContext
 from router_service.guardrails import AnswerGuard
 from router_service.runtime import Runtime
+from router_service.server._calls import request_context
 from router_service.server._long_jobs import LongJobs
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ class Servicer(Protocol):
 
     runtime: Runtime  # replaced whole by a config reload
     long_jobs: LongJobs
-
-    def _context(
-        self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
-    ) -> RequestContext: ...
 
     def _answer_guard(
         self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext
@@ -69,7 +66,7 @@ class ServicerHooks:
     def _context(
         self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
     ) -> RequestContext:
-        return self._servicer._context(model, session_id, grpc_ctx)
+        return request_context(self._servicer.runtime.clock, model, session_id, grpc_ctx)
 
     def _answer_guard(
         self, client: str, model: str, method: str, grpc_ctx: grpc.aio.ServicerContext

@@ -17,33 +17,31 @@ from router_service.auth import current_caller, current_stream_admission
 from router_service.cache import CacheLookup, StreamRecorder, replay, shared_stream
 from router_service.engine import RequestContext, truncates
 from router_service.engine._tokens import estimate_media_tokens
-from router_service.errors import InvalidRequestError, PermissionDeniedError
+from router_service.errors import InvalidRequestError
 from router_service.guardrails import SCREENED_MEDIA, AnswerGuard
-from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._answer_audit import answer_audit
 from router_service.server._calls import (
-    client_name,
+    request_context,
     validate_chat,
     validate_embed,
-    validate_report,
 )
 from router_service.server._errors import error_details
 from router_service.server._features import FeatureMethods
 from router_service.server._long_jobs import LongJobs
 from router_service.server._media import check_media
+from router_service.server._route_methods import RouteMethods
 from router_service.sessions import (
     checked_session_id,
     named_session_id,
     session_id_for,
-    session_key,
 )
-from router_service.telemetry import chat_span, embed_span, media_span, record_decision_failed
+from router_service.telemetry import chat_span, embed_span, media_span
 
 
-class RouterServicer(FeatureMethods):
-    """Chat, embeddings, media and routes here; the other APIs' methods by their feature
-    servicers, built by their first calls (`_features.py`)."""
+class RouterServicer(FeatureMethods, RouteMethods):
+    """Chat, embeddings and media here; routes by `RouteMethods` (`_route_methods.py`); the
+    other APIs' methods by their feature servicers, built by their first calls (`_features.py`)."""
 
     def __init__(self, runtime: Runtime, long_jobs: LongJobs | None = None) -> None:
         # Replaced whole by a config reload; a call reads it once, so it runs on one runtime.
@@ -52,27 +50,6 @@ class RouterServicer(FeatureMethods):
         # outlive reloads (and their calls); a stop ends them.
         self.long_jobs = long_jobs if long_jobs is not None else LongJobs()
         self.features: dict[tuple[str, str], Any] = {}
-
-    def _context(
-        self, model: str, session_id: str, grpc_ctx: grpc.aio.ServicerContext
-    ) -> RequestContext:
-        """The request's context; its session is the caller's `session_id` scoped to the
-        calling client and hashed (sessions.session_key)."""
-        if not model:
-            raise InvalidRequestError("`model` is required.", param="model")
-        clock = self.runtime.clock
-        remaining = grpc_ctx.time_remaining()
-        deadline = None if remaining is None else clock.monotonic() + remaining
-        client = client_name()
-        session = session_key(client, session_id)
-        return RequestContext(
-            model,
-            clock,
-            deadline=deadline,
-            session_id=session,
-            client=client,
-            grpc_timeout_s=remaining or 0.0,
-        )
 
     def _screening(
         self, ctx: RequestContext, method: str, grpc_ctx: grpc.aio.ServicerContext
@@ -104,7 +81,7 @@ class RouterServicer(FeatureMethods):
         try:
             written = validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
-            ctx = self._context(request.params.model, session, context)
+            ctx = request_context(self.runtime.clock, request.params.model, session, context)
             ctx.written, ctx.truncates = (request.params, written), truncates(request.routing)
             del written  # the first attempt's, not this frame's for as long as the call runs
             screened_by = self._screening(ctx, "Chat", context)
@@ -133,7 +110,7 @@ class RouterServicer(FeatureMethods):
         try:
             written = validate_chat(request.params)
             session = session_id_for(request.routing.session_id, request.params)
-            ctx = self._context(request.params.model, session, context)
+            ctx = request_context(self.runtime.clock, request.params.model, session, context)
             ctx.stream_slot = current_stream_admission()  # renewed while the stream runs
             ctx.written, ctx.truncates = (request.params, written), truncates(request.routing)
             del written  # the first attempt's, not this frame's for as long as the call runs
@@ -203,7 +180,7 @@ class RouterServicer(FeatureMethods):
             validate_embed(request.params)
             embedding_params_to_openai(request.params)  # as validate_chat
             session = named_session_id(request.routing.session_id, request.params.user)
-            ctx = self._context(request.params.model, session, context)
+            ctx = request_context(self.runtime.clock, request.params.model, session, context)
             cache = self.runtime.cache.lookup("embed", ctx, request.params, _cache_mode(request))
             with embed_span(request.params, ctx) as span:
                 if cache is None:
@@ -228,7 +205,7 @@ class RouterServicer(FeatureMethods):
             params = request.params
             check_media(params)
             session = checked_session_id(request.routing.session_id)
-            ctx = self._context(params.model, session, context)
+            ctx = request_context(self.runtime.clock, params.model, session, context)
             if params.operation in SCREENED_MEDIA:  # a transcript: its answer-side rules
                 self._screening(ctx, "Media", context)
             tokens = estimate_media_tokens(params)
@@ -248,8 +225,11 @@ class RouterServicer(FeatureMethods):
         try:
             params = request.params
             check_media(params, streamed=True)
-            ctx = self._context(
-                params.model, checked_session_id(request.routing.session_id), context
+            ctx = request_context(
+                self.runtime.clock,
+                params.model,
+                checked_session_id(request.routing.session_id),
+                context,
             )
             ctx.stream_slot = current_stream_admission()  # renewed while the stream runs
             if params.operation in SCREENED_MEDIA:  # a transcript: screened as it streams
@@ -263,71 +243,6 @@ class RouterServicer(FeatureMethods):
                         yield event
         except Exception as exc:
             await context.abort_with_status(to_grpc_status(error_details(exc)))
-
-    async def PickRoute(
-        self, request: pb.PickRouteRequest, context: grpc.aio.ServicerContext
-    ) -> pb.PickRouteResponse:
-        ctx: RequestContext | None = None
-        try:
-            caller = current_caller()
-            if caller is None or caller.anonymous:
-                # Open mode lets anyone chat through the router; it never hands out raw keys.
-                raise PermissionDeniedError(
-                    "PickRoute returns upstream keys: it needs a client key with the `route` "
-                    "scope, also when the router runs with auth.open.",
-                    code="missing_scope",
-                )
-            session = checked_session_id(request.routing.session_id)
-            ctx = self._context(request.model, session, context)
-            route = await self.runtime.route_leases.pick(
-                ctx,
-                tokens=max(0, request.estimated_tokens),
-                exclude=frozenset(request.exclude_deployments),
-            )
-        except BaseException as exc:  # its outcome, counted; a cancellation read as a request's
-            record_decision_failed(ctx, exc)
-            if isinstance(exc, Exception):
-                await context.abort_with_status(to_grpc_status(error_details(exc)))
-            raise
-        deployment = route.deployment
-        return pb.PickRouteResponse(
-            lease_id=route.lease_id,
-            deployment=deployment.name,
-            provider=deployment.provider,
-            upstream_model=deployment.upstream_model,
-            provider_kind=deployment.adapter.kind,
-            base_url=deployment.adapter.config.base_url,
-            api_key=route.lease.key.secret,
-            key_fingerprint=route.lease.key.fingerprint,
-            expires_unix=route.expires_at,
-            session_id=ctx.session_id,
-        )
-
-    async def ReportOutcome(
-        self, request: pb.ReportOutcomeRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ReportOutcomeResponse:
-        try:
-            try:
-                outcome = Outcome(request.outcome)
-            except ValueError:
-                raise InvalidRequestError(
-                    "`outcome` must be a known Outcome.", param="outcome"
-                ) from None
-            validate_report(request)
-            accepted = await self.runtime.route_leases.report(
-                request.lease_id,
-                outcome,
-                upstream_status=request.upstream_status,
-                latency_s=request.latency_ms / 1000.0 if request.latency_ms else None,
-                retry_after_s=(
-                    request.retry_after_s if request.HasField("retry_after_s") else None
-                ),
-                total_tokens=request.total_tokens if request.HasField("total_tokens") else None,
-            )
-        except Exception as exc:
-            await context.abort_with_status(to_grpc_status(error_details(exc)))
-            raise
-        return pb.ReportOutcomeResponse(accepted=accepted)
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     from router_service.telemetry._current import calls_apart
     from router_service.telemetry._decisions import (
         key_wait,
+        read_cancellation,
         record_decision,
         record_decision_failed,
         record_guardrail_matches,
@@ -99,6 +100,7 @@ _WHERE = {
     "realtime_span": "_request",
     "record_decision": "_decisions",
     "record_decision_failed": "_decisions",
+    "read_cancellation": "_decisions",
     "record_guardrail_matches": "_decisions",
     "record_plan": "_decisions",
     "record_reaction": "_decisions",
@@ -142,6 +144,7 @@ __all__ = [
     "key_wait",
     "media_span",
     "metrics_text",
+    "read_cancellation",
     "realtime_span",
     "record_decision",
     "record_decision_failed",

@@ -87,14 +87,20 @@ def record_decision_failed(ctx: RequestContext | None, exc: BaseException) -> No
     a request (no model), not counted, as a proxied call refused then is not."""
     if ctx is None:
         return
-    if isinstance(exc, asyncio.CancelledError):
-        outcome = "DEADLINE_EXCEEDED" if ctx.cancelled_at_deadline() else "CANCELLED"
-        if outcome == "DEADLINE_EXCEEDED":
-            current_span().set_attribute("error.type", outcome)
-    else:
-        outcome = error_type(exc)
+    outcome = read_cancellation(ctx) if isinstance(exc, asyncio.CancelledError) else None
     group = ctx.requested_model if ctx.plan is not None else ""
-    record_decision(group, ctx.client, outcome)
+    record_decision(group, ctx.client, outcome or error_type(exc))
+
+
+def read_cancellation(ctx: RequestContext) -> str:
+    """How the cancellation of the call `ctx` is for is read, as a request reads it
+    (`RequestContext.cancelled_at_deadline`): its caller's deadline's (DEADLINE_EXCEEDED,
+    said on its SERVER span as `error.type`, which the call's status follows) or its
+    caller's (CANCELLED)."""
+    if not ctx.cancelled_at_deadline():
+        return "CANCELLED"
+    current_span().set_attribute("error.type", "DEADLINE_EXCEEDED")
+    return "DEADLINE_EXCEEDED"
 
 
 def record_plan(plan: Plan) -> None:

@@ -322,8 +322,8 @@ def _server_status(
         # gRPC cancels a handler whose deadline passed as one whose caller left: the caller saw
         # DEADLINE_EXCEEDED. Its request said which (`RequestContext.cancelled_at_deadline`: the
         # caller's deadline may pass before ours, its cancellation come with time remaining),
-        # a PickRoute too (`record_decision_failed`); a call with no request context at all
-        # (ReportOutcome, ListModels, admin calls) by its time remaining then, 0.
+        # a PickRoute and a ReportOutcome too (`read_cancellation`); a call with no deadline
+        # read at all (ListModels, admin calls) by its time remaining then, 0.
         said = getattr(span, "attributes", None) or {}
         if said.get("error.type") == "DEADLINE_EXCEEDED" or ctx.time_remaining() == 0:
             return grpc.StatusCode.DEADLINE_EXCEEDED, "the caller's deadline passed"

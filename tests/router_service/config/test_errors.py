@@ -155,3 +155,15 @@ def test_a_redis_url_with_its_password_percent_encoded_loads() -> None:
     parse_config(text, source="c.yaml", env={})
     # An ACL user with `nopass`: its empty password is written (`AUTH user ""` is sent).
     parse_config(text.replace("u:a%2Fb%40c@", "u:@"), source="c.yaml", env={})
+
+
+def test_a_key_listed_twice_in_one_pool_is_refused_at_the_second_never_quoted() -> None:
+    """One key is one set of slots and limits: listed twice (two variables holding the same
+    key), the pool would show it twice and serve half what its entries say."""
+    text = BASE.replace("keys: [sk-alpha]", "keys: [sk-alpha, sk-beta, {key: sk-alpha, rpm: 5}]")
+    error = _error(text)
+    assert error == (
+        "c.yaml:5: providers.alpha.keys[2]: Value error, the same key as keys[0] "
+        "(a key is listed once: its one entry's limits are all it has)"
+    )
+    assert "sk-alpha" not in error
