@@ -10,6 +10,7 @@ import logging
 import secrets
 from contextlib import AsyncExitStack
 
+from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.engine._afterwork import close_failed
 from router_service.engine._attempts import AttemptRunner
@@ -24,6 +25,7 @@ from router_service.engine._route_records import (
     record_name,
     record_ttl,
     record_ttl_past,
+    route_taken_over,
 )
 from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
@@ -255,30 +257,22 @@ class RouteLeases:
         key = deployment.pool.find(record.key) if deployment is not None else None
         if deployment is None or key is None:
             return None  # not in this config (a rollout): left to the replica that picked it
-        ttl_s = record_ttl(self._ttl_s)
-        if not await store.replace_document(name, TAKEN, ttl_s, size=len(data), head=data):
-            return None
-        stack = AsyncExitStack()
-        stack.push_async_callback(store.release, deployment.pool.slot_name(key), record.slot)
-        if record.mark is not None:
-            stack.push_async_callback(self._runner.sessions.leave, record.mark)
-        if record.expires_at <= self._clock.now():  # expired: not reported; its expiry is
-            await close_failed(stack)  # counted here (the picking replica then finds it taken)
-            record_decision(record.group, record.client, "UNKNOWN", deployment)
-            return None
-        lease = KeyLease(
-            deployment.pool,
-            key,
-            record.model,
-            record.slot,
-            window=record.window,
-            tokens=record.tokens,
+        taking = asyncio.ensure_future(
+            store.replace_document(name, TAKEN, record_ttl(self._ttl_s), size=len(data), head=data)
         )
-        # The model its caller asked for: its session's sticky choice for that model.
-        model = record.group or deployment.name  # an older version's record names none
-        ctx = RequestContext(model, self._clock, session_id=record.session, client=record.client)
-        expires_at = record.expires_at
-        return RouteLease(lease_id, deployment, lease, ctx, stack, expires_at, group=record.group)
+        route = route_taken_over(lease_id, record, deployment, key, self._runner, self._clock)
+        try:  # its reply waited for: the record taken while this report's caller left is
+            if not await uncut(taking):  # counted here, as a report that did not end (the
+                return None  # picking replica, finding it taken, counts nothing)
+        except asyncio.CancelledError:
+            if not taking.cancelled() and taking.exception() is None and taking.result():
+                self._unfinished(route)
+            raise
+        if record.expires_at <= self._clock.now():  # expired: not reported; its expiry is
+            record_decision(record.group, record.client, "UNKNOWN", deployment)  # counted here
+            await close_failed(route.stack)  # (the picking replica then finds it taken)
+            return None
+        return route
 
     async def sweep(self) -> int:
         """Give back every expired lease, which counts as an unknown outcome (no statistic),

@@ -20,11 +20,13 @@ What each detector finds (README, "Guardrails", says the same to users):
   local part's letters of the alphabets written with spaces between words, `_LOCAL`).
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
-  a card written as one followed by its expiry's month or its code is found (the card's digits).
+  a card written as one followed by its expiry's month or its code is found (the card's digits),
+  and one followed by a 2-digit number where no digit group comes before it.
 - `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
   dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
   `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
-  Separators and digits after a number (`. 2 rings`, ` - 24/7`) leave the number found.
+  Separators and digits after a number (`. 2 rings`, ` - 24/7`, ` (24 h)`) leave the number found,
+  without them.
 
 The detectors read a text `as_read`: a backslash escape (JSON's, as in a tool call's arguments, or
 a string literal's: `\\n`, `\\t`, `\\"`, `\\u00e9`…) as the character it stands for, so the `n` of
@@ -35,13 +37,24 @@ an email's find begin at it.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import add
 from typing import Final, get_args
 
 from router_service.config._guardrails import GuardrailDetector as DetectorName
 
-__all__ = ["DETECTORS", "Detector", "DetectorName", "as_read", "escape_start", "luhn_valid"]
+__all__ = [
+    "DETECTORS",
+    "CardScan",
+    "Detector",
+    "DetectorName",
+    "as_read",
+    "escape_start",
+    "luhn_valid",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +79,22 @@ def luhn_valid(digits: str) -> bool:
 _DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 
 
-def _card(text: str) -> int:
+def _card(text: str, opens: bool = False) -> int:
     """How much of a run of digits is a card: all of it; else a card written as cards are,
     followed by what is pasted after one (`_PASTED`: `4111 1111 1111 1111 123`, whose 19 digits
-    fail Luhn); else none (0)."""
+    fail Luhn) or, where it `opens` its run (no digit group before it), by a 2-digit number
+    (`… 1111 17 times`); else none (0)."""
     if luhn_valid(_digits(text)):
         return len(text)
-    pasted = _PASTED.match(text)
+    if not (text[4:5] in (" ", "-") or text[:13].isdigit()):
+        return 0  # neither 4 digits and a separator, nor 13 digits: `_WRITTEN` takes neither
+    pasted = _PASTED.match(text) or (_NUMBERED.match(text) if opens else None)
     return pasted.end() if pasted is not None and luhn_valid(_digits(pasted.group())) else 0
+
+
+def _opens_run(text: str, at: int) -> bool:
+    """Whether the digit group at `at` of `text` is the first of its run."""
+    return at < 2 or text[at - 1] not in " -" or not text[at - 2].isdigit()
 
 
 def _digits(text: str) -> str:
@@ -85,10 +106,129 @@ def _digits(text: str) -> str:
 # or `05`, the year after it or after a `/` out of the run; its 3-4 digit code). Any other
 # prefix of a run (an IBAN's first groups, a list's first numbers) is no card, though a tenth of
 # them pass Luhn.
-_PASTED = re.compile(
-    r"(?:[0-9]{13,19}|[0-9]{4}(?:[ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{4,5})"
-    r"(?=[ \-](?:(?:0?[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)"
+_WRITTEN = r"(?:[0-9]{13,19}|[0-9]{4}(?:[ \-][0-9]{4}){3}|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{4,5})"
+_PASTED = re.compile(_WRITTEN + r"(?=[ \-](?:(?:0?[1-9]|1[0-2])(?:[ \-][0-9]{2})?|[0-9]{3,4})$)")
+# A run that begins with a card may go on with any 2-digit number (a count, a line's number);
+# one that begins with other groups (an IBAN's country code and check digits) does not.
+_NUMBERED = re.compile(_WRITTEN + r"(?=[ \-][0-9]{2}$)")
+
+
+# The group sizes of a run's candidate `_PASTED` may find a card in (a card's groups, then a
+# month, a month and year, or a code): any other fails it without a look.
+_PASTED_SIZES = frozenset(
+    (*card, *after)
+    for card in (*((n,) for n in range(13, 20)), (4, 4, 4, 4), (4, 6, 4), (4, 6, 5))
+    for after in ((1,), (2,), (1, 2), (2, 2), (3,), (4,))
 )
+_PASTED_FIRST = frozenset(size for sizes in _PASTED_SIZES for size in sizes[:1])
+# A run of digit groups (single spaces or dashes between them). Unbounded, but possessive: it
+# never gives back, so a match is linear in what it takes (it is no detector's pattern).
+_RUN = re.compile(r"[0-9]++(?:[ \-][0-9]++)*+")
+_VALUE = bytes.maketrans(b"0123456789", bytes(range(10)))
+_TWICE = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
+# A run is read this many characters at a time (candidates starting in them), and as many more
+# as a candidate reaches past its start: 19 digits, 18 separators, the character after.
+_BLOCK = 4096
+_MARGIN = 64
+_NONE = (1 << 62, 1 << 62)
+
+
+class CardScan:
+    """The cards of one text, in order (`next`): what `_card` accepts of each match of the
+    `credit_card` pattern. A short run of digit groups has its few candidates checked as found;
+    a long one (`4 4 4 …`, a candidate at each group) is read 4 KiB at a time, each candidate
+    decided by sums made once per read (the Luhn sum of every prefix of its digits, both ways of
+    doubling), `_card` called only on the few that pass Luhn or are shaped as `_PASTED` takes:
+    a scan costs a few steps per group, not a regex search and a Luhn check."""
+
+    __slots__ = (
+        *("_at", "_bounds", "_count", "_digits", "_limit"),
+        *("_sizes", "_starts", "_sums", "_text"),
+    )
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._at = self._limit = self._count = 0  # the block read: its run from `_at`
+        self._starts: list[int] = []  # each group's offset from `_at`, then the run's end + 1
+        self._bounds: list[int] = [0]  # each group's first digit (in `_digits`), then the end
+        self._sizes: list[int] = []
+        self._digits = ""
+        self._sums: tuple[list[int], list[int]] = ([0], [0])
+
+    def next(self, position: int) -> tuple[int, int]:
+        """(start, end) of the first card starting at `position` or after; `_NONE`: none."""
+        while self._limit != _NONE[0]:
+            if position < self._limit:
+                found = self._in_block(position)
+                if found is not None:
+                    return found
+                position = self._limit
+            candidate = _CARD.search(self._text, position)
+            if candidate is None:
+                self._limit = _NONE[0]
+                return _NONE
+            start = candidate.start()
+            end = _RUN.match(self._text, start, start + _MARGIN).end()  # type: ignore[union-attr]
+            if end >= start + _MARGIN - 1:
+                self._read(start)  # a long run: its candidates are decided by sums
+                continue
+            # A short one (most): its few candidates are checked one by one, as found.
+            opens = _opens_run(self._text, start)  # its first candidate only may open it
+            while candidate is not None:
+                kept = _card(candidate.group(), opens)
+                opens = False
+                if kept:
+                    return candidate.start(), candidate.start() + kept
+                candidate = _CARD.search(self._text, candidate.start() + 1, end)
+            position = end
+        return _NONE
+
+    def _read(self, at: int) -> None:
+        text = self._text
+        stop = min(len(text), at + _BLOCK + _MARGIN)
+        end = _RUN.match(text, at, stop).end()  # type: ignore[union-attr]  # at a digit
+        self._at = at
+        # Cut short (it may go on): only its candidates that end well inside are read.
+        self._limit = end if end < stop - 1 or stop == len(text) else at + _BLOCK
+        groups = text[at:end].replace("-", " ").split(" ")
+        self._sizes = sizes = list(map(len, groups))
+        self._bounds = bounds = list(accumulate(sizes, initial=0))
+        self._starts = list(map(add, bounds, range(len(bounds))))  # a separator per group
+        self._count = bisect_left(self._starts, self._limit - at, 0, len(sizes))
+        self._digits = digits = "".join(groups)
+        raw = digits.encode()
+        value, twice = raw.translate(_VALUE), raw.translate(_TWICE)
+        even, odd = bytearray(value), bytearray(twice)  # the digits at even offsets kept
+        even[1::2], odd[1::2] = twice[1::2], value[1::2]
+        self._sums = (list(accumulate(even, initial=0)), list(accumulate(odd, initial=0)))
+
+    def _in_block(self, position: int) -> tuple[int, int] | None:
+        bounds, sizes, digits, sums = self._bounds, self._sizes, self._digits, self._sums
+        last = len(sizes)
+        first = bisect_left(self._starts, position - self._at, 0, self._count)
+        end = first + 1
+        for group in range(first, self._count):
+            start = bounds[group]
+            if digits[start] not in "23456":
+                continue
+            if end <= group:
+                end = group + 1
+            while end < last and bounds[end + 1] <= start + 19:
+                end += 1
+            stop = bounds[end]
+            if not 13 <= stop - start <= 19:
+                continue
+            luhn = sums[(stop - 1) & 1]
+            if (luhn[stop] - luhn[start]) % 10 and (
+                sizes[group] not in _PASTED_FIRST or tuple(sizes[group:end]) not in _PASTED_SIZES
+            ):
+                continue
+            begin = self._at + self._starts[group]
+            window = self._text[begin : self._at + self._starts[end] - 1]
+            kept = _card(window, group == 0 and _opens_run(self._text, begin))
+            if kept:
+                return begin, begin + kept
+        return None
 
 
 # A run of separators ("1  -  2") is prose with numbers in it, not a written number.
@@ -98,21 +238,29 @@ _SEPARATORS = re.compile(r"[ .\-]{2}")
 def _phone(text: str) -> int:
     """How much of a run of digits and separators after a `+` is a phone number: all of it;
     else the longest part of it ending with a digit (a number followed by a sentence's end and
-    a digit, a dash, more digits: `+1 415 555 0100. 2 rings`); else none (0)."""
+    a digit, a dash, more digits: `+1 415 555 0100. 2 rings`); else none (0). One pass back
+    from its end (a text of `+` numbers has a candidate at each)."""
     if not text.startswith("+"):
         return len(text)  # the North American forms are exact in the regex
-    ends = (len(text), *(at for at in range(len(text) - 1, 1, -1) if _ends_digits(text, at)))
-    for end in ends:
-        digits = sum(c.isdigit() for c in text[:end])
-        if digits < 8:
-            return 0
-        if digits <= 15 and _SEPARATORS.search(text, 0, end) is None:
-            return end
+    double = _SEPARATORS.search(text)
+    clear = len(text) if double is None else double.start() + 1  # ends before a double
+    digits = sum(map(str.isdigit, text))
+    if 8 <= digits <= 15 and clear == len(text) and _closed(text, len(text)):
+        return len(text)
+    for end in range(len(text), 1, -1):
+        if end == len(text) or (text[end - 1].isdigit() and not text[end].isdigit()):
+            if digits < 8:
+                return 0
+            if digits <= 15 and end <= clear and _closed(text, end):
+                return end
+        digits -= text[end - 1].isdigit()
     return 0
 
 
-def _ends_digits(text: str, at: int) -> bool:
-    return text[at - 1].isdigit() and not text[at].isdigit()
+def _closed(text: str, end: int) -> bool:
+    """Whether each parenthesis opened before `end` is closed there: one left open is the
+    note after the number (`+1 415 555 0100 (24 h)`), not its area code (`+49 (30) 1234`)."""
+    return text.count("(", 0, end) == text.count(")", 0, end)
 
 
 _TOKEN = r"[A-Za-z0-9_\-]"
@@ -164,6 +312,7 @@ _EMAIL = (
     r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 )
 _CREDIT_CARD = r"[2-6](?<![0-9][2-6])(?:[ \-]?[0-9]){12,18}(?![0-9])"
+_CARD = re.compile(_CREDIT_CARD)
 _PHONE = "|".join(
     (
         r"\+(?<![A-Za-z0-9+]\+)[1-9][0-9 .()\-]{5,22}[0-9](?![0-9])",

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from router_service.config import GuardrailConfig
-from router_service.guardrails._detectors import DETECTORS, as_read
+from router_service.guardrails._detectors import DETECTORS, CardScan, as_read
 
 __all__ = ["PATTERN_DETECTOR", "Match", "Rule", "compile_rules", "with_replaced"]
 
 # The detector name a rule's operator pattern (`patterns:`) reports as.
 PATTERN_DETECTOR = "pattern"
+_NONE = (1 << 62, 1 << 62, "")  # no find left: after any
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,8 @@ class Rule:
 
     __slots__ = (
         "_accept",
+        "_before_card",
+        "_cards",
         "_combined",
         "_others",
         "_patterns",
@@ -51,7 +54,12 @@ class Rule:
         self.sides = frozenset(config.apply_to)
         # Names the rule as configured: what the response cache keys a screened answer by.
         self.signature = hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
-        detectors = [DETECTORS[name] for name in dict.fromkeys(config.detect)]
+        names = list(dict.fromkeys(config.detect))
+        # Cards are found apart (`CardScan`: a run of digit groups holds a candidate at each
+        # group); where a card and another find begin together, the one named first wins.
+        self._cards = "credit_card" in names
+        self._before_card = frozenset(names[: names.index("credit_card")] if self._cards else ())
+        detectors = [DETECTORS[name] for name in names if name != "credit_card"]
         self._combined = (
             re.compile("|".join(f"(?P<{d.name}>{d.pattern})" for d in detectors))
             if detectors
@@ -83,20 +91,44 @@ class Rule:
             return match.detector
         return None
 
-    def matches(self, text: str) -> Iterator[Match]:
+    def matches(self, text: str, start: int = 0) -> Iterator[Match]:
         """What this rule finds in `text`, by detector: the built-ins' in one pass, then each
         operator pattern's (matches of different detectors may overlap). The built-ins read the
         text's backslash escapes as what they stand for (`as_read`); operator patterns, as
-        written."""
-        if self._combined is not None:
-            yield from self._detected(self._combined, as_read(text))
+        written. `start`: the built-ins' finds begin there or after (the text before it read
+        as context), as a scan of the whole text goes on after a find that ended there."""
+        if self._combined is not None or self._cards:
+            yield from self._detected(as_read(text), start)
         for pattern in self._patterns:
             for found in pattern.finditer(text):
                 if found.end() > found.start():  # an empty match hides nothing
                     yield Match(found.start(), found.end(), PATTERN_DETECTOR)
 
-    def _detected(self, combined: re.Pattern[str], text: str) -> Iterator[Match]:
-        position = 0
+    def _detected(self, text: str, position: int) -> Iterator[Match]:
+        """The built-ins' finds in `text` from `position`, in order: the next card or the next
+        other find, whichever begins first, each taken up from where the last find ended."""
+        cards = CardScan(text) if self._cards else None
+        other: tuple[int, int, str] = (-1, -1, "")  # each looked for again once passed
+        card = _NONE[:2] if cards is None else (-1, -1)
+        while True:
+            if other[0] < position:
+                other = self._next_other(text, position)
+            if cards is not None and card[0] < position:
+                card = cards.next(position)
+            if card[0] < other[0] or (card[0] == other[0] and other[2] not in self._before_card):
+                start, end, detector = card[0], card[1], "credit_card"
+            else:
+                start, end, detector = other
+            if start >= _NONE[0]:
+                return
+            yield Match(start, end, detector)
+            position = max(end, start + 1)
+
+    def _next_other(self, text: str, position: int) -> tuple[int, int, str]:
+        """The first find at `position` or after of the detectors but cards; `_NONE`: none."""
+        combined = self._combined
+        if combined is None:
+            return _NONE
         while (found := combined.search(text, position)) is not None:
             start = found.start()
             end = self._accepted_end(found)
@@ -109,8 +141,8 @@ class Rule:
                 if found is None or end is None:
                     position = start + 1
                     continue
-            yield Match(start, end, found.lastgroup or "")
-            position = max(end, start + 1)
+            return start, end, found.lastgroup or ""
+        return _NONE
 
     def _accepted_end(self, found: re.Match[str]) -> int | None:
         """Where the find `found` is ends (its check may keep only its start); None: none."""

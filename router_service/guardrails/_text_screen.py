@@ -157,8 +157,11 @@ class TextScreen:
             yield span
 
     def _finds(self) -> Iterator[tuple[int, int, Rule, str]]:
+        # The built-ins' finds from what is held on, the context before read as such: a find
+        # in a run of digit groups moves where the next begins, so a scan from the context's
+        # start (inside a find released) would not find what the whole text's scan does.
         for rule in self._rules:
-            for match in rule.matches(self._raw):
+            for match in rule.matches(self._raw, self._done - self._base):
                 end = self._base + match.end
                 if end > self._done:  # else released (or replaced) already
                     yield max(self._base + match.start, self._done), end, rule, match.detector

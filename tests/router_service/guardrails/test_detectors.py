@@ -12,7 +12,14 @@ import pytest
 
 from router_service import guardrails
 from router_service.config import GuardrailConfig
-from router_service.guardrails import DETECTORS, DetectorName, Rule, json_item_texts, luhn_valid
+from router_service.guardrails import (
+    DETECTORS,
+    DetectorName,
+    Rule,
+    _detectors,
+    json_item_texts,
+    luhn_valid,
+)
 from router_service.guardrails._detectors import as_read
 
 pytestmark = pytest.mark.timeout(60)
@@ -274,3 +281,49 @@ def test_exports() -> None:
         *("session_texts", "stored_response_texts", "transcript_texts"),
     ]
     assert all(hasattr(guardrails, name) for name in guardrails.__all__)
+
+
+@pytest.mark.parametrize("group", ["4 ", "44 ", "4-", "4444 ", "3 7 "])
+def test_card_checks_grow_with_digit_runs_not_with_their_groups(
+    group: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of digit groups (`4 4 4 …`) holds a card candidate at each group: each one's Luhn
+    check, one by one, costs the router's event loop seconds per MiB. The checks made must not
+    grow with the groups of a run, only with the runs (a run's last groups may hold a card)."""
+    calls = 0
+    real = _detectors.luhn_valid
+
+    def counted(digits: str) -> bool:
+        nonlocal calls
+        calls += 1
+        return real(digits)
+
+    monkeypatch.setattr(_detectors, "luhn_valid", counted)
+    rule = _rule("credit_card", "phone", "email")
+    checks = []
+    for groups in (500, 5000):
+        calls = 0
+        text = f"ids: {group * groups}end; card 4111 1111 1111 1111, {group * groups}end"
+        redacted = rule.redact(text, Counter())
+        assert redacted is not None and "; card [REDACTED:credit_card], " in redacted
+        checks.append(calls)
+    assert checks[0] == checks[1] <= 8, checks
+
+
+def test_a_phone_followed_by_a_parenthesis_leaves_the_parenthesis() -> None:
+    # An opening parenthesis after the number (its hours, a note) is not part of it.
+    text = "Hotline +1 415 555 0100 (24 h), or +49 (30) 1234-5678 (office)."
+    assert (
+        _redacted("phone", text) == "Hotline [REDACTED:phone] (24 h), or [REDACTED:phone] (office)."
+    )
+
+
+def test_a_card_followed_by_a_two_digit_number_is_found() -> None:
+    # Not a month (`05`) nor a code (`123`): a count, a line's number. The card is found.
+    text = "card 4111 1111 1111 1111 17 times, 5500-0000-0000-0004-99 too"
+    assert _redacted("credit_card", text) == (
+        "card [REDACTED:credit_card] 17 times, [REDACTED:credit_card]-99 too"
+    )
+    # Inside a longer run (an IBAN's groups, whose first 16 digits pass Luhn) it is no card.
+    assert luhn_valid("3704004405320131")
+    assert _redacted("credit_card", "IBAN DE89 3704 0044 0532 0131 57 thanks") is None

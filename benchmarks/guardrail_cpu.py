@@ -1,0 +1,65 @@
+"""The built-in detectors' CPU per MiB of text, in process: `python -m benchmarks.guardrail_cpu`.
+
+Scans each text with one rule holding every built-in detector (`Rule.replacements`, what a
+request's screen runs on the router's event loop) and prints seconds per MiB, best of
+`--rounds`: ordinary prose beside adversarial digit groups (`4 4 4 …`, `44 44 …`, `4-4-4…`),
+long plain digit runs and a mix. A digit-heavy text should cost within ~2x prose. No servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from router_service.config import GuardrailConfig
+from router_service.guardrails import DETECTORS, Rule
+
+_PROSE = (
+    "The quick brown fox jumps over the lazy dog, then rests a while by the river. "
+    "Invoice 2024-118 was paid on 12 March; call the desk if anything looks off. "
+)
+_MIXED = (
+    "Card 4111 1111 1111 1111 exp 05 27, order 88213 44 17 2 x 3, call +44 20 7946 0958, "
+    "IBAN DE89 3704 0044 0532 0130 00, mail jane.doe@example.com, ref 1234-5678-9012. "
+)
+
+TEXTS: dict[str, Callable[[int], str]] = {
+    "prose": lambda n: (_PROSE * (n // len(_PROSE) + 1))[:n],
+    "4 4 4 …": lambda n: ("4 " * (n // 2 + 1))[:n],
+    "44 44 …": lambda n: ("44 " * (n // 3 + 1))[:n],
+    "4-4-4…": lambda n: ("4-" * (n // 2 + 1))[:n],
+    "4444 4444 …": lambda n: ("4444 " * (n // 5 + 1))[:n],
+    "+1 2 3 …": lambda n: ("+1 2 3 4 5 6 7 8 9 " * (n // 20 + 1))[:n],
+    "4 4 … x 4 4 …": lambda n: (("4 " * 19 + "x ") * (n // 40 + 1))[:n],
+    "digits": lambda n: ("4" * 1000 + " ") * (n // 1001 + 1),
+    "mixed": lambda n: (_MIXED * (n // len(_MIXED) + 1))[:n],
+}
+
+
+def seconds_per_mib(rule: Rule, text: str, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        rule.replacements(text, Counter())
+        best = min(best, time.process_time() - started)
+    return best / (len(text) / (1 << 20))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kib", type=int, default=1024, help="text size per input")
+    parser.add_argument("--rounds", type=int, default=3, help="best of this many")
+    args = parser.parse_args()
+    config = {"name": "all", "detect": list(DETECTORS), "action": "redact"}
+    rule = Rule(GuardrailConfig.model_validate(config))
+    prose = None
+    for name, make in TEXTS.items():
+        cost = seconds_per_mib(rule, make(args.kib * 1024), args.rounds)
+        prose = prose or cost
+        print(f"{name:12} {cost:6.3f} s/MiB   {cost / prose:5.1f}x prose")
+
+
+if __name__ == "__main__":
+    main()
