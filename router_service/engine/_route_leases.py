@@ -82,32 +82,46 @@ class RouteLeases:
             if not isinstance(lease, KeyLease):
                 refusals.append(lease)
                 continue
-            # Given back on every way out before the route is outstanding: a refused mark, and
-            # a caller gone during the mark's round trip (the key's slot was held until its TTL).
-            async with AsyncExitStack() as taking:
-                taking.push_async_callback(lease.release)
-                mark = await self._runner.sessions.enter(
-                    ctx.session_id, deployment.provider, deployment.session_limit
-                )
-                if mark is None:  # nor is a call made: the key's rate windows count none
-                    taking.push_async_callback(lease.not_sent)
-                    refusals.append(Unavailable(Refusal.BUSY))
-                    continue
-                taking.push_async_callback(self._runner.sessions.leave, mark)
-                lease_id = "rl_" + secrets.token_urlsafe(18)
-                expires_at = self._clock.now() + self._ttl_s
-                record = await self._keep(lease_id, deployment, lease, ctx, mark, expires_at)
-                stack = taking.pop_all()
-            route = RouteLease(
-                lease_id, deployment, lease, ctx, stack, expires_at, record, ctx.requested_model
-            )
-            self._outstanding[lease_id] = route
+            route = await self._open(ctx, deployment, lease)
+            if route is None:  # the provider serves its `max_sessions` conversations
+                refusals.append(Unavailable(Refusal.BUSY))
+                continue
+            self._outstanding[route.lease_id] = route
             return route
         if refusals:  # as a proxied call's: why (every key disabled: a 503), when to come back
             held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
             asked = [d for d in plan.candidates if d.name not in exclude]  # each refused
             raise await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
         raise NoCapacityError("No deployment of that model can be leased now.")
+
+    async def _open(
+        self, ctx: RequestContext, deployment: Deployment, lease: KeyLease
+    ) -> RouteLease | None:
+        """`lease`'s route, outstanding; None when the provider serves its `max_sessions`
+        conversations. Given back on every way out before it is (the mark refused, the caller
+        gone during a round trip, its record not kept): the key's slot (else held to its TTL),
+        and the call never made under it out of the key's rate windows (`not_sent`), a
+        failure of either logged, never told in place of the refusal or the caller's error."""
+        taking, route = AsyncExitStack(), None
+        taking.push_async_callback(lease.release)
+        try:
+            mark = await self._runner.sessions.enter(
+                ctx.session_id, deployment.provider, deployment.session_limit
+            )
+            if mark is not None:
+                taking.push_async_callback(self._runner.sessions.leave, mark)
+                lease_id = "rl_" + secrets.token_urlsafe(18)
+                expires_at = self._clock.now() + self._ttl_s
+                record = await self._keep(lease_id, deployment, lease, ctx, mark, expires_at)
+                stack, group = taking.pop_all(), ctx.requested_model
+                route = RouteLease(
+                    lease_id, deployment, lease, ctx, stack, expires_at, record, group
+                )
+        finally:
+            if route is None:
+                taking.push_async_callback(lease.not_sent)
+                await close_failed(taking)
+        return route
 
     async def _keep(
         self,

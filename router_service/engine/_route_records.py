@@ -40,6 +40,24 @@ TAKEN = b"taken"
 TAKEN_HERE = b"taken:picker"
 
 
+@dataclass(slots=True)
+class RouteLease:
+    """A picked route, outstanding until reported or expired (`RouteLeases`)."""
+
+    lease_id: str
+    deployment: Deployment
+    lease: KeyLease
+    ctx: RequestContext
+    stack: AsyncExitStack  # gives back the key slot and the session mark
+    expires_at: float
+    record: bytes = b""  # as kept in the store (`_route_records.py`); b"": another replica's
+    group: str = ""  # the model its caller asked for; "": unknown (an older replica's record)
+    # Its report taken while the store could not tell whether another replica took it first.
+    unsure: bool = False
+    # What it counts as once the store can tell (`_count`): unreported, or that report's.
+    counted: tuple[str, int | None] = ("UNKNOWN", None)
+
+
 def record_name(lease_id: str) -> str:
     """The store's name of a route's record: a hash of its lease id, never the id."""
     return "route:" + hashlib.sha256(lease_id.encode()).hexdigest()[:32]
@@ -106,22 +124,6 @@ class RouteRecord:
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
-
-
-@dataclass(slots=True)
-class RouteLease:
-    lease_id: str
-    deployment: Deployment
-    lease: KeyLease
-    ctx: RequestContext
-    stack: AsyncExitStack  # gives back the key slot and the session mark
-    expires_at: float
-    record: bytes = b""  # as kept in the store (`RouteRecord.encode`); b"": another replica's
-    group: str = ""  # the model its caller asked for; "": unknown (an older replica's record)
-    # Its report taken while the store could not tell whether another replica took it first.
-    unsure: bool = False
-    # What it counts as once the store can tell (`_count`): unreported, or that report's.
-    counted: tuple[str, int | None] = ("UNKNOWN", None)
 
 
 def route_taken_over(
