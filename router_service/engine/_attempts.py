@@ -116,8 +116,9 @@ class AttemptRunner:
                 met.withheld.append(deployment)
                 continue
             # A shortened retry held back by its key's limits waits for it only where no other
-            # deployment is left to answer first (the last candidate, or the queue below).
-            last = index == len(plan.candidates) - 1
+            # deployment is left to answer first, nor queued for below (the last candidate, no
+            # other blocked: else the request would wait twice), or in the queue.
+            last = index == len(plan.candidates) - 1 and not met.blocked
             walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success, last)
             if isinstance(walked, tuple):
                 return walked

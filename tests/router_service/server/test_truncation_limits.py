@@ -214,3 +214,29 @@ async def test_a_held_back_retry_queued_for_goes_on_shortened(
     assert answer.route.deployment == "alpha/model-a"
     assert outcomes(answer.route) == [Outcome.CONTEXT_TOO_LONG] * 2 + [Outcome.OK]
     assert answer.route.truncated_messages == 6
+
+
+async def test_held_back_retries_on_every_deployment_queue_once(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """Alpha's and beta's shortened retries are both held back by their keys' rpm of 2: as for
+    deployments at their limits, the request queues once, for the first (alpha), not first in
+    place on beta, the last, and then again for alpha (twice queue_timeout_s before its 429)."""
+    fake.state.set_scenario(Scenario(context_window=5))
+    config = base_config(fake.base_url, state=state_section)
+    for name in ("alpha", "beta"):
+        key = {"key": f"sk-{name}-1", "rpm": 2}
+        config["providers"][name].update(keys=[key], queue_timeout_s=300)
+    clock = ManualClock()
+    router = await start_router(config, clock=clock)
+    asked = asyncio.ensure_future(
+        router.stub.Chat(pb.ChatRequest(params=CONVERSATION, routing=AUTO))
+    )
+    await _waiting(router, 1)  # alpha's: the queue
+    assert router.runtime.pools["beta"].waiting == 0
+    assert fake.state.count(path="/chat/completions") == 4  # two tries each
+    clock.advance(120.0)  # the keys' rpm windows move on
+    answer = await asked
+    assert answer.route.deployment == "alpha/model-a"
+    assert answer.route.truncated_messages == 6
+    assert fake.state.count(path="/chat/completions", key="sk-alpha-1") == 3
