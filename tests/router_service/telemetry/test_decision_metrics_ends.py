@@ -284,3 +284,47 @@ async def test_a_report_another_replica_was_taking_when_its_caller_left_is_count
     assert value(found, "switchboard_requests_total") == 1
     assert len(one.runtime.route_leases) == 0
     assert await one.leases_held() == 0
+
+
+@pytest.mark.parametrize("elsewhere", [False, True], ids=["picker", "another"])
+async def test_a_report_whose_caller_left_during_its_give_back_is_counted_once(
+    redis_proxy: RedisProxy,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_url: str,
+    redis_prefix: str,
+    elsewhere: bool,
+) -> None:
+    """Its report applied (the key's outcome, the session's choice, the statistics), its caller
+    gone while Redis gave its key's slot back: counted once, as reported (it was counted
+    nowhere: the report ended before counting it, out of every table), on the picking replica
+    or another."""
+    direct = with_route_client(replica_config(fake.base_url, redis_url, redis_prefix))
+    through = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
+    through["state"].update(socket_timeout_s=60.0)  # the late reply is not a timeout
+    clock = ManualClock(time.time())
+    two = await start_router(through, clock=clock)
+    one = await start_router(direct, clock=clock) if elsewhere else two
+    picked = await one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    redis_proxy.hold_replies_after(b"ZREM")  # its key's slot being given back
+    report = pb.ReportOutcomeRequest(
+        lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK, total_tokens=7
+    )
+    call = two.stub.ReportOutcome(report, metadata=AS_SERVICE)
+    reporting = asyncio.ensure_future(call)
+    await asyncio.wait_for(redis_proxy.held.wait(), 10)
+    await cut_short(two, call)
+    await redis_proxy.restore()
+
+    assert (await report_status(captured)) == grpc.StatusCode.CANCELLED.value[0]
+    assert reporting.cancelled()
+    clock.advance(one.runtime.config.route_lease_ttl_s + 1)
+    await one.runtime.route_leases.sweep()
+    await two.runtime.route_leases.sweep()
+
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="OK") == 1
+    assert value(found, "switchboard_requests_total") == 1
+    assert len(one.runtime.route_leases) == 0
+    assert await one.leases_held() == 0
