@@ -259,8 +259,18 @@ def _phone(text: str) -> int:
 
 def _closed(text: str, end: int) -> bool:
     """Whether each parenthesis opened before `end` is closed there: one left open is the
-    note after the number (`+1 415 555 0100 (24 h)`), not its area code (`+49 (30) 1234`)."""
-    return text.count("(", 0, end) == text.count(")", 0, end)
+    note after the number (`+1 415 555 0100 (24 h)`), not its area code (`+49 (30) 1234`). A
+    `)` with none open closes one opened before the `+` (`(+44) 20 7946 0958`): not counted."""
+    opened = text.find("(", 0, end)
+    if opened < 0:
+        return True
+    depth = 0
+    for char in text[opened:end]:
+        if char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+    return depth == 0
 
 
 _TOKEN = r"[A-Za-z0-9_\-]"
