@@ -268,6 +268,9 @@ def _closed(text: str, end: int) -> bool:
     opened = text.find("(", 0, end)
     if opened < 0:
         return True
+    opens, closes = text.count("(", opened, end), text.count(")", opened, end)
+    if opens > closes or opens == 1:  # most: `… 0100 (24`, `+49 (30) 1234`
+        return opens <= closes
     depth = 0
     for char in text[opened:end]:
         if char == "(":
