@@ -388,12 +388,8 @@ _JOINS = (" ", " ", "-", "", "  ", ". ", "\u00a0", "\n", "\\n")
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_random_digit_heavy_texts_streamed_in_random_pieces_are_redacted_as_unary(
-    seed: int,
-) -> None:
-    """Finds in a run of digit groups follow one another (where one ends moves the next): the
-    held text's scan, from where release stopped, must find what the whole text's does."""
-    rng = random.Random(seed)
+def test_random_digit_heavy_texts_streamed_in_pieces_are_redacted_as_unary(seed: int) -> None:
+    rng = random.Random(seed)  # finds in a run follow one another: as the whole text's scan
     for _ in range(60):
         parts = [rng.choice(_PIECES) + rng.choice(_JOINS) for _ in range(rng.randint(5, 40))]
         text = "".join(parts)
