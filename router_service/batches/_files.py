@@ -358,6 +358,11 @@ def check_upload(purpose: str, filename: str) -> None:
         raise InvalidRequestError(
             f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
         )
+    # As OpenAI refuses it (whole or in parts): a batch's input is JSON lines, named so.
+    if purpose == "batch" and not filename.lower().endswith(".jsonl"):
+        raise InvalidRequestError(
+            "Invalid file format for Batch API. Must be .jsonl", param="filename"
+        )
 
 
 def output_file_id(batch_id: str, kind: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 from typing import Any
 
+import openai
 import pytest
 
 from tests.e2e.test_batches_sdk import (
@@ -118,3 +119,24 @@ async def test_a_line_naming_stored_state_is_one_400_whether_or_not_it_exists(
     messages = [r["body"]["error"]["message"] for r in refused.values()]
     assert all("batch" in m and "not loaded" not in m for m in messages), messages
     assert refused["known"]["body"]["error"] == refused["unknown"]["body"]["error"]
+
+
+@pytest.mark.parametrize("filename", ["requests.txt", "requests.json", "requests"])
+async def test_a_batch_file_not_named_jsonl_is_refused_as_openai_refuses_it(
+    open_batches: Open, filename: str
+) -> None:
+    """OpenAI refuses a `batch` file whose name does not end `.jsonl` (400, "Invalid file
+    format for Batch API. Must be .jsonl"), sent whole or in parts; a `user_data` one is kept."""
+    _, sdk, _ = await open_batches()
+    content = jsonl(chat_line("one"))
+    with pytest.raises(openai.BadRequestError) as whole:
+        await sdk.files.create(file=(filename, content), purpose="batch")
+    assert "Must be .jsonl" in whole.value.message
+    with pytest.raises(openai.BadRequestError) as in_parts:
+        await sdk.uploads.create(
+            bytes=len(content), filename=filename, mime_type="text/jsonl", purpose="batch"
+        )
+    assert "Must be .jsonl" in in_parts.value.message
+    assert [f async for f in sdk.files.list()] == []
+    await sdk.files.create(file=(filename, content), purpose="user_data")
+    await sdk.files.create(file=("REQUESTS.JSONL", content), purpose="batch")
