@@ -46,7 +46,7 @@ from router_service.state import (
     AppendResult,
     PutResult,
     StateStore,
-    document_delete,
+    documents_delete,
     kept_message,
 )
 
@@ -385,8 +385,8 @@ class Uploads:
         doomed = [names.part(p) for p in part_ids]
         if whole:
             doomed += [names.upload, names.parts, names.slot]
-        for name in doomed:
-            await self._store.everywhere("delete_document", document_delete(name))
+        if doomed:
+            await self._store.everywhere("delete_documents", documents_delete(doomed))
 
     def _kept_s(self, upload: upb.Upload) -> float:
         """How long an upload's object (and its end) is kept from now: while it is pending and
