@@ -140,3 +140,17 @@ async def test_a_batch_file_not_named_jsonl_is_refused_as_openai_refuses_it(
     assert [f async for f in sdk.files.list()] == []
     await sdk.files.create(file=(filename, content), purpose="user_data")
     await sdk.files.create(file=("REQUESTS.JSONL", content), purpose="batch")
+
+
+@pytest.mark.parametrize(("filename", "purpose"), [("in.jsonl", "batch"), ("a.txt", "user_data")])
+async def test_an_empty_file_is_refused_as_openai_refuses_it(
+    open_batches: Open, filename: str, purpose: Any
+) -> None:
+    """OpenAI answers a 0-byte `files.create` with a 400 ("File is empty."), as an upload in
+    parts declaring 0 `bytes` is one here: nothing kept, nothing counted."""
+    _, sdk, _ = await open_batches()
+    with pytest.raises(openai.BadRequestError) as empty:
+        await sdk.files.create(file=(filename, b""), purpose=purpose)
+    assert empty.value.message.endswith("File is empty.") and empty.value.param == "file"
+    assert [f async for f in sdk.files.list()] == []
+
