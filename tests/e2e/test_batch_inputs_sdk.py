@@ -154,3 +154,25 @@ async def test_an_empty_file_is_refused_as_openai_refuses_it(
     assert empty.value.message.endswith("File is empty.") and empty.value.param == "file"
     assert [f async for f in sdk.files.list()] == []
 
+
+async def test_a_batch_names_the_model_of_its_lines_as_openais_batch_object_does(
+    open_batches: Open,
+) -> None:
+    """`Batch.model`: the model its lines ask for, from its creation on (None where they ask
+    for several: OpenAI's batches are of one model)."""
+    router, sdk, _ = await open_batches()
+    done = await run_batch(
+        router, sdk, jsonl(chat_line("a"), chat_line("b")), "/v1/chat/completions"
+    )
+    assert done.status == "completed" and done.model == "chain"
+    assert (await sdk.batches.retrieve(done.id)).model == "chain"
+    odd: Any = {"name": "chain"}  # not a model's name: the line fails as it runs, not this
+    for mixed in (
+        jsonl(chat_line("a"), chat_line("b", model="other")),
+        jsonl(chat_line("a", model=odd)),
+    ):
+        uploaded = await sdk.files.create(file=("in.jsonl", mixed), purpose="batch")
+        batch = await sdk.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert batch.model is None
