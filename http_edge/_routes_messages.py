@@ -94,7 +94,8 @@ async def _messages(request: Request) -> Response:
     calls = dataclasses.replace(calls, metadata=with_api_key(request, calls.metadata))
     stops = _stop_sequences(params)
     if stream:
-        return await calls.stream(params, _relay(params.model, stops))
+        relay = _relay(params.model, stops, estimate_prompt_tokens(params))
+        return await calls.stream(params, relay)
     response = await calls.chat(params)
     message = anthropic.message_to_anthropic(chat_completion_to_openai(response.completion), stops)
     return JSONBytesResponse(message, headers=route_headers(response.route))
@@ -146,13 +147,13 @@ def _stop_sequences(params: ChatParams) -> list[str]:
     return list(params.stop_list.values)
 
 
-def _relay(model: str, stops: list[str]) -> Relay:
+def _relay(model: str, stops: list[str], input_tokens: int) -> Relay:
     async def relay(
         events: AsyncIterator[ChatStreamResponse], first: ChatStreamResponse
     ) -> AsyncIterator[bytes]:
         """Router stream messages as Anthropic's events; a stream the router did not end
         itself (with a summary or an error) ends with an `error` event."""
-        stream = anthropic.MessageEvents(model, stops)
+        stream = anthropic.MessageEvents(model, stops, input_tokens)
         message: ChatStreamResponse | None = first
         try:
             while message is not None:
