@@ -41,7 +41,7 @@ from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
 from . import _stream_failure as failure
 from ._body import parse_request, read_json_object
-from ._errors import EdgeError, router_error_body, router_error_headers
+from ._errors import EdgeError, callers_message, router_error_body, router_error_headers
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata, with_api_key
@@ -126,7 +126,7 @@ def _error_parts(exc: Exception) -> tuple[int, JsonObject, dict[str, str]]:
             return status, upstream, headers  # an Anthropic upstream's own error
         if details.reason in _OVERLOADED or status == 503:
             status = anthropic.OVERLOADED_STATUS
-        message = str(router_error_body(details)["error"].get("message") or details.message)
+        message = callers_message(router_error_body(details), "anthropic") or details.message
         return (
             status,
             anthropic.anthropic_error(anthropic.anthropic_error_type(status), message),
