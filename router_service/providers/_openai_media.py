@@ -27,7 +27,8 @@ import orjson
 from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS, asks_stream
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.providers._base import MediaCall
-from router_service.providers._mapping import caller_error, json_body, media_type_of
+from router_service.providers._mapping import caller_error, json_body
+from router_service.providers._media_types import media_type_of
 
 __all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result", "token_usage"]
 
