@@ -7,6 +7,7 @@ Followed (https://platform.openai.com/docs/api-reference):
   `{created, data: [{b64_json | url}], usage?}` (`usage` from token-priced image models);
 - `POST /v1/images/edits`, `multipart/form-data` with `image` (or `image[]` for each of several
   images), an optional `mask`, `prompt`, `model` and the other fields → as generations';
+  or JSON with `images` (and a `mask`) as `{image_url}` or `{file_id}` references;
 - `POST /v1/images/variations`, `multipart/form-data` with one `image`, `model`, `n`, `size`,
   `response_format` → as generations';
 - `POST /v1/audio/speech`, JSON `{model, input, voice, response_format, ...}` → the audio bytes;
@@ -24,7 +25,7 @@ from typing import Any
 import httpx
 import orjson
 
-from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS, asks_stream
+from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS, asks_stream, referenced_edit
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.providers._base import MediaCall
 from router_service.providers._mapping import caller_error, json_body
@@ -47,7 +48,7 @@ def media_content(call: MediaCall) -> tuple[bytes, str]:
     if fields.get("stream") is not None:  # as the router read it (a form's " True "): a strict
         fields["stream"] = asks_stream(fields)  # upstream takes a boolean, a form's "true"
     uploads = MEDIA_UPLOADS.get(params.operation)
-    if uploads is None:
+    if uploads is None or referenced_edit(params):  # an edit by reference is JSON too
         return json_body(fields), "application/json"
     data = {name: _form_values(value) for name, value in fields.items() if value is not None}
     files = params.files if uploads.several else [params.file]
