@@ -11,7 +11,7 @@ each as those upstreams name it; source and plain-text formats of no type they t
 
 from __future__ import annotations
 
-__all__ = ["guess_media_type", "media_type_of"]
+__all__ = ["guess_media_type", "media_type_of", "sniffed"]
 
 _TEXT = "text/plain"
 _OFFICE = "application/vnd.openxmlformats-officedocument"
@@ -100,3 +100,31 @@ def media_type_of(name: str) -> str | None:
 def guess_media_type(url: str) -> str:
     """An image link's media type: its name's, else JPEG."""
     return media_type_of(url) or "image/jpeg"
+
+
+# (offset, leading bytes) → (media type, extension): what a file holds, for one named nothing.
+_SIGNATURES: tuple[tuple[int, bytes, str, str], ...] = (
+    (0, b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+    (0, b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (0, b"GIF8", "image/gif", ".gif"),
+    (8, b"WEBP", "image/webp", ".webp"),
+    (8, b"WAVE", "audio/wav", ".wav"),
+    (0, b"ID3", "audio/mpeg", ".mp3"),
+    (0, b"\xff\xfb", "audio/mpeg", ".mp3"),
+    (0, b"\xff\xf3", "audio/mpeg", ".mp3"),
+    (0, b"\xff\xf2", "audio/mpeg", ".mp3"),
+    (0, b"fLaC", "audio/flac", ".flac"),
+    (0, b"OggS", "audio/ogg", ".ogg"),
+    (4, b"ftypM4A", "audio/mp4", ".m4a"),
+    (4, b"ftyp", "video/mp4", ".mp4"),
+    (0, b"\x1aE\xdf\xa3", "video/webm", ".webm"),
+    (0, b"%PDF-", "application/pdf", ".pdf"),
+)
+
+
+def sniffed(data: bytes) -> tuple[str, str] | None:
+    """(media type, extension) of what `data` holds, by its leading bytes; None: unknown."""
+    for offset, lead, media_type, extension in _SIGNATURES:
+        if data.startswith(lead, offset):
+            return media_type, extension
+    return None

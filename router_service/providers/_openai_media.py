@@ -29,7 +29,7 @@ from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS, asks_stream, referenced
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.providers._base import MediaCall
 from router_service.providers._mapping import caller_error, json_body
-from router_service.providers._media_types import media_type_of
+from router_service.providers._media_types import media_type_of, sniffed
 
 __all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result", "token_usage"]
 
@@ -58,11 +58,15 @@ def media_content(call: MediaCall) -> tuple[bytes, str]:
 
 
 def _form_file(field: str, file: media_pb2.MediaFile) -> tuple[str, tuple[str, bytes, str]]:
-    """One part of the form: a file without a name is named as its field ("image", "file"); one
-    without a content type is sent as its name's ("a.png": image/png, "a.webp": image/webp, on
-    any host: OpenAI refuses an image sent as application/octet-stream), else octet-stream."""
-    filename = file.filename or field.removesuffix("[]")
-    kind = file.content_type or media_type_of(filename) or "application/octet-stream"
+    """One part of the form: a file without a name is named as its field, with the extension of
+    what it holds ("file.wav", "image.png": OpenAI tells audio formats by the name); one without
+    a content type is sent as its name's ("a.png": image/png, "a.webp": image/webp, on any host:
+    OpenAI refuses an image sent as application/octet-stream), else as what it holds, else
+    octet-stream."""
+    held = sniffed(file.data) if not (file.filename and file.content_type) else None
+    filename = file.filename or field.removesuffix("[]") + (held[1] if held else "")
+    kind = file.content_type or media_type_of(filename) or (held[0] if held else "")
+    kind = kind or "application/octet-stream"
     return field, (filename, file.data, kind)
 
 
