@@ -198,8 +198,10 @@ def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObj
             M.append_turn(out, "assistant", "content", blocks)
         else:
             blocks = content_blocks(content, f"messages[{i}]")
-            blank = [{"type": "text", **block} for block in M.blank_text(content)]
-            M.append_turn(out, "user", "content", blocks or blank)  # M.blank_text
+            if not blocks:  # whitespace alone (M.blank_text), or nothing
+                blank = M.blank_text(content, out, messages[i + 1 :])
+                blocks = [{"type": "text", **block} for block in blank]
+            M.append_turn(out, "user", "content", blocks)
     if any("cache_control" in block for block in system_blocks):
         return system_blocks, out
     return "\n\n".join(s for s in system if s.strip()), out

@@ -105,12 +105,19 @@ def has_text(part: Mapping[str, Any]) -> bool:
     return isinstance(text, str) and not text.isspace() and text != ""
 
 
-def blank_text(content: Any) -> list[JsonObject]:
-    """The text block of a user turn of whitespace alone (`has_text`'s), or none: left out, the
-    conversation would end with the assistant's turn, which Claude reads as the start of its
-    answer; sent, the upstream says why it refuses it."""
+def blank_text(content: Any, turns: list[JsonObject], later: list[Any]) -> list[JsonObject]:
+    """The text block of a user turn of whitespace alone (`has_text`'s) when leaving it out
+    would end the conversation on the assistant's turn (the last of `turns`; no turn but a
+    system one `later`), which Claude reads as the start of its answer: sent, the upstream says
+    why it refuses it. Anywhere else (an earlier turn another deployment answered, one after a
+    tool's result) it is left out, as a part of whitespace alone is: sent, every later turn of
+    the conversation were refused."""
     text = text_of(content)
-    return [{"text": text}] if text else []
+    ends_on_assistant = not turns or turns[-1]["role"] == "assistant"
+    last = not any(
+        isinstance(m, dict) and m.get("role") not in ("system", "developer") for m in later
+    )
+    return [{"text": text}] if text and ends_on_assistant and last else []
 
 
 def parts_of(content: Any) -> list[JsonObject]:
