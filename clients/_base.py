@@ -336,13 +336,16 @@ class BaseClient(ABC):
     def _open(self) -> None:
         if self._state is not State.UNOPENED:
             raise RuntimeError("Cannot open a client instance more than once.")
-        # The stubs' modules with the first client: a process that takes only this module's
-        # constants (the router) never loads them (benchmarks/README.md, "Where idle RSS goes").
-        from clients.switchboard.v1 import admin_service_pb2_grpc, router_service_pb2_grpc
+        # The stubs with the first client: a process that takes only this module's constants
+        # (the router) never builds them; from the services' descriptors, not the generated
+        # `*_pb2_grpc` modules (_stubs.py; benchmarks/README.md, "Where idle RSS goes").
+        from clients._stubs import DescriptorStub
+        from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
         self._channel = self._make_channel()
-        self._router = router_service_pb2_grpc.RouterServiceStub(self._channel)
-        self._admin = admin_service_pb2_grpc.AdminServiceStub(self._channel)
+        services = (router_service_pb2.DESCRIPTOR, admin_service_pb2.DESCRIPTOR)
+        self._router = DescriptorStub(self._channel, services[0].services_by_name["RouterService"])
+        self._admin = DescriptorStub(self._channel, services[1].services_by_name["AdminService"])
         self._state = State.OPENED  # last: another thread that sees it uses what is above
 
     def _reopen_with(self, credentials: grpc.ChannelCredentials) -> Any:

@@ -35,7 +35,9 @@ async def run_router(args: argparse.Namespace, early: EarlySighup) -> None:
 
     loaded = file_digest(args.config)  # before it is read: a change from now on is reloaded
     config = load_config(args.config)
-    _telemetry("switchboard-router", config)
+    # Its metrics are read through a metrics port (or OTLP) only: without one none are recorded.
+    scraped = _chosen_metrics_port(config, args.metrics_port) is not None
+    _telemetry("switchboard-router", config, scraped=scraped)
     # The digest of the file alone: replicas that share it with other --port / --metrics-port
     # show as one config version.
     serving_file(args.config, loaded)
@@ -283,11 +285,20 @@ def _metrics_listening(config: SwitchboardConfig, metrics_port: int | None) -> l
     return [(key, config.telemetry.prometheus_host, port)]
 
 
-def _telemetry(service: str, config: SwitchboardConfig | EdgeFileConfig | None) -> None:
-    """Logs, metrics and traces for this process (`telemetry:` and the `OTEL_*` variables)."""
+def _telemetry(
+    service: str, config: SwitchboardConfig | EdgeFileConfig | None, *, scraped: bool = True
+) -> None:
+    """Logs, metrics and traces for this process (`telemetry:` and the `OTEL_*` variables);
+    `scraped=False`: no Prometheus listener reads its metrics (see `configure_telemetry`)."""
     from router_service.telemetry import configure_telemetry
 
-    configure_telemetry(service, config)
+    configure_telemetry(service, config, scraped=scraped)
+
+
+def _chosen_metrics_port(config: SwitchboardConfig, port: int | None) -> int | None:
+    """The metrics port asked for: `--metrics-port`, else `telemetry.prometheus_port`; 0 or
+    unset: none."""
+    return (config.telemetry.prometheus_port if port is None else port) or None
 
 
 def _metrics_listener(
@@ -296,11 +307,11 @@ def _metrics_listener(
     """The router's Prometheus scrape listener on `port` (`--metrics-port`), else on
     `telemetry.prometheus_port` when it is set. With metrics off (`OTEL_SDK_DISABLED=true`)
     there is nothing to serve: no listener, and one line says so."""
+    port = _chosen_metrics_port(config, port)
+    if port is None:  # prometheus_client stays unloaded: nothing scrapes this process
+        return contextlib.nullcontext()
     from router_service.telemetry import PrometheusListener, current
 
-    port = config.telemetry.prometheus_port if port is None else port
-    if not port:
-        return contextlib.nullcontext()
     if current().registry is None:
         log.info("metrics are off (OTEL_SDK_DISABLED=true): no Prometheus listener on %d", port)
         return contextlib.nullcontext()
@@ -311,8 +322,8 @@ def _metrics_port(config: SwitchboardConfig, port: int | None) -> int | None:
     """The port `_metrics_listener` listens on, if it does."""
     from router_service.telemetry import current
 
-    port = config.telemetry.prometheus_port if port is None else port
-    return port if port and current().registry is not None else None
+    port = _chosen_metrics_port(config, port)
+    return port if port is not None and current().registry is not None else None
 
 
 def print_banner(host: str, port: int, router: str, config: SwitchboardConfig) -> None:

@@ -111,8 +111,28 @@ class RoutingStats:
             self._timer = None
         pending, self._pending = self._pending, {}
         ttl = self._config.thompson_window_s + self._config.bucket_s
-        for (deployment, bucket), counts in pending.items():
-            await self._store.add_to_bucket(self._name(deployment), bucket, counts, ttl)
+        try:
+            for key in list(pending):
+                deployment, bucket = key
+                await self._store.add_to_bucket(self._name(deployment), bucket, pending[key], ttl)
+                del pending[key]
+        except BaseException:
+            # Cut (the caller whose result made this write left) or failed: not lost, every
+            # request's results since the last write are in it. The next flush writes them.
+            self._put_back(pending)
+            raise
+
+    def _put_back(self, unwritten: dict[tuple[str, int], dict[str, float]]) -> None:
+        """`unwritten` counted again, for a write `stats_flush_s` from now (a timer's, when no
+        result comes): a store that is down is tried no more often than before."""
+        for key, counts in unwritten.items():
+            kept = self._pending.setdefault(key, {})
+            for field, value in counts.items():
+                kept[field] = kept.get(field, 0.0) + value
+        self._pending_since = self._clock.monotonic()
+        if not self._closed and self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(self._config.stats_flush_s, self._flush_late)
 
     def observe_latency(self, deployment: str, seconds: float) -> None:
         previous = self._latency.get(deployment)

@@ -67,8 +67,13 @@ def user_session_id(user: str) -> str:
 def opening_session(routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams) -> str:
     """The session a chat names without an explicit id (its `user`, else its opening), read
     before the request-side guardrails rewrite it (`pin_session`); "" when `routing` names
-    one: that id wins whatever they rewrite."""
-    return "" if routing.session_id else session_id_for("", params)
+    one: that id wins whatever they rewrite. A stored conversation's opening is left to be
+    named as redacted (`RoutingOptions.stored_conversation`): its later turns send it so."""
+    if routing.session_id:
+        return ""
+    if routing.stored_conversation:
+        return named_session_id("", params.user)
+    return session_id_for("", params)
 
 
 def pin_session(
@@ -143,5 +148,6 @@ def _unmarked(part: chat_pb2.ContentPart) -> chat_pb2.ContentPart:
     extra.pop("cache_control", None)
     unmarked = chat_pb2.ContentPart()
     unmarked.CopyFrom(part)
-    unmarked.extra_json = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode() if extra else ""
+    # Its other keys in the order they came in: as a turn that sends the part unmarked has them.
+    unmarked.extra_json = orjson.dumps(extra).decode() if extra else ""
     return unmarked

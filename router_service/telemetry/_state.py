@@ -14,13 +14,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import NoOpTracerProvider, Tracer, TracerProvider
-from prometheus_client import CollectorRegistry
 
 from router_service.telemetry._histograms import LocalHistograms
 from router_service.telemetry._instruments import Instruments
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = ["BanLedger", "Telemetry", "current", "install"]
 

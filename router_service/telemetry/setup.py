@@ -2,8 +2,9 @@
 standard `OTEL_*` environment variables.
 
 - Logs: JSON lines (or text) on stderr with trace and span ids, secrets masked.
-- Metrics: always recorded once configured; Prometheus text from our own registry (edge
-  `GET /metrics`, router `telemetry.prometheus_port`), and OTLP when `OTEL_METRICS_EXPORTER=otlp`
+- Metrics: recorded once configured when something reads them; Prometheus text from our own
+  registry (edge `GET /metrics`, router `telemetry.prometheus_port`; a router with neither that
+  port nor OTLP records none: `scraped=False`), and OTLP when `OTEL_METRICS_EXPORTER=otlp`
   or an OTLP endpoint is set — from the same aggregation as Prometheus when the exporter wants
   cumulative data (`_push_reader.py`). Exemplars only when metrics go out over OTLP (or
   `OTEL_METRICS_EXEMPLAR_FILTER` is set). The histograms recorded per request are aggregated
@@ -42,19 +43,14 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from prometheus_client import CollectorRegistry
 
 from router_service.telemetry._histograms import LocalHistograms
 from router_service.telemetry._logging import Redactor, configure_logging
-from router_service.telemetry._push_reader import (
-    PrometheusPushReader,
-    PrometheusReader,
-    shares_prometheus_aggregation,
-)
 from router_service.telemetry._state import SCOPE, VERSION, Telemetry, current, install
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
+    from prometheus_client import CollectorRegistry
 
     from router_service.config import EdgeFileConfig, SwitchboardConfig
     from router_service.telemetry._lean_trace import LeanTracerProvider
@@ -71,10 +67,13 @@ def configure_telemetry(
     config: SwitchboardConfig | EdgeFileConfig | None = None,
     *,
     secrets: Iterable[str] = (),
+    scraped: bool = True,
 ) -> Telemetry:
     """Set up logs, metrics and traces for this process and make them current. The first call
     wins (OpenTelemetry's global providers can be set once); later calls only add secrets to
-    the log redactor and return the same telemetry."""
+    the log redactor and return the same telemetry. `scraped=False`: no Prometheus listener
+    will read this process's metrics (a router without a metrics port), so without an OTLP
+    exporter metrics are off, and neither `prometheus_client` nor its exporter is loaded."""
     global _configured
     _redactor.add([*secrets, *config_secrets(config)])
     if _configured is not None:
@@ -89,8 +88,36 @@ def configure_telemetry(
         _configured = current()
         return _configured
     resource = _resource(service_name)
-    registry = CollectorRegistry(auto_describe=True)
     exporters = _otlp_metric_exporters()
+    tracer_provider = _tracer_provider(resource)
+    if scraped or exporters:
+        _configured = _metering(resource, exporters, tracer_provider)
+        if _configured.meter_provider is not None:
+            metrics.set_meter_provider(_configured.meter_provider)
+    else:  # nothing would read them: no instrument records, no exporter is loaded
+        _configured = Telemetry(tracer_provider)
+    if tracer_provider is not None:
+        trace.set_tracer_provider(tracer_provider)
+    install(_configured)
+    log.info(
+        "telemetry: traces %s, metrics %s",
+        "on" if tracer_provider is not None else "off",
+        ("prometheus" + (" + otlp" if exporters else ""))
+        if _configured.metering
+        else "off (no metrics port, no OTLP exporter)",
+    )
+    return _configured
+
+
+def _metering(
+    resource: Resource,
+    exporters: list[MetricExporter],
+    tracer_provider: LeanTracerProvider | TracerProvider | None,
+) -> Telemetry:
+    """Telemetry whose metrics Prometheus reads (and the OTLP `exporters`)."""
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=True)
     exemplar_filter = _exemplar_filter(exporters)
     histograms = LocalHistograms(
         resource, InstrumentationScope(SCOPE, VERSION), exemplar_filter=exemplar_filter
@@ -101,20 +128,7 @@ def configure_telemetry(
         metric_readers=readers,
         exemplar_filter=exemplar_filter or AlwaysOffExemplarFilter(),
     )
-    tracer_provider = _tracer_provider(resource)
-    metrics.set_meter_provider(meter_provider)
-    if tracer_provider is not None:
-        trace.set_tracer_provider(tracer_provider)
-    _configured = Telemetry(
-        tracer_provider, meter_provider, registry, histograms if merged else None
-    )
-    install(_configured)
-    log.info(
-        "telemetry: traces %s, metrics %s",
-        "on" if tracer_provider is not None else "off",
-        "prometheus" + (" + otlp" if exporters else ""),
-    )
-    return _configured
+    return Telemetry(tracer_provider, meter_provider, registry, histograms if merged else None)
 
 
 def shutdown_telemetry() -> None:
@@ -263,6 +277,12 @@ def _metric_readers(
     the same cumulative data (one aggregation per measurement instead of two); any other
     exporter gets a periodic reader of its own. The second value: whether every reader merges
     `histograms` (else the SDK's histograms are used: a delta or exponential exporter)."""
+    from router_service.telemetry._push_reader import (
+        PrometheusPushReader,
+        PrometheusReader,
+        shares_prometheus_aggregation,
+    )
+
     rest = list(exporters)
     push = rest.pop(0) if rest and shares_prometheus_aggregation(rest[0]) else None
     local = histograms if not rest else None  # a periodic reader of the SDK cannot merge them

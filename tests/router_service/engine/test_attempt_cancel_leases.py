@@ -1,7 +1,8 @@
 """A caller that leaves in the last writes of an attempt that succeeded (the stream's sticky
 session, the deployment's statistics): everything the attempt holds is given back — its key
 lease, its session mark, a stream's renewals and its upstream call — not held until a TTL (a
-stream's renewed for good)."""
+stream's renewed for good). The statistics that write was taking (its result, a failure's, and
+every other request's since the last write) are written by the next one, not lost."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.timeout(20)
 
 class CutWrites(MemoryStateStore):
     """A store whose armed write waits until its caller is cancelled: a Redis round trip the
-    caller leaves during."""
+    caller leaves during (one: the next write goes through)."""
 
     def __init__(self, clock: ManualClock, write: str) -> None:
         super().__init__(clock)
@@ -39,6 +40,7 @@ class CutWrites(MemoryStateStore):
         try:
             await asyncio.get_running_loop().create_future()
         except asyncio.CancelledError:
+            self.armed = False
             self.cut.set()
             raise
 
@@ -111,3 +113,32 @@ async def test_a_call_left_as_its_success_is_counted(
     with pytest.raises(asyncio.CancelledError):  # the caller's own cancel
         await call
     await _all_given_back(router)
+    await eventually(lambda: _counted(store, "s"), what="the success in the statistics")
+
+
+async def _counted(store: CutWrites, field: str) -> bool:
+    """Whether alpha/model-a's statistics hold one result of `field` ("s", "f")."""
+    [buckets] = await store.read_buckets(["stats:alpha/model-a"])
+    return sum(fields.get(field, 0.0) for fields in buckets.values()) == 1
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_call_left_as_a_failure_is_counted_loses_no_statistics(
+    fake: FakeUpstream, start_router: StartRouter, stream: bool
+) -> None:
+    clock = ManualClock()
+    store = CutWrites(clock, "stats")
+    config = base_config(fake.base_url, routing={"stats_flush_s": 0})
+    router = await start_router(config, clock=clock, store=store)
+    fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-a")
+    store.armed = True
+    if stream:
+        call: Any = router.stub.ChatStream(pb.ChatStreamRequest(params=_request()))
+    else:
+        call = router.stub.Chat(pb.ChatRequest(params=_request()))
+    reading = asyncio.ensure_future(call.read() if stream else call)
+    await _left_during(store, call)
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+    await _all_given_back(router)
+    await eventually(lambda: _counted(store, "f"), what="alpha/model-a's failure counted")

@@ -136,3 +136,45 @@ async def test_a_request_too_large_for_the_keys_tpm_fails_over_whole(
     assert [len(call.body["messages"]) for call in calls] == [8, 8, 8]
     listed = await router.admin.ListKeys(admin_pb.ListKeysRequest())
     assert {key.state for key in listed.keys} == {admin_pb.KEY_STATE_ACTIVE}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+async def test_a_request_too_large_for_the_keys_tpm_leaves_none_of_it_in_the_window(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any], stream: bool
+) -> None:
+    """The key's tpm of 50 admits a request of 62 into its empty window; the upstream refuses it
+    as larger than its own budget, reading nothing. Its estimate goes back, as a context-length
+    refusal's does: the key serves the next, smaller request at once (not held back a minute
+    by tokens nobody spent, which would be the cooling the refusal is spared)."""
+    fake.state.set_scenario(Scenario(status=429, error_body=TPM_TOO_LARGE))
+    router = await start_router(one_key(fake.base_url, state_section, 0, tpm=50))
+    large = pb.ChatRequest(params=CONVERSATION)
+    large.params.max_tokens = 10  # 62 tokens
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        if stream:
+            request = pb.ChatStreamRequest(params=large.params)
+            _ = [event async for event in router.stub.ChatStream(request)]
+        else:
+            await router.stub.Chat(large)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    fake.state.set_scenario(Scenario())
+    after = await router.stub.Chat(hello(10))
+    assert after.completion.choices[0].message.text == "Echo: hi"
+
+
+async def test_a_held_back_retry_waits_for_nothing_while_another_deployment_is_free(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """A deployment whose keys are at their limits is passed over while another may answer, and
+    queued for only when none did: so is one whose shortened retry its key's rpm holds back.
+    Beta, free, answers at once (shortening the conversation for its own window), not after
+    alpha's queue (300 s on a clock nobody moves: the call's deadline is a hang guard)."""
+    fake.state.set_scenario(Scenario(context_window=5))
+    config = base_config(fake.base_url, state=state_section)
+    config["providers"]["alpha"].update(keys=[{"key": "sk-alpha-1", "rpm": 2}], queue_timeout_s=300)
+    router = await start_router(config, clock=ManualClock())
+    request = pb.ChatRequest(params=CONVERSATION, routing=AUTO)
+    answer = await router.stub.Chat(request, timeout=30)
+    assert answer.route.deployment == "beta/model-b"
+    assert outcomes(answer.route)[:2] == [Outcome.CONTEXT_TOO_LONG] * 2  # alpha's two tries
+    assert answer.route.attempts[-1].outcome == Outcome.OK.value

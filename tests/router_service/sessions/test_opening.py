@@ -77,3 +77,27 @@ async def test_a_moved_cache_breakpoint_keeps_a_chat_conversation_on_its_deploym
         clock.advance(TRANSIENT_S + 1)
         again = await sdk.chat.completions.with_raw_response.create(model="chat", messages=second)
     assert again.headers["x-switchboard-deployment"] == "beta/model-b"
+
+
+async def test_a_moved_breakpoint_beside_other_keys_keeps_the_conversation_on_its_deployment(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Any
+) -> None:
+    """The opening's part carries keys of its own beside its breakpoint (in the caller's order,
+    not sorted): without the breakpoint it still says what it said."""
+    clock = ManualClock()
+    router = await start_router(config(fake.base_url, {"backend": "memory"}), clock=clock)
+    edge = await start_edge(router)
+    opening = {"type": "text", "text": "fix the bug", "title": "bug 7", "context": "repo x"}
+    first: list[Any] = [{"role": "user", "content": [{**opening, "cache_control": CACHED}]}]
+    second: list[Any] = [
+        {"role": "user", "content": [opening]},
+        {"role": "assistant", "content": "Done."},
+        {"role": "user", "content": [{"type": "text", "text": "test it", "cache_control": CACHED}]},
+    ]
+    async with openai.AsyncOpenAI(base_url=f"{edge.base_url}/v1", api_key="sk-x") as sdk:
+        fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-a")
+        moved = await sdk.chat.completions.with_raw_response.create(model="chat", messages=first)
+        assert moved.headers["x-switchboard-deployment"] == "beta/model-b"
+        clock.advance(TRANSIENT_S + 1)
+        again = await sdk.chat.completions.with_raw_response.create(model="chat", messages=second)
+    assert again.headers["x-switchboard-deployment"] == "beta/model-b"

@@ -102,9 +102,11 @@ async def test_span_bytes_still_reach_the_receiver_after_a_reconnect(receiver: R
     assert receiver.spans[1][1].attributes[0].value.int_value == 2
 
 
+# argv[1]: "scraped" or not (a router without a metrics port: OTLP alone reads its metrics).
 _CHILD = """
+import sys
 from router_service.telemetry import configure_telemetry, current, shutdown_telemetry
-telemetry = configure_telemetry("switchboard-probe")
+telemetry = configure_telemetry("switchboard-probe", scraped=sys.argv[1] == "scraped")
 assert telemetry.tracing and telemetry.metering
 assert telemetry.histograms is not None  # aggregated by us, merged into the OTLP push
 with telemetry.tracer.start_as_current_span("probe"):
@@ -114,13 +116,14 @@ shutdown_telemetry()
 """
 
 
-async def run_child(code: str, env: dict[str, str]) -> tuple[bytes, bytes]:
-    """Run `code` in a fresh interpreter (telemetry is configured once per process); its
-    (stdout, stderr), after checking it succeeded."""
+async def run_child(code: str, env: dict[str, str], *args: str) -> tuple[bytes, bytes]:
+    """Run `code` in a fresh interpreter (telemetry is configured once per process; `args`: its
+    argv[1:]); its (stdout, stderr), after checking it succeeded."""
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         code,
+        *args,
         env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -162,9 +165,11 @@ async def http_receiver() -> AsyncIterator[Receiver]:
         await task
 
 
-@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+@pytest.mark.parametrize(
+    ("protocol", "scraped"), [("grpc", "scraped"), ("http/protobuf", "scraped"), ("grpc", "no")]
+)
 async def test_configure_telemetry_exports_by_the_otel_variables(
-    protocol: str, receiver: Receiver, http_receiver: Receiver
+    protocol: str, scraped: str, receiver: Receiver, http_receiver: Receiver
 ) -> None:
     if protocol != "grpc":
         receiver = http_receiver
@@ -176,7 +181,7 @@ async def test_configure_telemetry_exports_by_the_otel_variables(
         "PYTHONPATH": os.getcwd(),
     }
     env.pop("OTEL_SDK_DISABLED", None)
-    _, stderr = await run_child(_CHILD, env)
+    _, stderr = await run_child(_CHILD, env, scraped)
 
     async def arrived() -> bool:
         return "probe" in receiver.span_names() and "switchboard.requests" in (

@@ -1,0 +1,42 @@
+"""A service's client stub built from its descriptor.
+
+The generated `*_pb2_grpc` modules carry, beside each service's stub, its servicer, the function
+that adds it to a server and grpc's experimental client API (~0.15 MiB of an idle edge's Python
+heap, for the router's and the admin service's). A client needs only the stub: `DescriptorStub`
+makes each method's multi-callable as the generated stub does (the same path, serializers and
+`_registered_method`), from the service's descriptor, as the router builds its handlers
+(router_service/server/_generic.py; benchmarks/README.md, "Where idle RSS goes")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message_factory import GetMessageClass
+
+__all__ = ["DescriptorStub"]
+
+# The channel's multi-callable factory by (client streaming, server streaming).
+_KINDS = {
+    (False, False): "unary_unary",
+    (False, True): "unary_stream",
+    (True, False): "stream_unary",
+    (True, True): "stream_stream",
+}
+
+
+class DescriptorStub:
+    """The generated stub of `service` on `channel` (sync or grpc.aio): `stub.Chat(...)`, each
+    method's multi-callable made here as the generated stub makes it. Plain instance
+    attributes, as there: a read of one costs what it costs on the generated stub."""
+
+    def __init__(self, channel: Any, service: ServiceDescriptor) -> None:
+        for method in service.methods:
+            make = getattr(channel, _KINDS[method.client_streaming, method.server_streaming])
+            call = make(
+                f"/{service.full_name}/{method.name}",
+                request_serializer=GetMessageClass(method.input_type).SerializeToString,
+                response_deserializer=GetMessageClass(method.output_type).FromString,
+                _registered_method=True,
+            )
+            setattr(self, method.name, call)
