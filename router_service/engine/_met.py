@@ -15,14 +15,12 @@ from router_service.errors import (
     SwitchboardError,
     UpstreamFailure,
 )
-from router_service.keys import Refusal, Unavailable, disabled_by_hand
+from router_service.keys import FREED_SOON_S, Refusal, Unavailable, disabled_by_hand
 from router_service.outcomes import Outcome
 from router_service.telemetry import record_refusal
 
 # The failure that says a deployment cannot express the request (an adapter's cannot_express).
 Inexpressible = Callable[[Deployment], UpstreamFailure | None]
-# The retry hint of a refusal by busy keys (as for a caller's stream slot: auth/_limits.py).
-_BUSY_RETRY_S = 1.0
 _FREED_BY_CALLS = (Refusal.AT_LIMIT, Refusal.BUSY)
 
 
@@ -196,7 +194,7 @@ def _hint(refusal: Unavailable) -> float | None:
     `max_sessions`, frees when some call using it ends (here or on another replica), which
     nothing foretells: soon."""
     if refusal.retry_after_s is None and refusal.reason in _FREED_BY_CALLS:
-        return _BUSY_RETRY_S
+        return FREED_SOON_S
     return refusal.retry_after_s
 
 
