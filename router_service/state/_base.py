@@ -342,6 +342,11 @@ class StateStore(ValueStore):
     async def delete_document(self, name: str) -> bool:
         """Remove `name`'s document; False when there was none (absent or expired)."""
 
+    async def delete_documents(self, names: Sequence[str]) -> None:
+        """Remove every document of `names` (an upload's parts): few round trips for many."""
+        for name in names:
+            await self.delete_document(name)
+
     @abstractmethod
     def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
         """Hear how the flights of `name` land, from now until the block ends. Open it before
