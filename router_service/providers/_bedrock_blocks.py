@@ -18,6 +18,7 @@ from typing import Any
 
 from router_service.providers import _mapping as M
 from router_service.providers._media import file_input
+from router_service.providers._media_types import guess_media_type
 
 JsonObject = dict[str, Any]
 
@@ -117,7 +118,7 @@ def _source(data: str, url: str, what: str, path: str) -> JsonObject:
 
 def _image(url: str, path: str) -> JsonObject:
     inline = M.split_data_url(url)
-    media_type, data = inline if inline is not None else (M.guess_media_type(url), "")
+    media_type, data = inline if inline is not None else (guess_media_type(url), "")
     image_format = _IMAGE_FORMATS.get(media_type.removeprefix("image/"))
     if image_format is None:
         raise M.unsupported(f"bedrock takes png, jpeg, gif and webp images, not {media_type}", path)

@@ -293,3 +293,36 @@ async def test_a_pending_uploads_slot_freed_as_redis_is_lost_is_freed_on_redis_t
         await made(second, 3)  # the client has no upload pending
         with pytest.raises(openai.RateLimitError):
             await made(first, 3)
+
+
+async def test_a_cancel_cut_off_from_redis_once_its_end_is_written_gives_its_parts_back_there(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Redis lost just after a cancel wrote the upload's end (its 503): the bytes its parts
+    held are given back on Redis once it answers, not counted there for the upload's hour."""
+    redis_proxy, one, two, _clock = await on_one_clock(
+        configs, start_router, {"client_bytes": 5000}
+    )
+    async with sdks_on(start_edge, one, two) as (first, second):
+        upload_id = await made(first, 1500)
+        await first.uploads.parts.create(upload_id, data=b"x" * 1500)
+        store = one.runtime.store
+        put = store.put_document
+
+        async def cut_after_the_end(name: str, *args: object, **kwargs: object) -> PutResult:
+            kept = await put(name, *args, **kwargs)  # type: ignore[arg-type]
+            if name.startswith("upload-end:"):
+                await redis_proxy.cut()
+            return kept
+
+        store.put_document = cut_after_the_end  # type: ignore[method-assign]
+        try:
+            with contextlib.suppress(openai.InternalServerError):
+                await first.uploads.cancel(upload_id)
+        finally:
+            del store.put_document
+        await redis_proxy.restore()
+        store.retry_shared()
+        await first.files.list()  # its replica back on Redis (what it queued written)
+        # 4400 and its entry's 512 fit in 5000 only with the cancelled parts' 1500 given back.
+        await second.files.create(file=("a.bin", b"y" * 4400), purpose="user_data")
