@@ -70,3 +70,21 @@ async def test_an_answer_grpc_refused_is_not_read_as_the_status_its_trailers_car
         (Code.NOT_FOUND, "MODEL_NOT_FOUND", False),
         (Code.RESOURCE_EXHAUSTED, "METADATA_TOO_LARGE", True),
     }
+
+
+@pytest.mark.parametrize("option", ["grpc.max_metadata_size", "grpc.absolute_max_metadata_size"])
+async def test_a_callers_own_metadata_limit_is_its_soft_and_hard_one(
+    aborting: tuple[AbortingRouter, str], option: str
+) -> None:
+    # A caller who raised one of grpc's two limits in `options=` (32 KiB) was held to our other
+    # one (16 KiB): grpc derives the hard limit from a soft one given alone (and back), ours,
+    # set beside it, refused every answer past 16 KiB. The caller's limit is now both.
+    servicer, target = aborting
+    status = to_grpc_status(ErrorDetails(Code.NOT_FOUND, "no such model", "MODEL_NOT_FOUND"))
+    large = (("x-large", "a" * 20_000),)
+    servicer.status = status._replace(trailing_metadata=(*status.trailing_metadata, *large))
+    async with RouterClient(target, options=[(option, 32 * 1024)]) as client:
+        for _ in range(8):
+            with pytest.raises(RouterError) as info:
+                await client.chat(router_service_pb2.ChatRequest())
+            assert (info.value.grpc_code, info.value.reason) == (Code.NOT_FOUND, "MODEL_NOT_FOUND")
