@@ -24,7 +24,7 @@ from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
 from router_service.engine._stream_holds import HoldRenewer
-from router_service.engine._truncation import shortened
+from router_service.engine._truncation import Truncation, shortened
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
@@ -116,18 +116,21 @@ class AttemptRunner:
                 met.withheld.append(deployment)
                 continue
             # A shortened retry held back by its key's limits waits for it only where no other
-            # deployment is left to answer first (the last candidate, or the queue below).
-            last = index == len(plan.candidates) - 1
+            # deployment is left to answer first, nor queued for below (the last candidate, no
+            # other blocked: else the request would wait twice), or in the queue.
+            last = index == len(plan.candidates) - 1 and not met.blocked
             walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success, last)
             if isinstance(walked, tuple):
                 return walked
-            # A shortened retry that found the key at its limit waited for it already.
-            met.met(walked, deployment, waited=last and ctx.truncation is not None)
+            # A shortened retry that found the key at its limit waited for it already (on the
+            # last), or is queued for as held (`ctx.truncation`: its shorter input).
+            held = ctx.truncation
+            met.met(walked, deployment, waited=last and held is not None, held=held)
         if met.blocked and met.last is None:
             deployment = met.blocked[0]
-            wait_s = ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
+            wait_s, held = _queue_wait(ctx, deployment), met.held_retries.get(deployment.name)
             walked = await self._walk(
-                ctx, deployment, attempt, tokens, wait_s, record_success, True
+                ctx, deployment, attempt, tokens, wait_s, record_success, True, held
             )
             if isinstance(walked, tuple):
                 return walked
@@ -155,13 +158,14 @@ class AttemptRunner:
         wait_s: float,
         record_success: bool,
         retry_waits: bool,
+        held: Truncation | None = None,
     ) -> Walked[T] | UpstreamFailure | Unavailable:
-        """Walk one deployment's keys, each at most once, while the Outcome table says to.
-        Statistics get one result for the deployment, whatever happened to its keys.
-        `retry_waits`: a shortened retry its key's limits hold back waits for the key."""
+        """Walk one deployment's keys, each at most once, while the Outcome table says to; one
+        result for the deployment in its statistics. `retry_waits`: a shortened retry its key's
+        limits hold back waits for the key; `held`: one queued for, shorter (else: the whole)."""
         tried: set[str] = set()
         failure: UpstreamFailure | None = None
-        ctx.truncation = None  # each deployment is sent the whole input first
+        ctx.truncation, tokens = held, tokens if held is None else held.tokens
         started = self._clock.monotonic()
         while True:
             wait = 0.0 if tried else wait_s
@@ -195,8 +199,7 @@ class AttemptRunner:
                 # it sends; a key at its limit waited for as by a queued request (`retry_waits`).
                 tried.clear()
                 tokens = ctx.truncation.tokens
-                queue_s = deployment.adapter.config.queue_timeout_s
-                wait_s = ctx.attempt_timeout(queue_s) if retry_waits else 0.0
+                wait_s = _queue_wait(ctx, deployment) if retry_waits else 0.0
                 continue
             step = reaction_for(result.outcome).next_step
             if step is NextStep.RETURN_ERROR:
@@ -352,6 +355,11 @@ class AttemptRunner:
                 status,
             )
         self._cooled_until[deployment.health_name] = until
+
+
+def _queue_wait(ctx: RequestContext, deployment: Deployment) -> float:
+    """How long a queued request (or a held-back retry) waits for the deployment's key."""
+    return ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
 
 
 async def _measured(

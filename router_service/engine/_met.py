@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from router_service.engine._model import Deployment, Plan, RequestContext
+from router_service.engine._truncation import Truncation
 from router_service.errors import (
     AllCandidatesFailedError,
     NoCapacityError,
@@ -36,6 +37,9 @@ class Met:
     disabled: tuple[Deployment, ...] = ()  # all their keys disabled (none: no list to make)
     withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
     window_floor: int | None = None
+    # A blocked deployment's shortened retry its key's limits held back: where its queued walk
+    # goes on (its refused tries are not sent again).
+    held_retries: dict[str, Truncation] = field(default_factory=dict)
 
     def passes_over(self, ctx: RequestContext, deployment: Deployment) -> bool:
         if deployment.provider in ctx.banned_providers:
@@ -59,15 +63,20 @@ class Met:
         queued: bool = False,
         *,
         waited: bool = False,
+        held: Truncation | None = None,
     ) -> None:
         """`queued`: the walk of the blocked deployment that waited; `waited`: one that waited
-        on its own (a `truncation: auto` retry): neither is queued for again."""
+        on its own (a `truncation: auto` retry): neither is queued for again. `held`: the
+        shortened retry `walked` held back, which its queued walk goes on with."""
         if isinstance(walked, UpstreamFailure):
             self.failed(walked, deployment)
             return
         if not queued:
             record_refusal(deployment, walked)
-            self.blocked += [deployment] if walked.at_limit and not waited else []
+            if walked.at_limit and not waited:
+                self.blocked.append(deployment)
+                if held is not None:
+                    self.held_retries[deployment.name] = held
         if walked.reason is Refusal.DISABLED:
             self.disabled += (deployment,)
         self.refusals.append(walked)

@@ -190,12 +190,14 @@ class RouteLeases:
             self._unfinished(route)
             await close_failed(route.stack)  # the report's own error wins
             raise
-        await close_failed(route.stack, finished=True)  # applied: accepted, the release logged
         route.counted = (outcome.name, total_tokens if outcome is Outcome.OK else None)
-        if route.unsure:  # counted by the sweep that finds it was not another's to count
-            self._unsure[lease_id] = route
-        else:
-            self._count(route)
+        try:  # applied: accepted, the release logged; counted also if its caller leaves meanwhile
+            await close_failed(route.stack, finished=True)
+        finally:
+            if route.unsure:  # counted by the sweep that finds it was not another's to count
+                self._unsure[lease_id] = route
+            else:
+                self._count(route)
         return True
 
     async def _take(self, lease_id: str) -> RouteLease | None:

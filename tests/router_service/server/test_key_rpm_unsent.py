@@ -18,10 +18,14 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
 from tests.release_failures import FAILED, FailingGiveBacks, logged_once
+from tests.replicas.harness import replica_config
+from tests.replicas.redis_fixtures import RedisProxy, redis_prefix, redis_proxy, redis_url
 from tests.router_service.engine.test_route_leases import SlowMarks
+from tests.router_service.server.test_file_upload_cut import cut_short
 from tests.router_service.server.test_key_pools import ask, one_provider
 from tests.router_service.server.test_routing import AS_SERVICE, with_route_client
 
+__all__ = ["redis_prefix", "redis_proxy", "redis_url"]  # fixtures
 pytestmark = pytest.mark.timeout(30)
 
 
@@ -110,3 +114,29 @@ async def test_a_pick_whose_give_back_fails_on_a_busy_provider_is_routed_to_the_
         other = await router.stub.PickRoute(pick("s2"), metadata=AS_SERVICE)
     assert other.deployment == "beta/model-b"
     logged_once(caplog, FAILED)
+
+
+async def test_a_pick_whose_caller_left_while_redis_kept_its_route_spends_none_of_the_keys_rpm(
+    redis_proxy: RedisProxy, fake: FakeUpstream, start_router: StartRouter, redis_prefix: str
+) -> None:
+    """On Redis, its caller gone during its route's record's round trip (the route never went
+    out): the key's slot and its one call this minute are given back."""
+    config = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
+    config["providers"]["alpha"]["keys"] = [{"key": "k1", "rpm": 1}]
+    config["state"].update(socket_timeout_s=60.0)  # the late reply is not a timeout
+    router = await start_router(config)
+    redis_proxy.hold_replies_after(b":route:")  # held where it keeps its route's record
+    pick = pb.PickRouteRequest(model="a")
+    call = router.stub.PickRoute(pick, metadata=AS_SERVICE)
+    picking = asyncio.ensure_future(call)
+    await asyncio.wait_for(redis_proxy.held.wait(), 10)
+    await cut_short(router, call)
+    assert picking.cancelled()
+    await redis_proxy.restore()
+
+    async def given_back() -> bool:
+        return await router.leases_held() == 0
+
+    await eventually(given_back, what="the left pick's key slot given back")
+    picked = await router.stub.PickRoute(pick, metadata=AS_SERVICE)  # the key's one this minute
+    assert picked.deployment == "alpha/model-a"

@@ -246,27 +246,41 @@ async def test_a_report_the_picker_cut_off_takes_before_another_replica_is_count
     assert value(found, "switchboard_requests_total") == 1
 
 
-async def test_a_report_another_replica_was_taking_when_its_caller_left_is_counted_once(
+# Where the report's caller leaves (the reply Redis holds), on which replica, what it counts as.
+_LEFT = [(b"taken", True, "UNKNOWN"), (b"ZREM", False, "OK"), (b"ZREM", True, "OK")]
+
+
+@pytest.mark.parametrize(
+    ("held", "elsewhere", "outcome"), _LEFT, ids=["taking", "give-back", "give-back-elsewhere"]
+)
+async def test_a_report_whose_caller_left_midway_is_counted_once(
     redis_proxy: RedisProxy,
     fake: FakeUpstream,
     start_router: StartRouter,
     captured: TelemetryCapture,
     redis_url: str,
     redis_prefix: str,
+    held: bytes,
+    elsewhere: bool,
+    outcome: str,
 ) -> None:
-    """Reported on another replica than the picking one, its caller gone while Redis took the
-    route's record for that replica (Redis ran it, its reply late): the record is taken, so the
-    picking replica counts nothing; the taking one counts it UNKNOWN at its next sweep, as a
-    report that did not end (was counted nowhere) and gives back its key's slot."""
+    """Its caller gone while Redis (its reply late) took the route's record for another replica
+    than the picking one: the record is taken, so the picking replica counts nothing; the taking
+    one counts it UNKNOWN at its next sweep, as a report that did not end (was counted nowhere),
+    and gives back its key's slot. Gone while Redis gave the key's slot back, the report applied
+    (the key's outcome, the session's choice, the statistics), on either replica: counted once,
+    as reported (was counted nowhere: out of every table, its count skipped)."""
     direct = with_route_client(replica_config(fake.base_url, redis_url, redis_prefix))
     through = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
     through["state"].update(socket_timeout_s=60.0)  # the late reply is not a timeout
     clock = ManualClock(time.time())
-    one = await start_router(direct, clock=clock)
     two = await start_router(through, clock=clock)
+    one = await start_router(direct, clock=clock) if elsewhere else two
     picked = await one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
-    redis_proxy.hold_replies_after(b"taken")  # its record being replaced by the taken mark
-    report = pb.ReportOutcomeRequest(lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK)
+    redis_proxy.hold_replies_after(held)  # its record taken, or its key's slot given back
+    report = pb.ReportOutcomeRequest(
+        lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK, total_tokens=7
+    )
     call = two.stub.ReportOutcome(report, metadata=AS_SERVICE)
     reporting = asyncio.ensure_future(call)
     await asyncio.wait_for(redis_proxy.held.wait(), 10)
@@ -280,7 +294,7 @@ async def test_a_report_another_replica_was_taking_when_its_caller_left_is_count
     await two.runtime.route_leases.sweep()
 
     found = samples(captured.prometheus_text())
-    assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="UNKNOWN") == 1
+    assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome=outcome) == 1
     assert value(found, "switchboard_requests_total") == 1
     assert len(one.runtime.route_leases) == 0
     assert await one.leases_held() == 0
