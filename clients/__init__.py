@@ -12,6 +12,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
     from clients._base import (
         IDEMPOTENT_METHODS,
         LARGEST_ANSWER_BYTES,
+        MAX_METADATA_BYTES,
         MAX_RECONNECT_BACKOFF_MS,
         MAX_SESSION_ID_BYTES,
         READY_WAIT_S,
@@ -24,7 +25,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
     from clients._observer import CallObserver, ObservedCall
     from clients._stream import CallStream, RouterMediaStream, RouterRealtime, RouterStream
     from clients._sync_client import SyncRouterClient
-    from clients._sync_stream import SyncRouterMediaStream, SyncRouterStream
+    from clients._sync_stream import SyncCallStream, SyncRouterMediaStream, SyncRouterStream
     from clients._targets import checked_target
     from clients.codec import (
         CHARS_PER_TOKEN,
@@ -56,6 +57,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
         chat_completion_to_openai,
         chat_params_from_openai,
         chat_params_to_openai,
+        check_image_references,
         check_placeable,
         chunk_from_openai,
         chunk_to_openai,
@@ -88,6 +90,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
         list_page,
         media_params_from_openai,
         model_list_to_openai,
+        referenced_edit,
         references_of,
         rerank_documents,
         rerank_fields,
@@ -135,6 +138,7 @@ _WHERE = {
     "INCLUDABLE": "codec",
     "InvalidRequestError": "errors",
     "LARGEST_ANSWER_BYTES": "_base",
+    "MAX_METADATA_BYTES": "_base",
     "MAX_RECONNECT_BACKOFF_MS": "_base",
     "MAX_SESSION_ID_BYTES": "_base",
     "MEDIA_PATHS": "codec",
@@ -154,6 +158,7 @@ _WHERE = {
     "RouterStream": "_stream",
     "SUMMARY_INSTRUCTION": "codec",
     "SwitchboardClientError": "errors",
+    "SyncCallStream": "_sync_stream",
     "SyncRouterClient": "_sync_client",
     "SyncRouterMediaStream": "_sync_stream",
     "SyncRouterStream": "_sync_stream",
@@ -221,6 +226,8 @@ _WHERE = {
     "to_grpc_status": "errors",
     "unwritable": "codec",
     "upload_problem": "codec",
+    "check_image_references": "codec",
+    "referenced_edit": "codec",
     "upload_complete_from_openai": "codec",
     "upload_part_to_openai": "codec",
     "upload_request_from_openai": "codec",
@@ -238,6 +245,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "INCLUDABLE",
     "LARGEST_ANSWER_BYTES",
+    "MAX_METADATA_BYTES",
     "MAX_RECONNECT_BACKOFF_MS",
     "MAX_SESSION_ID_BYTES",
     "MEDIA_PATHS",
@@ -268,6 +276,7 @@ __all__ = [
     "RouterRealtime",
     "RouterStream",
     "SwitchboardClientError",
+    "SyncCallStream",
     "SyncRouterClient",
     "SyncRouterMediaStream",
     "SyncRouterStream",
@@ -286,6 +295,7 @@ __all__ = [
     "chat_completion_to_openai",
     "chat_params_from_openai",
     "chat_params_to_openai",
+    "check_image_references",
     "check_placeable",
     "checked_target",
     "chunk_from_openai",
@@ -322,6 +332,7 @@ __all__ = [
     "media_params_from_openai",
     "model_list_to_openai",
     "openai_error_body",
+    "referenced_edit",
     "references_of",
     "rerank_documents",
     "rerank_fields",

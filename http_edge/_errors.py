@@ -58,6 +58,7 @@ __all__ = [
     "EdgeError",
     "anthropic_caller",
     "anthropic_path",
+    "callers_message",
     "client_closed",
     "error_body",
     "error_response",
@@ -147,6 +148,26 @@ def router_error_body(details: ErrorDetails) -> dict[str, Any]:
     return openai_error_body(details)
 
 
+# A missing key's refusal as the callers of the other APIs send their key (the router's names
+# OpenAI's `authorization: Bearer`, which those SDKs never send).
+_MISSING_KEY = {
+    "anthropic": "Missing client key: send it in the `x-api-key` header.",
+    "gemini": (
+        "Missing client key: send it in the `x-goog-api-key` header or the `key` query "
+        "parameter (`?key=`)."
+    ),
+}
+
+
+def callers_message(body: dict[str, Any], api: str) -> str:
+    """The message of `body` (OpenAI's error JSON) as said to the callers of `api`
+    (`anthropic`, `gemini`): a missing key's names where they send it."""
+    error = body["error"]
+    if error.get("code") == "missing_api_key":
+        return _MISSING_KEY[api]
+    return str(error.get("message") or "")
+
+
 def router_error_headers(details: ErrorDetails, *, maybe_done: bool = False) -> dict[str, str]:
     """A router error's headers: `Retry-After` when the router gave one, the caller's
     `x-ratelimit-*` when its own rpm or tpm refused it, and `x-should-retry` where the edge
@@ -232,10 +253,10 @@ def _answer(
 ) -> Response:
     """`body` (OpenAI's error JSON) as the caller's API says it."""
     if anthropic_caller(request):
-        message = str(body["error"].get("message") or "")
+        message = callers_message(body, "anthropic")
         body = anthropic.anthropic_error(anthropic.anthropic_error_type(status), message)
     elif google_caller(request):
-        body = gemini.gemini_error(status, str(body["error"].get("message") or ""))
+        body = gemini.gemini_error(status, callers_message(body, "gemini"))
     elif ollama_path(request.scope["path"]):
         body = ollama.ollama_error(str(body["error"].get("message") or ""))
     return error_response(status, body, headers)

@@ -43,7 +43,13 @@ from . import _openapi_gemini as api
 from . import _routes_misc
 from . import _stream_failure as failure
 from ._body import parse_request, read_json_object
-from ._errors import EdgeError, google_caller, in_callers_terms, router_error_body
+from ._errors import (
+    EdgeError,
+    callers_message,
+    google_caller,
+    in_callers_terms,
+    router_error_body,
+)
 from ._headers import route_headers
 from ._json import JSONBytesResponse, dumps
 from ._metadata import forwarded_metadata, with_google_key
@@ -271,7 +277,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
                 failure.truncated()
         except RouterError as exc:
             failure.failed_by(exc)
-            message_text = str(router_error_body(exc.details)["error"].get("message") or "")
+            message_text = callers_message(router_error_body(exc.details), "gemini")
             last = gemini.gemini_error(http_status_for(exc.details), message_text)
         except Exception as exc:
             # The response is committed: a bug can only be told as the stream's last chunk.

@@ -62,7 +62,12 @@ async def image_generations(request: Request) -> Response:
 
 @router.post("/v1/images/edits", openapi_extra=IMAGE_EDITS)
 async def image_edits(request: Request) -> Response:
-    return await _form_call(request, media_pb2.MEDIA_OPERATION_IMAGE_EDITS)
+    """A form of uploads, or OpenAI's JSON body naming its images (`images`, `mask`)."""
+    operation = media_pb2.MEDIA_OPERATION_IMAGE_EDITS
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind == "application/json":
+        return await _json_call(request, operation)
+    return await _form_call(request, operation)
 
 
 @router.post("/v1/images/variations", openapi_extra=IMAGE_VARIATIONS)

@@ -41,7 +41,7 @@ from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
 
 from . import _stream_failure as failure
 from ._body import parse_request, read_json_object
-from ._errors import EdgeError, router_error_body, router_error_headers
+from ._errors import EdgeError, callers_message, router_error_body, router_error_headers
 from ._headers import route_headers
 from ._json import JSONBytesResponse
 from ._metadata import forwarded_metadata, with_api_key
@@ -94,7 +94,8 @@ async def _messages(request: Request) -> Response:
     calls = dataclasses.replace(calls, metadata=with_api_key(request, calls.metadata))
     stops = _stop_sequences(params)
     if stream:
-        return await calls.stream(params, _relay(params.model, stops))
+        relay = _relay(params.model, stops, estimate_prompt_tokens(params))
+        return await calls.stream(params, relay)
     response = await calls.chat(params)
     message = anthropic.message_to_anthropic(chat_completion_to_openai(response.completion), stops)
     return JSONBytesResponse(message, headers=route_headers(response.route))
@@ -125,7 +126,7 @@ def _error_parts(exc: Exception) -> tuple[int, JsonObject, dict[str, str]]:
             return status, upstream, headers  # an Anthropic upstream's own error
         if details.reason in _OVERLOADED or status == 503:
             status = anthropic.OVERLOADED_STATUS
-        message = str(router_error_body(details)["error"].get("message") or details.message)
+        message = callers_message(router_error_body(details), "anthropic") or details.message
         return (
             status,
             anthropic.anthropic_error(anthropic.anthropic_error_type(status), message),
@@ -146,13 +147,13 @@ def _stop_sequences(params: ChatParams) -> list[str]:
     return list(params.stop_list.values)
 
 
-def _relay(model: str, stops: list[str]) -> Relay:
+def _relay(model: str, stops: list[str], input_tokens: int) -> Relay:
     async def relay(
         events: AsyncIterator[ChatStreamResponse], first: ChatStreamResponse
     ) -> AsyncIterator[bytes]:
         """Router stream messages as Anthropic's events; a stream the router did not end
         itself (with a summary or an error) ends with an `error` event."""
-        stream = anthropic.MessageEvents(model, stops)
+        stream = anthropic.MessageEvents(model, stops, input_tokens)
         message: ChatStreamResponse | None = first
         try:
             while message is not None:

@@ -92,6 +92,8 @@ async def _respond(request: Request) -> Response:
         check_inputs(parsed, held, read.deleted)
     routing = routing_options(request)
     routing.MergeFrom(parsed.routing)  # its `truncation`
+    # Its later turns send what the router keeps of it, redacted: named by that.
+    routing.stored_conversation = parsed.store or read.history is not None
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(state.clock.now())
     if parsed.background:

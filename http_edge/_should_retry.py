@@ -10,8 +10,9 @@ The openai and anthropic SDKs retry a 408, 409, 429 or 5xx twice by default, aft
   router answered after its candidates (it ran every one, and its gRPC retry pushback says "do
   not retry"); a 429 whose wait is past a minute (a caller would sit in the SDK for it, or be
   retried too soon) or that waiting does not cure (a token or conversation budget spent, a
-  client's issued keys at their maximum); the router's own 409 (a stored response id taken:
-  ALREADY_EXISTS); a 501 (a method this router does not serve).
+  client's issued keys at their maximum, a request larger than each key's whole tpm budget);
+  the router's own 409 (a stored response id taken: ALREADY_EXISTS); a 501 (a method this
+  router does not serve).
 - `true` where it helps: a 429 with a wait of a minute or less (the SDK waits exactly that),
   the router not reachable (gRPC's own UNAVAILABLE: "try again shortly"; but not for a call
   sent on an open connection that then dropped, `ErrorDetails.maybe_run`: the router may have
@@ -43,6 +44,9 @@ __all__ = ["AnsweredError", "MaybeDoneError", "should_retry"]
 _LONGEST_WAIT_S = 60.0
 # 429s that waiting a minute does not cure.
 _NOT_SOON = frozenset({"QUOTA_EXHAUSTED", "CONVERSATION_QUOTA_EXCEEDED", "CLIENT_KEY_LIMIT"})
+# A 429 no wait cures, when none is named: a request larger than each key's whole
+# tokens-per-minute budget (router_service/server/_errors.py `OVER_TPM_BUDGET`).
+_NEVER_FITS = frozenset({"request_too_large_for_tpm"})
 # The router's own 503s that a retry soon may cure: another replica answers
 # (ReplicaStoppingError), the shared store is back (StoreUnavailableError).
 _SOON = frozenset({"REPLICA_STOPPING", "STATE_UNAVAILABLE"})
@@ -77,5 +81,5 @@ def should_retry(details: ErrorDetails, *, maybe_done: bool = False) -> str | No
         return "false"
     wait = details.retry_after_s
     if wait is None:
-        return None
+        return "false" if details.openai_code in _NEVER_FITS else None
     return "true" if wait <= _LONGEST_WAIT_S else "false"

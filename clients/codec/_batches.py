@@ -70,6 +70,7 @@ def batch_to_openai(batch: batches_pb2.Batch) -> dict[str, Any]:
             "failed": counts.failed,
         },
         "metadata": orjson.loads(batch.metadata_json) if batch.metadata_json else None,
+        "model": batch.model or None,
         "usage": _usage(batch.usage) if batch.HasField("usage") else None,
     }
     if batch.errors:

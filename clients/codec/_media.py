@@ -13,8 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from clients.codec._json import dump_extra, expect_str, missing
+from clients.codec._json import (
+    at,
+    at_index,
+    dump_extra,
+    expect_list,
+    expect_object,
+    expect_str,
+    missing,
+)
 from clients.codec._rerank import rerank_fields
+from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import media_pb2
 
 __all__ = [
@@ -22,7 +31,9 @@ __all__ = [
     "MEDIA_UPLOADS",
     "MediaUploads",
     "UploadProblem",
+    "check_image_references",
     "media_params_from_openai",
+    "referenced_edit",
     "upload_problem",
 ]
 
@@ -111,6 +122,36 @@ def upload_problem(uploads: MediaUploads, fields: Sequence[str]) -> UploadProble
     return None
 
 
+def referenced_edit(params: media_pb2.MediaParams) -> bool:
+    """Whether `params` are an image edit by reference (OpenAI's JSON body: `images` and a
+    `mask` as `image_url`s or `file_id`s), not an upload."""
+    edits = params.operation == media_pb2.MEDIA_OPERATION_IMAGE_EDITS
+    return edits and not params.files and not params.HasField("file")
+
+
+def check_image_references(fields: dict[str, Any]) -> None:
+    """A JSON image edit's references: `images`, 1 to 16 objects each of an `image_url` or a
+    `file_id`; a `mask`, when given, one such object. InvalidRequestError names the path."""
+    if "images" not in fields:
+        missing("images")
+    images = expect_list(fields["images"], "images")
+    most = MEDIA_UPLOADS[media_pb2.MEDIA_OPERATION_IMAGE_EDITS].most_required
+    if not 1 <= len(images) <= most:
+        raise InvalidRequestError(f"images: give 1 to {most} images.", "images")
+    for index, image in enumerate(images):
+        _reference(image, at_index("images", index))
+    if fields.get("mask") is not None:
+        _reference(fields["mask"], "mask")
+
+
+def _reference(value: Any, path: str) -> None:
+    reference = expect_object(value, path)
+    given = [key for key in ("image_url", "file_id") if reference.get(key) is not None]
+    if len(given) != 1:
+        raise InvalidRequestError(f"{path}: give one of `image_url` or `file_id`.", path)
+    expect_str(reference[given[0]], at(path, given[0]))
+
+
 def media_params_from_openai(
     operation: media_pb2.MediaOperation.ValueType,
     body: dict[str, Any],
@@ -131,6 +172,8 @@ def media_params_from_openai(
         operation=operation, model=model, params_json=dump_extra(fields, "")
     )
     uploads = MEDIA_UPLOADS.get(operation)
+    if operation == media_pb2.MEDIA_OPERATION_IMAGE_EDITS and not files:
+        check_image_references(fields)
     if uploads is not None and uploads.several:
         params.files.extend(files)
     elif files:

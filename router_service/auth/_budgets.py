@@ -201,10 +201,18 @@ class Budgets:
 
     async def settle(self, ticket: BudgetTicket | None, used: int, usd: float = 0.0) -> None:
         """Replace the estimate by the tokens and USD the call used (0: none, an answer from
-        the response cache; calls that report nothing are not settled, their estimate stays)."""
+        the response cache; calls that report nothing are not settled, their estimate stays).
+        A call that outlived its period (a Realtime session begun before midnight) counts what
+        it used past its estimate in the period it ends in: the ended one is no longer read."""
         if ticket is None or used < 0:
             return
-        await self._add(ticket, used - ticket.estimate, usd - ticket.estimate_usd)
+        tokens, usd = used - ticket.estimate, usd - ticket.estimate_usd
+        now = self._clock.now()
+        if (tokens > 0 or usd > 0) and any(end <= now for _, _, end in ticket.counters):
+            late, ticket = _split_ended(ticket, now)
+            await self._add(late, max(0, tokens), max(0.0, usd))
+        if ticket.counters:
+            await self._add(ticket, tokens, usd)
 
     async def _add(self, ticket: BudgetTicket, tokens: int, usd: float) -> None:
         counts: dict[str, float] = {_TOKENS: float(tokens)} if tokens else {}
@@ -240,6 +248,24 @@ def _refuse_when_spent(
             f"(spent {spent:.2f} USD).",
             retry_after_s=retry_after_s,
         )
+
+
+def _split_ended(ticket: BudgetTicket, now: float) -> tuple[BudgetTicket, BudgetTicket]:
+    """`ticket`'s counters whose period has ended, moved to the period of `now` (counted
+    wherever counts go now), and the ticket of its others (where they were counted)."""
+    late, rest = BudgetTicket([], 0), BudgetTicket([], ticket.estimate, ticket.estimate_usd)
+    places = ticket.places or [""] * len(ticket.counters)
+    for (name, bucket, end), at in zip(ticket.counters, places, strict=True):
+        if end > now:
+            rest.counters.append((name, bucket, end))
+            rest.places.append(at)
+            continue
+        period = next(p for p in _PERIODS if name.endswith(":" + p.name))
+        current = period.bucket(now)
+        late.counters.append((name, current, period.end(current)))
+    if not ticket.places:
+        rest.places = []  # not counted yet: anywhere
+    return late, rest
 
 
 def _counter(caller: Caller, period: _Period) -> str:

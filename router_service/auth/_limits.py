@@ -20,6 +20,7 @@ from router_service.auth._callers import Caller
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.errors import ClientRateLimitedError
 from router_service.state import (
+    RATE_WINDOW_S,
     RateWindows,
     SlotRequest,
     StateStore,
@@ -170,11 +171,19 @@ class CallerLimits:
 
     async def settle(self, ticket: RateTicket | None, used: int) -> None:
         """Replace the estimate by the tokens the call really used (when it said; 0: none, an
-        answer from the response cache)."""
-        if ticket is not None and ticket.tpm and used >= 0 and used != ticket.estimate:
+        answer from the response cache). A call that outlived the sliding minute it was counted
+        in (a Realtime session, a WebRTC call, a long stream) counts what it used past its
+        estimate in the minute it ends in: its own minute no longer counts, and those tokens,
+        put there, were counted nowhere (a session's start estimates none)."""
+        if ticket is None or not ticket.tpm or used < 0 or used == ticket.estimate:
+            return
+        now = math.floor(self._clock.now() / RATE_WINDOW_S)
+        if ticket.window >= now - 1:
             await self._store.add_tokens(
                 ticket.resource, ticket.window, used - ticket.estimate, lease_id=ticket.lease_id
             )
+        elif used > ticket.estimate:
+            await self._store.add_tokens(ticket.resource, now, used - ticket.estimate)
 
     async def give_back(self, ticket: RateTicket | None, *, rpm: bool = True) -> None:
         """Un-count a request refused as invalid: its place in rpm (unless not `rpm`: an

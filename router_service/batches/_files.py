@@ -95,6 +95,8 @@ class StoredFiles:
     async def upload(self, client: str, request: bpb.UploadFileRequest) -> bpb.StoredFile:
         """Keep an upload of `client`: a purpose it may upload, within its bounds."""
         check_upload(request.purpose, request.filename)
+        if not request.content:  # as OpenAI (and an upload in parts declaring 0 `bytes`)
+            raise InvalidRequestError("File is empty.", param="file")
         ttl_s = self.asked_ttl_s(request.expires_after_s, "expires_after.seconds")
         return await self.keep(
             client, request.filename, request.purpose, request.content, ttl_s=ttl_s, shared=True
@@ -357,6 +359,11 @@ def check_upload(purpose: str, filename: str) -> None:
     if len(filename.encode()) > _MAX_FILENAME:
         raise InvalidRequestError(
             f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
+        )
+    # As OpenAI refuses it (whole or in parts): a batch's input is JSON lines, named so.
+    if purpose == "batch" and not filename.lower().endswith(".jsonl"):
+        raise InvalidRequestError(
+            "Invalid file format for Batch API. Must be .jsonl", param="filename"
         )
 
 

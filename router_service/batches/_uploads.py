@@ -46,7 +46,7 @@ from router_service.state import (
     AppendResult,
     PutResult,
     StateStore,
-    document_delete,
+    documents_delete,
     kept_message,
 )
 
@@ -271,10 +271,15 @@ class Uploads:
         done = upb.Upload()
         done.CopyFrom(upload)
         done.status = "cancelled"
+        before = self._store.outage_counts()
         ended = await self._ended(client, done)
         if ended.status != "cancelled":
             raise UploadNotPendingError(upload.id, ended.status, "cancel")
         await self._count(client, upload, -await self._held(client, upload.id))
+        # Redis lost once its end was written (or as its count was read or given back): what
+        # its parts hold there is unknown here, all they could given back (`held_of` clamps).
+        if answered_locally(self._store, before):
+            await self._recounted(client, upload, -upload.bytes, before)
         await given_back(self._store, client, lease)
         # A completion's file kept, its end never written (Redis lost as it was), charged
         # nothing: not the client's (a completion still running deletes its own as it ends).
@@ -362,9 +367,9 @@ class Uploads:
         self, client: str, upload: upb.Upload, size: int, before: dict[str, int]
     ) -> None:
         """Count `size` bytes of `upload`'s parts again, given back by a completion that failed
-        (begun at `before`, the store's `outage_counts`). Redis lost meanwhile: on the shared
-        store too, once it answers (the count given back there was room no part paid for while
-        the upload stays pending)."""
+        (begun at `before`, the store's `outage_counts`; negative: a cancel's give-back). Redis
+        lost meanwhile: on the shared store too, once it answers (not room no part paid for,
+        nor room an ended upload's parts hold there for its hour)."""
         ttl_s = upload.expires_at - self._clock.now()
         if not answered_locally(self._store, before):
             await self._count(client, upload, size)
@@ -385,8 +390,8 @@ class Uploads:
         doomed = [names.part(p) for p in part_ids]
         if whole:
             doomed += [names.upload, names.parts, names.slot]
-        for name in doomed:
-            await self._store.everywhere("delete_document", document_delete(name))
+        if doomed:
+            await self._store.everywhere("delete_documents", documents_delete(doomed))
 
     def _kept_s(self, upload: upb.Upload) -> float:
         """How long an upload's object (and its end) is kept from now: while it is pending and

@@ -6,7 +6,8 @@ from router_service.engine._executor import Executor
 from router_service.engine._met import upstream_refused
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import Group, Planner
-from router_service.engine._route_leases import RouteLease, RouteLeases
+from router_service.engine._route_leases import RouteLeases
+from router_service.engine._route_records import RouteLease
 from router_service.engine._stream_guard import Idle, StreamGuard
 from router_service.engine._stream_holds import HoldRenewer, SlotOwner
 from router_service.engine._truncation import truncates

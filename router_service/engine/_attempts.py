@@ -24,14 +24,14 @@ from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
 from router_service.engine._stream_holds import HoldRenewer
-from router_service.engine._truncation import shortened
+from router_service.engine._truncation import Truncation, shortened
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
     UpstreamFailure,
 )
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import NextStep, Outcome, reaction_for
+from router_service.outcomes import NextStep, Outcome, Scope, reaction_for
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState, thread_actions
 from router_service.state import StateStore
@@ -115,15 +115,23 @@ class AttemptRunner:
             if index and not plan.forced and await self._cooling(deployment):
                 met.withheld.append(deployment)
                 continue
-            walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success)
+            # A shortened retry held back by its key's limits waits for it only where no other
+            # deployment is left to answer first, nor queued for below (the last candidate, no
+            # other blocked: else the request would wait twice), or in the queue.
+            last = index == len(plan.candidates) - 1 and not met.blocked
+            walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success, last)
             if isinstance(walked, tuple):
                 return walked
-            # A shortened retry that found the key at its limit waited for it already.
-            met.met(walked, deployment, waited=ctx.truncation is not None)
+            # A shortened retry that found the key at its limit waited for it already (on the
+            # last), or is queued for as held (`ctx.truncation`: its shorter input).
+            held = ctx.truncation
+            met.met(walked, deployment, waited=last and held is not None, held=held)
         if met.blocked and met.last is None:
             deployment = met.blocked[0]
-            wait_s = ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
-            walked = await self._walk(ctx, deployment, attempt, tokens, wait_s, record_success)
+            wait_s, held = _queue_wait(ctx, deployment), met.held_retries.get(deployment.name)
+            walked = await self._walk(
+                ctx, deployment, attempt, tokens, wait_s, record_success, True, held
+            )
             if isinstance(walked, tuple):
                 return walked
             met.met(walked, deployment, queued=True)
@@ -149,12 +157,15 @@ class AttemptRunner:
         tokens: int,
         wait_s: float,
         record_success: bool,
+        retry_waits: bool,
+        held: Truncation | None = None,
     ) -> Walked[T] | UpstreamFailure | Unavailable:
-        """Walk one deployment's keys, each at most once, while the Outcome table says to.
-        Statistics get one result for the deployment, whatever happened to its keys."""
+        """Walk one deployment's keys, each at most once, while the Outcome table says to; one
+        result for the deployment in its statistics. `retry_waits`: a shortened retry its key's
+        limits hold back waits for the key; `held`: one queued for, shorter (else: the whole)."""
         tried: set[str] = set()
         failure: UpstreamFailure | None = None
-        ctx.truncation = None  # each deployment is sent the whole input first
+        ctx.truncation, tokens = held, tokens if held is None else held.tokens
         started = self._clock.monotonic()
         while True:
             wait = 0.0 if tried else wait_s
@@ -179,19 +190,16 @@ class AttemptRunner:
                     try:
                         await self.stats.record(deployment.health_name, True, elapsed)
                     except BaseException:  # the caller left during its write (or it failed):
-                        await close_failed(
-                            result[1]
-                        )  # nobody else would (the lease held to its TTL)
+                        await close_failed(result[1])  # nobody else would (the lease held)
                         raise
                 return result[0], deployment, result[1]
             failure = result
             if shortened(ctx, failure) and ctx.truncation is not None:
                 # `truncation: auto`: the same deployment, shorter, the key's tpm counting what
-                # it sends. A key at its limit is waited for as by a queued request: the retry
-                # goes on where it began (another deployment would be sent the whole input).
+                # it sends; a key at its limit waited for as by a queued request (`retry_waits`).
                 tried.clear()
                 tokens = ctx.truncation.tokens
-                wait_s = ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
+                wait_s = _queue_wait(ctx, deployment) if retry_waits else 0.0
                 continue
             step = reaction_for(result.outcome).next_step
             if step is NextStep.RETURN_ERROR:
@@ -270,10 +278,16 @@ class AttemptRunner:
         started: float,
     ) -> UpstreamFailure:
         """An attempt the upstream failed: closed, recorded, reacted to. A chat's context-length
-        refusal read nothing: its estimate is taken out of the key's tpm again (a `truncation`
-        retry, shorter, is not held back by it; an embedding's split calls may have been read)."""
+        refusal read nothing, nor did a refusal as larger than the key's whole tpm budget (a
+        rate limit of no key's: `Scope.NONE`): its estimate is taken out of the key's tpm again
+        (a `truncation` retry, shorter, is not held back by it, nor are the key's smaller
+        requests; an embedding's split calls may have been read)."""
         failure.scrub(deployment.secrets)
-        if failure.outcome is Outcome.CONTEXT_TOO_LONG and ctx.chat is not None:
+        outcome = failure.outcome
+        read_nothing = outcome is Outcome.CONTEXT_TOO_LONG or (
+            outcome is Outcome.RATE_LIMITED and failure.scope is Scope.NONE
+        )
+        if read_nothing and ctx.chat is not None:
             stack.push_async_callback(lease.settle_tokens, 0)  # a failure of it: logged
         await close_failed(stack)
         status, detail = failure.upstream_status, failure.message[:200]
@@ -342,6 +356,11 @@ class AttemptRunner:
                 status,
             )
         self._cooled_until[deployment.health_name] = until
+
+
+def _queue_wait(ctx: RequestContext, deployment: Deployment) -> float:
+    """How long a queued request (or a held-back retry) waits for the deployment's key."""
+    return ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
 
 
 async def _measured(

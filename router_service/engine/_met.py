@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from router_service.engine._model import Deployment, Plan, RequestContext
+from router_service.engine._truncation import Truncation
 from router_service.errors import (
     AllCandidatesFailedError,
     NoCapacityError,
@@ -14,14 +15,12 @@ from router_service.errors import (
     SwitchboardError,
     UpstreamFailure,
 )
-from router_service.keys import Refusal, Unavailable, disabled_by_hand
+from router_service.keys import FREED_SOON_S, Refusal, Unavailable, disabled_by_hand
 from router_service.outcomes import Outcome
 from router_service.telemetry import record_refusal
 
 # The failure that says a deployment cannot express the request (an adapter's cannot_express).
 Inexpressible = Callable[[Deployment], UpstreamFailure | None]
-# The retry hint of a refusal by busy keys (as for a caller's stream slot: auth/_limits.py).
-_BUSY_RETRY_S = 1.0
 _FREED_BY_CALLS = (Refusal.AT_LIMIT, Refusal.BUSY)
 
 
@@ -38,6 +37,9 @@ class Met:
     disabled: tuple[Deployment, ...] = ()  # all their keys disabled (none: no list to make)
     withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
     window_floor: int | None = None
+    # A blocked deployment's shortened retry its key's limits held back: where its queued walk
+    # goes on (its refused tries are not sent again).
+    held_retries: dict[str, Truncation] = field(default_factory=dict)
 
     def passes_over(self, ctx: RequestContext, deployment: Deployment) -> bool:
         if deployment.provider in ctx.banned_providers:
@@ -61,15 +63,20 @@ class Met:
         queued: bool = False,
         *,
         waited: bool = False,
+        held: Truncation | None = None,
     ) -> None:
         """`queued`: the walk of the blocked deployment that waited; `waited`: one that waited
-        on its own (a `truncation: auto` retry): neither is queued for again."""
+        on its own (a `truncation: auto` retry): neither is queued for again. `held`: the
+        shortened retry `walked` held back, which its queued walk goes on with."""
         if isinstance(walked, UpstreamFailure):
             self.failed(walked, deployment)
             return
         if not queued:
             record_refusal(deployment, walked)
-            self.blocked += [deployment] if walked.at_limit and not waited else []
+            if walked.at_limit and not waited:
+                self.blocked.append(deployment)
+                if held is not None:
+                    self.held_retries[deployment.name] = held
         if walked.reason is Refusal.DISABLED:
             self.disabled += (deployment,)
         self.refusals.append(walked)
@@ -187,7 +194,7 @@ def _hint(refusal: Unavailable) -> float | None:
     `max_sessions`, frees when some call using it ends (here or on another replica), which
     nothing foretells: soon."""
     if refusal.retry_after_s is None and refusal.reason in _FREED_BY_CALLS:
-        return _BUSY_RETRY_S
+        return FREED_SOON_S
     return refusal.retry_after_s
 
 

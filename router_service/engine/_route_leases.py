@@ -9,8 +9,8 @@ import asyncio
 import logging
 import secrets
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 
+from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.engine._afterwork import close_failed
 from router_service.engine._attempts import AttemptRunner
@@ -20,10 +20,12 @@ from router_service.engine._planner import Planner, nothing_planned
 from router_service.engine._route_records import (
     TAKEN,
     TAKEN_HERE,
+    RouteLease,
     RouteRecord,
     record_name,
     record_ttl,
     record_ttl_past,
+    route_taken_over,
 )
 from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
@@ -39,22 +41,6 @@ MAX_OUTSTANDING = 10_000
 # Records of outstanding routes read in one store call when looking for those reported on
 # another replica (a bounded MGET); a pick that finds the table full reads the oldest so many.
 _READ_AT_ONCE = 500
-
-
-@dataclass(slots=True)
-class RouteLease:
-    lease_id: str
-    deployment: Deployment
-    lease: KeyLease
-    ctx: RequestContext
-    stack: AsyncExitStack  # gives back the key slot and the session mark
-    expires_at: float
-    record: bytes = b""  # as kept in the store (`_route_records.py`); b"": another replica's
-    group: str = ""  # the model its caller asked for; "": unknown (an older replica's record)
-    # Its report taken while the store could not tell whether another replica took it first.
-    unsure: bool = False
-    # What it counts as once the store can tell (`_count`): unreported, or that report's.
-    counted: tuple[str, int | None] = ("UNKNOWN", None)
 
 
 class RouteLeases:
@@ -96,32 +82,46 @@ class RouteLeases:
             if not isinstance(lease, KeyLease):
                 refusals.append(lease)
                 continue
-            # Given back on every way out before the route is outstanding: a refused mark, and
-            # a caller gone during the mark's round trip (the key's slot was held until its TTL).
-            async with AsyncExitStack() as taking:
-                taking.push_async_callback(lease.release)
-                mark = await self._runner.sessions.enter(
-                    ctx.session_id, deployment.provider, deployment.session_limit
-                )
-                if mark is None:  # nor is a call made: the key's rate windows count none
-                    taking.push_async_callback(lease.not_sent)
-                    refusals.append(Unavailable(Refusal.BUSY))
-                    continue
-                taking.push_async_callback(self._runner.sessions.leave, mark)
-                lease_id = "rl_" + secrets.token_urlsafe(18)
-                expires_at = self._clock.now() + self._ttl_s
-                record = await self._keep(lease_id, deployment, lease, ctx, mark, expires_at)
-                stack = taking.pop_all()
-            route = RouteLease(
-                lease_id, deployment, lease, ctx, stack, expires_at, record, ctx.requested_model
-            )
-            self._outstanding[lease_id] = route
+            route = await self._open(ctx, deployment, lease)
+            if route is None:  # the provider serves its `max_sessions` conversations
+                refusals.append(Unavailable(Refusal.BUSY))
+                continue
+            self._outstanding[route.lease_id] = route
             return route
         if refusals:  # as a proxied call's: why (every key disabled: a 503), when to come back
             held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
             asked = [d for d in plan.candidates if d.name not in exclude]  # each refused
             raise await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
         raise NoCapacityError("No deployment of that model can be leased now.")
+
+    async def _open(
+        self, ctx: RequestContext, deployment: Deployment, lease: KeyLease
+    ) -> RouteLease | None:
+        """`lease`'s route, outstanding; None when the provider serves its `max_sessions`
+        conversations. Given back on every way out before it is (the mark refused, the caller
+        gone during a round trip, its record not kept): the key's slot (else held to its TTL),
+        and the call never made under it out of the key's rate windows (`not_sent`), a
+        failure of either logged, never told in place of the refusal or the caller's error."""
+        taking, route = AsyncExitStack(), None
+        taking.push_async_callback(lease.release)
+        try:
+            mark = await self._runner.sessions.enter(
+                ctx.session_id, deployment.provider, deployment.session_limit
+            )
+            if mark is not None:
+                taking.push_async_callback(self._runner.sessions.leave, mark)
+                lease_id = "rl_" + secrets.token_urlsafe(18)
+                expires_at = self._clock.now() + self._ttl_s
+                record = await self._keep(lease_id, deployment, lease, ctx, mark, expires_at)
+                stack, group = taking.pop_all(), ctx.requested_model
+                route = RouteLease(
+                    lease_id, deployment, lease, ctx, stack, expires_at, record, group
+                )
+        finally:
+            if route is None:
+                taking.push_async_callback(lease.not_sent)
+                await close_failed(taking)
+        return route
 
     async def _keep(
         self,
@@ -190,12 +190,14 @@ class RouteLeases:
             self._unfinished(route)
             await close_failed(route.stack)  # the report's own error wins
             raise
-        await close_failed(route.stack, finished=True)  # applied: accepted, the release logged
         route.counted = (outcome.name, total_tokens if outcome is Outcome.OK else None)
-        if route.unsure:  # counted by the sweep that finds it was not another's to count
-            self._unsure[lease_id] = route
-        else:
-            self._count(route)
+        try:  # applied: accepted, the release logged; counted also if its caller leaves meanwhile
+            await close_failed(route.stack, finished=True)
+        finally:
+            if route.unsure:  # counted by the sweep that finds it was not another's to count
+                self._unsure[lease_id] = route
+            else:
+                self._count(route)
         return True
 
     async def _take(self, lease_id: str) -> RouteLease | None:
@@ -257,30 +259,22 @@ class RouteLeases:
         key = deployment.pool.find(record.key) if deployment is not None else None
         if deployment is None or key is None:
             return None  # not in this config (a rollout): left to the replica that picked it
-        ttl_s = record_ttl(self._ttl_s)
-        if not await store.replace_document(name, TAKEN, ttl_s, size=len(data), head=data):
-            return None
-        stack = AsyncExitStack()
-        stack.push_async_callback(store.release, deployment.pool.slot_name(key), record.slot)
-        if record.mark is not None:
-            stack.push_async_callback(self._runner.sessions.leave, record.mark)
-        if record.expires_at <= self._clock.now():  # expired: not reported; its expiry is
-            await close_failed(stack)  # counted here (the picking replica then finds it taken)
-            record_decision(record.group, record.client, "UNKNOWN", deployment)
-            return None
-        lease = KeyLease(
-            deployment.pool,
-            key,
-            record.model,
-            record.slot,
-            window=record.window,
-            tokens=record.tokens,
+        taking = asyncio.ensure_future(
+            store.replace_document(name, TAKEN, record_ttl(self._ttl_s), size=len(data), head=data)
         )
-        # The model its caller asked for: its session's sticky choice for that model.
-        model = record.group or deployment.name  # an older version's record names none
-        ctx = RequestContext(model, self._clock, session_id=record.session, client=record.client)
-        expires_at = record.expires_at
-        return RouteLease(lease_id, deployment, lease, ctx, stack, expires_at, group=record.group)
+        route = route_taken_over(lease_id, record, deployment, key, self._runner, self._clock)
+        try:  # its reply waited for: the record taken while this report's caller left is
+            if not await uncut(taking):  # counted here, as a report that did not end (the
+                return None  # picking replica, finding it taken, counts nothing)
+        except asyncio.CancelledError:
+            if not taking.cancelled() and taking.exception() is None and taking.result():
+                self._unfinished(route)
+            raise
+        if record.expires_at <= self._clock.now():  # expired: not reported; its expiry is
+            record_decision(record.group, record.client, "UNKNOWN", deployment)  # counted here
+            await close_failed(route.stack)  # (the picking replica then finds it taken)
+            return None
+        return route
 
     async def sweep(self) -> int:
         """Give back every expired lease, which counts as an unknown outcome (no statistic),

@@ -13,12 +13,19 @@ picking replica tells a lease reported elsewhere from a record the store lost.""
 from __future__ import annotations
 
 import hashlib
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from router_service.clock import Clock
+from router_service.engine._model import Deployment, RequestContext
+from router_service.keys import KeyLease, UpstreamKey
 from router_service.sessions import ActiveMark
+
+if TYPE_CHECKING:
+    from router_service.engine._attempts import AttemptRunner
 
 # The record outlives its lease by this share of the TTL: the picking replica's sweep (every
 # quarter of the TTL at most) then tells a lease reported elsewhere from one never reported.
@@ -31,6 +38,24 @@ _KEPT_PAST = 0.5
 # Neither is a record any version reads.
 TAKEN = b"taken"
 TAKEN_HERE = b"taken:picker"
+
+
+@dataclass(slots=True)
+class RouteLease:
+    """A picked route, outstanding until reported or expired (`RouteLeases`)."""
+
+    lease_id: str
+    deployment: Deployment
+    lease: KeyLease
+    ctx: RequestContext
+    stack: AsyncExitStack  # gives back the key slot and the session mark
+    expires_at: float
+    record: bytes = b""  # as kept in the store (`_route_records.py`); b"": another replica's
+    group: str = ""  # the model its caller asked for; "": unknown (an older replica's record)
+    # Its report taken while the store could not tell whether another replica took it first.
+    unsure: bool = False
+    # What it counts as once the store can tell (`_count`): unreported, or that report's.
+    counted: tuple[str, int | None] = ("UNKNOWN", None)
 
 
 def record_name(lease_id: str) -> str:
@@ -99,3 +124,29 @@ class RouteRecord:
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None
+
+
+def route_taken_over(
+    lease_id: str,
+    record: RouteRecord,
+    deployment: Deployment,
+    key: UpstreamKey,
+    runner: AttemptRunner,
+    clock: Clock,
+) -> RouteLease:
+    """The route another replica picked, as its `record` keeps it, for the report that takes it
+    here: what it holds in the store (the key's slot, the session's shared mark) is given back
+    from here by its stack."""
+    stack = AsyncExitStack()
+    stack.push_async_callback(runner.store.release, deployment.pool.slot_name(key), record.slot)
+    if record.mark is not None:
+        stack.push_async_callback(runner.sessions.leave, record.mark)
+    lease = KeyLease(
+        deployment.pool, key, record.model, record.slot, window=record.window, tokens=record.tokens
+    )
+    # The model its caller asked for: its session's sticky choice for that model.
+    model = record.group or deployment.name  # an older version's record names none
+    ctx = RequestContext(model, clock, session_id=record.session, client=record.client)
+    return RouteLease(
+        lease_id, deployment, lease, ctx, stack, record.expires_at, group=record.group
+    )

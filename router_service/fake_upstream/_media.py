@@ -88,12 +88,17 @@ async def _images(call: Call) -> web.StreamResponse:
 
 
 async def _image_edits(call: Call) -> web.StreamResponse:
-    """A form with `image` (or `image[]`, each of several), an optional `mask` and a prompt."""
+    """A form with `image` (or `image[]`, each of several), an optional `mask` and a prompt; or
+    JSON naming them (`images`, `mask`: `{image_url}` or `{file_id}` references)."""
     body = call.body
     images = _uploads(body.get("image")) + _uploads(body.get("image[]"))
-    if not images:
+    if isinstance(body.get("images"), list):
+        images = [i for i in body["images"] if isinstance(i, dict)]
+        if len(images) != len(body["images"]):
+            return await send_error(call, 400, "'images' must be references", "bad_request")
+    elif not images:
         return await send_error(call, 400, "'image' is a required property", "bad_request")
-    if "mask" in body and len(_uploads(body["mask"])) != 1:
+    if "mask" in body and not isinstance(body["mask"], dict) and len(_uploads(body["mask"])) != 1:
         return await send_error(call, 400, "'mask' must be one image file", "bad_request")
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt:

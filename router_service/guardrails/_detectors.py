@@ -238,8 +238,9 @@ _SEPARATORS = re.compile(r"[ .\-]{2}")
 def _phone(text: str) -> int:
     """How much of a run of digits and separators after a `+` is a phone number: all of it;
     else the longest part of it ending with a digit (a number followed by a sentence's end and
-    a digit, a dash, more digits: `+1 415 555 0100. 2 rings`); else none (0). One pass back
-    from its end (a text of `+` numbers has a candidate at each)."""
+    a digit, a dash, more digits: `+1 415 555 0100. 2 rings`), one leaving no parenthesis
+    open, else the longest (`+1 (415 555 0100`: the `(` is its own); else none (0). One pass
+    back from its end (a text of `+` numbers has a candidate at each)."""
     if not text.startswith("+"):
         return len(text)  # the North American forms are exact in the regex
     double = _SEPARATORS.search(text)
@@ -247,20 +248,36 @@ def _phone(text: str) -> int:
     digits = sum(map(str.isdigit, text))
     if 8 <= digits <= 15 and clear == len(text) and _closed(text, len(text)):
         return len(text)
+    longest = 0
     for end in range(len(text), 1, -1):
         if end == len(text) or (text[end - 1].isdigit() and not text[end].isdigit()):
             if digits < 8:
-                return 0
-            if digits <= 15 and end <= clear and _closed(text, end):
-                return end
+                break
+            if digits <= 15 and end <= clear:
+                if _closed(text, end):
+                    return end
+                longest = longest or end
         digits -= text[end - 1].isdigit()
-    return 0
+    return longest
 
 
 def _closed(text: str, end: int) -> bool:
     """Whether each parenthesis opened before `end` is closed there: one left open is the
-    note after the number (`+1 415 555 0100 (24 h)`), not its area code (`+49 (30) 1234`)."""
-    return text.count("(", 0, end) == text.count(")", 0, end)
+    note after the number (`+1 415 555 0100 (24 h)`), not its area code (`+49 (30) 1234`). A
+    `)` with none open closes one opened before the `+` (`(+44) 20 7946 0958`): not counted."""
+    opened = text.find("(", 0, end)
+    if opened < 0:
+        return True
+    opens, closes = text.count("(", opened, end), text.count(")", opened, end)
+    if opens > closes or opens == 1:  # most: `… 0100 (24`, `+49 (30) 1234`
+        return opens <= closes
+    depth = 0
+    for char in text[opened:end]:
+        if char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+    return depth == 0
 
 
 _TOKEN = r"[A-Za-z0-9_\-]"

@@ -28,7 +28,7 @@ from router_service.keys._lease import KeyLease, UpstreamKey
 from router_service.keys._names import PoolNames
 from router_service.keys._proved import proved
 from router_service.keys._provider_throttle import enabled_unthrottles, throttle_provider
-from router_service.keys._refusal import Refusal, Unavailable
+from router_service.keys._refusal import FREED_SOON_S, Refusal, Unavailable
 from router_service.keys._snapshot import KeySnapshot, key_snapshot, manual_note
 from router_service.keys._strikes import enabled_forgets_strikes, forget_strikes, strike
 from router_service.keys._waiters import ModelQueues
@@ -109,15 +109,16 @@ class KeyPool(PoolNames):
             return found
         usable = [candidates[i] for i in found]
         weights, health = [k.weight for k in usable], [self.health[k.fingerprint] for k in usable]
-        wait = math.inf  # the soonest a refused key frees; 0.0 at its in-flight limit: a call's end
+        wait = math.inf  # the soonest a refused key frees: its rate window's room, or a call's end
         for i in by_share(weights, [held_all[i] for i in found], health):
             key = usable[i]
             grant = await self.store.acquire(self._slot_request(key, tokens))
             if grant.lease_id is not None:
                 self._count_share(key, usable, exclude)
                 return self._granted(key, model, grant.lease_id, grant, tokens)
-            wait = min(wait, grant.retry_after_s)
-        return Unavailable(Refusal.AT_LIMIT, wait or None)  # no rate window's wait first
+            # 0.0: at its in-flight limit, free when a call ends (soon: no number), or sooner
+            wait = min(wait, grant.retry_after_s or FREED_SOON_S)
+        return Unavailable(Refusal.AT_LIMIT, None if wait in (FREED_SOON_S, math.inf) else wait)
 
     async def _lease_only(
         self, key: UpstreamKey, model: str, tokens: int, exclude: Collection[str]

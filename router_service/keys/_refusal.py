@@ -5,6 +5,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+# The retry hint of a key at its in-flight limit (or a provider at its `max_sessions`): it frees
+# when some call using it ends, here or on another replica, which nothing foretells: soon.
+FREED_SOON_S = 1.0
+
 
 class Refusal(enum.Enum):
     EXHAUSTED = "exhausted"  # every key was already tried by this request

@@ -16,6 +16,8 @@ Followed:
   the last assistant turn's thinking blocks must come back unchanged when tools are used):
   https://docs.claude.com/en/docs/build-with-claude/extended-thinking. OpenAI has no field for
   them: callers get and give them as the message's `thinking_blocks` (LiteLLM's name for it).
+- Structured outputs (a `json_schema` response_format is `output_config.format`):
+  https://platform.claude.com/docs/en/build-with-claude/structured-outputs
 - Server tools (web search, web fetch: `clients.codec.anthropic._server_tools`): the tools go
   as declared; an answer holding their blocks (or cited text) keeps Claude's content blocks
   whole on the message (`CONTENT_KEY`), an assistant turn that holds them goes back as given,
@@ -35,6 +37,7 @@ from clients.codec.anthropic import (
     STATUS_BY_ERROR_TYPE,
     STOP_KEY,
     has_server_blocks,
+    output_format,
     server_tool_family,
 )
 from router_service.providers import _mapping as M
@@ -92,10 +95,20 @@ def request_body(
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None and tools:
         out["tool_choice"] = choice
+    _structured(out, body.get("response_format"))
     for_claude(out, body, named or model, default_max_tokens)
     if stream:
         out["stream"] = True
     return out
+
+
+def _structured(out: JsonObject, response_format: Any) -> None:
+    """A `json_schema` response_format as Claude's structured outputs (`output_config.format`),
+    beside what the caller's own `output_config` says."""
+    structured = output_format(response_format)
+    if structured is not None:
+        own = out.get("output_config")
+        out["output_config"] = {**(own if isinstance(own, dict) else {}), "format": structured}
 
 
 def _sampling(body: Mapping[str, Any]) -> JsonObject:
@@ -185,8 +198,10 @@ def _messages(messages: list[Any]) -> tuple[str | list[JsonObject], list[JsonObj
             M.append_turn(out, "assistant", "content", blocks)
         else:
             blocks = content_blocks(content, f"messages[{i}]")
-            blank = [{"type": "text", **block} for block in M.blank_text(content)]
-            M.append_turn(out, "user", "content", blocks or blank)  # M.blank_text
+            if not blocks:  # whitespace alone (M.blank_text), or nothing
+                blank = M.blank_text(content, out, messages[i + 1 :])
+                blocks = [{"type": "text", **block} for block in blank]
+            M.append_turn(out, "user", "content", blocks)
     if any("cache_control" in block for block in system_blocks):
         return system_blocks, out
     return "\n\n".join(s for s in system if s.strip()), out

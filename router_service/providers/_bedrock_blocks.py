@@ -16,8 +16,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from router_service.providers import _mapping as M
 from router_service.providers._media import file_input
+from router_service.providers._media_types import guess_media_type
 
 JsonObject = dict[str, Any]
 
@@ -67,8 +70,7 @@ def content_blocks(content: Any, path: str) -> list[JsonObject]:
     """A user turn's (or a tool result's) blocks. A text part of whitespace alone (a stray
     newline part beside the others) is left out: Converse refuses the whole request for it
     ("The text field in the ContentBlock object at messages.1.content.0 is blank"), where OpenAI
-    takes it. A turn of whitespace alone stays as it was (left out, the turn before it would be
-    the last, which a model reads as the start of its answer): Converse says why it refuses."""
+    takes it. A turn of whitespace alone has no blocks (`M.blank_text` says when it is sent)."""
     blocks: list[JsonObject] = []
     for j, part in enumerate(M.parts_of(content)):
         kind, at = part.get("type"), f"{path}.content[{j}]"
@@ -85,7 +87,7 @@ def content_blocks(content: Any, path: str) -> list[JsonObject]:
             raise M.unsupported(f"bedrock does not take {kind!r} content parts", at)
         if (point := cache_point(part)) is not None:
             blocks.append(point)
-    return blocks or M.blank_text(content)
+    return blocks
 
 
 def tool_result_blocks(message: Mapping[str, Any], path: str) -> list[JsonObject]:
@@ -96,7 +98,9 @@ def tool_result_blocks(message: Mapping[str, Any], path: str) -> list[JsonObject
     points = [block for block in blocks if "cachePoint" in block]
     result = {
         "toolUseId": M.tool_id(str(message.get("tool_call_id", ""))),
-        "content": [block for block in blocks if "cachePoint" not in block] or [{"text": ""}],
+        # a result of whitespace alone as it is: Converse takes it in a tool result
+        "content": [block for block in blocks if "cachePoint" not in block]
+        or [{"text": M.text_of(message.get("content"))}],
     }
     if M.failed_result(message):  # Converse's ToolResultBlock.status
         result["status"] = "error"
@@ -116,7 +120,7 @@ def _source(data: str, url: str, what: str, path: str) -> JsonObject:
 
 def _image(url: str, path: str) -> JsonObject:
     inline = M.split_data_url(url)
-    media_type, data = inline if inline is not None else (M.guess_media_type(url), "")
+    media_type, data = inline if inline is not None else (guess_media_type(url), "")
     image_format = _IMAGE_FORMATS.get(media_type.removeprefix("image/"))
     if image_format is None:
         raise M.unsupported(f"bedrock takes png, jpeg, gif and webp images, not {media_type}", path)
@@ -172,3 +176,23 @@ def _unused(name: str, taken: set[str]) -> str:
         name = given[: _NAME_MAX - len(suffix)].rstrip() + suffix
     taken.add(name.lower())
     return name
+
+
+def with_output_config(out: JsonObject, body: Mapping[str, Any]) -> None:
+    """A `json_schema` response_format (an Anthropic caller's `output_config.format` too) as
+    Converse's structured outputs, `outputConfig.textFormat`, its schema a JSON string (as
+    https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_JsonSchemaDefinition.html
+    says), unless the caller wrote its own `outputConfig`."""
+    given = body.get("response_format")
+    if "outputConfig" in out or not isinstance(given, Mapping):
+        return
+    json_schema = given.get("json_schema") if given.get("type") == "json_schema" else None
+    schema = json_schema.get("schema") if isinstance(json_schema, Mapping) else None
+    if not isinstance(json_schema, Mapping) or not isinstance(schema, Mapping):
+        return
+    definition: JsonObject = {"schema": orjson.dumps(schema).decode()}
+    for key in ("name", "description"):
+        if isinstance(json_schema.get(key), str):
+            definition[key] = json_schema[key]
+    structure = {"jsonSchema": definition}
+    out["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": structure}}

@@ -47,7 +47,7 @@ _CONVERSE_FIELDS = frozenset(
     {
         "guardrailConfig", "additionalModelRequestFields", "promptVariables",
         "additionalModelResponseFieldPaths", "requestMetadata", "performanceConfig",
-        "serviceTier",
+        "serviceTier", "outputConfig",
     }
 )  # fmt: skip
 _FINISH = {
@@ -64,8 +64,7 @@ _FINISH = {
 
 
 def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
-    """The Converse body for an OpenAI-dialect chat body (the model id travels in the URL; it
-    says which reasoning knob the model takes)."""
+    """The Converse body of an OpenAI chat body (the URL's model id says its reasoning knob)."""
     system, messages = _messages(body.get("messages") or [])
     out: JsonObject = {"messages": messages}
     if system:
@@ -88,6 +87,7 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
             **extra,
             **(given if isinstance(given, dict) else {}),
         }
+    B.with_output_config(out, body)
     for_bedrock(out, body, model)
     return out
 
@@ -168,8 +168,7 @@ def _tool_names_used(messages: list[JsonObject]) -> list[str]:
 
 def _messages(messages: list[Any]) -> tuple[list[JsonObject], list[JsonObject]]:
     """(system blocks, messages): system and developer turns become `system`, tool results
-    `toolResult` blocks of a user turn, and turns of one role are merged (Converse wants user
-    and assistant to alternate)."""
+    `toolResult` blocks of a user turn; turns of one role are merged (Converse alternates them)."""
     system: list[JsonObject] = []
     out: list[JsonObject] = []
     for i, message in enumerate(messages):
@@ -186,7 +185,8 @@ def _messages(messages: list[Any]) -> tuple[list[JsonObject], list[JsonObject]]:
             blocks += _tool_uses(message.get("tool_calls") or [], f"{at}.tool_calls")
             M.append_turn(out, "assistant", "content", blocks)
         else:
-            M.append_turn(out, "user", "content", B.content_blocks(content, at))
+            blocks = B.content_blocks(content, at) or M.blank_text(content, out, messages[i + 1 :])
+            M.append_turn(out, "user", "content", blocks)
     return system, B.unique_document_names(out)
 
 

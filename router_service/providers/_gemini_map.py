@@ -50,6 +50,7 @@ from router_service.providers._gemini_config import (
     refined_config,
 )
 from router_service.providers._media import audio_input, file_input
+from router_service.providers._media_types import guess_media_type
 from router_service.providers._reasoning_budgets import gemini_thinking_config
 
 JsonObject = dict[str, Any]
@@ -199,7 +200,7 @@ def _parts(content: Any, path: str) -> list[JsonObject]:
             if inline is not None:
                 parts.append(_inline(*inline))
             else:
-                parts.append({"fileData": {"mimeType": M.guess_media_type(url), "fileUri": url}})
+                parts.append({"fileData": {"mimeType": guess_media_type(url), "fileUri": url}})
         elif kind == "file":
             file = file_input(part, "gemini", at)
             if file.url:

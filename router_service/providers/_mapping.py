@@ -10,7 +10,6 @@ plain dict → dict function.
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -106,12 +105,19 @@ def has_text(part: Mapping[str, Any]) -> bool:
     return isinstance(text, str) and not text.isspace() and text != ""
 
 
-def blank_text(content: Any) -> list[JsonObject]:
-    """The text block of a user turn of whitespace alone (`has_text`'s), or none: left out, the
-    conversation would end with the assistant's turn, which Claude reads as the start of its
-    answer; sent, the upstream says why it refuses it."""
+def blank_text(content: Any, turns: list[JsonObject], later: list[Any]) -> list[JsonObject]:
+    """The text block of a user turn of whitespace alone (`has_text`'s) when leaving it out
+    would end the conversation on the assistant's turn (the last of `turns`; no turn but a
+    system one `later`), which Claude reads as the start of its answer: sent, the upstream says
+    why it refuses it. Anywhere else (an earlier turn another deployment answered, one after a
+    tool's result) it is left out, as a part of whitespace alone is: sent, every later turn of
+    the conversation were refused."""
     text = text_of(content)
-    return [{"text": text}] if text else []
+    ends_on_assistant = not turns or turns[-1]["role"] == "assistant"
+    last = not any(
+        isinstance(m, dict) and m.get("role") not in ("system", "developer") for m in later
+    )
+    return [{"text": text}] if text and ends_on_assistant and last else []
 
 
 def parts_of(content: Any) -> list[JsonObject]:
@@ -160,32 +166,6 @@ def split_data_url(url: str) -> tuple[str, str] | None:
     if not sep or not header.endswith(";base64"):
         return None
     return header.removesuffix(";base64") or "application/octet-stream", data
-
-
-# The media types of the files upstreams take (OpenAI's images to edit, audio to transcribe,
-# documents) that Python's own table lacks: the host's database (/etc/mime.types) has them, but a
-# slim container image has none, and a WebP sent as application/octet-stream is refused.
-_UPLOAD_TYPES = {
-    ".webp": "image/webp",
-    ".heic": "image/heic",
-    ".m4a": "audio/mp4",
-    ".mpga": "audio/mpeg",
-    ".flac": "audio/flac",
-    ".ogg": "audio/ogg",
-    ".oga": "audio/ogg",
-    ".md": "text/markdown",
-}
-
-
-def media_type_of(name: str) -> str | None:
-    """The media type a file's name (or URL) implies, the same on every host; None: unknown."""
-    path = name.split("?", 1)[0]
-    known = _UPLOAD_TYPES.get(path[path.rfind(".") :].lower()) if "." in path else None
-    return known or mimetypes.guess_type(path)[0]
-
-
-def guess_media_type(url: str) -> str:
-    return media_type_of(url) or "image/jpeg"
 
 
 def load_arguments(arguments: str, param: str) -> JsonObject:

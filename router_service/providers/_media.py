@@ -23,12 +23,8 @@ from clients import chat_params_to_openai
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._mapping import (
-    caller_error,
-    media_type_of,
-    split_data_url,
-    unsupported,
-)
+from router_service.providers._mapping import caller_error, split_data_url, unsupported
+from router_service.providers._media_types import media_type_of
 
 JsonObject = dict[str, Any]
 

@@ -7,6 +7,7 @@ Followed (https://platform.openai.com/docs/api-reference):
   `{created, data: [{b64_json | url}], usage?}` (`usage` from token-priced image models);
 - `POST /v1/images/edits`, `multipart/form-data` with `image` (or `image[]` for each of several
   images), an optional `mask`, `prompt`, `model` and the other fields → as generations';
+  or JSON with `images` (and a `mask`) as `{image_url}` or `{file_id}` references;
 - `POST /v1/images/variations`, `multipart/form-data` with one `image`, `model`, `n`, `size`,
   `response_format` → as generations';
 - `POST /v1/audio/speech`, JSON `{model, input, voice, response_format, ...}` → the audio bytes;
@@ -24,10 +25,11 @@ from typing import Any
 import httpx
 import orjson
 
-from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS, asks_stream
+from clients import LARGEST_ANSWER_BYTES, MEDIA_UPLOADS, asks_stream, referenced_edit
 from clients.switchboard.v1 import chat_pb2, media_pb2
 from router_service.providers._base import MediaCall
-from router_service.providers._mapping import caller_error, json_body, media_type_of
+from router_service.providers._mapping import caller_error, json_body
+from router_service.providers._media_types import media_type_of, sniffed
 
 __all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result", "token_usage"]
 
@@ -46,7 +48,7 @@ def media_content(call: MediaCall) -> tuple[bytes, str]:
     if fields.get("stream") is not None:  # as the router read it (a form's " True "): a strict
         fields["stream"] = asks_stream(fields)  # upstream takes a boolean, a form's "true"
     uploads = MEDIA_UPLOADS.get(params.operation)
-    if uploads is None:
+    if uploads is None or referenced_edit(params):  # an edit by reference is JSON too
         return json_body(fields), "application/json"
     data = {name: _form_values(value) for name, value in fields.items() if value is not None}
     files = params.files if uploads.several else [params.file]
@@ -56,11 +58,15 @@ def media_content(call: MediaCall) -> tuple[bytes, str]:
 
 
 def _form_file(field: str, file: media_pb2.MediaFile) -> tuple[str, tuple[str, bytes, str]]:
-    """One part of the form: a file without a name is named as its field ("image", "file"); one
-    without a content type is sent as its name's ("a.png": image/png, "a.webp": image/webp, on
-    any host: OpenAI refuses an image sent as application/octet-stream), else octet-stream."""
-    filename = file.filename or field.removesuffix("[]")
-    kind = file.content_type or media_type_of(filename) or "application/octet-stream"
+    """One part of the form: a file without a name is named as its field, with the extension of
+    what it holds ("file.wav", "image.png": OpenAI tells audio formats by the name); one without
+    a content type is sent as its name's ("a.png": image/png, "a.webp": image/webp, on any host:
+    OpenAI refuses an image sent as application/octet-stream), else as what it holds, else
+    octet-stream."""
+    held = sniffed(file.data) if not (file.filename and file.content_type) else None
+    filename = file.filename or field.removesuffix("[]") + (held[1] if held else "")
+    kind = file.content_type or media_type_of(filename) or (held[0] if held else "")
+    kind = kind or "application/octet-stream"
     return field, (filename, file.data, kind)
 
 

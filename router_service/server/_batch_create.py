@@ -50,5 +50,12 @@ async def new_batch(
         request_counts=bpb.BatchRequestCounts(total=len(lines)),
         output_expires_after_s=request.output_expires_after_s,
         input_file_expires_at=found.file.expires_at,
+        model=_model_of(lines),
     )
     return batch, lines
+
+
+def _model_of(lines: list[BatchLine]) -> str:
+    """The model every one of `lines` asks for (OpenAI's `Batch.model`); "" if not one."""
+    models = {m if isinstance(m := line.body.get("model"), str) else "" for line in lines}
+    return models.pop() if len(models) == 1 else ""

@@ -22,7 +22,7 @@ from router_service.errors import (
     SwitchboardError,
     UpstreamFailure,
 )
-from router_service.outcomes import Outcome
+from router_service.outcomes import Outcome, Scope
 
 log = logging.getLogger("switchboard.router")
 
@@ -46,6 +46,10 @@ _OPENAI_CODE = {
     Outcome.CONTEXT_TOO_LONG: "context_length_exceeded",
     Outcome.CONTENT_FILTERED: "content_filter",
 }
+# The code of a request larger than each key's whole tokens-per-minute budget (OpenAI's 429
+# "Request too large … on tokens per min": a rate limit of no key's, Scope.NONE): no wait makes
+# it fit, and the edge says so (`x-should-retry: false`).
+OVER_TPM_BUDGET = "request_too_large_for_tpm"
 _OPENAI_TYPE = {
     Outcome.RATE_LIMITED: "rate_limit_error",
     Outcome.QUOTA_EXHAUSTED: "insufficient_quota",
@@ -130,12 +134,13 @@ def _failed_details(
         )
     throttled = outcome in (Outcome.RATE_LIMITED, Outcome.QUOTA_EXHAUSTED)
     waits = [s for s in (last.retry_after_s, held_back_s) if s is not None]
+    over_budget = outcome is Outcome.RATE_LIMITED and last.scope is Scope.NONE
     return ErrorDetails(
         code=grpc.StatusCode.RESOURCE_EXHAUSTED if throttled else grpc.StatusCode.UNAVAILABLE,
         message=f"No upstream could serve the request; last: {outcome.name} ({last.message})",
         reason=outcome.name,
         openai_type=_OPENAI_TYPE.get(outcome, "upstream_error"),
-        openai_code=outcome.name.lower(),
+        openai_code=OVER_TPM_BUDGET if over_budget else outcome.name.lower(),
         provider=provider,
         upstream_status=last.upstream_status or None,
         retry_after_s=min(waits) if throttled and waits else None,

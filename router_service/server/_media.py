@@ -7,7 +7,15 @@ from typing import Any
 
 import orjson
 
-from clients import MEDIA_PATHS, MEDIA_UPLOADS, MediaUploads, asks_stream, upload_problem
+from clients import (
+    MEDIA_PATHS,
+    MEDIA_UPLOADS,
+    MediaUploads,
+    asks_stream,
+    check_image_references,
+    referenced_edit,
+    upload_problem,
+)
 from clients.switchboard.v1 import media_pb2
 from router_service.errors import InvalidRequestError
 
@@ -42,6 +50,9 @@ def check_media(params: media_pb2.MediaParams, *, streamed: bool = False) -> Non
         if params.HasField("file") or params.files:
             which = "file" if params.HasField("file") else "files"
             raise InvalidRequestError(f"/{path} takes no `{which}`.", param=which)
+        return
+    if referenced_edit(params) and "images" in fields:  # OpenAI's JSON edit: references
+        check_image_references(fields)
         return
     for name in fields:
         if name in uploads.fields:

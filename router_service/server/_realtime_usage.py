@@ -9,6 +9,8 @@ from clients.switchboard.v1 import chat_pb2
 
 __all__ = ["RealtimeUsage"]
 
+_MOST = 2**53  # tokens in one report: past it, a count no upstream means
+
 
 class RealtimeUsage:
     """Tokens in, out and in all, over the session's responses so far."""
@@ -30,12 +32,15 @@ class RealtimeUsage:
             return  # relayed as it is: the caller's SDK says what it makes of it
         response = event.get("response") if isinstance(event, dict) else None
         usage = response.get("usage") if isinstance(response, dict) else None
-        if isinstance(usage, dict):
-            inputs = int(usage.get("input_tokens") or 0)
-            outputs = int(usage.get("output_tokens") or 0)
-            self.input_tokens += inputs
-            self.output_tokens += outputs
-            self.total_tokens += int(usage.get("total_tokens") or inputs + outputs)
+        if not isinstance(usage, dict):
+            return
+        inputs, outputs = _count(usage, "input_tokens"), _count(usage, "output_tokens")
+        total = _count(usage, "total_tokens")
+        if inputs is None or outputs is None or total is None:
+            return  # a buggy server's report: none of it (it could take back what was counted)
+        self.input_tokens += inputs
+        self.output_tokens += outputs
+        self.total_tokens += total or inputs + outputs
 
     def usage(self) -> chat_pb2.Usage:
         return chat_pb2.Usage(
@@ -43,3 +48,12 @@ class RealtimeUsage:
             completion_tokens=self.output_tokens,
             total_tokens=self.total_tokens,
         )
+
+
+def _count(usage: dict[str, object], name: str) -> int | None:
+    """A usage field's count (absent or null: 0); None when it is negative, no number or past
+    what a session could use (which the counts' int64 fields could not carry)."""
+    value = usage.get(name) or 0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < _MOST:
+        return None
+    return int(value)

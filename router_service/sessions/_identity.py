@@ -67,8 +67,13 @@ def user_session_id(user: str) -> str:
 def opening_session(routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams) -> str:
     """The session a chat names without an explicit id (its `user`, else its opening), read
     before the request-side guardrails rewrite it (`pin_session`); "" when `routing` names
-    one: that id wins whatever they rewrite."""
-    return "" if routing.session_id else session_id_for("", params)
+    one: that id wins whatever they rewrite. A stored conversation's opening is left to be
+    named as redacted (`RoutingOptions.stored_conversation`): its later turns send it so."""
+    if routing.session_id:
+        return ""
+    if routing.stored_conversation:
+        return named_session_id("", params.user)
+    return session_id_for("", params)
 
 
 def pin_session(
@@ -125,7 +130,9 @@ def _content_bytes(message: chat_pb2.ChatMessage) -> bytes:
     if which != "parts":
         return b""
     content = message.parts
-    if any("cache_control" in part.extra_json for part in content.parts):
+    if any(part.extra_json for part in content.parts):
+        # Each re-encoded alike, marked or not: a gRPC caller's own JSON (`{"a": 1}`) says
+        # what the router's re-encoding of it says once its breakpoint is taken out.
         content = chat_pb2.ContentParts(parts=[_unmarked(part) for part in content.parts])
     if all(part.WhichOneof("part") == "text" and not part.extra_json for part in content.parts):
         return "".join(part.text.text for part in content.parts).encode()
@@ -143,5 +150,6 @@ def _unmarked(part: chat_pb2.ContentPart) -> chat_pb2.ContentPart:
     extra.pop("cache_control", None)
     unmarked = chat_pb2.ContentPart()
     unmarked.CopyFrom(part)
-    unmarked.extra_json = orjson.dumps(extra, option=orjson.OPT_SORT_KEYS).decode() if extra else ""
+    # Its other keys in the order they came in: as a turn that sends the part unmarked has them.
+    unmarked.extra_json = orjson.dumps(extra).decode() if extra else ""
     return unmarked

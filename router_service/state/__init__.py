@@ -28,7 +28,11 @@ from router_service.state._open import open_store
 from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
 from router_service.state._rates import sliding_count, sliding_wait
 from router_service.state._resilient import ResilientStateStore
-from router_service.state._shared_writes import answered_locally, document_delete
+from router_service.state._shared_writes import (
+    answered_locally,
+    document_delete,
+    documents_delete,
+)
 
 if TYPE_CHECKING:  # for the type checker only: at run time __getattr__ imports it on first use
     from router_service.state._redis import RedisStateStore
@@ -72,6 +76,7 @@ __all__ = [
     "StoreUnavailableError",
     "answered_locally",
     "document_delete",
+    "documents_delete",
     "index_name",
     "kept_message",
     "open_store",

@@ -181,7 +181,9 @@ class StateStore(ValueStore):
         the calls made under the grant besides its own (an embeddings request sent as several),
         counted in the same window (negative: the un-count of calls counted that were never
         made, or of a request refused as invalid: `requests=-1` with its tokens); where the
-        grant (`lease_id`) was counted, as its release goes (empty: wherever counts go now)."""
+        grant (`lease_id`) was counted, as its release goes (empty: wherever counts go now).
+        A `window` the stored windows have not reached (the current minute) rolls them to it
+        first, as a grant would: late tokens counted in their own minute (`CallerLimits.settle`)."""
 
     @abstractmethod
     async def release(self, resource: str, lease_id: str) -> None:
@@ -338,6 +340,11 @@ class StateStore(ValueStore):
     @abstractmethod
     async def delete_document(self, name: str) -> bool:
         """Remove `name`'s document; False when there was none (absent or expired)."""
+
+    async def delete_documents(self, names: Sequence[str]) -> None:
+        """Remove every document of `names` (an upload's parts): few round trips for many."""
+        for name in names:
+            await self.delete_document(name)
 
     @abstractmethod
     def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:

@@ -139,6 +139,9 @@ class MemoryStateStore(MemoryCounts, MemoryValues, StateStore):
         self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
     ) -> None:
         rate = self._rates.get(resource)
+        behind = rate is None or rate.window < window  # the clock read only then
+        if behind and window >= math.floor(self._clock.now() / RATE_WINDOW_S):
+            rate = self._rate_at(resource, window * RATE_WINDOW_S)  # rolled to it
         if rate is None:
             return
         if rate.window == window:

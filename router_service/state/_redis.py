@@ -204,8 +204,13 @@ class RedisStateStore(
     async def add_tokens(
         self, resource: str, window: int, delta: int, requests: int = 0, *, lease_id: str = ""
     ) -> None:
+        args: list[str | int] = [window, delta, requests]
+        now = self._clock.now()
+        if window >= math.floor(now / RATE_WINDOW_S):  # rolled to when behind, kept as a grant
+            ttl_ms = math.ceil(((window + 2) * RATE_WINDOW_S - now) * 1000) + SLACK_MS
+            args += ["1", ttl_ms]
         with translated():
-            await self._add_tokens([self._key("rate", resource)], [window, delta, requests])
+            await self._add_tokens([self._key("rate", resource)], args)
 
     async def release(self, resource: str, lease_id: str) -> None:
         # After the answer (UNHURRIED) a release rides with the next commands on its connection

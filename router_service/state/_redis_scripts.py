@@ -162,15 +162,25 @@ return 1
 
 # KEYS: rate. ARGV: window, delta, requests. Corrects the tokens of the window a grant was
 # counted in, and counts there the calls made under it besides its own (negative: calls it
-# counted that were never made).
+# counted that were never made). ARGV[4] "1" (a current minute), ARGV[5] its TTL in ms: windows
+# older than `window` (or none) are rolled to it first, as a grant at that minute rolls them.
 ADD_TOKENS = (
     _PRELUDE
     + """
 local r = redis.call('HMGET', KEYS[1], 'w', 't', 'pt', 'r', 'pr')
 local w = tonumber(r[1])
-if not w then return 0 end
 local window, delta = tonumber(ARGV[1]), tonumber(ARGV[2])
 local requests = tonumber(ARGV[3]) or 0
+if ARGV[4] == '1' and (not w or w < window) then
+  -- Rolled to `window` first (memory's _Rate.roll): a usage counted in the minute it came.
+  local adjacent = w == window - 1
+  redis.call('HSET', KEYS[1], 'w', num(window), 't', num(math.max(0.0, delta)),
+    'r', num(math.max(0.0, requests)), 'pt', adjacent and (r[2] or '0') or '0',
+    'pr', adjacent and (r[4] or '0') or '0')
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[5]))
+  return 1
+end
+if not w then return 0 end
 if w == window then
   redis.call('HSET', KEYS[1], 't', num(math.max(0.0, (tonumber(r[2]) or 0) + delta)))
   if requests ~= 0 then

@@ -101,6 +101,13 @@ class ResilientDocuments:
             return found
         return await self.local.read_document(name, start, max_bytes)
 
+    async def delete_documents(self, names: Sequence[str]) -> None:
+        # From both, as `delete_document`; an outage unknown to the caller is its 503.
+        shared = await self._try_shared(lambda: self.shared.delete_documents(names))
+        await self.local.delete_documents(names)
+        if isinstance(shared, _Down):
+            raise StoreUnavailableError(_UNCHANGEABLE)
+
     async def delete_document(self, name: str) -> bool:
         # From both: one stored during an outage lives in the local store.
         shared = await self._try_shared(lambda: self.shared.delete_document(name))

@@ -94,3 +94,47 @@ async def test_a_turn_of_whitespace_alone_is_not_left_out(
     record = fake.state.last(model="m-up")
     assert record is not None and record.status == 400
     assert record.body["messages"][-1]["role"] == "user"
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        # A turn of whitespace alone earlier on (another deployment of the group answered it):
+        # left out, the assistant's turns around it read as one.
+        [
+            {"role": "user", "content": "\n"},
+            {"role": "assistant", "content": "Did you mean to ask something?"},
+            {"role": "user", "content": "thanks"},
+        ],
+        # Last, after a tool's result: left out, the conversation still ends on the user's side.
+        [
+            {"role": "assistant", "tool_calls": [CALL | {"function": CALL_FUNCTION}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "22 degrees"},
+            {"role": "user", "content": " \n"},
+        ],
+    ],
+    ids=["earlier", "after-tool-result"],
+)
+async def test_a_turn_of_whitespace_alone_not_last_is_left_out(
+    sdk: openai.AsyncOpenAI,  # noqa: F811
+    fake: FakeUpstream,
+    profile: Profile,
+    tail: list[dict[str, object]],
+) -> None:
+    """Only a turn of whitespace alone that leaving out would leave the assistant's turn last
+    is sent (and refused); one anywhere else is left out like a part of whitespace alone, or
+    the conversation it is in were refused on every later turn."""
+    messages = cast(
+        list[ChatCompletionMessageParam],
+        [
+            {"role": "user", "content": "hello there"},
+            {"role": "assistant", "content": "Hi."},
+            *tail,
+        ],
+    )
+    answer = await sdk.chat.completions.create(
+        model="solo", messages=messages, tools=[WEATHER_TOOL]
+    )
+    assert answer.choices[0].message is not None
+    record = fake.state.last(model="m-up")
+    assert record is not None and record.status == 200

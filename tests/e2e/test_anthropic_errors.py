@@ -177,3 +177,23 @@ async def test_errors_raised_before_the_route_are_anthropics_with_its_request_id
         malformed = await http.post("/v1/messages", content=b"{", headers={"x-api-key": KEY})
     assert malformed.status_code == 400 and malformed.headers["request-id"]
     assert malformed.json()["error"]["type"] == "invalid_request_error"
+
+
+async def test_a_missing_key_is_told_to_come_in_x_api_key(open_claude: Open) -> None:
+    """Anthropic's callers send their key in `x-api-key`: the refusal of none says so, on
+    every path of the API, plain and streamed, in Anthropic's shape."""
+    sdk = open_claude(api_key=KEY)
+    version = {"anthropic-version": "2023-06-01"}
+    ask = {"model": "chain", "max_tokens": 16, "messages": HELLO}
+    async with httpx.AsyncClient(base_url=str(sdk.base_url), headers=version) as http:
+        refused = [
+            await http.post("/v1/messages", json=ask),
+            await http.post("/v1/messages", json={**ask, "stream": True}),
+            await http.post("/v1/messages/count_tokens", json=ask),
+            await http.get("/v1/models"),
+        ]
+    for answer in refused:
+        assert answer.status_code == 401, answer.text
+        error = answer.json()["error"]
+        assert error["type"] == "authentication_error"
+        assert "x-api-key" in error["message"] and "Bearer" not in error["message"], error

@@ -89,3 +89,34 @@ async def test_a_tool_choice_without_tools_is_not_sent(
         assert message.content[0].type == "text"
         sent = fake.state.calls()[-1].body
         assert "tool_choice" not in sent and "parallel_tool_calls" not in sent, sent
+
+
+SCHEMA: Any = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_structured_outputs_reach_each_deployment_in_its_words(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, model: str
+) -> None:
+    """`output_config.format` (structured outputs) went on as an unknown `output_config` key,
+    which an OpenAI-format server ignores or refuses: it is its `response_format` there, and
+    Claude's `output_config.format` at a Claude deployment (the effort beside it kept)."""
+    config: Any = {"format": {"type": "json_schema", "schema": SCHEMA}, "effort": "low"}
+    await claude.messages.create(model=model, max_tokens=64, messages=HELLO, output_config=config)
+    sent = fake.state.calls()[-1].body
+    if model == "sonnet":
+        assert sent["output_config"]["format"] == {"type": "json_schema", "schema": SCHEMA}
+        assert "response_format" not in sent
+    else:
+        assert sent["response_format"]["type"] == "json_schema", sent
+        assert sent["response_format"]["json_schema"]["schema"] == SCHEMA
+        assert "format" not in (sent.get("output_config") or {}), sent
+    wrong: Any = {"format": {"type": "json_schema"}}
+    assert "output_config.format.schema" in await refused(claude, model, output_config=wrong)
+    wrong = {"format": {"type": "xml", "schema": SCHEMA}}
+    assert "output_config.format.type" in await refused(claude, model, output_config=wrong)

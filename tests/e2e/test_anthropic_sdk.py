@@ -251,3 +251,21 @@ async def test_a_safety_identifier_is_claudes_user_id(
     )
     record = fake.state.last()
     assert record is not None and record.body["metadata"] == {"user_id": "u-1"}
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_a_streams_message_start_counts_the_prompt_as_the_answer_does(
+    claude: anthropic.AsyncAnthropic, model: str
+) -> None:
+    """Claude Code and the SDK read the input tokens off `message_start`: the prompt's count
+    (the router's estimate before the upstream's), not zero; the end says the upstream's."""
+    ask: Any = [{"role": "user", "content": "one two three four five six seven eight"}]
+    unary = await claude.messages.create(model=model, max_tokens=64, messages=ask)
+    async with claude.messages.stream(model=model, max_tokens=64, messages=ask) as stream:
+        events = [event async for event in stream]
+        message = await stream.get_final_message()
+    start = events[0]
+    assert start.type == "message_start"
+    assert start.message.usage.input_tokens > 0
+    (delta,) = [event for event in events if event.type == "message_delta"]
+    assert delta.usage.input_tokens == message.usage.input_tokens == unary.usage.input_tokens

@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 from typing import Any
 
+import openai
 import pytest
 
 from tests.e2e.test_batches_sdk import (
@@ -118,3 +119,60 @@ async def test_a_line_naming_stored_state_is_one_400_whether_or_not_it_exists(
     messages = [r["body"]["error"]["message"] for r in refused.values()]
     assert all("batch" in m and "not loaded" not in m for m in messages), messages
     assert refused["known"]["body"]["error"] == refused["unknown"]["body"]["error"]
+
+
+@pytest.mark.parametrize("filename", ["requests.txt", "requests.json", "requests"])
+async def test_a_batch_file_not_named_jsonl_is_refused_as_openai_refuses_it(
+    open_batches: Open, filename: str
+) -> None:
+    """OpenAI refuses a `batch` file whose name does not end `.jsonl` (400, "Invalid file
+    format for Batch API. Must be .jsonl"), sent whole or in parts; a `user_data` one is kept."""
+    _, sdk, _ = await open_batches()
+    content = jsonl(chat_line("one"))
+    with pytest.raises(openai.BadRequestError) as whole:
+        await sdk.files.create(file=(filename, content), purpose="batch")
+    assert "Must be .jsonl" in whole.value.message
+    with pytest.raises(openai.BadRequestError) as in_parts:
+        await sdk.uploads.create(
+            bytes=len(content), filename=filename, mime_type="text/jsonl", purpose="batch"
+        )
+    assert "Must be .jsonl" in in_parts.value.message
+    assert [f async for f in sdk.files.list()] == []
+    await sdk.files.create(file=(filename, content), purpose="user_data")
+    await sdk.files.create(file=("REQUESTS.JSONL", content), purpose="batch")
+
+
+@pytest.mark.parametrize(("filename", "purpose"), [("in.jsonl", "batch"), ("a.txt", "user_data")])
+async def test_an_empty_file_is_refused_as_openai_refuses_it(
+    open_batches: Open, filename: str, purpose: Any
+) -> None:
+    """OpenAI answers a 0-byte `files.create` with a 400 ("File is empty."), as an upload in
+    parts declaring 0 `bytes` is one here: nothing kept, nothing counted."""
+    _, sdk, _ = await open_batches()
+    with pytest.raises(openai.BadRequestError) as empty:
+        await sdk.files.create(file=(filename, b""), purpose=purpose)
+    assert empty.value.message.endswith("File is empty.") and empty.value.param == "file"
+    assert [f async for f in sdk.files.list()] == []
+
+
+async def test_a_batch_names_the_model_of_its_lines_as_openais_batch_object_does(
+    open_batches: Open,
+) -> None:
+    """`Batch.model`: the model its lines ask for, from its creation on (None where they ask
+    for several: OpenAI's batches are of one model)."""
+    router, sdk, _ = await open_batches()
+    done = await run_batch(
+        router, sdk, jsonl(chat_line("a"), chat_line("b")), "/v1/chat/completions"
+    )
+    assert done.status == "completed" and done.model == "chain"
+    assert (await sdk.batches.retrieve(done.id)).model == "chain"
+    odd: Any = {"name": "chain"}  # not a model's name: the line fails as it runs, not this
+    for mixed in (
+        jsonl(chat_line("a"), chat_line("b", model="other")),
+        jsonl(chat_line("a", model=odd)),
+    ):
+        uploaded = await sdk.files.create(file=("in.jsonl", mixed), purpose="batch")
+        batch = await sdk.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        assert batch.model is None

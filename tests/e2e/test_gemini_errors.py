@@ -96,6 +96,23 @@ async def test_keys_come_in_x_goog_api_key_a_key_parameter_or_a_bearer_token(
     assert (denied.value.code, denied.value.status) == (403, "PERMISSION_DENIED")
 
 
+async def test_a_missing_key_is_told_to_come_as_googles_key(http: httpx.AsyncClient) -> None:
+    """Gemini's callers send `x-goog-api-key` or `?key=`: the refusal of none says so, on every
+    path of the API, plain and streamed, in Gemini's shape."""
+    refused = [
+        await http.post("/v1beta/models/chain:generateContent", json=HELLO),
+        await http.post("/v1/models/chain:generateContent", json=HELLO),
+        await http.post("/v1beta/models/chain:streamGenerateContent?alt=sse", json=HELLO),
+        await http.post("/v1beta/models/chain:countTokens", json=HELLO),
+        await http.get("/v1beta/models"),
+    ]
+    for answer in refused:
+        assert_gemini_error(answer.json(), 401, "UNAUTHENTICATED")
+        message = answer.json()["error"]["message"]
+        assert "x-goog-api-key" in message and "key=" in message, message
+        assert "Bearer" not in message
+
+
 async def test_a_request_the_gateway_cannot_say_is_invalid_argument_naming_the_field(
     open_gemini: Open, http: httpx.AsyncClient
 ) -> None:

@@ -141,6 +141,20 @@ async def test_a_phone_number_followed_by_other_numbers_is_redacted(
         assert _upstream_text(fake) == f"call [REDACTED:phone]{rest}"
 
 
+async def test_a_phone_written_with_parentheses_is_redacted(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    # A country code in parentheses (its `)` closes what opened before the `+`), a `(` left
+    # open inside the number: each is the number's own; a note opened after it is not.
+    for said, redacted in [
+        ("(+44) 20 7946 0958 (24 h)", "([REDACTED:phone] (24 h)"),
+        ("+1 (415 555 0100 today", "[REDACTED:phone] today"),
+    ]:
+        fake.state.reset()
+        await sdk.chat.completions.create(model="chain", messages=_user(f"call {said}"))
+        assert _upstream_text(fake) == f"call {redacted}"
+
+
 async def test_an_email_whose_name_is_not_ascii_is_redacted_whole(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:

@@ -325,3 +325,29 @@ async def test_an_edit_the_edge_refuses_never_reaches_the_router(
         )
     assert (refused.value.param, refused.value.code) == ("mask", "invalid_argument")
     assert fake.state.calls() == []
+
+
+async def test_an_edit_of_images_by_reference_is_json(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """OpenAI's image edit also takes a JSON body naming its images (`images`: `image_url`s,
+    `file_id`s; a `mask` as one): it was refused as not a form."""
+    images: Any = [{"image_url": "https://img.example/fox.png"}, {"file_id": "file-hat"}]
+    body: Any = {
+        "model": "painter",
+        "prompt": "the fox wears the hat",
+        "images": images,
+        "mask": {"file_id": "file-mask"},
+    }
+    answer: Any = await sdk.post("/images/edits", cast_to=object, body=body)
+    assert len(answer["data"]) == 1
+    sent = fake.state.last(path="/v1/images/edits")
+    assert sent is not None
+    assert (sent.body["model"], sent.body["images"]) == ("gpt-image-1", images)
+    assert sent.body["mask"] == {"file_id": "file-mask"}
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.post("/images/edits", cast_to=object, body={**body, "images": []})
+    assert refused.value.param == "images"
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.post("/images/edits", cast_to=object, body={**body, "images": [{"url": "x"}]})
+    assert refused.value.param == "images[0]"

@@ -27,7 +27,7 @@ from router_service.errors import (
     StoreUnavailableError,
     UpstreamFailure,
 )
-from router_service.outcomes import Outcome
+from router_service.outcomes import Outcome, Scope
 from router_service.server._errors import error_details
 from tests.http_edge.harness import EdgeFactory, StubRouter, abort_with
 
@@ -55,6 +55,8 @@ CASES: dict[str, tuple[Exception, str | None, int]] = {
     "upstream 429s": (failed(Outcome.RATE_LIMITED, retry_after_s=0.001), "true", 3),
     "token budget": (BudgetExhaustedError("spent", retry_after_s=30), "false", 1),
     "upstream quota": (failed(Outcome.QUOTA_EXHAUSTED, retry_after_s=0.001), "false", 1),
+    # OpenAI's 429 for a request larger than each key's whole tpm budget: no wait makes it fit.
+    "over every key's tpm": (failed(Outcome.RATE_LIMITED, scope=Scope.NONE), "false", 1),
     "issued keys at max": (ClientKeyLimitError("max"), "false", 1),
     "stored id taken": (ResponseExistsError("resp_1", param="response.id"), "false", 1),
     "upstream 409": (

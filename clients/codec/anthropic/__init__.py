@@ -15,6 +15,7 @@ from clients._lazy import lazy_names
 
 if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
     from clients.codec.anthropic._models import ModelsAsk, model_to_anthropic, models_ask
+    from clients.codec.anthropic._options import output_format
     from clients.codec.anthropic._request import messages_request_from_anthropic, openai_body
     from clients.codec.anthropic._response import message_to_anthropic
     from clients.codec.anthropic._server_tools import (
@@ -58,6 +59,7 @@ _WHERE = {
     "has_server_blocks": "_server_tools",
     "message_to_anthropic": "_response",
     "model_to_anthropic": "_models",
+    "output_format": "_options",
     "models_ask": "_models",
     "messages_request_from_anthropic": "_request",
     "openai_body": "_request",
@@ -91,6 +93,7 @@ __all__ = [
     "model_to_anthropic",
     "models_ask",
     "openai_body",
+    "output_format",
     "server_tool_family",
     "wanted_betas",
 ]

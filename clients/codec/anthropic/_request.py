@@ -34,6 +34,7 @@ from clients.codec._json import (
 )
 from clients.codec._request import chat_params_from_openai
 from clients.codec.anthropic._claude_only import claude_only_part, is_claude_only
+from clients.codec.anthropic._options import check_thinking, with_response_format
 from clients.codec.anthropic._server_tools import (
     BETA_KEY,
     CONTENT_KEY,
@@ -96,8 +97,9 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
         raise InvalidRequestError("max_tokens: must be at least 1", "max_tokens")
     out["max_tokens"] = max_tokens
     out.update({key: body[key] for key in (*_SAME, *_PASSED) if key in body})
+    with_response_format(out)  # output_config.format
     if "thinking" in body:
-        _check_thinking(body["thinking"])
+        check_thinking(body["thinking"])
     if "top_k" in body and expect_int(body["top_k"], "top_k") < 0:
         raise InvalidRequestError("top_k: must be at least 0", "top_k")
     if "stop_sequences" in body:
@@ -121,19 +123,6 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
         # The usage comes in the stream's last chunk, for message_delta.
         out |= {"stream": True, "stream_options": {"include_usage": True}}
     return out
-
-
-def _check_thinking(value: Any) -> None:
-    """`thinking`, passed on as given, in its shape: an object of a `type`, with an integer
-    `budget_tokens` when enabled (what the router reads of it, for any deployment)."""
-    thinking = expect_object(value, "thinking")
-    if "type" not in thinking:
-        missing("thinking.type")
-    kind = expect_str(thinking["type"], "thinking.type")
-    if kind == "enabled" and "budget_tokens" not in thinking:
-        missing("thinking.budget_tokens")
-    if "budget_tokens" in thinking:
-        expect_int(thinking["budget_tokens"], "thinking.budget_tokens")
 
 
 def _user_id(metadata: Any) -> str | None:

@@ -40,8 +40,11 @@ PING: JsonObject = {"type": "ping"}
 class MessageEvents:
     """One stream's events: feed it the chunks (`chunk`), end it with `finish` or `error`."""
 
-    def __init__(self, model: str, stops: Sequence[str] = ()) -> None:
+    def __init__(self, model: str, stops: Sequence[str] = (), input_tokens: int = 0) -> None:
+        """`input_tokens`: the prompt's count `message_start` says (the router's estimate: the
+        upstream says its own at the end, on `message_delta`)."""
         self._model = model
+        self._input_tokens = input_tokens
         self._stops = tuple(stop for stop in stops if stop)  # the request's stop_sequences
         self._longest = max(map(len, self._stops), default=0)
         self._tail = ""  # the text's end, as long as the longest stop sequence
@@ -101,9 +104,16 @@ class MessageEvents:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
+            "usage": {"input_tokens": self._start_input_tokens(chunk), "output_tokens": 0},
         }
         return [{"type": "message_start", "message": message}]
+
+    def _start_input_tokens(self, chunk: Mapping[str, Any]) -> int:
+        """The upstream's count when the first chunk says it, else the router's estimate."""
+        usage = chunk.get("usage")
+        if isinstance(usage, Mapping) and usage.get("prompt_tokens"):
+            return int(usage_to_anthropic(usage)["input_tokens"])
+        return self._input_tokens
 
     def _delta(self, delta: Mapping[str, Any]) -> list[JsonObject]:
         events: list[JsonObject] = []

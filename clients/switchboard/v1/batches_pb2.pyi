@@ -116,6 +116,7 @@ class Batch(_message.Message):
     USAGE_FIELD_NUMBER: _builtins.int
     OUTPUT_EXPIRES_AFTER_S_FIELD_NUMBER: _builtins.int
     INPUT_FILE_EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """"batch_..." (the router makes it)."""
     endpoint: _builtins.str
@@ -153,6 +154,10 @@ class Batch(_message.Message):
     """Unix seconds its input file expires (as it was when the batch was made; 0: not known): a
     batch whose input is gone once it runs says it expired then, not that it was deleted.
     """
+    model: _builtins.str
+    """The model its lines ask for (each line's `body.model`), as OpenAI's Batch object names it;
+    "" where they ask for several (or it was made by an older version): null in JSON.
+    """
     @_builtins.property
     def request_counts(self) -> Global___BatchRequestCounts: ...
     @_builtins.property
@@ -188,10 +193,11 @@ class Batch(_message.Message):
         usage: Global___BatchUsage | None = ...,
         output_expires_after_s: _builtins.int = ...,
         input_file_expires_at: _builtins.int = ...,
+        model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["request_counts", b"request_counts", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "cancelling_at", b"cancelling_at", "completed_at", b"completed_at", "completion_window", b"completion_window", "created_at", b"created_at", "endpoint", b"endpoint", "error_file_id", b"error_file_id", "errors", b"errors", "expired_at", b"expired_at", "expires_at", b"expires_at", "failed_at", b"failed_at", "finalizing_at", b"finalizing_at", "id", b"id", "in_progress_at", b"in_progress_at", "input_file_expires_at", b"input_file_expires_at", "input_file_id", b"input_file_id", "metadata_json", b"metadata_json", "output_expires_after_s", b"output_expires_after_s", "output_file_id", b"output_file_id", "request_counts", b"request_counts", "status", b"status", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cancelled_at", b"cancelled_at", "cancelling_at", b"cancelling_at", "completed_at", b"completed_at", "completion_window", b"completion_window", "created_at", b"created_at", "endpoint", b"endpoint", "error_file_id", b"error_file_id", "errors", b"errors", "expired_at", b"expired_at", "expires_at", b"expires_at", "failed_at", b"failed_at", "finalizing_at", b"finalizing_at", "id", b"id", "in_progress_at", b"in_progress_at", "input_file_expires_at", b"input_file_expires_at", "input_file_id", b"input_file_id", "metadata_json", b"metadata_json", "model", b"model", "output_expires_after_s", b"output_expires_after_s", "output_file_id", b"output_file_id", "request_counts", b"request_counts", "status", b"status", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

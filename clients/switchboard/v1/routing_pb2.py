@@ -24,27 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cswitchboard/v1/routing.proto\x12\x0eswitchboard.v1\"~\n\x0eRoutingOptions\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12(\n\x05\x63\x61\x63he\x18\x02 \x01(\x0e\x32\x19.switchboard.v1.CacheMode\x12.\n\ntruncation\x18\x03 \x01(\x0e\x32\x1a.switchboard.v1.Truncation\"\xaf\x01\n\x07\x41ttempt\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x17\n\x0fkey_fingerprint\x18\x03 \x01(\t\x12(\n\x07outcome\x18\x04 \x01(\x0e\x32\x17.switchboard.v1.Outcome\x12\x17\n\x0fupstream_status\x18\x05 \x01(\x05\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"\x86\x03\n\tRouteInfo\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x16\n\x0eupstream_model\x18\x03 \x01(\t\x12\x17\n\x0frequested_model\x18\x04 \x01(\t\x12)\n\x08\x61ttempts\x18\x05 \x03(\x0b\x32\x17.switchboard.v1.Attempt\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12*\n\x05\x63\x61\x63he\x18\x07 \x01(\x0e\x32\x1b.switchboard.v1.CacheStatus\x12\x13\n\x0b\x63\x61\x63he_age_s\x18\x08 \x01(\x01\x12\x15\n\x08\x63ost_usd\x18\t \x01(\x01H\x00\x88\x01\x01\x12\x33\n\nrate_limit\x18\n \x01(\x0b\x32\x1f.switchboard.v1.RateLimitStatus\x12\x12\n\nguardrails\x18\x0b \x03(\t\x12\x19\n\x11\x61nswer_guardrails\x18\x0c \x03(\t\x12\x1a\n\x12truncated_messages\x18\r \x01(\x05\x42\x0b\n\t_cost_usd\"\xbd\x02\n\x0fRateLimitStatus\x12\x1b\n\x0elimit_requests\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x1f\n\x12remaining_requests\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x1d\n\x10reset_requests_s\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x0climit_tokens\x18\x04 \x01(\x03H\x03\x88\x01\x01\x12\x1d\n\x10remaining_tokens\x18\x05 \x01(\x03H\x04\x88\x01\x01\x12\x1b\n\x0ereset_tokens_s\x18\x06 \x01(\x01H\x05\x88\x01\x01\x42\x11\n\x0f_limit_requestsB\x15\n\x13_remaining_requestsB\x13\n\x11_reset_requests_sB\x0f\n\r_limit_tokensB\x13\n\x11_remaining_tokensB\x11\n\x0f_reset_tokens_s*\xc6\x03\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n\nOUTCOME_OK\x10\x01\x12\x18\n\x14OUTCOME_RATE_LIMITED\x10\x02\x12\x1b\n\x17OUTCOME_QUOTA_EXHAUSTED\x10\x03\x12\x18\n\x14OUTCOME_AUTH_INVALID\x10\x04\x12\x17\n\x13OUTCOME_BAD_REQUEST\x10\x05\x12\x1c\n\x18OUTCOME_CONTEXT_TOO_LONG\x10\x06\x12\x1c\n\x18OUTCOME_CONTENT_FILTERED\x10\x07\x12\x1a\n\x16OUTCOME_UPSTREAM_ERROR\x10\x08\x12\x1a\n\x16OUTCOME_CONNECT_FAILED\x10\t\x12\x1f\n\x1bOUTCOME_FIRST_CHUNK_TIMEOUT\x10\n\x12\x13\n\x0fOUTCOME_STALLED\x10\x0b\x12\x15\n\x11OUTCOME_TRUNCATED\x10\x0c\x12\x15\n\x11OUTCOME_CANCELLED\x10\r\x12\x17\n\x13OUTCOME_NO_CAPACITY\x10\x0e\x12\x18\n\x14OUTCOME_MODEL_DENIED\x10\x0f\x12\x1d\n\x19OUTCOME_UNSUPPORTED_INPUT\x10\x10*V\n\nTruncation\x12\x1a\n\x16TRUNCATION_UNSPECIFIED\x10\x00\x12\x17\n\x13TRUNCATION_DISABLED\x10\x01\x12\x13\n\x0fTRUNCATION_AUTO\x10\x02*R\n\tCacheMode\x12\x1a\n\x16\x43\x41\x43HE_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41\x43HE_MODE_BYPASS\x10\x01\x12\x12\n\x0e\x43\x41\x43HE_MODE_OFF\x10\x02*q\n\x0b\x43\x61\x63heStatus\x12\x1c\n\x18\x43\x41\x43HE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_STATUS_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_STATUS_MISS\x10\x02\x12\x17\n\x13\x43\x41\x43HE_STATUS_BYPASS\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cswitchboard/v1/routing.proto\x12\x0eswitchboard.v1\"\x9b\x01\n\x0eRoutingOptions\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12(\n\x05\x63\x61\x63he\x18\x02 \x01(\x0e\x32\x19.switchboard.v1.CacheMode\x12.\n\ntruncation\x18\x03 \x01(\x0e\x32\x1a.switchboard.v1.Truncation\x12\x1b\n\x13stored_conversation\x18\x04 \x01(\x08\"\xaf\x01\n\x07\x41ttempt\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x17\n\x0fkey_fingerprint\x18\x03 \x01(\t\x12(\n\x07outcome\x18\x04 \x01(\x0e\x32\x17.switchboard.v1.Outcome\x12\x17\n\x0fupstream_status\x18\x05 \x01(\x05\x12\x12\n\nlatency_ms\x18\x06 \x01(\x01\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"\x86\x03\n\tRouteInfo\x12\x12\n\ndeployment\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x16\n\x0eupstream_model\x18\x03 \x01(\t\x12\x17\n\x0frequested_model\x18\x04 \x01(\t\x12)\n\x08\x61ttempts\x18\x05 \x03(\x0b\x32\x17.switchboard.v1.Attempt\x12\x12\n\nsession_id\x18\x06 \x01(\t\x12*\n\x05\x63\x61\x63he\x18\x07 \x01(\x0e\x32\x1b.switchboard.v1.CacheStatus\x12\x13\n\x0b\x63\x61\x63he_age_s\x18\x08 \x01(\x01\x12\x15\n\x08\x63ost_usd\x18\t \x01(\x01H\x00\x88\x01\x01\x12\x33\n\nrate_limit\x18\n \x01(\x0b\x32\x1f.switchboard.v1.RateLimitStatus\x12\x12\n\nguardrails\x18\x0b \x03(\t\x12\x19\n\x11\x61nswer_guardrails\x18\x0c \x03(\t\x12\x1a\n\x12truncated_messages\x18\r \x01(\x05\x42\x0b\n\t_cost_usd\"\xbd\x02\n\x0fRateLimitStatus\x12\x1b\n\x0elimit_requests\x18\x01 \x01(\x03H\x00\x88\x01\x01\x12\x1f\n\x12remaining_requests\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x1d\n\x10reset_requests_s\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x19\n\x0climit_tokens\x18\x04 \x01(\x03H\x03\x88\x01\x01\x12\x1d\n\x10remaining_tokens\x18\x05 \x01(\x03H\x04\x88\x01\x01\x12\x1b\n\x0ereset_tokens_s\x18\x06 \x01(\x01H\x05\x88\x01\x01\x42\x11\n\x0f_limit_requestsB\x15\n\x13_remaining_requestsB\x13\n\x11_reset_requests_sB\x0f\n\r_limit_tokensB\x13\n\x11_remaining_tokensB\x11\n\x0f_reset_tokens_s*\xc6\x03\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n\nOUTCOME_OK\x10\x01\x12\x18\n\x14OUTCOME_RATE_LIMITED\x10\x02\x12\x1b\n\x17OUTCOME_QUOTA_EXHAUSTED\x10\x03\x12\x18\n\x14OUTCOME_AUTH_INVALID\x10\x04\x12\x17\n\x13OUTCOME_BAD_REQUEST\x10\x05\x12\x1c\n\x18OUTCOME_CONTEXT_TOO_LONG\x10\x06\x12\x1c\n\x18OUTCOME_CONTENT_FILTERED\x10\x07\x12\x1a\n\x16OUTCOME_UPSTREAM_ERROR\x10\x08\x12\x1a\n\x16OUTCOME_CONNECT_FAILED\x10\t\x12\x1f\n\x1bOUTCOME_FIRST_CHUNK_TIMEOUT\x10\n\x12\x13\n\x0fOUTCOME_STALLED\x10\x0b\x12\x15\n\x11OUTCOME_TRUNCATED\x10\x0c\x12\x15\n\x11OUTCOME_CANCELLED\x10\r\x12\x17\n\x13OUTCOME_NO_CAPACITY\x10\x0e\x12\x18\n\x14OUTCOME_MODEL_DENIED\x10\x0f\x12\x1d\n\x19OUTCOME_UNSUPPORTED_INPUT\x10\x10*V\n\nTruncation\x12\x1a\n\x16TRUNCATION_UNSPECIFIED\x10\x00\x12\x17\n\x13TRUNCATION_DISABLED\x10\x01\x12\x13\n\x0fTRUNCATION_AUTO\x10\x02*R\n\tCacheMode\x12\x1a\n\x16\x43\x41\x43HE_MODE_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41\x43HE_MODE_BYPASS\x10\x01\x12\x12\n\x0e\x43\x41\x43HE_MODE_OFF\x10\x02*q\n\x0b\x43\x61\x63heStatus\x12\x1c\n\x18\x43\x41\x43HE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n\x10\x43\x41\x43HE_STATUS_HIT\x10\x01\x12\x15\n\x11\x43\x41\x43HE_STATUS_MISS\x10\x02\x12\x17\n\x13\x43\x41\x43HE_STATUS_BYPASS\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'clients.switchboard.v1.routing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=1068
-  _globals['_OUTCOME']._serialized_end=1522
-  _globals['_TRUNCATION']._serialized_start=1524
-  _globals['_TRUNCATION']._serialized_end=1610
-  _globals['_CACHEMODE']._serialized_start=1612
-  _globals['_CACHEMODE']._serialized_end=1694
-  _globals['_CACHESTATUS']._serialized_start=1696
-  _globals['_CACHESTATUS']._serialized_end=1809
-  _globals['_ROUTINGOPTIONS']._serialized_start=48
-  _globals['_ROUTINGOPTIONS']._serialized_end=174
-  _globals['_ATTEMPT']._serialized_start=177
-  _globals['_ATTEMPT']._serialized_end=352
-  _globals['_ROUTEINFO']._serialized_start=355
-  _globals['_ROUTEINFO']._serialized_end=745
-  _globals['_RATELIMITSTATUS']._serialized_start=748
-  _globals['_RATELIMITSTATUS']._serialized_end=1065
+  _globals['_OUTCOME']._serialized_start=1098
+  _globals['_OUTCOME']._serialized_end=1552
+  _globals['_TRUNCATION']._serialized_start=1554
+  _globals['_TRUNCATION']._serialized_end=1640
+  _globals['_CACHEMODE']._serialized_start=1642
+  _globals['_CACHEMODE']._serialized_end=1724
+  _globals['_CACHESTATUS']._serialized_start=1726
+  _globals['_CACHESTATUS']._serialized_end=1839
+  _globals['_ROUTINGOPTIONS']._serialized_start=49
+  _globals['_ROUTINGOPTIONS']._serialized_end=204
+  _globals['_ATTEMPT']._serialized_start=207
+  _globals['_ATTEMPT']._serialized_end=382
+  _globals['_ROUTEINFO']._serialized_start=385
+  _globals['_ROUTEINFO']._serialized_end=775
+  _globals['_RATELIMITSTATUS']._serialized_start=778
+  _globals['_RATELIMITSTATUS']._serialized_end=1095
 # @@protoc_insertion_point(module_scope)

@@ -178,6 +178,7 @@ class RoutingOptions(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     CACHE_FIELD_NUMBER: _builtins.int
     TRUNCATION_FIELD_NUMBER: _builtins.int
+    STORED_CONVERSATION_FIELD_NUMBER: _builtins.int
     session_id: _builtins.str
     """Names the conversation for sticky routing and thread protection. When empty, the router uses
     the OpenAI `user` field, else a stable hash of the conversation's opening messages. At most
@@ -192,16 +193,23 @@ class RoutingOptions(_message.Message):
     """What the router does when the input is past the model's context window (OpenAI's Responses
     `truncation`). Unset: as DISABLED.
     """
+    stored_conversation: _builtins.bool
+    """The conversation's turns are made of what the router stores of it (the Responses API's
+    `store`, `previous_response_id`, `conversation`), kept as the guardrails redact it. A
+    conversation named by its opening is then named by its opening as redacted, which its later
+    turns send, not as sent (the OpenAI `user` is still named as sent: no turn stores it).
+    """
     def __init__(
         self,
         *,
         session_id: _builtins.str = ...,
         cache: Global___CacheMode.ValueType = ...,
         truncation: Global___Truncation.ValueType = ...,
+        stored_conversation: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "session_id", b"session_id", "truncation", b"truncation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache", b"cache", "session_id", b"session_id", "stored_conversation", b"stored_conversation", "truncation", b"truncation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -106,7 +106,7 @@ async def test_a_reload_keeps_the_count(
     router = await guarded(fake, start_router, clock, per_address=2, overall=100, window_s=60)
     assert await server_info(router, WRONG) == grpc.StatusCode.UNAUTHENTICATED
 
-    config = router.runtime.config.model_dump(mode="json", round_trip=True)
+    config = router.runtime.config.model_dump(round_trip=True)
     await router.server.reload(SwitchboardConfig.model_validate(config))
     assert await server_info(router, WRONG) == grpc.StatusCode.UNAUTHENTICATED
 
@@ -171,7 +171,7 @@ async def test_a_reload_that_shortens_the_window_ends_each_later_window_on_time(
         first, second = RouterHandle(router.server, ipv4), RouterHandle(router.server, ipv6)
         assert await server_info(first, WRONG) == grpc.StatusCode.UNAUTHENTICATED
 
-        shorter = router.runtime.config.model_dump(mode="json", round_trip=True)
+        shorter = router.runtime.config.model_dump(round_trip=True)
         shorter["auth"]["admin_throttle"]["window_s"] = 60
         await router.server.reload(SwitchboardConfig.model_validate(shorter))
         assert await server_info(second, WRONG) == grpc.StatusCode.UNAUTHENTICATED

@@ -216,7 +216,7 @@ async def test_a_reload_changes_the_limits_and_keeps_the_count(
         assert await models(router, WRONG, ATTACKER) == UNKNOWN
     assert await models(router, APP, ATTACKER) == OK
 
-    config = router.runtime.config.model_dump(mode="json", round_trip=True)
+    config = router.runtime.config.model_dump(round_trip=True)
     config["auth"]["key_throttle"]["per_address"] = 2
     await router.server.reload(SwitchboardConfig.model_validate(config))
 

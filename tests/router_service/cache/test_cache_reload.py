@@ -44,7 +44,10 @@ async def test_a_model_routed_elsewhere_by_a_reload_is_asked_afresh(
     for model in ("chain", "steady"):
         assert (await _asked(router, model)).route.cache == MISS
     rerouted = copy.deepcopy(config)
-    rerouted["models"]["chain"]["deployments"].reverse()  # beta first now
+    # Beta alone now (a reorder alone would keep the conversation on alpha: its sticky choice)
+    rerouted["models"]["chain"]["deployments"] = [
+        d for d in rerouted["models"]["chain"]["deployments"] if d["provider"] == "beta"
+    ]
     await router.server.reload(SwitchboardConfig.model_validate(rerouted))
 
     fresh = await _asked(router, "chain")

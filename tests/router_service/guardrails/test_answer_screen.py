@@ -4,6 +4,7 @@ at every position), for each built-in detector, redact and block, several choice
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -374,3 +375,26 @@ def test_digit_groups_streamed_cut_anywhere_are_redacted_as_unary(text: str) -> 
         assert "".join(out) == unary, cut
     out, _ = _stream(_chars(text))
     assert "".join(out) == unary
+
+
+# Pieces of digit-heavy text (cards, 2-digit numbers, IBAN-like groups, phones, emails) joined
+# by separators that continue a run of digit groups or break it.
+_PIECES = (
+    *(CARD, "5500-0000-0000-0004", "3782 822463 10005", "4111111111111111", "12/26", "5 27"),
+    *("17", "123", "4", "44", "4444", "DE89 3704 0044 0532 0130 00", "+44 20 7946 0958"),
+    *("+1 415 555 0100", "(555) 123-4567", "(+44) 20 7946 0958", "(24 h)", EMAIL, "7", "x"),
+)
+_JOINS = (" ", " ", "-", "", "  ", ". ", "\u00a0", "\n", "\\n")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_digit_heavy_texts_streamed_in_pieces_are_redacted_as_unary(seed: int) -> None:
+    rng = random.Random(seed)  # finds in a run follow one another: as the whole text's scan
+    for _ in range(60):
+        parts = [rng.choice(_PIECES) + rng.choice(_JOINS) for _ in range(rng.randint(5, 40))]
+        text = "".join(parts)
+        unary = PII.redact(text, Counter()) or text
+        cuts = sorted(rng.sample(range(len(text) + 1), min(len(text), rng.randint(1, 40))))
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+        out, _ = _stream(pieces)
+        assert "".join(out) == unary, (text, cuts)

@@ -318,6 +318,19 @@ def test_a_phone_followed_by_a_parenthesis_leaves_the_parenthesis() -> None:
     )
 
 
+def test_a_phone_whose_country_code_is_in_parentheses_is_found() -> None:
+    # `(+44) 20 …`: the `)` after the country code closes what opened before the `+`, so the
+    # number leaves no parenthesis open (found before `(24 h)` was kept out of numbers).
+    text = "Call (+44) 20 7946 0958 (24 h) or (+49) 30 12345678."
+    assert _redacted("phone", text) == "Call ([REDACTED:phone] (24 h) or ([REDACTED:phone]."
+
+
+def test_a_phone_with_a_parenthesis_left_open_inside_it_is_found_whole() -> None:
+    # No shorter number before the `(` (the note after one): the `(` is the number's own.
+    text = "Call +1 (415 555 0100 or +44 (20 7946 0958 today."
+    assert _redacted("phone", text) == "Call [REDACTED:phone] or [REDACTED:phone] today."
+
+
 def test_a_card_followed_by_a_two_digit_number_is_found() -> None:
     # Not a month (`05`) nor a code (`123`): a count, a line's number. The card is found.
     text = "card 4111 1111 1111 1111 17 times, 5500-0000-0000-0004-99 too"

@@ -136,3 +136,107 @@ async def test_a_request_too_large_for_the_keys_tpm_fails_over_whole(
     assert [len(call.body["messages"]) for call in calls] == [8, 8, 8]
     listed = await router.admin.ListKeys(admin_pb.ListKeysRequest())
     assert {key.state for key in listed.keys} == {admin_pb.KEY_STATE_ACTIVE}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+async def test_a_request_too_large_for_the_keys_tpm_leaves_none_of_it_in_the_window(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any], stream: bool
+) -> None:
+    """The key's tpm of 50 admits a request of 62 into its empty window; the upstream refuses it
+    as larger than its own budget, reading nothing. Its estimate goes back, as a context-length
+    refusal's does: the key serves the next, smaller request at once (not held back a minute
+    by tokens nobody spent, which would be the cooling the refusal is spared)."""
+    fake.state.set_scenario(Scenario(status=429, error_body=TPM_TOO_LARGE))
+    router = await start_router(one_key(fake.base_url, state_section, 0, tpm=50))
+    large = pb.ChatRequest(params=CONVERSATION)
+    large.params.max_tokens = 10  # 62 tokens
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        if stream:
+            request = pb.ChatStreamRequest(params=large.params)
+            _ = [event async for event in router.stub.ChatStream(request)]
+        else:
+            await router.stub.Chat(large)
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    fake.state.set_scenario(Scenario())
+    after = await router.stub.Chat(hello(10))
+    assert after.completion.choices[0].message.text == "Echo: hi"
+
+
+async def test_a_held_back_retry_waits_for_nothing_while_another_deployment_is_free(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """A deployment whose keys are at their limits is passed over while another may answer, and
+    queued for only when none did: so is one whose shortened retry its key's rpm holds back.
+    Beta, free, answers at once (shortening the conversation for its own window), not after
+    alpha's queue (300 s on a clock nobody moves: the call's deadline is a hang guard)."""
+    fake.state.set_scenario(Scenario(context_window=5))
+    config = base_config(fake.base_url, state=state_section)
+    config["providers"]["alpha"].update(keys=[{"key": "sk-alpha-1", "rpm": 2}], queue_timeout_s=300)
+    router = await start_router(config, clock=ManualClock())
+    request = pb.ChatRequest(params=CONVERSATION, routing=AUTO)
+    answer = await router.stub.Chat(request, timeout=30)
+    assert answer.route.deployment == "beta/model-b"
+    assert outcomes(answer.route)[:2] == [Outcome.CONTEXT_TOO_LONG] * 2  # alpha's two tries
+    assert answer.route.attempts[-1].outcome == Outcome.OK.value
+
+
+async def test_a_held_back_retry_queued_for_goes_on_shortened(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """Alpha's shortened retry is held back by its key's rpm of 2, and beta's one key is at its
+    rpm of 1 already: nothing answered, so the request queues for alpha. When the key's minute
+    moves on, the retry goes on where it was held (the third, shorter try), not from the whole
+    input again: the two tries alpha refused are not sent, nor paid, twice (nor would the
+    retry then be held back a second minute, past a queue_timeout_s of one)."""
+    fake.state.set_scenario(Scenario(context_window=5), key="sk-alpha-1")
+    config = base_config(fake.base_url, state=state_section)
+    config["providers"]["alpha"].update(keys=[{"key": "sk-alpha-1", "rpm": 2}], queue_timeout_s=300)
+    config["providers"]["beta"].update(keys=[{"key": "sk-beta-1", "rpm": 1}])
+    config["models"]["solo-b"] = {"deployments": [{"provider": "beta", "model": "model-b"}]}
+    clock = ManualClock()
+    router = await start_router(config, clock=clock)
+    spent = hello(10)
+    spent.params.model = "solo-b"
+    await router.stub.Chat(spent)  # beta's rpm of 1, spent
+    asked = asyncio.ensure_future(
+        router.stub.Chat(pb.ChatRequest(params=CONVERSATION, routing=AUTO))
+    )
+    await _waiting(router, 1)
+    assert fake.state.count(path="/chat/completions", key="sk-alpha-1") == 2
+    clock.advance(120.0)  # alpha's rpm window moves on
+
+    async def answered_or_resent() -> bool:  # resent: held back again, for a minute nobody moves
+        return asked.done() or fake.state.count(path="/chat/completions", key="sk-alpha-1") > 3
+
+    await eventually(answered_or_resent, what="the queued retry answered")
+    assert fake.state.count(path="/chat/completions", key="sk-alpha-1") == 3
+    answer = await asked
+    assert answer.route.deployment == "alpha/model-a"
+    assert outcomes(answer.route) == [Outcome.CONTEXT_TOO_LONG] * 2 + [Outcome.OK]
+    assert answer.route.truncated_messages == 6
+
+
+async def test_held_back_retries_on_every_deployment_queue_once(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """Alpha's and beta's shortened retries are both held back by their keys' rpm of 2: as for
+    deployments at their limits, the request queues once, for the first (alpha), not first in
+    place on beta, the last, and then again for alpha (twice queue_timeout_s before its 429)."""
+    fake.state.set_scenario(Scenario(context_window=5))
+    config = base_config(fake.base_url, state=state_section)
+    for name in ("alpha", "beta"):
+        key = {"key": f"sk-{name}-1", "rpm": 2}
+        config["providers"][name].update(keys=[key], queue_timeout_s=300)
+    clock = ManualClock()
+    router = await start_router(config, clock=clock)
+    asked = asyncio.ensure_future(
+        router.stub.Chat(pb.ChatRequest(params=CONVERSATION, routing=AUTO))
+    )
+    await _waiting(router, 1)  # alpha's: the queue
+    assert router.runtime.pools["beta"].waiting == 0
+    assert fake.state.count(path="/chat/completions") == 4  # two tries each
+    clock.advance(120.0)  # the keys' rpm windows move on
+    answer = await asked
+    assert answer.route.deployment == "alpha/model-a"
+    assert answer.route.truncated_messages == 6
+    assert fake.state.count(path="/chat/completions", key="sk-alpha-1") == 3

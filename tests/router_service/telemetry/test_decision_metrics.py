@@ -87,8 +87,16 @@ async def test_a_refused_pick_is_a_request_by_its_outcome(
     assert value(found, "switchboard_attempts_total") == 0
 
 
+# A timeout gRPC always sends rounded up (as 10.1 s: its 100 ms step above 10 s), so the router's
+# clock reads a little time left when the caller's own deadline passes, in every run (a 10 s
+# timeout is sent as 10 s or, some runs, as 10.1 s).
+_ROUNDED_UP_TIMEOUT_S = 10.05
+
+
 @pytest.mark.parametrize(
-    ("moved_s", "outcome"), [(5.0, "CANCELLED"), (9.9, "DEADLINE_EXCEEDED")], ids=["left", "due"]
+    ("moved_s", "outcome"),
+    [(5.0, "CANCELLED"), (_ROUNDED_UP_TIMEOUT_S, "DEADLINE_EXCEEDED")],
+    ids=["left", "due"],
 )
 async def test_a_pick_cancelled_near_its_deadline_is_read_as_a_request_reads_it(
     fake: FakeUpstream,
@@ -99,11 +107,10 @@ async def test_a_pick_cancelled_near_its_deadline_is_read_as_a_request_reads_it(
     moved_s: float,
     outcome: str,
 ) -> None:
-    """A pick held at the state store (the reply to its route's record) whose call is cancelled:
-    with 0.1 s left on the router's clock of a 10 s timeout (which gRPC may send 0.1 s rounded up)
-    that was the deadline's, on its SERVER span and in `switchboard.requests`, as for a chat;
-    with 5 s left its caller left. Its lease, taken by the report that did not end, is counted
-    once, UNKNOWN, by the next sweep (it was neither reported nor left to expire)."""
+    """A pick held at the state store (the reply to its route's record) whose call is cancelled
+    as its caller's deadline passes on the router's clock (which, gRPC having sent the timeout
+    rounded up, reads a little time left): that was the deadline's, on its SERVER span and in
+    `switchboard.requests`, as for a chat; with 5 s left its caller left."""
     clock = ManualClock(1_700_000_000.0)
     config = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
     config["state"].update(socket_timeout_s=60.0)  # not reached by the clock's move
@@ -111,7 +118,7 @@ async def test_a_pick_cancelled_near_its_deadline_is_read_as_a_request_reads_it(
     router = await start_router(config, clock=clock)
     redis_proxy.hold_replies_after(b":route:")  # held where it keeps its route, past its lease
     call = router.stub.PickRoute(
-        pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE, timeout=10
+        pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE, timeout=_ROUNDED_UP_TIMEOUT_S
     )
     picking = asyncio.ensure_future(call)
     await asyncio.wait_for(redis_proxy.held.wait(), 10)

@@ -20,6 +20,7 @@ from tests.conftest import StartRouter
 from tests.helpers import eventually
 from tests.replicas.harness import replica_config, two_replicas
 from tests.replicas.redis_fixtures import RedisProxy, redis_proxy
+from tests.router_service.server.test_file_upload_cut import cut_short
 from tests.router_service.server.test_routing import AS_SERVICE, with_route_client
 from tests.router_service.telemetry.spans import Trace, attrs
 from tests.router_service.telemetry.test_decision_metrics import ROUTE
@@ -94,6 +95,20 @@ async def test_a_lease_outstanding_at_a_stop_is_counted_unknown_once(
     assert await two.leases_held() == 0
 
 
+async def report_status(captured: TelemetryCapture) -> int:
+    """The status on the one ReportOutcome call's SERVER span, once it ended (its handler may
+    unwind after its caller saw the cancel)."""
+
+    def served() -> list[ReadableSpan]:
+        return Trace(captured.spans()).named("switchboard.v1.RouterService/ReportOutcome")
+
+    async def ended() -> bool:
+        return len(served()) == 1
+
+    await eventually(ended, what="the ReportOutcome call's SERVER span ended")
+    return int(attrs(served()[0])["rpc.grpc.status_code"])
+
+
 @pytest.mark.parametrize(
     ("moved_s", "status"),
     [(5.0, grpc.StatusCode.CANCELLED), (10.0, grpc.StatusCode.DEADLINE_EXCEEDED)],
@@ -132,14 +147,7 @@ async def test_a_report_cancelled_near_its_deadline_is_read_by_its_deadline(
     await asyncio.wait_for(released.wait(), 10)
     await redis_proxy.restore()
 
-    def served() -> list[ReadableSpan]:
-        return Trace(captured.spans()).named("switchboard.v1.RouterService/ReportOutcome")
-
-    async def ended() -> bool:
-        return len(served()) == 1
-
-    await eventually(ended, what="the ReportOutcome call's SERVER span ended")
-    assert attrs(served()[0])["rpc.grpc.status_code"] == status.value[0]
+    assert (await report_status(captured)) == status.value[0]
     await router.runtime.route_leases.sweep()
     found = samples(captured.prometheus_text())
     assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="UNKNOWN") == 1
@@ -236,3 +244,57 @@ async def test_a_report_the_picker_cut_off_takes_before_another_replica_is_count
     found = samples(captured.prometheus_text())
     assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="OK") == 1
     assert value(found, "switchboard_requests_total") == 1
+
+
+# Where the report's caller leaves (the reply Redis holds), on which replica, what it counts as.
+_LEFT = [(b"taken", True, "UNKNOWN"), (b"ZREM", False, "OK"), (b"ZREM", True, "OK")]
+
+
+@pytest.mark.parametrize(
+    ("held", "elsewhere", "outcome"), _LEFT, ids=["taking", "give-back", "give-back-elsewhere"]
+)
+async def test_a_report_whose_caller_left_midway_is_counted_once(
+    redis_proxy: RedisProxy,
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    captured: TelemetryCapture,
+    redis_url: str,
+    redis_prefix: str,
+    held: bytes,
+    elsewhere: bool,
+    outcome: str,
+) -> None:
+    """Its caller gone while Redis (its reply late) took the route's record for another replica
+    than the picking one: the record is taken, so the picking replica counts nothing; the taking
+    one counts it UNKNOWN at its next sweep, as a report that did not end (was counted nowhere),
+    and gives back its key's slot. Gone while Redis gave the key's slot back, the report applied
+    (the key's outcome, the session's choice, the statistics), on either replica: counted once,
+    as reported (was counted nowhere: out of every table, its count skipped)."""
+    direct = with_route_client(replica_config(fake.base_url, redis_url, redis_prefix))
+    through = with_route_client(replica_config(fake.base_url, redis_proxy.url, redis_prefix))
+    through["state"].update(socket_timeout_s=60.0)  # the late reply is not a timeout
+    clock = ManualClock(time.time())
+    two = await start_router(through, clock=clock)
+    one = await start_router(direct, clock=clock) if elsewhere else two
+    picked = await one.stub.PickRoute(pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE)
+    redis_proxy.hold_replies_after(held)  # its record taken, or its key's slot given back
+    report = pb.ReportOutcomeRequest(
+        lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK, total_tokens=7
+    )
+    call = two.stub.ReportOutcome(report, metadata=AS_SERVICE)
+    reporting = asyncio.ensure_future(call)
+    await asyncio.wait_for(redis_proxy.held.wait(), 10)
+    await cut_short(two, call)
+    await redis_proxy.restore()
+
+    assert (await report_status(captured)) == grpc.StatusCode.CANCELLED.value[0]
+    assert reporting.cancelled()
+    clock.advance(one.runtime.config.route_lease_ttl_s + 1)
+    await one.runtime.route_leases.sweep()
+    await two.runtime.route_leases.sweep()
+
+    found = samples(captured.prometheus_text())
+    assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome=outcome) == 1
+    assert value(found, "switchboard_requests_total") == 1
+    assert len(one.runtime.route_leases) == 0
+    assert await one.leases_held() == 0
