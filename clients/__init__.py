@@ -12,6 +12,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
     from clients._base import (
         IDEMPOTENT_METHODS,
         LARGEST_ANSWER_BYTES,
+        MAX_METADATA_BYTES,
         MAX_RECONNECT_BACKOFF_MS,
         MAX_SESSION_ID_BYTES,
         READY_WAIT_S,
@@ -24,7 +25,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
     from clients._observer import CallObserver, ObservedCall
     from clients._stream import CallStream, RouterMediaStream, RouterRealtime, RouterStream
     from clients._sync_client import SyncRouterClient
-    from clients._sync_stream import SyncRouterMediaStream, SyncRouterStream
+    from clients._sync_stream import SyncCallStream, SyncRouterMediaStream, SyncRouterStream
     from clients._targets import checked_target
     from clients.codec import (
         CHARS_PER_TOKEN,
@@ -137,6 +138,7 @@ _WHERE = {
     "INCLUDABLE": "codec",
     "InvalidRequestError": "errors",
     "LARGEST_ANSWER_BYTES": "_base",
+    "MAX_METADATA_BYTES": "_base",
     "MAX_RECONNECT_BACKOFF_MS": "_base",
     "MAX_SESSION_ID_BYTES": "_base",
     "MEDIA_PATHS": "codec",
@@ -156,6 +158,7 @@ _WHERE = {
     "RouterStream": "_stream",
     "SUMMARY_INSTRUCTION": "codec",
     "SwitchboardClientError": "errors",
+    "SyncCallStream": "_sync_stream",
     "SyncRouterClient": "_sync_client",
     "SyncRouterMediaStream": "_sync_stream",
     "SyncRouterStream": "_sync_stream",
@@ -242,6 +245,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "INCLUDABLE",
     "LARGEST_ANSWER_BYTES",
+    "MAX_METADATA_BYTES",
     "MAX_RECONNECT_BACKOFF_MS",
     "MAX_SESSION_ID_BYTES",
     "MEDIA_PATHS",
@@ -272,6 +276,7 @@ __all__ = [
     "RouterRealtime",
     "RouterStream",
     "SwitchboardClientError",
+    "SyncCallStream",
     "SyncRouterClient",
     "SyncRouterMediaStream",
     "SyncRouterStream",

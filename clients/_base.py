@@ -31,6 +31,17 @@ MAX_SESSION_ID_BYTES = 256
 # embedding batch (2,048 inputs × 3,072 values, sent as doubles) is ~50 MB, and a model with
 # 4,096 dimensions ~67 MB. grpc allocates what a message needs, not its limit.
 LARGEST_ANSWER_BYTES = 128 * 1024 * 1024
+# A call's metadata limit, either way (HPACK's count: each pair's key, value and 32 bytes, grpc's
+# own headers included), on the router's server and the clients' channels alike. grpc's own
+# is a soft limit of 8 KiB, past which it refused calls (or answers) at random, the more the
+# closer to its hard one, 16 KiB: a caller saw a call fail one time in twenty, then pass. Here
+# the soft limit is the hard one: under it every call passes, over it every one is refused
+# (RESOURCE_EXHAUSTED, `METADATA_TOO_LARGE`), as `LocalChannel` does in-process.
+MAX_METADATA_BYTES = 16 * 1024
+METADATA_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+    ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
+)
 # Pings keep idle connections through NATs and load balancers alive and find dead routers fast.
 # The router's server permits them: grpc.http2.min_ping_interval_without_data_ms = 10000 (half
 # this keepalive time) and keepalive_permit_without_calls = 1; otherwise it would answer GOAWAY
@@ -132,6 +143,7 @@ def channel_options(
         "grpc.lb_policy_name": "round_robin",
         "grpc.service_config": _SERVICE_CONFIG,
         **dict(_KEEPALIVE_OPTIONS),
+        **dict(METADATA_OPTIONS),
         "grpc.max_reconnect_backoff_ms": MAX_RECONNECT_BACKOFF_MS,
         "grpc.max_send_message_length": max_message_bytes,
         "grpc.max_receive_message_length": max(max_message_bytes, LARGEST_ANSWER_BYTES),
@@ -240,8 +252,8 @@ class map_rpc_errors:
     ``StopIteration`` passes through with no generator in between.
 
     ``closed``: whether the blocking client was closed, for the call its close cancelled, which
-    grpc ends with its own CANCELLED ("Channel closed!"): that is ``LOCALLY_CANCELLED`` too, as
-    in the async client.
+    grpc ends with its own CANCELLED ("Channel closed!"), or refuses with a ``ValueError`` when
+    the close came as it began: that is ``LOCALLY_CANCELLED`` too, as in the async client.
     """
 
     def __init__(self, sent_once: bool = False, closed: Callable[[], bool] | None = None) -> None:
@@ -265,6 +277,9 @@ class map_rpc_errors:
             elif details.bare and details.code is grpc.StatusCode.CANCELLED and self._closed:
                 details = LOCALLY_CANCELLED if self._closed() else details
             raise RouterError(details) from exc
+        if isinstance(exc, ValueError) and self._closed is not None and self._closed():
+            # grpc's "Cannot invoke RPC on closed channel!": the close came as the call began.
+            raise RouterError(LOCALLY_CANCELLED) from exc
         if isinstance(exc, asyncio.CancelledError) and not _task_cancelling():
             raise RouterError(LOCALLY_CANCELLED) from exc
 

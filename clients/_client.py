@@ -33,6 +33,7 @@ from clients._cancelling import retire_channel, unary_result
 from clients._client_keys import ClientKeyCalls
 from clients._conversations import ConversationCalls
 from clients._files import FileCalls
+from clients._loops import bound_loop, running_loop
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._ready import LateStart, ReadyGate
@@ -109,9 +110,11 @@ class RouterClient(
         self._calls: weakref.WeakSet[Any] = weakref.WeakSet()
         self._retired: set[asyncio.Task[None]] = set()
         self._gate: ReadyGate | None = None  # the current channel's, made on open
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one its channel serves
 
     def _open(self) -> None:
         super()._open()
+        self._loop = running_loop()  # the one its channel serves (outside any: the first used)
         if self._gate is not None:
             self._gate.close(replaced=True)  # `use_credentials`
         self._gate = ReadyGate(self._channel, self._ready_wait_s)
@@ -123,6 +126,15 @@ class RouterClient(
                 response_deserializer=router_service_pb2.ChatStreamResponse.FromString,
                 _registered_method=True,  # as the generated stub: registered once, not per call
             )
+
+    def _stub(self, service: str) -> Any:
+        """`BaseClient._stub`, refused on an event loop other than the one it was opened on
+        (`bound_loop`): its channel serves only that one."""
+        if self._state is State.OPENED and running_loop() is self._loop:  # ~0.35 µs a call
+            return self._router if service == "router" else self._admin
+        stub = super()._stub(service)
+        self._loop = bound_loop(self._loop)
+        return stub
 
     def _make_channel(self) -> Any:
         if self._local is not None:

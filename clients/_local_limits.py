@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from clients._base import MAX_METADATA_BYTES
+
 __all__ = ["answer_refused", "metadata_refused", "request_refused", "send_refused"]
 
-# grpc's hard limit on a call's metadata (the router's `grpc.max_metadata_size` default; past
-# its 8 KiB soft limit grpc refuses calls at random, which in-process ones are not), counted as
-# HPACK counts it: each pair's key and value and 32 bytes; grpc's own headers (`:path`,
-# `user-agent`, `te`, ...) take about 540 bytes of it on a router call.
-_METADATA_HARD_LIMIT = 16_384
+# The router's limit on a call's metadata (`MAX_METADATA_BYTES`: its soft and hard limit),
+# counted as HPACK counts it: each pair's key and value and 32 bytes; grpc's own headers
+# (`:path`, `user-agent`, `te`, ...) take about 540 bytes of it on a router call.
+_METADATA_HARD_LIMIT = MAX_METADATA_BYTES
 _GRPC_OWN_HEADERS_BYTES = 540
 
 

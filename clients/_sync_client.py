@@ -14,6 +14,7 @@ import grpc
 
 from clients._background import SyncBackgroundCalls
 from clients._base import (
+    LOCALLY_CANCELLED,
     USE_CLIENT_DEFAULT,
     BaseClient,
     Metadata,
@@ -28,6 +29,7 @@ from clients._media_calls import SyncMediaCalls
 from clients._ready import SyncReadyGate
 from clients._sync_stream import SyncCallStream, SyncRouterMediaStream, SyncRouterStream
 from clients._uploads import SyncUploadCalls
+from clients.errors import RouterError
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 
 
@@ -103,10 +105,21 @@ class SyncRouterClient(
         """One unary call on the router (``stub="router"``) or admin service."""
         kwargs, sent_once = self._ready(stub, rpc, deadline, metadata)
         with map_rpc_errors(sent_once, self._was_closed):
-            return getattr(self._stub(stub), rpc)(req, **kwargs)
+            return getattr(self._begun_stub(stub), rpc)(req, **kwargs)
 
     def _was_closed(self) -> bool:
         return self._state is State.CLOSED
+
+    def _begun_stub(self, stub: str) -> Any:
+        """The stub of a call begun before any close (`_ready` let it through): one closed
+        since ends CANCELLED, as a call the close cancels, not with `_stub`'s refusal of a call
+        made on a closed client (threads sharing one: another closed it meanwhile)."""
+        if self._state is State.CLOSED:
+            raise RouterError(LOCALLY_CANCELLED)
+        # Not `_stub`, whose own check a close in between would fail; closed meanwhile, the
+        # stub's channel refuses the call (`map_rpc_errors`: CANCELLED too). Mid-rotation
+        # (`use_credentials`), the replaced channel's, open until the client closes.
+        return self._router if stub == "router" else self._admin
 
     def _ready(
         self, stub: str, rpc: str, deadline: Timeout, metadata: Metadata | None
@@ -131,8 +144,8 @@ class SyncRouterClient(
         """A streaming call of the router's `rpc`, started (as the streams take it: the call,
         whether it is sent once, and whether the client was closed)."""
         kwargs, sent_once = self._ready("router", rpc, deadline, metadata)
-        with map_rpc_errors(sent_once):
-            call = getattr(self._stub("router"), rpc)(request, **kwargs)
+        with map_rpc_errors(sent_once, self._was_closed):
+            call = getattr(self._begun_stub("router"), rpc)(request, **kwargs)
         return call, sent_once, self._was_closed
 
     def chat_stream(

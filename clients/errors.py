@@ -54,8 +54,9 @@ __all__ = [
 
 ERROR_DOMAIN = "switchboard"
 _DETAILS_KEY = "grpc-status-details-bin"
-# Status details ride in the trailers, and gRPC refuses metadata beyond a few KiB (8 KiB soft
-# limit by default). The message, the BadRequest violations (which quote what was sent) and the
+# Status details ride in the trailers, and gRPC refuses metadata beyond a few KiB (16 KiB on
+# our channels, `MAX_METADATA_BYTES`; now and then past 8 KiB with grpc's defaults, another
+# caller's). The message, the BadRequest violations (which quote what was sent) and the
 # passed-through upstream error are bounded so that an upstream's chatty error page, or a
 # caller's long value quoted back, cannot turn into an unreadable RESOURCE_EXHAUSTED.
 _MAX_MESSAGE_BYTES = 1024
@@ -211,14 +212,16 @@ RETRY_PUSHBACK = "grpc-retry-pushback-ms"
 def details_from_rpc_error(err: grpc.RpcError) -> ErrorDetails:
     """Read :class:`ErrorDetails` back from a failed call, sync or ``grpc.aio``.
 
-    Errors that carry no ``google.rpc.Status`` (a dead channel, a deadline, a size limit, a
-    foreign server) are ``bare``, with gRPC's own message and the status code's name as their
-    reason (``METADATA_TOO_LARGE`` or ``MESSAGE_TOO_LARGE`` for gRPC's size refusals).
+    Errors that carry no ``google.rpc.Status`` of their code (a dead channel, a deadline, a size
+    limit, a foreign server) are ``bare``, with gRPC's own message and the status code's name as
+    their reason (``METADATA_TOO_LARGE`` or ``MESSAGE_TOO_LARGE`` for gRPC's size refusals).
     """
     code = _call_attr(err, "code") or grpc.StatusCode.UNKNOWN
     message = _call_attr(err, "details") or ""
     status = _rich_status(_call_attr(err, "trailing_metadata") or ())
-    if status is None:
+    # One of another code is not the call's (grpc's own `rpc_status.from_call` refuses it): an
+    # answer grpc refused (its trailers past a size limit) still hands its trailers over.
+    if status is None or status.code != code.value[0]:
         return ErrorDetails(code, message, _bare_reason(code, message), bare=True)
     info = error_details_pb2.ErrorInfo()
     retry: float | None = None

@@ -35,8 +35,8 @@ __all__ = [
 
 Metadata = tuple[tuple[str, str], ...]
 
-# Each forwarded header's largest value. gRPC refuses a call whose metadata passes 8 KiB now and
-# then and 16 KiB always (the router's `grpc.max_metadata_size` defaults), as RESOURCE_EXHAUSTED;
+# Each forwarded header's largest value. gRPC refuses a call whose metadata passes 16 KiB
+# (`clients.MAX_METADATA_BYTES`, the router's soft and hard limit), as RESOURCE_EXHAUSTED;
 # its own headers, `traceparent` and the peer address take a few hundred bytes more. Refused
 # here instead, with the header's name, before the router is called.
 # (x-session-id's own, shorter, limit is the router's: `session_id` refuses it first, as a 400.)

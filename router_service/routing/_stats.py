@@ -50,6 +50,7 @@ class RoutingStats:
         self._pending_since = 0.0
         self._timer: asyncio.TimerHandle | None = None  # the flush of a quiet replica
         self._late: asyncio.Task[None] | None = None  # that flush, running
+        self._writes: set[asyncio.Task[None]] = set()  # flushes' writes, running
         self._closed = False
 
     @staticmethod
@@ -102,25 +103,44 @@ class RoutingStats:
             self._timer = None
         if self._late is not None:
             await asyncio.wait((self._late,))
+        if self._writes:  # those whose callers left: what they failed to write is put back
+            await asyncio.wait(self._writes)
         await self.flush()
 
     async def flush(self) -> None:
-        """Write what was counted since the last flush (the admin view and shutdown call it too)."""
+        """Write what was counted since the last flush (the admin view and shutdown call it too).
+        The write goes on when its caller leaves (a call whose result made it): Redis runs a
+        write whose reply nobody waits for, so it is neither lost nor written again."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if not self._pending:
+            return
         pending, self._pending = self._pending, {}
+        write = asyncio.get_running_loop().create_task(self._write(pending))
+        self._writes.add(write)
+        write.add_done_callback(self._written)
+        await asyncio.shield(write)
+
+    async def _write(self, pending: dict[tuple[str, int], dict[str, float]]) -> None:
         ttl = self._config.thompson_window_s + self._config.bucket_s
         try:
             for key in list(pending):
                 deployment, bucket = key
                 await self._store.add_to_bucket(self._name(deployment), bucket, pending[key], ttl)
                 del pending[key]
-        except BaseException:
-            # Cut (the caller whose result made this write left) or failed: not lost, every
-            # request's results since the last write are in it. The next flush writes them.
+        except Exception:
+            # Failed (the store refused it): not lost, every request's results since the last
+            # write are in it. The next flush writes them.
             self._put_back(pending)
             raise
+
+    def _written(self, write: asyncio.Task[None]) -> None:
+        """A flush's write, done. Its failure was logged by its caller, or, when the caller
+        left, is not reported: its results are put back for the next flush."""
+        self._writes.discard(write)
+        if not write.cancelled():
+            write.exception()
 
     def _put_back(self, unwritten: dict[tuple[str, int], dict[str, float]]) -> None:
         """`unwritten` counted again, for a write `stats_flush_s` from now (a timer's, when no

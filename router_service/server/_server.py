@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import grpc
 from grpc_health.v1 import health, health_pb2
 
-from clients import LARGEST_ANSWER_BYTES
+from clients import LARGEST_ANSWER_BYTES, MAX_METADATA_BYTES
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 from router_service._listening import grpc_host
 from router_service.cancellation import uncut
@@ -75,6 +75,10 @@ def server_options(max_message_bytes: int) -> list[tuple[str, int]]:
         ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
         ("grpc.http2.max_ping_strikes", 0),
         ("grpc.so_reuseport", 0),
+        # A call's metadata: every call under 16 KiB is taken, none over it (grpc's own soft
+        # limit refused calls past 8 KiB at random): clients.MAX_METADATA_BYTES.
+        ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+        ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
     ]
 
 

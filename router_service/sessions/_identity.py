@@ -130,7 +130,9 @@ def _content_bytes(message: chat_pb2.ChatMessage) -> bytes:
     if which != "parts":
         return b""
     content = message.parts
-    if any("cache_control" in part.extra_json for part in content.parts):
+    if any(part.extra_json for part in content.parts):
+        # Each re-encoded alike, marked or not: a gRPC caller's own JSON (`{"a": 1}`) says
+        # what the router's re-encoding of it says once its breakpoint is taken out.
         content = chat_pb2.ContentParts(parts=[_unmarked(part) for part in content.parts])
     if all(part.WhichOneof("part") == "text" and not part.extra_json for part in content.parts):
         return "".join(part.text.text for part in content.parts).encode()

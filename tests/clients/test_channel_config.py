@@ -77,6 +77,9 @@ def test_channel_options_defaults_and_overrides() -> None:
         "grpc.max_send_message_length": 1024,
         # Answers are not held to the request limit (an embedding batch).
         "grpc.max_receive_message_length": 128 * 1024 * 1024,
+        # An answer's metadata: no refusal at random past grpc's 8 KiB soft limit.
+        "grpc.max_metadata_size": 16 * 1024,
+        "grpc.absolute_max_metadata_size": 16 * 1024,
         "grpc.x": "y",
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import typing
 
 import pytest
 
@@ -18,6 +19,7 @@ EXPECTED = [
     "IDEMPOTENT_METHODS",
     "INCLUDABLE",
     "LARGEST_ANSWER_BYTES",
+    "MAX_METADATA_BYTES",
     "MAX_RECONNECT_BACKOFF_MS",
     "MAX_SESSION_ID_BYTES",
     "MEDIA_PATHS",
@@ -48,6 +50,7 @@ EXPECTED = [
     "RouterRealtime",
     "RouterStream",
     "SwitchboardClientError",
+    "SyncCallStream",
     "SyncRouterClient",
     "SyncRouterMediaStream",
     "SyncRouterStream",
@@ -208,3 +211,36 @@ def test_a_lazy_package_still_gives_its_submodules_and_lists_its_names(
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def _returned_classes(client: type) -> set[type]:
+    """The classes of ours the public methods of `client` return (their annotations')."""
+    # Some modules import what they return for the type checker only: resolved from them all.
+    known = {
+        name: value
+        for module in list(sys.modules.values())
+        if module is not None and module.__name__.startswith("clients._")
+        for name, value in vars(module).items()
+        if isinstance(value, type)
+    }
+    found: set[type] = set()
+    for name in dir(client):
+        method = getattr(client, name)
+        if name.startswith("_") or not callable(method):
+            continue
+        returned = typing.get_type_hints(method, localns=known).get("return")
+        for kind in (returned, typing.get_origin(returned), *typing.get_args(returned)):
+            if isinstance(kind, type) and kind.__module__.startswith("clients._"):
+                found.add(kind)
+    return found
+
+
+@pytest.mark.parametrize("client", ["RouterClient", "SyncRouterClient"])
+def test_what_the_clients_return_is_exported(client: str) -> None:
+    # `SyncRouterClient.realtime` (and `resume_response`) returned a `SyncCallStream` that could
+    # not be imported from `clients` to annotate a caller's own code with.
+    returned = _returned_classes(getattr(clients, client))
+    assert returned, "no class of ours found: the check looks at nothing"
+    for kind in returned:
+        assert kind.__name__ in clients.__all__, kind
+        assert getattr(clients, kind.__name__) is kind

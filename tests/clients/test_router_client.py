@@ -235,6 +235,39 @@ async def test_lifetime(router: tuple[FakeRouter, str]) -> None:
             pass
 
 
+async def test_a_client_used_on_another_event_loop_says_so_before_any_call(
+    router: tuple[FakeRouter, str],
+) -> None:
+    # A grpc.aio channel is its loop's: used from another (a second `asyncio.run`, a thread's
+    # loop) a call failed with asyncio's "attached to a different loop" or "Event loop is
+    # closed", and left grpc's call coroutine never awaited (a RuntimeWarning at exit).
+    fake, target = router
+    async with RouterClient(target) as client:
+        await client.list_models()
+        calls = fake.calls
+
+        async def read_stream() -> None:
+            async with client.chat_stream(stream_request(), timeout=5) as stream:
+                await anext(stream)
+
+        async def elsewhere() -> list[str]:
+            refusals = []
+            for use in (
+                lambda: client.chat(chat_request(), timeout=5),
+                lambda: client.list_models(timeout=5),
+                read_stream,
+            ):
+                with pytest.raises(RuntimeError) as refused:
+                    await use()
+                refusals.append(str(refused.value))
+            return refusals
+
+        refusals = await asyncio.to_thread(asyncio.run, elsewhere())
+        assert all("another event loop" in refusal for refusal in refusals), refusals
+        assert fake.calls == calls  # none was sent
+        assert (await client.chat(chat_request(), timeout=5)).completion.id == "a"
+
+
 async def test_unreachable_router_is_a_router_error_once_the_retries_are_spent() -> None:
     async with serving("gone") as (_, target):
         pass  # the server is stopped again: nothing listens on the port

@@ -32,6 +32,8 @@ def test_the_router_accepts_the_pings_the_edge_sends() -> None:
         MIN_RECV_PING_INTERVAL,
         MAX_PING_STRIKES,
         "grpc.so_reuseport",
+        "grpc.max_metadata_size",
+        "grpc.absolute_max_metadata_size",
     }
     assert set(server) <= known
 

@@ -4,11 +4,14 @@ Anthropic SDK's users and Claude-through-OpenAI callers do: the real SDKs throug
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
 import openai
 
+from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
@@ -101,3 +104,33 @@ async def test_a_moved_breakpoint_beside_other_keys_keeps_the_conversation_on_it
         clock.advance(TRANSIENT_S + 1)
         again = await sdk.chat.completions.with_raw_response.create(model="chat", messages=second)
     assert again.headers["x-switchboard-deployment"] == "beta/model-b"
+
+
+def _grpc_turn(*parts: tuple[str, dict[str, Any]]) -> pb.ChatRequest:
+    """A gRPC chat of user turns, each one text part with its unmodelled keys written by
+    hand (`json.dumps`: with spaces, not as the router re-encodes them); "Done." between."""
+    messages: list[chat_pb2.ChatMessage] = []
+    for text, extra in parts:
+        if messages:
+            messages.append(chat_pb2.ChatMessage(role=chat_pb2.ROLE_ASSISTANT, text="Done."))
+        part = chat_pb2.ContentPart(text=chat_pb2.TextPart(text=text), extra_json=json.dumps(extra))
+        content = chat_pb2.ContentParts(parts=[part])
+        messages.append(chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, parts=content))
+    return pb.ChatRequest(params=chat_pb2.ChatParams(model="chat", messages=messages))
+
+
+async def test_a_moved_breakpoint_keeps_a_grpc_conversation_whose_keys_are_written_by_hand(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A gRPC caller writes a part's `extra_json` itself: the opening names one conversation
+    whether its breakpoint is there (the router re-encodes the part without it) or not."""
+    clock = ManualClock()
+    router = await start_router(config(fake.base_url, {"backend": "memory"}), clock=clock)
+    title = {"title": "bug 7"}
+    fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-a")
+    moved = await router.stub.Chat(_grpc_turn(("fix the bug", {**title, "cache_control": CACHED})))
+    assert moved.route.deployment == "beta/model-b"
+    clock.advance(TRANSIENT_S + 1)
+    marked = {"cache_control": CACHED}
+    again = await router.stub.Chat(_grpc_turn(("fix the bug", title), ("test it", marked)))
+    assert again.route.deployment == "beta/model-b"

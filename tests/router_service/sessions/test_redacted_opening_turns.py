@@ -13,14 +13,16 @@ import pytest
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import StartRouter
+from tests.helpers import eventually
 from tests.router_service.sessions.test_sticky_per_model import TRANSIENT_S, config
 
 PII = [{"name": "pii", "detect": ["email"], "action": "redact"}]
 
 
+@pytest.mark.parametrize("background", [False, True])
 @pytest.mark.parametrize("stream", [False, True])
 async def test_a_stored_responses_next_turn_keeps_its_conversations_deployment(
-    fake: FakeUpstream, start_router: StartRouter, start_edge: Any, stream: bool
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Any, stream: bool, background: bool
 ) -> None:
     clock = ManualClock()
     settings = {**config(fake.base_url, {"backend": "memory"}), "guardrails": PII}
@@ -28,14 +30,12 @@ async def test_a_stored_responses_next_turn_keeps_its_conversations_deployment(
     edge = await start_edge(router)
     async with openai.AsyncOpenAI(base_url=f"{edge.base_url}/v1", api_key="sk-x") as sdk:
         fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-a")
-        first = await sdk.responses.with_raw_response.create(
-            model="chat", input="Customer: jane@example.com", store=True
-        )
-        assert first.headers["x-switchboard-deployment"] == "beta/model-b"
+        first = await _first_turn(sdk, background)
+        assert fake.state.calls()[-1].model == "model-b"
         await router.runtime.afterwork.drain()
         clock.advance(TRANSIENT_S + 1)  # alpha serves again: only the sticky choice holds
         again = await sdk.responses.with_raw_response.create(
-            model="chat", input="and then?", previous_response_id=first.parse().id, stream=stream
+            model="chat", input="and then?", previous_response_id=first, stream=stream
         )
         if stream:
             events = again.parse()
@@ -45,3 +45,18 @@ async def test_a_stored_responses_next_turn_keeps_its_conversations_deployment(
     sent = fake.state.calls()[-1].body["messages"]
     assert sent[0]["content"] == "Customer: [REDACTED:email]"
     assert again.headers["x-switchboard-deployment"] == "beta/model-b"
+
+
+async def _first_turn(sdk: openai.AsyncOpenAI, background: bool) -> str:
+    """The id of the conversation's first turn, stored: answered at once, or in the background
+    (the router runs it: its session named as the edge said)."""
+    opening = "Customer: jane@example.com"
+    if not background:
+        return (await sdk.responses.create(model="chat", input=opening, store=True)).id
+    first = await sdk.responses.create(model="chat", input=opening, background=True)
+
+    async def done() -> bool:
+        return (await sdk.responses.retrieve(first.id)).status == "completed"
+
+    await eventually(done, what="the background response answered")
+    return first.id

@@ -1,0 +1,29 @@
+"""The event loop an async client's channel serves: grpc.aio binds a channel (and
+``LocalChannel`` its calls) to the loop it was made on; a call from another failed with
+asyncio's "attached to a different loop" or "Event loop is closed", its grpc coroutine never
+awaited."""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["bound_loop", "running_loop"]
+
+
+# The running loop, or None outside any: asyncio's own (in `asyncio.events.__all__`), which
+# `get_running_loop` wraps with an exception to catch.
+running_loop = asyncio._get_running_loop
+
+
+def bound_loop(bound: asyncio.AbstractEventLoop | None) -> asyncio.AbstractEventLoop | None:
+    """The loop a client is bound to once used from the running one: `bound`, or the running
+    loop when it had none (opened outside any); RuntimeError, before any call, from another."""
+    loop = running_loop()
+    if loop is bound or loop is None:
+        return bound
+    if bound is None:
+        return loop
+    raise RuntimeError(
+        "This RouterClient was opened on another event loop, and its channel serves only that "
+        "one: make one client per event loop (each asyncio.run its own)."
+    )
