@@ -20,10 +20,10 @@ from router_service.auth._callers import Caller
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.errors import ClientRateLimitedError
 from router_service.state import (
-    RATE_WINDOW_S,
     RateWindows,
     SlotRequest,
     StateStore,
+    correction_window,
     sliding_count,
     sliding_wait,
 )
@@ -177,13 +177,11 @@ class CallerLimits:
         put there, were counted nowhere (a session's start estimates none)."""
         if ticket is None or not ticket.tpm or used < 0 or used == ticket.estimate:
             return
-        now = math.floor(self._clock.now() / RATE_WINDOW_S)
-        if ticket.window >= now - 1:
-            await self._store.add_tokens(
-                ticket.resource, ticket.window, used - ticket.estimate, lease_id=ticket.lease_id
-            )
-        elif used > ticket.estimate:
-            await self._store.add_tokens(ticket.resource, now, used - ticket.estimate)
+        delta, now = used - ticket.estimate, self._clock.now()
+        placed = correction_window(ticket.window, delta, 0, now, ticket.lease_id)
+        if placed is not None:
+            window, delta, _, lease_id = placed
+            await self._store.add_tokens(ticket.resource, window, delta, lease_id=lease_id)
 
     async def give_back(self, ticket: RateTicket | None, *, rpm: bool = True) -> None:
         """Un-count a request refused as invalid: its place in rpm (unless not `rpm`: an

@@ -275,11 +275,11 @@ class Uploads:
         ended = await self._ended(client, done)
         if ended.status != "cancelled":
             raise UploadNotPendingError(upload.id, ended.status, "cancel")
-        if answered_locally(self._store, before):  # Redis lost once its end was written
-            # What its parts hold there is unknown here: all they could (`held_of` clamps at 0).
+        await self._count(client, upload, -await self._held(client, upload.id))
+        # Redis lost once its end was written (or as its count was read or given back): what
+        # its parts hold there is unknown here, all they could given back (`held_of` clamps).
+        if answered_locally(self._store, before):
             await self._recounted(client, upload, -upload.bytes, before)
-        else:
-            await self._count(client, upload, -await self._held(client, upload.id))
         await given_back(self._store, client, lease)
         # A completion's file kept, its end never written (Redis lost as it was), charged
         # nothing: not the client's (a completion still running deletes its own as it ends).

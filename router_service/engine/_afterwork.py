@@ -1,8 +1,9 @@
 """Afterwork: what a call leaves to do once its answer is ready, done after it has left.
 
-A successful attempt ends by giving its key lease back, leaving the session's active mark and
-sticking the session to the deployment (`_attempt_end.AttemptEnd`). On a shared store each of
-those is a round trip to Redis, and the caller does not need any of them: awaiting them before
+A successful attempt ends by giving its key lease back and leaving the session's active mark
+(`_attempt_end.AttemptEnd`); on a shared store each is a round trip to Redis, and the caller
+needs neither (its sticky choice is no afterwork: the caller's next call, on any replica, reads
+it, so it is written before the answer, when it changed or is due for renewal): awaiting them before
 the answer made every call through the Redis backend one round trip slower than its routing
 needed (the release alone: ~0.3 ms at c=1 on loopback, a network round trip more in a real
 deployment). So, on a store that waits for the network, the executor hands the attempt's exit

@@ -17,14 +17,13 @@ __all__ = ["AttemptEnd"]
 
 class AttemptEnd:
     """What an attempt's stack does when it closes: stop a stream's renewals (`hold`), release
-    the key lease, leave the session's active mark and, after a success, stick the session to
-    the deployment. Independent writes,
-    each run whatever happened to the others (a cancellation included), as the callbacks of an
-    exit stack would. Those that reach the shared store are started together when the store
-    sends them in one round trip (Redis) and there is more than one (a task each); the rest
-    (a mark kept in this process, a stick with nothing to write) cost no task."""
+    the key lease and leave the session's active mark (the sticky choice is written before the
+    answer: `AttemptRunner._one`). Independent writes, each run whatever happened to the others
+    (a cancellation included), as the callbacks of an exit stack would. Those that reach the
+    shared store are started together when the store sends them in one round trip (Redis) and
+    there is more than one (a task each); the rest (a mark kept in this process) cost no task."""
 
-    __slots__ = ("_lease", "_sessions", "_together", "hold", "mark", "span_end", "stick")
+    __slots__ = ("_lease", "_sessions", "_together", "hold", "mark", "span_end")
 
     def __init__(self, lease: KeyLease, sessions: SessionState, *, together: bool) -> None:
         self._lease = lease
@@ -32,8 +31,6 @@ class AttemptEnd:
         self._together = together
         self.mark: ActiveMark | None = None
         self.hold: Hold | None = None  # a stream's renewals, stopped first
-        # session, model, deployment, current (`SessionState.stick`)
-        self.stick: tuple[str, str, str, str | None] | None = None
         # A successful attempt's span, ended last, with what the stack closes with (or what
         # the writes raised): as the stack's own first callback it would have been.
         self.span_end: Callable[[BaseException | None], None] | None = None
@@ -63,9 +60,6 @@ class AttemptEnd:
         shared: list[Awaitable[None]] = [self._lease.release()]
         if mark is not None and local is None:
             shared.append(sessions.leave(mark))
-        if self.stick is not None and not sessions.stuck(*self.stick):
-            session, model, deployment, current = self.stick
-            shared.append(sessions.stick(session, model, deployment, current=current))
         # First the mark kept in this process: it never waits, so nothing cuts it, and a
         # cancellation told after the shared writes (below) must not skip it.
         if local is not None:

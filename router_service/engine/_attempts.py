@@ -92,9 +92,9 @@ class AttemptRunner:
         Deployments whose keys are all at their limits are skipped at first; if nothing else
         answered, the request then queues (in arrival order) for the first of them.
         `record_success=False` is for a stream, which stays open after its attempt: the caller
-        records its result when it ends, and the session sticks to the deployment at once
-        (not when the stream's stack closes, after its last event went out). A call answered
-        at once sticks when its stack closes, together with the lease release. `cannot` says
+        records its result when it ends. Either way the session sticks to the deployment
+        before the caller hears anything (its next call, on any replica, reads the choice);
+        the lease release and the rest wait for the stack's close. `cannot` says
         which deployments cannot express the request at all (UNSUPPORTED_INPUT): they are
         passed over, and the caller gets their 400 only when no other could serve."""
         if not plan.candidates:
@@ -216,7 +216,7 @@ class AttemptRunner:
         deployment: Deployment,
         lease: KeyLease,
         attempt: Attempt[T],
-        stick_at_close: bool,
+        unary: bool,
         span: AttemptHandle,
     ) -> tuple[T, AsyncExitStack] | UpstreamFailure | Unavailable:
         """One attempt; on success what it holds, `span` included, ends with the stack."""
@@ -238,7 +238,7 @@ class AttemptRunner:
             return _BUSY
         # A stream may outlast its lease's and mark's TTLs; so may a call whose total_s nears them.
         ttl_s = min(deployment.pool.lease_ttl_s, self.sessions.mark_ttl_s)
-        if not stick_at_close or ctx.attempt_timeout(deployment.timeouts.total_s) > ttl_s * 2 / 3:
+        if not unary or ctx.attempt_timeout(deployment.timeouts.total_s) > ttl_s * 2 / 3:
             end.hold = self.renewer.keep(lease, end, self.sessions, ttl_s, ctx.stream_slot)
         try:
             value = await _in_time(ctx, attempt, deployment, lease, stack)
@@ -255,12 +255,13 @@ class AttemptRunner:
         ctx.record(deployment, fp, Outcome.OK, started, upstream_status=200)
         try:
             await lease.report(Outcome.OK)
+            # Before the answer (a stream's: before its first chunk): the caller's next call,
+            # on any replica, reads it. Nothing is sent when the plan read this very choice
+            # and this replica wrote it lately (`SessionState.stuck`): the common case.
             current = ctx.plan.sticky if ctx.plan is not None else None
-            session, model = ctx.session_id, ctx.requested_model
-            if stick_at_close:
-                end.stick = (session, model, deployment.name, current)
-            else:
-                await self.sessions.stick(session, model, deployment.name, current=current)
+            stick = (ctx.session_id, ctx.requested_model, deployment.name, current)
+            if not self.sessions.stuck(*stick):  # no coroutine either, then
+                await self.sessions.stick(*stick[:3], current=current)
         except BaseException:  # the caller left during the stick's round trip, or it failed
             await close_failed(stack)  # nobody else would: the lease held, a stream's renewed
             raise

@@ -143,7 +143,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         completion, deployment, stack = await self._run(
             ctx, plan, attempt, tokens=estimate_chat_tokens(params), params=params
         )
-        await self._afterwork.close(stack)  # the release and the session's writes: after
+        await self._afterwork.close(stack)  # the release and the session mark: after
         # Unpriced (the common case): the None check alone, no usage looked at.
         priced = deployment.price is not None and completion.HasField("usage")
         usage = completion.usage if priced else None
@@ -270,7 +270,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             if summary is None:
                 return  # the relay ended with an error event (and recorded the failure)
             # The upstream stream has ended: what is left (its connection back to the pool, the
-            # release, the session's writes) need not hold up the end of the caller's stream.
+            # release, the session mark) need not hold up the end of the caller's stream.
             done = stack.pop_all()
         try:
             yield StreamEvent(summary=summary)

@@ -39,7 +39,7 @@ _FIELDS = frozenset(
     {
         "messages", "system", "inferenceConfig", "toolConfig", "guardrailConfig",
         "additionalModelRequestFields", "promptVariables", "additionalModelResponseFieldPaths",
-        "requestMetadata", "performanceConfig", "serviceTier",
+        "requestMetadata", "performanceConfig", "serviceTier", "outputConfig",
     }
 )  # fmt: skip
 _INFERENCE = frozenset({"maxTokens", "temperature", "topP", "stopSequences"})
@@ -132,6 +132,8 @@ def converse_problem(body: JsonObject, model: str = "") -> str | None:
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
         return f"extraneous key [{unknown[0]}] is not permitted"
+    if "outputConfig" in body and not _json_schema_format(body["outputConfig"]):
+        return "outputConfig.textFormat: a json_schema, its structure.jsonSchema.schema JSON text"
     inference = body.get("inferenceConfig") or {}
     extra = set(inference) - _INFERENCE
     if extra:
@@ -167,6 +169,20 @@ def converse_problem(body: JsonObject, model: str = "") -> str | None:
                     "blank. Add text to the text field, and try again."
                 )
     return _repeated_document_name(messages)
+
+
+def _json_schema_format(config: Any) -> bool:
+    """Converse's `outputConfig`: `textFormat` of type json_schema, its schema a JSON string."""
+    fmt = config.get("textFormat") if isinstance(config, dict) else None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return False
+    structure = fmt.get("structure")
+    definition = structure.get("jsonSchema") if isinstance(structure, dict) else None
+    schema = definition.get("schema") if isinstance(definition, dict) else None
+    try:
+        return isinstance(schema, str) and isinstance(orjson.loads(schema), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 def _repeated_document_name(messages: list[Any]) -> str | None:

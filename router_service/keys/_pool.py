@@ -35,7 +35,7 @@ from router_service.keys._waiters import ModelQueues
 from router_service.keys._whose import MANUAL_DISABLE_S as _FOREVER_S
 from router_service.keys._whose import whose_disables
 from router_service.outcomes import KeyAction, Outcome, Scope, key_action
-from router_service.state import SlotGrant, SlotRequest, StateStore
+from router_service.state import SlotGrant, SlotRequest, StateStore, correction_window
 
 log = logging.getLogger("switchboard.keys")
 
@@ -251,9 +251,9 @@ class KeyPool(PoolNames):
         return any([await self.store.renew(name, lease_id, self.lease_ttl_s) for name in names])
 
     async def _add_tokens(self, lease: KeyLease, delta: int, *, requests: int = 0) -> None:
-        if delta or requests:
-            name = self.slot_now(lease.key)  # the windows moved with the slots
-            await self.store.add_tokens(name, lease.window, delta, requests, lease_id=lease.slot_id)
+        placed = correction_window(lease.window, delta, requests, self.clock.now(), lease.slot_id)
+        if (delta or requests) and placed is not None:  # the windows moved with the slots
+            await self.store.add_tokens(self.slot_now(lease.key), *placed[:3], lease_id=placed[3])
 
     # -- reacting to outcomes ------------------------------------------------------------------
     async def report(

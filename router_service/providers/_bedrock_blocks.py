@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from router_service.providers import _mapping as M
 from router_service.providers._media import file_input
 from router_service.providers._media_types import guess_media_type
@@ -174,3 +176,23 @@ def _unused(name: str, taken: set[str]) -> str:
         name = given[: _NAME_MAX - len(suffix)].rstrip() + suffix
     taken.add(name.lower())
     return name
+
+
+def with_output_config(out: JsonObject, body: Mapping[str, Any]) -> None:
+    """A `json_schema` response_format (an Anthropic caller's `output_config.format` too) as
+    Converse's structured outputs, `outputConfig.textFormat`, its schema a JSON string (as
+    https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_JsonSchemaDefinition.html
+    says), unless the caller wrote its own `outputConfig`."""
+    given = body.get("response_format")
+    if "outputConfig" in out or not isinstance(given, Mapping):
+        return
+    json_schema = given.get("json_schema") if given.get("type") == "json_schema" else None
+    schema = json_schema.get("schema") if isinstance(json_schema, Mapping) else None
+    if not isinstance(json_schema, Mapping) or not isinstance(schema, Mapping):
+        return
+    definition: JsonObject = {"schema": orjson.dumps(schema).decode()}
+    for key in ("name", "description"):
+        if isinstance(json_schema.get(key), str):
+            definition[key] = json_schema[key]
+    structure = {"jsonSchema": definition}
+    out["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": structure}}

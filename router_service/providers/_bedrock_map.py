@@ -47,7 +47,7 @@ _CONVERSE_FIELDS = frozenset(
     {
         "guardrailConfig", "additionalModelRequestFields", "promptVariables",
         "additionalModelResponseFieldPaths", "requestMetadata", "performanceConfig",
-        "serviceTier",
+        "serviceTier", "outputConfig",
     }
 )  # fmt: skip
 _FINISH = {
@@ -64,8 +64,7 @@ _FINISH = {
 
 
 def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
-    """The Converse body for an OpenAI-dialect chat body (the model id travels in the URL; it
-    says which reasoning knob the model takes)."""
+    """The Converse body of an OpenAI chat body (the URL's model id says its reasoning knob)."""
     system, messages = _messages(body.get("messages") or [])
     out: JsonObject = {"messages": messages}
     if system:
@@ -88,6 +87,7 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
             **extra,
             **(given if isinstance(given, dict) else {}),
         }
+    B.with_output_config(out, body)
     for_bedrock(out, body, model)
     return out
 

@@ -26,7 +26,7 @@ from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWri
 from router_service.state._memory import MemoryStateStore
 from router_service.state._open import open_store
 from router_service.state._quota import ByteQuota, QuotaReading, QuotaStanding
-from router_service.state._rates import sliding_count, sliding_wait
+from router_service.state._rates import correction_window, sliding_count, sliding_wait
 from router_service.state._resilient import ResilientStateStore
 from router_service.state._shared_writes import (
     answered_locally,
@@ -75,6 +75,7 @@ __all__ = [
     "StateStore",
     "StoreUnavailableError",
     "answered_locally",
+    "correction_window",
     "document_delete",
     "documents_delete",
     "index_name",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 __all__ = [
     "RATE_WINDOW_S",
     "RateCount",
+    "correction_window",
     "rate_count",
     "rate_window",
     "sliding_count",
@@ -38,6 +39,22 @@ def rate_window(stored: int | None, now: float) -> int:
     the same."""
     window = math.floor(now / RATE_WINDOW_S)
     return window + 1 if stored == window + 1 else window
+
+
+def correction_window(
+    window: int, delta: int, requests: int, now: float, lease_id: str
+) -> tuple[int, int, int, str] | None:
+    """Where a grant's correction goes (window, delta, requests, lease_id): the grant's own
+    `window` while it still counts in the sliding minute; once it no longer does (a Realtime
+    session, a WebRTC call, a long stream outlived it), the current minute, wherever counts go
+    now, for what the call used past its estimate (counted nowhere else); None for what would
+    lower a minute that no longer counts."""
+    current = math.floor(now / RATE_WINDOW_S)
+    if window >= current - 1:
+        return window, delta, requests, lease_id
+    if delta <= 0 and requests <= 0:
+        return None
+    return current, max(0, delta), max(0, requests), ""
 
 
 def sliding_count(prev: float, cur: float, now: float, window: int) -> float:

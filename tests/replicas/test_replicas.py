@@ -19,7 +19,7 @@ from router_service.state import ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
 from tests.replicas.harness import ask, peak_concurrency, replica_config, set_enabled, two_replicas
-from tests.replicas.redis_fixtures import keys_under
+from tests.replicas.redis_fixtures import RedisProxy, keys_under
 
 
 async def three(start_router: StartRouter, config: dict[str, object]) -> list[RouterHandle]:
@@ -311,3 +311,33 @@ async def test_a_half_open_key_failing_on_another_replica_doubles_the_probe_back
     assert not health.half_open
     assert health.probe_backoff_s == initial_s * 2
     assert health.next_probe_at - clock.now() >= initial_s  # the doubled wait's least jitter
+
+
+async def test_a_unary_answer_comes_after_its_sessions_sticky_choice_is_written(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    redis_url: str,
+    redis_prefix: str,
+    redis_proxy: RedisProxy,
+) -> None:
+    """The sticky choice of a session's first call is in Redis before the caller has its answer:
+    a next call on another replica, sent once the answer is in, reads it. It was written after
+    the answer (with the lease's release), and under load that next call could plan before it
+    landed and be served by the other deployment."""
+    config = replica_config(fake.base_url, redis_proxy.url, redis_prefix)
+    config["models"]["chain"]["strategy"] = "weighted"
+    a = await start_router(config)
+    direct = replica_config(fake.base_url, redis_url, redis_prefix)
+    direct["models"]["chain"]["strategy"] = "weighted"
+    b = await start_router(direct)
+    # A's sticky write (its plan's MGET read the name too) runs on Redis, unacknowledged.
+    redis_proxy.hold_replies_after(b"\r\nSET\r\n")
+    answer = asyncio.ensure_future(a.stub.Chat(ask("chain", "s")))
+    await redis_proxy.held.wait()
+    # A whole call on B, long enough for an answer A had already sent to arrive.
+    await b.stub.Chat(ask("chain", "another"))
+    assert not answer.done(), "answered before Redis acknowledged the session's sticky choice"
+    await redis_proxy.restore()
+    first = (await answer).route.deployment
+    for replica in (b, a, b):
+        assert (await replica.stub.Chat(ask("chain", "s"))).route.deployment == first

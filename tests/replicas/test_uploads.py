@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 
 import openai
 import pytest
@@ -295,11 +296,13 @@ async def test_a_pending_uploads_slot_freed_as_redis_is_lost_is_freed_on_redis_t
             await made(first, 3)
 
 
+@pytest.mark.parametrize("cut_at", ["end", "count"])
 async def test_a_cancel_cut_off_from_redis_once_its_end_is_written_gives_its_parts_back_there(
-    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge, cut_at: str
 ) -> None:
-    """Redis lost just after a cancel wrote the upload's end (its 503): the bytes its parts
-    held are given back on Redis once it answers, not counted there for the upload's hour."""
+    """Redis lost just after a cancel wrote the upload's end (its 503), or once its parts were
+    deleted there, as it reads what they hold: the bytes its parts held are given back on Redis
+    once it answers, not counted there for the upload's hour."""
     redis_proxy, one, two, _clock = await on_one_clock(
         configs, start_router, {"client_bytes": 5000}
     )
@@ -307,20 +310,26 @@ async def test_a_cancel_cut_off_from_redis_once_its_end_is_written_gives_its_par
         upload_id = await made(first, 1500)
         await first.uploads.parts.create(upload_id, data=b"x" * 1500)
         store = one.runtime.store
-        put = store.put_document
+        put, read = store.put_document, store.read_buckets
 
         async def cut_after_the_end(name: str, *args: object, **kwargs: object) -> PutResult:
             kept = await put(name, *args, **kwargs)  # type: ignore[arg-type]
-            if name.startswith("upload-end:"):
+            if cut_at == "end" and name.startswith("upload-end:"):
                 await redis_proxy.cut()
             return kept
 
+        async def cut_at_the_count(names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
+            if cut_at == "count" and any(n.startswith("upload-bytes:") for n in names):
+                await redis_proxy.cut()
+            return await read(names)
+
         store.put_document = cut_after_the_end  # type: ignore[method-assign]
+        store.read_buckets = cut_at_the_count  # type: ignore[method-assign]
         try:
             with contextlib.suppress(openai.InternalServerError):
                 await first.uploads.cancel(upload_id)
         finally:
-            del store.put_document
+            del store.put_document, store.read_buckets
         await redis_proxy.restore()
         store.retry_shared()
         await first.files.list()  # its replica back on Redis (what it queued written)

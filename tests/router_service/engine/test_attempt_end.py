@@ -89,13 +89,13 @@ async def test_only_the_lease_to_give_back_costs_no_task_of_its_own(
     )  # no session limit: the mark stays local
     slot = deployment.pool.slot_name(deployment.pool.keys[0])
 
-    # The first answer of a session: the lease and the new sticky choice go together.
+    # The first answer of a session: its new sticky choice is written before the answer (the
+    # next call, on any replica, reads it); the stack has only the lease to give back.
     stack = await _served(runner, deployment, Plan([deployment]))
+    assert await store.get_values(["sticky:s:g"]) == ["p/m"]
     with counted_tasks() as made:
         await stack.aclose()
-    # One task each for the two writes started together, and the release's shield.
-    assert sorted(made) == ["KeyLease.release", "KeyPool._release", "SessionState.stick"]
-    assert await store.get_values(["sticky:s:g"]) == ["p/m"]
+    assert made == ["KeyPool._release"]
     assert await store.held([slot]) == [0]
 
     # The next one read that choice in its plan, and this replica wrote it: only the lease.
@@ -115,13 +115,12 @@ async def test_a_shared_mark_is_left_together_with_the_lease(http: httpx.AsyncCl
     )
     stack = await _served(runner, deployment, Plan([deployment]))
     assert await store.members("active:p") == {"s": 1}  # counted where replicas see it
+    assert await store.get_values(["sticky:s:g"]) == ["p/m"]  # written before the answer
     with counted_tasks() as made:
         await stack.aclose()
-    # The lease, the mark and the sticky choice start together; the release has its shield.
-    expected = ["KeyLease.release", "KeyPool._release", "SessionState.leave", "SessionState.stick"]
-    assert sorted(made) == expected
+    # The lease and the mark start together; the release has its shield.
+    assert sorted(made) == ["KeyLease.release", "KeyPool._release", "SessionState.leave"]
     assert await store.members("active:p") == {}
-    assert await store.get_values(["sticky:s:g"]) == ["p/m"]
 
 
 async def test_a_cancellation_while_the_writes_start_does_not_lose_them(

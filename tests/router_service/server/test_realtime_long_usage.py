@@ -61,3 +61,25 @@ async def test_a_session_past_midnight_counts_in_the_new_days_budget(
         with pytest.raises(RouterError) as refused:
             await open_session(grpc_client)
     assert refused.value.details.reason == "QUOTA_EXHAUSTED"
+
+
+@pytest.mark.parametrize("minutes", [0, 3])
+async def test_a_long_sessions_usage_counts_in_its_keys_tpm(
+    fake: FakeUpstream, start_router: StartRouter, minutes: int, state_section: dict[str, Any]
+) -> None:
+    # The upstream key's tpm, like the client's: a session answered three minutes after it
+    # opened settled its key lease in the minute it opened in (no longer read), so the key's
+    # tpm never saw its tokens and the next session was sent to the spent key.
+    clock = ManualClock(1_800_000_000.0)
+    config = realtime_config(fake, state=state_section)
+    config["models"]["voice"]["deployments"] = [
+        {"provider": "alpha", "model": "rt-a", "realtime": True}
+    ]
+    config["providers"]["alpha"]["keys"] = [{"key": "sk-alpha-1", "tpm": 10}]
+    router = await start_router(config, clock=clock)
+    async with RouterClient(router.server.address) as grpc_client:
+        first, _ = await open_session(grpc_client)
+        clock.advance(60.0 * minutes + 1)
+        await ask_then_close(first)  # 13 tokens: past the key's 10 this minute
+        with pytest.raises(RouterError):
+            await open_session(grpc_client)
