@@ -149,6 +149,13 @@ def channel_options(
         "grpc.max_receive_message_length": max(max_message_bytes, LARGEST_ANSWER_BYTES),
     }
     merged.update(options)
+    # A metadata limit of the caller's own, soft or hard, is both (as ours): ours beside it
+    # would hold a raised one to 16 KiB, or a lowered soft one refuse at random below ours.
+    given = dict(options)
+    soft, hard = (name for name, _ in METADATA_OPTIONS)
+    for name, other in ((soft, hard), (hard, soft)):
+        if name in given and other not in given:
+            merged[other] = given[name]
     return list(merged.items())
 
 

@@ -17,6 +17,13 @@ from tests.router_service.auth.helpers import chat
 __all__ = ["aborting"]  # the fixture
 
 
+def _not_found_with_trailers(servicer: AbortingRouter, size: int) -> None:
+    """`servicer` answers NOT_FOUND (MODEL_NOT_FOUND) with `size` bytes more of trailers."""
+    status = to_grpc_status(ErrorDetails(Code.NOT_FOUND, "no such model", "MODEL_NOT_FOUND"))
+    large = (("x-large", "a" * size),)
+    servicer.status = status._replace(trailing_metadata=(*status.trailing_metadata, *large))
+
+
 async def test_metadata_between_grpcs_soft_and_hard_limits_is_served_as_over_the_port(
     router: RouterHandle, fake: FakeUpstream
 ) -> None:
@@ -38,9 +45,7 @@ async def test_an_error_with_trailers_between_grpcs_soft_and_hard_limits_is_read
     # such an answer at random (RESOURCE_EXHAUSTED "Stream removed (... exceeds soft limit"):
     # the client's soft limit is its hard one (16 KiB), as the router's.
     servicer, target = aborting
-    status = to_grpc_status(ErrorDetails(Code.NOT_FOUND, "no such model", "MODEL_NOT_FOUND"))
-    large = (("x-large", "a" * 12_000),)
-    servicer.status = status._replace(trailing_metadata=(*status.trailing_metadata, *large))
+    _not_found_with_trailers(servicer, 12_000)
     async with RouterClient(target) as client:
         for _ in range(8):
             with pytest.raises(RouterError) as info:
@@ -56,9 +61,7 @@ async def test_an_answer_grpc_refused_is_not_read_as_the_status_its_trailers_car
     # (NOT_FOUND, MODEL_NOT_FOUND) was read as the refusal's, a RESOURCE_EXHAUSTED named
     # MODEL_NOT_FOUND. A rich status of another code than the call's is not the call's.
     servicer, target = aborting
-    status = to_grpc_status(ErrorDetails(Code.NOT_FOUND, "no such model", "MODEL_NOT_FOUND"))
-    large = (("x-large", "a" * 15_000),)
-    servicer.status = status._replace(trailing_metadata=(*status.trailing_metadata, *large))
+    _not_found_with_trailers(servicer, 15_000)
     options = [("grpc.max_metadata_size", 8 * 1024)]
     endings = set()
     async with RouterClient(target, options=options) as client:
@@ -70,3 +73,19 @@ async def test_an_answer_grpc_refused_is_not_read_as_the_status_its_trailers_car
         (Code.NOT_FOUND, "MODEL_NOT_FOUND", False),
         (Code.RESOURCE_EXHAUSTED, "METADATA_TOO_LARGE", True),
     }
+
+
+@pytest.mark.parametrize("option", ["grpc.max_metadata_size", "grpc.absolute_max_metadata_size"])
+async def test_a_callers_own_metadata_limit_is_its_soft_and_hard_one(
+    aborting: tuple[AbortingRouter, str], option: str
+) -> None:
+    # A caller who raised one of grpc's two limits in `options=` (32 KiB) was held to our other
+    # one (16 KiB): grpc derives the hard limit from a soft one given alone (and back), ours,
+    # set beside it, refused every answer past 16 KiB. The caller's limit is now both.
+    servicer, target = aborting
+    _not_found_with_trailers(servicer, 20_000)
+    async with RouterClient(target, options=[(option, 32 * 1024)]) as client:
+        for _ in range(8):
+            with pytest.raises(RouterError) as info:
+                await client.chat(router_service_pb2.ChatRequest())
+            assert (info.value.grpc_code, info.value.reason) == (Code.NOT_FOUND, "MODEL_NOT_FOUND")
