@@ -148,8 +148,12 @@ def _unmarked(part: chat_pb2.ContentPart) -> chat_pb2.ContentPart:
     if not isinstance(extra, dict):
         return part
     extra.pop("cache_control", None)
+    try:
+        # Its other keys in the order they came in: as a turn that sends the part unmarked has them.
+        encoded = orjson.dumps(extra).decode() if extra else ""
+    except TypeError:  # nested past orjson's depth: named as sent (the request is refused later)
+        return part
     unmarked = chat_pb2.ContentPart()
     unmarked.CopyFrom(part)
-    # Its other keys in the order they came in: as a turn that sends the part unmarked has them.
-    unmarked.extra_json = orjson.dumps(extra).decode() if extra else ""
+    unmarked.extra_json = encoded
     return unmarked
