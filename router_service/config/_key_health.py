@@ -73,7 +73,8 @@ class KeyHealthConfig(_Strict):
         description="How a disabled key is probed: list models, or a 1-token completion.",
     )
     probe_model: str | None = Field(
-        default=None, description="Model for `completion` probes (else the key's last model)."
+        default=None,
+        description="Model for `completion` probes (else its provider's first deployment's).",
     )
     probe_initial_s: float = Field(default=30.0, gt=0, description="First probe after disable.")
     probe_max_s: float = Field(default=3600.0, gt=0, description="Probe backoff ceiling.")
