@@ -13,8 +13,15 @@ from openai.types.chat import ChatCompletionContentPartParam, ChatCompletionMess
 
 from router_service.fake_upstream import FakeUpstream
 from tests.conformance.helpers import PDF_B64
-from tests.conformance.profiles import Profile
+from tests.conformance.profiles import PROFILES, Profile
 from tests.conformance.test_edge_sdk import sdk  # noqa: F401
+
+
+@pytest.fixture(params=[p for p in PROFILES if "file" in p.takes], ids=str)
+def profile(request: pytest.FixtureRequest) -> Profile:
+    """The formats that take files (what one that takes none answers: test_edge_sdk.py)."""
+    taking: Profile = request.param
+    return taking
 
 
 def _pdf(filename: str | None) -> ChatCompletionContentPartParam:
@@ -33,8 +40,6 @@ async def test_files_of_one_name_or_of_none_are_answered(
 ) -> None:
     """Two unnamed PDFs, the same file attached again in a later turn (a conversation carries
     every earlier turn), and two names Bedrock's rules make one (`a.b.pdf`, `a-b.pdf`)."""
-    if "file" not in profile.takes:
-        pytest.skip(f"{profile} takes no files")
     first: list[ChatCompletionContentPartParam] = [
         {"type": "text", "text": "compare"},
         _pdf(None),

@@ -9,6 +9,7 @@ from typing import Any
 
 import anthropic
 import openai
+import pytest
 
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -60,40 +61,30 @@ async def test_a_moved_cache_breakpoint_keeps_a_messages_conversation_on_its_dep
     assert again.headers["x-switchboard-deployment"] == "beta/model-b"
 
 
+_PLAIN = {"type": "text", "text": "fix the bug"}
+# The opening's part with keys of its own beside its breakpoint (in the caller's order, not
+# sorted): without the breakpoint it still says what it said.
+_KEYED = {"type": "text", "text": "fix the bug", "title": "bug 7", "context": "repo x"}
+
+
+@pytest.mark.parametrize(
+    ("opening", "unmarked"),
+    [(_PLAIN, "fix the bug"), (_KEYED, [_KEYED])],  # written plainly; the same part, unmarked
+    ids=["plain", "beside-other-keys"],
+)
 async def test_a_moved_cache_breakpoint_keeps_a_chat_conversation_on_its_deployment(
-    fake: FakeUpstream, start_router: StartRouter, start_edge: Any
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Any,
+    opening: dict[str, Any],
+    unmarked: Any,
 ) -> None:
     clock = ManualClock()
     router = await start_router(config(fake.base_url, {"backend": "memory"}), clock=clock)
     edge = await start_edge(router)
-    opening = {"type": "text", "text": "fix the bug"}
     first: list[Any] = [{"role": "user", "content": [{**opening, "cache_control": CACHED}]}]
     second: list[Any] = [
-        {"role": "user", "content": "fix the bug"},  # its breakpoint gone, written plainly
-        {"role": "assistant", "content": "Done."},
-        {"role": "user", "content": [{"type": "text", "text": "test it", "cache_control": CACHED}]},
-    ]
-    async with openai.AsyncOpenAI(base_url=f"{edge.base_url}/v1", api_key="sk-x") as sdk:
-        fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-a")
-        moved = await sdk.chat.completions.with_raw_response.create(model="chat", messages=first)
-        assert moved.headers["x-switchboard-deployment"] == "beta/model-b"
-        clock.advance(TRANSIENT_S + 1)
-        again = await sdk.chat.completions.with_raw_response.create(model="chat", messages=second)
-    assert again.headers["x-switchboard-deployment"] == "beta/model-b"
-
-
-async def test_a_moved_breakpoint_beside_other_keys_keeps_the_conversation_on_its_deployment(
-    fake: FakeUpstream, start_router: StartRouter, start_edge: Any
-) -> None:
-    """The opening's part carries keys of its own beside its breakpoint (in the caller's order,
-    not sorted): without the breakpoint it still says what it said."""
-    clock = ManualClock()
-    router = await start_router(config(fake.base_url, {"backend": "memory"}), clock=clock)
-    edge = await start_edge(router)
-    opening = {"type": "text", "text": "fix the bug", "title": "bug 7", "context": "repo x"}
-    first: list[Any] = [{"role": "user", "content": [{**opening, "cache_control": CACHED}]}]
-    second: list[Any] = [
-        {"role": "user", "content": [opening]},
+        {"role": "user", "content": unmarked},  # its breakpoint gone
         {"role": "assistant", "content": "Done."},
         {"role": "user", "content": [{"type": "text", "text": "test it", "cache_control": CACHED}]},
     ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import grpc
 import pytest
@@ -120,17 +121,7 @@ async def test_a_pick_cancelled_near_its_deadline_is_read_as_a_request_reads_it(
     call = router.stub.PickRoute(
         pb.PickRouteRequest(model="chain"), metadata=AS_SERVICE, timeout=_ROUNDED_UP_TIMEOUT_S
     )
-    picking = asyncio.ensure_future(call)
-    await asyncio.wait_for(redis_proxy.held.wait(), 10)
-    released = redis_proxy.sent_naming(b"ZREM")  # its key slot given back: its handler cancelled
-    clock.advance(moved_s)
-    call.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await picking
-    # The router hears of the cancel a little after its caller gave up (gRPC's own round): Redis
-    # answers the pick once its handler was cancelled, not before (answered, the pick ends OK).
-    await asyncio.wait_for(released.wait(), 10)
-    await redis_proxy.restore()
+    await cancelled_while_held(call, redis_proxy, clock, moved_s)
 
     def served() -> list[ReadableSpan]:
         return Trace(captured.spans()).named("switchboard.v1.RouterService/PickRoute")
@@ -235,4 +226,22 @@ async def test_an_expired_lease_nobody_took_is_counted_by_a_picker_cut_off(
 
     found = samples(captured.prometheus_text())
     assert value(found, "switchboard_requests_total", **ROUTE, switchboard_outcome="UNKNOWN") == 1
+    await redis_proxy.restore()
+
+
+async def cancelled_while_held(
+    call: Any, redis_proxy: RedisProxy, clock: ManualClock, moved_s: float
+) -> None:
+    """`call` cancelled once Redis holds its reply, the router's clock moved `moved_s` first;
+    back when its handler gave its key slot back (the ZREM a cancelled handler sends) and Redis
+    answers again. The router hears of the cancel a little after its caller gave up (gRPC's own
+    round): Redis answers once the handler was cancelled, not before (answered, it ends OK)."""
+    calling = asyncio.ensure_future(call)
+    await asyncio.wait_for(redis_proxy.held.wait(), 10)
+    released = redis_proxy.sent_naming(b"ZREM")
+    clock.advance(moved_s)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await calling
+    await asyncio.wait_for(released.wait(), 10)
     await redis_proxy.restore()

@@ -23,7 +23,7 @@ from tests.replicas.redis_fixtures import RedisProxy, redis_proxy
 from tests.router_service.server.test_file_upload_cut import cut_short
 from tests.router_service.server.test_routing import AS_SERVICE, with_route_client
 from tests.router_service.telemetry.spans import Trace, attrs
-from tests.router_service.telemetry.test_decision_metrics import ROUTE
+from tests.router_service.telemetry.test_decision_metrics import ROUTE, cancelled_while_held
 from tests.router_service.telemetry.test_metrics import samples, value
 
 __all__ = ["redis_proxy"]  # a fixture
@@ -137,15 +137,7 @@ async def test_a_report_cancelled_near_its_deadline_is_read_by_its_deadline(
     redis_proxy.hold_replies_after(b":route:")  # held where it takes its route's record
     report = pb.ReportOutcomeRequest(lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_OK)
     call = router.stub.ReportOutcome(report, metadata=AS_SERVICE, timeout=10)
-    reporting = asyncio.ensure_future(call)
-    await asyncio.wait_for(redis_proxy.held.wait(), 10)
-    released = redis_proxy.sent_naming(b"ZREM")  # its key slot given back: its handler cancelled
-    clock.advance(moved_s)
-    call.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await reporting
-    await asyncio.wait_for(released.wait(), 10)
-    await redis_proxy.restore()
+    await cancelled_while_held(call, redis_proxy, clock, moved_s)
 
     assert (await report_status(captured)) == status.value[0]
     await router.runtime.route_leases.sweep()
