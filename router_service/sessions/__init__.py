@@ -12,12 +12,14 @@ from router_service.sessions._identity import (
     session_key,
     user_session_id,
 )
+from router_service.sessions._marks import LocalMarks
 from router_service.sessions._protection import ThreadActions, ThreadProtection, thread_actions
 from router_service.sessions._sessions import ActiveMark, SessionState
 
 __all__ = [
     "MAX_SESSION_ID_BYTES",
     "ActiveMark",
+    "LocalMarks",
     "SessionState",
     "ThreadActions",
     "ThreadProtection",
