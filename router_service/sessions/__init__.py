@@ -2,6 +2,7 @@
 
 from clients import MAX_SESSION_ID_BYTES
 from router_service.sessions._identity import (
+    caller_session_id,
     checked_session_id,
     client_document,
     client_scoped,
@@ -23,6 +24,7 @@ __all__ = [
     "SessionState",
     "ThreadActions",
     "ThreadProtection",
+    "caller_session_id",
     "checked_session_id",
     "client_document",
     "client_scoped",
