@@ -268,6 +268,42 @@ async def test_a_client_used_on_another_event_loop_says_so_before_any_call(
         assert (await client.chat(chat_request(), timeout=5)).completion.id == "a"
 
 
+async def test_a_clients_stream_close_and_credentials_used_on_another_loop_say_so(
+    router: tuple[FakeRouter, str],
+) -> None:
+    # Only a call's start was checked: a stream read from another loop met grpc's "attached to
+    # a different loop", closed from there it was cancelled off its loop, the client's aclose
+    # closed its channel there, and use_credentials moved the client to that loop (its calls
+    # on its own loop then failed).
+    _, target = router
+    async with RouterClient(target) as client:
+        async with client.chat_stream(stream_request(), timeout=5) as stream:
+            await anext(stream)
+
+            async def elsewhere() -> list[str]:
+                refusals = []
+                for use in (
+                    lambda: anext(stream),
+                    stream.aclose,
+                    client.aclose,
+                    lambda: _rotated(client),
+                ):
+                    with pytest.raises(RuntimeError) as refused:
+                        await use()
+                    refusals.append(str(refused.value))
+                return refusals
+
+            refusals = await asyncio.to_thread(asyncio.run, elsewhere())
+            assert all("another event loop" in refusal for refusal in refusals), refusals
+            assert (await anext(stream)).chunk.choices[0].delta.text == "lo"  # read on, on its loop
+        assert (await client.chat(chat_request(), timeout=5)).completion.id == "a"
+        assert not client.is_closed
+
+
+async def _rotated(client: RouterClient) -> None:
+    client.use_credentials(grpc.ssl_channel_credentials())
+
+
 async def test_unreachable_router_is_a_router_error_once_the_retries_are_spent() -> None:
     async with serving("gone") as (_, target):
         pass  # the server is stopped again: nothing listens on the port
