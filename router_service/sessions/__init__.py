@@ -11,6 +11,7 @@ from router_service.sessions._identity import (
     pin_session,
     session_id_for,
     session_key,
+    stored_name,
     user_session_id,
 )
 from router_service.sessions._marks import LocalMarks
@@ -33,6 +34,7 @@ __all__ = [
     "pin_session",
     "session_id_for",
     "session_key",
+    "stored_name",
     "thread_actions",
     "user_session_id",
 ]

@@ -118,6 +118,17 @@ def opening_session(routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatPa
     return session_id_for("", params)
 
 
+def stored_name(routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams) -> str:
+    """The name a stored conversation keeps (`StoredResponse.session_id`) for the turns that
+    continue it (`previous_response_id`), which send its messages as stored, redacted: the
+    one its chat is named by as sent (`session_id_for`; a redacted opening's: `pin_session`),
+    so that two conversations a rule redacts alike stay two. "" when its own fields name it
+    (its later turns send them again) or its opening as stored does."""
+    if routing.stored_conversation or caller_session_id(params):
+        return ""
+    return session_id_for(routing.session_id, params)
+
+
 def pin_session(
     routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams, named: str
 ) -> None:
