@@ -10,7 +10,6 @@ from typing import Any
 import grpc
 import pytest
 
-from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.config import SessionsConfig, SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -20,6 +19,7 @@ from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.server.test_routing import ask
+from tests.router_service.sessions.test_busy_provider import held_on_alpha
 
 __all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
@@ -41,14 +41,7 @@ async def test_a_reload_to_provider_ban_counts_the_conversations_already_served(
     fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
 ) -> None:
     router = await start_router(_config(fake, state_section, "model-skip"))
-    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
-    first = ask(model="alpha-only", session="s1")
-    stream = router.stub.ChatStream(
-        pb.ChatStreamRequest(params=first.params, routing=first.routing)
-    )
-    async for event in stream:
-        if event.HasField("chunk"):
-            break  # s1 is served by alpha, before any limit
+    stream = await held_on_alpha(router, fake)  # s1 is served by alpha, before any limit
     reloaded = _config(fake, state_section, "provider-ban")
     await router.server.reload(_validated(reloaded))
 
