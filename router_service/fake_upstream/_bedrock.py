@@ -26,7 +26,7 @@ import orjson
 from aiohttp import web
 
 from . import _responses as R
-from ._anthropic import thinking_problem
+from ._anthropic import output_format_problem, thinking_problem
 from ._bedrock_dialect import BEDROCK, auth_problem, stream_event
 from ._content import MISTRAL_MODEL
 from ._faults import Call, run_stream, send_answer, send_error, send_json
@@ -134,6 +134,8 @@ def converse_problem(body: JsonObject, model: str = "") -> str | None:
         return f"extraneous key [{unknown[0]}] is not permitted"
     if "outputConfig" in body and not _json_schema_format(body["outputConfig"]):
         return "outputConfig.textFormat: a json_schema, its structure.jsonSchema.schema JSON text"
+    if "outputConfig" in body and "claude" in model and output_format_problem(model):
+        return output_format_problem(model)
     inference = body.get("inferenceConfig") or {}
     extra = set(inference) - _INFERENCE
     if extra:

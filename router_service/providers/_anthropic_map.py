@@ -42,7 +42,7 @@ from clients.codec.anthropic import (
 )
 from router_service.providers import _mapping as M
 from router_service.providers._anthropic_blocks import cached, content_blocks
-from router_service.providers._reasoning_claude import for_claude
+from router_service.providers._reasoning_claude import for_claude, takes_output_format
 
 JsonObject = dict[str, Any]
 
@@ -95,7 +95,8 @@ def request_body(
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None and tools:
         out["tool_choice"] = choice
-    _structured(out, body.get("response_format"))
+    if takes_output_format(named or model):  # older Claude refuse it: the format is left out
+        _structured(out, body.get("response_format"))
     for_claude(out, body, named or model, default_max_tokens)
     if stream:
         out["stream"] = True

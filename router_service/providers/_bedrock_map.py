@@ -37,7 +37,11 @@ from typing import Any
 from router_service.providers import _bedrock_blocks as B
 from router_service.providers import _mapping as M
 from router_service.providers._bedrock_stops import filtered, finish_reason
-from router_service.providers._reasoning_claude import for_bedrock
+from router_service.providers._reasoning_claude import (
+    for_bedrock,
+    is_bedrock_claude,
+    takes_output_format,
+)
 
 JsonObject = dict[str, Any]
 
@@ -77,7 +81,8 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
             **extra,
             **(given if isinstance(given, dict) else {}),
         }
-    B.with_output_config(out, body)
+    if not is_bedrock_claude(model) or takes_output_format(model):  # older Claude refuse it
+        B.with_output_config(out, body)
     for_bedrock(out, body, model)
     return out
 
