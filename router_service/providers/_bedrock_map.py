@@ -81,8 +81,8 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
             **extra,
             **(given if isinstance(given, dict) else {}),
         }
-    if not is_bedrock_claude(model) or takes_output_format(model):  # older Claude refuse it
-        B.with_output_config(out, body)
+    if "response_format" in body and (not is_bedrock_claude(model) or takes_output_format(model)):
+        B.with_output_config(out, body)  # none to a Claude older than 4.5: it refuses one
     for_bedrock(out, body, model)
     return out
 

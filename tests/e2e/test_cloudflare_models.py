@@ -13,9 +13,9 @@ import pytest
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._dialects import envelope
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.test_reasoning_sdk import HELLO
 
 LLAMA = "@cf/meta/llama-3.1-8b-instruct"
-HELLO: Any = [{"role": "user", "content": "hello"}]
 NO_SUCH_MODEL = (400, 5007, f"No such model {LLAMA} or task")
 INVALID_MODEL_ID = (404, 3042, "The model name is invalid")
 
