@@ -17,7 +17,8 @@ What each detector finds (README, "Guardrails", says the same to users):
   its base64 body goes when the END line is missing: base64 characters and line breaks, spaces
   pasted for line breaks too, never the prose after a mention of the BEGIN line).
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters (the
-  local part's letters of the alphabets written with spaces between words, `_LOCAL`).
+  local part's letters of the alphabets written with spaces between words, `_long_finds._LOCAL`),
+  the local part however long (RFC 5321's 64 is no limit an attacker keeps to).
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
   a card written as one followed by its expiry's month or its code is found (the card's digits),
@@ -45,6 +46,12 @@ from operator import add
 from typing import Final, get_args
 
 from router_service.config._guardrails import GuardrailDetector as DetectorName
+from router_service.guardrails._long_finds import (
+    EMAIL,
+    PRIVATE_KEY,
+    name_start,
+    open_address,
+)
 
 __all__ = [
     "DETECTORS",
@@ -64,6 +71,12 @@ class Detector:
     # A check of a match the regex cannot express (Luhn): how many of its characters are a
     # find (all, the part of it that is one, 0: none). None: every match counts whole.
     accept: Callable[[str], int] | None = None
+    # Where the find of a match that begins at an offset of a text begins (an email matched from
+    # the `@` of a long name part); None: where the match does.
+    begin: Callable[[str, int], int] | None = None
+    # Streams: where, from a start and before a cut, a find begins that the text's end may still
+    # be inside, growing past the hold-back window (`_long_finds`); None: none of its may.
+    opens: Callable[[str, int, int], int | None] | None = None
 
 
 def luhn_valid(digits: str) -> bool:
@@ -300,34 +313,6 @@ _API_KEY = "|".join(
         r"[A-Za-z0-9._~+/\-]{20,500}={0,2}(?![A-Za-z0-9._~+/=\-])",
     )
 )
-_PRIVATE_KEY = (
-    r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
-    # A whole block: anything but the dashes of the next armor line (header lines of an
-    # encrypted key too), bounded (a 16 KiB RSA key is ~12 KiB of base64), then its END line.
-    r"(?:(?:[^\-]|-(?!----)){0,20000}-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
-    # Cut short (no END line): as far as its base64 body goes, over newlines (JSON's escaped ones
-    # too), and never into the prose after a mere mention of the BEGIN line. A key pasted with
-    # spaces for its line breaks: a space (or a few) goes on only into a base64 line, 16+ such
-    # characters with a digit, `+` or `/` among them (prose words have none), or into a last
-    # line ending in `=` padding.
-    r"|(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,4}(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)"
-    r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
-)
-# An email's local part: ASCII's letters, digits and `._%+-`, and the letters (and combining
-# accents) of the alphabets written with spaces between words: Latin (but `×` and `÷`), Greek,
-# Cyrillic, Armenian, Hebrew, Arabic, the Indic scripts', Georgian. Not Thai's on, nor symbols,
-# CJK or fullwidth punctuation: a text written without spaces runs straight into an address
-# (`请发送邮件至support@…`), whose find would take the words before it, or none at all past
-# 64 of them. Ranges, not `\w`: about as fast as ASCII alone (`\w` doubles the scan of prose).
-_LOCAL = "A-Za-z0-9._%+\\-\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u0dff\u10a0-\u10ff\u1e00-\u1fff"
-_LOCAL_RUN = f"[{_LOCAL}]{{1,64}}+"
-_EMAIL = (
-    # Possessive: `@` is not a local-part character, so giving some back never helps. With the
-    # letters of other scripts (`_LOCAL`): a name's accented letter does not begin the find
-    # after it (`josé.garcía@…` redacted whole, not all but `josé.garcí`).
-    rf"(?<![{_LOCAL}]){_LOCAL_RUN}@"
-    r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
-)
 _CREDIT_CARD = r"[2-6](?<![0-9][2-6])(?:[ \-]?[0-9]){12,18}(?![0-9])"
 _CARD = re.compile(_CREDIT_CARD)
 _PHONE = "|".join(
@@ -385,9 +370,9 @@ def _read(escape: re.Match[str]) -> str:
 DETECTORS: Final[dict[DetectorName, Detector]] = {
     d.name: d
     for d in (
-        Detector("private_key", _PRIVATE_KEY),
+        Detector("private_key", PRIVATE_KEY),
         Detector("api_key", _API_KEY),
-        Detector("email", _EMAIL),
+        Detector("email", EMAIL, begin=name_start, opens=open_address),
         Detector("credit_card", _CREDIT_CARD, _card),
         Detector("phone", _PHONE, _phone),
     )

@@ -34,8 +34,10 @@ class Rule:
     __slots__ = (
         "_accept",
         "_before_card",
+        "_begin",
         "_cards",
         "_combined",
+        "_opens",
         "_others",
         "_patterns",
         "action",
@@ -68,6 +70,10 @@ class Rule:
         self._accept: dict[str, Callable[[str], int]] = {
             d.name: d.accept for d in detectors if d.accept is not None
         }
+        self._begin: dict[str, Callable[[str, int], int]] = {
+            d.name: d.begin for d in detectors if d.begin is not None
+        }
+        self._opens = tuple(d.opens for d in detectors if d.opens is not None)
         # Per checked detector: the others, tried where a find of it failed its check.
         self._others = {
             name: re.compile("|".join(f"(?P<{d.name}>{d.pattern})" for d in others))
@@ -103,6 +109,20 @@ class Rule:
             for found in pattern.finditer(text):
                 if found.end() > found.start():  # an empty match hides nothing
                     yield Match(found.start(), found.end(), PATTERN_DETECTOR)
+
+    def opened(self, text: str, start: int, cut: int) -> int | None:
+        """Streams: the first offset of `text`, from `start` and before `cut`, where a built-in's
+        find may begin that the text's end is still inside, more text making it one or longer
+        (a private key's block before its END line); None: none (most texts)."""
+        if not self._opens:
+            return None
+        read = as_read(text)
+        first = None
+        for opens in self._opens:
+            at = opens(read, start, cut)
+            if at is not None and (first is None or at < first):
+                first = at
+        return first
 
     def _detected(self, text: str, position: int) -> Iterator[Match]:
         """The built-ins' finds in `text` from `position`, in order: the next card or the next
@@ -141,6 +161,9 @@ class Rule:
                 if found is None or end is None:
                     position = start + 1
                     continue
+            begin = self._begin.get(found.lastgroup or "")
+            if begin is not None:  # not before where the search began: a find ended there
+                start = max(position, begin(text, start))
             return start, end, found.lastgroup or ""
         return _NONE
 
