@@ -51,6 +51,7 @@ from router_service.guardrails._long_finds import (
     PRIVATE_KEY,
     name_start,
     open_address,
+    open_key,
 )
 
 __all__ = [
@@ -370,7 +371,7 @@ def _read(escape: re.Match[str]) -> str:
 DETECTORS: Final[dict[DetectorName, Detector]] = {
     d.name: d
     for d in (
-        Detector("private_key", PRIVATE_KEY),
+        Detector("private_key", PRIVATE_KEY, opens=open_key),
         Detector("api_key", _API_KEY),
         Detector("email", EMAIL, begin=name_start, opens=open_address),
         Detector("credit_card", _CREDIT_CARD, _card),

@@ -73,6 +73,28 @@ def test_a_long_name_part_s_address_after_a_find_begins_where_the_find_ended() -
         assert screen.feed(text[:cut]) + screen.feed(text[cut:], final=True) == unary, cut
 
 
+@pytest.mark.parametrize("pem", PEMS, ids=["encrypted", "spaced", "prose-inside"])
+def test_a_private_key_ending_past_the_window_streams_as_unary(pem: str) -> None:
+    text = f"{PROSE * 2}here:\n{pem}\n{PROSE * 3}"
+    unary = PII.redact(text, Counter())
+    assert unary == f"{PROSE * 2}here:\n[REDACTED:private_key]\n{PROSE * 3}"
+    _cut_anywhere_as_unary(text, unary)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [PROSE * 3, "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n" + PROSE],
+    ids=["no-end", "another-armor"],
+)
+def test_a_private_key_that_never_ends_streams_as_unary(after: str) -> None:
+    # No END line follows (a mention of the BEGIN line, a key cut short): held until what ends
+    # it arrives, then redacted as the whole text is (its base64 body only).
+    text = f"{PROSE}it begins -----BEGIN PRIVATE KEY-----\n{_BODY * 5}and then {after}"
+    unary = PII.redact(text, Counter())
+    assert unary is not None and "begins [REDACTED:private_key] then " in unary
+    _cut_anywhere_as_unary(text, unary)
+
+
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> Any:
     rule = {"name": "answer-pii", "detect": ["email", "private_key"], "action": "redact"}
@@ -85,8 +107,8 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> Any:
 async def test_long_finds_are_redacted_alike_in_unary_and_streamed_answers(
     fake: FakeUpstream, router: Any
 ) -> None:
-    text = f"{PROSE}mail {'y' * 200}@example.com\n{PROSE * 3}"
-    expected = f"{PROSE}mail [REDACTED:email]\n{PROSE * 3}"
+    text = f"{PROSE}mail {'y' * 200}@example.com\n{PEMS[0]}\n{PROSE * 3}"
+    expected = f"{PROSE}mail [REDACTED:email]\n[REDACTED:private_key]\n{PROSE * 3}"
     fake.state.set_scenario(Scenario(content=text))
     unary = await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))
     assert unary.completion.choices[0].message.text == expected
