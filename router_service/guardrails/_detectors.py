@@ -46,6 +46,7 @@ from operator import add
 from typing import Final, get_args
 
 from router_service.config._guardrails import GuardrailDetector as DetectorName
+from router_service.guardrails._card_runs import uniform_hits
 from router_service.guardrails._long_finds import (
     EMAIL,
     PRIVATE_KEY,
@@ -156,8 +157,8 @@ class CardScan:
     a scan costs a few steps per group, not a regex search and a Luhn check."""
 
     __slots__ = (
-        *("_at", "_bounds", "_count", "_digits", "_limit"),
-        *("_sizes", "_starts", "_sums", "_text"),
+        *("_at", "_bounds", "_count", "_digits", "_groups", "_hits", "_limit"),
+        *("_sizes", "_starts", "_sums", "_tail", "_text"),
     )
 
     def __init__(self, text: str) -> None:
@@ -168,6 +169,8 @@ class CardScan:
         self._sizes: list[int] = []
         self._digits = ""
         self._sums: tuple[list[int], list[int]] = ([0], [0])
+        self._hits: list[int] = []
+        self._tail = self._groups = 0
 
     def next(self, position: int) -> tuple[int, int]:
         """(start, end) of the first card starting at `position` or after; `_NONE`: none."""
@@ -215,11 +218,20 @@ class CardScan:
         even, odd = bytearray(value), bytearray(twice)  # the digits at even offsets kept
         even[1::2], odd[1::2] = twice[1::2], value[1::2]
         self._sums = (list(accumulate(even, initial=0)), list(accumulate(odd, initial=0)))
+        self._hits, self._tail, self._groups = uniform_hits(
+            sizes, digits, self._sums, self._count, _PASTED_SIZES
+        )
 
     def _in_block(self, position: int) -> tuple[int, int] | None:
+        first = bisect_left(self._starts, position - self._at, 0, self._count)
+        hits = self._hits  # a block of one group size: its Luhn-passing candidates, found
+        for group in hits[bisect_left(hits, first) :]:
+            found = self._candidate(group, group + self._groups)
+            if found is not None:
+                return found
         bounds, sizes, digits, sums = self._bounds, self._sizes, self._digits, self._sums
         last = len(sizes)
-        first = bisect_left(self._starts, position - self._at, 0, self._count)
+        first = max(first, self._tail)
         end = first + 1
         for group in range(first, self._count):
             start = bounds[group]
@@ -237,12 +249,17 @@ class CardScan:
                 sizes[group] not in _PASTED_FIRST or tuple(sizes[group:end]) not in _PASTED_SIZES
             ):
                 continue
-            begin = self._at + self._starts[group]
-            window = self._text[begin : self._at + self._starts[end] - 1]
-            kept = _card(window, group == 0 and _opens_run(self._text, begin))
-            if kept:
-                return begin, begin + kept
+            found = self._candidate(group, end)
+            if found is not None:
+                return found
         return None
+
+    def _candidate(self, group: int, end: int) -> tuple[int, int] | None:
+        """The card `_card` finds in the candidate of groups `group` to `end` (not included)."""
+        begin = self._at + self._starts[group]
+        window = self._text[begin : self._at + self._starts[end] - 1]
+        kept = _card(window, group == 0 and _opens_run(self._text, begin))
+        return (begin, begin + kept) if kept else None
 
 
 # A run of separators ("1  -  2") is prose with numbers in it, not a written number.
