@@ -50,6 +50,7 @@ from router_service.guardrails._card_runs import uniform_hits
 from router_service.guardrails._long_finds import (
     EMAIL,
     PRIVATE_KEY,
+    SHORT_EMAIL,
     name_start,
     open_address,
     open_key,
@@ -73,12 +74,12 @@ class Detector:
     # A check of a match the regex cannot express (Luhn): how many of its characters are a
     # find (all, the part of it that is one, 0: none). None: every match counts whole.
     accept: Callable[[str], int] | None = None
-    # Where the find of a match that begins at an offset of a text begins (an email matched from
-    # the `@` of a long name part); None: where the match does.
+    # Where a match's find begins (an email's long name, matched from its `@`); None: there.
     begin: Callable[[str, int], int] | None = None
-    # Streams: where, from a start and before a cut, a find begins that the text's end may still
-    # be inside, growing past the hold-back window (`_long_finds`); None: none of its may.
+    # Streams: where a find the text's end may still be inside begins (`Rule.opened`).
     opens: Callable[[str, int, int], int | None] | None = None
+    # The pattern for a text without an `@` (its `@` alternatives left out); None: `pattern`.
+    lean: str | None = None
 
 
 def luhn_valid(digits: str) -> bool:
@@ -390,7 +391,7 @@ DETECTORS: Final[dict[DetectorName, Detector]] = {
     for d in (
         Detector("private_key", PRIVATE_KEY, opens=open_key),
         Detector("api_key", _API_KEY),
-        Detector("email", EMAIL, begin=name_start, opens=open_address),
+        Detector("email", EMAIL, begin=name_start, opens=open_address, lean=SHORT_EMAIL),
         Detector("credit_card", _CREDIT_CARD, _card),
         Detector("phone", _PHONE, _phone),
     )

@@ -37,6 +37,7 @@ class Rule:
         "_begin",
         "_cards",
         "_combined",
+        "_lean",
         "_opens",
         "_others",
         "_patterns",
@@ -66,6 +67,12 @@ class Rule:
             re.compile("|".join(f"(?P<{d.name}>{d.pattern})" for d in detectors))
             if detectors
             else None
+        )
+        # For a text without an `@` (most prose): what it finds there, cheaper.
+        self._lean = (
+            re.compile("|".join(f"(?P<{d.name}>{d.lean or d.pattern})" for d in detectors))
+            if any(d.lean for d in detectors)
+            else self._combined
         )
         self._accept: dict[str, Callable[[str], int]] = {
             d.name: d.accept for d in detectors if d.accept is not None
@@ -128,11 +135,12 @@ class Rule:
         """The built-ins' finds in `text` from `position`, in order: the next card or the next
         other find, whichever begins first, each taken up from where the last find ended."""
         cards = CardScan(text) if self._cards else None
+        combined = self._combined if "@" in text else self._lean
         other: tuple[int, int, str] = (-1, -1, "")  # each looked for again once passed
         card = _NONE[:2] if cards is None else (-1, -1)
         while True:
             if other[0] < position:
-                other = self._next_other(text, position)
+                other = self._next_other(combined, text, position)
             if cards is not None and card[0] < position:
                 card = cards.next(position)
             if card[0] < other[0] or (card[0] == other[0] and other[2] not in self._before_card):
@@ -144,9 +152,10 @@ class Rule:
             yield Match(start, end, detector)
             position = max(end, start + 1)
 
-    def _next_other(self, text: str, position: int) -> tuple[int, int, str]:
+    def _next_other(
+        self, combined: re.Pattern[str] | None, text: str, position: int
+    ) -> tuple[int, int, str]:
         """The first find at `position` or after of the detectors but cards; `_NONE`: none."""
-        combined = self._combined
         if combined is None:
             return _NONE
         while (found := combined.search(text, position)) is not None:
