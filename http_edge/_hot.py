@@ -27,6 +27,7 @@ from . import (
     _routes_responses,
 )
 from ._errors import response_for
+from ._sse import HEAD_ONLY
 
 __all__ = ["HOT_PATHS", "HeadAsGet", "HotRoutes"]
 
@@ -64,7 +65,8 @@ class HotRoutes:
 
 class HeadAsGet:
     """HEAD is answered as GET without the body, on every GET route (FastAPI's routes, unlike
-    Starlette's, do not take HEAD by themselves). The headers are GET's, content-length too."""
+    Starlette's, do not take HEAD by themselves). The headers are GET's, content-length too.
+    A stream (`SSEResponse`, marked `HEAD_ONLY`) ends after its headers and is closed."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -79,4 +81,4 @@ class HeadAsGet:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        await self.app({**scope, "method": "GET", HEAD_ONLY: True}, receive, headers_only)
