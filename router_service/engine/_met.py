@@ -15,13 +15,21 @@ from router_service.errors import (
     SwitchboardError,
     UpstreamFailure,
 )
-from router_service.keys import FREED_SOON_S, Refusal, Unavailable, disabled_by_hand
+from router_service.keys import (
+    FREED_SOON_S,
+    ModelDeniedError,
+    Refusal,
+    Unavailable,
+    disabled_by_hand,
+)
 from router_service.outcomes import Outcome
 from router_service.telemetry import record_refusal
 
 # The failure that says a deployment cannot express the request (an adapter's cannot_express).
 Inexpressible = Callable[[Deployment], UpstreamFailure | None]
 _FREED_BY_CALLS = (Refusal.AT_LIMIT, Refusal.BUSY)
+# Refusals of a pool whose keys may all be denied the model (`Met._denied` reads which).
+_SET_ASIDE = (Refusal.UNHEALTHY, Refusal.DISABLED, Refusal.EXHAUSTED)
 
 
 @dataclass(slots=True)
@@ -37,6 +45,10 @@ class Met:
     disabled: tuple[Deployment, ...] = ()  # all their keys disabled (none: no list to make)
     withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
     window_floor: int | None = None
+    # The deployments whose keys were refused or set aside for their model (MODEL_DENIED, or
+    # cooling: perhaps for that), and whether any other met the walk (`_denied`).
+    denied: list[Deployment] = field(default_factory=list)
+    others: bool = False
     # A blocked deployment's shortened retry its key's limits held back: where its queued walk
     # goes on (its refused tries are not sent again).
     held_retries: dict[str, Truncation] = field(default_factory=dict)
@@ -49,6 +61,7 @@ class Met:
         return floor is not None and (deployment.context_window or 0) <= floor
 
     def failed(self, failure: UpstreamFailure, deployment: Deployment) -> None:
+        self._denial(deployment, failure.outcome is Outcome.MODEL_DENIED)
         if failure.outcome is Outcome.UNSUPPORTED_INPUT:
             self.unsupported.append((failure, deployment))
             return
@@ -71,6 +84,7 @@ class Met:
         if isinstance(walked, UpstreamFailure):
             self.failed(walked, deployment)
             return
+        self._denial(deployment, walked.reason in _SET_ASIDE)
         if not queued:
             record_refusal(deployment, walked)
             if walked.at_limit and not waited:
@@ -86,6 +100,8 @@ class Met:
         key free may serve a moment later; only when every deployment reached could not express
         the request, and none held back (cooling, excluded for the session) could, is it the
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
+        if (denied := await self._denied(plan)) is not None:
+            return denied
         if self.last is not None:
             failure, provider = self.last[0], self.last[1].provider
             held_back = await serving_later(ctx, plan, self._able(plan))
@@ -110,6 +126,28 @@ class Met:
             stands_for, first = first, UpstreamFailure(first.outcome, message, upstream_error=error)
             first.__cause__ = stands_for  # not raised: what `upstream_refused` reads
         return AllCandidatesFailedError(first, deployment.provider)
+
+    def _denial(self, deployment: Deployment, maybe: bool) -> None:
+        if maybe:
+            self.denied.append(deployment)
+        else:
+            self.others = True
+
+    async def _denied(self, plan: Plan) -> ModelDeniedError | None:
+        """Every deployment met refused its model on every key (none held back): no wait nor
+        retry serves the call. Read from the pools only then (a failure's path)."""
+        if not self.denied or self.others or self._able(plan):
+            return None
+        for deployment in dict.fromkeys(self.denied):
+            unusable = await deployment.pool.unusable(deployment.upstream_model)
+            if unusable is None or unusable.reason is not Refusal.DENIED:
+                return None
+        named = [f"provider `{d.provider}` may use `{d.upstream_model}`" for d in self.denied]
+        return ModelDeniedError(
+            f"No key of {' nor of '.join(dict.fromkeys(named))} (each key's upstream refused "
+            "it): an operator grants a key the model, then enables it "
+            "(`switchboard admin keys enable`)."
+        )
 
     def _able(self, plan: Plan) -> list[Deployment]:
         """The deployments not asked (cooling, or excluded for the session) that could take the
@@ -179,7 +217,7 @@ async def serving_later(
     now, keyed, usable_at = ctx.clock.now(), [], {}
     for deployment in able:
         unusable = await deployment.pool.unusable(deployment.upstream_model)
-        if unusable is not None and unusable.reason is Refusal.DISABLED:
+        if unusable is not None and unusable.reason in (Refusal.DISABLED, Refusal.DENIED):
             continue
         keyed.append(deployment)
         end = plan.usable_at.get(deployment.name)
