@@ -134,26 +134,36 @@ class Met:
             self.others = True
 
     async def _denied(self, plan: Plan) -> ModelDeniedError | None:
-        """Every deployment met refused its model on every key (none held back): no wait nor
-        retry serves the call. Read from the pools only then (a failure's path)."""
-        if not self.denied or self.others or self._able(plan):
+        """Every deployment met refused its model on every key (none held back)."""
+        if self.others or self._able(plan):
             return None
-        for deployment in dict.fromkeys(self.denied):
-            unusable = await deployment.pool.unusable(deployment.upstream_model)
-            if unusable is None or unusable.reason is not Refusal.DENIED:
-                return None
-        named = [f"provider `{d.provider}` may use `{d.upstream_model}`" for d in self.denied]
-        return ModelDeniedError(
-            f"No key of {' nor of '.join(dict.fromkeys(named))} (each key's upstream refused "
-            "it): an operator grants a key the model, then enables it "
-            "(`switchboard admin keys enable`)."
-        )
+        return await model_denied((), self.denied)
 
     def _able(self, plan: Plan) -> list[Deployment]:
         """The deployments not asked (cooling, or excluded for the session) that could take the
         request."""
         held = self.withheld + [d for d in plan.held_back if d.name in plan.excluded]
         return [d for d in held if self.cannot is None or self.cannot(d) is None]
+
+
+async def model_denied(
+    refusals: Sequence[Unavailable], deployments: Sequence[Deployment]
+) -> ModelDeniedError | None:
+    """The error when every key of each of `deployments` was refused its model (MODEL_DENIED),
+    each refused the call (`refusals`) as set aside: no wait nor retry serves it. Read from the
+    pools only then (a failure's path)."""
+    if not deployments or any(r.reason not in _SET_ASIDE for r in refusals):
+        return None
+    for deployment in dict.fromkeys(deployments):
+        unusable = await deployment.pool.unusable(deployment.upstream_model)
+        if unusable is None or unusable.reason is not Refusal.DENIED:
+            return None
+    named = [f"provider `{d.provider}` may use `{d.upstream_model}`" for d in deployments]
+    return ModelDeniedError(
+        f"No key of {' nor of '.join(dict.fromkeys(named))} (each key's upstream refused "
+        "it): an operator grants a key the model, then enables it "
+        "(`switchboard admin keys enable`)."
+    )
 
 
 def held_back_could(

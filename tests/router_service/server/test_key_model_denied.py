@@ -10,10 +10,12 @@ import pytest
 
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.server.test_key_pools import ask, one_provider
+from tests.router_service.server.test_routing import AS_SERVICE, with_route_client
 
 __all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
@@ -75,3 +77,26 @@ async def test_a_model_denied_one_key_is_served_by_the_other(
         assert answer.completion.choices[0].message.text == "Echo: hi"
     assert fake.state.count(key="k1", model="model-a") <= 1  # set aside once refused
     assert fake.state.count(key="k2", model="model-a") >= 2
+
+
+async def test_a_pick_for_a_model_every_key_was_reported_denied_is_permission_denied(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
+) -> None:
+    """PickRoute's callers report MODEL_DENIED for each key it gave them: the next pick is
+    refused as a proxied call is, PERMISSION_DENIED, not a 429 with a day's Retry-After."""
+    config = with_route_client(one_provider(fake.base_url, ["k1", "k2"]))
+    config["state"] = state_section
+    router = await start_router(config)
+    pick = pb.PickRouteRequest(model="a")
+    for _ in range(2):
+        picked = await router.stub.PickRoute(pick, metadata=AS_SERVICE)
+        denied = pb.ReportOutcomeRequest(
+            lease_id=picked.lease_id, outcome=routing_pb2.OUTCOME_MODEL_DENIED, upstream_status=403
+        )
+        assert (await router.stub.ReportOutcome(denied, metadata=AS_SERVICE)).accepted
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.PickRoute(pick, metadata=AS_SERVICE)
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert details.reason == "MODEL_DENIED" and details.retry_after_s is None
