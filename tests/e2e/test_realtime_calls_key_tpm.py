@@ -16,7 +16,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
-from tests.e2e.test_realtime_calls_usage import METERED, OFFER, RESPONSE_EVENTS, config
+from tests.e2e.test_realtime_calls_usage import METERED, OFFER, config, sideband_answered
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.auth.helpers import bearer
 
@@ -35,14 +35,7 @@ async def test_a_calls_usage_counts_in_its_keys_tpm(
     router = await start_router(sections, clock=clock)
     offer = pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER)
     made = await router.stub.CreateRealtimeCall(offer, metadata=bearer(METERED))
-
-    def answered() -> bool:
-        return any(
-            call.query.get("call_id") == made.call_id and call.chunks_sent == RESPONSE_EVENTS
-            for call in fake.state.calls(path="/v1/realtime")
-        )
-
-    await fake.state.wait_for(answered, what="the call's sideband")
+    await sideband_answered(fake, made.call_id)
     clock.advance(60.0 * minutes + 1)  # the call lasts; it ends now
     hangup = pb.HangupRealtimeCallRequest(call_id=made.call_id)
     await router.stub.HangupRealtimeCall(hangup, metadata=bearer(METERED))
