@@ -126,15 +126,15 @@ class AttemptRunner:
             # last), or is queued for as held (`ctx.truncation`: its shorter input).
             held = ctx.truncation
             met.met(walked, deployment, waited=last and held is not None, held=held)
-        if met.blocked and met.last is None:
-            deployment = met.blocked[0]
-            wait_s, held = _queue_wait(ctx, deployment), met.held_retries.get(deployment.name)
+        queued = met.queued_for(ctx)
+        if queued is not None:
+            wait_s, held = _queue_wait(ctx, queued), met.held_retries.get(queued.name)
             walked = await self._walk(
-                ctx, deployment, attempt, tokens, wait_s, record_success, True, held
+                ctx, queued, attempt, tokens, wait_s, record_success, True, held
             )
             if isinstance(walked, tuple):
                 return walked
-            met.met(walked, deployment, queued=True)
+            met.met(walked, queued, queued=True)
         raise await met.error(ctx, plan)
 
     def _unsupported(
