@@ -53,9 +53,11 @@ class Met:
         if failure.outcome is Outcome.UNSUPPORTED_INPUT:
             self.unsupported.append((failure, deployment))
             return
-        self.last = (failure, deployment)
         if failure.outcome is Outcome.CONTEXT_TOO_LONG:
             self.window_floor = deployment.context_window or 0
+            if self.last is not None and (self.last[1].context_window or 0) > self.window_floor:
+                return  # a larger one's own failure (retryable) says more than "too long"
+        self.last = (failure, deployment)
 
     def met(
         self,

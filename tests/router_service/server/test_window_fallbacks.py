@@ -139,3 +139,23 @@ async def test_too_long_for_the_small_one_with_the_large_one_cooling_says_when(
 
 async def _all(call: Any) -> list[Any]:
     return [event async for event in call]
+
+
+async def test_too_long_for_the_small_one_after_the_large_one_failed_is_that_failure(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The large one (first in the order the strategy drew) failed on its own: that failure,
+    retryable, is the caller's answer, not the smaller one's context-length 400."""
+    config = small_then_large(fake.base_url)
+    config["models"]["chat"]["deployments"].reverse()
+    router = await start_router(config)
+    fake.state.set_scenario(Scenario.server_error(503), model="large")
+    fake.state.set_scenario(Scenario(status=400, error_body=TOO_LONG), model="small")
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Chat(ask("chat"))
+
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert (details.reason, details.provider) == ("UPSTREAM_ERROR", "alpha")
+    assert fake.state.count(model="small") == 1
