@@ -225,6 +225,11 @@ def _outcome_for(status: int, fields: str, message: _Message) -> Outcome:
         return Outcome.QUOTA_EXHAUSTED
     if status == 429:
         return Outcome.RATE_LIMITED
+    # 413: the body is over this upstream's own limit (Anthropic's `request_too_large`, 32 MB; a
+    # proxy's page): another deployment of the group may take it; no key, nor the deployment,
+    # is to blame (Groq's 413 for a key's tpm budget is a rate limit, read above).
+    if status == 413:
+        return Outcome.UNSUPPORTED_INPUT
     if status >= 500 or status == 408:
         return Outcome.UPSTREAM_ERROR
     if 400 <= status < 500:
