@@ -10,14 +10,14 @@ import grpc
 import pytest
 
 from clients import details_from_rpc_error
-from clients.switchboard.v1 import chat_pb2, routing_pb2
+from clients.switchboard.v1 import routing_pb2
 from router_service.errors import AllCandidatesFailedError, UpstreamFailure
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.outcomes import Outcome
 from router_service.server._errors import error_details
 from tests.conformance.helpers import chat, params
 from tests.conformance.helpers import stream as stream_of
-from tests.conftest import RouterHandle, StartRouter
+from tests.conftest import StartRouter
 
 
 @pytest.mark.parametrize(
@@ -104,14 +104,10 @@ async def test_a_body_over_every_deployments_limit_is_the_callers_413(
     fake.state.set_scenario(Scenario(status=413))
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await (collect(router, params("chain")) if stream else chat(router, params("chain")))
+        await (stream_of(router, params("chain")) if stream else chat(router, params("chain")))
 
     details = details_from_rpc_error(caught.value)
     assert (caught.value.code(), details.upstream_status) == (grpc.StatusCode.INVALID_ARGUMENT, 413)
     assert details.upstream_error is not None
     assert details.upstream_error["code"] == "request_too_large"
     assert fake.state.count() == 2  # one call each: no other key asked
-
-
-async def collect(router: RouterHandle, p: chat_pb2.ChatParams) -> list[Any]:
-    return await stream_of(router, p)
