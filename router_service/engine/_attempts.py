@@ -288,13 +288,14 @@ class AttemptRunner:
         refusal read nothing, nor did a refusal as larger than the key's whole tpm budget (a
         rate limit of no key's: `Scope.NONE`): its estimate is taken out of the key's tpm again
         (a `truncation` retry, shorter, is not held back by it, nor are the key's smaller
-        requests; an embedding's split calls may have been read)."""
+        requests). So is an embedding's made in one call (its share, when a failover resumed
+        a split one); of several calls, the others may have been read: the estimate stays."""
         failure.scrub(deployment.secrets)
         outcome = failure.outcome
         read_nothing = outcome is Outcome.CONTEXT_TOO_LONG or (
             outcome is Outcome.RATE_LIMITED and failure.scope is Scope.NONE
         )
-        if read_nothing and ctx.chat is not None:
+        if read_nothing and lease.calls == 1:
             stack.push_async_callback(lease.settle_tokens, 0)  # a failure of it: logged
         await close_failed(stack)
         status, detail = failure.upstream_status, failure.message[:200]

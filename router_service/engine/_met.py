@@ -122,7 +122,10 @@ class Met:
             message = f"No deployment of `{ctx.requested_model}` takes this request: "
             message += "; ".join(reasons)
             error = {**(first.upstream_error or {}), "message": message}
-            stands_for, first = first, UpstreamFailure(first.outcome, message, upstream_error=error)
+            said = UpstreamFailure(
+                first.outcome, message, upstream_status=first.upstream_status, upstream_error=error
+            )  # an upstream's status kept: its 413 (the body over its limit) is the caller's
+            stands_for, first = first, said
             first.__cause__ = stands_for  # not raised: what `upstream_refused` reads
         return AllCandidatesFailedError(first, deployment.provider)
 
