@@ -41,6 +41,7 @@ class Met:
     last: tuple[UpstreamFailure, Deployment] | None = None
     unsupported: list[tuple[UpstreamFailure, Deployment]] = field(default_factory=list)
     refusals: list[Unavailable] = field(default_factory=list)
+    refused_at: list[Deployment] = field(default_factory=list)  # each refusal's deployment
     blocked: list[Deployment] = field(default_factory=list)  # all their keys at their limits
     disabled: tuple[Deployment, ...] = ()  # all their keys disabled (none: no list to make)
     withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
@@ -65,9 +66,11 @@ class Met:
         if failure.outcome is Outcome.UNSUPPORTED_INPUT:
             self.unsupported.append((failure, deployment))
             return
-        self.last = (failure, deployment)
         if failure.outcome is Outcome.CONTEXT_TOO_LONG:
             self.window_floor = deployment.context_window or 0
+            if self.last is not None and (self.last[1].context_window or 0) > self.window_floor:
+                return  # a larger one's own failure (retryable) says more than "too long"
+        self.last = (failure, deployment)
 
     def met(
         self,
@@ -94,6 +97,15 @@ class Met:
         if walked.reason is Refusal.DISABLED:
             self.disabled += (deployment,)
         self.refusals.append(walked)
+        self.refused_at.append(deployment)
+
+    def queued_for(self, ctx: RequestContext) -> Deployment | None:
+        """The deployment whose keys were all at their limits that the request waits for: none
+        once an upstream failed it (that failure says most), but for a context-length failure,
+        which says only that a larger window is needed: a larger one waited for may answer."""
+        if self.last is not None and self.last[0].outcome is not Outcome.CONTEXT_TOO_LONG:
+            return None
+        return next((d for d in self.blocked if not self.passes_over(ctx, d)), None)
 
     async def error(self, ctx: RequestContext, plan: Plan) -> SwitchboardError:
         """Why nothing answered. An upstream's own failure says most; a deployment that had no
@@ -103,6 +115,9 @@ class Met:
         if (denied := await self._denied(plan)) is not None:
             return denied
         if self.last is not None:
+            early = await self._larger_later(ctx, plan)
+            if early is not None:
+                return early
             failure, provider = self.last[0], self.last[1].provider
             held_back = await serving_later(ctx, plan, self._able(plan))
             later = None if held_back is None else held_back.retry_after_s
@@ -123,7 +138,10 @@ class Met:
             message = f"No deployment of `{ctx.requested_model}` takes this request: "
             message += "; ".join(reasons)
             error = {**(first.upstream_error or {}), "message": message}
-            stands_for, first = first, UpstreamFailure(first.outcome, message, upstream_error=error)
+            said = UpstreamFailure(
+                first.outcome, message, upstream_status=first.upstream_status, upstream_error=error
+            )  # an upstream's status kept: its 413 (the body over its limit) is the caller's
+            stands_for, first = first, said
             first.__cause__ = stands_for  # not raised: what `upstream_refused` reads
         return AllCandidatesFailedError(first, deployment.provider)
 
@@ -138,6 +156,26 @@ class Met:
         if self.others or self._able(plan):
             return None
         return await model_denied((), self.denied)
+
+    async def _larger_later(self, ctx: RequestContext, plan: Plan) -> SwitchboardError | None:
+        """After a context-length failure, the refusal when a larger deployment was not asked
+        (no key free, cooling, the session's rules): the request is not too long, it is early,
+        and the caller hears when to come back, not the smaller one's 400."""
+        if self.last is None or self.last[0].outcome is not Outcome.CONTEXT_TOO_LONG:
+            return None
+        larger = [d for d in self._able(plan) if not self.passes_over(ctx, d)]
+        refused = [
+            (refusal, d)
+            for refusal, d in zip(self.refusals, self.refused_at, strict=True)
+            if not self.passes_over(ctx, d)
+        ]
+        if not (larger or refused):
+            return None
+        held_back = await serving_later(ctx, plan, larger)
+        if held_back is None and not refused:  # every key of each disabled
+            return await _keys_disabled(ctx, plan, larger)
+        disabled = [d for refusal, d in refused if refusal.reason is Refusal.DISABLED]
+        return await no_key_free([refusal for refusal, _ in refused], held_back, disabled)
 
     def _able(self, plan: Plan) -> list[Deployment]:
         """The deployments not asked (cooling, or excluded for the session) that could take the

@@ -29,7 +29,7 @@ from router_service.engine._route_records import (
 )
 from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import Outcome, reaction_for
+from router_service.outcomes import Outcome, Scope, reaction_for
 from router_service.sessions import ActiveMark
 from router_service.state import MemoryStateStore
 from router_service.telemetry import record_decision
@@ -164,7 +164,10 @@ class RouteLeases:
         latency_s: float | None = None,
         retry_after_s: float | None = None,
         total_tokens: int | None = None,
+        too_large_for_tpm: bool = False,
     ) -> bool:
+        """`too_large_for_tpm`: a RATE_LIMITED of no key's (`Scope.NONE`, as for the router's
+        own calls): it, like a context refusal, read nothing (the estimate goes back)."""
         route = await self._take(lease_id)
         if route is None:
             return False
@@ -179,11 +182,14 @@ class RouteLeases:
                 )
                 await self._runner.stats.record(deployment.health_name, True, latency_s)
             elif outcome is not Outcome.CANCELLED:
+                if too_large_for_tpm or outcome is Outcome.CONTEXT_TOO_LONG:
+                    await lease.settle_tokens(0)
                 failure = UpstreamFailure(
                     outcome,
                     "reported by caller",
                     upstream_status=upstream_status,
-                    retry_after_s=retry_after_s,
+                    retry_after_s=None if too_large_for_tpm else retry_after_s,
+                    scope=Scope.NONE if too_large_for_tpm else None,
                 )
                 await self._runner.react(ctx, deployment, lease, failure, started=False)
                 if reaction_for(outcome).counts_against_deployment:

@@ -187,6 +187,27 @@ async def test_a_no_store_on_a_second_cache_control_line_keeps_nothing(
     assert again.json()["choices"][0]["message"]["content"] == "asked again"
 
 
+@pytest.mark.parametrize("control", ["max-age=0", "Max-Age=0", "no-transform, max-age=0"])
+async def test_max_age_0_asks_for_a_fresh_answer(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, clock: ManualClock, control: str
+) -> None:
+    """`Cache-Control: max-age=0` (what a browser page's `fetch(…, {cache: "no-cache"})`
+    sends, and a reload) takes no answer older than 0 s (RFC 9111 5.2.1.1): a fresh one, kept,
+    as `no-cache`; not one kept 30 s ago."""
+    create = sdk.chat.completions.with_raw_response.create
+    await create(model="chain", messages=MESSAGES)
+    clock.advance(30)
+    fake.state.set_scenario(Scenario(content="fresh"))
+    fresh = await create(model="chain", messages=MESSAGES, extra_headers={"cache-control": control})
+    assert fresh.headers["x-switchboard-cache"] == "bypass"
+    assert "age" not in fresh.headers
+    assert fresh.parse().choices[0].message.content == "fresh"
+    kept = await create(model="chain", messages=MESSAGES)
+    assert kept.headers["x-switchboard-cache"] == "hit"
+    assert kept.parse().choices[0].message.content == "fresh"
+    assert len(fake.state.calls()) == 2
+
+
 async def test_the_end_user_an_app_names_does_not_split_its_answers(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:
