@@ -313,6 +313,19 @@ async def no_key_free(
     )
 
 
+async def none_leased(
+    ctx: RequestContext, plan: Plan, refusals: list[Unavailable], exclude: frozenset[str]
+) -> SwitchboardError:
+    """A PickRoute every candidate refused (`exclude`: the deployments the caller set aside),
+    answered as a proxied call's: every key refused the model (no wait serves it), every key
+    disabled (a 503), or when to come back."""
+    held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
+    asked = [d for d in plan.candidates if d.name not in exclude]  # each refused
+    if not held and (denied := await model_denied(refusals, asked)) is not None:
+        return denied
+    return await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
+
+
 def upstream_refused(error: BaseException) -> bool:
     """Whether a call refused as no deployment could express it (`refused_as_invalid`) was
     refused by an upstream it reached (a 404 at /rerank, the Responses API's 400 naming
