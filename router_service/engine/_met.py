@@ -15,13 +15,21 @@ from router_service.errors import (
     SwitchboardError,
     UpstreamFailure,
 )
-from router_service.keys import FREED_SOON_S, Refusal, Unavailable, disabled_by_hand
+from router_service.keys import (
+    FREED_SOON_S,
+    ModelDeniedError,
+    Refusal,
+    Unavailable,
+    disabled_by_hand,
+)
 from router_service.outcomes import Outcome
 from router_service.telemetry import record_refusal
 
 # The failure that says a deployment cannot express the request (an adapter's cannot_express).
 Inexpressible = Callable[[Deployment], UpstreamFailure | None]
 _FREED_BY_CALLS = (Refusal.AT_LIMIT, Refusal.BUSY)
+# Refusals of a pool whose keys may all be denied the model (`Met._denied` reads which).
+_SET_ASIDE = (Refusal.UNHEALTHY, Refusal.DISABLED, Refusal.EXHAUSTED)
 
 
 @dataclass(slots=True)
@@ -38,6 +46,10 @@ class Met:
     disabled: tuple[Deployment, ...] = ()  # all their keys disabled (none: no list to make)
     withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
     window_floor: int | None = None
+    # The deployments whose keys were refused or set aside for their model (MODEL_DENIED, or
+    # cooling: perhaps for that), and whether any other met the walk (`_denied`).
+    denied: list[Deployment] = field(default_factory=list)
+    others: bool = False
     # A blocked deployment's shortened retry its key's limits held back: where its queued walk
     # goes on (its refused tries are not sent again).
     held_retries: dict[str, Truncation] = field(default_factory=dict)
@@ -50,6 +62,7 @@ class Met:
         return floor is not None and (deployment.context_window or 0) <= floor
 
     def failed(self, failure: UpstreamFailure, deployment: Deployment) -> None:
+        self._denial(deployment, failure.outcome is Outcome.MODEL_DENIED)
         if failure.outcome is Outcome.UNSUPPORTED_INPUT:
             self.unsupported.append((failure, deployment))
             return
@@ -74,6 +87,7 @@ class Met:
         if isinstance(walked, UpstreamFailure):
             self.failed(walked, deployment)
             return
+        self._denial(deployment, walked.reason in _SET_ASIDE)
         if not queued:
             record_refusal(deployment, walked)
             if walked.at_limit and not waited:
@@ -98,6 +112,8 @@ class Met:
         key free may serve a moment later; only when every deployment reached could not express
         the request, and none held back (cooling, excluded for the session) could, is it the
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
+        if (denied := await self._denied(plan)) is not None:
+            return denied
         if self.last is not None:
             early = await self._larger_later(ctx, plan)
             if early is not None:
@@ -129,6 +145,18 @@ class Met:
             first.__cause__ = stands_for  # not raised: what `upstream_refused` reads
         return AllCandidatesFailedError(first, deployment.provider)
 
+    def _denial(self, deployment: Deployment, maybe: bool) -> None:
+        if maybe:
+            self.denied.append(deployment)
+        else:
+            self.others = True
+
+    async def _denied(self, plan: Plan) -> ModelDeniedError | None:
+        """Every deployment met refused its model on every key (none held back)."""
+        if self.others or self._able(plan):
+            return None
+        return await model_denied((), self.denied)
+
     async def _larger_later(self, ctx: RequestContext, plan: Plan) -> SwitchboardError | None:
         """After a context-length failure, the refusal when a larger deployment was not asked
         (no key free, cooling, the session's rules): the request is not too long, it is early,
@@ -154,6 +182,26 @@ class Met:
         request."""
         held = self.withheld + [d for d in plan.held_back if d.name in plan.excluded]
         return [d for d in held if self.cannot is None or self.cannot(d) is None]
+
+
+async def model_denied(
+    refusals: Sequence[Unavailable], deployments: Sequence[Deployment]
+) -> ModelDeniedError | None:
+    """The error when every key of each of `deployments` was refused its model (MODEL_DENIED),
+    each refused the call (`refusals`) as set aside: no wait nor retry serves it. Read from the
+    pools only then (a failure's path)."""
+    if not deployments or any(r.reason not in _SET_ASIDE for r in refusals):
+        return None
+    for deployment in dict.fromkeys(deployments):
+        unusable = await deployment.pool.unusable(deployment.upstream_model)
+        if unusable is None or unusable.reason is not Refusal.DENIED:
+            return None
+    named = [f"provider `{d.provider}` may use `{d.upstream_model}`" for d in deployments]
+    return ModelDeniedError(
+        f"No key of {' nor of '.join(dict.fromkeys(named))} (each key's upstream refused "
+        "it): an operator grants a key the model, then enables it "
+        "(`switchboard admin keys enable`)."
+    )
 
 
 def held_back_could(
@@ -217,7 +265,7 @@ async def serving_later(
     now, keyed, usable_at = ctx.clock.now(), [], {}
     for deployment in able:
         unusable = await deployment.pool.unusable(deployment.upstream_model)
-        if unusable is not None and unusable.reason is Refusal.DISABLED:
+        if unusable is not None and unusable.reason in (Refusal.DISABLED, Refusal.DENIED):
             continue
         keyed.append(deployment)
         end = plan.usable_at.get(deployment.name)
@@ -263,6 +311,19 @@ async def no_key_free(
         message,
         retry_after_s=max(0.0, min(hints)) if hints else None,
     )
+
+
+async def none_leased(
+    ctx: RequestContext, plan: Plan, refusals: list[Unavailable], exclude: frozenset[str]
+) -> SwitchboardError:
+    """A PickRoute every candidate refused (`exclude`: the deployments the caller set aside),
+    answered as a proxied call's: every key refused the model (no wait serves it), every key
+    disabled (a 503), or when to come back."""
+    held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
+    asked = [d for d in plan.candidates if d.name not in exclude]  # each refused
+    if not held and (denied := await model_denied(refusals, asked)) is not None:
+        return denied
+    return await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
 
 
 def upstream_refused(error: BaseException) -> bool:

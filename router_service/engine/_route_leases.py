@@ -14,7 +14,7 @@ from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.engine._afterwork import close_failed
 from router_service.engine._attempts import AttemptRunner
-from router_service.engine._met import no_key_free, serving_later
+from router_service.engine._met import none_leased
 from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner, nothing_planned
 from router_service.engine._route_records import (
@@ -89,9 +89,7 @@ class RouteLeases:
             self._outstanding[route.lease_id] = route
             return route
         if refusals:  # as a proxied call's: why (every key disabled: a 503), when to come back
-            held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
-            asked = [d for d in plan.candidates if d.name not in exclude]  # each refused
-            raise await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
+            raise await none_leased(ctx, plan, refusals, exclude)
         raise NoCapacityError("No deployment of that model can be leased now.")
 
     async def _open(
