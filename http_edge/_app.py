@@ -15,6 +15,7 @@ import grpc
 import uvicorn
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from clients import RouterClient
@@ -187,8 +188,14 @@ def create_app(
         app.outer_middleware.append(cors)
     # Inside telemetry and CORS, which see its 408 as any other answer.
     app.outer_middleware.append(Middleware(BodyDeadline, timeout_s=settings.body_timeout_s))
-    app.outer_middleware.append(Middleware(HeadAsGet))
+    app.outer_middleware.append(Middleware(HeadAsGet, own=_own_heads()))
     return app
+
+
+def _own_heads() -> list[BaseRoute]:
+    """The edge's routes that take HEAD themselves (`HeadAsGet` leaves theirs to them)."""
+    routes = (route for module in _ROUTES for route in module.router.routes)
+    return [route for route in routes if "HEAD" in getattr(route, "methods", ())]
 
 
 def _own_client(

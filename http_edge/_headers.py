@@ -19,11 +19,15 @@ __all__ = [
     "route_headers",
 ]
 
+# Every header `route_headers` may write (CORS exposes them to browser pages: `_cors.py`).
 ROUTE_HEADERS = (
     "x-switchboard-deployment",
     "x-switchboard-attempts",
     "x-switchboard-cache",
     "x-switchboard-cost-usd",
+    "x-switchboard-guardrails",
+    "x-switchboard-answer-guardrails",
+    "x-switchboard-truncated-messages",
 )
 RATE_LIMIT_HEADERS = (
     "x-ratelimit-limit-requests",

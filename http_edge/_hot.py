@@ -13,10 +13,11 @@ still describes them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import (
@@ -27,6 +28,7 @@ from . import (
     _routes_responses,
 )
 from ._errors import response_for
+from ._sse import HEAD_ONLY
 
 __all__ = ["HOT_PATHS", "HeadAsGet", "HotRoutes"]
 
@@ -64,13 +66,16 @@ class HotRoutes:
 
 class HeadAsGet:
     """HEAD is answered as GET without the body, on every GET route (FastAPI's routes, unlike
-    Starlette's, do not take HEAD by themselves). The headers are GET's, content-length too."""
+    Starlette's, do not take HEAD by themselves). The headers are GET's, content-length too.
+    A stream (`SSEResponse`, marked `HEAD_ONLY`) ends after its headers and is closed.
+    `own`: the routes that take HEAD themselves (Ollama's blob check), answered as routed."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, own: Sequence[BaseRoute] = ()) -> None:
         self.app = app
+        self.own = tuple(own)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "HEAD":
+        if scope["type"] != "http" or scope["method"] != "HEAD" or self._routed(scope):
             await self.app(scope, receive, send)
             return
 
@@ -79,4 +84,8 @@ class HeadAsGet:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        await self.app({**scope, "method": "GET", HEAD_ONLY: True}, receive, headers_only)
+
+    def _routed(self, scope: Scope) -> bool:
+        """Whether a route of its own takes this HEAD."""
+        return any(route.matches(scope)[0] is Match.FULL for route in self.own)

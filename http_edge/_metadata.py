@@ -77,7 +77,8 @@ def _picked(request: HTTPConnection) -> dict[str, str]:
 
 
 _CACHE_MODES = {"bypass": routing_pb2.CACHE_MODE_BYPASS, "off": routing_pb2.CACHE_MODE_OFF}
-# HTTP's words for the same: no-cache asks for a fresh answer, no-store for nothing kept.
+# HTTP's words for the same: no-cache (and max-age=0: `_directive_mode`) asks for a fresh
+# answer, no-store for nothing kept.
 _CACHE_CONTROL = {"no-cache": routing_pb2.CACHE_MODE_BYPASS, "no-store": routing_pb2.CACHE_MODE_OFF}
 
 
@@ -110,9 +111,21 @@ def _cache_mode(request: Request) -> routing_pb2.CacheMode.ValueType:
     control = headers.get("cache-control")
     if control:  # rare: the common case makes no list
         directives = [d.strip() for d in control.lower().split(",")]
-        modes = [_CACHE_CONTROL[d] for d in directives if d in _CACHE_CONTROL]
-        mode = max(mode, *modes) if modes else mode  # off (no-store) wins
+        modes = [_directive_mode(d) for d in directives]
+        mode = max(mode, *modes)  # off (no-store) wins
     return mode
+
+
+def _directive_mode(directive: str) -> routing_pb2.CacheMode.ValueType:
+    """What one `Cache-Control` directive asks of the cache: `max-age=0` takes no answer kept
+    before now (RFC 9111 5.2.1.1: what `fetch(…, {cache: "no-cache"})` and a reload send), as
+    `no-cache`; another age is not told the router (unset: a kept answer of any age serves)."""
+    name, _, argument = directive.partition("=")
+    if name.strip() == "max-age":
+        age = argument.strip().strip('"')
+        fresh = age != "" and not age.strip("0")  # zero in any digits (`int` may refuse some)
+        return routing_pb2.CACHE_MODE_BYPASS if fresh else routing_pb2.CACHE_MODE_UNSPECIFIED
+    return _CACHE_CONTROL.get(directive, routing_pb2.CACHE_MODE_UNSPECIFIED)
 
 
 def session_id(request: HTTPConnection) -> str:

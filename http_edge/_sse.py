@@ -21,6 +21,7 @@ from ._stream_failure import forget
 
 __all__ = [
     "DONE",
+    "HEAD_ONLY",
     "KEEPALIVE",
     "SSE_HEADERS",
     "SSEResponse",
@@ -33,6 +34,8 @@ DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keepalive\n\n"
 
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+# The scope key `_hot.HeadAsGet` marks a HEAD with (answered as its GET, without the body).
+HEAD_ONLY = "switchboard.head_only"
 
 
 def data_event(obj: Any) -> bytes:
@@ -82,6 +85,9 @@ class SSEResponse(StreamingResponse):
         # server: `watch_departure`) tells us of the disconnect and we cancel it. Plain asyncio:
         # Starlette's anyio task group and cancel scopes cost ~50 µs per stream, before the
         # first event could leave.
+        if scope.get(HEAD_ONLY):
+            await self._headers_only(send)
+            return
         task = asyncio.current_task()
         assert task is not None
         state = {"finished": False, "cancelled": False, "left": False}
@@ -108,6 +114,21 @@ class SSEResponse(StreamingResponse):
             if state["left"]:
                 forget()  # the stream's end its caller's leaving made is no failure of ours
             # Shielded: a cancellation arriving now must not skip cancelling the router call.
+            await asyncio.shield(self._release())
+
+    async def _headers_only(self, send: Send) -> None:
+        """A HEAD's answer: the stream's headers, then it ends and the stream is closed at once
+        (not relayed to nobody until its end, holding the connection and the router call)."""
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": self.status_code,
+                    "headers": self.raw_headers,
+                }
+            )
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
             await asyncio.shield(self._release())
 
     async def _release(self) -> None:

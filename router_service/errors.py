@@ -19,6 +19,7 @@ domain error to the wire without a second table (google-api-core's habit).
     ├── ConversationTooLargeError a change past a conversation's bounds   FAILED_PRECONDITION / 400
     ├── AuthenticationError       missing or unknown client key           UNAUTHENTICATED / 401
     ├── PermissionDeniedError     client key may not use this             PERMISSION_DENIED / 403
+    ├── keys.ModelDeniedError     no upstream key may use the model       PERMISSION_DENIED / 403
     ├── ClientRateLimitedError    client key over its own rpm/tpm/streams RESOURCE_EXHAUSTED / 429
     │   ├── BudgetExhaustedError  client key's token budget used up       RESOURCE_EXHAUSTED / 429
     │   ├── ConversationQuotaError  client's conversation bytes used up   RESOURCE_EXHAUSTED / 429
@@ -275,8 +276,7 @@ class BudgetExhaustedError(ClientRateLimitedError):
 
 class ConversationQuotaError(ClientRateLimitedError):
     """A client wrote its `conversations.client_bytes` this period: its conversations cannot
-    grow (nor new ones start) until the period ends, which RetryInfo says (as a token budget's
-    429 does)."""
+    grow (nor new ones start) until the period ends, which RetryInfo says (as for a budget)."""
 
     reason = "CONVERSATION_QUOTA_EXCEEDED"
     openai_type = "insufficient_quota"

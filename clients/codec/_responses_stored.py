@@ -17,7 +17,7 @@ import orjson
 
 from clients.codec._json import at, at_index, expect_str
 from clients.codec._messages import message_from_openai
-from clients.codec._responses_items import with_input_ids
+from clients.codec._responses_items import is_item_reference, with_input_ids
 from clients.codec._responses_output import ResponseIds
 from clients.codec._responses_request import History, ResponsesRequest, messages_from_input
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -67,7 +67,7 @@ def references_of(body: dict[str, Any]) -> References:
     items = []
     value = body.get("input")
     for i, item in enumerate(value if isinstance(value, list) else ()):
-        if isinstance(item, dict) and item.get("type") == "item_reference":
+        if isinstance(item, dict) and is_item_reference(item):
             path = at_index("input", i)
             items.append((expect_str(item.get("id"), at(path, "id")), path))
     return References(previous, tuple(items))

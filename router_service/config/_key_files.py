@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import orjson
 from pydantic import SecretStr, ValidationInfo
 
 if TYPE_CHECKING:
@@ -56,12 +57,36 @@ def key_beside_config(key: KeyConfig, info: ValidationInfo) -> KeyConfig:
 
 
 def listed_twice(keys: list[str]) -> list[tuple[Location, str]]:
-    """A key listed again (two variables holding one key): its slots, rpm and tpm are one,
-    shown once; two entries would split its weight's share and show it twice."""
+    """A key listed again (two variables holding one key; two `file:` paths to one credential:
+    the same file, a symlink, a copy): its slots, rpm and tpm are one, shown once; two entries
+    would split its weight's share and show it twice. Files are named, never what they hold."""
     first: dict[str, int] = {}
     problems: list[tuple[Location, str]] = []
     for i, key in enumerate(keys):
-        if (at := first.setdefault(key, i)) != i:
-            message = f"the same key as keys[{at}] (a key is listed once: "
+        if (at := first.setdefault(_credential(key), i)) != i:
+            message = f"the same key as keys[{at}]{_files(keys[at], key)} (a key is listed once: "
             problems.append((("keys", i), message + "its one entry's limits are all it has)"))
     return problems
+
+
+def _credential(key: str) -> str:
+    """What `key` is, however given: a file's text (its path when unreadable: the key's own
+    check says why), a JSON credential's fields in one order."""
+    try:
+        text = key_text(key, "key")
+    except ValueError:
+        return key
+    if text.startswith("{"):
+        try:
+            return orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONDecodeError:
+            pass
+    return text
+
+
+def _files(*keys: str) -> str:
+    """The files two entries name (`file:` keys only), for the error to say where they are."""
+    paths = [path for key in keys if (path := key_file(key)) is not None]
+    if len(paths) == 1:
+        return f" ({paths[0]} holds it)"
+    return f" ({' and '.join(paths)} hold one key)" if paths else ""

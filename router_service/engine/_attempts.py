@@ -126,15 +126,15 @@ class AttemptRunner:
             # last), or is queued for as held (`ctx.truncation`: its shorter input).
             held = ctx.truncation
             met.met(walked, deployment, waited=last and held is not None, held=held)
-        if met.blocked and met.last is None:
-            deployment = met.blocked[0]
-            wait_s, held = _queue_wait(ctx, deployment), met.held_retries.get(deployment.name)
+        queued = met.queued_for(ctx)
+        if queued is not None:
+            wait_s, held = _queue_wait(ctx, queued), met.held_retries.get(queued.name)
             walked = await self._walk(
-                ctx, deployment, attempt, tokens, wait_s, record_success, True, held
+                ctx, queued, attempt, tokens, wait_s, record_success, True, held
             )
             if isinstance(walked, tuple):
                 return walked
-            met.met(walked, deployment, queued=True)
+            met.met(walked, queued, queued=True)
         raise await met.error(ctx, plan)
 
     def _unsupported(
@@ -161,12 +161,12 @@ class AttemptRunner:
         held: Truncation | None = None,
     ) -> Walked[T] | UpstreamFailure | Unavailable:
         """Walk one deployment's keys, each at most once, while the Outcome table says to; one
-        result for the deployment in its statistics. `retry_waits`: a shortened retry its key's
-        limits hold back waits for the key; `held`: one queued for, shorter (else: the whole)."""
+        result for the deployment in its statistics (a success's latency its own attempt's, as
+        a stream's: not the keys that failed before it, nor the wait for a key). `retry_waits`:
+        a shortened retry its key's limits hold back waits for the key; `held`: one queued for."""
         tried: set[str] = set()
         failure: UpstreamFailure | None = None
         ctx.truncation, tokens = held, tokens if held is None else held.tokens
-        started = self._clock.monotonic()
         while True:
             wait = 0.0 if tried else wait_s
             leasing = deployment.pool.lease_or_wait(
@@ -180,18 +180,14 @@ class AttemptRunner:
                     return lease
                 break
             tried.add(lease.key.fingerprint)
+            started = self._clock.monotonic()
             with attempt_span(ctx, deployment, lease) as span:
                 result = await self._one(ctx, deployment, lease, attempt, record_success, span)
             if isinstance(result, Unavailable):
                 return result
             if not isinstance(result, UpstreamFailure):
                 if record_success:
-                    elapsed = self._clock.monotonic() - started
-                    try:
-                        await self.stats.record(deployment.health_name, True, elapsed)
-                    except BaseException:  # the caller left during its write (or it failed):
-                        await close_failed(result[1])  # nobody else would (the lease held)
-                        raise
+                    await self._succeeded(deployment, result[1], started)
                 return result[0], deployment, result[1]
             failure = result
             if shortened(ctx, failure) and ctx.truncation is not None:
@@ -209,6 +205,17 @@ class AttemptRunner:
         if reaction_for(failure.outcome).counts_against_deployment:
             await self.stats.record(deployment.health_name, False)
         return failure
+
+    async def _succeeded(
+        self, deployment: Deployment, stack: AsyncExitStack, started: float
+    ) -> None:
+        """A unary success in the deployment's statistics, timed from its attempt's `started`."""
+        elapsed = self._clock.monotonic() - started
+        try:
+            await self.stats.record(deployment.health_name, True, elapsed)
+        except BaseException:  # the caller left during its write (or it failed):
+            await close_failed(stack)  # nobody else would (the lease held)
+            raise
 
     async def _one(
         self,
@@ -281,13 +288,14 @@ class AttemptRunner:
         refusal read nothing, nor did a refusal as larger than the key's whole tpm budget (a
         rate limit of no key's: `Scope.NONE`): its estimate is taken out of the key's tpm again
         (a `truncation` retry, shorter, is not held back by it, nor are the key's smaller
-        requests; an embedding's split calls may have been read)."""
+        requests). So is an embedding's made in one call (its share, when a failover resumed
+        a split one); of several calls, the others may have been read: the estimate stays."""
         failure.scrub(deployment.secrets)
         outcome = failure.outcome
         read_nothing = outcome is Outcome.CONTEXT_TOO_LONG or (
             outcome is Outcome.RATE_LIMITED and failure.scope is Scope.NONE
         )
-        if read_nothing and ctx.chat is not None:
+        if read_nothing and lease.calls == 1:
             stack.push_async_callback(lease.settle_tokens, 0)  # a failure of it: logged
         await close_failed(stack)
         status, detail = failure.upstream_status, failure.message[:200]

@@ -15,13 +15,21 @@ from router_service.errors import (
     SwitchboardError,
     UpstreamFailure,
 )
-from router_service.keys import FREED_SOON_S, Refusal, Unavailable, disabled_by_hand
+from router_service.keys import (
+    FREED_SOON_S,
+    ModelDeniedError,
+    Refusal,
+    Unavailable,
+    disabled_by_hand,
+)
 from router_service.outcomes import Outcome
 from router_service.telemetry import record_refusal
 
 # The failure that says a deployment cannot express the request (an adapter's cannot_express).
 Inexpressible = Callable[[Deployment], UpstreamFailure | None]
 _FREED_BY_CALLS = (Refusal.AT_LIMIT, Refusal.BUSY)
+# Refusals of a pool whose keys may all be denied the model (`Met._denied` reads which).
+_SET_ASIDE = (Refusal.UNHEALTHY, Refusal.DISABLED, Refusal.EXHAUSTED)
 
 
 @dataclass(slots=True)
@@ -33,10 +41,15 @@ class Met:
     last: tuple[UpstreamFailure, Deployment] | None = None
     unsupported: list[tuple[UpstreamFailure, Deployment]] = field(default_factory=list)
     refusals: list[Unavailable] = field(default_factory=list)
+    refused_at: list[Deployment] = field(default_factory=list)  # each refusal's deployment
     blocked: list[Deployment] = field(default_factory=list)  # all their keys at their limits
     disabled: tuple[Deployment, ...] = ()  # all their keys disabled (none: no list to make)
     withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
     window_floor: int | None = None
+    # The deployments whose keys were refused or set aside for their model (MODEL_DENIED, or
+    # cooling: perhaps for that), and whether any other met the walk (`_denied`).
+    denied: list[Deployment] = field(default_factory=list)
+    others: bool = False
     # A blocked deployment's shortened retry its key's limits held back: where its queued walk
     # goes on (its refused tries are not sent again).
     held_retries: dict[str, Truncation] = field(default_factory=dict)
@@ -49,12 +62,15 @@ class Met:
         return floor is not None and (deployment.context_window or 0) <= floor
 
     def failed(self, failure: UpstreamFailure, deployment: Deployment) -> None:
+        self._denial(deployment, failure.outcome is Outcome.MODEL_DENIED)
         if failure.outcome is Outcome.UNSUPPORTED_INPUT:
             self.unsupported.append((failure, deployment))
             return
-        self.last = (failure, deployment)
         if failure.outcome is Outcome.CONTEXT_TOO_LONG:
             self.window_floor = deployment.context_window or 0
+            if self.last is not None and (self.last[1].context_window or 0) > self.window_floor:
+                return  # a larger one's own failure (retryable) says more than "too long"
+        self.last = (failure, deployment)
 
     def met(
         self,
@@ -71,6 +87,7 @@ class Met:
         if isinstance(walked, UpstreamFailure):
             self.failed(walked, deployment)
             return
+        self._denial(deployment, walked.reason in _SET_ASIDE)
         if not queued:
             record_refusal(deployment, walked)
             if walked.at_limit and not waited:
@@ -80,13 +97,27 @@ class Met:
         if walked.reason is Refusal.DISABLED:
             self.disabled += (deployment,)
         self.refusals.append(walked)
+        self.refused_at.append(deployment)
+
+    def queued_for(self, ctx: RequestContext) -> Deployment | None:
+        """The deployment whose keys were all at their limits that the request waits for: none
+        once an upstream failed it (that failure says most), but for a context-length failure,
+        which says only that a larger window is needed: a larger one waited for may answer."""
+        if self.last is not None and self.last[0].outcome is not Outcome.CONTEXT_TOO_LONG:
+            return None
+        return next((d for d in self.blocked if not self.passes_over(ctx, d)), None)
 
     async def error(self, ctx: RequestContext, plan: Plan) -> SwitchboardError:
         """Why nothing answered. An upstream's own failure says most; a deployment that had no
         key free may serve a moment later; only when every deployment reached could not express
         the request, and none held back (cooling, excluded for the session) could, is it the
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
+        if (denied := await self._denied(plan)) is not None:
+            return denied
         if self.last is not None:
+            early = await self._larger_later(ctx, plan)
+            if early is not None:
+                return early
             failure, provider = self.last[0], self.last[1].provider
             held_back = await serving_later(ctx, plan, self._able(plan))
             later = None if held_back is None else held_back.retry_after_s
@@ -107,15 +138,70 @@ class Met:
             message = f"No deployment of `{ctx.requested_model}` takes this request: "
             message += "; ".join(reasons)
             error = {**(first.upstream_error or {}), "message": message}
-            stands_for, first = first, UpstreamFailure(first.outcome, message, upstream_error=error)
+            said = UpstreamFailure(
+                first.outcome, message, upstream_status=first.upstream_status, upstream_error=error
+            )  # an upstream's status kept: its 413 (the body over its limit) is the caller's
+            stands_for, first = first, said
             first.__cause__ = stands_for  # not raised: what `upstream_refused` reads
         return AllCandidatesFailedError(first, deployment.provider)
+
+    def _denial(self, deployment: Deployment, maybe: bool) -> None:
+        if maybe:
+            self.denied.append(deployment)
+        else:
+            self.others = True
+
+    async def _denied(self, plan: Plan) -> ModelDeniedError | None:
+        """Every deployment met refused its model on every key (none held back)."""
+        if self.others or self._able(plan):
+            return None
+        return await model_denied((), self.denied)
+
+    async def _larger_later(self, ctx: RequestContext, plan: Plan) -> SwitchboardError | None:
+        """After a context-length failure, the refusal when a larger deployment was not asked
+        (no key free, cooling, the session's rules): the request is not too long, it is early,
+        and the caller hears when to come back, not the smaller one's 400."""
+        if self.last is None or self.last[0].outcome is not Outcome.CONTEXT_TOO_LONG:
+            return None
+        larger = [d for d in self._able(plan) if not self.passes_over(ctx, d)]
+        refused = [
+            (refusal, d)
+            for refusal, d in zip(self.refusals, self.refused_at, strict=True)
+            if not self.passes_over(ctx, d)
+        ]
+        if not (larger or refused):
+            return None
+        held_back = await serving_later(ctx, plan, larger)
+        if held_back is None and not refused:  # every key of each disabled
+            return await _keys_disabled(ctx, plan, larger)
+        disabled = [d for refusal, d in refused if refusal.reason is Refusal.DISABLED]
+        return await no_key_free([refusal for refusal, _ in refused], held_back, disabled)
 
     def _able(self, plan: Plan) -> list[Deployment]:
         """The deployments not asked (cooling, or excluded for the session) that could take the
         request."""
         held = self.withheld + [d for d in plan.held_back if d.name in plan.excluded]
         return [d for d in held if self.cannot is None or self.cannot(d) is None]
+
+
+async def model_denied(
+    refusals: Sequence[Unavailable], deployments: Sequence[Deployment]
+) -> ModelDeniedError | None:
+    """The error when every key of each of `deployments` was refused its model (MODEL_DENIED),
+    each refused the call (`refusals`) as set aside: no wait nor retry serves it. Read from the
+    pools only then (a failure's path)."""
+    if not deployments or any(r.reason not in _SET_ASIDE for r in refusals):
+        return None
+    for deployment in dict.fromkeys(deployments):
+        unusable = await deployment.pool.unusable(deployment.upstream_model)
+        if unusable is None or unusable.reason is not Refusal.DENIED:
+            return None
+    named = [f"provider `{d.provider}` may use `{d.upstream_model}`" for d in deployments]
+    return ModelDeniedError(
+        f"No key of {' nor of '.join(dict.fromkeys(named))} (each key's upstream refused "
+        "it): an operator grants a key the model, then enables it "
+        "(`switchboard admin keys enable`)."
+    )
 
 
 def held_back_could(
@@ -179,7 +265,7 @@ async def serving_later(
     now, keyed, usable_at = ctx.clock.now(), [], {}
     for deployment in able:
         unusable = await deployment.pool.unusable(deployment.upstream_model)
-        if unusable is not None and unusable.reason is Refusal.DISABLED:
+        if unusable is not None and unusable.reason in (Refusal.DISABLED, Refusal.DENIED):
             continue
         keyed.append(deployment)
         end = plan.usable_at.get(deployment.name)
@@ -225,6 +311,19 @@ async def no_key_free(
         message,
         retry_after_s=max(0.0, min(hints)) if hints else None,
     )
+
+
+async def none_leased(
+    ctx: RequestContext, plan: Plan, refusals: list[Unavailable], exclude: frozenset[str]
+) -> SwitchboardError:
+    """A PickRoute every candidate refused (`exclude`: the deployments the caller set aside),
+    answered as a proxied call's: every key refused the model (no wait serves it), every key
+    disabled (a 503), or when to come back."""
+    held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
+    asked = [d for d in plan.candidates if d.name not in exclude]  # each refused
+    if not held and (denied := await model_denied(refusals, asked)) is not None:
+        return denied
+    return await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
 
 
 def upstream_refused(error: BaseException) -> bool:

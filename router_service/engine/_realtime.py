@@ -50,12 +50,14 @@ MAX_EVENT_BYTES = 16 * 1024 * 1024
 @dataclass(slots=True)
 class RealtimeUpstream:
     """An open upstream session: its socket, the events it answered its opening with (its
-    `session.created` first), the key it holds, when it opened."""
+    `session.created` first), the key it holds, when it opened and how long that took (the
+    deployment's latency: how long the caller keeps a session says nothing of its speed)."""
 
     socket: aiohttp.ClientWebSocketResponse
     opening: list[str]
     lease: KeyLease
     opened_at: float
+    opening_s: float = 0.0
 
 
 def cannot_realtime(deployment: Deployment) -> UpstreamFailure | None:
@@ -133,7 +135,7 @@ class RealtimeSessions(StreamEnds):
         import aiohttp  # here: a router that serves no Realtime session never loads it
 
         url, headers = realtime_target(deployment, lease.key.secret, beta=beta)
-        first_s = deployment.timeouts.first_chunk_s
+        first_s, began = deployment.timeouts.first_chunk_s, self._clock.monotonic()
         # A session of its own: it lives as long as the socket, which outlives config reloads.
         session = await stack.enter_async_context(aiohttp.ClientSession())
         try:
@@ -160,7 +162,8 @@ class RealtimeSessions(StreamEnds):
         except aiohttp.ClientError as exc:
             detail = f"realtime connect failed: {type(exc).__name__}"
             raise UpstreamFailure(Outcome.CONNECT_FAILED, detail) from exc
-        return RealtimeUpstream(socket, events, lease, self._clock.monotonic())
+        opened_at = self._clock.monotonic()
+        return RealtimeUpstream(socket, events, lease, opened_at, opened_at - began)
 
     def _first_event(self, first: aiohttp.WSMessage) -> str:
         """The upstream's first event (`session.created`); its refusal as a failure."""
@@ -183,14 +186,13 @@ class RealtimeSessions(StreamEnds):
         total_tokens: int,
         failure: UpstreamFailure | None,
     ) -> router_service_pb2.StreamError | None:
-        """Record how the session ended: a success (statistics, the key's tokens), or
-        `failure` (reacted to as a failure after the commit; its error event returned)."""
+        """Record how the session ended: a success (statistics, measured by its opening; the
+        key's tokens), or `failure` (reacted to as a failure after the commit; its error event
+        returned)."""
         lease = upstream.lease
         if failure is not None:
             return await self._failed_midstream(ctx, deployment, lease, failure, upstream.opened_at)
-        await self._runner.stats.record(
-            deployment.health_name, True, self._clock.monotonic() - upstream.opened_at
-        )
+        await self._runner.stats.record(deployment.health_name, True, upstream.opening_s)
         if total_tokens:
             await lease.settle_tokens(total_tokens)
         return None

@@ -7,7 +7,7 @@ Media never passes through the router: it answers the offer and is done."""
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from router_service.engine._attempts import Attempt, Walked
@@ -25,10 +25,12 @@ __all__ = ["PlacedCall", "RealtimeCalls", "cannot_call"]
 
 @dataclass(frozen=True, slots=True)
 class PlacedCall:
-    """The upstream's answer to an offer, and the fingerprint of the key that got it."""
+    """The upstream's answer to an offer, the fingerprint of the key that got it, and that
+    key's lease (given back once answered; the call's usage, read later, settles it)."""
 
     answer: RealtimeCallAnswer
     key_fingerprint: str
+    lease: KeyLease | None = field(default=None, repr=False, compare=False)
 
 
 def cannot_call(deployment: Deployment) -> UpstreamFailure | None:
@@ -71,7 +73,7 @@ class RealtimeCalls:
             sent = {**session, "type": "realtime", "model": deployment.upstream_model}
             call = RealtimeCall(lease.key.secret, sdp, sent, timeout)
             answer = await deployment.adapter.create_realtime_call(call)
-            return PlacedCall(answer, lease.key.fingerprint)
+            return PlacedCall(answer, lease.key.fingerprint, lease)
 
         plan = await self.planner.plan(ctx)
         return await self._run(ctx, plan, attempt, cannot=cannot_call)

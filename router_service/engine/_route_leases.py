@@ -14,7 +14,7 @@ from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.engine._afterwork import close_failed
 from router_service.engine._attempts import AttemptRunner
-from router_service.engine._met import no_key_free, serving_later
+from router_service.engine._met import none_leased
 from router_service.engine._model import Deployment, RequestContext
 from router_service.engine._planner import Planner, nothing_planned
 from router_service.engine._route_records import (
@@ -29,7 +29,7 @@ from router_service.engine._route_records import (
 )
 from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import Outcome, reaction_for
+from router_service.outcomes import Outcome, Scope, reaction_for
 from router_service.sessions import ActiveMark
 from router_service.state import MemoryStateStore
 from router_service.telemetry import record_decision
@@ -89,9 +89,7 @@ class RouteLeases:
             self._outstanding[route.lease_id] = route
             return route
         if refusals:  # as a proxied call's: why (every key disabled: a 503), when to come back
-            held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
-            asked = [d for d in plan.candidates if d.name not in exclude]  # each refused
-            raise await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
+            raise await none_leased(ctx, plan, refusals, exclude)
         raise NoCapacityError("No deployment of that model can be leased now.")
 
     async def _open(
@@ -162,7 +160,10 @@ class RouteLeases:
         latency_s: float | None = None,
         retry_after_s: float | None = None,
         total_tokens: int | None = None,
+        too_large_for_tpm: bool = False,
     ) -> bool:
+        """`too_large_for_tpm`: a RATE_LIMITED of no key's (`Scope.NONE`, as for the router's
+        own calls): it, like a context refusal, read nothing (the estimate goes back)."""
         route = await self._take(lease_id)
         if route is None:
             return False
@@ -177,11 +178,14 @@ class RouteLeases:
                 )
                 await self._runner.stats.record(deployment.health_name, True, latency_s)
             elif outcome is not Outcome.CANCELLED:
+                if too_large_for_tpm or outcome is Outcome.CONTEXT_TOO_LONG:
+                    await lease.settle_tokens(0)
                 failure = UpstreamFailure(
                     outcome,
                     "reported by caller",
                     upstream_status=upstream_status,
-                    retry_after_s=retry_after_s,
+                    retry_after_s=None if too_large_for_tpm else retry_after_s,
+                    scope=Scope.NONE if too_large_for_tpm else None,
                 )
                 await self._runner.react(ctx, deployment, lease, failure, started=False)
                 if reaction_for(outcome).counts_against_deployment:

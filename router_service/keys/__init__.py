@@ -1,5 +1,6 @@
 """Upstream key pools: leases, limits, health per key × model, recovery, fingerprints."""
 
+from router_service.keys._denied import ModelDeniedError
 from router_service.keys._fingerprint import fingerprint
 from router_service.keys._health import DisableReason, KeyHealth
 from router_service.keys._lease import KeyLease, UpstreamKey
@@ -18,6 +19,7 @@ __all__ = [
     "KeyPool",
     "KeyProber",
     "KeySnapshot",
+    "ModelDeniedError",
     "ProbeFn",
     "Refusal",
     "Unavailable",

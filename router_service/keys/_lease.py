@@ -33,6 +33,7 @@ class KeyLease:
     idempotent, and the slot also carries a TTL in the state store as a backstop."""
 
     __slots__ = (
+        "_calls",
         "_estimate",
         "_extra",
         "_lease_id",
@@ -62,6 +63,7 @@ class KeyLease:
         self._settled = False
         # Slots of the calls run beside its own (`more_calls`): a list only once there are any.
         self._extra: Sequence[str] = ()
+        self._calls = 1  # the upstream calls made under it (`more_calls`, `calls_not_made`)
         self.key = key
         self.model = model
         self.window = window
@@ -72,6 +74,12 @@ class KeyLease:
     @property
     def released(self) -> bool:
         return self._released
+
+    @property
+    def calls(self) -> int:
+        """How many upstream calls were made under it: one, but for a split embeddings
+        request's (`more_calls`, less those `calls_not_made`)."""
+        return self._calls
 
     @property
     def slot_id(self) -> str:
@@ -119,6 +127,7 @@ class KeyLease:
         the others see them; how many of them (at most `at_once`) may run beside the lease's
         own call, each in an in-flight slot of the key taken now (none waited for: the rest run
         after), given back with the lease."""
+        self._calls += calls
         if self.key.rpm is not None:
             await self._pool._add_tokens(self, 0, requests=calls)
         if self._released:
@@ -133,6 +142,7 @@ class KeyLease:
     async def calls_not_made(self, calls: int) -> None:
         """`calls` of those `more_calls` counted were never made (the request failed or was
         left first): taken out of the key's rpm window again."""
+        self._calls -= calls
         if self.key.rpm is not None and calls:
             await self._pool._add_tokens(self, 0, requests=-calls)
 

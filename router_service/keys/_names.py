@@ -65,12 +65,17 @@ class PoolNames:
     def cool_name(self, key: UpstreamKey, model: str) -> str:
         return f"cool:{self.provider}:{key.fingerprint}:{model}"
 
+    def deny_name(self, key: UpstreamKey, model: str) -> str:
+        """Until when the key's upstream refused it `model` (MODEL_DENIED): set aside as its
+        `cool_name` says, and no wait (`keys/_denied.py`)."""
+        return f"deny:{self.provider}:{key.fingerprint}:{model}"
+
     def enabled_clears(self, key: UpstreamKey, model: str, throttled: bool) -> tuple[str, ...]:
-        """What an operator's enable of `key` clears for `model`: its cooldown, its 429s
+        """What an operator's enable of `key` clears for `model`: its cooldown or denial, its 429s
         counted toward throttling the provider, and the provider's throttle when they counted
         toward it (`throttled`: its wait one of those the throttle ends with, over now)."""
         cool, limited = self.cool_name(key, model), self.limited_name(key, model)
-        names = (cool, limited, self.waited_name(key, model))
+        names = (cool, self.deny_name(key, model), limited, self.waited_name(key, model))
         return (*names, self.throttle_name(model)) if throttled else names
 
     def throttle_name(self, model: str) -> str:

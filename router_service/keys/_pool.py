@@ -16,6 +16,7 @@ from functools import partial
 
 from router_service.clock import Clock
 from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
+from router_service.keys._denied import denied_or, deny_model
 from router_service.keys._fingerprint import fingerprint
 from router_service.keys._health import (
     ENABLED_BY_HAND,
@@ -285,11 +286,7 @@ class KeyPool(PoolNames):
         elif action is KeyAction.DISABLE_KEY:
             await self._disable(key, health, DisableReason.AUTH, self.cooldowns.auth_disable_s)
         elif action is KeyAction.DISABLE_KEY_MODEL:
-            # Not the key's fault for its other models: only this one is set aside (a key
-            # disabled whole would pass its model-list probe and fail again on this model).
-            self.models_seen[model] = None
-            until = self.clock.now() + self.cooldowns.auth_disable_s
-            await self.store.extend_deadline(self.cool_name(key, model), until)
+            await deny_model(self, key, model)
 
     async def _rate_limited(
         self, key: UpstreamKey, health: KeyHealth, model: str, retry_after_s: float | None
@@ -393,8 +390,11 @@ class KeyPool(PoolNames):
         return out
 
     async def unusable(self, model: str) -> Unavailable | None:
-        """Why no key is usable for `model` now, for how long (None: one is, limits aside)."""
+        """Why no key is usable for `model` now, for how long (None: one is, limits aside);
+        every key refused it (`Refusal.DENIED`): no wait. Read on failures, never on the walk."""
         if self.heir is not None:  # reloaded: its keys are the heir's now
             return await self.heir.unusable(model)
         usable = await self._usable(model, list(self.keys))
-        return usable if isinstance(usable, Unavailable) else None
+        if not isinstance(usable, Unavailable):
+            return None
+        return await denied_or(self, model, usable)

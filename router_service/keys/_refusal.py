@@ -15,6 +15,8 @@ class Refusal(enum.Enum):
     UNHEALTHY = "unhealthy"  # cooling, or the provider is throttled
     DISABLED = "disabled"  # every key disabled (credentials, quota) until a probe or its window
     AT_LIMIT = "at_limit"  # usable keys, all at their in-flight or rate limits
+    # Every key's upstream refused the model (MODEL_DENIED): no wait helps (`keys/_denied.py`)
+    DENIED = "denied"
     # Not the keys: the provider (provider-ban) already serves its `max_sessions` conversations
     BUSY = "busy"
 

@@ -81,11 +81,11 @@ def _common(before: ProviderConfig, after: ProviderConfig) -> int:
 
 
 async def carry_renamed(pool: KeyPool, old: KeyPool, moved: Sequence[tuple[str, str]] = ()) -> None:
-    """What the store knows of a renamed provider's keys (disables and why, cooldowns, 429s
-    and its throttle, per model), under its new name too, for every replica on the store: one
-    read, then the deadlines set (they only extend: replicas reloading together agree), and
-    the slots and rate windows moved (`carry_slots`). `moved`: more deadlines to carry (old
-    name, new name), its deployments' cooldowns.
+    """What the store knows of a renamed provider's keys (disables and why, cooldowns and
+    MODEL_DENIED refusals, 429s and its throttle, per model), under its new name too, for every
+    replica on the store: one read, then the deadlines set (they only extend: replicas
+    reloading together agree), and the slots and rate windows moved (`carry_slots`). `moved`:
+    more deadlines to carry (old name, new name), its deployments' cooldowns.
 
     The old names keep what they had (a replica not yet reloaded reads them); which of it this
     process carried away is noted (`KeyPool.left_behind`, handed on from pool to pool): a
@@ -101,6 +101,7 @@ async def carry_renamed(pool: KeyPool, old: KeyPool, moved: Sequence[tuple[str, 
             pairs += [(old.limited_name(key, model), pool.limited_name(key, model))]
             pairs += [(old.waited_name(key, model), pool.waited_name(key, model))]
             pairs += [(old.cool_name(key, model), pool.cool_name(key, model))]
+            pairs += [(old.deny_name(key, model), pool.deny_name(key, model))]
     values = [(old.why_name(k), pool.why_name(k), k) for k in kept]
     values += [(old.note_name(k), pool.note_name(k), k) for k in kept]
     store, now = pool.store, pool.clock.now()

@@ -119,7 +119,14 @@ _EVERY_WORD = tuple(
 # which another key (another organization's budget) or deployment may serve. But one that
 # belongs to no key (Scope.NONE): resting does not make it fit, and cooling the key for it would
 # take it from every caller's smaller requests; nor is there a wait to tell the caller.
-_TOO_LARGE_FOR_BUDGET = re.compile(r"request too large for .* on tokens per min")
+# Azure OpenAI says it as its ordinary token limit ("Requests to the ChatCompletions_Create
+# Operation … have exceeded token rate limit of your current … pricing tier. Please retry after
+# 86400 seconds."), with a day for the wait: no minute of its deployment's tpm would take the
+# request. Its ordinary 429 waits seconds ("retry after 6 seconds"): the key's, cooled.
+_TOO_LARGE_FOR_BUDGET = re.compile(
+    r"request too large for .* on tokens per min"
+    r"|exceeded token rate limit .*(?:retry after|try again in) 86400 seconds"
+)
 # Error types that say the server failed: with no HTTP status (a stream's `error` event), they
 # stand for a 5xx.
 _SERVER_FIELDS = re.compile(_SERVER_TYPES)
@@ -218,6 +225,11 @@ def _outcome_for(status: int, fields: str, message: _Message) -> Outcome:
         return Outcome.QUOTA_EXHAUSTED
     if status == 429:
         return Outcome.RATE_LIMITED
+    # 413: the body is over this upstream's own limit (Anthropic's `request_too_large`, 32 MB; a
+    # proxy's page): another deployment of the group may take it; no key, nor the deployment,
+    # is to blame (Groq's 413 for a key's tpm budget is a rate limit, read above).
+    if status == 413:
+        return Outcome.UNSUPPORTED_INPUT
     if status >= 500 or status == 408:
         return Outcome.UPSTREAM_ERROR
     if 400 <= status < 500:

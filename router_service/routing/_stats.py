@@ -37,8 +37,8 @@ class RoutingStats:
     after it when no result follows (a timer: a replica gone quiet does not keep its last
     results from the others), before the admin view reads statistics, and at `aclose`; a
     `read` counts those not yet written without writing them. Each keeps
-    the bucket of its own time (a bucket is 10 minutes wide), and a shared store gets one write
-    per deployment instead of one per request."""
+    the bucket of its own time (a bucket is `bucket_s` wide, named by when it began), and a
+    shared store gets one write per deployment instead of one per request."""
 
     def __init__(self, store: StateStore, clock: Clock, config: RoutingConfig) -> None:
         self._store = store
@@ -58,7 +58,7 @@ class RoutingStats:
         return f"stats:{deployment}"
 
     async def record(self, deployment: str, ok: bool, latency_s: float | None = None) -> None:
-        bucket = math.floor(self._clock.now() / self._config.bucket_s)
+        bucket = _bucket_of(self._clock.now(), self._config.bucket_s)
         if not self._pending:
             self._pending_since = self._clock.monotonic()
         counts = self._pending.setdefault((deployment, bucket), {})
@@ -179,7 +179,7 @@ class RoutingStats:
             alpha = beta = 0.0
             raw_s = raw_f = 0
             for bucket, fields in by_bucket.items():
-                age = max(0.0, now - (bucket + 0.5) * width)
+                age = max(0.0, now - (bucket + 0.5 * width))
                 weight = max(0.0, 1.0 - age / window)
                 if weight <= 0:
                     continue
@@ -217,3 +217,11 @@ class RoutingStats:
                     fields[field] = fields.get(field, 0.0) + count
                 out[i][bucket] = fields
         return out
+
+
+def _bucket_of(now: float, width: float) -> int:
+    """The bucket a result at `now` counts in: named by when it began (unix seconds), not by
+    its number at one width, so a result keeps its age when `bucket_s` changes (a reload, or
+    replicas that disagree during a rollout): by number, one written 60 s wide and read 600 s
+    wide seemed new for the whole window, and one the other way round seemed gone."""
+    return int(math.floor(now / width) * width)

@@ -31,6 +31,7 @@ from router_service.cancellation import uncut
 from router_service.engine import Deployment, RequestContext
 from router_service.engine._realtime import MAX_EVENT_BYTES
 from router_service.errors import StoreUnavailableError
+from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
 from router_service.runtime import Runtime
 from router_service.server._realtime_usage import RealtimeUsage
@@ -114,6 +115,9 @@ class CallWatch:
     admission: Admission | None
     started: bool = field(default=False, init=False)  # `run` began (its `finally` settles)
     attached: bool = field(default=False, init=False)  # the sideband's handshake succeeded
+    # The lease of the key that made the call, given back once answered: its tpm counts the
+    # call's usage when it ends, in the minute that is (`KeyLease.settle_tokens`).
+    lease: KeyLease | None = field(default=None, init=False, repr=False)
 
     async def run(self) -> None:
         self.started = True
@@ -209,7 +213,13 @@ class CallWatch:
             await self.runtime.clock.wait(ttl_s / 3)
 
     async def settle(self, total_tokens: int, cost_usd: float | None) -> None:
-        """The call's tokens to the client's tpm and budgets; its stream slot given back."""
+        """The call's tokens to its key's tpm and the client's tpm and budgets; its stream
+        slot given back. Failures logged: the call was placed, and stays so."""
+        if self.lease is not None:
+            try:
+                await self.lease.settle_tokens(total_tokens)
+            except Exception:
+                log.warning("realtime: a call's usage did not reach its key's tpm", exc_info=True)
         if self.admission is None:
             return
         try:  # failures logged: the call was placed, and stays so

@@ -15,6 +15,7 @@ from clients.codec._request import MOST_TOP_LOGPROBS
 from clients.codec.gemini import GEMINI_ONLY, checked_carried
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1.routing_pb2 import OUTCOME_RATE_LIMITED
 from router_service.auth import Caller, current_caller
 from router_service.auth._bounds import MOST_CALL_TOKENS
 from router_service.clock import Clock
@@ -154,6 +155,11 @@ def validate_report(request: pb.ReportOutcomeRequest) -> None:
     if request.latency_ms > _LONGEST_LATENCY_MS:
         raise InvalidRequestError(
             f"`latency_ms` must be at most {_LONGEST_LATENCY_MS:.0f} (a day).", param="latency_ms"
+        )
+    if request.too_large_for_tpm and request.outcome != OUTCOME_RATE_LIMITED:
+        raise InvalidRequestError(
+            "`too_large_for_tpm` goes with OUTCOME_RATE_LIMITED only (a 429 of the key's budget).",
+            param="too_large_for_tpm",
         )
     if request.HasField("total_tokens") and request.total_tokens < 0:
         raise InvalidRequestError("`total_tokens` must not be negative.", param="total_tokens")

@@ -175,7 +175,7 @@ def _openai_shaped(
         }
     out.setdefault("param", None)
     out["code"] = code if isinstance(code, str) and code else _OPENAI_CODE.get(outcome)
-    if upstream_status == 413 and outcome is Outcome.BAD_REQUEST:
+    if upstream_status == 413 and outcome in (Outcome.BAD_REQUEST, Outcome.UNSUPPORTED_INPUT):
         out["type"] = "invalid_request_error"
         out["code"] = (
             "request_too_large" if out["code"] in (None, "invalid_argument") else out["code"]

@@ -108,6 +108,7 @@ class RealtimeCallsServicer(ServicerHooks):
         # stop that ends it later is not DEADLINE_EXCEEDED: `RequestContext.cancelled_at_deadline`).
         ctx.deadline = None
         watch = CallWatch(runtime, ctx, deployment, secret, placed.answer.call_id, admission)
+        watch.lease = placed.lease  # its usage, read later, to the key's tpm
         await self.call_watches.start(watch)
         return pb.CreateRealtimeCallResponse(
             call_id=placed.answer.call_id, sdp=placed.answer.sdp, route=ctx.route(deployment)

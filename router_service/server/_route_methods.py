@@ -88,6 +88,7 @@ class RouteMethods:
                     request.retry_after_s if request.HasField("retry_after_s") else None
                 ),
                 total_tokens=request.total_tokens if request.HasField("total_tokens") else None,
+                too_large_for_tpm=request.too_large_for_tpm,
             )
         except asyncio.CancelledError:
             read_cancellation(waits)  # its SERVER span's status, as a pick's is read

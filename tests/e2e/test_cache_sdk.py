@@ -187,6 +187,47 @@ async def test_a_no_store_on_a_second_cache_control_line_keeps_nothing(
     assert again.json()["choices"][0]["message"]["content"] == "asked again"
 
 
+@pytest.mark.parametrize("control", ["max-age=0", "Max-Age=0", "no-transform, max-age=0"])
+async def test_max_age_0_asks_for_a_fresh_answer(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, clock: ManualClock, control: str
+) -> None:
+    """`Cache-Control: max-age=0` (what a browser page's `fetch(…, {cache: "no-cache"})`
+    sends, and a reload) takes no answer older than 0 s (RFC 9111 5.2.1.1): a fresh one, kept,
+    as `no-cache`; not one kept 30 s ago."""
+    create = sdk.chat.completions.with_raw_response.create
+    await create(model="chain", messages=MESSAGES)
+    clock.advance(30)
+    fake.state.set_scenario(Scenario(content="fresh"))
+    fresh = await create(model="chain", messages=MESSAGES, extra_headers={"cache-control": control})
+    assert fresh.headers["x-switchboard-cache"] == "bypass"
+    assert "age" not in fresh.headers
+    assert fresh.parse().choices[0].message.content == "fresh"
+    kept = await create(model="chain", messages=MESSAGES)
+    assert kept.headers["x-switchboard-cache"] == "hit"
+    assert kept.parse().choices[0].message.content == "fresh"
+    assert len(fake.state.calls()) == 2
+
+
+# Digits `str.isdigit` takes that `int` refuses: a superscript two (latin-1, as a header is
+# read), and more digits than `int` converts (4300).
+@pytest.mark.parametrize("age", [b"\xb2", b"9" * 5000], ids=["superscript", "long"])
+async def test_a_max_age_int_cannot_read_serves_the_kept_answer(
+    edge_url: str, fake: FakeUpstream, age: bytes
+) -> None:
+    """A `max-age` that is not 0 is not read (README: a kept answer of any age serves it),
+    whatever its digits: not a 500 for one `int` cannot read."""
+    body = {"model": "chain", "messages": MESSAGES}
+    async with httpx.AsyncClient(base_url=edge_url, timeout=10) as http:
+        await http.post("/v1/chat/completions", json=body)
+        fake.state.set_scenario(Scenario(content="not asked"))
+        kept = await http.post(
+            "/v1/chat/completions", json=body, headers=[(b"cache-control", b"max-age=" + age)]
+        )
+    assert kept.status_code == 200, kept.text
+    assert kept.headers["x-switchboard-cache"] == "hit"
+    assert len(fake.state.calls()) == 1
+
+
 async def test_the_end_user_an_app_names_does_not_split_its_answers(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:

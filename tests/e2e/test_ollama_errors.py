@@ -152,3 +152,14 @@ async def test_model_management_and_unknown_paths_are_ollama_errors(
     malformed = await http.post("/api/chat", content=b"{")
     assert (unknown.status_code, malformed.status_code) == (404, 400)
     assert set(unknown.json()) == set(malformed.json()) == {"error"}
+
+
+async def test_a_blob_check_is_refused_as_the_upload_is(http: httpx.AsyncClient) -> None:
+    """`ollama create` with files asks whether each blob is there (HEAD) before it uploads it
+    (POST): both are the model management the gateway refuses (501), not a 405 whose Allow
+    names the very method refused."""
+    path = "/api/blobs/sha256:" + "0" * 64
+    checked = await http.head(path)
+    uploaded = await http.post(path, content=b"blob")
+    assert (checked.status_code, checked.content) == (501, b"")
+    assert uploaded.status_code == 501 and "configured on the router" in uploaded.json()["error"]

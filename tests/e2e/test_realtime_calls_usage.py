@@ -87,6 +87,18 @@ async def test_a_call_holds_a_stream_and_its_usage_counts_when_it_ends(
         assert again.headers["x-ratelimit-remaining-tokens"] == str(1000 - TOKENS)
 
 
+async def sideband_answered(fake: FakeUpstream, call_id: str) -> None:
+    """Until the call's sideband attached and saw its one response (its usage counted)."""
+
+    def answered() -> bool:
+        return any(
+            call.query.get("call_id") == call_id and call.chunks_sent == RESPONSE_EVENTS
+            for call in fake.state.calls(path="/v1/realtime")
+        )
+
+    await fake.state.wait_for(answered, what="the call's sideband")
+
+
 async def test_a_stopping_router_settles_its_calls(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
@@ -97,14 +109,7 @@ async def test_a_stopping_router_settles_its_calls(
     one = await start_router(config(fake), clock=clock, store=store)
     offer_rpc = pb.CreateRealtimeCallRequest(model="voice", sdp=OFFER)
     made = await one.stub.CreateRealtimeCall(offer_rpc, metadata=bearer(METERED))
-
-    def answered() -> bool:
-        return any(
-            call.query.get("call_id") == made.call_id and call.chunks_sent == RESPONSE_EVENTS
-            for call in fake.state.calls(path="/v1/realtime")
-        )
-
-    await fake.state.wait_for(answered, what="the call's sideband")
+    await sideband_answered(fake, made.call_id)
     await one.server.shutdown(grace=0)
     assert not len(one.server.call_watches)
 

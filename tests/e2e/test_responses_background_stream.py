@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -287,3 +288,29 @@ async def test_a_failure_before_any_answer_has_the_foreground_errors_code(
     assert error.message == told["message"], (error.message, told)
     assert failed.response.error.code == "invalid_prompt"  # OpenAI's, in the Response
     await settled(sdk, failed.response.id, router.server)
+
+
+async def test_a_head_of_a_resumed_stream_is_its_headers_alone(
+    stack: Stack, fake: FakeUpstream
+) -> None:
+    """HEAD is GET without the body: of a running response's stream, its headers, and the
+    stream closed at once; not the stream relayed to nobody until the response ends, holding
+    the connection (the next request on it waited behind) and a follower of its events. The
+    response itself runs on."""
+    router, sdk = stack
+    head = await _broken_off(fake, sdk, "looked at")
+    response_id = head[0].response.id
+    edge_url = str(sdk.base_url).removesuffix("/v1/")
+    one_connection = httpx.Limits(max_connections=1)
+    async with httpx.AsyncClient(base_url=edge_url, timeout=10, limits=one_connection) as http:
+        path = f"/v1/responses/{response_id}"
+        looked = await http.head(path, params={"stream": "true"})
+        assert looked.status_code == 200
+        assert looked.headers["content-type"].startswith("text/event-stream")
+        assert looked.content == b""
+        await _watching(router, 0)  # no follower of its events left behind
+        # The same connection answers the next request while the response still runs.
+        assert (await http.get("/healthz")).status_code == 200
+    fake.state.release()
+    done = await settled(sdk, response_id, router.server)
+    assert done.status == "completed"

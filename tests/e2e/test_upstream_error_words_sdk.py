@@ -1,7 +1,7 @@
 """Upstream errors whose words or status once misled the router, as the official SDKs see them
 through the edge: a 5xx that merely mentions safety or tokens is the server's failure (the next
-deployment answers, not the caller's 400), and Anthropic's 413 `request_too_large` is the
-caller's, said as the edge says its own 413."""
+deployment answers, not the caller's 400), and Anthropic's 413 `request_too_large` fails over
+as well: when every deployment says it, it is the caller's, said as the edge says its own 413."""
 
 from __future__ import annotations
 
@@ -110,10 +110,28 @@ ANTHROPIC_413 = {
 }
 
 
-async def test_anthropics_413_is_the_callers_as_the_edges_own_413(
-    sdk: openai.AsyncOpenAI, edge: Edge, router: RouterHandle, fake: FakeUpstream
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+async def test_anthropics_413_fails_over(
+    sdk: openai.AsyncOpenAI, router: RouterHandle, fake: FakeUpstream, stream: bool
 ) -> None:
+    """A body over Anthropic's limit is over its limit only: beta answers, Claude is cooled
+    for nobody."""
     fake.state.set_scenario(Scenario(status=413, error_body=ANTHROPIC_413), model="model-c")
+
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="claude-chain", messages=HELLO, stream=stream
+    )
+
+    assert raw.headers["x-switchboard-deployment"] == "beta/model-b"
+    assert raw.headers["x-switchboard-attempts"] == "2"
+    stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
+    assert {d.deployment: d.cooldown_until_unix for d in stats.deployments}["claude/model-c"] == 0
+
+
+async def test_a_413_of_every_deployment_is_the_callers_as_the_edges_own_413(
+    sdk: openai.AsyncOpenAI, edge: Edge, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(Scenario(status=413, error_body=ANTHROPIC_413))
 
     with pytest.raises(openai.APIStatusError) as upstreams:
         await sdk.chat.completions.create(model="claude-chain", messages=HELLO)
@@ -129,16 +147,13 @@ async def test_anthropics_413_is_the_callers_as_the_edges_own_413(
         edges.json()["error"]["code"],
     )
     assert said["message"] == "Request exceeds the maximum size"
-    # The caller's: no other deployment tried, none cooled.
-    assert fake.state.count(model="model-b") == 0
-    stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
-    assert {d.deployment: d.cooldown_until_unix for d in stats.deployments}["claude/model-c"] == 0
+    assert fake.state.count() == 2  # each deployment once: its other keys have its limit
 
 
 async def test_anthropics_413_reaches_an_anthropic_caller_as_request_too_large(
     edge: Edge, fake: FakeUpstream
 ) -> None:
-    fake.state.set_scenario(Scenario(status=413, error_body=ANTHROPIC_413), model="model-c")
+    fake.state.set_scenario(Scenario(status=413, error_body=ANTHROPIC_413))
     async with anthropic.AsyncAnthropic(
         base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
     ) as claude:

@@ -19,6 +19,7 @@ import http_edge
 from clients import RouterClient
 from clients.switchboard.v1 import embeddings_pb2 as emb
 from clients.switchboard.v1 import router_service_pb2 as rs
+from clients.switchboard.v1 import routing_pb2
 from tests.helpers import eventually, free_port
 from tests.http_edge.edge_messages import DEPLOYMENT, completion, route
 from tests.http_edge.harness import Edge, EdgeFactory, StubRouter
@@ -316,3 +317,35 @@ async def test_a_browser_page_reads_whether_to_retry(start_edge: EdgeFactory) ->
         simple = await client.get("/healthz", headers={"origin": origin})
     exposed = simple.headers["access-control-expose-headers"].lower().split(", ")
     assert "x-should-retry" in exposed
+
+
+async def test_a_browser_page_reads_every_header_an_answer_carries(
+    stub: StubRouter, start_edge: EdgeFactory
+) -> None:
+    """A page reads an answer's headers only as CORS exposes them: the guardrails that acted
+    on it and those screening it, and how many messages `truncation: auto` left out, are said
+    in headers as the route, the cache and the limits are (README: Guardrails, Responses)."""
+    origin = "https://app.example"
+    answered = rs.ChatResponse(completion=completion("hi"), route=route())
+    answered.route.cache = routing_pb2.CACHE_STATUS_HIT
+    answered.route.cost_usd = 0.001
+    answered.route.guardrails.append("pii")
+    answered.route.answer_guardrails.append("no-leaked-credentials")
+    answered.route.truncated_messages = 2
+    answered.route.rate_limit.limit_requests = 10
+    answered.route.rate_limit.remaining_requests = 9
+
+    async def on_chat(request: rs.ChatRequest, context: Any) -> rs.ChatResponse:
+        return answered
+
+    stub.on_chat = on_chat
+    edge = await start_edge(cors_origins=[origin])
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
+        response = await client.post("/v1/chat/completions", json=body, headers={"origin": origin})
+    assert response.status_code == 200
+    said = {name for name in response.headers if name.startswith(("x-switchboard-", "x-rate"))}
+    assert "x-switchboard-truncated-messages" in said  # the answer says each of them
+    assert "x-switchboard-guardrails" in said and "x-switchboard-answer-guardrails" in said
+    exposed = set(response.headers["access-control-expose-headers"].lower().split(", "))
+    assert said | {"age"} <= exposed, said - exposed

@@ -586,6 +586,7 @@ class ReportOutcomeRequest(_message.Message):
     LATENCY_MS_FIELD_NUMBER: _builtins.int
     RETRY_AFTER_S_FIELD_NUMBER: _builtins.int
     TOTAL_TOKENS_FIELD_NUMBER: _builtins.int
+    TOO_LARGE_FOR_TPM_FIELD_NUMBER: _builtins.int
     lease_id: _builtins.str
     outcome: _routing_pb2.Outcome.ValueType
     upstream_status: _builtins.int
@@ -594,6 +595,14 @@ class ReportOutcomeRequest(_message.Message):
     """The upstream's Retry-After, when it sent one."""
     total_tokens: _builtins.int
     """Tokens the call really cost (usage.total_tokens), when known."""
+    too_large_for_tpm: _builtins.bool
+    """With OUTCOME_RATE_LIMITED only: the upstream refused the request as larger than the key's
+    whole tokens-per-minute budget (OpenAI's 429 "Request too large for … on tokens per min",
+    Groq's 413, Azure's "exceeded token rate limit … retry after 86400 seconds"). No wait makes
+    it fit: the key is not cooled (it serves smaller requests; `retry_after_s` is not read),
+    and the pick's estimate leaves its tpm window, as for OUTCOME_CONTEXT_TOO_LONG (the
+    upstream read neither). Another deployment of the group may serve the request whole.
+    """
     def __init__(
         self,
         *,
@@ -603,10 +612,11 @@ class ReportOutcomeRequest(_message.Message):
         latency_ms: _builtins.float = ...,
         retry_after_s: _builtins.float | None = ...,
         total_tokens: _builtins.int | None = ...,
+        too_large_for_tpm: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_retry_after_s", b"_retry_after_s", "_total_tokens", b"_total_tokens", "retry_after_s", b"retry_after_s", "total_tokens", b"total_tokens"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_retry_after_s", b"_retry_after_s", "_total_tokens", b"_total_tokens", "latency_ms", b"latency_ms", "lease_id", b"lease_id", "outcome", b"outcome", "retry_after_s", b"retry_after_s", "total_tokens", b"total_tokens", "upstream_status", b"upstream_status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_retry_after_s", b"_retry_after_s", "_total_tokens", b"_total_tokens", "latency_ms", b"latency_ms", "lease_id", b"lease_id", "outcome", b"outcome", "retry_after_s", b"retry_after_s", "too_large_for_tpm", b"too_large_for_tpm", "total_tokens", b"total_tokens", "upstream_status", b"upstream_status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__retry_after_s: _TypeAlias = _typing.Literal["retry_after_s"]  # noqa: Y015
     _WhichOneofArgType__retry_after_s: _TypeAlias = _typing.Literal["_retry_after_s", b"_retry_after_s"]  # noqa: Y015

@@ -1,6 +1,6 @@
-"""The latency a stream's deployment (a chat's, a media stream's) is measured with (the `latency`
-strategy's EWMA): from its own attempt, not from the request's start, which holds the candidates
-that failed before it."""
+"""The latency a deployment is measured with (the `latency` strategy's EWMA), a stream's (a chat's,
+a media stream's) and a unary call's alike: from its own attempt, not from the request's start,
+which holds the candidates (and the keys) that failed before it."""
 
 from __future__ import annotations
 
@@ -73,3 +73,27 @@ async def test_a_fallback_media_stream_is_not_measured_with_the_failed_candidate
     assert events[-1].HasField("summary")
     assert [a.deployment for a in events[0].route.attempts] == ["alpha/model-a", "beta/model-b"]
     assert router.runtime.stats.latency("beta/model-b") == 0.0
+
+
+async def test_a_unary_call_is_measured_from_its_own_attempt_not_the_keys_before_it(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A key's 429 that another key of the provider recovered is the key's, not the
+    deployment's: neither its count nor its time is the deployment's (as for a stream)."""
+    clock = ManualClock()
+    router = await start_router(base_config(fake.base_url), clock=clock)
+    fake.state.set_scenario(Scenario(status=429, times=1), model="model-a")
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")
+    fake.state.hold()
+    call = router.stub.Chat(
+        pb.ChatRequest(params=chat_pb2.ChatParams(model="chain", messages=[message]))
+    )
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the first key's call held")
+    clock.advance(20.0)  # the first key keeps the request 20 s before its 429
+    fake.state.release()
+    reply = await call
+
+    first, second = reply.route.attempts
+    assert first.outcome == routing_pb2.OUTCOME_RATE_LIMITED
+    assert (second.deployment, second.outcome) == ("alpha/model-a", routing_pb2.OUTCOME_OK)
+    assert router.runtime.stats.latency("alpha/model-a") == 0.0

@@ -150,3 +150,45 @@ async def test_the_token_request_on_the_wire() -> None:
         "client_secret": [PRINCIPAL.client_secret],
         "scope": ["https://cognitiveservices.azure.us/.default"],
     }
+
+
+def _same_file_twice(directory: Path) -> tuple[str, str]:
+    (directory / "keys").mkdir()
+    (directory / "keys" / "principal.json").write_text(PRINCIPAL.key_json())
+    return "file:keys/principal.json", "file:keys/../keys/principal.json"
+
+
+def _linked(directory: Path) -> tuple[str, str]:
+    (directory / "principal.json").write_text(PRINCIPAL.key_json())
+    (directory / "linked.json").symlink_to(directory / "principal.json")
+    return "file:principal.json", "file:linked.json"
+
+
+def _copied(directory: Path) -> tuple[str, str]:
+    (directory / "principal.json").write_text(PRINCIPAL.key_json())
+    spaced = orjson.dumps(orjson.loads(PRINCIPAL.key_json()), option=orjson.OPT_INDENT_2)
+    (directory / "copy.json").write_text(spaced.decode() + "\n")  # the same key, other text
+    return "file:principal.json", "file:copy.json"
+
+
+@pytest.mark.parametrize("listed", [_same_file_twice, _linked, _copied])
+def test_two_key_files_holding_one_key_are_refused_by_their_paths_never_quoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], listed: Any
+) -> None:
+    """One credential is one set of slots and limits, whichever paths name it (the same file
+    twice, a symlink, a copy): listed twice, the pool would show it twice and serve half what
+    its entries say. The error names both files, never the key."""
+    first, second = listed(tmp_path)
+    path = config_file(tmp_path, first)
+    config = orjson.loads(path.read_text())
+    config["providers"]["az"]["keys"].append(second)
+    path.write_text(orjson.dumps(config).decode())
+
+    assert main(["check-config", str(path)]) != 0
+
+    out = capsys.readouterr()
+    text = out.err + out.out
+    assert "providers.az.keys[1]: Value error, the same key as keys[0]" in text
+    assert str(tmp_path / first.removeprefix("file:")) in text
+    assert str(tmp_path / second.removeprefix("file:")) in text
+    assert PRINCIPAL.client_secret not in text and PRINCIPAL.client_id not in text

@@ -199,3 +199,68 @@ async def test_words_of_the_caller_s_own_about_api_versions_decide_nothing(
         await chat(router, params("chain", text="API version not supported"))
 
     assert details_from_rpc_error(caught.value).reason == "BAD_REQUEST"
+
+
+def azure_token_limit(wait_s: int, **overrides: Any) -> Scenario:
+    """Azure's 429 for its deployment's tokens-per-minute limit, in its words. A wait of a day
+    is how Azure says one request is larger than the deployment's whole tpm: none would fit."""
+    message = (
+        "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version "
+        "2024-06-01 have exceeded token rate limit of your current OpenAI S0 pricing tier. "
+        f"Please retry after {wait_s} seconds. Please go here: https://aka.ms/oai/quotaincrease "
+        "if you would like to further increase the default rate limit."
+    )
+    body = {"error": {"code": "429", "message": message}}
+    return Scenario(status=429, error_body=body, retry_after=str(wait_s), **overrides)
+
+
+async def test_a_request_too_large_for_the_deployments_tpm_fails_over_whole(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Each key refuses the request as larger than its whole tpm (a day's wait): the backup
+    answers, and no key is cooled (the next request, a smaller one, is Azure's again)."""
+    router = await start_router(chain_config(fake))
+    fake.state.set_scenario(azure_token_limit(86400, times=2), model="gpt-4o-prod")
+
+    first = await chat(router, params("chain"))
+    assert attempts(first.route) == [
+        (AZ, routing_pb2.OUTCOME_RATE_LIMITED),
+        (AZ, routing_pb2.OUTCOME_RATE_LIMITED),
+        (BACKUP, routing_pb2.OUTCOME_OK),
+    ]
+    after = await chat(router, params("chain", text="a smaller one"))
+    assert attempts(after.route) == [(AZ, routing_pb2.OUTCOME_OK)]
+
+
+async def test_a_request_too_large_for_every_keys_tpm_is_said_so(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(chain_config(fake))
+    fake.state.set_scenario(azure_token_limit(86400), model="gpt-4o-prod")
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await chat(router, params("solo"))
+
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert (details.openai_code, details.retry_after_s) == ("request_too_large_for_tpm", None)
+
+
+async def test_an_ordinary_token_rate_limit_cools_the_key(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """The same words with a wait of seconds: the deployment's minute is spent, a rate limit of
+    the key's that its wait lifts."""
+    clock = ManualClock()
+    router = await start_router(chain_config(fake), clock=clock)
+    fake.state.set_scenario(azure_token_limit(6, times=1), key="k-1")
+
+    first = await chat(router, params("solo"))
+    second = await chat(router, params("solo", text="while k-1 rests"))
+
+    assert attempts(first.route)[0] == (AZ, routing_pb2.OUTCOME_RATE_LIMITED)
+    assert [r.key for r in fake.state.calls()] == ["k-1", "k-2", "k-2"]
+    assert second.route.attempts[0].outcome == routing_pb2.OUTCOME_OK
+    clock.advance(6.0)
+    await chat(router, params("solo", text="rested"))
+    assert fake.state.count(key="k-1") == 2

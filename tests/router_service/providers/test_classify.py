@@ -121,11 +121,12 @@ TOO_LARGE_FOR_GROQ = {
             Outcome.RATE_LIMITED,
         ),
         # Anthropic's 413: a body past its 32 MB, said by its proxy before any model reads it:
-        # not the context window (Anthropic's is "prompt is too long": its 400 above).
+        # not the context window (Anthropic's is "prompt is too long": its 400 above), but
+        # this upstream's limit, which the group's next deployment may not have.
         (
             413,
             {"type": "request_too_large", "message": "Request exceeds the maximum allowed size"},
-            Outcome.BAD_REQUEST,
+            Outcome.UNSUPPORTED_INPUT,
         ),
         # Gemini's 429 for its input tokens per minute (a RESOURCE_EXHAUSTED without a
         # QuotaFailure): a rate limit too.
@@ -162,11 +163,11 @@ TOO_LARGE_FOR_GROQ = {
         (400, {"message": "Invalid value for temperature"}, Outcome.BAD_REQUEST),
         (404, {"message": "The model does not exist"}, Outcome.BAD_REQUEST),
         (422, {"message": "unprocessable"}, Outcome.BAD_REQUEST),
-        # Anthropic's body over 32 MB: the caller's (no other deployment, no cooldown).
+        # A proxy's 413 page: the body over its limit, not every upstream's.
         (
             413,
-            {"type": "request_too_large", "message": "Request exceeds the maximum size"},
-            Outcome.BAD_REQUEST,
+            {"message": "<html><h1>413 Request Entity Too Large</h1></html>"},
+            Outcome.UNSUPPORTED_INPUT,
         ),
         (500, {"message": "oops"}, Outcome.UPSTREAM_ERROR),
         (503, {"message": "rate limit of the backend pool"}, Outcome.UPSTREAM_ERROR),

@@ -143,3 +143,19 @@ async def test_the_renamed_keys_state_is_in_place_when_the_new_config_serves(
 
     assert isinstance(first, Unavailable)
     assert await _refused(router) == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_model_denied_every_key_stays_denied_under_the_new_name(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
+) -> None:
+    """alpha's one key refused its model (MODEL_DENIED): renamed, its key is still refused it,
+    PERMISSION_DENIED, not a 429 to wait out the set-aside its cooldown carried alone."""
+    config = {**_one_alpha_key(fake.base_url), "state": state_section}
+    router = await start_router(config, clock=ManualClock(time.time()))
+    denied = {"error": {"message": "You are not allowed to sample from this model"}}
+    fake.state.set_scenario(Scenario(status=403, error_body=denied))
+    assert await _refused(router) == grpc.StatusCode.PERMISSION_DENIED
+    await router.server.reload(renamed(config, "renamed"))
+
+    assert await _refused(router) == grpc.StatusCode.PERMISSION_DENIED
+    assert fake.state.count() == 1

@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
-from clients.switchboard.v1 import chat_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -160,6 +160,34 @@ async def test_a_request_too_large_for_the_keys_tpm_leaves_none_of_it_in_the_win
     fake.state.set_scenario(Scenario())
     after = await router.stub.Chat(hello(10))
     assert after.completion.choices[0].message.text == "Echo: hi"
+
+
+def embedding(chars: int, *, listed: bool) -> pb.EmbedRequest:
+    """An embeddings request on `chain` of one text of `chars` characters (chars / 4 + 1
+    tokens), as `text` or as a list of one."""
+    text = "x" * chars
+    params = embeddings_pb2.EmbeddingParams(model="chain")
+    if listed:
+        params.texts.values.append(text)
+    else:
+        params.text = text
+    return pb.EmbedRequest(params=params)
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["text", "texts"])
+async def test_an_embedding_too_large_for_the_keys_tpm_leaves_none_of_it_in_the_window(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any], listed: bool
+) -> None:
+    """As for a chat: the upstream read none of the refused embedding (41 tokens), and the
+    key's tpm of 50 takes the next one (40 tokens) at once."""
+    fake.state.set_scenario(Scenario(status=429, error_body=TPM_TOO_LARGE))
+    router = await start_router(one_key(fake.base_url, state_section, 0, tpm=50))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await router.stub.Embed(embedding(160, listed=listed))
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    fake.state.set_scenario(Scenario())
+    after = await router.stub.Embed(embedding(156, listed=listed))
+    assert len(after.result.data) == 1
 
 
 async def test_a_held_back_retry_waits_for_nothing_while_another_deployment_is_free(
