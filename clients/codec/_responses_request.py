@@ -101,6 +101,8 @@ class History:
     items: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     # The conversation the request continues (`conversation`): `messages` are its items.
     conversation: str | None = None
+    # The session the previous response's conversation is named by (`StoredResponse.session_id`).
+    session_id: str = ""
 
 
 @dataclass(frozen=True)

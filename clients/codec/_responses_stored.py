@@ -77,8 +77,10 @@ def history_of(references: References, responses: Sequence[pb.StoredResponse]) -
     """What the loaded `responses` (those of ``references.response_ids()``) give the request."""
     by_id = {response.id: response for response in responses}
     messages: Sequence[Any] = ()
+    session_id = ""
     if references.previous is not None and references.previous in by_id:
         messages = list(by_id[references.previous].messages)
+        session_id = by_id[references.previous].session_id
     wanted = {item_id for item_id, _ in references.items}
     items: dict[str, dict[str, Any]] = {}
     for response in responses:
@@ -86,7 +88,7 @@ def history_of(references: References, responses: Sequence[pb.StoredResponse]) -
             item = orjson.loads(text)
             if isinstance(item, dict) and item.get("id") in wanted:
                 items[item["id"]] = item
-    return History(messages, items)
+    return History(messages, items, session_id=session_id)
 
 
 def stored_response(request: ResponsesRequest, response: dict[str, Any]) -> pb.StoredResponse:
