@@ -5,6 +5,7 @@ counts them, and leave it when their calls end (memory and Redis)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -72,5 +73,35 @@ async def test_a_moved_mark_renewed_by_its_long_stream_leaves_the_shared_store_t
     renewed = await sessions.renew(mark)
     assert await sessions.active("alpha") == {"s1": 1}  # counted once, in the store
     await sessions.leave(renewed)
+    assert await shared.members("active:alpha") == {}
+    assert await sessions.active("alpha") == {}
+
+
+class _SlowStore(MemoryStateStore):
+    """A shared store whose marks are entered once `answer` is set (a Redis round trip)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.asked, self.answer = asyncio.Event(), asyncio.Event()
+
+    async def enter(self, group: str, member: str, *, limit: int | None, ttl_s: float) -> Any:
+        self.asked.set()
+        await self.answer.wait()
+        return await super().enter(group, member, limit=limit, ttl_s=ttl_s)
+
+
+async def test_a_mark_that_leaves_while_the_reload_moves_it_leaves_the_shared_store_too() -> None:
+    # Its call ended while its copy was being entered in the shared store: the copy stayed
+    # there, counted by max_sessions until its TTL (the call's leave had found nothing moved).
+    clock = ManualClock()
+    shared = _SlowStore(clock)
+    sessions = SessionState(shared, clock, SessionsConfig(), marks=LocalMarks(clock))
+    mark = await sessions.enter("s1", "alpha", None)  # no limit: kept in memory
+    assert mark is not None
+    sharing = asyncio.ensure_future(sessions.share(["alpha"]))
+    await shared.asked.wait()
+    await sessions.leave(mark)  # s1's call ends meanwhile
+    shared.answer.set()
+    await sharing
     assert await shared.members("active:alpha") == {}
     assert await sessions.active("alpha") == {}
