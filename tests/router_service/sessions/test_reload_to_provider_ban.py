@@ -14,7 +14,7 @@ import pytest
 from router_service.clock import ManualClock
 from router_service.config import SessionsConfig, SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
-from router_service.sessions import LocalMarks, SessionState
+from router_service.sessions import ActiveMark, LocalMarks, SessionState
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
@@ -62,12 +62,20 @@ async def test_a_reload_to_provider_ban_counts_the_conversations_already_served(
     assert answer.route.deployment == "alpha/model-a"
 
 
+async def _marked_locally(
+    shared: MemoryStateStore, clock: ManualClock
+) -> tuple[SessionState, ActiveMark]:
+    """A replica's sessions on `shared`, and s1's mark on alpha, kept in its memory (no limit)."""
+    sessions = SessionState(shared, clock, SessionsConfig(), marks=LocalMarks(clock))
+    mark = await sessions.enter("s1", "alpha", None)
+    assert mark is not None
+    return sessions, mark
+
+
 async def test_a_moved_mark_renewed_by_its_long_stream_leaves_the_shared_store_too() -> None:
     clock = ManualClock()
     shared = MemoryStateStore(clock)
-    sessions = SessionState(shared, clock, SessionsConfig(), marks=LocalMarks(clock))
-    mark = await sessions.enter("s1", "alpha", None)  # no limit: kept in memory
-    assert mark is not None
+    sessions, mark = await _marked_locally(shared, clock)
     assert await sessions.share(["alpha"]) == 1
     assert await shared.members("active:alpha") == {"s1": 1}
     renewed = await sessions.renew(mark)
@@ -95,9 +103,7 @@ async def test_a_mark_that_leaves_while_the_reload_moves_it_leaves_the_shared_st
     # there, counted by max_sessions until its TTL (the call's leave had found nothing moved).
     clock = ManualClock()
     shared = _SlowStore(clock)
-    sessions = SessionState(shared, clock, SessionsConfig(), marks=LocalMarks(clock))
-    mark = await sessions.enter("s1", "alpha", None)  # no limit: kept in memory
-    assert mark is not None
+    sessions, mark = await _marked_locally(shared, clock)
     sharing = asyncio.ensure_future(sessions.share(["alpha"]))
     await shared.asked.wait()
     await sessions.leave(mark)  # s1's call ends meanwhile
