@@ -105,10 +105,11 @@ class CloudflareAdapter(OpenAIAdapter):
         if status < 400 and isinstance(code, int):
             status = _STATUS_BY_CODE.get(code, status)
         failure = super()._failure(status, error, headers, sent)
-        if code not in _MODEL_CODES:
+        outcome = _MODEL_CODES.get(code) if isinstance(code, int) else None
+        if outcome is None:
             return failure
         return UpstreamFailure(
-            _MODEL_CODES[code],
+            outcome,
             failure.message,
             upstream_status=failure.upstream_status,
             upstream_error=failure.upstream_error,

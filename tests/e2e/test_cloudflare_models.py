@@ -97,3 +97,16 @@ async def test_a_task_no_deployment_does_is_the_callers_400(
         await sdk.embeddings.create(model="cf-only", input="hi")
 
     assert "No such model" in raised.value.message
+
+
+@pytest.mark.parametrize("code", [[5007], {"internal": 5007}], ids=["list", "object"])
+async def test_an_error_code_that_is_no_number_is_the_upstreams_error(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, code: Any
+) -> None:
+    error = {"code": code, "message": "No such model"}
+    fake.state.set_scenario(Scenario(status=400, error_body=envelope([error])), model=LLAMA)
+
+    with pytest.raises(openai.BadRequestError) as raised:  # not a 500
+        await sdk.chat.completions.create(model="cf-only", messages=HELLO)
+
+    assert raised.value.message.endswith(" - No such model")
