@@ -50,6 +50,10 @@ class Met:
     # cooling: perhaps for that), and whether any other met the walk (`_denied`).
     denied: list[Deployment] = field(default_factory=list)
     others: bool = False
+    # The last context-length failure, and the larger deployments met that never serve (every
+    # key refused the model: `_past_denied`), for it to be the caller's answer.
+    too_long: tuple[UpstreamFailure, Deployment] | None = None
+    gone: frozenset[str] = frozenset()
     # A blocked deployment's shortened retry its key's limits held back: where its queued walk
     # goes on (its refused tries are not sent again).
     held_retries: dict[str, Truncation] = field(default_factory=dict)
@@ -67,7 +71,7 @@ class Met:
             self.unsupported.append((failure, deployment))
             return
         if failure.outcome is Outcome.CONTEXT_TOO_LONG:
-            self.window_floor = deployment.context_window or 0
+            self.window_floor, self.too_long = deployment.context_window or 0, (failure, deployment)
             if self.last is not None and (self.last[1].context_window or 0) > self.window_floor:
                 return  # a larger one's own failure (retryable) says more than "too long"
         self.last = (failure, deployment)
@@ -114,6 +118,8 @@ class Met:
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
         if (denied := await self._denied(plan)) is not None:
             return denied
+        if self.too_long is not None:
+            await self._past_denied(plan)
         if self.last is not None:
             early = await self._larger_later(ctx, plan)
             if early is not None:
@@ -157,17 +163,28 @@ class Met:
             return None
         return await model_denied((), self.denied)
 
+    async def _past_denied(self, plan: Plan) -> None:
+        """After a context-length failure, the deployments met or held back every key of which
+        was refused its model (MODEL_DENIED) never serve the request: neither their failure nor
+        their keys' day-long set-aside is the caller's answer, the too-long failure is. Read
+        from the pools only then (a failure's path)."""
+        met = dict.fromkeys([*self.denied, *self._able(plan)])
+        self.gone = frozenset([d.name for d in met if await _denied_everywhere(d)])
+        if self.last is not None and self.last[1].name in self.gone:
+            self.last = self.too_long
+
     async def _larger_later(self, ctx: RequestContext, plan: Plan) -> SwitchboardError | None:
         """After a context-length failure, the refusal when a larger deployment was not asked
         (no key free, cooling, the session's rules): the request is not too long, it is early,
         and the caller hears when to come back, not the smaller one's 400."""
         if self.last is None or self.last[0].outcome is not Outcome.CONTEXT_TOO_LONG:
             return None
-        larger = [d for d in self._able(plan) if not self.passes_over(ctx, d)]
+        gone = self.gone
+        larger = [d for d in self._able(plan) if not (self.passes_over(ctx, d) or d.name in gone)]
         refused = [
             (refusal, d)
             for refusal, d in zip(self.refusals, self.refused_at, strict=True)
-            if not self.passes_over(ctx, d)
+            if not (self.passes_over(ctx, d) or d.name in gone)
         ]
         if not (larger or refused):
             return None
@@ -193,8 +210,7 @@ async def model_denied(
     if not deployments or any(r.reason not in _SET_ASIDE for r in refusals):
         return None
     for deployment in dict.fromkeys(deployments):
-        unusable = await deployment.pool.unusable(deployment.upstream_model)
-        if unusable is None or unusable.reason is not Refusal.DENIED:
+        if not await _denied_everywhere(deployment):
             return None
     named = [f"provider `{d.provider}` may use `{d.upstream_model}`" for d in deployments]
     return ModelDeniedError(
@@ -202,6 +218,12 @@ async def model_denied(
         "it): an operator grants a key the model, then enables it "
         "(`switchboard admin keys enable`)."
     )
+
+
+async def _denied_everywhere(deployment: Deployment) -> bool:
+    """Every key of `deployment` was refused its model (MODEL_DENIED: `KeyPool.unusable`)."""
+    unusable = await deployment.pool.unusable(deployment.upstream_model)
+    return unusable is not None and unusable.reason is Refusal.DENIED
 
 
 def held_back_could(
