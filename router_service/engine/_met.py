@@ -50,8 +50,8 @@ class Met:
     # cooling: perhaps for that), and whether any other met the walk (`_denied`).
     denied: list[Deployment] = field(default_factory=list)
     others: bool = False
-    # The last context-length failure, and the larger deployments met that never serve (every
-    # key refused the model: `_past_denied`), for it to be the caller's answer.
+    # The last context-length failure; the deployments met (or held back) that never serve,
+    # every key refused the model (`_denied`, `_past_denied`): no wait of theirs is the caller's.
     too_long: tuple[UpstreamFailure, Deployment] | None = None
     gone: frozenset[str] = frozenset()
     # A blocked deployment's shortened retry its key's limits held back: where its queued walk
@@ -132,7 +132,7 @@ class Met:
             # A deployment held back (cooling, the session's) serves later: no "every key
             # disabled" then, and its end is in the retry hint with the keys'.
             held_back = await serving_later(ctx, plan, self._able(plan))
-            return await no_key_free(self.refusals, held_back, self.disabled)
+            return await no_key_free(self._waits(), held_back, self.disabled)
         able = self._able(plan)
         if able:  # the request is fine: when it may be served is in the held-back keys
             return await serving_later(ctx, plan, able) or await _keys_disabled(ctx, plan, able)
@@ -158,18 +158,27 @@ class Met:
             self.others = True
 
     async def _denied(self, plan: Plan) -> ModelDeniedError | None:
-        """Every deployment met refused its model on every key (none held back)."""
-        if self.others or self._able(plan):
+        """Every deployment met refused its model on every key (none held back); those that
+        did (`gone`) are no wait beside the others' refusals (`_waits`)."""
+        if self.others or self._able(plan) or not self.denied:
             return None
-        return await model_denied((), self.denied)
+        self.gone = await _gone(self.denied)
+        if all(d.name in self.gone for d in self.denied):
+            return _denied_error(self.denied)
+        return None
+
+    def _waits(self) -> list[Unavailable]:
+        """The refusals but those of the deployments that never serve (`gone`): their keys'
+        set-aside for the model is no wait (a day's), nor a key free soon."""
+        met = zip(self.refusals, self.refused_at, strict=True)
+        return [r for r, d in met if d.name not in self.gone] or self.refusals
 
     async def _past_denied(self, plan: Plan) -> None:
         """After a context-length failure, the deployments met or held back every key of which
         was refused its model (MODEL_DENIED) never serve the request: neither their failure nor
         their keys' day-long set-aside is the caller's answer, the too-long failure is. Read
         from the pools only then (a failure's path)."""
-        met = dict.fromkeys([*self.denied, *self._able(plan)])
-        self.gone = frozenset([d.name for d in met if await _denied_everywhere(d)])
+        self.gone = await _gone([*self.denied, *self._able(plan)])
         if self.last is not None and self.last[1].name in self.gone:
             self.last = self.too_long
 
@@ -212,12 +221,21 @@ async def model_denied(
     for deployment in dict.fromkeys(deployments):
         if not await _denied_everywhere(deployment):
             return None
+    return _denied_error(deployments)
+
+
+def _denied_error(deployments: Sequence[Deployment]) -> ModelDeniedError:
     named = [f"provider `{d.provider}` may use `{d.upstream_model}`" for d in deployments]
     return ModelDeniedError(
         f"No key of {' nor of '.join(dict.fromkeys(named))} (each key's upstream refused "
         "it): an operator grants a key the model, then enables it "
         "(`switchboard admin keys enable`)."
     )
+
+
+async def _gone(deployments: Sequence[Deployment]) -> frozenset[str]:
+    """The names of `deployments` every key of which was refused its model."""
+    return frozenset([d.name for d in dict.fromkeys(deployments) if await _denied_everywhere(d)])
 
 
 async def _denied_everywhere(deployment: Deployment) -> bool:

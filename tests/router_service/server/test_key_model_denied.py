@@ -100,3 +100,38 @@ async def test_a_pick_for_a_model_every_key_was_reported_denied_is_permission_de
     details = details_from_rpc_error(caught.value)
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert details.reason == "MODEL_DENIED" and details.retry_after_s is None
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["unary", "stream"])
+async def test_a_denied_pool_beside_a_disabled_one_is_no_wait(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    state_section: dict[str, str],
+    streamed: bool,
+) -> None:
+    """One deployment's keys all refused its model, the other's all disabled (their
+    credentials refused): the caller hears the 503 of every key disabled, as without the
+    first, not a 429 to come back in a day (the denied keys' set-aside read as a wait)."""
+    deployments = [{"provider": "alpha", "model": "model-a"}, {"provider": "beta", "model": "b"}]
+    config = {
+        "providers": {
+            "alpha": {"base_url": fake.base_url, "keys": ["k1"]},
+            "beta": {"base_url": fake.base_url, "keys": ["k2"]},
+        },
+        "models": {"a": {"deployments": deployments}},
+        "server": {"port": 0},
+        "state": state_section,
+    }
+    router = await start_router(config)
+    deny(fake, "k1")
+    bad_key = {"error": {"message": "Incorrect API key provided"}}
+    fake.state.set_scenario(Scenario(status=401, error_body=bad_key), key="k2")
+    await refused(router, streamed)  # the call that met the refusals: the last one's 401
+
+    for _ in range(2):
+        error = await refused(router, streamed)
+        details = details_from_rpc_error(error)
+        assert error.code() == grpc.StatusCode.UNAVAILABLE, details.message
+        assert details.reason == "NO_CAPACITY" and details.retry_after_s is None
+        assert details.message.startswith("Every key of every candidate deployment is disabled")
+    assert [fake.state.count(key=k) for k in ("k1", "k2")] == [1, 1]
