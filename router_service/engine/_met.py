@@ -210,21 +210,9 @@ class Met:
         return [d for d in held if self.cannot is None or self.cannot(d) is None]
 
 
-async def model_denied(
-    refusals: Sequence[Unavailable], deployments: Sequence[Deployment]
-) -> ModelDeniedError | None:
-    """The error when every key of each of `deployments` was refused its model (MODEL_DENIED),
-    each refused the call (`refusals`) as set aside: no wait nor retry serves it. Read from the
-    pools only then (a failure's path)."""
-    if not deployments or any(r.reason not in _SET_ASIDE for r in refusals):
-        return None
-    for deployment in dict.fromkeys(deployments):
-        if not await _denied_everywhere(deployment):
-            return None
-    return _denied_error(deployments)
-
-
 def _denied_error(deployments: Sequence[Deployment]) -> ModelDeniedError:
+    """Every key of each of `deployments` was refused its model (MODEL_DENIED): no wait nor
+    retry serves it. Their pools read only then (a failure's path: `_gone`)."""
     named = [f"provider `{d.provider}` may use `{d.upstream_model}`" for d in deployments]
     return ModelDeniedError(
         f"No key of {' nor of '.join(dict.fromkeys(named))} (each key's upstream refused "
@@ -360,9 +348,13 @@ async def none_leased(
     answered as a proxied call's: every key refused the model (no wait serves it), every key
     disabled (a 503), or when to come back."""
     held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
-    asked = [d for d in plan.candidates if d.name not in exclude]  # each refused
-    if not held and (denied := await model_denied(refusals, asked)) is not None:
-        return denied
+    asked = [d for d in plan.candidates if d.name not in exclude]  # each refused, in order
+    if not held and all(r.reason in _SET_ASIDE for r in refusals):
+        gone = await _gone(asked)  # their keys' set-aside is no wait
+        if all(d.name in gone for d in asked):
+            return _denied_error(asked)
+        kept = [(r, d) for r, d in zip(refusals, asked, strict=True) if d.name not in gone]
+        refusals, asked = [r for r, _ in kept], [d for _, d in kept]
     return await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
 
 

@@ -135,3 +135,35 @@ async def test_a_denied_pool_beside_a_disabled_one_is_no_wait(
         assert details.reason == "NO_CAPACITY" and details.retry_after_s is None
         assert details.message.startswith("Every key of every candidate deployment is disabled")
     assert [fake.state.count(key=k) for k in ("k1", "k2")] == [1, 1]
+
+
+async def test_a_pick_beside_a_denied_pool_and_a_disabled_one_is_no_wait(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
+) -> None:
+    """PickRoute's callers report one deployment's key refused the model, the other's refused
+    its credentials: the next pick is every key disabled's 503, as a proxied call's, not a 429
+    with a day's Retry-After."""
+    deployments = [{"provider": "alpha", "model": "model-a"}, {"provider": "beta", "model": "b"}]
+    config = {
+        "providers": {
+            "alpha": {"base_url": fake.base_url, "keys": ["k1"]},
+            "beta": {"base_url": fake.base_url, "keys": ["k2"]},
+        },
+        "models": {"a": {"deployments": deployments}},
+        "server": {"port": 0},
+        "state": state_section,
+    }
+    router = await start_router(with_route_client(config))
+    pick = pb.PickRouteRequest(model="a")
+    for outcome in (routing_pb2.OUTCOME_MODEL_DENIED, routing_pb2.OUTCOME_AUTH_INVALID):
+        picked = await router.stub.PickRoute(pick, metadata=AS_SERVICE)
+        report = pb.ReportOutcomeRequest(
+            lease_id=picked.lease_id, outcome=outcome, upstream_status=403
+        )
+        assert (await router.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.PickRoute(pick, metadata=AS_SERVICE)
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, details.message
+    assert details.reason == "NO_CAPACITY" and details.retry_after_s is None
