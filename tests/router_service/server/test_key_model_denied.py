@@ -26,13 +26,13 @@ def deny(fake: FakeUpstream, key: str, model: str = "model-a") -> None:
     fake.state.set_scenario(Scenario(status=403, error_body=DENIED), key=key, model=model)
 
 
-async def refused(router: RouterHandle, streamed: bool) -> grpc.aio.AioRpcError:
+async def refused(router: RouterHandle, streamed: bool, model: str = "a") -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         if streamed:
-            async for _ in router.stub.ChatStream(pb.ChatStreamRequest(params=ask().params)):
+            async for _ in router.stub.ChatStream(pb.ChatStreamRequest(params=ask(model).params)):
                 pass
         else:
-            await router.stub.Chat(ask())
+            await router.stub.Chat(ask(model))
     return caught.value
 
 

@@ -9,26 +9,15 @@ import grpc
 import pytest
 
 from clients import details_from_rpc_error
-from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle, StartRouter
+from tests.conftest import StartRouter
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
-from tests.router_service.server.test_key_model_denied import DENIED
-from tests.router_service.server.test_window_fallbacks import TOO_LONG, ask, small_then_large
+from tests.router_service.server.test_key_model_denied import DENIED, refused
+from tests.router_service.server.test_window_fallbacks import TOO_LONG, small_then_large
 
 __all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 pytestmark = pytest.mark.timeout(20)
-
-
-async def _refused(router: RouterHandle, streamed: bool) -> grpc.aio.AioRpcError:
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        if streamed:
-            async for _ in router.stub.ChatStream(pb.ChatStreamRequest(params=ask("chat").params)):
-                pass
-        else:
-            await router.stub.Chat(ask("chat"))
-    return caught.value
 
 
 @pytest.mark.parametrize("large_first", [False, True], ids=["small_first", "large_first"])
@@ -48,7 +37,7 @@ async def test_too_long_for_the_small_one_with_the_large_one_denied_is_too_long(
     fake.state.set_scenario(Scenario(status=403, error_body=DENIED), model="large")
 
     for _ in range(2):  # the call that met the refusal, and one after (the key set aside)
-        error = await _refused(router, streamed)
+        error = await refused(router, streamed, "chat")
         details = details_from_rpc_error(error)
         assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert details.reason == "CONTEXT_TOO_LONG" and details.retry_after_s is None
