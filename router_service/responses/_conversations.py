@@ -157,8 +157,11 @@ class Conversations:
                 raise ConversationItemNotFoundError(item_id, param=param)
         taken = [item.id for item in record.items]
         items = checked_items(request.add_items_json, taken)
-        self._check_count(len(live) - len(set(request.delete_item_ids)), len(items))
-        change = cpb.ConversationRecord(items=items, deleted_item_ids=request.delete_item_ids)
+        # Each id kept once: deleting is not counted at the quota, so an id named again must
+        # not be written again (one call would fill `max_bytes` with it, quota-free).
+        deleted = list(dict.fromkeys(request.delete_item_ids))
+        self._check_count(len(live) - len(deleted), len(items))
+        change = cpb.ConversationRecord(items=items, deleted_item_ids=deleted)
         if request.HasField("metadata_json"):
             change.conversation.metadata_json = checked_metadata(request.metadata_json)
         return change

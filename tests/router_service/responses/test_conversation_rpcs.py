@@ -11,9 +11,12 @@ import orjson
 import pytest
 
 from clients import details_from_rpc_error
+from clients.switchboard.v1 import conversations_pb2 as cpb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
+from router_service.sessions import client_document
+from router_service.state import kept_message
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
@@ -220,3 +223,30 @@ async def test_items_and_metadata_are_checked_before_anything_is_kept(
     )
     failed = await refusal(router.stub.UpdateConversation(reused, metadata=bearer(A)))
     assert details_from_rpc_error(failed).openai_param == "items[0].id"
+
+
+async def test_an_item_named_many_times_in_one_delete_is_deleted_once(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Deleting is not counted at the quota: an id named again in the same call is not kept
+    # again (else one call would fill the conversation's `max_bytes` with ids, quota-free).
+    router = await start(fake, start_router, ManualClock(), max_bytes=2000)
+    made = await router.stub.CreateConversation(
+        pb.CreateConversationRequest(items_json=[item("a"), item("b")]), metadata=bearer(A)
+    )
+    first, second = made.items
+    conversation_id = made.conversation.id
+    name = client_document("conv", "a", conversation_id)
+    (before,) = await router.runtime.store.get_documents([name])
+    assert before is not None
+    deleted = pb.UpdateConversationRequest(id=conversation_id, delete_item_ids=[first.id] * 100)
+    await router.stub.UpdateConversation(deleted, metadata=bearer(A))
+    (after,) = await router.runtime.store.get_documents([name])
+    record = kept_message(cpb.ConversationRecord, after)
+    assert after is not None and record is not None
+    assert list(record.deleted_item_ids) == [first.id]
+    assert len(after) - len(before) < 2 * len(first.id)
+    loaded = await router.stub.LoadConversation(
+        pb.LoadConversationRequest(id=conversation_id), metadata=bearer(A)
+    )
+    assert [i.id for i in loaded.items] == [second.id]
