@@ -71,6 +71,9 @@ class Conversations:
         # As for stored responses: a client's loads run a few at a time (names are configured:
         # the map is bounded).
         self._loading: dict[str, asyncio.Semaphore] = {}
+        # A client's deletes, read and written one at a time (here): deleting is not counted
+        # at the quota, so two reading an item live at once must not both write it again.
+        self._deleting: dict[str, asyncio.Lock] = {}
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
         )
@@ -126,6 +129,14 @@ class Conversations:
         self, client: str, request: pb.UpdateConversationRequest
     ) -> pb.UpdateConversationResponse:
         """Apply `request`'s change (metadata, items added, items deleted) in one append."""
+        if not request.delete_item_ids:
+            return await self._updated(client, request)
+        async with self._deleting.setdefault(client, asyncio.Lock()):
+            return await self._updated(client, request)
+
+    async def _updated(
+        self, client: str, request: pb.UpdateConversationRequest
+    ) -> pb.UpdateConversationResponse:
         record = await self._record(client, _looked_up(request.id))
         change = self._change(record, request)
         data = change.SerializeToString()
