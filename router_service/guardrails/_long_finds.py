@@ -26,10 +26,10 @@ PRIVATE_KEY = (
     r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
 )
 # A BEGIN line whose block the text's end may still be inside: no armor line's dashes after it
-# but the beginning of an END line at the very end.
+# but the beginning of an END line at the very end (its label as long as `_BEGIN`'s may be: 62).
 _OPEN_KEY = re.compile(
     f"{_BEGIN}{_BLOCK_BODY}+"
-    r"(?:-----(?:E(?:N(?:D(?: [A-Z0-9 ]{0,60}-{0,4})?)?)?)?)?\Z"
+    r"(?:-----(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )
 
 # An email's name part: ASCII's letters, digits and `._%+-`, and the letters (and combining

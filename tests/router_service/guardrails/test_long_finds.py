@@ -37,6 +37,11 @@ PEMS = [
     + _BODY * 3
     + "(the rest: see the vault, ask Jane first) "
     + "-----END PRIVATE KEY-----",
+    # The longest label the armor lines may carry (three words of 16, then PRIVATE KEY).
+    "-----BEGIN ENCRYPTEDRSA2048 AAAAAAAAAAAAAAAA BBBBBBBBBBBBBBBB PRIVATE KEY-----\n"
+    + "Proc-Type: 4,ENCRYPTED\n"
+    + _BODY * 4
+    + "-----END ENCRYPTEDRSA2048 AAAAAAAAAAAAAAAA BBBBBBBBBBBBBBBB PRIVATE KEY-----",
 ]
 
 
@@ -73,7 +78,7 @@ def test_a_long_name_part_s_address_after_a_find_begins_where_the_find_ended() -
         assert screen.feed(text[:cut]) + screen.feed(text[cut:], final=True) == unary, cut
 
 
-@pytest.mark.parametrize("pem", PEMS, ids=["encrypted", "spaced", "prose-inside"])
+@pytest.mark.parametrize("pem", PEMS, ids=["encrypted", "spaced", "prose-inside", "long-label"])
 def test_a_private_key_ending_past_the_window_streams_as_unary(pem: str) -> None:
     text = f"{PROSE * 2}here:\n{pem}\n{PROSE * 3}"
     unary = PII.redact(text, Counter())
