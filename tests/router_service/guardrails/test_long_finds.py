@@ -105,6 +105,18 @@ def test_an_address_begun_where_a_find_ended_streams_as_unary() -> None:
         assert screen.feed(text[:cut]) + screen.feed(text[cut:], final=True) == unary, cut
 
 
+def test_long_finds_in_json_escaped_text_stream_as_unary() -> None:
+    # A tool call's arguments: line breaks and quotes escaped (what holds a stream open is
+    # looked for in the text as sent, and in the text read when the text as sent holds one).
+    pem = PEMS[0].replace("\n", "\\n")
+    name = "jane.doe." + "x" * 80
+    text = f'{{"note": "{PROSE}", "key": "{pem}", "to": "{name}@example.com", "x": "\\"{PROSE}"}}'
+    unary = PII.redact(text, Counter())
+    assert unary is not None and "[REDACTED:private_key]" in unary
+    assert '"to": "[REDACTED:email]"' in unary
+    _cut_anywhere_as_unary(text, unary)
+
+
 @pytest.mark.parametrize(
     "after",
     [PROSE * 3, "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n" + PROSE],
