@@ -62,7 +62,8 @@ class Met:
         return floor is not None and (deployment.context_window or 0) <= floor
 
     def failed(self, failure: UpstreamFailure, deployment: Deployment) -> None:
-        self._denial(deployment, failure.outcome is Outcome.MODEL_DENIED)
+        if failure.outcome is not Outcome.CONTEXT_TOO_LONG:  # a larger one's, then (`_denied`)
+            self._denial(deployment, failure.outcome is Outcome.MODEL_DENIED)
         if failure.outcome is Outcome.UNSUPPORTED_INPUT:
             self.unsupported.append((failure, deployment))
             return
@@ -112,7 +113,7 @@ class Met:
         key free may serve a moment later; only when every deployment reached could not express
         the request, and none held back (cooling, excluded for the session) could, is it the
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
-        if (denied := await self._denied(plan)) is not None:
+        if (denied := await self._denied(ctx, plan)) is not None:
             return denied
         if self.last is not None:
             early = await self._larger_later(ctx, plan)
@@ -151,11 +152,12 @@ class Met:
         else:
             self.others = True
 
-    async def _denied(self, plan: Plan) -> ModelDeniedError | None:
-        """Every deployment met refused its model on every key (none held back)."""
-        if self.others or self._able(plan):
+    async def _denied(self, ctx: RequestContext, plan: Plan) -> ModelDeniedError | None:
+        """Every deployment met refused its model on every key (none held back); after a
+        context-length failure, every one larger (a smaller one's refusal says nothing)."""
+        if self.others or any(not self.passes_over(ctx, d) for d in self._able(plan)):
             return None
-        return await model_denied((), self.denied)
+        return await model_denied((), [d for d in self.denied if not self.passes_over(ctx, d)])
 
     async def _larger_later(self, ctx: RequestContext, plan: Plan) -> SwitchboardError | None:
         """After a context-length failure, the refusal when a larger deployment was not asked
