@@ -123,7 +123,7 @@ def _directive_mode(directive: str) -> routing_pb2.CacheMode.ValueType:
     name, _, argument = directive.partition("=")
     if name.strip() == "max-age":
         age = argument.strip().strip('"')
-        fresh = age.isdigit() and int(age) == 0
+        fresh = age != "" and not age.strip("0")  # zero in any digits (`int` may refuse some)
         return routing_pb2.CACHE_MODE_BYPASS if fresh else routing_pb2.CACHE_MODE_UNSPECIFIED
     return _CACHE_CONTROL.get(directive, routing_pb2.CACHE_MODE_UNSPECIFIED)
 

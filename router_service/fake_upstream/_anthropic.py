@@ -122,10 +122,27 @@ def thinking_omitted(thinking: Any, model: str) -> bool:
     return "mythos" in model or later
 
 
+# Any Claude model's version (claude-3-5-haiku-20241022 too), for structured outputs.
+_ANY_VERSION = re.compile(r"claude-(?:[a-z]+-)?(\d+)(?:-(\d{1,2}))?(?=$|[-@.:_])")
+
+
+def output_format_problem(model: str) -> str | None:
+    """Claude before 4.5 refuses structured outputs (`output_config.format`, Converse's
+    `outputConfig`) with a 400: https://platform.claude.com/docs/en/build-with-claude/
+    structured-outputs names the 4.5 models and later."""
+    found = _ANY_VERSION.search(model)
+    if found is None or (int(found[1]), int(found[2] or 0)) >= (4, 5):
+        return None
+    return f"'{model}' does not support structured outputs (output_config.format)"
+
+
 def body_problem(body: dict[str, Any], model: str) -> str | None:
     """What the Messages API refuses in a request body (whoever serves it: Vertex too)."""
     if not isinstance(body.get("max_tokens"), int):
         return "max_tokens: Field required"
+    config = body.get("output_config")
+    if isinstance(config, dict) and "format" in config and output_format_problem(model):
+        return output_format_problem(model)
     thinking = thinking_problem(body.get("thinking"), body["max_tokens"], model)
     if thinking is not None:
         return thinking

@@ -26,7 +26,7 @@ import orjson
 from aiohttp import web
 
 from . import _responses as R
-from ._anthropic import thinking_problem
+from ._anthropic import output_format_problem, thinking_problem
 from ._bedrock_dialect import BEDROCK, auth_problem, stream_event
 from ._content import MISTRAL_MODEL
 from ._faults import Call, run_stream, send_answer, send_error, send_json
@@ -134,6 +134,8 @@ def converse_problem(body: JsonObject, model: str = "") -> str | None:
         return f"extraneous key [{unknown[0]}] is not permitted"
     if "outputConfig" in body and not _json_schema_format(body["outputConfig"]):
         return "outputConfig.textFormat: a json_schema, its structure.jsonSchema.schema JSON text"
+    if "outputConfig" in body and "claude" in model and output_format_problem(model):
+        return output_format_problem(model)
     inference = body.get("inferenceConfig") or {}
     extra = set(inference) - _INFERENCE
     if extra:
@@ -224,11 +226,13 @@ def _usage(answer: R.ChatAnswer) -> JsonObject:
     return usage
 
 
-def _stop_reason(answer: R.ChatAnswer) -> str:
-    return "tool_use" if answer.tool_name is not None else "end_turn"
+def _stop_reason(answer: R.ChatAnswer, given: str | None) -> str:
+    """The scenario's `finish_reason`, Converse's own word (`malformed_model_output`…), else
+    the answer's."""
+    return given or ("tool_use" if answer.tool_name is not None else "end_turn")
 
 
-def _response(answer: R.ChatAnswer) -> JsonObject:
+def _response(answer: R.ChatAnswer, stop: str | None = None) -> JsonObject:
     if answer.tool_name is not None:
         arguments = orjson.loads(answer.tool_arguments)
         use = {"toolUseId": TOOL_USE_ID, "name": answer.tool_name, "input": arguments}
@@ -237,7 +241,7 @@ def _response(answer: R.ChatAnswer) -> JsonObject:
         content = [{"text": answer.text}]
     return {
         "output": {"message": {"role": "assistant", "content": content}},
-        "stopReason": _stop_reason(answer),
+        "stopReason": _stop_reason(answer, stop),
         "usage": _usage(answer),
         "metrics": {"latencyMs": 1},
     }
@@ -260,12 +264,12 @@ def _block_events(answer: R.ChatAnswer) -> list[bytes]:
     ]
 
 
-def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
+def stream_events(answer: R.ChatAnswer, stop: str | None = None) -> tuple[list[bytes], int]:
     """All messages of a healthy stream, and how many precede messageStop (the stop reason)."""
     events = [stream_event("messageStart", {"role": "assistant"}), *_block_events(answer)]
     content_count = len(events)
     events += [
-        stream_event("messageStop", {"stopReason": _stop_reason(answer)}),
+        stream_event("messageStop", {"stopReason": _stop_reason(answer, stop)}),
         stream_event("metadata", {"usage": _usage(answer), "metrics": {"latencyMs": 1}}),
     ]
     return events, content_count
@@ -280,9 +284,10 @@ async def _converse(call: Call) -> web.StreamResponse:
     if problem is not None:
         return await send_error(call, 400, problem, "bad_request")
     answer = chat_answer(call, _view(call.body), f"fake-{call.record.seq}")
+    stop = call.scenario.finish_reason
     if not call.record.stream:
-        return await send_answer(call, _response(answer))
-    events, content_count = stream_events(answer)
+        return await send_answer(call, _response(answer, stop))
+    events, content_count = stream_events(answer, stop)
     return await run_stream(call, events, content_count)
 
 

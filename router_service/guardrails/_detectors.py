@@ -17,7 +17,8 @@ What each detector finds (README, "Guardrails", says the same to users):
   its base64 body goes when the END line is missing: base64 characters and line breaks, spaces
   pasted for line breaks too, never the prose after a mention of the BEGIN line).
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters (the
-  local part's letters of the alphabets written with spaces between words, `_LOCAL`).
+  local part's letters of the alphabets written with spaces between words, `_long_finds._LOCAL`),
+  the local part however long (RFC 5321's 64 is no limit an attacker keeps to).
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
   a card written as one followed by its expiry's month or its code is found (the card's digits),
@@ -45,6 +46,15 @@ from operator import add
 from typing import Final, get_args
 
 from router_service.config._guardrails import GuardrailDetector as DetectorName
+from router_service.guardrails._card_runs import uniform_hits
+from router_service.guardrails._long_finds import (
+    EMAIL,
+    PRIVATE_KEY,
+    SHORT_EMAIL,
+    name_start,
+    open_address,
+    open_key,
+)
 
 __all__ = [
     "DETECTORS",
@@ -64,6 +74,12 @@ class Detector:
     # A check of a match the regex cannot express (Luhn): how many of its characters are a
     # find (all, the part of it that is one, 0: none). None: every match counts whole.
     accept: Callable[[str], int] | None = None
+    # Where a match's find begins (an email's long name, matched from its `@`); None: there.
+    begin: Callable[[str, int], int] | None = None
+    # Streams: where a find the text's end may still be inside begins (`Rule.opened`).
+    opens: Callable[[str, int, int], int | None] | None = None
+    # The pattern for a text without an `@` (its `@` alternatives left out); None: `pattern`.
+    lean: str | None = None
 
 
 def luhn_valid(digits: str) -> bool:
@@ -142,8 +158,8 @@ class CardScan:
     a scan costs a few steps per group, not a regex search and a Luhn check."""
 
     __slots__ = (
-        *("_at", "_bounds", "_count", "_digits", "_limit"),
-        *("_sizes", "_starts", "_sums", "_text"),
+        *("_at", "_bounds", "_count", "_digits", "_groups", "_hits", "_limit"),
+        *("_sizes", "_starts", "_sums", "_tail", "_text"),
     )
 
     def __init__(self, text: str) -> None:
@@ -154,6 +170,8 @@ class CardScan:
         self._sizes: list[int] = []
         self._digits = ""
         self._sums: tuple[list[int], list[int]] = ([0], [0])
+        self._hits: list[int] = []
+        self._tail = self._groups = 0
 
     def next(self, position: int) -> tuple[int, int]:
         """(start, end) of the first card starting at `position` or after; `_NONE`: none."""
@@ -201,11 +219,20 @@ class CardScan:
         even, odd = bytearray(value), bytearray(twice)  # the digits at even offsets kept
         even[1::2], odd[1::2] = twice[1::2], value[1::2]
         self._sums = (list(accumulate(even, initial=0)), list(accumulate(odd, initial=0)))
+        self._hits, self._tail, self._groups = uniform_hits(
+            sizes, digits, self._sums, self._count, _PASTED_SIZES
+        )
 
     def _in_block(self, position: int) -> tuple[int, int] | None:
+        first = bisect_left(self._starts, position - self._at, 0, self._count)
+        hits = self._hits  # a block of one group size: its Luhn-passing candidates, found
+        for group in hits[bisect_left(hits, first) :]:
+            found = self._candidate(group, group + self._groups)
+            if found is not None:
+                return found
         bounds, sizes, digits, sums = self._bounds, self._sizes, self._digits, self._sums
         last = len(sizes)
-        first = bisect_left(self._starts, position - self._at, 0, self._count)
+        first = max(first, self._tail)
         end = first + 1
         for group in range(first, self._count):
             start = bounds[group]
@@ -223,12 +250,17 @@ class CardScan:
                 sizes[group] not in _PASTED_FIRST or tuple(sizes[group:end]) not in _PASTED_SIZES
             ):
                 continue
-            begin = self._at + self._starts[group]
-            window = self._text[begin : self._at + self._starts[end] - 1]
-            kept = _card(window, group == 0 and _opens_run(self._text, begin))
-            if kept:
-                return begin, begin + kept
+            found = self._candidate(group, end)
+            if found is not None:
+                return found
         return None
+
+    def _candidate(self, group: int, end: int) -> tuple[int, int] | None:
+        """The card `_card` finds in the candidate of groups `group` to `end` (not included)."""
+        begin = self._at + self._starts[group]
+        window = self._text[begin : self._at + self._starts[end] - 1]
+        kept = _card(window, group == 0 and _opens_run(self._text, begin))
+        return (begin, begin + kept) if kept else None
 
 
 # A run of separators ("1  -  2") is prose with numbers in it, not a written number.
@@ -300,34 +332,6 @@ _API_KEY = "|".join(
         r"[A-Za-z0-9._~+/\-]{20,500}={0,2}(?![A-Za-z0-9._~+/=\-])",
     )
 )
-_PRIVATE_KEY = (
-    r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
-    # A whole block: anything but the dashes of the next armor line (header lines of an
-    # encrypted key too), bounded (a 16 KiB RSA key is ~12 KiB of base64), then its END line.
-    r"(?:(?:[^\-]|-(?!----)){0,20000}-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
-    # Cut short (no END line): as far as its base64 body goes, over newlines (JSON's escaped ones
-    # too), and never into the prose after a mere mention of the BEGIN line. A key pasted with
-    # spaces for its line breaks: a space (or a few) goes on only into a base64 line, 16+ such
-    # characters with a digit, `+` or `/` among them (prose words have none), or into a last
-    # line ending in `=` padding.
-    r"|(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,4}(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)"
-    r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
-)
-# An email's local part: ASCII's letters, digits and `._%+-`, and the letters (and combining
-# accents) of the alphabets written with spaces between words: Latin (but `×` and `÷`), Greek,
-# Cyrillic, Armenian, Hebrew, Arabic, the Indic scripts', Georgian. Not Thai's on, nor symbols,
-# CJK or fullwidth punctuation: a text written without spaces runs straight into an address
-# (`请发送邮件至support@…`), whose find would take the words before it, or none at all past
-# 64 of them. Ranges, not `\w`: about as fast as ASCII alone (`\w` doubles the scan of prose).
-_LOCAL = "A-Za-z0-9._%+\\-\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u0dff\u10a0-\u10ff\u1e00-\u1fff"
-_LOCAL_RUN = f"[{_LOCAL}]{{1,64}}+"
-_EMAIL = (
-    # Possessive: `@` is not a local-part character, so giving some back never helps. With the
-    # letters of other scripts (`_LOCAL`): a name's accented letter does not begin the find
-    # after it (`josé.garcía@…` redacted whole, not all but `josé.garcí`).
-    rf"(?<![{_LOCAL}]){_LOCAL_RUN}@"
-    r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
-)
 _CREDIT_CARD = r"[2-6](?<![0-9][2-6])(?:[ \-]?[0-9]){12,18}(?![0-9])"
 _CARD = re.compile(_CREDIT_CARD)
 _PHONE = "|".join(
@@ -385,9 +389,9 @@ def _read(escape: re.Match[str]) -> str:
 DETECTORS: Final[dict[DetectorName, Detector]] = {
     d.name: d
     for d in (
-        Detector("private_key", _PRIVATE_KEY),
+        Detector("private_key", PRIVATE_KEY, opens=open_key),
         Detector("api_key", _API_KEY),
-        Detector("email", _EMAIL),
+        Detector("email", EMAIL, begin=name_start, opens=open_address, lean=SHORT_EMAIL),
         Detector("credit_card", _CREDIT_CARD, _card),
         Detector("phone", _PHONE, _phone),
     )

@@ -34,8 +34,11 @@ class Rule:
     __slots__ = (
         "_accept",
         "_before_card",
+        "_begin",
         "_cards",
         "_combined",
+        "_lean",
+        "_opens",
         "_others",
         "_patterns",
         "action",
@@ -65,9 +68,19 @@ class Rule:
             if detectors
             else None
         )
+        # For a text without an `@` (most prose): what it finds there, cheaper.
+        self._lean = (
+            re.compile("|".join(f"(?P<{d.name}>{d.lean or d.pattern})" for d in detectors))
+            if any(d.lean for d in detectors)
+            else self._combined
+        )
         self._accept: dict[str, Callable[[str], int]] = {
             d.name: d.accept for d in detectors if d.accept is not None
         }
+        self._begin: dict[str, Callable[[str, int], int]] = {
+            d.name: d.begin for d in detectors if d.begin is not None
+        }
+        self._opens = tuple(d.opens for d in detectors if d.opens is not None)
         # Per checked detector: the others, tried where a find of it failed its check.
         self._others = {
             name: re.compile("|".join(f"(?P<{d.name}>{d.pattern})" for d in others))
@@ -104,15 +117,34 @@ class Rule:
                 if found.end() > found.start():  # an empty match hides nothing
                     yield Match(found.start(), found.end(), PATTERN_DETECTOR)
 
+    def opened(self, text: str, start: int, cut: int) -> int | None:
+        """Streams: the first offset of `text`, from `start` and before `cut`, where a built-in's
+        find may begin that the text's end is still inside, more text making it one or longer
+        (a private key's block before its END line); None: none (most texts)."""
+        if not self._opens:
+            return None
+        read = None  # read as the detectors do only when the text as sent holds one open
+        first = None
+        for opens in self._opens:
+            # No escape stands for a dash or an address's character: None as sent is None read.
+            at = opens(text, start, cut)
+            if at is not None and "\\" in text:
+                read = as_read(text) if read is None else read
+                at = opens(read, start, cut)
+            if at is not None and (first is None or at < first):
+                first = at
+        return first
+
     def _detected(self, text: str, position: int) -> Iterator[Match]:
         """The built-ins' finds in `text` from `position`, in order: the next card or the next
         other find, whichever begins first, each taken up from where the last find ended."""
         cards = CardScan(text) if self._cards else None
+        combined = self._combined if "@" in text else self._lean
         other: tuple[int, int, str] = (-1, -1, "")  # each looked for again once passed
         card = _NONE[:2] if cards is None else (-1, -1)
         while True:
             if other[0] < position:
-                other = self._next_other(text, position)
+                other = self._next_other(combined, text, position)
             if cards is not None and card[0] < position:
                 card = cards.next(position)
             if card[0] < other[0] or (card[0] == other[0] and other[2] not in self._before_card):
@@ -124,9 +156,10 @@ class Rule:
             yield Match(start, end, detector)
             position = max(end, start + 1)
 
-    def _next_other(self, text: str, position: int) -> tuple[int, int, str]:
+    def _next_other(
+        self, combined: re.Pattern[str] | None, text: str, position: int
+    ) -> tuple[int, int, str]:
         """The first find at `position` or after of the detectors but cards; `_NONE`: none."""
-        combined = self._combined
         if combined is None:
             return _NONE
         while (found := combined.search(text, position)) is not None:
@@ -141,6 +174,9 @@ class Rule:
                 if found is None or end is None:
                     position = start + 1
                     continue
+            begin = self._begin.get(found.lastgroup or "")
+            if begin is not None:  # not before where the search began: a find ended there
+                start = max(position, begin(text, start))
             return start, end, found.lastgroup or ""
         return _NONE
 

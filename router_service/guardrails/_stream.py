@@ -7,9 +7,10 @@ arrived, releases everything before them, finds replaced. A find that began befo
 and still reaches into it holds the text back from its own start until it ends (a PEM block, a
 long pattern match), up to MAX_HELD_CHARS. When its choice finishes, a text is flushed whole.
 So every find of at most HOLD_BACK_CHARS characters, and every longer one whose first
-HOLD_BACK_CHARS characters already are a find (every built-in detector's are), is caught
-whole; what is held costs the stream's text 128 to 159 characters of latency (the whole
-answer, when it is shorter).
+HOLD_BACK_CHARS characters already are a find, is caught whole, and so is a built-in's that the
+text's end may still be inside (`Rule.opened`: a PEM block before its END line, an email's long
+name part), held from its start; what is held costs the stream's text 128 to 159 characters of
+latency (the whole answer, when it is shorter).
 
 `redact`: finds replaced in the relayed deltas. `block`: the choice's held text is dropped
 (what was released before stays: it held no find), its chunk ends it with finish_reason

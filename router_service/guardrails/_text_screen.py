@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from router_service.guardrails._citations import StreamEdits
 from router_service.guardrails._detectors import escape_start
 from router_service.guardrails._finds import Found, counted
+from router_service.guardrails._long_finds import LOOKBEHIND_CHARS
 from router_service.guardrails._rules import Rule
 
 __all__ = ["HOLD_BACK_CHARS", "MAX_HELD_CHARS", "RELEASE_STEP_CHARS", "TextScreen"]
@@ -19,8 +20,8 @@ HOLD_BACK_CHARS = 128
 # Text is released once this many characters more than that are held (a scan per step, not
 # per delta: a token is a few characters). So a text holds back 128 to 159 characters.
 RELEASE_STEP_CHARS = 32
-# Released text kept before what is held, for the detectors' lookbehinds (at most 12).
-_CONTEXT_CHARS = 32
+# Released text kept before what is held, for the detectors' lookbehinds.
+_CONTEXT_CHARS = LOOKBEHIND_CHARS
 # A find still growing past this many held characters is acted on as it stands.
 MAX_HELD_CHARS = 65_536
 
@@ -88,7 +89,7 @@ class TextScreen:
             not final and (held < HOLD_BACK_CHARS + RELEASE_STEP_CHARS or end < self._wait)
         ):
             return ""
-        cut = end if final else end - HOLD_BACK_CHARS
+        cut = end if final else self._open_cut(end)
         spans = []
         for span in self._spans():
             if span.end > cut:  # still open: hold back from where it starts
@@ -105,6 +106,19 @@ class TextScreen:
         self._raw = self._raw[keep_from - self._base :]
         self._base = keep_from
         return out
+
+    def _open_cut(self, end: int) -> int:
+        """Where a release stops short of the text's `end`: its last HOLD_BACK_CHARS, and
+        from where a find the end may still be inside begins (a PEM block before its END line,
+        an email's long name part before its `@`), looked at again as an open span is."""
+        cut = end - HOLD_BACK_CHARS
+        for rule in self._rules:
+            opened = rule.opened(self._raw, self._done - self._base, cut - self._base)
+            if opened is not None and self._base + opened < cut:
+                cut = self._base + opened
+        if cut < end - HOLD_BACK_CHARS:
+            self._wait = self._next_scan(_Span(cut, end), end, cut)
+        return cut
 
     @staticmethod
     def _next_scan(span: _Span, end: int, cut: int) -> int:

@@ -42,7 +42,7 @@ from clients.codec.anthropic import (
 )
 from router_service.providers import _mapping as M
 from router_service.providers._anthropic_blocks import cached, content_blocks
-from router_service.providers._reasoning_claude import for_claude
+from router_service.providers._reasoning_claude import for_claude, takes_output_format
 
 JsonObject = dict[str, Any]
 
@@ -95,18 +95,19 @@ def request_body(
     choice = _tool_choice(body.get("tool_choice"), body.get("parallel_tool_calls"))
     if choice is not None and tools:
         out["tool_choice"] = choice
-    _structured(out, body.get("response_format"))
+    _structured(out, body.get("response_format"), named or model)
     for_claude(out, body, named or model, default_max_tokens)
     if stream:
         out["stream"] = True
     return out
 
 
-def _structured(out: JsonObject, response_format: Any) -> None:
+def _structured(out: JsonObject, response_format: Any, model: str) -> None:
     """A `json_schema` response_format as Claude's structured outputs (`output_config.format`),
-    beside what the caller's own `output_config` says."""
+    beside what the caller's own `output_config` says; none to a Claude older than 4.5, which
+    refuses it with a 400 (it answers unconstrained)."""
     structured = output_format(response_format)
-    if structured is not None:
+    if structured is not None and takes_output_format(model):
         own = out.get("output_config")
         out["output_config"] = {**(own if isinstance(own, dict) else {}), "format": structured}
 

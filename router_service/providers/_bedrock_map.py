@@ -34,11 +34,14 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-from router_service.errors import UpstreamFailure
-from router_service.outcomes import Outcome
 from router_service.providers import _bedrock_blocks as B
 from router_service.providers import _mapping as M
-from router_service.providers._reasoning_claude import for_bedrock
+from router_service.providers._bedrock_stops import filtered, finish_reason
+from router_service.providers._reasoning_claude import (
+    for_bedrock,
+    is_bedrock_claude,
+    takes_output_format,
+)
 
 JsonObject = dict[str, Any]
 
@@ -50,15 +53,6 @@ _CONVERSE_FIELDS = frozenset(
         "serviceTier", "outputConfig",
     }
 )  # fmt: skip
-_FINISH = {
-    "end_turn": "stop",
-    "stop_sequence": "stop",
-    "max_tokens": "length",
-    "model_context_window_exceeded": "length",
-    "tool_use": "tool_calls",
-    "content_filtered": "content_filter",
-    "guardrail_intervened": "content_filter",
-}
 
 # --- request ------------------------------------------------------------------------------------
 
@@ -87,7 +81,8 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
             **extra,
             **(given if isinstance(given, dict) else {}),
         }
-    B.with_output_config(out, body)
+    if "response_format" in body and (not is_bedrock_claude(model) or takes_output_format(model)):
+        B.with_output_config(out, body)  # none to a Claude older than 4.5: it refuses one
     for_bedrock(out, body, model)
     return out
 
@@ -229,14 +224,6 @@ def new_id() -> str:
     return f"chatcmpl-{secrets.token_hex(12)}"
 
 
-def filtered(reason: str) -> UpstreamFailure:
-    message = f"bedrock withheld the content ({reason})"
-    error = {"message": message, "type": "invalid_request_error", "code": "content_filter"}
-    return UpstreamFailure(
-        Outcome.CONTENT_FILTERED, message, upstream_status=400, upstream_error=error
-    )
-
-
 def usage(raw: Mapping[str, Any]) -> JsonObject:
     """OpenAI counts cached prompt tokens inside prompt_tokens; Bedrock reports cache reads and
     writes beside inputTokens."""
@@ -257,10 +244,6 @@ def _written_for_an_hour(details: Any) -> int:
         return 0
     hourly = [d for d in details if isinstance(d, dict) and d.get("ttl") == "1h"]
     return sum(int(d.get("inputTokens") or 0) for d in hourly)
-
-
-def finish_reason(stop_reason: Any) -> str | None:
-    return _FINISH.get(str(stop_reason), "stop") if stop_reason else None
 
 
 def thinking_block(reasoning: Mapping[str, Any]) -> JsonObject:

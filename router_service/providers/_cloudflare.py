@@ -49,6 +49,10 @@ _STATUS_BY_CODE = {
     3036: 429,
     3040: 429,
 }
+# Codes about the deployment's model id itself (5007 "No such model ${model} or task", 3042
+# "The model name is invalid"): its configuration, never the caller's request (a 400 / 404 would
+# say so): MODEL_DENIED, the group's next deployment may serve.
+_MODEL_ID_CODES = frozenset({5007, 3042})
 
 
 def _envelope_error(data: Mapping[str, Any] | None) -> JsonObject | None:
@@ -98,7 +102,15 @@ class CloudflareAdapter(OpenAIAdapter):
         code = error.get("code")
         if status < 400 and isinstance(code, int):
             status = _STATUS_BY_CODE.get(code, status)
-        return super()._failure(status, error, headers, sent)
+        failure = super()._failure(status, error, headers, sent)
+        if code not in _MODEL_ID_CODES:
+            return failure
+        return UpstreamFailure(
+            Outcome.MODEL_DENIED,
+            failure.message,
+            upstream_status=failure.upstream_status,
+            upstream_error=failure.upstream_error,
+        )
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         data = await self._get_json(

@@ -48,6 +48,21 @@ _CLAUDE_VERSION = re.compile(r"claude-(?:[a-z]+-)?v?(\d+)(?:-(\d{1,2}))?(?=$|[-@
 _FIRST_THINKING_CLAUDE = (3, 7)
 
 
+# The first Claude with structured outputs (`output_config.format`, Converse's `outputConfig`):
+# the 4.5 models (https://platform.claude.com/docs/en/build-with-claude/structured-outputs);
+# older ones refuse it with a 400.
+_FIRST_STRUCTURED_CLAUDE = (4, 5)
+
+
+def takes_output_format(model: str) -> bool:
+    """Whether a Claude model takes a structured output, by its name (one without a version,
+    an alias or an application inference profile, is sent it: its 400 would say why)."""
+    found = _CLAUDE_VERSION.search(model)
+    if found is None:
+        return True
+    return (int(found.group(1)), int(found.group(2) or 0)) >= _FIRST_STRUCTURED_CLAUDE
+
+
 def claude_mode(model: str) -> str:
     """How a Claude model takes thinking, by its name: the docs force it
     (https://docs.claude.com/en/docs/build-with-claude/adaptive-thinking): Opus 4.7, Mythos and

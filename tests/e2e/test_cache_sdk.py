@@ -208,6 +208,26 @@ async def test_max_age_0_asks_for_a_fresh_answer(
     assert len(fake.state.calls()) == 2
 
 
+# Digits `str.isdigit` takes that `int` refuses: a superscript two (latin-1, as a header is
+# read), and more digits than `int` converts (4300).
+@pytest.mark.parametrize("age", [b"\xb2", b"9" * 5000], ids=["superscript", "long"])
+async def test_a_max_age_int_cannot_read_serves_the_kept_answer(
+    edge_url: str, fake: FakeUpstream, age: bytes
+) -> None:
+    """A `max-age` that is not 0 is not read (README: a kept answer of any age serves it),
+    whatever its digits: not a 500 for one `int` cannot read."""
+    body = {"model": "chain", "messages": MESSAGES}
+    async with httpx.AsyncClient(base_url=edge_url, timeout=10) as http:
+        await http.post("/v1/chat/completions", json=body)
+        fake.state.set_scenario(Scenario(content="not asked"))
+        kept = await http.post(
+            "/v1/chat/completions", json=body, headers=[(b"cache-control", b"max-age=" + age)]
+        )
+    assert kept.status_code == 200, kept.text
+    assert kept.headers["x-switchboard-cache"] == "hit"
+    assert len(fake.state.calls()) == 1
+
+
 async def test_the_end_user_an_app_names_does_not_split_its_answers(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:

@@ -126,8 +126,12 @@ def test_cloudflare_paths(cloudflare: CloudflareAdapter) -> None:
             Outcome.RATE_LIMITED,
         ),
         (
-            {"success": False, "errors": [{"code": 5007, "message": "No such model"}]},
+            {"success": False, "errors": [{"code": 5004, "message": "Invalid data type"}]},
             Outcome.BAD_REQUEST,
+        ),
+        (
+            {"success": False, "errors": [{"code": 5007, "message": "No such model"}]},
+            Outcome.MODEL_DENIED,
         ),
         (
             {"success": False, "errors": [{"code": 3007, "message": "Request timeout"}]},

@@ -1,0 +1,104 @@
+"""The detectors whose finds may grow far past a stream's hold-back window (`_text_screen`): a PEM
+block (`private_key`), from its BEGIN line to its END line, and an email whose name part is
+longer than RFC 5321's 64 characters (`email`: a name padded past 64 hides no address). Their
+patterns, where a long name part's find begins (`name_start`), and, for a stream, where the
+text's end may still lie inside one of their finds (`open_key`, `open_address`): the stream
+holds its text from there, so what it releases is redacted as the whole text is."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "EMAIL",
+    "LOOKBEHIND_CHARS",
+    "PRIVATE_KEY",
+    "SHORT_EMAIL",
+    "name_start",
+    "open_address",
+    "open_key",
+]
+
+_BEGIN = r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
+# A whole block's body: anything but the dashes of the next armor line (header lines of an
+# encrypted key too), bounded (a 16 KiB RSA key is ~12 KiB of base64).
+_BLOCK_BODY = r"(?:[^\-]|-(?!----)){0,20000}"
+PRIVATE_KEY = (
+    _BEGIN + "(?:" + _BLOCK_BODY + r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
+    # Cut short (no END line): as far as its base64 body goes, over newlines (JSON's escaped ones
+    # too), and never into the prose after a mere mention of the BEGIN line. A key pasted with
+    # spaces for its line breaks: a space (or a few) goes on only into a base64 line, 16+ such
+    # characters with a digit, `+` or `/` among them (prose words have none), or into a last
+    # line ending in `=` padding.
+    r"|(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,4}(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)"
+    r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
+)
+# A BEGIN line whose block the text's end may still be inside: no armor line's dashes after it
+# but the beginning of an END line at the very end (its label as long as `_BEGIN`'s may be: 62).
+_OPEN_KEY = re.compile(
+    f"{_BEGIN}{_BLOCK_BODY}+"
+    r"(?:-----(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
+)
+
+# An email's name part: ASCII's letters, digits and `._%+-`, and the letters (and combining
+# accents) of the alphabets written with spaces between words: Latin (but `×` and `÷`), Greek,
+# Cyrillic, Armenian, Hebrew, Arabic, the Indic scripts', Georgian. Not Thai's on, nor symbols,
+# CJK or fullwidth punctuation: a text written without spaces runs straight into an address
+# (`请发送邮件至support@…`), whose find would take the words before it. Ranges, not `\w`:
+# about as fast as ASCII alone (`\w` doubles the scan of prose).
+_LOCAL = "A-Za-z0-9._%+\\-\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u0dff\u10a0-\u10ff\u1e00-\u1fff"
+_DOMAIN = r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
+# Possessive: `@` is not a name part's character, so giving some back never helps. With the
+# letters of other scripts (`_LOCAL`): a name's accented letter does not begin the find after it
+# (`josé.garcía@…` redacted whole, not all but `josé.garcí`). What a text without an `@` is
+# scanned with (`Detector.lean`: it finds nothing there either, and costs less on prose).
+SHORT_EMAIL = rf"(?<![{_LOCAL}])[{_LOCAL}]{{1,64}}+@{_DOMAIN}"
+# The longest look back of the detectors' patterns (`EMAIL`'s, over 65 name characters before
+# its `@`): a stream keeps that much of what it released before what it holds (`_text_screen`),
+# else an address whose `@` comes right after a find released (a key's) is found in no stream.
+LOOKBEHIND_CHARS = 65
+# And a name part longer than 64: matched from its `@` (a bounded look back), its find begun
+# where the name does (`name_start`): each `@` looks back over its own name only.
+EMAIL = rf"{SHORT_EMAIL}|@(?<=[{_LOCAL}]{{{LOOKBEHIND_CHARS}}}@){_DOMAIN}"
+# The last character before a name (none of its characters) and the run up to where it is asked.
+_BEFORE_NAME = re.compile(f"[^{_LOCAL}](?=[{_LOCAL}]*+\\Z)")
+_BEFORE_ADDRESS = re.compile(f"[^@{_LOCAL}](?=[@{_LOCAL}]*+\\Z)")
+_NOT_ADDRESS = re.compile(f"[^@{_LOCAL}]")
+_WINDOW = 4096
+
+
+def _run_start(before: re.Pattern[str], text: str, at: int, floor: int) -> int:
+    """Where the run of characters that ends at `at` begins (`before`: the character before
+    it), at `floor` or after: looked for back a window at a time (linear in the run)."""
+    end = at
+    while end > floor:
+        low = max(floor, end - _WINDOW)
+        found = before.search(text, low, end)
+        if found is not None:
+            return found.start() + 1
+        end = low
+    return floor
+
+
+def name_start(text: str, at: int) -> int:
+    """Where the find of an email matched at `at` begins: its name part's first character when
+    the match begins at its `@` (a name longer than 64), else `at`."""
+    return _run_start(_BEFORE_NAME, text, at, 0) if text[at] == "@" else at
+
+
+def open_address(text: str, start: int, cut: int) -> int | None:
+    """Where an address the end of `text` may still be inside begins, when that is before `cut`
+    (from `start` on): the run of name and domain characters (and `@`) that ends the text; None:
+    a character no address holds comes after `cut` (in prose: at once)."""
+    if _NOT_ADDRESS.search(text, max(start, cut)) is not None:
+        return None
+    return _run_start(_BEFORE_ADDRESS, text, cut, start)
+
+
+def open_key(text: str, start: int, cut: int) -> int | None:
+    """Where a private key's block the end of `text` may still be inside begins (its BEGIN line,
+    from `start` on), when that is before `cut`: an END line may still come."""
+    at = text.rfind("-----BEGIN ", start, cut)
+    if at < 0 or text.find("-----BEGIN ", at + 1) >= 0:
+        return None  # (a later BEGIN's dashes end the block of an earlier one)
+    return at if _OPEN_KEY.match(text, at) is not None else None
