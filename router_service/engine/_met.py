@@ -66,8 +66,7 @@ class Met:
         return floor is not None and (deployment.context_window or 0) <= floor
 
     def failed(self, failure: UpstreamFailure, deployment: Deployment) -> None:
-        if failure.outcome is not Outcome.CONTEXT_TOO_LONG:  # a larger one's, then (`_denied`)
-            self._denial(deployment, failure.outcome is Outcome.MODEL_DENIED)
+        self._denial(deployment, failure.outcome is Outcome.MODEL_DENIED)
         if failure.outcome is Outcome.UNSUPPORTED_INPUT:
             self.unsupported.append((failure, deployment))
             return
