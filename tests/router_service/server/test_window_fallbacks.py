@@ -16,7 +16,6 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
-from tests.router_service.server.test_key_model_denied import deny
 
 __all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
@@ -163,27 +162,3 @@ async def test_too_long_for_the_small_one_after_the_large_one_failed_is_that_fai
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert (details.reason, details.provider) == ("UPSTREAM_ERROR", "alpha")
     assert fake.state.count(model="small") == 1
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
-async def test_too_long_for_the_small_one_with_the_large_one_denied_is_model_denied(
-    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str], stream: bool
-) -> None:
-    """Every key of the large one refused its model: no wait serves the request (its keys'
-    day-long set-aside is no Retry-After), so the caller is told no key may use it, at once
-    and on every call after, as when it is the only deployment."""
-    config = small_then_large(fake.base_url)
-    config["state"] = state_section
-    router = await start_router(config)
-    fake.state.set_scenario(Scenario(status=400, error_body=TOO_LONG), model="small")
-    deny(fake, "ka1", model="large")
-
-    for _ in range(2):  # the call that met the refusal, and one after (its key set aside)
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await _route(router, ask("chat"), stream)
-        details = details_from_rpc_error(caught.value)
-        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert (details.reason, details.retry_after_s) == ("MODEL_DENIED", None)
-        assert "`alpha` may use `large`" in details.message
-    assert fake.state.count(model="large") == 1
-    assert await router.leases_held() == 0
