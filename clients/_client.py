@@ -33,7 +33,7 @@ from clients._cancelling import retire_channel, unary_result
 from clients._client_keys import ClientKeyCalls
 from clients._conversations import ConversationCalls
 from clients._files import FileCalls
-from clients._loops import bound_loop, running_loop
+from clients._loops import bound_loop, on_its_loop, running_loop
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._ready import LateStart, ReadyGate
@@ -173,6 +173,8 @@ class RouterClient(
         """
         if self._local is not None:
             raise RuntimeError("an in-process client has no credentials to rotate")
+        if self._state is State.OPENED:  # its calls, and the old channel, serve only its loop
+            self._loop = bound_loop(self._loop)
         calls = self._calls
         old = self._reopen_with(credentials)
         if old is None:
@@ -188,6 +190,8 @@ class RouterClient(
         """Close the channel (cancelling running calls after ``grace`` seconds); idempotent."""
         if self._state is State.CLOSED:
             return
+        if self._loop is not None:  # its channel closes on its loop
+            on_its_loop(self._loop, "RouterClient")
         self._state = State.CLOSED
         if self._gate is not None:
             self._gate.close()

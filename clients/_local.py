@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from clients._base import MAX_METADATA_BYTES
 from clients._local_call import LocalCall, StreamingCall, UnaryCall
 
 __all__ = ["LocalChannel", "LocalHandlers"]
@@ -34,6 +35,7 @@ Deserializer = Callable[[bytes], Any] | None
 _TIMER_SLACK_S = 0.001
 # grpc's receive limit when a channel's options set none (`grpc.max_receive_message_length`).
 _GRPC_RECEIVE_LIMIT = 4 * 1024 * 1024
+_METADATA = MAX_METADATA_BYTES  # our channels' metadata limit, as `channel_options` sets it
 
 
 class LocalHandlers(Protocol):
@@ -67,8 +69,8 @@ class LocalChannel:
         # and most calls end long before their deadline.
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
-        self._receive_limit: float = _GRPC_RECEIVE_LIMIT
-        self._send_limit: float = math.inf  # grpc's default: none
+        # The largest answer, request and trailers of a call (`use_options`).
+        self._limits: tuple[float, float, float] = (_GRPC_RECEIVE_LIMIT, math.inf, _METADATA)
 
     def use_options(self, options: Sequence[tuple[str, Any]]) -> None:
         """The options a grpc channel to the router would be made with (`RouterClient` gives
@@ -77,12 +79,20 @@ class LocalChannel:
         ends its call RESOURCE_EXHAUSTED, a unary one's or any message of a stream's (those
         before it are read); unset, it is grpc's default, 4 MiB. A request (or a message
         written to a Realtime call) over `grpc.max_send_message_length` ends its call
-        RESOURCE_EXHAUSTED before the router sees it; unset, none."""
+        RESOURCE_EXHAUSTED before the router sees it; unset, none. An answer whose trailers
+        are over `grpc.absolute_max_metadata_size` (else `grpc.max_metadata_size`; unset:
+        `MAX_METADATA_BYTES`) ends RESOURCE_EXHAUSTED, without them."""
         given = dict(options)
         limit = given.get("grpc.max_receive_message_length", _GRPC_RECEIVE_LIMIT)
-        self._receive_limit = math.inf if limit < 0 else int(limit)
         sent = given.get("grpc.max_send_message_length", -1)
-        self._send_limit = math.inf if sent < 0 else int(sent)
+        # A caller's own metadata limit is both grpc's soft and hard one (`channel_options`).
+        trailers = given.get("grpc.absolute_max_metadata_size")
+        trailers = given.get("grpc.max_metadata_size", _METADATA) if trailers is None else trailers
+        self._limits = (
+            math.inf if limit < 0 else int(limit),
+            math.inf if sent < 0 else int(sent),
+            int(trailers),
+        )
 
     def unary_unary(
         self,
@@ -148,7 +158,7 @@ class LocalChannel:
             raise RuntimeError("Cannot invoke RPC: Channel closed!")  # grpc.aio's UsageError text
         self._calls.add(call)
         call.add_done_callback(self._calls.discard)
-        call.start(self._handlers, self._receive_limit, self._send_limit)
+        call.start(self._handlers, self._limits)
         if call.expiry is not None and call.expiry < self._timer_at and not call.handled():
             self._arm(call.expiry)
         return call

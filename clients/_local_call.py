@@ -85,9 +85,9 @@ class LocalCall(ABC):
         self._initial: grpc.aio.Metadata | None = None  # made when sent or asked for
         self._task: asyncio.Task[None] | None = None
 
-    def start(self, handlers: LocalHandlers, receive_limit: float, send_limit: float) -> None:
-        self._receive_limit = receive_limit  # the largest answer its caller takes
-        self._send_limit = send_limit  # the largest request (or Realtime message) it sends
+    def start(self, handlers: LocalHandlers, limits: tuple[float, float, float]) -> None:
+        # The largest answer, request (or Realtime message) and trailers (`LocalContext`) of it.
+        self._receive_limit, self._send_limit, self.metadata_limit = limits
         self._limit = handlers.max_request_bytes  # the largest the router takes
         if self._too_large(self._request_size()) or self._refused(handlers):
             return

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from clients._local_limits import trailers_refused
+
 if TYPE_CHECKING:
     from clients._local_call import LocalCall
 
@@ -74,7 +76,7 @@ class LocalContext:
         if details:
             self._details = details
         self._code = code
-        self._call.finish(code, self._details or "", self._trailing)
+        self._call.finish(*self._status(code, self._details or ""))
         raise grpc.aio.AbortError("Locally aborted.")
 
     async def abort_with_status(self, status: grpc.Status) -> None:
@@ -119,11 +121,21 @@ class LocalContext:
 
     def ended(self) -> tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]:
         """The status of a handler that returned: the code it set (OK if none)."""
-        return self._code or grpc.StatusCode.OK, self._details or "", self._trailing
+        return self._status(self._code or grpc.StatusCode.OK, self._details or "")
 
     def failed(self, exc: Exception) -> tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]:
         """The status of a handler that raised: its code if it set one (else UNKNOWN) and
         grpc.aio's details, which name the exception."""
         code = self._code if self._code not in (None, grpc.StatusCode.OK) else None
         details = f"Unexpected {type(exc)}: {exc}"
-        return code or grpc.StatusCode.UNKNOWN, details, self._trailing
+        return self._status(code or grpc.StatusCode.UNKNOWN, details)
+
+    def _status(
+        self, code: grpc.StatusCode, details: str
+    ) -> tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]:
+        """`code` and `details` with the trailers set; trailers over the caller's metadata
+        limit end the call RESOURCE_EXHAUSTED without them, as grpc removes such a stream."""
+        too_large = trailers_refused(self._trailing, self._call.metadata_limit)
+        if too_large is not None:
+            return grpc.StatusCode.RESOURCE_EXHAUSTED, too_large, ()
+        return code, details, self._trailing

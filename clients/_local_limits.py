@@ -8,7 +8,13 @@ from typing import Any
 
 from clients._base import MAX_METADATA_BYTES
 
-__all__ = ["answer_refused", "metadata_refused", "request_refused", "send_refused"]
+__all__ = [
+    "answer_refused",
+    "metadata_refused",
+    "request_refused",
+    "send_refused",
+    "trailers_refused",
+]
 
 # The router's limit on a call's metadata (`MAX_METADATA_BYTES`: its soft and hard limit),
 # counted as HPACK counts it: each pair's key and value and 32 bytes; grpc's own headers
@@ -28,13 +34,7 @@ def send_refused(size: int, limit: float) -> str | None:
 def metadata_refused(metadata: tuple[tuple[str, Any], ...]) -> str | None:
     """The details of a call whose metadata is over grpc's hard limit, refused before any
     handler sees it (None: within it)."""
-    size = _GRPC_OWN_HEADERS_BYTES
-    for key, value in metadata:
-        if type(value) is str:
-            size += len(key) + 32 + len(value)
-        elif isinstance(value, bytes):  # a `-bin` key's value goes base64-encoded
-            size += len(key) + 32 + -(-len(value) // 3) * 4
-        # Anything else is an in-process object (the caller's live span) no wire carries.
+    size = _GRPC_OWN_HEADERS_BYTES + _size(metadata)
     if size <= _METADATA_HARD_LIMIT:
         return None
     return f"received metadata size exceeds hard limit ({size} vs. {_METADATA_HARD_LIMIT})"
@@ -53,3 +53,27 @@ def answer_refused(answer: Any, limit: float) -> str | None:
     if size <= limit:
         return None
     return f"Stream removed (CLIENT: Received message larger than max ({size} vs. {int(limit)}))"
+
+
+def trailers_refused(trailing: tuple[tuple[str, Any], ...], limit: float) -> str | None:
+    """The details of an answer whose trailers are over its caller's metadata limit (grpc's
+    `grpc.absolute_max_metadata_size`, `MAX_METADATA_BYTES` on our channels), which grpc
+    removes the stream for (None: within it), counted as `metadata_refused` counts."""
+    if not trailing:
+        return None
+    size = _size(trailing)
+    if size <= limit:
+        return None
+    return f"Stream removed (received metadata size exceeds hard limit ({size} vs. {int(limit)}))"
+
+
+def _size(metadata: tuple[tuple[str, Any], ...]) -> int:
+    """Metadata's size as HPACK counts it: each pair's key and value and 32 bytes."""
+    size = 0
+    for key, value in metadata:
+        if type(value) is str:
+            size += len(key) + 32 + len(value)
+        elif isinstance(value, bytes):  # a `-bin` key's value goes base64-encoded
+            size += len(key) + 32 + -(-len(value) // 3) * 4
+        # Anything else is an in-process object (the caller's live span) no wire carries.
+    return size

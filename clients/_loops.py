@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["bound_loop", "running_loop"]
+__all__ = ["bound_loop", "on_its_loop", "running_loop"]
 
 
 # The running loop, or None outside any: asyncio's own (in `asyncio.events.__all__`), which
@@ -23,7 +23,17 @@ def bound_loop(bound: asyncio.AbstractEventLoop | None) -> asyncio.AbstractEvent
         return bound
     if bound is None:
         return loop
-    raise RuntimeError(
-        "This RouterClient was opened on another event loop, and its channel serves only that "
-        "one: make one client per event loop (each asyncio.run its own)."
-    )
+    raise RuntimeError(_ELSEWHERE.format(what="RouterClient", serves="its channel serves"))
+
+
+def on_its_loop(loop: asyncio.AbstractEventLoop, what: str) -> None:
+    """RuntimeError when the running loop is not `loop`, where `what` (a client, a stream of
+    its calls) was opened: grpc.aio's objects serve only their own loop."""
+    if running_loop() is not loop:
+        raise RuntimeError(_ELSEWHERE.format(what=what, serves="it serves"))
+
+
+_ELSEWHERE = (
+    "This {what} was opened on another event loop, and {serves} only that one: make one "
+    "client per event loop (each asyncio.run its own), and use its calls on that loop."
+)

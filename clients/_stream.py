@@ -13,6 +13,7 @@ import grpc
 
 from clients._base import map_rpc_errors
 from clients._cancelling import interrupt_stream
+from clients._loops import on_its_loop
 from clients._ready import LateStart
 from clients.errors import ErrorDetails, RouterError
 from clients.switchboard.v1 import router_service_pb2
@@ -94,6 +95,7 @@ class CallStream(Generic[M]):
         return self
 
     async def __anext__(self) -> M:
+        on_its_loop(self._loop, "stream")  # ~0.1 µs a message
         if self._closed:
             raise StopAsyncIteration
         self._reading = True
@@ -139,6 +141,7 @@ class CallStream(Generic[M]):
 
     async def aclose(self) -> None:
         """Cancel the call if it is still running; idempotent."""
+        on_its_loop(self._loop, "stream")
         self._closed = True
         _cancel(self._call, self._late)
 

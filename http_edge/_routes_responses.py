@@ -65,7 +65,7 @@ from ._resume import resumed_stream
 from ._routes_chat import sse_stream, stream_request
 from ._sse import KEEPALIVE, named_event
 from ._state import edge_state
-from ._stored import Keeper
+from ._stored import Keeper, stored_session
 
 __all__ = ["router"]
 
@@ -92,8 +92,7 @@ async def _respond(request: Request) -> Response:
         check_inputs(parsed, held, read.deleted)
     routing = routing_options(request)
     routing.MergeFrom(parsed.routing)  # its `truncation`
-    # Its later turns send what the router keeps of it, redacted: named by that.
-    routing.stored_conversation = parsed.store or read.history is not None
+    session = stored_session(routing, parsed, read.history)
     ids = ResponseIds(f"resp_{uuid.uuid4().hex}")
     created_at = int(state.clock.now())
     if parsed.background:
@@ -111,7 +110,7 @@ async def _respond(request: Request) -> Response:
             await _unreached(request, client, ids.response, metadata)
             raise client_closed()
         return Response(started.response_json.encode(), media_type="application/json")
-    keeper = Keeper(client, parsed, metadata, timeout)
+    keeper = Keeper(client, parsed, metadata, timeout, session)
     adder = None
     if conversation_id is not None:
         adder = ConversationKeeper(client, conversation_id, parsed, held, metadata, timeout)

@@ -32,13 +32,15 @@ from clients.switchboard.v1.router_service_pb2 import (
     StoredResponse,
     StoreResponseRequest,
 )
+from clients.switchboard.v1.routing_pb2 import RoutingOptions
 from router_service._ids import shown_id
+from router_service.sessions import caller_session_id, stored_name
 
 from ._body import parse_request
 from ._errors import EdgeError
 from ._metadata import Metadata
 
-__all__ = ["Keeper", "load_history"]
+__all__ = ["Keeper", "load_history", "stored_session"]
 
 log = logging.getLogger("http_edge")
 
@@ -124,6 +126,24 @@ def _missing_item(item_id: str) -> EdgeError:
     return EdgeError(404, message, code="item_not_found", param="input")
 
 
+def stored_session(
+    routing: RoutingOptions, request: ResponsesRequest, history: History | None
+) -> str:
+    """Name the conversation of a Responses request in `routing`, and return the name its
+    stored response keeps ("" for none: `sessions.stored_name`). A turn continuing a stored
+    response (`previous_response_id`) is named as the conversation's first turn was, by the
+    name that response keeps, unless the caller names it (`x-session-id`, `user`…): by
+    the opening as stored, redacted, two conversations that differ only in what a rule
+    redacts ("Customer: {email}") were one. One continuing what was stored without a name
+    (a `conversation`'s items) is named by its opening as stored (`stored_conversation`)."""
+    if history is not None and not routing.session_id and not caller_session_id(request.params):
+        if history.session_id:
+            routing.session_id = history.session_id
+        else:
+            routing.stored_conversation = True
+    return stored_name(routing, request.params) if request.store else ""
+
+
 @dataclass(frozen=True)
 class Keeper:
     """Stores one request's response once it is finished."""
@@ -132,6 +152,7 @@ class Keeper:
     request: ResponsesRequest
     metadata: Metadata
     timeout_s: float
+    session_id: str = ""  # its conversation's (`stored_session`)
 
     async def keep(self, response: dict[str, Any]) -> None:
         """Store `response` if the request asked, and set its `store` to what happened. A
@@ -140,7 +161,9 @@ class Keeper:
             return
         response["store"] = False  # until the router says it kept it
         try:
-            call = StoreResponseRequest(response=stored_response(self.request, response))
+            stored = stored_response(self.request, response)
+            stored.session_id = self.session_id
+            call = StoreResponseRequest(response=stored)
             answer = await self.client.store_response(
                 call, timeout=self.timeout_s, metadata=self.metadata
             )

@@ -32,7 +32,7 @@ from router_service.providers._reasoning_models import takes_reasoning
 from router_service.providers._responses_map import MIN_OUTPUT_TOKENS
 from router_service.providers._responses_models import upstream_api
 from router_service.routing import RoutingStats
-from router_service.sessions import SessionState
+from router_service.sessions import LocalMarks, SessionState
 from router_service.state import MemoryStateStore, StateStore, StoreUnavailableError, open_store
 from router_service.telemetry import StateGauges
 
@@ -53,7 +53,7 @@ class Runtime:
         store: StateStore,
         http: httpx.AsyncClient,
         owns_http: bool,
-        session_marks: MemoryStateStore | None = None,
+        session_marks: LocalMarks | None = None,
         stats: RoutingStats | None = None,
         afterwork: Afterwork | None = None,
         renewer: HoldRenewer | None = None,
@@ -71,7 +71,7 @@ class Runtime:
         self.stats = stats or RoutingStats(store, clock, config.routing)
         # Marks nobody decides on stay in this process when state is shared (SessionState).
         if session_marks is None and not isinstance(store, MemoryStateStore):
-            session_marks = MemoryStateStore(clock)
+            session_marks = LocalMarks(clock)
         self._session_marks = session_marks
         self.sessions = SessionState(store, clock, config.sessions, marks=session_marks)
         deployments, groups = _build_groups(config, self.adapters, self.pools)

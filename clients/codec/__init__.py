@@ -82,7 +82,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         encode_compaction,
     )
     from clients.codec._responses_include import INCLUDABLE, include_values
-    from clients.codec._responses_items import input_items_page, item_id_prefix
+    from clients.codec._responses_items import input_items_page, is_item_reference, item_id_prefix
     from clients.codec._responses_output import ResponseIds, response_to_openai
     from clients.codec._responses_request import (
         History,
@@ -165,6 +165,7 @@ _WHERE = {
     "include_values": "_responses_include",
     "input_items_json": "_responses_stored",
     "input_items_page": "_responses_items",
+    "is_item_reference": "_responses_items",
     "input_tokens_of": "_responses_compact",
     "item_id_prefix": "_responses_items",
     "list_page": "_batches",
@@ -251,6 +252,7 @@ __all__ = [
     "input_items_json",
     "input_items_page",
     "input_tokens_of",
+    "is_item_reference",
     "item_id_prefix",
     "list_page",
     "media_params_from_openai",

@@ -16,7 +16,7 @@ import orjson
 
 from clients.codec._json import at, at_index, dump_json, expect_list, expect_object, expect_str
 from clients.codec._messages import message_from_openai
-from clients.codec._responses_items import input_items_of, with_input_ids
+from clients.codec._responses_items import input_items_of, is_item_reference, with_input_ids
 from clients.codec._responses_output import ResponseIds
 from clients.codec._responses_request import History, ResponsesRequest, messages_from_input
 from clients.errors import InvalidRequestError
@@ -57,7 +57,7 @@ def conversation_items_from_openai(value: Any, path: str = "items") -> list[str]
             param=path,
         )
     for i, item in enumerate(items):
-        if expect_object(item, at_index(path, i)).get("type") == "item_reference":
+        if is_item_reference(expect_object(item, at_index(path, i))):
             raise InvalidRequestError(
                 "Item references cannot be added to a conversation: send the item itself.",
                 param=at(at_index(path, i), "type"),

@@ -19,12 +19,27 @@ from clients.codec._json import at_index, dump_json
 if TYPE_CHECKING:  # _responses_output imports the request module, which imports this one
     from clients.codec._responses_output import ResponseIds
 
-__all__ = ["input_items_of", "input_items_page", "item_id_prefix", "with_input_ids"]
+__all__ = [
+    "input_items_of",
+    "input_items_page",
+    "is_item_reference",
+    "item_id_prefix",
+    "with_input_ids",
+]
 
 _ID_PREFIXES = {
     **{"message": "msg", "function_call": "fc", "function_call_output": "fco"},
     **{"custom_tool_call": "ctc", "custom_tool_call_output": "ctco"},
 }
+
+
+def is_item_reference(item: dict[str, Any]) -> bool:
+    """Whether an input item is an ``item_reference``: typed so, or (OpenAI's ItemReference,
+    whose ``type`` is optional) an item of an ``id`` alone."""
+    kind = item.get("type")
+    if kind is None:
+        return "id" in item and all(key in ("id", "type") for key in item)
+    return bool(kind == "item_reference")
 
 
 def input_items_of(
@@ -39,8 +54,9 @@ def input_items_of(
         value = [{"role": "user", "content": value}]
     out = []
     for item in value:
-        if item.get("type") == "item_reference" and items is not None:
-            item = items.get(item.get("id"), item)
+        if is_item_reference(item):
+            item = {**item, "type": "item_reference"}
+            item = items.get(item["id"], item) if items is not None else item
         out.append(_listed(item))
     try:  # all at once, the usual case; the item at fault named when one fails
         orjson.dumps(out)

@@ -219,12 +219,14 @@ def response_to_openai(
     pieces, hosted = split_messages(text, annotations_of(message), hosted)
     logprobs = output_logprobs(choice) if asked_logprobs(request) else []
     apart = split_logprobs(logprobs, [said for said, _ in pieces])  # each message its own
+    refusal = message.get("refusal")
+    refused = isinstance(refusal, str)
     for n, (said, cited) in enumerate(pieces, start=1):
         content: list[dict[str, Any]] = []
-        if said or not (calls or hosted):
+        if said or not (calls or hosted or refused):  # a refusal's message has it alone
             content.append({**text_part(said, apart[n - 1]), "annotations": cited})
-        if n == len(pieces) and isinstance(message.get("refusal"), str):
-            content.append({"type": "refusal", "refusal": message["refusal"]})
+        if n == len(pieces) and refused:
+            content.append({"type": "refusal", "refusal": refusal})
         if content:
             output.append(message_item(ids.item("msg", n), status, content))
     output += _call_items(calls, ids, status)

@@ -48,7 +48,7 @@ from clients.codec._responses_custom import (
 from clients.codec._responses_echo import echo_of
 from clients.codec._responses_hosted import HOSTED_ITEM_TYPES, add_hosted
 from clients.codec._responses_include import LOGPROBS, include_values
-from clients.codec._responses_items import input_items_of
+from clients.codec._responses_items import input_items_of, is_item_reference
 from clients.codec._responses_thinking import check_thinking
 from clients.codec._responses_tools import text_options, tool_options
 from clients.errors import InvalidRequestError
@@ -101,6 +101,8 @@ class History:
     items: Mapping[str, dict[str, Any]] = field(default_factory=dict)
     # The conversation the request continues (`conversation`): `messages` are its items.
     conversation: str | None = None
+    # The session the previous response's conversation is named by (`StoredResponse.session_id`).
+    session_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -251,7 +253,7 @@ def messages_from_input(
     for i, item in enumerate(value):
         item_path = at_index(path, i)
         obj = expect_object(item, item_path)
-        if obj.get("type") == "item_reference":
+        if is_item_reference(obj):
             obj = _referenced(obj, item_path, items)
         _add_item(messages, obj, item_path)
     return drop_bare_reasoning(messages)

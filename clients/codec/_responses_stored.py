@@ -17,7 +17,7 @@ import orjson
 
 from clients.codec._json import at, at_index, expect_str
 from clients.codec._messages import message_from_openai
-from clients.codec._responses_items import with_input_ids
+from clients.codec._responses_items import is_item_reference, with_input_ids
 from clients.codec._responses_output import ResponseIds
 from clients.codec._responses_request import History, ResponsesRequest, messages_from_input
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -67,7 +67,7 @@ def references_of(body: dict[str, Any]) -> References:
     items = []
     value = body.get("input")
     for i, item in enumerate(value if isinstance(value, list) else ()):
-        if isinstance(item, dict) and item.get("type") == "item_reference":
+        if isinstance(item, dict) and is_item_reference(item):
             path = at_index("input", i)
             items.append((expect_str(item.get("id"), at(path, "id")), path))
     return References(previous, tuple(items))
@@ -77,8 +77,10 @@ def history_of(references: References, responses: Sequence[pb.StoredResponse]) -
     """What the loaded `responses` (those of ``references.response_ids()``) give the request."""
     by_id = {response.id: response for response in responses}
     messages: Sequence[Any] = ()
+    session_id = ""
     if references.previous is not None and references.previous in by_id:
         messages = list(by_id[references.previous].messages)
+        session_id = by_id[references.previous].session_id
     wanted = {item_id for item_id, _ in references.items}
     items: dict[str, dict[str, Any]] = {}
     for response in responses:
@@ -86,7 +88,7 @@ def history_of(references: References, responses: Sequence[pb.StoredResponse]) -
             item = orjson.loads(text)
             if isinstance(item, dict) and item.get("id") in wanted:
                 items[item["id"]] = item
-    return History(messages, items)
+    return History(messages, items, session_id=session_id)
 
 
 def stored_response(request: ResponsesRequest, response: dict[str, Any]) -> pb.StoredResponse:

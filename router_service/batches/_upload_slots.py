@@ -5,15 +5,19 @@ it is made (of uploads made at once for the last free slot, one is made), kept a
 upload lives (it frees itself as the upload expires), released when it ends. Released twice (a
 completion and its retry) or where it was never held, it is nothing; released as Redis is
 lost, the release is replayed once it answers (a slot taken during an outage is this replica's
-and given back here), never held there for the hour the upload would have lived."""
+and given back here), never held there for the hour the upload would have lived; an end written
+as Redis was lost (its reply lost: whether Redis has it is known once it answers) gives the slot
+back there once Redis shows it (`given_back_if_ended`)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from router_service.batches._errors import UploadLimitError
 from router_service.sessions import client_scoped
 from router_service.state import SlotRequest, StateStore
 
-__all__ = ["given_back", "taken"]
+__all__ = ["given_back", "given_back_if_ended", "taken"]
 
 
 def _resource(client: str) -> str:
@@ -38,3 +42,17 @@ async def given_back(store: StateStore, client: str, lease_id: str) -> None:
     an upload made before slots were leases)."""
     if lease_id:
         await store.release(_resource(client), lease_id)
+
+
+def given_back_if_ended(
+    end: str, client: str, lease_id: str
+) -> Callable[[StateStore], Awaitable[None]]:
+    """`StateStore.everywhere`'s write giving back an upload's slot (`given_back`) on a store
+    that holds its end, the document `end`: for an end written as the shared store was lost."""
+
+    async def write(store: StateStore) -> None:
+        (found,) = await store.get_documents([end])
+        if found is not None:
+            await given_back(store, client, lease_id)
+
+    return write

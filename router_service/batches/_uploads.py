@@ -37,18 +37,12 @@ from router_service.batches._upload_names import UploadNames as _Names
 from router_service.batches._upload_names import upload_bucket as _bucket
 from router_service.batches._upload_names import upload_file_id
 from router_service.batches._upload_parts import MAX_PARTS, PART_ID_BYTES, checked_part_ids
-from router_service.batches._upload_slots import given_back, taken
+from router_service.batches._upload_slots import given_back, given_back_if_ended, taken
 from router_service.batches._upload_types import check_mime_type
 from router_service.cancellation import uncut
 from router_service.clock import Clock
 from router_service.errors import InvalidRequestError, StoreUnavailableError
-from router_service.state import (
-    AppendResult,
-    PutResult,
-    StateStore,
-    documents_delete,
-    kept_message,
-)
+from router_service.state import AppendResult, PutResult, StateStore, documents_delete, kept_message
 
 __all__ = ["Uploads"]
 
@@ -238,7 +232,7 @@ class Uploads:
             done.CopyFrom(upload)
             done.status = "completed"
             done.file.CopyFrom(file)
-            ended = await self._ended(client, done)
+            ended = await self._ended(client, done, lease)
         except BaseException:  # still pending (Redis lost meanwhile): its parts count again
             await self._recounted(client, upload, held, before)
             raise
@@ -272,7 +266,7 @@ class Uploads:
         done.CopyFrom(upload)
         done.status = "cancelled"
         before = self._store.outage_counts()
-        ended = await self._ended(client, done)
+        ended = await self._ended(client, done, lease)
         if ended.status != "cancelled":
             raise UploadNotPendingError(upload.id, ended.status, "cancel")
         await self._count(client, upload, -await self._held(client, upload.id))
@@ -287,9 +281,11 @@ class Uploads:
             await self._files.delete(client, upload_file_id(upload.id))
         return ended
 
-    async def _ended(self, client: str, done: upb.Upload) -> upb.Upload:
+    async def _ended(self, client: str, done: upb.Upload, lease: str) -> upb.Upload:
         """Write `done` as its upload's end unless it has one already (that one returned then);
-        its parts deleted once it is written (a completed upload's live on in its file)."""
+        its parts deleted once it is written (a completed upload's live on in its file). Written
+        as Redis was lost (its reply lost: refused), its slot `lease` is given back there once
+        Redis answers with the end, not held for the upload's hour (nobody may ask again)."""
         names = _Names(client, done.id)
         before = self._store.outage_counts()
         put = await self._store.put_document(
@@ -299,6 +295,8 @@ class Uploads:
             (ended,) = await self._ends(client, [done.id])
             if ended is not None:
                 return ended
+        if answered_locally(self._store, before):
+            await self._store.everywhere("release", given_back_if_ended(names.end, client, lease))
         shared_throughout(self._store, before, _NOT_SHARED.format(done.id))
         await self._forget(names, await self._part_ids(names), whole=False)
         return done

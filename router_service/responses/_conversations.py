@@ -12,7 +12,8 @@ both keep theirs, and neither reads what the other is about to replace.
 
 None of the calls counts in rpm, so each is bounded here: what a client writes per period
 (`conversations.client_bytes` per `ttl_s`, ByteQuota: a conversation lives `ttl_s` from its
-creation, so a client holds at most twice that), a conversation's size (`max_bytes`, which its
+creation, so a client holds at most twice that; deleting items, which frees room, is not
+counted), a conversation's size (`max_bytes`, which its
 recorded changes count towards too) and item count (`max_items`: checked against what was read
 before the change, so changes racing each other may pass it by one call's items); and a
 client's loads read a few at a time.
@@ -70,6 +71,9 @@ class Conversations:
         # As for stored responses: a client's loads run a few at a time (names are configured:
         # the map is bounded).
         self._loading: dict[str, asyncio.Semaphore] = {}
+        # A client's deletes, read and written one at a time (here): deleting is not counted
+        # at the quota, so two reading an item live at once must not both write it again.
+        self._deleting: dict[str, asyncio.Lock] = {}
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
         )
@@ -125,11 +129,22 @@ class Conversations:
         self, client: str, request: pb.UpdateConversationRequest
     ) -> pb.UpdateConversationResponse:
         """Apply `request`'s change (metadata, items added, items deleted) in one append."""
+        if not request.delete_item_ids:
+            return await self._updated(client, request)
+        async with self._deleting.setdefault(client, asyncio.Lock()):
+            return await self._updated(client, request)
+
+    async def _updated(
+        self, client: str, request: pb.UpdateConversationRequest
+    ) -> pb.UpdateConversationResponse:
         record = await self._record(client, _looked_up(request.id))
         change = self._change(record, request)
         data = change.SerializeToString()
         if data:
-            await self._append(client, request.id, data)
+            # Deleting frees room: its ids are neither counted nor refused at the quota (the
+            # record's fields concatenate, so the rest is what the change adds).
+            deleted = cpb.ConversationRecord(deleted_item_ids=change.deleted_item_ids)
+            await self._append(client, request.id, data, len(data) - deleted.ByteSize())
         record.MergeFrom(change)  # the conversation as the change left it
         return pb.UpdateConversationResponse(
             conversation=record.conversation, added_items=change.items
@@ -153,21 +168,26 @@ class Conversations:
                 raise ConversationItemNotFoundError(item_id, param=param)
         taken = [item.id for item in record.items]
         items = checked_items(request.add_items_json, taken)
-        self._check_count(len(live) - len(set(request.delete_item_ids)), len(items))
-        change = cpb.ConversationRecord(items=items, deleted_item_ids=request.delete_item_ids)
+        # Each id kept once: deleting is not counted at the quota, so an id named again must
+        # not be written again (one call would fill `max_bytes` with it, quota-free).
+        deleted = list(dict.fromkeys(request.delete_item_ids))
+        self._check_count(len(live) - len(deleted), len(items))
+        change = cpb.ConversationRecord(items=items, deleted_item_ids=deleted)
         if request.HasField("metadata_json"):
             change.conversation.metadata_json = checked_metadata(request.metadata_json)
         return change
 
-    async def _append(self, client: str, conversation_id: str, data: bytes) -> None:
-        bucket = await self._room(client, len(data))
+    async def _append(self, client: str, conversation_id: str, data: bytes, counted: int) -> None:
+        """Append `data` to the conversation, `counted` of its bytes against the quota."""
+        bucket = await self._room(client, counted) if counted else None
         name = _name(client, conversation_id)
         done = await self._store.append_document(name, data, max_bytes=self._max_bytes)
         if done is AppendResult.MISSING:  # deleted (or expired) since it was read
             raise ConversationNotFoundError(conversation_id, param="id")
         if done is AppendResult.TOO_LARGE:
             self._check_size(self._max_bytes + 1)
-        await uncut(self._quota.charge(_quota_name(client), bucket, len(data)))
+        if bucket is not None:
+            await uncut(self._quota.charge(_quota_name(client), bucket, counted))
 
     async def _record(
         self, client: str, conversation_id: str, *, param: str = "id"

@@ -70,7 +70,7 @@ from router_service.server._background_stream import (
 )
 from router_service.server._jobs import CHECK_S, OwnedJobs
 from router_service.server._used import give_back_if_refused, give_back_start
-from router_service.sessions import client_scoped, session_id_for, session_key
+from router_service.sessions import client_scoped, session_id_for, session_key, stored_name
 from router_service.telemetry import chat_span, current
 
 __all__ = ["CHECK_S", "BackgroundJobs"]
@@ -104,6 +104,8 @@ class _Job:
     # The conversation it continues, and the input items it adds to it once answered.
     conversation_id: str = ""
     conversation_items: list[str] = field(default_factory=list)
+    # The session its conversation is named by, kept with it (`StoredResponse.session_id`).
+    session: str = ""
     # The status it ended with, once written (metrics); "failed" unless it is written otherwise
     # (a store that failed the write).
     ended: str = "failed"
@@ -122,6 +124,7 @@ class _Job:
                 self.guardrails.screen(texts, self.key[0], "", keeping=True)
         else:
             document = pb.StoredResponse(id=self.key[1], input_items_json=self.input_items)
+        document.session_id = self.session
         settle(document, response)
         return document
 
@@ -159,6 +162,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         job.admission = current_admission(rpm=True)  # rpm: a refusal gives it back
         job.conversation_id = request.conversation_id
         job.conversation_items = list(request.conversation_items_json)
+        job.session = stored_name(request.chat.routing, params)
         try:
             await records.begin(client, job.document(queued))
             if request.stream:  # recorded from its first event: a reader misses none

@@ -40,6 +40,7 @@ from clients import (
     embedding_params_from_openai,
     embedding_result_to_openai,
     http_status_for,
+    is_item_reference,
     openai_error_body,
     response_to_openai,
     responses_field,
@@ -232,7 +233,7 @@ def _check_on_its_own(body: Any) -> None:
             raise InvalidRequestError(_ON_ITS_OWN.format(what=what), param=field)
     items = body.get("input")
     for i, item in enumerate(items if isinstance(items, list) else ()):
-        if isinstance(item, dict) and item.get("type") == "item_reference":
+        if isinstance(item, dict) and is_item_reference(item):
             what = "an 'item_reference'"
             raise InvalidRequestError(_ON_ITS_OWN.format(what=what), param=f"input[{i}]")
 

@@ -97,6 +97,22 @@ async def carried_over(new: Runtime, old: Runtime) -> None:
         old.pools[was].hand_over(new.pools[name])
 
 
+async def marks_shared(new: Runtime) -> None:
+    """Once `new` serves: the conversations its `provider-ban` providers already serve, marked
+    in this replica's memory while no limit counted them, moved to the shared store where their
+    `max_sessions` counts them (`SessionState.share`). A store out of reach moves none: the
+    limit counts them from their next call on."""
+    banning = [
+        name
+        for name, provider in new.config.providers.items()
+        if provider.thread_protection == "provider-ban"
+    ]
+    try:
+        await new.sessions.share(banning)
+    except StoreUnavailableError as exc:
+        log.warning("config reload: calls under way not counted by max_sessions: %s", exc.message)
+
+
 async def slots_carried(new: Runtime, old: Runtime) -> None:
     """Once `new` serves: the slots the old pools of renamed providers leased while
     `carried_over` ran, moved under the new names too (`keys.carry_slots`)."""

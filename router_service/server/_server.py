@@ -30,7 +30,13 @@ from router_service.server._in_process import InProcessHandlers
 from router_service.server._interceptors import auth_interceptor
 from router_service.server._long_jobs import LongJobs
 from router_service.server._reflection import enable_reflection
-from router_service.server._reload import carried_over, in_force, restart_only, slots_carried
+from router_service.server._reload import (
+    carried_over,
+    in_force,
+    marks_shared,
+    restart_only,
+    slots_carried,
+)
 from router_service.server._router_servicer import RouterServicer
 from router_service.server._server_info import ServingRecord
 from router_service.server._throttles import Throttles
@@ -236,6 +242,7 @@ class RouterServer:
         self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
         new.start_background()
         self._long_jobs.reconfigured()
+        await marks_shared(new)
         await slots_carried(new, old)
         await old.aclose()
 

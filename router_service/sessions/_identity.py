@@ -28,20 +28,24 @@ def checked_session_id(explicit: str, *, param: str = "routing.session_id") -> s
 
 
 def named_session_id(explicit: str, user: str) -> str:
-    """The session a call names, one rule for every kind of call (chat, embeddings, batch
-    lines): the caller's id (`x-session-id` header / gRPC field), else its OpenAI `user`
-    (`user_session_id`), else "" (none named). So one caller's chats and embeddings are one
-    session: its sticky deployment, bans and `max_sessions` place."""
+    """The session a call names by its id and `user` (embeddings, a chat's `session_id_for`
+    reads more): the caller's id (`x-session-id` header / gRPC field), else its OpenAI `user`
+    (`user_session_id`), else "" (none named). So one caller's chats and embeddings of one
+    `user` are one session (its sticky deployment, bans and `max_sessions` place), unless
+    its chats set a `prompt_cache_key`, which names their conversation before `user`."""
     if explicit:
         return checked_session_id(explicit)
     return user_session_id(user) if user else ""
 
 
 def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
-    """The session a chat names (`named_session_id`), else a stable hash of the conversation's
-    opening: its first system (or developer) message and first user message, which every later
-    turn repeats unchanged."""
-    if named := named_session_id(explicit, params.user):
+    """The session a chat names: the caller's id (`x-session-id` header / gRPC field), else
+    the one its own fields name (`caller_session_id`), else a stable hash of the
+    conversation's opening: its first system (or developer) message and first user message,
+    which every later turn repeats unchanged."""
+    if explicit:
+        return checked_session_id(explicit)
+    if named := caller_session_id(params):
         return named
     digest = hashlib.sha256()
     opening = [
@@ -54,26 +58,75 @@ def session_id_for(explicit: str, params: chat_pb2.ChatParams) -> str:
     return "h:" + digest.hexdigest()[:24]
 
 
+def caller_session_id(params: chat_pb2.ChatParams) -> str:
+    """The session a chat's own OpenAI fields name, the first it sets of: `prompt_cache_key`
+    (OpenAI's word for requests to keep together, where their prompt is cached: the most
+    specific), `user`, `safety_identifier` (the end user, as `user` was); "" when none."""
+    extra = params.extra_json
+    # Substrings first: most chats set neither, and their JSON is then never parsed here.
+    if extra and ("prompt_cache_key" in extra or "safety_identifier" in extra):
+        cache_key, end_user = _extra_names(extra)
+    else:
+        cache_key = end_user = ""
+    if cache_key:
+        return _field_session_id("prompt_cache_key", cache_key)
+    if params.user:
+        return user_session_id(params.user)
+    return _field_session_id("safety_identifier", end_user) if end_user else ""
+
+
+def _extra_names(extra_json: str) -> tuple[str, str]:
+    """(`prompt_cache_key`, `safety_identifier`) of a chat's extra JSON; "" for one unset or
+    not a string (the upstream refuses that, not the session)."""
+    try:
+        extra = orjson.loads(extra_json)
+    except orjson.JSONDecodeError:
+        return "", ""
+    if not isinstance(extra, dict):
+        return "", ""
+    cache_key, end_user = extra.get("prompt_cache_key"), extra.get("safety_identifier")
+    return (
+        cache_key if isinstance(cache_key, str) else "",
+        end_user if isinstance(end_user, str) else "",
+    )
+
+
 def user_session_id(user: str) -> str:
     """The session id a chat's OpenAI `user` names (`user:<user>`). A guardrail that redacts the
     `user` pins it as the call's explicit id before (`pin_session`), where ids are bounded: a
     `user` too long for one is named by its SHA-256 instead."""
-    named = f"user:{user}"
+    return _field_session_id("user", user)
+
+
+def _field_session_id(field: str, value: str) -> str:
+    """`<field>:<value>`, or `<field>-sha256:<its SHA-256>` when too long for a session id."""
+    named = f"{field}:{value}"
     if len(named.encode()) <= MAX_SESSION_ID_BYTES:
         return named
-    return "user-sha256:" + hashlib.sha256(user.encode()).hexdigest()
+    return f"{field}-sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
 def opening_session(routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams) -> str:
-    """The session a chat names without an explicit id (its `user`, else its opening), read
+    """The session a chat names without an explicit id (`caller_session_id`, else its opening), read
     before the request-side guardrails rewrite it (`pin_session`); "" when `routing` names
     one: that id wins whatever they rewrite. A stored conversation's opening is left to be
     named as redacted (`RoutingOptions.stored_conversation`): its later turns send it so."""
     if routing.session_id:
         return ""
     if routing.stored_conversation:
-        return named_session_id("", params.user)
+        return caller_session_id(params)
     return session_id_for("", params)
+
+
+def stored_name(routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams) -> str:
+    """The name a stored conversation keeps (`StoredResponse.session_id`) for the turns that
+    continue it (`previous_response_id`), which send its messages as stored, redacted: the
+    one its chat is named by as sent (`session_id_for`; a redacted opening's: `pin_session`),
+    so that two conversations a rule redacts alike stay two. "" when its own fields name it
+    (its later turns send them again) or its opening as stored does."""
+    if routing.stored_conversation or caller_session_id(params):
+        return ""
+    return session_id_for(routing.session_id, params)
 
 
 def pin_session(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from router_service.clock import Clock
 from router_service.config import SessionsConfig
+from router_service.sessions._marks import LocalMarks
 from router_service.sessions._protection import ThreadActions
 from router_service.state import StateStore, StoreUnavailableError
 
@@ -43,8 +44,9 @@ _KEY_HEX_BYTES = 16
 class SessionState:
     """`marks`: where the active marks of providers without a session limit go. Nothing is
     decided on them (only a provider-ban session limit counts marks), so a replica on Redis
-    keeps them in its own memory (give it a MemoryStateStore) instead of paying two Lua
-    scripts per request; the admin view then lists those per replica. Default: `store`."""
+    keeps them in its own memory (give it LocalMarks) instead of paying two Lua scripts per
+    request; the admin view then lists those per replica. Default: `store`. A reload that
+    gives a provider a limit moves its marks there to `store` (`share`)."""
 
     def __init__(
         self,
@@ -52,10 +54,11 @@ class SessionState:
         clock: Clock,
         config: SessionsConfig,
         *,
-        marks: StateStore | None = None,
+        marks: LocalMarks | None = None,
     ) -> None:
         self._store = store
-        self._marks = marks if marks is not None else store
+        self._local = marks
+        self._marks = marks.store if marks is not None else store
         self._clock = clock
         self._config = config
         # sticky name -> (deployment, when this replica wrote it), the oldest write first
@@ -215,6 +218,26 @@ class SessionState:
             return
         store = self._store if mark.shared else self._marks
         await store.leave(mark.group, mark.session, mark.token)
+        local = self._local
+        if local is not None and local.moved and not mark.shared:  # a reload moved some
+            moved = local.forget(mark.group, mark.session, mark.token)
+            if moved is not None:  # this one, to the shared store: it leaves there too
+                await self._store.leave(mark.group, mark.session, moved)
+
+    def _moved(self, mark: ActiveMark) -> str | None:
+        """The shared token of a local mark a reload moved (`share`), forgotten here."""
+        if mark.shared or self._local is None or not self._local.moved:
+            return None
+        return self._local.forget(mark.group, mark.session, mark.token)
+
+    async def share(self, providers: Sequence[str]) -> int:
+        """Move the marks this replica keeps in memory on `providers` (a reload gave them a
+        session limit: `provider-ban`) to the shared store, where the limit counts the
+        conversations they already serve. Returns how many moved."""
+        if self._local is None:  # they are in the store already
+            return 0
+        groups = [f"active:{provider}" for provider in providers]
+        return await self._local.share(self._store, groups, self._config.active_ttl_s)
 
     @property
     def mark_ttl_s(self) -> float:
@@ -234,12 +257,20 @@ class SessionState:
             return mark
         with contextlib.suppress(StoreUnavailableError):  # the old one then ends by its TTL
             await store.leave(mark.group, mark.session, mark.token)
-        return ActiveMark(mark.group, mark.session, token, mark.shared)
+        renewed = ActiveMark(mark.group, mark.session, token, mark.shared)
+        if (moved := self._moved(mark)) is not None:  # its copy in the shared store too
+            copy = ActiveMark(mark.group, mark.session, moved)
+            try:
+                copy = await self.renew(copy)
+            finally:  # kept for the renewed mark's leave (renewed or not)
+                assert self._local is not None
+                self._local.moved[(renewed.group, renewed.session, renewed.token)] = copy.token
+        return renewed
 
     async def active(self, provider: str) -> dict[str, int]:
         found = await self._store.members(f"active:{provider}")
-        if self._marks is not self._store:
-            for session, count in (await self._marks.members(f"active:{provider}")).items():
+        if self._local is not None:  # those moved to the store are counted there
+            for session, count in self._local.unmoved(f"active:{provider}").items():
                 found[session] = found.get(session, 0) + count
         return found
 

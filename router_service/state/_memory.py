@@ -310,6 +310,11 @@ class MemoryStateStore(MemoryCounts, MemoryValues, StateStore):
     async def members(self, group: str) -> dict[str, int]:
         return {m: len(t) for m, t in self._live_members(group, self._clock.now()).items()}
 
+    def tokens(self, group: str) -> list[tuple[str, str]]:
+        """(member, token) of each live mark in `group` (a reload moves them: SessionState)."""
+        members = self._live_members(group, self._clock.now())
+        return [(member, token) for member, tokens in members.items() for token in tokens]
+
     def _live_members(self, group: str, now: float) -> dict[str, dict[str, float]]:
         members = self._groups.get(group, {})
         for member in list(members):

@@ -135,10 +135,7 @@ def test_a_content_filter_finish_is_incomplete_for_content_filter() -> None:
 
 def test_a_refusal_is_a_refusal_part() -> None:
     body = respond(completion({"role": "assistant", "content": None, "refusal": "No."}))
-    assert body["output"][0]["content"] == [
-        {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
-        {"type": "refusal", "refusal": "No."},
-    ]
+    assert body["output"][0]["content"] == [{"type": "refusal", "refusal": "No."}]
 
 
 def test_settings_are_repeated() -> None:

@@ -101,6 +101,7 @@ EXPECTED = [
     "input_items_json",
     "input_items_page",
     "input_tokens_of",
+    "is_item_reference",
     "item_id_prefix",
     "list_page",
     "media_params_from_openai",

@@ -4,17 +4,37 @@
 
 from __future__ import annotations
 
+import grpc
 import pytest
 from grpc import StatusCode as Code
 
-from clients import ErrorDetails, LocalChannel, RouterClient, RouterError, to_grpc_status
+from clients import (
+    MAX_METADATA_BYTES,
+    ErrorDetails,
+    LocalChannel,
+    RouterClient,
+    RouterError,
+    to_grpc_status,
+)
 from clients.switchboard.v1 import router_service_pb2
 from router_service.fake_upstream import FakeUpstream
+from router_service.server._in_process import InProcessHandlers
 from tests.clients.test_error_contract import AbortingRouter, aborting
 from tests.conftest import RouterHandle
 from tests.router_service.auth.helpers import chat
 
 __all__ = ["aborting"]  # the fixture
+
+_ROUTER = "switchboard.v1.RouterService"
+
+
+def _chat_handler(servicer: AbortingRouter) -> grpc.RpcMethodHandler:
+    """`servicer`'s Chat as grpc serves it."""
+    return grpc.unary_unary_rpc_method_handler(
+        servicer.Chat,
+        request_deserializer=router_service_pb2.ChatRequest.FromString,
+        response_serializer=router_service_pb2.ChatResponse.SerializeToString,
+    )
 
 
 def _not_found_with_trailers(servicer: AbortingRouter, size: int) -> None:
@@ -89,3 +109,35 @@ async def test_a_callers_own_metadata_limit_is_its_soft_and_hard_one(
             with pytest.raises(RouterError) as info:
                 await client.chat(router_service_pb2.ChatRequest())
             assert (info.value.grpc_code, info.value.reason) == (Code.NOT_FOUND, "MODEL_NOT_FOUND")
+
+
+@pytest.mark.parametrize("size", [12_000, 20_000])
+async def test_an_answers_trailers_end_in_process_as_over_the_port(
+    aborting: tuple[AbortingRouter, str], size: int
+) -> None:
+    # A LocalChannel handed its caller trailers of any size (a router's answer of 20 KB of
+    # them): it refuses those over the caller's metadata limit (`MAX_METADATA_BYTES`) as
+    # grpc does, and reads those under it whole.
+    servicer, target = aborting
+    _not_found_with_trailers(servicer, size)
+    server = grpc.aio.server()
+    handlers = InProcessHandlers(server, [], 4 * 1024 * 1024)
+    handlers.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(_ROUTER, {"Chat": _chat_handler(servicer)}),)
+    )
+    handlers.start()
+    endings = []
+    for channel in (None, LocalChannel(handlers)):
+        async with RouterClient(target, channel=channel) as client:
+            with pytest.raises(RouterError) as info:
+                await client.chat(router_service_pb2.ChatRequest())
+            endings.append((info.value.grpc_code, info.value.reason))
+    expected = (
+        (Code.NOT_FOUND, "MODEL_NOT_FOUND")
+        if size < MAX_METADATA_BYTES
+        else (
+            Code.RESOURCE_EXHAUSTED,
+            "METADATA_TOO_LARGE",
+        )
+    )
+    assert endings == [expected, expected]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -250,22 +251,53 @@ async def test_a_client_used_on_another_event_loop_says_so_before_any_call(
             async with client.chat_stream(stream_request(), timeout=5) as stream:
                 await anext(stream)
 
-        async def elsewhere() -> list[str]:
-            refusals = []
-            for use in (
-                lambda: client.chat(chat_request(), timeout=5),
-                lambda: client.list_models(timeout=5),
-                read_stream,
-            ):
-                with pytest.raises(RuntimeError) as refused:
-                    await use()
-                refusals.append(str(refused.value))
-            return refusals
-
-        refusals = await asyncio.to_thread(asyncio.run, elsewhere())
+        refusals = await _refusals_on_another_loop(
+            lambda: client.chat(chat_request(), timeout=5),
+            lambda: client.list_models(timeout=5),
+            read_stream,
+        )
         assert all("another event loop" in refusal for refusal in refusals), refusals
         assert fake.calls == calls  # none was sent
         assert (await client.chat(chat_request(), timeout=5)).completion.id == "a"
+
+
+async def test_a_clients_stream_close_and_credentials_used_on_another_loop_say_so(
+    router: tuple[FakeRouter, str],
+) -> None:
+    # Only a call's start was checked: a stream read from another loop met grpc's "attached to
+    # a different loop", closed from there it was cancelled off its loop, the client's aclose
+    # closed its channel there, and use_credentials moved the client to that loop (its calls
+    # on its own loop then failed).
+    _, target = router
+    async with RouterClient(target) as client:
+        async with client.chat_stream(stream_request(), timeout=5) as stream:
+            await anext(stream)
+
+            refusals = await _refusals_on_another_loop(
+                lambda: anext(stream), stream.aclose, client.aclose, lambda: _rotated(client)
+            )
+            assert all("another event loop" in refusal for refusal in refusals), refusals
+            assert (await anext(stream)).chunk.choices[0].delta.text == "lo"  # read on, on its loop
+        assert (await client.chat(chat_request(), timeout=5)).completion.id == "a"
+        assert not client.is_closed
+
+
+async def _refusals_on_another_loop(*uses: Callable[[], Awaitable[Any]]) -> list[str]:
+    """What each of `uses` raised (a RuntimeError each) run on another event loop, a thread's."""
+
+    async def elsewhere() -> list[str]:
+        refusals = []
+        for use in uses:
+            with pytest.raises(RuntimeError) as refused:
+                await use()
+            refusals.append(str(refused.value))
+        return refusals
+
+    return await asyncio.to_thread(asyncio.run, elsewhere())
+
+
+async def _rotated(client: RouterClient) -> None:
+    client.use_credentials(grpc.ssl_channel_credentials())
 
 
 async def test_unreachable_router_is_a_router_error_once_the_retries_are_spent() -> None:

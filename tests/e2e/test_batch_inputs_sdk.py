@@ -105,9 +105,10 @@ async def test_a_line_naming_stored_state_is_one_400_whether_or_not_it_exists(
         responses_line("unknown", previous_response_id="resp_unknown"),
         responses_line("conversation", conversation=conversation.id),
         responses_line("item", input=[{"role": "user", "content": "hi"}, item]),
+        responses_line("bare item", input=[{"role": "user", "content": "hi"}, {"id": item["id"]}]),
     ]
     done = await run_batch(router, sdk, jsonl(*lines), "/v1/responses")
-    assert done.status == "completed" and counts(done) == (4, 0, 4)
+    assert done.status == "completed" and counts(done) == (5, 0, 5)
     assert done.error_file_id
     refused = {e["custom_id"]: e["response"] for e in await lines_of(sdk, done.error_file_id)}
     assert {k: (r["status_code"], r["body"]["error"]["param"]) for k, r in refused.items()} == {
@@ -115,6 +116,7 @@ async def test_a_line_naming_stored_state_is_one_400_whether_or_not_it_exists(
         "unknown": (400, "previous_response_id"),
         "conversation": (400, "conversation"),
         "item": (400, "input[1]"),
+        "bare item": (400, "input[1]"),  # OpenAI's reference may leave out its type
     }
     messages = [r["body"]["error"]["message"] for r in refused.values()]
     assert all("batch" in m and "not loaded" not in m for m in messages), messages

@@ -295,7 +295,8 @@ async def test_a_refusal_is_the_answers_refusal(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
 ) -> None:
     # Structured outputs' refusal is a `refusal` part, not `output_text`: the chat answer's
-    # `refusal` (content null), as chat completions gives it, never an empty content.
+    # `refusal` (content null), as chat completions gives it, never an empty content; on the
+    # Responses entrance the message's `refusal` part alone, as OpenAI's (no empty text part).
     words = "I'm sorry, I can't help with that."
     fake.state.set_scenario(Scenario(kind=REFUSAL, content=words))
     if stream:
@@ -303,11 +304,16 @@ async def test_a_refusal_is_the_answers_refusal(
         deltas = [c.choices[0].delta async for c in chunks if c.choices]
         refusal: str | None = "".join(d.refusal or "" for d in deltas)
         content = "".join(d.content or "" for d in deltas) or None
+        events = await sdk.responses.create(model="pro", input="hello", stream=True)
+        [response] = [e.response async for e in events if e.type == "response.completed"]
     else:
         answer = await sdk.chat.completions.create(model="pro", messages=HELLO)
         refusal, content = answer.choices[0].message.refusal, answer.choices[0].message.content
+        response = await sdk.responses.create(model="pro", input="hello")
 
     assert (refusal, content) == (words, None)
+    [message] = [item.model_dump() for item in response.output if item.type == "message"]
+    assert message["content"] == [{"type": "refusal", "refusal": words}]
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import openai
 import pytest
@@ -50,6 +51,23 @@ async def made(sdk: openai.AsyncOpenAI, size: int) -> str:
         bytes=size, filename="in.txt", mime_type="text/plain", purpose="user_data"
     )
     return upload.id
+
+
+def end_reply_lost(store: Any, redis_proxy: RedisProxy) -> Callable[..., Awaitable[PutResult]]:
+    """`store`'s put_document, but an upload's end: Redis writes it, its reply never comes back
+    (held, then the connection cut)."""
+    put = store.put_document
+
+    async def reply_lost(name: str, *args: object, **kwargs: object) -> PutResult:
+        if not name.startswith("upload-end:"):
+            return await put(name, *args, **kwargs)  # type: ignore[no-any-return]
+        redis_proxy.hold_replies()
+        putting = asyncio.ensure_future(put(name, *args, **kwargs))
+        await redis_proxy.held.wait()
+        await redis_proxy.cut()
+        return await putting  # type: ignore[no-any-return]
+
+    return reply_lost
 
 
 async def test_a_part_sent_through_one_replica_is_completed_through_another(
@@ -202,18 +220,7 @@ async def test_a_completion_whose_reply_from_redis_was_lost_charges_its_file_onc
         upload_id = await made(first, 1500)
         part = await first.uploads.parts.create(upload_id, data=b"x" * 1500)
         store = one.runtime.store
-        put = store.put_document
-
-        async def reply_lost(name: str, *args: object, **kwargs: object) -> PutResult:
-            if not name.startswith("upload-end:"):
-                return await put(name, *args, **kwargs)  # type: ignore[arg-type]
-            redis_proxy.hold_replies()  # Redis writes the end; its reply never comes back
-            putting = asyncio.ensure_future(put(name, *args, **kwargs))  # type: ignore[arg-type]
-            await redis_proxy.held.wait()
-            await redis_proxy.cut()
-            return await putting
-
-        store.put_document = reply_lost  # type: ignore[method-assign]
+        store.put_document = end_reply_lost(store, redis_proxy)  # type: ignore[method-assign,assignment]
         try:
             await refused_for_the_outage(
                 lambda: first.uploads.complete(upload_id, part_ids=[part.id])
@@ -229,6 +236,38 @@ async def test_a_completion_whose_reply_from_redis_was_lost_charges_its_file_onc
         assert (await second.files.retrieve(done.file.id)).bytes == 1500
         with pytest.raises(openai.RateLimitError):  # the file charged: 2012 and 3512 past 5000
             await second.files.create(file=("a.bin", b"y" * 3000), purpose="user_data")
+
+
+@pytest.mark.parametrize("end", ["complete", "cancel"])
+async def test_an_upload_ended_as_redis_s_reply_was_lost_frees_its_slot_there(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge, end: str
+) -> None:
+    """Redis wrote an upload's end (a completion's, a cancel's) but its reply was lost (the
+    call's 503), and the caller never retries: its slot is given back on Redis once it
+    answers, not held there for the hour the upload would have lived."""
+    redis_proxy, one, two, _clock = await on_one_clock(
+        configs, start_router, {"max_pending_uploads": 1}
+    )
+    async with sdks_on(start_edge, one, two) as (first, second):
+        upload_id = await made(first, 3)
+        part = await first.uploads.parts.create(upload_id, data=b"abc")
+        store = one.runtime.store
+        store.put_document = end_reply_lost(store, redis_proxy)  # type: ignore[method-assign,assignment]
+        try:
+            if end == "complete":
+                await refused_for_the_outage(
+                    lambda: first.uploads.complete(upload_id, part_ids=[part.id])
+                )
+            else:
+                await refused_for_the_outage(lambda: first.uploads.cancel(upload_id))
+        finally:
+            del store.put_document
+        await redis_proxy.restore()
+        store.retry_shared()
+        await first.files.list()  # its replica back on Redis (what it queued written)
+        await made(second, 3)  # the ended upload's slot free
+        with pytest.raises(openai.RateLimitError):  # the new one's held
+            await made(first, 3)
 
 
 async def test_a_clients_pending_uploads_are_bounded_across_replicas(

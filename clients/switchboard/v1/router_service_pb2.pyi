@@ -738,6 +738,7 @@ class StoredResponse(_message.Message):
     RESPONSE_JSON_FIELD_NUMBER: _builtins.int
     INPUT_ITEMS_JSON_FIELD_NUMBER: _builtins.int
     BACKGROUND_STATUS_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The response's id ("resp_..."): at most 128 bytes."""
     response_json: _builtins.str
@@ -749,6 +750,12 @@ class StoredResponse(_message.Message):
     "incomplete", "failed", "cancelled"); empty for a response answered in the foreground.
     LoadResponses answers what a reader should see: a running one whose replica stopped
     beating (its heartbeat passed) as "failed", one cancelled meanwhile as "cancelled".
+    """
+    session_id: _builtins.str
+    """The session the response's conversation is named by, as its first turn named it (the
+    edge sets it: `RoutingOptions.session_id` of every turn of a stored conversation, which a
+    continuation sends again). A digest, never the caller's words: guardrails may have
+    redacted those in what is stored. Empty: named by its messages as stored.
     """
     @_builtins.property
     def messages(self) -> _containers.RepeatedCompositeFieldContainer[_chat_pb2.ChatMessage]:
@@ -777,10 +784,11 @@ class StoredResponse(_message.Message):
         response_json: _builtins.str = ...,
         input_items_json: _abc.Iterable[_builtins.str] | None = ...,
         background_status: _builtins.str = ...,
+        session_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["background_status", b"background_status", "id", b"id", "input_items_json", b"input_items_json", "messages", b"messages", "output_items_json", b"output_items_json", "response_json", b"response_json"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["background_status", b"background_status", "id", b"id", "input_items_json", b"input_items_json", "messages", b"messages", "output_items_json", b"output_items_json", "response_json", b"response_json", "session_id", b"session_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -194,10 +194,11 @@ class RoutingOptions(_message.Message):
     `truncation`). Unset: as DISABLED.
     """
     stored_conversation: _builtins.bool
-    """The conversation's turns are made of what the router stores of it (the Responses API's
-    `store`, `previous_response_id`, `conversation`), kept as the guardrails redact it. A
-    conversation named by its opening is then named by its opening as redacted, which its later
-    turns send, not as sent (the OpenAI `user` is still named as sent: no turn stores it).
+    """The turn continues what the router stored without a name for its conversation (a
+    `conversation`'s items; a stored response keeps one: `StoredResponse.session_id`, which a
+    continuation sends as `session_id`), kept as the guardrails redact it. A conversation named
+    by its opening is then named by its opening as redacted, which its later turns send, not as
+    sent (the OpenAI `user` and the like are still named as sent: no turn stores them).
     """
     def __init__(
         self,

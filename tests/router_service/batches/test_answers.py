@@ -6,6 +6,7 @@ are bounded (the batch's own bound, the memory store's room)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import orjson
 import pytest
@@ -48,6 +49,31 @@ async def test_answers_are_paged_read_back_once_each_and_forgotten(make_store: M
     assert [r.output["text"] for r in again.results if r.number == 5] == ["x"]
     assert (await answers.answered("client", "other_batch")).results == []
     await answers.forget("client", "batch_1", again.pages)
+    assert await answers.answered("client", "batch_1") == Answered()
+
+
+async def test_a_batchs_pages_are_forgotten_in_one_call_of_the_store(
+    make_store: MakeStore,
+) -> None:
+    # `delete_documents`: on Redis one UNLINK for many pages, not a round trip per page.
+    store = make_store(ManualClock())
+    answers = BatchAnswers(store, ttl_s=3600, max_bytes=10 * PAGE_BYTES)
+    writer = answers.writer("client", "batch_1", Answered())
+    for number in range(1, 6):
+        await writer.add(answer(number))
+    pages = (await answers.answered("client", "batch_1")).pages
+    calls: list[list[str]] = []
+    delete_documents = store.delete_documents
+
+    async def counted(names: Sequence[str]) -> None:
+        calls.append(list(names))
+        await delete_documents(names)
+
+    store.delete_documents = counted  # type: ignore[method-assign]
+    await answers.forget("client", "batch_1", pages)
+    assert calls == [
+        [f"{client_document('batch-page', 'client', 'batch_1')}:{n}" for n in range(3)]
+    ]
     assert await answers.answered("client", "batch_1") == Answered()
 
 

@@ -260,3 +260,37 @@ async def test_conversation_bytes_count_against_their_quota(
     assert (quota, resets) == (100_000, NOON + 600)
     assert ENTRY_BYTES < used <= written + ENTRY_BYTES + 16
     assert quota_of((await listed(router))["bob"].conversations) == (0, 100_000, NOON + 600)
+
+
+async def test_deleting_conversation_items_is_neither_counted_nor_refused_at_the_quota(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Two replicas on one store: the second's quota (1 byte) is full from the first's write,
+    # yet deleting an item (what frees room) is not refused there, nor counted anywhere.
+    clock = ManualClock(NOON)
+    store = MemoryStateStore(clock)
+    roomy, full = [
+        await start_router(
+            clients_config(fake, conversations={"ttl_s": 600, "client_bytes": quota}),
+            clock=clock,
+            store=store,
+        )
+        for quota in (100_000, 1)
+    ]
+    items = ['{"role": "user", "content": "hi"}', '{"role": "user", "content": "bye"}']
+    request = pb.CreateConversationRequest(items_json=items)
+    made = await roomy.stub.CreateConversation(request, metadata=bearer(ALICE))
+    used = quota_of((await listed(roomy))["alice"].conversations)[0]
+    change = pb.UpdateConversationRequest(id=made.conversation.id, metadata_json='{"k": "v"}')
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await full.stub.UpdateConversation(change, metadata=bearer(ALICE))
+    assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    first = made.items[0].id
+    delete = pb.UpdateConversationRequest(id=made.conversation.id, delete_item_ids=[first])
+    await full.stub.UpdateConversation(delete, metadata=bearer(ALICE))
+
+    load = pb.LoadConversationRequest(id=made.conversation.id)
+    loaded = await roomy.stub.LoadConversation(load, metadata=bearer(ALICE))
+    assert [item.id for item in loaded.items] == [made.items[1].id]
+    assert quota_of((await listed(roomy))["alice"].conversations)[0] == used

@@ -5,6 +5,8 @@ not count one."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 
@@ -12,13 +14,26 @@ from clients import details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import StartRouter, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.server.test_routing import AS_SERVICE, ask, with_route_client
 
 __all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 pytestmark = pytest.mark.timeout(20)
+
+
+async def held_on_alpha(router: RouterHandle, fake: FakeUpstream) -> Any:
+    """Session s1's stream on `alpha-only`, its first chunk read, held there by the fake."""
+    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
+    first = ask(model="alpha-only", session="s1")
+    stream = router.stub.ChatStream(
+        pb.ChatStreamRequest(params=first.params, routing=first.routing)
+    )
+    async for event in stream:
+        if event.HasField("chunk"):
+            break
+    return stream
 
 
 async def test_a_conversation_refused_by_max_sessions_is_told_why_and_when(
@@ -28,14 +43,7 @@ async def test_a_conversation_refused_by_max_sessions_is_told_why_and_when(
     config["providers"]["alpha"]["thread_protection"] = "provider-ban"  # max_sessions: 1
     config["models"]["alpha-only"] = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
     router = await start_router(config)
-    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
-    first = ask(model="alpha-only", session="s1")
-    stream = router.stub.ChatStream(
-        pb.ChatStreamRequest(params=first.params, routing=first.routing)
-    )
-    async for event in stream:
-        if event.HasField("chunk"):
-            break  # s1 holds alpha's one place
+    stream = await held_on_alpha(router, fake)  # s1 holds alpha's one place
 
     with pytest.raises(grpc.aio.AioRpcError) as busy:
         await router.stub.Chat(ask(model="alpha-only", session="s2"))
@@ -57,14 +65,9 @@ async def test_a_conversation_refused_by_max_sessions_spends_none_of_the_keys_rp
     alpha["keys"] = [{"key": "sk-alpha-1", "rpm": 2}]
     config["models"]["alpha-only"] = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
     router = await start_router(config)
-    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
-    first = ask(model="alpha-only", session="s1")
-    stream = router.stub.ChatStream(
-        pb.ChatStreamRequest(params=first.params, routing=first.routing)
-    )
-    async for event in stream:
-        if event.HasField("chunk"):
-            break  # s1 holds alpha's one place, and one of its key's two calls a minute
+    stream = await held_on_alpha(
+        router, fake
+    )  # s1 holds alpha's one place, and one of its key's two calls a minute
 
     for _ in range(2):
         with pytest.raises(grpc.aio.AioRpcError) as busy:

@@ -47,10 +47,39 @@ async def test_a_stored_responses_next_turn_keeps_its_conversations_deployment(
     assert again.headers["x-switchboard-deployment"] == "beta/model-b"
 
 
-async def _first_turn(sdk: openai.AsyncOpenAI, background: bool) -> str:
+@pytest.mark.parametrize("background", [False, True])
+async def test_two_stored_conversations_a_rule_redacts_alike_stay_two(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Any, background: bool
+) -> None:
+    # Named by their openings as stored, "Customer: [REDACTED:email]" both, they were one
+    # conversation: bob's turns went where jane's stuck.
+    clock = ManualClock()
+    settings = {**config(fake.base_url, {"backend": "memory"}), "guardrails": PII}
+    router = await start_router(settings, clock=clock)
+    edge = await start_edge(router)
+    async with openai.AsyncOpenAI(base_url=f"{edge.base_url}/v1", api_key="sk-x") as sdk:
+        fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-a")
+        jane = await _first_turn(sdk, background)
+        assert fake.state.calls()[-1].model == "model-b"  # jane's conversation sticks there
+        await router.runtime.afterwork.drain()
+        clock.advance(TRANSIENT_S + 1)  # alpha serves again: only the sticky choice holds
+        bob = await _first_turn(sdk, background, "Customer: bob@example.com")
+        assert fake.state.calls()[-1].model == "model-a"
+        await router.runtime.afterwork.drain()
+        served = {}
+        for name, first in (("jane", jane), ("bob", bob)):
+            again = await sdk.responses.with_raw_response.create(
+                model="chat", input="and then?", previous_response_id=first
+            )
+            served[name] = again.headers["x-switchboard-deployment"]
+    assert served == {"jane": "beta/model-b", "bob": "alpha/model-a"}
+
+
+async def _first_turn(
+    sdk: openai.AsyncOpenAI, background: bool, opening: str = "Customer: jane@example.com"
+) -> str:
     """The id of the conversation's first turn, stored: answered at once, or in the background
     (the router runs it: its session named as the edge said)."""
-    opening = "Customer: jane@example.com"
     if not background:
         return (await sdk.responses.create(model="chat", input=opening, store=True)).id
     first = await sdk.responses.create(model="chat", input=opening, background=True)

@@ -1,0 +1,76 @@
+"""A reload that turns a provider's thread protection to `provider-ban` counts the
+conversations it already serves: their marks, kept in this replica's memory while no limit
+counted them (a Redis-backed router), move to the shared store, where the new `max_sessions`
+counts them, and leave it when their calls end (memory and Redis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import pytest
+
+from router_service.clock import ManualClock
+from router_service.config import SessionsConfig, SwitchboardConfig
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.sessions import LocalMarks, SessionState
+from router_service.state import MemoryStateStore
+from tests.conftest import StartRouter, base_config
+from tests.helpers import eventually
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
+from tests.router_service.server.test_routing import ask
+from tests.router_service.sessions.test_busy_provider import held_on_alpha
+
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
+
+pytestmark = pytest.mark.timeout(20)
+
+
+def _validated(config: dict[str, Any]) -> SwitchboardConfig:
+    return SwitchboardConfig.model_validate({"auth": {"open": True}, **config})
+
+
+def _config(fake: FakeUpstream, state: dict[str, Any], protection: str) -> dict[str, Any]:
+    config = base_config(fake.base_url, state=state)
+    config["providers"]["alpha"]["thread_protection"] = protection  # max_sessions: 1
+    config["models"]["alpha-only"] = {"deployments": [{"provider": "alpha", "model": "model-a"}]}
+    return config
+
+
+async def test_a_reload_to_provider_ban_counts_the_conversations_already_served(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
+) -> None:
+    router = await start_router(_config(fake, state_section, "model-skip"))
+    stream = await held_on_alpha(router, fake)  # s1 is served by alpha, before any limit
+    reloaded = _config(fake, state_section, "provider-ban")
+    await router.server.reload(_validated(reloaded))
+
+    with pytest.raises(grpc.aio.AioRpcError) as busy:
+        await router.stub.Chat(ask(model="alpha-only", session="s2"))
+    assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_sessions" in (busy.value.details() or "")
+
+    stream.cancel()  # s1 ends: its mark leaves, wherever it was moved
+    fake.state.set_scenario(Scenario(), model="model-a")
+
+    async def s1_gone() -> bool:
+        return not await router.runtime.sessions.active("alpha")
+
+    await eventually(s1_gone, what="s1's mark left")
+    answer = await router.stub.Chat(ask(model="alpha-only", session="s2"))
+    assert answer.route.deployment == "alpha/model-a"
+
+
+async def test_a_moved_mark_renewed_by_its_long_stream_leaves_the_shared_store_too() -> None:
+    clock = ManualClock()
+    shared = MemoryStateStore(clock)
+    sessions = SessionState(shared, clock, SessionsConfig(), marks=LocalMarks(clock))
+    mark = await sessions.enter("s1", "alpha", None)  # no limit: kept in memory
+    assert mark is not None
+    assert await sessions.share(["alpha"]) == 1
+    assert await shared.members("active:alpha") == {"s1": 1}
+    renewed = await sessions.renew(mark)
+    assert await sessions.active("alpha") == {"s1": 1}  # counted once, in the store
+    await sessions.leave(renewed)
+    assert await shared.members("active:alpha") == {}
+    assert await sessions.active("alpha") == {}
