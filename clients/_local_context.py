@@ -135,7 +135,7 @@ class LocalContext:
     ) -> tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]:
         """`code` and `details` with the trailers set; trailers over the caller's metadata
         limit end the call RESOURCE_EXHAUSTED without them, as grpc removes such a stream."""
-        too_large = trailers_refused(self._trailing, self._call.metadata_limit)
+        too_large = trailers_refused(self._trailing, details, self._call.metadata_limit)
         if too_large is not None:
             return grpc.StatusCode.RESOURCE_EXHAUSTED, too_large, ()
         return code, details, self._trailing

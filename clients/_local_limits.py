@@ -21,6 +21,9 @@ __all__ = [
 # (`:path`, `user-agent`, `te`, ...) take about 540 bytes of it on a router call.
 _METADATA_HARD_LIMIT = MAX_METADATA_BYTES
 _GRPC_OWN_HEADERS_BYTES = 540
+# What grpc counts of an answer's trailers besides those its handler set: its `grpc-status`
+# and `grpc-message` (without its details) and more, measured against grpc's own port.
+_GRPC_OWN_TRAILERS_BYTES = 191
 
 
 def send_refused(size: int, limit: float) -> str | None:
@@ -55,16 +58,33 @@ def answer_refused(answer: Any, limit: float) -> str | None:
     return f"Stream removed (CLIENT: Received message larger than max ({size} vs. {int(limit)}))"
 
 
-def trailers_refused(trailing: tuple[tuple[str, Any], ...], limit: float) -> str | None:
+def trailers_refused(
+    trailing: tuple[tuple[str, Any], ...], details: str, limit: float
+) -> str | None:
     """The details of an answer whose trailers are over its caller's metadata limit (grpc's
     `grpc.absolute_max_metadata_size`, `MAX_METADATA_BYTES` on our channels), which grpc
-    removes the stream for (None: within it), counted as `metadata_refused` counts."""
-    if not trailing:
-        return None
-    size = _size(trailing)
+    removes the stream for (None: within it), counted as grpc counts them: with its own
+    (`grpc-status`, `grpc-message`: `details` percent-encoded), a `-bin` value as sent between
+    two grpc peers (its bytes and one, unencoded)."""
+    if not trailing and _GRPC_OWN_TRAILERS_BYTES + 12 * len(details) <= limit:
+        return None  # most answers (UTF-8: 4 bytes a character at most, each 3 encoded)
+    size = _GRPC_OWN_TRAILERS_BYTES + _percent_encoded(details)
+    for key, value in trailing:
+        if type(value) is str:
+            size += len(key) + 32 + len(value)
+        elif isinstance(value, bytes):
+            size += len(key) + 32 + len(value) + 1
     if size <= limit:
         return None
     return f"Stream removed (received metadata size exceeds hard limit ({size} vs. {int(limit)}))"
+
+
+def _percent_encoded(details: str) -> int:
+    """The length of `details` in `grpc-message`: a byte outside printable ASCII, or `%`, as
+    three (`%XX`)."""
+    if details.isascii() and details.isprintable() and "%" not in details:
+        return len(details)
+    return sum(1 if 0x20 <= b <= 0x7E and b != 0x25 else 3 for b in details.encode())
 
 
 def _size(metadata: tuple[tuple[str, Any], ...]) -> int:

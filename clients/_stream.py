@@ -202,6 +202,7 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
     async def send(self, message: router_service_pb2.RealtimeRequest) -> None:
         """Send one message; :class:`RouterError` when the call failed or has ended, or the
         message is over the client's ``max_message_bytes`` (which ends the call)."""
+        on_its_loop(self._loop, "stream")
         with map_rpc_errors():
             if self._call is None and await self._started() is None:
                 raise RouterError(_CALL_ENDED)  # closed while it waited for a connection
@@ -225,6 +226,7 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
 
     async def done_writing(self) -> None:
         """No more messages from this side."""
+        on_its_loop(self._loop, "stream")
         with map_rpc_errors():
             if self._call is None and await self._started() is None:
                 return  # closed before it started: nothing was sent

@@ -117,3 +117,14 @@ def key_action(outcome: Outcome, scope: Scope | None = None) -> KeyAction:
     """What `outcome` does to the key; nothing for a failure whose `scope` is no one's (OpenAI's
     429 for a request larger than the key's whole tpm budget: it serves smaller ones)."""
     return KeyAction.NONE if scope is Scope.NONE else REACTIONS[outcome].key_action
+
+
+def read_nothing(outcome: Outcome, scope: Scope | None = None) -> bool:
+    """Whether an upstream refused a request without reading it, so that the tokens it was
+    estimated at are not the key's (taken out of its tpm window again): past the model's
+    context window; larger than the key's whole tpm budget (a rate limit of no key's, `scope`
+    NONE); or an input this deployment cannot take (UNSUPPORTED_INPUT: a body over its size
+    limit, its 413; a field it refuses)."""
+    if outcome is Outcome.RATE_LIMITED:
+        return scope is Scope.NONE
+    return outcome in (Outcome.CONTEXT_TOO_LONG, Outcome.UNSUPPORTED_INPUT)

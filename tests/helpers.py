@@ -179,3 +179,21 @@ class FilesUnimplemented(rs_grpc.RouterServiceServicer):
 def metric_values(captured: TelemetryCapture, name: str) -> dict[tuple[tuple[str, Any], ...], Any]:
     """The metric `name`'s values by their sorted attributes, as `captured` read them now."""
     return {tuple(sorted(labels.items())): point.value for labels, point in captured.points(name)}
+
+
+async def refusals_on_another_loop(*uses: Callable[[], Awaitable[Any]]) -> list[str]:
+    """What each of `uses` raised (a RuntimeError each, else AssertionError) run on another
+    event loop, a thread's: a client's objects serve only the loop they were made on."""
+
+    async def elsewhere() -> list[str]:
+        refusals = []
+        for use in uses:
+            try:
+                await use()
+            except RuntimeError as refused:
+                refusals.append(str(refused))
+            else:
+                raise AssertionError(f"{use} ran on another event loop")
+        return refusals
+
+    return await asyncio.to_thread(asyncio.run, elsewhere())

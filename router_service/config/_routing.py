@@ -240,7 +240,8 @@ class ConversationsConfig(_Strict):
         description="What one client may write into its conversations per period of `ttl_s` "
         "(each change's bytes, 512 for a new conversation's entry), so what it holds at once "
         "stays under twice this; past it a change is refused (429 until the period ends). "
-        "Deleting items is neither counted nor refused.",
+        "Deleting items is neither counted nor refused (what it records stays under half of "
+        "what was added, so with deletions under three times this).",
     )
 
 

@@ -31,7 +31,7 @@ from router_service.errors import (
     UpstreamFailure,
 )
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import NextStep, Outcome, Scope, reaction_for
+from router_service.outcomes import NextStep, Outcome, reaction_for, read_nothing
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState, thread_actions
 from router_service.state import StateStore
@@ -284,18 +284,14 @@ class AttemptRunner:
         failure: UpstreamFailure,
         started: float,
     ) -> UpstreamFailure:
-        """An attempt the upstream failed: closed, recorded, reacted to. A chat's context-length
-        refusal read nothing, nor did a refusal as larger than the key's whole tpm budget (a
-        rate limit of no key's: `Scope.NONE`): its estimate is taken out of the key's tpm again
-        (a `truncation` retry, shorter, is not held back by it, nor are the key's smaller
-        requests). So is an embedding's made in one call (its share, when a failover resumed
-        a split one); of several calls, the others may have been read: the estimate stays."""
+        """An attempt the upstream failed: closed, recorded, reacted to. A refusal that read
+        nothing (`read_nothing`: past the context window, larger than the key's whole tpm
+        budget, a body over the upstream's size limit) has its estimate taken out of the key's
+        tpm again (a `truncation` retry, shorter, is not held back by it, nor are the key's
+        smaller requests): so has an embedding's made in one call (its share, when a failover
+        resumed a split one); of several calls, the others may have been read: it stays."""
         failure.scrub(deployment.secrets)
-        outcome = failure.outcome
-        read_nothing = outcome is Outcome.CONTEXT_TOO_LONG or (
-            outcome is Outcome.RATE_LIMITED and failure.scope is Scope.NONE
-        )
-        if read_nothing and lease.calls == 1:
+        if read_nothing(failure.outcome, failure.scope) and lease.calls == 1:
             stack.push_async_callback(lease.settle_tokens, 0)  # a failure of it: logged
         await close_failed(stack)
         status, detail = failure.upstream_status, failure.message[:200]

@@ -50,6 +50,10 @@ class Met:
     # cooling: perhaps for that), and whether any other met the walk (`_denied`).
     denied: list[Deployment] = field(default_factory=list)
     others: bool = False
+    # The last context-length failure; the deployments met (or held back) that never serve,
+    # every key refused the model (`_denied`, `_past_denied`): no wait of theirs is the caller's.
+    too_long: tuple[UpstreamFailure, Deployment] | None = None
+    gone: frozenset[str] = frozenset()
     # A blocked deployment's shortened retry its key's limits held back: where its queued walk
     # goes on (its refused tries are not sent again).
     held_retries: dict[str, Truncation] = field(default_factory=dict)
@@ -67,7 +71,7 @@ class Met:
             self.unsupported.append((failure, deployment))
             return
         if failure.outcome is Outcome.CONTEXT_TOO_LONG:
-            self.window_floor = deployment.context_window or 0
+            self.window_floor, self.too_long = deployment.context_window or 0, (failure, deployment)
             if self.last is not None and (self.last[1].context_window or 0) > self.window_floor:
                 return  # a larger one's own failure (retryable) says more than "too long"
         self.last = (failure, deployment)
@@ -114,6 +118,8 @@ class Met:
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
         if (denied := await self._denied(plan)) is not None:
             return denied
+        if self.too_long is not None:
+            await self._past_denied(plan)
         if self.last is not None:
             early = await self._larger_later(ctx, plan)
             if early is not None:
@@ -126,7 +132,7 @@ class Met:
             # A deployment held back (cooling, the session's) serves later: no "every key
             # disabled" then, and its end is in the retry hint with the keys'.
             held_back = await serving_later(ctx, plan, self._able(plan))
-            return await no_key_free(self.refusals, held_back, self.disabled)
+            return await no_key_free(self._waits(), held_back, self.disabled)
         able = self._able(plan)
         if able:  # the request is fine: when it may be served is in the held-back keys
             return await serving_later(ctx, plan, able) or await _keys_disabled(ctx, plan, able)
@@ -152,10 +158,29 @@ class Met:
             self.others = True
 
     async def _denied(self, plan: Plan) -> ModelDeniedError | None:
-        """Every deployment met refused its model on every key (none held back)."""
-        if self.others or self._able(plan):
+        """Every deployment met refused its model on every key (none held back); those that
+        did (`gone`) are no wait beside the others' refusals (`_waits`)."""
+        if self.others or self._able(plan) or not self.denied:
             return None
-        return await model_denied((), self.denied)
+        self.gone = await _gone(self.denied)
+        if all(d.name in self.gone for d in self.denied):
+            return _denied_error(self.denied)
+        return None
+
+    def _waits(self) -> list[Unavailable]:
+        """The refusals but those of the deployments that never serve (`gone`): their keys'
+        set-aside for the model is no wait (a day's), nor a key free soon."""
+        met = zip(self.refusals, self.refused_at, strict=True)
+        return [r for r, d in met if d.name not in self.gone] or self.refusals
+
+    async def _past_denied(self, plan: Plan) -> None:
+        """After a context-length failure, the deployments met or held back every key of which
+        was refused its model (MODEL_DENIED) never serve the request: neither their failure nor
+        their keys' day-long set-aside is the caller's answer, the too-long failure is. Read
+        from the pools only then (a failure's path)."""
+        self.gone = await _gone([*self.denied, *self._able(plan)])
+        if self.last is not None and self.last[1].name in self.gone:
+            self.last = self.too_long
 
     async def _larger_later(self, ctx: RequestContext, plan: Plan) -> SwitchboardError | None:
         """After a context-length failure, the refusal when a larger deployment was not asked
@@ -163,11 +188,12 @@ class Met:
         and the caller hears when to come back, not the smaller one's 400."""
         if self.last is None or self.last[0].outcome is not Outcome.CONTEXT_TOO_LONG:
             return None
-        larger = [d for d in self._able(plan) if not self.passes_over(ctx, d)]
+        gone = self.gone
+        larger = [d for d in self._able(plan) if not (self.passes_over(ctx, d) or d.name in gone)]
         refused = [
             (refusal, d)
             for refusal, d in zip(self.refusals, self.refused_at, strict=True)
-            if not self.passes_over(ctx, d)
+            if not (self.passes_over(ctx, d) or d.name in gone)
         ]
         if not (larger or refused):
             return None
@@ -184,24 +210,26 @@ class Met:
         return [d for d in held if self.cannot is None or self.cannot(d) is None]
 
 
-async def model_denied(
-    refusals: Sequence[Unavailable], deployments: Sequence[Deployment]
-) -> ModelDeniedError | None:
-    """The error when every key of each of `deployments` was refused its model (MODEL_DENIED),
-    each refused the call (`refusals`) as set aside: no wait nor retry serves it. Read from the
-    pools only then (a failure's path)."""
-    if not deployments or any(r.reason not in _SET_ASIDE for r in refusals):
-        return None
-    for deployment in dict.fromkeys(deployments):
-        unusable = await deployment.pool.unusable(deployment.upstream_model)
-        if unusable is None or unusable.reason is not Refusal.DENIED:
-            return None
+def _denied_error(deployments: Sequence[Deployment]) -> ModelDeniedError:
+    """Every key of each of `deployments` was refused its model (MODEL_DENIED): no wait nor
+    retry serves it. Their pools read only then (a failure's path: `_gone`)."""
     named = [f"provider `{d.provider}` may use `{d.upstream_model}`" for d in deployments]
     return ModelDeniedError(
         f"No key of {' nor of '.join(dict.fromkeys(named))} (each key's upstream refused "
         "it): an operator grants a key the model, then enables it "
         "(`switchboard admin keys enable`)."
     )
+
+
+async def _gone(deployments: Sequence[Deployment]) -> frozenset[str]:
+    """The names of `deployments` every key of which was refused its model."""
+    return frozenset([d.name for d in dict.fromkeys(deployments) if await _denied_everywhere(d)])
+
+
+async def _denied_everywhere(deployment: Deployment) -> bool:
+    """Every key of `deployment` was refused its model (MODEL_DENIED: `KeyPool.unusable`)."""
+    unusable = await deployment.pool.unusable(deployment.upstream_model)
+    return unusable is not None and unusable.reason is Refusal.DENIED
 
 
 def held_back_could(
@@ -320,9 +348,13 @@ async def none_leased(
     answered as a proxied call's: every key refused the model (no wait serves it), every key
     disabled (a 503), or when to come back."""
     held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
-    asked = [d for d in plan.candidates if d.name not in exclude]  # each refused
-    if not held and (denied := await model_denied(refusals, asked)) is not None:
-        return denied
+    asked = [d for d in plan.candidates if d.name not in exclude]  # each refused, in order
+    if not held and all(r.reason in _SET_ASIDE for r in refusals):
+        gone = await _gone(asked)  # their keys' set-aside is no wait
+        if all(d.name in gone for d in asked):
+            return _denied_error(asked)
+        kept = [(r, d) for r, d in zip(refusals, asked, strict=True) if d.name not in gone]
+        refusals, asked = [r for r, _ in kept], [d for _, d in kept]
     return await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
 
 

@@ -29,7 +29,7 @@ from router_service.engine._route_records import (
 )
 from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import Outcome, Scope, reaction_for
+from router_service.outcomes import Outcome, Scope, reaction_for, read_nothing
 from router_service.sessions import ActiveMark
 from router_service.state import MemoryStateStore
 from router_service.telemetry import record_decision
@@ -163,7 +163,7 @@ class RouteLeases:
         too_large_for_tpm: bool = False,
     ) -> bool:
         """`too_large_for_tpm`: a RATE_LIMITED of no key's (`Scope.NONE`, as for the router's
-        own calls): it, like a context refusal, read nothing (the estimate goes back)."""
+        own calls): it, like a context or size refusal, read nothing (the estimate goes back)."""
         route = await self._take(lease_id)
         if route is None:
             return False
@@ -178,8 +178,6 @@ class RouteLeases:
                 )
                 await self._runner.stats.record(deployment.health_name, True, latency_s)
             elif outcome is not Outcome.CANCELLED:
-                if too_large_for_tpm or outcome is Outcome.CONTEXT_TOO_LONG:
-                    await lease.settle_tokens(0)
                 failure = UpstreamFailure(
                     outcome,
                     "reported by caller",
@@ -187,6 +185,8 @@ class RouteLeases:
                     retry_after_s=None if too_large_for_tpm else retry_after_s,
                     scope=Scope.NONE if too_large_for_tpm else None,
                 )
+                if read_nothing(outcome, failure.scope):
+                    await lease.settle_tokens(0)
                 await self._runner.react(ctx, deployment, lease, failure, started=False)
                 if reaction_for(outcome).counts_against_deployment:
                     await self._runner.stats.record(deployment.health_name, False)

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["EMAIL", "PRIVATE_KEY", "SHORT_EMAIL", "name_start", "open_address", "open_key"]
+__all__ = [
+    "EMAIL",
+    "LOOKBEHIND_CHARS",
+    "PRIVATE_KEY",
+    "SHORT_EMAIL",
+    "name_start",
+    "open_address",
+    "open_key",
+]
 
 _BEGIN = r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
 # A whole block's body: anything but the dashes of the next armor line (header lines of an
@@ -26,10 +34,10 @@ PRIVATE_KEY = (
     r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
 )
 # A BEGIN line whose block the text's end may still be inside: no armor line's dashes after it
-# but the beginning of an END line at the very end.
+# but the beginning of an END line at the very end (its label as long as `_BEGIN`'s may be: 62).
 _OPEN_KEY = re.compile(
     f"{_BEGIN}{_BLOCK_BODY}+"
-    r"(?:-----(?:E(?:N(?:D(?: [A-Z0-9 ]{0,60}-{0,4})?)?)?)?)?\Z"
+    r"(?:-----(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )
 
 # An email's name part: ASCII's letters, digits and `._%+-`, and the letters (and combining
@@ -45,9 +53,13 @@ _DOMAIN = r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
 # (`josé.garcía@…` redacted whole, not all but `josé.garcí`). What a text without an `@` is
 # scanned with (`Detector.lean`: it finds nothing there either, and costs less on prose).
 SHORT_EMAIL = rf"(?<![{_LOCAL}])[{_LOCAL}]{{1,64}}+@{_DOMAIN}"
+# The longest look back of the detectors' patterns (`EMAIL`'s, over 65 name characters before
+# its `@`): a stream keeps that much of what it released before what it holds (`_text_screen`),
+# else an address whose `@` comes right after a find released (a key's) is found in no stream.
+LOOKBEHIND_CHARS = 65
 # And a name part longer than 64: matched from its `@` (a bounded look back), its find begun
 # where the name does (`name_start`): each `@` looks back over its own name only.
-EMAIL = rf"{SHORT_EMAIL}|@(?<=[{_LOCAL}]{{65}}@){_DOMAIN}"
+EMAIL = rf"{SHORT_EMAIL}|@(?<=[{_LOCAL}]{{{LOOKBEHIND_CHARS}}}@){_DOMAIN}"
 # The last character before a name (none of its characters) and the run up to where it is asked.
 _BEFORE_NAME = re.compile(f"[^{_LOCAL}](?=[{_LOCAL}]*+\\Z)")
 _BEFORE_ADDRESS = re.compile(f"[^@{_LOCAL}](?=[@{_LOCAL}]*+\\Z)")

@@ -123,10 +123,14 @@ class Rule:
         (a private key's block before its END line); None: none (most texts)."""
         if not self._opens:
             return None
-        read = as_read(text)
+        read = None  # read as the detectors do only when the text as sent holds one open
         first = None
         for opens in self._opens:
-            at = opens(read, start, cut)
+            # No escape stands for a dash or an address's character: None as sent is None read.
+            at = opens(text, start, cut)
+            if at is not None and "\\" in text:
+                read = as_read(text) if read is None else read
+                at = opens(read, start, cut)
             if at is not None and (first is None or at < first):
                 first = at
         return first

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from router_service.guardrails._citations import StreamEdits
 from router_service.guardrails._detectors import escape_start
 from router_service.guardrails._finds import Found, counted
+from router_service.guardrails._long_finds import LOOKBEHIND_CHARS
 from router_service.guardrails._rules import Rule
 
 __all__ = ["HOLD_BACK_CHARS", "MAX_HELD_CHARS", "RELEASE_STEP_CHARS", "TextScreen"]
@@ -19,8 +20,8 @@ HOLD_BACK_CHARS = 128
 # Text is released once this many characters more than that are held (a scan per step, not
 # per delta: a token is a few characters). So a text holds back 128 to 159 characters.
 RELEASE_STEP_CHARS = 32
-# Released text kept before what is held, for the detectors' lookbehinds (at most 12).
-_CONTEXT_CHARS = 32
+# Released text kept before what is held, for the detectors' lookbehinds.
+_CONTEXT_CHARS = LOOKBEHIND_CHARS
 # A find still growing past this many held characters is acted on as it stands.
 MAX_HELD_CHARS = 65_536
 

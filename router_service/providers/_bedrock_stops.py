@@ -6,7 +6,9 @@ malformed_tool_use | model_context_window_exceeded
 (https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_MessageStopEvent.html,
 API_runtime_Converse.html). A filter that left nothing written is CONTENT_FILTERED; an output
 the model could not form (its structured output, a tool call) has no finish reason that says
-so, and is the deployment's failure, as pydantic-ai and opencode take it (failed over unary).
+so, and is no answer, as pydantic-ai and opencode take it (failed over unary): this
+deployment's UNSUPPORTED_INPUT, cooling nothing (the request's schema or tools provoke it: one
+caller must not take the deployment out for everyone).
 """
 
 from __future__ import annotations
@@ -42,5 +44,5 @@ def finish_reason(stop_reason: Any) -> str | None:
     if stop_reason in _MALFORMED:
         message = f"bedrock's model gave a malformed answer ({stop_reason})"
         error = {"message": message, "type": "upstream_error", "code": str(stop_reason)}
-        raise UpstreamFailure(Outcome.UPSTREAM_ERROR, message, upstream_error=error)
+        raise UpstreamFailure(Outcome.UNSUPPORTED_INPUT, message, upstream_error=error)
     return _FINISH.get(str(stop_reason), "stop") if stop_reason else None

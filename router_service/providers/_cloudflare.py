@@ -49,10 +49,12 @@ _STATUS_BY_CODE = {
     3036: 429,
     3040: 429,
 }
-# Codes about the deployment's model id itself (5007 "No such model ${model} or task", 3042
-# "The model name is invalid"): its configuration, never the caller's request (a 400 / 404 would
-# say so): MODEL_DENIED, the group's next deployment may serve.
-_MODEL_ID_CODES = frozenset({5007, 3042})
+# Codes about the deployment's model rather than the caller's body (a 400 / 404 would say it
+# was the caller's): 3042 "The model name is invalid" is its id, MODEL_DENIED (set aside for that
+# model); 5007 "No such model ${model} or task" may be the task (a caller embedding with a chat
+# group), so only this deployment's UNSUPPORTED_INPUT: a caller must not set a model aside for
+# everyone by asking it the wrong task. Either way the group's next deployment may serve.
+_MODEL_CODES = {3042: Outcome.MODEL_DENIED, 5007: Outcome.UNSUPPORTED_INPUT}
 
 
 def _envelope_error(data: Mapping[str, Any] | None) -> JsonObject | None:
@@ -103,10 +105,11 @@ class CloudflareAdapter(OpenAIAdapter):
         if status < 400 and isinstance(code, int):
             status = _STATUS_BY_CODE.get(code, status)
         failure = super()._failure(status, error, headers, sent)
-        if code not in _MODEL_ID_CODES:
+        outcome = _MODEL_CODES.get(code) if isinstance(code, int) else None
+        if outcome is None:
             return failure
         return UpstreamFailure(
-            Outcome.MODEL_DENIED,
+            outcome,
             failure.message,
             upstream_status=failure.upstream_status,
             upstream_error=failure.upstream_error,

@@ -71,6 +71,9 @@ class Conversations:
         # As for stored responses: a client's loads run a few at a time (names are configured:
         # the map is bounded).
         self._loading: dict[str, asyncio.Semaphore] = {}
+        # A client's deletes, read and written one at a time (here): deleting is not counted
+        # at the quota, so two reading an item live at once must not both write it again.
+        self._deleting: dict[str, asyncio.Lock] = {}
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
         )
@@ -126,6 +129,14 @@ class Conversations:
         self, client: str, request: pb.UpdateConversationRequest
     ) -> pb.UpdateConversationResponse:
         """Apply `request`'s change (metadata, items added, items deleted) in one append."""
+        if not request.delete_item_ids:
+            return await self._updated(client, request)
+        async with self._deleting.setdefault(client, asyncio.Lock()):
+            return await self._updated(client, request)
+
+    async def _updated(
+        self, client: str, request: pb.UpdateConversationRequest
+    ) -> pb.UpdateConversationResponse:
         record = await self._record(client, _looked_up(request.id))
         change = self._change(record, request)
         data = change.SerializeToString()
@@ -157,8 +168,11 @@ class Conversations:
                 raise ConversationItemNotFoundError(item_id, param=param)
         taken = [item.id for item in record.items]
         items = checked_items(request.add_items_json, taken)
-        self._check_count(len(live) - len(set(request.delete_item_ids)), len(items))
-        change = cpb.ConversationRecord(items=items, deleted_item_ids=request.delete_item_ids)
+        # Each id kept once: deleting is not counted at the quota, so an id named again must
+        # not be written again (one call would fill `max_bytes` with it, quota-free).
+        deleted = list(dict.fromkeys(request.delete_item_ids))
+        self._check_count(len(live) - len(deleted), len(items))
+        change = cpb.ConversationRecord(items=items, deleted_item_ids=deleted)
         if request.HasField("metadata_json"):
             change.conversation.metadata_json = checked_metadata(request.metadata_json)
         return change

@@ -1,22 +1,58 @@
-"""Conversations: identity, sticky routing, thread protection, active marks."""
+"""Conversations: identity, sticky routing, thread protection, active marks.
 
-from clients import MAX_SESSION_ID_BYTES
-from router_service.sessions._identity import (
-    caller_session_id,
-    checked_session_id,
-    client_document,
-    client_scoped,
-    named_session_id,
-    opening_session,
-    pin_session,
-    session_id_for,
-    session_key,
-    stored_name,
-    user_session_id,
+Names are imported on first use (`clients._lazy`): the edge names a stored conversation's
+session (`caller_session_id`, `stored_name`) without the router's session state and config
+models (tests/router_service/config/test_edge_config.py)."""
+
+from typing import TYPE_CHECKING
+
+from clients._lazy import lazy_names
+
+if TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
+    from clients import MAX_SESSION_ID_BYTES
+    from router_service.sessions._identity import (
+        caller_session_id,
+        checked_session_id,
+        client_document,
+        client_scoped,
+        named_session_id,
+        opening_session,
+        pin_session,
+        session_id_for,
+        session_key,
+        stored_name,
+        user_session_id,
+    )
+    from router_service.sessions._marks import LocalMarks
+    from router_service.sessions._protection import ThreadActions, ThreadProtection, thread_actions
+    from router_service.sessions._sessions import ActiveMark, SessionState
+
+_IDENTITY = (
+    "caller_session_id",
+    "checked_session_id",
+    "client_document",
+    "client_scoped",
+    "named_session_id",
+    "opening_session",
+    "pin_session",
+    "session_id_for",
+    "session_key",
+    "stored_name",
+    "user_session_id",
 )
-from router_service.sessions._marks import LocalMarks
-from router_service.sessions._protection import ThreadActions, ThreadProtection, thread_actions
-from router_service.sessions._sessions import ActiveMark, SessionState
+_WHERE = {
+    **dict.fromkeys(_IDENTITY, "_identity"),
+    "MAX_SESSION_ID_BYTES": "_identity",  # as `clients` names it: _identity imports it
+    "LocalMarks": "_marks",
+    "ThreadActions": "_protection",
+    "ThreadProtection": "_protection",
+    "thread_actions": "_protection",
+    "ActiveMark": "_sessions",
+    "SessionState": "_sessions",
+}
+# Hidden from type checkers: a module `__getattr__` makes every name it lacks `Any` to them.
+if not TYPE_CHECKING:
+    __getattr__, __dir__ = lazy_names(__name__, _WHERE)
 
 __all__ = [
     "MAX_SESSION_ID_BYTES",

@@ -32,9 +32,14 @@ class LocalMarks:
                 if (group, session, token) in self.moved:
                     continue
                 there = await shared.enter(group, session, limit=None, ttl_s=ttl_s)
-                if there is not None:  # nothing refuses a mark without a limit
-                    self.moved[(group, session, token)] = there
-                    copied += 1
+                if there is None:  # nothing refuses a mark without a limit
+                    continue
+                if (session, token) not in self.store.tokens(group):
+                    # Its call left meanwhile, finding nothing moved: its copy leaves here.
+                    await shared.leave(group, session, there)
+                    continue
+                self.moved[(group, session, token)] = there
+                copied += 1
         return copied
 
     def _prune(self) -> None:

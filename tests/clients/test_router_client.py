@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
@@ -25,7 +24,7 @@ from tests.clients.fake_router import (
     stream_request,
     within,
 )
-from tests.helpers import serve_grpc
+from tests.helpers import refusals_on_another_loop, serve_grpc
 
 
 @pytest.fixture
@@ -251,7 +250,7 @@ async def test_a_client_used_on_another_event_loop_says_so_before_any_call(
             async with client.chat_stream(stream_request(), timeout=5) as stream:
                 await anext(stream)
 
-        refusals = await _refusals_on_another_loop(
+        refusals = await refusals_on_another_loop(
             lambda: client.chat(chat_request(), timeout=5),
             lambda: client.list_models(timeout=5),
             read_stream,
@@ -273,27 +272,13 @@ async def test_a_clients_stream_close_and_credentials_used_on_another_loop_say_s
         async with client.chat_stream(stream_request(), timeout=5) as stream:
             await anext(stream)
 
-            refusals = await _refusals_on_another_loop(
+            refusals = await refusals_on_another_loop(
                 lambda: anext(stream), stream.aclose, client.aclose, lambda: _rotated(client)
             )
             assert all("another event loop" in refusal for refusal in refusals), refusals
             assert (await anext(stream)).chunk.choices[0].delta.text == "lo"  # read on, on its loop
         assert (await client.chat(chat_request(), timeout=5)).completion.id == "a"
         assert not client.is_closed
-
-
-async def _refusals_on_another_loop(*uses: Callable[[], Awaitable[Any]]) -> list[str]:
-    """What each of `uses` raised (a RuntimeError each) run on another event loop, a thread's."""
-
-    async def elsewhere() -> list[str]:
-        refusals = []
-        for use in uses:
-            with pytest.raises(RuntimeError) as refused:
-                await use()
-            refusals.append(str(refused.value))
-        return refusals
-
-    return await asyncio.to_thread(asyncio.run, elsewhere())
 
 
 async def _rotated(client: RouterClient) -> None:

@@ -64,3 +64,20 @@ async def test_a_malformed_streamed_answer_ends_in_an_error(
     assert stop in raised.value.message
     assert not any(finishes)  # no "stop": the content relayed is no finished answer
     assert [c.model for c in fake.state.calls()] == [NOVA]
+
+
+@pytest.mark.parametrize("stop", MALFORMED)
+async def test_a_malformed_answer_cools_no_deployment(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stop: str
+) -> None:
+    """The request's schema or tools provoke it: one caller's malformed answer must not take
+    the deployment out for everyone (as a 5xx would cool it)."""
+    fake.state.set_scenario(Scenario(finish_reason=stop), model=NOVA)
+    await sdk.chat.completions.create(model="br-then-gpt", messages=HELLO)
+    fake.state.remove_scenario(model=NOVA)
+
+    other: Any = [{"role": "user", "content": "another conversation"}]  # no session's pin
+    raw = await sdk.chat.completions.with_raw_response.create(model="br-then-gpt", messages=other)
+
+    assert raw.headers["x-switchboard-deployment"] == f"br/{NOVA}"
+    assert [c.model for c in fake.state.calls()] == [NOVA, "model-a", NOVA]

@@ -31,6 +31,7 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     }
     deployments = [{"provider": "cf", "model": LLAMA}, {"provider": "alpha", "model": "model-a"}]
     config["models"]["cf-then-gpt"] = {"deployments": deployments}
+    config["models"]["cf-only"] = {"deployments": deployments[:1]}
     return await start_router(config)
 
 
@@ -66,3 +67,46 @@ async def test_a_model_workers_ai_does_not_have_fails_over(
     )
     assert text == "Echo: hello"
     assert [c.model for c in fake.state.calls()] == [LLAMA, "model-a"]
+
+
+async def test_a_task_the_model_lacks_sets_nothing_aside(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """5007 also says a task the model does not do ("… or task": a caller embedding with a chat
+    group): the group's next deployment answers, and the model's chats are untouched (a caller
+    must not be able to set a model aside for everyone by asking it the wrong task)."""
+    fake.state.set_scenario(scenario(*NO_SUCH_MODEL, wrapped=False), model=LLAMA)
+    embedded = await sdk.embeddings.with_raw_response.create(model="cf-then-gpt", input="hi")
+    fake.state.remove_scenario(model=LLAMA)
+
+    chatted = await sdk.chat.completions.with_raw_response.create(
+        model="cf-then-gpt", messages=HELLO
+    )
+
+    assert embedded.headers["x-switchboard-deployment"] == "alpha/model-a"
+    assert chatted.headers["x-switchboard-deployment"] == f"cf/{LLAMA}"
+    assert [c.model for c in fake.state.calls()] == [LLAMA, "model-a", LLAMA]
+
+
+async def test_a_task_no_deployment_does_is_the_callers_400(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(scenario(*NO_SUCH_MODEL, wrapped=False), model=LLAMA)
+
+    with pytest.raises(openai.BadRequestError) as raised:
+        await sdk.embeddings.create(model="cf-only", input="hi")
+
+    assert "No such model" in raised.value.message
+
+
+@pytest.mark.parametrize("code", [[5007], {"internal": 5007}], ids=["list", "object"])
+async def test_an_error_code_that_is_no_number_is_the_upstreams_error(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, code: Any
+) -> None:
+    error = {"code": code, "message": "No such model"}
+    fake.state.set_scenario(Scenario(status=400, error_body=envelope([error])), model=LLAMA)
+
+    with pytest.raises(openai.BadRequestError) as raised:  # not a 500
+        await sdk.chat.completions.create(model="cf-only", messages=HELLO)
+
+    assert raised.value.message.endswith(" - No such model")

@@ -284,12 +284,16 @@ def test_route_parameters_are_documented_by_hand() -> None:
 
 def test_building_the_app_leaves_what_its_calls_need_unloaded() -> None:
     # FastAPI imports pydantic.v1 (1.5 MiB) for any parameter declared in a route's signature;
-    # the router's sessions and state store (~0.7 MiB, 11 modules) are none of the edge's
-    # business (it once loaded them for one constant); `websockets` waits for the first
-    # `/v1/realtime` upgrade (http_edge/_websockets.py), also once uvicorn loaded its config;
-    # the Gemini, Ollama and Anthropic codecs' translation waits for their first call
-    # (clients/_lazy.py). A fresh interpreter shows whether one slipped back in.
-    unwanted: tuple[str, ...] = ("pydantic.v1", "router_service.sessions", "router_service.state")
+    # the router's session state and state store (~0.7 MiB, 11 modules) are none of the edge's
+    # business (it once loaded them for one constant; it names a stored conversation's session
+    # with `router_service.sessions._identity` alone, the package lazy); `websockets` waits
+    # for the first `/v1/realtime` upgrade (http_edge/_websockets.py), also once uvicorn
+    # loaded its config; the Gemini, Ollama and Anthropic codecs' translation waits for their
+    # first call (clients/_lazy.py). A fresh interpreter shows whether one slipped back in.
+    unwanted: tuple[str, ...] = ("pydantic.v1", "router_service.state")
+    unwanted += tuple(
+        f"router_service.sessions.{m}" for m in ("_sessions", "_marks", "_protection")
+    )
     unwanted += ("websockets",)
     unwanted += tuple(f"clients.codec.{api}._request" for api in ("gemini", "ollama", "anthropic"))
     unwanted += ("clients.codec.gemini._stream", "clients.codec.anthropic._stream")

@@ -37,7 +37,15 @@ PEMS = [
     + _BODY * 3
     + "(the rest: see the vault, ask Jane first) "
     + "-----END PRIVATE KEY-----",
+    # The longest label the armor lines may carry (three words of 16, then PRIVATE KEY).
+    "-----BEGIN ENCRYPTEDRSA2048 AAAAAAAAAAAAAAAA BBBBBBBBBBBBBBBB PRIVATE KEY-----\n"
+    + "Proc-Type: 4,ENCRYPTED\n"
+    + _BODY * 4
+    + "-----END ENCRYPTEDRSA2048 AAAAAAAAAAAAAAAA BBBBBBBBBBBBBBBB PRIVATE KEY-----",
 ]
+# A key in a URL's user part, then its host: the address its `@` begins (a name part of 65+
+# characters, the key's) is looked back for over what was released with the key.
+URL_KEY = "https://sk-proj-" + "A1b2C3d4E5" * 6 + "@git.example.com/team/repo.git"
 
 
 def _stream(pieces: list[str]) -> str:
@@ -73,11 +81,39 @@ def test_a_long_name_part_s_address_after_a_find_begins_where_the_find_ended() -
         assert screen.feed(text[:cut]) + screen.feed(text[cut:], final=True) == unary, cut
 
 
-@pytest.mark.parametrize("pem", PEMS, ids=["encrypted", "spaced", "prose-inside"])
+@pytest.mark.parametrize("pem", PEMS, ids=["encrypted", "spaced", "prose-inside", "long-label"])
 def test_a_private_key_ending_past_the_window_streams_as_unary(pem: str) -> None:
     text = f"{PROSE * 2}here:\n{pem}\n{PROSE * 3}"
     unary = PII.redact(text, Counter())
     assert unary == f"{PROSE * 2}here:\n[REDACTED:private_key]\n{PROSE * 3}"
+    _cut_anywhere_as_unary(text, unary)
+
+
+def test_an_address_begun_where_a_find_ended_streams_as_unary() -> None:
+    keys = Rule(
+        GuardrailConfig.model_validate(
+            {"name": "keys", "detect": ["api_key", "email"], "action": "redact"}
+        )
+    )
+    text = f"{PROSE}clone {URL_KEY} then {PROSE * 3}"
+    unary = (
+        f"{PROSE}clone https://[REDACTED:api_key][REDACTED:email]/team/repo.git then {PROSE * 3}"
+    )
+    assert keys.redact(text, Counter()) == unary
+    for cut in range(len(text) + 1):
+        screen = TextScreen((keys,), {})
+        assert screen.feed(text[:cut]) + screen.feed(text[cut:], final=True) == unary, cut
+
+
+def test_long_finds_in_json_escaped_text_stream_as_unary() -> None:
+    # A tool call's arguments: line breaks and quotes escaped (what holds a stream open is
+    # looked for in the text as sent, and in the text read when the text as sent holds one).
+    pem = PEMS[0].replace("\n", "\\n")
+    name = "jane.doe." + "x" * 80
+    text = f'{{"note": "{PROSE}", "key": "{pem}", "to": "{name}@example.com", "x": "\\"{PROSE}"}}'
+    unary = PII.redact(text, Counter())
+    assert unary is not None and "[REDACTED:private_key]" in unary
+    assert '"to": "[REDACTED:email]"' in unary
     _cut_anywhere_as_unary(text, unary)
 
 
@@ -97,7 +133,8 @@ def test_a_private_key_that_never_ends_streams_as_unary(after: str) -> None:
 
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> Any:
-    rule = {"name": "answer-pii", "detect": ["email", "private_key"], "action": "redact"}
+    detect = ["email", "private_key", "api_key"]
+    rule = {"name": "answer-pii", "detect": detect, "action": "redact"}
     config = guarded_config(
         fake.base_url, client("bot", "sk-bot-key"), guardrails=[rule | {"apply_to": ["response"]}]
     )
@@ -109,6 +146,21 @@ async def test_long_finds_are_redacted_alike_in_unary_and_streamed_answers(
 ) -> None:
     text = f"{PROSE}mail {'y' * 200}@example.com\n{PEMS[0]}\n{PROSE * 3}"
     expected = f"{PROSE}mail [REDACTED:email]\n[REDACTED:private_key]\n{PROSE * 3}"
+    fake.state.set_scenario(Scenario(content=text))
+    unary = await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))
+    assert unary.completion.choices[0].message.text == expected
+    call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
+    events = [event async for event in call if event.WhichOneof("event") == "chunk"]
+    assert "".join(c.delta.text for event in events for c in event.chunk.choices) == expected
+
+
+async def test_an_address_begun_where_a_key_ended_is_redacted_alike_streamed(
+    fake: FakeUpstream, router: Any
+) -> None:
+    text = f"{PROSE}clone {URL_KEY} then {PROSE * 3}"
+    expected = (
+        f"{PROSE}clone https://[REDACTED:api_key][REDACTED:email]/team/repo.git then {PROSE * 3}"
+    )
     fake.state.set_scenario(Scenario(content=text))
     unary = await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))
     assert unary.completion.choices[0].message.text == expected

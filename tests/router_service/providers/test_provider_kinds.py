@@ -131,6 +131,10 @@ def test_cloudflare_paths(cloudflare: CloudflareAdapter) -> None:
         ),
         (
             {"success": False, "errors": [{"code": 5007, "message": "No such model"}]},
+            Outcome.UNSUPPORTED_INPUT,
+        ),
+        (
+            {"success": False, "errors": [{"code": 3042, "message": "Invalid model name"}]},
             Outcome.MODEL_DENIED,
         ),
         (

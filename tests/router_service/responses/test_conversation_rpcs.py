@@ -4,6 +4,8 @@ read back as its changes left it, and the bounds of `conversations:` refused wit
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import grpc
@@ -11,9 +13,12 @@ import orjson
 import pytest
 
 from clients import details_from_rpc_error
+from clients.switchboard.v1 import conversations_pb2 as cpb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
+from router_service.sessions import client_document
+from router_service.state import MemoryStateStore, kept_message
 from tests.conftest import RouterHandle, StartRouter
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
@@ -220,3 +225,84 @@ async def test_items_and_metadata_are_checked_before_anything_is_kept(
     )
     failed = await refusal(router.stub.UpdateConversation(reused, metadata=bearer(A)))
     assert details_from_rpc_error(failed).openai_param == "items[0].id"
+
+
+async def test_an_item_named_many_times_in_one_delete_is_deleted_once(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Deleting is not counted at the quota: an id named again in the same call is not kept
+    # again (else one call would fill the conversation's `max_bytes` with ids, quota-free).
+    router = await start(fake, start_router, ManualClock(), max_bytes=2000)
+    made = await router.stub.CreateConversation(
+        pb.CreateConversationRequest(items_json=[item("a"), item("b")]), metadata=bearer(A)
+    )
+    first, second = made.items
+    conversation_id = made.conversation.id
+    name = client_document("conv", "a", conversation_id)
+    (before,) = await router.runtime.store.get_documents([name])
+    assert before is not None
+    deleted = pb.UpdateConversationRequest(id=conversation_id, delete_item_ids=[first.id] * 100)
+    await router.stub.UpdateConversation(deleted, metadata=bearer(A))
+    (after,) = await router.runtime.store.get_documents([name])
+    record = kept_message(cpb.ConversationRecord, after)
+    assert after is not None and record is not None
+    assert list(record.deleted_item_ids) == [first.id]
+    assert len(after) - len(before) < 2 * len(first.id)
+    loaded = await router.stub.LoadConversation(
+        pb.LoadConversationRequest(id=conversation_id), metadata=bearer(A)
+    )
+    assert [i.id for i in loaded.items] == [second.id]
+
+
+class ReadsHeld(MemoryStateStore):
+    """A store whose reads, once `gate` is armed, answer what they read when it opens (calls
+    racing each other all in)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.gate: asyncio.Event | None = None
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        found = await super().get_documents(names)
+        if self.gate is not None:
+            await self.gate.wait()
+        return found
+
+
+async def test_deletes_of_one_item_racing_each_other_keep_it_once(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # Deleting is not counted at the quota: deletes of one item at once (each reading it live
+    # before any wrote) must not each write it again, quota-free; one deletes it, the rest 404.
+    clock = ManualClock()
+    store = ReadsHeld(clock)
+    config = guarded_config(fake.base_url, client("a", A), conversations={"max_bytes": 2000})
+    router = await start_router(config, clock=clock, store=store)
+    made = await router.stub.CreateConversation(
+        pb.CreateConversationRequest(items_json=[item("a"), item("b")]), metadata=bearer(A)
+    )
+    first = made.items[0]
+    conversations = router.runtime.conversations
+    update, entered, racing = conversations.update, 0, 40
+
+    async def counted(
+        who: str, request: pb.UpdateConversationRequest
+    ) -> pb.UpdateConversationResponse:
+        nonlocal entered
+        entered += 1
+        if entered == racing and store.gate is not None:
+            store.gate.set()  # all in: their reads go on
+        return await update(who, request)
+
+    conversations.update = counted  # type: ignore[method-assign,assignment]
+    store.gate = asyncio.Event()
+    deleted = pb.UpdateConversationRequest(id=made.conversation.id, delete_item_ids=[first.id])
+    calls = [router.stub.UpdateConversation(deleted, metadata=bearer(A)) for _ in range(racing)]
+    answers = await asyncio.gather(*calls, return_exceptions=True)
+    store.gate = None
+    refused = [a for a in answers if isinstance(a, grpc.aio.AioRpcError)]
+    assert len(answers) - len(refused) == 1
+    assert {a.code() for a in refused} == {grpc.StatusCode.NOT_FOUND}
+    name = client_document("conv", "a", made.conversation.id)
+    record = kept_message(cpb.ConversationRecord, (await store.get_documents([name]))[0])
+    assert record is not None and list(record.deleted_item_ids) == [first.id]

@@ -26,13 +26,13 @@ def deny(fake: FakeUpstream, key: str, model: str = "model-a") -> None:
     fake.state.set_scenario(Scenario(status=403, error_body=DENIED), key=key, model=model)
 
 
-async def refused(router: RouterHandle, streamed: bool) -> grpc.aio.AioRpcError:
+async def refused(router: RouterHandle, streamed: bool, model: str = "a") -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         if streamed:
-            async for _ in router.stub.ChatStream(pb.ChatStreamRequest(params=ask().params)):
+            async for _ in router.stub.ChatStream(pb.ChatStreamRequest(params=ask(model).params)):
                 pass
         else:
-            await router.stub.Chat(ask())
+            await router.stub.Chat(ask(model))
     return caught.value
 
 
@@ -100,3 +100,70 @@ async def test_a_pick_for_a_model_every_key_was_reported_denied_is_permission_de
     details = details_from_rpc_error(caught.value)
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert details.reason == "MODEL_DENIED" and details.retry_after_s is None
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["unary", "stream"])
+async def test_a_denied_pool_beside_a_disabled_one_is_no_wait(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    state_section: dict[str, str],
+    streamed: bool,
+) -> None:
+    """One deployment's keys all refused its model, the other's all disabled (their
+    credentials refused): the caller hears the 503 of every key disabled, as without the
+    first, not a 429 to come back in a day (the denied keys' set-aside read as a wait)."""
+    deployments = [{"provider": "alpha", "model": "model-a"}, {"provider": "beta", "model": "b"}]
+    config = {
+        "providers": {
+            "alpha": {"base_url": fake.base_url, "keys": ["k1"]},
+            "beta": {"base_url": fake.base_url, "keys": ["k2"]},
+        },
+        "models": {"a": {"deployments": deployments}},
+        "server": {"port": 0},
+        "state": state_section,
+    }
+    router = await start_router(config)
+    deny(fake, "k1")
+    bad_key = {"error": {"message": "Incorrect API key provided"}}
+    fake.state.set_scenario(Scenario(status=401, error_body=bad_key), key="k2")
+    await refused(router, streamed)  # the call that met the refusals: the last one's 401
+
+    for _ in range(2):
+        error = await refused(router, streamed)
+        details = details_from_rpc_error(error)
+        assert error.code() == grpc.StatusCode.UNAVAILABLE, details.message
+        assert details.reason == "NO_CAPACITY" and details.retry_after_s is None
+        assert details.message.startswith("Every key of every candidate deployment is disabled")
+    assert [fake.state.count(key=k) for k in ("k1", "k2")] == [1, 1]
+
+
+async def test_a_pick_beside_a_denied_pool_and_a_disabled_one_is_no_wait(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
+) -> None:
+    """PickRoute's callers report one deployment's key refused the model, the other's refused
+    its credentials: the next pick is every key disabled's 503, as a proxied call's, not a 429
+    with a day's Retry-After."""
+    deployments = [{"provider": "alpha", "model": "model-a"}, {"provider": "beta", "model": "b"}]
+    config = {
+        "providers": {
+            "alpha": {"base_url": fake.base_url, "keys": ["k1"]},
+            "beta": {"base_url": fake.base_url, "keys": ["k2"]},
+        },
+        "models": {"a": {"deployments": deployments}},
+        "server": {"port": 0},
+        "state": state_section,
+    }
+    router = await start_router(with_route_client(config))
+    pick = pb.PickRouteRequest(model="a")
+    for outcome in (routing_pb2.OUTCOME_MODEL_DENIED, routing_pb2.OUTCOME_AUTH_INVALID):
+        picked = await router.stub.PickRoute(pick, metadata=AS_SERVICE)
+        report = pb.ReportOutcomeRequest(
+            lease_id=picked.lease_id, outcome=outcome, upstream_status=403
+        )
+        assert (await router.stub.ReportOutcome(report, metadata=AS_SERVICE)).accepted
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.PickRoute(pick, metadata=AS_SERVICE)
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE, details.message
+    assert details.reason == "NO_CAPACITY" and details.retry_after_s is None

@@ -20,7 +20,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.helpers import advance_until_done, eventually
+from tests.helpers import advance_until_done, eventually, refusals_on_another_loop
 from tests.router_service.auth.helpers import bearer, client
 
 pytestmark = pytest.mark.timeout(30)
@@ -113,6 +113,25 @@ async def test_an_event_that_is_not_a_json_object_is_answered_with_an_error_even
     assert added["type"] == "conversation.item.added"  # the session went on
     assert [m.WhichOneof("message") for m in rest] == ["close"]
     assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert await rt_router.leases_held() == 0
+
+
+async def test_a_realtime_sessions_send_and_done_writing_on_another_loop_say_so(
+    rt_router: RouterHandle,
+) -> None:
+    # Its reads and close said so (CallStream), its writes met grpc's own errors of a call
+    # attached to another loop.
+    async with RouterClient(rt_router.server.address) as client:
+        async with client.realtime(timeout=10) as session:
+            await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice")))
+            assert (await anext(session)).route.deployment == "alpha/rt-a"
+            refusals = await refusals_on_another_loop(
+                lambda: session.send(ASK), session.done_writing
+            )
+            assert all("another event loop" in refusal for refusal in refusals), refusals
+            await session.send(pb.RealtimeRequest(close=pb.RealtimeClose(code=1000)))
+            rest = [message async for message in session]  # it went on, on its loop
+    assert [m.WhichOneof("message") for m in rest][-1] == "close"
     assert await rt_router.leases_held() == 0
 
 

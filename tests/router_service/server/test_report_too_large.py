@@ -1,6 +1,7 @@
 """A PickRoute caller's upstream refused the request it made itself as larger than the key's
-whole tokens-per-minute budget, or as past the model's context window: its ReportOutcome says so,
-and the router reacts as for a call it made (the key not cooled, the estimate given back)."""
+whole tokens-per-minute budget, as past the model's context window, or as a body over its size
+limit: its ReportOutcome says so, and the router reacts as for a call it made (the key not
+cooled, the estimate given back)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ REFUSALS: dict[str, dict[str, Any]] = {
         "too_large_for_tpm": True,
     },
     "context_too_long": {"outcome": routing_pb2.OUTCOME_CONTEXT_TOO_LONG, "upstream_status": 400},
+    # A body over the upstream's size limit (Anthropic's 413 `request_too_large`).
+    "body_too_large": {"outcome": routing_pb2.OUTCOME_UNSUPPORTED_INPUT, "upstream_status": 413},
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import pytest
 
+from clients import details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -157,6 +158,31 @@ async def test_a_request_too_large_for_the_keys_tpm_leaves_none_of_it_in_the_win
         else:
             await router.stub.Chat(large)
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    fake.state.set_scenario(Scenario())
+    after = await router.stub.Chat(hello(10))
+    assert after.completion.choices[0].message.text == "Echo: hi"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+async def test_a_body_over_the_upstreams_limit_leaves_none_of_it_in_the_window(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any], stream: bool
+) -> None:
+    """A 413 (the body over the upstream's size limit, refused before any model read it) read
+    nothing either: the refused request's 62 tokens leave the key's tpm of 50, and the next,
+    smaller request is served at once, not refused as the key at its limit for a minute."""
+    fake.state.set_scenario(Scenario(status=413))
+    router = await start_router(one_key(fake.base_url, state_section, 0, tpm=50))
+    large = pb.ChatRequest(params=CONVERSATION)
+    large.params.max_tokens = 10  # 62 tokens
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        if stream:
+            _ = [
+                event
+                async for event in router.stub.ChatStream(pb.ChatStreamRequest(params=large.params))
+            ]
+        else:
+            await router.stub.Chat(large)
+    assert details_from_rpc_error(refused.value).upstream_status == 413
     fake.state.set_scenario(Scenario())
     after = await router.stub.Chat(hello(10))
     assert after.completion.choices[0].message.text == "Echo: hi"

@@ -15,6 +15,9 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
+
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 pytestmark = pytest.mark.timeout(20)
 

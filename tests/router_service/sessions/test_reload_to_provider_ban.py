@@ -5,6 +5,7 @@ counts them, and leave it when their calls end (memory and Redis)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -13,7 +14,7 @@ import pytest
 from router_service.clock import ManualClock
 from router_service.config import SessionsConfig, SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
-from router_service.sessions import LocalMarks, SessionState
+from router_service.sessions import ActiveMark, LocalMarks, SessionState
 from router_service.state import MemoryStateStore
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
@@ -61,16 +62,52 @@ async def test_a_reload_to_provider_ban_counts_the_conversations_already_served(
     assert answer.route.deployment == "alpha/model-a"
 
 
+async def _marked_locally(
+    shared: MemoryStateStore, clock: ManualClock
+) -> tuple[SessionState, ActiveMark]:
+    """A replica's sessions on `shared`, and s1's mark on alpha, kept in its memory (no limit)."""
+    sessions = SessionState(shared, clock, SessionsConfig(), marks=LocalMarks(clock))
+    mark = await sessions.enter("s1", "alpha", None)
+    assert mark is not None
+    return sessions, mark
+
+
 async def test_a_moved_mark_renewed_by_its_long_stream_leaves_the_shared_store_too() -> None:
     clock = ManualClock()
     shared = MemoryStateStore(clock)
-    sessions = SessionState(shared, clock, SessionsConfig(), marks=LocalMarks(clock))
-    mark = await sessions.enter("s1", "alpha", None)  # no limit: kept in memory
-    assert mark is not None
+    sessions, mark = await _marked_locally(shared, clock)
     assert await sessions.share(["alpha"]) == 1
     assert await shared.members("active:alpha") == {"s1": 1}
     renewed = await sessions.renew(mark)
     assert await sessions.active("alpha") == {"s1": 1}  # counted once, in the store
     await sessions.leave(renewed)
+    assert await shared.members("active:alpha") == {}
+    assert await sessions.active("alpha") == {}
+
+
+class _SlowStore(MemoryStateStore):
+    """A shared store whose marks are entered once `answer` is set (a Redis round trip)."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.asked, self.answer = asyncio.Event(), asyncio.Event()
+
+    async def enter(self, group: str, member: str, *, limit: int | None, ttl_s: float) -> Any:
+        self.asked.set()
+        await self.answer.wait()
+        return await super().enter(group, member, limit=limit, ttl_s=ttl_s)
+
+
+async def test_a_mark_that_leaves_while_the_reload_moves_it_leaves_the_shared_store_too() -> None:
+    # Its call ended while its copy was being entered in the shared store: the copy stayed
+    # there, counted by max_sessions until its TTL (the call's leave had found nothing moved).
+    clock = ManualClock()
+    shared = _SlowStore(clock)
+    sessions, mark = await _marked_locally(shared, clock)
+    sharing = asyncio.ensure_future(sessions.share(["alpha"]))
+    await shared.asked.wait()
+    await sessions.leave(mark)  # s1's call ends meanwhile
+    shared.answer.set()
+    await sharing
     assert await shared.members("active:alpha") == {}
     assert await sessions.active("alpha") == {}
