@@ -72,9 +72,12 @@ def _load(model: type[M], path: Path, env: Mapping[str, str] | None) -> M:
     from router_service.config._secrets import warn_if_exposed
 
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")  # YAML's own (a locale's would vary by host)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:  # a comment saved as Latin-1: said, never a traceback
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: cannot read config: not UTF-8 text (line {line})") from None
     # abspath, not resolve(): a ConfigMap's file is a symlink beside the files it names.
     base_dir = Path(os.path.abspath(path)).parent
     config = _parse(model, text, str(path), os.environ if env is None else env, base_dir)
@@ -132,10 +135,24 @@ class _Builder:
             return self._mapping(node, loc)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
-        scalar = yaml.SafeLoader("").construct_object(node)
+        scalar = self._scalar(node, loc)
         if isinstance(scalar, str) and "$" in scalar:
             return self._interpolate(scalar, loc)
         return scalar
+
+    def _scalar(self, node: yaml.Node, loc: Location) -> Any:
+        """The node's value; a problem (never quoting it) where YAML parses a value it cannot
+        make: a day that does not exist (2026-02-30), a tag it does not know (`!secret`)."""
+        try:
+            return yaml.SafeLoader("").construct_object(node)
+        except yaml.constructor.ConstructorError:
+            why = "a YAML tag it does not read (write the value plainly, or quote it)"
+        except ValueError:  # the standard tags' Python values: datetime's range checks
+            kind = node.tag.rpartition(":")[2]
+            kind = "date or time YAML can read" if kind == "timestamp" else f"valid !!{kind}"
+            why = f"not a {kind} (quote it to keep it as text)"
+        self.problems.append(f"{self.source}:{node.start_mark.line + 1}: {dotted(loc)}: {why}")
+        return None
 
     def _mapping(self, node: yaml.MappingNode, loc: Location) -> dict[str, Any]:
         result: dict[str, Any] = {}

@@ -22,7 +22,7 @@ from router_service.server._clients import list_clients
 from router_service.server._errors import answered
 from router_service.server._long_jobs import LongJobs
 from router_service.server._server_info import ServingRecord, server_info
-from router_service.telemetry import config_secrets
+from router_service.telemetry import Redactor, config_secrets
 
 
 class AdminServicer:
@@ -97,8 +97,10 @@ class AdminServicer:
     ) -> pb.SetKeyEnabledResponse:
         pool, key = self._key_named(request.provider, request.fingerprint)
         caller = current_caller()
-        # A leaked key's disable may quote it: no configured secret is kept, shown or logged.
-        note = masking(config_secrets(self.runtime.config))(request.reason)
+        # A leaked key's disable may quote it: no configured secret is kept, shown or logged,
+        # nor anything shaped like a key (one not configured: the account's new key), as the
+        # log's redactor masks it.
+        note = Redactor()(masking(config_secrets(self.runtime.config))(request.reason))
         by = caller.name if caller is not None else ""
         await pool.set_enabled(key, request.enabled, note=note, by=by)
         # Which key (by fingerprint), and why: quoted and bounded, whatever was typed.

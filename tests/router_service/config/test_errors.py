@@ -167,3 +167,46 @@ def test_a_key_listed_twice_in_one_pool_is_refused_at_the_second_never_quoted() 
         "(a key is listed once: its one entry's limits are all it has)"
     )
     assert "sk-alpha" not in error
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        ("2026-02-30", "c.yaml:13: auth.clients[0].expires: not a date or time YAML can read"),
+        ("2026-01-01 25:00:00", "c.yaml:13: auth.clients[0].expires: not a date or time"),
+        ("2026-01-01T00:00:00+25:00", "c.yaml:13: auth.clients[0].expires: not a date or time"),
+        ("0000-01-01", "c.yaml:13: auth.clients[0].expires: not a date or time YAML can read"),
+    ],
+)
+def test_a_date_that_does_not_exist_is_refused_at_its_line(value: str, line: str) -> None:
+    """YAML reads it as a date and Python makes none of it: its ValueError was a traceback
+    (check-config, the router's start) and ended the router's reloads for good."""
+    text = BASE.replace(
+        "auth: {open: true}",
+        f"auth:\n  clients:\n    - name: app\n      key: sk-app-1\n      expires: {value}\n",
+    )
+    message = _error(text)
+    assert message.startswith(line)
+    assert "sk-app-1" not in message
+
+
+def test_a_file_that_is_not_utf8_is_refused_by_check_config_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A comment saved as Latin-1 (an editor's default elsewhere): a UnicodeDecodeError's
+    traceback, exit status 1, where every other unreadable file is a usage error's 2."""
+    bad = tmp_path / "latin1.yaml"
+    bad.write_bytes(b"# r\xe9glages\n" + BASE.encode())
+    assert main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: cannot read config: not UTF-8 text (line 1)" in err
+    assert "Traceback" not in err and "sk-alpha" not in err
+
+
+def test_a_tag_yaml_does_not_read_is_refused_at_its_line_never_quoted() -> None:
+    """`!secret` (a habit from other tools' files): a traceback whose ConstructorError quoted
+    the source line, key and all."""
+    text = BASE.replace("keys: [sk-alpha]", "keys: [!secret sk-alpha-SECRET]")
+    message = _error(text)
+    assert message.startswith("c.yaml:5: providers.alpha.keys[0]: a YAML tag it does not read")
+    assert "SECRET" not in message

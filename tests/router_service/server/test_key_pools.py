@@ -362,3 +362,18 @@ async def test_enabling_a_recovering_key_makes_it_fully_usable(
     finally:
         fake.state.release()
     assert [chunk async for chunk in first]
+
+
+async def test_a_key_shaped_secret_in_a_disables_reason_is_never_shown(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A key the config does not hold (the account's new key, not yet configured; a client's
+    issued key): the log's redactor masks its shape, the note every replica shows did not."""
+    router = await start_router(one_provider(fake.base_url, ["sk-secret-1"]))
+    (key,) = (await router.admin.ListKeys(admin_pb.ListKeysRequest())).keys
+    reason = "rotated to sk-proj-N3wKey0123456789 (ticket 42)"
+    toggled = await router.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(fingerprint=key.fingerprint, enabled=False, reason=reason)
+    )
+    (listed,) = (await router.admin.ListKeys(admin_pb.ListKeysRequest())).keys
+    assert toggled.key.disabled_note == listed.disabled_note == "rotated to [redacted] (ticket 42)"
