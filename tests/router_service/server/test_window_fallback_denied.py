@@ -44,6 +44,7 @@ async def test_too_long_for_the_small_one_with_the_large_one_denied_is_too_long(
         assert details.message == "maximum context length is 8000 tokens"
     assert fake.state.count(model="large") == 1
     assert fake.state.count(model="small") == 2
+    assert await router.leases_held() == 0
 
 
 @pytest.mark.parametrize("denied_last", [False, True], ids=["denied_middle", "denied_last"])
@@ -72,3 +73,4 @@ async def test_a_larger_ones_failure_stays_the_answer_beside_a_denied_one(
     assert error.code() == grpc.StatusCode.UNAVAILABLE, details.message
     assert (details.reason, details.provider) == ("UPSTREAM_ERROR", "gamma")
     assert [fake.state.count(model=m) for m in ("small", "mid", "large")] == [1, 1, 1]
+    assert await router.leases_held() == 0
