@@ -118,7 +118,7 @@ class Met:
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
         if (denied := await self._denied(plan)) is not None:
             return denied
-        if self.window_floor is not None:
+        if self.window_floor is not None or self.unsupported:
             await self._past_denied(plan)
         if self.last is not None:
             early = await self._larger_later(ctx, plan)
@@ -128,12 +128,12 @@ class Met:
             held_back = await serving_later(ctx, plan, self._able(plan))
             later = None if held_back is None else held_back.retry_after_s
             return AllCandidatesFailedError(failure, provider, later)
-        if self.refusals or not self.unsupported:
+        if (waits := self._waits()) or not self.unsupported:
             # A deployment held back (cooling, the session's) serves later: no "every key
             # disabled" then, and its end is in the retry hint with the keys'.
             held_back = await serving_later(ctx, plan, self._able(plan))
-            return await no_key_free(self._waits(), held_back, self.disabled)
-        able = self._able(plan)
+            return await no_key_free(waits or self.refusals, held_back, self.disabled)
+        able = [d for d in self._able(plan) if d.name not in self.gone]
         if able:  # the request is fine: when it may be served is in the held-back keys
             return await serving_later(ctx, plan, able) or await _keys_disabled(ctx, plan, able)
         # An upstream's own refusal first, when there is one: a call was made (`upstream_refused`).
@@ -171,13 +171,14 @@ class Met:
         """The refusals but those of the deployments that never serve (`gone`): their keys'
         set-aside for the model is no wait (a day's), nor a key free soon."""
         met = zip(self.refusals, self.refused_at, strict=True)
-        return [r for r, d in met if d.name not in self.gone] or self.refusals
+        return [r for r, d in met if d.name not in self.gone]
 
     async def _past_denied(self, plan: Plan) -> None:
-        """After a context-length failure, the deployments met or held back every key of which
-        was refused its model (MODEL_DENIED) never serve the request: neither their failure nor
-        their keys' day-long set-aside is the caller's answer, what the others' failures say
-        is (a larger one's 503, else the too-long failure). Read from the pools only then (a
+        """After a context-length failure, or beside deployments that cannot express the
+        request (UNSUPPORTED_INPUT), the deployments met or held back every key of which was
+        refused its model (MODEL_DENIED) never serve it: neither their failure nor their keys'
+        day-long set-aside is the caller's answer, what the others say is (a larger one's 503,
+        else the too-long failure; the caller's 400 or 413). Read from the pools only then (a
         failure's path)."""
         self.gone = gone = await _gone([*self.denied, *self._able(plan)])
         if self.last is not None and self.last[1].name in gone:
