@@ -147,7 +147,10 @@ class _Builder:
             return yaml.SafeLoader("").construct_object(node)
         except yaml.constructor.ConstructorError:
             why = "a YAML tag it does not read (write the value plainly, or quote it)"
-        except ValueError:  # the standard tags' Python values: datetime's range checks
+        # The standard tags' Python values: datetime's range checks (ValueError); an explicit
+        # `!!bool`/`!!timestamp`/`!!int`/`!!float` on text not of its kind (KeyError quoting
+        # it, AttributeError, IndexError).
+        except (ValueError, LookupError, AttributeError):
             kind = node.tag.rpartition(":")[2]
             kind = "date or time YAML can read" if kind == "timestamp" else f"valid !!{kind}"
             why = f"not a {kind} (quote it to keep it as text)"
