@@ -233,3 +233,17 @@ def test_a_standard_tag_on_a_value_it_cannot_make_is_refused_at_its_line(
     message = _error(text)
     assert message.startswith(f"c.yaml:4: providers.alpha.base_url: not a {kind} (quote it")
     assert "SECRET" not in message
+
+
+def test_a_file_nested_deeper_than_python_recurses_is_refused_by_check_config_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value nested thousands deep (`[[[…]]]`, a generator's runaway): YAML's composer
+    recursed into a RecursionError, a traceback here and, on SIGHUP, the end of the reload task
+    as any error but a ConfigError is."""
+    deep = tmp_path / "deep.yaml"
+    deep.write_text(BASE + "extra: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert main(["check-config", str(deep)]) == 2
+    err = capsys.readouterr().err
+    assert f"{deep}: invalid YAML: nested too deeply" in err
+    assert "Traceback" not in err and "sk-alpha" not in err
