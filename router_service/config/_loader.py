@@ -95,17 +95,25 @@ def _parse(
         raise ConfigError(_yaml_problem(exc, source)) from None
     except yaml.YAMLError:
         raise ConfigError(f"{source}: invalid YAML") from None
+    except RecursionError:  # `[[[…]]]` thousands deep: the composer recurses per level
+        raise ConfigError(f"{source}: {_TOO_DEEP}") from None
     if node is None:
         raise ConfigError(f"{source}: the file is empty")
     # Unset variables are errors only in the sections this reader validates.
     builder = _Builder(source, env, frozenset(model.model_fields))
-    data = builder.build(node, ())
+    try:
+        data = builder.build(node, ())
+    except RecursionError:  # as deep as the composer just managed: the builder recurses too
+        raise ConfigError(f"{source}: {_TOO_DEEP}") from None
     if builder.problems:
         raise ConfigError("\n".join(builder.problems))
     try:
         return model.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(_format_validation(exc, builder.lines, source)) from exc
+
+
+_TOO_DEEP = "invalid YAML: nested too deeply"
 
 
 def _yaml_problem(exc: yaml.MarkedYAMLError, source: str) -> str:
@@ -147,7 +155,10 @@ class _Builder:
             return yaml.SafeLoader("").construct_object(node)
         except yaml.constructor.ConstructorError:
             why = "a YAML tag it does not read (write the value plainly, or quote it)"
-        except ValueError:  # the standard tags' Python values: datetime's range checks
+        # The standard tags' Python values: datetime's range checks (ValueError); an explicit
+        # `!!bool`/`!!timestamp`/`!!int`/`!!float` on text not of its kind (KeyError quoting
+        # it, AttributeError, IndexError).
+        except (ValueError, LookupError, AttributeError):
             kind = node.tag.rpartition(":")[2]
             kind = "date or time YAML can read" if kind == "timestamp" else f"valid !!{kind}"
             why = f"not a {kind} (quote it to keep it as text)"

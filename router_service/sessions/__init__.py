@@ -27,21 +27,18 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     from router_service.sessions._protection import ThreadActions, ThreadProtection, thread_actions
     from router_service.sessions._sessions import ActiveMark, SessionState
 
-_IDENTITY = (
-    "caller_session_id",
-    "checked_session_id",
-    "client_document",
-    "client_scoped",
-    "named_session_id",
-    "opening_session",
-    "pin_session",
-    "session_id_for",
-    "session_key",
-    "stored_name",
-    "user_session_id",
-)
 _WHERE = {
-    **dict.fromkeys(_IDENTITY, "_identity"),
+    "caller_session_id": "_identity",
+    "checked_session_id": "_identity",
+    "client_document": "_identity",
+    "client_scoped": "_identity",
+    "named_session_id": "_identity",
+    "opening_session": "_identity",
+    "pin_session": "_identity",
+    "session_id_for": "_identity",
+    "session_key": "_identity",
+    "stored_name": "_identity",
+    "user_session_id": "_identity",
     "MAX_SESSION_ID_BYTES": "_identity",  # as `clients` names it: _identity imports it
     "LocalMarks": "_marks",
     "ThreadActions": "_protection",

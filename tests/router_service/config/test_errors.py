@@ -210,3 +210,40 @@ def test_a_tag_yaml_does_not_read_is_refused_at_its_line_never_quoted() -> None:
     message = _error(text)
     assert message.startswith("c.yaml:5: providers.alpha.keys[0]: a YAML tag it does not read")
     assert "SECRET" not in message
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        ("!!bool maybe-sk-bool-SECRET", "valid !!bool"),
+        ("!!bool ''", "valid !!bool"),
+        ("!!timestamp nope-sk-ts-SECRET", "date or time YAML can read"),
+        ("!!int ''", "valid !!int"),
+        ("!!int '-'", "valid !!int"),
+        ("!!float '_'", "valid !!float"),
+    ],
+)
+def test_a_standard_tag_on_a_value_it_cannot_make_is_refused_at_its_line(
+    value: str, kind: str
+) -> None:
+    """An explicit `!!bool`, `!!timestamp`, `!!int` or `!!float` YAML's own constructor cannot
+    make a value of raises KeyError (quoting the value), AttributeError or IndexError, not the
+    ValueError the impossible date does: a traceback, and a reload task ended for good."""
+    text = BASE.replace("base_url: http://127.0.0.1:18100/v1", f"base_url: {value}")
+    message = _error(text)
+    assert message.startswith(f"c.yaml:4: providers.alpha.base_url: not a {kind} (quote it")
+    assert "SECRET" not in message
+
+
+def test_a_file_nested_deeper_than_python_recurses_is_refused_by_check_config_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value nested thousands deep (`[[[…]]]`, a generator's runaway): YAML's composer
+    recursed into a RecursionError, a traceback here and, on SIGHUP, the end of the reload task
+    as any error but a ConfigError is."""
+    deep = tmp_path / "deep.yaml"
+    deep.write_text(BASE + "extra: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert main(["check-config", str(deep)]) == 2
+    err = capsys.readouterr().err
+    assert f"{deep}: invalid YAML: nested too deeply" in err
+    assert "Traceback" not in err and "sk-alpha" not in err

@@ -21,6 +21,8 @@ pytestmark = pytest.mark.timeout(60)
 CLIENT = {"name": "app", "key": "sk-app-1", "expires": "EXPIRES"}
 NO_SUCH_DAY = (b"EXPIRES", b"2026-02-30")
 NOT_UTF8 = (b"# switchboard\n", b"# r\xe9glages du routeur\n")
+# A standard tag its constructor cannot make a value of: a KeyError, not a ValueError.
+NO_SUCH_BOOL = (b"EXPIRES", b"!!bool someday")
 
 
 def _replace_bytes(router: RouterProcess, data: bytes) -> None:
@@ -29,7 +31,9 @@ def _replace_bytes(router: RouterProcess, data: bytes) -> None:
     os.replace(staged, router.config_path)
 
 
-@pytest.mark.parametrize("bad", [NO_SUCH_DAY, NOT_UTF8], ids=["no-such-day", "not-utf8"])
+@pytest.mark.parametrize(
+    "bad", [NO_SUCH_DAY, NOT_UTF8, NO_SUCH_BOOL], ids=["no-such-day", "not-utf8", "no-such-bool"]
+)
 async def test_a_file_yaml_cannot_read_through_fails_its_reload_and_the_next_is_taken(
     fake: FakeUpstream, tmp_path: Path, bad: tuple[bytes, bytes]
 ) -> None:
