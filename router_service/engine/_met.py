@@ -50,9 +50,10 @@ class Met:
     # cooling: perhaps for that), and whether any other met the walk (`_denied`).
     denied: list[Deployment] = field(default_factory=list)
     others: bool = False
-    # The last context-length failure; the deployments met (or held back) that never serve,
-    # every key refused the model (`_denied`, `_past_denied`): no wait of theirs is the caller's.
-    too_long: tuple[UpstreamFailure, Deployment] | None = None
+    # Each upstream failure but UNSUPPORTED_INPUT's, in order (`last` is what they say); the
+    # deployments met (or held back) that never serve, every key refused the model (`_denied`,
+    # `_past_denied`): neither a failure nor a wait of theirs is the caller's.
+    failures: tuple[tuple[UpstreamFailure, Deployment], ...] = ()  # (no list to make)
     gone: frozenset[str] = frozenset()
     # A blocked deployment's shortened retry its key's limits held back: where its queued walk
     # goes on (its refused tries are not sent again).
@@ -71,10 +72,9 @@ class Met:
             self.unsupported.append((failure, deployment))
             return
         if failure.outcome is Outcome.CONTEXT_TOO_LONG:
-            self.window_floor, self.too_long = deployment.context_window or 0, (failure, deployment)
-            if self.last is not None and (self.last[1].context_window or 0) > self.window_floor:
-                return  # a larger one's own failure (retryable) says more than "too long"
-        self.last = (failure, deployment)
+            self.window_floor = deployment.context_window or 0
+        self.failures += ((failure, deployment),)
+        self.last = _said(self.last, failure, deployment)
 
     def met(
         self,
@@ -118,7 +118,7 @@ class Met:
         caller's to change (INVALID_ARGUMENT, HTTP 400)."""
         if (denied := await self._denied(plan)) is not None:
             return denied
-        if self.too_long is not None:
+        if self.window_floor is not None or self.unsupported:
             await self._past_denied(plan)
         if self.last is not None:
             early = await self._larger_later(ctx, plan)
@@ -128,12 +128,12 @@ class Met:
             held_back = await serving_later(ctx, plan, self._able(plan))
             later = None if held_back is None else held_back.retry_after_s
             return AllCandidatesFailedError(failure, provider, later)
-        if self.refusals or not self.unsupported:
+        if (waits := self._waits()) or not self.unsupported:
             # A deployment held back (cooling, the session's) serves later: no "every key
             # disabled" then, and its end is in the retry hint with the keys'.
             held_back = await serving_later(ctx, plan, self._able(plan))
-            return await no_key_free(self._waits(), held_back, self.disabled)
-        able = self._able(plan)
+            return await no_key_free(waits or self.refusals, held_back, self.disabled)
+        able = [d for d in self._able(plan) if d.name not in self.gone]
         if able:  # the request is fine: when it may be served is in the held-back keys
             return await serving_later(ctx, plan, able) or await _keys_disabled(ctx, plan, able)
         # An upstream's own refusal first, when there is one: a call was made (`upstream_refused`).
@@ -171,16 +171,21 @@ class Met:
         """The refusals but those of the deployments that never serve (`gone`): their keys'
         set-aside for the model is no wait (a day's), nor a key free soon."""
         met = zip(self.refusals, self.refused_at, strict=True)
-        return [r for r, d in met if d.name not in self.gone] or self.refusals
+        return [r for r, d in met if d.name not in self.gone]
 
     async def _past_denied(self, plan: Plan) -> None:
-        """After a context-length failure, the deployments met or held back every key of which
-        was refused its model (MODEL_DENIED) never serve the request: neither their failure nor
-        their keys' day-long set-aside is the caller's answer, the too-long failure is. Read
-        from the pools only then (a failure's path)."""
-        self.gone = await _gone([*self.denied, *self._able(plan)])
-        if self.last is not None and self.last[1].name in self.gone:
-            self.last = self.too_long
+        """After a context-length failure, or beside deployments that cannot express the
+        request (UNSUPPORTED_INPUT), the deployments met or held back every key of which was
+        refused its model (MODEL_DENIED) never serve it: neither their failure nor their keys'
+        day-long set-aside is the caller's answer, what the others say is (a larger one's 503,
+        else the too-long failure; the caller's 400 or 413). Read from the pools only then (a
+        failure's path)."""
+        self.gone = gone = await _gone([*self.denied, *self._able(plan)])
+        if self.last is not None and self.last[1].name in gone:
+            self.last = None
+            for failure, deployment in self.failures:  # the too-long one's said, whatever
+                if deployment.name not in gone or failure.outcome is Outcome.CONTEXT_TOO_LONG:
+                    self.last = _said(self.last, failure, deployment)
 
     async def _larger_later(self, ctx: RequestContext, plan: Plan) -> SwitchboardError | None:
         """After a context-length failure, the refusal when a larger deployment was not asked
@@ -208,6 +213,19 @@ class Met:
         request."""
         held = self.withheld + [d for d in plan.held_back if d.name in plan.excluded]
         return [d for d in held if self.cannot is None or self.cannot(d) is None]
+
+
+def _said(
+    last: tuple[UpstreamFailure, Deployment] | None,
+    failure: UpstreamFailure,
+    deployment: Deployment,
+) -> tuple[UpstreamFailure, Deployment]:
+    """What the failures up to `failure` say: the latest, but a context-length failure after a
+    larger deployment's own failure (retryable), which says more than "too long"."""
+    larger = last is not None and (last[1].context_window or 0) > (deployment.context_window or 0)
+    if failure.outcome is Outcome.CONTEXT_TOO_LONG and last is not None and larger:
+        return last
+    return (failure, deployment)
 
 
 def _denied_error(deployments: Sequence[Deployment]) -> ModelDeniedError:

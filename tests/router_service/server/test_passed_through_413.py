@@ -18,6 +18,10 @@ from router_service.server._errors import error_details
 from tests.conformance.helpers import chat, params
 from tests.conformance.helpers import stream as stream_of
 from tests.conftest import StartRouter
+from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
+from tests.router_service.server.test_key_model_denied import DENIED
+
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
 
 
 @pytest.mark.parametrize(
@@ -111,3 +115,24 @@ async def test_a_body_over_every_deployments_limit_is_the_callers_413(
     assert details.upstream_error is not None
     assert details.upstream_error["code"] == "request_too_large"
     assert fake.state.count() == 2  # one call each: no other key asked
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+async def test_a_body_over_the_limit_beside_a_denied_deployment_is_the_callers_413(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str], stream: bool
+) -> None:
+    """Claude cannot take the body, every key of the backup was refused its model: the backup
+    never serves, so the caller's 413 (as without it), on the call that met the refusal and
+    every call after; not a 503 naming the refusal, then a 429 to come back in a day."""
+    router = await start_router({**claude_then_backup(fake), "state": state_section})
+    fake.state.set_scenario(Scenario(status=413), model="claude-x")
+    fake.state.set_scenario(Scenario(status=403, error_body=DENIED), model="m-backup")
+
+    for _ in range(2):  # the call that met the refusal, and one after (its key set aside)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await (stream_of(router, params("chain")) if stream else chat(router, params("chain")))
+        details = details_from_rpc_error(caught.value)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, details.message
+        assert (details.upstream_status, details.retry_after_s) == (413, None)
+    assert fake.state.count(model="m-backup") == 1
+    assert await router.leases_held() == 0

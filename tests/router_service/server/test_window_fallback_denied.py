@@ -44,3 +44,33 @@ async def test_too_long_for_the_small_one_with_the_large_one_denied_is_too_long(
         assert details.message == "maximum context length is 8000 tokens"
     assert fake.state.count(model="large") == 1
     assert fake.state.count(model="small") == 2
+    assert await router.leases_held() == 0
+
+
+@pytest.mark.parametrize("denied_last", [False, True], ids=["denied_middle", "denied_last"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["unary", "stream"])
+async def test_a_larger_ones_failure_stays_the_answer_beside_a_denied_one(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    state_section: dict[str, str],
+    streamed: bool,
+    denied_last: bool,
+) -> None:
+    """Too long for the small one, a larger one failed on its own (a 503, retryable) and the
+    largest was refused its model: the 503 is the caller's answer, whichever of the two larger
+    ones the strategy asked last (the denied one's refusal is passed over, not the 503)."""
+    config = {**small_then_large(fake.base_url), "state": state_section}
+    config["providers"]["gamma"] = {"base_url": fake.base_url, "keys": ["kg1"]}
+    mid = {"provider": "gamma", "model": "mid", "context_window": 32000}
+    config["models"]["chat"]["deployments"].insert(1 if denied_last else 2, mid)
+    router = await start_router(config)
+    fake.state.set_scenario(Scenario(status=400, error_body=TOO_LONG), model="small")
+    fake.state.set_scenario(Scenario.server_error(503), model="mid")
+    fake.state.set_scenario(Scenario(status=403, error_body=DENIED), model="large")
+
+    error = await refused(router, streamed, "chat")
+    details = details_from_rpc_error(error)
+    assert error.code() == grpc.StatusCode.UNAVAILABLE, details.message
+    assert (details.reason, details.provider) == ("UPSTREAM_ERROR", "gamma")
+    assert [fake.state.count(model=m) for m in ("small", "mid", "large")] == [1, 1, 1]
+    assert await router.leases_held() == 0
