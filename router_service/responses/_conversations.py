@@ -12,8 +12,8 @@ both keep theirs, and neither reads what the other is about to replace.
 
 None of the calls counts in rpm, so each is bounded here: what a client writes per period
 (`conversations.client_bytes` per `ttl_s`, ByteQuota: a conversation lives `ttl_s` from its
-creation, so a client holds at most twice that; deleting items, which frees room, is not
-counted), a conversation's size (`max_bytes`, which its
+creation; deleting items is not counted, each item deleted once, so a client holds under three
+times that), a conversation's size (`max_bytes`, which its
 recorded changes count towards too) and item count (`max_items`: checked against what was read
 before the change, so changes racing each other may pass it by one call's items); and a
 client's loads read a few at a time.
@@ -22,9 +22,10 @@ client's loads read a few at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from clients.switchboard.v1 import conversations_pb2 as cpb
 from clients.switchboard.v1 import router_service_pb2 as pb
@@ -73,7 +74,7 @@ class Conversations:
         self._loading: dict[str, asyncio.Semaphore] = {}
         # A client's deletes, read and written one at a time (here): deleting is not counted
         # at the quota, so two reading an item live at once must not both write it again.
-        self._deleting: dict[str, asyncio.Lock] = {}
+        self._deleting = _PerClient()
         self._quota = ByteQuota(
             store, clock, limit_bytes=config.client_bytes, period_s=config.ttl_s
         )
@@ -131,7 +132,7 @@ class Conversations:
         """Apply `request`'s change (metadata, items added, items deleted) in one append."""
         if not request.delete_item_ids:
             return await self._updated(client, request)
-        async with self._deleting.setdefault(client, asyncio.Lock()):
+        async with self._deleting.turn(client):
             return await self._updated(client, request)
 
     async def _updated(
@@ -252,3 +253,29 @@ def _quota_name(client: str) -> str:
 
 def _name(client: str, conversation_id: str) -> str:
     return client_document("conv", client, conversation_id)
+
+
+class _PerClient:
+    """One client's calls one at a time; a client's lock is kept only while a call holds or
+    waits for it (every client that ever deleted would otherwise keep one)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, client: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(client, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._locks[client] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            _, users = self._locks[client]
+            if users == 1:
+                del self._locks[client]
+            else:
+                self._locks[client] = (lock, users - 1)

@@ -306,3 +306,4 @@ async def test_deletes_of_one_item_racing_each_other_keep_it_once(
     name = client_document("conv", "a", made.conversation.id)
     record = kept_message(cpb.ConversationRecord, (await store.get_documents([name]))[0])
     assert record is not None and list(record.deleted_item_ids) == [first.id]
+    assert len(conversations._deleting) == 0  # no client's lock kept once its deletes ended
