@@ -16,9 +16,12 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.keys import fingerprint
+from tests.conformance.helpers import chat, params
+from tests.conformance.helpers import stream as stream_of
 from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
-from tests.router_service.server.test_key_model_denied import deny, refused
+from tests.router_service.server.test_key_model_denied import DENIED, deny, refused
+from tests.router_service.server.test_passed_through_413 import claude_then_backup
 from tests.router_service.server.test_routing import AS_SERVICE, with_route_client
 
 __all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
@@ -95,3 +98,28 @@ async def test_a_pick_beside_a_denied_pool_and_a_cooling_disabled_one_is_its_503
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await router.stub.PickRoute(pick, metadata=AS_SERVICE)
     said_disabled(caught.value)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+async def test_a_body_over_the_limit_beside_a_cooling_denied_deployment_is_the_callers_413(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str], stream: bool
+) -> None:
+    """Claude cannot take the body, the backup is held back (cooling) and every key of it was
+    refused its model: it never serves, so the caller's 413, not a 503 saying its keys are
+    disabled for invalid credentials or exhausted quota."""
+    router = await start_router({**claude_then_backup(fake), "state": state_section})
+    fake.state.set_scenario(Scenario.server_error(503, times=1), model="m-backup")
+    with pytest.raises(grpc.aio.AioRpcError):  # the backup cools
+        await chat(router, params("backup/m-backup"))
+    fake.state.set_scenario(Scenario(status=403, error_body=DENIED), model="m-backup")
+    with pytest.raises(grpc.aio.AioRpcError):  # asked by name while it cools: refused
+        await chat(router, params("backup/m-backup", text="tried while it cools"))
+    fake.state.set_scenario(Scenario(status=413), model="claude-x")
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await (stream_of(router, params("chain")) if stream else chat(router, params("chain")))
+    details = details_from_rpc_error(caught.value)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, details.message
+    assert (details.upstream_status, details.retry_after_s) == (413, None)
+    assert fake.state.count(model="m-backup") == 2
+    assert await router.leases_held() == 0
