@@ -44,7 +44,7 @@ from . import (
     _telemetry,
 )
 from ._body_deadline import BodyDeadline
-from ._cors import cors_middleware
+from ._cors import cors_middleware, refusal_cors
 from ._errors import install_error_handlers
 from ._health import RouterHealth
 from ._hot import HeadAsGet, HotRoutes
@@ -266,6 +266,7 @@ def uvicorn_config(
             settings.body_timeout_s,
             settings.max_head_bytes,
             settings.max_pipelined,
+            refusal_cors(settings),
         ),
         # uvicorn calls it as its protocol class; a function, so `websockets` loads on the first
         # WebSocket upgrade (`/v1/realtime`), not at start-up.
