@@ -44,7 +44,7 @@ from . import (
     _telemetry,
 )
 from ._body_deadline import BodyDeadline
-from ._cors import cors_middleware
+from ._cors import cors_middleware, refusal_cors
 from ._errors import install_error_handlers
 from ._health import RouterHealth
 from ._hot import HeadAsGet, HotRoutes
@@ -177,7 +177,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.edge = state
-    install_error_handlers(app)
+    install_error_handlers(app, _routes())
     for routes in _ROUTES:
         app.include_router(routes.router)
     _telemetry.instrument(app)  # when telemetry is configured: spans and metrics per request
@@ -194,8 +194,12 @@ def create_app(
 
 def _own_heads() -> list[BaseRoute]:
     """The edge's routes that take HEAD themselves (`HeadAsGet` leaves theirs to them)."""
-    routes = (route for module in _ROUTES for route in module.router.routes)
-    return [route for route in routes if "HEAD" in getattr(route, "methods", ())]
+    return [route for route in _routes() if "HEAD" in getattr(route, "methods", ())]
+
+
+def _routes() -> list[BaseRoute]:
+    """The routes of the edge's route modules."""
+    return [route for module in _ROUTES for route in module.router.routes]
 
 
 def _own_client(
@@ -262,6 +266,7 @@ def uvicorn_config(
             settings.body_timeout_s,
             settings.max_head_bytes,
             settings.max_pipelined,
+            refusal_cors(settings),
         ),
         # uvicorn calls it as its protocol class; a function, so `websockets` loads on the first
         # WebSocket upgrade (`/v1/realtime`), not at start-up.

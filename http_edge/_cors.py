@@ -3,7 +3,10 @@ page on a public origin may call an edge on a private network (Private Network A
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
+from collections.abc import Callable
+from typing import Any
+
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
@@ -12,7 +15,10 @@ from ._errors import error_body, error_response
 from ._headers import RATE_LIMIT_HEADERS, ROUTE_HEADERS
 from ._settings import EdgeSettings
 
-__all__ = ["cors_middleware"]
+__all__ = ["RefusalCors", "cors_middleware", "refusal_cors"]
+
+# The CORS headers of an answer to a request with these headers (`refusal_cors`).
+RefusalCors = Callable[[list[tuple[bytes, bytes]]], list[tuple[bytes, bytes]]]
 
 # Response headers a browser client may read.
 _EXPOSED_HEADERS = [
@@ -45,22 +51,57 @@ class _EdgeCORS(CORSMiddleware):
         message = f"{bytes(response.body).decode()}."
         return error_response(400, error_body(message, "invalid_request_error", "cors"), kept)
 
+    def answer_headers(
+        self, request_headers: list[tuple[bytes, bytes]]
+    ) -> list[tuple[bytes, bytes]]:
+        """The CORS headers Starlette's `send` gives an answer to a request with these headers,
+        for the answers the server writes outside the app (`_slow_clients`' refusals)."""
+        origin = Headers(raw=request_headers).get("origin")
+        headers = MutableHeaders(raw=[])
+        if origin is None:
+            return headers.raw
+        headers.update(self.simple_headers)
+        explicit = (
+            self.allow_credentials if self.allow_all_origins else self.is_allowed_origin(origin)
+        )
+        if explicit:
+            self.allow_explicit_origin(headers, origin)
+        else:
+            headers["Vary"] = ", ".join([*headers.getlist("Vary"), "Origin"])
+        return headers.raw
+
 
 def cors_middleware(settings: EdgeSettings) -> Middleware | None:
     """The CORS middleware for `settings.cors_origins`; None when it is empty (CORS off)."""
     if not settings.cors_origins:
         return None
-    return Middleware(
-        _EdgeCORS,
-        allow_origins=settings.cors_origins,
-        allow_credentials="*" not in settings.cors_origins,
-        allow_methods=["GET", "HEAD", "POST", "DELETE", "OPTIONS"],  # DELETE: the SDKs' deletes
-        allow_headers=["*"],
-        expose_headers=_EXPOSED_HEADERS,
+    return Middleware(_EdgeCORS, **_options(settings))
+
+
+def refusal_cors(settings: EdgeSettings) -> RefusalCors | None:
+    """The CORS headers of the middleware's answers, for the refusals the server writes itself
+    (`_slow_clients`: a head too large, past `max_connections`): without them a browser page
+    sees a network error, not the status. None when CORS is off."""
+    if not settings.cors_origins:
+        return None
+    return _EdgeCORS(_no_app, **_options(settings)).answer_headers
+
+
+async def _no_app(scope: Any, receive: Any, send: Any) -> None:
+    raise AssertionError("refusal_cors's middleware only computes headers")
+
+
+def _options(settings: EdgeSettings) -> dict[str, Any]:
+    return {
+        "allow_origins": settings.cors_origins,
+        "allow_credentials": "*" not in settings.cors_origins,
+        "allow_methods": ["GET", "HEAD", "POST", "DELETE", "OPTIONS"],  # DELETE: SDKs' deletes
+        "allow_headers": ["*"],
+        "expose_headers": _EXPOSED_HEADERS,
         # Chromium's Private Network Access: a page on a public origin (Kobold Lite's hosted
         # one) calling an edge on localhost or the LAN asks in its preflight; Starlette refuses
         # the whole preflight (400) unless allowed. Origins listed by name are the operator's
         # yes; `*` is not: it would let any public page drive an edge on a laptop or LAN (one
         # often without client keys, spending the operator's upstream keys).
-        allow_private_network="*" not in settings.cors_origins,
-    )
+        "allow_private_network": "*" not in settings.cors_origins,
+    }

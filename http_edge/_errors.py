@@ -27,8 +27,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,6 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
 
 from clients import (
     ErrorDetails,
@@ -286,17 +288,34 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _on_http_exception(request: Request, exc: Exception) -> Response:
+async def _on_http_exception(
+    request: Request, exc: Exception, routes: Sequence[BaseRoute] = ()
+) -> Response:
     assert isinstance(exc, HTTPException)
     where = f"{request.method} {shown_path(request.url.path)}"
+    headers = dict(exc.headers or {})
     if exc.status_code == 404:
         body = error_body(f"Unknown request URL: {where}", "invalid_request_error", "unknown_url")
     elif exc.status_code == 405:
         message = f"Method not allowed: {where}"
         body = error_body(message, "invalid_request_error", "method_not_allowed")
+        headers["Allow"] = _allowed(request, headers.get("Allow", ""), routes)
     else:
         body = error_body(str(exc.detail), _type_for_status(exc.status_code))
-    return _answer(request, exc.status_code, body, dict(exc.headers or {}))
+    return _answer(request, exc.status_code, body, headers)
+
+
+def _allowed(request: Request, allow: str, routes: Sequence[BaseRoute]) -> str:
+    """A 405's `Allow`: the methods of every route on its path (Starlette's `allow` names only
+    the first route's: `GET /v1/responses/{id}` and its `DELETE` are two), and HEAD wherever
+    GET is (`_hot.HeadAsGet` answers it)."""
+    methods = {method.strip() for method in allow.split(",") if method.strip()}
+    for route in routes:
+        if isinstance(route, Route) and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(route.methods or ())
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
@@ -328,10 +347,11 @@ async def response_for(request: Request, exc: Exception) -> Response:
     return await _on_unexpected(request, exc)
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Route every exception class the edge knows about to its OpenAI-shaped response."""
+def install_error_handlers(app: FastAPI, routes: Sequence[BaseRoute] = ()) -> None:
+    """Route every exception class the edge knows about to its OpenAI-shaped response;
+    `routes`, the app's, name the methods a 405's `Allow` lists."""
     for kind, handler in _ENDPOINT_ERRORS:
         app.add_exception_handler(kind, handler)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(HTTPException, _on_http_exception)
+    app.add_exception_handler(HTTPException, partial(_on_http_exception, routes=tuple(routes)))
     app.add_exception_handler(Exception, _on_unexpected)

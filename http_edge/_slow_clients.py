@@ -36,6 +36,7 @@ import httptools
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from ._cors import RefusalCors
 from ._errors import error_body
 from ._json import dumps
 from ._lean_connection import Pipeline, lean_event
@@ -81,6 +82,8 @@ class EdgeHttpProtocol(HttpToolsProtocol):
     max_connections: int | None = None
     max_head_bytes: int = MAX_HEAD_BYTES
     max_pipelined: int = MAX_PIPELINED
+    # The CORS headers of the refusals written here, as the app's answers have them.
+    cors: RefusalCors | None = None
     # Slots: uvicorn's protocol keeps ~30 attributes in its `__dict__`, about as many as CPython
     # shares between instances; two more there grew every connection's dict (~1.6 KiB an idle
     # stream by tracemalloc, benchmarks/README.md, "One process").
@@ -243,10 +246,16 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head.extend([name, b": ", value, b"\r\n"])
+        for name, value in self.cors_headers(self.headers or []):
+            head.extend([name, b": ", value, b"\r\n"])
         head.append(b"content-type: application/json\r\nx-request-id: %s\r\n" % fresh_request_id())
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(b"".join([*head, body]))
         self._linger()
+
+    def cors_headers(self, request_headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """The CORS headers of a refusal of a request with these headers (none if CORS is off)."""
+        return [] if self.cors is None else self.cors(request_headers)
 
     def linger_at_close(self) -> None:
         """The current request's answer ends the connection by lingering (`_linger`), not by
@@ -352,6 +361,7 @@ def edge_protocol(
     body_timeout_s: float = 30.0,
     max_head_bytes: int = MAX_HEAD_BYTES,
     max_pipelined: int = MAX_PIPELINED,
+    cors: RefusalCors | None = None,
 ) -> type[EdgeHttpProtocol]:
     """The protocol class for uvicorn's `http` setting, with these limits."""
     limits = {
@@ -360,6 +370,7 @@ def edge_protocol(
         "body_timeout_s": body_timeout_s,
         "max_head_bytes": max_head_bytes,
         "max_pipelined": max_pipelined,
+        "cors": staticmethod(cors) if cors is not None else None,
     }
     return type("EdgeHttpProtocol", (EdgeHttpProtocol,), limits)
 
@@ -374,7 +385,8 @@ _OVER_CAPACITY = dumps(
 
 
 async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
-    scope[CONNECTION].linger_at_close()  # a server's own key
+    connection = scope[CONNECTION]  # a server's own key
+    connection.linger_at_close()
     log.warning("edge.max_connections reached: a request refused with 503")
     headers = [
         (b"content-type", b"application/json"),
@@ -382,6 +394,7 @@ async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
         (b"retry-after", b"1"),
         (b"connection", b"close"),
         (b"x-request-id", request_id(scope)),
+        *connection.cors_headers(scope["headers"]),
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": _OVER_CAPACITY})

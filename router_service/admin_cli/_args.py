@@ -176,7 +176,9 @@ def _add_client_keys(command: argparse.ArgumentParser, common: argparse.Argument
     )
     issue.add_argument("client", metavar="CLIENT", help="auth.clients[].name")
     issue.add_argument("--label", help="who or what holds it (shown by list, audit lines)")
-    issue.add_argument("--ttl", type=float, metavar="S", help="seconds it lives (default: ever)")
+    issue.add_argument(
+        "--ttl", type=float, metavar="S", help="seconds it lives, at most 100 years (default: ever)"
+    )
     listed = actions.add_parser("list", help="the live issued keys, never a key", parents=[common])
     listed.add_argument("--client", metavar="CLIENT", help="only this client's")
     revoke = actions.add_parser(

@@ -49,12 +49,15 @@ class AdminServicer:
     async def GetServerInfo(
         self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetServerInfoResponse:
-        return server_info(self._record, self.runtime)
+        return await answered(context, self._server_info())
+
+    async def _server_info(self) -> pb.GetServerInfoResponse:
+        return server_info(self._record, self.runtime)  # behind the boundary as a coroutine
 
     async def ListClients(
         self, request: pb.ListClientsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListClientsResponse:
-        return await list_clients(self.runtime)
+        return await answered(context, list_clients(self.runtime))
 
     async def IssueClientKey(
         self, request: pb.IssueClientKeyRequest, context: grpc.aio.ServicerContext
@@ -156,6 +159,9 @@ class AdminServicer:
     async def GetRoutingStats(
         self, request: pb.GetRoutingStatsRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetRoutingStatsResponse:
+        return await answered(context, self._routing_stats())
+
+    async def _routing_stats(self) -> pb.GetRoutingStatsResponse:
         runtime = self.runtime
         planner = runtime.planner
         shown = planner.measured

@@ -30,6 +30,9 @@ __all__ = [
 
 _SERVICE = "/switchboard.v1.AdminService/"
 _MAX_LABEL = 200
+# The longest an issued key may live: a century (a key meant to outlive that is one never to
+# expire: ttl_s unset). Past it, an expiry is no date anyone means (1e300 s: no calendar's).
+_MAX_TTL_S = 100 * 365 * 86400.0
 
 
 async def issue_client_key(
@@ -41,8 +44,12 @@ async def issue_client_key(
     if len(request.label) > _MAX_LABEL:
         raise InvalidRequestError(f"label: at most {_MAX_LABEL} characters.", param="label")
     ttl_s = request.ttl_s if request.HasField("ttl_s") else None
-    if ttl_s is not None and not (math.isfinite(ttl_s) and ttl_s > 0):
-        raise InvalidRequestError("ttl_s must be a positive number of seconds.", param="ttl_s")
+    if ttl_s is not None and not (math.isfinite(ttl_s) and 0 < ttl_s <= _MAX_TTL_S):
+        raise InvalidRequestError(
+            f"ttl_s must be a positive number of seconds, at most {_MAX_TTL_S:.0f} (100 years);"
+            " unset: until revoked.",
+            param="ttl_s",
+        )
     secret, issued = await runtime.issued_keys.issue(request.client, request.label, ttl_s)
     audited_key_change(call, _SERVICE + "IssueClientKey", issued, "issued")
     return pb.IssueClientKeyResponse(key=secret, info=_info(issued, configured))

@@ -353,3 +353,19 @@ async def test_a_browser_page_reads_every_header_an_answer_carries(
     assert "x-switchboard-guardrails" in said and "x-switchboard-answer-guardrails" in said
     exposed = set(response.headers["access-control-expose-headers"].lower().split(", "))
     assert said | {"age"} <= exposed, said - exposed
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/v1/models", "GET, HEAD"),  # HEAD is answered as GET (`HeadAsGet`)
+        ("PUT", "/v1/responses/resp_1", "DELETE, GET, HEAD"),  # two routes on one path
+        ("GET", "/v1/chat/completions", "POST"),
+    ],
+)
+async def test_a_405_allows_every_method_the_path_answers(
+    http: httpx.AsyncClient, method: str, path: str, allow: str
+) -> None:
+    response = await http.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow

@@ -97,7 +97,9 @@ class IssueClientKeyRequest(_message.Message):
     label: _builtins.str
     """Who or what will hold it ("ci-deploy", "alice's laptop"), at most 200 characters."""
     ttl_s: _builtins.float
-    """Seconds it lives; unset: until revoked."""
+    """Seconds it lives, at most 3153600000 (100 years: more is INVALID_ARGUMENT); unset: until
+    revoked.
+    """
     def __init__(
         self,
         *,

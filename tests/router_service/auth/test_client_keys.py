@@ -211,3 +211,30 @@ async def test_a_removed_clients_issued_keys_are_refused_and_listed_as_orphaned(
 
     await router.server.reload(SwitchboardConfig.model_validate(both))  # the client is back
     assert await router.stub.Chat(chat(), metadata=bearer(issued.key))
+
+
+CENTURY_S = 100 * 365 * 86400.0
+
+
+@pytest.mark.parametrize(
+    "ttl_s", [1e300, 1e12, CENTURY_S + 1.0], ids=["1e300", "past-9999", "101y"]
+)
+async def test_a_ttl_past_a_century_is_refused_naming_the_field(
+    fake: FakeUpstream, start_router: StartRouter, ttl_s: float
+) -> None:
+    clock = ManualClock(START)
+    router = await start_router(
+        guarded_config(fake.base_url, ops(), client("app", OLD)), clock=clock
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await issue(router, "app", "forever-ish", ttl_s=ttl_s)
+
+    assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    details = details_from_rpc_error(caught.value)
+    assert [field for field, _ in details.field_violations] == ["ttl_s"]
+    listed = await router.admin.ListClientKeys(
+        admin_pb.ListClientKeysRequest(), metadata=bearer(OPS)
+    )
+    assert list(listed.keys) == []  # nothing issued
+    longest = await issue(router, "app", "a century", ttl_s=CENTURY_S)  # the bound itself: taken
+    assert longest.info.expires_unix == START + CENTURY_S
