@@ -3,9 +3,15 @@ caller gets when nothing answered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from router_service.engine._held_back import (
+    disabled_why,
+    keys_disabled,
+    only_held_back,
+    serving_later,
+)
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._truncation import Truncation
 from router_service.errors import (
@@ -20,7 +26,6 @@ from router_service.keys import (
     ModelDeniedError,
     Refusal,
     Unavailable,
-    disabled_by_hand,
 )
 from router_service.outcomes import Outcome
 from router_service.telemetry import record_refusal
@@ -128,14 +133,14 @@ class Met:
             held_back = await serving_later(ctx, plan, self._able(plan))
             later = None if held_back is None else held_back.retry_after_s
             return AllCandidatesFailedError(failure, provider, later)
-        if (waits := self._waits()) or not self.unsupported:
+        able = [d for d in self._able(plan) if d.name not in self.gone]
+        if (waits := self._waits()) or not (self.unsupported or (able and self.gone)):
             # A deployment held back (cooling, the session's) serves later: no "every key
             # disabled" then, and its end is in the retry hint with the keys'.
-            held_back = await serving_later(ctx, plan, self._able(plan))
+            held_back = await serving_later(ctx, plan, able)
             return await no_key_free(waits or self.refusals, held_back, self.disabled)
-        able = [d for d in self._able(plan) if d.name not in self.gone]
-        if able:  # the request is fine: when it may be served is in the held-back keys
-            return await serving_later(ctx, plan, able) or await _keys_disabled(ctx, plan, able)
+        if able:  # beside the gone ones or the inexpressible: when the held-back ones serve
+            return await only_held_back(ctx, plan, able)
         # An upstream's own refusal first, when there is one: a call was made (`upstream_refused`).
         answered = [(failure, d) for failure, d in self.unsupported if _answered(failure)]
         first, deployment = (answered or self.unsupported)[0]
@@ -158,14 +163,14 @@ class Met:
             self.others = True
 
     async def _denied(self, plan: Plan) -> ModelDeniedError | None:
-        """Every deployment met refused its model on every key (none held back); those that
-        did (`gone`) are no wait beside the others' refusals (`_waits`)."""
-        if self.others or self._able(plan) or not self.denied:
+        """Every deployment met, and each held back, refused its model on every key; those
+        that did (`gone`) are no wait beside the others' refusals (`_waits`) or the held-back
+        ones' (`_held_back`: every key disabled is their 503, not the denied keys' day)."""
+        if self.others or not self.denied:
             return None
-        self.gone = await _gone(self.denied)
-        if all(d.name in self.gone for d in self.denied):
-            return _denied_error(self.denied)
-        return None
+        every = [*self.denied, *self._able(plan)]
+        self.gone = await _gone(every)
+        return _denied_error(every) if all(d.name in self.gone for d in every) else None
 
     def _waits(self) -> list[Unavailable]:
         """The refusals but those of the deployments that never serve (`gone`): their keys'
@@ -204,7 +209,7 @@ class Met:
             return None
         held_back = await serving_later(ctx, plan, larger)
         if held_back is None and not refused:  # every key of each disabled
-            return await _keys_disabled(ctx, plan, larger)
+            return await keys_disabled(ctx, plan, larger)
         disabled = [d for refusal, d in refused if refusal.reason is Refusal.DISABLED]
         return await no_key_free([refusal for refusal, _ in refused], held_back, disabled)
 
@@ -250,77 +255,6 @@ async def _denied_everywhere(deployment: Deployment) -> bool:
     return unusable is not None and unusable.reason is Refusal.DENIED
 
 
-def held_back_could(
-    ctx: RequestContext,
-    plan: Plan,
-    able: list[Deployment],
-    usable_at: Mapping[str, float] | None = None,
-) -> NoCapacityError | None:
-    """The refusal when a deployment that was not asked (`able`) could take the request: it
-    may serve it later, so the request is not wrong. When: `usable_at` (the plan's)."""
-    if not able:
-        return None
-    at = plan.usable_at if usable_at is None else usable_at
-    usable = [at[d.name] for d in able if d.name in at]
-    return NoCapacityError(
-        _not_now(ctx, plan, able) + ".",
-        retry_after_s=max(0.0, min(usable) - ctx.clock.now()) if usable else None,
-    )
-
-
-def _not_now(ctx: RequestContext, plan: Plan, able: list[Deployment]) -> str:
-    reasons = ", ".join(f"{d.name} ({plan.excluded.get(d.name, 'cooldown')})" for d in able)
-    model = ctx.requested_model
-    return f"No deployment of `{model}` that takes this request may serve it now: {reasons}"
-
-
-async def _keys_disabled(
-    ctx: RequestContext, plan: Plan, able: list[Deployment]
-) -> NoUsableKeyError:
-    """Only held-back deployments could take the request, and every key of each is disabled:
-    the service's trouble (a probe or an operator brings one back), not a wait nor the
-    caller's to change."""
-    why = await _disabled(able)
-    return NoUsableKeyError(f"{_not_now(ctx, plan, able)}; every key of them is {why}.")
-
-
-async def _disabled(deployments: Sequence[Deployment]) -> str:
-    """Why every key of `deployments` is disabled, as recorded with each disable
-    (`disabled_by_hand`): an operator's last until enabled, the router's own end when a probe
-    passes. Read only for the caller's error, never on the walk."""
-    counts = [await disabled_by_hand(pool) for pool in dict.fromkeys(d.pool for d in deployments)]
-    by_hand, disabled = sum(c[0] for c in counts), sum(c[1] for c in counts)
-    enable = "`switchboard admin keys enable`"
-    if by_hand and by_hand == disabled:
-        return f"disabled by an operator: they serve again once enabled ({enable})"
-    probed = "they are probed and come back by themselves when they work"
-    if by_hand:
-        return (
-            f"disabled: some by an operator, until enabled ({enable}); "
-            f"the others for invalid credentials or exhausted quota: {probed}"
-        )
-    return f"disabled (invalid credentials or exhausted quota); {probed}"
-
-
-async def serving_later(
-    ctx: RequestContext, plan: Plan, able: list[Deployment]
-) -> NoCapacityError | None:
-    """`held_back_could` as a retry hint: only the deployments a key of which serves again by
-    itself (every key disabled: a probe, not the caller's patience, brings one back), usable
-    when their keys are too (a key's 429 asking for 60 s outlasts a 15 s cooldown)."""
-    now, keyed, usable_at = ctx.clock.now(), [], {}
-    for deployment in able:
-        unusable = await deployment.pool.unusable(deployment.upstream_model)
-        if unusable is not None and unusable.reason in (Refusal.DISABLED, Refusal.DENIED):
-            continue
-        keyed.append(deployment)
-        end = plan.usable_at.get(deployment.name)
-        if end is not None:
-            keys_in = 0.0 if unusable is None else unusable.retry_after_s or 0.0
-            usable_at[deployment.name] = max(end, now + keys_in)
-    return held_back_could(ctx, plan, keyed, usable_at)
-
-
 def _hint(refusal: Unavailable) -> float | None:
     """When to come back: a rate window says; a key at its in-flight limit, or a provider at its
     `max_sessions`, frees when some call using it ends (here or on another replica), which
@@ -339,7 +273,7 @@ async def no_key_free(
     deployment `held_back` from the walk (`serving_later`: cooling, the session's) too. Every
     key disabled: `disabled`, the deployments that said so, say whose disables they are."""
     if held_back is None and refusals and all(r.reason is Refusal.DISABLED for r in refusals):
-        why = await _disabled(disabled)
+        why = await disabled_why(disabled)
         return NoUsableKeyError(f"Every key of every candidate deployment is {why}.")
     hints = [hint for hint in map(_hint, refusals) if hint is not None]
     if held_back is not None and held_back.retry_after_s is not None:
@@ -367,12 +301,15 @@ async def none_leased(
     disabled (a 503), or when to come back."""
     held = [d for d in plan.held_back if d.name in plan.excluded and d.name not in exclude]
     asked = [d for d in plan.candidates if d.name not in exclude]  # each refused, in order
-    if not held and all(r.reason in _SET_ASIDE for r in refusals):
-        gone = await _gone(asked)  # their keys' set-aside is no wait
-        if all(d.name in gone for d in asked):
-            return _denied_error(asked)
+    if refusals and all(r.reason in _SET_ASIDE for r in refusals):
+        gone = await _gone([*asked, *held])  # their keys' set-aside is no wait
+        if all(d.name in gone for d in [*asked, *held]):
+            return _denied_error([*asked, *held])
         kept = [(r, d) for r, d in zip(refusals, asked, strict=True) if d.name not in gone]
         refusals, asked = [r for r, _ in kept], [d for _, d in kept]
+        held = [d for d in held if d.name not in gone]
+        if not refusals:  # only the held-back ones may serve: when, or every key disabled
+            return await only_held_back(ctx, plan, held)
     return await no_key_free(refusals, await serving_later(ctx, plan, held), asked)
 
 
