@@ -5,6 +5,8 @@ passed over for the others, and the keys serve their other models."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 
@@ -34,6 +36,19 @@ async def refused(router: RouterHandle, streamed: bool, model: str = "a") -> grp
         else:
             await router.stub.Chat(ask(model))
     return caught.value
+
+
+def denied_and_other(fake: FakeUpstream, state: dict[str, str]) -> dict[str, Any]:
+    deployments = [{"provider": "alpha", "model": "model-a"}, {"provider": "beta", "model": "b"}]
+    return {
+        "providers": {
+            "alpha": {"base_url": fake.base_url, "keys": ["k1"]},
+            "beta": {"base_url": fake.base_url, "keys": ["k2"]},
+        },
+        "models": {"a": {"deployments": deployments}},
+        "server": {"port": 0},
+        "state": state,
+    }
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["unary", "stream"])
@@ -112,16 +127,7 @@ async def test_a_denied_pool_beside_a_disabled_one_is_no_wait(
     """One deployment's keys all refused its model, the other's all disabled (their
     credentials refused): the caller hears the 503 of every key disabled, as without the
     first, not a 429 to come back in a day (the denied keys' set-aside read as a wait)."""
-    deployments = [{"provider": "alpha", "model": "model-a"}, {"provider": "beta", "model": "b"}]
-    config = {
-        "providers": {
-            "alpha": {"base_url": fake.base_url, "keys": ["k1"]},
-            "beta": {"base_url": fake.base_url, "keys": ["k2"]},
-        },
-        "models": {"a": {"deployments": deployments}},
-        "server": {"port": 0},
-        "state": state_section,
-    }
+    config = denied_and_other(fake, state_section)
     router = await start_router(config)
     deny(fake, "k1")
     bad_key = {"error": {"message": "Incorrect API key provided"}}
@@ -143,16 +149,7 @@ async def test_a_pick_beside_a_denied_pool_and_a_disabled_one_is_no_wait(
     """PickRoute's callers report one deployment's key refused the model, the other's refused
     its credentials: the next pick is every key disabled's 503, as a proxied call's, not a 429
     with a day's Retry-After."""
-    deployments = [{"provider": "alpha", "model": "model-a"}, {"provider": "beta", "model": "b"}]
-    config = {
-        "providers": {
-            "alpha": {"base_url": fake.base_url, "keys": ["k1"]},
-            "beta": {"base_url": fake.base_url, "keys": ["k2"]},
-        },
-        "models": {"a": {"deployments": deployments}},
-        "server": {"port": 0},
-        "state": state_section,
-    }
+    config = denied_and_other(fake, state_section)
     router = await start_router(with_route_client(config))
     pick = pb.PickRouteRequest(model="a")
     for outcome in (routing_pb2.OUTCOME_MODEL_DENIED, routing_pb2.OUTCOME_AUTH_INVALID):

@@ -5,8 +5,6 @@ back in a day (the denied keys' set-aside read as a wait)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 import pytest
 
@@ -20,7 +18,12 @@ from tests.conformance.helpers import chat, params
 from tests.conformance.helpers import stream as stream_of
 from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
-from tests.router_service.server.test_key_model_denied import DENIED, deny, refused
+from tests.router_service.server.test_key_model_denied import (
+    DENIED,
+    denied_and_other,
+    deny,
+    refused,
+)
 from tests.router_service.server.test_passed_through_413 import claude_then_backup
 from tests.router_service.server.test_routing import AS_SERVICE, with_route_client
 
@@ -32,19 +35,6 @@ DISABLED = (
     "); every key of them is disabled by an operator: they serve again once enabled "
     "(`switchboard admin keys enable`)."
 )
-
-
-def denied_and_other(fake: FakeUpstream, state: dict[str, str]) -> dict[str, Any]:
-    deployments = [{"provider": "alpha", "model": "model-a"}, {"provider": "beta", "model": "b"}]
-    return {
-        "providers": {
-            "alpha": {"base_url": fake.base_url, "keys": ["k1"]},
-            "beta": {"base_url": fake.base_url, "keys": ["k2"]},
-        },
-        "models": {"a": {"deployments": deployments}},
-        "server": {"port": 0},
-        "state": state,
-    }
 
 
 async def disable_beta(router: RouterHandle) -> None:
