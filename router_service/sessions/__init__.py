@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     )
     from router_service.sessions._marks import LocalMarks
     from router_service.sessions._protection import ThreadActions, ThreadProtection, thread_actions
+    from router_service.sessions._renames import Renames
     from router_service.sessions._sessions import ActiveMark, SessionState
 
 _WHERE = {
@@ -46,6 +47,7 @@ _WHERE = {
     "ThreadActions": "_protection",
     "ThreadProtection": "_protection",
     "thread_actions": "_protection",
+    "Renames": "_renames",
     "ActiveMark": "_sessions",
     "SessionState": "_sessions",
 }
@@ -57,6 +59,7 @@ __all__ = [
     "MAX_SESSION_ID_BYTES",
     "ActiveMark",
     "LocalMarks",
+    "Renames",
     "SessionState",
     "ThreadActions",
     "ThreadProtection",

@@ -237,7 +237,10 @@ class SessionState:
                 return _ANONYMOUS
             session = secrets.token_hex(_KEY_HEX_BYTES)  # fixed-length hex, as a session key
         group = f"active:{provider}"
-        shared = limit is not None
+        local = self._local
+        # Unlimited on the config this call began with, limited on the one a reload just put
+        # in force (`share`): counted where that limit counts.
+        shared = limit is not None or (local is not None and group in local.shared_groups)
         if limit is not None and provider in self._draining:
             limit = max(limit - await self._taken(session, provider), 0)
         store = self._store if shared else self._marks
@@ -285,7 +288,8 @@ class SessionState:
     async def share(self, providers: Sequence[str]) -> int:
         """Move the marks this replica keeps in memory on `providers` (a reload gave them a
         session limit: `provider-ban`) to the shared store, where the limit counts the
-        conversations they already serve. Returns how many moved."""
+        conversations they already serve; a call begun before and marked from now on (it
+        waited for a key slot) is marked there too (`enter`). Returns how many moved."""
         if self._local is None:  # they are in the store already
             return 0
         groups = [f"active:{provider}" for provider in providers]
