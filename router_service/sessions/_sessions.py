@@ -65,6 +65,7 @@ class SessionState:
         # sticky name -> (deployment, when this replica wrote it), the oldest write first
         self._written: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self.renames = Renames()
+        self._renamed = False  # whether `renames` holds any (read on every plan: a bool)
         # Renamed providers whose old names may still hold calls under way (`_taken`).
         self._draining: dict[str, tuple[str, ...]] = {}
 
@@ -73,6 +74,7 @@ class SessionState:
         and sticky choice under their old names hold under the new ones, and the calls under
         way under an old name count in the new name's `max_sessions` until they end."""
         self.renames = renames
+        self._renamed = bool(renames)
         self._draining = dict(renames.providers)
 
     @staticmethod
@@ -105,7 +107,7 @@ class SessionState:
         """The sticky deployment from the values of `sticky_names` (by its name now, when a
         reload renamed it)."""
         sticky = (values[0] or None) if values else None
-        if sticky and self.renames:
+        if sticky and self._renamed:
             return self.renames.current.get(sticky, sticky)
         return sticky
 
@@ -168,7 +170,7 @@ class SessionState:
         deployments' cooldowns, in one store call (one Redis round trip)."""
         if not session:
             return []
-        if self.renames:  # under their old names too (`excluded_by` reads the latest end)
+        if self._renamed:  # under their old names too (`excluded_by` reads the latest end)
             renames = self.renames
             providers = [n for p in providers for n in renames.provider_names(p)]
             deployments = [n for d in deployments for n in renames.deployment_names(d)]
@@ -182,7 +184,7 @@ class SessionState:
         ends, from the deadlines of `exclusion_names`."""
         if not until:  # no session: nothing is excluded
             return {}, {}
-        if self.renames:
+        if self._renamed:
             return self._renamed_exclusions(providers, deployments, until)
         n = len(providers)
         banned = {p: end for p, end in zip(providers, until[:n], strict=True) if end}
