@@ -98,7 +98,8 @@ async def carried_over(new: Runtime, old: Runtime) -> None:
         else:
             log.info("config reload: provider %s renamed %s: its keys' state kept", was, name)
     # Its conversations' bans, skips, sticky choices and places hold under the new names.
-    new.sessions.renamed(old.sessions.renames.after(new.renamed, renamed))
+    in_use = (new.config.providers.keys(), new.planner.deployments.keys())
+    new.sessions.renamed(old.sessions.renames.after(new.renamed, renamed, in_use=in_use))
     for name, was in new.renamed.items():  # no suspension from here until `new` serves
         old.pools[was].hand_over(new.pools[name])
 

@@ -43,13 +43,17 @@ def _config(fake: FakeUpstream, state: dict[str, Any], protection: str) -> dict[
 
 def _renamed(config: dict[str, Any]) -> SwitchboardConfig:
     """`config` with alpha called `renamed`, wherever it is named."""
+    return SwitchboardConfig.model_validate(_renamed_raw(config))
+
+
+def _renamed_raw(config: dict[str, Any]) -> dict[str, Any]:
     config = copy.deepcopy(config)
     config["providers"]["renamed"] = config["providers"].pop("alpha")
     for group in config["models"].values():
         for deployment in group["deployments"]:
             if deployment["provider"] == "alpha":
                 deployment["provider"] = "renamed"
-    return SwitchboardConfig.model_validate(config)
+    return config
 
 
 async def test_the_conversations_under_way_still_count_in_max_sessions(
@@ -136,3 +140,29 @@ async def _settled(router: RouterHandle, clock: ManualClock) -> None:
     """The failure's writes done, and its deployment's cooldown over."""
     await router.runtime.afterwork.drain()
     clock.advance(TRANSIENT_S + 1)
+
+
+async def test_a_new_provider_under_a_renamed_ones_old_name_is_its_own(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    # alpha renamed `renamed`, then a later reload adds another provider called alpha (other
+    # keys): a conversation stuck to the new alpha/model-a was sent to renamed/model-a.
+    clock = ManualClock()
+    config = _config(fake, state_section, "off")
+    router = await start_router(config, clock=clock)
+    await router.server.reload(_renamed(config))
+    again = _renamed_raw(config)
+    again["providers"]["alpha"] = {**config["providers"]["alpha"], "keys": ["sk-new-alpha"]}
+    again["models"]["beta-first"]["deployments"] = [
+        {"provider": "beta", "model": "model-b"},
+        {"provider": "alpha", "model": "model-a"},
+        {"provider": "renamed", "model": "model-a"},
+    ]
+    await router.server.reload(SwitchboardConfig.model_validate(again))
+    fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-b")
+    moved = await router.stub.Chat(ask(model="beta-first", session="s1"))
+    assert moved.route.deployment == "alpha/model-a"  # s1 sticks to the new alpha
+    await _settled(router, clock)
+
+    stuck = await router.stub.Chat(ask(model="beta-first", session="s1"))
+    assert stuck.route.deployment == "alpha/model-a"
