@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from router_service.clock import Clock
@@ -68,6 +68,16 @@ class SessionState:
         self._renamed = False  # whether `renames` holds any (read on every plan: a bool)
         # Renamed providers whose old names may still hold calls under way (`_taken`).
         self._draining: dict[str, tuple[str, ...]] = {}
+        # Once a reload renamed providers: the sessions of the runtime after it, and each
+        # renamed one's old name -> new (`succeeded`).
+        self._heir: tuple[SessionState, Mapping[str, str]] | None = None
+
+    def succeeded(self, heir: SessionState, renamed: Mapping[str, str]) -> None:
+        """A reload renamed providers (`renamed`: old name -> new) and `heir` serves them: a
+        call under way here that enters one from now on (a failover, a key slot waited for)
+        takes its place under the new name, where its `max_sessions` counts every conversation
+        (under the old name it counted the old name's only)."""
+        self._heir = (heir, renamed)
 
     def renamed(self, renames: Renames) -> None:
         """A reload renamed providers and deployments (`renames`): a conversation's bans, skips
@@ -234,6 +244,9 @@ class SessionState:
         `limit` other sessions. A request without a session (a PickRoute, an embedding without
         a `user`) is a conversation of its own where a limit counts them: else it took the
         provider's place uncounted, whatever its `max_sessions`."""
+        if self._heir is not None and provider in self._heir[1]:  # renamed since (`succeeded`)
+            heir, renamed = self._heir
+            return await heir.enter(session, renamed[provider], limit)
         if not session:
             if limit is None:
                 return _ANONYMOUS

@@ -6,6 +6,7 @@ on loopback, memory and Redis state)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -13,6 +14,7 @@ import grpc
 import pytest
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -85,6 +87,33 @@ async def test_the_conversations_under_way_still_count_in_max_sessions(
         return True
 
     await eventually(s2_served, what="s2 served once s1's call ended")
+
+
+async def test_a_call_under_way_that_fails_over_to_it_after_the_reload_counts_the_new_name(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    # s3's call began before the reload, on beta; failing there after it, it went on to
+    # alpha under its old name, where only the old name's conversations were counted: it was
+    # served beside s1, which the new name already served, over max_sessions.
+    config = _config(fake, state_section, "provider-ban")
+    router = await start_router(config)
+    fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-b")
+    fake.state.hold()
+    s3 = asyncio.ensure_future(router.stub.Chat(ask(model="beta-first", session="s3")))
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="s3 on beta")
+    await router.server.reload(_renamed(config))
+    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
+    first = ask(model="alpha-only", session="s1")
+    s1 = router.stub.ChatStream(pb.ChatStreamRequest(params=first.params, routing=first.routing))
+    served = asyncio.ensure_future(anext(aiter(s1)))  # s1's place is taken before its answer
+    await fake.state.wait_for(lambda: fake.state.held == 2, what="s1 on renamed")
+    fake.state.release()
+    await served
+
+    with pytest.raises(grpc.aio.AioRpcError):  # beta failed it and alpha is s1's
+        await s3
+    s1.cancel()
+    assert fake.state.count(model="model-a") == 1  # s1's call only
 
 
 @pytest.mark.parametrize("protection", ["provider-ban", "model-skip"])
