@@ -100,7 +100,7 @@ async def carried_over(new: Runtime, old: Runtime) -> None:
             log.info("config reload: provider %s renamed %s: its keys' state kept", was, name)
     # Its conversations' bans, skips, sticky choices and places hold under the new names.
     in_use = (new.config.providers.keys(), new.planner.deployments.keys())
-    new.sessions.renamed(old.sessions.renames.after(new.renamed, renamed, in_use=in_use))
+    new.sessions.renamed(old.sessions.live_renames().after(new.renamed, renamed, in_use=in_use))
     old.sessions.succeeded(new.sessions, {was: name for name, was in new.renamed.items()})
     for name, was in new.renamed.items():  # no suspension from here until `new` serves
         old.pools[was].hand_over(new.pools[name])

@@ -16,8 +16,10 @@ import pytest
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
-from router_service.config import SwitchboardConfig
+from router_service.config import SessionsConfig, SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.sessions import Renames, SessionState
+from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.helpers import eventually
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
@@ -195,3 +197,25 @@ async def test_a_new_provider_under_a_renamed_ones_old_name_is_its_own(
 
     stuck = await router.stub.Chat(ask(model="beta-first", session="s1"))
     assert stuck.route.deployment == "alpha/model-a"
+
+
+def test_the_old_names_are_read_no_more_once_what_they_kept_has_expired() -> None:
+    # Every plan read a renamed provider's bans and skips under its old names too, until a
+    # restart (3.5 -> 9.8 us of a plan's reading, and more names in its store read): what they
+    # kept is gone once sticky_ttl_s and thread_cooldown_s have passed since the reload.
+    clock = ManualClock()
+    config = SessionsConfig(sticky_ttl_s=60, thread_cooldown_s=30)
+    sessions = SessionState(MemoryStateStore(clock), clock, config)
+    renames = Renames().after({"renamed": "alpha"}, [("alpha/model-a", "renamed/model-a")])
+    sessions.renamed(renames)
+    args = ("s1", ["renamed"], ["renamed/model-a"])
+    assert len(sessions.exclusion_names(*args)) == 4  # under alpha's names too
+    clock.advance(59)
+    written = sessions.exclusion_names(*args)
+    assert sessions.excluded_by(*args[1:], [0.0, 9.0, 0.0, 0.0]) == ({"renamed": 9.0}, {})
+    clock.advance(1)
+    assert sessions.exclusion_names(*args) == ["sban:s1:renamed", "sskip:s1:renamed/model-a"]
+    # A plan that read them just before still reads what it read.
+    assert sessions.excluded_by(*args[1:], [0.0, 9.0, 0.0, 0.0]) == ({"renamed": 9.0}, {})
+    assert len(written) == 4
+    assert sessions.excluded_by(*args[1:], [0.0, 0.0]) == ({}, {})
