@@ -239,12 +239,11 @@ class SwitchboardConfig(_Strict):
             listed: dict[str, int] = {}
             for i, dep in enumerate(group.deployments):
                 if (first_at := listed.setdefault(dep.name, i)) != i:
-                    where = ("models", group_name, "deployments", i)
                     message = (
                         f"{dep.name} is listed twice in models.{group_name} "
                         f"(deployments[{first_at}] too): list it once"
                     )
-                    problems.append((where, message))
+                    problems.append((("models", group_name, "deployments", i), message))
                 if dep.provider not in self.providers:
                     where = ("models", group_name, "deployments", i, "provider")
                     problems.append((where, f"unknown provider {dep.provider!r}"))

@@ -26,20 +26,22 @@ pytestmark = pytest.mark.timeout(30)
 
 
 async def _chat(router: RouterHandle) -> str:
-    return (await router.stub.Chat(ask(session="s2"), metadata=AS_SERVICE)).route.deployment
+    response: pb.ChatResponse = await router.stub.Chat(ask(session="s2"), metadata=AS_SERVICE)
+    return response.route.deployment
 
 
 async def _stream(router: RouterHandle) -> str:
     chat = ask(session="s2")
     request = pb.ChatStreamRequest(params=chat.params, routing=chat.routing)
     stream = router.stub.ChatStream(request, metadata=AS_SERVICE)
-    deployments = [e.route.deployment async for e in stream if e.HasField("route")]
+    deployments: list[str] = [e.route.deployment async for e in stream if e.HasField("route")]
     return deployments[-1]
 
 
 async def _pick(router: RouterHandle) -> str:
     request = pb.PickRouteRequest(model="chat", routing=ask(session="s2").routing)
-    return (await router.stub.PickRoute(request, metadata=AS_SERVICE)).deployment
+    picked: pb.PickRouteResponse = await router.stub.PickRoute(request, metadata=AS_SERVICE)
+    return picked.deployment
 
 
 @pytest.mark.parametrize("call", [_chat, _stream, _pick], ids=["unary", "stream", "pick"])
