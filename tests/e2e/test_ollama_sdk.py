@@ -225,6 +225,22 @@ async def test_think_false_answers_no_thinking(
     assert "".join(p.response or "" for p in parts) == "Echo: why?" and parts[-1].done
 
 
+async def test_a_refusal_is_the_answers_content(
+    client: ollama.AsyncClient, fake: FakeUpstream
+) -> None:
+    """Structured outputs' refusal (an OpenAI model's `refusal`, content null) is what the
+    model said: Ollama has no other field for it, so it is the content (was an empty answer)."""
+    said = "I'm sorry, I cannot help with that."
+    fake.state.set_scenario(Scenario(content=said, refusal=True, times=2))
+    schema = {"type": "object", "properties": {"age": {"type": "integer"}}}
+    ask = [{"role": "user", "content": "x"}]
+    answer = await client.chat(model="chain", messages=ask, format=schema)
+    assert (answer.message.content, answer.done_reason) == (said, "stop")
+    stream = await client.generate(model="chain", prompt="x", format="json", stream=True)
+    parts = [part async for part in stream]
+    assert "".join(p.response or "" for p in parts) == said and parts[-1].done
+
+
 async def test_format_is_structured_output(client: ollama.AsyncClient, fake: FakeUpstream) -> None:
     schema = {"type": "object", "properties": {"age": {"type": "integer"}}}
     await client.chat(model="chain", messages=[{"role": "user", "content": "x"}], format=schema)

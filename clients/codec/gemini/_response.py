@@ -72,12 +72,14 @@ def call_part(call_id: str, name: str, arguments: str, signature: str) -> JsonOb
 
 def text_parts(message: Mapping[str, Any], thoughts: bool) -> list[JsonObject]:
     """A message's (or a delta's) reasoning, as a thought part when `thoughts` were asked for
-    (`includeThoughts`), and its text."""
+    (`includeThoughts`), and its text (or its refusal)."""
     parts: list[JsonObject] = []
     reasoning = message.get("reasoning_content")
     if thoughts and isinstance(reasoning, str) and reasoning:
         parts.append({"text": reasoning, "thought": True})
-    text = message.get("content")
+    # Structured outputs' `refusal` is what the model said instead of its content: Gemini has
+    # no other field for it.
+    text = message.get("content") or message.get("refusal")
     if isinstance(text, str) and text:
         parts.append({"text": text})
     return parts

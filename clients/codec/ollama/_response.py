@@ -25,6 +25,7 @@ __all__ = [
     "embeddings_to_ollama",
     "load_answer",
     "response_to_ollama",
+    "said",
     "tool_calls_to_ollama",
 ]
 
@@ -87,8 +88,14 @@ def tool_calls_to_ollama(calls: Any) -> list[JsonObject]:
     return out
 
 
+def said(message: Mapping[str, Any]) -> str:
+    """A message's (or a delta's) text: its content, or structured outputs' `refusal` (what the
+    model said instead; Ollama has no other field for it)."""
+    return str(message.get("content") or message.get("refusal") or "")
+
+
 def _message(message: Mapping[str, Any]) -> JsonObject:
-    out: JsonObject = {"role": "assistant", "content": str(message.get("content") or "")}
+    out: JsonObject = {"role": "assistant", "content": said(message)}
     reasoning = message.get("reasoning_content")
     if isinstance(reasoning, str) and reasoning:
         out["thinking"] = reasoning

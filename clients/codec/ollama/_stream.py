@@ -18,6 +18,7 @@ from clients.codec.ollama._response import (
     Timing,
     created_at,
     done_fields,
+    said,
     tool_calls_to_ollama,
 )
 
@@ -48,9 +49,9 @@ class StreamLines:
                 self._finish = choice["finish_reason"]
             delta = choice.get("delta") or {}
             self._pieces(delta.get("tool_calls") or ())
-            text, thinking = delta.get("content"), delta.get("reasoning_content")
+            text, thinking = said(delta), delta.get("reasoning_content")
             if text or thinking:
-                out.append(self._object(str(text or ""), thinking, now))
+                out.append(self._object(text, thinking, now))
         return out
 
     def finish(self, usage: Mapping[str, Any] | None, timing: Timing, now: float) -> JsonObject:
