@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec._said import said
 from clients.codec.gemini._tables import FINISH_REASON_BY_FINISH, thought_signature
 
 __all__ = [
@@ -77,10 +78,8 @@ def text_parts(message: Mapping[str, Any], thoughts: bool) -> list[JsonObject]:
     reasoning = message.get("reasoning_content")
     if thoughts and isinstance(reasoning, str) and reasoning:
         parts.append({"text": reasoning, "thought": True})
-    # Structured outputs' `refusal` is what the model said instead of its content: Gemini has
-    # no other field for it.
-    text = message.get("content") or message.get("refusal")
-    if isinstance(text, str) and text:
+    text = said(message)  # a refusal too: Gemini has no other field for it
+    if text:
         parts.append({"text": text})
     return parts
 

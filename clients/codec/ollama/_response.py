@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec._said import said
 from clients.codec.ollama._tables import DONE_REASONS
 
 __all__ = [
@@ -25,7 +26,6 @@ __all__ = [
     "embeddings_to_ollama",
     "load_answer",
     "response_to_ollama",
-    "said",
     "tool_calls_to_ollama",
 ]
 
@@ -86,12 +86,6 @@ def tool_calls_to_ollama(calls: Any) -> list[JsonObject]:
             }
         )
     return out
-
-
-def said(message: Mapping[str, Any]) -> str:
-    """A message's (or a delta's) text: its content, or structured outputs' `refusal` (what the
-    model said instead; Ollama has no other field for it)."""
-    return str(message.get("content") or message.get("refusal") or "")
 
 
 def _message(message: Mapping[str, Any]) -> JsonObject:

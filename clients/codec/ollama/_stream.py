@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from clients.codec._said import said
 from clients.codec._tool_pieces import StreamedCall
 from clients.codec.ollama._response import (
     Timing,
     created_at,
     done_fields,
-    said,
     tool_calls_to_ollama,
 )
 
