@@ -13,7 +13,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 
 SAID = "I'm sorry, I cannot help with that."
-ASK = [{"role": "user", "content": "x"}]
+ASK: list[anthropic.types.MessageParam] = [{"role": "user", "content": "x"}]
 
 
 @pytest.fixture
