@@ -1,4 +1,4 @@
-"""AdminService's read-only methods (GetServerInfo, ListClients, GetRoutingStats) behind the
+"""AdminService's read-only methods (GetServerInfo, ListClients, GetRoutingStats) and ListModels behind the
 servicer's error boundary, as its other methods are: a store that fails under them ends the
 call with its typed status (StoreUnavailableError: UNAVAILABLE, STATE_UNAVAILABLE), an
 unexpected error with INTERNAL and nothing of its words (they may hold a store URL's password)."""
@@ -13,6 +13,7 @@ import pytest
 
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as router_pb
 from router_service.clock import ManualClock
 from router_service.errors import StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream
@@ -83,3 +84,26 @@ async def test_a_failing_read_ends_the_call_with_its_typed_status(
     assert "hunter2" not in str(caught.value.details())
     store.failure = None
     assert await ASKS[method](router)  # and answers again once it does
+
+
+async def test_an_unexpected_error_in_list_models_is_internal_and_says_nothing_of_it(
+    fake: FakeUpstream, start_router: StartRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ListModels ran outside the boundary: grpc's own UNKNOWN, `Unexpected <class
+    'RuntimeError'>: ` and the error's words (a store URL's password) to the caller."""
+    from router_service.server import _router_servicer
+
+    router = await start_router(base_config(fake.base_url))
+    ask = lambda: router.stub.ListModels(router_pb.ListModelsRequest(), timeout=10)  # noqa: E731
+    assert (await ask()).models
+
+    def failing() -> None:
+        raise RuntimeError(SECRET)
+
+    monkeypatch.setattr(_router_servicer, "current_caller", failing)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await ask()
+
+    assert caught.value.code() is grpc.StatusCode.INTERNAL
+    assert details_from_rpc_error(caught.value).reason == "INTERNAL"
+    assert "hunter2" not in str(caught.value.details())
