@@ -1,7 +1,8 @@
-"""AdminService's read-only methods (GetServerInfo, ListClients, GetRoutingStats) and ListModels behind the
-servicer's error boundary, as its other methods are: a store that fails under them ends the
-call with its typed status (StoreUnavailableError: UNAVAILABLE, STATE_UNAVAILABLE), an
-unexpected error with INTERNAL and nothing of its words (they may hold a store URL's password)."""
+"""AdminService's read-only methods (GetServerInfo, ListClients, GetRoutingStats) and
+RouterService's ListModels behind the servicer's error boundary, as its other methods are: a
+store that fails under them ends the call with its typed status (StoreUnavailableError:
+UNAVAILABLE, STATE_UNAVAILABLE), an unexpected error with INTERNAL and nothing of its words
+(they may hold a store URL's password)."""
 
 from __future__ import annotations
 
