@@ -6,6 +6,8 @@ UNAVAILABLE, STATE_UNAVAILABLE), an unexpected error with INTERNAL and nothing o
 
 from __future__ import annotations
 
+import io
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -19,11 +21,13 @@ from router_service.clock import ManualClock
 from router_service.errors import StoreUnavailableError
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import MemoryStateStore
+from router_service.telemetry import JsonFormatter, Redactor
 from tests.conftest import RouterHandle, StartRouter, base_config
 
 pytestmark = pytest.mark.timeout(60)
 
 SECRET = "redis://:hunter2-admin-errors@10.0.0.9:6379"
+PROXY_PW = "pr0xy-Pass"
 
 
 class FailingReads(MemoryStateStore):
@@ -108,3 +112,28 @@ async def test_an_unexpected_error_in_list_models_is_internal_and_says_nothing_o
     assert caught.value.code() is grpc.StatusCode.INTERNAL
     assert details_from_rpc_error(caught.value).reason == "INTERNAL"
     assert "hunter2" not in str(caught.value.details())
+
+
+@pytest.mark.parametrize("method", ["GetServerInfo", "ListClients"])
+async def test_the_log_line_of_an_unexpected_error_never_holds_a_urls_password(
+    fake: FakeUpstream, start_router: StartRouter, method: str
+) -> None:
+    """`log.exception` writes the error's words and its traceback: a store URL's password the
+    redactor was not told of (a URL another than the configured one: a replica's, a proxy's)
+    went to the log as written; the log's formatter masks any URL's password."""
+    store = FailingReads(ManualClock())
+    router = await start_router(base_config(fake.base_url), store=store)
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(JsonFormatter(Redactor()))  # as configure_telemetry installs it
+    logging.getLogger().addHandler(handler)
+    store.failure = RuntimeError(f"Error connecting to {SECRET} (proxy socks5://ops:{PROXY_PW}@gw)")
+    try:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await ASKS[method](router)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+    assert "internal error in a RouterService handler" in written.getvalue()
+    assert "redis://:[redacted]@10.0.0.9:6379" in written.getvalue()  # where, not the password
+    assert "hunter2" not in written.getvalue() and PROXY_PW not in written.getvalue()
