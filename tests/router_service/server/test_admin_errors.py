@@ -99,7 +99,10 @@ async def test_an_unexpected_error_in_list_models_is_internal_and_says_nothing_o
     from router_service.server import _router_servicer
 
     router = await start_router(base_config(fake.base_url))
-    ask = lambda: router.stub.ListModels(router_pb.ListModelsRequest(), timeout=10)  # noqa: E731
+
+    async def ask() -> router_pb.ListModelsResponse:
+        return await router.stub.ListModels(router_pb.ListModelsRequest(), timeout=10)
+
     assert (await ask()).models
 
     def failing() -> None:
