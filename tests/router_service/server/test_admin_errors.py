@@ -101,7 +101,10 @@ async def test_an_unexpected_error_in_list_models_is_internal_and_says_nothing_o
     router = await start_router(base_config(fake.base_url))
 
     async def ask() -> router_pb.ListModelsResponse:
-        return await router.stub.ListModels(router_pb.ListModelsRequest(), timeout=10)
+        answer: router_pb.ListModelsResponse = await router.stub.ListModels(
+            router_pb.ListModelsRequest(), timeout=10
+        )
+        return answer
 
     assert (await ask()).models
 
