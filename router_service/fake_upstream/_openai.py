@@ -169,12 +169,27 @@ async def _chat(call: Call) -> web.StreamResponse:
         completion = R.chat_completion(answer)
         if sc.no_usage:
             del completion["usage"]
+        if sc.refusal:
+            for choice in completion["choices"]:
+                _refused(choice["message"])
         return await send_answer(call, call.dialect.completion(completion))
     options = body.get("stream_options")
     asked = isinstance(options, dict) and bool(options.get("include_usage"))
     include_usage = asked and not sc.no_usage
+    if sc.refusal:
+        chunks, content_count = R.stream_chunks(answer, include_usage)
+        for choice in (c for chunk in chunks for c in chunk["choices"]):
+            _refused(choice["delta"])
+        events = [*(R.sse(chunk) for chunk in chunks), R.DONE_EVENT]
+        return await run_stream(call, events, content_count)
     events, content_count = call.dialect.stream_events(answer, include_usage)
     return await run_stream(call, events, content_count)
+
+
+def _refused(message: dict[str, Any]) -> None:
+    """A message's (or a delta's) text as structured outputs' `refusal` (Scenario.refusal)."""
+    if message.get("content"):
+        message["refusal"], message["content"] = message["content"], None
 
 
 async def _embeddings(call: Call) -> web.StreamResponse:

@@ -123,6 +123,9 @@ class Scenario:
     # An OpenAI-dialect stream's chunks end with OpenAI's `"obfuscation"` padding (after the
     # `"usage": null` of a stream asked for usage), as OpenAI's own have since 2025.
     obfuscation: bool = False
+    # An OpenAI-dialect answer is structured outputs' refusal: its text (`content`, or the
+    # echo) is the message's `refusal`, streamed as `refusal` deltas, its content null.
+    refusal: bool = False
     # An OpenAI-dialect server older than `stream_options` (vLLM before 0.5, some proxies):
     # a request with it is a 400 naming it.
     refuses_stream_options: bool = False
