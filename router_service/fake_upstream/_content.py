@@ -29,6 +29,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import _responses
+
 JsonObject = dict[str, Any]
 
 # How many stop sequences OpenAI's chat completions and Gemini's generateContent take.
@@ -204,8 +206,8 @@ def _gemini_part(part: Any) -> str | None:
 
 def gemini_problem(body: JsonObject, vertex: bool = False) -> str | None:
     """Why Gemini would refuse the contents' parts, its stop sequences or (the Gemini API, not
-    `vertex`: HarmBlockMethod is Vertex AI's) a safety setting's `method`, or (Vertex AI) a
-    function call's or response's `id`, or None (google.rpc INVALID_ARGUMENT)."""
+    `vertex`: HarmBlockMethod is Vertex AI's) a safety setting's `method`, or None
+    (google.rpc INVALID_ARGUMENT). Both take a function call's and response's `id`."""
     for i, setting in enumerate(_objects(body.get("safetySettings"))):
         if not vertex and "method" in setting:
             return (
@@ -226,24 +228,6 @@ def gemini_problem(body: JsonObject, vertex: bool = False) -> str | None:
             problem = _gemini_part(part)
             if problem is not None:
                 return f"Invalid JSON payload received at 'contents[{i}].parts[{j}]': {problem}"
-            if vertex and (field := _vertex_unknown_id(part)) is not None:
-                return (
-                    'Invalid JSON payload received. Unknown name "id" at '
-                    f"'contents[{i}].parts[{j}].{field}': Cannot find field."
-                )
-    return None
-
-
-def _vertex_unknown_id(part: Any) -> str | None:
-    """The field of a part holding an `id`, which Vertex AI's v1 FunctionCall and
-    FunctionResponse do not have (the Gemini API's do), or None."""
-    for key, field in (
-        ("functionCall", "function_call"),
-        ("functionResponse", "function_response"),
-    ):
-        inner = part.get(key) if isinstance(part, dict) else None
-        if isinstance(inner, dict) and "id" in inner:
-            return field
     return None
 
 
@@ -257,3 +241,10 @@ def cohere_problem(body: JsonObject) -> str | None:
             if kind not in _COHERE_USER_PARTS:
                 return f"invalid request: messages[{i}].content[{j}]: unknown type {kind!r}"
     return None
+
+
+def said(body: dict[str, Any]) -> str:
+    """The text of a chat request's last user message ("" when it has none): what a scenario
+    rule's `text` picks a request by (one line of a batch of one model)."""
+    messages = body.get("messages")
+    return _responses.last_user_text(messages) if isinstance(messages, list) else ""

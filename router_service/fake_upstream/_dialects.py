@@ -297,8 +297,10 @@ class CohereDialect(_OwnWordsDialect):
         return {"models": listed, "next_page_token": None}
 
 
-# Workers AI codes per status (errors page); 10000 is the v4 API's authentication error. For
-# server errors, which have no documented code, the fake uses the HTTP status as the code.
+# Workers AI codes per status (errors page); 10000 is the v4 API's authentication error and 971
+# its rate limit (Workers AI's 429 3040 "Out of capacity" is its capacity, not a rate limit:
+# say it with `error_body`). For server errors, which have no documented code, the fake uses
+# the HTTP status as the code.
 _CLOUDFLARE_CODES = {
     400: (3003, "Bad input: request is missing headers or body"),
     401: (10000, "Authentication error"),
@@ -306,7 +308,7 @@ _CLOUDFLARE_CODES = {
     404: (3042, "The model name is invalid"),
     408: (3007, "Request timeout"),
     413: (3006, "Request is too large"),
-    429: (3040, "Capacity temporarily exceeded, please try again."),
+    429: (971, "Please wait and consider throttling your request speed"),
 }
 
 

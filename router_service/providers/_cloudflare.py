@@ -25,13 +25,17 @@ from clients.switchboard.v1 import media_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import media_unsupported
+from router_service.providers._classify import upstream_wait
 from router_service.providers._openai import OpenAIAdapter
 from router_service.providers._transport import JsonObject, root_error
 
 # Workers AI internal error code → the HTTP status it is documented with (errors page above);
-# 10000 is the v4 API's "Authentication error".
+# 10000 is the v4 API's "Authentication error", 971 its rate limit ("Please wait and consider
+# throttling your request speed", a 429: https://developers.cloudflare.com/fundamentals/api/
+# reference/limits/). 5005 is said as a 400, not its 405: the caller's method was right.
 _STATUS_BY_CODE = {
     10000: 401,
+    971: 429,
     3003: 400,
     3039: 400,
     5004: 400,
@@ -42,19 +46,37 @@ _STATUS_BY_CODE = {
     3041: 403,
     3042: 404,
     5019: 405,
-    5005: 405,
+    5005: 400,
     3007: 408,
     3008: 408,
     3006: 413,
     3036: 429,
     3040: 429,
 }
-# Codes about the deployment's model rather than the caller's body (a 400 / 404 would say it
-# was the caller's): 3042 "The model name is invalid" is its id, MODEL_DENIED (set aside for that
-# model); 5007 "No such model ${model} or task" may be the task (a caller embedding with a chat
-# group), so only this deployment's UNSUPPORTED_INPUT: a caller must not set a model aside for
-# everyone by asking it the wrong task. Either way the group's next deployment may serve.
-_MODEL_CODES = {3042: Outcome.MODEL_DENIED, 5007: Outcome.UNSUPPORTED_INPUT}
+# Codes whose outcome is not what their status says:
+# - 3040 "Out of capacity" ("No more data centers to forward the request to"; "Capacity
+#   temporarily exceeded" from a binding) is a 429 far below any rate limit: Workers AI's
+#   capacity for the model, not the key's pace. Every key would meet it: the deployment cools
+#   and the group's next answers (UPSTREAM_ERROR), as for a 503.
+# - 5007 "No such model ${model} or task", 3042 "The model name is invalid" and 5005 "The model
+#   does not support LoRa inference" are what this deployment cannot do (UNSUPPORTED_INPUT):
+#   the group's next deployment may serve. Not the caller's body alone (5007 may be the task: a
+#   caller embedding with a chat group; 5005 a LoRA adapter that another model takes), and not
+#   a key's: Workers AI's model ids are the same for every account (a private model refused an
+#   account is 3041 / 5018), so no key is set aside for the model, which no wait nor other key
+#   would serve, nor the model set aside for everyone by a caller asking it the wrong task.
+_OUTCOME_BY_CODE = {
+    3040: Outcome.UPSTREAM_ERROR,
+    3042: Outcome.UNSUPPORTED_INPUT,
+    5005: Outcome.UNSUPPORTED_INPUT,
+    5007: Outcome.UNSUPPORTED_INPUT,
+}
+# 3042 is said to the caller as OpenAI says a model it does not have (when no deployment of the
+# group answers): the deployment's model id is wrong, which the operator fixes.
+_MODEL_NOT_FOUND = (
+    "Cloudflare Workers AI has no such model (3042: {message}): the deployment's `model` is not "
+    "one of the provider's models."
+)
 
 
 def _envelope_error(data: Mapping[str, Any] | None) -> JsonObject | None:
@@ -102,17 +124,24 @@ class CloudflareAdapter(OpenAIAdapter):
         self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
     ) -> UpstreamFailure:
         code = error.get("code")
-        if status < 400 and isinstance(code, int):
+        code = code if isinstance(code, int) and not isinstance(code, bool) else None
+        if code is not None and (status < 400 or code == 5005):
             status = _STATUS_BY_CODE.get(code, status)
         failure = super()._failure(status, error, headers, sent)
-        outcome = _MODEL_CODES.get(code) if isinstance(code, int) else None
+        outcome = _OUTCOME_BY_CODE.get(code) if code is not None else None
         if outcome is None:
             return failure
+        said = failure.upstream_error
+        if code == 3042:
+            message = _MODEL_NOT_FOUND.format(message=error.get("message") or "invalid model")
+            said = {"message": message, "type": "invalid_request_error", "param": None}
+            said |= {"code": "model_not_found", "provider_error": dict(error)}
         return UpstreamFailure(
             outcome,
             failure.message,
             upstream_status=failure.upstream_status,
-            upstream_error=failure.upstream_error,
+            retry_after_s=upstream_wait(outcome, headers, self.clock),
+            upstream_error=said,
         )
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:

@@ -67,12 +67,12 @@ _GEMINI_MAJOR = re.compile(r"gemini-(\d+)")
 
 def request_body(body: Mapping[str, Any], model: str = "", *, vertex: bool = False) -> JsonObject:
     """A generateContent body for an OpenAI-dialect chat body (for `model`: the thinking budget
-    it takes; `vertex`: for Vertex AI, which alone takes a safety setting's `method`, and takes
-    no function call ids)."""
+    it takes; `vertex`: for Vertex AI, which alone takes a safety setting's `method`). Function
+    calls and their results keep their ids at both: Vertex AI's v1 FunctionCall and
+    FunctionResponse have an `id` as the Gemini API's do (google.cloud.aiplatform.v1, since
+    March 2025), so a result is matched to its call by id, not by order and name."""
     messages = body.get("messages") or []
     system, contents = _contents(messages, M.tool_names_by_id(messages), _nests_media(model))
-    if vertex:
-        _drop_call_ids(contents)
     out: JsonObject = {**M.passthrough(body), "contents": contents}
     own = callers_config(out)
     if body.get(GEMINI_ONLY) is not None:  # the Gemini entrance's labels, safetySettings…
@@ -98,18 +98,6 @@ def request_body(body: Mapping[str, Any], model: str = "", *, vertex: bool = Fal
         if tool_config is not None:
             out["toolConfig"] = tool_config
     return out
-
-
-def _drop_call_ids(contents: list[JsonObject]) -> None:
-    """Vertex AI's v1 FunctionCall and FunctionResponse have no `id` (the Gemini API's have):
-    it refuses the whole request for one ('Unknown name "id" at
-    \'contents[1].parts[0].function_call\''), so every conversation holding a tool call was a
-    400 there; a call and its result are matched in order, by name."""
-    for content in contents:
-        for part in content["parts"]:
-            for key in ("functionCall", "functionResponse"):
-                if key in part:
-                    part[key].pop("id", None)
 
 
 def _declaration(function: Mapping[str, Any]) -> JsonObject:

@@ -30,7 +30,7 @@ from router_service.clock import Clock
 from router_service.config import ResponsesConfig
 from router_service.errors import InvalidRequestError, ResponseExistsError, ResponseNotFoundError
 from router_service.responses._conversation_items import checked_object
-from router_service.sessions import client_document, client_scoped
+from router_service.sessions import client_document, client_scoped, session_digest
 from router_service.state import ByteQuota, PutResult, QuotaReading, StateStore, kept_message
 
 __all__ = [
@@ -93,6 +93,8 @@ class StoredResponses:
                 )
         if not self._config.store:
             return pb.StoreResponseResponse(stored=False, reason="disabled")
+        # Its session's name as a digest, whoever sent it: never a caller's id in clear.
+        response.session_id = session_digest(response.session_id)
         data = response.SerializeToString()
         ttl_s = self._config.store_ttl_s if ttl_s is None else ttl_s
         if len(data) > self._config.max_stored_bytes:
@@ -160,6 +162,8 @@ class StoredResponses:
             # The id inside guards against a (128-bit) hash collision with another's name.
             if response is None or response.id != response_id:
                 raise ResponseNotFoundError(response_id, param=param)
+            # One stored before names its session as the caller did: read as its digest.
+            response.session_id = session_digest(response.session_id)
             found.append(response)
         return found
 

@@ -74,25 +74,34 @@ async def carried_over(new: Runtime, old: Runtime) -> None:
     """What the store knows of the providers the reload renamed (`keys.take_over`), carried to
     their new names before `new` serves, and their old pools handed over to the new ones then
     (`KeyPool.hand_over`): their keys' disables and cooldowns, their deployments' cooldowns
-    (by upstream model and API), their slots and rate windows. Meanwhile `old` serves on the
+    (by upstream model and API), their slots and rate windows; what their conversations had
+    there holds under the new names (`SessionState.renamed`), where `old`'s calls under way
+    take their places from now on (`SessionState.succeeded`). Meanwhile `old` serves on the
     old names, so no call sees the renamed keys afresh (what calls on it write there after
     this read, until the hand-over, stays under the old names: a 429 met in that round trip).
     A store out of reach carries nothing: they start afresh."""
+    renamed = []  # (old deployment, new deployment) of the renamed providers
     for name, was in new.renamed.items():
         before = [d for d in old.planner.deployments.values() if d.provider == was]
-        moved = [
-            (d.cooldown_name, n.cooldown_name)
+        pairs = [
+            (d, n)
             for n in new.planner.deployments.values()
             if n.provider == name
             for d in before
             if (d.upstream_model, d.api) == (n.upstream_model, n.api)
         ]
+        renamed += [(d.name, n.name) for d, n in pairs]
+        moved = [(d.cooldown_name, n.cooldown_name) for d, n in pairs]
         try:
             await carry_renamed(new.pools[name], old.pools[was], moved)
         except StoreUnavailableError:
             log.warning("config reload: provider %s renamed %s: its keys start afresh", was, name)
         else:
             log.info("config reload: provider %s renamed %s: its keys' state kept", was, name)
+    # Its conversations' bans, skips, sticky choices and places hold under the new names.
+    in_use = (new.config.providers.keys(), new.planner.deployments.keys())
+    new.sessions.renamed(old.sessions.live_renames().after(new.renamed, renamed, in_use=in_use))
+    old.sessions.succeeded(new.sessions, {was: name for name, was in new.renamed.items()})
     for name, was in new.renamed.items():  # no suspension from here until `new` serves
         old.pools[was].hand_over(new.pools[name])
 

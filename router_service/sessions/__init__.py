@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         named_session_id,
         opening_session,
         pin_session,
+        session_digest,
         session_id_for,
         session_key,
         stored_name,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     )
     from router_service.sessions._marks import LocalMarks
     from router_service.sessions._protection import ThreadActions, ThreadProtection, thread_actions
+    from router_service.sessions._renames import Renames
     from router_service.sessions._sessions import ActiveMark, SessionState
 
 _WHERE = {
@@ -35,6 +37,7 @@ _WHERE = {
     "named_session_id": "_identity",
     "opening_session": "_identity",
     "pin_session": "_identity",
+    "session_digest": "_identity",
     "session_id_for": "_identity",
     "session_key": "_identity",
     "stored_name": "_identity",
@@ -44,6 +47,7 @@ _WHERE = {
     "ThreadActions": "_protection",
     "ThreadProtection": "_protection",
     "thread_actions": "_protection",
+    "Renames": "_renames",
     "ActiveMark": "_sessions",
     "SessionState": "_sessions",
 }
@@ -55,6 +59,7 @@ __all__ = [
     "MAX_SESSION_ID_BYTES",
     "ActiveMark",
     "LocalMarks",
+    "Renames",
     "SessionState",
     "ThreadActions",
     "ThreadProtection",
@@ -65,6 +70,7 @@ __all__ = [
     "named_session_id",
     "opening_session",
     "pin_session",
+    "session_digest",
     "session_id_for",
     "session_key",
     "stored_name",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 import orjson
 
@@ -12,6 +13,9 @@ from router_service.errors import InvalidRequestError
 
 # Hex digits of the SHA-256 a session's state is kept under: 128 bits, no collision in practice.
 _KEY_HEX = 32
+# What a session's digest (`session_digest`) begins with.
+_DIGEST = "sid-sha256:"
+_DIGEST_FORM = re.compile(f"{_DIGEST}[0-9a-f]{{{_KEY_HEX}}}")
 
 
 def checked_session_id(explicit: str, *, param: str = "routing.session_id") -> str:
@@ -121,12 +125,13 @@ def opening_session(routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatPa
 def stored_name(routing: routing_pb2.RoutingOptions, params: chat_pb2.ChatParams) -> str:
     """The name a stored conversation keeps (`StoredResponse.session_id`) for the turns that
     continue it (`previous_response_id`), which send its messages as stored, redacted: the
-    one its chat is named by as sent (`session_id_for`; a redacted opening's: `pin_session`),
-    so that two conversations a rule redacts alike stay two. "" when its own fields name it
+    digest (`session_digest`) of the one its chat is named by as sent (`session_id_for`; a
+    redacted opening's: `pin_session`), so that two conversations a rule redacts alike stay
+    two, and no caller's `x-session-id` is kept in clear. "" when its own fields name it
     (its later turns send them again) or its opening as stored does."""
     if routing.stored_conversation or caller_session_id(params):
         return ""
-    return session_id_for(routing.session_id, params)
+    return session_digest(session_id_for(routing.session_id, params))
 
 
 def pin_session(
@@ -151,7 +156,21 @@ def session_key(client: str, session: str) -> str:
     ("") stays "": nothing is kept for it."""
     if not session:
         return ""
-    return client_scoped(client, session)
+    return client_scoped(client, session_digest(session))
+
+
+def session_digest(session: str) -> str:
+    """The digest a session's name is known by (`sid-sha256:` and 32 hex digits of its
+    SHA-256): what a stored response keeps of it (`stored_name`), and what its key is made
+    of (`session_key`), so a turn naming its conversation by the digest is the session its
+    first turn named by the caller's id. A digest is its own ("": none)."""
+    if not session or _is_digest(session):
+        return session
+    return _DIGEST + hashlib.sha256(session.encode()).hexdigest()[:_KEY_HEX]
+
+
+def _is_digest(session: str) -> bool:
+    return session.startswith(_DIGEST) and _DIGEST_FORM.fullmatch(session) is not None
 
 
 def client_scoped(client: str, name: str) -> str:

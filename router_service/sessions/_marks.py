@@ -21,11 +21,15 @@ class LocalMarks:
         self.store = MemoryStateStore(clock)
         # A mark moved to the shared store -> its token there.
         self.moved: dict[MarkId, str] = {}
+        # The groups the last reload moved (`share`): a call that began before it marks there
+        # too, in the shared store (it was waiting for a key slot while they moved).
+        self.shared_groups: frozenset[str] = frozenset()
 
     async def share(self, shared: StateStore, groups: Iterable[str], ttl_s: float) -> int:
         """Copy the marks of `groups` into `shared` (unless copied already), where a session
         limit counts them; their calls leave both (`SessionState.leave`). Returns how many."""
         self._prune()
+        groups = self.shared_groups = frozenset(groups)
         copied = 0
         for group in groups:
             for session, token in self.store.tokens(group):

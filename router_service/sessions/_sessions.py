@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from router_service.clock import Clock
 from router_service.config import SessionsConfig
 from router_service.sessions._marks import LocalMarks
 from router_service.sessions._protection import ThreadActions
+from router_service.sessions._renames import Renames
 from router_service.state import StateStore, StoreUnavailableError
 
 
@@ -63,6 +64,47 @@ class SessionState:
         self._config = config
         # sticky name -> (deployment, when this replica wrote it), the oldest write first
         self._written: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self.renames = Renames()
+        self._renamed = False  # whether `renames` holds any (read on every plan: a bool)
+        self._renames_end = 0.0  # until when (monotonic) they are read (`renames_written`)
+        # Renamed providers whose old names may still hold calls under way (`_taken`).
+        self._draining: dict[str, tuple[str, ...]] = {}
+        # Once a reload renamed providers: the sessions of the runtime after it, and each
+        # renamed one's old name -> new (`succeeded`).
+        self._heir: tuple[SessionState, Mapping[str, str]] | None = None
+
+    def succeeded(self, heir: SessionState, renamed: Mapping[str, str]) -> None:
+        """A reload renamed providers (`renamed`: old name -> new) and `heir` serves them: a
+        call under way here that enters one from now on (a failover, a key slot waited for)
+        takes its place under the new name, where its `max_sessions` counts every conversation
+        (under the old name it counted the old name's only)."""
+        self._heir = (heir, renamed)
+
+    def renamed(self, renames: Renames) -> None:
+        """A reload renamed providers and deployments (`renames`): a conversation's bans, skips
+        and sticky choice under their old names hold under the new ones, and the calls under
+        way under an old name count in the new name's `max_sessions` until they end."""
+        self.renames = renames
+        self._draining = dict(renames.providers)
+        self.renames_written()
+
+    def renames_written(self) -> None:
+        """Renamed names were written (a reload, a call under way on the config before it):
+        their old names are read until what was written there has expired."""
+        window = max(self._config.sticky_ttl_s, self._config.thread_cooldown_s)
+        self._renames_end = self._clock.monotonic() + window
+        self._renamed = bool(self.renames)
+        if self._heir is not None:  # renamed again since: read there too
+            self._heir[0].renames_written()
+
+    def live_renames(self) -> Renames:
+        """`renames` while their old names are read, else none (what a successor chains)."""
+        return self.renames if self._reading_old_names() else Renames()
+
+    def _reading_old_names(self) -> bool:
+        if self._renamed and self._clock.monotonic() >= self._renames_end:
+            self._renamed = False  # what they kept has expired: read no more
+        return self._renamed
 
     @staticmethod
     def _sticky(session: str, model: str) -> str:
@@ -90,10 +132,13 @@ class SessionState:
         """The value `sticky` reads (the planner reads it with its deadlines, in one call)."""
         return [self._sticky(session, model)] if session else []
 
-    @staticmethod
-    def sticky_of(values: Sequence[str | None]) -> str | None:
-        """The sticky deployment from the values of `sticky_names`."""
-        return (values[0] or None) if values else None
+    def sticky_of(self, values: Sequence[str | None]) -> str | None:
+        """The sticky deployment from the values of `sticky_names` (by its name now, when a
+        reload renamed it)."""
+        sticky = (values[0] or None) if values else None
+        if sticky and self._renamed:
+            return self.renames.current.get(sticky, sticky)
+        return sticky
 
     def stuck(self, session: str, model: str, deployment: str, current: str | None) -> bool:
         """Whether `stick(session, model, deployment, current=current)` would write nothing: no
@@ -120,6 +165,8 @@ class SessionState:
             return
         name = self._sticky(session, model)
         await self._store.set_value(name, deployment, self._config.sticky_ttl_s)
+        if self._heir is not None:  # under a name a reload may have renamed since
+            self._heir[0].renames_written()
         now = self._clock.monotonic()
         self._written[name] = (deployment, now)
         self._written.move_to_end(name)
@@ -154,20 +201,40 @@ class SessionState:
         deployments' cooldowns, in one store call (one Redis round trip)."""
         if not session:
             return []
+        if self._renamed and self._reading_old_names():  # `excluded_by`: the latest end
+            renames = self.renames
+            providers = [n for p in providers for n in renames.provider_names(p)]
+            deployments = [n for d in deployments for n in renames.deployment_names(d)]
         names = [self._ban(session, p) for p in providers]
         return names + [self._skip(session, d) for d in deployments]
 
-    @staticmethod
     def excluded_by(
-        providers: Sequence[str], deployments: Sequence[str], until: Sequence[float]
+        self, providers: Sequence[str], deployments: Sequence[str], until: Sequence[float]
     ) -> tuple[dict[str, float], dict[str, float]]:
         """(banned providers, skipped deployments), each with the unix time its exclusion
         ends, from the deadlines of `exclusion_names`."""
         if not until:  # no session: nothing is excluded
             return {}, {}
         n = len(providers)
+        if len(until) != n + len(deployments):  # read under old names too
+            return self._renamed_exclusions(providers, deployments, until)
         banned = {p: end for p, end in zip(providers, until[:n], strict=True) if end}
         skipped = {d: end for d, end in zip(deployments, until[n:], strict=True) if end}
+        return banned, skipped
+
+    def _renamed_exclusions(
+        self, providers: Sequence[str], deployments: Sequence[str], until: Sequence[float]
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """`excluded_by` where each name was read under its old names too: the latest end."""
+        ends = iter(until)
+        banned: dict[str, float] = {}
+        for p in providers:
+            if end := max(next(ends) for _ in self.renames.provider_names(p)):
+                banned[p] = end
+        skipped: dict[str, float] = {}
+        for d in deployments:
+            if end := max(next(ends) for _ in self.renames.deployment_names(d)):
+                skipped[d] = end
         return banned, skipped
 
     async def apply(
@@ -176,6 +243,8 @@ class SessionState:
         """`actions` for `session`, whose call of `model` failed on `deployment`."""
         if not session:
             return
+        if self._heir is not None:  # under names a reload may have renamed since
+            self._heir[0].renames_written()
         until = self._clock.now() + self._config.thread_cooldown_s
         ttl = self._config.thread_cooldown_s
         # The deadline decides; the expiring group entry only lets operators list who is
@@ -198,15 +267,39 @@ class SessionState:
         `limit` other sessions. A request without a session (a PickRoute, an embedding without
         a `user`) is a conversation of its own where a limit counts them: else it took the
         provider's place uncounted, whatever its `max_sessions`."""
+        if self._heir is not None and provider in self._heir[1]:  # renamed since (`succeeded`)
+            heir, renamed = self._heir
+            return await heir.enter(session, renamed[provider], limit)
         if not session:
             if limit is None:
                 return _ANONYMOUS
             session = secrets.token_hex(_KEY_HEX_BYTES)  # fixed-length hex, as a session key
         group = f"active:{provider}"
-        shared = limit is not None
+        local = self._local
+        # Unlimited on the config this call began with, limited on the one a reload just put
+        # in force (`share`): counted where that limit counts.
+        shared = limit is not None or (local is not None and group in local.shared_groups)
+        if limit is not None and provider in self._draining:
+            limit = max(limit - await self._taken(session, provider), 0)
         store = self._store if shared else self._marks
         token = await store.enter(group, session, limit=limit, ttl_s=self._config.active_ttl_s)
         return ActiveMark(group, session, token, shared) if token is not None else None
+
+    async def _taken(self, session: str, provider: str) -> int:
+        """The places in renamed `provider`'s `max_sessions` that calls under way under its old
+        names hold (other conversations than `session`'s, not under the new name too). Once
+        none are left this is read no more (a replica not reloaded yet is as one with another
+        config: it counts the conversations of its own names)."""
+        elsewhere: set[str] = set()
+        for was in self._draining[provider]:
+            elsewhere |= (await self._store.members(f"active:{was}")).keys()
+        if not elsewhere:
+            del self._draining[provider]
+            return 0
+        elsewhere.discard(session)
+        if elsewhere:
+            elsewhere -= (await self._store.members(f"active:{provider}")).keys()
+        return len(elsewhere)
 
     @staticmethod
     def leaves_locally(mark: ActiveMark) -> bool:
@@ -233,7 +326,8 @@ class SessionState:
     async def share(self, providers: Sequence[str]) -> int:
         """Move the marks this replica keeps in memory on `providers` (a reload gave them a
         session limit: `provider-ban`) to the shared store, where the limit counts the
-        conversations they already serve. Returns how many moved."""
+        conversations they already serve; a call begun before and marked from now on (it
+        waited for a key slot) is marked there too (`enter`). Returns how many moved."""
         if self._local is None:  # they are in the store already
             return 0
         groups = [f"active:{provider}" for provider in providers]
@@ -268,16 +362,26 @@ class SessionState:
         return renewed
 
     async def active(self, provider: str) -> dict[str, int]:
-        found = await self._store.members(f"active:{provider}")
-        if self._local is not None:  # those moved to the store are counted there
-            for session, count in self._local.unmoved(f"active:{provider}").items():
+        found: dict[str, int] = {}
+        for name in self.renames.provider_names(provider):  # calls under way on an old name
+            group = f"active:{name}"
+            marks = [await self._store.members(group)]
+            if self._local is not None:  # those moved to the store are counted there
+                marks.append(self._local.unmoved(group))
+            for session, count in (item for found_in in marks for item in found_in.items()):
                 found[session] = found.get(session, 0) + count
         return found
 
     async def exclusions(self, provider: str) -> tuple[list[str], list[str]]:
         """(sessions banned from `provider`, "session deployment" skips on it), for operators."""
-        banned = await self._store.members(f"banned:{provider}")
-        skipped = await self._store.members(f"skipped:{provider}")
+        banned: set[str] = set()
+        skipped: set[str] = set()
+        current = self.renames.current
+        for name in self.renames.provider_names(provider):  # a ban under an old name holds
+            banned |= (await self._store.members(f"banned:{name}")).keys()
+            for skip in await self._store.members(f"skipped:{name}"):
+                session, _, deployment = skip.partition(" ")
+                skipped.add(f"{session} {current.get(deployment, deployment)}")
         return sorted(banned), sorted(skipped)
 
 

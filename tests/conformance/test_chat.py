@@ -132,9 +132,8 @@ async def test_tool_call_round_trip(
     seen = profile.read(record.body)
     assert seen.tool_calls == [("get_weather", {"city": "Paris"})]
     assert seen.tool_results == ["22 degrees"]
-    # Vertex AI's v1 function calls and responses have no id (refused): matched by name.
-    gemini_at_vertex = profile.kind == "vertex" and str(profile) != "vertex-anthropic"
-    assert seen.tool_refs == (["get_weather"] if gemini_at_vertex else [call_id])
+    # Every kind answers a tool's result by the call's id (Vertex AI v1 keeps functionResponse.id).
+    assert seen.tool_refs == [call_id]
 
 
 async def test_image_parts(router: RouterHandle, fake: FakeUpstream, profile: Profile) -> None:

@@ -1,7 +1,8 @@
-"""Workers AI's answers about the deployment's model id itself (5007 "No such model … or task",
-a 400; 3042 "The model name is invalid", a 404: https://developers.cloudflare.com/workers-ai/
-platform/errors/) are the deployment's configuration, not the caller's request: the group's
-next deployment answers, unary and streamed, as an HTTP error or wrapped in a 200."""
+"""Workers AI's answers about the deployment's model itself (5007 "No such model … or task",
+a 400; 3042 "The model name is invalid", a 404; 5005 "The model … does not support LoRa
+inference", a 405: https://developers.cloudflare.com/workers-ai/platform/errors/) are what this
+deployment cannot do, not the caller's request: the group's next deployment answers, unary and
+streamed, as an HTTP error or wrapped in a 200. None of them is a key's: no key is set aside."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from tests.e2e.test_reasoning_sdk import HELLO
 LLAMA = "@cf/meta/llama-3.1-8b-instruct"
 NO_SUCH_MODEL = (400, 5007, f"No such model {LLAMA} or task")
 INVALID_MODEL_ID = (404, 3042, "The model name is invalid")
+NO_LORA = (405, 5005, f"The model {LLAMA} does not support LoRa inference")
 
 
 @pytest.fixture
@@ -44,7 +46,9 @@ def scenario(status: int, code: int, message: str, wrapped: bool) -> Scenario:
 
 @pytest.mark.parametrize("wrapped", [False, True], ids=["http-error", "in-a-200"])
 @pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
-@pytest.mark.parametrize("refusal", [NO_SUCH_MODEL, INVALID_MODEL_ID], ids=["5007", "3042"])
+@pytest.mark.parametrize(
+    "refusal", [NO_SUCH_MODEL, INVALID_MODEL_ID, NO_LORA], ids=["5007", "3042", "5005"]
+)
 async def test_a_model_workers_ai_does_not_have_fails_over(
     sdk: openai.AsyncOpenAI,
     fake: FakeUpstream,
@@ -110,3 +114,45 @@ async def test_an_error_code_that_is_no_number_is_the_upstreams_error(
         await sdk.chat.completions.create(model="cf-only", messages=HELLO)
 
     assert raised.value.message.endswith(" - No such model")
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["http-error", "in-a-200"])
+@pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
+async def test_a_model_id_workers_ai_does_not_have_is_a_404_not_a_keys_denial(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, streaming: bool, wrapped: bool
+) -> None:
+    """3042 is the deployment's model id, which no key of any account has: the caller hears
+    404 `model_not_found` saying the deployment's model is wrong, not the 403 `model_denied`
+    that tells an operator to grant a key the model; the key is not set aside for it, so the
+    model serves again once the id is right (here: once Workers AI answers)."""
+    fake.state.set_scenario(scenario(*INVALID_MODEL_ID, wrapped), model=LLAMA)
+
+    with pytest.raises(openai.NotFoundError) as raised:
+        answer: Any = await sdk.chat.completions.create(
+            model="cf-only", messages=HELLO, stream=streaming
+        )
+        async for _ in answer:
+            pass
+
+    body: Any = raised.value.body
+    assert body["code"] == "model_not_found" and body["type"] == "invalid_request_error"
+    assert body["message"] == (
+        "Cloudflare Workers AI has no such model (3042: The model name is invalid): the "
+        "deployment's `model` is not one of the provider's models."
+    )
+    fake.state.remove_scenario(model=LLAMA)
+    served = await sdk.chat.completions.create(model="cf-only", messages=HELLO)
+    assert served.choices[0].message.content == "Echo: hello"
+
+
+async def test_lora_the_model_lacks_is_the_callers_400_when_no_deployment_has_it(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    fake.state.set_scenario(scenario(*NO_LORA, wrapped=False), model=LLAMA)
+
+    with pytest.raises(openai.BadRequestError) as raised:
+        await sdk.chat.completions.create(
+            model="cf-only", messages=HELLO, extra_body={"lora": "my-adapter"}
+        )
+
+    assert "does not support LoRa inference" in raised.value.message

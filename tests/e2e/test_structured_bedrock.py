@@ -13,7 +13,10 @@ import orjson
 import pytest
 
 from router_service.fake_upstream import FakeUpstream
-from tests.e2e.test_reasoning_sdk import HELLO, received, router  # noqa: F401
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.test_reasoning_sdk import HELLO, config, received
+
+NOVA = "amazon.nova-pro-v1:0"
 
 SCHEMA = {
     "type": "object",
@@ -56,3 +59,43 @@ async def test_an_openai_callers_response_format_reaches_converse(
     sent = text_format(fake)
     assert sent["structure"]["jsonSchema"]["name"] == "place"
     assert orjson.loads(sent["structure"]["jsonSchema"]["schema"]) == SCHEMA
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    with_group = config(fake)
+    nova_then_gpt = [{"provider": "br", "model": NOVA}, {"provider": "alpha", "model": "model-a"}]
+    with_group["models"]["nova-then-gpt"] = {"deployments": nova_then_gpt}
+    return await start_router(with_group)
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
+@pytest.mark.parametrize("model", ["br-nova", "br-claude"])
+async def test_json_mode_is_a_400_at_bedrock_not_dropped(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, streaming: bool
+) -> None:
+    """Converse's one format type is `json_schema`, whose objects must each say
+    `additionalProperties: false`: no schema lets any JSON object through, so JSON mode
+    cannot be said there, and answering unconstrained text would break a caller that parses
+    it. Nothing is sent; the caller hears a 400 naming `response_format`."""
+    with pytest.raises(openai.BadRequestError) as raised:
+        answer: Any = await sdk.chat.completions.create(
+            model=model, messages=HELLO, response_format={"type": "json_object"}, stream=streaming
+        )
+        async for _ in answer:
+            pass
+
+    assert raised.value.param == "response_format"
+    assert "json_object" in raised.value.message
+    assert fake.state.count() == 0
+
+
+async def test_json_mode_passes_a_bedrock_deployment_over(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="nova-then-gpt", messages=HELLO, response_format={"type": "json_object"}
+    )
+
+    assert raw.headers["x-switchboard-deployment"] == "alpha/model-a"
+    assert [c.model for c in fake.state.calls()] == ["model-a"]

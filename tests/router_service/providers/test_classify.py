@@ -192,14 +192,15 @@ TOO_LARGE_FOR_GROQ = {
         (401, {"id": "x", "message": "invalid api token"}, Outcome.AUTH_INVALID),
         (200, {"message": "invalid api token"}, Outcome.AUTH_INVALID),
         (402, {"message": "Please add or update your payment method."}, Outcome.QUOTA_EXHAUSTED),
-        # Cloudflare's envelope errors: v4 code 10000, Workers AI 3036 (free allocation spent).
+        # Cloudflare's envelope errors: v4 code 10000, its rate limit 971, Workers AI 3036 (free
+        # allocation spent).
         (200, {"code": 10000, "message": "Authentication error"}, Outcome.AUTH_INVALID),
         (
             429,
             {"code": 3036, "message": "You have used up your daily free allocation of 10,000"},
             Outcome.QUOTA_EXHAUSTED,
         ),
-        (429, {"code": 3040, "message": "Capacity temporarily exceeded"}, Outcome.RATE_LIMITED),
+        (429, {"code": 971, "message": "consider throttling your request"}, Outcome.RATE_LIMITED),
         # Anthropic, as stream `error` events (no status of their own) and as HTTP errors.
         (200, {"type": "overloaded_error", "message": "Overloaded"}, Outcome.UPSTREAM_ERROR),
         (200, {"type": "api_error", "message": "Internal server error"}, Outcome.UPSTREAM_ERROR),

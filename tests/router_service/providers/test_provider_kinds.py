@@ -123,7 +123,15 @@ def test_cloudflare_paths(cloudflare: CloudflareAdapter) -> None:
         ),
         (
             {"success": False, "errors": [{"code": 3040, "message": "Out of capacity"}]},
+            Outcome.UPSTREAM_ERROR,
+        ),
+        (
+            {"success": False, "errors": [{"code": 971, "message": "Please wait"}]},
             Outcome.RATE_LIMITED,
+        ),
+        (
+            {"success": False, "errors": [{"code": 5005, "message": "no LoRa inference"}]},
+            Outcome.UNSUPPORTED_INPUT,
         ),
         (
             {"success": False, "errors": [{"code": 5004, "message": "Invalid data type"}]},
@@ -135,7 +143,7 @@ def test_cloudflare_paths(cloudflare: CloudflareAdapter) -> None:
         ),
         (
             {"success": False, "errors": [{"code": 3042, "message": "Invalid model name"}]},
-            Outcome.MODEL_DENIED,
+            Outcome.UNSUPPORTED_INPUT,
         ),
         (
             {"success": False, "errors": [{"code": 3007, "message": "Request timeout"}]},

@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 import pytest
 
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.config import SessionsConfig, SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -111,3 +112,32 @@ async def test_a_mark_that_leaves_while_the_reload_moves_it_leaves_the_shared_st
     await sharing
     assert await shared.members("active:alpha") == {}
     assert await sessions.active("alpha") == {}
+
+
+async def test_a_call_waiting_for_a_key_during_the_reload_counts_too(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, str]
+) -> None:
+    # s3's call began before the reload and waited for alpha's one key slot: its mark, made
+    # once it had the slot, after the reload moved the others, stayed in the replica's memory,
+    # and s2 was served beside it, over max_sessions.
+    config = _config(fake, state_section, "model-skip")
+    config["providers"]["alpha"]["keys"] = [{"key": "sk-alpha-1", "max_in_flight": 1}]
+    router = await start_router(config)
+    s1 = await held_on_alpha(router, fake)  # holds the key's one slot
+    queued = ask(model="alpha-only", session="s3")
+    s3 = router.stub.ChatStream(pb.ChatStreamRequest(params=queued.params, routing=queued.routing))
+    waiting = asyncio.ensure_future(anext(aiter(s3)))
+
+    async def s3_waits() -> bool:
+        return router.runtime.pools["alpha"].waiting == 1
+
+    await eventually(s3_waits, what="s3 waiting for the key")
+    await router.server.reload(_validated(_config(fake, state_section, "provider-ban")))
+    s1.cancel()  # s3 takes the slot, on the config it began with
+    await waiting
+
+    with pytest.raises(grpc.aio.AioRpcError) as busy:
+        await router.stub.Chat(ask(model="alpha-only", session="s2"))
+    s3.cancel()
+    assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "max_sessions" in (busy.value.details() or "")
