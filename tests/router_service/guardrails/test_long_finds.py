@@ -216,3 +216,15 @@ def test_what_follows_a_long_key_is_released_once_its_block_ends(after: str) -> 
         for fed, out in _released_as_fed(text):
             if fed >= closed + 160 + 32:
                 assert out >= fed - closed - 160 - 32 - 32, (end, fed, out)
+
+
+async def test_a_quoted_begin_line_takes_no_prose_unary_or_streamed(
+    fake: FakeUpstream, router: Any
+) -> None:
+    expected = EXPLAINED.replace("-----BEGIN PRIVATE KEY-----", "[REDACTED:private_key]")
+    fake.state.set_scenario(Scenario(content=EXPLAINED))
+    unary = await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))
+    assert unary.completion.choices[0].message.text == expected
+    call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
+    events = [event async for event in call if event.WhichOneof("event") == "chunk"]
+    assert "".join(c.delta.text for event in events for c in event.chunk.choices) == expected
