@@ -126,7 +126,7 @@ def expect_base64(value: Any, path: str) -> str:
     data += "=" * (-len(data) % 4)
     try:
         binascii.a2b_base64(data, strict_mode=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or text that is not even ASCII
         raise InvalidRequestError(
             f"Invalid value for '{path}': not base64 data ({exc}).", param=path
         ) from None

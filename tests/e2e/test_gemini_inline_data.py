@@ -56,11 +56,14 @@ async def test_inline_data_that_is_not_base64_is_refused_by_name(
     refuses when it cannot: it is refused here, named, and never sent on (it was, for a
     deployment to refuse, or to read as it could)."""
     edge = await start_edge(router)
-    image = {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo!!not base64"}}
-    body = {"contents": [{"role": "user", "parts": [{"text": "what is it?"}, image]}]}
     headers = {"x-goog-api-key": "sk-caller"}
     async with httpx.AsyncClient(base_url=edge.base_url, timeout=10, headers=headers) as http:
-        for path in ("chain:generateContent", "chain:streamGenerateContent?alt=sse"):
+        for path, data in (
+            ("chain:generateContent", "iVBORw0KGgo!!not base64"),
+            ("chain:streamGenerateContent?alt=sse", "iVBORw0KGgo€"),  # not even ASCII
+        ):
+            image = {"inlineData": {"mimeType": "image/png", "data": data}}
+            body = {"contents": [{"role": "user", "parts": [{"text": "what is it?"}, image]}]}
             answer = await http.post(f"/v1beta/models/{path}", json=body)
             assert answer.status_code == 400, answer.text
             error = answer.json()["error"]

@@ -183,7 +183,7 @@ async def test_an_image_that_is_not_base64_is_refused_by_name(
     data`): refused here, named, never sent on (it was, when it began as a PNG's would)."""
     bad = "iVBORw0KGgo!!not base64"
     chat = {"model": "chain", "messages": [{"role": "user", "content": "x", "images": [bad]}]}
-    generate = {"model": "chain", "prompt": "x", "images": ["iVBORw0KGgo=", bad]}
+    generate = {"model": "chain", "prompt": "x", "images": ["iVBORw0KGgo=", "iVBORw0KGgo€"]}
     for path, body, where in (
         ("/api/chat", chat, "messages[0].images[0]"),
         ("/api/generate", generate, "images[1]"),
