@@ -182,6 +182,10 @@ class Planner:
         wait = cooled.get(chosen.name, 0.0) - self._clock.now()
         remaining = ctx.remaining()
         if wait > 0 and (wait < remaining if remaining is not None else not session):
+            if remaining is None and ctx.stream_slot is not None:
+                # Taken for `server.lease_ttl_s` (no deadline): it would lapse in a longer
+                # wait, and its client open one stream more. As long again after the wait.
+                await ctx.stream_slot.renew_stream_slot(wait + chosen.pool.lease_ttl_s)
             await self._clock.sleep(wait)
         plan.candidates.append(chosen)
         plan.forced = True
