@@ -39,8 +39,10 @@ _PATTERNS = re.compile(
 )
 # A URL's password (`redis://user:password@host`, `socks5://:password@gw`): an error's words
 # and tracebacks quote URLs, not only the configured ones the redactor was told of. The scheme,
-# user and host stay (where it failed); a JSON line's quotes and spaces end the search.
-_URL_PASSWORD = re.compile(r"(://[^\s/@:\"']*:)[^\s/@\"']+@")
+# user and host stay (where it failed); a JSON line's quotes and spaces end the search. The
+# userinfo ends at the authority's last `@`, as urllib, httpx and redis-py read it: a user that
+# is an e-mail address, or a password holding an `@` as typed, is no way around the mask.
+_URL_PASSWORD = re.compile(r"(://[^\s/:\"']*:)[^\s/\"']+@")
 _URL_MASK = rf"\1{MASK}@"
 # LogRecord attributes that are not `extra` fields.
 # A record's attributes that are not its own fields (`extra=`); uvicorn's `color_message` is its

@@ -215,3 +215,22 @@ def test_a_urls_password_is_masked_though_no_config_named_it(
 def test_a_url_without_a_password_is_left_as_it_is() -> None:
     text = "GET http://host:8080/v1/models@latest https://user@host socks5://gw:1080"
     assert Redactor()(text) == text
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        # A user that is an e-mail address: urllib, httpx and redis-py take the userinfo up to
+        # the last `@`, so the password is `hunter2-pw`.
+        ("socks5://ops@corp.example:hunter2-pw@gw:1080", "socks5://ops@corp.example:[redacted]@gw"),
+        # A password holding an `@` as typed: the whole of it, not what follows its first `@`.
+        ("redis://:hunter2@pw@10.0.0.9:6379/0", "redis://:[redacted]@10.0.0.9:6379/0"),
+    ],
+)
+@pytest.mark.parametrize("formatter", [JsonFormatter, TextFormatter])
+def test_a_urls_password_is_masked_whole_whatever_at_signs_its_userinfo_holds(
+    formatter: type[JsonFormatter], said: str, shown: str
+) -> None:
+    line = formatter(Redactor()).format(record("store failed: %s", said))
+    assert "hunter2" not in line and "-pw" not in line and "@pw" not in line
+    assert shown in line
