@@ -20,7 +20,7 @@ from router_service.providers import _anthropic_map as A
 from router_service.providers._anthropic_stream import StreamMapper
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._mapping import model_ids, unsupported
-from router_service.providers._media import json_mode, unsupported_in
+from router_service.providers._media import unsupported_in
 from router_service.providers._transport import (
     MAPPING_ERRORS,
     HttpAdapter,
@@ -104,9 +104,6 @@ class AnthropicAdapter(HttpAdapter):
         )
 
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
-        refused = json_mode(params, A.MESSAGES_API)
-        if refused is not None:
-            return refused
         return unsupported_in(params, lambda body: A.request_body(body, "", 1, stream=False))
 
     async def chat(self, call: ChatCall) -> chat_pb2.ChatCompletion:

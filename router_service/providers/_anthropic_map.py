@@ -110,12 +110,14 @@ def _structured(out: JsonObject, response_format: Any, model: str) -> None:
     """A `json_schema` response_format as Claude's structured outputs (`output_config.format`),
     beside what the caller's own `output_config` says; none to a Claude older than 4.5, which
     refuses it with a 400 (it answers unconstrained). JSON mode (`json_object`) is
-    `no_json_mode`'s, at every Claude."""
+    `no_json_mode`'s at every Claude, unless the caller wrote its own `output_config.format`."""
+    own = out.get("output_config")
     if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
-        raise M.no_json_mode(MESSAGES_API)
+        if not isinstance(own, dict) or "format" not in own:
+            raise M.no_json_mode(MESSAGES_API)
+        return
     structured = output_format(response_format)
     if structured is not None and takes_output_format(model):
-        own = out.get("output_config")
         out["output_config"] = {**(own if isinstance(own, dict) else {}), "format": structured}
 
 

@@ -23,12 +23,7 @@ from clients import chat_params_to_openai
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._mapping import (
-    caller_error,
-    no_json_mode,
-    split_data_url,
-    unsupported,
-)
+from router_service.providers._mapping import caller_error, split_data_url, unsupported
 from router_service.providers._media_types import media_type_of
 
 JsonObject = dict[str, Any]
@@ -115,9 +110,12 @@ def unsupported_in(
 ) -> UpstreamFailure | None:
     """What a provider cannot express in `params`: the UNSUPPORTED_INPUT failure its request
     mapping `build` raises, if any. The mapping itself is the judge, so the check and the call
-    cannot disagree; only requests with parts beyond text and images are mapped here (the rest
-    every native format takes), so an ordinary request pays one scan of its parts."""
-    if not carries_media(params):
+    cannot disagree; only requests with parts beyond text and images, or asking for JSON mode
+    (`response_format` `json_object`, which Claude and Converse have no word for:
+    `no_json_mode`), are mapped here (the rest every native format takes), so an ordinary
+    request pays one scan of its parts."""
+    json_mode = params.response_format.type == chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT
+    if not json_mode and not carries_media(params):
         return None
     try:
         build(chat_params_to_openai(params))
@@ -125,14 +123,6 @@ def unsupported_in(
         if failure.outcome is Outcome.UNSUPPORTED_INPUT:
             return failure
     return None  # another failure (malformed tool arguments…) is the call's to raise
-
-
-def json_mode(params: chat_pb2.ChatParams, api: str) -> UpstreamFailure | None:
-    """`no_json_mode(api)` when `params` ask for JSON mode, which `api` has no word for; asked
-    apart from `unsupported_in`, which maps only requests with parts beyond text and images."""
-    if params.response_format.type == chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT:
-        return no_json_mode(api)
-    return None
 
 
 def linked_image(params: chat_pb2.ChatParams, refusal: str) -> UpstreamFailure | None:

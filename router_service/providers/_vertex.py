@@ -62,7 +62,7 @@ from router_service.providers._embed_mapping import (
 from router_service.providers._gemini import GeminiAdapter
 from router_service.providers._google_auth import google_tokens
 from router_service.providers._mapping import unsupported
-from router_service.providers._media import json_mode, linked_image, unsupported_in
+from router_service.providers._media import linked_image, unsupported_in
 from router_service.providers._oauth import TokenAdapter
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, JsonObject, malformed
 
@@ -246,9 +246,9 @@ class VertexClaude(AnthropicAdapter):
         return {"anthropic_version": self.config.api_version or VERTEX_ANTHROPIC_VERSION, **body}
 
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
-        refused = json_mode(params, A.MESSAGES_API) or linked_image(params, _LINKED)
-        if refused is not None:
-            return refused
+        linked = linked_image(params, _LINKED)
+        if linked is not None:
+            return linked
         return unsupported_in(
             params, lambda body: _unlinked(A.request_body(body, "", 1, stream=False))
         )

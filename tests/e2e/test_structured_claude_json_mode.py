@@ -13,9 +13,15 @@ import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream
-from tests.e2e.test_reasoning_sdk import HELLO, router  # noqa: F401
+from tests.e2e.test_reasoning_sdk import HELLO, received, router  # noqa: F401
 
 JSON_MODE: Any = {"type": "json_object"}
+SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
@@ -49,3 +55,17 @@ async def test_json_mode_passes_a_claude_deployment_over(
         async for _ in answer:
             pass
     assert [c.model for c in fake.state.calls()] == ["model-a"]
+
+
+@pytest.mark.parametrize("model", ["sonnet", "vx-sonnet"])
+async def test_json_mode_beside_the_callers_own_output_format_sends_that(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    """A caller's own `output_config.format` (structured outputs, written for Claude) is sent
+    as written: JSON mode beside it is no reason to pass the deployment over."""
+    own = {"format": {"type": "json_schema", "schema": SCHEMA}}
+    await sdk.chat.completions.create(
+        model=model, messages=HELLO, response_format=JSON_MODE, extra_body={"output_config": own}
+    )
+
+    assert received(fake)["output_config"] == own
