@@ -1,12 +1,14 @@
-"""Secrets taken out of what an upstream said (UpstreamFailure.scrub)."""
+"""Secrets taken out of what an upstream said (UpstreamFailure.scrub), and out of the labels an
+operator gives issued keys (`secret_shaped`, `shown_label`)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["masking", "scrubbed"]
+__all__ = ["masking", "scrubbed", "secret_shaped", "shown_label"]
 
 _MASK = "[redacted]"
 # A key shown with its middle starred out: a key-like token around a run of asterisks (not the
@@ -34,3 +36,23 @@ def masking(secrets: Iterable[str]) -> Callable[[str], str]:
         return _MASKED_KEY.sub(_MASK, text) if "***" in text else text
 
     return clean
+
+
+def secret_shaped(text: str) -> bool:
+    """Whether `text` holds what the log's redactor masks whatever logged it (a key's shape, a
+    bearer token, an API-key header's value, a URL's password), or a key shown half-starred."""
+    return _redactor()(text) != text or masking(())(text) != text
+
+
+def shown_label(label: str) -> str:
+    """An issued key's label as shown (lists, the admin page, audit lines): a secret-shaped one
+    (pasted before IssueClientKey refused them) masked whole."""
+    return _MASK if secret_shaped(label) else label
+
+
+@functools.cache
+def _redactor() -> Callable[[str], str]:
+    # Imported on first use: the log's patterns, one definition of a secret's shape.
+    from router_service.telemetry._logging import Redactor
+
+    return Redactor()

@@ -20,14 +20,19 @@ let poller = 0;
 function takeTokenFromFragment() {
   const match = /(?:^|&)token=([^&]+)/.exec(location.hash.slice(1));
   if (match) {
+    // Out of the URL first: whatever fails below (storage refused) must not leave it there.
+    history.replaceState(null, "", location.pathname + location.search);
     let token = match[1];
     try {
       token = decodeURIComponent(token);
     } catch {
       // A lone "%" (a token pasted as is): taken as typed, not a dead page.
     }
-    sessionStorage.setItem(TOKEN_KEY, token);
-    history.replaceState(null, "", location.pathname + location.search);
+    try {
+      sessionStorage.setItem(TOKEN_KEY, token);
+    } catch {
+      // Storage refused (a policy, a full quota): the form asks for the token instead.
+    }
   }
   return Boolean(match);
 }

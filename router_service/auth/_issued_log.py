@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from router_service._masking import shown_label
 from router_service.state import DocumentLines, StateStore
 
 __all__ = [
@@ -123,7 +124,7 @@ class KeySet:
         key = IssuedKey(
             id=_text(event["id"]),
             client=_text(event["client"]),
-            label=_text(event["label"]),
+            label=shown_label(_text(event["label"])),  # one pasted before the check
             fingerprint="fp_" + event["sha256"][:12],
             created_unix=created,
             # Read as a number here: a line that holds anything else is left out (fold_line),

@@ -126,6 +126,10 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, source: str) -> str:
     return message
 
 
+_UNREAD_TAG = "a YAML tag it does not read (write the value plainly, or quote it)"
+_PLAIN_COLLECTIONS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+
+
 @dataclass
 class _Builder:
     """Plain data from the YAML node tree, with each value's line remembered (for errors),
@@ -139,6 +143,11 @@ class _Builder:
 
     def build(self, node: yaml.Node, loc: Location) -> Any:
         self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_COLLECTIONS:
+            # `!secret [...]`, `!include {...}`, `!!set`: read as if untagged, what the tag
+            # meant silently lost; a problem as a scalar's unknown tag is.
+            self.problems.append(f"{self.source}:{self.lines[loc]}: {dotted(loc)}: {_UNREAD_TAG}")
+            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, loc)
         if isinstance(node, yaml.SequenceNode):
@@ -154,7 +163,7 @@ class _Builder:
         try:
             return yaml.SafeLoader("").construct_object(node)
         except yaml.constructor.ConstructorError:
-            why = "a YAML tag it does not read (write the value plainly, or quote it)"
+            why = _UNREAD_TAG
         # The standard tags' Python values: datetime's range checks (ValueError); an explicit
         # `!!bool`/`!!timestamp`/`!!int`/`!!float` on text not of its kind (KeyError quoting
         # it, AttributeError, IndexError).

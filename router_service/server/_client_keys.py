@@ -10,6 +10,7 @@ import math
 import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
+from router_service._masking import secret_shaped
 from router_service.auth import IssuedKey
 from router_service.config import ClientKeyConfig
 from router_service.errors import (
@@ -43,6 +44,11 @@ async def issue_client_key(
         raise _no_such_client()
     if len(request.label) > _MAX_LABEL:
         raise InvalidRequestError(f"label: at most {_MAX_LABEL} characters.", param="label")
+    if secret_shaped(request.label):  # shown by lists, the admin page, audit lines: never echoed
+        raise InvalidRequestError(
+            "label: it looks like a key, a token or a password; say who holds the key instead.",
+            param="label",
+        )
     ttl_s = request.ttl_s if request.HasField("ttl_s") else None
     if ttl_s is not None and not (math.isfinite(ttl_s) and 0 < ttl_s <= _MAX_TTL_S):
         raise InvalidRequestError(

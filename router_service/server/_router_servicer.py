@@ -26,7 +26,7 @@ from router_service.server._calls import (
     validate_chat,
     validate_embed,
 )
-from router_service.server._errors import error_details
+from router_service.server._errors import answered, error_details
 from router_service.server._features import FeatureMethods
 from router_service.server._long_jobs import LongJobs
 from router_service.server._media import check_media
@@ -247,6 +247,9 @@ class RouterServicer(FeatureMethods, RouteMethods):
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
+        return await answered(context, self._list_models())
+
+    async def _list_models(self) -> pb.ListModelsResponse:
         planner = self.runtime.planner
         caller = current_caller()
 

@@ -120,6 +120,50 @@ async def test_a_token_pasted_into_the_open_pages_url_is_taken_and_leaves_it(
         assert (await shown(page, "live-text")).startswith("live · updated")
 
 
+ENTRIES = "navigation.entries().map((e) => e.url)"  # the tab's history, as Chromium keeps it
+LOADED = 'performance.getEntriesByType("resource").map((e) => e.name)'  # what the page asked for
+
+
+@pytest.mark.parametrize("pasted", [False, True], ids=["opened-with-it", "pasted-into-the-tab"])
+async def test_the_fragments_token_is_in_no_history_entry_nor_any_request(
+    edge: Edge, tmp_path: Path, pasted: bool
+) -> None:
+    """Back (or the tab's history) must not offer the URL with the token; nor may a request of
+    the page carry it (the edge's access lines, a Referer)."""
+    browser = chromium()
+    url = f"{edge.base_url}/admin" + ("" if pasted else f"#token={TOKEN}")
+    async with opened(browser, tmp_path / "profile", url) as page:
+        await page.run_virtual_time(500)
+        if pasted:
+            await page.evaluate(f'location.hash = "token={TOKEN}"')
+            await page.run_virtual_time(500)
+        entries = await page.evaluate(ENTRIES)
+        assert entries and all(entry == f"{edge.base_url}/admin" for entry in entries)
+        loaded = await page.evaluate(LOADED)
+        assert any(name.endswith("/admin/api/status") for name in loaded)
+        assert TOKEN not in str(loaded) and TOKEN not in await page.evaluate("location.href")
+        assert not await page.evaluate('document.getElementById("status").hidden')
+
+
+async def test_a_tab_that_cannot_store_the_token_still_takes_it_out_of_the_url(
+    edge: Edge, tmp_path: Path
+) -> None:
+    """Storage refused (a browser's policy, a full quota): `sessionStorage.setItem` throws, and
+    the token stayed in the URL and the tab's history, the line that removed it never reached.
+    The form asks for it instead."""
+    browser = chromium()
+    async with opened(browser, tmp_path / "profile", "about:blank") as page:
+        refuse = (
+            "Storage.prototype.setItem = () => {"
+            ' throw new DOMException("full", "QuotaExceededError"); };'
+        )
+        await page.send("Page.addScriptToEvaluateOnNewDocument", source=refuse)
+        await page.send("Page.navigate", url=f"{edge.base_url}/admin#token={TOKEN}")
+        await page.run_virtual_time(500)
+        assert await page.evaluate(ENTRIES) == [f"{edge.base_url}/admin"]
+        assert not await page.evaluate('document.getElementById("login").hidden')
+
+
 @contextlib.asynccontextmanager
 async def answering_once(edge: Edge) -> AsyncIterator[tuple[str, asyncio.Event]]:
     """The edge behind a front (a proxy, a host that froze): the status page's first poll

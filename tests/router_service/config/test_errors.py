@@ -247,3 +247,34 @@ def test_a_file_nested_deeper_than_python_recurses_is_refused_by_check_config_in
     err = capsys.readouterr().err
     assert f"{deep}: invalid YAML: nested too deeply" in err
     assert "Traceback" not in err and "sk-alpha" not in err
+
+
+@pytest.mark.parametrize(
+    "tagged",
+    [
+        "keys: !secret [sk-alpha-SECRET]",
+        "keys: !env\n      - sk-alpha-SECRET",
+        "keys: !!set {sk-alpha-SECRET}",
+        "keys: !!omap [{a: sk-alpha-SECRET}]",
+    ],
+)
+def test_a_tag_on_a_list_or_mapping_is_refused_at_its_line_never_quoted(tagged: str) -> None:
+    """A scalar's unknown tag was refused, a list's or a mapping's silently dropped: the value
+    read as if untagged (or `!!set` as a mapping), what the operator meant never said."""
+    message = _error(BASE.replace("keys: [sk-alpha]", tagged))
+    assert message.startswith("c.yaml:5: providers.alpha.keys: a YAML tag it does not read")
+    assert "SECRET" not in message
+
+
+def test_a_tag_on_a_section_is_refused_at_its_line() -> None:
+    message = _error(BASE.replace("auth: {open: true}", "auth: !include {open: true}"))
+    assert message == (
+        "c.yaml:9: auth: a YAML tag it does not read (write the value plainly, or quote it)"
+    )
+
+
+def test_the_standard_tags_of_a_list_and_a_mapping_are_read() -> None:
+    text = BASE.replace("keys: [sk-alpha]", "keys: !!seq [sk-alpha]").replace(
+        "auth: {open: true}", "auth: !!map {open: true}"
+    )
+    assert parse_config(text, source="c.yaml", env={}).auth.open

@@ -23,6 +23,9 @@ NO_SUCH_DAY = (b"EXPIRES", b"2026-02-30")
 NOT_UTF8 = (b"# switchboard\n", b"# r\xe9glages du routeur\n")
 # A standard tag its constructor cannot make a value of: a KeyError, not a ValueError.
 NO_SUCH_BOOL = (b"EXPIRES", b"!!bool someday")
+# A tag on a mapping (the client, without the expiry): it was dropped, the reload taking the
+# client as if untagged.
+TAGGED_MAP = (b"- expires: EXPIRES\n", b"- !secret\n")
 
 
 def _replace_bytes(router: RouterProcess, data: bytes) -> None:
@@ -32,7 +35,9 @@ def _replace_bytes(router: RouterProcess, data: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [NO_SUCH_DAY, NOT_UTF8, NO_SUCH_BOOL], ids=["no-such-day", "not-utf8", "no-such-bool"]
+    "bad",
+    [NO_SUCH_DAY, NOT_UTF8, NO_SUCH_BOOL, TAGGED_MAP],
+    ids=["no-such-day", "not-utf8", "no-such-bool", "tagged-map"],
 )
 async def test_a_file_yaml_cannot_read_through_fails_its_reload_and_the_next_is_taken(
     fake: FakeUpstream, tmp_path: Path, bad: tuple[bytes, bytes]

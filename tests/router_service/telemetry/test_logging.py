@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from router_service.auth import AuditEvent, audit
 from router_service.telemetry import JsonFormatter, Redactor
-from router_service.telemetry._logging import _PATTERNS, MASK, TextFormatter, component
+from router_service.telemetry._logging import (
+    _PATTERNS,
+    _URL_MASK,
+    _URL_PASSWORD,
+    MASK,
+    TextFormatter,
+    component,
+)
 from router_service.telemetry.testing import TelemetryCapture
 
 
@@ -176,11 +183,35 @@ _FRAGMENTS = st.sampled_from(
     [
         *("Bearer ", "bEaReR\t", "bearer", "sk-", "sk-ant-", "AIza", "x" * 20, "abc_DEF-123."),
         *(" ", "\n", "ek_", "api-key", "X-API-KEY: ", "'api-key': '", "openai-insecure-api-key."),
-        *(",", ":", "\\"),
+        *(",", ":", "\\", "://", "redis://", "@", "/", '"'),
     ]
 )
 
 
 @given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=12)), max_size=12).map("".join))
 def test_the_quick_check_never_skips_a_line_the_patterns_would_change(text: str) -> None:
-    assert Redactor()(text) == _PATTERNS.sub(MASK, text)
+    assert Redactor()(text) == _PATTERNS.sub(MASK, _URL_PASSWORD.sub(_URL_MASK, text))
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        ("redis://:hunter2-pw@10.0.0.9:6379/0", "redis://:[redacted]@10.0.0.9:6379/0"),
+        ("rediss://default:p%40ss-word@cache:6380", "rediss://default:[redacted]@cache:6380"),
+        ("via socks5://ops:hunter2-pw@gw:1080 failed", "via socks5://ops:[redacted]@gw:1080"),
+    ],
+)
+@pytest.mark.parametrize("formatter", [JsonFormatter, TextFormatter])
+def test_a_urls_password_is_masked_though_no_config_named_it(
+    formatter: type[JsonFormatter], said: str, shown: str
+) -> None:
+    """An error's words quote the URL it failed on: its password, the configured one's or
+    not (a replica's, a proxy's), never reaches a line; where it failed does."""
+    line = formatter(Redactor()).format(record("store failed: %s", said))
+    assert "hunter2" not in line and "p%40ss" not in line
+    assert shown in line
+
+
+def test_a_url_without_a_password_is_left_as_it_is() -> None:
+    text = "GET http://host:8080/v1/models@latest https://user@host socks5://gw:1080"
+    assert Redactor()(text) == text

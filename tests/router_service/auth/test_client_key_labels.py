@@ -1,0 +1,80 @@
+"""An issued key's label (`switchboard admin keys issue --label`) is shown wherever the key is:
+IssueClientKey's and ListClientKeys' answers, ListClients (the CLI, the edge's admin page), audit
+lines. A secret-shaped label (a key or a password the operator pasted there) is refused at issue,
+never echoed; one written to the store's log before that rule (or by an older replica) is
+shown as `[redacted]` everywhere."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import grpc
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import StartRouter
+from tests.http_edge.harness import Edge
+from tests.router_service.auth.helpers import bearer, client, guarded_config
+from tests.router_service.auth.test_client_keys import OLD, OPS, START, issue, ops, sdk_says
+
+pytestmark = pytest.mark.timeout(60)
+
+SECRET_SHAPED = [
+    "sk-live-0123456789abcdef",
+    "prod key sk-proj-abcdefghijklmnop",
+    "Bearer hunter2-token-xyz",
+    "redis://:hunter2-pw@cache:6379",
+    "AIzaSyA1234567890abcdefghijklmn",
+    "x-api-key: hunter2-key-value",
+]
+
+
+async def test_a_secret_shaped_label_is_refused_never_echoed(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router = await start_router(guarded_config(fake.base_url, ops(), client("app", OLD)))
+    for label in SECRET_SHAPED:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await issue(router, "app", label)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert details_from_rpc_error(caught.value).openai_param == "label"
+        said = str(caught.value.details()) + str(caught.value.debug_error_string())
+        assert "hunter2" not in said and "0123456789" not in said and "abcdefgh" not in said
+    listed = await router.admin.ListClientKeys(
+        admin_pb.ListClientKeysRequest(), metadata=bearer(OPS)
+    )
+    assert not listed.keys  # none issued
+    assert (await issue(router, "app", "ci-deploy (sk- keys rotate weekly)")).info.label
+
+
+async def test_a_secret_shaped_label_already_in_the_log_is_shown_masked(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Callable[..., Awaitable[Edge]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Written as an older router wrote it (no check at issue): the store's log keeps it for
+    ever, and each replica's mirror shows it masked."""
+    router = await start_router(
+        guarded_config(fake.base_url, ops(), client("app", OLD)), clock=ManualClock(START)
+    )
+    edge = await start_edge(router)
+    secret, _ = await router.runtime.issued_keys.issue("app", SECRET_SHAPED[3], None)
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    assert await sdk_says(edge, secret)
+
+    listed = await router.admin.ListClientKeys(
+        admin_pb.ListClientKeysRequest(), metadata=bearer(OPS)
+    )
+    clients = await router.admin.ListClients(admin_pb.ListClientsRequest(), metadata=bearer(OPS))
+    (app,) = [c for c in clients.clients if c.name == "app"]
+    assert [k.label for k in listed.keys] == ["[redacted]"]
+    assert [k.label for k in app.keys] == ["", "[redacted]"]
+    admitted = next(r.__dict__ for r in caplog.records if r.name == "switchboard.audit")
+    assert admitted["key_label"] == "[redacted]"
+    for shown in (str(listed), str(clients), caplog.text):
+        assert "hunter2" not in shown
