@@ -144,8 +144,9 @@ async def tags(request: Request) -> Response:
 async def show(request: Request) -> Response:
     state = edge_state(request)
     body = await read_json_object(request, state.settings.max_body_bytes)
-    # `name`: what Ollama's older clients send in `model`'s place.
-    named = {"model": body.get("model") or body.get("name")}
+    # `name`: what Ollama's older clients send in `model`'s place; neither: a missing model.
+    name = body.get("model") or body.get("name")
+    named = {} if name is None else {"model": name}
     model = await _model(request, parse_request(ollama.model_of, named))
     return JSONBytesResponse(ollama.show_model(model), headers={"cache-control": "private"})
 

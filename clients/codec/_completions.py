@@ -28,7 +28,7 @@ from typing import Any
 from clients.codec._json import expect_bool, expect_int, expect_str, fail_type, missing
 from clients.codec._request import MOST_TOP_LOGPROBS, chat_params_from_openai
 from clients.codec._response import chat_completion_to_openai, chunk_to_openai
-from clients.codec._responses_output import message_text
+from clients.codec._said import said
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
 
@@ -209,7 +209,7 @@ def completion_to_openai(
     for i, (prompt, body) in enumerate(zip(request.prompts, bodies, strict=True)):
         for choice in body["choices"]:
             message = choice.get("message") or {}
-            text = message_text(message.get("content"))
+            text = said(message)
             choices.append(
                 {
                     "text": prompt + text if request.echo else text,
@@ -248,7 +248,7 @@ class CompletionChunks:
         for choice in body["choices"]:
             index = choice["index"]
             delta = choice.get("delta") or {}
-            text = message_text(delta.get("content"))
+            text = said(delta)
             if index not in self._offsets and self._request.echo:
                 text = self._request.prompt + text
             offset = self._offsets.get(index, 0)

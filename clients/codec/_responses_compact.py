@@ -23,8 +23,9 @@ from clients.codec._response import chat_completion_to_openai
 from clients.codec._responses_compaction import encode_compaction
 from clients.codec._responses_custom import HOSTED_ITEMS, PRECEDES
 from clients.codec._responses_hosted import FOLLOWS, TEXT_AT, hosted_items_of
-from clients.codec._responses_output import ResponseIds, message_text, usage_to_responses
+from clients.codec._responses_output import ResponseIds, usage_to_responses
 from clients.codec._responses_request import History, responses_request_from_openai
+from clients.codec._said import message_text
 from clients.codec._tokens import estimate_prompt_tokens
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2

@@ -30,6 +30,7 @@ from clients.codec._responses_hosted import (
 from clients.codec._responses_include import output_logprobs, split_logprobs
 from clients.codec._responses_request import ResponsesRequest
 from clients.codec._responses_thinking import asks_encrypted, carrying, signed_blocks
+from clients.codec._said import message_text
 from clients.switchboard.v1 import chat_pb2
 
 _ITEM_PREFIXES = ("msg", "fc", "ctc", "rs")
@@ -180,15 +181,6 @@ def reasoning_text(delta_or_message: dict[str, Any]) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
-
-
-def message_text(content: Any) -> str:
-    """A chat message's ``content`` as one text: a string, or the text of its text parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
 
 
 def response_to_openai(

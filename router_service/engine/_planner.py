@@ -3,8 +3,8 @@
 Resolve the name (deployment | group | pool), order by the strategy, drop what this session has
 banned or skipped and what is on a global cooldown, put the session's sticky deployment first
 while it is still allowed. If cooldowns alone left nothing, wait for the soonest to end when the
-caller's deadline allows, else try it anyway rather than refuse; if the session's skips left
-nothing, try a skipped one; only its provider bans refuse.
+caller's deadline allows (no deadline does), else try it anyway rather than refuse; if the
+session's skips left nothing, try a skipped one; only its provider bans refuse.
 """
 
 from __future__ import annotations
@@ -162,7 +162,8 @@ class Planner:
         cooled: dict[str, float],
     ) -> None:
         """Nothing left to try: the deployment whose global cooldown ends first, once it ended
-        when the caller's deadline allows (else at once, rather than refuse), among the cooling
+        when the caller's deadline allows (none always does; else at once, rather than
+        refuse), among the cooling
         ones and the session's skipped ones (`_soonest_of`); a provider ban is a hard rule: the
         caller gets a typed error."""
         chosen = _soonest_of(plan, ordered, cooled)
@@ -170,7 +171,7 @@ class Planner:
             return
         wait = cooled.get(chosen.name, 0.0) - self._clock.now()
         remaining = ctx.remaining()
-        if wait > 0 and remaining is not None and wait < remaining:
+        if wait > 0 and (remaining is None or wait < remaining):  # no deadline: it allows
             await self._clock.sleep(wait)
         plan.candidates.append(chosen)
         plan.forced = True

@@ -186,15 +186,15 @@ class RealtimeSessions(StreamEnds):
         total_tokens: int,
         failure: UpstreamFailure | None,
     ) -> router_service_pb2.StreamError | None:
-        """Record how the session ended: a success (statistics, measured by its opening; the
-        key's tokens), or `failure` (reacted to as a failure after the commit; its error event
-        returned)."""
+        """Record how the session ended: a success (statistics, measured by its opening), or
+        `failure` (reacted to as a failure after the commit; its error event returned). The
+        key's tokens either way: the upstream used them before it dropped the session."""
         lease = upstream.lease
+        if total_tokens:
+            await lease.settle_tokens(total_tokens)
         if failure is not None:
             return await self._failed_midstream(ctx, deployment, lease, failure, upstream.opened_at)
         await self._runner.stats.record(deployment.health_name, True, upstream.opening_s)
-        if total_tokens:
-            await lease.settle_tokens(total_tokens)
         return None
 
 

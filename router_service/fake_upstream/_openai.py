@@ -15,7 +15,7 @@ from router_service.providers._responses_models import responses_only
 
 from . import _responses as R
 from ._audio_answers import speaks
-from ._content import openai_problem
+from ._content import openai_problem, said
 from ._dialects import OPENAI, Dialect, bearer, model_list_dialect
 from ._error_bodies import context_length_body
 from ._faults import (
@@ -88,7 +88,7 @@ async def handle(
         model = str(body.get("model") or "")
     if stream is None:
         stream = body.get("stream") is True
-    scenario = rt.state.scenarios.take(key, model) if parse_error is None else None
+    scenario = rt.state.scenarios.take(key, model, said(body)) if parse_error is None else None
     record = rt.state.begin_call(
         path=request.path,
         key=key,
@@ -169,12 +169,27 @@ async def _chat(call: Call) -> web.StreamResponse:
         completion = R.chat_completion(answer)
         if sc.no_usage:
             del completion["usage"]
+        if sc.refusal:
+            for choice in completion["choices"]:
+                _refused(choice["message"])
         return await send_answer(call, call.dialect.completion(completion))
     options = body.get("stream_options")
     asked = isinstance(options, dict) and bool(options.get("include_usage"))
     include_usage = asked and not sc.no_usage
+    if sc.refusal:
+        chunks, content_count = R.stream_chunks(answer, include_usage)
+        for choice in (c for chunk in chunks for c in chunk["choices"]):
+            _refused(choice["delta"])
+        events = [*(R.sse(chunk) for chunk in chunks), R.DONE_EVENT]
+        return await run_stream(call, events, content_count)
     events, content_count = call.dialect.stream_events(answer, include_usage)
     return await run_stream(call, events, content_count)
+
+
+def _refused(message: dict[str, Any]) -> None:
+    """A message's (or a delta's) text as structured outputs' `refusal` (Scenario.refusal)."""
+    if message.get("content"):
+        message["refusal"], message["content"] = message["content"], None
 
 
 async def _embeddings(call: Call) -> web.StreamResponse:

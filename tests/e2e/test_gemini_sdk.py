@@ -151,6 +151,21 @@ async def test_a_function_call_round_trip(
         assert schema == {"type": "object", "properties": {"city": {"type": "string"}}}
 
 
+async def test_a_refusal_is_the_answers_text(gemini: genai.Client, fake: FakeUpstream) -> None:
+    """Structured outputs' refusal (an OpenAI model's `refusal`, content null) is what the
+    model said: Gemini has no other field for it, so it is the text (was an empty answer)."""
+    said = "I'm sorry, I cannot help with that."
+    fake.state.set_scenario(Scenario(content=said, refusal=True, times=2))
+    json_out = types.GenerateContentConfig(response_mime_type="application/json")
+    models = gemini.aio.models
+    response = await models.generate_content(model="chain", contents="x", config=json_out)
+    assert response.text == said
+    stream = await models.generate_content_stream(model="chain", contents="x", config=json_out)
+    chunks = [chunk async for chunk in stream]
+    assert "".join(chunk.text or "" for chunk in chunks) == said
+    assert chunks[-1].candidates and chunks[-1].candidates[0].finish_reason == "STOP"
+
+
 @pytest.mark.parametrize("model", KINDS)
 async def test_a_streamed_text(gemini: genai.Client, model: str) -> None:
     stream = await gemini.aio.models.generate_content_stream(model=model, contents="one two three")

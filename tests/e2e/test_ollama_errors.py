@@ -107,6 +107,17 @@ async def test_what_the_gateway_cannot_do_is_refused_by_name(http: httpx.AsyncCl
     assert answered.status_code == 400 and "messages[0].images[0]" in answered.json()["error"]
 
 
+async def test_a_show_without_a_model_is_told_it_is_missing(http: httpx.AsyncClient) -> None:
+    """`/api/show` names its model in `model` (or, from older clients, `name`): a body with
+    neither is told the model is missing (was told it had sent a null)."""
+    for body in ({}, {"verbose": True}, {"model": None, "name": None}):
+        answered = await http.post("/api/show", json=body)
+        assert answered.status_code == 400, body
+        assert answered.json() == {"error": "Missing required parameter: 'model'."}, body
+    shown = await http.post("/api/show", json={"name": "chain"})
+    assert shown.status_code == 200 and shown.json()["model_info"]["general.basename"] == "chain"
+
+
 async def test_a_rate_limit_is_429_with_retry_after(open_client: Open, edge_url: str) -> None:
     await open_client(LIMITED_KEY).chat(model="chain", messages=HI)
     async with httpx.AsyncClient(base_url=edge_url, timeout=10) as http:

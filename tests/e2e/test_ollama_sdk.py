@@ -202,13 +202,43 @@ async def test_think_asks_for_an_effort_and_returns_the_thinking(
     answer = await client.chat(model="chain", messages=ask, think="high")
     assert answer.message.thinking == "Because it is."
     assert sent(fake)["reasoning_effort"] == "high"
-    generated = await client.generate(model="chain", prompt="why?", think=False)
-    assert generated.thinking == "Because it is."
-    assert sent(fake)["reasoning_effort"] == "none"
     stream = await client.chat(model="chain", messages=ask, think="low", stream=True)
     parts = [part async for part in stream]
     assert "".join(p.message.thinking or "" for p in parts) == "Because it is."
     assert "".join(p.message.content or "" for p in parts) == "Echo: why?"
+
+
+async def test_think_false_answers_no_thinking(
+    client: ollama.AsyncClient, fake: FakeUpstream
+) -> None:
+    """Ollama's `think: false`: the model does not think, and the answer has no thinking, even
+    from a deployment that reasons whatever it is told (the fake's reasoning: DeepSeek's
+    reasoner, o-series), plain and streamed, chat and generate."""
+    fake.state.set_scenario(Scenario(reasoning="Because it is.", times=2))
+    ask = [{"role": "user", "content": "why?"}]
+    answer = await client.chat(model="chain", messages=ask, think=False)
+    assert (answer.message.thinking, answer.message.content) == (None, "Echo: why?")
+    assert sent(fake)["reasoning_effort"] == "none" and "include_reasoning" not in sent(fake)
+    stream = await client.generate(model="chain", prompt="why?", think=False, stream=True)
+    parts = [part async for part in stream]
+    assert not [p.thinking for p in parts if p.thinking]
+    assert "".join(p.response or "" for p in parts) == "Echo: why?" and parts[-1].done
+
+
+async def test_a_refusal_is_the_answers_content(
+    client: ollama.AsyncClient, fake: FakeUpstream
+) -> None:
+    """Structured outputs' refusal (an OpenAI model's `refusal`, content null) is what the
+    model said: Ollama has no other field for it, so it is the content (was an empty answer)."""
+    said = "I'm sorry, I cannot help with that."
+    fake.state.set_scenario(Scenario(content=said, refusal=True, times=2))
+    schema = {"type": "object", "properties": {"age": {"type": "integer"}}}
+    ask = [{"role": "user", "content": "x"}]
+    answer = await client.chat(model="chain", messages=ask, format=schema)
+    assert (answer.message.content, answer.done_reason) == (said, "stop")
+    stream = await client.generate(model="chain", prompt="x", format="json", stream=True)
+    parts = [part async for part in stream]
+    assert "".join(p.response or "" for p in parts) == said and parts[-1].done
 
 
 async def test_format_is_structured_output(client: ollama.AsyncClient, fake: FakeUpstream) -> None:

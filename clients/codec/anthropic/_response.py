@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec._said import said
 from clients.codec.anthropic._server_tools import CONTENT_KEY, STOP_KEY
 from clients.codec.anthropic._tables import STOP_REASON_BY_FINISH
 
@@ -116,12 +117,11 @@ def message_to_anthropic(completion: Mapping[str, Any], stops: Sequence[str] = (
     choices = completion.get("choices") or [{}]
     choice = choices[0]
     message = choice.get("message") or {}
-    text = message.get("content")
     content = claude_content(message) or _content(message)
     stop = stopped(
         choice.get("finish_reason"),
         choice.get("stop_reason"),
-        text or "",
+        said(message),
         stops,
         choice.get(STOP_KEY),
         called=bool(message.get("tool_calls")),
@@ -152,8 +152,8 @@ def claude_content(message: Mapping[str, Any]) -> list[JsonObject]:
 def _content(message: Mapping[str, Any]) -> list[JsonObject]:
     """An answer's blocks from the chat message: thinking, its text, its tool calls."""
     content = thinking_blocks(message)
-    text = message.get("content")
-    if isinstance(text, str) and text:
+    text = said(message)  # a refusal too (`_said`)
+    if text:
         content.append({"type": "text", "text": text})
     for call in message.get("tool_calls") or ():
         function = call.get("function") or {}

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec._said import said
 from clients.codec.anthropic._response import message_id, stopped, usage_to_anthropic
 from clients.codec.anthropic._server_tools import (
     BLOCK_KEY,
@@ -125,8 +126,8 @@ class MessageEvents:
         for signed in delta.get("thinking_blocks") or ():
             events += self._signed(signed)
         events += self._claude_blocks(delta)
-        text = delta.get("content")
-        if isinstance(text, str) and text:
+        text = said(delta)  # a refusal too (`_said`)
+        if text:
             if self._longest:
                 self._tail = (self._tail + text)[-self._longest :]
             events += self._open_block("text", {"type": "text", "text": ""})

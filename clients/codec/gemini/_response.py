@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec._said import said
 from clients.codec.gemini._tables import FINISH_REASON_BY_FINISH, thought_signature
 
 __all__ = [
@@ -72,13 +73,13 @@ def call_part(call_id: str, name: str, arguments: str, signature: str) -> JsonOb
 
 def text_parts(message: Mapping[str, Any], thoughts: bool) -> list[JsonObject]:
     """A message's (or a delta's) reasoning, as a thought part when `thoughts` were asked for
-    (`includeThoughts`), and its text."""
+    (`includeThoughts`), and its text (or its refusal)."""
     parts: list[JsonObject] = []
     reasoning = message.get("reasoning_content")
     if thoughts and isinstance(reasoning, str) and reasoning:
         parts.append({"text": reasoning, "thought": True})
-    text = message.get("content")
-    if isinstance(text, str) and text:
+    text = said(message)  # a refusal too: Gemini has no other field for it
+    if text:
         parts.append({"text": text})
     return parts
 

@@ -7,7 +7,7 @@ and drops an option it does not know: those that tune only a local runner (`num_
 (`tfs_z`, `rope_frequency_base`…) and a client's own. Real clients send them all (LangChain's
 `ChatOllama` its `tfs_z` and `mirostat`, Open WebUI what its user typed).
 `format` is `"json"` (JSON mode) or a JSON schema (structured output); `think` is a boolean
-or an effort (`"low"`, `"medium"`, `"high"`).
+or an effort (`"low"`, `"medium"`, `"high"`); `false` also hides any reasoning the answer has.
 """
 
 from __future__ import annotations
@@ -91,4 +91,9 @@ def think_effort(value: Any) -> JsonObject:
     if value not in THINK_EFFORTS:
         invalid_value("think", value, ("true", "false", "low", "medium", "high"))
     effort = THINK_EFFORTS[value]
+    if value is False:
+        # No thinking in the answer, as Ollama gives none: a deployment that reasons however it
+        # is asked has it taken out router side (`include_reasoning: false`, the router's one
+        # way to hide it, as the Gemini entrance hides thoughts not asked for).
+        return {"reasoning_effort": effort, "include_reasoning": False}
     return {} if effort is None else {"reasoning_effort": effort}

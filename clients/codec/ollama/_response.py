@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec._said import said
 from clients.codec.ollama._tables import DONE_REASONS
 
 __all__ = [
@@ -88,7 +89,7 @@ def tool_calls_to_ollama(calls: Any) -> list[JsonObject]:
 
 
 def _message(message: Mapping[str, Any]) -> JsonObject:
-    out: JsonObject = {"role": "assistant", "content": str(message.get("content") or "")}
+    out: JsonObject = {"role": "assistant", "content": said(message)}
     reasoning = message.get("reasoning_content")
     if isinstance(reasoning, str) and reasoning:
         out["thinking"] = reasoning

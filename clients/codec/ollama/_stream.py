@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from clients.codec._said import said
 from clients.codec._tool_pieces import StreamedCall
 from clients.codec.ollama._response import (
     Timing,
@@ -48,9 +49,9 @@ class StreamLines:
                 self._finish = choice["finish_reason"]
             delta = choice.get("delta") or {}
             self._pieces(delta.get("tool_calls") or ())
-            text, thinking = delta.get("content"), delta.get("reasoning_content")
+            text, thinking = said(delta), delta.get("reasoning_content")
             if text or thinking:
-                out.append(self._object(str(text or ""), thinking, now))
+                out.append(self._object(text, thinking, now))
         return out
 
     def finish(self, usage: Mapping[str, Any] | None, timing: Timing, now: float) -> JsonObject:
