@@ -154,7 +154,7 @@ class AttemptRunner:
             ctx.session_id, [deployment.provider], [deployment.name]
         )
         cool, *session = await self._store.deadlines([deployment.cooldown_name, *names])
-        return max(cool, *session) if cool else 0.0
+        return max([cool, *session]) if cool else 0.0  # no session: no names but its own
 
     async def _walk(
         self,
