@@ -122,7 +122,7 @@ class RealtimeSessions(StreamEnds):
         ) -> RealtimeUpstream:
             return await self._connect(ctx, deployment, lease, stack, beta, configure)
 
-        plan = await self.planner.plan(ctx)
+        plan = await self.planner.plan(ctx, session=True)
         return await self._run(ctx, plan, attempt, record_success=False, cannot=cannot_realtime)
 
     async def _connect(
