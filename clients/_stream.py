@@ -110,7 +110,10 @@ class CallStream(Generic[M]):
             # read: that is the end of the stream, not an error.
             if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
                 raise StopAsyncIteration from None
-            raise
+            ended = self._ended_by(exc)
+            if ended is exc:
+                raise
+            raise ended from exc
         finally:
             self._reading = False
         if message is grpc.aio.EOF:
@@ -118,6 +121,10 @@ class CallStream(Generic[M]):
             raise StopAsyncIteration
         response: M = message
         return response
+
+    def _ended_by(self, failed: RouterError) -> RouterError:
+        """What ended the call its read failed on (`failed`, but see `RouterRealtime`)."""
+        return failed
 
     async def _started(self) -> Any:
         assert self._late is not None  # no call yet: it starts late
@@ -198,10 +205,14 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
         """``send_limit``: the client's ``max_message_bytes`` (grpc's send limit)."""
         super().__init__(call, late, sent_once)
         self._send_limit = send_limit
+        # A message over the send limit, whose refusal ended the call. (Its write hears of it
+        # first: grpc fails the write, which then awaits the call's status, as the read does.)
+        self._refused: RouterError | None = None
 
     async def send(self, message: router_service_pb2.RealtimeRequest) -> None:
         """Send one message; :class:`RouterError` when the call failed or has ended, or the
-        message is over the client's ``max_message_bytes`` (which ends the call)."""
+        message is over the client's ``max_message_bytes`` (which ends the call: its reads
+        then raise that refusal too)."""
         on_its_loop(self._loop, "stream")
         with map_rpc_errors():
             if self._call is None and await self._started() is None:
@@ -212,17 +223,26 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
             except asyncio.InvalidStateError as exc:
                 raise RouterError(_CALL_ENDED) from exc
             except grpc.RpcError as exc:
-                # grpc ends the call INTERNAL "Internal error from Core", naming nothing.
-                # Imported here: a two-process edge never loads the local channel's modules.
-                from clients._local_limits import send_refused
-
-                too_large = send_refused(message.ByteSize(), self._send_limit)
-                if too_large is None:
+                self._refused = self._too_large(message)
+                if self._refused is None:
                     raise
-                code = grpc.StatusCode.RESOURCE_EXHAUSTED  # as grpc refuses a request over it
-                raise RouterError(
-                    ErrorDetails(code, too_large, "MESSAGE_TOO_LARGE", bare=True)
-                ) from exc
+                raise self._refused from exc
+
+    def _too_large(self, message: router_service_pb2.RealtimeRequest) -> RouterError | None:
+        """A write's failure as grpc's refusal of a message over the send limit (grpc ends the
+        call INTERNAL "Internal error from Core", naming nothing); None for any other."""
+        # Imported here: a two-process edge never loads the local channel's modules.
+        from clients._local_limits import send_refused
+
+        too_large = send_refused(message.ByteSize(), self._send_limit)
+        if too_large is None:
+            return None
+        code = grpc.StatusCode.RESOURCE_EXHAUSTED  # as grpc refuses a request over it
+        return RouterError(ErrorDetails(code, too_large, "MESSAGE_TOO_LARGE", bare=True))
+
+    def _ended_by(self, failed: RouterError) -> RouterError:
+        """A message refused as too large, when that ended the call; else `failed`."""
+        return self._refused or failed
 
     async def done_writing(self) -> None:
         """No more messages from this side."""

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from clients import RouterError, RouterRealtime, http_status_for
+from clients import ErrorDetails, RouterError, RouterRealtime, http_status_for
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 from ._errors import EdgeError, error_body, error_response, router_error_body
@@ -39,7 +40,10 @@ router = APIRouter()
 
 _KEY_PROTOCOL = "openai-insecure-api-key."
 _BETA_PROTOCOL = "openai-beta.realtime-v1"
-_SERVER_ERROR = 1011
+_SERVER_ERROR, _TOO_BIG = 1011, 1009
+# gRPC's refusal of a message the edge sent (its client's own, or the router's on receiving it).
+_SENT_TOO_LARGE = re.compile(r"CLIENT: Sent message larger|SERVER: Received message larger")
+_TOO_LARGE = "The session ended: an event you sent was larger than the router takes."
 
 
 @router.websocket("/v1/realtime")
@@ -118,8 +122,8 @@ async def _relay(websocket: WebSocket, session: RouterRealtime) -> None:
             elif kind == "close":
                 code, reason, closed = message.close.code, message.close.reason, True
                 break
-    except RouterError as exc:  # the router went away mid-session
-        error = router_error_body(exc.details)["error"]
+    except RouterError as exc:  # the router went away mid-session, or refused an event
+        code, reason, error = _call_failed(exc.details)
         event = {"type": "error", "event_id": "event_switchboard_edge", "error": error}
         await _quietly(websocket.send_json(event))
     except WebSocketDisconnect:  # the caller closed while events came: the write failed
@@ -134,6 +138,23 @@ async def _relay(websocket: WebSocket, session: RouterRealtime) -> None:
     await _quietly(websocket.close(code=code, reason=reason))
     if closed:  # the router's last message: read its call to the end (its request then ends
         await _quietly(_drained(session))  # OK; leaving the call now would cancel it)
+
+
+def _call_failed(details: ErrorDetails) -> tuple[int, str, dict[str, Any]]:
+    """The close code, its reason and the `error` of a session whose call failed: the router's
+    failure (1011), but for a caller's event over the router connection's message limit (the
+    edge's client's or the router's), which is the caller's to hear, as an event the upstream
+    refuses as too large (1009); not the router's answer over the edge's limit (`CLIENT:
+    Received`), which is the upstream's."""
+    if (
+        details.bare
+        and details.reason == "MESSAGE_TOO_LARGE"
+        and _SENT_TOO_LARGE.search(details.message)
+    ):
+        log.info("realtime: a caller's event was refused: %s", details.message)
+        error = error_body(_TOO_LARGE, "invalid_request_error", "event_too_large")["error"]
+        return _TOO_BIG, "message too big", error
+    return _SERVER_ERROR, "the router ended the session", router_error_body(details)["error"]
 
 
 async def _after_the_caller_left(session: RouterRealtime, caller: asyncio.Task[None]) -> None:

@@ -1,6 +1,7 @@
 """A batch's input file, checked line by line before anything runs (as OpenAI does): each line
 a JSON object with a unique `custom_id`, `method` "POST", the batch's endpoint as `url` and a
-`body` object not asking to `stream`. A file with a bad line fails the batch, the lines at fault
+`body` object not asking to `stream`, all asking for one model (OpenAI's batches are of one
+model). A file with a bad line fails the batch, the lines at fault
 in its `errors`. A UTF-8 byte order mark that begins the file (Windows editors write one) is
 skipped."""
 
@@ -54,6 +55,7 @@ def parse_lines(
             break
     if not errors and not lines:
         errors.append(bpb.BatchError(code="empty_file", message="The input file has no lines."))
+    errors += _other_models(lines)[: _MAX_ERRORS - len(errors)]
     if len(lines) > max_lines:
         errors.append(
             bpb.BatchError(
@@ -63,6 +65,26 @@ def parse_lines(
             )
         )
     return ([] if errors else lines), errors
+
+
+def _other_models(lines: list[BatchLine]) -> list[bpb.BatchError]:
+    """The lines asking for another model than the first line naming one does: a batch is of
+    one model, as OpenAI's are (a line naming none fails alone as it runs)."""
+    named = [(line, m) for line in lines if isinstance(m := line.body.get("model"), str)]
+    if not named:
+        return []
+    first = named[0][1]
+    return [
+        bpb.BatchError(
+            code="mismatched_model",
+            message=f"This line asks for model {model!r}, another than the batch's {first!r} "
+            "(its first line's): every line of a batch must ask for the same model.",
+            param="body.model",
+            line=line.number,
+        )
+        for line, model in named
+        if model != first
+    ]
 
 
 def _parse(

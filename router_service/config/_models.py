@@ -236,7 +236,14 @@ class SwitchboardConfig(_Strict):
                 "/" in group_name and _is_deployment(self, group_name)
             ):
                 problems.append((("models", group_name), "the group shadows a deployment name"))
+            listed: dict[str, int] = {}
             for i, dep in enumerate(group.deployments):
+                if (first_at := listed.setdefault(dep.name, i)) != i:
+                    message = (
+                        f"{dep.name} is listed twice in models.{group_name} "
+                        f"(deployments[{first_at}] too): list it once"
+                    )
+                    problems.append((("models", group_name, "deployments", i), message))
                 if dep.provider not in self.providers:
                     where = ("models", group_name, "deployments", i, "provider")
                     problems.append((where, f"unknown provider {dep.provider!r}"))

@@ -113,7 +113,11 @@ class RoutingConfig(_Strict):
     thompson_floor: float = Field(
         default=0.1, gt=0, description="Floor of the Beta parameters, so they stay positive."
     )
-    bucket_s: float = Field(default=600.0, gt=0, description="Statistics bucket width.")
+    bucket_s: float = Field(
+        default=600.0,
+        ge=1,
+        description="Statistics bucket width (a bucket is named by its start second: at least 1).",
+    )
     latency_alpha: float = Field(
         default=0.3, gt=0, le=1, description="EWMA weight of the newest latency sample."
     )

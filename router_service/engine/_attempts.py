@@ -112,8 +112,9 @@ class AttemptRunner:
                 continue
             # Another request's failure may have cooled it since we planned; the first
             # candidate was checked by the plan a moment ago (one store round trip saved).
-            if index and not plan.forced and await self._cooling(deployment):
+            if index and not plan.forced and (until := await self._cooled(ctx, deployment)):
                 met.withheld.append(deployment)
+                plan.usable_at[deployment.name] = until  # for the retry hint, as the plan's
                 continue
             # A shortened retry held back by its key's limits waits for it only where no other
             # deployment is left to answer first, nor queued for below (the last candidate, no
@@ -146,8 +147,14 @@ class AttemptRunner:
         )
         record_unsupported(deployment)
 
-    async def _cooling(self, deployment: Deployment) -> bool:
-        return bool((await self._store.deadlines([deployment.cooldown_name]))[0])
+    async def _cooled(self, ctx: RequestContext, deployment: Deployment) -> float:
+        """When a deployment cooling (0: it is not) serves again: its cooldown's end, or the
+        session's ban or skip of it when later, read in the same store call."""
+        names = self.sessions.exclusion_names(
+            ctx.session_id, [deployment.provider], [deployment.name]
+        )
+        cool, *session = await self._store.deadlines([deployment.cooldown_name, *names])
+        return max([cool, *session]) if cool else 0.0  # no session: no names but its own
 
     async def _walk(
         self,
@@ -363,8 +370,10 @@ class AttemptRunner:
 
 
 def _queue_wait(ctx: RequestContext, deployment: Deployment) -> float:
-    """How long a queued request (or a held-back retry) waits for the deployment's key."""
-    return ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
+    """How long a queued request (or a held-back retry) waits for the deployment's key (none
+    at all for `queue_timeout_s: 0`, not the deadline's floor of a millisecond)."""
+    queue_s = deployment.adapter.config.queue_timeout_s
+    return ctx.attempt_timeout(queue_s) if queue_s > 0 else 0.0
 
 
 async def _measured(

@@ -29,6 +29,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from . import _responses
+
 JsonObject = dict[str, Any]
 
 # How many stop sequences OpenAI's chat completions and Gemini's generateContent take.
@@ -239,3 +241,10 @@ def cohere_problem(body: JsonObject) -> str | None:
             if kind not in _COHERE_USER_PARTS:
                 return f"invalid request: messages[{i}].content[{j}]: unknown type {kind!r}"
     return None
+
+
+def said(body: dict[str, Any]) -> str:
+    """The text of a chat request's last user message ("" when it has none): what a scenario
+    rule's `text` picks a request by (one line of a batch of one model)."""
+    messages = body.get("messages")
+    return _responses.last_user_text(messages) if isinstance(messages, list) else ""

@@ -15,7 +15,7 @@ from router_service.providers._responses_models import responses_only
 
 from . import _responses as R
 from ._audio_answers import speaks
-from ._content import openai_problem
+from ._content import openai_problem, said
 from ._dialects import OPENAI, Dialect, bearer, model_list_dialect
 from ._error_bodies import context_length_body
 from ._faults import (
@@ -88,7 +88,7 @@ async def handle(
         model = str(body.get("model") or "")
     if stream is None:
         stream = body.get("stream") is True
-    scenario = rt.state.scenarios.take(key, model) if parse_error is None else None
+    scenario = rt.state.scenarios.take(key, model, said(body)) if parse_error is None else None
     record = rt.state.begin_call(
         path=request.path,
         key=key,

@@ -294,27 +294,34 @@ class Rule:
     model: str
     scenario: Scenario
     remaining: int | None = None
+    # The last user message's text a request must carry (WILDCARD: any): one line of a batch,
+    # all of one model, picked out.
+    text: str = WILDCARD
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "key": self.key,
             "model": self.model,
+            "text": self.text,
             "scenario": self.scenario.to_dict(),
             "remaining": self.remaining,
         }
 
 
 class ScenarioTable:
-    """Rules keyed by (key, model); the most specific live rule wins for a request."""
+    """Rules keyed by (key, model, text); the most specific live rule wins for a request (one
+    naming its text first)."""
 
     def __init__(self) -> None:
-        self._rules: dict[tuple[str, str], Rule] = {}
+        self._rules: dict[tuple[str, str, str], Rule] = {}
 
-    def set(self, scenario: Scenario, key: str = WILDCARD, model: str = WILDCARD) -> None:
-        self._rules[(key, model)] = Rule(key, model, scenario, scenario.times)
+    def set(
+        self, scenario: Scenario, key: str = WILDCARD, model: str = WILDCARD, text: str = WILDCARD
+    ) -> None:
+        self._rules[(key, model, text)] = Rule(key, model, scenario, scenario.times, text)
 
-    def remove(self, key: str = WILDCARD, model: str = WILDCARD) -> bool:
-        return self._rules.pop((key, model), None) is not None
+    def remove(self, key: str = WILDCARD, model: str = WILDCARD, text: str = WILDCARD) -> bool:
+        return self._rules.pop((key, model, text), None) is not None
 
     def clear(self) -> None:
         self._rules.clear()
@@ -322,42 +329,50 @@ class ScenarioTable:
     def rules(self) -> list[Rule]:
         return list(self._rules.values())
 
-    def peek(self, key: str, model: str) -> Scenario | None:
-        rule = self._lookup(key, model)
+    def peek(self, key: str, model: str, text: str = "") -> Scenario | None:
+        rule = self._lookup(key, model, text)
         return rule.scenario if rule is not None else None
 
-    def take(self, key: str, model: str) -> Scenario | None:
+    def take(self, key: str, model: str, text: str = "") -> Scenario | None:
         """Select the scenario for a request, consuming one use of a `times`-limited rule.
 
         A used-up rule is removed, so the next most specific rule (or normal behaviour) applies.
         """
-        rule = self._lookup(key, model)
+        rule = self._lookup(key, model, text)
         if rule is None:
             return None
         if rule.remaining is not None:
             rule.remaining -= 1
             if rule.remaining <= 0:
-                del self._rules[(rule.key, rule.model)]
+                del self._rules[(rule.key, rule.model, rule.text)]
         return rule.scenario
 
-    def _lookup(self, key: str, model: str) -> Rule | None:
-        for candidate in ((key, model), (key, WILDCARD), (WILDCARD, model), (WILDCARD, WILDCARD)):
-            rule = self._rules.get(candidate)
-            if rule is not None:
-                return rule
+    def _lookup(self, key: str, model: str, text: str) -> Rule | None:
+        for said in (text, WILDCARD):
+            for candidate in (
+                (key, model),
+                (key, WILDCARD),
+                (WILDCARD, model),
+                (WILDCARD, WILDCARD),
+            ):
+                rule = self._rules.get((*candidate, said))
+                if rule is not None:
+                    return rule
         return None
 
     def load(self, rules: Iterable[Mapping[str, Any]]) -> None:
-        """Add rules shaped `{key?, model?, scenario: {...}}` (the YAML file / HTTP PUT format)."""
+        """Add rules shaped `{key?, model?, text?, scenario: {...}}` (the YAML file / HTTP PUT
+        format)."""
+        rules = list(rules)
         parsed = [parse_rule(raw) for raw in rules]  # validate all before mutating anything
-        for key, model, scenario in parsed:
-            self.set(scenario, key=key, model=model)
+        for raw, (key, model, scenario) in zip(rules, parsed, strict=True):
+            self.set(scenario, key=key, model=model, text=str(raw.get("text", WILDCARD)))
 
 
 def parse_rule(raw: Mapping[str, Any]) -> tuple[str, str, Scenario]:
     if not isinstance(raw, Mapping):
         raise ValueError(f"scenario rule must be a mapping, got {type(raw).__name__}")
-    extra = set(raw) - {"key", "model", "scenario"}
+    extra = set(raw) - {"key", "model", "text", "scenario"}
     if extra:
         raise ValueError(f"unknown scenario rule field(s): {sorted(extra)}")
     scenario_data = raw.get("scenario") or {}

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ._content import said
 from ._entra import EntraOAuth
 from ._google_oauth import GoogleOAuth
 from ._managed_identity import ManagedIdentities
@@ -181,11 +182,13 @@ class FakeUpstreamState:
 
     # ---- scenarios ---------------------------------------------------------------------
 
-    def set_scenario(self, scenario: Scenario, key: str = WILDCARD, model: str = WILDCARD) -> None:
-        self.scenarios.set(scenario, key=key, model=model)
+    def set_scenario(
+        self, scenario: Scenario, key: str = WILDCARD, model: str = WILDCARD, text: str = WILDCARD
+    ) -> None:
+        self.scenarios.set(scenario, key=key, model=model, text=text)
 
-    def remove_scenario(self, key: str = WILDCARD, model: str = WILDCARD) -> bool:
-        return self.scenarios.remove(key=key, model=model)
+    def remove_scenario(self, key: str = WILDCARD, model: str = WILDCARD, text: str = "*") -> bool:
+        return self.scenarios.remove(key=key, model=model, text=text)
 
     def clear_scenarios(self) -> None:
         self.scenarios.clear()
@@ -205,9 +208,14 @@ class FakeUpstreamState:
         return [r for r in self.records if _matches(r, key, model, path)]
 
     def count(
-        self, key: str | None = None, model: str | None = None, path: str | None = None
+        self,
+        key: str | None = None,
+        model: str | None = None,
+        path: str | None = None,
+        text: str | None = None,  # the calls whose last user message says it
     ) -> int:
-        return len(self.calls(key=key, model=model, path=path))
+        calls = self.calls(key=key, model=model, path=path)
+        return len([r for r in calls if text is None or said(r.body) == text])
 
     def last(
         self, key: str | None = None, model: str | None = None, path: str | None = None

@@ -8,7 +8,9 @@ stored responses are): an unknown, an expired, a deleted and another client's id
 NOT_FOUND. The document is an append-only record (`ConversationRecord`: its creation, then one
 serialized change after another; protobuf reads the concatenation as one record), so that every
 change is one atomic `StateStore.append_document`: two replicas adding items at the same moment
-both keep theirs, and neither reads what the other is about to replace.
+both keep theirs, and neither reads what the other is about to replace. A change deleting items
+is one compare-and-swap of the record it read instead (`replace_document`): of two replicas
+deleting one item, one writes it; and deleting is possible at `max_bytes`.
 
 None of the calls counts in rpm, so each is bounded here: what a client writes per period
 (`conversations.client_bytes` per `ttl_s`, ByteQuota: a conversation lives `ttl_s` from its
@@ -38,6 +40,7 @@ from router_service.errors import (
     ConversationNotFoundError,
     ConversationQuotaError,
     ConversationTooLargeError,
+    StoreUnavailableError,
 )
 from router_service.responses._conversation_items import checked_items, checked_metadata
 from router_service.responses._stored import ENTRY_BYTES, LOADS_PER_CLIENT
@@ -52,6 +55,10 @@ from router_service.state import (
 )
 
 __all__ = ["Conversations"]
+
+# Compare-and-swaps a delete tries while other changes land on its conversation meanwhile.
+_REWRITE_TRIES = 8
+_BUSY = "Conversation {} changed under this delete too often: try again shortly."
 
 
 class Conversations:
@@ -138,18 +145,47 @@ class Conversations:
     async def _updated(
         self, client: str, request: pb.UpdateConversationRequest
     ) -> pb.UpdateConversationResponse:
-        record = await self._record(client, _looked_up(request.id))
-        change = self._change(record, request)
-        data = change.SerializeToString()
-        if data:
+        for _ in range(_REWRITE_TRIES):
+            data, record = await self._read(client, _looked_up(request.id))
+            change = self._change(record, request)
+            written = change.SerializeToString()
             # Deleting frees room: its ids are neither counted nor refused at the quota (the
             # record's fields concatenate, so the rest is what the change adds).
             deleted = cpb.ConversationRecord(deleted_item_ids=change.deleted_item_ids)
-            await self._append(client, request.id, data, len(data) - deleted.ByteSize())
-        record.MergeFrom(change)  # the conversation as the change left it
-        return pb.UpdateConversationResponse(
-            conversation=record.conversation, added_items=change.items
+            counted = len(written) - deleted.ByteSize()
+            if not change.deleted_item_ids:
+                if written:
+                    await self._append(client, request.id, written, counted)
+            elif not await self._rewritten(client, record, data, written, counted):
+                continue  # changed since it was read (another replica): read again
+            record.MergeFrom(change)  # the conversation as the change left it
+            return pb.UpdateConversationResponse(
+                conversation=record.conversation, added_items=change.items
+            )
+        raise StoreUnavailableError(_BUSY.format(request.id))
+
+    async def _rewritten(
+        self, client: str, record: cpb.ConversationRecord, data: bytes, change: bytes, counted: int
+    ) -> bool:
+        """Write a change deleting items as one compare-and-swap of the record read (`data`,
+        `StateStore.replace_document`); False when it changed meanwhile. Of two replicas
+        deleting one item at once one writes it (the other reads it deleted: 404), and a
+        conversation at its `max_bytes` can still be emptied: what the change adds beside its
+        deletes (`counted`) is held to `max_bytes`, its deletes are not (each live item is
+        deleted once, its id smaller than it: the record stays under twice `max_bytes`)."""
+        if counted:
+            self._check_size(len(data) + counted)
+        bucket = await self._room(client, counted) if counted else None
+        conversation = record.conversation
+        # Its life as `create` gave it: `ttl_s` from its creation, not renewed by a change.
+        left_s = conversation.created_at + self._config.ttl_s - self._clock.now()
+        name = _name(client, conversation.id)
+        replaced = await self._store.replace_document(
+            name, data + change, max(left_s, 1.0), size=len(data), head=data
         )
+        if replaced and bucket is not None:
+            await uncut(self._quota.charge(_quota_name(client), bucket, counted))
+        return replaced
 
     async def delete(self, client: str, conversation_id: str) -> None:
         """Delete `client`'s conversation; ConversationNotFoundError when it has none."""
@@ -193,14 +229,20 @@ class Conversations:
     async def _record(
         self, client: str, conversation_id: str, *, param: str = "id"
     ) -> cpb.ConversationRecord:
+        return (await self._read(client, conversation_id, param=param))[1]
+
+    async def _read(
+        self, client: str, conversation_id: str, *, param: str = "id"
+    ) -> tuple[bytes, cpb.ConversationRecord]:
+        """The conversation's record as stored, and as read."""
         loading = self._loading.setdefault(client, asyncio.Semaphore(LOADS_PER_CLIENT))
         async with loading:
             (data,) = await self._store.get_documents([_name(client, conversation_id)])
         record = kept_message(cpb.ConversationRecord, data)
         # The id inside guards against a (128-bit) hash collision with another's name.
-        if record is None or record.conversation.id != conversation_id:
+        if data is None or record is None or record.conversation.id != conversation_id:
             raise ConversationNotFoundError(conversation_id, param=param)
-        return record
+        return data, record
 
     async def _room(self, client: str, size: int) -> int:
         """The quota period `size` more bytes of `client` count in, else ConversationQuotaError

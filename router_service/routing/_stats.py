@@ -179,7 +179,8 @@ class RoutingStats:
             alpha = beta = 0.0
             raw_s = raw_f = 0
             for bucket, fields in by_bucket.items():
-                age = max(0.0, now - (bucket + 0.5 * width))
+                start = -bucket if bucket < 0 else bucket  # negated (`_bucket_of`)
+                age = max(0.0, now - (start + 0.5 * width))
                 weight = max(0.0, 1.0 - age / window)
                 if weight <= 0:
                     continue
@@ -223,5 +224,10 @@ def _bucket_of(now: float, width: float) -> int:
     """The bucket a result at `now` counts in: named by when it began (unix seconds), not by
     its number at one width, so a result keeps its age when `bucket_s` changes (a reload, or
     replicas that disagree during a rollout): by number, one written 60 s wide and read 600 s
-    wide seemed new for the whole window, and one the other way round seemed gone."""
-    return int(math.floor(now / width) * width)
+    wide seemed new for the whole window, and one the other way round seemed gone.
+
+    Stored negated: a replica of the version that numbered its buckets (sharing the store
+    during a rolling upgrade) reads a start second as a number ages ahead, this version's
+    results as fresh for a week; negated, it reads them as ages past and skips them. This
+    version reads a positive name (that version's number) as a start second long past."""
+    return -int(math.floor(now / width) * width)

@@ -44,7 +44,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import current_admission, current_stream_admission
 from router_service.cancellation import uncut
 from router_service.engine import FailedEnd, RequestContext
-from router_service.engine._realtime import RealtimeUpstream
+from router_service.engine._realtime import RealtimeUpstream, settle_key_logged
 from router_service.errors import (
     InvalidRequestError,
     PermissionDeniedError,
@@ -55,7 +55,7 @@ from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 from router_service.server._hooks import ServicerHooks
 from router_service.server._open_sessions import OpenSession
-from router_service.server._realtime_screening import screened
+from router_service.server._realtime_screening import event_id_of, screened
 from router_service.server._realtime_secrets import opening_update
 from router_service.server._realtime_usage import RealtimeUsage
 from router_service.server._used import settle_logged
@@ -248,6 +248,7 @@ class _Relay:
         """Relay the caller's events until it closes (or a guardrail blocks one), then close the
         upstream socket, which ends `run`'s loop."""
         ending: tuple[str | None, int, str] = (None, _NORMAL, "")
+        request = pb.RealtimeRequest()
         try:
             async for request in requests:
                 kind = request.WhichOneof("message")
@@ -268,7 +269,13 @@ class _Relay:
                     self._largest_sent = len(event)
                 await self._upstream.socket.send_str(event)
         except InvalidRequestError as refused:  # a guardrail's block, a message no valid one
-            said = error_event(refused.openai_type, refused.code, refused.message, refused.param)
+            said = error_event(
+                refused.openai_type,
+                refused.code,
+                refused.message,
+                refused.param,
+                event_id_of(request.event_json),  # the event refused, as OpenAI's errors name it
+            )
             ending = (said, _POLICY, "")
         if self._ending is None:  # else the router ended it first (a stop)
             self._ending = ending
@@ -330,7 +337,7 @@ class _Relay:
                 self._upstream.opened_at,
             )
             if self._tokens.total_tokens:
-                await self._upstream.lease.settle_tokens(self._tokens.total_tokens)
+                await settle_key_logged(self._upstream.lease, self._tokens.total_tokens)
             await self._settle_client()
         return self._tokens.usage()
 
@@ -360,9 +367,18 @@ def _not_read(waited_s: float) -> str:
     return error_event("invalid_request_error", "events_not_read", message)
 
 
-def error_event(kind: str, code: str | None, message: str, param: str | None = None) -> str:
-    """An OpenAI Realtime `error` event; `param`: the caller's field it is about."""
+def error_event(
+    kind: str,
+    code: str | None,
+    message: str,
+    param: str | None = None,
+    event_id: str | None = None,
+) -> str:
+    """An OpenAI Realtime `error` event; `param`: the caller's field it is about; `event_id`:
+    the caller's event it is about (OpenAI's `error.event_id`)."""
     error = {"type": kind, "code": code or None, "message": message, "param": param}
+    if event_id is not None:
+        error["event_id"] = event_id
     event = {"type": "error", "event_id": f"event_switchboard_{next(_event_ids)}", "error": error}
     return orjson.dumps(event).decode()
 

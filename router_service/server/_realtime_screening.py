@@ -11,7 +11,7 @@ from router_service.auth import current_caller
 from router_service.guardrails import event_texts
 from router_service.runtime import Runtime
 
-__all__ = ["screened"]
+__all__ = ["event_id_of", "screened"]
 
 
 # The client events that may carry text a guardrail reads (a cheap test before parsing).
@@ -60,3 +60,13 @@ def _may_carry_text(event_json: str) -> bool:
         if end - start - 1 in _TEXT_EVENT_SIZES and event_json[start + 1 : end] in _TEXT_EVENTS:
             return True
     return False
+
+
+def event_id_of(event_json: str) -> str | None:
+    """The `event_id` a caller gave its event, if any (read only for an event refused)."""
+    try:
+        event = orjson.loads(event_json)
+    except orjson.JSONDecodeError:
+        return None
+    given = event.get("event_id") if isinstance(event, dict) else None
+    return given if isinstance(given, str) else None

@@ -101,8 +101,9 @@ async def test_the_error_file_is_in_the_inputs_order_whatever_order_lines_answer
     answered; cancelled then, the first is listed `batch_cancelled` before the second's 404."""
     clock = ManualClock(time.time())
     router, sdk = await open_on(MemoryStateStore(clock), clock, batches={"concurrency": 3})
-    fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-b")
-    lines = chat_line("one", "beta/model-b"), chat_line("two", "missing"), chat_line("three")
+    fake.state.set_scenario(Scenario(stall_before_first_byte=True), text="one")
+    fake.state.set_scenario(Scenario(status=404), text="two")
+    lines = chat_line("one", text="one"), chat_line("two", text="two"), chat_line("three")
     batch = await created(sdk, *lines)
 
     async def two_answered() -> bool:

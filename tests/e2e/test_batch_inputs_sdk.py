@@ -178,3 +178,24 @@ async def test_a_batch_names_the_model_of_its_lines_as_openais_batch_object_does
             input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
         assert batch.model is None
+
+
+async def test_a_batch_whose_lines_ask_for_different_models_fails_at_validation(
+    open_batches: Open,
+) -> None:
+    """One model per batch, as OpenAI's: each line asking for another model than the first
+    line's is listed in the batch's errors, and nothing runs (every line ran, each on its
+    own model)."""
+    router, sdk, _ = await open_batches()
+    content = jsonl(chat_line("a"), chat_line("b", model="a"), chat_line("c"), chat_line("d", "a"))
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "failed" and batch.errors is not None and batch.failed_at
+    errors = batch.errors.data or []
+    found = [(e.code, e.line, e.param) for e in errors]
+    assert found == [("mismatched_model", 2, "body.model"), ("mismatched_model", 4, "body.model")]
+    assert "'a'" in str(errors[0].message) and counts(batch) == (0, 0, 0)
+    assert await router.server.batch_jobs.settle(10) == 0
+    assert (await sdk.batches.retrieve(batch.id)).status == "failed"

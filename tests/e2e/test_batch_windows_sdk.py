@@ -65,13 +65,13 @@ async def test_a_running_batch_expires_when_its_window_ends_on_the_routers_clock
     clock = ManualClock(time.time())
     batches = {"max_running": 1, "concurrency": 1, "completion_window_s": WINDOW_S}
     router, sdk, _ = await open_batches(clock=clock, batches=batches)
-    fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-b")
-    content = jsonl(chat_line("one"), chat_line("two", model="beta/model-b"), chat_line("three"))
+    fake.state.set_scenario(Scenario(stall_before_first_byte=True), text="two")
+    content = jsonl(chat_line("one"), chat_line("two", text="two"), chat_line("three"))
     uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
     batch = await sdk.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    await fake.state.wait_for(lambda: fake.state.count(model="model-b") == 1, what="two up")
+    await fake.state.wait_for(lambda: fake.state.count(text="two") == 1, what="two up")
     clock.advance(WINDOW_S + 1)
     assert await router.server.batch_jobs.settle(10) == 0  # its lines stopped, its claim let go
     done = await sdk.batches.retrieve(batch.id)

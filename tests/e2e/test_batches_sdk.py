@@ -96,9 +96,9 @@ async def test_a_chat_batch_runs_its_lines_and_writes_output_and_error_files(
     router, sdk, _ = await open_batches()
     fake.state.set_scenario(
         Scenario(status=400, error_body={"error": {"message": "bad prompt", "code": "bad"}}),
-        model="model-b",
+        text="two",
     )
-    lines = [chat_line("one"), chat_line("two", model="beta/model-b"), chat_line("three")]
+    lines = [chat_line("one"), chat_line("two", text="two"), chat_line("three")]
     uploaded = await sdk.files.create(file=("in.jsonl", jsonl(*lines)), purpose="batch")
     assert (uploaded.object, uploaded.purpose, uploaded.filename) == ("file", "batch", "in.jsonl")
     assert uploaded.id.startswith("file-") and uploaded.bytes == len(jsonl(*lines))
@@ -247,17 +247,17 @@ async def test_files_are_the_clients_own_and_bounded(open_batches: Open) -> None
 
 async def test_each_line_is_its_clients_own_call(fake: FakeUpstream, open_batches: Open) -> None:
     router, _, sdk = await open_batches(b={"models": ["embedder"]})
-    line = {"method": "POST", "url": "/v1/embeddings"}
-    content = jsonl(
-        {**line, "custom_id": "ok", "body": {"model": "embedder", "input": "hello"}},
-        {**line, "custom_id": "not-allowed", "body": {"model": "chain", "input": "hello"}},
-    )
+    line = {"method": "POST", "url": "/v1/embeddings", "custom_id": "one"}
+    content = jsonl({**line, "body": {"model": "embedder", "input": "hello"}})
     done = await run_batch(router, sdk, content, "/v1/embeddings")
-    assert done.status == "completed" and counts(done) == (2, 1, 1)
-    assert done.output_file_id and done.error_file_id
+    assert done.status == "completed" and counts(done) == (1, 1, 0) and done.output_file_id
     (answer,) = await lines_of(sdk, done.output_file_id)
     assert answer["response"]["body"]["object"] == "list"
     assert answer["response"]["body"]["data"][0]["object"] == "embedding"
+    # A model the client may not call: each line refused as its own call would be.
+    content = jsonl({**line, "body": {"model": "chain", "input": "hello"}})
+    done = await run_batch(router, sdk, content, "/v1/embeddings")
+    assert done.status == "completed" and counts(done) == (1, 0, 1) and done.error_file_id
     (refused,) = await lines_of(sdk, done.error_file_id)
     assert refused["response"]["status_code"] == 403
     assert refused["response"]["body"]["error"]["code"] == "model_not_allowed"
@@ -270,13 +270,13 @@ async def test_a_stopping_router_on_the_memory_store_ends_its_batch_failed(
     # One process: no other replica can take the batch over (test_batch_handover.py: Redis).
     with TelemetryCapture(tracing=False) as captured:
         router, sdk, _ = await open_batches(batches={"concurrency": 1})
-        fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-b")
-        content = jsonl(chat_line("one"), chat_line("two", model="beta/model-b"))
+        fake.state.set_scenario(Scenario(stall_before_first_byte=True), text="two")
+        content = jsonl(chat_line("one"), chat_line("two", text="two"))
         uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
         batch = await sdk.batches.create(
             input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
         )
-        await fake.state.wait_for(lambda: fake.state.count(model="model-b") == 1, what="two up")
+        await fake.state.wait_for(lambda: fake.state.count(text="two") == 1, what="two up")
         await router.server.shutdown(grace=0)
         ended = metric_values(captured, "switchboard.batches.ended")
         lines = metric_values(captured, "switchboard.batches.lines")

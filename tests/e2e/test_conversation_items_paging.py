@@ -71,3 +71,28 @@ async def test_a_cursor_among_several_deleted_items_pages_on_with_has_more(
         )
         seen.append(texts(page.data))
     assert seen == pages
+
+
+async def test_a_conversation_at_its_max_bytes_can_still_be_emptied_item_by_item(
+    open_sdk: Open,
+) -> None:
+    # Deleting frees room: a conversation filled to `conversations.max_bytes` is cleared as
+    # one below it is (each delete was refused as past max_bytes: 400 conversation_too_large).
+    sdk = await open_sdk(conversations={"max_bytes": 2000})
+    conversation_id = await made(sdk, 1)
+    added, code = 0, None
+    while added < 40:  # until it is full (each delete was refused from then on)
+        try:
+            await sdk.conversations.items.create(
+                conversation_id, items=[{"role": "user", "content": "x" * 150}]
+            )
+        except openai.BadRequestError as exc:
+            code = exc.code
+            break
+        added += 1
+    assert code == "conversation_too_large"
+    listed = [item async for item in sdk.conversations.items.list(conversation_id, limit=100)]
+    assert len(listed) >= 3
+    for item in listed:
+        await sdk.conversations.items.delete(str(item.id), conversation_id=conversation_id)
+    assert (await sdk.conversations.items.list(conversation_id)).data == []

@@ -11,7 +11,7 @@ import pytest
 from openai.types.file_create_params import ExpiresAfter
 
 from router_service.clock import ManualClock
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.e2e.test_batches_sdk import Open, chat_line, counts, jsonl, lines_of, open_batches
 
 __all__ = ["open_batches"]  # the fixture, used here
@@ -56,10 +56,11 @@ async def test_an_expiry_policy_openai_refuses_is_a_400_naming_its_field(
 
 
 async def test_a_batchs_output_files_expire_after_what_its_create_asked(
-    open_batches: Open,
+    fake: FakeUpstream, open_batches: Open
 ) -> None:
     router, sdk, _ = await open_batches()
-    content = jsonl(chat_line("ok"), chat_line("no", model="nowhere"))
+    fake.state.set_scenario(Scenario(status=400), text="no")
+    content = jsonl(chat_line("ok"), chat_line("no", text="no"))
     uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
     batch = await sdk.batches.create(
         input_file_id=uploaded.id,

@@ -57,16 +57,16 @@ async def handed_over(fake: FakeUpstream, pair: Pair) -> str:
     """A batch of four lines started on replica one, stopped gracefully once two lines are
     answered and the third is upstream (it never answers): its batch id."""
     one, _, first, _, _ = pair
-    fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-b")
-    lines = [chat_line("l1", "a"), chat_line("l2", "a"), chat_line("l3", "beta/model-b")]
+    fake.state.set_scenario(Scenario(stall_before_first_byte=True), text="l3")
+    lines = [chat_line("l1", "a"), chat_line("l2", "a"), chat_line("l3", "a", text="l3")]
     content = jsonl(*lines, chat_line("l4", "a"))
     uploaded = await first.files.create(file=("in.jsonl", content), purpose="batch")
     batch = await first.batches.create(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
-    await fake.state.wait_for(lambda: fake.state.count(model="model-b") == 1, what="line 3 up")
+    await fake.state.wait_for(lambda: fake.state.count(text="l3") == 1, what="line 3 up")
     await one.server.shutdown(grace=0)
-    fake.state.remove_scenario(model="model-b")
+    fake.state.remove_scenario(text="l3")
     return batch.id
 
 
@@ -94,7 +94,7 @@ async def test_a_batch_whose_replica_stops_is_finished_by_the_other_each_line_on
     answers = await lines_of(second, done.output_file_id)
     assert [a["custom_id"] for a in answers] == ["l1", "l2", "l3", "l4"]
     # Line 3 was in flight when replica one stopped: asked again (at least once upstream).
-    assert fake.state.count(model="model-b") == 2 and fake.state.count(model="model-a") == 3
+    assert fake.state.count(text="l3") == 2 and fake.state.count(text="hi") == 3
     assert await two.runtime.batches.runs.running() == []
 
 
@@ -103,9 +103,9 @@ async def test_a_batch_taken_over_expires_on_the_routers_clock_each_line_once(
 ) -> None:
     _, two, _, second, clock = pair
     batch_id = await handed_over(fake, pair)
-    fake.state.set_scenario(Scenario(stall_before_first_byte=True), model="model-b")
+    fake.state.set_scenario(Scenario(stall_before_first_byte=True), text="l3")
     await two.server.batch_jobs.adopt(two.runtime)
-    await fake.state.wait_for(lambda: fake.state.count(model="model-b") == 2, what="l3 again")
+    await fake.state.wait_for(lambda: fake.state.count(text="l3") == 2, what="l3 again")
     clock.advance(86400 + 1)  # its window ends as line 3 is upstream on replica two
     await settled(two)
     done = await second.batches.retrieve(batch_id)
@@ -117,7 +117,7 @@ async def test_a_batch_taken_over_expires_on_the_routers_clock_each_line_once(
         ("l3", "batch_expired"),
         ("l4", "batch_expired"),
     ]
-    assert fake.state.count(model="model-a") == 2  # line 4 never ran
+    assert fake.state.count(text="hi") == 2  # line 4 never ran
     assert await two.runtime.batches.runs.running() == []
 
 
@@ -140,7 +140,7 @@ async def test_a_batch_cancelled_while_nobody_runs_it_ends_cancelled_when_taken_
         ("l3", "batch_cancelled"),
         ("l4", "batch_cancelled"),
     ]
-    assert fake.state.count(model="model-b") == 1  # nothing ran after the cancel
+    assert fake.state.count(text="l3") == 1  # nothing ran after the cancel
 
 
 async def orphan(replica: RouterHandle, sdk: openai.AsyncOpenAI, *, owner: str = "") -> str:

@@ -35,9 +35,11 @@ ROUTERS = (
 )
 
 
-async def _failed(replica: RouterHandle, p: chat_pb2.ChatParams) -> grpc.aio.AioRpcError:
+async def _failed(
+    replica: RouterHandle, p: chat_pb2.ChatParams, deadline_s: float | None = None
+) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await replica.stub.Chat(pb.ChatRequest(params=p))
+        await replica.stub.Chat(pb.ChatRequest(params=p), timeout=deadline_s)
     return caught.value
 
 
@@ -51,7 +53,8 @@ async def _disable_by_hand(replica: RouterHandle, fake: FakeUpstream) -> None:
 
 async def _refused_by_the_upstream(replica: RouterHandle, fake: FakeUpstream) -> None:
     fake.state.set_scenario(Scenario.invalid_key(), model="m-first")
-    await _failed(replica, params("first/m-first", text="tried while it cools"))
+    # A deadline shorter than the cooldown: tried at once, not after it.
+    await _failed(replica, params("first/m-first", text="tried while it cools"), deadline_s=10)
 
 
 @pytest.mark.parametrize(

@@ -94,3 +94,14 @@ def test_split_pieces() -> None:
     text, pieces = split_pieces("Echo: hi", 5)
     assert len(pieces) == 5 and "".join(pieces) == text and text.startswith("Echo: hi ")
     assert split_pieces("", None) == ("", [""])
+
+
+def test_a_rule_naming_a_text_picks_the_requests_that_say_it_before_any_other() -> None:
+    table = ScenarioTable()
+    table.set(Scenario(status=500), model="m")
+    table.load([{"text": "two", "scenario": {"status": 400, "times": 1}}])
+    assert table.take("k", "m", "two") == Scenario(status=400, times=1)
+    assert table.take("k", "m", "two") == Scenario(status=500)  # used up: the next rule
+    assert table.take("k", "m", "one") == Scenario(status=500)
+    assert table.take("k", "other", "one") is None
+    assert [rule.to_dict()["text"] for rule in table.rules()] == ["*"]

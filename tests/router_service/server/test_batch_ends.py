@@ -100,8 +100,8 @@ async def test_a_store_outage_as_a_batchs_files_are_kept_hands_it_over_not_faile
     store = FailsOnce(clock, _error_file)
     router = await start_router(base_config(fake.base_url), clock=clock, store=store)
     refused = Scenario(status=400, error_body={"error": {"message": "bad prompt"}})
-    fake.state.set_scenario(refused, model="model-b")
-    content = jsonl(chat_line("one"), chat_line("two", model="beta/model-b"))
+    fake.state.set_scenario(refused, text="two")
+    content = jsonl(chat_line("one"), chat_line("two", text="two"))
     done = await taken_over(fake, router, content, caplog)
     assert done.status == "completed" and not done.errors
     counts = done.request_counts

@@ -296,6 +296,9 @@ async def test_an_event_over_the_clients_message_limit_is_said_too_large(
             audio = event("input_audio_buffer.append", audio="A" * 70_000)
             with pytest.raises(RouterError) as refused:
                 await session.send(audio)
+            with pytest.raises(RouterError) as read:  # the call it ended says so too, not
+                await anext(session)  # grpc's INTERNAL "Internal error from Core"
+    assert read.value.details == refused.value.details
     details = refused.value.details
     assert (details.code, details.reason) == (
         grpc.StatusCode.RESOURCE_EXHAUSTED,

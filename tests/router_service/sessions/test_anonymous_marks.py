@@ -48,7 +48,8 @@ async def test_a_failed_call_without_a_session_gives_its_place_back(
     fake.state.set_scenario(Scenario(status=503), model="embed-a")
     for _ in range(2):  # were the first's place kept, the second would be refused as busy
         with pytest.raises(grpc.aio.AioRpcError) as failed:
-            await router.stub.Embed(EMBED)
+            # A deadline shorter than the first's cooldown: the second is sent into it at once.
+            await router.stub.Embed(EMBED, timeout=10)
         assert failed.value.code() is grpc.StatusCode.UNAVAILABLE
     fake.state.clear_scenarios()
     await _no_place_taken(router)
