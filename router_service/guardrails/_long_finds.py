@@ -41,7 +41,10 @@ _BODY = (
 # groups it (groups of four, `> `/`# ` line prefixes, `<br>`, numbered lines, string literals).
 _W = "[A-Za-z][a-z]{1,11}"
 _S = "[A-Za-z][a-z]{1,2}"
-_PROSE = rf"\b(?:{_S} {_W} {_W}|{_W} {_S} {_W}|{_W} {_W} {_S})\b|[A-Za-z][,.!?;] [A-Za-z]"
+_PROSE = (
+    rf"(?<![A-Za-z0-9+/=])(?:{_S} {_W} {_W}|{_W} {_S} {_W}|{_W} {_W} {_S})(?![A-Za-z0-9+/=])"
+    r"|[A-Za-z][,.!?;] [A-Za-z]"
+)
 # The BEGIN line through the first END line when no prose comes between (key material however it
 # is framed), else through the END line right after its PEM-shaped body, or (a key cut short) to
 # its body's end.
