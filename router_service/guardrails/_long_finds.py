@@ -43,12 +43,13 @@ _W = "[A-Za-z][a-z]{1,11}"
 _S = "[A-Za-z][a-z]{1,2}"
 _PROSE = (
     rf"(?<![A-Za-z0-9+/=])(?:{_S} {_W} {_W}|{_W} {_S} {_W}|{_W} {_W} {_S})(?![A-Za-z0-9+/=])"
-    r"|[A-Za-z][,.!?;] [A-Za-z]"
+    r"|(?<=[A-Za-z])[,.!?;] [A-Za-z]"
 )
 # The BEGIN line through the first END line when no prose comes between (key material however it
 # is framed), else through the END line right after its PEM-shaped body, or (a key cut short) to
 # its body's end.
-_FRAMED = r"(?:(?!" + _PROSE + r")(?:[^\-]|-(?!----))){0,20000}?" + _END
+# (A base64 run whole at a time: no prose begins inside one.)
+_FRAMED = r"(?:(?!" + _PROSE + r")(?>[A-Za-z0-9+/=]+|[^\-]|-(?!----))){0,20000}?" + _END
 PRIVATE_KEY = _BEGIN + "(?:" + _FRAMED + "|" + _HEADERS + _BODY + r"(?:[ \t]{0,32}" + _END + ")?)"
 _KEY = re.compile(PRIVATE_KEY)
 # What may follow a block's find while the text's end may still make it longer: a space run whose
