@@ -17,6 +17,7 @@ loads it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import orjson
@@ -119,13 +120,20 @@ def _service_account(text: str) -> ServiceAccount:
 def signing_key(account: ServiceAccount) -> object:
     """The account's RSA private key, loaded with `cryptography` (imported here, lazily).
     Raises ValueError when the package is missing or the key does not load."""
+    return _loaded_key(account.private_key)
+
+
+# Loading a 2048-bit RSA key checks it (tens of milliseconds, on the event loop): once per key
+# text, not at every config check and token exchange. A few keys at most, held as the config is.
+@functools.lru_cache(maxsize=32)
+def _loaded_key(private_key: str) -> object:
     try:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
     except ImportError:
         raise ValueError(_NEEDS_EXTRA) from None
     try:
-        key = serialization.load_pem_private_key(account.private_key.encode(), password=None)
+        key = serialization.load_pem_private_key(private_key.encode(), password=None)
     except (ValueError, TypeError):
         raise ValueError("the service account key's private_key is not a PEM private key") from None
     if not isinstance(key, rsa.RSAPrivateKey):

@@ -75,7 +75,8 @@ async def carried_over(new: Runtime, old: Runtime) -> None:
     their new names before `new` serves, and their old pools handed over to the new ones then
     (`KeyPool.hand_over`): their keys' disables and cooldowns, their deployments' cooldowns
     (by upstream model and API), their slots and rate windows; what their conversations had
-    there holds under the new names (`SessionState.renamed`). Meanwhile `old` serves on the
+    there holds under the new names (`SessionState.renamed`), where `old`'s calls under way
+    take their places from now on (`SessionState.succeeded`). Meanwhile `old` serves on the
     old names, so no call sees the renamed keys afresh (what calls on it write there after
     this read, until the hand-over, stays under the old names: a 429 met in that round trip).
     A store out of reach carries nothing: they start afresh."""
@@ -98,7 +99,9 @@ async def carried_over(new: Runtime, old: Runtime) -> None:
         else:
             log.info("config reload: provider %s renamed %s: its keys' state kept", was, name)
     # Its conversations' bans, skips, sticky choices and places hold under the new names.
-    new.sessions.renamed(old.sessions.renames.after(new.renamed, renamed))
+    in_use = (new.config.providers.keys(), new.planner.deployments.keys())
+    new.sessions.renamed(old.sessions.live_renames().after(new.renamed, renamed, in_use=in_use))
+    old.sessions.succeeded(new.sessions, {was: name for name, was in new.renamed.items()})
     for name, was in new.renamed.items():  # no suspension from here until `new` serves
         old.pools[was].hand_over(new.pools[name])
 

@@ -5,7 +5,7 @@ under way hold in a provider's `max_sessions`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 __all__ = ["Renames"]
 
@@ -28,13 +28,21 @@ class Renames:
         return bool(self.providers or self.deployments)
 
     def after(
-        self, providers: Mapping[str, str], deployments: Iterable[tuple[str, str]]
+        self,
+        providers: Mapping[str, str],
+        deployments: Iterable[tuple[str, str]],
+        *,
+        in_use: tuple[Collection[str], Collection[str]] = ((), ()),
     ) -> Renames:
         """These renames, and a reload's (new name -> old name; deployments as (old, new)):
-        what the reloaded runtime keeps. A name the reload kept keeps its old names."""
+        what the reloaded runtime keeps. A name the reload kept keeps its old names, but for
+        those its config gives now (`in_use`: its providers', its deployments'): a provider
+        added later under a renamed one's old name is another, its bans and sticky choices
+        its own."""
+        renamed = {new: old for old, new in deployments}
         return Renames(
-            _chained(self.providers, providers),
-            _chained(self.deployments, {new: old for old, new in deployments}),
+            _chained(self.providers, providers, in_use[0]),
+            _chained(self.deployments, renamed, in_use[1]),
         )
 
     def provider_names(self, provider: str) -> tuple[str, ...]:
@@ -46,9 +54,10 @@ class Renames:
 
 
 def _chained(
-    before: Mapping[str, tuple[str, ...]], renamed: Mapping[str, str]
+    before: Mapping[str, tuple[str, ...]], renamed: Mapping[str, str], in_use: Collection[str]
 ) -> dict[str, tuple[str, ...]]:
     chained = {name: olds for name, olds in before.items() if name not in renamed.values()}
     for name, was in renamed.items():
         chained[name] = (was, *before.get(was, ()))
-    return chained
+    kept = {name: tuple(old for old in olds if old not in in_use) for name, olds in chained.items()}
+    return {name: olds for name, olds in kept.items() if olds}

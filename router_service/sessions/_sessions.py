@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from router_service.clock import Clock
@@ -66,16 +66,45 @@ class SessionState:
         self._written: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self.renames = Renames()
         self._renamed = False  # whether `renames` holds any (read on every plan: a bool)
+        self._renames_end = 0.0  # until when (monotonic) they are read (`renames_written`)
         # Renamed providers whose old names may still hold calls under way (`_taken`).
         self._draining: dict[str, tuple[str, ...]] = {}
+        # Once a reload renamed providers: the sessions of the runtime after it, and each
+        # renamed one's old name -> new (`succeeded`).
+        self._heir: tuple[SessionState, Mapping[str, str]] | None = None
+
+    def succeeded(self, heir: SessionState, renamed: Mapping[str, str]) -> None:
+        """A reload renamed providers (`renamed`: old name -> new) and `heir` serves them: a
+        call under way here that enters one from now on (a failover, a key slot waited for)
+        takes its place under the new name, where its `max_sessions` counts every conversation
+        (under the old name it counted the old name's only)."""
+        self._heir = (heir, renamed)
 
     def renamed(self, renames: Renames) -> None:
         """A reload renamed providers and deployments (`renames`): a conversation's bans, skips
         and sticky choice under their old names hold under the new ones, and the calls under
         way under an old name count in the new name's `max_sessions` until they end."""
         self.renames = renames
-        self._renamed = bool(renames)
         self._draining = dict(renames.providers)
+        self.renames_written()
+
+    def renames_written(self) -> None:
+        """Renamed names were written (a reload, a call under way on the config before it):
+        their old names are read until what was written there has expired."""
+        window = max(self._config.sticky_ttl_s, self._config.thread_cooldown_s)
+        self._renames_end = self._clock.monotonic() + window
+        self._renamed = bool(self.renames)
+        if self._heir is not None:  # renamed again since: read there too
+            self._heir[0].renames_written()
+
+    def live_renames(self) -> Renames:
+        """`renames` while their old names are read, else none (what a successor chains)."""
+        return self.renames if self._reading_old_names() else Renames()
+
+    def _reading_old_names(self) -> bool:
+        if self._renamed and self._clock.monotonic() >= self._renames_end:
+            self._renamed = False  # what they kept has expired: read no more
+        return self._renamed
 
     @staticmethod
     def _sticky(session: str, model: str) -> str:
@@ -136,6 +165,8 @@ class SessionState:
             return
         name = self._sticky(session, model)
         await self._store.set_value(name, deployment, self._config.sticky_ttl_s)
+        if self._heir is not None:  # under a name a reload may have renamed since
+            self._heir[0].renames_written()
         now = self._clock.monotonic()
         self._written[name] = (deployment, now)
         self._written.move_to_end(name)
@@ -170,7 +201,7 @@ class SessionState:
         deployments' cooldowns, in one store call (one Redis round trip)."""
         if not session:
             return []
-        if self._renamed:  # under their old names too (`excluded_by` reads the latest end)
+        if self._renamed and self._reading_old_names():  # `excluded_by`: the latest end
             renames = self.renames
             providers = [n for p in providers for n in renames.provider_names(p)]
             deployments = [n for d in deployments for n in renames.deployment_names(d)]
@@ -184,9 +215,9 @@ class SessionState:
         ends, from the deadlines of `exclusion_names`."""
         if not until:  # no session: nothing is excluded
             return {}, {}
-        if self._renamed:
-            return self._renamed_exclusions(providers, deployments, until)
         n = len(providers)
+        if len(until) != n + len(deployments):  # read under old names too
+            return self._renamed_exclusions(providers, deployments, until)
         banned = {p: end for p, end in zip(providers, until[:n], strict=True) if end}
         skipped = {d: end for d, end in zip(deployments, until[n:], strict=True) if end}
         return banned, skipped
@@ -212,6 +243,8 @@ class SessionState:
         """`actions` for `session`, whose call of `model` failed on `deployment`."""
         if not session:
             return
+        if self._heir is not None:  # under names a reload may have renamed since
+            self._heir[0].renames_written()
         until = self._clock.now() + self._config.thread_cooldown_s
         ttl = self._config.thread_cooldown_s
         # The deadline decides; the expiring group entry only lets operators list who is
@@ -234,6 +267,9 @@ class SessionState:
         `limit` other sessions. A request without a session (a PickRoute, an embedding without
         a `user`) is a conversation of its own where a limit counts them: else it took the
         provider's place uncounted, whatever its `max_sessions`."""
+        if self._heir is not None and provider in self._heir[1]:  # renamed since (`succeeded`)
+            heir, renamed = self._heir
+            return await heir.enter(session, renamed[provider], limit)
         if not session:
             if limit is None:
                 return _ANONYMOUS

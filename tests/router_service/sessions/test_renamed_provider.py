@@ -6,6 +6,7 @@ on loopback, memory and Redis state)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -13,9 +14,12 @@ import grpc
 import pytest
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
-from router_service.config import SwitchboardConfig
+from router_service.config import SessionsConfig, SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.sessions import Renames, SessionState
+from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.helpers import eventually
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
@@ -43,13 +47,17 @@ def _config(fake: FakeUpstream, state: dict[str, Any], protection: str) -> dict[
 
 def _renamed(config: dict[str, Any]) -> SwitchboardConfig:
     """`config` with alpha called `renamed`, wherever it is named."""
+    return SwitchboardConfig.model_validate(_renamed_raw(config))
+
+
+def _renamed_raw(config: dict[str, Any]) -> dict[str, Any]:
     config = copy.deepcopy(config)
     config["providers"]["renamed"] = config["providers"].pop("alpha")
     for group in config["models"].values():
         for deployment in group["deployments"]:
             if deployment["provider"] == "alpha":
                 deployment["provider"] = "renamed"
-    return SwitchboardConfig.model_validate(config)
+    return config
 
 
 async def test_the_conversations_under_way_still_count_in_max_sessions(
@@ -81,6 +89,33 @@ async def test_the_conversations_under_way_still_count_in_max_sessions(
         return True
 
     await eventually(s2_served, what="s2 served once s1's call ended")
+
+
+async def test_a_call_under_way_that_fails_over_to_it_after_the_reload_counts_the_new_name(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    # s3's call began before the reload, on beta; failing there after it, it went on to
+    # alpha under its old name, where only the old name's conversations were counted: it was
+    # served beside s1, which the new name already served, over max_sessions.
+    config = _config(fake, state_section, "provider-ban")
+    router = await start_router(config)
+    fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-b")
+    fake.state.hold()
+    s3 = asyncio.ensure_future(router.stub.Chat(ask(model="beta-first", session="s3")))
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="s3 on beta")
+    await router.server.reload(_renamed(config))
+    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
+    first = ask(model="alpha-only", session="s1")
+    s1 = router.stub.ChatStream(pb.ChatStreamRequest(params=first.params, routing=first.routing))
+    served = asyncio.ensure_future(anext(aiter(s1)))  # s1's place is taken before its answer
+    await fake.state.wait_for(lambda: fake.state.held == 2, what="s1 on renamed")
+    fake.state.release()
+    await served
+
+    with pytest.raises(grpc.aio.AioRpcError):  # beta failed it and alpha is s1's
+        await s3
+    s1.cancel()
+    assert fake.state.count(model="model-a") == 1  # s1's call only
 
 
 @pytest.mark.parametrize("protection", ["provider-ban", "model-skip"])
@@ -136,3 +171,51 @@ async def _settled(router: RouterHandle, clock: ManualClock) -> None:
     """The failure's writes done, and its deployment's cooldown over."""
     await router.runtime.afterwork.drain()
     clock.advance(TRANSIENT_S + 1)
+
+
+async def test_a_new_provider_under_a_renamed_ones_old_name_is_its_own(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    # alpha renamed `renamed`, then a later reload adds another provider called alpha (other
+    # keys): a conversation stuck to the new alpha/model-a was sent to renamed/model-a.
+    clock = ManualClock()
+    config = _config(fake, state_section, "off")
+    router = await start_router(config, clock=clock)
+    await router.server.reload(_renamed(config))
+    again = _renamed_raw(config)
+    again["providers"]["alpha"] = {**config["providers"]["alpha"], "keys": ["sk-new-alpha"]}
+    again["models"]["beta-first"]["deployments"] = [
+        {"provider": "beta", "model": "model-b"},
+        {"provider": "alpha", "model": "model-a"},
+        {"provider": "renamed", "model": "model-a"},
+    ]
+    await router.server.reload(SwitchboardConfig.model_validate(again))
+    fake.state.set_scenario(Scenario.server_error(500, times=1), model="model-b")
+    moved = await router.stub.Chat(ask(model="beta-first", session="s1"))
+    assert moved.route.deployment == "alpha/model-a"  # s1 sticks to the new alpha
+    await _settled(router, clock)
+
+    stuck = await router.stub.Chat(ask(model="beta-first", session="s1"))
+    assert stuck.route.deployment == "alpha/model-a"
+
+
+def test_the_old_names_are_read_no_more_once_what_they_kept_has_expired() -> None:
+    # Every plan read a renamed provider's bans and skips under its old names too, until a
+    # restart (3.5 -> 9.8 us of a plan's reading, and more names in its store read): what they
+    # kept is gone once sticky_ttl_s and thread_cooldown_s have passed since the reload.
+    clock = ManualClock()
+    config = SessionsConfig(sticky_ttl_s=60, thread_cooldown_s=30)
+    sessions = SessionState(MemoryStateStore(clock), clock, config)
+    renames = Renames().after({"renamed": "alpha"}, [("alpha/model-a", "renamed/model-a")])
+    sessions.renamed(renames)
+    args = ("s1", ["renamed"], ["renamed/model-a"])
+    assert len(sessions.exclusion_names(*args)) == 4  # under alpha's names too
+    clock.advance(59)
+    written = sessions.exclusion_names(*args)
+    assert sessions.excluded_by(*args[1:], [0.0, 9.0, 0.0, 0.0]) == ({"renamed": 9.0}, {})
+    clock.advance(1)
+    assert sessions.exclusion_names(*args) == ["sban:s1:renamed", "sskip:s1:renamed/model-a"]
+    # A plan that read them just before still reads what it read.
+    assert sessions.excluded_by(*args[1:], [0.0, 9.0, 0.0, 0.0]) == ({"renamed": 9.0}, {})
+    assert len(written) == 4
+    assert sessions.excluded_by(*args[1:], [0.0, 0.0]) == ({}, {})
