@@ -3,7 +3,8 @@
 Scans each text with one rule holding every built-in detector (`Rule.replacements`, what a
 request's screen runs on the router's event loop) and prints seconds per MiB, best of
 `--rounds`: ordinary prose beside adversarial digit groups (`4 4 4 …`, `44 44 …`, `4-4-4…`),
-long plain digit runs and a mix. A digit-heavy text should cost within ~2x prose. No servers.
+long plain digit runs, a mix, PEM keys and prose quoting their armor lines. A digit-heavy text
+should cost within ~2x prose. No servers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ _MIXED = (
     "IBAN DE89 3704 0044 0532 0130 00, mail jane.doe@example.com, ref 1234-5678-9012. "
 )
 
+# A key with headers among prose, and prose quoting a BEGIN line far before an END line.
+_PEM = (
+    "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0A1B\n\n"
+    + "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB\n" * 25
+    + "-----END RSA PRIVATE KEY-----\n"
+)
+_QUOTED = (
+    "It starts with -----BEGIN PRIVATE KEY-----. " + _PROSE * 20 + "-----END PRIVATE KEY-----. "
+)
+
 TEXTS: dict[str, Callable[[int], str]] = {
     "prose": lambda n: (_PROSE * (n // len(_PROSE) + 1))[:n],
     "4 4 4 …": lambda n: ("4 " * (n // 2 + 1))[:n],
@@ -35,6 +46,8 @@ TEXTS: dict[str, Callable[[int], str]] = {
     "4 4 … x 4 4 …": lambda n: (("4 " * 19 + "x ") * (n // 40 + 1))[:n],
     "digits": lambda n: ("4" * 1000 + " ") * (n // 1001 + 1),
     "mixed": lambda n: (_MIXED * (n // len(_MIXED) + 1))[:n],
+    "pem keys": lambda n: ((_PROSE + _PEM) * (n // (len(_PROSE) + len(_PEM)) + 1))[:n],
+    "quoted pem": lambda n: (_QUOTED * (n // len(_QUOTED) + 1))[:n],
 }
 
 

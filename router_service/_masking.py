@@ -38,10 +38,11 @@ def masking(secrets: Iterable[str]) -> Callable[[str], str]:
     return clean
 
 
-def secret_shaped(text: str) -> bool:
+def secret_shaped(text: str, known: Iterable[str] = ()) -> bool:
     """Whether `text` holds what the log's redactor masks whatever logged it (a key's shape, a
-    bearer token, an API-key header's value, a URL's password), or a key shown half-starred."""
-    return _redactor()(text) != text or masking(())(text) != text
+    bearer token, an API-key header's value, a URL's password), a key shown half-starred, or
+    one of the `known` secrets (a config's, of whatever shape)."""
+    return _redactor()(text) != text or masking(known)(text) != text
 
 
 def shown_label(label: str) -> str:

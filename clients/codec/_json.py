@@ -16,6 +16,7 @@ typed only when they round-trip exactly; otherwise the whole value goes to the p
 
 from __future__ import annotations
 
+import binascii
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -109,6 +110,27 @@ def expect_str(value: Any, path: str) -> str:
     if not isinstance(value, str):
         fail_type(path, "a string", value)
     return value
+
+
+def expect_base64(value: Any, path: str) -> str:
+    """Bytes as JSON writes them: base64 in either alphabet (`-` and `_` are the URL-safe
+    one's; google-genai writes it), padded or not, line breaks skipped (Go's decoder, Ollama's,
+    skips them), as standard padded base64, what a data URL and OpenAI's `input_audio.data`
+    hold (an OpenAI, Anthropic or Bedrock deployment refuses `-` and `_`). Text that is not
+    base64 is refused, named, as Gemini and Ollama refuse it: no deployment is sent it."""
+    data = expect_str(value, path)
+    if "\n" in data or "\r" in data:
+        data = data.replace("\r", "").replace("\n", "")
+    if "-" in data or "_" in data:
+        data = data.replace("-", "+").replace("_", "/")
+    data += "=" * (-len(data) % 4)
+    try:
+        binascii.a2b_base64(data, strict_mode=True)
+    except ValueError as exc:  # binascii.Error, or text that is not even ASCII
+        raise InvalidRequestError(
+            f"Invalid value for '{path}': not base64 data ({exc}).", param=path
+        ) from None
+    return data
 
 
 def expect_bool(value: Any, path: str) -> bool:

@@ -128,6 +128,11 @@ def _yaml_problem(exc: yaml.MarkedYAMLError, source: str) -> str:
 
 _UNREAD_TAG = "a YAML tag it does not read (write the value plainly, or quote it)"
 _PLAIN_COLLECTIONS = frozenset({"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"})
+# A key's tags as a plain key resolves (`alpha`, `429`, `true`; `<<`, refused as an unknown
+# field); a key is read as its text.
+_PLAIN_KEYS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "merge")
+)
 
 
 @dataclass
@@ -177,6 +182,15 @@ class _Builder:
     def _mapping(self, node: yaml.MappingNode, loc: Location) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if key_node.tag not in _PLAIN_KEYS:  # `!secret alpha:`, `!!binary …:`, `? [a, b]`
+                why = (
+                    "a list or a mapping as a key (write it plainly)"
+                    if key_node.id != "scalar"
+                    else _UNREAD_TAG
+                )
+                line = key_node.start_mark.line + 1
+                self.problems.append(f"{self.source}:{line}: {dotted(loc)}: {why}")
+                continue
             key = str(key_node.value)
             where = (*loc, key)
             line = key_node.start_mark.line + 1

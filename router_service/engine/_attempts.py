@@ -154,7 +154,7 @@ class AttemptRunner:
             ctx.session_id, [deployment.provider], [deployment.name]
         )
         cool, *session = await self._store.deadlines([deployment.cooldown_name, *names])
-        return max(cool, *session) if cool else 0.0
+        return max([cool, *session]) if cool else 0.0  # no session: no names but its own
 
     async def _walk(
         self,
@@ -370,8 +370,10 @@ class AttemptRunner:
 
 
 def _queue_wait(ctx: RequestContext, deployment: Deployment) -> float:
-    """How long a queued request (or a held-back retry) waits for the deployment's key."""
-    return ctx.attempt_timeout(deployment.adapter.config.queue_timeout_s)
+    """How long a queued request (or a held-back retry) waits for the deployment's key (none
+    at all for `queue_timeout_s: 0`, not the deadline's floor of a millisecond)."""
+    queue_s = deployment.adapter.config.queue_timeout_s
+    return ctx.attempt_timeout(queue_s) if queue_s > 0 else 0.0
 
 
 async def _measured(

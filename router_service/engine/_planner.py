@@ -3,8 +3,9 @@
 Resolve the name (deployment | group | pool), order by the strategy, drop what this session has
 banned or skipped and what is on a global cooldown, put the session's sticky deployment first
 while it is still allowed. If cooldowns alone left nothing, wait for the soonest to end when the
-caller's deadline allows (no deadline does), else try it anyway rather than refuse; if the
-session's skips left nothing, try a skipped one; only its provider bans refuse.
+caller's deadline allows (no deadline does, but at a Realtime session's opening), else try it
+anyway rather than refuse; if the session's skips left nothing, try a skipped one; only its
+provider bans refuse.
 """
 
 from __future__ import annotations
@@ -85,9 +86,17 @@ class Planner:
         """A chat's plan: the deployments that can run the server tools it declares."""
         return await self.plan(ctx, server_tools_of(params))
 
-    async def plan(self, ctx: RequestContext, server_tools: tuple[ServerTool, ...] = ()) -> Plan:
+    async def plan(
+        self,
+        ctx: RequestContext,
+        server_tools: tuple[ServerTool, ...] = (),
+        *,
+        session: bool = False,
+    ) -> Plan:
         """`server_tools`: the Anthropic server tools the request declares; the deployments
-        whose upstream does not run them are left out (EXCLUDED), for good."""
+        whose upstream does not run them are left out (EXCLUDED), for good. `session`: a
+        Realtime session's opening, whose lack of a deadline is the session's length, not the
+        caller's patience (`_soonest`)."""
         group = self.resolve(ctx.requested_model)
         names = [d.name for d in group.members]
         # As called for this request (a chat deployment's Responses API twin for hosted tools),
@@ -119,7 +128,7 @@ class Planner:
             plan.usable_at[name] = max(ban or 0.0, skip or 0.0, cool or 0.0)
         self._stick(plan, sticky)
         if not plan.candidates:
-            await self._soonest(ctx, plan, ordered, cooled)
+            await self._soonest(ctx, plan, ordered, cooled, session)
         ctx.plan = plan
         record_plan(plan)
         if server_tools and not plan.candidates and not plan.held_back:
@@ -160,18 +169,23 @@ class Planner:
         plan: Plan,
         ordered: Sequence[Deployment],
         cooled: dict[str, float],
+        session: bool,
     ) -> None:
         """Nothing left to try: the deployment whose global cooldown ends first, once it ended
-        when the caller's deadline allows (none always does; else at once, rather than
-        refuse), among the cooling
-        ones and the session's skipped ones (`_soonest_of`); a provider ban is a hard rule: the
-        caller gets a typed error."""
+        when the caller's deadline allows (none does, but at a Realtime `session`'s opening:
+        the edge gives every session none, and its caller's WebSocket waits unanswered; else
+        at once, rather than refuse), among the cooling ones and the session's skipped ones
+        (`_soonest_of`); a provider ban is a hard rule: the caller gets a typed error."""
         chosen = _soonest_of(plan, ordered, cooled)
         if chosen is None:
             return
         wait = cooled.get(chosen.name, 0.0) - self._clock.now()
         remaining = ctx.remaining()
-        if wait > 0 and (remaining is None or wait < remaining):  # no deadline: it allows
+        if wait > 0 and (wait < remaining if remaining is not None else not session):
+            if remaining is None and ctx.stream_slot is not None:
+                # Taken for `server.lease_ttl_s` (no deadline): it would lapse in a longer
+                # wait, and its client open one stream more. As long again after the wait.
+                await ctx.stream_slot.renew_stream_slot(wait + chosen.pool.lease_ttl_s)
             await self._clock.sleep(wait)
         plan.candidates.append(chosen)
         plan.forced = True

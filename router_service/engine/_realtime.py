@@ -13,6 +13,7 @@ preview endpoint): `wss://<resource>/openai/realtime?api-version=...&deployment=
 
 from __future__ import annotations
 
+import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,10 @@ __all__ = [
     "RealtimeUpstream",
     "cannot_realtime",
     "realtime_target",
+    "settle_key_logged",
 ]
+
+log = logging.getLogger("switchboard.router")
 
 # The largest event either side may send: audio deltas are base64 (OpenAI's own limit is 15 MiB
 # per event).
@@ -118,7 +122,7 @@ class RealtimeSessions(StreamEnds):
         ) -> RealtimeUpstream:
             return await self._connect(ctx, deployment, lease, stack, beta, configure)
 
-        plan = await self.planner.plan(ctx)
+        plan = await self.planner.plan(ctx, session=True)
         return await self._run(ctx, plan, attempt, record_success=False, cannot=cannot_realtime)
 
     async def _connect(
@@ -191,11 +195,21 @@ class RealtimeSessions(StreamEnds):
         key's tokens either way: the upstream used them before it dropped the session."""
         lease = upstream.lease
         if total_tokens:
-            await lease.settle_tokens(total_tokens)
+            await settle_key_logged(lease, total_tokens)
         if failure is not None:
             return await self._failed_midstream(ctx, deployment, lease, failure, upstream.opened_at)
         await self._runner.stats.record(deployment.health_name, True, upstream.opening_s)
         return None
+
+
+async def settle_key_logged(lease: KeyLease, total_tokens: int) -> None:
+    """A Realtime session's (or call's) tokens to its key's tpm; a failure (the state store
+    lost) logged, not raised: the session's end is what its caller is owed (the estimate stays
+    counted)."""
+    try:
+        await lease.settle_tokens(total_tokens)
+    except Exception:
+        log.warning("realtime: a session's usage did not reach its key's tpm", exc_info=True)
 
 
 async def _configured(

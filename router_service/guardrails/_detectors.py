@@ -13,9 +13,9 @@ What each detector finds (README, "Guardrails", says the same to users):
   least one a digit), AWS access key ids (`AKIA`/`ASIA` + 16), Google `AIza` + 35, GitHub
   `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36 and `github_pat_…`, Slack `xoxb-`/`xoxa-`/`xoxp-`
   tokens, and `Bearer <token>` (any case) with a token of 20+ characters holding a digit.
-- `private_key`: a PEM `-----BEGIN … PRIVATE KEY-----` block, through its END line (or as far as
-  its base64 body goes when the END line is missing: base64 characters and line breaks, spaces
-  pasted for line breaks too, never the prose after a mention of the BEGIN line).
+- `private_key`: a PEM `-----BEGIN … PRIVATE KEY-----` block whose body is PEM-shaped (headers
+  such as `DEK-Info:`, base64 lines, spaces for line breaks), through the END line right after
+  it (or to the body's end): never the prose after a BEGIN line, nor up to a far END line.
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters (the
   local part's letters of the alphabets written with spaces between words, `_long_finds._LOCAL`),
   the local part however long (RFC 5321's 64 is no limit an attacker keeps to).
@@ -26,13 +26,11 @@ What each detector finds (README, "Guardrails", says the same to users):
 - `phone`: international numbers written with a leading `+` (E.164, optionally grouped by spaces,
   dots, dashes or parentheses; 8–15 digits), and North American numbers written `(555) 123-4567`,
   `555-123-4567` or `555.123.4567`. Bare digit runs are not phones (too many ids look alike).
-  Separators and digits after a number (`. 2 rings`, ` - 24/7`, ` (24 h)`) leave the number found,
-  without them.
+  Separators and digits after a number (`. 2 rings`, ` - 24/7`, ` (24 h)`) stay out of its find.
 
-The detectors read a text `as_read`: a backslash escape (JSON's, as in a tool call's arguments, or
-a string literal's: `\\n`, `\\t`, `\\"`, `\\u00e9`…) as the character it stands for, so the `n` of
-a line break does not hide the key that begins the next line (a letter before it would), nor does
-an email's find begin at it.
+The detectors read a text `as_read`: a backslash escape (JSON's in a tool call's arguments, a
+string literal's: `\\n`, `\\t`, `\\"`, `\\u00e9`…) as the character it stands for, so the `n` of a
+line break hides no key beginning the next line (a letter would), nor begins an email's find.
 """
 
 from __future__ import annotations
@@ -51,6 +49,7 @@ from router_service.guardrails._long_finds import (
     EMAIL,
     PRIVATE_KEY,
     SHORT_EMAIL,
+    key_closed,
     name_start,
     open_address,
     open_key,
@@ -76,8 +75,10 @@ class Detector:
     accept: Callable[[str], int] | None = None
     # Where a match's find begins (an email's long name, matched from its `@`); None: there.
     begin: Callable[[str, int], int] | None = None
-    # Streams: where a find the text's end may still be inside begins (`Rule.opened`).
+    # Streams: where a find the text's end may still be inside begins (`Rule.opened`); whether
+    # text from an offset on ends one found open (a PEM block's END line).
     opens: Callable[[str, int, int], int | None] | None = None
+    closes: Callable[[str, int], bool] | None = None
     # The pattern for a text without an `@` (its `@` alternatives left out); None: `pattern`.
     lean: str | None = None
 
@@ -389,7 +390,7 @@ def _read(escape: re.Match[str]) -> str:
 DETECTORS: Final[dict[DetectorName, Detector]] = {
     d.name: d
     for d in (
-        Detector("private_key", PRIVATE_KEY, opens=open_key),
+        Detector("private_key", PRIVATE_KEY, opens=open_key, closes=key_closed),
         Detector("api_key", _API_KEY),
         Detector("email", EMAIL, begin=name_start, opens=open_address, lean=SHORT_EMAIL),
         Detector("credit_card", _CREDIT_CARD, _card),

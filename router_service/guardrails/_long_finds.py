@@ -14,31 +14,40 @@ __all__ = [
     "LOOKBEHIND_CHARS",
     "PRIVATE_KEY",
     "SHORT_EMAIL",
+    "key_closed",
     "name_start",
     "open_address",
     "open_key",
 ]
 
 _BEGIN = r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
-# A whole block's body: anything but the dashes of the next armor line (header lines of an
-# encrypted key too), bounded (a 16 KiB RSA key is ~12 KiB of base64).
-_BLOCK_BODY = r"(?:[^\-]|-(?!----)){0,20000}"
-PRIVATE_KEY = (
-    _BEGIN + "(?:" + _BLOCK_BODY + r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
-    # Cut short (no END line): as far as its base64 body goes, over newlines (JSON's escaped ones
-    # too), and never into the prose after a mere mention of the BEGIN line. A key pasted with
-    # spaces for its line breaks: a space (or a few) goes on only into a base64 line, 16+ such
-    # characters with a digit, `+` or `/` among them (prose words have none), or into a last
-    # line ending in `=` padding.
-    r"|(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,4}(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)"
-    r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)){0,20000})"
+_END = r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
+# A block's body is PEM-shaped or no body: right after its BEGIN line, a few header lines (an
+# encrypted key's `Proc-Type: 4,ENCRYPTED`, `DEK-Info: AES-128-CBC,…`: a name, a colon, a value
+# without armor dashes), then base64 lines (line breaks, JSON's escaped ones too, blank lines). A
+# run of spaces goes on only before a line break (indentation, trailing spaces), into a base64
+# line (16+ such characters with a digit, `+` or `/` among them: prose words have none; a last
+# line ending in `=` padding), or into a last line right before the END line: a key pasted with
+# spaces for its line breaks. So prose after a mention of the BEGIN line is no body, and an END
+# line far after it ends no block. Bounded (a 16 KiB RSA key is ~12 KiB of base64).
+_HEADERS = r"(?:[\r\n\\]{1,4}[A-Za-z][A-Za-z0-9\-]{0,31}:(?:[^\r\n\\\-]|-(?!----)){0,128}){0,4}"
+_BODY = (
+    r"(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,32}(?:(?=[\r\n\\])"
+    r"|(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)"
+    r"|(?=[A-Za-z0-9+/=]{1,80}[ \t]{0,32}-----END ))){0,20000}"
 )
-# A BEGIN line whose block the text's end may still be inside: no armor line's dashes after it
-# but the beginning of an END line at the very end (its label as long as `_BEGIN`'s may be: 62).
-_OPEN_KEY = re.compile(
-    f"{_BEGIN}{_BLOCK_BODY}+"
-    r"(?:-----(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
+# The BEGIN line through the END line right after its body, or (a key cut short) to its body's end.
+PRIVATE_KEY = _BEGIN + _HEADERS + _BODY + r"(?:[ \t]{0,32}" + _END + ")?"
+_KEY = re.compile(PRIVATE_KEY)
+# What may follow a block's find while the text's end may still make it longer: a space run whose
+# look ahead lacks text, the beginning of its END line; or a header line's name cut short.
+_PENDING = re.compile(
+    r"[ \t]{0,32}(?:[A-Za-z0-9+/=]{0,96}[ \t]{0,32})?"
+    r"(?:-{1,5}(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )
+# What ends a block open before it (`key_closed`).
+_CLOSES_KEY = re.compile(_END + r"|[^A-Za-z0-9+/=\s\\:,\-]")
+_OPEN_HEADER = re.compile(_BEGIN + _HEADERS + r"[\r\n\\]{1,4}[A-Za-z][A-Za-z0-9\-]{0,31}\Z")
 
 # An email's name part: ASCII's letters, digits and `._%+-`, and the letters (and combining
 # accents) of the alphabets written with spaces between words: Latin (but `×` and `÷`), Greek,
@@ -97,8 +106,21 @@ def open_address(text: str, start: int, cut: int) -> int | None:
 
 def open_key(text: str, start: int, cut: int) -> int | None:
     """Where a private key's block the end of `text` may still be inside begins (its BEGIN line,
-    from `start` on), when that is before `cut`: an END line may still come."""
+    from `start` on), when that is before `cut`: its find reaches the end, or what follows it
+    may still go on into its body or its END line. None once the END line came, or anything
+    no body holds (prose after a mere mention of the BEGIN line: at once)."""
     at = text.rfind("-----BEGIN ", start, cut)
     if at < 0 or text.find("-----BEGIN ", at + 1) >= 0:
         return None  # (a later BEGIN's dashes end the block of an earlier one)
-    return at if _OPEN_KEY.match(text, at) is not None else None
+    found = _KEY.match(text, at)
+    if found is None or text.find("-----END ", at, found.end()) >= 0:
+        return None  # no BEGIN line, or its block ended
+    if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
+        return at
+    return None
+
+
+def key_closed(text: str, at: int) -> bool:
+    """Whether `text` from `at` holds what ends a block open before it: an END line, or a
+    character neither a body, a header nor an END line holds (prose's punctuation)."""
+    return _CLOSES_KEY.search(text, at) is not None

@@ -80,7 +80,7 @@ class Rule:
         self._begin: dict[str, Callable[[str, int], int]] = {
             d.name: d.begin for d in detectors if d.begin is not None
         }
-        self._opens = tuple(d.opens for d in detectors if d.opens is not None)
+        self._opens = tuple((d.opens, d.closes) for d in detectors if d.opens is not None)
         # Per checked detector: the others, tried where a find of it failed its check.
         self._others = {
             name: re.compile("|".join(f"(?P<{d.name}>{d.pattern})" for d in others))
@@ -117,22 +117,25 @@ class Rule:
                 if found.end() > found.start():  # an empty match hides nothing
                     yield Match(found.start(), found.end(), PATTERN_DETECTOR)
 
-    def opened(self, text: str, start: int, cut: int) -> int | None:
+    def opened(
+        self, text: str, start: int, cut: int
+    ) -> tuple[int, Callable[[str, int], bool] | None] | None:
         """Streams: the first offset of `text`, from `start` and before `cut`, where a built-in's
         find may begin that the text's end is still inside, more text making it one or longer
-        (a private key's block before its END line); None: none (most texts)."""
+        (a private key's block before its END line), and what in later text ends it (its
+        detector's `closes`); None: none (most texts)."""
         if not self._opens:
             return None
         read = None  # read as the detectors do only when the text as sent holds one open
         first = None
-        for opens in self._opens:
+        for opens, closes in self._opens:
             # No escape stands for a dash or an address's character: None as sent is None read.
             at = opens(text, start, cut)
             if at is not None and "\\" in text:
                 read = as_read(text) if read is None else read
                 at = opens(read, start, cut)
-            if at is not None and (first is None or at < first):
-                first = at
+            if at is not None and (first is None or at < first[0]):
+                first = (at, closes)
         return first
 
     def _detected(self, text: str, position: int) -> Iterator[Match]:

@@ -4,11 +4,11 @@ The module docstring of `_stream` says how much is held, and why."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from router_service.guardrails._citations import StreamEdits
-from router_service.guardrails._detectors import escape_start
+from router_service.guardrails._detectors import DETECTORS, escape_start
 from router_service.guardrails._finds import Found, counted
 from router_service.guardrails._long_finds import LOOKBEHIND_CHARS
 from router_service.guardrails._rules import Rule
@@ -22,6 +22,11 @@ HOLD_BACK_CHARS = 128
 RELEASE_STEP_CHARS = 32
 # Released text kept before what is held, for the detectors' lookbehinds.
 _CONTEXT_CHARS = LOOKBEHIND_CHARS
+# The detectors `Rule.opened` reports a find of while it may grow: one it did not report has
+# ended (a PEM block past its END line), so a stream waits for it no longer than the window.
+_OPENS = frozenset(name for name, detector in DETECTORS.items() if detector.opens is not None)
+# How far before the text looked at an END line that ends a held block may have begun.
+_END_LINE_CHARS = 80
 # A find still growing past this many held characters is acted on as it stands.
 MAX_HELD_CHARS = 65_536
 
@@ -40,6 +45,7 @@ class TextScreen:
 
     __slots__ = (
         "_base",
+        "_closes",
         "_done",
         "_found",
         "_raw",
@@ -62,6 +68,9 @@ class TextScreen:
         # While an open find holds the text back, the next scan waits for this offset (see
         # `_next_scan`): a long find costs linear work, not square.
         self._wait = 0
+        # While a find `Rule.opened` reported holds the text back: what in later text ends it,
+        # where the hold begins and where the text was looked at up to (see `_closed`).
+        self._closes: tuple[Callable[[str, int], bool], int, int] | None = None
         self.blocked: tuple[str, str] | None = None  # (rule, detector) once a block rule hit
         self.edits = StreamEdits()  # each find replaced, for the annotations that cite it
         self._redacted: tuple[str, str] | None = None  # (rule, detector) of the first find
@@ -86,16 +95,25 @@ class TextScreen:
         if held > MAX_HELD_CHARS:
             final = True
         elif held == 0 or (
-            not final and (held < HOLD_BACK_CHARS + RELEASE_STEP_CHARS or end < self._wait)
+            not final
+            and (
+                held < HOLD_BACK_CHARS + RELEASE_STEP_CHARS
+                or (end < self._wait and not self._closed(end))
+            )
         ):
             return ""
+        self._closes = None
         cut = end if final else self._open_cut(end)
         spans = []
         for span in self._spans():
             if span.end > cut:  # still open: hold back from where it starts
                 if span.start < cut:
-                    cut = span.start
-                    self._wait = self._next_scan(span, end, cut)
+                    cut, self._closes = span.start, None
+                    self._wait = (
+                        span.end + HOLD_BACK_CHARS  # ended: out once the window passed it
+                        if all(d in _OPENS for _, d in span.finds)
+                        else self._next_scan(span, end, cut)
+                    )
                 break
             spans.append(span)
         out = self._released(spans, cut)
@@ -114,11 +132,25 @@ class TextScreen:
         cut = end - HOLD_BACK_CHARS
         for rule in self._rules:
             opened = rule.opened(self._raw, self._done - self._base, cut - self._base)
-            if opened is not None and self._base + opened < cut:
-                cut = self._base + opened
+            if opened is not None and self._base + opened[0] < cut:
+                cut = self._base + opened[0]
+                closes = opened[1]
+                self._closes = None if closes is None else (closes, cut, end)
         if cut < end - HOLD_BACK_CHARS:
             self._wait = self._next_scan(_Span(cut, end), end, cut)
         return cut
+
+    def _closed(self, end: int) -> bool:
+        """Whether the text that came since the hold was looked at (and the few characters
+        before, where an END line may have begun) ends the find holding it: it is looked at
+        again now (its last RELEASE_STEP_CHARS after the scan before), not when its wait ends."""
+        if self._closes is None:
+            return False
+        closes, start, looked = self._closes
+        if end < looked + RELEASE_STEP_CHARS:
+            return False
+        self._closes = (closes, start, end)
+        return closes(self._raw, max(start, looked - _END_LINE_CHARS) - self._base)
 
     @staticmethod
     def _next_scan(span: _Span, end: int, cut: int) -> int:

@@ -74,7 +74,7 @@ class KeyPool(PoolNames):
         self.rng = rng if rng is not None else random.Random()
         self.lease_ttl_s = lease_ttl_s  # a lease's backstop expiry; a long stream renews it
         self.health: dict[str, KeyHealth] = {k.fingerprint: KeyHealth() for k in self.keys}
-        self.queues = ModelQueues()  # the requests waiting for a slot, per model
+        self.queues = ModelQueues(clock)  # the requests waiting for a slot, per model
         self.uses = itertools.count(1)  # orders `last_used`; a reload's pool goes on with it
         self.models_seen: dict[str, None] = {}  # whose cooldowns of its keys it keeps
         # (model, key fingerprint) -> the lone key's `_health_names` (`_lease_only`).

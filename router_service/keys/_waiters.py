@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection
 from typing import TypeVar
 
+from router_service.clock import Clock
 from router_service.keys._refusal import Refusal, Unavailable
 
 T = TypeVar("T")
@@ -18,7 +19,11 @@ POLL_S = 0.05
 
 
 class ArrivalQueue:
-    def __init__(self) -> None:
+    """`clock`: the router's, which times the wait (a ManualClock's moved by a test); the head's
+    re-checks poll in the loop's time (another replica's release is heard of by no clock)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._waiters: deque[asyncio.Event] = deque()
 
     @property
@@ -42,20 +47,20 @@ class ArrivalQueue:
                 return result
         else:
             result = Unavailable(Refusal.AT_LIMIT)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
+        clock = self._clock
+        deadline = clock.monotonic() + wait_s
         me = asyncio.Event()
         self._waiters.append(me)
         try:
             while True:
-                remaining = deadline - loop.time()
+                remaining = deadline - clock.monotonic()
                 if remaining <= 0:
                     return result
                 me.clear()
-                poll = min(remaining, POLL_S) if self._waiters[0] is me else remaining
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(poll):
-                        await me.wait()
+                    async with clock.timeout(remaining):  # the wait's end, on the router's clock
+                        async with asyncio.timeout(POLL_S if self._waiters[0] is me else None):
+                            await me.wait()
                 if self._waiters[0] is me:
                     result = await attempt()
                     if not (isinstance(result, Unavailable) and result.at_limit):
@@ -70,13 +75,14 @@ class ModelQueues:
     whose requests must not wait behind the first's. Bounded: a pool's models are the config's
     (a reload's pool shares them with the pool it replaces: `KeyPool.hand_over`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._queues: dict[str, ArrivalQueue] = {}
 
     def of(self, model: str) -> ArrivalQueue:
         queue = self._queues.get(model)
         if queue is None:
-            queue = self._queues[model] = ArrivalQueue()
+            queue = self._queues[model] = ArrivalQueue(self._clock)
         return queue
 
     @property

@@ -46,11 +46,15 @@ from router_service.providers._reasoning_claude import for_claude, takes_output_
 
 JsonObject = dict[str, Any]
 
+# The API no_json_mode names: structured outputs take a `json_schema` alone, its objects
+# closed (the structured outputs page above), so JSON mode has no word at Claude.
+MESSAGES_API = "Claude's Messages API"
 # The stop reasons a finish reason says again at the Messages API entrance (`stop_sequence`
 # with the choice's `stop_reason`); the others go along as they are.
 _SAID_BY_FINISH = frozenset({"end_turn", "stop_sequence", "max_tokens", "tool_use", "refusal"})
 
 __all__ = [
+    "MESSAGES_API",
     "STATUS_BY_ERROR_TYPE",
     "completion",
     "finish_reason",
@@ -105,10 +109,15 @@ def request_body(
 def _structured(out: JsonObject, response_format: Any, model: str) -> None:
     """A `json_schema` response_format as Claude's structured outputs (`output_config.format`),
     beside what the caller's own `output_config` says; none to a Claude older than 4.5, which
-    refuses it with a 400 (it answers unconstrained)."""
+    refuses it with a 400 (it answers unconstrained). JSON mode (`json_object`) is
+    `no_json_mode`'s at every Claude, unless the caller wrote its own `output_config.format`."""
+    own = out.get("output_config")
+    if isinstance(response_format, Mapping) and response_format.get("type") == "json_object":
+        if not isinstance(own, dict) or "format" not in own:
+            raise M.no_json_mode(MESSAGES_API)
+        return
     structured = output_format(response_format)
     if structured is not None and takes_output_format(model):
-        own = out.get("output_config")
         out["output_config"] = {**(own if isinstance(own, dict) else {}), "format": structured}
 
 

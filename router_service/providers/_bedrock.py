@@ -42,12 +42,10 @@ from router_service.providers import _bedrock_map as BM
 from router_service.providers import _sigv4
 from router_service.providers._base import UPSTREAM_ALIVE, ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, in_order
-from router_service.providers._bedrock_blocks import JSON_MODE_REFUSED
 from router_service.providers._bedrock_errors import classify
 from router_service.providers._embed_mapping import embedding_list
 from router_service.providers._eventstream import EventStreamDecoder, EventStreamError, Message
 from router_service.providers._http import map_transport_errors
-from router_service.providers._mapping import unsupported
 from router_service.providers._media import linked_image, unsupported_in
 from router_service.providers._mistral_ids import with_mistral_tool_ids
 from router_service.providers._reasoning_claude import is_bedrock_claude
@@ -141,8 +139,6 @@ class BedrockAdapter(HttpAdapter):
         return classify(status, error, headers, self.clock, sent=sent)
 
     def cannot_express(self, params: chat_pb2.ChatParams) -> UpstreamFailure | None:
-        if params.response_format.type == chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT:
-            return unsupported(JSON_MODE_REFUSED, "response_format")
         linked = linked_image(
             params, "bedrock takes images as base64 data or an s3:// location, not an http(s) link"
         )

@@ -178,29 +178,23 @@ def _unused(name: str, taken: set[str]) -> str:
     return name
 
 
-# JSON mode has no Converse word: its one format type is `json_schema` (OutputFormat), and its
-# structured outputs want every object closed (`additionalProperties: false`,
-# https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html): no schema lets
-# any JSON object through (a closed one with no properties lets only `{}`). Answering
-# unconstrained text instead would break a caller that parses it: UNSUPPORTED_INPUT (the
-# group's next deployment may take it; a 400 when none can).
-JSON_MODE_REFUSED = (
-    "bedrock's Converse API has no JSON mode: `response_format` `json_object` cannot be sent "
-    "(its structured outputs take a `json_schema` whose objects name their properties); send "
-    "a `json_schema` response_format instead."
-)
+# The API no_json_mode names: JSON mode has no Converse word (its one format type is
+# `json_schema`, OutputFormat; its objects closed:
+# https://docs.aws.amazon.com/bedrock/latest/userguide/structured-output.html).
+CONVERSE = "bedrock's Converse API"
 
 
 def with_output_config(out: JsonObject, body: Mapping[str, Any]) -> None:
     """A `json_schema` response_format (an Anthropic caller's `output_config.format` too) as
     Converse's structured outputs, `outputConfig.textFormat`, its schema a JSON string (as
     https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_JsonSchemaDefinition.html
-    says), unless the caller wrote its own `outputConfig`; `json_object` is JSON_MODE_REFUSED."""
+    says), unless the caller wrote its own `outputConfig`; `json_object` is
+    `no_json_mode`'s."""
     given = body.get("response_format")
     if "outputConfig" in out or not isinstance(given, Mapping):
         return
     if given.get("type") == "json_object":
-        raise M.unsupported(JSON_MODE_REFUSED, "response_format")
+        raise M.no_json_mode(CONVERSE)
     json_schema = given.get("json_schema") if given.get("type") == "json_schema" else None
     schema = json_schema.get("schema") if isinstance(json_schema, Mapping) else None
     if not isinstance(json_schema, Mapping) or not isinstance(schema, Mapping):

@@ -69,6 +69,20 @@ def unsupported(message: str, param: str | None = None) -> UpstreamFailure:
     return UpstreamFailure(Outcome.UNSUPPORTED_INPUT, message, upstream_error=error)
 
 
+def no_json_mode(api: str) -> UpstreamFailure:
+    """JSON mode (`response_format` `json_object`) at `api`, which has no word for it (Claude's
+    Messages API, Bedrock's Converse): their structured outputs take a `json_schema` whose
+    objects must each be closed (`additionalProperties: false`), so no schema lets any JSON
+    object through. Answering unconstrained text instead would break a caller that parses it:
+    UNSUPPORTED_INPUT (the group's next deployment may take it; a 400 when none can)."""
+    return unsupported(
+        f"{api} has no JSON mode: `response_format` `json_object` cannot be sent (its "
+        "structured outputs take a `json_schema` whose objects name their properties); send a "
+        "`json_schema` response_format instead.",
+        "response_format",
+    )
+
+
 def json_body(value: Any) -> bytes:
     """`value` (an upstream request's body or a value in it) as JSON. The caller's own JSON (a
     schema, an extra field, a `*_json` field of a gRPC call) is read up to 1024 levels deep but

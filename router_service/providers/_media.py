@@ -110,9 +110,12 @@ def unsupported_in(
 ) -> UpstreamFailure | None:
     """What a provider cannot express in `params`: the UNSUPPORTED_INPUT failure its request
     mapping `build` raises, if any. The mapping itself is the judge, so the check and the call
-    cannot disagree; only requests with parts beyond text and images are mapped here (the rest
-    every native format takes), so an ordinary request pays one scan of its parts."""
-    if not carries_media(params):
+    cannot disagree; only requests with parts beyond text and images, or asking for JSON mode
+    (`response_format` `json_object`, which Claude and Converse have no word for:
+    `no_json_mode`), are mapped here (the rest every native format takes), so an ordinary
+    request pays one scan of its parts."""
+    json_mode = params.response_format.type == chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT
+    if not json_mode and not carries_media(params):
         return None
     try:
         build(chat_params_to_openai(params))

@@ -29,7 +29,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import Admission
 from router_service.cancellation import uncut
 from router_service.engine import Deployment, RequestContext
-from router_service.engine._realtime import MAX_EVENT_BYTES
+from router_service.engine._realtime import MAX_EVENT_BYTES, settle_key_logged
 from router_service.errors import StoreUnavailableError
 from router_service.keys import KeyLease
 from router_service.outcomes import Outcome
@@ -216,10 +216,7 @@ class CallWatch:
         """The call's tokens to its key's tpm and the client's tpm and budgets; its stream
         slot given back. Failures logged: the call was placed, and stays so."""
         if self.lease is not None:
-            try:
-                await self.lease.settle_tokens(total_tokens)
-            except Exception:
-                log.warning("realtime: a call's usage did not reach its key's tpm", exc_info=True)
+            await settle_key_logged(self.lease, total_tokens)
         if self.admission is None:
             return
         try:  # failures logged: the call was placed, and stays so

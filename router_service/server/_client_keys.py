@@ -20,6 +20,7 @@ from router_service.errors import (
 )
 from router_service.runtime import Runtime
 from router_service.server._answer_audit import audited_change
+from router_service.telemetry import config_secrets
 
 __all__ = [
     "audited_key_change",
@@ -44,7 +45,9 @@ async def issue_client_key(
         raise _no_such_client()
     if len(request.label) > _MAX_LABEL:
         raise InvalidRequestError(f"label: at most {_MAX_LABEL} characters.", param="label")
-    if secret_shaped(request.label):  # shown by lists, the admin page, audit lines: never echoed
+    # Shown by lists, the admin page, audit lines: never echoed; a configured secret whatever
+    # its shape (a provider's key no pattern knows), as SetKeyEnabled's reason is masked.
+    if secret_shaped(request.label, config_secrets(runtime.config)):
         raise InvalidRequestError(
             "label: it looks like a key, a token or a password; say who holds the key instead.",
             param="label",

@@ -44,7 +44,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import current_admission, current_stream_admission
 from router_service.cancellation import uncut
 from router_service.engine import FailedEnd, RequestContext
-from router_service.engine._realtime import RealtimeUpstream
+from router_service.engine._realtime import RealtimeUpstream, settle_key_logged
 from router_service.errors import (
     InvalidRequestError,
     PermissionDeniedError,
@@ -337,7 +337,7 @@ class _Relay:
                 self._upstream.opened_at,
             )
             if self._tokens.total_tokens:
-                await self._upstream.lease.settle_tokens(self._tokens.total_tokens)
+                await settle_key_logged(self._upstream.lease, self._tokens.total_tokens)
             await self._settle_client()
         return self._tokens.usage()
 

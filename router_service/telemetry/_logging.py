@@ -1,7 +1,7 @@
 """Logs as JSON lines: time, level, component, logger, message, the current trace and span ids,
 and a record's `extra` fields. Every line goes through the redactor first: configured secrets
-(upstream keys, the Redis URL, the admin token), any URL's password and anything shaped like a
-bearer token or an API key are masked, whatever logged them.
+(upstream keys, the Redis URL, the admin token), any URL's password, a credential in a URL's
+query and anything shaped like a bearer token or an API key are masked, whatever logged them.
 
     {"ts": "2026-10-02T09:14:03.512Z", "level": "WARNING", "component": "router",
      "logger": "switchboard.router", "message": "...", "trace_id": "4bf9…", "span_id": "00f0…"}
@@ -39,9 +39,20 @@ _PATTERNS = re.compile(
 )
 # A URL's password (`redis://user:password@host`, `socks5://:password@gw`): an error's words
 # and tracebacks quote URLs, not only the configured ones the redactor was told of. The scheme,
-# user and host stay (where it failed); a JSON line's quotes and spaces end the search.
-_URL_PASSWORD = re.compile(r"(://[^\s/@:\"']*:)[^\s/@\"']+@")
+# user and host stay (where it failed); a JSON line's quotes and spaces end the search. The
+# userinfo ends at the authority's last `@`, as urllib, httpx and redis-py read it: a user that
+# is an e-mail address, or a password holding an `@` as typed, is no way around the mask.
+_URL_PASSWORD = re.compile(r"(://[^\s/:\"']*:)[^\s/\"']+@")
 _URL_MASK = rf"\1{MASK}@"
+# A credential in a URL's query (or fragment): `?key=` (Google's), `?token=`, `&access_token=`,
+# `?api_key=`, `&sig=`… A caller puts its key there (uvicorn's INFO line of each WebSocket
+# handshake quotes the path with its query), of any shape: the value is masked up to the next
+# parameter, the name stays.
+_QUERY_SECRET = re.compile(
+    r"([?&#](?i:[\w.-]*(?:key|token|secret|password|passwd|pwd|sig|signature|auth))=)"
+    r"[^\s&#\"'\\]+"
+)
+_QUERY_MASK = rf"\1{MASK}"
 # LogRecord attributes that are not `extra` fields.
 # A record's attributes that are not its own fields (`extra=`); uvicorn's `color_message` is its
 # message again with terminal colour codes, for its own formatter only.
@@ -83,6 +94,10 @@ class Redactor:
                 text = text.replace(secret, MASK)
         if "://" in text and "@" in text:  # ~40 ns; the search, some µs a line
             text = _URL_PASSWORD.sub(_URL_MASK, text)
+        # The search costs some µs a line (a text line always has `=`: its fields); a query
+        # parameter is after one of these (~80 ns to look).
+        if "=" in text and ("?" in text or "&" in text or "#" in text):
+            text = _QUERY_SECRET.sub(_QUERY_MASK, text)
         # The pattern scan costs ~20 µs a line (a case-insensitive alternation at every
         # position); a secret-shaped string always contains one of these, found in well under 1.
         if "sk-" in text or "AIza" in text or "ek_" in text:

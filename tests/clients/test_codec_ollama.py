@@ -79,8 +79,8 @@ def test_images_are_data_urls_by_their_first_bytes() -> None:
     message = {"role": "user", "content": "", "images": [PNG, JPEG]}
     (user,) = chat(messages=[message])["messages"]
     assert [part["image_url"]["url"] for part in user["content"]] == [
-        f"data:image/png;base64,{PNG}",
-        f"data:image/jpeg;base64,{JPEG}",
+        f"data:image/png;base64,{PNG}==",
+        f"data:image/jpeg;base64,{JPEG}==",  # padded, as a data URL is
     ]
     with pytest.raises(InvalidRequestError) as refused:
         chat(messages=[{"role": "assistant", "content": "", "images": [PNG]}])

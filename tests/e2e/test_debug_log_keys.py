@@ -80,3 +80,35 @@ async def test_a_key_of_any_shape_in_a_handshakes_authorization_is_masked(
     lines = debug_log.getvalue()
     assert "< authorization: " in lines.lower()  # the handshakes were written
     assert KEY not in lines and WRONG not in lines
+
+
+@pytest.mark.parametrize("name", ["token", "key", "access_token", "api_key", "client_secret"])
+async def test_a_key_in_a_handshakes_query_is_masked_in_the_info_line(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge, name: str
+) -> None:
+    """uvicorn writes each WebSocket handshake at INFO, the default level, with its query
+    (`"WebSocket /v1/realtime?model=voice&token=…" 401`): a key a caller put there (as Gemini
+    Live's `?key=` and `?access_token=` take it) is masked there, of whatever shape; the rest of
+    the query (which model) stays."""
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(JsonFormatter(Redactor()))
+    root = logging.getLogger()
+    config = realtime_config(fake)
+    config["auth"] = {"clients": [client("caller", KEY)]}
+    edge = await start_edge(await start_router(config))
+    url = edge.base_url.replace("http", "ws", 1) + f"/v1/realtime?model=voice&{name}={KEY}"
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)  # `telemetry.log_level`'s default
+    try:
+        with pytest.raises(InvalidStatus):
+            async with connect(url):
+                pass
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+    lines = written.getvalue()
+    assert "/v1/realtime?model=voice&" in lines  # the handshake was written
+    assert KEY not in lines

@@ -174,3 +174,22 @@ async def test_a_blob_check_is_refused_as_the_upload_is(http: httpx.AsyncClient)
     uploaded = await http.post(path, content=b"blob")
     assert (checked.status_code, checked.content) == (501, b"")
     assert uploaded.status_code == 501 and "configured on the router" in uploaded.json()["error"]
+
+
+async def test_an_image_that_is_not_base64_is_refused_by_name(
+    http: httpx.AsyncClient, fake: FakeUpstream
+) -> None:
+    """`images` are base64, which Ollama decodes and refuses when it cannot (`illegal base64
+    data`): refused here, named, never sent on (it was, when it began as a PNG's would)."""
+    bad = "iVBORw0KGgo!!not base64"
+    chat = {"model": "chain", "messages": [{"role": "user", "content": "x", "images": [bad]}]}
+    generate = {"model": "chain", "prompt": "x", "images": ["iVBORw0KGgo=", "iVBORw0KGgo€"]}
+    for path, body, where in (
+        ("/api/chat", chat, "messages[0].images[0]"),
+        ("/api/generate", generate, "images[1]"),
+    ):
+        for stream in (False, True):
+            answered = await http.post(path, json=body | {"stream": stream})
+            assert answered.status_code == 400, answered.text
+            assert where in answered.json()["error"], answered.text
+    assert fake.state.count() == 0

@@ -323,3 +323,19 @@ async def test_an_empty_embed_loads_the_model(
     with pytest.raises(ollama.ResponseError) as unknown:
         await client.embed(model="nope", input=[])
     assert unknown.value.status_code == 404
+
+
+async def test_a_name_with_the_latest_tag_is_the_model(
+    client: ollama.AsyncClient, fake: FakeUpstream
+) -> None:
+    """Ollama names a model without a tag by its `latest` (`llama3` is `llama3:latest`), and
+    clients write either: `chain:latest` is `chain` (was a 404) for chat, generate, embed, show
+    and a load, plain and streamed."""
+    ask = [{"role": "user", "content": "hi"}]
+    answer = await client.chat(model="chain:latest", messages=ask)
+    assert answer.message.content == "Echo: hi" and sent(fake)["model"] == "model-a"
+    stream = await client.generate(model="chain:latest", prompt="hi", stream=True)
+    assert "".join([part.response or "" async for part in stream]) == "Echo: hi"
+    assert (await client.embed(model="embedder:latest", input="a")).embeddings
+    assert (await client.show("chain:latest")).capabilities == ["completion", "tools"]
+    assert (await client.generate(model="chain:latest", prompt="")).done_reason == "load"

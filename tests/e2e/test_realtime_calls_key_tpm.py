@@ -6,6 +6,7 @@ count in the key's window of the minute they came in when the call ends; a key w
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -17,6 +18,7 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
 from tests.e2e.test_realtime_calls_usage import METERED, OFFER, config, sideband_answered
+from tests.helpers import advance_until_done
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.auth.helpers import bearer
 
@@ -41,8 +43,11 @@ async def test_a_calls_usage_counts_in_its_keys_tpm(
     await router.stub.HangupRealtimeCall(hangup, metadata=bearer(METERED))
     await router.server.call_watches.idle()  # the sideband closed: the call settled
 
+    # Refused once its wait for the key (queue_timeout_s, 5 s) ends on the router's clock.
+    making = asyncio.ensure_future(router.stub.CreateRealtimeCall(offer, metadata=bearer(METERED)))
+    await advance_until_done(clock, 1.0, making, what="the spent key's call refused")
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        await router.stub.CreateRealtimeCall(offer, metadata=bearer(METERED))
+        await making
     assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert details_from_rpc_error(refused.value).reason == "NO_CAPACITY"
     assert len(fake.state.calls(path="/v1/realtime/calls")) == 1  # the spent key: not sent to

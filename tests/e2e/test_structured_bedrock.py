@@ -99,3 +99,25 @@ async def test_json_mode_passes_a_bedrock_deployment_over(
 
     assert raw.headers["x-switchboard-deployment"] == "alpha/model-a"
     assert [c.model for c in fake.state.calls()] == ["model-a"]
+
+
+async def test_json_mode_beside_the_callers_own_output_config_sends_that(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """A caller's own `outputConfig` is sent as written, whatever `response_format` says: JSON
+    mode beside it is no reason to pass the deployment over."""
+    own = {
+        "textFormat": {
+            "type": "json_schema",
+            "structure": {"jsonSchema": {"name": "place", "schema": orjson.dumps(SCHEMA).decode()}},
+        }
+    }
+    raw = await sdk.chat.completions.with_raw_response.create(
+        model="nova-then-gpt",
+        messages=HELLO,
+        response_format={"type": "json_object"},
+        extra_body={"outputConfig": own},
+    )
+
+    assert raw.headers["x-switchboard-deployment"] == f"br/{NOVA}"
+    assert received(fake)["outputConfig"] == own

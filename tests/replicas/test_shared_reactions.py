@@ -61,16 +61,17 @@ async def test_a_key_that_failed_on_one_replica_is_left_alone_by_the_other(
 async def test_a_caller_queued_on_one_replica_for_a_key_another_holds_is_told_when_to_retry(
     fake: FakeUpstream, start_router: StartRouter, config: dict[str, Any]
 ) -> None:
-    config["providers"]["alpha"].update(
-        keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=0.2
-    )
-    a, b = await two_replicas(start_router, config)
+    config["providers"]["alpha"].update(keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=2)
+    clock = ManualClock(time.time())  # B's wait for the key (queue_timeout_s) ends on it
+    a, b = await two_replicas(start_router, config, clock)
     fake.state.set_scenario(Scenario(latency_ms=30_000), key="k1")
     held = asyncio.ensure_future(a.stub.Chat(ask()))
     await fake.state.wait_for(lambda: fake.state.in_flight == 1)
     try:
+        queued = asyncio.ensure_future(b.stub.Chat(ask()))
+        await advance_until_done(clock, 0.5, queued, what="B's caller refused")
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await b.stub.Chat(ask())
+            await queued
     finally:
         held.cancel()
     details = details_from_rpc_error(caught.value)

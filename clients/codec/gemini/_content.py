@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from clients.codec._json import at, expect_object, expect_str
+from clients.codec._json import at, expect_base64, expect_object, expect_str
 from clients.codec.gemini._names import SCHEMA_MAPS, check_depth
 from clients.codec.gemini._tables import AUDIO_TYPES
 from clients.errors import InvalidRequestError
 
-__all__ = ["json_schema", "standard_base64", "user_part"]
+__all__ = ["json_schema", "user_part"]
 
 JsonObject = dict[str, Any]
 
@@ -32,15 +32,6 @@ _SCHEMAS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _GEMINI_ONLY = frozenset({"propertyOrdering", "nullable"})
 
 
-def standard_base64(data: str) -> str:
-    """Gemini's `bytes` (proto JSON: either base64 alphabet, padded or not; google-genai writes
-    the URL-safe one) as standard padded base64, what a data URL and OpenAI's
-    `input_audio.data` hold (an OpenAI, Anthropic or Bedrock deployment refuses `-` and `_`)."""
-    if "-" in data or "_" in data:
-        data = data.replace("-", "+").replace("_", "/")
-    return data + "=" * (-len(data) % 4)
-
-
 def user_part(part: JsonObject, path: str) -> JsonObject:
     """A user part (not a functionResponse) as an OpenAI content part."""
     if "text" in part:
@@ -49,7 +40,7 @@ def user_part(part: JsonObject, path: str) -> JsonObject:
         where = at(path, "inlineData")
         blob = expect_object(part["inlineData"], where)
         mime = expect_str(blob.get("mimeType"), at(where, "mimeType"))
-        data = standard_base64(expect_str(blob.get("data"), at(where, "data")))
+        data = expect_base64(blob.get("data"), at(where, "data"))
         if mime.startswith("image/"):
             return {"type": "image_url", "image_url": {"url": f"data:{mime};base64,{data}"}}
         if mime in _AUDIO_FORMATS:

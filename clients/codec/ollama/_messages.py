@@ -20,6 +20,7 @@ from clients.codec._json import (
     at,
     at_index,
     dump_json,
+    expect_base64,
     expect_list,
     expect_object,
     expect_str,
@@ -138,7 +139,7 @@ def image_parts(value: Any, path: str) -> list[JsonObject]:
     out = []
     for i, image in enumerate(expect_list(value, path)):
         where = at_index(path, i)
-        data = expect_str(image, where)
+        data = expect_base64(image, where)  # not base64: refused, as Ollama refuses it
         mime = next((m for sig, m in _SIGNATURES.items() if data.startswith(sig)), None)
         if mime is None:
             raise InvalidRequestError(

@@ -51,9 +51,12 @@ _RAW = (
 
 
 def model_of(body: JsonObject) -> str:
+    """The body's model, as the router names it: Ollama's default tag (`latest`: `llama3` is
+    `llama3:latest`, and clients write either) is the untagged name, as a Gemini caller's
+    `models/x` is `x`."""
     if "model" not in body:
         missing("model")
-    model = expect_str(body["model"], "model")
+    model = expect_str(body["model"], "model").removesuffix(":latest")
     if not model:
         raise InvalidRequestError("model: is required", "model")
     return model

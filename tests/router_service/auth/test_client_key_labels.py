@@ -78,3 +78,26 @@ async def test_a_secret_shaped_label_already_in_the_log_is_shown_masked(
     assert admitted["key_label"] == "[redacted]"
     for shown in (str(listed), str(clients), caplog.text):
         assert "hunter2" not in shown
+
+
+async def test_a_label_holding_a_configured_secret_of_any_shape_is_refused(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A provider's key of a shape no pattern knows (Groq's `gsk_…`, a Cohere key's 40
+    characters) is still known to the router: its own config. Pasted as a label, it was kept
+    and shown by every list and the admin page; SetKeyEnabled's reason masks the same ones."""
+    groq = "gsk_hunter2Groq0123456789abcdefghij"
+    config = guarded_config(fake.base_url, ops(), client("app", OLD))
+    config["providers"]["alpha"]["keys"].append(groq)
+    router = await start_router(config)
+    for label in (groq, f"ops laptop ({groq})"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await issue(router, "app", label)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert details_from_rpc_error(caught.value).openai_param == "label"
+        assert "hunter2" not in str(caught.value.details())
+    listed = await router.admin.ListClientKeys(
+        admin_pb.ListClientKeysRequest(), metadata=bearer(OPS)
+    )
+    assert not listed.keys  # none issued
+    assert (await issue(router, "app", "ops laptop (groq)")).info.label == "ops laptop (groq)"

@@ -278,3 +278,24 @@ def test_the_standard_tags_of_a_list_and_a_mapping_are_read() -> None:
         "auth: {open: true}", "auth: !!map {open: true}"
     )
     assert parse_config(text, source="c.yaml", env={}).auth.open
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("!secret alpha:", "a YAML tag it does not read"),
+        ("!!binary YWxwaGE=:", "a YAML tag it does not read"),
+        ("? [sk-alpha-SECRET]\n  :", "a list or a mapping as a key"),
+    ],
+)
+def test_a_tag_on_a_key_is_refused_at_its_line_never_quoted(key: str, why: str) -> None:
+    """A key's tag was dropped as a list's was (`!secret alpha:` read as `alpha:`, `!!binary`
+    as its base64 text), a list as a key named the provider after its nodes' repr."""
+    message = _error(BASE.replace("alpha:", key, 1))
+    assert message.startswith(f"c.yaml:3: providers: {why}")
+    assert "SECRET" not in message and "YWxwaGE" not in message
+
+
+def test_the_plain_tags_of_a_key_are_read() -> None:
+    text = BASE.replace("alpha:", "!!str alpha:", 1).replace("{open: true}", "{!!str open: true}")
+    assert parse_config(text, source="c.yaml", env={}).auth.open

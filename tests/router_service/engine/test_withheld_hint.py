@@ -11,8 +11,8 @@ import grpc
 import pytest
 
 from clients import details_from_rpc_error
+from clients.switchboard.v1 import embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from clients.switchboard.v1 import routing_pb2
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
@@ -79,3 +79,32 @@ async def test_one_cooled_during_the_walk_is_in_the_retry_hint(
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert details_from_rpc_error(caught.value).retry_after_s == pytest.approx(serves_in)
     assert fake.state.count(model="model-a") == 0  # passed over, not sent into its cooldown
+
+
+async def test_a_call_without_a_session_is_told_it_too(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """An embedding without `user` has no session: the cooled one's end alone (the store read
+    no skip of it). It failed INTERNAL ("'float' object is not iterable"), a traceback."""
+    config = with_route_client(two_providers(fake.base_url))
+    config["auth"]["clients"][0]["scopes"].append("embed")
+    config["models"]["embedder"] = {
+        "deployments": [
+            {"provider": "beta", "model": "embed-b"},  # first
+            {"provider": "alpha", "model": "model-a"},
+        ]
+    }
+    router = await start_router(config, clock=ManualClock())
+    fake.state.set_scenario(Scenario.rate_limited(retry_after="120"), model="embed-b")
+    fake.state.hold()
+    request = pb.EmbedRequest(params=embeddings_pb2.EmbeddingParams(model="embedder", text="hi"))
+    running = asyncio.ensure_future(router.stub.Embed(request, metadata=AS_SERVICE))
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="beta asked")
+    await _cool_alpha(router, "")
+    fake.state.release()
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await running
+
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert details_from_rpc_error(caught.value).retry_after_s == pytest.approx(15.0)

@@ -32,11 +32,10 @@ PEMS = [
     "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,0A1B2C\n\n"
     + _BODY * 6
     + "-----END RSA PRIVATE KEY-----",
-    "-----BEGIN PRIVATE KEY-----\n" + "MIIE vQIB ADAN\n" * 20 + "-----END PRIVATE KEY-----",
-    "-----BEGIN PRIVATE KEY-----\n"
-    + _BODY * 3
-    + "(the rest: see the vault, ask Jane first) "
-    + "-----END PRIVATE KEY-----",
+    # Pasted where its line breaks became spaces, its short last line without padding.
+    "-----BEGIN PRIVATE KEY----- "
+    + (_BODY.strip() * 2 + " ") * 6
+    + "AbCd -----END PRIVATE KEY-----",
     # The longest label the armor lines may carry (three words of 16, then PRIVATE KEY).
     "-----BEGIN ENCRYPTEDRSA2048 AAAAAAAAAAAAAAAA BBBBBBBBBBBBBBBB PRIVATE KEY-----\n"
     + "Proc-Type: 4,ENCRYPTED\n"
@@ -81,7 +80,7 @@ def test_a_long_name_part_s_address_after_a_find_begins_where_the_find_ended() -
         assert screen.feed(text[:cut]) + screen.feed(text[cut:], final=True) == unary, cut
 
 
-@pytest.mark.parametrize("pem", PEMS, ids=["encrypted", "spaced", "prose-inside", "long-label"])
+@pytest.mark.parametrize("pem", PEMS, ids=["encrypted", "spaced", "long-label"])
 def test_a_private_key_ending_past_the_window_streams_as_unary(pem: str) -> None:
     text = f"{PROSE * 2}here:\n{pem}\n{PROSE * 3}"
     unary = PII.redact(text, Counter())
@@ -162,6 +161,68 @@ async def test_an_address_begun_where_a_key_ended_is_redacted_alike_streamed(
         f"{PROSE}clone https://[REDACTED:api_key][REDACTED:email]/team/repo.git then {PROSE * 3}"
     )
     fake.state.set_scenario(Scenario(content=text))
+    unary = await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))
+    assert unary.completion.choices[0].message.text == expected
+    call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
+    events = [event async for event in call if event.WhichOneof("event") == "chunk"]
+    assert "".join(c.delta.text for event in events for c in event.chunk.choices) == expected
+
+
+# An answer explaining PEM files: its BEGIN and END lines quoted far apart, prose between them.
+EXPLAINED = (
+    f"A key file starts with -----BEGIN PRIVATE KEY----- on a line of its own. {PROSE * 40}"
+    "Its last line is -----END PRIVATE KEY-----, and nothing follows it. "
+)
+
+
+def _released_as_fed(text: str, step: int = 4) -> list[tuple[int, int]]:
+    """(characters fed, characters released) after each piece of `step` characters."""
+    screen, fed, out = TextScreen((PII,), {}), 0, 0
+    points = []
+    for at in range(0, len(text), step):
+        out += len(screen.feed(text[at : at + step]))
+        fed = min(len(text), at + step)
+        points.append((fed, out))
+    return points
+
+
+def test_prose_between_a_begin_mention_and_a_far_end_line_is_no_key() -> None:
+    unary = PII.redact(EXPLAINED, Counter())
+    assert unary == EXPLAINED.replace("-----BEGIN PRIVATE KEY-----", "[REDACTED:private_key]")
+    _cut_anywhere_as_unary(EXPLAINED, unary)
+    # Nor does a stream hold it: what is out trails what came by the window at most (the
+    # marker is shorter than the BEGIN line it replaces).
+    for fed, out in _released_as_fed(EXPLAINED):
+        assert out >= fed - 160 - 5, fed
+
+
+def test_a_key_s_body_interrupted_by_prose_is_redacted_to_where_the_prose_begins() -> None:
+    rest = "(the rest: see the vault) -----END PRIVATE KEY-----"
+    pem = f"-----BEGIN PRIVATE KEY-----\n{_BODY * 3}{rest}"
+    text = f"{PROSE}here:\n{pem}\n{PROSE * 3}"
+    unary = PII.redact(text, Counter())
+    assert unary == text.replace(pem[: pem.index("(")], "[REDACTED:private_key]")
+    _cut_anywhere_as_unary(text, unary)
+
+
+@pytest.mark.parametrize("after", ["\n" + PROSE * 12, "\nThat is all, thanks! " + "Bye now. " * 60])
+def test_what_follows_a_long_key_is_released_once_its_block_ends(after: str) -> None:
+    # A key of ~3 KiB: held from its BEGIN line; once its END line (or, cut short, prose that
+    # no body holds) came, the text is released as a stream's is, not half the key later.
+    for end in ("-----END PRIVATE KEY-----", ""):
+        text = f"{PROSE}-----BEGIN PRIVATE KEY-----\n{_BODY * 100}{end}{after}"
+        closed = text.index(after) + 40  # (where what follows it can no longer be a body)
+        assert _stream([*text, ""]) == PII.redact(text, Counter())
+        for fed, out in _released_as_fed(text):
+            if fed >= closed + 160 + 32:
+                assert out >= fed - closed - 160 - 32 - 32, (end, fed, out)
+
+
+async def test_a_quoted_begin_line_takes_no_prose_unary_or_streamed(
+    fake: FakeUpstream, router: Any
+) -> None:
+    expected = EXPLAINED.replace("-----BEGIN PRIVATE KEY-----", "[REDACTED:private_key]")
+    fake.state.set_scenario(Scenario(content=EXPLAINED))
     unary = await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))
     assert unary.completion.choices[0].message.text == expected
     call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))

@@ -16,7 +16,7 @@ from router_service.config import CooldownsConfig, KeyConfig, KeyHealthConfig
 from router_service.keys import KeyLease, KeyPool, Refusal, Unavailable, fingerprint
 from router_service.outcomes import Outcome
 from router_service.state import MemoryStateStore, Reading, SlotGrant, SlotRequest
-from tests.helpers import counted_tasks
+from tests.helpers import advance_until_done, counted_tasks
 
 
 def make_pool(
@@ -197,7 +197,7 @@ async def test_exclude_walks_each_key_once() -> None:
 
 
 async def test_waiters_are_served_in_arrival_order_and_time_out() -> None:
-    pool, _ = make_pool("k1", max_in_flight=1)
+    pool, clock = make_pool("k1", max_in_flight=1)
     holder = await take(pool)
     order: list[int] = []
 
@@ -216,7 +216,10 @@ async def test_waiters_are_served_in_arrival_order_and_time_out() -> None:
     assert order == [0, 1, 2]
 
     holder = await take(pool)
-    refused = await pool.lease_or_wait("m", wait_s=0.05)
+    waiting = asyncio.ensure_future(pool.lease_or_wait("m", wait_s=5.0))
+    # Its wait ends on the pool's clock (not the loop's): once the test moves it 5 s on.
+    await advance_until_done(clock, 1.0, waiting, what="the waiter timed out")
+    refused = await waiting
     assert isinstance(refused, Unavailable) and refused.at_limit
     await holder.release()
 

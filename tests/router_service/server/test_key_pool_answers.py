@@ -51,7 +51,7 @@ async def test_a_key_at_its_in_flight_limit_beside_one_at_its_rpm_hints_the_soon
     with room sooner than that second is the hint."""
     clock = ManualClock(start=600.0)  # the start of a rate window (60 s each)
     keys = [{"key": "k1", "max_in_flight": 1}, {"key": "k2", "rpm": 1}]
-    config = one_provider(fake.base_url, keys, queue_timeout_s=0.05)
+    config = one_provider(fake.base_url, keys, queue_timeout_s=0)  # refused at once
     config["state"] = state_section
     router = await start_router(config, clock=clock)
     fake.state.set_scenario(Scenario(held_after_chunks=2), key="k1")

@@ -15,6 +15,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.state import MemoryStateStore, SlotGrant, SlotRequest
 from tests.conftest import StartRouter, base_config
 from tests.helpers import eventually
 from tests.release_failures import FAILED, FailingGiveBacks, logged_once
@@ -29,12 +30,30 @@ __all__ = ["redis_prefix", "redis_proxy", "redis_url"]  # fixtures
 pytestmark = pytest.mark.timeout(30)
 
 
+class GatedAcquires(MemoryStateStore):
+    """Memory state whose slot acquires, once `armed`, wait for `gate` (as a Redis round trip
+    waits for its reply); `entering` is set when one does."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(clock)
+        self.armed = False
+        self.gate, self.entering = asyncio.Event(), asyncio.Event()
+
+    async def acquire(self, request: SlotRequest) -> SlotGrant:
+        if self.armed:
+            self.entering.set()
+            await self.gate.wait()
+        return await super().acquire(request)
+
+
 async def test_a_call_whose_deadline_passed_before_it_was_sent_spends_none_of_the_keys_rpm(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
     clock = ManualClock()
+    store = GatedAcquires(clock)
     keys = [{"key": "k1", "max_in_flight": 1, "rpm": 2}]
-    router = await start_router(one_provider(fake.base_url, keys, queue_timeout_s=30), clock=clock)
+    config = one_provider(fake.base_url, keys, queue_timeout_s=30)
+    router = await start_router(config, clock=clock, store=store)
     fake.state.set_scenario(Scenario(held_after_chunks=2))
     stream = router.stub.ChatStream(pb.ChatStreamRequest(params=ask().params))
     async for event in stream:
@@ -47,8 +66,11 @@ async def test_a_call_whose_deadline_passed_before_it_was_sent_spends_none_of_th
         return pool.waiting == 1
 
     await eventually(queued, what="the second call waiting for k1's slot")
-    clock.advance(25.0)  # its deadline passes (the router's clock) while it waits
-    stream.cancel()  # the slot frees: leased, but no call goes out for it
+    store.armed = True
+    stream.cancel()  # the slot frees: the waiter leases it ...
+    await store.entering.wait()
+    clock.advance(25.0)  # ... while its deadline passes (the router's clock): no call goes out
+    store.gate.set()
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await late
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED

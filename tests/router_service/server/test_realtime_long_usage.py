@@ -6,6 +6,7 @@ use any number of tokens in sessions that last); and in its budgets, in the peri
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Any
 
@@ -15,6 +16,7 @@ from clients import RouterClient, RouterError
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
+from tests.helpers import advance_until_done
 from tests.replicas.redis_fixtures import redis_prefix, redis_url, state_section
 from tests.router_service.auth.helpers import client
 from tests.router_service.server.test_realtime_rpc import (
@@ -81,5 +83,9 @@ async def test_a_long_sessions_usage_counts_in_its_keys_tpm(
         first, _ = await open_session(grpc_client)
         clock.advance(60.0 * minutes + 1)
         await ask_then_close(first)  # 13 tokens: past the key's 10 this minute
-        with pytest.raises(RouterError):
-            await open_session(grpc_client)
+        # Refused once its wait for the key (queue_timeout_s, 5 s) ends on the router's clock.
+        opening = asyncio.ensure_future(open_session(grpc_client))
+        await advance_until_done(clock, 1.0, opening, what="the spent key's session refused")
+        with pytest.raises(RouterError) as refused:
+            await opening
+    assert refused.value.details.reason == "NO_CAPACITY"

@@ -15,6 +15,8 @@ from router_service.auth import AuditEvent, audit
 from router_service.telemetry import JsonFormatter, Redactor
 from router_service.telemetry._logging import (
     _PATTERNS,
+    _QUERY_MASK,
+    _QUERY_SECRET,
     _URL_MASK,
     _URL_PASSWORD,
     MASK,
@@ -183,14 +185,15 @@ _FRAGMENTS = st.sampled_from(
     [
         *("Bearer ", "bEaReR\t", "bearer", "sk-", "sk-ant-", "AIza", "x" * 20, "abc_DEF-123."),
         *(" ", "\n", "ek_", "api-key", "X-API-KEY: ", "'api-key': '", "openai-insecure-api-key."),
-        *(",", ":", "\\", "://", "redis://", "@", "/", '"'),
+        *(",", ":", "\\", "://", "redis://", "@", "/", '"', "?", "&", "=", "key=", "Token="),
     ]
 )
 
 
 @given(st.lists(st.one_of(_FRAGMENTS, st.text(max_size=12)), max_size=12).map("".join))
 def test_the_quick_check_never_skips_a_line_the_patterns_would_change(text: str) -> None:
-    assert Redactor()(text) == _PATTERNS.sub(MASK, _URL_PASSWORD.sub(_URL_MASK, text))
+    urls = _QUERY_SECRET.sub(_QUERY_MASK, _URL_PASSWORD.sub(_URL_MASK, text))
+    assert Redactor()(text) == _PATTERNS.sub(MASK, urls)
 
 
 @pytest.mark.parametrize(
@@ -215,3 +218,37 @@ def test_a_urls_password_is_masked_though_no_config_named_it(
 def test_a_url_without_a_password_is_left_as_it_is() -> None:
     text = "GET http://host:8080/v1/models@latest https://user@host socks5://gw:1080"
     assert Redactor()(text) == text
+
+
+@pytest.mark.parametrize(
+    ("said", "shown"),
+    [
+        # A user that is an e-mail address: urllib, httpx and redis-py take the userinfo up to
+        # the last `@`, so the password is `hunter2-pw`.
+        ("socks5://ops@corp.example:hunter2-pw@gw:1080", "socks5://ops@corp.example:[redacted]@gw"),
+        # A password holding an `@` as typed: the whole of it, not what follows its first `@`.
+        ("redis://:hunter2@pw@10.0.0.9:6379/0", "redis://:[redacted]@10.0.0.9:6379/0"),
+    ],
+)
+@pytest.mark.parametrize("formatter", [JsonFormatter, TextFormatter])
+def test_a_urls_password_is_masked_whole_whatever_at_signs_its_userinfo_holds(
+    formatter: type[JsonFormatter], said: str, shown: str
+) -> None:
+    line = formatter(Redactor()).format(record("store failed: %s", said))
+    assert "hunter2" not in line and "-pw" not in line and "@pw" not in line
+    assert shown in line
+
+
+def test_a_credential_in_a_urls_query_is_masked_the_rest_of_the_query_kept() -> None:
+    """`?key=`, `?token=`… of any shape (a caller's key there is not `sk-…` for sure); the
+    parameter's name and the other parameters (which model, how many tokens) stay."""
+    said = (
+        '"WebSocket /v1/realtime?model=voice&token=plain-Key_1" 401'
+        " GET /v1beta/models/m:generateContent?alt=sse&key=plain2&max_tokens=5"
+        " https://acct.blob.example/f?sv=2024&X-Amz-Signature=f00d&apiKey=plain3#access_token=plain4"
+    )
+    shown = Redactor()(said)
+    assert not any(f"plain{n}" in shown for n in ("-Key_1", "2", "3", "4"))
+    assert '/v1/realtime?model=voice&token=[redacted]" 401' in shown
+    assert "?alt=sse&key=[redacted]&max_tokens=5" in shown
+    assert "X-Amz-Signature=[redacted]&apiKey=[redacted]#access_token=[redacted]" in shown
