@@ -38,12 +38,11 @@ async def get_scenarios(request: web.Request) -> web.Response:
 
 
 async def delete_scenarios(request: web.Request) -> web.Response:
-    """Without query parameters clear all rules; with ?key=&model= remove just that rule."""
+    """Without query parameters clear all rules; with ?key=&model=&text= remove just that rule."""
     state = runtime_of(request).state
-    if "key" in request.query or "model" in request.query:
-        state.remove_scenario(
-            key=request.query.get("key", WILDCARD), model=request.query.get("model", WILDCARD)
-        )
+    named = {field: request.query.get(field, WILDCARD) for field in ("key", "model", "text")}
+    if any(field in request.query for field in named):
+        state.remove_scenario(**named)
     else:
         state.clear_scenarios()
     return _json(_rules_payload(request))

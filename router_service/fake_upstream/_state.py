@@ -187,7 +187,9 @@ class FakeUpstreamState:
     ) -> None:
         self.scenarios.set(scenario, key=key, model=model, text=text)
 
-    def remove_scenario(self, key: str = WILDCARD, model: str = WILDCARD, text: str = "*") -> bool:
+    def remove_scenario(
+        self, key: str = WILDCARD, model: str = WILDCARD, text: str = WILDCARD
+    ) -> bool:
         return self.scenarios.remove(key=key, model=model, text=text)
 
     def clear_scenarios(self) -> None:

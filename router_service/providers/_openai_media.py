@@ -31,7 +31,14 @@ from router_service.providers._base import MediaCall
 from router_service.providers._mapping import caller_error, json_body
 from router_service.providers._media_types import media_type_of, sniffed
 
-__all__ = ["MAX_ANSWER_BYTES", "is_json", "media_content", "media_result", "token_usage"]
+__all__ = [
+    "MAX_ANSWER_BYTES",
+    "is_event_stream",
+    "is_json",
+    "media_content",
+    "media_result",
+    "token_usage",
+]
 
 # The largest answer relayed: what a gRPC answer may carry, less room for its route.
 MAX_ANSWER_BYTES = LARGEST_ANSWER_BYTES - 1024 * 1024
@@ -87,6 +94,10 @@ def is_json(content_type: str) -> bool:
     return kind == "application/json" or kind.endswith("+json")
 
 
+def is_event_stream(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
+
+
 def media_result(
     content_type: str,
     body: bytes,
@@ -94,7 +105,8 @@ def media_result(
     *,
     limit: int = MAX_ANSWER_BYTES,
 ) -> media_pb2.MediaResult:
-    """The answer as the caller gets it; `data`: the body parsed, when it is a JSON object.
+    """The answer as the caller gets it; `data`: the body parsed, when it is a JSON object (the
+    last event of events answered whole: speech's `speech.audio.done`, with its usage).
     Token usage (gpt-image-1, gpt-4o-transcribe: `input_tokens`, `output_tokens`) is read for
     the caller's tpm and the call's cost; a duration (whisper-1's) is no token count. An
     answer over `limit` is refused as the caller's (what it asked for is too much to relay)."""

@@ -20,8 +20,8 @@ from router_service.providers._base import UPSTREAM_ALIVE, ProviderAdapter
 from router_service.providers._classify import classify_http_error
 from router_service.providers._http import map_transport_errors, send_upstream
 from router_service.providers._mapping import json_body
-from router_service.providers._openai_media import is_json
-from router_service.providers._sse import KEEPALIVE, json_events
+from router_service.providers._openai_media import is_event_stream, is_json
+from router_service.providers._sse import DONE, KEEPALIVE, SseDecoder, json_events
 from router_service.telemetry import ATTEMPT_CALL
 from router_service.telemetry._state import VERSION
 
@@ -208,7 +208,25 @@ class HttpAdapter(ProviderAdapter):
         data = None
         if is_json(kind):
             data = self._checked_json(status, body, response.headers, content)
+        elif is_event_stream(kind):  # events answered whole (speech's `stream_format: "sse"`)
+            data = self._last_event(body, response.headers, content)
         return kind, body, data
+
+    def _last_event(
+        self, body: bytes, headers: Mapping[str, str], sent: bytes
+    ) -> JsonObject | None:
+        """The last JSON event of an event stream read whole (where its usage is: speech's
+        `speech.audio.done`), each checked for a wrapped error as a streamed one is."""
+        decoder = SseDecoder()
+        last = None
+        for event in [*decoder.feed(body), *decoder.close()]:
+            if event.data.strip() == DONE:
+                break
+            data = parse_object(event.data)
+            if data is not None:
+                self.raise_if_wrapped(data, headers, sent)
+                last = data
+        return last
 
     async def _post_for_answer(
         self, url: str, content: bytes, content_type: str, api_key: str, timeout_s: float

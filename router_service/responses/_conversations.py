@@ -9,8 +9,9 @@ NOT_FOUND. The document is an append-only record (`ConversationRecord`: its crea
 serialized change after another; protobuf reads the concatenation as one record), so that every
 change is one atomic `StateStore.append_document`: two replicas adding items at the same moment
 both keep theirs, and neither reads what the other is about to replace. A change deleting items
-is one compare-and-swap of the record it read instead (`replace_document`): of two replicas
-deleting one item, one writes it; and deleting is possible at `max_bytes`.
+is one compare-and-swap of the record it read instead (`replace_document`), written compacted
+(a deleted item's content dropped, its id kept): of two replicas deleting one item, one writes
+it; deleting is possible at `max_bytes` and makes room under it.
 
 None of the calls counts in rpm, so each is bounded here: what a client writes per period
 (`conversations.client_bytes` per `ttl_s`, ByteQuota: a conversation lives `ttl_s` from its
@@ -169,19 +170,20 @@ class Conversations:
     ) -> bool:
         """Write a change deleting items as one compare-and-swap of the record read (`data`,
         `StateStore.replace_document`); False when it changed meanwhile. Of two replicas
-        deleting one item at once one writes it (the other reads it deleted: 404), and a
-        conversation at its `max_bytes` can still be emptied: what the change adds beside its
-        deletes (`counted`) is held to `max_bytes`, its deletes are not (each live item is
-        deleted once, its id smaller than it: the record stays under twice `max_bytes`)."""
+        deleting one item at once one writes it (the other reads it deleted: 404). The record
+        is written compacted (`_compacted`): what deleted items said is dropped, so deleting
+        makes room under `max_bytes` and a full conversation emptied takes items again; a
+        change only deleting is never refused for size (it never grows the record)."""
+        written = _compacted(record, change)
         if counted:
-            self._check_size(len(data) + counted)
+            self._check_size(len(written))
         bucket = await self._room(client, counted) if counted else None
         conversation = record.conversation
         # Its life as `create` gave it: `ttl_s` from its creation, not renewed by a change.
         left_s = conversation.created_at + self._config.ttl_s - self._clock.now()
         name = _name(client, conversation.id)
         replaced = await self._store.replace_document(
-            name, data + change, max(left_s, 1.0), size=len(data), head=data
+            name, written, max(left_s, 1.0), size=len(data), head=data
         )
         if replaced and bucket is not None:
             await uncut(self._quota.charge(_quota_name(client), bucket, counted))
@@ -281,6 +283,19 @@ def _looked_up(conversation_id: str, param: str = "id") -> str:
     """A conversation id to look up (`looked_up_id`), refusals naming `param`."""
     missing = functools.partial(ConversationNotFoundError, param=param)
     return looked_up_id(conversation_id, param, "conversation", missing)
+
+
+def _compacted(record: cpb.ConversationRecord, change: bytes) -> bytes:
+    """`record` as `change` (serialized) leaves it, each deleted item's `item_json` dropped:
+    its id is kept (where a listing's cursor stood; an id is never taken again)."""
+    changed = cpb.ConversationRecord()
+    changed.CopyFrom(record)
+    changed.MergeFromString(change)
+    gone = set(changed.deleted_item_ids)
+    for item in changed.items:
+        if item.id in gone:
+            item.ClearField("item_json")
+    return changed.SerializeToString()
 
 
 def _live_items(record: cpb.ConversationRecord) -> list[cpb.ConversationItem]:

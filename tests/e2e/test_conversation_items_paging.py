@@ -73,15 +73,11 @@ async def test_a_cursor_among_several_deleted_items_pages_on_with_has_more(
     assert seen == pages
 
 
-async def test_a_conversation_at_its_max_bytes_can_still_be_emptied_item_by_item(
-    open_sdk: Open,
-) -> None:
-    # Deleting frees room: a conversation filled to `conversations.max_bytes` is cleared as
-    # one below it is (each delete was refused as past max_bytes: 400 conversation_too_large).
-    sdk = await open_sdk(conversations={"max_bytes": 2000})
+async def filled(sdk: openai.AsyncOpenAI) -> str:
+    """A conversation filled to its `max_bytes` (the next item refused: conversation_too_large)."""
     conversation_id = await made(sdk, 1)
-    added, code = 0, None
-    while added < 40:  # until it is full (each delete was refused from then on)
+    code = None
+    for _ in range(40):
         try:
             await sdk.conversations.items.create(
                 conversation_id, items=[{"role": "user", "content": "x" * 150}]
@@ -89,10 +85,37 @@ async def test_a_conversation_at_its_max_bytes_can_still_be_emptied_item_by_item
         except openai.BadRequestError as exc:
             code = exc.code
             break
-        added += 1
     assert code == "conversation_too_large"
+    return conversation_id
+
+
+async def emptied(sdk: openai.AsyncOpenAI, conversation_id: str) -> None:
     listed = [item async for item in sdk.conversations.items.list(conversation_id, limit=100)]
     assert len(listed) >= 3
     for item in listed:
         await sdk.conversations.items.delete(str(item.id), conversation_id=conversation_id)
     assert (await sdk.conversations.items.list(conversation_id)).data == []
+
+
+async def test_a_conversation_at_its_max_bytes_can_still_be_emptied_item_by_item(
+    open_sdk: Open,
+) -> None:
+    # Deleting frees room: a conversation filled to `conversations.max_bytes` is cleared as
+    # one below it is (each delete was refused as past max_bytes: 400 conversation_too_large).
+    sdk = await open_sdk(conversations={"max_bytes": 2000})
+    await emptied(sdk, await filled(sdk))
+
+
+async def test_a_full_conversation_emptied_takes_items_again(open_sdk: Open) -> None:
+    # What a deleted item said is no longer kept: emptying a full conversation makes room (its
+    # record kept every deleted item whole, so each item added after was refused as too large).
+    sdk = await open_sdk(conversations={"max_bytes": 2000})
+    conversation_id = await filled(sdk)
+    await emptied(sdk, conversation_id)
+    for n in range(3):
+        await sdk.conversations.items.create(
+            conversation_id, items=[{"role": "user", "content": f"again {n}" + "x" * 150}]
+        )
+    await sdk.conversations.update(conversation_id, metadata={"topic": "again"})
+    left = await sdk.conversations.items.list(conversation_id, order="asc")
+    assert [text[:7] for text in texts(left.data)] == ["again 0", "again 1", "again 2"]

@@ -363,3 +363,13 @@ async def test_serve_loads_scenarios_file_and_stops_on_cancel(tmp_path: Path) ->
         server.cancel()
         with pytest.raises(asyncio.CancelledError):
             await server
+
+
+async def test_a_rule_naming_a_text_is_removed_over_http_by_its_text(fake: FakeUpstream) -> None:
+    # DELETE /_fake/scenarios?key=&model= removed only a rule naming no text: one naming a
+    # text (PUT with "text") could not be removed alone.
+    async with httpx.AsyncClient(base_url=fake.url) as ctl:
+        rules = [{"text": "two", "scenario": {"status": 400}}, {"scenario": {"status": 503}}]
+        await ctl.put("/_fake/scenarios", json=rules)
+        left = (await ctl.delete("/_fake/scenarios", params={"text": "two"})).json()["rules"]
+    assert [(rule["text"], rule["scenario"]["status"]) for rule in left] == [("*", 503)]

@@ -103,7 +103,11 @@ async def test_a_body_over_the_limit_beside_a_cooling_denied_deployment_is_the_c
         await chat(router, params("backup/m-backup"))
     fake.state.set_scenario(Scenario(status=403, error_body=DENIED), model="m-backup")
     with pytest.raises(grpc.aio.AioRpcError):  # asked by name while it cools: refused
-        await chat(router, params("backup/m-backup", text="tried while it cools"))
+        # A deadline shorter than the 15 s cooldown: tried at once, not after it.
+        await router.stub.Chat(
+            pb.ChatRequest(params=params("backup/m-backup", text="tried while it cools")),
+            timeout=10,
+        )
     fake.state.set_scenario(Scenario(status=413), model="claude-x")
 
     with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -17,7 +17,7 @@ import pytest
 from clients import RouterClient, SyncRouterClient, details_from_rpc_error
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.router_service.auth.helpers import bearer, client, guarded_config
 
@@ -29,6 +29,7 @@ TRANSCRIPTIONS = media_pb2.MEDIA_OPERATION_AUDIO_TRANSCRIPTIONS
 TRANSLATIONS = media_pb2.MEDIA_OPERATION_AUDIO_TRANSLATIONS
 EDITS = media_pb2.MEDIA_OPERATION_IMAGE_EDITS
 VARIATIONS = media_pb2.MEDIA_OPERATION_IMAGE_VARIATIONS
+SPEECH = media_pb2.MEDIA_OPERATION_AUDIO_SPEECH
 APP, EMBEDDER = "sk-media-app", "sk-embed-only"
 
 
@@ -79,6 +80,45 @@ async def test_token_usage_is_read_from_the_answer(
     answer = await router.stub.Media(media(IMAGES, "painter", '{"prompt": "one two three"}'))
     usage = answer.result.usage
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (3, 272, 275)
+
+
+async def test_speech_events_answered_whole_carry_their_usage_and_cost(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Media (not MediaStream) with `stream_format: "sse"`: the events come whole as the body,
+    and the usage of `speech.audio.done` is read from them as from a JSON answer's (priced)."""
+    price = {"input_per_mtok": 1_000_000, "output_per_mtok": 2_000_000}
+    deployment = {"provider": "alpha", "model": "gpt-4o-mini-tts", "price": price}
+    models = {"voice": {"deployments": [deployment]}}
+    router = await start_router(base_config(fake.base_url, models=models))
+    fields = '{"input": "hi there", "voice": "alloy", "stream_format": "sse"}'
+    answer = await router.stub.Media(media(SPEECH, "voice", fields))
+    assert answer.result.content_type.startswith("text/event-stream")
+    assert b"speech.audio.done" in answer.result.body
+    usage = answer.result.usage
+    assert (usage.prompt_tokens, usage.total_tokens) == (2, 2 + usage.completion_tokens)
+    assert usage.completion_tokens > 0
+    assert answer.route.cost_usd == pytest.approx(2 + 2 * usage.completion_tokens)
+
+
+async def test_an_error_event_in_speech_events_answered_whole_fails_over(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """An event stream answered whole that says an error (a root-level `error` event) is the
+    upstream's failure, as a JSON answer's wrapped error is: the next deployment answers."""
+    deployments = [
+        {"provider": "alpha", "model": "tts-a"},
+        {"provider": "beta", "model": "tts-b"},
+    ]
+    models = {"voice": {"deployments": deployments}}
+    router = await start_router(base_config(fake.base_url, models=models))
+    fake.state.set_scenario(Scenario(wrapped_error_at_chunk=2), model="tts-a")  # in its events
+    fields = '{"input": "hi there", "voice": "alloy", "stream_format": "sse"}'
+    answer = await router.stub.Media(media(SPEECH, "voice", fields))
+    assert answer.route.deployment == "beta/tts-b"
+    assert b'"error"' not in answer.result.body
+    assert [call.model for call in fake.state.calls()] == ["tts-a", "tts-b"]
+    assert b"speech.audio.done" in answer.result.body
 
 
 async def test_the_python_clients_call_it(router: RouterHandle) -> None:
