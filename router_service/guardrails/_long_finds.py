@@ -36,8 +36,21 @@ _BODY = (
     r"|(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)"
     r"|(?=[A-Za-z0-9+/=]{1,80}[ \t]{0,32}-----END ))){0,20000}"
 )
-# The BEGIN line through the END line right after its body, or (a key cut short) to its body's end.
-PRIVATE_KEY = _BEGIN + _HEADERS + _BODY + r"(?:[ \t]{0,32}" + _END + ")?"
+# Clear prose: three words of letters, one of them of 2-3 (`see the vault`, `That is all`), or a
+# sentence's punctuation then a space (`thanks! Bye`). Base64 is none, however a paste frames or
+# groups it (groups of four, `> `/`# ` line prefixes, `<br>`, numbered lines, string literals).
+_W = "[A-Za-z][a-z]{1,11}"
+_S = "[A-Za-z][a-z]{1,2}"
+_PROSE = (
+    rf"(?<![A-Za-z0-9+/=])(?:{_S} {_W} {_W}|{_W} {_S} {_W}|{_W} {_W} {_S})(?![A-Za-z0-9+/=])"
+    r"|(?<=[A-Za-z])[,.!?;] [A-Za-z]"
+)
+# The BEGIN line through the first END line when no prose comes between (key material however it
+# is framed), else through the END line right after its PEM-shaped body, or (a key cut short) to
+# its body's end.
+# (A base64 run whole at a time: no prose begins inside one.)
+_FRAMED = r"(?:(?!" + _PROSE + r")(?>[A-Za-z0-9+/=]+|[^\-]|-(?!----))){0,20000}?" + _END
+PRIVATE_KEY = _BEGIN + "(?:" + _FRAMED + "|" + _HEADERS + _BODY + r"(?:[ \t]{0,32}" + _END + ")?)"
 _KEY = re.compile(PRIVATE_KEY)
 # What may follow a block's find while the text's end may still make it longer: a space run whose
 # look ahead lacks text, the beginning of its END line; or a header line's name cut short.
@@ -46,7 +59,8 @@ _PENDING = re.compile(
     r"(?:-{1,5}(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )
 # What ends a block open before it (`key_closed`).
-_CLOSES_KEY = re.compile(_END + r"|[^A-Za-z0-9+/=\s\\:,\-]")
+_CLOSES_KEY = re.compile(_END + "|" + _PROSE)
+_UNFRAMED = re.compile(_PROSE + "|" + _END)
 _OPEN_HEADER = re.compile(_BEGIN + _HEADERS + r"[\r\n\\]{1,4}[A-Za-z][A-Za-z0-9\-]{0,31}\Z")
 
 # An email's name part: ASCII's letters, digits and `._%+-`, and the letters (and combining
@@ -115,6 +129,8 @@ def open_key(text: str, start: int, cut: int) -> int | None:
     found = _KEY.match(text, at)
     if found is None or text.find("-----END ", at, found.end()) >= 0:
         return None  # no BEGIN line, or its block ended
+    if len(text) - at <= 20_100 and _UNFRAMED.search(text, at) is None:
+        return at  # no prose (nor END line) yet: what follows may be a framed key's END line
     if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
         return at
     return None

@@ -228,3 +228,29 @@ async def test_a_quoted_begin_line_takes_no_prose_unary_or_streamed(
     call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
     events = [event async for event in call if event.WhichOneof("event") == "chunk"]
     assert "".join(c.delta.text for event in events for c in event.chunk.choices) == expected
+
+
+_RAW = "".join(
+    chr(65 + (i * 7) % 26) + chr(97 + (i * 11) % 26) + str(i % 10) + "+/"[i % 2] for i in range(400)
+)
+_LINES = [_RAW[i : i + 64] for i in range(0, len(_RAW), 64)]
+# Keys as users paste them: each form's body is key material, however it is framed.
+PASTED = {
+    "groups_of_four": "\n".join(" ".join(x[i : i + 4] for i in range(0, 64, 4)) for x in _LINES),
+    "quoted": "\n".join("> " + x for x in _LINES) + "\n> ",
+    "commented": "\n".join("# " + x for x in _LINES) + "\n# ",
+    "html_breaks": "<br>".join(_LINES) + "<br>",
+    "no_break_spaces": "\u00a0\n".join(_LINES) + "\u00a0\n",
+    "numbered": "\n".join(f"{n}: {x}" for n, x in enumerate(_LINES)) + "\n",
+    "url_safe": "\n".join(x.replace("+", "-").replace("/", "_") for x in _LINES) + "\n",
+    "string_literals": '\\n"\n"'.join(_LINES) + '\\n"\n"',
+}
+
+
+@pytest.mark.parametrize("body", PASTED.values(), ids=PASTED)
+def test_a_key_pasted_in_any_framing_is_redacted_whole_streamed_as_unary(body: str) -> None:
+    pem = f"-----BEGIN PRIVATE KEY-----\n{body}-----END PRIVATE KEY-----"
+    text = f"{PROSE}here:\n{pem}\n{PROSE}"
+    unary = PII.redact(text, Counter())
+    assert unary == text.replace(pem, "[REDACTED:private_key]")
+    _cut_anywhere_as_unary(text, unary)
