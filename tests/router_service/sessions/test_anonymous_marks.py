@@ -39,7 +39,8 @@ async def _no_place_taken(router: RouterHandle) -> None:
         return all(not s.active for s in active.sessions)
 
     await eventually(free, what="the call's place given back")
-    assert (await router.stub.Embed(EMBED)).route.provider == "alpha"  # one is free again
+    # A deadline shorter than a failed call's 15 s cooldown: sent at once, not after it.
+    assert (await router.stub.Embed(EMBED, timeout=10)).route.provider == "alpha"  # one is free
 
 
 async def test_a_failed_call_without_a_session_gives_its_place_back(
