@@ -14,8 +14,8 @@ import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._dialects import envelope
-from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.e2e.test_cloudflare_models import LLAMA
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.test_cloudflare_models import LLAMA, cloudflare_config
 from tests.e2e.test_reasoning_sdk import HELLO
 
 OUT_OF_CAPACITY = {"code": 3040, "message": "Capacity temporarily exceeded, please try again."}
@@ -23,17 +23,7 @@ OUT_OF_CAPACITY = {"code": 3040, "message": "Capacity temporarily exceeded, plea
 
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
-    config = base_config(fake.base_url)
-    config["providers"]["cf"] = {
-        "kind": "cloudflare",
-        "base_url": f"{fake.url}/client/v4",
-        "account_id": "acct-123",
-        "keys": ["cf-1", "cf-2"],
-    }
-    deployments = [{"provider": "cf", "model": LLAMA}, {"provider": "alpha", "model": "model-a"}]
-    config["models"]["cf-then-gpt"] = {"deployments": deployments}
-    config["models"]["cf-only"] = {"deployments": deployments[:1]}
-    return await start_router(config)
+    return await start_router(cloudflare_config(fake, ["cf-1", "cf-2"]))
 
 
 async def text_of(answer: Any, streaming: bool) -> str:

@@ -22,19 +22,25 @@ INVALID_MODEL_ID = (404, 3042, "The model name is invalid")
 NO_LORA = (405, 5005, f"The model {LLAMA} does not support LoRa inference")
 
 
-@pytest.fixture
-async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+def cloudflare_config(fake: FakeUpstream, keys: list[str]) -> dict[str, Any]:
+    """The fake's Cloudflare account (`keys`) serving LLAMA: `cf-then-gpt` (alpha's model-a
+    next) and `cf-only`."""
     config = base_config(fake.base_url)
     config["providers"]["cf"] = {
         "kind": "cloudflare",
         "base_url": f"{fake.url}/client/v4",
         "account_id": "acct-123",
-        "keys": ["cf-token"],
+        "keys": keys,
     }
     deployments = [{"provider": "cf", "model": LLAMA}, {"provider": "alpha", "model": "model-a"}]
     config["models"]["cf-then-gpt"] = {"deployments": deployments}
     config["models"]["cf-only"] = {"deployments": deployments[:1]}
-    return await start_router(config)
+    return config
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    return await start_router(cloudflare_config(fake, ["cf-token"]))
 
 
 def scenario(status: int, code: int, message: str, wrapped: bool) -> Scenario:
