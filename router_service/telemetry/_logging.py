@@ -22,7 +22,7 @@ from opentelemetry import trace
 
 from router_service.telemetry._current import current_span
 
-__all__ = ["JsonFormatter", "Redactor", "TextFormatter", "configure_logging"]
+__all__ = ["REDACTOR", "JsonFormatter", "Redactor", "TextFormatter", "configure_logging"]
 
 MASK = "[redacted]"
 # Bearer credentials, OpenAI-style `sk-…` keys, Google `AIza…` keys, Anthropic `sk-ant-…`;
@@ -106,6 +106,12 @@ class Redactor:
         if "bearer" in lowered or "api-key" in lowered:
             return _PATTERNS.sub(MASK, text)
         return text
+
+
+# The process's redactor: the log's (`configure_telemetry` gives it the config's secrets, a
+# runtime its config's, a reload the new file's), and what a failed span's status and exception
+# event say goes through it too (`_served.status_message`, `LeanSpan.record_exception`).
+REDACTOR = Redactor()
 
 
 @functools.cache

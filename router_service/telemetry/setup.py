@@ -45,7 +45,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from router_service.telemetry._histograms import LocalHistograms
-from router_service.telemetry._logging import Redactor, configure_logging
+from router_service.telemetry._logging import REDACTOR, configure_logging
 from router_service.telemetry._state import SCOPE, VERSION, Telemetry, current, install
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ __all__ = ["config_secrets", "configure_telemetry", "redact_secrets_of", "shutdo
 
 log = logging.getLogger("switchboard.telemetry")
 _configured: Telemetry | None = None
-_redactor = Redactor()
+_redactor = REDACTOR
 
 
 def configure_telemetry(
