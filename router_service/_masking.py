@@ -45,10 +45,10 @@ def secret_shaped(text: str, known: Iterable[str] = ()) -> bool:
     return _redactor()(text) != text or masking(known)(text) != text
 
 
-def shown_label(label: str) -> str:
-    """An issued key's label as shown (lists, the admin page, audit lines): a secret-shaped one
-    (pasted before IssueClientKey refused them) masked whole."""
-    return _MASK if secret_shaped(label) else label
+def shown_label(label: str, known: Iterable[str] = ()) -> str:
+    """An issued key's label as shown (lists, the admin page, audit lines): a secret-shaped one,
+    or one holding a `known` secret (pasted before IssueClientKey refused them), masked whole."""
+    return _MASK if label and secret_shaped(label, known) else label
 
 
 @functools.cache
