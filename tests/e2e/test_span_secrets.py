@@ -77,3 +77,44 @@ async def test_no_span_says_a_secret_an_upstream_error_quotes(
         assert "BAD_REQUEST: HTTP 400: gateway refused" in text  # what failed is still said
         for secret in (BETA_KEY, ISSUED, GOOGLE, TOKEN, SESSION, "sk-alpha-1", "sk-beta-1"):
             assert secret not in text
+
+
+async def test_no_caller_reads_a_secret_an_upstream_error_quotes(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Any
+) -> None:
+    """The same error reaches its caller (a 400 is the caller's, passed through): what it
+    quotes of the router's credentials is masked there too, unary and streamed, over HTTP
+    and gRPC — an access token the router got for the provider (OAuth, Entra) is in no
+    config, and an upstream only echoes what the router sent it."""
+    config = base_config(fake.base_url)
+    config["providers"]["beta"]["keys"] = [BETA_KEY]
+    router = await start_router(config)
+    edge = await start_edge(router)
+    body = {"error": {"message": ECHO, "type": "invalid_request_error"}}
+    fake.state.set_scenario(Scenario(status=400, error_body=body))
+    said = []
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="k", max_retries=0
+    ) as sdk:
+        messages: Any = [{"role": "user", "content": "hi"}]
+        for stream in (False, True):
+            try:
+                await sdk.chat.completions.create(model="chain", messages=messages, stream=stream)
+            except openai.BadRequestError as exc:
+                said.append(f"{exc} {exc.body}")
+    params = chat_pb2.ChatParams(
+        model="chain", messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")]
+    )
+    try:
+        await router.stub.Chat(pb.ChatRequest(params=params))
+    except grpc.aio.AioRpcError as exc:
+        said.append(f"{exc.details()} {exc.trailing_metadata()}")
+    try:
+        async for _ in router.stub.ChatStream(pb.ChatStreamRequest(params=params)):
+            pass
+    except grpc.aio.AioRpcError as exc:
+        said.append(f"{exc.details()} {exc.trailing_metadata()}")
+
+    assert len(said) == 4 and all("gateway refused" in text for text in said)
+    for secret in (BETA_KEY, ISSUED, GOOGLE):
+        assert secret not in "\n".join(said)
