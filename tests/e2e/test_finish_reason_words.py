@@ -37,3 +37,34 @@ async def test_a_finish_word_openai_has_none_for_goes_on_as_said(
 
     said: str = answer.choices[0].finish_reason
     assert said == "eos_token"
+
+
+@pytest.mark.parametrize("word", ["error", "insufficient_system_resource"])
+async def test_a_finish_that_says_the_generation_failed_fails_over(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, word: str
+) -> None:
+    """Mistral's `error` and DeepSeek's `insufficient_system_resource` ("interrupted due to
+    insufficient resource of the inference system") say the answer is broken, not done: the
+    deployment failed (UPSTREAM_ERROR) and the group's next answers."""
+    fake.state.set_scenario(Scenario(finish_reason=word), model="model-a")
+
+    raw = await sdk.chat.completions.with_raw_response.create(model="chain", messages=HELLO)
+
+    assert raw.headers["x-switchboard-deployment"] == "beta/model-b"
+    assert raw.parse().choices[0].finish_reason == "stop"
+
+
+async def test_a_stream_whose_generation_failed_ends_with_an_error(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """Its text was sent before the upstream said it failed: the caller is told (an error
+    event), not handed a cut answer as a whole one."""
+    fake.state.set_scenario(Scenario(finish_reason="error"), model="model-a")
+    fake.state.set_scenario(Scenario(finish_reason="error"), model="model-b")
+
+    stream = await sdk.chat.completions.create(model="chain", messages=HELLO, stream=True)
+    with pytest.raises(openai.APIError) as raised:
+        async for _ in stream:
+            pass
+
+    assert "UPSTREAM_ERROR" in raised.value.message or "error" in raised.value.message
