@@ -266,8 +266,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
                 elif kind == "error":
                     error = message.error
                     failure.failed_with(error)
-                    status = error.upstream_status if error.upstream_status >= 400 else 500
-                    last = gemini.gemini_error(status, error.message)
+                    last = gemini.gemini_error(failure.status_of(error), error.message)
                     break
                 elif kind == "summary":
                     last = stream.finish(summary_usage(message.summary.usage))
