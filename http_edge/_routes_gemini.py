@@ -272,7 +272,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
         itself (with a summary or an error) ends with an error."""
         stream = gemini.ResponseChunks(model, thoughts)
         message: ChatStreamResponse | None = first
-        last = gemini.gemini_error(502, failure.TRUNCATED)
+        last = gemini.gemini_error(500, failure.TRUNCATED)
         try:
             while message is not None:
                 kind = message.WhichOneof("event")
