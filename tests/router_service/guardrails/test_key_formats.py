@@ -7,11 +7,17 @@ framed, a stream cut anywhere as the unary answer; a PGP public key block is lef
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 
 from router_service.config import GuardrailConfig
+from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.guardrails import Rule, TextScreen
+from tests.conftest import StartRouter
+from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+
+pytestmark = pytest.mark.timeout(120)
 
 PROSE = "The quick brown fox jumps over the lazy dog, then rests a while. "
 PII = Rule(
@@ -83,7 +89,7 @@ def test_a_private_key_of_each_format_is_redacted_whole_streamed_as_unary(key: s
     _cut_anywhere_as_unary(text, unary)
 
 
-def _framed(key: str, layout: str) -> str:
+def framed(key: str, layout: str) -> str:
     """`key` as a user pastes it: each line quoted, commented, numbered, in a string literal."""
     lines = key.split("\n")
     if layout == "quoted":
@@ -98,7 +104,7 @@ def _framed(key: str, layout: str) -> str:
 
 @pytest.mark.parametrize("layout", ["quoted", "commented", "numbered", "string_literals"])
 def test_a_pgp_private_key_framed_as_pasted_is_redacted_streamed_as_unary(layout: str) -> None:
-    key = _framed(pgp(), layout)
+    key = framed(pgp(), layout)
     text = f"{PROSE}here:\n{key}\n{PROSE * 2}"
     unary = PII.redact(text, Counter())
     assert unary is not None
@@ -143,3 +149,34 @@ def test_a_putty_key_cut_short_is_redacted_through_its_lines() -> None:
     unary = PII.redact(text, Counter())
     assert unary == f"{PROSE}here:\n[REDACTED:private_key]\nThat is all for now, thanks. {PROSE}"
     _cut_anywhere_as_unary(text, unary)
+
+
+# Over gRPC: each key, as pasted, redacted alike in a unary and a streamed answer.
+ANSWERS = {
+    **{f"pgp_{layout}": framed(pgp(), layout) for layout in ("quoted", "numbered")},
+    "putty_3": putty(3),
+}
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> Any:
+    rule = {"name": "answer-keys", "detect": ["private_key"], "action": "redact"}
+    config = guarded_config(
+        fake.base_url, client("bot", "sk-bot-key"), guardrails=[rule | {"apply_to": ["response"]}]
+    )
+    return await start_router(config)
+
+
+@pytest.mark.parametrize("key", ANSWERS.values(), ids=ANSWERS)
+async def test_a_key_in_an_answer_is_redacted_alike_unary_and_streamed_over_grpc(
+    fake: FakeUpstream, router: Any, key: str
+) -> None:
+    text = f"{PROSE}here:\n{key}\n{PROSE * 2}"
+    fake.state.set_scenario(Scenario(content=text))
+    unary = (await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))).completion
+    answer = unary.choices[0].message.text
+    assert answer == PII.redact(text, Counter())
+    assert "[REDACTED:private_key]" in answer and all(line not in answer for line in LINES)
+    call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
+    events = [event async for event in call if event.WhichOneof("event") == "chunk"]
+    assert "".join(c.delta.text for event in events for c in event.chunk.choices) == answer
