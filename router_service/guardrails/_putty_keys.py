@@ -3,7 +3,8 @@ the `PuTTY-User-Key-File-<n>: <algorithm>` line through its header lines (`Encry
 `Comment:`, `Public-Lines:`, `Private-Lines:`, format 3's `Key-Derivation:`/`Argon2-…:`) and
 base64 lines to its `Private-MAC:` line (format 1's `Private-Hash:`), or (a file cut short) to
 its last such line. Bounded repetitions only (linear on hostile text, as `_detectors` requires);
-lines end in line breaks, JSON's escaped ones as sent too (`open_putty` reads the text as sent)."""
+lines end in line breaks (JSON's escaped ones as sent too: `open_putty` reads the text as sent),
+each line framed alike (quoted, commented, numbered, indented)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import re
 __all__ = ["PUTTY_KEY", "open_putty"]
 
 _FIRST = "PuTTY-User-Key-File-"
-_BREAK = r"(?:[\r\n]|\\[nr]?){1,4}"
+# A line break, then how a paste may frame each line (`> ` quoted, `# ` commented, `12: `
+# numbered, indented): none of these a base64 line or a header's name begins with.
+_BREAK = r"(?:[\r\n]|\\[nr]?){1,4}(?:[>#]{1,3}[ \t]{0,2}|[0-9]{1,4}[:.)][ \t]{0,2}|[ \t]{1,8})?"
 _LINE = (
     rf"{_BREAK}(?:(?:Encryption|Comment|Public-Lines|Private-Lines|Key-Derivation"
     r"|Argon2-[A-Za-z]{1,16}):[^\r\n\\]{0,128}|[A-Za-z0-9+/=]{1,128}(?![^\r\n\\]))"

@@ -102,9 +102,19 @@ def framed(key: str, layout: str) -> str:
     return '"' + '\\n"\n"'.join(lines) + '"'
 
 
-@pytest.mark.parametrize("layout", ["quoted", "commented", "numbered", "string_literals"])
-def test_a_pgp_private_key_framed_as_pasted_is_redacted_streamed_as_unary(layout: str) -> None:
-    key = framed(pgp(), layout)
+FRAMED = [
+    *((pgp(), layout) for layout in ("quoted", "commented", "numbered", "string_literals")),
+    *((putty(3), layout) for layout in ("quoted", "commented", "numbered")),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "layout"), FRAMED, ids=[f"{k[:3]}-{layout}" for k, layout in FRAMED]
+)
+def test_a_private_key_framed_as_pasted_is_redacted_streamed_as_unary(
+    key: str, layout: str
+) -> None:
+    key = framed(key, layout)
     text = f"{PROSE}here:\n{key}\n{PROSE * 2}"
     unary = PII.redact(text, Counter())
     assert unary is not None
@@ -115,8 +125,9 @@ def test_a_pgp_private_key_framed_as_pasted_is_redacted_streamed_as_unary(layout
     _cut_anywhere_as_unary(text, unary)
 
 
-def test_a_pgp_key_in_json_escaped_text_is_redacted_streamed_as_unary() -> None:
-    text = '{"note": "' + PROSE + '", "key": "' + pgp().replace("\n", "\\n") + '", "x": 1}'
+@pytest.mark.parametrize("key", [pgp(), putty(2)], ids=["pgp", "putty"])
+def test_a_key_in_json_escaped_text_is_redacted_streamed_as_unary(key: str) -> None:
+    text = '{"note": "' + PROSE + '", "key": "' + key.replace("\n", "\\n") + '", "x": 1}'
     unary = PII.redact(text, Counter())
     assert unary == '{"note": "' + PROSE + '", "key": "[REDACTED:private_key]", "x": 1}'
     _cut_anywhere_as_unary(text, unary)
