@@ -20,7 +20,7 @@ from router_service.state._base import (
     StateStore,
     StoreUnavailableError,
 )
-from router_service.state._documents import index_name
+from router_service.state._documents import index_name, tombstone_name
 from router_service.state._kept import kept_message
 from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWriter
 from router_service.state._memory import MemoryStateStore
@@ -83,4 +83,5 @@ __all__ = [
     "open_store",
     "sliding_count",
     "sliding_wait",
+    "tombstone_name",
 ]
