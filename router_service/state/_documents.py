@@ -34,9 +34,18 @@ from collections.abc import Sequence
 from router_service.clock import Clock
 from router_service.state._base import AppendResult, DocumentPart, PutResult
 
-__all__ = ["DEFAULT_DOCUMENT_BYTES", "MemoryDocuments", "index_name", "tombstone_name"]
+__all__ = [
+    "DEFAULT_DOCUMENT_BYTES",
+    "KEEP_EXPIRY",
+    "MemoryDocuments",
+    "index_name",
+    "tombstone_name",
+]
 
 DEFAULT_DOCUMENT_BYTES = 64 * 1024 * 1024  # `state.memory_document_bytes`
+# A rewritten document's `ttl_s` (`StateStore.replace_document`) for one that keeps the expiry
+# it has, to the instant (one recomputed from a time kept in whole seconds ended early).
+KEEP_EXPIRY = -1.0
 # Expired documents are swept once the map holds this many, then twice what the last sweep
 # left: amortized O(1) a write, and what has expired takes about as much as what is live. (Only
 # at the budget, cached answers under a short TTL held the whole budget, expired, in a busy
@@ -96,7 +105,8 @@ class MemoryDocuments:
         entry = self._live(name)
         if entry is None or len(entry[0]) != size or not entry[0].startswith(head):
             return False
-        return self._keep(name, bytes(data), self._clock.now() + ttl_s) is PutResult.KEPT
+        expiry = entry[1] if ttl_s == KEEP_EXPIRY else self._clock.now() + ttl_s
+        return self._keep(name, bytes(data), expiry) is PutResult.KEPT
 
     def _keep(self, name: str, data: bytes | bytearray, expiry: float) -> PutResult:
         self._drop(name)
