@@ -4,7 +4,8 @@ files; user data). The HTTP edge translates; the router keeps (DESIGN.md §1).
 A file is two documents in the state store (memory, or Redis shared by the replicas), for
 `files.ttl_s`: its object (`StoredFile`) and its content, named by a hash of the calling
 client's name and the file's id (`client_scoped`, as stored responses are): an unknown, an
-expired, a deleted and another client's id are one NOT_FOUND. Each client's ids are listed by a
+expired, a deleted (its tombstone kept: `_file_names`, so no writer of its id makes it again)
+and another client's id are one NOT_FOUND. Each client's ids are listed by a
 `ClientIndex`. No call counts in rpm, so each is bounded here: a file's size
 (`files.max_file_bytes`), what a client uploads per period (`files.client_bytes` per `ttl_s`,
 ByteQuota: it holds at most twice that) and how many files it makes (`files.max_files`).
