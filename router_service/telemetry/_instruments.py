@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from router_service.telemetry._attributes import TLS_ROLE
-from router_service.telemetry._histograms import LocalHistograms
+
+if TYPE_CHECKING:  # the SDK's metrics (imported by it) only where metrics are on
+    from router_service.telemetry._histograms import LocalHistograms
 
 __all__ = ["DURATION_BUCKETS", "Instruments", "LocalCounter", "StateView"]
 
