@@ -89,11 +89,16 @@ class ClientIndex:
                 return False
         return False
 
-    async def remove(self, owner: str, thing_id: str) -> None:
+    async def remove(self, owner: str, thing_id: str, *, late: bool = True) -> None:
         """Take `thing_id` out of `owner`'s index (this period's, or the last one's should the
         period have ended since `add`): the thing was refused, and takes no place. Where the
         store keeps it: a shared store lost meanwhile is told once it answers again
-        (`StateStore.everywhere`), not left counting it until the period ends."""
+        (`StateStore.everywhere`), not left counting it until the period ends. Not `late` (a
+        known id, which another replica's writer takes up: a removal replayed after it found
+        the id listed unlists its thing): now where the store answers (StoreUnavailableError)."""
+        if not late:
+            await self._remove(self._store, owner, thing_id)
+            return
         await self._store.everywhere(
             "index removal", lambda store: self._remove(store, owner, thing_id)
         )
