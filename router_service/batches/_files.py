@@ -288,7 +288,7 @@ class StoredFiles:
         owner = _owner(client)
         if again and file_id in await self._index.ids(owner):
             return False
-        if not await self._index.add(owner, file_id):
+        if not await self._index.add(owner, file_id, late=not again):
             self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
         return True
 

@@ -51,18 +51,18 @@ class ClientIndex:
         self._period_s = period_s
         self._max_ids = max_ids
 
-    async def add(self, owner: str, thing_id: str) -> bool:
+    async def add(self, owner: str, thing_id: str, *, late: bool = True) -> bool:
         """Append `thing_id` to `owner`'s index of this period; False when it is full. Its
         call cancelled meanwhile, it takes the id out again: the append may have been made all
-        the same (a Redis script runs once sent), and its thing never is."""
+        the same (a Redis script runs once sent), and its thing never is. `late`: `remove`'s."""
         try:
-            return await self._added(owner, thing_id)
+            return await self._added(owner, thing_id, late)
         except asyncio.CancelledError:
             with contextlib.suppress(StoreUnavailableError):  # a lone store lost: still counted
-                await uncut(self.remove(owner, thing_id))
+                await uncut(self.remove(owner, thing_id, late=late))
             raise
 
-    async def _added(self, owner: str, thing_id: str) -> bool:
+    async def _added(self, owner: str, thing_id: str, late: bool) -> bool:
         bucket = math.floor(self._clock.now() / self._period_s)
         name = self._name(owner, bucket)
         data = bpb.ClientIndex(ids=[thing_id]).SerializeToString()
@@ -81,7 +81,8 @@ class ClientIndex:
                 # Made on this replica's local state (the shared store lost since it said it
                 # had none): every later id of the owner's made here would be appended there,
                 # read by no other replica, also once the shared store is back. None made.
-                await self.remove(owner, thing_id)
+                with contextlib.suppress(StoreUnavailableError):  # (not `late`: left there)
+                    await self.remove(owner, thing_id, late=late)
                 raise StoreUnavailableError(_NOT_SHARED)
             if kept is PutResult.KEPT:
                 return True

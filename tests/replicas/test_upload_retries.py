@@ -18,9 +18,12 @@ from tests.replicas.test_uploads import made, on_one_clock
 __all__ = ["configs"]  # the fixture, used here
 
 
+@pytest.mark.parametrize("cut_at", ["file:", "file-index:"])
 async def test_a_completion_retried_elsewhere_keeps_its_file_once_the_first_replica_is_back(
-    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge, cut_at: str
 ) -> None:
+    """The first completion cut off from Redis as it writes its file's object (its content
+    kept there), or as it makes its client's index of files (its first file) with its id."""
     redis_proxy, one, two, _clock = await on_one_clock(configs, start_router)
     async with sdks_on(start_edge, one, two) as (first, second):
         upload_id = await made(first, 3)
@@ -28,12 +31,12 @@ async def test_a_completion_retried_elsewhere_keeps_its_file_once_the_first_repl
         store = one.runtime.store
         put = store.put_document
 
-        async def cut_at_the_object(name: str, *args: object, **kwargs: object) -> PutResult:
-            if name.startswith("file:"):  # its content kept on Redis, its object not yet
+        async def cut_at_the_put(name: str, *args: object, **kwargs: object) -> PutResult:
+            if name.startswith(cut_at):
                 await redis_proxy.cut()
             return await put(name, *args, **kwargs)  # type: ignore[arg-type]
 
-        store.put_document = cut_at_the_object  # type: ignore[method-assign]
+        store.put_document = cut_at_the_put  # type: ignore[method-assign]
         try:
             await refused_for_the_outage(
                 lambda: first.uploads.complete(upload_id, part_ids=[part.id])
