@@ -56,12 +56,14 @@ async def realtime(websocket: WebSocket) -> None:
         await websocket.send_denial_response(error_response(refused.status, body))
         return
     session = edge_state(websocket).router().realtime(timeout=None, metadata=metadata)
-    async with session:
+    async with session:  # leaving it unread cancels the call: the router closes upstream
         try:
             await session.send(pb.RealtimeRequest(open=opening))
-            first = await anext(session)
+            first = await _opened(websocket, session)
         except (RouterError, StopAsyncIteration) as exc:
             await _deny(websocket, exc)
+            return
+        if first is None:  # the caller left while the upstream handshake was under way
             return
         headers = list(route_headers(first.route).items())
         protocol = "realtime" if "realtime" in offered else None
@@ -97,6 +99,26 @@ def _opening(websocket: WebSocket, offered: list[str]) -> tuple[pb.RealtimeOpen,
     )
     opening.routing.session_id = session_id(websocket)
     return opening, metadata
+
+
+async def _opened(websocket: WebSocket, session: RouterRealtime) -> pb.RealtimeResponse | None:
+    """The router's first message, or None when the caller left before it came: the only
+    message a socket not yet accepted can bring after its connect is its disconnect. Waiting
+    for the upstream's handshake without looking would hold the key lease (and open an upstream
+    socket) for nobody until then."""
+    await websocket.receive()  # its `websocket.connect` (`accept` then sends at once)
+    left = asyncio.create_task(websocket.receive(), name="switchboard-realtime-opening")
+    opened = asyncio.ensure_future(anext(session))
+    try:
+        await asyncio.wait((opened, left), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (opened, left):
+            task.cancel()
+        await asyncio.wait((opened, left))
+    if left.done() and not left.cancelled():  # its disconnect (read: none follows it)
+        log.debug("realtime: the caller left during the upstream handshake (%r)", left.exception())
+        return None
+    return opened.result()
 
 
 async def _deny(websocket: WebSocket, exc: RouterError | StopAsyncIteration) -> None:

@@ -1,0 +1,76 @@
+"""The edge's `/v1/realtime` facing callers that do what OpenAI's server does not expect: a
+binary frame (OpenAI's Realtime API is JSON text events) is answered with an `error` event and
+the session goes on; a caller that vanishes while the upstream handshake is under way leaves no
+traceback in the logs and nothing held (key lease, upstream socket, tasks)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from websockets.asyncio.client import connect
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter
+from tests.e2e.stream_harness import StartEdge
+from tests.e2e.test_realtime_sdk import config
+from tests.helpers import eventually
+
+pytestmark = pytest.mark.timeout(30)
+
+HEADERS = {"Authorization": "Bearer sk-caller"}
+
+
+def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        f"{r.name}: {r.getMessage()} {r.exc_text or ''}"
+        for r in caplog.records
+        if r.levelno >= logging.ERROR or r.exc_info
+    ]
+
+
+@pytest.mark.parametrize("in_process", [False, True], ids=["grpc", "in-process"])
+@pytest.mark.parametrize("refused", [False, True], ids=["opened", "refused"])
+async def test_a_caller_gone_during_the_upstream_handshake_leaves_nothing_behind(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    caplog: pytest.LogCaptureFixture,
+    in_process: bool,
+    refused: bool,
+) -> None:
+    caplog.set_level(logging.INFO)
+    router = await start_router(config(fake))
+    edge = await start_edge(router, in_process=in_process)
+    if refused:  # every upstream refuses: were the edge still there, a denial to nobody
+        fake.state.set_scenario(Scenario.server_error())
+    url = f"ws://127.0.0.1:{edge.port}/v1/realtime?model=voice"
+    fake.state.hold()  # the upstream handshake waits until released
+    opening = asyncio.create_task(_open_then_vanish(url))
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the upstream handshake held")
+    opening.cancel()  # the caller's TCP connection closes mid-handshake
+    await asyncio.wait((opening,))
+
+    async def given_up() -> bool:  # while the upstream still holds the handshake
+        return await router.leases_held() == 0 and not _realtime_tasks()
+
+    await eventually(given_up, what="the session given up, its key lease released")
+    fake.state.release()  # the upstream's late answer finds nobody waiting: nothing logged
+
+    async def ended() -> bool:
+        records = fake.state.calls(path="/v1/realtime")
+        return all(r.finished for r in records) and await router.leases_held() == 0
+
+    await eventually(ended, what="the upstream handshake ended")
+    assert not _realtime_tasks()
+    assert not errors_logged(caplog)
+
+
+def _realtime_tasks() -> list[str]:
+    return [t.get_name() for t in asyncio.all_tasks() if "realtime" in t.get_name()]
+
+
+async def _open_then_vanish(url: str) -> None:
+    async with connect(url, additional_headers=HEADERS, open_timeout=None):
+        raise AssertionError("the handshake is held: it cannot have ended")
