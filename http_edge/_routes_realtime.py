@@ -44,6 +44,19 @@ _SERVER_ERROR, _TOO_BIG = 1011, 1009
 # gRPC's refusal of a message the edge sent (its client's own, or the router's on receiving it).
 _SENT_TOO_LARGE = re.compile(r"CLIENT: Sent message larger|SERVER: Received message larger")
 _TOO_LARGE = "The session ended: an event you sent was larger than the router takes."
+# OpenAI's Realtime events are JSON text frames: a binary one is refused (not relayed) and the
+# session goes on. Written from the caller's task beside `_relay`'s writes: the edge's
+# websockets-sansio protocol writes each frame whole (http_edge/_websockets.py).
+_BINARY_REFUSED = {
+    "type": "error",
+    "event_id": "event_switchboard_edge",
+    "error": error_body(
+        "Binary frames are not taken: send each event as a JSON text frame "
+        "(audio base64-encoded in `input_audio_buffer.append`).",
+        "invalid_request_error",
+        "binary_frame",
+    )["error"],
+}
 
 
 @router.websocket("/v1/realtime")
@@ -213,7 +226,8 @@ async def _from_caller(websocket: WebSocket, session: RouterRealtime) -> None:
             return
         text = message.get("text")
         if text is None and message.get("bytes") is not None:
-            text = message["bytes"].decode("utf-8", "replace")
+            await _quietly(websocket.send_json(_BINARY_REFUSED))
+            continue
         if text is not None:
             try:
                 await session.send(pb.RealtimeRequest(event_json=text))

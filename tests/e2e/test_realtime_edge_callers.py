@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import orjson
 import pytest
 from websockets.asyncio.client import connect
 
@@ -28,6 +29,46 @@ def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
         for r in caplog.records
         if r.levelno >= logging.ERROR or r.exc_info
     ]
+
+
+@pytest.mark.parametrize("frame", [b"\xff\xfe not utf-8", b'{"type": "response.create"}'])
+async def test_a_binary_frame_is_answered_with_an_error_event_and_the_session_goes_on(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    caplog: pytest.LogCaptureFixture,
+    frame: bytes,
+) -> None:
+    """It was decoded as UTF-8 (invalid bytes replaced) and relayed as a text event: an audio
+    chunk sent raw became garbage at the upstream, a binary JSON event was taken as if text."""
+    caplog.set_level(logging.INFO)
+    router = await start_router(config(fake))
+    edge = await start_edge(router)
+    url = f"ws://127.0.0.1:{edge.port}/v1/realtime?model=voice"
+    async with connect(url, additional_headers=HEADERS) as socket:
+        assert orjson.loads(await socket.recv())["type"] == "session.created"
+        await socket.send(frame)
+        told = orjson.loads(await socket.recv())
+        item = {
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "hi"}],
+        }
+        await socket.send(orjson.dumps({"type": "conversation.item.create", "item": item}).decode())
+        added = orjson.loads(await socket.recv())
+    assert told["type"] == "error"
+    error = told["error"]
+    assert (error["type"], error["code"]) == ("invalid_request_error", "binary_frame")
+    assert "text" in error["message"] and "JSON" in error["message"]
+    assert added["type"] == "conversation.item.added"  # the session went on
+    (call,) = await fake.state.wait_for_count(1, path="/v1/realtime")
+    assert call.chunks_sent == 2  # the upstream never saw the binary frame (no answer to it)
+    assert not errors_logged(caplog)
+
+    async def released() -> bool:
+        return await router.leases_held() == 0
+
+    await eventually(released, what="the session's key lease released")
 
 
 @pytest.mark.parametrize("in_process", [False, True], ids=["grpc", "in-process"])
