@@ -4,7 +4,8 @@ files; user data). The HTTP edge translates; the router keeps (DESIGN.md §1).
 A file is two documents in the state store (memory, or Redis shared by the replicas), for
 `files.ttl_s`: its object (`StoredFile`) and its content, named by a hash of the calling
 client's name and the file's id (`client_scoped`, as stored responses are): an unknown, an
-expired, a deleted and another client's id are one NOT_FOUND. Each client's ids are listed by a
+expired, a deleted (its tombstone kept: `_file_names`, so no writer of its id makes it again)
+and another client's id are one NOT_FOUND. Each client's ids are listed by a
 `ClientIndex`. No call counts in rpm, so each is bounded here: a file's size
 (`files.max_file_bytes`), what a client uploads per period (`files.client_bytes` per `ttl_s`,
 ByteQuota: it holds at most twice that) and how many files it makes (`files.max_files`).
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import secrets
 from typing import NoReturn
 
@@ -22,6 +22,16 @@ from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service._ids import looked_up_id
 from router_service.batches._errors import FileQuotaError, FileTooLargeError
 from router_service.batches._errors import StoredFileNotFoundError as NotFound
+from router_service.batches._file_checks import (
+    OUTPUT_PURPOSE,
+    UPLOAD_PURPOSES,
+    check_upload,
+    output_file_id,
+)
+from router_service.batches._file_names import file_names as _names
+from router_service.batches._file_names import file_owner as _owner
+from router_service.batches._file_names import kept_file
+from router_service.batches._file_names import quota_name as _quota_name
 from router_service.batches._index import ClientIndex
 from router_service.batches._pending import pending_bytes
 from router_service.batches._records import answered_locally, shared_throughout
@@ -30,14 +40,12 @@ from router_service.clock import Clock
 from router_service.config import FilesConfig
 from router_service.errors import InvalidRequestError, StoreUnavailableError
 from router_service.responses import ENTRY_BYTES
-from router_service.sessions import client_scoped
 from router_service.state import (
     ByteQuota,
     MemoryStateStore,
     PutResult,
     StateStore,
     document_delete,
-    kept_message,
 )
 
 __all__ = [
@@ -48,11 +56,7 @@ __all__ = [
     "output_file_id",
 ]
 
-# What a caller may upload; a batch writes its output and error files as OUTPUT_PURPOSE.
-UPLOAD_PURPOSES = ("batch", "user_data")
-OUTPUT_PURPOSE = "batch_output"
 _MAX_LIST = 10_000  # OpenAI's largest `limit`, and its default
-_MAX_FILENAME = 512
 # OpenAI's bounds of an upload's `expires_after.seconds` (an hour to 30 days).
 _EXPIRES_AFTER_S = (3600, 30 * 24 * 3600)
 # A read answered from this replica's local state (Redis lost) that found nothing: the file is
@@ -142,8 +146,8 @@ class StoredFiles:
                 param="file",
                 code="file_too_large",
             )
-        if file_id is not None:
-            (kept_before,) = await self._objects(client, [file_id])
+        if file_id is not None:  # kept already, or kept and deleted since: as it is
+            kept_before = await self._kept_by_id(client, file_id)
             if kept_before is not None:
                 return kept_before
         now = self._clock.now()
@@ -170,8 +174,8 @@ class StoredFiles:
         # store for `ttl_s` that no listing showed and no quota counted. So is the outage's
         # test: a caller gone as Redis was lost left its file on local state, listed there.
         charge = (quota_name, bucket, size) if charged else None
-        await uncut(self._write(client, file, content, ttl_s, charge, added, shared_since=before))
-        return file
+        once = file_id is not None
+        return await uncut(self._write(client, file, content, ttl_s, charge, added, before, once))
 
     async def _write(
         self,
@@ -181,23 +185,27 @@ class StoredFiles:
         ttl_s: float,
         charge: tuple[str, int, int] | None,
         added: bool,
-        *,
         shared_since: dict[str, int] | None,
-    ) -> None:
+        once: bool,
+    ) -> bpb.StoredFile:
         """Keep `file`'s content, then its object, then count it (`charge`: the quota's name,
         bucket and size; None: not here); neither kept when the store has no room, nor when
         some was kept on local state since `shared_since` (its `outage_counts`; None: wherever
-        it is kept).
+        it is kept). `once` (a known id): its object written only where its name holds none;
+        the file there (another writer's, or deleted since) is returned then, charged nothing.
         Refused, it takes its id back out of the client's index when `added` there by this
         call: it uses up no place of `files.max_files`."""
         try:
-            await self._kept(client, file, content, ttl_s, shared_since)
+            first = await self._kept(client, file, content, ttl_s, shared_since, once=once)
         except BaseException:
             if added:
                 await self._unindexed(client, file.id)
             raise
+        if first is not None:
+            return first
         if charge is not None:
             await self._quota.charge(*charge)
+        return file
 
     async def charge(self, client: str, file: bpb.StoredFile) -> None:
         """Count `client`'s `file`, kept not `charged`, against `files.client_bytes`."""
@@ -211,24 +219,58 @@ class StoredFiles:
         content: bytes,
         ttl_s: float,
         shared_since: dict[str, int] | None,
-    ) -> None:
-        content_name, object_name = _names(client, file.id)
-        kept = await self._store.put_document(content_name, content, ttl_s)
+        *,
+        once: bool,
+    ) -> bpb.StoredFile | None:
+        """Write `file` (None), or find that of its known id (`once`) written first or deleted
+        since (`_written_first`), returned."""
+        names = _names(client, file.id)
+        kept = await self._store.put_document(names.content, content, ttl_s)
         if kept is PutResult.KEPT:
-            kept = await self._store.put_document(object_name, file.SerializeToString(), ttl_s)
+            data = file.SerializeToString()
+            kept = await self._store.put_document(names.object, data, ttl_s, only_new=once)
+        if once and kept in (PutResult.KEPT, PutResult.EXISTS):
+            first = await self._written_first(client, file, kept is PutResult.EXISTS)
+            if first is not None:
+                return first
         if kept is PutResult.KEPT and not await self._content_kept(client, file.id):
             kept = PutResult.TOO_LARGE  # its object's room made by dropping its content
         if kept is not PutResult.KEPT:  # the memory store's room
             if shared_since is not None:  # an upload: its content may be on the shared store
                 await self._forget(client, file.id)  # (Redis lost as its object was put)
             else:  # a batch's output, kept again by its id elsewhere: no late delete
-                await self._store.delete_document(content_name)
+                await self._store.delete_document(names.content)
             raise FileTooLargeError(
                 "The router has no room to keep this file now.", param="file", code="no_room"
             )
         if shared_since is not None and answered_locally(self._store, shared_since):
             await self._forget(client, file.id)
             raise StoreUnavailableError(_NOT_KEPT)
+        return None
+
+    async def _written_first(
+        self, client: str, file: bpb.StoredFile, exists: bool
+    ) -> bpb.StoredFile | None:
+        """Once `file` of a known id is written (its object `exists` already: another writer's):
+        None when it stands, else the file that does. Deleted meanwhile (its tombstone read
+        after the write: the delete's steps come before or after this writer's, in any order),
+        what this writer wrote is deleted again: the delete wins, and the deleted file is."""
+        names = _names(client, file.id)
+        dead, there = await self._store.get_documents([names.deleted, names.object])
+        deleted = kept_file(file.id, dead)
+        if deleted is not None:
+            await self._store.delete_documents([names.content, names.object])
+            return deleted
+        if exists:  # another writer's object first: its file (this one's content like its)
+            return kept_file(file.id, there) or file
+        return None
+
+    async def _kept_by_id(self, client: str, file_id: str) -> bpb.StoredFile | None:
+        """`client`'s file `file_id` as kept, or as it was when deleted; None: neither."""
+        names = _names(client, file_id)
+        dead, there = await self._store.get_documents([names.deleted, names.object])
+        deleted = kept_file(file_id, dead)
+        return deleted or await self._whole(client, kept_file(file_id, there))
 
     async def hold_room(self, client: str) -> None:
         """Refuse `client`'s pending upload parts, the last one counted already (FileQuotaError),
@@ -300,26 +342,26 @@ class StoredFiles:
         return bpb.ListFilesResponse(files=files[:limit], has_more=len(files) > limit)
 
     async def delete(self, client: str, file_id: str) -> None:
-        """Delete `client`'s file `file_id` (NOT_FOUND when it has none)."""
-        content_name, object_name = _names(client, _checked(file_id))
-        await self._store.delete_document(content_name)
-        if not await self._store.delete_document(object_name):
-            raise NotFound(file_id, param="id")
+        """Delete `client`'s file `file_id` (NOT_FOUND when it has none, StoreUnavailableError
+        as `get`), for good: its tombstone written first (`_file_names`), then its documents
+        deleted (during an outage what Redis holds: StoreUnavailableError)."""
+        file = await self.get(client, file_id)
+        names = _names(client, file_id)
+        await self._store.put_document(names.deleted, file.SerializeToString(), self._config.ttl_s)
+        await self._store.delete_document(names.content)
+        if not await self._store.delete_document(names.object):
+            raise NotFound(file_id, param="id")  # deleted by another meanwhile
 
     async def _forget(self, client: str, file_id: str) -> None:
         """Delete what was kept of `client`'s file `file_id`: on this replica's local state,
         and on the shared store now or once it answers (`everywhere`: its names are written by
         nobody again, so a late delete undoes nothing)."""
-        for name in _names(client, file_id):
+        for name in _names(client, file_id)[:2]:  # its content and object
             await self._store.everywhere("delete_document", document_delete(name))
 
     async def _objects(self, client: str, ids: list[str]) -> list[bpb.StoredFile | None]:
         found = await self._store.get_documents([_names(client, i)[1] for i in ids])
-        files: list[bpb.StoredFile | None] = []
-        for file_id, data in zip(ids, found, strict=True):
-            file = kept_message(bpb.StoredFile, data)
-            # The id inside guards against a (128-bit) hash collision with another's name.
-            files.append(file if file is not None and file.id == file_id else None)
+        files = [kept_file(i, data) for i, data in zip(ids, found, strict=True)]
         return [await self._whole(client, file) for file in files]
 
     async def _whole(self, client: str, file: bpb.StoredFile | None) -> bpb.StoredFile | None:
@@ -345,52 +387,6 @@ class StoredFiles:
         )
 
 
-def check_upload(purpose: str, filename: str) -> None:
-    """Refuse an upload (whole, or in parts) of a purpose or a filename not kept here."""
-    if purpose not in UPLOAD_PURPOSES:
-        raise InvalidRequestError(
-            f"Invalid purpose {purpose!r}: this router keeps files for "
-            f"{' and '.join(repr(p) for p in UPLOAD_PURPOSES)} only.",
-            param="purpose",
-            code="invalid_purpose",
-        )
-    if not filename:
-        raise InvalidRequestError("Missing required parameter: 'filename'.", param="filename")
-    if len(filename.encode()) > _MAX_FILENAME:
-        raise InvalidRequestError(
-            f"`filename` must be at most {_MAX_FILENAME} bytes.", param="filename"
-        )
-    # As OpenAI refuses it (whole or in parts): a batch's input is JSON lines, named so.
-    if purpose == "batch" and not filename.lower().endswith(".jsonl"):
-        raise InvalidRequestError(
-            "Invalid file format for Batch API. Must be .jsonl", param="filename"
-        )
-
-
-def output_file_id(batch_id: str, kind: str) -> str:
-    """The id of `batch_id`'s output (`kind`: "output", "error") file, the same wherever its
-    end is written (`StoredFiles.keep`: kept once), of an upload's form and length (the
-    index's bound is exact for ids of one length). Guessing it reaches nothing: a file's
-    names are its client's (`_names`)."""
-    digest = hashlib.sha256(f"{batch_id}:{kind}".encode()).hexdigest()
-    return f"file-{digest[:24]}"
-
-
 def _checked(file_id: str, param: str = "id") -> str:
     """A file id to look up (`looked_up_id`)."""
     return looked_up_id(file_id, param, "file", functools.partial(NotFound, param=param))
-
-
-def _owner(client: str) -> str:
-    return client_scoped(client, "")
-
-
-def _quota_name(client: str) -> str:
-    # Hashed like the documents' names: a client's name is configuration, not a key part.
-    return "file-bytes:" + _owner(client)
-
-
-def _names(client: str, file_id: str) -> tuple[str, str]:
-    """The names of a file's content and of its object."""
-    scoped = f"{_owner(client)}:{client_scoped(client, file_id)}"
-    return f"file-data:{scoped}", f"file:{scoped}"

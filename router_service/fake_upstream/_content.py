@@ -244,7 +244,20 @@ def cohere_problem(body: JsonObject) -> str | None:
 
 
 def said(body: dict[str, Any]) -> str:
-    """The text of a chat request's last user message ("" when it has none): what a scenario
-    rule's `text` picks a request by (one line of a batch of one model)."""
+    """What a scenario rule's `text` picks a request by (one line of a batch of one model), ""
+    when it has none: a chat request's last user message (Gemini's `contents` too), a
+    Responses request's `input` (its last user message), an embedding's, a moderation's or a
+    speech's `input` (of a list, the last)."""
     messages = body.get("messages")
-    return _responses.last_user_text(messages) if isinstance(messages, list) else ""
+    if isinstance(messages, list):
+        return _responses.last_user_text(messages)
+    contents = body.get("contents")
+    if isinstance(contents, list):  # Gemini: `parts` for `content`, a user's role or none
+        turns = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
+        return _responses.message_text(turns[-1].get("parts")) if turns else ""
+    given = body.get("input")
+    if isinstance(given, list) and given:
+        if isinstance(given[-1], dict):  # Responses input items
+            return _responses.last_user_text(given)
+        given = given[-1]
+    return given if isinstance(given, str) else ""

@@ -47,6 +47,7 @@ from router_service.responses._conversation_items import checked_items, checked_
 from router_service.responses._stored import ENTRY_BYTES, LOADS_PER_CLIENT
 from router_service.sessions import client_document, client_scoped
 from router_service.state import (
+    KEEP_EXPIRY,
     AppendResult,
     ByteQuota,
     PutResult,
@@ -178,12 +179,11 @@ class Conversations:
         if counted:
             self._check_size(len(written))
         bucket = await self._room(client, counted) if counted else None
-        conversation = record.conversation
-        # Its life as `create` gave it: `ttl_s` from its creation, not renewed by a change.
-        left_s = conversation.created_at + self._config.ttl_s - self._clock.now()
-        name = _name(client, conversation.id)
+        # Its life as `create` gave it, to the instant: not renewed by a change, nor ended
+        # early (recomputed from `created_at`, whole seconds, it ended up to 1 s before).
+        name = _name(client, record.conversation.id)
         replaced = await self._store.replace_document(
-            name, written, max(left_s, 1.0), size=len(data), head=data
+            name, written, KEEP_EXPIRY, size=len(data), head=data
         )
         if replaced and bucket is not None:
             await uncut(self._quota.charge(_quota_name(client), bucket, counted))

@@ -20,7 +20,7 @@ from router_service.state._base import (
     StateStore,
     StoreUnavailableError,
 )
-from router_service.state._documents import index_name
+from router_service.state._documents import KEEP_EXPIRY, index_name, tombstone_name
 from router_service.state._kept import kept_message
 from router_service.state._log import DROPPED, READ_BYTES, DocumentLines, LogWriter
 from router_service.state._memory import MemoryStateStore
@@ -50,6 +50,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DROPPED",
     "FOREVER",
+    "KEEP_EXPIRY",
     "RATE_WINDOW_S",
     "READ_BYTES",
     "UNHURRIED",
@@ -83,4 +84,5 @@ __all__ = [
     "open_store",
     "sliding_count",
     "sliding_wait",
+    "tombstone_name",
 ]

@@ -322,10 +322,10 @@ class StateStore(ValueStore):
         self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
     ) -> bool:
         """Replace the live document `name` by `data`, kept for `ttl_s` from now (FOREVER: no
-        expiry), only if it is still `size` bytes long and begins with `head`: a
-        compare-and-swap for a document that only grows between rewrites (an append since the
-        caller read it makes it longer; a rewrite by another changes its head), in one atomic
-        step. False: left as it was (changed, or gone)."""
+        expiry; KEEP_EXPIRY: its own), only if it is still `size` bytes long and begins with
+        `head`: a compare-and-swap for a document that only grows between rewrites (an append
+        since the caller read it makes it longer; a rewrite by another changes its head), in
+        one atomic step. False: left as it was (changed, or gone)."""
 
     @abstractmethod
     async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:

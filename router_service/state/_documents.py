@@ -19,6 +19,10 @@ An index (`index_name`: a list of other documents, a client's files or batches) 
 dropped to make room only when nothing else is left to drop. Dropped with the others (a client
 that uploads and deletes files in a loop has an index holding more than its files), every
 document it listed that was kept whole was listed by nothing, a file retrievable by its id alone.
+
+A tombstone (`tombstone_name`: what says a deleted document stays deleted) goes first: its
+worth is only against a writer of the same name on the same process, and many of them (a
+client that deletes in a loop) dropped the very document being written to make their room.
 """
 
 from __future__ import annotations
@@ -30,9 +34,18 @@ from collections.abc import Sequence
 from router_service.clock import Clock
 from router_service.state._base import AppendResult, DocumentPart, PutResult
 
-__all__ = ["DEFAULT_DOCUMENT_BYTES", "MemoryDocuments", "index_name"]
+__all__ = [
+    "DEFAULT_DOCUMENT_BYTES",
+    "KEEP_EXPIRY",
+    "MemoryDocuments",
+    "index_name",
+    "tombstone_name",
+]
 
 DEFAULT_DOCUMENT_BYTES = 64 * 1024 * 1024  # `state.memory_document_bytes`
+# A rewritten document's `ttl_s` (`StateStore.replace_document`) for one that keeps the expiry
+# it has, to the instant (one recomputed from a time kept in whole seconds ended early).
+KEEP_EXPIRY = -1.0
 # Expired documents are swept once the map holds this many, then twice what the last sweep
 # left: amortized O(1) a write, and what has expired takes about as much as what is live. (Only
 # at the budget, cached answers under a short TTL held the whole budget, expired, in a busy
@@ -40,6 +53,8 @@ DEFAULT_DOCUMENT_BYTES = 64 * 1024 * 1024  # `state.memory_document_bytes`
 _SWEEP_MIN_ENTRIES = 1024
 # What the kind of an index (`index_name`: its name's part before the first `:`) ends with.
 _INDEX = "-index"
+# What the kind of a tombstone (`tombstone_name`) ends with.
+_TOMBSTONE = "-deleted"
 
 
 class MemoryDocuments:
@@ -90,7 +105,8 @@ class MemoryDocuments:
         entry = self._live(name)
         if entry is None or len(entry[0]) != size or not entry[0].startswith(head):
             return False
-        return self._keep(name, bytes(data), self._clock.now() + ttl_s) is PutResult.KEPT
+        expiry = entry[1] if ttl_s == KEEP_EXPIRY else self._clock.now() + ttl_s
+        return self._keep(name, bytes(data), expiry) is PutResult.KEPT
 
     def _keep(self, name: str, data: bytes | bytearray, expiry: float) -> PutResult:
         self._drop(name)
@@ -113,13 +129,17 @@ class MemoryDocuments:
         return PutResult.KEPT
 
     def _next_to_drop(self, writer: str, size: int) -> str:
-        """The oldest document of the owner that holds the most, `size` more for `writer`; an
-        index's only when no other owner holds any."""
+        """The oldest document of the owner that holds the most, `size` more for `writer`; a
+        tombstone's before any other's, an index's only when no other owner holds any."""
 
         def held(owner: str) -> int:
             return self._owner_bytes[owner] + (size if owner == writer else 0)
 
-        others = [o for o in self._owners if not o.partition(":")[0].endswith(_INDEX)]
+        kinds = {o: o.partition(":")[0] for o in self._owners}
+        tombstones = [o for o, kind in kinds.items() if kind.endswith(_TOMBSTONE)]
+        if tombstones:
+            return next(iter(self._owners[max(tombstones, key=held)]))
+        others = [o for o, kind in kinds.items() if not kind.endswith(_INDEX)]
         return next(iter(self._owners[max(others or self._owners, key=held)]))
 
     def get(self, names: Sequence[str]) -> list[bytes | None]:
@@ -173,6 +193,12 @@ def index_name(kind: str, owner: str, part: int) -> str:
     """The name of an index of `kind` (a list of other documents) of `owner`: its `part`
     (a period). A memory store drops it to make room after every other document."""
     return f"{kind}{_INDEX}:{owner}:{part}"
+
+
+def tombstone_name(kind: str, owner: str, name: str) -> str:
+    """The name of the tombstone of `owner`'s deleted document `name` of `kind`. A memory
+    store drops it to make room before every other document."""
+    return f"{kind}{_TOMBSTONE}:{owner}:{name}"
 
 
 def _owner(name: str) -> str:

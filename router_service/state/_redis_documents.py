@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from router_service.clock import Clock
 from router_service.state import _redis_scripts as lua
 from router_service.state._base import FOREVER, AppendResult, DocumentPart, PutResult
+from router_service.state._documents import KEEP_EXPIRY
 from router_service.state._redis_entries import live_documents, translated, ttl_px
 from router_service.state._resp import RespClient
 from router_service.state._resp_wire import raw
@@ -67,8 +68,10 @@ class RedisDocuments:
         self, name: str, data: bytes, ttl_s: float, *, size: int, head: bytes
     ) -> bool:
         now = self._clock.now()
-        px = "" if ttl_s == FOREVER else ttl_px(ttl_s)
-        args: list[str | int | bytes] = [data, repr(now), size, head, repr(now + ttl_s), px]
+        expiry, px = repr(now + ttl_s), "" if ttl_s == FOREVER else str(ttl_px(ttl_s))
+        if ttl_s == KEEP_EXPIRY:  # the script keeps the document's expiry and its TTL
+            expiry, px = "", "keep"
+        args: list[str | int | bytes] = [data, repr(now), size, head, expiry, px]
         with translated():
             return bool(await self._replace_document([self._key("doc", name)], args))
 

@@ -326,7 +326,8 @@ if ARGV[2] == '' then redis.call('SET', KEYS[1], ARGV[1]) else
 return 1
 """
 
-# KEYS: document. ARGV: data, now, size, head, new expiry, px ("": no TTL) -> 1 replaced;
+# KEYS: document. ARGV: data, now, size, head, new expiry, px ("": no TTL; "keep": the expiry
+# and the TTL it has, the new expiry unused) -> 1 replaced;
 # 0 not: no document live by the callers' clock, or its data is not `size` bytes beginning
 # with `head` (a compare-and-swap: appended to, or rewritten, since the caller read it).
 REPLACE_DOCUMENT = """
@@ -337,7 +338,11 @@ if redis.call('STRLEN', KEYS[1]) - at ~= tonumber(ARGV[3]) then return 0 end
 if #ARGV[4] > 0 and redis.call('GETRANGE', KEYS[1], at, at + #ARGV[4] - 1) ~= ARGV[4] then
   return 0
 end
-if ARGV[6] == '' then redis.call('SET', KEYS[1], ARGV[5] .. '|' .. ARGV[1]) else
+local pttl = redis.call('PTTL', KEYS[1])
+if ARGV[6] == 'keep' and pttl > 0 then
+  redis.call('SET', KEYS[1], expiry .. '|' .. ARGV[1], 'PX', pttl)
+elseif ARGV[6] == 'keep' then redis.call('SET', KEYS[1], expiry .. '|' .. ARGV[1])
+elseif ARGV[6] == '' then redis.call('SET', KEYS[1], ARGV[5] .. '|' .. ARGV[1]) else
   redis.call('SET', KEYS[1], ARGV[5] .. '|' .. ARGV[1], 'PX', ARGV[6]) end
 return 1
 """

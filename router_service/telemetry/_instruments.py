@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from router_service.telemetry._attributes import TLS_ROLE
-from router_service.telemetry._histograms import LocalHistograms
+
+if TYPE_CHECKING:  # it imports the SDK's metrics, which a router with metrics off skips
+    from router_service.telemetry._histograms import LocalHistograms
 
 __all__ = ["DURATION_BUCKETS", "Instruments", "LocalCounter", "StateView"]
 
-# Bucket boundaries recommended by the GenAI semantic conventions (durations also the edge's
-# HTTP requests': a completion streams for minutes).
+# The GenAI semantic conventions' buckets (also the edge's HTTP requests': completions stream long).
 DURATION_BUCKETS: tuple[float, ...] = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56)
 DURATION_BUCKETS += (5.12, 10.24, 20.48, 40.96, 81.92)
 _TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304]
@@ -92,8 +93,7 @@ class Instruments:
         self.views: dict[int, StateView] = {}  # each router's last polled state
         # The sha256 prefix of the config file this router serves (set at start and by reloads).
         self.config_digest: str | None = None
-        # When the certificates this process presents expire (Unix time), by role: "server" (the
-        # port it serves), "client" (the edge's certificate to the router); set as they load.
+        # When this process's certificates expire (Unix time), by role: "server", "client" (edge).
         self.certificates: dict[str, float] = {}
         self._gauges(meter)
 

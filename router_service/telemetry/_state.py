@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.trace import NoOpTracerProvider, Tracer, TracerProvider
 
-from router_service.telemetry._histograms import LocalHistograms
 from router_service.telemetry._instruments import Instruments
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
+
+    from router_service.telemetry._histograms import LocalHistograms
 
 __all__ = ["BanLedger", "Telemetry", "current", "install"]
 

@@ -29,37 +29,26 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import (
-    AlwaysOffExemplarFilter,
-    AlwaysOnExemplarFilter,
-    ExemplarFilter,
-    MeterProvider,
-    TraceBasedExemplarFilter,
-)
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricReader,
-    PeriodicExportingMetricReader,
-)
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from router_service.telemetry._histograms import LocalHistograms
-from router_service.telemetry._logging import Redactor, configure_logging
+from router_service.telemetry._logging import REDACTOR, configure_logging
 from router_service.telemetry._state import SCOPE, VERSION, Telemetry, current, install
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics import ExemplarFilter
+    from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from prometheus_client import CollectorRegistry
 
     from router_service.config import EdgeFileConfig, SwitchboardConfig
+    from router_service.telemetry._histograms import LocalHistograms
     from router_service.telemetry._lean_trace import LeanTracerProvider
 
 __all__ = ["config_secrets", "configure_telemetry", "redact_secrets_of", "shutdown_telemetry"]
 
 log = logging.getLogger("switchboard.telemetry")
 _configured: Telemetry | None = None
-_redactor = Redactor()
+_redactor = REDACTOR
 
 
 def configure_telemetry(
@@ -87,10 +76,13 @@ def configure_telemetry(
     if _env("OTEL_SDK_DISABLED") == "true":
         _configured = current()
         return _configured
-    resource = _resource(service_name)
     exporters = _otlp_metric_exporters()
-    tracer_provider = _tracer_provider(resource)
-    if scraped or exporters:
+    metered = scraped or bool(exporters)
+    # The SDK (its resources, metrics: ~1.5 MiB of an idle router) is imported only when
+    # metrics or traces are on (benchmarks/README.md, "Where idle RSS goes").
+    resource = _resource(service_name) if metered or _exporters("TRACES") else None
+    tracer_provider = _tracer_provider(resource) if resource is not None else None
+    if metered and resource is not None:
         _configured = _metering(resource, exporters, tracer_provider)
         if _configured.meter_provider is not None:
             metrics.set_meter_provider(_configured.meter_provider)
@@ -115,7 +107,11 @@ def _metering(
     tracer_provider: LeanTracerProvider | TracerProvider | None,
 ) -> Telemetry:
     """Telemetry whose metrics Prometheus reads (and the OTLP `exporters`)."""
+    from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from prometheus_client import CollectorRegistry
+
+    from router_service.telemetry._histograms import LocalHistograms
 
     registry = CollectorRegistry(auto_describe=True)
     exemplar_filter = _exemplar_filter(exporters)
@@ -190,6 +186,8 @@ def _protocol(signal: str) -> str:
 
 
 def _resource(service_name: str) -> Resource:
+    from opentelemetry.sdk.resources import Resource
+
     detected = Resource.create()
     attributes: dict[str, Any] = {"service.version": VERSION}
     if str(detected.attributes.get("service.name", "")).startswith("unknown_service"):
@@ -263,6 +261,8 @@ def _exemplar_filter(exporters: list[MetricExporter]) -> ExemplarFilter | None:
     name = _env("OTEL_METRICS_EXEMPLAR_FILTER") or ("trace_based" if exporters else "always_off")
     if name == "always_off":
         return None
+    from opentelemetry.sdk.metrics import AlwaysOnExemplarFilter, TraceBasedExemplarFilter
+
     if name == "always_on":
         return AlwaysOnExemplarFilter()
     if name != "trace_based":
@@ -277,6 +277,8 @@ def _metric_readers(
     the same cumulative data (one aggregation per measurement instead of two); any other
     exporter gets a periodic reader of its own. The second value: whether every reader merges
     `histograms` (else the SDK's histograms are used: a delta or exponential exporter)."""
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
     from router_service.telemetry._push_reader import (
         PrometheusPushReader,
         PrometheusReader,

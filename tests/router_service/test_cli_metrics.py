@@ -66,3 +66,19 @@ async def test_a_router_nothing_scrapes_loads_no_prometheus_exposition(tmp_path:
     loaded, scraped = await _router_modules(tmp_path, "--metrics-port", str(free_port()))
     assert {"prometheus_client", "opentelemetry.exporter.prometheus"} <= loaded
     assert "# TYPE switchboard_" in scraped  # its metrics, as before
+
+
+async def test_a_router_with_metrics_and_traces_off_loads_no_opentelemetry_sdk(
+    tmp_path: Path,
+) -> None:
+    # With nothing to record nor export, the SDK's metrics, resources and semantic conventions
+    # (~1.5 MiB of an idle router) stay unloaded: instruments are the API's no-ops
+    # (benchmarks/README.md, "Where idle RSS goes", 2026-12-07, second pass).
+    loaded, _ = await _router_modules(tmp_path)
+    assert "router_service.server" in loaded  # it served
+    sdk = {"opentelemetry.sdk", "opentelemetry.sdk.metrics", "opentelemetry.sdk.resources"}
+    assert {
+        name for name in loaded if name.startswith(("opentelemetry.sdk", "opentelemetry.semconv"))
+    } == set()
+    loaded, _ = await _router_modules(tmp_path, "--metrics-port", str(free_port()))
+    assert sdk <= loaded  # scraped: the SDK's meter provider records, as before

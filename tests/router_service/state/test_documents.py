@@ -11,6 +11,7 @@ from router_service.state import (
     PutResult,
     RedisStateStore,
     open_store,
+    tombstone_name,
 )
 from tests.replicas.redis_fixtures import keys_under
 
@@ -26,6 +27,18 @@ async def test_memory_budget_drops_the_oldest_first() -> None:
     # larger than the budget
     assert await store.put_document("huge", b"h" * 100, 60) is PutResult.TOO_LARGE
     assert await store.get_documents(["huge", "b"]) == [None, b"y" * 39]
+
+
+async def test_memory_budget_drops_tombstones_before_larger_owners() -> None:
+    clock = ManualClock()
+    store = MemoryStateStore(clock, document_bytes=200)
+    dead = tombstone_name("file", "c", "1")  # 17 bytes with its data
+    assert await store.put_document(dead, b"t", 60) is PutResult.KEPT
+    assert await store.put_document("file-data:c:2", b"x" * 87, 60) is PutResult.KEPT  # 100
+    # Over 200: the owner holding the most (the content's) gave its room before; the
+    # tombstone goes first now, small as it is.
+    assert await store.put_document("file:c:2", b"y" * 92, 60) is PutResult.KEPT  # 100
+    assert await store.get_documents([dead, "file-data:c:2"]) == [None, b"x" * 87]
 
 
 async def test_memory_budget_frees_expired_documents_before_live_ones() -> None:
