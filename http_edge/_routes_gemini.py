@@ -101,7 +101,10 @@ async def generate_content(request: Request) -> Response:
     body, model = await _body(request, state), _model(request)
     params, _ = parse_request(lambda b: gemini.generate_request_from_gemini(model, b, False), body)
     with in_callers_terms(lambda param: gemini.gemini_field(param, body)):
-        response = await _calls(request, state).chat(_thoughts_hidden(params, body))
+        try:
+            response = await _calls(request, state).chat(_thoughts_hidden(params, body))
+        except RouterError as exc:
+            return JSONBytesResponse(_blocked(exc, model, params))
     thoughts = gemini.include_thoughts(body)
     answer = gemini.response_to_gemini(chat_completion_to_openai(response.completion), thoughts)
     return JSONBytesResponse(answer, headers=route_headers(response.route))
@@ -113,11 +116,29 @@ async def stream_generate_content(request: Request) -> Response:
     params, _ = parse_request(lambda b: gemini.generate_request_from_gemini(model, b, True), body)
     params = _thoughts_hidden(params, body)
     calls, thoughts = _calls(request, state), gemini.include_thoughts(body)
+    writer, media_type = (
+        (_Events(), "text/event-stream")
+        if request.query_params.get("alt") == "sse"
+        else (_Array(), "application/json")
+    )
     with in_callers_terms(lambda param: gemini.gemini_field(param, body)):
-        if request.query_params.get("alt") == "sse":
-            return await calls.stream(params, _relay(model, _Events(), thoughts))
-        relay = _relay(model, _Array(), thoughts)
-        return await calls.stream(params, relay, "application/json")
+        try:
+            return await calls.stream(params, _relay(model, writer, thoughts), media_type)
+        except RouterError as exc:
+            blocked = _blocked(exc, model, params)
+    return Response(writer.items([blocked]) + writer.end(), media_type=media_type)
+
+
+def _blocked(exc: RouterError, model: str, params: ChatParams) -> JsonObject:
+    """A refused prompt as Gemini answers one (HTTP 200, `promptFeedback.blockReason`, no
+    candidates): the router's CONTENT_FILTERED, whichever deployment's filter refused it;
+    `exc` raised again for any other failure."""
+    details = exc.details
+    if details.reason != "CONTENT_FILTERED":
+        raise exc
+    message = str(router_error_body(details)["error"].get("message") or details.message)
+    prompt_tokens = estimate_prompt_tokens(params)
+    return gemini.blocked_to_gemini(details.upstream_error, message, model, prompt_tokens)
 
 
 async def count_tokens(request: Request) -> Response:
@@ -251,7 +272,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
         itself (with a summary or an error) ends with an error."""
         stream = gemini.ResponseChunks(model, thoughts)
         message: ChatStreamResponse | None = first
-        last = gemini.gemini_error(502, failure.TRUNCATED)
+        last = gemini.gemini_error(500, failure.TRUNCATED)
         try:
             while message is not None:
                 kind = message.WhichOneof("event")
@@ -266,8 +287,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
                 elif kind == "error":
                     error = message.error
                     failure.failed_with(error)
-                    status = error.upstream_status if error.upstream_status >= 400 else 500
-                    last = gemini.gemini_error(status, error.message)
+                    last = gemini.gemini_error(failure.status_of(error), error.message)
                     break
                 elif kind == "summary":
                     last = stream.finish(summary_usage(message.summary.usage))

@@ -168,10 +168,8 @@ def _relay(model: str, stops: list[str], input_tokens: int) -> Relay:
                 elif kind == "error":
                     error = message.error
                     failure.failed_with(error)
-                    status = error.upstream_status if error.upstream_status >= 400 else 500
-                    yield _events(
-                        stream.error(anthropic.anthropic_error_type(status), error.message)
-                    )
+                    said = anthropic.anthropic_error_type(failure.status_of(error))
+                    yield _events(stream.error(said, error.message))
                     return
                 elif kind == "summary":
                     yield _events(stream.finish(summary_usage(message.summary.usage)))
@@ -181,7 +179,7 @@ def _relay(model: str, stops: list[str], input_tokens: int) -> Relay:
             yield _events(stream.error("api_error", failure.TRUNCATED))
         except RouterError as exc:
             failure.failed_by(exc)
-            status, body, _ = _error_parts(exc)
+            _, body, _ = _error_parts(exc)
             yield _events(stream.error(body["error"]["type"], body["error"]["message"]))
         except Exception as exc:
             # The response is committed: a bug can only be told as an error event.

@@ -214,7 +214,9 @@ def _relay(model: str, generate: bool, started: int) -> Relay:
                     usage = summary_usage(message.summary.usage)
                     last = lines.finish(usage, timing, time.time())
                     break
-                # heartbeats write nothing: an ollama client parses every line as JSON
+                elif kind == "heartbeat":
+                    # An object of no text: an ollama client parses every line as JSON.
+                    yield dumps(lines.keepalive(time.time())) + b"\n"
                 message = await anext(events, None)
             else:  # the router did not end the stream itself
                 failure.truncated()

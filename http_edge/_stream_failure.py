@@ -28,12 +28,29 @@ __all__ = [
     "failed_with",
     "forget",
     "relay_failed",
+    "status_of",
     "take",
     "truncated",
 ]
 
 TRUNCATED = "The stream ended before it was complete."
 RELAY_FAILED = "The edge failed while relaying the stream."
+
+# The outcomes whose failure is the caller's to change (the router passes the upstream's error
+# on, a 4xx, as `router_service.server._errors` does before a stream's start), and the throttled.
+_CALLERS = frozenset(
+    {
+        Outcome.OUTCOME_BAD_REQUEST,
+        Outcome.OUTCOME_CONTEXT_TOO_LONG,
+        Outcome.OUTCOME_CONTENT_FILTERED,
+        Outcome.OUTCOME_UNSUPPORTED_INPUT,
+    }
+)
+_THROTTLED = frozenset({Outcome.OUTCOME_RATE_LIMITED, Outcome.OUTCOME_QUOTA_EXHAUSTED})
+# A stream that broke off or went silent after its start: the server's internal failure.
+_BROKEN = frozenset(
+    {Outcome.OUTCOME_UNSPECIFIED, Outcome.OUTCOME_STALLED, Outcome.OUTCOME_TRUNCATED}
+)
 
 _failed: WeakKeyDictionary[Span, tuple[str, str]] = WeakKeyDictionary()
 
@@ -51,6 +68,21 @@ def failed_with(error: StreamError) -> None:
     known = Outcome.DESCRIPTOR.values_by_number.get(error.outcome) if error.outcome else None
     kind = known.name.removeprefix("OUTCOME_") if known is not None else ""
     failed(kind or error.code or error.type or "upstream_error", error.message)
+
+
+def status_of(error: StreamError) -> int:
+    """The HTTP status the edge's one taxonomy gives the router's error event, as it gives the
+    same failure before the stream's start: the caller's 4xx, 429 when throttled, 500 for a
+    stream that broke off or stalled, else 503 (no upstream could serve: an upstream's 5xx,
+    529, or its refusal of its own key). Never the upstream's raw status (Anthropic's 529, a
+    proxy's 502, a 401 for the router's key), which the other APIs' callers read as their own
+    API's (`_routes_gemini`, `_routes_messages`)."""
+    outcome = error.outcome
+    if outcome in _CALLERS:
+        return error.upstream_status if 400 <= error.upstream_status < 500 else 400
+    if outcome in _THROTTLED:
+        return 429
+    return 500 if outcome in _BROKEN else 503
 
 
 def failed_by(exc: RouterError) -> None:

@@ -26,14 +26,18 @@ def scrubbed(value: Any, clean: Callable[[str], str]) -> Any:
     return value
 
 
-def masking(secrets: Iterable[str]) -> Callable[[str], str]:
-    """A function that masks each of `secrets` in a text, and keys shown half-starred."""
+def masking(secrets: Iterable[str], *, logged: bool = False) -> Callable[[str], str]:
+    """A function that masks each of `secrets` in a text, and keys shown half-starred;
+    `logged`: then what the process's log redactor masks too (every configured secret, a
+    bearer token, a URL's `?key=` or password, a key's shape)."""
     known = sorted({s for s in secrets if s}, key=len, reverse=True)
+    redact = _process_redactor() if logged else None
 
     def clean(text: str) -> str:
         for secret in known:
             text = text.replace(secret, _MASK)
-        return _MASKED_KEY.sub(_MASK, text) if "***" in text else text
+        text = _MASKED_KEY.sub(_MASK, text) if "***" in text else text
+        return text if redact is None else redact(text)
 
     return clean
 
@@ -45,10 +49,17 @@ def secret_shaped(text: str, known: Iterable[str] = ()) -> bool:
     return _redactor()(text) != text or masking(known)(text) != text
 
 
-def shown_label(label: str) -> str:
-    """An issued key's label as shown (lists, the admin page, audit lines): a secret-shaped one
-    (pasted before IssueClientKey refused them) masked whole."""
-    return _MASK if secret_shaped(label) else label
+def shown_label(label: str, known: Iterable[str] = ()) -> str:
+    """An issued key's label as shown (lists, the admin page, audit lines): a secret-shaped one,
+    or one holding a `known` secret (pasted before IssueClientKey refused them), masked whole."""
+    return _MASK if label and secret_shaped(label, known) else label
+
+
+def _process_redactor() -> Callable[[str], str]:
+    # Imported on first use, as `_redactor`: the one the log's lines go through.
+    from router_service.telemetry._logging import REDACTOR
+
+    return REDACTOR
 
 
 @functools.cache

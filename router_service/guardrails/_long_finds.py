@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from router_service.guardrails._putty_keys import PUTTY_KEY, open_putty
+
 __all__ = [
     "EMAIL",
     "LOOKBEHIND_CHARS",
@@ -20,8 +22,9 @@ __all__ = [
     "open_key",
 ]
 
-_BEGIN = r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
-_END = r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY-----"
+# PEM's armor lines, and OpenPGP's for an armored private key (`PGP PRIVATE KEY BLOCK`).
+_BEGIN = r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+_END = r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
 # A block's body is PEM-shaped or no body: right after its BEGIN line, a few header lines (an
 # encrypted key's `Proc-Type: 4,ENCRYPTED`, `DEK-Info: AES-128-CBC,…`: a name, a colon, a value
 # without armor dashes), then base64 lines (line breaks, JSON's escaped ones too, blank lines). A
@@ -45,13 +48,21 @@ _PROSE = (
     rf"(?<![A-Za-z0-9+/=])(?:{_S} {_W} {_W}|{_W} {_S} {_W}|{_W} {_W} {_S})(?![A-Za-z0-9+/=])"
     r"|(?<=[A-Za-z])[,.!?;] [A-Za-z]"
 )
+# An armor header line (PEM's, OpenPGP's: `Comment:` may hold words) is taken whole, not read as
+# prose, however the paste frames it.
+_ARMOR_HEADER = (
+    r"(?<![A-Za-z0-9\-])(?:Version|Comment|Hash|Charset|MessageID|Proc-Type|DEK-Info):"
+    r"(?:[^\r\n\\\-]|-(?!----)){0,128}"
+)
 # The BEGIN line through the first END line when no prose comes between (key material however it
 # is framed), else through the END line right after its PEM-shaped body, or (a key cut short) to
 # its body's end.
-# (A base64 run whole at a time: no prose begins inside one.)
-_FRAMED = r"(?:(?!" + _PROSE + r")(?>[A-Za-z0-9+/=]+|[^\-]|-(?!----))){0,20000}?" + _END
-PRIVATE_KEY = _BEGIN + "(?:" + _FRAMED + "|" + _HEADERS + _BODY + r"(?:[ \t]{0,32}" + _END + ")?)"
-_KEY = re.compile(PRIVATE_KEY)
+# (A header line, a base64 run whole at a time: no prose begins inside one.)
+_FRAMED = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|-(?!----))){{0,20000}}?{_END}"
+_PEM = _BEGIN + "(?:" + _FRAMED + "|" + _HEADERS + _BODY + r"(?:[ \t]{0,32}" + _END + ")?)"
+_KEY = re.compile(_PEM)
+# Or a PuTTY key file (`_putty_keys`).
+PRIVATE_KEY = f"{_PEM}|{PUTTY_KEY}"
 # What may follow a block's find while the text's end may still make it longer: a space run whose
 # look ahead lacks text, the beginning of its END line; or a header line's name cut short.
 _PENDING = re.compile(
@@ -59,8 +70,8 @@ _PENDING = re.compile(
     r"(?:-{1,5}(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )
 # What ends a block open before it (`key_closed`).
-_CLOSES_KEY = re.compile(_END + "|" + _PROSE)
-_UNFRAMED = re.compile(_PROSE + "|" + _END)
+_HEADER_CHARS = 160  # (an armor header line is at most 18 + 1 + 128 characters long)
+_UNFRAMED = re.compile(f"(?P<header>{_ARMOR_HEADER})|{_PROSE}|{_END}")
 _OPEN_HEADER = re.compile(_BEGIN + _HEADERS + r"[\r\n\\]{1,4}[A-Za-z][A-Za-z0-9\-]{0,31}\Z")
 
 # An email's name part: ASCII's letters, digits and `._%+-`, and the letters (and combining
@@ -119,6 +130,16 @@ def open_address(text: str, start: int, cut: int) -> int | None:
 
 
 def open_key(text: str, start: int, cut: int) -> int | None:
+    """Where a private key the end of `text` may still be inside begins (from `start` on), when
+    that is before `cut`: a PEM block's (`_open_block`) or a PuTTY key file's (`open_putty`)."""
+    block = _open_block(text, start, cut)
+    putty = open_putty(text, start, cut)
+    if block is None or putty is None:
+        return putty if block is None else block
+    return min(block, putty)
+
+
+def _open_block(text: str, start: int, cut: int) -> int | None:
     """Where a private key's block the end of `text` may still be inside begins (its BEGIN line,
     from `start` on), when that is before `cut`: its find reaches the end, or what follows it
     may still go on into its body or its END line. None once the END line came, or anything
@@ -129,7 +150,8 @@ def open_key(text: str, start: int, cut: int) -> int | None:
     found = _KEY.match(text, at)
     if found is None or text.find("-----END ", at, found.end()) >= 0:
         return None  # no BEGIN line, or its block ended
-    if len(text) - at <= 20_100 and _UNFRAMED.search(text, at) is None:
+    begun = text.index("-----", at + 11) + 5  # (its BEGIN line's end: that line is no prose)
+    if len(text) - at <= 20_100 and _unframed(text, begun) is None:
         return at  # no prose (nor END line) yet: what follows may be a framed key's END line
     if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
         return at
@@ -139,4 +161,17 @@ def open_key(text: str, start: int, cut: int) -> int | None:
 def key_closed(text: str, at: int) -> bool:
     """Whether `text` from `at` holds what ends a block open before it: an END line, or a
     character neither a body, a header nor an END line holds (prose's punctuation)."""
-    return _CLOSES_KEY.search(text, at) is not None
+    return _unframed(text, at) is not None
+
+
+def _unframed(text: str, at: int) -> re.Match[str] | None:
+    """The first END line or prose in `text` from `at`, armor header lines passed over. Each
+    holds a space: none in what follows (a body's base64 lines) is none of them, and the
+    search begins where a header line holding the first space may begin (cheaper per chunk)."""
+    space = text.find(" ", at)
+    if space < 0:
+        return None
+    at = max(at, space - _HEADER_CHARS)
+    while (found := _UNFRAMED.search(text, at)) is not None and found.lastgroup == "header":
+        at = found.end()
+    return found

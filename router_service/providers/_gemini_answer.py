@@ -31,8 +31,12 @@ JsonObject = dict[str, Any]
 
 
 def filtered(reason: str, detail: str = "") -> UpstreamFailure:
+    """Gemini's filter withheld the content; its reason (a blockReason, or the finishReason of
+    an answer it withheld whole) rides along as `block_reason`, for the edge's Gemini entrance
+    to say as Gemini does (`promptFeedback.blockReason`)."""
     message = f"gemini withheld the content ({reason}){': ' + detail if detail else ''}"
     error = {"message": message, "type": "invalid_request_error", "code": "content_filter"}
+    error["block_reason"] = reason
     return UpstreamFailure(
         Outcome.CONTENT_FILTERED, message, upstream_status=400, upstream_error=error
     )

@@ -197,3 +197,25 @@ async def test_a_missing_key_is_told_to_come_in_x_api_key(open_claude: Open) -> 
         error = answer.json()["error"]
         assert error["type"] == "authentication_error"
         assert "x-api-key" in error["message"] and "Bearer" not in error["message"], error
+
+
+async def test_an_upstream_keys_failure_mid_stream_is_overloaded_not_the_callers_auth(
+    open_claude: Open, fake: FakeUpstream
+) -> None:
+    """The upstream refusing its own key mid-stream (a wrapped 401) is the router's failure to
+    serve, as before the stream's start (529 overloaded_error): an `authentication_error`
+    event told the caller its key was bad."""
+    refused = {
+        "message": "Incorrect API key provided",
+        "type": "invalid_request_error",
+        "code": "invalid_api_key",
+    }
+    fake.state.set_scenario(Scenario(wrapped_error_at_chunk=3, wrapped_error=refused))
+    sdk = open_claude(api_key=KEY)
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        async with sdk.messages.stream(
+            model="chain", max_tokens=16, messages=[{"role": "user", "content": "a b c d e f"}]
+        ) as stream:
+            async for _ in stream:
+                pass
+    assert failed.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]

@@ -287,3 +287,20 @@ async def test_a_batch_asking_two_task_types_is_refused(
     assert_gemini_error(answer.json(), 400, "INVALID_ARGUMENT")
     assert answer.json()["error"]["message"].startswith("requests: ")
     assert fake.state.count() == 0
+
+
+async def test_a_stream_an_overloaded_upstream_cuts_is_unavailable_not_its_raw_status(
+    open_gemini: Open, fake: FakeUpstream
+) -> None:
+    """An upstream's 529 mid-stream is the edge's 503 UNAVAILABLE (as the same failure before
+    the stream's start is), a status Gemini documents: never `code: 529, status: INTERNAL`."""
+    overloaded = {"message": "Overloaded", "type": "overloaded_error", "code": 529}
+    fake.state.set_scenario(Scenario(wrapped_error_at_chunk=3, wrapped_error=overloaded))
+    stream = await open_gemini().aio.models.generate_content_stream(
+        model="chain", contents="a b c d e f"
+    )
+    with pytest.raises(errors.ServerError) as failed:
+        async for _ in stream:
+            pass
+    assert (failed.value.code, failed.value.status) == (503, "UNAVAILABLE")
+    assert_gemini_error(failed.value.details, 503, "UNAVAILABLE")

@@ -100,6 +100,11 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
     with_response_format(out)  # output_config.format
     if "thinking" in body:
         check_thinking(body["thinking"])
+        if body["thinking"]["type"] == "disabled":
+            # No thinking block in the answer, as Claude gives none: a deployment that reasons
+            # however it is asked has it taken out router side (`include_reasoning: false`, the
+            # router's one way to hide it, as the Gemini and Ollama entrances hide theirs).
+            out["include_reasoning"] = False
     if "top_k" in body and expect_int(body["top_k"], "top_k") < 0:
         raise InvalidRequestError("top_k: must be at least 0", "top_k")
     if "stop_sequences" in body:

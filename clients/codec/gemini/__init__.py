@@ -30,7 +30,12 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
     from clients.codec.gemini._models import PageAsk, models_page, page_ask
     from clients.codec.gemini._names import camel_case
     from clients.codec.gemini._request import model_name, openai_chat_body
-    from clients.codec.gemini._response import response_to_gemini, usage_to_gemini
+    from clients.codec.gemini._response import (
+        BLOCK_REASONS,
+        blocked_to_gemini,
+        response_to_gemini,
+        usage_to_gemini,
+    )
     from clients.codec.gemini._stream import ResponseChunks
     from clients.codec.gemini._tables import (
         AUDIO_TYPES,
@@ -49,6 +54,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
 # Each name's module: imported when the name is first read (clients/_lazy.py).
 _WHERE = {
     "AUDIO_TYPES": "_tables",
+    "BLOCK_REASONS": "_response",
     "CALLING_MODES": "_tables",
     "CONFIG_KEYS": "_tables",
     "FILTERED_FINISH_REASONS": "_tables",
@@ -59,6 +65,7 @@ _WHERE = {
     "SAFETY_SETTINGS": "_carried",
     "ResponseChunks": "_stream",
     "THINKING_BUDGETS": "_tables",
+    "blocked_to_gemini": "_response",
     "camel_case": "_names",
     "checked_carried": "_carried",
     "embeddings_body": "_embed",
@@ -86,6 +93,7 @@ if not TYPE_CHECKING:
 
 __all__ = [
     "AUDIO_TYPES",
+    "BLOCK_REASONS",
     "CALLING_MODES",
     "CONFIG_KEYS",
     "FILTERED_FINISH_REASONS",
@@ -96,6 +104,7 @@ __all__ = [
     "THINKING_BUDGETS",
     "PageAsk",
     "ResponseChunks",
+    "blocked_to_gemini",
     "camel_case",
     "checked_carried",
     "embeddings_body",

@@ -17,6 +17,8 @@ from clients.codec._said import said
 from clients.codec.gemini._tables import FINISH_REASON_BY_FINISH, thought_signature
 
 __all__ = [
+    "BLOCK_REASONS",
+    "blocked_to_gemini",
     "call_part",
     "finish_reason",
     "logprobs_to_gemini",
@@ -26,6 +28,9 @@ __all__ = [
 ]
 
 JsonObject = dict[str, Any]
+
+# PromptFeedback.BlockReason: https://ai.google.dev/api/generate-content#BlockReason.
+BLOCK_REASONS = frozenset({"SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"})
 
 
 def finish_reason(finish: Any) -> str:
@@ -139,4 +144,22 @@ def response_to_gemini(completion: Mapping[str, Any], thoughts: bool = False) ->
         "usageMetadata": usage_to_gemini(completion.get("usage")),
         "modelVersion": str(completion.get("model") or ""),
         "responseId": str(completion.get("id") or ""),
+    }
+
+
+def blocked_to_gemini(
+    error: Mapping[str, Any] | None, message: str, model: str, prompt_tokens: int
+) -> JsonObject:
+    """The GenerateContentResponse of a prompt a content filter refused (the router's
+    CONTENT_FILTERED error, `error` the upstream's as passed on): no candidates, its
+    `promptFeedback.blockReason` (a Gemini upstream's own, when it is one; another of its
+    reasons, such as RECITATION, is OTHER; another provider's refusal is SAFETY) and why.
+    The prompt's tokens are the router's estimate: no upstream counted them."""
+    said = error.get("block_reason") if error else None
+    reason = "SAFETY" if not isinstance(said, str) else said if said in BLOCK_REASONS else "OTHER"
+    feedback = {"blockReason": reason, "blockReasonMessage": message}
+    return {
+        "promptFeedback": feedback,
+        "usageMetadata": {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens},
+        "modelVersion": model,
     }

@@ -67,6 +67,12 @@ class StreamLines:
             last["message"]["tool_calls"] = tool_calls_to_ollama(openai)
         return last | done_fields(self._finish, self._usage or usage, timing)
 
+    def keepalive(self, now: float) -> JsonObject:
+        """An object of no text (`done: false`), for a quiet stream (a model thinking with its
+        thinking hidden, a slow upstream): a line keeps a proxy's idle timeout from cutting the
+        stream, and an ollama client reads it as any other."""
+        return self._object("", None, now)
+
     def error(self, message: str, now: float) -> JsonObject:
         """A failed stream's last object: Ollama's error (its clients raise it)."""
         return {"model": self._model, "created_at": created_at(now), "error": message}

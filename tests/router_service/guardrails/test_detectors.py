@@ -230,6 +230,12 @@ HOSTILE = [
     "4 " * (1 << 19),
     "+1" * (1 << 19),
     "-----BEGIN PRIVATE KEY-----" * ((1 << 20) // 27),
+    # Armor header lines a framed block takes whole, never an END line after them.
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\nComment: see the vault\n" * ((1 << 20) // 61),
+    "-----BEGIN PRIVATE KEY-----\n" + "> Comment: a b c\n" * ((1 << 20) // 17),
+    # PuTTY key files' first lines and header lines, never a MAC line.
+    "PuTTY-User-Key-File-2: ssh-rsa\nComment: a b\nAAAA\n" * ((1 << 20) // 46),
+    "PuTTY-User-Key-File-2: " + "Private-Lines: 1\n" * ((1 << 20) // 17),
     "Bearer " * ((1 << 20) // 7),
     ("a@" * 40 + " ") * ((1 << 20) // 81),
 ]

@@ -1,0 +1,49 @@
+"""PuTTY's private key files (`.ppk`, formats 1-3), a `private_key` find beside PEM's blocks: from
+the `PuTTY-User-Key-File-<n>: <algorithm>` line through its header lines (`Encryption:`,
+`Comment:`, `Public-Lines:`, `Private-Lines:`, format 3's `Key-Derivation:`/`Argon2-…:`) and
+base64 lines to its `Private-MAC:` line (format 1's `Private-Hash:`), or (a file cut short) to
+its last such line. Bounded repetitions only (linear on hostile text, as `_detectors` requires);
+lines end in line breaks (JSON's escaped ones as sent too: `open_putty` reads the text as sent),
+each line framed alike (quoted, commented, numbered, indented)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["PUTTY_KEY", "open_putty"]
+
+_FIRST = "PuTTY-User-Key-File-"
+# A line break, then how a paste may frame each line (`> ` quoted, `# ` commented, `12: `
+# numbered, indented): none of these a base64 line or a header's name begins with.
+_BREAK = r"(?:[\r\n]|\\[nr]?){1,4}(?:[>#]{1,3}[ \t]{0,2}|[0-9]{1,4}[:.)][ \t]{0,2}|[ \t]{1,8})?"
+_LINE = (
+    rf"{_BREAK}(?:(?:Encryption|Comment|Public-Lines|Private-Lines|Key-Derivation"
+    r"|Argon2-[A-Za-z]{1,16}):[^\r\n\\]{0,128}|[A-Za-z0-9+/=]{1,128}(?![^\r\n\\]))"
+)
+_MAC = rf"{_BREAK}Private-(?:MAC|Hash):[ \t]{{0,8}}[0-9A-Fa-f]{{1,128}}"
+PUTTY_KEY = (
+    rf"{_FIRST}[1-9]:(?<![A-Za-z0-9\-]{_FIRST}[1-9]:)[ \t]{{0,8}}[A-Za-z0-9@.\-]{{1,64}}"
+    rf"(?:{_LINE}){{0,400}}(?:{_MAC})?"
+)
+_KEY = re.compile(PUTTY_KEY)
+_MAC_LINE = re.compile(_MAC)
+# What may follow a file's find while more text may make it longer: a line break, then (no break
+# after it yet) a line cut short.
+_PENDING = re.compile(rf"(?:{_BREAK}[^\r\n\\]{{0,140}})?\\?\Z")
+
+
+def open_putty(text: str, start: int, cut: int) -> int | None:
+    """Where a PuTTY key file the end of `text` may still be inside begins (from `start`,
+    before `cut`): its find reaches the end (its MAC's digits may go on), or, its MAC line not
+    come yet, what follows it is a line not ended yet. None: none (a mere mention: at once)."""
+    at = text.rfind(_FIRST, start, cut)
+    if at < 0:
+        return None
+    found = _KEY.match(text, at)
+    if found is None:  # (its first line cut short: the window at the end holds it)
+        return None
+    if found.end() == len(text):
+        return at
+    if _MAC_LINE.search(text, at, found.end()) is None and _PENDING.match(text, found.end()):
+        return at
+    return None
