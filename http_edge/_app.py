@@ -46,6 +46,7 @@ from . import (
 from ._admin_query import AdminQueryCredentials
 from ._body_deadline import BodyDeadline
 from ._cors import cors_middleware, refusal_cors
+from ._cuts import quiet_cuts
 from ._errors import install_error_handlers
 from ._health import RouterHealth
 from ._hot import HeadAsGet, HotRoutes
@@ -148,6 +149,7 @@ def create_app(
     health checks then reach in-process, rather than `settings.router_target`.
     """
     state = EdgeState(settings=settings, client=client, clock=clock)
+    quiet_cuts()  # uvicorn's ERROR for a body the edge cut on purpose (`_cuts`)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
