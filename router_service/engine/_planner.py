@@ -130,6 +130,8 @@ class Planner:
                 continue
             plan.held_back.append(deployment)
             plan.usable_at[name] = max(ban or 0.0, skip or 0.0, cool or 0.0)
+            if cool is not None:
+                plan.cooling_until[name] = cool
         self._stick(plan, sticky)
         if not plan.candidates:
             await self._soonest(ctx, plan, ordered, cooled, session)
@@ -229,11 +231,12 @@ def nothing_planned(ctx: RequestContext, plan: Plan) -> NoCapacityError:
     """The refusal when the session's own rules (bans, skips) left no candidate, or cooldowns
     ending past `routing.max_cooldown_wait_s`: it names them, and says when the first excluded
     deployment is usable for the session again."""
-    reasons = ", ".join(f"{name} ({why})" for name, why in plan.excluded.items())
+    now = ctx.clock.now()
+    reasons = ", ".join(f"{name} ({plan.why(name, now)})" for name in plan.excluded)
     usable = min(plan.usable_at.values(), default=None)
     return NoCapacityError(
         f"No deployment of `{ctx.requested_model}` may serve this request: {reasons}.",
-        retry_after_s=None if usable is None else max(0.0, usable - ctx.clock.now()),
+        retry_after_s=None if usable is None else max(0.0, usable - now),
     )
 
 

@@ -48,7 +48,9 @@ async def _pick(router: RouterHandle) -> None:
     await router.stub.PickRoute(request, metadata=AS_SERVICE)
 
 
-async def _cooled(fake: FakeUpstream, start_router: StartRouter, **routing: Any) -> RouterHandle:
+async def _cooled(
+    fake: FakeUpstream, start_router: StartRouter, session: str = "s1", **routing: Any
+) -> RouterHandle:
     """A router on a ManualClock whose two deployments both answered a 503 asking for 300 s
     (`cooldowns.server_retry_after_max_s`): both cool that long."""
     config = with_route_client(two_providers(fake.base_url))
@@ -56,7 +58,7 @@ async def _cooled(fake: FakeUpstream, start_router: StartRouter, **routing: Any)
     router = await start_router(config, clock=ManualClock())
     fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=2))
     with pytest.raises(grpc.aio.AioRpcError):
-        await router.stub.Chat(ask(session="s1"), metadata=AS_SERVICE, timeout=5)
+        await router.stub.Chat(ask(session=session), metadata=AS_SERVICE, timeout=5)
     return router
 
 
@@ -130,3 +132,17 @@ async def test_a_reload_of_the_bound_applies_and_keeps_the_statistics(
     started = clock.now()
     await _chat(router)  # waited out now
     assert clock.now() - started >= 300.0
+
+
+@pytest.mark.parametrize("call", [_chat, _pick], ids=["unary", "pick"])
+async def test_a_skipped_deployment_cooling_too_is_named_cooling_with_its_end(
+    fake: FakeUpstream, start_router: StartRouter, call: Callable[[RouterHandle], Awaitable[None]]
+) -> None:
+    """Both failed conversation s2 (skipped for it) and cool for 300 s: the refusal said only
+    `(session_skip)`, not that they cool for everyone, nor until when."""
+    router = await _cooled(fake, start_router, session="s2")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call(router)
+    message = details_from_rpc_error(refused.value).message
+    assert "alpha/model-a (session_skip; cooling for another 300 s)" in message, message
+    assert "beta/model-b (session_skip; cooling for another 300 s)" in message, message
