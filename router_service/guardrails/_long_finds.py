@@ -49,9 +49,11 @@ _PROSE = (
     r"|(?<=[A-Za-z])[,.!?;] [A-Za-z]"
 )
 # An armor header line (PEM's, OpenPGP's: `Comment:` may hold words) is taken whole, not read as
-# prose, however the paste frames it.
+# prose, however the paste frames it; after an escape's letter too (`\n\tComment:` as sent: a
+# stream reads the text as sent first, `Rule.opened`).
 _ARMOR_HEADER = (
-    r"(?<![A-Za-z0-9\-])(?:Version|Comment|Hash|Charset|MessageID|Proc-Type|DEK-Info):"
+    r"(?:(?<![A-Za-z0-9\-])|(?<=\\[nrt]))"
+    r"(?:Version|Comment|Hash|Charset|MessageID|Proc-Type|DEK-Info):"
     r"(?:[^\r\n\\\-]|-(?!----)){0,128}"
 )
 # The BEGIN line through the first END line when no prose comes between (key material however it

@@ -133,6 +133,20 @@ def test_a_key_in_json_escaped_text_is_redacted_streamed_as_unary(key: str) -> N
     _cut_anywhere_as_unary(text, unary)
 
 
+@pytest.mark.parametrize("indent", ["\\t", "\\t\\t", "\\r\\n\\t"], ids=["tab", "tabs", "crlf_tab"])
+def test_a_pgp_key_indented_in_json_escaped_text_is_redacted_streamed_as_unary(
+    indent: str,
+) -> None:
+    # Each armor line indented by an escaped tab (a key in a pretty-printed JSON string): the
+    # `Comment:` header's words, read after its escape's letter as sent, are still no prose.
+    key = indent + ("\\n" + indent).join(pgp().split("\n"))
+    text = '{"note": "' + PROSE + '", "key": "' + key + '", "x": 1}'
+    unary = PII.redact(text, Counter())
+    redacted = indent + "[REDACTED:private_key]"
+    assert unary == '{"note": "' + PROSE + '", "key": "' + redacted + '", "x": 1}'
+    _cut_anywhere_as_unary(text, unary)
+
+
 @pytest.mark.parametrize(
     "text",
     [
