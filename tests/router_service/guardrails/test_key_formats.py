@@ -90,7 +90,8 @@ def test_a_private_key_of_each_format_is_redacted_whole_streamed_as_unary(key: s
 
 
 def framed(key: str, layout: str) -> str:
-    """`key` as a user pastes it: each line quoted, commented, numbered, in a string literal."""
+    """`key` as a user pastes it: each line quoted, commented, listed, numbered, in a string
+    literal, with trailing spaces, HTML's line breaks between."""
     lines = key.split("\n")
     if layout == "quoted":
         return "\n".join("> " + line for line in lines)
@@ -98,13 +99,26 @@ def framed(key: str, layout: str) -> str:
         return "\n".join("# " + line for line in lines)
     if layout == "numbered":
         return "\n".join(f"{n}: {line}" for n, line in enumerate(lines, 1))
+    if layout == "trailing_spaces":  # (copied from a terminal or an editor)
+        return "\n".join(line + "  " for line in lines)
+    if layout == "listed":
+        return "\n".join("- " + line for line in lines)
+    if layout == "html_breaks":
+        return "<br>".join(lines)
     assert layout == "string_literals"
     return '"' + '\\n"\n"'.join(lines) + '"'
 
 
 FRAMED = [
     *((pgp(), layout) for layout in ("quoted", "commented", "numbered", "string_literals")),
-    *((putty(3), layout) for layout in ("quoted", "commented", "numbered")),
+    *((pgp(), layout) for layout in ("trailing_spaces", "html_breaks")),
+    *(
+        (putty(3), layout)
+        for layout in (
+            *("quoted", "commented", "numbered", "string_literals"),
+            *("listed", "trailing_spaces", "html_breaks"),
+        )
+    ),
 ]
 
 
