@@ -239,6 +239,7 @@ HOSTILE = [
     ("PuTTY-User-Key-File-2: a" + '"' * 7 + "a ") * ((1 << 20) // 34),
     ("PuTTY-User-Key-File-2: a" + "<br>" * 7 + "AAAA" + " " * 9 + "\n") * ((1 << 20) // 66),
     "-----BEGIN PGP PRIVATE KEY BLOCK-----" + "\\n\\tComment: a b c" * ((1 << 20) // 19),
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n" + ("Comment:" + "a\\" * 300 + "\n") * (1 << 11),
     "Bearer " * ((1 << 20) // 7),
     ("a@" * 40 + " ") * ((1 << 20) // 81),
 ]

@@ -60,6 +60,11 @@ def putty(version: int = 2) -> str:
 KEYS = {
     "pgp": pgp(),
     "pgp_no_headers": pgp(headers=""),
+    # A comment naming where the key lives (a Windows path), a comment longer than a line.
+    "pgp_path_comment": pgp(headers="Comment: C:\\Users\\alice\\keys for the office\n"),
+    "pgp_long_comment": pgp(
+        headers=f"Comment: {'the key of the build box, rotated yearly. ' * 5}\n"
+    ),
     "putty_2": putty(2),
     "putty_3": putty(3),
     "openssh": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{BODY}-----END OPENSSH PRIVATE KEY-----",
