@@ -33,8 +33,10 @@ _END = r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
 # line ending in `=` padding), or into a last line right before the END line: a key pasted with
 # spaces for its line breaks. So prose after a mention of the BEGIN line is no body, and an END
 # line far after it ends no block. Bounded (a 16 KiB RSA key is ~12 KiB of base64).
-_HEADER_VALUE = r"(?:[^\r\n\\\-]|\\(?![nr])|-(?!----)){0,512}"  # (`C:\keys`: no line break)
-_HEADERS = rf"(?:[\r\n\\]{{1,4}}[A-Za-z][A-Za-z0-9\-]{{0,31}}:{_HEADER_VALUE}){{0,4}}"
+# (A value's backslash begins no line break: `C:\keys`. Any name's value to 128 characters, a
+# named armor header's, `_ARMOR_HEADER`, to 512: prose after a BEGIN line's mention is no body.)
+_VALUE = r"(?:[^\r\n\\\-]|\\(?![nr])|-(?!----))"
+_HEADERS = rf"(?:[\r\n\\]{{1,4}}[A-Za-z][A-Za-z0-9\-]{{0,31}}:{_VALUE}{{0,128}}){{0,4}}"
 _BODY = (
     r"(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,32}(?:(?=[\r\n\\])"
     r"|(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)"
@@ -54,7 +56,7 @@ _PROSE = (
 # stream reads the text as sent first, `Rule.opened`).
 _ARMOR_HEADER = (
     r"(?:(?<![A-Za-z0-9\-])|(?<=\\[nrt]))"
-    r"(?:Version|Comment|Hash|Charset|MessageID|Proc-Type|DEK-Info):" + _HEADER_VALUE
+    r"(?:Version|Comment|Hash|Charset|MessageID|Proc-Type|DEK-Info):" + _VALUE + "{0,512}"
 )
 # The BEGIN line through the first END line when no prose comes between (key material however it
 # is framed), else through the END line right after its PEM-shaped body, or (a key cut short) to
