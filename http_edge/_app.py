@@ -43,8 +43,10 @@ from . import (
     _routes_uploads,
     _telemetry,
 )
+from ._admin_query import AdminQueryCredentials
 from ._body_deadline import BodyDeadline
 from ._cors import cors_middleware, refusal_cors
+from ._cuts import quiet_cuts
 from ._errors import install_error_handlers
 from ._health import RouterHealth
 from ._hot import HeadAsGet, HotRoutes
@@ -147,6 +149,7 @@ def create_app(
     health checks then reach in-process, rather than `settings.router_target`.
     """
     state = EdgeState(settings=settings, client=client, clock=clock)
+    quiet_cuts()  # uvicorn's ERROR for a body the edge cut on purpose (`_cuts`)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -181,6 +184,12 @@ def create_app(
     for routes in _ROUTES:
         app.include_router(routes.router)
     _telemetry.instrument(app)  # when telemetry is configured: spans and metrics per request
+    _add_middleware(app, settings, clock)
+    return app
+
+
+def _add_middleware(app: EdgeApp, settings: EdgeSettings, clock: Clock) -> None:
+    """The edge's own middlewares, inside telemetry's (`_telemetry.instrument`)."""
     # Inside telemetry (its span's trace id), outside CORS (its preflight answers have one too).
     app.outer_middleware.append(Middleware(RequestId, clock=clock))
     cors = cors_middleware(settings)
@@ -189,7 +198,10 @@ def create_app(
     # Inside telemetry and CORS, which see its 408 as any other answer.
     app.outer_middleware.append(Middleware(BodyDeadline, timeout_s=settings.body_timeout_s))
     app.outer_middleware.append(Middleware(HeadAsGet, own=_own_heads()))
-    return app
+    if settings.admin_token is not None:  # off, every admin path is a 404 that reads nothing
+        # In Starlette's stack (before its routing: a redirect would repeat the URL), which
+        # the hot routes (`HotRoutes`: every completion) do not pass.
+        app.add_middleware(AdminQueryCredentials)
 
 
 def _own_heads() -> list[BaseRoute]:

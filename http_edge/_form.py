@@ -42,8 +42,11 @@ async def read_upload_form(
             400, "This endpoint takes multipart/form-data.", code="invalid_content_type"
         )
     raw = await read_body(request, limit)
+    # One file more than the form takes: an extra one is named by `_split` (a field the form
+    # does not take) or `upload_problem` (a second one where one is allowed), not by the
+    # parser's "Too many files" that says neither.
     form = await parse_whole_form(
-        request, raw, max_files=uploads.most, max_fields=_MAX_FIELDS, max_part_size=limit
+        request, raw, max_files=uploads.most + 1, max_fields=_MAX_FIELDS, max_part_size=limit
     )
     try:
         fields, files = await _split(form, uploads)

@@ -22,6 +22,7 @@ from clients import RouterError
 from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1.router_service_pb2 import MediaStreamRequest, MediaStreamResponse
 
+from ._cuts import cut_on_purpose
 from ._headers import route_headers
 from ._metadata import forwarded_metadata, routing_options
 from ._routes_chat import (
@@ -119,5 +120,6 @@ async def _relay_bytes(
         failed_by(exc)
     if failure:
         logger.warning("speech cut short after the commit: %s", failure)
+    cut_on_purpose()  # said above (or the caller left): not uvicorn's ERROR of the app
     # An OSError ends the response without its last chunk (SSEResponse: the client went away).
     raise ConnectionAbortedError(failure)

@@ -44,6 +44,19 @@ _SERVER_ERROR, _TOO_BIG = 1011, 1009
 # gRPC's refusal of a message the edge sent (its client's own, or the router's on receiving it).
 _SENT_TOO_LARGE = re.compile(r"CLIENT: Sent message larger|SERVER: Received message larger")
 _TOO_LARGE = "The session ended: an event you sent was larger than the router takes."
+# OpenAI's Realtime events are JSON text frames: a binary one is refused (not relayed) and the
+# session goes on. Written from the caller's task beside `_relay`'s writes: the edge's
+# websockets-sansio protocol writes each frame whole (http_edge/_websockets.py).
+_BINARY_REFUSED = {
+    "type": "error",
+    "event_id": "event_switchboard_edge",
+    "error": error_body(
+        "Binary frames are not taken: send each event as a JSON text frame "
+        "(audio base64-encoded in `input_audio_buffer.append`).",
+        "invalid_request_error",
+        "binary_frame",
+    )["error"],
+}
 
 
 @router.websocket("/v1/realtime")
@@ -56,12 +69,14 @@ async def realtime(websocket: WebSocket) -> None:
         await websocket.send_denial_response(error_response(refused.status, body))
         return
     session = edge_state(websocket).router().realtime(timeout=None, metadata=metadata)
-    async with session:
+    async with session:  # leaving it unread cancels the call: the router closes upstream
         try:
             await session.send(pb.RealtimeRequest(open=opening))
-            first = await anext(session)
+            first = await _opened(websocket, session)
         except (RouterError, StopAsyncIteration) as exc:
             await _deny(websocket, exc)
+            return
+        if first is None:  # the caller left while the upstream handshake was under way
             return
         headers = list(route_headers(first.route).items())
         protocol = "realtime" if "realtime" in offered else None
@@ -97,6 +112,26 @@ def _opening(websocket: WebSocket, offered: list[str]) -> tuple[pb.RealtimeOpen,
     )
     opening.routing.session_id = session_id(websocket)
     return opening, metadata
+
+
+async def _opened(websocket: WebSocket, session: RouterRealtime) -> pb.RealtimeResponse | None:
+    """The router's first message, or None when the caller left before it came: the only
+    message a socket not yet accepted can bring after its connect is its disconnect. Waiting
+    for the upstream's handshake without looking would hold the key lease (and open an upstream
+    socket) for nobody until then."""
+    await websocket.receive()  # its `websocket.connect` (`accept` then sends at once)
+    left = asyncio.create_task(websocket.receive(), name="switchboard-realtime-opening")
+    opened = asyncio.ensure_future(anext(session))
+    try:
+        await asyncio.wait((opened, left), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (opened, left):
+            task.cancel()
+        await asyncio.wait((opened, left))
+    if left.done() and not left.cancelled():  # its disconnect (read: none follows it)
+        log.debug("realtime: the caller left during the upstream handshake (%r)", left.exception())
+        return None
+    return opened.result()
 
 
 async def _deny(websocket: WebSocket, exc: RouterError | StopAsyncIteration) -> None:
@@ -191,7 +226,8 @@ async def _from_caller(websocket: WebSocket, session: RouterRealtime) -> None:
             return
         text = message.get("text")
         if text is None and message.get("bytes") is not None:
-            text = message["bytes"].decode("utf-8", "replace")
+            await _quietly(websocket.send_json(_BINARY_REFUSED))
+            continue
         if text is not None:
             try:
                 await session.send(pb.RealtimeRequest(event_json=text))

@@ -11,9 +11,15 @@ from typing import Any
 __all__ = ["masking", "scrubbed", "secret_shaped", "shown_label"]
 
 _MASK = "[redacted]"
+_STARRED_MASK = rf"\1{_MASK}"
 # A key shown with its middle starred out: a key-like token around a run of asterisks (not the
-# sentence's full stop after it).
-_MASKED_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\*{3,}(?:[A-Za-z0-9_.*-]*[A-Za-z0-9_*-])?")
+# sentence's full stop after it). Tried at a word's start only (its leading `_.-` kept, `\1`):
+# tried from each of its characters, a long word before stars cost its length squared (an
+# upstream's error body is scrubbed on the event loop, and the upstream chose its size).
+_MASKED_KEY = re.compile(
+    r"(?<![A-Za-z0-9_.-])([_.-]*+)[A-Za-z0-9][A-Za-z0-9_.-]*+\*{3,}"
+    r"(?:[A-Za-z0-9_.*-]*[A-Za-z0-9_*-])?"
+)
 
 
 def scrubbed(value: Any, clean: Callable[[str], str]) -> Any:
@@ -26,14 +32,18 @@ def scrubbed(value: Any, clean: Callable[[str], str]) -> Any:
     return value
 
 
-def masking(secrets: Iterable[str]) -> Callable[[str], str]:
-    """A function that masks each of `secrets` in a text, and keys shown half-starred."""
+def masking(secrets: Iterable[str], *, logged: bool = False) -> Callable[[str], str]:
+    """A function that masks each of `secrets` in a text, and keys shown half-starred;
+    `logged`: then what the process's log redactor masks too (every configured secret, a
+    bearer token, a URL's `?key=` or password, a key's shape)."""
     known = sorted({s for s in secrets if s}, key=len, reverse=True)
+    redact = _process_redactor() if logged else None
 
     def clean(text: str) -> str:
         for secret in known:
             text = text.replace(secret, _MASK)
-        return _MASKED_KEY.sub(_MASK, text) if "***" in text else text
+        text = _MASKED_KEY.sub(_STARRED_MASK, text) if "***" in text else text
+        return text if redact is None else redact(text)
 
     return clean
 
@@ -45,10 +55,17 @@ def secret_shaped(text: str, known: Iterable[str] = ()) -> bool:
     return _redactor()(text) != text or masking(known)(text) != text
 
 
-def shown_label(label: str) -> str:
-    """An issued key's label as shown (lists, the admin page, audit lines): a secret-shaped one
-    (pasted before IssueClientKey refused them) masked whole."""
-    return _MASK if secret_shaped(label) else label
+def shown_label(label: str, known: Iterable[str] = ()) -> str:
+    """An issued key's label as shown (lists, the admin page, audit lines): a secret-shaped one,
+    or one holding a `known` secret (pasted before IssueClientKey refused them), masked whole."""
+    return _MASK if label and secret_shaped(label, known) else label
+
+
+def _process_redactor() -> Callable[[str], str]:
+    # Imported on first use, as `_redactor`: the one the log's lines go through.
+    from router_service.telemetry._logging import REDACTOR
+
+    return REDACTOR
 
 
 @functools.cache

@@ -382,9 +382,9 @@ class UpstreamFailure(SwitchboardError):
     def scrub(self, secrets: Iterable[str]) -> None:
         """Remove keys from what the upstream said: some providers echo the key they got, and
         an error may name others of the account (all the provider's keys are given). A key the
-        upstream masked itself goes too: OpenAI's 401 says "Incorrect API key provided:
-        sk-proj-****…wxyz", its prefix and last four characters, which are not the caller's."""
-        clean = masking(secrets)
+        upstream masked itself goes too (OpenAI's 401: "sk-proj-****…wxyz"), and what the log
+        masks (another provider's key, an access token a gateway quotes, a `?key=` URL)."""
+        clean = masking(secrets, logged=True)
         self.message = clean(self.message)
         if self.upstream_error is not None:
             self.upstream_error = scrubbed(self.upstream_error, clean)

@@ -44,6 +44,10 @@ _FINISH: dict[str, chat_pb2.FinishReason.ValueType] = {
     "function_call": chat_pb2.FINISH_REASON_FUNCTION_CALL,
 }
 _FINISH_NAMES = {value: name for name, value in _FINISH.items()}
+# Finish reasons OpenAI-compatible servers say in words of their own for one OpenAI has, which
+# callers test for: Mistral's `model_length` (its context window reached; its finish_reason enum:
+# stop, length, model_length, error, tool_calls) is OpenAI's `length`.
+_FINISH_ALIASES = {"model_length": "length"}
 _HEADER_KEYS = frozenset({"id", "object", "created", "model", "choices", "usage"})
 _COMPLETION_CHOICE_KEYS = frozenset({"index", "message", "finish_reason", "logprobs"})
 _CHUNK_CHOICE_KEYS = frozenset({"index", "delta", "finish_reason", "logprobs"})
@@ -224,6 +228,7 @@ def _read_choice(
         choice.index = expect_int32(typed["index"], at(path, "index"))
     if "finish_reason" in typed:
         raw = expect_str(typed["finish_reason"], at(path, "finish_reason"))
+        raw = _FINISH_ALIASES.get(raw, raw)
         choice.finish_reason = _FINISH.get(raw, chat_pb2.FINISH_REASON_OTHER)
         choice.finish_reason_raw = raw
     if "logprobs" in typed:  # Any JSON: providers disagree on its shape; it is only passed on.

@@ -16,6 +16,7 @@
 Scenarios, by key and model as for chat: an error one refuses the handshake with its status
 and body (`Scenario.rate_limited()`, `invalid_key(style="openai")`, `server_error()`);
 `reset_after_chunks=N` drops the connection (no close handshake) after N events were sent.
+`FakeUpstreamState.hold` holds the handshake (before its answer) until `release`.
 A client event over 4 MiB closes the socket with 1009 (message too big), as OpenAI's does over
 15 MiB; a `fake.close` event (`{"type": "fake.close", "code": 1009}`) closes it with that code
 whatever its size: a proxy in front that refuses every event.
@@ -163,6 +164,7 @@ async def _realtime(
     record.query = dict(request.query)
     call = Call(request, rt.state, record, scenario or NO_FAULTS, {}, dialect)
     try:
+        await rt.state.gate()  # the handshake held by the test (FakeUpstreamState.hold)
         if call.scenario.is_error:  # the handshake refused, as an HTTP answer
             status, body = dialect.error_reply(call.scenario)
             return await send_json(call, status, body, "error_status")

@@ -17,6 +17,7 @@ from clients.codec.anthropic import BETA_KEY
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from router_service.errors import UpstreamFailure
 from router_service.providers import _anthropic_map as A
+from router_service.providers import _json_tool as J
 from router_service.providers._anthropic_stream import StreamMapper
 from router_service.providers._base import ChatCall, EmbedCall
 from router_service.providers._mapping import model_ids, unsupported
@@ -113,6 +114,8 @@ class AnthropicAdapter(HttpAdapter):
         )
         try:
             mapped = A.completion(data, call.upstream_model, int(self.clock.now()))
+            if J.emulates(call.params, call.named_model):
+                mapped = J.as_content(mapped)
             return chat_completion_from_openai(mapped)
         except MAPPING_ERRORS as exc:
             raise malformed("response", exc) from exc
@@ -137,4 +140,8 @@ class AnthropicAdapter(HttpAdapter):
         del body  # encoded into the request: not kept for as long as the stream is open
         async with opened as response:
             mapper = StreamMapper(call.upstream_model, int(self.clock.now()))
-            yield self._mapped_chunks(response, mapper.feed)
+            feed = mapper.feed
+            if J.emulates(call.params, call.named_model):
+                unwrap = J.ChunkUnwrapper()
+                feed = lambda event: unwrap.chunks(mapper.feed(event))  # noqa: E731
+            yield self._mapped_chunks(response, feed)

@@ -40,6 +40,7 @@ from clients.codec.anthropic import (
     output_format,
     server_tool_family,
 )
+from router_service.providers import _json_tool as J
 from router_service.providers import _mapping as M
 from router_service.providers._anthropic_blocks import cached, content_blocks
 from router_service.providers._reasoning_claude import for_claude, takes_output_format
@@ -77,6 +78,8 @@ def request_body(
 ) -> JsonObject:
     """The Messages API body for an OpenAI-dialect chat body; `named`: the model `model` is
     (the deployment's base model), for what its name tells (how it thinks)."""
+    asked = body
+    body = J.as_forced_tool(body, named or model, MESSAGES_API)
     system, messages = _messages(body.get("messages") or [])
     out: JsonObject = {
         **M.passthrough(body),
@@ -101,6 +104,8 @@ def request_body(
         out["tool_choice"] = choice
     _structured(out, body.get("response_format"), named or model)
     for_claude(out, body, named or model, default_max_tokens)
+    if body is not asked:
+        J.refuse_thinking(out.get("thinking"), MESSAGES_API)
     if stream:
         out["stream"] = True
     return out

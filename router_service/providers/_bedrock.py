@@ -39,6 +39,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _bedrock_embed as BE
 from router_service.providers import _bedrock_map as BM
+from router_service.providers import _json_tool as J
 from router_service.providers import _sigv4
 from router_service.providers._base import UPSTREAM_ALIVE, ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, in_order
@@ -70,6 +71,11 @@ def _converse_body(call: ChatCall) -> JsonObject:
     body = call.openai_body()
     with_mistral_tool_ids(body, call.named_model)
     return BM.request_body(body, call.named_model)
+
+
+def _emulates(call: ChatCall) -> bool:
+    """Whether the call's `json_schema` went to its Claude as a forced tool (`_json_tool`)."""
+    return is_bedrock_claude(call.named_model) and J.emulates(call.params, call.named_model)
 
 
 class BedrockAdapter(HttpAdapter):
@@ -150,6 +156,8 @@ class BedrockAdapter(HttpAdapter):
         data = await self._post_json(url, body, call.api_key, call.timeout_s)
         try:
             mapped = BM.completion(data, call.upstream_model, int(self.clock.now()))
+            if _emulates(call):
+                mapped = J.as_content(mapped)
             return chat_completion_from_openai(mapped)
         except MAPPING_ERRORS as exc:
             raise malformed("response", exc) from exc
@@ -190,10 +198,14 @@ class BedrockAdapter(HttpAdapter):
         del body  # encoded into the request: not kept for as long as the stream is open
         async with opened as response:
             mapper = BM.StreamMapper(call.upstream_model, int(self.clock.now()))
-            yield self._stream_chunks(response, mapper)
+            unwrap = J.ChunkUnwrapper() if _emulates(call) else None
+            yield self._stream_chunks(response, mapper, unwrap)
 
     async def _stream_chunks(
-        self, response: httpx.Response, mapper: BM.StreamMapper
+        self,
+        response: httpx.Response,
+        mapper: BM.StreamMapper,
+        unwrap: J.ChunkUnwrapper | None = None,
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
         async for message in _messages(response):
             kind = message.header(":message-type") or "event"
@@ -203,8 +215,9 @@ class BedrockAdapter(HttpAdapter):
             if event is None:
                 raise UpstreamFailure(Outcome.UPSTREAM_ERROR, "malformed stream event")
             try:
+                mapped = mapper.feed(message.header(":event-type"), event)
                 chunks = [
-                    chunk_from_openai(c) for c in mapper.feed(message.header(":event-type"), event)
+                    chunk_from_openai(c) for c in (unwrap.chunks(mapped) if unwrap else mapped)
                 ]
             except MAPPING_ERRORS as exc:
                 raise malformed("stream event", exc) from exc

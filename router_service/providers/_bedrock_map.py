@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from router_service.providers import _bedrock_blocks as B
+from router_service.providers import _json_tool as J
 from router_service.providers import _mapping as M
 from router_service.providers._bedrock_stops import filtered, finish_reason
 from router_service.providers._reasoning_claude import (
@@ -59,6 +60,9 @@ _CONVERSE_FIELDS = frozenset(
 
 def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
     """The Converse body of an OpenAI chat body (the URL's model id says its reasoning knob)."""
+    asked = body
+    if is_bedrock_claude(model):
+        body = J.as_forced_tool(body, model, B.CONVERSE)
     system, messages = _messages(body.get("messages") or [])
     out: JsonObject = {"messages": messages}
     if system:
@@ -84,6 +88,10 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
     if "response_format" in body and (not is_bedrock_claude(model) or takes_output_format(model)):
         B.with_output_config(out, body)  # none to a Claude older than 4.5: it refuses one
     for_bedrock(out, body, model)
+    if body is not asked:
+        J.refuse_thinking(
+            (out.get("additionalModelRequestFields") or {}).get("thinking"), B.CONVERSE
+        )
     return out
 
 

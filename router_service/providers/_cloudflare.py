@@ -23,7 +23,7 @@ from typing import Any
 
 from clients.switchboard.v1 import media_pb2
 from router_service.errors import UpstreamFailure
-from router_service.outcomes import Outcome
+from router_service.outcomes import Outcome, Scope
 from router_service.providers._base import media_unsupported
 from router_service.providers._classify import upstream_wait
 from router_service.providers._openai import OpenAIAdapter
@@ -58,21 +58,23 @@ _STATUS_BY_CODE = {
 #   temporarily exceeded" from a binding) is a 429 far below any rate limit: Workers AI's
 #   capacity for the model, not the key's pace. Every key would meet it: the deployment cools
 #   and the group's next answers (UPSTREAM_ERROR), as for a 503.
-# - 5007 "No such model ${model} or task", 3042 "The model name is invalid" and 5005 "The model
-#   does not support LoRa inference" are what this deployment cannot do (UNSUPPORTED_INPUT):
-#   the group's next deployment may serve. Not the caller's body alone (5007 may be the task: a
-#   caller embedding with a chat group; 5005 a LoRA adapter that another model takes), and not
-#   a key's: Workers AI's model ids are the same for every account (a private model refused an
-#   account is 3041 / 5018), so no key is set aside for the model, which no wait nor other key
-#   would serve, nor the model set aside for everyone by a caller asking it the wrong task.
+# - 3042 "The model name is invalid" is the deployment's model id, wrong for every caller and
+#   every key (Workers AI's model ids are the same for every account; a private model refused
+#   an account is 3041 / 5018): the deployment cools for everyone and the group's next answers
+#   (UPSTREAM_ERROR at deployment scope, as Azure's DeploymentNotFound and Vertex's 404), so
+#   the requests that follow do not each spend a call on it.
+# - 5007 "No such model ${model} or task" and 5005 "The model does not support LoRa inference"
+#   are what this deployment cannot do for this request (UNSUPPORTED_INPUT): the group's next
+#   deployment may serve. Not the caller's body alone (5007 may be the task: a caller embedding
+#   with a chat group; 5005 a LoRA adapter that another model takes), nor the deployment's for
+#   everyone: a caller asking the wrong task must not set the model aside for every caller.
 _OUTCOME_BY_CODE = {
-    3040: Outcome.UPSTREAM_ERROR,
-    3042: Outcome.UNSUPPORTED_INPUT,
-    5005: Outcome.UNSUPPORTED_INPUT,
-    5007: Outcome.UNSUPPORTED_INPUT,
+    3040: (Outcome.UPSTREAM_ERROR, None),
+    3042: (Outcome.UPSTREAM_ERROR, Scope.DEPLOYMENT),
+    5005: (Outcome.UNSUPPORTED_INPUT, None),
+    5007: (Outcome.UNSUPPORTED_INPUT, None),
 }
-# 3042 is said to the caller as OpenAI says a model it does not have (when no deployment of the
-# group answers): the deployment's model id is wrong, which the operator fixes.
+# 3042 is said as what the operator fixes: the deployment's model id is wrong.
 _MODEL_NOT_FOUND = (
     "Cloudflare Workers AI has no such model (3042: {message}): the deployment's `model` is not "
     "one of the provider's models."
@@ -128,20 +130,20 @@ class CloudflareAdapter(OpenAIAdapter):
         if code is not None and (status < 400 or code == 5005):
             status = _STATUS_BY_CODE.get(code, status)
         failure = super()._failure(status, error, headers, sent)
-        outcome = _OUTCOME_BY_CODE.get(code) if code is not None else None
-        if outcome is None:
+        known = _OUTCOME_BY_CODE.get(code) if code is not None else None
+        if known is None:
             return failure
-        said = failure.upstream_error
+        outcome, scope = known
+        detail = failure.message
         if code == 3042:
-            message = _MODEL_NOT_FOUND.format(message=error.get("message") or "invalid model")
-            said = {"message": message, "type": "invalid_request_error", "param": None}
-            said |= {"code": "model_not_found", "provider_error": dict(error)}
+            detail = _MODEL_NOT_FOUND.format(message=error.get("message") or "invalid model")
         return UpstreamFailure(
             outcome,
-            failure.message,
+            detail,
             upstream_status=failure.upstream_status,
             retry_after_s=upstream_wait(outcome, headers, self.clock),
-            upstream_error=said,
+            scope=scope,
+            upstream_error=failure.upstream_error,
         )
 
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:

@@ -22,6 +22,7 @@ from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
 from router_service.providers._base import (
     HOSTED_FAMILY,
     UPSTREAM_ALIVE,
@@ -208,6 +209,7 @@ class OpenAIAdapter(OpenAIRealtime):
         url = self._endpoint("chat/completions", call.upstream_model)
         with logprobs_refused(call.params, _WHERE):
             data = await self._post_json(url, self._chat_body(call), call.api_key, call.timeout_s)
+        _raise_if_failed(data)
         try:
             return chat_completion_from_openai(data)
         except UpstreamFormatError as exc:
@@ -324,6 +326,7 @@ class OpenAIAdapter(OpenAIRealtime):
                 yield UPSTREAM_ALIVE
                 continue
             self.raise_if_wrapped(data, response.headers)
+            _raise_if_failed(data)
             try:
                 chunk = chunk_from_openai(data)
             except UpstreamFormatError as exc:
@@ -331,3 +334,21 @@ class OpenAIAdapter(OpenAIRealtime):
             del data  # neither the event nor its chunk held while the stream waits for the next
             yield chunk
             del chunk
+
+
+# Finish reasons that say the generation failed, not that it ended: Mistral's `error` (its
+# finish_reason enum: stop, length, model_length, error, tool_calls) and DeepSeek's
+# `insufficient_system_resource` (the answer interrupted for want of inference capacity).
+_FAILED_FINISH = frozenset({"error", "insufficient_system_resource"})
+
+
+def _raise_if_failed(data: JsonObject) -> None:
+    """The deployment's failure (UPSTREAM_ERROR: the group's next answers, or a stream that
+    already sent text ends with an error event), not a cut answer handed on as a whole one.
+    Read on the upstream's JSON (a dict lookup per choice: a chunk's protobuf fields cost
+    several times as much). `choices` that are no list are the codec's to call malformed."""
+    choices = data.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        said = choice.get("finish_reason") if isinstance(choice, dict) else None
+        if isinstance(said, str) and said in _FAILED_FINISH:
+            raise UpstreamFailure(Outcome.UPSTREAM_ERROR, f"the upstream's finish_reason: {said}")

@@ -10,7 +10,7 @@ import math
 import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
-from router_service._masking import secret_shaped
+from router_service._masking import secret_shaped, shown_label
 from router_service.auth import IssuedKey
 from router_service.config import ClientKeyConfig
 from router_service.errors import (
@@ -61,7 +61,9 @@ async def issue_client_key(
         )
     secret, issued = await runtime.issued_keys.issue(request.client, request.label, ttl_s)
     audited_key_change(call, _SERVICE + "IssueClientKey", issued, "issued")
-    return pb.IssueClientKeyResponse(key=secret, info=_info(issued, configured))
+    return pb.IssueClientKeyResponse(
+        key=secret, info=_info(issued, configured, config_secrets(runtime.config))
+    )
 
 
 async def list_client_keys(
@@ -77,7 +79,8 @@ async def list_client_keys(
     # said so as IssueClientKey says it: not an empty list, read as a client that has none.
     if request.client and not listed and request.client not in configured:
         raise _no_such_client()
-    return pb.ListClientKeysResponse(keys=[_info(key, configured) for key in listed])
+    secrets = config_secrets(runtime.config)
+    return pb.ListClientKeysResponse(keys=[_info(key, configured, secrets) for key in listed])
 
 
 def _no_such_client() -> ClientKeyNotFoundError:
@@ -99,7 +102,9 @@ async def revoke_client_key(
         done = f"revoked (with key {revoked.id}, which asked for it)"
         audited_key_change(call, _SERVICE + "RevokeClientKey", secret, done)
     configured = {client.name for client in runtime.config.auth.clients}
-    return pb.RevokeClientKeyResponse(key=_info(revoked, configured))
+    return pb.RevokeClientKeyResponse(
+        key=_info(revoked, configured, config_secrets(runtime.config))
+    )
 
 
 async def _read_log(runtime: Runtime) -> None:
@@ -129,15 +134,19 @@ def client_keys(runtime: Runtime, client: ClientKeyConfig) -> list[pb.ClientKey]
         )
         for key in client.keys
     ]
-    issued = [_info(key, {client.name}) for key in runtime.issued_keys.listed(client.name)]
+    secrets = config_secrets(runtime.config)
+    listed = runtime.issued_keys.listed(client.name)
+    issued = [_info(key, {client.name}, secrets) for key in listed]
     return configured + issued
 
 
-def _info(key: IssuedKey, configured: set[str]) -> pb.ClientKey:
+def _info(key: IssuedKey, configured: set[str], secrets: list[str]) -> pb.ClientKey:
+    """`secrets`: the config's (`config_secrets`): a label written before IssueClientKey refused
+    one holding them (the log's reader masks the secret-shaped ones only) is masked here."""
     return pb.ClientKey(
         id=key.id,
         client=key.client,
-        label=key.label,
+        label=shown_label(key.label, secrets),
         fingerprint=key.fingerprint,
         created_unix=key.created_unix,
         expires_unix=key.expires_unix or 0.0,

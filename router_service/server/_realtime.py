@@ -29,14 +29,12 @@ letting them through would leak what its rules withhold elsewhere."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 import grpc
-import orjson
 
 from clients import to_grpc_status
 from clients.switchboard.v1 import chat_pb2, media_pb2
@@ -46,6 +44,7 @@ from router_service.cancellation import uncut
 from router_service.engine import FailedEnd, RequestContext
 from router_service.engine._realtime import RealtimeUpstream, settle_key_logged
 from router_service.errors import (
+    DeadlineExceededError,
     InvalidRequestError,
     PermissionDeniedError,
     UpstreamFailure,
@@ -55,6 +54,8 @@ from router_service.runtime import Runtime
 from router_service.server._errors import error_details
 from router_service.server._hooks import ServicerHooks
 from router_service.server._open_sessions import OpenSession
+from router_service.server._realtime_deadline import watch_deadline
+from router_service.server._realtime_events import close_message, error_event, event_message
 from router_service.server._realtime_screening import event_id_of, screened
 from router_service.server._realtime_secrets import opening_update
 from router_service.server._realtime_usage import RealtimeUsage
@@ -73,7 +74,6 @@ log = logging.getLogger("switchboard.router")
 _NORMAL, _GOING_AWAY, _POLICY, _SERVER_ERROR, _RESTART = 1000, 1001, 1008, 1011, 1012
 _ABNORMAL = 1006  # aiohttp's close code for a socket whose ping went unanswered
 _RESTARTING = "The server is restarting: reconnect to continue on another server."
-_event_ids = itertools.count(1)
 # A close 1009 (message too big) refuses the caller's event, the caller's to hear, not a failure
 # of the upstream (OpenAI closes 1009 over its 15 MiB), only once the caller sent one over
 # 1 MiB: no WebSocket server takes less by default (websockets' max_size; aiohttp's is 4 MiB),
@@ -149,6 +149,11 @@ class RealtimeServicer(ServicerHooks):
                             async for message in events:
                                 relay.listed.events_to_caller += 1
                                 yield message
+                        if relay.deadline_passed:
+                            raise DeadlineExceededError(
+                                "The call's deadline passed: the realtime session was ended "
+                                "and its upstream socket closed."
+                            )
                     finally:
                         self.live_sessions.discard(relay)
                         usage = await uncut(relay.settle())
@@ -185,6 +190,7 @@ class _Relay:
         self._ping_s = runtime.config.streams.realtime_ping_s
         self._caller_stalled_s: float | None = None
         self._upstream_broke = False  # our socket closed on a frame it sent
+        self.deadline_passed = False  # the caller's deadline ended it (`_watch_deadline`)
         self._largest_sent = 0  # the caller's largest event, in characters
         self._admission = current_stream_admission()  # its stream slot, renewed here
         # As an operator sees it (AdminService.ListJobs): the upstream key by its fingerprint.
@@ -200,6 +206,7 @@ class _Relay:
         """The upstream's events (its first one first), then how the session ended."""
         socket = self._upstream.socket
         caller = asyncio.create_task(self._from_caller(requests), name="switchboard-realtime-in")
+        deadline = watch_deadline(self._ctx, self._at_deadline)
         slot = self._keep_slot()
         try:
             loop = asyncio.get_running_loop()  # aiohttp's heartbeat timers' clock
@@ -220,9 +227,11 @@ class _Relay:
                 self._check_stall(loop.time() - taken)
         finally:
             caller.cancel()
+            if deadline is not None:
+                deadline.cancel()
             if slot is not None:  # first: its renewals end at once, even if this is cancelled
                 await slot.stop()  # again before the caller's side has ended
-            await asyncio.wait((caller,))
+            await asyncio.wait((caller,) if deadline is None else (caller, deadline))
             if not caller.cancelled() and caller.exception() is not None:  # retrieved: the
                 # upstream socket it wrote to failed, and `run` ends on that too
                 log.info("realtime: relaying the caller's events failed: %r", caller.exception())
@@ -281,6 +290,13 @@ class _Relay:
             self._ending = ending
         await self._upstream.socket.close(code=_NORMAL)
 
+    async def _at_deadline(self) -> None:
+        """The caller's deadline ends the session (`watch_deadline`)."""
+        if self._ending is None:  # else the session is ending already
+            self._ending = (None, _GOING_AWAY, "deadline exceeded")
+            self.deadline_passed = True
+        await self._upstream.socket.close(code=_GOING_AWAY)  # ends `run`'s loop
+
     async def restart(self) -> None:
         """End the session for a graceful stop: its caller hears an `error` event saying the
         server restarts, then close code 1012 ("service restart": open a new session now, which
@@ -317,13 +333,15 @@ class _Relay:
         )
         self._settled = True
         await self._settle_client()
+        if self.deadline_passed:  # the servicer ends the call DEADLINE_EXCEEDED
+            return []
         if error is not None:
             event = error_event(error.type, error.code, error.message)
-            return [_event(event), _close(_SERVER_ERROR, "upstream error")]
+            return [event_message(event), close_message(_SERVER_ERROR, "upstream error")]
         if ending is None:  # the upstream closed it
-            return [_close(close_code or _NORMAL, "")]
-        messages = [] if ending[0] is None else [_event(ending[0])]
-        return [*messages, _close(ending[1], ending[2])]
+            return [close_message(close_code or _NORMAL, "")]
+        messages = [] if ending[0] is None else [event_message(ending[0])]
+        return [*messages, close_message(ending[1], ending[2])]
 
     async def settle(self) -> chat_pb2.Usage:
         """The session's usage; settled against the key and the client when `run` did not
@@ -365,27 +383,3 @@ def _not_read(waited_s: float) -> str:
         "to the upstream timed out. Read the events as they come."
     )
     return error_event("invalid_request_error", "events_not_read", message)
-
-
-def error_event(
-    kind: str,
-    code: str | None,
-    message: str,
-    param: str | None = None,
-    event_id: str | None = None,
-) -> str:
-    """An OpenAI Realtime `error` event; `param`: the caller's field it is about; `event_id`:
-    the caller's event it is about (OpenAI's `error.event_id`)."""
-    error = {"type": kind, "code": code or None, "message": message, "param": param}
-    if event_id is not None:
-        error["event_id"] = event_id
-    event = {"type": "error", "event_id": f"event_switchboard_{next(_event_ids)}", "error": error}
-    return orjson.dumps(event).decode()
-
-
-def _event(event_json: str) -> pb.RealtimeResponse:
-    return pb.RealtimeResponse(event_json=event_json)
-
-
-def _close(code: int, reason: str) -> pb.RealtimeResponse:
-    return pb.RealtimeResponse(close=pb.RealtimeClose(code=code, reason=reason))

@@ -41,7 +41,7 @@ from router_service.server._router_servicer import RouterServicer
 from router_service.server._server_info import ServingRecord
 from router_service.server._throttles import Throttles
 from router_service.server._tls import CertificateFiles
-from router_service.telemetry import server_interceptors
+from router_service.telemetry import redact_secrets_of, server_interceptors
 
 if TYPE_CHECKING:
     from router_service.server._background import BackgroundJobs
@@ -95,6 +95,9 @@ class RouterServer:
 
     def __init__(self, runtime: Runtime, *, host: str | None = None, port: int | None = None):
         self.runtime = runtime
+        # Its config's secrets masked in the log and in spans' statuses from now on, however
+        # the process set its telemetry up (a reload's new ones: `_reload.py`).
+        redact_secrets_of(runtime.config)
         cfg = runtime.config.server
         self._address = f"{grpc_host(host or cfg.host)}:{cfg.port if port is None else port}"
         # Every RouterService / AdminService call is authenticated and admitted here first.

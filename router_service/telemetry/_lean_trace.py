@@ -43,6 +43,7 @@ from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.util.types import Attributes, AttributeValue
 
 from router_service.telemetry._current import current_span, known_span_type
+from router_service.telemetry._logging import REDACTOR
 
 __all__ = ["UNSET", "LeanBatchSpanProcessor", "LeanSpan", "LeanTracer", "LeanTracerProvider"]
 
@@ -201,10 +202,11 @@ class LeanSpan(trace_api.Span):
         timestamp: int | None = None,
         escaped: bool = False,
     ) -> None:
+        # Redacted as the log's lines are (an exception's words may quote a key, a URL's token).
         details = {
             "exception.type": type(exception).__qualname__,
-            "exception.message": str(exception),
-            "exception.stacktrace": "".join(traceback.format_exception(exception)),
+            "exception.message": REDACTOR(str(exception)),
+            "exception.stacktrace": REDACTOR("".join(traceback.format_exception(exception))),
             "exception.escaped": str(escaped),
             **(attributes or {}),
         }

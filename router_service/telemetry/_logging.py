@@ -22,7 +22,14 @@ from opentelemetry import trace
 
 from router_service.telemetry._current import current_span
 
-__all__ = ["JsonFormatter", "Redactor", "TextFormatter", "configure_logging"]
+__all__ = [
+    "CREDENTIAL_NAME",
+    "REDACTOR",
+    "JsonFormatter",
+    "Redactor",
+    "TextFormatter",
+    "configure_logging",
+]
 
 MASK = "[redacted]"
 # Bearer credentials, OpenAI-style `sk-…` keys, Google `AIza…` keys, Anthropic `sk-ant-…`;
@@ -48,10 +55,10 @@ _URL_MASK = rf"\1{MASK}@"
 # `?api_key=`, `&sig=`… A caller puts its key there (uvicorn's INFO line of each WebSocket
 # handshake quotes the path with its query), of any shape: the value is masked up to the next
 # parameter, the name stays.
-_QUERY_SECRET = re.compile(
-    r"([?&#](?i:[\w.-]*(?:key|token|secret|password|passwd|pwd|sig|signature|auth))=)"
-    r"[^\s&#\"'\\]+"
-)
+_CREDENTIAL_NAME = r"(?i:[\w.-]*(?:key|token|secret|password|passwd|pwd|sig|signature|auth))"
+_QUERY_SECRET = re.compile(rf"([?&#]{_CREDENTIAL_NAME}=)[^\s&#\"'\\]+")
+# A query parameter's name that says it holds a credential (what `_QUERY_SECRET` masks).
+CREDENTIAL_NAME = re.compile(_CREDENTIAL_NAME)
 _QUERY_MASK = rf"\1{MASK}"
 # LogRecord attributes that are not `extra` fields.
 # A record's attributes that are not its own fields (`extra=`); uvicorn's `color_message` is its
@@ -106,6 +113,12 @@ class Redactor:
         if "bearer" in lowered or "api-key" in lowered:
             return _PATTERNS.sub(MASK, text)
         return text
+
+
+# The process's redactor: the log's (`configure_telemetry` gives it the config's secrets, a
+# runtime its config's, a reload the new file's), and what a failed span's status and exception
+# event say goes through it too (`_served.status_message`, `LeanSpan.record_exception`).
+REDACTOR = Redactor()
 
 
 @functools.cache

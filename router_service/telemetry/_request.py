@@ -316,12 +316,14 @@ class _RequestEnd:
         return next((d for d in plan.candidates if d.name == self.winner.deployment), None)
 
     def _served(self, deployment: Deployment | None) -> attr.Attributes:
+        """Its labels; `gen_ai.request.model` the upstream model (GenAI metrics require it)."""
         if deployment is None:
             return {}
         return {
             attr.PROVIDER_NAME: attr.provider_name(deployment.adapter.kind),
             attr.PROVIDER: deployment.provider,
             attr.DEPLOYMENT: deployment.name,
+            attr.REQUEST_MODEL: deployment.upstream_model,
             attr.RESPONSE_MODEL: deployment.upstream_model,
         }
 
@@ -341,6 +343,7 @@ class _RequestEnd:
         # served attempt's span; `switchboard.deployment` here names that deployment).
         del attributes[attr.OPERATION]
         attributes.pop(attr.PROVIDER, None)
+        attributes.pop(attr.REQUEST_MODEL, None)  # the span's: the model its caller asked for
         attributes[attr.ATTEMPTS] = r.attempts
         if r._finish:
             attributes[attr.FINISH_REASONS] = r._finish

@@ -17,6 +17,7 @@ from weakref import WeakKeyDictionary
 from opentelemetry.trace import Span
 
 from router_service.telemetry import _attributes as attr
+from router_service.telemetry._logging import REDACTOR
 
 __all__ = ["leave_to_server", "router_failure", "status_message"]
 
@@ -24,8 +25,11 @@ _waiting: WeakKeyDictionary[Span, str] = WeakKeyDictionary()
 
 
 def status_message(kind: str, message: str) -> str:
-    """A failed span's status description: its `error.type` and what happened."""
-    return f"{kind}: {message}"[:300]
+    """A failed span's status description: its `error.type` and what happened, redacted as a
+    log line is. What happened may quote what an upstream said (its own keys are scrubbed at
+    the attempt: `UpstreamFailure.scrub`, not another provider's key, a token a gateway in
+    front of it quotes, a `?key=` URL), and a trace goes where logs go: to a collector."""
+    return REDACTOR(f"{kind}: {message}")[:300]
 
 
 def leave_to_server(span: Span, kind: str, message: str) -> None:

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
 
-from router_service.telemetry._logging import Redactor, configure_logging
+from router_service.telemetry._logging import REDACTOR, configure_logging
 from router_service.telemetry._state import SCOPE, VERSION, Telemetry, current, install
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ __all__ = ["config_secrets", "configure_telemetry", "redact_secrets_of", "shutdo
 
 log = logging.getLogger("switchboard.telemetry")
 _configured: Telemetry | None = None
-_redactor = Redactor()
+_redactor = REDACTOR
 
 
 def configure_telemetry(

@@ -11,9 +11,11 @@ from typing import Any
 import openai
 import pytest
 
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.fake_upstream._dialects import envelope
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_reasoning_sdk import HELLO
 
 LLAMA = "@cf/meta/llama-3.1-8b-instruct"
@@ -124,30 +126,80 @@ async def test_an_error_code_that_is_no_number_is_the_upstreams_error(
 
 @pytest.mark.parametrize("wrapped", [False, True], ids=["http-error", "in-a-200"])
 @pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
-async def test_a_model_id_workers_ai_does_not_have_is_a_404_not_a_keys_denial(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream, streaming: bool, wrapped: bool
+async def test_a_model_id_workers_ai_does_not_have_cools_the_deployment(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    streaming: bool,
+    wrapped: bool,
 ) -> None:
-    """3042 is the deployment's model id, which no key of any account has: the caller hears
-    404 `model_not_found` saying the deployment's model is wrong, not the 403 `model_denied`
-    that tells an operator to grant a key the model; the key is not set aside for it, so the
-    model serves again once the id is right (here: once Workers AI answers)."""
+    """3042 is the deployment's model id, wrong for every caller and every key: the group's
+    next deployment answers, and the deployment is cooled for everyone (UPSTREAM_ERROR at
+    deployment scope, as Azure's DeploymentNotFound), so the requests that follow do not each
+    waste a call on it; once the cooldown is over it is tried again."""
+    clock = ManualClock()
+    router = await start_router(cloudflare_config(fake, ["cf-token"]), clock=clock)
+    edge = await start_edge(router)
     fake.state.set_scenario(scenario(*INVALID_MODEL_ID, wrapped), model=LLAMA)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
 
-    with pytest.raises(openai.NotFoundError) as raised:
-        answer: Any = await sdk.chat.completions.create(
-            model="cf-only", messages=HELLO, stream=streaming
-        )
-        async for _ in answer:
-            pass
+        async def served_by(n: int) -> str:  # a new conversation each: none sticks
+            said: Any = [{"role": "user", "content": f"hello {n}"}]
+            raw = await sdk.chat.completions.with_raw_response.create(
+                model="cf-then-gpt", messages=said, stream=streaming
+            )
+            answer: Any = raw.parse()
+            if streaming:
+                _ = [c async for c in answer]
+            return str(raw.headers["x-switchboard-deployment"])
 
+        assert [await served_by(1), await served_by(2)] == ["alpha/model-a"] * 2
+        assert [c.model for c in fake.state.calls()] == [LLAMA, "model-a", "model-a"]
+        clock.advance(router.runtime.config.cooldowns.transient_s + 1)
+        assert await served_by(3) == "alpha/model-a"
+
+    assert [c.model for c in fake.state.calls()][3:] == [LLAMA, "model-a"]
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["http-error", "in-a-200"])
+@pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
+async def test_a_model_id_workers_ai_does_not_have_is_no_keys_denial(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: StartEdge,
+    streaming: bool,
+    wrapped: bool,
+) -> None:
+    """With no deployment left, the caller hears the group could not be served, saying the
+    deployment's model is wrong (for the operator to fix), not the 403 `model_denied` that
+    tells an operator to grant a key the model; the key is not set aside for it, so the model
+    serves again once the id is right (here: once Workers AI answers) and its cooldown ended."""
+    clock = ManualClock()
+    router = await start_router(cloudflare_config(fake, ["cf-token"]), clock=clock)
+    edge = await start_edge(router)
+    fake.state.set_scenario(scenario(*INVALID_MODEL_ID, wrapped), model=LLAMA)
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as sdk:
+        with pytest.raises(openai.APIStatusError) as raised:
+            answer: Any = await sdk.chat.completions.create(
+                model="cf-only", messages=HELLO, stream=streaming
+            )
+            async for _ in answer:
+                pass
+        fake.state.remove_scenario(model=LLAMA)
+        clock.advance(router.runtime.config.cooldowns.transient_s + 1)
+        served = await sdk.chat.completions.create(model="cf-only", messages=HELLO)
+
+    assert raised.value.status_code == 503
     body: Any = raised.value.body
-    assert body["code"] == "model_not_found" and body["type"] == "invalid_request_error"
-    assert body["message"] == (
+    assert body["code"] == "upstream_error"
+    assert (
         "Cloudflare Workers AI has no such model (3042: The model name is invalid): the "
         "deployment's `model` is not one of the provider's models."
-    )
-    fake.state.remove_scenario(model=LLAMA)
-    served = await sdk.chat.completions.create(model="cf-only", messages=HELLO)
+    ) in body["message"]
     assert served.choices[0].message.content == "Echo: hello"
 
 

@@ -1,7 +1,7 @@
 """Structured outputs at a Claude older than 4.5 (which refuses `output_config.format`, and
-Converse's `outputConfig`, with a 400): the schema is not sent there, at Anthropic, Bedrock and
-Vertex alike, and the caller gets its answer, as before structured outputs were mapped; a 4.5
-or later Claude (or one whose name gives no version) still gets it."""
+Converse's `outputConfig`, with a 400): the schema is not sent there as one, at Anthropic,
+Bedrock and Vertex alike, but as a forced tool (tests/e2e/test_claude_json_schema_tool.py); a
+4.5 or later Claude (or one whose name gives no version) still gets it as a structured output."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter, base_config
+from tests.e2e.test_claude_json_schema_tool import forced_tool
 from tests.e2e.test_reasoning_sdk import HELLO, IAM, VERTEX, received
 
 SCHEMA = {
@@ -55,7 +56,7 @@ def sent_format(body: dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
 @pytest.mark.parametrize("model", sorted(OLDER))
-async def test_an_older_claude_answers_without_the_schema(
+async def test_an_older_claude_gets_the_schema_as_a_forced_tool(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, streaming: bool
 ) -> None:
     answer: Any = await sdk.chat.completions.create(
@@ -67,8 +68,11 @@ async def test_an_older_claude_answers_without_the_schema(
         if streaming
         else answer.choices[0].message.content
     )
-    assert text == "Echo: hello"
-    assert sent_format(received(fake)) is None
+    assert text == "Echo: hello"  # the fake answers text: said as it is
+    sent = received(fake)
+    assert sent_format(sent) is None
+    (name, schema), _ = forced_tool(sent)
+    assert (name, schema) == ("json_output", SCHEMA)
 
 
 @pytest.mark.parametrize("model", sorted(NEWER))

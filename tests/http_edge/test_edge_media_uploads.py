@@ -125,7 +125,8 @@ FORM = {"model": "painter", "prompt": "a hat"}
             "invalid_argument",
             "image",
         ),
-        ("/v1/images/edits", FORM, [image("image[]")] * 19, "invalid_form", None),
+        ("/v1/images/edits", FORM, [image("image[]")] * 20, "invalid_form", None),
+        ("/v1/images/edits", FORM, [image("image[]")] * 19, "invalid_argument", "image[]"),
         ("/v1/images/edits", FORM, [image("image[]")] * 17, "invalid_argument", "image[]"),
         (
             "/v1/images/edits",
@@ -134,10 +135,24 @@ FORM = {"model": "painter", "prompt": "a hat"}
             "invalid_argument",
             "image",
         ),
-        ("/v1/images/variations", {"model": "m"}, [image(), image()], "invalid_form", None),
+        ("/v1/images/variations", {"model": "m"}, [image(), image()], "invalid_argument", "image"),
         ("/v1/images/variations", {"model": "m"}, [image("mask")], "invalid_form", "mask"),
         ("/v1/audio/translations", {"model": "m"}, [], "invalid_argument", "file"),
         ("/v1/images/edits", {"prompt": "x"}, [image()], "invalid_argument", "model"),
+        (
+            "/v1/audio/translations",
+            {"model": "m"},
+            [image("file"), image("attachment")],
+            "invalid_form",
+            "attachment",
+        ),
+        (
+            "/v1/audio/transcriptions",
+            {"model": "m"},
+            [image("audio"), image("file")],
+            "invalid_form",
+            "audio",
+        ),
     ],
     ids=[
         "edit without an image",
@@ -145,6 +160,7 @@ FORM = {"model": "painter", "prompt": "a hat"}
         "two markups",
         "edit with a file field it does not take",
         "image as text",
+        "too many images for the parser",
         "too many images",
         "seventeen images",
         "seventeen images under both fields",
@@ -152,6 +168,8 @@ FORM = {"model": "painter", "prompt": "a hat"}
         "variation with a mask",
         "translation without a file",
         "edit without a model",
+        "translation with a second file under a field it does not take",
+        "transcription with a file under a field it does not take first",
     ],
 )
 async def test_a_bad_upload_form_is_refused_at_the_edge(
@@ -167,6 +185,8 @@ async def test_a_bad_upload_form_is_refused_at_the_edge(
     assert response.status_code == 400, response.text
     assert (error_of(response)["code"], error_of(response)["param"]) == (code, param)
     assert error_of(response)["type"] == "invalid_request_error"
+    if param is not None:  # the field at fault named, never the parser's "Too many files"
+        assert param in error_of(response)["message"], error_of(response)
     assert stub.calls == []
 
 

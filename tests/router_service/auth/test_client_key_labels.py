@@ -10,6 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import grpc
+import httpx
 import pytest
 
 from clients import details_from_rpc_error
@@ -101,3 +102,36 @@ async def test_a_label_holding_a_configured_secret_of_any_shape_is_refused(
     )
     assert not listed.keys  # none issued
     assert (await issue(router, "app", "ops laptop (groq)")).info.label == "ops laptop (groq)"
+
+
+async def test_a_label_holding_a_configured_secret_already_in_the_log_is_shown_masked(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: Callable[..., Awaitable[Edge]]
+) -> None:
+    """A provider's key of no known shape, written as a label before IssueClientKey refused
+    configured secrets (or pasted as one before the key went into the config): every list
+    masks it when it reads it, as it masks a secret-shaped one — ListClientKeys,
+    RevokeClientKey, ListClients and the edge's admin page (`/admin/api/clients`)."""
+    groq = "gsk_hunter2Groq0123456789abcdefghij"
+    config = guarded_config(fake.base_url, ops(), client("app", OLD))
+    config["providers"]["alpha"]["keys"].append(groq)
+    router = await start_router(config)
+    edge = await start_edge(router, admin_token="edge-admin-token", admin_router_key=OPS)
+    await router.runtime.issued_keys.issue("app", f"ops laptop ({groq})", None)
+    key_id = (await router.runtime.issued_keys.issue("app", groq, None))[1].id
+
+    listed = await router.admin.ListClientKeys(
+        admin_pb.ListClientKeysRequest(), metadata=bearer(OPS)
+    )
+    clients = await router.admin.ListClients(admin_pb.ListClientsRequest(), metadata=bearer(OPS))
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        page = await http.get(
+            "/admin/api/clients", headers={"authorization": "Bearer edge-admin-token"}
+        )
+    revoked = await router.admin.RevokeClientKey(
+        admin_pb.RevokeClientKeyRequest(id=key_id), metadata=bearer(OPS)
+    )
+    assert page.status_code == 200
+    assert sorted(k.label for k in listed.keys) == ["[redacted]", "[redacted]"]
+    assert revoked.key.label == "[redacted]"
+    for shown in (str(listed), str(clients), page.text, str(revoked)):
+        assert "hunter2" not in shown

@@ -143,7 +143,7 @@ def test_cloudflare_paths(cloudflare: CloudflareAdapter) -> None:
         ),
         (
             {"success": False, "errors": [{"code": 3042, "message": "Invalid model name"}]},
-            Outcome.UNSUPPORTED_INPUT,
+            Outcome.UPSTREAM_ERROR,
         ),
         (
             {"success": False, "errors": [{"code": 3007, "message": "Request timeout"}]},

@@ -163,7 +163,9 @@ async def test_deployments_not_marked_realtime_are_passed_over(rt_router: Router
 
 
 async def open_session(client: RouterClient, model: str = "voice") -> tuple[RouterRealtime, Any]:
-    session = client.realtime(timeout=10, metadata=bearer(KEY))
+    """A session with no deadline, as the edge opens them: the tests that open it move the
+    router's clock by hours, past any deadline (which ends a session: test_realtime_deadline)."""
+    session = client.realtime(timeout=None, metadata=bearer(KEY))
     await session.send(pb.RealtimeRequest(open=pb.RealtimeOpen(model=model)))
     return session, (await anext(session)).route
 

@@ -1,0 +1,125 @@
+"""A `json_schema` response_format at a Claude older than 4.5, which has no structured outputs
+(it refuses `output_config.format`): emulated with one forced tool, as LiteLLM does
+(https://docs.litellm.ai/docs/completion/json_mode; Anthropic's "JSON mode" by tools:
+https://docs.anthropic.com/en/docs/build-with-claude/tool-use/overview#json-mode), the tool's
+input handed back as the message's content, unary and streamed, on Anthropic's API, Vertex and
+Bedrock alike. Where the emulation could not be faithful (the caller's own tools, thinking,
+a schema that is no object) the caller hears a 400, never an unconstrained answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import openai
+import pytest
+
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.test_reasoning_sdk import HELLO, claude_three_ways, received
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"city": {"type": "string"}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+FORMAT: Any = {"type": "json_schema", "json_schema": {"name": "place", "schema": SCHEMA}}
+ANSWER = {"city": "Paris"}
+MODELS = ["claude-3-5", "vx-claude-3-5", "br-claude-3-5"]
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    return await start_router(
+        claude_three_ways(
+            fake,
+            {
+                "claude-3-5": ("claude", "claude-3-5-haiku-20241022"),
+                "vx-claude-3-5": ("vx", "claude-3-5-haiku@20241022"),
+                "br-claude-3-5": ("br", "anthropic.claude-3-5-haiku-20241022-v1:0"),
+                "claude-3-7": ("claude", "claude-3-7-sonnet-20250219"),
+            },
+        )
+    )
+
+
+def forced_tool(sent: dict[str, Any]) -> tuple[Any, Any]:
+    """The tool the upstream was given and how it was made to call it, in its own dialect."""
+    if "toolConfig" in sent:  # Converse
+        spec = sent["toolConfig"]["tools"][0]["toolSpec"]
+        return (spec["name"], spec["inputSchema"]["json"]), sent["toolConfig"]["toolChoice"]
+    (tool,) = sent["tools"]
+    return (tool["name"], tool["input_schema"]), sent["tool_choice"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_a_json_schema_is_a_forced_tool_whose_input_is_the_answer(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments=ANSWER))
+
+    answer = await sdk.chat.completions.create(model=model, messages=HELLO, response_format=FORMAT)
+
+    sent = received(fake)
+    (name, schema), choice = forced_tool(sent)
+    assert name == "json_output" and schema == SCHEMA
+    assert choice in ({"type": "tool", "name": "json_output"}, {"tool": {"name": "json_output"}})
+    assert "output_config" not in sent and "outputConfig" not in sent
+    message = answer.choices[0].message
+    assert message.tool_calls is None
+    assert message.content is not None and json.loads(message.content) == ANSWER
+    assert answer.choices[0].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_a_streamed_json_schema_answer_is_content_deltas(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments=ANSWER))
+
+    stream = await sdk.chat.completions.create(
+        model=model, messages=HELLO, response_format=FORMAT, stream=True
+    )
+    choices = [c.choices[0] async for c in stream if c.choices]
+
+    assert all(c.delta.tool_calls is None for c in choices)
+    text = "".join(c.delta.content or "" for c in choices)
+    assert json.loads(text) == ANSWER
+    assert [c.finish_reason for c in choices if c.finish_reason] == ["stop"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}, "tools"),
+        (
+            {"extra_body": {"thinking": {"type": "enabled", "budget_tokens": 2000}}},
+            "thinking",
+        ),
+    ],
+    ids=["own-tools", "thinking"],
+)
+async def test_what_a_forced_tool_cannot_say_is_a_400(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, extra: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as raised:
+        await sdk.chat.completions.create(
+            model="claude-3-7", messages=HELLO, response_format=FORMAT, **extra
+        )
+
+    assert words in raised.value.message and "json_schema" in raised.value.message
+    assert fake.state.calls() == []
+
+
+async def test_a_schema_that_is_no_object_is_a_400(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    listed: Any = {"type": "json_schema", "json_schema": {"name": "l", "schema": {"type": "array"}}}
+    with pytest.raises(openai.BadRequestError) as raised:
+        await sdk.chat.completions.create(
+            model="claude-3-5", messages=HELLO, response_format=listed
+        )
+
+    assert "object" in raised.value.message
+    assert fake.state.calls() == []
