@@ -17,14 +17,21 @@ from ._errors import error_body, error_response
 __all__ = ["AdminQueryCredentials"]
 
 _MESSAGE = (
-    "The admin token is never taken from a URL's query (`{name}=`): the browser's history and "
+    "The admin token is never taken from a URL's query ({name}): the browser's history and "
     "proxies' access logs keep it. Open `/admin#token=<token>` (a fragment is never sent) or "
     "type the token into the page's form; the admin API takes `authorization: Bearer <token>`. "
     "A token that was in a URL may be exposed: consider rotating edge.admin_token."
 )
 # What a refusal's answer says of itself: kept by nothing, sent on by no link (its `Referer`).
 _HEADERS = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
-_SHOWN_NAME_CHARS = 40
+# The names said back as they are; any other is the caller's own words, which may be the token
+# itself pasted as the query (`/admin?<token>`, a name whose words say credential): not repeated.
+_NAMED = frozenset(
+    {
+        *("token", "access_token", "admin_token", "id_token", "auth", "key", "api_key"),
+        *("apikey", "api-key", "password", "secret", "sig", "signature"),
+    }
+)
 
 
 class AdminQueryCredentials:
@@ -41,7 +48,8 @@ class AdminQueryCredentials:
         if name is None:
             await self.app(scope, receive, send)
             return
-        message = _MESSAGE.format(name=name[:_SHOWN_NAME_CHARS])
+        shown = f"`{name.lower()}=`" if name.lower() in _NAMED else "a credential's parameter"
+        message = _MESSAGE.format(name=shown)
         body = error_body(message, "invalid_request_error", code="credential_in_url")
         await error_response(400, body, headers=dict(_HEADERS))(scope, receive, send)
 

@@ -11,9 +11,15 @@ from typing import Any
 __all__ = ["masking", "scrubbed", "secret_shaped", "shown_label"]
 
 _MASK = "[redacted]"
+_STARRED_MASK = rf"\1{_MASK}"
 # A key shown with its middle starred out: a key-like token around a run of asterisks (not the
-# sentence's full stop after it).
-_MASKED_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\*{3,}(?:[A-Za-z0-9_.*-]*[A-Za-z0-9_*-])?")
+# sentence's full stop after it). Tried at a word's start only (its leading `_.-` kept, `\1`):
+# tried from each of its characters, a long word before stars cost its length squared (an
+# upstream's error body is scrubbed on the event loop, and the upstream chose its size).
+_MASKED_KEY = re.compile(
+    r"(?<![A-Za-z0-9_.-])([_.-]*+)[A-Za-z0-9][A-Za-z0-9_.-]*+\*{3,}"
+    r"(?:[A-Za-z0-9_.*-]*[A-Za-z0-9_*-])?"
+)
 
 
 def scrubbed(value: Any, clean: Callable[[str], str]) -> Any:
@@ -36,7 +42,7 @@ def masking(secrets: Iterable[str], *, logged: bool = False) -> Callable[[str], 
     def clean(text: str) -> str:
         for secret in known:
             text = text.replace(secret, _MASK)
-        text = _MASKED_KEY.sub(_MASK, text) if "***" in text else text
+        text = _MASKED_KEY.sub(_STARRED_MASK, text) if "***" in text else text
         return text if redact is None else redact(text)
 
     return clean

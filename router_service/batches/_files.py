@@ -199,7 +199,7 @@ class StoredFiles:
             first = await self._kept(client, file, content, ttl_s, shared_since, once=once)
         except BaseException:
             if added:
-                await self._unindexed(client, file.id)
+                await self._unindexed(client, file.id, once=once)
             raise
         if first is not None:
             return first
@@ -237,14 +237,14 @@ class StoredFiles:
             kept = PutResult.TOO_LARGE  # its object's room made by dropping its content
         if kept is not PutResult.KEPT:  # the memory store's room
             if shared_since is not None:  # an upload: its content may be on the shared store
-                await self._forget(client, file.id)  # (Redis lost as its object was put)
+                await self._forget(client, file.id, once=once)  # (Redis lost as its object put)
             else:  # a batch's output, kept again by its id elsewhere: no late delete
                 await self._store.delete_document(names.content)
             raise FileTooLargeError(
                 "The router has no room to keep this file now.", param="file", code="no_room"
             )
         if shared_since is not None and answered_locally(self._store, shared_since):
-            await self._forget(client, file.id)
+            await self._forget(client, file.id, once=once)
             raise StoreUnavailableError(_NOT_KEPT)
         return None
 
@@ -288,15 +288,16 @@ class StoredFiles:
         owner = _owner(client)
         if again and file_id in await self._index.ids(owner):
             return False
-        if not await self._index.add(owner, file_id):
+        if not await self._index.add(owner, file_id, late=not again):
             self._over_quota(f"made its {self._config.max_files} files (files.max_files)")
         return True
 
-    async def _unindexed(self, client: str, file_id: str) -> None:
+    async def _unindexed(self, client: str, file_id: str, *, once: bool) -> None:
         """Take a refused file's id out of `client`'s index: during an outage once the shared
-        store answers again (`ClientIndex.remove`; the refusal is what the caller hears)."""
+        store answers again (`ClientIndex.remove`; the refusal is what the caller hears); of a
+        known id (`once`), only where it answers now, as `_forget`."""
         with contextlib.suppress(StoreUnavailableError):
-            await self._index.remove(_owner(client), file_id)
+            await self._index.remove(_owner(client), file_id, late=not once)
 
     async def get(self, client: str, file_id: str, param: str = "id") -> bpb.StoredFile:
         """`client`'s file `file_id` (`param`: the request's field naming it); one not found
@@ -352,11 +353,18 @@ class StoredFiles:
         if not await self._store.delete_document(names.object):
             raise NotFound(file_id, param="id")  # deleted by another meanwhile
 
-    async def _forget(self, client: str, file_id: str) -> None:
+    async def _forget(self, client: str, file_id: str, *, once: bool) -> None:
         """Delete what was kept of `client`'s file `file_id`: on this replica's local state,
         and on the shared store now or once it answers (`everywhere`: its names are written by
-        nobody again, so a late delete undoes nothing)."""
-        for name in _names(client, file_id)[:2]:  # its content and object
+        nobody again, so a late delete undoes nothing). A known id's (`once`: a completion, its
+        retry elsewhere writing the same names; a late delete took that one's file) only where
+        the store answers now: the rest is its next writer's, or its upload's cancel's."""
+        names = _names(client, file_id)[:2]  # its content and object
+        if once:
+            with contextlib.suppress(StoreUnavailableError):  # the caller hears its refusal
+                await self._store.delete_documents(names)
+            return
+        for name in names:
             await self._store.everywhere("delete_document", document_delete(name))
 
     async def _objects(self, client: str, ids: list[str]) -> list[bpb.StoredFile | None]:

@@ -51,18 +51,18 @@ class ClientIndex:
         self._period_s = period_s
         self._max_ids = max_ids
 
-    async def add(self, owner: str, thing_id: str) -> bool:
+    async def add(self, owner: str, thing_id: str, *, late: bool = True) -> bool:
         """Append `thing_id` to `owner`'s index of this period; False when it is full. Its
         call cancelled meanwhile, it takes the id out again: the append may have been made all
-        the same (a Redis script runs once sent), and its thing never is."""
+        the same (a Redis script runs once sent), and its thing never is. `late`: `remove`'s."""
         try:
-            return await self._added(owner, thing_id)
+            return await self._added(owner, thing_id, late)
         except asyncio.CancelledError:
             with contextlib.suppress(StoreUnavailableError):  # a lone store lost: still counted
-                await uncut(self.remove(owner, thing_id))
+                await uncut(self.remove(owner, thing_id, late=late))
             raise
 
-    async def _added(self, owner: str, thing_id: str) -> bool:
+    async def _added(self, owner: str, thing_id: str, late: bool) -> bool:
         bucket = math.floor(self._clock.now() / self._period_s)
         name = self._name(owner, bucket)
         data = bpb.ClientIndex(ids=[thing_id]).SerializeToString()
@@ -81,7 +81,8 @@ class ClientIndex:
                 # Made on this replica's local state (the shared store lost since it said it
                 # had none): every later id of the owner's made here would be appended there,
                 # read by no other replica, also once the shared store is back. None made.
-                await self.remove(owner, thing_id)
+                with contextlib.suppress(StoreUnavailableError):  # (not `late`: left there)
+                    await self.remove(owner, thing_id, late=late)
                 raise StoreUnavailableError(_NOT_SHARED)
             if kept is PutResult.KEPT:
                 return True
@@ -89,11 +90,16 @@ class ClientIndex:
                 return False
         return False
 
-    async def remove(self, owner: str, thing_id: str) -> None:
+    async def remove(self, owner: str, thing_id: str, *, late: bool = True) -> None:
         """Take `thing_id` out of `owner`'s index (this period's, or the last one's should the
         period have ended since `add`): the thing was refused, and takes no place. Where the
         store keeps it: a shared store lost meanwhile is told once it answers again
-        (`StateStore.everywhere`), not left counting it until the period ends."""
+        (`StateStore.everywhere`), not left counting it until the period ends. Not `late` (a
+        known id, which another replica's writer takes up: a removal replayed after it found
+        the id listed unlists its thing): now where the store answers (StoreUnavailableError)."""
+        if not late:
+            await self._remove(self._store, owner, thing_id)
+            return
         await self._store.everywhere(
             "index removal", lambda store: self._remove(store, owner, thing_id)
         )

@@ -247,7 +247,7 @@ def said(body: dict[str, Any]) -> str:
     """What a scenario rule's `text` picks a request by (one line of a batch of one model), ""
     when it has none: a chat request's last user message (Gemini's `contents` too), a
     Responses request's `input` (its last user message), an embedding's, a moderation's or a
-    speech's `input` (of a list, the last)."""
+    speech's `input` (of a list, the last; Cohere's embedding's `texts`, Gemini's `content`)."""
     messages = body.get("messages")
     if isinstance(messages, list):
         return _responses.last_user_text(messages)
@@ -255,7 +255,10 @@ def said(body: dict[str, Any]) -> str:
     if isinstance(contents, list):  # Gemini: `parts` for `content`, a user's role or none
         turns = [c for c in contents if isinstance(c, dict) and c.get("role", "user") == "user"]
         return _responses.message_text(turns[-1].get("parts")) if turns else ""
-    given = body.get("input")
+    content = body.get("content")
+    if isinstance(content, dict):  # Gemini's embedding
+        return _responses.message_text(content.get("parts"))
+    given = body.get("input", body.get("texts"))  # Cohere's embedding: `texts`
     if isinstance(given, list) and given:
         if isinstance(given[-1], dict):  # Responses input items
             return _responses.last_user_text(given)

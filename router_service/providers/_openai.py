@@ -346,8 +346,9 @@ def _raise_if_failed(data: JsonObject) -> None:
     """The deployment's failure (UPSTREAM_ERROR: the group's next answers, or a stream that
     already sent text ends with an error event), not a cut answer handed on as a whole one.
     Read on the upstream's JSON (a dict lookup per choice: a chunk's protobuf fields cost
-    several times as much)."""
-    for choice in data.get("choices") or ():
+    several times as much). `choices` that are no list are the codec's to call malformed."""
+    choices = data.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
         said = choice.get("finish_reason") if isinstance(choice, dict) else None
         if isinstance(said, str) and said in _FAILED_FINISH:
             raise UpstreamFailure(Outcome.UPSTREAM_ERROR, f"the upstream's finish_reason: {said}")

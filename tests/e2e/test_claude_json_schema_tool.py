@@ -15,8 +15,8 @@ import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.e2e.test_reasoning_sdk import HELLO, IAM, VERTEX, received
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.test_reasoning_sdk import HELLO, claude_three_ways, received
 
 SCHEMA = {
     "type": "object",
@@ -31,23 +31,17 @@ MODELS = ["claude-3-5", "vx-claude-3-5", "br-claude-3-5"]
 
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
-    config = base_config(fake.base_url)
-    config["providers"] |= {
-        "claude": {"kind": "anthropic", "base_url": fake.base_url, "keys": ["sk-ant"]},
-        "vx": {**VERTEX, "base_url": fake.url, "publisher": "anthropic"},
-        "br": {"kind": "bedrock", "base_url": fake.url, "region": "us-east-1", "keys": [IAM]},
-    }
-
-    def one(provider: str, model: str) -> dict[str, Any]:
-        return {"deployments": [{"provider": provider, "model": model}]}
-
-    config["models"] |= {
-        "claude-3-5": one("claude", "claude-3-5-haiku-20241022"),
-        "vx-claude-3-5": one("vx", "claude-3-5-haiku@20241022"),
-        "br-claude-3-5": one("br", "anthropic.claude-3-5-haiku-20241022-v1:0"),
-        "claude-3-7": one("claude", "claude-3-7-sonnet-20250219"),
-    }
-    return await start_router(config)
+    return await start_router(
+        claude_three_ways(
+            fake,
+            {
+                "claude-3-5": ("claude", "claude-3-5-haiku-20241022"),
+                "vx-claude-3-5": ("vx", "claude-3-5-haiku@20241022"),
+                "br-claude-3-5": ("br", "anthropic.claude-3-5-haiku-20241022-v1:0"),
+                "claude-3-7": ("claude", "claude-3-7-sonnet-20250219"),
+            },
+        )
+    )
 
 
 def forced_tool(sent: dict[str, Any]) -> tuple[Any, Any]:

@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.e2e.test_reasoning_sdk import HELLO, IAM, VERTEX, received
+from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.test_reasoning_sdk import HELLO, claude_three_ways, received
 
 THOUGHT = "Two and two make four."
 SUMMARIZED = {"type": "adaptive", "display": "summarized"}
@@ -22,23 +22,17 @@ SUMMARIZED = {"type": "adaptive", "display": "summarized"}
 
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
-    config = base_config(fake.base_url)
-    config["providers"] |= {
-        "claude": {"kind": "anthropic", "base_url": fake.base_url, "keys": ["sk-ant"]},
-        "vx": {**VERTEX, "base_url": fake.url, "publisher": "anthropic"},
-        "br": {"kind": "bedrock", "base_url": fake.url, "region": "us-east-1", "keys": [IAM]},
-    }
-
-    def one(provider: str, model: str) -> dict[str, Any]:
-        return {"deployments": [{"provider": provider, "model": model}]}
-
-    config["models"] |= {
-        "opus-4-7": one("claude", "claude-opus-4-7"),
-        "vx-opus-4-7": one("vx", "claude-opus-4-7"),
-        "br-opus-4-7": one("br", "us.anthropic.claude-opus-4-7-v1:0"),
-        "sonnet-4-6": one("claude", "claude-sonnet-4-6"),
-    }
-    return await start_router(config)
+    return await start_router(
+        claude_three_ways(
+            fake,
+            {
+                "opus-4-7": ("claude", "claude-opus-4-7"),
+                "vx-opus-4-7": ("vx", "claude-opus-4-7"),
+                "br-opus-4-7": ("br", "us.anthropic.claude-opus-4-7-v1:0"),
+                "sonnet-4-6": ("claude", "claude-sonnet-4-6"),
+            },
+        )
+    )
 
 
 @pytest.mark.parametrize("model", ["opus-4-7", "vx-opus-4-7"])

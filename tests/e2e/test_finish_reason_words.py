@@ -6,11 +6,18 @@ OpenAI equivalent goes on as the upstream said it."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import openai
+import orjson
 import pytest
+from aiohttp import web
 
 from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import StartRouter, base_config
+from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_reasoning_sdk import HELLO
+from tests.helpers import serve_app
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
@@ -68,3 +75,39 @@ async def test_a_stream_whose_generation_failed_ends_with_an_error(
             pass
 
     assert "UPSTREAM_ERROR" in raised.value.message or "error" in raised.value.message
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
+async def test_choices_that_are_no_list_are_a_malformed_answer(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge, streaming: bool
+) -> None:
+    """The finish-reason check reads the upstream's JSON before it is parsed: `choices` that
+    are no list (a number here) are the upstream's malformed answer, as the codec says it (the
+    group's next deployment answers), not a TypeError out of the check."""
+
+    async def broken(request: web.Request) -> web.StreamResponse:
+        body = {"id": "x", "object": "chat.completion", "created": 1, "choices": 5}
+        if not (await request.json()).get("stream"):
+            return web.json_response(body)
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"data: " + orjson.dumps(body) + b"\n\ndata: [DONE]\n\n")
+        return response
+
+    app = web.Application()
+    app.router.add_post("/chat/completions", broken)
+    async with serve_app(app) as url:
+        config = base_config(fake.base_url)
+        config["providers"]["alpha"]["base_url"] = url
+        edge = await start_edge(await start_router(config))
+        async with openai.AsyncOpenAI(
+            base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+        ) as sdk:
+            raw = await sdk.chat.completions.with_raw_response.create(
+                model="chain", messages=HELLO, stream=streaming
+            )
+            answer: Any = raw.parse()
+            if streaming:
+                _ = [c async for c in answer]
+
+    assert raw.headers["x-switchboard-deployment"] == "beta/model-b"

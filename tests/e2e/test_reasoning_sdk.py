@@ -59,6 +59,20 @@ def config(fake: FakeUpstream) -> dict[str, Any]:
     return out
 
 
+def claude_three_ways(fake: FakeUpstream, models: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """A config with Claude at Anthropic (`claude`), Vertex (`vx`) and Bedrock (`br`), and one
+    single-deployment model per entry of `models` (name: (provider, upstream model))."""
+    out = base_config(fake.base_url)
+    out["providers"] |= {
+        "claude": {"kind": "anthropic", "base_url": fake.base_url, "keys": ["sk-ant"]},
+        "vx": {**VERTEX, "base_url": fake.url, "publisher": "anthropic"},
+        "br": {"kind": "bedrock", "base_url": fake.url, "region": "us-east-1", "keys": [IAM]},
+    }
+    for name, (provider, model) in models.items():
+        out["models"][name] = {"deployments": [{"provider": provider, "model": model}]}
+    return out
+
+
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     return await start_router(config(fake))

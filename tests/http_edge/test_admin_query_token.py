@@ -26,6 +26,9 @@ Opened = tuple[RouterHandle, Edge]
         (f"/admin/api/status?token={TOKEN}", None),
         (f"/admin/keys?provider=alpha&api_key={TOKEN}", None),
         (f"/admin/api/clients?token={TOKEN}", ADMIN),  # even beside the right header
+        # The token pasted as the query's name (its words say credential): not named back.
+        (f"/admin?{TOKEN}", None),
+        (f"/admin/api/status?x=1&{TOKEN}=", None),
     ],
 )
 async def test_a_token_in_the_query_is_refused_with_how_to_authenticate(

@@ -52,3 +52,33 @@ async def test_a_rule_text_picks_a_gemini_request(
             "/v1beta/models/gemini-x:generateContent", json=body, headers={"x-goog-api-key": "k"}
         )
     assert (answer.status_code == 400) is refused
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "headers"),
+    [
+        (
+            "/v2/embed",
+            {"model": "embed-x", "texts": ["ok", "bad line"], "input_type": "search_document"},
+            {"authorization": "Bearer k"},
+        ),
+        (
+            "/v1beta/models/embed-x:embedContent",
+            {"content": {"parts": [{"text": "bad line"}]}},
+            {"x-goog-api-key": "k"},
+        ),
+    ],
+)
+async def test_a_rule_text_picks_cohere_s_and_gemini_s_embeddings(
+    fake: FakeUpstream, path: str, body: dict[str, Any], headers: dict[str, str]
+) -> None:
+    """Their embedding's text is not an `input`: Cohere's `texts` (the last), Gemini's
+    `content`, as the README's "an embedding's" says."""
+    fake.state.set_scenario(Scenario(status=400), text="bad line")
+    async with httpx.AsyncClient(base_url=fake.url) as http:
+        assert (await http.post(path, json=body, headers=headers)).status_code == 400
+        said = {"texts": ["bad line", "fine"]} if "texts" in body else {"content": "fine"}
+        fine = {**body, **said}
+        if "content" in said:
+            fine["content"] = {"parts": [{"text": "fine"}]}
+        assert (await http.post(path, json=fine, headers=headers)).status_code == 200
