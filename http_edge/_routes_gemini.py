@@ -37,7 +37,8 @@ from clients import (
 )
 from clients.codec import gemini  # its names imported as first read (clients/_lazy.py)
 from clients.switchboard.v1.chat_pb2 import ChatParams
-from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse
+from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, StreamError
+from clients.switchboard.v1.routing_pb2 import Outcome
 
 from . import _openapi_gemini as api
 from . import _routes_misc
@@ -123,7 +124,8 @@ async def stream_generate_content(request: Request) -> Response:
     )
     with in_callers_terms(lambda param: gemini.gemini_field(param, body)):
         try:
-            return await calls.stream(params, _relay(model, writer, thoughts), media_type)
+            relay = _relay(model, writer, thoughts, estimate_prompt_tokens(params))
+            return await calls.stream(params, relay, media_type)
         except RouterError as exc:
             blocked = _blocked(exc, model, params)
     return Response(writer.items([blocked]) + writer.end(), media_type=media_type)
@@ -264,7 +266,7 @@ class _Array:
         return b"]" if self._opened else b"[]"
 
 
-def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
+def _relay(model: str, writer: _Events | _Array, thoughts: bool, prompt_tokens: int) -> Relay:
     async def relay(
         events: AsyncIterator[ChatStreamResponse], first: ChatStreamResponse
     ) -> AsyncIterator[bytes]:
@@ -285,9 +287,8 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
                     if keepalive := writer.keepalive():
                         yield keepalive
                 elif kind == "error":
-                    error = message.error
-                    failure.failed_with(error)
-                    last = gemini.gemini_error(failure.status_of(error), error.message)
+                    failure.failed_with(message.error)
+                    last = _ended_by(message.error, stream.said, model, prompt_tokens)
                     break
                 elif kind == "summary":
                     last = stream.finish(summary_usage(message.summary.usage))
@@ -308,6 +309,15 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool) -> Relay:
         yield writer.items([*stream.pending(), last]) + writer.end()
 
     return relay
+
+
+def _ended_by(error: StreamError, said: bool, model: str, prompt_tokens: int) -> JsonObject:
+    """The last response of a stream the router ended with `error`: a content filter's refusal
+    before the stream said anything (hidden thoughts committed it, nothing shown) is the one
+    response a refused prompt is, as before the commit (`_blocked`); else Google's error."""
+    if error.outcome == Outcome.OUTCOME_CONTENT_FILTERED and not said:
+        return gemini.blocked_to_gemini(None, error.message, model, prompt_tokens)
+    return gemini.gemini_error(failure.status_of(error), error.message)
 
 
 _METHODS: dict[str, tuple[Endpoint, dict[str, Any]]] = {

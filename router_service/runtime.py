@@ -82,6 +82,7 @@ class Runtime:
             clock=clock,
             stats=self.stats,
             sessions=self.sessions,
+            max_cooldown_wait_s=config.routing.max_cooldown_wait_s,
         )
         # One renewer of open streams' holds per lineage, like the afterwork: a reload's
         # successor renews the streams still open on this config, and its owner stops it.
@@ -265,7 +266,7 @@ class Runtime:
         executor) until they end, so `aclose` this one once the successor serves: that stops
         only its background work. State lives in the store, so what the old pools learned (a
         disabled key, a cooldown, a lease in flight) the new ones see."""
-        same_routing = config.routing == self.config.routing
+        same_routing = config.routing.statistics() == self.config.routing.statistics()
         new = Runtime(
             config,
             clock=self.clock,

@@ -73,7 +73,7 @@ class ResponseCache:
         self._models = frozenset(config.models) or models
         self._known = models
         self._routes = routes or {}
-        self.flights = Flights()
+        self.flights = Flights(clock)
         self.stream_flights = StreamFlights()  # identical streaming misses (`_stream_flights.py`)
         # Misses on every replica of the store wait for one (`_cluster.py`): opt-in.
         self.cluster = (
@@ -295,7 +295,7 @@ class CacheLookup:
         replica's miss is getting (HIT: `_cluster.py`), else `fresh()`'s, kept (MISS, BYPASS)."""
         kept = await self.find()
         if kept is None and self.status == MISS:
-            kept = await self._cache.flights.follow(self.flight_name)
+            kept = await self._cache.flights.follow(self.flight_name, self._ctx.remaining())
             if kept is not None:
                 self.status = HIT
         if kept is None:

@@ -130,6 +130,19 @@ class RoutingConfig(_Strict):
         "the replica reads statistics, and at shutdown: one write per deployment instead of one "
         "per request. 0: write every result at once.",
     )
+    max_cooldown_wait_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="When every deployment of a model is cooling, the longest a call waits "
+        "for the soonest cooldown to end (one with no deadline, or a deadline longer than the "
+        "cooldown); past it the call is refused at once with 429 `no_capacity` and a "
+        "`Retry-After` saying when that cooldown ends. 0: never wait.",
+    )
+
+    def statistics(self) -> RoutingConfig:
+        """The settings routing statistics are kept by (a reload changing only the others
+        carries them over)."""
+        return self.model_copy(update={"max_cooldown_wait_s": 0.0})
 
 
 class StreamsConfig(_Strict):

@@ -29,7 +29,8 @@ def held_back_could(
 
 
 def not_now(ctx: RequestContext, plan: Plan, able: list[Deployment]) -> str:
-    reasons = ", ".join(f"{d.name} ({plan.excluded.get(d.name, 'cooldown')})" for d in able)
+    now = ctx.clock.now()
+    reasons = ", ".join(f"{d.name} ({plan.why(d.name, now)})" for d in able)
     model = ctx.requested_model
     return f"No deployment of `{model}` that takes this request may serve it now: {reasons}"
 

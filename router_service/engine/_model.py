@@ -64,6 +64,18 @@ class Plan:
     pool: str | None = None
     sticky_hit: bool = False
     forced: bool = False  # every candidate was cooling: the soonest is tried anyway
+    # Excluded deployment -> unix time its global cooldown ends (those cooling for everyone).
+    cooling_until: dict[str, float] = field(default_factory=dict)
+
+    def why(self, name: str, now: float) -> str:
+        """Why an excluded deployment is: the plan's reason, and for one excluded by the
+        session's rules that cools for everyone too, that, until when (`cooldown` says so
+        itself: its end is the refusal's retry hint)."""
+        reason = self.excluded.get(name, "cooldown")
+        until = self.cooling_until.get(name)
+        if until is None or reason == "cooldown":
+            return reason
+        return f"{reason}; cooling for another {max(0.0, until - now):.0f} s"
 
     @property
     def sticky(self) -> str | None:

@@ -3,13 +3,15 @@
 Resolve the name (deployment | group | pool), order by the strategy, drop what this session has
 banned or skipped and what is on a global cooldown, put the session's sticky deployment first
 while it is still allowed. If cooldowns alone left nothing, wait for the soonest to end when the
-caller's deadline allows (no deadline does, but at a Realtime session's opening), else try it
+caller's deadline allows (no deadline does, but at a Realtime session's opening) and it ends
+within `routing.max_cooldown_wait_s` (else the call is refused, with when it ends), else try it
 anyway rather than refuse; if the session's skips left nothing, try a skipped one; only its
 provider bans refuse.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +58,7 @@ class Planner:
         stats: RoutingStats,
         sessions: SessionState,
         rng: random.Random | None = None,
+        max_cooldown_wait_s: float = math.inf,
     ) -> None:
         self.deployments = dict(deployments)
         self.groups = dict(groups)
@@ -64,6 +67,7 @@ class Planner:
         self._stats = stats
         self._sessions = sessions
         self._rng = rng if rng is not None else random.Random()
+        self._max_cooldown_wait_s = max_cooldown_wait_s  # `routing.max_cooldown_wait_s`
 
     @property
     def measured(self) -> list[Deployment]:
@@ -126,6 +130,8 @@ class Planner:
                 continue
             plan.held_back.append(deployment)
             plan.usable_at[name] = max(ban or 0.0, skip or 0.0, cool or 0.0)
+            if cool is not None:
+                plan.cooling_until[name] = cool
         self._stick(plan, sticky)
         if not plan.candidates:
             await self._soonest(ctx, plan, ordered, cooled, session)
@@ -175,13 +181,18 @@ class Planner:
         when the caller's deadline allows (none does, but at a Realtime `session`'s opening:
         the edge gives every session none, and its caller's WebSocket waits unanswered; else
         at once, rather than refuse), among the cooling ones and the session's skipped ones
-        (`_soonest_of`); a provider ban is a hard rule: the caller gets a typed error."""
+        (`_soonest_of`); a provider ban is a hard rule: the caller gets a typed error. A wait
+        past `routing.max_cooldown_wait_s` (a 503's Retry-After cools for up to 300 s, and the
+        client library's calls have no deadline by default) is no one's: none is chosen, and
+        the caller is refused at once with when the soonest ends (`nothing_planned`)."""
         chosen = _soonest_of(plan, ordered, cooled)
         if chosen is None:
             return
         wait = cooled.get(chosen.name, 0.0) - self._clock.now()
         remaining = ctx.remaining()
         if wait > 0 and (wait < remaining if remaining is not None else not session):
+            if wait > self._max_cooldown_wait_s:
+                return  # past `routing.max_cooldown_wait_s`: refused (`nothing_planned`)
             if remaining is None and ctx.stream_slot is not None:
                 # Taken for `server.lease_ttl_s` (no deadline): it would lapse in a longer
                 # wait, and its client open one stream more. As long again after the wait.
@@ -217,13 +228,15 @@ def _run_by_none(tools: tuple[ServerTool, ...], members: Sequence[Deployment]) -
 
 
 def nothing_planned(ctx: RequestContext, plan: Plan) -> NoCapacityError:
-    """The refusal when the session's own rules (bans, skips) left no candidate: it names
-    them, and says when the first excluded deployment is usable for the session again."""
-    reasons = ", ".join(f"{name} ({why})" for name, why in plan.excluded.items())
+    """The refusal when the session's own rules (bans, skips) left no candidate, or cooldowns
+    ending past `routing.max_cooldown_wait_s`: it names them, and says when the first excluded
+    deployment is usable for the session again."""
+    now = ctx.clock.now()
+    reasons = ", ".join(f"{name} ({plan.why(name, now)})" for name in plan.excluded)
     usable = min(plan.usable_at.values(), default=None)
     return NoCapacityError(
         f"No deployment of `{ctx.requested_model}` may serve this request: {reasons}.",
-        retry_after_s=None if usable is None else max(0.0, usable - ctx.clock.now()),
+        retry_after_s=None if usable is None else max(0.0, usable - now),
     )
 
 

@@ -33,7 +33,10 @@ _END = r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
 # line ending in `=` padding), or into a last line right before the END line: a key pasted with
 # spaces for its line breaks. So prose after a mention of the BEGIN line is no body, and an END
 # line far after it ends no block. Bounded (a 16 KiB RSA key is ~12 KiB of base64).
-_HEADERS = r"(?:[\r\n\\]{1,4}[A-Za-z][A-Za-z0-9\-]{0,31}:(?:[^\r\n\\\-]|-(?!----)){0,128}){0,4}"
+# (A value's backslash begins no line break: `C:\keys`. Any name's value to 128 characters, a
+# named armor header's, `_ARMOR_HEADER`, to 512: prose after a BEGIN line's mention is no body.)
+_VALUE = r"(?:[^\r\n\\\-]|\\(?![nr])|-(?!----))"
+_HEADERS = rf"(?:[\r\n\\]{{1,4}}[A-Za-z][A-Za-z0-9\-]{{0,31}}:{_VALUE}{{0,128}}){{0,4}}"
 _BODY = (
     r"(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,32}(?:(?=[\r\n\\])"
     r"|(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)"
@@ -49,10 +52,11 @@ _PROSE = (
     r"|(?<=[A-Za-z])[,.!?;] [A-Za-z]"
 )
 # An armor header line (PEM's, OpenPGP's: `Comment:` may hold words) is taken whole, not read as
-# prose, however the paste frames it.
+# prose, however the paste frames it; after an escape's letter too (`\n\tComment:` as sent: a
+# stream reads the text as sent first, `Rule.opened`).
 _ARMOR_HEADER = (
-    r"(?<![A-Za-z0-9\-])(?:Version|Comment|Hash|Charset|MessageID|Proc-Type|DEK-Info):"
-    r"(?:[^\r\n\\\-]|-(?!----)){0,128}"
+    r"(?:(?<![A-Za-z0-9\-])|(?<=\\[nrt]))"
+    r"(?:Version|Comment|Hash|Charset|MessageID|Proc-Type|DEK-Info):" + _VALUE + "{0,512}"
 )
 # The BEGIN line through the first END line when no prose comes between (key material however it
 # is framed), else through the END line right after its PEM-shaped body, or (a key cut short) to
@@ -70,7 +74,7 @@ _PENDING = re.compile(
     r"(?:-{1,5}(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )
 # What ends a block open before it (`key_closed`).
-_HEADER_CHARS = 160  # (an armor header line is at most 18 + 1 + 128 characters long)
+_HEADER_CHARS = 544  # (an armor header line is at most 18 + 1 + 512 characters long)
 _UNFRAMED = re.compile(f"(?P<header>{_ARMOR_HEADER})|{_PROSE}|{_END}")
 _OPEN_HEADER = re.compile(_BEGIN + _HEADERS + r"[\r\n\\]{1,4}[A-Za-z][A-Za-z0-9\-]{0,31}\Z")
 

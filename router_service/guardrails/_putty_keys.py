@@ -13,12 +13,17 @@ import re
 __all__ = ["PUTTY_KEY", "open_putty"]
 
 _FIRST = "PuTTY-User-Key-File-"
-# A line break, then how a paste may frame each line (`> ` quoted, `# ` commented, `12: `
-# numbered, indented): none of these a base64 line or a header's name begins with.
-_BREAK = r"(?:[\r\n]|\\[nr]?){1,4}(?:[>#]{1,3}[ \t]{0,2}|[0-9]{1,4}[:.)][ \t]{0,2}|[ \t]{1,8})?"
+# A line break (after trailing spaces; HTML's `<br>`; a string literal's quotes, `",` of a list
+# of them), then how a paste may frame each line (`> ` quoted, `# ` commented, `- ` listed,
+# `12: ` numbered, indented): none of these a base64 line or a header's name begins with.
+_BREAK = (
+    r"[ \t]{0,8}(?:[\r\n]|\\[nr]?|<br ?/?>|[\"'],?){1,6}"
+    r"(?:[>#*\-]{1,3}[ \t]{0,2}|[0-9]{1,4}[:.)][ \t]{0,2}|[ \t]{1,8})?"
+)
 _LINE = (
     rf"{_BREAK}(?:(?:Encryption|Comment|Public-Lines|Private-Lines|Key-Derivation"
-    r"|Argon2-[A-Za-z]{1,16}):[^\r\n\\]{0,128}|[A-Za-z0-9+/=]{1,128}(?![^\r\n\\]))"
+    r"|Argon2-[A-Za-z]{1,16}):[^\r\n\\<\"']{0,128}"
+    r"|[A-Za-z0-9+/=]{1,128}(?=[ \t]{0,8}(?:[\r\n\\<\"']|\Z)))"
 )
 _MAC = rf"{_BREAK}Private-(?:MAC|Hash):[ \t]{{0,8}}[0-9A-Fa-f]{{1,128}}"
 PUTTY_KEY = (
@@ -28,8 +33,10 @@ PUTTY_KEY = (
 _KEY = re.compile(PUTTY_KEY)
 _MAC_LINE = re.compile(_MAC)
 # What may follow a file's find while more text may make it longer: a line break, then (no break
-# after it yet) a line cut short.
-_PENDING = re.compile(rf"(?:{_BREAK}[^\r\n\\]{{0,140}})?\\?\Z")
+# after it yet) a line cut short; or a line break cut short.
+_PENDING = re.compile(
+    rf"(?:{_BREAK}[^\r\n\\]{{0,140}})?[ \t]{{0,8}}(?:\\|<(?:br? ?/?)?|[\"'],?)?\Z"
+)
 
 
 def open_putty(text: str, start: int, cut: int) -> int | None:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -12,8 +13,10 @@ import pytest
 from google import genai
 from google.genai import types
 
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_gemini_sdk import config
 
 # (model, the filter's reason, the blockReason the caller reads): an OpenAI-kind deployment's
@@ -66,3 +69,41 @@ async def test_a_blocked_prompt_is_one_response_in_the_json_array(
     (response,) = orjson.loads(answer.content)
     assert response["promptFeedback"]["blockReason"] == "SAFETY"
     assert "candidates" not in response
+
+
+async def test_a_refusal_after_hidden_thoughts_committed_the_stream_is_still_a_block(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Thoughts the caller did not ask for (hidden) for a heartbeat interval commit the stream
+    (HTTP 200 sent) with nothing written yet; a content filter's refusal then is still the one
+    blocked response, as a moment earlier (before the commit): not a 400 error chunk, which
+    the SDK raises as ClientError."""
+    clock = ManualClock()
+    router = await start_router(config(fake), clock=clock)
+    edge = await start_edge(router)
+    thinking = " ".join(f"step{i}" for i in range(40))  # hidden, past the hold and the error
+    refusal = {"message": "filtered", "type": "invalid_request_error", "code": "content_filter"}
+    fake.state.set_scenario(
+        Scenario(
+            reasoning=thinking,
+            held_after_chunks=3,
+            wrapped_error_at_chunk=10,
+            wrapped_error=refusal,
+        )
+    )
+    body = {"contents": [{"role": "user", "parts": [{"text": "bad"}]}]}
+    url = "/v1beta/models/chain:streamGenerateContent?alt=sse"
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        asked = asyncio.ensure_future(
+            http.send(http.build_request("POST", url, json=body), stream=True)
+        )
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the stream held")
+        clock.advance(16.0)  # a heartbeat interval of hidden thoughts: the stream commits
+        answer = await asked  # its head: HTTP 200, nothing of the answer yet
+        fake.state.release()
+        events = [line async for line in answer.aiter_lines() if line.startswith("data: ")]
+        await answer.aclose()
+    assert answer.status_code == 200
+    (response,) = [orjson.loads(event.removeprefix("data: ")) for event in events]
+    assert "error" not in response, response
+    assert_blocked(types.GenerateContentResponse.model_validate(response), "SAFETY")

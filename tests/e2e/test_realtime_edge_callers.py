@@ -82,7 +82,9 @@ async def test_a_caller_gone_during_the_upstream_handshake_leaves_nothing_behind
     refused: bool,
 ) -> None:
     caplog.set_level(logging.INFO)
-    router = await start_router(config(fake))
+    sections = config(fake)
+    sections["auth"]["clients"][0]["max_concurrent_streams"] = 1  # its slot is counted
+    router = await start_router(sections)
     edge = await start_edge(router, in_process=in_process)
     if refused:  # every upstream refuses: were the edge still there, a denial to nobody
         fake.state.set_scenario(Scenario.server_error())
@@ -90,13 +92,15 @@ async def test_a_caller_gone_during_the_upstream_handshake_leaves_nothing_behind
     fake.state.hold()  # the upstream handshake waits until released
     opening = asyncio.create_task(_open_then_vanish(url))
     await fake.state.wait_for(lambda: fake.state.held == 1, what="the upstream handshake held")
+    assert await router.runtime.store.held(["client:caller:streams"]) == [1]  # the session's
     opening.cancel()  # the caller's TCP connection closes mid-handshake
     await asyncio.wait((opening,))
 
     async def given_up() -> bool:  # while the upstream still holds the handshake
-        return await router.leases_held() == 0 and not _realtime_tasks()
+        slots = await router.runtime.store.held(["client:caller:streams"])
+        return await router.leases_held() == 0 and slots == [0] and not _realtime_tasks()
 
-    await eventually(given_up, what="the session given up, its key lease released")
+    await eventually(given_up, what="the session given up, its key lease and stream slot freed")
     fake.state.release()  # the upstream's late answer finds nobody waiting: nothing logged
 
     async def ended() -> bool:

@@ -336,13 +336,20 @@ async def _modules_of_a_serving_edge(*config: str) -> set[str]:
     return set(stdout.decode().split())
 
 
+@pytest.fixture(scope="module")
+def edge_modules() -> set[str]:
+    """The modules of one `switchboard edge` process started without a config file: read by
+    the tests below, none of which changes it (one process, not one each: ~1.5 CPU-s a start)."""
+    return asyncio.run(_modules_of_a_serving_edge())
+
+
 async def test_a_two_process_edge_loads_neither_a_yaml_parser_without_a_file_nor_the_local_channel(
-    tmp_path: Path,
+    edge_modules: set[str], tmp_path: Path
 ) -> None:
     # PyYAML is ~0.7 MiB of an idle edge's memory, needed only to read a file; the in-process
     # channel (clients/_local*.py, ~0.13 MiB) only by `switchboard serve` (benchmarks/README.md,
     # "Where idle RSS goes", 2026-12-06).
-    loaded = await _modules_of_a_serving_edge()
+    loaded = edge_modules
     assert "clients._client" in loaded  # it has opened its client to the router
     unwanted = [name for name in loaded if name.split(".")[0] == "yaml"]
     unwanted += [name for name in loaded if name.startswith(("clients._local", "clients._mailbox"))]
@@ -352,10 +359,12 @@ async def test_a_two_process_edge_loads_neither_a_yaml_parser_without_a_file_nor
     assert "yaml" in await _modules_of_a_serving_edge("-c", str(config))
 
 
-async def test_a_serving_edge_calls_the_router_without_the_generated_grpc_modules() -> None:
+def test_a_serving_edge_calls_the_router_without_the_generated_grpc_modules(
+    edge_modules: set[str],
+) -> None:
     # Its stubs are built from the services' descriptors (clients/_stubs.py): the generated
     # modules' servicers and experimental API are ~0.15 MiB of an idle edge's heap.
-    loaded = await _modules_of_a_serving_edge()
+    loaded = edge_modules
     generated = {f"clients.switchboard.v1.{s}_service_pb2_grpc" for s in ("router", "admin")}
     assert loaded & generated == set()
     assert "clients._stubs" in loaded  # it has built its stubs

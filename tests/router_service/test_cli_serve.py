@@ -113,7 +113,11 @@ async def _started(
 async def test_serve_answers_on_both_ports_and_stops_on_sigterm(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:
-    async with serve_process(fake, tmp_path) as served:
+    """Also: its two metrics endpoints are one scrape. The edge's `/metrics` and the metrics
+    port read the one process's numbers: scraping both counts every request twice, which its
+    startup log says (and README, One process). One process for both (a start is ~2 CPU-s)."""
+    port = free_port()
+    async with serve_process(fake, tmp_path, telemetry={"prometheus_port": port}) as served:
         sdk = openai.AsyncOpenAI(base_url=f"{served.edge}/v1", api_key="sk-x", max_retries=0)
         async with sdk:
             answer = await sdk.chat.completions.create(
@@ -124,25 +128,7 @@ async def test_serve_answers_on_both_ports_and_stops_on_sigterm(
             stub = router_service_pb2_grpc.RouterServiceStub(channel)
             listed = await stub.ListModels(pb.ListModelsRequest(), timeout=5)
         assert "chain" in {model.id for model in listed.models}
-        served.process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(served.process.wait(), EXIT_S) == 0
-    text = served.log.read_text()
-    assert "calls the router in-process" in text
-    # The edge drained first, then the router.
-    assert text.index("Application shutdown complete") < text.index("router stopped")
-
-
-async def test_serve_says_its_two_metrics_endpoints_are_one_scrape(
-    fake: FakeUpstream, tmp_path: Path
-) -> None:
-    """The edge's `/metrics` and the metrics port read the one process's numbers: scraping both
-    counts every request twice, which its startup log says (and README, One process)."""
-    port = free_port()
-    telemetry = {"prometheus_port": port}
-    async with serve_process(fake, tmp_path, telemetry=telemetry) as served:
         async with httpx.AsyncClient() as http:
-            body = {"model": "chain", "messages": [{"role": "user", "content": "hi"}]}
-            assert (await http.post(f"{served.edge}/v1/chat/completions", json=body)).is_success
             edge = (await http.get(f"{served.edge}/metrics")).text
             router = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
         served.process.send_signal(signal.SIGTERM)
@@ -150,7 +136,10 @@ async def test_serve_says_its_two_metrics_endpoints_are_one_scrape(
     counted = [line for line in edge.splitlines() if line.startswith("switchboard_requests_total")]
     assert counted and all(line in router.splitlines() for line in counted)  # the same series
     text = served.log.read_text()
+    assert "calls the router in-process" in text
     assert f"127.0.0.1:{port}) serve the same numbers: scrape one of them" in text
+    # The edge drained first, then the router.
+    assert text.index("Application shutdown complete") < text.index("router stopped")
 
 
 async def test_each_chunk_reaches_the_caller_before_the_next_is_sent(

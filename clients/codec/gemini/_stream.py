@@ -48,6 +48,12 @@ class ResponseChunks:
         self._candidates: dict[int, _Candidate] = {}
         self._usage: Mapping[str, Any] | None = None
         self._held: JsonObject | None = None  # the last response with parts, not yet sent
+        self._said = False  # a response with parts was made (sent, or held to be)
+
+    @property
+    def said(self) -> bool:
+        """Whether the stream has said anything yet: a response with parts, sent or held."""
+        return self._said
 
     def chunk(self, chunk: Mapping[str, Any]) -> list[JsonObject]:
         """The GenerateContentResponse to send now: the one held, when `chunk` has new parts
@@ -70,6 +76,7 @@ class ResponseChunks:
                 candidates.append({"content": content, **logprobs, "index": index})
         if not candidates:
             return []
+        self._said = True
         ready = self.pending()
         self._held = self._response(candidates)
         return ready

@@ -57,6 +57,7 @@ async def test_a_stream_waiting_out_a_cooldown_keeps_its_stream_slot(
     caller = client("svc", KEY, max_concurrent_streams=1)
     config = two_providers(fake.base_url, auth={"clients": [caller]})
     config["server"]["lease_ttl_s"] = 120
+    config["routing"] = {"max_cooldown_wait_s": 400}  # the 300 s cooldown is waited out
     router = await start_router(config, clock=clock)
     fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=2))
     with pytest.raises(grpc.aio.AioRpcError):  # both answer 503, both cool for 300 s

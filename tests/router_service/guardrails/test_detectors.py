@@ -236,6 +236,10 @@ HOSTILE = [
     # PuTTY key files' first lines and header lines, never a MAC line.
     "PuTTY-User-Key-File-2: ssh-rsa\nComment: a b\nAAAA\n" * ((1 << 20) // 46),
     "PuTTY-User-Key-File-2: " + "Private-Lines: 1\n" * ((1 << 20) // 17),
+    ("PuTTY-User-Key-File-2: a" + '"' * 7 + "a ") * ((1 << 20) // 34),
+    ("PuTTY-User-Key-File-2: a" + "<br>" * 7 + "AAAA" + " " * 9 + "\n") * ((1 << 20) // 66),
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----" + "\\n\\tComment: a b c" * ((1 << 20) // 19),
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n" + ("Comment:" + "a\\" * 300 + "\n") * (1 << 11),
     "Bearer " * ((1 << 20) // 7),
     ("a@" * 40 + " ") * ((1 << 20) // 81),
 ]

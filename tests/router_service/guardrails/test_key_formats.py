@@ -60,6 +60,11 @@ def putty(version: int = 2) -> str:
 KEYS = {
     "pgp": pgp(),
     "pgp_no_headers": pgp(headers=""),
+    # A comment naming where the key lives (a Windows path), a comment longer than a line.
+    "pgp_path_comment": pgp(headers="Comment: C:\\Users\\alice\\keys for the office\n"),
+    "pgp_long_comment": pgp(
+        headers=f"Comment: {'the key of the build box, rotated yearly. ' * 5}\n"
+    ),
     "putty_2": putty(2),
     "putty_3": putty(3),
     "openssh": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{BODY}-----END OPENSSH PRIVATE KEY-----",
@@ -90,7 +95,8 @@ def test_a_private_key_of_each_format_is_redacted_whole_streamed_as_unary(key: s
 
 
 def framed(key: str, layout: str) -> str:
-    """`key` as a user pastes it: each line quoted, commented, numbered, in a string literal."""
+    """`key` as a user pastes it: each line quoted, commented, listed, numbered, in a string
+    literal, with trailing spaces, HTML's line breaks between."""
     lines = key.split("\n")
     if layout == "quoted":
         return "\n".join("> " + line for line in lines)
@@ -98,13 +104,26 @@ def framed(key: str, layout: str) -> str:
         return "\n".join("# " + line for line in lines)
     if layout == "numbered":
         return "\n".join(f"{n}: {line}" for n, line in enumerate(lines, 1))
+    if layout == "trailing_spaces":  # (copied from a terminal or an editor)
+        return "\n".join(line + "  " for line in lines)
+    if layout == "listed":
+        return "\n".join("- " + line for line in lines)
+    if layout == "html_breaks":
+        return "<br>".join(lines)
     assert layout == "string_literals"
     return '"' + '\\n"\n"'.join(lines) + '"'
 
 
 FRAMED = [
     *((pgp(), layout) for layout in ("quoted", "commented", "numbered", "string_literals")),
-    *((putty(3), layout) for layout in ("quoted", "commented", "numbered")),
+    *((pgp(), layout) for layout in ("trailing_spaces", "html_breaks")),
+    *(
+        (putty(3), layout)
+        for layout in (
+            *("quoted", "commented", "numbered", "string_literals"),
+            *("listed", "trailing_spaces", "html_breaks"),
+        )
+    ),
 ]
 
 
@@ -130,6 +149,20 @@ def test_a_key_in_json_escaped_text_is_redacted_streamed_as_unary(key: str) -> N
     text = '{"note": "' + PROSE + '", "key": "' + key.replace("\n", "\\n") + '", "x": 1}'
     unary = PII.redact(text, Counter())
     assert unary == '{"note": "' + PROSE + '", "key": "[REDACTED:private_key]", "x": 1}'
+    _cut_anywhere_as_unary(text, unary)
+
+
+@pytest.mark.parametrize("indent", ["\\t", "\\t\\t", "\\r\\n\\t"], ids=["tab", "tabs", "crlf_tab"])
+def test_a_pgp_key_indented_in_json_escaped_text_is_redacted_streamed_as_unary(
+    indent: str,
+) -> None:
+    # Each armor line indented by an escaped tab (a key in a pretty-printed JSON string): the
+    # `Comment:` header's words, read after its escape's letter as sent, are still no prose.
+    key = indent + ("\\n" + indent).join(pgp().split("\n"))
+    text = '{"note": "' + PROSE + '", "key": "' + key + '", "x": 1}'
+    unary = PII.redact(text, Counter())
+    redacted = indent + "[REDACTED:private_key]"
+    assert unary == '{"note": "' + PROSE + '", "key": "' + redacted + '", "x": 1}'
     _cut_anywhere_as_unary(text, unary)
 
 
