@@ -146,3 +146,18 @@ async def test_a_skipped_deployment_cooling_too_is_named_cooling_with_its_end(
     message = details_from_rpc_error(refused.value).message
     assert "alpha/model-a (session_skip; cooling for another 300 s)" in message, message
     assert "beta/model-b (session_skip; cooling for another 300 s)" in message, message
+
+
+@pytest.mark.parametrize("call", [_chat, _pick], ids=["unary", "pick"])
+async def test_a_skipped_deployment_cooling_past_the_bound_retries_after_its_cooldown(
+    fake: FakeUpstream, start_router: StartRouter, call: Callable[[RouterHandle], Awaitable[None]]
+) -> None:
+    """Skipped by s2 for `sessions.thread_cooldown_s` (600 s) and cooling 300 s: once the
+    cooldown ends the skipped one is tried (nothing else is left), so the refusal's retry hint
+    is 300 s. It said 600 s, the skip's end: a batch line or a client waited twice as long."""
+    router = await _cooled(fake, start_router, session="s2")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call(router)
+    assert details_from_rpc_error(refused.value).retry_after_s == pytest.approx(300.0, abs=1.0)
+    router.runtime.clock.advance(301.0)
+    await call(router)  # served at the hint, as it said
