@@ -159,5 +159,7 @@ async def test_a_skipped_deployment_cooling_past_the_bound_retries_after_its_coo
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await call(router)
     assert details_from_rpc_error(refused.value).retry_after_s == pytest.approx(300.0, abs=1.0)
-    router.runtime.clock.advance(301.0)
+    clock = router.runtime.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(301.0)
     await call(router)  # served at the hint, as it said
