@@ -192,7 +192,10 @@ class Planner:
         remaining = ctx.remaining()
         if wait > 0 and (wait < remaining if remaining is not None else not session):
             if wait > self._max_cooldown_wait_s:
-                return  # past `routing.max_cooldown_wait_s`: refused (`nothing_planned`)
+                # Refused (`nothing_planned`): retry when its cooldown ends, then it is tried,
+                # whatever longer session skip it is under (nothing else is left).
+                plan.usable_at[chosen.name] = cooled[chosen.name]
+                return
             if remaining is None and ctx.stream_slot is not None:
                 # Taken for `server.lease_ttl_s` (no deadline): it would lapse in a longer
                 # wait, and its client open one stream more. As long again after the wait.
