@@ -191,7 +191,7 @@ class Planner:
         wait = cooled.get(chosen.name, 0.0) - self._clock.now()
         remaining = ctx.remaining()
         if wait > 0 and (wait < remaining if remaining is not None else not session):
-            if wait > self._max_cooldown_wait_s:
+            if wait > self._max_cooldown_wait_s and not ctx.unattended:
                 # Refused (`nothing_planned`): retry when its cooldown ends, then it is tried,
                 # whatever longer session skip it is under (nothing else is left).
                 plan.usable_at[chosen.name] = cooled[chosen.name]

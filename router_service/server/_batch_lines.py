@@ -58,7 +58,6 @@ from router_service.errors import (
     BudgetExhaustedError,
     ClientRateLimitedError,
     InvalidRequestError,
-    NoCapacityError,
     SwitchboardError,
 )
 from router_service.guardrails import AnswerAudit
@@ -160,12 +159,6 @@ async def _admitted(who: LineCaller, call: Callable[[], Awaitable[_T]]) -> _T:
             raise  # waiting a minute does not help
         except ClientRateLimitedError as exc:
             if exc.retry_after_s <= 0:
-                raise
-            await who.runtime.clock.sleep(min(exc.retry_after_s, _MAX_WAIT_S))
-        except NoCapacityError as exc:
-            # Every deployment cooling past `routing.max_cooldown_wait_s`: the batch's window,
-            # not the bound, is a line's patience (a Chat call with no deadline waited it out).
-            if exc.retry_after_s is None or exc.retry_after_s <= 0:
                 raise
             await who.runtime.clock.sleep(min(exc.retry_after_s, _MAX_WAIT_S))
 
@@ -357,4 +350,4 @@ def _context(who: LineCaller, model: str, session_id: str) -> RequestContext:
         raise InvalidRequestError("`model` is required.", param="model")
     session = session_key(who.client, session_id)
     clock = who.runtime.clock
-    return RequestContext(model, clock, session_id=session, client=who.client)
+    return RequestContext(model, clock, session_id=session, client=who.client, unattended=True)
