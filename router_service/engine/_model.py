@@ -224,6 +224,9 @@ class RequestContext:
     # refused the input as too long, its shortening there (None: the whole input is sent).
     truncates: bool = False
     truncation: Truncation | None = None
+    # No one waits on a socket for it (a background response, a batch line): it waits out
+    # every cooldown its deadline allows, past `routing.max_cooldown_wait_s`.
+    unattended: bool = False
 
     def sending(self, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
         """The chat's params as this attempt sends them: shortened (`truncation`), or whole."""

@@ -191,8 +191,11 @@ class Planner:
         wait = cooled.get(chosen.name, 0.0) - self._clock.now()
         remaining = ctx.remaining()
         if wait > 0 and (wait < remaining if remaining is not None else not session):
-            if wait > self._max_cooldown_wait_s:
-                return  # past `routing.max_cooldown_wait_s`: refused (`nothing_planned`)
+            if wait > self._max_cooldown_wait_s and not ctx.unattended:
+                # Refused (`nothing_planned`): retry when its cooldown ends, then it is tried,
+                # whatever longer session skip it is under (nothing else is left).
+                plan.usable_at[chosen.name] = cooled[chosen.name]
+                return
             if remaining is None and ctx.stream_slot is not None:
                 # Taken for `server.lease_ttl_s` (no deadline): it would lapse in a longer
                 # wait, and its client open one stream more. As long again after the wait.

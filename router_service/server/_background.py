@@ -380,7 +380,7 @@ def _context(
     session = session_key(client, session_id_for(routing.session_id, params))
     deadline = runtime.clock.monotonic() + limit_s
     ctx = RequestContext(params.model, runtime.clock, deadline=deadline, session_id=session)
-    ctx.client, ctx.truncates = client, truncates(routing)
+    ctx.client, ctx.truncates, ctx.unattended = client, truncates(routing), True
     return ctx
 
 

@@ -350,4 +350,4 @@ def _context(who: LineCaller, model: str, session_id: str) -> RequestContext:
         raise InvalidRequestError("`model` is required.", param="model")
     session = session_key(who.client, session_id)
     clock = who.runtime.clock
-    return RequestContext(model, clock, session_id=session, client=who.client)
+    return RequestContext(model, clock, session_id=session, client=who.client, unattended=True)

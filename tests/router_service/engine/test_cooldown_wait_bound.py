@@ -19,6 +19,8 @@ from router_service.clock import ManualClock
 from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.test_batches_sdk import chat_line, jsonl
+from tests.router_service.server.test_batches import ended
 from tests.router_service.server.test_routing import (
     AS_SERVICE,
     SERVICE_KEY,
@@ -146,3 +148,35 @@ async def test_a_skipped_deployment_cooling_too_is_named_cooling_with_its_end(
     message = details_from_rpc_error(refused.value).message
     assert "alpha/model-a (session_skip; cooling for another 300 s)" in message, message
     assert "beta/model-b (session_skip; cooling for another 300 s)" in message, message
+
+
+@pytest.mark.parametrize("call", [_chat, _pick], ids=["unary", "pick"])
+async def test_a_skipped_deployment_cooling_past_the_bound_retries_after_its_cooldown(
+    fake: FakeUpstream, start_router: StartRouter, call: Callable[[RouterHandle], Awaitable[None]]
+) -> None:
+    """Skipped by s2 for `sessions.thread_cooldown_s` (600 s) and cooling 300 s: once the
+    cooldown ends the skipped one is tried (nothing else is left), so the refusal's retry hint
+    is 300 s. It said 600 s, the skip's end: a batch line or a client waited twice as long."""
+    router = await _cooled(fake, start_router, session="s2")
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call(router)
+    assert details_from_rpc_error(refused.value).retry_after_s == pytest.approx(300.0, abs=1.0)
+    clock = router.runtime.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(301.0)
+    await call(router)  # served at the hint, as it said
+
+
+async def test_a_batch_line_waits_out_a_cooldown_past_the_bound_and_is_answered(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A batch line has no deadline but its batch's window (24 h): it waited out the 300 s
+    cooldown before the bound; past the bound its 429 `no_capacity` failed the line (one
+    upstream 503 failed every line run in the next 300 s). It asks again at the retry hint."""
+    router = await _cooled(fake, start_router)
+    clock = router.runtime.clock
+    started = clock.now()
+    done = await ended(router, jsonl(chat_line("one", model="chat")), AS_SERVICE)
+    assert (done.request_counts.completed, done.request_counts.failed) == (1, 0)
+    assert clock.now() - started >= 300.0
+    assert fake.state.count() == 3  # the two 503s, then the line's answer after the cooldown
