@@ -118,16 +118,20 @@ async def _opened(websocket: WebSocket, session: RouterRealtime) -> pb.RealtimeR
     """The router's first message, or None when the caller left before it came: the only
     message a socket not yet accepted can bring after its connect is its disconnect. Waiting
     for the upstream's handshake without looking would hold the key lease (and open an upstream
-    socket) for nobody until then."""
+    socket) for nobody until then. The pending read is ended by interrupting the call, not by
+    cancelling its task: that would leak what gRPC's core holds for it (clients/_cancelling.py)."""
     await websocket.receive()  # its `websocket.connect` (`accept` then sends at once)
     left = asyncio.create_task(websocket.receive(), name="switchboard-realtime-opening")
     opened = asyncio.ensure_future(anext(session))
     try:
         await asyncio.wait((opened, left), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        for task in (opened, left):
-            task.cancel()
+        left.cancel()
+        if not opened.done() and not session.interrupt():  # no read pending yet
+            opened.cancel()
         await asyncio.wait((opened, left))
+        if not opened.cancelled():  # retrieved: a refusal as the caller left goes to nobody
+            opened.exception()
     if left.done() and not left.cancelled():  # its disconnect (read: none follows it)
         log.debug("realtime: the caller left during the upstream handshake (%r)", left.exception())
         return None

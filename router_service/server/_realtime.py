@@ -134,6 +134,9 @@ class RealtimeServicer(ServicerHooks):
             # An ephemeral key's session config, which the gate screened (before counting it).
             update = opening_update(opening.beta)
             executor = self.runtime.executor
+            # Headers before the upstream handshake: the caller's client then waits for the
+            # route as a read its interrupt ends freely (clients/_cancelling.py).
+            await context.send_initial_metadata(())
             with realtime_span(ctx) as span:
                 opened = await executor.open_realtime(ctx, beta=opening.beta, configure=update)
                 upstream, deployment, stack = opened

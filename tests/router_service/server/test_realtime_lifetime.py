@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from clients import RouterClient
+from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.engine._stream_holds import RENEWER
 from router_service.fake_upstream import FakeUpstream
@@ -170,3 +171,24 @@ async def test_a_session_cancelled_again_while_it_ends_stops_renewing_its_slot(
         return not renewers()
 
     await eventually(no_renewer, what="the renewer ended")
+
+
+async def test_the_sessions_headers_come_before_the_upstream_handshake(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Its caller's read of the route then waits on a started call, which an interrupt ends
+    freely; before, it waited for the headers, a wait gRPC's core leaks ~100 bytes of when a
+    caller leaving mid-handshake (the edge's WebSocket caller) ends it
+    (tests/http_edge/test_realtime_disconnect_native.py)."""
+    router = await start_router(realtime_config(fake))
+    fake.state.hold()  # the upstream handshake waits until released
+    call = router.stub.Realtime()
+    try:
+        await call.write(pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice")))
+        await fake.state.wait_for(lambda: fake.state.held == 1, what="the handshake held")
+        async with asyncio.timeout(10):  # a hang guard: they came before the handshake
+            await call.initial_metadata()
+        assert not call.done()  # the handshake is still under way
+    finally:
+        call.cancel()
+        fake.state.release()
