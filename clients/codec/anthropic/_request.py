@@ -17,7 +17,7 @@ Followed:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from clients.codec._json import (
     at,
@@ -155,6 +155,7 @@ def _messages(value: Any) -> list[JsonObject]:
     if not messages:
         raise InvalidRequestError("messages: at least one message is required", "messages")
     out: list[JsonObject] = []
+    called: frozenset[str] = frozenset()  # the ids of the previous message's tool_use blocks
     for i, message in enumerate(messages):
         path = at_index("messages", i)
         message = expect_object(message, path)
@@ -164,19 +165,24 @@ def _messages(value: Any) -> list[JsonObject]:
         if "content" not in message:
             missing(at(path, "content"))
         if role == "user":
-            out += _user_turn(message["content"], at(path, "content"))
+            out += _user_turn(message["content"], at(path, "content"), called)
         elif role == "assistant":
             out.append(_assistant_turn(message["content"], at(path, "content")))
         elif role == "system":
             out += _system(message["content"], at(path, "content"))
         else:
             invalid_value(at(path, "role"), role, ("user", "assistant", "system"))
+        if role == "assistant":
+            called = frozenset(call["id"] for call in out[-1].get("tool_calls", ()))
+        elif called:
+            called = frozenset()
     return out
 
 
-def _user_turn(content: Any, path: str) -> list[JsonObject]:
+def _user_turn(content: Any, path: str, called: frozenset[str]) -> list[JsonObject]:
     """A user turn: its tool results become OpenAI `tool` messages (first, as Anthropic wants
-    them first in the turn), the rest one user message."""
+    them first in the turn), the rest one user message. Each result must answer a tool_use of
+    the previous message (`called`: their ids), as Anthropic refuses one that does not."""
     results: list[JsonObject] = []
     parts: list[JsonObject] = []
     blocks = content_blocks(content, path)
@@ -186,11 +192,24 @@ def _user_turn(content: Any, path: str) -> list[JsonObject]:
         where = at_index(path, i)
         if block_kind(block, where) == "tool_result":
             results.append(_tool_result(block, where))
+            if results[-1]["tool_call_id"] not in called:
+                _unexpected_result(results[-1]["tool_call_id"], where)
         else:
             parts.append(part(block, where))
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     return results + ([{"role": "user", "content": parts}] if parts else [])
+
+
+def _unexpected_result(call_id: str, path: str) -> NoReturn:
+    """Anthropic's refusal of a tool_result answering no tool_use of the previous message, in
+    its words and with its path (`messages.2.content.1`)."""
+    where = path.replace("[", ".").replace("]", "")
+    raise InvalidRequestError(
+        f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: {call_id}. Each "
+        "`tool_result` block must have a corresponding `tool_use` block in the previous message.",
+        path,
+    )
 
 
 def _assistant_turn(content: Any, path: str) -> JsonObject:
