@@ -43,8 +43,12 @@ class AdminQueryCredentials:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # A request without a query (every completion's) costs one lookup.
-        name = _credential(scope) if scope.get("query_string") else None
+        # A request without a query or a `;` in its path (every completion's) costs two looks.
+        name = (
+            _credential(scope)
+            if scope.get("query_string") or ";" in scope.get("path", "")
+            else None
+        )
         if name is None:
             await self.app(scope, receive, send)
             return
@@ -55,9 +59,15 @@ class AdminQueryCredentials:
 
 
 def _credential(scope: Scope) -> str | None:
-    """The first credential-named parameter of an admin path's query, else None."""
+    """The first credential-named parameter of an admin path's query or of its path's matrix
+    parameters (`/admin/api/status;token=…`), else None. A `;` separates parameters as `&`
+    does (`?a=1;token=…`), as the log's redactor reads them."""
     path: str = scope["path"]
-    if scope["type"] != "http" or not (path == "/admin" or path.startswith("/admin/")):
+    admin = path == "/admin" or path.startswith(("/admin/", "/admin;"))
+    if scope["type"] != "http" or not admin:
         return None
-    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    query = scope["query_string"].decode("latin-1")
+    matrix = "&".join(segment.partition(";")[2] for segment in path.split("/") if ";" in segment)
+    params = f"{query}&{matrix}".replace(";", "&")
+    pairs = parse_qsl(params, keep_blank_values=True)
     return next((name for name, _ in pairs if CREDENTIAL_NAME.search(name)), None)

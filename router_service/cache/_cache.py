@@ -74,7 +74,8 @@ class ResponseCache:
         self._known = models
         self._routes = routes or {}
         self.flights = Flights(clock)
-        self.stream_flights = StreamFlights()  # identical streaming misses (`_stream_flights.py`)
+        # Identical streaming misses (`_stream_flights.py`).
+        self.stream_flights = StreamFlights(clock)
         # Misses on every replica of the store wait for one (`_cluster.py`): opt-in.
         self.cluster = (
             ClusterFlights(store, afterwork, config.flight_ttl_s)

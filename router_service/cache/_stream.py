@@ -13,7 +13,8 @@ from contextlib import aclosing
 from clients.switchboard.v1 import chat_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.cache._cache import CacheLookup
-from router_service.cache._stream_flights import Cut, StreamFlight
+from router_service.cache._stream_flights import Cut, Late, StreamFlight
+from router_service.errors import DeadlineExceededError
 
 __all__ = ["StreamRecorder", "replay", "shared_stream"]
 
@@ -104,7 +105,9 @@ def shared_stream(
         lookup.status = HIT
         # Its slot renewed while it reads the flight; by its own attempt's hold should it ask
         # upstream itself after all (`_follow`: the flight failed before its first chunk).
-        read = slots.reading(flight.read(leader=False), lookup.stream_slot)
+        # Read until its own deadline: the leader's call may have none, or a longer one.
+        shared = flight.read(leader=False, deadline_s=lookup.remaining_s)
+        read = slots.reading(shared, lookup.stream_slot)
         return _follow(read, lookup, fresh, batch=batch)
     flight = flights.lead(lookup.flight_name, lookup.max_entry_bytes, _pump(lookup, fresh, batch))
     if flight is None:  # one under way that cannot be joined (its first events are gone)
@@ -160,7 +163,8 @@ async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool) -> Stream:
 async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: bool) -> Stream:
     """A shared stream's events (a flight's, another replica's log) as this request's: its
     route (HIT) held back until the first chunk, so that a stream failing before it lets this
-    request ask upstream itself (MISS) unseen."""
+    request ask upstream itself (MISS) unseen. Its own deadline passing while it waits (`Late`)
+    ends it DEADLINE_EXCEEDED, before its first chunk or after some."""
     route: pb.ChatStreamResponse | None = None
     relayed = False
     try:
@@ -187,6 +191,11 @@ async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: b
         if relayed:  # the rest will not come: cut, as a stream that broke off
             yield pb.ChatStreamResponse(error=cut.error)
             return
+    except Late:
+        raise DeadlineExceededError(
+            "The request's deadline passed while it read an identical request's stream, which "
+            "it shares."
+        ) from None
     except Exception:  # the shared stream's failure: its own caller's to see
         if relayed:
             raise  # the same error the leader's caller got

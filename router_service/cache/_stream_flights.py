@@ -15,6 +15,8 @@ and ends as the stream ends (its summary, or the same mid-stream error event).
   The leader's caller is never cut: the pump waits for it, as its own stream would.
 - A stream that fails before its first chunk (a typed error, or an error event before any
   chunk) lets each follower ask upstream itself: nothing reached its caller yet.
+- A follower stops at its own deadline (`Late`, on the router's clock), before its first chunk
+  or after some: the leader's call may have no deadline, or a longer one. The others read on.
 
 Each reader's stream slot (`max_concurrent_streams`) is renewed while it reads (`SlotRenewal`),
 not by the pump's attempt: that one may outlive the caller that started it (the leader's caller
@@ -32,11 +34,13 @@ from contextlib import aclosing
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
+from router_service.clock import Clock
 from router_service.engine import HoldRenewer, SlotOwner
 
 __all__ = [
     "Cut",
     "FellBehind",
+    "Late",
     "Left",
     "SlotRenewal",
     "StreamFlight",
@@ -82,6 +86,10 @@ class Left(Exception):
     """Every reader left: the pump was stopped before the stream's end."""
 
 
+class Late(Exception):
+    """A follower's own deadline passed while it waited for the shared stream's next event."""
+
+
 class _Reader:
     __slots__ = ("at", "cut", "leader")
 
@@ -94,8 +102,9 @@ class _Reader:
 class StreamFlight:
     """One shared upstream stream: the events the pump pushed, read by every reader."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, clock: Clock) -> None:
         self._max_bytes = max_bytes
+        self._clock = clock  # a follower's deadline is timed on the router's clock
         self._events: list[pb.ChatStreamResponse] = []  # from index `_base` on
         self._starts: list[int] = []  # the bytes pushed before each kept event
         self._base = 0
@@ -161,9 +170,13 @@ class StreamFlight:
         del self._events[:drop], self._starts[:drop]
         self._base += drop
 
-    async def read(self, *, leader: bool) -> AsyncGenerator[pb.ChatStreamResponse, None]:
+    async def read(
+        self, *, leader: bool, deadline_s: float | None = None
+    ) -> AsyncGenerator[pb.ChatStreamResponse, None]:
         """The events from the first on; the pump's failure raised as it is; FellBehind for a
-        follower cut loose. Leaving (closing the iterator) stops the pump if no one else reads."""
+        follower cut loose; Late once `deadline_s` (from now; None: none) passed while it waited
+        for one. Leaving (closing the iterator) stops the pump if no one else reads."""
+        until = None if deadline_s is None else self._clock.monotonic() + deadline_s
         reader = _Reader(self._base, leader=leader)
         self._readers.append(reader)
         self._notify()  # a test may wait for it (`wait_until`)
@@ -181,8 +194,10 @@ class StreamFlight:
                     if self.failure is not None:
                         raise self.failure
                     return
-                else:
+                elif until is None:
                     await self._changed.wait()
+                else:
+                    await self._wait_until(until)
         finally:
             if reader in self._readers:
                 self._readers.remove(reader)
@@ -190,6 +205,15 @@ class StreamFlight:
                 self.end(Left())  # no one joins it any more
                 self.pump.cancel()  # no one reads: close the upstream call
             self._notify()  # the pump may have waited for a leader that left
+
+    async def _wait_until(self, until: float) -> None:
+        """Wait for a change, as long as the monotonic clock is before `until` (Late after):
+        timed only while it waits, not while its caller reads an event."""
+        try:
+            async with self._clock.timeout(until - self._clock.monotonic()):
+                await self._changed.wait()
+        except TimeoutError:
+            raise Late from None
 
     @property
     def led(self) -> bool:
@@ -205,7 +229,8 @@ class StreamFlight:
 class StreamFlights:
     """This replica's stream flights, by name."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
         self._open: dict[str, StreamFlight] = {}
 
     @property
@@ -230,7 +255,7 @@ class StreamFlights:
         """Start the flight of `name`, its pump reading upstream; None when one is under way."""
         if name in self._open:
             return None
-        flight = StreamFlight(max_bytes)
+        flight = StreamFlight(max_bytes, self._clock)
         self._open[name] = flight
 
         async def pumping() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -70,12 +71,13 @@ class Plan:
     def why(self, name: str, now: float) -> str:
         """Why an excluded deployment is: the plan's reason, and for one excluded by the
         session's rules that cools for everyone too, that, until when (`cooldown` says so
-        itself: its end is the refusal's retry hint)."""
+        itself: its end is the refusal's retry hint). Whole seconds rounded up, as `Retry-After`
+        says them: never a second before the hint."""
         reason = self.excluded.get(name, "cooldown")
         until = self.cooling_until.get(name)
         if until is None or reason == "cooldown":
             return reason
-        return f"{reason}; cooling for another {max(0.0, until - now):.0f} s"
+        return f"{reason}; cooling for another {math.ceil(max(0.0, until - now))} s"
 
     @property
     def sticky(self) -> str | None:

@@ -67,9 +67,11 @@ def as_forced_tool(body: Mapping[str, Any], model: str, api: str) -> Mapping[str
 
 
 def refuse_thinking(thinking: Any, api: str) -> None:
-    """A forced tool with thinking on: Claude refuses the pair."""
+    """A forced tool with thinking on: Claude refuses the pair. Only the caller's own `thinking`
+    is on here (`claude_knobs` makes none from a reasoning effort beside a forced tool), so the
+    refusal names that field."""
     if isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive"):
-        raise _cannot(api, "thinking cannot be on with it (turn the reasoning effort off)")
+        raise _cannot(api, "thinking cannot be on with it (turn `thinking` off)")
 
 
 def _cannot(api: str, why: str) -> Exception:

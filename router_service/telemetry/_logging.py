@@ -52,11 +52,15 @@ _PATTERNS = re.compile(
 _URL_PASSWORD = re.compile(r"(://[^\s/:\"']*:)[^\s/\"']+@")
 _URL_MASK = rf"\1{MASK}@"
 # A credential in a URL's query (or fragment): `?key=` (Google's), `?token=`, `&access_token=`,
-# `?api_key=`, `&sig=`… A caller puts its key there (uvicorn's INFO line of each WebSocket
-# handshake quotes the path with its query), of any shape: the value is masked up to the next
-# parameter, the name stays.
-_CREDENTIAL_NAME = r"(?i:[\w.-]*(?:key|token|secret|password|passwd|pwd|sig|signature|auth))"
-_QUERY_SECRET = re.compile(rf"([?&#]{_CREDENTIAL_NAME}=)[^\s&#\"'\\]+")
+# `?api_key=`, `&sig=`, `?bearer=`… A caller puts its key there (uvicorn's INFO line of each
+# WebSocket handshake quotes the path with its query), of any shape: the value is masked up to
+# the next parameter, the name stays. A `;` starts a parameter too (`?a=1;token=`, a path's
+# matrix `/x;token=`); a value runs on over one (`?token=a;b` masked whole). Each name's search
+# ends at the next non-name character, so a line costs work linear in its length.
+_CREDENTIAL_NAME = (
+    r"(?i:[\w.-]*(?:key|token|secret|password|passwd|pwd|sig|signature|auth|authorization|bearer))"
+)
+_QUERY_SECRET = re.compile(rf"([?&#;]{_CREDENTIAL_NAME}=)[^\s&#\"'\\]+")
 # A query parameter's name that says it holds a credential (what `_QUERY_SECRET` masks).
 CREDENTIAL_NAME = re.compile(_CREDENTIAL_NAME)
 _QUERY_MASK = rf"\1{MASK}"
@@ -103,7 +107,7 @@ class Redactor:
             text = _URL_PASSWORD.sub(_URL_MASK, text)
         # The search costs some µs a line (a text line always has `=`: its fields); a query
         # parameter is after one of these (~80 ns to look).
-        if "=" in text and ("?" in text or "&" in text or "#" in text):
+        if "=" in text and ("?" in text or "&" in text or "#" in text or ";" in text):
             text = _QUERY_SECRET.sub(_QUERY_MASK, text)
         # The pattern scan costs ~20 µs a line (a case-insensitive alternation at every
         # position); a secret-shaped string always contains one of these, found in well under 1.

@@ -39,6 +39,7 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
                 "vx-claude-3-5": ("vx", "claude-3-5-haiku@20241022"),
                 "br-claude-3-5": ("br", "anthropic.claude-3-5-haiku-20241022-v1:0"),
                 "claude-3-7": ("claude", "claude-3-7-sonnet-20250219"),
+                "br-claude-3-7": ("br", "anthropic.claude-3-7-sonnet-20250219-v1:0"),
             },
         )
     )
@@ -110,6 +111,36 @@ async def test_what_a_forced_tool_cannot_say_is_a_400(
 
     assert words in raised.value.message and "json_schema" in raised.value.message
     assert fake.state.calls() == []
+
+
+@pytest.mark.parametrize("model", ["claude-3-7", "br-claude-3-7"])
+async def test_the_400_for_thinking_names_the_thinking_the_caller_set(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    """Only a caller's own `thinking` is on beside a forced tool (an effort's is left off
+    there): the refusal told it to turn off a reasoning effort it never set."""
+    thinking = {"type": "enabled", "budget_tokens": 2000}
+    with pytest.raises(openai.BadRequestError) as raised:
+        await sdk.chat.completions.create(
+            model=model, messages=HELLO, response_format=FORMAT, extra_body={"thinking": thinking}
+        )
+
+    message = raised.value.message
+    assert "turn `thinking` off" in message and "reasoning effort" not in message, message
+    assert fake.state.calls() == []
+
+
+async def test_a_reasoning_effort_beside_the_forced_tool_is_left_off_not_refused(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream
+) -> None:
+    """An effort's thinking is never sent beside a forced tool, so the call is served."""
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments=ANSWER))
+    answer = await sdk.chat.completions.create(
+        model="claude-3-7", messages=HELLO, response_format=FORMAT, reasoning_effort="high"
+    )
+
+    assert json.loads(answer.choices[0].message.content or "") == ANSWER
+    assert "thinking" not in received(fake)
 
 
 async def test_a_schema_that_is_no_object_is_a_400(

@@ -26,6 +26,12 @@ Opened = tuple[RouterHandle, Edge]
         (f"/admin/api/status?token={TOKEN}", None),
         (f"/admin/keys?provider=alpha&api_key={TOKEN}", None),
         (f"/admin/api/clients?token={TOKEN}", ADMIN),  # even beside the right header
+        # `;` separates parameters too: a query's (`?a=1;b=2`) and a path's matrix parameters.
+        (f"/admin?from=bookmark;token={TOKEN}", None),
+        (f"/admin/api/status;token={TOKEN}", None),
+        (f"/admin;access-token={TOKEN}", None),
+        (f"/admin/api/status?bearer={TOKEN}", None),
+        (f"/admin/api/status?x=1&Authorization={TOKEN}", ADMIN),
         # The token pasted as the query's name (its words say credential): not named back.
         (f"/admin?{TOKEN}", None),
         (f"/admin/api/status?x=1&{TOKEN}=", None),

@@ -14,6 +14,7 @@ import pytest
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1 import routing_pb2
 from router_service.cache._stream_flights import FellBehind, StreamFlight, StreamFlights
+from router_service.clock import SYSTEM_CLOCK
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.router_service.auth.helpers import chat_stream
@@ -116,7 +117,7 @@ def chunk(text: str) -> pb.ChatStreamResponse:
 
 
 async def test_a_late_follower_reads_from_the_first_event_and_a_slow_one_is_cut() -> None:
-    flight = StreamFlight(max_bytes=3 * chunk("a").ByteSize())
+    flight = StreamFlight(max_bytes=3 * chunk("a").ByteSize(), clock=SYSTEM_CLOCK)
     leader = flight.read(leader=True)
     slow = flight.read(leader=False)
     flight.push(chunk("a"))
@@ -137,7 +138,7 @@ async def test_a_late_follower_reads_from_the_first_event_and_a_slow_one_is_cut(
 
 
 async def test_the_pump_stops_when_every_reader_left() -> None:
-    flights = StreamFlights()
+    flights = StreamFlights(SYSTEM_CLOCK)
 
     async def pump(flight: StreamFlight) -> None:
         flight.push(chunk("a"))

@@ -6,6 +6,7 @@ with the all-cooling refusal (429 `no_capacity`, `Retry-After`: when the soonest
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -148,6 +149,24 @@ async def test_a_skipped_deployment_cooling_too_is_named_cooling_with_its_end(
     message = details_from_rpc_error(refused.value).message
     assert "alpha/model-a (session_skip; cooling for another 300 s)" in message, message
     assert "beta/model-b (session_skip; cooling for another 300 s)" in message, message
+
+
+@pytest.mark.parametrize("call", [_chat, _pick], ids=["unary", "pick"])
+async def test_a_cooling_end_in_the_message_rounds_up_as_the_retry_hint_does(
+    fake: FakeUpstream, start_router: StartRouter, call: Callable[[RouterHandle], Awaitable[None]]
+) -> None:
+    """299.3 s left: `Retry-After` says 300 (rounded up, not to be early); the message said
+    "cooling for another 299 s" (rounded to nearest), a second before the hint."""
+    router = await _cooled(fake, start_router, session="s2")
+    clock = router.runtime.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(0.7)
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await call(router)
+    details = details_from_rpc_error(refused.value)
+    assert details.retry_after_s is not None and math.ceil(details.retry_after_s) == 300
+    assert "alpha/model-a (session_skip; cooling for another 300 s)" in details.message
+    assert "beta/model-b (session_skip; cooling for another 300 s)" in details.message
 
 
 @pytest.mark.parametrize("call", [_chat, _pick], ids=["unary", "pick"])
