@@ -152,8 +152,10 @@ def test_what_the_dialect_cannot_say_is_refused_by_its_path(
 def test_a_failed_tool_result_carries_its_flag_and_its_content_as_written() -> None:
     def sent(content: Any, is_error: Any) -> Any:
         result = {"type": "tool_result", "tool_use_id": "t1", "content": content}
-        turn = {"role": "user", "content": [{**result, "is_error": is_error}]}
-        (message,) = openai_body({"model": "m", "max_tokens": 5, "messages": [turn]})["messages"]
+        call = {"type": "tool_use", "id": "t1", "name": "f", "input": {}}
+        turns = [{"role": "assistant", "content": [call]}]  # the call the result answers
+        turns.append({"role": "user", "content": [{**result, "is_error": is_error}]})
+        _, message = openai_body({"model": "m", "max_tokens": 5, "messages": turns})["messages"]
         return message.get(TOOL_ERROR_KEY), message["content"]
 
     # Each provider says it in its own words (tests/e2e/test_anthropic_tool_errors.py).
@@ -166,7 +168,7 @@ def test_a_failed_tool_result_carries_its_flag_and_its_content_as_written() -> N
     assert sent(blocks, True) == (True, blocks)
     with pytest.raises(InvalidRequestError) as refused:
         sent("x", "yes")
-    assert refused.value.param == "messages[0].content[0].is_error"
+    assert refused.value.param == "messages[1].content[0].is_error"
 
 
 def test_an_answer_is_anthropics_message() -> None:

@@ -16,9 +16,8 @@ Followed:
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from clients.codec._json import (
     at,
@@ -33,8 +32,8 @@ from clients.codec._json import (
     missing,
 )
 from clients.codec._request import chat_params_from_openai
-from clients.codec.anthropic._claude_only import claude_only_part, is_claude_only
 from clients.codec.anthropic._options import check_thinking, with_response_format
+from clients.codec.anthropic._parts import block_kind, cached, content_blocks, part, text_part
 from clients.codec.anthropic._server_tools import (
     BETA_KEY,
     CONTENT_KEY,
@@ -144,7 +143,7 @@ def _system(system: Any, path: str) -> list[JsonObject]:
     if isinstance(system, str):
         return [{"role": "system", "content": system}]
     blocks = expect_list(system, path)
-    parts = [_text_part(b, at_index(path, i)) for i, b in enumerate(blocks)]
+    parts = [text_part(b, at_index(path, i)) for i, b in enumerate(blocks)]
     if any("cache_control" in part for part in parts):
         return [{"role": "system", "content": parts}]
     # Text alone: the one form every OpenAI-compatible server takes.
@@ -156,6 +155,7 @@ def _messages(value: Any) -> list[JsonObject]:
     if not messages:
         raise InvalidRequestError("messages: at least one message is required", "messages")
     out: list[JsonObject] = []
+    called: frozenset[str] = frozenset()  # the ids of the previous message's tool_use blocks
     for i, message in enumerate(messages):
         path = at_index("messages", i)
         message = expect_object(message, path)
@@ -165,47 +165,51 @@ def _messages(value: Any) -> list[JsonObject]:
         if "content" not in message:
             missing(at(path, "content"))
         if role == "user":
-            out += _user_turn(message["content"], at(path, "content"))
+            out += _user_turn(message["content"], at(path, "content"), called)
         elif role == "assistant":
             out.append(_assistant_turn(message["content"], at(path, "content")))
         elif role == "system":
             out += _system(message["content"], at(path, "content"))
         else:
             invalid_value(at(path, "role"), role, ("user", "assistant", "system"))
+        if role == "assistant":
+            called = frozenset(call["id"] for call in out[-1].get("tool_calls", ()))
+        elif called:
+            called = frozenset()
     return out
 
 
-def _blocks(content: Any, path: str) -> list[JsonObject]:
-    """A turn's content as blocks: a string is one text block."""
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    blocks = expect_list(content, path)
-    return [expect_object(b, at_index(path, i)) for i, b in enumerate(blocks)]
-
-
-def _kind(block: JsonObject, path: str) -> str:
-    if "type" not in block:
-        missing(at(path, "type"))
-    return expect_str(block["type"], at(path, "type"))
-
-
-def _user_turn(content: Any, path: str) -> list[JsonObject]:
+def _user_turn(content: Any, path: str, called: frozenset[str]) -> list[JsonObject]:
     """A user turn: its tool results become OpenAI `tool` messages (first, as Anthropic wants
-    them first in the turn), the rest one user message."""
+    them first in the turn), the rest one user message. Each result must answer a tool_use of
+    the previous message (`called`: their ids), as Anthropic refuses one that does not."""
     results: list[JsonObject] = []
     parts: list[JsonObject] = []
-    blocks = _blocks(content, path)
+    blocks = content_blocks(content, path)
     if not blocks:
         raise InvalidRequestError(f"{path}: a user turn must have content", path)
     for i, block in enumerate(blocks):
         where = at_index(path, i)
-        if _kind(block, where) == "tool_result":
+        if block_kind(block, where) == "tool_result":
             results.append(_tool_result(block, where))
+            if results[-1]["tool_call_id"] not in called:
+                _unexpected_result(results[-1]["tool_call_id"], where)
         else:
-            parts.append(_part(block, where))
+            parts.append(part(block, where))
     if isinstance(content, str):
         return [{"role": "user", "content": content}]
     return results + ([{"role": "user", "content": parts}] if parts else [])
+
+
+def _unexpected_result(call_id: str, path: str) -> NoReturn:
+    """Anthropic's refusal of a tool_result answering no tool_use of the previous message, in
+    its words and with its path (`messages.2.content.1`)."""
+    where = path.replace("[", ".").replace("]", "")
+    raise InvalidRequestError(
+        f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: {call_id}. Each "
+        "`tool_result` block must have a corresponding `tool_use` block in the previous message.",
+        path,
+    )
 
 
 def _assistant_turn(content: Any, path: str) -> JsonObject:
@@ -215,15 +219,15 @@ def _assistant_turn(content: Any, path: str) -> JsonObject:
     Claude deployment gets back; another reads its text."""
     if isinstance(content, str):
         return {"role": "assistant", "content": content}
-    blocks = _blocks(content, path)
+    blocks = content_blocks(content, path)
     texts: list[JsonObject] = []
     calls: list[JsonObject] = []
     thinking: list[JsonObject] = []
     for i, block in enumerate(blocks):
         where = at_index(path, i)
-        kind = _kind(block, where)
+        kind = block_kind(block, where)
         if kind == "text":
-            texts.append(_text_part(block, where))
+            texts.append(text_part(block, where))
         elif kind == "tool_use":
             calls.append(_tool_call(block, where))
         elif (kind == "thinking" and block.get("signature")) or kind == "redacted_thinking":
@@ -245,74 +249,6 @@ def _assistant_turn(content: Any, path: str) -> JsonObject:
     return message
 
 
-def _cached(part: JsonObject, block: JsonObject) -> JsonObject:
-    """The part with the block's cache breakpoint, where the Anthropic provider takes it."""
-    if isinstance(block.get("cache_control"), dict):
-        part["cache_control"] = block["cache_control"]
-    return part
-
-
-def _text_part(block: Any, path: str) -> JsonObject:
-    block = expect_object(block, path)
-    if _kind(block, path) != "text":
-        invalid_value(at(path, "type"), block["type"], ("text",))
-    if "text" not in block:
-        missing(at(path, "text"))
-    return _cached({"type": "text", "text": expect_str(block["text"], at(path, "text"))}, block)
-
-
-def _part(block: JsonObject, path: str) -> JsonObject:
-    """A user content block as an OpenAI content part."""
-    kind = _kind(block, path)
-    if kind == "text":
-        return _text_part(block, path)
-    if kind == "image":
-        url = _source_url(block, path, "image/")
-        return _cached({"type": "image_url", "image_url": {"url": url}}, block)
-    if is_claude_only(block):  # a custom content document, a search result
-        return _cached(claude_only_part(block, path), block)
-    if kind == "document":
-        return _cached(_document(block, path), block)
-    kinds = ("text", "image", "document", "search_result", "tool_result")
-    invalid_value(at(path, "type"), kind, kinds)
-
-
-def _document(block: JsonObject, path: str) -> JsonObject:
-    """A document block as an OpenAI file part: its source as `file_data` (a data URL) or, by
-    URL, as `file_id` (LiteLLM's way to link one, which the providers read as a link); its
-    `title` as the file's name, and its `citations` and `context` (Anthropic's words only) as
-    the part's own keys, where the Anthropic provider takes them back."""
-    url = _source_url(block, path, "")
-    by_url = url.startswith(("https://", "http://"))
-    file: JsonObject = {"file_id": url} if by_url else {"file_data": url}
-    if block.get("title") is not None:
-        file["filename"] = expect_str(block["title"], at(path, "title"))
-    part: JsonObject = {"type": "file", "file": file}
-    if block.get("citations") is not None:
-        part["citations"] = expect_object(block["citations"], at(path, "citations"))
-    if block.get("context") is not None:
-        part["context"] = expect_str(block["context"], at(path, "context"))
-    return part
-
-
-def _source_url(block: JsonObject, path: str, media_prefix: str) -> str:
-    """An image's or a document's source as a URL: its own, or a data URL of its data."""
-    where = at(path, "source")
-    source = expect_object(block.get("source"), where)
-    kind = expect_str(source.get("type"), at(where, "type"))
-    if kind == "url":
-        return expect_str(source.get("url"), at(where, "url"))
-    if kind == "base64":
-        media_type = expect_str(source.get("media_type"), at(where, "media_type"))
-        if not media_type.startswith(media_prefix):
-            invalid_value(at(where, "media_type"), media_type, (f"{media_prefix}*",))
-        return f"data:{media_type};base64,{expect_str(source.get('data'), at(where, 'data'))}"
-    if kind == "text" and not media_prefix:
-        text = expect_str(source.get("data"), at(where, "data"))
-        return f"data:text/plain;base64,{base64.b64encode(text.encode()).decode()}"
-    invalid_value(at(where, "type"), kind, ("base64", "url") + (() if media_prefix else ("text",)))
-
-
 def _tool_result(block: JsonObject, path: str) -> JsonObject:
     """A tool_result block as an OpenAI `tool` message. `is_error` has no OpenAI word: a failed
     result's message carries it as it is (`TOOL_ERROR_KEY`), its content as written; each
@@ -324,7 +260,9 @@ def _tool_result(block: JsonObject, path: str) -> JsonObject:
     content = block.get("content", "")
     where = at(path, "content")
     if not isinstance(content, str):
-        content = [_part(b, at_index(where, i)) for i, b in enumerate(_blocks(content, where))]
+        content = [
+            part(b, at_index(where, i)) for i, b in enumerate(content_blocks(content, where))
+        ]
     message: JsonObject = {"role": "tool", "tool_call_id": call_id, "content": content}
     failed = block.get(TOOL_ERROR_KEY)
     if failed is not None and expect_bool(failed, at(path, TOOL_ERROR_KEY)):
@@ -332,7 +270,7 @@ def _tool_result(block: JsonObject, path: str) -> JsonObject:
     # Its cache breakpoint (where Claude Code puts its last one in a tool loop) on the tool
     # message, which the Anthropic provider gives the tool_result block: an empty result has no
     # part that could carry it.
-    return _cached(message, block)
+    return cached(message, block)
 
 
 def _tool_call(block: JsonObject, path: str) -> JsonObject:
@@ -346,7 +284,7 @@ def _tool_call(block: JsonObject, path: str) -> JsonObject:
         "type": "function",
         "function": {"name": expect_str(block["name"], at(path, "name")), "arguments": arguments},
     }
-    return _cached(call, block)  # a breakpoint on the call: the Anthropic provider's to take
+    return cached(call, block)  # a breakpoint on the call: the Anthropic provider's to take
 
 
 def _tool(value: Any, path: str) -> JsonObject:
@@ -373,7 +311,7 @@ def _tool(value: Any, path: str) -> JsonObject:
     if "input_schema" not in tool:
         missing(at(path, "input_schema"))
     function["parameters"] = expect_object(tool["input_schema"], at(path, "input_schema"))
-    return _cached({"type": "function", "function": function}, tool)
+    return cached({"type": "function", "function": function}, tool)
 
 
 def _tool_choice(value: Any) -> JsonObject:
