@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 import pytest
 
-from clients.switchboard.v1 import routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
+from clients.switchboard.v1 import routing_pb2
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
