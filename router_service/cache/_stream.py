@@ -164,7 +164,8 @@ async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: b
     """A shared stream's events (a flight's, another replica's log) as this request's: its
     route (HIT) held back until the first chunk, so that a stream failing before it lets this
     request ask upstream itself (MISS) unseen. Its own deadline passing while it waits (`Late`)
-    ends it DEADLINE_EXCEEDED, before its first chunk or after some."""
+    ends it DEADLINE_EXCEEDED, before its first chunk (a MISS: it was served nothing) or after
+    some."""
     route: pb.ChatStreamResponse | None = None
     relayed = False
     try:
@@ -192,6 +193,8 @@ async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: b
             yield pb.ChatStreamResponse(error=cut.error)
             return
     except Late:
+        if not relayed:  # served nothing of it: a miss (as a unary follower that gave up)
+            lookup.status = MISS
         raise DeadlineExceededError(
             "The request's deadline passed while it read an identical request's stream, which "
             "it shares."
