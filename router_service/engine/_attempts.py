@@ -20,7 +20,7 @@ from router_service.config import CooldownsConfig
 from router_service.engine._afterwork import close_failed
 from router_service.engine._attempt_end import AttemptEnd
 from router_service.engine._cooldown_log import CooldownLog
-from router_service.engine._held_back import ExcludedNow, excluded_now
+from router_service.engine._held_back import excluded_now
 from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
@@ -110,7 +110,8 @@ class AttemptRunner:
             # Another request's failure may have cooled it or excluded it for the session
             # since we planned; the first candidate was checked by the plan a moment ago (one
             # store round trip saved).
-            if index and not plan.forced and (now := await self._excluded(ctx, deployment)):
+            checked = index and not plan.forced
+            if checked and (now := await excluded_now(self._store, self.sessions, ctx, deployment)):
                 now.hold_back(plan, deployment)  # named, for the retry hint, as the plan's
                 (met.last_resort if now.last_resort else met.withheld).append(deployment)
                 continue
@@ -125,6 +126,19 @@ class AttemptRunner:
             # last), or is queued for as held (`ctx.truncation`: its shorter input).
             held = ctx.truncation
             met.met(walked, deployment, waited=last and held is not None, held=held)
+        return await self._at_last(ctx, plan, met, attempt, tokens, record_success)
+
+    async def _at_last(
+        self,
+        ctx: RequestContext,
+        plan: Plan,
+        met: Met,
+        attempt: Attempt[T],
+        tokens: int,
+        record_success: bool,
+    ) -> Walked[T]:
+        """Nothing on the walk answered: the one whose keys were all at their limits (waited
+        for), then those the session came to skip (`last_resort`); else why none did."""
         queued = met.queued_for(ctx)
         if queued is not None:
             wait_s, held = _queue_wait(ctx, queued), met.held_retries.get(queued.name)
@@ -153,11 +167,6 @@ class AttemptRunner:
             deployment, "", failure.outcome, self._clock.monotonic(), detail=failure.message[:200]
         )
         record_unsupported(deployment)
-
-    def _excluded(
-        self, ctx: RequestContext, deployment: Deployment
-    ) -> Awaitable[ExcludedNow | None]:
-        return excluded_now(self._store, self.sessions, ctx, deployment)
 
     async def _walk(
         self,
