@@ -115,7 +115,24 @@ def shared_stream(
     # The pump's attempt outlives this caller when others read on: not its slot to renew.
     # (The pump's task has not run yet: its attempt, later, finds none.)
     slot, lookup.stream_slot = lookup.stream_slot, None
-    return slots.reading(flight.read(leader=True), slot)
+    # Its own deadline kept should the pump read another replica's stream (`StreamFlight.afar`).
+    read = flight.read(leader=True, deadline_s=lookup.remaining_s)
+    return slots.reading(_leading(read, lookup), slot)
+
+
+async def _leading(read: Stream, lookup: CacheLookup) -> Stream:
+    """The leader's read of its flight: DEADLINE_EXCEEDED when its own deadline passed as it
+    waited for another replica's stream (`Late`), a MISS when it was served nothing of it."""
+    relayed = False
+    try:
+        async with aclosing(read) as events:
+            async for event in events:
+                relayed = relayed or event.WhichOneof("event") != "heartbeat"
+                yield event
+    except Late:
+        if not relayed:
+            lookup.status = MISS
+        raise _late() from None
 
 
 async def _alone(fresh: Fresh) -> AsyncGenerator[pb.ChatStreamResponse, None]:
@@ -131,7 +148,7 @@ def _pump(
 
     async def pump(flight: StreamFlight) -> None:
         try:
-            async with aclosing(await _source(lookup, fresh, batch)) as events:
+            async with aclosing(await _source(lookup, fresh, batch, flight)) as events:
                 async for event in events:
                     flight.push(event)
                     await flight.leader_caught_up()
@@ -143,7 +160,7 @@ def _pump(
     return pump
 
 
-async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool) -> Stream:
+async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool, flight: StreamFlight) -> Stream:
     """What a flight's pump reads: `fresh()`; with `coalesce: cluster` also appended to the
     cluster flight's log it leads, or the log another replica's pump appends to (a HIT; what
     a failure before the first chunk leaves is asked upstream: `_follow`)."""
@@ -157,6 +174,7 @@ async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool) -> Stream:
     if claim.left_s <= 0:  # the store cannot wake us: go alone
         return fresh()
     lookup.status = HIT
+    flight.from_afar()  # its leader stops at its own deadline now, as a follower
     return _follow(streams.follow(name, claim.holder), lookup, fresh, batch=batch)
 
 
@@ -195,10 +213,7 @@ async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: b
     except Late:
         if not relayed:  # served nothing of it: a miss (as a unary follower that gave up)
             lookup.status = MISS
-        raise DeadlineExceededError(
-            "The request's deadline passed while it read an identical request's stream, which "
-            "it shares."
-        ) from None
+        raise _late() from None
     except Exception:  # the shared stream's failure: its own caller's to see
         if relayed:
             raise  # the same error the leader's caller got
@@ -226,3 +241,10 @@ def _as_own(
             yield pb.ChatStreamResponse(chunk=chunk)
     else:
         yield event
+
+
+def _late() -> DeadlineExceededError:
+    return DeadlineExceededError(
+        "The request's deadline passed while it read an identical request's stream, which it "
+        "shares."
+    )
