@@ -115,6 +115,8 @@ def shared_stream(
     # The pump's attempt outlives this caller when others read on: not its slot to renew.
     # (The pump's task has not run yet: its attempt, later, finds none.)
     slot, lookup.stream_slot = lookup.stream_slot, None
+    if lookup.cluster_streams is None:  # its own call's stream: no layer more per event
+        return slots.reading(flight.read(leader=True), slot)
     # Its own deadline kept should the pump read another replica's stream (`StreamFlight.afar`).
     read = flight.read(leader=True, deadline_s=lookup.remaining_s)
     return slots.reading(_leading(read, lookup), slot)
