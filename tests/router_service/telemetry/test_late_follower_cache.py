@@ -48,6 +48,6 @@ async def test_a_follower_late_before_its_first_chunk_is_counted_a_miss(
     assert value(found, lookups, switchboard_cache="miss", **streamed) == 2  # it was a hit
 
 
-async def _drain(call: grpc.aio.UnaryStreamCall) -> None:  # type: ignore[type-arg]
+async def _drain(call: grpc.aio.UnaryStreamCall) -> None:
     async for _ in call:
         pass
