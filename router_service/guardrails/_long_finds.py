@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from router_service.guardrails._putty_keys import PUTTY_KEY, open_putty
+from router_service.guardrails._putty_keys import LINE_BREAK, PUTTY_KEY, open_putty
 
 __all__ = [
     "EMAIL",
@@ -72,11 +72,23 @@ _ARMOR_HEADER = (
     rf"(?:\\\r?\n|{_VALUE}){{0,512}}"
 )
 # The BEGIN line through the first END line when no prose comes between (key material however it
-# is framed), else through the END line right after its PEM-shaped body, or (a key cut short) to
-# its body's end.
+# is framed); else (a key cut short, however framed) through the last base64 line before prose (a
+# line's end after 16+ base64 characters with a digit, `+` or `/` among them: no mention's word
+# nor code's identifier), a short last line framed alike and what a PEM-shaped body goes on with
+# (line breaks, base64); else through the END line right after its PEM-shaped body, or to that
+# body's end.
 # (A header line, a base64 run whole at a time: no prose begins inside one.)
-_FRAMED = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|{_DASH})){{0,20000}}?{_END}"
-_PEM = _BEGIN + "(?:" + _FRAMED + "|" + _HEADERS + _BODY + r"(?:[ \t]{0,32}" + _END + ")?)"
+_NO_PROSE = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|{_DASH})){{0,20000}}"
+_FRAMED = rf"{_NO_PROSE}?{_END}"
+_CUT_SHORT = (
+    rf"{_NO_PROSE}(?<=[A-Za-z0-9+/=]{{16}})(?<![A-Za-z=]{{16}})"
+    r"(?=[ \t]{0,32}(?:[\r\n\\\"'<]|\Z))"
+    rf"(?:{LINE_BREAK}[A-Za-z0-9+/=]{{1,15}}(?![A-Za-z0-9+/=]))?[A-Za-z0-9+/=\r\n\\]{{0,80}}"
+)
+_PEM = (
+    f"{_BEGIN}(?:{_FRAMED}|{_CUT_SHORT}|{_HEADERS}{_BODY}"
+    rf"(?:[ \t]{{0,32}}{_END})?)"
+)
 _KEY = re.compile(_PEM)
 _BEGIN_LINE = re.compile(_BEGIN)
 # Or a PuTTY key file (`_putty_keys`).
