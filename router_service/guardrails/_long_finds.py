@@ -174,7 +174,9 @@ def _open_block(text: str, start: int, cut: int) -> int | None:
     from `start` on), when that is before `cut`: its find reaches the end, or what follows it
     may still go on into its body or its END line. None once the END line came, or anything
     no body holds (prose after a mere mention of the BEGIN line: at once)."""
-    at = max(text.rfind(begin, start, cut) for begin in _BEGINS)
+    if text.rfind("BEGIN ", start + 5, cut) < 0:
+        return None  # (most texts)
+    at = _last_begin(text, start, cut)
     if at < 0 or any(text.find(begin, at + 1) >= 0 for begin in _BEGINS):
         return None  # (a later BEGIN's dashes end the block of an earlier one)
     found = _KEY.match(text, at)
@@ -186,6 +188,18 @@ def _open_block(text: str, start: int, cut: int) -> int | None:
     if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
         return at
     return None
+
+
+def _last_begin(text: str, start: int, cut: int) -> int:
+    """Where the last armor BEGIN line's dashes in `text` from `start` before `cut` are (each of
+    `_BEGINS` has 5 characters before its `BEGIN `); -1: none. One look back per text (a scan
+    per stream step: prose holds none)."""
+    while (word := text.rfind("BEGIN ", start + 5, cut)) >= 0:
+        at = word - 5
+        if text.startswith(_BEGINS[0], at) or text.startswith(_BEGINS[1], at):
+            return at
+        cut = word + 5  # (a BEGIN without armor: looked before it)
+    return -1
 
 
 def key_closed(text: str, at: int) -> bool:
