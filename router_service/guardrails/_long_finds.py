@@ -1,9 +1,10 @@
 """The detectors whose finds may grow far past a stream's hold-back window (`_text_screen`): a PEM
-block (`private_key`), from its BEGIN line to its END line, and an email whose name part is
-longer than RFC 5321's 64 characters (`email`: a name padded past 64 hides no address). Their
-patterns, where a long name part's find begins (`name_start`), and, for a stream, where the
-text's end may still lie inside one of their finds (`open_key`, `open_address`): the stream
-holds its text from there, so what it releases is redacted as the whole text is."""
+block (`private_key`, PGP's and SSH2's armor too), from its BEGIN line to its END line, and an
+email whose name part is longer than RFC 5321's 64 characters (`email`: a name padded past 64
+hides no address). Their patterns, where a long name part's find begins (`name_start`), and,
+for a stream, where the text's end may still lie inside one of their finds (`open_key`,
+`open_address`): the stream holds its text from there, so what it releases is redacted as the
+whole text is."""
 
 from __future__ import annotations
 
