@@ -174,6 +174,23 @@ async def test_stream_with_usage(sdk: openai.AsyncOpenAI) -> None:
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
 
 
+async def test_top_logprobs_always_hold_the_sampled_token(sdk: openai.AsyncOpenAI) -> None:
+    """OpenAI's legacy `logprobs`: "The API will always return the logprob of the sampled
+    token, so there may be up to logprobs+1 elements": `logprobs: 0` is the sampled token's
+    alone (the chat call's `top_logprobs: 0` lists none), in a call and in a stream."""
+    completion = await sdk.completions.create(model="chain", prompt="a b", logprobs=0)
+    logprobs = completion.choices[0].logprobs
+    assert logprobs is not None
+    assert logprobs.top_logprobs == [{"Echo: ": -0.25}, {"a ": -0.5}, {"b": -0.75}]
+    stream = await sdk.completions.create(model="chain", prompt="a b", logprobs=0, stream=True)
+    streamed = [c.choices[0].logprobs async for c in stream if c.choices and c.choices[0].text]
+    assert [lp.top_logprobs for lp in streamed if lp is not None] == [
+        [{"Echo: ": -0.25}],
+        [{"a ": -0.25}],
+        [{"b": -0.25}],
+    ]
+
+
 async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOpenAI) -> None:
     stream = await sdk.completions.create(model="chain", prompt="a b", logprobs=0, stream=True)
     logprobs = [c.choices[0].logprobs async for c in stream if c.choices and c.choices[0].text]
