@@ -22,7 +22,7 @@ from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
-from router_service.outcomes import Outcome
+from router_service.outcomes import Outcome, Scope
 from router_service.providers._base import (
     HOSTED_FAMILY,
     UPSTREAM_ALIVE,
@@ -336,19 +336,28 @@ class OpenAIAdapter(OpenAIRealtime):
             del chunk
 
 
-# Finish reasons that say the generation failed, not that it ended: Mistral's `error` (its
-# finish_reason enum: stop, length, model_length, error, tool_calls) and DeepSeek's
-# `insufficient_system_resource` (the answer interrupted for want of inference capacity).
-_FAILED_FINISH = frozenset({"error", "insufficient_system_resource"})
+# Finish reasons that say the generation failed, not that it ended, and whose failure it is:
+# Mistral's `error` (its finish_reason enum: stop, length, model_length, error, tool_calls),
+# vLLM's too ("retryable request-level internal error"), is this one answer's (no one's scope:
+# the request goes on elsewhere, the deployment serves the next); DeepSeek's
+# `insufficient_system_resource` (the answer interrupted for want of inference capacity) is
+# the deployment's, cooled for everyone as a 503 is.
+FAILED_FINISH: dict[str, Scope | None] = {"error": Scope.NONE, "insufficient_system_resource": None}
 
 
 def _raise_if_failed(data: JsonObject) -> None:
-    """The deployment's failure (UPSTREAM_ERROR: the group's next answers, or a stream that
+    """The attempt's failure (UPSTREAM_ERROR: the group's next answers, or a stream that
     already sent text ends with an error event), not a cut answer handed on as a whole one.
     Read on the upstream's JSON (a dict lookup per choice: a chunk's protobuf fields cost
     several times as much). `choices` that are no list are the codec's to call malformed."""
     choices = data.get("choices")
     for choice in choices if isinstance(choices, list) else ():
         said = choice.get("finish_reason") if isinstance(choice, dict) else None
-        if isinstance(said, str) and said in _FAILED_FINISH:
-            raise UpstreamFailure(Outcome.UPSTREAM_ERROR, f"the upstream's finish_reason: {said}")
+        if isinstance(said, str) and said in FAILED_FINISH:
+            raise failed_finish(said)
+
+
+def failed_finish(said: str) -> UpstreamFailure:
+    """The failure a finish reason of `FAILED_FINISH` stands for."""
+    detail = f"the upstream's finish_reason: {said}"
+    return UpstreamFailure(Outcome.UPSTREAM_ERROR, detail, scope=FAILED_FINISH[said])
