@@ -3,7 +3,7 @@ Differences between them are configuration (base URL, headers), not code."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any
@@ -147,11 +147,24 @@ class OpenAIAdapter(OpenAIRealtime):
                 body["stream_options"] = {**asked, "include_usage": True}
         return body
 
-    def _wrapped_error(self, data: JsonObject) -> tuple[int, JsonObject] | None:
+    def raise_if_wrapped(
+        self, data: JsonObject, headers: Mapping[str, str], sent: bytes = b""
+    ) -> None:
         failed = response_failure(data) if data.get("object") == "response" else None
         if failed is not None:  # a failed Response: the caller's request, or the upstream's
-            return failure_status(failed), failed
-        return super()._wrapped_error(data)
+            raise self._response_failed(failed, headers, sent)
+        super().raise_if_wrapped(data, headers, sent)
+
+    def _response_failed(
+        self, failed: JsonObject, headers: Mapping[str, str], sent: bytes = b""
+    ) -> UpstreamFailure:
+        """A failed Response's error, classified. The model's failure to generate it (a server
+        error: neither the key's nor the caller's) is that one answer's, of no one's scope as
+        chat's `finish_reason: error` is (FAILED_FINISH): not cooled for everyone."""
+        failure = self._failure(failure_status(failed), failed, headers, sent)
+        if failure.outcome is Outcome.UPSTREAM_ERROR:
+            failure.scope = Scope.NONE
+        return failure
 
     def _responses_url(self, upstream_model: str) -> str:
         """Where the Responses API lives (`api: responses` deployments)."""
@@ -177,7 +190,7 @@ class OpenAIAdapter(OpenAIRealtime):
         data = await retried_without_refused(self.summaries, call.params, send)
         failed = response_failure(data)
         if failed is not None:  # a 200 that says the response failed: a wrapped error
-            raise self._failure(failure_status(failed), failed, {})
+            raise self._response_failed(failed, {})
         try:
             return chat_completion_from_openai(completion_from_response(data))
         except MAPPING_ERRORS as exc:
@@ -193,6 +206,8 @@ class OpenAIAdapter(OpenAIRealtime):
             if failed is not None:
                 carried = failed.pop("headers", None)  # the upstream's own: not the caller's
                 headers = with_error_headers(response.headers, carried)
+                if event.get("type") == "response.failed":
+                    raise self._response_failed(failed, headers)
                 raise self._failure(failure_status(failed), failed, headers)
             try:
                 chunks = [chunk_from_openai(c) for c in events.feed(event)]
