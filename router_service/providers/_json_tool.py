@@ -15,8 +15,9 @@ The rewrite is of the OpenAI-dialect body (a function tool and a function tool_c
 Messages and Converse mappers then say in their own words; the answer is unwrapped in the
 OpenAI dialect too, unary and streamed (input_json_delta → content deltas). Where the tool could
 not say what the caller asked (the caller's own tools beside it, thinking, a schema whose root is
-no object: a tool's input is an object) the request is UNSUPPORTED_INPUT: a 400 when no
-deployment of the group can take it, never an answer that ignored the schema.
+no object: a tool's input is an object; a Claude before 3, which takes no tools) the request is
+UNSUPPORTED_INPUT: a 400 when no deployment of the group can take it, never an answer that
+ignored the schema.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from clients.codec.anthropic import output_format
 from clients.switchboard.v1 import chat_pb2
 from router_service.providers._mapping import unsupported
-from router_service.providers._reasoning_claude import takes_output_format
+from router_service.providers._reasoning_claude import takes_output_format, takes_tools
 
 JsonObject = dict[str, Any]
 
@@ -47,6 +48,8 @@ def as_forced_tool(body: Mapping[str, Any], model: str, api: str) -> Mapping[str
     structured = output_format(body.get("response_format"))
     if structured is None or takes_output_format(model):
         return body
+    if not takes_tools(model):  # Claude 2, Claude Instant: no tool to force
+        raise _cannot(api, "this model takes no tools (tool use came with Claude 3)")
     if body.get("tools"):
         raise _cannot(api, "the request's own `tools` cannot be offered beside it")
     schema = structured["schema"]

@@ -113,7 +113,7 @@ async def test_usage_counts_the_cache_in_the_prompt_once(
         model="iam-chat",
         messages=[{"role": "user", "content": "hello world"}],
         stream=stream,
-        **({"stream_options": {"include_usage": True}} if stream else {}),
+        **_usage_asked(stream),
     )
     usage = [c.usage async for c in said if c.usage][-1] if stream else said.usage
     sent = fake.state.last()
@@ -144,13 +144,14 @@ async def _converse(request: web.Request) -> web.StreamResponse:
         )
     response = web.StreamResponse(headers={"content-type": "application/vnd.amazon.eventstream"})
     await response.prepare(request)
-    for kind, event in [
+    events: list[tuple[str, dict[str, Any]]] = [
         ("messageStart", {"role": "assistant"}),
         ("contentBlockDelta", {"delta": {"text": "Hi."}, "contentBlockIndex": 0}),
         ("contentBlockStop", {"contentBlockIndex": 0}),
         ("messageStop", {"stopReason": "end_turn"}),
         ("metadata", {"usage": APART, "metrics": {"latencyMs": 1}}),
-    ]:
+    ]
+    for kind, event in events:
         await response.write(stream_event(kind, event))
     return response
 
@@ -174,10 +175,15 @@ async def test_the_total_counts_each_token_once_whatever_bedrock_totals(
                 model="iam-chat",
                 messages=[{"role": "user", "content": "hello"}],
                 stream=stream,
-                **({"stream_options": {"include_usage": True}} if stream else {}),
+                **_usage_asked(stream),
             )
             usage = [c.usage async for c in said if c.usage][-1] if stream else said.usage
 
     assert (usage.prompt_tokens, usage.completion_tokens) == (4 + 20 + 1028, 14)
     assert usage.total_tokens == 4 + 20 + 1028 + 14
     assert usage.prompt_tokens_details.cached_tokens == 20
+
+
+def _usage_asked(stream: bool) -> Any:
+    """The SDK's arguments that ask a stream for its usage chunk."""
+    return {"stream_options": {"include_usage": True}} if stream else {}

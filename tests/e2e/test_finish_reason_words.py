@@ -77,7 +77,7 @@ async def test_only_a_capacity_finish_cools_the_deployment_for_everyone(
     await sdk.chat.completions.create(model="chain", messages=HELLO)
     fake.state.clear_scenarios()
 
-    other = [{"role": "user", "content": "another conversation"}]
+    other: Any = [{"role": "user", "content": "another conversation"}]
     raw = await sdk.chat.completions.with_raw_response.create(model="chain", messages=other)
 
     assert raw.headers["x-switchboard-deployment"] == next_deployment

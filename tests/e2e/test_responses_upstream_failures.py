@@ -160,7 +160,7 @@ async def test_a_failed_response_cools_no_deployment_for_everyone(
     _ = [c async for c in chunks] if stream else chunks
     fake.state.clear_scenarios()
 
-    other = [{"role": "user", "content": "another conversation"}]
+    other: Any = [{"role": "user", "content": "another conversation"}]
     raw = await sdk.chat.completions.with_raw_response.create(model="pros", messages=other)
 
     assert [c.model for c in fake.state.calls()] == ["gpt-5-pro", "o3-pro", "gpt-5-pro"]
