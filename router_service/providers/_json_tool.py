@@ -106,12 +106,16 @@ def as_content(completion: JsonObject) -> JsonObject:
 
 class ChunkUnwrapper:
     """Mapped stream chunks whose `json_output` call is said as content deltas: its argument
-    text (input_json_delta) as `content`, its `tool_calls` finish as `stop`."""
+    text (input_json_delta) as `content`, its `tool_calls` finish as `stop`. The call's start
+    is the answer's: shown as the object's opening `{` (a tool's input is always an object),
+    it commits the stream as a visible tool call's start does, whereas Claude's first argument
+    text waits for a whole first key and value (a long one: past the first-chunk window)."""
 
-    __slots__ = ("_index",)
+    __slots__ = ("_index", "_opened")
 
     def __init__(self) -> None:
         self._index: int | None = None  # the tool call's OpenAI index once started
+        self._opened = False  # the `{` said at the start, not yet met in the arguments
 
     def chunks(self, chunks: list[JsonObject]) -> list[JsonObject]:
         for chunk in chunks:
@@ -126,15 +130,26 @@ class ChunkUnwrapper:
             kept = []
             for call in calls:
                 function = call.get("function") or {}
-                if function.get("name") == JSON_TOOL:
-                    self._index = call.get("index")
+                if function.get("name") == JSON_TOOL and self._index is None:
+                    self._index, self._opened = call.get("index"), True
+                    delta["content"] = (delta.get("content") or "") + "{"
                 if self._index is None or call.get("index") != self._index:
                     kept.append(call)
-                elif function.get("arguments"):
-                    delta["content"] = (delta.get("content") or "") + function["arguments"]
+                elif said := function.get("arguments"):
+                    if self._opened:  # its first text: past the `{` said at the start
+                        said = self._past_opening(said)
+                    delta["content"] = (delta.get("content") or "") + said
             if kept:
                 delta["tool_calls"] = kept
             else:
                 del delta["tool_calls"]
         if self._index is not None and choice.get("finish_reason") == "tool_calls":
             choice["finish_reason"] = "stop"
+
+    def _past_opening(self, text: str) -> str:
+        """The call's argument text past the `{` said at its start (blanks before it dropped)."""
+        if not text.strip():
+            return ""
+        self._opened = False
+        said = text.lstrip()
+        return said[1:] if said.startswith("{") else said
