@@ -31,13 +31,7 @@ from router_service.errors import (
     UpstreamFailure,
 )
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import (
-    NextStep,
-    Outcome,
-    cools_deployment,
-    reaction_for,
-    read_nothing,
-)
+from router_service.outcomes import NextStep, Outcome, cools_deployment, reaction_for, read_nothing
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState, thread_actions
 from router_service.state import StateStore
