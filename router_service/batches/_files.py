@@ -25,6 +25,7 @@ from router_service.batches._errors import StoredFileNotFoundError as NotFound
 from router_service.batches._file_checks import (
     OUTPUT_PURPOSE,
     UPLOAD_PURPOSES,
+    asked_ttl_s,
     check_upload,
     output_file_id,
 )
@@ -57,8 +58,6 @@ __all__ = [
 ]
 
 _MAX_LIST = 10_000  # OpenAI's largest `limit`, and its default
-# OpenAI's bounds of an upload's `expires_after.seconds` (an hour to 30 days).
-_EXPIRES_AFTER_S = (3600, 30 * 24 * 3600)
 # A read answered from this replica's local state (Redis lost) that found nothing: the file is
 # unknown there, not gone (uploads are kept on the shared store or not at all).
 _NOT_READ = (
@@ -107,15 +106,8 @@ class StoredFiles:
         )
 
     def asked_ttl_s(self, expires_after_s: int, param: str) -> float:
-        """How long to keep a file asked to expire `expires_after_s` after it is made (0: as
-        long as files are kept), never longer than files are (`files.ttl_s`); `param`: the
-        request's field asking."""
-        if not expires_after_s:
-            return self._config.ttl_s
-        least, most = _EXPIRES_AFTER_S
-        if not least <= expires_after_s <= most:
-            raise InvalidRequestError(f"`{param}` must be {least} to {most}.", param=param)
-        return min(float(expires_after_s), self._config.ttl_s)
+        """`asked_ttl_s` of these files."""
+        return asked_ttl_s(self._config.ttl_s, expires_after_s, param)
 
     async def keep(
         self,
@@ -207,10 +199,16 @@ class StoredFiles:
             await self._quota.charge(*charge)
         return file
 
-    async def charge(self, client: str, file: bpb.StoredFile) -> None:
-        """Count `client`'s `file`, kept not `charged`, against `files.client_bytes`."""
-        bucket = self._quota.reading([]).bucket
-        await self._quota.charge(_quota_name(client), bucket, file.bytes + ENTRY_BYTES)
+    async def charge(
+        self, client: str, file: bpb.StoredFile, store: StateStore | None = None
+    ) -> None:
+        """Count `client`'s `file`, kept not `charged`, against `files.client_bytes` (on
+        `store`: the shared store or the local state of this one's, for a replayed charge)."""
+        quota, period_s = self._quota, self._config.ttl_s
+        if store is not None:
+            quota = ByteQuota(store, self._clock, limit_bytes=quota.limit_bytes, period_s=period_s)
+        bucket = quota.reading([]).bucket
+        await quota.charge(_quota_name(client), bucket, file.bytes + ENTRY_BYTES)
 
     async def _kept(
         self,
