@@ -33,6 +33,7 @@ from router_service.batches._file_names import file_names as _names
 from router_service.batches._file_names import file_owner as _owner
 from router_service.batches._file_names import kept_file
 from router_service.batches._file_names import quota_name as _quota_name
+from router_service.batches._file_pages import page_of
 from router_service.batches._index import ClientIndex
 from router_service.batches._pending import pending_bytes
 from router_service.batches._records import answered_locally, shared_throughout
@@ -321,8 +322,8 @@ class StoredFiles:
 
     async def listed(self, client: str, request: bpb.ListFilesRequest) -> bpb.ListFilesResponse:
         """`client`'s files, newest first (oldest with `order` "asc"), after `request.after`,
-        of `request.purpose`; read on local state during an outage, StoreUnavailableError (not
-        those it holds: none)."""
+        of `request.purpose`: a page (`page_of`); read on local state during an outage,
+        StoreUnavailableError (not those it holds: none)."""
         limit = request.limit or _MAX_LIST
         if not 1 <= limit <= _MAX_LIST:
             raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIST}.", param="limit")
@@ -334,11 +335,10 @@ class StoredFiles:
             ids.reverse()
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
-        files = [f for f in await self._objects(client, ids) if f is not None]
+        read = functools.partial(self._objects, client)
+        files, more = await page_of(ids, read, limit=limit, purpose=request.purpose)
         shared_throughout(self._store, before, _NOT_LISTED)
-        if request.purpose:
-            files = [f for f in files if f.purpose == request.purpose]
-        return bpb.ListFilesResponse(files=files[:limit], has_more=len(files) > limit)
+        return bpb.ListFilesResponse(files=files, has_more=more)
 
     async def delete(self, client: str, file_id: str) -> None:
         """Delete `client`'s file `file_id` (NOT_FOUND when it has none, StoreUnavailableError
