@@ -93,7 +93,8 @@ class Scenario:
     # The finish reason of an OpenAI-dialect answer instead of "stop" (e.g. "length": the answer
     # was cut at max_tokens); a tool call still finishes with "tool_calls", but for "stop" (as
     # some OpenAI-compatible servers finish a call). A Bedrock answer's `stopReason`, as
-    # Converse says it (e.g. "malformed_model_output").
+    # Converse says it (e.g. "malformed_model_output"). A Gemini answer's: a candidate without
+    # content that ends with it (e.g. "SAFETY": the answer withheld whole by Gemini's filter).
     finish_reason: str | None = None
     # The provider's content filter withholds the answer, for this reason (e.g. "SAFETY"), in
     # the provider's own way (Gemini: a 200 with promptFeedback.blockReason; others a 400).
