@@ -127,3 +127,21 @@ async def test_a_system_turn_in_messages_is_refused_in_anthropics_words(
         'parameter, not "system" as an input message role.'
     )
     assert fake.state.last() is None
+
+
+async def test_count_tokens_refuses_a_system_turn_and_an_unanswered_tool_use_too(
+    claude: anthropic.AsyncAnthropic,
+) -> None:
+    system: Any = {"role": "system", "content": "Be terse."}
+    unanswered_call = [
+        ASK,
+        {"role": "assistant", "content": [CALL]},
+        {"role": "user", "content": "?"},
+    ]
+    said = []
+    for messages in ([system, ASK], unanswered_call):
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await claude.messages.count_tokens(model="sonnet", messages=messages)
+        said.append(refused.value.body["error"]["message"])  # type: ignore[index]
+    assert said[0].startswith('messages: Unexpected role "system".')
+    assert said[1] == unanswered("messages.2", "toolu_1")
