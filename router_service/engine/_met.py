@@ -50,6 +50,8 @@ class Met:
     blocked: list[Deployment] = field(default_factory=list)  # all their keys at their limits
     disabled: tuple[Deployment, ...] = ()  # all their keys disabled (none: no list to make)
     withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
+    # Skipped by the session since the plan was made: asked once no other answered.
+    last_resort: list[Deployment] = field(default_factory=list)
     window_floor: int | None = None
     # The deployments whose keys were refused or set aside for their model (MODEL_DENIED, or
     # cooling: perhaps for that), and whether any other met the walk (`_denied`).

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +51,10 @@ def grpc_timeout_rounding(timeout_s: float) -> float:
     while unit * 1000 <= timeout_s * 1.1:
         unit *= 10
     return unit
+
+
+# An unattended call's wait, what it holds given back meanwhile (`RequestContext.set_aside`).
+SetAside = Callable[[], AbstractAsyncContextManager[None]]
 
 
 @dataclass(slots=True)
@@ -231,6 +237,9 @@ class RequestContext:
     # No one waits on a socket for it (a background response, a batch line): it waits out
     # every cooldown its deadline allows, past `routing.max_cooldown_wait_s`.
     unattended: bool = False
+    # What such a call gives back while it waits out a cooldown, taken again after the wait
+    # (a batch line's slot of `batches.concurrency`); None: it holds on to what it holds.
+    set_aside: SetAside | None = None
 
     def sending(self, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
         """The chat's params as this attempt sends them: shortened (`truncation`), or whole."""
