@@ -25,7 +25,7 @@ from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
 from router_service.engine._stream_holds import HoldRenewer
-from router_service.engine._truncation import Truncation, shortened
+from router_service.engine._truncation import Shortening, shortened
 from router_service.errors import (
     AllCandidatesFailedError,
     DeadlineExceededError,
@@ -177,7 +177,7 @@ class AttemptRunner:
         wait_s: float,
         record_success: bool,
         retry_waits: bool,
-        held: Truncation | None = None,
+        held: Shortening | None = None,
     ) -> Walked[T] | UpstreamFailure | Unavailable:
         """Walk one deployment's keys, each at most once, while the Outcome table says to; one
         result for the deployment in its statistics (a success's latency its own attempt's, as
