@@ -32,7 +32,7 @@ from router_service.errors import (
     UpstreamFailure,
 )
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import NextStep, Outcome, reaction_for, read_nothing
+from router_service.outcomes import NextStep, Outcome, cools_deployment, reaction_for, read_nothing
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState, thread_actions
 from router_service.state import StateStore
@@ -352,7 +352,7 @@ class AttemptRunner:
             capped = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
             failure.retry_after_s = capped if capped > 0 else None
         await lease.report(outcome, failure.retry_after_s, failure.scope)
-        if reaction_for(outcome).cools_deployment:
+        if cools_deployment(outcome, failure.scope):
             now = self._clock.now()
             until = now + self._cooldowns.deployment_cooldown_s(failure.retry_after_s)
             until = await self._store.extend_deadline(deployment.cooldown_name, until)
