@@ -107,7 +107,10 @@ async def _embed(request: Request, legacy: bool) -> Response:
     params = parse_request(
         lambda b: embedding_params_from_openai(ollama.embed_body(b, legacy)), body
     )
-    response = await embed_call(request, params, forwarded_metadata(request))
+    # Ollama's `truncate` (true unless the caller says false): an input past the model's
+    # context length is cut, not refused.
+    truncates = not legacy and body.get("truncate") is not False
+    response = await embed_call(request, params, forwarded_metadata(request), truncates=truncates)
     result = embedding_result_to_openai(response.result)
     timing = ollama.Timing(time.monotonic_ns() - started)
     answer = ollama.embeddings_to_ollama(result, params.model, legacy, timing)
