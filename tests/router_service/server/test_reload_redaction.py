@@ -118,3 +118,21 @@ async def test_a_secret_only_a_restart_replaces_stays_masked_while_it_is_in_forc
     line = _logged(_token(0), _token(1))
     assert _token(0) not in line  # in force until a restart
     assert _token(1) not in line  # the file's, in force at the next start
+
+
+async def test_a_reload_refused_after_the_file_loaded_masks_what_the_router_serves(
+    fake: FakeUpstream, start_router: StartRouter, tmp_path: Path
+) -> None:
+    """A reload the router refuses once the file has loaded (a SIGHUP during a stop, a config
+    that cannot be applied) leaves the log masking the config it serves, not the file's: the
+    refused file's keys are not masked for it, the keys in force are, however many follow."""
+    path = _file(tmp_path / "router.yaml", fake, 20)
+    router = await start_router(yaml.safe_load(path.read_text()))
+    await router.server.shutdown(0)  # a rolling deploy's stop; the runtime is still here
+    _file(path, fake, 21)
+    for _ in range(2):
+        assert not await reload_from(router.server, path)
+
+    line = _logged(_key(20), _key(21))
+    assert _key(20) not in line  # what it serves
+    assert _key(21) in line  # the refused file's: nothing of it is in force
