@@ -189,6 +189,8 @@ def config_secrets(config: SwitchboardConfig | EdgeFileConfig | None) -> list[st
             # to read in the log, and a URL without a password holds no secret at all.
             password = urlsplit(config.state.url.get_secret_value()).password
             found.extend([password] if password else [])
+        # Callers' keys given as `key:` (one given by its hash is masked by shape only).
+        found += [k.plain_key for c in config.auth.clients for k in c.keys if k.plain_key]
     found.extend(secret.get_secret_value() for secret in secrets if secret is not None)
     return found
 
