@@ -168,8 +168,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
             model = deployment.upstream_model
             sent = ctx.embedding_sent(params)
-            # A shortened retry's batches are its own (none of the whole input's answers
-            # reused), its calls the key's all the same (each in its rpm, its in-flight slots).
+            # A shortened retry's calls: the key's too, none of the whole input's answers reused.
             own = answered if sent is params else Answered() if sent.HasField("texts") else None
             kept = own and own.attempt(deployment.adapter.kind, model, lease)
             call = EmbedCall(model, lease.key.secret, sent, timeout, kept)

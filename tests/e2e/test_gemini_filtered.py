@@ -120,7 +120,9 @@ async def test_a_call_the_filter_cut_off_mid_stream_is_not_a_call(
         model="chain", contents="go", config=config
     )
     responses = [response async for response in stream]
-    assert any(part.thought for r in responses for part in r.candidates[0].content.parts or [])
+    contents = [c.content for r in responses for c in r.candidates or [] if c.content]
+    parts = [part for content in contents for part in content.parts or []]
+    assert any(part.thought for part in parts)
     assert not any(r.function_calls for r in responses)
     (candidate,) = responses[-1].candidates or []
     assert candidate.finish_reason == types.FinishReason.SAFETY
