@@ -6,6 +6,7 @@ framed, a stream cut anywhere as the unary answer; a PGP public key block is lef
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -160,9 +161,10 @@ def test_a_private_key_framed_as_pasted_is_redacted_streamed_as_unary(
     _cut_anywhere_as_unary(text, unary)
 
 
-@pytest.mark.parametrize("key", [pgp(), putty(2)], ids=["pgp", "putty"])
+@pytest.mark.parametrize("key", [pgp(), putty(2), ssh2()], ids=["pgp", "putty", "ssh2"])
 def test_a_key_in_json_escaped_text_is_redacted_streamed_as_unary(key: str) -> None:
-    text = '{"note": "' + PROSE + '", "key": "' + key.replace("\n", "\\n") + '", "x": 1}'
+    # As JSON writes it (ssh2's `Comment:` value, continued after a backslash: `\\\n` as sent).
+    text = '{"note": "' + PROSE + '", "key": ' + json.dumps(key) + ', "x": 1}'
     unary = PII.redact(text, Counter())
     assert unary == '{"note": "' + PROSE + '", "key": "[REDACTED:private_key]", "x": 1}'
     _cut_anywhere_as_unary(text, unary)
@@ -249,6 +251,7 @@ ANSWERS = {
     "putty_3": putty(3),
     "putty_spaces": framed(putty(2), "spaces"),
     "ssh2": ssh2(),
+    "ssh2_json": json.dumps(ssh2()),
     "pgp_quoted_cut_short": cut_short(framed(pgp(), "quoted")),
     "pgp_u0009_json": "\\n".join("\\u0009" + line for line in pgp().split("\n")),
 }
