@@ -188,6 +188,20 @@ def test_a_pgp_key_indented_in_json_escaped_text_is_redacted_streamed_as_unary(
     _cut_anywhere_as_unary(text, unary)
 
 
+@pytest.mark.parametrize("indent", ["\\t", "\\u0009"], ids=["tab", "u0009"])
+def test_an_ssh2_key_indented_in_json_escaped_text_is_redacted_streamed_as_unary(
+    indent: str,
+) -> None:
+    # Its `Comment:` continued after a backslash (`\\\n` as JSON writes it), then an indented
+    # line of words: a stream reads the text as sent first, where that line is no prose either.
+    key = indent + ("\\n" + indent).join(json.dumps(ssh2())[1:-1].split("\\n"))
+    text = '{"note": "' + PROSE + '", "key": "' + key + '", "x": 1}'
+    unary = PII.redact(text, Counter())
+    redacted = indent + "[REDACTED:private_key]"
+    assert unary == '{"note": "' + PROSE + '", "key": "' + redacted + '", "x": 1}'
+    _cut_anywhere_as_unary(text, unary)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -252,6 +266,7 @@ ANSWERS = {
     "putty_spaces": framed(putty(2), "spaces"),
     "ssh2": ssh2(),
     "ssh2_json": json.dumps(ssh2()),
+    "ssh2_u0009_json": "\\u0009" + "\\n\\u0009".join(json.dumps(ssh2())[1:-1].split("\\n")),
     "pgp_quoted_cut_short": cut_short(framed(pgp(), "quoted")),
     "pgp_u0009_json": "\\n".join("\\u0009" + line for line in pgp().split("\n")),
 }
