@@ -125,6 +125,8 @@ def framed(key: str, layout: str) -> str:
         return " ".join(lines)
     if layout == "html_breaks":
         return "<br>".join(lines)
+    if layout == "escaped_string_literals":  # (quotes and backslashes escaped, as code has them)
+        return "\n".join(f'"{line}\\n"' for line in json.dumps(key)[1:-1].split("\\n"))
     assert layout == "string_literals"
     return '"' + '\\n"\n"'.join(lines) + '"'
 
@@ -140,7 +142,7 @@ FRAMED = [
         )
     ),
     *((putty(version), "spaces") for version in (2, 3)),
-    *((ssh2(), layout) for layout in ("quoted", "numbered", "spaces")),
+    *((ssh2(), layout) for layout in ("quoted", "numbered", "spaces", "escaped_string_literals")),
 ]
 
 
