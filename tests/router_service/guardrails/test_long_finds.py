@@ -274,7 +274,7 @@ def test_a_begin_line_before_a_long_address_run_is_screened_in_linear_work(run: 
     as it grows by half, not each chunk (100K dashes cost ~6 s of CPU, 40K of `x-x-` ~10 s)."""
     text = f"{PROSE}-----BEGIN PRIVATE KEY-----{run}"
     unary = PII.redact(text, Counter())
-    assert unary.startswith(f"{PROSE}[REDACTED:private_key]")
+    assert unary is not None and unary.startswith(f"{PROSE}[REDACTED:private_key]")
     rule = _counting("private_key", "email")
     screen = TextScreen((rule,), {})
     out = [screen.feed(text[i : i + 20]) for i in range(0, len(text), 20)]
