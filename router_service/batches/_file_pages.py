@@ -1,6 +1,8 @@
 """A page of a client's files (`StoredFiles.listed`): their ids in order from the client's
 index, their objects read a chunk at a time until the page (and one more file, for
-`has_more`) is found, not every file the client keeps (up to `files.max_files` a period)."""
+`has_more`) is found, not every file the client keeps (up to `files.max_files` a period). A
+chunk twice the last one (up to `_CHUNK`): a small page past many files it skips (deleted,
+expired, of another purpose) takes a few round trips, not one for every `limit + 1` of them."""
 
 from __future__ import annotations
 
@@ -24,10 +26,9 @@ async def page_of(
     """The first `limit` files of `ids` (in their order) that stand (`read`: None for one gone,
     deleted or expired) and are of `purpose` ("": any), and whether more follow."""
     found: list[bpb.StoredFile] = []
-    step = min(limit + 1, _CHUNK)
-    for start in range(0, len(ids), step):
+    start, step = 0, min(limit + 1, _CHUNK)
+    while start < len(ids) and len(found) <= limit:
         files = await read(ids[start : start + step])
         found += [f for f in files if f is not None and (not purpose or f.purpose == purpose)]
-        if len(found) > limit:
-            break
+        start, step = start + step, min(step * 2, _CHUNK)
     return found[:limit], len(found) > limit
