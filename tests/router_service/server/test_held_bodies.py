@@ -135,7 +135,11 @@ async def test_an_open_stream_has_no_reader_task_nor_pass_through_layer(
     # The adapter's stream opens and closes its response without a generator around it either.
     def ours() -> list[str]:
         gc.collect()
-        kinds = (types.CoroutineType, types.AsyncGeneratorType, types.GeneratorType)
+        kinds: tuple[type[Any], ...] = (
+            types.CoroutineType,
+            types.AsyncGeneratorType,
+            types.GeneratorType,
+        )
         return [o.__qualname__ for o in tracked(kinds) if _ours(o)]
 
     before = ours()
