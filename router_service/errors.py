@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import grpc
 
-from router_service._masking import masking, scrubbed
+from router_service._masking import bounded, masking, scrubbed
 from router_service.outcomes import Outcome, Scope
 
 if TYPE_CHECKING:  # auth imports this module; the type is only named here
@@ -382,9 +382,9 @@ class UpstreamFailure(SwitchboardError):
     def scrub(self, secrets: Iterable[str]) -> None:
         """Remove keys from what the upstream said: some providers echo the key they got, and
         an error may name others of the account (all the provider's keys are given). A key the
-        upstream masked itself goes too (OpenAI's 401: "sk-proj-****…wxyz"), and what the log
-        masks (another provider's key, an access token a gateway quotes, a `?key=` URL)."""
-        clean = masking(secrets, logged=True)
+        upstream masked itself goes too (OpenAI's 401: "sk-proj-****…wxyz"), what the log masks
+        (another provider's key, a gateway's token, a `?key=` URL); texts `_masking.bounded`."""
+        clean = bounded(masking(secrets, logged=True))
         self.message = clean(self.message)
         if self.upstream_error is not None:
             self.upstream_error = scrubbed(self.upstream_error, clean)

@@ -7,6 +7,7 @@ when asked for) is then the same on a HIT as it was on the MISS.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing
 
@@ -115,7 +116,24 @@ def shared_stream(
     # The pump's attempt outlives this caller when others read on: not its slot to renew.
     # (The pump's task has not run yet: its attempt, later, finds none.)
     slot, lookup.stream_slot = lookup.stream_slot, None
-    return slots.reading(flight.read(leader=True), slot)
+    if lookup.cluster_streams is None:  # its own call's stream: no layer more per event
+        return slots.reading(flight.read(leader=True), slot)
+    # Its own deadline kept should the pump read another replica's stream (`StreamFlight.afar`).
+    read = flight.read(leader=True, deadline_s=lookup.remaining_s)
+    return slots.reading(_leading(read, lookup), slot)
+
+
+async def _leading(read: Stream, lookup: CacheLookup) -> Stream:
+    """The leader's read of its flight: DEADLINE_EXCEEDED when its own deadline passed as it
+    waited for another replica's stream (`Late`), a MISS when it was served nothing of it."""
+    relayed = False
+    try:
+        async with aclosing(read) as events:
+            async for event in events:
+                relayed = relayed or event.WhichOneof("event") != "heartbeat"
+                yield event
+    except (Late, asyncio.CancelledError) as left:
+        raise _left(left, lookup, relayed=relayed) from None
 
 
 async def _alone(fresh: Fresh) -> AsyncGenerator[pb.ChatStreamResponse, None]:
@@ -131,7 +149,7 @@ def _pump(
 
     async def pump(flight: StreamFlight) -> None:
         try:
-            async with aclosing(await _source(lookup, fresh, batch)) as events:
+            async with aclosing(await _source(lookup, fresh, batch, flight)) as events:
                 async for event in events:
                     flight.push(event)
                     await flight.leader_caught_up()
@@ -143,7 +161,7 @@ def _pump(
     return pump
 
 
-async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool) -> Stream:
+async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool, flight: StreamFlight) -> Stream:
     """What a flight's pump reads: `fresh()`; with `coalesce: cluster` also appended to the
     cluster flight's log it leads, or the log another replica's pump appends to (a HIT; what
     a failure before the first chunk leaves is asked upstream: `_follow`)."""
@@ -157,6 +175,7 @@ async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool) -> Stream:
     if claim.left_s <= 0:  # the store cannot wake us: go alone
         return fresh()
     lookup.status = HIT
+    flight.from_afar()  # its leader stops at its own deadline now, as a follower
     return _follow(streams.follow(name, claim.holder), lookup, fresh, batch=batch)
 
 
@@ -164,7 +183,8 @@ async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: b
     """A shared stream's events (a flight's, another replica's log) as this request's: its
     route (HIT) held back until the first chunk, so that a stream failing before it lets this
     request ask upstream itself (MISS) unseen. Its own deadline passing while it waits (`Late`)
-    ends it DEADLINE_EXCEEDED, before its first chunk or after some."""
+    ends it DEADLINE_EXCEEDED, before its first chunk (a MISS: it was served nothing) or after
+    some."""
     route: pb.ChatStreamResponse | None = None
     relayed = False
     try:
@@ -191,11 +211,8 @@ async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: b
         if relayed:  # the rest will not come: cut, as a stream that broke off
             yield pb.ChatStreamResponse(error=cut.error)
             return
-    except Late:
-        raise DeadlineExceededError(
-            "The request's deadline passed while it read an identical request's stream, which "
-            "it shares."
-        ) from None
+    except (Late, asyncio.CancelledError) as left:
+        raise _left(left, lookup, relayed=relayed) from None
     except Exception:  # the shared stream's failure: its own caller's to see
         if relayed:
             raise  # the same error the leader's caller got
@@ -223,3 +240,20 @@ def _as_own(
             yield pb.ChatStreamResponse(chunk=chunk)
     else:
         yield event
+
+
+def _left(
+    left: Late | asyncio.CancelledError, lookup: CacheLookup, *, relayed: bool
+) -> BaseException:
+    """What a reader of a shared stream raises as it leaves it: DEADLINE_EXCEEDED once its own
+    deadline passed (`Late`), its cancellation as it is (its caller left, gRPC's deadline).
+    Served nothing of it (before its first chunk), it was a miss, as a unary follower that
+    gave up or left."""
+    if not relayed:
+        lookup.status = MISS
+    if isinstance(left, Late):
+        return DeadlineExceededError(
+            "The request's deadline passed while it read an identical request's stream, which "
+            "it shares."
+        )
+    return left

@@ -114,6 +114,9 @@ class StreamFlight:
         self.failure: BaseException | None = None  # the pump's error (before any event)
         self._changed = asyncio.Event()
         self.pump: asyncio.Task[None] | None = None
+        # Its pump reads another replica's stream (`coalesce: cluster`), not its leader's own
+        # call: the leader too stops at its deadline then (`read`), as a follower does.
+        self.afar = False
 
     @property
     def joinable(self) -> bool:
@@ -175,7 +178,9 @@ class StreamFlight:
     ) -> AsyncGenerator[pb.ChatStreamResponse, None]:
         """The events from the first on; the pump's failure raised as it is; FellBehind for a
         follower cut loose; Late once `deadline_s` (from now; None: none) passed while it waited
-        for one. Leaving (closing the iterator) stops the pump if no one else reads."""
+        for one (a leader's only when it reads another replica's stream: `afar`; its own call
+        keeps its own deadline). Leaving (closing the iterator) stops the pump if no one else
+        reads."""
         until = None if deadline_s is None else self._clock.monotonic() + deadline_s
         reader = _Reader(self._base, leader=leader)
         self._readers.append(reader)
@@ -194,7 +199,7 @@ class StreamFlight:
                     if self.failure is not None:
                         raise self.failure
                     return
-                elif until is None:
+                elif until is None or (leader and not self.afar):
                     await self._changed.wait()
                 else:
                     await self._wait_until(until)
@@ -205,6 +210,11 @@ class StreamFlight:
                 self.end(Left())  # no one joins it any more
                 self.pump.cancel()  # no one reads: close the upstream call
             self._notify()  # the pump may have waited for a leader that left
+
+    def from_afar(self) -> None:
+        """Its pump reads another replica's stream (`afar`): the leader's wait is timed now."""
+        self.afar = True
+        self._notify()
 
     async def _wait_until(self, until: float) -> None:
         """Wait for a change, as long as the monotonic clock is before `until` (Late after):

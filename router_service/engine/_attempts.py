@@ -10,7 +10,6 @@ at once.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from typing import TypeVar
@@ -20,18 +19,16 @@ from router_service.clock import Clock
 from router_service.config import CooldownsConfig
 from router_service.engine._afterwork import close_failed
 from router_service.engine._attempt_end import AttemptEnd
+from router_service.engine._cooldown_log import CooldownLog
+from router_service.engine._held_back import excluded_now
 from router_service.engine._met import Inexpressible, Met
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
 from router_service.engine._stream_holds import HoldRenewer
-from router_service.engine._truncation import Truncation, shortened
-from router_service.errors import (
-    AllCandidatesFailedError,
-    DeadlineExceededError,
-    UpstreamFailure,
-)
+from router_service.engine._truncation import Shortening, shortened
+from router_service.errors import AllCandidatesFailedError, DeadlineExceededError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import NextStep, Outcome, reaction_for, read_nothing
+from router_service.outcomes import NextStep, Outcome, cools_deployment, reaction_for, read_nothing
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState, thread_actions
 from router_service.state import StateStore
@@ -42,8 +39,6 @@ from router_service.telemetry import (
     record_reaction,
     record_unsupported,
 )
-
-log = logging.getLogger("switchboard.engine")
 
 T = TypeVar("T")
 Attempt = Callable[[Deployment, KeyLease, AsyncExitStack], Awaitable[T]]
@@ -69,9 +64,7 @@ class AttemptRunner:
         # A runtime's is its lineage's (`Runtime.renewer`): streams of a replaced config too.
         together = store.batches_concurrent_calls
         self.renewer = renewer or HoldRenewer(clock, together=together)
-        # Until when this process last saw each deployment cooled: its cooldown is logged once
-        # when it begins, not at every failure that extends it (bounded by the deployments).
-        self._cooled_until: dict[str, float] = {}
+        self._cooldown_log = CooldownLog()  # a cooldown logged once when it begins
 
     @property
     def store(self) -> StateStore:
@@ -110,11 +103,13 @@ class AttemptRunner:
                 self._unsupported(ctx, deployment, unsupported)
                 met.failed(unsupported, deployment)
                 continue
-            # Another request's failure may have cooled it since we planned; the first
-            # candidate was checked by the plan a moment ago (one store round trip saved).
-            if index and not plan.forced and (until := await self._cooled(ctx, deployment)):
-                met.withheld.append(deployment)
-                plan.usable_at[deployment.name] = until  # for the retry hint, as the plan's
+            # Another request's failure may have cooled it or excluded it for the session
+            # since we planned; the first candidate was checked by the plan a moment ago (one
+            # store round trip saved).
+            checked = index and not plan.forced
+            if checked and (now := await excluded_now(self._store, self.sessions, ctx, deployment)):
+                now.hold_back(plan, deployment)  # named, for the retry hint, as the plan's
+                (met.last_resort if now.last_resort else met.withheld).append(deployment)
                 continue
             # A shortened retry held back by its key's limits waits for it only where no other
             # deployment is left to answer first, nor queued for below (the last candidate, no
@@ -127,6 +122,19 @@ class AttemptRunner:
             # last), or is queued for as held (`ctx.truncation`: its shorter input).
             held = ctx.truncation
             met.met(walked, deployment, waited=last and held is not None, held=held)
+        return await self._at_last(ctx, plan, met, attempt, tokens, record_success)
+
+    async def _at_last(
+        self,
+        ctx: RequestContext,
+        plan: Plan,
+        met: Met,
+        attempt: Attempt[T],
+        tokens: int,
+        record_success: bool,
+    ) -> Walked[T]:
+        """Nothing on the walk answered: the one whose keys were all at their limits (waited
+        for), then those the session came to skip (`last_resort`); else why none did."""
         queued = met.queued_for(ctx)
         if queued is not None:
             wait_s, held = _queue_wait(ctx, queued), met.held_retries.get(queued.name)
@@ -136,6 +144,21 @@ class AttemptRunner:
             if isinstance(walked, tuple):
                 return walked
             met.met(walked, queued, queued=True)
+        for deployment in met.last_resort:
+            if met.passes_over(ctx, deployment):
+                continue
+            # Read again: it may have come to cool, or its provider to be banned, meanwhile.
+            now = await excluded_now(self._store, self.sessions, ctx, deployment)
+            if now is not None and not now.last_resort:
+                now.hold_back(plan, deployment)  # not asked at all: named as the walk names it
+                met.withheld.append(deployment)
+                continue
+            del plan.excluded[deployment.name], plan.usable_at[deployment.name]  # asked after all
+            last = deployment is met.last_resort[-1] and not met.blocked
+            walked = await self._walk(ctx, deployment, attempt, tokens, 0.0, record_success, last)
+            if isinstance(walked, tuple):
+                return walked
+            met.met(walked, deployment)
         raise await met.error(ctx, plan)
 
     def _unsupported(
@@ -147,15 +170,6 @@ class AttemptRunner:
         )
         record_unsupported(deployment)
 
-    async def _cooled(self, ctx: RequestContext, deployment: Deployment) -> float:
-        """When a deployment cooling (0: it is not) serves again: its cooldown's end, or the
-        session's ban or skip of it when later, read in the same store call."""
-        names = self.sessions.exclusion_names(
-            ctx.session_id, [deployment.provider], [deployment.name]
-        )
-        cool, *session = await self._store.deadlines([deployment.cooldown_name, *names])
-        return max([cool, *session]) if cool else 0.0  # no session: no names but its own
-
     async def _walk(
         self,
         ctx: RequestContext,
@@ -165,7 +179,7 @@ class AttemptRunner:
         wait_s: float,
         record_success: bool,
         retry_waits: bool,
-        held: Truncation | None = None,
+        held: Shortening | None = None,
     ) -> Walked[T] | UpstreamFailure | Unavailable:
         """Walk one deployment's keys, each at most once, while the Outcome table says to; one
         result for the deployment in its statistics (a success's latency its own attempt's, as
@@ -340,11 +354,11 @@ class AttemptRunner:
             capped = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
             failure.retry_after_s = capped if capped > 0 else None
         await lease.report(outcome, failure.retry_after_s, failure.scope)
-        if reaction_for(outcome).cools_deployment:
+        if cools_deployment(outcome, failure.scope):
             now = self._clock.now()
             until = now + self._cooldowns.deployment_cooldown_s(failure.retry_after_s)
             until = await self._store.extend_deadline(deployment.cooldown_name, until)
-            self._log_cooldown(deployment, failure, now, until)
+            self._cooldown_log.cooled(deployment, failure, now, until)
         actions = thread_actions(outcome, deployment.protection, started)
         if actions.ban_provider:
             ctx.banned_providers.add(deployment.provider)
@@ -353,20 +367,6 @@ class AttemptRunner:
                 ctx.session_id, ctx.requested_model, deployment.provider, deployment.name, actions
             )
         record_reaction(ctx, deployment, lease, failure, actions, self._cooldowns)
-
-    def _log_cooldown(
-        self, deployment: Deployment, failure: UpstreamFailure, now: float, until: float
-    ) -> None:
-        if self._cooled_until.get(deployment.health_name, 0.0) <= now:
-            status = f", HTTP {failure.upstream_status}" if failure.upstream_status else ""
-            log.info(
-                "deployment %s cooled down for %.0fs (%s%s)",
-                deployment.health_name,
-                until - now,
-                failure.outcome.name,
-                status,
-            )
-        self._cooled_until[deployment.health_name] = until
 
 
 def _queue_wait(ctx: RequestContext, deployment: Deployment) -> float:

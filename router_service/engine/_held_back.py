@@ -1,13 +1,17 @@
 """The deployments held back from a walk (cooling, excluded for the session) that could take the
-request: when they may serve it, or why they cannot (every key disabled: whose disables)."""
+request: when they may serve it, or why they cannot (every key disabled: whose disables); and
+why one is held back that came to be excluded after the plan was made (`excluded_now`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.errors import NoCapacityError, NoUsableKeyError
 from router_service.keys import Refusal, disabled_by_hand
+from router_service.sessions import SessionState
+from router_service.state import StateStore
 
 
 def held_back_could(
@@ -87,3 +91,44 @@ async def serving_later(
             keys_in = 0.0 if unusable is None else unusable.retry_after_s or 0.0
             usable_at[deployment.name] = max(end, now + keys_in)
     return held_back_could(ctx, plan, keyed, usable_at)
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludedNow:
+    """Why a candidate of the plan is excluded now (another request of the conversation failed
+    on it since the plan was made, or it cools for everyone since), named as the plan names
+    it; when every rule on it is over; its global cooldown's end (0: it does not cool)."""
+
+    reason: str  # "session_provider_ban", "session_skip", "cooldown"
+    until: float
+    cooling_until: float
+
+    @property
+    def last_resort(self) -> bool:
+        """Only skipped by the session (model-skip): held back while another candidate may
+        answer, tried once none did (as the planner tries one when the skips left nothing);
+        a provider ban is a hard rule, a cooling one is withheld (`Met.withheld`)."""
+        return self.reason == "session_skip" and not self.cooling_until
+
+    def hold_back(self, plan: Plan, deployment: Deployment) -> None:
+        """Name it in the plan with its reason (`Plan.why`), usable when the rules end."""
+        name = deployment.name
+        plan.excluded[name], plan.usable_at[name] = self.reason, self.until
+        if self.cooling_until:
+            plan.cooling_until[name] = self.cooling_until
+
+
+async def excluded_now(
+    store: StateStore, sessions: SessionState, ctx: RequestContext, deployment: Deployment
+) -> ExcludedNow | None:
+    """`ExcludedNow` for a deployment the walk reaches (None: it may be asked): its cooldown,
+    the session's ban of its provider and skip of it, read in one store call."""
+    providers, names = [deployment.provider], [deployment.name]
+    exclusions = sessions.exclusion_names(ctx.session_id, providers, names)
+    cool, *until = await store.deadlines([deployment.cooldown_name, *exclusions])
+    banned, skipped = sessions.excluded_by(providers, names, until)
+    ban, skip = banned.get(deployment.provider, 0.0), skipped.get(deployment.name, 0.0)
+    if not (ban or skip or cool):
+        return None
+    reason = "session_provider_ban" if ban else "session_skip" if skip else "cooldown"
+    return ExcludedNow(reason, max(ban, skip, cool), cool)

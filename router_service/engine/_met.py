@@ -13,7 +13,7 @@ from router_service.engine._held_back import (
     serving_later,
 )
 from router_service.engine._model import Deployment, Plan, RequestContext
-from router_service.engine._truncation import Truncation
+from router_service.engine._truncation import Shortening
 from router_service.errors import (
     AllCandidatesFailedError,
     NoCapacityError,
@@ -50,6 +50,8 @@ class Met:
     blocked: list[Deployment] = field(default_factory=list)  # all their keys at their limits
     disabled: tuple[Deployment, ...] = ()  # all their keys disabled (none: no list to make)
     withheld: list[Deployment] = field(default_factory=list)  # cooled since the plan was made
+    # Skipped by the session since the plan was made: asked once no other answered.
+    last_resort: list[Deployment] = field(default_factory=list)
     window_floor: int | None = None
     # The deployments whose keys were refused or set aside for their model (MODEL_DENIED, or
     # cooling: perhaps for that), and whether any other met the walk (`_denied`).
@@ -62,7 +64,7 @@ class Met:
     gone: frozenset[str] = frozenset()
     # A blocked deployment's shortened retry its key's limits held back: where its queued walk
     # goes on (its refused tries are not sent again).
-    held_retries: dict[str, Truncation] = field(default_factory=dict)
+    held_retries: dict[str, Shortening] = field(default_factory=dict)
 
     def passes_over(self, ctx: RequestContext, deployment: Deployment) -> bool:
         if deployment.provider in ctx.banned_providers:
@@ -88,7 +90,7 @@ class Met:
         queued: bool = False,
         *,
         waited: bool = False,
-        held: Truncation | None = None,
+        held: Shortening | None = None,
     ) -> None:
         """`queued`: the walk of the blocked deployment that waited; `waited`: one that waited
         on its own (a `truncation: auto` retry): neither is queued for again. `held`: the

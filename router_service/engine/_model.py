@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from clients.switchboard.v1 import chat_pb2, routing_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
 from router_service.clock import Clock
 from router_service.config import PriceConfig, TimeoutsConfig
 from router_service.config._routing import UpstreamApi
@@ -22,7 +24,7 @@ from router_service.sessions import ThreadProtection
 
 if TYPE_CHECKING:
     from router_service.engine._stream_holds import SlotOwner
-    from router_service.engine._truncation import Truncation
+    from router_service.engine._truncation import Shortening
     from router_service.guardrails import AnswerGuard
 
 _PROTECTION = {level.value: level for level in ThreadProtection}
@@ -49,6 +51,10 @@ def grpc_timeout_rounding(timeout_s: float) -> float:
     while unit * 1000 <= timeout_s * 1.1:
         unit *= 10
     return unit
+
+
+# An unattended call's wait, what it holds given back meanwhile (`RequestContext.set_aside`).
+SetAside = Callable[[], AbstractAsyncContextManager[None]]
 
 
 @dataclass(slots=True)
@@ -225,14 +231,31 @@ class RequestContext:
     # The caller asked for `truncation: auto` (RoutingOptions.truncation); once a deployment
     # refused the input as too long, its shortening there (None: the whole input is sent).
     truncates: bool = False
-    truncation: Truncation | None = None
+    truncation: Shortening | None = None
+    # The embeddings request, for its shortening (`truncation`).
+    embedding: embeddings_pb2.EmbeddingParams | None = None
     # No one waits on a socket for it (a background response, a batch line): it waits out
     # every cooldown its deadline allows, past `routing.max_cooldown_wait_s`.
     unattended: bool = False
+    # What such a call gives back while it waits out a cooldown, taken again after the wait
+    # (a batch line's slot of `batches.concurrency`); None: it holds on to what it holds.
+    set_aside: SetAside | None = None
 
     def sending(self, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
         """The chat's params as this attempt sends them: shortened (`truncation`), or whole."""
-        return params if self.truncation is None else self.truncation.sent
+        if self.truncation is None:  # the common case: this test only
+            return params
+        sent = self.truncation.sent
+        return sent if isinstance(sent, chat_pb2.ChatParams) else params
+
+    def embedding_sent(
+        self, params: embeddings_pb2.EmbeddingParams
+    ) -> embeddings_pb2.EmbeddingParams:
+        """The embeddings request as this attempt sends it: shortened (`truncation`), or whole."""
+        if self.truncation is None:
+            return params
+        sent = self.truncation.sent
+        return sent if isinstance(sent, embeddings_pb2.EmbeddingParams) else params
 
     def take_body(self, params: chat_pb2.ChatParams) -> list[dict[str, Any]] | None:
         """The body written of `params` (for `ChatCall.prepared`), for the first attempt only

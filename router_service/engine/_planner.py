@@ -200,7 +200,11 @@ class Planner:
                 # Taken for `server.lease_ttl_s` (no deadline): it would lapse in a longer
                 # wait, and its client open one stream more. As long again after the wait.
                 await ctx.stream_slot.renew_stream_slot(wait + chosen.pool.lease_ttl_s)
-            await self._clock.sleep(wait)
+            if ctx.set_aside is None:
+                await self._clock.sleep(wait)
+            else:  # what it holds others use meanwhile (a batch line's slot)
+                async with ctx.set_aside():
+                    await self._clock.sleep(wait)
         plan.candidates.append(chosen)
         plan.forced = True
         del plan.excluded[chosen.name], plan.usable_at[chosen.name]

@@ -1,15 +1,16 @@
 """The detectors whose finds may grow far past a stream's hold-back window (`_text_screen`): a PEM
-block (`private_key`), from its BEGIN line to its END line, and an email whose name part is
-longer than RFC 5321's 64 characters (`email`: a name padded past 64 hides no address). Their
-patterns, where a long name part's find begins (`name_start`), and, for a stream, where the
-text's end may still lie inside one of their finds (`open_key`, `open_address`): the stream
-holds its text from there, so what it releases is redacted as the whole text is."""
+block (`private_key`, PGP's and SSH2's armor too), from its BEGIN line to its END line, and an
+email whose name part is longer than RFC 5321's 64 characters (`email`: a name padded past 64
+hides no address). Their patterns, where a long name part's find begins (`name_start`), and,
+for a stream, where the text's end may still lie inside one of their finds (`open_key`,
+`open_address`): the stream holds its text from there, so what it releases is redacted as the
+whole text is."""
 
 from __future__ import annotations
 
 import re
 
-from router_service.guardrails._putty_keys import PUTTY_KEY, open_putty
+from router_service.guardrails._putty_keys import LINE_BREAK, PUTTY_KEY, open_putty
 
 __all__ = [
     "EMAIL",
@@ -22,9 +23,20 @@ __all__ = [
     "open_key",
 ]
 
-# PEM's armor lines, and OpenPGP's for an armored private key (`PGP PRIVATE KEY BLOCK`).
-_BEGIN = r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-_END = r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+# PEM's armor lines, OpenPGP's for an armored private key (`PGP PRIVATE KEY BLOCK`), and ssh.com's
+# (RFC 4716's, `---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----`: four dashes and a space).
+_BEGIN = (
+    r"(?:-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+    r"|---- BEGIN SSH2 (?:[A-Z0-9]{1,16} ){0,2}PRIVATE KEY ----)"
+)
+_END = (
+    r"(?:-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+    r"|---- END SSH2 (?:[A-Z0-9]{1,16} ){0,2}PRIVATE KEY ----)"
+)
+# How each armor line begins; a dash that begins none (a value's, a framed body's).
+_BEGINS = ("-----BEGIN ", "---- BEGIN SSH2 ")
+_ENDS = ("-----END ", "---- END SSH2 ")
+_DASH = r"-(?!----|--- (?:BEGIN|END) )"
 # A block's body is PEM-shaped or no body: right after its BEGIN line, a few header lines (an
 # encrypted key's `Proc-Type: 4,ENCRYPTED`, `DEK-Info: AES-128-CBC,…`: a name, a colon, a value
 # without armor dashes), then base64 lines (line breaks, JSON's escaped ones too, blank lines). A
@@ -35,12 +47,12 @@ _END = r"-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
 # line far after it ends no block. Bounded (a 16 KiB RSA key is ~12 KiB of base64).
 # (A value's backslash begins no line break: `C:\keys`. Any name's value to 128 characters, a
 # named armor header's, `_ARMOR_HEADER`, to 512: prose after a BEGIN line's mention is no body.)
-_VALUE = r"(?:[^\r\n\\\-]|\\(?![nr])|-(?!----))"
+_VALUE = rf"(?:[^\r\n\\\-]|\\(?![nr])|{_DASH})"
 _HEADERS = rf"(?:[\r\n\\]{{1,4}}[A-Za-z][A-Za-z0-9\-]{{0,31}}:{_VALUE}{{0,128}}){{0,4}}"
 _BODY = (
     r"(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,32}(?:(?=[\r\n\\])"
     r"|(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)"
-    r"|(?=[A-Za-z0-9+/=]{1,80}[ \t]{0,32}-----END ))){0,20000}"
+    r"|(?=[A-Za-z0-9+/=]{1,80}[ \t]{0,32}(?:-----|---- )END ))){0,20000}"
 )
 # Clear prose: three words of letters, one of them of 2-3 (`see the vault`, `That is all`), or a
 # sentence's punctuation then a space (`thanks! Bye`). Base64 is none, however a paste frames or
@@ -51,27 +63,42 @@ _PROSE = (
     rf"(?<![A-Za-z0-9+/=])(?:{_S} {_W} {_W}|{_W} {_S} {_W}|{_W} {_W} {_S})(?![A-Za-z0-9+/=])"
     r"|(?<=[A-Za-z])[,.!?;] [A-Za-z]"
 )
-# An armor header line (PEM's, OpenPGP's: `Comment:` may hold words) is taken whole, not read as
-# prose, however the paste frames it; after an escape's letter too (`\n\tComment:` as sent: a
-# stream reads the text as sent first, `Rule.opened`).
+# An armor header line (PEM's, OpenPGP's, RFC 4716's: `Comment:` may hold words) is taken whole,
+# not read as prose, however the paste frames it (RFC 4716's value continued on the next line after
+# a backslash too); after an escape too (`\n\tComment:`, `\u0009Comment:` as sent: a stream reads
+# the text as sent first, `Rule.opened`).
 _ARMOR_HEADER = (
-    r"(?:(?<![A-Za-z0-9\-])|(?<=\\[nrt]))"
-    r"(?:Version|Comment|Hash|Charset|MessageID|Proc-Type|DEK-Info):" + _VALUE + "{0,512}"
+    r"(?:(?<![A-Za-z0-9\-])|(?<=\\[nrt])|(?<=\\u[0-9A-Fa-f]{4}))"
+    r"(?:Version|Comment|Subject|Hash|Charset|MessageID|Proc-Type|DEK-Info):"
+    rf"(?:\\\r?\n|{_VALUE}){{0,512}}"
 )
 # The BEGIN line through the first END line when no prose comes between (key material however it
-# is framed), else through the END line right after its PEM-shaped body, or (a key cut short) to
-# its body's end.
+# is framed); else (a key cut short, however framed) through the last base64 line before prose (a
+# line's end after 16+ base64 characters with a digit, `+` or `/` among them: no mention's word
+# nor code's identifier), a short last line framed alike and what a PEM-shaped body goes on with
+# (line breaks, base64); else through the END line right after its PEM-shaped body, or to that
+# body's end.
 # (A header line, a base64 run whole at a time: no prose begins inside one.)
-_FRAMED = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|-(?!----))){{0,20000}}?{_END}"
-_PEM = _BEGIN + "(?:" + _FRAMED + "|" + _HEADERS + _BODY + r"(?:[ \t]{0,32}" + _END + ")?)"
+_NO_PROSE = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|{_DASH})){{0,20000}}"
+_FRAMED = rf"{_NO_PROSE}?{_END}"
+_CUT_SHORT = (
+    rf"{_NO_PROSE}(?<=[A-Za-z0-9+/=]{{16}})(?<![A-Za-z=]{{16}})"
+    r"(?=[ \t]{0,32}(?:[\r\n\\\"'<]|\Z))"
+    rf"(?:{LINE_BREAK}[A-Za-z0-9+/=]{{1,15}}(?![A-Za-z0-9+/=]))?[A-Za-z0-9+/=\r\n\\]{{0,80}}"
+)
+_PEM = (
+    f"{_BEGIN}(?:{_FRAMED}|{_CUT_SHORT}|{_HEADERS}{_BODY}"
+    rf"(?:[ \t]{{0,32}}{_END})?)"
+)
 _KEY = re.compile(_PEM)
+_BEGIN_LINE = re.compile(_BEGIN)
 # Or a PuTTY key file (`_putty_keys`).
 PRIVATE_KEY = f"{_PEM}|{PUTTY_KEY}"
 # What may follow a block's find while the text's end may still make it longer: a space run whose
 # look ahead lacks text, the beginning of its END line; or a header line's name cut short.
 _PENDING = re.compile(
     r"[ \t]{0,32}(?:[A-Za-z0-9+/=]{0,96}[ \t]{0,32})?"
-    r"(?:-{1,5}(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
+    r"(?:-{1,5} ?(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )
 # What ends a block open before it (`key_closed`).
 _HEADER_CHARS = 544  # (an armor header line is at most 18 + 1 + 512 characters long)
@@ -148,18 +175,32 @@ def _open_block(text: str, start: int, cut: int) -> int | None:
     from `start` on), when that is before `cut`: its find reaches the end, or what follows it
     may still go on into its body or its END line. None once the END line came, or anything
     no body holds (prose after a mere mention of the BEGIN line: at once)."""
-    at = text.rfind("-----BEGIN ", start, cut)
-    if at < 0 or text.find("-----BEGIN ", at + 1) >= 0:
+    if text.rfind("BEGIN ", start + 5, cut) < 0:
+        return None  # (most texts)
+    at = _last_begin(text, start, cut)
+    if at < 0 or any(text.find(begin, at + 1) >= 0 for begin in _BEGINS):
         return None  # (a later BEGIN's dashes end the block of an earlier one)
     found = _KEY.match(text, at)
-    if found is None or text.find("-----END ", at, found.end()) >= 0:
+    if found is None or any(text.find(end, at, found.end()) >= 0 for end in _ENDS):
         return None  # no BEGIN line, or its block ended
-    begun = text.index("-----", at + 11) + 5  # (its BEGIN line's end: that line is no prose)
+    begun = _BEGIN_LINE.match(text, at).end()  # type: ignore[union-attr]  # (no prose there)
     if len(text) - at <= 20_100 and _unframed(text, begun) is None:
         return at  # no prose (nor END line) yet: what follows may be a framed key's END line
     if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
         return at
     return None
+
+
+def _last_begin(text: str, start: int, cut: int) -> int:
+    """Where the last armor BEGIN line's dashes in `text` from `start` before `cut` are (each of
+    `_BEGINS` has 5 characters before its `BEGIN `); -1: none. One look back per text (a scan
+    per stream step: prose holds none)."""
+    while (word := text.rfind("BEGIN ", start + 5, cut)) >= 0:
+        at = word - 5
+        if text.startswith(_BEGINS[0], at) or text.startswith(_BEGINS[1], at):
+            return at
+        cut = word + 5  # (a BEGIN without armor: looked before it)
+    return -1
 
 
 def key_closed(text: str, at: int) -> bool:

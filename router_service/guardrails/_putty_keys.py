@@ -10,20 +10,28 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PUTTY_KEY", "open_putty"]
+__all__ = ["LINE_BREAK", "PUTTY_KEY", "open_putty"]
 
 _FIRST = "PuTTY-User-Key-File-"
 # A line break (after trailing spaces; HTML's `<br>`; a string literal's quotes, `",` of a list
 # of them), then how a paste may frame each line (`> ` quoted, `# ` commented, `- ` listed,
 # `12: ` numbered, indented): none of these a base64 line or a header's name begins with.
-_BREAK = (
+# Or (a file pasted where its line breaks became spaces) a space run before a header line or a
+# base64 line (16+ characters with a digit, `+` or `/` among them, or a last one ending in `=`
+# padding: prose words are none), and a header's value stops before the next header's name.
+_NAMES = "(?:Encryption|Comment|Public-Lines|Private-Lines|Key-Derivation|Argon2-[A-Za-z]{1,16}):"
+_SPACED = (
+    rf"[ \t]{{1,8}}(?={_NAMES}|Private-(?:MAC|Hash):|(?=[A-Za-z0-9+/]{{16}}|[A-Za-z0-9+/]{{1,15}}=)"
+    r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=))"
+)
+LINE_BREAK = (
     r"[ \t]{0,8}(?:[\r\n]|\\[nr]?|<br ?/?>|[\"'],?){1,6}"
     r"(?:[>#*\-]{1,3}[ \t]{0,2}|[0-9]{1,4}[:.)][ \t]{0,2}|[ \t]{1,8})?"
 )
+_BREAK = f"(?:{LINE_BREAK}|{_SPACED})"
 _LINE = (
-    rf"{_BREAK}(?:(?:Encryption|Comment|Public-Lines|Private-Lines|Key-Derivation"
-    r"|Argon2-[A-Za-z]{1,16}):[^\r\n\\<\"']{0,128}"
-    r"|[A-Za-z0-9+/=]{1,128}(?=[ \t]{0,8}(?:[\r\n\\<\"']|\Z)))"
+    rf"{_BREAK}(?:{_NAMES}(?:(?!{_SPACED})[^\r\n\\<\"']){{0,128}}"
+    rf"|[A-Za-z0-9+/=]{{1,128}}(?=[ \t]{{0,8}}(?:[\r\n\\<\"']|\Z)|{_SPACED}))"
 )
 _MAC = rf"{_BREAK}Private-(?:MAC|Hash):[ \t]{{0,8}}[0-9A-Fa-f]{{1,128}}"
 PUTTY_KEY = (
@@ -33,9 +41,11 @@ PUTTY_KEY = (
 _KEY = re.compile(PUTTY_KEY)
 _MAC_LINE = re.compile(_MAC)
 # What may follow a file's find while more text may make it longer: a line break, then (no break
-# after it yet) a line cut short; or a line break cut short.
+# after it yet) a line cut short; a space run and a word cut short (spaces for line breaks); or a
+# line break cut short.
 _PENDING = re.compile(
-    rf"(?:{_BREAK}[^\r\n\\]{{0,140}})?[ \t]{{0,8}}(?:\\|<(?:br? ?/?)?|[\"'],?)?\Z"
+    rf"(?:{_BREAK}[^\r\n\\]{{0,140}}|[ \t]{{1,8}}[^ \t\r\n\\]{{0,140}})?"
+    r"[ \t]{0,8}(?:\\|<(?:br? ?/?)?|[\"'],?)?\Z"
 )
 
 

@@ -33,6 +33,7 @@ import orjson
 
 from clients import MEDIA_PATHS
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
+from router_service._masking import cut_words
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
 from router_service.config._entra import is_entra_key
@@ -267,7 +268,7 @@ class AzureEntraAdapter(TokenAdapter):
 
 def _classified(outcome: Outcome, status: int, error: JsonObject, scope: Scope) -> UpstreamFailure:
     """The failure an Azure error is, whatever the shared classifier would make of it."""
-    message = str(error.get("message", ""))[:200]
+    message = cut_words(str(error.get("message", "")), 200)
     return UpstreamFailure(
         outcome,
         f"HTTP {status}: {message}" if message else f"HTTP {status}",

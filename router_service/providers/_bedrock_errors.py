@@ -34,6 +34,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from router_service._masking import cut_words
 from router_service.clock import Clock
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
@@ -130,7 +131,9 @@ def classify(
     message = str(error.get("message") or error.get("Message") or "")
     outcome = _outcome(name.lower(), documented, _Message(message.lower(), sent))
     retry_after = upstream_wait(outcome, headers, clock)
-    detail = f"HTTP {status} {name}: {message[:200]}" if message else f"HTTP {status} {name}"
+    detail = (
+        f"HTTP {status} {name}: {cut_words(message, 200)}" if message else f"HTTP {status} {name}"
+    )
     return UpstreamFailure(
         outcome,
         detail,

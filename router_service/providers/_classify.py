@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from router_service._masking import cut_words
 from router_service.clock import Clock
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
@@ -159,7 +160,9 @@ def classify_http_error(
     retry_after = None if too_large else upstream_wait(outcome, headers, clock)
     retry_after = delay if retry_after is None else retry_after
     message = str(error.get("message", "")) if error else ""
-    detail = f"HTTP {effective or status}: {message[:200]}" if message else f"HTTP {effective}"
+    detail = (
+        f"HTTP {effective or status}: {cut_words(message, 200)}" if message else f"HTTP {effective}"
+    )
     scope = Scope.KEY if outcome is Outcome.AUTH_INVALID else None
     return UpstreamFailure(
         outcome,

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import orjson
 
+from router_service._masking import cut_words
 from router_service.clock import Clock
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome, Scope
@@ -58,7 +59,7 @@ def issued_token(name: str, response: httpx.Response, now: float, clock: Clock) 
     # (App Service's identity endpoint says `{"statusCode", "message"}`.)
     described = str(data.get("error_description") or data.get("message") or "").splitlines()
     described = [line.strip() for line in described if line.strip()]
-    detail = f"{error}: {described[0][:200]}" if described else error
+    detail = f"{error}: {cut_words(described[0], 200)}" if described else error
     message = f"token exchange of {name} refused: {detail}"
     # The token endpoint's own throttling (this key waits), or its outage.
     outcome = Outcome.RATE_LIMITED if status == 429 else Outcome.UPSTREAM_ERROR

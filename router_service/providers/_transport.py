@@ -14,6 +14,7 @@ import orjson
 
 from clients import UpstreamFormatError, chunk_from_openai
 from clients.switchboard.v1 import chat_pb2
+from router_service._masking import cut_words
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import UPSTREAM_ALIVE, ProviderAdapter
@@ -67,7 +68,7 @@ def root_error(data: Mapping[str, Any] | None, content: bytes = b"") -> JsonObje
             return {"message": error}
         if "message" in data:
             return dict(data)
-    return {"message": content[:500].decode("utf-8", "replace")}
+    return {"message": cut_words(content[:2048].decode("utf-8", "replace"), 500)}
 
 
 def _extensions(timeout: dict[str, float | None]) -> dict[str, Any]:

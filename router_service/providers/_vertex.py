@@ -45,6 +45,7 @@ import httpx
 
 from clients import embedding_result_from_openai
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
+from router_service._masking import cut_words
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
@@ -123,7 +124,7 @@ def _model_id(model: str) -> str:
 def _vertex_failure(status: int, error: JsonObject) -> UpstreamFailure | None:
     """Vertex's own failures, before the shared classification: None when it has no word."""
     if status == 404 and str(error.get("status", "")) == _NOT_FOUND:
-        message = str(error.get("message", ""))[:200]
+        message = cut_words(str(error.get("message", "")), 200)
         return UpstreamFailure(
             Outcome.UPSTREAM_ERROR,
             f"HTTP 404: {message}" if message else "HTTP 404",

@@ -54,6 +54,7 @@ from clients.switchboard.v1.routing_pb2 import RoutingOptions
 from router_service.auth import ROUTER_SERVICE, RULES, Attempt, Caller
 from router_service.batches import BatchLine, LineResult
 from router_service.engine import RequestContext, truncates
+from router_service.engine._model import SetAside
 from router_service.errors import (
     BudgetExhaustedError,
     ClientRateLimitedError,
@@ -103,6 +104,8 @@ class LineCaller:
     client: str
     endpoint: str
     batch_id: str
+    # A line's: its slot of `batches.concurrency`, given back while it waits out a cooldown.
+    aside: SetAside | None = None
 
 
 async def run_line(who: LineCaller, line: BatchLine) -> LineResult:
@@ -350,4 +353,6 @@ def _context(who: LineCaller, model: str, session_id: str) -> RequestContext:
         raise InvalidRequestError("`model` is required.", param="model")
     session = session_key(who.client, session_id)
     clock = who.runtime.clock
-    return RequestContext(model, clock, session_id=session, client=who.client, unattended=True)
+    ctx = RequestContext(model, clock, session_id=session, client=who.client, unattended=True)
+    ctx.set_aside = who.aside
+    return ctx

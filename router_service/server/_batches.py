@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.auth import current_caller
@@ -32,6 +33,7 @@ from router_service.batches import (
     ENDED,
     Answered,
     AnswersNotKeptError,
+    BatchLine,
     BatchNotCancellableError,
     BatchWaitLimitError,
     LineResult,
@@ -64,6 +66,7 @@ from router_service.server._batch_lines import LineCaller, run_line
 from router_service.server._batch_output import FAILED_BY_BUG, finish
 from router_service.server._calls import owner_name
 from router_service.server._jobs import OwnedJobs
+from router_service.server._line_slots import LineSlot, LineSlots
 from router_service.server._slots import Slots
 from router_service.telemetry import current
 
@@ -157,8 +160,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
             # A mark taken on local state: the replica taking the batch over never reads it.
             shared_throughout(store, before, _NOT_CANCELLABLE_NOW)
         if not won:  # ended as it was read, or just now (its end mark came first)
-            ended = batch.status if batch.status in ENDED else "finishing"
-            raise BatchNotCancellableError(f"Cannot cancel a batch that is {ended}.")
+            ended = batch.status if batch.status in ENDED else "finalizing"
+            raise BatchNotCancellableError(f"Cannot cancel a batch with status '{ended}'.")
         job = self._jobs.get((client, batch_id))
         if job is not None and job.task is not None:
             self._stop(job, "cancelled")
@@ -304,45 +307,57 @@ class BatchJobs(OwnedJobs[BatchJob]):
             return ""
 
     async def _lines(self, job: BatchJob) -> str:
-        """Run the job's lines not answered, a few at a time: "done", "expired" when its
-        completion window ended first, "fault" when it cannot go on, "stopped" when the store
-        took no answer (Redis lost: another replica goes on with it once its claim expired)."""
-        runtime = job.who.runtime
-        pending = job.pending
+        """Run the job's lines not answered, a few at a time (`LineSlots`): "done", "expired"
+        when its completion window ended first, "fault" when it cannot go on, "stopped" when
+        the store took no answer (Redis lost: another replica goes on with it once its claim
+        expired)."""
+        runtime, pending = job.who.runtime, job.pending
         halted = "fault" if job.fault is not None else ""
 
-        async def worker() -> None:
+        async def line(slot: LineSlot, taken: BatchLine) -> None:
             nonlocal halted
-            while pending and not halted:
-                if not self._on_serving_runtime(job):  # its client is gone
-                    halted = "fault"
-                    return
-                result = await run_line(job.who, pending.popleft())
-                try:
-                    await job.writer.add(result)
-                except AnswersNotKeptError as exc:
-                    job.fault, halted = ("output_not_kept", exc.message), "fault"
-                    return
-                except StoreUnavailableError as exc:  # its line runs again where it goes on
-                    log.warning("batch %s: answers not kept: %s", job.batch.id, exc.message)
-                    halted = halted or "stopped"
-                    return
-                await self._progress(job, result)
+            try:
+                result = await run_line(replace(job.who, aside=slot.aside), taken)
+                kept = await self._kept(job, result)  # written whoever halted meanwhile
+                halted = halted or kept
+            finally:
+                slot.give()
+
+        async def lines() -> None:
+            nonlocal halted
+            slots = LineSlots(concurrency)
+            async with asyncio.TaskGroup() as group:
+                while pending and not halted:
+                    slot = await slots.take()
+                    if not (pending and not halted and self._on_serving_runtime(job)):
+                        halted = halted or ("fault" if pending else "")  # its client is gone
+                        slot.give()
+                        return
+                    group.create_task(line(slot, pending.popleft()))
 
         if halted or not pending:
             return halted or "done"
         concurrency = min(runtime.config.batches.concurrency, len(pending))
         if job.batch.expires_at <= runtime.clock.now():
             return "expired"
-
-        async def workers() -> None:
-            async with asyncio.TaskGroup() as group:
-                for _ in range(concurrency):
-                    group.create_task(worker())
-
-        if not await within_window(job, workers()):
+        if not await within_window(job, lines()):
             return "expired"
         return halted or "done"
+
+    async def _kept(self, job: BatchJob, result: LineResult) -> str:
+        """Write a line's answer and count it: "" when kept, else why the job halts ("fault":
+        its answers cannot be kept; "stopped": the store took no answer, the line runs again
+        where the job goes on)."""
+        try:
+            await job.writer.add(result)
+        except AnswersNotKeptError as exc:
+            job.fault = ("output_not_kept", exc.message)
+            return "fault"
+        except StoreUnavailableError as exc:
+            log.warning("batch %s: answers not kept: %s", job.batch.id, exc.message)
+            return "stopped"
+        await self._progress(job, result)
+        return ""
 
     def _on_serving_runtime(self, job: BatchJob) -> bool:
         """Move the job onto the runtime serving now, if a reload replaced its own: a line

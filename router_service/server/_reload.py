@@ -175,8 +175,10 @@ async def reload_from(server: RouterServer, path: str | Path) -> bool:
         reloads.add(1, {"outcome": "failed"})
         server.record.reload_failed(str(exc))  # names file, line and setting, never a value
         return False
-    redact_secrets_of(config)  # a new key is masked in the log before anything can log it
     old = server.runtime.config
+    # A new key is masked in the log before anything can log it; a secret only a restart
+    # replaces (`in_force`: the edge's admin token, the state store's password) stays masked.
+    redact_secrets_of(config, in_force(old, config))
     try:
         pending = await server.reload(config)
     except ReplicaStoppingError:

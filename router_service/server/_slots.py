@@ -53,6 +53,14 @@ class Slots:
             raise
         return _dropped(taking, ending)
 
+    async def take(self) -> None:
+        """A slot, held until `give` (a holder that gives it back for a while, then takes one
+        again: `_line_slots.LineSlot`)."""
+        await self._acquire()
+
+    def give(self) -> None:
+        self._give_back()
+
     async def _acquire(self) -> None:
         if not self._waiting and self.held < self._limit():
             self.held += 1

@@ -85,19 +85,34 @@ _COMPONENTS = (
 
 
 class Redactor:
-    """Masks known secrets and secret-shaped strings."""
+    """Masks known secrets and secret-shaped strings.
+
+    Known secrets come by source (a router's config, an edge's, secrets given by name), each
+    source's replaced by its next `replace` (a reload's config): a key a reload removed stays
+    masked until the source's next replace (a call begun before the reload may still log it,
+    until it ends), then goes. So the list, and what each line costs to search, is bounded by
+    two configs' secrets a source, however often the file is reloaded."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._sources: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._secrets: list[str] = []
-        self.add(secrets)
+        self.replace("given", secrets)
 
-    def add(self, secrets: Iterable[str]) -> None:
-        added = {s for s in secrets if len(s) >= 4}
+    def replace(self, source: str, secrets: Iterable[str]) -> None:
+        """`source`'s secrets from now on; those it gave before and gives no longer stay
+        masked until its next replace."""
+        given = {s for s in secrets if len(s) >= 4}
         # As a JSON line (and a text line's quoted field) writes it: a quote, a backslash or a
         # control character in a secret is escaped there, and the secret as given not found.
-        escaped = {orjson.dumps(s).decode()[1:-1] for s in added}
-        known = set(self._secrets) | added | escaped
+        fresh = frozenset(given | {orjson.dumps(s).decode()[1:-1] for s in given})
+        current, _ = self._sources.get(source, (frozenset(), frozenset()))
+        self._sources[source] = (fresh, current - fresh)
+        known = set().union(*(now | before for now, before in self._sources.values()))
         self._secrets = sorted(known, key=len, reverse=True)  # longest first: no partial masks
+
+    def __len__(self) -> int:
+        """How many strings each line is searched for (each secret as given and as escaped)."""
+        return len(self._secrets)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

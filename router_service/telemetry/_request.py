@@ -316,7 +316,7 @@ class _RequestEnd:
         return next((d for d in plan.candidates if d.name == self.winner.deployment), None)
 
     def _served(self, deployment: Deployment | None) -> attr.Attributes:
-        """Its labels; `gen_ai.request.model` the upstream model (GenAI metrics require it)."""
+        """Its labels: the upstream model (GenAI requires it), `server.*` its base URL's host."""
         if deployment is None:
             return {}
         return {
@@ -325,6 +325,7 @@ class _RequestEnd:
             attr.DEPLOYMENT: deployment.name,
             attr.REQUEST_MODEL: deployment.upstream_model,
             attr.RESPONSE_MODEL: deployment.upstream_model,
+            **attr.server_attributes(deployment.adapter.config.base_url),
         }
 
     def _count_retries(self, labels: attr.Attributes) -> None:
@@ -384,8 +385,7 @@ def embed_span(params: embeddings_pb2.EmbeddingParams, ctx: RequestContext) -> R
 def media_span(
     params: media_pb2.MediaParams, ctx: RequestContext, *, stream: bool = False
 ) -> RequestHandle:
-    """The operation as OpenAI's path names it, dotted: `moderations`, `images.generations`,
-    `images.edits`, `audio.speech`, `audio.transcriptions`, ..."""
+    """The operation as OpenAI's path names it, dotted (`images.generations`, `audio.speech`)."""
     t = current()
     if not (t.tracing or t.metering):
         return OFF_REQUEST

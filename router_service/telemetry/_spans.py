@@ -297,6 +297,7 @@ class AttemptSpan(AttemptHandle, Activated):
             attr.REQUEST_MODEL: d.upstream_model,
             attr.PROVIDER: d.provider,
             attr.DEPLOYMENT: d.name,
+            **attr.server_attributes(d.adapter.config.base_url),
         }
         if outcome != "OK":
             duration[attr.ERROR_TYPE] = outcome

@@ -59,12 +59,16 @@ def configure_telemetry(
     scraped: bool = True,
 ) -> Telemetry:
     """Set up logs, metrics and traces for this process and make them current. The first call
-    wins (OpenTelemetry's global providers can be set once); later calls only add secrets to
-    the log redactor and return the same telemetry. `scraped=False`: no Prometheus listener
+    wins (OpenTelemetry's global providers can be set once); later calls only give the log
+    redactor their config's secrets and `secrets` (in place of the last call's) and return the
+    same telemetry. `scraped=False`: no Prometheus listener
     will read this process's metrics (a router without a metrics port), so without an OTLP
     exporter metrics are off, and neither `prometheus_client` nor its exporter is loaded."""
     global _configured
-    _redactor.add([*secrets, *config_secrets(config)])
+    if secrets:
+        _redactor.replace("given", secrets)
+    if config is not None:
+        _redactor.replace(_source(config), config_secrets(config))
     if _configured is not None:
         return _configured
     section = config.telemetry if config is not None else None
@@ -138,9 +142,19 @@ def shutdown_telemetry() -> None:
             shutdown()
 
 
-def redact_secrets_of(config: SwitchboardConfig) -> None:
-    """Mask `config`'s secrets in every log line from now on (a reloaded file's new keys)."""
-    _redactor.add(config_secrets(config))
+def redact_secrets_of(config: SwitchboardConfig, *more: SwitchboardConfig) -> None:
+    """Mask `config`'s secrets (and `more`'s: a reload's file and what of it is in force) in
+    every log line from now on (a reloaded file's new keys), in place of the router's configs
+    before them: a key they removed stays masked until the next reload (a call begun before
+    this one may still log it), then goes."""
+    _redactor.replace(_source(config), [s for c in (config, *more) for s in config_secrets(c)])
+
+
+def _source(config: SwitchboardConfig | EdgeFileConfig) -> str:
+    """Whose secrets a config's are for the redactor: a router's (reloaded) or an edge's."""
+    from router_service.config import EdgeFileConfig as EdgePart
+
+    return "edge" if isinstance(config, EdgePart) else "router"
 
 
 def config_secrets(config: SwitchboardConfig | EdgeFileConfig | None) -> list[str]:

@@ -40,6 +40,16 @@ def pgp(kind: str = "PRIVATE", headers: str = "Version: GnuPG v2\nComment: my la
     )
 
 
+def ssh2(kind: str = "ENCRYPTED PRIVATE") -> str:
+    """ssh.com's key file (RFC 4716's armor): `Subject:`/`Comment:` headers, a quoted value, one
+    continued onto the next line by a backslash."""
+    return (
+        f"---- BEGIN SSH2 {kind} KEY ----\nSubject: alice\n"
+        'Comment: "2048-bit rsa, alice@example, Mon Jan 01 2024 \\\nfrom the build box"\n'
+        f"{BODY}---- END SSH2 {kind} KEY ----"
+    )
+
+
 def putty(version: int = 2) -> str:
     derivation = (
         "Key-Derivation: Argon2id\nArgon2-Memory: 8192\nArgon2-Passes: 13\n"
@@ -65,6 +75,8 @@ KEYS = {
     "pgp_long_comment": pgp(
         headers=f"Comment: {'the key of the build box, rotated yearly. ' * 5}\n"
     ),
+    "ssh2_encrypted": ssh2(),
+    "ssh2": ssh2("PRIVATE"),
     "putty_2": putty(2),
     "putty_3": putty(3),
     "openssh": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{BODY}-----END OPENSSH PRIVATE KEY-----",
@@ -108,6 +120,8 @@ def framed(key: str, layout: str) -> str:
         return "\n".join(line + "  " for line in lines)
     if layout == "listed":
         return "\n".join("- " + line for line in lines)
+    if layout == "spaces":  # (pasted where line breaks became spaces)
+        return " ".join(lines)
     if layout == "html_breaks":
         return "<br>".join(lines)
     assert layout == "string_literals"
@@ -124,6 +138,8 @@ FRAMED = [
             *("listed", "trailing_spaces", "html_breaks"),
         )
     ),
+    *((putty(version), "spaces") for version in (2, 3)),
+    *((ssh2(), layout) for layout in ("quoted", "numbered", "spaces")),
 ]
 
 
@@ -152,7 +168,11 @@ def test_a_key_in_json_escaped_text_is_redacted_streamed_as_unary(key: str) -> N
     _cut_anywhere_as_unary(text, unary)
 
 
-@pytest.mark.parametrize("indent", ["\\t", "\\t\\t", "\\r\\n\\t"], ids=["tab", "tabs", "crlf_tab"])
+@pytest.mark.parametrize(
+    "indent",
+    ["\\t", "\\t\\t", "\\r\\n\\t", "\\u0009", "\\t\\u0009"],
+    ids=["tab", "tabs", "crlf_tab", "u0009", "tab_u0009"],
+)
 def test_a_pgp_key_indented_in_json_escaped_text_is_redacted_streamed_as_unary(
     indent: str,
 ) -> None:
@@ -170,10 +190,11 @@ def test_a_pgp_key_indented_in_json_escaped_text_is_redacted_streamed_as_unary(
     "text",
     [
         f"{PROSE}mine:\n{pgp('PUBLIC')}\n{PROSE}",
+        f"{PROSE}mine:\n{ssh2('PUBLIC')}\n{PROSE}",
         f"{PROSE}A PGP file starts with -----BEGIN PGP PUBLIC KEY BLOCK----- and {PROSE}",
         f"{PROSE}PuTTY keys are PuTTY-User-Key-File-2 files; convert them with puttygen. {PROSE}",
     ],
-    ids=["pgp_public_key", "pgp_public_mention", "putty_mention"],
+    ids=["pgp_public_key", "ssh2_public_key", "pgp_public_mention", "putty_mention"],
 )
 def test_public_keys_and_mentions_are_left_as_they_are(text: str) -> None:
     assert PII.redact(text, Counter()) is None
@@ -195,10 +216,41 @@ def test_a_putty_key_cut_short_is_redacted_through_its_lines() -> None:
     _cut_anywhere_as_unary(text, unary)
 
 
+def cut_short(key: str) -> str:
+    """`key` without its last two lines (its END line, and its checksum's or last base64 line)."""
+    return "\n".join(key.split("\n")[:-2])
+
+
+CUT_SHORT = [
+    *((pgp(), layout) for layout in ("quoted", "commented", "numbered", "string_literals")),
+    (KEYS["openssh"], "quoted"),
+    (ssh2(), "numbered"),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "layout"), CUT_SHORT, ids=[f"{k[:16]}-{layout}" for k, layout in CUT_SHORT]
+)
+def test_a_framed_key_cut_short_is_redacted_through_its_body(key: str, layout: str) -> None:
+    text = f"{PROSE}here:\n{cut_short(framed(key, layout))}\nThat is all for now, thanks. {PROSE}"
+    unary = PII.redact(text, Counter())
+    # Nothing of its body is left (its last line too, cut short as it is); the prose after it
+    # is, but for a short word on the next line (that may be a body's last line, as `AAAA`).
+    assert unary is not None and all(line[:16] not in unary for line in LINES), unary
+    assert unary.startswith(f"{PROSE}here:\n") and unary.endswith(
+        f"[REDACTED:private_key] is all for now, thanks. {PROSE}"
+    )
+    _cut_anywhere_as_unary(text, unary)
+
+
 # Over gRPC: each key, as pasted, redacted alike in a unary and a streamed answer.
 ANSWERS = {
     **{f"pgp_{layout}": framed(pgp(), layout) for layout in ("quoted", "numbered")},
     "putty_3": putty(3),
+    "putty_spaces": framed(putty(2), "spaces"),
+    "ssh2": ssh2(),
+    "pgp_quoted_cut_short": cut_short(framed(pgp(), "quoted")),
+    "pgp_u0009_json": "\\n".join("\\u0009" + line for line in pgp().split("\n")),
 }
 
 

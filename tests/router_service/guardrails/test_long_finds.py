@@ -218,6 +218,16 @@ def test_what_follows_a_long_key_is_released_once_its_block_ends(after: str) -> 
                 assert out >= fed - closed - 160 - 32 - 32, (end, fed, out)
 
 
+def test_a_key_cut_short_past_20000_characters_is_redacted_whole_streamed_as_unary() -> None:
+    # No END line after ~30,000 characters of base64 (a 16 KiB RSA key is ~13,000): its body
+    # is redacted through its last line, not only its first 20,000 characters.
+    lines = [f"{n:05d}" + _BODY[5:-1] * 2 for n in range(460)]
+    text = f"{PROSE}-----BEGIN PRIVATE KEY-----\n" + "\n".join(lines) + f"\nThat is all. {PROSE}"
+    unary = PII.redact(text, Counter())
+    assert unary == f"{PROSE}[REDACTED:private_key] is all. {PROSE}"
+    assert _stream([text[i : i + 200] for i in range(0, len(text), 200)] + [""]) == unary
+
+
 async def test_a_quoted_begin_line_takes_no_prose_unary_or_streamed(
     fake: FakeUpstream, router: Any
 ) -> None:
