@@ -288,7 +288,7 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool, prompt_tokens: 
                         yield keepalive
                 elif kind == "error":
                     failure.failed_with(message.error)
-                    last = _ended_by(message.error, stream.said, model, prompt_tokens)
+                    last = _ended_by(message.error, stream, model, prompt_tokens)
                     break
                 elif kind == "summary":
                     last = stream.finish(summary_usage(message.summary.usage))
@@ -311,11 +311,16 @@ def _relay(model: str, writer: _Events | _Array, thoughts: bool, prompt_tokens: 
     return relay
 
 
-def _ended_by(error: StreamError, said: bool, model: str, prompt_tokens: int) -> JsonObject:
-    """The last response of a stream the router ended with `error`: a content filter's refusal
+def _ended_by(
+    error: StreamError, stream: gemini.ResponseChunks, model: str, prompt_tokens: int
+) -> JsonObject:
+    """The last response of a stream the router ended with `error`. A content filter's refusal
     before the stream said anything (hidden thoughts committed it, nothing shown) is the one
-    response a refused prompt is, as before the commit (`_blocked`); else Google's error."""
-    if error.outcome == Outcome.OUTCOME_CONTENT_FILTERED and not said:
+    response a refused prompt is, as before the commit (`_blocked`); after, the candidate ends
+    with SAFETY, as a Gemini stream its filter cuts off ends. Else Google's error."""
+    if error.outcome == Outcome.OUTCOME_CONTENT_FILTERED:
+        if stream.said:
+            return stream.filtered()
         return gemini.blocked_to_gemini(None, error.message, model, prompt_tokens)
     return gemini.gemini_error(failure.status_of(error), error.message)
 

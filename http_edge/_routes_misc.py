@@ -18,6 +18,7 @@ from clients.switchboard.v1.router_service_pb2 import (
     ListModelsRequest,
     ListModelsResponse,
 )
+from clients.switchboard.v1.routing_pb2 import TRUNCATION_AUTO
 
 from ._body import parse_request, read_json_object
 from ._disconnect import unless_disconnected
@@ -50,11 +51,15 @@ async def embeddings(request: Request) -> Response:
 
 
 async def embed_call(
-    request: Request, params: EmbeddingParams, metadata: Metadata
+    request: Request, params: EmbeddingParams, metadata: Metadata, *, truncates: bool = False
 ) -> EmbedResponse:
-    """The router's Embed call for `params` (every entrance's), unless the caller leaves first."""
+    """The router's Embed call for `params` (every entrance's), unless the caller leaves first;
+    `truncates`: an input past a model's context window is cut (`truncation: auto`)."""
     state = edge_state(request)
-    call = EmbedRequest(params=params, routing=routing_options(request))
+    routing = routing_options(request)
+    if truncates:
+        routing.truncation = TRUNCATION_AUTO
+    call = EmbedRequest(params=params, routing=routing)
     embed = state.router().embed(call, timeout=state.settings.request_timeout_s, metadata=metadata)
     return await unless_disconnected(request, embed)
 

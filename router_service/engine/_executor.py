@@ -168,7 +168,10 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
             model = deployment.upstream_model
             kept = answered and answered.attempt(deployment.adapter.kind, model, lease)
-            call = EmbedCall(model, lease.key.secret, params, timeout, kept)
+            sent = ctx.embedding_sent(params)  # a shortened retry's batches are its own
+            call = EmbedCall(
+                model, lease.key.secret, sent, timeout, kept if sent is params else None
+            )
             try:
                 async with asyncio.timeout(timeout):
                     result = await deployment.adapter.embed(call)
@@ -184,11 +187,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         result, deployment, stack = await self._run(ctx, plan, attempt, tokens=tokens)
         await self._afterwork.close(stack)
         # An embedding's tokens are all input: its usage as a chat's without completion tokens.
-        usage = (
-            chat_pb2.Usage(prompt_tokens=result.usage.prompt_tokens)
-            if deployment.price is not None and result.HasField("usage")
-            else None
-        )
+        priced = deployment.price is not None and result.HasField("usage")
+        usage = chat_pb2.Usage(prompt_tokens=result.usage.prompt_tokens) if priced else None
         return router_service_pb2.EmbedResponse(result=result, route=ctx.route(deployment, usage))
 
     async def media(

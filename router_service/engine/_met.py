@@ -13,7 +13,7 @@ from router_service.engine._held_back import (
     serving_later,
 )
 from router_service.engine._model import Deployment, Plan, RequestContext
-from router_service.engine._truncation import Truncation
+from router_service.engine._truncation import Shortening
 from router_service.errors import (
     AllCandidatesFailedError,
     NoCapacityError,
@@ -64,7 +64,7 @@ class Met:
     gone: frozenset[str] = frozenset()
     # A blocked deployment's shortened retry its key's limits held back: where its queued walk
     # goes on (its refused tries are not sent again).
-    held_retries: dict[str, Truncation] = field(default_factory=dict)
+    held_retries: dict[str, Shortening] = field(default_factory=dict)
 
     def passes_over(self, ctx: RequestContext, deployment: Deployment) -> bool:
         if deployment.provider in ctx.banned_providers:
@@ -90,7 +90,7 @@ class Met:
         queued: bool = False,
         *,
         waited: bool = False,
-        held: Truncation | None = None,
+        held: Shortening | None = None,
     ) -> None:
         """`queued`: the walk of the blocked deployment that waited; `waited`: one that waited
         on its own (a `truncation: auto` retry): neither is queued for again. `held`: the

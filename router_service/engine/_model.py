@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from clients.switchboard.v1 import chat_pb2, routing_pb2
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
 from router_service.clock import Clock
 from router_service.config import PriceConfig, TimeoutsConfig
 from router_service.config._routing import UpstreamApi
@@ -24,7 +24,7 @@ from router_service.sessions import ThreadProtection
 
 if TYPE_CHECKING:
     from router_service.engine._stream_holds import SlotOwner
-    from router_service.engine._truncation import Truncation
+    from router_service.engine._truncation import Shortening
     from router_service.guardrails import AnswerGuard
 
 _PROTECTION = {level.value: level for level in ThreadProtection}
@@ -231,7 +231,9 @@ class RequestContext:
     # The caller asked for `truncation: auto` (RoutingOptions.truncation); once a deployment
     # refused the input as too long, its shortening there (None: the whole input is sent).
     truncates: bool = False
-    truncation: Truncation | None = None
+    truncation: Shortening | None = None
+    # The embeddings request, for its shortening (`truncation`).
+    embedding: embeddings_pb2.EmbeddingParams | None = None
     # No one waits on a socket for it (a background response, a batch line): it waits out
     # every cooldown its deadline allows, past `routing.max_cooldown_wait_s`.
     unattended: bool = False
@@ -241,7 +243,19 @@ class RequestContext:
 
     def sending(self, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:
         """The chat's params as this attempt sends them: shortened (`truncation`), or whole."""
-        return params if self.truncation is None else self.truncation.sent
+        if self.truncation is None:  # the common case: this test only
+            return params
+        sent = self.truncation.sent
+        return sent if isinstance(sent, chat_pb2.ChatParams) else params
+
+    def embedding_sent(
+        self, params: embeddings_pb2.EmbeddingParams
+    ) -> embeddings_pb2.EmbeddingParams:
+        """The embeddings request as this attempt sends it: shortened (`truncation`), or whole."""
+        if self.truncation is None:
+            return params
+        sent = self.truncation.sent
+        return sent if isinstance(sent, embeddings_pb2.EmbeddingParams) else params
 
     def take_body(self, params: chat_pb2.ChatParams) -> list[dict[str, Any]] | None:
         """The body written of `params` (for `ChatCall.prepared`), for the first attempt only

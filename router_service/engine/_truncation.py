@@ -15,15 +15,22 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from clients.switchboard.v1 import chat_pb2, routing_pb2
-from router_service.engine._tokens import estimate_chat_tokens
+from clients.switchboard.v1 import chat_pb2, embeddings_pb2, routing_pb2
+from router_service.engine._tokens import estimate_chat_tokens, estimate_embedding_tokens
 from router_service.errors import InvalidRequestError, UpstreamFailure
 from router_service.outcomes import Outcome
 
 if TYPE_CHECKING:
     from router_service.engine._model import RequestContext
 
-__all__ = ["MAX_TRUNCATIONS", "Truncation", "shortened", "truncates"]
+__all__ = [
+    "MAX_TRUNCATIONS",
+    "EmbeddingCut",
+    "Shortening",
+    "Truncation",
+    "shortened",
+    "truncates",
+]
 
 # Retries of one deployment with a shorter input, after its first context-length refusal.
 MAX_TRUNCATIONS = 3
@@ -122,12 +129,61 @@ class Truncation:
         self.tokens = estimate_chat_tokens(sent)
 
 
+class EmbeddingCut:
+    """One embeddings request's shortening on one deployment (Ollama's `truncate`, which cuts
+    an input to the model's context length): each retry cuts every text longer than half, a
+    quarter, then an eighth of the longest one's length to that length (`sent`); `dropped`:
+    no message is left out. Token inputs are never cut (OpenAI's tokenizer's, not ours)."""
+
+    __slots__ = ("_longest", "_params", "_retries", "dropped", "sent", "tokens")
+
+    def __init__(self, params: embeddings_pb2.EmbeddingParams) -> None:
+        self._params = params
+        self.sent = params
+        self.dropped = 0
+        self.tokens = 0
+        self._retries = 0
+        texts = self._texts(params)
+        self._longest = max(map(len, texts), default=0)
+
+    @staticmethod
+    def _texts(params: embeddings_pb2.EmbeddingParams) -> list[str]:
+        which = params.WhichOneof("input")
+        return [params.text] if which == "text" else list(params.texts.values)
+
+    def shorter(self) -> bool:
+        """Cut the texts shorter; False when no retry is left, or nothing can be cut."""
+        if self._retries >= MAX_TRUNCATIONS or self._params.WhichOneof("input") not in (
+            "text",
+            "texts",
+        ):
+            return False
+        self._retries += 1
+        most = max(self._longest >> self._retries, 1)
+        sent = embeddings_pb2.EmbeddingParams()
+        sent.CopyFrom(self._params)
+        if sent.WhichOneof("input") == "text":
+            sent.text = sent.text[:most]
+        else:
+            del sent.texts.values[:]
+            sent.texts.values.extend(text[:most] for text in self._texts(self._params))
+        self.sent, self.tokens = sent, estimate_embedding_tokens(sent)
+        return True
+
+
+# A request's shortening on one deployment: a chat's or an embeddings request's.
+Shortening = Truncation | EmbeddingCut
+
+
 def shortened(ctx: RequestContext, failure: UpstreamFailure) -> bool:
     """Whether the deployment that answered `failure` is to be asked again, with a shorter
-    input (`ctx.truncation.sent`): a context-length refusal of a chat whose caller asked for
-    `truncation: auto`, with something left to leave out."""
-    if failure.outcome is not Outcome.CONTEXT_TOO_LONG or not ctx.truncates or ctx.chat is None:
+    input (`ctx.truncation.sent`): a context-length refusal of a chat (or an embeddings
+    request, `ctx.embedding`) whose caller asked for `truncation: auto`, with something left
+    to leave out."""
+    if failure.outcome is not Outcome.CONTEXT_TOO_LONG or not ctx.truncates:
         return False
-    if ctx.truncation is None:
+    if ctx.truncation is None and ctx.embedding is not None:
+        ctx.truncation = EmbeddingCut(ctx.embedding)
+    elif ctx.truncation is None and ctx.chat is not None:
         ctx.truncation = Truncation(ctx.chat)
-    return ctx.truncation.shorter()
+    return ctx.truncation is not None and ctx.truncation.shorter()

@@ -190,6 +190,8 @@ async def generate(call: Call) -> web.StreamResponse:
         top_logprobs=_asked_logprobs(call.body),
         n=count if isinstance(count, int) and count > 0 else 1,
     )
+    if call.scenario.finish_reason is not None:
+        return await _withheld(call, answer, call.scenario.finish_reason)
     if not call.record.stream:
         parts = [p for ps in _thought_parts(answer, True) for p in ps] + _answer_parts(answer)
         said = [] if answer.tool_name is not None else answer.pieces
@@ -204,6 +206,21 @@ async def generate(call: Call) -> web.StreamResponse:
     events = [R.sse(_response(answer, parts, None)) for parts in pieces]
     events.append(R.sse(_response(answer, [{"text": ""}], "STOP")))
     return await run_stream(call, events, len(events) - 1)
+
+
+async def _withheld(call: Call, answer: R.ChatAnswer, reason: str) -> web.StreamResponse:
+    """An answer the filter withheld whole (`Scenario.finish_reason`, e.g. "SAFETY"): a
+    candidate without content that ends with the reason, as Gemini sends one (a stream's one
+    event)."""
+    body = {
+        "candidates": [{"finishReason": reason, "index": 0}],
+        "usageMetadata": _usage(answer, done=False),
+        "modelVersion": answer.model,
+        "responseId": answer.completion_id,
+    }
+    if not call.record.stream:
+        return await send_answer(call, body)
+    return await run_stream(call, [R.sse(body)], 0)
 
 
 def dimensions(request: dict[str, Any]) -> int:

@@ -203,6 +203,10 @@ async def _embeddings(call: Call) -> web.StreamResponse:
     dims = body.get("dimensions", R.DEFAULT_EMBEDDING_DIMS)
     if not isinstance(dims, int) or isinstance(dims, bool) or not 1 <= dims <= 8192:
         return await send_error(call, 400, "'dimensions' must be a positive integer", "bad_request")
+    window = call.scenario.context_window
+    longest = max((count for _, count in inputs), default=0)
+    if window is not None and longest > window:  # an input past it: OpenAI's 400
+        return await send_json(call, 400, context_length_body(window, longest), "context_length")
     encoding = None if call.scenario.floats_only else body.get("encoding_format")
     payload = R.embeddings_response(call.record.model, inputs, dims, encoding)
     return await send_answer(call, payload)

@@ -93,7 +93,8 @@ class Scenario:
     # The finish reason of an OpenAI-dialect answer instead of "stop" (e.g. "length": the answer
     # was cut at max_tokens); a tool call still finishes with "tool_calls", but for "stop" (as
     # some OpenAI-compatible servers finish a call). A Bedrock answer's `stopReason`, as
-    # Converse says it (e.g. "malformed_model_output").
+    # Converse says it (e.g. "malformed_model_output"). A Gemini answer's: a candidate without
+    # content that ends with it (e.g. "SAFETY": the answer withheld whole by Gemini's filter).
     finish_reason: str | None = None
     # The provider's content filter withholds the answer, for this reason (e.g. "SAFETY"), in
     # the provider's own way (Gemini: a 200 with promptFeedback.blockReason; others a 400).
@@ -148,6 +149,7 @@ class Scenario:
     # this many tokens is refused as OpenAI refuses one past the model's context window
     # (400 `context_length_exceeded`); a Responses API call too (its input's words), unless it
     # asks `truncation: "auto"`: its oldest items are then left out until it fits, as OpenAI's.
+    # An embeddings input past it (its words) is refused alike.
     context_window: int | None = None
 
     def __post_init__(self) -> None:

@@ -30,13 +30,21 @@ from router_service.providers import _mapping as M
 JsonObject = dict[str, Any]
 
 
-def filtered(reason: str, detail: str = "") -> UpstreamFailure:
-    """Gemini's filter withheld the content; its reason (a blockReason, or the finishReason of
-    an answer it withheld whole) rides along as `block_reason`, for the edge's Gemini entrance
-    to say as Gemini does (`promptFeedback.blockReason`)."""
+def filtered(reason: str, detail: str = "", *, index: int | None = None) -> UpstreamFailure:
+    """Gemini's filter withheld the content: the prompt (`index` None: its blockReason) or the
+    answer whole (the candidate `index`'s finishReason). OpenAI's error object says it, with
+    Gemini's own words under `provider_error` (as the router restates Gemini's other errors),
+    for the edge's Gemini entrance to say as Gemini does: `promptFeedback.blockReason`, or a
+    candidate ending with its finishReason."""
     message = f"gemini withheld the content ({reason}){': ' + detail if detail else ''}"
-    error = {"message": message, "type": "invalid_request_error", "code": "content_filter"}
-    error["block_reason"] = reason
+    said: JsonObject
+    if index is None:
+        said = {"promptFeedback": {"blockReason": reason}}
+    else:
+        candidate = {"finishReason": reason, "index": index}
+        said = {"candidates": [candidate | ({"finishMessage": detail} if detail else {})]}
+    error: JsonObject = {"message": message, "type": "invalid_request_error"}
+    error |= {"code": "content_filter", "provider_error": said}
     return UpstreamFailure(
         Outcome.CONTENT_FILTERED, message, upstream_status=400, upstream_error=error
     )
@@ -144,7 +152,8 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
             and not delta.get("content")
             and not delta.get("tool_calls")
         ):
-            raise filtered(str(reason), str(candidate.get("finishMessage") or ""))
+            detail = str(candidate.get("finishMessage") or "")
+            raise filtered(str(reason), detail, index=int(candidate.get("index", position)))
         message = M.assistant_message(delta.get("content") or "", delta.get("tool_calls") or [])
         if delta.get("reasoning_content"):
             message["reasoning_content"] = delta["reasoning_content"]
@@ -207,7 +216,7 @@ class StreamMapper:
         self._content_sent = self._content_sent or bool(delta.get("content") or calls)
         raw = candidate.get("finishReason")
         if raw in FILTERED_FINISH_REASONS and not self._content_sent:
-            raise filtered(str(raw), str(candidate.get("finishMessage") or ""))
+            raise filtered(str(raw), str(candidate.get("finishMessage") or ""), index=index)
         reason = finish_reason(raw, self._calls[index] > 0)
         chunk = M.chunk(self.id, self.created, self.model, delta, finish_reason=reason)
         chunk["choices"][0].update({"index": index, **logprobs(candidate)})

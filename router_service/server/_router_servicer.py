@@ -181,7 +181,12 @@ class RouterServicer(FeatureMethods, RouteMethods):
             embedding_params_to_openai(request.params)  # as validate_chat
             session = named_session_id(request.routing.session_id, request.params.user)
             ctx = request_context(self.runtime.clock, request.params.model, session, context)
-            cache = self.runtime.cache.lookup("embed", ctx, request.params, _cache_mode(request))
+            ctx.embedding, ctx.truncates = request.params, truncates(request.routing)
+            # `truncation: auto` answers what a whole input would not: kept apart.
+            cut = "|truncation" if ctx.truncates else ""
+            cache = self.runtime.cache.lookup(
+                "embed", ctx, request.params, _cache_mode(request), screened_by=cut
+            )
             with embed_span(request.params, ctx) as span:
                 if cache is None:
                     response = await self.runtime.executor.embed(request.params, ctx)

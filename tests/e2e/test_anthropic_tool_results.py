@@ -90,3 +90,58 @@ async def test_a_tool_result_answering_the_previous_messages_tool_use_goes(
     assert answer.content[0].type == "text"
     record = fake.state.last()
     assert record is not None and record.status == 200
+
+
+def unanswered(where: str, *call_ids: str) -> str:
+    """Anthropic's message for a tool_use the next message leaves unanswered."""
+    return (
+        f"{where}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+        f"{', '.join(call_ids)}. Each `tool_use` block must have a corresponding `tool_result` "
+        "block in the next message."
+    )
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_tool_use_the_next_message_leaves_unanswered_is_refused_in_anthropics_words(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, stream: bool
+) -> None:
+    second = {**CALL, "id": "toolu_2"}
+    calls = {"role": "assistant", "content": [CALL, second]}
+    said = await _refused(claude, stream, [ASK, calls, {"role": "user", "content": "Well?"}])
+    assert said == unanswered("messages.2", "toolu_1", "toolu_2")
+    # One answered, one not: the other is named.
+    half = [ASK, calls, {"role": "user", "content": [result("toolu_2")]}]
+    said = await _refused(claude, stream, half)
+    assert said == unanswered("messages.2", "toolu_1")
+    assert fake.state.last() is None  # no deployment was asked
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_system_turn_in_messages_is_refused_in_anthropics_words(
+    claude: anthropic.AsyncAnthropic, fake: FakeUpstream, stream: bool
+) -> None:
+    system: Any = {"role": "system", "content": "Be terse."}
+    said = await _refused(claude, stream, [system, ASK])
+    assert said == (
+        'messages: Unexpected role "system". The Messages API accepts a top-level `system` '
+        'parameter, not "system" as an input message role.'
+    )
+    assert fake.state.last() is None
+
+
+async def test_count_tokens_refuses_a_system_turn_and_an_unanswered_tool_use_too(
+    claude: anthropic.AsyncAnthropic,
+) -> None:
+    system: Any = {"role": "system", "content": "Be terse."}
+    unanswered_call = [
+        ASK,
+        {"role": "assistant", "content": [CALL]},
+        {"role": "user", "content": "?"},
+    ]
+    said = []
+    for messages in ([system, ASK], unanswered_call):
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            await claude.messages.count_tokens(model="sonnet", messages=messages)
+        said.append(refused.value.body["error"]["message"])  # type: ignore[index]
+    assert said[0].startswith('messages: Unexpected role "system".')
+    assert said[1] == unanswered("messages.2", "toolu_1")

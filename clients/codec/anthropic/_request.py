@@ -155,7 +155,7 @@ def _messages(value: Any) -> list[JsonObject]:
     if not messages:
         raise InvalidRequestError("messages: at least one message is required", "messages")
     out: list[JsonObject] = []
-    called: frozenset[str] = frozenset()  # the ids of the previous message's tool_use blocks
+    called: tuple[str, ...] = ()  # the ids of the previous message's tool_use blocks
     for i, message in enumerate(messages):
         path = at_index("messages", i)
         message = expect_object(message, path)
@@ -164,19 +164,40 @@ def _messages(value: Any) -> list[JsonObject]:
         role = expect_str(message["role"], at(path, "role"))
         if "content" not in message:
             missing(at(path, "content"))
+        turn: list[JsonObject] = []
         if role == "user":
-            out += _user_turn(message["content"], at(path, "content"), called)
+            turn = _user_turn(message["content"], at(path, "content"), frozenset(called))
         elif role == "assistant":
-            out.append(_assistant_turn(message["content"], at(path, "content")))
+            turn = [_assistant_turn(message["content"], at(path, "content"))]
         elif role == "system":
-            out += _system(message["content"], at(path, "content"))
+            raise InvalidRequestError(_SYSTEM_TURN, at(path, "role"))
         else:
-            invalid_value(at(path, "role"), role, ("user", "assistant", "system"))
-        if role == "assistant":
-            called = frozenset(call["id"] for call in out[-1].get("tool_calls", ()))
-        elif called:
-            called = frozenset()
+            invalid_value(at(path, "role"), role, ("user", "assistant"))
+        answered = {m["tool_call_id"] for m in turn if m["role"] == "tool"}
+        if any(call_id not in answered for call_id in called):
+            _unanswered([call_id for call_id in called if call_id not in answered], path)
+        out += turn
+        called = tuple(call["id"] for call in turn[0].get("tool_calls", ()))
     return out
+
+
+# Anthropic's refusal of a `system` turn in `messages`, in its words.
+_SYSTEM_TURN = (
+    'messages: Unexpected role "system". The Messages API accepts a top-level `system` '
+    'parameter, not "system" as an input message role.'
+)
+
+
+def _unanswered(call_ids: list[str], path: str) -> NoReturn:
+    """Anthropic's refusal of a message that does not answer each tool_use of the one before
+    it with a tool_result, in its words, naming the message (`messages.2`) and the calls."""
+    where = path.replace("[", ".").replace("]", "")
+    raise InvalidRequestError(
+        f"{where}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+        f"{', '.join(call_ids)}. Each `tool_use` block must have a corresponding `tool_result` "
+        "block in the next message.",
+        path,
+    )
 
 
 def _user_turn(content: Any, path: str, called: frozenset[str]) -> list[JsonObject]:

@@ -14,7 +14,11 @@ from typing import Any
 import orjson
 
 from clients.codec._said import said
-from clients.codec.gemini._tables import FINISH_REASON_BY_FINISH, thought_signature
+from clients.codec.gemini._tables import (
+    FILTERED_FINISH_REASONS,
+    FINISH_REASON_BY_FINISH,
+    thought_signature,
+)
 
 __all__ = [
     "BLOCK_REASONS",
@@ -29,8 +33,13 @@ __all__ = [
 
 JsonObject = dict[str, Any]
 
-# PromptFeedback.BlockReason: https://ai.google.dev/api/generate-content#BlockReason.
-BLOCK_REASONS = frozenset({"SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"})
+# PromptFeedback.BlockReason: https://ai.google.dev/api/generate-content#BlockReason, and
+# Vertex AI's own two (https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/
+# GenerateContentResponse#BlockedReason), which google-genai reads too.
+BLOCK_REASONS = frozenset(
+    {"SAFETY", "OTHER", "BLOCKLIST", "PROHIBITED_CONTENT", "IMAGE_SAFETY"}
+    | {"MODEL_ARMOR", "JAILBREAK"}
+)
 
 
 def finish_reason(finish: Any) -> str:
@@ -150,16 +159,34 @@ def response_to_gemini(completion: Mapping[str, Any], thoughts: bool = False) ->
 def blocked_to_gemini(
     error: Mapping[str, Any] | None, message: str, model: str, prompt_tokens: int
 ) -> JsonObject:
-    """The GenerateContentResponse of a prompt a content filter refused (the router's
-    CONTENT_FILTERED error, `error` the upstream's as passed on): no candidates, its
-    `promptFeedback.blockReason` (a Gemini upstream's own, when it is one; another of its
-    reasons, such as RECITATION, is OTHER; another provider's refusal is SAFETY) and why.
-    The prompt's tokens are the router's estimate: no upstream counted them."""
-    said = error.get("block_reason") if error else None
-    reason = "SAFETY" if not isinstance(said, str) else said if said in BLOCK_REASONS else "OTHER"
-    feedback = {"blockReason": reason, "blockReasonMessage": message}
-    return {
-        "promptFeedback": feedback,
-        "usageMetadata": {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens},
-        "modelVersion": model,
-    }
+    """The GenerateContentResponse of a request a content filter refused (the router's
+    CONTENT_FILTERED error, `error` the upstream's as passed on), as Gemini says it. An answer
+    a Gemini deployment withheld whole is its candidate, ending with the filter's finishReason
+    (as Gemini's `provider_error` says it). Else the prompt was refused: no candidates, its
+    `promptFeedback.blockReason` (a Gemini upstream's own, when it is one; another provider's
+    refusal is SAFETY) and why. The prompt's tokens are the router's estimate: no upstream
+    counted them."""
+    said = error.get("provider_error") if error else None
+    said = said if isinstance(said, Mapping) else {}
+    usage = {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens}
+    withheld = [c for c in said.get("candidates") or () if isinstance(c, Mapping)]
+    if withheld:
+        candidates = [_withheld(candidate) for candidate in withheld]
+        return {"candidates": candidates, "usageMetadata": usage, "modelVersion": model}
+    feedback = said.get("promptFeedback")
+    reason = feedback.get("blockReason") if isinstance(feedback, Mapping) else "SAFETY"
+    reason = reason if reason in BLOCK_REASONS else "OTHER"
+    blocked = {"blockReason": reason, "blockReasonMessage": message}
+    return {"promptFeedback": blocked, "usageMetadata": usage, "modelVersion": model}
+
+
+def _withheld(candidate: Mapping[str, Any]) -> JsonObject:
+    """A candidate a filter withheld whole: no content, its finishReason (one of the filter's)
+    and finishMessage."""
+    reason = candidate.get("finishReason")
+    out: JsonObject = {"finishReason": reason if reason in FILTERED_FINISH_REASONS else "SAFETY"}
+    if isinstance(candidate.get("finishMessage"), str):
+        out["finishMessage"] = candidate["finishMessage"]
+    index = candidate.get("index")
+    out["index"] = index if isinstance(index, int) else 0
+    return out

@@ -110,6 +110,15 @@ class ResponseChunks:
         response["usageMetadata"] = usage_to_gemini(self._usage or usage)
         return response
 
+    def filtered(self) -> JsonObject:
+        """The last chunk of a stream a content filter cut off after it said something: what
+        was held, and each candidate not finished yet ending with SAFETY, as Gemini ends one
+        its filter stops (no error)."""
+        for candidate in (self._candidates or {0: _Candidate()}).values():
+            candidate.finish = candidate.finish or "content_filter"
+        self._candidates = self._candidates or {0: _Candidate(finish="content_filter")}
+        return self.finish()
+
     def _delta(self, candidate: _Candidate, delta: Mapping[str, Any]) -> list[JsonObject]:
         parts = text_parts(delta, self._thoughts)
         for piece in delta.get("tool_calls") or ():

@@ -59,6 +59,7 @@ FILTERED_FINISH_REASONS = frozenset(
         "IMAGE_SAFETY",
         "IMAGE_PROHIBITED_CONTENT",
         "IMAGE_RECITATION",
+        "MODEL_ARMOR",  # Vertex AI's: the answer blocked by Model Armor
     }
 )
 # Gemini's finishReason → OpenAI's finish_reason (the filtered ones: content_filter).
