@@ -264,6 +264,8 @@ def http_status_for(details: ErrorDetails) -> int:
         return _SIZE_LIMITS[details.reason]
     if details.reason == "FILE_TOO_LARGE":  # OUT_OF_RANGE is a 400; a file's bound, OpenAI's 413
         return 413
+    if details.reason == "BATCH_NOT_CANCELLABLE":  # FAILED_PRECONDITION is a 400; OpenAI's 409
+        return 409
     return HTTP_STATUS_BY_CODE.get(details.code, 500)
 
 

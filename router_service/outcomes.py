@@ -119,6 +119,13 @@ def key_action(outcome: Outcome, scope: Scope | None = None) -> KeyAction:
     return KeyAction.NONE if scope is Scope.NONE else REACTIONS[outcome].key_action
 
 
+def cools_deployment(outcome: Outcome, scope: Scope | None = None) -> bool:
+    """Whether `outcome` cools its deployment for everyone; not for a failure of no one's
+    (`scope` NONE): one answer's failure (a generation that errored mid-way, which the upstream
+    itself calls request-level) is this request's to retry elsewhere, not everyone's to avoid."""
+    return scope is not Scope.NONE and REACTIONS[outcome].cools_deployment
+
+
 def read_nothing(outcome: Outcome, scope: Scope | None = None) -> bool:
     """Whether an upstream refused a request without reading it, so that the tokens it was
     estimated at are not the key's (taken out of its tpm window again): past the model's

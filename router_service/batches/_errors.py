@@ -73,10 +73,11 @@ class BatchWaitLimitError(ClientRateLimitedError):
 
 
 class BatchNotCancellableError(SwitchboardError):
-    """A batch that completed or failed already."""
+    """A batch that ended, or began to end, already: HTTP 409 as OpenAI answers it (the SDK's
+    ConflictError), "Cannot cancel a batch with status 'completed'."."""
 
     grpc_code = grpc.StatusCode.FAILED_PRECONDITION
-    http_status = 400
+    http_status = 409
     reason = "BATCH_NOT_CANCELLABLE"
     openai_type = "invalid_request_error"
 

@@ -1,4 +1,5 @@
-"""What a file may be uploaded as (`check_upload`), and the ids of a batch's files."""
+"""What a file may be uploaded as (`check_upload`), how long it is kept (`asked_ttl_s`), and
+the ids of a batch's files."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import hashlib
 
 from router_service.errors import InvalidRequestError
 
-__all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "check_upload", "output_file_id"]
+__all__ = ["OUTPUT_PURPOSE", "UPLOAD_PURPOSES", "asked_ttl_s", "check_upload", "output_file_id"]
 
 # What a caller may upload; a batch writes its output and error files as OUTPUT_PURPOSE.
 UPLOAD_PURPOSES = ("batch", "user_data")
 OUTPUT_PURPOSE = "batch_output"
 _MAX_FILENAME = 512
+# OpenAI's bounds of an upload's `expires_after.seconds` (an hour to 30 days).
+_EXPIRES_AFTER_S = (3600, 30 * 24 * 3600)
 
 
 def check_upload(purpose: str, filename: str) -> None:
@@ -34,6 +37,18 @@ def check_upload(purpose: str, filename: str) -> None:
         raise InvalidRequestError(
             "Invalid file format for Batch API. Must be .jsonl", param="filename"
         )
+
+
+def asked_ttl_s(files_ttl_s: float, expires_after_s: int, param: str) -> float:
+    """How long to keep a file asked to expire `expires_after_s` after it is made (0: as
+    long as files are kept), never longer than files are (`files_ttl_s`); `param`: the
+    request's field asking."""
+    if not expires_after_s:
+        return files_ttl_s
+    least, most = _EXPIRES_AFTER_S
+    if not least <= expires_after_s <= most:
+        raise InvalidRequestError(f"`{param}` must be {least} to {most}.", param=param)
+    return min(float(expires_after_s), files_ttl_s)
 
 
 def output_file_id(batch_id: str, kind: str) -> str:

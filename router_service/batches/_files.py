@@ -25,6 +25,7 @@ from router_service.batches._errors import StoredFileNotFoundError as NotFound
 from router_service.batches._file_checks import (
     OUTPUT_PURPOSE,
     UPLOAD_PURPOSES,
+    asked_ttl_s,
     check_upload,
     output_file_id,
 )
@@ -32,6 +33,7 @@ from router_service.batches._file_names import file_names as _names
 from router_service.batches._file_names import file_owner as _owner
 from router_service.batches._file_names import kept_file
 from router_service.batches._file_names import quota_name as _quota_name
+from router_service.batches._file_pages import page_of
 from router_service.batches._index import ClientIndex
 from router_service.batches._pending import pending_bytes
 from router_service.batches._records import answered_locally, shared_throughout
@@ -57,8 +59,6 @@ __all__ = [
 ]
 
 _MAX_LIST = 10_000  # OpenAI's largest `limit`, and its default
-# OpenAI's bounds of an upload's `expires_after.seconds` (an hour to 30 days).
-_EXPIRES_AFTER_S = (3600, 30 * 24 * 3600)
 # A read answered from this replica's local state (Redis lost) that found nothing: the file is
 # unknown there, not gone (uploads are kept on the shared store or not at all).
 _NOT_READ = (
@@ -107,15 +107,8 @@ class StoredFiles:
         )
 
     def asked_ttl_s(self, expires_after_s: int, param: str) -> float:
-        """How long to keep a file asked to expire `expires_after_s` after it is made (0: as
-        long as files are kept), never longer than files are (`files.ttl_s`); `param`: the
-        request's field asking."""
-        if not expires_after_s:
-            return self._config.ttl_s
-        least, most = _EXPIRES_AFTER_S
-        if not least <= expires_after_s <= most:
-            raise InvalidRequestError(f"`{param}` must be {least} to {most}.", param=param)
-        return min(float(expires_after_s), self._config.ttl_s)
+        """`asked_ttl_s` of these files."""
+        return asked_ttl_s(self._config.ttl_s, expires_after_s, param)
 
     async def keep(
         self,
@@ -207,10 +200,16 @@ class StoredFiles:
             await self._quota.charge(*charge)
         return file
 
-    async def charge(self, client: str, file: bpb.StoredFile) -> None:
-        """Count `client`'s `file`, kept not `charged`, against `files.client_bytes`."""
-        bucket = self._quota.reading([]).bucket
-        await self._quota.charge(_quota_name(client), bucket, file.bytes + ENTRY_BYTES)
+    async def charge(
+        self, client: str, file: bpb.StoredFile, store: StateStore | None = None
+    ) -> None:
+        """Count `client`'s `file`, kept not `charged`, against `files.client_bytes` (on
+        `store`: the shared store or the local state of this one's, for a replayed charge)."""
+        quota, period_s = self._quota, self._config.ttl_s
+        if store is not None:
+            quota = ByteQuota(store, self._clock, limit_bytes=quota.limit_bytes, period_s=period_s)
+        bucket = quota.reading([]).bucket
+        await quota.charge(_quota_name(client), bucket, file.bytes + ENTRY_BYTES)
 
     async def _kept(
         self,
@@ -323,8 +322,8 @@ class StoredFiles:
 
     async def listed(self, client: str, request: bpb.ListFilesRequest) -> bpb.ListFilesResponse:
         """`client`'s files, newest first (oldest with `order` "asc"), after `request.after`,
-        of `request.purpose`; read on local state during an outage, StoreUnavailableError (not
-        those it holds: none)."""
+        of `request.purpose`: a page (`page_of`); read on local state during an outage,
+        StoreUnavailableError (not those it holds: none)."""
         limit = request.limit or _MAX_LIST
         if not 1 <= limit <= _MAX_LIST:
             raise InvalidRequestError(f"`limit` must be 1 to {_MAX_LIST}.", param="limit")
@@ -336,11 +335,12 @@ class StoredFiles:
             ids.reverse()
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
-        files = [f for f in await self._objects(client, ids) if f is not None]
+        read = functools.partial(self._objects, client)
+        purpose = request.purpose
+        wanted = (lambda f: f.purpose == purpose) if purpose else (lambda _: True)
+        files, more = await page_of(ids, read, limit=limit, wanted=wanted)
         shared_throughout(self._store, before, _NOT_LISTED)
-        if request.purpose:
-            files = [f for f in files if f.purpose == request.purpose]
-        return bpb.ListFilesResponse(files=files[:limit], has_more=len(files) > limit)
+        return bpb.ListFilesResponse(files=files, has_more=more)
 
     async def delete(self, client: str, file_id: str) -> None:
         """Delete `client`'s file `file_id` (NOT_FOUND when it has none, StoreUnavailableError

@@ -30,11 +30,10 @@ from router_service.batches._errors import (
     UploadNotPendingError,
 )
 from router_service.batches._files import StoredFiles, check_upload
-from router_service.batches._pending import held_of, pending_name
 from router_service.batches._records import answered_locally, shared_throughout
-from router_service.batches._upload_charge import charged_once
+from router_service.batches._upload_charge import charged_if_completed, charged_once
+from router_service.batches._upload_counts import PartCounts
 from router_service.batches._upload_names import UploadNames as _Names
-from router_service.batches._upload_names import upload_bucket as _bucket
 from router_service.batches._upload_names import upload_file_id
 from router_service.batches._upload_parts import MAX_PARTS, PART_ID_BYTES, checked_part_ids
 from router_service.batches._upload_slots import given_back, given_back_if_ended, taken
@@ -57,6 +56,7 @@ class Uploads:
         self._store = store
         self._clock = clock
         self._files = files
+        self._counts = PartCounts(store, clock)
 
     async def create(self, client: str, request: upb.CreateUploadRequest) -> upb.Upload:
         """Begin an upload of `client`: pending for `files.upload_ttl_s`."""
@@ -136,9 +136,9 @@ class Uploads:
         """Count `part` first, then hold it to its upload's `bytes` and its client's quota and
         keep it: of parts sent at once, each sees the others' count (none is let past a bound
         by reading it before the others were counted); its count taken back when refused."""
-        await self._count(client, upload, len(data))
+        await self._counts.count(client, upload, len(data))
         try:
-            if await self._held(client, upload.id) > upload.bytes:
+            if await self._counts.held(client, upload.id) > upload.bytes:
                 raise InvalidRequestError(
                     f"The parts of Upload {upload.id} would be more than the {upload.bytes} "
                     "bytes it was created with.",
@@ -147,7 +147,7 @@ class Uploads:
             await self._files.hold_room(client)
             await self._part_kept(client, upload, part, data)
         except BaseException:
-            await self._count(client, upload, -len(data))
+            await self._counts.count(client, upload, -len(data))
             raise
 
     async def _part_kept(
@@ -215,8 +215,8 @@ class Uploads:
         runs keeps and answers the same file; one that a cancel beat deletes it again, charging
         nothing)."""
         before = self._store.outage_counts()
-        held = await self._held(client, upload.id)
-        await self._count(client, upload, -held)
+        held = await self._counts.held(client, upload.id)
+        await self._counts.count(client, upload, -held)
         try:
             file = await self._files.keep(
                 client,
@@ -234,7 +234,7 @@ class Uploads:
             done.file.CopyFrom(file)
             ended = await self._ended(client, done, lease)
         except BaseException:  # still pending (Redis lost meanwhile): its parts count again
-            await self._recounted(client, upload, held, before)
+            await self._counts.recounted(client, upload, held, before, pending=True)
             raise
         if ended.status != "completed":
             with contextlib.suppress(StoredFileNotFoundError):  # the cancel's delete first
@@ -244,14 +244,18 @@ class Uploads:
         await given_back(self._store, client, lease)
         if ended is done:  # this completion ended it (of two racing, one)
             # A part kept as it completed went with the others: given back as a cancel's are.
-            await self._count(client, upload, -await self._held(client, upload.id))
+            await self._counts.count(client, upload, -await self._counts.held(client, upload.id))
         return ended
 
     async def _charged(self, client: str, ended: upb.Upload) -> None:
         """Charge completed `ended`'s file unless it was charged already (`charged_once`)."""
+        await charged_once(self._store, self._files, client, ended, self._charge_s(ended))
+
+    def _charge_s(self, ended: upb.Upload) -> float:
+        """How long completed `ended`'s charge marker is kept: as long as its file, and past
+        its end (no completion charges it again)."""
         ttl_s = self._files.asked_ttl_s(ended.file_expires_after_s, "expires_after")
-        ttl_s = max(ttl_s, self._kept_s(ended))  # past its end: no completion charges it again
-        await charged_once(self._store, self._files, client, ended.id, ended.file, ttl_s)
+        return max(ttl_s, self._kept_s(ended))
 
     async def cancel(self, client: str, request: upb.CancelUploadRequest) -> upb.Upload:
         """Cancel `client`'s pending upload: its parts deleted and given back, its slot too."""
@@ -269,11 +273,11 @@ class Uploads:
         ended = await self._ended(client, done, lease)
         if ended.status != "cancelled":
             raise UploadNotPendingError(upload.id, ended.status, "cancel")
-        await self._count(client, upload, -await self._held(client, upload.id))
+        await self._counts.count(client, upload, -await self._counts.held(client, upload.id))
         # Redis lost once its end was written (or as its count was read or given back): what
         # its parts hold there is unknown here, all they could given back (`held_of` clamps).
         if answered_locally(self._store, before):
-            await self._recounted(client, upload, -upload.bytes, before)
+            await self._counts.recounted(client, upload, -upload.bytes, before)
         await given_back(self._store, client, lease)
         # A completion's file kept, its end never written (Redis lost as it was), charged
         # nothing: not the client's (a completion still running deletes its own as it ends).
@@ -297,6 +301,9 @@ class Uploads:
                 return ended
         if answered_locally(self._store, before):
             await self._store.everywhere("release", given_back_if_ended(names.end, client, lease))
+            if done.status == "completed":  # its file charged there once Redis shows its end
+                charge = charged_if_completed(self._files, client, done.id, self._charge_s(done))
+                await self._store.everywhere("upload charge", charge)
         shared_throughout(self._store, before, _NOT_SHARED.format(done.id))
         await self._forget(names, await self._part_ids(names), whole=False)
         return done
@@ -348,34 +355,6 @@ class Uploads:
     async def _ends(self, client: str, upload_ids: list[str]) -> list[upb.Upload | None]:
         found = await self._store.get_documents([_Names(client, u).end for u in upload_ids])
         return [kept_message(upb.Upload, data) for data in found]
-
-    async def _held(self, client: str, upload_id: str) -> int:
-        """What `upload_id`'s parts count against its client's quota now."""
-        (buckets,) = await self._store.read_buckets([pending_name(client)])
-        return held_of(buckets.get(_bucket(upload_id), {}))
-
-    async def _count(self, client: str, upload: upb.Upload, size: int) -> None:
-        """Count `size` more bytes of `upload`'s parts (less, negative), until it expires."""
-        ttl_s = upload.expires_at - self._clock.now()
-        if size and ttl_s > 0:
-            counts = {"bytes": float(size)}
-            await self._store.add_to_bucket(pending_name(client), _bucket(upload.id), counts, ttl_s)
-
-    async def _recounted(
-        self, client: str, upload: upb.Upload, size: int, before: dict[str, int]
-    ) -> None:
-        """Count `size` bytes of `upload`'s parts again, given back by a completion that failed
-        (begun at `before`, the store's `outage_counts`; negative: a cancel's give-back). Redis
-        lost meanwhile: on the shared store too, once it answers (not room no part paid for,
-        nor room an ended upload's parts hold there for its hour)."""
-        ttl_s = upload.expires_at - self._clock.now()
-        if not answered_locally(self._store, before):
-            await self._count(client, upload, size)
-        elif size and ttl_s > 0:
-            name, bucket, counts = pending_name(client), _bucket(upload.id), {"bytes": float(size)}
-            await self._store.everywhere(
-                "add_to_bucket", lambda store: store.add_to_bucket(name, bucket, counts, ttl_s)
-            )
 
     async def _part_ids(self, names: _Names) -> list[str]:
         (data,) = await self._store.get_documents([names.parts])

@@ -26,13 +26,9 @@ from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
 from router_service.engine._stream_holds import HoldRenewer
 from router_service.engine._truncation import Shortening, shortened
-from router_service.errors import (
-    AllCandidatesFailedError,
-    DeadlineExceededError,
-    UpstreamFailure,
-)
+from router_service.errors import AllCandidatesFailedError, DeadlineExceededError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import NextStep, Outcome, reaction_for, read_nothing
+from router_service.outcomes import NextStep, Outcome, cools_deployment, reaction_for, read_nothing
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState, thread_actions
 from router_service.state import StateStore
@@ -150,6 +146,12 @@ class AttemptRunner:
             met.met(walked, queued, queued=True)
         for deployment in met.last_resort:
             if met.passes_over(ctx, deployment):
+                continue
+            # Read again: it may have come to cool, or its provider to be banned, meanwhile.
+            now = await excluded_now(self._store, self.sessions, ctx, deployment)
+            if now is not None and not now.last_resort:
+                now.hold_back(plan, deployment)  # not asked at all: named as the walk names it
+                met.withheld.append(deployment)
                 continue
             del plan.excluded[deployment.name], plan.usable_at[deployment.name]  # asked after all
             last = deployment is met.last_resort[-1] and not met.blocked
@@ -352,7 +354,7 @@ class AttemptRunner:
             capped = min(failure.retry_after_s, self._cooldowns.retry_after_max_s)
             failure.retry_after_s = capped if capped > 0 else None
         await lease.report(outcome, failure.retry_after_s, failure.scope)
-        if reaction_for(outcome).cools_deployment:
+        if cools_deployment(outcome, failure.scope):
             now = self._clock.now()
             until = now + self._cooldowns.deployment_cooldown_s(failure.retry_after_s)
             until = await self._store.extend_deadline(deployment.cooldown_name, until)

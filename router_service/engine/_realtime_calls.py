@@ -82,11 +82,16 @@ class RealtimeCalls:
         self, deployment_name: str, key_fingerprint: str, call_id: str, timeout_s: float
     ) -> bool:
         """Hang up through the deployment and key that made the call; False when either is no
-        longer configured (a reload removed it: the call ends when its session does)."""
+        longer configured (a reload removed it: the call ends when its session does). The
+        upstream's refusal is scrubbed (`UpstreamFailure.scrub`): it may echo the key."""
         deployment = self.planner.deployments.get(deployment_name)
         key = None if deployment is None else deployment.pool.find(key_fingerprint)
         if deployment is None or key is None:
             return False
         timeout = min(timeout_s, deployment.timeouts.total_s)
-        await deployment.adapter.hangup_realtime_call(call_id, key.secret, timeout)
+        try:
+            await deployment.adapter.hangup_realtime_call(call_id, key.secret, timeout)
+        except UpstreamFailure as failure:  # what it said reaches the caller: as an attempt's
+            failure.scrub(deployment.secrets)
+            raise
         return True

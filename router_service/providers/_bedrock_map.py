@@ -234,16 +234,14 @@ def new_id() -> str:
 
 def usage(raw: Mapping[str, Any]) -> JsonObject:
     """OpenAI counts cached prompt tokens inside prompt_tokens; Bedrock reports cache reads and
-    writes beside inputTokens."""
+    writes beside inputTokens. The total is the prompt's and the answer's, each token once:
+    Bedrock's `totalTokens` counts the cache for some models and leaves it out for others."""
     cached = int(raw.get("cacheReadInputTokens") or 0)
     written = int(raw.get("cacheWriteInputTokens") or 0)
     prompt = int(raw.get("inputTokens") or 0) + cached + written
     completion = int(raw.get("outputTokens") or 0)
-    total = int(raw.get("totalTokens") or 0) or prompt + completion
     hour = _written_for_an_hour(raw.get("cacheDetails"))
-    return M.usage(
-        prompt, completion, total=total, cached=cached, cache_write=written, cache_write_1h=hour
-    )
+    return M.usage(prompt, completion, cached=cached, cache_write=written, cache_write_1h=hour)
 
 
 def _written_for_an_hour(details: Any) -> int:

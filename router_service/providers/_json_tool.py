@@ -15,8 +15,9 @@ The rewrite is of the OpenAI-dialect body (a function tool and a function tool_c
 Messages and Converse mappers then say in their own words; the answer is unwrapped in the
 OpenAI dialect too, unary and streamed (input_json_delta → content deltas). Where the tool could
 not say what the caller asked (the caller's own tools beside it, thinking, a schema whose root is
-no object: a tool's input is an object) the request is UNSUPPORTED_INPUT: a 400 when no
-deployment of the group can take it, never an answer that ignored the schema.
+no object: a tool's input is an object; a Claude before 3, which takes no tools) the request is
+UNSUPPORTED_INPUT: a 400 when no deployment of the group can take it, never an answer that
+ignored the schema.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 from clients.codec.anthropic import output_format
 from clients.switchboard.v1 import chat_pb2
 from router_service.providers._mapping import unsupported
-from router_service.providers._reasoning_claude import takes_output_format
+from router_service.providers._reasoning_claude import takes_output_format, takes_tools
 
 JsonObject = dict[str, Any]
 
@@ -47,6 +48,8 @@ def as_forced_tool(body: Mapping[str, Any], model: str, api: str) -> Mapping[str
     structured = output_format(body.get("response_format"))
     if structured is None or takes_output_format(model):
         return body
+    if not takes_tools(model):  # Claude 2, Claude Instant: no tool to force
+        raise _cannot(api, "this model takes no tools (tool use came with Claude 3)")
     if body.get("tools"):
         raise _cannot(api, "the request's own `tools` cannot be offered beside it")
     schema = structured["schema"]
@@ -103,12 +106,16 @@ def as_content(completion: JsonObject) -> JsonObject:
 
 class ChunkUnwrapper:
     """Mapped stream chunks whose `json_output` call is said as content deltas: its argument
-    text (input_json_delta) as `content`, its `tool_calls` finish as `stop`."""
+    text (input_json_delta) as `content`, its `tool_calls` finish as `stop`. The call's start
+    is the answer's: shown as the object's opening `{` (a tool's input is always an object),
+    it commits the stream as a visible tool call's start does, whereas Claude's first argument
+    text waits for a whole first key and value (a long one: past the first-chunk window)."""
 
-    __slots__ = ("_index",)
+    __slots__ = ("_index", "_opened")
 
     def __init__(self) -> None:
         self._index: int | None = None  # the tool call's OpenAI index once started
+        self._opened = False  # the `{` said at the start, not yet met in the arguments
 
     def chunks(self, chunks: list[JsonObject]) -> list[JsonObject]:
         for chunk in chunks:
@@ -123,15 +130,26 @@ class ChunkUnwrapper:
             kept = []
             for call in calls:
                 function = call.get("function") or {}
-                if function.get("name") == JSON_TOOL:
-                    self._index = call.get("index")
+                if function.get("name") == JSON_TOOL and self._index is None:
+                    self._index, self._opened = call.get("index"), True
+                    delta["content"] = (delta.get("content") or "") + "{"
                 if self._index is None or call.get("index") != self._index:
                     kept.append(call)
-                elif function.get("arguments"):
-                    delta["content"] = (delta.get("content") or "") + function["arguments"]
+                elif said := function.get("arguments"):
+                    if self._opened:  # its first text: past the `{` said at the start
+                        said = self._past_opening(said)
+                    delta["content"] = (delta.get("content") or "") + said
             if kept:
                 delta["tool_calls"] = kept
             else:
                 del delta["tool_calls"]
         if self._index is not None and choice.get("finish_reason") == "tool_calls":
             choice["finish_reason"] = "stop"
+
+    def _past_opening(self, text: str) -> str:
+        """The call's argument text past the `{` said at its start (blanks before it dropped)."""
+        if not text.strip():
+            return ""
+        self._opened = False
+        said = text.lstrip()
+        return said[1:] if said.startswith("{") else said

@@ -3,7 +3,7 @@ Differences between them are configuration (base URL, headers), not code."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from functools import partial
 from typing import Any
@@ -22,7 +22,7 @@ from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2
 from router_service.clock import Clock
 from router_service.config import ProviderConfig
 from router_service.errors import UpstreamFailure
-from router_service.outcomes import Outcome
+from router_service.outcomes import Outcome, Scope
 from router_service.providers._base import (
     HOSTED_FAMILY,
     UPSTREAM_ALIVE,
@@ -33,7 +33,7 @@ from router_service.providers._base import (
 )
 from router_service.providers._embed_mapping import encoded_as_asked, openai_embed_body
 from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
-from router_service.providers._mapping import model_ids
+from router_service.providers._mapping import model_ids, without_idle_tool_fields
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._openai_realtime import OpenAIRealtime
@@ -139,6 +139,7 @@ class OpenAIAdapter(OpenAIRealtime):
         body["model"] = call.upstream_model
         for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
         without_foreign_fields(body, self.taken, google=self.google, model=call.named_model)
+        without_idle_tool_fields(body)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked
@@ -147,11 +148,24 @@ class OpenAIAdapter(OpenAIRealtime):
                 body["stream_options"] = {**asked, "include_usage": True}
         return body
 
-    def _wrapped_error(self, data: JsonObject) -> tuple[int, JsonObject] | None:
+    def raise_if_wrapped(
+        self, data: JsonObject, headers: Mapping[str, str], sent: bytes = b""
+    ) -> None:
         failed = response_failure(data) if data.get("object") == "response" else None
         if failed is not None:  # a failed Response: the caller's request, or the upstream's
-            return failure_status(failed), failed
-        return super()._wrapped_error(data)
+            raise self._response_failed(failed, headers, sent)
+        super().raise_if_wrapped(data, headers, sent)
+
+    def _response_failed(
+        self, failed: JsonObject, headers: Mapping[str, str], sent: bytes = b""
+    ) -> UpstreamFailure:
+        """A failed Response's error, classified. The model's failure to generate it (a server
+        error: neither the key's nor the caller's) is that one answer's, of no one's scope as
+        chat's `finish_reason: error` is (FAILED_FINISH): not cooled for everyone."""
+        failure = self._failure(failure_status(failed), failed, headers, sent)
+        if failure.outcome is Outcome.UPSTREAM_ERROR:
+            failure.scope = Scope.NONE
+        return failure
 
     def _responses_url(self, upstream_model: str) -> str:
         """Where the Responses API lives (`api: responses` deployments)."""
@@ -177,7 +191,7 @@ class OpenAIAdapter(OpenAIRealtime):
         data = await retried_without_refused(self.summaries, call.params, send)
         failed = response_failure(data)
         if failed is not None:  # a 200 that says the response failed: a wrapped error
-            raise self._failure(failure_status(failed), failed, {})
+            raise self._response_failed(failed, {})
         try:
             return chat_completion_from_openai(completion_from_response(data))
         except MAPPING_ERRORS as exc:
@@ -193,6 +207,8 @@ class OpenAIAdapter(OpenAIRealtime):
             if failed is not None:
                 carried = failed.pop("headers", None)  # the upstream's own: not the caller's
                 headers = with_error_headers(response.headers, carried)
+                if event.get("type") == "response.failed":
+                    raise self._response_failed(failed, headers)
                 raise self._failure(failure_status(failed), failed, headers)
             try:
                 chunks = [chunk_from_openai(c) for c in events.feed(event)]
@@ -336,19 +352,28 @@ class OpenAIAdapter(OpenAIRealtime):
             del chunk
 
 
-# Finish reasons that say the generation failed, not that it ended: Mistral's `error` (its
-# finish_reason enum: stop, length, model_length, error, tool_calls) and DeepSeek's
-# `insufficient_system_resource` (the answer interrupted for want of inference capacity).
-_FAILED_FINISH = frozenset({"error", "insufficient_system_resource"})
+# Finish reasons that say the generation failed, not that it ended, and whose failure it is:
+# Mistral's `error` (its finish_reason enum: stop, length, model_length, error, tool_calls),
+# vLLM's too ("retryable request-level internal error"), is this one answer's (no one's scope:
+# the request goes on elsewhere, the deployment serves the next); DeepSeek's
+# `insufficient_system_resource` (the answer interrupted for want of inference capacity) is
+# the deployment's, cooled for everyone as a 503 is.
+FAILED_FINISH: dict[str, Scope | None] = {"error": Scope.NONE, "insufficient_system_resource": None}
 
 
 def _raise_if_failed(data: JsonObject) -> None:
-    """The deployment's failure (UPSTREAM_ERROR: the group's next answers, or a stream that
+    """The attempt's failure (UPSTREAM_ERROR: the group's next answers, or a stream that
     already sent text ends with an error event), not a cut answer handed on as a whole one.
     Read on the upstream's JSON (a dict lookup per choice: a chunk's protobuf fields cost
     several times as much). `choices` that are no list are the codec's to call malformed."""
     choices = data.get("choices")
     for choice in choices if isinstance(choices, list) else ():
         said = choice.get("finish_reason") if isinstance(choice, dict) else None
-        if isinstance(said, str) and said in _FAILED_FINISH:
-            raise UpstreamFailure(Outcome.UPSTREAM_ERROR, f"the upstream's finish_reason: {said}")
+        if isinstance(said, str) and said in FAILED_FINISH:
+            raise failed_finish(said)
+
+
+def failed_finish(said: str) -> UpstreamFailure:
+    """The failure a finish reason of `FAILED_FINISH` stands for."""
+    detail = f"the upstream's finish_reason: {said}"
+    return UpstreamFailure(Outcome.UPSTREAM_ERROR, detail, scope=FAILED_FINISH[said])

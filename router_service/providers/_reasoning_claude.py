@@ -54,6 +54,18 @@ _FIRST_THINKING_CLAUDE = (3, 7)
 _FIRST_STRUCTURED_CLAUDE = (4, 5)
 
 
+# The first Claude with tool use: the Claude 3 family. Claude 2 and Claude Instant (end of life)
+# take no tools: Anthropic's tool use docs start at Claude 3, and Bedrock's Converse lists no
+# tool use for them (https://docs.aws.amazon.com/bedrock/latest/userguide/conversation-inference-supported-models-features.html).
+_FIRST_TOOL_CLAUDE = 3
+
+
+def takes_tools(model: str) -> bool:
+    """Whether a Claude model takes tools, by its name (one without a version is sent them)."""
+    found = _CLAUDE_VERSION.search(model)
+    return found is None or int(found.group(1)) >= _FIRST_TOOL_CLAUDE
+
+
 def takes_output_format(model: str) -> bool:
     """Whether a Claude model takes a structured output, by its name (one without a version,
     an alias or an application inference profile, is sent it: its 400 would say why)."""

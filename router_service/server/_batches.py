@@ -160,8 +160,8 @@ class BatchJobs(OwnedJobs[BatchJob]):
             # A mark taken on local state: the replica taking the batch over never reads it.
             shared_throughout(store, before, _NOT_CANCELLABLE_NOW)
         if not won:  # ended as it was read, or just now (its end mark came first)
-            ended = batch.status if batch.status in ENDED else "finishing"
-            raise BatchNotCancellableError(f"Cannot cancel a batch that is {ended}.")
+            ended = batch.status if batch.status in ENDED else "finalizing"
+            raise BatchNotCancellableError(f"Cannot cancel a batch with status '{ended}'.")
         job = self._jobs.get((client, batch_id))
         if job is not None and job.task is not None:
             self._stop(job, "cancelled")

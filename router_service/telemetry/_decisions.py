@@ -12,7 +12,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from router_service.outcomes import KeyAction, key_action, reaction_for
+from router_service.outcomes import KeyAction, cools_deployment, key_action
 from router_service.telemetry import _attributes as attr
 from router_service.telemetry._current import current_span
 from router_service.telemetry._spans import error_type, span_for
@@ -165,7 +165,6 @@ def record_reaction(
 ) -> None:
     """What the Outcome table did about one failed attempt."""
     t = current()
-    reaction = reaction_for(failure.outcome)
     provider = {attr.PROVIDER: deployment.provider}
     events: list[tuple[str, attr.Attributes]] = []
     key = {attr.KEY_FINGERPRINT: lease.key.fingerprint, attr.REQUEST_MODEL: lease.model}
@@ -181,7 +180,7 @@ def record_reaction(
         t.metrics.cooldowns.add(1, {**provider, attr.SCOPE: "key"})
         reason = {"switchboard.key.disable_reason": "quota" if quota else "auth"}
         events.append(("switchboard.key.disabled", key | reason | _seconds(window)))
-    if reaction.cools_deployment:
+    if cools_deployment(failure.outcome, failure.scope):
         t.metrics.cooldowns.add(1, {**provider, attr.SCOPE: "deployment"})
         seconds = cooldowns.deployment_cooldown_s(failure.retry_after_s)
         cooled = {attr.DEPLOYMENT: deployment.name} | _seconds(seconds)

@@ -142,11 +142,12 @@ def shutdown_telemetry() -> None:
             shutdown()
 
 
-def redact_secrets_of(config: SwitchboardConfig) -> None:
-    """Mask `config`'s secrets in every log line from now on (a reloaded file's new keys), in
-    place of the router's config before it: a key it removed stays masked until the next
-    reload (a call begun before this one may still log it), then goes."""
-    _redactor.replace(_source(config), config_secrets(config))
+def redact_secrets_of(config: SwitchboardConfig, *more: SwitchboardConfig) -> None:
+    """Mask `config`'s secrets (and `more`'s: a reload's file and what of it is in force) in
+    every log line from now on (a reloaded file's new keys), in place of the router's configs
+    before them: a key they removed stays masked until the next reload (a call begun before
+    this one may still log it), then goes."""
+    _redactor.replace(_source(config), [s for c in (config, *more) for s in config_secrets(c)])
 
 
 def _source(config: SwitchboardConfig | EdgeFileConfig) -> str:

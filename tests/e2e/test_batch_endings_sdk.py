@@ -185,7 +185,7 @@ async def test_a_cancel_coming_once_the_batch_began_to_end_is_refused_and_it_end
 ) -> None:
     with TelemetryCapture(tracing=False) as captured:
         router, sdk, store, batch = await held_as_it_ends(open_on, _finalizing)
-        with pytest.raises(openai.BadRequestError, match="Cannot cancel a batch that is finishing"):
+        with pytest.raises(openai.ConflictError, match="with status 'finalizing'"):
             await sdk.batches.cancel(batch.id)
         store.let_go.set()
         assert await router.server.batch_jobs.settle(10) == 0

@@ -214,8 +214,12 @@ async def test_a_cancel_stops_the_lines_not_answered(
         input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
     )
     assert await router.server.batch_jobs.settle(10) == 0
-    with pytest.raises(openai.BadRequestError, match="Cannot cancel a batch that is completed"):
+    # As OpenAI answers it: a 409 (the SDK's ConflictError), told not to retry it.
+    with pytest.raises(openai.ConflictError) as refused:
         await sdk.batches.cancel(again.id)
+    assert isinstance(refused.value.body, dict)
+    assert refused.value.body["message"] == "Cannot cancel a batch with status 'completed'."
+    assert refused.value.response.headers["x-should-retry"] == "false"
     assert (await sdk.batches.cancel(batch.id)).status == "cancelled"  # as it is
 
 

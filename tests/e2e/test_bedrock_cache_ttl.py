@@ -11,10 +11,14 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from aiohttp import web
 
 from router_service.fake_upstream import FakeUpstream
+from router_service.fake_upstream._bedrock_dialect import stream_event
 from tests.conftest import RouterHandle, StartRouter
+from tests.e2e.stream_harness import StartEdge
 from tests.e2e.test_bedrock_sdk import GOOD, PROFILE_ID, bedrock_config
+from tests.helpers import serve_app
 from tests.router_service.engine.test_cache_write_cost import WRITES
 
 HOUR = {"type": "ephemeral", "ttl": "1h"}
@@ -94,3 +98,92 @@ async def test_a_tool_results_breakpoint_is_a_cache_point_after_it(
     assert given["toolResult"]["toolUseId"] == "toolu_1"
     assert cache_points(given["toolResult"]["content"]) == []
     assert point == {"cachePoint": {"type": "default", "ttl": "1h"}}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["converse", "converse-stream"])
+async def test_usage_counts_the_cache_in_the_prompt_once(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    """Bedrock's `inputTokens` is the uncached input only: its cache reads and writes come
+    beside it, and its `totalTokens` counts them. OpenAI's `prompt_tokens` counts every input
+    token, its `cached_tokens` the reads among them; the total is the prompt's and the
+    answer's, each token once."""
+    fake.state.set_scenario(WRITES, model=PROFILE_ID)
+    said: Any = await sdk.chat.completions.create(
+        model="iam-chat",
+        messages=[{"role": "user", "content": "hello world"}],
+        stream=stream,
+        **_usage_asked(stream),
+    )
+    usage = [c.usage async for c in said if c.usage][-1] if stream else said.usage
+    sent = fake.state.last()
+    assert sent is not None and sent.model == PROFILE_ID
+
+    uncached = usage.prompt_tokens - 2 - 8
+    assert uncached > 0 and usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    details = usage.prompt_tokens_details.model_dump()
+    assert (details["cached_tokens"], details["cache_write_tokens"]) == (2, 8)
+
+
+# A Converse usage whose `totalTokens` leaves the cache out (inputTokens + outputTokens), as some
+# of Bedrock's models report it beside the documented total that counts it.
+APART = {
+    "inputTokens": 4,
+    "outputTokens": 14,
+    "totalTokens": 18,
+    "cacheReadInputTokens": 20,
+    "cacheWriteInputTokens": 1028,
+}
+
+
+async def _converse(request: web.Request) -> web.StreamResponse:
+    content = {"role": "assistant", "content": [{"text": "Hi."}]}
+    if request.path.endswith("/converse"):
+        return web.json_response(
+            {"output": {"message": content}, "stopReason": "end_turn", "usage": APART}
+        )
+    response = web.StreamResponse(headers={"content-type": "application/vnd.amazon.eventstream"})
+    await response.prepare(request)
+    events: list[tuple[str, dict[str, Any]]] = [
+        ("messageStart", {"role": "assistant"}),
+        ("contentBlockDelta", {"delta": {"text": "Hi."}, "contentBlockIndex": 0}),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("messageStop", {"stopReason": "end_turn"}),
+        ("metadata", {"usage": APART, "metrics": {"latencyMs": 1}}),
+    ]
+    for kind, event in events:
+        await response.write(stream_event(kind, event))
+    return response
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["converse", "converse-stream"])
+async def test_the_total_counts_each_token_once_whatever_bedrock_totals(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge, stream: bool
+) -> None:
+    """OpenAI's total is the prompt's tokens (cache reads and writes among them) and the
+    answer's: worked out from them, not taken from a `totalTokens` that left the cache out."""
+    app = web.Application()
+    app.router.add_post("/model/{model_id:.+}/{op:converse|converse-stream}", _converse)
+    async with serve_app(app) as url:
+        config = bedrock_config(fake, {"iam": [GOOD]})
+        config["providers"]["iam"]["base_url"] = url
+        edge = await start_edge(await start_router(config))
+        async with openai.AsyncOpenAI(
+            base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+        ) as sdk:
+            said: Any = await sdk.chat.completions.create(
+                model="iam-chat",
+                messages=[{"role": "user", "content": "hello"}],
+                stream=stream,
+                **_usage_asked(stream),
+            )
+            usage = [c.usage async for c in said if c.usage][-1] if stream else said.usage
+
+    assert (usage.prompt_tokens, usage.completion_tokens) == (4 + 20 + 1028, 14)
+    assert usage.total_tokens == 4 + 20 + 1028 + 14
+    assert usage.prompt_tokens_details.cached_tokens == 20
+
+
+def _usage_asked(stream: bool) -> Any:
+    """The SDK's arguments that ask a stream for its usage chunk."""
+    return {"stream_options": {"include_usage": True}} if stream else {}

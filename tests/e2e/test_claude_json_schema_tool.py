@@ -40,6 +40,9 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
                 "br-claude-3-5": ("br", "anthropic.claude-3-5-haiku-20241022-v1:0"),
                 "claude-3-7": ("claude", "claude-3-7-sonnet-20250219"),
                 "br-claude-3-7": ("br", "anthropic.claude-3-7-sonnet-20250219-v1:0"),
+                "claude-2": ("claude", "claude-2.1"),
+                "br-claude-2": ("br", "anthropic.claude-v2:1"),
+                "br-instant": ("br", "anthropic.claude-instant-v1"),
             },
         )
     )
@@ -153,4 +156,19 @@ async def test_a_schema_that_is_no_object_is_a_400(
         )
 
     assert "object" in raised.value.message
+    assert fake.state.calls() == []
+
+
+@pytest.mark.parametrize("model", ["claude-2", "br-claude-2", "br-instant"])
+async def test_a_claude_before_3_takes_no_forced_tool(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    """Claude 2 and Claude Instant (end of life) take no tools at all (tool use came with
+    Claude 3; Converse lists none for them): the schema cannot be emulated, and the tool the
+    caller never sent is not sent for it. Another deployment of the group may take the
+    request (UNSUPPORTED_INPUT); none here: a 400 that says why, no upstream called."""
+    with pytest.raises(openai.BadRequestError) as raised:
+        await sdk.chat.completions.create(model=model, messages=HELLO, response_format=FORMAT)
+
+    assert "json_schema" in raised.value.message and "tools" in raised.value.message
     assert fake.state.calls() == []

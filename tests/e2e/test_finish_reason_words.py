@@ -61,6 +61,28 @@ async def test_a_finish_that_says_the_generation_failed_fails_over(
     assert raw.parse().choices[0].finish_reason == "stop"
 
 
+@pytest.mark.parametrize(
+    ("word", "next_deployment"),
+    [("error", "alpha/model-a"), ("insufficient_system_resource", "beta/model-b")],
+)
+async def test_only_a_capacity_finish_cools_the_deployment_for_everyone(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, word: str, next_deployment: str
+) -> None:
+    """Mistral's and vLLM's `error` ("retryable request-level internal error", as vLLM's
+    finish reasons say it) is one answer's failure: this request goes on to the group's next,
+    the next request is the deployment's again. DeepSeek's `insufficient_system_resource` is
+    the inference system's capacity: cooled for everyone, as a 503 is. (The conversation that
+    met either leaves the deployment, as its thread protection says: another is asked.)"""
+    fake.state.set_scenario(Scenario(finish_reason=word), model="model-a")
+    await sdk.chat.completions.create(model="chain", messages=HELLO)
+    fake.state.clear_scenarios()
+
+    other: Any = [{"role": "user", "content": "another conversation"}]
+    raw = await sdk.chat.completions.with_raw_response.create(model="chain", messages=other)
+
+    assert raw.headers["x-switchboard-deployment"] == next_deployment
+
+
 async def test_a_stream_whose_generation_failed_ends_with_an_error(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream
 ) -> None:

@@ -146,3 +146,22 @@ async def test_a_hidden_reasoning_item_s_opening_does_not_commit_the_stream(
         ("gpt-5-pro", 200),
         ("o3-pro", 200),
     ]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_failed_response_cools_no_deployment_for_everyone(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+) -> None:
+    """A Response whose model failed to generate it (`status: failed`, `server_error`) is one
+    answer's failure, as chat's `finish_reason: error` is: this request goes on to the group's
+    next, another conversation is the deployment's again (no 15 s cooldown for everyone)."""
+    fake.state.set_scenario(Scenario(wrapped_error={}, wrapped_error_at_chunk=1), model="gpt-5-pro")
+    chunks: Any = await sdk.chat.completions.create(model="pros", messages=HELLO, stream=stream)
+    _ = [c async for c in chunks] if stream else chunks
+    fake.state.clear_scenarios()
+
+    other: Any = [{"role": "user", "content": "another conversation"}]
+    raw = await sdk.chat.completions.with_raw_response.create(model="pros", messages=other)
+
+    assert [c.model for c in fake.state.calls()] == ["gpt-5-pro", "o3-pro", "gpt-5-pro"]
+    assert raw.headers["x-switchboard-deployment"] == "alpha/gpt-5-pro"

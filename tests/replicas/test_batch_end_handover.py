@@ -94,7 +94,7 @@ async def test_a_batch_its_runner_began_to_end_ends_so_where_taken_over_running_
     assert not store.armed and "its end was not written" in caplog.text  # let go
     # Its runner began to end it: a cancel is refused, on any replica (as on its own).
     async with RouterClient(two.server.address, api_key=KEY) as calls:
-        with pytest.raises(RouterError, match="Cannot cancel a batch that is finishing"):
+        with pytest.raises(RouterError, match="Cannot cancel a batch with status 'finalizing'"):
             await calls.cancel_batch(bpb.CancelBatchRequest(id=batch_id), timeout=10)
     assert await two.server.batch_jobs.adopt(two.runtime) == 1  # its client is configured here
     assert await two.server.batch_jobs.settle(10) == 0

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from router_service.outcomes import REACTIONS, KeyAction, NextStep, Outcome, Scope
+from router_service.outcomes import (
+    REACTIONS,
+    KeyAction,
+    NextStep,
+    Outcome,
+    Scope,
+    cools_deployment,
+)
 
 ROWS = [
     # outcome, key action, cools deployment, next step, scope, counts against deployment
@@ -86,3 +93,12 @@ def test_outcome_numbers_match_the_proto_enum() -> None:
 
     for outcome in Outcome:
         assert routing_pb2.Outcome.Value(f"OUTCOME_{outcome.name}") == outcome.value
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_a_failure_of_no_ones_cools_no_deployment(outcome: Outcome) -> None:
+    """Scope NONE (one answer's failure, a request larger than any key's budget) cools
+    nothing; any other scope as the outcome's row says."""
+    assert cools_deployment(outcome, Scope.NONE) is False
+    assert cools_deployment(outcome) is REACTIONS[outcome].cools_deployment
+    assert cools_deployment(outcome, Scope.DEPLOYMENT) is REACTIONS[outcome].cools_deployment

@@ -48,7 +48,7 @@ async def test_the_python_clients_keep_files_and_run_batches(
         assert orjson.loads(line)["response"]["status_code"] == 200
         with pytest.raises(RouterError) as refused:
             await calls.cancel_batch(bpb.CancelBatchRequest(id=batch.id), timeout=10)
-        assert refused.value.reason == "BATCH_NOT_CANCELLABLE" and refused.value.http_status == 400
+        assert refused.value.reason == "BATCH_NOT_CANCELLABLE" and refused.value.http_status == 409
         await calls.delete_file(bpb.DeleteFileRequest(id=kept.id), timeout=10)
     with SyncRouterClient(router.server.address) as sync:
         with pytest.raises(RouterError) as gone:

@@ -14,7 +14,7 @@ import yaml
 from router_service.fake_upstream import FakeUpstream
 from router_service.server import reload_from
 from router_service.telemetry._logging import REDACTOR, JsonFormatter
-from tests.conftest import RouterHandle, base_config
+from tests.conftest import RouterHandle, StartRouter, base_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,3 +54,25 @@ async def test_a_reload_replaces_the_masked_keys_and_their_number_stays_bounded(
     assert _key(5) not in line and _key(4) not in line  # in force, and removed by the last reload
     assert _key(3) in line  # removed two reloads ago: no call can still hold it
     assert sizes[2:] == [sizes[2]] * 4  # the same number of secrets whatever the reloads
+
+
+def _token(generation: int) -> str:
+    return f"plaintoken-gen{generation}-w4K8m1"
+
+
+async def test_a_secret_only_a_restart_replaces_stays_masked_while_it_is_in_force(
+    fake: FakeUpstream, start_router: StartRouter, tmp_path: Path
+) -> None:
+    # The edge's section (`switchboard serve`'s in-process edge: its admin token) and the
+    # state store's URL apply at a restart only: a reload leaves the old values in force.
+    router = await start_router(base_config(fake.base_url, edge={"admin_token": _token(0)}))
+    path = tmp_path / "router.yaml"
+    path.write_text(yaml.safe_dump(base_config(fake.base_url, edge={"admin_token": _token(1)})))
+    for _ in range(3):  # the file changed once, then reloaded as it is (SIGHUP)
+        assert await reload_from(router.server, path)
+
+    admin_token = router.server.runtime.config.edge.admin_token
+    assert admin_token is not None and admin_token.get_secret_value() == _token(0)
+    line = _logged(_token(0), _token(1))
+    assert _token(0) not in line  # in force until a restart
+    assert _token(1) not in line  # the file's, in force at the next start
