@@ -144,7 +144,8 @@ def create_app(
 
     The app opens its own `RouterClient` at startup and closes it at shutdown; an injected `client`
     is used as is and left open (its owner closes it). `clock`: what the times the edge writes
-    are read from (a Responses API answer's `created_at`). `local`: the handlers of a router in
+    are read from (a Responses API answer's `created_at`, a legacy completion's `created`, the
+    Ollama API's `created_at`). `local`: the handlers of a router in
     this process (`RouterServer.in_process`: `switchboard serve`), which the edge's calls and
     health checks then reach in-process, rather than `settings.router_target`.
     """

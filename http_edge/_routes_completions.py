@@ -10,7 +10,6 @@ an error event and `[DONE]` on a failure) with each chunk written as a `text_com
 
 from __future__ import annotations
 
-import time
 import uuid
 from functools import partial
 
@@ -45,7 +44,7 @@ async def completions(request: Request) -> Response:
     body = await read_json_object(request, state.settings.max_body_bytes)
     parsed = parse_request(completions_request_from_openai, body)
     calls = ChatCalls.of(request, state)
-    cmpl_id, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+    cmpl_id, created = f"cmpl-{uuid.uuid4().hex}", int(state.clock.now())
     # A refusal of the router's (a guardrail's block…) names the prompt, not chat's messages
     # (of several, `prompt[i]`: `chat_each` says it of the call refused).
     with in_callers_terms(completions_field):

@@ -34,6 +34,7 @@ from clients import (
 )
 from clients.codec import ollama  # its names imported as first read (clients/_lazy.py)
 from clients.switchboard.v1.router_service_pb2 import ChatStreamResponse, ModelInfo
+from router_service.clock import Clock
 
 from . import _openapi_ollama as api
 from . import _stream_failure as failure
@@ -69,11 +70,11 @@ async def _answer(request: Request, generate: bool) -> Response:
     calls = ChatCalls.of(request, state)
     with in_callers_terms(lambda param: ollama.ollama_field(param, generate)):
         if stream:
-            return await calls.stream(params, _relay(model, generate, started), NDJSON)
+            return await calls.stream(params, _relay(model, generate, started, state.clock), NDJSON)
         response = await calls.chat(params)
     completion = chat_completion_to_openai(response.completion)
     timing = ollama.Timing(time.monotonic_ns() - started)
-    answer = ollama.response_to_ollama(completion, model, generate, timing, time.time())
+    answer = ollama.response_to_ollama(completion, model, generate, timing, state.clock.now())
     return JSONBytesResponse(answer, headers=route_headers(response.route))
 
 
@@ -91,7 +92,8 @@ async def _load(request: Request, body: JsonObject, model: str, generate: bool) 
     """Ollama's "load the model" (nothing to answer): the model must be one the key may use."""
     await _model(request, model)
     unload = body.get("keep_alive") in (0, "0", "0s", "0m")
-    return JSONBytesResponse(ollama.load_answer(model, generate, unload, time.time()))
+    now = edge_state(request).clock.now()
+    return JSONBytesResponse(ollama.load_answer(model, generate, unload, now))
 
 
 async def _embed(request: Request, legacy: bool) -> Response:
@@ -188,7 +190,7 @@ for _name in ollama.MANAGEMENT:
     router.add_api_route(_path, management, methods=_methods, include_in_schema=False)
 
 
-def _relay(model: str, generate: bool, started: int) -> Relay:
+def _relay(model: str, generate: bool, started: int, clock: Clock) -> Relay:
     async def relay(
         events: AsyncIterator[ChatStreamResponse], first: ChatStreamResponse
     ) -> AsyncIterator[bytes]:
@@ -197,41 +199,41 @@ def _relay(model: str, generate: bool, started: int) -> Relay:
         first_at = time.monotonic_ns()
         lines = ollama.StreamLines(model, generate)
         message: ChatStreamResponse | None = first
-        last = lines.error(failure.TRUNCATED, time.time())
+        last = lines.error(failure.TRUNCATED, clock.now())
         try:
             while message is not None:
                 kind = message.WhichOneof("event")
                 if kind in ("chunk", "chunks"):
                     chunks = [message.chunk] if kind == "chunk" else message.chunks.chunks
-                    now = time.time()
+                    now = clock.now()
                     out = [o for c in chunks for o in lines.chunk(chunk_to_openai(c), now)]
                     if out:
                         yield b"".join(dumps(o) + b"\n" for o in out)
                 elif kind == "error":
                     failure.failed_with(message.error)
-                    last = lines.error(message.error.message, time.time())
+                    last = lines.error(message.error.message, clock.now())
                     break
                 elif kind == "summary":
                     end = time.monotonic_ns()
                     timing = ollama.Timing(end - started, first_at - started, end - first_at)
                     usage = summary_usage(message.summary.usage)
-                    last = lines.finish(usage, timing, time.time())
+                    last = lines.finish(usage, timing, clock.now())
                     break
                 elif kind == "heartbeat":
                     # An object of no text: an ollama client parses every line as JSON.
-                    yield dumps(lines.keepalive(time.time())) + b"\n"
+                    yield dumps(lines.keepalive(clock.now())) + b"\n"
                 message = await anext(events, None)
             else:  # the router did not end the stream itself
                 failure.truncated()
         except RouterError as exc:
             failure.failed_by(exc)
             text = str(router_error_body(exc.details)["error"].get("message") or "")
-            last = lines.error(text or f"HTTP {http_status_for(exc.details)}", time.time())
+            last = lines.error(text or f"HTTP {http_status_for(exc.details)}", clock.now())
         except Exception as exc:
             # The response is committed: a bug can only be told as the stream's last line.
             logger.exception("relaying an Ollama API stream failed")
             failure.relay_failed(exc)
-            last = lines.error(failure.RELAY_FAILED, time.time())
+            last = lines.error(failure.RELAY_FAILED, clock.now())
         yield dumps(last) + b"\n"
 
     return relay

@@ -290,7 +290,9 @@ def _legacy_logprobs(
 ) -> dict[str, list[Any]] | None:
     """Chat logprobs (``{"content": [{token, logprob, top_logprobs}]}``) in the legacy shape,
     ``text_offset`` counting characters from ``offset``; ``None`` when not asked for or when the
-    upstream gave none (a provider without logprobs)."""
+    upstream gave none (a provider without logprobs). Each ``top_logprobs`` holds the sampled
+    token too, as OpenAI's legacy API says ("up to logprobs+1 elements"): ``logprobs: 0`` is
+    that token's alone, where the chat call's ``top_logprobs: 0`` lists none."""
     if request.logprobs is None or not isinstance(value, dict):
         return None
     entries = [e for e in value.get("content") or [] if isinstance(e, dict)]
@@ -305,7 +307,9 @@ def _legacy_logprobs(
         out["tokens"].append(token)
         out["token_logprobs"].append(entry.get("logprob"))
         top = [t for t in entry.get("top_logprobs") or [] if isinstance(t, dict)]
-        out["top_logprobs"].append({str(t.get("token", "")): t.get("logprob") for t in top})
+        tops = {str(t.get("token", "")): t.get("logprob") for t in top}
+        tops.setdefault(token, entry.get("logprob"))
+        out["top_logprobs"].append(tops)
         out["text_offset"].append(offset)
         offset += len(token)
     return out if entries else None

@@ -7,6 +7,7 @@ when asked for) is then the same on a HIT as it was on the MISS.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator
 from contextlib import aclosing
 
@@ -131,10 +132,8 @@ async def _leading(read: Stream, lookup: CacheLookup) -> Stream:
             async for event in events:
                 relayed = relayed or event.WhichOneof("event") != "heartbeat"
                 yield event
-    except Late:
-        if not relayed:
-            lookup.status = MISS
-        raise _late() from None
+    except (Late, asyncio.CancelledError) as left:
+        raise _left(left, lookup, relayed=relayed) from None
 
 
 async def _alone(fresh: Fresh) -> AsyncGenerator[pb.ChatStreamResponse, None]:
@@ -212,10 +211,8 @@ async def _follow(shared: Stream, lookup: CacheLookup, fresh: Fresh, *, batch: b
         if relayed:  # the rest will not come: cut, as a stream that broke off
             yield pb.ChatStreamResponse(error=cut.error)
             return
-    except Late:
-        if not relayed:  # served nothing of it: a miss (as a unary follower that gave up)
-            lookup.status = MISS
-        raise _late() from None
+    except (Late, asyncio.CancelledError) as left:
+        raise _left(left, lookup, relayed=relayed) from None
     except Exception:  # the shared stream's failure: its own caller's to see
         if relayed:
             raise  # the same error the leader's caller got
@@ -245,8 +242,18 @@ def _as_own(
         yield event
 
 
-def _late() -> DeadlineExceededError:
-    return DeadlineExceededError(
-        "The request's deadline passed while it read an identical request's stream, which it "
-        "shares."
-    )
+def _left(
+    left: Late | asyncio.CancelledError, lookup: CacheLookup, *, relayed: bool
+) -> BaseException:
+    """What a reader of a shared stream raises as it leaves it: DEADLINE_EXCEEDED once its own
+    deadline passed (`Late`), its cancellation as it is (its caller left, gRPC's deadline).
+    Served nothing of it (before its first chunk), it was a miss, as a unary follower that
+    gave up or left."""
+    if not relayed:
+        lookup.status = MISS
+    if isinstance(left, Late):
+        return DeadlineExceededError(
+            "The request's deadline passed while it read an identical request's stream, which "
+            "it shares."
+        )
+    return left

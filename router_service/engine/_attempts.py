@@ -26,11 +26,7 @@ from router_service.engine._model import Deployment, Plan, RequestContext
 from router_service.engine._planner import nothing_planned
 from router_service.engine._stream_holds import HoldRenewer
 from router_service.engine._truncation import Shortening, shortened
-from router_service.errors import (
-    AllCandidatesFailedError,
-    DeadlineExceededError,
-    UpstreamFailure,
-)
+from router_service.errors import AllCandidatesFailedError, DeadlineExceededError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
 from router_service.outcomes import NextStep, Outcome, cools_deployment, reaction_for, read_nothing
 from router_service.routing import RoutingStats
@@ -150,6 +146,12 @@ class AttemptRunner:
             met.met(walked, queued, queued=True)
         for deployment in met.last_resort:
             if met.passes_over(ctx, deployment):
+                continue
+            # Read again: it may have come to cool, or its provider to be banned, meanwhile.
+            now = await excluded_now(self._store, self.sessions, ctx, deployment)
+            if now is not None and not now.last_resort:
+                now.hold_back(plan, deployment)  # not asked at all: named as the walk names it
+                met.withheld.append(deployment)
                 continue
             del plan.excluded[deployment.name], plan.usable_at[deployment.name]  # asked after all
             last = deployment is met.last_resort[-1] and not met.blocked

@@ -21,7 +21,9 @@ sends a shape its provider does not know fails the conformance suite instead of 
 
 Beside content, OpenAI's chat API refuses two option shapes that its Responses API takes, so a
 Responses translation that forwards them as they came fails here as it would there: an empty
-`tools` array (minimum length 1) and `top_logprobs` without `logprobs: true`.
+`tools` array (minimum length 1) and `top_logprobs` without `logprobs: true`. It also refuses
+`tool_choice` and `parallel_tool_calls` without `tools` ("'tool_choice' is only allowed when
+'tools' are specified"), which frameworks send with no tools bound and other providers ignore.
 """
 
 from __future__ import annotations
@@ -94,6 +96,9 @@ def openai_problem(body: JsonObject) -> str | None:
             "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an "
             "empty array instead."
         )
+    for key in ("tool_choice", "parallel_tool_calls"):
+        if body.get(key) is not None and not body.get("tools"):
+            return f"Invalid value for '{key}': '{key}' is only allowed when 'tools' are specified."
     if body.get("top_logprobs") is not None and body.get("logprobs") is not True:
         return "Invalid value for 'top_logprobs': 'logprobs' must be true when it is set."
     stop = body.get("stop")

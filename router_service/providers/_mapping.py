@@ -278,6 +278,16 @@ def allowed_tools(choice: Any) -> tuple[str, frozenset[str]] | None:
     return str(allowed.get("mode") or "auto"), names
 
 
+def without_idle_tool_fields(body: JsonObject) -> None:
+    """`body` without `tool_choice`, `parallel_tool_calls` and an empty `tools` when it has no
+    tools, in place: OpenAI's chat API refuses each of them without tools (as the native kinds'
+    mappings leave them out), and there is nothing for them to choose."""
+    if body.get("tools"):
+        return
+    for key in ("tools", "tool_choice", "parallel_tool_calls"):
+        body.pop(key, None)
+
+
 def usage(
     prompt: int,
     completion: int,

@@ -33,7 +33,7 @@ from router_service.providers._base import (
 )
 from router_service.providers._embed_mapping import encoded_as_asked, openai_embed_body
 from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
-from router_service.providers._mapping import model_ids
+from router_service.providers._mapping import model_ids, without_idle_tool_fields
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
 from router_service.providers._openai_realtime import OpenAIRealtime
@@ -139,6 +139,7 @@ class OpenAIAdapter(OpenAIRealtime):
         body["model"] = call.upstream_model
         for_openai(body, call.named_model, openrouter=self.openrouter, google=self.google)
         without_foreign_fields(body, self.taken, google=self.google, model=call.named_model)
+        without_idle_tool_fields(body)
         if stream:
             body["stream"] = True
             if ask_usage:  # the accounting's usage; the caller's shown if asked

@@ -12,9 +12,11 @@ import pytest
 from openai.types import Completion
 
 from clients import RouterError
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import StartRouter
+from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import OpenStack, StartEdge, data_chunks, error_of, events
+from tests.helpers import tracked
 from tests.router_service.auth.helpers import client, guarded_config
 
 WEATHER: dict[str, Any] = {
@@ -125,7 +127,7 @@ async def test_one_failing_prompt_fails_the_request(
         # The edge's error is freed with its request: in a reference cycle (with the frames of
         # its traceback) it held the calls' client and channel, so a stopped edge's health
         # watch stayed open at the router until a garbage collection.
-        assert [o for o in gc.get_objects() if isinstance(o, RouterError)] == []
+        assert tracked(RouterError) == []
     finally:
         gc.enable()
 
@@ -172,6 +174,37 @@ async def test_stream_with_usage(sdk: openai.AsyncOpenAI) -> None:
     assert finishes[-1] == "stop" and set(finishes[:-1]) == {None}
     assert chunks[-1].choices == []
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
+
+
+async def test_created_is_read_from_the_edges_clock(
+    router: RouterHandle, start_edge: StartEdge
+) -> None:
+    """`created` is a time the edge writes: on its clock, as a Responses answer's `created_at`."""
+    edge = await start_edge(router, clock=ManualClock(start=1_234_567_890.5))
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
+        completion = await client.completions.create(model="chain", prompt="hi")
+        assert completion.created == 1_234_567_890
+        stream = await client.completions.create(model="chain", prompt="hi", stream=True)
+        assert {chunk.created async for chunk in stream} == {1_234_567_890}
+
+
+async def test_top_logprobs_always_hold_the_sampled_token(sdk: openai.AsyncOpenAI) -> None:
+    """OpenAI's legacy `logprobs`: "The API will always return the logprob of the sampled
+    token, so there may be up to logprobs+1 elements": `logprobs: 0` is the sampled token's
+    alone (the chat call's `top_logprobs: 0` lists none), in a call and in a stream."""
+    completion = await sdk.completions.create(model="chain", prompt="a b", logprobs=0)
+    logprobs = completion.choices[0].logprobs
+    assert logprobs is not None
+    assert logprobs.top_logprobs == [{"Echo: ": -0.25}, {"a ": -0.5}, {"b": -0.75}]
+    stream = await sdk.completions.create(model="chain", prompt="a b", logprobs=0, stream=True)
+    streamed = [c.choices[0].logprobs async for c in stream if c.choices and c.choices[0].text]
+    assert [lp.top_logprobs for lp in streamed if lp is not None] == [
+        [{"Echo: ": -0.25}],
+        [{"a ": -0.25}],
+        [{"b": -0.25}],
+    ]
 
 
 async def test_streamed_logprobs_count_offsets_across_chunks(sdk: openai.AsyncOpenAI) -> None:

@@ -13,6 +13,7 @@ import ollama
 import orjson
 import pytest
 
+from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import StartEdge
@@ -51,6 +52,27 @@ def sent(fake: FakeUpstream) -> dict[str, Any]:
     request = fake.state.last()
     assert request is not None
     return dict(request.body)
+
+
+async def test_created_at_is_read_from_the_edges_clock(
+    router: RouterHandle, start_edge: StartEdge
+) -> None:
+    """`created_at` is a time the edge writes: on its clock, as a Responses answer's."""
+    edge = await start_edge(router, clock=ManualClock(start=1_234_567_890.0))
+    client = ollama.AsyncClient(host=edge.base_url, headers={"Authorization": "Bearer sk-caller"})
+    try:
+        hi: Any = [{"role": "user", "content": "hi"}]
+        answer = await client.chat(model="chain", messages=hi)
+        loaded = await client.generate(model="chain")  # Ollama's "load the model"
+        streamed = [
+            part async for part in await client.chat(model="chain", messages=hi, stream=True)
+        ]
+    finally:
+        await client._client.aclose()
+    at = "2009-02-13T23:31:30"
+    assert answer.created_at and answer.created_at.startswith(at)
+    assert loaded.created_at and loaded.created_at.startswith(at)
+    assert {(part.created_at or "")[: len(at)] for part in streamed} == {at}
 
 
 async def test_a_chat_with_options(client: ollama.AsyncClient, fake: FakeUpstream) -> None:

@@ -45,6 +45,25 @@ async def test_invalid_json_is_400(http: httpx.AsyncClient) -> None:
     assert error["message"].startswith("Invalid JSON body: ")
 
 
+async def test_a_body_not_in_utf8_is_400_saying_so(
+    http: httpx.AsyncClient, stub: StubRouter
+) -> None:
+    """A body in another encoding (Windows PowerShell 5.1's `Invoke-RestMethod` sends a string
+    body as Latin-1 unless its content type names UTF-8; a declared charset is not read, as
+    JSON has only UTF-8) is refused naming the byte, not as orjson's "surrogates not allowed"
+    at line 1 column 1."""
+    raw = '{"model": "m", "messages": [{"role": "user", "content": "café"}]}'.encode("latin-1")
+    for content_type in ("application/json", "application/json; charset=iso-8859-1"):
+        response = await http.post(CHAT, content=raw, headers={"content-type": content_type})
+        error = assert_openai_error(response, 400, "invalid_json")
+        at = raw.index(b"\xe9")
+        assert error["message"] == (
+            f"Invalid JSON body: it is not UTF-8 (byte 0xE9 at offset {at} is no UTF-8 "
+            "character's). Send JSON encoded as UTF-8."
+        )
+    assert stub.calls == []
+
+
 @pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"null", b"3"])
 async def test_body_that_is_not_an_object_is_400(http: httpx.AsyncClient, body: bytes) -> None:
     response = await http.post(CHAT, content=body)

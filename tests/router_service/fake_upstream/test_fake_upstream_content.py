@@ -67,6 +67,8 @@ REFUSED = [
     (COHERE, chat({"type": "file", "file": {"file_data": PDF}}), "unknown type 'file'"),
     (OPENAI, {**chat(), "tools": []}, "Invalid 'tools': empty array"),  # the Responses API takes it
     (OPENAI, {**chat(), "top_logprobs": 2}, "'logprobs' must be true"),
+    (OPENAI, {**chat(), "tool_choice": "auto"}, "'tool_choice' is only allowed when 'tools'"),
+    (OPENAI, {**chat(), "parallel_tool_calls": False}, "only allowed when 'tools' are specified"),
 ]
 
 
