@@ -183,9 +183,11 @@ async def reload_from(server: RouterServer, path: str | Path) -> bool:
         pending = await server.reload(config)
     except ReplicaStoppingError:
         # A SIGHUP or a changed file during a stop (a rolling deploy): nothing failed.
+        redact_secrets_of(server.runtime.config)  # what it serves, not the file it refused
         log.warning("config reload from %s skipped: the router is stopping", path)
         return False
     except Exception as exc:
+        redact_secrets_of(server.runtime.config)  # what it serves, not the file it refused
         log.exception("config reload from %s failed, still serving the previous config", path)
         reloads.add(1, {"outcome": "failed"})
         # Its type only: an unexpected error's text may quote anything (the log has it whole).
