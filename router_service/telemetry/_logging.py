@@ -196,7 +196,7 @@ def _trace_ids() -> dict[str, str]:
 class JsonFormatter(logging.Formatter):
     def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__()
-        self.redactor = redactor or Redactor()
+        self.redactor = Redactor() if redactor is None else redactor  # empty is falsy (`__len__`)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -225,7 +225,7 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
-        self.redactor = redactor or Redactor()
+        self.redactor = Redactor() if redactor is None else redactor  # empty is falsy (`__len__`)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
