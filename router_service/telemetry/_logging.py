@@ -131,17 +131,19 @@ class Redactor:
         known = set().union(*self._sources.values(), *self._held.values())
         self._secrets = sorted(known, key=len, reverse=True)  # longest first: no partial masks
 
-    def _settle(self) -> None:
-        with self._lock:
-            self._known()
-
     def __len__(self) -> int:
         """How many strings each line is searched for (each secret as given and as escaped)."""
         return len(self._secrets)
 
     def __call__(self, text: str) -> str:
-        if self._gone:  # a holder went: its secrets are no longer masked
-            self._settle()
+        # A holder went: its secrets are no longer masked. Unless the lock is held: a line
+        # logged under it (a collection a change set off finalizes what logs) or while another
+        # thread changes the list masks them one line more, where waiting would deadlock.
+        if self._gone and self._lock.acquire(blocking=False):
+            try:
+                self._known()
+            finally:
+                self._lock.release()
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
