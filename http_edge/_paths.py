@@ -25,7 +25,7 @@ def tidied(scope: Scope) -> Scope:
     dropped (the root stays `/`); `scope` itself (the per-request cost: two string tests) when
     there is nothing to tidy."""
     path: str = scope.get("path", "/")  # lifespan: none
-    if path[-1:] != "/" and "//" not in path or path == "/":
+    if (path[-1:] != "/" and "//" not in path) or path == "/":
         return scope
     tidy = {**scope, "path": _SLASHES.sub("/", path).rstrip("/") or "/"}
     raw: bytes | None = scope.get("raw_path")

@@ -4,6 +4,7 @@ whose absolute `http://` URL breaks behind a TLS proxy and makes clients send th
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -133,3 +134,29 @@ async def test_a_path_with_no_route_is_still_a_404_not_a_redirect(
         response = await http.post(_url(http, path), json=CHAT)
         assert response.status_code == 404 and "location" not in response.headers
         assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+async def _handshake(edge: Edge, path: str) -> bytes:
+    """The edge's answer to a WebSocket handshake on `path` (the stub router refuses the
+    session: the route's denial, OpenAI's error JSON, where no route is a bare 403)."""
+    host, port = edge.base_url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"GET {path}?model=voice HTTP/1.1\r\nhost: edge\r\nupgrade: websocket\r\n"
+            "connection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "sec-websocket-version: 13\r\nauthorization: Bearer sk-caller\r\n\r\n".encode()
+        )
+        return await reader.read(65536)
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+async def test_the_realtime_socket_takes_its_path_with_extra_slashes(edge: Edge) -> None:
+    plain = await _handshake(edge, "/v1/realtime")
+    assert b'"error"' in plain and not plain.startswith(b"HTTP/1.1 403")
+    for path in ("/v1/realtime/", "/v1//realtime"):
+        answer = await _handshake(edge, path)
+        assert answer.split(b"\r\n", 1)[0] == plain.split(b"\r\n", 1)[0], answer
+        assert b'"error"' in answer
