@@ -3,7 +3,8 @@
 Scans each text with one rule holding every built-in detector (`Rule.replacements`, what a
 request's screen runs on the router's event loop) and prints seconds per MiB, best of
 `--rounds`: ordinary prose beside adversarial digit groups (`4 4 4 …`, `44 44 …`, `4-4-4…`),
-long plain digit runs, a mix, PEM keys and prose quoting their armor lines. A digit-heavy text
+long plain digit runs, a mix, PEM keys and prose quoting their armor lines; streamed, a key and a
+BEGIN line before 60,000 dashes (or `x-x-…`). A digit-heavy text
 should cost within ~2x prose. No servers.
 """
 
@@ -77,6 +78,20 @@ def streamed_key_us(rule: Rule, rounds: int) -> float:
     return best * 1e6
 
 
+def streamed_hostile_ms(rule: Rule, run: str) -> float:
+    """Milliseconds to stream a BEGIN line then 60,000 characters of `run` (dashes, `x-x-…`: an
+    address's name part may hold them, so the text is held) in 20-character deltas: linear work
+    (each rescan after the held text grew by half), not a rescan per delta (~6-10 s before)."""
+    text = "-----BEGIN PRIVATE KEY-----" + (run * (60_000 // len(run) + 1))[:60_000]
+    pieces = [text[i : i + 20] for i in range(0, len(text), 20)]
+    started = time.process_time()
+    screen = TextScreen((rule,), {})
+    for piece in pieces:
+        screen.feed(piece)
+    screen.feed("", final=True)
+    return (time.process_time() - started) * 1e3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kib", type=int, default=1024, help="text size per input")
@@ -90,6 +105,9 @@ def main() -> None:
         prose = prose or cost
         print(f"{name:12} {cost:6.3f} s/MiB   {cost / prose:5.1f}x prose")
     print(f"streamed pem {streamed_key_us(rule, args.rounds):6.0f} us per 3 KB key, 20-char deltas")
+    for run in ("-", "x-"):
+        cost = streamed_hostile_ms(rule, run)
+        print(f"streamed BEGIN + 60K {run!r:4} {cost:6.1f} ms, 20-char deltas")
 
 
 if __name__ == "__main__":

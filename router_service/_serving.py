@@ -30,8 +30,7 @@ _DEMO_SCENARIOS = "examples/fake-scenarios.yaml"  # `dev`'s rules unless --scena
 async def run_router(args: argparse.Namespace, early: EarlySighup) -> None:
     without_httpx_cli()
     from router_service.config import load_config
-    from router_service.runtime import Runtime
-    from router_service.server import RouterServer, file_digest, reloading, serving_file
+    from router_service.server import file_digest, serving_file
 
     loaded = file_digest(args.config)  # before it is read: a change from now on is reloaded
     config = load_config(args.config)
@@ -42,8 +41,12 @@ async def run_router(args: argparse.Namespace, early: EarlySighup) -> None:
     # show as one config version.
     serving_file(args.config, loaded)
     # Both ports, before anything starts (the metrics listener, the runtime's Redis): a port
-    # taken is one line naming it, as for `serve`, not grpc's log of its failed bind.
+    # taken is one line naming it, as for `serve`, not grpc's log of its failed bind. Before
+    # the server's modules load, too: a start refused here costs no more than reading the file.
     check_listening(_router_listening(config, args))
+    from router_service.runtime import Runtime
+    from router_service.server import RouterServer, reloading
+
     with _metrics_listener(config, args.metrics_port):
         server = RouterServer(await Runtime.create(config), host=args.host, port=args.port)
         poll_s = config.server.reload_poll_s
@@ -54,7 +57,7 @@ async def run_router(args: argparse.Namespace, early: EarlySighup) -> None:
 
 async def run_edge(args: argparse.Namespace, early: EarlySighup) -> None:
     from clients import checked_target
-    from http_edge import EdgeSettings, serve
+    from router_service.config import EdgeConfig
     from router_service.errors import ConfigError
 
     config: EdgeFileConfig | None = None
@@ -63,7 +66,8 @@ async def run_edge(args: argparse.Namespace, early: EarlySighup) -> None:
 
         config = load_edge_config(args.config)
     _telemetry("switchboard-edge", config)
-    settings: EdgeSettings = config.edge if config is not None else EdgeSettings()
+    # `http_edge.EdgeSettings` itself: the edge's app loads once its port is known to be free.
+    settings: EdgeConfig = config.edge if config is not None else EdgeConfig()
     if args.router:  # checked here: model_copy runs no validator
         try:
             routers = [checked_target(target) for target in args.router]
@@ -76,6 +80,8 @@ async def run_edge(args: argparse.Namespace, early: EarlySighup) -> None:
     # A port taken is one line and exit status 2, as for the router and `serve` (uvicorn's own
     # bind failure is its log line, after a startup, and exit status 3).
     check_listening([(key, host, port)])
+    from http_edge import serve
+
     _edge_sighup(early)
     # Stopped by cancellation only (`until_terminated`: once per SIGTERM or Ctrl-C, a second
     # cutting the drain). uvicorn's own handlers would raise each signal again once drained:
@@ -117,15 +123,18 @@ async def run_serve(args: argparse.Namespace, early: EarlySighup) -> None:
     second stop cuts both drains (`_router_and_edge`)."""
     without_httpx_cli()
     from router_service.config import load_config
-    from router_service.runtime import Runtime
-    from router_service.server import RouterServer, file_digest, serving_file
+    from router_service.server import file_digest, serving_file
 
     loaded = file_digest(args.config)  # before it is read: a change from now on is reloaded
     config = load_config(args.config)
     _telemetry("switchboard", config)
-    # Every port it listens on, before anything starts: one taken is one line, nothing left.
+    # Every port it listens on, before anything starts (or loads: the server's modules, the
+    # edge's): one taken is one line, nothing left.
     check_listening(_listening(config, args.metrics_port))
     serving_file(args.config, loaded)
+    from router_service.runtime import Runtime
+    from router_service.server import RouterServer
+
     with _metrics_listener(config, args.metrics_port):
         server = RouterServer(await Runtime.create(config))
         await server.start()

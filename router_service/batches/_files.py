@@ -336,7 +336,9 @@ class StoredFiles:
         if request.after:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
         read = functools.partial(self._objects, client)
-        files, more = await page_of(ids, read, limit=limit, purpose=request.purpose)
+        purpose = request.purpose
+        wanted = (lambda f: f.purpose == purpose) if purpose else (lambda _: True)
+        files, more = await page_of(ids, read, limit=limit, wanted=wanted)
         shared_throughout(self._store, before, _NOT_LISTED)
         return bpb.ListFilesResponse(files=files, has_more=more)
 

@@ -18,6 +18,7 @@ A reader sees a running batch with a cancel mark as `cancelling`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -27,6 +28,7 @@ from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service._ids import looked_up_id
 from router_service.batches._answers import BatchAnswers
 from router_service.batches._errors import BatchNotFoundError, FileQuotaError
+from router_service.batches._file_pages import page_of
 from router_service.batches._index import ClientIndex
 from router_service.batches._lines import BatchLine
 from router_service.batches._runs import BatchRuns
@@ -224,16 +226,10 @@ class BatchRecords:
             ids = ids[ids.index(request.after) + 1 :] if request.after in ids else []
         # Read on past the ids whose batch is gone (expired, dropped): one that expired
         # before older ones (written last) must not hide them, nor end the listing early.
-        # Twice as many ids each round: the oldest period's are mostly gone (up to
-        # `files.max_files`), and one at a time was that many reads for a page's `has_more`.
-        batches: list[bpb.Batch] = []
-        chunk = limit + 1
-        while ids and len(batches) <= limit:
-            batches += [b for b in await self._read(client, ids[:chunk]) if b is not None]
-            ids, chunk = ids[chunk:], 2 * chunk
-        await self.resolve(client, batches[:limit])
+        batches, more = await page_of(ids, functools.partial(self._read, client), limit=limit)
+        await self.resolve(client, batches)
         shared_throughout(self._store, before, _NOT_LISTED)
-        return bpb.ListBatchesResponse(batches=batches[:limit], has_more=len(batches) > limit)
+        return bpb.ListBatchesResponse(batches=batches, has_more=more)
 
     async def unended(self) -> list[tuple[str, bpb.Batch]]:
         """The batches in the running index (not ended, on any replica), with their clients,

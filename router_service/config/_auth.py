@@ -7,7 +7,14 @@ from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any, Literal
 
-from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
+from pydantic import (
+    Field,
+    IPvAnyNetwork,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from router_service.config._base import UNSENDABLE, Location, Misplaced, _Strict, sendable
 from router_service.config._throttle import AdminThrottleConfig, KeyThrottleConfig
@@ -29,7 +36,7 @@ class ClientKey(_Strict):
 
     key_sha256: str = Field(
         description="Hex SHA-256 of the key. Alternatively `key: ${ENV}`: the key itself, hashed "
-        "when the file is loaded and never kept."
+        "when the file is loaded; kept in memory only to mask it in the log."
     )
     expires: datetime | None = Field(
         default=None,
@@ -37,10 +44,18 @@ class ClientKey(_Strict):
         "unset: never. Keys expiring within 7 days are warned about at load and reload.",
     )
 
-    @model_validator(mode="before")
+    # `key:` as written (trimmed), for the log's redactor alone (`telemetry.config_secrets`):
+    # a caller's key of any shape, echoed in a header or a body a log line quotes, is masked.
+    # Not a field: never dumped, compared by its hash.
+    _plain: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
     @classmethod
-    def _hash_plain_key(cls, data: object) -> object:
-        # `key:` is hashed here and dropped: the plaintext never reaches the model.
+    def _hash_plain_key(
+        cls, data: object, handler: ModelWrapValidatorHandler[ClientKey]
+    ) -> ClientKey:
+        # `key:` is hashed here: the model holds its hash, the redactor the key (`plain_key`).
+        plain = None
         if isinstance(data, str):
             data = {"key_sha256": data}
         if isinstance(data, dict) and "key" in data:
@@ -51,8 +66,17 @@ class ClientKey(_Strict):
             if (problem := _plain_key_problem(key)) is not None:
                 raise Misplaced([(("key",), problem)])
             # Trimmed as every secret is (`_base._trimmed`): a caller's header value is.
-            data["key_sha256"] = hashlib.sha256(key.strip().encode()).hexdigest()
-        return data
+            plain = key.strip()
+            data["key_sha256"] = hashlib.sha256(plain.encode()).hexdigest()
+        made = handler(data)
+        if plain is not None:
+            made._plain = plain
+        return made
+
+    @property
+    def plain_key(self) -> str | None:
+        """The key as `key:` gave it (None when given by its hash): for the log's redactor."""
+        return self._plain
 
     @field_validator("key_sha256")
     @classmethod
@@ -81,9 +105,9 @@ class ClientKeyConfig(_Strict):
     keys: tuple[ClientKey, ...] = Field(
         min_length=1,
         description="Written `key_sha256:` (hex SHA-256 of the key) or `key: ${ENV}` (the key "
-        "itself, hashed at load and never kept); either takes one key or a list of them, each "
-        "a string or `{key_sha256 | key: ..., expires: <RFC 3339>}` (several keys: a rotation "
-        "under way; every one acts as the client).",
+        "itself, hashed at load, kept only to mask it in the log); either takes one key or a "
+        "list of them, each a string or `{key_sha256 | key: ..., expires: <RFC 3339>}` "
+        "(several keys: a rotation under way; every one acts as the client).",
     )
     models: list[str] = Field(
         default_factory=lambda: ["*"],

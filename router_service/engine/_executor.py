@@ -167,11 +167,11 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         ) -> embeddings_pb2.EmbeddingResult:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
             model = deployment.upstream_model
-            kept = answered and answered.attempt(deployment.adapter.kind, model, lease)
-            sent = ctx.embedding_sent(params)  # a shortened retry's batches are its own
-            call = EmbedCall(
-                model, lease.key.secret, sent, timeout, kept if sent is params else None
-            )
+            sent = ctx.embedding_sent(params)
+            # A shortened retry's calls: the key's too, none of the whole input's answers reused.
+            own = answered if sent is params else Answered() if sent.HasField("texts") else None
+            kept = own and own.attempt(deployment.adapter.kind, model, lease)
+            call = EmbedCall(model, lease.key.secret, sent, timeout, kept)
             try:
                 async with asyncio.timeout(timeout):
                     result = await deployment.adapter.embed(call)

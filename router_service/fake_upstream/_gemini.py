@@ -228,8 +228,22 @@ def dimensions(request: dict[str, Any]) -> int:
     return dims if isinstance(dims, int) and not isinstance(dims, bool) and dims > 0 else 8
 
 
+def _past_window(call: Call, texts: list[str]) -> str | None:
+    """Gemini's refusal of an embeddings input past `Scenario.context_window` (its words)."""
+    window = call.scenario.context_window
+    longest = max(map(R.count_words, texts), default=0)
+    if window is None or longest <= window:
+        return None
+    return (
+        f"The input token count ({longest}) exceeds the maximum number of tokens allowed "
+        f"({window})."
+    )
+
+
 async def _embed(call: Call) -> web.StreamResponse:
     text = " ".join(_texts(call.body.get("content")))
+    if (refusal := _past_window(call, [text])) is not None:
+        return await send_error(call, 400, refusal, "context_length")
     vector = R.embedding_vector(text, dimensions(call.body))
     return await send_answer(call, {"embedding": {"values": vector}})
 
@@ -242,6 +256,9 @@ async def _batch_embed(call: Call) -> web.StreamResponse:
         most = f"at most {BATCH_EMBED_MAX} requests can be in one batch"
         message = f"* BatchEmbedContentsRequest.requests: {most}"
         return await send_error(call, 400, message, "bad_request")
+    texts = [" ".join(_texts(r.get("content"))) for r in requests if isinstance(r, dict)]
+    if (refusal := _past_window(call, texts)) is not None:
+        return await send_error(call, 400, refusal, "context_length")
     embeddings = [
         {"values": R.embedding_vector(" ".join(_texts(r.get("content"))), dimensions(r))}
         for r in requests

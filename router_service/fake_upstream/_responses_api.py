@@ -37,7 +37,7 @@ from ._responses_hosted import CITING, citation, hosted_items, hosted_tool
 from ._scenario import Scenario
 
 JsonObject = dict[str, Any]
-# Scenario(kind=ERROR_EVENT): a stream's wrapped error is an `error` event, not `response.failed`.
+# Scenario(kind=ERROR_EVENT): a stream's wrapped error is an `error` event, then `response.failed`.
 # Its fields come nested under `error` (`{"type": "error", "error": {"type", "code", "message",
 # "param"}, "sequence_number"}`), as the live API sends it (the API reference shows them flat).
 ERROR_EVENT = "error_event"
@@ -81,11 +81,13 @@ class _ResponsesWords(Dialect):
         return {**response_obj(answer, status="failed"), "error": error, "usage": None}
 
     def wrapped_event(self, sc: Scenario) -> bytes:
-        if sc.kind == ERROR_EVENT:  # as the live API sends an `error` event: its fields nested
+        response = self.wrapped_body(sc)
+        failed = {"type": "response.failed", "sequence_number": 0, "response": response}
+        if sc.kind == ERROR_EVENT:  # as the live API sends an `error` event: its fields nested,
             event = {"type": "error", "sequence_number": 0, "error": self.wrapped_inner(sc)}
-            return named_sse("error", event)
-        event = {"type": "response.failed", "sequence_number": 0, "response": self.wrapped_body(sc)}
-        return named_sse("response.failed", event)
+            failed["sequence_number"] = 1  # then the Response, failed
+            return named_sse("error", event) + named_sse("response.failed", failed)
+        return named_sse("response.failed", failed)
 
 
 class AzureResponsesDialect(_ResponsesWords, AzureDialect):

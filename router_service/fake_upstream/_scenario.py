@@ -149,7 +149,7 @@ class Scenario:
     # this many tokens is refused as OpenAI refuses one past the model's context window
     # (400 `context_length_exceeded`); a Responses API call too (its input's words), unless it
     # asks `truncation: "auto"`: its oldest items are then left out until it fits, as OpenAI's.
-    # An embeddings input past it (its words) is refused alike.
+    # An embeddings input past it (its words) is refused alike (Gemini's, as Gemini refuses).
     context_window: int | None = None
 
     def __post_init__(self) -> None:

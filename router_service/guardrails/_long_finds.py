@@ -65,12 +65,13 @@ _PROSE = (
 )
 # An armor header line (PEM's, OpenPGP's, RFC 4716's: `Comment:` may hold words) is taken whole,
 # not read as prose, however the paste frames it (RFC 4716's value continued on the next line after
-# a backslash too); after an escape too (`\n\tComment:`, `\u0009Comment:` as sent: a stream reads
-# the text as sent first, `Rule.opened`).
+# a backslash too: JSON's `\\\n`, read as two of each, `as_read`, or as sent; a string literal's
+# quotes around that line break); after an escape too (`\n\tComment:`, `\u0009Comment:` as sent:
+# a stream reads the text as sent first, `Rule.opened`).
 _ARMOR_HEADER = (
     r"(?:(?<![A-Za-z0-9\-])|(?<=\\[nrt])|(?<=\\u[0-9A-Fa-f]{4}))"
     r"(?:Version|Comment|Subject|Hash|Charset|MessageID|Proc-Type|DEK-Info):"
-    rf"(?:\\\r?\n|{_VALUE}){{0,512}}"
+    rf"(?:\\{{1,2}}(?:[ \t]{{0,8}}(?:[\r\n]|\\[rn]|[\"'],?)){{1,6}}|{_VALUE}){{0,512}}"
 )
 # The BEGIN line through the first END line when no prose comes between (key material however it
 # is framed); else (a key cut short, however framed) through the last base64 line before prose (a

@@ -104,15 +104,19 @@ class TextScreen:
             return ""
         self._closes = None
         cut = end if final else self._open_cut(end)
+        # A find open at the end holds the text back from `cut` (`_open_cut`): a find it cuts
+        # into waits as long (a BEGIN line before a run of dashes an address may hold).
+        opened = self._wait if cut < end - HOLD_BACK_CHARS else 0
         spans = []
         for span in self._spans():
             if span.end > cut:  # still open: hold back from where it starts
                 if span.start < cut:
                     cut, self._closes = span.start, None
-                    self._wait = (
+                    self._wait = max(
+                        opened,
                         span.end + HOLD_BACK_CHARS  # ended: out once the window passed it
                         if all(d in _OPENS for _, d in span.finds)
-                        else self._next_scan(span, end, cut)
+                        else self._next_scan(span, end, cut),
                     )
                 break
             spans.append(span)

@@ -130,9 +130,11 @@ class ChunkUnwrapper:
             kept = []
             for call in calls:
                 function = call.get("function") or {}
-                if function.get("name") == JSON_TOOL and self._index is None:
-                    self._index, self._opened = call.get("index"), True
-                    delta["content"] = (delta.get("content") or "") + "{"
+                if function.get("name") == JSON_TOOL:  # a second call's text follows (as unary)
+                    if self._index is None:
+                        self._opened = True
+                        delta["content"] = (delta.get("content") or "") + "{"
+                    self._index = call.get("index")
                 if self._index is None or call.get("index") != self._index:
                     kept.append(call)
                 elif said := function.get("arguments"):

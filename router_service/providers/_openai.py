@@ -207,7 +207,7 @@ class OpenAIAdapter(OpenAIRealtime):
             if failed is not None:
                 carried = failed.pop("headers", None)  # the upstream's own: not the caller's
                 headers = with_error_headers(response.headers, carried)
-                if event.get("type") == "response.failed":
+                if event.get("type") in _FAILED_RESPONSE_EVENTS:
                     raise self._response_failed(failed, headers)
                 raise self._failure(failure_status(failed), failed, headers)
             try:
@@ -350,6 +350,11 @@ class OpenAIAdapter(OpenAIRealtime):
             del data  # neither the event nor its chunk held while the stream waits for the next
             yield chunk
             del chunk
+
+
+# The Responses stream's events that say its Response failed: `response.failed`, and the
+# `error` event the live API sends just before it (the first the router reads: it stops there).
+_FAILED_RESPONSE_EVENTS = frozenset({"error", "response.failed"})
 
 
 # Finish reasons that say the generation failed, not that it ended, and whose failure it is:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Iterable
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 from router_service.config import SwitchboardConfig, load_config
 from router_service.errors import ConfigError, ReplicaStoppingError, StoreUnavailableError
 from router_service.keys import carry_renamed, carry_slots, fingerprint
+from router_service.server._file_digest import digest_of, serving_file
 from router_service.telemetry import current, redact_secrets_of
 
 if TYPE_CHECKING:
@@ -35,12 +35,10 @@ if TYPE_CHECKING:
 __all__ = [
     "carried_over",
     "changes",
-    "file_digest",
     "in_force",
     "reload_from",
     "reloading",
     "restart_only",
-    "serving_file",
     "slots_carried",
 ]
 
@@ -169,7 +167,7 @@ async def reload_from(server: RouterServer, path: str | Path) -> bool:
     reloads = current().metrics.config_reloads
     # Before it is read (as at the start): a change written while the reload runs is not
     # reported as served.
-    digest = _digest(Path(path))
+    digest = digest_of(Path(path))
     try:
         config = load_config(path)
     except ConfigError as exc:
@@ -185,9 +183,11 @@ async def reload_from(server: RouterServer, path: str | Path) -> bool:
         pending = await server.reload(config)
     except ReplicaStoppingError:
         # A SIGHUP or a changed file during a stop (a rolling deploy): nothing failed.
+        redact_secrets_of(server.runtime.config)  # what it serves, not the file it refused
         log.warning("config reload from %s skipped: the router is stopping", path)
         return False
     except Exception as exc:
+        redact_secrets_of(server.runtime.config)  # what it serves, not the file it refused
         log.exception("config reload from %s failed, still serving the previous config", path)
         reloads.add(1, {"outcome": "failed"})
         # Its type only: an unexpected error's text may quote anything (the log has it whole).
@@ -229,7 +229,7 @@ async def reloading(
     ConfigMap updated then) is polled as one; unset, the file as it is now counts as served."""
     loop = asyncio.get_running_loop()
     wanted = asyncio.Event()
-    served = loaded if loaded is not None else _digest(Path(path))
+    served = loaded if loaded is not None else digest_of(Path(path))
     server.record.loaded(served, server.runtime.clock.now())
     for outcome in ("ok", "failed"):  # from 0: the first failure is an increase (telemetry/_zeros)
         current().metrics.config_reloads.add(0, {"outcome": outcome})
@@ -272,28 +272,7 @@ async def _watch(path: Path, poll_s: float, wanted: asyncio.Event, seen: str | N
     back)."""
     while True:
         await asyncio.sleep(poll_s)
-        now = _digest(path)
+        now = digest_of(path)
         if now is not None and now != seen:
             seen = now
             wanted.set()
-
-
-def serving_file(path: str | Path, digest: str | None = None) -> None:
-    """Publish which file the router serves (`switchboard.config.info`, by digest): replicas
-    that should agree and do not show as several series. `digest`: the file's as it was read
-    (`file_digest`); unset, as it is now."""
-    digest = digest if digest is not None else _digest(Path(path))
-    current().metrics.config_digest = None if digest is None else digest[:12]
-
-
-def file_digest(path: str | Path) -> str | None:
-    """The SHA-256 of the file's content (None when it cannot be read): taken before the
-    router reads the file at its start, it names what the router serves (`reloading`)."""
-    return _digest(Path(path))
-
-
-def _digest(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None

@@ -41,7 +41,7 @@ from router_service.server._router_servicer import RouterServicer
 from router_service.server._server_info import ServingRecord
 from router_service.server._throttles import Throttles
 from router_service.server._tls import CertificateFiles
-from router_service.telemetry import redact_secrets_of, server_interceptors
+from router_service.telemetry import redact_secrets_of, redact_while_alive, server_interceptors
 
 if TYPE_CHECKING:
     from router_service.server._background import BackgroundJobs
@@ -96,8 +96,10 @@ class RouterServer:
     def __init__(self, runtime: Runtime, *, host: str | None = None, port: int | None = None):
         self.runtime = runtime
         # Its config's secrets masked in the log and in spans' statuses from now on, however
-        # the process set its telemetry up (a reload's new ones: `_reload.py`).
+        # the process set its telemetry up (a reload's new ones: `_reload.py`), and while the
+        # runtime lives (a reload replaced it: the calls still on it end as they began).
         redact_secrets_of(runtime.config)
+        redact_while_alive(runtime)
         cfg = runtime.config.server
         self._address = f"{grpc_host(host or cfg.host)}:{cfg.port if port is None else port}"
         # Every RouterService / AdminService call is authenticated and admitted here first.
@@ -227,6 +229,7 @@ class RouterServer:
             old = self.runtime
             pending = restart_only(old.config, config)
             new = old.successor(in_force(old.config, config))
+            redact_while_alive(new)
             # Shielded: a reload cancelled here (the router stopping) still serves `new` and
             # stops the old prober and gauges (the store and client are new's now); the stop
             # waits for it before it closes the runtime (`_handed_over`).

@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         config_secrets,
         configure_telemetry,
         redact_secrets_of,
+        redact_while_alive,
         shutdown_telemetry,
     )
 
@@ -107,6 +108,7 @@ _WHERE = {
     "record_refusal": "_decisions",
     "record_unsupported": "_decisions",
     "redact_secrets_of": "setup",
+    "redact_while_alive": "setup",
     "server_interceptors": "_grpc",
     "shutdown_telemetry": "setup",
     "traced_transport": "_httpx",
@@ -154,6 +156,7 @@ __all__ = [
     "record_refusal",
     "record_unsupported",
     "redact_secrets_of",
+    "redact_while_alive",
     "server_interceptors",
     "shutdown_telemetry",
     "traced_transport",

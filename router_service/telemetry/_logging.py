@@ -10,10 +10,13 @@ query and anything shaped like a bearer token or an API key are masked, whatever
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -87,34 +90,58 @@ _COMPONENTS = (
 class Redactor:
     """Masks known secrets and secret-shaped strings.
 
-    Known secrets come by source (a router's config, an edge's, secrets given by name), each
-    source's replaced by its next `replace` (a reload's config): a key a reload removed stays
-    masked until the source's next replace (a call begun before the reload may still log it,
-    until it ends), then goes. So the list, and what each line costs to search, is bounded by
-    two configs' secrets a source, however often the file is reloaded."""
+    Known secrets come by source (a router's config file, an edge's, secrets given by name),
+    each source's replaced by its next `replace` (a reload's file), and by holder (`hold`: a
+    runtime, whose secrets stay masked while it lives). A reload's old runtime, still serving
+    the calls begun on it (a Realtime session up to an hour, a batch, a background response),
+    keeps the keys the reload removed masked until nothing holds it any more, then they go. A
+    reload that changes nothing changes nothing here. So the list, and what each line costs to
+    search, is bounded by the sources' secrets and those of the runtimes still alive."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._sources: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._sources: dict[str, frozenset[str]] = {}
+        self._held: dict[int, frozenset[str]] = {}
+        # Holders gone (their finalizers, run by the garbage collector at any allocation:
+        # they only append here), settled by the next line or change.
+        self._gone: list[int] = []
+        self._holders = itertools.count()
+        self._lock = threading.Lock()  # a line logged on another thread settles too
         self._secrets: list[str] = []
         self.replace("given", secrets)
 
     def replace(self, source: str, secrets: Iterable[str]) -> None:
-        """`source`'s secrets from now on; those it gave before and gives no longer stay
-        masked until its next replace."""
-        given = {s for s in secrets if len(s) >= 4}
-        # As a JSON line (and a text line's quoted field) writes it: a quote, a backslash or a
-        # control character in a secret is escaped there, and the secret as given not found.
-        fresh = frozenset(given | {orjson.dumps(s).decode()[1:-1] for s in given})
-        current, _ = self._sources.get(source, (frozenset(), frozenset()))
-        self._sources[source] = (fresh, current - fresh)
-        known = set().union(*(now | before for now, before in self._sources.values()))
+        """`source`'s secrets from now on, in place of those it gave before (those a holder
+        still holds stay masked: `hold`)."""
+        with self._lock:
+            self._sources[source] = _variants(secrets)
+            self._known()
+
+    def hold(self, holder: object, secrets: Iterable[str]) -> None:
+        """Mask `secrets` while `holder` lives (a runtime: while any call, session or job
+        still holds it), whatever the sources say."""
+        with self._lock:
+            token = next(self._holders)
+            self._held[token] = _variants(secrets)
+            weakref.finalize(holder, self._gone.append, token)
+            self._known()
+
+    def _known(self) -> None:
+        while self._gone:
+            self._held.pop(self._gone.pop(), None)
+        known = set().union(*self._sources.values(), *self._held.values())
         self._secrets = sorted(known, key=len, reverse=True)  # longest first: no partial masks
+
+    def _settle(self) -> None:
+        with self._lock:
+            self._known()
 
     def __len__(self) -> int:
         """How many strings each line is searched for (each secret as given and as escaped)."""
         return len(self._secrets)
 
     def __call__(self, text: str) -> str:
+        if self._gone:  # a holder went: its secrets are no longer masked
+            self._settle()
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
@@ -132,6 +159,14 @@ class Redactor:
         if "bearer" in lowered or "api-key" in lowered:
             return _PATTERNS.sub(MASK, text)
         return text
+
+
+def _variants(secrets: Iterable[str]) -> frozenset[str]:
+    """Each secret as given and as a JSON line (and a text line's quoted field) writes it: a
+    quote, a backslash or a control character in a secret is escaped there, and the secret as
+    given not found."""
+    given = {s for s in secrets if len(s) >= 4}
+    return frozenset(given | {orjson.dumps(s).decode()[1:-1] for s in given})
 
 
 # The process's redactor: the log's (`configure_telemetry` gives it the config's secrets, a

@@ -41,10 +41,17 @@ if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
     from router_service.config import EdgeFileConfig, SwitchboardConfig
+    from router_service.runtime import Runtime
     from router_service.telemetry._histograms import LocalHistograms
     from router_service.telemetry._lean_trace import LeanTracerProvider
 
-__all__ = ["config_secrets", "configure_telemetry", "redact_secrets_of", "shutdown_telemetry"]
+__all__ = [
+    "config_secrets",
+    "configure_telemetry",
+    "redact_secrets_of",
+    "redact_while_alive",
+    "shutdown_telemetry",
+]
 
 log = logging.getLogger("switchboard.telemetry")
 _configured: Telemetry | None = None
@@ -145,9 +152,19 @@ def shutdown_telemetry() -> None:
 def redact_secrets_of(config: SwitchboardConfig, *more: SwitchboardConfig) -> None:
     """Mask `config`'s secrets (and `more`'s: a reload's file and what of it is in force) in
     every log line from now on (a reloaded file's new keys), in place of the router's configs
-    before them: a key they removed stays masked until the next reload (a call begun before
-    this one may still log it), then goes."""
+    before them. A key they removed stays masked while a runtime that holds it lives
+    (`redact_while_alive`); the same secrets again change nothing."""
     _redactor.replace(_source(config), [s for c in (config, *more) for s in config_secrets(c)])
+
+
+def redact_while_alive(runtime: Runtime) -> None:
+    """Mask `runtime`'s secrets while it lives, and each provider's while its key pool does:
+    the calls, sessions, jobs and PickRoute leases begun before a reload replaced the runtime
+    still use its pools' keys (and may log them) until they end."""
+    config = runtime.config
+    _redactor.hold(runtime, config_secrets(config))
+    for name, pool in runtime.pools.items():
+        _redactor.hold(pool, config.providers[name].secrets())
 
 
 def _source(config: SwitchboardConfig | EdgeFileConfig) -> str:
@@ -172,6 +189,8 @@ def config_secrets(config: SwitchboardConfig | EdgeFileConfig | None) -> list[st
             # to read in the log, and a URL without a password holds no secret at all.
             password = urlsplit(config.state.url.get_secret_value()).password
             found.extend([password] if password else [])
+        # Callers' keys given as `key:` (one given by its hash is masked by shape only).
+        found += [k.plain_key for c in config.auth.clients for k in c.keys if k.plain_key]
     found.extend(secret.get_secret_value() for secret in secrets if secret is not None)
     return found
 

@@ -103,6 +103,7 @@ EXPECTED = [
     "input_tokens_of",
     "is_item_reference",
     "item_id_prefix",
+    "json_problem",
     "list_page",
     "media_params_from_openai",
     "model_list_to_openai",
@@ -180,7 +181,8 @@ def test_generated_modules_are_importable() -> None:
 
 
 @pytest.mark.parametrize(
-    "package", ["clients", "router_service.config", "router_service.telemetry"]
+    "package",
+    ["clients", "router_service.config", "router_service.server", "router_service.telemetry"],
 )
 def test_packages_of_lazy_names_say_where_each_of_their_names_lives(package: str) -> None:
     # Their names are imported as first read (clients/_lazy.py): a name added to `__all__`

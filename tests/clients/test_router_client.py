@@ -24,7 +24,7 @@ from tests.clients.fake_router import (
     stream_request,
     within,
 )
-from tests.helpers import refusals_on_another_loop, serve_grpc
+from tests.helpers import refusals_on_another_loop, serve_grpc, tracked
 
 
 @pytest.fixture
@@ -371,9 +371,8 @@ async def test_an_open_stream_does_not_hold_its_request() -> None:
                     gc.collect()
                     kept = [
                         o
-                        for o in gc.get_objects()
-                        if isinstance(o, router_service_pb2.ChatStreamRequest)
-                        and marker in str(o.params.messages)
+                        for o in tracked(router_service_pb2.ChatStreamRequest)
+                        if marker in str(o.params.messages)
                     ]
                     assert kept == []
         finally:

@@ -16,6 +16,7 @@ from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import OpenStack, StartEdge, data_chunks, error_of, events
+from tests.helpers import tracked
 from tests.router_service.auth.helpers import client, guarded_config
 
 WEATHER: dict[str, Any] = {
@@ -126,7 +127,7 @@ async def test_one_failing_prompt_fails_the_request(
         # The edge's error is freed with its request: in a reference cycle (with the frames of
         # its traceback) it held the calls' client and channel, so a stopped edge's health
         # watch stayed open at the router until a garbage collection.
-        assert [o for o in gc.get_objects() if isinstance(o, RouterError)] == []
+        assert tracked(RouterError) == []
     finally:
         gc.enable()
 

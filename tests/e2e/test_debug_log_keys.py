@@ -15,6 +15,7 @@ from websockets.exceptions import InvalidStatus
 
 from router_service.fake_upstream import FakeUpstream
 from router_service.telemetry import JsonFormatter, Redactor
+from router_service.telemetry._logging import REDACTOR
 from tests.conftest import StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.router_service.auth.helpers import client
@@ -112,3 +113,41 @@ async def test_a_key_in_a_handshakes_query_is_masked_in_the_info_line(
     lines = written.getvalue()
     assert "/v1/realtime?model=voice&" in lines  # the handshake was written
     assert KEY not in lines
+
+
+@pytest.fixture
+def process_log() -> Iterator[io.StringIO]:
+    """Every line at DEBUG through the process's redactor (the one the router's config feeds)."""
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(JsonFormatter(REDACTOR))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield written
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+async def test_a_configured_callers_key_is_masked_wherever_a_line_quotes_it(
+    fake: FakeUpstream, start_router: StartRouter, start_edge: StartEdge, process_log: io.StringIO
+) -> None:
+    """A caller's key given as `key:` (of no key's shape) is masked in any line that quotes it,
+    not only after `Bearer `: a header a handshake echoes at DEBUG, a query the INFO line
+    quotes under a name of no credential's."""
+    mine = "caller!plain-0123456789abcdef"
+    config = realtime_config(fake)
+    config["auth"] = {"clients": [{"name": "caller", "key": mine}]}
+    edge = await start_edge(await start_router(config))
+    url = edge.base_url.replace("http", "ws", 1) + f"/v1/realtime?model=voice&session={mine}"
+
+    headers = {"Authorization": f"Bearer {mine}", "X-Debug-Echo": mine}
+    async with connect(url, additional_headers=headers) as ws:
+        await ws.close()
+
+    lines = process_log.getvalue()
+    assert "x-debug-echo: " in lines.lower() and "session=" in lines  # the lines were written
+    assert mine not in lines

@@ -17,7 +17,7 @@ from google.genai import types
 
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
-from tests.e2e.test_gemini_sdk import config
+from tests.e2e.test_gemini_sdk import WEATHER, config
 from tests.vertex_keys import express_key
 
 
@@ -95,3 +95,34 @@ async def test_an_openai_caller_gets_openais_error_object_with_geminis_words_apa
     assert error["code"] == "content_filter" and error["type"] == "invalid_request_error"
     assert set(error) == {"message", "type", "param", "code", "provider_error"}
     assert error["provider_error"] == {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}
+
+
+async def test_a_call_the_filter_cut_off_mid_stream_is_not_a_call(
+    gemini: genai.Client, fake: FakeUpstream
+) -> None:
+    # Its thoughts shown, then a call whose arguments never came: the filter's end says no
+    # functionCall (its client would run it, with arguments the model never gave).
+    refusal = {"message": "filtered", "type": "invalid_request_error", "code": "content_filter"}
+    fake.state.set_scenario(
+        Scenario(
+            reasoning="thinking it over",
+            tool_call=True,
+            tool_arguments={"city": "Paris"},
+            wrapped_error_at_chunk=6,  # role, three thoughts, the call's name: then the filter
+            wrapped_error=refusal,
+        )
+    )
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])],
+        thinking_config=types.ThinkingConfig(include_thoughts=True),
+    )
+    stream = await gemini.aio.models.generate_content_stream(
+        model="chain", contents="go", config=config
+    )
+    responses = [response async for response in stream]
+    contents = [c.content for r in responses for c in r.candidates or [] if c.content]
+    parts = [part for content in contents for part in content.parts or []]
+    assert any(part.thought for part in parts)
+    assert not any(r.function_calls for r in responses)
+    (candidate,) = responses[-1].candidates or []
+    assert candidate.finish_reason == types.FinishReason.SAFETY

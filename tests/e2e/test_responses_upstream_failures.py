@@ -148,14 +148,21 @@ async def test_a_hidden_reasoning_item_s_opening_does_not_commit_the_stream(
     ]
 
 
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(
+    ("stream", "kind"),
+    [(False, None), (True, None), (True, ERROR_EVENT)],
+    ids=["unary", "response.failed", "error-event"],
+)
 async def test_a_failed_response_cools_no_deployment_for_everyone(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, stream: bool, kind: str | None
 ) -> None:
     """A Response whose model failed to generate it (`status: failed`, `server_error`) is one
     answer's failure, as chat's `finish_reason: error` is: this request goes on to the group's
-    next, another conversation is the deployment's again (no 15 s cooldown for everyone)."""
-    fake.state.set_scenario(Scenario(wrapped_error={}, wrapped_error_at_chunk=1), model="gpt-5-pro")
+    next, another conversation is the deployment's again (no 15 s cooldown for everyone). The
+    live API ends a failed stream with an `error` event first, then `response.failed`: the
+    router, which stops at the first, reads it as the same failed Response."""
+    failed = Scenario(kind=kind, wrapped_error={}, wrapped_error_at_chunk=1)
+    fake.state.set_scenario(failed, model="gpt-5-pro")
     chunks: Any = await sdk.chat.completions.create(model="pros", messages=HELLO, stream=stream)
     _ = [c async for c in chunks] if stream else chunks
     fake.state.clear_scenarios()

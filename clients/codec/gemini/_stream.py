@@ -113,10 +113,13 @@ class ResponseChunks:
     def filtered(self) -> JsonObject:
         """The last chunk of a stream a content filter cut off after it said something: what
         was held, and each candidate not finished yet ending with SAFETY, as Gemini ends one
-        its filter stops (no error)."""
-        for candidate in (self._candidates or {0: _Candidate()}).values():
-            candidate.finish = candidate.finish or "content_filter"
-        self._candidates = self._candidates or {0: _Candidate(finish="content_filter")}
+        its filter stops (no error). A function call it cut off is not said: its arguments may
+        never have come whole, and the caller's client would run it."""
+        self._candidates = self._candidates or {0: _Candidate()}
+        for candidate in self._candidates.values():
+            if not candidate.finish:
+                candidate.finish = "content_filter"
+                candidate.calls.clear()
         return self.finish()
 
     def _delta(self, candidate: _Candidate, delta: Mapping[str, Any]) -> list[JsonObject]:

@@ -458,8 +458,10 @@ class RouterServiceServicer:
 
     def CancelBatch(self, request, context):
         """Cancel one of the calling client's batches, on whichever replica runs it: lines not yet
-        answered are not run; what was answered is written out. An ended batch is answered as it
-        is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
+        answered are not run; what was answered is written out. A cancelled one is answered as it
+        is; one completed, failed or expired, or that its runner began to end, is refused
+        (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE: HTTP 409, as OpenAI's, "Cannot cancel
+        a batch with status 'completed'.").
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

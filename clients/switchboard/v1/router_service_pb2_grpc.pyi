@@ -157,8 +157,10 @@ class RouterServiceStub:
     """The calling client's batches, newest first."""
     CancelBatch: _grpc.UnaryUnaryMultiCallable[_batches_pb2.CancelBatchRequest, _batches_pb2.CancelBatchResponse]
     """Cancel one of the calling client's batches, on whichever replica runs it: lines not yet
-    answered are not run; what was answered is written out. An ended batch is answered as it
-    is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
+    answered are not run; what was answered is written out. A cancelled one is answered as it
+    is; one completed, failed or expired, or that its runner began to end, is refused
+    (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE: HTTP 409, as OpenAI's, "Cannot cancel
+    a batch with status 'completed'.").
     """
     CreateUpload: _grpc.UnaryUnaryMultiCallable[_uploads_pb2.CreateUploadRequest, _uploads_pb2.CreateUploadResponse]
     """Begin an upload of one file in parts (OpenAI's Uploads API), pending for
@@ -369,8 +371,10 @@ class RouterServiceAsyncStub(RouterServiceStub):
     """The calling client's batches, newest first."""
     CancelBatch: _aio.UnaryUnaryMultiCallable[_batches_pb2.CancelBatchRequest, _batches_pb2.CancelBatchResponse]  # type: ignore[assignment]
     """Cancel one of the calling client's batches, on whichever replica runs it: lines not yet
-    answered are not run; what was answered is written out. An ended batch is answered as it
-    is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
+    answered are not run; what was answered is written out. A cancelled one is answered as it
+    is; one completed, failed or expired, or that its runner began to end, is refused
+    (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE: HTTP 409, as OpenAI's, "Cannot cancel
+    a batch with status 'completed'.").
     """
     CreateUpload: _aio.UnaryUnaryMultiCallable[_uploads_pb2.CreateUploadRequest, _uploads_pb2.CreateUploadResponse]  # type: ignore[assignment]
     """Begin an upload of one file in parts (OpenAI's Uploads API), pending for
@@ -734,8 +738,10 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_batches_pb2.CancelBatchResponse, _abc.Awaitable[_batches_pb2.CancelBatchResponse]]:
         """Cancel one of the calling client's batches, on whichever replica runs it: lines not yet
-        answered are not run; what was answered is written out. An ended batch is answered as it
-        is (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE, when it completed or failed).
+        answered are not run; what was answered is written out. A cancelled one is answered as it
+        is; one completed, failed or expired, or that its runner began to end, is refused
+        (FAILED_PRECONDITION, reason BATCH_NOT_CANCELLABLE: HTTP 409, as OpenAI's, "Cannot cancel
+        a batch with status 'completed'.").
         """
 
     @_abc_1.abstractmethod

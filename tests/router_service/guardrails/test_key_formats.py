@@ -6,6 +6,7 @@ framed, a stream cut anywhere as the unary answer; a PGP public key block is lef
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -124,6 +125,8 @@ def framed(key: str, layout: str) -> str:
         return " ".join(lines)
     if layout == "html_breaks":
         return "<br>".join(lines)
+    if layout == "escaped_string_literals":  # (quotes and backslashes escaped, as code has them)
+        return "\n".join(f'"{line}\\n"' for line in json.dumps(key)[1:-1].split("\\n"))
     assert layout == "string_literals"
     return '"' + '\\n"\n"'.join(lines) + '"'
 
@@ -139,7 +142,7 @@ FRAMED = [
         )
     ),
     *((putty(version), "spaces") for version in (2, 3)),
-    *((ssh2(), layout) for layout in ("quoted", "numbered", "spaces")),
+    *((ssh2(), layout) for layout in ("quoted", "numbered", "spaces", "escaped_string_literals")),
 ]
 
 
@@ -160,9 +163,10 @@ def test_a_private_key_framed_as_pasted_is_redacted_streamed_as_unary(
     _cut_anywhere_as_unary(text, unary)
 
 
-@pytest.mark.parametrize("key", [pgp(), putty(2)], ids=["pgp", "putty"])
+@pytest.mark.parametrize("key", [pgp(), putty(2), ssh2()], ids=["pgp", "putty", "ssh2"])
 def test_a_key_in_json_escaped_text_is_redacted_streamed_as_unary(key: str) -> None:
-    text = '{"note": "' + PROSE + '", "key": "' + key.replace("\n", "\\n") + '", "x": 1}'
+    # As JSON writes it (ssh2's `Comment:` value, continued after a backslash: `\\\n` as sent).
+    text = '{"note": "' + PROSE + '", "key": ' + json.dumps(key) + ', "x": 1}'
     unary = PII.redact(text, Counter())
     assert unary == '{"note": "' + PROSE + '", "key": "[REDACTED:private_key]", "x": 1}'
     _cut_anywhere_as_unary(text, unary)
@@ -179,6 +183,20 @@ def test_a_pgp_key_indented_in_json_escaped_text_is_redacted_streamed_as_unary(
     # Each armor line indented by an escaped tab (a key in a pretty-printed JSON string): the
     # `Comment:` header's words, read after its escape's letter as sent, are still no prose.
     key = indent + ("\\n" + indent).join(pgp().split("\n"))
+    text = '{"note": "' + PROSE + '", "key": "' + key + '", "x": 1}'
+    unary = PII.redact(text, Counter())
+    redacted = indent + "[REDACTED:private_key]"
+    assert unary == '{"note": "' + PROSE + '", "key": "' + redacted + '", "x": 1}'
+    _cut_anywhere_as_unary(text, unary)
+
+
+@pytest.mark.parametrize("indent", ["\\t", "\\u0009"], ids=["tab", "u0009"])
+def test_an_ssh2_key_indented_in_json_escaped_text_is_redacted_streamed_as_unary(
+    indent: str,
+) -> None:
+    # Its `Comment:` continued after a backslash (`\\\n` as JSON writes it), then an indented
+    # line of words: a stream reads the text as sent first, where that line is no prose either.
+    key = indent + ("\\n" + indent).join(json.dumps(ssh2())[1:-1].split("\\n"))
     text = '{"note": "' + PROSE + '", "key": "' + key + '", "x": 1}'
     unary = PII.redact(text, Counter())
     redacted = indent + "[REDACTED:private_key]"
@@ -249,6 +267,8 @@ ANSWERS = {
     "putty_3": putty(3),
     "putty_spaces": framed(putty(2), "spaces"),
     "ssh2": ssh2(),
+    "ssh2_json": json.dumps(ssh2()),
+    "ssh2_u0009_json": "\\u0009" + "\\n\\u0009".join(json.dumps(ssh2())[1:-1].split("\\n")),
     "pgp_quoted_cut_short": cut_short(framed(pgp(), "quoted")),
     "pgp_u0009_json": "\\n".join("\\u0009" + line for line in pgp().split("\n")),
 }

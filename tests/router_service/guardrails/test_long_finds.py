@@ -16,6 +16,7 @@ from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.guardrails import Rule, TextScreen
 from tests.conftest import StartRouter
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+from tests.router_service.guardrails.test_answer_screen import _counting
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -264,3 +265,19 @@ def test_a_key_pasted_in_any_framing_is_redacted_whole_streamed_as_unary(body: s
     unary = PII.redact(text, Counter())
     assert unary == text.replace(pem, "[REDACTED:private_key]")
     _cut_anywhere_as_unary(text, unary)
+
+
+@pytest.mark.parametrize("run", ["-" * 30_000, "x-" * 15_000, "\n" + "x-" * 15_000])
+def test_a_begin_line_before_a_long_address_run_is_screened_in_linear_work(run: str) -> None:
+    """A BEGIN line right before a long run an address's name part may hold (dashes, `x-x-…`):
+    the run's hold keeps the BEGIN line's find back too, and the held text is looked at again
+    as it grows by half, not each chunk (100K dashes cost ~6 s of CPU, 40K of `x-x-` ~10 s)."""
+    text = f"{PROSE}-----BEGIN PRIVATE KEY-----{run}"
+    unary = PII.redact(text, Counter())
+    assert unary is not None and unary.startswith(f"{PROSE}[REDACTED:private_key]")
+    rule = _counting("private_key", "email")
+    screen = TextScreen((rule,), {})
+    out = [screen.feed(text[i : i + 20]) for i in range(0, len(text), 20)]
+    out.append(screen.feed("", final=True))
+    assert "".join(out) == unary
+    assert rule.scanned < 12 * len(text)

@@ -14,7 +14,7 @@ import pytest
 
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
-from clients.switchboard.v1 import embeddings_pb2
+from clients.switchboard.v1 import embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
@@ -212,3 +212,29 @@ async def test_a_failover_leaves_the_failed_key_only_the_share_it_sent(
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await router.stub.Embed(request(TEXTS[:100]))
     assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+async def test_a_shortened_retrys_calls_are_the_keys_too(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # `truncation: auto`: the first batch's long text is refused as too long (the whole input,
+    # then cut to half), then cut to a quarter it fits. Each try's calls are the key's as the
+    # first try's are: one at a time (max_in_flight 1), each in its rpm window, so the five
+    # calls made fill a minute of five and the next request is refused, not sent to a 429.
+    long = " ".join(f"word{i}" for i in range(40))
+    router = await start_router(
+        config(fake, [{"key": "g-key", "rpm": 5, "max_in_flight": 1}]), clock=ManualClock()
+    )
+    fake.state.set_scenario(Scenario(context_window=12))
+    texts = [long, *TEXTS[1:]]
+    asked = request(texts)
+    asked.routing.truncation = routing_pb2.TRUNCATION_AUTO
+    response = await router.stub.Embed(asked)
+    assert len(response.result.data) == len(texts)
+    sent = [(len(r.body["requests"]), r.status) for r in fake.state.calls(path=BATCHES)]
+    assert sent == [(100, 400), (100, 400), (100, 200), (100, 200), (30, 200)]
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await router.stub.Embed(request(["one more"]))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert fake.state.count() == 5

@@ -35,7 +35,7 @@ from router_service.providers._http import UpstreamClient, send_upstream
 from router_service.providers._lean_transport import LeanTransport
 from router_service.telemetry._httpx import TracingTransport
 from router_service.telemetry._state import VERSION
-from tests.helpers import serve_app
+from tests.helpers import serve_app, tracked
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -135,7 +135,7 @@ def _holders_of(marker: str) -> list[object]:
         return isinstance(obj, dict) and "messages" in obj and marker in str(obj["messages"])
 
     gc.collect()
-    return [obj for obj in gc.get_objects() if carries(obj)]
+    return [obj for obj in tracked((httpx.Request, dict)) if carries(obj)]
 
 
 @pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])

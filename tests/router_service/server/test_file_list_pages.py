@@ -44,3 +44,35 @@ async def test_a_page_of_files_reads_that_page_not_every_file(
     await router.stub.DeleteFile(bpb.DeleteFileRequest(id=ids[10]), timeout=10)
     page = await router.stub.ListFiles(bpb.ListFilesRequest(limit=2), timeout=10)
     assert [f.id for f in page.files] == [ids[11], ids[9]] and page.has_more
+
+
+class CountsRoundTrips(CountsFileReads):
+    """Memory state that counts its round trips for file objects, too."""
+
+    round_trips = 0
+
+    async def get_documents(self, names: Sequence[str]) -> list[bytes | None]:
+        self.round_trips += any(name.startswith("file:") for name in names)
+        return await super().get_documents(names)
+
+
+async def test_a_small_page_past_many_files_it_skips_reads_them_in_few_round_trips(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # A page of 1 `batch` file past 40 newer `user_data` ones (or deleted, expired ones): not
+    # a round trip to the store for every two of them (20), but chunks growing as it reads.
+    store = CountsRoundTrips()
+    router = await start_router(base_config(fake.base_url), store=store)
+    oldest = bpb.UploadFileRequest(filename="in.jsonl", purpose="batch", content=b"{}\n")
+    wanted = (await router.stub.UploadFile(oldest, timeout=10)).file.id
+    for n in range(40):
+        upload = bpb.UploadFileRequest(filename=f"{n}.txt", purpose="user_data", content=b"x")
+        await router.stub.UploadFile(upload, timeout=10)
+    store.round_trips = 0
+    asked = bpb.ListFilesRequest(limit=1, purpose="batch")
+    page = await router.stub.ListFiles(asked, timeout=10)
+    assert [f.id for f in page.files] == [wanted] and not page.has_more
+    assert store.round_trips <= 6  # 2, 4, 8, 16, 32 ids a round trip: 5 (21 before)
+    asked = bpb.ListFilesRequest(limit=1, purpose="user_data")
+    page = await router.stub.ListFiles(asked, timeout=10)
+    assert len(page.files) == 1 and page.has_more

@@ -18,7 +18,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.telemetry.testing import TelemetryCapture
 from tests.conftest import RouterHandle, StartRouter, base_config
-from tests.helpers import eventually
+from tests.helpers import eventually, tracked
 
 
 def _asks(obj: Any, marker: str) -> bool:
@@ -53,9 +53,7 @@ async def test_an_open_stream_keeps_no_body_written_of_its_prompt(
     async with _open_stream(router, fake, marker):
         gc.collect()
         received = [r.body for r in fake.state.records]  # the fake upstream's own parse
-        kept = [
-            o for o in gc.get_objects() if _asks(o, marker) and not any(o is b for b in received)
-        ]
+        kept = [o for o in tracked(dict) if _asks(o, marker) and not any(o is b for b in received)]
         assert kept == []
 
 
@@ -79,7 +77,8 @@ async def test_an_open_stream_keeps_neither_httpx_readers_nor_parsed_events(
     # JSON of its last event is not held while the stream waits for the next.
     def held() -> list[Any]:
         gc.collect()
-        return [o for o in gc.get_objects() if isinstance(o, ByteChunker) or _upstream_chunk(o)]
+        found = tracked((ByteChunker, dict))
+        return [o for o in found if isinstance(o, ByteChunker) or _upstream_chunk(o)]
 
     # What earlier tests of this process left behind is theirs (kept referenced: no id reused).
     before = held()
@@ -98,7 +97,7 @@ def _held_by_our_frames() -> list[tuple[Any, str]]:
     """Stream messages a suspended frame of ours refers to, with that frame's name."""
     gc.collect()
     kinds = (pb.ChatStreamResponse, chat_pb2.ChatCompletionChunk)
-    held = [o for o in gc.get_objects() if isinstance(o, kinds) and o.ByteSize()]
+    held = [o for o in tracked(kinds) if o.ByteSize()]
     return [(o, _name(r)) for o in held for r in gc.get_referrers(o) if _ours(r)]
 
 
@@ -136,8 +135,12 @@ async def test_an_open_stream_has_no_reader_task_nor_pass_through_layer(
     # The adapter's stream opens and closes its response without a generator around it either.
     def ours() -> list[str]:
         gc.collect()
-        kinds = (types.CoroutineType, types.AsyncGeneratorType, types.GeneratorType)
-        return [o.__qualname__ for o in gc.get_objects() if isinstance(o, kinds) and _ours(o)]
+        kinds: tuple[type[Any], ...] = (
+            types.CoroutineType,
+            types.AsyncGeneratorType,
+            types.GeneratorType,
+        )
+        return [o.__qualname__ for o in tracked(kinds) if _ours(o)]
 
     before = ours()
     async with _open_stream(router, fake, "hello"):
@@ -157,7 +160,7 @@ async def test_an_open_stream_holds_one_exit_stack(
     # none in the adapter for its one response. A stack is ~0.85 KiB an idle stream.
     def stacks() -> list[AsyncExitStack]:
         gc.collect()
-        return [o for o in gc.get_objects() if isinstance(o, AsyncExitStack)]
+        return tracked(AsyncExitStack)
 
     with TelemetryCapture() if traced else nullcontext():  # traced: the attempt's span is real
         router = await start_router(base_config(fake.base_url))
