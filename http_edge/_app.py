@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clients import RouterClient
 from router_service._listening import socket_host
@@ -51,6 +51,7 @@ from ._errors import install_error_handlers
 from ._health import RouterHealth
 from ._hot import HeadAsGet, HotRoutes
 from ._https import ServedCertificates
+from ._paths import tidied
 from ._request_id import RequestId
 from ._server import EdgeServer
 from ._settings import EdgeSettings
@@ -102,6 +103,10 @@ class EdgeApp(FastAPI):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs, **_NO_FASTAPI_TELEMETRY)
         self.outer_middleware: list[Middleware] = []  # outermost first
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Before every middleware and route: each sees the path its route has (`_paths`).
+        await super().__call__(tidied(scope), receive, send)
 
     def build_middleware_stack(self) -> ASGIApp:
         app: ASGIApp = HotRoutes(super().build_middleware_stack())
@@ -177,6 +182,7 @@ def create_app(
         title="Switchboard edge",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        redirect_slashes=False,  # a slash is not redirected but tidied away (`_paths`)
         docs_url=None,
         redoc_url=None,
     )

@@ -13,6 +13,7 @@ from fastapi import Request
 from starlette.requests import ClientDisconnect
 
 from clients import InvalidRequestError
+from clients.codec import json_problem
 
 from ._errors import EdgeError, client_closed
 
@@ -147,27 +148,15 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise EdgeError(400, f"Invalid JSON body: {_why(raw, exc)}", code="invalid_json") from None
+        raise EdgeError(
+            400, f"Invalid JSON body: {json_problem(raw, exc)}", code="invalid_json"
+        ) from None
     if not isinstance(body, dict):
         kind = _json_kind(body)
         raise EdgeError(
             400, f"The request body must be a JSON object, not {kind}.", code="invalid_json"
         )
     return body
-
-
-def _why(raw: bytes, exc: orjson.JSONDecodeError) -> str:
-    """What is wrong with a body orjson refused: a body in another encoding than UTF-8 (JSON's
-    only one; a declared charset is not read) by its first byte that is not, where orjson's
-    words ("surrogates not allowed" at line 1 column 1) would not say it."""
-    try:
-        raw.decode()
-    except UnicodeDecodeError as bad:
-        return (
-            f"it is not UTF-8 (byte 0x{raw[bad.start]:02X} at offset {bad.start} is no UTF-8 "
-            "character's). Send JSON encoded as UTF-8."
-        )
-    return str(exc)
 
 
 def _json_kind(value: object) -> str:

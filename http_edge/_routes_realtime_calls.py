@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
+from clients.codec import json_problem
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 from ._body import read_body
@@ -140,8 +141,9 @@ def _session(raw: bytes | None) -> str:
         raise EdgeError(413, message, code="request_too_large", param="session")
     try:
         session = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        session = None
+    except orjson.JSONDecodeError as exc:
+        message = f"session is not valid JSON: {json_problem(raw, exc)}"
+        raise EdgeError(400, message, code="invalid_value", param="session") from None
     if not isinstance(session, dict):
         raise EdgeError(
             400, "session must be a JSON object.", code="invalid_value", param="session"

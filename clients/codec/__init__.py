@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         embedding_result_from_openai,
         embedding_result_to_openai,
     )
-    from clients.codec._json import asks_stream, check_placeable, unwritable
+    from clients.codec._json import asks_stream, check_placeable, json_problem, unwritable
     from clients.codec._media import (
         MEDIA_PATHS,
         MEDIA_UPLOADS,
@@ -127,6 +127,7 @@ _WHERE = {
     "UploadProblem": "_media",
     "asks_stream": "_json",
     "check_placeable": "_json",
+    "json_problem": "_json",
     "unwritable": "_json",
     "background_cancelled": "_responses_background",
     "background_events": "_responses_background",
@@ -254,6 +255,7 @@ __all__ = [
     "input_tokens_of",
     "is_item_reference",
     "item_id_prefix",
+    "json_problem",
     "list_page",
     "media_params_from_openai",
     "model_list_to_openai",

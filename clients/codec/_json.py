@@ -267,6 +267,21 @@ def dump_extra(extra: dict[str, Any], path: str) -> str:
         return dump_json(extra, path)  # a non-string key: reported for the object itself
 
 
+def json_problem(raw: bytes, exc: orjson.JSONDecodeError) -> str:
+    """Why orjson refused `raw`: a text in another encoding than UTF-8 (JSON's only one; a
+    declared charset is not read) by its first byte that is not, where orjson's words
+    ("surrogates not allowed" at line 1 column 1) would not say it. Asked of a refused text
+    alone: a valid one costs nothing."""
+    try:
+        raw.decode()
+    except UnicodeDecodeError as bad:
+        return (
+            f"it is not UTF-8 (byte 0x{raw[bad.start]:02X} at offset {bad.start} is no UTF-8 "
+            "character's). Send JSON encoded as UTF-8."
+        )
+    return str(exc)
+
+
 def load_json(text: str, path: str) -> Any:
     """Parse a ``*_json`` field of a proto (which another-language caller may have built)."""
     try:

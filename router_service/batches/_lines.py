@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from clients.codec import json_problem
 from clients.switchboard.v1 import batches_pb2 as bpb
 from router_service.errors import InvalidRequestError
 
@@ -95,8 +96,8 @@ def _parse(
 
     try:
         value = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return error("invalid_json_line", "This line is not valid JSON.")
+    except orjson.JSONDecodeError as exc:
+        return error("invalid_json_line", f"This line is not valid JSON: {json_problem(raw, exc)}")
     if not isinstance(value, dict):
         return error("invalid_json_line", "This line is not a JSON object.")
     custom_id = value.get("custom_id")

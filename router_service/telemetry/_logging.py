@@ -131,17 +131,19 @@ class Redactor:
         known = set().union(*self._sources.values(), *self._held.values())
         self._secrets = sorted(known, key=len, reverse=True)  # longest first: no partial masks
 
-    def _settle(self) -> None:
-        with self._lock:
-            self._known()
-
     def __len__(self) -> int:
         """How many strings each line is searched for (each secret as given and as escaped)."""
         return len(self._secrets)
 
     def __call__(self, text: str) -> str:
-        if self._gone:  # a holder went: its secrets are no longer masked
-            self._settle()
+        # A holder went: its secrets are no longer masked. Unless the lock is held: a line
+        # logged under it (a collection a change set off finalizes what logs) or while another
+        # thread changes the list masks them one line more, where waiting would deadlock.
+        if self._gone and self._lock.acquire(blocking=False):
+            try:
+                self._known()
+            finally:
+                self._lock.release()
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
@@ -196,7 +198,7 @@ def _trace_ids() -> dict[str, str]:
 class JsonFormatter(logging.Formatter):
     def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__()
-        self.redactor = redactor or Redactor()
+        self.redactor = Redactor() if redactor is None else redactor  # empty is falsy (`__len__`)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -225,7 +227,7 @@ class TextFormatter(logging.Formatter):
 
     def __init__(self, redactor: Redactor | None = None) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s %(message)s")
-        self.redactor = redactor or Redactor()
+        self.redactor = Redactor() if redactor is None else redactor  # empty is falsy (`__len__`)
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)

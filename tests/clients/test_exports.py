@@ -103,6 +103,7 @@ EXPECTED = [
     "input_tokens_of",
     "is_item_reference",
     "item_id_prefix",
+    "json_problem",
     "list_page",
     "media_params_from_openai",
     "model_list_to_openai",

@@ -199,3 +199,24 @@ async def test_a_batch_whose_lines_ask_for_different_models_fails_at_validation(
     assert "'a'" in str(errors[0].message) and counts(batch) == (0, 0, 0)
     assert await router.server.batch_jobs.settle(10) == 0
     assert (await sdk.batches.retrieve(batch.id)).status == "failed"
+
+
+async def test_a_line_not_in_utf8_is_refused_naming_its_byte(open_batches: Open) -> None:
+    """A line written in another encoding (Windows PowerShell 5.1 writes Latin-1 or UTF-16) is
+    refused as a request body is: naming its first byte that is not UTF-8, not as "not JSON"."""
+    _, sdk, _ = await open_batches()
+    latin = jsonl(chat_line("two", text="café")).decode().encode("latin-1")
+    content = jsonl(chat_line("one")) + latin
+    uploaded = await sdk.files.create(file=("in.jsonl", content), purpose="batch")
+    batch = await sdk.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    assert batch.status == "failed" and batch.errors is not None
+    [error] = batch.errors.data or []
+    at = latin.index(b"\xe9")
+    assert (error.code, error.line, error.message) == (
+        "invalid_json_line",
+        2,
+        f"This line is not valid JSON: it is not UTF-8 (byte 0xE9 at offset {at} is no UTF-8 "
+        "character's). Send JSON encoded as UTF-8.",
+    )

@@ -314,3 +314,26 @@ async def test_a_form_cut_before_its_closing_boundary_makes_no_call(
         assert fake.state.count(path="/v1/realtime/calls") == 0
         whole = await http.post("/v1/realtime/calls", content=body, headers=headers)
     assert whole.status_code == 201, whole.text
+
+
+async def test_a_session_not_in_utf8_is_refused_naming_its_byte(
+    edge: Edge, fake: FakeUpstream
+) -> None:
+    """The form's `session` JSON sent as a file in another encoding (Latin-1, as Windows
+    PowerShell 5.1 writes a string) is refused as a request body is: naming its first byte that
+    is not UTF-8 (a field part is text, which the form parser reads as Latin-1 if not UTF-8)."""
+    session = '{"type": "realtime", "model": "voice", "instructions": "Sé bref."}'.encode("latin-1")
+    at = session.index(b"\xe9")
+    headers = {"authorization": f"Bearer {CALLER}"}
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        part = ("session.json", session, "application/json")
+        files = [("sdp", (None, OFFER.encode(), "text/plain")), ("session", part)]
+        response = await http.post("/v1/realtime/calls", files=files, headers=headers)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["param"], error["message"]) == (
+        "session",
+        f"session is not valid JSON: it is not UTF-8 (byte 0xE9 at offset {at} is no "
+        "UTF-8 character's). Send JSON encoded as UTF-8.",
+    )
+    assert fake.state.count(path="/v1/realtime/calls") == 0

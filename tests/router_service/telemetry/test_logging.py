@@ -284,3 +284,15 @@ def test_a_hostile_mebibyte_is_redacted_in_linear_work(index: int) -> None:
     the test's timeout, a generous bound; each name's search ends at the next separator)."""
     text = _HOSTILE[index]
     assert len(Redactor()(text)) >= len(text) // 2
+
+
+@pytest.mark.parametrize("formatter", [JsonFormatter, TextFormatter])
+def test_a_secret_given_after_the_formatter_was_made_on_an_empty_redactor_is_masked(
+    formatter: type[JsonFormatter],
+) -> None:
+    """A router started on a file with no secret (keyless providers, callers by hash) sets its
+    log up on the process's redactor still empty; a reload's new key reaches that redactor."""
+    redactor = Redactor()
+    made = formatter(redactor)
+    redactor.replace("router", ["a-key-of-no-known-shape"])
+    assert "a-key-of-no-known-shape" not in made.format(record("key a-key-of-no-known-shape"))
