@@ -19,35 +19,30 @@ import asyncio
 import contextvars
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Generator
-from contextlib import aclosing
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from clients._local_context import LocalContext
 from clients._local_limits import answer_refused, metadata_refused, request_refused, send_refused
-from clients._mailbox import Ended, Mailbox
+from clients._mailbox import Ended
 
 if TYPE_CHECKING:
     from clients._local import LocalHandlers
 
-__all__ = ["LocalCall", "StreamingCall", "UnaryCall"]
+__all__ = ["END", "LocalCall", "UnaryCall"]
 
 # grpc.aio's logger: a handler's unexpected exception is logged where it logs it.
 log = logging.getLogger("grpc._cython.cygrpc")
 
-_END = object()  # a stream's (or a request stream's) end
+END = object()  # a stream's (or a request stream's) end
 # How long after its deadline the caller's side gives up on a call: a moment for the handler's
 # own answer at that deadline (the router's, which says what it was waiting for) to arrive
 # first, as it does on the wire, where the server's deadline comes a transit before. A window,
 # not a rule: the router's answer comes after its own timer (armed later, on its clock) and the
 # clean-up before it answers (its lease given back: Redis), neither of which the caller sees.
 _DEADLINE_TRANSIT_S = 0.02
-# Messages either side may write ahead of its reader (what HTTP/2's window is on the wire): a
-# reader that stops reading holds the writer at its next message (a handler's answers, a
-# Realtime caller's events).
-_AHEAD = 8
 Status = tuple[grpc.StatusCode, str, tuple[tuple[str, Any], ...]]
 
 
@@ -122,6 +117,10 @@ class LocalCall(ABC):
             self.finish(*context.failed(exc))
         else:
             self.finish(*context.ended())
+
+    async def answer(self, message: Any) -> None:
+        """A handler's `context.write`: only a stream's handler writes its answers."""
+        raise grpc.aio.UsageError("a unary call's handler returns its answer")
 
     @abstractmethod
     async def _handle(self, handler: grpc.RpcMethodHandler, context: LocalContext) -> None:
@@ -308,92 +307,3 @@ class UnaryCall(LocalCall):
             raise
         self._raise_for_status()
         return self._response if self._deserialize is None else self._deserialize(self._response)
-
-
-class StreamingCall(LocalCall):
-    """A call the router answers with a stream: ``read()`` / ``async for``; with `requests`, a
-    bidirectional one (Realtime) the caller also ``write``s to."""
-
-    _READ_TO_END = True
-
-    def __init__(self, *args: Any, payload: Any = None, requests: bool = False) -> None:
-        super().__init__(*args)
-        self._payload = payload
-        self._answers = Mailbox(_AHEAD)
-        self._requests = Mailbox(_AHEAD) if requests else None
-        self._half_closed = False
-
-    async def _handle(self, handler: grpc.RpcMethodHandler, context: LocalContext) -> None:
-        if self._requests is not None:
-            answers = handler.stream_stream(self._incoming(handler.request_deserializer), context)
-        else:
-            answers = handler.unary_stream(self._request(handler), context)
-        serialize = handler.response_serializer
-        async with aclosing(answers) as messages:
-            async for message in messages:
-                await self._answers.put(message if serialize is None else serialize(message))
-                del message  # not held while the handler waits for its next
-
-    async def _incoming(self, parse: Callable[[bytes], Any] | None) -> AsyncIterator[Any]:
-        assert self._requests is not None
-        while (data := await self._requests.get()) is not _END:
-            yield data if parse is None else parse(data)
-
-    def _ending(self, abrupt: bool) -> None:
-        if abrupt:  # the caller left or its deadline passed: what was not read is dropped
-            self._answers.clear()
-        self._answers.put_nowait(_END)
-        if self._requests is not None:
-            self._requests.clear()  # the handler reads no more: a write waiting for it ends
-
-    async def read(self) -> Any:
-        if self._locally_cancelled:
-            raise asyncio.CancelledError()
-        try:
-            data = await self._answers.get()
-        except asyncio.CancelledError:
-            self.cancel()  # as grpc.aio: a cancelled read cancels the call
-            raise
-        if data is _END:
-            self._answers.put_nowait(_END)  # every later read sees the end too
-            self._complete()
-            self._raise_for_status()
-            return grpc.aio.EOF
-        refused = answer_refused(data, self._receive_limit)
-        if refused is not None:  # the caller's side ends the call there, the handler's with it
-            self._end_by_caller(grpc.StatusCode.RESOURCE_EXHAUSTED, refused)
-            self._raise_for_status()
-        if self._final is not None and self._all_read():
-            self._complete()  # its last message: done now, as the wire's trailers come then
-        return data if self._deserialize is None else self._deserialize(data)
-
-    def _all_read(self) -> bool:
-        return len(self._answers) == 1  # its end, put after its last message
-
-    async def _read_all(self) -> AsyncIterator[Any]:
-        while (message := await self.read()) is not grpc.aio.EOF:
-            yield message
-
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._read_all()
-
-    async def write(self, message: Any) -> None:
-        if self._requests is None:
-            raise grpc.aio.UsageError("a unary-stream call takes no messages after its request")
-        if self.handled():  # its handler is over, reading no more (as grpc.aio once done)
-            raise asyncio.InvalidStateError("RPC already finished.")
-        if self._half_closed:
-            raise asyncio.InvalidStateError('RPC is half closed after calling "done_writing".')
-        data = message if self._serialize is None else self._serialize(message)
-        if self._too_large(len(data)):
-            self._raise_for_status()
-        try:
-            await self._requests.put(data)  # waits while the handler is `_AHEAD` behind
-        except asyncio.CancelledError:
-            self.cancel()  # as grpc.aio: a cancelled write cancels the call
-            raise
-
-    async def done_writing(self) -> None:
-        if self._requests is not None and not self.done() and not self._half_closed:
-            self._half_closed = True
-            self._requests.put_nowait(_END)

@@ -100,6 +100,11 @@ class LocalContext:
     def trailing_metadata(self) -> tuple[tuple[str, Any], ...]:
         return self._trailing
 
+    async def write(self, message: Any) -> None:
+        """One message of a streamed answer, as a yielded one (held while its caller is
+        behind)."""
+        await self._call.answer(message)
+
     async def send_initial_metadata(self, initial_metadata: Sequence[tuple[str, Any]]) -> None:
         self._call.initial = grpc.aio.Metadata(*initial_metadata)
 

@@ -41,6 +41,7 @@ from router_service.server._router_servicer import RouterServicer
 from router_service.server._server_info import ServingRecord
 from router_service.server._throttles import Throttles
 from router_service.server._tls import CertificateFiles
+from router_service.server._written import WrittenStreams
 from router_service.telemetry import redact_secrets_of, redact_while_alive, server_interceptors
 
 if TYPE_CHECKING:
@@ -104,8 +105,9 @@ class RouterServer:
         self._address = f"{grpc_host(host or cfg.host)}:{cfg.port if port is None else port}"
         # Every RouterService / AdminService call is authenticated and admitted here first.
         self._auth = auth_interceptor(runtime)
-        # Tracing outermost (when on): a refused call is traced too.
-        interceptors = [*server_interceptors(), self._auth]
+        # Tracing outermost (when on): a refused call is traced too. Outside it, streamed
+        # handlers write their messages, every generator closed in the call's task (`_written`).
+        interceptors = [WrittenStreams(), *server_interceptors(), self._auth]
         self._server = grpc.aio.server(
             interceptors=interceptors, options=server_options(cfg.max_message_bytes)
         )

@@ -271,3 +271,24 @@ async def test_health_is_checked_in_process(router: RouterHandle) -> None:
     )(health_pb2.HealthCheckRequest(service="switchboard.v1.RouterService"))
     assert (await check).status == health_pb2.HealthCheckResponse.SERVING
     assert dict(await check.trailing_metadata())["switchboard-auth"] == "open"
+
+
+async def test_health_is_watched_in_process_as_over_the_port(router: RouterHandle) -> None:
+    """grpc's health Watch writes its messages (`context.write`), as every streamed handler
+    does behind the router's interceptors (`_written.py`): in-process, it streams the same."""
+    channel = LocalChannel(router.server.in_process)
+    request = health_pb2.HealthCheckRequest(service="switchboard.v1.RouterService")
+    statuses = []
+    try:
+        for over in (router.channel, channel):
+            watch = over.unary_stream(
+                "/grpc.health.v1.Health/Watch",
+                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                response_deserializer=health_pb2.HealthCheckResponse.FromString,
+            )(request, timeout=5)
+            statuses.append((await watch.read()).status)
+            watch.cancel()
+            assert await watch.code() is grpc.StatusCode.CANCELLED
+    finally:
+        await channel.close()
+    assert statuses == [health_pb2.HealthCheckResponse.SERVING] * 2
