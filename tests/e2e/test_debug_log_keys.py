@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from websockets.asyncio.client import connect
@@ -25,21 +26,28 @@ KEY = "plainclientkey-0123456789abcdef"
 WRONG = "wrongclientkey-0123456789abcdef"
 
 
-@pytest.fixture
-def debug_log() -> Iterator[io.StringIO]:
-    """Every line at DEBUG, as `telemetry.log_level: DEBUG` writes it (JSON, redacted)."""
+@contextmanager
+def logged(redactor: Redactor, level: int) -> Iterator[io.StringIO]:
+    """Every line at `level` and above, as the router's JSON log writes it through `redactor`."""
     written = io.StringIO()
     handler = logging.StreamHandler(written)
-    handler.setFormatter(JsonFormatter(Redactor()))
+    handler.setFormatter(JsonFormatter(redactor))
     root = logging.getLogger()
-    level = root.level
+    was = root.level
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
+    root.setLevel(level)
     try:
         yield written
     finally:
         root.removeHandler(handler)
-        root.setLevel(level)
+        root.setLevel(was)
+
+
+@pytest.fixture
+def debug_log() -> Iterator[io.StringIO]:
+    """Every line at DEBUG, as `telemetry.log_level: DEBUG` writes it (JSON, redacted)."""
+    with logged(Redactor(), logging.DEBUG) as written:
+        yield written
 
 
 async def test_a_realtime_handshakes_key_is_masked_in_debug_lines(
@@ -91,24 +99,14 @@ async def test_a_key_in_a_handshakes_query_is_masked_in_the_info_line(
     (`"WebSocket /v1/realtime?model=voice&token=…" 401`): a key a caller put there (as Gemini
     Live's `?key=` and `?access_token=` take it) is masked there, of whatever shape; the rest of
     the query (which model) stays."""
-    written = io.StringIO()
-    handler = logging.StreamHandler(written)
-    handler.setFormatter(JsonFormatter(Redactor()))
-    root = logging.getLogger()
     config = realtime_config(fake)
     config["auth"] = {"clients": [client("caller", KEY)]}
     edge = await start_edge(await start_router(config))
     url = edge.base_url.replace("http", "ws", 1) + f"/v1/realtime?model=voice&{name}={KEY}"
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)  # `telemetry.log_level`'s default
-    try:
+    with logged(Redactor(), logging.INFO) as written:  # `telemetry.log_level`'s default
         with pytest.raises(InvalidStatus):
             async with connect(url):
                 pass
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
     lines = written.getvalue()
     assert "/v1/realtime?model=voice&" in lines  # the handshake was written
@@ -118,18 +116,8 @@ async def test_a_key_in_a_handshakes_query_is_masked_in_the_info_line(
 @pytest.fixture
 def process_log() -> Iterator[io.StringIO]:
     """Every line at DEBUG through the process's redactor (the one the router's config feeds)."""
-    written = io.StringIO()
-    handler = logging.StreamHandler(written)
-    handler.setFormatter(JsonFormatter(REDACTOR))
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with logged(REDACTOR, logging.DEBUG) as written:
         yield written
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 async def test_a_configured_callers_key_is_masked_wherever_a_line_quotes_it(
