@@ -100,6 +100,15 @@ async def serving(
         raise AssertionError(f"the router did not serve (exit {process.returncode}):\n{written}")
 
 
+PORT_TRIES = 3
+
+
+def _port_taken(process: asyncio.subprocess.Process, log: Path) -> bool:
+    """Whether the router exited refusing the port `free_port` chose (taken since)."""
+    refused = b"cannot listen on 127.0.0.1:"  # its port check, or grpc's bind after it
+    return process.returncode == 2 and refused in log.read_bytes()
+
+
 def params(model: str = "chain") -> chat_pb2.ChatParams:
     return chat_pb2.ChatParams(
         model=model, messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="hi")]
@@ -124,21 +133,34 @@ async def router_process(
     a real channel to it; killed at the end if it is still running. `on_spawn` is given the
     process as soon as it exists, before it serves. `args`: more command-line options; `env`:
     more environment variables."""
-    port = free_port()
-    config = {**config, "server": {**config.get("server", {}), "host": "127.0.0.1", "port": port}}
     config_path = tmp_path / "router.yaml"
-    config_path.write_text(yaml.safe_dump(config))
     log = tmp_path / "router.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "router_service", "router", "-c", str(config_path), *args,
-            stdout=out, stderr=out, env={**os.environ, **(env or {})},
-        )  # fmt: skip
-    if on_spawn is not None:
-        on_spawn(process)
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    for tries_left in reversed(range(PORT_TRIES)):
+        port = free_port()
+        server = {**config.get("server", {}), "host": "127.0.0.1", "port": port}
+        config = {**config, "server": server}
+        config_path.write_text(yaml.safe_dump(config))
+        with log.open("wb") as out:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "router_service", "router", "-c", str(config_path), *args,
+                stdout=out, stderr=out, env={**os.environ, **(env or {})},
+            )  # fmt: skip
+        if on_spawn is not None:
+            on_spawn(process)
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        try:
+            await serving(process, channel, log)
+            break
+        except AssertionError:
+            await channel.close()
+            if process.returncode is None:  # it never served in time
+                process.kill()
+                await process.wait()
+            # `free_port` closed its probe before the router bound: another socket (a parallel
+            # worker's connection) may have taken the port between. Only that is tried again.
+            if not tries_left or not _port_taken(process, log):
+                raise
     try:
-        await serving(process, channel, log)
         stub = router_service_pb2_grpc.RouterServiceStub(channel)
         yield RouterProcess(process, stub, config_path, log, config["server"])
     finally:
