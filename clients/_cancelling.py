@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
-__all__ = ["cancel_in_core", "interrupt_stream", "retire_channel", "unary_result"]
+__all__ = ["cancel_in_core", "headers_came", "interrupt_stream", "retire_channel", "unary_result"]
 
 # grpc.aio's own text for a call cancelled by the application (`_LOCAL_CANCELLATION_DETAILS`).
 _DETAILS = "Locally cancelled by application!"
@@ -59,6 +59,17 @@ def interrupt_stream(call: Any) -> None:
         cancel_in_core(call)
     else:
         call.cancel()
+
+
+async def headers_came(call: Any, wait_s: float) -> None:
+    """Wait at most ``wait_s`` seconds for a unary-stream call's response headers (grpc.aio's
+    `_preparation` task), without touching that task: an `interrupt_stream` once they came is the
+    Core-only cancel that frees a pending read, where one a moment before them loses the headers
+    batch. For a caller leaving while the server's headers are on their way (a loaded machine
+    widens that moment: a third of the openings cut in one test)."""
+    preparation = getattr(call, "_preparation", None)
+    if isinstance(preparation, asyncio.Task) and not preparation.done():
+        await asyncio.wait((preparation,), timeout=wait_s)
 
 
 async def unary_result(call: Any) -> Any:

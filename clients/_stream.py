@@ -12,7 +12,7 @@ from typing import Any, Generic, Self, TypeVar
 import grpc
 
 from clients._base import map_rpc_errors
-from clients._cancelling import interrupt_stream
+from clients._cancelling import headers_came, interrupt_stream
 from clients._loops import on_its_loop
 from clients._ready import LateStart
 from clients.errors import ErrorDetails, RouterError
@@ -145,6 +145,13 @@ class CallStream(Generic[M]):
         else:
             interrupt_stream(self._call)
         return self._reading
+
+    async def headed(self, wait_s: float) -> None:
+        """Wait at most ``wait_s`` seconds for the router's response headers, for a caller about to
+        :meth:`interrupt` a stream whose router sends them at once (``Realtime``): an interrupt
+        before they come loses what gRPC's core held for them (clients/_cancelling.py)."""
+        if self._call is not None:
+            await headers_came(self._call, wait_s)
 
     async def aclose(self) -> None:
         """Cancel the call if it is still running; idempotent."""

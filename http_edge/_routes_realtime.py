@@ -44,6 +44,9 @@ _SERVER_ERROR, _TOO_BIG = 1011, 1009
 # gRPC's refusal of a message the edge sent (its client's own, or the router's on receiving it).
 _SENT_TOO_LARGE = re.compile(r"CLIENT: Sent message larger|SERVER: Received message larger")
 _TOO_LARGE = "The session ended: an event you sent was larger than the router takes."
+# How long a caller's leaving during the handshake waits for the router's headers (sent at once,
+# on a busy machine a moment late) before ending its call anyway, at ~90 bytes of gRPC memory.
+_HEADERS_WAIT_S = 0.5
 # OpenAI's Realtime events are JSON text frames: a binary one is refused (not relayed) and the
 # session goes on. Written from the caller's task beside `_relay`'s writes: the edge's
 # websockets-sansio protocol writes each frame whole (http_edge/_websockets.py).
@@ -127,9 +130,13 @@ async def _opened(websocket: WebSocket, session: RouterRealtime) -> pb.RealtimeR
         await asyncio.wait((opened, left), return_when=asyncio.FIRST_COMPLETED)
     finally:
         left.cancel()
-        if not opened.done() and not session.interrupt():  # no read pending yet
-            opened.cancel()
-        await asyncio.wait((opened, left))
+        try:
+            if not opened.done():  # the router's headers come before its upstream's handshake
+                await session.headed(_HEADERS_WAIT_S)
+        finally:
+            if not opened.done() and not session.interrupt():  # no read pending yet
+                opened.cancel()
+            await asyncio.wait((opened, left))
         if not opened.cancelled():  # retrieved: a refusal as the caller left goes to nobody
             opened.exception()
     if left.done() and not left.cancelled():  # its disconnect (read: none follows it)

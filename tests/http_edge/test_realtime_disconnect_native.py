@@ -43,16 +43,18 @@ class _HandshakingRouter(StubRouter):
     headers come first, as the router's (router_service/server/_realtime.py): the edge's read of
     the route is then one gRPC's core frees when the call is interrupted."""
 
-    def __init__(self) -> None:
+    def __init__(self, headers: bool = True) -> None:
         super().__init__()
         self.entered = asyncio.Event()
+        self.headers = headers
 
     async def Realtime(
         self, request_iterator: AsyncIterator[rs.RealtimeRequest], context: Any
     ) -> AsyncIterator[rs.RealtimeResponse]:
         try:
             await anext(request_iterator)  # the open
-            await context.send_initial_metadata(())  # as the router does, before the upstream's
+            if self.headers:
+                await context.send_initial_metadata(())  # as the router does, before the upstream's
             self.entered.set()
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -113,3 +115,22 @@ async def test_a_caller_leaving_during_the_handshake_costs_no_native_memory(
         finally:
             await stop_edge(edge)
     assert min(rounds) < BOUND, f"{rounds} native bytes kept per cut opening, by round"
+
+
+async def test_a_caller_leaving_before_the_routers_headers_still_ends_its_call(
+    uvicorn_quiet: None,
+) -> None:
+    """The edge waits for the router's headers before ending the call (that frees the read), but
+    not for headers that never come: a router sending none still sees the call end."""
+    router = _HandshakingRouter(headers=False)
+    async with serve_grpc(
+        (rs_grpc.add_RouterServiceServicer_to_server, router),
+        (health_pb2_grpc.add_HealthServicer_to_server, router.health),
+    ) as target:
+        await router.health.set("", health_pb2.HealthCheckResponse.SERVING)
+        edge = await start_edge(EdgeSettings(router_target=target), None)
+        try:
+            await _cut(edge, router)  # raises TimeoutError when the router's call is never ended
+        finally:
+            await stop_edge(edge)
+    assert router.cancelled.is_set()
