@@ -191,11 +191,13 @@ class StoredFiles:
         self, client: str, file: bpb.StoredFile, store: StateStore | None = None
     ) -> None:
         """Count `client`'s `file`, kept not `charged`, against `files.client_bytes` (on
-        `store`: the shared store or the local state of this one's, for a replayed charge)."""
+        `store`: the shared store or the local state of this one's, for a replayed charge) in
+        the period it was kept in, as `room` was asked: a charge late into the next (replayed
+        once Redis answers again) counts in the ended one, no longer read, not in the new."""
         quota, period_s = self._quota, self._config.ttl_s
         if store is not None:
             quota = ByteQuota(store, self._clock, limit_bytes=quota.limit_bytes, period_s=period_s)
-        bucket = quota.reading([]).bucket
+        bucket = quota.bucket_at(file.created_at)
         await quota.charge(_quota_name(client), bucket, file.bytes + ENTRY_BYTES)
 
     async def _kept(
