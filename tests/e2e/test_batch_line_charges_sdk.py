@@ -53,7 +53,8 @@ async def _line_cancelled(store: HoldsTheSettlement) -> bool:
     """Whether the cancel reached the line's task: its settlement cut, or (let to end) the
     task itself cancelled, waiting for it."""
     return store.cut or any(
-        task.get_coro().__qualname__.endswith("._lines.<locals>.line") and task.cancelling() > 0
+        getattr(task.get_coro(), "__qualname__", "").endswith("._lines.<locals>.line")
+        and task.cancelling() > 0
         for task in asyncio.all_tasks()
     )
 
