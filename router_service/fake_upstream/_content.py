@@ -108,7 +108,9 @@ def openai_problem(body: JsonObject) -> str | None:
             )
     for key, tools in _NEED_TOOLS:
         if body.get(key) is not None and not body.get(tools):
-            return f"Invalid value for '{key}': '{key}' is only allowed when '{tools}' are specified."
+            return (
+                f"Invalid value for '{key}': '{key}' is only allowed when '{tools}' are specified."
+            )
     if body.get("top_logprobs") is not None and body.get("logprobs") is not True:
         return "Invalid value for 'top_logprobs': 'logprobs' must be true when it is set."
     stop = body.get("stop")
