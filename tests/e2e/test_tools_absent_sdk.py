@@ -7,8 +7,9 @@ empty array") and the other kinds' mappings leave them out; so are an empty lega
 `functions` array and a `function_call` beside it. With tools they are sent as they came.
 
 A choice that forces a call (`required`, a named function, Anthropic's `any` / `tool`, a
-legacy `function_call` naming one) with nothing to call is OpenAI's 400 (param `tool_choice`)
-on every entrance: dropped, the model answered in text a caller that asked for a call."""
+legacy `function_call` naming one, Gemini's ANY mode) with nothing to call is a 400 (OpenAI's:
+param `tool_choice`) on every entrance: dropped, the model answered in text a caller that asked
+for a call."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from google import genai
+from google.genai import errors, types
 
 from router_service.fake_upstream import FakeUpstream
 
@@ -135,4 +138,27 @@ async def test_a_forced_messages_choice_without_tools_is_refused(
             model="chain", max_tokens=50, messages=HELLO, tool_choice=choice
         )
     assert "'tool_choice' is only allowed" in str(caught.value)
+    no_upstream_call(fake)
+
+
+@pytest.mark.parametrize(("mode", "refused"), [("ANY", True), ("AUTO", False), ("NONE", False)])
+async def test_a_gemini_tool_config_without_tools(
+    gemini: genai.Client, fake: FakeUpstream, mode: str, refused: bool
+) -> None:
+    """Gemini's entrance alike: ANY forces a call (Gemini's own 400, "Function calling config
+    is set without function_declarations"); AUTO and NONE are dropped."""
+    config = types.GenerateContentConfig(
+        tool_config=types.ToolConfig(
+            function_calling_config=types.FunctionCallingConfig(mode=mode)  # type: ignore[arg-type]
+        )
+    )
+    answer = gemini.aio.models.generate_content(model="chain", contents="hello", config=config)
+    if not refused:
+        assert (await answer).text == "Echo: hello"
+        assert not set(IDLE) & set(sent(fake)), sent(fake)
+        return
+    with pytest.raises(errors.ClientError) as caught:
+        await answer
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    assert "toolConfig.functionCallingConfig.mode" in str(caught.value.details)
     no_upstream_call(fake)
