@@ -30,7 +30,7 @@ def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     }
 
 
-def call(function: dict[str, str], **said: str) -> dict[str, Any]:
+def call(function: dict[str, str], **said: Any) -> dict[str, Any]:
     """A delta of one tool call (`said`: its `id`, `type`, `index`…)."""
     return {"tool_calls": [{**said, "function": function}]}
 
