@@ -211,7 +211,9 @@ class RouterClient(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
-        method = getattr(self._stub(stub), rpc)
+        service = self._stub(stub)
+        service.check(rpc, req)
+        method = getattr(service, rpc)
         kwargs = self._kwargs(deadline, metadata)
         gate = self._gate
         assert gate is not None  # made with the channel `_stub` opened
@@ -262,7 +264,8 @@ class RouterClient(
         """A streaming call of the router's `rpc`, as a stream takes it (`CallStream`): started
         now when `ReadyGate.sends_at_once`, else at the stream's first read or write, once the
         channel is READY (a call that may not be sent twice, made while no connection is up)."""
-        self._stub("router")  # opens the client on first use (making `_chat_stream`), or refuses
+        # Opens the client on first use (making `_chat_stream`), or refuses.
+        self._stub("router").check(rpc, req)
         kwargs = self._kwargs(deadline, metadata)
         assert self._gate is not None  # made with the channel `_stub` opened
         name = _SERVICES["router"] + rpc

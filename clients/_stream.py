@@ -15,6 +15,7 @@ from clients._base import map_rpc_errors
 from clients._cancelling import headers_came, interrupt_stream
 from clients._loops import on_its_loop
 from clients._ready import LateStart
+from clients._stubs import checked_message
 from clients.errors import ErrorDetails, RouterError
 from clients.switchboard.v1 import router_service_pb2
 
@@ -221,6 +222,8 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
         message is over the client's ``max_message_bytes`` (which ends the call: its reads
         then raise that refusal too)."""
         on_its_loop(self._loop, "stream")
+        if type(message) is not router_service_pb2.RealtimeRequest:
+            checked_message("Realtime", message, router_service_pb2.RealtimeRequest, "sends")
         with map_rpc_errors():
             if self._call is None and await self._started() is None:
                 raise RouterError(_CALL_ENDED)  # closed while it waited for a connection

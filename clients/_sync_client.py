@@ -103,7 +103,7 @@ class SyncRouterClient(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
-        kwargs, sent_once = self._ready(stub, rpc, deadline, metadata)
+        kwargs, sent_once = self._ready(stub, rpc, req, deadline, metadata)
         with map_rpc_errors(sent_once, self._was_closed):
             return getattr(self._begun_stub(stub), rpc)(req, **kwargs)
 
@@ -122,12 +122,13 @@ class SyncRouterClient(
         return self._router if stub == "router" else self._admin
 
     def _ready(
-        self, stub: str, rpc: str, deadline: Timeout, metadata: Metadata | None
+        self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> tuple[dict[str, Any], bool]:
         """A call's arguments once it may be sent (`SyncReadyGate.before_call`: a call that may
         not be sent twice, made while no connection is up, waits for one), and whether it is
-        sent once. The call's stub is taken after: its channel may be replaced meanwhile."""
-        self._stub(stub)  # opens the client on first use, or refuses
+        sent once; TypeError for a `req` that is no message of `rpc`. The call's stub is taken
+        after: its channel may be replaced meanwhile."""
+        self._stub(stub).check(rpc, req)  # opens the client on first use, or refuses
         kwargs = self._kwargs(deadline, metadata)
         gate = self._gate
         assert gate is not None  # made with the channel `_stub` opened
@@ -143,7 +144,7 @@ class SyncRouterClient(
     ) -> tuple[Any, bool, Callable[[], bool]]:
         """A streaming call of the router's `rpc`, started (as the streams take it: the call,
         whether it is sent once, and whether the client was closed)."""
-        kwargs, sent_once = self._ready("router", rpc, deadline, metadata)
+        kwargs, sent_once = self._ready("router", rpc, request, deadline, metadata)
         with map_rpc_errors(sent_once, self._was_closed):
             call = getattr(self._begun_stub("router"), rpc)(request, **kwargs)
         return call, sent_once, self._was_closed
