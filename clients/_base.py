@@ -117,7 +117,8 @@ _SERVICE_CONFIG = json.dumps(
 )
 
 # Pairs, or a dict of them (which iterated as its keys: a two-letter key was cut into a pair).
-Metadata = Sequence[tuple[str, str]] | Mapping[str, str]
+# A value is text, or bytes: a `-bin` key's value is bytes (`_sendable`), which the type refused.
+Metadata = Sequence[tuple[str, str | bytes]] | Mapping[str, str | bytes]
 
 
 class UseClientDefault:

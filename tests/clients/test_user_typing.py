@@ -1,7 +1,8 @@
 """A service's own code that uses `clients` is type-checked against it: the packages are marked
 typed (PEP 561 `py.typed`), so mypy reads them where they are installed, outside this checkout.
 Without the marker mypy skipped them (`import-untyped`): every name from them was `Any`, and a
-`--strict` user had an error on each import instead."""
+`--strict` user had an error on each import instead. A `-bin` metadata key's value is bytes, as
+the README says: the calls' `metadata` type took only text, refusing it."""
 
 from __future__ import annotations
 
@@ -35,8 +36,10 @@ async def ask(target: str) -> str:
             async for event in stream:
                 unary: pb.ChatResponse = event  # wrong
         await router.chat(pb.EmbedRequest())  # wrong
+        # A `-bin` key's value is bytes (README): pairs, or a dict.
+        await router.list_models(metadata=[("x-trace", "t"), ("x-span-bin", b"\x00\x01")])
         try:
-            await router.list_models(timeout=None, metadata={"x-trace": "t"})
+            await router.list_models(timeout=None, metadata={"x-span-bin": b"\x01"})
         except RouterError as err:
             status: str = err.http_status  # wrong
             return err.reason
@@ -47,6 +50,7 @@ def speak(target: str, requests: Iterator[pb.RealtimeRequest]) -> list[str]:
     with SyncRouterClient(target) as router:
         with router.chat_stream(pb.ChatStreamRequest()) as stream:
             kinds = [str(event.WhichOneof("event")) for event in stream]
+        router.list_models(metadata=(("x-span-bin", b"\x02"),))
         for message in router.realtime(requests, timeout=60):
             chunk: pb.ChatStreamResponse = message  # wrong
         router.close(grace=1)  # wrong
