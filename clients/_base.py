@@ -116,9 +116,8 @@ _SERVICE_CONFIG = json.dumps(
     }
 )
 
-# Pairs, or a dict of them (which iterated as its keys: a two-letter key was cut into a pair).
-# A value is text, or bytes: a `-bin` key's value is bytes (`_sendable`), which the type refused.
-Metadata = Sequence[tuple[str, str | bytes]] | Mapping[str, str | bytes]
+# Pairs, or a dict of them (iterated as its keys, a two-letter key was cut into a pair).
+Metadata = Sequence[tuple[str, str | bytes]] | Mapping[str, str | bytes]  # bytes: `-bin` keys
 
 
 class UseClientDefault:

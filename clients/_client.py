@@ -33,7 +33,7 @@ from clients._cancelling import retire_channel, unary_result
 from clients._client_keys import ClientKeyCalls
 from clients._conversations import ConversationCalls
 from clients._files import FileCalls
-from clients._loops import bound_loop, on_its_loop, running_loop
+from clients._loops import ROTATE_ELSEWHERE, bound_loop, on_its_loop, running_loop
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._ready import LateStart, ReadyGate
@@ -174,6 +174,8 @@ class RouterClient(
         if self._local is not None:
             raise RuntimeError("an in-process client has no credentials to rotate")
         if self._state is State.OPENED:  # its calls, and the old channel, serve only its loop
+            if running_loop() is None:  # before anything changes: else half-rotated
+                raise RuntimeError(ROTATE_ELSEWHERE)
             self._loop = bound_loop(self._loop)
         calls = self._calls
         old = self._reopen_with(credentials)
