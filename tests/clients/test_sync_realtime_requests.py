@@ -1,6 +1,7 @@
-"""The blocking client's Realtime session takes its messages from the caller's iterable, which
-grpc reads in a thread of its own: what fails there is the caller's to see, as the async
-session's `send` shows it. Against a real router and the fake upstream's realtime socket.
+"""What a Realtime session's caller sends, and what it is told when that fails. The blocking
+client's session takes its messages from the caller's iterable, which grpc reads in a thread of
+its own: what fails there is the caller's to see, as the async session's `send` shows it.
+Against a real router and the fake upstream's realtime socket.
 
 grpc caught it: the caller's own exception (a microphone's source failing) became a
 RouterError UNKNOWN "Exception iterating requests!" (HTTP 500, as if the router broke), a
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from clients import SyncRouterClient
+from clients import RouterClient, SyncRouterClient
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter
@@ -91,3 +92,20 @@ async def test_a_list_of_messages_is_sent_as_they_come(rt_router: RouterHandle) 
     kinds, raised = await asyncio.to_thread(_session, rt_router.server.address, requests)
     assert raised is None
     assert (kinds[0], kinds[-1]) == ("route", "close")
+
+
+async def test_a_send_after_done_writing_says_so_and_the_session_goes_on(
+    rt_router: RouterHandle,
+) -> None:
+    """The async session's `send` after its own `done_writing`: grpc's half-closed refusal was
+    said as "The call has ended: nothing more can be sent on it" (a RouterError CANCELLED,
+    HTTP 499), while the session was still under way and its answers still came."""
+    async with RouterClient(rt_router.server.address) as client:
+        async with client.realtime(timeout=10) as session:
+            await session.send(OPEN)
+            assert (await anext(session)).WhichOneof("message") == "route"
+            await session.done_writing()
+            with pytest.raises(RuntimeError, match=r"^done_writing\(\) was called"):
+                await session.send(event("response.create"))
+            rest = [message.WhichOneof("message") async for message in session]
+    assert rest[-1] == "close"  # the router ends the session the caller finished writing
