@@ -89,12 +89,13 @@ _ARMOR_HEADER = (
 _NO_PROSE = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|{_DASH})){{0,20000}}"
 _FRAMED = rf"{_NO_PROSE}?{_END}"
 _B64 = r"A-Za-z0-9+/=_\-"  # standard base64's alphabet and URL-safe's (`-`, `_`)
-# A word of prose on the line after a key cut short (`That is all`): no body's line.
+# A word of prose on the line after a key cut short (`That is all`): no body's line (looked
+# for where a line begins only: a last line's base64 is taken whole).
 _WORD = r"(?![\r\n\\]{0,4}[A-Z]?[a-z]{1,14} [A-Za-z])"
 _CUT_SHORT = (
     rf"{_NO_PROSE}(?<=[{_B64}]{{16}})(?<![A-Za-z=\-]{{16}})"
     r"(?=[ \t]{0,32}(?:[\r\n\\\"'<]|\Z))"
-    rf"(?:{LINE_BREAK}{_WORD}[{_B64}]{{1,15}}(?![{_B64}]))?(?:{_WORD}[{_B64}\r\n\\]){{0,80}}"
+    rf"(?:{LINE_BREAK}{_WORD}[{_B64}]{{1,15}}(?![{_B64}]))?(?:[{_B64}]|[\r\n\\]{_WORD}){{0,80}}"
 )
 _PEM = (
     f"{_BEGIN}(?:{_FRAMED}|{_CUT_SHORT}|{_HEADERS}{_BODY}"

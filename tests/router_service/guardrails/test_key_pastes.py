@@ -80,3 +80,15 @@ async def test_a_key_pasted_in_code_or_url_safe_is_redacted_over_grpc(
     call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
     events = [event async for event in call if event.WhichOneof("event") == "chunk"]
     assert "".join(c.delta.text for event in events for c in event.chunk.choices) == answer
+
+
+@pytest.mark.parametrize("last", ["\nqrst\n", "\nAQAB\n", "\nYWx8 ", "\nYWx sure, "])
+def test_a_key_cut_short_keeps_its_short_last_line_in_its_find(last: str) -> None:
+    # A body's short last line (however word-like) is the key's; the prose after it is not.
+    pem = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(LINES) + last.rstrip(", ")
+    text = f"{PROSE}here:\n{pem}{last[len(last.rstrip(', ')) :]}That is all. {PROSE}"
+    unary = PII.redact(text, Counter())
+    assert unary is not None and unary.startswith(f"{PROSE}here:\n[REDACTED:private_key]")
+    assert last.strip(" ,\n")[:3] not in unary.replace("quick", ""), unary
+    assert unary.endswith(f"That is all. {PROSE}")
+    _cut_anywhere_as_unary(text, unary)
