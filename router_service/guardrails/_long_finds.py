@@ -82,9 +82,9 @@ _ARMOR_HEADER = (
 # The BEGIN line through the first END line when no prose comes between (key material however it
 # is framed); else (a key cut short, however framed) through the last base64 line before prose (a
 # line's end after 16+ base64 characters with a digit, `+` or `/` among them: no mention's word
-# nor code's identifier), a short last line framed alike and what a PEM-shaped body goes on with
-# (line breaks, base64); else through the END line right after its PEM-shaped body, or to that
-# body's end.
+# nor code's identifier; prose may follow it on its line), a short last line framed alike and
+# what a PEM-shaped body goes on with (line breaks, base64); else through the END line right
+# after its PEM-shaped body, or to that body's end.
 # (A header line, a base64 run whole at a time: no prose begins inside one.)
 _NO_PROSE = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|{_DASH})){{0,20000}}"
 _FRAMED = rf"{_NO_PROSE}?{_END}"
@@ -94,7 +94,7 @@ _B64 = r"A-Za-z0-9+/=_\-"  # standard base64's alphabet and URL-safe's (`-`, `_`
 _WORD = r"(?![\r\n\\]{0,4}[A-Z]?[a-z]{1,14} [A-Za-z])"
 _CUT_SHORT = (
     rf"{_NO_PROSE}(?<=[{_B64}]{{16}})(?<![A-Za-z=\-]{{16}})"
-    r"(?=[ \t]{0,32}(?:[\r\n\\\"'<]|\Z))"
+    rf"(?=[ \t]{{0,32}}(?:[\r\n\\\"'<]|\Z)|[ \t]{{1,32}}(?:{_PROSE}))"
     rf"(?:{LINE_BREAK}{_WORD}[{_B64}]{{1,15}}(?![{_B64}]))?(?:[{_B64}]|[\r\n\\]{_WORD}){{0,80}}"
 )
 _PEM = (

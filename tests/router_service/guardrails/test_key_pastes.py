@@ -92,3 +92,24 @@ def test_a_key_cut_short_keeps_its_short_last_line_in_its_find(last: str) -> Non
     assert last.strip(" ,\n")[:3] not in unary.replace("quick", ""), unary
     assert unary.endswith(f"That is all. {PROSE}")
     _cut_anywhere_as_unary(text, unary)
+
+
+SAME_LINE = [
+    (convert, layout)
+    for convert in (str, _url_safe)
+    for layout in ("quoted", "numbered", "trailing_spaces")
+]
+
+
+@pytest.mark.parametrize(
+    ("convert", "layout"), SAME_LINE, ids=[f"{c.__name__}-{layout}" for c, layout in SAME_LINE]
+)
+def test_a_framed_key_cut_short_before_prose_on_its_last_line_is_redacted_whole(
+    convert: Any, layout: str
+) -> None:
+    # Its last base64 line went out when prose followed on that line (not after a line break).
+    text = f"{PROSE}here:\n{convert(cut_short(framed(pgp(), layout)))} That is all. {PROSE}"
+    unary = PII.redact(text, Counter())
+    assert unary is not None and not [line for line in KEY_TEXT if line in unary], unary
+    assert unary.endswith(f" That is all. {PROSE}")
+    _cut_anywhere_as_unary(text, unary)
