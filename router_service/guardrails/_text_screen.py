@@ -167,9 +167,11 @@ class TextScreen:
         start = 0 if lead else self._done - self._base
         for rule in self._rules:
             opened = rule.opened(text, start, cut - self._base + lead)
+            if opened is None:
+                continue
             # (One that begins in the head: the find released as it stood, still open.)
-            at = None if opened is None else max(self._done, self._base + opened[0] - lead)
-            if opened is not None and at is not None and at < cut:
+            at = max(self._done, self._base + opened[0] - lead)
+            if at < cut:
                 cut = at
                 closes = opened[1]
                 self._closes = None if closes is None else (closes, cut, end)

@@ -43,6 +43,8 @@ LONG = {
     "pem": f"{PROSE}here:\n{_pem(1100)}\n{PROSE * 2}",
     "cut_short": f"{PROSE}here:\n{_pem(1100, end=False)}That is all. {PROSE}",
     "quoted": PROSE + "\n" + "\n".join("> " + x for x in _pem(1100).split("\n")) + f"\n{PROSE}",
+    # Pasted with spaces for its line breaks: its body was found 20,000 characters far only.
+    "spaces": f"{PROSE}here: {' '.join(_pem(1100).split(chr(10)))}\nThat is all. {PROSE}",
     "json": '{"note": "' + PROSE + '", "key": ' + json.dumps(_pem(1100)) + ', "x": 1}',
     "api_key_after": f"{PROSE}{_pem(1100, end=False)}sk-proj-A1b2C3d4E5f6G7h8I9j0K1\n{PROSE}",
 }
