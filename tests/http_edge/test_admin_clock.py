@@ -28,7 +28,9 @@ async def clocked(
 ) -> AsyncIterator[tuple[ManualClock, Edge]]:
     clock = ManualClock(NOON)
     router = await start_router(base_config(fake.base_url), clock=clock)
-    settings = EdgeSettings(router_target=router.server.address, admin_token=TOKEN)
+    settings = EdgeSettings.model_validate(
+        {"router_target": router.server.address, "admin_token": TOKEN}
+    )
     edge = await start_edge(settings, clock=clock)
     yield clock, edge
     await stop_edge(edge)
