@@ -176,9 +176,9 @@ class Authenticator:
             for client in config.clients
             for key in client.keys
         ]
-        # Every configured key's hex SHA-256: an issued key's label (its audit lines) holding
-        # one, whatever its shape, is masked (`_masking.holds_digest`).
-        self._digests = frozenset(key.key_sha256 for c in config.clients for key in c.keys)
+        # An issued key's label (its audit lines) holding a configured key, whatever its
+        # shape, is masked (`_masking.holds_digest`).
+        self._digests = config.key_digests
         self._as_issued: dict[str, Caller] = {}  # issued key id -> its caller, made once
         # (client, fingerprint) of each configured key: an ephemeral secret one of them asked
         # for ends when it is removed (a leaked key rotated out takes its secrets with it).

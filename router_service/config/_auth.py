@@ -288,6 +288,13 @@ class AuthConfig(_Strict):
         "normally reaches every replica within milliseconds.",
     )
 
+    @property
+    def key_digests(self) -> frozenset[str]:
+        """The hex SHA-256 of every client's key. One configured by `key_sha256` has no clear
+        text in the process to search a text for, and may have any shape: a label holding it is
+        found by its words' hashes (`_masking.holds_digest`)."""
+        return frozenset(key.key_sha256 for client in self.clients for key in client.keys)
+
     @model_validator(mode="after")
     def _usable(self) -> AuthConfig:
         if not self.open and not self.clients:

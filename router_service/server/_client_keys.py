@@ -25,7 +25,6 @@ from router_service.telemetry import config_secrets
 
 __all__ = [
     "audited_key_change",
-    "client_digests",
     "client_keys",
     "issue_client_key",
     "list_client_keys",
@@ -49,8 +48,10 @@ async def issue_client_key(
         raise InvalidRequestError(f"label: at most {_MAX_LABEL} characters.", param="label")
     # Shown by lists, the admin page, audit lines: never echoed; a configured secret whatever
     # its shape (a provider's key no pattern knows), as SetKeyEnabled's reason is masked, and
-    # a client's key configured by its hash alone (`client_digests`).
-    if secret_shaped(request.label, config_secrets(runtime.config), client_digests(runtime)):
+    # a client's key configured by its hash alone (`AuthConfig.key_digests`).
+    if secret_shaped(
+        request.label, config_secrets(runtime.config), runtime.config.auth.key_digests
+    ):
         raise InvalidRequestError(
             "label: it looks like a key, a token or a password; say who holds the key instead.",
             param="label",
@@ -142,17 +143,9 @@ def client_keys(runtime: Runtime, client: ClientKeyConfig) -> list[pb.ClientKey]
     return configured + issued
 
 
-def client_digests(runtime: Runtime) -> frozenset[str]:
-    """The hex SHA-256 of every configured client key: one given by `key_sha256` has no clear
-    text here to search a label for, and may have any shape (`_masking.holds_digest`)."""
-    return frozenset(
-        key.key_sha256 for client in runtime.config.auth.clients for key in client.keys
-    )
-
-
 def _shown(runtime: Runtime) -> tuple[list[str], frozenset[str]]:
     """What a label shown is masked of: the config's secrets, its client keys' hashes."""
-    return config_secrets(runtime.config), client_digests(runtime)
+    return config_secrets(runtime.config), runtime.config.auth.key_digests
 
 
 def _info(
