@@ -28,14 +28,7 @@ from router_service.engine._stream_holds import HoldRenewer
 from router_service.engine._truncation import Shortening, shortened
 from router_service.errors import AllCandidatesFailedError, DeadlineExceededError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import (
-    NextStep,
-    Outcome,
-    cools_deployment,
-    counts_against,
-    reaction_for,
-    read_nothing,
-)
+from router_service.outcomes import NextStep, Outcome, cools_deployment, reaction_for, read_nothing
 from router_service.routing import RoutingStats
 from router_service.sessions import SessionState, thread_actions
 from router_service.state import StateStore
@@ -230,8 +223,7 @@ class AttemptRunner:
                 raise AllCandidatesFailedError(result, deployment.provider)
             if step is not NextStep.OTHER_KEY:
                 break
-        if counts_against(failure.outcome, failure.scope):
-            await self.stats.record(deployment.health_name, False)
+        await self.stats.record_failure(deployment.health_name, failure.outcome, failure.scope)
         return failure
 
     async def _succeeded(

@@ -71,7 +71,10 @@ async def _streamed(router: RouterHandle, text: str) -> tuple[str, str]:
 
 async def _status(router: RouterHandle, deployment: str) -> admin_pb.DeploymentStatus:
     stats = await router.admin.GetRoutingStats(admin_pb.GetRoutingStatsRequest())
-    return next(d for d in stats.deployments if d.deployment == deployment)
+    found: admin_pb.DeploymentStatus = next(
+        d for d in stats.deployments if d.deployment == deployment
+    )
+    return found
 
 
 @pytest.mark.parametrize(("kind", "model", "error", "deployments"), CASES, ids=IDS)
