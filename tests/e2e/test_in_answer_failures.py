@@ -101,3 +101,25 @@ async def test_a_failure_inside_an_answer_is_scoped_by_what_it_says(
     # key's cooldown (not the deployment's, asserted above).
     cooled = deployments or error.get("code") == 429
     assert served == ("beta/model-b" if cooled else f"first/{model}")
+
+
+@pytest.mark.parametrize(
+    ("error", "deployments"),
+    [({"type": "api_error", "message": "Internal server error"}, False), ({}, True)],
+    ids=["api_error", "overloaded_error"],
+)
+async def test_a_claude_stream_failing_after_its_text_is_scoped_alike(
+    fake: FakeUpstream, start_router: StartRouter, error: dict[str, Any], deployments: bool
+) -> None:
+    """After text reached the caller the stream ends with an error event (no failover); the
+    deployment is cooled and counted for an overload only."""
+    router = await _router(fake, start_router, "anthropic", "up-1")
+    fake.state.set_scenario(Scenario(wrapped_error=error, wrapped_error_at_chunk=5), model="up-1")
+    chat = ask(model="group", text="hello")
+    request = pb.ChatStreamRequest(params=chat.params, routing=chat.routing)
+    events = [event async for event in router.stub.ChatStream(request)]
+
+    said = [c.delta.text for e in events if e.HasField("chunk") for c in e.chunk.choices]
+    assert "".join(said) and events[-1].HasField("error")
+    status = await _status(router, "first/up-1")
+    assert (status.cooldown_until_unix > 0, status.failures) == (deployments, int(deployments))
