@@ -41,10 +41,10 @@ async def _cooled(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle
     return router
 
 
-async def _start(router: RouterHandle, response_id: str, model: str) -> None:
+async def _start(router: RouterHandle, response_id: str, model: str, stream: bool = False) -> None:
     queued = {"id": response_id, "object": "response", "created_at": 1, "output": []}
     request = pb.StartBackgroundResponseRequest(
-        chat=ask(model), response_json=orjson.dumps(queued).decode()
+        chat=ask(model), response_json=orjson.dumps(queued).decode(), stream=stream
     )
     await router.stub.StartBackgroundResponse(request, metadata=AS_SERVICE)
 
@@ -69,13 +69,14 @@ async def _asleep(clock: WaitingClock, count: int) -> None:
     await eventually(asleep, what=f"{count} response(s) waiting out the cooldown")
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "streamed"])
 async def test_a_response_waiting_out_a_cooldown_lets_another_start(
-    fake: FakeUpstream, start_router: StartRouter
+    fake: FakeUpstream, start_router: StartRouter, stream: bool
 ) -> None:
     router = await _cooled(fake, start_router)
     clock = router.runtime.clock
     assert isinstance(clock, WaitingClock)
-    await _start(router, "resp_wait", "beta/model-b")
+    await _start(router, "resp_wait", "beta/model-b", stream=stream)
     await _asleep(clock, 1)
 
     await _start(router, "resp_other", "alpha/model-a")  # was a 429: the place was held
