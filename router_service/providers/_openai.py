@@ -33,6 +33,7 @@ from router_service.providers._base import (
 )
 from router_service.providers._embed_mapping import encoded_as_asked, openai_embed_body
 from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
+from router_service.providers._in_answer import in_answer
 from router_service.providers._mapping import model_ids, without_idle_tool_fields
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
@@ -162,11 +163,9 @@ class OpenAIAdapter(OpenAIRealtime):
     ) -> UpstreamFailure:
         """A failed Response's error, classified. The model's failure to generate it (a server
         error: neither the key's nor the caller's) is that one answer's, of no one's scope as
-        chat's `finish_reason: error` is (FAILED_FINISH): not cooled for everyone."""
-        failure = self._failure(failure_status(failed), failed, headers, sent)
-        if failure.outcome is Outcome.UPSTREAM_ERROR:
-            failure.scope = Scope.NONE
-        return failure
+        chat's `finish_reason: error` is (FAILED_FINISH): not cooled for everyone; an
+        overloaded server (`server_is_overloaded`) is the deployment's (`in_answer`)."""
+        return in_answer(self._failure(failure_status(failed), failed, headers, sent))
 
     def _responses_url(self, upstream_model: str) -> str:
         """Where the Responses API lives (`api: responses` deployments)."""
