@@ -226,7 +226,7 @@ async def closed_loop(one: Callable[[], Awaitable[Sample]], spec: dict[str, Any]
     t0 = now()
     window_start = t0 + warmup
     stop_at = window_start + duration
-    hard_stop = window_start + max(3 * duration, duration + 10)
+    hard_stop = window_start + max(3 * duration, duration + float(spec.get("late_s", 10)))
     tally = _Tally(window_start, count)
     tasks = [asyncio.ensure_future(_worker(one, tally)) for _ in range(concurrency)]
     try:

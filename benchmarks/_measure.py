@@ -61,6 +61,9 @@ class LoadPlan:
     quiet_cores: float = 0.25
     quiet_budget_s: float = 0.0
     waited_s: float = 0.0
+    # How long a run goes on past its window for its first answers (`_load.closed_loop`): a
+    # system that answers none is a failed run only after it (tests shorten it).
+    late_s: float = 10.0
 
 
 def other_cores(plan: LoadPlan, seconds: float) -> float:
@@ -89,6 +92,7 @@ def load_spec(system: System, stream: bool, concurrency: int, plan: LoadPlan) ->
         "concurrency": concurrency,
         "warmup_s": plan.warmup_s,
         "duration_s": plan.duration_s,
+        "late_s": plan.late_s,
         "headers": system.headers,
         "body": chat_body(system.model, stream),
     }

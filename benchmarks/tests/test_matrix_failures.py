@@ -104,7 +104,8 @@ def test_a_system_that_never_answers_is_a_failed_run_not_an_empty_one(tmp_path: 
     was recorded as a run like any other (no latency, 0 chunks/s: the targets behind it N/A or,
     with wrk's p50 of 0 ms for no request, a PASS); now it is a failed run, which FAILs them."""
     args = parse_args(["--levels", "1", "--rounds", "1", "--duration", "0.3", "--warmup", "0"])
-    plan = LoadPlan(duration_s=0.3, warmup_s=0.0, wrk=None, tmp=tmp_path)
+    # Waiting 1 s (not 10) past the window for a first answer that never comes.
+    plan = LoadPlan(duration_s=0.3, warmup_s=0.0, wrk=None, tmp=tmp_path, late_s=1.0)
     with socket.create_server(("127.0.0.1", 0)) as hung:  # the kernel accepts; no one answers
         url = f"http://127.0.0.1:{hung.getsockname()[1]}/v1/chat/completions"
         matrix = run_matrix({"switchboard": System("switchboard", chat_url=url)}, args, plan)

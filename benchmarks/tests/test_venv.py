@@ -33,7 +33,8 @@ def test_another_interpreter_gets_virtualenvs_of_its_own(
     assert runtime.name.startswith(".runtime-venv-") and peer.name.startswith(".peer-venv-")
     assert runtime.name[len(".runtime-venv-") :] == peer.name[len(".peer-venv-") :]
     assert _venv.describe_python() == f"{platform.python_version()} {real}"
-    python = _venv.create(tmp_path / "venv")
+    # Where the venv points is the question here: pip is not needed (test_runtime.py's venv has it).
+    python = _venv.create(tmp_path / "venv", with_pip=False)
     assert python.exists()
     config = (tmp_path / "venv" / "pyvenv.cfg").read_text()
     assert f"home = {os.path.dirname(real)}" in config

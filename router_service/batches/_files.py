@@ -33,6 +33,7 @@ from router_service.batches._file_names import file_names as _names
 from router_service.batches._file_names import file_owner as _owner
 from router_service.batches._file_names import kept_file
 from router_service.batches._file_names import quota_name as _quota_name
+from router_service.batches._file_outage import NOT_DELETED, NOT_KEPT, NOT_LISTED, NOT_READ
 from router_service.batches._file_pages import page_of
 from router_service.batches._index import ClientIndex
 from router_service.batches._pending import pending_bytes
@@ -59,20 +60,6 @@ __all__ = [
 ]
 
 _MAX_LIST = 10_000  # OpenAI's largest `limit`, and its default
-# A read answered from this replica's local state (Redis lost) that found nothing: the file is
-# unknown there, not gone (uploads are kept on the shared store or not at all).
-_NOT_READ = (
-    "The shared state store is unreachable from this replica: file {} cannot be read now; "
-    "try again shortly."
-)
-_NOT_LISTED = (
-    "The shared state store is unreachable from this replica: this client's files cannot be "
-    "listed now; try again shortly."
-)
-_NOT_KEPT = (
-    "The shared state store was lost as this file was kept: it was not kept; upload it again "
-    "shortly."
-)
 
 
 class StoredFiles:
@@ -204,11 +191,13 @@ class StoredFiles:
         self, client: str, file: bpb.StoredFile, store: StateStore | None = None
     ) -> None:
         """Count `client`'s `file`, kept not `charged`, against `files.client_bytes` (on
-        `store`: the shared store or the local state of this one's, for a replayed charge)."""
+        `store`: the shared store or the local state of this one's, for a replayed charge) in
+        the period it was kept in, as `room` was asked: a charge late into the next (replayed
+        once Redis answers again) counts in the ended one, no longer read, not in the new."""
         quota, period_s = self._quota, self._config.ttl_s
         if store is not None:
             quota = ByteQuota(store, self._clock, limit_bytes=quota.limit_bytes, period_s=period_s)
-        bucket = quota.reading([]).bucket
+        bucket = quota.bucket_at(file.created_at)
         await quota.charge(_quota_name(client), bucket, file.bytes + ENTRY_BYTES)
 
     async def _kept(
@@ -244,7 +233,7 @@ class StoredFiles:
             )
         if shared_since is not None and answered_locally(self._store, shared_since):
             await self._forget(client, file.id, once=once)
-            raise StoreUnavailableError(_NOT_KEPT)
+            raise StoreUnavailableError(NOT_KEPT)
         return None
 
     async def _written_first(
@@ -304,7 +293,7 @@ class StoredFiles:
         before = self._store.outage_counts()
         (found,) = await self._objects(client, [_checked(file_id, param)])
         if found is None:
-            shared_throughout(self._store, before, _NOT_READ.format(file_id))
+            shared_throughout(self._store, before, NOT_READ.format(file_id))
             raise NotFound(file_id, param=param)
         return found
 
@@ -316,7 +305,7 @@ class StoredFiles:
         before = self._store.outage_counts()
         (data,) = await self._store.get_documents([_names(client, file_id)[0]])
         if data is None:  # expired or deleted between the two reads, or Redis lost since
-            shared_throughout(self._store, before, _NOT_READ.format(file_id))
+            shared_throughout(self._store, before, NOT_READ.format(file_id))
             raise NotFound(file_id, param=param)
         return bpb.GetFileContentResponse(file=file, content=data)
 
@@ -339,16 +328,24 @@ class StoredFiles:
         purpose = request.purpose
         wanted = (lambda f: f.purpose == purpose) if purpose else (lambda _: True)
         files, more = await page_of(ids, read, limit=limit, wanted=wanted)
-        shared_throughout(self._store, before, _NOT_LISTED)
+        shared_throughout(self._store, before, NOT_LISTED)
         return bpb.ListFilesResponse(files=files, has_more=more)
 
     async def delete(self, client: str, file_id: str) -> None:
         """Delete `client`'s file `file_id` (NOT_FOUND when it has none, StoreUnavailableError
         as `get`), for good: its tombstone written first (`_file_names`), then its documents
-        deleted (during an outage what Redis holds: StoreUnavailableError)."""
+        deleted (during an outage what Redis holds: StoreUnavailableError). A tombstone that
+        went to this replica's local state (Redis lost as it was written) is taken back before
+        the refusal: every replica reads the file as there, this one too once Redis is back
+        (its tombstone, found locally while Redis lacks one, was its own deleted file alone)."""
         file = await self.get(client, file_id)
         names = _names(client, file_id)
+        before = self._store.outage_counts()
         await self._store.put_document(names.deleted, file.SerializeToString(), self._config.ttl_s)
+        if answered_locally(self._store, before):
+            with contextlib.suppress(StoreUnavailableError):  # (it is gone from local state)
+                await self._store.delete_document(names.deleted)
+            raise StoreUnavailableError(NOT_DELETED.format(file_id))
         await self._store.delete_document(names.content)
         if not await self._store.delete_document(names.object):
             raise NotFound(file_id, param="id")  # deleted by another meanwhile

@@ -53,6 +53,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1.routing_pb2 import RoutingOptions
 from router_service.auth import ROUTER_SERVICE, RULES, Attempt, Caller
 from router_service.batches import BatchLine, LineResult
+from router_service.cancellation import uncut
 from router_service.engine import RequestContext, truncates
 from router_service.engine._model import SetAside
 from router_service.errors import (
@@ -310,7 +311,9 @@ async def _as_call(
     who: LineCaller, rpc: str, request: Any, answer: Callable[[], Awaitable[_T]]
 ) -> _T:
     """`answer()` once the gate admits `request` as the client's own `rpc` call, the tokens it
-    used settled as the interceptor settles that call's."""
+    used settled as the interceptor settles that call's: to its end, whatever cancels the line
+    meanwhile (its batch cancelled, expired or stopped as it settles: the line, never written,
+    is not run again, and a settlement cut there left its estimate charged, not its usage)."""
     method = ROUTER_SERVICE + rpc
     rule = RULES[method]
     attempt = _attempt(who, method)
@@ -324,13 +327,13 @@ async def _as_call(
         except BaseException as error:
             if refused_as_invalid(error):  # as the interceptor: it used nothing
                 used.refuse(error)
-                await used.settle(admission)
+                await uncut(used.settle(admission))
             raise
         used.see(answered)
-        await used.settle(admission)
+        await uncut(used.settle(admission))
         return answered
     finally:
-        await admission.close()
+        await uncut(admission.close())
 
 
 def _audit(who: LineCaller) -> AnswerAudit:

@@ -25,6 +25,7 @@ from typing import Any
 import grpc
 
 from clients import to_grpc_status
+from router_service._wrapped_handlers import WrappedHandlers
 from router_service.auth import (
     Admission,
     Attempt,
@@ -78,8 +79,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         self._stream_ttl_s = stream_ttl_s  # backstop of a stream slot without a deadline
         # Guessed keys (`_throttles.py`); kept across reloads (an attacker's count goes on).
         self.throttles = throttles or Throttles(AuthConfig(open=True))
-        # method -> (the handler as registered, its wrapper); registered methods only.
-        self._wrapped: dict[str, tuple[Any, Any]] = {}
+        self._wrapped = WrappedHandlers(self._wrap)  # per method, as registered
         self.calls = RunningCalls()  # what a stop waits for (server/_running.py)
 
     def use(self, gate: Gate, *, stream_ttl_s: float, auth: AuthConfig) -> None:
@@ -104,13 +104,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        method: str = handler_call_details.method
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(method, handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._wrapped.wrapped(handler_call_details.method, handler)
 
     def _wrap(self, method: str, handler: Any) -> Any:
         if method == HEALTH_CHECK and handler.unary_unary is not None:

@@ -17,6 +17,8 @@ from typing import Any
 
 import grpc
 
+from router_service._wrapped_handlers import WrappedHandlers
+
 __all__ = ["WrittenStreams"]
 
 Generating = Callable[[Any, grpc.aio.ServicerContext], AsyncGenerator[Any, None]]
@@ -26,6 +28,9 @@ class WrittenStreams(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc 
     """Streamed handlers (unary-stream and bidirectional) made coroutines that write their
     generator's messages and close it before the call's task ends."""
 
+    def __init__(self) -> None:
+        self._written = WrappedHandlers(_handler)
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
@@ -34,15 +39,20 @@ class WrittenStreams(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc 
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        options = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if inspect.isasyncgenfunction(handler.unary_stream):
-            return grpc.unary_stream_rpc_method_handler(_written(handler.unary_stream), **options)
-        if inspect.isasyncgenfunction(handler.stream_stream):
-            return grpc.stream_stream_rpc_method_handler(_written(handler.stream_stream), **options)
-        return handler  # unary, or written already (grpc's health Watch)
+        return self._written.wrapped(handler_call_details.method, handler)
+
+
+def _handler(_method: str, handler: Any) -> Any:
+    """`handler` with its streamed behaviour written (`_written`); unary ones as they are."""
+    options = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if inspect.isasyncgenfunction(handler.unary_stream):
+        return grpc.unary_stream_rpc_method_handler(_written(handler.unary_stream), **options)
+    if inspect.isasyncgenfunction(handler.stream_stream):
+        return grpc.stream_stream_rpc_method_handler(_written(handler.stream_stream), **options)
+    return handler  # unary, or written already (grpc's health Watch)
 
 
 def _written(behavior: Generating) -> Callable[[Any, grpc.aio.ServicerContext], Awaitable[None]]:

@@ -66,8 +66,13 @@ class ByteQuota:
 
     def reading(self, names: list[str]) -> QuotaReading:
         """What reading the quotas of `names` takes (their current period, now)."""
-        bucket = math.floor(self._clock.now() / self.period_s)
-        return QuotaReading(names, bucket, self.period_s, self.limit_bytes)
+        return QuotaReading(
+            names, self.bucket_at(self._clock.now()), self.period_s, self.limit_bytes
+        )
+
+    def bucket_at(self, unix_s: float) -> int:
+        """The period (bucket) the instant `unix_s` falls in."""
+        return math.floor(unix_s / self.period_s)
 
     async def room(self, name: str, size: int) -> int | None:
         """The period (bucket) `size` more bytes of `name` would be counted in; None when they
@@ -77,8 +82,11 @@ class ByteQuota:
         return None if standing.used + size > self.limit_bytes else reading.bucket
 
     async def charge(self, name: str, bucket: int, size: int) -> None:
-        """Count `size` bytes of `name` in the period `bucket` (from `room`)."""
+        """Count `size` bytes of `name` in the period `bucket` (from `room`): nothing once
+        that period is over and its bucket no longer read (a late charge's)."""
         ttl_s = (bucket + 1) * self.period_s - self._clock.now() + _SLACK_S
+        if ttl_s <= 0:
+            return
         await self._store.add_to_bucket(name, bucket, {_FIELD: float(size)}, ttl_s)
 
     async def used(self, names: list[str]) -> list[int]:

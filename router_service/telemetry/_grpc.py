@@ -45,6 +45,7 @@ from opentelemetry.trace import (
     Tracer,
 )
 
+from router_service._wrapped_handlers import WrappedHandlers
 from router_service.telemetry._current import current_span, known_span_type
 from router_service.telemetry._served import router_failure, status_message
 from router_service.telemetry._state import current
@@ -111,7 +112,7 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
 
     def __init__(self, tracer: Tracer) -> None:
         self._tracer = tracer
-        self._wrapped: dict[str, tuple[Any, Any]] = {}
+        self._wrapped = WrappedHandlers(self._wrap)
 
     async def intercept_service(
         self,
@@ -125,12 +126,7 @@ class TracingServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc
         # The handler runs next in this call's task: it reads the metadata grpc already
         # converted for the interceptors (`ctx.invocation_metadata()` converts it again).
         _incoming.set(handler_call_details.invocation_metadata)
-        cached = self._wrapped.get(method)
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(method, handler)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._wrapped.wrapped(method, handler)
 
     def _wrap(self, method: str, handler: Any) -> Any:
         options = {

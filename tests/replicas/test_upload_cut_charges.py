@@ -10,6 +10,7 @@ from __future__ import annotations
 import openai
 import pytest
 
+from router_service.state import ResilientStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.e2e.stream_harness import StartEdge
 from tests.replicas.harness import refused_for_the_outage, sdks_on
@@ -76,3 +77,23 @@ async def test_a_completion_retried_after_its_file_was_deleted_charges_nothing(
                 await sdk.files.retrieve(file_id)
         # Charged by nobody: 4400 and its entry's 512 fit the 5000.
         await second.files.create(file=("a.bin", b"y" * 4400), purpose="user_data")
+
+
+async def test_a_charge_replayed_in_a_later_period_counts_in_the_period_it_was_kept_in(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The file was kept (its completion answered by Redis) in one period of `files.ttl_s`; Redis
+    answers its replica again in the next: its replayed charge is the ended period's, which is no
+    longer read (it took 2012 of the new period's 5000: a new client's quota, used by nobody)."""
+    files = {**_FILES, "ttl_s": 3600}
+    redis_proxy, one, two, clock = await on_one_clock(configs, start_router, files)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        await _reply_lost(redis_proxy, one, first)
+        clock.advance(3600 - clock.now() % 3600 + 1)  # the next period
+        await redis_proxy.restore()
+        store = one.runtime.store
+        assert isinstance(store, ResilientStateStore)
+        store.retry_shared()
+        await store.get_documents(["probe"])  # back on Redis, what it queued replayed
+        assert not store.degraded
+        await second.files.create(file=("a.bin", b"y" * 4400), purpose="user_data")  # 4912
