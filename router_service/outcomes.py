@@ -126,6 +126,14 @@ def cools_deployment(outcome: Outcome, scope: Scope | None = None) -> bool:
     return scope is not Scope.NONE and REACTIONS[outcome].cools_deployment
 
 
+def counts_against(outcome: Outcome, scope: Scope | None = None) -> bool:
+    """Whether `outcome` is a failure of its deployment in the routing statistics; not one of no
+    one's (`scope` NONE), which cools nothing either: one answer's failure (a generation that
+    errored mid-way, a malformed tool call) says nothing of how the deployment serves the next
+    request, and a healthy deployment is not to look unhealthy for it."""
+    return scope is not Scope.NONE and REACTIONS[outcome].counts_against_deployment
+
+
 def read_nothing(outcome: Outcome, scope: Scope | None = None) -> bool:
     """Whether an upstream refused a request without reading it, so that the tokens it was
     estimated at are not the key's (taken out of its tpm window again): past the model's

@@ -16,8 +16,11 @@ round trip: `StateStore.claim_flight`, a lease bounded by the call's deadline an
   hearing (a lost subscriber): it asks upstream itself, leading the next flight if nobody took
   it meanwhile, and never waits twice (a failing upstream must not line the callers up).
 
-A waiting caller that leaves (cancelled, past its deadline) stops its own wait only: its watch
-closes, the leader and the other followers go on.
+A waiting caller that leaves (cancelled) stops its own wait only: its watch closes, the leader
+and the other followers go on. One whose own deadline passes first (on the router's clock)
+stops there (DeadlineExceededError), as a follower of its own replica's flight and a stream
+reading another replica's do: it does not wait out what a lease left by a replica that died
+has left (up to `flight_ttl_s`) past it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import Clock
 from router_service.engine import Afterwork
+from router_service.errors import DeadlineExceededError
 from router_service.state import Landing, StateStore
 from router_service.telemetry import current
 
@@ -47,8 +52,9 @@ class Boarding:
 
 
 class ClusterFlights:
-    def __init__(self, store: StateStore, afterwork: Afterwork, ttl_s: float) -> None:
+    def __init__(self, store: StateStore, afterwork: Afterwork, ttl_s: float, clock: Clock) -> None:
         self._store = store
+        self._clock = clock  # a waiting caller's deadline is timed on the router's clock
         self._afterwork = afterwork
         self._ttl_s = ttl_s
         # How followers' waits ended, by landing (tests; a metric's source).
@@ -66,15 +72,26 @@ class ClusterFlights:
         remaining_s: float | None,
         read: Callable[[], Awaitable[pb.CachedAnswer | None]],
     ) -> Boarding:
-        """Lead the flight of `name`, or wait for the one under way and `read` its answer."""
+        """Lead the flight of `name`, or wait for the one under way and `read` its answer;
+        DeadlineExceededError when `remaining_s` (what the caller's deadline leaves; None: none)
+        passed first."""
         store, ttl_s = self._store, self.ttl(remaining_s)
+        until = None if remaining_s is None else self._clock.monotonic() + remaining_s
         with store.watch_flight(name) as watch:  # before the claim: no landing is missed
             claim = await store.claim_flight(name, ttl_s)
             if claim.token is not None:
                 return Boarding(claim.token)
             if claim.left_s <= 0:  # the store cannot tell us when it lands: go alone
                 return Boarding()
-            landing = await watch.landing(claim.holder, claim.left_s)
+            wait_s = claim.left_s
+            if until is not None:  # its own deadline first, when nearer
+                wait_s = min(wait_s, until - self._clock.monotonic())
+            landing = await watch.landing(claim.holder, wait_s)
+        if landing is Landing.LAPSED and until is not None and self._clock.monotonic() >= until:
+            raise DeadlineExceededError(
+                "The request's deadline passed while an identical request's answer, which it "
+                "waits for (on another replica), was on its way."
+            )
         self.count(landing)
         if landing is Landing.KEPT:
             answer = await read()

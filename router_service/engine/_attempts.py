@@ -223,8 +223,7 @@ class AttemptRunner:
                 raise AllCandidatesFailedError(result, deployment.provider)
             if step is not NextStep.OTHER_KEY:
                 break
-        if reaction_for(failure.outcome).counts_against_deployment:
-            await self.stats.record(deployment.health_name, False)
+        await self.stats.record_failure(deployment.health_name, failure.outcome, failure.scope)
         return failure
 
     async def _succeeded(

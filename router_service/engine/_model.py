@@ -238,7 +238,8 @@ class RequestContext:
     # every cooldown its deadline allows, past `routing.max_cooldown_wait_s`.
     unattended: bool = False
     # What such a call gives back while it waits out a cooldown, taken again after the wait
-    # (a batch line's slot of `batches.concurrency`); None: it holds on to what it holds.
+    # (a batch line's slot of `batches.concurrency`, a background response's place of
+    # `responses.max_background_per_client`); None: it holds on to what it holds.
     set_aside: SetAside | None = None
 
     def sending(self, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:

@@ -202,7 +202,7 @@ class Planner:
                 await ctx.stream_slot.renew_stream_slot(wait + chosen.pool.lease_ttl_s)
             if ctx.set_aside is None:
                 await self._clock.sleep(wait)
-            else:  # what it holds others use meanwhile (a batch line's slot)
+            else:  # what it holds others use meanwhile (a batch line's slot, a job's place)
                 async with ctx.set_aside():
                     await self._clock.sleep(wait)
         plan.candidates.append(chosen)

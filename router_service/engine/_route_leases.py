@@ -29,7 +29,7 @@ from router_service.engine._route_records import (
 )
 from router_service.errors import NoCapacityError, StoreUnavailableError, UpstreamFailure
 from router_service.keys import KeyLease, Refusal, Unavailable
-from router_service.outcomes import Outcome, Scope, reaction_for, read_nothing
+from router_service.outcomes import Outcome, Scope, read_nothing
 from router_service.sessions import ActiveMark
 from router_service.state import MemoryStateStore
 from router_service.telemetry import record_decision
@@ -188,8 +188,8 @@ class RouteLeases:
                 if read_nothing(outcome, failure.scope):
                     await lease.settle_tokens(0)
                 await self._runner.react(ctx, deployment, lease, failure, started=False)
-                if reaction_for(outcome).counts_against_deployment:
-                    await self._runner.stats.record(deployment.health_name, False)
+                stats = self._runner.stats
+                await stats.record_failure(deployment.health_name, outcome, failure.scope)
         except BaseException:
             self._unfinished(route)
             await close_failed(route.stack)  # the report's own error wins

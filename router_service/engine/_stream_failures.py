@@ -10,7 +10,7 @@ from router_service.engine._attempts import AttemptRunner
 from router_service.engine._model import Deployment, RequestContext
 from router_service.errors import DeadlineExceededError, UpstreamFailure
 from router_service.keys import KeyLease
-from router_service.outcomes import Outcome, reaction_for
+from router_service.outcomes import Outcome
 
 __all__ = ["StreamEnds", "stream_error", "timed_out"]
 
@@ -70,8 +70,8 @@ class StreamEnds:
             detail=failure.message[:200],
         )
         await self._runner.react(ctx, deployment, lease, failure, started=True)
-        if reaction_for(failure.outcome).counts_against_deployment:
-            await self._runner.stats.record(deployment.health_name, False)
+        stats = self._runner.stats
+        await stats.record_failure(deployment.health_name, failure.outcome, failure.scope)
         return stream_error(failure, deployment)
 
 

@@ -47,6 +47,7 @@ from router_service.providers._bedrock_errors import classify
 from router_service.providers._embed_mapping import embedding_list
 from router_service.providers._eventstream import EventStreamDecoder, EventStreamError, Message
 from router_service.providers._http import map_transport_errors
+from router_service.providers._in_answer import in_answer
 from router_service.providers._media import linked_image, unsupported_in
 from router_service.providers._mistral_ids import with_mistral_tool_ids
 from router_service.providers._reasoning_claude import is_bedrock_claude
@@ -231,7 +232,8 @@ class BedrockAdapter(HttpAdapter):
     ) -> UpstreamFailure:
         """An exception message mid-stream (`:exception-type` throttlingException,
         modelStreamErrorException…), classified as the same error before a stream would be;
-        an `error` message (`:error-code`, `:error-message`) likewise."""
+        an `error` message (`:error-code`, `:error-message`) likewise; scoped as a failure
+        inside an answer (`in_answer`: a modelStreamErrorException is that answer's)."""
         if kind == "exception":
             error = parse_object(message.payload) or root_error(None, message.payload)
             error["__type"] = message.header(":exception-type")
@@ -240,7 +242,7 @@ class BedrockAdapter(HttpAdapter):
                 "message": message.header(":error-message"),
                 "__type": message.header(":error-code"),
             }
-        return self._failure(0, error, headers)
+        return in_answer(self._failure(0, error, headers))
 
 
 async def _messages(response: httpx.Response) -> AsyncIterator[Message]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from clients.codec.gemini import FILTERED_FINISH_REASONS, FINISH_BY_FINISH_REASON
 from router_service.errors import UpstreamFailure
-from router_service.outcomes import Outcome
+from router_service.outcomes import Outcome, Scope
 from router_service.providers import _mapping as M
 
 JsonObject = dict[str, Any]
@@ -48,6 +48,26 @@ def filtered(reason: str, detail: str = "", *, index: int | None = None) -> Upst
     return UpstreamFailure(
         Outcome.CONTENT_FILTERED, message, upstream_status=400, upstream_error=error
     )
+
+
+# Finish reasons that say the model failed to make its answer, not that the answer ended: a
+# function call Gemini could not parse (MALFORMED_FUNCTION_CALL, `finishMessage` saying where),
+# a call of a tool the request did not declare (UNEXPECTED_TOOL_CALL). That one answer's failure
+# (no one's scope: the request goes on to the group's next, the deployment serves the next
+# request), not an empty answer handed on as a whole one.
+FAILED_FINISH_REASONS = frozenset({"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL"})
+
+
+def failed_answer(reason: str, detail: str = "", *, index: int = 0) -> UpstreamFailure:
+    """The failure of a candidate that ended with one of `FAILED_FINISH_REASONS`: OpenAI's
+    error object says it, with Gemini's own words under `provider_error`."""
+    message = f"gemini failed to make its answer ({reason}){': ' + detail if detail else ''}"
+    candidate = {"finishReason": reason, "index": index} | (
+        {"finishMessage": detail} if detail else {}
+    )
+    error: JsonObject = {"message": message, "type": "server_error", "code": reason.lower()}
+    error["provider_error"] = {"candidates": [candidate]}
+    return UpstreamFailure(Outcome.UPSTREAM_ERROR, message, scope=Scope.NONE, upstream_error=error)
 
 
 def check_prompt_blocked(data: Mapping[str, Any]) -> None:
@@ -147,6 +167,9 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
     for position, candidate in enumerate(candidates):
         delta = candidate_delta(candidate, 0, f"{prefix}_{position}")
         reason = candidate.get("finishReason")
+        if reason in FAILED_FINISH_REASONS:
+            detail = str(candidate.get("finishMessage") or "")
+            raise failed_answer(str(reason), detail, index=int(candidate.get("index", position)))
         if (
             reason in FILTERED_FINISH_REASONS
             and not delta.get("content")
@@ -215,6 +238,8 @@ class StreamMapper:
             delta = {"role": "assistant", **delta}
         self._content_sent = self._content_sent or bool(delta.get("content") or calls)
         raw = candidate.get("finishReason")
+        if raw in FAILED_FINISH_REASONS:  # even after content: the answer is not whole
+            raise failed_answer(str(raw), str(candidate.get("finishMessage") or ""), index=index)
         if raw in FILTERED_FINISH_REASONS and not self._content_sent:
             raise filtered(str(raw), str(candidate.get("finishMessage") or ""), index=index)
         reason = finish_reason(raw, self._calls[index] > 0)

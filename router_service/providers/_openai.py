@@ -33,6 +33,7 @@ from router_service.providers._base import (
 )
 from router_service.providers._embed_mapping import encoded_as_asked, openai_embed_body
 from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
+from router_service.providers._in_answer import in_answer
 from router_service.providers._mapping import model_ids, without_idle_tool_fields
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
@@ -66,6 +67,7 @@ from router_service.providers._responses_stream import (
 from router_service.providers._responses_summaries import SummaryRefusals
 from router_service.providers._sse import KEEPALIVE, json_events
 from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
+from router_service.providers._tool_indexes import ToolIndexes
 from router_service.providers._transport import MAPPING_ERRORS, JsonObject, malformed
 
 # The hosted tools an OpenAI-compatible API runs on its chat completions (`hosted_tools` unset).
@@ -161,11 +163,9 @@ class OpenAIAdapter(OpenAIRealtime):
     ) -> UpstreamFailure:
         """A failed Response's error, classified. The model's failure to generate it (a server
         error: neither the key's nor the caller's) is that one answer's, of no one's scope as
-        chat's `finish_reason: error` is (FAILED_FINISH): not cooled for everyone."""
-        failure = self._failure(failure_status(failed), failed, headers, sent)
-        if failure.outcome is Outcome.UPSTREAM_ERROR:
-            failure.scope = Scope.NONE
-        return failure
+        chat's `finish_reason: error` is (FAILED_FINISH): not cooled for everyone; an
+        overloaded server (`server_is_overloaded`) is the deployment's (`in_answer`)."""
+        return in_answer(self._failure(failure_status(failed), failed, headers, sent))
 
     def _responses_url(self, upstream_model: str) -> str:
         """Where the Responses API lives (`api: responses` deployments)."""
@@ -337,12 +337,14 @@ class OpenAIAdapter(OpenAIRealtime):
     async def _chunks(
         self, response: httpx.Response
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
+        indexes = ToolIndexes()  # a call's `index`, where the upstream leaves it out
         async for _, data in json_events(response, alive=True):
             if data is KEEPALIVE:
                 yield UPSTREAM_ALIVE
                 continue
             self.raise_if_wrapped(data, response.headers)
             _raise_if_failed(data)
+            indexes.fill(data)
             try:
                 chunk = chunk_from_openai(data)
             except UpstreamFormatError as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from router_service.clock import Clock
 from router_service.config import RoutingConfig
+from router_service.outcomes import Outcome, Scope, counts_against
 from router_service.state import StateStore
 
 log = logging.getLogger("switchboard.routing")
@@ -56,6 +57,12 @@ class RoutingStats:
     @staticmethod
     def _name(deployment: str) -> str:
         return f"stats:{deployment}"
+
+    async def record_failure(self, deployment: str, outcome: Outcome, scope: Scope) -> None:
+        """A request's failure at `deployment`, when it is the deployment's (`counts_against`):
+        one answer's failure, a key's or the caller's says nothing of how it serves."""
+        if counts_against(outcome, scope):
+            await self.record(deployment, False)
 
     async def record(self, deployment: str, ok: bool, latency_s: float | None = None) -> None:
         bucket = _bucket_of(self._clock.now(), self._config.bucket_s)

@@ -68,9 +68,10 @@ from router_service.server._background_stream import (
     streamed_answer,
     told_failure,
 )
+from router_service.server._job_places import JobPlace
 from router_service.server._jobs import CHECK_S, OwnedJobs
 from router_service.server._used import give_back_if_refused, give_back_start
-from router_service.sessions import client_scoped, session_id_for, session_key, stored_name
+from router_service.sessions import session_id_for, session_key, stored_name
 from router_service.telemetry import chat_span, current
 
 __all__ = ["CHECK_S", "BackgroundJobs"]
@@ -87,7 +88,7 @@ class _Job:
     conversation: list[chat_pb2.ChatMessage]  # kept for a continuation, before the answer
     input_items: list[str]
     records: BackgroundRecords
-    slot: str
+    place: JobPlace  # among its client's running jobs (`max_background_per_client`)
     guardrails: Guardrails
     answers: AnswerGuard | None  # screens the answer (response-side guardrails)
     # The start call's admission when its tokens are counted: settled by the job's usage.
@@ -143,12 +144,10 @@ class BackgroundJobs(OwnedJobs[_Job]):
             raise ReplicaStoppingError("The router is stopping: start the response again.")
         queued = _queued(request)
         records, config = runtime.background, runtime.config.responses
-        group = "bg-jobs:" + client_scoped(client, "")
         ttl_s = config.background_timeout_s + config.background_heartbeat_s
-        slot = await runtime.store.enter(
-            group, queued["id"], limit=config.max_background_per_client, ttl_s=ttl_s
-        )
-        if slot is None:
+        limit = config.max_background_per_client
+        place = JobPlace(runtime.store, runtime.clock, client, queued["id"], limit, ttl_s)
+        if not await place.enter():
             raise BackgroundLimitError(
                 f"This client runs {config.max_background_per_client} background responses "
                 "already (responses.max_background_per_client): wait for one to finish.",
@@ -158,7 +157,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         start = request.conversation_start
         conversation = list(params.messages[start:])
         items = list(request.input_items_json)
-        job = _Job(client, queued, conversation, items, records, slot, runtime.guardrails, answers)
+        job = _Job(client, queued, conversation, items, records, place, runtime.guardrails, answers)
         job.admission = current_admission(rpm=True)  # rpm: a refusal gives it back
         job.conversation_id = request.conversation_id
         job.conversation_items = list(request.conversation_items_json)
@@ -170,7 +169,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
                 job.writer = await records.streams.open(client, queued["id"])
                 await job.writer.add(job.events.queued())
         except BaseException:
-            await runtime.store.leave(group, queued["id"], slot)
+            await place.leave()
             raise
         job.task = asyncio.create_task(self._run(job, runtime, params, request.chat.routing))
         self._jobs[job.key] = job
@@ -239,7 +238,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
             metrics.background_running.add(-1, {})
             metrics.background_ended.add(1, {"status": job.ended})
             self._jobs.pop(job.key, None)
-            await _leave(runtime, job)
+            await job.place.leave()
 
     async def _stopped(self, job: _Job) -> None:
         """Write the end of a job stopped (cancelled, deleted, its replica stopping) while its
@@ -264,6 +263,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         limit_s = runtime.config.responses.background_timeout_s
         ctx = _context(runtime, job.client, params, routing, limit_s)
         ctx.answers = job.answers
+        ctx.set_aside = job.place.aside  # its place is others' while it waits out a cooldown
         try:
             async with asyncio.timeout(limit_s):
                 final = await self._call(job, runtime, params, ctx, in_progress)
@@ -343,21 +343,6 @@ class BackgroundJobs(OwnedJobs[_Job]):
             job.ended = "deleted"
             return
         job.ended = str(final["status"])
-
-
-async def _leave(runtime: Runtime, job: _Job) -> None:
-    """Give the job's place among its client's running jobs back; a failure (the state store
-    lost) is logged, not raised over how the job ended: the place expires with its TTL."""
-    group = "bg-jobs:" + client_scoped(job.client, "")
-    try:
-        await uncut(runtime.store.leave(group, job.key[1], job.slot))
-    except Exception:
-        log.warning(
-            "background response %s: its place among the client's jobs was not given back"
-            " (it expires after responses.background_timeout_s)",
-            job.key[1],
-            exc_info=True,
-        )
 
 
 def _queued(request: pb.StartBackgroundResponseRequest) -> dict[str, Any]:

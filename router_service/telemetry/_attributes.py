@@ -51,6 +51,9 @@ RETRIES = "switchboard.retries"
 FALLBACKS = "switchboard.fallbacks"
 ATTEMPT_INDEX = "switchboard.attempt.index"
 ATTEMPT_OUTCOME = "switchboard.attempt.outcome"
+# An attempt's place in its request's plan (from 1): the deployment at that place of the request
+# span's `switchboard.route.plan` event's `switchboard.route.candidates`.
+PLAN_STEP = "switchboard.route.plan_step"
 KEY_FINGERPRINT = "switchboard.key.fingerprint"
 UPSTREAM_STATUS = "switchboard.upstream.status"
 COOLDOWN_APPLIED = "switchboard.cooldown.applied"

@@ -219,7 +219,7 @@ class AttemptSpan(AttemptHandle, Activated):
 
     def _start_attributes(self, index: int) -> attr.Attributes:
         d = self._deployment
-        return {
+        started: attr.Attributes = {
             attr.OPERATION: self.operation,
             attr.PROVIDER_NAME: attr.provider_name(d.adapter.kind),
             attr.REQUEST_MODEL: d.upstream_model,
@@ -229,6 +229,12 @@ class AttemptSpan(AttemptHandle, Activated):
             attr.ATTEMPT_INDEX: index,
             **attr.server_attributes(d.adapter.config.base_url),
         }
+        plan = self._ctx.plan
+        # Which step of the plan (its event on the request span, this span's parent) it is: a
+        # key retry is the same step, a fallback the next. Deployments compare by identity.
+        if plan is not None and d in plan.candidates:
+            started[attr.PLAN_STEP] = plan.candidates.index(d) + 1
+        return started
 
     def __enter__(self) -> AttemptSpan:
         open_attempts[self._lease_id] = self

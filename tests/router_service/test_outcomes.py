@@ -11,6 +11,7 @@ from router_service.outcomes import (
     Outcome,
     Scope,
     cools_deployment,
+    counts_against,
 )
 
 ROWS = [
@@ -102,3 +103,12 @@ def test_a_failure_of_no_ones_cools_no_deployment(outcome: Outcome) -> None:
     assert cools_deployment(outcome, Scope.NONE) is False
     assert cools_deployment(outcome) is REACTIONS[outcome].cools_deployment
     assert cools_deployment(outcome, Scope.DEPLOYMENT) is REACTIONS[outcome].cools_deployment
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_a_failure_of_no_ones_counts_against_no_deployment(outcome: Outcome) -> None:
+    """Scope NONE is no failure of the deployment in the routing statistics either; any other
+    scope counts as the outcome's row says."""
+    assert counts_against(outcome, Scope.NONE) is False
+    assert counts_against(outcome) is REACTIONS[outcome].counts_against_deployment
+    assert counts_against(outcome, Scope.DEPLOYMENT) is REACTIONS[outcome].counts_against_deployment
