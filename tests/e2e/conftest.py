@@ -18,26 +18,18 @@ from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.e2e.stream_harness import OpenStack, Stack, StartEdge, stream_config
 from tests.router_service.auth.helpers import client as client_config
 from tests.router_service.auth.helpers import guarded_config
-from tests.trust import default_trust
 
 Open = Callable[..., Awaitable[openai.AsyncOpenAI]]
 Guarded = Callable[[list[dict[str, Any]]], Awaitable[tuple[RouterHandle, openai.AsyncOpenAI]]]
-
-
-def openai_sdk(base_url: str, key: str = "sk-caller", timeout: float = 10) -> openai.AsyncOpenAI:
-    """OpenAI's SDK on `base_url`, without retries, on the trust store loaded once
-    (tests/trust.py)."""
-    http = openai.DefaultAsyncHttpxClient(verify=default_trust())
-    return openai.AsyncOpenAI(
-        base_url=base_url, api_key=key, max_retries=0, timeout=timeout, http_client=http
-    )
 
 
 @pytest.fixture
 async def sdk(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[openai.AsyncOpenAI]:
     """The official SDK against the edge, in front of the router on the fake upstream."""
     edge = await start_edge(router)
-    async with openai_sdk(f"{edge.base_url}/v1") as client:
+    async with openai.AsyncOpenAI(
+        base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+    ) as client:
         yield client
 
 
@@ -47,9 +39,8 @@ async def claude(
 ) -> AsyncIterator[anthropic.AsyncAnthropic]:
     """Anthropic's SDK against the edge's Messages API, as `sdk` is OpenAI's."""
     edge = await start_edge(router)
-    http = anthropic.DefaultAsyncHttpxClient(verify=default_trust())
     async with anthropic.AsyncAnthropic(
-        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10, http_client=http
+        base_url=edge.base_url, api_key="sk-caller", max_retries=0, timeout=10
     ) as client:
         yield client
 
@@ -65,7 +56,7 @@ def open_client(base_url: str, http: httpx.AsyncClient, key: str = "sk-caller") 
 async def gemini(router: RouterHandle, start_edge: StartEdge) -> AsyncIterator[genai.Client]:
     """Google's SDK against the edge's Gemini API, as `sdk` is OpenAI's."""
     edge = await start_edge(router)
-    async with httpx.AsyncClient(timeout=10, verify=default_trust()) as http:
+    async with httpx.AsyncClient(timeout=10) as http:
         client = open_client(edge.base_url, http)
         yield client
         client.close()
@@ -84,8 +75,10 @@ async def open_stack(
         the router's, which its first-chunk and stall windows are timed on."""
         router = await start_router(stream_config(fake.base_url, **windows), clock=clock)
         edge = await start_edge(router, in_process=in_process)
-        sdk = openai_sdk(f"{edge.base_url}/v1", timeout=20)
-        http = httpx.AsyncClient(base_url=edge.base_url, timeout=20, verify=default_trust())
+        sdk = openai.AsyncOpenAI(
+            base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=20
+        )
+        http = httpx.AsyncClient(base_url=edge.base_url, timeout=20)
         clients.extend((sdk, http))
         return Stack(router, edge, sdk, http)
 
@@ -118,7 +111,10 @@ async def open_sdk(
         router = await start_router(config, clock=clock or ManualClock())
         edge = await start_edge(router)
         for key in keys or ("sk-caller",):
-            sdks.append(openai_sdk(f"{edge.base_url}/v1", key))
+            sdk = openai.AsyncOpenAI(
+                base_url=f"{edge.base_url}/v1", api_key=key, max_retries=0, timeout=10
+            )
+            sdks.append(sdk)
         return sdks[-len(keys or (1,))]
 
     yield open_
@@ -137,7 +133,9 @@ async def guarded_sdk(
     async def open_(rules: list[dict[str, Any]]) -> tuple[RouterHandle, openai.AsyncOpenAI]:
         router = await start_router(base_config(fake.base_url, guardrails=rules))
         edge = await start_edge(router)
-        sdk = openai_sdk(f"{edge.base_url}/v1")
+        sdk = openai.AsyncOpenAI(
+            base_url=f"{edge.base_url}/v1", api_key="sk-caller", max_retries=0, timeout=10
+        )
         sdks.append(sdk)
         return router, sdk
 

@@ -20,7 +20,6 @@ from tests.http_edge.harness import (
 )
 from tests.http_edge.harness import start_edge as start_edge_on
 from tests.http_edge.live_stack import CALL_TIMEOUT_S, LiveStack
-from tests.trust import default_trust
 
 
 @pytest.fixture
@@ -54,21 +53,14 @@ async def edge(start_edge: EdgeFactory) -> Edge:
 
 @pytest.fixture
 async def http(edge: Edge) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=edge.base_url, timeout=10, verify=default_trust()
-    ) as client:
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as client:
         yield client
 
 
 @pytest.fixture
 async def sdk(edge: Edge) -> AsyncIterator[openai.AsyncOpenAI]:
-    http_client = openai.DefaultAsyncHttpxClient(verify=default_trust())
     client = openai.AsyncOpenAI(
-        base_url=f"{edge.base_url}/v1",
-        api_key="sk-test",
-        max_retries=0,
-        timeout=10,
-        http_client=http_client,
+        base_url=f"{edge.base_url}/v1", api_key="sk-test", max_retries=0, timeout=10
     )
     try:
         yield client
