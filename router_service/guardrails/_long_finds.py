@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from router_service.guardrails._putty_keys import LINE_BREAK, PUTTY_KEY, open_putty
+from router_service.guardrails._putty_keys import LINE_BREAK, LINE_FRAME, PUTTY_KEY, open_putty
 
 __all__ = [
     "EMAIL",
@@ -106,9 +106,14 @@ _KEY = re.compile(_PEM)
 _BEGIN_LINE = re.compile(_BEGIN)
 # Or a PuTTY key file (`_putty_keys`).
 PRIVATE_KEY = f"{_PEM}|{PUTTY_KEY}"
-# What may follow a block's find while the text's end may still make it longer: a space run whose
-# look ahead lacks text, the beginning of its END line; or a header line's name cut short.
+# What may follow a block's find while the text's end may still make it longer: a few body lines
+# however framed (a cut-short find ends before lines whose last 16 characters are letters, as 1
+# in 28 of a key's are: the text's end may be after some), a space run whose look ahead lacks
+# text, the beginning of its END line; or a header line's name cut short.
+# (A numbered line's number is base64 the find may end with: `864` of `864: …`.)
+_FRAME = rf"(?:{LINE_BREAK}|{LINE_FRAME}|[:.)][ \t]{{0,2}})"
 _PENDING = re.compile(
+    rf"(?>{_FRAME}?[A-Za-z0-9+/=]{{1,96}}){{0,8}}{_FRAME}?"
     r"[ \t]{0,32}(?:[A-Za-z0-9+/=]{0,96}[ \t]{0,32})?"
     r"(?:-{1,5} ?(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )
