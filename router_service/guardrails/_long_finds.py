@@ -92,9 +92,12 @@ _B64 = r"A-Za-z0-9+/=_\-"  # standard base64's alphabet and URL-safe's (`-`, `_`
 # A word of prose on the line after a key cut short (`That is all`): no body's line (looked
 # for where a line begins only: a last line's base64 is taken whole).
 _WORD = r"(?![\r\n\\]{0,4}[A-Z]?[a-z]{1,14} [A-Za-z])"
+# The last base64 runs of a key pasted with spaces for its line breaks, the text's end after them
+# (a stream's: after a run whose last 16 characters are letters, as 1 in 28 are, more may come).
+_LAST_RUNS = rf"(?>[{_B64}]{{1,80}}[ \t]{{1,32}}){{0,4}}[{_B64}]{{0,80}}"
 _CUT_SHORT = (
     rf"{_NO_PROSE}(?<=[{_B64}]{{16}})(?<![A-Za-z=\-]{{16}})"
-    rf"(?=[ \t]{{0,32}}(?:[\r\n\\\"'<]|\Z)|[ \t]{{1,32}}(?:{_PROSE}|[{_B64}]{{1,80}}\Z))"
+    rf"(?=[ \t]{{0,32}}(?:[\r\n\\\"'<]|\Z)|[ \t]{{1,32}}(?:{_PROSE}|{_LAST_RUNS}\Z))"
     rf"(?:{LINE_BREAK}{_WORD}[{_B64}]{{1,15}}(?![{_B64}]))?(?:[{_B64}]|[\r\n\\]{_WORD}){{0,80}}"
     rf"(?:[ \t]{{1,32}}[{_B64}]{{1,80}}\Z)?"  # (a key pasted with spaces for its line breaks)
 )

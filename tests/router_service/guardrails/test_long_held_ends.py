@@ -40,7 +40,7 @@ def _key(lines: int, layout: str) -> str:
 
 
 CASES = [(400, layout) for layout in ("plain", "quoted", "numbered")]
-CASES += [(1100, layout) for layout in ("plain", "quoted", "numbered")]
+CASES += [(1100, layout) for layout in ("plain", "quoted", "numbered")] + [(2100, "spaces")]
 
 
 @pytest.mark.parametrize(("lines", "layout"), CASES, ids=[f"{n}-{x}" for n, x in CASES])
