@@ -115,7 +115,8 @@ class TextScreen:
         if forced:  # all but the window, a find it cuts into replaced as it stands
             self._wait = 0
             cut = self._base + escape_start(self._raw, end - HOLD_BACK_CHARS - self._base)
-            opened = self._opened(cut)[0]
+            at, closes = self._opened(cut)
+            opened = cut if closes is None else at  # (a key's block, not an address's name)
         else:
             cut = end if final else self._open_cut(end)
         spans, cut, head = self._to_release(cut, end, opened)

@@ -53,6 +53,17 @@ def test_a_long_key_with_lines_ending_in_letters_streams_as_unary(lines: int, la
         assert _stream(text, size) == unary, size
 
 
+@pytest.mark.parametrize("run", ["-", "x-"])
+def test_a_begin_line_before_a_long_run_an_address_may_hold_streams_as_unary(run: str) -> None:
+    # Past MAX_HELD_CHARS the run is an address's name part still open, not the key's block:
+    # released as it is, the BEGIN line only replaced (as unary), not the run with it.
+    text = f"{PROSE}-----BEGIN PRIVATE KEY-----{run * (70_000 // len(run))} {PROSE}"
+    unary = RULE.redact(text, Counter())
+    assert unary is not None and run * 30_000 in unary
+    for size in (7, 20, 1000):
+        assert _stream(text, size) == unary, size
+
+
 @pytest.fixture
 async def router(fake: FakeUpstream, start_router: StartRouter) -> Any:
     rule = {"name": "answer-keys", "detect": ["private_key", "api_key"], "action": "redact"}
