@@ -95,11 +95,14 @@ _WORD = r"(?![\r\n\\]{0,4}[A-Z]?[a-z]{1,14} [A-Za-z])"
 # The last base64 runs of a key pasted with spaces for its line breaks, the text's end after them
 # (a stream's: after a run whose last 16 characters are letters, as 1 in 28 are, more may come).
 _LAST_RUNS = rf"(?>[{_B64}]{{1,80}}[ \t]{{1,32}}){{0,4}}[{_B64}]{{0,80}}"
+# Or its line's last runs (16+ characters each, as no word of prose is; the last of them ending
+# in 16 letters: the key's still), the line's end after them.
+_LINE_RUNS = rf"(?:[ \t]{{1,32}}[{_B64}]{{16,80}}){{1,4}}(?=[ \t]{{0,32}}[\r\n])"
 _CUT_SHORT = (
     rf"{_NO_PROSE}(?<=[{_B64}]{{16}})(?<![A-Za-z=\-]{{16}})"
-    rf"(?=[ \t]{{0,32}}(?:[\r\n\\\"'<]|\Z)|[ \t]{{1,32}}(?:{_PROSE}|{_LAST_RUNS}\Z))"
+    rf"(?=[ \t]{{0,32}}(?:[\r\n\\\"'<]|\Z)|[ \t]{{1,32}}(?:{_PROSE}|{_LAST_RUNS}\Z)|{_LINE_RUNS})"
     rf"(?:{LINE_BREAK}{_WORD}[{_B64}]{{1,15}}(?![{_B64}]))?(?:[{_B64}]|[\r\n\\]{_WORD}){{0,80}}"
-    rf"(?:[ \t]{{1,32}}[{_B64}]{{1,80}}\Z)?"  # (a key pasted with spaces for its line breaks)
+    rf"(?:[ \t]{{1,32}}[{_B64}]{{1,80}}\Z|{_LINE_RUNS})?"  # (a key pasted with spaces for breaks)
 )
 _PEM = (
     f"{_BEGIN}(?:{_FRAMED}|{_CUT_SHORT}|{_HEADERS}{_BODY}"
