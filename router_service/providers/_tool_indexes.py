@@ -5,9 +5,10 @@ call whose arguments joined them all (`{"city":"Paris"}{"city":"Rome"}`), named 
 first: a chat caller's stream helper refused it, a Responses caller got that one broken call.
 
 A delta without an index is the call its `id` names (a new id: the next call); one without an
-id continues the call last spoken of. Deltas that carry their index keep it, and the calls they
-name are known by their ids too, so that a stream mixing both stays in order. Each choice (`n`)
-numbers its own calls, as OpenAI's do."""
+id continues the call last spoken of, unless another came before it in its delta's list (a
+list never names one call twice): then it is the next call. Deltas that carry their index
+keep it, and the calls they name are known by their ids too, so that a stream mixing both
+stays in order. Each choice (`n`) numbers its own calls, as OpenAI's do."""
 
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ class ToolIndexes:
                 key = choice.get("index")  # the codec calls one of no number malformed
                 key = key if isinstance(key, int) else 0
                 said = self._choices.get(key) or self._choices.setdefault(key, _ChoiceCalls())
-                for call in calls:
+                for n, call in enumerate(calls):
                     if isinstance(call, dict):
-                        said.place(call)
+                        said.place(call, later=n > 0)
 
 
 class _ChoiceCalls:
@@ -50,14 +51,15 @@ class _ChoiceCalls:
         self._last = 0
         self._next = 0
 
-    def place(self, call: dict[str, Any]) -> None:
+    def place(self, call: dict[str, Any], *, later: bool) -> None:
+        """`later`: not the first of its delta's list, so never the call before it."""
         call_id = call.get("id")
         index = call.get("index")
         if not isinstance(index, int):
             if isinstance(call_id, str) and call_id:
                 index = self._by_id.get(call_id, self._next)
             else:
-                index = self._last
+                index = self._next if later else self._last
             call["index"] = index
         if isinstance(call_id, str) and call_id:
             self._by_id.setdefault(call_id, index)

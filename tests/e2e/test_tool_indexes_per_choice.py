@@ -48,3 +48,21 @@ async def test_each_choice_numbers_its_own_calls(
                     said["name"] += piece.function.name or ""
                     said["arguments"] += piece.function.arguments or ""
     assert calls == {(0, 0): WEATHER, (1, 0): TIME}
+
+
+async def test_calls_of_one_delta_are_apart(
+    start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Two calls in one delta's list, neither with an index nor an id: a list never names one
+    call twice, so the second is the next call (it was the first's continuation)."""
+    chunks = [
+        chunk({"role": "assistant", "tool_calls": [{"function": WEATHER}, {"function": TIME}]}),
+        chunk({}, "tool_calls"),
+    ]
+    async with scripted_sdk(chunks, start_router, start_edge) as sdk:
+        async with sdk.responses.stream(model="chain", input="hi") as stream:
+            async for _ in stream:
+                pass
+            final = await stream.get_final_response()
+    said = [(i.name, i.arguments) for i in final.output if i.type == "function_call"]
+    assert said == [tuple(WEATHER.values()), tuple(TIME.values())]
