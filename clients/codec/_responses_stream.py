@@ -162,7 +162,10 @@ class ResponseEventStream:
         """The ``*.done`` events of the items still open (the answer has ended); an answer with
         no item but reasoning gets an empty message, as a unary one has (`response_to_openai`)."""
         events = self._close_text()
-        for _, call in sorted(self._calls.items()):  # by chat index: unannounced ones too
+        # In output order (a call named late follows one announced before it), then the calls
+        # never named (announced now) by chat index.
+        calls = sorted(self._calls.items(), key=lambda c: (c[1].index < 0, c[1].index, c[0]))
+        for _, call in calls:
             events += self._close_call(call)
         self._calls.clear()
         if all(item.get("type") == "reasoning" for item in self._output):

@@ -84,3 +84,27 @@ async def test_the_tool_use_block_starts_with_its_name(
     [block] = [b for b in final.content if b.type == "tool_use"]
     assert (block.id, block.name, block.input) == ("call_1", "weather", {"city": "Paris"})
     assert final.stop_reason == "tool_use"
+
+
+async def test_a_call_named_late_beside_another_closes_in_order(
+    start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A call whose name comes after a parallel call was announced: the items are done in
+    their output order (the late one's item was done before the other's, by chat index)."""
+    chunks = [
+        chunk({"role": "assistant", **call({"name": "", "arguments": ""}, index=0, id="call_1")}),
+        chunk(call({"name": "time", "arguments": '{"city":"Rome"}'}, index=1, id="call_2")),
+        chunk(call({"name": "weather", "arguments": ARGUMENTS}, index=0)),
+        chunk({}, "tool_calls"),
+    ]
+    async with (
+        scripted_sdk(chunks, start_router, start_edge) as sdk,
+        sdk.responses.stream(model="chain", input="hi") as stream,
+    ):
+        events = [event async for event in stream]
+        final = await stream.get_final_response()
+
+    done = [e.output_index for e in events if e.type == "response.output_item.done"]
+    assert done == sorted(done)
+    said = [(i.call_id, i.name, i.arguments) for i in final.output if i.type == "function_call"]
+    assert sorted(said) == [("call_1", "weather", ARGUMENTS), ("call_2", "time", '{"city":"Rome"}')]
