@@ -347,10 +347,10 @@ class ResponseEventStream:
         open_call = self._calls.get(call.get("index", 0))
         if open_call is None:  # placed (its output_index, its id) when announced
             open_call = OpenItem(-1, "", "function_call" if custom is None else "custom_tool_call")
-            # The call id must not change once announced: a later id delta is not taken.
-            open_call.call_id = call.get("id") or self._ids.item("call", len(self._calls) + 1)
             self._calls[call.get("index", 0)] = open_call
-        open_call.name = open_call.name or named.get("name") or ""  # a server's may come later
+        if open_call.index < 0:  # its id (fixed once announced) and name may come later
+            open_call.call_id = open_call.call_id or call.get("id") or ""
+        open_call.name = open_call.name or named.get("name") or ""
         piece = named.get("arguments" if custom is None else "input")
         if piece:
             open_call.pieces.append(piece)
@@ -363,6 +363,8 @@ class ResponseEventStream:
         events = self._close_text()
         placed = self._new(call.kind, "fc" if call.kind == "function_call" else "ctc")
         call.index, call.item_id = placed.index, placed.item_id
+        announced = self._counts["fc"] + self._counts["ctc"]  # this one the last
+        call.call_id = call.call_id or self._ids.item("call", announced)
         self._output.append(item := open_call_item(call, "", "in_progress"))
         events.append(self._event("response.output_item.added", output_index=call.index, item=item))
         return events + (self._call_piece(call, call.text) if call.pieces else [])

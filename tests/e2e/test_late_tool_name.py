@@ -108,3 +108,36 @@ async def test_a_call_named_late_beside_another_closes_in_order(
     assert done == sorted(done)
     said = [(i.call_id, i.name, i.arguments) for i in final.output if i.type == "function_call"]
     assert sorted(said) == [("call_1", "weather", ARGUMENTS), ("call_2", "time", '{"city":"Rome"}')]
+
+
+ID_LATE = [
+    chunk({"role": "assistant", **call({"arguments": '{"city":'}, index=0)}),
+    chunk(call({"name": "weather"}, index=0, id="call_1")),
+    chunk(call({"arguments": '"Paris"}'}, index=0)),
+    chunk({}, "tool_calls"),
+]
+
+
+async def test_an_id_that_comes_with_the_late_name_is_the_calls(
+    start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The call's id comes with its name, after its first piece: the Responses item and the
+    tool_use block, announced with the name, carry it (they had a made-up id, and none)."""
+    async with scripted_sdk(ID_LATE, start_router, start_edge) as sdk:
+        async with sdk.responses.stream(model="chain", input="hi") as stream:
+            async for _ in stream:
+                pass
+            final = await stream.get_final_response()
+        edge = str(sdk.base_url).removesuffix("/").removesuffix("/v1")
+        async with (
+            anthropic.AsyncAnthropic(base_url=edge, api_key="sk-caller", max_retries=0) as claude,
+            claude.messages.stream(
+                model="chain", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+            ) as messages,
+        ):
+            message = await messages.get_final_message()
+
+    [item] = [i for i in final.output if i.type == "function_call"]
+    assert (item.call_id, item.name, item.arguments) == ("call_1", "weather", ARGUMENTS)
+    [block] = [b for b in message.content if b.type == "tool_use"]
+    assert (block.id, block.name, block.input) == ("call_1", "weather", {"city": "Paris"})
