@@ -340,7 +340,7 @@ class OpenAIAdapter(OpenAIRealtime):
             if data is KEEPALIVE:
                 yield UPSTREAM_ALIVE
                 continue
-            self.raise_if_wrapped(data, response.headers)
+            self.raise_if_failed_event(data, response.headers)
             _raise_if_failed(data)
             try:
                 chunk = chunk_from_openai(data)

@@ -22,6 +22,16 @@ OVERLOADED = {
     "code": "server_is_overloaded",
     "message": "Our servers are currently overloaded. Please try again later.",
 }
+SERVER_ERROR = {
+    "type": "server_error",
+    "message": "The server had an error while processing your request. Sorry about that!",
+}
+GEMINI_INTERNAL = {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}
+GEMINI_OVERLOADED = {
+    "code": 503,
+    "message": "The model is overloaded. Please try again later.",
+    "status": "UNAVAILABLE",
+}
 # (the first deployment's provider kind, its model, the failure inside its answer, whether the
 # deployment is cooled for everyone and counted as failing).
 CASES = [
@@ -33,6 +43,10 @@ CASES = [
     ("bedrock", "up-1", {"code": 429}, False),  # throttlingException: the key's
     ("openai", "gpt-5-pro", {}, False),  # a failed Response: server_error
     ("openai", "gpt-5-pro", OVERLOADED, True),
+    ("openai", "up-1", SERVER_ERROR, False),  # a chat stream's error event
+    ("openai", "up-1", OVERLOADED, True),
+    ("gemini", "gemini-up", GEMINI_INTERNAL, False),  # a Gemini stream's error
+    ("gemini", "gemini-up", GEMINI_OVERLOADED, True),
 ]
 IDS = [
     "anthropic-api_error",
@@ -43,6 +57,10 @@ IDS = [
     "bedrock-throttling",
     "responses-server_error",
     "responses-overloaded",
+    "chat-server_error",
+    "chat-overloaded",
+    "gemini-internal",
+    "gemini-overloaded",
 ]
 
 
