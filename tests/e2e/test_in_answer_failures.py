@@ -141,3 +141,26 @@ async def test_a_claude_stream_failing_after_its_text_is_scoped_alike(
     assert "".join(said) and events[-1].HasField("error")
     status = await _status(router, "first/up-1")
     assert (status.cooldown_until_unix > 0, status.failures) == (deployments, int(deployments))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+@pytest.mark.parametrize("reason", ["ERROR", "TIMEOUT"])
+async def test_a_cohere_generation_that_failed_is_that_answers_failure(
+    fake: FakeUpstream, start_router: StartRouter, reason: str, stream: bool
+) -> None:
+    """Cohere's finish_reason ERROR (or TIMEOUT) is the generation's own failure: a unary
+    answer goes on to the group's next, a stream that sent its text ends with an error event;
+    the deployment is neither cooled nor counted for it."""
+    router = await _router(fake, start_router, "cohere", "up-1")
+    fake.state.set_scenario(Scenario(finish_reason=reason), model="up-1")
+    chat = ask(model="group", text="hello")
+    if stream:
+        request = pb.ChatStreamRequest(params=chat.params, routing=chat.routing)
+        events = [event async for event in router.stub.ChatStream(request)]
+        assert events[-1].HasField("error") and reason in events[-1].error.message
+    else:
+        answer = await router.stub.Chat(chat)
+        assert answer.route.deployment == "beta/model-b"
+
+    status = await _status(router, "first/up-1")
+    assert (status.cooldown_until_unix, status.failures) == (0, 0)
