@@ -164,3 +164,26 @@ async def test_a_cohere_generation_that_failed_is_that_answers_failure(
 
     status = await _status(router, "first/up-1")
     assert (status.cooldown_until_unix, status.failures) == (0, 0)
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_llama_cpps_error_line_is_scoped_alike_on_either_api(
+    fake: FakeUpstream, start_router: StartRouter, api: str
+) -> None:
+    """llama.cpp's mid-stream `error: {...}` line, a server error, is that one answer's whether
+    the deployment speaks chat completions or the Responses API."""
+    line = 'error: {"code":500,"message":"decode failed","type":"server_error"}\n\n'
+    fake.state.set_scenario(Scenario(between_events=line), model="model-a")
+    config = base_config(fake.base_url)
+    if api == "responses":
+        config["models"]["chain"]["deployments"][0]["api"] = "responses"
+    router = await start_router(config)
+    chat = ask(model="chain", text="hello")
+    request = pb.ChatStreamRequest(params=chat.params, routing=chat.routing)
+    served = [
+        e.route.deployment async for e in router.stub.ChatStream(request) if e.route.deployment
+    ]
+
+    assert served == ["beta/model-b"]
+    status = await _status(router, "alpha/model-a")
+    assert (status.cooldown_until_unix, status.failures) == (0, 0)
