@@ -282,9 +282,9 @@ class HttpAdapter(ProviderAdapter):
             raise self._failure(wrapped[0], wrapped[1], headers, sent)
 
     def raise_if_failed_event(self, event: JsonObject, headers: Mapping[str, str]) -> None:
-        """`raise_if_wrapped` for a chat stream's event: an error there is one inside an answer
-        the upstream had begun, scoped by what it says (`in_answer`: a server error that is
-        not an overload is that one answer's)."""
+        """`raise_if_wrapped` for a stream's event (chat or media): an error there is one inside
+        an answer the upstream had begun, scoped by what it says (`in_answer`: a server error
+        that is not an overload is that one answer's)."""
         wrapped = self._wrapped_error(event)
         if wrapped is not None:
             failure = self._failure(wrapped[0], wrapped[1], headers)

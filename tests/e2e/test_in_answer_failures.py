@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conformance.profiles import BY_KIND
@@ -185,5 +187,24 @@ async def test_llama_cpps_error_line_is_scoped_alike_on_either_api(
     ]
 
     assert served == ["beta/model-b"]
+    status = await _status(router, "alpha/model-a")
+    assert (status.cooldown_until_unix, status.failures) == (0, 0)
+
+
+async def test_a_media_streams_server_error_event_is_scoped_alike(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A speech stream's `error` event (a server error) is that one answer's too."""
+    router = await start_router(base_config(fake.base_url))
+    fake.state.set_scenario(Scenario(wrapped_error_at_chunk=2), model="model-a")
+    fields = {"input": "hi there", "voice": "alloy", "stream_format": "sse"}
+    params = media_pb2.MediaParams(
+        operation=media_pb2.MEDIA_OPERATION_AUDIO_SPEECH,
+        model="chain",
+        params_json=orjson.dumps(fields).decode(),
+    )
+    events = [e async for e in router.stub.MediaStream(pb.MediaStreamRequest(params=params))]
+
+    assert events[-1].HasField("error")  # after its first event: no failover
     status = await _status(router, "alpha/model-a")
     assert (status.cooldown_until_unix, status.failures) == (0, 0)
