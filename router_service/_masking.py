@@ -18,6 +18,7 @@ __all__ = [
     "scrubbed",
     "secret_shaped",
     "shown_label",
+    "without_digests",
 ]
 
 _MASK = "[redacted]"
@@ -119,16 +120,34 @@ def holds_digest(text: str, digests: Collection[str]) -> bool:
     clear text to search for is nowhere. A key holds no space; in each word every stretch that
     starts and ends at the word's ends or at what may stand around a key (`ci/KEY,backup`,
     `key=KEY`, `'KEY's`) is tried: the key's own punctuation is tried as part of it."""
-    if not digests:
-        return False
-    for word in text.split():
-        cuts = [i for i, c in enumerate(word) if c in _AROUND]
-        ends = [*cuts, len(word)]
-        for start in (0, *(i + 1 for i in cuts)):
-            for end in ends:
-                if end > start and _sha256(word[start:end]) in digests:
-                    return True
-    return False
+    return bool(digests) and any(_digest_in(word, digests) for word in text.split())
+
+
+def without_digests(text: str, digests: Collection[str]) -> str:
+    """`text` with each key of `digests` it holds (found as `holds_digest` finds one) masked
+    (an operator's note, stored and shown: SetKeyEnabled's reason)."""
+    if not digests or not holds_digest(text, digests):
+        return text
+    return "".join(_masked_word(part, digests) for part in re.split(r"(\s+)", text))
+
+
+def _masked_word(word: str, digests: Collection[str]) -> str:
+    found = _digest_in(word, digests)
+    if found is None:
+        return word
+    start, end = found
+    return word[:start] + _MASK + _masked_word(word[end:], digests)
+
+
+def _digest_in(word: str, digests: Collection[str]) -> tuple[int, int] | None:
+    """Where in `word` the first stretch (`holds_digest`) of a key of `digests` is."""
+    cuts = [i for i, c in enumerate(word) if c in _AROUND]
+    ends = [*cuts, len(word)]
+    for start in (0, *(i + 1 for i in cuts)):
+        for end in ends:
+            if end > start and _sha256(word[start:end]) in digests:
+                return start, end
+    return None
 
 
 def _sha256(text: str) -> str:

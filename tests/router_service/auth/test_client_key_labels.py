@@ -221,3 +221,25 @@ async def test_a_client_key_known_by_its_hash_is_found_whatever_punctuation_it_i
     )
     assert not listed.keys  # none issued
     assert (await issue(router, "app", "ci/laptop,opensesame|kitchen")).info.label
+
+
+async def test_a_client_key_known_by_its_hash_in_a_disables_reason_is_never_shown(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SetKeyEnabled's note is masked of every configured secret, as a label is refused for
+    one: a client's key configured by its hash alone too (ListKeys, the store, the audit)."""
+    config = guarded_config(fake.base_url, ops(), client("ci", HASHED))
+    router = await start_router(config)
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(), metadata=bearer(OPS))
+    first = listed.keys[0].fingerprint
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    reason = f"ci's key {HASHED} and this one leaked together (ticket 42: ci/{HASHED},x)"
+    toggled = await router.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(fingerprint=first, enabled=False, reason=reason),
+        metadata=bearer(OPS),
+    )
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(), metadata=bearer(OPS))
+    for shown in (str(toggled.key), *map(str, listed.keys), caplog.text):
+        assert "hunter2" not in shown
+    (note,) = {k.disabled_note for k in listed.keys if k.disabled_note}
+    assert note == "ci's key [redacted] and this one leaked together (ticket 42: ci/[redacted],x)"
