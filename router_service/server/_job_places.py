@@ -8,8 +8,9 @@ where a caller on a socket is refused, `RequestContext.unattended`) steps aside 
 client's other responses (another model's, which another deployment serves) start meanwhile
 instead of a 429, and it takes one again before it is routed, once there is room (read every
 `CHECK_S` on the router's clock). No more of a client's jobs wait so than
-`max_background_per_client` (a mark of their own, `bg-aside:`): one past it waits holding its
-place, as a batch's line past `batches.concurrency` does (`_line_slots.py`).
+`max_background_per_client` (a mark of their own, `bg-aside:`, kept until the job has its place
+back): one past it waits holding its place, as a batch's line past `batches.concurrency` does
+(`_line_slots.py`).
 """
 
 from __future__ import annotations
@@ -88,10 +89,12 @@ class JobPlace:
         try:
             await self.leave()
             yield
+            # Back: routed once a place is free, still counted among those waiting without
+            # one until then (else another steps aside meanwhile, and a third takes its place).
+            while not await self.enter():
+                await self.clock.sleep(CHECK_S)
         finally:
             await _forget(self.store, aside, self.job_id, mark)
-        while not await self.enter():  # back: routed once a place is free
-            await self.clock.sleep(CHECK_S)
 
 
 async def _forget(store: StateStore, group: str, job_id: str, mark: str) -> None:
