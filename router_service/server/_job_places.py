@@ -16,7 +16,7 @@ back): one past it waits holding its place, as a batch's line past `batches.conc
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -41,7 +41,7 @@ class JobPlace:
     clock: Clock
     client: str
     job_id: str
-    limit: int
+    limit: Callable[[], int]  # the cap in force now (a reload's, after the job's start)
     ttl_s: float  # a mark's: the job's time limit and a heartbeat
     token: str = ""
 
@@ -51,7 +51,8 @@ class JobPlace:
 
     async def enter(self) -> bool:
         """Take a place, if the client's jobs leave one."""
-        token = await self.store.enter(self.group, self.job_id, limit=self.limit, ttl_s=self.ttl_s)
+        limit, ttl_s = self.limit(), self.ttl_s
+        token = await self.store.enter(self.group, self.job_id, limit=limit, ttl_s=ttl_s)
         self.token = token or ""
         return token is not None
 
@@ -78,7 +79,7 @@ class JobPlace:
         (the job cancelled, stopped, out of time) takes none."""
         aside = "bg-aside:" + client_scoped(self.client, "")
         try:
-            mark = await self.store.enter(aside, self.job_id, limit=self.limit, ttl_s=self.ttl_s)
+            mark = await self.store.enter(aside, self.job_id, limit=self.limit(), ttl_s=self.ttl_s)
         except StoreUnavailableError:
             mark = None
         if mark is None or not self.token:
