@@ -4,14 +4,16 @@ operator gives issued keys (`secret_shaped`, `shown_label`)."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 __all__ = [
     "SCRUBBED_CHARS",
     "bounded",
     "cut_words",
+    "holds_digest",
     "masking",
     "scrubbed",
     "secret_shaped",
@@ -87,17 +89,43 @@ def masking(secrets: Iterable[str], *, logged: bool = False) -> Callable[[str], 
     return clean
 
 
-def secret_shaped(text: str, known: Iterable[str] = ()) -> bool:
+def secret_shaped(
+    text: str, known: Iterable[str] = (), digests: Collection[str] = frozenset()
+) -> bool:
     """Whether `text` holds what the log's redactor masks whatever logged it (a key's shape, a
-    bearer token, an API-key header's value, a URL's password), a key shown half-starred, or
-    one of the `known` secrets (a config's, of whatever shape)."""
-    return _redactor()(text) != text or masking(known)(text) != text
+    bearer token, an API-key header's value, a URL's password), a key shown half-starred, one
+    of the `known` secrets (a config's, of whatever shape), or a key known by its hex SHA-256
+    only (`digests`: `holds_digest`)."""
+    return _redactor()(text) != text or masking(known)(text) != text or holds_digest(text, digests)
 
 
-def shown_label(label: str, known: Iterable[str] = ()) -> str:
+def shown_label(
+    label: str, known: Iterable[str] = (), digests: Collection[str] = frozenset()
+) -> str:
     """An issued key's label as shown (lists, the admin page, audit lines): a secret-shaped one,
-    or one holding a `known` secret (pasted before IssueClientKey refused them), masked whole."""
-    return _MASK if label and secret_shaped(label, known) else label
+    or one holding a `known` secret or a key of `digests` (pasted before IssueClientKey refused
+    them), masked whole."""
+    return _MASK if label and secret_shaped(label, known, digests) else label
+
+
+# What may stand around a key pasted into a sentence: quotes, brackets, punctuation.
+_AROUND = "\"'`()[]{}<>,.;:!?"
+
+
+def holds_digest(text: str, digests: Collection[str]) -> bool:
+    """Whether a word of `text` is a key of which only its hex SHA-256 is held (`digests`: a
+    client key configured by `key_sha256`), whatever its shape: no pattern knows it, and the
+    clear text to search for is nowhere. A key holds no space; each word is tried as it is,
+    without what stands around it, and after a `=` or `:` in it (`key=...`)."""
+    if not digests:
+        return False
+    for word in text.split():
+        bare = word.strip(_AROUND)
+        tried = {word, bare, bare.rpartition("=")[2], bare.rpartition(":")[2]}
+        for candidate in tried - {""}:
+            if hashlib.sha256(candidate.encode()).hexdigest() in digests:
+                return True
+    return False
 
 
 def _process_redactor() -> Callable[[str], str]:

@@ -135,3 +135,62 @@ async def test_a_label_holding_a_configured_secret_already_in_the_log_is_shown_m
     assert revoked.key.label == "[redacted]"
     for shown in (str(listed), str(clients), page.text, str(revoked)):
         assert "hunter2" not in shown
+
+
+# A client's key configured by its hash alone (`key_sha256`), of a shape no pattern knows: the
+# router holds no clear text of it to search a label for, only its hash.
+HASHED = "opensesame-hunter2-kitchen"
+
+
+async def test_a_label_holding_a_client_key_known_by_its_hash_alone_is_refused(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    config = guarded_config(fake.base_url, ops(), client("app", OLD), client("ci", HASHED))
+    router = await start_router(config)
+    for label in (HASHED, f"ci laptop ({HASHED})", f"key={HASHED}", f"'{HASHED}',"):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await issue(router, "app", label)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert details_from_rpc_error(caught.value).openai_param == "label"
+        assert "hunter2" not in str(caught.value.details())
+    listed = await router.admin.ListClientKeys(
+        admin_pb.ListClientKeysRequest(), metadata=bearer(OPS)
+    )
+    assert not listed.keys  # none issued
+    assert (await issue(router, "app", "ci laptop (opensesame)")).info.label == (
+        "ci laptop (opensesame)"
+    )
+
+
+async def test_a_label_holding_a_client_key_known_by_its_hash_is_never_shown(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Callable[..., Awaitable[Edge]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Written before IssueClientKey refused it: every list, the edge's admin page, and the
+    audit lines of the key's calls and of its revocation show it masked."""
+    config = guarded_config(fake.base_url, ops(), client("app", OLD), client("ci", HASHED))
+    router = await start_router(config, clock=ManualClock(START))
+    edge = await start_edge(router, admin_token="edge-admin-token", admin_router_key=OPS)
+    secret, issued = await router.runtime.issued_keys.issue("app", f"ci laptop ({HASHED})", None)
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    assert await sdk_says(edge, secret)
+
+    listed = await router.admin.ListClientKeys(
+        admin_pb.ListClientKeysRequest(), metadata=bearer(OPS)
+    )
+    clients = await router.admin.ListClients(admin_pb.ListClientsRequest(), metadata=bearer(OPS))
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        page = await http.get(
+            "/admin/api/clients", headers={"authorization": "Bearer edge-admin-token"}
+        )
+    revoked = await router.admin.RevokeClientKey(
+        admin_pb.RevokeClientKeyRequest(id=issued.id), metadata=bearer(OPS)
+    )
+    assert page.status_code == 200
+    assert [k.label for k in listed.keys] == [revoked.key.label] == ["[redacted]"]
+    labels = [r.__dict__.get("key_label") for r in caplog.records if r.name == "switchboard.audit"]
+    assert labels.count("[redacted]") == 2  # its call's line and its revocation's
+    for shown in (str(listed), str(clients), page.text, str(revoked), caplog.text, str(labels)):
+        assert "hunter2" not in shown
