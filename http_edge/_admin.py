@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import math
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -191,7 +190,7 @@ async def admin_keys(request: Request) -> Response:
             timeout=_ADMIN_TIMEOUT_S,
             metadata=_router_metadata(request, state),
         )
-    now = time.time()
+    now = state.clock.now()
     return JSONBytesResponse({"keys": [_key(k, now) for k in listed.keys]}, headers=_NO_STORE)
 
 
@@ -204,7 +203,7 @@ async def admin_clients(request: Request) -> Response:
         listed = await state.router().list_clients(
             timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)
         )
-    now = time.time()
+    now = state.clock.now()
     view = {"generated_at": now, "clients": clients_view(listed, now)}
     return JSONBytesResponse(view, headers=_NO_STORE)
 
@@ -224,7 +223,8 @@ async def admin_jobs(request: Request) -> Response:
         listed = await state.router().list_jobs(
             number, timeout=_ADMIN_TIMEOUT_S, metadata=_router_metadata(request, state)
         )
-    view = {"generated_at": time.time()} | jobs_view(listed, time.time())
+    now = state.clock.now()
+    view = {"generated_at": now} | jobs_view(listed, now)
     return JSONBytesResponse(view, headers=_NO_STORE)
 
 
@@ -255,7 +255,7 @@ async def admin_status(request: Request) -> Response:
             stats = group.create_task(client.get_routing_stats(timeout=timeout, metadata=metadata))
             listed = group.create_task(client.list_clients(timeout=timeout, metadata=metadata))
             jobs = group.create_task(_jobs_if_listed(client, metadata))
-    now = time.time()
+    now = state.clock.now()
     view = status_view(info.result(), keys.result(), stats.result(), now)
     view["clients"] = clients_view(listed.result(), now)
     view["jobs"] = None if (listed_jobs := jobs.result()) is None else jobs_view(listed_jobs, now)

@@ -4,18 +4,21 @@ operator gives issued keys (`secret_shaped`, `shown_label`)."""
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 __all__ = [
     "SCRUBBED_CHARS",
     "bounded",
     "cut_words",
+    "holds_digest",
     "masking",
     "scrubbed",
     "secret_shaped",
     "shown_label",
+    "without_digests",
 ]
 
 _MASK = "[redacted]"
@@ -87,17 +90,68 @@ def masking(secrets: Iterable[str], *, logged: bool = False) -> Callable[[str], 
     return clean
 
 
-def secret_shaped(text: str, known: Iterable[str] = ()) -> bool:
+def secret_shaped(
+    text: str, known: Iterable[str] = (), digests: Collection[str] = frozenset()
+) -> bool:
     """Whether `text` holds what the log's redactor masks whatever logged it (a key's shape, a
-    bearer token, an API-key header's value, a URL's password), a key shown half-starred, or
-    one of the `known` secrets (a config's, of whatever shape)."""
-    return _redactor()(text) != text or masking(known)(text) != text
+    bearer token, an API-key header's value, a URL's password), a key shown half-starred, one
+    of the `known` secrets (a config's, of whatever shape), or a key known by its hex SHA-256
+    only (`digests`: `holds_digest`)."""
+    return _redactor()(text) != text or masking(known)(text) != text or holds_digest(text, digests)
 
 
-def shown_label(label: str, known: Iterable[str] = ()) -> str:
+def shown_label(
+    label: str, known: Iterable[str] = (), digests: Collection[str] = frozenset()
+) -> str:
     """An issued key's label as shown (lists, the admin page, audit lines): a secret-shaped one,
-    or one holding a `known` secret (pasted before IssueClientKey refused them), masked whole."""
-    return _MASK if label and secret_shaped(label, known) else label
+    or one holding a `known` secret or a key of `digests` (pasted before IssueClientKey refused
+    them), masked whole."""
+    return _MASK if label and secret_shaped(label, known, digests) else label
+
+
+# What may stand around a key pasted into a sentence or glued to a word (quotes, brackets,
+# punctuation, `key=`, `host:`, `ci/`): a key is looked for between any two of them.
+_AROUND = frozenset("\"'`()[]{}<>,.;:!?=|/\\&@#*+~^$%")
+
+
+def holds_digest(text: str, digests: Collection[str]) -> bool:
+    """Whether a word of `text` holds a key of which only its hex SHA-256 is held (`digests`: a
+    client key configured by `key_sha256`), whatever its shape: no pattern knows it, and the
+    clear text to search for is nowhere. A key holds no space; in each word every stretch that
+    starts and ends at the word's ends or at what may stand around a key (`ci/KEY,backup`,
+    `key=KEY`, `'KEY's`) is tried: the key's own punctuation is tried as part of it."""
+    return bool(digests) and any(_digest_in(word, digests) for word in text.split())
+
+
+def without_digests(text: str, digests: Collection[str]) -> str:
+    """`text` with each key of `digests` it holds (found as `holds_digest` finds one) masked
+    (an operator's note, stored and shown: SetKeyEnabled's reason)."""
+    if not digests or not holds_digest(text, digests):
+        return text
+    return "".join(_masked_word(part, digests) for part in re.split(r"(\s+)", text))
+
+
+def _masked_word(word: str, digests: Collection[str]) -> str:
+    found = _digest_in(word, digests)
+    if found is None:
+        return word
+    start, end = found
+    return word[:start] + _MASK + _masked_word(word[end:], digests)
+
+
+def _digest_in(word: str, digests: Collection[str]) -> tuple[int, int] | None:
+    """Where in `word` the first stretch (`holds_digest`) of a key of `digests` is."""
+    cuts = [i for i, c in enumerate(word) if c in _AROUND]
+    ends = [*cuts, len(word)]
+    for start in (0, *(i + 1 for i in cuts)):
+        for end in ends:
+            if end > start and _sha256(word[start:end]) in digests:
+                return start, end
+    return None
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _process_redactor() -> Callable[[str], str]:

@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
+from router_service._masking import shown_label
 from router_service.auth._issued import IssuedKey, IssuedKeys, RealtimeGrant
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.config import AuthConfig, ClientKeyConfig, ClientScope
@@ -168,13 +169,16 @@ class Authenticator:
                 key.expires_unix,
                 replace(
                     self.callers[client.name],
-                    key_fingerprint="fp_" + key.key_sha256[:12],
+                    key_fingerprint=key.fingerprint,
                     key_expires_unix=key.expires_unix,
                 ),
             )
             for client in config.clients
             for key in client.keys
         ]
+        # An issued key's label (its audit lines) holding a configured key, whatever its
+        # shape, is masked (`_masking.holds_digest`).
+        self._digests = config.key_digests
         self._as_issued: dict[str, Caller] = {}  # issued key id -> its caller, made once
         # (client, fingerprint) of each configured key: an ephemeral secret one of them asked
         # for ends when it is removed (a leaked key rotated out takes its secrets with it).
@@ -223,7 +227,7 @@ class Authenticator:
             caller = replace(
                 client,
                 key_fingerprint=issued.fingerprint,
-                key_label=issued.label,
+                key_label=shown_label(issued.label, (), self._digests),
                 key_id=issued.id,
                 key_expires_unix=issued.expires_unix,
             )
@@ -262,9 +266,9 @@ def warn_expiring(config: AuthConfig, now: float) -> None:
                 continue
             when = "expired" if expires <= now else f"expires in {(expires - now) / 3600:.0f} h"
             log.warning(
-                "client %s: key fp_%s %s (%s)",
+                "client %s: key %s %s (%s)",
                 client.name,
-                key.key_sha256[:12],
+                key.fingerprint,
                 when,
                 key.expires.isoformat() if key.expires is not None else "",
             )

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from router_service._masking import shown_label
+from router_service.keys import digest_fingerprint
 from router_service.state import DocumentLines, StateStore
 
 __all__ = [
@@ -125,7 +126,7 @@ class KeySet:
             id=_text(event["id"]),
             client=_text(event["client"]),
             label=shown_label(_text(event["label"])),  # one pasted before the check
-            fingerprint="fp_" + event["sha256"][:12],
+            fingerprint=digest_fingerprint(event["sha256"]),
             created_unix=created,
             # Read as a number here: a line that holds anything else is left out (fold_line),
             # not kept to fail every lookup of its key.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from datetime import datetime
 from ipaddress import IPv4Network, IPv6Network
 from typing import Any, Literal
@@ -77,6 +78,35 @@ class ClientKey(_Strict):
     def plain_key(self) -> str | None:
         """The key as `key:` gave it (None when given by its hash): for the log's redactor."""
         return self._plain
+
+    @property
+    def fingerprint(self) -> str:
+        """The key as every key is shown (`keys.fingerprint`): `fp_` + 12 hex digits."""
+        # Imported here: the keys package loads the config's.
+        from router_service.keys import digest_fingerprint
+
+        return digest_fingerprint(self.key_sha256)
+
+    # The key itself (`_plain`) is no part of what a ClientKey is: equal, hashed, shown and
+    # pickled by its hash and expiry only. `key: X` and `key_sha256: <X's hash>` are one key; a
+    # repr (a traceback's locals, a debug line) shows its fingerprint, not even its hash (a
+    # short key's hash is as good as the key to whoever tries candidates); a pickle (another
+    # process) carries no clear text: there its `plain_key` is None, as for a hash-given key.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClientKey):
+            return NotImplemented
+        return (self.key_sha256, self.expires) == (other.key_sha256, other.expires)
+
+    def __hash__(self) -> int:
+        return hash((self.key_sha256, self.expires))
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        yield "fingerprint", self.fingerprint
+        yield "expires", self.expires
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        return state | {"__pydantic_private__": {"_plain": None}}
 
     @field_validator("key_sha256")
     @classmethod
@@ -257,6 +287,13 @@ class AuthConfig(_Strict):
         "notice of an issue or revocation was lost (a Redis subscriber that dropped). A notice "
         "normally reaches every replica within milliseconds.",
     )
+
+    @property
+    def key_digests(self) -> frozenset[str]:
+        """The hex SHA-256 of every client's key. One configured by `key_sha256` has no clear
+        text in the process to search a text for, and may have any shape: a label holding it is
+        found by its words' hashes (`_masking.holds_digest`)."""
+        return frozenset(key.key_sha256 for client in self.clients for key in client.keys)
 
     @model_validator(mode="after")
     def _usable(self) -> AuthConfig:

@@ -141,6 +141,9 @@ class Scenario:
     empty_annotations: bool = False
     # A Responses stream's annotation events come after this many text deltas, not all of them.
     cite_after_deltas: int | None = None
+    # A Responses stream's call says its arguments (a custom call its input) whole in its done
+    # events alone, no delta before them (as gpt-5.3-codex-spark streams its calls).
+    call_input_on_done: bool = False
     # Written between every two events of a stream (and, once it stalls, every chunk_interval_ms:
     # sse-starlette pings on while its model is stuck): a keep-alive (`: ping`, an empty `data:`),
     # or llama.cpp's mid-stream `error: {...}` line.

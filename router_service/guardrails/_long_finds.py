@@ -63,6 +63,12 @@ _PROSE = (
     rf"(?<![A-Za-z0-9+/=])(?:{_S} {_W} {_W}|{_W} {_S} {_W}|{_W} {_W} {_S})(?![A-Za-z0-9+/=])"
     r"|(?<=[A-Za-z])[,.!?;] [A-Za-z]"
 )
+# A value's continuation backslash: one or two (escaped), the `n` of a line break's escape after
+# it (a literal not escaped, `\\\n` read as a backslash and an `n`), or, read as sent, a quote
+# (`\\",` in a list of literals not escaped: `as_read` reads `\\"` as `""`). A literal's closing
+# quote, then a list's comma or a concatenation's `+` (`"…\\n" +`, JavaScript's, Java's).
+_CONTINUED = r'(?:\\{1,2}[nr]?|"(?="))'
+_QUOTE_END = r"[\"'](?:,|[ \t]{0,8}\+)?"
 # An armor header line (PEM's, OpenPGP's, RFC 4716's: `Comment:` may hold words) is taken whole,
 # not read as prose, however the paste frames it (RFC 4716's value continued on the next line after
 # a backslash too: JSON's `\\\n`, read as two of each, `as_read`, or as sent; a string literal's
@@ -71,21 +77,26 @@ _PROSE = (
 _ARMOR_HEADER = (
     r"(?:(?<![A-Za-z0-9\-])|(?<=\\[nrt])|(?<=\\u[0-9A-Fa-f]{4}))"
     r"(?:Version|Comment|Subject|Hash|Charset|MessageID|Proc-Type|DEK-Info):"
-    rf"(?:\\{{1,2}}(?:[ \t]{{0,8}}(?:[\r\n]|\\[rn]|[\"'],?)){{1,6}}|{_VALUE}){{0,512}}"
+    rf"(?:{_CONTINUED}(?:[ \t]{{0,8}}(?:[\r\n]|\\[rn]|{_QUOTE_END})){{1,6}}|{_VALUE}){{0,512}}"
 )
 # The BEGIN line through the first END line when no prose comes between (key material however it
 # is framed); else (a key cut short, however framed) through the last base64 line before prose (a
 # line's end after 16+ base64 characters with a digit, `+` or `/` among them: no mention's word
-# nor code's identifier), a short last line framed alike and what a PEM-shaped body goes on with
-# (line breaks, base64); else through the END line right after its PEM-shaped body, or to that
-# body's end.
+# nor code's identifier; prose may follow it on its line), a short last line framed alike and
+# what a PEM-shaped body goes on with (line breaks, base64); else through the END line right
+# after its PEM-shaped body, or to that body's end.
 # (A header line, a base64 run whole at a time: no prose begins inside one.)
 _NO_PROSE = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|{_DASH})){{0,20000}}"
 _FRAMED = rf"{_NO_PROSE}?{_END}"
+_B64 = r"A-Za-z0-9+/=_\-"  # standard base64's alphabet and URL-safe's (`-`, `_`)
+# A word of prose on the line after a key cut short (`That is all`): no body's line (looked
+# for where a line begins only: a last line's base64 is taken whole).
+_WORD = r"(?![\r\n\\]{0,4}[A-Z]?[a-z]{1,14} [A-Za-z])"
 _CUT_SHORT = (
-    rf"{_NO_PROSE}(?<=[A-Za-z0-9+/=]{{16}})(?<![A-Za-z=]{{16}})"
-    r"(?=[ \t]{0,32}(?:[\r\n\\\"'<]|\Z))"
-    rf"(?:{LINE_BREAK}[A-Za-z0-9+/=]{{1,15}}(?![A-Za-z0-9+/=]))?[A-Za-z0-9+/=\r\n\\]{{0,80}}"
+    rf"{_NO_PROSE}(?<=[{_B64}]{{16}})(?<![A-Za-z=\-]{{16}})"
+    rf"(?=[ \t]{{0,32}}(?:[\r\n\\\"'<]|\Z)|[ \t]{{1,32}}(?:{_PROSE}|[{_B64}]{{1,80}}\Z))"
+    rf"(?:{LINE_BREAK}{_WORD}[{_B64}]{{1,15}}(?![{_B64}]))?(?:[{_B64}]|[\r\n\\]{_WORD}){{0,80}}"
+    rf"(?:[ \t]{{1,32}}[{_B64}]{{1,80}}\Z)?"  # (a key pasted with spaces for its line breaks)
 )
 _PEM = (
     f"{_BEGIN}(?:{_FRAMED}|{_CUT_SHORT}|{_HEADERS}{_BODY}"

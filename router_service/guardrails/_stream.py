@@ -5,7 +5,9 @@ a function call's arguments) is a TextScreen. It holds back the last HOLD_BACK_C
 it was sent (a find ending there could still grow, or begin) and, each time RELEASE_STEP_CHARS more
 arrived, releases everything before them, finds replaced. A find that began before that point
 and still reaches into it holds the text back from its own start until it ends (a PEM block, a
-long pattern match), up to MAX_HELD_CHARS. When its choice finishes, a text is flushed whole.
+long pattern match), up to MAX_HELD_CHARS: past it, the find is replaced as it stands and
+what follows read as its continuation (`TextScreen`: bounded memory). When its choice
+finishes, a text is flushed whole.
 So every find of at most HOLD_BACK_CHARS characters, and every longer one whose first
 HOLD_BACK_CHARS characters already are a find, is caught whole, and so is a built-in's that the
 text's end may still be inside (`Rule.opened`: a PEM block before its END line, an email's long

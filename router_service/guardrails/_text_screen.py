@@ -27,8 +27,12 @@ _CONTEXT_CHARS = LOOKBEHIND_CHARS
 _OPENS = frozenset(name for name, detector in DETECTORS.items() if detector.opens is not None)
 # How far before the text looked at an END line that ends a held block may have begun.
 _END_LINE_CHARS = 80
-# A find still growing past this many held characters is acted on as it stands.
+# A find still growing past this many held characters is replaced as it stands, all but the
+# window at the text's end, and the text after it screened as its continuation: read after the
+# find's first characters (`_head`, at most _HEAD_CHARS, through their last line break) in place
+# of what was released, so a key's body however long is redacted whole, in bounded memory.
 MAX_HELD_CHARS = 65_536
+_HEAD_CHARS = 2048
 
 
 @dataclass(slots=True)
@@ -38,6 +42,7 @@ class _Span:
     start: int
     end: int
     finds: list[tuple[Rule, str]] = field(default_factory=list)
+    continued: bool = False  # the find released as it stood goes on (`MAX_HELD_CHARS`)
 
 
 class TextScreen:
@@ -48,6 +53,7 @@ class TextScreen:
         "_closes",
         "_done",
         "_found",
+        "_head",
         "_raw",
         "_redacted",
         "_rules",
@@ -65,6 +71,9 @@ class TextScreen:
         self._raw = ""
         self._base = 0
         self._done = 0
+        # The first characters of a find released while it went on: read before `_raw` (which
+        # then begins at `_done`) while the find may go on, in place of the text released.
+        self._head = ""
         # While an open find holds the text back, the next scan waits for this offset (see
         # `_next_scan`): a long find costs linear work, not square.
         self._wait = 0
@@ -92,10 +101,9 @@ class TextScreen:
         self._raw += text
         end = self._base + len(self._raw)
         held = end - self._done
-        if held > MAX_HELD_CHARS:
-            final = True
-        elif held == 0 or (
-            not final
+        forced = not final and held > MAX_HELD_CHARS
+        if held == 0 or (
+            not (final or forced)
             and (
                 held < HOLD_BACK_CHARS + RELEASE_STEP_CHARS
                 or (end < self._wait and not self._closed(end))
@@ -103,13 +111,40 @@ class TextScreen:
         ):
             return ""
         self._closes = None
-        cut = end if final else self._open_cut(end)
+        if forced:  # all but the window, a find it cuts into replaced as it stands
+            self._wait = 0
+            cut = self._base + escape_start(self._raw, end - HOLD_BACK_CHARS - self._base)
+        else:
+            cut = end if final else self._open_cut(end)
+        spans, cut, head = self._to_release(cut, end, forced)
+        out = self._released(spans, cut)
+        self._done = self.edits.released = cut
+        if head:  # read before the text from `cut` on, in place of what was released
+            keep_from = cut
+        else:
+            keep_from = max(self._base, cut - _CONTEXT_CHARS)
+            # Not inside an escape: the context is read as the whole text is (`\\n`: no `\n`).
+            keep_from = self._base + escape_start(self._raw, keep_from - self._base)
+        self._raw = self._raw[keep_from - self._base :]
+        self._base = keep_from
+        self._head = "" if final else head
+        return out
+
+    def _to_release(self, cut: int, end: int, forced: bool) -> tuple[list[_Span], int, str]:
+        """The spans to release up to `cut`, where the release stops (before a find still
+        open), and the head to read the text after it with: a `forced` release's find cut
+        into (`MAX_HELD_CHARS`), or the one that holds the text at `_done` still."""
         # A find open at the end holds the text back from `cut` (`_open_cut`): a find it cuts
         # into waits as long (a BEGIN line before a run of dashes an address may hold).
         opened = self._wait if cut < end - HOLD_BACK_CHARS else 0
         spans = []
         for span in self._spans():
             if span.end > cut:  # still open: hold back from where it starts
+                if span.start < cut and forced:  # replaced as it stands, then continued
+                    spans.append(_Span(span.start, cut, span.finds, span.continued))
+                    if span.continued:
+                        return spans, cut, self._head
+                    return spans, cut, _head_of(self._slice(span.start, cut))
                 if span.start < cut:
                     cut, self._closes = span.start, None
                     self._wait = max(
@@ -120,24 +155,24 @@ class TextScreen:
                     )
                 break
             spans.append(span)
-        out = self._released(spans, cut)
-        self._done = self.edits.released = cut
-        keep_from = max(self._base, cut - _CONTEXT_CHARS)
-        # Not inside an escape: the context is read as the whole text is (`\\n`: no `\n`).
-        keep_from = self._base + escape_start(self._raw, keep_from - self._base)
-        self._raw = self._raw[keep_from - self._base :]
-        self._base = keep_from
-        return out
+        # A head stays while nothing was released: what holds the text may be its find's.
+        return spans, cut, self._head if cut == self._done else ""
 
     def _open_cut(self, end: int) -> int:
         """Where a release stops short of the text's `end`: its last HOLD_BACK_CHARS, and
         from where a find the end may still be inside begins (a PEM block before its END line,
         an email's long name part before its `@`), looked at again as an open span is."""
         cut = end - HOLD_BACK_CHARS
+        text, lead = self._head + self._raw, len(self._head)
+        start = 0 if lead else self._done - self._base
         for rule in self._rules:
-            opened = rule.opened(self._raw, self._done - self._base, cut - self._base)
-            if opened is not None and self._base + opened[0] < cut:
-                cut = self._base + opened[0]
+            opened = rule.opened(text, start, cut - self._base + lead)
+            if opened is None:
+                continue
+            # (One that begins in the head: the find released as it stood, still open.)
+            at = max(self._done, self._base + opened[0] - lead)
+            if at < cut:
+                cut = at
                 closes = opened[1]
                 self._closes = None if closes is None else (closes, cut, end)
         if cut < end - HOLD_BACK_CHARS:
@@ -177,6 +212,11 @@ class TextScreen:
         position = self._done
         for span in spans:
             pieces.append(self._slice(position, span.start))
+            if span.continued:  # its find's marker, released before, stands for it too
+                first, _, marker = self.edits.finds[-1]
+                self.edits.finds[-1] = (first, span.end, marker)
+                position = span.end
+                continue
             pieces.append(marker := f"[REDACTED:{span.finds[0][1]}]")
             self.edits.add(span.start, span.end, marker)
             if self._redacted is None:
@@ -195,23 +235,37 @@ class TextScreen:
         overlap, in order."""
         finds = sorted(self._finds(), key=lambda f: (f[0], -f[1]))
         span: _Span | None = None
-        for start, end, rule, detector in finds:
+        for start, end, rule, detector, continued in finds:
             if span is not None and start < span.end:
                 span.end = max(span.end, end)
                 span.finds.append((rule, detector))
+                span.continued = span.continued or continued
                 continue
             if span is not None:
                 yield span
-            span = _Span(start, end, [(rule, detector)])
+            span = _Span(start, end, [(rule, detector)], continued)
         if span is not None:
             yield span
 
-    def _finds(self) -> Iterator[tuple[int, int, Rule, str]]:
+    def _finds(self) -> Iterator[tuple[int, int, Rule, str, bool]]:
         # The built-ins' finds from what is held on, the context before read as such: a find
         # in a run of digit groups moves where the next begins, so a scan from the context's
         # start (inside a find released) would not find what the whole text's scan does.
+        # After a head, from its start: a find that begins in it goes on from `_done`.
+        text, lead = self._head + self._raw, len(self._head)
+        start = 0 if lead else self._done - self._base
         for rule in self._rules:
-            for match in rule.matches(self._raw, self._done - self._base):
-                end = self._base + match.end
+            for match in rule.matches(text, start):
+                end = self._base + match.end - lead
                 if end > self._done:  # else released (or replaced) already
-                    yield max(self._base + match.start, self._done), end, rule, match.detector
+                    begin = max(self._base + match.start - lead, self._done)
+                    yield begin, end, rule, match.detector, match.start < lead
+
+
+def _head_of(found: str) -> str:
+    """The first characters of a find (at most _HEAD_CHARS) through their last line break
+    (JSON's escaped one too): what the text after it is read after."""
+    head = found[:_HEAD_CHARS]
+    escaped = head.rfind("\\n")
+    line = max(head.rfind("\n") + 1, escaped + 2 if escaped >= 0 else 0)
+    return head[:line] if line else head

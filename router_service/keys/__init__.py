@@ -1,7 +1,7 @@
 """Upstream key pools: leases, limits, health per key × model, recovery, fingerprints."""
 
 from router_service.keys._denied import ModelDeniedError
-from router_service.keys._fingerprint import fingerprint
+from router_service.keys._fingerprint import digest_fingerprint, fingerprint
 from router_service.keys._health import DisableReason, KeyHealth
 from router_service.keys._lease import KeyLease, UpstreamKey
 from router_service.keys._pool import KeyPool
@@ -26,6 +26,7 @@ __all__ = [
     "UpstreamKey",
     "carry_renamed",
     "carry_slots",
+    "digest_fingerprint",
     "disabled_by_hand",
     "fingerprint",
     "take_over",

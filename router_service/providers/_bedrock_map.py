@@ -85,6 +85,8 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
             **extra,
             **(given if isinstance(given, dict) else {}),
         }
+    if is_bedrock_claude(model):
+        B.one_call_at_a_time(out, body)
     if "response_format" in body and (not is_bedrock_claude(model) or takes_output_format(model)):
         B.with_output_config(out, body)  # none to a Claude older than 4.5: it refuses one
     for_bedrock(out, body, model)

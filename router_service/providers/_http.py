@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from contextlib import contextmanager
 
 import httpx
 
+from router_service._masking import SCRUBBED_CHARS
 from router_service.config import HttpConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
-from router_service.providers._lean_transport import LeanTransport, read_whole
+from router_service.providers._bounded_decode import decoded_within
+from router_service.providers._lean_transport import LeanTransport, body_parts, read_whole
 from router_service.telemetry import traced_transport
+
+# The most of an upstream's error body that is read. What an error says is used up to
+# SCRUBBED_CHARS a text and twice that in all (`UpstreamFailure.scrub`), 2 KiB of one that is
+# not JSON (`root_error`): this holds that much text with room for the JSON around it. A body
+# cut here is not JSON and is read as text (its status still classifies it).
+ERROR_BODY_BYTES = 4 * SCRUBBED_CHARS
 
 
 class UpstreamClient(httpx.AsyncClient):
@@ -52,21 +60,55 @@ async def send_upstream(
     http: httpx.AsyncClient, request: httpx.Request, *, stream: bool = False
 ) -> httpx.Response:
     """Send a request built by an adapter (method, URL, headers, body and the `timeout`
-    extension all set). Streaming: the caller closes the response; otherwise the body is read.
+    extension all set). Streaming: the caller closes the response; otherwise the body is read,
+    an error's (4xx, 5xx) no further than `ERROR_BODY_BYTES` (`read_error_body`).
 
     Any other httpx client (tests give adapters their own) sends it the ordinary way. A streaming
     response does not point back to its request: the body was sent, and a stream is held open
     for minutes (see `UpstreamStream`); nothing reads `response.request` or `response.url`."""
     if not isinstance(http, UpstreamClient):
-        return await http.send(request, stream=stream)
-    response = await http.upstream_transport.handle_async_request(request)
-    if not stream:
-        response.request = request
-        try:
-            await read_whole(response)
-        finally:
-            await response.aclose()
+        response = await http.send(request, stream=True)
+    else:
+        response = await http.upstream_transport.handle_async_request(request)
+        if not stream:
+            response.request = request
+    if stream:
+        return response
+    if response.status_code >= 400:
+        await read_error_body(response)
+        return response
+    try:
+        await read_whole(response)
+    finally:
+        await response.aclose()
     return response
+
+
+async def read_error_body(response: httpx.Response) -> bytes:
+    """At most `ERROR_BODY_BYTES` of a refusal's body, which `response.content` then is: one
+    that comes encoded read raw to that bound and decoded to it (`decoded_within`: not a chunk's
+    whole expansion, a decompression bomb's); the response closed, and with it the connection
+    when the body went on past that (not drained: an upstream answering 500 with a GiB is
+    neither buffered nor read)."""
+    encoding = response.headers.get("content-encoding", "")
+    parts, size = [], 0
+    # An encoded one raw: httpx's decoder would expand each chunk whole (`decoded_within`).
+    read = response.aiter_raw() if encoding else body_parts(response)
+    try:
+        async for part in read:
+            parts.append(part)
+            size += len(part)
+            if size >= ERROR_BODY_BYTES:
+                break
+    finally:
+        if isinstance(read, AsyncGenerator):  # not left suspended for the GC to end
+            await read.aclose()
+        await response.aclose()
+    content = b"".join(parts)[:ERROR_BODY_BYTES]
+    if encoding:
+        content = decoded_within(content, encoding, ERROR_BODY_BYTES)
+    response._content = content  # as `aread` sets it: `response.content` reads it
+    return content
 
 
 def create_http_client(config: HttpConfig, *, own_spans: bool = False) -> httpx.AsyncClient:

@@ -66,6 +66,7 @@ from router_service.providers._responses_stream import (
 from router_service.providers._responses_summaries import SummaryRefusals
 from router_service.providers._sse import KEEPALIVE, json_events
 from router_service.providers._stream_options import StreamOptionsRefusals, refuses_stream_options
+from router_service.providers._tool_indexes import ToolIndexes
 from router_service.providers._transport import MAPPING_ERRORS, JsonObject, malformed
 
 # The hosted tools an OpenAI-compatible API runs on its chat completions (`hosted_tools` unset).
@@ -336,12 +337,14 @@ class OpenAIAdapter(OpenAIRealtime):
     async def _chunks(
         self, response: httpx.Response
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
+        indexes = ToolIndexes()  # a call's `index`, where the upstream leaves it out
         async for _, data in json_events(response, alive=True):
             if data is KEEPALIVE:
                 yield UPSTREAM_ALIVE
                 continue
             self.raise_if_failed_event(data, response.headers)
             _raise_if_failed(data)
+            indexes.fill(data)
             try:
                 chunk = chunk_from_openai(data)
             except UpstreamFormatError as exc:

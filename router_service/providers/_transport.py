@@ -19,7 +19,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import UPSTREAM_ALIVE, ProviderAdapter
 from router_service.providers._classify import classify_http_error
-from router_service.providers._http import map_transport_errors, send_upstream
+from router_service.providers._http import map_transport_errors, read_error_body, send_upstream
 from router_service.providers._in_answer import in_answer
 from router_service.providers._mapping import json_body
 from router_service.providers._openai_media import is_event_stream, is_json
@@ -376,11 +376,8 @@ class UpstreamStream:
         with map_transport_errors():
             response = await send_upstream(adapter.http, request, stream=True)
         if response.status_code >= 400:
-            try:
-                with map_transport_errors(started=True):
-                    content = await response.aread()
-            finally:
-                await response.aclose()
+            with map_transport_errors(started=True):
+                content = await read_error_body(response)  # closes it
             error = adapter._error_of(response.status_code, parse_object(content), content)
             raise adapter._failure(response.status_code, error, response.headers, request.content)
         del request

@@ -5,6 +5,7 @@ log, an audit line, an error)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import grpc
@@ -46,8 +47,11 @@ async def issue_client_key(
     if len(request.label) > _MAX_LABEL:
         raise InvalidRequestError(f"label: at most {_MAX_LABEL} characters.", param="label")
     # Shown by lists, the admin page, audit lines: never echoed; a configured secret whatever
-    # its shape (a provider's key no pattern knows), as SetKeyEnabled's reason is masked.
-    if secret_shaped(request.label, config_secrets(runtime.config)):
+    # its shape (a provider's key no pattern knows), as SetKeyEnabled's reason is masked, and
+    # a client's key configured by its hash alone (`AuthConfig.key_digests`).
+    if secret_shaped(
+        request.label, config_secrets(runtime.config), runtime.config.auth.key_digests
+    ):
         raise InvalidRequestError(
             "label: it looks like a key, a token or a password; say who holds the key instead.",
             param="label",
@@ -61,9 +65,7 @@ async def issue_client_key(
         )
     secret, issued = await runtime.issued_keys.issue(request.client, request.label, ttl_s)
     audited_key_change(call, _SERVICE + "IssueClientKey", issued, "issued")
-    return pb.IssueClientKeyResponse(
-        key=secret, info=_info(issued, configured, config_secrets(runtime.config))
-    )
+    return pb.IssueClientKeyResponse(key=secret, info=_info(issued, configured, _shown(runtime)))
 
 
 async def list_client_keys(
@@ -79,8 +81,8 @@ async def list_client_keys(
     # said so as IssueClientKey says it: not an empty list, read as a client that has none.
     if request.client and not listed and request.client not in configured:
         raise _no_such_client()
-    secrets = config_secrets(runtime.config)
-    return pb.ListClientKeysResponse(keys=[_info(key, configured, secrets) for key in listed])
+    shown = _shown(runtime)
+    return pb.ListClientKeysResponse(keys=[_info(key, configured, shown) for key in listed])
 
 
 def _no_such_client() -> ClientKeyNotFoundError:
@@ -97,14 +99,15 @@ async def revoke_client_key(
     await _read_log(runtime)  # the secrets the key asked for, as the store has them: ended too
     ended = keys.asked_by(request.id)
     revoked = await keys.revoke(request.id)
-    audited_key_change(call, _SERVICE + "RevokeClientKey", revoked, "revoked")
+    shown = _shown(runtime)
+    # Its label as every list shows it (one written before IssueClientKey refused it).
+    audited = dataclasses.replace(revoked, label=shown_label(revoked.label, *shown))
+    audited_key_change(call, _SERVICE + "RevokeClientKey", audited, "revoked")
     for secret in ended:
         done = f"revoked (with key {revoked.id}, which asked for it)"
         audited_key_change(call, _SERVICE + "RevokeClientKey", secret, done)
     configured = {client.name for client in runtime.config.auth.clients}
-    return pb.RevokeClientKeyResponse(
-        key=_info(revoked, configured, config_secrets(runtime.config))
-    )
+    return pb.RevokeClientKeyResponse(key=_info(revoked, configured, shown))
 
 
 async def _read_log(runtime: Runtime) -> None:
@@ -129,24 +132,32 @@ def client_keys(runtime: Runtime, client: ClientKeyConfig) -> list[pb.ClientKey]
     configured = [
         pb.ClientKey(
             client=client.name,
-            fingerprint="fp_" + key.key_sha256[:12],
+            fingerprint=key.fingerprint,
             expires_unix=key.expires_unix or 0.0,
         )
         for key in client.keys
     ]
-    secrets = config_secrets(runtime.config)
+    shown = _shown(runtime)
     listed = runtime.issued_keys.listed(client.name)
-    issued = [_info(key, {client.name}, secrets) for key in listed]
+    issued = [_info(key, {client.name}, shown) for key in listed]
     return configured + issued
 
 
-def _info(key: IssuedKey, configured: set[str], secrets: list[str]) -> pb.ClientKey:
-    """`secrets`: the config's (`config_secrets`): a label written before IssueClientKey refused
-    one holding them (the log's reader masks the secret-shaped ones only) is masked here."""
+def _shown(runtime: Runtime) -> tuple[list[str], frozenset[str]]:
+    """What a label shown is masked of: the config's secrets, its client keys' hashes."""
+    return config_secrets(runtime.config), runtime.config.auth.key_digests
+
+
+def _info(
+    key: IssuedKey, configured: set[str], shown: tuple[list[str], frozenset[str]]
+) -> pb.ClientKey:
+    """`shown`: the config's secrets (`config_secrets`) and client keys' hashes: a label written
+    before IssueClientKey refused one holding them (the log's reader masks the secret-shaped
+    ones only) is masked here."""
     return pb.ClientKey(
         id=key.id,
         client=key.client,
-        label=shown_label(key.label, secrets),
+        label=shown_label(key.label, *shown),
         fingerprint=key.fingerprint,
         created_unix=key.created_unix,
         expires_unix=key.expires_unix or 0.0,

@@ -96,6 +96,8 @@ def openai_chat_body(model: str, body: dict[str, Any], stream: bool) -> JsonObje
         out.update(_generation_config(body["generationConfig"]))
     if body.get("tools"):
         out.update(chat_tools(body["tools"], body.get("toolConfig")))
+    elif body.get("toolConfig") is not None:
+        _no_call_forced(body["toolConfig"])
     carried = carried_fields(body)  # for a Gemini deployment only: `_carried`
     if carried:
         out[GEMINI_ONLY] = carried
@@ -313,6 +315,18 @@ def chat_tools(value: Any, tool_config: Any) -> JsonObject:
     if tool_config is not None:
         out.update(_tool_choice(tool_config, functions))
     return out
+
+
+def _no_call_forced(tool_config: Any) -> None:
+    """A toolConfig with no tools: refused when its mode forces a call (ANY), as Gemini answers
+    ("Function calling config is set without function_declarations") and OpenAI's chat API a
+    forced `tool_choice`; AUTO and NONE ask for nothing and are dropped, as OpenAI's are."""
+    if _tool_choice(tool_config, [])["tool_choice"] not in ("none", "auto"):
+        where = "toolConfig.functionCallingConfig.mode"
+        raise InvalidRequestError(
+            f"{where}: a mode that forces a function call is set without functionDeclarations",
+            where,
+        )
 
 
 def _function(value: Any, path: str) -> JsonObject:

@@ -124,10 +124,11 @@ def test_long_finds_in_json_escaped_text_stream_as_unary() -> None:
 )
 def test_a_private_key_that_never_ends_streams_as_unary(after: str) -> None:
     # No END line follows (a mention of the BEGIN line, a key cut short): held until what ends
-    # it arrives, then redacted as the whole text is (its base64 body only).
+    # it arrives, then redacted as the whole text is (its base64 body only: not the word of
+    # prose on the line after it).
     text = f"{PROSE}it begins -----BEGIN PRIVATE KEY-----\n{_BODY * 5}and then {after}"
     unary = PII.redact(text, Counter())
-    assert unary is not None and "begins [REDACTED:private_key] then " in unary
+    assert unary is not None and "begins [REDACTED:private_key]\nand then " in unary
     _cut_anywhere_as_unary(text, unary)
 
 
@@ -225,7 +226,7 @@ def test_a_key_cut_short_past_20000_characters_is_redacted_whole_streamed_as_una
     lines = [f"{n:05d}" + _BODY[5:-1] * 2 for n in range(460)]
     text = f"{PROSE}-----BEGIN PRIVATE KEY-----\n" + "\n".join(lines) + f"\nThat is all. {PROSE}"
     unary = PII.redact(text, Counter())
-    assert unary == f"{PROSE}[REDACTED:private_key] is all. {PROSE}"
+    assert unary == f"{PROSE}[REDACTED:private_key]\nThat is all. {PROSE}"
     assert _stream([text[i : i + 200] for i in range(0, len(text), 200)] + [""]) == unary
 
 
