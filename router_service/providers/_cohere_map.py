@@ -30,6 +30,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
 from router_service.providers._in_answer import in_answer
+from router_service.providers._legacy_functions import no_forced_legacy_call
 from router_service.providers._reasoning_budgets import cohere_thinking
 
 JsonObject = dict[str, Any]
@@ -57,6 +58,7 @@ _CHOICES = {"required": "REQUIRED", "none": "NONE"}
 
 
 def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonObject:
+    no_forced_legacy_call(body)
     out: JsonObject = {
         **M.passthrough(body),
         "model": model,
