@@ -116,8 +116,8 @@ _SERVICE_CONFIG = json.dumps(
     }
 )
 
-# Pairs, or a dict of them (which iterated as its keys: a two-letter key was cut into a pair).
-Metadata = Sequence[tuple[str, str]] | Mapping[str, str]
+# Pairs, or a dict of them (iterated as its keys, a two-letter key was cut into a pair).
+Metadata = Sequence[tuple[str, str | bytes]] | Mapping[str, str | bytes]  # bytes: `-bin` keys
 
 
 class UseClientDefault:

@@ -33,7 +33,7 @@ from clients._cancelling import retire_channel, unary_result
 from clients._client_keys import ClientKeyCalls
 from clients._conversations import ConversationCalls
 from clients._files import FileCalls
-from clients._loops import bound_loop, on_its_loop, running_loop
+from clients._loops import ROTATE_ELSEWHERE, bound_loop, on_its_loop, running_loop
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._ready import LateStart, ReadyGate
@@ -174,6 +174,8 @@ class RouterClient(
         if self._local is not None:
             raise RuntimeError("an in-process client has no credentials to rotate")
         if self._state is State.OPENED:  # its calls, and the old channel, serve only its loop
+            if running_loop() is None:  # before anything changes: else half-rotated
+                raise RuntimeError(ROTATE_ELSEWHERE)
             self._loop = bound_loop(self._loop)
         calls = self._calls
         old = self._reopen_with(credentials)
@@ -211,7 +213,9 @@ class RouterClient(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
-        method = getattr(self._stub(stub), rpc)
+        service = self._stub(stub)
+        service.check(rpc, req)
+        method = getattr(service, rpc)
         kwargs = self._kwargs(deadline, metadata)
         gate = self._gate
         assert gate is not None  # made with the channel `_stub` opened
@@ -262,7 +266,8 @@ class RouterClient(
         """A streaming call of the router's `rpc`, as a stream takes it (`CallStream`): started
         now when `ReadyGate.sends_at_once`, else at the stream's first read or write, once the
         channel is READY (a call that may not be sent twice, made while no connection is up)."""
-        self._stub("router")  # opens the client on first use (making `_chat_stream`), or refuses
+        # Opens the client on first use (making `_chat_stream`), or refuses.
+        self._stub("router").check(rpc, req)
         kwargs = self._kwargs(deadline, metadata)
         assert self._gate is not None  # made with the channel `_stub` opened
         name = _SERVICES["router"] + rpc

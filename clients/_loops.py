@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
-__all__ = ["bound_loop", "on_its_loop", "running_loop"]
+__all__ = ["ROTATE_ELSEWHERE", "bound_loop", "on_its_loop", "running_loop"]
 
 
 # The running loop, or None outside any: asyncio's own (in `asyncio.events.__all__`), which
@@ -36,4 +36,10 @@ def on_its_loop(loop: asyncio.AbstractEventLoop, what: str) -> None:
 _ELSEWHERE = (
     "This {what} was opened on another event loop, and {serves} only that one: make one "
     "client per event loop (each asyncio.run its own), and use its calls on that loop."
+)
+# `RouterClient.use_credentials` of an open client outside any event loop (a certificate
+# watcher's thread): grpc.aio cannot make the new channel there.
+ROTATE_ELSEWHERE = (
+    "use_credentials of an open RouterClient runs on the event loop its channel serves: from "
+    "another thread, loop.call_soon_threadsafe(client.use_credentials, credentials)"
 )

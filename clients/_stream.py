@@ -15,6 +15,7 @@ from clients._base import map_rpc_errors
 from clients._cancelling import headers_came, interrupt_stream
 from clients._loops import on_its_loop
 from clients._ready import LateStart
+from clients._stubs import checked_message
 from clients.errors import ErrorDetails, RouterError
 from clients.switchboard.v1 import router_service_pb2
 
@@ -215,12 +216,17 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
         # A message over the send limit, whose refusal ended the call. (Its write hears of it
         # first: grpc fails the write, which then awaits the call's status, as the read does.)
         self._refused: RouterError | None = None
+        self._written = False  # `done_writing` was called: the call goes on, nothing is sent
 
     async def send(self, message: router_service_pb2.RealtimeRequest) -> None:
         """Send one message; :class:`RouterError` when the call failed or has ended, or the
         message is over the client's ``max_message_bytes`` (which ends the call: its reads
         then raise that refusal too)."""
         on_its_loop(self._loop, "stream")
+        if type(message) is not router_service_pb2.RealtimeRequest:
+            checked_message("Realtime", message, router_service_pb2.RealtimeRequest, "sends")
+        if self._written:  # grpc's refusal was said as the call's end (`_CALL_ENDED`)
+            raise RuntimeError("done_writing() was called on this session: it sends no more")
         with map_rpc_errors():
             if self._call is None and await self._started() is None:
                 raise RouterError(_CALL_ENDED)  # closed while it waited for a connection
@@ -252,8 +258,9 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
         return self._refused or failed
 
     async def done_writing(self) -> None:
-        """No more messages from this side."""
+        """No more messages from this side (a :meth:`send` after it is a RuntimeError)."""
         on_its_loop(self._loop, "stream")
+        self._written = True
         with map_rpc_errors():
             if self._call is None and await self._started() is None:
                 return  # closed before it started: nothing was sent

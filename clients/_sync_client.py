@@ -6,12 +6,13 @@ same errors (:class:`~clients.errors.RouterError`), no retries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Self
 
 import grpc
 
+from clients._admin_calls import SyncAdminCalls
 from clients._background import SyncBackgroundCalls
 from clients._base import (
     LOCALLY_CANCELLED,
@@ -27,13 +28,19 @@ from clients._conversations import SyncConversationCalls
 from clients._files import SyncFileCalls
 from clients._media_calls import SyncMediaCalls
 from clients._ready import SyncReadyGate
-from clients._sync_stream import SyncCallStream, SyncRouterMediaStream, SyncRouterStream
+from clients._sync_stream import (
+    SentRequests,
+    SyncCallStream,
+    SyncRouterMediaStream,
+    SyncRouterStream,
+)
 from clients._uploads import SyncUploadCalls
 from clients.errors import RouterError
-from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
+from clients.switchboard.v1 import router_service_pb2
 
 
 class SyncRouterClient(
+    SyncAdminCalls,
     SyncBackgroundCalls,
     SyncClientKeyCalls,
     SyncConversationCalls,
@@ -103,7 +110,7 @@ class SyncRouterClient(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
-        kwargs, sent_once = self._ready(stub, rpc, deadline, metadata)
+        kwargs, sent_once = self._ready(stub, rpc, req, deadline, metadata)
         with map_rpc_errors(sent_once, self._was_closed):
             return getattr(self._begun_stub(stub), rpc)(req, **kwargs)
 
@@ -122,12 +129,13 @@ class SyncRouterClient(
         return self._router if stub == "router" else self._admin
 
     def _ready(
-        self, stub: str, rpc: str, deadline: Timeout, metadata: Metadata | None
+        self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> tuple[dict[str, Any], bool]:
         """A call's arguments once it may be sent (`SyncReadyGate.before_call`: a call that may
         not be sent twice, made while no connection is up, waits for one), and whether it is
-        sent once. The call's stub is taken after: its channel may be replaced meanwhile."""
-        self._stub(stub)  # opens the client on first use, or refuses
+        sent once; TypeError for a `req` that is no message of `rpc`. The call's stub is taken
+        after: its channel may be replaced meanwhile."""
+        self._stub(stub).check(rpc, req)  # opens the client on first use, or refuses
         kwargs = self._kwargs(deadline, metadata)
         gate = self._gate
         assert gate is not None  # made with the channel `_stub` opened
@@ -143,7 +151,7 @@ class SyncRouterClient(
     ) -> tuple[Any, bool, Callable[[], bool]]:
         """A streaming call of the router's `rpc`, started (as the streams take it: the call,
         whether it is sent once, and whether the client was closed)."""
-        kwargs, sent_once = self._ready("router", rpc, deadline, metadata)
+        kwargs, sent_once = self._ready("router", rpc, request, deadline, metadata)
         with map_rpc_errors(sent_once, self._was_closed):
             call = getattr(self._begun_stub("router"), rpc)(request, **kwargs)
         return call, sent_once, self._was_closed
@@ -170,13 +178,17 @@ class SyncRouterClient(
 
     def realtime(
         self,
-        requests: Iterator[router_service_pb2.RealtimeRequest],
+        requests: Iterable[router_service_pb2.RealtimeRequest],
         *,
         timeout: Timeout = USE_CLIENT_DEFAULT,
         metadata: Metadata | None = None,
     ) -> SyncCallStream[router_service_pb2.RealtimeResponse]:
-        """A Realtime session over `requests` (the open first): the router's messages."""
-        return SyncCallStream(*self._streaming("Realtime", requests, timeout, metadata))
+        """A Realtime session over `requests` (the open first; an iterator grpc reads in a
+        thread of its own, or a list): the router's messages. What `requests` raises (or a
+        message that is no RealtimeRequest, a TypeError) ends the session and is raised by
+        its reading."""
+        sent = SentRequests(requests, "Realtime", router_service_pb2.RealtimeRequest)
+        return SyncCallStream(*self._streaming("Realtime", sent, timeout, metadata), sent)
 
     def chat(
         self,
@@ -276,121 +288,5 @@ class SyncRouterClient(
         """Delete one of the calling client's stored responses; NOT_FOUND when it has none."""
         response: router_service_pb2.DeleteResponseResponse = self._unary(
             "router", "DeleteResponse", req, timeout, metadata
-        )
-        return response
-
-    def cancel_client_batch(
-        self,
-        batch_id: str,
-        reason: str = "",
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.CancelClientBatchResponse:
-        """Cancel any client's batch not ended, by id (audited with `reason`)."""
-        req = admin_service_pb2.CancelClientBatchRequest(id=batch_id, reason=reason)
-        response: admin_service_pb2.CancelClientBatchResponse = self._unary(
-            "admin", "CancelClientBatch", req, timeout, metadata
-        )
-        return response
-
-    def list_jobs(
-        self,
-        limit: int = 0,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.ListJobsResponse:
-        """The batches not ended (every replica's), and the background responses and Realtime
-        sessions of the replica that answers; at most `limit` of each (0: the router's default)."""
-        req = admin_service_pb2.ListJobsRequest(limit=limit)
-        response: admin_service_pb2.ListJobsResponse = self._unary(
-            "admin", "ListJobs", req, timeout, metadata
-        )
-        return response
-
-    def list_clients(
-        self,
-        req: admin_service_pb2.ListClientsRequest | None = None,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.ListClientsResponse:
-        """Each configured client with its limits and what it used (never a key)."""
-        req = req or admin_service_pb2.ListClientsRequest()
-        response: admin_service_pb2.ListClientsResponse = self._unary(
-            "admin", "ListClients", req, timeout, metadata
-        )
-        return response
-
-    def list_keys(
-        self,
-        req: admin_service_pb2.ListKeysRequest | None = None,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.ListKeysResponse:
-        response: admin_service_pb2.ListKeysResponse = self._unary(
-            "admin", "ListKeys", req or admin_service_pb2.ListKeysRequest(), timeout, metadata
-        )
-        return response
-
-    def purge_cache(
-        self,
-        model: str = "",
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.PurgeCacheResponse:
-        """Forget the response cache's answers of `model` ("": of every model); `queued` in
-        the answer: the replica could not reach the state store, the others forget them once
-        it answers again."""
-        req = admin_service_pb2.PurgeCacheRequest(model=model)
-        response: admin_service_pb2.PurgeCacheResponse = self._unary(
-            "admin", "PurgeCache", req, timeout, metadata
-        )
-        return response
-
-    def set_key_enabled(
-        self,
-        req: admin_service_pb2.SetKeyEnabledRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.SetKeyEnabledResponse:
-        response: admin_service_pb2.SetKeyEnabledResponse = self._unary(
-            "admin", "SetKeyEnabled", req, timeout, metadata
-        )
-        return response
-
-    def get_routing_stats(
-        self,
-        req: admin_service_pb2.GetRoutingStatsRequest | None = None,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.GetRoutingStatsResponse:
-        response: admin_service_pb2.GetRoutingStatsResponse = self._unary(
-            "admin",
-            "GetRoutingStats",
-            req or admin_service_pb2.GetRoutingStatsRequest(),
-            timeout,
-            metadata,
-        )
-        return response
-
-    def get_server_info(
-        self,
-        req: admin_service_pb2.GetServerInfoRequest | None = None,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,
-        metadata: Metadata | None = None,
-    ) -> admin_service_pb2.GetServerInfoResponse:
-        response: admin_service_pb2.GetServerInfoResponse = self._unary(
-            "admin",
-            "GetServerInfo",
-            req or admin_service_pb2.GetServerInfoRequest(),
-            timeout,
-            metadata,
         )
         return response

@@ -3,20 +3,48 @@ iterating; closing the stream cancels the call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
 import grpc
 
 from clients._base import map_rpc_errors
+from clients._stubs import checked_message
 from clients.errors import RouterError
 from clients.switchboard.v1 import router_service_pb2
 
-__all__ = ["SyncCallStream", "SyncRouterMediaStream", "SyncRouterStream"]
+__all__ = ["SentRequests", "SyncCallStream", "SyncRouterMediaStream", "SyncRouterStream"]
 
 # What a server-streaming call's messages are.
 M = TypeVar("M")
+
+
+class SentRequests:
+    """A session's messages from the caller's iterable, as grpc reads them in a thread of its
+    own: what fails there (the caller's iterator raised, or gave what is no `expected`) is kept
+    for the stream's reader to raise. grpc only logged it and ended the call UNKNOWN
+    "Exception iterating requests!" (or INTERNAL "Exception serializing request!")."""
+
+    def __init__(self, requests: Iterable[Any], rpc: str, expected: type) -> None:
+        self._requests = iter(requests)  # a list too: grpc calls `next` on what it is given
+        self._rpc = rpc
+        self._expected = expected
+        self.failed: Exception | None = None
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            message = next(self._requests)
+            checked_message(self._rpc, message, self._expected, "sends")
+        except StopIteration:
+            raise
+        except Exception as exc:
+            self.failed = exc  # before grpc sees it and cancels the call
+            raise
+        return message
 
 
 class SyncCallStream(Generic[M]):
@@ -24,14 +52,20 @@ class SyncCallStream(Generic[M]):
     it."""
 
     def __init__(
-        self, call: Any, sent_once: bool = False, client_closed: Callable[[], bool] | None = None
+        self,
+        call: Any,
+        sent_once: bool = False,
+        client_closed: Callable[[], bool] | None = None,
+        requests: SentRequests | None = None,
     ) -> None:
         """``sent_once``: the call may reach a router and is not sent again
         (`ReadyGate.sent_once`); ``client_closed``: whether its client was closed (which
-        cancels the call: `map_rpc_errors`)."""
+        cancels the call: `map_rpc_errors`); ``requests``: a bidirectional call's, whose
+        failure, which ended the call, its reader raises."""
         self._call = call
         self._sent_once = sent_once
         self._client_closed = client_closed
+        self._requests = requests
         self._closed = False
 
     def __iter__(self) -> Iterator[M]:
@@ -47,6 +81,8 @@ class SyncCallStream(Generic[M]):
             # close() from another thread cancels the call under a blocked next().
             if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
                 raise StopIteration from None
+            if self._requests is not None and self._requests.failed is not None:
+                raise self._requests.failed from None  # the caller's own, not grpc's UNKNOWN
             raise
         except StopIteration:
             self._closed = True

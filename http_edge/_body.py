@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from clients.codec import json_problem
 
 from ._errors import EdgeError, client_closed
 
-__all__ = ["parse_request", "read_json_object"]
+__all__ = ["parse_request", "read_json_object", "without_bom"]
 
 T = TypeVar("T")
 
@@ -142,9 +143,17 @@ def _first_window(name: str, raw: memoryview) -> int:
     return _EITHER_HEADER if zlib_header else -zlib.MAX_WBITS
 
 
+def without_bom(raw: bytes) -> bytes:
+    """`raw` without a UTF-8 byte order mark at its start: RFC 8259 lets a parser ignore one
+    (8.1), as Python's `json.loads` of bytes, Express and the batch files' lines do (Windows
+    tools write it: Windows PowerShell's `Out-File -Encoding utf8`, Notepad); orjson refuses
+    it. Only at the start: one inside the text is still invalid JSON."""
+    return raw.removeprefix(codecs.BOM_UTF8)
+
+
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     """The body parsed as a JSON object, or a 400/413 `EdgeError`."""
-    raw = await read_body(request, limit)
+    raw = without_bom(await read_body(request, limit))
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

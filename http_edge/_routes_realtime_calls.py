@@ -21,7 +21,7 @@ from starlette.responses import Response
 from clients.codec import json_problem
 from clients.switchboard.v1 import router_service_pb2 as pb
 
-from ._body import read_body
+from ._body import read_body, without_bom
 from ._errors import EdgeError
 from ._form import parse_whole_form
 from ._headers import route_headers
@@ -139,6 +139,7 @@ def _session(raw: bytes | None) -> str:
     if len(raw) > _MAX_SESSION_BYTES:
         message = f"The session is larger than the limit of {_MAX_SESSION_BYTES} bytes."
         raise EdgeError(413, message, code="request_too_large", param="session")
+    raw = without_bom(raw)
     try:
         session = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -21,6 +21,7 @@ API's bound is ``max_tokens``, 16 when absent: the upstream would have been sent
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -302,7 +303,7 @@ def _legacy_logprobs(
         "top_logprobs": [],
         "text_offset": [],
     }
-    for entry in entries:
+    for entry, at in zip(entries, _text_offsets(entries, offset), strict=True):
         token = str(entry.get("token", ""))
         out["tokens"].append(token)
         out["token_logprobs"].append(entry.get("logprob"))
@@ -310,6 +311,29 @@ def _legacy_logprobs(
         tops = {str(t.get("token", "")): t.get("logprob") for t in top}
         tops.setdefault(token, entry.get("logprob"))
         out["top_logprobs"].append(tops)
-        out["text_offset"].append(offset)
-        offset += len(token)
+        out["text_offset"].append(at)
     return out if entries else None
+
+
+def _text_offsets(entries: list[dict[str, Any]], start: int) -> list[int]:
+    """Where each token starts in the text, in characters from `start`: counted by the UTF-8
+    `bytes` each entry carries (OpenAI's, DeepSeek's…), so a token of part of a character (its
+    `token` the escaped bytes, `\\xf0\\x9f`, 8 characters of no text) moves the offset by what
+    it adds to the text (a whole character when it completes one); by the token's own text
+    when it carries none."""
+    out: list[int] = []
+    at, pending = start, b""  # pending: the bytes of a character not yet complete
+    for entry in entries:
+        out.append(at)
+        raw = entry.get("bytes")
+        try:  # a list of ints 0..255; else the token's text
+            data = bytes(raw) if isinstance(raw, list) else None
+        except (TypeError, ValueError):
+            data = None
+        if data is None:
+            flushed, _ = codecs.utf_8_decode(pending, "replace", True)
+            at, pending = at + len(flushed) + len(str(entry.get("token", ""))), b""
+            continue
+        text, used = codecs.utf_8_decode(pending + data, "replace", False)
+        at, pending = at + len(text), (pending + data)[used:]
+    return out

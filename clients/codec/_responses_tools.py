@@ -26,13 +26,16 @@ _TOOL_MODES = ("auto", "none", "required")
 def tool_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
     """``tools``, ``tool_choice``, ``parallel_tool_calls``, sent on only with at least one tool:
     the Responses API takes ``tools: []`` (the Agents SDK sends it for an agent without tools)
-    and the tool options beside it, OpenAI's chat API refuses them all without a tool."""
+    and the tool options beside it, OpenAI's chat API refuses them all without a tool. A
+    ``tool_choice`` that forces a call is sent on alone, for the router to refuse (as OpenAI)."""
     tools = expect_list(body["tools"], "tools") if body.get("tools") is not None else []
     choice = body.get("tool_choice")
     choice = _tool_choice(choice, "tool_choice") if choice is not None else None
     parallel = body.get("parallel_tool_calls")
     parallel = expect_bool(parallel, "parallel_tool_calls") if parallel is not None else None
     if not tools:
+        if choice not in (None, "none", "auto"):
+            chat["tool_choice"] = choice  # forces a call of no tool: the router's 400 says so
         return
     chat["tools"] = [_tool(t, at_index("tools", i)) for i, t in enumerate(tools)]
     if choice is not None:

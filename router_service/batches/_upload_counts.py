@@ -53,19 +53,22 @@ class PartCounts:
             await self.count(client, upload, size)
         elif size and ttl_s > 0:
             end = UploadNames(client, upload.id).end if pending else None
-            await self._store.everywhere(
-                "add_to_bucket", _added(client, upload.id, size, ttl_s, unless=end)
-            )
+            added = _added(client, upload, size, self._clock, unless=end)
+            await self._store.everywhere("add_to_bucket", added)
 
 
 def _added(
-    client: str, upload_id: str, size: int, ttl_s: float, *, unless: str | None
+    client: str, upload: upb.Upload, size: int, clock: Clock, *, unless: str | None
 ) -> Callable[[StateStore], Awaitable[None]]:
-    """`StateStore.everywhere`'s write counting `size` bytes of an upload's parts, on a store
-    that holds no document `unless` (None: on any)."""
-    name, bucket, counts = pending_name(client), _bucket(upload_id), {"bytes": float(size)}
+    """`StateStore.everywhere`'s write counting `size` bytes of `upload`'s parts, on a store
+    that holds no document `unless` (None: on any), until the upload expires: replayed late (an
+    outage's end), it still ends with the upload, not the time left when it was queued later."""
+    name, bucket, counts = pending_name(client), _bucket(upload.id), {"bytes": float(size)}
+    expires_at = upload.expires_at
 
     async def write(store: StateStore) -> None:
+        if (ttl_s := expires_at - clock.now()) <= 0:
+            return
         if unless is not None and (await store.get_documents([unless]))[0] is not None:
             return
         await store.add_to_bucket(name, bucket, counts, ttl_s)

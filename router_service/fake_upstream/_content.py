@@ -21,9 +21,10 @@ sends a shape its provider does not know fails the conformance suite instead of 
 
 Beside content, OpenAI's chat API refuses two option shapes that its Responses API takes, so a
 Responses translation that forwards them as they came fails here as it would there: an empty
-`tools` array (minimum length 1) and `top_logprobs` without `logprobs: true`. It also refuses
-`tool_choice` and `parallel_tool_calls` without `tools` ("'tool_choice' is only allowed when
-'tools' are specified"), which frameworks send with no tools bound and other providers ignore.
+`tools` array (minimum length 1; so is a legacy `functions` one) and `top_logprobs` without
+`logprobs: true`. It also refuses `tool_choice` and `parallel_tool_calls` without `tools`
+("'tool_choice' is only allowed when 'tools' are specified"; `function_call` without
+`functions` alike), which frameworks send with no tools bound and other providers ignore.
 """
 
 from __future__ import annotations
@@ -89,16 +90,27 @@ def _objects(value: Any) -> list[JsonObject]:
     return [item for item in _listed(value) if isinstance(item, dict)]
 
 
+# The options OpenAI's chat API takes beside tools (legacy functions) only.
+_NEED_TOOLS = (
+    ("tool_choice", "tools"),
+    ("parallel_tool_calls", "tools"),
+    ("function_call", "functions"),
+)
+
+
 def openai_problem(body: JsonObject) -> str | None:
     """Why OpenAI would refuse the messages' content parts or the options above, or None."""
-    if body.get("tools") == []:
-        return (
-            "Invalid 'tools': empty array. Expected an array with minimum length 1, but got an "
-            "empty array instead."
-        )
-    for key in ("tool_choice", "parallel_tool_calls"):
-        if body.get(key) is not None and not body.get("tools"):
-            return f"Invalid value for '{key}': '{key}' is only allowed when 'tools' are specified."
+    for tools in ("tools", "functions"):
+        if body.get(tools) == []:
+            return (
+                f"Invalid '{tools}': empty array. Expected an array with minimum length 1, but "
+                "got an empty array instead."
+            )
+    for key, tools in _NEED_TOOLS:
+        if body.get(key) is not None and not body.get(tools):
+            return (
+                f"Invalid value for '{key}': '{key}' is only allowed when '{tools}' are specified."
+            )
     if body.get("top_logprobs") is not None and body.get("logprobs") is not True:
         return "Invalid value for 'top_logprobs': 'logprobs' must be true when it is set."
     stop = body.get("stop")

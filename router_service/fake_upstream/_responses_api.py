@@ -121,6 +121,7 @@ class _Answer:
     hosted_tool: str | None = None  # web_search (its text cited), local_shell (no text), mcp
     preamble: str | None = None  # a message's text before the hosted call (Scenario.preamble)
     cite_after: int | None = None  # Scenario.cite_after_deltas
+    input_on_done: bool = False  # Scenario.call_input_on_done
     # `top_logprobs` when `include` asked for the text's logprobs, else None.
     top_logprobs: int | None = None
 
@@ -270,6 +271,7 @@ def answer_of(call: Call) -> _Answer:
         hosted_tool=hosted,
         preamble=sc.preamble if calls else None,
         cite_after=sc.cite_after_deltas,
+        input_on_done=sc.call_input_on_done,
         top_logprobs=_top_logprobs(body),
     )
 

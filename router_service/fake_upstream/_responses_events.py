@@ -110,14 +110,13 @@ def _item_events(answer: Answer, item: JsonObject, index: int) -> list[JsonObjec
     elif item["type"] == "custom_tool_call":
         opened = {**item, "status": "in_progress", "input": ""}
         delta = {"type": "response.custom_tool_call_input.delta", **at, "delta": item["input"]}
-        inner = [
-            delta,
-            {"type": "response.custom_tool_call_input.done", **at, "input": item["input"]},
-        ]
+        done = {"type": "response.custom_tool_call_input.done", **at, "input": item["input"]}
+        inner = [done] if answer.input_on_done else [delta, done]
     elif item["type"] == "function_call":
         opened = {**item, "status": "in_progress", "arguments": ""}
         delta = {"type": "response.function_call_arguments.delta", **at, "delta": item["arguments"]}
-        inner = [delta, {"type": "response.function_call_arguments.done", **at, **_args(item)}]
+        done = {"type": "response.function_call_arguments.done", **at, **_args(item)}
+        inner = [done] if answer.input_on_done else [delta, done]
     elif item["type"] == "reasoning":
         opened = {**item, "summary": []}
         inner = _summary_events(item, at)

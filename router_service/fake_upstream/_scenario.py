@@ -94,7 +94,7 @@ class Scenario:
     # was cut at max_tokens); a tool call still finishes with "tool_calls", but for "stop" (as
     # some OpenAI-compatible servers finish a call). A Bedrock answer's `stopReason`, as
     # Converse says it (e.g. "malformed_model_output"). A Gemini answer's: a candidate without
-    # content that ends with it (e.g. "SAFETY": the answer withheld whole by Gemini's filter).
+    # content that ends with it (e.g. "SAFETY": withheld whole by Gemini's filter). Cohere's too.
     finish_reason: str | None = None
     # The provider's content filter withholds the answer, for this reason (e.g. "SAFETY"), in
     # the provider's own way (Gemini: a 200 with promptFeedback.blockReason; others a 400).
@@ -140,6 +140,9 @@ class Scenario:
     empty_annotations: bool = False
     # A Responses stream's annotation events come after this many text deltas, not all of them.
     cite_after_deltas: int | None = None
+    # A Responses stream's call says its arguments (a custom call its input) whole in its done
+    # events alone, no delta before them (as gpt-5.3-codex-spark streams its calls).
+    call_input_on_done: bool = False
     # Written between every two events of a stream (and, once it stalls, every chunk_interval_ms:
     # sse-starlette pings on while its model is stuck): a keep-alive (`: ping`, an empty `data:`),
     # or llama.cpp's mid-stream `error: {...}` line.

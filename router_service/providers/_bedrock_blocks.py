@@ -205,3 +205,23 @@ def with_output_config(out: JsonObject, body: Mapping[str, Any]) -> None:
             definition[key] = json_schema[key]
     structure = {"jsonSchema": definition}
     out["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": structure}}
+
+
+def one_call_at_a_time(out: JsonObject, body: Mapping[str, Any]) -> None:
+    """OpenAI's `parallel_tool_calls: false` for a Claude behind Converse, in place: Claude's
+    `tool_choice.disable_parallel_tool_use`, which Converse has no field for, goes in
+    `additionalModelRequestFields` without a `type` (Bedrock refuses one beside
+    `toolConfig.toolChoice`: "The additional field tool_choice/type conflicts with the existing
+    field toolConfig.toolChoice…"), the choice itself in `toolConfig` (`auto` when the caller
+    named none). Nothing without tools to call, nor with `tool_choice: "none"`."""
+    config = out.get("toolConfig")
+    if body.get("parallel_tool_calls") is not False or not body.get("tools") or not config:
+        return
+    if "toolChoice" not in config and body.get("tool_choice") not in (None, "auto"):
+        return  # "none": no call to make one at a time
+    config.setdefault("toolChoice", {"auto": {}})
+    given = out.get("additionalModelRequestFields")
+    out["additionalModelRequestFields"] = {
+        **(given if isinstance(given, dict) else {}),
+        "tool_choice": {"disable_parallel_tool_use": True},
+    }

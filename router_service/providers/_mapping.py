@@ -280,8 +280,13 @@ def allowed_tools(choice: Any) -> tuple[str, frozenset[str]] | None:
 
 def without_idle_tool_fields(body: JsonObject) -> None:
     """`body` without `tool_choice`, `parallel_tool_calls` and an empty `tools` when it has no
-    tools, in place: OpenAI's chat API refuses each of them without tools (as the native kinds'
-    mappings leave them out), and there is nothing for them to choose."""
+    tools, nor an empty legacy `functions` and its `function_call`, in place: OpenAI's chat API
+    refuses each of them without tools ("Invalid 'functions': empty array"; as the native kinds'
+    mappings leave them out), and there is nothing for them to choose. A choice that forces a
+    call never gets here without tools (the servicer's check refuses it)."""
+    if not body.get("functions"):
+        body.pop("functions", None)
+        body.pop("function_call", None)
     if body.get("tools"):
         return
     for key in ("tools", "tool_choice", "parallel_tool_calls"):

@@ -10,7 +10,9 @@ so does a later reasoning item's first, as the unary answer joins them, unless i
 a kept item's later part is named beside its paragraph: `_summary_part`); a
 `function_call` item (`response.output_item.added`) opens a tool call, each its own index in the
 order they come, and `response.function_call_arguments.delta` adds to it (a `custom_tool_call`
-item likewise, with `response.custom_tool_call_input.delta`); asked for their encrypted content,
+item likewise, with `response.custom_tool_call_input.delta`); a call no delta spoke of is said
+whole from its done event (or its item's), as a model that streams calls so gives it (OpenAI's
+gpt-5.3-codex-spark), and never twice; asked for their encrypted content,
 a reasoning item's id when it is added and the whole item when done are `reasoning_items` deltas
 (the edge keeps them in its own items); the events of OpenAI's hosted tools' items (a web search
 call added, searching, done…) are `hosted_events` deltas, whole, and a text annotation added
@@ -43,6 +45,19 @@ _ENDS = ("response.completed", "response.incomplete")
 _CALL_DELTAS = {
     "response.function_call_arguments.delta": ("function", "arguments"),
     "response.custom_tool_call_input.delta": ("custom", "input"),
+}
+# The done events of a call's input: its delta's, and the field that holds the whole input.
+_CALL_DONES = {
+    "response.function_call_arguments.done": (
+        "response.function_call_arguments.delta",
+        "arguments",
+    ),
+    "response.custom_tool_call_input.done": ("response.custom_tool_call_input.delta", "input"),
+}
+# A call item's input field, and the delta event that adds to it.
+_CALL_ITEMS = {
+    "function_call": ("response.function_call_arguments.delta", "arguments"),
+    "custom_tool_call": ("response.custom_tool_call_input.delta", "input"),
 }
 
 
@@ -79,7 +94,10 @@ def with_error_headers(headers: Mapping[str, str], carried: Any) -> Mapping[str,
 class ResponsesStream:
     """Maps one stream's events, in order, to chat chunks (`feed`)."""
 
-    __slots__ = ("_created", "_id", "_keep", "_model", "_part_at", "_reasoned", "_said", "_tools")
+    __slots__ = (
+        *("_created", "_id", "_keep", "_model", "_part_at", "_reasoned", "_said", "_tools"),
+        "_told",
+    )
 
     def __init__(self, model: str, created: int, *, keep_reasoning: bool = False) -> None:
         """`keep_reasoning`: the call asked for reasoning items' encrypted content."""
@@ -88,6 +106,8 @@ class ResponsesStream:
         self._model = model
         self._created = created
         self._tools: dict[str, int] = {}  # a function_call item's id → its tool call index
+        # The calls whose input came in deltas (or whole, once): a done event repeats it then.
+        self._told: set[str] = set()
         self._reasoned = False  # reasoning text came: a later summary part is a new paragraph
         # The content said so far, and where the open text part began in it: an annotation's
         # offsets (its part's own) in the content, its parts and messages joined, as unary.
@@ -132,12 +152,17 @@ class ResponsesStream:
         if kind == "response.output_item.done":
             return self._item_done(event["item"])
         if kind in _CALL_DELTAS:
-            index = self._tools.get(str(event.get("item_id")))
+            item_id = str(event.get("item_id"))
+            index = self._tools.get(item_id)
             if index is None:
                 return []
+            self._told.add(item_id)
             key, field = _CALL_DELTAS[kind]
             piece = {key: {field: str(event.get("delta", ""))}}
             return [self._chunk({"tool_calls": [{"index": index, **piece}]})]
+        if kind in _CALL_DONES:
+            delta, field = _CALL_DONES[kind]
+            return self._call_whole(delta, str(event.get("item_id")), event.get(field))
         if kind in _ENDS:
             return self._end(event["response"])
         return []
@@ -169,7 +194,18 @@ class ResponsesStream:
             call = tool_call(str(item["call_id"]), str(item["name"]), "", index)
         return [self._chunk({"tool_calls": [call]})]
 
+    def _call_whole(self, delta: str, item_id: str, whole: Any) -> list[JsonObject]:
+        """A call's whole input in a done event (`delta`: the event its pieces come in): said
+        as one piece when no delta said it (a model that streams its calls so:
+        gpt-5.3-codex-spark), else already said."""
+        if item_id in self._told or not isinstance(whole, str) or not whole:
+            return []
+        return self.feed({"type": delta, "item_id": item_id, "delta": whole})
+
     def _item_done(self, item: Mapping[str, Any]) -> list[JsonObject]:
+        if item.get("type") in _CALL_ITEMS:  # its input, should nothing before have said it
+            delta, field = _CALL_ITEMS[str(item.get("type"))]
+            return self._call_whole(delta, str(item.get("id")), item.get(field))
         if item.get("type") != "reasoning" or not self._keep:
             return []
         return [self._chunk({REASONING_ITEMS: [reasoning_kept(item)]})]

@@ -67,7 +67,7 @@ from router_service.runtime import Runtime
 from router_service.server._answer_audit import audit_answer
 from router_service.server._calls import validate_chat, validate_embed
 from router_service.server._errors import error_details
-from router_service.server._used import Used, refused_as_invalid
+from router_service.server._used import Used, give_back_if_refused
 from router_service.sessions import named_session_id, session_id_for, session_key
 from router_service.telemetry import chat_span, embed_span
 
@@ -320,20 +320,20 @@ async def _as_call(
     gate = who.runtime.gate
     gate.check_scope(attempt, who.caller, rule)  # made with `chat`: an Embed needs `embed`
     admission = await gate.admit(attempt, who.caller, rule, request)
-    used = Used(rule, request)
     try:
         try:
             answered = await answer()
         except BaseException as error:
-            if refused_as_invalid(error):  # as the interceptor: it used nothing
-                used.refuse(error)
-                await uncut(used.settle(admission))
+            await give_back_if_refused(admission, error)  # as the interceptor: it used nothing
             raise
-        used.see(answered)
-        await uncut(used.settle(admission))
+        if admission.counts_tokens:  # as the interceptor's: else nothing to settle, no task
+            used = Used(rule, request)
+            used.see(answered)
+            await uncut(used.settle(admission))
         return answered
     finally:
-        await uncut(admission.close())
+        if admission.holds_stream_slot:  # a line's call holds none: no task
+            await uncut(admission.close())
 
 
 def _audit(who: LineCaller) -> AnswerAudit:

@@ -20,8 +20,10 @@ from tests.clients.fake_router import (
 )
 from tests.clients.sync_fake_router import WAIT
 from tests.clients.sync_fake_router import serving as sync_serving
-from tests.helpers import serve_grpc
+from tests.conftest import RouterHandle
+from tests.helpers import eventually, serve_grpc
 from tests.pki import CA, Issued
+from tests.router_service.auth.helpers import chat
 
 # Without grpc's transparent retries a refused handshake is an error at once (the client's
 # retry policy would try it for a few seconds).
@@ -142,3 +144,24 @@ def test_the_sync_client_moves_too_and_closes_replaced_channels(ca: CA, tmp_path
             assert next(stream).chunk.choices[0].delta.text == "lo"
             assert not fake.ended.is_set()
         assert fake.ended.wait(WAIT)  # closing the client cancelled it, replaced channel and all
+
+
+async def test_rotating_from_another_thread_is_refused_and_leaves_the_client_as_it_was(
+    router: RouterHandle,
+) -> None:
+    """A certificate watcher's thread called `use_credentials`: grpc.aio could not make the new
+    channel there ("There is no current event loop in thread ...", naming nothing of ours), and
+    the client was left half-rotated: UNOPENED with the new credentials, so its next call
+    opened another channel with them (here refused: TLS to a plaintext router), the first one
+    dropped without being closed or drained."""
+    client = RouterClient(router.server.address)
+    async with client:
+        await client.chat(chat())
+        with pytest.raises(RuntimeError, match=r"call_soon_threadsafe\(client\.use_credentials"):
+            await asyncio.to_thread(client.use_credentials, grpc.ssl_channel_credentials())
+        assert (await client.chat(chat())).route.deployment == "alpha/model-a"
+
+    async def unwatched() -> bool:
+        return router.server.health_watchers == 0
+
+    await eventually(unwatched, what="the client's channel closed")

@@ -357,3 +357,27 @@ async def test_each_prompt_counts_against_the_callers_rpm(
         with pytest.raises(openai.RateLimitError):
             await sdk.completions.create(model="chain", prompt=["d", "e"])
     assert fake.state.count(path="/chat/completions") <= 4
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_text_offsets_are_characters_of_the_text(
+    sdk: openai.AsyncOpenAI, stream: bool
+) -> None:
+    """A token of part of a character (its `token` the escaped bytes, `\\xf0\\x9f`: eight
+    characters of no text) moves `text_offset` by what it adds to the text, read from its
+    `bytes`: each offset is where the token's text starts in `text`, in a call and a stream."""
+    if stream:
+        chunks = await sdk.completions.create(
+            model="chain", prompt="\U0001f600 b", logprobs=0, stream=True
+        )
+        parts = [c.choices[0] async for c in chunks if c.choices and c.choices[0].logprobs]
+    else:
+        completion = await sdk.completions.create(model="chain", prompt="\U0001f600 b", logprobs=0)
+        parts = completion.choices
+    logprobs = [part.logprobs for part in parts if part.logprobs is not None]
+    text = "".join(part.text for part in parts)
+    offsets = [at for lp in logprobs for at in lp.text_offset or []]
+    tokens = [token for lp in logprobs for token in lp.tokens or []]
+    assert text == "Echo: \U0001f600 b"
+    assert tokens == ["Echo: ", "\\xf0\\x9f", "\\x98\\x80 ", "b"], tokens
+    assert offsets == [0, 6, 6, 8]  # the emoji starts at 6; "b" at 8, after it and a space

@@ -8,6 +8,7 @@ bound to its model and session config; refusals are OpenAI's error JSON (401, 40
 
 from __future__ import annotations
 
+import codecs
 from typing import Any
 
 import httpx
@@ -176,6 +177,20 @@ async def test_a_form_is_held_to_its_limits(edge: Edge) -> None:
         )
         assert wrong_kind.status_code == 400
         assert wrong_kind.json()["error"]["code"] == "invalid_content_type"
+
+
+async def test_a_session_part_after_a_byte_order_mark_is_read(
+    edge: Edge, fake: FakeUpstream
+) -> None:
+    """As every JSON body the edge reads (`test_body_bom`): a session saved by a Windows tool."""
+    session = codecs.BOM_UTF8 + b'{"model": "voice", "instructions": "Be brief."}'
+    parts = [("sdp", (None, OFFER.encode(), "text/plain")), ("session", (None, session, "x"))]
+    async with httpx.AsyncClient(base_url=edge.base_url, timeout=10) as http:
+        headers = {"authorization": f"Bearer {CALLER}"}
+        answered = await http.post("/v1/realtime/calls", files=parts, headers=headers)
+    assert answered.status_code == 201, answered.text
+    made = fake.state.last(path="/v1/realtime/calls")
+    assert made is not None and made.body["session"]["instructions"] == "Be brief."
 
 
 async def test_only_the_client_that_made_a_call_hangs_it_up(edge: Edge, fake: FakeUpstream) -> None:

@@ -97,3 +97,19 @@ async def test_a_charge_replayed_in_a_later_period_counts_in_the_period_it_was_k
         await store.get_documents(["probe"])  # back on Redis, what it queued replayed
         assert not store.degraded
         await second.files.create(file=("a.bin", b"y" * 4400), purpose="user_data")  # 4912
+
+
+async def test_a_completion_retried_in_a_later_period_charges_the_period_it_was_kept_in(
+    configs: Configs, start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """Its reply lost, the completion is retried (on the other replica) in the next period of
+    `files.ttl_s`: the retry's charge, the first, is the period the file was kept in, no longer
+    read, as the replay's is. It took 2012 of the new period's 5000 from nobody's uploads."""
+    files = {**_FILES, "ttl_s": 3600}
+    redis_proxy, one, two, clock = await on_one_clock(configs, start_router, files)
+    async with sdks_on(start_edge, one, two) as (first, second):
+        upload_id, part_id = await _reply_lost(redis_proxy, one, first)
+        clock.advance(3600 - clock.now() % 3600 + 1)  # the next period
+        done = await second.uploads.complete(upload_id, part_ids=[part_id])  # the SDK's retry
+        assert done.status == "completed" and done.file is not None
+        await second.files.create(file=("a.bin", b"y" * 4400), purpose="user_data")  # 4912

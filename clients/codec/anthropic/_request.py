@@ -122,7 +122,10 @@ def openai_body(body: dict[str, Any], betas: Sequence[str] = ()) -> JsonObject:
             out[BETA_KEY] = flags
     if body.get("tool_choice") is not None:
         choice = _tool_choice(body["tool_choice"])  # without tools, OpenAI's API refuses it
-        out.update(choice if out.get("tools") else {})
+        if out.get("tools"):
+            out.update(choice)
+        elif choice["tool_choice"] not in ("none", "auto"):  # any, tool: the router refuses it
+            out["tool_choice"] = choice["tool_choice"]
     if body.get("stream") is not None and expect_bool(body["stream"], "stream"):
         # The usage comes in the stream's last chunk, for message_delta.
         out |= {"stream": True, "stream_options": {"include_usage": True}}

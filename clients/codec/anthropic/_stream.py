@@ -11,7 +11,8 @@ after the other; then `message_delta` (stop_reason and stop_sequence, cumulative
 OpenAI numbers tool calls, Anthropic numbers content blocks: `_tools` maps one to the other.
 A block cannot take deltas once stopped, and some upstreams interleave the arguments of parallel
 tool calls: a tool call that begins while another one's block is open is held, whole, and sent
-as a block of its own at the end (`_held`).
+as a block of its own at the end (`_held`). So is one whose name has not come yet (a server may
+send it after the call's first piece): its block starts with it.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class MessageEvents:
     def finish(self, usage: Mapping[str, Any] | None = None) -> list[JsonObject]:
         """The end of a complete stream; `usage` (OpenAI's) when the stream's chunks had none."""
         events = self._start({}) + self._close() + self._release_held()
-        called = bool(self._tools)  # a call is held only while another one streams
+        called = bool(self._tools)  # every call, held ones too (released above)
         delta = stopped(
             self._finish, self._matched, self._tail, self._stops, self._claude_stop, called=called
         )
@@ -174,29 +175,42 @@ class MessageEvents:
         return self._open_block("signed", dict(block)) + self._close()
 
     def _tool_call(self, call: Mapping[str, Any]) -> list[JsonObject]:
-        events: list[JsonObject] = []
         position = int(call.get("index") or 0)
         function = call.get("function") or {}
         arguments = function.get("arguments")
+        pieces = [arguments] if isinstance(arguments, str) else []
+        name = str(function.get("name") or "")  # a server's may come after its first piece
         if position in self._held:
-            if isinstance(arguments, str):
-                self._held[position][1].append(arguments)
-            return []
-        if position not in self._tools:
-            block = {
-                "type": "tool_use",
-                "id": str(call.get("id") or ""),
-                "name": str(function.get("name") or ""),
-                "input": {},
-            }
-            if self._open is not None and self._open.startswith("tool "):
-                # Its arguments may interleave with the open one's: held until the end.
-                self._held[position] = (block, [arguments] if isinstance(arguments, str) else [])
+            block, held = self._held[position]
+            block["name"] = block["name"] or name
+            block["id"] = block["id"] or str(call.get("id") or "")  # it may come with the name
+            held += pieces
+            if not block["name"] or self._tool_open():
                 return []
-            events += self._open_block(f"tool {position}", block, force=True)
-            self._tools[position] = self._blocks - 1
+            del self._held[position]  # its name came, and no other call streams: it starts
+            return self._start_tool(position, block, held)
+        if position not in self._tools:
+            block = {"type": "tool_use", "id": str(call.get("id") or ""), "name": name, "input": {}}
+            if not name or self._tool_open():
+                # Its block starts with its name: held until that comes. Or its arguments may
+                # interleave with the open call's: held until the end.
+                self._held[position] = (block, pieces)
+                return []
+            return self._start_tool(position, block, pieces)
         if isinstance(arguments, str) and arguments:
             delta = {"type": "input_json_delta", "partial_json": arguments}
+            return [self._block_delta(delta, self._tools[position])]
+        return []
+
+    def _tool_open(self) -> bool:
+        return self._open is not None and self._open.startswith("tool ")
+
+    def _start_tool(self, position: int, block: JsonObject, pieces: list[str]) -> list[JsonObject]:
+        """A tool call's block started, with its arguments so far."""
+        events = self._open_block(f"tool {position}", block, force=True)
+        self._tools[position] = self._blocks - 1
+        if "".join(pieces):
+            delta = {"type": "input_json_delta", "partial_json": "".join(pieces)}
             events.append(self._block_delta(delta, self._tools[position]))
         return events
 
@@ -205,10 +219,7 @@ class MessageEvents:
         events: list[JsonObject] = []
         for position in sorted(self._held):
             block, arguments = self._held[position]
-            events += self._open_block(f"tool {position}", block, force=True)
-            if "".join(arguments):
-                delta = {"type": "input_json_delta", "partial_json": "".join(arguments)}
-                events.append(self._block_delta(delta))
+            events += self._start_tool(position, block, arguments)
             events += self._close()
         self._held.clear()
         return events

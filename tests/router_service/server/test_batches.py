@@ -289,3 +289,31 @@ async def test_a_batch_is_let_in_by_its_routers_gate_not_a_new_one(
             await ended(router, jsonl(chat_line("one")), bearer(KEY))
     warnings = [r for r in caplog.records if "expires in" in r.getMessage()]
     assert len(warnings) == 1
+
+
+async def test_a_line_refused_as_invalid_gives_its_rpm_place_back(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A line the router refuses for the request itself (no upstream reached) used nothing, as
+    the client's own call refused so: its rpm place is given back, and the next line of the
+    client's rpm of 1 runs at once, not a minute later."""
+    clock = ManualClock()
+    config = guarded_config(fake.base_url, client("c", KEY, rpm=1), batches={"concurrency": 1})
+    router = await start_router(config, clock=clock)
+    empty = chat_line("empty")
+    empty["body"]["messages"] = []
+    upload = bpb.UploadFileRequest(
+        filename="in.jsonl", purpose="batch", content=jsonl(empty, chat_line("second"))
+    )
+    kept = await router.stub.UploadFile(upload, metadata=bearer(KEY))
+    create = bpb.CreateBatchRequest(
+        input_file_id=kept.file.id, endpoint="/v1/chat/completions", completion_window="24h"
+    )
+    started_at = clock.now()
+    batch = await router.stub.CreateBatch(create, metadata=bearer(KEY))
+    assert await router.server.batch_jobs.settle(10) == 0
+    done = await router.stub.GetBatch(bpb.GetBatchRequest(id=batch.batch.id), metadata=bearer(KEY))
+    counts = done.batch.request_counts
+    assert (counts.completed, counts.failed) == (1, 1)
+    assert clock.now() == started_at  # the second line did not wait for the client's rpm
+    assert fake.state.count(path="/chat/completions") == 1

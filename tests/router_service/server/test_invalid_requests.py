@@ -67,6 +67,19 @@ CHAT_CASES: dict[str, tuple[dict[str, Any], str]] = {
         {"tool_choice": chat_pb2.ToolChoice(mode=99)},  # type: ignore[arg-type]
         "tool_choice.mode",
     ),
+    # A choice that forces a call of no tool: OpenAI's 400, not a text answer (it was dropped).
+    "tool_choice required without tools": (
+        {"tool_choice": chat_pb2.ToolChoice(mode=chat_pb2.TOOL_CHOICE_MODE_REQUIRED)},
+        "tool_choice",
+    ),
+    "tool_choice naming a function without tools": (
+        {"tool_choice": chat_pb2.ToolChoice(function_name="f")},
+        "tool_choice",
+    ),
+    "function_call naming a function without functions": (
+        {"extra_json": '{"functions": [], "function_call": {"name": "f"}}'},
+        "function_call",
+    ),
     "response_format type unset": (
         {"response_format": chat_pb2.ResponseFormat()},
         "response_format.type",
