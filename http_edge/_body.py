@@ -146,8 +146,8 @@ def _first_window(name: str, raw: memoryview) -> int:
 def without_bom(raw: bytes) -> bytes:
     """`raw` without a UTF-8 byte order mark at its start: RFC 8259 lets a parser ignore one
     (8.1), as Python's `json.loads` of bytes, Express and the batch files' lines do (Windows
-    tools write it: PowerShell's `Out-File`, Notepad); orjson refuses it. Only at the start: one
-    inside the text is still invalid JSON."""
+    tools write it: Windows PowerShell's `Out-File -Encoding utf8`, Notepad); orjson refuses
+    it. Only at the start: one inside the text is still invalid JSON."""
     return raw.removeprefix(codecs.BOM_UTF8)
 
 

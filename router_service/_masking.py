@@ -18,6 +18,7 @@ __all__ = [
     "scrubbed",
     "secret_shaped",
     "shown_label",
+    "without_digests",
 ]
 
 _MASK = "[redacted]"
@@ -108,24 +109,49 @@ def shown_label(
     return _MASK if label and secret_shaped(label, known, digests) else label
 
 
-# What may stand around a key pasted into a sentence: quotes, brackets, punctuation.
-_AROUND = "\"'`()[]{}<>,.;:!?"
+# What may stand around a key pasted into a sentence or glued to a word (quotes, brackets,
+# punctuation, `key=`, `host:`, `ci/`): a key is looked for between any two of them.
+_AROUND = frozenset("\"'`()[]{}<>,.;:!?=|/\\&@#*+~^$%")
 
 
 def holds_digest(text: str, digests: Collection[str]) -> bool:
-    """Whether a word of `text` is a key of which only its hex SHA-256 is held (`digests`: a
+    """Whether a word of `text` holds a key of which only its hex SHA-256 is held (`digests`: a
     client key configured by `key_sha256`), whatever its shape: no pattern knows it, and the
-    clear text to search for is nowhere. A key holds no space; each word is tried as it is,
-    without what stands around it, and after a `=` or `:` in it (`key=...`)."""
-    if not digests:
-        return False
-    for word in text.split():
-        bare = word.strip(_AROUND)
-        tried = {word, bare, bare.rpartition("=")[2], bare.rpartition(":")[2]}
-        for candidate in tried - {""}:
-            if hashlib.sha256(candidate.encode()).hexdigest() in digests:
-                return True
-    return False
+    clear text to search for is nowhere. A key holds no space; in each word every stretch that
+    starts and ends at the word's ends or at what may stand around a key (`ci/KEY,backup`,
+    `key=KEY`, `'KEY's`) is tried: the key's own punctuation is tried as part of it."""
+    return bool(digests) and any(_digest_in(word, digests) for word in text.split())
+
+
+def without_digests(text: str, digests: Collection[str]) -> str:
+    """`text` with each key of `digests` it holds (found as `holds_digest` finds one) masked
+    (an operator's note, stored and shown: SetKeyEnabled's reason)."""
+    if not digests or not holds_digest(text, digests):
+        return text
+    return "".join(_masked_word(part, digests) for part in re.split(r"(\s+)", text))
+
+
+def _masked_word(word: str, digests: Collection[str]) -> str:
+    found = _digest_in(word, digests)
+    if found is None:
+        return word
+    start, end = found
+    return word[:start] + _MASK + _masked_word(word[end:], digests)
+
+
+def _digest_in(word: str, digests: Collection[str]) -> tuple[int, int] | None:
+    """Where in `word` the first stretch (`holds_digest`) of a key of `digests` is."""
+    cuts = [i for i, c in enumerate(word) if c in _AROUND]
+    ends = [*cuts, len(word)]
+    for start in (0, *(i + 1 for i in cuts)):
+        for end in ends:
+            if end > start and _sha256(word[start:end]) in digests:
+                return start, end
+    return None
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _process_redactor() -> Callable[[str], str]:

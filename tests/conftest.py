@@ -24,6 +24,7 @@ from tests.http_edge.harness import Edge, stop_edge
 from tests.http_edge.harness import start_edge as start_edge_server
 from tests.pki import issue_pki
 from tests.release_failures import RELEASE_ERRORS, RELEASE_IDS, FailingReleases
+from tests.tls_defaults import share_default_tls_contexts
 
 # Property tests are judged by what they assert, never by the wall clock: an example's 200 ms
 # deadline and the too-slow health check fail at random on a loaded CI machine.
@@ -31,6 +32,7 @@ settings.register_profile(
     "switchboard", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("switchboard")
+share_default_tls_contexts()  # one CA-bundle load per worker, not one per client (tls_defaults.py)
 
 
 @pytest.fixture

@@ -9,7 +9,15 @@ from typing import Any
 from clients.codec._responses_custom import custom_call_item
 from clients.codec._responses_output import call_item
 
-__all__ = ["CALL_EVENTS", "DELTA_EVENTS", "PART_EVENTS", "PART_TYPES", "OpenItem", "open_call_item"]
+__all__ = [
+    "CALL_EVENTS",
+    "DELTA_EVENTS",
+    "PART_EVENTS",
+    "PART_TYPES",
+    "OpenItem",
+    "closing_order",
+    "open_call_item",
+]
 
 # The delta event of each kind of streamed text.
 DELTA_EVENTS = {
@@ -60,3 +68,9 @@ def open_call_item(call: OpenItem, text: str, status: str) -> dict[str, Any]:
     """A streamed call's item (`function_call` or `custom_tool_call`), its input `text`."""
     make = call_item if call.kind == "function_call" else custom_call_item
     return make(call.item_id, call.call_id, call.name, text, status)
+
+
+def closing_order(calls: dict[int, OpenItem]) -> list[OpenItem]:
+    """The open calls (by chat index) in the order they close: their output order (a call
+    named late follows one announced before it), then those never named (no place yet)."""
+    return [c for _, c in sorted(calls.items(), key=lambda c: (c[1].index < 0, c[1].index, c[0]))]

@@ -42,6 +42,7 @@ from clients.codec._responses_open import (
     PART_EVENTS,
     PART_TYPES,
     OpenItem,
+    closing_order,
     open_call_item,
 )
 from clients.codec._responses_output import (
@@ -155,15 +156,13 @@ class ResponseEventStream:
 
     def finish(self, completed_at: int) -> list[Event]:
         """Close what is open, then ``response.completed`` or ``response.incomplete``."""
-        events = self.close()
-        return [*events, *self.end(self.answered(completed_at))]
+        return [*self.close(), *self.end(self.answered(completed_at))]
 
     def close(self) -> list[Event]:
         """The ``*.done`` events of the items still open (the answer has ended); an answer with
         no item but reasoning gets an empty message, as a unary one has (`response_to_openai`)."""
         events = self._close_text()
-        for _, call in sorted(self._calls.items()):  # by chat index: unannounced ones too
-            events += self._close_call(call)
+        events += [e for call in closing_order(self._calls) for e in self._close_call(call)]
         self._calls.clear()
         if all(item.get("type") == "reasoning" for item in self._output):
             events += [*self._open_text("message"), *self._close_text()]
@@ -344,13 +343,12 @@ class ResponseEventStream:
         open_call = self._calls.get(call.get("index", 0))
         if open_call is None:  # placed (its output_index, its id) when announced
             open_call = OpenItem(-1, "", "function_call" if custom is None else "custom_tool_call")
-            # The call id must not change once announced: a later id delta is not taken.
-            open_call.call_id = call.get("id") or self._ids.item("call", len(self._calls) + 1)
             self._calls[call.get("index", 0)] = open_call
-        open_call.name = open_call.name or named.get("name") or ""  # a server's may come later
+        held = open_call.index < 0  # its id (fixed once announced) and name may come later
+        open_call.call_id = open_call.call_id or (call.get("id") if held else "") or ""
+        open_call.name = open_call.name or named.get("name") or ""
         piece = named.get("arguments" if custom is None else "input")
-        if piece:
-            open_call.pieces.append(piece)
+        open_call.pieces += [piece] if piece else []
         if open_call.index < 0:  # announced with its name, as OpenAI's item is added
             return self._announce(open_call) if open_call.name else []
         return self._call_piece(open_call, piece) if piece else []
@@ -360,13 +358,15 @@ class ResponseEventStream:
         events = self._close_text()
         placed = self._new(call.kind, "fc" if call.kind == "function_call" else "ctc")
         call.index, call.item_id = placed.index, placed.item_id
+        n = self._counts["fc"] + self._counts["ctc"]  # calls announced, this one the last
+        call.call_id = call.call_id or self._ids.item("call", n)
         self._output.append(item := open_call_item(call, "", "in_progress"))
         events.append(self._event("response.output_item.added", output_index=call.index, item=item))
         return events + (self._call_piece(call, call.text) if call.pieces else [])
 
     def _call_piece(self, call: OpenItem, piece: str) -> list[Event]:
-        where = {"item_id": call.item_id, "output_index": call.index}
-        return [self._event(f"{CALL_EVENTS[call.kind]}.delta", **where, delta=piece)]
+        at = {"item_id": call.item_id, "output_index": call.index, "delta": piece}
+        return [self._event(f"{CALL_EVENTS[call.kind]}.delta", **at)]
 
     def _close_call(self, call: OpenItem) -> list[Event]:
         events = self._announce(call) if call.index < 0 else []  # no name came: as it is

@@ -5,6 +5,10 @@ it goes (an escape cut in two waits for its end) and sent on as that call's piec
 a caller sees the patch being written as it would from an upstream with custom tools. When the
 choice finishes, what the decoding could not follow (a model that wrote other JSON than asked)
 is sent then: the caller's call holds the whole input either way.
+
+A call whose name has not come yet (a server may send it after the call's first pieces) is
+held, out of its chunks, until it comes: then it is said whole so far, a custom call or the
+function call it is; one never named is said at the finish, as it came.
 """
 
 from __future__ import annotations
@@ -75,6 +79,11 @@ class _Call:
     arguments: list[str] = field(default_factory=list)
     sent: list[str] = field(default_factory=list)  # the input sent on so far
     pos: int = 0  # where decoding goes on in the arguments (-1: the string ended)
+    # Its pieces so far (their arguments in `arguments`), while its name has not come.
+    held: chat_pb2.ToolCall | None = None
+
+
+_UNSEEN = _Call()  # a call not seen yet (`RestoredChunks._calls`)
 
 
 class RestoredChunks:
@@ -85,7 +94,8 @@ class RestoredChunks:
     ) -> None:
         self._chunks = chunks
         self._names = names
-        self._calls: dict[tuple[int, int], _Call] = {}  # (choice, call index) → its state
+        # (choice, call index) → its state: None for a call of another tool
+        self._calls: dict[tuple[int, int], _Call | None] = {}
 
     def __aiter__(self) -> RestoredChunks:
         return self
@@ -95,31 +105,69 @@ class RestoredChunks:
         if chunk is UPSTREAM_ALIVE:
             return chunk
         for choice in chunk.choices:
-            for call in choice.delta.tool_calls:
-                self._restore(choice.index, call)
+            calls = choice.delta.tool_calls
+            held = [k for k, call in enumerate(calls) if self._restore(choice.index, call)]
+            for k in reversed(held):
+                del calls[k]
             if choice.finish_reason or choice.finish_reason_raw:
                 self._finish(choice)
         return chunk
 
-    def _restore(self, choice: int, call: chat_pb2.ToolCall) -> None:
+    def _restore(self, choice: int, call: chat_pb2.ToolCall) -> bool:
+        """Whether `call` is held (its name yet to come): then taken out of its chunk."""
         key = (choice, call.index)
-        state = self._calls.get(key)
+        state = self._calls.get(key, _UNSEEN)
         if state is None:
-            if call.function.name not in self._names:
-                return
-            state = self._calls[key] = _Call()
-        state.arguments.append(call.function.arguments)
+            return False
+        if state is _UNSEEN or state.held is not None:
+            state = self._named(key, call, None if state is _UNSEEN else state)
+            if state is None or state.held is not None:
+                return state is not None
+        else:
+            state.arguments.append(call.function.arguments)
         piece = ""
         if state.pos >= 0:
             piece, state.pos = decode_input("".join(state.arguments), state.pos)
         state.sent.append(piece)
         restore_call(call, piece)
+        return False
+
+    def _named(
+        self, key: tuple[int, int], call: chat_pb2.ToolCall, state: _Call | None
+    ) -> _Call | None:
+        """The state of a call not yet named, `call` its latest piece: held while it has no
+        name; once named, `call` is its pieces so far, and None for another tool's."""
+        if state is not None and state.held is not None:
+            whole = "".join(state.arguments) + call.function.arguments
+            merged = chat_pb2.ToolCall()
+            merged.CopyFrom(state.held)
+            merged.MergeFrom(call)
+            merged.function.arguments = whole
+            call.CopyFrom(merged)
+        if not call.function.name:
+            state = state or _Call()
+            if state.held is None:
+                state.held = chat_pb2.ToolCall()
+            state.held.CopyFrom(call)
+            state.arguments = [call.function.arguments]
+            self._calls[key] = state
+            return state
+        if call.function.name not in self._names:
+            self._calls[key] = None
+            return None
+        state = self._calls[key] = _Call(arguments=[call.function.arguments])
+        return state
 
     def _finish(self, choice: chat_pb2.ChunkChoice) -> None:
         for (index, call_index), state in list(self._calls.items()):
             if index != choice.index:
                 continue
             del self._calls[(index, call_index)]
+            if state is None:
+                continue
+            if state.held is not None:  # never named: as it came
+                choice.delta.tool_calls.add().CopyFrom(state.held)
+                continue
             whole, sent = input_of("".join(state.arguments)), "".join(state.sent)
             if whole == sent or not whole.startswith(sent):
                 continue

@@ -61,7 +61,7 @@ def _thinking(body: dict[str, Any], reasoning: str | None) -> str | None:
     return (reasoning or THOUGHTS) if enabled else None
 
 
-def _response(answer: R.ChatAnswer) -> dict[str, Any]:
+def _response(answer: R.ChatAnswer, finish_reason: str | None = None) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant"}
     thought = (
         [] if answer.reasoning is None else [{"type": "thinking", "thinking": answer.reasoning}]
@@ -76,7 +76,7 @@ def _response(answer: R.ChatAnswer) -> dict[str, Any]:
         finish = "COMPLETE"
     return {
         "id": answer.completion_id,
-        "finish_reason": finish,
+        "finish_reason": finish_reason or finish,
         "message": message,
         "usage": _usage(answer),
     }
@@ -117,8 +117,11 @@ def _answer_events(answer: R.ChatAnswer, index: int) -> list[dict[str, Any]]:
     return _content_events(index, "text", answer.pieces)
 
 
-def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
-    """All events of a healthy stream, and how many precede message-end (the finish reason)."""
+def stream_events(
+    answer: R.ChatAnswer, finish_reason: str | None = None
+) -> tuple[list[bytes], int]:
+    """All events of a stream, and how many precede message-end (the finish reason: the
+    scenario's, e.g. "ERROR", else what the answer ends with)."""
     role = {"message": {"role": "assistant", "content": [], "tool_plan": "", "tool_calls": []}}
     payloads = [
         {"id": answer.completion_id, "type": "message-start", "delta": role},
@@ -126,7 +129,7 @@ def stream_events(answer: R.ChatAnswer) -> tuple[list[bytes], int]:
     ]
     content_count = len(payloads)
     finish = "TOOL_CALL" if answer.tool_name is not None else "COMPLETE"
-    end = {"finish_reason": finish, "usage": _usage(answer)}
+    end = {"finish_reason": finish_reason or finish, "usage": _usage(answer)}
     payloads.append({"type": "message-end", "delta": end})
     return [named_sse(str(p["type"]), p) for p in payloads], content_count
 
@@ -143,9 +146,10 @@ async def _chat(call: Call) -> web.StreamResponse:
     answer = chat_answer(call, _view(call.body), f"fake-{call.record.seq}")
     reasoning = _thinking(call.body, call.scenario.reasoning)
     answer = dataclasses.replace(answer, reasoning=reasoning)
+    finish = call.scenario.finish_reason
     if not call.record.stream:
-        return await send_answer(call, _response(answer))
-    events, content_count = stream_events(answer)
+        return await send_answer(call, _response(answer, finish))
+    events, content_count = stream_events(answer, finish)
     return await run_stream(call, events, content_count)
 
 

@@ -94,7 +94,7 @@ class Scenario:
     # was cut at max_tokens); a tool call still finishes with "tool_calls", but for "stop" (as
     # some OpenAI-compatible servers finish a call). A Bedrock answer's `stopReason`, as
     # Converse says it (e.g. "malformed_model_output"). A Gemini answer's: a candidate without
-    # content that ends with it (e.g. "SAFETY": the answer withheld whole by Gemini's filter).
+    # content that ends with it (e.g. "SAFETY": withheld whole by Gemini's filter). Cohere's too.
     finish_reason: str | None = None
     # The provider's content filter withholds the answer, for this reason (e.g. "SAFETY"), in
     # the provider's own way (Gemini: a 200 with promptFeedback.blockReason; others a 400).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from router_service.guardrails._putty_keys import LINE_BREAK, PUTTY_KEY, open_putty
+from router_service.guardrails._putty_keys import LINE_BREAK, LINE_FRAME, PUTTY_KEY, open_putty
 
 __all__ = [
     "EMAIL",
@@ -92,11 +92,17 @@ _B64 = r"A-Za-z0-9+/=_\-"  # standard base64's alphabet and URL-safe's (`-`, `_`
 # A word of prose on the line after a key cut short (`That is all`): no body's line (looked
 # for where a line begins only: a last line's base64 is taken whole).
 _WORD = r"(?![\r\n\\]{0,4}[A-Z]?[a-z]{1,14} [A-Za-z])"
+# The last base64 runs of a key pasted with spaces for its line breaks, the text's end after them
+# (a stream's: after a run whose last 16 characters are letters, as 1 in 28 are, more may come).
+_LAST_RUNS = rf"(?>[{_B64}]{{1,80}}[ \t]{{1,32}}){{0,4}}[{_B64}]{{0,80}}"
+# Or its line's last runs (16+ characters each, as no word of prose is; the last of them ending
+# in 16 letters: the key's still), the line's end after them.
+_LINE_RUNS = rf"(?:[ \t]{{1,32}}[{_B64}]{{16,80}}){{1,4}}(?=[ \t]{{0,32}}[\r\n])"
 _CUT_SHORT = (
     rf"{_NO_PROSE}(?<=[{_B64}]{{16}})(?<![A-Za-z=\-]{{16}})"
-    rf"(?=[ \t]{{0,32}}(?:[\r\n\\\"'<]|\Z)|[ \t]{{1,32}}(?:{_PROSE}|[{_B64}]{{1,80}}\Z))"
+    rf"(?=[ \t]{{0,32}}(?:[\r\n\\\"'<]|\Z)|[ \t]{{1,32}}(?:{_PROSE}|{_LAST_RUNS}\Z)|{_LINE_RUNS})"
     rf"(?:{LINE_BREAK}{_WORD}[{_B64}]{{1,15}}(?![{_B64}]))?(?:[{_B64}]|[\r\n\\]{_WORD}){{0,80}}"
-    rf"(?:[ \t]{{1,32}}[{_B64}]{{1,80}}\Z)?"  # (a key pasted with spaces for its line breaks)
+    rf"(?:[ \t]{{1,32}}[{_B64}]{{1,80}}\Z|{_LINE_RUNS})?"  # (a key pasted with spaces for breaks)
 )
 _PEM = (
     f"{_BEGIN}(?:{_FRAMED}|{_CUT_SHORT}|{_HEADERS}{_BODY}"
@@ -106,9 +112,14 @@ _KEY = re.compile(_PEM)
 _BEGIN_LINE = re.compile(_BEGIN)
 # Or a PuTTY key file (`_putty_keys`).
 PRIVATE_KEY = f"{_PEM}|{PUTTY_KEY}"
-# What may follow a block's find while the text's end may still make it longer: a space run whose
-# look ahead lacks text, the beginning of its END line; or a header line's name cut short.
+# What may follow a block's find while the text's end may still make it longer: a few body lines
+# however framed (a cut-short find ends before lines whose last 16 characters are letters, as 1
+# in 28 of a key's are: the text's end may be after some), a space run whose look ahead lacks
+# text, the beginning of its END line; or a header line's name cut short.
+# (A numbered line's number is base64 the find may end with: `864` of `864: …`.)
+_FRAME = rf"(?:{LINE_BREAK}|{LINE_FRAME}|[:.)][ \t]{{0,2}})"
 _PENDING = re.compile(
+    rf"(?>{_FRAME}?[A-Za-z0-9+/=]{{1,96}}){{0,8}}{_FRAME}?"
     r"[ \t]{0,32}(?:[A-Za-z0-9+/=]{0,96}[ \t]{0,32})?"
     r"(?:-{1,5} ?(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )

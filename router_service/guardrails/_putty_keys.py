@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["LINE_BREAK", "PUTTY_KEY", "open_putty"]
+__all__ = ["LINE_BREAK", "LINE_FRAME", "PUTTY_KEY", "open_putty"]
 
 _FIRST = "PuTTY-User-Key-File-"
 # A line break (after trailing spaces; HTML's `<br>`; a string literal's quotes, `",` of a list
@@ -24,9 +24,12 @@ _SPACED = (
     rf"[ \t]{{1,8}}(?={_NAMES}|Private-(?:MAC|Hash):|(?=[A-Za-z0-9+/]{{16}}|[A-Za-z0-9+/]{{1,15}}=)"
     r"(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=))"
 )
+# What a pasted line begins with: a quote's `>`, a comment's `#`, a list's `-`/`*`, a number,
+# an indent.
+LINE_FRAME = r"(?:[>#*\-]{1,3}[ \t]{0,2}|[0-9]{1,4}[:.)][ \t]{0,2}|[ \t]{1,8})"
 LINE_BREAK = (
     r"[ \t]{0,8}(?:[\r\n]|\\[nr]?|<br ?/?>|[\"'](?:,|[ \t]{0,8}\+)?){1,6}"
-    r"(?:[>#*\-]{1,3}[ \t]{0,2}|[0-9]{1,4}[:.)][ \t]{0,2}|[ \t]{1,8})?"
+    f"{LINE_FRAME}?"
 )
 _BREAK = f"(?:{LINE_BREAK}|{_SPACED})"
 _LINE = (

@@ -111,12 +111,15 @@ class TextScreen:
         ):
             return ""
         self._closes = None
+        opened = end  # where a find the text's end may still be inside begins
         if forced:  # all but the window, a find it cuts into replaced as it stands
             self._wait = 0
             cut = self._base + escape_start(self._raw, end - HOLD_BACK_CHARS - self._base)
+            at, closes = self._opened(cut)
+            opened = cut if closes is None else at  # (a key's block, not an address's name)
         else:
             cut = end if final else self._open_cut(end)
-        spans, cut, head = self._to_release(cut, end, forced)
+        spans, cut, head = self._to_release(cut, end, opened)
         out = self._released(spans, cut)
         self._done = self.edits.released = cut
         if head:  # read before the text from `cut` on, in place of what was released
@@ -130,15 +133,20 @@ class TextScreen:
         self._head = "" if final else head
         return out
 
-    def _to_release(self, cut: int, end: int, forced: bool) -> tuple[list[_Span], int, str]:
+    def _to_release(self, cut: int, end: int, opened: int) -> tuple[list[_Span], int, str]:
         """The spans to release up to `cut`, where the release stops (before a find still
-        open), and the head to read the text after it with: a `forced` release's find cut
-        into (`MAX_HELD_CHARS`), or the one that holds the text at `_done` still."""
+        open), and the head to read the text after it with: a forced release's find cut
+        into (`MAX_HELD_CHARS`; `opened`: where the one the end may still be inside begins,
+        its find as it stands ending before `cut` too), or the one that holds the text at
+        `_done` still."""
+        forced = opened < end
         # A find open at the end holds the text back from `cut` (`_open_cut`): a find it cuts
         # into waits as long (a BEGIN line before a run of dashes an address may hold).
-        opened = self._wait if cut < end - HOLD_BACK_CHARS else 0
+        waits = self._wait if cut < end - HOLD_BACK_CHARS else 0
         spans = []
         for span in self._spans():
+            if forced and span.start <= opened < span.end:  # (what follows it goes on with it)
+                span.end = max(span.end, end)
             if span.end > cut:  # still open: hold back from where it starts
                 if span.start < cut and forced:  # replaced as it stands, then continued
                     spans.append(_Span(span.start, cut, span.finds, span.continued))
@@ -148,7 +156,7 @@ class TextScreen:
                 if span.start < cut:
                     cut, self._closes = span.start, None
                     self._wait = max(
-                        opened,
+                        waits,
                         span.end + HOLD_BACK_CHARS  # ended: out once the window passed it
                         if all(d in _OPENS for _, d in span.finds)
                         else self._next_scan(span, end, cut),
@@ -162,9 +170,19 @@ class TextScreen:
         """Where a release stops short of the text's `end`: its last HOLD_BACK_CHARS, and
         from where a find the end may still be inside begins (a PEM block before its END line,
         an email's long name part before its `@`), looked at again as an open span is."""
-        cut = end - HOLD_BACK_CHARS
+        cut, closes = self._opened(end - HOLD_BACK_CHARS)
+        if closes is not None:
+            self._closes = (closes, cut, end)
+        if cut < end - HOLD_BACK_CHARS:
+            self._wait = self._next_scan(_Span(cut, end), end, cut)
+        return cut
+
+    def _opened(self, cut: int) -> tuple[int, Callable[[str, int], bool] | None]:
+        """Where the first find the text's end may still be inside begins, if before `cut`
+        (else `cut`), and what in later text ends it."""
         text, lead = self._head + self._raw, len(self._head)
         start = 0 if lead else self._done - self._base
+        closes = None
         for rule in self._rules:
             opened = rule.opened(text, start, cut - self._base + lead)
             if opened is None:
@@ -172,12 +190,8 @@ class TextScreen:
             # (One that begins in the head: the find released as it stood, still open.)
             at = max(self._done, self._base + opened[0] - lead)
             if at < cut:
-                cut = at
-                closes = opened[1]
-                self._closes = None if closes is None else (closes, cut, end)
-        if cut < end - HOLD_BACK_CHARS:
-            self._wait = self._next_scan(_Span(cut, end), end, cut)
-        return cut
+                cut, closes = at, opened[1]
+        return cut, closes
 
     def _closed(self, end: int) -> bool:
         """Whether the text that came since the hold was looked at (and the few characters

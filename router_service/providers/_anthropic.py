@@ -20,7 +20,6 @@ from router_service.providers import _anthropic_map as A
 from router_service.providers import _json_tool as J
 from router_service.providers._anthropic_stream import StreamMapper
 from router_service.providers._base import ChatCall, EmbedCall
-from router_service.providers._in_answer import in_answer
 from router_service.providers._mapping import model_ids, unsupported
 from router_service.providers._media import unsupported_in
 from router_service.providers._transport import (
@@ -87,12 +86,10 @@ class AnthropicAdapter(HttpAdapter):
     def _failure(
         self, status: int, error: JsonObject, headers: Mapping[str, str], sent: bytes = b""
     ) -> UpstreamFailure:
-        if status >= 400:
-            return super()._failure(status, error, headers, sent)
-        # Inside a 200 (a stream's `error` event): the error type says which status it stands
-        # for, and whose failure it is (an overload the deployment's, an api_error the answer's).
-        status = A.STATUS_BY_ERROR_TYPE.get(str(error.get("type")), status)
-        return in_answer(super()._failure(status, error, headers, sent))
+        if status < 400:  # inside a 200: the error type says which status it stands for (a
+            # stream's `error` event, scoped as every stream's is: `raise_if_failed_event`)
+            status = A.STATUS_BY_ERROR_TYPE.get(str(error.get("type")), status)
+        return super()._failure(status, error, headers, sent)
 
     def _endpoint(self, upstream_model: str, *, stream: bool) -> str:
         """Where a Messages request goes (the model travels in the body)."""

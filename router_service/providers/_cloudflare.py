@@ -146,6 +146,13 @@ class CloudflareAdapter(OpenAIAdapter):
             upstream_error=failure.upstream_error,
         )
 
+    def _in_answer(self, failure: UpstreamFailure) -> None:
+        """A code of `_OUTCOME_BY_CODE` says whose failure it is in a stream as before one (3042
+        the deployment's model id, 3040 its capacity); any other is scoped as every stream's."""
+        code = (failure.upstream_error or {}).get("code")
+        if not isinstance(code, int) or code not in _OUTCOME_BY_CODE:
+            super()._in_answer(failure)
+
     async def list_models(self, api_key: str, timeout_s: float) -> list[str]:
         data = await self._get_json(
             f"{self.account_base}/models/search", api_key, timeout_s, {"per_page": "1000"}

@@ -29,6 +29,8 @@ from typing import Any
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
+from router_service.providers._in_answer import in_answer
+from router_service.providers._legacy_functions import no_forced_legacy_call
 from router_service.providers._reasoning_budgets import cohere_thinking
 
 JsonObject = dict[str, Any]
@@ -56,6 +58,7 @@ _CHOICES = {"required": "REQUIRED", "none": "NONE"}
 
 
 def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonObject:
+    no_forced_legacy_call(body)
     out: JsonObject = {
         **M.passthrough(body),
         "model": model,
@@ -167,15 +170,18 @@ def usage(raw: Mapping[str, Any]) -> JsonObject:
 
 
 def finish_reason(raw: Any, error: Any = None) -> str | None:
-    """OpenAI's finish reason; a failed generation is raised as the upstream's failure."""
+    """OpenAI's finish reason; a failed generation is raised as the upstream's failure, that one
+    answer's unless it says the server is overloaded (`in_answer`)."""
     if not raw:
         return None
     if raw in _FAILED:
         detail = f": {error}" if error else ""
-        raise UpstreamFailure(
-            Outcome.UPSTREAM_ERROR,
-            f"cohere ended the generation with {raw}{detail}",
-            upstream_error={"message": str(error or raw), "finish_reason": raw},
+        raise in_answer(
+            UpstreamFailure(
+                Outcome.UPSTREAM_ERROR,
+                f"cohere ended the generation with {raw}{detail}",
+                upstream_error={"message": str(error or raw), "finish_reason": raw},
+            )
         )
     return _FINISH.get(str(raw), "stop")
 

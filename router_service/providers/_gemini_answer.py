@@ -52,10 +52,21 @@ def filtered(reason: str, detail: str = "", *, index: int | None = None) -> Upst
 
 # Finish reasons that say the model failed to make its answer, not that the answer ended: a
 # function call Gemini could not parse (MALFORMED_FUNCTION_CALL, `finishMessage` saying where),
-# a call of a tool the request did not declare (UNEXPECTED_TOOL_CALL). That one answer's failure
+# a call of a tool the request did not declare (UNEXPECTED_TOOL_CALL), a tool-calling loop past
+# Gemini's limit (TOO_MANY_TOOL_CALLS), a replayed conversation missing a thought signature
+# Gemini requires (MISSING_THOUGHT_SIGNATURE: another deployment, of another provider, may take
+# it), a response Gemini itself calls malformed (MALFORMED_RESPONSE). That one answer's failure
 # (no one's scope: the request goes on to the group's next, the deployment serves the next
 # request), not an empty answer handed on as a whole one.
-FAILED_FINISH_REASONS = frozenset({"MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL"})
+FAILED_FINISH_REASONS = frozenset(
+    {
+        "MALFORMED_FUNCTION_CALL",
+        "UNEXPECTED_TOOL_CALL",
+        "TOO_MANY_TOOL_CALLS",
+        "MISSING_THOUGHT_SIGNATURE",
+        "MALFORMED_RESPONSE",
+    }
+)
 
 
 def failed_answer(reason: str, detail: str = "", *, index: int = 0) -> UpstreamFailure:

@@ -49,6 +49,7 @@ from router_service.providers._gemini_config import (
     mapped_config,
     refined_config,
 )
+from router_service.providers._legacy_functions import no_forced_legacy_call
 from router_service.providers._media import audio_input, file_input
 from router_service.providers._media_types import guess_media_type
 from router_service.providers._reasoning_budgets import gemini_thinking_config
@@ -71,6 +72,7 @@ def request_body(body: Mapping[str, Any], model: str = "", *, vertex: bool = Fal
     calls and their results keep their ids at both: Vertex AI's v1 FunctionCall and
     FunctionResponse have an `id` as the Gemini API's do (google.cloud.aiplatform.v1, since
     March 2025), so a result is matched to its call by id, not by order and name."""
+    no_forced_legacy_call(body)
     messages = body.get("messages") or []
     system, contents = _contents(messages, M.tool_names_by_id(messages), _nests_media(model))
     out: JsonObject = {**M.passthrough(body), "contents": contents}

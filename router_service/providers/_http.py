@@ -11,6 +11,7 @@ from router_service._masking import SCRUBBED_CHARS
 from router_service.config import HttpConfig
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers._bounded_decode import decoded_within
 from router_service.providers._lean_transport import LeanTransport, body_parts, read_whole
 from router_service.telemetry import traced_transport
 
@@ -84,11 +85,15 @@ async def send_upstream(
 
 
 async def read_error_body(response: httpx.Response) -> bytes:
-    """At most `ERROR_BODY_BYTES` of a refusal's body (decoded), which `response.content` then
-    is; the response closed, and with it the connection when the body went on past that (not
-    drained: an upstream answering 500 with a GiB is neither buffered nor read)."""
+    """At most `ERROR_BODY_BYTES` of a refusal's body, which `response.content` then is: one
+    that comes encoded read raw to that bound and decoded to it (`decoded_within`: not a chunk's
+    whole expansion, a decompression bomb's); the response closed, and with it the connection
+    when the body went on past that (not drained: an upstream answering 500 with a GiB is
+    neither buffered nor read)."""
+    encoding = response.headers.get("content-encoding", "")
     parts, size = [], 0
-    read = body_parts(response)
+    # An encoded one raw: httpx's decoder would expand each chunk whole (`decoded_within`).
+    read = response.aiter_raw() if encoding else body_parts(response)
     try:
         async for part in read:
             parts.append(part)
@@ -100,6 +105,8 @@ async def read_error_body(response: httpx.Response) -> bytes:
             await read.aclose()
         await response.aclose()
     content = b"".join(parts)[:ERROR_BODY_BYTES]
+    if encoding:
+        content = decoded_within(content, encoding, ERROR_BODY_BYTES)
     response._content = content  # as `aread` sets it: `response.content` reads it
     return content
 

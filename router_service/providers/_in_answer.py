@@ -1,9 +1,10 @@
 """Failures an upstream reports inside an answer it had begun, for every adapter alike.
 
-An answer that fails after its 200 (Anthropic's stream `error` event, a Bedrock stream's exception
-message, a failed Response of OpenAI's Responses API, in a stream or whole) is classified as the
-same error before it would be (`_classify`), then scoped here by what it says of the deployment
-(DESIGN.md §4):
+An answer that fails after its 200 (any chat stream's error event: Anthropic's `error` event, an
+OpenAI-compatible chat stream's `{"error": ...}`, a Gemini stream's google.rpc status, through
+`HttpAdapter.raise_if_failed_event`; a Bedrock stream's exception message; a failed Response of
+OpenAI's Responses API, in a stream or whole) is classified as the same error before it would be
+(`_classify`), then scoped here by what it says of the deployment (DESIGN.md §4):
 
 - a rate limit is the key's (RATE_LIMITED: Bedrock's `throttlingException`, a Response failed
   with `rate_limit_exceeded`): cooled for that key and model, as its 429 is;
@@ -11,9 +12,9 @@ same error before it would be (`_classify`), then scoped here by what it says of
   `server_is_overloaded`, Bedrock's `serviceUnavailableException` / `modelNotReadyException`):
   the deployment is cooled briefly for everyone, as for its 529 or 503;
 - any other server error is that one generation's (Anthropic's `api_error`, Bedrock's
-  `modelStreamErrorException` / `internalServerException`, OpenAI's `server_error`): of no one's
-  scope, the request goes on to the group's next, and the deployment is neither cooled nor
-  counted as failing in the routing statistics for it.
+  `modelStreamErrorException` / `internalServerException`, OpenAI's `server_error`, Gemini's
+  `INTERNAL`): of no one's scope, the request goes on to the group's next, and the deployment
+  is neither cooled nor counted as failing in the routing statistics for it.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ async def media_pieces(adapter: HttpAdapter, response: httpx.Response) -> AsyncI
     if kind.split(";", 1)[0].strip().lower() == EVENT_STREAM:
         first = True
         async for name, data in json_events(response):
-            adapter.raise_if_wrapped(data, response.headers)
+            adapter.raise_if_failed_event(data, response.headers)
             chunk = media_pb2.MediaChunk(event_json=orjson.dumps(data).decode(), event=name)
             if first:
                 chunk.content_type, first = EVENT_STREAM, False

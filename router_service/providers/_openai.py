@@ -33,7 +33,6 @@ from router_service.providers._base import (
 )
 from router_service.providers._embed_mapping import encoded_as_asked, openai_embed_body
 from router_service.providers._foreign_fields import taken_fields, without_foreign_fields
-from router_service.providers._in_answer import in_answer
 from router_service.providers._mapping import model_ids, without_idle_tool_fields
 from router_service.providers._media_stream import media_pieces
 from router_service.providers._openai_media import media_content, media_result
@@ -164,8 +163,11 @@ class OpenAIAdapter(OpenAIRealtime):
         """A failed Response's error, classified. The model's failure to generate it (a server
         error: neither the key's nor the caller's) is that one answer's, of no one's scope as
         chat's `finish_reason: error` is (FAILED_FINISH): not cooled for everyone; an
-        overloaded server (`server_is_overloaded`) is the deployment's (`in_answer`)."""
-        return in_answer(self._failure(failure_status(failed), failed, headers, sent))
+        overloaded server (`server_is_overloaded`) is the deployment's (`_in_answer`); a
+        stream's every failure event (llama.cpp's `error:` line too) is scoped alike."""
+        failure = self._failure(failure_status(failed), failed, headers, sent)
+        self._in_answer(failure)
+        return failure
 
     def _responses_url(self, upstream_model: str) -> str:
         """Where the Responses API lives (`api: responses` deployments)."""
@@ -207,9 +209,7 @@ class OpenAIAdapter(OpenAIRealtime):
             if failed is not None:
                 carried = failed.pop("headers", None)  # the upstream's own: not the caller's
                 headers = with_error_headers(response.headers, carried)
-                if event.get("type") in _FAILED_RESPONSE_EVENTS:
-                    raise self._response_failed(failed, headers)
-                raise self._failure(failure_status(failed), failed, headers)
+                raise self._response_failed(failed, headers)
             try:
                 chunks = [chunk_from_openai(c) for c in events.feed(event)]
             except MAPPING_ERRORS as exc:
@@ -342,7 +342,7 @@ class OpenAIAdapter(OpenAIRealtime):
             if data is KEEPALIVE:
                 yield UPSTREAM_ALIVE
                 continue
-            self.raise_if_wrapped(data, response.headers)
+            self.raise_if_failed_event(data, response.headers)
             _raise_if_failed(data)
             indexes.fill(data)
             try:
@@ -352,11 +352,6 @@ class OpenAIAdapter(OpenAIRealtime):
             del data  # neither the event nor its chunk held while the stream waits for the next
             yield chunk
             del chunk
-
-
-# The Responses stream's events that say its Response failed: `response.failed`, and the
-# `error` event the live API sends just before it (the first the router reads: it stops there).
-_FAILED_RESPONSE_EVENTS = frozenset({"error", "response.failed"})
 
 
 # Finish reasons that say the generation failed, not that it ended, and whose failure it is:

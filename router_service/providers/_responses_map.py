@@ -36,6 +36,7 @@ import orjson
 from clients.codec._responses_hosted import is_hosted_tool
 from clients.switchboard.v1 import chat_pb2
 from router_service.errors import UpstreamFailure
+from router_service.providers._legacy_functions import no_forced_legacy_call
 from router_service.providers._mapping import (
     JsonObject,
     image_url,
@@ -116,6 +117,7 @@ def request_body(
     """The Responses body of an OpenAI chat body (`chat`, the reasoning knob fitted); `summary`:
     the effort asks for a reasoning summary (not where it is refused: _responses_summaries.py);
     `reasoning`: the reasoning items the messages carry go back (not where they were refused)."""
+    no_forced_legacy_call(chat)
     body: JsonObject = {
         "model": chat["model"],
         "input": input_items(chat.get("messages") or [], reasoning=reasoning),

@@ -20,6 +20,7 @@ from router_service.outcomes import Outcome
 from router_service.providers._base import UPSTREAM_ALIVE, ProviderAdapter
 from router_service.providers._classify import classify_http_error
 from router_service.providers._http import map_transport_errors, read_error_body, send_upstream
+from router_service.providers._in_answer import in_answer
 from router_service.providers._mapping import json_body
 from router_service.providers._openai_media import is_event_stream, is_json
 from router_service.providers._sse import DONE, KEEPALIVE, SseDecoder, json_events
@@ -280,6 +281,21 @@ class HttpAdapter(ProviderAdapter):
         if wrapped is not None:
             raise self._failure(wrapped[0], wrapped[1], headers, sent)
 
+    def raise_if_failed_event(self, event: JsonObject, headers: Mapping[str, str]) -> None:
+        """`raise_if_wrapped` for a stream's event (chat or media): an error there is one inside
+        an answer the upstream had begun, scoped by what it says (`in_answer`: a server error
+        that is not an overload is that one answer's)."""
+        wrapped = self._wrapped_error(event)
+        if wrapped is not None:
+            failure = self._failure(wrapped[0], wrapped[1], headers)
+            self._in_answer(failure)
+            raise failure
+
+    def _in_answer(self, failure: UpstreamFailure) -> None:
+        """Scope `failure`, an error inside an answer the upstream had begun (`in_answer`); an
+        adapter whose own error codes say whose failure it is keeps their word."""
+        in_answer(failure)
+
     def _open_stream(
         self, url: str, body: Mapping[str, Any], api_key: str, timeout_s: float
     ) -> UpstreamStream:
@@ -318,7 +334,7 @@ class HttpAdapter(ProviderAdapter):
             if event is KEEPALIVE:
                 yield UPSTREAM_ALIVE
                 continue
-            self.raise_if_wrapped(event, response.headers)
+            self.raise_if_failed_event(event, response.headers)
             try:
                 chunks = [chunk_from_openai(c) for c in feed(event)]
             except MAPPING_ERRORS as exc:

@@ -7,7 +7,7 @@ import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service._ids import looked_up_id
-from router_service._masking import masking
+from router_service._masking import masking, without_digests
 from router_service.auth import current_caller
 from router_service.errors import InvalidRequestError, KeyNotFoundError
 from router_service.keys import KeyPool, KeySnapshot, UpstreamKey
@@ -102,8 +102,11 @@ class AdminServicer:
         caller = current_caller()
         # A leaked key's disable may quote it: no configured secret is kept, shown or logged,
         # nor anything shaped like a key (one not configured: the account's new key), as the
-        # log's redactor masks it.
-        note = Redactor()(masking(config_secrets(self.runtime.config))(request.reason))
+        # log's redactor masks it; nor a client's key configured by its hash alone, which no
+        # pattern knows (`without_digests`), as IssueClientKey refuses a label holding one.
+        config = self.runtime.config
+        masked = masking(config_secrets(config))(request.reason)
+        note = Redactor()(without_digests(masked, config.auth.key_digests))
         by = caller.name if caller is not None else ""
         await pool.set_enabled(key, request.enabled, note=note, by=by)
         # Which key (by fingerprint), and why: quoted and bounded, whatever was typed.

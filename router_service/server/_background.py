@@ -131,6 +131,18 @@ class _Job:
 
 
 class BackgroundJobs(OwnedJobs[_Job]):
+    def __init__(self) -> None:
+        super().__init__()
+        # `responses.max_background_per_client` in force (the serving runtime's, a reload's):
+        # a job back from a cooldown wait takes its place again by it, not by its start's.
+        self._cap = 0
+
+    def reconfigured(self, cap: int) -> None:
+        self._cap = cap
+
+    def _capped(self) -> int:
+        return self._cap
+
     async def start(
         self,
         runtime: Runtime,
@@ -145,8 +157,8 @@ class BackgroundJobs(OwnedJobs[_Job]):
         queued = _queued(request)
         records, config = runtime.background, runtime.config.responses
         ttl_s = config.background_timeout_s + config.background_heartbeat_s
-        limit = config.max_background_per_client
-        place = JobPlace(runtime.store, runtime.clock, client, queued["id"], limit, ttl_s)
+        self._cap = config.max_background_per_client  # a start's runtime is the serving one
+        place = JobPlace(runtime.store, runtime.clock, client, queued["id"], self._capped, ttl_s)
         if not await place.enter():
             raise BackgroundLimitError(
                 f"This client runs {config.max_background_per_client} background responses "

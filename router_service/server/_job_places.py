@@ -8,14 +8,15 @@ where a caller on a socket is refused, `RequestContext.unattended`) steps aside 
 client's other responses (another model's, which another deployment serves) start meanwhile
 instead of a 429, and it takes one again before it is routed, once there is room (read every
 `CHECK_S` on the router's clock). No more of a client's jobs wait so than
-`max_background_per_client` (a mark of their own, `bg-aside:`): one past it waits holding its
-place, as a batch's line past `batches.concurrency` does (`_line_slots.py`).
+`max_background_per_client` (a mark of their own, `bg-aside:`, kept until the job has its place
+back): one past it waits holding its place, as a batch's line past `batches.concurrency` does
+(`_line_slots.py`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -40,7 +41,7 @@ class JobPlace:
     clock: Clock
     client: str
     job_id: str
-    limit: int
+    limit: Callable[[], int]  # the cap in force now (a reload's, after the job's start)
     ttl_s: float  # a mark's: the job's time limit and a heartbeat
     token: str = ""
 
@@ -50,7 +51,8 @@ class JobPlace:
 
     async def enter(self) -> bool:
         """Take a place, if the client's jobs leave one."""
-        token = await self.store.enter(self.group, self.job_id, limit=self.limit, ttl_s=self.ttl_s)
+        limit, ttl_s = self.limit(), self.ttl_s
+        token = await self.store.enter(self.group, self.job_id, limit=limit, ttl_s=ttl_s)
         self.token = token or ""
         return token is not None
 
@@ -77,7 +79,7 @@ class JobPlace:
         (the job cancelled, stopped, out of time) takes none."""
         aside = "bg-aside:" + client_scoped(self.client, "")
         try:
-            mark = await self.store.enter(aside, self.job_id, limit=self.limit, ttl_s=self.ttl_s)
+            mark = await self.store.enter(aside, self.job_id, limit=self.limit(), ttl_s=self.ttl_s)
         except StoreUnavailableError:
             mark = None
         if mark is None or not self.token:
@@ -88,10 +90,12 @@ class JobPlace:
         try:
             await self.leave()
             yield
+            # Back: routed once a place is free, still counted among those waiting without
+            # one until then (else another steps aside meanwhile, and a third takes its place).
+            while not await self.enter():
+                await self.clock.sleep(CHECK_S)
         finally:
             await _forget(self.store, aside, self.job_id, mark)
-        while not await self.enter():  # back: routed once a place is free
-            await self.clock.sleep(CHECK_S)
 
 
 async def _forget(store: StateStore, group: str, job_id: str, mark: str) -> None:

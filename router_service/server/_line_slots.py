@@ -3,9 +3,10 @@
 A line waiting out a cooldown (every deployment of its model cooling: an unattended call waits
 where a caller on a socket is refused, `RequestContext.unattended`) gives its slot back for the
 wait (`LineSlot.aside`, the planner's `RequestContext.set_aside`), so the batch's lines of other
-models go on meanwhile, and takes one again before it is routed. No more lines wait so than the
-concurrency: a line set aside was admitted by its client's limits already (its rpm counted),
-and a batch's unsent admitted lines stay that few; one past it waits holding its slot.
+models go on meanwhile, and takes one again before it is routed. No more lines wait so (one back
+from the wait counts until it has a slot again) than the concurrency: a line set aside was
+admitted by its client's limits already (its rpm counted), and a batch's unsent admitted lines
+stay that few; one past it waits holding its slot.
 """
 
 from __future__ import annotations
@@ -55,5 +56,7 @@ class LineSlot:
         async with slots._aside.slot():  # at once: there is room
             self.give()
             yield
-        await slots._free.take()
-        self._held = True
+            # Back: still one of those waiting without a slot until it has one (else the
+            # line sent next steps aside too, and more admitted lines wait unsent).
+            await slots._free.take()
+            self._held = True

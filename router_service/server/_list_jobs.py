@@ -10,6 +10,7 @@ import grpc
 
 from clients.switchboard.v1 import admin_service_pb2 as pb
 from router_service._ids import looked_up_id
+from router_service._masking import without_digests
 from router_service.batches import BatchNotFoundError, answered_locally, shared_throughout
 from router_service.errors import InvalidRequestError
 from router_service.runtime import Runtime
@@ -107,7 +108,9 @@ async def cancel_client_batch(
         raise BatchNotFoundError(request.id)
     client = owners[0]  # ids are random (128 bits): one client at most
     batch = await jobs.batches.cancel(runtime, client, request.id)
-    # Whose batch, and why (quoted and bounded).
-    reason = f"cancelled batch {request.id} of client {client!r}: {request.reason[:200]!r}"
+    # Whose batch, and why (quoted and bounded; a client's key known by its hash alone, which
+    # the log cannot mask, masked).
+    why = without_digests(request.reason, runtime.config.auth.key_digests)[:200]
+    reason = f"cancelled batch {request.id} of client {client!r}: {why!r}"
     audited_change(call, "/switchboard.v1.AdminService/CancelClientBatch", reason)
     return pb.CancelClientBatchResponse(batch=batch, client=client)

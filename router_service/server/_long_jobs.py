@@ -90,10 +90,13 @@ class LongJobs:
         if runtime_of().config.state.backend != "memory":
             self.batches.adopting()
 
-    def reconfigured(self) -> None:
-        """A config reload came into force (the settings read as jobs start)."""
+    def reconfigured(self, runtime: Runtime) -> None:
+        """A config reload came into force, `runtime` serving it (the settings read as jobs
+        start; a background response's cap as it takes its place again)."""
         if self._batches is not None:
             self._batches.reconfigured()
+        if self._background is not None:
+            self._background.reconfigured(runtime.config.responses.max_background_per_client)
 
     async def end_sessions(self) -> None:
         """End the Realtime sessions (close 1012: their callers reconnect to another replica at

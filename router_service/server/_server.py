@@ -249,7 +249,7 @@ class RouterServer:
         )
         self._auth.warn_if_open()  # a reload that opens the door says so as loudly as a start
         new.start_background()
-        self._long_jobs.reconfigured()
+        self._long_jobs.reconfigured(new)
         await marks_shared(new)
         await slots_carried(new, old)
         await old.aclose()

@@ -73,13 +73,14 @@ async def test_a_top_k_that_is_no_count_is_refused_naming_it(
     assert fake.state.calls()[-1].body["top_k"] == 5
 
 
-@pytest.mark.parametrize("choice", ["auto", "any", "none"])
+@pytest.mark.parametrize("choice", ["auto", "none"])
 async def test_a_tool_choice_without_tools_is_not_sent(
     claude: anthropic.AsyncAnthropic, fake: FakeUpstream, choice: str
 ) -> None:
     """With no tools (none, or `tools: []` as frameworks send) there is nothing to choose:
     OpenAI's API refuses a `tool_choice` without `tools`, and an OpenAI-kind deployment was
-    sent one (`required` for `any`); a Claude deployment's mapping already left it out."""
+    sent one; a Claude deployment's mapping already left it out. A choice that forces a call
+    (`any`) is refused instead (tests/e2e/test_tools_absent_sdk.py)."""
     tool_choice: Any = {"type": choice}
     without: list[Any] = [{}, {"tools": []}]
     for tools in without:

@@ -48,7 +48,8 @@ async def edge_url(fake: FakeUpstream, start_router: StartRouter, start_edge: St
 
 @pytest.fixture
 async def http(edge_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=edge_url, timeout=10) as client:
+    # 30 s: a hang guard, with a loaded machine's slack (a cut stream is tried on the chain).
+    async with httpx.AsyncClient(base_url=edge_url, timeout=30) as client:
         yield client
 
 

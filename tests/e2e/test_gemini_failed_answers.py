@@ -19,7 +19,13 @@ from tests.conformance.profiles import BY_KIND
 from tests.conftest import RouterHandle, StartRouter, base_config
 from tests.router_service.server.test_routing import ask
 
-REASONS = ["MALFORMED_FUNCTION_CALL", "UNEXPECTED_TOOL_CALL"]
+REASONS = [
+    "MALFORMED_FUNCTION_CALL",
+    "UNEXPECTED_TOOL_CALL",
+    "TOO_MANY_TOOL_CALLS",
+    "MISSING_THOUGHT_SIGNATURE",
+    "MALFORMED_RESPONSE",
+]
 SAID = "Malformed function call: print(default_api.get_weather(city=))"
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from clients.switchboard.v1 import admin_service_pb2 as admin_pb
+from clients.switchboard.v1 import media_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conformance.profiles import BY_KIND
@@ -21,6 +23,16 @@ OVERLOADED = {
     "type": "server_error",
     "code": "server_is_overloaded",
     "message": "Our servers are currently overloaded. Please try again later.",
+}
+SERVER_ERROR = {
+    "type": "server_error",
+    "message": "The server had an error while processing your request. Sorry about that!",
+}
+GEMINI_INTERNAL = {"code": 500, "message": "An internal error has occurred.", "status": "INTERNAL"}
+GEMINI_OVERLOADED = {
+    "code": 503,
+    "message": "The model is overloaded. Please try again later.",
+    "status": "UNAVAILABLE",
 }
 # (the first deployment's provider kind, its model, the failure inside its answer, whether the
 # deployment is cooled for everyone and counted as failing).
@@ -33,6 +45,10 @@ CASES = [
     ("bedrock", "up-1", {"code": 429}, False),  # throttlingException: the key's
     ("openai", "gpt-5-pro", {}, False),  # a failed Response: server_error
     ("openai", "gpt-5-pro", OVERLOADED, True),
+    ("openai", "up-1", SERVER_ERROR, False),  # a chat stream's error event
+    ("openai", "up-1", OVERLOADED, True),
+    ("gemini", "gemini-up", GEMINI_INTERNAL, False),  # a Gemini stream's error
+    ("gemini", "gemini-up", GEMINI_OVERLOADED, True),
 ]
 IDS = [
     "anthropic-api_error",
@@ -43,6 +59,10 @@ IDS = [
     "bedrock-throttling",
     "responses-server_error",
     "responses-overloaded",
+    "chat-server_error",
+    "chat-overloaded",
+    "gemini-internal",
+    "gemini-overloaded",
 ]
 
 
@@ -123,3 +143,68 @@ async def test_a_claude_stream_failing_after_its_text_is_scoped_alike(
     assert "".join(said) and events[-1].HasField("error")
     status = await _status(router, "first/up-1")
     assert (status.cooldown_until_unix > 0, status.failures) == (deployments, int(deployments))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "stream"])
+@pytest.mark.parametrize("reason", ["ERROR", "TIMEOUT"])
+async def test_a_cohere_generation_that_failed_is_that_answers_failure(
+    fake: FakeUpstream, start_router: StartRouter, reason: str, stream: bool
+) -> None:
+    """Cohere's finish_reason ERROR (or TIMEOUT) is the generation's own failure: a unary
+    answer goes on to the group's next, a stream that sent its text ends with an error event;
+    the deployment is neither cooled nor counted for it."""
+    router = await _router(fake, start_router, "cohere", "up-1")
+    fake.state.set_scenario(Scenario(finish_reason=reason), model="up-1")
+    chat = ask(model="group", text="hello")
+    if stream:
+        request = pb.ChatStreamRequest(params=chat.params, routing=chat.routing)
+        events = [event async for event in router.stub.ChatStream(request)]
+        assert events[-1].HasField("error") and reason in events[-1].error.message
+    else:
+        answer = await router.stub.Chat(chat)
+        assert answer.route.deployment == "beta/model-b"
+
+    status = await _status(router, "first/up-1")
+    assert (status.cooldown_until_unix, status.failures) == (0, 0)
+
+
+@pytest.mark.parametrize("api", ["chat", "responses"])
+async def test_llama_cpps_error_line_is_scoped_alike_on_either_api(
+    fake: FakeUpstream, start_router: StartRouter, api: str
+) -> None:
+    """llama.cpp's mid-stream `error: {...}` line, a server error, is that one answer's whether
+    the deployment speaks chat completions or the Responses API."""
+    line = 'error: {"code":500,"message":"decode failed","type":"server_error"}\n\n'
+    fake.state.set_scenario(Scenario(between_events=line), model="model-a")
+    config = base_config(fake.base_url)
+    if api == "responses":
+        config["models"]["chain"]["deployments"][0]["api"] = "responses"
+    router = await start_router(config)
+    chat = ask(model="chain", text="hello")
+    request = pb.ChatStreamRequest(params=chat.params, routing=chat.routing)
+    served = [
+        e.route.deployment async for e in router.stub.ChatStream(request) if e.route.deployment
+    ]
+
+    assert served == ["beta/model-b"]
+    status = await _status(router, "alpha/model-a")
+    assert (status.cooldown_until_unix, status.failures) == (0, 0)
+
+
+async def test_a_media_streams_server_error_event_is_scoped_alike(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A speech stream's `error` event (a server error) is that one answer's too."""
+    router = await start_router(base_config(fake.base_url))
+    fake.state.set_scenario(Scenario(wrapped_error_at_chunk=2), model="model-a")
+    fields = {"input": "hi there", "voice": "alloy", "stream_format": "sse"}
+    params = media_pb2.MediaParams(
+        operation=media_pb2.MEDIA_OPERATION_AUDIO_SPEECH,
+        model="chain",
+        params_json=orjson.dumps(fields).decode(),
+    )
+    events = [e async for e in router.stub.MediaStream(pb.MediaStreamRequest(params=params))]
+
+    assert events[-1].HasField("error")  # after its first event: no failover
+    status = await _status(router, "alpha/model-a")
+    assert (status.cooldown_until_unix, status.failures) == (0, 0)

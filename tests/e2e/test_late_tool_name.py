@@ -84,3 +84,60 @@ async def test_the_tool_use_block_starts_with_its_name(
     [block] = [b for b in final.content if b.type == "tool_use"]
     assert (block.id, block.name, block.input) == ("call_1", "weather", {"city": "Paris"})
     assert final.stop_reason == "tool_use"
+
+
+async def test_a_call_named_late_beside_another_closes_in_order(
+    start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """A call whose name comes after a parallel call was announced: the items are done in
+    their output order (the late one's item was done before the other's, by chat index)."""
+    chunks = [
+        chunk({"role": "assistant", **call({"name": "", "arguments": ""}, index=0, id="call_1")}),
+        chunk(call({"name": "time", "arguments": '{"city":"Rome"}'}, index=1, id="call_2")),
+        chunk(call({"name": "weather", "arguments": ARGUMENTS}, index=0)),
+        chunk({}, "tool_calls"),
+    ]
+    async with (
+        scripted_sdk(chunks, start_router, start_edge) as sdk,
+        sdk.responses.stream(model="chain", input="hi") as stream,
+    ):
+        events = [event async for event in stream]
+        final = await stream.get_final_response()
+
+    done = [e.output_index for e in events if e.type == "response.output_item.done"]
+    assert done == sorted(done)
+    said = [(i.call_id, i.name, i.arguments) for i in final.output if i.type == "function_call"]
+    assert sorted(said) == [("call_1", "weather", ARGUMENTS), ("call_2", "time", '{"city":"Rome"}')]
+
+
+ID_LATE = [
+    chunk({"role": "assistant", **call({"arguments": '{"city":'}, index=0)}),
+    chunk(call({"name": "weather"}, index=0, id="call_1")),
+    chunk(call({"arguments": '"Paris"}'}, index=0)),
+    chunk({}, "tool_calls"),
+]
+
+
+async def test_an_id_that_comes_with_the_late_name_is_the_calls(
+    start_router: StartRouter, start_edge: StartEdge
+) -> None:
+    """The call's id comes with its name, after its first piece: the Responses item and the
+    tool_use block, announced with the name, carry it (they had a made-up id, and none)."""
+    async with scripted_sdk(ID_LATE, start_router, start_edge) as sdk:
+        async with sdk.responses.stream(model="chain", input="hi") as stream:
+            async for _ in stream:
+                pass
+            final = await stream.get_final_response()
+        edge = str(sdk.base_url).removesuffix("/").removesuffix("/v1")
+        async with (
+            anthropic.AsyncAnthropic(base_url=edge, api_key="sk-caller", max_retries=0) as claude,
+            claude.messages.stream(
+                model="chain", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+            ) as messages,
+        ):
+            message = await messages.get_final_message()
+
+    [item] = [i for i in final.output if i.type == "function_call"]
+    assert (item.call_id, item.name, item.arguments) == ("call_1", "weather", ARGUMENTS)
+    [block] = [b for b in message.content if b.type == "tool_use"]
+    assert (block.id, block.name, block.input) == ("call_1", "weather", {"city": "Paris"})

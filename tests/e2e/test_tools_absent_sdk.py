@@ -162,3 +162,29 @@ async def test_a_gemini_tool_config_without_tools(
     assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
     assert "toolConfig.functionCallingConfig.mode" in str(caught.value.details)
     no_upstream_call(fake)
+
+
+@pytest.mark.parametrize(
+    ("tools", "calling"),
+    [
+        ([types.Tool(function_declarations=[])], {}),  # a tool object with no declaration
+        (None, {"allowed_function_names": ["f"]}),  # names of functions never declared
+    ],
+    ids=["empty-declarations", "allowed-names"],
+)
+async def test_a_gemini_any_mode_with_no_function_is_refused_by_its_mode(
+    gemini: genai.Client, fake: FakeUpstream, tools: Any, calling: dict[str, Any]
+) -> None:
+    """However the call ends up with nothing to call, ANY is refused naming the caller's own
+    field, not the `tool_choice` of a chat body it never sent."""
+    mode = types.FunctionCallingConfig(mode="ANY", **calling)  # type: ignore[arg-type]
+    config = types.GenerateContentConfig(
+        tools=tools, tool_config=types.ToolConfig(function_calling_config=mode)
+    )
+    answer = gemini.aio.models.generate_content(model="chain", contents="hello", config=config)
+    with pytest.raises(errors.ClientError) as caught:
+        await answer
+    assert (caught.value.code, caught.value.status) == (400, "INVALID_ARGUMENT")
+    details = str(caught.value.details)
+    assert "toolConfig.functionCallingConfig.mode" in details and "tool_choice" not in details
+    no_upstream_call(fake)

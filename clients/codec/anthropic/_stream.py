@@ -183,6 +183,7 @@ class MessageEvents:
         if position in self._held:
             block, held = self._held[position]
             block["name"] = block["name"] or name
+            block["id"] = block["id"] or str(call.get("id") or "")  # it may come with the name
             held += pieces
             if not block["name"] or self._tool_open():
                 return []

@@ -97,7 +97,7 @@ def openai_chat_body(model: str, body: dict[str, Any], stream: bool) -> JsonObje
     if body.get("tools"):
         out.update(chat_tools(body["tools"], body.get("toolConfig")))
     elif body.get("toolConfig") is not None:
-        _no_call_forced(body["toolConfig"])
+        _tool_choice(body["toolConfig"], [])  # checked: AUTO and NONE are dropped, ANY refused
     carried = carried_fields(body)  # for a Gemini deployment only: `_carried`
     if carried:
         out[GEMINI_ONLY] = carried
@@ -317,18 +317,6 @@ def chat_tools(value: Any, tool_config: Any) -> JsonObject:
     return out
 
 
-def _no_call_forced(tool_config: Any) -> None:
-    """A toolConfig with no tools: refused when its mode forces a call (ANY), as Gemini answers
-    ("Function calling config is set without function_declarations") and OpenAI's chat API a
-    forced `tool_choice`; AUTO and NONE ask for nothing and are dropped, as OpenAI's are."""
-    if _tool_choice(tool_config, [])["tool_choice"] not in ("none", "auto"):
-        where = "toolConfig.functionCallingConfig.mode"
-        raise InvalidRequestError(
-            f"{where}: a mode that forces a function call is set without functionDeclarations",
-            where,
-        )
-
-
 def _function(value: Any, path: str) -> JsonObject:
     declaration = expect_object(value, path)
     if "name" not in declaration:
@@ -354,6 +342,16 @@ def _tool_choice(value: Any, functions: list[JsonObject]) -> JsonObject:
         return {"tool_choice": "none"}
     if mode not in _MODES:
         invalid_value(at(path, "mode"), mode, ("AUTO", "ANY", "NONE", "VALIDATED"))
+    if mode == "ANY" and not functions:
+        # As Gemini answers ("Function calling config is set without function_declarations")
+        # and OpenAI's chat API a forced `tool_choice`: dropped, the model would answer in text
+        # a caller that asked for a call. However the tools came to hold none (no `tools`, a
+        # tool of no declaration), the mode is named, not a chat field the caller never sent.
+        raise InvalidRequestError(
+            f"{at(path, 'mode')}: a mode that forces a function call is set without "
+            "functionDeclarations",
+            at(path, "mode"),
+        )
     where = at(path, "allowedFunctionNames")
     names = [
         expect_str(n, where) for n in expect_list(calling.get("allowedFunctionNames", []), where)

@@ -194,3 +194,52 @@ async def test_a_label_holding_a_client_key_known_by_its_hash_is_never_shown(
     assert labels.count("[redacted]") == 2  # its call's line and its revocation's
     for shown in (str(listed), str(clients), page.text, str(revoked), caplog.text, str(labels)):
         assert "hunter2" not in shown
+
+
+async def test_a_client_key_known_by_its_hash_is_found_whatever_punctuation_it_is_glued_to(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Pasted against a comma, a slash, a pipe, a quote's `'s`: no space around it, yet the
+    key is in the label whole and would be shown by every list."""
+    config = guarded_config(fake.base_url, ops(), client("app", OLD), client("ci", HASHED))
+    router = await start_router(config)
+    glued = (
+        f"{HASHED},backup",
+        f"ci/{HASHED}",
+        f"{HASHED}|ci",
+        f"laptop:{HASHED}'s",
+        f"[key={HASHED}](ci)",
+        f"ci@{HASHED};",
+    )
+    for label in glued:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await issue(router, "app", label)
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT, label
+        assert "hunter2" not in str(caught.value.details())
+    listed = await router.admin.ListClientKeys(
+        admin_pb.ListClientKeysRequest(), metadata=bearer(OPS)
+    )
+    assert not listed.keys  # none issued
+    assert (await issue(router, "app", "ci/laptop,opensesame|kitchen")).info.label
+
+
+async def test_a_client_key_known_by_its_hash_in_a_disables_reason_is_never_shown(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SetKeyEnabled's note is masked of every configured secret, as a label is refused for
+    one: a client's key configured by its hash alone too (ListKeys, the store, the audit)."""
+    config = guarded_config(fake.base_url, ops(), client("ci", HASHED))
+    router = await start_router(config)
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(), metadata=bearer(OPS))
+    first = listed.keys[0].fingerprint
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    reason = f"ci's key {HASHED} and this one leaked together (ticket 42: ci/{HASHED},x)"
+    toggled = await router.admin.SetKeyEnabled(
+        admin_pb.SetKeyEnabledRequest(fingerprint=first, enabled=False, reason=reason),
+        metadata=bearer(OPS),
+    )
+    listed = await router.admin.ListKeys(admin_pb.ListKeysRequest(), metadata=bearer(OPS))
+    for shown in (str(toggled.key), *map(str, listed.keys), caplog.text):
+        assert "hunter2" not in shown
+    (note,) = {k.disabled_note for k in listed.keys if k.disabled_note}
+    assert note == "ci's key [redacted] and this one leaked together (ticket 42: ci/[redacted],x)"

@@ -130,6 +130,9 @@ async def test_a_response_cancelled_while_aside_gives_its_mark_back(
     assert isinstance(clock, WaitingClock)
     await _start(router, "resp_gone", "beta/model-b")
     await _asleep(clock, 1)
+    scoped = client_scoped("svc", "")  # aside: its wait's mark held, its place given back
+    assert await router.runtime.store.members("bg-aside:" + scoped) == {"resp_gone": 1}
+    assert await router.runtime.store.members("bg-jobs:" + scoped) == {}
     cancel = pb.CancelResponseRequest(id="resp_gone")
     await router.stub.CancelResponse(cancel, metadata=AS_SERVICE)
     assert await router.server.jobs.settle(10) == 0

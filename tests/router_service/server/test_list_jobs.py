@@ -17,7 +17,7 @@ from clients.switchboard.v1 import batches_pb2
 from router_service.fake_upstream import FakeUpstream
 from router_service.keys import fingerprint
 from tests.conftest import StartRouter
-from tests.router_service.auth.helpers import bearer
+from tests.router_service.auth.helpers import bearer, client
 from tests.router_service.server.busy_router import APP, OPS, SECRETS, busy, jobs_config
 
 pytestmark = pytest.mark.timeout(60)
@@ -83,6 +83,28 @@ async def test_an_admin_cancels_any_clients_batch_audited(
     assert line["client"] == "ops" and line["outcome"] == "success"
     assert line["request_id"] == "req-cancel"  # what the operator's edge or tool said
     assert line["reason"] == f"cancelled batch {running.batch_id} of client 'app': 'runaway'"
+
+
+async def test_a_cancels_reason_is_audited_without_a_client_key_known_by_its_hash(
+    fake: FakeUpstream, start_router: StartRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log masks every configured secret it has the clear text of; a client's key
+    configured by its hash alone (of no key's shape) it cannot: the reason quoted in the audit
+    line is masked of it as SetKeyEnabled's note is (`without_digests`)."""
+    hashed = "opensesame-hunter2-kitchen"
+    config = jobs_config(fake)
+    config["auth"]["clients"].append(client("ci", hashed))
+    router = await start_router(config)
+    caplog.set_level(logging.INFO, logger="switchboard.audit")
+    async with busy(router, fake) as running:
+        why = f"ci's key {hashed} leaked (ticket 42: ci/{hashed},x)"
+        cancel = admin_pb.CancelClientBatchRequest(id=running.batch_id, reason=why)
+        await router.admin.CancelClientBatch(cancel, metadata=bearer(OPS))
+    assert "hunter2" not in caplog.text
+    audited = [r.__dict__ for r in caplog.records if r.name == "switchboard.audit"]
+    (line,) = [fields for fields in audited if fields.get("event") == "admin"]
+    said = repr("ci's key [redacted] leaked (ticket 42: ci/[redacted],x)")
+    assert line["reason"] == f"cancelled batch {running.batch_id} of client 'app': {said}"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,134 @@
+"""An upstream's error body that comes compressed (`Content-Encoding`) is bounded as it is
+decoded, not after: a 500 whose few hundred KiB of gzip, deflate or zstd decode to 1 GiB (a
+decompression bomb) costs the router what `ERROR_BODY_BYTES` holds, not one received chunk's
+expansion (~1,000 times it for deflate, ~30,000 times for zstd). Measured by the memory Python
+allocated while the call ran (`tracemalloc`'s peak), on each transport, unary and stream."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tracemalloc
+import zlib
+from collections.abc import AsyncIterator, Callable
+
+import grpc
+import pytest
+import zstandard
+
+from clients import details_from_rpc_error
+from tests.conftest import HANG_GUARD, StartRouter
+from tests.helpers import close_listener
+from tests.router_service.auth.helpers import chat, chat_stream
+
+pytestmark = pytest.mark.timeout(120)
+
+_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
+_START = b'{"error": {"message": "overloaded '
+_DECODED = 1 << 30  # what the body decodes to
+_PIECE = b" " * (1 << 20)
+# Far over what a bounded read allocates (the body's 256 KiB, a few copies of it), far under
+# what one received chunk of the bomb decodes to.
+_PEAK_BYTES = 24 << 20
+
+
+def _zlib(wbits: int) -> Callable[[], bytes]:
+    def make() -> bytes:
+        packer = zlib.compressobj(9, zlib.DEFLATED, wbits)
+        parts = [packer.compress(_START)]
+        parts += [packer.compress(_PIECE) for _ in range(_DECODED // len(_PIECE))]
+        return b"".join([*parts, packer.flush()])
+
+    return make
+
+
+def _zstd() -> bytes:
+    packer = zstandard.ZstdCompressor().compressobj()
+    parts = [packer.compress(_START)]
+    parts += [packer.compress(_PIECE) for _ in range(_DECODED // len(_PIECE))]
+    return b"".join([*parts, packer.flush()])
+
+
+_BOMBS = {"gzip": _zlib(zlib.MAX_WBITS | 16), "deflate": _zlib(zlib.MAX_WBITS), "zstd": _zstd}
+_MADE: dict[str, bytes] = {}
+
+
+def bomb(encoding: str) -> bytes:
+    if encoding not in _MADE:
+        _MADE[encoding] = _BOMBS[encoding]()
+    return _MADE[encoding]
+
+
+class Bomb:
+    """A loopback upstream answering every request 500 with a compressed JSON error body."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.body = bomb(encoding)
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/v1"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = _LENGTH.search(head)
+            await reader.readexactly(int(length.group(1)) if length else 0)
+            writer.write(
+                b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n"
+                b"content-encoding: %s\r\ncontent-length: %d\r\n\r\n"
+                % (self.encoding.encode(), len(self.body))
+            )
+            writer.write(self.body)
+            await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await close_listener(self.server)
+
+
+@pytest.fixture(params=sorted(_BOMBS))
+async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[Bomb]:
+    served = Bomb(request.param)
+    yield served
+    await served.stop()
+
+
+def config(url: str, transport: str) -> dict[str, object]:
+    return {
+        "providers": {"bomb": {"base_url": url, "keys": ["sk-bomb-1"], "timeouts": HANG_GUARD}},
+        "models": {"chain": {"deployments": [{"provider": "bomb", "model": "m"}]}},
+        "server": {"port": 0},
+        "http": {"transport": transport},
+    }
+
+
+@pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])
+@pytest.mark.parametrize("streamed", [False, True], ids=["unary", "stream"])
+async def test_a_compressed_error_body_is_bounded_as_it_is_decoded(
+    upstream: Bomb, start_router: StartRouter, transport: str, streamed: bool
+) -> None:
+    router = await start_router(config(await upstream.start(), transport))
+    tracemalloc.start()
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            if streamed:
+                async for _ in router.stub.ChatStream(chat_stream()):
+                    pass
+            else:
+                await router.stub.Chat(chat())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    details = details_from_rpc_error(caught.value)
+    assert not details.bare and (details.provider, details.upstream_status) == ("bomb", 500)
+    assert "overloaded" in str(caught.value.details())  # what it said, decoded
+    assert peak < _PEAK_BYTES, f"{peak >> 20} MiB allocated reading the error"
+    assert await router.leases_held() == 0
