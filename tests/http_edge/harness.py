@@ -218,8 +218,9 @@ EdgeFactory = Callable[..., Awaitable[Edge]]
 class _PromptServer(EdgeServer):
     """uvicorn's server that begins its stop as soon as `should_exit` is set, rather than at
     its main loop's next 0.1 s tick: half a tick on average, paid by every test's edge. The
-    stop itself is uvicorn's own. The loop's per-second work is done once: the Date header
-    (a test's edge lives for well under a second) and no request limit (none is set)."""
+    stop itself is the edge's own (`EdgeServer.shutdown`). The loop's per-second work is done
+    once: the Date header (a test's edge lives for well under a second) and no request limit
+    (none is set)."""
 
     def __init__(self, config: uvicorn.Config, handshake_timeout_s: float) -> None:
         self._exit = asyncio.Event()

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 
@@ -20,7 +21,6 @@ import http_edge
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle
 from tests.helpers import eventually, free_port
-from tests.http_edge.edge_messages import chunk
 from tests.http_edge.harness import StubRouter
 
 pytestmark = pytest.mark.timeout(60)
@@ -60,6 +60,7 @@ async def edge_process(
 
 
 STREAM = {"model": "chain", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+CHAT = {"model": "chain", "messages": [{"role": "user", "content": "hi"}]}
 
 
 async def test_sigterm_lets_an_open_stream_finish_then_the_edge_exits_zero(
@@ -128,13 +129,16 @@ async def test_the_cut_a_second_stop_begins_is_seen_through_by_a_later_one(
     fourth (an operator holding Ctrl-C) end the edge's wait for open requests, but never that
     stop: left behind, the loop's end would cancel it mid-way (leases not given back, the
     runtime not closed)."""
+    # A plain call held open at the router: the request the drain waits for until the third
+    # stop. (The stream it held before had ended by the time the stop began: the drain lasted
+    # only uvicorn's fixed 0.1 s sleep, gone from the edge's stop.)
     held = asyncio.Event()
 
-    async def on_stream(request: Any, context: Any) -> AsyncIterator[Any]:
-        yield chunk("held")
+    async def on_chat(request: Any, context: Any) -> Any:
         await held.wait()  # only a release ends it
+        await context.abort(grpc.StatusCode.UNAVAILABLE, "released")
 
-    stub.on_chat_stream = on_stream
+    stub.on_chat = on_chat
     cut_begun, cut_may_end, ends = asyncio.Event(), asyncio.Event(), []
 
     async def cut() -> None:
@@ -156,25 +160,26 @@ async def test_the_cut_a_second_stop_begins_is_seen_through_by_a_later_one(
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as client:
         await eventually(lambda: _answers(client), within=STARTUP_S, what="the edge answers")
-        async with client.stream("POST", "/v1/chat/completions", json=STREAM) as response:
-            assert (await anext(response.aiter_lines())).startswith("data: {")
-            task.cancel()  # the first stop: the edge drains
-            await eventually(holds(lambda: "Shutting down" in caplog.text), what="a drain")
-            task.cancel()  # the second: the cut begins
-            await eventually(holds(cut_begun.is_set), what="the cut")
-            task.cancel()  # the third: the edge waits no more for its open request
-            down = "Finished server process"
-            await eventually(holds(lambda: down in caplog.text), what="the edge down")
-            for _ in range(3):
-                await asyncio.sleep(0)  # `serve` sees it: only the cut is left to wait for
-            task.cancel()  # the fourth, while the cut is still under way
-            for _ in range(3):
-                await asyncio.sleep(0)
-            assert not task.done()  # still waiting for the cut
-            cut_may_end.set()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-            held.set()
+        asking = asyncio.ensure_future(client.post("/v1/chat/completions", json=CHAT))
+        await eventually(holds(lambda: bool(stub.calls)), what="the call at the router")
+        task.cancel()  # the first stop: the edge drains
+        await eventually(holds(lambda: "Shutting down" in caplog.text), what="a drain")
+        task.cancel()  # the second: the cut begins
+        await eventually(holds(cut_begun.is_set), what="the cut")
+        task.cancel()  # the third: the edge waits no more for its open request
+        down = "Finished server process"
+        await eventually(holds(lambda: down in caplog.text), what="the edge down")
+        for _ in range(3):
+            await asyncio.sleep(0)  # `serve` sees it: only the cut is left to wait for
+        task.cancel()  # the fourth, while the cut is still under way
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not task.done()  # still waiting for the cut
+        cut_may_end.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        held.set()
+        await asyncio.gather(asking, return_exceptions=True)
     assert ends == ["cut", "serve"]
 
 
