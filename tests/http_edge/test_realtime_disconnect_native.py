@@ -11,6 +11,7 @@ included).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -91,10 +92,9 @@ def uvicorn_quiet() -> Iterator[None]:
             logger.setLevel(level)
 
 
-async def test_a_caller_leaving_during_the_handshake_costs_no_native_memory(
-    uvicorn_quiet: None,
-) -> None:
-    router = _HandshakingRouter()
+@contextlib.asynccontextmanager
+async def _edge_before(router: _HandshakingRouter) -> AsyncIterator[Edge]:
+    """The real edge (uvicorn on loopback) in front of `router` (a grpc.aio server)."""
     async with serve_grpc(
         (rs_grpc.add_RouterServiceServicer_to_server, router),
         (health_pb2_grpc.add_HealthServicer_to_server, router.health),
@@ -102,18 +102,26 @@ async def test_a_caller_leaving_during_the_handshake_costs_no_native_memory(
         await router.health.set("", health_pb2.HealthCheckResponse.SERVING)
         edge = await start_edge(EdgeSettings(router_target=target), None)
         try:
-            for _ in range(WARM_UP):
-                await _cut(edge, router)
-            # The least of a few rounds: a leak shows in every round, a one-off allocation of
-            # something else in this process in one.
-            rounds = []
-            for _ in range(ROUNDS):
-                before = malloc_in_use()
-                for _ in range(OPENINGS // ROUNDS):
-                    await _cut(edge, router)
-                rounds.append((malloc_in_use() - before) / (OPENINGS // ROUNDS))
+            yield edge
         finally:
             await stop_edge(edge)
+
+
+async def test_a_caller_leaving_during_the_handshake_costs_no_native_memory(
+    uvicorn_quiet: None,
+) -> None:
+    router = _HandshakingRouter()
+    async with _edge_before(router) as edge:
+        for _ in range(WARM_UP):
+            await _cut(edge, router)
+        # The least of a few rounds: a leak shows in every round, a one-off allocation of
+        # something else in this process in one.
+        rounds = []
+        for _ in range(ROUNDS):
+            before = malloc_in_use()
+            for _ in range(OPENINGS // ROUNDS):
+                await _cut(edge, router)
+            rounds.append((malloc_in_use() - before) / (OPENINGS // ROUNDS))
     assert min(rounds) < BOUND, f"{rounds} native bytes kept per cut opening, by round"
 
 
@@ -123,14 +131,6 @@ async def test_a_caller_leaving_before_the_routers_headers_still_ends_its_call(
     """The edge waits for the router's headers before ending the call (that frees the read), but
     not for headers that never come: a router sending none still sees the call end."""
     router = _HandshakingRouter(headers=False)
-    async with serve_grpc(
-        (rs_grpc.add_RouterServiceServicer_to_server, router),
-        (health_pb2_grpc.add_HealthServicer_to_server, router.health),
-    ) as target:
-        await router.health.set("", health_pb2.HealthCheckResponse.SERVING)
-        edge = await start_edge(EdgeSettings(router_target=target), None)
-        try:
-            await _cut(edge, router)  # raises TimeoutError when the router's call is never ended
-        finally:
-            await stop_edge(edge)
+    async with _edge_before(router) as edge:
+        await _cut(edge, router)  # raises TimeoutError when the router's call is never ended
     assert router.cancelled.is_set()
