@@ -88,9 +88,9 @@ async def test_a_line_back_from_its_wait_keeps_its_place_aside_until_it_has_a_sl
 async def test_a_line_back_from_its_wait_rechecks_the_cooldown(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
-    """"one" waits aside for beta; back, it waits for the slot "two" holds (waiting for alpha);
-    beta cools again meanwhile: with the slot back, "one" waits that out too (aside again),
-    rather than being sent to beta while it cools."""
+    """Line "one" waits aside for beta; back, it waits for the slot "two" holds (waiting for
+    alpha); beta cools again meanwhile: with the slot back, "one" waits that out too (aside
+    again), rather than being sent to beta while it cools."""
     config = with_route_client(two_providers(fake.base_url, batches={"concurrency": 1}))
     for provider in ("alpha", "beta"):
         config["providers"][provider]["thread_protection"] = "provider-ban"
