@@ -122,6 +122,7 @@ class _Answer:
     preamble: str | None = None  # a message's text before the hosted call (Scenario.preamble)
     cite_after: int | None = None  # Scenario.cite_after_deltas
     input_on_done: bool = False  # Scenario.call_input_on_done
+    empty_delta: bool = False  # Scenario.call_empty_delta
     # `top_logprobs` when `include` asked for the text's logprobs, else None.
     top_logprobs: int | None = None
 
@@ -272,6 +273,7 @@ def answer_of(call: Call) -> _Answer:
         preamble=sc.preamble if calls else None,
         cite_after=sc.cite_after_deltas,
         input_on_done=sc.call_input_on_done,
+        empty_delta=sc.call_empty_delta,
         top_logprobs=_top_logprobs(body),
     )
 

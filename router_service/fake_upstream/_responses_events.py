@@ -109,14 +109,12 @@ def _item_events(answer: Answer, item: JsonObject, index: int) -> list[JsonObjec
         inner = _text_events(item, at, pieces, answer.cite_after, logprobs)
     elif item["type"] == "custom_tool_call":
         opened = {**item, "status": "in_progress", "input": ""}
-        delta = {"type": "response.custom_tool_call_input.delta", **at, "delta": item["input"]}
         done = {"type": "response.custom_tool_call_input.done", **at, "input": item["input"]}
-        inner = [done] if answer.input_on_done else [delta, done]
+        inner = _input_events(answer, "response.custom_tool_call_input.delta", at, done)
     elif item["type"] == "function_call":
         opened = {**item, "status": "in_progress", "arguments": ""}
-        delta = {"type": "response.function_call_arguments.delta", **at, "delta": item["arguments"]}
         done = {"type": "response.function_call_arguments.done", **at, **_args(item)}
-        inner = [done] if answer.input_on_done else [delta, done]
+        inner = _input_events(answer, "response.function_call_arguments.delta", at, done)
     elif item["type"] == "reasoning":
         opened = {**item, "summary": []}
         inner = _summary_events(item, at)
@@ -125,6 +123,15 @@ def _item_events(answer: Answer, item: JsonObject, index: int) -> list[JsonObjec
     added = {"type": "response.output_item.added", "output_index": index, "item": opened}
     done = {"type": "response.output_item.done", "output_index": index, "item": item}
     return [added, *inner, done]
+
+
+def _input_events(answer: Answer, kind: str, at: JsonObject, done: JsonObject) -> list[JsonObject]:
+    """A call's input events (`kind`: its deltas'): a delta of it whole, then its `done` event
+    (which holds it whole too); the done event alone (`input_on_done`); either after a delta of
+    empty text (`empty_delta`)."""
+    whole = str(done.get("arguments", done.get("input")))
+    pieces = ([""] if answer.empty_delta else []) + ([] if answer.input_on_done else [whole])
+    return [*({"type": kind, **at, "delta": piece} for piece in pieces), done]
 
 
 def _args(item: JsonObject) -> JsonObject:

@@ -82,8 +82,7 @@ class Scenario:
     reset_before_response: bool = False
     reset_after_chunks: int | None = None
     tool_call: bool = False
-    # Arguments of that tool call (default `{}`).
-    tool_arguments: dict[str, Any] | None = None
+    tool_arguments: dict[str, Any] | None = None  # that tool call's arguments (default `{}`)
     # The tool that call is of, by name (default: the request's first). When the request
     # declares it a custom tool (OpenAI's chat completions, the Responses API), the call is a
     # custom call whose input is `tool_input`.
@@ -143,6 +142,7 @@ class Scenario:
     # A Responses stream's call says its arguments (a custom call its input) whole in its done
     # events alone, no delta before them (as gpt-5.3-codex-spark streams its calls).
     call_input_on_done: bool = False
+    call_empty_delta: bool = False  # its input's events open with a delta of empty text
     # Written between every two events of a stream (and, once it stalls, every chunk_interval_ms:
     # sse-starlette pings on while its model is stuck): a keep-alive (`: ping`, an empty `data:`),
     # or llama.cpp's mid-stream `error: {...}` line.

@@ -12,7 +12,8 @@ a kept item's later part is named beside its paragraph: `_summary_part`); a
 order they come, and `response.function_call_arguments.delta` adds to it (a `custom_tool_call`
 item likewise, with `response.custom_tool_call_input.delta`); a call no delta spoke of is said
 whole from its done event (or its item's), as a model that streams calls so gives it (OpenAI's
-gpt-5.3-codex-spark), and never twice; asked for their encrypted content,
+gpt-5.3-codex-spark), and never twice (a delta of empty text says nothing: it is no chunk, and
+the done event still says the call whole); asked for their encrypted content,
 a reasoning item's id when it is added and the whole item when done are `reasoning_items` deltas
 (the edge keeps them in its own items); the events of OpenAI's hosted tools' items (a web search
 call added, searching, done…) are `hosted_events` deltas, whole, and a text annotation added
@@ -154,12 +155,12 @@ class ResponsesStream:
         if kind in _CALL_DELTAS:
             item_id = str(event.get("item_id"))
             index = self._tools.get(item_id)
-            if index is None:
+            text = str(event.get("delta", ""))
+            if index is None or not text:  # an empty delta says nothing (its done event will)
                 return []
             self._told.add(item_id)
             key, field = _CALL_DELTAS[kind]
-            piece = {key: {field: str(event.get("delta", ""))}}
-            return [self._chunk({"tool_calls": [{"index": index, **piece}]})]
+            return [self._chunk({"tool_calls": [{"index": index, key: {field: text}}]})]
         if kind in _CALL_DONES:
             delta, field = _CALL_DONES[kind]
             return self._call_whole(delta, str(event.get("item_id")), event.get(field))
