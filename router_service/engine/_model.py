@@ -239,7 +239,8 @@ class RequestContext:
     unattended: bool = False
     # What such a call gives back while it waits out a cooldown, taken again after the wait
     # (a batch line's slot of `batches.concurrency`, a background response's place of
-    # `responses.max_background_per_client`); None: it holds on to what it holds.
+    # `responses.max_background_per_client`), then planned afresh (the wait for it may be
+    # long: cooled again meanwhile, waited out again); None: it holds on to what it holds.
     set_aside: SetAside | None = None
 
     def sending(self, params: chat_pb2.ChatParams) -> chat_pb2.ChatParams:

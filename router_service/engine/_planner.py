@@ -133,8 +133,10 @@ class Planner:
             if cool is not None:
                 plan.cooling_until[name] = cool
         self._stick(plan, sticky)
-        if not plan.candidates:
-            await self._soonest(ctx, plan, ordered, cooled, session)
+        if not plan.candidates and await self._soonest(ctx, plan, ordered, cooled, session):
+            # Back from a wait set aside, which took as long again as its place did: planned
+            # afresh, what cooled meanwhile waited out again (or the one free now taken).
+            return await self.plan(ctx, server_tools, session=session)
         ctx.plan = plan
         record_plan(plan)
         if server_tools and not plan.candidates and not plan.held_back:
@@ -176,7 +178,7 @@ class Planner:
         ordered: Sequence[Deployment],
         cooled: dict[str, float],
         session: bool,
-    ) -> None:
+    ) -> bool:
         """Nothing left to try: the deployment whose global cooldown ends first, once it ended
         when the caller's deadline allows (none does, but at a Realtime `session`'s opening:
         the edge gives every session none, and its caller's WebSocket waits unanswered; else
@@ -184,10 +186,12 @@ class Planner:
         (`_soonest_of`); a provider ban is a hard rule: the caller gets a typed error. A wait
         past `routing.max_cooldown_wait_s` (a 503's Retry-After cools for up to 300 s, and the
         client library's calls have no deadline by default) is no one's: none is chosen, and
-        the caller is refused at once with when the soonest ends (`nothing_planned`)."""
+        the caller is refused at once with when the soonest ends (`nothing_planned`). True:
+        it waited set aside (`RequestContext.set_aside`), to be planned again: what it held
+        was taken again once free, maybe long after the cooldown's end."""
         chosen = _soonest_of(plan, ordered, cooled)
         if chosen is None:
-            return
+            return False
         wait = cooled.get(chosen.name, 0.0) - self._clock.now()
         remaining = ctx.remaining()
         if wait > 0 and (wait < remaining if remaining is not None else not session):
@@ -195,7 +199,7 @@ class Planner:
                 # Refused (`nothing_planned`): retry when its cooldown ends, then it is tried,
                 # whatever longer session skip it is under (nothing else is left).
                 plan.usable_at[chosen.name] = cooled[chosen.name]
-                return
+                return False
             if remaining is None and ctx.stream_slot is not None:
                 # Taken for `server.lease_ttl_s` (no deadline): it would lapse in a longer
                 # wait, and its client open one stream more. As long again after the wait.
@@ -205,9 +209,11 @@ class Planner:
             else:  # what it holds others use meanwhile (a batch line's slot, a job's place)
                 async with ctx.set_aside():
                     await self._clock.sleep(wait)
+                return True
         plan.candidates.append(chosen)
         plan.forced = True
         del plan.excluded[chosen.name], plan.usable_at[chosen.name]
+        return False
 
 
 def _soonest_of(

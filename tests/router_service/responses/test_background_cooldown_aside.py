@@ -29,12 +29,24 @@ from tests.router_service.server.test_routing import (
 pytestmark = pytest.mark.timeout(60)
 
 
+class CountingClock(WaitingClock):
+    """A WaitingClock counting the waits begun on it (`began`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.began = 0
+
+    async def sleep(self, seconds: float) -> None:
+        self.began += 1
+        await super().sleep(seconds)
+
+
 async def _cooled(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
     """beta/model-b cools for 300 s (a 503 asking for it); one background response a client."""
     config = with_route_client(two_providers(fake.base_url))
     # Its heartbeat outlasts the clock's jumps (the watcher beats on the event loop's time).
     config["responses"] = {"max_background_per_client": 1, "background_heartbeat_s": 1000}
-    router = await start_router(config, clock=WaitingClock())
+    router = await start_router(config, clock=CountingClock())
     fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
     with pytest.raises(grpc.aio.AioRpcError):
         await router.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
@@ -137,4 +149,46 @@ async def test_a_response_cancelled_while_aside_gives_its_mark_back(
     await router.stub.CancelResponse(cancel, metadata=AS_SERVICE)
     assert await router.server.jobs.settle(10) == 0
     assert await _status(router, "resp_gone") == "cancelled"
+    await _no_marks(router)
+
+
+async def test_a_response_back_from_its_wait_rechecks_the_cooldown(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Back from its wait, it waited for a place (the second's, answered meanwhile); model-b
+    cooled again meanwhile: it waits that out too (aside again), rather than being sent to
+    model-b while it cools."""
+    router = await _cooled(fake, start_router)
+    clock = router.runtime.clock
+    assert isinstance(clock, CountingClock)
+    await _start(router, "resp_one", "beta/model-b")
+    await _asleep(clock, 1)
+    await _start(router, "resp_two", "beta/model-b")
+    await _asleep(clock, 2)
+    clock.advance(300.0)
+
+    async def two_answered() -> bool:
+        return await _status(router, "resp_two") == "completed"
+
+    await eventually(two_answered, what="the second answered, holding its place")
+    await _asleep(clock, 1)  # the first: back, waiting for a place
+    fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
+    with pytest.raises(grpc.aio.AioRpcError):  # model-b cools again, until 600
+        await router.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
+    sent = fake.state.count(model="model-b")
+    began = clock.began
+    clock.advance(1.0)  # it has its place again: model-b still cools, it waits again
+
+    async def moved() -> bool:  # waiting once more, or (was) answered
+        return clock.began > began or await _status(router, "resp_one") == "completed"
+
+    await eventually(moved, what="the first waiting again")
+    assert fake.state.count(model="model-b") == sent  # was sent while model-b cooled
+    assert await _status(router, "resp_one") == "in_progress"
+    places = await router.runtime.store.members("bg-jobs:" + client_scoped("svc", ""))
+    assert places == {}  # aside again: its place given back for the wait
+    clock.advance(300.0)
+    assert await router.server.jobs.settle(10) == 0
+    assert await _status(router, "resp_one") == "completed"
+    assert fake.state.count(model="model-b") == sent + 1
     await _no_marks(router)

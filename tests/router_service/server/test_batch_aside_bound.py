@@ -80,5 +80,43 @@ async def test_a_line_back_from_its_wait_keeps_its_place_aside_until_it_has_a_sl
     await _asleep(clock, before + 1)
     clock.advance(300.0)
     assert await router.server.batch_jobs.settle(10) == 0
-    sent = [r.body["messages"][-1]["content"] for r in fake.state.calls(model="model-b")]
-    assert sent[-2:] == ["three", "one"]  # was "one" (sent while beta cooled), then "three"
+    sent = [r.body["messages"][-1]["content"] for r in fake.state.calls()]
+    # Was "one" (sent to beta while it cooled), then "three"; both planned afresh at 697.
+    assert [text for text in sent if text in ("one", "three")] == ["three", "one"]
+
+
+async def test_a_line_back_from_its_wait_rechecks_the_cooldown(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Line "one" waits aside for beta; back, it waits for the slot "two" holds (waiting for
+    alpha); beta cools again meanwhile: with the slot back, "one" waits that out too (aside
+    again), rather than being sent to beta while it cools."""
+    config = with_route_client(two_providers(fake.base_url, batches={"concurrency": 1}))
+    for provider in ("alpha", "beta"):
+        config["providers"][provider]["thread_protection"] = "provider-ban"
+    clock = WaitingClock()
+    router = await start_router(config, clock=clock)
+    await _fails(fake, router, "alpha/model-a", "u1", None)  # u1 banned from alpha until 600
+    await _fails(fake, router, "beta/model-b", "u3", None)  # u3 from beta
+    clock.advance(16.0)  # their cooldowns over
+    await _fails(fake, router, "beta/model-b", "u0")  # beta cools until 316
+    clock.advance(80.0)
+    await _fails(fake, router, "alpha/model-a", "u4")  # alpha until 396
+    before = clock.sleeping
+    await _start(router, _line("one", "u1"), _line("two", "u3"))
+    await _asleep(clock, before + 2)  # "one" aside (until 316), "two" holding the slot (396)
+
+    clock.advance(221.0)  # "one" is back, waiting for the slot
+    await _asleep(clock, before + 1)
+    await _fails(fake, router, "beta/model-b", "u5")  # beta cools again, until 617
+    clock.advance(80.0)  # "two" is answered, its slot "one"'s
+
+    async def moved() -> bool:  # "one" waiting for beta once more, or (was) sent
+        waits = fake.state.count(text="two") == 1 and clock.sleeping == before + 1
+        return waits or fake.state.count(text="one") > 0
+
+    await eventually(moved, what='"one" waiting again')
+    assert fake.state.count(text="one") == 0  # was sent to beta while it cooled
+    clock.advance(300.0)
+    assert await router.server.batch_jobs.settle(10) == 0
+    assert fake.state.count(text="one") == 1
