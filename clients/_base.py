@@ -165,13 +165,12 @@ def channel_options(
 _KEY_CHARS = frozenset(string.ascii_lowercase + string.digits + "-_.")
 
 
-def call_metadata(api_key: str | None, metadata: Metadata | None) -> tuple[tuple[str, str], ...]:
+def call_metadata(
+    api_key: str | None, metadata: Metadata | None
+) -> tuple[tuple[str, str | bytes], ...]:
     """The caller's metadata, keys lower-cased as gRPC sends them, plus ``authorization: Bearer
-    <api_key>``; ValueError, by its key (never its value: a credential), for a pair gRPC
-    cannot send.
-
-    Credentials the caller passes win: the edge forwards each HTTP caller's own key.
-    """
+    <api_key>`` (credentials the caller passes win: the edge forwards each HTTP caller's own
+    key); ValueError, by its key (never its value: a credential), for a pair gRPC cannot send."""
     if not metadata:
         merged: tuple[tuple[str, Any], ...] = ()
     elif type(metadata) is tuple or type(metadata) is list:

@@ -10,7 +10,8 @@ __all__ = ["CallObserver", "ObservedCall"]
 class ObservedCall(Protocol):
     """One call as a :class:`CallObserver` sees it (for tracing: its span)."""
 
-    metadata: tuple[tuple[str, str], ...]  # what the call sends (the observer may add to it)
+    # What the call sends (the observer may add to it): a `-bin` key's value is bytes.
+    metadata: tuple[tuple[str, str | bytes], ...]
 
     def attach(self, call: Any) -> None:
         """The call started; the observer learns its end from its done callback."""
@@ -27,6 +28,7 @@ class CallObserver(Protocol):
     edge's CPU per request went there). The call object stays grpc's own.
     """
 
-    def start(self, method: str, metadata: tuple[tuple[str, str], ...]) -> ObservedCall:
-        """``method`` is the full gRPC name (``/switchboard.v1.RouterService/Chat``)."""
+    def start(self, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> ObservedCall:
+        """``method`` is the full gRPC name (``/switchboard.v1.RouterService/Chat``);
+        ``metadata`` the pairs the call sends, a ``-bin`` key's value as bytes."""
         ...

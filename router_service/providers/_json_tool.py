@@ -62,7 +62,9 @@ def as_forced_tool(body: Mapping[str, Any], model: str, api: str) -> Mapping[str
         "description": described if isinstance(described, str) else _DESCRIPTION,
         "parameters": dict(schema),
     }
-    dropped = ("response_format", "tool_choice", "parallel_tool_calls")
+    # the caller's `parallel_tool_calls` stays: the mappers say `false` as Claude's own
+    # `disable_parallel_tool_use`, as for the caller's own tools (one call to unwrap, not several)
+    dropped = ("response_format", "tool_choice")
     out = {key: value for key, value in body.items() if key not in dropped}
     out["tools"] = [{"type": "function", "function": function}]
     out["tool_choice"] = {"type": "function", "function": {"name": JSON_TOOL}}

@@ -68,7 +68,7 @@ class _TracedCall:
 
     __slots__ = ("metadata", "span")
 
-    def __init__(self, span: Span, metadata: tuple[tuple[str, str], ...]) -> None:
+    def __init__(self, span: Span, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
         self.span = span
         self.metadata = metadata
 
@@ -90,7 +90,11 @@ class _CallUnder:
     __slots__ = ("_method", "_parent", "_started_ns", "_tracer", "metadata")
 
     def __init__(
-        self, tracer: Tracer, method: str, parent: Span, metadata: tuple[tuple[str, str], ...]
+        self,
+        tracer: Tracer,
+        method: str,
+        parent: Span,
+        metadata: tuple[tuple[str, str | bytes], ...],
     ) -> None:
         self._tracer = tracer
         self._method = method
@@ -130,7 +134,7 @@ class _HandedCall:
 
     __slots__ = ("metadata",)
 
-    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+    def __init__(self, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
         parent = current_span()
         # A span among the metadata's strings: only a `LocalChannel` carries it.
         handed: Any = (LOCAL_PARENT, parent)
@@ -155,7 +159,7 @@ class ClientTracing:
         self._in_process = in_process
         self._call_spans = call_spans
 
-    def start(self, method: str, metadata: tuple[tuple[str, str], ...]) -> ObservedCall:
+    def start(self, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> ObservedCall:
         if self._in_process:
             return _HandedCall(metadata)
         if not self._call_spans:

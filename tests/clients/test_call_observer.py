@@ -25,7 +25,7 @@ from tests.clients.fake_router import (
 @dataclass
 class Seen:
     method: str
-    metadata: tuple[tuple[str, str], ...]
+    metadata: tuple[tuple[str, str | bytes], ...]
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     code: grpc.StatusCode | None = None
     failed: BaseException | None = None
@@ -46,7 +46,7 @@ class Recorder:
     def __init__(self) -> None:
         self.seen: list[Seen] = []
 
-    def start(self, method: str, metadata: tuple[tuple[str, str], ...]) -> ObservedCall:
+    def start(self, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> ObservedCall:
         seen = Seen(method, (*metadata, ("x-observed", str(len(self.seen)))))
         self.seen.append(seen)
         return seen

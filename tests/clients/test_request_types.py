@@ -33,13 +33,13 @@ class Started:
     def __init__(self) -> None:
         self.methods: list[str] = []
 
-    def start(self, method: str, metadata: tuple[tuple[str, str], ...]) -> ObservedCall:
+    def start(self, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> ObservedCall:
         self.methods.append(method)
         return _Observed(metadata)
 
 
 class _Observed:
-    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+    def __init__(self, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
         self.metadata = metadata
 
     def attach(self, call: Any) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from clients import RouterClient, RouterError, SyncRouterClient
+from clients import ObservedCall, RouterClient, RouterError, SyncRouterClient
 from clients.switchboard.v1 import chat_pb2, router_service_pb2 as pb
 from router_service.telemetry import client_observer
 
@@ -44,6 +44,33 @@ async def ask(target: str) -> str:
             status: str = err.http_status  # wrong
             return err.reason
         return response.completion.model
+
+
+class Seen:
+    def __init__(self, metadata: tuple[tuple[str, str | bytes], ...]) -> None:
+        self.metadata = metadata
+
+    def attach(self, call: object) -> None: ...
+
+    def fail(self, exc: BaseException) -> None: ...
+
+
+class Recorder:  # an observer sees the `-bin` values as bytes (README)
+    def start(self, method: str, metadata: tuple[tuple[str, str | bytes], ...]) -> ObservedCall:
+        for key, value in metadata:
+            text: str = value  # wrong
+        return Seen(metadata)
+
+
+class TextOnly:  # one that takes only text would be handed bytes
+    def start(self, method: str, metadata: tuple[tuple[str, str], ...]) -> Seen:
+        return Seen(metadata)
+
+
+async def observed(target: str) -> None:
+    async with RouterClient(target, observer=Recorder()) as router:
+        await router.list_models(metadata={"x-span-bin": b"\x03"})
+    RouterClient(target, observer=TextOnly())  # wrong
 
 
 def speak(target: str, requests: Iterator[pb.RealtimeRequest]) -> list[str]:

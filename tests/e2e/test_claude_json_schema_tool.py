@@ -93,6 +93,33 @@ async def test_a_streamed_json_schema_answer_is_content_deltas(
     assert [c.finish_reason for c in choices if c.finish_reason] == ["stop"]
 
 
+def one_at_a_time(sent: dict[str, Any]) -> Any:
+    """Claude's `disable_parallel_tool_use` as the upstream was given it, in its own dialect."""
+    if "toolConfig" in sent:  # Converse: no field of its own, Claude's in the extra fields
+        extra = sent.get("additionalModelRequestFields") or {}
+        return (extra.get("tool_choice") or {}).get("disable_parallel_tool_use")
+    return sent["tool_choice"].get("disable_parallel_tool_use")
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize(("parallel", "flag"), [(False, True), (True, None)])
+async def test_the_callers_parallel_tool_calls_reaches_the_forced_tool(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, parallel: bool, flag: Any
+) -> None:
+    """`parallel_tool_calls: false` is said as Claude's own flag beside the forced tool, as for
+    the caller's own tools: it was dropped, and Claude could answer with several calls."""
+    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments=ANSWER))
+
+    answer = await sdk.chat.completions.create(
+        model=model, messages=HELLO, response_format=FORMAT, parallel_tool_calls=parallel
+    )
+
+    sent = received(fake)
+    assert forced_tool(sent)[0][0] == "json_output"
+    assert one_at_a_time(sent) is flag
+    assert json.loads(answer.choices[0].message.content or "") == ANSWER
+
+
 @pytest.mark.parametrize(
     ("extra", "words"),
     [

@@ -132,6 +132,7 @@ def test_a_call_that_cannot_start_ends_a_failed_client_span_under_the_callers(
     with current().tracer.start_as_current_span("edge") as edge:
         call = observer.start("/" + CHAT, (("authorization", "Bearer sk-x"),))
         traceparent = dict(call.metadata)["traceparent"]
+        assert isinstance(traceparent, str)  # a text key's value (only `-bin` ones are bytes)
         call.fail(grpc.aio.UsageError("the channel is closed"))
     assert traceparent.split("-")[2] == f"{edge.get_span_context().span_id:016x}"
     span, _ = captured.spans()
