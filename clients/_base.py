@@ -16,7 +16,7 @@ from typing import Any
 import grpc
 
 from clients._arguments import check_arguments, printable
-from clients._targets import channel_target
+from clients._targets import RouterTarget
 from clients.errors import ErrorDetails, RouterError, details_from_rpc_error
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -324,7 +324,7 @@ class BaseClient(ABC):
     ) -> None:
         check_arguments(api_key, default_timeout, max_message_bytes, ready_wait_s)
         self._ready_wait_s = ready_wait_s
-        self._target = channel_target(target)
+        self._target = RouterTarget(target)  # host names in a list: looked up at first use
         self._interceptors = tuple(interceptors)
         self._credentials = credentials
         self._api_key = api_key
@@ -343,8 +343,8 @@ class BaseClient(ABC):
 
     @property
     def target(self) -> str:
-        """The gRPC target the channel uses (``ipv4:a:p,b:p`` for several addresses)."""
-        return self._target
+        """The channel's gRPC target (``ipv4:a:p,b:p`` for several; as given until looked up)."""
+        return self._target.shown
 
     @property
     def is_closed(self) -> bool:

@@ -37,13 +37,7 @@ from clients._loops import ROTATE_ELSEWHERE, bound_loop, on_its_loop, running_lo
 from clients._media_calls import MediaCalls
 from clients._observer import CallObserver
 from clients._ready import LateStart, ReadyGate
-from clients._stream import (
-    RouterRealtime,
-    RouterStream,
-    SentOnce,
-    StreamStart,
-    serialize_once,
-)
+from clients._stream import RouterRealtime, RouterStream, SentOnce, StreamStart, serialize_once
 from clients._uploads import UploadCalls
 from clients.switchboard.v1 import router_service_pb2
 
@@ -142,15 +136,17 @@ class RouterClient(
             return self._local
         # grpc.aio channels bind to the running loop, so they are made on open, not in __init__.
         interceptors = self._interceptors or None
+        target = self._target.looked_up()  # by `__aenter__` or `_unary` off the loop, if names
         if self._credentials is None:
             return grpc.aio.insecure_channel(
-                self._target, options=self._options, interceptors=interceptors
+                target, options=self._options, interceptors=interceptors
             )
         return grpc.aio.secure_channel(
-            self._target, self._credentials, options=self._options, interceptors=interceptors
+            target, self._credentials, options=self._options, interceptors=interceptors
         )
 
     async def __aenter__(self) -> Self:
+        await self._target.look_up()  # host names of a list: in a thread, not on the loop
         self._open()
         return self
 
@@ -213,6 +209,8 @@ class RouterClient(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
+        if self._target.target is None:  # first use: host names of a list, looked up off-loop
+            await self._target.look_up()
         service = self._stub(stub)
         service.check(rpc, req)
         method = getattr(service, rpc)

@@ -57,10 +57,11 @@ class SyncRouterClient(
     def _make_channel(self) -> Any:
         """The channel, and its gate: made before the client is OPENED, which another thread's
         call may see at once."""
+        target = self._target.looked_up()  # host names of a list: here, on first use
         if self._credentials is None:
-            channel = grpc.insecure_channel(self._target, options=self._options)
+            channel = grpc.insecure_channel(target, options=self._options)
         else:
-            channel = grpc.secure_channel(self._target, self._credentials, options=self._options)
+            channel = grpc.secure_channel(target, self._credentials, options=self._options)
         self._raw_channel = channel  # the gate reads its state (interceptors cannot)
         if self._gate is not None:
             self._gate.close(replaced=True)  # `use_credentials`

@@ -3,11 +3,16 @@ several, refused when it could only reach something else."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from collections.abc import Sequence
 
-__all__ = ["channel_target", "checked_target"]
+import grpc
+
+from clients.errors import ErrorDetails, RouterError
+
+__all__ = ["RouterTarget", "channel_target", "checked_target", "static_target"]
 
 _LAST_PORT = 65_535
 # Schemes of URLs, which gRPC has no resolver for (it calls `dns:///http://host:port`, no such
@@ -15,19 +20,64 @@ _LAST_PORT = 65_535
 _URL_SCHEMES = ("http", "https", "grpc", "grpcs", "h2", "h2c", "tcp")
 
 
-def channel_target(target: str | Sequence[str]) -> str:
-    """One gRPC target for one or several router addresses.
+class RouterTarget:
+    """A client's router addresses and the gRPC target made of them: at once when it needs no
+    lookup, else (a list naming hosts) at first use, by `looked_up` (blocking: the blocking
+    client) or `look_up` (in a thread: the async one, which must not stall its event loop)."""
 
-    A string is used as it is (``dns:///router:50051`` resolves to every replica). Several
-    ``host:port`` addresses become one static ``ipv4:``/``ipv6:`` target; host names among them
-    are resolved once, here (blocking), because a static list cannot be re-resolved later.
-    """
+    def __init__(self, target: str | Sequence[str]) -> None:
+        self.given = (target,) if isinstance(target, str) else tuple(target)
+        self.target = static_target(target)  # None: its names are looked up at first use
+
+    @property
+    def shown(self) -> str:
+        """The target, or the addresses as given while their names are not looked up yet."""
+        return self.target or ",".join(self.given)
+
+    def looked_up(self) -> str:
+        """The target, looking its names up here on first need; a failed lookup is tried
+        again at the next (a `RouterError` UNAVAILABLE naming the address)."""
+        if self.target is None:
+            self.target = channel_target(self.given)
+        return self.target
+
+    async def look_up(self) -> None:
+        """`looked_up` in a thread, off the event loop (a slow DNS stalled every task)."""
+        if self.target is None:
+            target = await asyncio.to_thread(channel_target, self.given)
+            self.target = self.target or target
+
+
+def static_target(target: str | Sequence[str]) -> str | None:
+    """`target` checked, as `channel_target` makes it when no lookup is needed; None for a
+    list naming a host (`router-a:50051`), which `channel_target` looks up: blocking, so a
+    client does it at first use (the async client in a thread), never when it is made."""
     if isinstance(target, str):
         return checked_target(target)
     if not target:
         raise ValueError("at least one router target is required")
     if len(target) == 1:
         return checked_target(target[0])
+    for address in target:
+        checked_target(address)
+        _host_port(address)
+    if all(_literal(address) for address in target):
+        return channel_target(target)
+    return None
+
+
+def channel_target(target: str | Sequence[str]) -> str:
+    """One gRPC target for one or several router addresses.
+
+    A string is used as it is (``dns:///router:50051`` resolves to every replica). Several
+    ``host:port`` addresses become one static ``ipv4:``/``ipv6:`` target; host names among them
+    are looked up here (blocking), once, because a static list cannot be re-resolved later. A
+    name that cannot be is a `RouterError` UNAVAILABLE naming it, as gRPC's own for one name.
+    """
+    if isinstance(target, str) or len(target) < 2:
+        checked = static_target(target)
+        assert checked is not None  # one address is gRPC's to resolve
+        return checked
     for address in target:
         checked_target(address)
     resolved = [_resolve(address) for address in target]
@@ -110,19 +160,47 @@ def _unbracketed(target: str, address: str) -> str:
     )
 
 
-def _resolve(address: str) -> list[tuple[socket.AddressFamily, str]]:
+def _host_port(address: str) -> tuple[str, str]:
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit() or "/" in address:
         raise ValueError(f"a router target in a list must be host:port, not {address!r}")
-    host = host.removeprefix("[").removesuffix("]")
+    return host.removeprefix("[").removesuffix("]"), port
+
+
+def _resolve(address: str) -> list[tuple[socket.AddressFamily, str]]:
+    host, port = _host_port(address)
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
-        infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        try:
+            infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        except OSError as exc:  # socket.gaierror: no such name, or no DNS answer
+            raise RouterError(_unresolved(address, exc)) from exc
         ips = [ipaddress.ip_address(info[4][0]) for info in infos]
     else:
         ips = [ip]
     return [_formatted(ip, port) for ip in ips]
+
+
+def _literal(address: str) -> bool:
+    """Whether `address` is an IP address and a port: nothing to look up."""
+    try:
+        host = _host_port(address)[0]
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _unresolved(address: str, exc: OSError) -> ErrorDetails:
+    """A router address whose name could not be looked up: UNAVAILABLE, as gRPC's own failed
+    lookup of a single target's name, tried again at the next call."""
+    return ErrorDetails(
+        code=grpc.StatusCode.UNAVAILABLE,
+        message=f"router target {address!r}: its host name could not be resolved ({exc})",
+        reason="UNAVAILABLE",
+        bare=True,
+    )
 
 
 def _formatted(
