@@ -6,6 +6,7 @@ Measured by what the upstream got written to the router before it hung up, not b
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import re
 import socket
@@ -31,13 +32,11 @@ _LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
 _WORDS = b"overloaded " * 6_000  # ~64 KiB a write, words as an upstream's text has them
 
 
-class HugeErrors:
-    """A loopback upstream answering every request 500 with a JSON error body announced as
-    1 GiB, written for as long as the router takes it (at most CAP, then it hangs up)."""
+class LoopbackUpstream(abc.ABC):
+    """A loopback upstream on a port of its own (`start` gives its base URL), whose `_serve`
+    answers each connection; `read_request` reads a request whole first."""
 
     def __init__(self) -> None:
-        self.sent: list[int] = []  # per connection, once it ended
-        self.ended = asyncio.Event()  # a connection ended
         self.server: asyncio.Server | None = None
 
     async def start(self) -> str:
@@ -45,14 +44,37 @@ class HugeErrors:
         port = self.server.sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}/v1"
 
+    @abc.abstractmethod
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Answer one connection: each upstream its own way."""
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await close_listener(self.server)
+
+
+async def read_request(reader: asyncio.StreamReader) -> None:
+    """One request, its head and its body (by its content-length)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = _LENGTH.search(head)
+    await reader.readexactly(int(length.group(1)) if length else 0)
+
+
+class HugeErrors(LoopbackUpstream):
+    """A loopback upstream answering every request 500 with a JSON error body announced as
+    1 GiB, written for as long as the router takes it (at most CAP, then it hangs up)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[int] = []  # per connection, once it ended
+        self.ended = asyncio.Event()  # a connection ended
+
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
         sent = 0
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = _LENGTH.search(head)
-            await reader.readexactly(int(length.group(1)) if length else 0)
+            await read_request(reader)
             writer.write(
                 b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n"
                 b'content-length: %d\r\n\r\n{"error": {"message": "' % SAID
@@ -68,10 +90,6 @@ class HugeErrors:
             self.ended.set()
             writer.close()
 
-    async def stop(self) -> None:
-        if self.server is not None:
-            await close_listener(self.server)
-
 
 @pytest.fixture
 async def upstream() -> AsyncIterator[HugeErrors]:
@@ -80,10 +98,12 @@ async def upstream() -> AsyncIterator[HugeErrors]:
     await huge.stop()
 
 
-def config(url: str, transport: str) -> dict[str, object]:
+def config(url: str, transport: str, provider: str = "huge") -> dict[str, object]:
+    """Group `chain` on one deployment of `provider` at `url`, over `transport`."""
+    key = f"sk-{provider}-1"
     return {
-        "providers": {"huge": {"base_url": url, "keys": ["sk-huge-1"], "timeouts": HANG_GUARD}},
-        "models": {"chain": {"deployments": [{"provider": "huge", "model": "m"}]}},
+        "providers": {provider: {"base_url": url, "keys": [key], "timeouts": HANG_GUARD}},
+        "models": {"chain": {"deployments": [{"provider": provider, "model": "m"}]}},
         "server": {"port": 0},
         "http": {"transport": transport},
     }

@@ -7,7 +7,6 @@ allocated while the call ran (`tracemalloc`'s peak), on each transport, unary an
 from __future__ import annotations
 
 import asyncio
-import re
 import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -17,13 +16,16 @@ import pytest
 import zstandard
 
 from clients import details_from_rpc_error
-from tests.conftest import HANG_GUARD, StartRouter
-from tests.helpers import close_listener
+from tests.conftest import StartRouter
 from tests.router_service.auth.helpers import chat, chat_stream
+from tests.router_service.providers.test_error_body_bound import (
+    LoopbackUpstream,
+    config,
+    read_request,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
-_LENGTH = re.compile(rb"(?i)\r\ncontent-length:\s*(\d+)")
 _START = b'{"error": {"message": "overloaded '
 _DECODED = 1 << 30  # what the body decodes to
 _PIECE = b" " * (1 << 20)
@@ -59,24 +61,17 @@ def bomb(encoding: str) -> bytes:
     return _MADE[encoding]
 
 
-class Bomb:
+class Bomb(LoopbackUpstream):
     """A loopback upstream answering every request 500 with a compressed JSON error body."""
 
     def __init__(self, encoding: str) -> None:
+        super().__init__()
         self.encoding = encoding
         self.body = bomb(encoding)
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self.server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}/v1"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = _LENGTH.search(head)
-            await reader.readexactly(int(length.group(1)) if length else 0)
+            await read_request(reader)
             writer.write(
                 b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\n"
                 b"content-encoding: %s\r\ncontent-length: %d\r\n\r\n"
@@ -89,10 +84,6 @@ class Bomb:
         finally:
             writer.close()
 
-    async def stop(self) -> None:
-        if self.server is not None:
-            await close_listener(self.server)
-
 
 @pytest.fixture(params=sorted(_BOMBS))
 async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[Bomb]:
@@ -101,21 +92,12 @@ async def upstream(request: pytest.FixtureRequest) -> AsyncIterator[Bomb]:
     await served.stop()
 
 
-def config(url: str, transport: str) -> dict[str, object]:
-    return {
-        "providers": {"bomb": {"base_url": url, "keys": ["sk-bomb-1"], "timeouts": HANG_GUARD}},
-        "models": {"chain": {"deployments": [{"provider": "bomb", "model": "m"}]}},
-        "server": {"port": 0},
-        "http": {"transport": transport},
-    }
-
-
 @pytest.mark.parametrize("transport", ["lean", "aiohttp", "httpx"])
 @pytest.mark.parametrize("streamed", [False, True], ids=["unary", "stream"])
 async def test_a_compressed_error_body_is_bounded_as_it_is_decoded(
     upstream: Bomb, start_router: StartRouter, transport: str, streamed: bool
 ) -> None:
-    router = await start_router(config(await upstream.start(), transport))
+    router = await start_router(config(await upstream.start(), transport, "bomb"))
     tracemalloc.start()
     try:
         with pytest.raises(grpc.aio.AioRpcError) as caught:

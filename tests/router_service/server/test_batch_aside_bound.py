@@ -54,9 +54,11 @@ async def _asleep(clock: WaitingClock, count: int) -> None:
     await eventually(asleep, what=f"{count} line(s) waiting out a cooldown")
 
 
-async def test_a_line_back_from_its_wait_keeps_its_place_aside_until_it_has_a_slot(
+async def _banned_and_cooling(
     fake: FakeUpstream, start_router: StartRouter
-) -> None:
+) -> tuple[RouterHandle, WaitingClock]:
+    """One batch slot; at 96 s: u1 banned from alpha (until 600), u3 from beta, beta cooling
+    until 316, alpha until 396."""
     config = with_route_client(two_providers(fake.base_url, batches={"concurrency": 1}))
     for provider in ("alpha", "beta"):
         config["providers"][provider]["thread_protection"] = "provider-ban"
@@ -68,6 +70,13 @@ async def test_a_line_back_from_its_wait_keeps_its_place_aside_until_it_has_a_sl
     await _fails(fake, router, "beta/model-b", "u0")  # beta cools until 316
     clock.advance(80.0)
     await _fails(fake, router, "alpha/model-a", "u4")  # alpha until 396
+    return router, clock
+
+
+async def test_a_line_back_from_its_wait_keeps_its_place_aside_until_it_has_a_slot(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    router, clock = await _banned_and_cooling(fake, start_router)
     before = clock.sleeping
     await _start(router, _line("one", "u1"), _line("two", "u3"), _line("three", "u1"))
     await _asleep(clock, before + 2)  # "one" aside (until 316), "two" holding the slot (396)
@@ -91,17 +100,7 @@ async def test_a_line_back_from_its_wait_rechecks_the_cooldown(
     """Line "one" waits aside for beta; back, it waits for the slot "two" holds (waiting for
     alpha); beta cools again meanwhile: with the slot back, "one" waits that out too (aside
     again), rather than being sent to beta while it cools."""
-    config = with_route_client(two_providers(fake.base_url, batches={"concurrency": 1}))
-    for provider in ("alpha", "beta"):
-        config["providers"][provider]["thread_protection"] = "provider-ban"
-    clock = WaitingClock()
-    router = await start_router(config, clock=clock)
-    await _fails(fake, router, "alpha/model-a", "u1", None)  # u1 banned from alpha until 600
-    await _fails(fake, router, "beta/model-b", "u3", None)  # u3 from beta
-    clock.advance(16.0)  # their cooldowns over
-    await _fails(fake, router, "beta/model-b", "u0")  # beta cools until 316
-    clock.advance(80.0)
-    await _fails(fake, router, "alpha/model-a", "u4")  # alpha until 396
+    router, clock = await _banned_and_cooling(fake, start_router)
     before = clock.sleeping
     await _start(router, _line("one", "u1"), _line("two", "u3"))
     await _asleep(clock, before + 2)  # "one" aside (until 316), "two" holding the slot (396)
