@@ -189,7 +189,13 @@ class SyncRouterClient(
         message that is no RealtimeRequest, a TypeError) ends the session and is raised by
         its reading."""
         sent = SentRequests(requests, "Realtime", router_service_pb2.RealtimeRequest)
-        return SyncCallStream(*self._streaming("Realtime", sent, timeout, metadata), sent)
+        try:
+            started = self._streaming("Realtime", sent, timeout, metadata)
+        except BaseException:  # grpc's request thread may wait for the call: there is none
+            sent.attach(None)
+            raise
+        sent.attach(started[0])
+        return SyncCallStream(*started, sent)
 
     def chat(
         self,

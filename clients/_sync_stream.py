@@ -3,6 +3,7 @@ iterating; closing the stream cancels the call."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -24,13 +25,24 @@ class SentRequests:
     """A session's messages from the caller's iterable, as grpc reads them in a thread of its
     own: what fails there (the caller's iterator raised, or gave what is no `expected`) is kept
     for the stream's reader to raise. grpc only logged it and ended the call UNKNOWN
-    "Exception iterating requests!" (or INTERNAL "Exception serializing request!")."""
+    "Exception iterating requests!" (or INTERNAL "Exception serializing request!"). So that
+    grpc never sees it (it logged it, traceback and all, in the caller's logs), the failure
+    cancels the call here and ends the messages: the reader raises it, said once."""
 
     def __init__(self, requests: Iterable[Any], rpc: str, expected: type) -> None:
         self._requests = iter(requests)  # a list too: grpc calls `next` on what it is given
         self._rpc = rpc
         self._expected = expected
         self.failed: Exception | None = None
+        # The call these are sent on: grpc reads the first message as it starts the call,
+        # before the call is handed back to be `attach`ed (None: it never started).
+        self._call: Any = None
+        self._attached = threading.Event()
+
+    def attach(self, call: Any) -> None:
+        """The call started with these messages (None: starting it failed)."""
+        self._call = call
+        self._attached.set()
 
     def __iter__(self) -> Self:
         return self
@@ -42,8 +54,11 @@ class SentRequests:
         except StopIteration:
             raise
         except Exception as exc:
-            self.failed = exc  # before grpc sees it and cancels the call
-            raise
+            self.failed = exc  # before the cancel wakes the reader
+            self._attached.wait()  # set at once after the call is made, or its failure
+            if self._call is not None:
+                self._call.cancel()  # the call's end is CANCELLED: nothing more is sent
+            raise StopIteration from None
         return message
 
 
