@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
+from clients._base import USE_CLIENT_DEFAULT, Timeout
+from clients._metadata import Metadata
 from clients._stream import CallStream
 from clients.switchboard.v1 import router_service_pb2 as pb
 

@@ -24,7 +24,6 @@ from clients._base import (
     READY_WAIT_S,
     USE_CLIENT_DEFAULT,
     BaseClient,
-    Metadata,
     State,
     Timeout,
     map_rpc_errors,
@@ -35,8 +34,10 @@ from clients._conversations import ConversationCalls
 from clients._files import FileCalls
 from clients._loops import ROTATE_ELSEWHERE, bound_loop, on_its_loop, running_loop
 from clients._media_calls import MediaCalls
+from clients._metadata import Metadata
 from clients._observer import CallObserver
 from clients._ready import LateStart, ReadyGate
+from clients._router_calls import RouterCalls
 from clients._stream import RouterRealtime, RouterStream, SentOnce, StreamStart, serialize_once
 from clients._uploads import UploadCalls
 from clients.switchboard.v1 import router_service_pb2
@@ -49,6 +50,7 @@ _CHAT_STREAM = _SERVICES["router"] + "ChatStream"
 
 
 class RouterClient(
+    RouterCalls,
     AdminCalls,
     BackgroundCalls,
     ClientKeyCalls,
@@ -294,104 +296,3 @@ class RouterClient(
         send_limit = dict(self._options).get("grpc.max_send_message_length", -1)
         started = self._streaming("Realtime", None, timeout, metadata)
         return RouterRealtime(*started, send_limit=math.inf if send_limit < 0 else send_limit)
-
-    async def chat(
-        self,
-        req: router_service_pb2.ChatRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.ChatResponse:
-        response: router_service_pb2.ChatResponse = await self._unary(
-            "router", "Chat", req, timeout, metadata
-        )
-        return response
-
-    async def embed(
-        self,
-        req: router_service_pb2.EmbedRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.EmbedResponse:
-        response: router_service_pb2.EmbedResponse = await self._unary(
-            "router", "Embed", req, timeout, metadata
-        )
-        return response
-
-    async def list_models(
-        self,
-        req: router_service_pb2.ListModelsRequest | None = None,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.ListModelsResponse:
-        response: router_service_pb2.ListModelsResponse = await self._unary(
-            "router", "ListModels", req or router_service_pb2.ListModelsRequest(), timeout, metadata
-        )
-        return response
-
-    async def pick_route(
-        self,
-        req: router_service_pb2.PickRouteRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.PickRouteResponse:
-        """A deployment and a leased key for a call the caller makes itself (``route`` scope)."""
-        response: router_service_pb2.PickRouteResponse = await self._unary(
-            "router", "PickRoute", req, timeout, metadata
-        )
-        return response
-
-    async def report_outcome(
-        self,
-        req: router_service_pb2.ReportOutcomeRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.ReportOutcomeResponse:
-        """Return a :meth:`pick_route` lease with the call's outcome."""
-        response: router_service_pb2.ReportOutcomeResponse = await self._unary(
-            "router", "ReportOutcome", req, timeout, metadata
-        )
-        return response
-
-    async def store_response(
-        self,
-        req: router_service_pb2.StoreResponseRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.StoreResponseResponse:
-        """Keep a Responses API response for the calling client (``chat`` scope)."""
-        response: router_service_pb2.StoreResponseResponse = await self._unary(
-            "router", "StoreResponse", req, timeout, metadata
-        )
-        return response
-
-    async def load_responses(
-        self,
-        req: router_service_pb2.LoadResponsesRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.LoadResponsesResponse:
-        """The calling client's stored responses by id; NOT_FOUND names the first missing."""
-        response: router_service_pb2.LoadResponsesResponse = await self._unary(
-            "router", "LoadResponses", req, timeout, metadata
-        )
-        return response
-
-    async def delete_response(
-        self,
-        req: router_service_pb2.DeleteResponseRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.DeleteResponseResponse:
-        """Delete one of the calling client's stored responses; NOT_FOUND when it has none."""
-        response: router_service_pb2.DeleteResponseResponse = await self._unary(
-            "router", "DeleteResponse", req, timeout, metadata
-        )
-        return response

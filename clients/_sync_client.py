@@ -18,7 +18,6 @@ from clients._base import (
     LOCALLY_CANCELLED,
     USE_CLIENT_DEFAULT,
     BaseClient,
-    Metadata,
     State,
     Timeout,
     map_rpc_errors,
@@ -27,6 +26,7 @@ from clients._client_keys import SyncClientKeyCalls
 from clients._conversations import SyncConversationCalls
 from clients._files import SyncFileCalls
 from clients._media_calls import SyncMediaCalls
+from clients._metadata import Metadata
 from clients._ready import SyncReadyGate
 from clients._sync_stream import (
     SentRequests,
