@@ -6,7 +6,7 @@ same errors (:class:`~clients.errors.RouterError`), no retries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 
@@ -33,6 +33,7 @@ from clients._sync_stream import (
     SyncCallStream,
     SyncRouterMediaStream,
     SyncRouterStream,
+    SyncStreamStart,
 )
 from clients._uploads import SyncUploadCalls
 from clients.errors import RouterError
@@ -112,8 +113,23 @@ class SyncRouterClient(
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
         kwargs, sent_once = self._ready(stub, rpc, req, deadline, metadata)
-        with map_rpc_errors(sent_once, self._was_closed):
-            return getattr(self._begun_stub(stub), rpc)(req, **kwargs)
+        try:
+            with map_rpc_errors(sent_once, self._was_closed):
+                return getattr(self._begun_stub(stub), rpc)(req, **kwargs)
+        except RouterError as failed:
+            self._found_again(failed)
+            raise
+
+    def _found_again(self, failed: RouterError) -> None:
+        """After a call that reached no router (`_reached_none`): the names of its addresses
+        looked up again, here and at most every `RELOOKUP_S`; when they give other addresses
+        now, the client moves to a channel to them (calls under way finish on the old one,
+        which stays open until :meth:`close`, as `use_credentials`'). Replicas that moved
+        are found by the next call."""
+        if self._reached_none(failed) and self._target.relooked_up():
+            with self._opening:  # a close meanwhile: nothing to move
+                if (replaced := self._reopened()) is not None:
+                    self._replaced.append(replaced)
 
     def _was_closed(self) -> bool:
         return self._state is State.CLOSED
@@ -149,13 +165,12 @@ class SyncRouterClient(
 
     def _streaming(
         self, rpc: str, request: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> tuple[Any, bool, Callable[[], bool]]:
-        """A streaming call of the router's `rpc`, started (as the streams take it: the call,
-        whether it is sent once, and whether the client was closed)."""
+    ) -> SyncStreamStart:
+        """A streaming call of the router's `rpc`, started, as the streams take it."""
         kwargs, sent_once = self._ready("router", rpc, request, deadline, metadata)
         with map_rpc_errors(sent_once, self._was_closed):
             call = getattr(self._begun_stub("router"), rpc)(request, **kwargs)
-        return call, sent_once, self._was_closed
+        return call, sent_once, self._was_closed, self._found_again
 
     def chat_stream(
         self,
@@ -195,7 +210,7 @@ class SyncRouterClient(
             sent.attach(None)
             raise
         sent.attach(started[0])
-        return SyncCallStream(*started, sent)
+        return SyncCallStream(*started, requests=sent)
 
     def chat(
         self,

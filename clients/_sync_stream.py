@@ -15,10 +15,20 @@ from clients._stubs import checked_message
 from clients.errors import RouterError
 from clients.switchboard.v1 import router_service_pb2
 
-__all__ = ["SentRequests", "SyncCallStream", "SyncRouterMediaStream", "SyncRouterStream"]
+__all__ = [
+    "SentRequests",
+    "SyncCallStream",
+    "SyncRouterMediaStream",
+    "SyncRouterStream",
+    "SyncStreamStart",
+]
 
 # What a server-streaming call's messages are.
 M = TypeVar("M")
+# A stream's call as the blocking client makes it: grpc's call, whether it is sent once
+# (`ReadyGate.sent_once`), whether the client was closed (which cancels the call:
+# `map_rpc_errors`), and what is told the error a read raises (the client's `_found_again`).
+SyncStreamStart = tuple[Any, bool, Callable[[], bool], Callable[[RouterError], None] | None]
 
 
 class SentRequests:
@@ -71,15 +81,17 @@ class SyncCallStream(Generic[M]):
         call: Any,
         sent_once: bool = False,
         client_closed: Callable[[], bool] | None = None,
+        failed: Callable[[RouterError], None] | None = None,
+        *,
         requests: SentRequests | None = None,
     ) -> None:
-        """``sent_once``: the call may reach a router and is not sent again
-        (`ReadyGate.sent_once`); ``client_closed``: whether its client was closed (which
-        cancels the call: `map_rpc_errors`); ``requests``: a bidirectional call's, whose
-        failure, which ended the call, its reader raises."""
+        """``sent_once``, ``client_closed``, ``failed``: as `SyncStreamStart` says;
+        ``requests``: a bidirectional call's, whose failure, which ended the call, its reader
+        raises."""
         self._call = call
         self._sent_once = sent_once
         self._client_closed = client_closed
+        self._failed = failed
         self._requests = requests
         self._closed = False
 
@@ -98,6 +110,8 @@ class SyncCallStream(Generic[M]):
                 raise StopIteration from None
             if self._requests is not None and self._requests.failed is not None:
                 raise self._requests.failed from None  # the caller's own, not grpc's UNKNOWN
+            if self._failed is not None:
+                self._failed(exc)
             raise
         except StopIteration:
             self._closed = True

@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import math
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -71,6 +72,7 @@ class RouterTarget:
         self._clock = clock
         self._relookup_s = relookup_s
         self._looked_up_at = -math.inf
+        self._relooking = threading.Lock()  # threads of a blocking client failing at once
 
     @property
     def shown(self) -> str:
@@ -90,18 +92,26 @@ class RouterTarget:
             target = await asyncio.to_thread(self._resolved)
             self.target = self.target or target
 
+    def due(self) -> bool:
+        """Whether `relooked_up` would look up now: names, not looked up in `relookup_s`."""
+        return self.named and self._clock() - self._looked_up_at >= self._relookup_s
+
     def relooked_up(self) -> bool:
-        """Look the names up again (blocking; not within `relookup_s` of the last lookup):
+        """Look the names up again (blocking; when `due`, and not while another thread does):
         whether they now give other addresses, which `target` is from now on. A failed lookup
         keeps the addresses there are (the call's own error says what failed)."""
-        if not self.named or self._clock() - self._looked_up_at < self._relookup_s:
-            return False
+        if not self._relooking.acquire(blocking=False):
+            return False  # another failed call of the client's is at it
         try:
+            if not self.due():
+                return False
             target = self._resolved()
-        except RouterError:
+            changed, self.target = target != self.target, target
+            return changed
+        except (RouterError, ValueError):  # no such name now, or no family shared
             return False
-        changed, self.target = target != self.target, target
-        return changed
+        finally:
+            self._relooking.release()
 
     def _resolved(self) -> str:
         self._looked_up_at = self._clock()  # a failed lookup counts too: no query per call
