@@ -271,9 +271,6 @@ class BaseClient(ABC):
         self._channel: Any = None
         self._router: Any = None
         self._admin: Any = None
-        # Channels `use_credentials` replaced that the client still owns and closes with itself
-        # (the blocking client's: it cannot drain them; the async one retires its own).
-        self._replaced: list[Any] = []
 
     @property
     def target(self) -> str:
@@ -301,7 +298,12 @@ class BaseClient(ABC):
         services = (router_service_pb2.DESCRIPTOR, admin_service_pb2.DESCRIPTOR)
         self._router = DescriptorStub(self._channel, services[0].services_by_name["RouterService"])
         self._admin = DescriptorStub(self._channel, services[1].services_by_name["AdminService"])
+        self._stubs_made()
         self._state = State.OPENED  # last: another thread that sees it uses what is above
+
+    def _stubs_made(self) -> None:  # noqa: B027 - a hook: the async client needs none
+        """The new channel and its stubs are made, the client not yet OPENED (for the blocking
+        client's count of the calls on each channel)."""
 
     def _reopen_with(self, credentials: grpc.ChannelCredentials) -> Any:
         """Use `credentials` from now on: an open client moves to a new channel. Returns the

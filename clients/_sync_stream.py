@@ -27,8 +27,11 @@ __all__ = [
 M = TypeVar("M")
 # A stream's call as the blocking client makes it: grpc's call, whether it is sent once
 # (`ReadyGate.sent_once`), whether the client was closed (which cancels the call:
-# `map_rpc_errors`), and what is told the error a read raises (the client's `_found_again`).
-SyncStreamStart = tuple[Any, bool, Callable[[], bool], Callable[[RouterError], None] | None]
+# `map_rpc_errors`), what is told the error a read raises (the client's `_found_again`), and
+# what is told the call's end (`ChannelCalls.end`: a replaced channel closes after its last).
+SyncStreamStart = tuple[
+    Any, bool, Callable[[], bool], Callable[[RouterError], None] | None, Callable[[], None] | None
+]
 
 
 class SentRequests:
@@ -82,16 +85,18 @@ class SyncCallStream(Generic[M]):
         sent_once: bool = False,
         client_closed: Callable[[], bool] | None = None,
         failed: Callable[[RouterError], None] | None = None,
+        ended: Callable[[], None] | None = None,
         *,
         requests: SentRequests | None = None,
     ) -> None:
-        """``sent_once``, ``client_closed``, ``failed``: as `SyncStreamStart` says;
-        ``requests``: a bidirectional call's, whose failure, which ended the call, its reader
-        raises."""
+        """``sent_once``, ``client_closed``, ``failed``, ``ended``: as `SyncStreamStart`
+        says; ``requests``: a bidirectional call's, whose failure, which ended the call, its
+        reader raises. A stream dropped unclosed keeps its channel until the client closes."""
         self._call = call
         self._sent_once = sent_once
         self._client_closed = client_closed
         self._failed = failed
+        self._ended = [] if ended is None else [ended]  # popped once: `list.pop` is atomic
         self._requests = requests
         self._closed = False
 
@@ -105,6 +110,7 @@ class SyncCallStream(Generic[M]):
             with map_rpc_errors(self._sent_once, self._client_closed):
                 message: M = next(self._call)
         except RouterError as exc:
+            self._end()
             # close() from another thread cancels the call under a blocked next().
             if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
                 raise StopIteration from None
@@ -115,6 +121,7 @@ class SyncCallStream(Generic[M]):
             raise
         except StopIteration:
             self._closed = True
+            self._end()
             raise
         return message
 
@@ -122,6 +129,15 @@ class SyncCallStream(Generic[M]):
         """Cancel the call if it is still running; idempotent."""
         self._closed = True
         self._call.cancel()
+        self._end()
+
+    def _end(self) -> None:
+        """Tell the call's end, once (a reader and a closing thread may both see it)."""
+        try:
+            ended = self._ended.pop()
+        except IndexError:
+            return
+        ended()
 
     def __enter__(self) -> Self:
         return self

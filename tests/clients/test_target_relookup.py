@@ -10,16 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients import RELOOKUP_S, RouterClient, RouterError, RouterTarget, SyncRouterClient
+from clients.switchboard.v1 import router_service_pb2_grpc
 from router_service.clock import ManualClock
-from tests.clients.fake_router import FakeRouter, chat_request, serving, stream_request
+from tests.clients.fake_router import (
+    SERVER_OPTIONS,
+    FakeRouter,
+    chat_request,
+    serving,
+    stream_request,
+)
+from tests.helpers import eventually, serve_grpc
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -51,7 +60,7 @@ class Moving:
     b: FakeRouter
     names: Names
     clock: ManualClock
-    stop_a: Callable[[], object]
+    stop_a: Callable[[], Awaitable[None]]
     port: int
 
     def target(self) -> RouterTarget:
@@ -133,7 +142,7 @@ async def test_the_blocking_client_finds_moved_routers_after_a_call_reaches_none
 
             def streamed() -> list[str]:
                 with client.chat_stream(stream_request()) as stream:
-                    return [message.WhichOneof("event") for message in stream]
+                    return [str(message.WhichOneof("event")) for message in stream]
 
             assert (await asyncio.to_thread(streamed))[-1] == "summary"
         assert moving.b.calls == 2
@@ -150,10 +159,91 @@ async def test_a_blocking_stream_that_reaches_no_router_looks_the_names_up_again
 
             def streamed() -> list[str]:
                 with client.chat_stream(stream_request()) as stream:
-                    return [message.WhichOneof("event") for message in stream]
+                    return [str(message.WhichOneof("event")) for message in stream]
 
             with pytest.raises(RouterError) as failed:
                 await asyncio.to_thread(streamed)
             _unreachable(failed.value)
             assert (await asyncio.to_thread(streamed))[-1] == "summary"
         assert moving.b.calls == 1
+
+
+class Health(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
+    """A router's health as the clients' channels watch it (`healthCheckConfig`): its status,
+    set by the test, and the watches open now (one per channel connected: a closed channel's
+    ends)."""
+
+    def __init__(self) -> None:
+        self.watching: list[asyncio.Queue[int]] = []
+
+    def set(self, status: int) -> None:
+        for watch in self.watching:
+            watch.put_nowait(status)
+
+    async def Watch(
+        self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[health_pb2.HealthCheckResponse]:
+        statuses: asyncio.Queue[int] = asyncio.Queue()
+        statuses.put_nowait(health_pb2.HealthCheckResponse.SERVING)
+        self.watching.append(statuses)
+        try:
+            while True:
+                yield health_pb2.HealthCheckResponse(status=await statuses.get())
+        finally:
+            self.watching.remove(statuses)
+
+
+@asynccontextmanager
+async def watched(
+    name: str, host: str, port: int = 0
+) -> AsyncIterator[tuple[FakeRouter, Health, int]]:
+    router, health = FakeRouter(name), Health()
+    async with serve_grpc(
+        (router_service_pb2_grpc.add_RouterServiceServicer_to_server, router),
+        (health_pb2_grpc.add_HealthServicer_to_server, health),
+        options=SERVER_OPTIONS,
+        host=host,
+        port=port,
+    ) as target:
+        yield router, health, int(target.rpartition(":")[2])
+
+
+async def test_a_blocking_stream_under_way_ends_on_the_replaced_channel_then_it_closes() -> None:
+    """Router A says NOT_SERVING (stopping: its streams go on, new calls go elsewhere): a new
+    call reaches no router, the names now give B, the next call goes there; the stream under
+    way on A's channel goes on, and that channel closes once it has ended (the blocking
+    client kept every replaced channel open until it closed)."""
+    async with watched("b", B_IP) as (b, _, port), watched("a", A_IP, port) as (a, a_health, _):
+        names, clock = Names({"router-a": A_IP, "router-b": A_IP}), ManualClock()
+        target = RouterTarget(
+            [f"router-a:{port}", f"router-b:{port}"], lookup=names, clock=clock.monotonic
+        )
+        client = SyncRouterClient(target, ready_wait_s=0)
+        with client:
+            stream = await asyncio.to_thread(client.chat_stream, stream_request("hang"))
+            first = await asyncio.to_thread(next, stream)
+            assert first.chunk.choices[0].delta.text == "Hel"
+            a_health.set(health_pb2.HealthCheckResponse.NOT_SERVING)
+            names.point_at(B_IP)
+            clock.advance(RELOOKUP_S)
+
+            async def a_not_serving() -> bool:
+                try:
+                    await asyncio.to_thread(client.chat, chat_request())
+                except RouterError as failed:
+                    _unreachable(failed)
+                    return True
+                return False
+
+            await eventually(a_not_serving, what="A's channel reaching no router")
+            assert (await asyncio.to_thread(client.chat, chat_request())).completion.id == "b"
+            assert (await asyncio.to_thread(next, stream)).chunk.choices[0].delta.text == "lo"
+            assert len(a_health.watching) == 1  # the stream's channel is open
+            await asyncio.to_thread(stream.close)
+
+            async def a_channel_closed() -> bool:
+                return not a_health.watching
+
+            await eventually(a_channel_closed, what="the replaced channel closed")
+            assert a.cancelled.is_set()
+        assert b.calls == 1
