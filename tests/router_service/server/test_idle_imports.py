@@ -143,3 +143,16 @@ def test_a_router_answering_chat_calls_leaves_the_other_apis_unloaded() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == []
+
+
+def test_a_router_without_guardrail_rules_leaves_the_detectors_unloaded() -> None:
+    # The built-in detectors compile their regexes at import (+0.46 MiB of RSS after everything
+    # else a router holds); with no `guardrails:` rule nothing screens, so neither they nor the
+    # rules and the stream's text screen built on them are imported (`guardrails/__init__.py`'s
+    # names as first read; test_guardrails*.py still screen with them).
+    unwanted = tuple(
+        f"router_service.guardrails.{name}"
+        for name in ("_detectors", "_long_finds", "_putty_keys", "_card_runs", "_rules")
+    )
+    unwanted += ("router_service.guardrails._text_screen",)
+    assert loaded_by_a_started_router(*unwanted) == []
