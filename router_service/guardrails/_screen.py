@@ -4,6 +4,7 @@ screen its answer (`_answers`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from router_service.config import GuardrailAction, GuardrailConfig
@@ -34,6 +35,8 @@ class Guardrails:
             rules = compile_rules(configs)
         self._rules = tuple(r for r in rules if "request" in r.sides)
         self._answers = tuple(r for r in rules if "response" in r.sides)
+        if self._answers:  # a screened stream's text screen, loaded now, not by its first chunk
+            import_module("router_service.guardrails._text_screen")
 
     def __bool__(self) -> bool:
         return bool(self._rules)

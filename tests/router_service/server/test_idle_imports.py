@@ -156,3 +156,27 @@ def test_a_router_without_guardrail_rules_leaves_the_detectors_unloaded() -> Non
     )
     unwanted += ("router_service.guardrails._text_screen",)
     assert loaded_by_a_started_router(*unwanted) == []
+
+
+def test_rules_that_screen_answers_load_the_text_screen_with_them() -> None:
+    # The other side of the test above: where answers are screened, a stream's text screen is
+    # loaded when the rules are, not by the first screened stream's first chunk.
+    probe = (
+        "import sys\n"
+        "from router_service.config import GuardrailConfig\n"
+        "from router_service.guardrails import Guardrails\n"
+        "rule = {'name': 'mail', 'detect': ['email'], 'action': 'redact', 'apply_to': [SIDE]}\n"
+        "Guardrails([GuardrailConfig.model_validate(rule)])\n"
+        "print('router_service.guardrails._text_screen' in sys.modules)\n"
+    )
+    loaded = {}
+    for side in ("request", "response"):
+        done = subprocess.run(
+            [sys.executable, "-c", probe.replace("SIDE", repr(side))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        loaded[side] = done.stdout.split()
+    assert loaded == {"request": ["False"], "response": ["True"]}
