@@ -37,7 +37,11 @@ class RouterServiceStub:
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
     (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields: each violation's `field` a path in the request message sent (`params.messages[1].role`,
+    `routing.cache`, `metadata_json`, `items_json[0]`; a oneof none of whose fields is set by its
+    name, `params.input`; a key inside a `*_json` string by that field), where `openai_param`
+    names it as OpenAI does (`messages[1].role`, `metadata`, `items[0]`).
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def __init__(self, channel):
@@ -233,7 +237,11 @@ class RouterServiceServicer:
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
     (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields: each violation's `field` a path in the request message sent (`params.messages[1].role`,
+    `routing.cache`, `metadata_json`, `items_json[0]`; a oneof none of whose fields is set by its
+    name, `params.input`; a key inside a `*_json` string by that field), where `openai_param`
+    names it as OpenAI does (`messages[1].role`, `metadata`, `items[0]`).
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def Chat(self, request, context):
@@ -781,7 +789,11 @@ class RouterService:
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
     (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields: each violation's `field` a path in the request message sent (`params.messages[1].role`,
+    `routing.cache`, `metadata_json`, `items_json[0]`; a oneof none of whose fields is set by its
+    name, `params.input`; a key inside a `*_json` string by that field), where `openai_param`
+    names it as OpenAI does (`messages[1].role`, `metadata`, `items[0]`).
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     @staticmethod
