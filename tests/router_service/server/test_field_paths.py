@@ -14,6 +14,7 @@ import pytest
 from google.protobuf.descriptor import Descriptor
 from google.rpc import error_details_pb2, status_pb2
 
+from clients import LocalChannel, RouterClient, RouterError
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from tests.conftest import RouterHandle
@@ -174,3 +175,18 @@ def test_the_path_checker_refuses_what_the_proto_does_not_have() -> None:
     assert names_a_field_of(request, "params.stop")  # a oneof as a whole
     for path in ("messages[1].role", "params.model[0]", "params.messages[0].content[0]"):
         assert not names_a_field_of(request, path), path
+
+
+@pytest.mark.parametrize("in_process", [False, True], ids=["wire", "in-process"])
+async def test_the_python_client_reads_the_same_paths_over_either_channel(
+    router: RouterHandle, in_process: bool
+) -> None:
+    """`switchboard serve` calls the router in-process (a LocalChannel): its refusals' paths
+    are the port's."""
+    channel = LocalChannel(router.server.in_process) if in_process else None
+    async with RouterClient(router.server.address, channel=channel) as client:
+        with pytest.raises(RouterError) as refused:
+            await client.chat(pb.ChatRequest(params=chat(messages=UNSET_ROLE)))
+    details = refused.value.details
+    assert details.openai_param == "messages[1].role"
+    assert [field for field, _ in details.field_violations] == ["params.messages[1].role"]
