@@ -137,6 +137,10 @@ class RouterServiceStub:
     (JSON lines) or "user_data". Needs the `chat` scope; not counted in rpm, held to
     `files.max_file_bytes` per file (OUT_OF_RANGE, reason FILE_TOO_LARGE: HTTP 413) and
     `files.client_bytes` per client and period (RESOURCE_EXHAUSTED, reason FILE_QUOTA_EXCEEDED).
+    The request as a whole (its content and a few bytes of framing) is held to the router's
+    `server.max_message_bytes` by gRPC itself before any of that: a larger one is
+    RESOURCE_EXHAUSTED without details, and with both at their default (16 MiB) a file of
+    `files.max_file_bytes` does not fit. Send a file that large in parts (CreateUpload).
     """
     ListFiles: _grpc.UnaryUnaryMultiCallable[_batches_pb2.ListFilesRequest, _batches_pb2.ListFilesResponse]
     """The calling client's files, newest first. Needs the `chat` scope."""
@@ -355,6 +359,10 @@ class RouterServiceAsyncStub(RouterServiceStub):
     (JSON lines) or "user_data". Needs the `chat` scope; not counted in rpm, held to
     `files.max_file_bytes` per file (OUT_OF_RANGE, reason FILE_TOO_LARGE: HTTP 413) and
     `files.client_bytes` per client and period (RESOURCE_EXHAUSTED, reason FILE_QUOTA_EXCEEDED).
+    The request as a whole (its content and a few bytes of framing) is held to the router's
+    `server.max_message_bytes` by gRPC itself before any of that: a larger one is
+    RESOURCE_EXHAUSTED without details, and with both at their default (16 MiB) a file of
+    `files.max_file_bytes` does not fit. Send a file that large in parts (CreateUpload).
     """
     ListFiles: _aio.UnaryUnaryMultiCallable[_batches_pb2.ListFilesRequest, _batches_pb2.ListFilesResponse]  # type: ignore[assignment]
     """The calling client's files, newest first. Needs the `chat` scope."""
@@ -678,6 +686,10 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         (JSON lines) or "user_data". Needs the `chat` scope; not counted in rpm, held to
         `files.max_file_bytes` per file (OUT_OF_RANGE, reason FILE_TOO_LARGE: HTTP 413) and
         `files.client_bytes` per client and period (RESOURCE_EXHAUSTED, reason FILE_QUOTA_EXCEEDED).
+        The request as a whole (its content and a few bytes of framing) is held to the router's
+        `server.max_message_bytes` by gRPC itself before any of that: a larger one is
+        RESOURCE_EXHAUSTED without details, and with both at their default (16 MiB) a file of
+        `files.max_file_bytes` does not fit. Send a file that large in parts (CreateUpload).
         """
 
     @_abc_1.abstractmethod
