@@ -81,6 +81,15 @@ CASES: dict[str, tuple[str, Any, str, str]] = {
         "params.messages[1].role",
         "messages[1].role",
     ),
+    "background, role unset": (
+        "StartBackgroundResponse",
+        pb.StartBackgroundResponseRequest(
+            chat=pb.ChatRequest(params=chat(messages=UNSET_ROLE)),
+            response_json=json.dumps({"id": "resp_bg", "object": "response", "background": True}),
+        ),
+        "chat.params.messages[1].role",
+        "messages[1].role",
+    ),
     "unknown image detail": (
         "Chat",
         pb.ChatRequest(params=chat(messages=[image(99)])),
