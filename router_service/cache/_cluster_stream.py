@@ -9,7 +9,8 @@ cluster flight (`StateStore.claim_flight`, as unary misses do in `_cluster.py`):
   one serialized event a line, each append waking the other replicas' readers), bounded by
   `cache.max_entry_bytes` and expiring after `cache.ttl_s`. A stream that ends before its end
   (an error before anything, every caller here left) appends the FAILED line. Then it lands
-  its lease.
+  its lease, which it renewed while the stream ran (`ClusterFlights.leading`): a stream longer
+  than `flight_lease_s` still holds the other replicas' identical misses to its log.
 - held by another replica's pump: it reads that log from its first line on, live. A log that
   fails, is cut (bounded) or says nothing for `flight_ttl_s` (its replica died) raises `Cut`:
   the reader asks upstream itself when nothing reached its callers yet (`_stream.py`).
@@ -63,9 +64,10 @@ class ClusterStreams:
         return await self._store.claim_flight(name, self._cluster.ttl(remaining_s))
 
     async def lead(
-        self, name: str, token: str, fresh: Fresh
+        self, name: str, token: str, remaining_s: float | None, fresh: Fresh
     ) -> AsyncGenerator[pb.ChatStreamResponse, None]:
-        """`fresh()`'s events, each appended to the flight's log first."""
+        """`fresh()`'s events, each appended to the flight's log first; its lease renewed while
+        they come, up to the call's deadline (`remaining_s` from now; None: none)."""
         config = self._config
         # Bounded as a kept answer is, its events base64-encoded.
         log_bytes = config.max_entry_bytes * 4 // 3 + _MARGIN
@@ -75,7 +77,7 @@ class ClusterStreams:
         await self._store.put_document(log.name, b"", config.ttl_s)
         ended = False
         try:
-            async with aclosing(fresh()) as events:
+            async with self._cluster.leading(name, token, remaining_s), aclosing(fresh()) as events:
                 async for event in events:
                     await log.append(base64.b64encode(event.SerializeToString()) + b"\n", 1)
                     ended = event.WhichOneof("event") in _ENDS

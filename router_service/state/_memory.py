@@ -378,6 +378,9 @@ class MemoryStateStore(MemoryCounts, MemoryValues, StateStore):
     async def land_flight(self, name: str, token: str, landing: Landing) -> None:
         self.flights.land(name, token, landing)
 
+    async def renew_flight(self, name: str, token: str, ttl_s: float) -> bool:
+        return self.flights.renew(name, token, ttl_s)
+
     async def aclose(self) -> None:
         return None
 
