@@ -2,7 +2,8 @@
 router replicas sharing one real Redis, time on one ManualClock: a leader slower than any lease
 (and than the old `flight_ttl_s` of 30 s) keeps the other replica's miss waiting for its answer
 (one upstream call); a leader whose renewals stop (its task killed: no landing) lets the other
-replica go on within one short lease, not after 30 s. No renewal task outlives its call."""
+replica go on within one short lease, not after 30 s; a shared stream's leader renews its lease
+while it streams. No renewal task outlives its call (kept, or its stream cut)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import asyncio
 import time
 
 import pytest
+import redis
 
 from clients.switchboard.v1 import routing_pb2
 from router_service.cache._cluster import ClusterFlights
@@ -20,6 +22,7 @@ from router_service.fake_upstream import FakeUpstream
 from router_service.state import Landing, RedisStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.replicas.harness import ask, two_replicas
+from tests.replicas.redis_fixtures import keys_under
 from tests.replicas.test_cluster_flights import (
     cluster_config,
     cluster_heard,
@@ -27,6 +30,7 @@ from tests.replicas.test_cluster_flights import (
     until,
     waiting_on_redis,
 )
+from tests.replicas.test_cluster_streams import events, streamed
 from tests.replicas.test_redis_connections import ours
 
 pytestmark = pytest.mark.timeout(90)
@@ -115,3 +119,29 @@ async def test_a_leader_whose_renewals_stop_lets_the_other_replica_go_on_within_
     assert cluster_heard(b) == {Landing.LAPSED: 1}
     await settled(redis_url, redis_prefix, a, b)  # B led the next flight and landed it
     assert RENEWALS not in ours(asyncio.all_tasks())
+
+
+async def test_a_streams_leader_renews_its_lease_until_its_stream_is_cut(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    clock = ManualClock(time.time())
+    config = cluster_config(fake, redis_url, redis_prefix, flight_lease_s=LEASE_S)
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.hold()
+    leader = asyncio.create_task(events(a, streamed()))
+    await until(lambda: fake.state.held == 1, "A's stream upstream, held there")
+    claimed_at = clock.now()
+    await _renewed(clock, cluster(a), 2 * int(LEASE_S))
+    (key,) = [key for key in keys_under(redis_url, redis_prefix) if ":flt:" in key]
+    direct = redis.Redis.from_url(redis_url)
+    try:
+        expiry = float(direct.get(key).decode().partition("|")[0])
+    finally:
+        direct.close()
+    assert expiry == pytest.approx(clock.now() + LEASE_S)  # not claimed_at + 3: renewed
+    assert claimed_at + LEASE_S < clock.now()
+    leader.cancel()  # its only caller left: the stream is cut, its pump cancelled
+    await until(lambda: RENEWALS not in ours(asyncio.all_tasks()), "A's renewals ended")
+    fake.state.release()
+    await settled(redis_url, redis_prefix, a, b)  # its lease landed (EMPTY)
+    assert a.runtime.cache.stream_flights.open == 0
