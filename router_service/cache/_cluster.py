@@ -73,6 +73,11 @@ class ClusterFlights:
         self.heard: Counter[Landing] = Counter()
         self.renewed = 0  # leases renewed since start (tests see a leader renew)
 
+    @property
+    def lease_s(self) -> float:
+        """`flight_lease_s`: a live leader renews its lease within it."""
+        return self._lease_s
+
     def ttl(self, remaining_s: float | None) -> float:
         """A lease's TTL: `flight_lease_s`, or what the call's deadline leaves when less."""
         if remaining_s is None:

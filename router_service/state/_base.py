@@ -25,7 +25,8 @@ Primitives:
   never dropped to make room (the issued client keys' log);
 - flights: a short lease on a name that one caller leads while the others watch for how it
   lands (the response cache's cross-replica coalescing, `_flights.py`): claimed in one atomic
-  step, ended by its owner with a notice to every watcher of the name, on every replica.
+  step, renewed by its owner while it lives, ended by its owner with a notice to every watcher
+  of the name, on every replica (`_flight_store.py`).
 Every entry expires; nothing grows with the number of requests.
 """
 

@@ -45,3 +45,10 @@ class FlightStore(ABC):
         still runs), in one atomic step with the check that the lease is still `token`'s.
         False: it is not (landed, or lapsed and claimed again): stop renewing. A store that
         cannot tell now (unreachable) says True: the next renewal tries again."""
+
+    @abstractmethod
+    async def flight_left(self, name: str, token: str) -> float:
+        """What the lease `token` leads on `name` has left, on the store's clock, without
+        claiming it: 0 when it ran out unrenewed (its leader died) or is not `token`'s any more
+        (landed, claimed again). For a follower that reads the leader's work elsewhere (a
+        shared stream's log) and hears nothing for a while."""

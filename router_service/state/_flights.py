@@ -175,6 +175,12 @@ class MemoryFlights:
         self._leases[name] = (token, self._clock.now() + ttl_s)
         return True
 
+    def left(self, name: str, token: str) -> float:
+        held = self._leases.get(name)
+        if held is None or held[0] != token:
+            return 0.0
+        return max(0.0, held[1] - self._clock.now())
+
     def land(self, name: str, token: str, landing: Landing) -> None:
         held = self._leases.get(name)
         if held is not None and held[0] == token:

@@ -195,6 +195,14 @@ class RedisFlights:
         with translated():
             return int(await self._renew_flight([self._key("flt", name)], args)) == 1
 
+    async def flight_left(self, name: str, token: str) -> float:
+        with translated():
+            held = await self._client.execute("GET", self._key("flt", name))
+        expiry, _, holder = str(held or "").partition("|")
+        if holder != token:
+            return 0.0
+        return max(0.0, float(expiry) - self._clock.now())
+
     def _landing(self, name: str, token: str, landing: Landing = Landing.EMPTY) -> list[str]:
         """The LAND_FLIGHT script's key and arguments."""
         notice = f"{landing.value}|{token}|{name}"

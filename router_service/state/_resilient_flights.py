@@ -45,3 +45,8 @@ class ResilientFlights:
         # stopped hearing with the shared store anyway, and went on by themselves).
         renewed = await self._try_shared(lambda: self.shared.renew_flight(name, token, ttl_s))
         return True if isinstance(renewed, _Down) else renewed
+
+    async def flight_left(self, name: str, token: str) -> float:
+        # Unreachable: its log cannot be read either; 0 lets the follower go alone.
+        left = await self._try_shared(lambda: self.shared.flight_left(name, token))
+        return 0.0 if isinstance(left, _Down) else left

@@ -109,8 +109,8 @@ async def test_a_leader_whose_renewals_stop_lets_the_other_replica_go_on_within_
         await store.aclose()
 
     def waits_out_the_lease() -> bool:  # what B last read, after the last renewal: ≤ 3 s
-        now = clock.monotonic()
-        return any(w.when() is not None and now < w.when() <= now + LEASE_S for w in clock.windows)
+        now, ends = clock.monotonic(), [w.when() for w in clock.windows]
+        return any(end is not None and now < end <= now + LEASE_S for end in ends)
 
     await until(waits_out_the_lease, "B waiting for what the unrenewed lease has left")
     clock.advance(LEASE_S)  # one short lease, not the 30 s a lease held before
@@ -135,7 +135,9 @@ async def test_a_streams_leader_renews_its_lease_until_its_stream_is_cut(
     (key,) = [key for key in keys_under(redis_url, redis_prefix) if ":flt:" in key]
     direct = redis.Redis.from_url(redis_url)
     try:
-        expiry = float(direct.get(key).decode().partition("|")[0])
+        held = direct.get(key)
+        assert isinstance(held, bytes)
+        expiry = float(held.decode().partition("|")[0])
     finally:
         direct.close()
     assert expiry == pytest.approx(clock.now() + LEASE_S)  # not claimed_at + 3: renewed
@@ -145,3 +147,46 @@ async def test_a_streams_leader_renews_its_lease_until_its_stream_is_cut(
     fake.state.release()
     await settled(redis_url, redis_prefix, a, b)  # its lease landed (EMPTY)
     assert a.runtime.cache.stream_flights.open == 0
+
+
+async def test_a_stream_reading_a_leader_whose_renewals_stop_goes_on_within_its_lease(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """B's stream reads the flight log of a leader that renews its lease but never writes (its
+    upstream is slow), then dies: B goes on once the lease ran out unrenewed (its check after
+    each lease of silence), not after `flight_ttl_s` of silence."""
+    clock = ManualClock(time.time())
+    config = cluster_config(
+        fake, redis_url, redis_prefix, flight_lease_s=LEASE_S, flight_ttl_s=3600
+    )
+    a, b = await two_replicas(start_router, config, clock)
+    generation = await b.runtime.cache.generation("a")
+    name = document_name("", cache_key("stream", "", streamed().params, generation))
+    store = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
+    dead = ClusterFlights(store, Afterwork(store), LEASE_S, clock)
+    token = (await store.claim_flight(name, LEASE_S)).token
+    assert token
+
+    async def leads_until_killed() -> None:
+        async with dead.leading(name, token, None):
+            await asyncio.Event().wait()
+
+    killed = asyncio.create_task(leads_until_killed())
+    try:
+        asking = asyncio.create_task(events(b, streamed()))
+        await until(lambda: waiting_on_redis(b) == 1, "B's stream reading the flight's log")
+        await _renewed(clock, dead, 2 * int(LEASE_S))  # alive: B reads on past its first lease
+        assert fake.state.calls() == [] and not asking.done()
+        killed.cancel()
+        await asyncio.wait([killed])
+    finally:
+        await store.aclose()
+    clock.advance(LEASE_S)  # the lease runs out unrenewed; B finds it at its next check
+    stream = await asyncio.wait_for(asking, 15)
+    assert [e.route.cache for e in stream if e.WhichOneof("event") == "route"] == [MISS]
+    assert len(fake.state.calls()) == 1  # asked upstream itself: nothing reached it yet
+    assert cluster_heard(b) == {Landing.LAPSED: 1}
+    for replica in (a, b):  # nothing of theirs left (the dead one's key: Redis's TTL drops it)
+        await replica.runtime.afterwork.drain()
+        assert waiting_on_redis(replica) == 0 and replica.runtime.cache.stream_flights.open == 0
+    assert RENEWALS not in ours(asyncio.all_tasks())
