@@ -41,7 +41,7 @@ from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import Clock
 from router_service.engine import Afterwork
 from router_service.errors import DeadlineExceededError
-from router_service.state import Landing, StateStore
+from router_service.state import Landing, StateStore, StoreUnavailableError
 from router_service.telemetry import current
 
 __all__ = ["Boarding", "ClusterFlights"]
@@ -72,6 +72,7 @@ class ClusterFlights:
         # How followers' waits ended, by landing (tests; a metric's source).
         self.heard: Counter[Landing] = Counter()
         self.renewed = 0  # leases renewed since start (tests see a leader renew)
+        self.unrenewed = 0  # renewals the store could not make (unreachable): tried again
 
     @property
     def lease_s(self) -> float:
@@ -110,7 +111,12 @@ class ClusterFlights:
             left_s = None if until is None else until - self._clock.monotonic()
             if left_s is not None and left_s <= 0:
                 return  # its deadline passed: the lease ends with the call's time
-            if not await self._store.renew_flight(name, lease, self.ttl(left_s)):
+            try:
+                held = await self._store.renew_flight(name, lease, self.ttl(left_s))
+            except StoreUnavailableError:  # a store without a local fallback: as one with it,
+                self.unrenewed += 1  # try again at the next renewal
+                continue
+            if not held:
                 return  # not its lease any more (lapsed and taken): nothing to hold
             self.renewed += 1
 
