@@ -42,8 +42,10 @@ __all__ = ["JobPlace", "PlaceLines"]
 log = logging.getLogger("switchboard.router")
 
 # How often a job waiting for a place reads the store unwoken: a place freed on another replica
-# (one freed here wakes it at once).
+# (one freed here wakes it at once). Its ticket is renewed as often, and lasts `TICKET_TTL_S`: a
+# crashed replica's waiters stop being owed places soon (its running jobs' places last longer).
 POLL_S = 10.0
+TICKET_TTL_S = 3 * POLL_S
 
 
 class PlaceLines:
@@ -163,18 +165,34 @@ class JobPlace:
         ticket of fixed width, so that names sort as the instants they hold."""
         ticket = f"{self.clock.now():020.6f}:{self.job_id}"
         with self.lines.turn(self.group) as turn:  # out of it once its ticket is gone
-            mark = await self.store.enter(self.queue, ticket, limit=None, ttl_s=self.ttl_s)
+            mark = await self._ticket(ticket)
             try:
                 while True:
                     turn.clear()  # a wake from now on is read again
                     if await self.enter(ticket):
                         return
-                    with contextlib.suppress(TimeoutError):
-                        async with self.clock.timeout(POLL_S):
-                            await turn.wait()
+                    if not await _woken(turn, self.clock):  # renewed: its name keeps its turn
+                        renewed, old = await self._ticket(ticket), mark
+                        mark = renewed
+                        await _forget(self.store, self.queue, ticket, old)
             finally:
-                if mark is not None:
-                    await _forget(self.store, self.queue, ticket, mark)
+                await _forget(self.store, self.queue, ticket, mark)
+
+    async def _ticket(self, ticket: str) -> str:
+        """A mark of `ticket` in the client's queue (one per job: no limit)."""
+        queue, ttl_s = self.queue, TICKET_TTL_S
+        mark = await self.store.enter(queue, ticket, limit=None, ttl_s=ttl_s)
+        assert mark is not None, "a group without a limit admits every member"
+        return mark
+
+
+async def _woken(turn: asyncio.Event, clock: Clock) -> bool:
+    """Until `turn` is set (True) or `POLL_S` went by on `clock` (False)."""
+    with contextlib.suppress(TimeoutError):
+        async with clock.timeout(POLL_S):
+            await turn.wait()
+            return True
+    return False
 
 
 async def _forget(store: StateStore, group: str, job_id: str, mark: str) -> None:

@@ -15,8 +15,9 @@ import pytest
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream, Scenario
-from router_service.server._job_places import POLL_S
+from router_service.server._job_places import POLL_S, TICKET_TTL_S
 from router_service.sessions import client_scoped
+from router_service.state import MemoryStateStore
 from tests.conftest import RouterHandle, StartRouter
 from tests.helpers import eventually
 from tests.replicas.redis_fixtures import redis_prefix, redis_state, redis_url, state_section
@@ -156,3 +157,33 @@ async def test_a_start_on_another_replica_yields_the_place_to_the_older_waiter(
     assert await one.server.jobs.settle(10) == 0
     await _no_marks(one)
     assert await one.runtime.store.members("bg-queue:" + _SCOPED) == {}
+
+
+async def test_a_waiters_ticket_is_renewed_while_it_waits(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A ticket lasts `TICKET_TTL_S` (a crashed replica's waiters soon owed nothing): one still
+    waiting renews it at each read, one mark at a time, and keeps its turn."""
+    clock = _clock()
+    router = await start_router(_config(fake, {"backend": "memory"}), clock=clock)
+    await _queued(fake, router, clock)
+    store = router.runtime.store
+    assert isinstance(store, MemoryStateStore)
+    (first,) = store.tokens("bg-queue:" + _SCOPED)
+    marks = [first]
+
+    async def renewed() -> bool:
+        now = store.tokens("bg-queue:" + _SCOPED)
+        return len(now) == 1 and now[0] not in marks
+
+    for _ in range(int(TICKET_TTL_S // POLL_S) + 1):  # outlasting a ticket not renewed
+        clock.advance(POLL_S)
+        await eventually(renewed, what="its ticket renewed")
+        marks.extend(store.tokens("bg-queue:" + _SCOPED))
+    assert {ticket for ticket, _ in marks} == {first[0]}  # one name: the same turn
+    await _refused(router, "resp_newcomer")  # still the one place's: held by resp_two
+    fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
+    assert await _status(router, "resp_one") == "completed"
+    await _no_marks(router)
+    assert store.tokens("bg-queue:" + _SCOPED) == []
