@@ -18,7 +18,9 @@ tickets wait (`enter`'s limit: the cap less those), and a start only while more 
 tickets wait at all: a place freed goes to the oldest waiter, never to a newcomer, on whichever
 replica each runs. A place given back here wakes the oldest waiter here at once (it once read
 the store every second, and a start could take the place between two reads, again and again);
-one freed on another replica (or a mark expired) is read every `POLL_S`, a safety net.
+one freed on another replica (or a mark expired) is read every `POLL_S`, a safety net. (A
+batch's lines need none of it: their slots are one process's, `Slots`, served in order and
+handed over as one is given back.)
 """
 
 from __future__ import annotations

@@ -54,13 +54,15 @@ def _clock() -> WaitingClock:
     return clock
 
 
-async def _queued(fake: FakeUpstream, router: RouterHandle, clock: WaitingClock) -> None:
-    """resp_one waits out model-b's 300 s cooldown aside; resp_two (model-a) takes the place
-    and is held upstream; the cooldown over, resp_one queues for the place."""
+async def _queued(
+    fake: FakeUpstream, router: RouterHandle, clock: WaitingClock, stream: bool = False
+) -> None:
+    """resp_one (`stream`ed or not) waits out model-b's 300 s cooldown aside; resp_two
+    (model-a) takes the place and is held upstream; the cooldown over, resp_one queues."""
     fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
     with pytest.raises(grpc.aio.AioRpcError):
         await router.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
-    await _start(router, "resp_one", "beta/model-b")
+    await _start(router, "resp_one", "beta/model-b", stream=stream)
     await _asleep(clock, 1)
     fake.state.hold()
     await _start(router, "resp_two", "alpha/model-a")
@@ -80,12 +82,13 @@ async def _refused(router: RouterHandle, response_id: str) -> None:
     assert details_from_rpc_error(refused.value).reason == "BACKGROUND_LIMIT"
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "streamed"])
 async def test_a_place_given_back_wakes_the_waiter_without_the_clock_moving(
-    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any], stream: bool
 ) -> None:
     clock = _clock()
     router = await start_router(_config(fake, state_section), clock=clock)
-    await _queued(fake, router, clock)
+    await _queued(fake, router, clock, stream)
     await _refused(router, "resp_early")  # no place free: the client is at its cap
     moved = clock.monotonic()
     fake.state.release()  # resp_two answers: its place goes to resp_one at once
