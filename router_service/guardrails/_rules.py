@@ -37,6 +37,7 @@ class Rule:
         "_begin",
         "_cards",
         "_combined",
+        "_extend",
         "_lean",
         "_opens",
         "_others",
@@ -79,6 +80,9 @@ class Rule:
         }
         self._begin: dict[str, Callable[[str, int], int]] = {
             d.name: d.begin for d in detectors if d.begin is not None
+        }
+        self._extend: dict[str, Callable[[str, int, int], int]] = {
+            d.name: d.extend for d in detectors if d.extend is not None
         }
         self._opens = tuple((d.opens, d.closes) for d in detectors if d.opens is not None)
         # Per checked detector: the others, tried where a find of it failed its check.
@@ -177,6 +181,9 @@ class Rule:
                 if found is None or end is None:
                     position = start + 1
                     continue
+            extend = self._extend.get(found.lastgroup or "")
+            if extend is not None:  # (a long key's body past its pattern's bounds)
+                end = extend(text, start, end)
             begin = self._begin.get(found.lastgroup or "")
             if begin is not None:  # not before where the search began: a find ended there
                 start = max(position, begin(text, start))
