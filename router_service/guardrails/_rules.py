@@ -13,8 +13,9 @@ from fnmatch import fnmatchcase
 
 from router_service.config import GuardrailConfig
 from router_service.guardrails._detectors import DETECTORS, CardScan, as_read
+from router_service.guardrails._texts import with_replaced
 
-__all__ = ["PATTERN_DETECTOR", "Match", "Rule", "compile_rules", "with_replaced"]
+__all__ = ["PATTERN_DETECTOR", "Match", "Rule", "compile_rules"]
 
 # The detector name a rule's operator pattern (`patterns:`) reports as.
 PATTERN_DETECTOR = "pattern"
@@ -223,17 +224,6 @@ class Rule:
                 out[-1] = (out[-1][0], match.end, out[-1][2])
             position = match.end
         return out
-
-
-def with_replaced(text: str, replaced: list[tuple[int, int, str]]) -> str:
-    """`text` with each (start, end, marker) of `replaced` (in order) put in its place."""
-    pieces: list[str] = []
-    position = 0
-    for start, end, marker in replaced:
-        pieces += (text[position:start], marker)
-        position = end
-    pieces.append(text[position:])
-    return "".join(pieces)
 
 
 def compile_rules(configs: Sequence[GuardrailConfig]) -> tuple[Rule, ...]:
