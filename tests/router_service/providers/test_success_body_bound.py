@@ -11,9 +11,11 @@ import asyncio
 import socket
 import tracemalloc
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import grpc
+import openai
 import pytest
 import zstandard
 
@@ -44,7 +46,8 @@ _EVENT_BOUND = 64 << 10
 # Far over what a bounded read allocates (its bound, a few copies of it and of a decoded step),
 # far under what the answer decodes to.
 _PEAK_BYTES = 12 << 20
-_WRITE = 64 << 10  # what the upstream writes at a time
+_WRITE = 64 << 10
+_HELLO: list[Any] = [{"role": "user", "content": "hello"}]  # what the upstream writes at a time
 
 
 def _answer() -> bytes:
@@ -191,3 +194,40 @@ async def test_a_stream_event_past_its_bound_ends_the_stream_with_an_error_event
     if encoding == "identity":
         await asyncio.wait_for(upstream.closed.wait(), 30)
     assert await router.leases_held() == 0
+
+
+async def test_through_the_edge_an_answer_past_its_bound_is_an_openai_error(
+    start_router: StartRouter,
+    start_edge: Callable[..., Awaitable[Any]],
+    stop: list[LoopbackUpstream],
+) -> None:
+    """The OpenAI SDK against the edge: a gzip answer that decodes past the bound is an
+    OpenAI error naming it, a stream's event past its bound the stream's error, after its
+    first words."""
+    unary = Answers("gzip", [_answer()], b"application/json")
+    streamed = Answers("gzip", _events(), b"text/event-stream")
+    stop += [unary, streamed]
+    routers = [await start_router(_bounded(await one.start(), "lean")) for one in stop]
+    edges = [await start_edge(router) for router in routers]
+    answered, events = edges
+    async with openai.AsyncOpenAI(
+        base_url=f"{answered.base_url}/v1", api_key="sk-any", max_retries=0, timeout=60
+    ) as client:
+        with pytest.raises(openai.APIStatusError) as caught:
+            await client.chat.completions.create(model="chain", messages=_HELLO)
+    assert caught.value.status_code == 503
+    assert f"larger than the limit of {_BODY_BOUND} bytes" in caught.value.message
+    texts = []
+    async with openai.AsyncOpenAI(
+        base_url=f"{events.base_url}/v1", api_key="sk-any", max_retries=0, timeout=60
+    ) as client:
+        stream = await client.chat.completions.create(model="chain", messages=_HELLO, stream=True)
+        with pytest.raises(openai.APIError) as failed:
+            async for chunk in stream:
+                texts += [choice.delta.content or "" for choice in chunk.choices]
+                if "".join(texts):
+                    streamed.go.set()
+    assert "".join(texts) == "hi"
+    assert f"larger than the limit of {_EVENT_BOUND} bytes" in failed.value.message
+    for router in routers:
+        assert await router.leases_held() == 0
