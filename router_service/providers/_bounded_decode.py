@@ -15,6 +15,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 
+from router_service._zlib_window import zlib_window
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 
@@ -64,7 +65,7 @@ class _Zlib:
         if inflater is None:
             if not data:
                 return
-            inflater = self._inflater = zlib.decompressobj(_window(self._name, data))
+            inflater = self._inflater = zlib.decompressobj(zlib_window(self._name, data))
         while data or not inflater.eof:
             try:
                 out = inflater.decompress(data, STEP)
@@ -79,14 +80,6 @@ class _Zlib:
     def end(self) -> None:
         if self._inflater is not None and not self._inflater.eof:
             raise _unreadable(f"is truncated {self._name}")
-
-
-def _window(name: str, head: bytes) -> int:
-    """zlib's window bits: gzip's header, or for deflate zlib's (RFC 1950's check) or none."""
-    if name != "deflate":
-        return zlib.MAX_WBITS | 16
-    zlib_header = len(head) >= 2 and head[0] & 0x0F == 8 and int.from_bytes(head[:2]) % 31 == 0
-    return zlib.MAX_WBITS if zlib_header or len(head) < 2 else -zlib.MAX_WBITS
 
 
 class _Zstd:
