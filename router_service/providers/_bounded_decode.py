@@ -54,16 +54,19 @@ def _unreadable(detail: str) -> UpstreamFailure:
 class _Zlib:
     """gzip or deflate, `STEP` bytes of output at a time (zlib's `max_length`)."""
 
-    __slots__ = ("_inflater", "_name")
+    __slots__ = ("_head", "_inflater", "_name")
 
     def __init__(self, name: str) -> None:
         self._name = name
-        self._inflater: zlib._Decompress | None = None  # made by the first bytes (deflate's kind)
+        self._inflater: zlib._Decompress | None = None  # made by the first two bytes
+        self._head = b""  # a first byte, until the second tells deflate's kind (`zlib_window`)
 
     def pieces(self, data: bytes) -> Iterator[bytes]:
         inflater = self._inflater
         if inflater is None:
-            if not data:
+            data, self._head = self._head + data, b""
+            if len(data) < 2:
+                self._head = data
                 return
             inflater = self._inflater = zlib.decompressobj(zlib_window(self._name, data))
         while data or not inflater.eof:
@@ -77,20 +80,15 @@ class _Zlib:
             if inflater.eof or (not data and len(out) < STEP):
                 return  # what follows a stream's end is ignored, as httpx ignores it
 
-    def end(self) -> None:
-        if self._inflater is not None and not self._inflater.eof:
-            raise _unreadable(f"is truncated {self._name}")
-
 
 class _Zstd:
     """zstd, one frame after another, fed `_ZSTD_INPUT` bytes a step and its output cut to
     `STEP` pieces (zstandard's decompressobj has no bound on a step's output)."""
 
-    __slots__ = ("_frame", "_open")
+    __slots__ = ("_frame",)
 
     def __init__(self) -> None:
         self._frame = self._new()
-        self._open = False  # a frame was begun and has not ended
 
     @staticmethod
     def _new() -> zstandard.ZstdDecompressionObj:
@@ -104,22 +102,18 @@ class _Zstd:
                 out = self._frame.decompress(given)
             except zstandard.ZstdError as exc:
                 raise _unreadable(f"is corrupt zstd: {exc}") from None
-            self._open = True
             for start in range(0, len(out), STEP):
                 yield out[start : start + STEP]
             if self._frame.eof:  # the next frame, if anything follows
                 rest = self._frame.unused_data + view[at:]
-                view, at, self._frame, self._open = memoryview(rest), 0, self._new(), False
-
-    def end(self) -> None:
-        if self._open:
-            raise _unreadable("is truncated zstd")
+                view, at, self._frame = memoryview(rest), 0, self._new()
 
 
 class Decoding:
     """A body's `Content-Encoding` undone as it arrives: `pieces` of each received chunk, at most
-    `STEP` bytes each; `end` at the body's end. An encoding this does not decode, a corrupt or a
-    truncated body: an upstream failure (UPSTREAM_ERROR) naming it."""
+    `STEP` bytes each. An encoding this does not decode, or a corrupt body: an upstream failure
+    (UPSTREAM_ERROR) naming it. A body cut short gives what its start decodes to, as httpx's
+    decoders do (a stream's end after `[DONE]` is no failure; a unary body cut short is no JSON)."""
 
     __slots__ = ("_stages",)
 
@@ -146,10 +140,6 @@ class Decoding:
             return
         for piece in self._stages[stage].pieces(data):
             yield from self._through(stage + 1, piece)
-
-    def end(self) -> None:
-        for stage in self._stages:
-            stage.end()
 
 
 def decoded_within(raw: bytes, content_encoding: str, limit: int) -> bytes:

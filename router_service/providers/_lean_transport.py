@@ -367,7 +367,6 @@ async def _decoded(response: httpx.Response, encoding: str) -> AsyncIterator[byt
     finally:
         if isinstance(raw, AsyncGenerator):  # not left suspended for the GC to end
             await raw.aclose()
-    decoding.end()
 
 
 _NO_HEADERS = httpx.Headers()
