@@ -11,16 +11,18 @@ from clients._lazy import lazy_names as _lazy_names
 if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is imported on first use
     from clients._base import (
         IDEMPOTENT_METHODS,
-        LARGEST_ANSWER_BYTES,
-        MAX_METADATA_BYTES,
         MAX_RECONNECT_BACKOFF_MS,
-        MAX_SESSION_ID_BYTES,
-        READY_WAIT_S,
         RETRY_POLICY,
         USE_CLIENT_DEFAULT,
         UseClientDefault,
     )
     from clients._client import RouterClient
+    from clients._limits import (
+        LARGEST_ANSWER_BYTES,
+        MAX_METADATA_BYTES,
+        MAX_SESSION_ID_BYTES,
+        READY_WAIT_S,
+    )
     from clients._local import LocalChannel, LocalHandlers
     from clients._observer import CallObserver, ObservedCall
     from clients._stream import CallStream, RouterMediaStream, RouterRealtime, RouterStream
@@ -139,15 +141,15 @@ _WHERE = {
     "IDEMPOTENT_METHODS": "_base",
     "INCLUDABLE": "codec",
     "InvalidRequestError": "errors",
-    "LARGEST_ANSWER_BYTES": "_base",
-    "MAX_METADATA_BYTES": "_base",
+    "LARGEST_ANSWER_BYTES": "_limits",
+    "MAX_METADATA_BYTES": "_limits",
     "MAX_RECONNECT_BACKOFF_MS": "_base",
-    "MAX_SESSION_ID_BYTES": "_base",
+    "MAX_SESSION_ID_BYTES": "_limits",
     "MEDIA_PATHS": "codec",
     "MEDIA_UPLOADS": "codec",
     "MediaUploads": "codec",
     "ObservedCall": "_observer",
-    "READY_WAIT_S": "_base",
+    "READY_WAIT_S": "_limits",
     "RELOOKUP_S": "_targets",
     "RETRY_POLICY": "_base",
     "References": "codec",

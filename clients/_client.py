@@ -21,7 +21,6 @@ from clients._admin_calls import AdminCalls
 from clients._background import BackgroundCalls
 from clients._base import (
     DEFAULT_MAX_MESSAGE_BYTES,
-    READY_WAIT_S,
     USE_CLIENT_DEFAULT,
     BaseClient,
     State,
@@ -33,6 +32,7 @@ from clients._cancelling import retire_channel, unary_result
 from clients._client_keys import ClientKeyCalls
 from clients._conversations import ConversationCalls
 from clients._files import FileCalls
+from clients._limits import READY_WAIT_S
 from clients._loops import ROTATE_ELSEWHERE, bound_loop, on_its_loop, running_loop
 from clients._media_calls import MediaCalls
 from clients._metadata import Metadata, call_metadata

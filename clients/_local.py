@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from clients._base import MAX_METADATA_BYTES
+from clients._limits import MAX_METADATA_BYTES
 from clients._local_call import LocalCall, UnaryCall
 from clients._local_stream import StreamingCall
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from clients._base import MAX_METADATA_BYTES
+from clients._limits import MAX_METADATA_BYTES
 
 __all__ = [
     "answer_refused",

@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 import grpc
 
-from clients._base import IDEMPOTENT_METHODS, LOCALLY_CANCELLED, READY_WAIT_S
+from clients._base import IDEMPOTENT_METHODS, LOCALLY_CANCELLED
+from clients._limits import READY_WAIT_S
 from clients.errors import RouterError
 
 __all__ = ["READY_WAIT_S", "FirstStart", "LateStart", "ReadyGate", "Start", "SyncReadyGate"]

@@ -78,7 +78,7 @@ class ResponseCache:
         self.stream_flights = StreamFlights(clock)
         # Misses on every replica of the store wait for one (`_cluster.py`): opt-in.
         self.cluster = (
-            ClusterFlights(store, afterwork, config.flight_ttl_s, clock)
+            ClusterFlights(store, afterwork, config.flight_lease_s, clock)
             if config.coalesce == "cluster"
             else None
         )
@@ -328,11 +328,16 @@ class CacheLookup:
 
     async def _ask(self, fresh: Callable[[], Awaitable[Answer]], leading: Flight | None) -> Answer:
         """`fresh()`'s answer, kept, and handed to this replica's followers."""
+        cluster = self._cache.cluster
         try:
-            response = await fresh()
+            if self._lease and cluster is not None:  # renewed while it runs (`_cluster.py`)
+                async with cluster.leading(self.flight_name, self._lease, self._ctx.remaining()):
+                    response = await fresh()
+            else:
+                response = await fresh()
         except BaseException:  # failed, or its caller left: the other replicas ask themselves
-            if self._lease and self._cache.cluster is not None:
-                await self._cache.cluster.land(self.flight_name, self._lease, Landing.EMPTY)
+            if self._lease and cluster is not None:
+                await cluster.land(self.flight_name, self._lease, Landing.EMPTY)
             raise
         self.mark(response.route)
         answer = pb.CachedAnswer()

@@ -4,43 +4,53 @@ upstream call.
 The second layer, under each replica's own flights (`_flights.py`): only a replica's first miss
 of a name (its local leader) comes here; the misses that follow it on that replica wait for it
 as before and never touch the store. Here it claims the name's flight in the state store (one
-round trip: `StateStore.claim_flight`, a lease bounded by the call's deadline and
-`cache.flight_ttl_s`):
+round trip: `StateStore.claim_flight`, a short lease, `cache.flight_lease_s`, or what the
+call's deadline leaves when less):
 
-- claimed: it leads. It asks upstream and keeps the answer as always; once the answer is
-  written (after the caller has it, as a key's release) the flight lands KEPT, or EMPTY when
-  nothing was kept: the call failed, its caller left, the answer was too large or over quota.
+- claimed: it leads. It asks upstream and keeps the answer as always; while its call runs it
+  renews the lease every third of `flight_lease_s` (`leading`: a task of the call's own,
+  stopped with it however it ends; the last renewal reaches no further than its deadline), so
+  a call slower than any lease still holds the others to its one upstream call. Once the
+  answer is written (after the caller has it, as a key's release) the flight lands KEPT, or
+  EMPTY when nothing was kept: the call failed, its caller left, the answer was too large or
+  over quota.
 - held by another replica's leader: it waits for the landing (a notice from the store: Redis
-  pub/sub, no polling), at most what that lease has left, then reads the kept answer (a HIT).
-  A landing with nothing, a lease that ran out (its replica died) or a store that stopped
-  hearing (a lost subscriber): it asks upstream itself, leading the next flight if nobody took
-  it meanwhile, and never waits twice (a failing upstream must not line the callers up).
+  pub/sub, no polling), at most what that lease has left; then, when nothing was heard, it
+  reads the lease again: renewed (its leader lives), it waits on. Landed KEPT: it reads the
+  kept answer (a HIT). A landing with nothing, a lease that ran out unrenewed (its replica
+  died: within `flight_lease_s`) or a store that stopped hearing (a lost subscriber): it asks
+  upstream itself, leading the next flight if nobody took it meanwhile, and never waits twice
+  (a failing upstream must not line the callers up).
 
 A waiting caller that leaves (cancelled) stops its own wait only: its watch closes, the leader
 and the other followers go on. One whose own deadline passes first (on the router's clock)
 stops there (DeadlineExceededError), as a follower of its own replica's flight and a stream
 reading another replica's do: it does not wait out what a lease left by a replica that died
-has left (up to `flight_ttl_s`) past it.
+has left past it.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import Clock
 from router_service.engine import Afterwork
 from router_service.errors import DeadlineExceededError
-from router_service.state import Landing, StateStore
+from router_service.state import Landing, StateStore, StoreUnavailableError
 from router_service.telemetry import current
 
 __all__ = ["Boarding", "ClusterFlights"]
 
 # The shortest lease: a call already past its deadline still leads for a moment, not for 0 s.
 _MIN_TTL_S = 0.001
+# A leader renews its lease this many times per lease: a renewal late by a round trip, or by a
+# busy event loop, still comes well before the lease would lapse.
+_RENEWALS_PER_LEASE = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,19 +62,63 @@ class Boarding:
 
 
 class ClusterFlights:
-    def __init__(self, store: StateStore, afterwork: Afterwork, ttl_s: float, clock: Clock) -> None:
+    def __init__(
+        self, store: StateStore, afterwork: Afterwork, lease_s: float, clock: Clock
+    ) -> None:
         self._store = store
-        self._clock = clock  # a waiting caller's deadline is timed on the router's clock
+        self._clock = clock  # deadlines and renewals are timed on the router's clock
         self._afterwork = afterwork
-        self._ttl_s = ttl_s
+        self._lease_s = lease_s
         # How followers' waits ended, by landing (tests; a metric's source).
         self.heard: Counter[Landing] = Counter()
+        self.renewed = 0  # leases renewed since start (tests see a leader renew)
+        self.unrenewed = 0  # renewals the store could not make (unreachable): tried again
+
+    @property
+    def lease_s(self) -> float:
+        """`flight_lease_s`: a live leader renews its lease within it."""
+        return self._lease_s
 
     def ttl(self, remaining_s: float | None) -> float:
-        """A lease's TTL: `flight_ttl_s`, or what the call's deadline leaves when less."""
+        """A lease's TTL: `flight_lease_s`, or what the call's deadline leaves when less."""
         if remaining_s is None:
-            return self._ttl_s
-        return max(_MIN_TTL_S, min(self._ttl_s, remaining_s))
+            return self._lease_s
+        return max(_MIN_TTL_S, min(self._lease_s, remaining_s))
+
+    @asynccontextmanager
+    async def leading(
+        self, name: str, lease: str, remaining_s: float | None
+    ) -> AsyncIterator[None]:
+        """Renew the lease `lease` of `name` while the block runs (the leader's call), up to
+        the call's deadline (`remaining_s` from now; None: none). Nothing without a lease."""
+        if not lease:
+            yield
+            return
+        until = None if remaining_s is None else self._clock.monotonic() + remaining_s
+        renewing = asyncio.create_task(
+            self._renew(name, lease, until), name="switchboard-flight-renewal"
+        )
+        try:
+            yield
+        finally:  # kept, failed, its caller left, its stream cut: the renewals end with it
+            renewing.cancel()
+            await asyncio.wait([renewing])  # ended before the landing, which it must not follow
+
+    async def _renew(self, name: str, lease: str, until: float | None) -> None:
+        every_s = self._lease_s / _RENEWALS_PER_LEASE
+        while True:
+            await self._clock.wait(every_s)
+            left_s = None if until is None else until - self._clock.monotonic()
+            if left_s is not None and left_s <= 0:
+                return  # its deadline passed: the lease ends with the call's time
+            try:
+                held = await self._store.renew_flight(name, lease, self.ttl(left_s))
+            except StoreUnavailableError:  # a store without a local fallback: as one with it,
+                self.unrenewed += 1  # try again at the next renewal
+                continue
+            if not held:
+                return  # not its lease any more (lapsed and taken): nothing to hold
+            self.renewed += 1
 
     async def board(
         self,
@@ -75,30 +129,53 @@ class ClusterFlights:
         """Lead the flight of `name`, or wait for the one under way and `read` its answer;
         DeadlineExceededError when `remaining_s` (what the caller's deadline leaves; None: none)
         passed first."""
-        store, ttl_s = self._store, self.ttl(remaining_s)
+        store = self._store
         until = None if remaining_s is None else self._clock.monotonic() + remaining_s
         with store.watch_flight(name) as watch:  # before the claim: no landing is missed
-            claim = await store.claim_flight(name, ttl_s)
-            if claim.token is not None:
-                return Boarding(claim.token)
-            if claim.left_s <= 0:  # the store cannot tell us when it lands: go alone
-                return Boarding()
-            wait_s = claim.left_s
-            if until is not None:  # its own deadline first, when nearer
-                wait_s = min(wait_s, until - self._clock.monotonic())
-            landing = await watch.landing(claim.holder, wait_s)
-        if landing is Landing.LAPSED and until is not None and self._clock.monotonic() >= until:
-            raise DeadlineExceededError(
-                "The request's deadline passed while an identical request's answer, which it "
-                "waits for (on another replica), was on its way."
-            )
+            claim = await store.claim_flight(name, self.ttl(remaining_s))
+            # Another replica leads, and the store tells us how it lands (else: go alone).
+            while claim.token is None and claim.left_s > 0:
+                holder = claim.holder
+                landing = await watch.landing(holder, self._wait_s(claim.left_s, until))
+                if landing is not Landing.LAPSED or watch.deaf:
+                    break
+                # Nothing heard while its lease lasted, as last read: renewed since (its leader
+                # lives: wait on), or not (its replica died: lead the next flight, or go alone).
+                claim = await store.claim_flight(name, self.ttl(self._left_s(until)))
+                if claim.token is not None or claim.holder != holder:
+                    self.count(Landing.LAPSED)
+                    return Boarding(claim.token or "")
+            else:
+                return Boarding(claim.token or "")
+        left_s = self._left_s(until) if landing is Landing.LAPSED else None  # hearing stopped
         self.count(landing)
         if landing is Landing.KEPT:
             answer = await read()
             if answer is not None:
                 return Boarding(answer=answer)
         # Nothing to read: ask upstream, leading the next flight if it is free (no second wait).
-        return Boarding((await store.claim_flight(name, ttl_s)).token or "")
+        if landing is not Landing.LAPSED:
+            left_s = self._left_s(until)
+        claim = await store.claim_flight(name, self.ttl(left_s))
+        return Boarding(claim.token or "")
+
+    def _wait_s(self, left_s: float, until: float | None) -> float:
+        """How long to wait for a landing: what the lease has left, or the caller's own
+        deadline when nearer."""
+        return left_s if until is None else min(left_s, until - self._clock.monotonic())
+
+    def _left_s(self, until: float | None) -> float | None:
+        """What the caller's deadline leaves now (None: none); DeadlineExceededError when it
+        passed while it waited for another replica's flight."""
+        if until is None:
+            return None
+        left_s = until - self._clock.monotonic()
+        if left_s <= 0:
+            raise DeadlineExceededError(
+                "The request's deadline passed while an identical request's answer, which it "
+                "waits for (on another replica), was on its way."
+            )
+        return left_s
 
     def count(self, landing: Landing) -> None:
         """How a wait for another replica's flight ended (a unary answer's, a stream's)."""

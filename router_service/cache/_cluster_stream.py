@@ -9,9 +9,11 @@ cluster flight (`StateStore.claim_flight`, as unary misses do in `_cluster.py`):
   one serialized event a line, each append waking the other replicas' readers), bounded by
   `cache.max_entry_bytes` and expiring after `cache.ttl_s`. A stream that ends before its end
   (an error before anything, every caller here left) appends the FAILED line. Then it lands
-  its lease.
+  its lease, which it renewed while the stream ran (`ClusterFlights.leading`): a stream longer
+  than `flight_lease_s` still holds the other replicas' identical misses to its log.
 - held by another replica's pump: it reads that log from its first line on, live. A log that
-  fails, is cut (bounded) or says nothing for `flight_ttl_s` (its replica died) raises `Cut`:
+  fails, is cut (bounded), says nothing while the lease is no longer renewed (its replica died:
+  checked after each `flight_lease_s` of silence) or says nothing for `flight_ttl_s` raises `Cut`:
   the reader asks upstream itself when nothing reached its callers yet (`_stream.py`).
 """
 
@@ -63,9 +65,10 @@ class ClusterStreams:
         return await self._store.claim_flight(name, self._cluster.ttl(remaining_s))
 
     async def lead(
-        self, name: str, token: str, fresh: Fresh
+        self, name: str, token: str, remaining_s: float | None, fresh: Fresh
     ) -> AsyncGenerator[pb.ChatStreamResponse, None]:
-        """`fresh()`'s events, each appended to the flight's log first."""
+        """`fresh()`'s events, each appended to the flight's log first; its lease renewed while
+        they come, up to the call's deadline (`remaining_s` from now; None: none)."""
         config = self._config
         # Bounded as a kept answer is, its events base64-encoded.
         log_bytes = config.max_entry_bytes * 4 // 3 + _MARGIN
@@ -75,7 +78,7 @@ class ClusterStreams:
         await self._store.put_document(log.name, b"", config.ttl_s)
         ended = False
         try:
-            async with aclosing(fresh()) as events:
+            async with self._cluster.leading(name, token, remaining_s), aclosing(fresh()) as events:
                 async for event in events:
                     await log.append(base64.b64encode(event.SerializeToString()) + b"\n", 1)
                     ended = event.WhichOneof("event") in _ENDS
@@ -96,7 +99,7 @@ class ClusterStreams:
         log, from the first on, until its last (a summary or an error event); Cut when it will
         not come. Counted as unary waits are (`cluster_waits`: kept, empty, lapsed)."""
         try:
-            async for event in self._read(_log_name(name, holder)):
+            async for event in self._read(name, holder):
                 if event.WhichOneof("event") in _ENDS:  # counted before: its reader may stop
                     self._cluster.count(Landing.KEPT)
                 yield event
@@ -107,14 +110,16 @@ class ClusterStreams:
             self._cluster.count(Landing.EMPTY)
             raise
 
-    async def _read(self, log_name: str) -> AsyncGenerator[pb.ChatStreamResponse, None]:
-        store = self._store
-        quiet_s, seen = 0.0, False
+    async def _read(self, name: str, holder: str) -> AsyncGenerator[pb.ChatStreamResponse, None]:
+        store, log_name = self._store, _log_name(name, holder)
+        quiet_s, seen, lapsed = 0.0, False, False
+        # Silent for a lease: is its leader alive (renewing)? Else it is gone, not just slow.
+        quiet_wait_s = min(self._config.flight_ttl_s, self._cluster.lease_s)
         with store.watch_flight(log_name) as watch:
             lines = DocumentLines(store, log_name)
             while True:
                 hearing = await store.hear_flights()  # a subscriber lost meanwhile: anew
-                wait_s = self._config.flight_ttl_s if hearing else _CHECK_S
+                wait_s = quiet_wait_s if hearing else _CHECK_S
                 watch.rearm()  # a wake from here on ends the wait below
                 read = await lines.more()
                 if read is None and seen:  # expired under it
@@ -131,7 +136,10 @@ class ClusterStreams:
                     quiet_s = 0.0
                     if lines.behind:
                         continue
+                if lapsed:  # the log read once more after the lease was found out: no end
+                    raise _Lapsed
                 if not await watch.notified(wait_s):
                     quiet_s += wait_s
                     if quiet_s >= self._config.flight_ttl_s:  # its replica stopped writing
                         raise _Lapsed
+                    lapsed = await store.flight_left(name, holder) <= 0  # its leader died

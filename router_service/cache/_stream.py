@@ -171,7 +171,7 @@ async def _source(lookup: CacheLookup, fresh: Fresh, batch: bool, flight: Stream
     name = lookup.flight_name
     claim = await streams.claim(name, lookup.remaining_s)
     if claim.token is not None:
-        return streams.lead(name, claim.token, fresh)
+        return streams.lead(name, claim.token, lookup.remaining_s, fresh)
     if claim.left_s <= 0:  # the store cannot wake us: go alone
         return fresh()
     lookup.status = HIT

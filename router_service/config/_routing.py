@@ -293,11 +293,18 @@ class CacheConfig(_Strict):
         "state store (a lease in Redis per miss: one more round trip before the upstream "
         "call). On the memory store (one process) `cluster` is `replica`.",
     )
+    flight_lease_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="With `coalesce: cluster`: a miss's lease, renewed by its leader every "
+        "third of it while its call runs (up to the call's deadline), so a call slower than it "
+        "still holds the others' misses on every replica to its one upstream call, and a "
+        "leader whose replica died stops holding them back within it.",
+    )
     flight_ttl_s: float = Field(
         default=30.0,
         gt=0,
-        description="With `coalesce: cluster`: the longest a miss's lease holds (shorter when "
-        "its call's deadline is nearer), so the longest others wait for a replica that died "
-        "while it was upstream. A call still running then no longer holds the others back: "
-        "they ask upstream themselves.",
+        description="With `coalesce: cluster`: the longest a stream reading another replica's "
+        "shared stream waits for its next event before it treats that replica as gone and "
+        "asks upstream itself.",
     )

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import orjson
 
@@ -37,7 +37,6 @@ from router_service.guardrails._audio import audio_transcript
 from router_service.guardrails._citations import cited_text, with_citations_moved
 from router_service.guardrails._claude_blocks import claude_block_texts
 from router_service.guardrails._finds import Found, screen_text, withhold
-from router_service.guardrails._rules import Rule
 from router_service.guardrails._stream import StreamScreen
 from router_service.guardrails._texts import (
     TextSlot,
@@ -47,6 +46,9 @@ from router_service.guardrails._texts import (
 )
 from router_service.guardrails._transcripts import transcript_texts
 from router_service.telemetry import record_guardrail_matches
+
+if TYPE_CHECKING:  # rules exist only where configured: their detectors load with them
+    from router_service.guardrails._rules import Rule
 
 __all__ = ["SCREENING", "AnswerAudit", "AnswerGuard"]
 

@@ -12,7 +12,7 @@ before it left, as `screen_text` applies them."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,8 +20,10 @@ from clients.codec._responses_custom import HOSTED_ITEMS
 from clients.codec._responses_hosted import TEXT_AT
 from clients.switchboard.v1 import chat_pb2
 from router_service.config import GuardrailAction
-from router_service.guardrails._rules import Rule, with_replaced
-from router_service.guardrails._texts import json_object
+from router_service.guardrails._texts import json_object, with_replaced
+
+if TYPE_CHECKING:  # rules exist only where configured: their detectors load with them
+    from router_service.guardrails._rules import Rule
 
 __all__ = [
     "Edits",

@@ -3,9 +3,8 @@
 Every pattern here runs on text a caller controls, so each is written to stay linear-time on
 hostile input under Python's backtracking `re`: every repetition has an upper bound, and a
 lookbehind lets a match begin only where a run of its characters begins (not inside one), so
-the work per start position is bounded by a constant and a scan is linear in the text
-(tests/router_service/guardrails/test_detectors.py checks that no built-in has an unbounded
-repetition, and scans 1 MiB adversarial texts).
+the work per start is bounded and a scan is linear in the text (`test_detectors` checks that no
+built-in has an unbounded repetition, and scans 1 MiB adversarial texts).
 
 What each detector finds (README, "Guardrails", says the same to users):
 
@@ -14,8 +13,8 @@ What each detector finds (README, "Guardrails", says the same to users):
   `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_` + 36 and `github_pat_…`, Slack `xoxb-`/`xoxa-`/`xoxp-`
   tokens, and `Bearer <token>` (any case) with a token of 20+ characters holding a digit.
 - `private_key`: a PEM, PGP or SSH2 private key block (PEM-shaped body: headers, base64 lines,
-  spaces for line breaks) through the END line right after it (or to the body's end), never the
-  prose after a BEGIN line nor up to a far END line (`_long_finds`); a PuTTY key file.
+  spaces for line breaks) through the END line right after it (or to the body's end, however
+  long), never the prose after a BEGIN line nor up to a far END line (`_long_finds`); PuTTY's.
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters (the
   local part's letters of the alphabets written with spaces between words, `_long_finds._LOCAL`),
   the local part however long (RFC 5321's 64 is no limit an attacker keeps to).
@@ -50,6 +49,7 @@ from router_service.guardrails._long_finds import (
     PRIVATE_KEY,
     SHORT_EMAIL,
     key_closed,
+    key_end,
     name_start,
     open_address,
     open_key,
@@ -75,6 +75,7 @@ class Detector:
     accept: Callable[[str], int] | None = None
     # Where a match's find begins (an email's long name, matched from its `@`); None: there.
     begin: Callable[[str, int], int] | None = None
+    extend: Callable[[str, int, int], int] | None = None  # where a long key's find ends
     # Streams: where a find the text's end may still be inside begins (`Rule.opened`); whether
     # text from an offset on ends one found open (a PEM block's END line).
     opens: Callable[[str, int, int], int | None] | None = None
@@ -84,10 +85,9 @@ class Detector:
 
 
 def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum of a string of ASCII digits (card numbers carry one). Summed as bytes
-    (every second digit from the right doubled, its digits added, by a table), not digit by digit
-    in Python: a text of digit groups has a candidate card at each group (`4 4 4 …`), each
-    checked."""
+    """The Luhn checksum of ASCII digits (card numbers carry one). Summed as bytes (every second
+    digit from the right doubled, its digits added, by a table), not digit by digit in Python: a
+    text of digit groups has a candidate card at each group (`4 4 4 …`), each checked."""
     raw = digits.encode()
     # As ASCII each digit counts 48 more than its value: taken back once per digit.
     return (sum(raw[-1::-2]) + sum(raw[-2::-2].translate(_DOUBLED)) - 48 * len(raw)) % 10 == 0
@@ -390,7 +390,7 @@ def _read(escape: re.Match[str]) -> str:
 DETECTORS: Final[dict[DetectorName, Detector]] = {
     d.name: d
     for d in (
-        Detector("private_key", PRIVATE_KEY, opens=open_key, closes=key_closed),
+        Detector("private_key", PRIVATE_KEY, opens=open_key, closes=key_closed, extend=key_end),
         Detector("api_key", _API_KEY),
         Detector("email", EMAIL, begin=name_start, opens=open_address, lean=SHORT_EMAIL),
         Detector("credit_card", _CREDIT_CARD, _card),

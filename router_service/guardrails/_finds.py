@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.config import GuardrailAction
 from router_service.errors import GuardrailBlockedError
-from router_service.guardrails._rules import Rule
 from router_service.guardrails._texts import TextSlot
+
+if TYPE_CHECKING:  # rules exist only where configured: their detectors load with them
+    from router_service.guardrails._rules import Rule
 
 __all__ = ["Found", "counted", "named", "screen_text", "withhold"]
 

@@ -17,7 +17,9 @@ __all__ = [
     "LOOKBEHIND_CHARS",
     "PRIVATE_KEY",
     "SHORT_EMAIL",
+    "head_of",
     "key_closed",
+    "key_end",
     "name_start",
     "open_address",
     "open_key",
@@ -83,7 +85,8 @@ _ARMOR_HEADER = (
 # is framed); else (a key cut short, however framed) through the last base64 line before prose (a
 # line's end after 16+ base64 characters with a digit, `+` or `/` among them: no mention's word
 # nor code's identifier; prose may follow it on its line), a short last line framed alike and
-# what a PEM-shaped body goes on with (line breaks, base64); else through the END line right
+# what a PEM-shaped body goes on with (line breaks, base64: any number of lines ending in letters,
+# up to 20,000 characters; a key's last lines may all be such); else through the END line right
 # after its PEM-shaped body, or to that body's end.
 # (A header line, a base64 run whole at a time: no prose begins inside one.)
 _NO_PROSE = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|{_DASH})){{0,20000}}"
@@ -101,7 +104,8 @@ _LINE_RUNS = rf"(?:[ \t]{{1,32}}[{_B64}]{{16,80}}){{1,4}}(?=[ \t]{{0,32}}[\r\n])
 _CUT_SHORT = (
     rf"{_NO_PROSE}(?<=[{_B64}]{{16}})(?<![A-Za-z=\-]{{16}})"
     rf"(?=[ \t]{{0,32}}(?:[\r\n\\\"'<]|\Z)|[ \t]{{1,32}}(?:{_PROSE}|{_LAST_RUNS}\Z)|{_LINE_RUNS})"
-    rf"(?:{LINE_BREAK}{_WORD}[{_B64}]{{1,15}}(?![{_B64}]))?(?:[{_B64}]|[\r\n\\]{_WORD}){{0,80}}"
+    rf"(?:{LINE_BREAK}{_WORD}[{_B64}]{{1,15}}(?![{_B64}]))?"
+    rf"(?:[{_B64}]|[\r\n\\]{_WORD}){{0,20000}}"
     rf"(?:[ \t]{{1,32}}[{_B64}]{{1,80}}\Z|{_LINE_RUNS})?"  # (a key pasted with spaces for breaks)
 )
 _PEM = (
@@ -114,12 +118,15 @@ _BEGIN_LINE = re.compile(_BEGIN)
 PRIVATE_KEY = f"{_PEM}|{PUTTY_KEY}"
 # What may follow a block's find while the text's end may still make it longer: a few body lines
 # however framed (a cut-short find ends before lines whose last 16 characters are letters, as 1
-# in 28 of a key's are: the text's end may be after some), a space run whose look ahead lacks
-# text, the beginning of its END line; or a header line's name cut short.
+# in 28 of a key's are: the text's end may be after some), then any number of base64 runs and
+# line breaks (a body past its find's bounds, its lines however many end in letters, or one
+# line of any length: held, never released as prose; possessive, linear), a space run whose
+# look ahead lacks text, the beginning of its END line; or a header line's name cut short.
 # (A numbered line's number is base64 the find may end with: `864` of `864: …`.)
 _FRAME = rf"(?:{LINE_BREAK}|{LINE_FRAME}|[:.)][ \t]{{0,2}})"
 _PENDING = re.compile(
-    rf"(?>{_FRAME}?[A-Za-z0-9+/=]{{1,96}}){{0,8}}{_FRAME}?"
+    rf"(?>{_FRAME}?[A-Za-z0-9+/=]{{1,96}}){{0,8}}"
+    rf"(?>(?:{LINE_BREAK})?[A-Za-z0-9+/=]{{1,96}})*+{_FRAME}?"
     r"[ \t]{0,32}(?:[A-Za-z0-9+/=]{0,96}[ \t]{0,32})?"
     r"(?:-{1,5} ?(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )
@@ -127,6 +134,13 @@ _PENDING = re.compile(
 _HEADER_CHARS = 544  # (an armor header line is at most 18 + 1 + 512 characters long)
 _UNFRAMED = re.compile(f"(?P<header>{_ARMOR_HEADER})|{_PROSE}|{_END}")
 _OPEN_HEADER = re.compile(_BEGIN + _HEADERS + r"[\r\n\\]{1,4}[A-Za-z][A-Za-z0-9\-]{0,31}\Z")
+# A block's find this long may have stopped at its pattern's bounds (20,000 of its body's
+# characters or pieces) with its body going on (`key_end`).
+_BOUND_CHARS = 20_000
+# A find's first characters a text read as its continuation is read after (`head_of`), and how
+# far before a find's end that continuation begins (as a stream's window: `_text_screen`).
+HEAD_CHARS = 2048
+_RESUME_CHARS = 128
 
 # An email's name part: ASCII's letters, digits and `._%+-`, and the letters (and combining
 # accents) of the alphabets written with spaces between words: Latin (but `×` and `÷`), Greek,
@@ -224,6 +238,35 @@ def _last_begin(text: str, start: int, cut: int) -> int:
             return at
         cut = word + 5  # (a BEGIN without armor: looked before it)
     return -1
+
+
+def head_of(found: str) -> str:
+    """The first characters of a find (at most HEAD_CHARS) through their last line break
+    (JSON's escaped one too): what the text after it is read after, as its continuation."""
+    head = found[:HEAD_CHARS]
+    escaped = head.rfind("\\n")
+    line = max(head.rfind("\n") + 1, escaped + 2 if escaped >= 0 else 0)
+    return head[:line] if line else head
+
+
+def key_end(text: str, start: int, end: int) -> int:
+    """Where the find of a private key matched from `start` to `end` ends: past `end` while its
+    block's body goes on past the pattern's bounds (a find of 20,000+ characters before any END
+    line), the text from a little before its end read after its head as its continuation, as a
+    stream reads what follows a find it released in part (`_text_screen`, MAX_HELD_CHARS): so
+    a unary answer's key of any length is redacted whole, as a stream's is. Else `end`."""
+    if not text.startswith(_BEGINS, start):
+        return end  # (a PuTTY key file's: bounded by its lines)
+    head = head_of(text[start : start + HEAD_CHARS])
+    begin = start
+    while end - begin >= _BOUND_CHARS and not any(text.find(e, begin, end) >= 0 for e in _ENDS):
+        resume = end - _RESUME_CHARS
+        found = _KEY.match(head + text[resume:])
+        grown = -1 if found is None else found.end() - len(head) + resume
+        if grown <= end:
+            break
+        begin, end = resume - len(head), grown
+    return end
 
 
 def key_closed(text: str, at: int) -> bool:

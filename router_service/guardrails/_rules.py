@@ -13,8 +13,9 @@ from fnmatch import fnmatchcase
 
 from router_service.config import GuardrailConfig
 from router_service.guardrails._detectors import DETECTORS, CardScan, as_read
+from router_service.guardrails._texts import with_replaced
 
-__all__ = ["PATTERN_DETECTOR", "Match", "Rule", "compile_rules", "with_replaced"]
+__all__ = ["PATTERN_DETECTOR", "Match", "Rule", "compile_rules"]
 
 # The detector name a rule's operator pattern (`patterns:`) reports as.
 PATTERN_DETECTOR = "pattern"
@@ -37,6 +38,7 @@ class Rule:
         "_begin",
         "_cards",
         "_combined",
+        "_extend",
         "_lean",
         "_opens",
         "_others",
@@ -79,6 +81,9 @@ class Rule:
         }
         self._begin: dict[str, Callable[[str, int], int]] = {
             d.name: d.begin for d in detectors if d.begin is not None
+        }
+        self._extend: dict[str, Callable[[str, int, int], int]] = {
+            d.name: d.extend for d in detectors if d.extend is not None
         }
         self._opens = tuple((d.opens, d.closes) for d in detectors if d.opens is not None)
         # Per checked detector: the others, tried where a find of it failed its check.
@@ -177,6 +182,9 @@ class Rule:
                 if found is None or end is None:
                     position = start + 1
                     continue
+            extend = self._extend.get(found.lastgroup or "")
+            if extend is not None:  # (a long key's body past its pattern's bounds)
+                end = extend(text, start, end)
             begin = self._begin.get(found.lastgroup or "")
             if begin is not None:  # not before where the search began: a find ended there
                 start = max(position, begin(text, start))
@@ -216,17 +224,6 @@ class Rule:
                 out[-1] = (out[-1][0], match.end, out[-1][2])
             position = match.end
         return out
-
-
-def with_replaced(text: str, replaced: list[tuple[int, int, str]]) -> str:
-    """`text` with each (start, end, marker) of `replaced` (in order) put in its place."""
-    pieces: list[str] = []
-    position = 0
-    for start, end, marker in replaced:
-        pieces += (text[position:start], marker)
-        position = end
-    pieces.append(text[position:])
-    return "".join(pieces)
 
 
 def compile_rules(configs: Sequence[GuardrailConfig]) -> tuple[Rule, ...]:

@@ -4,13 +4,17 @@ screen its answer (`_answers`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 from router_service.config import GuardrailAction, GuardrailConfig
 from router_service.guardrails._answers import AnswerAudit, AnswerGuard
 from router_service.guardrails._finds import Found, screen_text
-from router_service.guardrails._rules import Rule, compile_rules
 from router_service.guardrails._texts import TextSlot
 from router_service.telemetry import record_guardrail_matches
+
+if TYPE_CHECKING:  # rules exist only where configured: their detectors load with them
+    from router_service.guardrails._rules import Rule
 
 __all__ = ["Guardrails"]
 
@@ -22,9 +26,17 @@ class Guardrails:
     __slots__ = ("_answers", "_rules")
 
     def __init__(self, configs: Sequence[GuardrailConfig]) -> None:
-        rules = compile_rules(configs)
+        # The rules' module brings the built-in detectors, whose regexes are compiled at import:
+        # a router without rules never loads them (test_idle_imports.py).
+        rules: tuple[Rule, ...] = ()
+        if configs:
+            from router_service.guardrails._rules import compile_rules
+
+            rules = compile_rules(configs)
         self._rules = tuple(r for r in rules if "request" in r.sides)
         self._answers = tuple(r for r in rules if "response" in r.sides)
+        if self._answers:  # a screened stream's text screen, loaded now, not by its first chunk
+            import_module("router_service.guardrails._text_screen")
 
     def __bool__(self) -> bool:
         return bool(self._rules)

@@ -59,25 +59,14 @@ from router_service.guardrails._stream_pieces import (
     whole_blocks,
     with_piece,
 )
-from router_service.guardrails._text_screen import (
-    HOLD_BACK_CHARS,
-    MAX_HELD_CHARS,
-    RELEASE_STEP_CHARS,
-    TextScreen,
-)
 from router_service.guardrails._texts import ANSWER_REASONING_KEYS as BLOCK_KEYS
 from router_service.guardrails._texts import REASONING_KEYS, json_object, reasoning_slots
 
 if TYPE_CHECKING:
     from router_service.guardrails._answers import AnswerGuard
+    from router_service.guardrails._text_screen import TextScreen
 
-__all__ = [
-    "HOLD_BACK_CHARS",
-    "MAX_HELD_CHARS",
-    "RELEASE_STEP_CHARS",
-    "StreamScreen",
-    "TextScreen",
-]
+__all__ = ["StreamScreen"]
 
 _CLAUDE_BOUNDARIES = (f'"{BLOCK_KEY}"', f'"{TEXT_BLOCK_KEY}"')
 _BOUNDARIES = (*_CLAUDE_BOUNDARIES, f'"{HOSTED_EVENTS}"')
@@ -297,6 +286,10 @@ class StreamScreen:
         if screen is None:
             if not text and not final:
                 return ""
+            # Here, not at the top: with the rules, the detectors it reads (a router without
+            # rules loads neither; test_idle_imports.py). Once per channel of a screened stream.
+            from router_service.guardrails._text_screen import TextScreen
+
             screen = self._texts[key] = TextScreen(self._guard.rules, self._guard.found)
         return screen.feed(text, final=final)
 

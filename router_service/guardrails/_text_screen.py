@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from router_service.guardrails._citations import StreamEdits
 from router_service.guardrails._detectors import DETECTORS, escape_start
 from router_service.guardrails._finds import Found, counted
-from router_service.guardrails._long_finds import LOOKBEHIND_CHARS
+from router_service.guardrails._long_finds import LOOKBEHIND_CHARS, head_of
 from router_service.guardrails._rules import Rule
 
 __all__ = ["HOLD_BACK_CHARS", "MAX_HELD_CHARS", "RELEASE_STEP_CHARS", "TextScreen"]
@@ -29,10 +29,9 @@ _OPENS = frozenset(name for name, detector in DETECTORS.items() if detector.open
 _END_LINE_CHARS = 80
 # A find still growing past this many held characters is replaced as it stands, all but the
 # window at the text's end, and the text after it screened as its continuation: read after the
-# find's first characters (`_head`, at most _HEAD_CHARS, through their last line break) in place
+# find's first characters (`_head`: `head_of`, through their last line break) in place
 # of what was released, so a key's body however long is redacted whole, in bounded memory.
 MAX_HELD_CHARS = 65_536
-_HEAD_CHARS = 2048
 
 
 @dataclass(slots=True)
@@ -112,14 +111,16 @@ class TextScreen:
             return ""
         self._closes = None
         opened = end  # where a find the text's end may still be inside begins
+        settled = False  # a forced release with no find the text's end may still be inside
         if forced:  # all but the window, a find it cuts into replaced as it stands
             self._wait = 0
             cut = self._base + escape_start(self._raw, end - HOLD_BACK_CHARS - self._base)
             at, closes = self._opened(cut)
             opened = cut if closes is None else at  # (a key's block, not an address's name)
+            settled = closes is None
         else:
             cut = end if final else self._open_cut(end)
-        spans, cut, head = self._to_release(cut, end, opened)
+        spans, cut, head = self._to_release(cut, end, opened, settled)
         out = self._released(spans, cut)
         self._done = self.edits.released = cut
         if head:  # read before the text from `cut` on, in place of what was released
@@ -133,12 +134,15 @@ class TextScreen:
         self._head = "" if final else head
         return out
 
-    def _to_release(self, cut: int, end: int, opened: int) -> tuple[list[_Span], int, str]:
+    def _to_release(
+        self, cut: int, end: int, opened: int, settled: bool
+    ) -> tuple[list[_Span], int, str]:
         """The spans to release up to `cut`, where the release stops (before a find still
         open), and the head to read the text after it with: a forced release's find cut
         into (`MAX_HELD_CHARS`; `opened`: where the one the end may still be inside begins,
         its find as it stands ending before `cut` too), or the one that holds the text at
-        `_done` still."""
+        `_done` still. A forced release that is `settled` (no find open at the end) releases a
+        block's find that ended in the window whole, through its END line, never cut inside."""
         forced = opened < end
         # A find open at the end holds the text back from `cut` (`_open_cut`): a find it cuts
         # into waits as long (a BEGIN line before a run of dashes an address may hold).
@@ -146,13 +150,17 @@ class TextScreen:
         spans = []
         for span in self._spans():
             if forced and span.start <= opened < span.end:  # (what follows it goes on with it)
+                if settled and span.start < cut and all(d in _OPENS for _, d in span.finds):
+                    spans.append(span)  # ended (else `_opened` would say so): out whole
+                    cut = span.end
+                    continue
                 span.end = max(span.end, end)
             if span.end > cut:  # still open: hold back from where it starts
                 if span.start < cut and forced:  # replaced as it stands, then continued
                     spans.append(_Span(span.start, cut, span.finds, span.continued))
                     if span.continued:
                         return spans, cut, self._head
-                    return spans, cut, _head_of(self._slice(span.start, cut))
+                    return spans, cut, head_of(self._slice(span.start, cut))
                 if span.start < cut:
                     cut, self._closes = span.start, None
                     self._wait = max(
@@ -274,12 +282,3 @@ class TextScreen:
                 if end > self._done:  # else released (or replaced) already
                     begin = max(self._base + match.start - lead, self._done)
                     yield begin, end, rule, match.detector, match.start < lead
-
-
-def _head_of(found: str) -> str:
-    """The first characters of a find (at most _HEAD_CHARS) through their last line break
-    (JSON's escaped one too): what the text after it is read after."""
-    head = found[:_HEAD_CHARS]
-    escaped = head.rfind("\\n")
-    line = max(head.rfind("\n") + 1, escaped + 2 if escaped >= 0 else 0)
-    return head[:line] if line else head

@@ -48,6 +48,7 @@ __all__ = [
     "reasoning_slots",
     "reasoning_texts",
     "stored_response_texts",
+    "with_replaced",
 ]
 
 # The keys of a Responses API item (a message's text or content, a function call's arguments,
@@ -353,3 +354,14 @@ def json_strings(value: Any, where: Where, keys: frozenset[str] | None) -> Itera
                 signed = isinstance(node, dict) and "signature" in node
                 yield TextSlot(node, key, (*at, key), item=True, rewritable=not signed)
         stack.extend(reversed(inner_nodes))
+
+
+def with_replaced(text: str, replaced: list[tuple[int, int, str]]) -> str:
+    """`text` with each (start, end, marker) of `replaced` (in order) put in its place."""
+    pieces: list[str] = []
+    position = 0
+    for start, end, marker in replaced:
+        pieces += (text[position:start], marker)
+        position = end
+    pieces.append(text[position:])
+    return "".join(pieces)

@@ -68,7 +68,7 @@ from router_service.server._background_stream import (
     streamed_answer,
     told_failure,
 )
-from router_service.server._job_places import JobPlace
+from router_service.server._job_places import JobPlace, PlaceLines
 from router_service.server._jobs import CHECK_S, OwnedJobs
 from router_service.server._used import give_back_if_refused, give_back_start
 from router_service.sessions import session_id_for, session_key, stored_name
@@ -133,15 +133,11 @@ class _Job:
 class BackgroundJobs(OwnedJobs[_Job]):
     def __init__(self) -> None:
         super().__init__()
-        # `responses.max_background_per_client` in force (the serving runtime's, a reload's):
-        # a job back from a cooldown wait takes its place again by it, not by its start's.
-        self._cap = 0
+        # `responses.max_background_per_client` in force, and the jobs waiting for a place.
+        self._places = PlaceLines()
 
     def reconfigured(self, cap: int) -> None:
-        self._cap = cap
-
-    def _capped(self) -> int:
-        return self._cap
+        self._places.reconfigured(cap)
 
     async def start(
         self,
@@ -157,8 +153,8 @@ class BackgroundJobs(OwnedJobs[_Job]):
         queued = _queued(request)
         records, config = runtime.background, runtime.config.responses
         ttl_s = config.background_timeout_s + config.background_heartbeat_s
-        self._cap = config.max_background_per_client  # a start's runtime is the serving one
-        place = JobPlace(runtime.store, runtime.clock, client, queued["id"], self._capped, ttl_s)
+        self._places.cap = config.max_background_per_client  # a start's is the serving one
+        place = JobPlace(runtime.store, runtime.clock, client, queued["id"], ttl_s, self._places)
         if not await place.enter():
             raise BackgroundLimitError(
                 f"This client runs {config.max_background_per_client} background responses "
@@ -277,7 +273,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         ctx.answers = job.answers
         ctx.set_aside = job.place.aside  # its place is others' while it waits out a cooldown
         try:
-            async with asyncio.timeout(limit_s):
+            async with runtime.clock.timeout(limit_s):  # the router's clock: a test's too
                 final = await self._call(job, runtime, params, ctx, in_progress)
         except (TimeoutError, DeadlineExceededError):
             message = (

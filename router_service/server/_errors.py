@@ -23,6 +23,7 @@ from router_service.errors import (
     UpstreamFailure,
 )
 from router_service.outcomes import Outcome, Scope
+from router_service.server._field_paths import proto_field_path
 
 log = logging.getLogger("switchboard.router")
 
@@ -60,8 +61,12 @@ _OPENAI_TYPE = {
 def error_details(exc: BaseException) -> ErrorDetails:
     """The wire form of any exception a handler lets escape. Unknown ones say nothing inside.
     A call that fails after it was counted against its caller's rpm or tpm says where the
-    caller stands, as its answer would have (the edge's `x-ratelimit-*` headers)."""
+    caller stands, as its answer would have (the edge's `x-ratelimit-*` headers). BadRequest
+    violations name their field in the served request's protobuf terms (`_field_paths.py`)."""
     details = _details_of(exc)
+    if details.field_violations:  # OpenAI's names, as the request's protobuf has them
+        violations = tuple((proto_field_path(f), d) for f, d in details.field_violations)
+        details = replace(details, field_violations=violations)
     standing = current_standing()
     if standing is not None and details.rate_limit is None:
         return replace(details, rate_limit=rate_limit_message(standing))

@@ -42,6 +42,7 @@ from router_service.config import AuthConfig
 from router_service.errors import InvalidRequestError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
+from router_service.server._field_paths import request_type_of, serving
 from router_service.server._running import RunningCalls
 from router_service.server._throttles import Throttles
 from router_service.server._undecodable import decoded, refuse_undecodable, refusing, tolerant
@@ -121,8 +122,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         return None  # client streaming would pass unchecked; none exists, so refuse
 
     def _unary(self, method: str, method_rule: MethodRule, behavior: Unary) -> Unary:
+        request_type = request_type_of(method)
+
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             task = self.calls.enter()
+            serving(request_type)  # its refusals' BadRequest paths (`_field_paths.py`)
             try:
                 await refuse_undecodable(request, context)
                 rule = method_rule.of(request)  # a Media call's rerank has a rule of its own
@@ -146,10 +150,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         return handle
 
     def _stream(self, method: str, rule: MethodRule, behavior: Streaming) -> Streaming:
+        request_type = request_type_of(method)
+
         async def handle(
             request: Any, context: grpc.aio.ServicerContext
         ) -> AsyncGenerator[Any, None]:
             task = self.calls.enter()
+            serving(request_type)  # its refusals' BadRequest paths (`_field_paths.py`)
             try:
                 await refuse_undecodable(request, context)
                 admission = await self._admit(method, rule, request, context, stream=True)
@@ -192,11 +199,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         handler's to settle (the session's events are not protobuf usage); one refused as
         invalid before it opened (`refused_as_invalid`) gives its rpm place back, as a unary
         call's."""
+        request_type = request_type_of(method)
 
         async def handle(
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
         ) -> AsyncGenerator[Any, None]:
             task = self.calls.enter()
+            serving(request_type)  # its refusals' BadRequest paths (`_field_paths.py`)
             try:
                 first = await anext(aiter(requests), None)
                 if first is None:

@@ -55,6 +55,34 @@ def _v1_descriptor() -> None:
     pool.AddSerializedFile(proto.SerializeToString())
 
 
+def _servicer_class() -> type[Any]:
+    """grpcio-reflection's servicer, which also takes a method for a symbol.
+
+    The reflection proto's `file_containing_symbol` is `<package>.<service>[.<method>]` or a
+    type; grpc-go and grpc-java answer a method with its service's file (`grpcurl describe
+    pkg.Service.Method` asks that), but the protobuf descriptor pool grpcio-reflection looks
+    symbols up in has no methods: it answered NOT_FOUND. Its lookup is a method of its own
+    (`_file_containing_symbol`, private: tests/router_service/server/test_reflection.py holds
+    it to this)."""
+    from google.protobuf import descriptor_pool
+    from grpc_reflection.v1alpha import reflection
+
+    class MethodsAsSymbols(reflection.aio.ReflectionServicer):  # type: ignore[misc]  # untyped
+        def _file_containing_symbol(self, request: Any, fully_qualified_name: str) -> Any:
+            answer = super()._file_containing_symbol(request, fully_qualified_name)
+            if answer.HasField("error_response"):
+                service, _, method = fully_qualified_name.rpartition(".")
+                try:
+                    found = descriptor_pool.Default().FindServiceByName(service)
+                except KeyError:
+                    return answer
+                if method in found.methods_by_name:
+                    return super()._file_containing_symbol(request, service)
+            return answer
+
+    return MethodsAsSymbols
+
+
 class _LazyReflection(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc is untyped
     """Both reflection services; grpcio-reflection is imported by the first call to either."""
 
@@ -70,10 +98,10 @@ class _LazyReflection(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc is 
         return self._handler
 
     def _built(self) -> grpc.RpcMethodHandler:
-        from grpc_reflection.v1alpha import reflection, reflection_pb2
+        from grpc_reflection.v1alpha import reflection_pb2
 
         _v1_descriptor()
-        servicer = reflection.aio.ReflectionServicer(self._names)
+        servicer = _servicer_class()(self._names)
         return grpc.stream_stream_rpc_method_handler(
             servicer.ServerReflectionInfo,
             request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,

@@ -25,7 +25,8 @@ Primitives:
   never dropped to make room (the issued client keys' log);
 - flights: a short lease on a name that one caller leads while the others watch for how it
   lands (the response cache's cross-replica coalescing, `_flights.py`): claimed in one atomic
-  step, ended by its owner with a notice to every watcher of the name, on every replica.
+  step, renewed by its owner while it lives, ended by its owner with a notice to every watcher
+  of the name, on every replica (`_flight_store.py`).
 Every entry expires; nothing grows with the number of requests.
 """
 
@@ -35,11 +36,11 @@ import enum
 import math
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from router_service.errors import StoreUnavailableError
+from router_service.state._flight_store import FlightStore
 from router_service.state._flights import FlightClaim, FlightWatch, Landing
 from router_service.state._rates import RATE_WINDOW_S, RateCount
 from router_service.state._values import ValueStore
@@ -158,7 +159,7 @@ class Reading:
     rates: list[RateCount] = field(default_factory=list)
 
 
-class StateStore(ValueStore):
+class StateStore(ValueStore, FlightStore):
     # Whether calls started together (in one event-loop turn) share one round trip: true for
     # Redis (our client pipelines them), so callers with independent writes start them at once.
     # In memory there is nothing to share, and starting tasks would only cost.
@@ -345,31 +346,6 @@ class StateStore(ValueStore):
         """Remove every document of `names` (an upload's parts): few round trips for many."""
         for name in names:
             await self.delete_document(name)
-
-    @abstractmethod
-    def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
-        """Hear how the flights of `name` land, from now until the block ends. Open it before
-        `claim_flight`: a landing that comes between the claim's answer and the wait is then
-        heard too."""
-
-    async def hear_flights(self) -> bool:
-        """Whether this replica hears the landings of every replica from now on (on Redis its
-        subscriber, made first if need be): a watcher that claims no flight of its own asks
-        this before it relies on `watch_flight` alone. False: wake on a timer too."""
-        return True
-
-    @abstractmethod
-    async def claim_flight(self, name: str, ttl_s: float) -> FlightClaim:
-        """Lead the flight of `name` for at most `ttl_s` (a token), unless a live one is led
-        already: then its holder's token and what its lease has left. One atomic step: of two
-        claimers, one leads. A store that could not tell this caller how the holder's flight
-        lands (no subscriber) says `left_s` 0: go alone."""
-
-    @abstractmethod
-    async def land_flight(self, name: str, token: str, landing: Landing) -> None:
-        """End the flight `token` leads: its lease goes (the owner's only: one that ran out and
-        was claimed again stays) and every watcher of `name`, on every replica sharing the
-        store, hears `landing`. Harmless when the lease is already gone."""
 
     def read_cache_counts(self) -> dict[str, int]:
         """Reads answered from a read cache (`hit`), from the server (`miss`), and keys the

@@ -2,7 +2,8 @@
 the others wait for it to land (the response cache's `coalesce: cluster`, cache/_cluster.py).
 
 The store's part is small: a lease per name (`StateStore.claim_flight`: one atomic step, so of
-two claimers one leads), its end (`land_flight`: the owner's lease goes, and everyone watching
+two claimers one leads), renewed by its leader while its call runs (`renew_flight`: only while
+it is still its own), its end (`land_flight`: the owner's lease goes, and everyone watching
 the name hears how it landed), and the watching (`watch_flight`). A watch is opened before the
 claim, so that a landing heard between the claim's reply and the wait is not missed (on Redis
 the notice comes on another connection than the reply, and may overtake it).
@@ -87,6 +88,11 @@ class FlightWatch:
         except TimeoutError:
             return Landing.LAPSED
 
+    @property
+    def deaf(self) -> bool:
+        """Hearing stopped (a lost subscriber): a landing may have gone unheard."""
+        return self._lapsed
+
     def rearm(self) -> None:
         """Forget what was heard so far: `notified` then waits for what comes after this."""
         self._changed.clear()
@@ -161,6 +167,19 @@ class MemoryFlights:
         token = f"f{next(self._ids)}"
         self._leases[name] = (token, now + ttl_s)
         return FlightClaim(token)
+
+    def renew(self, name: str, token: str, ttl_s: float) -> bool:
+        held = self._leases.get(name)
+        if held is None or held[0] != token:
+            return False
+        self._leases[name] = (token, self._clock.now() + ttl_s)
+        return True
+
+    def left(self, name: str, token: str) -> float:
+        held = self._leases.get(name)
+        if held is None or held[0] != token:
+            return 0.0
+        return max(0.0, held[1] - self._clock.now())
 
     def land(self, name: str, token: str, landing: Landing) -> None:
         held = self._leases.get(name)

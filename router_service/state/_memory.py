@@ -378,6 +378,12 @@ class MemoryStateStore(MemoryCounts, MemoryValues, StateStore):
     async def land_flight(self, name: str, token: str, landing: Landing) -> None:
         self.flights.land(name, token, landing)
 
+    async def renew_flight(self, name: str, token: str, ttl_s: float) -> bool:
+        return self.flights.renew(name, token, ttl_s)
+
+    async def flight_left(self, name: str, token: str) -> float:
+        return self.flights.left(name, token)
+
     async def aclose(self) -> None:
         return None
 

@@ -5,7 +5,8 @@
     {prefix}:flights      channel                 "landing|token|name", one per landing
 
 A claim is one script (take the lease unless a live one holds it; else the holder and its
-expiry); a landing is one script (drop the lease if it is the owner's, PUBLISH the notice).
+expiry); a renewal is one script (a new expiry and TTL, only while the lease is the token's); a
+landing is one script (drop the lease if it is the owner's, PUBLISH the notice).
 Each replica hears every landing on one subscriber connection of its own (`FlightNotices`),
 made by the first claim and kept: a claim waits for it first, so a follower is subscribed
 before its claim reaches Redis, and the notice of any landing after the claim reaches it. Its
@@ -32,6 +33,17 @@ if TYPE_CHECKING:
 __all__ = ["FlightNotices", "RedisFlights"]
 
 log = logging.getLogger("switchboard.state")
+
+# KEYS: a flight's lease. ARGV: token, "expiry|token", PX -> 1 renewed, 0 not the token's lease.
+# Here, not in `_redis_scripts.py`, as the flights' other Redis-only part: that one is full.
+_RENEW_FLIGHT = """
+local held = redis.call('GET', KEYS[1])
+if held and string.match(held, '^[^|]*|(.*)$') == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
 
 _RETRY_S = 1.0  # after a subscriber could not be made
 # The subscriber is PINGed this often: a connection dropped on the way without a reset (an idle
@@ -146,6 +158,7 @@ class RedisFlights:
     def _init_flights(self, client: RespClient) -> None:
         self._claim_flight = client.script(lua.CLAIM_FLIGHT)
         self._land_flight = client.script(lua.LAND_FLIGHT)
+        self._renew_flight = client.script(_RENEW_FLIGHT)
         self.flight_board = FlightBoard(self._clock)
         self.notices = FlightNotices(
             client, self._key("flights", "").rstrip(":"), self.flight_board, self._clock
@@ -176,6 +189,19 @@ class RedisFlights:
         key, *args = self._landing(name, token, landing)
         with translated():
             await self._land_flight([key], args)
+
+    async def renew_flight(self, name: str, token: str, ttl_s: float) -> bool:
+        args: list[str | int] = [token, f"{self._clock.now() + ttl_s!r}|{token}", ttl_px(ttl_s)]
+        with translated():
+            return int(await self._renew_flight([self._key("flt", name)], args)) == 1
+
+    async def flight_left(self, name: str, token: str) -> float:
+        with translated():
+            held = await self._client.execute("GET", self._key("flt", name))
+        expiry, _, holder = str(held or "").partition("|")
+        if holder != token:
+            return 0.0
+        return max(0.0, float(expiry) - self._clock.now())
 
     def _landing(self, name: str, token: str, landing: Landing = Landing.EMPTY) -> list[str]:
         """The LAND_FLIGHT script's key and arguments."""

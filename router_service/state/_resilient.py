@@ -34,15 +34,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from contextlib import AbstractContextManager
 from functools import partial
 from typing import TypeVar
 
 from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
-    FlightClaim,
-    FlightWatch,
-    Landing,
     RateCount,
     Reading,
     SlotGrant,
@@ -53,6 +49,7 @@ from router_service.state._base import (
 from router_service.state._journal import Journal, expiring
 from router_service.state._memory import MemoryStateStore
 from router_service.state._resilient_documents import _DOWN, ResilientDocuments, _Down
+from router_service.state._resilient_flights import ResilientFlights
 
 log = logging.getLogger("switchboard.state")
 
@@ -62,7 +59,7 @@ _LOCAL = "~"  # tags a lease id or mark token issued by the local store
 _SHARED = "shared"  # where `add_to_bucket` counted: on the shared store (else `_LOCAL`)
 
 
-class ResilientStateStore(ResilientDocuments, StateStore):
+class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
     def __init__(
         self,
         shared: StateStore,
@@ -368,22 +365,6 @@ class ResilientStateStore(ResilientDocuments, StateStore):
     async def read_buckets(self, names: Sequence[str]) -> list[dict[int, dict[str, float]]]:
         found = await self._try_shared(lambda: self.shared.read_buckets(names))
         return await self.local.read_buckets(names) if isinstance(found, _Down) else found
-
-    # -- flights -------------------------------------------------------------------------------
-    def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
-        return self.shared.watch_flight(name)
-
-    async def hear_flights(self) -> bool:
-        return await self.shared.hear_flights()
-
-    async def claim_flight(self, name: str, ttl_s: float) -> FlightClaim:
-        # Unreachable: no flight across replicas (each replica's own still coalesce), so go alone.
-        claim = await self._try_shared(lambda: self.shared.claim_flight(name, ttl_s))
-        return FlightClaim(None) if isinstance(claim, _Down) else claim
-
-    async def land_flight(self, name: str, token: str, landing: Landing) -> None:
-        # Not replayed: a lease nobody hears landed ends by its TTL, its followers then go on.
-        await self._try_shared(lambda: self.shared.land_flight(name, token, landing))
 
     def read_cache_counts(self) -> dict[str, int]:
         return self.shared.read_cache_counts()

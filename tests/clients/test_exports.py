@@ -184,7 +184,13 @@ def test_generated_modules_are_importable() -> None:
 
 @pytest.mark.parametrize(
     "package",
-    ["clients", "router_service.config", "router_service.server", "router_service.telemetry"],
+    [
+        "clients",
+        "router_service.config",
+        "router_service.guardrails",
+        "router_service.server",
+        "router_service.telemetry",
+    ],
 )
 def test_packages_of_lazy_names_say_where_each_of_their_names_lives(package: str) -> None:
     # Their names are imported as first read (clients/_lazy.py): a name added to `__all__`

@@ -19,6 +19,7 @@ LAZY_PACKAGES = (
     "clients.codec.gemini",
     "clients.codec.ollama",
     "router_service.config",
+    "router_service.guardrails",
     "router_service.server",
     "router_service.telemetry",
 )

@@ -137,6 +137,10 @@ async def test_a_job_past_its_time_limit_is_failed_saying_so(
     router, sdk = await open_stack(background_timeout_s=0.2)
     fake.state.set_scenario(HELD)
     started = await sdk.responses.create(model="chain", input="hi", background=True)
+    await held(fake)
+    clock = router.runtime.clock
+    assert isinstance(clock, ManualClock)
+    clock.advance(0.2)  # the time limit is on the router's clock
     final = await settled(sdk, started.id, router.server)
     assert final.status == "failed" and final.error is not None
     assert "time limit of 0.2 s" in final.error.message

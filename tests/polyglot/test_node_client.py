@@ -68,7 +68,7 @@ async def test_a_node_client_calls_the_router_with_the_protos(
     assert role_unset["code"] == "INVALID_ARGUMENT"
     assert role_unset["details"]["ErrorInfo"]["metadata"]["openai_param"] == "messages[0].role"
     [violation] = role_unset["details"]["BadRequest"]["field_violations"]
-    assert violation["field"] == "messages[0].role"
+    assert violation["field"] == "params.messages[0].role"  # a path in the ChatRequest sent
     tool_choice = errors["tool_choice_unset"]
     assert tool_choice["code"] == "INVALID_ARGUMENT"
     assert tool_choice["details"]["ErrorInfo"]["metadata"]["openai_param"] == "tool_choice"

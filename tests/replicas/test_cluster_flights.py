@@ -142,6 +142,7 @@ async def test_a_leader_that_fails_or_leaves_lets_the_other_replica_ask(
     assert len(fake.state.calls()) == 2  # the leader's, then B's own (its others wait on it)
     assert cluster_heard(b) == {Landing.EMPTY: 1}
     await settled(redis_url, redis_prefix, a, b)
+    assert "ClusterFlights._renew" not in ours(asyncio.all_tasks())  # ended with A's call
 
 
 LEFT_LEASE_S = 30.0

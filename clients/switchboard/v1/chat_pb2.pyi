@@ -682,16 +682,24 @@ class ChatParams(_message.Message):
     lists them. An unknown one is NOT_FOUND (reason MODEL_NOT_FOUND).
     """
     temperature: _builtins.float
+    """`temperature`, `top_p` and the penalties: finite numbers (NaN or infinity is
+    INVALID_ARGUMENT); their ranges are the upstream's to check.
+    """
     top_p: _builtins.float
     max_tokens: _builtins.int
+    """1 to the router's `server.max_tokens_ceiling` (default 128000), else INVALID_ARGUMENT;
+    unset: the upstream's default.
+    """
     max_completion_tokens: _builtins.int
     stop_text: _builtins.str
     n: _builtins.int
+    """Choices per call: 1 to the router's `server.max_n` (default 8); unset: the upstream's (one)."""
     seed: _builtins.int
     presence_penalty: _builtins.float
     frequency_penalty: _builtins.float
     logprobs: _builtins.bool
     top_logprobs: _builtins.int
+    """0 to 20, as OpenAI's."""
     user: _builtins.str
     parallel_tool_calls: _builtins.bool
     extra_json: _builtins.str

@@ -494,7 +494,9 @@ class PickRouteRequest(_message.Message):
     model: _builtins.str
     """Required: a deployment, model group or pool, as for Chat."""
     estimated_tokens: _builtins.int
-    """Estimated tokens the call will cost, for the key's tokens-per-minute window."""
+    """Estimated tokens the call will cost, for the key's tokens-per-minute window: 0 (unset:
+    none counted) to 10000000 (one call's most; more, or a negative, is INVALID_ARGUMENT).
+    """
     @_builtins.property
     def routing(self) -> _routing_pb2.RoutingOptions: ...
     @_builtins.property
@@ -589,12 +591,17 @@ class ReportOutcomeRequest(_message.Message):
     TOO_LARGE_FOR_TPM_FIELD_NUMBER: _builtins.int
     lease_id: _builtins.str
     outcome: _routing_pb2.Outcome.ValueType
+    """Required: OUTCOME_UNSPECIFIED or a value this router does not know is INVALID_ARGUMENT."""
     upstream_status: _builtins.int
+    """The upstream's HTTP status (e.g. 429); 0: none (the call never got an answer)."""
     latency_ms: _builtins.float
+    """Milliseconds the upstream call took (to a stream's end): finite, 0 to
+    86400000 (a day); else INVALID_ARGUMENT.
+    """
     retry_after_s: _builtins.float
-    """The upstream's Retry-After, when it sent one."""
+    """The upstream's Retry-After, in seconds, when it sent one: finite and not negative."""
     total_tokens: _builtins.int
-    """Tokens the call really cost (usage.total_tokens), when known."""
+    """Tokens the call really cost (usage.total_tokens), when known: 0 to 10000000."""
     too_large_for_tpm: _builtins.bool
     """With OUTCOME_RATE_LIMITED only: the upstream refused the request as larger than the key's
     whole tokens-per-minute budget (OpenAI's 429 "Request too large for … on tokens per min",
@@ -678,6 +685,7 @@ class ModelInfo(_message.Message):
     kind: Global___ModelKind.ValueType
     owned_by: _builtins.str
     created: _builtins.int
+    """OpenAI's `created` (Unix seconds); always 0: the router does not know when a model was made."""
     embeddings: _builtins.bool
     """It serves embeddings: a group configured `embeddings: true`, a pool all of whose groups
     are, a deployment of such a group.

@@ -37,7 +37,11 @@ class RouterServiceStub:
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
     (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields: each violation's `field` a path in the request message sent (`params.messages[1].role`,
+    `routing.cache`, `metadata_json`, `items_json[0]`; a oneof none of whose fields is set by its
+    name, `params.input`; a key inside a `*_json` string by that field), where `openai_param`
+    names it as OpenAI does (`messages[1].role`, `metadata`, `items[0]`).
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def __init__(self, channel):
@@ -233,7 +237,11 @@ class RouterServiceServicer:
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
     (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields: each violation's `field` a path in the request message sent (`params.messages[1].role`,
+    `routing.cache`, `metadata_json`, `items_json[0]`; a oneof none of whose fields is set by its
+    name, `params.input`; a key inside a `*_json` string by that field), where `openai_param`
+    names it as OpenAI does (`messages[1].role`, `metadata`, `items[0]`).
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     def Chat(self, request, context):
@@ -397,6 +405,10 @@ class RouterServiceServicer:
         (JSON lines) or "user_data". Needs the `chat` scope; not counted in rpm, held to
         `files.max_file_bytes` per file (OUT_OF_RANGE, reason FILE_TOO_LARGE: HTTP 413) and
         `files.client_bytes` per client and period (RESOURCE_EXHAUSTED, reason FILE_QUOTA_EXCEEDED).
+        The request as a whole (its content and a few bytes of framing) is held to the router's
+        `server.max_message_bytes` by gRPC itself before any of that: a larger one is
+        RESOURCE_EXHAUSTED without details, and with both at their default (16 MiB) a file of
+        `files.max_file_bytes` does not fit. Send a file that large in parts (CreateUpload).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -781,7 +793,11 @@ class RouterService:
     "429"), openai_type, openai_code, openai_param, upstream_error (the upstream's error object as
     JSON, when it is passed through; and where a client with rpm or tpm stands, `ratelimit_*`
     (see RateLimitStatus), on its refusal and on any failure after the call was counted), RetryInfo where a retry may help, BadRequest for invalid
-    fields. A status without details is gRPC's own (unreachable router, deadline, size limit).
+    fields: each violation's `field` a path in the request message sent (`params.messages[1].role`,
+    `routing.cache`, `metadata_json`, `items_json[0]`; a oneof none of whose fields is set by its
+    name, `params.input`; a key inside a `*_json` string by that field), where `openai_param`
+    names it as OpenAI does (`messages[1].role`, `metadata`, `items[0]`).
+    A status without details is gRPC's own (unreachable router, deadline, size limit).
     """
 
     @staticmethod

@@ -122,7 +122,7 @@ async def test_a_leader_that_fails_or_leaves_lets_the_other_replica_ask(ending: 
 async def test_a_lease_nobody_lands_ends_the_wait() -> None:
     """A replica that took the flight and died: the follower waits what its lease has left (on
     the store's clock, moved past it here), then asks upstream itself."""
-    pair, upstream = Pair(flight_ttl_s=30), Upstream()
+    pair, upstream = Pair(flight_lease_s=30), Upstream()
     generation = await pair.a.generation("chain")
     name = document_name("", cache_key("chat", "", PARAMS, generation))
     dead = await pair.store.claim_flight(name, 30)
@@ -160,7 +160,7 @@ async def test_a_follower_that_leaves_stops_only_its_own_wait() -> None:
 
 
 async def test_a_lease_lasts_no_longer_than_its_calls_deadline() -> None:
-    pair, upstream = Pair(flight_ttl_s=30), Upstream()
+    pair, upstream = Pair(flight_lease_s=30), Upstream()
     leader = asyncio.create_task(ask(pair.a, upstream, deadline_s=5))
     await upstream.started.wait()
     generation = await pair.a.generation("chain")

@@ -56,7 +56,7 @@ async def test_one_back_from_its_wait_keeps_its_mark_until_it_has_a_place(
     await _asleep(clock, 2)
     clock.advance(200.0)  # the first is back, waiting for the second's place
     await _cool(fake, router, "beta/model-b")  # again, until 600
-    clock.advance(100.0)  # the second answered: its place free until the first reads again
+    clock.advance(100.0)  # the second answered: its place the first's, which steps aside again
     await _answered(router, "resp_two")
     await _asleep(clock, 1)
 
@@ -66,10 +66,8 @@ async def test_one_back_from_its_wait_keeps_its_mark_until_it_has_a_place(
         await _start(router, "resp_four", "alpha/model-a")
     assert details_from_rpc_error(refused.value).reason == "BACKGROUND_LIMIT"
 
-    clock.advance(200.0)
+    clock.advance(200.0)  # the first back, waiting for the third's place: given it at its end
     await _answered(router, "resp_three")
-    await _asleep(clock, 1)  # the first, still waiting for a place
-    clock.advance(1.0)
     assert await router.server.jobs.settle(10) == 0
     assert await _status(router, "resp_one") == "completed"
     await _no_marks(router)

@@ -109,7 +109,8 @@ async def test_no_more_wait_aside_than_the_cap_and_one_back_waits_for_a_place(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
     """The first waits aside; the second (same model) waits holding the place, so a third is
-    refused. After the cooldown the first waits for the second's place, read on the clock."""
+    refused. After the cooldown the first waits for the second's place, and takes it as it is
+    given back (the clock not moved: no poll's interval)."""
     router = await _cooled(fake, start_router)
     clock = router.runtime.clock
     assert isinstance(clock, WaitingClock)
@@ -127,9 +128,6 @@ async def test_no_more_wait_aside_than_the_cap_and_one_back_waits_for_a_place(
         return await _status(router, "resp_two") == "completed"
 
     await eventually(two_answered, what="the second answered, holding its place")
-    await _asleep(clock, 1)  # the first: back, waiting for a place
-    assert await _status(router, "resp_one") == "in_progress"
-    clock.advance(1.0)
     assert await router.server.jobs.settle(10) == 0
     assert await _status(router, "resp_one") == "completed"
 
@@ -155,7 +153,7 @@ async def test_a_response_cancelled_while_aside_gives_its_mark_back(
 async def test_a_response_back_from_its_wait_rechecks_the_cooldown(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
-    """Back from its wait, it waited for a place (the second's, answered meanwhile); model-b
+    """Back from its wait, it waited for a place (the second's, streamed meanwhile); model-b
     cooled again meanwhile: it waits that out too (aside again), rather than being sent to
     model-b while it cools."""
     router = await _cooled(fake, start_router)
@@ -163,21 +161,19 @@ async def test_a_response_back_from_its_wait_rechecks_the_cooldown(
     assert isinstance(clock, CountingClock)
     await _start(router, "resp_one", "beta/model-b")
     await _asleep(clock, 1)
-    await _start(router, "resp_two", "beta/model-b")
+    await _start(router, "resp_two", "beta/model-b", stream=True)
     await _asleep(clock, 2)
+    # The second's stream stops after its first event: the first waits for its place meanwhile.
+    fake.state.set_scenario(Scenario(held_after_chunks=1, times=1), model="model-b")
     clock.advance(300.0)
-
-    async def two_answered() -> bool:
-        return await _status(router, "resp_two") == "completed"
-
-    await eventually(two_answered, what="the second answered, holding its place")
-    await _asleep(clock, 1)  # the first: back, waiting for a place
-    fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    cool = Scenario.server_error(503, retry_after="300", times=1)
+    fake.state.set_scenario(cool, model="model-b", text="cool")
     with pytest.raises(grpc.aio.AioRpcError):  # model-b cools again, until 600
-        await router.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
+        await router.stub.Chat(ask("beta/model-b", text="cool"), metadata=AS_SERVICE, timeout=5)
     sent = fake.state.count(model="model-b")
     began = clock.began
-    clock.advance(1.0)  # it has its place again: model-b still cools, it waits again
+    fake.state.release()  # the second answered: the first has its place, model-b still cools
 
     async def moved() -> bool:  # waiting once more, or (was) answered
         return clock.began > began or await _status(router, "resp_one") == "completed"

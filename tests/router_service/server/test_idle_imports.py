@@ -61,6 +61,9 @@ def test_the_router_leaves_the_client_library_unloaded() -> None:
     # descriptors: server/_generic.py).
     unwanted: tuple[str, ...] = ("clients._client", "clients._sync_client", "clients._stream")
     unwanted += ("clients._sync_stream",)
+    # Nor the clients' shared base (channels, calls, argument checks): the config's edge section
+    # takes only the ready wait's default from it (clients/_defaults.py).
+    unwanted += ("clients._base", "clients._arguments")
     unwanted += tuple(f"clients.switchboard.v1.{s}_service_pb2_grpc" for s in ("router", "admin"))
     assert loaded_by_a_started_router(*unwanted) == []
 
@@ -140,3 +143,40 @@ def test_a_router_answering_chat_calls_leaves_the_other_apis_unloaded() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == []
+
+
+def test_a_router_without_guardrail_rules_leaves_the_detectors_unloaded() -> None:
+    # The built-in detectors compile their regexes at import (+0.46 MiB of RSS after everything
+    # else a router holds); with no `guardrails:` rule nothing screens, so neither they nor the
+    # rules and the stream's text screen built on them are imported (`guardrails/__init__.py`'s
+    # names as first read; test_guardrails*.py still screen with them).
+    unwanted = tuple(
+        f"router_service.guardrails.{name}"
+        for name in ("_detectors", "_long_finds", "_putty_keys", "_card_runs", "_rules")
+    )
+    unwanted += ("router_service.guardrails._text_screen",)
+    assert loaded_by_a_started_router(*unwanted) == []
+
+
+def test_rules_that_screen_answers_load_the_text_screen_with_them() -> None:
+    # The other side of the test above: where answers are screened, a stream's text screen is
+    # loaded when the rules are, not by the first screened stream's first chunk.
+    probe = (
+        "import sys\n"
+        "from router_service.config import GuardrailConfig\n"
+        "from router_service.guardrails import Guardrails\n"
+        "rule = {'name': 'mail', 'detect': ['email'], 'action': 'redact', 'apply_to': [SIDE]}\n"
+        "Guardrails([GuardrailConfig.model_validate(rule)])\n"
+        "print('router_service.guardrails._text_screen' in sys.modules)\n"
+    )
+    loaded = {}
+    for side in ("request", "response"):
+        done = subprocess.run(
+            [sys.executable, "-c", probe.replace("SIDE", repr(side))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        loaded[side] = done.stdout.split()
+    assert loaded == {"request": ["False"], "response": ["True"]}

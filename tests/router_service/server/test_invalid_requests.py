@@ -9,12 +9,14 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.descriptor import Descriptor
 
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import batches_pb2, chat_pb2, embeddings_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle
+from tests.router_service.server.test_field_paths import names_a_field_of
 
 
 def message(**fields: Any) -> chat_pb2.ChatMessage:
@@ -125,12 +127,21 @@ async def refused(call: Any) -> grpc.aio.AioRpcError:
     return caught.value
 
 
-def assert_invalid_argument(error: grpc.aio.AioRpcError, param: str) -> None:
+def assert_invalid_argument(
+    error: grpc.aio.AioRpcError, param: str, request: Descriptor | None = None
+) -> None:
+    """Refused naming `param` (OpenAI's name); its BadRequest violation names a field of
+    `request` (test_field_paths.py has the exact paths), or `param` itself, a top-level field
+    of the request's when no `request` is given."""
     details = details_from_rpc_error(error)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
     assert (details.reason, details.openai_type) == ("INVALID_ARGUMENT", "invalid_request_error")
     assert details.openai_param == param
-    assert [field for field, _ in details.field_violations] == [param]
+    [field] = [field for field, _ in details.field_violations]
+    if request is None:
+        assert field == param
+    else:
+        assert names_a_field_of(request, field), field
 
 
 def no_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
@@ -159,7 +170,7 @@ async def test_untranslatable_chat_fields_are_the_callers_error(
     else:
         error = await refused(router.stub.Chat(pb.ChatRequest(params=params)))
 
-    assert_invalid_argument(error, param)
+    assert_invalid_argument(error, param, pb.ChatRequest.DESCRIPTOR)
     assert fake.state.count() == 0  # refused at the door: no upstream asked, nobody cooled
     assert await router.leases_held() == 0
     no_errors_logged(caplog)
@@ -172,7 +183,7 @@ async def test_untranslatable_embed_fields_are_the_callers_error(
 
     error = await refused(router.stub.Embed(pb.EmbedRequest(params=params)))
 
-    assert_invalid_argument(error, "extra_json")
+    assert_invalid_argument(error, "extra_json", pb.EmbedRequest.DESCRIPTOR)
     assert fake.state.count() == 0
     no_errors_logged(caplog)
 
@@ -196,7 +207,7 @@ async def test_embed_options_openai_refuses_are_refused_at_the_door(
 
     error = await refused(router.stub.Embed(pb.EmbedRequest(params=params)))
 
-    assert_invalid_argument(error, param)
+    assert_invalid_argument(error, param, pb.EmbedRequest.DESCRIPTOR)
     assert fake.state.count() == 0
     assert await router.leases_held() == 0
 
@@ -219,7 +230,7 @@ async def test_an_empty_embed_input_is_the_callers_error(
 
     error = await refused(router.stub.Embed(pb.EmbedRequest(params=params)))
 
-    assert_invalid_argument(error, "input")
+    assert_invalid_argument(error, "input", pb.EmbedRequest.DESCRIPTOR)
     assert fake.state.count() == 0
     assert await router.leases_held() == 0
 

@@ -71,3 +71,41 @@ async def test_the_v1_service_is_described_in_its_own_package(router: RouterHand
         field.type_name for message in v1.message_type for field in message.field if field.type_name
     ]
     assert message_types and all(t.startswith(".grpc.reflection.v1.") for t in message_types)
+
+
+@pytest.mark.parametrize("version", ["v1", "v1alpha"])
+@pytest.mark.parametrize(
+    "method",
+    [
+        "switchboard.v1.RouterService.Chat",
+        "switchboard.v1.RouterService.Realtime",
+        "switchboard.v1.AdminService.GetServerInfo",
+        "grpc.health.v1.Health.Watch",
+    ],
+)
+async def test_a_method_is_a_symbol_as_the_reflection_proto_names_them(
+    router: RouterHandle, version: str, method: str
+) -> None:
+    """`<package>.<service>.<method>` is a symbol to reflection's `file_containing_symbol`
+    (its proto says so; grpc-go and grpc-java answer it): `grpcurl describe` of a method asks
+    that. grpcio-reflection's descriptor pool finds no method, and answered NOT_FOUND."""
+    [answer] = await reflect(router.channel, version, Request(file_containing_symbol=method))
+    defining = files(answer)[0]
+    service, _, name = method.rpartition(".")
+    [described] = [s for s in defining.service if f"{defining.package}.{s.name}" == service]
+    assert name in [m.name for m in described.method]
+
+
+@pytest.mark.parametrize(
+    "symbol",
+    [
+        "switchboard.v1.RouterService.NoSuchMethod",
+        "switchboard.v1.ChatParams.NoSuchField",
+        "switchboard.v1.NoSuchService.Chat",
+        "switchboard.v1.RouterService.Chat.Deeper",
+    ],
+)
+async def test_a_symbol_that_is_none_is_still_not_found(router: RouterHandle, symbol: str) -> None:
+    [answer] = await reflect(router.channel, "v1", Request(file_containing_symbol=symbol))
+    assert answer.WhichOneof("message_response") == "error_response"
+    assert answer.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]

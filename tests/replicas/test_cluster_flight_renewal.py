@@ -1,0 +1,192 @@
+"""`cache.coalesce: cluster` with short leases renewed by their leaders (`flight_lease_s`), on two
+router replicas sharing one real Redis, time on one ManualClock: a leader slower than any lease
+(and than the old `flight_ttl_s` of 30 s) keeps the other replica's miss waiting for its answer
+(one upstream call); a leader whose renewals stop (its task killed: no landing) lets the other
+replica go on within one short lease, not after 30 s; a shared stream's leader renews its lease
+while it streams. No renewal task outlives its call (kept, or its stream cut)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis
+
+from clients.switchboard.v1 import routing_pb2
+from router_service.cache._cluster import ClusterFlights
+from router_service.cache._keys import cache_key, document_name
+from router_service.clock import ManualClock
+from router_service.engine import Afterwork
+from router_service.fake_upstream import FakeUpstream
+from router_service.state import Landing, RedisStateStore
+from tests.conftest import RouterHandle, StartRouter
+from tests.replicas.harness import ask, two_replicas
+from tests.replicas.redis_fixtures import keys_under
+from tests.replicas.test_cluster_flights import (
+    cluster_config,
+    cluster_heard,
+    settled,
+    until,
+    waiting_on_redis,
+)
+from tests.replicas.test_cluster_streams import events, streamed
+from tests.replicas.test_redis_connections import ours
+
+pytestmark = pytest.mark.timeout(90)
+HIT, MISS = routing_pb2.CACHE_STATUS_HIT, routing_pb2.CACHE_STATUS_MISS
+LEASE_S = 3.0  # renewed every second
+OLD_TTL_S = 30.0  # what a lease lasted before renewals (and a dead leader held the others)
+RENEWALS = "ClusterFlights._renew"
+
+
+def cluster(replica: RouterHandle) -> ClusterFlights:
+    flights = replica.runtime.cache.cluster
+    assert flights is not None
+    return flights
+
+
+async def _renewed(clock: ManualClock, flights: ClusterFlights, seconds: int) -> None:
+    """Move the clock a second at a time, each renewal of `flights`' leader made before the next
+    (a renewal is a Redis round trip: real time, which the clock does not wait for)."""
+    for _ in range(seconds):
+        done = flights.renewed + 1
+        clock.advance(1.0)
+        await until(lambda: flights.renewed >= done, f"renewal {done}")  # noqa: B023
+
+
+async def test_a_leader_slower_than_its_lease_keeps_the_other_replica_waiting(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    clock = ManualClock(time.time())
+    config = cluster_config(fake, redis_url, redis_prefix, flight_lease_s=LEASE_S)
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.hold()
+    leader = asyncio.ensure_future(a.stub.Chat(ask()))
+    await until(lambda: fake.state.held == 1, "A's call upstream, held there")
+    follower = asyncio.ensure_future(b.stub.Chat(ask()))
+    await until(lambda: waiting_on_redis(b) == 1, "B's miss waiting for A's flight")
+    await _renewed(clock, cluster(a), int(OLD_TTL_S) + 10)  # 13 leases, 40 renewals
+    assert fake.state.count() == 1 and not follower.done()  # B still waits for A
+    assert waiting_on_redis(b) == 1
+    fake.state.release()
+    first, second = await asyncio.wait_for(asyncio.gather(leader, follower), 15)
+    assert (first.route.cache, second.route.cache, len(fake.state.calls())) == (MISS, HIT, 1)
+    assert second.completion.SerializeToString() == first.completion.SerializeToString()
+    assert cluster_heard(b) == {Landing.KEPT: 1}
+    await settled(redis_url, redis_prefix, a, b)
+    assert RENEWALS not in ours(asyncio.all_tasks())  # ended with A's call
+
+
+async def test_a_leader_whose_renewals_stop_lets_the_other_replica_go_on_within_its_lease(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    clock = ManualClock(time.time())
+    config = cluster_config(fake, redis_url, redis_prefix, flight_lease_s=LEASE_S)
+    a, b = await two_replicas(start_router, config, clock)
+    generation = await b.runtime.cache.generation("a")
+    name = document_name("", cache_key("chat", "", ask().params, generation))
+    # A third replica leading the flight, its renewals those of a router (`leading`), until
+    # its task is killed: it never lands (its process died).
+    store = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
+    dead = ClusterFlights(store, Afterwork(store), LEASE_S, clock)
+    token = (await store.claim_flight(name, LEASE_S)).token
+    assert token
+
+    async def leads_until_killed() -> None:
+        async with dead.leading(name, token, None):
+            await asyncio.Event().wait()
+
+    killed = asyncio.create_task(leads_until_killed())
+    try:
+        asking = asyncio.ensure_future(b.stub.Chat(ask()))
+        await until(lambda: waiting_on_redis(b) == 1, "B's miss waiting for the flight")
+        await _renewed(clock, dead, 2 * int(LEASE_S))  # alive: B waits past its first lease
+        assert fake.state.calls() == [] and not asking.done()
+        killed.cancel()
+        await asyncio.wait([killed])
+    finally:
+        await store.aclose()
+
+    def waits_out_the_lease() -> bool:  # what B last read, after the last renewal: ≤ 3 s
+        now, ends = clock.monotonic(), [w.when() for w in clock.windows]
+        return any(end is not None and now < end <= now + LEASE_S for end in ends)
+
+    await until(waits_out_the_lease, "B waiting for what the unrenewed lease has left")
+    clock.advance(LEASE_S)  # one short lease, not the 30 s a lease held before
+    answer = await asyncio.wait_for(asking, 15)
+    assert answer.route.cache == MISS and len(fake.state.calls()) == 1
+    assert cluster_heard(b) == {Landing.LAPSED: 1}
+    await settled(redis_url, redis_prefix, a, b)  # B led the next flight and landed it
+    assert RENEWALS not in ours(asyncio.all_tasks())
+
+
+async def test_a_streams_leader_renews_its_lease_until_its_stream_is_cut(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    clock = ManualClock(time.time())
+    config = cluster_config(fake, redis_url, redis_prefix, flight_lease_s=LEASE_S)
+    a, b = await two_replicas(start_router, config, clock)
+    fake.state.hold()
+    leader = asyncio.create_task(events(a, streamed()))
+    await until(lambda: fake.state.held == 1, "A's stream upstream, held there")
+    claimed_at = clock.now()
+    await _renewed(clock, cluster(a), 2 * int(LEASE_S))
+    (key,) = [key for key in keys_under(redis_url, redis_prefix) if ":flt:" in key]
+    direct = redis.Redis.from_url(redis_url)
+    try:
+        held = direct.get(key)
+        assert isinstance(held, bytes)
+        expiry = float(held.decode().partition("|")[0])
+    finally:
+        direct.close()
+    assert expiry == pytest.approx(clock.now() + LEASE_S)  # not claimed_at + 3: renewed
+    assert claimed_at + LEASE_S < clock.now()
+    leader.cancel()  # its only caller left: the stream is cut, its pump cancelled
+    await until(lambda: RENEWALS not in ours(asyncio.all_tasks()), "A's renewals ended")
+    fake.state.release()
+    await settled(redis_url, redis_prefix, a, b)  # its lease landed (EMPTY)
+    assert a.runtime.cache.stream_flights.open == 0
+
+
+async def test_a_stream_reading_a_leader_whose_renewals_stop_goes_on_within_its_lease(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """B's stream reads the flight log of a leader that renews its lease but never writes (its
+    upstream is slow), then dies: B goes on once the lease ran out unrenewed (its check after
+    each lease of silence), not after `flight_ttl_s` of silence."""
+    clock = ManualClock(time.time())
+    config = cluster_config(
+        fake, redis_url, redis_prefix, flight_lease_s=LEASE_S, flight_ttl_s=3600
+    )
+    a, b = await two_replicas(start_router, config, clock)
+    generation = await b.runtime.cache.generation("a")
+    name = document_name("", cache_key("stream", "", streamed().params, generation))
+    store = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
+    dead = ClusterFlights(store, Afterwork(store), LEASE_S, clock)
+    token = (await store.claim_flight(name, LEASE_S)).token
+    assert token
+
+    async def leads_until_killed() -> None:
+        async with dead.leading(name, token, None):
+            await asyncio.Event().wait()
+
+    killed = asyncio.create_task(leads_until_killed())
+    try:
+        asking = asyncio.create_task(events(b, streamed()))
+        await until(lambda: waiting_on_redis(b) == 1, "B's stream reading the flight's log")
+        await _renewed(clock, dead, 2 * int(LEASE_S))  # alive: B reads on past its first lease
+        assert fake.state.calls() == [] and not asking.done()
+        killed.cancel()
+        await asyncio.wait([killed])
+    finally:
+        await store.aclose()
+    clock.advance(LEASE_S)  # the lease runs out unrenewed; B finds it at its next check
+    stream = await asyncio.wait_for(asking, 15)
+    assert [e.route.cache for e in stream if e.WhichOneof("event") == "route"] == [MISS]
+    assert len(fake.state.calls()) == 1  # asked upstream itself: nothing reached it yet
+    assert cluster_heard(b) == {Landing.LAPSED: 1}
+    for replica in (a, b):  # nothing of theirs left (the dead one's key: Redis's TTL drops it)
+        await replica.runtime.afterwork.drain()
+        assert waiting_on_redis(replica) == 0 and replica.runtime.cache.stream_flights.open == 0
+    assert RENEWALS not in ours(asyncio.all_tasks())

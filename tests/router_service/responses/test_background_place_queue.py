@@ -1,0 +1,192 @@
+"""Background responses back from a cooldown wait queue for their client's places
+(`responses.max_background_per_client`): a place given back wakes the oldest waiter at once,
+on the router's clock (it read the store every second, `clock.sleep(1)`, and waited for the
+clock to move), a start yields the place to an older waiter (on another replica too), and one
+cancelled while it queues leaves nothing behind (its ticket would refuse every start)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import grpc
+import pytest
+
+from clients import details_from_rpc_error
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.server._job_places import POLL_S, TICKET_TTL_S
+from router_service.sessions import client_scoped
+from router_service.state import MemoryStateStore
+from tests.conftest import RouterHandle, StartRouter
+from tests.helpers import eventually
+from tests.replicas.redis_fixtures import redis_prefix, redis_state, redis_url, state_section
+from tests.router_service.engine.test_cooldown_wait_slot import WaitingClock
+from tests.router_service.responses.test_background_cooldown_aside import (
+    _asleep,
+    _no_marks,
+    _start,
+    _status,
+)
+from tests.router_service.server.test_routing import (
+    AS_SERVICE,
+    ask,
+    two_providers,
+    with_route_client,
+)
+
+pytestmark = pytest.mark.timeout(60)
+__all__ = ["redis_prefix", "redis_url", "state_section"]  # fixtures, for the Redis-backed cases
+
+_SCOPED = client_scoped("svc", "")
+
+
+def _config(fake: FakeUpstream, state: dict[str, Any]) -> dict[str, Any]:
+    """One background response a client (its heartbeat outlasts the clock's jumps)."""
+    config = with_route_client(two_providers(fake.base_url, state=state))
+    config["responses"] = {"max_background_per_client": 1, "background_heartbeat_s": 1000}
+    return config
+
+
+def _clock() -> WaitingClock:
+    clock = WaitingClock()
+    clock.advance(time.time() - clock.now())  # Redis's own expiries run on the wall clock
+    return clock
+
+
+async def _queued(
+    fake: FakeUpstream, router: RouterHandle, clock: WaitingClock, stream: bool = False
+) -> None:
+    """resp_one (`stream`ed or not) waits out model-b's 300 s cooldown aside; resp_two
+    (model-a) takes the place and is held upstream; the cooldown over, resp_one queues."""
+    fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
+    await _start(router, "resp_one", "beta/model-b", stream=stream)
+    await _asleep(clock, 1)
+    fake.state.hold()
+    await _start(router, "resp_two", "alpha/model-a")
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    clock.advance(300.0)
+    await _asleep(clock, 0)
+
+    async def in_line() -> bool:
+        return len(await router.runtime.store.members("bg-queue:" + _SCOPED)) == 1
+
+    await eventually(in_line, what="resp_one queued for a place")
+
+
+async def _refused(router: RouterHandle, response_id: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await _start(router, response_id, "alpha/model-a")
+    assert details_from_rpc_error(refused.value).reason == "BACKGROUND_LIMIT"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["unary", "streamed"])
+async def test_a_place_given_back_wakes_the_waiter_without_the_clock_moving(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any], stream: bool
+) -> None:
+    clock = _clock()
+    router = await start_router(_config(fake, state_section), clock=clock)
+    await _queued(fake, router, clock, stream)
+    await _refused(router, "resp_early")  # no place free: the client is at its cap
+    moved = clock.monotonic()
+    fake.state.release()  # resp_two answers: its place goes to resp_one at once
+
+    async def one_answered() -> bool:
+        return await _status(router, "resp_one") == "completed"
+
+    await eventually(one_answered, what="resp_one answered in the place given back")
+    assert clock.monotonic() == moved  # no poll's interval went by
+    assert await _status(router, "resp_two") == "completed"
+    assert await router.server.jobs.settle(10) == 0
+    await _no_marks(router)
+    assert await router.runtime.store.members("bg-queue:" + _SCOPED) == {}
+
+
+async def test_a_response_cancelled_while_queued_leaves_nothing_behind(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    clock = _clock()
+    router = await start_router(_config(fake, state_section), clock=clock)
+    await _queued(fake, router, clock)
+    await router.stub.CancelResponse(pb.CancelResponseRequest(id="resp_one"), metadata=AS_SERVICE)
+    assert await _status(router, "resp_one") == "cancelled"
+    assert await router.runtime.store.members("bg-queue:" + _SCOPED) == {}
+    assert await router.runtime.store.members("bg-aside:" + _SCOPED) == {}
+    fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
+    await _no_marks(router)
+    await _start(router, "resp_three", "alpha/model-a")  # no ticket left to yield to
+    assert await router.server.jobs.settle(10) == 0
+    assert await _status(router, "resp_three") == "completed"
+    await _no_marks(router)
+
+
+async def test_a_start_on_another_replica_yields_the_place_to_the_older_waiter(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
+) -> None:
+    """resp_one queues on replica `one`; resp_two's place is given back on `two`, which has no
+    waiter to wake: a start there is refused (the place is resp_one's), and resp_one takes it
+    at its next read, `POLL_S` on."""
+    clock = _clock()
+    config = _config(fake, redis_state(redis_url, redis_prefix))
+    one = await start_router(config, clock=clock)
+    two = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await one.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
+    await _start(one, "resp_one", "beta/model-b")
+    await _asleep(clock, 1)
+    fake.state.hold()
+    await _start(two, "resp_two", "alpha/model-a")
+    await fake.state.wait_for(lambda: fake.state.held == 1)
+    clock.advance(300.0)
+
+    async def in_line() -> bool:
+        return len(await one.runtime.store.members("bg-queue:" + _SCOPED)) == 1
+
+    await eventually(in_line, what="resp_one queued for a place")
+    fake.state.release()
+    assert await two.server.jobs.settle(10) == 0
+    assert await two.runtime.store.members("bg-jobs:" + _SCOPED) == {}  # free, and owed
+    await _refused(two, "resp_newcomer")
+    clock.advance(POLL_S)
+
+    async def one_answered() -> bool:
+        return await _status(one, "resp_one") == "completed"
+
+    await eventually(one_answered, what="resp_one answered at its next read")
+    assert await one.server.jobs.settle(10) == 0
+    await _no_marks(one)
+    assert await one.runtime.store.members("bg-queue:" + _SCOPED) == {}
+
+
+async def test_a_waiters_ticket_is_renewed_while_it_waits(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """A ticket lasts `TICKET_TTL_S` (a crashed replica's waiters soon owed nothing): one still
+    waiting renews it at each read, one mark at a time, and keeps its turn."""
+    clock = _clock()
+    router = await start_router(_config(fake, {"backend": "memory"}), clock=clock)
+    await _queued(fake, router, clock)
+    store = router.runtime.store
+    assert isinstance(store, MemoryStateStore)
+    (first,) = store.tokens("bg-queue:" + _SCOPED)
+    marks = [first]
+
+    async def renewed() -> bool:
+        now = store.tokens("bg-queue:" + _SCOPED)
+        return len(now) == 1 and now[0] not in marks
+
+    for _ in range(int(TICKET_TTL_S // POLL_S) + 1):  # outlasting a ticket not renewed
+        clock.advance(POLL_S)
+        await eventually(renewed, what="its ticket renewed")
+        marks.extend(store.tokens("bg-queue:" + _SCOPED))
+    assert {ticket for ticket, _ in marks} == {first[0]}  # one name: the same turn
+    await _refused(router, "resp_newcomer")  # still the one place's: held by resp_two
+    fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
+    assert await _status(router, "resp_one") == "completed"
+    await _no_marks(router)
+    assert store.tokens("bg-queue:" + _SCOPED) == []
