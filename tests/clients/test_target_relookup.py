@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients import RELOOKUP_S, RouterClient, RouterError, RouterTarget, SyncRouterClient
 from clients.switchboard.v1 import router_service_pb2_grpc
+from clients.switchboard.v1.router_service_pb2 import RealtimeRequest
 from router_service.clock import ManualClock
 from tests.clients.fake_router import (
     SERVER_OPTIONS,
@@ -247,3 +248,20 @@ async def test_a_blocking_stream_under_way_ends_on_the_replaced_channel_then_it_
             await eventually(a_channel_closed, what="the replaced channel closed")
             assert a.cancelled.is_set()
         assert b.calls == 1
+
+
+async def test_an_async_realtime_send_that_reaches_no_router_looks_the_names_up_again() -> None:
+    """A Realtime session's send hears first that no router is reachable (the caller sends,
+    then reads): that call, too, has the names looked up again, as a read's failure does."""
+    async with moving_routers() as moving:
+        async with RouterClient(moving.target(), ready_wait_s=0) as client:
+            assert (await client.chat(chat_request())).completion.id == "a"
+            await moving.stop_a()
+            moving.names.point_at(B_IP)
+            moving.clock.advance(RELOOKUP_S)
+            async with client.realtime() as session:
+                with pytest.raises(RouterError) as failed:
+                    await session.send(RealtimeRequest())
+            _unreachable(failed.value)
+            assert client.target == f"ipv4:{B_IP}:{moving.port}"
+            assert (await client.chat(chat_request())).completion.id == "b"
