@@ -87,7 +87,7 @@ def _unreachable(error: RouterError) -> None:
     assert error.details.bare  # gRPC's own: no router answered
 
 
-async def on_b(client: RouterClient, port: int) -> None:
+async def on_b(client: RouterClient | SyncRouterClient, port: int) -> None:
     """Wait for the async client's relookup, which its failed call started and did not wait
     for, to move it to B's address."""
 
@@ -149,7 +149,7 @@ async def test_the_blocking_client_finds_moved_routers_after_a_call_reaches_none
             with pytest.raises(RouterError) as failed:
                 await asyncio.to_thread(client.chat, chat_request())
             _unreachable(failed.value)
-            assert client.target == f"ipv4:{B_IP}:{moving.port}"
+            await on_b(client, moving.port)
             after = await asyncio.to_thread(client.chat, chat_request())
             assert after.completion.id == "b"
 
@@ -177,6 +177,7 @@ async def test_a_blocking_stream_that_reaches_no_router_looks_the_names_up_again
             with pytest.raises(RouterError) as failed:
                 await asyncio.to_thread(streamed)
             _unreachable(failed.value)
+            await on_b(client, moving.port)
             assert (await asyncio.to_thread(streamed))[-1] == "summary"
         assert moving.b.calls == 1
 
@@ -249,6 +250,7 @@ async def test_a_blocking_stream_under_way_ends_on_the_replaced_channel_then_it_
                 return False
 
             await eventually(a_not_serving, what="A's channel reaching no router")
+            await on_b(client, port)
             assert (await asyncio.to_thread(client.chat, chat_request())).completion.id == "b"
             assert (await asyncio.to_thread(next, stream)).chunk.choices[0].delta.text == "lo"
             assert len(a_health.watching) == 1  # the stream's channel is open
@@ -318,3 +320,31 @@ async def test_a_call_that_reaches_no_router_fails_without_waiting_for_the_looku
             assert await asyncio.to_thread(names.asked_again.wait, 10)
             await on_b(client, moving.port)
             assert (await client.chat(chat_request())).completion.id == "b"
+
+
+async def test_a_blocking_call_that_reaches_no_router_fails_without_waiting_for_the_lookup() -> (
+    None
+):
+    async with moving_routers() as moving:
+        names = SlowNames({"router-a": A_IP, "router-b": A_IP})
+        target = RouterTarget(
+            [f"router-a:{moving.port}", f"router-b:{moving.port}"],
+            lookup=names,
+            clock=moving.clock.monotonic,
+        )
+        with SyncRouterClient(target, ready_wait_s=0) as client:
+            assert (await asyncio.to_thread(client.chat, chat_request())).completion.id == "a"
+            await moving.stop_a()
+            names.point_at(B_IP)
+            moving.clock.advance(RELOOKUP_S)
+            failing = asyncio.ensure_future(asyncio.to_thread(client.chat, chat_request()))
+            done, _ = await asyncio.wait({failing}, timeout=10)  # a hang guard
+            names.answer.set()
+            await asyncio.wait({failing})
+            assert failing in done
+            with pytest.raises(RouterError) as failed:
+                failing.result()
+            _unreachable(failed.value)
+            assert await asyncio.to_thread(names.asked_again.wait, 10)
+            await on_b(client, moving.port)
+            assert (await asyncio.to_thread(client.chat, chat_request())).completion.id == "b"
