@@ -13,7 +13,7 @@ field ends there (the rest is inside its JSON), as does one that names no field 
 nearest enclosing field is named); a oneof none of whose fields is set is named by the oneof's
 name (`params.input`), as protovalidate names it; an indexed one (`content[0]`) by the list it
 holds (`parts.parts[0]`); a key given in `extra_json` (`gemini_only.safetySettings`) names that
-`extra_json`.
+`extra_json`, and one of a Media call's body (`stream`, rerank's `query`) its `params_json`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ _ALIASES = {
 }
 _REQUEST_TYPES = frozenset(method.input_type for service in _SERVICES for method in service.methods)
 _SEGMENT = re.compile(r"([^.\[\]]+)((?:\[\d+\])*)")
-_EXTRA = "extra_json"
+# The JSON strings whose keys are merged into the body at its top: ChatParams' and
+# EmbeddingParams' extras, and MediaParams' whole body (but its uploads).
+_EXTRAS = ("extra_json", "params_json")
 
 _REQUEST: ContextVar[Descriptor | None] = ContextVar("switchboard_request_type", default=None)
 
@@ -78,8 +80,9 @@ def _resolved(request: Descriptor, param: str) -> str:
         if path:
             return ".".join((*prefix, *path))
     for prefix, message in _holders(request):
-        if _EXTRA in message.fields_by_name:  # a key given in `extra_json`, merged at the top
-            return ".".join((*prefix, _EXTRA))
+        for extra in _EXTRAS:  # a key given in the JSON merged at the body's top
+            if extra in message.fields_by_name:
+                return ".".join((*prefix, extra))
     return param
 
 

@@ -64,6 +64,15 @@ def image(detail: int) -> chat_pb2.ChatMessage:
     return chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, parts=chat_pb2.ContentParts(parts=[part]))
 
 
+def media(operation: int, **fields: Any) -> media_pb2.MediaParams:
+    """A Media call's params: OpenAI's body (but its uploads) in `params_json`."""
+    return media_pb2.MediaParams(
+        operation=operation,  # type: ignore[arg-type]
+        model="chain",
+        params_json=json.dumps(fields),
+    )
+
+
 UNSET_ROLE = [chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="a"), chat_pb2.ChatMessage()]
 SESSION = json.dumps({"type": "realtime", "model": "chain"})
 # (method, request, the BadRequest field, ErrorInfo's openai_param)
@@ -119,6 +128,20 @@ CASES: dict[str, tuple[str, Any, str, str]] = {
         pb.MediaRequest(params=media_pb2.MediaParams(model="chain")),
         "params.operation",
         "operation",
+    ),
+    "stream asked of Media in params_json": (
+        "Media",
+        pb.MediaRequest(
+            params=media(media_pb2.MEDIA_OPERATION_MODERATIONS, input="x", stream=True)
+        ),
+        "params.params_json",
+        "stream",
+    ),
+    "rerank without a query": (
+        "Media",
+        pb.MediaRequest(params=media(media_pb2.MEDIA_OPERATION_RERANK, documents=["a"])),
+        "params.params_json",
+        "query",
     ),
     "conversation metadata over 16 pairs": (
         "CreateConversation",
