@@ -14,6 +14,8 @@ nearest enclosing field is named); a oneof none of whose fields is set is named 
 name (`params.input`), as protovalidate names it; an indexed one (`content[0]`) by the list it
 holds (`parts.parts[0]`); a key given in `extra_json` (`gemini_only.safetySettings`) names that
 `extra_json`, and one of a Media call's body (`stream`, rerank's `query`) its `params_json`.
+A param the request has no field for at all is named by no violation (ErrorInfo's `openai_param`
+still says it).
 """
 
 from __future__ import annotations
@@ -62,16 +64,18 @@ def request_type_of(method: str) -> Descriptor | None:
     return None
 
 
-def proto_field_path(param: str) -> str:
+def proto_field_path(param: str) -> str | None:
     """`param` (OpenAI's path) as a path in the request of the call served now; as it is
-    outside one (no request type known: an in-process helper, a background job)."""
+    outside one (no request type known: an in-process helper, a background job). None: the
+    request has no field for it (ResumeResponse refused of OpenAI's `stream`), so no
+    BadRequest violation names one a caller's descriptor cannot walk."""
     request = _REQUEST.get()
     if request is None:
         return param
     return _resolved(request, param)
 
 
-def _resolved(request: Descriptor, param: str) -> str:
+def _resolved(request: Descriptor, param: str) -> str | None:
     # Not cached: a path may hold the caller's own words (`metadata.<key>`), and a refusal is
     # no hot path (~20 µs).
     segments = _SEGMENT.findall(_ALIASES.get(param, param))
@@ -83,7 +87,7 @@ def _resolved(request: Descriptor, param: str) -> str:
         for extra in _EXTRAS:  # a key given in the JSON merged at the body's top
             if extra in message.fields_by_name:
                 return ".".join((*prefix, extra))
-    return param
+    return None
 
 
 @cache  # one per request type

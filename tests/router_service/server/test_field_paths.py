@@ -180,11 +180,12 @@ async def called(router: RouterHandle, method: str, request: Any) -> grpc.aio.Ai
     """One call by its full name, as a stub of any language makes it; its refusal."""
     rpc = getattr(router.stub, method)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        if method.endswith("Stream"):
-            async for _ in rpc(request):
+        call = rpc(request)
+        if isinstance(call, grpc.aio.UnaryStreamCall):  # ChatStream, ResumeResponse…
+            async for _ in call:
                 pass
         else:
-            await rpc(request)
+            await call
     return refused.value
 
 
@@ -222,3 +223,20 @@ async def test_the_python_client_reads_the_same_paths_over_either_channel(
     details = refused.value.details
     assert details.openai_param == "messages[1].role"
     assert [field for field, _ in details.field_violations] == ["params.messages[1].role"]
+
+
+async def test_a_refusal_of_no_field_of_the_request_has_no_violation(router: RouterHandle) -> None:
+    """Resuming a response answered in the foreground is refused of OpenAI's `stream` (the
+    edge's `param`), a field ResumeResponseRequest does not have: BadRequest names none
+    rather than one a caller's descriptor cannot walk."""
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="x")
+    stored = pb.StoredResponse(id="resp_foreground", messages=[message])
+    assert (await router.stub.StoreResponse(pb.StoreResponseRequest(response=stored))).stored
+    request = pb.ResumeResponseRequest(id="resp_foreground")
+
+    error = await called(router, "ResumeResponse", request)
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    metadata, fields = refusal(error)
+    assert metadata["openai_param"] == "stream"
+    assert fields == []
