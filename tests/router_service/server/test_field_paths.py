@@ -17,7 +17,8 @@ from google.rpc import error_details_pb2, status_pb2
 from clients import LocalChannel, RouterClient, RouterError
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from tests.conftest import RouterHandle
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import RouterHandle, StartRouter, base_config
 
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
 
@@ -239,4 +240,25 @@ async def test_a_refusal_of_no_field_of_the_request_has_no_violation(router: Rou
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
     metadata, fields = refusal(error)
     assert metadata["openai_param"] == "stream"
+    assert fields == []
+
+
+@pytest.mark.parametrize("extra", ["", '{"safety_identifier": "u1"}'], ids=["none", "another key"])
+async def test_extra_json_is_named_only_for_a_key_given_there(
+    fake: FakeUpstream, start_router: StartRouter, extra: str
+) -> None:
+    """A background response a router keeps no responses for is refused of OpenAI's
+    `background`, which no field of StartBackgroundResponseRequest holds: the `extra_json`
+    named for a key given there is not named when the key is not in it."""
+    router = await start_router(base_config(fake.base_url, responses={"store": False}))
+    queued = {"id": "resp_bg", "object": "response", "background": True}
+    request = pb.StartBackgroundResponseRequest(
+        chat=pb.ChatRequest(params=chat(extra_json=extra)), response_json=json.dumps(queued)
+    )
+
+    error = await called(router, "StartBackgroundResponse", request)
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    metadata, fields = refusal(error)
+    assert metadata["openai_param"] == "background"
     assert fields == []
