@@ -112,6 +112,7 @@ class RouterClient(
         # replaced channels' closing tasks. grpc.aio tracks calls too, but keeps them private.
         self._calls: weakref.WeakSet[Any] = weakref.WeakSet()
         self._retired: set[asyncio.Task[None]] = set()
+        self._relooking: asyncio.Task[None] | None = None  # `_found_again`'s lookup, under way
         self._gate: ReadyGate | None = None  # the current channel's, made on open
         self._loop: asyncio.AbstractEventLoop | None = None  # the one its channel serves
 
@@ -170,9 +171,16 @@ class RouterClient(
         """After a call that reached no router (`_reached_none`): the names of its addresses
         looked up again, in a thread and at most every `RELOOKUP_S`; when they give other
         addresses now, the client moves to a channel to them, and the calls on the old one
-        finish there (`_retire`). Replicas that moved are found by the next call."""
+        finish there (`_retire`). Replicas that moved are found by the next calls. The failed
+        call does not wait for it: a slow DNS held its error back, past its deadline."""
         if self._local is not None or not self._reached_none(failed) or not self._target.due():
             return
+        if self._relooking is None or self._relooking.done():
+            self._relooking = asyncio.get_running_loop().create_task(
+                self._relooked(), name="switchboard-relookup"
+            )
+
+    async def _relooked(self) -> None:
         if await asyncio.to_thread(self._target.relooked_up) and self._state is State.OPENED:
             self._retire(self._reopened(), _DRAIN_S)
 
@@ -222,6 +230,8 @@ class RouterClient(
         self._state = State.CLOSED
         if self._gate is not None:
             self._gate.close()
+        if self._relooking is not None:  # a lookup under way moves the closed client nowhere
+            self._relooking.cancel()
         current = () if self._channel is None else (self._channel.close(grace),)
         await asyncio.gather(self._end_retired(grace), *current)  # one grace for all channels
 

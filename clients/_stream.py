@@ -242,19 +242,24 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
             checked_message("Realtime", message, router_service_pb2.RealtimeRequest, "sends")
         if self._written:  # grpc's refusal was said as the call's end (`_CALL_ENDED`)
             raise RuntimeError("done_writing() was called on this session: it sends no more")
-        with map_rpc_errors():
-            if self._call is None and await self._started() is None:
-                raise RouterError(_CALL_ENDED)  # closed while it waited for a connection
-        with map_rpc_errors(self._sent_once):
-            try:
-                await self._call.write(message)
-            except asyncio.InvalidStateError as exc:
-                raise RouterError(_CALL_ENDED) from exc
-            except grpc.RpcError as exc:
-                self._refused = self._too_large(message)
-                if self._refused is None:
-                    raise
-                raise self._refused from exc
+        try:
+            with map_rpc_errors():
+                if self._call is None and await self._started() is None:
+                    raise RouterError(_CALL_ENDED)  # closed while it waited for a connection
+            with map_rpc_errors(self._sent_once):
+                try:
+                    await self._call.write(message)
+                except asyncio.InvalidStateError as exc:
+                    raise RouterError(_CALL_ENDED) from exc
+                except grpc.RpcError as exc:
+                    self._refused = self._too_large(message)
+                    if self._refused is None:
+                        raise
+                    raise self._refused from exc
+        except RouterError as exc:
+            if self._failed is not None:  # a send may be the first to hear no router is reached
+                await self._failed(exc)
+            raise
 
     def _too_large(self, message: router_service_pb2.RealtimeRequest) -> RouterError | None:
         """A write's failure as grpc's refusal of a message over the send limit (grpc ends the

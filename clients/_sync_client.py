@@ -6,6 +6,7 @@ same errors (:class:`~clients.errors.RouterError`), no retries.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
@@ -141,11 +142,18 @@ class SyncRouterClient(
 
     def _found_again(self, failed: RouterError) -> None:
         """After a call that reached no router (`_reached_none`): the names of its addresses
-        looked up again, here and at most every `RELOOKUP_S`; when they give other addresses
-        now, the client moves to a channel to them (calls under way finish on the old one,
-        which closes once they have ended, as `use_credentials`'). Replicas that moved are
-        found by the next call."""
-        if self._reached_none(failed) and self._target.relooked_up():
+        looked up again, in a thread of its own and at most every `RELOOKUP_S` (the failed
+        call does not wait for it: a slow DNS held its error back, past its deadline); when
+        they give other addresses now, the client moves to a channel to them (calls under way
+        finish on the old one, which closes once they have ended, as `use_credentials`').
+        Replicas that moved are found by the next calls."""
+        if self._reached_none(failed) and self._target.due():
+            threading.Thread(
+                target=self._relooked, name="switchboard-relookup", daemon=True
+            ).start()
+
+    def _relooked(self) -> None:
+        if self._target.relooked_up():
             with self._opening:  # a close meanwhile: nothing to move
                 self._retire(self._calls, self._reopened())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from clients import RELOOKUP_S, RouterClient, RouterError, RouterTarget, SyncRouterClient
 from clients.switchboard.v1 import router_service_pb2_grpc
+from clients.switchboard.v1.router_service_pb2 import RealtimeRequest
 from router_service.clock import ManualClock
 from tests.clients.fake_router import (
     SERVER_OPTIONS,
@@ -85,6 +87,16 @@ def _unreachable(error: RouterError) -> None:
     assert error.details.bare  # gRPC's own: no router answered
 
 
+async def on_b(client: RouterClient | SyncRouterClient, port: int) -> None:
+    """Wait for the async client's relookup, which its failed call started and did not wait
+    for, to move it to B's address."""
+
+    async def moved() -> bool:
+        return client.target == f"ipv4:{B_IP}:{port}"
+
+    await eventually(moved, what="the client on B's address")
+
+
 async def test_the_async_client_finds_moved_routers_after_a_call_reaches_none() -> None:
     async with moving_routers() as moving:
         client = RouterClient(moving.target(), ready_wait_s=0)
@@ -101,8 +113,8 @@ async def test_the_async_client_finds_moved_routers_after_a_call_reaches_none() 
             with pytest.raises(RouterError) as failed:
                 await client.chat(chat_request())
             _unreachable(failed.value)
-            assert len(moving.names.asked) == 4  # looked up again: B now
-            assert client.target == f"ipv4:{B_IP}:{moving.port}"
+            await on_b(client, moving.port)  # looked up again, after the call's error
+            assert len(moving.names.asked) == 4
             assert (await client.chat(chat_request())).completion.id == "b"
         assert moving.b.calls == 1
 
@@ -118,6 +130,7 @@ async def test_an_async_stream_that_reaches_no_router_looks_the_names_up_again()
                 async with client.chat_stream(stream_request()) as stream:
                     await anext(stream)
             _unreachable(failed.value)
+            await on_b(client, moving.port)
             async with client.chat_stream(stream_request()) as stream:
                 chunks = [message async for message in stream]
         assert chunks[0].chunk.choices[0].delta.text == "Hel"
@@ -136,7 +149,7 @@ async def test_the_blocking_client_finds_moved_routers_after_a_call_reaches_none
             with pytest.raises(RouterError) as failed:
                 await asyncio.to_thread(client.chat, chat_request())
             _unreachable(failed.value)
-            assert client.target == f"ipv4:{B_IP}:{moving.port}"
+            await on_b(client, moving.port)
             after = await asyncio.to_thread(client.chat, chat_request())
             assert after.completion.id == "b"
 
@@ -164,6 +177,7 @@ async def test_a_blocking_stream_that_reaches_no_router_looks_the_names_up_again
             with pytest.raises(RouterError) as failed:
                 await asyncio.to_thread(streamed)
             _unreachable(failed.value)
+            await on_b(client, moving.port)
             assert (await asyncio.to_thread(streamed))[-1] == "summary"
         assert moving.b.calls == 1
 
@@ -236,6 +250,7 @@ async def test_a_blocking_stream_under_way_ends_on_the_replaced_channel_then_it_
                 return False
 
             await eventually(a_not_serving, what="A's channel reaching no router")
+            await on_b(client, port)
             assert (await asyncio.to_thread(client.chat, chat_request())).completion.id == "b"
             assert (await asyncio.to_thread(next, stream)).chunk.choices[0].delta.text == "lo"
             assert len(a_health.watching) == 1  # the stream's channel is open
@@ -247,3 +262,89 @@ async def test_a_blocking_stream_under_way_ends_on_the_replaced_channel_then_it_
             await eventually(a_channel_closed, what="the replaced channel closed")
             assert a.cancelled.is_set()
         assert b.calls == 1
+
+
+async def test_an_async_realtime_send_that_reaches_no_router_looks_the_names_up_again() -> None:
+    """A Realtime session's send hears first that no router is reachable (the caller sends,
+    then reads): that call, too, has the names looked up again, as a read's failure does."""
+    async with moving_routers() as moving:
+        async with RouterClient(moving.target(), ready_wait_s=0) as client:
+            assert (await client.chat(chat_request())).completion.id == "a"
+            await moving.stop_a()
+            moving.names.point_at(B_IP)
+            moving.clock.advance(RELOOKUP_S)
+            async with client.realtime() as session:
+                with pytest.raises(RouterError) as failed:
+                    await session.send(RealtimeRequest())
+            _unreachable(failed.value)
+            await on_b(client, moving.port)
+            assert (await client.chat(chat_request())).completion.id == "b"
+
+
+@dataclass
+class SlowNames(Names):
+    """The test's DNS, whose lookups after the first hang until `answer` is set."""
+
+    answer: threading.Event = field(default_factory=threading.Event)
+    asked_again: threading.Event = field(default_factory=threading.Event)
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        if len(self.asked) >= 2:
+            self.asked_again.set()
+            self.answer.wait(30)
+        return super().__call__(host, port)
+
+
+async def test_a_call_that_reaches_no_router_fails_without_waiting_for_the_lookup() -> None:
+    """The relookup a failed call starts is not the call's to wait for: a slow DNS (seconds
+    per query when a resolver is down) held its error back, past the call's deadline."""
+    async with moving_routers() as moving:
+        names = SlowNames({"router-a": A_IP, "router-b": A_IP})
+        target = RouterTarget(
+            [f"router-a:{moving.port}", f"router-b:{moving.port}"],
+            lookup=names,
+            clock=moving.clock.monotonic,
+        )
+        async with RouterClient(target, ready_wait_s=0) as client:
+            assert (await client.chat(chat_request())).completion.id == "a"
+            await moving.stop_a()
+            names.point_at(B_IP)
+            moving.clock.advance(RELOOKUP_S)
+            failing = asyncio.ensure_future(client.chat(chat_request()))
+            done, _ = await asyncio.wait({failing}, timeout=10)  # a hang guard
+            names.answer.set()
+            assert failing in done
+            with pytest.raises(RouterError) as failed:
+                failing.result()
+            _unreachable(failed.value)
+            assert await asyncio.to_thread(names.asked_again.wait, 10)
+            await on_b(client, moving.port)
+            assert (await client.chat(chat_request())).completion.id == "b"
+
+
+async def test_a_blocking_call_that_reaches_no_router_fails_without_waiting_for_the_lookup() -> (
+    None
+):
+    async with moving_routers() as moving:
+        names = SlowNames({"router-a": A_IP, "router-b": A_IP})
+        target = RouterTarget(
+            [f"router-a:{moving.port}", f"router-b:{moving.port}"],
+            lookup=names,
+            clock=moving.clock.monotonic,
+        )
+        with SyncRouterClient(target, ready_wait_s=0) as client:
+            assert (await asyncio.to_thread(client.chat, chat_request())).completion.id == "a"
+            await moving.stop_a()
+            names.point_at(B_IP)
+            moving.clock.advance(RELOOKUP_S)
+            failing = asyncio.ensure_future(asyncio.to_thread(client.chat, chat_request()))
+            done, _ = await asyncio.wait({failing}, timeout=10)  # a hang guard
+            names.answer.set()
+            await asyncio.wait({failing})
+            assert failing in done
+            with pytest.raises(RouterError) as failed:
+                failing.result()
+            _unreachable(failed.value)
+            assert await asyncio.to_thread(names.asked_again.wait, 10)
+            await on_b(client, moving.port)
+            assert (await asyncio.to_thread(client.chat, chat_request())).completion.id == "b"
