@@ -26,9 +26,9 @@ handed over as one is given back.)
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -51,14 +51,17 @@ TICKET_TTL_S = 3 * POLL_S
 
 
 class PlaceLines:
-    """This replica's jobs waiting for a place, per client (`group`), oldest first: one given
-    back here wakes the first (`wake`), which wakes the next once it has its place. And the
-    cap in force (`cap`: the serving runtime's, a reload's): a job back from a cooldown wait
-    takes its place again by it, not by its start's."""
+    """This replica's jobs waiting for a place, per client (`group`), in their tickets' order
+    (the store's: the first here is the one a place goes to, should no older wait elsewhere;
+    not the order they queued in, which two tickets of one instant, or a clock set back, would
+    make another: the first woken refused, the place left to a poll): one given back here
+    wakes the first (`wake`), which wakes the next once it has its place. And the cap in force
+    (`cap`: the serving runtime's, a reload's): a job back from a cooldown wait takes its
+    place again by it, not by its start's."""
 
     def __init__(self) -> None:
         self.cap = 0
-        self._lines: dict[str, deque[asyncio.Event]] = {}
+        self._lines: dict[str, list[tuple[str, asyncio.Event]]] = {}
 
     def reconfigured(self, cap: int) -> None:
         """A reload's cap: raised maybe, every client's first reads again at once."""
@@ -69,23 +72,27 @@ class PlaceLines:
     def wake(self, group: str) -> None:
         line = self._lines.get(group)
         if line:
-            line[0].set()
+            line[0][1].set()
 
     @contextlib.contextmanager
-    def turn(self, group: str) -> Iterator[asyncio.Event]:
-        """A turn at the end of `group`'s line (set: read whether a place is free); out of it,
-        the next one is woken (a place may be left, or the first went away)."""
-        turn = asyncio.Event()
-        line = self._lines.setdefault(group, deque())
-        line.append(turn)
+    def turn(self, group: str, ticket: str) -> Iterator[asyncio.Event]:
+        """A turn in `group`'s line, in `ticket`'s place (set: read whether a place is free);
+        out of it, the next one is woken (a place may be left, or the first went away)."""
+        turn = (ticket, asyncio.Event())
+        line = self._lines.setdefault(group, [])
+        bisect.insort(line, turn, key=_ticket_of)
         try:
-            yield turn
+            yield turn[1]
         finally:
             line.remove(turn)
             if line:
-                line[0].set()
+                line[0][1].set()
             else:
                 del self._lines[group]
+
+
+def _ticket_of(turn: tuple[str, asyncio.Event]) -> str:
+    return turn[0]
 
 
 @dataclass(eq=False)
@@ -166,7 +173,7 @@ class JobPlace:
         """A place again, in the order the client's jobs queued for one (see the module): a
         ticket of fixed width, so that names sort as the instants they hold."""
         ticket = f"{self.clock.now():020.6f}:{self.job_id}"
-        with self.lines.turn(self.group) as turn:  # out of it once its ticket is gone
+        with self.lines.turn(self.group, ticket) as turn:  # out of it once its ticket is gone
             mark = await self._ticket(ticket)
             try:
                 while True:

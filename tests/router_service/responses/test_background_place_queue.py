@@ -190,3 +190,53 @@ async def test_a_waiters_ticket_is_renewed_while_it_waits(
     assert await _status(router, "resp_one") == "completed"
     await _no_marks(router)
     assert store.tokens("bg-queue:" + _SCOPED) == []
+
+
+async def _places(router: RouterHandle) -> set[str]:
+    return set(await router.runtime.store.members("bg-jobs:" + _SCOPED))
+
+
+async def test_two_waiters_on_one_replica_take_the_places_given_back_in_their_order(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """resp_b, then resp_a, wait out model-b's cooldown aside and come back from it at one
+    instant: their tickets tie on the clock, so resp_a's sorts first (the order every replica
+    reads), though resp_b queued first here. Each place given back goes at once (the clock not
+    moved) to the first ticket still waiting, then to the next: none is left to a poll."""
+    clock = _clock()
+    config = _config(fake, state_section)
+    config["responses"]["max_background_per_client"] = 2
+    router = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
+    await _start(router, "resp_b", "beta/model-b")
+    await _asleep(clock, 1)
+    await _start(router, "resp_a", "beta/model-b")
+    await _asleep(clock, 2)
+    fake.state.hold()
+    await _start(router, "resp_x", "alpha/model-a")
+    await _start(router, "resp_y", "alpha/model-a")
+    await fake.state.wait_for(lambda: fake.state.held == 2)
+    clock.advance(300.0)
+
+    async def queued() -> bool:
+        return len(await router.runtime.store.members("bg-queue:" + _SCOPED)) == 2
+
+    await eventually(queued, what="both queued for a place")
+    moved = clock.monotonic()
+    for ended, taker in (("resp_x", "resp_a"), ("resp_y", "resp_b")):
+        cancel = pb.CancelResponseRequest(id=ended)
+        await router.stub.CancelResponse(cancel, metadata=AS_SERVICE)
+
+        async def taken(taker: str = taker) -> bool:
+            return taker in await _places(router)
+
+        await eventually(taken, what=f"{taker} given {ended}'s place")
+        assert len(await _places(router)) == 2
+    assert clock.monotonic() == moved  # no poll's interval went by
+    assert await router.runtime.store.members("bg-queue:" + _SCOPED) == {}
+    fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
+    assert [await _status(router, r) for r in ("resp_a", "resp_b")] == ["completed"] * 2
+    await _no_marks(router)
