@@ -174,16 +174,19 @@ class JobPlace:
         ticket of fixed width, so that names sort as the instants they hold."""
         ticket = f"{self.clock.now():020.6f}:{self.job_id}"
         with self.lines.turn(self.group, ticket) as turn:  # out of it once its ticket is gone
-            mark = await self._ticket(ticket)
+            mark, marked = await self._ticket(ticket), self.clock.monotonic()
             try:
                 while True:
                     turn.clear()  # a wake from now on is read again
                     if await self.enter(ticket):
                         return
-                    if not await _woken(turn, self.clock):  # renewed: its name keeps its turn
+                    # Renewed every `POLL_S`, woken meanwhile or not (a waiter woken and refused
+                    # more often would let it lapse): its name keeps its turn.
+                    if self.clock.monotonic() - marked >= POLL_S:
                         renewed, old = await self._ticket(ticket), mark
-                        mark = renewed
+                        mark, marked = renewed, self.clock.monotonic()
                         await _forget(self.store, self.queue, ticket, old)
+                    await _woken(turn, self.clock)
             finally:
                 await _forget(self.store, self.queue, ticket, mark)
 
@@ -195,13 +198,11 @@ class JobPlace:
         return mark
 
 
-async def _woken(turn: asyncio.Event, clock: Clock) -> bool:
-    """Until `turn` is set (True) or `POLL_S` went by on `clock` (False)."""
+async def _woken(turn: asyncio.Event, clock: Clock) -> None:
+    """Until `turn` is set or `POLL_S` went by on `clock`."""
     with contextlib.suppress(TimeoutError):
         async with clock.timeout(POLL_S):
             await turn.wait()
-            return True
-    return False
 
 
 async def _forget(store: StateStore, group: str, job_id: str, mark: str) -> None:

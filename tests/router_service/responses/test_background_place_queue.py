@@ -6,6 +6,7 @@ cancelled while it queues leaves nothing behind (its ticket would refuse every s
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.server._job_places import POLL_S, TICKET_TTL_S
 from router_service.sessions import client_scoped
@@ -240,3 +242,32 @@ async def test_two_waiters_on_one_replica_take_the_places_given_back_in_their_or
     assert await router.server.jobs.settle(10) == 0
     assert [await _status(router, r) for r in ("resp_a", "resp_b")] == ["completed"] * 2
     await _no_marks(router)
+
+
+async def test_a_waiter_woken_often_still_renews_its_ticket(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """A waiter woken more often than `POLL_S` (here by reloads, each a wake, 9 s apart) and
+    refused each time (resp_two holds the place) renews its ticket as one never woken does: it
+    renewed only at a poll's end, and its ticket lapsed after `TICKET_TTL_S` while it waited,
+    its place owed no more (a newcomer on another replica would be let in before it)."""
+    clock = _clock()
+    config = _config(fake, state_section)
+    router = await start_router(copy.deepcopy(config), clock=clock)
+    await _queued(fake, router, clock)
+    (first,) = await router.runtime.store.members("bg-queue:" + _SCOPED)
+
+    async def parked() -> bool:  # its poll's window opened now: it read the store, and waits
+        return any(w.when() == clock.monotonic() + POLL_S for w in clock.windows)
+
+    for _ in range(int(TICKET_TTL_S // (POLL_S - 1)) + 1):  # past a ticket's lapse
+        clock.advance(POLL_S - 1)
+        await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+        await eventually(parked, what="resp_one woken, refused, and waiting again")
+    assert set(await router.runtime.store.members("bg-queue:" + _SCOPED)) == {first}
+    await _refused(router, "resp_newcomer")
+    fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
+    assert await _status(router, "resp_one") == "completed"
+    await _no_marks(router)
+    assert await router.runtime.store.members("bg-queue:" + _SCOPED) == {}
