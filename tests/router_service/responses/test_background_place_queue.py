@@ -271,3 +271,32 @@ async def test_a_waiter_woken_often_still_renews_its_ticket(
     assert await _status(router, "resp_one") == "completed"
     await _no_marks(router)
     assert await router.runtime.store.members("bg-queue:" + _SCOPED) == {}
+
+
+@pytest.mark.parametrize("ending", ["timed_out", "stopped"])
+async def test_a_waiter_ended_while_queued_leaves_no_ticket(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str, ending: str
+) -> None:
+    """resp_one queued on replica `one` ends there, out of its time limit (on the router's
+    clock) or its replica stopping: its ticket goes with it (read on replica `two`), else every
+    start of its client on any replica would yield to it until it lapsed."""
+    clock = _clock()
+    config = _config(fake, redis_state(redis_url, redis_prefix))
+    config["responses"]["background_timeout_s"] = 400
+    one = await start_router(copy.deepcopy(config), clock=clock)
+    two = await start_router(copy.deepcopy(config), clock=clock)
+    await _queued(fake, one, clock)
+    if ending == "timed_out":
+        clock.advance(100.0)  # 400 s since its start (resp_two's too: it started then)
+        assert await one.server.jobs.settle(10) == 0
+        loaded = await one.stub.LoadResponses(
+            pb.LoadResponsesRequest(ids=["resp_one"]), metadata=AS_SERVICE
+        )
+        assert "time limit of 400 s" in loaded.responses[0].response_json
+    else:
+        await one.server.shutdown(grace=0)
+    assert await two.runtime.store.members("bg-queue:" + _SCOPED) == {}
+    assert await _status(two, "resp_one") == "failed"
+    fake.state.release()
+    assert await one.server.jobs.settle(10) == 0
+    assert await two.runtime.store.members("bg-aside:" + _SCOPED) == {}
