@@ -106,6 +106,7 @@ class JobPlace:
     ttl_s: float  # a mark's: the job's time limit and a heartbeat
     lines: PlaceLines  # this replica's waiters, and the cap in force
     token: str = ""
+    owed: int = 0  # the places `enter` found owed to older waiters (a start: to all of them)
 
     @property
     def group(self) -> str:
@@ -119,13 +120,29 @@ class JobPlace:
         """Take a place, if the client's jobs leave one beyond those owed to the waiters: all
         of them for a start, those that queued before `ticket` for a waiter."""
         waiting = await self.store.members(self.queue)
-        owed = sum(1 for queued in waiting if ticket is None or queued < ticket)
+        self.owed = owed = sum(1 for queued in waiting if ticket is None or queued < ticket)
         limit = self.lines.cap - owed
         if limit <= 0:
             return False
         token = await self.store.enter(self.group, self.job_id, limit=limit, ttl_s=self.ttl_s)
         self.token = token or ""
         return token is not None
+
+    def refusal(self) -> str:
+        """Why `enter` refused a start (the 429's message): the client's places all taken, by
+        its responses running or owed to those back from a cooldown wait."""
+        cap = self.lines.cap
+        if not self.owed:
+            return (
+                f"This client runs {cap} background responses already"
+                " (responses.max_background_per_client): wait for one to finish."
+            )
+        return (
+            f"This client's {cap} places for background responses"
+            " (responses.max_background_per_client) are taken, by those it runs and"
+            f" {self.owed} of its responses back from a cooldown wait, first in line for one:"
+            " wait for one to finish."
+        )
 
     async def leave(self) -> None:
         """Give the place back (none held: nothing); a failure (the state store lost) is

@@ -78,10 +78,12 @@ async def _queued(
     await eventually(in_line, what="resp_one queued for a place")
 
 
-async def _refused(router: RouterHandle, response_id: str) -> None:
+async def _refused(router: RouterHandle, response_id: str) -> str:
+    """The 429's message."""
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await _start(router, response_id, "alpha/model-a")
     assert details_from_rpc_error(refused.value).reason == "BACKGROUND_LIMIT"
+    return str(refused.value.details())
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["unary", "streamed"])
@@ -152,7 +154,11 @@ async def test_a_start_on_another_replica_yields_the_place_to_the_older_waiter(
     fake.state.release()
     assert await two.server.jobs.settle(10) == 0
     assert await two.runtime.store.members("bg-jobs:" + _SCOPED) == {}  # free, and owed
-    await _refused(two, "resp_newcomer")
+    # Said as it is: it runs none (it said it ran 1 already), its free place is owed.
+    message = await _refused(two, "resp_newcomer")
+    assert "runs 1 background responses already" not in message
+    assert "by those it runs and 1 of its responses back from a cooldown wait" in message
+    assert "responses.max_background_per_client" in message
     clock.advance(POLL_S)
 
     async def one_answered() -> bool:
