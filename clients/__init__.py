@@ -28,7 +28,7 @@ if _typing.TYPE_CHECKING:  # for the type checker: at run time each name is impo
     from clients._stream import CallStream, RouterMediaStream, RouterRealtime, RouterStream
     from clients._sync_client import SyncRouterClient
     from clients._sync_stream import SyncCallStream, SyncRouterMediaStream, SyncRouterStream
-    from clients._targets import checked_target
+    from clients._targets import RELOOKUP_S, RouterTarget, checked_target
     from clients.codec import (
         CHARS_PER_TOKEN,
         COMPACTION_PREFIX,
@@ -150,6 +150,7 @@ _WHERE = {
     "MediaUploads": "codec",
     "ObservedCall": "_observer",
     "READY_WAIT_S": "_limits",
+    "RELOOKUP_S": "_targets",
     "RETRY_POLICY": "_base",
     "References": "codec",
     "ResponseEventStream": "codec",
@@ -160,6 +161,7 @@ _WHERE = {
     "RouterMediaStream": "_stream",
     "RouterRealtime": "_stream",
     "RouterStream": "_stream",
+    "RouterTarget": "_targets",
     "SUMMARY_INSTRUCTION": "codec",
     "SwitchboardClientError": "errors",
     "SyncCallStream": "_sync_stream",
@@ -257,6 +259,7 @@ __all__ = [
     "MEDIA_PATHS",
     "MEDIA_UPLOADS",
     "READY_WAIT_S",
+    "RELOOKUP_S",
     "RETRY_POLICY",
     "SUMMARY_INSTRUCTION",
     "USE_CLIENT_DEFAULT",
@@ -281,6 +284,7 @@ __all__ = [
     "RouterMediaStream",
     "RouterRealtime",
     "RouterStream",
+    "RouterTarget",
     "SwitchboardClientError",
     "SyncCallStream",
     "SyncRouterClient",

@@ -4,15 +4,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
+from clients._base import USE_CLIENT_DEFAULT, Timeout
+from clients._metadata import Metadata
 from clients._stream import CallStream
 from clients.switchboard.v1 import router_service_pb2 as pb
 
 if TYPE_CHECKING:
-    from clients._sync_stream import SyncCallStream
+    from clients._sync_stream import SyncCallStream, SyncStreamStart
 
 __all__ = ["BackgroundCalls", "SyncBackgroundCalls"]
 
@@ -79,7 +79,7 @@ class SyncBackgroundCalls:
 
         def _streaming(
             self, rpc: str, request: Any, deadline: Timeout, metadata: Metadata | None
-        ) -> tuple[Any, bool, Callable[[], bool]]: ...
+        ) -> SyncStreamStart: ...
 
     def resume_response(
         self,

@@ -6,21 +6,17 @@ import asyncio
 import dataclasses
 import enum
 import json
-import string
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any
 
 import grpc
 
-from clients._arguments import check_arguments, printable
-from clients._limits import (
-    LARGEST_ANSWER_BYTES,
-    MAX_METADATA_BYTES,
-    READY_WAIT_S,
-)
+from clients._arguments import check_arguments
+from clients._limits import LARGEST_ANSWER_BYTES, MAX_METADATA_BYTES, READY_WAIT_S
+from clients._metadata import Metadata, call_metadata
 from clients._targets import RouterTarget
 from clients.errors import ErrorDetails, RouterError, details_from_rpc_error
 
@@ -103,9 +99,6 @@ _SERVICE_CONFIG = json.dumps(
     }
 )
 
-# Pairs, or a dict of them (iterated as its keys, a two-letter key was cut into a pair).
-Metadata = Sequence[tuple[str, str | bytes]] | Mapping[str, str | bytes]  # bytes: `-bin` keys
-
 
 class UseClientDefault:
     """The type of :data:`USE_CLIENT_DEFAULT`: "no value given", as opposed to ``None``.
@@ -144,70 +137,6 @@ def channel_options(
         if name in given and other not in given:
             merged[other] = given[name]
     return list(merged.items())
-
-
-# A metadata key gRPC sends: lower-case letters, digits, `-`, `_`, `.`. grpc-go and grpc-java
-# lower-case the keys they are given; Python's grpc failed the call (the async client's unary
-# calls with its internal ExecuteBatchError, the others INTERNAL "Invalid metadata").
-_KEY_CHARS = frozenset(string.ascii_lowercase + string.digits + "-_.")
-
-
-def call_metadata(
-    api_key: str | None, metadata: Metadata | None
-) -> tuple[tuple[str, str | bytes], ...]:
-    """The caller's metadata, keys lower-cased as gRPC sends them, plus ``authorization: Bearer
-    <api_key>`` (credentials the caller passes win: the edge forwards each HTTP caller's own
-    key); ValueError, by its key (never its value: a credential), for a pair gRPC cannot send."""
-    if not metadata:
-        merged: tuple[tuple[str, Any], ...] = ()
-    elif type(metadata) is tuple or type(metadata) is list:
-        merged = tuple(metadata)
-    else:  # a dict's pairs, not its keys
-        merged = tuple(metadata.items() if isinstance(metadata, Mapping) else metadata)
-    for key, value in merged:  # a call's usual pairs: keys sent before, text values
-        if key not in _SENT_KEYS or type(value) is not str or not printable(value):
-            merged = tuple(_sendable(key, value) for key, value in merged)
-            break
-    if api_key is not None and not any(key == "authorization" for key, _ in merged):
-        merged += (("authorization", f"Bearer {api_key}"),)
-    return merged
-
-
-# Keys found sendable as they are, which `call_metadata` does not check again: a key's
-# check took most of the ~3 µs the edge's four pairs cost each call. A client's keys are few;
-# a caller's odd ones past the bound are checked each time.
-_SENT_KEYS: set[str] = set()
-_SENT_KEYS_MAX = 64
-
-
-def _sendable(key: str, value: Any) -> tuple[str, Any]:
-    name = key.lower()
-    if not name or not _KEY_CHARS.issuperset(name):
-        raise ValueError(
-            f"metadata key {key!r} is not one gRPC can send: lower-case letters, digits, "
-            "'-', '_' and '.'"
-        )
-    # A `-bin` key's value is bytes, any, checked each call (the key is never kept in
-    # `_SENT_KEYS`, whose str values pass unchecked); another key's is printable ASCII, given
-    # as a str or as bytes (grpc takes both). A str under a `-bin` key is refused, not
-    # encoded: grpc's own TypeError failed the call, and which bytes it means (UTF-8 text?
-    # base64 already encoded?) is the caller's to say.
-    if name.endswith("-bin"):
-        if not isinstance(value, bytes):
-            raise ValueError(
-                f"the value of metadata key {name!r} must be bytes (gRPC sends a '-bin' key's "
-                f"bytes base64-encoded itself), not {type(value).__name__}"
-            )
-        return name, value
-    if name == key and len(_SENT_KEYS) < _SENT_KEYS_MAX:
-        _SENT_KEYS.add(key)
-    text = value.decode("latin-1") if isinstance(value, bytes) else value
-    if isinstance(text, str) and not printable(text):
-        raise ValueError(
-            f"the value of metadata key {name!r} is not printable ASCII, which gRPC sends "
-            "alone (a line break read with it, or a character pasted with it?)"
-        )
-    return name, value
 
 
 # The longest deadline a call is given; a longer timeout (`math.inf`) is none. gRPC counts a
@@ -299,7 +228,7 @@ class BaseClient(ABC):
 
     def __init__(
         self,
-        target: str | Sequence[str],
+        target: str | Sequence[str] | RouterTarget,
         *,
         credentials: grpc.ChannelCredentials | None = None,
         api_key: str | None = None,
@@ -311,7 +240,8 @@ class BaseClient(ABC):
     ) -> None:
         check_arguments(api_key, default_timeout, max_message_bytes, ready_wait_s)
         self._ready_wait_s = ready_wait_s
-        self._target = RouterTarget(target)  # host names in a list: looked up at first use
+        # Host names in a list: looked up at first use, and again when no router is reached.
+        self._target = target if isinstance(target, RouterTarget) else RouterTarget(target)
         self._interceptors = tuple(interceptors)
         self._credentials = credentials
         self._api_key = api_key
@@ -324,9 +254,6 @@ class BaseClient(ABC):
         self._channel: Any = None
         self._router: Any = None
         self._admin: Any = None
-        # Channels `use_credentials` replaced that the client still owns and closes with itself
-        # (the blocking client's: it cannot drain them; the async one retires its own).
-        self._replaced: list[Any] = []
 
     @property
     def target(self) -> str:
@@ -354,19 +281,36 @@ class BaseClient(ABC):
         services = (router_service_pb2.DESCRIPTOR, admin_service_pb2.DESCRIPTOR)
         self._router = DescriptorStub(self._channel, services[0].services_by_name["RouterService"])
         self._admin = DescriptorStub(self._channel, services[1].services_by_name["AdminService"])
+        self._stubs_made()
         self._state = State.OPENED  # last: another thread that sees it uses what is above
+
+    def _stubs_made(self) -> None:  # noqa: B027 - a hook: the async client needs none
+        """The new channel and its stubs are made, the client not yet OPENED (for the blocking
+        client's count of the calls on each channel)."""
 
     def _reopen_with(self, credentials: grpc.ChannelCredentials) -> Any:
         """Use `credentials` from now on: an open client moves to a new channel. Returns the
         channel it replaced, for the subclass to retire (None when none was open)."""
         with self._opening:
-            self._credentials = credentials
+            self._credentials = credentials  # an unopened client makes its channel with them
+            return self._reopened()
+
+    def _reopened(self) -> Any:
+        """An open client moved to a new channel (its credentials or addresses changed): the
+        channel it replaced, for the subclass to retire (None when none was open)."""
+        with self._opening:
             if self._state is not State.OPENED:
-                return None  # the channel is made with them on open
+                return None
             replaced = self._channel
             self._state = State.UNOPENED
             self._open()
             return replaced
+
+    def _reached_none(self, failed: RouterError) -> bool:
+        """Whether `failed` is gRPC's own UNAVAILABLE (no router answered: none reachable) on a
+        client whose addresses name hosts, which are then worth looking up again."""
+        details = failed.details
+        return self._target.named and details.bare and details.code is grpc.StatusCode.UNAVAILABLE
 
     def _stub(self, service: str) -> Any:
         """The ``router`` or ``admin`` stub, opening the channel on first use (once, whichever

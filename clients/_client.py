@@ -23,10 +23,10 @@ from clients._base import (
     DEFAULT_MAX_MESSAGE_BYTES,
     USE_CLIENT_DEFAULT,
     BaseClient,
-    Metadata,
     State,
     Timeout,
     map_rpc_errors,
+    resolve_timeout,
 )
 from clients._cancelling import retire_channel, unary_result
 from clients._client_keys import ClientKeyCalls
@@ -35,10 +35,15 @@ from clients._files import FileCalls
 from clients._limits import READY_WAIT_S
 from clients._loops import ROTATE_ELSEWHERE, bound_loop, on_its_loop, running_loop
 from clients._media_calls import MediaCalls
+from clients._metadata import Metadata, call_metadata
 from clients._observer import CallObserver
-from clients._ready import LateStart, ReadyGate
+from clients._ready import FirstStart, LateStart, ReadyGate
+from clients._router_calls import RouterCalls
 from clients._stream import RouterRealtime, RouterStream, SentOnce, StreamStart, serialize_once
+from clients._stubs import check_request
+from clients._targets import RouterTarget
 from clients._uploads import UploadCalls
+from clients.errors import RouterError
 from clients.switchboard.v1 import router_service_pb2
 
 if TYPE_CHECKING:  # the in-process channel (`switchboard serve`) is imported by its user
@@ -46,9 +51,13 @@ if TYPE_CHECKING:  # the in-process channel (`switchboard serve`) is imported by
 
 _SERVICES = {"router": "/switchboard.v1.RouterService/", "admin": "/switchboard.v1.AdminService/"}
 _CHAT_STREAM = _SERVICES["router"] + "ChatStream"
+_ROUTER_SERVICE = router_service_pb2.DESCRIPTOR.services_by_name["RouterService"]
+# How long a replaced channel's calls may run on before they are cancelled (`_retire`).
+_DRAIN_S = 3600.0
 
 
 class RouterClient(
+    RouterCalls,
     AdminCalls,
     BackgroundCalls,
     ClientKeyCalls,
@@ -68,7 +77,7 @@ class RouterClient(
 
     def __init__(
         self,
-        target: str | Sequence[str],
+        target: str | Sequence[str] | RouterTarget,
         *,
         credentials: grpc.ChannelCredentials | None = None,
         api_key: str | None = None,
@@ -136,7 +145,7 @@ class RouterClient(
             return self._local
         # grpc.aio channels bind to the running loop, so they are made on open, not in __init__.
         interceptors = self._interceptors or None
-        target = self._target.looked_up()  # by `__aenter__` or `_unary` off the loop, if names
+        target = self._target.looked_up()  # names: looked up by `_looked_up`, off the loop
         if self._credentials is None:
             return grpc.aio.insecure_channel(
                 target, options=self._options, interceptors=interceptors
@@ -146,9 +155,26 @@ class RouterClient(
         )
 
     async def __aenter__(self) -> Self:
-        await self._target.look_up()  # host names of a list: in a thread, not on the loop
+        await self._looked_up()
         self._open()
         return self
+
+    async def _looked_up(self) -> None:
+        """Before the client opens: the host names of a list looked up in a thread, never on
+        its event loop. Every first use comes here: `async with`, a unary call, and a stream's
+        first read or write (`FirstStart`)."""
+        if self._target.target is None and self._local is None:
+            await self._target.look_up()
+
+    async def _found_again(self, failed: RouterError) -> None:
+        """After a call that reached no router (`_reached_none`): the names of its addresses
+        looked up again, in a thread and at most every `RELOOKUP_S`; when they give other
+        addresses now, the client moves to a channel to them, and the calls on the old one
+        finish there (`_retire`). Replicas that moved are found by the next call."""
+        if self._local is not None or not self._reached_none(failed) or not self._target.due():
+            return
+        if await asyncio.to_thread(self._target.relooked_up) and self._state is State.OPENED:
+            self._retire(self._reopened(), _DRAIN_S)
 
     async def __aexit__(
         self,
@@ -159,7 +185,7 @@ class RouterClient(
         await self.aclose()
 
     def use_credentials(
-        self, credentials: grpc.ChannelCredentials, *, drain_s: float = 3600.0
+        self, credentials: grpc.ChannelCredentials, *, drain_s: float = _DRAIN_S
     ) -> None:
         """Make calls from now on with ``credentials`` (a rotated client certificate or CA).
 
@@ -173,13 +199,16 @@ class RouterClient(
             if running_loop() is None:  # before anything changes: else half-rotated
                 raise RuntimeError(ROTATE_ELSEWHERE)
             self._loop = bound_loop(self._loop)
-        calls = self._calls
-        old = self._reopen_with(credentials)
-        if old is None:
+        self._retire(self._reopen_with(credentials), drain_s)
+
+    def _retire(self, replaced: Any, drain_s: float) -> None:
+        """Close `replaced` (the channel before a reopen; None: there was none) once the calls
+        on it have ended, cancelling those still running after `drain_s` seconds."""
+        if replaced is None:
             return
-        self._calls = weakref.WeakSet()
+        calls, self._calls = self._calls, weakref.WeakSet()
         retiring = asyncio.get_running_loop().create_task(
-            retire_channel(old, calls, drain_s), name="switchboard-retired-channel"
+            retire_channel(replaced, calls, drain_s), name="switchboard-retired-channel"
         )
         self._retired.add(retiring)
         retiring.add_done_callback(self._retired.discard)
@@ -209,8 +238,8 @@ class RouterClient(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
-        if self._target.target is None:  # first use: host names of a list, looked up off-loop
-            await self._target.look_up()
+        if self._target.target is None:  # first use: host names of a list
+            await self._looked_up()
         service = self._stub(stub)
         service.check(rpc, req)
         method = getattr(service, rpc)
@@ -222,10 +251,15 @@ class RouterClient(
             gate = self._current_gate()
             gate.check_open()  # and the client closed since
             method = getattr(self._stub(stub), rpc)
-        with map_rpc_errors(gate.sent_once(stub, rpc)):
-            # Not `await call`: a caller cancelled in that await would leak the call's native
-            # operations (clients/_cancelling.py).
-            return await unary_result(self._started(method, f"{_SERVICES[stub]}{rpc}", req, kwargs))
+        try:
+            with map_rpc_errors(gate.sent_once(stub, rpc)):
+                # Not `await call`: a caller cancelled in that await would leak the call's
+                # native operations (clients/_cancelling.py).
+                call = self._started(method, f"{_SERVICES[stub]}{rpc}", req, kwargs)
+                return await unary_result(call)
+        except RouterError as failed:
+            await self._found_again(failed)
+            raise
 
     def _started(self, method: Any, name: str, req: Any, kwargs: dict[str, Any]) -> Any:
         """The call, started and shown to the observer."""
@@ -264,6 +298,8 @@ class RouterClient(
         """A streaming call of the router's `rpc`, as a stream takes it (`CallStream`): started
         now when `ReadyGate.sends_at_once`, else at the stream's first read or write, once the
         channel is READY (a call that may not be sent twice, made while no connection is up)."""
+        if self._state is State.UNOPENED and self._target.target is None and not self._local:
+            return self._first_start(rpc, req, deadline, metadata)
         # Opens the client on first use (making `_chat_stream`), or refuses.
         self._stub("router").check(rpc, req)
         kwargs = self._kwargs(deadline, metadata)
@@ -281,10 +317,27 @@ class RouterClient(
             return self._started(method, name, request, kwargs)
 
         if not self._gate.sends_at_once("router", rpc):
-            return None, LateStart(self._current_gate, kwargs["timeout"], started), False
+            late = LateStart(self._current_gate, kwargs["timeout"], started)
+            return None, late, False, self._found_again
         sent_once = self._gate.sent_once("router", rpc)  # READY, or a read: it starts at once
         with map_rpc_errors(sent_once):
-            return started(kwargs["timeout"]), None, sent_once
+            return started(kwargs["timeout"]), None, sent_once, self._found_again
+
+    def _first_start(
+        self, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
+    ) -> StreamStart:
+        """A stream that is the client's first call, its router names not looked up yet: it
+        starts at its first read or write, once they are (`FirstStart`: in a thread). What the
+        opened client refuses at once (a request of another type, metadata gRPC cannot send)
+        is refused at once here too."""
+        check_request(_ROUTER_SERVICE, rpc, req)
+        call_metadata(self._api_key, metadata)
+        timeout = resolve_timeout(deadline, self._default_timeout)
+
+        def start(left: float | None) -> StreamStart:
+            return self._streaming(rpc, req, left, metadata)
+
+        return None, FirstStart(self._looked_up, start, timeout), False, self._found_again
 
     def realtime(
         self, *, timeout: Timeout = USE_CLIENT_DEFAULT, metadata: Metadata | None = None
@@ -294,104 +347,3 @@ class RouterClient(
         send_limit = dict(self._options).get("grpc.max_send_message_length", -1)
         started = self._streaming("Realtime", None, timeout, metadata)
         return RouterRealtime(*started, send_limit=math.inf if send_limit < 0 else send_limit)
-
-    async def chat(
-        self,
-        req: router_service_pb2.ChatRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.ChatResponse:
-        response: router_service_pb2.ChatResponse = await self._unary(
-            "router", "Chat", req, timeout, metadata
-        )
-        return response
-
-    async def embed(
-        self,
-        req: router_service_pb2.EmbedRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.EmbedResponse:
-        response: router_service_pb2.EmbedResponse = await self._unary(
-            "router", "Embed", req, timeout, metadata
-        )
-        return response
-
-    async def list_models(
-        self,
-        req: router_service_pb2.ListModelsRequest | None = None,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.ListModelsResponse:
-        response: router_service_pb2.ListModelsResponse = await self._unary(
-            "router", "ListModels", req or router_service_pb2.ListModelsRequest(), timeout, metadata
-        )
-        return response
-
-    async def pick_route(
-        self,
-        req: router_service_pb2.PickRouteRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.PickRouteResponse:
-        """A deployment and a leased key for a call the caller makes itself (``route`` scope)."""
-        response: router_service_pb2.PickRouteResponse = await self._unary(
-            "router", "PickRoute", req, timeout, metadata
-        )
-        return response
-
-    async def report_outcome(
-        self,
-        req: router_service_pb2.ReportOutcomeRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.ReportOutcomeResponse:
-        """Return a :meth:`pick_route` lease with the call's outcome."""
-        response: router_service_pb2.ReportOutcomeResponse = await self._unary(
-            "router", "ReportOutcome", req, timeout, metadata
-        )
-        return response
-
-    async def store_response(
-        self,
-        req: router_service_pb2.StoreResponseRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.StoreResponseResponse:
-        """Keep a Responses API response for the calling client (``chat`` scope)."""
-        response: router_service_pb2.StoreResponseResponse = await self._unary(
-            "router", "StoreResponse", req, timeout, metadata
-        )
-        return response
-
-    async def load_responses(
-        self,
-        req: router_service_pb2.LoadResponsesRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.LoadResponsesResponse:
-        """The calling client's stored responses by id; NOT_FOUND names the first missing."""
-        response: router_service_pb2.LoadResponsesResponse = await self._unary(
-            "router", "LoadResponses", req, timeout, metadata
-        )
-        return response
-
-    async def delete_response(
-        self,
-        req: router_service_pb2.DeleteResponseRequest,
-        *,
-        timeout: Timeout = USE_CLIENT_DEFAULT,  # noqa: ASYNC109 - the gRPC deadline
-        metadata: Metadata | None = None,
-    ) -> router_service_pb2.DeleteResponseResponse:
-        """Delete one of the calling client's stored responses; NOT_FOUND when it has none."""
-        response: router_service_pb2.DeleteResponseResponse = await self._unary(
-            "router", "DeleteResponse", req, timeout, metadata
-        )
-        return response

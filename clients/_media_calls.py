@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from clients._base import USE_CLIENT_DEFAULT, Metadata, Timeout
+from clients._base import USE_CLIENT_DEFAULT, Timeout
+from clients._metadata import Metadata
 from clients._stream import RouterMediaStream
 from clients.switchboard.v1 import router_service_pb2 as pb
 

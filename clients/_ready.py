@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 import grpc
 
@@ -25,7 +25,7 @@ from clients._base import IDEMPOTENT_METHODS, LOCALLY_CANCELLED
 from clients._limits import READY_WAIT_S
 from clients.errors import RouterError
 
-__all__ = ["READY_WAIT_S", "LateStart", "ReadyGate", "SyncReadyGate"]
+__all__ = ["READY_WAIT_S", "FirstStart", "LateStart", "ReadyGate", "Start", "SyncReadyGate"]
 
 _SENT_AT_ONCE = (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.SHUTDOWN)
 # gRPC Core's numbers for them (`grpc._common.CYGRPC_CONNECTIVITY_STATE_TO_CHANNEL_CONNECTIVITY`).
@@ -152,6 +152,67 @@ class LateStart:
         """Never start (the stream is closed); a first read waiting ends at once."""
         if not self._stop.done():
             self._stop.set_result(None)
+
+
+class Start(Protocol):
+    """How a stream's call starts when not at once (`LateStart`, `FirstStart`): at its first
+    read or write, unless the stream is closed before."""
+
+    sent_once: bool  # `ReadyGate.sent_once`, known once it starts
+
+    async def call(self) -> Any | None:
+        """The call, started; None when the stream was closed first (nothing was sent)."""
+
+    def stop(self) -> None:
+        """Never start (the stream is closed); a first read waiting ends at once."""
+
+
+class FirstStart:
+    """A stream made as its async client's first call, its router names not looked up yet:
+    `opened` looks them up at the stream's first read or write, in a thread as every first
+    call's (a stream's making is no coroutine: it looked them up on the event loop), then
+    `start` makes the call as the opened client makes any, given the timeout left."""
+
+    def __init__(
+        self,
+        opened: Callable[[], Coroutine[Any, Any, None]],
+        start: Callable[[float | None], tuple[Any, Start | None, bool, Any]],
+        timeout: float | None,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._opened = opened
+        self._start = start
+        self._timeout = timeout
+        self._since = self._loop.time()  # the deadline counts from the stream's making
+        self._stop: asyncio.Future[None] = self._loop.create_future()
+        self._starting = asyncio.Lock()  # a Realtime session's reader and writer: one start
+        self._late: Start | None = None  # the opened client's own late start, if it made one
+        self._call: Any = None
+        self.sent_once = False
+
+    async def call(self) -> Any | None:
+        async with self._starting:
+            if self._call is None and not self._stop.done():
+                opening = self._loop.create_task(self._opened(), name="switchboard-lookup")
+                await asyncio.wait((opening, self._stop), return_when=asyncio.FIRST_COMPLETED)
+                if self._stop.done():  # the lookup goes on in its thread; its end is the client's
+                    opening.add_done_callback(_retrieved)
+                    return None
+                opening.result()  # a name that cannot be looked up: its RouterError
+                left = self._timeout
+                if left is not None:
+                    left = max(0.0, left - (self._loop.time() - self._since))
+                self._call, self._late, self.sent_once, _ = self._start(left)
+                if self._call is None and self._late is not None:
+                    self._call = await self._late.call()
+                    self.sent_once = self._late.sent_once
+        return self._call
+
+    def stop(self) -> None:
+        if not self._stop.done():
+            self._stop.set_result(None)
+        if self._late is not None:
+            self._late.stop()
 
 
 class SyncReadyGate:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -14,7 +15,7 @@ import grpc
 from clients._base import map_rpc_errors
 from clients._cancelling import headers_came, interrupt_stream
 from clients._loops import on_its_loop
-from clients._ready import LateStart
+from clients._ready import Start
 from clients._stubs import checked_message
 from clients.errors import ErrorDetails, RouterError
 from clients.switchboard.v1 import router_service_pb2
@@ -39,9 +40,12 @@ _CALL_ENDED = ErrorDetails(
 
 # What a server-streaming call's messages are.
 M = TypeVar("M")
-# A stream's call as the client makes it: (grpc's call, started; or None and the `LateStart` that
-# starts it at the first read or write) and whether it is `ReadyGate.sent_once`.
-StreamStart = tuple[Any, LateStart | None, bool]
+# What a stream's call failed with, for its client (`RouterClient._found_again`: a call that
+# reached no router has the client look its router names up again).
+Failed = Callable[[RouterError], Awaitable[None]]
+# A stream's call as the client makes it: (grpc's call, started; or None and the `Start` that
+# starts it at the first read or write), whether it is `ReadyGate.sent_once`, and `Failed`.
+StreamStart = tuple[Any, Start | None, bool, Failed | None]
 
 
 class SentOnce:
@@ -82,13 +86,21 @@ class CallStream(Generic[M]):
 
     _closed = True  # until made: `__del__` of one whose making failed has nothing to end
 
-    def __init__(self, call: Any, late: LateStart | None = None, sent_once: bool = False) -> None:
+    def __init__(
+        self,
+        call: Any,
+        late: Start | None = None,
+        sent_once: bool = False,
+        failed: Failed | None = None,
+    ) -> None:
         """``call``: grpc's, started; or None and ``late``, which starts it at the first read.
-        ``sent_once``: the call may reach a router and is not sent again (`ReadyGate.sent_once`)."""
+        ``sent_once``: the call may reach a router and is not sent again (`ReadyGate.sent_once`).
+        ``failed``: told what a read raises (its client's, `StreamStart`)."""
         self._loop = asyncio.get_running_loop()  # the call's: where `__del__` cancels it
         self._call = call
         self._late = late
         self._sent_once = sent_once
+        self._failed = failed
         self._closed = False
         self._reading = False  # a task awaits a message: `interrupt` will end that wait
 
@@ -112,6 +124,8 @@ class CallStream(Generic[M]):
             if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
                 raise StopAsyncIteration from None
             ended = self._ended_by(exc)
+            if self._failed is not None:
+                await self._failed(ended)
             if ended is exc:
                 raise
             raise ended from exc
@@ -181,7 +195,7 @@ class CallStream(Generic[M]):
         await self.aclose()
 
 
-def _cancel(call: Any, late: LateStart | None) -> None:
+def _cancel(call: Any, late: Start | None) -> None:
     """End a stream's call: cancel it, or stop its late start (none was made yet)."""
     if call is None and late is not None:
         late.stop()
@@ -206,12 +220,13 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
     def __init__(
         self,
         call: Any,
-        late: LateStart | None = None,
+        late: Start | None = None,
         sent_once: bool = False,
+        failed: Failed | None = None,
         send_limit: float = math.inf,
     ) -> None:
         """``send_limit``: the client's ``max_message_bytes`` (grpc's send limit)."""
-        super().__init__(call, late, sent_once)
+        super().__init__(call, late, sent_once, failed)
         self._send_limit = send_limit
         # A message over the send limit, whose refusal ended the call. (Its write hears of it
         # first: grpc fails the write, which then awaits the call's status, as the read does.)

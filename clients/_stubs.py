@@ -14,7 +14,7 @@ from typing import Any
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
 
-__all__ = ["DescriptorStub", "checked_message"]
+__all__ = ["DescriptorStub", "check_request", "checked_message"]
 
 # The channel's multi-callable factory by (client streaming, server streaming).
 _KINDS = {
@@ -65,3 +65,11 @@ def checked_message(rpc: str, message: object, expected: type, verb: str = "take
             f"{rpc} {verb} a {expected.__module__}.{expected.__qualname__}, "
             f"not {type(message).__qualname__}"
         )
+
+
+def check_request(service: ServiceDescriptor, rpc: str, request: object) -> None:
+    """`DescriptorStub.check` with no stub (no channel made yet): a client-streaming call's
+    messages are checked as they are sent."""
+    method = service.methods_by_name[rpc]
+    if not method.client_streaming:
+        checked_message(rpc, request, GetMessageClass(method.input_type))

@@ -6,7 +6,7 @@ same errors (:class:`~clients.errors.RouterError`), no retries.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 
@@ -18,7 +18,6 @@ from clients._base import (
     LOCALLY_CANCELLED,
     USE_CLIENT_DEFAULT,
     BaseClient,
-    Metadata,
     State,
     Timeout,
     map_rpc_errors,
@@ -27,12 +26,15 @@ from clients._client_keys import SyncClientKeyCalls
 from clients._conversations import SyncConversationCalls
 from clients._files import SyncFileCalls
 from clients._media_calls import SyncMediaCalls
+from clients._metadata import Metadata
 from clients._ready import SyncReadyGate
+from clients._sync_channels import ChannelCalls
 from clients._sync_stream import (
     SentRequests,
     SyncCallStream,
     SyncRouterMediaStream,
     SyncRouterStream,
+    SyncStreamStart,
 )
 from clients._uploads import SyncUploadCalls
 from clients.errors import RouterError
@@ -53,19 +55,27 @@ class SyncRouterClient(
 
     _gate: SyncReadyGate | None = None  # the current channel's, made on open
     _raw_channel: Any = None  # that channel without its interceptors
+    _calls: ChannelCalls | None = None  # the current channel's calls, made on open
+    # Channels replaced, closed by the last of their calls (`ChannelCalls.retire`) or the client's.
+    _retired: tuple[ChannelCalls, ...] = ()
+
+    def _stubs_made(self) -> None:
+        """The new channel's calls and gate, then the replaced gate closed (`use_credentials`,
+        names that moved): a call it woke finds them in place, and goes on the new channel."""
+        replaced, self._gate = self._gate, SyncReadyGate(self._raw_channel, self._ready_wait_s)
+        self._calls = ChannelCalls(self._channel, self._router, self._admin)
+        if replaced is not None:
+            replaced.close(replaced=True)
 
     def _make_channel(self) -> Any:
-        """The channel, and its gate: made before the client is OPENED, which another thread's
-        call may see at once."""
+        """The channel (its gate and calls: `_stubs_made`), made before the client is OPENED,
+        which another thread's call may see at once."""
         target = self._target.looked_up()  # host names of a list: here, on first use
         if self._credentials is None:
             channel = grpc.insecure_channel(target, options=self._options)
         else:
             channel = grpc.secure_channel(target, self._credentials, options=self._options)
         self._raw_channel = channel  # the gate reads its state (interceptors cannot)
-        if self._gate is not None:
-            self._gate.close(replaced=True)  # `use_credentials`
-        self._gate = SyncReadyGate(channel, self._ready_wait_s)
         if self._interceptors:
             return grpc.intercept_channel(channel, *self._interceptors)
         return channel
@@ -87,12 +97,18 @@ class SyncRouterClient(
         """Make calls from now on with ``credentials`` (a rotated client certificate or CA).
 
         An open client moves to a new channel; calls under way finish on the old one, which
-        stays open until :meth:`close` (a blocking channel cannot wait for its calls: closing it
-        cancels them). Idle, it lets its connection go after grpc's idle timeout.
+        closes once they have ended (those still running when the client closes are cancelled).
         """
         with self._opening:  # a close meanwhile closes the replaced channel too
-            if (replaced := self._reopen_with(credentials)) is not None:
-                self._replaced.append(replaced)
+            self._retire(self._calls, self._reopen_with(credentials))
+
+    def _retire(self, calls: ChannelCalls | None, replaced: Any) -> None:
+        """`calls`' channel was `replaced` (None: not, the client was not open): it closes
+        once its calls have ended, or with the client. Under `_opening`."""
+        if replaced is None or calls is None:
+            return
+        self._retired = (*(kept for kept in self._retired if not kept.closed), calls)
+        calls.retire()
 
     def close(self) -> None:
         """Close the channel, cancelling running calls; idempotent."""
@@ -102,60 +118,95 @@ class SyncRouterClient(
             self._state = State.CLOSED
             if self._gate is not None:
                 self._gate.close()
-            retired, self._replaced = self._replaced, []
-            for channel in (*retired, self._channel):
-                if channel is not None:
-                    channel.close()
+            for calls in (*self._retired, self._calls):
+                if calls is not None:
+                    calls.close()
+            self._retired = ()
 
     def _unary(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
     ) -> Any:
         """One unary call on the router (``stub="router"``) or admin service."""
-        kwargs, sent_once = self._ready(stub, rpc, req, deadline, metadata)
-        with map_rpc_errors(sent_once, self._was_closed):
-            return getattr(self._begun_stub(stub), rpc)(req, **kwargs)
+        kwargs, sent_once, calls = self._ready(stub, rpc, req, deadline, metadata)
+        try:
+            with map_rpc_errors(sent_once, self._was_closed):
+                return getattr(calls.router if stub == "router" else calls.admin, rpc)(
+                    req, **kwargs
+                )
+        except RouterError as failed:
+            self._found_again(failed)
+            raise
+        finally:
+            calls.end()
+
+    def _found_again(self, failed: RouterError) -> None:
+        """After a call that reached no router (`_reached_none`): the names of its addresses
+        looked up again, here and at most every `RELOOKUP_S`; when they give other addresses
+        now, the client moves to a channel to them (calls under way finish on the old one,
+        which closes once they have ended, as `use_credentials`'). Replicas that moved are
+        found by the next call."""
+        if self._reached_none(failed) and self._target.relooked_up():
+            with self._opening:  # a close meanwhile: nothing to move
+                self._retire(self._calls, self._reopened())
 
     def _was_closed(self) -> bool:
         return self._state is State.CLOSED
 
-    def _begun_stub(self, stub: str) -> Any:
-        """The stub of a call begun before any close (`_ready` let it through): one closed
-        since ends CANCELLED, as a call the close cancels, not with `_stub`'s refusal of a call
-        made on a closed client (threads sharing one: another closed it meanwhile)."""
-        if self._state is State.CLOSED:
-            raise RouterError(LOCALLY_CANCELLED)
-        # Not `_stub`, whose own check a close in between would fail; closed meanwhile, the
-        # stub's channel refuses the call (`map_rpc_errors`: CANCELLED too). Mid-rotation
-        # (`use_credentials`), the replaced channel's, open until the client closes.
-        return self._router if stub == "router" else self._admin
+    def _begun(self) -> ChannelCalls:
+        """The channel (and stubs) of a call begun before any close (`_ready` let it through),
+        the call counted there until its `end`: one closed since ends CANCELLED, as a call the
+        close cancels, not with `_stub`'s refusal of a call made on a closed client (threads
+        sharing one: another closed it meanwhile)."""
+        while True:
+            if self._state is State.CLOSED:
+                raise RouterError(LOCALLY_CANCELLED)
+            # Not `_stub`, whose own check a close in between would fail; closed meanwhile,
+            # the channel refuses the call (`map_rpc_errors`: CANCELLED too). One replaced
+            # meanwhile takes no more calls: the current one, made before it was, does.
+            calls = self._calls
+            assert calls is not None  # made on open, which `_ready` did
+            if calls.begin():
+                return calls
 
     def _ready(
         self, stub: str, rpc: str, req: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[dict[str, Any], bool, ChannelCalls]:
         """A call's arguments once it may be sent (`SyncReadyGate.before_call`: a call that may
         not be sent twice, made while no connection is up, waits for one), and whether it is
-        sent once; TypeError for a `req` that is no message of `rpc`. The call's stub is taken
-        after: its channel may be replaced meanwhile."""
+        sent once; TypeError for a `req` that is no message of `rpc`; and the channel it goes
+        on (`_begun`: counted from before its wait, so that a channel replaced meanwhile does
+        not close under it; the new one once it was replaced), which the caller `end`s."""
         self._stub(stub).check(rpc, req)  # opens the client on first use, or refuses
         kwargs = self._kwargs(deadline, metadata)
+        calls = self._begun()
         gate = self._gate
         assert gate is not None  # made with the channel `_stub` opened
-        kwargs["timeout"], sent_once = gate.before_call(stub, rpc, kwargs["timeout"])
-        if self._gate is not gate and self._gate is not None:
-            # Rotated while it waited (`use_credentials`): it goes on the new channel, as that
-            # one is now; a client closed since ends it CANCELLED, as the gate's own close does.
-            sent_once = self._gate.sent_once(stub, rpc)
-        return kwargs, sent_once
+        try:
+            kwargs["timeout"], sent_once = gate.before_call(stub, rpc, kwargs["timeout"])
+            if self._gate is not gate and self._gate is not None:
+                # Rotated while it waited: it goes on the new channel, as that one is now; a
+                # client closed since ends it CANCELLED, as the gate's own close does.
+                sent_once = self._gate.sent_once(stub, rpc)
+            if self._calls is not calls:  # the new one counts it before the old lets go
+                calls, replaced = self._begun(), calls
+                replaced.end()
+        except BaseException:
+            calls.end()
+            raise
+        return kwargs, sent_once, calls
 
     def _streaming(
         self, rpc: str, request: Any, deadline: Timeout, metadata: Metadata | None
-    ) -> tuple[Any, bool, Callable[[], bool]]:
-        """A streaming call of the router's `rpc`, started (as the streams take it: the call,
-        whether it is sent once, and whether the client was closed)."""
-        kwargs, sent_once = self._ready("router", rpc, request, deadline, metadata)
-        with map_rpc_errors(sent_once, self._was_closed):
-            call = getattr(self._begun_stub("router"), rpc)(request, **kwargs)
-        return call, sent_once, self._was_closed
+    ) -> SyncStreamStart:
+        """A streaming call of the router's `rpc`, started, as the streams take it."""
+        kwargs, sent_once, calls = self._ready("router", rpc, request, deadline, metadata)
+        try:
+            with map_rpc_errors(sent_once, self._was_closed):
+                call = getattr(calls.router, rpc)(request, **kwargs)
+        except BaseException:
+            calls.end()
+            raise
+        return call, sent_once, self._was_closed, self._found_again, calls.end
 
     def chat_stream(
         self,
@@ -189,7 +240,13 @@ class SyncRouterClient(
         message that is no RealtimeRequest, a TypeError) ends the session and is raised by
         its reading."""
         sent = SentRequests(requests, "Realtime", router_service_pb2.RealtimeRequest)
-        return SyncCallStream(*self._streaming("Realtime", sent, timeout, metadata), sent)
+        try:
+            started = self._streaming("Realtime", sent, timeout, metadata)
+        except BaseException:  # grpc's request thread may wait for the call: there is none
+            sent.attach(None)
+            raise
+        sent.attach(started[0])
+        return SyncCallStream(*started, requests=sent)
 
     def chat(
         self,

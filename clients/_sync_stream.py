@@ -3,6 +3,7 @@ iterating; closing the stream cancels the call."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -14,23 +15,47 @@ from clients._stubs import checked_message
 from clients.errors import RouterError
 from clients.switchboard.v1 import router_service_pb2
 
-__all__ = ["SentRequests", "SyncCallStream", "SyncRouterMediaStream", "SyncRouterStream"]
+__all__ = [
+    "SentRequests",
+    "SyncCallStream",
+    "SyncRouterMediaStream",
+    "SyncRouterStream",
+    "SyncStreamStart",
+]
 
 # What a server-streaming call's messages are.
 M = TypeVar("M")
+# A stream's call as the blocking client makes it: grpc's call, whether it is sent once
+# (`ReadyGate.sent_once`), whether the client was closed (which cancels the call:
+# `map_rpc_errors`), what is told the error a read raises (the client's `_found_again`), and
+# what is told the call's end (`ChannelCalls.end`: a replaced channel closes after its last).
+SyncStreamStart = tuple[
+    Any, bool, Callable[[], bool], Callable[[RouterError], None] | None, Callable[[], None] | None
+]
 
 
 class SentRequests:
     """A session's messages from the caller's iterable, as grpc reads them in a thread of its
     own: what fails there (the caller's iterator raised, or gave what is no `expected`) is kept
     for the stream's reader to raise. grpc only logged it and ended the call UNKNOWN
-    "Exception iterating requests!" (or INTERNAL "Exception serializing request!")."""
+    "Exception iterating requests!" (or INTERNAL "Exception serializing request!"). So that
+    grpc never sees it (it logged it, traceback and all, in the caller's logs), the failure
+    cancels the call here and ends the messages: the reader raises it, said once."""
 
     def __init__(self, requests: Iterable[Any], rpc: str, expected: type) -> None:
         self._requests = iter(requests)  # a list too: grpc calls `next` on what it is given
         self._rpc = rpc
         self._expected = expected
         self.failed: Exception | None = None
+        # The call these are sent on: grpc reads the first message as it starts the call,
+        # before the call is handed back to be `attach`ed (None: it never started).
+        self._call: Any = None
+        self._attached = threading.Event()
+
+    def attach(self, call: Any) -> None:
+        """The call started with these messages (None: starting it failed)."""
+        self._call = call
+        self._attached.set()
 
     def __iter__(self) -> Self:
         return self
@@ -42,8 +67,11 @@ class SentRequests:
         except StopIteration:
             raise
         except Exception as exc:
-            self.failed = exc  # before grpc sees it and cancels the call
-            raise
+            self.failed = exc  # before the cancel wakes the reader
+            self._attached.wait()  # set at once after the call is made, or its failure
+            if self._call is not None:
+                self._call.cancel()  # the call's end is CANCELLED: nothing more is sent
+            raise StopIteration from None
         return message
 
 
@@ -56,15 +84,19 @@ class SyncCallStream(Generic[M]):
         call: Any,
         sent_once: bool = False,
         client_closed: Callable[[], bool] | None = None,
+        failed: Callable[[RouterError], None] | None = None,
+        ended: Callable[[], None] | None = None,
+        *,
         requests: SentRequests | None = None,
     ) -> None:
-        """``sent_once``: the call may reach a router and is not sent again
-        (`ReadyGate.sent_once`); ``client_closed``: whether its client was closed (which
-        cancels the call: `map_rpc_errors`); ``requests``: a bidirectional call's, whose
-        failure, which ended the call, its reader raises."""
+        """``sent_once``, ``client_closed``, ``failed``, ``ended``: as `SyncStreamStart`
+        says; ``requests``: a bidirectional call's, whose failure, which ended the call, its
+        reader raises. A stream dropped unclosed keeps its channel until the client closes."""
         self._call = call
         self._sent_once = sent_once
         self._client_closed = client_closed
+        self._failed = failed
+        self._ended = [] if ended is None else [ended]  # popped once: `list.pop` is atomic
         self._requests = requests
         self._closed = False
 
@@ -78,14 +110,18 @@ class SyncCallStream(Generic[M]):
             with map_rpc_errors(self._sent_once, self._client_closed):
                 message: M = next(self._call)
         except RouterError as exc:
+            self._end()
             # close() from another thread cancels the call under a blocked next().
             if self._closed and exc.grpc_code is grpc.StatusCode.CANCELLED:
                 raise StopIteration from None
             if self._requests is not None and self._requests.failed is not None:
                 raise self._requests.failed from None  # the caller's own, not grpc's UNKNOWN
+            if self._failed is not None:
+                self._failed(exc)
             raise
         except StopIteration:
             self._closed = True
+            self._end()
             raise
         return message
 
@@ -93,6 +129,15 @@ class SyncCallStream(Generic[M]):
         """Cancel the call if it is still running; idempotent."""
         self._closed = True
         self._call.cancel()
+        self._end()
+
+    def _end(self) -> None:
+        """Tell the call's end, once (a reader and a closing thread may both see it)."""
+        try:
+            ended = self._ended.pop()
+        except IndexError:
+            return
+        ended()
 
     def __enter__(self) -> Self:
         return self

@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import socket
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 
 import grpc
 
 from clients.errors import ErrorDetails, RouterError
 
-__all__ = ["RouterTarget", "channel_target", "checked_target", "static_target"]
+__all__ = [
+    "RELOOKUP_S",
+    "Lookup",
+    "RouterTarget",
+    "channel_target",
+    "checked_target",
+    "static_target",
+    "system_lookup",
+]
 
 _LAST_PORT = 65_535
 # Schemes of URLs, which gRPC has no resolver for (it calls `dns:///http://host:port`, no such
@@ -20,14 +31,48 @@ _LAST_PORT = 65_535
 _URL_SCHEMES = ("http", "https", "grpc", "grpcs", "h2", "h2c", "tcp")
 
 
+# How often, at most, a client looks its router names up again after a call found none of
+# their addresses reachable: often enough to follow replicas that moved (pods rescheduled)
+# within seconds, seldom enough that a router down for long costs no DNS query per call.
+RELOOKUP_S = 5.0
+
+# The IP addresses of a host name (`port`: the one they are dialled on); blocking.
+Lookup = Callable[[str, int], Sequence[str]]
+
+
+def system_lookup(host: str, port: int) -> list[str]:
+    """The host's addresses, from the system's resolver (`socket.getaddrinfo`)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
 class RouterTarget:
     """A client's router addresses and the gRPC target made of them: at once when it needs no
     lookup, else (a list naming hosts) at first use, by `looked_up` (blocking: the blocking
-    client) or `look_up` (in a thread: the async one, which must not stall its event loop)."""
+    client) or `look_up` (in a thread: the async one, which must not stall its event loop).
 
-    def __init__(self, target: str | Sequence[str]) -> None:
+    A list naming hosts is a static `ipv4:`/`ipv6:` target gRPC never looks up again, so the
+    clients call `relooked_up` when a call could reach none of its addresses: replicas that
+    moved are found again, at most every `relookup_s` seconds of `clock`. Give a client one
+    (`RouterClient(RouterTarget([...], lookup=...))`) for a resolver of your own (`lookup`:
+    a host name and port to its IP addresses; a name it cannot look up raises `OSError`)."""
+
+    def __init__(
+        self,
+        target: str | Sequence[str],
+        *,
+        lookup: Lookup = system_lookup,
+        clock: Callable[[], float] = time.monotonic,
+        relookup_s: float = RELOOKUP_S,
+    ) -> None:
         self.given = (target,) if isinstance(target, str) else tuple(target)
         self.target = static_target(target)  # None: its names are looked up at first use
+        self.named = self.target is None  # host names to look up: again when they fail
+        self._lookup = lookup
+        self._clock = clock
+        self._relookup_s = relookup_s
+        self._looked_up_at = -math.inf
+        self._relooking = threading.Lock()  # threads of a blocking client failing at once
 
     @property
     def shown(self) -> str:
@@ -38,14 +83,39 @@ class RouterTarget:
         """The target, looking its names up here on first need; a failed lookup is tried
         again at the next (a `RouterError` UNAVAILABLE naming the address)."""
         if self.target is None:
-            self.target = channel_target(self.given)
+            self.target = self._resolved()
         return self.target
 
     async def look_up(self) -> None:
         """`looked_up` in a thread, off the event loop (a slow DNS stalled every task)."""
         if self.target is None:
-            target = await asyncio.to_thread(channel_target, self.given)
+            target = await asyncio.to_thread(self._resolved)
             self.target = self.target or target
+
+    def due(self) -> bool:
+        """Whether `relooked_up` would look up now: names, not looked up in `relookup_s`."""
+        return self.named and self._clock() - self._looked_up_at >= self._relookup_s
+
+    def relooked_up(self) -> bool:
+        """Look the names up again (blocking; when `due`, and not while another thread does):
+        whether they now give other addresses, which `target` is from now on. A failed lookup
+        keeps the addresses there are (the call's own error says what failed)."""
+        if not self._relooking.acquire(blocking=False):
+            return False  # another failed call of the client's is at it
+        try:
+            if not self.due():
+                return False
+            target = self._resolved()
+            changed, self.target = target != self.target, target
+            return changed
+        except (RouterError, ValueError):  # no such name now, or no family shared
+            return False
+        finally:
+            self._relooking.release()
+
+    def _resolved(self) -> str:
+        self._looked_up_at = self._clock()  # a failed lookup counts too: no query per call
+        return channel_target(self.given, self._lookup)
 
 
 def static_target(target: str | Sequence[str]) -> str | None:
@@ -66,7 +136,7 @@ def static_target(target: str | Sequence[str]) -> str | None:
     return None
 
 
-def channel_target(target: str | Sequence[str]) -> str:
+def channel_target(target: str | Sequence[str], lookup: Lookup = system_lookup) -> str:
     """One gRPC target for one or several router addresses.
 
     A string is used as it is (``dns:///router:50051`` resolves to every replica). Several
@@ -80,7 +150,7 @@ def channel_target(target: str | Sequence[str]) -> str:
         return checked
     for address in target:
         checked_target(address)
-    resolved = [_resolve(address) for address in target]
+    resolved = [_resolve(address, lookup) for address in target]
     for family, scheme in ((socket.AF_INET, "ipv4"), (socket.AF_INET6, "ipv6")):
         if all(any(fam == family for fam, _ in addrs) for addrs in resolved):
             picked: list[str] = []
@@ -167,16 +237,15 @@ def _host_port(address: str) -> tuple[str, str]:
     return host.removeprefix("[").removesuffix("]"), port
 
 
-def _resolve(address: str) -> list[tuple[socket.AddressFamily, str]]:
+def _resolve(address: str, lookup: Lookup) -> list[tuple[socket.AddressFamily, str]]:
     host, port = _host_port(address)
     try:
         ip = ipaddress.ip_address(host)
     except ValueError:
         try:
-            infos = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+            ips = [ipaddress.ip_address(found) for found in lookup(host, int(port))]
         except OSError as exc:  # socket.gaierror: no such name, or no DNS answer
             raise RouterError(_unresolved(address, exc)) from exc
-        ips = [ipaddress.ip_address(info[4][0]) for info in infos]
     else:
         ips = [ip]
     return [_formatted(ip, port) for ip in ips]

@@ -15,6 +15,7 @@ from starlette.requests import ClientDisconnect
 
 from clients import InvalidRequestError
 from clients.codec import json_problem
+from router_service._zlib_window import EITHER_HEADER, zlib_window
 
 from ._errors import EdgeError, client_closed
 
@@ -22,10 +23,8 @@ __all__ = ["parse_request", "read_json_object", "without_bom"]
 
 T = TypeVar("T")
 
-# The Content-Encodings a body may come in: zlib's window bits that read a gzip or a zlib
-# header (HTTP's `deflate` is zlib's format), whichever the body has (`_first_window`).
+# The Content-Encodings a body may come in (zlib's: `zlib_window`).
 _ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
-_EITHER_HEADER = 32 + zlib.MAX_WBITS
 _PIECE = 4096  # compressed bytes per step
 # What a body inflates to on the event loop (well under a millisecond); the rest in a thread.
 _INLINE = 256 * 1024
@@ -96,7 +95,7 @@ class _Inflation:
     def __init__(self, raw: memoryview, name: str, limit: int) -> None:
         self.raw, self.name, self.limit = raw, name, limit
         self.body = bytearray()
-        self.inflater = zlib.decompressobj(_first_window(name, raw))
+        self.inflater = zlib.decompressobj(zlib_window(name, bytes(raw[:2])))
         self.fed = False  # `inflater` was given input and has not ended
         self.at = 0  # where the next piece of `raw` starts
         self.pending: bytes | memoryview = b""  # what `inflater` has yet to read
@@ -126,21 +125,10 @@ class _Inflation:
             if self.inflater.eof:  # the next member, if anything follows
                 self.pending, self.full, self.fed = self.inflater.unused_data, False, False
                 self.ended += 1
-                self.inflater = zlib.decompressobj(_EITHER_HEADER)
+                self.inflater = zlib.decompressobj(EITHER_HEADER)
         if self.fed or not self.raw:
             raise EdgeError(400, f"The {self.name} body is truncated.", code="invalid_body")
         return True
-
-
-def _first_window(name: str, raw: memoryview) -> int:
-    """zlib's window bits for the body's first stream: HTTP's `deflate` is zlib's format, but
-    many clients send the bare deflate stream (.NET's `DeflateStream`, Node's `deflateRaw`),
-    whose first bytes are neither a gzip nor a zlib header (RFC 1950's check)."""
-    head = bytes(raw[:2])
-    if name != "deflate" or len(head) < 2 or head == b"\x1f\x8b":
-        return _EITHER_HEADER
-    zlib_header = head[0] & 0x0F == 8 and int.from_bytes(head) % 31 == 0
-    return _EITHER_HEADER if zlib_header else -zlib.MAX_WBITS
 
 
 def without_bom(raw: bytes) -> bytes:

@@ -120,9 +120,11 @@ async def serve_grpc(
     handlers: Sequence[grpc.GenericRpcHandler] = (),
     credentials: grpc.ServerCredentials | None = None,
     port: int = 0,
+    host: str = "127.0.0.1",
 ) -> AsyncIterator[str]:
     """Serve servicers (`(add_XServicer_to_server, servicer)` pairs) and generic handlers on a
-    grpc.aio server on a loopback port (`port`, or a free one; TLS with `credentials`); yields
+    grpc.aio server on a loopback port (`port`, or a free one; TLS with `credentials`; `host`:
+    another loopback address, 127.0.0.2, for a second server on the same port); yields
     its target ("127.0.0.1:N"). Stops the server without grace on exit: what the test opened on it
     (channels, clients) it closes first, inside. For the tests that need a real server on the
     wire rather than a servicer called directly."""
@@ -130,12 +132,12 @@ async def serve_grpc(
     for add_to_server, servicer in servicers:
         add_to_server(servicer, server)
     if credentials is None:
-        port = server.add_insecure_port(f"127.0.0.1:{port}")
+        port = server.add_insecure_port(f"{host}:{port}")
     else:
-        port = server.add_secure_port(f"127.0.0.1:{port}", credentials)
+        port = server.add_secure_port(f"{host}:{port}", credentials)
     await server.start()
     try:
-        yield f"127.0.0.1:{port}"
+        yield f"{host}:{port}"
     finally:
         await server.stop(grace=None)
 

@@ -240,6 +240,9 @@ class CompletionChunks:
         self._id = cmpl_id
         self._created = created
         self._offsets: dict[int, int] = {}  # per choice index: characters sent so far
+        # per choice index: the bytes of a character its last chunk's tokens began (a
+        # byte-level token of part of one), which the next chunk's complete
+        self._unfinished: dict[int, bytearray] = {}
 
     def feed(self, chunk: chat_pb2.ChatCompletionChunk) -> dict[str, Any] | None:
         """The chunk's ``text_completion`` chunk; ``None`` when it carries nothing to say (a
@@ -254,7 +257,10 @@ class CompletionChunks:
                 text = self._request.prompt + text
             offset = self._offsets.get(index, 0)
             self._offsets[index] = offset + len(text)
-            logprobs = _legacy_logprobs(choice.get("logprobs"), self._request, offset)
+            unfinished = None
+            if self._request.logprobs is not None:  # else no offsets: nothing kept
+                unfinished = self._unfinished.setdefault(index, bytearray())
+            logprobs = _legacy_logprobs(choice.get("logprobs"), self._request, offset, unfinished)
             finish = choice["finish_reason"]
             if text or finish or logprobs:
                 choices.append(
@@ -287,10 +293,11 @@ def _envelope(
 
 
 def _legacy_logprobs(
-    value: Any, request: CompletionsRequest, offset: int
+    value: Any, request: CompletionsRequest, offset: int, unfinished: bytearray | None = None
 ) -> dict[str, list[Any]] | None:
     """Chat logprobs (``{"content": [{token, logprob, top_logprobs}]}``) in the legacy shape,
-    ``text_offset`` counting characters from ``offset``; ``None`` when not asked for or when the
+    ``text_offset`` counting characters from ``offset`` (``unfinished``: a stream's bytes of a
+    character an earlier chunk began, see `_text_offsets`); ``None`` when not asked for or when the
     upstream gave none (a provider without logprobs). Each ``top_logprobs`` holds the sampled
     token too, as OpenAI's legacy API says ("up to logprobs+1 elements"): ``logprobs: 0`` is
     that token's alone, where the chat call's ``top_logprobs: 0`` lists none."""
@@ -303,7 +310,8 @@ def _legacy_logprobs(
         "top_logprobs": [],
         "text_offset": [],
     }
-    for entry, at in zip(entries, _text_offsets(entries, offset), strict=True):
+    offsets = _text_offsets(entries, offset, bytearray() if unfinished is None else unfinished)
+    for entry, at in zip(entries, offsets, strict=True):
         token = str(entry.get("token", ""))
         out["tokens"].append(token)
         out["token_logprobs"].append(entry.get("logprob"))
@@ -315,14 +323,15 @@ def _legacy_logprobs(
     return out if entries else None
 
 
-def _text_offsets(entries: list[dict[str, Any]], start: int) -> list[int]:
+def _text_offsets(entries: list[dict[str, Any]], start: int, unfinished: bytearray) -> list[int]:
     """Where each token starts in the text, in characters from `start`: counted by the UTF-8
     `bytes` each entry carries (OpenAI's, DeepSeek's…), so a token of part of a character (its
     `token` the escaped bytes, `\\xf0\\x9f`, 8 characters of no text) moves the offset by what
     it adds to the text (a whole character when it completes one); by the token's own text
-    when it carries none."""
+    when it carries none. `unfinished`: the bytes of a character begun before these entries
+    (a stream's earlier chunk), in place: those these entries leave unfinished."""
     out: list[int] = []
-    at, pending = start, b""  # pending: the bytes of a character not yet complete
+    at, pending = start, bytes(unfinished)  # pending: the bytes of a character not yet complete
     for entry in entries:
         out.append(at)
         raw = entry.get("bytes")
@@ -336,4 +345,5 @@ def _text_offsets(entries: list[dict[str, Any]], start: int) -> list[int]:
             continue
         text, used = codecs.utf_8_decode(pending + data, "replace", False)
         at, pending = at + len(text), (pending + data)[used:]
+    unfinished[:] = pending
     return out

@@ -14,8 +14,6 @@ from router_service.clock import Clock
 from router_service.config import StreamsConfig
 from router_service.engine._afterwork import Afterwork, FailedEnd
 from router_service.engine._attempts import Attempt, AttemptRunner, Walked
-from router_service.engine._custom_stream import RestoredChunks
-from router_service.engine._custom_tools import restore_completion
 from router_service.engine._media_streams import MediaStreams
 from router_service.engine._met import Inexpressible
 from router_service.engine._model import Deployment, Plan, RequestContext
@@ -125,15 +123,15 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
             deployment: Deployment, lease: KeyLease, _: AsyncExitStack
         ) -> chat_pb2.ChatCompletion:
             timeout = ctx.attempt_timeout(deployment.timeouts.total_s)
-            sent, custom = params_for(deployment, ctx.sending(params))
+            sent, restoring = params_for(deployment, ctx.sending(params))
             call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
             try:
                 async with asyncio.timeout(timeout):
                     completion = await deployment.adapter.chat(call)
             except TimeoutError as exc:
                 raise timed_out(ctx, "upstream timed out") from exc
-            if custom:
-                restore_completion(completion, custom)
+            if restoring:
+                restoring.completion(completion)
             if completion.HasField("usage"):
                 await lease.settle_tokens(completion.usage.total_tokens)
             return completion
@@ -287,7 +285,7 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
     ) -> _OpenStream:
         """Open the upstream stream, read up to its first meaningful chunk in first_chunk_s."""
         timeouts = deployment.timeouts
-        sent, custom = params_for(deployment, ctx.sending(params))
+        sent, restoring = params_for(deployment, ctx.sending(params))
         timeout = ctx.attempt_timeout(timeouts.total_s)
         call = deployment.chat_call(lease.key.secret, sent, timeout, ctx)
         opening: list[chat_pb2.ChatCompletionChunk] = []
@@ -296,8 +294,8 @@ class Executor(MediaStreams, RealtimeSessions, RealtimeCalls):
         try:
             async with clock.timeout(ctx.attempt_timeout(timeouts.first_chunk_s)) as timer:
                 chunks = await stack.enter_async_context(deployment.adapter.stream_chat(call))
-                if custom:
-                    chunks = RestoredChunks(chunks, custom)
+                if restoring:
+                    chunks = restoring.chunks(chunks)
                 async for chunk in chunks:
                     if chunk is UPSTREAM_ALIVE:  # at work: the window again, to total_s at most
                         timer.reschedule(min(clock.monotonic() + timeouts.first_chunk_s, latest))

@@ -161,6 +161,13 @@ class Deployment:
         return self.api == "responses" or self.adapter.takes_custom_tools
 
     @property
+    def takes_legacy_functions(self) -> bool:
+        """Whether its upstream API takes OpenAI's legacy `functions` / `function_call` (else
+        the router sends them as tools: _legacy_functions.py): an OpenAI-format chat API, whose
+        body is OpenAI's as sent (`tool_types` None)."""
+        return self.api != "responses" and self.adapter.tool_types is None
+
+    @property
     def timeouts(self) -> TimeoutsConfig:
         return self.adapter.config.timeouts
 

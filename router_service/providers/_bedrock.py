@@ -48,6 +48,7 @@ from router_service.providers._embed_mapping import embedding_list
 from router_service.providers._eventstream import EventStreamDecoder, EventStreamError, Message
 from router_service.providers._http import map_transport_errors
 from router_service.providers._in_answer import in_answer
+from router_service.providers._lean_transport import body_parts
 from router_service.providers._media import linked_image, unsupported_in
 from router_service.providers._mistral_ids import with_mistral_tool_ids
 from router_service.providers._reasoning_claude import is_bedrock_claude
@@ -250,7 +251,7 @@ async def _messages(response: httpx.Response) -> AsyncIterator[Message]:
     decoder = EventStreamDecoder()
     try:
         with map_transport_errors(started=True):
-            async for chunk in response.aiter_bytes():
+            async for chunk in body_parts(response):
                 for message in decoder.feed(chunk):
                     yield message
         decoder.close()

@@ -213,7 +213,9 @@ def one_call_at_a_time(out: JsonObject, body: Mapping[str, Any]) -> None:
     `additionalModelRequestFields` without a `type` (Bedrock refuses one beside
     `toolConfig.toolChoice`: "The additional field tool_choice/type conflicts with the existing
     field toolConfig.toolChoice…"), the choice itself in `toolConfig` (`auto` when the caller
-    named none). Nothing without tools to call, nor with `tool_choice: "none"`."""
+    named none). Nothing without tools to call, nor with `tool_choice: "none"`. Merged into the
+    caller's own `additionalModelRequestFields` (its `tool_choice` object included): the
+    caller's explicit `disable_parallel_tool_use` there is the more specific word and wins."""
     config = out.get("toolConfig")
     if body.get("parallel_tool_calls") is not False or not body.get("tools") or not config:
         return
@@ -221,7 +223,8 @@ def one_call_at_a_time(out: JsonObject, body: Mapping[str, Any]) -> None:
         return  # "none": no call to make one at a time
     config.setdefault("toolChoice", {"auto": {}})
     given = out.get("additionalModelRequestFields")
-    out["additionalModelRequestFields"] = {
-        **(given if isinstance(given, dict) else {}),
-        "tool_choice": {"disable_parallel_tool_use": True},
-    }
+    fields: JsonObject = dict(given) if isinstance(given, dict) else {}
+    own = fields.get("tool_choice")
+    if own is None or isinstance(own, dict):
+        fields["tool_choice"] = {"disable_parallel_tool_use": True, **(own or {})}
+    out["additionalModelRequestFields"] = fields  # another value of its own: as it gave it

@@ -1,13 +1,23 @@
-"""An upstream's error body decoded (`Content-Encoding`) no further than a bound: httpx's decoders
-give each received chunk's whole expansion (one 64 KiB chunk of gzip is ~64 MiB decoded, of zstd
-~2 GiB: a decompression bomb), so `read_error_body` reads an encoded body raw and decodes it here,
-each step's output held to `limit` bytes."""
+"""An upstream's body decoded (`Content-Encoding`) in bounded steps: httpx's decoders give each
+received chunk's whole expansion (one 64 KiB chunk of gzip is ~64 MiB decoded, of zstd ~2 GiB: a
+decompression bomb). `Decoding` decodes a body as it arrives, at most `STEP` bytes at a time, so
+whoever reads it (a unary body's bound, an event stream's per-event bound) stops a bomb at its
+bound, not after; `decoded_within` decodes the start of an error body no further than a bound.
+
+Decoded: gzip, deflate (zlib's wrapper or the bare stream, as servers send either) and zstd
+(when zstandard is installed, as httpx does; its window held to RFC 9659's 8 MiB, so a frame
+cannot make the router hold a window of GiBs). Not: br (brotli is not installed with the router,
+so httpx never offers it) or any other name: a success body in one is an upstream failure naming
+it, an error body keeps a note of it (its status still classifies the error)."""
 
 from __future__ import annotations
 
-import io
 import zlib
-from collections.abc import Callable
+from collections.abc import Iterator
+
+from router_service._zlib_window import zlib_window
+from router_service.errors import UpstreamFailure
+from router_service.outcomes import Outcome
 
 try:  # httpx decodes zstd only when zstandard is installed (it imports it then); so does this
     import zstandard
@@ -16,66 +26,134 @@ try:  # httpx decodes zstd only when zstandard is installed (it imports it then)
 except ImportError:  # pragma: no cover - installed here
     _ZSTD = False
 
-__all__ = ["decoded_within"]
+__all__ = ["STEP", "Decoding", "decoded_within", "too_large"]
 
-_WRITE = 64 * 1024  # zstd's output per step
+STEP = 64 * 1024  # the most one step of decoding gives
+# RFC 9659 (zstd as a content coding): a window of at most 8 MiB; zstandard's default takes 128.
+_ZSTD_WINDOW = 8 << 20
+# Compressed bytes per step of zstd, whose decompressobj gives a step's whole output: a 4-byte
+# block (an RLE one) stands for up to 128 KiB, so 32 bytes for at most 1 MiB. Slow for a large
+# body (~1 µs a step), but the router asks for no encoding (`_BASE_HEADERS`): only an upstream
+# or a proxy that compresses unasked sends zstd.
+_ZSTD_INPUT = 32
+_ZLIB = ("gzip", "x-gzip", "deflate")
+
+
+def too_large(what: str, limit: int) -> UpstreamFailure:
+    """The failure of an upstream answer past a bound: the upstream's (not the caller's, not the
+    key's: nothing to cool a key for), as a malformed answer is."""
+    return UpstreamFailure(
+        Outcome.UPSTREAM_ERROR, f"upstream {what} larger than the limit of {limit} bytes"
+    )
+
+
+def _unreadable(detail: str) -> UpstreamFailure:
+    return UpstreamFailure(Outcome.UPSTREAM_ERROR, f"upstream body {detail}")
+
+
+class _Zlib:
+    """gzip or deflate, `STEP` bytes of output at a time (zlib's `max_length`)."""
+
+    __slots__ = ("_head", "_inflater", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._inflater: zlib._Decompress | None = None  # made by the first two bytes
+        self._head = b""  # a first byte, until the second tells deflate's kind (`zlib_window`)
+
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        inflater = self._inflater
+        if inflater is None:
+            data, self._head = self._head + data, b""
+            if len(data) < 2:
+                self._head = data
+                return
+            inflater = self._inflater = zlib.decompressobj(zlib_window(self._name, data))
+        while data or not inflater.eof:
+            try:
+                out = inflater.decompress(data, STEP)
+            except zlib.error as exc:
+                raise _unreadable(f"is corrupt {self._name}: {exc}") from None
+            data = inflater.unconsumed_tail
+            if out:
+                yield out
+            if inflater.eof or (not data and len(out) < STEP):
+                return  # what follows a stream's end is ignored, as httpx ignores it
+
+
+class _Zstd:
+    """zstd, one frame after another, fed `_ZSTD_INPUT` bytes a step and its output cut to
+    `STEP` pieces (zstandard's decompressobj has no bound on a step's output)."""
+
+    __slots__ = ("_frame",)
+
+    def __init__(self) -> None:
+        self._frame = self._new()
+
+    @staticmethod
+    def _new() -> zstandard.ZstdDecompressionObj:
+        return zstandard.ZstdDecompressor(max_window_size=_ZSTD_WINDOW).decompressobj()
+
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        view, at = memoryview(data), 0
+        while at < len(view):
+            given, at = view[at : at + _ZSTD_INPUT], at + _ZSTD_INPUT
+            try:
+                out = self._frame.decompress(given)
+            except zstandard.ZstdError as exc:
+                raise _unreadable(f"is corrupt zstd: {exc}") from None
+            for start in range(0, len(out), STEP):
+                yield out[start : start + STEP]
+            if self._frame.eof:  # the next frame, if anything follows
+                rest = self._frame.unused_data + view[at:]
+                view, at, self._frame = memoryview(rest), 0, self._new()
+
+
+class Decoding:
+    """A body's `Content-Encoding` undone as it arrives: `pieces` of each received chunk, at most
+    `STEP` bytes each. An encoding this does not decode, or a corrupt body: an upstream failure
+    (UPSTREAM_ERROR) naming it. A body cut short gives what its start decodes to, as httpx's
+    decoders do (a stream's end after `[DONE]` is no failure; a unary body cut short is no JSON)."""
+
+    __slots__ = ("_stages",)
+
+    def __init__(self, content_encoding: str) -> None:
+        names = [name.strip().lower() for name in content_encoding.split(",")]
+        self._stages: list[_Zlib | _Zstd] = []
+        for name in reversed(names):  # the last applied undone first
+            if name in ("", "identity"):
+                continue
+            if name in _ZLIB:
+                self._stages.append(_Zlib(name))
+            elif name == "zstd" and _ZSTD:
+                self._stages.append(_Zstd())
+            else:
+                raise _unreadable(f"in Content-Encoding {name[:40]!r}, which is not decoded")
+
+    def pieces(self, chunk: bytes) -> Iterator[bytes]:
+        return self._through(0, chunk)
+
+    def _through(self, stage: int, data: bytes) -> Iterator[bytes]:
+        if stage == len(self._stages):
+            if data:
+                yield data
+            return
+        for piece in self._stages[stage].pieces(data):
+            yield from self._through(stage + 1, piece)
 
 
 def decoded_within(raw: bytes, content_encoding: str, limit: int) -> bytes:
-    """`raw` decoded by each encoding `content_encoding` names (last applied first), each step
-    at most `limit` bytes. A body cut short (as an error body read to its bound is) gives what
-    its start decodes to; one that does not decode, or in an encoding this cannot hold to a bound
-    (br, an unknown name), gives b"": its HTTP status still classifies the error, and bytes
-    still encoded are no text to show."""
-    data = raw
-    names = [name.strip().lower() for name in content_encoding.split(",")]
-    for name in reversed(names):
-        if name in ("", "identity"):
-            continue
-        decode = _DECODERS.get(name)
-        if decode is None:
-            return b""
-        try:
-            data = decode(data, limit)
-        except zlib.error:
-            return b""
-    return data[:limit]
-
-
-def _zlib(wbits: int) -> Callable[[bytes, int], bytes]:
-    def decode(data: bytes, limit: int) -> bytes:
-        return zlib.decompressobj(wbits).decompress(data, limit)
-
-    return decode
-
-
-def _deflate(data: bytes, limit: int) -> bytes:
-    """As httpx reads `deflate`: zlib's wrapper, or (servers send either) a bare deflate stream."""
+    """`raw` (an error body's start) decoded to at most `limit` bytes. A body cut short (as an
+    error body read to its bound is) gives what its start decodes to; one in an encoding this
+    does not decode, or that does not decode, gives a note saying so: its HTTP status still
+    classifies the error, and bytes still encoded are no text to show."""
+    out = bytearray()
     try:
-        return zlib.decompressobj().decompress(data, limit)
-    except zlib.error:
-        return zlib.decompressobj(-zlib.MAX_WBITS).decompress(data, limit)
-
-
-def _zstd(data: bytes, limit: int) -> bytes:
-    parts: list[bytes] = []
-    size = 0
-    steps = zstandard.ZstdDecompressor().read_to_iter(io.BytesIO(data), write_size=_WRITE)
-    try:
-        for part in steps:
-            parts.append(part)
-            size += len(part)
-            if size >= limit:
+        for piece in Decoding(content_encoding).pieces(raw):
+            out += piece
+            if len(out) >= limit:
                 break
-    except zstandard.ZstdError:
-        pass  # cut short (read to its bound), or not zstd: what its start gave
-    return b"".join(parts)
-
-
-_DECODERS: dict[str, Callable[[bytes, int], bytes]] = {
-    "gzip": _zlib(zlib.MAX_WBITS | 16),
-    "x-gzip": _zlib(zlib.MAX_WBITS | 16),
-    "deflate": _deflate,
-}
-if _ZSTD:
-    _DECODERS["zstd"] = _zstd
+    except UpstreamFailure as exc:
+        if not out:
+            return f"({exc.message})".encode()
+    return bytes(out[:limit])

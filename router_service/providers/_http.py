@@ -20,6 +20,11 @@ from router_service.telemetry import traced_transport
 # not JSON (`root_error`): this holds that much text with room for the JSON around it. A body
 # cut here is not JSON and is read as text (its status still classifies it).
 ERROR_BODY_BYTES = 4 * SCRUBBED_CHARS
+# The bounds a client that is not the router's own reads with (`HttpConfig`'s defaults).
+_BODY_BYTES = HttpConfig.model_fields["max_response_bytes"].default
+EVENT_BYTES = HttpConfig.model_fields["max_event_bytes"].default
+# Where a streaming response carries its client's bounds, when not the defaults (`_bounds`).
+_BOUNDS_KEY = "switchboard.body_bounds"
 
 
 class UpstreamClient(httpx.AsyncClient):
@@ -35,7 +40,12 @@ class UpstreamClient(httpx.AsyncClient):
     """
 
     def __init__(
-        self, transport: httpx.AsyncBaseTransport, *, reads_cancel_their_task: bool = True
+        self,
+        transport: httpx.AsyncBaseTransport,
+        *,
+        reads_cancel_their_task: bool = True,
+        body_bytes: int = _BODY_BYTES,
+        event_bytes: int = EVENT_BYTES,
     ) -> None:
         # The client's own defaults stay for anyone using it as a plain httpx client; adapters
         # set the timeouts of each request themselves.
@@ -45,6 +55,8 @@ class UpstreamClient(httpx.AsyncClient):
         # `reads_cancel_their_task`): false only for the transports known to time reads with
         # callbacks (lean, aiohttp).
         self.reads_cancel_their_task = reads_cancel_their_task
+        # The most of a successful answer read (decoded), whole and per event of a stream.
+        self.body_bytes, self.event_bytes = body_bytes, event_bytes
 
 
 def reads_cancel_their_task(http: httpx.AsyncClient) -> bool:
@@ -68,17 +80,21 @@ async def send_upstream(
     for minutes (see `UpstreamStream`); nothing reads `response.request` or `response.url`."""
     if not isinstance(http, UpstreamClient):
         response = await http.send(request, stream=True)
+        body_bytes, events = _BODY_BYTES, EVENT_BYTES
     else:
+        body_bytes, events = http.body_bytes, http.event_bytes
         response = await http.upstream_transport.handle_async_request(request)
         if not stream:
             response.request = request
     if stream:
+        if (body_bytes, events) != (_BODY_BYTES, EVENT_BYTES):  # defaults unsaid: no store
+            response.extensions[_BOUNDS_KEY] = (body_bytes, events)
         return response
     if response.status_code >= 400:
         await read_error_body(response)
         return response
     try:
-        await read_whole(response)
+        await read_whole(response, body_bytes)
     finally:
         await response.aclose()
     return response
@@ -109,6 +125,23 @@ async def read_error_body(response: httpx.Response) -> bytes:
         content = decoded_within(content, encoding, ERROR_BODY_BYTES)
     response._content = content  # as `aread` sets it: `response.content` reads it
     return content
+
+
+def _bounds(response: httpx.Response) -> tuple[int, int]:
+    bounds: tuple[int, int] = response.extensions.get(_BOUNDS_KEY, (_BODY_BYTES, EVENT_BYTES))
+    return bounds
+
+
+def event_bytes(response: httpx.Response) -> int:
+    """The most one event of a streaming `response` may hold (`send_upstream`)."""
+    return _bounds(response)[1]
+
+
+async def whole_body(response: httpx.Response) -> bytes:
+    """A streaming `response`'s body read whole (an answer that is not a stream after all),
+    bounded as a unary one is (`read_whole`)."""
+    await read_whole(response, _bounds(response)[0])
+    return response.content
 
 
 def create_http_client(config: HttpConfig, *, own_spans: bool = False) -> httpx.AsyncClient:
@@ -143,7 +176,12 @@ def create_http_client(config: HttpConfig, *, own_spans: bool = False) -> httpx.
     # The client's aclose closes the transport: its idle connections (aiohttp: its session).
     cancelling = config.transport == "httpx"  # httpcore on anyio: cancel scopes
     traced = traced_transport(inner, own_spans=own_spans)
-    return UpstreamClient(traced, reads_cancel_their_task=cancelling)
+    return UpstreamClient(
+        traced,
+        reads_cancel_their_task=cancelling,
+        body_bytes=config.max_response_bytes,
+        event_bytes=config.max_event_bytes,
+    )
 
 
 @contextmanager

@@ -16,7 +16,7 @@ What it does, as httpx's transport would:
   and pool, raising httpx's timeout errors. A connect is not timed out across a stall of the
   loop itself (`connect_within`): a socket connected while the loop was held is connected.
 - TLS with the trust store httpx uses (certifi), SNI from the URL's host.
-- A response body is handed over byte-exact (httpx decodes `Content-Encoding`); closing it
+- A response body is handed over byte-exact (`body_parts` decodes `Content-Encoding`); closing it
   before its end closes the connection, so an abandoned stream is a disconnect upstream.
 - A request on a reused keep-alive connection that the server closed before answering a single
   byte is sent once more on a new connection (the race every keep-alive client meets).
@@ -31,11 +31,12 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 
 import httpx
 
 from router_service._connect_deadline import connect_within
+from router_service.providers._bounded_decode import Decoding, too_large
 from router_service.providers._lean_conn import Http1Connection, Origin, bounded
 
 __all__ = ["LeanTransport", "body_parts", "read_whole"]
@@ -251,7 +252,7 @@ class _ResponseBody(httpx.AsyncByteStream):
 
     def parts(self) -> AsyncIterator[bytes] | None:
         """The body's parts straight from the connection (`body_parts`); None when it comes
-        encoded (a Content-Encoding named): httpx decodes it."""
+        encoded (a Content-Encoding named): `body_parts` decodes it."""
         return None if self._conn.encoded else self._read(release=True)
 
     async def _read(self, release: bool) -> AsyncIterator[bytes]:
@@ -271,9 +272,9 @@ class _ResponseBody(httpx.AsyncByteStream):
         if release:
             await self.aclose()
 
-    def whole(self) -> Callable[[], Awaitable[bytes]] | None:
+    def whole(self) -> Callable[[int], Awaitable[bytes]] | None:
         """How to read the body whole straight from the connection (`read_whole`); None when
-        it comes encoded (a Content-Encoding named): httpx decodes it."""
+        it comes encoded (a Content-Encoding named): `read_whole` decodes it."""
         return None if self._conn.encoded else self.read_all
 
     async def aclose(self) -> None:
@@ -281,9 +282,10 @@ class _ResponseBody(httpx.AsyncByteStream):
         if pool is not None:
             pool.release(self._conn)
 
-    async def read_all(self) -> bytes:
-        """The whole body; the connection goes back to the pool once it has arrived."""
-        conn, parts = self._conn, []
+    async def read_all(self, limit: int) -> bytes:
+        """The whole body; the connection goes back to the pool once it has arrived. One past
+        `limit` bytes is an upstream failure, its connection closed there (`too_large`)."""
+        conn, parts, size = self._conn, [], 0
         while True:
             try:
                 chunk = await conn.read_body(self._read_s)
@@ -292,26 +294,29 @@ class _ResponseBody(httpx.AsyncByteStream):
                 raise
             if chunk is None:
                 break
+            size += len(chunk)
+            if size > limit:
+                conn.close()
+                await self.aclose()
+                raise too_large("body", limit)
             parts.append(chunk)
         await self.aclose()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def read_whole(response: httpx.Response) -> None:
-    """`response.aread()`. A body of ours that needs no decoding is read straight from the
-    connection: httpx's way puts four async generators, two chunkers, a decoder and three
-    context managers between them, ~4.5 % of the router's instructions for a unary call
+async def read_whole(response: httpx.Response, limit: int) -> None:
+    """`response.aread()`, held to `limit` bytes (decoded): one past it is an upstream failure
+    (`too_large`), its connection closed. A body of ours that needs no decoding is read straight
+    from the connection: httpx's way puts four async generators, two chunkers, a decoder and
+    three context managers between them, ~4.5 % of the router's instructions for a unary call
     (benchmarks/README.md, 2026-12-05). So is one in an upstream call's span (`whole()` of
     telemetry's `_EndingStream`: the span ended once it is read). What httpx's `aread` leaves
     is left the same way: the content (httpx's own attribute: `Response(content=...)` sets it
     too), the stream consumed, closed, a read error naming its request."""
     whole = getattr(response.stream, "whole", None)  # ours, or a span's around ours
     read = None if whole is None else whole()
-    if read is None:
-        await response.aread()
-        return
     try:
-        content = await read()
+        content = await (_within(body_parts(response), limit) if read is None else read(limit))
     except httpx.RequestError as exc:
         exc.request = response.request
         raise
@@ -319,19 +324,49 @@ async def read_whole(response: httpx.Response) -> None:
     response._content = content
 
 
+async def _within(parts: AsyncIterator[bytes], limit: int) -> bytes:
+    """`parts` joined, failing one past `limit` bytes (the body read no further)."""
+    read, size = [], 0
+    try:
+        async for part in parts:
+            size += len(part)
+            if size > limit:
+                raise too_large("body", limit)
+            read.append(part)
+    finally:
+        if isinstance(parts, AsyncGenerator):  # not left suspended for the GC to end
+            await parts.aclose()
+    return b"".join(read)
+
+
 def body_parts(response: httpx.Response) -> AsyncIterator[bytes]:
-    """`response.aiter_bytes()`. A body of ours that needs no decoding is read straight from the
-    connection (so is one in an upstream call's span: `parts()` of telemetry's `_EndingStream`):
-    httpx's way holds two async generators, two chunkers (a `BytesIO` each), a decoder and two
-    context managers for as long as a stream stays open (~2 KiB an idle stream,
-    benchmarks/README.md, "One process"). The response is left as `aiter_bytes` leaves it: its
-    stream consumed, and closed once read to its end."""
+    """`response.aiter_bytes()`, a body that comes encoded decoded in bounded steps (`Decoding`:
+    httpx's decoders give each chunk's whole expansion, a decompression bomb's). A body of ours
+    that needs no decoding is read straight from the connection (so is one in an upstream
+    call's span: `parts()` of telemetry's `_EndingStream`): httpx's way holds two async
+    generators, two chunkers (a `BytesIO` each), a decoder and two context managers for as long
+    as a stream stays open (~2 KiB an idle stream, benchmarks/README.md, "One process"). The
+    response is left as `aiter_bytes` leaves it: its stream consumed, and closed once read to
+    its end."""
     parts = getattr(response.stream, "parts", None)  # ours, or a span's around ours
     read: AsyncIterator[bytes] | None = None if parts is None else parts()
-    if read is None:
-        return response.aiter_bytes()
-    response.is_stream_consumed = True
-    return read
+    if read is not None:
+        response.is_stream_consumed = True
+        return read
+    encoding = response.headers.get("content-encoding")
+    return response.aiter_bytes() if encoding is None else _decoded(response, encoding)
+
+
+async def _decoded(response: httpx.Response, encoding: str) -> AsyncIterator[bytes]:
+    decoding = Decoding(encoding)
+    raw = response.aiter_raw()
+    try:
+        async for chunk in raw:
+            for piece in decoding.pieces(chunk):
+                yield piece
+    finally:
+        if isinstance(raw, AsyncGenerator):  # not left suspended for the GC to end
+            await raw.aclose()
 
 
 _NO_HEADERS = httpx.Headers()

@@ -15,8 +15,8 @@ def no_forced_legacy_call(body: Mapping[str, Any]) -> None:
     `functions`, at a kind that reads `tools` alone (every native mapping, the Responses API's):
     dropped with them, the model would answer in text a caller that asked for a call. The
     group's next deployment may take it (OpenAI's chat API does); a 400 when none can, as a
-    forced `tool_choice` with nothing to call is. Unforced, nothing a text answer fails was
-    asked for: they are left out as ever."""
+    forced `tool_choice` with nothing to call is. Unforced, the engine sends them as the tools
+    they stand for (engine/_legacy_functions.py), so none reaches a mapping."""
     choice = body.get("function_call")
     if body.get("functions") and choice is not None and choice not in ("none", "auto"):
         raise unsupported(

@@ -24,7 +24,8 @@ import orjson
 
 from clients.switchboard.v1 import media_pb2
 from router_service.providers._base import MediaPiece
-from router_service.providers._http import map_transport_errors
+from router_service.providers._http import map_transport_errors, whole_body
+from router_service.providers._lean_transport import body_parts
 from router_service.providers._openai_media import is_json, token_usage
 from router_service.providers._sse import json_events
 from router_service.providers._transport import HttpAdapter
@@ -59,7 +60,7 @@ async def media_pieces(adapter: HttpAdapter, response: httpx.Response) -> AsyncI
         return
     if is_json(kind):
         with map_transport_errors(started=True):
-            body = await response.aread()
+            body = await whole_body(response)
         data = adapter._checked_json(response.status_code, body, response.headers)
         chunk = media_pb2.MediaChunk(content_type=kind, data=body)
         yield MediaPiece(chunk, usage=token_usage(data), final=True)
@@ -68,12 +69,12 @@ async def media_pieces(adapter: HttpAdapter, response: httpx.Response) -> AsyncI
         # A transcript written out (`response_format` `text`, `srt`, `vtt`, which `whisper-1`
         # answers `stream: true` with): whole, as JSON is, so the answer guardrails screen it.
         with map_transport_errors(started=True):
-            body = await response.aread()
+            body = await whole_body(response)
         yield MediaPiece(media_pb2.MediaChunk(content_type=kind, data=body), final=True)
         return
     with map_transport_errors(started=True):
         content_type = kind
-        async for received in response.aiter_bytes():
+        async for received in body_parts(response):
             if received:
                 yield MediaPiece(media_pb2.MediaChunk(content_type=content_type, data=received))
                 content_type = ""

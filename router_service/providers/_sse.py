@@ -31,8 +31,9 @@ import orjson
 
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers._bounded_decode import too_large
 from router_service.providers._deadline import Bounded
-from router_service.providers._http import map_transport_errors
+from router_service.providers._http import EVENT_BYTES, event_bytes, map_transport_errors
 from router_service.providers._lean_transport import body_parts
 
 __all__ = ["DONE", "KEEPALIVE", "SseDecoder", "SseEvent", "json_events"]
@@ -66,9 +67,24 @@ class SseEvent:
 class SseDecoder:
     """Incremental: `feed` each received chunk, `close` at the end of the stream."""
 
-    __slots__ = ("_data", "_event", "_first", "_heard", "_pending", "_skip_lf")
+    __slots__ = (
+        "_data",
+        "_event",
+        "_failed",
+        "_first",
+        "_heard",
+        "_limit",
+        "_pending",
+        "_size",
+        "_skip_lf",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = EVENT_BYTES) -> None:
+        # The most an event's data (or a line not yet ended) may hold: past it, an upstream
+        # failure, before any more of it is held (`too_large`).
+        self._limit = limit
+        self._size = 0  # the data lines' bytes of the event being read
+        self._failed: UpstreamFailure | None = None  # raised by the next call (`feed`)
         self._pending = b""  # an incomplete line, carried to the next chunk
         self._skip_lf = False  # the last chunk ended in CR: an LF now belongs to it (CRLF)
         self._first = True  # the first line may carry a byte-order mark
@@ -77,6 +93,8 @@ class SseDecoder:
         self._heard = False  # a keep-alive since `heard` was last asked
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
+        if self._failed is not None:
+            raise self._failed
         if self._skip_lf and chunk:  # an empty chunk between CR and LF changes nothing
             self._skip_lf = False
             if chunk[:1] == b"\n":
@@ -89,18 +107,28 @@ class SseDecoder:
             lines = data.split(b"\n")
         self._pending = lines.pop()  # b"" when the chunk ended with a line end
         events: list[SseEvent] = []
-        self._lines(lines, events)
+        try:
+            self._lines(lines, events)
+            if len(self._pending) > self._limit:
+                raise too_large("stream event", self._limit)
+        except UpstreamFailure as exc:
+            if not events:
+                raise
+            # The events before the one too large are the stream's: given first, failed after.
+            self._failed, self._pending, self._data = exc, b"", []
         return events
 
     def close(self) -> list[SseEvent]:
         """The end of the stream: a last line and a last event without their line ends count."""
+        if self._failed is not None:
+            raise self._failed
         events: list[SseEvent] = []
         if self._pending:
             self._lines([self._pending], events)
             self._pending = b""
         if self._data and self._data != _EMPTY:
             events.append(SseEvent(self._event, b"\n".join(self._data)))
-        self._event, self._data = "", []
+        self._event, self._data, self._size = "", [], 0
         return events
 
     def heard(self) -> bool:
@@ -119,7 +147,7 @@ class SseDecoder:
                     self._heard = True
                 elif self._data:
                     events.append(SseEvent(self._event, b"\n".join(self._data)))
-                self._event, self._data = "", []
+                self._event, self._data, self._size = "", [], 0
                 continue
             if line[:1] == b":":
                 self._heard = True  # a comment
@@ -128,6 +156,9 @@ class SseDecoder:
             if value[:1] == b" ":
                 value = value[1:]
             if field == b"data":
+                self._size += len(value)
+                if self._size > self._limit:
+                    raise too_large("stream event", self._limit)
                 self._data.append(value)
             elif field == b"event":
                 self._event = value.decode("utf-8", "replace")
@@ -135,6 +166,9 @@ class SseDecoder:
                 # Not the standard's (which ignores it): llama.cpp's server (2025 builds) says a
                 # failure after its 200 as `error: {...}`. Read as the event `{"error": {...}}`,
                 # the wrapped error every adapter knows.
+                self._size += len(value)
+                if self._size > self._limit:
+                    raise too_large("stream event", self._limit)
                 self._data.append(b'{"error":' + value + b"}")
 
 
@@ -146,7 +180,7 @@ async def json_events(
 
     Transport failures are translated (the response had started: a broken connection is a
     mid-stream failure); a payload that is not a JSON object is the upstream's fault."""
-    decoder = SseDecoder()
+    decoder = SseDecoder(event_bytes(response))
     with map_transport_errors(started=True):
         chunks = body_parts(response)
         async for chunk in chunks:

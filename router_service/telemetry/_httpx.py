@@ -68,18 +68,18 @@ class _EndingStream(httpx.AsyncByteStream):
         if end:  # the inner stream gave its connection back as it ended (`body_parts`)
             self._end()
 
-    def whole(self) -> Callable[[], Awaitable[bytes]] | None:
+    def whole(self) -> Callable[[int], Awaitable[bytes]] | None:
         """How to read the body whole, when the inner stream has a way of its own (the lean
         transport's: `read_whole`); else None (read through `__aiter__`)."""
         whole = getattr(self._inner, "whole", None)
         read = None if whole is None else whole()
         return None if read is None else partial(self._read_whole, read)
 
-    async def _read_whole(self, read: Callable[[], Awaitable[bytes]]) -> bytes:
-        """`read()`, recorded as `__aiter__` records a failure; the span ends as `aclose` ends
-        it (the inner stream closes itself once read)."""
+    async def _read_whole(self, read: Callable[[int], Awaitable[bytes]], limit: int) -> bytes:
+        """`read(limit)`, recorded as `__aiter__` records a failure; the span ends as `aclose`
+        ends it (the inner stream closes itself once read)."""
         try:
-            return await read()
+            return await read(limit)
         except Exception as exc:
             self._span.set_attribute("error.type", type(exc).__qualname__)
             self._span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))

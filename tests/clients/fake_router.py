@@ -294,12 +294,17 @@ class FakeRouter(FilesUnimplemented, admin_service_pb2_grpc.AdminServiceServicer
 
 
 @asynccontextmanager
-async def serving(name: str) -> AsyncIterator[tuple[FakeRouter, str]]:
+async def serving(
+    name: str, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[tuple[FakeRouter, str]]:
+    """A `FakeRouter` called `name` on a loopback address (`serve_grpc`'s `host`, `port`)."""
     router = FakeRouter(name)
     async with serve_grpc(
         (router_service_pb2_grpc.add_RouterServiceServicer_to_server, router),
         (admin_service_pb2_grpc.add_AdminServiceServicer_to_server, router),
         options=SERVER_OPTIONS,
+        host=host,
+        port=port,
     ) as target:
         yield router, target
 

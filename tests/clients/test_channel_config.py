@@ -8,7 +8,8 @@ import grpc
 import pytest
 
 from clients import IDEMPOTENT_METHODS, USE_CLIENT_DEFAULT, RouterClient, SyncRouterClient
-from clients._base import call_metadata, channel_options, resolve_timeout
+from clients._base import channel_options, resolve_timeout
+from clients._metadata import call_metadata
 from clients._targets import channel_target
 from clients.switchboard.v1 import admin_service_pb2, router_service_pb2
 

@@ -11,6 +11,7 @@ of messages (no iterator: grpc calls `next` on it) failed the session before it 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -71,6 +72,36 @@ async def test_the_callers_exception_in_its_requests_is_raised_to_it(
         return await rt_router.leases_held() == 0
 
     await eventually(given_back, what="the session's lease given back")
+
+
+async def test_the_callers_failure_is_not_logged_by_grpc_as_well(
+    rt_router: RouterHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """grpc's request thread logged the caller's exception itself ("Exception iterating
+    requests!" and its traceback, in the caller's logs) besides the typed error it is raised
+    as: one failure, said once, by the reading. A message that is no RealtimeRequest too."""
+    unplugged = OSError("the microphone was unplugged")
+    read = threading.Event()
+
+    def requests() -> Iterator[Any]:
+        yield OPEN
+        read.wait(10)
+        raise unplugged
+
+    def wrong() -> Iterator[Any]:
+        yield OPEN
+        read.wait(10)
+        yield {"type": "response.create"}
+
+    caplog.set_level(logging.DEBUG)
+    target = rt_router.server.address
+    for made in (requests, wrong):
+        read.clear()
+        _, raised = await asyncio.to_thread(_session, target, made(), read)
+        assert isinstance(raised, OSError | TypeError)
+    grpc_records = [r for r in caplog.records if r.name.startswith("grpc")]
+    assert [r.getMessage() for r in grpc_records if r.levelno >= logging.WARNING] == []
+    assert not any(r.exc_info for r in caplog.records)
 
 
 async def test_a_message_that_is_no_realtime_request_is_a_type_error(

@@ -62,3 +62,28 @@ async def test_otherwise_no_flag_is_sent(
         model="iam-chat", messages=HELLO, tools=[WEATHER_TOOL], **options
     )
     assert "additionalModelRequestFields" not in converse_body(fake)
+
+
+@pytest.mark.parametrize(
+    ("own", "sent"),
+    [
+        # The caller's own Claude fields beside it are kept, the flag merged in among them.
+        ({"top_k": 5}, {"top_k": 5, **ONE_AT_A_TIME}),
+        # The caller's explicit value for the flag itself wins over `parallel_tool_calls`.
+        (
+            {"top_k": 5, "tool_choice": {"disable_parallel_tool_use": False}},
+            {"top_k": 5, "tool_choice": {"disable_parallel_tool_use": False}},
+        ),
+    ],
+)
+async def test_the_callers_own_additional_fields_are_merged_not_overwritten(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, own: dict[str, Any], sent: dict[str, Any]
+) -> None:
+    await sdk.chat.completions.create(
+        model="iam-chat",
+        messages=HELLO,
+        tools=[WEATHER_TOOL],
+        parallel_tool_calls=False,
+        extra_body={"additionalModelRequestFields": own},
+    )
+    assert converse_body(fake)["additionalModelRequestFields"] == sent

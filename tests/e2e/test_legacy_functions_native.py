@@ -20,8 +20,9 @@ HELLO: Any = [{"role": "user", "content": "hello"}]
 NATIVE = ["claude", "gemini", "cohere", "responses"]
 
 
-@pytest.fixture
-async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+def native_config(fake: FakeUpstream) -> dict[str, Any]:
+    """A group per NATIVE kind on the fake, and `<kind>-then-gpt`: that deployment, then an
+    OpenAI chat one (`alpha/model-a`)."""
     out = base_config(fake.base_url)
     out["providers"] |= {
         "ant": {"kind": "anthropic", "base_url": fake.base_url, "keys": ["sk-ant"]},
@@ -36,7 +37,12 @@ async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
         out["models"][f"{name}-then-gpt"] = {
             "deployments": [deployment, {"provider": "alpha", "model": "model-a"}]
         }
-    return await start_router(out)
+    return out
+
+
+@pytest.fixture
+async def router(fake: FakeUpstream, start_router: StartRouter) -> RouterHandle:
+    return await start_router(native_config(fake))
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -69,7 +75,7 @@ async def test_functions_a_model_may_call_or_not_still_go(
     sdk: openai.AsyncOpenAI, model: str
 ) -> None:
     """Unforced (`auto`, `none`, or no `function_call`), nothing was asked for that a text
-    answer fails: answered as ever."""
+    answer fails: answered (the functions go as tools: test_legacy_functions_as_tools)."""
     for choice in ("auto", "none", None):
         extra: dict[str, Any] = {} if choice is None else {"function_call": choice}
         reply = await sdk.chat.completions.create(

@@ -114,3 +114,50 @@ async def test_a_compressed_error_body_is_bounded_as_it_is_decoded(
     assert "overloaded" in str(caught.value.details())  # what it said, decoded
     assert peak < _PEAK_BYTES, f"{peak >> 20} MiB allocated reading the error"
     assert await router.leases_held() == 0
+
+
+def _wide_zstd() -> bytes:
+    """zstd in a frame that asks for a 16 MiB window: past RFC 9659's 8 MiB."""
+    params = zstandard.ZstdCompressionParameters.from_level(3, window_log=24)
+    packer = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    return packer.compress(_START + b'"}}') + packer.flush()
+
+
+class Undecoded(Bomb):
+    """A loopback upstream answering every request 500 with a body in an encoding the router
+    does not decode (br: brotli is not installed with it; a made-up name), or a zstd frame
+    whose window is too large to hold."""
+
+    def __init__(self, encoding: str) -> None:
+        LoopbackUpstream.__init__(self)
+        self.encoding = encoding
+        self.body = _wide_zstd() if encoding == "zstd" else b"\x1b\x2a\x00\xf8" * 64
+
+
+@pytest.mark.parametrize(
+    ("encoding", "note"),
+    [
+        ("br", "in Content-Encoding 'br', which is not decoded"),
+        ("x-squeeze", "in Content-Encoding 'x-squeeze', which is not decoded"),
+        ("zstd", "is corrupt zstd"),
+    ],
+)
+@pytest.mark.parametrize("streamed", [False, True], ids=["unary", "stream"])
+async def test_an_error_body_not_decoded_keeps_a_note_of_why(
+    start_router: StartRouter, encoding: str, note: str, streamed: bool
+) -> None:
+    upstream = Undecoded(encoding)
+    try:
+        router = await start_router(config(await upstream.start(), "lean", "bomb"))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            if streamed:
+                async for _ in router.stub.ChatStream(chat_stream()):
+                    pass
+            else:
+                await router.stub.Chat(chat())
+    finally:
+        await upstream.stop()
+    details = details_from_rpc_error(caught.value)
+    assert (details.provider, details.upstream_status) == ("bomb", 500)
+    assert note in details.message
+    assert await router.leases_held() == 0

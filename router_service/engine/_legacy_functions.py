@@ -1,0 +1,127 @@
+"""OpenAI's legacy `functions` / `function_call` for the upstreams whose API has no such fields
+(Claude's Messages API, Gemini, Bedrock, Cohere, the Responses API…): their mappings read `tools`
+alone, so the functions were dropped and the model could never call one.
+
+The functions are sent as the function tools they stand for, an unforced `function_call` as the
+`tool_choice` of the same word ("auto", "none"), and the conversation's legacy turns as tool
+turns: an assistant's `function_call` as its one tool call (an id made up from its position), a
+`function` message as the tool result answering the latest such call. OpenAI answers legacy
+functions with one call at most, so `parallel_tool_calls` is false unless the caller said.
+
+The answer comes back in the shape the caller asked in: a choice's tool call as its message's
+`function_call` and `finish_reason: "function_call"`, unary (`legacy_completion`) and streamed
+(`LegacyChunks`: each call delta as a `function_call` delta). A second call (a model that
+called in parallel all the same) has no place in that shape and is left out.
+
+A forced `function_call` (a function's name) is not emulated: the kind's mapping refuses it
+(providers/_legacy_functions.py) for the group's next deployment. OpenAI-format chat APIs take
+the legacy fields themselves (`Deployment.takes_legacy_functions`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from clients.codec._request import tool_from_openai
+from clients.errors import InvalidRequestError
+from clients.switchboard.v1 import chat_pb2
+from router_service.providers._base import UPSTREAM_ALIVE
+
+__all__ = ["LegacyChunks", "legacy_completion", "legacy_emulated"]
+
+_CHOICES = {"none": chat_pb2.TOOL_CHOICE_MODE_NONE, "auto": chat_pb2.TOOL_CHOICE_MODE_AUTO}
+_FUNCTION_CALL = "function_call"
+
+
+def legacy_emulated(params: chat_pb2.ChatParams) -> tuple[chat_pb2.ChatParams, bool]:
+    """`params` with their legacy functions as tools, and whether they had any (the answer's
+    calls to write as legacy ones); `params` itself when there are none to emulate."""
+    if "functions" not in params.extra_json:  # the common case: no parse
+        return params, False
+    extra: dict[str, Any] = orjson.loads(params.extra_json)
+    functions, choice = extra.get("functions"), extra.get(_FUNCTION_CALL)
+    if not isinstance(functions, list) or not functions or params.tools:
+        return params, False  # none (dropped as OpenAI's empty array), or `tools` say it
+    if choice is not None and (not isinstance(choice, str) or choice not in _CHOICES):
+        return params, False  # forced: refused where it cannot go (no_forced_legacy_call)
+    try:
+        tools = [
+            tool_from_openai({"type": "function", "function": f}, f"functions[{i}]")
+            for i, f in enumerate(functions)
+        ]
+    except InvalidRequestError:
+        return params, False  # not functions: OpenAI's API refuses them, nothing to call here
+    out = chat_pb2.ChatParams()
+    out.CopyFrom(params)
+    out.tools.extend(tools)
+    if choice is not None:
+        out.tool_choice.mode = _CHOICES[choice]
+    if not out.HasField("parallel_tool_calls"):
+        out.parallel_tool_calls = False  # the legacy shape holds one call
+    del extra["functions"]
+    extra.pop(_FUNCTION_CALL, None)
+    out.extra_json = orjson.dumps(extra).decode() if extra else ""
+    _turns_as_tools(out.messages)
+    return out, True
+
+
+def _turns_as_tools(messages: Any) -> None:
+    """The conversation's legacy calls and results as tool calls and tool results, in place."""
+    call_id = ""
+    for n, message in enumerate(messages):
+        if message.HasField(_FUNCTION_CALL):
+            call_id = f"call_function_{n}"
+            call = message.tool_calls.add(id=call_id, type="function")
+            call.function.CopyFrom(message.function_call)
+            message.ClearField(_FUNCTION_CALL)
+        elif message.role == chat_pb2.ROLE_FUNCTION and call_id:
+            message.role = chat_pb2.ROLE_TOOL
+            message.tool_call_id = call_id
+
+
+def legacy_completion(completion: chat_pb2.ChatCompletion) -> None:
+    """`completion`'s tool calls as legacy function calls, in place."""
+    for choice in completion.choices:
+        message = choice.message
+        if message.tool_calls:
+            message.function_call.CopyFrom(message.tool_calls[0].function)
+            del message.tool_calls[:]
+        _finish_as_function_call(choice)
+
+
+def _finish_as_function_call(choice: chat_pb2.Choice | chat_pb2.ChunkChoice) -> None:
+    if choice.finish_reason == chat_pb2.FINISH_REASON_TOOL_CALLS:
+        choice.finish_reason = chat_pb2.FINISH_REASON_FUNCTION_CALL
+        choice.finish_reason_raw = _FUNCTION_CALL
+
+
+class LegacyChunks:
+    """`chunks` with each choice's (first) tool call as a legacy `function_call` delta."""
+
+    def __init__(self, chunks: AsyncIterator[chat_pb2.ChatCompletionChunk]) -> None:
+        self._chunks = chunks
+        self._calls: dict[int, int] = {}  # choice index → the index of its one call
+
+    def __aiter__(self) -> LegacyChunks:
+        return self
+
+    async def __anext__(self) -> chat_pb2.ChatCompletionChunk:
+        chunk = await self._chunks.__anext__()
+        if chunk is UPSTREAM_ALIVE:
+            return chunk
+        for choice in chunk.choices:
+            delta = choice.delta
+            if delta.tool_calls:
+                first = self._calls.setdefault(choice.index, delta.tool_calls[0].index)
+                for call in delta.tool_calls:
+                    if call.index == first:
+                        delta.function_call.SetInParent()  # said even while both are empty
+                        if call.function.name:
+                            delta.function_call.name = call.function.name
+                        delta.function_call.arguments += call.function.arguments
+                del delta.tool_calls[:]
+            _finish_as_function_call(choice)
+        return chunk
