@@ -287,7 +287,7 @@ class ConversationQuotaError(ClientRateLimitedError):
 
 
 class BackgroundLimitError(ClientRateLimitedError):
-    """A client runs `responses.max_background_per_client` background responses already."""
+    """A client's `max_background_per_client` places taken: running, or owed to the waiters."""
 
     reason = "BACKGROUND_LIMIT"
 

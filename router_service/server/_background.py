@@ -156,11 +156,7 @@ class BackgroundJobs(OwnedJobs[_Job]):
         self._places.cap = config.max_background_per_client  # a start's is the serving one
         place = JobPlace(runtime.store, runtime.clock, client, queued["id"], ttl_s, self._places)
         if not await place.enter():
-            raise BackgroundLimitError(
-                f"This client runs {config.max_background_per_client} background responses "
-                "already (responses.max_background_per_client): wait for one to finish.",
-                retry_after_s=_RETRY_AFTER_S,
-            )
+            raise BackgroundLimitError(place.refusal(), retry_after_s=_RETRY_AFTER_S)
         params = request.chat.params
         start = request.conversation_start
         conversation = list(params.messages[start:])

@@ -26,9 +26,9 @@ handed over as one is given back.)
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -51,14 +51,17 @@ TICKET_TTL_S = 3 * POLL_S
 
 
 class PlaceLines:
-    """This replica's jobs waiting for a place, per client (`group`), oldest first: one given
-    back here wakes the first (`wake`), which wakes the next once it has its place. And the
-    cap in force (`cap`: the serving runtime's, a reload's): a job back from a cooldown wait
-    takes its place again by it, not by its start's."""
+    """This replica's jobs waiting for a place, per client (`group`), in their tickets' order
+    (the store's: the first here is the one a place goes to, should no older wait elsewhere;
+    not the order they queued in, which two tickets of one instant, or a clock set back, would
+    make another: the first woken refused, the place left to a poll): one given back here
+    wakes the first (`wake`), which wakes the next once it has its place. And the cap in force
+    (`cap`: the serving runtime's, a reload's): a job back from a cooldown wait takes its
+    place again by it, not by its start's."""
 
     def __init__(self) -> None:
         self.cap = 0
-        self._lines: dict[str, deque[asyncio.Event]] = {}
+        self._lines: dict[str, list[tuple[str, asyncio.Event]]] = {}
 
     def reconfigured(self, cap: int) -> None:
         """A reload's cap: raised maybe, every client's first reads again at once."""
@@ -69,23 +72,27 @@ class PlaceLines:
     def wake(self, group: str) -> None:
         line = self._lines.get(group)
         if line:
-            line[0].set()
+            line[0][1].set()
 
     @contextlib.contextmanager
-    def turn(self, group: str) -> Iterator[asyncio.Event]:
-        """A turn at the end of `group`'s line (set: read whether a place is free); out of it,
-        the next one is woken (a place may be left, or the first went away)."""
-        turn = asyncio.Event()
-        line = self._lines.setdefault(group, deque())
-        line.append(turn)
+    def turn(self, group: str, ticket: str) -> Iterator[asyncio.Event]:
+        """A turn in `group`'s line, in `ticket`'s place (set: read whether a place is free);
+        out of it, the next one is woken (a place may be left, or the first went away)."""
+        turn = (ticket, asyncio.Event())
+        line = self._lines.setdefault(group, [])
+        bisect.insort(line, turn, key=_ticket_of)
         try:
-            yield turn
+            yield turn[1]
         finally:
             line.remove(turn)
             if line:
-                line[0].set()
+                line[0][1].set()
             else:
                 del self._lines[group]
+
+
+def _ticket_of(turn: tuple[str, asyncio.Event]) -> str:
+    return turn[0]
 
 
 @dataclass(eq=False)
@@ -99,6 +106,7 @@ class JobPlace:
     ttl_s: float  # a mark's: the job's time limit and a heartbeat
     lines: PlaceLines  # this replica's waiters, and the cap in force
     token: str = ""
+    owed: int = 0  # the places `enter` found owed to older waiters (a start: to all of them)
 
     @property
     def group(self) -> str:
@@ -112,13 +120,29 @@ class JobPlace:
         """Take a place, if the client's jobs leave one beyond those owed to the waiters: all
         of them for a start, those that queued before `ticket` for a waiter."""
         waiting = await self.store.members(self.queue)
-        owed = sum(1 for queued in waiting if ticket is None or queued < ticket)
+        self.owed = owed = sum(1 for queued in waiting if ticket is None or queued < ticket)
         limit = self.lines.cap - owed
         if limit <= 0:
             return False
         token = await self.store.enter(self.group, self.job_id, limit=limit, ttl_s=self.ttl_s)
         self.token = token or ""
         return token is not None
+
+    def refusal(self) -> str:
+        """Why `enter` refused a start (the 429's message): the client's places all taken, by
+        its responses running or owed to those back from a cooldown wait."""
+        cap = self.lines.cap
+        if not self.owed:
+            return (
+                f"This client runs {cap} background responses already"
+                " (responses.max_background_per_client): wait for one to finish."
+            )
+        return (
+            f"This client's {cap} places for background responses"
+            " (responses.max_background_per_client) are taken, by those it runs and"
+            f" {self.owed} of its responses back from a cooldown wait, first in line for one:"
+            " wait for one to finish."
+        )
 
     async def leave(self) -> None:
         """Give the place back (none held: nothing); a failure (the state store lost) is
@@ -166,17 +190,20 @@ class JobPlace:
         """A place again, in the order the client's jobs queued for one (see the module): a
         ticket of fixed width, so that names sort as the instants they hold."""
         ticket = f"{self.clock.now():020.6f}:{self.job_id}"
-        with self.lines.turn(self.group) as turn:  # out of it once its ticket is gone
-            mark = await self._ticket(ticket)
+        with self.lines.turn(self.group, ticket) as turn:  # out of it once its ticket is gone
+            mark, marked = await self._ticket(ticket), self.clock.monotonic()
             try:
                 while True:
                     turn.clear()  # a wake from now on is read again
                     if await self.enter(ticket):
                         return
-                    if not await _woken(turn, self.clock):  # renewed: its name keeps its turn
+                    # Renewed every `POLL_S`, woken meanwhile or not (a waiter woken and refused
+                    # more often would let it lapse): its name keeps its turn.
+                    if self.clock.monotonic() - marked >= POLL_S:
                         renewed, old = await self._ticket(ticket), mark
-                        mark = renewed
+                        mark, marked = renewed, self.clock.monotonic()
                         await _forget(self.store, self.queue, ticket, old)
+                    await _woken(turn, self.clock)
             finally:
                 await _forget(self.store, self.queue, ticket, mark)
 
@@ -188,13 +215,11 @@ class JobPlace:
         return mark
 
 
-async def _woken(turn: asyncio.Event, clock: Clock) -> bool:
-    """Until `turn` is set (True) or `POLL_S` went by on `clock` (False)."""
+async def _woken(turn: asyncio.Event, clock: Clock) -> None:
+    """Until `turn` is set or `POLL_S` went by on `clock`."""
     with contextlib.suppress(TimeoutError):
         async with clock.timeout(POLL_S):
             await turn.wait()
-            return True
-    return False
 
 
 async def _forget(store: StateStore, group: str, job_id: str, mark: str) -> None:

@@ -134,16 +134,18 @@ async def test_an_upstream_failure_is_a_failed_response_with_its_error(
 async def test_a_job_past_its_time_limit_is_failed_saying_so(
     fake: FakeUpstream, open_stack: OpenStack
 ) -> None:
-    router, sdk = await open_stack(background_timeout_s=0.2)
+    # A limit no wall-clock wait reaches within the test: only the router's clock moved past it
+    # ends the job (asyncio's own timeout would leave it held until `settled` gives up).
+    router, sdk = await open_stack(background_timeout_s=600)
     fake.state.set_scenario(HELD)
     started = await sdk.responses.create(model="chain", input="hi", background=True)
     await held(fake)
     clock = router.runtime.clock
     assert isinstance(clock, ManualClock)
-    clock.advance(0.2)  # the time limit is on the router's clock
+    clock.advance(600.0)  # the time limit is on the router's clock
     final = await settled(sdk, started.id, router.server)
     assert final.status == "failed" and final.error is not None
-    assert "time limit of 0.2 s" in final.error.message
+    assert "time limit of 600 s" in final.error.message
     await fake.state.wait_idle()
     assert await router.leases_held() == 0
 

@@ -6,6 +6,7 @@ cancelled while it queues leaves nothing behind (its ticket would refuse every s
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.config import SwitchboardConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.server._job_places import POLL_S, TICKET_TTL_S
 from router_service.sessions import client_scoped
@@ -76,10 +78,12 @@ async def _queued(
     await eventually(in_line, what="resp_one queued for a place")
 
 
-async def _refused(router: RouterHandle, response_id: str) -> None:
+async def _refused(router: RouterHandle, response_id: str) -> str:
+    """The 429's message."""
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await _start(router, response_id, "alpha/model-a")
     assert details_from_rpc_error(refused.value).reason == "BACKGROUND_LIMIT"
+    return str(refused.value.details())
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["unary", "streamed"])
@@ -150,7 +154,11 @@ async def test_a_start_on_another_replica_yields_the_place_to_the_older_waiter(
     fake.state.release()
     assert await two.server.jobs.settle(10) == 0
     assert await two.runtime.store.members("bg-jobs:" + _SCOPED) == {}  # free, and owed
-    await _refused(two, "resp_newcomer")
+    # Said as it is: it runs none (it said it ran 1 already), its free place is owed.
+    message = await _refused(two, "resp_newcomer")
+    assert "runs 1 background responses already" not in message
+    assert "by those it runs and 1 of its responses back from a cooldown wait" in message
+    assert "responses.max_background_per_client" in message
     clock.advance(POLL_S)
 
     async def one_answered() -> bool:
@@ -190,3 +198,111 @@ async def test_a_waiters_ticket_is_renewed_while_it_waits(
     assert await _status(router, "resp_one") == "completed"
     await _no_marks(router)
     assert store.tokens("bg-queue:" + _SCOPED) == []
+
+
+async def _places(router: RouterHandle) -> set[str]:
+    return set(await router.runtime.store.members("bg-jobs:" + _SCOPED))
+
+
+async def test_two_waiters_on_one_replica_take_the_places_given_back_in_their_order(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """resp_b, then resp_a, wait out model-b's cooldown aside and come back from it at one
+    instant: their tickets tie on the clock, so resp_a's sorts first (the order every replica
+    reads), though resp_b queued first here. Each place given back goes at once (the clock not
+    moved) to the first ticket still waiting, then to the next: none is left to a poll."""
+    clock = _clock()
+    config = _config(fake, state_section)
+    config["responses"]["max_background_per_client"] = 2
+    router = await start_router(config, clock=clock)
+    fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
+    await _start(router, "resp_b", "beta/model-b")
+    await _asleep(clock, 1)
+    await _start(router, "resp_a", "beta/model-b")
+    await _asleep(clock, 2)
+    fake.state.hold()
+    await _start(router, "resp_x", "alpha/model-a")
+    await _start(router, "resp_y", "alpha/model-a")
+    await fake.state.wait_for(lambda: fake.state.held == 2)
+    clock.advance(300.0)
+
+    async def queued() -> bool:
+        return len(await router.runtime.store.members("bg-queue:" + _SCOPED)) == 2
+
+    await eventually(queued, what="both queued for a place")
+    moved = clock.monotonic()
+    for ended, taker in (("resp_x", "resp_a"), ("resp_y", "resp_b")):
+        cancel = pb.CancelResponseRequest(id=ended)
+        await router.stub.CancelResponse(cancel, metadata=AS_SERVICE)
+
+        async def taken(taker: str = taker) -> bool:
+            return taker in await _places(router)
+
+        await eventually(taken, what=f"{taker} given {ended}'s place")
+        assert len(await _places(router)) == 2
+    assert clock.monotonic() == moved  # no poll's interval went by
+    assert await router.runtime.store.members("bg-queue:" + _SCOPED) == {}
+    fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
+    assert [await _status(router, r) for r in ("resp_a", "resp_b")] == ["completed"] * 2
+    await _no_marks(router)
+
+
+async def test_a_waiter_woken_often_still_renews_its_ticket(
+    fake: FakeUpstream, start_router: StartRouter, state_section: dict[str, Any]
+) -> None:
+    """A waiter woken more often than `POLL_S` (here by reloads, each a wake, 9 s apart) and
+    refused each time (resp_two holds the place) renews its ticket as one never woken does: it
+    renewed only at a poll's end, and its ticket lapsed after `TICKET_TTL_S` while it waited,
+    its place owed no more (a newcomer on another replica would be let in before it)."""
+    clock = _clock()
+    config = _config(fake, state_section)
+    router = await start_router(copy.deepcopy(config), clock=clock)
+    await _queued(fake, router, clock)
+    (first,) = await router.runtime.store.members("bg-queue:" + _SCOPED)
+
+    async def parked() -> bool:  # its poll's window opened now: it read the store, and waits
+        return any(w.when() == clock.monotonic() + POLL_S for w in clock.windows)
+
+    for _ in range(int(TICKET_TTL_S // (POLL_S - 1)) + 1):  # past a ticket's lapse
+        clock.advance(POLL_S - 1)
+        await router.server.reload(SwitchboardConfig.model_validate(copy.deepcopy(config)))
+        await eventually(parked, what="resp_one woken, refused, and waiting again")
+    assert set(await router.runtime.store.members("bg-queue:" + _SCOPED)) == {first}
+    await _refused(router, "resp_newcomer")
+    fake.state.release()
+    assert await router.server.jobs.settle(10) == 0
+    assert await _status(router, "resp_one") == "completed"
+    await _no_marks(router)
+    assert await router.runtime.store.members("bg-queue:" + _SCOPED) == {}
+
+
+@pytest.mark.parametrize("ending", ["timed_out", "stopped"])
+async def test_a_waiter_ended_while_queued_leaves_no_ticket(
+    fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str, ending: str
+) -> None:
+    """resp_one queued on replica `one` ends there, out of its time limit (on the router's
+    clock) or its replica stopping: its ticket goes with it (read on replica `two`), else every
+    start of its client on any replica would yield to it until it lapsed."""
+    clock = _clock()
+    config = _config(fake, redis_state(redis_url, redis_prefix))
+    config["responses"]["background_timeout_s"] = 400
+    one = await start_router(copy.deepcopy(config), clock=clock)
+    two = await start_router(copy.deepcopy(config), clock=clock)
+    await _queued(fake, one, clock)
+    if ending == "timed_out":
+        clock.advance(100.0)  # 400 s since its start (resp_two's too: it started then)
+        assert await one.server.jobs.settle(10) == 0
+        loaded = await one.stub.LoadResponses(
+            pb.LoadResponsesRequest(ids=["resp_one"]), metadata=AS_SERVICE
+        )
+        assert "time limit of 400 s" in loaded.responses[0].response_json
+    else:
+        await one.server.shutdown(grace=0)
+    assert await two.runtime.store.members("bg-queue:" + _SCOPED) == {}
+    assert await _status(two, "resp_one") == "failed"
+    fake.state.release()
+    assert await one.server.jobs.settle(10) == 0
+    assert await two.runtime.store.members("bg-aside:" + _SCOPED) == {}
