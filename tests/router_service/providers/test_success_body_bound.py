@@ -237,6 +237,7 @@ async def test_through_the_edge_an_answer_past_its_bound_is_an_openai_error(
                     streamed.go.set()
     assert "".join(texts) == "hi"
     assert f"larger than the limit of {_EVENT_BOUND} bytes" in failed.value.message
+
     # The SDK raises at the stream's error event, which the router sends before its call ends
     # and lets go of the key: its release follows, on the router's side.
     async def released() -> bool:
