@@ -138,7 +138,7 @@ class ClusterStreams:
                         continue
                 if lapsed:  # the log read once more after the lease was found out: no end
                     raise _Lapsed
-                if not await watch.notified(wait_s):
+                if not await watch.notified(wait_s, on_clock=True):  # a lease's time: clock's
                     quiet_s += wait_s
                     if quiet_s >= self._config.flight_ttl_s:  # its replica stopped writing
                         raise _Lapsed

@@ -295,7 +295,9 @@ class CacheConfig(_Strict):
     )
     flight_lease_s: float = Field(
         default=5.0,
-        gt=0,
+        # Renewed every third of it: shorter, a leader would send Redis a script every few
+        # milliseconds per call, and a round trip or a busy event loop would let it lapse.
+        ge=1.0,
         description="With `coalesce: cluster`: a miss's lease, renewed by its leader every "
         "third of it while its call runs (up to the call's deadline), so a call slower than it "
         "still holds the others' misses on every replica to its one upstream call, and a "

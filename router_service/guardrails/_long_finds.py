@@ -141,6 +141,11 @@ _BOUND_CHARS = 20_000
 # far before a find's end that continuation begins (as a stream's window: `_text_screen`).
 HEAD_CHARS = 2048
 _RESUME_CHARS = 128
+# That continuation begins where the run it falls in does (looked for this far back): a key
+# pasted with spaces for its line breaks has runs of 16+ characters after its spaces, and the
+# last characters of one, read after the head's space, were no body's (the rest went out).
+_BEFORE_RUN = re.compile(r"[ \t\r\n](?=[A-Za-z0-9+/=]*+\Z)")
+_RUN_CHARS = 96
 
 # An email's name part: ASCII's letters, digits and `._%+-`, and the letters (and combining
 # accents) of the alphabets written with spaces between words: Latin (but `×` and `÷`), Greek,
@@ -260,7 +265,9 @@ def key_end(text: str, start: int, end: int) -> int:
     head = head_of(text[start : start + HEAD_CHARS])
     begin = start
     while end - begin >= _BOUND_CHARS and not any(text.find(e, begin, end) >= 0 for e in _ENDS):
-        resume = end - _RESUME_CHARS
+        resume = _run_start(
+            _BEFORE_RUN, text, end - _RESUME_CHARS, end - _RESUME_CHARS - _RUN_CHARS
+        )
         found = _KEY.match(head + text[resume:])
         grown = -1 if found is None else found.end() - len(head) + resume
         if grown <= end:

@@ -65,7 +65,8 @@ def error_details(exc: BaseException) -> ErrorDetails:
     violations name their field in the served request's protobuf terms (`_field_paths.py`)."""
     details = _details_of(exc)
     if details.field_violations:  # OpenAI's names, as the request's protobuf has them
-        violations = tuple((proto_field_path(f), d) for f, d in details.field_violations)
+        paths = ((proto_field_path(f), d) for f, d in details.field_violations)
+        violations = tuple((path, d) for path, d in paths if path is not None)
         details = replace(details, field_violations=violations)
     standing = current_standing()
     if standing is not None and details.rate_limit is None:

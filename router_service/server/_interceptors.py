@@ -42,7 +42,7 @@ from router_service.config import AuthConfig
 from router_service.errors import InvalidRequestError
 from router_service.runtime import Runtime
 from router_service.server._errors import error_details, rate_limit_message
-from router_service.server._field_paths import request_type_of, serving
+from router_service.server._field_paths import serving
 from router_service.server._running import RunningCalls
 from router_service.server._throttles import Throttles
 from router_service.server._undecodable import decoded, refuse_undecodable, refusing, tolerant
@@ -122,13 +122,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         return None  # client streaming would pass unchecked; none exists, so refuse
 
     def _unary(self, method: str, method_rule: MethodRule, behavior: Unary) -> Unary:
-        request_type = request_type_of(method)
-
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
             task = self.calls.enter()
-            serving(request_type)  # its refusals' BadRequest paths (`_field_paths.py`)
+            served = None
             try:
                 await refuse_undecodable(request, context)
+                served = serving(request)  # its refusals' BadRequest paths (`_field_paths.py`)
                 rule = method_rule.of(request)  # a Media call's rerank has a rule of its own
                 stream = rule.holds_stream  # its handler owns the slot from here
                 admission = await self._admit(method, rule, request, context, stream=stream)
@@ -145,20 +144,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                     await uncut(used.settle(admission))  # see `_stream`
                 return response
             finally:
-                self.calls.leave(task)
+                self._leave(task, served)
 
         return handle
 
     def _stream(self, method: str, rule: MethodRule, behavior: Streaming) -> Streaming:
-        request_type = request_type_of(method)
-
         async def handle(
             request: Any, context: grpc.aio.ServicerContext
         ) -> AsyncGenerator[Any, None]:
             task = self.calls.enter()
-            serving(request_type)  # its refusals' BadRequest paths (`_field_paths.py`)
+            served = None
             try:
                 await refuse_undecodable(request, context)
+                served = serving(request)  # its refusals' BadRequest paths (`_field_paths.py`)
                 admission = await self._admit(method, rule, request, context, stream=True)
                 used = Used(rule, request) if admission.counts_tokens else None
                 # Told once, on the route event: the caller's standing, the guardrails.
@@ -189,7 +187,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                     if used is not None or admission.holds_stream_slot:  # else: no task
                         await uncut(_end(used, admission))
             finally:
-                self.calls.leave(task)
+                self._leave(task, served)
 
         return handle
 
@@ -199,19 +197,20 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
         handler's to settle (the session's events are not protobuf usage); one refused as
         invalid before it opened (`refused_as_invalid`) gives its rpm place back, as a unary
         call's."""
-        request_type = request_type_of(method)
 
         async def handle(
             requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
         ) -> AsyncGenerator[Any, None]:
             task = self.calls.enter()
-            serving(request_type)  # its refusals' BadRequest paths (`_field_paths.py`)
+            served = None
             try:
                 first = await anext(aiter(requests), None)
                 if first is None:
                     error = InvalidRequestError("The call sent no message.", code="invalid_message")
                     await context.abort_with_status(to_grpc_status(error_details(error)))
+                    raise AssertionError("unreachable: abort raises")
                 await refuse_undecodable(first, context)
+                served = serving(first)  # its refusals' BadRequest paths (`_field_paths.py`)
                 admission = await self._admit(method, rule, first, context, stream=True)
                 # Told on the route, as `_stream`'s: the standing, the guardrails that redacted
                 # an ephemeral secret's session config.
@@ -232,9 +231,16 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc
                 finally:
                     await uncut(_end(None, admission))  # see `_stream`
             finally:
-                self.calls.leave(task)
+                self._leave(task, served)
 
         return handle
+
+    def _leave(self, task: Any, served: list[Any] | None) -> None:
+        """A call's end: its request no longer named by a task it started (a background job,
+        which copied its context), and a stop no longer waits for it."""
+        if served is not None:
+            served.clear()
+        self.calls.leave(task)
 
     def _with_auth_mode(self, behavior: Unary) -> Unary:
         async def check(request: Any, context: grpc.aio.ServicerContext) -> Any:

@@ -97,11 +97,14 @@ class FlightWatch:
         """Forget what was heard so far: `notified` then waits for what comes after this."""
         self._changed.clear()
 
-    async def notified(self, within_s: float) -> bool:
+    async def notified(self, within_s: float, *, on_clock: bool = False) -> bool:
         """Whether any landing of the name was heard since `rearm` (waiting up to `within_s`):
-        a reader of a growing document rearms, reads it, then waits here for the next change."""
+        a reader of a growing document rearms, reads it, then waits here for the next change.
+        `on_clock`: `within_s` is timed on the store's clock (the router's), as `landing` is,
+        for a reader whose silence is a lease's time; else on the event loop's."""
+        window = self._clock.timeout if on_clock else asyncio.timeout
         try:
-            async with asyncio.timeout(max(0.0, within_s)):
+            async with window(max(0.0, within_s)):
                 await self._changed.wait()
         except TimeoutError:
             return False

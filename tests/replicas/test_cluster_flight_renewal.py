@@ -55,6 +55,13 @@ async def _renewed(clock: ManualClock, flights: ClusterFlights, seconds: int) ->
         await until(lambda: flights.renewed >= done, f"renewal {done}")  # noqa: B023
 
 
+def _silent_on(clock: ManualClock) -> bool:
+    """A reader waits out its silence on the clock: a window ending within a lease from now."""
+    now = clock.monotonic()
+    ends = [w.when() for w in clock.windows]
+    return any(end is not None and now < end <= now + LEASE_S for end in ends)
+
+
 async def test_a_leader_slower_than_its_lease_keeps_the_other_replica_waiting(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
@@ -154,7 +161,7 @@ async def test_a_stream_reading_a_leader_whose_renewals_stop_goes_on_within_its_
 ) -> None:
     """B's stream reads the flight log of a leader that renews its lease but never writes (its
     upstream is slow), then dies: B goes on once the lease ran out unrenewed (its check after
-    each lease of silence), not after `flight_ttl_s` of silence."""
+    each lease of silence, timed on the router's clock), not after `flight_ttl_s` of silence."""
     clock = ManualClock(time.time())
     config = cluster_config(
         fake, redis_url, redis_prefix, flight_lease_s=LEASE_S, flight_ttl_s=3600
@@ -181,7 +188,14 @@ async def test_a_stream_reading_a_leader_whose_renewals_stop_goes_on_within_its_
         await asyncio.wait([killed])
     finally:
         await store.aclose()
-    clock.advance(LEASE_S)  # the lease runs out unrenewed; B finds it at its next check
+    # B's silence is timed on the router's clock (no real second passes): the lease, last
+    # renewed now, runs out in one lease; B finds it at its next check, within one lease more.
+    dead_at = clock.monotonic()
+    await until(lambda: _silent_on(clock), "B waiting out its silence on the router's clock")
+    while not asking.done():
+        assert clock.monotonic() < dead_at + 2 * LEASE_S, "B still reads a dead leader's log"
+        clock.advance(LEASE_S / 3)
+        await until(lambda: asking.done() or _silent_on(clock), "B's next check, or its end")
     stream = await asyncio.wait_for(asking, 15)
     assert [e.route.cache for e in stream if e.WhichOneof("event") == "route"] == [MISS]
     assert len(fake.state.calls()) == 1  # asked upstream itself: nothing reached it yet

@@ -117,6 +117,16 @@ def test_a_background_heartbeat_shorter_than_its_beats_is_refused() -> None:
     parse_config(BASE + "responses: {background_heartbeat_s: 3}\n", source="c.yaml", env={})
 
 
+def test_a_flight_lease_shorter_than_its_renewals_can_hold_is_refused() -> None:
+    # Renewed every third of it: under 1 s a leader would hammer Redis (a script every few
+    # milliseconds per call at 0.01 s), and a round trip or a busy loop would let it lapse.
+    for lease in ("0.01", "0.5"):
+        text = BASE + f"cache: {{enabled: true, coalesce: cluster, flight_lease_s: {lease}}}\n"
+        assert _error(text).startswith("c.yaml:10: cache.flight_lease_s: "), lease
+    ok = BASE + "cache: {enabled: true, coalesce: cluster, flight_lease_s: 1}\n"
+    parse_config(ok, source="c.yaml", env={})
+
+
 def test_an_infinite_ttl_is_an_error() -> None:
     """`.inf` is no lifetime: in the state store an infinite TTL means FOREVER (no expiry, outside
     the memory store's budget), which only the issued keys' log may ask for; a cached answer or a

@@ -48,11 +48,15 @@ CASES = {
     "one_line": f"{PROSE}here:\n{_key([''.join(_LINES[:1125])])}\n{PROSE}",
     "one_line_cut_short": f"{PROSE}here:\n{_key([''.join(_LINES[:1125])], False)}That is all.",
 }
+_SPACED = [f"{n:05d}IIEvQIBADANBgk" for n in range(12_000)]
 # Keys of more than 20,000 pieces (a quoted line is 4: `>`, ` `, its base64, its line break),
 # more than the pattern's bounds: a unary answer's find stopped there and the rest went out.
 MANY_PIECES = {
     "quoted": PROSE + "\n" + "\n".join("> " + x for x in _key(_LINES).split("\n")) + f"\n{PROSE}",
     "short_lines": f"{PROSE}here:\n{_key([f'{n:05d}Ab' for n in range(12_000)])}\n{PROSE}",
+    # Pasted with spaces for its line breaks (2 pieces a line): a read on began mid-run, its
+    # rest too short for a body's run after a space, and the key's rest went out as prose.
+    "spaces": f"{PROSE}here: " + " ".join(_key(_SPACED).split("\n")) + f"\n{PROSE}",
 }
 
 

@@ -17,7 +17,8 @@ from google.rpc import error_details_pb2, status_pb2
 from clients import LocalChannel, RouterClient, RouterError
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2, media_pb2, routing_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
-from tests.conftest import RouterHandle
+from router_service.fake_upstream import FakeUpstream
+from tests.conftest import RouterHandle, StartRouter, base_config
 
 _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)")
 
@@ -62,6 +63,15 @@ def image(detail: int) -> chat_pb2.ChatMessage:
     part = chat_pb2.ContentPart(image_url=chat_pb2.ImageUrlPart(url="https://x/y.png"))
     part.image_url.detail = detail  # type: ignore[assignment]  # a value a newer client knows
     return chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, parts=chat_pb2.ContentParts(parts=[part]))
+
+
+def media(operation: int, **fields: Any) -> media_pb2.MediaParams:
+    """A Media call's params: OpenAI's body (but its uploads) in `params_json`."""
+    return media_pb2.MediaParams(
+        operation=operation,  # type: ignore[arg-type]
+        model="chain",
+        params_json=json.dumps(fields),
+    )
 
 
 UNSET_ROLE = [chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="a"), chat_pb2.ChatMessage()]
@@ -120,6 +130,20 @@ CASES: dict[str, tuple[str, Any, str, str]] = {
         "params.operation",
         "operation",
     ),
+    "stream asked of Media in params_json": (
+        "Media",
+        pb.MediaRequest(
+            params=media(media_pb2.MEDIA_OPERATION_MODERATIONS, input="x", stream=True)
+        ),
+        "params.params_json",
+        "stream",
+    ),
+    "rerank without a query": (
+        "Media",
+        pb.MediaRequest(params=media(media_pb2.MEDIA_OPERATION_RERANK, documents=["a"])),
+        "params.params_json",
+        "query",
+    ),
     "conversation metadata over 16 pairs": (
         "CreateConversation",
         pb.CreateConversationRequest(metadata_json=json.dumps({f"k{i}": "v" for i in range(17)})),
@@ -157,11 +181,12 @@ async def called(router: RouterHandle, method: str, request: Any) -> grpc.aio.Ai
     """One call by its full name, as a stub of any language makes it; its refusal."""
     rpc = getattr(router.stub, method)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        if method.endswith("Stream"):
-            async for _ in rpc(request):
+        call = rpc(request)
+        if isinstance(call, grpc.aio.UnaryStreamCall):  # ChatStream, ResumeResponse…
+            async for _ in call:
                 pass
         else:
-            await rpc(request)
+            await call
     return refused.value
 
 
@@ -199,3 +224,41 @@ async def test_the_python_client_reads_the_same_paths_over_either_channel(
     details = refused.value.details
     assert details.openai_param == "messages[1].role"
     assert [field for field, _ in details.field_violations] == ["params.messages[1].role"]
+
+
+async def test_a_refusal_of_no_field_of_the_request_has_no_violation(router: RouterHandle) -> None:
+    """Resuming a response answered in the foreground is refused of OpenAI's `stream` (the
+    edge's `param`), a field ResumeResponseRequest does not have: BadRequest names none
+    rather than one a caller's descriptor cannot walk."""
+    message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, text="x")
+    stored = pb.StoredResponse(id="resp_foreground", messages=[message])
+    assert (await router.stub.StoreResponse(pb.StoreResponseRequest(response=stored))).stored
+    request = pb.ResumeResponseRequest(id="resp_foreground")
+
+    error = await called(router, "ResumeResponse", request)
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    metadata, fields = refusal(error)
+    assert metadata["openai_param"] == "stream"
+    assert fields == []
+
+
+@pytest.mark.parametrize("extra", ["", '{"safety_identifier": "u1"}'], ids=["none", "another key"])
+async def test_extra_json_is_named_only_for_a_key_given_there(
+    fake: FakeUpstream, start_router: StartRouter, extra: str
+) -> None:
+    """A background response a router keeps no responses for is refused of OpenAI's
+    `background`, which no field of StartBackgroundResponseRequest holds: the `extra_json`
+    named for a key given there is not named when the key is not in it."""
+    router = await start_router(base_config(fake.base_url, responses={"store": False}))
+    queued = {"id": "resp_bg", "object": "response", "background": True}
+    request = pb.StartBackgroundResponseRequest(
+        chat=pb.ChatRequest(params=chat(extra_json=extra)), response_json=json.dumps(queued)
+    )
+
+    error = await called(router, "StartBackgroundResponse", request)
+
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    metadata, fields = refusal(error)
+    assert metadata["openai_param"] == "background"
+    assert fields == []

@@ -62,7 +62,7 @@ def test_the_router_leaves_the_client_library_unloaded() -> None:
     unwanted: tuple[str, ...] = ("clients._client", "clients._sync_client", "clients._stream")
     unwanted += ("clients._sync_stream",)
     # Nor the clients' shared base (channels, calls, argument checks): the config's edge section
-    # takes only the ready wait's default from it (clients/_defaults.py).
+    # takes the ready wait's default from the contract's limits (clients/_limits.py).
     unwanted += ("clients._base", "clients._arguments")
     unwanted += tuple(f"clients.switchboard.v1.{s}_service_pb2_grpc" for s in ("router", "admin"))
     assert loaded_by_a_started_router(*unwanted) == []
