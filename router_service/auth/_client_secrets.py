@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from clients.codec import unwritable
+from router_service._tool_choice import check_forced_tool
 from router_service.errors import InvalidRequestError
 
 __all__ = ["ClientSecretAsk", "client_secret_ask", "realtime_session"]
@@ -63,6 +64,7 @@ def realtime_session(session_json: str) -> dict[str, Any]:
     except orjson.JSONEncodeError as exc:  # nested deeper than JSON is written (read: 1024)
         message = f"Invalid value for 'session': {unwritable(exc)}."
         raise InvalidRequestError(message, param="session") from None
+    check_forced_tool(session, where="session.")
     if session.get("type", "realtime") != "realtime":
         raise InvalidRequestError(
             "session.type must be `realtime` (transcription sessions are not served).",

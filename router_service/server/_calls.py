@@ -16,6 +16,7 @@ from clients.codec.gemini import GEMINI_ONLY, checked_carried
 from clients.switchboard.v1 import chat_pb2, embeddings_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from clients.switchboard.v1.routing_pb2 import OUTCOME_RATE_LIMITED
+from router_service._tool_choice import check_forced_tool
 from router_service.auth import Caller, current_caller
 from router_service.auth._bounds import MOST_CALL_TOKENS
 from router_service.clock import Clock
@@ -94,7 +95,7 @@ def validate_chat(params: chat_pb2.ChatParams) -> dict[str, Any]:
     if params.HasField("top_logprobs"):
         _check_top_logprobs(params)
     body = chat_params_to_openai(params)
-    _check_forced_tool(body)
+    check_forced_tool(body, legacy=True)
     extra = params.extra_json
     if "reasoning" in extra or "extra_body" in extra:  # the common case: these tests alone
         validated(body)  # reads it only
@@ -103,26 +104,6 @@ def validate_chat(params: chat_pb2.ChatParams) -> dict[str, Any]:
         # another deployment (which drops it) and refuses it from a Gemini one.
         checked_carried(body[GEMINI_ONLY])
     return body
-
-
-# The tool choices that force no tool: without tools they are dropped (`without_idle_tool_fields`).
-_UNFORCED = ("none", "auto")
-
-
-def _check_forced_tool(body: dict[str, Any]) -> None:
-    """A `tool_choice` (or legacy `function_call`) that forces a call, with no tool (function)
-    it could call, refused as OpenAI's API refuses it (400, "'tool_choice' is only allowed when
-    'tools' are specified"): dropped, the model would answer in text a caller that asked for a
-    call. "none" and "auto" ask for nothing and are dropped (frameworks send them unbound)."""
-    for choice, tools in (("tool_choice", "tools"), ("function_call", "functions")):
-        value = body.get(choice)
-        if value is not None and value not in _UNFORCED and not body.get(tools):
-            raise InvalidRequestError(
-                f"Invalid value for '{choice}': '{choice}' is only allowed when '{tools}' are "
-                "specified.",
-                param=choice,
-                code="invalid_value",
-            )
 
 
 def _check_top_logprobs(params: chat_pb2.ChatParams) -> None:

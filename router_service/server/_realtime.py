@@ -58,6 +58,7 @@ from router_service.server._realtime_deadline import watch_deadline
 from router_service.server._realtime_events import close_message, error_event, event_message
 from router_service.server._realtime_screening import event_id_of, screened
 from router_service.server._realtime_secrets import opening_update
+from router_service.server._realtime_tools import SessionTools, tell_caller
 from router_service.server._realtime_usage import RealtimeUsage
 from router_service.server._used import settle_logged
 from router_service.sessions import checked_session_id
@@ -141,7 +142,8 @@ class RealtimeServicer(ServicerHooks):
                 opened = await executor.open_realtime(ctx, beta=opening.beta, configure=update)
                 upstream, deployment, stack = opened
                 async with FailedEnd(stack):  # its end: a failed release logged
-                    relay = _Relay(self.runtime, ctx, deployment, upstream)
+                    tools = SessionTools(update)
+                    relay = _Relay(self.runtime, ctx, deployment, upstream, tools)
                     self.live_sessions.add(relay)
                     try:
                         if self.live_sessions.stopping:  # opened while the router stops
@@ -179,8 +181,10 @@ class _Relay:
         ctx: RequestContext,
         deployment: Deployment,
         upstream: RealtimeUpstream,
+        tools: SessionTools,
     ) -> None:
         self._runtime = runtime
+        self._tools = tools  # its tools as configured so far, for its `session.update`s
         self._ctx = ctx
         self._deployment = deployment
         self._upstream = upstream
@@ -276,7 +280,11 @@ class _Relay:
                         code="invalid_message",
                         param="open" if kind == "open" else "event_json",
                     )
-                event = screened(self._runtime, self._ctx.requested_model, request.event_json)
+                model, event_json = self._ctx.requested_model, request.event_json
+                event, refusal = screened(self._runtime, model, event_json, self._tools)
+                if refusal is not None:  # told, not sent: the session goes on
+                    tell_caller(self._upstream.socket, refusal)
+                    continue
                 if len(event) > self._largest_sent:
                     self._largest_sent = len(event)
                 await self._upstream.socket.send_str(event)

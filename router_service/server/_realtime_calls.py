@@ -22,6 +22,7 @@ import orjson
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service._ids import looked_up_id
+from router_service._tool_choice import check_forced_tool
 from router_service.auth import (
     Admission,
     current_admission,
@@ -157,4 +158,5 @@ def _session_of(request: pb.CreateRealtimeCallRequest) -> dict[str, Any]:
     if grant is not None:
         session = {**session, **orjson.loads(grant.session_json)}
     session.pop("model", None)
+    check_forced_tool(session, where="session.")  # the secret's tools may replace the caller's
     return session

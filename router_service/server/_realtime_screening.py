@@ -1,29 +1,45 @@
-"""The request-side guardrails over a Realtime caller's events (`RealtimeServicer`'s relay):
-only events that may carry text are parsed (an audio append's megabyte of base64 is not)."""
+"""The request-side guardrails over a Realtime caller's events (`RealtimeServicer`'s relay),
+and the check of a `session.update`'s `tool_choice` (`SessionTools`): only events that may carry
+text are parsed (an audio append's megabyte of base64 is not)."""
 
 from __future__ import annotations
 
 import json
+from typing import NamedTuple
 
 import orjson
 
 from router_service.auth import current_caller
 from router_service.guardrails import event_texts
 from router_service.runtime import Runtime
+from router_service.server._realtime_tools import SessionTools
 
-__all__ = ["event_id_of", "screened"]
+__all__ = ["Screened", "event_id_of", "screened"]
 
 
 # The client events that may carry text a guardrail reads (a cheap test before parsing).
 _TEXT_EVENTS = frozenset(("session.update", "conversation.item.create", "response.create"))
 _TEXT_EVENT_SIZES = frozenset(len(kind) for kind in _TEXT_EVENTS)
+# Without guardrails, only a `session.update` is read (`SessionTools`).
+_UPDATE_EVENTS = (frozenset(("session.update",)), frozenset((len("session.update"),)))
 
 
-def screened(runtime: Runtime, model: str, event_json: str) -> str:
-    """A caller's event, through the request-side guardrails when it carries text."""
+class Screened(NamedTuple):
+    """A caller's event as it goes upstream, or the `error` event refusing it (`refusal`):
+    then nothing goes upstream and the session goes on."""
+
+    event_json: str
+    refusal: str | None = None
+
+
+def screened(runtime: Runtime, model: str, event_json: str, tools: SessionTools) -> Screened:
+    """A caller's event, through the request-side guardrails when it carries text; a
+    `session.update` forcing a tool call without tools refused (`SessionTools`). Only a text
+    event is parsed, and without guardrails only a `session.update`."""
     guardrails = runtime.guardrails
-    if not guardrails or not _may_carry_text(event_json):
-        return event_json
+    kinds, sizes = (_TEXT_EVENTS, _TEXT_EVENT_SIZES) if guardrails else _UPDATE_EVENTS
+    if not _names_a_kind(event_json, kinds, sizes):
+        return Screened(event_json)
     try:
         event, lenient = orjson.loads(event_json), False
     except orjson.JSONDecodeError:
@@ -32,22 +48,27 @@ def screened(runtime: Runtime, model: str, event_json: str) -> str:
         try:
             event, lenient = json.loads(event_json), True
         except ValueError:
-            return event_json  # the upstream answers it with its own error event
-    slots = list(event_texts(event))
-    if not slots:
-        return event_json
-    caller = current_caller()
-    client = "" if caller is None or caller.anonymous else caller.name
-    guardrails.screen(slots, client, model)
-    if not any(s.changed for s in slots):
-        return event_json
-    return json.dumps(event) if lenient else orjson.dumps(event).decode()
+            return Screened(event_json)  # the upstream answers it with its own error event
+    slots = list(event_texts(event)) if guardrails else []
+    if slots:  # screened first: a block ends the session, whatever else is wrong with it
+        caller = current_caller()
+        client = "" if caller is None or caller.anonymous else caller.name
+        guardrails.screen(slots, client, model)
+    refusal = tools.refusal(event)
+    if refusal is not None or not any(s.changed for s in slots):
+        return Screened(event_json, refusal)
+    return Screened(json.dumps(event) if lenient else orjson.dumps(event).decode())
 
 
 def _may_carry_text(event_json: str) -> bool:
-    """Whether `event_json` has a string that is a text event's type: the test before parsing
-    each event (an audio append's megabyte of base64 too, many a second), so by `find` (memchr)
-    alone, never a substring search over the whole event."""
+    """Whether `event_json` may be a text event (`_names_a_kind`)."""
+    return _names_a_kind(event_json, _TEXT_EVENTS, _TEXT_EVENT_SIZES)
+
+
+def _names_a_kind(event_json: str, kinds: frozenset[str], sizes: frozenset[int]) -> bool:
+    """Whether `event_json` has a string that is one of `kinds` (of `sizes`): the test before
+    parsing each event (an audio append's megabyte of base64 too, many a second), so by `find`
+    (memchr) alone, never a substring search over the whole event."""
     # An escape (`"conversation\\u002eitem.create"`, `\\"`) is read whole; without one, every
     # `"` opens or closes a string: base64 is skipped in one jump.
     if "\\" in event_json:
@@ -57,7 +78,7 @@ def _may_carry_text(event_json: str) -> bool:
         end = event_json.find('"', start + 1)
         if end < 0:  # no JSON: the parser says so
             return True
-        if end - start - 1 in _TEXT_EVENT_SIZES and event_json[start + 1 : end] in _TEXT_EVENTS:
+        if end - start - 1 in sizes and event_json[start + 1 : end] in kinds:
             return True
     return False
 
