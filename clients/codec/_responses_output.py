@@ -206,7 +206,7 @@ def response_to_openai(
         item = reasoning_item(ids.item("rs", 1), "completed", reasoning)
         output.append(carrying(item, signed))  # Claude's signed thinking, for the next turn
     text = message_text(message.get("content"))
-    calls = message.get("tool_calls") or []
+    calls = message.get("tool_calls") or legacy_calls(message)
     hosted = hosted_items_of(message)  # OpenAI's hosted tools' items, as it gave them
     pieces, hosted = split_messages(text, annotations_of(message), hosted)
     logprobs = output_logprobs(choice) if asked_logprobs(request) else []
@@ -226,6 +226,16 @@ def response_to_openai(
     response["usage"] = usage_to_responses(body.get("usage"))
     finished(response, finish, completed_at)
     return response
+
+
+def legacy_calls(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """A message's (or delta's) legacy `function_call` as the one tool call it stands for: a
+    Responses caller's `functions` ride to the upstream as unknown keys do, and are answered
+    so (by OpenAI's chat API, or by the router for the kinds it sends them to as tools)."""
+    called = message.get("function_call")
+    return (
+        [{"index": 0, "type": "function", "function": called}] if isinstance(called, dict) else []
+    )
 
 
 def _call_items(calls: list[dict[str, Any]], ids: ResponseIds, status: str) -> list[dict[str, Any]]:

@@ -51,6 +51,7 @@ from clients.codec._responses_output import (
     envelope,
     finished,
     item_status,
+    legacy_calls,
     message_item,
     reasoning_item,
     reasoning_text,
@@ -126,10 +127,9 @@ class ResponseEventStream:
                 self._said += len(content)
                 logprobs = output_logprobs(choice) if self._logprobs else []
                 events += self._text_delta("message", content, logprobs)
-            refusal = delta.get("refusal")
-            if isinstance(refusal, str) and refusal:
+            if isinstance(refusal := delta.get("refusal"), str) and refusal:
                 events += self._text_delta("refusal", refusal)
-            for call in delta.get("tool_calls") or []:
+            for call in delta.get("tool_calls") or legacy_calls(delta):
                 events += self._call_delta(call)
             for event in delta.get(HOSTED_EVENTS) or []:
                 events += self._hosted_event(event)

@@ -78,7 +78,7 @@ class ResponseCache:
         self.stream_flights = StreamFlights(clock)
         # Misses on every replica of the store wait for one (`_cluster.py`): opt-in.
         self.cluster = (
-            ClusterFlights(store, afterwork, config.flight_lease_s, clock)
+            ClusterFlights(store, afterwork, config.flight_lease_s, clock, slots.renewer)
             if config.coalesce == "cluster"
             else None
         )

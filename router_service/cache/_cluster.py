@@ -8,12 +8,14 @@ round trip: `StateStore.claim_flight`, a short lease, `cache.flight_lease_s`, or
 call's deadline leaves when less):
 
 - claimed: it leads. It asks upstream and keeps the answer as always; while its call runs it
-  renews the lease every third of `flight_lease_s` (`leading`: a task of the call's own,
+  renews the lease every third of `flight_lease_s` (`leading`: a `FlightHold` the runtime's one
+  renewer of open calls' holds renews, engine/_stream_holds.py, not a task of the call's own;
   stopped with it however it ends; the last renewal reaches no further than its deadline), so
-  a call slower than any lease still holds the others to its one upstream call. Once the
-  answer is written (after the caller has it, as a key's release) the flight lands KEPT, or
-  EMPTY when nothing was kept: the call failed, its caller left, the answer was too large or
-  over quota.
+  a call slower than any lease still holds the others to its one upstream call. A renewal
+  not made (the store unreachable, the lease lapsed and taken) is logged once and tried again.
+  Once the answer is written (after the caller has it, as a key's release) the flight lands
+  KEPT, or EMPTY when nothing was kept: the call failed, its caller left, the answer was too
+  large or over quota.
 - held by another replica's leader: it waits for the landing (a notice from the store: Redis
   pub/sub, no polling), at most what that lease has left; then, when nothing was heard, it
   reads the lease again: renewed (its leader lives), it waits on. Landed KEPT: it reads the
@@ -31,7 +33,7 @@ has left past it.
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -39,18 +41,60 @@ from dataclasses import dataclass
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import Clock
-from router_service.engine import Afterwork
+from router_service.engine import Afterwork, Held, HoldRenewer
 from router_service.errors import DeadlineExceededError
 from router_service.state import Landing, StateStore, StoreUnavailableError
 from router_service.telemetry import current
 
-__all__ = ["Boarding", "ClusterFlights"]
+__all__ = ["Boarding", "ClusterFlights", "FlightHold"]
+
+log = logging.getLogger("switchboard.cache")
 
 # The shortest lease: a call already past its deadline still leads for a moment, not for 0 s.
 _MIN_TTL_S = 0.001
 # A leader renews its lease this many times per lease: a renewal late by a round trip, or by a
 # busy event loop, still comes well before the lease would lapse.
 _RENEWALS_PER_LEASE = 3
+
+
+class FlightHold(Held):
+    """A leader's lease of a cluster flight, renewed by the runtime's one renewer of open
+    calls' holds (engine/_stream_holds.py: no task per call) while its call runs."""
+
+    __slots__ = ("flights", "lease", "name", "until", "warned")
+
+    def __init__(
+        self,
+        renewer: HoldRenewer,
+        flights: ClusterFlights,
+        name: str,
+        lease: str,
+        until: float | None,
+        every_s: float,
+        due: float,
+    ) -> None:
+        super().__init__(renewer, every_s, due)
+        self.flights = flights
+        self.name = name
+        self.lease = lease
+        self.until = until  # the call's deadline (monotonic; None: none)
+        self.warned = False  # a failed renewal is logged once a call, not every period
+
+    async def renew(self) -> None:
+        try:
+            held = await self.flights.renew(self.name, self.lease, self.until)
+        except Exception:  # a bug: the others, and the next period, go on
+            log.exception("renewing a cluster flight's lease failed")
+            return
+        if held is None:
+            self.end()  # its deadline passed: nothing more to hold
+        elif not held and not self.warned:
+            self.warned = True  # (the name is a digest of its request: not logged either)
+            log.warning(
+                "a cluster flight's lease was not renewed (the state store unreachable, or "
+                "the lease lapsed and taken): tried again every %.1fs",
+                self.every_s,
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +107,12 @@ class Boarding:
 
 class ClusterFlights:
     def __init__(
-        self, store: StateStore, afterwork: Afterwork, lease_s: float, clock: Clock
+        self,
+        store: StateStore,
+        afterwork: Afterwork,
+        lease_s: float,
+        clock: Clock,
+        renewer: HoldRenewer,
     ) -> None:
         self._store = store
         self._clock = clock  # deadlines and renewals are timed on the router's clock
@@ -71,8 +120,11 @@ class ClusterFlights:
         self._lease_s = lease_s
         # How followers' waits ended, by landing (tests; a metric's source).
         self.heard: Counter[Landing] = Counter()
+        self._renewer = renewer  # the runtime's one renewer of what open calls hold
         self.renewed = 0  # leases renewed since start (tests see a leader renew)
-        self.unrenewed = 0  # renewals the store could not make (unreachable): tried again
+        # Renewals not made (the store unreachable, or the lease lapsed and taken): each is
+        # tried again at the next period, as a stream's holds are.
+        self.unrenewed = 0
 
     @property
     def lease_s(self) -> float:
@@ -94,31 +146,31 @@ class ClusterFlights:
         if not lease:
             yield
             return
-        until = None if remaining_s is None else self._clock.monotonic() + remaining_s
-        renewing = asyncio.create_task(
-            self._renew(name, lease, until), name="switchboard-flight-renewal"
-        )
+        every_s = self._lease_s / _RENEWALS_PER_LEASE
+        now = self._clock.monotonic()
+        until = None if remaining_s is None else now + remaining_s
+        hold = FlightHold(self._renewer, self, name, lease, until, every_s, now + every_s)
+        self._renewer.add(hold)
         try:
             yield
         finally:  # kept, failed, its caller left, its stream cut: the renewals end with it
-            renewing.cancel()
-            await asyncio.wait([renewing])  # ended before the landing, which it must not follow
+            await hold.stop()  # one under way ends first: the landing must not precede it
 
-    async def _renew(self, name: str, lease: str, until: float | None) -> None:
-        every_s = self._lease_s / _RENEWALS_PER_LEASE
-        while True:
-            await self._clock.wait(every_s)
-            left_s = None if until is None else until - self._clock.monotonic()
-            if left_s is not None and left_s <= 0:
-                return  # its deadline passed: the lease ends with the call's time
-            try:
-                held = await self._store.renew_flight(name, lease, self.ttl(left_s))
-            except StoreUnavailableError:  # a store without a local fallback: as one with it,
-                self.unrenewed += 1  # try again at the next renewal
-                continue
-            if not held:
-                return  # not its lease any more (lapsed and taken): nothing to hold
+    async def renew(self, name: str, lease: str, until: float | None) -> bool | None:
+        """One renewal of a leader's lease, up to its call's deadline (`until`; None: none):
+        True renewed, False not (logged by its hold), None nothing more to renew (past it)."""
+        left_s = None if until is None else until - self._clock.monotonic()
+        if left_s is not None and left_s <= 0:
+            return None  # its deadline passed: the lease ends with the call's time
+        try:
+            held = await self._store.renew_flight(name, lease, self.ttl(left_s))
+        except StoreUnavailableError:  # a store without a local fallback: as one with it
+            held = False
+        if held:
             self.renewed += 1
+        else:  # unreachable, or not its lease (lapsed and taken: never renewed back)
+            self.unrenewed += 1
+        return held
 
     async def board(
         self,

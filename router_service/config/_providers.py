@@ -381,7 +381,9 @@ class HttpConfig(_Strict):
     max_connections: int = Field(default=1000, ge=1, description="Upstream connections, all hosts.")
     # Bounds on a successful answer, decoded (KiBs of gzip can decode to GiBs): past one, the
     # upstream's failure (upstream_error: the deployment cools, not the key), connection closed.
-    max_response_bytes: int = Field(default=64 << 20, ge=1024, description="A unary answer.")
+    # A unary one's takes the largest valid answer: OpenAI's embeddings of 2,048 inputs × 3,072
+    # floats in JSON are ~80 MiB (~110 at 4,096 dimensions, more written indented).
+    max_response_bytes: int = Field(default=256 << 20, ge=1024, description="A unary answer.")
     max_event_bytes: int = Field(default=16 << 20, ge=1024, description="One event of a stream.")
     max_keepalive_connections: int = Field(default=200, ge=0)
     keepalive_expiry_s: float = Field(default=30.0, gt=0)

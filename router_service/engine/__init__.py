@@ -9,7 +9,7 @@ from router_service.engine._planner import Group, Planner
 from router_service.engine._route_leases import RouteLeases
 from router_service.engine._route_records import RouteLease
 from router_service.engine._stream_guard import Idle, StreamGuard
-from router_service.engine._stream_holds import HoldRenewer, SlotOwner
+from router_service.engine._stream_holds import Held, HoldRenewer, SlotOwner
 from router_service.engine._truncation import truncates
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Executor",
     "FailedEnd",
     "Group",
+    "Held",
     "HoldRenewer",
     "Idle",
     "Plan",

@@ -2,8 +2,9 @@
 (Claude's Messages API, Gemini, Bedrock, Cohere, the Responses API…): their mappings read `tools`
 alone, so the functions were dropped and the model could never call one.
 
-The functions are sent as the function tools they stand for, an unforced `function_call` as the
-`tool_choice` of the same word ("auto", "none"), and the conversation's legacy turns as tool
+The functions are sent as the function tools they stand for, `function_call` as the `tool_choice`
+it stands for ("auto", "none", or `{"name": …}` forcing one of them: that function named), and
+the conversation's legacy turns as tool
 turns: an assistant's `function_call` as its one tool call (an id made up from its position), a
 `function` message as the tool result answering the latest such call. OpenAI answers legacy
 functions with one call at most, so `parallel_tool_calls` is false unless the caller said.
@@ -13,9 +14,9 @@ The answer comes back in the shape the caller asked in: a choice's tool call as 
 (`LegacyChunks`: each call delta as a `function_call` delta). A second call (a model that
 called in parallel all the same) has no place in that shape and is left out.
 
-A forced `function_call` (a function's name) is not emulated: the kind's mapping refuses it
-(providers/_legacy_functions.py) for the group's next deployment. OpenAI-format chat APIs take
-the legacy fields themselves (`Deployment.takes_legacy_functions`).
+A `function_call` that names none of the functions (OpenAI's 400) is not emulated: the kind's
+mapping refuses it (providers/_legacy_functions.py) for the group's next deployment.
+OpenAI-format chat APIs take the legacy fields themselves (`Deployment.takes_legacy_functions`).
 """
 
 from __future__ import annotations
@@ -45,8 +46,6 @@ def legacy_emulated(params: chat_pb2.ChatParams) -> tuple[chat_pb2.ChatParams, b
     functions, choice = extra.get("functions"), extra.get(_FUNCTION_CALL)
     if not isinstance(functions, list) or not functions or params.tools:
         return params, False  # none (dropped as OpenAI's empty array), or `tools` say it
-    if choice is not None and (not isinstance(choice, str) or choice not in _CHOICES):
-        return params, False  # forced: refused where it cannot go (no_forced_legacy_call)
     try:
         tools = [
             tool_from_openai({"type": "function", "function": f}, f"functions[{i}]")
@@ -54,11 +53,14 @@ def legacy_emulated(params: chat_pb2.ChatParams) -> tuple[chat_pb2.ChatParams, b
         ]
     except InvalidRequestError:
         return params, False  # not functions: OpenAI's API refuses them, nothing to call here
+    tool_choice = _tool_choice(choice, {tool.function.name for tool in tools})
+    if tool_choice is None:
+        return params, False  # names none of them: refused where it cannot go
     out = chat_pb2.ChatParams()
     out.CopyFrom(params)
     out.tools.extend(tools)
     if choice is not None:
-        out.tool_choice.mode = _CHOICES[choice]
+        out.tool_choice.CopyFrom(tool_choice)
     if not out.HasField("parallel_tool_calls"):
         out.parallel_tool_calls = False  # the legacy shape holds one call
     del extra["functions"]
@@ -66,6 +68,20 @@ def legacy_emulated(params: chat_pb2.ChatParams) -> tuple[chat_pb2.ChatParams, b
     out.extra_json = orjson.dumps(extra).decode() if extra else ""
     _turns_as_tools(out.messages)
     return out, True
+
+
+def _tool_choice(choice: Any, names: set[str]) -> chat_pb2.ToolChoice | None:
+    """The `tool_choice` a legacy `function_call` stands for (an empty one when it is unsaid);
+    None when it is none: a forced name that is not among the functions (no_forced_legacy_call
+    refuses it) or another shape."""
+    if choice is None:
+        return chat_pb2.ToolChoice()
+    if isinstance(choice, str):
+        return chat_pb2.ToolChoice(mode=_CHOICES[choice]) if choice in _CHOICES else None
+    name = choice.get("name") if isinstance(choice, dict) and len(choice) == 1 else None
+    return (
+        chat_pb2.ToolChoice(function_name=name) if isinstance(name, str) and name in names else None
+    )
 
 
 def _turns_as_tools(messages: Any) -> None:

@@ -64,6 +64,11 @@ class Held(ABC):
     async def renew(self) -> None:
         """Renew what is held; a failure is logged (the next period tries again)."""
 
+    def end(self) -> None:
+        """No more renewals, from its own `renew` (nothing left to hold); its `stop` still
+        follows (a no-op then)."""
+        self.renewer._holds.discard(self)
+
     async def stop(self) -> None:
         """No more renewals; one under way ends first, also when the caller is cancelled
         meanwhile (a stop after the caller left): what is left next is the mark it made."""
@@ -166,17 +171,19 @@ class HoldRenewer:
         every_s = ttl_s / 3
         due = self._clock.monotonic() + every_s
         hold = Hold(self, lease, holder, sessions, every_s, due, slot)
-        self._add(hold)
+        self.add(hold)
         return hold
 
     def keep_slot(self, owner: SlotOwner, ttl_s: float) -> SlotHold:
         """Renew `owner`'s stream slot for `ttl_s` every third of it until the hold's `stop`."""
         every_s = ttl_s / 3
         hold = SlotHold(self, owner, ttl_s, every_s, self._clock.monotonic() + every_s)
-        self._add(hold)
+        self.add(hold)
         return hold
 
-    def _add(self, hold: Held) -> None:
+    def add(self, hold: Held) -> None:
+        """Renew `hold` (its `due`, then every `every_s`) until its `stop`: a `Held` of
+        another's making (a cluster flight's lease, `cache/_cluster.py`)."""
         self._holds.add(hold)
         if hold.every_s < self._period and not self._closed:
             self._start(hold.every_s)

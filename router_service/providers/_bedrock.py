@@ -44,9 +44,15 @@ from router_service.providers import _sigv4
 from router_service.providers._base import UPSTREAM_ALIVE, ChatCall, EmbedCall
 from router_service.providers._batched import EMBED_CONCURRENCY, in_order
 from router_service.providers._bedrock_errors import classify
+from router_service.providers._bounded_decode import too_large
 from router_service.providers._embed_mapping import embedding_list
-from router_service.providers._eventstream import EventStreamDecoder, EventStreamError, Message
-from router_service.providers._http import map_transport_errors
+from router_service.providers._eventstream import (
+    EventStreamDecoder,
+    EventStreamError,
+    EventTooLarge,
+    Message,
+)
+from router_service.providers._http import event_bytes, map_transport_errors
 from router_service.providers._in_answer import in_answer
 from router_service.providers._lean_transport import body_parts
 from router_service.providers._media import linked_image, unsupported_in
@@ -248,12 +254,14 @@ class BedrockAdapter(HttpAdapter):
 
 async def _messages(response: httpx.Response) -> AsyncIterator[Message]:
     """The event stream's messages; a broken frame is the upstream's failure."""
-    decoder = EventStreamDecoder()
+    decoder = EventStreamDecoder(event_bytes(response))  # as an SSE event is bounded
     try:
         with map_transport_errors(started=True):
             async for chunk in body_parts(response):
                 for message in decoder.feed(chunk):
                     yield message
         decoder.close()
+    except EventTooLarge:
+        raise too_large("stream event", decoder.max_payload) from None
     except EventStreamError as exc:
         raise UpstreamFailure(Outcome.UPSTREAM_ERROR, f"malformed event stream: {exc}") from exc

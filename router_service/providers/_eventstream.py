@@ -28,7 +28,14 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-__all__ = ["EventStreamDecoder", "EventStreamError", "HeaderValue", "Message", "encode_message"]
+__all__ = [
+    "EventStreamDecoder",
+    "EventStreamError",
+    "EventTooLarge",
+    "HeaderValue",
+    "Message",
+    "encode_message",
+]
 
 HeaderValue = bool | int | bytes | str | uuid.UUID
 _PRELUDE = struct.Struct(">III")  # total length, headers length, prelude CRC
@@ -44,6 +51,11 @@ _STRING = 7
 
 class EventStreamError(ValueError):
     """The bytes are not a well-formed event stream (bad CRC, impossible length, cut short)."""
+
+
+class EventTooLarge(EventStreamError):
+    """A well-formed message whose payload is past the decoder's `max_payload` (a reader's own
+    bound, below the format's 16 MiB): refused by its prelude, before it is held."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +86,11 @@ class EventStreamDecoder:
     """Incremental: `feed` each received chunk (the messages it completes come out), `close`
     when the stream ends."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "max_payload")
 
-    def __init__(self) -> None:
+    def __init__(self, max_payload: int = _MAX_PAYLOAD) -> None:
         self._buffer = bytearray()
+        self.max_payload = min(max_payload, _MAX_PAYLOAD)  # the most one message may carry
 
     def feed(self, chunk: bytes) -> Iterator[Message]:
         """The messages `chunk` completes, one by one: those before a broken one come out
@@ -105,6 +118,8 @@ class EventStreamDecoder:
         payload = total - headers - _PRELUDE_BYTES - _CRC_BYTES
         if headers > _MAX_HEADERS or payload < 0 or payload > _MAX_PAYLOAD:
             raise EventStreamError(f"impossible message lengths (total {total}, headers {headers})")
+        if payload > self.max_payload:
+            raise EventTooLarge(f"a message of {payload} bytes")
         return int(total)
 
 

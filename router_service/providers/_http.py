@@ -86,9 +86,9 @@ async def send_upstream(
         response = await http.upstream_transport.handle_async_request(request)
         if not stream:
             response.request = request
+    if (body_bytes, events) != (_BODY_BYTES, EVENT_BYTES):  # defaults unsaid: no store
+        response.extensions[_BOUNDS_KEY] = (body_bytes, events)
     if stream:
-        if (body_bytes, events) != (_BODY_BYTES, EVENT_BYTES):  # defaults unsaid: no store
-            response.extensions[_BOUNDS_KEY] = (body_bytes, events)
         return response
     if response.status_code >= 400:
         await read_error_body(response)
@@ -133,7 +133,8 @@ def _bounds(response: httpx.Response) -> tuple[int, int]:
 
 
 def event_bytes(response: httpx.Response) -> int:
-    """The most one event of a streaming `response` may hold (`send_upstream`)."""
+    """The most one event of `response` may hold (`send_upstream`): a stream's, or an event
+    stream's read whole (speech's `stream_format: "sse"`)."""
     return _bounds(response)[1]
 
 

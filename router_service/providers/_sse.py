@@ -75,6 +75,7 @@ class SseDecoder:
         "_heard",
         "_limit",
         "_pending",
+        "_pending_size",
         "_size",
         "_skip_lf",
     )
@@ -85,7 +86,10 @@ class SseDecoder:
         self._limit = limit
         self._size = 0  # the data lines' bytes of the event being read
         self._failed: UpstreamFailure | None = None  # raised by the next call (`feed`)
-        self._pending = b""  # an incomplete line, carried to the next chunk
+        # An incomplete line, carried to the next chunks: the pieces it came in, and their bytes
+        # (joined once the line ends: re-joined at each chunk, a long line cost its square).
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._skip_lf = False  # the last chunk ended in CR: an LF now belongs to it (CRLF)
         self._first = True  # the first line may carry a byte-order mark
         self._event = ""
@@ -99,23 +103,29 @@ class SseDecoder:
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-        data = self._pending + chunk if self._pending else chunk
-        if b"\r" in data:
-            self._skip_lf = data.endswith(b"\r")
-            lines = _LINE_END.split(data)
+        # Only the chunk is split: what waits holds no line end (it was split when it came).
+        if b"\r" in chunk:
+            self._skip_lf = chunk.endswith(b"\r")
+            lines = _LINE_END.split(chunk)
         else:
-            lines = data.split(b"\n")
-        self._pending = lines.pop()  # b"" when the chunk ended with a line end
+            lines = chunk.split(b"\n")
+        tail = lines.pop()  # b"" when the chunk ended with a line end
+        if not lines:  # no line ended: the piece waits as it came, what waited not copied
+            return self._wait(tail)
+        if self._pending:  # the line that waited ends here: joined once, not once a chunk
+            self._pending.append(lines[0])
+            lines[0] = b"".join(self._pending)
+        self._pending, self._pending_size = [tail] if tail else [], len(tail)
         events: list[SseEvent] = []
         try:
             self._lines(lines, events)
-            if len(self._pending) > self._limit:
+            if self._pending_size > self._limit:
                 raise too_large("stream event", self._limit)
         except UpstreamFailure as exc:
             if not events:
                 raise
             # The events before the one too large are the stream's: given first, failed after.
-            self._failed, self._pending, self._data = exc, b"", []
+            self._failed, self._pending, self._data = exc, [], []
         return events
 
     def close(self) -> list[SseEvent]:
@@ -124,12 +134,21 @@ class SseDecoder:
             raise self._failed
         events: list[SseEvent] = []
         if self._pending:
-            self._lines([self._pending], events)
-            self._pending = b""
+            self._lines([b"".join(self._pending)], events)
+            self._pending, self._pending_size = [], 0
         if self._data and self._data != _EMPTY:
             events.append(SseEvent(self._event, b"\n".join(self._data)))
         self._event, self._data, self._size = "", [], 0
         return events
+
+    def _wait(self, piece: bytes) -> list[SseEvent]:
+        """Hold `piece` of a line not ended yet, failing before more than the bound is held."""
+        if piece:
+            self._pending_size += len(piece)
+            if self._pending_size > self._limit:
+                raise too_large("stream event", self._limit)
+            self._pending.append(piece)
+        return []
 
     def heard(self) -> bool:
         """Whether a keep-alive (a comment, an empty `data:`) came since the last call."""

@@ -19,7 +19,12 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._base import UPSTREAM_ALIVE, ProviderAdapter
 from router_service.providers._classify import classify_http_error
-from router_service.providers._http import map_transport_errors, read_error_body, send_upstream
+from router_service.providers._http import (
+    event_bytes,
+    map_transport_errors,
+    read_error_body,
+    send_upstream,
+)
 from router_service.providers._in_answer import in_answer
 from router_service.providers._mapping import json_body
 from router_service.providers._openai_media import is_event_stream, is_json
@@ -211,15 +216,13 @@ class HttpAdapter(ProviderAdapter):
         if is_json(kind):
             data = self._checked_json(status, body, response.headers, content)
         elif is_event_stream(kind):  # events answered whole (speech's `stream_format: "sse"`)
-            data = self._last_event(body, response.headers, content)
+            data = self._last_event(body, response, content)
         return kind, body, data
 
-    def _last_event(
-        self, body: bytes, headers: Mapping[str, str], sent: bytes
-    ) -> JsonObject | None:
+    def _last_event(self, body: bytes, response: httpx.Response, sent: bytes) -> JsonObject | None:
         """The last JSON event of an event stream read whole (where its usage is: speech's
         `speech.audio.done`), each checked for a wrapped error as a streamed one is."""
-        decoder = SseDecoder()
+        decoder, headers = SseDecoder(event_bytes(response)), response.headers
         last = None
         for event in [*decoder.feed(body), *decoder.close()]:
             if event.data.strip() == DONE:

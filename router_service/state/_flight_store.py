@@ -43,8 +43,9 @@ class FlightStore(ABC):
     async def renew_flight(self, name: str, token: str, ttl_s: float) -> bool:
         """Hold the flight `token` leads for `ttl_s` more from now (its leader lives: its call
         still runs), in one atomic step with the check that the lease is still `token`'s.
-        False: it is not (landed, or lapsed and claimed again): stop renewing. A store that
-        cannot tell now (unreachable) says True: the next renewal tries again."""
+        False: not renewed, because it is not (landed, or lapsed and claimed again: never
+        renewed back) or because a store with a local fallback cannot reach the shared one now
+        (one without raises StoreUnavailableError); the leader's next renewal tries again."""
 
     @abstractmethod
     async def flight_left(self, name: str, token: str) -> float:

@@ -41,10 +41,10 @@ class ResilientFlights:
         await self._try_shared(lambda: self.shared.land_flight(name, token, landing))
 
     async def renew_flight(self, name: str, token: str, ttl_s: float) -> bool:
-        # Unreachable: cannot tell, so the leader's next renewal tries again (its followers
-        # stopped hearing with the shared store anyway, and went on by themselves).
+        # Unreachable: not renewed (False), and the leader's next renewal tries again (its
+        # followers stopped hearing with the shared store anyway, and went on by themselves).
         renewed = await self._try_shared(lambda: self.shared.renew_flight(name, token, ttl_s))
-        return True if isinstance(renewed, _Down) else renewed
+        return False if isinstance(renewed, _Down) else renewed
 
     async def flight_left(self, name: str, token: str) -> float:
         # Unreachable: its log cannot be read either; 0 lets the follower go alone.

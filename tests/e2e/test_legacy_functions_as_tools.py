@@ -1,9 +1,10 @@
-"""Legacy `functions` with an unforced `function_call` ("auto", "none", or none) at a kind whose
-API has no such fields (Claude's Messages API, Gemini, Cohere, Bedrock's Converse, the Responses
-API): they were dropped, so the model could never call one. They reach it as the tools they
-stand for, the very body `tools` would make, and its call comes back in the legacy shape OpenAI
-answers legacy functions with: `message.function_call`, `finish_reason: "function_call"`,
-unary and streamed. OpenAI's chat API takes the legacy fields themselves, as sent."""
+"""Legacy `functions` with a `function_call` ("auto", "none", none, or one function's name) at
+a kind whose API has no such fields (Claude's Messages API, Gemini, Cohere, Bedrock's Converse,
+the Responses API): they were dropped (a forced one refused), so the model could never call one.
+They reach it as the tools they stand for, the very body `tools` would make, and its call comes
+back in the legacy shape OpenAI answers legacy functions with: `message.function_call`,
+`finish_reason: "function_call"`, unary and streamed. OpenAI's chat API takes the legacy fields
+themselves, as sent."""
 
 from __future__ import annotations
 
@@ -23,7 +24,13 @@ FN: Any = WEATHER_TOOL["function"]
 HELLO: Any = [{"role": "user", "content": "weather in Oslo?"}]
 KINDS = [*NATIVE, "bedrock"]
 # The legacy `function_call` → the `tool_choice` of the same request in tools (None: unsaid).
-CHOICES: list[tuple[Any, Any]] = [("auto", "auto"), ("none", "none"), (None, None)]
+FORCED: Any = {"name": "get_weather"}
+CHOICES: list[tuple[Any, Any]] = [
+    ("auto", "auto"),
+    ("none", "none"),
+    (None, None),
+    (FORCED, {"type": "function", "function": FORCED}),
+]
 
 
 @pytest.fixture
@@ -95,12 +102,13 @@ async def test_a_legacy_conversation_goes_as_tool_turns(
     assert sent == sent_body(fake)
 
 
+@pytest.mark.parametrize("function_call", [None, FORCED])
 @pytest.mark.parametrize("model", KINDS)
 async def test_the_call_comes_back_as_a_legacy_function_call(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, function_call: Any
 ) -> None:
     fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Oslo"}))
-    reply = await sdk.chat.completions.create(model=model, messages=HELLO, functions=[FN])
+    reply = await sdk.chat.completions.create(model=model, messages=HELLO, **legacy(function_call))
     [choice] = reply.choices
     assert choice.finish_reason == "function_call"
     assert choice.message.tool_calls is None
@@ -109,13 +117,14 @@ async def test_the_call_comes_back_as_a_legacy_function_call(
     assert json.loads(called.arguments) == {"city": "Oslo"}
 
 
+@pytest.mark.parametrize("function_call", ["auto", FORCED])
 @pytest.mark.parametrize("model", KINDS)
 async def test_a_streamed_call_comes_back_in_function_call_deltas(
-    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, function_call: Any
 ) -> None:
     fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Oslo"}))
     stream = await sdk.chat.completions.create(
-        model=model, messages=HELLO, functions=[FN], function_call="auto", stream=True
+        model=model, messages=HELLO, stream=True, **legacy(function_call)
     )
     names, arguments, finishes = [], [], []
     async for chunk in stream:

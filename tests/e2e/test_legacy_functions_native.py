@@ -1,9 +1,10 @@
-"""A legacy `function_call` that forces a call of one of the legacy `functions` reaches no kind
-whose API has no such fields (Claude's Messages API, Gemini, Cohere, the Responses API…): their
-mappings read `tools` alone, so the functions and the forced call were dropped and the model
-answered in text a caller that asked for a call. Such a deployment cannot take the request
-(the group's next one may: OpenAI's chat API takes them); a 400 naming `function_call` when
-none can, as a forced `tool_choice` with nothing to call is (`test_tools_absent_sdk`)."""
+"""A legacy `function_call` that forces a call of a function not among the legacy `functions`
+reaches no kind whose API has no such fields (Claude's Messages API, Gemini, Cohere, the
+Responses API…): their mappings read `tools` alone, so there is no tool it could force (one of
+the functions is forced as that tool: test_legacy_functions_as_tools). Such a deployment cannot
+take the request (the group's next one may: OpenAI's chat API takes them, and answers); a 400
+naming `function_call` when none can, as a forced `tool_choice` with nothing to call is
+(`test_tools_absent_sdk`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from router_service.fake_upstream import FakeUpstream
 from tests.conftest import RouterHandle, StartRouter, base_config
 
 FN: Any = {"name": "f", "parameters": {"type": "object", "properties": {}}}
+UNKNOWN: Any = {"name": "g"}  # forces a function the request does not declare
 HELLO: Any = [{"role": "user", "content": "hello"}]
 NATIVE = ["claude", "gemini", "cohere", "responses"]
 
@@ -52,7 +54,7 @@ async def test_a_forced_legacy_call_is_refused_where_functions_cannot_go(
 ) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         await sdk.chat.completions.create(
-            model=model, messages=HELLO, functions=[FN], function_call={"name": "f"}, stream=stream
+            model=model, messages=HELLO, functions=[FN], function_call=UNKNOWN, stream=stream
         )
     assert caught.value.param == "function_call", caught.value
     assert fake.state.calls() == []
@@ -63,11 +65,11 @@ async def test_the_groups_next_deployment_takes_it(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
 ) -> None:
     await sdk.chat.completions.create(
-        model=f"{model}-then-gpt", messages=HELLO, functions=[FN], function_call={"name": "f"}
+        model=f"{model}-then-gpt", messages=HELLO, functions=[FN], function_call=UNKNOWN
     )
     [call] = fake.state.calls()
     assert call.path.endswith("/chat/completions")
-    assert (call.body["functions"], call.body["function_call"]) == ([FN], {"name": "f"})
+    assert (call.body["functions"], call.body["function_call"]) == ([FN], UNKNOWN)
 
 
 @pytest.mark.parametrize("model", NATIVE)

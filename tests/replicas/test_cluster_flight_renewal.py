@@ -3,7 +3,8 @@ router replicas sharing one real Redis, time on one ManualClock: a leader slower
 (and than the old `flight_ttl_s` of 30 s) keeps the other replica's miss waiting for its answer
 (one upstream call); a leader whose renewals stop (its task killed: no landing) lets the other
 replica go on within one short lease, not after 30 s; a shared stream's leader renews its lease
-while it streams. No renewal task outlives its call (kept, or its stream cut)."""
+while it streams. A lease is renewed by the runtime's one renewer of open calls' holds (a
+`FlightHold`, no task of the call's own), and its hold ends with its call (kept, or cut)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ import pytest
 import redis
 
 from clients.switchboard.v1 import routing_pb2
-from router_service.cache._cluster import ClusterFlights
+from router_service.cache._cluster import ClusterFlights, FlightHold
 from router_service.cache._keys import cache_key, document_name
 from router_service.clock import ManualClock
-from router_service.engine import Afterwork
+from router_service.engine import Afterwork, HoldRenewer
 from router_service.fake_upstream import FakeUpstream
 from router_service.state import Landing, RedisStateStore
 from tests.conftest import RouterHandle, StartRouter
@@ -31,13 +32,18 @@ from tests.replicas.test_cluster_flights import (
     waiting_on_redis,
 )
 from tests.replicas.test_cluster_streams import events, streamed
-from tests.replicas.test_redis_connections import ours
 
 pytestmark = pytest.mark.timeout(90)
 HIT, MISS = routing_pb2.CACHE_STATUS_HIT, routing_pb2.CACHE_STATUS_MISS
 LEASE_S = 3.0  # renewed every second
 OLD_TTL_S = 30.0  # what a lease lasted before renewals (and a dead leader held the others)
-RENEWALS = "ClusterFlights._renew"
+
+
+def flight_holds(replica: RouterHandle) -> list[FlightHold]:
+    """The flight leases the replica's one renewer holds (and never a renewal task of a
+    call's own, as before FlightHold)."""
+    assert [t for t in asyncio.all_tasks() if t.get_name() == "switchboard-flight-renewal"] == []
+    return [h for h in replica.runtime.runner.renewer._holds if isinstance(h, FlightHold)]
 
 
 def cluster(replica: RouterHandle) -> ClusterFlights:
@@ -52,7 +58,13 @@ async def _renewed(clock: ManualClock, flights: ClusterFlights, seconds: int) ->
     for _ in range(seconds):
         done = flights.renewed + 1
         clock.advance(1.0)
-        await until(lambda: flights.renewed >= done, f"renewal {done}")  # noqa: B023
+        await until(lambda: renewed_and_waiting(flights, done), f"renewal {done}")  # noqa: B023
+
+
+def renewed_and_waiting(flights: ClusterFlights, renewed: int) -> bool:
+    """`renewed` renewals made, and the renewer waiting on the clock for its next round (not
+    yet: a clock moved meanwhile would not wake it at its period)."""
+    return flights.renewed >= renewed and flights._renewer._waiting
 
 
 def _silent_on(clock: ManualClock) -> bool:
@@ -74,6 +86,7 @@ async def test_a_leader_slower_than_its_lease_keeps_the_other_replica_waiting(
     follower = asyncio.ensure_future(b.stub.Chat(ask()))
     await until(lambda: waiting_on_redis(b) == 1, "B's miss waiting for A's flight")
     await _renewed(clock, cluster(a), int(OLD_TTL_S) + 10)  # 13 leases, 40 renewals
+    assert len(flight_holds(a)) == 1  # renewed by A's renewer of every open call's holds
     assert fake.state.count() == 1 and not follower.done()  # B still waits for A
     assert waiting_on_redis(b) == 1
     fake.state.release()
@@ -82,7 +95,7 @@ async def test_a_leader_slower_than_its_lease_keeps_the_other_replica_waiting(
     assert second.completion.SerializeToString() == first.completion.SerializeToString()
     assert cluster_heard(b) == {Landing.KEPT: 1}
     await settled(redis_url, redis_prefix, a, b)
-    assert RENEWALS not in ours(asyncio.all_tasks())  # ended with A's call
+    assert flight_holds(a) == []  # ended with A's call
 
 
 async def test_a_leader_whose_renewals_stop_lets_the_other_replica_go_on_within_its_lease(
@@ -96,7 +109,8 @@ async def test_a_leader_whose_renewals_stop_lets_the_other_replica_go_on_within_
     # A third replica leading the flight, its renewals those of a router (`leading`), until
     # its task is killed: it never lands (its process died).
     store = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
-    dead = ClusterFlights(store, Afterwork(store), LEASE_S, clock)
+    renewer = HoldRenewer(clock, together=True)  # the dead replica's own
+    dead = ClusterFlights(store, Afterwork(store), LEASE_S, clock, renewer)
     token = (await store.claim_flight(name, LEASE_S)).token
     assert token
 
@@ -112,7 +126,9 @@ async def test_a_leader_whose_renewals_stop_lets_the_other_replica_go_on_within_
         assert fake.state.calls() == [] and not asking.done()
         killed.cancel()
         await asyncio.wait([killed])
+        assert not renewer._holds  # its lease's hold ended with it
     finally:
+        await renewer.aclose()
         await store.aclose()
 
     def waits_out_the_lease() -> bool:  # what B last read, after the last renewal: ≤ 3 s
@@ -125,7 +141,7 @@ async def test_a_leader_whose_renewals_stop_lets_the_other_replica_go_on_within_
     assert answer.route.cache == MISS and len(fake.state.calls()) == 1
     assert cluster_heard(b) == {Landing.LAPSED: 1}
     await settled(redis_url, redis_prefix, a, b)  # B led the next flight and landed it
-    assert RENEWALS not in ours(asyncio.all_tasks())
+    assert flight_holds(b) == []
 
 
 async def test_a_streams_leader_renews_its_lease_until_its_stream_is_cut(
@@ -149,8 +165,9 @@ async def test_a_streams_leader_renews_its_lease_until_its_stream_is_cut(
         direct.close()
     assert expiry == pytest.approx(clock.now() + LEASE_S)  # not claimed_at + 3: renewed
     assert claimed_at + LEASE_S < clock.now()
+    assert len(flight_holds(a)) == 1
     leader.cancel()  # its only caller left: the stream is cut, its pump cancelled
-    await until(lambda: RENEWALS not in ours(asyncio.all_tasks()), "A's renewals ended")
+    await until(lambda: not flight_holds(a), "A's renewals ended")
     fake.state.release()
     await settled(redis_url, redis_prefix, a, b)  # its lease landed (EMPTY)
     assert a.runtime.cache.stream_flights.open == 0
@@ -170,7 +187,8 @@ async def test_a_stream_reading_a_leader_whose_renewals_stop_goes_on_within_its_
     generation = await b.runtime.cache.generation("a")
     name = document_name("", cache_key("stream", "", streamed().params, generation))
     store = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
-    dead = ClusterFlights(store, Afterwork(store), LEASE_S, clock)
+    renewer = HoldRenewer(clock, together=True)  # the dead replica's own
+    dead = ClusterFlights(store, Afterwork(store), LEASE_S, clock, renewer)
     token = (await store.claim_flight(name, LEASE_S)).token
     assert token
 
@@ -186,7 +204,9 @@ async def test_a_stream_reading_a_leader_whose_renewals_stop_goes_on_within_its_
         assert fake.state.calls() == [] and not asking.done()
         killed.cancel()
         await asyncio.wait([killed])
+        assert not renewer._holds  # its lease's hold ended with it
     finally:
+        await renewer.aclose()
         await store.aclose()
     # B's silence is timed on the router's clock (no real second passes): the lease, last
     # renewed now, runs out in one lease; B finds it at its next check, within one lease more.
@@ -203,4 +223,4 @@ async def test_a_stream_reading_a_leader_whose_renewals_stop_goes_on_within_its_
     for replica in (a, b):  # nothing of theirs left (the dead one's key: Redis's TTL drops it)
         await replica.runtime.afterwork.drain()
         assert waiting_on_redis(replica) == 0 and replica.runtime.cache.stream_flights.open == 0
-    assert RENEWALS not in ours(asyncio.all_tasks())
+        assert flight_holds(replica) == []

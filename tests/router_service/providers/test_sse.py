@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 from collections.abc import AsyncIterator
 
 import httpx
@@ -141,3 +142,64 @@ async def test_a_payload_that_is_not_a_json_object_is_the_upstreams_failure(
 
 def test_an_empty_chunk_between_cr_and_lf_keeps_them_one_line_end() -> None:
     assert _parse(b"data: 1\r", b"", b"\ndata: 2\r\n\r\n") == [SseEvent("", b"1\n2")]
+
+
+def _bytes_allocated_per_feed(decoder: SseDecoder, chunks: list[bytes]) -> int:
+    """The sum over `chunks` of the most memory each `feed` allocated at once: every copy the
+    decoder makes is a new allocation, so this counts the bytes it copied (not the time)."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        total = 0
+        for chunk in chunks:
+            before, _ = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            decoder.feed(chunk)
+            total += tracemalloc.get_traced_memory()[1] - before
+        return total
+    finally:
+        if started:
+            tracemalloc.stop()
+
+
+def test_a_long_line_in_small_chunks_is_copied_a_bounded_number_of_times() -> None:
+    # Re-joining the unfinished line to each new chunk copies it once per chunk: 256 chunks of
+    # 1 KiB cost 32 MiB (quadratic; 2 GiB for a 16 MiB event). Held as pieces, the line is
+    # copied a few times in all (joined at its end, cut into field and value).
+    line = b"data: " + b"x" * (256 << 10)
+    chunks = [line[at : at + 1024] for at in range(0, len(line), 1024)] + [b"\n\n"]
+    decoder = SseDecoder()
+    copied = _bytes_allocated_per_feed(decoder, chunks)
+    size = len(line)
+    assert copied < 6 * size, f"{copied:,} bytes allocated for a {size:,}-byte line"
+    assert decoder.close() == []
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"])
+def test_a_line_split_over_many_chunks_is_whole_whatever_its_end(ending: bytes) -> None:
+    chunks = [b"\xef\xbb", b"\xbfda", b"ta: a", b"b", b"", b"c", ending, b"data: d", ending, ending]
+    assert _parse(*chunks) == [SseEvent("", b"abc\nd")]
+
+
+def test_a_line_not_ended_past_the_bound_fails_before_more_is_held() -> None:
+    decoder = SseDecoder(limit=10)
+    assert decoder.feed(b"data: 1234") == []  # 10 bytes held: at the bound, not past it
+    with pytest.raises(UpstreamFailure) as caught:
+        decoder.feed(b"5")
+    assert caught.value.outcome is Outcome.UPSTREAM_ERROR
+    assert "larger than the limit of 10 bytes" in str(caught.value)
+
+
+def test_events_before_a_line_past_the_bound_come_first_then_its_failure() -> None:
+    decoder = SseDecoder(limit=10)
+    assert decoder.feed(b"data: 1\n\ndata: 12") == [SseEvent("", b"1")]
+    assert decoder.feed(b"3") == []
+    assert decoder.feed(b"\n\ndata: 2\n\ndata: 0123456789ab") == [
+        SseEvent("", b"123"),
+        SseEvent("", b"2"),
+    ]
+    with pytest.raises(UpstreamFailure):  # failed for good: nothing after it is read
+        decoder.feed(b"\n\n")
+    with pytest.raises(UpstreamFailure):
+        decoder.close()

@@ -16,12 +16,19 @@ from typing import Any
 
 import grpc
 import openai
+import orjson
 import pytest
 import zstandard
 
 from clients import details_from_rpc_error
 from clients.switchboard.v1 import routing_pb2
-from tests.conftest import StartRouter
+from router_service.fake_upstream._state import (
+    FAKE_AWS_ACCESS_KEY_ID,
+    FAKE_AWS_SECRET_ACCESS_KEY,
+)
+from router_service.providers._eventstream import encode_message
+from tests.conftest import HANG_GUARD, StartRouter
+from tests.helpers import eventually
 from tests.router_service.auth.helpers import chat, chat_stream
 from tests.router_service.providers.test_error_body_bound import (
     LoopbackUpstream,
@@ -43,6 +50,7 @@ _CHUNK = (
 _DECODED = 32 << 20  # the text in the answer, or in the stream's second event
 _BODY_BOUND = 1 << 20
 _EVENT_BOUND = 64 << 10
+_SMALL_EVENT = 1024  # the least `http.max_event_bytes` may be
 # Far over what a bounded read allocates (its bound, a few copies of it and of a decoded step),
 # far under what the answer decodes to.
 _PEAK_BYTES = 12 << 20
@@ -229,5 +237,60 @@ async def test_through_the_edge_an_answer_past_its_bound_is_an_openai_error(
                     streamed.go.set()
     assert "".join(texts) == "hi"
     assert f"larger than the limit of {_EVENT_BOUND} bytes" in failed.value.message
-    for router in routers:
-        assert await router.leases_held() == 0
+
+    # The SDK raises at the stream's error event, which the router sends before its call ends
+    # and lets go of the key: its release follows, on the router's side.
+    async def released() -> bool:
+        return [await router.leases_held() for router in routers] == [0, 0]
+
+    await eventually(released, what="the routers' leases released")
+
+
+def _aws_event(kind: str, payload: dict[str, Any]) -> bytes:
+    headers = {":message-type": "event", ":event-type": kind, ":content-type": "application/json"}
+    return encode_message(headers, orjson.dumps(payload))
+
+
+def _aws_text(text: str) -> bytes:
+    return _aws_event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": text}})
+
+
+@pytest.mark.parametrize("transport", ["lean", "httpx"])
+async def test_a_bedrock_stream_message_past_the_event_bound_ends_the_stream(
+    start_router: StartRouter, stop: list[LoopbackUpstream], transport: str
+) -> None:
+    """Bedrock's event stream is held to `http.max_event_bytes` as an SSE stream is (not only
+    to the format's own 16 MiB): a message past it is the stream's error, after the words
+    before it."""
+    started = _aws_event("messageStart", {"role": "assistant"}) + _aws_text("hi")
+    upstream = Answers(
+        "identity",
+        [started, _aws_text("x" * (4 << 20))],  # under the format's 16 MiB, not read
+        b"application/vnd.amazon.eventstream",
+    )
+    stop.append(upstream)
+    url = await upstream.start()
+    key = f"{FAKE_AWS_ACCESS_KEY_ID}:{FAKE_AWS_SECRET_ACCESS_KEY}"
+    aws = {"kind": "bedrock", "base_url": url, "region": "us-east-1", "keys": [key]}
+    router = await start_router(
+        {
+            "providers": {"aws": aws | {"timeouts": HANG_GUARD}},
+            "models": {"chain": {"deployments": [{"provider": "aws", "model": "m"}]}},
+            "server": {"port": 0},
+            "http": {"transport": transport, "max_event_bytes": _SMALL_EVENT},
+        }
+    )
+    texts, events = [], []
+    async for event in router.stub.ChatStream(chat_stream()):
+        events.append(event)
+        chunks = [event.chunk] if event.WhichOneof("event") == "chunk" else []
+        chunks += event.chunks.chunks
+        texts += [choice.delta.text for chunk in chunks for choice in chunk.choices]
+        if "".join(texts):
+            upstream.go.set()
+    assert "".join(texts) == "hi"
+    assert events[-1].WhichOneof("event") == "error"
+    assert events[-1].error.outcome == routing_pb2.OUTCOME_UPSTREAM_ERROR
+    assert f"larger than the limit of {_SMALL_EVENT} bytes" in events[-1].error.message
+    await asyncio.wait_for(upstream.closed.wait(), 30)  # a hang guard: the router hung up
+    assert await router.leases_held() == 0

@@ -121,6 +121,22 @@ async def test_an_error_event_in_speech_events_answered_whole_fails_over(
     assert b"speech.audio.done" in answer.result.body
 
 
+async def test_speech_events_answered_whole_are_bounded_by_the_configured_event_size(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    """Each event of speech's events answered whole is held to `http.max_event_bytes`, as a
+    streamed event is: one past it (here a 4 KiB `speech.audio.delta`) is the upstream's
+    failure, said with the configured bound."""
+    models = {"voice": {"deployments": [{"provider": "alpha", "model": "gpt-4o-mini-tts"}]}}
+    config = base_config(fake.base_url, models=models)
+    config["http"] = {"max_event_bytes": 2048}
+    router = await start_router(config)
+    fields = orjson.dumps({"input": "word " * 2000, "voice": "alloy", "stream_format": "sse"})
+    details = await refused(router, media(SPEECH, "voice", fields.decode()))
+    assert details.reason == "UPSTREAM_ERROR"
+    assert "larger than the limit of 2048 bytes" in details.message
+
+
 async def test_the_python_clients_call_it(router: RouterHandle) -> None:
     request = media(
         media_pb2.MEDIA_OPERATION_AUDIO_SPEECH, params_json='{"input": "hi", "voice": "a"}'

@@ -1,7 +1,8 @@
 """A flight's lease renewed by its leader (`StateStore.renew_flight`), each store side by side:
 a renewed lease holds past its first TTL, on the store's clock and (on Redis) past the key's own
 expiry; only the owner's lease is renewed (not one landed, nor one lapsed and claimed again);
-an unreachable Redis cannot tell, so the leader tries again (True). What a lease has left is
+an unreachable Redis renews nothing (False: not counted as a renewal), and the leader tries again
+at its next one. What a lease has left is
 read without claiming it (`flight_left`): 0 once it ran out, landed or was claimed again."""
 
 from __future__ import annotations
@@ -78,13 +79,14 @@ async def test_a_renewal_moves_the_redis_keys_own_expiry(redis_url: str, redis_p
         await store.aclose()
 
 
-async def test_an_unreachable_redis_cannot_tell_so_the_leader_tries_again() -> None:
+async def test_an_unreachable_redis_renews_nothing() -> None:
     clock = ManualClock()
     shared = RedisStateStore.from_url(f"redis://127.0.0.1:{free_port()}/0", prefix="t", clock=clock)
     store = ResilientStateStore(shared, MemoryStateStore(clock), clock=clock)
     try:
-        assert await store.renew_flight("n", "t.1", 3)
+        assert await store.renew_flight("n", "t.1", 3) is False  # not renewed: not counted
         assert store.degraded
+        assert await store.renew_flight("n", "t.1", 3) is False  # degraded: not tried
         assert await store.flight_left("n", "t.1") == 0.0  # its log is out of reach too: go alone
     finally:
         await store.aclose()
