@@ -5,8 +5,17 @@ request's screen runs on the router's event loop) and prints seconds per MiB, be
 `--rounds`: ordinary prose beside adversarial digit groups (`4 4 4 …`, `44 44 …`, `4-4-4…`),
 long plain digit runs, a mix, PEM keys and prose quoting their armor lines; streamed, a key and a
 BEGIN line before 60,000 dashes (or `x-x-…`), keys of 65K to 585K characters (past the 65,536
-a stream holds). A digit-heavy text
+a stream holds); a key whose body is short lines (`A1`, a model may be prompted for one) of
+`--kib`, unary and streamed in 4 KiB chunks, in µs per KiB. A digit-heavy text
 should cost within ~2x prose. No servers.
+
+The key of short lines (1 MiB; 2 shared cores, best of 2): before a plain body was jumped in
+one pass (`_long_finds._PLAIN`), `key_end` and a stream's `_open_block` matched the key again
+every 20,000 pieces and a stream scanned what it held at each step though a key held it all:
+unary ~430 µs/KiB (0.42 s/MiB), streamed ~1,640 µs/KiB (1.6 s/MiB; a reviewer's busier host:
+1.6 and 6 s/MiB). After: unary ~41 µs/KiB, streamed ~265 µs/KiB (10x, 6x), the key still
+redacted whole; the streamed keys of 65K-585K above went from 15/64/140 ms to 9/29/61 ms.
+(Before guard6, ~200 and ~290 µs/KiB, but the body past 20,000 characters leaked.)
 """
 
 from __future__ import annotations
@@ -108,6 +117,26 @@ def streamed_long_key_ms(rule: Rule, lines: int) -> float:
     return (time.process_time() - started) * 1e3
 
 
+def short_lines_key_us_per_kib(rule: Rule, kib: int, rounds: int) -> tuple[float, float]:
+    """Microseconds per KiB to screen a BEGIN line then a body of `A1` lines (`kib` KiB, no END
+    line): unary (`Rule.replacements`) and streamed through a `TextScreen` in 4 KiB chunks
+    (what an event loop spends on a model's answer holding such a key), best of `rounds`."""
+    text = "-----BEGIN PRIVATE KEY-----\n" + "A1\n" * (kib * 1024 // 3)
+    unary = streamed = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        rule.replacements(text, Counter())
+        unary = min(unary, time.process_time() - started)
+        started = time.process_time()
+        screen = TextScreen((rule,), {})
+        for at in range(0, len(text), 4096):
+            screen.feed(text[at : at + 4096])
+        screen.feed("", final=True)
+        streamed = min(streamed, time.process_time() - started)
+    size = len(text) / 1024
+    return unary * 1e6 / size, streamed * 1e6 / size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kib", type=int, default=1024, help="text size per input")
@@ -127,6 +156,8 @@ def main() -> None:
     for lines in (1_000, 4_000, 9_000):
         cost = streamed_long_key_ms(rule, lines)
         print(f"streamed key of {lines * 65 // 1000:3d}K {cost:6.1f} ms, 20-char deltas")
+    unary, streamed = short_lines_key_us_per_kib(rule, args.kib, args.rounds)
+    print(f"key of A1 lines: unary {unary:6.0f} us/KiB, streamed {streamed:6.0f} us/KiB (4 KiB)")
 
 
 if __name__ == "__main__":

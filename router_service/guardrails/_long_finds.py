@@ -146,6 +146,15 @@ _RESUME_CHARS = 128
 # last characters of one, read after the head's space, were no body's (the rest went out).
 _BEFORE_RUN = re.compile(r"[ \t\r\n](?=[A-Za-z0-9+/=]*+\Z)")
 _RUN_CHARS = 96
+# A plain body: base64 runs, line breaks between them (most keys as pasted; a blank line where a
+# stream's head meets what it reads on with, as `_PENDING` reads one line break). Every
+# find's continuation holds it whole and `_PENDING` matches from anywhere in it to its end, so
+# a scan jumps it in one pass of the regex engine's character-class loop instead of matching
+# `_KEY` (~10 ms per 20,000 pieces) from within it again and again (`key_end`, `_open_block`).
+_PLAIN = re.compile(r"(?:[A-Za-z0-9+/=]++|[\r\n]{1,6}+(?=[A-Za-z0-9+/=]|\Z))*+")
+# How much of a plain body before where it stops a key's read-on keeps: a continuation read
+# from there sees the body's last lines as one read from anywhere before them would.
+_PLAIN_KEPT = 4096
 
 # An email's name part: ASCII's letters, digits and `._%+-`, and the letters (and combining
 # accents) of the alphabets written with spaces between words: Latin (but `×` and `÷`), Greek,
@@ -222,10 +231,15 @@ def _open_block(text: str, start: int, cut: int) -> int | None:
     at = _last_begin(text, start, cut)
     if at < 0 or any(text.find(begin, at + 1) >= 0 for begin in _BEGINS):
         return None  # (a later BEGIN's dashes end the block of an earlier one)
+    line = _BEGIN_LINE.match(text, at)
+    if line is None:
+        return None  # (no BEGIN line: no find either)
+    begun = line.end()
+    if _plain_end(text, begun) == len(text):
+        return at  # a plain body to the end: no END line nor prose, `_PENDING` after any find
     found = _KEY.match(text, at)
     if found is None or any(text.find(end, at, found.end()) >= 0 for end in _ENDS):
-        return None  # no BEGIN line, or its block ended
-    begun = _BEGIN_LINE.match(text, at).end()  # type: ignore[union-attr]  # (no prose there)
+        return None  # its block ended
     if len(text) - at <= 20_100 and _unframed(text, begun) is None:
         return at  # no prose (nor END line) yet: what follows may be a framed key's END line
     if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
@@ -265,8 +279,11 @@ def key_end(text: str, start: int, end: int) -> int:
     head = head_of(text[start : start + HEAD_CHARS])
     begin = start
     while end - begin >= _BOUND_CHARS and not any(text.find(e, begin, end) >= 0 for e in _ENDS):
+        # Read on from a little before the find's end, or, past a plain body's bulk, from a
+        # little before where that body stops (each read before it would only reach further).
+        resume = max(end, _plain_end(text, end) - _PLAIN_KEPT)
         resume = _run_start(
-            _BEFORE_RUN, text, end - _RESUME_CHARS, end - _RESUME_CHARS - _RUN_CHARS
+            _BEFORE_RUN, text, resume - _RESUME_CHARS, resume - _RESUME_CHARS - _RUN_CHARS
         )
         found = _KEY.match(head + text[resume:])
         grown = -1 if found is None else found.end() - len(head) + resume
@@ -274,6 +291,12 @@ def key_end(text: str, start: int, end: int) -> int:
             break
         begin, end = resume - len(head), grown
     return end
+
+
+def _plain_end(text: str, at: int) -> int:
+    """Where the plain body (`_PLAIN`) that begins at `at` stops (`at`: none there)."""
+    found = _PLAIN.match(text, at)
+    return at if found is None else found.end()
 
 
 def key_closed(text: str, at: int) -> bool:

@@ -120,6 +120,8 @@ class TextScreen:
             settled = closes is None
         else:
             cut = end if final else self._open_cut(end)
+            if cut == self._done:  # a find open from what is held on: nothing to release yet
+                return ""  # (no scan: a long key's held body costs one per forced release)
         spans, cut, head = self._to_release(cut, end, opened, settled)
         out = self._released(spans, cut)
         self._done = self.edits.released = cut
