@@ -3,7 +3,8 @@
 refused as Chat refuses it (`check_forced_tool`), not sent upstream: an `error` event naming
 `session.tool_choice` and the event, and the session goes on. The tools are those of the latest
 update that set them (a refused update sets nothing), else the opening config's (an ephemeral
-client secret's: `opening_update`). Only an update that names `tool_choice` is checked."""
+client secret's: `opening_update`). An update that names `tool_choice` or `tools` is checked:
+one clearing the tools of a session that forces a call is refused too."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ class SessionTools:
         session = event.get("session")
         if not isinstance(session, dict):
             return None  # the upstream says what is wrong with it
-        if "tool_choice" in session:
+        if "tool_choice" in session or "tools" in session:
             now = {"tools": self._tools, "tool_choice": self._tool_choice}
             try:
                 check_forced_tool({**now, **_tool_fields(session)}, where="session.")

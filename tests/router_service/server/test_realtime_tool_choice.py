@@ -50,3 +50,35 @@ async def test_a_forcing_update_without_tools_is_refused_and_later_events_flow(
     assert updated["session"]["tool_choice"] == "required"
     assert rest == ["close"]
     assert await router.leases_held() == 0
+
+
+async def test_an_update_clearing_the_tools_of_a_forcing_session_is_refused(
+    fake: FakeUpstream, start_router: StartRouter
+) -> None:
+    # The session forces a call with tools; an update that names only `tools: []` would leave it
+    # forcing a call with nothing to call, the state a forcing update without tools is refused for.
+    router = await start_router(realtime_config(fake))
+    async with RouterClient(router.server.address) as client:
+        async with client.realtime(timeout=10) as session:
+            await session.send(OPEN)
+            assert (await anext(session)).WhichOneof("message") == "route"
+            assert orjson.loads((await anext(session)).event_json)["type"] == "session.created"
+            forcing = {"tools": [TOOL], "tool_choice": "required"}
+            await session.send(event("session.update", session=forcing))
+            assert orjson.loads((await anext(session)).event_json)["type"] == "session.updated"
+            await session.send(event("session.update", event_id="u2", session={"tools": []}))
+            refused = orjson.loads((await anext(session)).event_json)
+            await session.send(event("session.update", session={"tool_choice": "auto"}))
+            relaxed = orjson.loads((await anext(session)).event_json)
+            await session.send(event("session.update", session={"tools": []}))  # now allowed
+            cleared = orjson.loads((await anext(session)).event_json)
+            await session.send(pb.RealtimeRequest(close=pb.RealtimeClose(code=1000)))
+            rest = [message.WhichOneof("message") async for message in session]
+    assert refused["type"] == "error", refused
+    assert refused["error"]["param"] == "session.tool_choice"
+    assert refused["error"]["event_id"] == "u2"
+    assert relaxed["type"] == "session.updated"
+    assert relaxed["session"]["tools"] == [TOOL]  # the refused update changed nothing upstream
+    assert cleared["type"] == "session.updated" and cleared["session"]["tools"] == []
+    assert rest == ["close"]
+    assert await router.leases_held() == 0
