@@ -122,11 +122,14 @@ PRIVATE_KEY = f"{_PEM}|{PUTTY_KEY}"
 # line breaks (a body past its find's bounds, its lines however many end in letters, or one
 # line of any length: held, never released as prose; possessive, linear), a space run whose
 # look ahead lacks text, the beginning of its END line; or a header line's name cut short.
-# (A numbered line's number is base64 the find may end with: `864` of `864: …`.)
+# (A numbered line's number is base64 the find may end with: `864` of `864: …`.) A run of line
+# breaks of any length (blank lines, raw or JSON-escaped) goes on a body, as the pattern's body
+# does (`_BODY`, `_CUT_SHORT`): LINE_BREAK's 6 stopped a stream's read-on at 7 and leaked the rest.
 _FRAME = rf"(?:{LINE_BREAK}|{LINE_FRAME}|[:.)][ \t]{{0,2}})"
+_BREAKS = r"(?:[\r\n]|\\[nr])++"
 _PENDING = re.compile(
     rf"(?>{_FRAME}?[A-Za-z0-9+/=]{{1,96}}){{0,8}}"
-    rf"(?>(?:{LINE_BREAK})?[A-Za-z0-9+/=]{{1,96}})*+{_FRAME}?"
+    rf"(?>(?:{LINE_BREAK})?[A-Za-z0-9+/=]{{1,96}}|{_BREAKS})*+{_FRAME}?"
     r"[ \t]{0,32}(?:[A-Za-z0-9+/=]{0,96}[ \t]{0,32})?"
     r"(?:-{1,5} ?(?:E(?:N(?:D(?: [A-Z0-9 ]{0,62}-{0,4})?)?)?)?)?\Z"
 )
@@ -146,12 +149,12 @@ _RESUME_CHARS = 128
 # last characters of one, read after the head's space, were no body's (the rest went out).
 _BEFORE_RUN = re.compile(r"[ \t\r\n](?=[A-Za-z0-9+/=]*+\Z)")
 _RUN_CHARS = 96
-# A plain body: base64 runs, line breaks between them (most keys as pasted; a blank line where a
-# stream's head meets what it reads on with, as `_PENDING` reads one line break). Every
+# A plain body: base64 runs, line breaks between them (most keys as pasted; blank lines, however
+# many in a row, as `_PENDING` reads a run of them). Every
 # find's continuation holds it whole and `_PENDING` matches from anywhere in it to its end, so
 # a scan jumps it in one pass of the regex engine's character-class loop instead of matching
 # `_KEY` (~10 ms per 20,000 pieces) from within it again and again (`key_end`, `_open_block`).
-_PLAIN = re.compile(r"(?:[A-Za-z0-9+/=]++|[\r\n]{1,6}+(?=[A-Za-z0-9+/=]|\Z))*+")
+_PLAIN = re.compile(r"(?:[A-Za-z0-9+/=]++|[\r\n]++(?=[A-Za-z0-9+/=]|\Z))*+")
 # How much of a plain body before where it stops a key's read-on keeps: a continuation read
 # from there sees the body's last lines as one read from anywhere before them would.
 _PLAIN_KEPT = 4096
