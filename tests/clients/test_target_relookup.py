@@ -65,9 +65,18 @@ class Moving:
     stop_a: Callable[[], Awaitable[None]]
     port: int
 
-    def target(self) -> RouterTarget:
+    def target(self, names: Names | None = None) -> RouterTarget:
+        """Both routers' names, looked up in `names` (else the test's own)."""
         addresses = [f"router-a:{self.port}", f"router-b:{self.port}"]
-        return RouterTarget(addresses, lookup=self.names, clock=self.clock.monotonic)
+        lookup = self.names if names is None else names
+        return RouterTarget(addresses, lookup=lookup, clock=self.clock.monotonic)
+
+    async def move_to_b(self, names: Names | None = None) -> None:
+        """A stops, the names (`names`, else the test's own) give B, and the clock passes the
+        time a target looks its names up again after."""
+        await self.stop_a()
+        (self.names if names is None else names).point_at(B_IP)
+        self.clock.advance(RELOOKUP_S)
 
 
 @asynccontextmanager
@@ -123,9 +132,7 @@ async def test_an_async_stream_that_reaches_no_router_looks_the_names_up_again()
     async with moving_routers() as moving:
         async with RouterClient(moving.target(), ready_wait_s=0) as client:
             assert (await client.chat(chat_request())).completion.id == "a"
-            await moving.stop_a()
-            moving.names.point_at(B_IP)
-            moving.clock.advance(RELOOKUP_S)
+            await moving.move_to_b()
             with pytest.raises(RouterError) as failed:
                 async with client.chat_stream(stream_request()) as stream:
                     await anext(stream)
@@ -143,9 +150,7 @@ async def test_the_blocking_client_finds_moved_routers_after_a_call_reaches_none
         with client:
             first = await asyncio.to_thread(client.chat, chat_request())
             assert first.completion.id == "a"
-            await moving.stop_a()
-            moving.names.point_at(B_IP)
-            moving.clock.advance(RELOOKUP_S)
+            await moving.move_to_b()
             with pytest.raises(RouterError) as failed:
                 await asyncio.to_thread(client.chat, chat_request())
             _unreachable(failed.value)
@@ -166,9 +171,7 @@ async def test_a_blocking_stream_that_reaches_no_router_looks_the_names_up_again
         client = SyncRouterClient(moving.target(), ready_wait_s=0)
         with client:
             assert (await asyncio.to_thread(client.chat, chat_request())).completion.id == "a"
-            await moving.stop_a()
-            moving.names.point_at(B_IP)
-            moving.clock.advance(RELOOKUP_S)
+            await moving.move_to_b()
 
             def streamed() -> list[str]:
                 with client.chat_stream(stream_request()) as stream:
@@ -270,9 +273,7 @@ async def test_an_async_realtime_send_that_reaches_no_router_looks_the_names_up_
     async with moving_routers() as moving:
         async with RouterClient(moving.target(), ready_wait_s=0) as client:
             assert (await client.chat(chat_request())).completion.id == "a"
-            await moving.stop_a()
-            moving.names.point_at(B_IP)
-            moving.clock.advance(RELOOKUP_S)
+            await moving.move_to_b()
             async with client.realtime() as session:
                 with pytest.raises(RouterError) as failed:
                     await session.send(RealtimeRequest())
@@ -300,16 +301,10 @@ async def test_a_call_that_reaches_no_router_fails_without_waiting_for_the_looku
     per query when a resolver is down) held its error back, past the call's deadline."""
     async with moving_routers() as moving:
         names = SlowNames({"router-a": A_IP, "router-b": A_IP})
-        target = RouterTarget(
-            [f"router-a:{moving.port}", f"router-b:{moving.port}"],
-            lookup=names,
-            clock=moving.clock.monotonic,
-        )
+        target = moving.target(names)
         async with RouterClient(target, ready_wait_s=0) as client:
             assert (await client.chat(chat_request())).completion.id == "a"
-            await moving.stop_a()
-            names.point_at(B_IP)
-            moving.clock.advance(RELOOKUP_S)
+            await moving.move_to_b(names)
             failing = asyncio.ensure_future(client.chat(chat_request()))
             done, _ = await asyncio.wait({failing}, timeout=10)  # a hang guard
             names.answer.set()
@@ -327,16 +322,10 @@ async def test_a_blocking_call_that_reaches_no_router_fails_without_waiting_for_
 ):
     async with moving_routers() as moving:
         names = SlowNames({"router-a": A_IP, "router-b": A_IP})
-        target = RouterTarget(
-            [f"router-a:{moving.port}", f"router-b:{moving.port}"],
-            lookup=names,
-            clock=moving.clock.monotonic,
-        )
+        target = moving.target(names)
         with SyncRouterClient(target, ready_wait_s=0) as client:
             assert (await asyncio.to_thread(client.chat, chat_request())).completion.id == "a"
-            await moving.stop_a()
-            names.point_at(B_IP)
-            moving.clock.advance(RELOOKUP_S)
+            await moving.move_to_b(names)
             failing = asyncio.ensure_future(asyncio.to_thread(client.chat, chat_request()))
             done, _ = await asyncio.wait({failing}, timeout=10)  # a hang guard
             names.answer.set()

@@ -16,26 +16,32 @@ from tests.e2e.test_legacy_functions_as_tools import FN, KINDS, router
 
 __all__ = ["router"]  # the fixture, shared
 
+OSLO = Scenario(tool_call=True, tool_arguments={"city": "Oslo"})
+
+
+def _function_calls(output: list[Any]) -> list[tuple[str, Any]]:
+    """A Response's `function_call` items: their names and parsed arguments."""
+    return [
+        (item.name, json.loads(item.arguments)) for item in output if item.type == "function_call"
+    ]
+
 
 @pytest.mark.parametrize("model", KINDS)
 async def test_a_legacy_call_is_the_responses_function_call_item(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
 ) -> None:
-    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Oslo"}))
+    fake.state.set_scenario(OSLO)
     reply = await sdk.responses.create(
         model=model, input="weather in Oslo?", extra_body={"functions": [FN]}
     )
-    calls = [item for item in reply.output if item.type == "function_call"]
-    assert [(c.name, json.loads(c.arguments)) for c in calls] == [
-        ("get_weather", {"city": "Oslo"})
-    ], reply.output
+    assert _function_calls(reply.output) == [("get_weather", {"city": "Oslo"})], reply.output
 
 
 @pytest.mark.parametrize("model", KINDS)
 async def test_a_streamed_legacy_call_is_the_responses_function_call_item(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
 ) -> None:
-    fake.state.set_scenario(Scenario(tool_call=True, tool_arguments={"city": "Oslo"}))
+    fake.state.set_scenario(OSLO)
     stream = await sdk.responses.create(
         model=model, input="weather in Oslo?", stream=True, extra_body={"functions": [FN]}
     )
@@ -44,7 +50,4 @@ async def test_a_streamed_legacy_call_is_the_responses_function_call_item(
         if event.type == "response.completed":
             done = event.response
     assert done is not None
-    calls = [item for item in done.output if item.type == "function_call"]
-    assert [(c.name, json.loads(c.arguments)) for c in calls] == [
-        ("get_weather", {"city": "Oslo"})
-    ], done.output
+    assert _function_calls(done.output) == [("get_weather", {"city": "Oslo"})], done.output

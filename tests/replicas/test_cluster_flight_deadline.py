@@ -14,15 +14,15 @@ import grpc
 import pytest
 
 from clients.switchboard.v1 import routing_pb2
-from router_service.cache._keys import cache_key, document_name
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream
-from router_service.state import Landing, RedisStateStore
+from router_service.state import Landing
 from tests.conftest import StartRouter
 from tests.replicas.harness import ask, two_replicas
 from tests.replicas.test_cluster_flights import (
     cluster_config,
     cluster_heard,
+    leave_a_dead_lease,
     settled,
     until,
     waiting_on_redis,
@@ -46,14 +46,7 @@ async def test_a_call_waiting_for_a_dead_replicas_flight_stops_at_its_own_deadli
     clock = ManualClock(time.time())
     config = cluster_config(fake, redis_url, redis_prefix, flight_ttl_s=LEASE_S)
     a, b = await two_replicas(start_router, config, clock)
-    # What a replica that took the flight and died leaves in Redis: a lease nobody lands.
-    generation = await b.runtime.cache.generation("a")
-    name = document_name("", cache_key("chat", "", ask().params, generation))
-    dead = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
-    try:
-        assert (await dead.claim_flight(name, LEASE_S)).token
-    finally:
-        await dead.aclose()
+    await leave_a_dead_lease(b, redis_url, redis_prefix, clock, LEASE_S)
 
     hurried = asyncio.ensure_future(b.stub.Chat(ask(), timeout=60))
     await _waiting(clock, 60.0, "B's call waiting for the dead flight, until its deadline")

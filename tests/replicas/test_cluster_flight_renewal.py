@@ -9,14 +9,17 @@ while it streams. A lease is renewed by the runtime's one renewer of open calls'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import pytest
 import redis
 
 from clients.switchboard.v1 import routing_pb2
 from router_service.cache._cluster import ClusterFlights, FlightHold
-from router_service.cache._keys import cache_key, document_name
+from router_service.cache._keys import Kind
 from router_service.clock import ManualClock
 from router_service.engine import Afterwork, HoldRenewer
 from router_service.fake_upstream import FakeUpstream
@@ -27,6 +30,7 @@ from tests.replicas.redis_fixtures import keys_under
 from tests.replicas.test_cluster_flights import (
     cluster_config,
     cluster_heard,
+    flight_name,
     settled,
     until,
     waiting_on_redis,
@@ -74,6 +78,45 @@ def _silent_on(clock: ManualClock) -> bool:
     return any(end is not None and now < end <= now + LEASE_S for end in ends)
 
 
+@dataclass(frozen=True)
+class DyingLeader:
+    """A third replica leading a flight, its renewals those of a router (`leading`), until its
+    task is killed: it never lands (its process died)."""
+
+    flights: ClusterFlights
+    renewer: HoldRenewer  # the dead replica's own
+    task: asyncio.Task[None]
+
+    async def kill(self) -> None:
+        self.task.cancel()
+        await asyncio.wait([self.task])
+
+
+@contextlib.asynccontextmanager
+async def _dying_leader(
+    replica: RouterHandle, clock: ManualClock, redis_url: str, prefix: str, kind: Kind
+) -> AsyncIterator[DyingLeader]:
+    """A leader of `replica`'s flight of `ask()` (as a `kind` call) on a store of its own."""
+    name = await flight_name(replica, kind)
+    store = RedisStateStore.from_url(redis_url, prefix=prefix, clock=clock)
+    renewer = HoldRenewer(clock, together=True)
+    dead = ClusterFlights(store, Afterwork(store), LEASE_S, clock, renewer)
+    token = (await store.claim_flight(name, LEASE_S)).token
+    assert token
+
+    async def leads_until_killed() -> None:
+        async with dead.leading(name, token, None):
+            await asyncio.Event().wait()
+
+    leader = DyingLeader(dead, renewer, asyncio.create_task(leads_until_killed()))
+    try:
+        yield leader
+    finally:
+        await leader.kill()  # (a test failing before it killed it leaves no task behind)
+        await renewer.aclose()
+        await store.aclose()
+
+
 async def test_a_leader_slower_than_its_lease_keeps_the_other_replica_waiting(
     fake: FakeUpstream, start_router: StartRouter, redis_url: str, redis_prefix: str
 ) -> None:
@@ -104,32 +147,13 @@ async def test_a_leader_whose_renewals_stop_lets_the_other_replica_go_on_within_
     clock = ManualClock(time.time())
     config = cluster_config(fake, redis_url, redis_prefix, flight_lease_s=LEASE_S)
     a, b = await two_replicas(start_router, config, clock)
-    generation = await b.runtime.cache.generation("a")
-    name = document_name("", cache_key("chat", "", ask().params, generation))
-    # A third replica leading the flight, its renewals those of a router (`leading`), until
-    # its task is killed: it never lands (its process died).
-    store = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
-    renewer = HoldRenewer(clock, together=True)  # the dead replica's own
-    dead = ClusterFlights(store, Afterwork(store), LEASE_S, clock, renewer)
-    token = (await store.claim_flight(name, LEASE_S)).token
-    assert token
-
-    async def leads_until_killed() -> None:
-        async with dead.leading(name, token, None):
-            await asyncio.Event().wait()
-
-    killed = asyncio.create_task(leads_until_killed())
-    try:
+    async with _dying_leader(b, clock, redis_url, redis_prefix, "chat") as dead:
         asking = asyncio.ensure_future(b.stub.Chat(ask()))
         await until(lambda: waiting_on_redis(b) == 1, "B's miss waiting for the flight")
-        await _renewed(clock, dead, 2 * int(LEASE_S))  # alive: B waits past its first lease
+        await _renewed(clock, dead.flights, 2 * int(LEASE_S))  # alive: B waits past its lease
         assert fake.state.calls() == [] and not asking.done()
-        killed.cancel()
-        await asyncio.wait([killed])
-        assert not renewer._holds  # its lease's hold ended with it
-    finally:
-        await renewer.aclose()
-        await store.aclose()
+        await dead.kill()
+        assert not dead.renewer._holds  # its lease's hold ended with it
 
     def waits_out_the_lease() -> bool:  # what B last read, after the last renewal: ≤ 3 s
         now, ends = clock.monotonic(), [w.when() for w in clock.windows]
@@ -184,30 +208,13 @@ async def test_a_stream_reading_a_leader_whose_renewals_stop_goes_on_within_its_
         fake, redis_url, redis_prefix, flight_lease_s=LEASE_S, flight_ttl_s=3600
     )
     a, b = await two_replicas(start_router, config, clock)
-    generation = await b.runtime.cache.generation("a")
-    name = document_name("", cache_key("stream", "", streamed().params, generation))
-    store = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
-    renewer = HoldRenewer(clock, together=True)  # the dead replica's own
-    dead = ClusterFlights(store, Afterwork(store), LEASE_S, clock, renewer)
-    token = (await store.claim_flight(name, LEASE_S)).token
-    assert token
-
-    async def leads_until_killed() -> None:
-        async with dead.leading(name, token, None):
-            await asyncio.Event().wait()
-
-    killed = asyncio.create_task(leads_until_killed())
-    try:
+    async with _dying_leader(b, clock, redis_url, redis_prefix, "stream") as dead:
         asking = asyncio.create_task(events(b, streamed()))
         await until(lambda: waiting_on_redis(b) == 1, "B's stream reading the flight's log")
-        await _renewed(clock, dead, 2 * int(LEASE_S))  # alive: B reads on past its first lease
+        await _renewed(clock, dead.flights, 2 * int(LEASE_S))  # alive: B reads past its lease
         assert fake.state.calls() == [] and not asking.done()
-        killed.cancel()
-        await asyncio.wait([killed])
-        assert not renewer._holds  # its lease's hold ended with it
-    finally:
-        await renewer.aclose()
-        await store.aclose()
+        await dead.kill()
+        assert not dead.renewer._holds  # its lease's hold ended with it
     # B's silence is timed on the router's clock (no real second passes): the lease, last
     # renewed now, runs out in one lease; B finds it at its next check, within one lease more.
     dead_at = clock.monotonic()

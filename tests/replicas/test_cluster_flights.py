@@ -18,7 +18,7 @@ import redis
 
 from clients.switchboard.v1 import routing_pb2
 from router_service.auth._issued import LOG_NAME as ISSUED_KEYS_LOG
-from router_service.cache._keys import cache_key, document_name
+from router_service.cache._keys import Kind, cache_key, document_name
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.state import Landing, RedisStateStore
@@ -49,6 +49,24 @@ def waiting_on_redis(replica: RouterHandle) -> int:
     the one its issued client keys' follower keeps open)."""
     board = redis_store(replica).flight_board
     return board.watching - board.watches_of(ISSUED_KEYS_LOG)
+
+
+async def flight_name(replica: RouterHandle, kind: Kind = "chat") -> str:
+    """The name (its document in Redis) of the flight of `ask()` (as a `kind` call) on `replica`."""
+    generation = await replica.runtime.cache.generation("a")
+    return document_name("", cache_key(kind, "", ask().params, generation))
+
+
+async def leave_a_dead_lease(
+    replica: RouterHandle, redis_url: str, prefix: str, clock: ManualClock, lease_s: float
+) -> None:
+    """What a replica that took the flight of `ask()` and died leaves in Redis: a lease nobody
+    lands."""
+    dead = RedisStateStore.from_url(redis_url, prefix=prefix, clock=clock)
+    try:
+        assert (await dead.claim_flight(await flight_name(replica), lease_s)).token
+    finally:
+        await dead.aclose()
 
 
 def cluster_heard(replica: RouterHandle) -> dict[Landing, int]:
@@ -156,14 +174,7 @@ async def test_a_lease_left_by_a_replica_that_died_ends_the_wait(
     clock = ManualClock(time.time())
     config = cluster_config(fake, redis_url, redis_prefix, flight_ttl_s=LEFT_LEASE_S)
     a, b = await two_replicas(start_router, config, clock)
-    # What a replica that took the flight and died leaves in Redis: a lease nobody lands.
-    generation = await b.runtime.cache.generation("a")
-    name = document_name("", cache_key("chat", "", ask().params, generation))
-    dead = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)
-    try:
-        assert (await dead.claim_flight(name, LEFT_LEASE_S)).token
-    finally:
-        await dead.aclose()
+    await leave_a_dead_lease(b, redis_url, redis_prefix, clock, LEFT_LEASE_S)
     asking = b.stub.Chat(ask())  # waits what the lease had left, then leads and asks
     ends = pytest.approx(clock.monotonic() + LEFT_LEASE_S)  # what B's claim found left
     await until(lambda: any(w.when() == ends for w in clock.windows), "B waiting out the lease")

@@ -13,11 +13,10 @@ from typing import Any
 import pytest
 
 from router_service.config import GuardrailConfig
-from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream import FakeUpstream
 from router_service.guardrails import Rule, TextScreen
 from router_service.guardrails._text_screen import MAX_HELD_CHARS
-from tests.conftest import StartRouter
-from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+from tests.router_service.guardrails.held_keys import grpc_answers
 from tests.router_service.guardrails.test_answer_screen import _counting
 
 pytestmark = pytest.mark.timeout(120)
@@ -86,25 +85,12 @@ def test_a_key_of_a_megabyte_streams_in_bounded_memory_and_linear_work() -> None
     assert rule.scanned < 12 * len(text)
 
 
-@pytest.fixture
-async def router(fake: FakeUpstream, start_router: StartRouter) -> Any:
-    rule = {"name": "answer-keys", "detect": ["private_key", "api_key"], "action": "redact"}
-    config = guarded_config(
-        fake.base_url, client("bot", "sk-bot-key"), guardrails=[rule | {"apply_to": ["response"]}]
-    )
-    return await start_router(config)
-
-
 @pytest.mark.parametrize("name", ["pem", "cut_short", "api_key_after"])
 async def test_a_key_longer_than_the_hold_is_redacted_in_a_grpc_stream(
-    fake: FakeUpstream, router: Any, name: str
+    fake: FakeUpstream, keys_router: Any, name: str
 ) -> None:
-    text = LONG[name]
-    fake.state.set_scenario(Scenario(content=text))
-    unary = (await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))).completion
-    answer = unary.choices[0].message.text
+    answers = await grpc_answers(fake, keys_router, LONG[name])
+    answer = answers.unary
     assert answer.count("[REDACTED:private_key]") == 1 and not [x for x in _LINES if x in answer]
-    call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
-    events = [event async for event in call if event.WhichOneof("event") == "chunk"]
-    assert len(events) > 1000  # (one chunk a line of the key)
-    assert "".join(c.delta.text for event in events for c in event.chunk.choices) == answer
+    assert answers.chunks > 1000  # (one chunk a line of the key)
+    assert answers.streamed == answer

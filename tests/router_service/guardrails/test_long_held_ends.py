@@ -13,9 +13,8 @@ from typing import Any
 
 import pytest
 
-from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import StartRouter
-from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+from router_service.fake_upstream import FakeUpstream
+from tests.router_service.guardrails.held_keys import grpc_answers
 from tests.router_service.guardrails.test_long_held import _LINES, PROSE, RULE, _stream
 
 pytestmark = pytest.mark.timeout(120)
@@ -65,24 +64,13 @@ def test_a_begin_line_before_a_long_run_an_address_may_hold_streams_as_unary(run
         assert _stream(text, size) == unary, size
 
 
-@pytest.fixture
-async def router(fake: FakeUpstream, start_router: StartRouter) -> Any:
-    rule = {"name": "answer-keys", "detect": ["private_key", "api_key"], "action": "redact"}
-    config = guarded_config(
-        fake.base_url, client("bot", "sk-bot-key"), guardrails=[rule | {"apply_to": ["response"]}]
-    )
-    return await start_router(config)
-
-
 @pytest.mark.parametrize("layout", ["plain", "quoted"])
 async def test_a_long_key_with_lines_ending_in_letters_is_redacted_in_a_grpc_stream(
-    fake: FakeUpstream, router: Any, layout: str
+    fake: FakeUpstream, keys_router: Any, layout: str
 ) -> None:
-    fake.state.set_scenario(Scenario(content=f"{PROSE}here:\n{_key(1100, layout)}\n{PROSE}"))
-    unary = (await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))).completion
-    answer = unary.choices[0].message.text
+    text = f"{PROSE}here:\n{_key(1100, layout)}\n{PROSE}"
+    answers = await grpc_answers(fake, keys_router, text)
+    answer = answers.unary
     assert answer.count("[REDACTED:private_key]") == 1
     assert not [x for x in _LINES if x[:10] in answer]
-    call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
-    events = [event async for event in call if event.WhichOneof("event") == "chunk"]
-    assert "".join(c.delta.text for event in events for c in event.chunk.choices) == answer
+    assert answers.streamed == answer

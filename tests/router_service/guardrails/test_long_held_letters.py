@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 
-from router_service.fake_upstream import FakeUpstream, Scenario
+from router_service.fake_upstream import FakeUpstream
 from router_service.guardrails._text_screen import MAX_HELD_CHARS
-from tests.conftest import StartRouter
-from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+from tests.router_service.guardrails.held_keys import grpc_answers
 from tests.router_service.guardrails.test_long_held import _LINES, PROSE, RULE, _stream
 
 pytestmark = pytest.mark.timeout(120)
@@ -75,29 +74,16 @@ def test_a_key_is_redacted_whole_streamed_as_unary(name: str) -> None:
         assert _stream(text, size) == unary, size
 
 
-@pytest.fixture
-async def router(fake: FakeUpstream, start_router: StartRouter) -> Any:
-    rule = {"name": "answer-keys", "detect": ["private_key", "api_key"], "action": "redact"}
-    config = guarded_config(
-        fake.base_url, client("bot", "sk-bot-key"), guardrails=[rule | {"apply_to": ["response"]}]
-    )
-    return await start_router(config)
-
-
 @pytest.mark.parametrize("name", ["all_lettered", "cut_short_9", "one_line"])
 async def test_a_key_is_redacted_whole_in_a_grpc_stream(
-    fake: FakeUpstream, router: Any, name: str
+    fake: FakeUpstream, keys_router: Any, name: str
 ) -> None:
     # The fake streams a word a delta: the one line's key is a single delta of 72,000+.
     assert name != "one_line" or max(map(len, CASES[name].split())) > MAX_HELD_CHARS
-    fake.state.set_scenario(Scenario(content=CASES[name]))
-    unary = (await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))).completion
-    answer = unary.choices[0].message.text
+    answers = await grpc_answers(fake, keys_router, CASES[name])
+    answer = answers.unary
     assert answer.count("[REDACTED:private_key]") == 1 and not _leaked(answer)
-    call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
-    events = [event async for event in call if event.WhichOneof("event") == "chunk"]
-    streamed = "".join(c.delta.text for event in events for c in event.chunk.choices)
-    assert streamed == answer and not _leaked(streamed)
+    assert answers.streamed == answer and not _leaked(answers.streamed)
 
 
 @pytest.mark.parametrize("name", MANY_PIECES)
@@ -111,13 +97,10 @@ def test_a_key_past_the_patterns_bounds_is_redacted_whole_in_unary_as_streamed(n
 
 @pytest.mark.parametrize("name", MANY_PIECES)
 async def test_a_key_past_the_patterns_bounds_is_redacted_whole_in_a_unary_grpc_answer(
-    fake: FakeUpstream, router: Any, name: str
+    fake: FakeUpstream, keys_router: Any, name: str
 ) -> None:
-    fake.state.set_scenario(Scenario(content=MANY_PIECES[name]))
-    unary = (await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))).completion
-    answer = unary.choices[0].message.text
+    answers = await grpc_answers(fake, keys_router, MANY_PIECES[name])
+    answer = answers.unary
     assert answer.count("[REDACTED:private_key]") == 1 and not _leaked(answer)
     assert "00Ab" not in answer and len(answer) < 4 * len(PROSE)
-    call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
-    events = [event async for event in call if event.WhichOneof("event") == "chunk"]
-    assert "".join(c.delta.text for event in events for c in event.chunk.choices) == answer
+    assert answers.streamed == answer

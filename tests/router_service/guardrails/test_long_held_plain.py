@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from router_service.fake_upstream import FakeUpstream, Scenario
-from tests.conftest import StartRouter
-from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
+from router_service.fake_upstream import FakeUpstream
+from tests.router_service.guardrails.held_keys import grpc_answers
 from tests.router_service.guardrails.test_long_held import _LINES, PROSE, RULE, _stream
 
 pytestmark = pytest.mark.timeout(120)
@@ -71,24 +70,11 @@ def test_a_long_plain_key_is_redacted_whole_streamed_as_unary(name: str) -> None
         assert _stream(text, size) == unary, size
 
 
-@pytest.fixture
-async def router(fake: FakeUpstream, start_router: StartRouter) -> Any:
-    rule = {"name": "answer-keys", "detect": ["private_key", "api_key"], "action": "redact"}
-    config = guarded_config(
-        fake.base_url, client("bot", "sk-bot-key"), guardrails=[rule | {"apply_to": ["response"]}]
-    )
-    return await start_router(config)
-
-
 async def test_a_long_key_with_runs_of_blank_lines_is_redacted_whole_in_a_grpc_stream(
-    fake: FakeUpstream, router: Any
+    fake: FakeUpstream, keys_router: Any
 ) -> None:
-    fake.state.set_scenario(Scenario(content=CASES["blank_line_runs"]))
-    unary = (await router.stub.Chat(chat(), metadata=bearer("sk-bot-key"))).completion
-    answer = unary.choices[0].message.text
+    answers = await grpc_answers(fake, keys_router, CASES["blank_line_runs"])
+    answer = answers.unary
     assert answer.count("[REDACTED:private_key]") == 1 and not _leaked(answer)
     assert answer.endswith(PROSE) and len(answer) < 4 * len(PROSE), answer[-200:]
-    call = router.stub.ChatStream(chat_stream(), metadata=bearer("sk-bot-key"))
-    events = [event async for event in call if event.WhichOneof("event") == "chunk"]
-    streamed = "".join(c.delta.text for event in events for c in event.chunk.choices)
-    assert not _leaked(streamed) and streamed == answer
+    assert not _leaked(answers.streamed) and answers.streamed == answer

@@ -56,14 +56,28 @@ def _clock() -> WaitingClock:
     return clock
 
 
+async def _cooled(fake: FakeUpstream, router: RouterHandle) -> None:
+    """model-b's next call answered 503 with `Retry-After: 300`: it cools down for 300 s."""
+    fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
+    with pytest.raises(grpc.aio.AioRpcError):
+        await router.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
+
+
+async def _in_line(router: RouterHandle, count: int, what: str) -> None:
+    """Until `count` of the client's responses queue for a place."""
+
+    async def queued() -> bool:
+        return len(await router.runtime.store.members("bg-queue:" + _SCOPED)) == count
+
+    await eventually(queued, what=what)
+
+
 async def _queued(
     fake: FakeUpstream, router: RouterHandle, clock: WaitingClock, stream: bool = False
 ) -> None:
     """resp_one (`stream`ed or not) waits out model-b's 300 s cooldown aside; resp_two
     (model-a) takes the place and is held upstream; the cooldown over, resp_one queues."""
-    fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
-    with pytest.raises(grpc.aio.AioRpcError):
-        await router.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
+    await _cooled(fake, router)
     await _start(router, "resp_one", "beta/model-b", stream=stream)
     await _asleep(clock, 1)
     fake.state.hold()
@@ -71,11 +85,7 @@ async def _queued(
     await fake.state.wait_for(lambda: fake.state.held == 1)
     clock.advance(300.0)
     await _asleep(clock, 0)
-
-    async def in_line() -> bool:
-        return len(await router.runtime.store.members("bg-queue:" + _SCOPED)) == 1
-
-    await eventually(in_line, what="resp_one queued for a place")
+    await _in_line(router, 1, "resp_one queued for a place")
 
 
 async def _refused(router: RouterHandle, response_id: str) -> str:
@@ -137,20 +147,14 @@ async def test_a_start_on_another_replica_yields_the_place_to_the_older_waiter(
     config = _config(fake, redis_state(redis_url, redis_prefix))
     one = await start_router(config, clock=clock)
     two = await start_router(config, clock=clock)
-    fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
-    with pytest.raises(grpc.aio.AioRpcError):
-        await one.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
+    await _cooled(fake, one)
     await _start(one, "resp_one", "beta/model-b")
     await _asleep(clock, 1)
     fake.state.hold()
     await _start(two, "resp_two", "alpha/model-a")
     await fake.state.wait_for(lambda: fake.state.held == 1)
     clock.advance(300.0)
-
-    async def in_line() -> bool:
-        return len(await one.runtime.store.members("bg-queue:" + _SCOPED)) == 1
-
-    await eventually(in_line, what="resp_one queued for a place")
+    await _in_line(one, 1, "resp_one queued for a place")
     fake.state.release()
     assert await two.server.jobs.settle(10) == 0
     assert await two.runtime.store.members("bg-jobs:" + _SCOPED) == {}  # free, and owed
@@ -215,9 +219,7 @@ async def test_two_waiters_on_one_replica_take_the_places_given_back_in_their_or
     config = _config(fake, state_section)
     config["responses"]["max_background_per_client"] = 2
     router = await start_router(config, clock=clock)
-    fake.state.set_scenario(Scenario.server_error(503, retry_after="300", times=1), model="model-b")
-    with pytest.raises(grpc.aio.AioRpcError):
-        await router.stub.Chat(ask("beta/model-b"), metadata=AS_SERVICE, timeout=5)
+    await _cooled(fake, router)
     await _start(router, "resp_b", "beta/model-b")
     await _asleep(clock, 1)
     await _start(router, "resp_a", "beta/model-b")
@@ -227,11 +229,7 @@ async def test_two_waiters_on_one_replica_take_the_places_given_back_in_their_or
     await _start(router, "resp_y", "alpha/model-a")
     await fake.state.wait_for(lambda: fake.state.held == 2)
     clock.advance(300.0)
-
-    async def queued() -> bool:
-        return len(await router.runtime.store.members("bg-queue:" + _SCOPED)) == 2
-
-    await eventually(queued, what="both queued for a place")
+    await _in_line(router, 2, "both queued for a place")
     moved = clock.monotonic()
     for ended, taker in (("resp_x", "resp_a"), ("resp_y", "resp_b")):
         cancel = pb.CancelResponseRequest(id=ended)

@@ -4,10 +4,12 @@ session goes on; the same update once the session has tools reaches the upstream
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
-from clients import RouterClient
+from clients import RouterClient, RouterRealtime
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.fake_upstream import FakeUpstream
 from tests.conftest import StartRouter
@@ -19,27 +21,42 @@ OPEN = pb.RealtimeRequest(open=pb.RealtimeOpen(model="voice"))
 TOOL = {"type": "function", "name": "lookup", "parameters": {"type": "object"}}
 
 
+async def _next_event(session: RouterRealtime) -> Any:
+    """The session's next message, an upstream (or the router's) event, parsed."""
+    return orjson.loads((await anext(session)).event_json)
+
+
+async def _opened(session: RouterRealtime) -> None:
+    """Open the session: its route, then the upstream's `session.created`."""
+    await session.send(OPEN)
+    assert (await anext(session)).WhichOneof("message") == "route"
+    assert (await _next_event(session))["type"] == "session.created"
+
+
+async def _closed(session: RouterRealtime) -> list[str | None]:
+    """Close the session: what it said after (its kinds of message)."""
+    await session.send(pb.RealtimeRequest(close=pb.RealtimeClose(code=1000)))
+    return [message.WhichOneof("message") async for message in session]
+
+
 async def test_a_forcing_update_without_tools_is_refused_and_later_events_flow(
     fake: FakeUpstream, start_router: StartRouter
 ) -> None:
     router = await start_router(realtime_config(fake))
     async with RouterClient(router.server.address) as client:
         async with client.realtime(timeout=10) as session:
-            await session.send(OPEN)
-            assert (await anext(session)).WhichOneof("message") == "route"
-            assert orjson.loads((await anext(session)).event_json)["type"] == "session.created"
+            await _opened(session)
             await session.send(
                 event("session.update", event_id="u1", session={"tool_choice": "required"})
             )
-            refused = orjson.loads((await anext(session)).event_json)
+            refused = await _next_event(session)
             await session.send(ASK)  # the session goes on
-            added = orjson.loads((await anext(session)).event_json)
+            added = await _next_event(session)
             await session.send(
                 event("session.update", session={"tools": [TOOL], "tool_choice": "required"})
             )
-            updated = orjson.loads((await anext(session)).event_json)
-            await session.send(pb.RealtimeRequest(close=pb.RealtimeClose(code=1000)))
-            rest = [message.WhichOneof("message") async for message in session]
+            updated = await _next_event(session)
+            rest = await _closed(session)
     assert refused["type"] == "error"
     assert refused["error"]["param"] == "session.tool_choice"
     assert refused["error"]["code"] == "invalid_value"
@@ -60,20 +77,17 @@ async def test_an_update_clearing_the_tools_of_a_forcing_session_is_refused(
     router = await start_router(realtime_config(fake))
     async with RouterClient(router.server.address) as client:
         async with client.realtime(timeout=10) as session:
-            await session.send(OPEN)
-            assert (await anext(session)).WhichOneof("message") == "route"
-            assert orjson.loads((await anext(session)).event_json)["type"] == "session.created"
+            await _opened(session)
             forcing = {"tools": [TOOL], "tool_choice": "required"}
             await session.send(event("session.update", session=forcing))
-            assert orjson.loads((await anext(session)).event_json)["type"] == "session.updated"
+            assert (await _next_event(session))["type"] == "session.updated"
             await session.send(event("session.update", event_id="u2", session={"tools": []}))
-            refused = orjson.loads((await anext(session)).event_json)
+            refused = await _next_event(session)
             await session.send(event("session.update", session={"tool_choice": "auto"}))
-            relaxed = orjson.loads((await anext(session)).event_json)
+            relaxed = await _next_event(session)
             await session.send(event("session.update", session={"tools": []}))  # now allowed
-            cleared = orjson.loads((await anext(session)).event_json)
-            await session.send(pb.RealtimeRequest(close=pb.RealtimeClose(code=1000)))
-            rest = [message.WhichOneof("message") async for message in session]
+            cleared = await _next_event(session)
+            rest = await _closed(session)
     assert refused["type"] == "error", refused
     assert refused["error"]["param"] == "session.tool_choice"
     assert refused["error"]["event_id"] == "u2"
