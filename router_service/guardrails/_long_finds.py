@@ -14,6 +14,7 @@ from router_service.guardrails._putty_keys import LINE_BREAK, LINE_FRAME, PUTTY_
 
 __all__ = [
     "EMAIL",
+    "GAP_HOLD_CHARS",
     "LOOKBEHIND_CHARS",
     "PRIVATE_KEY",
     "SHORT_EMAIL",
@@ -114,6 +115,28 @@ _PEM = (
 )
 _KEY = re.compile(_PEM)
 _BEGIN_LINE = re.compile(_BEGIN)
+# Prose inside a key's body (a line of words between its base64 lines): a find that ended at it
+# goes on when, at most _GAP_CHARS after it, the key does: a body run (16+ base64 characters, a
+# digit, `+` or `/` among their first 96, whole between spaces, line breaks, a quote's `> `, a
+# literal's quotes) or its END line; from there read as the key's continuation after its BEGIN
+# line (`_past_prose`), so the block is redacted through its END line, prose and all (a key cut
+# short: through its last body line). Only a find with a body goes on (`_RUN`): the prose after a
+# mere mention of the BEGIN line does not. A stream holds the text while such a run may come.
+_GAP_CHARS = 256
+_BODY_RUN = (
+    r"(?<![^\s>#\"'])(?:(?=[A-Za-z0-9+/=]{0,95}[0-9+/])|(?=(?:[A-Z]*+[a-z]++[A-Z]){2}))"
+    r"[A-Za-z0-9+/]{16}[A-Za-z0-9+/=]*+(?![^\s\"'\\<])"
+)
+_FRAMING = " \t\r\n>#\"'"
+_GAP = re.compile(rf"(?:[^\-]|{_DASH}){{0,{_GAP_CHARS}}}?(?P<at>{_BODY_RUN}|{_END})")
+_RUN = re.compile(r"[A-Za-z0-9+/=]{16}")
+_ENDED = re.compile(rf"(?:{_END})\Z")
+_END_LINE_CHARS = 96  # (an END line's longest: 9 + 3 names of 16 + `PRIVATE KEY BLOCK-----`)
+# How far past a find a stream holds the text while a body run may still come after prose.
+GAP_HOLD_CHARS = _GAP_CHARS + 97
+# How much of the text after the prose a continuation reads at a time (a longer key's body
+# reads on past the pattern's bounds as any key's does: `key_end`).
+_SLICE_CHARS = 4 * 20_000
 # Or a PuTTY key file (`_putty_keys`).
 PRIVATE_KEY = f"{_PEM}|{PUTTY_KEY}"
 # What may follow a block's find while the text's end may still make it longer: a few body lines
@@ -245,8 +268,15 @@ def _open_block(text: str, start: int, cut: int) -> int | None:
         return None  # its block ended
     if len(text) - at <= 20_100 and _unframed(text, begun) is None:
         return at  # no prose (nor END line) yet: what follows may be a framed key's END line
-    if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
+    end = found.end()
+    while (step := _past_prose(text, at, end)) is not None:
+        end = step[1]  # (prose inside its body: the key went on after it)
+    if end > found.end() and _ENDED.search(text, end - _END_LINE_CHARS, end) is not None:
+        return None  # its block ended, after prose
+    if _PENDING.match(text, end) or _OPEN_HEADER.match(text, at):
         return at
+    if len(text) - end <= GAP_HOLD_CHARS and _RUN.search(text, begun, end) is not None:
+        return at  # prose after its body: the key may go on after it (`_past_prose`)
     return None
 
 
@@ -276,11 +306,24 @@ def key_end(text: str, start: int, end: int) -> int:
     block's body goes on past the pattern's bounds (a find of 20,000+ characters before any END
     line), the text from a little before its end read after its head as its continuation, as a
     stream reads what follows a find it released in part (`_text_screen`, MAX_HELD_CHARS): so
-    a unary answer's key of any length is redacted whole, as a stream's is. Else `end`."""
+    a unary answer's key of any length is redacted whole, as a stream's is; and past prose
+    inside its body while the key goes on after it (`_past_prose`). Else `end`."""
     if not text.startswith(_BEGINS, start):
         return end  # (a PuTTY key file's: bounded by its lines)
     head = head_of(text[start : start + HEAD_CHARS])
     begin = start
+    while True:
+        begin, end = _read_on(text, head, begin, end)
+        step = _past_prose(text, start, end)
+        if step is None:
+            return end
+        begin, end = step
+
+
+def _read_on(text: str, head: str, begin: int, end: int) -> tuple[int, int]:
+    """Where a key's find read from `begin` (its continuation's virtual start, `head` before
+    it) to `end` ends once read on past the pattern's bounds (`key_end`), and that read's
+    virtual start."""
     while end - begin >= _BOUND_CHARS and not any(text.find(e, begin, end) >= 0 for e in _ENDS):
         # Read on from a little before the find's end, or, past a plain body's bulk, from a
         # little before where that body stops (each read before it would only reach further).
@@ -293,7 +336,25 @@ def key_end(text: str, start: int, end: int) -> int:
         if grown <= end:
             break
         begin, end = resume - len(head), grown
-    return end
+    return begin, end
+
+
+def _past_prose(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """A block's find from `start` to `end` that ended at prose inside its body, read on from
+    the body run (or END line) at most _GAP_CHARS after it, as the key's continuation after its
+    BEGIN line (a run of letters the pattern ends no find with: through that run): that read's
+    virtual start and where it ends. None: the find ended (its END line), has no body and prose
+    follows it (a mention of the BEGIN line), or no body run comes soon after it."""
+    gap = _GAP.match(text, end)
+    if gap is None or _ENDED.search(text, max(start, end - _END_LINE_CHARS), end) is not None:
+        return None
+    line, at = _BEGIN_LINE.match(text, start), gap.start("at")
+    if line is None or (_RUN.search(text, line.end(), end) is None and text[end:at].strip(_FRAMING)):
+        return None  # (no body, and prose before the run: a mention of the BEGIN line)
+    head = line.group() + "\n"
+    found = _KEY.match(head + text[at : at + _SLICE_CHARS])
+    grown = gap.end() if found is None else max(gap.end(), at + found.end() - len(head))
+    return at - len(head), grown
 
 
 def _plain_end(text: str, at: int) -> int:
