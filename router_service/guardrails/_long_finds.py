@@ -127,8 +127,8 @@ _BODY_RUN = (
     r"(?<![^\s>#\"'])(?:(?=[A-Za-z0-9+/=]{0,95}[0-9+/])|(?=(?:[A-Z]*+[a-z]++[A-Z]){2}))"
     r"[A-Za-z0-9+/]{16}[A-Za-z0-9+/=]*+(?![^\s\"'\\<])"
 )
-_FRAMING = " \t\r\n>#\"'"
 _GAP = re.compile(rf"(?:[^\-]|{_DASH}){{0,{_GAP_CHARS}}}?(?P<at>{_BODY_RUN}|{_END})")
+_RIGHT_AFTER = re.compile(rf"[ \t\r\n>#\"']{{0,{_GAP_CHARS}}}(?P<at>{_BODY_RUN}|{_END})")
 _RUN = re.compile(r"[A-Za-z0-9+/=]{16}")
 _ENDED = re.compile(rf"(?:{_END})\Z")
 _END_LINE_CHARS = 96  # (an END line's longest: 9 + 3 names of 16 + `PRIVATE KEY BLOCK-----`)
@@ -268,16 +268,24 @@ def _open_block(text: str, start: int, cut: int) -> int | None:
         return None  # its block ended
     if len(text) - at <= 20_100 and _unframed(text, begun) is None:
         return at  # no prose (nor END line) yet: what follows may be a framed key's END line
-    end = found.end()
-    while (step := _past_prose(text, at, end)) is not None:
-        end = step[1]  # (prose inside its body: the key went on after it)
-    if end > found.end() and _ENDED.search(text, end - _END_LINE_CHARS, end) is not None:
-        return None  # its block ended, after prose
-    if _PENDING.match(text, end) or _OPEN_HEADER.match(text, at):
+    if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
         return at
-    if len(text) - end <= GAP_HOLD_CHARS and _RUN.search(text, begun, end) is not None:
-        return at  # prose after its body: the key may go on after it (`_past_prose`)
-    return None
+    return at if _open_past_prose(text, at, begun, found.end()) else None
+
+
+def _open_past_prose(text: str, at: int, begun: int, end: int) -> bool:
+    """Whether the end of `text` may still be inside the block from `at` (its BEGIN line ends at
+    `begun`) whose find ends at `end` before prose: the key went on after the prose, up to the
+    text's end or to where what follows may go on into its body; or a body run may still come
+    (GAP_HOLD_CHARS after its body: `_past_prose`)."""
+    grown = end
+    while (step := _past_prose(text, at, grown)) is not None:
+        grown = step[1]  # (prose inside its body: the key went on after it)
+    if grown > end:  # (held however far its body is: a stream holds more, never less)
+        if _ENDED.search(text, grown - _END_LINE_CHARS, grown) is not None:
+            return False  # its block ended, after prose
+        return _PENDING.match(text, grown) is not None or len(text) - grown <= GAP_HOLD_CHARS
+    return len(text) - end <= GAP_HOLD_CHARS and _has_body(text, begun, end)
 
 
 def _last_begin(text: str, start: int, cut: int) -> int:
@@ -345,16 +353,26 @@ def _past_prose(text: str, start: int, end: int) -> tuple[int, int] | None:
     BEGIN line (a run of letters the pattern ends no find with: through that run): that read's
     virtual start and where it ends. None: the find ended (its END line), has no body and prose
     follows it (a mention of the BEGIN line), or no body run comes soon after it."""
-    gap = _GAP.match(text, end)
-    if gap is None or _ENDED.search(text, max(start, end - _END_LINE_CHARS), end) is not None:
+    if _ENDED.search(text, max(start, end - _END_LINE_CHARS), end) is not None:
+        return None  # (most finds)
+    line = _BEGIN_LINE.match(text, start)
+    if line is None:
         return None
-    line, at = _BEGIN_LINE.match(text, start), gap.start("at")
-    if line is None or (_RUN.search(text, line.end(), end) is None and text[end:at].strip(_FRAMING)):
-        return None  # (no body, and prose before the run: a mention of the BEGIN line)
-    head = line.group() + "\n"
+    # No body: only a run right after it (prose first: a mention of the BEGIN line).
+    body = _has_body(text, line.end(), end)
+    gap = (_GAP if body else _RIGHT_AFTER).match(text, end)
+    if gap is None:
+        return None
+    head, at = line.group() + "\n", gap.start("at")
     found = _KEY.match(head + text[at : at + _SLICE_CHARS])
     grown = gap.end() if found is None else max(gap.end(), at + found.end() - len(head))
     return at - len(head), grown
+
+
+def _has_body(text: str, begun: int, end: int) -> bool:
+    """Whether a block's find whose BEGIN line ends at `begun` holds a base64 run of 16 in its
+    first HEAD_CHARS up to `end` (a key's body; a mention of its BEGIN line holds none)."""
+    return _RUN.search(text, begun, min(end, begun + HEAD_CHARS)) is not None
 
 
 def _plain_end(text: str, at: int) -> int:
