@@ -14,7 +14,7 @@ What each detector finds (README, "Guardrails", says the same to users):
   tokens, and `Bearer <token>` (any case) with a token of 20+ characters holding a digit.
 - `private_key`: a PEM, PGP or SSH2 private key block (PEM-shaped body: headers, base64 lines,
   spaces for line breaks) through the END line right after it (or to the body's end, however
-  long), never the prose after a BEGIN line nor up to a far END line (`_long_finds`); PuTTY's.
+  long; past prose inside a body going on), never a mention's prose (`_long_finds`); PuTTY's.
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters (the
   local part's letters of the alphabets written with spaces between words, `_long_finds._LOCAL`),
   the local part however long (RFC 5321's 64 is no limit an attacker keeps to).

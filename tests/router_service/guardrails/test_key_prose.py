@@ -63,8 +63,9 @@ def prose_key(seed: int, count: int = 12) -> ProseKey:
     rng = random.Random(seed)
     lines = [_line(rng, rng.random() < 0.15) for _ in range(count)]
     body = _body(rng, lines)
-    if rng.random() < 0.15:  # single-line body: its lines joined, the prose between them kept
-        body = ["".join(body[:2])] + body[2:]
+    if rng.random() < 0.15:  # single-line body: its lines before the first prose as one line
+        first = next((i for i, x in enumerate(body) if " " in x or not x), len(body))
+        body = ["".join(body[:first]), *body[first:]]
     if rng.random() < 0.2:
         body.append(rng.choice(["AAAA==", "Zm9v", "QUJD"]))
     end = rng.random() < 0.7
