@@ -4,9 +4,9 @@
 Feeds a compressed chat answer (N KiB of OpenAI's chunk JSON, 1 MiB by default) to
 `router_service.providers._bounded_decode.Decoding` (its `pieces`, as the response's reads
 would, no socket) in 64 KiB reads, and prints, for gzip and zstd, microseconds of CPU (of the
-event loop's time) per KiB decoded and milliseconds per 64 KiB read, next to httpx's own decoder (one call per read, no bound)
-for scale. A decoder that feeds zstd a few bytes a step pays a call per few bytes; one that
-feeds it a block at a time pays a call per block.
+event loop's time) per KiB decoded and milliseconds per 64 KiB read, next to httpx's own
+decoder (one call per read, no bound) for scale. A decoder that feeds zstd a few bytes a step
+pays a call per few bytes; one that feeds it a block at a time pays a call per block.
 
 A few seconds; no servers. Best of `--rounds` runs.
 """
@@ -95,12 +95,8 @@ def main() -> None:
         print(
             f"{encoding}: {len(body) >> 10:,} KiB from {len(raw) >> 10:,} KiB in {len(reads)} reads"
         )
-        print(
-            f"  bounded (ours):    {ours:6.2f} µs per KiB decoded, {ours * per_read:6.2f} ms per read"
-        )
-        print(
-            f"  httpx (unbounded): {theirs:6.2f} µs per KiB decoded, {theirs * per_read:6.2f} ms per read"
-        )
+        for name, us in (("bounded (ours)", ours), ("httpx (unbounded)", theirs)):
+            print(f"  {name:18} {us:6.2f} µs per KiB decoded, {us * per_read:6.2f} ms per read")
 
 
 if __name__ == "__main__":
