@@ -58,6 +58,8 @@ class ZstdBlocks:
             kind, size = value >> 1 & 3, value >> 3
             if kind == _RESERVED:
                 raise ValueError("a block of the reserved type")
+            if size > BLOCK_MAX:  # (an RLE block's size is what it decodes to)
+                raise ValueError(f"a block of {size} bytes, past the most of {BLOCK_MAX}")
             self._content, self._in_block = (1 if kind == _RLE else size), True
             self._next = _BLOCK if not value & 1 else _CHECKSUM if self._checksum else _FRAME
         elif self._next == _CHECKSUM:

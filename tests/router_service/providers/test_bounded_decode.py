@@ -24,8 +24,8 @@ def _deflated(wbits: int, body: bytes = _TEXT) -> bytes:
     return packer.compress(body) + packer.flush()
 
 
-def _zstd(body: bytes = _TEXT, **options: bool) -> bytes:
-    return zstandard.ZstdCompressor(**options).compress(body)
+def _zstd(body: bytes = _TEXT, *, checksum: bool = False) -> bytes:
+    return zstandard.ZstdCompressor(write_checksum=checksum).compress(body)
 
 
 def _zstd_flushed(body: bytes, every: int) -> bytes:
@@ -52,11 +52,11 @@ def _skippable(data: bytes) -> bytes:
         # content sizes of 1, 2 and 4 bytes, checksums, a skippable frame, an empty one
         (
             "zstd",
-            _zstd(_TEXT[:100], write_checksum=True)
+            _zstd(_TEXT[:100], checksum=True)
             + _skippable(b"x" * 300)
             + _zstd(b"")
-            + _zstd(_TEXT[100:1000], write_checksum=True)
-            + _zstd(_TEXT[1000:], write_checksum=True),
+            + _zstd(_TEXT[100:1000], checksum=True)
+            + _zstd(_TEXT[1000:], checksum=True),
         ),
         ("zstd", _zstd_flushed(_TEXT, 1000)),  # no content size, many small blocks
         ("deflate, zstd", _zstd(_deflated(zlib.MAX_WBITS))),  # undone last first
@@ -136,11 +136,11 @@ def zstd_outputs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
             return getattr(self._inner, name)
 
     class Decompressor:
-        def __init__(self, **options: int) -> None:
-            self._inner = library(**options)
+        def __init__(self, max_window_size: int) -> None:
+            self._inner = library(max_window_size=max_window_size)
 
-        def decompressobj(self, **options: bool) -> Observed:
-            return Observed(self._inner.decompressobj(**options))
+        def decompressobj(self, read_across_frames: bool) -> Observed:
+            return Observed(self._inner.decompressobj(read_across_frames=read_across_frames))
 
     monkeypatch.setattr(zstandard, "ZstdDecompressor", Decompressor)
     return outputs
@@ -167,9 +167,24 @@ def test_a_zstd_bomb_decodes_no_more_than_a_block_at_once(
     assert max(zstd_outputs) <= _BLOCK  # never more than one block's output held at once
 
 
-def test_a_zstd_block_of_the_reserved_type_is_corrupt() -> None:
+def _reserved_block() -> bytes:
     frame = _zstd(b"hello")
     header = len(frame) - 3 - 5  # the frame's one block: a raw one, its 3-byte header, 5 bytes
-    reserved = frame[:header] + bytes([frame[header] | 0b110]) + frame[header + 1 :]
+    return frame[:header] + bytes([frame[header] | 0b110]) + frame[header + 1 :]
+
+
+def _rle_block(size: int) -> bytes:
+    """A frame (a 2 MiB window, no content size) of one RLE block of `size` bytes of "a"."""
+    header = size << 3 | 1 << 1 | 1  # its size, RLE, the last block
+    return b"\x28\xb5\x2f\xfd\x00\x58" + header.to_bytes(3, "little") + b"a"
+
+
+@pytest.mark.parametrize("raw", [_reserved_block(), _rle_block(1 << 20)], ids=["reserved", "big"])
+def test_a_zstd_block_past_the_format_is_corrupt(zstd_outputs: list[int], raw: bytes) -> None:
     with pytest.raises(UpstreamFailure, match="corrupt zstd"):
-        list(Decoding("zstd").pieces(reserved))
+        list(Decoding("zstd").pieces(raw))
+    assert sum(zstd_outputs) == 0  # refused before it is decoded
+
+
+def test_a_zstd_rle_block_of_the_most_is_read() -> None:
+    assert b"".join(Decoding("zstd").pieces(_rle_block(_BLOCK))) == b"a" * _BLOCK
