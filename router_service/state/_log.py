@@ -74,8 +74,12 @@ class DocumentLines:
             return None
         self._offset += len(part.data)
         self.behind = self._offset < part.size
+        if b"\n" not in part.data:  # no line ends in it: kept as it came (no split's copy)
+            if part.data:
+                self._partial.append(part.data)
+            return []
         *complete, rest = part.data.split(b"\n")
-        if complete and self._partial:
+        if self._partial:
             complete[0] = b"".join((*self._partial, complete[0]))
             self._partial.clear()
         if rest:
