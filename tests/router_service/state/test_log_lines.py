@@ -10,7 +10,7 @@ from router_service.clock import ManualClock
 from router_service.state import READ_BYTES, DocumentLines
 from tests.router_service.state.stores import MakeStore
 
-_READS = 32  # the long line's length in reads
+_READS = 64  # the long line's length in reads (16 MiB)
 
 
 async def _allocated_by_each_read(lines: DocumentLines) -> tuple[list[bytes], list[int]]:
@@ -41,7 +41,7 @@ async def test_a_long_line_is_not_copied_again_at_each_read(make_store: MakeStor
     assert got == [line]
     assert len(peaks) >= _READS - 1
     # A read that ends no line holds what it read (a few times over on Redis, its reply parsed),
-    # not the line so far copied again: re-joined, the 31st read would allocate ~8 MiB.
+    # not the line so far copied again: re-joined, the 63rd read would allocate ~16 MiB.
     quarter = len(line) // 4
     assert max(peaks[:-1]) < quarter, [peak >> 10 for peak in peaks]
     await store.append_document("log:long", b"\n", max_bytes=1 << 30)
