@@ -30,7 +30,8 @@ async def _long(mib: int) -> float:
     line = b"x" * (mib << 20)
     await store.put_document("log", line + b"\n", 600)
     lines = DocumentLines(store, "log")
-    started, got = time.perf_counter(), []
+    got: list[bytes] = []
+    started = time.perf_counter()
     while not got:
         got = await lines.more() or []
     took = time.perf_counter() - started
