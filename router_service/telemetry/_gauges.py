@@ -79,6 +79,7 @@ class StateGauges:
         for provider, pool in runtime.pools.items():
             for state in _STATES:
                 view.keys[_labels(provider, (attr.KEY_STATE, state))] = 0
+            view.cooldowns[_labels(provider, (attr.SCOPE, "key"))] = 0  # disabled: none yet
             for snap in await pool.snapshot():
                 state = (
                     "disabled"
