@@ -45,7 +45,7 @@ def legacy_emulated(params: chat_pb2.ChatParams) -> tuple[chat_pb2.ChatParams, b
     extra: dict[str, Any] = orjson.loads(params.extra_json)
     functions, choice = extra.get("functions"), extra.get(_FUNCTION_CALL)
     if not isinstance(functions, list) or not functions or params.tools:
-        return params, False  # none (dropped as OpenAI's empty array), or `tools` say it
+        return params, False  # none (dropped as OpenAI's empty array); beside `tools`: refused
     try:
         tools = [
             tool_from_openai({"type": "function", "function": f}, f"functions[{i}]")

@@ -24,7 +24,8 @@ Responses translation that forwards them as they came fails here as it would the
 `tools` array (minimum length 1; so is a legacy `functions` one) and `top_logprobs` without
 `logprobs: true`. It also refuses `tool_choice` and `parallel_tool_calls` without `tools`
 ("'tool_choice' is only allowed when 'tools' are specified"; `function_call` without
-`functions` alike), which frameworks send with no tools bound and other providers ignore.
+`functions` alike), which frameworks send with no tools bound and other providers ignore,
+and legacy `functions` beside `tools`.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def openai_problem(body: JsonObject) -> str | None:
                 f"Invalid '{tools}': empty array. Expected an array with minimum length 1, but "
                 "got an empty array instead."
             )
+    if body.get("functions") and body.get("tools"):
+        return "Invalid request: 'functions' and 'tools' cannot both be provided."
     for key, tools in _NEED_TOOLS:
         if body.get(key) is not None and not body.get(tools):
             return (

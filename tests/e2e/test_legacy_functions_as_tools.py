@@ -147,3 +147,19 @@ async def test_openai_chat_takes_the_legacy_fields_as_sent(
     sent = sent_body(fake)
     assert (sent["functions"], sent["function_call"]) == ([FN], "auto")
     assert "tools" not in sent and "parallel_tool_calls" not in sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("model", [*KINDS, "alpha/model-a"])
+async def test_functions_beside_tools_are_openais_400_naming_functions(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, stream: bool
+) -> None:
+    """OpenAI refuses both at once; a kind that reads `tools` alone dropped the functions, so
+    the model could never call one. Refused on every kind, before any upstream is asked."""
+    both: Any = legacy("auto") | as_tools("auto")
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model=model, messages=HELLO, stream=stream, **both)
+    error: Any = caught.value.body
+    assert error["param"] == "functions", error
+    assert "'functions' and 'tools'" in error["message"]
+    assert fake.state.count() == 0
