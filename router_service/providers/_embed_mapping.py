@@ -105,7 +105,8 @@ def encoded_as_asked(
 ) -> embeddings_pb2.EmbeddingResult:
     """An OpenAI-format server's answer in the encoding asked for: many (SGLang, Infinity, LM
     Studio, Ollama before 0.12.7) list floats whatever `encoding_format` says, and a caller
-    that asked `base64` decodes a string (openai-node, openai-dotnet always ask for it)."""
+    that asked `base64` decodes a string (openai-node, openai-dotnet always ask for it); and a
+    cached answer, kept as floats (`as_floats`)."""
     data = result.data
     if encoding_format != "base64" or not data or data[0].HasField("base64"):
         return result  # as asked: a server that packs packs every vector (no walk of 2,048)
@@ -114,3 +115,14 @@ def encoded_as_asked(
             item.base64 = float32_base64(item.values)
             del item.values[:]
     return result
+
+
+def as_floats(result: embeddings_pb2.EmbeddingResult) -> None:
+    """`result`'s `base64` vectors (OpenAI's little-endian float32) as float `values`, in
+    place: how the response cache keeps one answer for both encodings (`encoded_as_asked`
+    packs them again, bit for bit, for a caller that asks `base64`)."""
+    for item in result.data:
+        if item.HasField("base64"):
+            raw = base64.b64decode(item.base64)
+            item.values[:] = struct.unpack(f"<{len(raw) // 4}f", raw)
+            item.ClearField("base64")
