@@ -20,8 +20,9 @@ _CHOICES_AND_LEGACY = (*_CHOICES, ("function_call", "functions"))
 
 def check_forced_tool(body: Mapping[str, Any], *, where: str = "", legacy: bool = False) -> None:
     """Refuse `body`'s forcing `tool_choice` (with `legacy`: also `function_call`) beside no
-    tools (functions), and (with `legacy`) legacy `functions` beside `tools`, as OpenAI does. "none" and "auto" ask for nothing (frameworks send them unbound).
-    `where`: the path of `body` in the caller's request, for the error's `param`
+    tools (functions), and (with `legacy`) legacy `functions` beside `tools`, as OpenAI does.
+    "none" and "auto" ask for nothing (frameworks send them unbound). `where`: the path of
+    `body` in the caller's request, for the error's `param`
     ("session." for a Realtime session's config)."""
     if legacy and body.get("functions") and body.get("tools"):
         # OpenAI's 400: a kind that reads `tools` alone would drop the functions unsaid.
