@@ -30,7 +30,6 @@ from router_service.clock import Clock
 from router_service.config import CacheConfig
 from router_service.engine import Afterwork, RequestContext, SlotOwner
 from router_service.errors import ModelNotFoundError
-from router_service.providers._embed_mapping import as_floats
 from router_service.state import ByteQuota, Landing, PutResult, QuotaReading, StateStore
 
 __all__ = ["ENTRY_BYTES", "CacheLookup", "ResponseCache"]
@@ -289,8 +288,6 @@ class CacheLookup:
         answer.key = await self._keyed()
         kept = answer.stream.summary if self.kind == "stream" else getattr(answer, self.kind)
         _strip(kept.route)
-        if self.kind == "embed":  # kept once for both encodings (_keys.py)
-            as_floats(answer.embed.result)
         await self._cache.keep(self._ctx.client, answer, self._lease)
 
     async def answer(self, fresh: Callable[[], Awaitable[Answer]]) -> Answer:
