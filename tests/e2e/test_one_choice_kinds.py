@@ -99,3 +99,19 @@ async def test_a_gemini_caller_hears_its_candidate_count_named(gemini: genai.Cli
 
     assert (refused.value.code, refused.value.status) == (400, "INVALID_ARGUMENT")
     assert "'generationConfig.candidateCount'" in str(refused.value.message)
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
+async def test_a_responses_caller_hears_its_include_named(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, streaming: bool
+) -> None:
+    """`message.output_text.logprobs` is how a Responses caller asks for them: its 400 names
+    `include`, the field it sent, not chat's `logprobs`."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        await sdk.responses.create(
+            model="sonnet", input="hi", include=["message.output_text.logprobs"], stream=streaming
+        )
+
+    assert refused.value.param == "include"
+    assert "'include'" in refused.value.message and "'logprobs'" not in refused.value.message
+    assert fake.state.count() == 0
