@@ -281,11 +281,16 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
         """No more messages from this side (a :meth:`send` after it is a RuntimeError)."""
         on_its_loop(self._loop, "stream")
         self._written = True
-        with map_rpc_errors():
-            if self._call is None and await self._started() is None:
-                return  # closed before it started: nothing was sent
-        with map_rpc_errors(self._sent_once):
-            await _half_closed(self._call)
+        try:
+            with map_rpc_errors():
+                if self._call is None and await self._started() is None:
+                    return  # closed before it started: nothing was sent
+            with map_rpc_errors(self._sent_once):
+                await _half_closed(self._call)
+        except RouterError as exc:
+            if self._failed is not None:  # the first to hear no router is reached, as a send
+                await self._failed(exc)
+            raise
 
 
 async def _half_closed(call: Any) -> None:

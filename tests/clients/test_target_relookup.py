@@ -282,6 +282,23 @@ async def test_an_async_realtime_send_that_reaches_no_router_looks_the_names_up_
             assert (await client.chat(chat_request())).completion.id == "b"
 
 
+async def test_an_async_realtime_done_writing_that_reaches_no_router_looks_the_names_up_again() -> (
+    None
+):
+    """A session's `done_writing` may be the first to hear that no router is reachable (a
+    caller with nothing to send): it too has the names looked up again, as its send does."""
+    async with moving_routers() as moving:
+        async with RouterClient(moving.target(), ready_wait_s=0) as client:
+            assert (await client.chat(chat_request())).completion.id == "a"
+            await moving.move_to_b()
+            async with client.realtime() as session:
+                with pytest.raises(RouterError) as failed:
+                    await session.done_writing()
+            _unreachable(failed.value)
+            await on_b(client, moving.port)
+            assert (await client.chat(chat_request())).completion.id == "b"
+
+
 @dataclass
 class SlowNames(Names):
     """The test's DNS, whose lookups after the first hang until `answer` is set."""
