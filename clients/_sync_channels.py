@@ -20,7 +20,9 @@ class ChannelCalls:
         self._running = 0
         self._retired = False  # replaced: it closes when its last call ends
         self._closed = False
-        self._lock = threading.Lock()
+        # Reentrant: a stream dropped unclosed tells its end from the collector (`_dropped`),
+        # which may run in a thread holding it.
+        self._lock = threading.RLock()
 
     def begin(self) -> bool:
         """Count a call starting on this channel; False once it is retired (take the new)."""

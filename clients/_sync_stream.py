@@ -4,6 +4,7 @@ iterating; closing the stream cancels the call."""
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -91,7 +92,7 @@ class SyncCallStream(Generic[M]):
     ) -> None:
         """``sent_once``, ``client_closed``, ``failed``, ``ended``: as `SyncStreamStart`
         says; ``requests``: a bidirectional call's, whose failure, which ended the call, its
-        reader raises. A stream dropped unclosed keeps its channel until the client closes."""
+        reader raises. A stream dropped unclosed is closed when it is collected (`_dropped`)."""
         self._call = call
         self._sent_once = sent_once
         self._client_closed = client_closed
@@ -99,6 +100,8 @@ class SyncCallStream(Generic[M]):
         self._ended = [] if ended is None else [ended]  # popped once: `list.pop` is atomic
         self._requests = requests
         self._closed = False
+        # Not `__del__`: what it needs is not the stream's (a finalizer that held it, never run).
+        weakref.finalize(self, _dropped, call, self._ended).atexit = False
 
     def __iter__(self) -> Iterator[M]:
         return self
@@ -149,6 +152,19 @@ class SyncCallStream(Generic[M]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _dropped(call: Any, ended: list[Callable[[], None]]) -> None:
+    """A stream collected before its end was told (dropped unclosed: a `break` out of its loop):
+    its call cancelled (grpc's own collection of it does too), and its end told, so that a
+    channel it kept open once the client moved to another (`ChannelCalls.retire`) closes now,
+    not with the client: a long-lived service kept one channel per move open."""
+    try:
+        end = ended.pop()
+    except IndexError:
+        return  # ended, read to its end or closed
+    call.cancel()
+    end()
 
 
 class SyncRouterStream(SyncCallStream[router_service_pb2.ChatStreamResponse]):
