@@ -4,7 +4,6 @@ iterating; closing the stream cancels the call."""
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -80,6 +79,8 @@ class SyncCallStream(Generic[M]):
     """A sync server-streaming call: an iterator and a context manager; :meth:`close` cancels
     it."""
 
+    _closed = True  # until made: `__del__` of one whose making failed has nothing to end
+
     def __init__(
         self,
         call: Any,
@@ -92,7 +93,7 @@ class SyncCallStream(Generic[M]):
     ) -> None:
         """``sent_once``, ``client_closed``, ``failed``, ``ended``: as `SyncStreamStart`
         says; ``requests``: a bidirectional call's, whose failure, which ended the call, its
-        reader raises. A stream dropped unclosed is closed when it is collected (`_dropped`)."""
+        reader raises. A stream dropped unclosed is closed when it is collected (`__del__`)."""
         self._call = call
         self._sent_once = sent_once
         self._client_closed = client_closed
@@ -100,8 +101,6 @@ class SyncCallStream(Generic[M]):
         self._ended = [] if ended is None else [ended]  # popped once: `list.pop` is atomic
         self._requests = requests
         self._closed = False
-        # Not `__del__`: what it needs is not the stream's (a finalizer that held it, never run).
-        weakref.finalize(self, _dropped, call, self._ended).atexit = False
 
     def __iter__(self) -> Iterator[M]:
         return self
@@ -134,6 +133,14 @@ class SyncCallStream(Generic[M]):
         self._call.cancel()
         self._end()
 
+    def __del__(self) -> None:
+        # Dropped unclosed (a `break` out of its loop): its call cancelled (grpc's collection
+        # of it does too) and its end told, so that a channel it kept open once the client
+        # moved to another (`ChannelCalls.retire`) closes now, not with the client: a
+        # long-lived service kept one channel per move open.
+        if not self._closed:
+            self.close()
+
     def _end(self) -> None:
         """Tell the call's end, once (a reader and a closing thread may both see it)."""
         try:
@@ -152,19 +159,6 @@ class SyncCallStream(Generic[M]):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _dropped(call: Any, ended: list[Callable[[], None]]) -> None:
-    """A stream collected before its end was told (dropped unclosed: a `break` out of its loop):
-    its call cancelled (grpc's own collection of it does too), and its end told, so that a
-    channel it kept open once the client moved to another (`ChannelCalls.retire`) closes now,
-    not with the client: a long-lived service kept one channel per move open."""
-    try:
-        end = ended.pop()
-    except IndexError:
-        return  # ended, read to its end or closed
-    call.cancel()
-    end()
 
 
 class SyncRouterStream(SyncCallStream[router_service_pb2.ChatStreamResponse]):
