@@ -20,9 +20,7 @@ class ChannelCalls:
         self._running = 0
         self._retired = False  # replaced: it closes when its last call ends
         self._closed = False
-        # Reentrant: a stream dropped unclosed tells its end from the collector (`__del__`),
-        # which may run in a thread holding it.
-        self._lock = threading.RLock()
+        self._lock = threading.Lock()
 
     def begin(self) -> bool:
         """Count a call starting on this channel; False once it is retired (take the new)."""

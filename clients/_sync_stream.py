@@ -3,6 +3,7 @@ iterating; closing the stream cancels the call."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
@@ -134,12 +135,18 @@ class SyncCallStream(Generic[M]):
         self._end()
 
     def __del__(self) -> None:
-        # Dropped unclosed (a `break` out of its loop): its call cancelled (grpc's collection
-        # of it does too) and its end told, so that a channel it kept open once the client
-        # moved to another (`ChannelCalls.retire`) closes now, not with the client: a
-        # long-lived service kept one channel per move open.
-        if not self._closed:
-            self.close()
+        # Dropped unclosed (a `break` out of its loop): its call cancelled (as grpc's collection
+        # of it does) and its end told, so that a channel it kept open once the client moved to
+        # another (`ChannelCalls.retire`) closes now, not with the client: a long-lived service
+        # kept one channel per move open. Told in a thread of its own: the collector may run
+        # in any thread, one holding the grpc locks that closing a channel takes among them.
+        if self._closed:
+            return
+        self._closed = True
+        self._call.cancel()
+        with contextlib.suppress(IndexError):  # ended already (a failed read tells it)
+            end = self._ended.pop()
+            threading.Thread(target=end, name="switchboard-dropped-stream", daemon=True).start()
 
     def _end(self) -> None:
         """Tell the call's end, once (a reader and a closing thread may both see it)."""
