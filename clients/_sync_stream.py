@@ -144,7 +144,9 @@ class SyncCallStream(Generic[M]):
             return
         self._closed = True
         self._call.cancel()
-        with contextlib.suppress(IndexError):  # ended already (a failed read tells it)
+        # IndexError: ended already (a failed read tells it); RuntimeError: the interpreter
+        # is exiting, which starts no thread (and closes every channel).
+        with contextlib.suppress(IndexError, RuntimeError):
             end = self._ended.pop()
             threading.Thread(target=end, name="switchboard-dropped-stream", daemon=True).start()
 
