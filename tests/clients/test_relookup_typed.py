@@ -43,7 +43,7 @@ def _named(router: RouterHandle, names: Names, clock: ManualClock) -> RouterTarg
 def _typed_unavailable(error: RouterError) -> None:
     assert error.grpc_code is grpc.StatusCode.UNAVAILABLE
     assert not error.details.bare  # the router's answer, its details and all
-    assert error.details.reason != "UNAVAILABLE"
+    assert error.details.reason == "UPSTREAM_ERROR"  # every upstream answered 500
 
 
 async def _relookups_settled() -> None:
