@@ -1,0 +1,82 @@
+"""A replica that loses Redis while its own calls hold a key's slots still counts them: a key's
+`max_in_flight` holds per replica during the outage (README "Running several replicas"), its
+calls under way included, not only those begun after Redis went."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+import pytest
+
+from clients.switchboard.v1 import router_service_pb2 as pb
+from router_service.clock import ManualClock
+from router_service.fake_upstream import FakeUpstream, Scenario
+from tests.conftest import RouterHandle, StartRouter
+from tests.replicas.harness import ask, replica_config, start_on_reply_clock
+from tests.replicas.redis_fixtures import PrivateRedis
+
+pytestmark = pytest.mark.timeout(30)
+
+RETRY_S = 0.1
+
+
+async def stream_under_way(replica: RouterHandle, fake: FakeUpstream) -> Awaitable[Any]:
+    """A stream on `replica` past its first chunk, held upstream until the fake's release:
+    the events it then reads to its end."""
+    fake.state.set_scenario(Scenario(chunks=5, held_after_chunks=2))
+    call = replica.stub.ChatStream(pb.ChatStreamRequest(params=ask().params))
+    async for event in call:
+        if event.HasField("chunk"):
+            break
+    fake.state.clear_scenarios()
+
+    async def rest() -> Any:
+        return [event async for event in call][-1]
+
+    return asyncio.ensure_future(rest())
+
+
+async def unary_under_way(replica: RouterHandle, fake: FakeUpstream) -> Awaitable[Any]:
+    """A Chat on `replica` held upstream until the fake's release: its answer."""
+    fake.state.hold()
+    call = asyncio.ensure_future(replica.stub.Chat(ask()))
+    await fake.state.wait_for(lambda: fake.state.held == 1, what="the call upstream")
+    return call
+
+
+Holder = Callable[[RouterHandle, FakeUpstream], Awaitable[Awaitable[Any]]]
+
+
+@pytest.mark.parametrize("holder", [stream_under_way, unary_under_way], ids=["stream", "unary"])
+async def test_a_replica_losing_redis_counts_its_own_calls_under_way_in_max_in_flight(
+    holder: Holder, fake: FakeUpstream, start_router: StartRouter, private_redis: PrivateRedis
+) -> None:
+    config = replica_config(fake.base_url, private_redis.url, "own-leases")
+    config["state"].update(retry_interval_s=RETRY_S)
+    config["providers"]["alpha"].update(keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=0)
+    clock = ManualClock(time.time())
+    replica = await start_on_reply_clock(start_router, config, clock)
+    under_way = await holder(replica, fake)  # k1's only slot, taken on Redis
+
+    await private_redis.stop()
+    assert await replica.leases_held(settled=False) == 1  # still its own, on its local state
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # not a second call on k1
+        await replica.stub.Chat(ask())
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert fake.state.count(key="k1") == 1
+
+    fake.state.release()
+    await under_way
+    assert await replica.leases_held() == 0  # given back here too: k1 serves again
+    assert (await replica.stub.Chat(ask())).completion.choices[0].message.text == "Echo: hi"
+    await replica.runtime.afterwork.drain()
+
+    await private_redis.start()  # same port, empty
+    clock.advance(RETRY_S)
+    assert (await replica.stub.Chat(ask())).completion.choices[0].message.text == "Echo: hi"
+    assert not replica.runtime.store.degraded  # type: ignore[attr-defined]
+    assert await replica.leases_held() == 0
