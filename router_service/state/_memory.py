@@ -158,6 +158,11 @@ class MemoryStateStore(MemoryCounts, MemoryValues, StateStore):
             if not holders:
                 del self._leases[resource]
 
+    def mirror_lease(self, resource: str, lease_id: str, expiry: float) -> None:
+        """Hold `lease_id` (a shared store's grant to this process) here too, till `expiry`:
+        its calls under way count if the shared store is lost (ResilientStateStore)."""
+        self._leases.setdefault(resource, {})[lease_id] = expiry
+
     async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
         holders = self._leases.get(resource)
         expiry = None if holders is None else holders.get(lease_id)

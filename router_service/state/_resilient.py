@@ -25,8 +25,9 @@ aside where the other replicas would never see it. So is a delete of one not kep
 shared store can tell whether it holds it: "not found" would be a guess, and a wrong one); a
 delete through `everywhere` (a refused upload's, written by nobody again) is queued for it instead.
 
-Limits meant per key hold per replica during an outage (each counts only its own leases): the
-price of requests flowing on. Telemetry: `degraded`, `fallback_count`, `outages`, and more.
+Limits meant per key hold per replica during an outage (each counts only its own leases, those
+the shared store granted it before, still under way, too: mirrored here as granted): the price
+of requests flowing on. Telemetry: `degraded`, `fallback_count`, `outages`, and more.
 """
 
 from __future__ import annotations
@@ -178,6 +179,9 @@ class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
         if not isinstance(grant, _Down):
             if request.unless:  # an outage starts from what all knew (as after a read)
                 self.local.mirror_deadlines(request.unless, grant.deadlines)
+            if grant.lease_id is not None:  # so are this replica's own leases under way
+                expiry = self._clock.now() + request.ttl_s
+                self.local.mirror_lease(request.resource, grant.lease_id, expiry)
             return grant
         grant = await self.local.acquire(request)
         if grant.lease_id is None:
@@ -201,11 +205,13 @@ class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
         if lease_id.startswith(_LOCAL):
             await self.local.release(resource, lease_id.removeprefix(_LOCAL))
         else:
+            await self.local.release(resource, lease_id)  # its mirror (`acquire`)
             await self._write("release", lambda: self.shared.release(resource, lease_id))
 
     async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
         if lease_id.startswith(_LOCAL):
             return await self.local.renew(resource, lease_id.removeprefix(_LOCAL), ttl_s)
+        await self.local.renew(resource, lease_id, ttl_s)  # its mirror (`acquire`)
         renewed = await self._try_shared(lambda: self.shared.renew(resource, lease_id, ttl_s))
         # Unreachable: whether it is still held there is unknown; the holder's next renewal
         # asks again (not queued: a late renewal would only hold it past its holder's end).

@@ -43,7 +43,7 @@ async def stream_under_way(replica: RouterHandle, fake: FakeUpstream) -> Awaitab
 async def unary_under_way(replica: RouterHandle, fake: FakeUpstream) -> Awaitable[Any]:
     """A Chat on `replica` held upstream until the fake's release: its answer."""
     fake.state.hold()
-    call = asyncio.ensure_future(replica.stub.Chat(ask()))
+    call: asyncio.Future[Any] = asyncio.ensure_future(replica.stub.Chat(ask()))
     await fake.state.wait_for(lambda: fake.state.held == 1, what="the call upstream")
     return call
 
