@@ -1,6 +1,7 @@
-"""A replica that loses Redis while its own calls hold a key's slots still counts them: a key's
-`max_in_flight` holds per replica during the outage (README "Running several replicas"), its
-calls under way included, not only those begun after Redis went."""
+"""A replica that loses Redis while its own calls hold a key's slots or a provider's session
+places still counts them: a key's `max_in_flight` and a provider's `max_sessions` hold per
+replica during the outage (README "Running several replicas"), its calls under way included,
+not only those begun after Redis went."""
 
 from __future__ import annotations
 
@@ -24,11 +25,16 @@ pytestmark = pytest.mark.timeout(30)
 RETRY_S = 0.1
 
 
-async def stream_under_way(replica: RouterHandle, fake: FakeUpstream) -> Awaitable[Any]:
+async def stream_under_way(
+    replica: RouterHandle, fake: FakeUpstream, model: str = "a", session: str = ""
+) -> Awaitable[Any]:
     """A stream on `replica` past its first chunk, held upstream until the fake's release:
-    the events it then reads to its end."""
+    its last event, once it read them all."""
     fake.state.set_scenario(Scenario(chunks=5, held_after_chunks=2))
-    call = replica.stub.ChatStream(pb.ChatStreamRequest(params=ask().params))
+    request = ask(model, session)
+    call = replica.stub.ChatStream(
+        pb.ChatStreamRequest(params=request.params, routing=request.routing)
+    )
     async for event in call:
         if event.HasField("chunk"):
             break
@@ -80,3 +86,23 @@ async def test_a_replica_losing_redis_counts_its_own_calls_under_way_in_max_in_f
     assert (await replica.stub.Chat(ask())).completion.choices[0].message.text == "Echo: hi"
     assert not replica.runtime.store.degraded  # type: ignore[attr-defined]
     assert await replica.leases_held() == 0
+
+
+async def test_a_replica_losing_redis_counts_its_own_conversations_under_way_in_max_sessions(
+    fake: FakeUpstream, start_router: StartRouter, private_redis: PrivateRedis
+) -> None:
+    config = replica_config(fake.base_url, private_redis.url, "own-marks")
+    config["state"].update(retry_interval_s=RETRY_S)
+    config["providers"]["alpha"].update(thread_protection="provider-ban", max_sessions=1)
+    clock = ManualClock(time.time())
+    replica = await start_on_reply_clock(start_router, config, clock)
+    under_way = await stream_under_way(replica, fake, "chain", "s1")  # alpha's one session
+
+    await private_redis.stop()
+    moved = await replica.stub.Chat(ask("chain", "s2"))
+    assert moved.route.deployment == "beta/model-b"  # alpha serves s1 still: no place for s2
+
+    fake.state.release()
+    assert (await under_way).summary.route.deployment == "alpha/model-a"
+    await replica.runtime.afterwork.drain()
+    assert (await replica.stub.Chat(ask("chain", "s3"))).route.deployment == "alpha/model-a"
