@@ -25,9 +25,10 @@ aside where the other replicas would never see it. So is a delete of one not kep
 shared store can tell whether it holds it: "not found" would be a guess, and a wrong one); a
 delete through `everywhere` (a refused upload's, written by nobody again) is queued for it instead.
 
-Limits meant per key hold per replica during an outage (each counts only its own leases, those
-the shared store granted it before, still under way, too: mirrored here as granted): the price
-of requests flowing on. Telemetry: `degraded`, `fallback_count`, `outages`, and more.
+Limits meant per key hold per replica during an outage (each counts only its own leases and
+marks, those the shared store granted it before, still under way, too: mirrored here as
+granted): the price of requests flowing on. Telemetry: `degraded`, `fallback_count`,
+`outages`, and more.
 """
 
 from __future__ import annotations
@@ -337,6 +338,8 @@ class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
             lambda: self.shared.enter(group, member, limit=limit, ttl_s=ttl_s)
         )
         if not isinstance(token, _Down):
+            if token is not None:  # counted here in an outage, as a lease (`acquire`)
+                self.local.mirror_mark(group, member, token, self._clock.now() + ttl_s)
             return token
         token = await self.local.enter(group, member, limit=limit, ttl_s=ttl_s)
         return None if token is None else _LOCAL + token
@@ -345,6 +348,7 @@ class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
         if token.startswith(_LOCAL):
             await self.local.leave(group, member, token.removeprefix(_LOCAL))
         else:
+            await self.local.leave(group, member, token)  # its mirror (`enter`)
             await self._write("leave", lambda: self.shared.leave(group, member, token))
 
     async def members(self, group: str) -> dict[str, int]:
