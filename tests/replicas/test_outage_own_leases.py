@@ -11,12 +11,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+import openai
 import pytest
 
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.clock import ManualClock
 from router_service.fake_upstream import FakeUpstream, Scenario
 from tests.conftest import RouterHandle, StartRouter
+from tests.helpers import advance_until_done
+from tests.http_edge.harness import Edge
 from tests.replicas.harness import ask, replica_config, start_on_reply_clock
 from tests.replicas.redis_fixtures import PrivateRedis
 
@@ -106,3 +109,34 @@ async def test_a_replica_losing_redis_counts_its_own_conversations_under_way_in_
     assert (await under_way).summary.route.deployment == "alpha/model-a"
     await replica.runtime.afterwork.drain()
     assert (await replica.stub.Chat(ask("chain", "s3"))).route.deployment == "alpha/model-a"
+
+
+async def test_a_replica_losing_redis_counts_its_callers_streams_under_way_through_the_edge(
+    fake: FakeUpstream,
+    start_router: StartRouter,
+    start_edge: Callable[..., Awaitable[Edge]],
+    private_redis: PrivateRedis,
+) -> None:
+    config = replica_config(fake.base_url, private_redis.url, "own-streams")
+    config["state"].update(retry_interval_s=RETRY_S)
+    app = {"name": "app", "key": "sk-client-app", "max_concurrent_streams": 1}
+    config["auth"] = {"clients": [app]}
+    clock = ManualClock(time.time())
+    replica = await start_on_reply_clock(start_router, config, clock)
+    url = f"{(await start_edge(replica)).base_url}/v1"
+    async with openai.AsyncOpenAI(base_url=url, api_key="sk-client-app", max_retries=0) as sdk:
+        fake.state.set_scenario(Scenario(chunks=5, held_after_chunks=2))
+        said = [{"role": "user", "content": "hi"}]
+        stream = await sdk.chat.completions.create(model="a", messages=said, stream=True)
+        await anext(aiter(stream))  # the client's one stream, its slot taken on Redis
+        fake.state.clear_scenarios()
+
+        await private_redis.stop()
+        second = asyncio.ensure_future(
+            sdk.chat.completions.create(model="a", messages=said, stream=True)
+        )
+        await advance_until_done(clock, 0.5, second, what="the second stream's wait for a slot")
+        with pytest.raises(openai.RateLimitError):
+            await second
+        fake.state.release()
+        assert [chunk async for chunk in stream][-1].choices[0].finish_reason == "stop"
