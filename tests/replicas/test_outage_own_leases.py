@@ -126,9 +126,10 @@ async def test_a_replica_losing_redis_counts_its_callers_streams_under_way_throu
     url = f"{(await start_edge(replica)).base_url}/v1"
     async with openai.AsyncOpenAI(base_url=url, api_key="sk-client-app", max_retries=0) as sdk:
         fake.state.set_scenario(Scenario(chunks=5, held_after_chunks=2))
-        said = [{"role": "user", "content": "hi"}]
+        said: list[Any] = [{"role": "user", "content": "hi"}]
         stream = await sdk.chat.completions.create(model="a", messages=said, stream=True)
-        await anext(aiter(stream))  # the client's one stream, its slot taken on Redis
+        chunks = aiter(stream)
+        await anext(chunks)  # the client's one stream, its slot taken on Redis
         fake.state.clear_scenarios()
 
         await private_redis.stop()
@@ -139,4 +140,4 @@ async def test_a_replica_losing_redis_counts_its_callers_streams_under_way_throu
         with pytest.raises(openai.RateLimitError):
             await second
         fake.state.release()
-        assert [chunk async for chunk in stream][-1].choices[0].finish_reason == "stop"
+        assert [chunk async for chunk in chunks][-1].choices[0].finish_reason == "stop"
