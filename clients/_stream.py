@@ -281,8 +281,26 @@ class RouterRealtime(CallStream[router_service_pb2.RealtimeResponse]):
         """No more messages from this side (a :meth:`send` after it is a RuntimeError)."""
         on_its_loop(self._loop, "stream")
         self._written = True
-        with map_rpc_errors():
-            if self._call is None and await self._started() is None:
-                return  # closed before it started: nothing was sent
-        with map_rpc_errors(self._sent_once):
-            await self._call.done_writing()
+        try:
+            with map_rpc_errors():
+                if self._call is None and await self._started() is None:
+                    return  # closed before it started: nothing was sent
+            with map_rpc_errors(self._sent_once):
+                await _half_closed(self._call)
+        except RouterError as exc:
+            if self._failed is not None:  # the first to hear no router is reached, as a send
+                await self._failed(exc)
+            raise
+
+
+async def _half_closed(call: Any) -> None:
+    """`call.done_writing()`, a call that failed under it raising its status (an RpcError), as
+    its write does. grpc raised its internal ExecuteBatchError, which says nothing (a half-close
+    after the call's end, known to grpc, does nothing: so does one it learnt of meanwhile)."""
+    try:
+        await call.done_writing()
+    except grpc.RpcError:
+        raise
+    except Exception:  # grpc._cython's ExecuteBatchError: the call has ended, or is ending
+        await call.code()  # its end, once it has come
+        await call.wait_for_connection()  # raises its status, unless it ended OK

@@ -3,6 +3,7 @@ iterating; closing the stream cancels the call."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
@@ -79,6 +80,8 @@ class SyncCallStream(Generic[M]):
     """A sync server-streaming call: an iterator and a context manager; :meth:`close` cancels
     it."""
 
+    _closed = True  # until made: `__del__` of one whose making failed has nothing to end
+
     def __init__(
         self,
         call: Any,
@@ -91,7 +94,7 @@ class SyncCallStream(Generic[M]):
     ) -> None:
         """``sent_once``, ``client_closed``, ``failed``, ``ended``: as `SyncStreamStart`
         says; ``requests``: a bidirectional call's, whose failure, which ended the call, its
-        reader raises. A stream dropped unclosed keeps its channel until the client closes."""
+        reader raises. A stream dropped unclosed is closed when it is collected (`__del__`)."""
         self._call = call
         self._sent_once = sent_once
         self._client_closed = client_closed
@@ -130,6 +133,22 @@ class SyncCallStream(Generic[M]):
         self._closed = True
         self._call.cancel()
         self._end()
+
+    def __del__(self) -> None:
+        # Dropped unclosed (a `break` out of its loop): its call cancelled (as grpc's collection
+        # of it does) and its end told, so that a channel it kept open once the client moved to
+        # another (`ChannelCalls.retire`) closes now, not with the client: a long-lived service
+        # kept one channel per move open. Told in a thread of its own: the collector may run
+        # in any thread, one holding the grpc locks that closing a channel takes among them.
+        if self._closed:
+            return
+        self._closed = True
+        self._call.cancel()
+        # IndexError: ended already (a failed read tells it); RuntimeError: the interpreter
+        # is exiting, which starts no thread (and closes every channel).
+        with contextlib.suppress(IndexError, RuntimeError):
+            end = self._ended.pop()
+            threading.Thread(target=end, name="switchboard-dropped-stream", daemon=True).start()
 
     def _end(self) -> None:
         """Tell the call's end, once (a reader and a closing thread may both see it)."""

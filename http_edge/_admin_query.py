@@ -14,7 +14,7 @@ from router_service.telemetry._logging import CREDENTIAL_NAME
 
 from ._errors import error_body, error_response
 
-__all__ = ["AdminQueryCredentials"]
+__all__ = ["AdminQueryCredentials", "admin_path"]
 
 _MESSAGE = (
     "The admin token is never taken from a URL's query ({name}): the browser's history and "
@@ -58,13 +58,18 @@ class AdminQueryCredentials:
         await error_response(400, body, headers=dict(_HEADERS))(scope, receive, send)
 
 
+def admin_path(path: str) -> bool:
+    """Whether `path` (tidied: `_paths.tidied`) is `/admin` or under it, matrix parameters
+    (`/admin;x=1`) included."""
+    return path == "/admin" or path.startswith(("/admin/", "/admin;"))
+
+
 def _credential(scope: Scope) -> str | None:
     """The first credential-named parameter of an admin path's query or of its path's matrix
     parameters (`/admin/api/status;token=…`), else None. A `;` separates parameters as `&`
     does (`?a=1;token=…`), as the log's redactor reads them."""
     path: str = scope["path"]
-    admin = path == "/admin" or path.startswith(("/admin/", "/admin;"))
-    if scope["type"] != "http" or not admin:
+    if scope["type"] != "http" or not admin_path(path):
         return None
     query = scope["query_string"].decode("latin-1")
     matrix = "&".join(segment.partition(";")[2] for segment in path.split("/") if ";" in segment)

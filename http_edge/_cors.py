@@ -10,7 +10,9 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
+from ._admin_query import admin_path
 from ._errors import error_body, error_response
 from ._headers import RATE_LIMIT_HEADERS, ROUTE_HEADERS
 from ._settings import EdgeSettings
@@ -37,7 +39,15 @@ _EXPOSED_HEADERS = [
 
 class _EdgeCORS(CORSMiddleware):
     """Starlette's CORS, whose refused preflight ("Disallowed CORS origin, method") is plain
-    text; here it is a 400 like every other refusal of the edge, with the same CORS headers."""
+    text; here it is a 400 like every other refusal of the edge, with the same CORS headers.
+    The admin paths have none: their page is the edge's own, so no other origin's page may
+    send them the token's guesses with a browser's help, nor read their answers."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and admin_path(scope["path"]):
+            await self.app(scope, receive, send)  # a preflight too: the app's 405 refuses it
+            return
+        await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
         response = super().preflight_response(request_headers)

@@ -70,11 +70,13 @@ class HttpServerTelemetry:
         meter: Meter | None,
         tracer: Tracer | None,
         histograms: LocalHistograms | None = None,
-        excluded: tuple[str, ...] = (),
+        excluded: tuple[str, ...] = (),  # paths: `_under`
     ) -> None:
         self.app = app
         self._tracer = tracer
-        self._excluded = excluded  # path prefixes neither traced nor measured (probes, scrapes)
+        # Paths neither traced nor measured (probes, scrapes), with what is under them: not
+        # what only begins like one (`/admin.php`, a scanner's: an unknown URL as any other).
+        self._excluded = excluded
         self._known = _known_methods()
         self._duration = self._active = None
         if meter is not None:
@@ -96,7 +98,10 @@ class HttpServerTelemetry:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind != "http" or scope["path"].startswith(self._excluded):
+        # The common case costs one test: a path that begins like none of them.
+        if kind != "http" or (
+            scope["path"].startswith(self._excluded) and _under(scope["path"], self._excluded)
+        ):
             if kind == "websocket" and self._tracer is not None:
                 await self._session(scope, receive, send)
             else:
@@ -196,6 +201,12 @@ class HttpServerTelemetry:
             name, context=parent, kind=SpanKind.SERVER, attributes=attributes
         )
         return span, context.attach(trace.set_span_in_context(span, parent))
+
+
+def _under(path: str, excluded: tuple[str, ...]) -> bool:
+    """Whether `path` is one of `excluded` or under one (`/admin/keys`, `/admin;x`)."""
+    # The character after it: none (the path itself), or one that begins what is under it.
+    return any(path[len(top) : len(top) + 1] in "/;" for top in excluded if path.startswith(top))
 
 
 def _route(scope: Scope) -> str | None:

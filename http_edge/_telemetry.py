@@ -33,8 +33,9 @@ __all__ = ["instrument", "router"]
 
 router = APIRouter()
 
-# Requests that get no span and are not measured: probes, scrapes, the admin pages.
-_UNTRACED_PREFIXES = ("/healthz", "/readyz", "/metrics", "/admin")
+# Paths (and those under them) that get no span and are not measured: probes, scrapes, the
+# admin pages.
+_UNTRACED_PATHS = ("/healthz", "/readyz", "/metrics", "/admin")
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -65,6 +66,6 @@ def instrument(app: EdgeApp) -> None:
             meter=meter,
             histograms=telemetry.histograms,
             tracer=tracer,
-            excluded=_UNTRACED_PREFIXES,
+            excluded=_UNTRACED_PATHS,
         ),
     )

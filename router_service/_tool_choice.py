@@ -20,9 +20,18 @@ _CHOICES_AND_LEGACY = (*_CHOICES, ("function_call", "functions"))
 
 def check_forced_tool(body: Mapping[str, Any], *, where: str = "", legacy: bool = False) -> None:
     """Refuse `body`'s forcing `tool_choice` (with `legacy`: also `function_call`) beside no
-    tools (functions). "none" and "auto" ask for nothing (frameworks send them unbound).
-    `where`: the path of `body` in the caller's request, for the error's `param`
+    tools (functions), and (with `legacy`) legacy `functions` beside `tools`, as OpenAI does.
+    "none" and "auto" ask for nothing (frameworks send them unbound). `where`: the path of
+    `body` in the caller's request, for the error's `param`
     ("session." for a Realtime session's config)."""
+    if legacy and body.get("functions") and body.get("tools"):
+        # OpenAI's 400: a kind that reads `tools` alone would drop the functions unsaid.
+        raise InvalidRequestError(
+            "Invalid request: 'functions' and 'tools' cannot both be provided. 'functions' are "
+            "deprecated; use the 'tools' parameter instead.",
+            param="functions",
+            code="invalid_value",
+        )
     for choice, tools in _CHOICES_AND_LEGACY if legacy else _CHOICES:
         value = body.get(choice)
         if value is not None and value not in _UNFORCED and not body.get(tools):

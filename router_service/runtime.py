@@ -262,10 +262,9 @@ class Runtime:
         session marks, which it takes over (closing them is its job from now on); it adopts the
         PickRoute leases still out. Routing statistics carry over unless `routing:` changed.
 
-        Calls already running keep the objects they hold (this runtime's pools, deployments,
-        executor) until they end, so `aclose` this one once the successor serves: that stops
-        only its background work. State lives in the store, so what the old pools learned (a
-        disabled key, a cooldown, a lease in flight) the new ones see."""
+        Calls already running keep the objects they hold (its pools, deployments, executor)
+        until they end: `aclose` it once the successor serves, stopping its background work only
+        (the successor's gauges show its removed keys while held); what pools learned is stored."""
         same_routing = config.routing.statistics() == self.config.routing.statistics()
         new = Runtime(
             config,
@@ -282,6 +281,7 @@ class Runtime:
         new.route_leases.adopt(self.route_leases)
         # Before its prober starts; providers renamed: their store state, `_reload.carried_over`.
         new.renamed = take_over(new.pools, self.pools, config, self.config)
+        new.gauges.succeed(self.gauges)
         self._owns_http = self._owns_store = False
         self._hands_over_stats = same_routing
         return new

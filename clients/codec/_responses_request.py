@@ -82,8 +82,10 @@ _AUTO, _DISABLED = routing_pb2.TRUNCATION_AUTO, routing_pb2.TRUNCATION_DISABLED
 _MESSAGE_ROLES = ("user", "system", "developer", "assistant")
 # Chat's key → the Responses field it was set by, for a refusal of the router's shared chat
 # checks (`responses_field`). `messages[2]` is no input item's index (the instructions and a
-# previous response's turns come first): `input`, whole.
+# previous response's turns come first): `input`, whole. Logprobs are asked by `include`
+# (`message.output_text.logprobs`; `top_logprobs` alone asks them too, but says how many).
 _CALLERS_FIELDS = {
+    "logprobs": "include",
     "max_completion_tokens": "max_output_tokens",
     "messages": "input",
     "reasoning_effort": "reasoning.effort",

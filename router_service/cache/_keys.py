@@ -5,6 +5,8 @@ embeddings are answered in different shapes, so each is kept apart) and the requ
 protobuf's deterministic encoding, without the fields that name who asks rather than what is
 asked (`user`, `metadata`, and in `extra_json` `safety_identifier` and `prompt_cache_key`,
 OpenAI's successors of `user`): two users of one app asking the same question share the answer.
+An embedding's `encoding_format` is left out as well: its vectors are kept once, as they came,
+and given in the encoding each caller asks (`cached_as_asked`).
 The client is always part of it: an app never reads another's answers.
 """
 
@@ -35,7 +37,12 @@ _NOT_SENT = {
     *("authority_host", "entra_scope", "identity_endpoint", "identity_header"),
     *("identity_protocol", "arc_key_directory", "headers"),  # headers: but credentials
 }
-_IGNORED = {"chat": ("user", "metadata"), "stream": ("user", "metadata"), "embed": ("user",)}
+# An embedding's `encoding_format` too: its vectors are kept once, converted per request.
+_IGNORED = {
+    "chat": ("user", "metadata"),
+    "stream": ("user", "metadata"),
+    "embed": ("user", "encoding_format"),
+}
 # The keys of a chat's `extra_json` that name who asks, as `user` does (OpenAI's successors of
 # `user`: an app sets them per end user), not what is asked.
 _WHO_EXTRA = ("safety_identifier", "prompt_cache_key")

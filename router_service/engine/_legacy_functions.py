@@ -45,7 +45,7 @@ def legacy_emulated(params: chat_pb2.ChatParams) -> tuple[chat_pb2.ChatParams, b
     extra: dict[str, Any] = orjson.loads(params.extra_json)
     functions, choice = extra.get("functions"), extra.get(_FUNCTION_CALL)
     if not isinstance(functions, list) or not functions or params.tools:
-        return params, False  # none (dropped as OpenAI's empty array), or `tools` say it
+        return params, False  # none (dropped as OpenAI's empty array); beside `tools`: refused
     try:
         tools = [
             tool_from_openai({"type": "function", "function": f}, f"functions[{i}]")
@@ -85,17 +85,41 @@ def _tool_choice(choice: Any, names: set[str]) -> chat_pb2.ToolChoice | None:
 
 
 def _turns_as_tools(messages: Any) -> None:
-    """The conversation's legacy calls and results as tool calls and tool results, in place."""
-    call_id = ""
+    """The conversation's legacy calls and results as tool calls and tool results, in place:
+    each `function` message right after a call (only results between) answers a call of its
+    own id, the first the assistant's call, a further one a call added for it beside that one
+    (the same function and arguments; for a result of another name, that name and `{}`):
+    providers refuse two results of one id (Claude, Bedrock) or more results than calls
+    (Gemini). A `function` message after no call stays one."""
+    calling: chat_pb2.ChatMessage | None = None  # the message of the call results answer
+    answered = 0  # how many results answered it
     for n, message in enumerate(messages):
         if message.HasField(_FUNCTION_CALL):
-            call_id = f"call_function_{n}"
-            call = message.tool_calls.add(id=call_id, type="function")
+            calling = message
+            call = message.tool_calls.add(id=f"call_function_{n}", type="function")
             call.function.CopyFrom(message.function_call)
             message.ClearField(_FUNCTION_CALL)
-        elif message.role == chat_pb2.ROLE_FUNCTION and call_id:
+            answered = 0
+        elif message.role == chat_pb2.ROLE_FUNCTION and calling is not None:
             message.role = chat_pb2.ROLE_TOOL
-            message.tool_call_id = call_id
+            first = calling.tool_calls[0]
+            if answered:
+                first = _call_beside(calling, message.name, f"{first.id}_{n}")
+            message.tool_call_id = first.id
+            answered += 1
+        elif message.role != chat_pb2.ROLE_TOOL:
+            calling = None
+
+
+def _call_beside(calling: chat_pb2.ChatMessage, name: str, call_id: str) -> chat_pb2.ToolCall:
+    """A call added to `calling` beside its first, for a further result named `name`."""
+    first = calling.tool_calls[0]
+    call = calling.tool_calls.add(id=call_id, type="function")
+    if not name or name == first.function.name:
+        call.function.CopyFrom(first.function)
+    else:
+        call.function.name, call.function.arguments = name, "{}"
+    return call
 
 
 def legacy_completion(completion: chat_pb2.ChatCompletion) -> None:

@@ -8,7 +8,8 @@ sends a shape its provider does not know fails the conformance suite instead of 
   plain text, or content), search_result, tool_use, tool_result (text, image, document and
   search_result blocks inside), thinking, redacted_thinking: https://docs.claude.com/en/api/messages,
   https://platform.claude.com/docs/en/build-with-claude/pdf-support and .../search-results;
-  a tool_use's `id` and a tool_result's `tool_use_id` of letters, digits, `_` and `-` only
+  a tool_use's `id` and a tool_result's `tool_use_id` of letters, digits, `_` and `-` only;
+  each tool_result answering a distinct tool_use of the message before
 - Gemini parts: one of text, inlineData {mimeType, data}, fileData {fileUri}, functionCall,
   functionResponse (with `thought` / `thoughtSignature` beside); audio only as the MIME types of
   https://ai.google.dev/gemini-api/docs/audio: https://ai.google.dev/api/caching#Part
@@ -24,7 +25,8 @@ Responses translation that forwards them as they came fails here as it would the
 `tools` array (minimum length 1; so is a legacy `functions` one) and `top_logprobs` without
 `logprobs: true`. It also refuses `tool_choice` and `parallel_tool_calls` without `tools`
 ("'tool_choice' is only allowed when 'tools' are specified"; `function_call` without
-`functions` alike), which frameworks send with no tools bound and other providers ignore.
+`functions` alike), which frameworks send with no tools bound and other providers ignore,
+and legacy `functions` beside `tools`.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ def openai_problem(body: JsonObject) -> str | None:
                 f"Invalid '{tools}': empty array. Expected an array with minimum length 1, but "
                 "got an empty array instead."
             )
+    if body.get("functions") and body.get("tools"):
+        return "Invalid request: 'functions' and 'tools' cannot both be provided."
     for key, tools in _NEED_TOOLS:
         if body.get(key) is not None and not body.get(tools):
             return (
@@ -192,11 +196,38 @@ def _anthropic_blocks(blocks: list[Any], at: str, allowed: frozenset[str]) -> st
 
 def anthropic_problem(body: JsonObject) -> str | None:
     """Why Anthropic would refuse the messages' content blocks, or None."""
+    uses: set[str] = set()  # the previous message's tool_use ids
     for i, message in enumerate(_objects(body.get("messages"))):
         blocks = _listed(message.get("content"))
         problem = _anthropic_blocks(blocks, f"messages.{i}.content", _ANTHROPIC_BLOCKS)
+        if problem is None:
+            problem = _anthropic_results(blocks, f"messages.{i}.content", uses)
         if problem is not None:
             return problem
+        uses = {str(b.get("id")) for b in _objects(blocks) if _kind(b) == "tool_use"}
+    return None
+
+
+def _anthropic_results(blocks: list[Any], at: str, uses: set[str]) -> str | None:
+    """Why Anthropic would refuse a message's tool_result blocks: each answers a distinct
+    tool_use of the message before, as its API says when one does not."""
+    answered: set[str] = set()
+    for j, block in enumerate(_objects(blocks)):
+        if _kind(block) != "tool_result":
+            continue
+        use_id = str(block.get("tool_use_id"))
+        if use_id in answered:
+            return (
+                f"{at}.{j}: each tool_use must have a single result. Found multiple "
+                f"`tool_result` blocks with id: {use_id}"
+            )
+        if use_id not in uses:
+            return (
+                f"{at}.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {use_id}. "
+                "Each `tool_result` block must have a corresponding `tool_use` block in the "
+                "previous message."
+            )
+        answered.add(use_id)
     return None
 
 

@@ -210,17 +210,26 @@ async def generate(call: Call) -> web.StreamResponse:
 
 async def _withheld(call: Call, answer: R.ChatAnswer, reason: str) -> web.StreamResponse:
     """An answer the filter withheld whole (`Scenario.finish_reason`, e.g. "SAFETY"): a
-    candidate without content that ends with the reason, as Gemini sends one (a stream's one
-    event)."""
+    candidate without text that ends with the reason, as Gemini sends one (a stream's last
+    event), after its thoughts when they were asked for (a stream's events before)."""
+    candidate: dict[str, Any] = {"finishReason": reason, "index": 0}
+    usage = _usage(answer, done=False)
     body = {
-        "candidates": [{"finishReason": reason, "index": 0}],
-        "usageMetadata": _usage(answer, done=False),
+        "candidates": [candidate],
+        "usageMetadata": usage,
         "modelVersion": answer.model,
         "responseId": answer.completion_id,
     }
+    thoughts = _thought_parts(answer, not call.record.stream)
+    if thoughts:  # they were made: counted, as Gemini counts them
+        made = R.count_words(answer.reasoning or "")
+        usage["thoughtsTokenCount"], usage["totalTokenCount"] = made, answer.prompt_tokens + made
     if not call.record.stream:
+        if thoughts:
+            candidate["content"] = {"role": "model", "parts": thoughts[0]}
         return await send_answer(call, body)
-    return await run_stream(call, [R.sse(body)], 0)
+    events = [R.sse(_response(answer, parts, None)) for parts in thoughts]
+    return await run_stream(call, [*events, R.sse(body)], len(events))
 
 
 def dimensions(request: dict[str, Any]) -> int:

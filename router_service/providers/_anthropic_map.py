@@ -44,6 +44,7 @@ from router_service.providers import _json_tool as J
 from router_service.providers import _mapping as M
 from router_service.providers._anthropic_blocks import cached, content_blocks
 from router_service.providers._legacy_functions import no_forced_legacy_call
+from router_service.providers._one_choice import one_choice_only
 from router_service.providers._reasoning_claude import for_claude, takes_output_format
 
 JsonObject = dict[str, Any]
@@ -81,6 +82,7 @@ def request_body(
     (the deployment's base model), for what its name tells (how it thinks)."""
     asked = body
     no_forced_legacy_call(body)
+    one_choice_only(body, MESSAGES_API)
     body = J.as_forced_tool(body, named or model, MESSAGES_API)
     system, messages = _messages(body.get("messages") or [])
     out: JsonObject = {

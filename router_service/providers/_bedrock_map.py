@@ -39,6 +39,7 @@ from router_service.providers import _json_tool as J
 from router_service.providers import _mapping as M
 from router_service.providers._bedrock_stops import filtered, finish_reason
 from router_service.providers._legacy_functions import no_forced_legacy_call
+from router_service.providers._one_choice import one_choice_only
 from router_service.providers._reasoning_claude import (
     for_bedrock,
     is_bedrock_claude,
@@ -63,6 +64,7 @@ def request_body(body: Mapping[str, Any], model: str = "") -> JsonObject:
     """The Converse body of an OpenAI chat body (the URL's model id says its reasoning knob)."""
     asked = body
     no_forced_legacy_call(body)
+    one_choice_only(body, B.CONVERSE)
     if is_bedrock_claude(model):
         body = J.as_forced_tool(body, model, B.CONVERSE)
     system, messages = _messages(body.get("messages") or [])

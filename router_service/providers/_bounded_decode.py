@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from itertools import chain
 
 from router_service._zlib_window import zlib_window
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
+from router_service.providers._zstd_blocks import ZstdBlocks
 
 try:  # httpx decodes zstd only when zstandard is installed (it imports it then); so does this
     import zstandard
@@ -31,11 +33,6 @@ __all__ = ["STEP", "Decoding", "decoded_within", "too_large"]
 STEP = 64 * 1024  # the most one step of decoding gives
 # RFC 9659 (zstd as a content coding): a window of at most 8 MiB; zstandard's default takes 128.
 _ZSTD_WINDOW = 8 << 20
-# Compressed bytes per step of zstd, whose decompressobj gives a step's whole output: a 4-byte
-# block (an RLE one) stands for up to 128 KiB, so 32 bytes for at most 1 MiB. Slow for a large
-# body (~1 µs a step), but the router asks for no encoding (`_BASE_HEADERS`): only an upstream
-# or a proxy that compresses unasked sends zstd.
-_ZSTD_INPUT = 32
 _ZLIB = ("gzip", "x-gzip", "deflate")
 
 
@@ -82,31 +79,27 @@ class _Zlib:
 
 
 class _Zstd:
-    """zstd, one frame after another, fed `_ZSTD_INPUT` bytes a step and its output cut to
-    `STEP` pieces (zstandard's decompressobj has no bound on a step's output)."""
+    """zstd, one frame after another, fed to the end of one block a step (`ZstdBlocks`: a step
+    holds at most a block's 128 KiB, as zstandard's decompressobj has no bound on a step's
+    output) and its output cut to `STEP` pieces."""
 
-    __slots__ = ("_frame",)
+    __slots__ = ("_blocks", "_frames")
 
     def __init__(self) -> None:
-        self._frame = self._new()
-
-    @staticmethod
-    def _new() -> zstandard.ZstdDecompressionObj:
-        return zstandard.ZstdDecompressor(max_window_size=_ZSTD_WINDOW).decompressobj()
+        self._blocks = ZstdBlocks()
+        decompressor = zstandard.ZstdDecompressor(max_window_size=_ZSTD_WINDOW)
+        self._frames = decompressor.decompressobj(read_across_frames=True)
 
     def pieces(self, data: bytes) -> Iterator[bytes]:
-        view, at = memoryview(data), 0
-        while at < len(view):
-            given, at = view[at : at + _ZSTD_INPUT], at + _ZSTD_INPUT
-            try:
-                out = self._frame.decompress(given)
-            except zstandard.ZstdError as exc:
-                raise _unreadable(f"is corrupt zstd: {exc}") from None
-            for start in range(0, len(out), STEP):
-                yield out[start : start + STEP]
-            if self._frame.eof:  # the next frame, if anything follows
-                rest = self._frame.unused_data + view[at:]
-                view, at, self._frame = memoryview(rest), 0, self._new()
+        view, start = memoryview(data), 0
+        try:
+            for end in chain(self._blocks.ends(data), (len(data),)):
+                out = self._frames.decompress(view[start:end]) if end > start else b""
+                start = end
+                for at in range(0, len(out), STEP):
+                    yield out[at : at + STEP]
+        except (zstandard.ZstdError, ValueError) as exc:
+            raise _unreadable(f"is corrupt zstd: {exc}") from None
 
 
 class Decoding:

@@ -31,6 +31,7 @@ from router_service.outcomes import Outcome
 from router_service.providers import _mapping as M
 from router_service.providers._in_answer import in_answer
 from router_service.providers._legacy_functions import no_forced_legacy_call
+from router_service.providers._one_choice import one_choice_only
 from router_service.providers._reasoning_budgets import cohere_thinking
 
 JsonObject = dict[str, Any]
@@ -43,6 +44,7 @@ _FINISH = {
     "ERROR_TOXIC": "content_filter",
 }
 _FAILED = frozenset({"ERROR", "TIMEOUT", "ERROR_LIMIT"})
+CHAT_API = "Cohere's Chat API"
 _PARAMS = {
     "temperature": "temperature",
     "top_p": "p",
@@ -59,6 +61,7 @@ _CHOICES = {"required": "REQUIRED", "none": "NONE"}
 
 def request_body(body: Mapping[str, Any], model: str, *, stream: bool) -> JsonObject:
     no_forced_legacy_call(body)
+    one_choice_only(body, CHAT_API)
     out: JsonObject = {
         **M.passthrough(body),
         "model": model,

@@ -114,3 +114,27 @@ def encoded_as_asked(
             item.base64 = float32_base64(item.values)
             del item.values[:]
     return result
+
+
+def as_floats(result: embeddings_pb2.EmbeddingResult) -> embeddings_pb2.EmbeddingResult:
+    """`result`'s `base64` vectors (OpenAI's little-endian float32) as float `values`, in
+    place: a cached answer kept as it came in base64, for a caller that asks floats."""
+    data = result.data
+    if not data or not data[0].HasField("base64"):
+        return result  # floats already: every vector alike (no walk of 2,048)
+    for item in data:
+        if item.HasField("base64"):
+            raw = base64.b64decode(item.base64)
+            item.values[:] = struct.unpack(f"<{len(raw) // 4}f", raw)
+            item.ClearField("base64")
+    return result
+
+
+def cached_as_asked(
+    result: embeddings_pb2.EmbeddingResult, encoding_format: str
+) -> embeddings_pb2.EmbeddingResult:
+    """A cached answer (one for both encodings: cache/_keys.py) in the encoding asked for: as
+    it was kept when that is the one, converted (one pass) when it is not."""
+    if encoding_format == "base64":
+        return encoded_as_asked(result, encoding_format)
+    return as_floats(result)

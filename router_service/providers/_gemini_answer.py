@@ -247,7 +247,9 @@ class StreamMapper:
         if index not in self._sent:
             self._sent.add(index)
             delta = {"role": "assistant", **delta}
-        self._content_sent = self._content_sent or bool(delta.get("content") or calls)
+        # Thoughts count: once shown, the filter's end is the stream's finish, as after text.
+        said = delta.get("content") or delta.get("reasoning_content") or calls
+        self._content_sent = self._content_sent or bool(said)
         raw = candidate.get("finishReason")
         if raw in FAILED_FINISH_REASONS:  # even after content: the answer is not whole
             raise failed_answer(str(raw), str(candidate.get("finishMessage") or ""), index=index)

@@ -25,6 +25,7 @@ from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
 from router_service.providers._mapping import caller_error, split_data_url, unsupported
 from router_service.providers._media_types import media_type_of
+from router_service.providers._one_choice import asks_choices_or_logprobs
 
 JsonObject = dict[str, Any]
 
@@ -110,12 +111,13 @@ def unsupported_in(
 ) -> UpstreamFailure | None:
     """What a provider cannot express in `params`: the UNSUPPORTED_INPUT failure its request
     mapping `build` raises, if any. The mapping itself is the judge, so the check and the call
-    cannot disagree; only requests with parts beyond text and images, or asking for JSON mode
+    cannot disagree; only requests with parts beyond text and images, asking for JSON mode
     (`response_format` `json_object`, which Claude and Converse have no word for:
-    `no_json_mode`), are mapped here (the rest every native format takes), so an ordinary
-    request pays one scan of its parts."""
+    `no_json_mode`), or for more than one choice or logprobs (`_one_choice.py`), are mapped
+    here (the rest every native format takes), so an ordinary request pays one scan of its
+    parts."""
     json_mode = params.response_format.type == chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT
-    if not json_mode and not carries_media(params):
+    if not json_mode and not asks_choices_or_logprobs(params) and not carries_media(params):
         return None
     try:
         build(chat_params_to_openai(params))

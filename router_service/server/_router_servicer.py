@@ -19,6 +19,7 @@ from router_service.engine import RequestContext, truncates
 from router_service.engine._tokens import estimate_media_tokens
 from router_service.errors import InvalidRequestError
 from router_service.guardrails import SCREENED_MEDIA, AnswerGuard
+from router_service.providers._embed_mapping import cached_as_asked
 from router_service.runtime import Runtime
 from router_service.server._answer_audit import answer_audit
 from router_service.server._calls import (
@@ -195,6 +196,8 @@ class RouterServicer(FeatureMethods, RouteMethods):
                         response = await cache.answer(
                             lambda: self.runtime.executor.embed(request.params, ctx)
                         )
+                        # Kept once for both encodings (cache/_keys.py): in the one asked.
+                        cached_as_asked(response.result, request.params.encoding_format)
                     finally:
                         span.cache(cache.result)
                 span.respond_embeddings(response)

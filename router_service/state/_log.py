@@ -62,7 +62,9 @@ class DocumentLines:
         self._store = store
         self._name = name
         self._offset = 0  # bytes read so far
-        self._partial = b""  # the start of a line whose end was not read yet
+        # the start of a line whose end was not read yet, in the pieces it was read in: joined
+        # once, when its end comes (re-joined at every read, a long line's was quadratic)
+        self._partial: list[bytes] = []
         self.behind = False  # the last read stopped before the document's end
 
     async def more(self) -> list[bytes] | None:
@@ -72,7 +74,16 @@ class DocumentLines:
             return None
         self._offset += len(part.data)
         self.behind = self._offset < part.size
-        *complete, self._partial = (self._partial + part.data).split(b"\n")
+        if b"\n" not in part.data:  # no line ends in it: kept as it came (no split's copy)
+            if part.data:
+                self._partial.append(part.data)
+            return []
+        *complete, rest = part.data.split(b"\n")
+        if self._partial:
+            complete[0] = b"".join((*self._partial, complete[0]))
+            self._partial.clear()
+        if rest:
+            self._partial.append(rest)
         return complete
 
     async def dropped(self) -> bool:

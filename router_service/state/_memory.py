@@ -158,6 +158,10 @@ class MemoryStateStore(MemoryCounts, MemoryValues, StateStore):
             if not holders:
                 del self._leases[resource]
 
+    def mirror_lease(self, resource: str, lease_id: str, expiry: float) -> None:
+        """A lease a shared store granted, held here too (ResilientStateStore.acquire)."""
+        self._leases.setdefault(resource, {})[lease_id] = expiry
+
     async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
         holders = self._leases.get(resource)
         expiry = None if holders is None else holders.get(lease_id)
@@ -296,6 +300,10 @@ class MemoryStateStore(MemoryCounts, MemoryValues, StateStore):
         token = str(next(self._ids))
         self._groups.setdefault(group, {}).setdefault(member, {})[token] = now + ttl_s
         return token
+
+    def mirror_mark(self, group: str, member: str, token: str, expiry: float) -> None:
+        """A mark a shared store let in, held here too (ResilientStateStore.enter)."""
+        self._groups.setdefault(group, {}).setdefault(member, {})[token] = expiry
 
     async def leave(self, group: str, member: str, token: str) -> None:
         members = self._groups.get(group)

@@ -25,8 +25,10 @@ aside where the other replicas would never see it. So is a delete of one not kep
 shared store can tell whether it holds it: "not found" would be a guess, and a wrong one); a
 delete through `everywhere` (a refused upload's, written by nobody again) is queued for it instead.
 
-Limits meant per key hold per replica during an outage (each counts only its own leases): the
-price of requests flowing on. Telemetry: `degraded`, `fallback_count`, `outages`, and more.
+Limits meant per key hold per replica during an outage (each counts only its own leases and
+marks, those the shared store granted it before, still under way, too: mirrored here as
+granted): the price of requests flowing on. Telemetry: `degraded`, `fallback_count`,
+`outages`, and more.
 """
 
 from __future__ import annotations
@@ -178,6 +180,9 @@ class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
         if not isinstance(grant, _Down):
             if request.unless:  # an outage starts from what all knew (as after a read)
                 self.local.mirror_deadlines(request.unless, grant.deadlines)
+            if grant.lease_id is not None:  # so are this replica's own leases under way
+                expiry = self._clock.now() + request.ttl_s
+                self.local.mirror_lease(request.resource, grant.lease_id, expiry)
             return grant
         grant = await self.local.acquire(request)
         if grant.lease_id is None:
@@ -201,11 +206,13 @@ class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
         if lease_id.startswith(_LOCAL):
             await self.local.release(resource, lease_id.removeprefix(_LOCAL))
         else:
+            await self.local.release(resource, lease_id)  # its mirror (`acquire`)
             await self._write("release", lambda: self.shared.release(resource, lease_id))
 
     async def renew(self, resource: str, lease_id: str, ttl_s: float) -> bool:
         if lease_id.startswith(_LOCAL):
             return await self.local.renew(resource, lease_id.removeprefix(_LOCAL), ttl_s)
+        await self.local.renew(resource, lease_id, ttl_s)  # its mirror (`acquire`)
         renewed = await self._try_shared(lambda: self.shared.renew(resource, lease_id, ttl_s))
         # Unreachable: whether it is still held there is unknown; the holder's next renewal
         # asks again (not queued: a late renewal would only hold it past its holder's end).
@@ -331,6 +338,8 @@ class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
             lambda: self.shared.enter(group, member, limit=limit, ttl_s=ttl_s)
         )
         if not isinstance(token, _Down):
+            if token is not None:  # counted here in an outage, as a lease (`acquire`)
+                self.local.mirror_mark(group, member, token, self._clock.now() + ttl_s)
             return token
         token = await self.local.enter(group, member, limit=limit, ttl_s=ttl_s)
         return None if token is None else _LOCAL + token
@@ -339,6 +348,7 @@ class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
         if token.startswith(_LOCAL):
             await self.local.leave(group, member, token.removeprefix(_LOCAL))
         else:
+            await self.local.leave(group, member, token)  # its mirror (`enter`)
             await self._write("leave", lambda: self.shared.leave(group, member, token))
 
     async def members(self, group: str) -> dict[str, int]:

@@ -19,6 +19,7 @@ from router_service.telemetry._state import Telemetry, current
 from router_service.telemetry._zeros import zero_counters
 
 if TYPE_CHECKING:
+    from router_service.keys import KeyHealth
     from router_service.runtime import Runtime
 
 __all__ = ["StateGauges"]
@@ -36,6 +37,23 @@ class StateGauges:
         self._interval_s = interval_s
         self._telemetry: Telemetry | None = None
         self._task: asyncio.Task[None] | None = None
+        # Keys reloads removed that calls begun before them still held (`succeed`): provider,
+        # fingerprint, and the old pool's health, whose `in_flight` those calls release.
+        self._retired: list[tuple[str, str, KeyHealth]] = []
+
+    def succeed(self, before: StateGauges) -> None:
+        """This runtime follows `before`'s (a reload): the keys of `before`'s pools this one's
+        do not carry (removed, or their provider's settings changed), reported in flight while
+        the calls under way still hold them (bounded by those: a key none holds now is left
+        out, as no new call can lease it)."""
+        kept = {id(h) for pool in self._runtime.pools.values() for h in pool.health.values()}
+        old = before._runtime.pools.items()
+        gone = [(name, fp, h) for name, pool in old for fp, h in pool.health.items()]
+        self._retired = [
+            (name, fp, health)
+            for name, fp, health in [*before._retired, *gone]
+            if health.in_flight > 0 and id(health) not in kept
+        ]
 
     def start(self) -> None:
         telemetry = current()
@@ -61,6 +79,7 @@ class StateGauges:
         for provider, pool in runtime.pools.items():
             for state in _STATES:
                 view.keys[_labels(provider, (attr.KEY_STATE, state))] = 0
+            view.cooldowns[_labels(provider, (attr.SCOPE, "key"))] = 0  # disabled: none yet
             for snap in await pool.snapshot():
                 state = (
                     "disabled"
@@ -79,6 +98,9 @@ class StateGauges:
                 )
                 if state == "disabled":
                     _bump(view.cooldowns, _labels(provider, (attr.SCOPE, "key")))
+        self._retired = [entry for entry in self._retired if entry[2].in_flight > 0]
+        for provider, fp, health in self._retired:  # a key a reload removed, still held here
+            _bump(view.in_flight, _labels(provider, (attr.KEY_FINGERPRINT, fp)), health.in_flight)
         deployments = runtime.planner.measured
         until = await runtime.store.deadlines([d.cooldown_name for d in deployments])
         for deployment, end in zip(deployments, until, strict=True):

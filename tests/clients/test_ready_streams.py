@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import grpc
@@ -15,6 +16,7 @@ import pytest
 from clients import RouterClient, RouterError
 from clients.switchboard.v1 import media_pb2, router_service_pb2, router_service_pb2_grpc
 from tests.clients.fake_router import SERVER_OPTIONS, FakeRouter, chat_request
+from tests.clients.fake_router import serving as fake_serving
 from tests.clients.test_ready_wait import _FAST_RECONNECT, AT_ONCE_S, NEVER_S, _refused
 from tests.clients.test_retries import HangsFirst, cut_proxy, serving
 from tests.helpers import free_port, serve_grpc
@@ -157,3 +159,22 @@ async def test_a_stream_first_read_after_the_credentials_rotate_waits_on_the_new
     assert refused.value.grpc_code is grpc.StatusCode.UNAVAILABLE
     assert not refused.value.details.maybe_run
     assert router.calls == 1  # the hanging chat alone
+
+
+async def test_a_realtime_done_writing_on_a_call_that_reached_no_router_is_a_router_error() -> None:
+    """The router stopped after the client's connection was up: the session's call is made
+    at once and fails at once. Its `done_writing` raised grpc's internal ExecuteBatchError
+    (grpc says the failed call's status on a write, not on its half-close): a RouterError
+    UNAVAILABLE now, as its `send` says, gRPC's own (no router answered)."""
+    async with AsyncExitStack() as stack:
+        router = AsyncExitStack()
+        _, target = await router.enter_async_context(fake_serving("gone"))
+        stack.push_async_callback(router.aclose)
+        client = await stack.enter_async_context(RouterClient(target, ready_wait_s=0))
+        await client.chat(chat_request())
+        await router.aclose()
+        async with client.realtime() as session:
+            with pytest.raises(RouterError) as failed:
+                await session.done_writing()
+    assert failed.value.grpc_code is grpc.StatusCode.UNAVAILABLE
+    assert failed.value.details.bare

@@ -28,6 +28,11 @@ from tests.router_service.auth.helpers import chat
 # Without grpc's transparent retries a refused handshake is an error at once (the client's
 # retry policy would try it for a few seconds).
 _NO_RETRIES = [("grpc.enable_retries", 0)]
+# No wait for a connection before a chat (`ready_wait_s`, clients/_ready.py): a chat on a new
+# channel is still sent on its first connection (gRPC holds it while the channel connects), and
+# one whose handshake is refused fails then, not after the whole wait (3 s) for a connection the
+# refused certificate never gets.
+_NO_READY_WAIT = 0.0
 
 
 def _client_credentials(ca: CA, client: Issued) -> grpc.ChannelCredentials:
@@ -64,7 +69,10 @@ async def test_calls_after_the_swap_use_the_new_certificate_and_those_under_way_
     first, second = ca.issue("edge-1", server=False), ca.issue("edge-2", server=False)
     async with _serving(fake, ca) as target:
         client = RouterClient(
-            target, credentials=_client_credentials(ca, first), options=_NO_RETRIES
+            target,
+            credentials=_client_credentials(ca, first),
+            options=_NO_RETRIES,
+            ready_wait_s=_NO_READY_WAIT,
         )
         async with client:
             await client.chat(chat_request())
@@ -129,7 +137,10 @@ def test_the_sync_client_moves_too_and_closes_replaced_channels(ca: CA, tmp_path
     first, second = ca.issue("edge-1", server=False), ca.issue("edge-2", server=False)
     with sync_serving("a", _mutual_tls(ca)) as (fake, target):
         client = SyncRouterClient(
-            target, credentials=_client_credentials(ca, first), options=_NO_RETRIES
+            target,
+            credentials=_client_credentials(ca, first),
+            options=_NO_RETRIES,
+            ready_wait_s=_NO_READY_WAIT,
         )
         with client:
             stream = client.chat_stream(stream_request("hang"))

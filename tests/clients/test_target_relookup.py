@@ -9,6 +9,7 @@ streams, with a resolver the test changes (`RouterTarget`'s `lookup`) and a manu
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -225,11 +226,15 @@ async def watched(
         yield router, health, int(target.rpartition(":")[2])
 
 
-async def test_a_blocking_stream_under_way_ends_on_the_replaced_channel_then_it_closes() -> None:
+@pytest.mark.parametrize("dropped", [False, True], ids=["closed", "dropped"])
+async def test_a_blocking_stream_under_way_ends_on_the_replaced_channel_then_it_closes(
+    dropped: bool,
+) -> None:
     """Router A says NOT_SERVING (stopping: its streams go on, new calls go elsewhere): a new
     call reaches no router, the names now give B, the next call goes there; the stream under
     way on A's channel goes on, and that channel closes once it has ended (the blocking
-    client kept every replaced channel open until it closed)."""
+    client kept every replaced channel open until it closed): closed, or dropped unclosed (a
+    `break` out of its loop; a long-lived service kept a channel per move open)."""
     async with watched("b", B_IP) as (b, _, port), watched("a", A_IP, port) as (a, a_health, _):
         names, clock = Names({"router-a": A_IP, "router-b": A_IP}), ManualClock()
         target = RouterTarget(
@@ -257,7 +262,11 @@ async def test_a_blocking_stream_under_way_ends_on_the_replaced_channel_then_it_
             assert (await asyncio.to_thread(client.chat, chat_request())).completion.id == "b"
             assert (await asyncio.to_thread(next, stream)).chunk.choices[0].delta.text == "lo"
             assert len(a_health.watching) == 1  # the stream's channel is open
-            await asyncio.to_thread(stream.close)
+            if dropped:
+                del stream
+                gc.collect()  # none is needed (nothing refers back to it): a guard
+            else:
+                await asyncio.to_thread(stream.close)
 
             async def a_channel_closed() -> bool:
                 return not a_health.watching
@@ -277,6 +286,23 @@ async def test_an_async_realtime_send_that_reaches_no_router_looks_the_names_up_
             async with client.realtime() as session:
                 with pytest.raises(RouterError) as failed:
                     await session.send(RealtimeRequest())
+            _unreachable(failed.value)
+            await on_b(client, moving.port)
+            assert (await client.chat(chat_request())).completion.id == "b"
+
+
+async def test_an_async_realtime_done_writing_that_reaches_no_router_looks_the_names_up_again() -> (
+    None
+):
+    """A session's `done_writing` may be the first to hear that no router is reachable (a
+    caller with nothing to send): it too has the names looked up again, as its send does."""
+    async with moving_routers() as moving:
+        async with RouterClient(moving.target(), ready_wait_s=0) as client:
+            assert (await client.chat(chat_request())).completion.id == "a"
+            await moving.move_to_b()
+            async with client.realtime() as session:
+                with pytest.raises(RouterError) as failed:
+                    await session.done_writing()
             _unreachable(failed.value)
             await on_b(client, moving.port)
             assert (await client.chat(chat_request())).completion.id == "b"

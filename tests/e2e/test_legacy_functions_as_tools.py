@@ -147,3 +147,60 @@ async def test_openai_chat_takes_the_legacy_fields_as_sent(
     sent = sent_body(fake)
     assert (sent["functions"], sent["function_call"]) == ([FN], "auto")
     assert "tools" not in sent and "parallel_tool_calls" not in sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("model", [*KINDS, "alpha/model-a"])
+async def test_functions_beside_tools_are_openais_400_naming_functions(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, stream: bool
+) -> None:
+    """OpenAI refuses both at once; a kind that reads `tools` alone dropped the functions, so
+    the model could never call one. Refused on every kind, before any upstream is asked."""
+    both: Any = legacy("auto") | as_tools("auto")
+    with pytest.raises(openai.BadRequestError) as caught:
+        await sdk.chat.completions.create(model=model, messages=HELLO, stream=stream, **both)
+    error: Any = caught.value.body
+    assert error["param"] == "functions", error
+    assert "'functions' and 'tools'" in error["message"]
+    assert fake.state.count() == 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("model", KINDS)
+async def test_two_function_messages_answering_one_call_answer_two_calls(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str, stream: bool
+) -> None:
+    """Two `function` messages after one legacy call (a retried function, a second result):
+    each a tool result of its own id (Claude and Bedrock refuse two results of one id), the
+    second answering a call made for it beside the first, as the same in tools would go."""
+    called = {"name": "get_weather", "arguments": '{"city": "Oslo"}'}
+    conversation: Any = [
+        *HELLO,
+        {"role": "assistant", "content": None, "function_call": called},
+        {"role": "function", "name": "get_weather", "content": "sunny"},
+        {"role": "function", "name": "get_weather", "content": "rainy"},
+    ]
+    await _drained(sdk, model, conversation, stream, legacy("auto"))
+    sent = sent_body(fake)
+    first, second = "call_function_1", "call_function_1_3"
+    calls = [{"id": i, "type": "function", "function": called} for i in (first, second)]
+    in_tools: Any = [
+        *HELLO,
+        {"role": "assistant", "content": None, "tool_calls": calls},
+        {"role": "tool", "name": "get_weather", "tool_call_id": first, "content": "sunny"},
+        {"role": "tool", "name": "get_weather", "tool_call_id": second, "content": "rainy"},
+    ]
+    await _drained(sdk, model, in_tools, stream, as_tools("auto"))
+    assert sent == sent_body(fake)
+
+
+async def _drained(
+    sdk: openai.AsyncOpenAI, model: str, messages: Any, stream: bool, fields: dict[str, Any]
+) -> None:
+    """One call, a stream read to its end."""
+    reply = await sdk.chat.completions.create(
+        model=model, messages=messages, stream=stream, **fields
+    )
+    if stream:
+        async for _ in reply:  # type: ignore[union-attr]
+            pass

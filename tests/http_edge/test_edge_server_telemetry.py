@@ -304,3 +304,17 @@ async def test_the_callers_request_id_is_on_its_server_span(
     header = "http.request.header.x-request-id"
     found = [(s.attributes or {}).get(header) for s in servers]
     assert found == [("req-quote-me",), None, None]
+
+
+async def test_a_path_that_only_begins_like_a_probe_is_measured(
+    captured: TelemetryCapture, start_edge: EdgeFactory
+) -> None:
+    """What scanners ask for (`/admin.php`, `/administrator/`, `/metrics.json`) is an unknown
+    URL like any other, counted as one; the probes, the scrape and the admin pages are not."""
+    edge = await start_edge()
+    async with httpx.AsyncClient(base_url=edge.base_url) as http:
+        for path in ("/admin.php", "/administrator/index", "/metrics.json", "/healthzz"):
+            assert (await http.get(path)).status_code == 404
+        for probe in ("/healthz", "/readyz", "/metrics", "/admin", "/admin/keys"):
+            await http.get(probe)
+    assert durations(captured) == {(None, 404, None): 4}

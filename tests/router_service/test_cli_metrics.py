@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -55,30 +56,54 @@ async def _router_modules(tmp_path: Path, *args: str) -> tuple[set[str], str]:
     return set(stdout.decode().split()), scraped
 
 
-async def test_a_router_nothing_scrapes_loads_no_prometheus_exposition(tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class _Routers:
+    """What two `switchboard router` processes held once they served: one nothing could
+    scrape (`idle`) and one with a `--metrics-port` (`scraped_modules`, its `/metrics` text)."""
+
+    idle: set[str]
+    scraped_modules: set[str]
+    scraped: str
+
+
+@pytest.fixture(scope="module")
+def routers(tmp_path_factory: pytest.TempPathFactory) -> _Routers:
+    """The two routers of the tests below, started once: each test reads them and none changes
+    them (two processes, not four: ~1.5 CPU-s a start)."""
+
+    async def both() -> _Routers:
+        idle, _ = await _router_modules(tmp_path_factory.mktemp("idle"))
+        args = ("--metrics-port", str(free_port()))
+        scraped_modules, scraped = await _router_modules(tmp_path_factory.mktemp("scraped"), *args)
+        return _Routers(idle, scraped_modules, scraped)
+
+    return asyncio.run(both())
+
+
+def test_a_router_nothing_scrapes_loads_no_prometheus_exposition(routers: _Routers) -> None:
     # prometheus_client and OpenTelemetry's Prometheus exporter (with http.server, wsgiref and
     # html's entity table) are ~1.4 MiB of an idle router's memory, needed only to be scraped
     # (benchmarks/README.md, "Where idle RSS goes", 2026-12-07).
-    loaded, _ = await _router_modules(tmp_path)
+    loaded = routers.idle
     unwanted = {"prometheus_client", "opentelemetry.exporter.prometheus", "http.server"}
     assert "router_service.server" in loaded  # it served
     assert loaded & unwanted == set()
-    loaded, scraped = await _router_modules(tmp_path, "--metrics-port", str(free_port()))
+    loaded, scraped = routers.scraped_modules, routers.scraped
     assert {"prometheus_client", "opentelemetry.exporter.prometheus"} <= loaded
     assert "# TYPE switchboard_" in scraped  # its metrics, as before
 
 
-async def test_a_router_with_metrics_and_traces_off_loads_no_opentelemetry_sdk(
-    tmp_path: Path,
+def test_a_router_with_metrics_and_traces_off_loads_no_opentelemetry_sdk(
+    routers: _Routers,
 ) -> None:
     # With nothing to record nor export, the SDK's metrics, resources and semantic conventions
     # (~1.5 MiB of an idle router) stay unloaded: instruments are the API's no-ops
     # (benchmarks/README.md, "Where idle RSS goes", 2026-12-07, second pass).
-    loaded, _ = await _router_modules(tmp_path)
+    loaded = routers.idle
     assert "router_service.server" in loaded  # it served
     sdk = {"opentelemetry.sdk", "opentelemetry.sdk.metrics", "opentelemetry.sdk.resources"}
     assert {
         name for name in loaded if name.startswith(("opentelemetry.sdk", "opentelemetry.semconv"))
     } == set()
-    loaded, _ = await _router_modules(tmp_path, "--metrics-port", str(free_port()))
+    loaded = routers.scraped_modules
     assert sdk <= loaded  # scraped: the SDK's meter provider records, as before

@@ -3,6 +3,8 @@ for how long, and what the caller is told. Time is a ManualClock where expiry ma
 
 from __future__ import annotations
 
+import base64
+import struct
 from typing import Any
 
 import grpc
@@ -311,3 +313,36 @@ async def test_a_client_configured_without_the_cache_never_gets_nor_leaves_answe
     await router.stub.Chat(chat(), metadata=bearer(BOB))
     assert (await router.stub.Chat(chat(), metadata=bearer(BOB))).route.cache == HIT
     assert upstream_calls(fake) == 3
+
+
+@pytest.mark.parametrize("formats", [("float", "base64"), ("base64", "float"), (None, "base64")])
+async def test_embeddings_are_kept_once_whatever_encoding_format_asks(
+    fake: FakeUpstream, start_router: StartRouter, formats: tuple[str | None, str]
+) -> None:
+    """The same vectors asked as floats and as base64 are one answer, kept once and given in
+    the encoding each caller asks: the second is a HIT, no second upstream call."""
+    router = await start_router(cached_config(fake))
+
+    def request(encoding: str | None) -> pb.EmbedRequest:
+        texts = embeddings_pb2.TextList(values=["a", "b"])
+        params = embeddings_pb2.EmbeddingParams(model="embedder", texts=texts)
+        if encoding is not None:
+            params.encoding_format = encoding
+        return pb.EmbedRequest(params=params)
+
+    first = await router.stub.Embed(request(formats[0]))
+    second = await router.stub.Embed(request(formats[1]))
+    assert (first.route.cache, second.route.cache) == (MISS, HIT)
+    assert upstream_calls(fake) == 1
+    assert [vectors(e) for e in second.result.data] == [vectors(e) for e in first.result.data]
+    for asked, answer in zip(formats, (first, second), strict=True):
+        packed = [e.HasField("base64") for e in answer.result.data]
+        assert packed == [asked == "base64"] * 2, (asked, answer.result)
+
+
+def vectors(embedding: embeddings_pb2.Embedding) -> list[float]:
+    """An embedding's vector, its float32 values (as base64 packs them)."""
+    if embedding.HasField("base64"):
+        raw = base64.b64decode(embedding.base64)
+        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    return [struct.unpack("<f", struct.pack("<f", v))[0] for v in embedding.values]

@@ -4,7 +4,10 @@ reads it."""
 
 from __future__ import annotations
 
+import random
+import struct
 import zlib
+from collections.abc import Callable
 
 import pytest
 import zstandard
@@ -21,8 +24,21 @@ def _deflated(wbits: int, body: bytes = _TEXT) -> bytes:
     return packer.compress(body) + packer.flush()
 
 
-def _zstd(body: bytes = _TEXT) -> bytes:
-    return zstandard.ZstdCompressor().compress(body)
+def _zstd(body: bytes = _TEXT, *, checksum: bool = False) -> bytes:
+    return zstandard.ZstdCompressor(write_checksum=checksum).compress(body)
+
+
+def _zstd_flushed(body: bytes, every: int) -> bytes:
+    """zstd as a streaming compressor sends it: no content size, a block flushed every `every`
+    bytes (an event stream's events)."""
+    packer = zstandard.ZstdCompressor().compressobj()
+    parts = [packer.compress(body[at : at + every]) for at in range(0, len(body), every)]
+    return b"".join(parts) + packer.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH)
+
+
+def _skippable(data: bytes) -> bytes:
+    """A skippable frame (RFC 8878 3.1.2): data a decoder passes over."""
+    return struct.pack("<II", 0x184D2A53, len(data)) + data
 
 
 @pytest.mark.parametrize(
@@ -33,6 +49,16 @@ def _zstd(body: bytes = _TEXT) -> bytes:
         ("deflate", _deflated(-zlib.MAX_WBITS)),  # the bare stream, as many servers send
         ("zstd", _zstd()),
         ("zstd", _zstd(_TEXT[:100]) + _zstd(_TEXT[100:])),  # two frames, one after the other
+        # content sizes of 1, 2 and 4 bytes, checksums, a skippable frame, an empty one
+        (
+            "zstd",
+            _zstd(_TEXT[:100], checksum=True)
+            + _skippable(b"x" * 300)
+            + _zstd(b"")
+            + _zstd(_TEXT[100:1000], checksum=True)
+            + _zstd(_TEXT[1000:], checksum=True),
+        ),
+        ("zstd", _zstd_flushed(_TEXT, 1000)),  # no content size, many small blocks
         ("deflate, zstd", _zstd(_deflated(zlib.MAX_WBITS))),  # undone last first
         ("GZIP , identity", _deflated(zlib.MAX_WBITS | 16)),
     ],
@@ -76,3 +102,89 @@ def test_an_error_body_keeps_what_its_start_decodes_to_or_a_note() -> None:
     assert decoded_within(b"\x1b\x00", "br", 100) == (
         b"(upstream body in Content-Encoding 'br', which is not decoded)"
     )
+
+
+_BLOCK = 128 * 1024  # the most a zstd block decodes to (RFC 8878's Block_Maximum_Size)
+
+
+def _prose(size: int) -> bytes:
+    """`size` bytes of random words: text that compresses about as an answer's does (~4x)."""
+    draw = random.Random(7)
+    words = [
+        bytes(draw.choices(b"etaoinshrdlucmfwypvbgk", k=draw.randint(2, 9))) for _ in range(5000)
+    ]
+    return b" ".join(draw.choices(words, k=size // 5))[:size]
+
+
+@pytest.fixture
+def zstd_outputs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of what each call of zstandard's `decompress` gave the decoder: the library
+    observed as the decoder uses it (each call passed on to it unchanged)."""
+    outputs: list[int] = []
+    library = zstandard.ZstdDecompressor
+
+    class Observed:
+        def __init__(self, inner: zstandard.ZstdDecompressionObj) -> None:
+            self._inner = inner
+
+        def decompress(self, data: bytes) -> bytes:
+            out = self._inner.decompress(data)
+            outputs.append(len(out))
+            return out
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._inner, name)
+
+    class Decompressor:
+        def __init__(self, max_window_size: int) -> None:
+            self._inner = library(max_window_size=max_window_size)
+
+        def decompressobj(self, read_across_frames: bool) -> Observed:
+            return Observed(self._inner.decompressobj(read_across_frames=read_across_frames))
+
+    monkeypatch.setattr(zstandard, "ZstdDecompressor", Decompressor)
+    return outputs
+
+
+def test_zstd_is_fed_a_block_at_a_time_not_a_few_bytes(zstd_outputs: list[int]) -> None:
+    body = _prose(1 << 20)
+    raw = _zstd(body)
+    decoding = Decoding("zstd")
+    reads = [raw[at : at + 65536] for at in range(0, len(raw), 65536)]
+    assert b"".join(piece for data in reads for piece in decoding.pieces(data)) == body
+    blocks = -(-len(body) // _BLOCK)
+    # a call per block, and one more per read at most (a block cut by a read's end)
+    assert len(zstd_outputs) <= blocks + len(reads), f"{len(zstd_outputs)} calls"
+
+
+@pytest.mark.parametrize("compress", [_zstd, lambda body: _zstd_flushed(body, 1 << 20)])
+def test_a_zstd_bomb_decodes_no_more_than_a_block_at_once(
+    zstd_outputs: list[int], compress: Callable[[bytes], bytes]
+) -> None:
+    bomb = compress(b"\0" * (64 << 20))  # ~2 KiB for 64 MiB: a few bytes a 128 KiB block
+    steps = Decoding("zstd").pieces(bomb)
+    assert [len(next(steps)) for _ in range(3)] == [STEP] * 3
+    assert max(zstd_outputs) <= _BLOCK  # never more than one block's output held at once
+
+
+def _reserved_block() -> bytes:
+    frame = _zstd(b"hello")
+    header = len(frame) - 3 - 5  # the frame's one block: a raw one, its 3-byte header, 5 bytes
+    return frame[:header] + bytes([frame[header] | 0b110]) + frame[header + 1 :]
+
+
+def _rle_block(size: int) -> bytes:
+    """A frame (a 2 MiB window, no content size) of one RLE block of `size` bytes of "a"."""
+    header = size << 3 | 1 << 1 | 1  # its size, RLE, the last block
+    return b"\x28\xb5\x2f\xfd\x00\x58" + header.to_bytes(3, "little") + b"a"
+
+
+@pytest.mark.parametrize("raw", [_reserved_block(), _rle_block(1 << 20)], ids=["reserved", "big"])
+def test_a_zstd_block_past_the_format_is_corrupt(zstd_outputs: list[int], raw: bytes) -> None:
+    with pytest.raises(UpstreamFailure, match="corrupt zstd"):
+        list(Decoding("zstd").pieces(raw))
+    assert sum(zstd_outputs) == 0  # refused before it is decoded
+
+
+def test_a_zstd_rle_block_of_the_most_is_read() -> None:
+    assert b"".join(Decoding("zstd").pieces(_rle_block(_BLOCK))) == b"a" * _BLOCK

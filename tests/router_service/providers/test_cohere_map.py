@@ -24,14 +24,14 @@ def test_parameters() -> None:
             "tools": [{"type": "function", "function": {"name": "f"}}],
             "tool_choice": "required",
             "response_format": {"type": "json_object"},
-            "n": 3,
+            "n": 1,
             "k": 4,
         },
         "command-x",
         stream=True,
     )
     assert out == {
-        "k": 4,  # Cohere's own parameter, passed through; `n` has no Cohere equivalent
+        "k": 4,  # Cohere's own parameter, passed through; `n` of 1 is what Cohere answers
         "model": "command-x",
         "messages": [{"role": "system", "content": "rules"}, {"role": "user", "content": "hi"}],
         "p": 0.5,

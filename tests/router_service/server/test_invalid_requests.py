@@ -82,6 +82,12 @@ CHAT_CASES: dict[str, tuple[dict[str, Any], str]] = {
         {"extra_json": '{"functions": [], "function_call": {"name": "f"}}'},
         "function_call",
     ),
+    # OpenAI's 400 ("'functions' and 'tools' cannot both be provided"); dropped at a kind
+    # that reads `tools` alone, the model could never call the functions.
+    "functions beside tools": (
+        {"tools": [tool()], "extra_json": '{"functions": [{"name": "g"}]}'},
+        "functions",
+    ),
     "response_format type unset": (
         {"response_format": chat_pb2.ResponseFormat()},
         "response_format.type",

@@ -280,6 +280,12 @@ async def test_a_changed_file_is_reloaded_without_a_signal_when_polled(
     assert log.count("config reloaded from") == 1
 
 
+# How long the silent Redis holds the router's start (its ping's socket timeout): the test acts
+# within it (a file write, a signal: milliseconds once pinged). The router waits it out on the
+# wall clock (a 2 s hold made each test ~6 s, this one ~3 s).
+HOLD_S = 1.0
+
+
 async def test_a_sighup_while_the_router_starts_is_applied_once_it_serves(
     fake: FakeUpstream, tmp_path: Path
 ) -> None:
@@ -295,7 +301,7 @@ async def test_a_sighup_while_the_router_starts_is_applied_once_it_serves(
 
     silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
-    state = {"backend": "redis", "url": f"redis://127.0.0.1:{port}/0", "socket_timeout_s": 2}
+    state = {"backend": "redis", "url": f"redis://127.0.0.1:{port}/0", "socket_timeout_s": HOLD_S}
     config = base_config(fake.base_url, state=state)
 
     async def hang_up_while_starting() -> None:
@@ -338,7 +344,7 @@ async def test_a_file_changed_while_the_router_starts_is_polled_as_a_change(
 
     silent = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
-    state = {"backend": "redis", "url": f"redis://127.0.0.1:{port}/0", "socket_timeout_s": 2}
+    state = {"backend": "redis", "url": f"redis://127.0.0.1:{port}/0", "socket_timeout_s": HOLD_S}
     config = base_config(fake.base_url, state=state, server={"reload_poll_s": 0.05})
 
     async def change_while_starting() -> None:
