@@ -14,9 +14,9 @@ What each detector finds (README, "Guardrails", says the same to users):
   tokens, and `Bearer <token>` (any case) with a token of 20+ characters holding a digit.
 - `private_key`: a PEM, PGP or SSH2 private key block (PEM-shaped body: headers, base64 lines,
   spaces for line breaks) through the END line right after it (or to the body's end, however
-  long), never the prose after a BEGIN line nor up to a far END line (`_long_finds`); PuTTY's.
+  long; past prose inside a body going on), never a mention's prose (`_long_finds`); PuTTY's.
 - `email`: `local@domain.tld` with a dotted domain and an alphabetic TLD of 2–24 letters (the
-  local part's letters of the alphabets written with spaces between words, `_long_finds._LOCAL`),
+  local part's letters of the alphabets written with spaces between words, `_emails._LOCAL`),
   the local part however long (RFC 5321's 64 is no limit an attacker keeps to).
 - `credit_card`: 13–19 digits, optionally grouped by spaces or dashes, beginning with an issuer
   digit 2–6 (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay) and passing the Luhn check;
@@ -44,16 +44,8 @@ from typing import Final, get_args
 
 from router_service.config._guardrails import GuardrailDetector as DetectorName
 from router_service.guardrails._card_runs import uniform_hits
-from router_service.guardrails._long_finds import (
-    EMAIL,
-    PRIVATE_KEY,
-    SHORT_EMAIL,
-    key_closed,
-    key_end,
-    name_start,
-    open_address,
-    open_key,
-)
+from router_service.guardrails._emails import EMAIL, SHORT_EMAIL, name_start, open_address
+from router_service.guardrails._long_finds import PRIVATE_KEY, key_closed, key_end, open_key
 
 __all__ = [
     "DETECTORS",

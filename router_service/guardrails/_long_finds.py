@@ -1,27 +1,23 @@
-"""The detectors whose finds may grow far past a stream's hold-back window (`_text_screen`): a PEM
-block (`private_key`, PGP's and SSH2's armor too), from its BEGIN line to its END line, and an
-email whose name part is longer than RFC 5321's 64 characters (`email`: a name padded past 64
-hides no address). Their patterns, where a long name part's find begins (`name_start`), and,
-for a stream, where the text's end may still lie inside one of their finds (`open_key`,
-`open_address`): the stream holds its text from there, so what it releases is redacted as the
-whole text is."""
+"""The detector whose finds may grow far past a stream's hold-back window (`_text_screen`): a
+PEM block (`private_key`, PGP's and SSH2's armor too), from its BEGIN line to its END line (past
+prose inside its body while the key goes on after it). Its pattern, where a long find ends
+(`key_end`), and, for a stream, where the text's end may still lie inside one of its finds
+(`open_key`): the stream holds its text from there, so what it releases is redacted as the
+whole text is. (An email's long name part: `_emails`.)"""
 
 from __future__ import annotations
 
 import re
 
+from router_service.guardrails._emails import run_start
 from router_service.guardrails._putty_keys import LINE_BREAK, LINE_FRAME, PUTTY_KEY, open_putty
 
 __all__ = [
-    "EMAIL",
-    "LOOKBEHIND_CHARS",
+    "GAP_HOLD_CHARS",
     "PRIVATE_KEY",
-    "SHORT_EMAIL",
     "head_of",
     "key_closed",
     "key_end",
-    "name_start",
-    "open_address",
     "open_key",
 ]
 
@@ -114,6 +110,28 @@ _PEM = (
 )
 _KEY = re.compile(_PEM)
 _BEGIN_LINE = re.compile(_BEGIN)
+# Prose inside a key's body (a line of words between its base64 lines): a find that ended at it
+# goes on when, at most _GAP_CHARS after it, the key does: a body run (16+ base64 characters, a
+# digit, `+` or `/` among their first 96, whole between spaces, line breaks, a quote's `> `, a
+# literal's quotes) or its END line; from there read as the key's continuation after its BEGIN
+# line (`_past_prose`), so the block is redacted through its END line, prose and all (a key cut
+# short: through its last body line). Only a find with a body goes on (`_RUN`): the prose after a
+# mere mention of the BEGIN line does not. A stream holds the text while such a run may come.
+_GAP_CHARS = 256
+_BODY_RUN = (
+    r"(?<![^\s>#\"'])(?:(?=[A-Za-z0-9+/=]{0,95}[0-9+/])|(?=(?:[A-Z]*+[a-z]++[A-Z]){2}))"
+    r"[A-Za-z0-9+/]{16}[A-Za-z0-9+/=]*+(?![^\s\"'\\<])"
+)
+_GAP = re.compile(rf"(?:[^\-]|{_DASH}){{0,{_GAP_CHARS}}}?(?P<at>{_BODY_RUN}|{_END})")
+_RIGHT_AFTER = re.compile(rf"[ \t\r\n>#\"']{{0,{_GAP_CHARS}}}(?P<at>{_BODY_RUN}|{_END})")
+_RUN = re.compile(r"[A-Za-z0-9+/=]{16}")
+_ENDED = re.compile(rf"(?:{_END})\Z")
+_END_LINE_CHARS = 96  # (an END line's longest: 9 + 3 names of 16 + `PRIVATE KEY BLOCK-----`)
+# How far past a find a stream holds the text while a body run may still come after prose.
+GAP_HOLD_CHARS = _GAP_CHARS + 97
+# How much of the text after the prose a continuation reads first (4x as much while its find
+# reaches the read's end, to 80,000: a longer body reads on as any key's does, `key_end`).
+_SLICE_CHARS = 1024
 # Or a PuTTY key file (`_putty_keys`).
 PRIVATE_KEY = f"{_PEM}|{PUTTY_KEY}"
 # What may follow a block's find while the text's end may still make it longer: a few body lines
@@ -159,60 +177,6 @@ _PLAIN = re.compile(r"(?:[A-Za-z0-9+/=]++|[\r\n]++(?=[A-Za-z0-9+/=]|\Z))*+")
 # from there sees the body's last lines as one read from anywhere before them would.
 _PLAIN_KEPT = 4096
 
-# An email's name part: ASCII's letters, digits and `._%+-`, and the letters (and combining
-# accents) of the alphabets written with spaces between words: Latin (but `×` and `÷`), Greek,
-# Cyrillic, Armenian, Hebrew, Arabic, the Indic scripts', Georgian. Not Thai's on, nor symbols,
-# CJK or fullwidth punctuation: a text written without spaces runs straight into an address
-# (`请发送邮件至support@…`), whose find would take the words before it. Ranges, not `\w`:
-# about as fast as ASCII alone (`\w` doubles the scan of prose).
-_LOCAL = "A-Za-z0-9._%+\\-\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u0dff\u10a0-\u10ff\u1e00-\u1fff"
-_DOMAIN = r"(?:[A-Za-z0-9\-]{1,63}\.){1,8}[A-Za-z]{2,24}(?![A-Za-z0-9\-])"
-# Possessive: `@` is not a name part's character, so giving some back never helps. With the
-# letters of other scripts (`_LOCAL`): a name's accented letter does not begin the find after it
-# (`josé.garcía@…` redacted whole, not all but `josé.garcí`). What a text without an `@` is
-# scanned with (`Detector.lean`: it finds nothing there either, and costs less on prose).
-SHORT_EMAIL = rf"(?<![{_LOCAL}])[{_LOCAL}]{{1,64}}+@{_DOMAIN}"
-# The longest look back of the detectors' patterns (`EMAIL`'s, over 65 name characters before
-# its `@`): a stream keeps that much of what it released before what it holds (`_text_screen`),
-# else an address whose `@` comes right after a find released (a key's) is found in no stream.
-LOOKBEHIND_CHARS = 65
-# And a name part longer than 64: matched from its `@` (a bounded look back), its find begun
-# where the name does (`name_start`): each `@` looks back over its own name only.
-EMAIL = rf"{SHORT_EMAIL}|@(?<=[{_LOCAL}]{{{LOOKBEHIND_CHARS}}}@){_DOMAIN}"
-# The last character before a name (none of its characters) and the run up to where it is asked.
-_BEFORE_NAME = re.compile(f"[^{_LOCAL}](?=[{_LOCAL}]*+\\Z)")
-_BEFORE_ADDRESS = re.compile(f"[^@{_LOCAL}](?=[@{_LOCAL}]*+\\Z)")
-_NOT_ADDRESS = re.compile(f"[^@{_LOCAL}]")
-_WINDOW = 4096
-
-
-def _run_start(before: re.Pattern[str], text: str, at: int, floor: int) -> int:
-    """Where the run of characters that ends at `at` begins (`before`: the character before
-    it), at `floor` or after: looked for back a window at a time (linear in the run)."""
-    end = at
-    while end > floor:
-        low = max(floor, end - _WINDOW)
-        found = before.search(text, low, end)
-        if found is not None:
-            return found.start() + 1
-        end = low
-    return floor
-
-
-def name_start(text: str, at: int) -> int:
-    """Where the find of an email matched at `at` begins: its name part's first character when
-    the match begins at its `@` (a name longer than 64), else `at`."""
-    return _run_start(_BEFORE_NAME, text, at, 0) if text[at] == "@" else at
-
-
-def open_address(text: str, start: int, cut: int) -> int | None:
-    """Where an address the end of `text` may still be inside begins, when that is before `cut`
-    (from `start` on): the run of name and domain characters (and `@`) that ends the text; None:
-    a character no address holds comes after `cut` (in prose: at once)."""
-    if _NOT_ADDRESS.search(text, max(start, cut)) is not None:
-        return None
-    return _run_start(_BEFORE_ADDRESS, text, cut, start)
-
 
 def open_key(text: str, start: int, cut: int) -> int | None:
     """Where a private key the end of `text` may still be inside begins (from `start` on), when
@@ -247,7 +211,38 @@ def _open_block(text: str, start: int, cut: int) -> int | None:
         return at  # no prose (nor END line) yet: what follows may be a framed key's END line
     if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
         return at
-    return None
+    return at if _open_past_prose(text, at, begun, found.end()) else None
+
+
+# The last walk past prose (`_open_past_prose`): a block's text from its BEGIN line to a step
+# of that walk _WALK_MARGIN or more before the text's end (no later text changes a step before
+# it). A stream asks again at each step as its text grows: the walk goes on from there, not
+# from the find's end each time (linear, not square). Checked by content: any text may ask.
+_walked = [""]
+_WALK_MARGIN = 1024
+
+
+def _open_past_prose(text: str, at: int, begun: int, end: int) -> bool:
+    """Whether the end of `text` may still be inside the block from `at` (its BEGIN line ends at
+    `begun`) whose find ends at `end` before prose: the key went on after the prose, up to the
+    text's end or to where what follows may go on into its body; or a body run may still come
+    (GAP_HOLD_CHARS after its body: `_past_prose`)."""
+    grown = kept = end
+    walked = _walked[0]
+    if len(walked) > end - at and text.startswith(walked, at):
+        grown = kept = at + len(walked)  # (this text's walk, asked again as it grew)
+    start = kept
+    while (step := _past_prose(text, at, grown)) is not None:
+        grown = step[1]  # (prose inside its body: the key went on after it)
+        if grown + _WALK_MARGIN <= len(text):
+            kept = grown
+    if kept > start:
+        _walked[0] = text[at:kept]
+    if grown > end:  # (held however far its body is: a stream holds more, never less)
+        if _ENDED.search(text, grown - _END_LINE_CHARS, grown) is not None:
+            return False  # its block ended, after prose
+        return _PENDING.match(text, grown) is not None or len(text) - grown <= GAP_HOLD_CHARS
+    return len(text) - end <= GAP_HOLD_CHARS and _has_body(text, begun, end)
 
 
 def _last_begin(text: str, start: int, cut: int) -> int:
@@ -276,16 +271,29 @@ def key_end(text: str, start: int, end: int) -> int:
     block's body goes on past the pattern's bounds (a find of 20,000+ characters before any END
     line), the text from a little before its end read after its head as its continuation, as a
     stream reads what follows a find it released in part (`_text_screen`, MAX_HELD_CHARS): so
-    a unary answer's key of any length is redacted whole, as a stream's is. Else `end`."""
+    a unary answer's key of any length is redacted whole, as a stream's is; and past prose
+    inside its body while the key goes on after it (`_past_prose`). Else `end`."""
     if not text.startswith(_BEGINS, start):
         return end  # (a PuTTY key file's: bounded by its lines)
     head = head_of(text[start : start + HEAD_CHARS])
     begin = start
+    while True:
+        begin, end = _read_on(text, head, begin, end)
+        step = _past_prose(text, start, end)
+        if step is None:
+            return end
+        begin, end = step
+
+
+def _read_on(text: str, head: str, begin: int, end: int) -> tuple[int, int]:
+    """Where a key's find read from `begin` (its continuation's virtual start, `head` before
+    it) to `end` ends once read on past the pattern's bounds (`key_end`), and that read's
+    virtual start."""
     while end - begin >= _BOUND_CHARS and not any(text.find(e, begin, end) >= 0 for e in _ENDS):
         # Read on from a little before the find's end, or, past a plain body's bulk, from a
         # little before where that body stops (each read before it would only reach further).
         resume = max(end, _plain_end(text, end) - _PLAIN_KEPT)
-        resume = _run_start(
+        resume = run_start(
             _BEFORE_RUN, text, resume - _RESUME_CHARS, resume - _RESUME_CHARS - _RUN_CHARS
         )
         found = _KEY.match(head + text[resume:])
@@ -293,7 +301,39 @@ def key_end(text: str, start: int, end: int) -> int:
         if grown <= end:
             break
         begin, end = resume - len(head), grown
-    return end
+    return begin, end
+
+
+def _past_prose(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """A block's find from `start` to `end` that ended at prose inside its body, read on from
+    the body run (or END line) at most _GAP_CHARS after it, as the key's continuation after its
+    BEGIN line (a run of letters the pattern ends no find with: through that run): that read's
+    virtual start and where it ends. None: the find ended (its END line), has no body and prose
+    follows it (a mention of the BEGIN line), or no body run comes soon after it."""
+    if _ENDED.search(text, max(start, end - _END_LINE_CHARS), end) is not None:
+        return None  # (most finds)
+    line = _BEGIN_LINE.match(text, start)
+    if line is None:
+        return None
+    # No body: only a run right after it (prose first: a mention of the BEGIN line).
+    body = _has_body(text, line.end(), end)
+    gap = (_GAP if body else _RIGHT_AFTER).match(text, end)
+    if gap is None:
+        return None
+    head, at = line.group() + "\n", gap.start("at")
+    size = _SLICE_CHARS
+    while (found := _KEY.match(head + text[at : at + size])) is not None:
+        if found.end() < len(head) + size or at + size >= len(text) or size >= _BOUND_CHARS * 4:
+            break  # (else it may go on past the slice: read a longer one)
+        size *= 4
+    grown = gap.end() if found is None else max(gap.end(), at + found.end() - len(head))
+    return at - len(head), grown
+
+
+def _has_body(text: str, begun: int, end: int) -> bool:
+    """Whether a block's find whose BEGIN line ends at `begun` holds a base64 run of 16 in its
+    first HEAD_CHARS up to `end` (a key's body; a mention of its BEGIN line holds none)."""
+    return _RUN.search(text, begun, min(end, begun + HEAD_CHARS)) is not None
 
 
 def _plain_end(text: str, at: int) -> int:

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 
 from router_service.guardrails._citations import StreamEdits
 from router_service.guardrails._detectors import DETECTORS, escape_start
+from router_service.guardrails._emails import LOOKBEHIND_CHARS
 from router_service.guardrails._finds import Found, counted
-from router_service.guardrails._long_finds import LOOKBEHIND_CHARS, head_of
+from router_service.guardrails._long_finds import head_of
 from router_service.guardrails._rules import Rule
 
 __all__ = ["HOLD_BACK_CHARS", "MAX_HELD_CHARS", "RELEASE_STEP_CHARS", "TextScreen"]

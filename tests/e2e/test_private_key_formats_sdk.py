@@ -1,8 +1,8 @@
 """Private keys in an answer as an OpenAI SDK user sees them through the edge: a PGP private key
 block pasted in any framing (quoted, commented, numbered, in string literals; cut short too), an
 ssh.com SSH2 key and a PuTTY key file (pasted with spaces for its line breaks too) are redacted
-whole, `x-switchboard-guardrails` naming the rule, unary and streamed alike; a
-PGP public key block comes through untouched."""
+whole, `x-switchboard-guardrails` naming the rule, unary and streamed alike; a PEM
+block with a line of prose inside its body too; a PGP public key block comes through untouched."""
 
 from __future__ import annotations
 
@@ -41,6 +41,20 @@ KEYS = {
     "ssh2_numbered": framed(ssh2("PRIVATE"), "numbered"),
     "pgp_quoted_cut_short": cut_short(framed(pgp(), "quoted")),
     "pgp_u0009_json": "\\n".join("\\u0009" + line for line in pgp().split("\n")),
+    # Prose inside a PEM body (unary showed the key lines after it: `test_key_prose`).
+    "pem_prose_inside": "\n".join(
+        [
+            "-----BEGIN PRIVATE KEY-----",
+            *LINES[:3],
+            "see the vault for the rest of it.",
+            *LINES[3:],
+            "-----END PRIVATE KEY-----",
+        ]
+    ),
+    "pem_prose_inside_quoted": framed(
+        "\n".join(["-----BEGIN PRIVATE KEY-----", *LINES[:3], "Thanks, bye", *LINES[3:]]),
+        "quoted",
+    ),
 }
 
 

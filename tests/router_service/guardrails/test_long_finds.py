@@ -14,6 +14,7 @@ import pytest
 from router_service.config import GuardrailConfig
 from router_service.fake_upstream import FakeUpstream, Scenario
 from router_service.guardrails import Rule, TextScreen
+from router_service.guardrails._long_finds import GAP_HOLD_CHARS
 from tests.conftest import StartRouter
 from tests.router_service.auth.helpers import bearer, chat, chat_stream, client, guarded_config
 from tests.router_service.guardrails.test_answer_screen import _counting
@@ -198,22 +199,24 @@ def test_prose_between_a_begin_mention_and_a_far_end_line_is_no_key() -> None:
         assert out >= fed - 160 - 5, fed
 
 
-def test_a_key_s_body_interrupted_by_prose_is_redacted_to_where_the_prose_begins() -> None:
+def test_a_key_s_body_interrupted_by_prose_is_redacted_through_its_end_line() -> None:
+    # (Before, to where the prose began: the END line showed, and any key line after the prose.)
     rest = "(the rest: see the vault) -----END PRIVATE KEY-----"
     pem = f"-----BEGIN PRIVATE KEY-----\n{_BODY * 3}{rest}"
     text = f"{PROSE}here:\n{pem}\n{PROSE * 3}"
     unary = PII.redact(text, Counter())
-    assert unary == text.replace(pem[: pem.index("(")], "[REDACTED:private_key]")
+    assert unary == text.replace(pem, "[REDACTED:private_key]")
     _cut_anywhere_as_unary(text, unary)
 
 
 @pytest.mark.parametrize("after", ["\n" + PROSE * 12, "\nThat is all, thanks! " + "Bye now. " * 60])
 def test_what_follows_a_long_key_is_released_once_its_block_ends(after: str) -> None:
     # A key of ~3 KiB: held from its BEGIN line; once its END line (or, cut short, prose that
-    # no body holds) came, the text is released as a stream's is, not half the key later.
+    # no body holds) came, the text is released as a stream's is, not half the key later. (Cut
+    # short: once GAP_HOLD_CHARS passed with no body run after the prose, `_past_prose`.)
     for end in ("-----END PRIVATE KEY-----", ""):
         text = f"{PROSE}-----BEGIN PRIVATE KEY-----\n{_BODY * 100}{end}{after}"
-        closed = text.index(after) + 40  # (where what follows it can no longer be a body)
+        closed = text.index(after) + (40 if end else GAP_HOLD_CHARS)
         assert _stream([*text, ""]) == PII.redact(text, Counter())
         for fed, out in _released_as_fed(text):
             if fed >= closed + 160 + 32:
