@@ -290,7 +290,13 @@ class BaseClient(ABC):
 
     def _reopen_with(self, credentials: grpc.ChannelCredentials) -> Any:
         """Use `credentials` from now on: an open client moves to a new channel. Returns the
-        channel it replaced, for the subclass to retire (None when none was open)."""
+        channel it replaced, for the subclass to retire (None when none was open). TypeError,
+        before anything changes, for what is no credentials: grpc's AttributeError making the
+        new channel left the client unopened, the old channel never closed."""
+        if not isinstance(credentials, grpc.ChannelCredentials):
+            raise TypeError(
+                f"credentials must be grpc.ChannelCredentials, not {type(credentials).__name__}"
+            )
         with self._opening:
             self._credentials = credentials  # an unopened client makes its channel with them
             return self._reopened()
