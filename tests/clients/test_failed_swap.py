@@ -20,7 +20,7 @@ async def test_an_async_swap_to_no_credentials_is_refused_and_leaves_the_client_
             stream = client.chat_stream(stream_request("hang"))
             assert (await anext(stream)).chunk.choices[0].delta.text == "Hel"
             with pytest.raises(TypeError, match=r"grpc\.ChannelCredentials, not "):
-                client.use_credentials("not credentials")  # type: ignore[arg-type]
+                client.use_credentials("not credentials")
             assert (await client.chat(chat_request())).completion.id == "a"
             assert not fake.cancelled.is_set()
         await within(fake.cancelled)  # the channel it kept closed with the client
@@ -33,7 +33,7 @@ def test_a_blocking_swap_to_no_credentials_is_refused_and_leaves_the_client_as_i
             stream = client.chat_stream(stream_request("hang"))
             assert next(stream).chunk.choices[0].delta.text == "Hel"
             with pytest.raises(TypeError, match=r"grpc\.ChannelCredentials, not "):
-                client.use_credentials(object())  # type: ignore[arg-type]
+                client.use_credentials(object())
             assert client.chat(chat_request()).completion.id == "a"
             assert not fake.ended.is_set()
         assert fake.ended.wait(WAIT)  # the channel it kept closed with the client
@@ -43,6 +43,6 @@ def test_credentials_refused_on_an_unopened_client_are_not_kept_for_its_first_ca
     with sync_serving("a") as (_, target):
         client = SyncRouterClient(target)
         with pytest.raises(TypeError, match=r"grpc\.ChannelCredentials, not "):
-            client.use_credentials(b"PEM bytes")  # type: ignore[arg-type]
+            client.use_credentials(b"PEM bytes")
         with client:
             assert client.chat(chat_request()).completion.id == "a"
