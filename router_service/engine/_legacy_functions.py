@@ -11,7 +11,7 @@ functions with one call at most, so `parallel_tool_calls` is false unless the ca
 
 The answer comes back in the shape the caller asked in: a choice's tool call as its message's
 `function_call` and `finish_reason: "function_call"`, unary (`legacy_completion`) and streamed
-(`LegacyChunks`: each call delta as a `function_call` delta). A second call (a model that
+(`LegacyCallDeltas`: each call delta as a `function_call` delta). A second call (a model that
 called in parallel all the same) has no place in that shape and is left out.
 
 A `function_call` that names none of the functions (OpenAI's 400) is not emulated: the kind's
@@ -21,7 +21,6 @@ OpenAI-format chat APIs take the legacy fields themselves (`Deployment.takes_leg
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -29,9 +28,8 @@ import orjson
 from clients.codec._request import tool_from_openai
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
-from router_service.providers._base import UPSTREAM_ALIVE
 
-__all__ = ["LegacyChunks", "legacy_completion", "legacy_emulated"]
+__all__ = ["LegacyCallDeltas", "legacy_completion", "legacy_emulated"]
 
 _CHOICES = {"none": chat_pb2.TOOL_CHOICE_MODE_NONE, "auto": chat_pb2.TOOL_CHOICE_MODE_AUTO}
 _FUNCTION_CALL = "function_call"
@@ -140,20 +138,14 @@ def _finish_as_function_call(choice: chat_pb2.Choice | chat_pb2.ChunkChoice) -> 
         choice.finish_reason_raw = _FUNCTION_CALL
 
 
-class LegacyChunks:
-    """`chunks` with each choice's (first) tool call as a legacy `function_call` delta."""
+class LegacyCallDeltas:
+    """Rewrites a stream's chunks, in place, with each choice's (first) tool call as a legacy
+    `function_call` delta."""
 
-    def __init__(self, chunks: AsyncIterator[chat_pb2.ChatCompletionChunk]) -> None:
-        self._chunks = chunks
+    def __init__(self) -> None:
         self._calls: dict[int, int] = {}  # choice index → the index of its one call
 
-    def __aiter__(self) -> LegacyChunks:
-        return self
-
-    async def __anext__(self) -> chat_pb2.ChatCompletionChunk:
-        chunk = await self._chunks.__anext__()
-        if chunk is UPSTREAM_ALIVE:
-            return chunk
+    def rewrite(self, chunk: chat_pb2.ChatCompletionChunk) -> None:
         for choice in chunk.choices:
             delta = choice.delta
             if delta.tool_calls:
@@ -166,4 +158,3 @@ class LegacyChunks:
                         delta.function_call.arguments += call.function.arguments
                 del delta.tool_calls[:]
             _finish_as_function_call(choice)
-        return chunk
