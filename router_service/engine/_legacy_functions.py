@@ -90,28 +90,30 @@ def _turns_as_tools(messages: Any) -> None:
     providers refuse two results of one id (Claude, Bedrock) or more results than calls
     (Gemini). A `function` message after no call stays one."""
     calling: chat_pb2.ChatMessage | None = None  # the message of the call results answer
+    at = 0  # where its legacy call is among its tool calls (after any of the caller's own)
     answered = 0  # how many results answered it
     for n, message in enumerate(messages):
         if message.HasField(_FUNCTION_CALL):
-            calling = message
+            calling, at = message, len(message.tool_calls)
             call = message.tool_calls.add(id=f"call_function_{n}", type="function")
             call.function.CopyFrom(message.function_call)
             message.ClearField(_FUNCTION_CALL)
             answered = 0
         elif message.role == chat_pb2.ROLE_FUNCTION and calling is not None:
             message.role = chat_pb2.ROLE_TOOL
-            first = calling.tool_calls[0]
+            first = calling.tool_calls[at]
             if answered:
-                first = _call_beside(calling, message.name, f"{first.id}_{n}")
+                first = _call_beside(calling, first, message.name, f"{first.id}_{n}")
             message.tool_call_id = first.id
             answered += 1
         elif message.role != chat_pb2.ROLE_TOOL:
             calling = None
 
 
-def _call_beside(calling: chat_pb2.ChatMessage, name: str, call_id: str) -> chat_pb2.ToolCall:
-    """A call added to `calling` beside its first, for a further result named `name`."""
-    first = calling.tool_calls[0]
+def _call_beside(
+    calling: chat_pb2.ChatMessage, first: chat_pb2.ToolCall, name: str, call_id: str
+) -> chat_pb2.ToolCall:
+    """A call added to `calling` beside its legacy `first`, for a further result named `name`."""
     call = calling.tool_calls.add(id=call_id, type="function")
     if not name or name == first.function.name:
         call.function.CopyFrom(first.function)
