@@ -88,9 +88,9 @@ _ARMOR_HEADER = (
 _NO_PROSE = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|{_DASH})){{0,20000}}"
 _FRAMED = rf"{_NO_PROSE}?{_END}"
 _B64 = r"A-Za-z0-9+/=_\-"  # standard base64's alphabet and URL-safe's (`-`, `_`)
-# A word of prose on the line after a key cut short (`That is all`): no body's line (looked
+# A word of prose on the line after a key cut short (`That is all`, `Commit 3f2a…`): no body's line (looked
 # for where a line begins only: a last line's base64 is taken whole).
-_WORD = r"(?![\r\n\\]{0,4}[A-Z]?[a-z]{1,14} [A-Za-z])"
+_WORD = r"(?![\r\n\\]{0,4}[A-Z]?[a-z]{1,14} [^\s\-])"
 # The last base64 runs of a key pasted with spaces for its line breaks, the text's end after them
 # (a stream's: after a run whose last 16 characters are letters, as 1 in 28 are, more may come).
 _LAST_RUNS = rf"(?>[{_B64}]{{1,80}}[ \t]{{1,32}}){{0,4}}[{_B64}]{{0,80}}"
@@ -122,7 +122,28 @@ _BODY_RUN = (
     r"(?<![^\s>#\"'])(?:(?=[A-Za-z0-9+/=]{0,95}[0-9+/])|(?=(?:[A-Z]*+[a-z]++[A-Z]){2}))"
     r"[A-Za-z0-9+/]{16}[A-Za-z0-9+/=]*+(?![^\s\"'\\<])"
 )
-_GAP = re.compile(rf"(?:[^\-]|{_DASH}){{0,{_GAP_CHARS}}}?(?P<at>{_BODY_RUN}|{_END})")
+# After prose only a whole body line goes on: alone on its line (after a line break, JSON's
+# escaped one, `<br>`; framed by indentation, `> `/`# `, a number, a literal's quote), or one of a
+# run of them (a key pasted with spaces for its line breaks: the next run, a padded last one, the
+# END line); or the END line. A token inside a sentence (a path, a commit hash) never does, nor
+# what lies past a JSON string's closing quote (the next member). (The text's end after a run:
+# a stream's next characters may still make it one: held.)
+_LINE_START = r"(?:(?<=[\r\n])|(?<=\\[nr])|(?<=<br>)|(?<=<br/>)|(?<=<br />))"
+_LINE_FRAMED = r"[ \t]{0,32}(?:[>#][ \t]{0,4}){0,4}(?:[0-9]{1,6}[:.)][ \t]{0,2})?[\"']?"
+_LINE_END = r"[ \t]{0,32}(?:[\"'](?:,|[ \t]{0,8}\+)?[ \t]{0,8})?(?:[\r\n<]|\\(?:[nr]|\Z)|\Z)"
+_NEXT_RUN = (
+    rf"(?:[ \t\r\n]{{1,32}}(?:{_BODY_RUN}|[A-Za-z0-9+/]{{1,80}}={{1,2}}(?![^\s\"'\\<])"
+    rf"|[A-Za-z0-9+/=]{{0,80}}[ \t]{{0,32}}{_END}|-{{1,5}}[ A-Z]{{0,40}}\Z)|[ \t\r\n]{{0,32}}\Z)"
+)
+_JSON_NEXT = r'\s{0,32}(?:[}\]]|,\s{0,32}"(?:[^"\\\r\n]|\\.){0,128}"\s{0,32}:)'
+_IN_GAP = rf"(?:[^\-\"]|\"(?!{_JSON_NEXT})|{_DASH}){{0,{_GAP_CHARS}}}?"
+_GOES_ON = rf"(?={_BODY_RUN}{_NEXT_RUN})|(?={_END})"
+_AT = rf"(?P<at>{_BODY_RUN}|{_END})"
+_GAP = re.compile(rf"{_IN_GAP}(?:{_LINE_START}{_LINE_FRAMED}(?={_BODY_RUN}{_LINE_END})|{_GOES_ON}){_AT}")
+# A key pasted with spaces for its line breaks (its BEGIN line and body on one line): its last
+# line after prose (a short last one after it, `QUJD`) may end the text's line, prose before it.
+_LAST_SPACED = rf"(?:[ \t]{{1,32}}[A-Za-z0-9+/=]{{1,15}})?{_LINE_END}"
+_GAP_SPACED = re.compile(rf"{_IN_GAP}(?:(?={_BODY_RUN}{_LAST_SPACED})|{_GOES_ON}){_AT}")
 _RIGHT_AFTER = re.compile(rf"[ \t\r\n>#\"']{{0,{_GAP_CHARS}}}(?P<at>{_BODY_RUN}|{_END})")
 _RUN = re.compile(r"[A-Za-z0-9+/=]{16}")
 _ENDED = re.compile(rf"(?:{_END})\Z")
@@ -317,7 +338,8 @@ def _past_prose(text: str, start: int, end: int) -> tuple[int, int] | None:
         return None
     # No body: only a run right after it (prose first: a mention of the BEGIN line).
     body = _has_body(text, line.end(), end)
-    gap = (_GAP if body else _RIGHT_AFTER).match(text, end)
+    spaced = text.startswith((" ", "\t"), line.end())
+    gap = ((_GAP_SPACED if spaced else _GAP) if body else _RIGHT_AFTER).match(text, end)
     if gap is None:
         return None
     head, at = line.group() + "\n", gap.start("at")
