@@ -128,7 +128,6 @@ _BODY_RUN = (
 # END line); or the END line. A token inside a sentence (a path, a commit hash) never does, nor
 # what lies past a JSON string's closing quote (the next member). (The text's end after a run:
 # a stream's next characters may still make it one: held.)
-_LINE_START = r"(?:(?<=[\r\n])|(?<=\\[nr])|(?<=<br>)|(?<=<br/>)|(?<=<br />))"
 _LINE_FRAMED = r"[ \t]{0,32}(?:[>#][ \t]{0,4}){0,4}(?:[0-9]{1,6}[:.)][ \t]{0,2})?[\"']?"
 _LINE_END = r"[ \t]{0,32}(?:[\"'](?:,|[ \t]{0,8}\+)?[ \t]{0,8})?(?:[\r\n<]|\\(?:[nr]|\Z)|\Z)"
 _NEXT_RUN = (
@@ -137,13 +136,17 @@ _NEXT_RUN = (
 )
 _JSON_NEXT = r'\s{0,32}(?:[}\]]|,\s{0,32}"(?:[^"\\\r\n]|\\.){0,128}"\s{0,32}:)'
 _IN_GAP = rf"(?:[^\-\"]|\"(?!{_JSON_NEXT})|{_DASH}){{0,{_GAP_CHARS}}}?"
-_GOES_ON = rf"(?={_BODY_RUN}{_NEXT_RUN})|(?={_END})"
-_AT = rf"(?P<at>{_BODY_RUN}|{_END})"
-_GAP = re.compile(rf"{_IN_GAP}(?:{_LINE_START}{_LINE_FRAMED}(?={_BODY_RUN}{_LINE_END})|{_GOES_ON}){_AT}")
 # A key pasted with spaces for its line breaks (its BEGIN line and body on one line): its last
-# line after prose (a short last one after it, `QUJD`) may end the text's line, prose before it.
+# line after prose (a short last one after it, `QUJD`) may end the text's line, prose before it;
+# else a run that ends its line goes on only alone on it (`_ALONE`: checked after the match).
 _LAST_SPACED = rf"(?:[ \t]{{1,32}}[A-Za-z0-9+/=]{{1,15}})?{_LINE_END}"
-_GAP_SPACED = re.compile(rf"{_IN_GAP}(?:(?={_BODY_RUN}{_LAST_SPACED})|{_GOES_ON}){_AT}")
+_GAP = re.compile(
+    rf"{_IN_GAP}(?P<at>{_BODY_RUN}(?:(?P<eol>(?={_LAST_SPACED}))|(?={_NEXT_RUN}))|{_END})"
+)
+_FRAMED_ONLY = re.compile(rf"{_LINE_FRAMED}\Z")
+_FRAME_CHARS = 64  # (a line's frame before its run: indentation, quotes' `> `, a number)
+# What ends a line before another (a line break, JSON's escaped one, `<br>`).
+_LINE_ENDS = ("\n", "\r", "\\n", "\\r", "<br>", "<br/>", "<br />")
 _RIGHT_AFTER = re.compile(rf"[ \t\r\n>#\"']{{0,{_GAP_CHARS}}}(?P<at>{_BODY_RUN}|{_END})")
 _RUN = re.compile(r"[A-Za-z0-9+/=]{16}")
 _ENDED = re.compile(rf"(?:{_END})\Z")
@@ -338,8 +341,7 @@ def _past_prose(text: str, start: int, end: int) -> tuple[int, int] | None:
         return None
     # No body: only a run right after it (prose first: a mention of the BEGIN line).
     body = _has_body(text, line.end(), end)
-    spaced = text.startswith((" ", "\t"), line.end())
-    gap = ((_GAP_SPACED if spaced else _GAP) if body else _RIGHT_AFTER).match(text, end)
+    gap = _gap(text, line.end(), end) if body else _RIGHT_AFTER.match(text, end)
     if gap is None:
         return None
     head, at = line.group() + "\n", gap.start("at")
@@ -350,6 +352,27 @@ def _past_prose(text: str, start: int, end: int) -> tuple[int, int] | None:
         size *= 4
     grown = gap.end() if found is None else max(gap.end(), at + found.end() - len(head))
     return at - len(head), grown
+
+
+def _gap(text: str, begun: int, end: int) -> re.Match[str] | None:
+    """The first body run (or END line) at most _GAP_CHARS after the prose at `end` that goes
+    on a key whose BEGIN line ends at `begun` (`_GAP`): one that ends its line is alone on it,
+    unless the key is pasted with spaces for its line breaks. None: no such run comes soon."""
+    spaced = text.startswith((" ", "\t"), begun)
+    at = end
+    while (gap := _GAP.match(text, at)) is not None and gap.start("at") <= end + _GAP_CHARS:
+        at = gap.start("at")
+        if spaced or gap.group("eol") is None or _alone(text, at):
+            return gap
+        at = gap.end("at")  # (a token ending a sentence's line: looked on after it)
+    return None
+
+
+def _alone(text: str, at: int) -> bool:
+    """Whether only a line's frame (`_LINE_FRAMED`) comes before `at` on its line."""
+    lo = max(0, at - _FRAME_CHARS)
+    ends = [i + len(e) for e in _LINE_ENDS if (i := text.rfind(e, lo, at)) >= 0]
+    return bool(ends) and _FRAMED_ONLY.match(text, max(ends), at) is not None
 
 
 def _has_body(text: str, begun: int, end: int) -> bool:
