@@ -5,8 +5,9 @@ request's screen runs on the router's event loop) and prints seconds per MiB, be
 `--rounds`: ordinary prose beside adversarial digit groups (`4 4 4 …`, `44 44 …`, `4-4-4…`),
 long plain digit runs, a mix, PEM keys and prose quoting their armor lines; streamed, a key and a
 BEGIN line before 60,000 dashes (or `x-x-…`), keys of 65K to 585K characters (past the 65,536
-a stream holds), a 256K one with a prose line after every eighth body line; a key whose body is short lines (`A1`, a model may be prompted for one) of
-`--kib`, unary and streamed in 4 KiB chunks, in µs per KiB. A digit-heavy text
+a stream holds), a 256K one with a prose line after every eighth body line; a key whose body
+is short lines (`A1`, a model may be prompted for one) of `--kib`, unary and streamed in 4 KiB
+chunks, in µs per KiB. A digit-heavy text
 should cost within ~2x prose. No servers.
 
 The key of short lines (1 MiB; 2 shared cores, best of 2): before a plain body was jumped in
@@ -177,7 +178,8 @@ def main() -> None:
         cost = streamed_long_key_ms(rule, lines)
         print(f"streamed key of {lines * 65 // 1000:3d}K {cost:6.1f} ms, 20-char deltas")
     unary, streamed = streamed_prose_key_ms(rule, 256)
-    print(f"streamed 256K key/prose lines {streamed:6.1f} ms (unary {unary:6.1f} ms), 20-char deltas")
+    row = f"streamed 256K key/prose lines {streamed:6.1f} ms (unary {unary:6.1f} ms)"
+    print(f"{row}, 20-char deltas")
     unary, streamed = short_lines_key_us_per_kib(rule, args.kib, args.rounds)
     print(f"key of A1 lines: unary {unary:6.0f} us/KiB, streamed {streamed:6.0f} us/KiB (4 KiB)")
 

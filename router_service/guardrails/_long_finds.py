@@ -88,8 +88,8 @@ _ARMOR_HEADER = (
 _NO_PROSE = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|{_DASH})){{0,20000}}"
 _FRAMED = rf"{_NO_PROSE}?{_END}"
 _B64 = r"A-Za-z0-9+/=_\-"  # standard base64's alphabet and URL-safe's (`-`, `_`)
-# A word of prose on the line after a key cut short (`That is all`, `Commit 3f2a…`): no body's line (looked
-# for where a line begins only: a last line's base64 is taken whole).
+# A word of prose on the line after a key cut short (`That is all`, `Commit 3f2a…`): no body's
+# line (looked for where a line begins only: a last line's base64 is taken whole).
 _WORD = r"(?![\r\n\\]{0,4}[A-Z]?[a-z]{1,14} [^\s\-])"
 # The last base64 runs of a key pasted with spaces for its line breaks, the text's end after them
 # (a stream's: after a run whose last 16 characters are letters, as 1 in 28 are, more may come).
@@ -111,23 +111,20 @@ _PEM = (
 _KEY = re.compile(_PEM)
 _BEGIN_LINE = re.compile(_BEGIN)
 # Prose inside a key's body (a line of words between its base64 lines): a find that ended at it
-# goes on when, at most _GAP_CHARS after it, the key does: a body run (16+ base64 characters, a
-# digit, `+` or `/` among their first 96, whole between spaces, line breaks, a quote's `> `, a
-# literal's quotes) or its END line; from there read as the key's continuation after its BEGIN
-# line (`_past_prose`), so the block is redacted through its END line, prose and all (a key cut
-# short: through its last body line). Only a find with a body goes on (`_RUN`): the prose after a
-# mere mention of the BEGIN line does not. A stream holds the text while such a run may come.
+# goes on when, at most _GAP_CHARS after it, the key does: a whole body line (`_gap`: a run of 16+
+# base64 characters, a digit, `+` or `/` among their first 96, alone on its line however framed,
+# or followed by another run, a padded last one or the END line) or its END line; from there read
+# as the key's continuation after its BEGIN line (`_past_prose`), so the block is redacted through
+# its END line, prose and all (a key cut short: through its last body line). A token inside a
+# sentence (a path, a commit hash) goes on none, nor anything past a JSON string's closing quote
+# (its next member). Only a find with a body goes on (`_RUN`): the prose after a mere mention of
+# the BEGIN line does not. A stream holds the text while such a run may come (the text's end
+# right after a run: held).
 _GAP_CHARS = 256
 _BODY_RUN = (
     r"(?<![^\s>#\"'])(?:(?=[A-Za-z0-9+/=]{0,95}[0-9+/])|(?=(?:[A-Z]*+[a-z]++[A-Z]){2}))"
     r"[A-Za-z0-9+/]{16}[A-Za-z0-9+/=]*+(?![^\s\"'\\<])"
 )
-# After prose only a whole body line goes on: alone on its line (after a line break, JSON's
-# escaped one, `<br>`; framed by indentation, `> `/`# `, a number, a literal's quote), or one of a
-# run of them (a key pasted with spaces for its line breaks: the next run, a padded last one, the
-# END line); or the END line. A token inside a sentence (a path, a commit hash) never does, nor
-# what lies past a JSON string's closing quote (the next member). (The text's end after a run:
-# a stream's next characters may still make it one: held.)
 _LINE_FRAMED = r"[ \t]{0,32}(?:[>#][ \t]{0,4}){0,4}(?:[0-9]{1,6}[:.)][ \t]{0,2})?[\"']?"
 _LINE_END = r"[ \t]{0,32}(?:[\"'](?:,|[ \t]{0,8}\+)?[ \t]{0,8})?(?:[\r\n<]|\\(?:[nr]|\Z)|\Z)"
 _NEXT_RUN = (
@@ -136,16 +133,14 @@ _NEXT_RUN = (
 )
 _JSON_NEXT = r'\s{0,32}(?:[}\]]|,\s{0,32}"(?:[^"\\\r\n]|\\.){0,128}"\s{0,32}:)'
 _IN_GAP = rf"(?:[^\-\"]|\"(?!{_JSON_NEXT})|{_DASH}){{0,{_GAP_CHARS}}}?"
-# A key pasted with spaces for its line breaks (its BEGIN line and body on one line): its last
-# line after prose (a short last one after it, `QUJD`) may end the text's line, prose before it;
-# else a run that ends its line goes on only alone on it (`_ALONE`: checked after the match).
+# A run ending its line goes on alone on it (`_alone`, after the match), or, in a key pasted
+# with spaces for its line breaks, after prose too (a short last run after it: `QUJD`).
 _LAST_SPACED = rf"(?:[ \t]{{1,32}}[A-Za-z0-9+/=]{{1,15}})?{_LINE_END}"
 _GAP = re.compile(
-    rf"{_IN_GAP}(?P<at>{_BODY_RUN}(?:(?P<eol>(?={_LAST_SPACED}))|(?={_NEXT_RUN}))|{_END})"
+    rf"{_IN_GAP}(?P<at>{_BODY_RUN}(?:(?={_NEXT_RUN})|(?P<eol>(?={_LAST_SPACED})))|{_END})"
 )
-_FRAMED_ONLY = re.compile(rf"{_LINE_FRAMED}\Z")
-_FRAME_CHARS = 64  # (a line's frame before its run: indentation, quotes' `> `, a number)
-# What ends a line before another (a line break, JSON's escaped one, `<br>`).
+_FRAMED_ONLY = re.compile(rf"{_LINE_FRAMED}\Z")  # (indentation, `> `/`# `, a number, a quote)
+_FRAME_CHARS = 64  # (a line's frame before its run; a line break, JSON's escaped one, `<br>`:)
 _LINE_ENDS = ("\n", "\r", "\\n", "\\r", "<br>", "<br/>", "<br />")
 _RIGHT_AFTER = re.compile(rf"[ \t\r\n>#\"']{{0,{_GAP_CHARS}}}(?P<at>{_BODY_RUN}|{_END})")
 _RUN = re.compile(r"[A-Za-z0-9+/=]{16}")
@@ -355,9 +350,8 @@ def _past_prose(text: str, start: int, end: int) -> tuple[int, int] | None:
 
 
 def _gap(text: str, begun: int, end: int) -> re.Match[str] | None:
-    """The first body run (or END line) at most _GAP_CHARS after the prose at `end` that goes
-    on a key whose BEGIN line ends at `begun` (`_GAP`): one that ends its line is alone on it,
-    unless the key is pasted with spaces for its line breaks. None: no such run comes soon."""
+    """The first body run (or END line) at most _GAP_CHARS after prose at `end` that goes on a
+    key whose BEGIN line ends at `begun` (`_GAP`, `_alone`). None: no such run comes soon."""
     spaced = text.startswith((" ", "\t"), begun)
     at = end
     while (gap := _GAP.match(text, at)) is not None and gap.start("at") <= end + _GAP_CHARS:
