@@ -154,8 +154,8 @@ async def test_values_beyond_float32_reach_the_sdk_as_its_infinities(
 async def test_an_upstreams_malformed_base64_is_a_typed_upstream_error(
     sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle
 ) -> None:
-    """Five bytes are no float32 vector: the upstream's failure (503 UPSTREAM_ERROR naming base64), never a
-    vector the SDK cannot decode, nor our 500."""
+    """Five bytes are no float32 vector: the upstream's failure (503, UPSTREAM_ERROR naming
+    base64), never a vector the SDK cannot decode, nor our 500."""
     fake.state.set_scenario(Scenario(embedding="AAAAAAA="))
 
     with pytest.raises(openai.APIStatusError) as failed:
