@@ -89,3 +89,30 @@ async def test_a_call_cancelled_during_the_rejoin_gives_back_what_redis_granted(
     finally:
         await store.aclose()
         await other.aclose()
+
+
+@pytest.mark.parametrize("call", GRANTING, ids=[call.name for call in GRANTING])
+async def test_a_call_cancelled_before_redis_s_grant_reaches_it_gives_it_back(
+    call: Granting, redis_url: str, redis_prefix: str, redis_proxy: RedisProxy
+) -> None:
+    # The plain path (no outage): cancelled while the reply of what Redis granted is on its way.
+    clock = ManualClock()
+    shared = RedisStateStore.from_url(redis_proxy.url, prefix=redis_prefix, clock=clock)
+    store = ResilientStateStore(shared, MemoryStateStore(clock), clock=clock, retry_interval_s=1.0)
+    other = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)  # a replica
+    try:
+        redis_proxy.hold_replies_after(call.names)  # Redis grants it; the reply waits
+        given = asyncio.ensure_future(call.take(store))
+        await redis_proxy.held.wait()
+
+        undone = redis_proxy.sent_naming(call.names)  # the give-back, lazily (`LAZY_S`)
+        given.cancel()
+        await undone.wait()
+        await redis_proxy.restore()
+        with pytest.raises(asyncio.CancelledError):
+            await given
+        assert call.granted(await call.take(other))  # the key takes the next call at once
+        assert not store.degraded
+    finally:
+        await store.aclose()
+        await other.aclose()
