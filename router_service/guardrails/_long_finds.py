@@ -178,17 +178,18 @@ _PLAIN = re.compile(r"(?:[A-Za-z0-9+/=]++|[\r\n]++(?=[A-Za-z0-9+/=]|\Z))*+")
 _PLAIN_KEPT = 4096
 
 
-def open_key(text: str, start: int, cut: int) -> int | None:
+def open_key(text: str, start: int, cut: int, walks: list[str]) -> int | None:
     """Where a private key the end of `text` may still be inside begins (from `start` on), when
-    that is before `cut`: a PEM block's (`_open_block`) or a PuTTY key file's (`open_putty`)."""
-    block = _open_block(text, start, cut)
+    that is before `cut`: a PEM block's (`_open_block`) or a PuTTY key file's (`open_putty`).
+    `walks`: the stream's own walks past prose (`_open_past_prose`), kept by the caller."""
+    block = _open_block(text, start, cut, walks)
     putty = open_putty(text, start, cut)
     if block is None or putty is None:
         return putty if block is None else block
     return min(block, putty)
 
 
-def _open_block(text: str, start: int, cut: int) -> int | None:
+def _open_block(text: str, start: int, cut: int, walks: list[str]) -> int | None:
     """Where a private key's block the end of `text` may still be inside begins (its BEGIN line,
     from `start` on), when that is before `cut`: its find reaches the end, or what follows it
     may still go on into its body or its END line. None once the END line came, or anything
@@ -211,33 +212,37 @@ def _open_block(text: str, start: int, cut: int) -> int | None:
         return at  # no prose (nor END line) yet: what follows may be a framed key's END line
     if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
         return at
-    return at if _open_past_prose(text, at, begun, found.end()) else None
+    return at if _open_past_prose(text, at, begun, found.end(), walks) else None
 
 
-# The last walk past prose (`_open_past_prose`): a block's text from its BEGIN line to a step
-# of that walk _WALK_MARGIN or more before the text's end (no later text changes a step before
-# it). A stream asks again at each step as its text grows: the walk goes on from there, not
-# from the find's end each time (linear, not square). Checked by content: any text may ask.
-_walked = [""]
+# A stream's walks past prose (`_open_past_prose`, `walks`: the stream's own, never another
+# stream's, each gone with its stream): a block's text from its BEGIN line to a step of that
+# walk _WALK_MARGIN or more before the text's end (no later text changes a step before it), one
+# per way the stream's text is read (as sent, `as_read`). Asked again as its text grows, the
+# walk goes on from there, not from the find's end each time (linear, not square).
+_WALKS_KEPT = 2
 _WALK_MARGIN = 1024
 
 
-def _open_past_prose(text: str, at: int, begun: int, end: int) -> bool:
+def _open_past_prose(text: str, at: int, begun: int, end: int, walks: list[str]) -> bool:
     """Whether the end of `text` may still be inside the block from `at` (its BEGIN line ends at
     `begun`) whose find ends at `end` before prose: the key went on after the prose, up to the
     text's end or to where what follows may go on into its body; or a body run may still come
     (GAP_HOLD_CHARS after its body: `_past_prose`)."""
     grown = kept = end
-    walked = _walked[0]
-    if len(walked) > end - at and text.startswith(walked, at):
-        grown = kept = at + len(walked)  # (this text's walk, asked again as it grew)
+    mine = next((w for w in walks if len(w) > end - at and text.startswith(w, at)), None)
+    if mine is not None:
+        grown = kept = at + len(mine)  # (this text's walk, asked again as it grew)
     start = kept
     while (step := _past_prose(text, at, grown)) is not None:
         grown = step[1]  # (prose inside its body: the key went on after it)
         if grown + _WALK_MARGIN <= len(text):
             kept = grown
     if kept > start:
-        _walked[0] = text[at:kept]
+        if mine is not None:
+            walks.remove(mine)
+        walks[: max(0, len(walks) - _WALKS_KEPT + 1)] = []
+        walks.append(text[at:kept])
     if grown > end:  # (held however far its body is: a stream holds more, never less)
         if _ENDED.search(text, grown - _END_LINE_CHARS, grown) is not None:
             return False  # its block ended, after prose
