@@ -118,13 +118,18 @@ _BEGIN_LINE = re.compile(_BEGIN)
 # short: through its last body line). Only a find with a body goes on (`_RUN`): the prose after a
 # mere mention of the BEGIN line does not. A stream holds the text while such a run may come.
 _GAP_CHARS = 256
-_BODY_RUN = (
-    r"(?<![^\s>#\"'])(?:(?=[A-Za-z0-9+/=]{0,95}[0-9+/])|(?=(?:[A-Z]*+[a-z]++[A-Z]){2}))"
+_RUN_ITSELF = (
+    r"(?:(?=[A-Za-z0-9+/=]{0,95}[0-9+/])|(?=(?:[A-Z]*+[a-z]++[A-Z]){2}))"
     r"[A-Za-z0-9+/]{16}[A-Za-z0-9+/=]*+(?![^\s\"'\\<])"
 )
+# (After a line break as sent in a JSON string too, `\\n`: the text as sent, which a stream
+# asks first (`Rule.opened`), holds the key open as the text read does.)
+_BODY_RUN = rf"(?:(?<![^\s>#\"'])|(?<=\\[nrt])){_RUN_ITSELF}"
 _GAP = re.compile(rf"(?:[^\-]|{_DASH}){{0,{_GAP_CHARS}}}?(?P<at>{_BODY_RUN}|{_END})")
 _RIGHT_AFTER = re.compile(rf"[ \t\r\n>#\"']{{0,{_GAP_CHARS}}}(?P<at>{_BODY_RUN}|{_END})")
 _RUN = re.compile(r"[A-Za-z0-9+/=]{16}")
+_HELD_RUN = re.compile(_BODY_RUN)
+_END_LINE = re.compile(_END)
 _ENDED = re.compile(rf"(?:{_END})\Z")
 _END_LINE_CHARS = 96  # (an END line's longest: 9 + 3 names of 16 + `PRIVATE KEY BLOCK-----`)
 # How far past a find a stream holds the text while a body run may still come after prose.
@@ -348,9 +353,16 @@ def _plain_end(text: str, at: int) -> int:
 
 
 def key_closed(text: str, at: int) -> bool:
-    """Whether `text` from `at` holds what ends a block open before it: an END line, or a
-    character neither a body, a header nor an END line holds (prose's punctuation)."""
-    return _unframed(text, at) is not None
+    """Whether `text` from `at` holds what may end a block open before it: an END line, or
+    prose (a character neither a body, a header nor an END line holds) with no body run in the
+    text's last GAP_HOLD_CHARS (one there: the key may go on after the prose, `_open_past_prose`
+    holds it still; a stream looks again when its wait ends, not every step: linear)."""
+    found = _unframed(text, at)
+    if found is None:
+        return False
+    if found.group().startswith(_ENDS) or _END_LINE.search(text, found.end()) is not None:
+        return True
+    return _HELD_RUN.search(text, max(at, len(text) - GAP_HOLD_CHARS)) is None
 
 
 def _unframed(text: str, at: int) -> re.Match[str] | None:
