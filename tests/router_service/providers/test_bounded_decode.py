@@ -188,3 +188,29 @@ def test_a_zstd_block_past_the_format_is_corrupt(zstd_outputs: list[int], raw: b
 
 def test_a_zstd_rle_block_of_the_most_is_read() -> None:
     assert b"".join(Decoding("zstd").pieces(_rle_block(_BLOCK))) == b"a" * _BLOCK
+
+
+def _tiny_blocks(count: int) -> bytes:
+    """A frame of `count` RLE blocks of one byte each (4 bytes a block), then empty raw ones
+    and a skippable frame: much to read, little to decode."""
+    rle = (1 << 3 | 1 << 1).to_bytes(3, "little") + b"a"
+    return (
+        b"\x28\xb5\x2f\xfd\x00\x58"
+        + rle * count
+        + b"\x00\x00\x00" * count
+        + b"\x01\x00\x00"
+        + _skippable(b"")
+    )
+
+
+def test_zstd_tiny_blocks_are_fed_together_up_to_a_block_of_output(
+    zstd_outputs: list[int],
+) -> None:
+    raw = _tiny_blocks(1 << 16)
+    decoding = Decoding("zstd")
+    reads = [raw[at : at + 65536] for at in range(0, len(raw), 65536)]
+    out = b"".join(piece for data in reads for piece in decoding.pieces(data))
+    assert out == b"a" * (1 << 16)
+    # a call per read (a 64 KiB read of them decodes to less than a block), not one per block
+    assert len(zstd_outputs) <= 2 * len(reads), f"{len(zstd_outputs)} calls"
+    assert max(zstd_outputs) <= _BLOCK
