@@ -365,7 +365,9 @@ class AttemptRunner:
             await self.sessions.apply(
                 ctx.session_id, ctx.requested_model, deployment.provider, deployment.name, actions
             )
-        record_reaction(ctx, deployment, lease, failure, actions, self._cooldowns)
+        record_reaction(
+            ctx, deployment, lease, failure, actions, self._cooldowns, self._clock.monotonic()
+        )
 
 
 def _queue_wait(ctx: RequestContext, deployment: Deployment) -> float:
