@@ -4,7 +4,7 @@ refused at once, naming the argument (never showing a key's value)."""
 import math
 from typing import Any
 
-__all__ = ["check_arguments", "printable"]
+__all__ = ["check_arguments", "check_timeout", "printable"]
 
 _INT32_MAX = 2**31 - 1  # the largest gRPC channel argument
 
@@ -28,11 +28,7 @@ def check_arguments(
             "api_key is not printable ASCII, which gRPC sends alone (a line break read "
             "with it, or a character pasted with it?)"
         )
-    if default_timeout is not None:
-        if not _is_number(default_timeout):
-            raise TypeError(f"default_timeout must be seconds or None, not {default_timeout!r}")
-        if not default_timeout > 0:  # NaN too: it expired every call, as a past deadline does
-            raise ValueError(f"default_timeout must be > 0 seconds or None, not {default_timeout}")
+    check_timeout("default_timeout", default_timeout)
     if not isinstance(max_message_bytes, int) or isinstance(max_message_bytes, bool):
         raise TypeError(f"max_message_bytes must be an int, not {max_message_bytes!r}")
     # 0 failed every call; grpc reads -1 as no limit; past int32, grpc's OverflowError as it
@@ -41,6 +37,18 @@ def check_arguments(
         raise ValueError(
             f"max_message_bytes must be 1 to {_INT32_MAX} (gRPC's limit), not {max_message_bytes}"
         )
+
+
+def check_timeout(name: str, timeout: Any) -> None:
+    """TypeError or ValueError, naming `name`, for a timeout that is no number of seconds above
+    0 (or None): a client's default and a call's own alike. NaN expired every call, as 0 or a
+    past deadline did (0 a race with the answer); grpc read `True` as 1 second."""
+    if timeout is None:
+        return
+    if not _is_number(timeout):
+        raise TypeError(f"{name} must be seconds or None, not {timeout!r}")
+    if not timeout > 0:  # NaN too
+        raise ValueError(f"{name} must be > 0 seconds or None, not {timeout}")
 
 
 def _is_number(value: Any) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from clients._arguments import check_arguments
+from clients._arguments import check_arguments, check_timeout
 from clients._limits import LARGEST_ANSWER_BYTES, MAX_METADATA_BYTES, READY_WAIT_S
 from clients._metadata import Metadata, call_metadata
 from clients._targets import RouterTarget
@@ -147,12 +147,15 @@ _LONGEST_TIMEOUT_S = 100 * 365 * 86_400.0
 
 def resolve_timeout(timeout: Timeout, default: float | None) -> float | None:
     """The gRPC timeout of one call: `timeout`, or the client's `default` when left out; None
-    (no deadline) past `_LONGEST_TIMEOUT_S`. ValueError for NaN, which expired every call."""
-    seconds = default if isinstance(timeout, UseClientDefault) else timeout
-    if seconds is None or seconds < _LONGEST_TIMEOUT_S:  # NaN is not: it fails below
+    (no deadline) past `_LONGEST_TIMEOUT_S`. A call's own is checked as the default was when
+    the client was made (`check_timeout`: TypeError or ValueError, before anything is sent)."""
+    if isinstance(timeout, UseClientDefault):
+        seconds = default
+    else:
+        check_timeout("timeout", timeout)
+        seconds = timeout
+    if seconds is None or seconds < _LONGEST_TIMEOUT_S:
         return seconds
-    if seconds != seconds:
-        raise ValueError("timeout must be a number of seconds or None, not NaN")
     return None
 
 
@@ -290,7 +293,13 @@ class BaseClient(ABC):
 
     def _reopen_with(self, credentials: grpc.ChannelCredentials) -> Any:
         """Use `credentials` from now on: an open client moves to a new channel. Returns the
-        channel it replaced, for the subclass to retire (None when none was open)."""
+        channel it replaced, for the subclass to retire (None when none was open). TypeError,
+        before anything changes, for what is no credentials: grpc's AttributeError making the
+        new channel left the client unopened, the old channel never closed."""
+        if not isinstance(credentials, grpc.ChannelCredentials):
+            raise TypeError(
+                f"credentials must be grpc.ChannelCredentials, not {type(credentials).__name__}"
+            )
         with self._opening:
             self._credentials = credentials  # an unopened client makes its channel with them
             return self._reopened()

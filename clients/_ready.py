@@ -167,6 +167,10 @@ class Start(Protocol):
         """Never start (the stream is closed); a first read waiting ends at once."""
 
 
+# The timeout left to a first stream whose lookup took all of its own: a deadline already due.
+_SPENT_S = 1e-9
+
+
 class FirstStart:
     """A stream made as its async client's first call, its router names not looked up yet:
     `opened` looks them up at the stream's first read or write, in a thread as every first
@@ -201,7 +205,9 @@ class FirstStart:
                 opening.result()  # a name that cannot be looked up: its RouterError
                 left = self._timeout
                 if left is not None:
-                    left = max(0.0, left - (self._loop.time() - self._since))
+                    # Spent: a deadline due at once, which gRPC ends DEADLINE_EXCEEDED (0,
+                    # a caller's ValueError, is no timeout `start` takes).
+                    left = max(_SPENT_S, left - (self._loop.time() - self._since))
                 self._call, self._late, self.sent_once, _ = self._start(left)
                 if self._call is None and self._late is not None:
                     self._call = await self._late.call()

@@ -14,16 +14,14 @@ function call it is; one never named is said at the finish, as it came.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import orjson
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._custom_tools import input_of, restore_call
-from router_service.providers._base import UPSTREAM_ALIVE
 
-__all__ = ["RestoredChunks", "decode_input"]
+__all__ = ["CustomCallDeltas", "decode_input"]
 
 _START = re.compile(r'\s*\{\s*"input"\s*:\s*"')
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -83,27 +81,19 @@ class _Call:
     held: chat_pb2.ToolCall | None = None
 
 
-_UNSEEN = _Call()  # a call not seen yet (`RestoredChunks._calls`)
+_UNSEEN = _Call()  # a call not seen yet (`CustomCallDeltas._calls`)
 
 
-class RestoredChunks:
-    """`chunks` with the calls of the emulated tools (`names`) as custom calls."""
+class CustomCallDeltas:
+    """Rewrites a stream's chunks, in place, with the calls of the emulated tools (`names`) as
+    custom calls."""
 
-    def __init__(
-        self, chunks: AsyncIterator[chat_pb2.ChatCompletionChunk], names: frozenset[str]
-    ) -> None:
-        self._chunks = chunks
+    def __init__(self, names: frozenset[str]) -> None:
         self._names = names
         # (choice, call index) → its state: None for a call of another tool
         self._calls: dict[tuple[int, int], _Call | None] = {}
 
-    def __aiter__(self) -> RestoredChunks:
-        return self
-
-    async def __anext__(self) -> chat_pb2.ChatCompletionChunk:
-        chunk = await self._chunks.__anext__()
-        if chunk is UPSTREAM_ALIVE:
-            return chunk
+    def rewrite(self, chunk: chat_pb2.ChatCompletionChunk) -> None:
         for choice in chunk.choices:
             calls = choice.delta.tool_calls
             held = [k for k, call in enumerate(calls) if self._restore(choice.index, call)]
@@ -111,7 +101,6 @@ class RestoredChunks:
                 del calls[k]
             if choice.finish_reason or choice.finish_reason_raw:
                 self._finish(choice)
-        return chunk
 
     def _restore(self, choice: int, call: chat_pb2.ToolCall) -> bool:
         """Whether `call` is held (its name yet to come): then taken out of its chunk."""

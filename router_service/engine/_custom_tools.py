@@ -8,7 +8,7 @@ its description telling what that string is (the format's grammar in it); a cust
 conversation (`ToolCall.type` "custom", `{"custom": {name, input}}`) is sent as that function's
 call with arguments `{"input": …}`, a custom `tool_choice` as the function's. The answer's calls
 of those functions become custom calls again, unary (`restore_completion`) and streamed
-(`RestoredChunks`: each argument delta's part of the `input` string as it is decoded). OpenAI's
+(`CustomCallDeltas`: each argument delta's part of the `input` string as it is decoded). OpenAI's
 chat completions and the Responses API take custom tools themselves (`takes_custom_tools`).
 The reasoning items a Responses upstream made ride on the messages for it alone: every other
 upstream gets the messages without them (`without_carried_reasoning`).

@@ -11,7 +11,7 @@ functions with one call at most, so `parallel_tool_calls` is false unless the ca
 
 The answer comes back in the shape the caller asked in: a choice's tool call as its message's
 `function_call` and `finish_reason: "function_call"`, unary (`legacy_completion`) and streamed
-(`LegacyChunks`: each call delta as a `function_call` delta). A second call (a model that
+(`LegacyCallDeltas`: each call delta as a `function_call` delta). A second call (a model that
 called in parallel all the same) has no place in that shape and is left out.
 
 A `function_call` that names none of the functions (OpenAI's 400) is not emulated: the kind's
@@ -21,7 +21,6 @@ OpenAI-format chat APIs take the legacy fields themselves (`Deployment.takes_leg
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -29,9 +28,8 @@ import orjson
 from clients.codec._request import tool_from_openai
 from clients.errors import InvalidRequestError
 from clients.switchboard.v1 import chat_pb2
-from router_service.providers._base import UPSTREAM_ALIVE
 
-__all__ = ["LegacyChunks", "legacy_completion", "legacy_emulated"]
+__all__ = ["LegacyCallDeltas", "legacy_completion", "legacy_emulated"]
 
 _CHOICES = {"none": chat_pb2.TOOL_CHOICE_MODE_NONE, "auto": chat_pb2.TOOL_CHOICE_MODE_AUTO}
 _FUNCTION_CALL = "function_call"
@@ -92,28 +90,30 @@ def _turns_as_tools(messages: Any) -> None:
     providers refuse two results of one id (Claude, Bedrock) or more results than calls
     (Gemini). A `function` message after no call stays one."""
     calling: chat_pb2.ChatMessage | None = None  # the message of the call results answer
+    at = 0  # where its legacy call is among its tool calls (after any of the caller's own)
     answered = 0  # how many results answered it
     for n, message in enumerate(messages):
         if message.HasField(_FUNCTION_CALL):
-            calling = message
+            calling, at = message, len(message.tool_calls)
             call = message.tool_calls.add(id=f"call_function_{n}", type="function")
             call.function.CopyFrom(message.function_call)
             message.ClearField(_FUNCTION_CALL)
             answered = 0
         elif message.role == chat_pb2.ROLE_FUNCTION and calling is not None:
             message.role = chat_pb2.ROLE_TOOL
-            first = calling.tool_calls[0]
+            first = calling.tool_calls[at]
             if answered:
-                first = _call_beside(calling, message.name, f"{first.id}_{n}")
+                first = _call_beside(calling, first, message.name, f"{first.id}_{n}")
             message.tool_call_id = first.id
             answered += 1
         elif message.role != chat_pb2.ROLE_TOOL:
             calling = None
 
 
-def _call_beside(calling: chat_pb2.ChatMessage, name: str, call_id: str) -> chat_pb2.ToolCall:
-    """A call added to `calling` beside its first, for a further result named `name`."""
-    first = calling.tool_calls[0]
+def _call_beside(
+    calling: chat_pb2.ChatMessage, first: chat_pb2.ToolCall, name: str, call_id: str
+) -> chat_pb2.ToolCall:
+    """A call added to `calling` beside its legacy `first`, for a further result named `name`."""
     call = calling.tool_calls.add(id=call_id, type="function")
     if not name or name == first.function.name:
         call.function.CopyFrom(first.function)
@@ -138,20 +138,14 @@ def _finish_as_function_call(choice: chat_pb2.Choice | chat_pb2.ChunkChoice) -> 
         choice.finish_reason_raw = _FUNCTION_CALL
 
 
-class LegacyChunks:
-    """`chunks` with each choice's (first) tool call as a legacy `function_call` delta."""
+class LegacyCallDeltas:
+    """Rewrites a stream's chunks, in place, with each choice's (first) tool call as a legacy
+    `function_call` delta."""
 
-    def __init__(self, chunks: AsyncIterator[chat_pb2.ChatCompletionChunk]) -> None:
-        self._chunks = chunks
+    def __init__(self) -> None:
         self._calls: dict[int, int] = {}  # choice index → the index of its one call
 
-    def __aiter__(self) -> LegacyChunks:
-        return self
-
-    async def __anext__(self) -> chat_pb2.ChatCompletionChunk:
-        chunk = await self._chunks.__anext__()
-        if chunk is UPSTREAM_ALIVE:
-            return chunk
+    def rewrite(self, chunk: chat_pb2.ChatCompletionChunk) -> None:
         for choice in chunk.choices:
             delta = choice.delta
             if delta.tool_calls:
@@ -164,4 +158,3 @@ class LegacyChunks:
                         delta.function_call.arguments += call.function.arguments
                 del delta.tool_calls[:]
             _finish_as_function_call(choice)
-        return chunk

@@ -44,7 +44,7 @@ from router_service.errors import UpstreamFailure
 from router_service.guardrails._texts import REASONING_KEYS
 from router_service.outcomes import Outcome
 from router_service.providers._base import UPSTREAM_ALIVE
-from router_service.providers._reasoning_object import unified
+from router_service.providers._reasoning_object import hides_reasoning
 
 __all__ = [
     "NO_CONTENT",
@@ -59,20 +59,6 @@ Chunk = chat_pb2.ChatCompletionChunk
 # A stream that ended before the caller was sent anything: a broken attempt like a reset, for
 # the next candidate (TRUNCATED, an error event, is for a stream already relayed).
 NO_CONTENT = "upstream stream ended before any content"
-
-
-def hides_reasoning(params: chat_pb2.ChatParams) -> bool:
-    """Whether the caller asked not to see the answer's reasoning (`reasoning.exclude`,
-    `include_reasoning: false`, Google's `include_thoughts: false`). Extras without the words
-    (the common case) are not parsed."""
-    if "reasoning" not in params.extra_json and "include_thoughts" not in params.extra_json:
-        return False
-    try:
-        extra = orjson.loads(params.extra_json)
-    except orjson.JSONDecodeError:
-        return False
-    asked = unified(extra) if isinstance(extra, dict) else None
-    return asked is not None and asked.exclude
 
 
 _HIDDEN_KEYS = (*REASONING_KEYS, REASONING_ITEMS)

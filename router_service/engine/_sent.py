@@ -7,20 +7,21 @@ from dataclasses import dataclass
 
 from clients.switchboard.v1 import chat_pb2
 from router_service.engine._carried_thinking import carries_thinking, with_carried_thinking
-from router_service.engine._custom_stream import RestoredChunks
+from router_service.engine._custom_stream import CustomCallDeltas
 from router_service.engine._custom_tools import (
     emulated,
     restore_completion,
     without_carried_reasoning,
 )
 from router_service.engine._legacy_functions import (
-    LegacyChunks,
+    LegacyCallDeltas,
     legacy_completion,
     legacy_emulated,
 )
 from router_service.engine._model import Deployment
 from router_service.engine._reasoning_off import without_reasoning
 from router_service.engine._stops import beyond_cap, has_stops
+from router_service.providers._base import UPSTREAM_ALIVE
 
 __all__ = ["Restoring", "params_for"]
 
@@ -48,11 +49,35 @@ class Restoring:
         self, chunks: AsyncIterator[chat_pb2.ChatCompletionChunk]
     ) -> AsyncIterator[chat_pb2.ChatCompletionChunk]:
         """`chunks` in the caller's shape, as they come."""
+        rewrites: list[CustomCallDeltas | LegacyCallDeltas] = []
         if self.custom:
-            chunks = RestoredChunks(chunks, self.custom)
-        if self.legacy:
-            chunks = LegacyChunks(chunks)
-        return chunks
+            rewrites.append(CustomCallDeltas(self.custom))
+        if self.legacy:  # after the custom calls: a legacy caller's are function calls
+            rewrites.append(LegacyCallDeltas())
+        return RewrittenChunks(chunks, rewrites) if rewrites else chunks
+
+
+class RewrittenChunks:
+    """`chunks`, each rewritten in place by `rewrites` in turn (a liveness mark passes as is):
+    one iterator frame however many restorations an answer needs."""
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[chat_pb2.ChatCompletionChunk],
+        rewrites: list[CustomCallDeltas | LegacyCallDeltas],
+    ) -> None:
+        self._chunks = chunks
+        self._rewrites = rewrites
+
+    def __aiter__(self) -> RewrittenChunks:
+        return self
+
+    async def __anext__(self) -> chat_pb2.ChatCompletionChunk:
+        chunk = await self._chunks.__anext__()
+        if chunk is not UPSTREAM_ALIVE:
+            for rewrite in self._rewrites:
+                rewrite.rewrite(chunk)
+        return chunk
 
 
 _NOTHING = Restoring()

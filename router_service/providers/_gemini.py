@@ -38,6 +38,7 @@ from router_service.providers._embed_mapping import (
 )
 from router_service.providers._gemini_config import vertex_only
 from router_service.providers._media import unsupported_in
+from router_service.providers._reasoning_object import hides_reasoning
 from router_service.providers._responses_logprobs import logprobs_refused
 from router_service.providers._transport import MAPPING_ERRORS, HttpAdapter, malformed
 
@@ -145,5 +146,8 @@ class GeminiAdapter(HttpAdapter):
         async with AsyncExitStack() as stack:
             with logprobs_refused(call.params, "at Gemini"):
                 response = await stack.enter_async_context(opened)
-            mapper = GA.StreamMapper(call.upstream_model, int(self.clock.now()))
+            shown = not hides_reasoning(call.params)  # hidden thoughts reached no caller
+            mapper = GA.StreamMapper(
+                call.upstream_model, int(self.clock.now()), thoughts_shown=shown
+            )
             yield self._mapped_chunks(response, mapper.feed)

@@ -211,9 +211,11 @@ def completion(data: Mapping[str, Any], model: str, created: int) -> JsonObject:
 class StreamMapper:
     """streamGenerateContent?alt=sse events (each a GenerateContentResponse) → OpenAI chunks."""
 
-    def __init__(self, model: str, created: int) -> None:
+    def __init__(self, model: str, created: int, *, thoughts_shown: bool = True) -> None:
         self.model = model
         self.created = created
+        # Whether the caller sees thoughts (not `hides_reasoning`): only shown ones count as said.
+        self._thoughts_shown = thoughts_shown
         self.id = ""
         self._prefix = f"call_{secrets.token_hex(6)}"
         self._calls: dict[int, int] = {}  # candidate index → tool calls sent
@@ -247,8 +249,9 @@ class StreamMapper:
         if index not in self._sent:
             self._sent.add(index)
             delta = {"role": "assistant", **delta}
-        # Thoughts count: once shown, the filter's end is the stream's finish, as after text.
-        said = delta.get("content") or delta.get("reasoning_content") or calls
+        # Thoughts shown count: the filter's end is then the stream's finish, as after text.
+        thought = self._thoughts_shown and delta.get("reasoning_content")
+        said = delta.get("content") or thought or calls
         self._content_sent = self._content_sent or bool(said)
         raw = candidate.get("finishReason")
         if raw in FAILED_FINISH_REASONS:  # even after content: the answer is not whole

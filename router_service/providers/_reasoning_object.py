@@ -37,6 +37,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
+
+from clients.switchboard.v1 import chat_pb2
 from router_service.errors import InvalidRequestError
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "Unified",
     "asks_by_extra",
     "google_thinking",
+    "hides_reasoning",
     "is_google_openai",
     "is_openai_api",
     "is_openrouter",
@@ -198,3 +202,17 @@ def _budget(value: Any) -> int | None:
 
 def _invalid(param: str, rule: str) -> InvalidRequestError:
     return InvalidRequestError(f"`{param}` {rule}.", param=param)
+
+
+def hides_reasoning(params: chat_pb2.ChatParams) -> bool:
+    """Whether the caller asked not to see the answer's reasoning (`reasoning.exclude`,
+    `include_reasoning: false`, Google's `include_thoughts: false`). Extras without the words
+    (the common case) are not parsed."""
+    if "reasoning" not in params.extra_json and "include_thoughts" not in params.extra_json:
+        return False
+    try:
+        extra = orjson.loads(params.extra_json)
+    except orjson.JSONDecodeError:
+        return False
+    asked = unified(extra) if isinstance(extra, dict) else None
+    return asked is not None and asked.exclude

@@ -62,3 +62,22 @@ async def test_streamed_the_thoughts_end_with_finish_reason_content_filter(
     assert not "".join(content)
     assert finishes == ["content_filter"]
     assert len(usage) == 1 and usage[0].completion_tokens > 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_thoughts_the_caller_hid_leave_it_the_400_unary_and_streamed(
+    sdk: openai.AsyncOpenAI, stream: bool
+) -> None:
+    """Thoughts asked not to be shown (`reasoning.exclude`: the router asks for them and takes
+    them out) reached nobody: streamed as unary, the answer withheld whole is the 400 (the
+    group's next deployment may answer), not an empty stream that ends `content_filter`."""
+    hidden: Any = {"reasoning": {"effort": "low", "exclude": True}}
+    with pytest.raises(openai.BadRequestError) as refused:
+        reply = await sdk.chat.completions.create(
+            model="flash", messages=HELLO, stream=stream, extra_body=hidden
+        )
+        async for _ in reply:  # type: ignore[union-attr]
+            pass
+    error: Any = refused.value.body
+    assert (error["type"], error["code"]) == ("invalid_request_error", "content_filter")
+    assert error["provider_error"] == {"candidates": [{"finishReason": "SAFETY", "index": 0}]}

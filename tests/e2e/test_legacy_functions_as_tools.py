@@ -204,3 +204,31 @@ async def _drained(
     if stream:
         async for _ in reply:  # type: ignore[union-attr]
             pass
+
+
+@pytest.mark.parametrize("model", KINDS)
+async def test_a_function_message_answers_the_legacy_call_beside_tool_calls(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, model: str
+) -> None:
+    """An assistant turn with tool calls and a legacy `function_call` (a history begun in
+    tools, carried on in functions): the `function` message after the tool results answers
+    the legacy call, not the first tool call (answered already: two results of one id)."""
+    called = {"name": "get_weather", "arguments": '{"city": "Oslo"}'}
+    earlier = {"id": "call_tool", "type": "function", "function": called}
+    conversation: Any = [
+        *HELLO,
+        {"role": "assistant", "content": None, "tool_calls": [earlier], "function_call": called},
+        {"role": "tool", "tool_call_id": "call_tool", "content": "sunny"},
+        {"role": "function", "name": "get_weather", "content": "rainy"},
+    ]
+    await sdk.chat.completions.create(model=model, messages=conversation, **legacy("auto"))
+    sent = sent_body(fake)
+    legacy_call = {"id": "call_function_1", "type": "function", "function": called}
+    in_tools: Any = [
+        *HELLO,
+        {"role": "assistant", "content": None, "tool_calls": [earlier, legacy_call]},
+        {"role": "tool", "tool_call_id": "call_tool", "content": "sunny"},
+        {"role": "tool", "tool_call_id": "call_function_1", "content": "rainy"},
+    ]
+    await sdk.chat.completions.create(model=model, messages=in_tools, **as_tools("auto"))
+    assert sent == sent_body(fake)

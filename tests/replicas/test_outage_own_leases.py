@@ -22,6 +22,7 @@ from tests.helpers import advance_until_done
 from tests.http_edge.harness import Edge
 from tests.replicas.harness import ask, replica_config, start_on_reply_clock
 from tests.replicas.redis_fixtures import PrivateRedis
+from tests.router_service.engine.test_stream_holds import RenewerClock
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -141,3 +142,30 @@ async def test_a_replica_losing_redis_counts_its_callers_streams_under_way_throu
             await second
         fake.state.release()
         assert [chunk async for chunk in chunks][-1].choices[0].finish_reason == "stop"
+
+
+async def test_a_long_stream_renewed_on_redis_still_counts_when_the_replica_loses_it(
+    fake: FakeUpstream, start_router: StartRouter, private_redis: PrivateRedis
+) -> None:
+    # Past three times its lease's TTL on Redis: the copy here was renewed as Redis's was.
+    config = replica_config(fake.base_url, private_redis.url, "own-renewed")
+    config["state"].update(retry_interval_s=RETRY_S)
+    config["server"].update(lease_ttl_s=30)
+    config["providers"]["alpha"].update(
+        keys=[{"key": "k1", "max_in_flight": 1}], queue_timeout_s=0, timeouts={"stall_s": 3600}
+    )
+    clock = RenewerClock(time.time())
+    replica = await start_on_reply_clock(start_router, config, clock)
+    under_way = await stream_under_way(replica, fake)
+    await clock.pass_periods(9, 10.0)
+
+    await private_redis.stop()
+    assert await replica.leases_held(settled=False) == 1
+    with pytest.raises(grpc.aio.AioRpcError) as refused:  # not a second call on k1
+        await replica.stub.Chat(ask())
+    assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    fake.state.release()
+    assert (await under_way).HasField("summary")
+    await replica.runtime.afterwork.drain()
+    assert await replica.leases_held() == 0

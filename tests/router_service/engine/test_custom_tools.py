@@ -12,8 +12,9 @@ import orjson
 from clients import chat_params_from_openai, chat_params_to_openai, chunk_from_openai
 from clients.codec._response import chunk_to_openai
 from clients.switchboard.v1 import chat_pb2
-from router_service.engine._custom_stream import RestoredChunks, decode_input
+from router_service.engine._custom_stream import decode_input
 from router_service.engine._custom_tools import emulated
+from router_service.engine._sent import Restoring
 
 TEXT = 'line "one"\n\ttab \\ back é 😀 end'
 PATCH_TOOL: Any = {
@@ -80,7 +81,7 @@ async def _chunks(deltas: list[dict[str, Any]]) -> AsyncIterator[chat_pb2.ChatCo
 
 async def restored(deltas: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The tool call deltas of a restored stream, in the caller's JSON."""
-    stream = RestoredChunks(_chunks(deltas), frozenset({"apply_patch"}))
+    stream = Restoring(custom=frozenset({"apply_patch"})).chunks(_chunks(deltas))
     return [
         call
         async for chunk in stream

@@ -5,6 +5,7 @@ tpm (and budgets), and an unreadable count ended the session with INTERNAL."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -22,8 +23,9 @@ pytestmark = pytest.mark.timeout(30)
 GOOD = {"input_tokens": 60, "output_tokens": 40, "total_tokens": 100}
 
 
-def upstream(reports: list[dict[str, Any]]) -> web.Application:
-    """A realtime upstream whose `response.done` events carry `reports`' usages in turn."""
+def upstream(reports: list[dict[str, Any]], closes: asyncio.Queue[int | None]) -> web.Application:
+    """A realtime upstream whose `response.done` events carry `reports`' usages in turn; each
+    session's close code as the upstream saw it goes to `closes` (1000: the router's close)."""
 
     async def serve(request: web.Request) -> web.WebSocketResponse:
         socket = web.WebSocketResponse()
@@ -35,6 +37,7 @@ def upstream(reports: list[dict[str, Any]]) -> web.Application:
                 await socket.send_str(
                     orjson.dumps({"type": "response.done", "response": done}).decode()
                 )
+        closes.put_nowait(socket.close_code)
         return socket
 
     app = web.Application()
@@ -54,7 +57,8 @@ def upstream(reports: list[dict[str, Any]]) -> web.Application:
 async def test_a_bad_usage_report_takes_nothing_back(
     start_router: StartRouter, bad: dict[str, Any]
 ) -> None:
-    async with serve_app(upstream([GOOD, bad])) as url:
+    closes: asyncio.Queue[int | None] = asyncio.Queue()
+    async with serve_app(upstream([GOOD, bad], closes)) as url:
         config = base_config(url, auth={"clients": [client("svc", KEY, tpm=1000)]})
         config["models"]["voice"] = {
             "deployments": [{"provider": "alpha", "model": "rt-a", "realtime": True}]
@@ -68,5 +72,10 @@ async def test_a_bad_usage_report_takes_nothing_back(
                     break
             await ask_then_close(session)  # the second, badly
             again, route = await open_session(grpc_client)
-            await again.aclose()
+            await again.aclose()  # the caller leaves: the router closes the upstream socket
+            # Both sessions' closes seen before the upstream stops: its shutdown (aiohttp's
+            # pre_shutdown) drops what arrives after, the router's close frame too, whose close
+            # then waited out aiohttp's 10 s close timeout. 30 s: a hang guard, not a measure.
+            seen = [await asyncio.wait_for(closes.get(), 30) for _ in range(2)]
+    assert seen == [1000, 1000]  # each closed by the router's close frame, not dropped
     assert route.rate_limit.remaining_tokens == 1000 - 100  # the good report's, kept
