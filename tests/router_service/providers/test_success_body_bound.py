@@ -29,7 +29,7 @@ from router_service.fake_upstream._state import (
 from router_service.providers._eventstream import encode_message
 from tests.conftest import HANG_GUARD, StartRouter
 from tests.helpers import eventually
-from tests.router_service.auth.helpers import chat, chat_stream
+from tests.router_service.auth.helpers import chat, chat_failure, chat_stream
 from tests.router_service.providers.test_error_body_bound import (
     LoopbackUpstream,
     config,
@@ -323,13 +323,8 @@ async def test_a_corrupt_zstd_answer_is_a_typed_upstream_error(
     upstream.go.set()
     stop.append(upstream)
     router = await start_router(_bounded(await upstream.start(), "lean"))
-    with pytest.raises(grpc.aio.AioRpcError) as caught:  # failed before its first event
-        if streamed:
-            async for _ in router.stub.ChatStream(chat_stream()):
-                pass
-        else:
-            await router.stub.Chat(chat())
-    details = details_from_rpc_error(caught.value)
+    failure = await chat_failure(router.stub, streamed)  # failed before its first event
+    details = details_from_rpc_error(failure)
     assert not details.bare and details.provider == "big"
     message = details.message
     assert "upstream body is corrupt zstd: a block of the reserved type" in message, message
