@@ -118,7 +118,7 @@ def streamed_long_key_ms(rule: Rule, lines: int) -> float:
     return (time.process_time() - started) * 1e3
 
 
-def streamed_prose_key_ms(rule: Rule, kib: int) -> tuple[float, float]:
+def prose_every_eighth_line_ms(rule: Rule, kib: int) -> tuple[float, float]:
     """Milliseconds to screen prose, a key of `kib` KiB whose body has a prose line after every
     eighth of its 64-character lines (each read on past, `_long_finds._past_prose`), its END
     line and prose: unary (`Rule.replacements`) and streamed in 20-character deltas."""
@@ -136,6 +136,22 @@ def streamed_prose_key_ms(rule: Rule, kib: int) -> tuple[float, float]:
         screen.feed(piece)
     screen.feed("", final=True)
     return unary * 1e3, (time.process_time() - started) * 1e3
+
+
+def streamed_prose_key_ms(rule: Rule, escaped: bool) -> float:
+    """Milliseconds to stream a BEGIN line then 256 KiB of key lines and prose lines, one after
+    the other (`escaped`: JSON's `\\n` for its line breaks), in 20-character deltas: prose inside
+    a key's body holds it, looked at again as the held text grows, not at each prose line."""
+    line = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB\nsee the vault, ok.\n"
+    text = "-----BEGIN PRIVATE KEY-----\n" + line * (256 * 1024 // len(line))
+    if escaped:
+        text = text.replace("\n", "\\n")
+    started = time.process_time()
+    screen = TextScreen((rule,), {})
+    for at in range(0, len(text), 20):
+        screen.feed(text[at : at + 20])
+    screen.feed("", final=True)
+    return (time.process_time() - started) * 1e3
 
 
 def short_lines_key_us_per_kib(rule: Rule, kib: int, rounds: int) -> tuple[float, float]:
@@ -177,9 +193,12 @@ def main() -> None:
     for lines in (1_000, 4_000, 9_000):
         cost = streamed_long_key_ms(rule, lines)
         print(f"streamed key of {lines * 65 // 1000:3d}K {cost:6.1f} ms, 20-char deltas")
-    unary, streamed = streamed_prose_key_ms(rule, 256)
-    row = f"streamed 256K key/prose lines {streamed:6.1f} ms (unary {unary:6.1f} ms)"
+    unary, streamed = prose_every_eighth_line_ms(rule, 256)
+    row = f"streamed 256K key, prose every 8th line {streamed:6.1f} ms (unary {unary:6.1f} ms)"
     print(f"{row}, 20-char deltas")
+    for escaped in (False, True):
+        cost = streamed_prose_key_ms(rule, escaped)
+        print(f"streamed 256K key/prose lines{' (JSON)' if escaped else ''} {cost:6.1f} ms")
     unary, streamed = short_lines_key_us_per_kib(rule, args.kib, args.rounds)
     print(f"key of A1 lines: unary {unary:6.0f} us/KiB, streamed {streamed:6.0f} us/KiB (4 KiB)")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
+import httptools
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -15,12 +17,14 @@ from starlette.types import Receive, Scope, Send
 from ._admin_query import admin_path
 from ._errors import error_body, error_response
 from ._headers import RATE_LIMIT_HEADERS, ROUTE_HEADERS
+from ._paths import tidied
 from ._settings import EdgeSettings
 
-__all__ = ["RefusalCors", "cors_middleware", "refusal_cors"]
+__all__ = ["RawHeaders", "RefusalCors", "cors_middleware", "refusal_cors", "url_path"]
 
 # The CORS headers of an answer to a request with these headers (`refusal_cors`).
-RefusalCors = Callable[[list[tuple[bytes, bytes]]], list[tuple[bytes, bytes]]]
+RawHeaders = list[tuple[bytes, bytes]]
+RefusalCors = Callable[[RawHeaders, str], RawHeaders]
 
 # Response headers a browser client may read.
 _EXPOSED_HEADERS = [
@@ -62,13 +66,14 @@ class _EdgeCORS(CORSMiddleware):
         return error_response(400, error_body(message, "invalid_request_error", "cors"), kept)
 
     def answer_headers(
-        self, request_headers: list[tuple[bytes, bytes]]
+        self, request_headers: list[tuple[bytes, bytes]], path: str
     ) -> list[tuple[bytes, bytes]]:
-        """The CORS headers Starlette's `send` gives an answer to a request with these headers,
-        for the answers the server writes outside the app (`_slow_clients`' refusals)."""
+        """The CORS headers Starlette's `send` gives an answer to a request with these headers
+        to `path` (as the server decoded it, not yet tidied), for the answers the server writes
+        outside the app (`_slow_clients`' refusals): none on an admin path, as `__call__`."""
         origin = Headers(raw=request_headers).get("origin")
         headers = MutableHeaders(raw=[])
-        if origin is None:
+        if origin is None or admin_path(tidied({"path": path or "/"})["path"]):
             return headers.raw
         headers.update(self.simple_headers)
         explicit = (
@@ -95,6 +100,16 @@ def refusal_cors(settings: EdgeSettings) -> RefusalCors | None:
     if not settings.cors_origins:
         return None
     return _EdgeCORS(_no_app, **_options(settings)).answer_headers
+
+
+def url_path(url: bytes) -> str:
+    """The path of a request line's target as uvicorn decodes it into `scope["path"]`; "" when
+    it cannot be read (a refusal of a head httptools could not parse)."""
+    try:
+        path = httptools.parse_url(url).path
+    except httptools.HttpParserInvalidURLError:
+        return ""
+    return unquote(path.decode("latin-1")) if path is not None else ""
 
 
 async def _no_app(scope: Any, receive: Any, send: Any) -> None:

@@ -12,6 +12,7 @@ shows.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import grpc
@@ -20,6 +21,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from clients import MAX_RECONNECT_BACKOFF_MS
 
 __all__ = ["RouterHealth"]
+
+log = logging.getLogger("switchboard.edge")
 
 
 _AUTH_MODE_METADATA = "switchboard-auth"
@@ -55,12 +58,14 @@ class RouterHealth:
         self._credentials = credentials
         self._channels: dict[str, Any] = {} if channel is None else {target: channel}
         self._closed = False
+        self._failed: dict[str, str] = {}  # target: its failure's gRPC detail, as last logged
         # The router's `switchboard-auth` as of the last check: "open", "keys", or None (unknown).
         self.auth_mode: str | None = None
 
     async def check(self, timeout: float) -> str | None:  # noqa: ASYNC109 - the gRPC deadline
         """None when a router (one of them, when there are several) is serving, else why none
-        is."""
+        is: for anyone who asks `/readyz`, so each router by its place in the target (`router
+        2`) and its gRPC status, not its address nor gRPC's text (logged, `_probe`)."""
         if self._closed:
             return "the edge is shutting down"
         probes = await asyncio.gather(*(self._probe(t, timeout) for t in self._targets))
@@ -72,9 +77,7 @@ class RouterHealth:
             return None
         if len(probes) == 1:
             return probes[0][0]
-        why = (
-            f"{target}: {reason}" for target, (reason, _) in zip(self._targets, probes, strict=True)
-        )
+        why = (f"router {place}: {reason}" for place, (reason, _) in enumerate(probes, 1))
         return "; ".join(why)
 
     async def _probe(self, target: str, timeout: float) -> _Probe:  # noqa: ASYNC109
@@ -84,7 +87,12 @@ class RouterHealth:
             response = await call
             trailers = await call.trailing_metadata()
         except grpc.RpcError as exc:
-            return f"router health check failed: {exc.code().name}: {exc.details()}", None
+            detail = f"{exc.code().name}: {exc.details()}"
+            if self._failed.get(target) != detail:  # once per change, not once per probe
+                log.warning("router health check of %s failed: %s", target, detail)
+                self._failed[target] = detail
+            return f"router health check failed: {exc.code().name}", None
+        self._failed.pop(target, None)
         mode = next(
             (str(value) for key, value in trailers or () if key == _AUTH_MODE_METADATA), None
         )

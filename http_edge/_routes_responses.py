@@ -190,7 +190,7 @@ async def _relay(
 ) -> AsyncIterator[bytes]:
     """Router stream messages as Responses events (completed at `clock`'s time); the router call
     is cancelled by `SSEResponse.on_close`, on every path."""
-    yield _render(events.start())
+    yield _render(events.start(_model_of(first)))
     message: ChatStreamResponse | None = first
     ended = False  # the router ended the stream itself, with a summary
     try:
@@ -235,6 +235,15 @@ async def _relay(
             return
     await keeper.keep(answered)  # before the event that says whether it was
     yield closed + _render(events.end(answered))
+
+
+def _model_of(first: ChatStreamResponse) -> str:
+    """The model the stream's first message names (its upstream's), if a chunk: the one its
+    Response names throughout, as OpenAI's does; "" for a heartbeat."""
+    kind = first.WhichOneof("event")
+    if kind == "chunk":
+        return first.chunk.model
+    return first.chunks.chunks[0].model if kind == "chunks" and first.chunks.chunks else ""
 
 
 def _failed(events: ResponseEventStream, exc: RouterError) -> bytes:

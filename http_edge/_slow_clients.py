@@ -36,7 +36,7 @@ import httptools
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from ._cors import RefusalCors
+from ._cors import RawHeaders, RefusalCors, url_path
 from ._errors import error_body
 from ._json import dumps
 from ._lean_connection import Pipeline, lean_event
@@ -62,11 +62,10 @@ MAX_HEAD_BYTES = 64 * 1024
 # the reads it came in: its first one may also hold the end of the previous request.
 _ONE_READ = 256 * 1024
 # The most requests a connection reads ahead of the one being answered (HTTP/1.1's pipelining),
-# by default (`edge.max_pipelined`):
-# past it, the edge reads no further, answers those it read, and closes the connection after
-# the last (the client retries the rest, as HTTP asks of a pipelining client). Each one read
-# ahead holds its scope and cycle (~2 KiB), and uvicorn reads on after each answer: a client
-# sending faster than it is answered made a thousand of them a second, without bound.
+# by default (`edge.max_pipelined`): past it, the edge reads no further, answers those it read,
+# and closes the connection after the last (the client retries the rest, as HTTP asks of a
+# pipelining client). Each one read ahead holds its scope and cycle (~2 KiB), and uvicorn reads
+# on after each answer: a client sending faster than it is answered made a thousand a second.
 MAX_PIPELINED = 16
 # `_refusal` when the parser stopped at a request past MAX_PIPELINED: nothing is answered to it.
 _UNANSWERED = (0, "", "")
@@ -246,16 +245,17 @@ class EdgeHttpProtocol(HttpToolsProtocol):
         head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head.extend([name, b": ", value, b"\r\n"])
-        for name, value in self.cors_headers(self.headers or []):
+        path = url_path(getattr(self, "url", b""))  # none yet: a request line unread
+        for name, value in self.cors_headers(self.headers or [], path):
             head.extend([name, b": ", value, b"\r\n"])
         head.append(b"content-type: application/json\r\nx-request-id: %s\r\n" % fresh_request_id())
         head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
         self.transport.write(b"".join([*head, body]))
         self._linger()
 
-    def cors_headers(self, request_headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        """The CORS headers of a refusal of a request with these headers (none if CORS is off)."""
-        return [] if self.cors is None else self.cors(request_headers)
+    def cors_headers(self, headers: RawHeaders, path: str) -> RawHeaders:
+        """The CORS headers of a refusal of a request to `path` with `headers` (none: CORS off)."""
+        return [] if self.cors is None else self.cors(headers, path)
 
     def linger_at_close(self) -> None:
         """The current request's answer ends the connection by lingering (`_linger`), not by
@@ -394,7 +394,7 @@ async def _over_capacity(scope: Scope, receive: Receive, send: Send) -> None:
         (b"retry-after", b"1"),
         (b"connection", b"close"),
         (b"x-request-id", request_id(scope)),
-        *connection.cors_headers(scope["headers"]),
+        *connection.cors_headers(scope["headers"], scope["path"]),
     ]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     await send({"type": "http.response.body", "body": _OVER_CAPACITY})

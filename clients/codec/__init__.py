@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # for the type checker: at run time each name is imported on 
         embedding_params_to_openai,
         embedding_result_from_openai,
         embedding_result_to_openai,
+        float32_values,
     )
     from clients.codec._json import asks_stream, check_placeable, json_problem, unwritable
     from clients.codec._media import (
@@ -162,6 +163,7 @@ _WHERE = {
     "encode_compaction": "_responses_compaction",
     "estimate_prompt_tokens": "_tokens",
     "file_to_openai": "_batches",
+    "float32_values": "_embeddings",
     "history_of": "_responses_stored",
     "include_values": "_responses_include",
     "input_items_json": "_responses_stored",
@@ -248,6 +250,7 @@ __all__ = [
     "encode_compaction",
     "estimate_prompt_tokens",
     "file_to_openai",
+    "float32_values",
     "history_of",
     "include_values",
     "input_items_json",

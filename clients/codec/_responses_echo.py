@@ -14,6 +14,7 @@ __all__ = ["echo_of"]
 _ECHOED = (
     *("instructions", "max_output_tokens", "reasoning", "user", "safety_identifier"),
     *("prompt_cache_key", "temperature", "top_p", "parallel_tool_calls", "previous_response_id"),
+    "max_tool_calls",
 )
 # OpenAI's truncation strategies; `disabled` its default (a context overflow is the upstream's
 # 400); `auto` is the router's (`ResponsesRequest.routing`), and the Response says what was asked.
@@ -29,7 +30,7 @@ def echo_of(body: dict[str, Any], store: bool) -> dict[str, Any]:
         "tools": body.get("tools") or [],
         "tool_choice": body.get("tool_choice") or "auto",
         "metadata": body.get("metadata") or {},
-        "text": body.get("text") or {"format": {"type": "text"}},
+        "text": _text(body.get("text")),
         "parallel_tool_calls": True,
         "temperature": None,
         "top_p": None,
@@ -45,6 +46,17 @@ def echo_of(body: dict[str, Any], store: bool) -> dict[str, Any]:
         for key, value in echo.items():
             dump_json({"response": {key: value}}, key)
     return echo
+
+
+def _text(value: Any) -> Any:
+    """The `text` echoed: with its `format` (plain text unless one was asked) as OpenAI's is,
+    also when only a `verbosity` was sent; a value not an object stays as sent (the request's
+    own check names it)."""
+    if not value:
+        return {"format": {"type": "text"}}
+    if isinstance(value, dict) and value.get("format") is None:
+        return {**value, "format": {"type": "text"}}
+    return value
 
 
 def _truncation(value: Any) -> str:

@@ -6,16 +6,15 @@ them: ``response.created``, ``response.in_progress``, then per item ``output_ite
 ``output_item.done``, and last ``response.completed`` (or ``response.incomplete``; after a
 failure ``error`` then ``response.failed``). Every event carries a ``sequence_number``.
 
-Chat deltas map onto items as they come: reasoning text (``reasoning_content``) is a
-``reasoning`` item, text a ``message`` item, each tool-call index a ``function_call`` item (a
-``custom_tool_call`` for a custom tool's call). A Responses upstream's reasoning item (its
-``reasoning_items``, when encrypted reasoning was asked for) keeps its id, its text streamed as
-its summary (``response.reasoning_summary_text.delta``), and ends as the upstream gave it. A
-message or reasoning item is closed as soon as another kind of output starts; tool calls stay
-open until the end (a provider may interleave their argument deltas). A refusal (structured
-outputs' `refusal` delta) is a message item whose one part is a ``refusal``, streamed with
-``response.refusal.delta`` / ``.done`` as OpenAI does. OpenAI's hosted tools' items and their
-events (``hosted_events``, _responses_hosted.py) are said as they came, in their place. An
+Chat deltas map onto items as they come: reasoning text (``reasoning_content``) is a ``reasoning``
+item, text a ``message`` item, each tool-call index a ``function_call`` item (a ``custom_tool_call``
+for a custom tool's call). A Responses upstream's reasoning item (its ``reasoning_items``, when
+encrypted reasoning was asked for) keeps its id, its text streamed as its summary
+(``response.reasoning_summary_text.delta``), and ends as the upstream gave it. A message or
+reasoning item is closed as soon as another kind of output starts; tool calls stay open until the
+end (a provider may interleave their argument deltas). A refusal is a message item whose one part is
+a ``refusal``, streamed with ``response.refusal.delta`` / ``.done``. OpenAI's hosted tools' items
+and their events (``hosted_events``, _responses_hosted.py) are said as they came, in their place. An
 answer of nothing but reasoning ends with an empty message item, as its unary Response has."""
 
 from __future__ import annotations
@@ -88,8 +87,9 @@ class ResponseEventStream:
         self._said = 0  # the content's characters so far (its messages' texts joined)
         self._failure: tuple[str | None, str | None] | None = None  # `failing`'s code, param
 
-    def start(self) -> list[Event]:
-        """``response.created`` and ``response.in_progress``."""
+    def start(self, model: str = "") -> list[Event]:
+        """``response.created``, ``response.in_progress``: naming `model` (a first chunk's)."""
+        self._model = model or self._model
         return [
             self._event("response.created", response=self._snapshot("in_progress")),
             self._event("response.in_progress", response=self._snapshot("in_progress")),

@@ -5,8 +5,9 @@ embeddings are answered in different shapes, so each is kept apart) and the requ
 protobuf's deterministic encoding, without the fields that name who asks rather than what is
 asked (`user`, `metadata`, and in `extra_json` `safety_identifier` and `prompt_cache_key`,
 OpenAI's successors of `user`): two users of one app asking the same question share the answer.
-An embedding's `encoding_format` is left out as well: its vectors are kept once, as they came,
-and given in the encoding each caller asks (`cached_as_asked`).
+An embedding's `encoding_format` is left out as well: its vectors are kept once, in the
+encoding of the answer its first caller got, and given in the encoding each caller asks
+(`cached_as_asked`).
 The client is always part of it: an app never reads another's answers.
 """
 

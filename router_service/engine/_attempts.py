@@ -365,7 +365,8 @@ class AttemptRunner:
             await self.sessions.apply(
                 ctx.session_id, ctx.requested_model, deployment.provider, deployment.name, actions
             )
-        record_reaction(ctx, deployment, lease, failure, actions, self._cooldowns)
+        at = self._clock.monotonic()  # a session ban's, on the clock its window passes on
+        record_reaction(ctx, deployment, lease, failure, actions, self._cooldowns, at)
 
 
 def _queue_wait(ctx: RequestContext, deployment: Deployment) -> float:

@@ -209,6 +209,9 @@ async def _embeddings(call: Call) -> web.StreamResponse:
         return await send_json(call, 400, context_length_body(window, longest), "context_length")
     encoding = None if call.scenario.floats_only else body.get("encoding_format")
     payload = R.embeddings_response(call.record.model, inputs, dims, encoding)
+    if call.scenario.embedding is not None:  # an upstream's own numbers, or its broken base64
+        for item in payload["data"]:
+            item["embedding"] = call.scenario.embedding
     return await send_answer(call, payload)
 
 

@@ -100,8 +100,7 @@ class Scenario:
     blocked: str | None = None
     chunks: int | None = None
     times: int | None = None
-    # An OpenAI-dialect answer without `usage`, as some compatible servers send: a stream's too,
-    # even when `stream_options.include_usage` asks for it.
+    # An OpenAI-dialect answer without `usage` (a stream's too, asked for it), as some send.
     no_usage: bool = False
     # An OpenAI-dialect answer's usage says this many of its prompt tokens were cached
     # (`prompt_tokens_details.cached_tokens`, at most the prompt's), as a prompt cache reports.
@@ -148,6 +147,7 @@ class Scenario:
     # or llama.cpp's mid-stream `error: {...}` line.
     between_events: str | None = None
     floats_only: bool = False  # embeddings listed as floats whatever `encoding_format` asks
+    embedding: list[float] | str | None = None  # every embedding answered is this, as it is
     # An OpenAI-dialect chat whose prompt (its words: the answer's `prompt_tokens`) is past
     # this many tokens is refused as OpenAI refuses one past the model's context window
     # (400 `context_length_exceeded`); a Responses API call too (its input's words), unless it

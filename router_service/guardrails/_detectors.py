@@ -68,9 +68,9 @@ class Detector:
     # Where a match's find begins (an email's long name, matched from its `@`); None: there.
     begin: Callable[[str, int], int] | None = None
     extend: Callable[[str, int, int], int] | None = None  # where a long key's find ends
-    # Streams: where a find the text's end may still be inside begins (`Rule.opened`); whether
-    # text from an offset on ends one found open (a PEM block's END line).
-    opens: Callable[[str, int, int], int | None] | None = None
+    # Streams: where a find the text's end may still be inside begins (`Rule.opened`, with the
+    # stream's own memo: `open_key`); whether text from an offset on ends one found open.
+    opens: Callable[[str, int, int, list[str]], int | None] | None = None
     closes: Callable[[str, int], bool] | None = None
     # The pattern for a text without an `@` (its `@` alternatives left out); None: `pattern`.
     lean: str | None = None
@@ -379,12 +379,16 @@ def _read(escape: re.Match[str]) -> str:
     return "\0" * 6 if len(found) == 6 else _READ_AS.get(found[1], found)
 
 
+def _opens_address(text: str, start: int, cut: int, _walks: list[str]) -> int | None:
+    return open_address(text, start, cut)  # (an address keeps no stream state: `open_key`'s)
+
+
 DETECTORS: Final[dict[DetectorName, Detector]] = {
     d.name: d
     for d in (
         Detector("private_key", PRIVATE_KEY, opens=open_key, closes=key_closed, extend=key_end),
         Detector("api_key", _API_KEY),
-        Detector("email", EMAIL, begin=name_start, opens=open_address, lean=SHORT_EMAIL),
+        Detector("email", EMAIL, begin=name_start, opens=_opens_address, lean=SHORT_EMAIL),
         Detector("credit_card", _CREDIT_CARD, _card),
         Detector("phone", _PHONE, _phone),
     )

@@ -121,10 +121,13 @@ _BEGIN_LINE = re.compile(_BEGIN)
 # the BEGIN line does not. A stream holds the text while such a run may come (the text's end
 # right after a run: held).
 _GAP_CHARS = 256
-_BODY_RUN = (
-    r"(?<![^\s>#\"'])(?:(?=[A-Za-z0-9+/=]{0,95}[0-9+/])|(?=(?:[A-Z]*+[a-z]++[A-Z]){2}))"
+_RUN_ITSELF = (
+    r"(?:(?=[A-Za-z0-9+/=]{0,95}[0-9+/])|(?=(?:[A-Z]*+[a-z]++[A-Z]){2}))"
     r"[A-Za-z0-9+/]{16}[A-Za-z0-9+/=]*+(?![^\s\"'\\<])"
 )
+# (After a line break as sent in a JSON string too, `\\n`: the text as sent, which a stream
+# asks first (`Rule.opened`), holds the key open as the text read does.)
+_BODY_RUN = rf"(?:(?<![^\s>#\"'])|(?<=\\[nrt])){_RUN_ITSELF}"
 _LINE_FRAMED = r"[ \t]{0,32}(?:[>#][ \t]{0,4}){0,4}(?:[0-9]{1,6}[:.)][ \t]{0,2})?[\"']?"
 _LINE_END = r"[ \t]{0,32}(?:[\"'](?:,|[ \t]{0,8}\+)?[ \t]{0,8})?(?:[\r\n<]|\\(?:[nr]|\Z)|\Z)"
 _NEXT_RUN = (
@@ -144,6 +147,8 @@ _FRAME_CHARS = 64  # (a line's frame before its run; a line break, JSON's escape
 _LINE_ENDS = ("\n", "\r", "\\n", "\\r", "<br>", "<br/>", "<br />")
 _RIGHT_AFTER = re.compile(rf"[ \t\r\n>#\"']{{0,{_GAP_CHARS}}}(?P<at>{_BODY_RUN}|{_END})")
 _RUN = re.compile(r"[A-Za-z0-9+/=]{16}")
+_HELD_RUN = re.compile(_BODY_RUN)
+_END_LINE = re.compile(_END)
 _ENDED = re.compile(rf"(?:{_END})\Z")
 _END_LINE_CHARS = 96  # (an END line's longest: 9 + 3 names of 16 + `PRIVATE KEY BLOCK-----`)
 # How far past a find a stream holds the text while a body run may still come after prose.
@@ -197,17 +202,18 @@ _PLAIN = re.compile(r"(?:[A-Za-z0-9+/=]++|[\r\n]++(?=[A-Za-z0-9+/=]|\Z))*+")
 _PLAIN_KEPT = 4096
 
 
-def open_key(text: str, start: int, cut: int) -> int | None:
+def open_key(text: str, start: int, cut: int, walks: list[str]) -> int | None:
     """Where a private key the end of `text` may still be inside begins (from `start` on), when
-    that is before `cut`: a PEM block's (`_open_block`) or a PuTTY key file's (`open_putty`)."""
-    block = _open_block(text, start, cut)
+    that is before `cut`: a PEM block's (`_open_block`) or a PuTTY key file's (`open_putty`).
+    `walks`: the stream's own walks past prose (`_open_past_prose`), kept by the caller."""
+    block = _open_block(text, start, cut, walks)
     putty = open_putty(text, start, cut)
     if block is None or putty is None:
         return putty if block is None else block
     return min(block, putty)
 
 
-def _open_block(text: str, start: int, cut: int) -> int | None:
+def _open_block(text: str, start: int, cut: int, walks: list[str]) -> int | None:
     """Where a private key's block the end of `text` may still be inside begins (its BEGIN line,
     from `start` on), when that is before `cut`: its find reaches the end, or what follows it
     may still go on into its body or its END line. None once the END line came, or anything
@@ -230,33 +236,37 @@ def _open_block(text: str, start: int, cut: int) -> int | None:
         return at  # no prose (nor END line) yet: what follows may be a framed key's END line
     if _PENDING.match(text, found.end()) or _OPEN_HEADER.match(text, at):
         return at
-    return at if _open_past_prose(text, at, begun, found.end()) else None
+    return at if _open_past_prose(text, at, begun, found.end(), walks) else None
 
 
-# The last walk past prose (`_open_past_prose`): a block's text from its BEGIN line to a step
-# of that walk _WALK_MARGIN or more before the text's end (no later text changes a step before
-# it). A stream asks again at each step as its text grows: the walk goes on from there, not
-# from the find's end each time (linear, not square). Checked by content: any text may ask.
-_walked = [""]
+# A stream's walks past prose (`_open_past_prose`, `walks`: the stream's own, never another
+# stream's, each gone with its stream): a block's text from its BEGIN line to a step of that
+# walk _WALK_MARGIN or more before the text's end (no later text changes a step before it), one
+# per way the stream's text is read (as sent, `as_read`). Asked again as its text grows, the
+# walk goes on from there, not from the find's end each time (linear, not square).
+_WALKS_KEPT = 2
 _WALK_MARGIN = 1024
 
 
-def _open_past_prose(text: str, at: int, begun: int, end: int) -> bool:
+def _open_past_prose(text: str, at: int, begun: int, end: int, walks: list[str]) -> bool:
     """Whether the end of `text` may still be inside the block from `at` (its BEGIN line ends at
     `begun`) whose find ends at `end` before prose: the key went on after the prose, up to the
     text's end or to where what follows may go on into its body; or a body run may still come
     (GAP_HOLD_CHARS after its body: `_past_prose`)."""
     grown = kept = end
-    walked = _walked[0]
-    if len(walked) > end - at and text.startswith(walked, at):
-        grown = kept = at + len(walked)  # (this text's walk, asked again as it grew)
+    mine = next((w for w in walks if len(w) > end - at and text.startswith(w, at)), None)
+    if mine is not None:
+        grown = kept = at + len(mine)  # (this text's walk, asked again as it grew)
     start = kept
     while (step := _past_prose(text, at, grown)) is not None:
         grown = step[1]  # (prose inside its body: the key went on after it)
         if grown + _WALK_MARGIN <= len(text):
             kept = grown
     if kept > start:
-        _walked[0] = text[at:kept]
+        if mine is not None:
+            walks.remove(mine)
+        walks[: max(0, len(walks) - _WALKS_KEPT + 1)] = []
+        walks.append(text[at:kept])
     if grown > end:  # (held however far its body is: a stream holds more, never less)
         if _ENDED.search(text, grown - _END_LINE_CHARS, grown) is not None:
             return False  # its block ended, after prose
@@ -382,9 +392,16 @@ def _plain_end(text: str, at: int) -> int:
 
 
 def key_closed(text: str, at: int) -> bool:
-    """Whether `text` from `at` holds what ends a block open before it: an END line, or a
-    character neither a body, a header nor an END line holds (prose's punctuation)."""
-    return _unframed(text, at) is not None
+    """Whether `text` from `at` holds what may end a block open before it: an END line, or
+    prose (a character neither a body, a header nor an END line holds) with no body run in the
+    text's last GAP_HOLD_CHARS (one there: the key may go on after the prose, `_open_past_prose`
+    holds it still; a stream looks again when its wait ends, not every step: linear)."""
+    found = _unframed(text, at)
+    if found is None:
+        return False
+    if found.group().startswith(_ENDS) or _END_LINE.search(text, found.end()) is not None:
+        return True
+    return _HELD_RUN.search(text, max(at, len(text) - GAP_HOLD_CHARS)) is None
 
 
 def _unframed(text: str, at: int) -> re.Match[str] | None:

@@ -123,22 +123,23 @@ class Rule:
                     yield Match(found.start(), found.end(), PATTERN_DETECTOR)
 
     def opened(
-        self, text: str, start: int, cut: int
+        self, text: str, start: int, cut: int, walks: list[str]
     ) -> tuple[int, Callable[[str, int], bool] | None] | None:
         """Streams: the first offset of `text`, from `start` and before `cut`, where a built-in's
         find may begin that the text's end is still inside, more text making it one or longer
         (a private key's block before its END line), and what in later text ends it (its
-        detector's `closes`); None: none (most texts)."""
+        detector's `closes`); None: none (most texts). `walks`: the stream's own memo (the
+        `TextScreen`'s: no stream's state reaches another's)."""
         if not self._opens:
             return None
         read = None  # read as the detectors do only when the text as sent holds one open
         first = None
         for opens, closes in self._opens:
             # No escape stands for a dash or an address's character: None as sent is None read.
-            at = opens(text, start, cut)
+            at = opens(text, start, cut, walks)
             if at is not None and "\\" in text:
                 read = as_read(text) if read is None else read
-                at = opens(read, start, cut)
+                at = opens(read, start, cut, walks)
             if at is not None and (first is None or at < first[0]):
                 first = (at, closes)
         return first

@@ -59,6 +59,7 @@ class TextScreen:
         "_rules",
         "_signed",
         "_wait",
+        "_walks",
         "blocked",
         "edits",
     )
@@ -84,6 +85,7 @@ class TextScreen:
         self.edits = StreamEdits()  # each find replaced, for the annotations that cite it
         self._redacted: tuple[str, str] | None = None  # (rule, detector) of the first find
         self._signed = False
+        self._walks: list[str] = []  # this stream's walks past a key's prose (`open_key`)
 
     def sign(self) -> None:
         """The text is signed (a piece of its reasoning entry carries a signature): a find in it
@@ -195,7 +197,7 @@ class TextScreen:
         start = 0 if lead else self._done - self._base
         closes = None
         for rule in self._rules:
-            opened = rule.opened(text, start, cut - self._base + lead)
+            opened = rule.opened(text, start, cut - self._base + lead, self._walks)
             if opened is None:
                 continue
             # (One that begins in the head: the find released as it stood, still open.)

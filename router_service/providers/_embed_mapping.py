@@ -5,11 +5,12 @@ embeddings answer (its `base64` encoding too)."""
 from __future__ import annotations
 
 import base64
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from clients import embedding_params_to_openai
+from clients import embedding_params_to_openai, float32_values
 from clients.codec.gemini import GEMINI_ONLY
 from clients.switchboard.v1 import embeddings_pb2
 from router_service.providers._mapping import JsonObject, unsupported
@@ -96,8 +97,20 @@ def embedding_list(
 
 
 def float32_base64(vector: Sequence[float]) -> str:
-    """A vector as OpenAI's `base64` encoding has it: little-endian float32, base64-encoded."""
-    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+    """A vector as OpenAI's `base64` encoding has it: little-endian float32, base64-encoded. A
+    number past float32's range is its infinity, as a float32 cast (numpy's) gives it."""
+    try:
+        packed = struct.pack(f"<{len(vector)}f", *vector)
+    except OverflowError:  # rare: only then a pack per number
+        packed = b"".join(map(_float32, vector))
+    return base64.b64encode(packed).decode("ascii")
+
+
+def _float32(number: float) -> bytes:
+    try:
+        return struct.pack("<f", number)
+    except OverflowError:  # `struct` refuses what rounds past float32's largest; a cast: ±inf
+        return struct.pack("<f", math.copysign(math.inf, number))
 
 
 def encoded_as_asked(
@@ -124,8 +137,7 @@ def as_floats(result: embeddings_pb2.EmbeddingResult) -> embeddings_pb2.Embeddin
         return result  # floats already: every vector alike (no walk of 2,048)
     for item in data:
         if item.HasField("base64"):
-            raw = base64.b64decode(item.base64)
-            item.values[:] = struct.unpack(f"<{len(raw) // 4}f", raw)
+            item.values[:] = float32_values(item.base64)  # checked as it came (the codec)
             item.ClearField("base64")
     return result
 

@@ -154,7 +154,8 @@ class MemoryDocuments:
         entry = self._live(name)
         if entry is None:
             return None
-        return DocumentPart(bytes(entry[0][start : start + max_bytes]), len(entry[0]))
+        # one copy: a bytearray (an appended one) sliced would be a copy, then `bytes` another
+        return DocumentPart(bytes(memoryview(entry[0])[start : start + max_bytes]), len(entry[0]))
 
     def _live(self, name: str) -> tuple[bytes | bytearray, float] | None:
         entry = self._entries.get(name)

@@ -15,6 +15,9 @@ DESIGN.md §5: a Redis outage degrades to local state with a warning instead of 
   decision stands).
 - Recovery: while degraded, one call at a time, at most every `retry_interval_s`, tries the
   shared store; when it answers, the queue is replayed and the replica is back on shared state.
+  A probe cancelled while it rejoins, after the shared store granted it a slot, a mark or a
+  flight, gives that back before it ends (never held there for its TTL). The machinery of this:
+  `_resilient_sides.py`.
 
 Documents (stored Responses) go to the shared store; during an outage to the local one (bounded
 by `state.memory_document_bytes`, the largest holder's oldest dropped first), not replayed: the
@@ -34,149 +37,40 @@ granted): the price of requests flowing on. Telemetry: `degraded`, `fallback_cou
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from functools import partial
-from typing import TypeVar
 
-from router_service.clock import SYSTEM_CLOCK, Clock
 from router_service.state._base import (
     RateCount,
     Reading,
     SlotGrant,
     SlotRequest,
     StateStore,
-    StoreUnavailableError,
 )
-from router_service.state._journal import Journal, expiring
-from router_service.state._memory import MemoryStateStore
-from router_service.state._resilient_documents import _DOWN, ResilientDocuments, _Down
+from router_service.state._journal import expiring
+from router_service.state._resilient_documents import ResilientDocuments, _Down
 from router_service.state._resilient_flights import ResilientFlights
-
-log = logging.getLogger("switchboard.state")
-
-T = TypeVar("T")
+from router_service.state._resilient_sides import SharedOrLocal
 
 _LOCAL = "~"  # tags a lease id or mark token issued by the local store
 _SHARED = "shared"  # where `add_to_bucket` counted: on the shared store (else `_LOCAL`)
 
 
-class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
-    def __init__(
-        self,
-        shared: StateStore,
-        local: MemoryStateStore,
-        *,
-        clock: Clock = SYSTEM_CLOCK,
-        retry_interval_s: float = 1.0,
-        name: str = "shared state",
-    ) -> None:
-        self.shared = shared
-        self.local = local
-        self.name = name
-        self.batches_concurrent_calls = shared.batches_concurrent_calls
-        self._clock = clock
-        self._retry_interval_s = retry_interval_s
-        self.degraded = False
-        self.fallback_count = 0
-        self.outages = 0
-        self.last_error = ""
-        self._down_since = 0.0
-        self._retry_at = 0.0
-        self._probing = False
-        self._journal = Journal(name=name)
-
-    def detail(self) -> str:
-        """One line for a readiness probe or an admin page."""
-        if not self.degraded:
-            return f"{self.name}: ok"
-        down_s = self._clock.monotonic() - self._down_since
-        return (
-            f"{self.name}: unreachable for {down_s:.0f}s ({self.last_error}); "
-            f"serving from local state, {len(self._journal)} writes queued"
-        )
-
-    def mark_down(self, exc: StoreUnavailableError) -> None:
-        """Enter (or stay in) local mode after a failure of the shared store."""
-        now = self._clock.monotonic()
-        self._retry_at = now + self._retry_interval_s
-        self.last_error = str(exc)
-        if not self.degraded:
-            self.degraded = True
-            self.outages += 1
-            self._down_since = now
-            log.warning(
-                "%s unreachable (%s): requests go on with this replica's local state; "
-                "trying again every %.1fs",
-                self.name,
-                exc,
-                self._retry_interval_s,
-            )
-
-    async def _try_shared(self, op: Callable[[], Awaitable[T]]) -> T | _Down:
-        probe = False
-        if self.degraded:
-            if self._probing or self._clock.monotonic() < self._retry_at:
-                self.fallback_count += 1
-                return _DOWN
-            probe = self._probing = True
-        try:
-            replayed = await self._journal.replay() if probe else 0
-            result = await op()
-            if probe:
-                await self._rejoin(replayed)
-        except StoreUnavailableError as exc:
-            self.mark_down(exc)
-            self.fallback_count += 1
-            if exc.undo is not None:  # it may have happened there: taken back when it answers
-                self._journal.add("undo", exc.undo)
-            return _DOWN
-        finally:
-            if probe:
-                self._probing = False
-        return result
-
-    async def _rejoin(self, replayed: int) -> None:
-        """Back on shared state once what other calls queued while the probe was out is replayed
-        too (left, nothing replays it before the next outage: a lost release holds its key
-        until the lease's TTL); no suspension between the queue found empty and `_back`."""
-        try:
-            replayed += await self._journal.replay()
-        except StoreUnavailableError as exc:
-            # Lost again: the probe's own result stands; the next probe replays the rest.
-            self.mark_down(exc)
-            return
-        self._back(replayed)
-
-    def _back(self, replayed: int) -> None:
-        self.degraded = False
-        log.warning(
-            "%s reachable again after %.1fs: back on shared state (%d queued writes replayed, "
-            "%d dropped)",
-            self.name,
-            self._clock.monotonic() - self._down_since,
-            replayed,
-            self._journal.dropped,
-        )
-        self._journal.dropped = 0
-
+class ResilientStateStore(SharedOrLocal, ResilientDocuments, ResilientFlights, StateStore):
     async def everywhere(self, kind: str, write: Callable[[StateStore], Awaitable[object]]) -> None:
         await write(self.local)  # what was kept here during an outage
         await self._write(kind, lambda: write(self.shared))
 
-    async def _write(self, kind: str, op: Callable[[], Awaitable[object]]) -> None:
-        """A write the shared store must see eventually: now, or replayed when it is back."""
-        if isinstance(await self._try_shared(op), _Down):
-            self._journal.add(kind, op)
-
-    @property
-    def journal_dropped(self) -> int:
-        """Queued writes dropped (the journal is bounded) in the current outage."""
-        return self._journal.dropped
-
     # -- slots ---------------------------------------------------------------------------------
     async def acquire(self, request: SlotRequest) -> SlotGrant:
-        grant = await self._try_shared(lambda: self.shared.acquire(request))
+        grant = await self._try_shared(
+            lambda: self.shared.acquire(request),
+            lambda taken: (
+                partial(self.shared.release, request.resource, taken.lease_id)
+                if taken.lease_id is not None
+                else None
+            ),
+        )
         if not isinstance(grant, _Down):
             if request.unless:  # an outage starts from what all knew (as after a read)
                 self.local.mirror_deadlines(request.unless, grant.deadlines)
@@ -335,7 +229,10 @@ class ResilientStateStore(ResilientDocuments, ResilientFlights, StateStore):
         self, group: str, member: str, *, limit: int | None, ttl_s: float
     ) -> str | None:
         token = await self._try_shared(
-            lambda: self.shared.enter(group, member, limit=limit, ttl_s=ttl_s)
+            lambda: self.shared.enter(group, member, limit=limit, ttl_s=ttl_s),
+            lambda taken: (
+                None if taken is None else partial(self.shared.leave, group, member, taken)
+            ),
         )
         if not isinstance(token, _Down):
             if token is not None:  # counted here in an outage, as a lease (`acquire`)

@@ -14,6 +14,7 @@ from router_service.state._base import (
     StateStore,
     StoreUnavailableError,
 )
+from router_service.state._journal import Write
 from router_service.state._memory import MemoryStateStore
 
 T = TypeVar("T")
@@ -37,7 +38,9 @@ class ResilientDocuments:
     shared: StateStore
     local: MemoryStateStore
 
-    async def _try_shared(self, op: Callable[[], Awaitable[T]]) -> T | _Down:
+    async def _try_shared(
+        self, op: Callable[[], Awaitable[T]], undo: Callable[[T], Write | None] | None = None
+    ) -> T | _Down:
         raise NotImplementedError  # ResilientStateStore's
 
     async def _write(self, kind: str, op: Callable[[], Awaitable[object]]) -> None:

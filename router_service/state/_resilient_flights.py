@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
+from functools import partial
 from typing import TypeVar
 
 from router_service.state._base import FlightClaim, FlightWatch, Landing, StateStore
+from router_service.state._journal import Write
 from router_service.state._resilient_documents import _Down
 
 __all__ = ["ResilientFlights"]
@@ -22,7 +24,9 @@ class ResilientFlights:
 
     shared: StateStore
 
-    async def _try_shared(self, op: Callable[[], Awaitable[T]]) -> T | _Down:
+    async def _try_shared(
+        self, op: Callable[[], Awaitable[T]], undo: Callable[[T], Write | None] | None = None
+    ) -> T | _Down:
         raise NotImplementedError  # ResilientStateStore's
 
     def watch_flight(self, name: str) -> AbstractContextManager[FlightWatch]:
@@ -33,7 +37,14 @@ class ResilientFlights:
 
     async def claim_flight(self, name: str, ttl_s: float) -> FlightClaim:
         # Unreachable: no flight across replicas (each replica's own still coalesce), so go alone.
-        claim = await self._try_shared(lambda: self.shared.claim_flight(name, ttl_s))
+        claim = await self._try_shared(
+            lambda: self.shared.claim_flight(name, ttl_s),
+            lambda taken: (
+                None
+                if taken.token is None
+                else partial(self.shared.land_flight, name, taken.token, Landing.EMPTY)
+            ),
+        )
         return FlightClaim(None) if isinstance(claim, _Down) else claim
 
     async def land_flight(self, name: str, token: str, landing: Landing) -> None:

@@ -162,8 +162,10 @@ def record_reaction(
     failure: UpstreamFailure,
     actions: ThreadActions,
     cooldowns: CooldownsConfig,
+    at: float,
 ) -> None:
-    """What the Outcome table did about one failed attempt."""
+    """What the Outcome table did about one failed attempt, `at` on the runtime's clock's
+    `monotonic()`."""
     t = current()
     provider = {attr.PROVIDER: deployment.provider}
     events: list[tuple[str, attr.Attributes]] = []
@@ -189,7 +191,7 @@ def record_reaction(
         kind = "ban" if actions.ban_provider else "skip"
         t.metrics.session_bans.add(1, {**provider, "switchboard.session.ban_kind": kind})
         if actions.ban_provider:
-            t.bans.add(deployment.provider, ctx.session_id)
+            t.bans.add(deployment.provider, ctx.session_id, at)
         events.append(
             (f"switchboard.session.{kind}", {**provider, attr.DEPLOYMENT: deployment.name})
         )

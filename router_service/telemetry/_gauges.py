@@ -115,7 +115,7 @@ class StateGauges:
         ttl_s = runtime.config.sessions.thread_cooldown_s
         for provider in runtime.pools:
             view.bans[_labels(provider)] = 0
-        for provider, count in telemetry.bans.active(ttl_s).items():
+        for provider, count in telemetry.bans.active(ttl_s, runtime.clock.monotonic()).items():
             view.bans[_labels(provider)] = count
         telemetry.metrics.views[id(self)] = view
         return view

@@ -9,9 +9,7 @@ so a test can run one router with tracing and another without.
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -40,22 +38,22 @@ _MAX_BANS = 10_000
 class BanLedger:
     """Session bans this process applied, for the `switchboard.session.bans.active` gauge. The
     bans themselves live in the StateStore (which cannot list them); this is the local view,
-    bounded and pruned by age."""
+    bounded and pruned by age. Times are the caller's, on its runtime's clock's `monotonic()`:
+    the clock the bans expire by (a ManualClock in tests)."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
+    def __init__(self) -> None:
         self._bans: OrderedDict[tuple[str, str], float] = OrderedDict()
 
-    def add(self, provider: str, session: str) -> None:
+    def add(self, provider: str, session: str, at: float) -> None:
         key = (provider, session)
         self._bans.pop(key, None)
-        self._bans[key] = self._clock()
+        self._bans[key] = at
         while len(self._bans) > _MAX_BANS:
             self._bans.popitem(last=False)
 
-    def active(self, ttl_s: float) -> dict[str, int]:
-        """Bans younger than `ttl_s` per provider; older ones are forgotten."""
-        horizon = self._clock() - ttl_s
+    def active(self, ttl_s: float, now: float) -> dict[str, int]:
+        """Bans younger than `ttl_s` at `now` per provider; older ones are forgotten."""
+        horizon = now - ttl_s
         while self._bans and next(iter(self._bans.values())) < horizon:
             self._bans.popitem(last=False)
         counts: dict[str, int] = {}
@@ -84,7 +82,7 @@ class Telemetry:
         self.tracer = provider.get_tracer(SCOPE, VERSION)
         meters = self.meter_provider or NoOpMeterProvider()
         self.metrics = Instruments(meters.get_meter(SCOPE, VERSION), self.histograms)
-        self.bans = BanLedger(time.monotonic)
+        self.bans = BanLedger()
 
     @property
     def tracing(self) -> bool:

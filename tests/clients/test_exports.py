@@ -97,6 +97,7 @@ EXPECTED = [
     "encode_compaction",
     "estimate_prompt_tokens",
     "file_to_openai",
+    "float32_values",
     "history_of",
     "http_status_for",
     "include_values",

@@ -5,6 +5,7 @@ adapter cuts the inputs into calls of its own (Cohere, the Gemini API)."""
 from __future__ import annotations
 
 import base64
+import math
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
@@ -134,3 +135,31 @@ async def test_a_gemini_callers_own_fields_go_into_each_request(
     sent = body["requests"] if len(texts) > 1 else [body]
     assert [r["taskType"] for r in sent] == ["RETRIEVAL_QUERY"] * len(texts)
     assert [r["content"] for r in sent] == [{"parts": [{"text": t}]} for t in texts]
+
+
+async def test_values_beyond_float32_reach_the_sdk_as_its_infinities(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """The SDK asks base64 and reads float32: a value past its range is ±inf, as a float32 cast
+    (OpenAI's encoder) gives it. `struct.pack` refused it: the caller got a 500."""
+    fake.state.set_scenario(Scenario(embedding=[1e39, -1e39, 0.25]))
+
+    packed = await sdk.embeddings.create(model="openai-embed", input="a")
+    listed = await sdk.embeddings.create(model="openai-embed", input="a", encoding_format="float")
+
+    assert packed.data[0].embedding == [math.inf, -math.inf, 0.25]
+    assert listed.data[0].embedding == [1e39, -1e39, 0.25]  # the upstream's numbers, as sent
+
+
+async def test_an_upstreams_malformed_base64_is_a_typed_upstream_error(
+    sdk: openai.AsyncOpenAI, fake: FakeUpstream, router: RouterHandle
+) -> None:
+    """Five bytes are no float32 vector: the upstream's failure (503, UPSTREAM_ERROR naming
+    base64), never a vector the SDK cannot decode, nor our 500."""
+    fake.state.set_scenario(Scenario(embedding="AAAAAAA="))
+
+    with pytest.raises(openai.APIStatusError) as failed:
+        await sdk.embeddings.create(model="openai-embed", input="a", encoding_format="base64")
+
+    assert failed.value.status_code == 503
+    assert "base64" in failed.value.message and "Traceback" not in failed.value.message

@@ -115,3 +115,23 @@ async def test_a_responses_caller_hears_its_include_named(
     assert refused.value.param == "include"
     assert "'include'" in refused.value.message and "'logprobs'" not in refused.value.message
     assert fake.state.count() == 0
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["unary", "stream"])
+async def test_a_gemini_callers_logprobs_alone_is_named_not_response_logprobs(
+    gemini: genai.Client, streaming: bool
+) -> None:
+    """`generationConfig.logprobs` alone asks for logprobs too (the entrance asks
+    `responseLogprobs` for it): its 400 names the field the caller sent."""
+    settings = types.GenerateContentConfig(logprobs=3)
+    with pytest.raises(errors.ClientError) as refused:
+        if streaming:
+            stream = gemini.aio.models.generate_content_stream
+            async for _ in await stream(model="sonnet", contents="hi", config=settings):
+                pass
+        else:
+            await gemini.aio.models.generate_content(model="sonnet", contents="hi", config=settings)
+
+    assert (refused.value.code, refused.value.status) == (400, "INVALID_ARGUMENT")
+    assert "'generationConfig.logprobs'" in str(refused.value.message)
+    assert "responseLogprobs" not in str(refused.value.message)

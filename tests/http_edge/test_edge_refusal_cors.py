@@ -98,3 +98,34 @@ async def test_a_plain_refusal_past_max_connections_has_none(start_edge: EdgeFac
         assert (await response(first))[0] == b"HTTP/1.1 200 OK"
         refused, headers = await _answered(edge, PING)
     assert refused == 503 and not _cors(headers)
+
+
+def _on(path: bytes, request: bytes) -> bytes:
+    return request.replace(b"GET /healthz ", b"GET " + path + b" ", 1)
+
+
+ADMIN_PATHS = [b"/admin", b"/admin/api/status?x=1", b"//admin//keys/", b"/%61dmin/keys"]
+
+
+@pytest.mark.parametrize("path", ADMIN_PATHS)
+@pytest.mark.parametrize("request_of", [_malformed, _too_large], ids=["malformed", "431"])
+async def test_a_refusal_on_an_admin_path_opens_it_to_no_other_origin(
+    start_edge: EdgeFactory, request_of: Callable[[bytes], bytes], path: bytes
+) -> None:
+    """The admin routes answer no other origin (`test_admin_cors.py`): their refusals neither."""
+    edge = await start_edge(cors_origins=["https://app.example"])
+    _, normal = await _answered(edge, _on(path, _ping(ALLOWED)))
+    refused, headers = await _answered(edge, _on(path, request_of(ALLOWED)))
+    assert refused in (400, 431)
+    assert not _cors(normal) and not _cors(headers)
+
+
+async def test_a_refusal_past_max_connections_on_an_admin_path_has_none(
+    start_edge: EdgeFactory,
+) -> None:
+    edge = await start_edge(cors_origins=["https://app.example"], max_connections=1)
+    async with connected(edge) as (first, first_writer):
+        first_writer.write(_ping(ALLOWED))
+        assert (await response(first))[0] == b"HTTP/1.1 200 OK"
+        refused, headers = await _answered(edge, _on(b"//admin/keys", _ping(ALLOWED)))
+    assert refused == 503 and not _cors(headers)

@@ -313,8 +313,11 @@ async def test_a_path_that_only_begins_like_a_probe_is_measured(
     URL like any other, counted as one; the probes, the scrape and the admin pages are not."""
     edge = await start_edge()
     async with httpx.AsyncClient(base_url=edge.base_url) as http:
-        for path in ("/admin.php", "/administrator/index", "/metrics.json", "/healthzz"):
+        scanned = ("/admin.php", "/administrator/index", "/metrics.json", "/healthzz", "/Admin")
+        for path in scanned:
             assert (await http.get(path)).status_code == 404
         for probe in ("/healthz", "/readyz", "/metrics", "/admin", "/admin/keys"):
             await http.get(probe)
-    assert durations(captured) == {(None, 404, None): 4}
+        for form in ("/admin/", "/admin//keys", "/admin?x=1", "/admin;x=1", "/healthz/"):
+            await http.get(form)  # the same paths (`_paths.tidied`)
+    assert durations(captured) == {(None, 404, None): len(scanned)}

@@ -60,6 +60,8 @@ def gemini_field(param: str | None, body: JsonObject) -> str | None:
     if match is None or (match["key"] not in _FIELDS and match["key"] != GEMINI_ONLY):
         return None
     key, index, rest = match["key"], match["index"], match["rest"]
+    if key == "logprobs" and not (body.get("generationConfig") or {}).get("responseLogprobs"):
+        key = "top_logprobs"  # asked by `logprobs` alone (the codec asks responseLogprobs for it)
     if key == GEMINI_ONLY:  # the entrance carried the caller's own field there
         return rest.removeprefix(".") if index is None and rest.startswith(".") else None
     if index is None:

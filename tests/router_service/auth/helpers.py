@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import grpc
+import pytest
+
 from clients.switchboard.v1 import chat_pb2
 from clients.switchboard.v1 import router_service_pb2 as pb
 from router_service.auth import hash_key
@@ -35,3 +38,14 @@ def chat(model: str = "chain", text: str = "hello", **params: Any) -> pb.ChatReq
 
 def chat_stream(model: str = "chain", text: str = "hello", **params: Any) -> pb.ChatStreamRequest:
     return pb.ChatStreamRequest(params=chat(model, text, **params).params)
+
+
+async def chat_failure(stub: Any, streamed: bool) -> grpc.aio.AioRpcError:
+    """The error a `chat()` (or, `streamed`, a `chat_stream()` read to its end) fails with."""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        if streamed:
+            async for _ in stub.ChatStream(chat_stream()):
+                pass
+        else:
+            await stub.Chat(chat())
+    return caught.value

@@ -8,9 +8,12 @@ import random
 import struct
 import zlib
 from collections.abc import Callable
+from itertools import pairwise
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router_service.errors import UpstreamFailure
 from router_service.outcomes import Outcome
@@ -188,3 +191,111 @@ def test_a_zstd_block_past_the_format_is_corrupt(zstd_outputs: list[int], raw: b
 
 def test_a_zstd_rle_block_of_the_most_is_read() -> None:
     assert b"".join(Decoding("zstd").pieces(_rle_block(_BLOCK))) == b"a" * _BLOCK
+
+
+def _tiny_blocks(count: int) -> bytes:
+    """A frame of `count` RLE blocks of one byte each (4 bytes a block), then empty raw ones
+    and a skippable frame: much to read, little to decode."""
+    rle = (1 << 3 | 1 << 1).to_bytes(3, "little") + b"a"
+    return (
+        b"\x28\xb5\x2f\xfd\x00\x58"
+        + rle * count
+        + b"\x00\x00\x00" * count
+        + b"\x01\x00\x00"
+        + _skippable(b"")
+    )
+
+
+def test_zstd_tiny_blocks_are_fed_together_up_to_a_block_of_output(
+    zstd_outputs: list[int],
+) -> None:
+    raw = _tiny_blocks(1 << 16)
+    decoding = Decoding("zstd")
+    reads = [raw[at : at + 65536] for at in range(0, len(raw), 65536)]
+    out = b"".join(piece for data in reads for piece in decoding.pieces(data))
+    assert out == b"a" * (1 << 16)
+    # a call per read (a 64 KiB read of them decodes to less than a block), not one per block
+    assert len(zstd_outputs) <= 2 * len(reads), f"{len(zstd_outputs)} calls"
+    assert max(zstd_outputs) <= _BLOCK
+
+
+def _unbounded(raw: bytes, cuts: list[int]) -> bytes | None:
+    """zstandard's own decode of `raw` fed in the same reads (None: an error)."""
+    frames = zstandard.ZstdDecompressor(max_window_size=8 << 20).decompressobj(
+        read_across_frames=True
+    )
+    try:
+        return b"".join(frames.decompress(raw[a:b]) for a, b in pairwise(cuts))
+    except zstandard.ZstdError:
+        return None
+
+
+def _bounded(raw: bytes, cuts: list[int]) -> bytes | None:
+    decoding, out = Decoding("zstd"), []
+    try:
+        for a, b in pairwise(cuts):
+            out += list(decoding.pieces(raw[a:b]))
+    except UpstreamFailure:
+        return None
+    assert all(len(piece) <= STEP for piece in out)
+    return b"".join(out)
+
+
+_FRAME = st.builds(
+    lambda body, level, checksum, size, flush: (
+        zstandard.ZstdCompressor(
+            level=level, write_checksum=checksum, write_content_size=size
+        ).compress(body)
+        if flush is None
+        else _zstd_flushed(body, flush)
+    ),
+    st.binary(max_size=3000)
+    | st.builds(lambda n, c: c * n, st.integers(0, 300_000), st.binary(min_size=1, max_size=3)),
+    st.sampled_from([1, 3, 19]),
+    st.booleans(),
+    st.booleans(),
+    st.none() | st.integers(1, 5000),
+)
+
+
+def _with_dictionary_id(body: bytes, flag: int, number: int) -> bytes:
+    """A frame naming a dictionary (RFC 8878's Dictionary_ID, 1, 2 or 4 bytes after the window
+    descriptor), as one compressed with a dictionary does: no content size, so a window byte."""
+    frame = zstandard.ZstdCompressor(write_content_size=False).compress(body)
+    width = (0, 1, 2, 4)[flag]
+    named = number % (1 << 8 * width)
+    return (
+        frame[:4]
+        + bytes([frame[4] | flag])
+        + frame[5:6]
+        + named.to_bytes(width, "little")
+        + frame[6:]
+    )
+
+
+_NAMED = st.builds(_with_dictionary_id, st.binary(max_size=500), st.integers(1, 3), st.integers(0))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    frames=st.lists(
+        _FRAME | _NAMED | st.binary(max_size=20).map(_skippable), min_size=1, max_size=3
+    ),
+    flips=st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 7)), max_size=2),
+    cut_at=st.lists(st.integers(0, 1 << 20), max_size=6),
+    keep=st.integers(0, 1 << 20) | st.none(),
+)
+def test_zstd_decodes_as_zstandard_does_whatever_the_frames_and_reads(
+    frames: list[bytes], flips: list[tuple[int, int]], cut_at: list[int], keep: int | None
+) -> None:
+    """Differential: any frames (levels, checksums, content sizes or none, flushed blocks,
+    dictionary ids, skippable frames), a bit or two flipped, the body cut short, read in any
+    pieces: what the bounded decoder gives is what zstandard's unbounded decode of the same
+    reads gives, or both fail. (Where calls are cut is not seen here: the bound tests above.)"""
+    raw = bytearray(b"".join(frames))
+    for at, bit in flips:
+        if raw:
+            raw[at % len(raw)] ^= 1 << bit
+    body = bytes(raw[:keep] if keep is not None else raw)
+    cuts = sorted({0, len(body), *(at % (len(body) + 1) for at in cut_at)})
+    assert _bounded(body, cuts) == _unbounded(body, cuts)

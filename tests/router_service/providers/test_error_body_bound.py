@@ -12,14 +12,13 @@ import re
 import socket
 from collections.abc import AsyncIterator
 
-import grpc
 import pytest
 
 from clients import details_from_rpc_error
 from router_service.providers._http import ERROR_BODY_BYTES
 from tests.conftest import HANG_GUARD, StartRouter
 from tests.helpers import close_listener
-from tests.router_service.auth.helpers import chat, chat_stream
+from tests.router_service.auth.helpers import chat_failure
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -115,16 +114,11 @@ async def test_a_huge_error_body_is_read_no_further_than_its_error_uses(
     upstream: HugeErrors, start_router: StartRouter, transport: str, streamed: bool
 ) -> None:
     router = await start_router(config(await upstream.start(), transport))
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        if streamed:
-            async for _ in router.stub.ChatStream(chat_stream()):
-                pass
-        else:
-            await router.stub.Chat(chat())
-    details = details_from_rpc_error(caught.value)
+    failure = await chat_failure(router.stub, streamed)
+    details = details_from_rpc_error(failure)
     assert not details.bare and (details.provider, details.upstream_status) == ("huge", 500)
-    assert "overloaded" in str(caught.value.details())  # what the upstream said, its start
-    assert len(str(caught.value.details())) < 4096
+    assert "overloaded" in str(failure.details())  # what the upstream said, its start
+    assert len(str(failure.details())) < 4096
     await asyncio.wait_for(upstream.ended.wait(), 30)  # a hang guard: the router hung up
     assert upstream.sent and max(upstream.sent) < ERROR_BODY_BYTES + BUFFERED
     assert await router.leases_held() == 0

@@ -11,13 +11,12 @@ import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Callable
 
-import grpc
 import pytest
 import zstandard
 
 from clients import details_from_rpc_error
 from tests.conftest import StartRouter
-from tests.router_service.auth.helpers import chat, chat_stream
+from tests.router_service.auth.helpers import chat_failure
 from tests.router_service.providers.test_error_body_bound import (
     LoopbackUpstream,
     config,
@@ -100,18 +99,13 @@ async def test_a_compressed_error_body_is_bounded_as_it_is_decoded(
     router = await start_router(config(await upstream.start(), transport, "bomb"))
     tracemalloc.start()
     try:
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            if streamed:
-                async for _ in router.stub.ChatStream(chat_stream()):
-                    pass
-            else:
-                await router.stub.Chat(chat())
+        failure = await chat_failure(router.stub, streamed)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    details = details_from_rpc_error(caught.value)
+    details = details_from_rpc_error(failure)
     assert not details.bare and (details.provider, details.upstream_status) == ("bomb", 500)
-    assert "overloaded" in str(caught.value.details())  # what it said, decoded
+    assert "overloaded" in str(failure.details())  # what it said, decoded
     assert peak < _PEAK_BYTES, f"{peak >> 20} MiB allocated reading the error"
     assert await router.leases_held() == 0
 
@@ -149,15 +143,10 @@ async def test_an_error_body_not_decoded_keeps_a_note_of_why(
     upstream = Undecoded(encoding)
     try:
         router = await start_router(config(await upstream.start(), "lean", "bomb"))
-        with pytest.raises(grpc.aio.AioRpcError) as caught:
-            if streamed:
-                async for _ in router.stub.ChatStream(chat_stream()):
-                    pass
-            else:
-                await router.stub.Chat(chat())
+        failure = await chat_failure(router.stub, streamed)
     finally:
         await upstream.stop()
-    details = details_from_rpc_error(caught.value)
+    details = details_from_rpc_error(failure)
     assert (details.provider, details.upstream_status) == ("bomb", 500)
     assert note in details.message
     assert await router.leases_held() == 0

@@ -29,7 +29,7 @@ from router_service.fake_upstream._state import (
 from router_service.providers._eventstream import encode_message
 from tests.conftest import HANG_GUARD, StartRouter
 from tests.helpers import eventually
-from tests.router_service.auth.helpers import chat, chat_stream
+from tests.router_service.auth.helpers import chat, chat_failure, chat_stream
 from tests.router_service.providers.test_error_body_bound import (
     LoopbackUpstream,
     config,
@@ -293,4 +293,40 @@ async def test_a_bedrock_stream_message_past_the_event_bound_ends_the_stream(
     assert events[-1].error.outcome == routing_pb2.OUTCOME_UPSTREAM_ERROR
     assert f"larger than the limit of {_SMALL_EVENT} bytes" in events[-1].error.message
     await asyncio.wait_for(upstream.closed.wait(), 30)  # a hang guard: the router hung up
+    assert await router.leases_held() == 0
+
+
+class Raw(Answers):
+    """`Answers` whose zstd body is given as it is sent (a corrupt one)."""
+
+    def __init__(self, raw: bytes, content_type: bytes) -> None:
+        super().__init__("zstd", [b""], content_type)
+        self.parts = [raw]
+
+
+def _reserved_after(body: bytes) -> bytes:
+    """zstd: a frame whose first block decodes to `body`, its next of the reserved type."""
+    frame = zstandard.ZstdCompressor(write_content_size=False).compress(body)
+    start = 4 + 2  # magic, descriptor (no content size, no dictionary) and window
+    assert frame[4] == 0 and frame[start] & 1  # one block, the last
+    last = frame[start : start + 3]
+    first = bytes([last[0] & ~1, *last[1:]])  # not the last any more
+    return frame[:start] + first + frame[start + 3 :] + b"\x07\x00\x00"  # reserved, last
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["unary", "stream"])
+async def test_a_corrupt_zstd_answer_is_a_typed_upstream_error(
+    start_router: StartRouter, stop: list[LoopbackUpstream], streamed: bool
+) -> None:
+    kind = b"text/event-stream" if streamed else b"application/json"
+    upstream = Raw(_reserved_after(_CHUNK % b"hi" if streamed else _ANSWER_START), kind)
+    upstream.go.set()
+    stop.append(upstream)
+    router = await start_router(_bounded(await upstream.start(), "lean"))
+    failure = await chat_failure(router.stub, streamed)  # failed before its first event
+    details = details_from_rpc_error(failure)
+    assert not details.bare and details.provider == "big"
+    message = details.message
+    assert "upstream body is corrupt zstd: a block of the reserved type" in message, message
+    assert "Traceback" not in message
     assert await router.leases_held() == 0

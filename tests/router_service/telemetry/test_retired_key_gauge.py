@@ -64,3 +64,33 @@ async def test_a_removed_key_a_call_still_holds_stays_in_flight_until_it_ends(
         for name, labels in found
         for key in REMOVED
     )
+
+
+async def test_a_removed_key_added_back_over_many_reloads_counts_its_call_once(
+    fake: FakeUpstream, start_router: StartRouter, captured: TelemetryCapture
+) -> None:
+    """The call's lease is the old pool's; the key back under its name is a new pool's, with none
+    of its own: the series says 1, not one per reload, then 0 (the key served again)."""
+    config = base_config(fake.base_url)
+    router = await start_router(config)
+    fake.state.set_scenario(Scenario(held_after_chunks=2), model="model-a")
+    call = router.stub.ChatStream(pb.ChatStreamRequest(params=ask()))
+    async for event in call:
+        if event.WhichOneof("event") == "chunk":
+            break
+    for _ in range(3):
+        await reload_without_alphas_keys(router, config)
+        await router.server.reload(SwitchboardConfig.model_validate(config))  # they are back
+        await router.runtime.gauges.poll()
+        assert held(captured, REMOVED) == 1
+
+    call.cancel()
+
+    async def released() -> bool:
+        await router.runtime.gauges.poll()
+        return held(captured, REMOVED) == 0
+
+    await eventually(released, what="the removed key released")
+    found = samples(captured.prometheus_text())
+    for key in REMOVED:  # in the pool again: their series stay, at 0
+        assert value(found, IN_FLIGHT, switchboard_key_fingerprint=fingerprint(key)) == 0
