@@ -5,8 +5,9 @@ request's screen runs on the router's event loop) and prints seconds per MiB, be
 `--rounds`: ordinary prose beside adversarial digit groups (`4 4 4 …`, `44 44 …`, `4-4-4…`),
 long plain digit runs, a mix, PEM keys and prose quoting their armor lines; streamed, a key and a
 BEGIN line before 60,000 dashes (or `x-x-…`), keys of 65K to 585K characters (past the 65,536
-a stream holds); a key whose body is short lines (`A1`, a model may be prompted for one) of
-`--kib`, unary and streamed in 4 KiB chunks, in µs per KiB. A digit-heavy text
+a stream holds), a 256K one with a prose line after every eighth body line; a key whose body
+is short lines (`A1`, a model may be prompted for one) of `--kib`, unary and streamed in 4 KiB
+chunks, in µs per KiB. A digit-heavy text
 should cost within ~2x prose. No servers.
 
 The key of short lines (1 MiB; 2 shared cores, best of 2): before a plain body was jumped in
@@ -117,6 +118,26 @@ def streamed_long_key_ms(rule: Rule, lines: int) -> float:
     return (time.process_time() - started) * 1e3
 
 
+def prose_every_eighth_line_ms(rule: Rule, kib: int) -> tuple[float, float]:
+    """Milliseconds to screen prose, a key of `kib` KiB whose body has a prose line after every
+    eighth of its 64-character lines (each read on past, `_long_finds._past_prose`), its END
+    line and prose: unary (`Rule.replacements`) and streamed in 20-character deltas."""
+    lines = [f"{n:08d}IIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9U" for n in range(8)]
+    block = "\n".join(lines) + "\nsee the vault for the rest of it.\n"
+    body = block * (kib * 1024 // len(block))
+    text = f"{_PROSE}-----BEGIN PRIVATE KEY-----\n{body}-----END PRIVATE KEY-----\n{_PROSE}"
+    started = time.process_time()
+    rule.replacements(text, Counter())
+    unary = time.process_time() - started
+    pieces = [text[i : i + 20] for i in range(0, len(text), 20)]
+    started = time.process_time()
+    screen = TextScreen((rule,), {})
+    for piece in pieces:
+        screen.feed(piece)
+    screen.feed("", final=True)
+    return unary * 1e3, (time.process_time() - started) * 1e3
+
+
 def streamed_prose_key_ms(rule: Rule, escaped: bool) -> float:
     """Milliseconds to stream a BEGIN line then 256 KiB of key lines and prose lines, one after
     the other (`escaped`: JSON's `\\n` for its line breaks), in 20-character deltas: prose inside
@@ -172,6 +193,9 @@ def main() -> None:
     for lines in (1_000, 4_000, 9_000):
         cost = streamed_long_key_ms(rule, lines)
         print(f"streamed key of {lines * 65 // 1000:3d}K {cost:6.1f} ms, 20-char deltas")
+    unary, streamed = prose_every_eighth_line_ms(rule, 256)
+    row = f"streamed 256K key, prose every 8th line {streamed:6.1f} ms (unary {unary:6.1f} ms)"
+    print(f"{row}, 20-char deltas")
     for escaped in (False, True):
         cost = streamed_prose_key_ms(rule, escaped)
         print(f"streamed 256K key/prose lines{' (JSON)' if escaped else ''} {cost:6.1f} ms")

@@ -10,6 +10,17 @@ from __future__ import annotations
 import re
 
 from router_service.guardrails._emails import run_start
+from router_service.guardrails._pem_pattern import (
+    ARMOR_HEADER,
+    BEGIN,
+    BEGINS,
+    DASH,
+    END,
+    ENDS,
+    HEADERS,
+    PEM,
+    PROSE,
+)
 from router_service.guardrails._putty_keys import LINE_BREAK, LINE_FRAME, PUTTY_KEY, open_putty
 
 __all__ = [
@@ -21,102 +32,18 @@ __all__ = [
     "open_key",
 ]
 
-# PEM's armor lines, OpenPGP's for an armored private key (`PGP PRIVATE KEY BLOCK`), and ssh.com's
-# (RFC 4716's, `---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----`: four dashes and a space).
-_BEGIN = (
-    r"(?:-----BEGIN (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-    r"|---- BEGIN SSH2 (?:[A-Z0-9]{1,16} ){0,2}PRIVATE KEY ----)"
-)
-_END = (
-    r"(?:-----END (?:[A-Z0-9]{1,16} ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-    r"|---- END SSH2 (?:[A-Z0-9]{1,16} ){0,2}PRIVATE KEY ----)"
-)
-# How each armor line begins; a dash that begins none (a value's, a framed body's).
-_BEGINS = ("-----BEGIN ", "---- BEGIN SSH2 ")
-_ENDS = ("-----END ", "---- END SSH2 ")
-_DASH = r"-(?!----|--- (?:BEGIN|END) )"
-# A block's body is PEM-shaped or no body: right after its BEGIN line, a few header lines (an
-# encrypted key's `Proc-Type: 4,ENCRYPTED`, `DEK-Info: AES-128-CBC,…`: a name, a colon, a value
-# without armor dashes), then base64 lines (line breaks, JSON's escaped ones too, blank lines). A
-# run of spaces goes on only before a line break (indentation, trailing spaces), into a base64
-# line (16+ such characters with a digit, `+` or `/` among them: prose words have none; a last
-# line ending in `=` padding), or into a last line right before the END line: a key pasted with
-# spaces for its line breaks. So prose after a mention of the BEGIN line is no body, and an END
-# line far after it ends no block. Bounded (a 16 KiB RSA key is ~12 KiB of base64).
-# (A value's backslash begins no line break: `C:\keys`. Any name's value to 128 characters, a
-# named armor header's, `_ARMOR_HEADER`, to 512: prose after a BEGIN line's mention is no body.)
-_VALUE = rf"(?:[^\r\n\\\-]|\\(?![nr])|{_DASH})"
-_HEADERS = rf"(?:[\r\n\\]{{1,4}}[A-Za-z][A-Za-z0-9\-]{{0,31}}:{_VALUE}{{0,128}}){{0,4}}"
-_BODY = (
-    r"(?:[A-Za-z0-9+/=\r\n\\]|[ \t]{1,32}(?:(?=[\r\n\\])"
-    r"|(?=[A-Za-z0-9+/]{16}|[A-Za-z0-9+/]{1,15}=)(?=[A-Za-z=]{0,80}[0-9+/]|[A-Za-z0-9+/]{1,15}=)"
-    r"|(?=[A-Za-z0-9+/=]{1,80}[ \t]{0,32}(?:-----|---- )END ))){0,20000}"
-)
-# Clear prose: three words of letters, one of them of 2-3 (`see the vault`, `That is all`), or a
-# sentence's punctuation then a space (`thanks! Bye`). Base64 is none, however a paste frames or
-# groups it (groups of four, `> `/`# ` line prefixes, `<br>`, numbered lines, string literals).
-_W = "[A-Za-z][a-z]{1,11}"
-_S = "[A-Za-z][a-z]{1,2}"
-_PROSE = (
-    rf"(?<![A-Za-z0-9+/=])(?:{_S} {_W} {_W}|{_W} {_S} {_W}|{_W} {_W} {_S})(?![A-Za-z0-9+/=])"
-    r"|(?<=[A-Za-z])[,.!?;] [A-Za-z]"
-)
-# A value's continuation backslash: one or two (escaped), the `n` of a line break's escape after
-# it (a literal not escaped, `\\\n` read as a backslash and an `n`), or, read as sent, a quote
-# (`\\",` in a list of literals not escaped: `as_read` reads `\\"` as `""`). A literal's closing
-# quote, then a list's comma or a concatenation's `+` (`"…\\n" +`, JavaScript's, Java's).
-_CONTINUED = r'(?:\\{1,2}[nr]?|"(?="))'
-_QUOTE_END = r"[\"'](?:,|[ \t]{0,8}\+)?"
-# An armor header line (PEM's, OpenPGP's, RFC 4716's: `Comment:` may hold words) is taken whole,
-# not read as prose, however the paste frames it (RFC 4716's value continued on the next line after
-# a backslash too: JSON's `\\\n`, read as two of each, `as_read`, or as sent; a string literal's
-# quotes around that line break); after an escape too (`\n\tComment:`, `\u0009Comment:` as sent:
-# a stream reads the text as sent first, `Rule.opened`).
-_ARMOR_HEADER = (
-    r"(?:(?<![A-Za-z0-9\-])|(?<=\\[nrt])|(?<=\\u[0-9A-Fa-f]{4}))"
-    r"(?:Version|Comment|Subject|Hash|Charset|MessageID|Proc-Type|DEK-Info):"
-    rf"(?:{_CONTINUED}(?:[ \t]{{0,8}}(?:[\r\n]|\\[rn]|{_QUOTE_END})){{1,6}}|{_VALUE}){{0,512}}"
-)
-# The BEGIN line through the first END line when no prose comes between (key material however it
-# is framed); else (a key cut short, however framed) through the last base64 line before prose (a
-# line's end after 16+ base64 characters with a digit, `+` or `/` among them: no mention's word
-# nor code's identifier; prose may follow it on its line), a short last line framed alike and
-# what a PEM-shaped body goes on with (line breaks, base64: any number of lines ending in letters,
-# up to 20,000 characters; a key's last lines may all be such); else through the END line right
-# after its PEM-shaped body, or to that body's end.
-# (A header line, a base64 run whole at a time: no prose begins inside one.)
-_NO_PROSE = rf"(?>{_ARMOR_HEADER}|(?!{_PROSE})(?:[A-Za-z0-9+/=]+|[^\-]|{_DASH})){{0,20000}}"
-_FRAMED = rf"{_NO_PROSE}?{_END}"
-_B64 = r"A-Za-z0-9+/=_\-"  # standard base64's alphabet and URL-safe's (`-`, `_`)
-# A word of prose on the line after a key cut short (`That is all`): no body's line (looked
-# for where a line begins only: a last line's base64 is taken whole).
-_WORD = r"(?![\r\n\\]{0,4}[A-Z]?[a-z]{1,14} [A-Za-z])"
-# The last base64 runs of a key pasted with spaces for its line breaks, the text's end after them
-# (a stream's: after a run whose last 16 characters are letters, as 1 in 28 are, more may come).
-_LAST_RUNS = rf"(?>[{_B64}]{{1,80}}[ \t]{{1,32}}){{0,4}}[{_B64}]{{0,80}}"
-# Or its line's last runs (16+ characters each, as no word of prose is; the last of them ending
-# in 16 letters: the key's still), the line's end after them.
-_LINE_RUNS = rf"(?:[ \t]{{1,32}}[{_B64}]{{16,80}}){{1,4}}(?=[ \t]{{0,32}}[\r\n])"
-_CUT_SHORT = (
-    rf"{_NO_PROSE}(?<=[{_B64}]{{16}})(?<![A-Za-z=\-]{{16}})"
-    rf"(?=[ \t]{{0,32}}(?:[\r\n\\\"'<]|\Z)|[ \t]{{1,32}}(?:{_PROSE}|{_LAST_RUNS}\Z)|{_LINE_RUNS})"
-    rf"(?:{LINE_BREAK}{_WORD}[{_B64}]{{1,15}}(?![{_B64}]))?"
-    rf"(?:[{_B64}]|[\r\n\\]{_WORD}){{0,20000}}"
-    rf"(?:[ \t]{{1,32}}[{_B64}]{{1,80}}\Z|{_LINE_RUNS})?"  # (a key pasted with spaces for breaks)
-)
-_PEM = (
-    f"{_BEGIN}(?:{_FRAMED}|{_CUT_SHORT}|{_HEADERS}{_BODY}"
-    rf"(?:[ \t]{{0,32}}{_END})?)"
-)
-_KEY = re.compile(_PEM)
-_BEGIN_LINE = re.compile(_BEGIN)
+_KEY = re.compile(PEM)
+_BEGIN_LINE = re.compile(BEGIN)
 # Prose inside a key's body (a line of words between its base64 lines): a find that ended at it
-# goes on when, at most _GAP_CHARS after it, the key does: a body run (16+ base64 characters, a
-# digit, `+` or `/` among their first 96, whole between spaces, line breaks, a quote's `> `, a
-# literal's quotes) or its END line; from there read as the key's continuation after its BEGIN
-# line (`_past_prose`), so the block is redacted through its END line, prose and all (a key cut
-# short: through its last body line). Only a find with a body goes on (`_RUN`): the prose after a
-# mere mention of the BEGIN line does not. A stream holds the text while such a run may come.
+# goes on when, at most _GAP_CHARS after it, the key does: a whole body line (`_gap`: a run of 16+
+# base64 characters, a digit, `+` or `/` among their first 96, alone on its line however framed,
+# or followed by another run, a padded last one or the END line) or its END line; from there read
+# as the key's continuation after its BEGIN line (`_past_prose`), so the block is redacted through
+# its END line, prose and all (a key cut short: through its last body line). A token inside a
+# sentence (a path, a commit hash) goes on none, nor anything past a JSON string's closing quote
+# (its next member). Only a find with a body goes on (`_RUN`): the prose after a mere mention of
+# the BEGIN line does not. A stream holds the text while such a run may come (the text's end
+# right after a run: held).
 _GAP_CHARS = 256
 _RUN_ITSELF = (
     r"(?:(?=[A-Za-z0-9+/=]{0,95}[0-9+/])|(?=(?:[A-Z]*+[a-z]++[A-Z]){2}))"
@@ -125,12 +52,28 @@ _RUN_ITSELF = (
 # (After a line break as sent in a JSON string too, `\\n`: the text as sent, which a stream
 # asks first (`Rule.opened`), holds the key open as the text read does.)
 _BODY_RUN = rf"(?:(?<![^\s>#\"'])|(?<=\\[nrt])){_RUN_ITSELF}"
-_GAP = re.compile(rf"(?:[^\-]|{_DASH}){{0,{_GAP_CHARS}}}?(?P<at>{_BODY_RUN}|{_END})")
-_RIGHT_AFTER = re.compile(rf"[ \t\r\n>#\"']{{0,{_GAP_CHARS}}}(?P<at>{_BODY_RUN}|{_END})")
+_LINE_FRAMED = r"[ \t]{0,32}(?:[>#][ \t]{0,4}){0,4}(?:[0-9]{1,6}[:.)][ \t]{0,2})?[\"']?"
+_LINE_END = r"[ \t]{0,32}(?:[\"'](?:,|[ \t]{0,8}\+)?[ \t]{0,8})?(?:[\r\n<]|\\(?:[nr]|\Z)|\Z)"
+_NEXT_RUN = (
+    rf"(?:[ \t\r\n]{{1,32}}(?:{_BODY_RUN}|[A-Za-z0-9+/]{{1,80}}={{1,2}}(?![^\s\"'\\<])"
+    rf"|[A-Za-z0-9+/=]{{0,80}}[ \t]{{0,32}}{END}|-{{1,5}}[ A-Z]{{0,40}}\Z)|[ \t\r\n]{{0,32}}\Z)"
+)
+_JSON_NEXT = r'\s{0,32}(?:[}\]]|,\s{0,32}"(?:[^"\\\r\n]|\\.){0,128}"\s{0,32}:)'
+_IN_GAP = rf"(?:[^\-\"]|\"(?!{_JSON_NEXT})|{DASH}){{0,{_GAP_CHARS}}}?"
+# A run ending its line goes on alone on it (`_alone`, after the match), or, in a key pasted
+# with spaces for its line breaks, after prose too (a short last run after it: `QUJD`).
+_LAST_SPACED = rf"(?:[ \t]{{1,32}}[A-Za-z0-9+/=]{{1,15}})?{_LINE_END}"
+_GAP = re.compile(
+    rf"{_IN_GAP}(?P<at>{_BODY_RUN}(?:(?={_NEXT_RUN})|(?P<eol>(?={_LAST_SPACED})))|{END})"
+)
+_FRAMED_ONLY = re.compile(rf"{_LINE_FRAMED}\Z")  # (indentation, `> `/`# `, a number, a quote)
+_FRAME_CHARS = 64  # (a line's frame before its run; a line break, JSON's escaped one, `<br>`:)
+_LINE_ENDS = ("\n", "\r", "\\n", "\\r", "<br>", "<br/>", "<br />")
+_RIGHT_AFTER = re.compile(rf"[ \t\r\n>#\"']{{0,{_GAP_CHARS}}}(?P<at>{_BODY_RUN}|{END})")
 _RUN = re.compile(r"[A-Za-z0-9+/=]{16}")
 _HELD_RUN = re.compile(_BODY_RUN)
-_END_LINE = re.compile(_END)
-_ENDED = re.compile(rf"(?:{_END})\Z")
+_END_LINE = re.compile(END)
+_ENDED = re.compile(rf"(?:{END})\Z")
 _END_LINE_CHARS = 96  # (an END line's longest: 9 + 3 names of 16 + `PRIVATE KEY BLOCK-----`)
 # How far past a find a stream holds the text while a body run may still come after prose.
 GAP_HOLD_CHARS = _GAP_CHARS + 97
@@ -138,7 +81,7 @@ GAP_HOLD_CHARS = _GAP_CHARS + 97
 # reaches the read's end, to 80,000: a longer body reads on as any key's does, `key_end`).
 _SLICE_CHARS = 1024
 # Or a PuTTY key file (`_putty_keys`).
-PRIVATE_KEY = f"{_PEM}|{PUTTY_KEY}"
+PRIVATE_KEY = f"{PEM}|{PUTTY_KEY}"
 # What may follow a block's find while the text's end may still make it longer: a few body lines
 # however framed (a cut-short find ends before lines whose last 16 characters are letters, as 1
 # in 28 of a key's are: the text's end may be after some), then any number of base64 runs and
@@ -147,7 +90,7 @@ PRIVATE_KEY = f"{_PEM}|{PUTTY_KEY}"
 # look ahead lacks text, the beginning of its END line; or a header line's name cut short.
 # (A numbered line's number is base64 the find may end with: `864` of `864: …`.) A run of line
 # breaks of any length (blank lines, raw or JSON-escaped) goes on a body, as the pattern's body
-# does (`_BODY`, `_CUT_SHORT`): LINE_BREAK's 6 stopped a stream's read-on at 7 and leaked the rest.
+# does (`BODY`, `CUT_SHORT`): LINE_BREAK's 6 stopped a stream's read-on at 7 and leaked the rest.
 _FRAME = rf"(?:{LINE_BREAK}|{LINE_FRAME}|[:.)][ \t]{{0,2}})"
 _BREAKS = r"(?:[\r\n]|\\[nr])++"
 _PENDING = re.compile(
@@ -158,8 +101,8 @@ _PENDING = re.compile(
 )
 # What ends a block open before it (`key_closed`).
 _HEADER_CHARS = 544  # (an armor header line is at most 18 + 1 + 512 characters long)
-_UNFRAMED = re.compile(f"(?P<header>{_ARMOR_HEADER})|{_PROSE}|{_END}")
-_OPEN_HEADER = re.compile(_BEGIN + _HEADERS + r"[\r\n\\]{1,4}[A-Za-z][A-Za-z0-9\-]{0,31}\Z")
+_UNFRAMED = re.compile(f"(?P<header>{ARMOR_HEADER})|{PROSE}|{END}")
+_OPEN_HEADER = re.compile(BEGIN + HEADERS + r"[\r\n\\]{1,4}[A-Za-z][A-Za-z0-9\-]{0,31}\Z")
 # A block's find this long may have stopped at its pattern's bounds (20,000 of its body's
 # characters or pieces) with its body going on (`key_end`).
 _BOUND_CHARS = 20_000
@@ -202,7 +145,7 @@ def _open_block(text: str, start: int, cut: int, walks: list[str]) -> int | None
     if text.rfind("BEGIN ", start + 5, cut) < 0:
         return None  # (most texts)
     at = _last_begin(text, start, cut)
-    if at < 0 or any(text.find(begin, at + 1) >= 0 for begin in _BEGINS):
+    if at < 0 or any(text.find(begin, at + 1) >= 0 for begin in BEGINS):
         return None  # (a later BEGIN's dashes end the block of an earlier one)
     line = _BEGIN_LINE.match(text, at)
     if line is None:
@@ -211,7 +154,7 @@ def _open_block(text: str, start: int, cut: int, walks: list[str]) -> int | None
     if _plain_end(text, begun) == len(text):
         return at  # a plain body to the end: no END line nor prose, `_PENDING` after any find
     found = _KEY.match(text, at)
-    if found is None or any(text.find(end, at, found.end()) >= 0 for end in _ENDS):
+    if found is None or any(text.find(end, at, found.end()) >= 0 for end in ENDS):
         return None  # its block ended
     if len(text) - at <= 20_100 and _unframed(text, begun) is None:
         return at  # no prose (nor END line) yet: what follows may be a framed key's END line
@@ -257,11 +200,11 @@ def _open_past_prose(text: str, at: int, begun: int, end: int, walks: list[str])
 
 def _last_begin(text: str, start: int, cut: int) -> int:
     """Where the last armor BEGIN line's dashes in `text` from `start` before `cut` are (each of
-    `_BEGINS` has 5 characters before its `BEGIN `); -1: none. One look back per text (a scan
+    `BEGINS` has 5 characters before its `BEGIN `); -1: none. One look back per text (a scan
     per stream step: prose holds none)."""
     while (word := text.rfind("BEGIN ", start + 5, cut)) >= 0:
         at = word - 5
-        if text.startswith(_BEGINS[0], at) or text.startswith(_BEGINS[1], at):
+        if text.startswith(BEGINS[0], at) or text.startswith(BEGINS[1], at):
             return at
         cut = word + 5  # (a BEGIN without armor: looked before it)
     return -1
@@ -283,7 +226,7 @@ def key_end(text: str, start: int, end: int) -> int:
     stream reads what follows a find it released in part (`_text_screen`, MAX_HELD_CHARS): so
     a unary answer's key of any length is redacted whole, as a stream's is; and past prose
     inside its body while the key goes on after it (`_past_prose`). Else `end`."""
-    if not text.startswith(_BEGINS, start):
+    if not text.startswith(BEGINS, start):
         return end  # (a PuTTY key file's: bounded by its lines)
     head = head_of(text[start : start + HEAD_CHARS])
     begin = start
@@ -299,7 +242,7 @@ def _read_on(text: str, head: str, begin: int, end: int) -> tuple[int, int]:
     """Where a key's find read from `begin` (its continuation's virtual start, `head` before
     it) to `end` ends once read on past the pattern's bounds (`key_end`), and that read's
     virtual start."""
-    while end - begin >= _BOUND_CHARS and not any(text.find(e, begin, end) >= 0 for e in _ENDS):
+    while end - begin >= _BOUND_CHARS and not any(text.find(e, begin, end) >= 0 for e in ENDS):
         # Read on from a little before the find's end, or, past a plain body's bulk, from a
         # little before where that body stops (each read before it would only reach further).
         resume = max(end, _plain_end(text, end) - _PLAIN_KEPT)
@@ -327,7 +270,7 @@ def _past_prose(text: str, start: int, end: int) -> tuple[int, int] | None:
         return None
     # No body: only a run right after it (prose first: a mention of the BEGIN line).
     body = _has_body(text, line.end(), end)
-    gap = (_GAP if body else _RIGHT_AFTER).match(text, end)
+    gap = _gap(text, line.end(), end) if body else _RIGHT_AFTER.match(text, end)
     if gap is None:
         return None
     head, at = line.group() + "\n", gap.start("at")
@@ -338,6 +281,26 @@ def _past_prose(text: str, start: int, end: int) -> tuple[int, int] | None:
         size *= 4
     grown = gap.end() if found is None else max(gap.end(), at + found.end() - len(head))
     return at - len(head), grown
+
+
+def _gap(text: str, begun: int, end: int) -> re.Match[str] | None:
+    """The first body run (or END line) at most _GAP_CHARS after prose at `end` that goes on a
+    key whose BEGIN line ends at `begun` (`_GAP`, `_alone`). None: no such run comes soon."""
+    spaced = text.startswith((" ", "\t"), begun)
+    at = end
+    while (gap := _GAP.match(text, at)) is not None and gap.start("at") <= end + _GAP_CHARS:
+        at = gap.start("at")
+        if spaced or gap.group("eol") is None or _alone(text, at):
+            return gap
+        at = gap.end("at")  # (a token ending a sentence's line: looked on after it)
+    return None
+
+
+def _alone(text: str, at: int) -> bool:
+    """Whether only a line's frame (`_LINE_FRAMED`) comes before `at` on its line."""
+    lo = max(0, at - _FRAME_CHARS)
+    ends = [i + len(e) for e in _LINE_ENDS if (i := text.rfind(e, lo, at)) >= 0]
+    return bool(ends) and _FRAMED_ONLY.match(text, max(ends), at) is not None
 
 
 def _has_body(text: str, begun: int, end: int) -> bool:
@@ -360,7 +323,7 @@ def key_closed(text: str, at: int) -> bool:
     found = _unframed(text, at)
     if found is None:
         return False
-    if found.group().startswith(_ENDS) or _END_LINE.search(text, found.end()) is not None:
+    if found.group().startswith(ENDS) or _END_LINE.search(text, found.end()) is not None:
         return True
     return _HELD_RUN.search(text, max(at, len(text) - GAP_HOLD_CHARS)) is None
 
