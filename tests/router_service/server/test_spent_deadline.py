@@ -1,8 +1,9 @@
 """A call whose deadline has already passed when the router would call an upstream ends
-DEADLINE_EXCEEDED without calling it: over the port (a deadline of a nanosecond) and
-in-process (`timeout=0`), unary and streamed. The router gave it a millisecond's attempt
-anyway (`attempt_timeout`'s floor): the upstream was called, and paid, each time, and a quick
-one's answer even came back as a success past the caller's deadline."""
+DEADLINE_EXCEEDED without calling it: over the port and in-process (a deadline of a
+nanosecond: a `timeout` of 0 is the client's ValueError), unary and streamed. The router gave
+it a millisecond's attempt anyway (`attempt_timeout`'s floor): the upstream was called, and
+paid, each time, and a quick one's answer even came back as a success past the caller's
+deadline."""
 
 from __future__ import annotations
 
@@ -18,12 +19,11 @@ from tests.router_service.auth.helpers import chat, chat_stream
 pytestmark = pytest.mark.timeout(30)
 
 
-@pytest.mark.parametrize(
-    ("in_process", "spent"), [(False, 1e-9), (True, 0.0)], ids=["wire", "in-process"]
-)
+@pytest.mark.parametrize("in_process", [False, True], ids=["wire", "in-process"])
 async def test_a_spent_deadline_never_reaches_the_upstream(
-    router: RouterHandle, fake: FakeUpstream, in_process: bool, spent: float
+    router: RouterHandle, fake: FakeUpstream, in_process: bool
 ) -> None:
+    spent = 1e-9
     channel = LocalChannel(router.server.in_process) if in_process else None
     codes = set()
     async with RouterClient(router.server.address, channel=channel) as client:
