@@ -72,21 +72,24 @@ def seconds_per_mib(rule: Rule, text: str, rounds: int) -> float:
     return best / (len(text) / (1 << 20))
 
 
+def _streamed_s(rule: Rule, text: str, delta: int = 20) -> float:
+    """CPU seconds to screen `text` through a new `TextScreen` in `delta`-character deltas (the
+    pieces cut before the clock starts), its final feed included."""
+    pieces = [text[i : i + delta] for i in range(0, len(text), delta)]
+    started = time.process_time()
+    screen = TextScreen((rule,), {})
+    for piece in pieces:
+        screen.feed(piece)
+    screen.feed("", final=True)
+    return time.process_time() - started
+
+
 def streamed_key_us(rule: Rule, rounds: int) -> float:
     """Microseconds to stream prose, a ~3 KB key and prose through a `TextScreen` in
     20-character deltas (what a streamed answer holding a key costs), best of `rounds`."""
     body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB\n" * 46
     text = f"{_PROSE}-----BEGIN PRIVATE KEY-----\n{body}-----END PRIVATE KEY-----\n{_PROSE * 3}"
-    pieces = [text[i : i + 20] for i in range(0, len(text), 20)]
-    best = float("inf")
-    for _ in range(rounds * 10):
-        started = time.process_time()
-        screen = TextScreen((rule,), {})
-        for piece in pieces:
-            screen.feed(piece)
-        screen.feed("", final=True)
-        best = min(best, time.process_time() - started)
-    return best * 1e6
+    return min(_streamed_s(rule, text) for _ in range(rounds * 10)) * 1e6
 
 
 def streamed_hostile_ms(rule: Rule, run: str) -> float:
@@ -94,13 +97,7 @@ def streamed_hostile_ms(rule: Rule, run: str) -> float:
     address's name part may hold them, so the text is held) in 20-character deltas: linear work
     (each rescan after the held text grew by half), not a rescan per delta (~6-10 s before)."""
     text = "-----BEGIN PRIVATE KEY-----" + (run * (60_000 // len(run) + 1))[:60_000]
-    pieces = [text[i : i + 20] for i in range(0, len(text), 20)]
-    started = time.process_time()
-    screen = TextScreen((rule,), {})
-    for piece in pieces:
-        screen.feed(piece)
-    screen.feed("", final=True)
-    return (time.process_time() - started) * 1e3
+    return _streamed_s(rule, text) * 1e3
 
 
 def streamed_long_key_ms(rule: Rule, lines: int) -> float:
@@ -109,13 +106,7 @@ def streamed_long_key_ms(rule: Rule, lines: int) -> float:
     on as its continuation (linear in the key, memory bounded by the hold)."""
     body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKB\n" * lines
     text = f"{_PROSE}-----BEGIN PRIVATE KEY-----\n{body}-----END PRIVATE KEY-----\n{_PROSE}"
-    pieces = [text[i : i + 20] for i in range(0, len(text), 20)]
-    started = time.process_time()
-    screen = TextScreen((rule,), {})
-    for piece in pieces:
-        screen.feed(piece)
-    screen.feed("", final=True)
-    return (time.process_time() - started) * 1e3
+    return _streamed_s(rule, text) * 1e3
 
 
 def prose_every_eighth_line_ms(rule: Rule, kib: int) -> tuple[float, float]:
@@ -129,13 +120,7 @@ def prose_every_eighth_line_ms(rule: Rule, kib: int) -> tuple[float, float]:
     started = time.process_time()
     rule.replacements(text, Counter())
     unary = time.process_time() - started
-    pieces = [text[i : i + 20] for i in range(0, len(text), 20)]
-    started = time.process_time()
-    screen = TextScreen((rule,), {})
-    for piece in pieces:
-        screen.feed(piece)
-    screen.feed("", final=True)
-    return unary * 1e3, (time.process_time() - started) * 1e3
+    return unary * 1e3, _streamed_s(rule, text) * 1e3
 
 
 def streamed_prose_key_ms(rule: Rule, escaped: bool) -> float:
@@ -146,12 +131,7 @@ def streamed_prose_key_ms(rule: Rule, escaped: bool) -> float:
     text = "-----BEGIN PRIVATE KEY-----\n" + line * (256 * 1024 // len(line))
     if escaped:
         text = text.replace("\n", "\\n")
-    started = time.process_time()
-    screen = TextScreen((rule,), {})
-    for at in range(0, len(text), 20):
-        screen.feed(text[at : at + 20])
-    screen.feed("", final=True)
-    return (time.process_time() - started) * 1e3
+    return _streamed_s(rule, text) * 1e3
 
 
 def short_lines_key_us_per_kib(rule: Rule, kib: int, rounds: int) -> tuple[float, float]:
@@ -164,12 +144,7 @@ def short_lines_key_us_per_kib(rule: Rule, kib: int, rounds: int) -> tuple[float
         started = time.process_time()
         rule.replacements(text, Counter())
         unary = min(unary, time.process_time() - started)
-        started = time.process_time()
-        screen = TextScreen((rule,), {})
-        for at in range(0, len(text), 4096):
-            screen.feed(text[at : at + 4096])
-        screen.feed("", final=True)
-        streamed = min(streamed, time.process_time() - started)
+        streamed = min(streamed, _streamed_s(rule, text, 4096))
     size = len(text) / 1024
     return unary * 1e6 / size, streamed * 1e6 / size
 
