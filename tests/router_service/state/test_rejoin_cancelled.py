@@ -6,7 +6,8 @@ replica)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -57,15 +58,27 @@ GRANTING = [
 ]
 
 
-@pytest.mark.parametrize("call", GRANTING, ids=[call.name for call in GRANTING])
-async def test_a_call_cancelled_during_the_rejoin_gives_back_what_redis_granted(
-    call: Granting, redis_url: str, redis_prefix: str, redis_proxy: RedisProxy
-) -> None:
+@contextlib.asynccontextmanager
+async def _stores(
+    redis_url: str, redis_prefix: str, redis_proxy: RedisProxy
+) -> AsyncIterator[tuple[ManualClock, ResilientStateStore, RedisStateStore]]:
+    """A resilient store on Redis through `redis_proxy`, and another replica's plain store."""
     clock = ManualClock()
     shared = RedisStateStore.from_url(redis_proxy.url, prefix=redis_prefix, clock=clock)
     store = ResilientStateStore(shared, MemoryStateStore(clock), clock=clock, retry_interval_s=1.0)
     other = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)  # a replica
     try:
+        yield clock, store, other
+    finally:
+        await store.aclose()
+        await other.aclose()
+
+
+@pytest.mark.parametrize("call", GRANTING, ids=[call.name for call in GRANTING])
+async def test_a_call_cancelled_during_the_rejoin_gives_back_what_redis_granted(
+    call: Granting, redis_url: str, redis_prefix: str, redis_proxy: RedisProxy
+) -> None:
+    async with _stores(redis_url, redis_prefix, redis_proxy) as (clock, store, other):
         await redis_proxy.cut()
         await store.held(["k"])
         assert store.degraded
@@ -86,9 +99,6 @@ async def test_a_call_cancelled_during_the_rejoin_gives_back_what_redis_granted(
         with pytest.raises(asyncio.CancelledError):
             await probe
         assert call.granted(await call.take(other))  # the key takes the next call at once
-    finally:
-        await store.aclose()
-        await other.aclose()
 
 
 @pytest.mark.parametrize("call", GRANTING, ids=[call.name for call in GRANTING])
@@ -96,11 +106,7 @@ async def test_a_call_cancelled_before_redis_s_grant_reaches_it_gives_it_back(
     call: Granting, redis_url: str, redis_prefix: str, redis_proxy: RedisProxy
 ) -> None:
     # The plain path (no outage): cancelled while the reply of what Redis granted is on its way.
-    clock = ManualClock()
-    shared = RedisStateStore.from_url(redis_proxy.url, prefix=redis_prefix, clock=clock)
-    store = ResilientStateStore(shared, MemoryStateStore(clock), clock=clock, retry_interval_s=1.0)
-    other = RedisStateStore.from_url(redis_url, prefix=redis_prefix, clock=clock)  # a replica
-    try:
+    async with _stores(redis_url, redis_prefix, redis_proxy) as (_, store, other):
         redis_proxy.hold_replies_after(call.names)  # Redis grants it; the reply waits
         given = asyncio.ensure_future(call.take(store))
         await redis_proxy.held.wait()
@@ -113,6 +119,3 @@ async def test_a_call_cancelled_before_redis_s_grant_reaches_it_gives_it_back(
             await given
         assert call.granted(await call.take(other))  # the key takes the next call at once
         assert not store.degraded
-    finally:
-        await store.aclose()
-        await other.aclose()
