@@ -276,33 +276,23 @@ async def test_a_blocking_stream_under_way_ends_on_the_replaced_channel_then_it_
         assert b.calls == 1
 
 
-async def test_an_async_realtime_send_that_reaches_no_router_looks_the_names_up_again() -> None:
+@pytest.mark.parametrize("first", ["send", "done_writing"])
+async def test_an_async_realtime_call_that_reaches_no_router_looks_the_names_up_again(
+    first: str,
+) -> None:
     """A Realtime session's send hears first that no router is reachable (the caller sends,
-    then reads): that call, too, has the names looked up again, as a read's failure does."""
+    then reads), or its `done_writing` (a caller with nothing to send): that call, too, has the
+    names looked up again, as a read's failure does."""
     async with moving_routers() as moving:
         async with RouterClient(moving.target(), ready_wait_s=0) as client:
             assert (await client.chat(chat_request())).completion.id == "a"
             await moving.move_to_b()
             async with client.realtime() as session:
                 with pytest.raises(RouterError) as failed:
-                    await session.send(RealtimeRequest())
-            _unreachable(failed.value)
-            await on_b(client, moving.port)
-            assert (await client.chat(chat_request())).completion.id == "b"
-
-
-async def test_an_async_realtime_done_writing_that_reaches_no_router_looks_the_names_up_again() -> (
-    None
-):
-    """A session's `done_writing` may be the first to hear that no router is reachable (a
-    caller with nothing to send): it too has the names looked up again, as its send does."""
-    async with moving_routers() as moving:
-        async with RouterClient(moving.target(), ready_wait_s=0) as client:
-            assert (await client.chat(chat_request())).completion.id == "a"
-            await moving.move_to_b()
-            async with client.realtime() as session:
-                with pytest.raises(RouterError) as failed:
-                    await session.done_writing()
+                    if first == "send":
+                        await session.send(RealtimeRequest())
+                    else:
+                        await session.done_writing()
             _unreachable(failed.value)
             await on_b(client, moving.port)
             assert (await client.chat(chat_request())).completion.id == "b"
